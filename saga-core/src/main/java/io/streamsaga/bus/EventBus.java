@@ -1,0 +1,153 @@
+package io.streamsaga.bus;
+
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.internal.bus.DefaultEventBus;
+import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.Transport;
+import io.streamsaga.time.Scheduler;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Publishes events to topics and delivers them to typed handlers, over any {@link Transport}.
+ *
+ * <p>Semantics, the same on every transport: at-least-once delivery; order kept per key within a topic;
+ * a handler that returns acknowledges; one that throws is retried per the subscription's
+ * {@link RetryPolicy} and then the message goes to {@code <topic>.DLT} with the error class, message and
+ * original topic/partition/offset in headers; a message that cannot be decoded is dead-lettered at once.
+ * One bad message never stops a consumer and nothing is dropped silently.
+ *
+ * <p>Publishing from inside a handler (on its thread) propagates the handled message's correlation id,
+ * saga id and {@code traceparent}, and sets the causation id to its message id.
+ *
+ * <p>Thread-safe. Closing the bus closes its subscriptions (not the transport, which the application
+ * owns and may share).
+ */
+public interface EventBus extends AutoCloseable {
+
+    /** Publishes {@code event} under the type id and version registered for its class. */
+    CompletionStage<RecordPosition> publish(String topic, String key, Object event);
+
+    /** Publishes {@code event} with extra headers. */
+    CompletionStage<RecordPosition> publish(String topic, String key, Object event, Map<String, String> headers);
+
+    /** Publishes a fully built message (its id is kept, correlation headers are added when missing). */
+    CompletionStage<RecordPosition> publish(Message message);
+
+    /** Subscribes a consumer group to a topic or wildcard pattern, from the latest position. */
+    <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler);
+
+    /** Subscribes with explicit options (start position, retry policy). */
+    <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, SubscriptionOptions options,
+                               EventHandler<T> handler);
+
+    /** Subscribes every {@link EventPattern} method of {@code handlers} under {@code group}. */
+    List<Subscription> register(String group, Object handlers);
+
+    /** The message being handled on the calling thread, if any. */
+    Optional<Message> currentMessage();
+
+    /** The codec (and through it the type registry). */
+    EventCodec codec();
+
+    /** The transport underneath. */
+    Transport transport();
+
+    /** The scheduler used for backoff and time. */
+    Scheduler scheduler();
+
+    /** The metrics recorder. */
+    MetricsRecorder metrics();
+
+    /** Closes every subscription made through this bus. */
+    @Override
+    void close();
+
+    /** Starts a bus over {@code transport}. */
+    static Builder builder(Transport transport) {
+        return new Builder(transport);
+    }
+
+    /**
+     * Immutable configuration of a bus.
+     *
+     * @param transport    the transport
+     * @param codec        the codec
+     * @param retryPolicy  default retry policy of subscriptions
+     * @param scheduler    time and backoff
+     * @param metrics      metrics recorder
+     * @param interceptors publish/receive interceptors, in order
+     */
+    record Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
+                  MetricsRecorder metrics, List<MessageInterceptor> interceptors) {
+        public Config {
+            Objects.requireNonNull(transport, "transport");
+            Objects.requireNonNull(codec, "codec");
+            Objects.requireNonNull(retryPolicy, "retryPolicy");
+            Objects.requireNonNull(scheduler, "scheduler");
+            Objects.requireNonNull(metrics, "metrics");
+            interceptors = List.copyOf(interceptors);
+        }
+    }
+
+    /** Builds an {@link EventBus}; not thread-safe. */
+    final class Builder {
+        private final Transport transport;
+        private TypeRegistry types = TypeRegistry.empty();
+        private EventCodec codec;
+        private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
+        private Scheduler scheduler;
+        private MetricsRecorder metrics = MetricsRecorder.NOOP;
+        private final List<MessageInterceptor> interceptors = new ArrayList<>();
+
+        private Builder(Transport transport) {
+            this.transport = Objects.requireNonNull(transport, "transport");
+        }
+
+        /** The type registry for the default JSON codec. */
+        public Builder types(TypeRegistry types) {
+            this.types = Objects.requireNonNull(types, "types");
+            return this;
+        }
+
+        /** A codec other than JSON over {@link #types}; takes precedence over {@code types}. */
+        public Builder codec(EventCodec codec) {
+            this.codec = Objects.requireNonNull(codec, "codec");
+            return this;
+        }
+
+        public Builder retryPolicy(RetryPolicy retryPolicy) {
+            this.retryPolicy = Objects.requireNonNull(retryPolicy, "retryPolicy");
+            return this;
+        }
+
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        public Builder interceptor(MessageInterceptor interceptor) {
+            interceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
+            return this;
+        }
+
+        public EventBus build() {
+            return new DefaultEventBus(new Config(transport, codec != null ? codec : new JsonEventCodec(types),
+                    retryPolicy, scheduler != null ? scheduler : Scheduler.system(), metrics, interceptors));
+        }
+    }
+}

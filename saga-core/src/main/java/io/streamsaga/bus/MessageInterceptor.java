@@ -1,0 +1,33 @@
+package io.streamsaga.bus;
+
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.message.Message;
+
+/**
+ * Sees every message the bus publishes and every message it hands to a handler, so that a cross-cutting
+ * concern (the claim check, tracing) is enabled with one line on the bus builder. Interceptors run in the
+ * order they were added on publish, and in reverse order on receive. Must be thread-safe.
+ */
+public interface MessageInterceptor {
+
+    /** Called before the transport sees the message; may return a changed copy. */
+    default Message beforePublish(Message message, EventCodec codec) {
+        return message;
+    }
+
+    /**
+     * Called before decoding for a consumer group; may return a changed copy. Throwing a non-retriable
+     * {@link io.streamsaga.StreamSagaException} dead-letters the message with that reason.
+     */
+    default Message afterReceive(Message message, String group) {
+        return message;
+    }
+
+    /** The group handled the message successfully (its position will be committed). */
+    default void onAcknowledged(Message message, String group) {
+    }
+
+    /** The group gave up on the message and dead-lettered it. */
+    default void onDeadLettered(Message message, String group) {
+    }
+}

@@ -1,0 +1,18 @@
+package io.streamsaga.bus;
+
+import io.streamsaga.StreamSagaException;
+
+/** A message could not be published; retriable when the transport may accept it later. */
+public class PublishException extends StreamSagaException {
+    private static final long serialVersionUID = 1L;
+    private final String topic;
+
+    public PublishException(String topic, String message, Throwable cause, boolean retriable) {
+        super("cannot publish to '" + topic + "': " + message, cause, retriable);
+        this.topic = topic;
+    }
+
+    public String topic() {
+        return topic;
+    }
+}

@@ -1,0 +1,36 @@
+package io.streamsaga.bus;
+
+import io.streamsaga.retry.RetryPolicy;
+
+import java.util.Objects;
+
+/**
+ * Per-subscription options. Immutable; {@link #defaults()} starts at the latest position with the bus's
+ * default retry policy.
+ *
+ * @param start       where a group with no committed position starts
+ * @param retryPolicy retries before dead-lettering; null means the bus's default
+ */
+public record SubscriptionOptions(StartPosition start, RetryPolicy retryPolicy) {
+
+    public SubscriptionOptions {
+        Objects.requireNonNull(start, "start");
+    }
+
+    public static SubscriptionOptions defaults() {
+        return new SubscriptionOptions(StartPosition.LATEST, null);
+    }
+
+    /** Defaults but reading from the beginning of the log. */
+    public static SubscriptionOptions fromEarliest() {
+        return new SubscriptionOptions(StartPosition.EARLIEST, null);
+    }
+
+    public SubscriptionOptions withStart(StartPosition newStart) {
+        return new SubscriptionOptions(newStart, retryPolicy);
+    }
+
+    public SubscriptionOptions withRetryPolicy(RetryPolicy policy) {
+        return new SubscriptionOptions(start, policy);
+    }
+}

@@ -1,0 +1,99 @@
+package io.streamsaga.bus;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.message.MessageHeaders;
+
+import java.util.regex.Pattern;
+
+/**
+ * An exact topic name or a wildcard pattern, with the same matching rules on every transport.
+ *
+ * <p>{@code *} matches any run of characters (also none), so {@code order-*} matches
+ * {@code order-created} and {@code *} matches every topic. Topic names may contain letters, digits,
+ * {@code .}, {@code _} and {@code -}. A wildcard never matches a dead-letter topic (suffix
+ * {@code .DLT}) or an internal topic (prefix {@code __}): a catch-all handler that fails must not
+ * consume its own dead letters. Subscribe to those by exact name. Immutable and thread-safe.
+ */
+public final class TopicPattern {
+    private static final Pattern LEGAL = Pattern.compile("[A-Za-z0-9._*-]+");
+
+    private final String pattern;
+    private final Pattern regex;
+
+    private TopicPattern(String pattern) {
+        ConfigurationException.require(pattern != null && LEGAL.matcher(pattern).matches(),
+                "topic pattern must be letters, digits, '.', '_', '-' and '*', but was '%s'", pattern);
+        this.pattern = pattern;
+        this.regex = isWildcard() ? Pattern.compile(toRegex(pattern)) : null;
+    }
+
+    /** Parses an exact topic name or a wildcard pattern. */
+    public static TopicPattern of(String pattern) {
+        return new TopicPattern(pattern);
+    }
+
+    /** Validates a concrete topic name (no wildcard). */
+    public static String requireTopicName(String topic) {
+        ConfigurationException.require(topic != null && LEGAL.matcher(topic).matches() && topic.indexOf('*') < 0,
+                "topic name must be letters, digits, '.', '_' and '-', but was '%s'", topic);
+        return topic;
+    }
+
+    /** The pattern as written. */
+    public String pattern() {
+        return pattern;
+    }
+
+    /** Whether the pattern contains {@code *}. */
+    public boolean isWildcard() {
+        return pattern.indexOf('*') >= 0;
+    }
+
+    /** Whether {@code topic} is matched by this pattern. */
+    public boolean matches(String topic) {
+        if (!isWildcard()) {
+            return pattern.equals(topic);
+        }
+        if (topic.endsWith(MessageHeaders.DEAD_LETTER_SUFFIX) || topic.startsWith("__")) {
+            return false;
+        }
+        return regex.matcher(topic).matches();
+    }
+
+    /**
+     * The equivalent Java/Kafka regular expression for a wildcard (without the dead-letter and internal
+     * topic exclusions, which callers apply with {@link #matches}).
+     */
+    public String toRegex() {
+        return toRegex(pattern);
+    }
+
+    private static String toRegex(String pattern) {
+        StringBuilder regex = new StringBuilder();
+        for (char c : pattern.toCharArray()) {
+            if (c == '*') {
+                regex.append(".*");
+            } else if (c == '.') {
+                regex.append("\\.");
+            } else {
+                regex.append(c);
+            }
+        }
+        return regex.toString();
+    }
+
+    @Override
+    public boolean equals(Object other) {
+        return other instanceof TopicPattern that && pattern.equals(that.pattern);
+    }
+
+    @Override
+    public int hashCode() {
+        return pattern.hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return pattern;
+    }
+}

@@ -1,0 +1,132 @@
+package io.streamsaga.codec;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.streamsaga.message.Message;
+
+import java.io.IOException;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The default {@link EventCodec}: Jackson JSON. Unknown JSON properties are ignored (a newer producer may
+ * add fields); dates are written as ISO-8601 strings. Thread-safe.
+ */
+public final class JsonEventCodec implements EventCodec {
+    private final ObjectMapper mapper;
+    private final TypeRegistry types;
+
+    public JsonEventCodec(TypeRegistry types) {
+        this(defaultMapper(), types);
+    }
+
+    public JsonEventCodec(ObjectMapper mapper, TypeRegistry types) {
+        this.mapper = Objects.requireNonNull(mapper, "mapper");
+        this.types = Objects.requireNonNull(types, "types");
+    }
+
+    /** The mapper used when none is given: records, ISO dates, lenient on unknown properties. */
+    public static ObjectMapper defaultMapper() {
+        return new ObjectMapper()
+                .findAndRegisterModules()
+                .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
+                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    }
+
+    @Override
+    public TypeRegistry types() {
+        return types;
+    }
+
+    /** The Jackson mapper, for components (saga data, stores) that share its configuration. */
+    public ObjectMapper mapper() {
+        return mapper;
+    }
+
+    @Override
+    public byte[] encode(Object payload) {
+        if (payload instanceof byte[] bytes) {
+            return bytes;
+        }
+        try {
+            return mapper.writeValueAsBytes(payload);
+        } catch (JsonProcessingException e) {
+            throw new EncodingException("cannot encode " + payload.getClass().getName() + " as JSON: "
+                    + e.getOriginalMessage(), e);
+        }
+    }
+
+    @Override
+    public JsonNode toTree(Object payload) {
+        if (payload == null) {
+            return mapper.nullNode();
+        }
+        if (payload instanceof JsonNode node) {
+            return node;
+        }
+        if (payload instanceof byte[] bytes) {
+            try {
+                JsonNode node = mapper.readTree(bytes);
+                return node == null ? mapper.missingNode() : node;
+            } catch (IOException e) {
+                throw new DecodingException("malformed JSON payload: " + e.getMessage(), e);
+            }
+        }
+        return mapper.valueToTree(payload);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public <T> T decode(Message message, Class<T> target) {
+        if (target == Message.class) {
+            return (T) message;
+        }
+        String type = message.type();
+        if (JsonNode.class.isAssignableFrom(target)) {
+            JsonNode tree = toTree(message.payload());
+            Optional<Integer> latest = types.latestVersion(type);
+            if (latest.isPresent() && tree instanceof ObjectNode object && message.version() < latest.get()) {
+                tree = types.upcast(type, message.version(), latest.get(), object.deepCopy());
+            }
+            if (!target.isInstance(tree)) {
+                throw new DecodingException("payload of " + type + " is a JSON " + tree.getNodeType()
+                        + ", not a " + target.getSimpleName());
+            }
+            return (T) tree;
+        }
+        EventTypeId expected = types.findIdOf(target).orElseThrow(() -> new DecodingException(
+                "handler expects " + target.getName() + ", which is not registered in the TypeRegistry"));
+        if (!types.isKnown(type)) {
+            throw new DecodingException("unknown event type '" + type + "' (v" + message.version()
+                    + "); the handler expects " + expected);
+        }
+        if (!expected.type().equals(type)) {
+            throw new DecodingException("message type '" + type + "' does not match the handler's type " + expected);
+        }
+        Object payload = message.payload();
+        if (message.version() == expected.version() && target.isInstance(payload)) {
+            return (T) payload; // zero-copy: the in-memory transport hands over the published object
+        }
+        if (message.version() > expected.version()) {
+            throw new DecodingException("event " + type + " has version " + message.version()
+                    + ", newer than version " + expected.version() + " that " + target.getSimpleName() + " represents");
+        }
+        JsonNode tree = toTree(payload);
+        if (!(tree instanceof ObjectNode object)) {
+            throw new DecodingException("payload of " + type + " must be a JSON object, but was " + tree.getNodeType());
+        }
+        ObjectNode lifted = message.version() == expected.version()
+                ? object
+                : types.upcast(type, message.version(), expected.version(), object.deepCopy());
+        try {
+            return mapper.treeToValue(lifted, target);
+        } catch (JsonProcessingException | IllegalArgumentException e) {
+            throw new DecodingException("cannot bind " + type + " v" + message.version() + " to "
+                    + target.getSimpleName() + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package io.streamsaga.codec;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.streamsaga.ConfigurationException;
+
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * Maps stable event type ids and versions to Java classes (records welcome) and holds the upcaster chains
+ * between versions. Immutable and thread-safe once built; build it once at start-up.
+ *
+ * <pre>{@code
+ * TypeRegistry types = TypeRegistry.builder()
+ *     .register("order-created", 2, OrderCreated.class)
+ *     .upcaster("order-created", 1, v1 -> v1.put("currency", "USD"))
+ *     .build();
+ * }</pre>
+ */
+public final class TypeRegistry {
+    private final Map<Class<?>, EventTypeId> idsByClass;
+    private final Map<String, TreeMap<Integer, Class<?>>> classesByType;
+    private final Map<String, Map<Integer, EventUpcaster>> upcasters;
+    private final Map<String, Integer> latestVersions;
+
+    private TypeRegistry(Builder builder) {
+        this.idsByClass = Map.copyOf(builder.idsByClass);
+        Map<String, TreeMap<Integer, Class<?>>> classes = new HashMap<>();
+        builder.classesByType.forEach((type, versions) -> classes.put(type, new TreeMap<>(versions)));
+        this.classesByType = Collections.unmodifiableMap(classes);
+        Map<String, Map<Integer, EventUpcaster>> chains = new HashMap<>();
+        builder.upcasters.forEach((type, byVersion) -> chains.put(type, Map.copyOf(byVersion)));
+        this.upcasters = Collections.unmodifiableMap(chains);
+        Map<String, Integer> latest = new HashMap<>();
+        classesByType.forEach((type, versions) -> latest.put(type, versions.lastKey()));
+        upcasters.forEach((type, byVersion) -> byVersion.keySet()
+                .forEach(from -> latest.merge(type, from + 1, Math::max)));
+        this.latestVersions = Map.copyOf(latest);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** An empty registry: only raw {@code Message} and JSON-tree handlers work with it. */
+    public static TypeRegistry empty() {
+        return builder().build();
+    }
+
+    /** The type id and version registered for {@code eventClass}. */
+    public EventTypeId idOf(Class<?> eventClass) {
+        EventTypeId id = idsByClass.get(eventClass);
+        if (id == null) {
+            throw new UnknownEventTypeException("event class " + eventClass.getName()
+                    + " is not registered; register it with TypeRegistry.builder().register(type, version, class)"
+                    + " or annotate it with @EventType");
+        }
+        return id;
+    }
+
+    /** The type id and version of {@code eventClass}, if registered. */
+    public Optional<EventTypeId> findIdOf(Class<?> eventClass) {
+        return Optional.ofNullable(idsByClass.get(eventClass));
+    }
+
+    /** The class registered for exactly this type and version. */
+    public Optional<Class<?>> classFor(String type, int version) {
+        TreeMap<Integer, Class<?>> versions = classesByType.get(type);
+        return versions == null ? Optional.empty() : Optional.ofNullable(versions.get(version));
+    }
+
+    /** Whether the type id has a class or an upcaster registered. */
+    public boolean isKnown(String type) {
+        return latestVersions.containsKey(type);
+    }
+
+    /** The newest version known for {@code type} (from classes and upcasters). */
+    public Optional<Integer> latestVersion(String type) {
+        return Optional.ofNullable(latestVersions.get(type));
+    }
+
+    /**
+     * Lifts {@code tree} of {@code type} from version {@code from} to version {@code to} through the
+     * registered upcasters, one version at a time.
+     *
+     * @throws DecodingException when a step of the chain is missing or {@code from} is newer than {@code to}
+     */
+    public ObjectNode upcast(String type, int from, int to, ObjectNode tree) {
+        if (from > to) {
+            throw new DecodingException("event " + type + " has version " + from
+                    + ", newer than version " + to + " that this consumer understands");
+        }
+        ObjectNode current = tree;
+        Map<Integer, EventUpcaster> chain = upcasters.getOrDefault(type, Map.of());
+        for (int version = from; version < to; version++) {
+            EventUpcaster upcaster = chain.get(version);
+            if (upcaster == null) {
+                throw new DecodingException("no upcaster registered for " + type + " from version " + version
+                        + " to " + (version + 1) + " (needed to read version " + from + " as version " + to + ")");
+            }
+            current = upcaster.upcast(current);
+            if (current == null) {
+                throw new DecodingException("upcaster of " + type + " from version " + version + " returned null");
+            }
+        }
+        return current;
+    }
+
+    /** Builds a {@link TypeRegistry}; not thread-safe. */
+    public static final class Builder {
+        private final Map<Class<?>, EventTypeId> idsByClass = new HashMap<>();
+        private final Map<String, Map<Integer, Class<?>>> classesByType = new HashMap<>();
+        private final Map<String, Map<Integer, EventUpcaster>> upcasters = new HashMap<>();
+
+        private Builder() {
+        }
+
+        /** Registers a class annotated with {@link EventType}. */
+        public Builder register(Class<?> eventClass) {
+            EventType annotation = eventClass.getAnnotation(EventType.class);
+            ConfigurationException.require(annotation != null,
+                    "%s has no @EventType annotation; use register(type, version, class)", eventClass.getName());
+            return register(annotation.value(), annotation.version(), eventClass);
+        }
+
+        /** Registers {@code eventClass} as version {@code version} of {@code type}. */
+        public Builder register(String type, int version, Class<?> eventClass) {
+            EventTypeId id = new EventTypeId(type, version);
+            EventTypeId previous = idsByClass.get(eventClass);
+            ConfigurationException.require(previous == null || previous.equals(id),
+                    "%s is already registered as %s, cannot also be %s", eventClass.getName(), previous, id);
+            Class<?> existing = classesByType.getOrDefault(type, Map.of()).get(version);
+            ConfigurationException.require(existing == null || existing == eventClass,
+                    "%s is already registered to %s, cannot also be %s", id, existing, eventClass.getName());
+            idsByClass.put(eventClass, id);
+            classesByType.computeIfAbsent(type, t -> new HashMap<>()).put(version, eventClass);
+            return this;
+        }
+
+        /** Registers the upcaster that turns {@code type} version {@code fromVersion} into {@code fromVersion + 1}. */
+        public Builder upcaster(String type, int fromVersion, EventUpcaster upcaster) {
+            new EventTypeId(type, fromVersion);
+            ConfigurationException.require(upcaster != null, "upcaster of %s v%s must not be null", type, fromVersion);
+            EventUpcaster previous = upcasters.computeIfAbsent(type, t -> new HashMap<>()).putIfAbsent(fromVersion, upcaster);
+            ConfigurationException.require(previous == null,
+                    "an upcaster of %s from version %s is already registered", type, fromVersion);
+            return this;
+        }
+
+        public TypeRegistry build() {
+            return new TypeRegistry(this);
+        }
+    }
+}

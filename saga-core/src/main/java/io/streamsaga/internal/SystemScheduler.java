@@ -1,0 +1,66 @@
+package io.streamsaga.internal;
+
+import io.streamsaga.time.Scheduler;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+
+/** {@link Scheduler} on a real clock with one lazily started daemon thread. */
+public final class SystemScheduler implements Scheduler {
+    private final Clock clock;
+    private volatile ScheduledExecutorService executor;
+
+    public SystemScheduler(Clock clock) {
+        this.clock = clock;
+    }
+
+    @Override
+    public Clock clock() {
+        return clock;
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+        ScheduledFuture<?> future = executor().schedule(task, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
+        return () -> future.cancel(false);
+    }
+
+    @Override
+    public void sleep(Duration delay) throws InterruptedException {
+        if (!delay.isZero() && !delay.isNegative()) {
+            TimeUnit.NANOSECONDS.sleep(delay.toNanos());
+        }
+    }
+
+    private ScheduledExecutorService executor() {
+        ScheduledExecutorService current = executor;
+        if (current == null) {
+            synchronized (this) {
+                current = executor;
+                if (current == null) {
+                    ScheduledThreadPoolExecutor created = new ScheduledThreadPoolExecutor(1, runnable -> {
+                        Thread thread = new Thread(runnable, "streamsaga-scheduler");
+                        thread.setDaemon(true);
+                        return thread;
+                    });
+                    created.setRemoveOnCancelPolicy(true);
+                    executor = created;
+                    current = created;
+                }
+            }
+        }
+        return current;
+    }
+
+    @Override
+    public void close() {
+        ScheduledExecutorService current = executor;
+        if (current != null) {
+            current.shutdownNow();
+        }
+    }
+}

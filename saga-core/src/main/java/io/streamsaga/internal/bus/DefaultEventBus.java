@@ -1,0 +1,392 @@
+package io.streamsaga.internal.bus;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.bus.DeliveryContext;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.EventHandler;
+import io.streamsaga.bus.EventPattern;
+import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.DecodingException;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.Transport;
+import io.streamsaga.spi.TransportRecord;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The one implementation of {@link EventBus}: decoding, retries, dead letters, correlation and metrics on
+ * top of any {@link Transport}. The delivery path takes no locks and makes no thread hops: the transport's
+ * consumer thread decodes and calls the handler directly.
+ */
+public final class DefaultEventBus implements EventBus {
+    private static final Logger log = LoggerFactory.getLogger(DefaultEventBus.class);
+    private static final String UNDECODABLE = "undecodable";
+    private static final String HANDLER_FAILED = "handler-failed";
+    private static final String REJECTED = "rejected-on-receive";
+
+    private final Config config;
+    private final Transport transport;
+    private final EventCodec codec;
+    private final MetricsRecorder metrics;
+    private final List<MessageInterceptor> interceptors;
+    private final List<MessageInterceptor> receiveInterceptors;
+    /** The message being handled on each consumer thread; an instance field, so buses never share it. */
+    private final ThreadLocal<Message> current = new ThreadLocal<>();
+    private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
+
+    public DefaultEventBus(Config config) {
+        this.config = config;
+        this.transport = config.transport();
+        this.codec = config.codec();
+        this.metrics = config.metrics();
+        this.interceptors = config.interceptors();
+        List<MessageInterceptor> reversed = new ArrayList<>(interceptors);
+        java.util.Collections.reverse(reversed);
+        this.receiveInterceptors = List.copyOf(reversed);
+    }
+
+    @Override
+    public CompletionStage<RecordPosition> publish(String topic, String key, Object event) {
+        return publish(topic, key, event, Map.of());
+    }
+
+    @Override
+    public CompletionStage<RecordPosition> publish(String topic, String key, Object event, Map<String, String> headers) {
+        EventTypeId typeId;
+        try {
+            TopicPattern.requireTopicName(topic);
+            if (event == null) {
+                throw new ConfigurationException("event must not be null (topic '" + topic + "')");
+            }
+            typeId = codec.types().idOf(event.getClass());
+        } catch (StreamSagaException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        Message message = Message.builder(topic)
+                .key(key)
+                .type(typeId.type())
+                .version(typeId.version())
+                .payload(event)
+                .headers(headers)
+                .timestamp(config.scheduler().clock().instant())
+                .build();
+        return publish(message);
+    }
+
+    @Override
+    public CompletionStage<RecordPosition> publish(Message message) {
+        Message outgoing;
+        try {
+            TopicPattern.requireTopicName(message.topic());
+            outgoing = withPropagatedHeaders(message);
+            for (MessageInterceptor interceptor : interceptors) {
+                outgoing = interceptor.beforePublish(outgoing, codec);
+            }
+            if (!transport.carriesObjects() && outgoing.payload() != null && !(outgoing.payload() instanceof byte[])) {
+                outgoing = outgoing.withPayload(codec.encode(outgoing.payload()));
+            }
+        } catch (StreamSagaException e) {
+            return CompletableFuture.failedFuture(e);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(new PublishException(message.topic(), e.toString(), e, false));
+        }
+        try {
+            return transport.send(outgoing);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(new PublishException(message.topic(), e.toString(), e, true));
+        }
+    }
+
+    /** Correlation id, saga id and traceparent of the handled message; causation = its id. */
+    private Message withPropagatedHeaders(Message message) {
+        Message cause = current.get();
+        Map<String, String> headers = message.headers();
+        Map<String, String> added = new LinkedHashMap<>(4);
+        if (cause != null) {
+            String correlation = cause.correlationId().orElse(cause.id());
+            if (!headers.containsKey(MessageHeaders.CORRELATION_ID)) {
+                added.put(MessageHeaders.CORRELATION_ID, correlation);
+            }
+            if (!headers.containsKey(MessageHeaders.CAUSATION_ID)) {
+                added.put(MessageHeaders.CAUSATION_ID, cause.id());
+            }
+            copyIfAbsent(cause, headers, added, MessageHeaders.SAGA_ID);
+            copyIfAbsent(cause, headers, added, MessageHeaders.TRACEPARENT);
+        } else if (!headers.containsKey(MessageHeaders.CORRELATION_ID)) {
+            added.put(MessageHeaders.CORRELATION_ID, message.id());
+        }
+        return message.withHeaders(added);
+    }
+
+    private static void copyIfAbsent(Message cause, Map<String, String> headers, Map<String, String> added, String name) {
+        String value = cause.headers().get(name);
+        if (value != null && !headers.containsKey(name)) {
+            added.put(name, value);
+        }
+    }
+
+    @Override
+    public <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler) {
+        return subscribe(group, topicPattern, eventType, SubscriptionOptions.defaults(), handler);
+    }
+
+    @Override
+    public <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType,
+                                      SubscriptionOptions options, EventHandler<T> handler) {
+        ConfigurationException.require(group != null && !group.isBlank(), "consumer group must not be blank, but was '%s'", group);
+        ConfigurationException.require(eventType != null, "event type class must not be null (group '%s')", group);
+        ConfigurationException.require(handler != null, "handler must not be null (group '%s')", group);
+        TopicPattern pattern = TopicPattern.of(topicPattern);
+        RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
+        Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, handler);
+        Subscription subscription = transport.subscribe(group, pattern, options.start(), dispatcher);
+        Subscription tracked = new TrackedSubscription(subscription);
+        subscriptions.add(tracked);
+        return tracked;
+    }
+
+    @Override
+    public List<Subscription> register(String group, Object handlers) {
+        ConfigurationException.require(handlers != null, "handler object must not be null (group '%s')", group);
+        List<Subscription> made = new ArrayList<>();
+        for (Method method : handlers.getClass().getMethods()) {
+            EventPattern annotation = method.getAnnotation(EventPattern.class);
+            if (annotation != null) {
+                made.add(subscribeMethod(group, handlers, method, annotation));
+            }
+        }
+        ConfigurationException.require(!made.isEmpty(), "%s has no public method annotated with @EventPattern",
+                handlers.getClass().getName());
+        return List.copyOf(made);
+    }
+
+    private Subscription subscribeMethod(String group, Object target, Method method, EventPattern annotation) {
+        Class<?>[] params = method.getParameterTypes();
+        boolean withContext = params.length == 2 && params[1] == DeliveryContext.class;
+        ConfigurationException.require(!Modifier.isStatic(method.getModifiers()) && (params.length == 1 || withContext),
+                "@EventPattern method %s must be an instance method taking (event) or (event, DeliveryContext)", method);
+        @SuppressWarnings("unchecked")
+        Class<Object> eventType = (Class<Object>) params[0];
+        EventHandler<Object> handler = (event, context) -> {
+            Object result;
+            try {
+                result = withContext ? method.invoke(target, event, context) : method.invoke(target, event);
+            } catch (InvocationTargetException e) {
+                throw rethrowable(e.getCause());
+            }
+            if (result instanceof CompletionStage<?> stage) {
+                try {
+                    stage.toCompletableFuture().get();
+                } catch (ExecutionException e) {
+                    throw rethrowable(e.getCause());
+                }
+            }
+        };
+        return subscribe(group, annotation.value(), eventType,
+                SubscriptionOptions.defaults().withStart(annotation.start()), handler);
+    }
+
+    private static Exception rethrowable(Throwable cause) {
+        if (cause instanceof Exception e) {
+            return e;
+        }
+        if (cause instanceof Error error) {
+            throw error;
+        }
+        return new IllegalStateException(cause);
+    }
+
+    @Override
+    public Optional<Message> currentMessage() {
+        return Optional.ofNullable(current.get());
+    }
+
+    @Override
+    public EventCodec codec() {
+        return codec;
+    }
+
+    @Override
+    public Transport transport() {
+        return transport;
+    }
+
+    @Override
+    public Scheduler scheduler() {
+        return config.scheduler();
+    }
+
+    @Override
+    public MetricsRecorder metrics() {
+        return metrics;
+    }
+
+    @Override
+    public void close() {
+        for (Subscription subscription : List.copyOf(subscriptions)) {
+            subscription.close();
+        }
+    }
+
+    /** Decodes, calls the handler with retries, and dead-letters what cannot be handled. */
+    private final class Dispatcher<T> implements RecordHandler {
+        private final String group;
+        private final Class<T> eventType;
+        private final RetryPolicy policy;
+        private final EventHandler<T> handler;
+
+        Dispatcher(String group, Class<T> eventType, RetryPolicy policy, EventHandler<T> handler) {
+            this.group = group;
+            this.eventType = eventType;
+            this.policy = policy;
+            this.handler = handler;
+        }
+
+        @Override
+        public void handle(TransportRecord record) throws Exception {
+            Message received = record.message();
+            Message message = received;
+            try {
+                for (MessageInterceptor interceptor : receiveInterceptors) {
+                    message = interceptor.afterReceive(message, group);
+                }
+            } catch (StreamSagaException e) {
+                if (e.isRetriable()) {
+                    throw e; // the transport redelivers; the payload may be readable later
+                }
+                deadLetter(record, received, e, REJECTED, 0);
+                return;
+            }
+            T event;
+            try {
+                event = codec.decode(message, eventType);
+            } catch (DecodingException e) {
+                deadLetter(record, received, e, UNDECODABLE, 0);
+                return;
+            }
+            Message delivered = message.payload() == event ? message : message.withPayload(event);
+            String topic = message.topic();
+            int attempt = 0;
+            while (true) {
+                attempt++;
+                long started = System.nanoTime();
+                current.set(delivered);
+                try {
+                    handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
+                    metrics.eventProcessed(topic, group, Duration.ofNanos(System.nanoTime() - started));
+                    for (MessageInterceptor interceptor : interceptors) {
+                        interceptor.onAcknowledged(message, group);
+                    }
+                    return;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                } catch (Exception | AssertionError e) {
+                    Throwable error = e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
+                    metrics.eventFailed(topic, group, error.getClass().getSimpleName());
+                    if (!policy.shouldRetry(error, attempt)) {
+                        deadLetter(record, received, error, HANDLER_FAILED, attempt);
+                        return;
+                    }
+                    log.debug("handler of group {} failed on {} (attempt {}), retrying: {}", group, message, attempt, error.toString());
+                } finally {
+                    current.remove();
+                }
+                config.scheduler().sleep(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()));
+            }
+        }
+
+        private void deadLetter(TransportRecord record, Message original, Throwable error, String reason, int attempts) {
+            Map<String, String> headers = new LinkedHashMap<>();
+            headers.put(MessageHeaders.DLT_REASON, reason);
+            headers.put(MessageHeaders.DLT_ERROR_CLASS, error.getClass().getName());
+            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, String.valueOf(error.getMessage()));
+            headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, original.topic());
+            headers.put(MessageHeaders.DLT_ORIGINAL_PARTITION, Integer.toString(record.partition()));
+            headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
+            headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, group);
+            headers.put(MessageHeaders.DLT_ATTEMPTS, Integer.toString(attempts));
+            headers.putIfAbsent(MessageHeaders.CAUSATION_ID, original.id());
+            // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
+            // dead-letter topic can recognise the duplicate.
+            String id = UUID.nameUUIDFromBytes((original.id() + '/' + group).getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+            Message deadLetter = original.toBuilder()
+                    .id(id)
+                    .headers(headers)
+                    .build()
+                    .withTopic(original.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
+            Object payload = deadLetter.payload();
+            if (!transport.carriesObjects() && payload != null && !(payload instanceof byte[])) {
+                deadLetter = deadLetter.withPayload(codec.encode(payload));
+            }
+            // Synchronous on purpose: the record is acknowledged only once its dead letter is durable.
+            transport.send(deadLetter).toCompletableFuture().join();
+            log.warn("dead-lettered {} of group {} to {} ({}): {}", original, group, deadLetter.topic(), reason, error.toString());
+            metrics.eventDeadLettered(original.topic(), group, reason);
+            for (MessageInterceptor interceptor : interceptors) {
+                interceptor.onDeadLettered(original, group);
+            }
+        }
+    }
+
+    /** Forgets the subscription in the bus when it is closed. */
+    private final class TrackedSubscription implements Subscription {
+        private final Subscription delegate;
+
+        TrackedSubscription(Subscription delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public String group() {
+            return delegate.group();
+        }
+
+        @Override
+        public io.streamsaga.bus.TopicPattern pattern() {
+            return delegate.pattern();
+        }
+
+        @Override
+        public boolean isActive() {
+            return delegate.isActive();
+        }
+
+        @Override
+        public void close() {
+            subscriptions.remove(this);
+            delegate.close();
+        }
+    }
+}

@@ -1,0 +1,177 @@
+package io.streamsaga.message;
+
+import io.streamsaga.ConfigurationException;
+
+import java.time.Instant;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+
+/**
+ * An immutable message on a topic.
+ *
+ * <p>The payload is either the application's event object (records are recommended, and must not be
+ * mutated after publishing: the in-memory transport hands the same instance to every consumer) or its
+ * encoded wire form as {@code byte[]} (JSON by default). The standard header values (message id, type,
+ * version) are also reachable as fields; {@link #headers()} holds the rest, including correlation,
+ * causation and saga ids. Thread-safe.
+ *
+ * @param id        unique message id, also the idempotency key of consumers
+ * @param topic     the topic it is published to
+ * @param key       partitioning key; order is kept per key within a topic; may be null (round robin)
+ * @param type      stable event type id, such as {@code order-created}
+ * @param version   event schema version, 1 or more
+ * @param payload   the event object or its encoded bytes; may be null for a tombstone
+ * @param headers   string headers, see {@link MessageHeaders}
+ * @param timestamp when the message was created
+ */
+public record Message(String id, String topic, String key, String type, int version, Object payload,
+                      Map<String, String> headers, Instant timestamp) {
+
+    public Message {
+        ConfigurationException.require(id != null && !id.isBlank(), "message id must not be blank, but was '%s'", id);
+        ConfigurationException.require(topic != null && !topic.isBlank(), "topic must not be blank, but was '%s'", topic);
+        ConfigurationException.require(type != null && !type.isBlank(), "event type must not be blank, but was '%s'", type);
+        ConfigurationException.require(version >= 1, "event version must be 1 or more, but was %s", version);
+        Objects.requireNonNull(timestamp, "timestamp");
+        headers = headers == null || headers.isEmpty()
+                ? Map.of()
+                : Collections.unmodifiableMap(new LinkedHashMap<>(headers));
+    }
+
+    /** Starts a message for {@code topic} with a random id and the current time. */
+    public static Builder builder(String topic) {
+        return new Builder(topic);
+    }
+
+    /** A builder pre-filled with this message's fields, to derive a changed copy. */
+    public Builder toBuilder() {
+        Builder b = new Builder(topic);
+        b.id = id;
+        b.key = key;
+        b.type = type;
+        b.version = version;
+        b.payload = payload;
+        b.headers.putAll(headers);
+        b.timestamp = timestamp;
+        return b;
+    }
+
+    /** The header's value, if present. */
+    public Optional<String> header(String name) {
+        return Optional.ofNullable(headers.get(name));
+    }
+
+    public Optional<String> correlationId() {
+        return header(MessageHeaders.CORRELATION_ID);
+    }
+
+    public Optional<String> causationId() {
+        return header(MessageHeaders.CAUSATION_ID);
+    }
+
+    public Optional<String> sagaId() {
+        return header(MessageHeaders.SAGA_ID);
+    }
+
+    /** A copy on another topic (used for dead letters and routing). */
+    public Message withTopic(String newTopic) {
+        return new Message(id, newTopic, key, type, version, payload, headers, timestamp);
+    }
+
+    /** A copy with another payload (encoded or decoded form of the same event). */
+    public Message withPayload(Object newPayload) {
+        return new Message(id, topic, key, type, version, newPayload, headers, timestamp);
+    }
+
+    /** A copy with one header set. */
+    public Message withHeader(String name, String value) {
+        Map<String, String> copy = new LinkedHashMap<>(headers);
+        copy.put(name, value);
+        return new Message(id, topic, key, type, version, payload, copy, timestamp);
+    }
+
+    /** A copy with the given headers added or replaced. */
+    public Message withHeaders(Map<String, String> extra) {
+        if (extra.isEmpty()) {
+            return this;
+        }
+        Map<String, String> copy = new LinkedHashMap<>(headers);
+        copy.putAll(extra);
+        return new Message(id, topic, key, type, version, payload, copy, timestamp);
+    }
+
+    @Override
+    public String toString() {
+        return "Message[id=" + id + ", topic=" + topic + ", key=" + key + ", type=" + type + ", version=" + version
+                + ", headers=" + headers + "]";
+    }
+
+    /** Builds a {@link Message}; not thread-safe. */
+    public static final class Builder {
+        private String id = UUID.randomUUID().toString();
+        private final String topic;
+        private String key;
+        private String type;
+        private int version = 1;
+        private Object payload;
+        private final Map<String, String> headers = new LinkedHashMap<>();
+        private Instant timestamp;
+
+        private Builder(String topic) {
+            this.topic = topic;
+        }
+
+        public Builder id(String id) {
+            this.id = id;
+            return this;
+        }
+
+        public Builder key(String key) {
+            this.key = key;
+            return this;
+        }
+
+        public Builder type(String type) {
+            this.type = type;
+            return this;
+        }
+
+        public Builder version(int version) {
+            this.version = version;
+            return this;
+        }
+
+        public Builder payload(Object payload) {
+            this.payload = payload;
+            return this;
+        }
+
+        public Builder header(String name, String value) {
+            if (value == null) {
+                headers.remove(name);
+            } else {
+                headers.put(name, value);
+            }
+            return this;
+        }
+
+        public Builder headers(Map<String, String> values) {
+            values.forEach(this::header);
+            return this;
+        }
+
+        public Builder timestamp(Instant timestamp) {
+            this.timestamp = timestamp;
+            return this;
+        }
+
+        public Message build() {
+            return new Message(id, topic, key, type, version, payload, headers,
+                    timestamp == null ? Instant.now() : timestamp);
+        }
+    }
+}

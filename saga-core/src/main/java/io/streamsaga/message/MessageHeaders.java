@@ -1,0 +1,46 @@
+package io.streamsaga.message;
+
+/**
+ * Names of the standard headers. They travel as plain string headers on every transport (Kafka record
+ * headers on Kafka), so services written in other languages can read and write them.
+ */
+public final class MessageHeaders {
+    /** The message's unique id; the idempotency key of consumers. */
+    public static final String MESSAGE_ID = "message-id";
+    /** Id shared by every message of one business flow (an order's life). */
+    public static final String CORRELATION_ID = "correlation-id";
+    /** Id of the message whose handling produced this one. */
+    public static final String CAUSATION_ID = "causation-id";
+    /** Id of the saga instance this message belongs to, when there is one. */
+    public static final String SAGA_ID = "saga-id";
+    /** Stable event type id, such as {@code order-created}; never a Java class name. */
+    public static final String EVENT_TYPE = "event-type";
+    /** Schema version of the payload, an integer starting at 1. */
+    public static final String EVENT_VERSION = "event-version";
+    /** W3C trace context, propagated unchanged when present. */
+    public static final String TRACEPARENT = "traceparent";
+    /** Media type of the payload; {@code application/json} by default. */
+    public static final String CONTENT_TYPE = "content-type";
+
+    /** Dead-letter headers: why a message was dead-lettered and where it came from. */
+    public static final String DLT_ERROR_CLASS = "dlt-error-class";
+    public static final String DLT_ERROR_MESSAGE = "dlt-error-message";
+    public static final String DLT_REASON = "dlt-reason";
+    public static final String DLT_ORIGINAL_TOPIC = "dlt-original-topic";
+    public static final String DLT_ORIGINAL_PARTITION = "dlt-original-partition";
+    public static final String DLT_ORIGINAL_OFFSET = "dlt-original-offset";
+    public static final String DLT_ORIGINAL_GROUP = "dlt-original-group";
+    public static final String DLT_ATTEMPTS = "dlt-attempts";
+
+    /** Sequence headers written by the event splitter and read by the aggregator. */
+    public static final String SEQUENCE_ID = "sequence-id";
+    public static final String SEQUENCE_NUMBER = "sequence-number";
+    public static final String SEQUENCE_SIZE = "sequence-size";
+    public static final String SEQUENCE_LAST = "sequence-last";
+
+    /** Suffix of dead-letter topics: {@code order-created} dead-letters to {@code order-created.DLT}. */
+    public static final String DEAD_LETTER_SUFFIX = ".DLT";
+
+    private MessageHeaders() {
+    }
+}

@@ -1,0 +1,64 @@
+package io.streamsaga.spi;
+
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.message.Message;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * What a message transport implements: a partitioned, replayable log with consumer groups. The
+ * {@link io.streamsaga.bus.EventBus} adds codecs, retries, dead letters, correlation and metrics on top,
+ * so every transport gets the same semantics. The contract test suite in saga-core's test-jar
+ * ({@code TransportContractTest}) states what every transport must do:
+ * <ul>
+ *   <li>at-least-once delivery: a record is redelivered to a group until its handler returns normally;</li>
+ *   <li>order per key within a topic: records with the same key go to one partition and are handled in
+ *       publish order, one at a time per group;</li>
+ *   <li>independent groups each receive every record; the members of one group share them;</li>
+ *   <li>a group with no committed position starts at the latest or earliest position as asked.</li>
+ * </ul>
+ * Implementations are thread-safe.
+ */
+public interface Transport extends AutoCloseable {
+
+    /** A short name for logs, such as {@code in-memory} or {@code kafka}. */
+    String name();
+
+    /**
+     * Whether the transport hands the published payload object itself to consumers (in memory) rather
+     * than bytes. When false, the bus encodes payloads to bytes before {@link #send}.
+     */
+    boolean carriesObjects();
+
+    /** Appends the message to its topic; completes with its position once it is durable. */
+    CompletionStage<RecordPosition> send(Message message);
+
+    /**
+     * Subscribes {@code group} to the topics matched by {@code pattern} (matching by
+     * {@link TopicPattern#matches}), also topics created later.
+     */
+    Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler);
+
+    /** The next offset to be written, per partition of {@code topic}; empty for an unknown topic. */
+    Map<Integer, Long> endOffsets(String topic);
+
+    /** The committed offset (next to handle) of {@code group}, per partition of {@code topic}. */
+    Map<Integer, Long> committedOffsets(String group, String topic);
+
+    /** The consumer groups that have subscribed to {@code topic} (now or earlier). */
+    Set<String> consumerGroups(String topic);
+
+    /** How far back a replay can reach, when the transport bounds it by time. */
+    Optional<Duration> retentionHorizon();
+
+    /** Stops every subscription and releases threads and connections. */
+    @Override
+    void close();
+}

@@ -1,0 +1,40 @@
+package io.streamsaga.time;
+
+import io.streamsaga.internal.SystemScheduler;
+
+import java.time.Clock;
+import java.time.Duration;
+
+/**
+ * The library's only source of time: the current instant, delayed tasks (timeouts, aggregation deadlines,
+ * stalled-flow checks) and blocking backoff between retries. Injected everywhere so that tests run on a
+ * virtual clock ({@code VirtualScheduler} in saga-inmemory) and never sleep. Implementations are
+ * thread-safe.
+ */
+public interface Scheduler extends AutoCloseable {
+
+    /** The wall clock of this scheduler. */
+    Clock clock();
+
+    /** Runs {@code task} once after {@code delay}; the returned handle cancels it. */
+    Cancellable schedule(Duration delay, Runnable task);
+
+    /** Blocks the calling thread for {@code delay} (a virtual scheduler advances its clock instead). */
+    void sleep(Duration delay) throws InterruptedException;
+
+    /** Stops the scheduler's threads; pending tasks are dropped. */
+    @Override
+    void close();
+
+    /** A scheduler on the system clock with one daemon thread, created lazily. */
+    static Scheduler system() {
+        return new SystemScheduler(Clock.systemUTC());
+    }
+
+    /** A handle to cancel a scheduled task. */
+    @FunctionalInterface
+    interface Cancellable {
+        /** Cancels the task if it has not run yet; harmless otherwise. */
+        void cancel();
+    }
+}
