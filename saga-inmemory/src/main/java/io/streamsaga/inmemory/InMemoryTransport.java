@@ -1,0 +1,604 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.inmemory.internal.PartitionLog;
+import io.streamsaga.message.Message;
+import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.Transport;
+import io.streamsaga.spi.TransportRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A {@link Transport} that is a real partitioned log in memory: topics of N partitions chosen by key
+ * hash, consumer groups with committed offsets, independent groups that each receive every record,
+ * replay from the earliest retained offset, and retention by count or age. What passes on it passes
+ * on Kafka: both run the same contract suite.
+ *
+ * <p>In {@link DeliveryMode#ASYNC} each subscription owns one consumer thread. In
+ * {@link DeliveryMode#MANUAL} nothing is delivered until the test calls {@link #drainAll()}.
+ *
+ * <p>By default the published payload object itself reaches the consumers (no serialisation: events must
+ * be immutable). {@link Builder#serializePayloads(boolean)} makes the bus encode to bytes as on Kafka.
+ * Thread-safe.
+ */
+public final class InMemoryTransport implements Transport {
+    private static final Logger log = LoggerFactory.getLogger(InMemoryTransport.class);
+    private static final int BATCH = 512;
+    private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    private static final long FAILURE_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final int partitions;
+    private final long maxRecordsPerPartition;
+    private final Duration retention;
+    private final DeliveryMode mode;
+    private final boolean carriesObjects;
+    private final Clock clock;
+    private final Map<String, Topic> topics = new ConcurrentHashMap<>();
+    private final Map<String, Group> groups = new ConcurrentHashMap<>();
+    /** Guards structural changes: topics created, members joining and leaving. */
+    private final Object structure = new Object();
+    private final Object drainLock = new Object();
+    private final AtomicInteger memberIds = new AtomicInteger();
+    private volatile boolean closed;
+
+    private InMemoryTransport(Builder builder) {
+        this.partitions = builder.partitions;
+        this.maxRecordsPerPartition = builder.maxRecordsPerPartition;
+        this.retention = builder.retention;
+        this.mode = builder.mode;
+        this.carriesObjects = !builder.serializePayloads;
+        this.clock = builder.clock;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Four partitions, asynchronous delivery, unbounded retention. */
+    public static InMemoryTransport create() {
+        return builder().build();
+    }
+
+    @Override
+    public String name() {
+        return "in-memory";
+    }
+
+    @Override
+    public boolean carriesObjects() {
+        return carriesObjects;
+    }
+
+    /** The delivery mode. */
+    public DeliveryMode mode() {
+        return mode;
+    }
+
+    @Override
+    public CompletionStage<RecordPosition> send(Message message) {
+        if (closed) {
+            return CompletableFuture.failedFuture(new PublishException(message.topic(), "transport is closed", null, false));
+        }
+        Topic topic = topic(message.topic());
+        int partition = topic.partitionFor(message.key());
+        PartitionLog partitionLog = topic.logs[partition];
+        Instant now = clock.instant();
+        long offset = partitionLog.append(message, now, maxRecordsPerPartition,
+                retention == null ? null : now.minus(retention));
+        for (Member watcher : topic.watchers) {
+            watcher.wake();
+        }
+        return CompletableFuture.completedFuture(new RecordPosition(message.topic(), partition, offset));
+    }
+
+    @Override
+    public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
+        ConfigurationException.require(!closed, "transport is closed; cannot subscribe group '%s'", group);
+        Member member;
+        synchronized (structure) {
+            Group state = groups.computeIfAbsent(group, Group::new);
+            member = new Member(state, pattern, handler, memberIds.incrementAndGet());
+            for (Topic topic : topics.values()) {
+                if (pattern.matches(topic.name)) {
+                    for (PartitionLog partitionLog : topic.logs) {
+                        state.cursorFor(partitionLog, start == StartPosition.EARLIEST
+                                ? partitionLog.startOffset() : partitionLog.endOffset());
+                    }
+                }
+            }
+            state.members.add(member);
+            reassign(state);
+        }
+        if (mode == DeliveryMode.ASYNC) {
+            member.startThread();
+        }
+        return member;
+    }
+
+    /**
+     * Delivers every pending record to every subscription on the calling thread, again and again until
+     * nothing is pending (handlers may publish more). A record whose handler throws stays pending and its
+     * partition is skipped for the rest of this call. Only in {@link DeliveryMode#MANUAL}.
+     *
+     * @return how many records were delivered
+     */
+    public int drainAll() {
+        ConfigurationException.require(mode == DeliveryMode.MANUAL,
+                "drainAll() needs DeliveryMode.MANUAL, but this transport is %s", mode);
+        synchronized (drainLock) {
+            Set<Cursor> failed = new HashSet<>();
+            int total = 0;
+            boolean progress = true;
+            while (progress) {
+                progress = false;
+                for (Group group : groups.values()) {
+                    for (Member member : group.members) {
+                        for (Cursor cursor : member.assigned) {
+                            if (failed.contains(cursor)) {
+                                continue;
+                            }
+                            int delivered = member.deliver(cursor, Integer.MAX_VALUE);
+                            if (delivered < 0) {
+                                failed.add(cursor);
+                                total += -delivered - 1;
+                                progress |= delivered < -1;
+                            } else {
+                                total += delivered;
+                                progress |= delivered > 0;
+                            }
+                        }
+                    }
+                }
+            }
+            return total;
+        }
+    }
+
+    /** How many records the active subscriptions have not yet handled, over all groups. */
+    public long pendingCount() {
+        long pending = 0;
+        for (Group group : groups.values()) {
+            for (Member member : group.members) {
+                for (Cursor cursor : member.assigned) {
+                    pending += Math.max(0, cursor.log.endOffset() - cursor.position);
+                }
+            }
+        }
+        return pending;
+    }
+
+    @Override
+    public Map<Integer, Long> endOffsets(String topicName) {
+        Topic topic = topics.get(topicName);
+        Map<Integer, Long> ends = new TreeMap<>();
+        if (topic != null) {
+            for (PartitionLog partitionLog : topic.logs) {
+                ends.put(partitionLog.partition(), partitionLog.endOffset());
+            }
+        }
+        return ends;
+    }
+
+    /** The first retained offset per partition of {@code topic}. */
+    public Map<Integer, Long> startOffsets(String topicName) {
+        Topic topic = topics.get(topicName);
+        Map<Integer, Long> starts = new TreeMap<>();
+        if (topic != null) {
+            for (PartitionLog partitionLog : topic.logs) {
+                starts.put(partitionLog.partition(), partitionLog.startOffset());
+            }
+        }
+        return starts;
+    }
+
+    @Override
+    public Map<Integer, Long> committedOffsets(String groupName, String topicName) {
+        Group group = groups.get(groupName);
+        Map<Integer, Long> committed = new TreeMap<>();
+        if (group != null) {
+            for (Cursor cursor : group.cursors.values()) {
+                if (cursor.log.topic().equals(topicName)) {
+                    committed.put(cursor.log.partition(), cursor.position);
+                }
+            }
+        }
+        return committed;
+    }
+
+    @Override
+    public Set<String> consumerGroups(String topicName) {
+        Set<String> names = new HashSet<>();
+        for (Group group : groups.values()) {
+            for (Cursor cursor : group.cursors.values()) {
+                if (cursor.log.topic().equals(topicName)) {
+                    names.add(group.name);
+                    break;
+                }
+            }
+        }
+        return names;
+    }
+
+    /** The names of the topics written so far. */
+    public Set<String> topics() {
+        return Set.copyOf(topics.keySet());
+    }
+
+    /** The messages retained in {@code topic}, partition by partition, in offset order (for tests and tools). */
+    public List<Message> messages(String topicName) {
+        Topic topic = topics.get(topicName);
+        List<Message> all = new ArrayList<>();
+        if (topic != null) {
+            for (PartitionLog partitionLog : topic.logs) {
+                for (long offset = partitionLog.startOffset(); offset < partitionLog.endOffset(); offset++) {
+                    Message message = partitionLog.read(offset);
+                    if (message != null) {
+                        all.add(message);
+                    }
+                }
+            }
+        }
+        return all;
+    }
+
+    @Override
+    public Optional<Duration> retentionHorizon() {
+        return Optional.ofNullable(retention);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        List<Member> all = new ArrayList<>();
+        for (Group group : groups.values()) {
+            all.addAll(group.members);
+        }
+        for (Member member : all) {
+            member.close();
+        }
+    }
+
+    private Topic topic(String name) {
+        Topic existing = topics.get(name);
+        if (existing != null) {
+            return existing;
+        }
+        synchronized (structure) {
+            existing = topics.get(name);
+            if (existing != null) {
+                return existing;
+            }
+            TopicPattern.requireTopicName(name);
+            Topic created = new Topic(name, partitions);
+            topics.put(name, created);
+            for (Group group : groups.values()) {
+                boolean matched = false;
+                for (Member member : group.members) {
+                    matched |= member.pattern.matches(name);
+                }
+                if (matched) {
+                    // A topic born after the subscription: everything in it is new to the group.
+                    for (PartitionLog partitionLog : created.logs) {
+                        group.cursorFor(partitionLog, 0);
+                    }
+                    reassign(group);
+                }
+            }
+            return created;
+        }
+    }
+
+    /** Spreads the group's partitions over its members whose pattern matches; called under {@code structure}. */
+    private void reassign(Group group) {
+        Map<Member, List<Cursor>> plan = new LinkedHashMap<>();
+        List<Member> members = new ArrayList<>(group.members);
+        for (Member member : members) {
+            plan.put(member, new ArrayList<>());
+        }
+        for (Topic topic : topics.values()) {
+            List<Member> eligible = new ArrayList<>();
+            for (Member member : members) {
+                if (member.pattern.matches(topic.name)) {
+                    eligible.add(member);
+                }
+            }
+            if (eligible.isEmpty()) {
+                continue;
+            }
+            for (PartitionLog partitionLog : topic.logs) {
+                Cursor cursor = group.cursorFor(partitionLog, partitionLog.endOffset());
+                Member owner = eligible.get(Math.floorMod(topic.name.hashCode() + partitionLog.partition(), eligible.size()));
+                plan.get(owner).add(cursor);
+            }
+        }
+        for (Map.Entry<Member, List<Cursor>> entry : plan.entrySet()) {
+            entry.getKey().assigned = List.copyOf(entry.getValue());
+        }
+        for (Topic topic : topics.values()) {
+            List<Member> watchers = new ArrayList<>();
+            for (Group each : groups.values()) {
+                for (Member member : each.members) {
+                    if (member.pattern.matches(topic.name)) {
+                        watchers.add(member);
+                    }
+                }
+            }
+            topic.watchers = watchers.toArray(new Member[0]);
+        }
+    }
+
+    private static final class Topic {
+        final String name;
+        final PartitionLog[] logs;
+        final AtomicInteger roundRobin = new AtomicInteger();
+        volatile Member[] watchers = new Member[0];
+
+        Topic(String name, int partitions) {
+            this.name = name;
+            this.logs = new PartitionLog[partitions];
+            for (int i = 0; i < partitions; i++) {
+                logs[i] = new PartitionLog(name, i);
+            }
+        }
+
+        int partitionFor(String key) {
+            if (key == null) {
+                return Math.floorMod(roundRobin.getAndIncrement(), logs.length);
+            }
+            return Math.floorMod(key.hashCode(), logs.length);
+        }
+    }
+
+    private static final class Group {
+        final String name;
+        final Map<PartitionLog, Cursor> cursors = new ConcurrentHashMap<>();
+        final Collection<Member> members = new CopyOnWriteArrayList<>();
+
+        Group(String name) {
+            this.name = name;
+        }
+
+        Cursor cursorFor(PartitionLog partitionLog, long initialPosition) {
+            return cursors.computeIfAbsent(partitionLog, l -> new Cursor(l, initialPosition));
+        }
+    }
+
+    /** A group's committed position in one partition; {@code busy} keeps one deliverer at a time. */
+    private static final class Cursor {
+        final PartitionLog log;
+        final AtomicBoolean busy = new AtomicBoolean();
+        volatile long position;
+
+        Cursor(PartitionLog log, long position) {
+            this.log = log;
+            this.position = position;
+        }
+    }
+
+    private final class Member implements Subscription {
+        final Group group;
+        final TopicPattern pattern;
+        final RecordHandler handler;
+        final int id;
+        volatile List<Cursor> assigned = List.of();
+        volatile boolean active = true;
+        volatile boolean waiting;
+        volatile Thread thread;
+
+        Member(Group group, TopicPattern pattern, RecordHandler handler, int id) {
+            this.group = group;
+            this.pattern = pattern;
+            this.handler = handler;
+            this.id = id;
+        }
+
+        void startThread() {
+            Thread worker = new Thread(this::run, "streamsaga-inmemory-" + group.name + "-" + id);
+            worker.setDaemon(true);
+            thread = worker;
+            worker.start();
+        }
+
+        void wake() {
+            Thread worker = thread;
+            if (waiting && worker != null) {
+                LockSupport.unpark(worker);
+            }
+        }
+
+        private void run() {
+            while (active) {
+                int delivered = 0;
+                boolean failed = false;
+                for (Cursor cursor : assigned) {
+                    int result = deliver(cursor, BATCH);
+                    if (result < 0) {
+                        failed = true;
+                        delivered += -result - 1;
+                    } else {
+                        delivered += result;
+                    }
+                }
+                if (failed) {
+                    LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
+                } else if (delivered == 0) {
+                    waiting = true;
+                    if (!hasWork()) {
+                        LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+                    }
+                    waiting = false;
+                }
+            }
+        }
+
+        private boolean hasWork() {
+            for (Cursor cursor : assigned) {
+                if (cursor.position < cursor.log.endOffset()) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /**
+         * Delivers up to {@code max} records from the cursor. Returns how many, or {@code -(n + 1)} when the
+         * handler threw after {@code n} successes (the failed record stays pending).
+         */
+        int deliver(Cursor cursor, int max) {
+            if (!cursor.busy.compareAndSet(false, true)) {
+                return 0;
+            }
+            try {
+                int delivered = 0;
+                while (delivered < max && active) {
+                    long position = cursor.position;
+                    long start = cursor.log.startOffset();
+                    if (position < start) {
+                        log.warn("group {} lost records {}..{} of {}-{} to retention before handling them",
+                                group.name, position, start - 1, cursor.log.topic(), cursor.log.partition());
+                        position = start;
+                        cursor.position = start;
+                    }
+                    Message message = cursor.log.read(position);
+                    if (message == null) {
+                        break;
+                    }
+                    try {
+                        handler.handle(new TransportRecord(message, group.name, cursor.log.partition(), position));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return -(delivered + 1);
+                    } catch (Exception | Error e) {
+                        log.warn("group {} could not handle {} at {}-{}@{}; it will be delivered again: {}",
+                                group.name, message, cursor.log.topic(), cursor.log.partition(), position, e.toString());
+                        return -(delivered + 1);
+                    }
+                    cursor.position = position + 1;
+                    delivered++;
+                }
+                return delivered;
+            } finally {
+                cursor.busy.set(false);
+            }
+        }
+
+        @Override
+        public String group() {
+            return group.name;
+        }
+
+        @Override
+        public TopicPattern pattern() {
+            return pattern;
+        }
+
+        @Override
+        public boolean isActive() {
+            return active;
+        }
+
+        @Override
+        public void close() {
+            if (!active) {
+                return;
+            }
+            active = false;
+            synchronized (structure) {
+                group.members.remove(this);
+                reassign(group);
+            }
+            Thread worker = thread;
+            if (worker != null && worker != Thread.currentThread()) {
+                worker.interrupt();
+                try {
+                    worker.join(TimeUnit.SECONDS.toMillis(10));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /** Builds an {@link InMemoryTransport}; not thread-safe. */
+    public static final class Builder {
+        private int partitions = 4;
+        private long maxRecordsPerPartition;
+        private Duration retention;
+        private DeliveryMode mode = DeliveryMode.ASYNC;
+        private boolean serializePayloads;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder() {
+        }
+
+        /** Partitions per topic, 1 or more; default 4. */
+        public Builder partitions(int partitions) {
+            ConfigurationException.require(partitions >= 1, "partitions must be 1 or more, but was %s", partitions);
+            this.partitions = partitions;
+            return this;
+        }
+
+        /** Keep at most this many records per partition (0 = unbounded, the default). */
+        public Builder maxRecordsPerPartition(long maxRecords) {
+            ConfigurationException.require(maxRecords >= 0, "maxRecordsPerPartition must be 0 or more, but was %s", maxRecords);
+            this.maxRecordsPerPartition = maxRecords;
+            return this;
+        }
+
+        /** Drop records older than this (by the transport's clock); also the replay horizon. */
+        public Builder retention(Duration retention) {
+            ConfigurationException.require(retention != null && !retention.isNegative() && !retention.isZero(),
+                    "retention must be positive, but was %s", retention);
+            this.retention = retention;
+            return this;
+        }
+
+        public Builder deliveryMode(DeliveryMode mode) {
+            this.mode = java.util.Objects.requireNonNull(mode, "mode");
+            return this;
+        }
+
+        /** Encode payloads to bytes as a network transport would (stricter, slower). */
+        public Builder serializePayloads(boolean serialize) {
+            this.serializePayloads = serialize;
+            return this;
+        }
+
+        /** The clock for record timestamps and age-based retention. */
+        public Builder clock(Clock clock) {
+            this.clock = java.util.Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        public InMemoryTransport build() {
+            return new InMemoryTransport(this);
+        }
+    }
+}

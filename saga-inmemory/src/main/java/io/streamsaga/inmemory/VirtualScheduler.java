@@ -1,0 +1,146 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.time.Scheduler;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.PriorityQueue;
+
+/**
+ * A {@link Scheduler} on a virtual clock for tests: time moves only when the test calls {@link #advance}
+ * (or when code under test calls {@link #sleep}, which advances the clock instead of blocking). Due tasks
+ * run on the thread that advances time, in deadline order, with the clock set to each task's deadline.
+ * Thread-safe.
+ */
+public final class VirtualScheduler implements Scheduler {
+    private final Object lock = new Object();
+    private final PriorityQueue<Task> tasks = new PriorityQueue<>();
+    private final VirtualClock clock;
+    private long sequence;
+
+    /** A virtual scheduler starting at 2026-01-01T00:00:00Z. */
+    public VirtualScheduler() {
+        this(Instant.parse("2026-01-01T00:00:00Z"));
+    }
+
+    public VirtualScheduler(Instant start) {
+        this.clock = new VirtualClock(start);
+    }
+
+    @Override
+    public Clock clock() {
+        return clock;
+    }
+
+    /** The current virtual instant. */
+    public Instant now() {
+        return clock.instant();
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+        synchronized (lock) {
+            Duration nonNegative = delay.isNegative() ? Duration.ZERO : delay;
+            Task scheduled = new Task(clock.instant().plus(nonNegative), sequence++, task);
+            tasks.add(scheduled);
+            return () -> {
+                synchronized (lock) {
+                    tasks.remove(scheduled);
+                }
+            };
+        }
+    }
+
+    /** Advances the clock instead of blocking, running the tasks that fall due meanwhile. */
+    @Override
+    public void sleep(Duration delay) {
+        advance(delay);
+    }
+
+    /** Moves time forward by {@code delay}, running every task due up to the new instant. */
+    public void advance(Duration delay) {
+        Instant target;
+        synchronized (lock) {
+            target = clock.instant().plus(delay.isNegative() ? Duration.ZERO : delay);
+        }
+        advanceTo(target);
+    }
+
+    /** Moves time forward to {@code target} (never backwards), running every task due up to it. */
+    public void advanceTo(Instant target) {
+        while (true) {
+            Task next;
+            synchronized (lock) {
+                next = tasks.peek();
+                if (next == null || next.due.isAfter(target)) {
+                    if (target.isAfter(clock.instant())) {
+                        clock.set(target);
+                    }
+                    return;
+                }
+                tasks.poll();
+                if (next.due.isAfter(clock.instant())) {
+                    clock.set(next.due);
+                }
+            }
+            next.task.run();
+        }
+    }
+
+    /** Runs the tasks already due without moving time. */
+    public void runDueTasks() {
+        advance(Duration.ZERO);
+    }
+
+    /** How many tasks wait to run. */
+    public int pendingTasks() {
+        synchronized (lock) {
+            return tasks.size();
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (lock) {
+            tasks.clear();
+        }
+    }
+
+    private record Task(Instant due, long sequence, Runnable task) implements Comparable<Task> {
+        @Override
+        public int compareTo(Task other) {
+            int byDue = due.compareTo(other.due);
+            return byDue != 0 ? byDue : Long.compare(sequence, other.sequence);
+        }
+    }
+
+    private static final class VirtualClock extends Clock {
+        private volatile Instant now;
+
+        VirtualClock(Instant start) {
+            this.now = start;
+        }
+
+        void set(Instant instant) {
+            now = instant;
+        }
+
+        @Override
+        public ZoneId getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            return Clock.fixed(now, zone);
+        }
+
+        @Override
+        public Instant instant() {
+            return now;
+        }
+    }
+}
