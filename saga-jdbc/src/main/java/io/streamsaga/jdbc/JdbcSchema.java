@@ -32,7 +32,8 @@ public final class JdbcSchema {
 
     /** Every schema version, in order; the file {@code V<n>__<name>.sql} exists for each database. */
     static final List<String> VERSIONS = List.of(
-            "V1__outbox_inbox.sql");
+            "V1__outbox_inbox.sql",
+            "V2__deduplication.sql");
 
     private final DataSource dataSource;
 
