@@ -33,7 +33,8 @@ public final class JdbcSchema {
     /** Every schema version, in order; the file {@code V<n>__<name>.sql} exists for each database. */
     static final List<String> VERSIONS = List.of(
             "V1__outbox_inbox.sql",
-            "V2__deduplication.sql");
+            "V2__deduplication.sql",
+            "V3__aggregation.sql");
 
     private final DataSource dataSource;
 
