@@ -34,7 +34,8 @@ public final class JdbcSchema {
     static final List<String> VERSIONS = List.of(
             "V1__outbox_inbox.sql",
             "V2__deduplication.sql",
-            "V3__aggregation.sql");
+            "V3__aggregation.sql",
+            "V4__saga.sql");
 
     private final DataSource dataSource;
 
