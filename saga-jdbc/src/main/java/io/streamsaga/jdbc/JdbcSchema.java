@@ -35,7 +35,8 @@ public final class JdbcSchema {
             "V1__outbox_inbox.sql",
             "V2__deduplication.sql",
             "V3__aggregation.sql",
-            "V4__saga.sql");
+            "V4__saga.sql",
+            "V5__payload.sql");
 
     private final DataSource dataSource;
 

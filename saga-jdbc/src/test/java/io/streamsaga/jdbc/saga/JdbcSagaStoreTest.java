@@ -32,8 +32,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * What the JDBC saga store guarantees, on one engine; subclasses pick PostgreSQL or H2. (The shared
- * {@code SagaStoreContractTest} of saga-core was not available when this was written.)
+ * What the JDBC saga store guarantees beyond saga-core's {@code SagaStoreContractTest} (which runs in
+ * {@code PostgresSagaStoreContractTest} and {@code H2SagaStoreContractTest}): JSON data, history,
+ * concurrent writers, bounded deletion; subclasses pick PostgreSQL or H2.
  */
 abstract class JdbcSagaStoreTest {
     static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
