@@ -54,20 +54,36 @@ public final class JdbcSagaStore implements SagaStore {
 
     private final JdbcTransactions tx;
     private final ObjectMapper mapper;
+    private final GroupCommit groupCommit;
 
-    private JdbcSagaStore(DataSource dataSource, ObjectMapper mapper) {
-        this.tx = new JdbcTransactions(dataSource);
-        this.mapper = mapper;
+    private JdbcSagaStore(Builder b) {
+        this.tx = new JdbcTransactions(b.dataSource);
+        this.mapper = b.mapper;
+        this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(tx, b.groupCommitBatch) : null;
     }
 
     /** A store writing saga data with the library's default JSON mapper (records, ISO dates). */
     public static JdbcSagaStore create(DataSource dataSource) {
-        return create(dataSource, JsonEventCodec.defaultMapper());
+        return builder(dataSource).build();
     }
 
     /** A store writing saga data with {@code mapper} (give it the orchestrator's mapper). */
     public static JdbcSagaStore create(DataSource dataSource, ObjectMapper mapper) {
-        return new JdbcSagaStore(Objects.requireNonNull(dataSource, "dataSource"), Objects.requireNonNull(mapper, "mapper"));
+        return builder(dataSource).mapper(mapper).build();
+    }
+
+    /** Starts configuring a store (mapper, group commit). */
+    public static Builder builder(DataSource dataSource) {
+        return new Builder(dataSource);
+    }
+
+    /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
+    private void write(JdbcTransactions.VoidWork work) {
+        if (groupCommit == null) {
+            tx.run(work);
+        } else {
+            groupCommit.submit(work);
+        }
     }
 
     @Override
@@ -77,7 +93,7 @@ public final class JdbcSagaStore implements SagaStore {
         byte[] data = writeData(instance);
         byte[] steps = writeSteps(instance.steps());
         try {
-            tx.run(c -> {
+            write(c -> {
                 try (PreparedStatement ps = c.prepareStatement("MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
                         + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
                         + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
@@ -108,7 +124,7 @@ public final class JdbcSagaStore implements SagaStore {
         Objects.requireNonNull(transition, "transition");
         byte[] data = writeData(updated);
         byte[] steps = writeSteps(updated.steps());
-        tx.run(c -> {
+        write(c -> {
             try (PreparedStatement ps = c.prepareStatement("UPDATE ss_saga SET saga_name = ?, definition_version = ?,"
                     + " business_key = ?, data_type = ?, data = ?, status = ?, steps = ?, failure_step = ?,"
                     + " failure_class = ?, failure_message = ?, comp_failure_step = ?, comp_failure_class = ?,"
@@ -353,5 +369,38 @@ public final class JdbcSagaStore implements SagaStore {
 
     private static String truncate(String s, int max) {
         return s == null || s.length() <= max ? s : s.substring(0, max);
+    }
+
+    /** Builds a {@link JdbcSagaStore}; not thread-safe. */
+    public static final class Builder {
+        private final DataSource dataSource;
+        private ObjectMapper mapper = JsonEventCodec.defaultMapper();
+        private int groupCommitBatch = 1;
+
+        private Builder(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        }
+
+        /** The JSON mapper for saga data (give it the orchestrator's mapper). */
+        public Builder mapper(ObjectMapper mapper) {
+            this.mapper = Objects.requireNonNull(mapper, "mapper");
+            return this;
+        }
+
+        /**
+         * Group commit: concurrent {@code insert}/{@code update} calls (from different sagas, on different
+         * threads) are written together, up to {@code maxBatch} per transaction, so one commit and one log
+         * flush serve many transitions. Each call still returns only after its transition is committed, and
+         * a version conflict fails only its own call. 1 (the default) writes each in its own transaction.
+         */
+        public Builder groupCommit(int maxBatch) {
+            ConfigurationException.require(maxBatch >= 1, "group commit batch must be 1 or more, but was %s", maxBatch);
+            this.groupCommitBatch = maxBatch;
+            return this;
+        }
+
+        public JdbcSagaStore build() {
+            return new JdbcSagaStore(this);
+        }
     }
 }
