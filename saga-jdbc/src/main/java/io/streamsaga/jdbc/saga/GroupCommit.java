@@ -1,6 +1,5 @@
 package io.streamsaga.jdbc.saga;
 
-import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 
 import java.util.ArrayList;
@@ -9,47 +8,58 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Leader/follower group commit: a writer enqueues its work and takes the commit lock; whoever holds it
- * drains the queue (its own work and every writer's that queued meanwhile, up to the batch size) and runs
- * it all in one transaction. Writers that queued while a commit was in flight are therefore batched into
- * the next one, without a timer and without a dedicated thread. A writer returns only once its work is
- * committed. A piece of work that refuses its write (a version conflict) must throw before it changed
- * anything: it fails only its own writer and the rest of the batch commits. A database error aborts the
- * transaction; then each piece is written again in a transaction of its own, so the error reaches only
- * the writer that caused it. Thread-safe.
+ * Leader/follower group commit for {@link JdbcSagaStore}: a writer enqueues its write on its saga's lane
+ * and takes the lane's commit lock; whoever holds it drains the lane's queue (its own write and every
+ * write queued meanwhile, up to the batch size) and commits them all in one transaction with JDBC
+ * batches. Writes queued while a commit is in flight therefore go into the next one, with no timer and no
+ * extra thread; several lanes commit in parallel on their own connections. A writer returns only once its
+ * write is committed, with its own outcome: a version conflict fails only that writer. A database error
+ * aborts the batch's transaction; then each write is tried again alone, so the error reaches only the
+ * writer that caused it. Thread-safe.
  */
 final class GroupCommit {
+    private final JdbcSagaStore store;
     private final JdbcTransactions tx;
     private final int maxBatch;
-    private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
-    private final ReentrantLock commitLock = new ReentrantLock();
+    private final Lane[] lanes;
 
-    GroupCommit(JdbcTransactions tx, int maxBatch) {
+    GroupCommit(JdbcSagaStore store, JdbcTransactions tx, int maxBatch, int lanes) {
+        this.store = store;
         this.tx = tx;
         this.maxBatch = maxBatch;
-    }
-
-    private static final class Pending {
-        final JdbcTransactions.VoidWork work;
-        volatile boolean done;
-        volatile RuntimeException error;
-
-        Pending(JdbcTransactions.VoidWork work) {
-            this.work = work;
+        this.lanes = new Lane[lanes];
+        for (int i = 0; i < lanes; i++) {
+            this.lanes[i] = new Lane();
         }
     }
 
-    void submit(JdbcTransactions.VoidWork work) {
-        Pending mine = new Pending(work);
-        queue.add(mine);
+    private static final class Lane {
+        final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
+        final ReentrantLock commitLock = new ReentrantLock();
+    }
+
+    private static final class Pending {
+        final JdbcSagaStore.Write write;
+        volatile boolean done;
+        volatile RuntimeException error;
+
+        Pending(JdbcSagaStore.Write write) {
+            this.write = write;
+        }
+    }
+
+    void submit(JdbcSagaStore.Write write) {
+        Lane lane = lanes[Math.floorMod(write.instance().sagaId().hashCode(), lanes.length)];
+        Pending mine = new Pending(write);
+        lane.queue.add(mine);
         while (!mine.done) {
-            commitLock.lock();
+            lane.commitLock.lock();
             try {
                 if (!mine.done) {
-                    commitBatch();
+                    commitBatch(lane);
                 }
             } finally {
-                commitLock.unlock();
+                lane.commitLock.unlock();
             }
         }
         if (mine.error != null) {
@@ -57,37 +67,30 @@ final class GroupCommit {
         }
     }
 
-    /** Runs under the commit lock: one transaction for everything queued, up to the batch size. */
-    private void commitBatch() {
+    /** Runs under the lane's lock: one transaction for everything queued on it, up to the batch size. */
+    private void commitBatch(Lane lane) {
         List<Pending> batch = new ArrayList<>();
         Pending next;
-        while (batch.size() < maxBatch && (next = queue.poll()) != null) {
+        while (batch.size() < maxBatch && (next = lane.queue.poll()) != null) {
             batch.add(next);
         }
         if (batch.isEmpty()) {
             return;
         }
+        List<JdbcSagaStore.Write> writes = new ArrayList<>(batch.size());
+        for (Pending p : batch) {
+            writes.add(p.write);
+        }
         try {
-            tx.call(c -> {
-                for (Pending p : batch) {
-                    try {
-                        p.work.run(c);
-                    } catch (RuntimeException e) {
-                        if (e instanceof JdbcException) {
-                            throw e;
-                        }
-                        // a refused write (version conflict): it threw before changing anything
-                        p.error = e;
-                    }
-                }
-                return null;
-            });
+            RuntimeException[] errors = tx.call(c -> store.writeBatch(c, writes));
+            for (int i = 0; i < batch.size(); i++) {
+                batch.get(i).error = errors[i];
+            }
         } catch (Exception batchFailure) {
-            // a database error aborts the whole transaction: write each again alone, so it fails only its writer
             for (Pending p : batch) {
-                p.error = null;
                 try {
-                    tx.run(p.work);
+                    store.writeAlone(p.write);
+                    p.error = null;
                 } catch (RuntimeException e) {
                     p.error = e;
                 }

@@ -59,7 +59,7 @@ public final class JdbcSagaStore implements SagaStore {
     private JdbcSagaStore(Builder b) {
         this.tx = new JdbcTransactions(b.dataSource);
         this.mapper = b.mapper;
-        this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(tx, b.groupCommitBatch) : null;
+        this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
     }
 
     /** A store writing saga data with the library's default JSON mapper (records, ISO dates). */
@@ -77,70 +77,137 @@ public final class JdbcSagaStore implements SagaStore {
         return new Builder(dataSource);
     }
 
-    /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
-    private void write(JdbcTransactions.VoidWork work) {
-        if (groupCommit == null) {
-            tx.run(work);
-        } else {
-            groupCommit.submit(work);
-        }
+    /** One write of the store: a saga's insert or update with its transition, serialised ahead of the transaction. */
+    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
     }
+
+    private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
+            + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
+            + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
+            + " failure_message, comp_failure_step, comp_failure_class, comp_failure_message, created_at,"
+            + " updated_at, version) VALUES (s.saga_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    private static final String UPDATE_SQL = "UPDATE ss_saga SET saga_name = ?, definition_version = ?,"
+            + " business_key = ?, data_type = ?, data = ?, status = ?, steps = ?, failure_step = ?,"
+            + " failure_class = ?, failure_message = ?, comp_failure_step = ?, comp_failure_class = ?,"
+            + " comp_failure_message = ?, updated_at = ?, version = ? WHERE saga_id = ? AND version = ?";
+    private static final String TRANSITION_SQL = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
+            + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
     @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
         Objects.requireNonNull(instance, "instance");
         Objects.requireNonNull(transition, "transition");
-        byte[] data = writeData(instance);
-        byte[] steps = writeSteps(instance.steps());
-        try {
-            write(c -> {
-                try (PreparedStatement ps = c.prepareStatement("MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
-                        + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
-                        + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
-                        + " failure_message, comp_failure_step, comp_failure_class, comp_failure_message, created_at,"
-                        + " updated_at, version) VALUES (s.saga_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-                    ps.setString(1, instance.sagaId());
-                    int i = bindColumns(ps, 2, instance, data, steps);
-                    Sql.setInstant(ps, i++, instance.createdAt());
-                    Sql.setInstant(ps, i++, instance.updatedAt());
-                    ps.setLong(i, instance.version());
-                    if (ps.executeUpdate() != 1) {
-                        throw new ConcurrentSagaUpdateException(instance.sagaId(), 0, storedVersion(c, instance.sagaId()));
-                    }
-                }
-                appendTransition(c, transition);
-            });
-        } catch (JdbcException e) {
-            if ("23505".equals(e.sqlState())) {
-                throw new ConcurrentSagaUpdateException(instance.sagaId(), 0, 1);
-            }
-            throw e;
-        }
+        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps())));
     }
 
     @Override
     public void update(SagaInstance updated, SagaTransition transition) {
         Objects.requireNonNull(updated, "updated");
         Objects.requireNonNull(transition, "transition");
-        byte[] data = writeData(updated);
-        byte[] steps = writeSteps(updated.steps());
-        write(c -> {
-            try (PreparedStatement ps = c.prepareStatement("UPDATE ss_saga SET saga_name = ?, definition_version = ?,"
-                    + " business_key = ?, data_type = ?, data = ?, status = ?, steps = ?, failure_step = ?,"
-                    + " failure_class = ?, failure_message = ?, comp_failure_step = ?, comp_failure_class = ?,"
-                    + " comp_failure_message = ?, updated_at = ?, version = ? WHERE saga_id = ? AND version = ?")) {
-                int i = bindColumns(ps, 1, updated, data, steps);
-                Sql.setInstant(ps, i++, updated.updatedAt());
-                ps.setLong(i++, updated.version());
-                ps.setString(i++, updated.sagaId());
-                ps.setLong(i, updated.version() - 1);
-                if (ps.executeUpdate() != 1) {
-                    throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1,
-                            storedVersion(c, updated.sagaId()));
+        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps())));
+    }
+
+    /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
+    private void write(Write w) {
+        try {
+            if (groupCommit == null) {
+                tx.run(c -> writeOne(c, w));
+            } else {
+                groupCommit.submit(w);
+            }
+        } catch (JdbcException e) {
+            if (w.insert() && "23505".equals(e.sqlState())) {
+                throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
+            }
+            throw e;
+        }
+    }
+
+    /** Writes one instance row and its transition on {@code c}; refuses a stale version before changing anything. */
+    void writeOne(Connection c, Write w) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(w.insert() ? INSERT_SQL : UPDATE_SQL)) {
+            bindWrite(ps, w);
+            if (ps.executeUpdate() != 1) {
+                throw conflict(c, w);
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement(TRANSITION_SQL)) {
+            bindTransition(ps, w.transition());
+            ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Writes a batch on {@code c} with one JDBC batch per statement kind (a few round trips for the whole
+     * batch); returns one entry per write: null when written, the conflict otherwise. Inserts go first, so
+     * a saga inserted and updated in one batch keeps its order (one saga's writes never share a batch
+     * anyway: its orchestrator waits for each before the next).
+     */
+    RuntimeException[] writeBatch(Connection c, List<Write> writes) throws SQLException {
+        RuntimeException[] errors = new RuntimeException[writes.size()];
+        for (boolean inserts : new boolean[]{true, false}) {
+            List<Integer> indexes = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement(inserts ? INSERT_SQL : UPDATE_SQL)) {
+                for (int i = 0; i < writes.size(); i++) {
+                    if (writes.get(i).insert() == inserts) {
+                        bindWrite(ps, writes.get(i));
+                        ps.addBatch();
+                        indexes.add(i);
+                    }
+                }
+                if (indexes.isEmpty()) {
+                    continue;
+                }
+                int[] counts = ps.executeBatch();
+                for (int k = 0; k < counts.length; k++) {
+                    if (counts[k] == 0) {
+                        int i = indexes.get(k);
+                        errors[i] = conflict(c, writes.get(i));
+                    }
                 }
             }
-            appendTransition(c, transition);
-        });
+        }
+        try (PreparedStatement ps = c.prepareStatement(TRANSITION_SQL)) {
+            boolean any = false;
+            for (int i = 0; i < writes.size(); i++) {
+                if (errors[i] == null) {
+                    bindTransition(ps, writes.get(i).transition());
+                    ps.addBatch();
+                    any = true;
+                }
+            }
+            if (any) {
+                ps.executeBatch();
+            }
+        }
+        return errors;
+    }
+
+    /** Re-runs a write alone in its own transaction (after its batch failed as a whole). */
+    void writeAlone(Write w) {
+        tx.run(c -> writeOne(c, w));
+    }
+
+    private static void bindWrite(PreparedStatement ps, Write w) throws SQLException {
+        SagaInstance s = w.instance();
+        if (w.insert()) {
+            ps.setString(1, s.sagaId());
+            int i = bindColumns(ps, 2, s, w.data(), w.steps());
+            Sql.setInstant(ps, i++, s.createdAt());
+            Sql.setInstant(ps, i++, s.updatedAt());
+            ps.setLong(i, s.version());
+        } else {
+            int i = bindColumns(ps, 1, s, w.data(), w.steps());
+            Sql.setInstant(ps, i++, s.updatedAt());
+            ps.setLong(i++, s.version());
+            ps.setString(i++, s.sagaId());
+            ps.setLong(i, s.version() - 1);
+        }
+    }
+
+    private static ConcurrentSagaUpdateException conflict(Connection c, Write w) throws SQLException {
+        String id = w.instance().sagaId();
+        return new ConcurrentSagaUpdateException(id, w.insert() ? 0 : w.instance().version() - 1, storedVersion(c, id));
     }
 
     /** Binds saga_name ... comp_failure_message from {@code first}; returns the next parameter index. */
@@ -174,18 +241,14 @@ public final class JdbcSagaStore implements SagaStore {
         }
     }
 
-    private static void appendTransition(Connection c, SagaTransition t) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
-                + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
-            ps.setString(1, t.sagaId());
-            ps.setLong(2, t.version());
-            Sql.setInstant(ps, 3, t.at());
-            ps.setString(4, t.type().name());
-            ps.setString(5, t.step());
-            ps.setInt(6, t.attempt());
-            ps.setString(7, truncate(t.detail(), 4000));
-            ps.executeUpdate();
-        }
+    private static void bindTransition(PreparedStatement ps, SagaTransition t) throws SQLException {
+        ps.setString(1, t.sagaId());
+        ps.setLong(2, t.version());
+        Sql.setInstant(ps, 3, t.at());
+        ps.setString(4, t.type().name());
+        ps.setString(5, t.step());
+        ps.setInt(6, t.attempt());
+        ps.setString(7, truncate(t.detail(), 4000));
     }
 
     @Override
@@ -376,6 +439,7 @@ public final class JdbcSagaStore implements SagaStore {
         private final DataSource dataSource;
         private ObjectMapper mapper = JsonEventCodec.defaultMapper();
         private int groupCommitBatch = 1;
+        private int groupCommitLanes = 4;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -389,13 +453,23 @@ public final class JdbcSagaStore implements SagaStore {
 
         /**
          * Group commit: concurrent {@code insert}/{@code update} calls (from different sagas, on different
-         * threads) are written together, up to {@code maxBatch} per transaction, so one commit and one log
-         * flush serve many transitions. Each call still returns only after its transition is committed, and
+         * threads) are written together, up to {@code maxBatch} per transaction and with one JDBC batch per
+         * statement kind, so one commit, one log flush and a few round trips serve many transitions. Each call still returns only after its transition is committed, and
          * a version conflict fails only its own call. 1 (the default) writes each in its own transaction.
          */
         public Builder groupCommit(int maxBatch) {
             ConfigurationException.require(maxBatch >= 1, "group commit batch must be 1 or more, but was %s", maxBatch);
             this.groupCommitBatch = maxBatch;
+            return this;
+        }
+
+        /**
+         * How many group-commit batches may be in flight at once, on as many connections (default 4). A
+         * saga always uses the same lane, so its writes stay in order.
+         */
+        public Builder groupCommitLanes(int lanes) {
+            ConfigurationException.require(lanes >= 1, "group commit lanes must be 1 or more, but was %s", lanes);
+            this.groupCommitLanes = lanes;
             return this;
         }
 

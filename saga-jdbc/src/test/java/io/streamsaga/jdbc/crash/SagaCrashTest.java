@@ -47,7 +47,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SagaCrashTest {
     private static final Logger log = LoggerFactory.getLogger(SagaCrashTest.class);
-    private static final int KILLS = Integer.getInteger("streamsaga.crash.kills", 20);
+    private static final int KILLS = Math.max(20, Integer.getInteger("streamsaga.crash.kills", 20));
 
     @RegisterExtension
     final DatabaseExtension db = DatabaseExtension.postgres();
