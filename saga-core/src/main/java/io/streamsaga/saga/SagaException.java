@@ -36,9 +36,8 @@ public class SagaException extends StreamSagaException {
     }
 
     /** A step or compensation did not finish within its timeout. Retriable. */
-    public static SagaException timeout(String sagaId, String step, java.time.Duration timeout) {
-        return new SagaException(sagaId, step, "step '" + step + "' of saga " + sagaId + " timed out after " + timeout,
-                null, true);
+    public static SagaTimeoutException timeout(String sagaId, String step, java.time.Duration timeout) {
+        return new SagaTimeoutException(sagaId, step, timeout);
     }
 
     /** The saga was cancelled by a caller. */

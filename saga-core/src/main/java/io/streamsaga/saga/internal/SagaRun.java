@@ -12,6 +12,7 @@ import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
+import io.streamsaga.saga.SagaTimeoutException;
 import io.streamsaga.saga.StepContext;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
@@ -277,14 +278,15 @@ final class SagaRun<D> {
             log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", instance.sagaId(), step.name(),
                     state.attempts(), delay, detail);
             writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, orchestrator.now().plus(delay)),
-                    uncertain ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED, state.attempts(), detail);
+                    error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED,
+                    state.attempts(), detail);
             return;
         }
         SagaFailure failure = SagaFailure.of(step.name(), error);
         StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
         SagaInstance next = next(i, failed, instance.status(), data,
                 instance.failure() == null ? failure : instance.failure(), instance.compensationFailure());
-        if (write(next, uncertain ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED, step.name(),
+        if (write(next, error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED, step.name(),
                 state.attempts(), detail)) {
             if (exception == null) {
                 exception = error;
@@ -371,7 +373,8 @@ final class SagaRun<D> {
             after(SagaInterceptor.Kind.REPLY, context, null);
         } catch (Exception e) {
             after(SagaInterceptor.Kind.REPLY, context, e);
-            onActionFailure(step, e, false);
+            // The participant may have acted before its reply was rejected: compensate it if it fails for good.
+            onActionFailure(step, e, true);
             drive();
             return;
         }
