@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
 /**
@@ -38,6 +39,12 @@ public final class IdempotentConsumer {
     public static final String DUPLICATES_METRIC = "streamsaga_idempotent_duplicates_total";
 
     private final Config config;
+    /**
+     * Claim owners are this instance's random prefix plus a counter: unique across processes like a UUID,
+     * without paying for {@code UUID.randomUUID()} (a SecureRandom read) on every delivery.
+     */
+    private final String ownerPrefix = UUID.randomUUID() + "-";
+    private final AtomicLong owners = new AtomicLong();
 
     private IdempotentConsumer(Config config) {
         this.config = config;
@@ -63,7 +70,7 @@ public final class IdempotentConsumer {
         String key = config.keyFunction().apply(context);
         ConfigurationException.require(key != null && !key.isBlank(),
                 "idempotency key function returned a blank key for %s", context.message());
-        String owner = UUID.randomUUID().toString();
+        String owner = ownerPrefix + owners.incrementAndGet();
         Scheduler scheduler = config.scheduler();
         ClaimOutcome outcome = config.store().tryClaim(key, owner, scheduler.clock().instant(), config.lease());
         switch (outcome) {
