@@ -31,7 +31,13 @@ import java.util.function.Function;
  *       and a redelivery can run. Choose a lease longer than the slowest handler.</li>
  *   <li>A handler that throws releases its claim, so the bus's retry runs it again.</li>
  * </ul>
- * Refuses at build time a store whose window is shorter than the transport's replay horizon. Thread-safe.
+ * Refuses at build time a store whose window is shorter than the transport's replay horizon.
+ *
+ * <p>A concurrent duplicate is retried rather than acknowledged because acknowledging it would commit the
+ * position past a message whose only other delivery may still crash. Its retries therefore need to outlast
+ * the handler: when the subscription's retry policy gives up first, the duplicate is dead-lettered with
+ * {@link ClaimInProgressException} — visible, never lost, and the original delivery still completes.
+ * Thread-safe.
  */
 public final class IdempotentConsumer {
     private static final Logger log = LoggerFactory.getLogger(IdempotentConsumer.class);
