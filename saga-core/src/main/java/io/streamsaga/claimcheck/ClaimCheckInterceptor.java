@@ -81,7 +81,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
         byte[] bytes = codec.encode(message.payload());
         if (bytes.length <= config.threshold()) {
-            return message;
+            // Hand the encoded form on when the transport would encode it anyway, so it is encoded once.
+            return config.transport().carriesObjects() || bytes == message.payload() ? message : message.withPayload(bytes);
         }
         String sha256 = sha256(bytes);
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
