@@ -28,6 +28,7 @@ import java.util.stream.Stream;
  * <pre>mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.patterns.ClaimCheckSample</pre>
  */
 public final class ClaimCheckSample {
+    /** An order too large for one message. */
     public record LargeOrder(String orderId, List<String> lines) {
     }
 

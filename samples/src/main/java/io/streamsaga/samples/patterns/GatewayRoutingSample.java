@@ -24,15 +24,19 @@ import java.util.List;
  * <pre>mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.patterns.GatewayRoutingSample -Dexec.args="--drop"</pre>
  */
 public final class GatewayRoutingSample {
+    /** Event {@code order-created}. */
     public record OrderCreated(String orderId) {
     }
 
+    /** Event {@code payment-processed}. */
     public record PaymentProcessed(String orderId, long amountCents) {
     }
 
+    /** Event {@code inventory-updated}. */
     public record InventoryUpdated(String sku, int available) {
     }
 
+    /** Event {@code user-registered}, for which no route exists. */
     public record UserRegistered(String userId) {
     }
 

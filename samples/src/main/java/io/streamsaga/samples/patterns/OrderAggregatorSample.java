@@ -27,15 +27,19 @@ import java.util.List;
  * <pre>mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.patterns.OrderAggregatorSample -Dexec.args="--missing-payment"</pre>
  */
 public final class OrderAggregatorSample {
+    /** Event {@code order-created}. */
     public record OrderCreated(String orderId, String userId) {
     }
 
+    /** Event {@code payment-processed}. */
     public record PaymentProcessed(String orderId, String paymentId) {
     }
 
+    /** Event {@code inventory-reserved}. */
     public record InventoryReserved(String orderId) {
     }
 
+    /** Event {@code order-completed}, the aggregate (the source's {@code Partial<Order>} made whole). */
     public record OrderCompleted(String id, String userId, String paymentId, boolean inventoryReserved) {
     }
 

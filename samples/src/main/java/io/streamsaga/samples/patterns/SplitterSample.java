@@ -27,15 +27,19 @@ import java.util.List;
  * <pre>mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.patterns.SplitterSample -Dexec.args="--stream"</pre>
  */
 public final class SplitterSample {
+    /** One line of an order. */
     public record Item(String itemId, String product, int quantity) {
     }
 
+    /** Event {@code order-created}, the whole to split. */
     public record OrderCreated(String id, long amount, List<Item> items) {
     }
 
+    /** Event {@code order-item-created}, one per item. */
     public record OrderItemCreated(String orderId, String itemId, String product, int quantity) {
     }
 
+    /** Event {@code order-summary-created}, the last part. */
     public record OrderSummaryCreated(String orderId, int itemCount, long totalAmount) {
     }
 
