@@ -77,10 +77,16 @@ public final class EventAggregator implements AutoCloseable {
 
     /** Subscribes {@code group} to each topic pattern, feeding every message into this aggregator. */
     public List<Subscription> subscribe(String group, String... topicPatterns) {
+        return subscribe(group, SubscriptionOptions.defaults(), topicPatterns);
+    }
+
+    /** Subscribes {@code group} to each topic pattern with {@code options} (start position, retry policy). */
+    public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
         ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
+        Objects.requireNonNull(options, "options");
         List<Subscription> made = new ArrayList<>();
         for (String pattern : topicPatterns) {
-            made.add(bus.subscribe(group, pattern, Message.class, SubscriptionOptions.defaults(), handler()));
+            made.add(bus.subscribe(group, pattern, Message.class, options, handler()));
         }
         subscriptions.addAll(made);
         return List.copyOf(made);

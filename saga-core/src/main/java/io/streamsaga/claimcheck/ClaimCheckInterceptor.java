@@ -81,7 +81,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
         byte[] bytes = codec.encode(message.payload());
         if (bytes.length <= config.threshold()) {
-            return message;
+            // Hand the encoded form on when the transport would encode it anyway, so it is encoded once.
+            return config.transport().carriesObjects() || bytes == message.payload() ? message : message.withPayload(bytes);
         }
         String sha256 = sha256(bytes);
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
@@ -136,6 +137,11 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         return message.toBuilder()
                 .payload(content)
                 .header(MessageHeaders.CONTENT_TYPE, reference.contentType())
+                .header(PayloadReference.ID_HEADER, null)
+                .header(PayloadReference.SIZE_HEADER, null)
+                .header(PayloadReference.SHA256_HEADER, null)
+                .header(PayloadReference.CONTENT_TYPE_HEADER, null)
+                .header(PayloadReference.RESOLVED_ID_HEADER, reference.id())
                 .build();
     }
 
@@ -150,14 +156,19 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     }
 
     private void settle(Message message, String group, boolean deadLettered) {
-        String payloadId = message.headers().get(PayloadReference.ID_HEADER);
+        // Acknowledgements see the resolved message, dead letters the received one.
+        String payloadId = message.headers().get(PayloadReference.RESOLVED_ID_HEADER);
+        if (payloadId == null) {
+            payloadId = message.headers().get(PayloadReference.ID_HEADER);
+        }
         if (payloadId == null) {
             return;
         }
         Set<String> required = config.transport().consumerGroups(message.topic());
+        String held = payloadId;
         Tracking[] finished = new Tracking[1];
         tracking.compute(message.id(), (id, current) -> {
-            Tracking next = (current == null ? new Tracking(payloadId, now()) : current).with(group, deadLettered);
+            Tracking next = (current == null ? new Tracking(held, now()) : current).with(group, deadLettered);
             if (next.groups.containsAll(required)) {
                 finished[0] = next;
                 return null;

@@ -23,6 +23,12 @@ public record PayloadReference(String id, long size, String sha256, String conte
     public static final String SIZE_HEADER = "claim-check-size";
     public static final String SHA256_HEADER = "claim-check-sha256";
     public static final String CONTENT_TYPE_HEADER = "claim-check-content-type";
+    /**
+     * Set instead of the reference headers once a consumer resolved the payload, so that a resolved
+     * message published again (a dead letter of the aggregator, a forwarded event) is checked afresh
+     * rather than taken for a reference.
+     */
+    public static final String RESOLVED_ID_HEADER = "claim-check-resolved-id";
     private static final Pattern HEX_SHA256 = Pattern.compile("[0-9a-f]{64}");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{1,128}");
 

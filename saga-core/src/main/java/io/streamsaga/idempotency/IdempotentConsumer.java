@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
 /**
@@ -30,7 +31,13 @@ import java.util.function.Function;
  *       and a redelivery can run. Choose a lease longer than the slowest handler.</li>
  *   <li>A handler that throws releases its claim, so the bus's retry runs it again.</li>
  * </ul>
- * Refuses at build time a store whose window is shorter than the transport's replay horizon. Thread-safe.
+ * Refuses at build time a store whose window is shorter than the transport's replay horizon.
+ *
+ * <p>A concurrent duplicate is retried rather than acknowledged because acknowledging it would commit the
+ * position past a message whose only other delivery may still crash. Its retries therefore need to outlast
+ * the handler: when the subscription's retry policy gives up first, the duplicate is dead-lettered with
+ * {@link ClaimInProgressException} — visible, never lost, and the original delivery still completes.
+ * Thread-safe.
  */
 public final class IdempotentConsumer {
     private static final Logger log = LoggerFactory.getLogger(IdempotentConsumer.class);
@@ -38,6 +45,12 @@ public final class IdempotentConsumer {
     public static final String DUPLICATES_METRIC = "streamsaga_idempotent_duplicates_total";
 
     private final Config config;
+    /**
+     * Claim owners are this instance's random prefix plus a counter: unique across processes like a UUID,
+     * without paying for {@code UUID.randomUUID()} (a SecureRandom read) on every delivery.
+     */
+    private final String ownerPrefix = UUID.randomUUID() + "-";
+    private final AtomicLong owners = new AtomicLong();
 
     private IdempotentConsumer(Config config) {
         this.config = config;
@@ -63,7 +76,7 @@ public final class IdempotentConsumer {
         String key = config.keyFunction().apply(context);
         ConfigurationException.require(key != null && !key.isBlank(),
                 "idempotency key function returned a blank key for %s", context.message());
-        String owner = UUID.randomUUID().toString();
+        String owner = ownerPrefix + owners.incrementAndGet();
         Scheduler scheduler = config.scheduler();
         ClaimOutcome outcome = config.store().tryClaim(key, owner, scheduler.clock().instant(), config.lease());
         switch (outcome) {

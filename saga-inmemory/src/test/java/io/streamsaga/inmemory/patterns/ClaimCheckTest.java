@@ -175,6 +175,25 @@ class ClaimCheckTest {
     }
 
     @Test
+    void resolvedMessageForwardedAsIsIsClaimCheckedAgain() {
+        start(true);
+        bus.subscribe("forwarder", "large-order", Message.class, (m, ctx) -> {
+            assertFalse(m.headers().containsKey(PayloadReference.ID_HEADER), "the handler sees a resolved message");
+            bus.publish(m.toBuilder().id("forwarded-" + m.id()).build().withTopic("large-order-archive"))
+                    .toCompletableFuture().join();
+        });
+        List<LargeOrder> archived = new CopyOnWriteArrayList<>();
+        bus.subscribe("archive", "large-order-archive", LargeOrder.class, (e, ctx) -> archived.add(e));
+        bus.publish("large-order", "o-1", large("o-1")).toCompletableFuture().join();
+        transport.drainAll();
+
+        assertEquals(List.of(large("o-1")), archived);
+        Message forwarded = transport.messages("large-order-archive").get(0);
+        assertTrue(forwarded.headers().containsKey(PayloadReference.ID_HEADER), "checked again on the way out");
+        assertEquals(0, store.size(), "both messages released their hold");
+    }
+
+    @Test
     void expiryShorterThanTheReplayHorizonIsRefused() {
         start(false);
         InMemoryTransport retained = InMemoryTransport.builder().retention(Duration.ofDays(7)).build();

@@ -282,6 +282,29 @@ class SplitterAndAggregatorTest {
     }
 
     @Test
+    void aggregatorCompletesSplitPartsDeliveredByConsumerThreads() {
+        InMemoryTransport async = InMemoryTransport.builder().partitions(4).build();
+        try (EventBus asyncBus = EventBus.builder(async)
+                .types(TypeRegistry.builder()
+                        .register("order-item-created", 1, ItemCreated.class)
+                        .register("order-summary-created", 1, SummaryCreated.class).build())
+                .scheduler(scheduler).build()) {
+            EventAggregator.builder(asyncBus, store).name("async-items").completeOnSequenceEnd().onRelease(released::add)
+                    .build().subscribe("aggregator", "order-item-created", "order-summary-created");
+            for (int order = 0; order < 20; order++) {
+                EventSplitter.of(asyncBus).split("o-" + order, order("o-" + order, 1 + order % 4).iterator());
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> released.size() == 20);
+            for (Aggregate aggregate : released) {
+                int items = Integer.parseInt(aggregate.key().substring(2)) % 4 + 1;
+                assertEquals(items + 1, aggregate.group().size());
+            }
+        } finally {
+            async.close();
+        }
+    }
+
+    @Test
     void aggregatorThatCouldNeverCloseAGroupIsRefused() {
         ConfigurationException error = assertThrows(ConfigurationException.class, () -> aggregator().build());
         assertTrue(error.getMessage().contains("never close"), error.getMessage());
