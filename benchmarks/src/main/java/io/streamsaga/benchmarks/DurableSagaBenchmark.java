@@ -30,8 +30,8 @@ import java.util.concurrent.TimeUnit;
  * Durable sagas per second on a local PostgreSQL 17 (embedded, {@code fsync} and
  * {@code synchronous_commit} on, so every commit waits for its log flush): a 3-step saga with local
  * no-op steps, started by 16 threads at once, on the JDBC saga store with one transaction per transition
- * ({@code groupCommit = 1}) against group commit (up to 64 transitions of concurrent sagas per
- * transaction). A saga writes 8 transitions (start; each step started and succeeded; completed).
+ * ({@code naive}) against group commit (up to 64 transitions of concurrent sagas per transaction, on 1 or
+ * 4 lanes). A saga writes 8 transitions (start; each step started and succeeded; completed).
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -46,8 +46,9 @@ public class DurableSagaBenchmark {
     public record OrderData(String orderId, long amount) {
     }
 
-    @Param({"1", "64"})
-    public int groupCommit;
+    /** {@code naive}: one transaction per transition; {@code group-N}: group commit on N lanes (64 per batch). */
+    @Param({"naive", "group-1", "group-4"})
+    public String mode;
 
     private EmbeddedPostgres postgres;
     private HikariDataSource dataSource;
@@ -70,7 +71,9 @@ public class DurableSagaBenchmark {
                 .step("process-payment").action((d, ctx) -> d).compensation((d, ctx) -> { })
                 .build();
         orchestrator = SagaOrchestrator.builder()
-                .store(JdbcSagaStore.builder(dataSource).groupCommit(groupCommit).build())
+                .store(mode.equals("naive") ? JdbcSagaStore.create(dataSource)
+                        : JdbcSagaStore.builder(dataSource).groupCommit(64)
+                        .groupCommitLanes(Integer.parseInt(mode.substring("group-".length()))).build())
                 .register(saga).build();
     }
 
