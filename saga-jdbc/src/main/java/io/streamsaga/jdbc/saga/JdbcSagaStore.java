@@ -6,6 +6,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.jdbc.outbox.JdbcOutbox;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Sql;
@@ -55,10 +60,15 @@ public final class JdbcSagaStore implements SagaStore {
     private final JdbcTransactions tx;
     private final ObjectMapper mapper;
     private final GroupCommit groupCommit;
+    private final String lifecycleTopic;
+    private final JdbcOutbox outbox;
 
     private JdbcSagaStore(Builder b) {
         this.tx = new JdbcTransactions(b.dataSource);
         this.mapper = b.mapper;
+        this.lifecycleTopic = b.lifecycleTopic;
+        this.outbox = b.lifecycleTopic == null ? null
+                : JdbcOutbox.builder(b.dataSource).codec(new JsonEventCodec(b.mapper, TypeRegistry.empty())).build();
         this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
     }
 
@@ -135,6 +145,43 @@ public final class JdbcSagaStore implements SagaStore {
             bindTransition(ps, w.transition());
             ps.executeUpdate();
         }
+        appendLifecycleEvent(c, w);
+    }
+
+    /** The lifecycle event names of the orchestrator's own {@code publishLifecycleEvents}, by transition. */
+    private static String lifecycleEvent(TransitionType type) {
+        return switch (type) {
+            case SAGA_STARTED -> "started";
+            case STEP_SUCCEEDED -> "step-completed";
+            case SAGA_COMPENSATING -> "compensating";
+            case SAGA_COMPLETED -> "completed";
+            case SAGA_COMPENSATED -> "compensated";
+            case SAGA_NEEDS_ATTENTION -> "failed";
+            default -> null;
+        };
+    }
+
+    /**
+     * Writes the transition's lifecycle event to the outbox in the transition's own transaction. Its
+     * message id is {@code <saga id>/<version>}, so a consumer can tell a re-sent event from a new one.
+     */
+    private void appendLifecycleEvent(Connection c, Write w) {
+        if (outbox == null) {
+            return;
+        }
+        String event = lifecycleEvent(w.transition().type());
+        if (event == null) {
+            return;
+        }
+        SagaInstance s = w.instance();
+        SagaFailure failure = s.compensationFailure() != null && event.equals("failed") ? s.compensationFailure() : s.failure();
+        SagaLifecycleEvent payload = new SagaLifecycleEvent(s.sagaId(), s.sagaName(), event,
+                event.equals("step-completed") ? w.transition().step() : null, s.status(),
+                event.equals("compensating") || event.equals("compensated") || event.equals("failed")
+                        ? (failure == null ? null : failure.toString()) : null);
+        outbox.append(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.transition().version())
+                .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)
+                .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.transition().at()).build());
     }
 
     /**
@@ -178,6 +225,11 @@ public final class JdbcSagaStore implements SagaStore {
             }
             if (any) {
                 ps.executeBatch();
+            }
+        }
+        for (int i = 0; i < writes.size(); i++) {
+            if (errors[i] == null) {
+                appendLifecycleEvent(c, writes.get(i));
             }
         }
         return errors;
@@ -440,6 +492,7 @@ public final class JdbcSagaStore implements SagaStore {
         private ObjectMapper mapper = JsonEventCodec.defaultMapper();
         private int groupCommitBatch = 1;
         private int groupCommitLanes = 4;
+        private String lifecycleTopic;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -470,6 +523,19 @@ public final class JdbcSagaStore implements SagaStore {
         public Builder groupCommitLanes(int lanes) {
             ConfigurationException.require(lanes >= 1, "group commit lanes must be 1 or more, but was %s", lanes);
             this.groupCommitLanes = lanes;
+            return this;
+        }
+
+        /**
+         * Writes a {@link SagaLifecycleEvent} ({@code started}, {@code step-completed}, {@code compensating},
+         * {@code completed}, {@code compensated}, {@code failed}) for each matching transition to the
+         * transactional outbox, in the transition's own transaction, for an {@code OutboxRelay} to publish
+         * on {@code topic}: no event is lost or invented by a crash between the two. Use it instead of the
+         * orchestrator's {@code publishLifecycleEvents}, which publishes after the write.
+         */
+        public Builder lifecycleEventsToOutbox(String topic) {
+            ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
+            this.lifecycleTopic = topic;
             return this;
         }
 
