@@ -11,7 +11,7 @@ import java.time.Instant;
  *
  * <p>Appenders are serialised by a small CAS lock (the critical section is a few stores, so a spin is
  * cheaper than a monitor); readers take no lock at all. An appender fills the slot (and swaps in a grown
- * segment) before it publishes the new end offset with a release store, and a reader reads the end offset
+ * segment) before it publishes the new end offset, and a reader reads the end offset
  * first and the segment second, so a reader that sees an offset below the end always finds its record in
  * the segment it reads. Retention drops the oldest records: their slots are cleared before the new start
  * offset is published, so a reader racing with retention reads null and must re-check the start.
@@ -19,7 +19,6 @@ import java.time.Instant;
 public final class PartitionLog {
     private static final VarHandle LOCK;
     private static final VarHandle START;
-    private static final VarHandle END;
     private static final int SPINS_BEFORE_YIELD = 64;
 
     static {
@@ -27,7 +26,6 @@ public final class PartitionLog {
             MethodHandles.Lookup lookup = MethodHandles.lookup();
             LOCK = lookup.findVarHandle(PartitionLog.class, "lock", int.class);
             START = lookup.findVarHandle(PartitionLog.class, "start", long.class);
-            END = lookup.findVarHandle(PartitionLog.class, "end", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -84,7 +82,10 @@ public final class PartitionLog {
             if (current.appendedAt != null) {
                 current.appendedAt[index] = now;
             }
-            END.setRelease(this, offset + 1);
+            // A volatile (not merely release) store: the sender reads the consumers' waiting flags next, and
+            // a parking consumer writes its flag then reads this end; this pair must not be reordered
+            // (Dekker), or a wake-up could be missed until the consumer's park times out.
+            end = offset + 1;
             trim(current, offset + 1, maxRecords, dropBefore);
             return offset;
         } finally {
