@@ -342,6 +342,8 @@ public final class DefaultEventBus implements EventBus {
             Message delivered = message.payload() == event ? message : message.withPayload(event);
             String topic = message.topic();
             int attempt = 0;
+            // Restored afterwards rather than removed: a handler may drive a nested delivery (drainAll).
+            Message outer = current.get();
             while (true) {
                 attempt++;
                 long started = timed ? System.nanoTime() : 0L;
@@ -367,7 +369,7 @@ public final class DefaultEventBus implements EventBus {
                     }
                     log.debug("handler of group {} failed on {} (attempt {}), retrying: {}", group, message, attempt, error.toString());
                 } finally {
-                    current.remove();
+                    current.set(outer);
                 }
                 config.scheduler().sleep(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()));
             }
