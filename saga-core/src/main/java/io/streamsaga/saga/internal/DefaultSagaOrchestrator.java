@@ -163,7 +163,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         notify(l -> l.onStarted(instance));
         publish(instance, "started", null, null);
         run.drive();
-        return run.future;
+        return run.pendingResult();
     }
 
     private static boolean hasRemoteSteps(SagaDefinition<?> definition) {

@@ -43,7 +43,8 @@ final class SagaRun<D> {
     private final DefaultSagaOrchestrator orchestrator;
     final SagaDefinition<D> definition;
     private final List<SagaStep<D>> steps;
-    final CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
+    /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
+    private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
     private SagaInstance instance;
     private D data;
     private Throwable exception;
@@ -607,7 +608,7 @@ final class SagaRun<D> {
         write(new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), data, status, List.of(changed), instance.failure(), null, instance.createdAt(), now,
                 instance.version() + 1), TransitionType.SAGA_RETRIED, null, 0, null);
-        finished = false;
+        reopen();
         drive();
     }
 
@@ -627,7 +628,7 @@ final class SagaRun<D> {
         SagaStatus status = othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING;
         write(next(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED), status, data, instance.failure(),
                 othersFailed ? instance.compensationFailure() : null), TransitionType.COMPENSATION_SKIPPED, stepName, 0, null);
-        finished = false;
+        reopen();
         drive();
     }
 
@@ -635,8 +636,15 @@ final class SagaRun<D> {
     synchronized void resolve() {
         requireNeedsAttention();
         write(instance.status(), TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
-        finished = false;
+        reopen();
         drive();
+    }
+
+    private void reopen() {
+        finished = false;
+        if (future.isDone()) {
+            future = new CompletableFuture<>();
+        }
     }
 
     private void requireNeedsAttention() {

@@ -38,6 +38,7 @@ public final class SagaRunReport<F, D> {
     private final CrashingSagaStore crashingStore;
     private SagaOrchestrator orchestrator;
     private boolean recovered;
+    private java.util.concurrent.CompletionStage<?> latest;
 
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
@@ -70,15 +71,14 @@ public final class SagaRunReport<F, D> {
 
     SagaRunReport<F, D> start(D data, boolean settle) {
         try {
-            orchestrator.start(definition, SAGA_ID, "test", data);
+            latest = orchestrator.start(definition, SAGA_ID, "test", data);
         } catch (SimulatedCrash crash) {
             // the process died right after a write; settle() recovers
         }
         if (settle) {
             settle();
         } else {
-            environment.transport().drainAll();
-            recoverIfCrashed();
+            deliver();
         }
         return this;
     }
@@ -111,6 +111,19 @@ public final class SagaRunReport<F, D> {
                 + instance().map(SagaInstance::status).orElse(null));
     }
 
+    /** Delivers pending messages (and recovers after a crash) without moving the clock. */
+    private void deliver() {
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            if (recoverIfCrashed()) {
+                continue;
+            }
+            if (environment.transport().drainAll() == 0 && !recoverIfCrashed()) {
+                return;
+            }
+        }
+        throw new AssertionError("messages kept flowing after " + MAX_ROUNDS + " rounds");
+    }
+
     private boolean recoverIfCrashed() {
         if (!crashingStore.crashed() || recovered) {
             return false;
@@ -119,17 +132,19 @@ public final class SagaRunReport<F, D> {
         orchestrator.close();
         orchestrator = newOrchestrator(environment.store());
         orchestrator.recover();
+        latest = null;
         return true;
     }
 
-    /** Moves the virtual clock forward, then settles. */
+    /** Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages. */
     public SagaRunReport<F, D> advance(Duration duration) {
         try {
             environment.scheduler().advance(duration);
         } catch (SimulatedCrash crash) {
-            // recovered by settle()
+            // recovered by deliver()
         }
-        return settle();
+        deliver();
+        return this;
     }
 
     /** Cancels the saga, then settles. */
@@ -140,19 +155,20 @@ public final class SagaRunReport<F, D> {
 
     /** Operator: retries the failed compensations, then settles. */
     public SagaRunReport<F, D> retryCompensation() {
-        orchestrator.retryCompensation(SAGA_ID);
+        latest = orchestrator.retryCompensation(SAGA_ID);
         return settle();
     }
 
     /** Operator: skips the failed compensation of {@code step}, then settles. */
     public SagaRunReport<F, D> skipCompensation(String step) {
-        orchestrator.skipCompensation(SAGA_ID, step);
+        latest = orchestrator.skipCompensation(SAGA_ID, step);
         return settle();
     }
 
     /** Operator: marks the saga resolved. */
     public SagaRunReport<F, D> markResolved() {
         orchestrator.markResolved(SAGA_ID);
+        latest = null;
         return settle();
     }
 
@@ -210,7 +226,10 @@ public final class SagaRunReport<F, D> {
     /** The saga's result; fails when the saga has not finished. */
     @SuppressWarnings("unchecked")
     public SagaResult<D> result() {
-        CompletableFuture<SagaResult<Object>> future = orchestrator.result(SAGA_ID).toCompletableFuture();
+        // The stage of this process keeps the original exception; the orchestrator's lookup has only the record.
+        CompletableFuture<?> future = latest != null && latest.toCompletableFuture().isDone()
+                && !latest.toCompletableFuture().isCompletedExceptionally()
+                ? latest.toCompletableFuture() : orchestrator.result(SAGA_ID).toCompletableFuture();
         if (!future.isDone() || future.isCompletedExceptionally()) {
             throw new AssertionError("the saga has no result: status " + status());
         }
