@@ -51,7 +51,7 @@ public final class EventAggregator implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EventAggregator.class);
     /** Counter of closed groups, tagged by aggregator and outcome. */
     public static final String GROUPS_METRIC = "streamsaga_aggregator_groups_total";
-    private static final int MAX_CONFLICTS = 16;
+    private static final int MAX_CONFLICTS = 50;
 
     private final Config config;
     private final EventBus bus;

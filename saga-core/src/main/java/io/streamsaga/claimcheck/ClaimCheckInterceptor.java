@@ -56,12 +56,15 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     private static final String REFERENCE_CONTENT_TYPE = "application/vnd.streamsaga.claim-check+json";
 
     private final Config config;
+    /** True when the builder created the scheduler, which {@link #close()} then closes. */
+    private final boolean ownsScheduler;
     private final Map<String, Tracking> tracking = new ConcurrentHashMap<>();
     private volatile Scheduler.Cancellable sweep;
     private volatile boolean closed;
 
-    private ClaimCheckInterceptor(Config config) {
+    private ClaimCheckInterceptor(Config config, boolean ownsScheduler) {
         this.config = config;
+        this.ownsScheduler = ownsScheduler;
         scheduleSweep();
     }
 
@@ -233,13 +236,16 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         });
     }
 
-    /** Stops the periodic expiry sweep. */
+    /** Stops the periodic expiry sweep (and the scheduler, when the builder created it). */
     @Override
     public void close() {
         closed = true;
         Scheduler.Cancellable current = sweep;
         if (current != null) {
             current.cancel();
+        }
+        if (ownsScheduler) {
+            config.scheduler().close();
         }
     }
 
@@ -354,8 +360,9 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
 
         public ClaimCheckInterceptor build() {
-            return new ClaimCheckInterceptor(new Config(store, transport, scheduler != null ? scheduler : Scheduler.system(),
-                    metrics, threshold, expiry, sweepInterval, keepDeadLettered));
+            boolean own = scheduler == null;
+            return new ClaimCheckInterceptor(new Config(store, transport, own ? Scheduler.system() : scheduler,
+                    metrics, threshold, expiry, sweepInterval, keepDeadLettered), own);
         }
     }
 }

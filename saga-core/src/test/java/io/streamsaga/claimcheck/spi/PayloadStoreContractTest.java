@@ -89,6 +89,39 @@ public abstract class PayloadStoreContractTest {
     }
 
     @Test
+    void concurrentHoldersOfOnePayloadKeepItUntilTheLastReleases() throws Exception {
+        PayloadStore store = createStore();
+        byte[] content = bytes("{\"shared\":true}");
+        String id = idOf(content);
+        int holders = 8;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+            java.util.List<java.util.concurrent.Future<?>> puts = new java.util.ArrayList<>();
+            for (int i = 0; i < holders; i++) {
+                String holder = "m" + i;
+                puts.add(pool.submit(() -> {
+                    start.await();
+                    store.put(id, content, holder, T0);
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (java.util.concurrent.Future<?> put : puts) {
+                put.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        for (int i = 0; i < holders - 1; i++) {
+            assertFalse(store.release(id, "m" + i));
+        }
+        assertArrayEquals(content, store.get(id).orElseThrow());
+        assertTrue(store.release(id, "m" + (holders - 1)));
+        assertTrue(store.get(id).isEmpty());
+    }
+
+    @Test
     void idsThatCouldEscapeTheStoreAreRefused() {
         PayloadStore store = createStore();
         assertThrows(ConfigurationException.class, () -> store.get("../../etc/passwd"));

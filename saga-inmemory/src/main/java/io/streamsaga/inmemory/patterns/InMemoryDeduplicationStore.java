@@ -36,6 +36,8 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
     /** Done keys in completion order, so the oldest is evicted first. */
     private final LinkedHashMap<String, Instant> done = new LinkedHashMap<>();
     private boolean warnedAboutCapacity;
+    /** When the oldest done key leaves the window; null when none is done. Spares a scan on every call. */
+    private Instant purgeDueAt;
 
     private InMemoryDeduplicationStore(Builder builder) {
         this.name = builder.name;
@@ -73,6 +75,9 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
         claims.remove(key);
         done.remove(key);
         done.put(key, now);
+        if (purgeDueAt == null) {
+            purgeDueAt = now.plus(window);
+        }
         while (done.size() > maxEntries) {
             Iterator<Map.Entry<String, Instant>> oldest = done.entrySet().iterator();
             String evicted = oldest.next().getKey();
@@ -84,6 +89,10 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
                         + "a redelivery of it would be processed again (counted in {})", name, maxEntries, evicted,
                         window, EVICTIONS_METRIC);
             }
+            purgeDueAt = null; // the oldest key changed
+        }
+        if (purgeDueAt == null) {
+            purgeDueAt = oldestDoneAt().plus(window);
         }
         return true;
     }
@@ -123,19 +132,27 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
     }
 
     private void purgeExpired(Instant now) {
+        // Claims whose lease ended are dead holders (crashed handlers); drop them so they cannot pile up.
+        if (claims.size() > maxEntries) {
+            claims.values().removeIf(claim -> !claim.leaseUntil.isAfter(now));
+        }
+        if (purgeDueAt == null || now.isBefore(purgeDueAt)) {
+            return;
+        }
         Instant cutoff = now.minus(window);
         Iterator<Map.Entry<String, Instant>> it = done.entrySet().iterator();
         while (it.hasNext()) {
             if (it.next().getValue().isAfter(cutoff)) {
-                return; // completion order: everything after is younger
+                break; // completion order: everything after is younger
             }
             it.remove();
             evicted("expired");
         }
-        // Claims whose lease ended long ago are dead holders; drop them so they cannot pile up.
-        if (claims.size() > maxEntries) {
-            claims.values().removeIf(claim -> !claim.leaseUntil.isAfter(now));
-        }
+        purgeDueAt = done.isEmpty() ? null : oldestDoneAt().plus(window);
+    }
+
+    private Instant oldestDoneAt() {
+        return done.values().iterator().next();
     }
 
     private void evicted(String reason) {

@@ -157,6 +157,30 @@ class ClaimCheckTest {
     }
 
     @Test
+    void withoutKeepDeadLetteredADeadLetterCountsAsDoneAndThePayloadGoesAtOnce() {
+        start(false);
+        claimCheck.close();
+        claimCheck = ClaimCheckInterceptor.builder(store, transport).scheduler(scheduler).threshold(THRESHOLD)
+                .keepDeadLettered(false).build();
+        bus.close();
+        bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("large-order", 1, LargeOrder.class).build())
+                .scheduler(scheduler).interceptor(claimCheck).build();
+        bus.subscribe("billing", "large-order", LargeOrder.class,
+                SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.NONE), (e, ctx) -> {
+                    throw new IllegalStateException("billing down");
+                });
+        List<LargeOrder> shipped = new CopyOnWriteArrayList<>();
+        bus.subscribe("shipping", "large-order", LargeOrder.class, (e, ctx) -> shipped.add(e));
+        bus.publish("large-order", "o-1", large("o-1")).toCompletableFuture().join();
+        transport.drainAll();
+
+        assertEquals(1, shipped.size());
+        assertEquals(1, transport.messages("large-order.DLT").size());
+        assertEquals(0, store.size(), "billing dead-lettered, shipping acknowledged: every group is done");
+    }
+
+    @Test
     void payloadOfAGroupThatNeverAcknowledgesIsDeletedAtTheExpiry() {
         start(false);
         Subscription gone = bus.subscribe("reporting", "large-order", LargeOrder.class, (e, ctx) -> { });

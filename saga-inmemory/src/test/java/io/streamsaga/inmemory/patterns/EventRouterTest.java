@@ -121,6 +121,19 @@ class EventRouterTest {
     }
 
     @Test
+    void messageARouteCannotDecodeIsDeadLetteredAtOnce() {
+        router().build().subscribe("gateway");
+        // a payment-processed event published on the order-created topic: the exact-topic route expects OrderCreated
+        bus.publish("order-created", "o-1", new PaymentProcessed("o-1"));
+        transport.drainAll();
+        List<Message> dead = transport.messages("order-created.DLT");
+        assertEquals(1, dead.size());
+        assertEquals(io.streamsaga.codec.DecodingException.class.getName(), dead.get(0).header(MessageHeaders.DLT_ERROR_CLASS).orElseThrow());
+        assertEquals("1", dead.get(0).header(MessageHeaders.DLT_ATTEMPTS).orElseThrow());
+        assertTrue(seen.isEmpty());
+    }
+
+    @Test
     void conflictingOrEmptyRoutesAreRefused() {
         assertThrows(ConfigurationException.class, () -> EventRouter.builder(bus)
                 .onTopic("order-created", Message.class, (m, ctx) -> { })

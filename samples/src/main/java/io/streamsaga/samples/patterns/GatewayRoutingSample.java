@@ -3,6 +3,7 @@ package io.streamsaga.samples.patterns;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
@@ -41,7 +42,7 @@ public final class GatewayRoutingSample {
     }
 
     /** What happened. */
-    public record Result(List<String> routed, List<String> deadLetteredTopics) {
+    public record Result(List<String> routed, List<String> deadLetteredTopics, long unmatchedCounted) {
     }
 
     private GatewayRoutingSample() {
@@ -53,7 +54,8 @@ public final class GatewayRoutingSample {
 
     public static Result run(boolean drop, PrintStream out) {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        try (EventBus bus = EventBus.builder(transport)
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        try (EventBus bus = EventBus.builder(transport).metrics(metrics)
                 .types(TypeRegistry.builder()
                         .register("order-created", 1, OrderCreated.class)
                         .register("payment-processed", 1, PaymentProcessed.class)
@@ -91,9 +93,10 @@ public final class GatewayRoutingSample {
             bus.publish("inventory-updated", "sku-1", new InventoryUpdated("sku-1", 7));
             bus.publish("user-registered", "u-1", new UserRegistered("u-1"));
             transport.drainAll();
-            out.printf("routed %d message(s); %d dead-lettered%s%n", routed.size(), deadLettered.size(),
-                    drop ? " (unmatched dropped with a warning)" : "");
-            return new Result(routed, deadLettered);
+            long unmatched = metrics.counter(EventRouter.UNMATCHED_METRIC);
+            out.printf("routed %d message(s); %d dead-lettered%s; %s = %d%n", routed.size(), deadLettered.size(),
+                    drop ? " (unmatched dropped with a warning)" : "", EventRouter.UNMATCHED_METRIC, unmatched);
+            return new Result(routed, deadLettered, unmatched);
         } finally {
             transport.close();
         }

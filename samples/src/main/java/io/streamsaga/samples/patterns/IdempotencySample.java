@@ -5,6 +5,7 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.idempotency.IdempotentProducer;
 import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
@@ -27,7 +28,7 @@ public final class IdempotencySample {
     }
 
     /** What happened. */
-    public record Result(int published, int skippedSends, List<String> charged) {
+    public record Result(int published, int skippedSends, List<String> charged, long duplicatesCounted) {
     }
 
     private IdempotencySample() {
@@ -40,12 +41,13 @@ public final class IdempotencySample {
     public static Result run(PrintStream out) {
         VirtualScheduler scheduler = new VirtualScheduler();
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        try (EventBus bus = EventBus.builder(transport)
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        try (EventBus bus = EventBus.builder(transport).metrics(metrics)
                 .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
                 .scheduler(scheduler).build()) {
-            InMemoryDeduplicationStore sent = InMemoryDeduplicationStore.builder().name("producer")
+            InMemoryDeduplicationStore sent = InMemoryDeduplicationStore.builder().name("producer").metrics(metrics)
                     .window(Duration.ofDays(7)).maxEntries(100_000).build();
-            InMemoryDeduplicationStore processed = InMemoryDeduplicationStore.builder().name("payment")
+            InMemoryDeduplicationStore processed = InMemoryDeduplicationStore.builder().name("payment").metrics(metrics)
                     .window(Duration.ofDays(7)).maxEntries(100_000).build();
             IdempotentProducer producer = IdempotentProducer.builder(bus, sent).build();
             IdempotentConsumer consumer = IdempotentConsumer.builder(bus, processed).lease(Duration.ofMinutes(1)).build();
@@ -73,9 +75,10 @@ public final class IdempotencySample {
             transport.drainAll();
 
             int published = transport.messages("order-created").size() - 1;
-            out.printf("result: %d published, %d duplicate send(s) skipped, card charged %d time(s)%n",
-                    published, skipped, charged.size());
-            return new Result(published, skipped, charged);
+            long duplicates = metrics.counter(IdempotentConsumer.DUPLICATES_METRIC);
+            out.printf("result: %d published, %d duplicate send(s) skipped, card charged %d time(s); %s = %d%n",
+                    published, skipped, charged.size(), IdempotentConsumer.DUPLICATES_METRIC, duplicates);
+            return new Result(published, skipped, charged, duplicates);
         } finally {
             transport.close();
         }

@@ -23,6 +23,7 @@ class PatternSamplesTest {
         assertEquals(1, result.published());
         assertEquals(1, result.skippedSends());
         assertEquals(List.of("o-1"), result.charged());
+        assertEquals(1, result.duplicatesCounted());
     }
 
     @Test
@@ -66,10 +67,12 @@ class PatternSamplesTest {
         GatewayRoutingSample.Result result = GatewayRoutingSample.run(false, out);
         assertEquals(List.of("inventory-updated", "order-created", "payment-processed"), result.routed().stream().sorted().toList());
         assertEquals(List.of("user-registered"), result.deadLetteredTopics());
+        assertEquals(1, result.unmatchedCounted());
 
         GatewayRoutingSample.Result dropped = GatewayRoutingSample.run(true, out);
         assertEquals(3, dropped.routed().size());
         assertTrue(dropped.deadLetteredTopics().isEmpty());
+        assertEquals(1, dropped.unmatchedCounted());
         assertFalse(output.toString(StandardCharsets.UTF_8).isEmpty());
     }
 }
