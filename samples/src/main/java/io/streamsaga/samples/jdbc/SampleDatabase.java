@@ -8,14 +8,15 @@ import java.util.UUID;
 
 /**
  * The durable samples' database: H2 in PostgreSQL mode behind a HikariCP pool, in memory by default or in
- * a file (so that a second run sees what the first one left), with StreamSaga's schema created.
+ * a file (so that a second run sees what the first one left), with StreamSaga's schema created. Used by
+ * the samples' {@code --jdbc} modes. Stateless.
  */
-final class SampleDatabase {
+public final class SampleDatabase {
     private SampleDatabase() {
     }
 
     /** A pool on {@code jdbc:h2:file:<file>} when {@code file} is given, else on a fresh in-memory database. */
-    static HikariDataSource open(String file) {
+    public static HikariDataSource open(String file) {
         String where = file != null ? "file:" + file : "mem:sample-" + UUID.randomUUID();
         HikariConfig config = new HikariConfig();
         config.setJdbcUrl("jdbc:h2:" + where + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");

@@ -1,6 +1,11 @@
 package io.streamsaga.samples.jdbc;
 
+import com.zaxxer.hikari.HikariDataSource;
+import io.streamsaga.jdbc.saga.JdbcSagaStore;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.samples.saga.OrderSagaSample;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
@@ -47,5 +52,18 @@ class JdbcSamplesTest {
         List<String> history = result.history();
         assertTrue(history.indexOf("COMPENSATION_SUCCEEDED(reserve-inventory)") < history.indexOf("COMPENSATION_SUCCEEDED(create-order)"),
                 history.toString());
+    }
+
+    @Test
+    void orderSagaSampleInJdbcModeKeepsTheCompensatedSagaInTheDatabase() {
+        try (HikariDataSource dataSource = SampleDatabase.open(null)) {
+            JdbcSagaStore store = JdbcSagaStore.create(dataSource);
+            OrderSagaSample.Outcome outcome = OrderSagaSample.run(true, store, out);
+            assertEquals(SagaOutcome.COMPENSATED, outcome.result().outcome());
+            SagaInstance stored = store.find(outcome.result().sagaId()).orElseThrow();
+            assertEquals(SagaStatus.COMPENSATED, stored.status());
+            assertEquals("order-saga-data", stored.dataType());
+            assertTrue(outcome.effects().stream().anyMatch(e -> e.contains("released")));
+        }
     }
 }
