@@ -350,4 +350,27 @@ abstract class OutboxAndInboxTest {
         assertEquals(JdbcSchema.latestVersion(), schema.currentVersion());
         assertEquals(JdbcSchema.latestVersion(), database.queryLong("SELECT COUNT(*) FROM ss_schema_version"));
     }
+
+    @Test
+    void relaysOnTwoNodesTakeTurnsSoEachRowIsPublishedOnceAndInOrder() throws Exception {
+        List<OrderCreated> seen = collect("billing");
+        for (int i = 0; i < 40; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        // both publish straight to the transport; its send is thread-safe, unlike a MANUAL drain
+        OutboxRelay nodeA = relay().transport(transport).name("orders").batchSize(5).build();
+        OutboxRelay nodeB = relay().transport(transport).name("orders").batchSize(5).build();
+        java.util.concurrent.ExecutorService nodes = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<Integer> a = nodes.submit(nodeA::relayPending);
+            java.util.concurrent.Future<Integer> b = nodes.submit(nodeB::relayPending);
+            assertEquals(40, a.get(60, java.util.concurrent.TimeUnit.SECONDS) + b.get(60, java.util.concurrent.TimeUnit.SECONDS));
+        } finally {
+            nodes.shutdownNow();
+        }
+        transport.drainAll();
+        assertEquals(java.util.stream.LongStream.range(0, 40).boxed().toList(), seen.stream().map(OrderCreated::amount).toList(),
+                "one key, so one order: the commit order");
+    }
 }
