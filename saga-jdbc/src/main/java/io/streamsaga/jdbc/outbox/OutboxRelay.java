@@ -8,6 +8,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
@@ -22,6 +23,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Random;
 import java.util.concurrent.CompletionStage;
@@ -59,6 +61,10 @@ import java.util.concurrent.TimeoutException;
  */
 public final class OutboxRelay implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(OutboxRelay.class);
+    /** Counter of rows published and marked sent, tagged {@code relay}. */
+    public static final String PUBLISHED_METRIC = "streamsaga_outbox_published_total";
+    /** Counter of failed publish attempts, tagged {@code relay} and {@code kind} ({@code retriable} or {@code rejected}). */
+    public static final String FAILURES_METRIC = "streamsaga_outbox_publish_failures_total";
 
     private final Config config;
     private final JdbcTransactions tx;
@@ -112,10 +118,13 @@ public final class OutboxRelay implements AutoCloseable {
      * @param pollInterval   delay between polls when the outbox is empty
      * @param backoff        delays after failures (attempt limits are ignored)
      * @param publishTimeout how long to wait for one acknowledgement before treating it as failed
+     * @param metrics        where published rows and failures are counted
      */
     public record Config(DataSource dataSource, MessagePublisher publisher, Scheduler scheduler, String name,
-                         int batchSize, Duration pollInterval, RetryPolicy backoff, Duration publishTimeout) {
+                         int batchSize, Duration pollInterval, RetryPolicy backoff, Duration publishTimeout,
+                         MetricsRecorder metrics) {
         public Config {
+            Objects.requireNonNull(metrics, "metrics");
             Objects.requireNonNull(dataSource, "dataSource");
             ConfigurationException.require(publisher != null, "an outbox relay needs a publisher (eventBus, transport or publisher)");
             Objects.requireNonNull(scheduler, "scheduler");
@@ -232,7 +241,7 @@ public final class OutboxRelay implements AutoCloseable {
 
     private BatchResult relayBatch() {
         ensureLockRow();
-        return tx.inTransaction(connection -> {
+        BatchResult result = tx.inTransaction(connection -> {
             lock(connection);
             List<OutboxRow> rows = pending(connection);
             List<Long> sent = new ArrayList<>(rows.size());
@@ -248,6 +257,8 @@ public final class OutboxRelay implements AutoCloseable {
                 }
                 boolean retriable = !(error instanceof StreamSagaException sse) || sse.isRetriable();
                 recordFailure(connection, row, error, retriable);
+                config.metrics().increment(FAILURES_METRIC, Map.of("relay", config.name(),
+                        "kind", retriable ? "retriable" : "rejected"));
                 if (retriable) {
                     log.warn("outbox relay '{}' could not publish {} (attempt {}), will retry: {}", config.name(),
                             row.message(), row.attempts() + 1, error.toString());
@@ -260,6 +271,11 @@ public final class OutboxRelay implements AutoCloseable {
             markSent(connection, sent);
             return new BatchResult(rows.size(), sent.size(), failed);
         });
+        // counted once committed: a relay that dies before the commit has marked nothing sent
+        for (int i = 0; i < result.published; i++) {
+            config.metrics().increment(PUBLISHED_METRIC, Map.of("relay", config.name()));
+        }
+        return result;
     }
 
     private Throwable publish(Message message) {
@@ -376,6 +392,7 @@ public final class OutboxRelay implements AutoCloseable {
         private RetryPolicy backoff = RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE)
                 .initialBackoff(Duration.ofMillis(200)).multiplier(2).maxBackoff(Duration.ofSeconds(30)).build();
         private Duration publishTimeout = Duration.ofSeconds(30);
+        private MetricsRecorder metrics;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -387,6 +404,9 @@ public final class OutboxRelay implements AutoCloseable {
             this.publisher = bus::publish;
             if (scheduler == null) {
                 scheduler = bus.scheduler();
+            }
+            if (metrics == null) {
+                metrics = bus.metrics();
             }
             return this;
         }
@@ -437,6 +457,12 @@ public final class OutboxRelay implements AutoCloseable {
             return this;
         }
 
+        /** Where published rows and failures are counted (default: the bus's recorder, else none). */
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
         public Builder publishTimeout(Duration publishTimeout) {
             this.publishTimeout = publishTimeout;
             return this;
@@ -445,7 +471,7 @@ public final class OutboxRelay implements AutoCloseable {
         public OutboxRelay build() {
             ConfigurationException.require(scheduler != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
             return new OutboxRelay(new Config(dataSource, publisher, scheduler, name, batchSize, pollInterval, backoff,
-                    publishTimeout), executor);
+                    publishTimeout, metrics != null ? metrics : MetricsRecorder.NOOP), executor);
         }
     }
 }

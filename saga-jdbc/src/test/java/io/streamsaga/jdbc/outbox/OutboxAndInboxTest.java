@@ -13,6 +13,7 @@ import io.streamsaga.jdbc.inbox.JdbcInbox;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -93,8 +94,24 @@ abstract class OutboxAndInboxTest {
         outbox.append(c, "order-created", customer, new OrderCreated(id, amount));
     }
 
+    /** Counts increments by name and sorted tags. */
+    static final class CountingMetrics implements MetricsRecorder {
+        private final Map<String, Integer> counts = new java.util.concurrent.ConcurrentHashMap<>();
+
+        @Override
+        public void increment(String name, Map<String, String> tags) {
+            counts.merge(name + new java.util.TreeMap<>(tags), 1, Integer::sum);
+        }
+
+        int count(String key) {
+            return counts.getOrDefault(key, 0);
+        }
+    }
+
+    private final CountingMetrics metrics = new CountingMetrics();
+
     private OutboxRelay.Builder relay() {
-        return OutboxRelay.builder(database.dataSource()).eventBus(bus).executor(Runnable::run)
+        return OutboxRelay.builder(database.dataSource()).eventBus(bus).executor(Runnable::run).metrics(metrics)
                 .backoff(RetryPolicy.builder().initialBackoff(Duration.ofSeconds(1)).multiplier(2)
                         .maxBackoff(Duration.ofSeconds(8)).jitter(0).build())
                 .pollInterval(Duration.ofSeconds(5));
@@ -220,6 +237,8 @@ abstract class OutboxAndInboxTest {
             assertEquals(0, relay.consecutiveFailures());
             assertEquals(List.of(1L, 2L), seen.stream().map(OrderCreated::amount).toList());
             assertEquals(3, database.queryLong("SELECT MAX(attempts) FROM ss_outbox"));
+            assertEquals(3, metrics.count(OutboxRelay.FAILURES_METRIC + "{kind=retriable, relay=default}"));
+            assertEquals(2, metrics.count(OutboxRelay.PUBLISHED_METRIC + "{relay=default}"));
         }
     }
 
