@@ -156,6 +156,24 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         return merge.apply(batch.view(), realtime);
     }
 
+    /** The merged view together with the exact log position it covers, taken atomically. */
+    public synchronized Answer<V> answer() {
+        return new Answer<>(query(), position());
+    }
+
+    /**
+     * A merged view and the position it covers: per partition, every event below the offset and none above.
+     *
+     * @param view     the merged view
+     * @param position per partition, the next offset not included
+     * @param <V>      the view type
+     */
+    public record Answer<V>(V view, Map<Integer, Long> position) {
+        public Answer {
+            position = java.util.Collections.unmodifiableMap(new TreeMap<>(position));
+        }
+    }
+
     /** The batch view in use. */
     public synchronized BatchView<V> batchView() {
         return batch;

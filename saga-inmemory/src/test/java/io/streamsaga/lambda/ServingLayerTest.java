@@ -114,7 +114,8 @@ class ServingLayerTest {
             } else if (action < 9) {
                 batches.add(layer.recomputeBatch()); // finishes at the next drain; later events are real-time
             } else {
-                assertEquals(recount(layer.position()).asLists(), layer.query().asLists(), "mid-flight at step " + step);
+                ServingLayer.Answer<Totals> answer = layer.answer();
+                assertEquals(recount(answer.position()).asLists(), answer.view().asLists(), "mid-flight at step " + step);
                 checks++;
             }
         }
