@@ -111,9 +111,9 @@ public final class Projection<M> implements AutoCloseable {
             old = current;
             current = next;
         }
-        rebuild.markSwapped();
         log.info("projection '{}' switched queries from version {} to version {}", name, old.number, next.number);
         old.replay.close(); // outside the lock: closing may wait for the old consumer thread
+        rebuild.markSwapped(); // last, so that whoever waits for the swap sees the old version stopped
     }
 
     private int nextUnusedVersion(int from, ProjectionDefinition<M> definition) {
@@ -190,7 +190,7 @@ public final class Projection<M> implements AutoCloseable {
             return replay.progress();
         }
 
-        /** Completes with the new read model once queries use it. */
+        /** Completes with the new read model once queries use it and the old version has stopped. */
         public CompletionStage<M> swapped() {
             return swapped.minimalCompletionStage();
         }
