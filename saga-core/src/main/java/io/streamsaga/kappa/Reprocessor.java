@@ -98,61 +98,72 @@ public final class Reprocessor {
         for (String topic : topics()) {
             target.put(topic, Map.copyOf(transport.endOffsets(topic)));
         }
-        Map<String, Map<Integer, Long>> handled = new ConcurrentHashMap<>();
-        Map<String, String> groups = new LinkedHashMap<>();
-        CompletableFuture<ReplayProgress> caughtUp = new CompletableFuture<>();
+        Run run = new Run(group, target);
         List<Subscription> subscriptions = new ArrayList<>();
-        Runnable[] check = new Runnable[1];
         for (Binding<?> binding : bindings) {
+            subscriptions.add(run.subscribe(binding));
+        }
+        run.replay = new Replay(group, run.groups, run::progress, run.caughtUp, subscriptions);
+        run.checkCaughtUp(); // an empty log, or a target already reached
+        return run.replay;
+    }
+
+    /** The state of one replay: its target, what its handlers finished, and its completion. */
+    private final class Run {
+        final String group;
+        final Map<String, Map<Integer, Long>> target;
+        final Map<String, Map<Integer, Long>> handled = new ConcurrentHashMap<>();
+        final Map<String, String> groups = new LinkedHashMap<>();
+        final CompletableFuture<ReplayProgress> caughtUp = new CompletableFuture<>();
+        volatile Replay replay;
+
+        Run(String group, Map<String, Map<Integer, Long>> target) {
+            this.group = group;
+            this.target = target;
+        }
+
+        <E> Subscription subscribe(Binding<E> binding) {
             String topicGroup = groupFor(group, binding.topic());
             groups.put(binding.topic(), topicGroup);
-            subscriptions.add(subscribe(binding, topicGroup, target, handled, () -> check[0].run()));
+            Map<Integer, Long> topicTarget = target.get(binding.topic());
+            EventHandler<E> handler = (event, ctx) -> {
+                boolean beyond = ctx.offset() >= topicTarget.getOrDefault(ctx.partition(), 0L);
+                if (!(mode == Mode.UNTIL_TARGET && beyond)) {
+                    binding.handler().handle(event, ctx);
+                }
+                handled.computeIfAbsent(binding.topic(), t -> new ConcurrentHashMap<>())
+                        .merge(ctx.partition(), ctx.offset() + 1, Math::max);
+                if (!beyond) {
+                    checkCaughtUp();
+                }
+            };
+            return bus.subscribe(topicGroup, binding.topic(), binding.type(),
+                    SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), handler);
         }
-        Replay replay = new Replay(group, groups, () -> progress(target, handled, groups), caughtUp, subscriptions);
-        check[0] = () -> {
-            if (caughtUp.isDone()) {
-                return;
+
+        void checkCaughtUp() {
+            if (caughtUp.isDone() || replay == null) {
+                return; // replay is null only while the subscriptions are being made; start() checks again
             }
-            ReplayProgress progress = progress(target, handled, groups);
+            ReplayProgress progress = progress();
             if (progress.isComplete() && caughtUp.complete(progress)) {
                 log.info("replay '{}' caught up: {}", group, progress);
                 if (mode == Mode.UNTIL_TARGET) {
                     replay.close();
                 }
             }
-        };
-        check[0].run();
-        return replay;
-    }
-
-    private <E> Subscription subscribe(Binding<E> binding, String topicGroup, Map<String, Map<Integer, Long>> target,
-                                       Map<String, Map<Integer, Long>> handled, Runnable check) {
-        Map<Integer, Long> topicTarget = target.get(binding.topic());
-        EventHandler<E> handler = (event, ctx) -> {
-            boolean beyond = ctx.offset() >= topicTarget.getOrDefault(ctx.partition(), 0L);
-            if (!(mode == Mode.UNTIL_TARGET && beyond)) {
-                binding.handler().handle(event, ctx);
-            }
-            handled.computeIfAbsent(binding.topic(), t -> new ConcurrentHashMap<>())
-                    .merge(ctx.partition(), ctx.offset() + 1, Math::max);
-            if (!beyond) {
-                check.run();
-            }
-        };
-        return bus.subscribe(topicGroup, binding.topic(), binding.type(),
-                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), handler);
-    }
-
-    private ReplayProgress progress(Map<String, Map<Integer, Long>> target, Map<String, Map<Integer, Long>> handled,
-                                    Map<String, String> groups) {
-        Map<String, Map<Integer, Long>> reached = new TreeMap<>();
-        for (Map.Entry<String, String> entry : groups.entrySet()) {
-            Map<Integer, Long> positions = new TreeMap<>(bus.transport().committedOffsets(entry.getValue(), entry.getKey()));
-            // the committed offset trails the record being handled; what the handler finished counts too
-            handled.getOrDefault(entry.getKey(), Map.of()).forEach((p, o) -> positions.merge(p, o, Math::max));
-            reached.put(entry.getKey(), positions);
         }
-        return new ReplayProgress(target, reached);
+
+        ReplayProgress progress() {
+            Map<String, Map<Integer, Long>> reached = new TreeMap<>();
+            for (Map.Entry<String, String> entry : groups.entrySet()) {
+                Map<Integer, Long> positions = new TreeMap<>(bus.transport().committedOffsets(entry.getValue(), entry.getKey()));
+                // the committed offset trails the record being handled; what the handler finished counts too
+                handled.getOrDefault(entry.getKey(), Map.of()).forEach((p, o) -> positions.merge(p, o, Math::max));
+                reached.put(entry.getKey(), positions);
+            }
+            return new ReplayProgress(target, reached);
+        }
     }
 
     /**

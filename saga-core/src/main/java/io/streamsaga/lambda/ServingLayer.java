@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiFunction;
 import java.util.function.BinaryOperator;
 import java.util.function.Supplier;
@@ -129,20 +130,20 @@ public final class ServingLayer<E, V> implements AutoCloseable {
                 group = name + ".batch-" + (++batchRuns);
             } while (!Reprocessor.isUnused(bus.transport(), group, List.of(topic)));
         }
-        Object lock = new Object();
-        @SuppressWarnings("unchecked")
-        V[] acc = (V[]) new Object[] {empty.get()};
+        // partitions may be handled on different threads; a lock (not updateAndGet, which may retry the
+        // fold) serialises the application's fold
+        AtomicReference<V> acc = new AtomicReference<>(empty.get());
         Replay replay = Reprocessor.builder(bus).mode(Reprocessor.Mode.UNTIL_TARGET)
                 .on(topic, eventType, (event, ctx) -> {
-                    synchronized (lock) {
-                        acc[0] = fold.apply(acc[0], event);
+                    synchronized (acc) {
+                        acc.set(fold.apply(acc.get(), event));
                     }
                 })
                 .build().start(group);
         return replay.caughtUp().thenApply(progress -> {
             V view;
-            synchronized (lock) {
-                view = acc[0];
+            synchronized (acc) {
+                view = acc.get();
             }
             BatchView<V> computed = new BatchView<>(view, progress.target().getOrDefault(topic, Map.of()),
                     bus.scheduler().clock().instant());

@@ -116,7 +116,7 @@ public final class StranglerGateway<Q, R> {
         Integer percent = current.percentToModern().get(route);
         if (percent != null) {
             String key = stickyKeyOf == null ? null : stickyKeyOf.apply(request);
-            long bucket = key == null ? spread.getAndIncrement() % 100 : Math.floorMod(key.hashCode() * 31 + route.hashCode(), 100);
+            long bucket = key == null ? Math.floorMod(spread.getAndIncrement(), 100L) : Math.floorMod(key.hashCode() * 31 + route.hashCode(), 100);
             return new RoutingDecision(route, tenant, bucket < percent ? Target.MODERN : Target.LEGACY, "percentage");
         }
         return new RoutingDecision(route, tenant, current.defaultTarget(), "default");

@@ -265,4 +265,51 @@ class FlowTrackerTest {
     void unknownInstanceIsAbsent() {
         assertTrue(tracker.where("nobody").isEmpty());
     }
+
+    private Message event(String topic, String id, String causation, String correlation) {
+        Message.Builder builder = Message.builder(topic).id(id).key("k").type(topic).payload(new OrderCancelled("x"))
+                .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, correlation);
+        if (causation != null) {
+            builder.header(MessageHeaders.CAUSATION_ID, causation);
+        }
+        return builder.build();
+    }
+
+    @Test
+    void eventsSeenOutOfOrderAreSortedByCausation() {
+        tracker.observe(event("payment-processed", "m3", "m2", "c8"));
+        tracker.observe(event("order-created", "m1", null, "c8"));
+        tracker.observe(event("inventory-reserved", "m2", "m1", "c8"));
+        FlowInstance instance = tracker.where("c8").orElseThrow();
+        assertEquals(List.of("order-created", "inventory-reserved", "payment-processed"), instance.path());
+        assertEquals(FlowStatus.SUCCEEDED, instance.status());
+    }
+
+    @Test
+    void terminalEventAfterTheDeadlineFinishesTheInstanceButKeepsTheMissedDeadline() {
+        tracker.observe(event("order-created", "m1", null, "c9"));
+        scheduler.advance(Duration.ofSeconds(31));
+        assertEquals(FlowStatus.STALLED, tracker.where("c9").orElseThrow().status());
+
+        tracker.observe(event("inventory-reservation-failed", "m2", "m1", "c9"));
+        FlowInstance instance = tracker.where("c9").orElseThrow();
+        assertEquals(FlowStatus.FAILED, instance.status());
+        assertTrue(instance.missedDeadline());
+        assertTrue(tracker.stalled().isEmpty());
+    }
+
+    @Test
+    void finishedInstancesBeyondTheLimitAreForgottenOldestFirst() {
+        try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(2).build()) {
+            for (int i = 1; i <= 3; i++) {
+                small.observe(event("order-created", "a" + i, null, "f" + i));
+                small.observe(event("payment-processed", "b" + i, "a" + i, "f" + i));
+            }
+            small.observe(event("order-created", "a4", null, "running"));
+            assertTrue(small.where("f1").isEmpty());
+            assertTrue(small.where("f2").isPresent());
+            assertTrue(small.where("f3").isPresent());
+            assertTrue(small.where("running").isPresent());
+        }
+    }
 }

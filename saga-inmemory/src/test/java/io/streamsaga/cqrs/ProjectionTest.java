@@ -112,7 +112,9 @@ class ProjectionTest {
             for (int i = 0; i < initial; i++) {
                 bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-1", i));
             }
-            projection.caughtUp().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            // the projection started before these events, so its own catch-up target was the empty log:
+            // wait for the events themselves
+            await().atMost(Duration.ofSeconds(30)).until(() -> projection.readModel().orders.size() == initial);
 
             AtomicBoolean running = new AtomicBoolean(true);
             AtomicLong smallestSeen = new AtomicLong(Long.MAX_VALUE);
@@ -128,9 +130,9 @@ class ProjectionTest {
             for (int i = initial; i < initial + 200; i++) { // live traffic during the rebuild
                 bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-2", i));
             }
-            rebuild.swapped().toCompletableFuture().get(10, TimeUnit.SECONDS);
-            await().atMost(Duration.ofSeconds(10)).until(() -> projection.readModel().orders.size() == initial + 200);
-            await().atMost(Duration.ofSeconds(10)).until(() -> queries.get() > 1000);
+            rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(30)).until(() -> projection.readModel().orders.size() == initial + 200);
+            await().atMost(Duration.ofSeconds(30)).until(() -> queries.get() > 1000);
             running.set(false);
             reader.join();
 
