@@ -224,6 +224,10 @@ public final class DefaultEventBus implements EventBus {
         boolean withContext = params.length == 2 && params[1] == DeliveryContext.class;
         ConfigurationException.require(!Modifier.isStatic(method.getModifiers()) && (params.length == 1 || withContext),
                 "@EventPattern method %s must be an instance method taking (event) or (event, DeliveryContext)", method);
+        // A public method of a package-private class (the usual test or service class) is not callable
+        // by reflection from here without this; fail at registration, not on every message.
+        ConfigurationException.require(method.trySetAccessible(),
+                "@EventPattern method %s is not accessible to StreamSaga; make its class public or open its package", method);
         @SuppressWarnings("unchecked")
         Class<Object> eventType = (Class<Object>) params[0];
         EventHandler<Object> handler = (event, context) -> {

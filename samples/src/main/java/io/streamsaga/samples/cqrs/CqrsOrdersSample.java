@@ -29,7 +29,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * into a read model; {@code GetOrdersQuery} answered from that read model; then a rebuild of the
  * projection from the log while queries keep being answered.
  *
- * <p>Run: {@code mvn -q -pl samples -am test-compile exec:java -Dexec.mainClass=io.streamsaga.samples.cqrs.CqrsOrdersSample}.
+ * <p>Run: {@code mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.cqrs.CqrsOrdersSample}.
  */
 public final class CqrsOrdersSample {
 

@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * group, with progress reported against the end offsets, while version 1 keeps answering; then queries
  * switch to version 2.
  *
- * <p>Run: {@code mvn -q -pl samples -am test-compile exec:java -Dexec.mainClass=io.streamsaga.samples.kappa.KappaReprocessingSample}.
+ * <p>Run: {@code mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.kappa.KappaReprocessingSample}.
  */
 public final class KappaReprocessingSample {
 

@@ -23,7 +23,7 @@ import java.util.TreeMap;
  * and a serving layer that merges them without double counting. At random moments the merged answer is
  * compared with a full recount of the log it covers.
  *
- * <p>Run: {@code mvn -q -pl samples -am test-compile exec:java -Dexec.mainClass=io.streamsaga.samples.lambda.OrderMetricsSample}.
+ * <p>Run: {@code mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.lambda.OrderMetricsSample}.
  */
 public final class OrderMetricsSample {
 

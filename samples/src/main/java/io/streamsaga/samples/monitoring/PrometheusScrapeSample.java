@@ -21,7 +21,7 @@ import java.util.stream.Collectors;
  * prints the Prometheus scrape text (events_processed_total, events_failed_total by error type,
  * event_latency_seconds histogram, events_dead_lettered_total, flow counters of a flow tracker).
  *
- * <p>Run: {@code mvn -q -pl samples -am test-compile exec:java -Dexec.mainClass=io.streamsaga.samples.monitoring.PrometheusScrapeSample}.
+ * <p>Run: {@code mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.monitoring.PrometheusScrapeSample}.
  */
 public final class PrometheusScrapeSample {
 

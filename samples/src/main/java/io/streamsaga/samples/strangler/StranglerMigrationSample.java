@@ -24,7 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * then moved to the new service; order creation is moved for one pilot tenant, then for everybody; the
  * monolith is retired.
  *
- * <p>Run: {@code mvn -q -pl samples -am test-compile exec:java -Dexec.mainClass=io.streamsaga.samples.strangler.StranglerMigrationSample}.
+ * <p>Run: {@code mvn -q -pl samples -am compile exec:java -Dexec.mainClass=io.streamsaga.samples.strangler.StranglerMigrationSample}.
  */
 public final class StranglerMigrationSample {
 
