@@ -104,10 +104,32 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      */
     public synchronized void installBatch(BatchView<V> next) {
         Objects.requireNonNull(next, "batch view");
+        ConfigurationException.require(!isOlderThanInstalled(next),
+                "serving layer '%s': batch view covers %s, older than the installed one %s", name, next.covers(), batch.covers());
+        install(next);
+    }
+
+    private boolean isOlderThanInstalled(BatchView<V> next) {
         for (Map.Entry<Integer, Long> covered : batch.covers().entrySet()) {
-            ConfigurationException.require(next.coveredUpTo(covered.getKey()) >= covered.getValue(),
-                    "serving layer '%s': batch view covers %s, older than the installed one %s", name, next.covers(), batch.covers());
+            if (next.coveredUpTo(covered.getKey()) < covered.getValue()) {
+                return true;
+            }
         }
+        return false;
+    }
+
+    /** Installs {@code next} unless a newer batch is installed already; returns whether it did. */
+    private synchronized boolean installIfNewer(BatchView<V> next) {
+        if (isOlderThanInstalled(next)) {
+            log.info("serving layer '{}': batch covering {} finished after a newer one ({}); not installed", name,
+                    next.covers(), batch.covers());
+            return false;
+        }
+        install(next);
+        return true;
+    }
+
+    private void install(BatchView<V> next) {
         batch = next;
         uncovered.removeIf(e -> e.offset() < next.coveredUpTo(e.partition()));
         V refolded = empty.get();
@@ -120,8 +142,9 @@ public final class ServingLayer<E, V> implements AutoCloseable {
 
     /**
      * Recomputes the batch view from the whole log as it is now: a bounded replay under a new consumer
-     * group folds every event below the current end offsets, then the result is installed. Completes with
-     * the installed batch view.
+     * group folds every event below the current end offsets, then the result is installed. Runs may
+     * overlap (a slow run started earlier may finish after a later one): a result older than the installed
+     * batch is then dropped, never installed. Completes with the computed batch view.
      */
     public CompletionStage<BatchView<V>> recomputeBatch() {
         String group;
@@ -147,7 +170,7 @@ public final class ServingLayer<E, V> implements AutoCloseable {
             }
             BatchView<V> computed = new BatchView<>(view, progress.target().getOrDefault(topic, Map.of()),
                     bus.scheduler().clock().instant());
-            installBatch(computed);
+            installIfNewer(computed);
             return computed;
         });
     }

@@ -154,4 +154,46 @@ class ServingLayerTest {
         assertThrows(ConfigurationException.class,
                 () -> layer.installBatch(new BatchView<>(Totals.empty(), Map.of(0, 2L), Instant.EPOCH)));
     }
+
+    @Test
+    void mergedViewMatchesTheRecountOfItsPositionUnderConcurrentDelivery() throws Exception {
+        try (InMemoryTransport async = InMemoryTransport.builder().partitions(3).build();
+             EventBus asyncBus = EventBus.builder(async)
+                     .types(TypeRegistry.builder().register("sale", 1, Sale.class).build()).build();
+             ServingLayer<Sale, Totals> layer = ServingLayer.builder(asyncBus, "sales", "sales", Sale.class)
+                     .view(Totals::empty, Totals::plus).merge(Totals::merge).build().start()) {
+            Random random = new Random(7L);
+            List<Published> log = new ArrayList<>();
+            List<CompletionStage<BatchView<Totals>>> batches = new ArrayList<>();
+            for (int step = 0; step < 3000; step++) {
+                Sale sale = new Sale("d" + random.nextInt(3), 1 + random.nextInt(100));
+                log.add(new Published(asyncBus.publish("sales", "k" + step, sale).toCompletableFuture().join(), sale));
+                if (step % 500 == 250) {
+                    batches.add(layer.recomputeBatch());
+                }
+                if (step % 97 == 0) {
+                    // every event the answer covers was published (and listed) by this thread already
+                    ServingLayer.Answer<Totals> answer = layer.answer();
+                    assertEquals(recountOf(log, answer.position()).asLists(), answer.view().asLists(), "at step " + step);
+                }
+            }
+            for (CompletionStage<BatchView<Totals>> batch : batches) {
+                batch.toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
+                    .until(() -> layer.answer().position().values().stream().mapToLong(Long::longValue).sum() == 3000);
+            assertEquals(recountOf(log, layer.answer().position()).asLists(), layer.query().asLists());
+            assertEquals(3000, layer.query().byDay().values().stream().mapToLong(v -> v[0]).sum());
+        }
+    }
+
+    private static Totals recountOf(List<Published> log, Map<Integer, Long> position) {
+        Totals totals = Totals.empty();
+        for (Published p : log) {
+            if (p.position().offset() < position.getOrDefault(p.position().partition(), 0L)) {
+                totals = totals.plus(p.sale());
+            }
+        }
+        return totals;
+    }
 }
