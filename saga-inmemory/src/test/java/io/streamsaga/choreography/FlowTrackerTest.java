@@ -312,4 +312,35 @@ class FlowTrackerTest {
             assertTrue(small.where("running").isPresent());
         }
     }
+
+    @Test
+    void manyConcurrentFlowsOnAsyncDeliveryAreEachFollowedToTheirOutcome() {
+        try (InMemoryTransport async = InMemoryTransport.builder().partitions(4).build();
+             EventBus asyncBus = EventBus.builder(async).types(TypeRegistry.builder()
+                     .register("order-created", 1, OrderCreated.class)
+                     .register("inventory-reserved", 1, InventoryReserved.class)
+                     .register("inventory-reservation-failed", 1, InventoryReservationFailed.class)
+                     .register("payment-processed", 1, PaymentProcessed.class)
+                     .register("payment-failed", 1, PaymentFailed.class)
+                     .register("order-cancelled", 1, OrderCancelled.class)
+                     .register("inventory-released", 1, InventoryReleased.class)
+                     .build()).build();
+             FlowTracker asyncTracker = FlowTracker.builder(asyncBus, ORDER_FLOW).build().start(io.streamsaga.bus.StartPosition.EARLIEST)) {
+            asyncBus.register("inventory", new Inventory(asyncBus, 900));
+            asyncBus.register("payment", new Payment(asyncBus, 600));
+            asyncBus.register("order", new Order(asyncBus));
+            for (int i = 0; i < 300; i++) {
+                long amount = i % 3 == 0 ? 100 : i % 3 == 1 ? 700 : 1000; // paid, payment fails, out of stock
+                asyncBus.publish(Message.builder("order-created").key("o-" + i).type("order-created")
+                        .payload(new OrderCreated("o-" + i, amount)).header(MessageHeaders.CORRELATION_ID, "c-" + i).build());
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() ->
+                    asyncTracker.outcomes().get(FlowStatus.SUCCEEDED) + asyncTracker.outcomes().get(FlowStatus.FAILED) == 300);
+            assertEquals(100L, asyncTracker.outcomes().get(FlowStatus.SUCCEEDED));
+            assertEquals(200L, asyncTracker.outcomes().get(FlowStatus.FAILED));
+            assertEquals(List.of("order-created", "inventory-reserved", "payment-failed", "order-cancelled", "inventory-released"),
+                    asyncTracker.where("c-1").orElseThrow().path());
+            assertEquals(List.of("order-created", "inventory-reservation-failed"), asyncTracker.where("c-2").orElseThrow().path());
+        }
+    }
 }
