@@ -38,7 +38,12 @@ import java.util.function.Supplier;
  * <p>The application supplies the empty view, the fold of one event into a view, and the merge of a batch
  * view with a real-time view; views should be immutable values (the fold returns a new view). A batch is
  * either recomputed here ({@link #recomputeBatch()}, a bounded replay under a new consumer group) or
- * computed elsewhere and installed ({@link #installBatch}). Thread-safe.
+ * computed elsewhere and installed ({@link #installBatch}). Each recompute reads under a new consumer group
+ * ({@code <name>.batch-<n>}); on a broker, old groups expire with the broker's offset retention.
+ *
+ * <p>After a restart on a durable log the real-time group resumes from its committed position, so the
+ * views start empty: recompute the batch first; it covers everything up to the log's end, and the
+ * real-time side counts only what comes after. Thread-safe.
  *
  * @param <E> the event type
  * @param <V> the view type
