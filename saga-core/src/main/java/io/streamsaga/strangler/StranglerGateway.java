@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiPredicate;
@@ -24,7 +25,8 @@ import java.util.function.UnaryOperator;
  * {@link RoutingRules} that can be replaced at run time (route by route, by percentage, by tenant), so a
  * migration moves one route at a time and can be rolled back by a rule change.
  *
- * <p>In {@link Target#SHADOW} the gateway calls both, returns the legacy answer, and records every
+ * <p>In {@link Target#SHADOW} the gateway calls both (the new one on the caller's thread after the legacy one,
+ * or on a {@linkplain Builder#shadowExecutor shadow executor}), returns the legacy answer, and records every
  * mismatch (a different answer by the configured equality, or an exception from the new implementation,
  * which never reaches the caller): each one goes to the {@link #onMismatch} listeners, is counted
  * ({@link #mismatchCount()}, and the {@code strangler_shadow_mismatches} metric) and the latest ones are
@@ -53,6 +55,7 @@ public final class StranglerGateway<Q, R> {
     private final MetricsRecorder metrics;
     private final Clock clock;
     private final int keptMismatches;
+    private final Executor shadowExecutor;
     private final AtomicReference<RoutingRules> rules;
     private final AtomicLong spread = new AtomicLong();
     private final AtomicLong mismatchCount = new AtomicLong();
@@ -69,6 +72,7 @@ public final class StranglerGateway<Q, R> {
         this.metrics = builder.metrics;
         this.clock = builder.clock;
         this.keptMismatches = builder.keptMismatches;
+        this.shadowExecutor = builder.shadowExecutor;
         this.rules = new AtomicReference<>(builder.rules);
     }
 
@@ -136,7 +140,11 @@ public final class StranglerGateway<Q, R> {
                 return modern.call(request);
             default:
                 R answer = legacy.call(request);
-                shadow(request, decision, answer);
+                if (shadowExecutor == null) {
+                    shadow(request, decision, answer);
+                } else {
+                    shadowExecutor.execute(() -> shadow(request, decision, answer));
+                }
                 return answer;
         }
     }
@@ -204,6 +212,7 @@ public final class StranglerGateway<Q, R> {
         private Clock clock = Clock.systemUTC();
         private int keptMismatches = 1000;
         private RoutingRules rules = RoutingRules.allLegacy();
+        private Executor shadowExecutor;
 
         private Builder(Backend<Q, R> legacy, Backend<Q, R> modern, Function<Q, String> routeOf) {
             this.legacy = Objects.requireNonNull(legacy, "legacy");
@@ -250,6 +259,15 @@ public final class StranglerGateway<Q, R> {
         /** The initial rules; default everything to legacy. */
         public Builder<Q, R> rules(RoutingRules value) {
             this.rules = Objects.requireNonNull(value, "rules");
+            return this;
+        }
+
+        /**
+         * Runs the shadow call to the new implementation and the comparison on {@code executor}, so the caller
+         * gets the legacy answer without waiting for it; by default they run on the caller's thread.
+         */
+        public Builder<Q, R> shadowExecutor(Executor executor) {
+            this.shadowExecutor = Objects.requireNonNull(executor, "executor");
             return this;
         }
 

@@ -110,4 +110,19 @@ class StranglerGatewayTest {
                 () -> RoutingRules.allLegacy().withPercentage("orders", 120));
         assertTrue(error.getMessage().contains("120"));
     }
+
+    @Test
+    void shadowCallCanRunOffTheCallersThread() throws Exception {
+        List<Runnable> queued = new CopyOnWriteArrayList<>();
+        StranglerGateway<Request, String> gateway = StranglerGateway.builder(legacy, modern, Request::route)
+                .shadowExecutor(queued::add).rules(RoutingRules.allLegacy().withDefault(Target.SHADOW)).build();
+
+        assertEquals("legacy:13", gateway.handle(new Request("orders", "t", "u", 13)));
+        assertEquals(0, modernCalls.get());
+        assertEquals(0, gateway.mismatchCount());
+
+        queued.forEach(Runnable::run);
+        assertEquals(1, modernCalls.get());
+        assertEquals(1, gateway.mismatchCount());
+    }
 }
