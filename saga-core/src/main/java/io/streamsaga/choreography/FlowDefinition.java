@@ -20,7 +20,7 @@ import java.util.Set;
  * answer the weakness the source names for choreography: "harder to follow the flow". Immutable.
  *
  * @param name          the flow's name, used in reports, metrics tags and consumer group names
- * @param events        every event of the flow, by topic name, in declaration order
+ * @param events        every event of the flow, by event type id (or topic name), in declaration order
  * @param successEvents terminal events that end an instance successfully
  * @param failureEvents terminal events that end an instance in failure (after compensation)
  * @param deadline      how long after its first event an instance may run before it counts as stalled
@@ -96,7 +96,10 @@ public record FlowDefinition(String name, Map<String, EventRole> events, Set<Str
             this.name = name;
         }
 
-        /** Declares that {@code emitter} publishes {@code event} (a topic) and {@code reactors} handle it. */
+        /**
+         * Declares that {@code emitter} publishes {@code event} (an event type id, or a topic that carries
+         * only that event) and {@code reactors} handle it.
+         */
         public Builder event(String event, String emitter, String... reactors) {
             TopicPattern.requireTopicName(event);
             ConfigurationException.require(!events.containsKey(event), "flow '%s' declares event '%s' twice", name, event);

@@ -32,7 +32,9 @@ import java.util.function.Consumer;
  * ({@link #onStalled}, checked on the {@link Scheduler} at each instance's deadline, so a virtual clock
  * drives it in tests), counts outcomes, and draws one instance's path as a Mermaid sequence diagram.
  *
- * <p>Events of one instance arrive on different topics, so the tracker may see them out of order; it
+ * <p>A message belongs to the flow when its event type, or else its topic, is one of the declared events, so
+ * a flow works both with a topic per event (the source's style) and with several event types on a shared
+ * topic ({@link Builder#topics}). Events of one instance arrive on different topics, so the tracker may see them out of order; it
  * sorts steps by message timestamp and creates an instance from whichever event it sees first. The
  * deadline runs from the earliest timestamp seen. A duplicate delivery (same message id) is recorded once.
  * Finished instances beyond {@code maxFinishedInstances} are forgotten oldest first, so memory stays
@@ -53,6 +55,7 @@ public final class FlowTracker implements AutoCloseable {
     private final MetricsRecorder metrics;
     private final String group;
     private final int maxFinished;
+    private final List<String> topics;
     private final Map<String, State> instances = new LinkedHashMap<>();
     private final List<Consumer<FlowInstance>> stalledListeners = new CopyOnWriteArrayList<>();
     private final List<Subscription> subscriptions = new ArrayList<>();
@@ -65,6 +68,7 @@ public final class FlowTracker implements AutoCloseable {
         this.metrics = bus.metrics();
         this.group = builder.group != null ? builder.group : "flow-tracker." + flow.name();
         this.maxFinished = builder.maxFinished;
+        this.topics = builder.topics != null ? builder.topics : List.copyOf(flow.events().keySet());
     }
 
     /** Starts a tracker of {@code flow} over {@code bus}. */
@@ -78,13 +82,13 @@ public final class FlowTracker implements AutoCloseable {
     }
 
     /**
-     * Subscribes to every event of the flow (one consumer group per topic, {@code <group>.<topic>}) and
-     * returns this tracker.
+     * Subscribes to the flow's topics (one consumer group per topic, {@code <group>.<topic>}) and returns this
+     * tracker. By default each declared event is a topic; see {@link Builder#topics} for shared topics.
      */
     public synchronized FlowTracker start(StartPosition start) {
         ConfigurationException.require(subscriptions.isEmpty(), "flow tracker '%s' is already started", flow.name());
-        for (String event : flow.events().keySet()) {
-            subscriptions.add(bus.subscribe(group + "." + event, event, Message.class,
+        for (String topic : topics) {
+            subscriptions.add(bus.subscribe(group + "." + topic.replace('*', '_'), topic, Message.class,
                     SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message)));
         }
         return this;
@@ -106,7 +110,9 @@ public final class FlowTracker implements AutoCloseable {
      * ignored (returns false).
      */
     public boolean observe(Message message) {
-        if (flow.role(message.topic()) == null) {
+        String event = flow.role(message.type()) != null ? message.type()
+                : flow.role(message.topic()) != null ? message.topic() : null;
+        if (event == null) {
             return false;
         }
         String correlationId = message.correlationId().orElse(null);
@@ -114,7 +120,7 @@ public final class FlowTracker implements AutoCloseable {
             log.warn("flow '{}': {} carries no correlation id and cannot be followed", flow.name(), message);
             return false;
         }
-        FlowStep step = new FlowStep(message.topic(), message.id(), message.causationId().orElse(null), message.timestamp());
+        FlowStep step = new FlowStep(event, message.id(), message.causationId().orElse(null), message.timestamp());
         Instant checkAt = null;
         FlowInstance finished = null;
         synchronized (this) {
@@ -342,6 +348,7 @@ public final class FlowTracker implements AutoCloseable {
         private final FlowDefinition flow;
         private String group;
         private int maxFinished = 10_000;
+        private List<String> topics;
 
         private Builder(EventBus bus, FlowDefinition flow) {
             this.bus = Objects.requireNonNull(bus, "bus");
@@ -359,6 +366,20 @@ public final class FlowTracker implements AutoCloseable {
         public Builder maxFinishedInstances(int max) {
             ConfigurationException.require(max >= 0, "maxFinishedInstances must be 0 or more, but was %s", max);
             this.maxFinished = max;
+            return this;
+        }
+
+        /**
+         * The topics or wildcard patterns to follow, when the flow's events share topics (for example
+         * {@code orders} carrying {@code order-created} and {@code order-cancelled}); default: one topic per
+         * declared event, named as the event.
+         */
+        public Builder topics(String... topicsOrPatterns) {
+            ConfigurationException.require(topicsOrPatterns.length > 0, "topics must not be empty");
+            for (String topic : topicsOrPatterns) {
+                io.streamsaga.bus.TopicPattern.of(topic);
+            }
+            this.topics = List.of(topicsOrPatterns);
             return this;
         }
 

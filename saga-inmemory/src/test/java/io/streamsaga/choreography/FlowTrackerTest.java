@@ -241,7 +241,7 @@ class FlowTrackerTest {
                 .payload(new OrderCreated("o-6", 1)).timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c6").build();
         assertTrue(tracker.observe(created));
         assertTrue(tracker.observe(created));
-        assertFalse(tracker.observe(created.withTopic("unrelated")));
+        assertFalse(tracker.observe(created.toBuilder().type("unrelated").build().withTopic("unrelated")));
         assertEquals(List.of("order-created"), tracker.where("c6").orElseThrow().path());
     }
 
@@ -341,6 +341,25 @@ class FlowTrackerTest {
             assertEquals(List.of("order-created", "inventory-reserved", "payment-failed", "order-cancelled", "inventory-released"),
                     asyncTracker.where("c-1").orElseThrow().path());
             assertEquals(List.of("order-created", "inventory-reservation-failed"), asyncTracker.where("c-2").orElseThrow().path());
+        }
+    }
+
+    @Test
+    void eventsOfSeveralTypesOnASharedTopicAreMatchedByType() {
+        try (FlowTracker shared = FlowTracker.builder(bus, ORDER_FLOW).group("shared").topics("orders").build().start()) {
+            Message created = Message.builder("orders").key("o-9").type("order-created").payload(new OrderCreated("o-9", 5))
+                    .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c-shared").build();
+            bus.publish(created);
+            bus.publish(Message.builder("orders").key("o-9").type("payment-processed").payload(new PaymentProcessed("o-9"))
+                    .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c-shared")
+                    .header(MessageHeaders.CAUSATION_ID, created.id()).build());
+            bus.publish(Message.builder("orders").key("o-9").type("unrelated-type").payload(new OrderCancelled("o-9"))
+                    .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c-shared").build());
+            transport.drainAll();
+
+            FlowInstance instance = shared.where("c-shared").orElseThrow();
+            assertEquals(List.of("order-created", "payment-processed"), instance.path());
+            assertEquals(FlowStatus.SUCCEEDED, instance.status());
         }
     }
 }
