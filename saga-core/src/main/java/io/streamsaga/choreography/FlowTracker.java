@@ -32,6 +32,11 @@ import java.util.function.Consumer;
  * ({@link #onStalled}, checked on the {@link Scheduler} at each instance's deadline, so a virtual clock
  * drives it in tests), counts outcomes, and draws one instance's path as a Mermaid sequence diagram.
  *
+ * <p>Metrics: each instance counts as a saga named after the flow ({@link MetricsRecorder#sagaStarted} when
+ * first seen, {@link MetricsRecorder#sagaFinished} with outcome {@value #OUTCOME_SUCCEEDED} or
+ * {@value #OUTCOME_FAILED} and the time from its first to its terminal event), and a stalled instance grows
+ * the {@value #STALLED_COUNTER} counter.
+ *
  * <p>A message belongs to the flow when its event type, or else its topic, is one of the declared events, so
  * a flow works both with a topic per event (the source's style) and with several event types on a shared
  * topic ({@link Builder#topics}). Events of one instance arrive on different topics, so the tracker may see them out of order; it
@@ -46,8 +51,10 @@ public final class FlowTracker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(FlowTracker.class);
     /** Name of the {@link MetricsRecorder#increment} counter of stalled instances (tag {@code flow}). */
     public static final String STALLED_COUNTER = "flow_stalled";
-    /** Name of the counter of finished instances (tags {@code flow}, {@code outcome}). */
-    public static final String FINISHED_COUNTER = "flow_finished";
+    /** Saga outcome reported to {@link MetricsRecorder#sagaFinished} for a terminal success event. */
+    public static final String OUTCOME_SUCCEEDED = "completed";
+    /** Saga outcome reported for a terminal failure event: the flow ended in its declared failure state. */
+    public static final String OUTCOME_FAILED = "compensated";
 
     private final FlowDefinition flow;
     private final EventBus bus;
@@ -122,6 +129,7 @@ public final class FlowTracker implements AutoCloseable {
         }
         FlowStep step = new FlowStep(event, message.id(), message.causationId().orElse(null), message.timestamp());
         Instant checkAt = null;
+        boolean started = false;
         FlowInstance finished = null;
         synchronized (this) {
             State state = instances.get(correlationId);
@@ -129,6 +137,7 @@ public final class FlowTracker implements AutoCloseable {
                 state = new State(correlationId, step.at());
                 instances.put(correlationId, state);
                 checkAt = state.deadlineAt();
+                started = true;
             } else if (step.at().isBefore(state.startedAt)) {
                 // an earlier event of the instance arrived late on its topic: the deadline moves earlier
                 state.startedAt = step.at();
@@ -145,8 +154,13 @@ public final class FlowTracker implements AutoCloseable {
                 evictFinished();
             }
         }
+        if (started) {
+            metrics.sagaStarted(flow.name());
+        }
         if (finished != null) {
-            metrics.increment(FINISHED_COUNTER, Map.of("flow", flow.name(), "outcome", finished.status().name().toLowerCase()));
+            // a choreographed flow is a saga: it shows in the saga metrics under the flow's name
+            metrics.sagaFinished(flow.name(), finished.status() == FlowStatus.SUCCEEDED ? OUTCOME_SUCCEEDED : OUTCOME_FAILED,
+                    Duration.between(finished.startedAt(), finished.lastStep().orElseThrow().at()));
             log.debug("flow '{}' instance {} finished {}: {}", flow.name(), correlationId, finished.status(), finished.path());
         }
         if (checkAt != null) {

@@ -13,7 +13,9 @@ class PrometheusScrapeSampleTest {
         assertTrue(scrape.contains("events_failed_total{error_type=\"IllegalStateException\",group=\"payment-service\",topic=\"order-created\"} 3"), scrape);
         assertTrue(scrape.contains("events_dead_lettered_total{group=\"payment-service\",reason=\"handler-failed\",topic=\"order-created\"} 1"), scrape);
         assertTrue(scrape.contains("event_latency_seconds_count{group=\"payment-service\",topic=\"order-created\"} 4"), scrape);
-        assertTrue(scrape.contains("flow_finished_total{flow=\"order\",outcome=\"succeeded\"} 4"), scrape);
+        assertTrue(scrape.contains("saga_started_total{saga=\"order\"} 5"), scrape);
+        assertTrue(scrape.contains("saga_finished_total{outcome=\"completed\",saga=\"order\"} 4"), scrape);
+        assertTrue(scrape.contains("saga_duration_seconds_count{outcome=\"completed\",saga=\"order\"} 4"), scrape);
         assertTrue(scrape.contains("flow_stalled_total{flow=\"order\"} 1"), scrape);
     }
 }
