@@ -28,7 +28,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@link Replay#caughtUp()} completes when they are reached. The replay then either goes on following the
  * topics live ({@link Mode#FOLLOW}, for a projection that takes over) or stops and ignores anything
  * published after the start ({@link Mode#UNTIL_TARGET}, for a batch recompute that covers an exact log
- * position).
+ * position). A record whose handler keeps failing is dead-lettered by the bus as usual and counts as
+ * replayed; when it is the last one before the target, the replay notices at the next record or at the next
+ * call to {@link Replay#progress()}.
  *
  * <p>Each topic is read by its own group, {@code <group>.<topic>}. Works on any transport through the
  * {@link Transport} contract (end offsets, committed offsets, consumer groups). A configured reprocessor is
@@ -103,7 +105,12 @@ public final class Reprocessor {
         for (Binding<?> binding : bindings) {
             subscriptions.add(run.subscribe(binding));
         }
-        run.replay = new Replay(group, run.groups, run::progress, run.caughtUp, subscriptions);
+        // Asking for progress also completes the replay: the last record before the target may have been
+        // dead-lettered, which only the committed offset shows, and no later record may come to check it.
+        run.replay = new Replay(group, run.groups, () -> {
+            run.checkCaughtUp();
+            return run.progress();
+        }, run.caughtUp, subscriptions);
         run.checkCaughtUp(); // an empty log, or a target already reached
         return run.replay;
     }
@@ -133,9 +140,7 @@ public final class Reprocessor {
                 }
                 handled.computeIfAbsent(binding.topic(), t -> new ConcurrentHashMap<>())
                         .merge(ctx.partition(), ctx.offset() + 1, Math::max);
-                if (!beyond) {
-                    checkCaughtUp();
-                }
+                checkCaughtUp();
             };
             return bus.subscribe(topicGroup, binding.topic(), binding.type(),
                     SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), handler);

@@ -92,4 +92,21 @@ class ReprocessorTest {
         assertTrue(replay.isCaughtUp());
         assertEquals(1.0, replay.progress().fraction());
     }
+
+    @Test
+    void aDeadLetteredLastRecordCountsAsReplayedOnceTheGroupMovedPastIt() {
+        publish(0, 3);
+        Replay replay = Reprocessor.builder(bus).on("order-created", OrderCreated.class, (e, ctx) -> {
+            if (e.orderId().equals("o-2")) {
+                throw new IllegalStateException("poison");
+            }
+            seen.add(e.orderId());
+        }).build().start("with-poison");
+        transport.drainAll();
+
+        assertEquals(List.of("o-2"), transport.messages("order-created.DLT").stream()
+                .map(m -> ((OrderCreated) m.payload()).orderId()).toList());
+        assertEquals(3, replay.progress().done());
+        assertTrue(replay.isCaughtUp());
+    }
 }
