@@ -1,6 +1,6 @@
 package io.streamsaga.choreography;
 
-/** Where a choreographed flow instance stands. */
+/** Where a choreographed flow instance stands. Immutable. */
 public enum FlowStatus {
     /** Events arrive; no terminal event yet and the deadline has not passed. */
     RUNNING,

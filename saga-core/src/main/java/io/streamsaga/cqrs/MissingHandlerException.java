@@ -2,7 +2,7 @@ package io.streamsaga.cqrs;
 
 import io.streamsaga.StreamSagaException;
 
-/** A command or query was sent for which no handler is registered; a programming error, not retriable. */
+/** A command or query was sent for which no handler is registered; a programming error, not retriable. Immutable. */
 public class MissingHandlerException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
     private final Class<?> requestType;

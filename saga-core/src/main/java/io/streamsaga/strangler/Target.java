@@ -1,6 +1,6 @@
 package io.streamsaga.strangler;
 
-/** Where the gateway sends a request. */
+/** Where the gateway sends a request. Immutable. */
 public enum Target {
     /** The legacy implementation only. */
     LEGACY,
