@@ -7,9 +7,6 @@ import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
-import io.streamsaga.message.Message;
-import io.streamsaga.message.MessageHeaders;
-import io.streamsaga.samples.choreography.OrderEvents.OrderCreated;
 
 import java.time.Duration;
 import java.util.Arrays;
@@ -65,11 +62,7 @@ public final class ChoreographedOrderSample {
             tracker.onStalled(instance -> System.out.println("!! stalled at deadline: " + instance.correlationId()
                     + " last event " + instance.lastStep().orElseThrow().event()));
 
-            // The order's correlation id is set once; every reaction inherits it.
-            String correlationId = "order-42";
-            bus.publish(Message.builder("order-created").key("42").type("order-created")
-                    .payload(new OrderCreated("42", List.of("book", "pen"), 120)).timestamp(clock.now())
-                    .header(MessageHeaders.CORRELATION_ID, correlationId).build());
+            String correlationId = orders.createOrder("42", List.of("book", "pen"), 120);
             transport.drainAll();
             clock.advance(ORDER_FLOW.deadline());
 

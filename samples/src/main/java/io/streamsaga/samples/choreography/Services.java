@@ -2,6 +2,7 @@ package io.streamsaga.samples.choreography;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventPattern;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.samples.choreography.OrderEvents.InventoryReleased;
 import io.streamsaga.samples.choreography.OrderEvents.InventoryReservationFailed;
 import io.streamsaga.samples.choreography.OrderEvents.InventoryReserved;
@@ -31,9 +32,16 @@ public final class Services {
             this.bus = bus;
         }
 
-        public void createOrder(String orderId, java.util.List<String> items, long amount) {
+        /**
+         * Saves the order and emits {@code order-created}; its correlation id ({@code order-<id>}) travels
+         * with every event the other services emit in reaction.
+         */
+        public String createOrder(String orderId, java.util.List<String> items, long amount) {
             status.put(orderId, "created");
-            bus.publish("order-created", orderId, new OrderCreated(orderId, items, amount));
+            String correlationId = "order-" + orderId;
+            bus.publish("order-created", orderId, new OrderCreated(orderId, items, amount),
+                    Map.of(MessageHeaders.CORRELATION_ID, correlationId));
+            return correlationId;
         }
 
         @EventPattern("payment-failed")
