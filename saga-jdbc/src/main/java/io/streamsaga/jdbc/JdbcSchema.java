@@ -61,12 +61,19 @@ public final class JdbcSchema {
      */
     public int migrate() {
         JdbcTransactions tx = new JdbcTransactions(dataSource);
-        tx.run(connection -> {
-            try (Statement s = connection.createStatement()) {
-                s.execute("CREATE TABLE IF NOT EXISTS ss_schema_version (version INTEGER PRIMARY KEY, "
-                        + "name VARCHAR(200) NOT NULL, applied_at TIMESTAMP WITH TIME ZONE NOT NULL)");
+        try {
+            tx.run(connection -> {
+                try (Statement s = connection.createStatement()) {
+                    s.execute("CREATE TABLE IF NOT EXISTS ss_schema_version (version INTEGER PRIMARY KEY, "
+                            + "name VARCHAR(200) NOT NULL, applied_at TIMESTAMP WITH TIME ZONE NOT NULL)");
+                }
+            });
+        } catch (JdbcException e) {
+            // another node created it at the same moment (PostgreSQL's IF NOT EXISTS is not atomic): it exists now
+            if (!"23505".equals(e.sqlState()) && !"42P07".equals(e.sqlState())) {
+                throw e;
             }
-        });
+        }
         return tx.inTransaction(connection -> {
             Dialect dialect = Dialect.of(connection);
             try (Statement s = connection.createStatement()) {
