@@ -292,7 +292,8 @@ final class SagaRun<D> {
             if (exception == null) {
                 exception = error;
             }
-            log.info("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
+            // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
+            log.debug("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
             orchestrator.onStepFailed(instance, step.name(), failure);
         }
     }
@@ -703,15 +704,30 @@ final class SagaRun<D> {
 
     private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
                               SagaFailure compensationFailure) {
-        List<StepState> stepStates = instance.steps();
-        if (index >= 0) {
-            StepState[] copy = stepStates.toArray(new StepState[0]);
-            copy[index] = state;
-            stepStates = List.of(copy);
-        }
+        List<StepState> stepStates = index < 0 ? instance.steps() : replaced(instance.steps(), index, state);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
                 orchestrator.now(), instance.version() + 1);
+    }
+
+    /** The list with one element replaced; small sizes use List.of's fixed arities (one array, no second copy). */
+    private static List<StepState> replaced(List<StepState> steps, int index, StepState state) {
+        int n = steps.size();
+        if (n <= 4) {
+            StepState a = index == 0 ? state : steps.get(0);
+            StepState b = n < 2 ? null : index == 1 ? state : steps.get(1);
+            StepState c = n < 3 ? null : index == 2 ? state : steps.get(2);
+            StepState d = n < 4 ? null : index == 3 ? state : steps.get(3);
+            return switch (n) {
+                case 1 -> List.of(a);
+                case 2 -> List.of(a, b);
+                case 3 -> List.of(a, b, c);
+                default -> List.of(a, b, c, d);
+            };
+        }
+        StepState[] copy = steps.toArray(new StepState[0]);
+        copy[index] = state;
+        return List.of(copy);
     }
 
     /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */

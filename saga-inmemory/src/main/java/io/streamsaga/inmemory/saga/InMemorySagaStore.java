@@ -25,18 +25,23 @@ public final class InMemorySagaStore implements SagaStore {
 
     private final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
     private final boolean keepHistory;
+    private final boolean keepFinished;
 
-    /** A store that keeps every instance's transitions (for history queries and sequence diagrams). */
+    /** A store that keeps every instance and its transitions (for queries and sequence diagrams). */
     public InMemorySagaStore() {
-        this(true);
+        this(true, true);
     }
 
     /**
-     * @param keepHistory whether transitions are kept; without them {@link #history} is empty, which saves
-     *                    memory where nobody draws or audits runs
+     * @param keepHistory  whether transitions are kept; without them {@link #history} is empty, which saves
+     *                     memory where nobody draws or audits runs
+     * @param keepFinished whether completed, compensated and resolved instances stay until
+     *                     {@link #deleteFinishedBefore} (false: removed as soon as they finish, a retention of
+     *                     zero for high-volume sagas nobody queries afterwards)
      */
-    public InMemorySagaStore(boolean keepHistory) {
+    public InMemorySagaStore(boolean keepHistory, boolean keepFinished) {
         this.keepHistory = keepHistory;
+        this.keepFinished = keepFinished;
     }
 
     @Override
@@ -63,6 +68,9 @@ public final class InMemorySagaStore implements SagaStore {
             if (keepHistory) {
                 entry.history.add(transition);
             }
+        }
+        if (!keepFinished && updated.status().isTerminal()) {
+            entries.remove(updated.sagaId(), entry);
         }
     }
 
