@@ -4,6 +4,9 @@ import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepRole;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -110,7 +113,7 @@ final class SagaRun<D> {
             g++;
         }
         if (g == groups.size()) {
-            if (write(instance.status(), TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
+            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
                 orchestrator.onCompleted(instance);
             }
             return;
@@ -162,11 +165,11 @@ final class SagaRun<D> {
             }
         }
         if (!busy && failed) {
-            if (failedStep.role() == io.streamsaga.saga.StepRole.RETRIABLE) {
+            if (failedStep.role() == StepRole.RETRIABLE) {
                 needsAttention(instance.failure());
                 return;
             }
-            if (write(SagaStatus.COMPENSATING, TransitionType.SAGA_COMPENSATING, null, 0,
+            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
                     instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)) {
                 orchestrator.onCompensationStarting(instance);
             }
@@ -444,7 +447,7 @@ final class SagaRun<D> {
             g--;
         }
         if (g < 0) {
-            if (write(instance.status(), TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
+            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
                 orchestrator.onCompensated(instance);
             }
             return;
@@ -565,7 +568,7 @@ final class SagaRun<D> {
     }
 
     private void needsAttention(SagaFailure failure) {
-        if (write(instance.status(), TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
+        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
                 failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION)) {
             orchestrator.onFailed(instance);
         }
@@ -601,7 +604,7 @@ final class SagaRun<D> {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
                 changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
                         StepStatus.COMPENSATION_RETRY_SCHEDULED, now);
-            } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == io.streamsaga.saga.StepRole.RETRIABLE) {
+            } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == StepRole.RETRIABLE) {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, now);
             }
         }
@@ -636,7 +639,7 @@ final class SagaRun<D> {
     /** Operator: the saga was repaired by hand. */
     synchronized void resolve() {
         requireNeedsAttention();
-        write(instance.status(), TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
+        writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
         reopen();
         drive();
     }
@@ -698,7 +701,8 @@ final class SagaRun<D> {
                 steps.get(i).name(), attempt, detail);
     }
 
-    private boolean write(SagaStatus current, TransitionType type, String step, int attempt, String detail, SagaStatus status) {
+    /** A saga-level transition to {@code status}. */
+    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus status) {
         return write(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt, detail);
     }
 
@@ -736,9 +740,9 @@ final class SagaRun<D> {
             return false;
         }
         try {
-            orchestrator.store().update(next, new io.streamsaga.saga.SagaTransition(next.sagaId(), next.version(),
+            orchestrator.store().update(next, new SagaTransition(next.sagaId(), next.version(),
                     next.updatedAt(), type, step, attempt, detail));
-        } catch (io.streamsaga.saga.ConcurrentSagaUpdateException e) {
+        } catch (ConcurrentSagaUpdateException e) {
             log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());
             orchestrator.detach(this);
             stop(e);
