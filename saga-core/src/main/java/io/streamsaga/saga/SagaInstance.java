@@ -35,14 +35,25 @@ public record SagaInstance(String sagaId, String sagaName, int definitionVersion
                            SagaFailure compensationFailure, Instant createdAt, Instant updatedAt, long version) {
 
     public SagaInstance {
-        ConfigurationException.require(sagaId != null && !sagaId.isBlank(), "sagaId must not be blank, but was '%s'", sagaId);
-        ConfigurationException.require(sagaName != null && !sagaName.isBlank(), "sagaName must not be blank, but was '%s'", sagaName);
-        ConfigurationException.require(definitionVersion >= 1, "definitionVersion must be 1 or more, but was %s", definitionVersion);
-        ConfigurationException.require(dataType != null && !dataType.isBlank(), "dataType must not be blank, but was '%s'", dataType);
+        // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every transition.
+        if (sagaId == null || sagaId.isBlank()) {
+            throw new ConfigurationException("sagaId must not be blank, but was '" + sagaId + "'");
+        }
+        if (sagaName == null || sagaName.isBlank()) {
+            throw new ConfigurationException("sagaName must not be blank, but was '" + sagaName + "'");
+        }
+        if (definitionVersion < 1) {
+            throw new ConfigurationException("definitionVersion must be 1 or more, but was " + definitionVersion);
+        }
+        if (dataType == null || dataType.isBlank()) {
+            throw new ConfigurationException("dataType must not be blank, but was '" + dataType + "'");
+        }
         Objects.requireNonNull(status, "status");
         Objects.requireNonNull(createdAt, "createdAt");
         Objects.requireNonNull(updatedAt, "updatedAt");
-        ConfigurationException.require(version >= 1, "version must be 1 or more, but was %s", version);
+        if (version < 1) {
+            throw new ConfigurationException("version must be 1 or more, but was " + version);
+        }
         steps = List.copyOf(steps);
     }
 

@@ -21,8 +21,13 @@ public record SagaTransition(String sagaId, long version, Instant at, Transition
                              String detail) {
 
     public SagaTransition {
-        ConfigurationException.require(sagaId != null && !sagaId.isBlank(), "sagaId must not be blank, but was '%s'", sagaId);
-        ConfigurationException.require(version >= 1, "version must be 1 or more, but was %s", version);
+        // Plain ifs: ConfigurationException.require's varargs would allocate on every transition.
+        if (sagaId == null || sagaId.isBlank()) {
+            throw new ConfigurationException("sagaId must not be blank, but was '" + sagaId + "'");
+        }
+        if (version < 1) {
+            throw new ConfigurationException("version must be 1 or more, but was " + version);
+        }
         Objects.requireNonNull(at, "at");
         Objects.requireNonNull(type, "type");
     }

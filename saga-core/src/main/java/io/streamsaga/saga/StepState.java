@@ -17,10 +17,17 @@ import java.time.Instant;
 public record StepState(String name, StepStatus status, int attempts, int compensationAttempts, Instant dueAt) {
 
     public StepState {
-        ConfigurationException.require(name != null && !name.isBlank(), "step name must not be blank, but was '%s'", name);
-        ConfigurationException.require(status != null, "status of step '%s' must not be null", name);
-        ConfigurationException.require(attempts >= 0 && compensationAttempts >= 0,
-                "attempts must not be negative, but were %s and %s", attempts, compensationAttempts);
+        // Plain ifs: ConfigurationException.require's varargs would allocate on every transition.
+        if (name == null || name.isBlank()) {
+            throw new ConfigurationException("step name must not be blank, but was '" + name + "'");
+        }
+        if (status == null) {
+            throw new ConfigurationException("status of step '" + name + "' must not be null");
+        }
+        if (attempts < 0 || compensationAttempts < 0) {
+            throw new ConfigurationException("attempts must not be negative, but were " + attempts + " and "
+                    + compensationAttempts);
+        }
     }
 
     /** A step that has not started. */

@@ -59,6 +59,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
     private volatile boolean closed;
+    /** Saga ids: a random prefix per orchestrator and a counter; UUID.randomUUID() would cost more than a local saga. */
+    private final String idPrefix = UUID.randomUUID().toString() + "-";
+    private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
         this.config = config;
@@ -127,12 +130,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data) {
-        return start(definition, UUID.randomUUID().toString(), null, data);
+        return start(definition, nextId(), null, data);
     }
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data) {
-        return start(definition, UUID.randomUUID().toString(), businessKey, data);
+        return start(definition, nextId(), businessKey, data);
+    }
+
+    private String nextId() {
+        return idPrefix + Long.toString(idSequence.incrementAndGet(), 36);
     }
 
     @Override
@@ -160,7 +167,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaRun<D> run = new SagaRun<>(this, definition, instance, data);
         runs.put(sagaId, run);
         config.metrics().sagaStarted(definition.name());
-        notify(l -> l.onStarted(instance));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStarted(instance));
+        }
         publish(instance, "started", null, null);
         run.drive();
         return run.pendingResult();
@@ -341,35 +350,49 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     // ---------------------------------------------------------------- callbacks from runs
 
     void onStepCompleted(SagaInstance instance, String step) {
-        notify(l -> l.onStepCompleted(instance, step));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStepCompleted(instance, step));
+        }
         publish(instance, "step-completed", step, null);
     }
 
     void onStepFailed(SagaInstance instance, String step, SagaFailure failure) {
-        notify(l -> l.onStepFailed(instance, step, failure));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStepFailed(instance, step, failure));
+        }
     }
 
     void onCompensationStarting(SagaInstance instance) {
-        notify(l -> l.onCompensationStarting(instance));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onCompensationStarting(instance));
+        }
         publish(instance, "compensating", null, instance.failure());
     }
 
     void onStepCompensated(SagaInstance instance, String step) {
-        notify(l -> l.onStepCompensated(instance, step));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStepCompensated(instance, step));
+        }
     }
 
     void onCompleted(SagaInstance instance) {
-        notify(l -> l.onCompleted(instance));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onCompleted(instance));
+        }
         publish(instance, "completed", null, null);
     }
 
     void onCompensated(SagaInstance instance) {
-        notify(l -> l.onCompensated(instance));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onCompensated(instance));
+        }
         publish(instance, "compensated", null, instance.failure());
     }
 
     void onFailed(SagaInstance instance) {
-        notify(l -> l.onFailed(instance));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onFailed(instance));
+        }
         publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
     }
 
@@ -390,6 +413,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     private void notify(Consumer<SagaListener> call) {
+        // Callers pass capturing lambdas; with no listener that allocation is the only cost left.
         for (SagaListener listener : config.listeners()) {
             try {
                 call.accept(listener);

@@ -4,6 +4,9 @@ import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepRole;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -110,7 +113,7 @@ final class SagaRun<D> {
             g++;
         }
         if (g == groups.size()) {
-            if (write(instance.status(), TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
+            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
                 orchestrator.onCompleted(instance);
             }
             return;
@@ -162,11 +165,11 @@ final class SagaRun<D> {
             }
         }
         if (!busy && failed) {
-            if (failedStep.role() == io.streamsaga.saga.StepRole.RETRIABLE) {
+            if (failedStep.role() == StepRole.RETRIABLE) {
                 needsAttention(instance.failure());
                 return;
             }
-            if (write(SagaStatus.COMPENSATING, TransitionType.SAGA_COMPENSATING, null, 0,
+            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
                     instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)) {
                 orchestrator.onCompensationStarting(instance);
             }
@@ -292,7 +295,8 @@ final class SagaRun<D> {
             if (exception == null) {
                 exception = error;
             }
-            log.info("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
+            // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
+            log.debug("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
             orchestrator.onStepFailed(instance, step.name(), failure);
         }
     }
@@ -443,7 +447,7 @@ final class SagaRun<D> {
             g--;
         }
         if (g < 0) {
-            if (write(instance.status(), TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
+            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
                 orchestrator.onCompensated(instance);
             }
             return;
@@ -564,7 +568,7 @@ final class SagaRun<D> {
     }
 
     private void needsAttention(SagaFailure failure) {
-        if (write(instance.status(), TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
+        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
                 failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION)) {
             orchestrator.onFailed(instance);
         }
@@ -600,7 +604,7 @@ final class SagaRun<D> {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
                 changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
                         StepStatus.COMPENSATION_RETRY_SCHEDULED, now);
-            } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == io.streamsaga.saga.StepRole.RETRIABLE) {
+            } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == StepRole.RETRIABLE) {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, now);
             }
         }
@@ -635,7 +639,7 @@ final class SagaRun<D> {
     /** Operator: the saga was repaired by hand. */
     synchronized void resolve() {
         requireNeedsAttention();
-        write(instance.status(), TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
+        writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
         reopen();
         drive();
     }
@@ -697,21 +701,37 @@ final class SagaRun<D> {
                 steps.get(i).name(), attempt, detail);
     }
 
-    private boolean write(SagaStatus current, TransitionType type, String step, int attempt, String detail, SagaStatus status) {
+    /** A saga-level transition to {@code status}. */
+    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus status) {
         return write(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt, detail);
     }
 
     private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
                               SagaFailure compensationFailure) {
-        List<StepState> stepStates = instance.steps();
-        if (index >= 0) {
-            StepState[] copy = stepStates.toArray(new StepState[0]);
-            copy[index] = state;
-            stepStates = List.of(copy);
-        }
+        List<StepState> stepStates = index < 0 ? instance.steps() : replaced(instance.steps(), index, state);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
                 orchestrator.now(), instance.version() + 1);
+    }
+
+    /** The list with one element replaced; small sizes use List.of's fixed arities (one array, no second copy). */
+    private static List<StepState> replaced(List<StepState> steps, int index, StepState state) {
+        int n = steps.size();
+        if (n <= 4) {
+            StepState a = index == 0 ? state : steps.get(0);
+            StepState b = n < 2 ? null : index == 1 ? state : steps.get(1);
+            StepState c = n < 3 ? null : index == 2 ? state : steps.get(2);
+            StepState d = n < 4 ? null : index == 3 ? state : steps.get(3);
+            return switch (n) {
+                case 1 -> List.of(a);
+                case 2 -> List.of(a, b);
+                case 3 -> List.of(a, b, c);
+                default -> List.of(a, b, c, d);
+            };
+        }
+        StepState[] copy = steps.toArray(new StepState[0]);
+        copy[index] = state;
+        return List.of(copy);
     }
 
     /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */
@@ -720,9 +740,9 @@ final class SagaRun<D> {
             return false;
         }
         try {
-            orchestrator.store().update(next, new io.streamsaga.saga.SagaTransition(next.sagaId(), next.version(),
+            orchestrator.store().update(next, new SagaTransition(next.sagaId(), next.version(),
                     next.updatedAt(), type, step, attempt, detail));
-        } catch (io.streamsaga.saga.ConcurrentSagaUpdateException e) {
+        } catch (ConcurrentSagaUpdateException e) {
             log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());
             orchestrator.detach(this);
             stop(e);

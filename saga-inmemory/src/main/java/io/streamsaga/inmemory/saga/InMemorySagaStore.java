@@ -1,5 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
@@ -10,6 +12,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -25,23 +28,52 @@ public final class InMemorySagaStore implements SagaStore {
 
     private final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
     private final boolean keepHistory;
+    private final boolean keepFinished;
+    private final ObjectMapper mapper;
 
-    /** A store that keeps every instance's transitions (for history queries and sequence diagrams). */
+    /** A store that keeps every instance and its transitions (for queries and sequence diagrams). */
     public InMemorySagaStore() {
-        this(true);
+        this(true, true);
     }
 
     /**
-     * @param keepHistory whether transitions are kept; without them {@link #history} is empty, which saves
-     *                    memory where nobody draws or audits runs
+     * @param keepHistory  whether transitions are kept; without them {@link #history} is empty, which saves
+     *                     memory where nobody draws or audits runs
+     * @param keepFinished whether completed, compensated and resolved instances stay until
+     *                     {@link #deleteFinishedBefore} (false: removed as soon as they finish, a retention of
+     *                     zero for high-volume sagas nobody queries afterwards)
      */
-    public InMemorySagaStore(boolean keepHistory) {
+    public InMemorySagaStore(boolean keepHistory, boolean keepFinished) {
+        this(keepHistory, keepFinished, null);
+    }
+
+    private InMemorySagaStore(boolean keepHistory, boolean keepFinished, ObjectMapper mapper) {
         this.keepHistory = keepHistory;
+        this.keepFinished = keepFinished;
+        this.mapper = mapper;
+    }
+
+    /**
+     * A store that keeps the saga data as a JSON tree, as a durable store does (and returns it as a
+     * {@code JsonNode}): tests that recover from it prove the data survives serialisation.
+     */
+    public static InMemorySagaStore serializingJson(ObjectMapper mapper) {
+        return new InMemorySagaStore(true, true, Objects.requireNonNull(mapper, "mapper"));
+    }
+
+    private SagaInstance stored(SagaInstance instance) {
+        if (mapper == null || instance.data() instanceof JsonNode) {
+            return instance;
+        }
+        JsonNode tree = mapper.valueToTree(instance.data());
+        return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
+                instance.dataType(), tree, instance.status(), instance.steps(), instance.failure(),
+                instance.compensationFailure(), instance.createdAt(), instance.updatedAt(), instance.version());
     }
 
     @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
-        Entry entry = new Entry(instance, keepHistory ? transition : null);
+        Entry entry = new Entry(stored(instance), keepHistory ? transition : null);
         Entry existing = entries.putIfAbsent(instance.sagaId(), entry);
         if (existing != null) {
             throw new ConcurrentSagaUpdateException(instance.sagaId(), 0, existing.current().version());
@@ -59,10 +91,13 @@ public final class InMemorySagaStore implements SagaStore {
             if (stored != updated.version() - 1) {
                 throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, stored);
             }
-            entry.instance = updated;
+            entry.instance = stored(updated);
             if (keepHistory) {
                 entry.history.add(transition);
             }
+        }
+        if (!keepFinished && updated.status().isTerminal()) {
+            entries.remove(updated.sagaId(), entry);
         }
     }
 

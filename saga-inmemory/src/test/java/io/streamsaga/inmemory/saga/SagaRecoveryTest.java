@@ -132,6 +132,25 @@ class SagaRecoveryTest {
     }
 
     @Test
+    void sagaDataStoredAsJsonIsBoundBackToItsRecordOnRecovery() {
+        InMemorySagaStore json = InMemorySagaStore.serializingJson(io.streamsaga.codec.JsonEventCodec.defaultMapper());
+        SagaOrchestrator first = SagaOrchestrator.builder().store(json).bus(bus).scheduler(scheduler).register(paymentSaga()).build();
+        first.start(paymentSaga(), "saga-1", null, new PaymentData("order-1", 50, null));
+        first.close();
+        assertInstanceOf(com.fasterxml.jackson.databind.JsonNode.class, json.find("saga-1").orElseThrow().data());
+
+        SagaOrchestrator second = SagaOrchestrator.builder().store(json).bus(bus).scheduler(scheduler).register(paymentSaga()).build();
+        second.recover();
+        startPaymentService();
+        transport.drainAll();
+
+        SagaResult<Object> result = second.result("saga-1").toCompletableFuture().getNow(null);
+        assertNotNull(result, "the saga did not finish");
+        assertEquals(new PaymentData("order-1", 50, "ch-order-1"), result.data());
+        assertEquals(SagaStatus.COMPLETED, json.find("saga-1").orElseThrow().status());
+    }
+
+    @Test
     void aNewOrchestratorReArmsTheTimeoutFromThePersistedDeadline() {
         SagaOrchestrator first = orchestrator(paymentSaga());
         first.start(paymentSaga(), "saga-1", null, new PaymentData("order-1", 50, null));

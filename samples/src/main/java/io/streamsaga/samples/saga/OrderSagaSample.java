@@ -83,8 +83,13 @@ public final class OrderSagaSample {
             return List.copyOf(effects);
         }
 
+        /** A short, stable id derived from the saga id, for readable output. */
+        private static String shortId(StepContext ctx) {
+            return Integer.toHexString(ctx.sagaId().hashCode());
+        }
+
         String createOrder(OrderData order, StepContext ctx) {
-            String id = "order-" + ctx.sagaId().substring(0, 8);
+            String id = "order-" + shortId(ctx);
             if (once("create", ctx)) {
                 effect("[order-service]     created " + id + " for " + order.customer() + " (" + order.amount() + " cents)");
             }
@@ -98,7 +103,7 @@ public final class OrderSagaSample {
         }
 
         String reserve(OrderData order, StepContext ctx) {
-            String id = "reservation-" + ctx.sagaId().substring(0, 8);
+            String id = "reservation-" + shortId(ctx);
             if (once("reserve", ctx)) {
                 effect("[inventory-service] reserved " + order.items() + " as " + id);
             }
@@ -116,7 +121,7 @@ public final class OrderSagaSample {
                 effect("[payment-service]   declined " + order.amount() + " cents for " + order.orderId());
                 throw new IllegalStateException("payment declined for " + order.orderId());
             }
-            String id = "payment-" + ctx.sagaId().substring(0, 8);
+            String id = "payment-" + shortId(ctx);
             if (once("pay", ctx)) {
                 effect("[payment-service]   charged " + order.amount() + " cents as " + id);
             }
