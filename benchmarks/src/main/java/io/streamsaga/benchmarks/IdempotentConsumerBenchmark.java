@@ -15,6 +15,7 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -36,7 +37,7 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li>{@code unwrapped}: the plain handler, with a fresh message per operation.</li>
  *   <li>{@code wrappedNewMessage}: a fresh message id per operation (the common path: claim, run,
- *       complete); the store is capped at 100,000 keys, so each operation also evicts one.</li>
+ *       complete); the store is capped at {@code maxEntries} keys, so each operation also evicts one.</li>
  *   <li>{@code wrappedDuplicate}: the same message again and again (the skip path: one lookup).</li>
  * </ul>
  */
@@ -62,6 +63,9 @@ public class IdempotentConsumerBenchmark {
         long sequence;
         final Map<String, String> headers = Map.of();
         final Instant timestamp = Instant.parse("2026-01-01T00:00:00Z");
+        /** How many done keys the store keeps; at steady state every new message evicts the oldest. */
+        @Param({"1000", "100000"})
+        int maxEntries;
 
         @Setup
         public void setUp(Blackhole blackhole) {
@@ -70,7 +74,7 @@ public class IdempotentConsumerBenchmark {
                     .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class).build())
                     .build();
             InMemoryDeduplicationStore store = InMemoryDeduplicationStore.builder()
-                    .window(Duration.ofDays(7)).maxEntries(100_000).build();
+                    .window(Duration.ofDays(7)).maxEntries(maxEntries).build();
             IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
             plain = (event, context) -> blackhole.consume(event);
             wrapped = consumer.wrap(plain);

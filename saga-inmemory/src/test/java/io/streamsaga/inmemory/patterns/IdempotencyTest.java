@@ -198,6 +198,23 @@ class IdempotencyTest {
     }
 
     @Test
+    void failedSendReleasesItsClaimSoTheRetryIsSent() {
+        InMemoryTransport down = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        down.close();
+        try (EventBus downBus = EventBus.builder(down)
+                .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class).build())
+                .scheduler(scheduler).build()) {
+            PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+            assertThrows(java.util.concurrent.CompletionException.class, () -> IdempotentProducer.builder(downBus, store).build()
+                    .send("payment-requested", "o-1", event).toCompletableFuture().join());
+            var retried = IdempotentProducer.builder(bus, store).build().send("payment-requested", "o-1", event)
+                    .toCompletableFuture().join();
+            assertFalse(retried.skipped());
+            assertEquals(1, transport.messages("payment-requested").size());
+        }
+    }
+
+    @Test
     void applicationKeyDecidesSamenessWhenGiven() {
         IdempotentProducer producer = IdempotentProducer.builder(bus, store).build();
         var first = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of()), "request-7")

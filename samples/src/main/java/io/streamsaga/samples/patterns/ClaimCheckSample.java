@@ -20,7 +20,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * Claim check: a 2 MiB order (over Kafka's 1 MiB default limit) is published; the interceptor puts the
+ * Claim check: a 1.5 MB order (over Kafka's 1 MiB default message limit) is published; the interceptor puts the
  * payload in a file-system payload store and sends only a reference with size, SHA-256 and content type;
  * the billing and shipping groups receive the full order; once both have acknowledged, the payload file is
  * deleted.
