@@ -3,6 +3,7 @@ package io.streamsaga.benchmarks;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -121,6 +122,34 @@ public class BusThroughputBenchmark {
         }
     }
 
+    /**
+     * The bus's own work per event without a thread hand-off: publish a batch, then deliver it on the same
+     * thread ({@code DeliveryMode.MANUAL}). Less sensitive to a loaded machine than the two-thread runs.
+     */
+    @State(Scope.Benchmark)
+    public static class SameThreadBus {
+        InMemoryTransport transport;
+        EventBus bus;
+        final Counter counter = new Counter();
+
+        @Setup(Level.Trial)
+        public void start() {
+            transport = InMemoryTransport.builder().partitions(PARTITIONS).maxRecordsPerPartition(BATCH)
+                    .deliveryMode(DeliveryMode.MANUAL).build();
+            bus = EventBus.builder(transport)
+                    .types(TypeRegistry.builder().register("price-changed", 1, PriceChanged.class).build())
+                    .build();
+            bus.subscribe("bench", "price-changed", PriceChanged.class, SubscriptionOptions.defaults(),
+                    (event, ctx) -> counter.add(event.cents()));
+        }
+
+        @TearDown(Level.Trial)
+        public void stop() {
+            bus.close();
+            transport.close();
+        }
+    }
+
     /** The floor: the same objects through an ArrayBlockingQueue to one consumer thread. */
     @State(Scope.Benchmark)
     public static class QueueHandOff {
@@ -171,6 +200,17 @@ public class BusThroughputBenchmark {
         }
         state.published += BATCH;
         state.counter.awaitAtLeast(state.published);
+        return state.counter.checksum;
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public long busSameThreadPublishThenDrain(SameThreadBus state, Events events) {
+        EventBus bus = state.bus;
+        for (int i = 0; i < BATCH; i++) {
+            bus.publish("price-changed", events.keys[i], events.events[i]);
+        }
+        state.transport.drainAll();
         return state.counter.checksum;
     }
 

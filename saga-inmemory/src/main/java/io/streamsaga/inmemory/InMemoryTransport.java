@@ -14,6 +14,8 @@ import io.streamsaga.spi.TransportRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -31,7 +33,6 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
@@ -58,6 +59,8 @@ public final class InMemoryTransport implements Transport {
      * publishes again within this time needs no unpark (a system call) and the consumer no wake-up.
      */
     private static final long IDLE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
+    /** The longest pause between two polls while spinning, in {@link Thread#onSpinWait()} calls. */
+    private static final int MAX_BACKOFF_SPINS = 128;
 
     private final int partitions;
     private final long maxRecordsPerPartition;
@@ -398,15 +401,46 @@ public final class InMemoryTransport implements Transport {
         }
     }
 
-    /** A group's committed position in one partition; {@code busy} keeps one deliverer at a time. */
-    private static final class Cursor {
-        final PartitionLog log;
-        final AtomicBoolean busy = new AtomicBoolean();
+    /** Padding before a cursor's fields, so that no producer-written line neighbours them. */
+    private abstract static class CursorPadBefore {
+        long p00, p01, p02, p03, p04, p05, p06, p07;
+    }
+
+    /** The fields the deliverer writes: its claim on the cursor and the committed position. */
+    private abstract static class CursorFields extends CursorPadBefore {
+        volatile int busy;
         volatile long position;
+    }
+
+    /**
+     * A group's committed position in one partition; {@code busy} keeps one deliverer at a time. Padded like
+     * {@link PartitionLog}: cursors are often allocated right next to the logs they read.
+     */
+    private static final class Cursor extends CursorFields {
+        private static final VarHandle BUSY;
+
+        static {
+            try {
+                BUSY = MethodHandles.lookup().findVarHandle(CursorFields.class, "busy", int.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        long p10, p11, p12, p13, p14, p15, p16, p17;
+        final PartitionLog log;
 
         Cursor(PartitionLog log, long position) {
             this.log = log;
             this.position = position;
+        }
+
+        boolean claim() {
+            return BUSY.compareAndSet(this, 0, 1);
+        }
+
+        void release() {
+            BUSY.setRelease(this, 0);
         }
     }
 
@@ -443,10 +477,14 @@ public final class InMemoryTransport implements Transport {
 
         private void run() {
             long spinUntil = 0;
+            int backoff = 1;
             while (active) {
                 int delivered = 0;
                 boolean failed = false;
                 for (Cursor cursor : assigned) {
+                    if (cursor.position >= cursor.log.endOffset()) {
+                        continue; // nothing new: no need to claim the cursor
+                    }
                     int result = deliver(cursor, BATCH);
                     if (result < 0) {
                         failed = true;
@@ -459,13 +497,20 @@ public final class InMemoryTransport implements Transport {
                     LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
                 } else if (delivered > 0) {
                     spinUntil = -1;
-                } else if (spinUntil == -1) {
-                    spinUntil = System.nanoTime() + IDLE_SPIN_NANOS;
-                    Thread.onSpinWait();
-                } else if (spinUntil != 0 && System.nanoTime() - spinUntil < 0) {
-                    Thread.onSpinWait();
+                    backoff = 1;
+                } else if (spinUntil == -1 || (spinUntil != 0 && System.nanoTime() - spinUntil < 0)) {
+                    if (spinUntil == -1) {
+                        spinUntil = System.nanoTime() + IDLE_SPIN_NANOS;
+                    }
+                    // Poll less and less often: every poll pulls the producers' cache lines (the logs' end
+                    // offsets) back to this core, which would make each of their appends a cache miss.
+                    for (int i = 0; i < backoff; i++) {
+                        Thread.onSpinWait();
+                    }
+                    backoff = Math.min(backoff << 1, MAX_BACKOFF_SPINS);
                 } else {
                     spinUntil = 0;
+                    backoff = 1;
                     waiting = true;
                     if (!hasWork()) {
                         LockSupport.parkNanos(this, IDLE_PARK_NANOS);
@@ -489,7 +534,7 @@ public final class InMemoryTransport implements Transport {
          * handler threw after {@code n} successes (the failed record stays pending).
          */
         int deliver(Cursor cursor, int max) {
-            if (!cursor.busy.compareAndSet(false, true)) {
+            if (!cursor.claim()) {
                 return 0;
             }
             PartitionLog partitionLog = cursor.log;
@@ -536,7 +581,7 @@ public final class InMemoryTransport implements Transport {
             } finally {
                 // Committed once per chunk (and on failure): only this deliverer writes the cursor.
                 cursor.position = position;
-                cursor.busy.set(false);
+                cursor.release();
             }
         }
 

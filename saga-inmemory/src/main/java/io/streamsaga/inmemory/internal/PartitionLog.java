@@ -16,7 +16,7 @@ import java.time.Instant;
  * the segment it reads. Retention drops the oldest records: their slots are cleared before the new start
  * offset is published, so a reader racing with retention reads null and must re-check the start.
  */
-public final class PartitionLog {
+public final class PartitionLog extends PartitionLogPadAfter {
     private static final VarHandle LOCK;
     private static final VarHandle START;
     private static final int SPINS_BEFORE_YIELD = 64;
@@ -24,8 +24,8 @@ public final class PartitionLog {
     static {
         try {
             MethodHandles.Lookup lookup = MethodHandles.lookup();
-            LOCK = lookup.findVarHandle(PartitionLog.class, "lock", int.class);
-            START = lookup.findVarHandle(PartitionLog.class, "start", long.class);
+            LOCK = lookup.findVarHandle(PartitionLogFields.class, "lock", int.class);
+            START = lookup.findVarHandle(PartitionLogFields.class, "start", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -35,13 +35,6 @@ public final class PartitionLog {
     private final int partition;
     /** Whether append times are kept (only age-based retention needs them). */
     private final boolean timed;
-    private volatile Segment segment;
-    /** 1 while an appender holds the log. */
-    private volatile int lock;
-    /** First retained offset. */
-    private volatile long start;
-    /** Next offset to be written. */
-    private volatile long end;
 
     /** A log that keeps no append times: retention by record count only, or none. */
     public PartitionLog(String topic, int partition) {
@@ -73,14 +66,14 @@ public final class PartitionLog {
         try {
             long offset = end;
             Segment current = segment;
-            int index = (int) (offset - current.base);
-            if (index == current.entries.length) {
+            int index = (int) (offset - current.base());
+            if (index == current.entries().length) {
                 current = grown(current);
-                index = (int) (offset - current.base);
+                index = (int) (offset - current.base());
             }
-            current.entries[index] = message;
-            if (current.appendedAt != null) {
-                current.appendedAt[index] = now;
+            current.entries()[index] = message;
+            if (current.appendedAt() != null) {
+                current.appendedAt()[index] = now;
             }
             // A volatile (not merely release) store: the sender reads the consumers' waiting flags next, and
             // a parking consumer writes its flag then reads this end; this pair must not be reordered
@@ -108,12 +101,12 @@ public final class PartitionLog {
     private Segment grown(Segment current) {
         long first = start;
         int live = (int) (end - first);
-        int firstLive = (int) (first - current.base);
+        int firstLive = (int) (first - current.base());
         int capacity = Math.max(64, Integer.highestOneBit(live + 1) << 1);
         Segment grown = new Segment(new Message[capacity], timed ? new Instant[capacity] : null, first);
-        System.arraycopy(current.entries, firstLive, grown.entries, 0, live);
+        System.arraycopy(current.entries(), firstLive, grown.entries(), 0, live);
         if (timed) {
-            System.arraycopy(current.appendedAt, firstLive, grown.appendedAt, 0, live);
+            System.arraycopy(current.appendedAt(), firstLive, grown.appendedAt(), 0, live);
         }
         segment = grown;
         return grown;
@@ -125,14 +118,14 @@ public final class PartitionLog {
         if (maxRecords > 0 && newEnd - newStart > maxRecords) {
             newStart = newEnd - maxRecords;
         }
-        if (dropBefore != null && current.appendedAt != null) {
-            while (newStart < newEnd && current.appendedAt[(int) (newStart - current.base)].isBefore(dropBefore)) {
+        if (dropBefore != null && current.appendedAt() != null) {
+            while (newStart < newEnd && current.appendedAt()[(int) (newStart - current.base())].isBefore(dropBefore)) {
                 newStart++;
             }
         }
         if (newStart != oldStart) {
             for (long o = oldStart; o < newStart; o++) {
-                current.entries[(int) (o - current.base)] = null; // let retained-out payloads be collected
+                current.entries()[(int) (o - current.base())] = null; // let retained-out payloads be collected
             }
             START.setRelease(this, newStart);
         }
@@ -164,8 +157,8 @@ public final class PartitionLog {
 
         /** The message at {@code offset} (below the end offset read before the reader was made), or null. */
         public Message read(long offset) {
-            long index = offset - segment.base;
-            return index < 0 || index >= segment.entries.length ? null : segment.entries[(int) index];
+            long index = offset - segment.base();
+            return index < 0 || index >= segment.entries().length ? null : segment.entries()[(int) index];
         }
     }
 
@@ -175,8 +168,5 @@ public final class PartitionLog {
 
     public long endOffset() {
         return end;
-    }
-
-    private record Segment(Message[] entries, Instant[] appendedAt, long base) {
     }
 }
