@@ -59,6 +59,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
     private volatile boolean closed;
+    private volatile Scheduler.Cancellable purgeTimer;
     /** Saga ids: a random prefix per orchestrator and a counter; UUID.randomUUID() would cost more than a local saga. */
     private final String idPrefix = UUID.randomUUID().toString() + "-";
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
@@ -71,6 +72,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
             subscribeReplies();
         }
+        if (config.purgeInterval() != null) {
+            schedulePurge();
+        }
+    }
+
+    private void schedulePurge() {
+        purgeTimer = scheduler.schedule(config.purgeInterval(), () -> {
+            if (closed) {
+                return;
+            }
+            try {
+                int deleted = purgeFinished();
+                log.debug("saga retention: {} finished saga(s) deleted", deleted);
+            } catch (RuntimeException e) {
+                log.warn("saga retention: purge failed, retrying at the next interval: {}", e.toString());
+            }
+            schedulePurge();
+        });
     }
 
     Config config() {
@@ -556,6 +575,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void close() {
         closed = true;
+        Scheduler.Cancellable purge = purgeTimer;
+        if (purge != null) {
+            purge.cancel();
+        }
         Subscription subscription = replies;
         if (subscription != null) {
             subscription.close();
