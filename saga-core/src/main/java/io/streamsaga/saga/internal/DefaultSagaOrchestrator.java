@@ -56,6 +56,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Scheduler scheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
+    /** By definition identity: definitions are immutable and few. */
+    private final Map<SagaDefinition<?>, List<StepState>> pendingSteps = new ConcurrentHashMap<>();
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
     private volatile boolean closed;
@@ -172,12 +174,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             subscribeReplies();
         }
         Instant now = now();
-        StepState[] steps = new StepState[definition.steps().size()];
-        for (int i = 0; i < steps.length; i++) {
-            steps[i] = StepState.pending(definition.steps().get(i).name());
-        }
         SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey,
-                definition.dataType(), data, SagaStatus.RUNNING, List.of(steps), null, null, now, now, 1);
+                definition.dataType(), data, SagaStatus.RUNNING, pendingSteps(definition), null, null, now, now, 1);
         try {
             store.insert(instance, new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null));
         } catch (ConcurrentSagaUpdateException e) {
@@ -194,9 +192,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return run.pendingResult();
     }
 
+    /** The immutable all-pending step list of a definition, made once per definition (shared by its instances). */
+    private List<StepState> pendingSteps(SagaDefinition<?> definition) {
+        List<StepState> pending = pendingSteps.get(definition);
+        if (pending == null) {
+            StepState[] steps = new StepState[definition.steps().size()];
+            for (int i = 0; i < steps.length; i++) {
+                steps[i] = StepState.pending(definition.steps().get(i).name());
+            }
+            pending = List.of(steps);
+            pendingSteps.put(definition, pending);
+        }
+        return pending;
+    }
+
     private static boolean hasRemoteSteps(SagaDefinition<?> definition) {
-        for (SagaStep<?> step : definition.steps()) {
-            if (step.isRemote()) {
+        List<? extends SagaStep<?>> steps = definition.steps();
+        for (int i = 0; i < steps.size(); i++) {
+            if (steps.get(i).isRemote()) {
                 return true;
             }
         }
