@@ -1,6 +1,8 @@
 package io.streamsaga.samples.saga;
 
+import com.zaxxer.hikari.HikariDataSource;
 import io.streamsaga.inmemory.saga.InMemorySagaStore;
+import io.streamsaga.jdbc.saga.JdbcSagaStore;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaFailure;
@@ -9,6 +11,8 @@ import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.StepContext;
+import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.samples.jdbc.SampleDatabase;
 import io.streamsaga.time.Scheduler;
 
 import java.io.PrintStream;
@@ -26,7 +30,8 @@ import java.util.Set;
  * Prints the run as it happens, the result and the run as a Mermaid sequence diagram.
  *
  * <p>{@code --fail-payment} makes the payment provider decline; with no option the happy path runs, then
- * the failing one.
+ * the failing one. {@code --jdbc} keeps the sagas in a database (the JDBC saga store on H2 in PostgreSQL
+ * mode, pooled by HikariCP) instead of in memory.
  */
 public final class OrderSagaSample {
 
@@ -167,6 +172,17 @@ public final class OrderSagaSample {
 
     public static void main(String[] args) {
         boolean failPayment = Arrays.asList(args).contains("--fail-payment");
+        if (Arrays.asList(args).contains("--jdbc")) {
+            try (HikariDataSource dataSource = SampleDatabase.open(null)) {
+                System.out.println("(sagas stored in H2 through the JDBC saga store)");
+                if (!failPayment) {
+                    run(false, JdbcSagaStore.create(dataSource), System.out);
+                    System.out.println();
+                }
+                run(true, JdbcSagaStore.create(dataSource), System.out);
+            }
+            return;
+        }
         if (failPayment) {
             run(true, System.out);
         } else {
@@ -178,13 +194,18 @@ public final class OrderSagaSample {
 
     /** Runs the OrderSaga once, printing to {@code out}; {@code failPayment} makes the payment fail. */
     public static Outcome run(boolean failPayment, PrintStream out) {
+        return run(failPayment, new InMemorySagaStore(), out);
+    }
+
+    /** Runs the OrderSaga once over {@code store} (in memory, or durable with {@code --jdbc}). */
+    public static Outcome run(boolean failPayment, SagaStore store, PrintStream out) {
         out.println("=== OrderSaga: " + (failPayment ? "the payment is declined" : "happy path") + " ===");
         List<String> timeline = new ArrayList<>();
         Services services = new Services(failPayment, out);
         SagaDefinition<OrderData> definition = definition(services);
         try (Scheduler scheduler = Scheduler.system();
              SagaOrchestrator orchestrator = SagaOrchestrator.builder()
-                     .store(new InMemorySagaStore())
+                     .store(store)
                      .scheduler(scheduler)
                      .register(definition)
                      .listener(new Printer(out, timeline))
