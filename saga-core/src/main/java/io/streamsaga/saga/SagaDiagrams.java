@@ -33,20 +33,28 @@ public final class SagaDiagrams {
             }
         }
         out.append("  ").append(previous).append(" --> completed([completed])\n");
-        // Compensations run in reverse order; a failing step enters the chain at the nearest earlier compensation.
-        List<SagaStep<?>> compensatable = new ArrayList<>();
-        for (SagaStep<?> step : definition.steps()) {
-            if (step.compensation() != null) {
-                compensatable.add(step);
+        // Compensations run group by group in reverse order (a parallel group's completed members together);
+        // a failing step enters the chain at its own group's node when it has siblings, else at the nearest
+        // earlier group that has something to undo.
+        List<Integer> undoable = new ArrayList<>();
+        for (int g = 0; g < groups.size(); g++) {
+            if (groups.get(g).stream().anyMatch(step -> step.compensation() != null)) {
+                undoable.add(g);
             }
         }
-        for (int i = compensatable.size() - 1; i >= 0; i--) {
-            SagaStep<?> step = compensatable.get(i);
-            String next = i == 0 ? "compensated" : "c" + compensatable.get(i - 1).index();
-            out.append("  c").append(step.index()).append("[/undo ").append(step.name()).append("/] --> ")
-                    .append(next).append(i == 0 ? "([compensated])" : "").append('\n');
+        for (int i = undoable.size() - 1; i >= 0; i--) {
+            int g = undoable.get(i);
+            List<String> names = new ArrayList<>();
+            for (SagaStep<?> step : groups.get(g)) {
+                if (step.compensation() != null) {
+                    names.add(step.name());
+                }
+            }
+            String label = isParallel(definition, g) ? "undo completed of " + String.join(", ", names) : "undo " + names.get(0);
+            String next = i == 0 ? "compensated([compensated])" : "c" + undoable.get(i - 1);
+            out.append("  c").append(g).append("[/").append(label).append("/] --> ").append(next).append('\n');
         }
-        if (compensatable.isEmpty()) {
+        if (undoable.isEmpty()) {
             out.append("  compensated([compensated])\n");
         }
         for (SagaStep<?> step : definition.steps()) {
@@ -55,9 +63,12 @@ public final class SagaDiagrams {
                 continue;
             }
             String target = "compensated";
-            for (int i = compensatable.size() - 1; i >= 0; i--) {
-                if (compensatable.get(i).group() < step.group()) {
-                    target = "c" + compensatable.get(i).index();
+            for (int i = undoable.size() - 1; i >= 0; i--) {
+                int g = undoable.get(i);
+                boolean siblings = g == step.group() && groups.get(g).stream()
+                        .anyMatch(other -> other != step && other.compensation() != null);
+                if (g < step.group() || siblings) {
+                    target = "c" + g;
                     break;
                 }
             }

@@ -117,11 +117,13 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param group           the consumer group reading replies
      * @param lifecycleTopic  where lifecycle events are published, or null for none
      * @param retention       how long finished sagas are kept
+     * @param purgeInterval   how often finished sagas older than the retention are deleted automatically, or
+     *                        null to purge only on {@link SagaOrchestrator#purgeFinished()}
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
-                  String group, String lifecycleTopic, Duration retention) {
+                  String group, String lifecycleTopic, Duration retention, Duration purgeInterval) {
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(scheduler, "scheduler");
@@ -133,6 +135,8 @@ public interface SagaOrchestrator extends AutoCloseable {
             upcasters = Map.copyOf(upcasters);
             ConfigurationException.require(retention != null && !retention.isNegative(),
                     "retention must be zero or positive, but was %s", retention);
+            ConfigurationException.require(purgeInterval == null || (!purgeInterval.isNegative() && !purgeInterval.isZero()),
+                    "purgeInterval must be positive, but was %s", purgeInterval);
         }
     }
 
@@ -151,6 +155,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         private String group = "saga-orchestrator";
         private String lifecycleTopic;
         private Duration retention = Duration.ofDays(7);
+        private Duration purgeInterval;
 
         private Builder() {
         }
@@ -232,6 +237,12 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
+        /** Deletes finished sagas older than the retention every {@code interval}, on the scheduler. */
+        public Builder purgeEvery(Duration interval) {
+            this.purgeInterval = interval;
+            return this;
+        }
+
         public SagaOrchestrator build() {
             ConfigurationException.require(store != null, "a SagaOrchestrator needs a store");
             ConfigurationException.require(lifecycleTopic == null || bus != null,
@@ -248,7 +259,8 @@ public interface SagaOrchestrator extends AutoCloseable {
             ObjectMapper effectiveMapper = mapper != null ? mapper
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
-                    interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention));
+                    interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
+                    purgeInterval));
         }
     }
 }

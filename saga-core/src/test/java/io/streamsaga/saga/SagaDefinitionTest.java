@@ -145,6 +145,27 @@ class SagaDefinitionTest {
     }
 
     @Test
+    void flowchartOfAParallelGroupForksJoinsAndUndoesCompletedMembersTogether() {
+        String mermaid = saga()
+                .step("validate").action((d, c) -> d).compensation((d, c) -> { })
+                .parallel(g -> {
+                    g.step("hotel").action((d, c) -> d).compensation((d, c) -> { });
+                    g.remoteStep("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
+                            .compensation((d, c) -> { });
+                })
+                .pivot("charge").action((d, c) -> d)
+                .build().toMermaid();
+
+        assertTrue(mermaid.contains("s0 --> fork1{{fork}}"), mermaid);
+        assertTrue(mermaid.contains("fork1 --> s2[\"flight<br/>command to flight-commands\"]"), mermaid);
+        assertTrue(mermaid.contains("join1 --> s3{\"charge<br/>(pivot)\"}"), mermaid);
+        assertTrue(mermaid.contains("c1[/undo completed of hotel, flight/] --> c0"), mermaid);
+        assertTrue(mermaid.contains("s1 -. fails .-> c1"), mermaid);
+        assertTrue(mermaid.contains("s3 -. fails .-> c1"), mermaid);
+        assertTrue(mermaid.contains("s0 -. fails .-> compensated"), mermaid);
+    }
+
+    @Test
     void recordedRunExportsAMermaidSequenceDiagramInOrder() {
         Instant t = Instant.parse("2026-01-01T00:00:00Z");
         List<SagaTransition> history = List.of(

@@ -56,9 +56,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Scheduler scheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
+    /** By definition identity: definitions are immutable and few. */
+    private final Map<SagaDefinition<?>, List<StepState>> pendingSteps = new ConcurrentHashMap<>();
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
     private volatile boolean closed;
+    private volatile Scheduler.Cancellable purgeTimer;
     /** Saga ids: a random prefix per orchestrator and a counter; UUID.randomUUID() would cost more than a local saga. */
     private final String idPrefix = UUID.randomUUID().toString() + "-";
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
@@ -71,6 +74,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
             subscribeReplies();
         }
+        if (config.purgeInterval() != null) {
+            schedulePurge();
+        }
+    }
+
+    private void schedulePurge() {
+        purgeTimer = scheduler.schedule(config.purgeInterval(), () -> {
+            if (closed) {
+                return;
+            }
+            try {
+                int deleted = purgeFinished();
+                log.debug("saga retention: {} finished saga(s) deleted", deleted);
+            } catch (RuntimeException e) {
+                log.warn("saga retention: purge failed, retrying at the next interval: {}", e.toString());
+            }
+            schedulePurge();
+        });
     }
 
     Config config() {
@@ -153,12 +174,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             subscribeReplies();
         }
         Instant now = now();
-        StepState[] steps = new StepState[definition.steps().size()];
-        for (int i = 0; i < steps.length; i++) {
-            steps[i] = StepState.pending(definition.steps().get(i).name());
-        }
         SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey,
-                definition.dataType(), data, SagaStatus.RUNNING, List.of(steps), null, null, now, now, 1);
+                definition.dataType(), data, SagaStatus.RUNNING, pendingSteps(definition), null, null, now, now, 1);
         try {
             store.insert(instance, new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null));
         } catch (ConcurrentSagaUpdateException e) {
@@ -175,9 +192,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return run.pendingResult();
     }
 
+    /** The immutable all-pending step list of a definition, made once per definition (shared by its instances). */
+    private List<StepState> pendingSteps(SagaDefinition<?> definition) {
+        List<StepState> pending = pendingSteps.get(definition);
+        if (pending == null) {
+            StepState[] steps = new StepState[definition.steps().size()];
+            for (int i = 0; i < steps.length; i++) {
+                steps[i] = StepState.pending(definition.steps().get(i).name());
+            }
+            pending = List.of(steps);
+            pendingSteps.put(definition, pending);
+        }
+        return pending;
+    }
+
     private static boolean hasRemoteSteps(SagaDefinition<?> definition) {
-        for (SagaStep<?> step : definition.steps()) {
-            if (step.isRemote()) {
+        List<? extends SagaStep<?>> steps = definition.steps();
+        for (int i = 0; i < steps.size(); i++) {
+            if (steps.get(i).isRemote()) {
                 return true;
             }
         }
@@ -556,6 +588,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void close() {
         closed = true;
+        Scheduler.Cancellable purge = purgeTimer;
+        if (purge != null) {
+            purge.cancel();
+        }
         Subscription subscription = replies;
         if (subscription != null) {
             subscription.close();

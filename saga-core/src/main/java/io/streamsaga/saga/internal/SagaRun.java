@@ -121,7 +121,9 @@ final class SagaRun<D> {
         boolean busy = false;
         boolean failed = false;
         SagaStep<D> failedStep = null;
-        for (SagaStep<D> step : groups.get(g)) {
+        List<SagaStep<D>> group = groups.get(g);
+        for (int m = 0; m < group.size(); m++) { // index loops: no iterator allocated on the fast path
+            SagaStep<D> step = group.get(m);
             int i = step.index();
             StepState state = instance.steps().get(i);
             switch (state.status()) {
@@ -177,7 +179,8 @@ final class SagaRun<D> {
     }
 
     private boolean allSucceeded(List<SagaStep<D>> group) {
-        for (SagaStep<D> step : group) {
+        for (int m = 0; m < group.size(); m++) {
+            SagaStep<D> step = group.get(m);
             if (instance.steps().get(step.index()).status() != StepStatus.SUCCEEDED) {
                 return false;
             }
@@ -454,7 +457,9 @@ final class SagaRun<D> {
         }
         boolean busy = false;
         boolean failed = false;
-        for (SagaStep<D> step : groups.get(g)) {
+        List<SagaStep<D>> group = groups.get(g);
+        for (int m = 0; m < group.size(); m++) {
+            SagaStep<D> step = group.get(m);
             int i = step.index();
             StepState state = instance.steps().get(i);
             if (step.compensation() == null) {
@@ -513,7 +518,8 @@ final class SagaRun<D> {
     }
 
     private boolean needsCompensation(List<SagaStep<D>> group) {
-        for (SagaStep<D> step : group) {
+        for (int m = 0; m < group.size(); m++) {
+            SagaStep<D> step = group.get(m);
             if (step.compensation() != null && instance.steps().get(step.index()).status().needsCompensation()) {
                 return true;
             }

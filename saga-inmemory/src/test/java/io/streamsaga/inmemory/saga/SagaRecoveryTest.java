@@ -256,6 +256,23 @@ class SagaRecoveryTest {
     }
 
     @Test
+    void aConfiguredPurgeIntervalDeletesFinishedSagasOlderThanTheRetention() {
+        SagaDefinition<PaymentData> local = SagaDefinition.builder("local-saga", PaymentData.class)
+                .step("reserve").action((d, ctx) -> d).build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .retention(Duration.ofHours(1)).purgeEvery(Duration.ofMinutes(30)).build();
+        orchestrator.start(local, "done-1", null, new PaymentData("order-1", 1, null));
+
+        scheduler.advance(Duration.ofMinutes(60));
+        assertTrue(orchestrator.find("done-1").isPresent(), "kept for the retention");
+        scheduler.advance(Duration.ofMinutes(30));
+        assertTrue(orchestrator.find("done-1").isEmpty(), "deleted by the periodic purge");
+
+        orchestrator.close();
+        assertEquals(0, scheduler.pendingTasks());
+    }
+
+    @Test
     void aSecondStartWithTheSameSagaIdIsRejected() {
         SagaOrchestrator orchestrator = orchestrator(paymentSaga());
         orchestrator.start(paymentSaga(), "saga-1", null, new PaymentData("order-1", 1, null));
