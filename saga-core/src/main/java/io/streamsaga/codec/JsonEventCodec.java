@@ -98,18 +98,20 @@ public final class JsonEventCodec implements EventCodec {
             }
             return (T) tree;
         }
-        EventTypeId expected = types.findIdOf(target).orElseThrow(() -> new DecodingException(
-                "handler expects " + target.getName() + ", which is not registered in the TypeRegistry"));
+        EventTypeId expected = types.idOrNull(target);
+        if (expected == null) {
+            throw new DecodingException("handler expects " + target.getName() + ", which is not registered in the TypeRegistry");
+        }
+        Object payload = message.payload();
+        if (message.version() == expected.version() && target.isInstance(payload) && expected.type().equals(type)) {
+            return (T) payload; // zero-copy: the in-memory transport hands over the published object
+        }
         if (!types.isKnown(type)) {
             throw new DecodingException("unknown event type '" + type + "' (v" + message.version()
                     + "); the handler expects " + expected);
         }
         if (!expected.type().equals(type)) {
             throw new DecodingException("message type '" + type + "' does not match the handler's type " + expected);
-        }
-        Object payload = message.payload();
-        if (message.version() == expected.version() && target.isInstance(payload)) {
-            return (T) payload; // zero-copy: the in-memory transport hands over the published object
         }
         if (message.version() > expected.version()) {
             throw new DecodingException("event " + type + " has version " + message.version()

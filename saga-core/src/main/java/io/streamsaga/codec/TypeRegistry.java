@@ -66,6 +66,11 @@ public final class TypeRegistry {
         return Optional.ofNullable(idsByClass.get(eventClass));
     }
 
+    /** As {@link #findIdOf} without the Optional, for the codec's per-message path. */
+    EventTypeId idOrNull(Class<?> eventClass) {
+        return idsByClass.get(eventClass);
+    }
+
     /** The class registered for exactly this type and version. */
     public Optional<Class<?>> classFor(String type, int version) {
         TreeMap<Integer, Class<?>> versions = classesByType.get(type);

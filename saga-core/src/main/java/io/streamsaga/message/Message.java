@@ -8,7 +8,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.security.SecureRandom;
 import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * An immutable message on a topic.
@@ -37,9 +39,36 @@ public record Message(String id, String topic, String key, String type, int vers
         ConfigurationException.require(type != null && !type.isBlank(), "event type must not be blank, but was '%s'", type);
         ConfigurationException.require(version >= 1, "event version must be 1 or more, but was %s", version);
         Objects.requireNonNull(timestamp, "timestamp");
-        headers = headers == null || headers.isEmpty()
-                ? Map.of()
-                : Collections.unmodifiableMap(new LinkedHashMap<>(headers));
+        headers = frozen(headers);
+    }
+
+    /** Classes of the JDK's {@code Map.of} maps: immutable and null-free, so they need no defensive copy. */
+    private static final Class<?> MAP_OF_ONE = Map.of("k", "v").getClass();
+    private static final Class<?> MAP_OF_MANY = Map.of("k", "v", "k2", "v2").getClass();
+
+    /** An unmodifiable copy keeping insertion order; a {@code Map.of} map is kept as it is (publish fast path). */
+    private static Map<String, String> frozen(Map<String, String> headers) {
+        if (headers == null || headers.isEmpty()) {
+            return Map.of();
+        }
+        Class<?> type = headers.getClass();
+        if (type == MAP_OF_ONE || type == MAP_OF_MANY) {
+            return headers;
+        }
+        return Collections.unmodifiableMap(new LinkedHashMap<>(headers));
+    }
+
+    /**
+     * High 64 bits of every id this JVM generates, drawn once from a {@link SecureRandom}; the low bits
+     * come from {@link ThreadLocalRandom}. {@code UUID.randomUUID()} draws all bits from a SecureRandom on
+     * every call, which costs more than the rest of an in-memory publish.
+     */
+    private static final long ID_PREFIX = (new SecureRandom().nextLong() & ~0xF000L) | 0x4000L;
+
+    /** A fresh random message id, formatted as a version-4 UUID (the builder's default id). */
+    public static String newId() {
+        long low = (ThreadLocalRandom.current().nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
+        return new UUID(ID_PREFIX, low).toString();
     }
 
     /** Starts a message for {@code topic} with a random id and the current time. */
@@ -50,12 +79,12 @@ public record Message(String id, String topic, String key, String type, int vers
     /** A builder pre-filled with this message's fields, to derive a changed copy. */
     public Builder toBuilder() {
         Builder b = new Builder(topic);
-        b.id = id;
+        b.id(id);
         b.key = key;
         b.type = type;
         b.version = version;
         b.payload = payload;
-        b.headers.putAll(headers);
+        b.headers(headers);
         b.timestamp = timestamp;
         return b;
     }
@@ -112,13 +141,14 @@ public record Message(String id, String topic, String key, String type, int vers
 
     /** Builds a {@link Message}; not thread-safe. */
     public static final class Builder {
-        private String id = UUID.randomUUID().toString();
+        private String id;
+        private boolean idSet;
         private final String topic;
         private String key;
         private String type;
         private int version = 1;
         private Object payload;
-        private final Map<String, String> headers = new LinkedHashMap<>();
+        private Map<String, String> headers;
         private Instant timestamp;
 
         private Builder(String topic) {
@@ -127,6 +157,7 @@ public record Message(String id, String topic, String key, String type, int vers
 
         public Builder id(String id) {
             this.id = id;
+            this.idSet = true;
             return this;
         }
 
@@ -152,15 +183,22 @@ public record Message(String id, String topic, String key, String type, int vers
 
         public Builder header(String name, String value) {
             if (value == null) {
-                headers.remove(name);
+                if (headers != null) {
+                    headers.remove(name);
+                }
             } else {
+                if (headers == null) {
+                    headers = new LinkedHashMap<>(8);
+                }
                 headers.put(name, value);
             }
             return this;
         }
 
         public Builder headers(Map<String, String> values) {
-            values.forEach(this::header);
+            for (Map.Entry<String, String> entry : values.entrySet()) {
+                header(entry.getKey(), entry.getValue());
+            }
             return this;
         }
 
@@ -170,7 +208,7 @@ public record Message(String id, String topic, String key, String type, int vers
         }
 
         public Message build() {
-            return new Message(id, topic, key, type, version, payload, headers,
+            return new Message(idSet ? id : newId(), topic, key, type, version, payload, headers,
                     timestamp == null ? Instant.now() : timestamp);
         }
     }

@@ -53,6 +53,11 @@ public final class InMemoryTransport implements Transport {
     private static final int BATCH = 512;
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     private static final long FAILURE_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /**
+     * How long a consumer keeps polling, spinning, after it ran dry, before it parks: a producer that
+     * publishes again within this time needs no unpark (a system call) and the consumer no wake-up.
+     */
+    private static final long IDLE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
 
     private final int partitions;
     private final long maxRecordsPerPartition;
@@ -109,7 +114,8 @@ public final class InMemoryTransport implements Transport {
         Topic topic = topic(message.topic());
         int partition = topic.partitionFor(message.key());
         PartitionLog partitionLog = topic.logs[partition];
-        Instant now = clock.instant();
+        // Only age-based retention needs the append time; reading the clock per record is not free.
+        Instant now = retention == null ? null : clock.instant();
         long offset = partitionLog.append(message, now, maxRecordsPerPartition,
                 retention == null ? null : now.minus(retention));
         for (Member watcher : topic.watchers) {
@@ -434,6 +440,7 @@ public final class InMemoryTransport implements Transport {
         }
 
         private void run() {
+            long spinUntil = 0;
             while (active) {
                 int delivered = 0;
                 boolean failed = false;
@@ -448,7 +455,15 @@ public final class InMemoryTransport implements Transport {
                 }
                 if (failed) {
                     LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
-                } else if (delivered == 0) {
+                } else if (delivered > 0) {
+                    spinUntil = -1;
+                } else if (spinUntil == -1) {
+                    spinUntil = System.nanoTime() + IDLE_SPIN_NANOS;
+                    Thread.onSpinWait();
+                } else if (spinUntil != 0 && System.nanoTime() - spinUntil < 0) {
+                    Thread.onSpinWait();
+                } else {
+                    spinUntil = 0;
                     waiting = true;
                     if (!hasWork()) {
                         LockSupport.parkNanos(this, IDLE_PARK_NANOS);
@@ -475,36 +490,50 @@ public final class InMemoryTransport implements Transport {
             if (!cursor.busy.compareAndSet(false, true)) {
                 return 0;
             }
+            PartitionLog partitionLog = cursor.log;
+            long position = cursor.position;
+            int delivered = 0;
             try {
-                int delivered = 0;
+                // The end offset and the segment are read once per chunk, not per record: the producer
+                // writes the end on every append, and re-reading it would bounce its cache line.
                 while (delivered < max && active) {
-                    long position = cursor.position;
-                    long start = cursor.log.startOffset();
-                    if (position < start) {
-                        log.warn("group {} lost records {}..{} of {}-{} to retention before handling them",
-                                group.name, position, start - 1, cursor.log.topic(), cursor.log.partition());
-                        position = start;
-                        cursor.position = start;
-                    }
-                    Message message = cursor.log.read(position);
-                    if (message == null) {
+                    long end = partitionLog.endOffset();
+                    if (position >= end) {
                         break;
                     }
-                    try {
-                        handler.handle(new TransportRecord(message, group.name, cursor.log.partition(), position));
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return -(delivered + 1);
-                    } catch (Exception | Error e) {
-                        log.warn("group {} could not handle {} at {}-{}@{}; it will be delivered again: {}",
-                                group.name, message, cursor.log.topic(), cursor.log.partition(), position, e.toString());
-                        return -(delivered + 1);
+                    long start = partitionLog.startOffset();
+                    if (position < start) {
+                        log.warn("group {} lost records {}..{} of {}-{} to retention before handling them",
+                                group.name, position, start - 1, partitionLog.topic(), partitionLog.partition());
+                        position = start;
+                        continue;
                     }
-                    cursor.position = position + 1;
-                    delivered++;
+                    PartitionLog.Reader reader = partitionLog.reader();
+                    long limit = Math.min(end, position + (max - delivered));
+                    while (position < limit && active) {
+                        Message message = reader.read(position);
+                        if (message == null) {
+                            break; // dropped by retention meanwhile: the outer loop re-reads the start
+                        }
+                        try {
+                            handler.handle(new TransportRecord(message, group.name, partitionLog.partition(), position));
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return -(delivered + 1);
+                        } catch (Exception | Error e) {
+                            log.warn("group {} could not handle {} at {}-{}@{}; it will be delivered again: {}",
+                                    group.name, message, partitionLog.topic(), partitionLog.partition(), position,
+                                    e.toString());
+                            return -(delivered + 1);
+                        }
+                        position++;
+                        delivered++;
+                    }
                 }
                 return delivered;
             } finally {
+                // Committed once per chunk (and on failure): only this deliverer writes the cursor.
+                cursor.position = position;
                 cursor.busy.set(false);
             }
         }

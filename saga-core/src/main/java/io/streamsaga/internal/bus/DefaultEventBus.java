@@ -30,6 +30,7 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -64,12 +65,15 @@ public final class DefaultEventBus implements EventBus {
     /** The message being handled on each consumer thread; an instance field, so buses never share it. */
     private final ThreadLocal<Message> current = new ThreadLocal<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
+    /** Whether handling is timed and reported; not with the no-op recorder, to spare the fast path. */
+    private final boolean timed;
 
     public DefaultEventBus(Config config) {
         this.config = config;
         this.transport = config.transport();
         this.codec = config.codec();
         this.metrics = config.metrics();
+        this.timed = metrics != MetricsRecorder.NOOP;
         this.interceptors = config.interceptors();
         List<MessageInterceptor> reversed = new ArrayList<>(interceptors);
         java.util.Collections.reverse(reversed);
@@ -93,15 +97,26 @@ public final class DefaultEventBus implements EventBus {
         } catch (StreamSagaException e) {
             return CompletableFuture.failedFuture(e);
         }
-        Message message = Message.builder(topic)
+        String id = Message.newId();
+        Instant now = config.scheduler().clock().instant();
+        Map<String, String> added = propagatedHeaders(id, headers);
+        if (headers.isEmpty()) {
+            // The common case, built once without a builder: this is the publish fast path.
+            return send(new Message(id, topic, key, typeId.type(), typeId.version(), event,
+                    added == null ? Map.of() : added, now));
+        }
+        Message.Builder builder = Message.builder(topic)
+                .id(id)
                 .key(key)
                 .type(typeId.type())
                 .version(typeId.version())
                 .payload(event)
                 .headers(headers)
-                .timestamp(config.scheduler().clock().instant())
-                .build();
-        return publish(message);
+                .timestamp(now);
+        if (added != null) {
+            builder.headers(added);
+        }
+        return send(builder.build());
     }
 
     @Override
@@ -109,7 +124,18 @@ public final class DefaultEventBus implements EventBus {
         Message outgoing;
         try {
             TopicPattern.requireTopicName(message.topic());
-            outgoing = withPropagatedHeaders(message);
+            Map<String, String> added = propagatedHeaders(message.id(), message.headers());
+            outgoing = added == null ? message : message.withHeaders(added);
+        } catch (StreamSagaException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return send(outgoing);
+    }
+
+    /** Runs the publish interceptors, encodes for byte transports, and sends. */
+    private CompletionStage<RecordPosition> send(Message message) {
+        Message outgoing = message;
+        try {
             for (MessageInterceptor interceptor : interceptors) {
                 outgoing = interceptor.beforePublish(outgoing, codec);
             }
@@ -128,25 +154,27 @@ public final class DefaultEventBus implements EventBus {
         }
     }
 
-    /** Correlation id, saga id and traceparent of the handled message; causation = its id. */
-    private Message withPropagatedHeaders(Message message) {
+    /**
+     * The headers to add to a message with id {@code messageId}: the correlation id, saga id and
+     * traceparent of the message handled on this thread, and the causation id = its id; or, outside a
+     * handler, a correlation id = the message's own id. Headers already set win. Null when nothing is added.
+     */
+    private Map<String, String> propagatedHeaders(String messageId, Map<String, String> headers) {
         Message cause = current.get();
-        Map<String, String> headers = message.headers();
-        Map<String, String> added = new LinkedHashMap<>(4);
-        if (cause != null) {
-            String correlation = cause.correlationId().orElse(cause.id());
-            if (!headers.containsKey(MessageHeaders.CORRELATION_ID)) {
-                added.put(MessageHeaders.CORRELATION_ID, correlation);
-            }
-            if (!headers.containsKey(MessageHeaders.CAUSATION_ID)) {
-                added.put(MessageHeaders.CAUSATION_ID, cause.id());
-            }
-            copyIfAbsent(cause, headers, added, MessageHeaders.SAGA_ID);
-            copyIfAbsent(cause, headers, added, MessageHeaders.TRACEPARENT);
-        } else if (!headers.containsKey(MessageHeaders.CORRELATION_ID)) {
-            added.put(MessageHeaders.CORRELATION_ID, message.id());
+        if (cause == null) {
+            return headers.containsKey(MessageHeaders.CORRELATION_ID)
+                    ? null : Map.of(MessageHeaders.CORRELATION_ID, messageId);
         }
-        return message.withHeaders(added);
+        Map<String, String> added = new LinkedHashMap<>(8);
+        if (!headers.containsKey(MessageHeaders.CORRELATION_ID)) {
+            added.put(MessageHeaders.CORRELATION_ID, cause.correlationId().orElse(cause.id()));
+        }
+        if (!headers.containsKey(MessageHeaders.CAUSATION_ID)) {
+            added.put(MessageHeaders.CAUSATION_ID, cause.id());
+        }
+        copyIfAbsent(cause, headers, added, MessageHeaders.SAGA_ID);
+        copyIfAbsent(cause, headers, added, MessageHeaders.TRACEPARENT);
+        return added.isEmpty() ? null : added;
     }
 
     private static void copyIfAbsent(Message cause, Map<String, String> headers, Map<String, String> added, String name) {
@@ -300,11 +328,13 @@ public final class DefaultEventBus implements EventBus {
             int attempt = 0;
             while (true) {
                 attempt++;
-                long started = System.nanoTime();
+                long started = timed ? System.nanoTime() : 0L;
                 current.set(delivered);
                 try {
                     handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
-                    metrics.eventProcessed(topic, group, Duration.ofNanos(System.nanoTime() - started));
+                    if (timed) {
+                        metrics.eventProcessed(topic, group, Duration.ofNanos(System.nanoTime() - started));
+                    }
                     for (MessageInterceptor interceptor : interceptors) {
                         interceptor.onAcknowledged(message, group);
                     }

@@ -86,6 +86,29 @@ public final class PartitionLog {
         return index < 0 || index >= current.entries.length ? null : current.entries[(int) index];
     }
 
+    /**
+     * A reader of the records below the end offset read before this call: it holds the current segment,
+     * so a chunk of reads costs one volatile read. Records dropped by retention meanwhile read as null.
+     */
+    public Reader reader() {
+        return new Reader(segment);
+    }
+
+    /** Reads from one segment; see {@link #reader()}. Used by one thread. */
+    public static final class Reader {
+        private final Segment segment;
+
+        private Reader(Segment segment) {
+            this.segment = segment;
+        }
+
+        /** The message at {@code offset} (below the end offset read before the reader was made), or null. */
+        public Message read(long offset) {
+            long index = offset - segment.base;
+            return index < 0 || index >= segment.entries.length ? null : segment.entries[(int) index];
+        }
+    }
+
     public long startOffset() {
         return start;
     }
