@@ -14,7 +14,7 @@ public interface MetricsRecorder {
     MetricsRecorder NOOP = new MetricsRecorder() {
     };
 
-    /** A handler finished a message successfully; {@code latency} runs from the message's timestamp. */
+    /** A handler finished a message successfully; {@code latency} is how long its successful call took. */
     default void eventProcessed(String topic, String group, Duration latency) {
     }
 

@@ -3,6 +3,7 @@ package io.streamsaga.contract;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
@@ -28,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -37,6 +39,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -186,13 +189,33 @@ public abstract class TransportContractTest {
     }
 
     @Test
-    void deliversAPublishedEventToASubscriber() {
+    void deliversAPublishedEventToASubscriberAtThePositionPublishReturned() {
         String topic = unique("order-created");
         List<ContractOrderCreated> received = new CopyOnWriteArrayList<>();
-        subscribe(unique("g"), topic, ContractOrderCreated.class, SubscriptionOptions.defaults(),
-                (event, ctx) -> received.add(event));
-        publish(topic, "o-1", new ContractOrderCreated("o-1", 1));
+        List<DeliveryContext> contexts = new CopyOnWriteArrayList<>();
+        subscribe(unique("g"), topic, ContractOrderCreated.class, SubscriptionOptions.defaults(), (event, ctx) -> {
+            received.add(event);
+            contexts.add(ctx);
+        });
+        RecordPosition position = bus.publish(topic, "o-1", new ContractOrderCreated("o-1", 1)).toCompletableFuture().join();
         eventually(() -> assertEquals(List.of(new ContractOrderCreated("o-1", 1)), received));
+        DeliveryContext context = contexts.get(0);
+        assertEquals(topic, position.topic());
+        assertEquals(topic, context.topic());
+        assertEquals(position.partition(), context.partition());
+        assertEquals(position.offset(), context.offset());
+        assertEquals(1, context.attempt());
+        assertEquals(ORDER_CREATED, context.message().type());
+        assertEquals("o-1", context.message().key());
+    }
+
+    @Test
+    void publishingAnUnregisteredEventFailsTheReturnedStage() {
+        record NotRegistered(String id) {
+        }
+        CompletionException e = assertThrows(CompletionException.class, () ->
+                bus.publish(unique("order-created"), "k", new NotRegistered("x")).toCompletableFuture().join());
+        assertTrue(e.getCause() instanceof io.streamsaga.codec.UnknownEventTypeException, e.toString());
     }
 
     @Test

@@ -187,13 +187,15 @@ public final class InMemoryTransport implements Transport {
         }
     }
 
-    /** How many records the active subscriptions have not yet handled, over all groups. */
+    /** How many retained records the active subscriptions have not yet handled, over all groups. */
     public long pendingCount() {
         long pending = 0;
         for (Group group : groups.values()) {
             for (Member member : group.members) {
                 for (Cursor cursor : member.assigned) {
-                    pending += Math.max(0, cursor.log.endOffset() - cursor.position);
+                    // Records already dropped by retention can no longer be delivered: they are not pending.
+                    long from = Math.max(cursor.position, cursor.log.startOffset());
+                    pending += Math.max(0, cursor.log.endOffset() - from);
                 }
             }
         }
@@ -302,7 +304,7 @@ public final class InMemoryTransport implements Transport {
                 return existing;
             }
             TopicPattern.requireTopicName(name);
-            Topic created = new Topic(name, partitions);
+            Topic created = new Topic(name, partitions, retention != null);
             topics.put(name, created);
             for (Group group : groups.values()) {
                 boolean matched = false;
@@ -366,11 +368,11 @@ public final class InMemoryTransport implements Transport {
         final AtomicInteger roundRobin = new AtomicInteger();
         volatile Member[] watchers = new Member[0];
 
-        Topic(String name, int partitions) {
+        Topic(String name, int partitions, boolean timed) {
             this.name = name;
             this.logs = new PartitionLog[partitions];
             for (int i = 0; i < partitions; i++) {
-                logs[i] = new PartitionLog(name, i);
+                logs[i] = new PartitionLog(name, i, timed);
             }
         }
 

@@ -135,7 +135,24 @@ public final class VirtualScheduler implements Scheduler {
 
         @Override
         public Clock withZone(ZoneId zone) {
-            return Clock.fixed(now, zone);
+            VirtualClock source = this;
+            // A view in another zone that still follows this clock (Clock.fixed would freeze it).
+            return new Clock() {
+                @Override
+                public ZoneId getZone() {
+                    return zone;
+                }
+
+                @Override
+                public Clock withZone(ZoneId other) {
+                    return source.withZone(other);
+                }
+
+                @Override
+                public Instant instant() {
+                    return source.instant();
+                }
+            };
         }
 
         @Override

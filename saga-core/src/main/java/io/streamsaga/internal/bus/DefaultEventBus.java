@@ -65,6 +65,11 @@ public final class DefaultEventBus implements EventBus {
     /** The message being handled on each consumer thread; an instance field, so buses never share it. */
     private final ThreadLocal<Message> current = new ThreadLocal<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
+    /**
+     * The topic name validated last: publishers mostly repeat one constant, and validating it again on
+     * every publish costs more than the rest of the header work. A racy cache of an immutable value.
+     */
+    private String lastValidTopic;
     /** Whether handling is timed and reported; not with the no-op recorder, to spare the fast path. */
     private final boolean timed;
 
@@ -89,7 +94,7 @@ public final class DefaultEventBus implements EventBus {
     public CompletionStage<RecordPosition> publish(String topic, String key, Object event, Map<String, String> headers) {
         EventTypeId typeId;
         try {
-            TopicPattern.requireTopicName(topic);
+            requireTopicName(topic);
             if (event == null) {
                 throw new ConfigurationException("event must not be null (topic '" + topic + "')");
             }
@@ -123,13 +128,20 @@ public final class DefaultEventBus implements EventBus {
     public CompletionStage<RecordPosition> publish(Message message) {
         Message outgoing;
         try {
-            TopicPattern.requireTopicName(message.topic());
+            requireTopicName(message.topic());
             Map<String, String> added = propagatedHeaders(message.id(), message.headers());
             outgoing = added == null ? message : message.withHeaders(added);
         } catch (StreamSagaException e) {
             return CompletableFuture.failedFuture(e);
         }
         return send(outgoing);
+    }
+
+    private void requireTopicName(String topic) {
+        if (topic != lastValidTopic) {
+            TopicPattern.requireTopicName(topic);
+            lastValidTopic = topic;
+        }
     }
 
     /** Runs the publish interceptors, encodes for byte transports, and sends. */
@@ -224,6 +236,10 @@ public final class DefaultEventBus implements EventBus {
         boolean withContext = params.length == 2 && params[1] == DeliveryContext.class;
         ConfigurationException.require(!Modifier.isStatic(method.getModifiers()) && (params.length == 1 || withContext),
                 "@EventPattern method %s must be an instance method taking (event) or (event, DeliveryContext)", method);
+        // A public method of a package-private class (the usual test or service class) is not callable
+        // by reflection from here without this; fail at registration, not on every message.
+        ConfigurationException.require(method.trySetAccessible(),
+                "@EventPattern method %s is not accessible to StreamSaga; make its class public or open its package", method);
         @SuppressWarnings("unchecked")
         Class<Object> eventType = (Class<Object>) params[0];
         EventHandler<Object> handler = (event, context) -> {
@@ -326,6 +342,8 @@ public final class DefaultEventBus implements EventBus {
             Message delivered = message.payload() == event ? message : message.withPayload(event);
             String topic = message.topic();
             int attempt = 0;
+            // Restored afterwards rather than removed: a handler may drive a nested delivery (drainAll).
+            Message outer = current.get();
             while (true) {
                 attempt++;
                 long started = timed ? System.nanoTime() : 0L;
@@ -351,7 +369,7 @@ public final class DefaultEventBus implements EventBus {
                     }
                     log.debug("handler of group {} failed on {} (attempt {}), retrying: {}", group, message, attempt, error.toString());
                 } finally {
-                    current.remove();
+                    current.set(outer);
                 }
                 config.scheduler().sleep(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()));
             }

@@ -2,27 +2,58 @@ package io.streamsaga.inmemory.internal;
 
 import io.streamsaga.message.Message;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Instant;
 
 /**
- * One partition of a topic: an append-only array of messages addressed by offset. Appends are serialised
- * by a lock; reads take none. A reader reads the volatile end offset first and the segment second, and
- * an appender fills the slot (and swaps in a grown segment) before it publishes the new end, so a reader
- * that sees an offset below the end always finds its record. Retention drops the oldest records.
+ * One partition of a topic: an append-only array of messages addressed by offset. Thread-safe.
+ *
+ * <p>Appenders are serialised by a small CAS lock (the critical section is a few stores, so a spin is
+ * cheaper than a monitor); readers take no lock at all. An appender fills the slot (and swaps in a grown
+ * segment) before it publishes the new end offset, and a reader reads the end offset
+ * first and the segment second, so a reader that sees an offset below the end always finds its record in
+ * the segment it reads. Retention drops the oldest records: their slots are cleared before the new start
+ * offset is published, so a reader racing with retention reads null and must re-check the start.
  */
 public final class PartitionLog {
+    private static final VarHandle LOCK;
+    private static final VarHandle START;
+    private static final int SPINS_BEFORE_YIELD = 64;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            LOCK = lookup.findVarHandle(PartitionLog.class, "lock", int.class);
+            START = lookup.findVarHandle(PartitionLog.class, "start", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private final String topic;
     private final int partition;
-    private final Object appendLock = new Object();
-    private volatile Segment segment = new Segment(new Message[64], new Instant[64], 0);
+    /** Whether append times are kept (only age-based retention needs them). */
+    private final boolean timed;
+    private volatile Segment segment;
+    /** 1 while an appender holds the log. */
+    private volatile int lock;
     /** First retained offset. */
     private volatile long start;
     /** Next offset to be written. */
     private volatile long end;
 
+    /** A log that keeps no append times: retention by record count only, or none. */
     public PartitionLog(String topic, int partition) {
+        this(topic, partition, false);
+    }
+
+    /** A log that keeps append times when {@code timed}, for retention by age. */
+    public PartitionLog(String topic, int partition, boolean timed) {
         this.topic = topic;
         this.partition = partition;
+        this.timed = timed;
+        this.segment = new Segment(new Message[64], timed ? new Instant[64] : null, 0);
     }
 
     public String topic() {
@@ -33,46 +64,77 @@ public final class PartitionLog {
         return partition;
     }
 
-    /** Appends and returns the new record's offset; applies the retention bounds given (0 / null = none). */
+    /**
+     * Appends and returns the new record's offset; applies the retention bounds given (0 / null = none).
+     * {@code now} is the append time, needed only by a timed log.
+     */
     public long append(Message message, Instant now, long maxRecords, Instant dropBefore) {
-        synchronized (appendLock) {
+        acquire();
+        try {
             long offset = end;
             Segment current = segment;
             int index = (int) (offset - current.base);
             if (index == current.entries.length) {
-                int live = (int) (end - start);
-                int firstLive = (int) (start - current.base);
-                int capacity = Math.max(64, Integer.highestOneBit(live + 1) << 1);
-                Segment grown = new Segment(new Message[capacity], new Instant[capacity], start);
-                System.arraycopy(current.entries, firstLive, grown.entries, 0, live);
-                System.arraycopy(current.appendedAt, firstLive, grown.appendedAt, 0, live);
-                current = grown;
-                segment = grown;
-                index = live;
+                current = grown(current);
+                index = (int) (offset - current.base);
             }
             current.entries[index] = message;
-            current.appendedAt[index] = now;
+            if (current.appendedAt != null) {
+                current.appendedAt[index] = now;
+            }
+            // A volatile (not merely release) store: the sender reads the consumers' waiting flags next, and
+            // a parking consumer writes its flag then reads this end; this pair must not be reordered
+            // (Dekker), or a wake-up could be missed until the consumer's park times out.
             end = offset + 1;
-            trim(current, maxRecords, dropBefore);
+            trim(current, offset + 1, maxRecords, dropBefore);
             return offset;
+        } finally {
+            LOCK.setRelease(this, 0);
         }
     }
 
-    private void trim(Segment current, long maxRecords, Instant dropBefore) {
-        long newStart = start;
-        if (maxRecords > 0 && end - newStart > maxRecords) {
-            newStart = end - maxRecords;
+    private void acquire() {
+        int spins = 0;
+        while (!LOCK.compareAndSet(this, 0, 1)) {
+            if (++spins < SPINS_BEFORE_YIELD) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield(); // another appender is copying a segment; let it finish
+            }
         }
-        if (dropBefore != null) {
-            while (newStart < end && current.appendedAt[(int) (newStart - current.base)].isBefore(dropBefore)) {
+    }
+
+    /** A segment with room, holding the live records; published before the end offset moves past it. */
+    private Segment grown(Segment current) {
+        long first = start;
+        int live = (int) (end - first);
+        int firstLive = (int) (first - current.base);
+        int capacity = Math.max(64, Integer.highestOneBit(live + 1) << 1);
+        Segment grown = new Segment(new Message[capacity], timed ? new Instant[capacity] : null, first);
+        System.arraycopy(current.entries, firstLive, grown.entries, 0, live);
+        if (timed) {
+            System.arraycopy(current.appendedAt, firstLive, grown.appendedAt, 0, live);
+        }
+        segment = grown;
+        return grown;
+    }
+
+    private void trim(Segment current, long newEnd, long maxRecords, Instant dropBefore) {
+        long oldStart = start;
+        long newStart = oldStart;
+        if (maxRecords > 0 && newEnd - newStart > maxRecords) {
+            newStart = newEnd - maxRecords;
+        }
+        if (dropBefore != null && current.appendedAt != null) {
+            while (newStart < newEnd && current.appendedAt[(int) (newStart - current.base)].isBefore(dropBefore)) {
                 newStart++;
             }
         }
-        if (newStart != start) {
-            for (long o = start; o < newStart; o++) {
+        if (newStart != oldStart) {
+            for (long o = oldStart; o < newStart; o++) {
                 current.entries[(int) (o - current.base)] = null; // let retained-out payloads be collected
             }
-            start = newStart;
+            START.setRelease(this, newStart);
         }
     }
 
@@ -81,9 +143,7 @@ public final class PartitionLog {
         if (offset >= end || offset < start) {
             return null;
         }
-        Segment current = segment;
-        long index = offset - current.base;
-        return index < 0 || index >= current.entries.length ? null : current.entries[(int) index];
+        return new Reader(segment).read(offset);
     }
 
     /**

@@ -1,0 +1,404 @@
+package io.streamsaga.choreography;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+
+/**
+ * Follows every instance of a choreographed flow by correlation id, from the outside: it subscribes to the
+ * flow's topics under its own consumer groups and never takes part in the choreography. It answers where an
+ * instance is now ({@link #where}), reports instances whose deadline passed without a terminal event
+ * ({@link #onStalled}, checked on the {@link Scheduler} at each instance's deadline, so a virtual clock
+ * drives it in tests), counts outcomes, and draws one instance's path as a Mermaid sequence diagram.
+ *
+ * <p>Metrics: each instance counts as a saga named after the flow ({@link MetricsRecorder#sagaStarted} when
+ * first seen, {@link MetricsRecorder#sagaFinished} with outcome {@value #OUTCOME_SUCCEEDED} or
+ * {@value #OUTCOME_FAILED} and the time from its first to its terminal event), and a stalled instance grows
+ * the {@value #STALLED_COUNTER} counter.
+ *
+ * <p>A message belongs to the flow when its event type, or else its topic, is one of the declared events, so
+ * a flow works both with a topic per event (the source's style) and with several event types on a shared
+ * topic ({@link Builder#topics}). Events of one instance arrive on different topics, so the tracker may see them out of order; it
+ * sorts steps by message timestamp and creates an instance from whichever event it sees first. The
+ * deadline runs from the earliest timestamp seen. A duplicate delivery (same message id) is recorded once.
+ * Finished instances beyond {@code maxFinishedInstances} are forgotten oldest first, so memory stays
+ * bounded; running and stalled ones are always kept.
+ *
+ * <p>Thread-safe: the bus may deliver on several threads.
+ */
+public final class FlowTracker implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(FlowTracker.class);
+    /** Name of the {@link MetricsRecorder#increment} counter of stalled instances (tag {@code flow}). */
+    public static final String STALLED_COUNTER = "flow_stalled";
+    /** Saga outcome reported to {@link MetricsRecorder#sagaFinished} for a terminal success event. */
+    public static final String OUTCOME_SUCCEEDED = "completed";
+    /** Saga outcome reported for a terminal failure event: the flow ended in its declared failure state. */
+    public static final String OUTCOME_FAILED = "compensated";
+
+    private final FlowDefinition flow;
+    private final EventBus bus;
+    private final Scheduler scheduler;
+    private final MetricsRecorder metrics;
+    private final String group;
+    private final int maxFinished;
+    private final List<String> topics;
+    private final Map<String, State> instances = new LinkedHashMap<>();
+    private final List<Consumer<FlowInstance>> stalledListeners = new CopyOnWriteArrayList<>();
+    private final List<Subscription> subscriptions = new ArrayList<>();
+    private int finishedCount;
+
+    private FlowTracker(Builder builder) {
+        this.flow = builder.flow;
+        this.bus = builder.bus;
+        this.scheduler = bus.scheduler();
+        this.metrics = bus.metrics();
+        this.group = builder.group != null ? builder.group : "flow-tracker." + flow.name();
+        this.maxFinished = builder.maxFinished;
+        this.topics = builder.topics != null ? builder.topics : List.copyOf(flow.events().keySet());
+    }
+
+    /** Starts a tracker of {@code flow} over {@code bus}. */
+    public static Builder builder(EventBus bus, FlowDefinition flow) {
+        return new Builder(bus, flow);
+    }
+
+    /** The tracked flow. */
+    public FlowDefinition flow() {
+        return flow;
+    }
+
+    /**
+     * Subscribes to the flow's topics (one consumer group per topic, {@code <group>.<topic>}) and returns this
+     * tracker. By default each declared event is a topic; see {@link Builder#topics} for shared topics.
+     */
+    public synchronized FlowTracker start(StartPosition start) {
+        ConfigurationException.require(subscriptions.isEmpty(), "flow tracker '%s' is already started", flow.name());
+        for (String topic : topics) {
+            subscriptions.add(bus.subscribe(group + "." + topic.replace('*', '_'), topic, Message.class,
+                    SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message)));
+        }
+        return this;
+    }
+
+    /** Starts from the latest position: instances that begin from now on. */
+    public FlowTracker start() {
+        return start(StartPosition.LATEST);
+    }
+
+    /** Calls {@code listener} (on the scheduler's thread) with every instance that misses its deadline. */
+    public void onStalled(Consumer<FlowInstance> listener) {
+        stalledListeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    /**
+     * Records one message of the flow. The tracker's subscriptions call this; an application may also feed
+     * messages it received some other way. Messages of other topics, or without a correlation id, are
+     * ignored (returns false).
+     */
+    public boolean observe(Message message) {
+        String event = flow.role(message.type()) != null ? message.type()
+                : flow.role(message.topic()) != null ? message.topic() : null;
+        if (event == null) {
+            return false;
+        }
+        String correlationId = message.correlationId().orElse(null);
+        if (correlationId == null) {
+            log.warn("flow '{}': {} carries no correlation id and cannot be followed", flow.name(), message);
+            return false;
+        }
+        FlowStep step = new FlowStep(event, message.id(), message.causationId().orElse(null), message.timestamp());
+        Instant checkAt = null;
+        boolean started = false;
+        FlowInstance finished = null;
+        synchronized (this) {
+            State state = instances.get(correlationId);
+            if (state == null) {
+                state = new State(correlationId, step.at());
+                instances.put(correlationId, state);
+                checkAt = state.deadlineAt();
+                started = true;
+            } else if (step.at().isBefore(state.startedAt)) {
+                // an earlier event of the instance arrived late on its topic: the deadline moves earlier
+                state.startedAt = step.at();
+                checkAt = state.deadlineAt();
+            }
+            if (!state.add(step)) {
+                return true;
+            }
+            FlowStatus next = flow.statusAfter(step.event());
+            if (next.isTerminal() && !state.status.isTerminal()) {
+                state.status = next;
+                finishedCount++;
+                finished = state.snapshot();
+                evictFinished();
+            }
+        }
+        if (started) {
+            metrics.sagaStarted(flow.name());
+        }
+        if (finished != null) {
+            // a choreographed flow is a saga: it shows in the saga metrics under the flow's name
+            metrics.sagaFinished(flow.name(), finished.status() == FlowStatus.SUCCEEDED ? OUTCOME_SUCCEEDED : OUTCOME_FAILED,
+                    Duration.between(finished.startedAt(), finished.lastStep().orElseThrow().at()));
+            log.debug("flow '{}' instance {} finished {}: {}", flow.name(), correlationId, finished.status(), finished.path());
+        }
+        if (checkAt != null) {
+            scheduleCheck(correlationId, checkAt);
+        }
+        return true;
+    }
+
+    private void scheduleCheck(String correlationId, Instant at) {
+        Duration delay = Duration.between(scheduler.clock().instant(), at);
+        scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> checkDeadline(correlationId));
+    }
+
+    private void checkDeadline(String correlationId) {
+        FlowInstance stalled;
+        synchronized (this) {
+            State state = instances.get(correlationId);
+            if (state == null || state.status != FlowStatus.RUNNING
+                    || scheduler.clock().instant().isBefore(state.deadlineAt())) {
+                return;
+            }
+            state.status = FlowStatus.STALLED;
+            state.missedDeadline = true;
+            stalled = state.snapshot();
+        }
+        log.warn("flow '{}' instance {} stalled: no terminal event by {}; last event {}", flow.name(), correlationId,
+                stalled.deadlineAt(), stalled.lastStep().map(FlowStep::event).orElse("none"));
+        metrics.increment(STALLED_COUNTER, Map.of("flow", flow.name()));
+        for (Consumer<FlowInstance> listener : stalledListeners) {
+            try {
+                listener.accept(stalled);
+            } catch (RuntimeException e) {
+                log.error("stalled-flow listener failed for {}", correlationId, e);
+            }
+        }
+    }
+
+    private void evictFinished() {
+        if (finishedCount <= maxFinished) {
+            return;
+        }
+        Iterator<State> it = instances.values().iterator();
+        while (finishedCount > maxFinished && it.hasNext()) {
+            if (it.next().status.isTerminal()) {
+                it.remove();
+                finishedCount--;
+            }
+        }
+    }
+
+    /** Where the instance with {@code correlationId} is now, if the tracker has seen it. */
+    public synchronized Optional<FlowInstance> where(String correlationId) {
+        State state = instances.get(correlationId);
+        return state == null ? Optional.empty() : Optional.of(state.snapshot());
+    }
+
+    /** The instances whose deadline passed without a terminal event. */
+    public synchronized List<FlowInstance> stalled() {
+        return instances.values().stream().filter(s -> s.status == FlowStatus.STALLED).map(State::snapshot).toList();
+    }
+
+    /** How many known instances stand in each status (every status present, zero when none). */
+    public synchronized Map<FlowStatus, Long> outcomes() {
+        Map<FlowStatus, Long> counts = new EnumMap<>(FlowStatus.class);
+        for (FlowStatus status : FlowStatus.values()) {
+            counts.put(status, 0L);
+        }
+        for (State state : instances.values()) {
+            counts.merge(state.status, 1L, Long::sum);
+        }
+        return counts;
+    }
+
+    /** A plain-text report: outcome counts, then every stalled instance with its last event. */
+    public String report() {
+        StringBuilder out = new StringBuilder("flow '").append(flow.name()).append("': ");
+        Map<FlowStatus, Long> counts = outcomes();
+        out.append(String.join(", ", counts.entrySet().stream()
+                .map(e -> e.getKey().name().toLowerCase() + "=" + e.getValue()).toList()));
+        for (FlowInstance instance : stalled()) {
+            out.append("\n  stalled ").append(instance.correlationId()).append(" since ").append(instance.startedAt())
+                    .append(", last event ").append(instance.lastStep().map(FlowStep::event).orElse("none"))
+                    .append(", path ").append(instance.path());
+        }
+        return out.toString();
+    }
+
+    /**
+     * The path of one instance as a Mermaid sequence diagram: one arrow from the emitting service to each
+     * reacting service per event, a note for events nobody reacts to, and a closing note with the status.
+     */
+    public Optional<String> mermaid(String correlationId) {
+        return where(correlationId).map(this::mermaid);
+    }
+
+    /** The Mermaid sequence diagram of a snapshot of this flow. */
+    public String mermaid(FlowInstance instance) {
+        List<String> participants = new ArrayList<>();
+        for (FlowDefinition.EventRole role : flow.events().values()) {
+            addOnce(participants, role.emitter());
+            role.reactors().forEach(r -> addOnce(participants, r));
+        }
+        StringBuilder out = new StringBuilder("sequenceDiagram\n");
+        for (String participant : participants) {
+            out.append("    participant ").append(id(participant)).append(" as ").append(participant).append('\n');
+        }
+        for (FlowStep step : instance.steps()) {
+            FlowDefinition.EventRole role = flow.role(step.event());
+            if (role.reactors().isEmpty()) {
+                out.append("    Note over ").append(id(role.emitter())).append(": ").append(step.event()).append('\n');
+            }
+            for (String reactor : role.reactors()) {
+                out.append("    ").append(id(role.emitter())).append("->>").append(id(reactor)).append(": ")
+                        .append(step.event()).append('\n');
+            }
+        }
+        String first = id(participants.get(0));
+        String last = id(participants.get(participants.size() - 1));
+        out.append("    Note over ").append(first).append(',').append(last).append(": ")
+                .append(instance.correlationId()).append(' ').append(instance.status())
+                .append(instance.missedDeadline() ? " (missed deadline)" : "").append('\n');
+        return out.toString();
+    }
+
+    private static void addOnce(List<String> list, String value) {
+        if (!list.contains(value)) {
+            list.add(value);
+        }
+    }
+
+    /** Mermaid participant ids must be plain words. */
+    private static String id(String participant) {
+        return participant.replaceAll("[^A-Za-z0-9_]", "_");
+    }
+
+    /** Closes the tracker's subscriptions; what it knows stays queryable. */
+    @Override
+    public synchronized void close() {
+        subscriptions.forEach(Subscription::close);
+        subscriptions.clear();
+    }
+
+    /** Mutable state of one instance; guarded by the tracker's lock. */
+    private final class State {
+        final String correlationId;
+        final List<FlowStep> steps = new ArrayList<>();
+        Instant startedAt;
+        FlowStatus status = FlowStatus.RUNNING;
+        boolean missedDeadline;
+
+        State(String correlationId, Instant startedAt) {
+            this.correlationId = correlationId;
+            this.startedAt = startedAt;
+        }
+
+        Instant deadlineAt() {
+            return startedAt.plus(flow.deadline());
+        }
+
+        boolean add(FlowStep step) {
+            for (FlowStep seen : steps) {
+                if (seen.messageId().equals(step.messageId())) {
+                    return false;
+                }
+            }
+            steps.add(step);
+            // Timestamps can tie (coarse or virtual clocks), so causation depth breaks ties: an event
+            // always sorts after the event that caused it. The sort is stable, arrival order comes last.
+            Map<String, FlowStep> byId = new java.util.HashMap<>();
+            steps.forEach(s -> byId.put(s.messageId(), s));
+            Map<String, Integer> depth = new java.util.HashMap<>();
+            steps.sort(Comparator.comparing(FlowStep::at).thenComparing(s -> depthOf(s, byId, depth)));
+            return true;
+        }
+
+        private int depthOf(FlowStep step, Map<String, FlowStep> byId, Map<String, Integer> memo) {
+            Integer known = memo.get(step.messageId());
+            if (known != null) {
+                return known;
+            }
+            int depth = 0;
+            FlowStep cause = step.causationId() == null ? null : byId.get(step.causationId());
+            for (int guard = 0; cause != null && guard < byId.size(); guard++) {
+                depth++;
+                cause = cause.causationId() == null ? null : byId.get(cause.causationId());
+            }
+            memo.put(step.messageId(), depth);
+            return depth;
+        }
+
+        FlowInstance snapshot() {
+            return new FlowInstance(flow.name(), correlationId, status, steps, startedAt, deadlineAt(), missedDeadline);
+        }
+    }
+
+    /** Builds a {@link FlowTracker}; not thread-safe. */
+    public static final class Builder {
+        private final EventBus bus;
+        private final FlowDefinition flow;
+        private String group;
+        private int maxFinished = 10_000;
+        private List<String> topics;
+
+        private Builder(EventBus bus, FlowDefinition flow) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+            this.flow = Objects.requireNonNull(flow, "flow");
+        }
+
+        /** Prefix of the tracker's consumer groups; default {@code flow-tracker.<flow name>}. */
+        public Builder group(String prefix) {
+            ConfigurationException.require(prefix != null && !prefix.isBlank(), "group must not be blank, but was '%s'", prefix);
+            this.group = prefix;
+            return this;
+        }
+
+        /** How many finished instances stay queryable; default 10,000. */
+        public Builder maxFinishedInstances(int max) {
+            ConfigurationException.require(max >= 0, "maxFinishedInstances must be 0 or more, but was %s", max);
+            this.maxFinished = max;
+            return this;
+        }
+
+        /**
+         * The topics or wildcard patterns to follow, when the flow's events share topics (for example
+         * {@code orders} carrying {@code order-created} and {@code order-cancelled}); default: one topic per
+         * declared event, named as the event.
+         */
+        public Builder topics(String... topicsOrPatterns) {
+            ConfigurationException.require(topicsOrPatterns.length > 0, "topics must not be empty");
+            for (String topic : topicsOrPatterns) {
+                io.streamsaga.bus.TopicPattern.of(topic);
+            }
+            this.topics = List.of(topicsOrPatterns);
+            return this;
+        }
+
+        public FlowTracker build() {
+            return new FlowTracker(this);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+package io.streamsaga.cqrs;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.kappa.Replay;
+import io.streamsaga.kappa.ReplayProgress;
+import io.streamsaga.kappa.Reprocessor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Objects;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * A read model kept up to date from the log by event handlers (the query side of CQRS), and rebuildable
+ * from the log without stopping queries.
+ *
+ * <p>Each version of the projection reads its topics from the beginning under its own consumer groups
+ * ({@code <name>.v<version>.<topic>}, through a {@link Reprocessor}) into its own read model. {@link #start}
+ * begins the first version whose groups were never used, so an in-memory read model is always filled from
+ * the whole log. {@link #rebuild()} starts the next version into a fresh read model while queries keep
+ * reading the current one through {@link #readModel()}; once the new version has reached the end offsets
+ * taken at its start, queries switch to it and the old version's subscriptions close. A rebuild may bring
+ * a new {@link ProjectionDefinition} (the Kappa way to deploy new projection logic).
+ *
+ * <p>Thread-safe. The read model type must tolerate reads concurrent with the one updating thread per
+ * partition (concurrent collections, or immutable snapshots swapped atomically).
+ *
+ * @param <M> the read model
+ */
+public final class Projection<M> implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Projection.class);
+
+    private final EventBus bus;
+    private final String name;
+    private volatile Version<M> current;
+    private Rebuild<M> rebuilding;
+
+    private Projection(EventBus bus, String name) {
+        this.bus = bus;
+        this.name = name;
+    }
+
+    /** Creates a projection named {@code name} (the prefix of its consumer groups); call {@link #start}. */
+    public static <M> Projection<M> create(EventBus bus, String name) {
+        Objects.requireNonNull(bus, "bus");
+        ConfigurationException.require(name != null && !name.isBlank(), "projection name must not be blank, but was '%s'", name);
+        return new Projection<>(bus, name);
+    }
+
+    /** The projection's name. */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * Starts the first unused version with {@code definition}, reading the log from the beginning.
+     * Queries see its read model at once, filling up as the replay proceeds; {@link #caughtUp()} tells when
+     * it has reached the log's end as it was at the start.
+     */
+    public synchronized Projection<M> start(ProjectionDefinition<M> definition) {
+        ConfigurationException.require(current == null, "projection '%s' is already started", name);
+        int version = nextUnusedVersion(1, definition);
+        current = launch(version, definition);
+        log.info("projection '{}' started at version {}", name, version);
+        return this;
+    }
+
+    /** Completes when the current version's initial replay has caught up. */
+    public CompletionStage<ReplayProgress> caughtUp() {
+        return requireStarted().replay.caughtUp();
+    }
+
+    /** The read model queries should use now. */
+    public M readModel() {
+        return requireStarted().model;
+    }
+
+    /** The version serving queries. */
+    public int version() {
+        return requireStarted().number;
+    }
+
+    /** Rebuilds with the same definition into a fresh read model. */
+    public Rebuild<M> rebuild() {
+        return rebuild(requireStarted().definition);
+    }
+
+    /**
+     * Rebuilds with {@code definition} into a fresh read model under the next unused version; queries keep
+     * using the current version until the rebuild caught up, then switch.
+     *
+     * @throws ConfigurationException when a rebuild is already running
+     */
+    public synchronized Rebuild<M> rebuild(ProjectionDefinition<M> definition) {
+        Version<M> serving = requireStarted();
+        ConfigurationException.require(rebuilding == null || rebuilding.isSwapped(),
+                "projection '%s' is already rebuilding version %s", name, rebuilding == null ? null : rebuilding.version());
+        int number = nextUnusedVersion(serving.number + 1, definition);
+        Version<M> next = launch(number, definition);
+        Rebuild<M> rebuild = new Rebuild<>(number, next.replay, next.model);
+        rebuilding = rebuild;
+        log.info("projection '{}' rebuilding as version {} while version {} serves", name, number, serving.number);
+        next.replay.caughtUp().thenRun(() -> swap(next, rebuild));
+        return rebuild;
+    }
+
+    private void swap(Version<M> next, Rebuild<M> rebuild) {
+        Version<M> old;
+        synchronized (this) {
+            old = current;
+            current = next;
+        }
+        log.info("projection '{}' switched queries from version {} to version {}", name, old.number, next.number);
+        old.replay.close(); // outside the lock: closing may wait for the old consumer thread
+        rebuild.markSwapped(); // last, so that whoever waits for the swap sees the old version stopped
+    }
+
+    private int nextUnusedVersion(int from, ProjectionDefinition<M> definition) {
+        int version = from;
+        while (!Reprocessor.isUnused(bus.transport(), groupOf(version), definition.topics())) {
+            version++;
+        }
+        return version;
+    }
+
+    private String groupOf(int version) {
+        return name + ".v" + version;
+    }
+
+    private Version<M> launch(int number, ProjectionDefinition<M> definition) {
+        M model = definition.newReadModel();
+        Reprocessor.Builder builder = Reprocessor.builder(bus).mode(Reprocessor.Mode.FOLLOW);
+        for (ProjectionDefinition.Entry<M, ?> entry : definition.entries()) {
+            bind(builder, entry, model);
+        }
+        Replay replay = builder.build().start(groupOf(number));
+        return new Version<>(number, definition, model, replay);
+    }
+
+    private static <M, E> void bind(Reprocessor.Builder builder, ProjectionDefinition.Entry<M, E> entry, M model) {
+        builder.on(entry.topic(), entry.type(), (event, ctx) -> entry.handler().apply(model, event, ctx));
+    }
+
+    private Version<M> requireStarted() {
+        Version<M> version = current;
+        ConfigurationException.require(version != null, "projection '%s' is not started", name);
+        return version;
+    }
+
+    /** Stops the serving version and any running rebuild. */
+    @Override
+    public synchronized void close() {
+        if (current != null) {
+            current.replay.close();
+        }
+        if (rebuilding != null) {
+            rebuilding.replay.close();
+        }
+    }
+
+    private record Version<M>(int number, ProjectionDefinition<M> definition, M model, Replay replay) {
+    }
+
+    /**
+     * A rebuild in progress: its version, its progress against the log's end, and when queries switched
+     * to it. Thread-safe.
+     *
+     * @param <M> the read model
+     */
+    public static final class Rebuild<M> {
+        private final int version;
+        private final Replay replay;
+        private final M model;
+        private final java.util.concurrent.CompletableFuture<M> swapped = new java.util.concurrent.CompletableFuture<>();
+
+        Rebuild(int version, Replay replay, M model) {
+            this.version = version;
+            this.replay = replay;
+            this.model = model;
+        }
+
+        /** The version being built. */
+        public int version() {
+            return version;
+        }
+
+        /** Records replayed against the end offsets taken when the rebuild started. */
+        public ReplayProgress progress() {
+            return replay.progress();
+        }
+
+        /** Completes with the new read model once queries use it and the old version has stopped. */
+        public CompletionStage<M> swapped() {
+            return swapped.minimalCompletionStage();
+        }
+
+        /** Whether queries use the new version already. */
+        public boolean isSwapped() {
+            return swapped.isDone();
+        }
+
+        void markSwapped() {
+            swapped.complete(model);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+package io.streamsaga.kappa;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.EventHandler;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.spi.Transport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Kappa reprocessing: replays topics from the beginning of the log under consumer groups that have never
+ * read them, so that new code (a fixed projection, a new read model) sees every event again, as the
+ * source's {@code consumer({ groupId: 'reprocess' }) ... fromBeginning: true}. The end offsets are taken
+ * when the replay starts; {@link Replay#progress()} compares the groups' committed positions to them and
+ * {@link Replay#caughtUp()} completes when they are reached. The replay then either goes on following the
+ * topics live ({@link Mode#FOLLOW}, for a projection that takes over) or stops and ignores anything
+ * published after the start ({@link Mode#UNTIL_TARGET}, for a batch recompute that covers an exact log
+ * position). A record whose handler keeps failing is dead-lettered by the bus as usual and counts as
+ * replayed; when it is the last one before the target, the replay notices at the next record or at the next
+ * call to {@link Replay#progress()}.
+ *
+ * <p>Each topic is read by its own group, {@code <group>.<topic>}. Works on any transport through the
+ * {@link Transport} contract (end offsets, committed offsets, consumer groups). A configured reprocessor is
+ * immutable and thread-safe; the builder is not.
+ */
+public final class Reprocessor {
+    private static final Logger log = LoggerFactory.getLogger(Reprocessor.class);
+
+    /** What a replay does once it reached the end offsets taken at its start. */
+    public enum Mode {
+        /** Goes on handling new events as they come. */
+        FOLLOW,
+        /** Handles only events below the start's end offsets, then closes its subscriptions. */
+        UNTIL_TARGET
+    }
+
+    private final EventBus bus;
+    private final Mode mode;
+    private final List<Binding<?>> bindings;
+
+    private Reprocessor(Builder builder) {
+        this.bus = builder.bus;
+        this.mode = builder.mode;
+        this.bindings = List.copyOf(builder.bindings);
+    }
+
+    /** Starts a reprocessor over {@code bus}. */
+    public static Builder builder(EventBus bus) {
+        return new Builder(bus);
+    }
+
+    /** The consumer group a replay under {@code group} uses for {@code topic}. */
+    public static String groupFor(String group, String topic) {
+        return group + "." + topic;
+    }
+
+    /** Whether no group of a replay under {@code group} has ever read any of the given topics. */
+    public static boolean isUnused(Transport transport, String group, Iterable<String> topics) {
+        for (String topic : topics) {
+            if (transport.consumerGroups(topic).contains(groupFor(group, topic))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The topics this reprocessor reads. */
+    public List<String> topics() {
+        return bindings.stream().map(Binding::topic).distinct().toList();
+    }
+
+    /**
+     * Starts replaying under {@code group}, which must be new for every topic (a used group would resume
+     * from its committed position instead of the beginning).
+     *
+     * @throws ConfigurationException when a group already read one of the topics
+     */
+    public Replay start(String group) {
+        ConfigurationException.require(group != null && !group.isBlank(), "replay group must not be blank, but was '%s'", group);
+        Transport transport = bus.transport();
+        for (String topic : topics()) {
+            ConfigurationException.require(!transport.consumerGroups(topic).contains(groupFor(group, topic)),
+                    "consumer group '%s' already read topic '%s'; a replay needs a new group", groupFor(group, topic), topic);
+        }
+        // The target is taken before subscribing, so nothing written before the start can be missed.
+        Map<String, Map<Integer, Long>> target = new TreeMap<>();
+        for (String topic : topics()) {
+            target.put(topic, Map.copyOf(transport.endOffsets(topic)));
+        }
+        Run run = new Run(group, target);
+        List<Subscription> subscriptions = new ArrayList<>();
+        for (Binding<?> binding : bindings) {
+            subscriptions.add(run.subscribe(binding));
+        }
+        // Asking for progress also completes the replay: the last record before the target may have been
+        // dead-lettered, which only the committed offset shows, and no later record may come to check it.
+        run.replay = new Replay(group, run.groups, () -> {
+            run.checkCaughtUp();
+            return run.progress();
+        }, run.caughtUp, subscriptions);
+        run.checkCaughtUp(); // an empty log, or a target already reached
+        return run.replay;
+    }
+
+    /** The state of one replay: its target, what its handlers finished, and its completion. */
+    private final class Run {
+        final String group;
+        final Map<String, Map<Integer, Long>> target;
+        final Map<String, Map<Integer, Long>> handled = new ConcurrentHashMap<>();
+        final Map<String, String> groups = new LinkedHashMap<>();
+        final CompletableFuture<ReplayProgress> caughtUp = new CompletableFuture<>();
+        volatile Replay replay;
+
+        Run(String group, Map<String, Map<Integer, Long>> target) {
+            this.group = group;
+            this.target = target;
+        }
+
+        <E> Subscription subscribe(Binding<E> binding) {
+            String topicGroup = groupFor(group, binding.topic());
+            groups.put(binding.topic(), topicGroup);
+            Map<Integer, Long> topicTarget = target.get(binding.topic());
+            EventHandler<E> handler = (event, ctx) -> {
+                boolean beyond = ctx.offset() >= topicTarget.getOrDefault(ctx.partition(), 0L);
+                if (!(mode == Mode.UNTIL_TARGET && beyond)) {
+                    binding.handler().handle(event, ctx);
+                }
+                handled.computeIfAbsent(binding.topic(), t -> new ConcurrentHashMap<>())
+                        .merge(ctx.partition(), ctx.offset() + 1, Math::max);
+                checkCaughtUp();
+            };
+            return bus.subscribe(topicGroup, binding.topic(), binding.type(),
+                    SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), handler);
+        }
+
+        void checkCaughtUp() {
+            if (caughtUp.isDone() || replay == null) {
+                return; // replay is null only while the subscriptions are being made; start() checks again
+            }
+            ReplayProgress progress = progress();
+            if (progress.isComplete() && caughtUp.complete(progress)) {
+                log.info("replay '{}' caught up: {}", group, progress);
+                if (mode == Mode.UNTIL_TARGET) {
+                    replay.close();
+                }
+            }
+        }
+
+        ReplayProgress progress() {
+            Map<String, Map<Integer, Long>> reached = new TreeMap<>();
+            for (Map.Entry<String, String> entry : groups.entrySet()) {
+                Map<Integer, Long> positions = new TreeMap<>(bus.transport().committedOffsets(entry.getValue(), entry.getKey()));
+                // the committed offset trails the record being handled; what the handler finished counts too
+                handled.getOrDefault(entry.getKey(), Map.of()).forEach((p, o) -> positions.merge(p, o, Math::max));
+                reached.put(entry.getKey(), positions);
+            }
+            return new ReplayProgress(target, reached);
+        }
+    }
+
+    /**
+     * One topic and the handler its events are replayed into.
+     *
+     * @param topic   a concrete topic (no wildcard: its end offsets must be known)
+     * @param type    the event class, {@code JsonNode} or {@code Message}
+     * @param handler the handler
+     * @param <E>     the event type
+     */
+    public record Binding<E>(String topic, Class<E> type, EventHandler<E> handler) {
+        public Binding {
+            TopicPattern.requireTopicName(topic);
+            Objects.requireNonNull(type, "type");
+            Objects.requireNonNull(handler, "handler");
+        }
+    }
+
+    /** Builds a {@link Reprocessor}; not thread-safe. */
+    public static final class Builder {
+        private final EventBus bus;
+        private final List<Binding<?>> bindings = new ArrayList<>();
+        private Mode mode = Mode.FOLLOW;
+
+        private Builder(EventBus bus) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+        }
+
+        /** Replays {@code topic} into {@code handler}. One handler per topic. */
+        public <E> Builder on(String topic, Class<E> type, EventHandler<E> handler) {
+            ConfigurationException.require(bindings.stream().noneMatch(b -> b.topic().equals(topic)),
+                    "topic '%s' has a replay handler already", topic);
+            bindings.add(new Binding<>(topic, type, handler));
+            return this;
+        }
+
+        /** What to do once caught up; default {@link Mode#FOLLOW}. */
+        public Builder mode(Mode value) {
+            this.mode = Objects.requireNonNull(value, "mode");
+            return this;
+        }
+
+        public Reprocessor build() {
+            ConfigurationException.require(!bindings.isEmpty(), "a reprocessor needs at least one topic");
+            return new Reprocessor(this);
+        }
+    }
+}

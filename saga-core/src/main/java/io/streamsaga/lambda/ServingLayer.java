@@ -1,0 +1,283 @@
+package io.streamsaga.lambda;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.DeliveryContext;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.kappa.Replay;
+import io.streamsaga.kappa.Reprocessor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BiFunction;
+import java.util.function.BinaryOperator;
+import java.util.function.Supplier;
+
+/**
+ * The serving layer of a Lambda architecture over one topic: it answers queries by merging a batch view
+ * (recomputed now and then from the whole log, like the source's daily job) with a real-time view
+ * (updated per event), and never counts an event twice.
+ *
+ * <p>The batch view carries the log position it covers ({@link BatchView#covers()}). The real-time side
+ * reads the topic from the beginning under its own group and keeps only the events at or after that
+ * position; when a newer batch view is installed, the events it now covers are dropped from the
+ * real-time side and the real-time view is refolded from the rest. So the merged view always covers
+ * exactly the events below {@link #position()} in every partition, each once. Real-time events are kept
+ * until a batch view covers them: recompute the batch regularly to bound that memory.
+ *
+ * <p>The application supplies the empty view, the fold of one event into a view, and the merge of a batch
+ * view with a real-time view; views should be immutable values (the fold returns a new view). A batch is
+ * either recomputed here ({@link #recomputeBatch()}, a bounded replay under a new consumer group) or
+ * computed elsewhere and installed ({@link #installBatch}). Each recompute reads under a new consumer group
+ * ({@code <name>.batch-<n>}); on a broker, old groups expire with the broker's offset retention.
+ *
+ * <p>After a restart on a durable log the real-time group resumes from its committed position, so the
+ * views start empty: recompute the batch first; it covers everything up to the log's end, and the
+ * real-time side counts only what comes after. Thread-safe.
+ *
+ * @param <E> the event type
+ * @param <V> the view type
+ */
+public final class ServingLayer<E, V> implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ServingLayer.class);
+
+    private final EventBus bus;
+    private final String name;
+    private final String topic;
+    private final Class<E> eventType;
+    private final Supplier<V> empty;
+    private final BiFunction<V, E, V> fold;
+    private final BinaryOperator<V> merge;
+
+    private BatchView<V> batch;
+    private V realtime;
+    /** Real-time events not yet covered by the batch view, in arrival order. */
+    private final List<Positioned<E>> uncovered = new ArrayList<>();
+    private final Map<Integer, Long> realtimeReached = new TreeMap<>();
+    private Subscription subscription;
+    private int batchRuns;
+
+    private ServingLayer(Builder<E, V> builder) {
+        this.bus = builder.bus;
+        this.name = builder.name;
+        this.topic = builder.topic;
+        this.eventType = builder.eventType;
+        this.empty = builder.empty;
+        this.fold = builder.fold;
+        this.merge = builder.merge;
+        this.realtime = empty.get();
+        this.batch = new BatchView<>(empty.get(), Map.of(), bus.scheduler().clock().instant());
+    }
+
+    /** Starts a serving layer named {@code name} (prefix of its consumer groups) over {@code topic}. */
+    public static <E> Builder<E, ?> builder(EventBus bus, String name, String topic, Class<E> eventType) {
+        return new Builder<>(bus, name, topic, eventType);
+    }
+
+    /** Subscribes the real-time side (group {@code <name>.realtime}, from the earliest position). */
+    public synchronized ServingLayer<E, V> start() {
+        ConfigurationException.require(subscription == null, "serving layer '%s' is already started", name);
+        subscription = bus.subscribe(name + ".realtime", topic, eventType,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
+        return this;
+    }
+
+    private synchronized void onRealtime(E event, DeliveryContext ctx) {
+        realtimeReached.merge(ctx.partition(), ctx.offset() + 1, Math::max);
+        if (ctx.offset() < batch.coveredUpTo(ctx.partition())) {
+            return; // the batch view has it already
+        }
+        uncovered.add(new Positioned<>(ctx.partition(), ctx.offset(), event));
+        realtime = fold.apply(realtime, event);
+    }
+
+    /**
+     * Installs a batch view computed elsewhere. An older batch (covering less in some partition than the
+     * installed one) is refused, since it would bring back events the real-time side already dropped.
+     *
+     * @throws ConfigurationException when the batch covers less than the installed one
+     */
+    public synchronized void installBatch(BatchView<V> next) {
+        Objects.requireNonNull(next, "batch view");
+        ConfigurationException.require(!isOlderThanInstalled(next),
+                "serving layer '%s': batch view covers %s, older than the installed one %s", name, next.covers(), batch.covers());
+        install(next);
+    }
+
+    private boolean isOlderThanInstalled(BatchView<V> next) {
+        for (Map.Entry<Integer, Long> covered : batch.covers().entrySet()) {
+            if (next.coveredUpTo(covered.getKey()) < covered.getValue()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Installs {@code next} unless a newer batch is installed already; returns whether it did. */
+    private synchronized boolean installIfNewer(BatchView<V> next) {
+        if (isOlderThanInstalled(next)) {
+            log.info("serving layer '{}': batch covering {} finished after a newer one ({}); not installed", name,
+                    next.covers(), batch.covers());
+            return false;
+        }
+        install(next);
+        return true;
+    }
+
+    private void install(BatchView<V> next) {
+        batch = next;
+        uncovered.removeIf(e -> e.offset() < next.coveredUpTo(e.partition()));
+        V refolded = empty.get();
+        for (Positioned<E> e : uncovered) {
+            refolded = fold.apply(refolded, e.event());
+        }
+        realtime = refolded;
+        log.info("serving layer '{}' installed a batch view covering {}; {} real-time events remain", name, next.covers(), uncovered.size());
+    }
+
+    /**
+     * Recomputes the batch view from the whole log as it is now: a bounded replay under a new consumer
+     * group folds every event below the current end offsets, then the result is installed. Runs may
+     * overlap (a slow run started earlier may finish after a later one): a result older than the installed
+     * batch is then dropped, never installed. Completes with the computed batch view.
+     */
+    public CompletionStage<BatchView<V>> recomputeBatch() {
+        String group;
+        synchronized (this) {
+            do {
+                group = name + ".batch-" + (++batchRuns);
+            } while (!Reprocessor.isUnused(bus.transport(), group, List.of(topic)));
+        }
+        // partitions may be handled on different threads; a lock (not updateAndGet, which may retry the
+        // fold) serialises the application's fold
+        AtomicReference<V> acc = new AtomicReference<>(empty.get());
+        Replay replay = Reprocessor.builder(bus).mode(Reprocessor.Mode.UNTIL_TARGET)
+                .on(topic, eventType, (event, ctx) -> {
+                    synchronized (acc) {
+                        acc.set(fold.apply(acc.get(), event));
+                    }
+                })
+                .build().start(group);
+        return replay.caughtUp().thenApply(progress -> {
+            V view;
+            synchronized (acc) {
+                view = acc.get();
+            }
+            BatchView<V> computed = new BatchView<>(view, progress.target().getOrDefault(topic, Map.of()),
+                    bus.scheduler().clock().instant());
+            installIfNewer(computed);
+            return computed;
+        });
+    }
+
+    /** The merged view: {@code merge(batch view, real-time view)}. */
+    public synchronized V query() {
+        return merge.apply(batch.view(), realtime);
+    }
+
+    /** The merged view together with the exact log position it covers, taken atomically. */
+    public synchronized Answer<V> answer() {
+        return new Answer<>(query(), position());
+    }
+
+    /**
+     * A merged view and the position it covers: per partition, every event below the offset and none above.
+     *
+     * @param view     the merged view
+     * @param position per partition, the next offset not included
+     * @param <V>      the view type
+     */
+    public record Answer<V>(V view, Map<Integer, Long> position) {
+        public Answer {
+            position = java.util.Collections.unmodifiableMap(new TreeMap<>(position));
+        }
+    }
+
+    /** The batch view in use. */
+    public synchronized BatchView<V> batchView() {
+        return batch;
+    }
+
+    /** The real-time view alone (events after the batch position). */
+    public synchronized V realtimeView() {
+        return realtime;
+    }
+
+    /** How many real-time events wait for a batch view to cover them. */
+    public synchronized int uncoveredEvents() {
+        return uncovered.size();
+    }
+
+    /** Per partition, the next offset not yet in the merged view: it covers exactly the events below. */
+    public synchronized Map<Integer, Long> position() {
+        Map<Integer, Long> position = new TreeMap<>(batch.covers());
+        realtimeReached.forEach((p, o) -> position.merge(p, o, Math::max));
+        return position;
+    }
+
+    /** Stops the real-time subscription. */
+    @Override
+    public synchronized void close() {
+        if (subscription != null) {
+            subscription.close();
+        }
+    }
+
+    private record Positioned<E>(int partition, long offset, E event) {
+    }
+
+    /**
+     * Builds a {@link ServingLayer}; not thread-safe.
+     *
+     * @param <E> the event type
+     * @param <V> the view type
+     */
+    public static final class Builder<E, V> {
+        private final EventBus bus;
+        private final String name;
+        private final String topic;
+        private final Class<E> eventType;
+        private Supplier<V> empty;
+        private BiFunction<V, E, V> fold;
+        private BinaryOperator<V> merge;
+
+        private Builder(EventBus bus, String name, String topic, Class<E> eventType) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+            ConfigurationException.require(name != null && !name.isBlank(), "serving layer name must not be blank, but was '%s'", name);
+            this.name = name;
+            this.topic = TopicPattern.requireTopicName(topic);
+            this.eventType = Objects.requireNonNull(eventType, "eventType");
+        }
+
+        /** The empty view and how one event changes a view (returning a new view). */
+        @SuppressWarnings("unchecked")
+        public <W> Builder<E, W> view(Supplier<W> emptyView, BiFunction<W, E, W> foldEvent) {
+            Builder<E, W> self = (Builder<E, W>) this;
+            self.empty = Objects.requireNonNull(emptyView, "emptyView");
+            self.fold = Objects.requireNonNull(foldEvent, "foldEvent");
+            return self;
+        }
+
+        /** How a batch view and a real-time view combine into the answer. */
+        public Builder<E, V> merge(BinaryOperator<V> mergeViews) {
+            this.merge = Objects.requireNonNull(mergeViews, "mergeViews");
+            return this;
+        }
+
+        public ServingLayer<E, V> build() {
+            ConfigurationException.require(empty != null && fold != null, "serving layer '%s' needs view(empty, fold)", name);
+            ConfigurationException.require(merge != null, "serving layer '%s' needs merge(...)", name);
+            return new ServingLayer<>(this);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package io.streamsaga.bus;
+
+import io.streamsaga.ConfigurationException;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TopicPatternTest {
+
+    @Test
+    void anExactNameMatchesOnlyItself() {
+        TopicPattern pattern = TopicPattern.of("order-created");
+        assertFalse(pattern.isWildcard());
+        assertTrue(pattern.matches("order-created"));
+        assertFalse(pattern.matches("order-created-v2"));
+        assertFalse(pattern.matches("order"));
+    }
+
+    @Test
+    void aPrefixWildcardMatchesEveryTopicWithThePrefix() {
+        TopicPattern pattern = TopicPattern.of("order-*");
+        assertTrue(pattern.isWildcard());
+        assertTrue(pattern.matches("order-created"));
+        assertTrue(pattern.matches("order-"));
+        assertTrue(pattern.matches("order-item.created"));
+        assertFalse(pattern.matches("payment-processed"));
+        assertFalse(pattern.matches("orders"));
+    }
+
+    @Test
+    void starMatchesEveryOrdinaryTopic() {
+        TopicPattern all = TopicPattern.of("*");
+        assertTrue(all.matches("order-created"));
+        assertTrue(all.matches("a"));
+        assertTrue(TopicPattern.of("*-created").matches("order-created"));
+        assertFalse(TopicPattern.of("*-created").matches("order-cancelled"));
+    }
+
+    @Test
+    void dotsAreLiteralNotRegexWildcards() {
+        TopicPattern pattern = TopicPattern.of("shop.*");
+        assertTrue(pattern.matches("shop.orders"));
+        assertFalse(pattern.matches("shopXorders"));
+        assertEquals("shop\\..*", pattern.toRegex());
+    }
+
+    @Test
+    void wildcardsNeverMatchDeadLetterOrInternalTopics() {
+        assertFalse(TopicPattern.of("*").matches("order-created.DLT"));
+        assertFalse(TopicPattern.of("order-*").matches("order-created.DLT"));
+        assertFalse(TopicPattern.of("*").matches("__consumer_offsets"));
+        assertTrue(TopicPattern.of("order-created.DLT").matches("order-created.DLT"), "exact names still work");
+    }
+
+    @Test
+    void illegalPatternsAreRejectedQuotingTheValue() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> TopicPattern.of("order created"));
+        assertEquals("topic pattern must be letters, digits, '.', '_', '-' and '*', but was 'order created'", e.getMessage());
+        assertThrows(ConfigurationException.class, () -> TopicPattern.of(""));
+        assertThrows(ConfigurationException.class, () -> TopicPattern.of(null));
+        assertThrows(ConfigurationException.class, () -> TopicPattern.of("order-(created)"));
+    }
+
+    @Test
+    void topicNamesMayNotContainWildcardsOrOtherCharacters() {
+        assertEquals("order-created_v2.eu", TopicPattern.requireTopicName("order-created_v2.eu"));
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName("order-*"));
+        assertEquals("topic name must be letters, digits, '.', '_' and '-', but was 'order-*'", e.getMessage());
+        assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName(""));
+        assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName(null));
+        assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName("đơn-hàng"));
+    }
+
+    @Test
+    void patternsAreValuesEqualByText() {
+        assertEquals(TopicPattern.of("order-*"), TopicPattern.of("order-*"));
+        assertEquals(TopicPattern.of("order-*").hashCode(), TopicPattern.of("order-*").hashCode());
+        assertEquals("order-*", TopicPattern.of("order-*").toString());
+    }
+}

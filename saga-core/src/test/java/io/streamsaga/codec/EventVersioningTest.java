@@ -1,0 +1,216 @@
+package io.streamsaga.codec;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.message.Message;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The source's OrderCreatedEvent v1 -> v2 (currency "USD"), a later v3, and what cannot be decoded. */
+class EventVersioningTest {
+
+    /** Version 1 as an old producer still publishes it. */
+    record OrderCreatedV1(String orderId, long amount) {
+    }
+
+    /** Version 2: adds the currency. */
+    record OrderCreatedV2(String orderId, long amount, String currency) {
+    }
+
+    /** Version 3: adds the sales channel. */
+    record OrderCreatedV3(String orderId, long amount, String currency, String channel) {
+    }
+
+    /** The registry of a consumer on version 2: one upcaster. */
+    private static TypeRegistry.Builder v2Registry() {
+        return TypeRegistry.builder()
+                .register("order-created", 2, OrderCreatedV2.class)
+                .upcaster("order-created", 1, v1 -> v1.put("currency", "USD"));
+    }
+
+    /** Version 3 needs exactly one more upcaster on top of version 2's chain. */
+    private static TypeRegistry v3Registry() {
+        return TypeRegistry.builder()
+                .register("order-created", 3, OrderCreatedV3.class)
+                .upcaster("order-created", 1, v1 -> v1.put("currency", "USD"))
+                .upcaster("order-created", 2, v2 -> v2.put("channel", "web"))
+                .build();
+    }
+
+    private static Message json(String type, int version, String json) {
+        return Message.builder("order-created").key("o-1").type(type).version(version)
+                .payload(json.getBytes(StandardCharsets.UTF_8)).build();
+    }
+
+    @Test
+    void v1JsonIsUpcastToV2WithCurrencyDefaultingToUsd() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        OrderCreatedV2 event = codec.decode(json("order-created", 1, "{\"orderId\":\"o-1\",\"amount\":100}"),
+                OrderCreatedV2.class);
+        assertEquals(new OrderCreatedV2("o-1", 100, "USD"), event);
+    }
+
+    @Test
+    void v2JsonKeepsItsOwnCurrency() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        OrderCreatedV2 event = codec.decode(
+                json("order-created", 2, "{\"orderId\":\"o-1\",\"amount\":100,\"currency\":\"EUR\"}"), OrderCreatedV2.class);
+        assertEquals(new OrderCreatedV2("o-1", 100, "EUR"), event);
+    }
+
+    @Test
+    void aV1ObjectHandedOverInMemoryIsUpcastToo() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        Message inMemory = Message.builder("order-created").type("order-created").version(1)
+                .payload(new OrderCreatedV1("o-2", 5)).build();
+        assertEquals(new OrderCreatedV2("o-2", 5, "USD"), codec.decode(inMemory, OrderCreatedV2.class));
+    }
+
+    @Test
+    void v3NeedsOnlyOneMoreUpcasterAndReadsEveryOlderVersion() {
+        JsonEventCodec codec = new JsonEventCodec(v3Registry());
+        assertEquals(new OrderCreatedV3("o-1", 100, "USD", "web"),
+                codec.decode(json("order-created", 1, "{\"orderId\":\"o-1\",\"amount\":100}"), OrderCreatedV3.class));
+        assertEquals(new OrderCreatedV3("o-1", 100, "EUR", "web"),
+                codec.decode(json("order-created", 2, "{\"orderId\":\"o-1\",\"amount\":100,\"currency\":\"EUR\"}"),
+                        OrderCreatedV3.class));
+        assertEquals(new OrderCreatedV3("o-1", 100, "EUR", "app"),
+                codec.decode(json("order-created", 3,
+                        "{\"orderId\":\"o-1\",\"amount\":100,\"currency\":\"EUR\",\"channel\":\"app\"}"), OrderCreatedV3.class));
+        assertEquals(3, v3Registry().latestVersion("order-created").orElseThrow());
+    }
+
+    @Test
+    void jsonTreeHandlersSeeTheLatestVersion() {
+        JsonEventCodec codec = new JsonEventCodec(v3Registry());
+        JsonNode tree = codec.decode(json("order-created", 1, "{\"orderId\":\"o-1\",\"amount\":100}"), JsonNode.class);
+        assertEquals("USD", tree.get("currency").asText());
+        assertEquals("web", tree.get("channel").asText());
+    }
+
+    @Test
+    void encodedEventsDecodeBackToEqualRecords() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        OrderCreatedV2 event = new OrderCreatedV2("o-3", 42, "VND");
+        Message message = Message.builder("order-created").type("order-created").version(2)
+                .payload(codec.encode(event)).build();
+        assertEquals(event, codec.decode(message, OrderCreatedV2.class));
+    }
+
+    @Test
+    void theSameObjectIsHandedOverWhenTypeAndVersionMatch() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        OrderCreatedV2 event = new OrderCreatedV2("o-4", 1, "USD");
+        Message message = Message.builder("order-created").type("order-created").version(2).payload(event).build();
+        assertSame(event, codec.decode(message, OrderCreatedV2.class));
+    }
+
+    @Test
+    void malformedJsonRaisesADecodingExceptionSayingSo() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(json("order-created", 2, "{\"orderId\": oops"), OrderCreatedV2.class));
+        assertTrue(e.getMessage().startsWith("malformed JSON payload"), e.getMessage());
+        assertFalse(e.isRetriable());
+    }
+
+    @Test
+    void aJsonArrayWhereAnObjectBelongsIsRejected() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(json("order-created", 2, "[1,2]"), OrderCreatedV2.class));
+        assertTrue(e.getMessage().contains("must be a JSON object, but was ARRAY"), e.getMessage());
+    }
+
+    @Test
+    void anUnknownTypeRaisesADecodingExceptionNamingIt() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(json("order-shipped", 1, "{}"), OrderCreatedV2.class));
+        assertEquals("unknown event type 'order-shipped' (v1); the handler expects order-created/v2", e.getMessage());
+    }
+
+    @Test
+    void aVersionNewerThanTheHandlerKnowsRaisesADecodingException() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(json("order-created", 3, "{\"orderId\":\"o\"}"), OrderCreatedV2.class));
+        assertEquals("event order-created has version 3, newer than version 2 that OrderCreatedV2 represents",
+                e.getMessage());
+    }
+
+    @Test
+    void anOldVersionWithNoUpcasterRaisesADecodingExceptionNamingTheMissingStep() {
+        TypeRegistry registry = TypeRegistry.builder()
+                .register("order-created", 3, OrderCreatedV3.class)
+                .upcaster("order-created", 2, v2 -> v2.put("channel", "web"))
+                .build();
+        JsonEventCodec codec = new JsonEventCodec(registry);
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(json("order-created", 1, "{\"orderId\":\"o\"}"), OrderCreatedV3.class));
+        assertEquals("no upcaster registered for order-created from version 1 to 2 (needed to read version 1 as version 3)",
+                e.getMessage());
+    }
+
+    @Test
+    void anUpcasterReturningNullIsReported() {
+        TypeRegistry registry = TypeRegistry.builder()
+                .register("order-created", 2, OrderCreatedV2.class)
+                .upcaster("order-created", 1, v1 -> null)
+                .build();
+        DecodingException e = assertThrows(DecodingException.class, () -> new JsonEventCodec(registry)
+                .decode(json("order-created", 1, "{\"orderId\":\"o\"}"), OrderCreatedV2.class));
+        assertTrue(e.getMessage().contains("returned null"), e.getMessage());
+    }
+
+    @Test
+    void aHandlerTypeThatIsNotRegisteredIsReported() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(json("order-created", 1, "{}"), OrderCreatedV1.class));
+        assertTrue(e.getMessage().contains("which is not registered in the TypeRegistry"), e.getMessage());
+    }
+
+    @Test
+    void aMessageOfAnotherRegisteredTypeDoesNotBindToTheHandlersType() {
+        TypeRegistry registry = v2Registry().register("order-cancelled", 1, OrderCreatedV1.class).build();
+        DecodingException e = assertThrows(DecodingException.class, () -> new JsonEventCodec(registry)
+                .decode(json("order-cancelled", 1, "{}"), OrderCreatedV2.class));
+        assertEquals("message type 'order-cancelled' does not match the handler's type order-created/v2", e.getMessage());
+    }
+
+    @EventType(value = "payment-processed", version = 2)
+    record PaymentProcessed(String orderId) {
+    }
+
+    @Test
+    void registryTakesTypeIdsFromTheAnnotationAndNeverFromClassNames() {
+        TypeRegistry registry = TypeRegistry.builder().register(PaymentProcessed.class).build();
+        assertEquals(new EventTypeId("payment-processed", 2), registry.idOf(PaymentProcessed.class));
+        assertEquals(PaymentProcessed.class, registry.classFor("payment-processed", 2).orElseThrow());
+        UnknownEventTypeException e = assertThrows(UnknownEventTypeException.class, () -> registry.idOf(OrderCreatedV1.class));
+        assertTrue(e.getMessage().contains(OrderCreatedV1.class.getName() + " is not registered"), e.getMessage());
+    }
+
+    @Test
+    void conflictingRegistrationsAreRejectedAtBuildTime() {
+        ConfigurationException twice = assertThrows(ConfigurationException.class, () -> TypeRegistry.builder()
+                .register("order-created", 1, OrderCreatedV1.class)
+                .register("order-created", 1, OrderCreatedV2.class));
+        assertTrue(twice.getMessage().contains("order-created/v1 is already registered"), twice.getMessage());
+        ConfigurationException sameUpcaster = assertThrows(ConfigurationException.class, () -> TypeRegistry.builder()
+                .upcaster("order-created", 1, t -> t)
+                .upcaster("order-created", 1, t -> t));
+        assertEquals("an upcaster of order-created from version 1 is already registered", sameUpcaster.getMessage());
+        ConfigurationException notAnnotated = assertThrows(ConfigurationException.class,
+                () -> TypeRegistry.builder().register(OrderCreatedV1.class));
+        assertTrue(notAnnotated.getMessage().contains("has no @EventType annotation"), notAnnotated.getMessage());
+    }
+}

@@ -1,0 +1,97 @@
+package io.streamsaga.cqrs;
+
+import io.streamsaga.ConfigurationException;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class CommandAndQueryBusTest {
+    record CreateOrder(String userId, long amount) implements Command<String> {
+    }
+
+    record GetOrder(String orderId) implements Query<Long> {
+    }
+
+    private final Map<String, Long> store = new ConcurrentHashMap<>();
+
+    private final CommandHandler<CreateOrder, String> createOrder = new CommandHandler<>() {
+        @Override
+        public List<Violation> validate(CreateOrder command) {
+            List<Violation> violations = new ArrayList<>();
+            if (command.userId() == null || command.userId().isBlank()) {
+                violations.add(Violation.of("userId", "must not be blank, but was '" + command.userId() + "'"));
+            }
+            if (command.amount() <= 0) {
+                violations.add(Violation.of("amount", "must be positive, but was " + command.amount()));
+            }
+            return violations;
+        }
+
+        @Override
+        public String execute(CreateOrder command) {
+            if (command.userId().equals("broken")) {
+                throw new IllegalStateException("database down");
+            }
+            String id = "o-" + (store.size() + 1);
+            store.put(id, command.amount());
+            return id;
+        }
+    };
+
+    @Test
+    void validCommandIsExecutedAndItsResultReturned() {
+        CommandBus bus = new CommandBus().register(CreateOrder.class, createOrder);
+        CommandResult<String> result = bus.send(new CreateOrder("u-1", 250));
+        assertEquals(new CommandResult.Accepted<>("o-1"), result);
+        assertEquals(250L, store.get("o-1"));
+    }
+
+    @Test
+    void invalidCommandIsRejectedWithEveryViolationAndNothingExecutes() {
+        CommandBus bus = new CommandBus().register(CreateOrder.class, createOrder);
+        CommandResult<String> result = bus.send(new CreateOrder("", -5));
+        CommandResult.Rejected<String> rejected = assertInstanceOf(CommandResult.Rejected.class, result);
+        assertEquals(List.of("userId", "amount"), rejected.violations().stream().map(Violation::field).toList());
+        assertTrue(rejected.violations().get(1).message().contains("-5"));
+        assertTrue(store.isEmpty());
+    }
+
+    @Test
+    void handlerFailureIsReturnedAsFailedResult() {
+        CommandBus bus = new CommandBus().register(CreateOrder.class, createOrder);
+        CommandResult<String> result = bus.send(new CreateOrder("broken", 1));
+        CommandResult.Failed<String> failed = assertInstanceOf(CommandResult.Failed.class, result);
+        assertEquals("database down", failed.error().getMessage());
+        String described = result instanceof CommandResult.Failed<String> f ? "failed " + f.error().getMessage() : "other";
+        assertEquals("failed database down", described);
+    }
+
+    @Test
+    void secondHandlerForACommandTypeIsRejected() {
+        CommandBus bus = new CommandBus().register(CreateOrder.class, createOrder);
+        assertThrows(ConfigurationException.class, () -> bus.register(CreateOrder.class, createOrder));
+    }
+
+    @Test
+    void commandOrQueryWithoutHandlerIsATypedError() {
+        MissingHandlerException error = assertThrows(MissingHandlerException.class, () -> new CommandBus().send(new CreateOrder("u", 1)));
+        assertEquals(CreateOrder.class, error.requestType());
+        assertThrows(MissingHandlerException.class, () -> new QueryBus().ask(new GetOrder("o-1")));
+    }
+
+    @Test
+    void queryIsAnsweredByItsOneHandler() {
+        store.put("o-9", 42L);
+        QueryBus queries = new QueryBus().register(GetOrder.class, q -> store.get(q.orderId()));
+        assertEquals(42L, queries.ask(new GetOrder("o-9")));
+        assertThrows(ConfigurationException.class, () -> queries.register(GetOrder.class, q -> 0L));
+    }
+}

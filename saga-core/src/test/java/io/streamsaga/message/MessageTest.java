@@ -1,0 +1,113 @@
+package io.streamsaga.message;
+
+import io.streamsaga.ConfigurationException;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MessageTest {
+
+    @Test
+    void builderFillsIdVersionAndTimestamp() {
+        Message message = Message.builder("order-created").type("order-created").payload("x").build();
+        assertEquals(4, UUID.fromString(message.id()).version());
+        assertEquals(1, message.version());
+        assertTrue(message.timestamp() != null);
+        assertEquals(Map.of(), message.headers());
+    }
+
+    @Test
+    void generatedIdsAreUniqueVersionFourUuids() {
+        Set<String> ids = new HashSet<>();
+        for (int i = 0; i < 100_000; i++) {
+            String id = Message.newId();
+            UUID uuid = UUID.fromString(id);
+            assertEquals(4, uuid.version());
+            assertEquals(2, uuid.variant());
+            ids.add(id);
+        }
+        assertEquals(100_000, ids.size());
+    }
+
+    @Test
+    void invalidFieldsAreRejectedQuotingTheValue() {
+        assertEquals("event type must not be blank, but was ' '", assertThrows(ConfigurationException.class,
+                () -> Message.builder("t").type(" ").build()).getMessage());
+        assertEquals("event version must be 1 or more, but was 0", assertThrows(ConfigurationException.class,
+                () -> Message.builder("t").type("e").version(0).build()).getMessage());
+        assertEquals("message id must not be blank, but was ''", assertThrows(ConfigurationException.class,
+                () -> Message.builder("t").type("e").id("").build()).getMessage());
+        assertEquals("message id must not be blank, but was 'null'", assertThrows(ConfigurationException.class,
+                () -> Message.builder("t").type("e").id(null).build()).getMessage());
+        assertThrows(ConfigurationException.class, () -> Message.builder(null).type("e").build());
+    }
+
+    @Test
+    void headersAreCopiedAndImmutable() {
+        Map<String, String> source = new LinkedHashMap<>();
+        source.put(MessageHeaders.CORRELATION_ID, "c-1");
+        Message message = Message.builder("t").type("e").headers(source).build();
+        source.put("later", "x");
+        assertEquals(Map.of(MessageHeaders.CORRELATION_ID, "c-1"), message.headers());
+        assertThrows(UnsupportedOperationException.class, () -> message.headers().put("x", "y"));
+    }
+
+    @Test
+    void headersKeepTheirInsertionOrder() {
+        Message message = Message.builder("t").type("e")
+                .header("c", "3").header("a", "1").header("b", "2").build();
+        assertEquals(List.of("c", "a", "b"), List.copyOf(message.headers().keySet()));
+    }
+
+    @Test
+    void aNullHeaderValueRemovesTheHeader() {
+        Message message = Message.builder("t").type("e").header("a", "1").header("a", null).build();
+        assertTrue(message.header("a").isEmpty());
+    }
+
+    @Test
+    void standardHeadersHaveAccessors() {
+        Message message = Message.builder("t").type("e")
+                .header(MessageHeaders.CORRELATION_ID, "corr")
+                .header(MessageHeaders.CAUSATION_ID, "cause")
+                .header(MessageHeaders.SAGA_ID, "saga")
+                .build();
+        assertEquals("corr", message.correlationId().orElseThrow());
+        assertEquals("cause", message.causationId().orElseThrow());
+        assertEquals("saga", message.sagaId().orElseThrow());
+    }
+
+    @Test
+    void copiesChangeOneThingAndKeepTheId() {
+        Instant at = Instant.parse("2026-01-01T00:00:00Z");
+        Message original = Message.builder("order-created").key("k").type("order-created").version(2)
+                .payload("p").header("a", "1").timestamp(at).build();
+        Message moved = original.withTopic("order-created.DLT");
+        assertEquals("order-created.DLT", moved.topic());
+        assertEquals(original.id(), moved.id());
+        Message repacked = original.withPayload(new byte[] {1});
+        assertEquals(original.headers(), repacked.headers());
+        Message tagged = original.withHeader("b", "2").withHeaders(Map.of("c", "3"));
+        assertEquals(Map.of("a", "1", "b", "2", "c", "3"), tagged.headers());
+        assertEquals(Map.of("a", "1"), original.headers(), "the original is unchanged");
+        assertEquals(original, original.toBuilder().build());
+        assertNotEquals(original.id(), Message.builder("order-created").type("order-created").build().id());
+    }
+
+    @Test
+    void toStringShowsNoPayload() {
+        Message message = Message.builder("t").type("e").payload("secret-card-number").build();
+        assertTrue(!message.toString().contains("secret-card-number"), message.toString());
+    }
+}

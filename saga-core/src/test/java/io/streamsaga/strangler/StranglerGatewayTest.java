@@ -1,0 +1,128 @@
+package io.streamsaga.strangler;
+
+import io.streamsaga.ConfigurationException;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StranglerGatewayTest {
+    record Request(String route, String tenant, String user, int value) {
+    }
+
+    private final AtomicInteger legacyCalls = new AtomicInteger();
+    private final AtomicInteger modernCalls = new AtomicInteger();
+    private final Backend<Request, String> legacy = r -> {
+        legacyCalls.incrementAndGet();
+        return "legacy:" + r.value();
+    };
+    private final Backend<Request, String> modern = r -> {
+        modernCalls.incrementAndGet();
+        if (r.value() < 0) {
+            throw new IllegalArgumentException("negative " + r.value());
+        }
+        return r.value() == 13 ? "wrong" : "legacy:" + r.value(); // same answers, except 13
+    };
+
+    private StranglerGateway<Request, String> gateway() {
+        return StranglerGateway.builder(legacy, modern, Request::route).tenantOf(Request::tenant).build();
+    }
+
+    @Test
+    void everythingGoesToLegacyUntilARouteIsMovedAtRunTime() throws Exception {
+        StranglerGateway<Request, String> gateway = gateway();
+        gateway.handle(new Request("orders", "t1", "u", 1));
+        assertEquals(1, legacyCalls.get());
+        assertEquals(0, modernCalls.get());
+
+        gateway.update(rules -> rules.withRoute("orders", Target.MODERN));
+        gateway.handle(new Request("orders", "t1", "u", 2));
+        gateway.handle(new Request("invoices", "t1", "u", 3));
+        assertEquals(1, modernCalls.get());
+        assertEquals(2, legacyCalls.get());
+        assertEquals("route", gateway.route(new Request("orders", "t1", "u", 0)).reason());
+        assertEquals("default", gateway.route(new Request("invoices", "t1", "u", 0)).reason());
+    }
+
+    @Test
+    void tenantRuleOverridesTheRouteRule() {
+        StranglerGateway<Request, String> gateway = gateway();
+        gateway.rules(RoutingRules.allLegacy().withRoute("orders", Target.MODERN).withTenant("beta", Target.LEGACY));
+        assertEquals(Target.LEGACY, gateway.route(new Request("orders", "beta", "u", 0)).target());
+        assertEquals("tenant", gateway.route(new Request("orders", "beta", "u", 0)).reason());
+        assertEquals(Target.MODERN, gateway.route(new Request("orders", "other", "u", 0)).target());
+    }
+
+    @Test
+    void percentageSendsThatShareToModernAndKeepsEachUserOnOneSide() {
+        StranglerGateway<Request, String> gateway = StranglerGateway.builder(legacy, modern, Request::route)
+                .stickyKeyOf(Request::user).rules(RoutingRules.allLegacy().withPercentage("orders", 30)).build();
+        int toModern = 0;
+        for (int u = 0; u < 2000; u++) {
+            Request request = new Request("orders", null, "user-" + u, u);
+            Target first = gateway.route(request).target();
+            assertEquals(first, gateway.route(request).target(), "a user moved sides");
+            if (first == Target.MODERN) {
+                toModern++;
+            }
+        }
+        assertTrue(toModern > 450 && toModern < 750, "about 30% expected, got " + toModern + " of 2000");
+        gateway.update(r -> r.withPercentage("orders", 0));
+        assertEquals(Target.LEGACY, gateway.route(new Request("orders", null, "user-1", 0)).target());
+        gateway.update(r -> r.withPercentage("orders", 100));
+        assertEquals(Target.MODERN, gateway.route(new Request("orders", null, "user-1", 0)).target());
+    }
+
+    @Test
+    void shadowModeReturnsLegacyAndRecordsEveryMismatchIncludingModernErrors() throws Exception {
+        StranglerGateway<Request, String> gateway = gateway();
+        gateway.rules(RoutingRules.allLegacy().withRoute("orders", Target.SHADOW));
+        List<Mismatch> reported = new CopyOnWriteArrayList<>();
+        gateway.onMismatch(reported::add);
+
+        assertEquals("legacy:1", gateway.handle(new Request("orders", "t", "u", 1)));
+        assertEquals("legacy:13", gateway.handle(new Request("orders", "t", "u", 13)));
+        assertEquals("legacy:-1", gateway.handle(new Request("orders", "t", "u", -1)));
+        assertEquals("legacy:13", gateway.handle(new Request("orders", "t", "u", 13)));
+
+        assertEquals(3, gateway.mismatchCount());
+        assertEquals(3, reported.size());
+        assertEquals(reported, gateway.mismatches());
+        Mismatch wrong = reported.get(0);
+        assertEquals("legacy:13", wrong.legacy());
+        assertEquals("wrong", wrong.modern());
+        Mismatch failed = reported.get(1);
+        assertNull(failed.modern());
+        assertTrue(failed.modernError().contains("negative -1"));
+        assertEquals(4, legacyCalls.get());
+        assertEquals(4, modernCalls.get());
+    }
+
+    @Test
+    void invalidPercentageIsRejectedQuotingTheValue() {
+        ConfigurationException error = assertThrows(ConfigurationException.class,
+                () -> RoutingRules.allLegacy().withPercentage("orders", 120));
+        assertTrue(error.getMessage().contains("120"));
+    }
+
+    @Test
+    void shadowCallCanRunOffTheCallersThread() throws Exception {
+        List<Runnable> queued = new CopyOnWriteArrayList<>();
+        StranglerGateway<Request, String> gateway = StranglerGateway.builder(legacy, modern, Request::route)
+                .shadowExecutor(queued::add).rules(RoutingRules.allLegacy().withDefault(Target.SHADOW)).build();
+
+        assertEquals("legacy:13", gateway.handle(new Request("orders", "t", "u", 13)));
+        assertEquals(0, modernCalls.get());
+        assertEquals(0, gateway.mismatchCount());
+
+        queued.forEach(Runnable::run);
+        assertEquals(1, modernCalls.get());
+        assertEquals(1, gateway.mismatchCount());
+    }
+}

@@ -1,0 +1,292 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.metrics.MetricsRecorder;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A {@link MetricsRecorder} that keeps every number in memory, for tests and samples: events processed,
+ * failed (by error type) and dead-lettered (by reason) per topic and consumer group, handling latency
+ * samples, saga starts and outcomes, and named counters with tags.
+ *
+ * <p>Latency samples are bounded ({@link #DEFAULT_MAX_SAMPLES} per topic and group by default, the oldest
+ * dropped first) so a long-running sample does not grow without limit; the counters are exact.
+ * Thread-safe: the bus calls it from its consumer threads while a test reads it.
+ */
+public final class InMemoryMetrics implements MetricsRecorder {
+    /** Latency samples kept per topic and group unless configured otherwise. */
+    public static final int DEFAULT_MAX_SAMPLES = 10_000;
+
+    /** A topic and consumer group, the key of the event counters. */
+    public record TopicGroup(String topic, String group) {
+        public TopicGroup {
+            Objects.requireNonNull(topic, "topic");
+            Objects.requireNonNull(group, "group");
+        }
+    }
+
+    /** A named counter with its tags, as {@link #increment(String, Map)} receives it. */
+    public record CounterKey(String name, Map<String, String> tags) {
+        public CounterKey {
+            Objects.requireNonNull(name, "name");
+            tags = tags == null ? Map.of() : Map.copyOf(tags);
+        }
+    }
+
+    private final int maxSamples;
+    private final Map<TopicGroup, LongAdder> processed = new ConcurrentHashMap<>();
+    private final Map<TopicGroup, Map<String, LongAdder>> failed = new ConcurrentHashMap<>();
+    private final Map<TopicGroup, Map<String, LongAdder>> deadLettered = new ConcurrentHashMap<>();
+    private final Map<TopicGroup, Samples> latencies = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> sagasStarted = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, LongAdder>> sagasFinished = new ConcurrentHashMap<>();
+    private final Map<String, Samples> sagaDurations = new ConcurrentHashMap<>();
+    private final Map<CounterKey, LongAdder> counters = new ConcurrentHashMap<>();
+
+    /** A recorder keeping {@link #DEFAULT_MAX_SAMPLES} latency samples per topic and group. */
+    public InMemoryMetrics() {
+        this(DEFAULT_MAX_SAMPLES);
+    }
+
+    /** A recorder keeping at most {@code maxSamples} latency samples per topic and group (and per saga). */
+    public InMemoryMetrics(int maxSamples) {
+        ConfigurationException.require(maxSamples >= 1, "maxSamples must be 1 or more, but was %s", maxSamples);
+        this.maxSamples = maxSamples;
+    }
+
+    // ---- recording (called by the bus and the engines) ----
+
+    @Override
+    public void eventProcessed(String topic, String group, Duration latency) {
+        TopicGroup key = new TopicGroup(topic, group);
+        processed.computeIfAbsent(key, k -> new LongAdder()).increment();
+        latencies.computeIfAbsent(key, k -> new Samples(maxSamples)).add(latency);
+    }
+
+    @Override
+    public void eventFailed(String topic, String group, String errorType) {
+        bump(failed, new TopicGroup(topic, group), errorType);
+    }
+
+    @Override
+    public void eventDeadLettered(String topic, String group, String reason) {
+        bump(deadLettered, new TopicGroup(topic, group), reason);
+    }
+
+    @Override
+    public void sagaStarted(String sagaName) {
+        sagasStarted.computeIfAbsent(sagaName, k -> new LongAdder()).increment();
+    }
+
+    @Override
+    public void sagaFinished(String sagaName, String outcome, Duration duration) {
+        bump(sagasFinished, sagaName, outcome);
+        sagaDurations.computeIfAbsent(sagaName, k -> new Samples(maxSamples)).add(duration);
+    }
+
+    @Override
+    public void increment(String name, Map<String, String> tags) {
+        counters.computeIfAbsent(new CounterKey(name, tags), k -> new LongAdder()).increment();
+    }
+
+    private static <K> void bump(Map<K, Map<String, LongAdder>> table, K key, String detail) {
+        table.computeIfAbsent(key, k -> new ConcurrentHashMap<>())
+                .computeIfAbsent(String.valueOf(detail), d -> new LongAdder()).increment();
+    }
+
+    // ---- reading ----
+
+    /** Events handled successfully on {@code topic} by {@code group}. */
+    public long processed(String topic, String group) {
+        return sum(processed.get(new TopicGroup(topic, group)));
+    }
+
+    /** Events handled successfully on {@code topic}, over all groups. */
+    public long processed(String topic) {
+        long total = 0;
+        for (Map.Entry<TopicGroup, LongAdder> entry : processed.entrySet()) {
+            if (entry.getKey().topic().equals(topic)) {
+                total += entry.getValue().sum();
+            }
+        }
+        return total;
+    }
+
+    /** Failed handling attempts on {@code topic} by {@code group}, all error types. */
+    public long failed(String topic, String group) {
+        return total(failed.get(new TopicGroup(topic, group)));
+    }
+
+    /** Failed handling attempts on {@code topic} by {@code group} with errors of {@code errorType} (simple class name). */
+    public long failed(String topic, String group, String errorType) {
+        Map<String, LongAdder> byType = failed.get(new TopicGroup(topic, group));
+        return byType == null ? 0 : sum(byType.get(errorType));
+    }
+
+    /** Failed attempts by error type, over every topic and group. */
+    public Map<String, Long> failuresByErrorType() {
+        return flatten(failed);
+    }
+
+    /** Messages of {@code topic} that {@code group} dead-lettered, all reasons. */
+    public long deadLettered(String topic, String group) {
+        return total(deadLettered.get(new TopicGroup(topic, group)));
+    }
+
+    /** Messages of {@code topic} that {@code group} dead-lettered for {@code reason} ({@code handler-failed}, {@code undecodable}...). */
+    public long deadLettered(String topic, String group, String reason) {
+        Map<String, LongAdder> byReason = deadLettered.get(new TopicGroup(topic, group));
+        return byReason == null ? 0 : sum(byReason.get(reason));
+    }
+
+    /** Dead letters by reason, over every topic and group. */
+    public Map<String, Long> deadLettersByReason() {
+        return flatten(deadLettered);
+    }
+
+    /** The kept handling-latency samples of {@code topic} and {@code group}, oldest first. */
+    public List<Duration> latencies(String topic, String group) {
+        Samples samples = latencies.get(new TopicGroup(topic, group));
+        return samples == null ? List.of() : samples.snapshot();
+    }
+
+    /** The largest kept latency sample of {@code topic} and {@code group}, or zero. */
+    public Duration maxLatency(String topic, String group) {
+        return latencies(topic, group).stream().max(Duration::compareTo).orElse(Duration.ZERO);
+    }
+
+    /** Saga instances of {@code sagaName} started. */
+    public long sagasStarted(String sagaName) {
+        return sum(sagasStarted.get(sagaName));
+    }
+
+    /** Saga instances of {@code sagaName} that finished with {@code outcome}. */
+    public long sagasFinished(String sagaName, String outcome) {
+        Map<String, LongAdder> byOutcome = sagasFinished.get(sagaName);
+        return byOutcome == null ? 0 : sum(byOutcome.get(outcome));
+    }
+
+    /** The kept durations of finished {@code sagaName} instances, oldest first. */
+    public List<Duration> sagaDurations(String sagaName) {
+        Samples samples = sagaDurations.get(sagaName);
+        return samples == null ? List.of() : samples.snapshot();
+    }
+
+    /** The named counter with exactly these tags. */
+    public long counter(String name, Map<String, String> tags) {
+        return sum(counters.get(new CounterKey(name, tags)));
+    }
+
+    /** The named counter summed over all its tag sets. */
+    public long counter(String name) {
+        long total = 0;
+        for (Map.Entry<CounterKey, LongAdder> entry : counters.entrySet()) {
+            if (entry.getKey().name().equals(name)) {
+                total += entry.getValue().sum();
+            }
+        }
+        return total;
+    }
+
+    /** Forgets everything recorded so far. */
+    public void reset() {
+        processed.clear();
+        failed.clear();
+        deadLettered.clear();
+        latencies.clear();
+        sagasStarted.clear();
+        sagasFinished.clear();
+        sagaDurations.clear();
+        counters.clear();
+    }
+
+    /**
+     * A readable multi-line report in the names of the source's Prometheus metrics
+     * ({@code events_processed_total}, {@code events_failed_total}, {@code event_latency_ms}...), sorted,
+     * for samples and test failure messages.
+     */
+    public String report() {
+        List<String> lines = new ArrayList<>();
+        new TreeMap<>(stringKeys(processed)).forEach((key, count) -> lines.add("events_processed_total{" + key + "} " + count));
+        failed.forEach((key, byType) -> byType.forEach((type, count) ->
+                lines.add("events_failed_total{" + label(key) + ",error_type=" + type + "} " + count.sum())));
+        deadLettered.forEach((key, byReason) -> byReason.forEach((reason, count) ->
+                lines.add("events_dead_lettered_total{" + label(key) + ",reason=" + reason + "} " + count.sum())));
+        latencies.forEach((key, samples) -> {
+            List<Duration> kept = samples.snapshot();
+            double maxMs = kept.stream().mapToLong(Duration::toNanos).max().orElse(0) / 1_000_000.0;
+            lines.add(String.format(Locale.ROOT, "event_latency_ms_max{%s} %.3f", label(key), maxMs));
+        });
+        sagasStarted.forEach((name, count) -> lines.add("sagas_started_total{saga=" + name + "} " + count.sum()));
+        sagasFinished.forEach((name, byOutcome) -> byOutcome.forEach((outcome, count) ->
+                lines.add("sagas_finished_total{saga=" + name + ",outcome=" + outcome + "} " + count.sum())));
+        counters.forEach((key, count) -> lines.add(key.name() + new TreeMap<>(key.tags()) + " " + count.sum()));
+        Collections.sort(lines);
+        return String.join(System.lineSeparator(), lines);
+    }
+
+    private static Map<String, Long> stringKeys(Map<TopicGroup, LongAdder> table) {
+        Map<String, Long> out = new TreeMap<>();
+        table.forEach((key, count) -> out.put(label(key), count.sum()));
+        return out;
+    }
+
+    private static String label(TopicGroup key) {
+        return "topic=" + key.topic() + ",group=" + key.group();
+    }
+
+    private static Map<String, Long> flatten(Map<TopicGroup, Map<String, LongAdder>> table) {
+        Map<String, Long> out = new TreeMap<>();
+        table.values().forEach(byDetail -> byDetail.forEach((detail, count) -> out.merge(detail, count.sum(), Long::sum)));
+        return out;
+    }
+
+    private static long sum(LongAdder adder) {
+        return adder == null ? 0 : adder.sum();
+    }
+
+    private static long total(Map<String, LongAdder> byDetail) {
+        if (byDetail == null) {
+            return 0;
+        }
+        long total = 0;
+        for (LongAdder adder : byDetail.values()) {
+            total += adder.sum();
+        }
+        return total;
+    }
+
+    /** A bounded window of durations: the newest {@code max} kept. */
+    private static final class Samples {
+        private final int max;
+        private final ConcurrentLinkedDeque<Duration> values = new ConcurrentLinkedDeque<>();
+        private final AtomicInteger size = new AtomicInteger();
+
+        Samples(int max) {
+            this.max = max;
+        }
+
+        void add(Duration value) {
+            values.addLast(value);
+            if (size.incrementAndGet() > max && values.pollFirst() != null) {
+                size.decrementAndGet();
+            }
+        }
+
+        List<Duration> snapshot() {
+            return List.copyOf(values);
+        }
+    }
+}

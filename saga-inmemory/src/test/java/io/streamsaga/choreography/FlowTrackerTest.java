@@ -1,0 +1,375 @@
+package io.streamsaga.choreography;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.EventPattern;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.metrics.MetricsRecorder;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The order choreography of the source, followed from the outside by a {@link FlowTracker}. */
+class FlowTrackerTest {
+    record OrderCreated(String orderId, long amount) {
+    }
+
+    record InventoryReserved(String orderId, long amount) {
+    }
+
+    record InventoryReservationFailed(String orderId, String reason) {
+    }
+
+    record PaymentProcessed(String orderId) {
+    }
+
+    record PaymentFailed(String orderId, String reason) {
+    }
+
+    record OrderCancelled(String orderId) {
+    }
+
+    record InventoryReleased(String orderId) {
+    }
+
+    static final FlowDefinition ORDER_FLOW = FlowDefinition.builder("order")
+            .event("order-created", "Order", "Inventory")
+            .event("inventory-reserved", "Inventory", "Payment")
+            .event("inventory-reservation-failed", "Inventory")
+            .event("payment-processed", "Payment")
+            .event("payment-failed", "Payment", "Order")
+            .event("order-cancelled", "Order", "Inventory")
+            .event("inventory-released", "Inventory")
+            .succeedsOn("payment-processed")
+            .failsOn("inventory-reservation-failed", "inventory-released")
+            .deadline(Duration.ofSeconds(30))
+            .build();
+
+    /** Inventory: reserves when stock allows, releases on cancellation. */
+    public static final class Inventory {
+        final EventBus bus;
+        final long stockLimit;
+
+        Inventory(EventBus bus, long stockLimit) {
+            this.bus = bus;
+            this.stockLimit = stockLimit;
+        }
+
+        @EventPattern("order-created")
+        public void reserve(OrderCreated event) {
+            if (event.amount() > stockLimit) {
+                bus.publish("inventory-reservation-failed", event.orderId(), new InventoryReservationFailed(event.orderId(), "out of stock"));
+            } else {
+                bus.publish("inventory-reserved", event.orderId(), new InventoryReserved(event.orderId(), event.amount()));
+            }
+        }
+
+        @EventPattern("order-cancelled")
+        public void release(OrderCancelled event) {
+            bus.publish("inventory-released", event.orderId(), new InventoryReleased(event.orderId()));
+        }
+    }
+
+    /** Payment: declines amounts over its limit. */
+    public static final class Payment {
+        final EventBus bus;
+        final long limit;
+
+        Payment(EventBus bus, long limit) {
+            this.bus = bus;
+            this.limit = limit;
+        }
+
+        @EventPattern("inventory-reserved")
+        public void charge(InventoryReserved event) {
+            if (event.amount() > limit) {
+                bus.publish("payment-failed", event.orderId(), new PaymentFailed(event.orderId(), "declined"));
+            } else {
+                bus.publish("payment-processed", event.orderId(), new PaymentProcessed(event.orderId()));
+            }
+        }
+    }
+
+    /** Order: cancels on payment failure. */
+    public static final class Order {
+        final EventBus bus;
+
+        Order(EventBus bus) {
+            this.bus = bus;
+        }
+
+        @EventPattern("payment-failed")
+        public void cancel(PaymentFailed event) {
+            bus.publish("order-cancelled", event.orderId(), new OrderCancelled(event.orderId()));
+        }
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final List<String> counters = new CopyOnWriteArrayList<>();
+    private final EventBus bus = EventBus.builder(transport)
+            .types(TypeRegistry.builder()
+                    .register("order-created", 1, OrderCreated.class)
+                    .register("inventory-reserved", 1, InventoryReserved.class)
+                    .register("inventory-reservation-failed", 1, InventoryReservationFailed.class)
+                    .register("payment-processed", 1, PaymentProcessed.class)
+                    .register("payment-failed", 1, PaymentFailed.class)
+                    .register("order-cancelled", 1, OrderCancelled.class)
+                    .register("inventory-released", 1, InventoryReleased.class)
+                    .build())
+            .scheduler(scheduler)
+            .metrics(new MetricsRecorder() {
+                @Override
+                public void increment(String name, Map<String, String> tags) {
+                    counters.add(name + tags);
+                }
+
+                @Override
+                public void sagaStarted(String sagaName) {
+                    counters.add("started " + sagaName);
+                }
+
+                @Override
+                public void sagaFinished(String sagaName, String outcome, Duration duration) {
+                    counters.add("finished " + sagaName + " " + outcome + " " + duration);
+                }
+            })
+            .build();
+    private final FlowTracker tracker = FlowTracker.builder(bus, ORDER_FLOW).build().start();
+
+    @AfterEach
+    void close() {
+        tracker.close();
+        bus.close();
+        transport.close();
+    }
+
+    private void services(long stockLimit, long paymentLimit) {
+        bus.register("inventory", new Inventory(bus, stockLimit));
+        bus.register("payment", new Payment(bus, paymentLimit));
+        bus.register("order", new Order(bus));
+    }
+
+    private String placeOrder(String orderId, long amount) {
+        Message message = Message.builder("order-created").key(orderId).type("order-created")
+                .payload(new OrderCreated(orderId, amount)).timestamp(scheduler.now())
+                .header(MessageHeaders.CORRELATION_ID, "corr-" + orderId).build();
+        bus.publish(message);
+        return "corr-" + orderId;
+    }
+
+    @Test
+    void happyPathIsFollowedByCorrelationIdToSuccess() {
+        services(1000, 1000);
+        String correlation = placeOrder("o-1", 100);
+        transport.drainAll();
+
+        FlowInstance instance = tracker.where(correlation).orElseThrow();
+        assertEquals(FlowStatus.SUCCEEDED, instance.status());
+        assertEquals(List.of("order-created", "inventory-reserved", "payment-processed"), instance.path());
+        assertEquals(1L, tracker.outcomes().get(FlowStatus.SUCCEEDED));
+        assertEquals(List.of("started order", "finished order completed PT0S"), counters);
+    }
+
+    @Test
+    void paymentFailureIsCompensatedByCancellationAndReleaseAndEndsFailed() {
+        services(1000, 50);
+        String correlation = placeOrder("o-2", 100);
+        transport.drainAll();
+
+        FlowInstance instance = tracker.where(correlation).orElseThrow();
+        assertEquals(FlowStatus.FAILED, instance.status());
+        assertEquals(List.of("order-created", "inventory-reserved", "payment-failed", "order-cancelled", "inventory-released"),
+                instance.path());
+        // causation chains each event to the one it reacted to
+        for (int i = 1; i < instance.steps().size(); i++) {
+            assertEquals(instance.steps().get(i - 1).messageId(), instance.steps().get(i).causationId());
+        }
+    }
+
+    @Test
+    void reservationFailureEndsTheFlowFailedWithoutPayment() {
+        services(10, 1000);
+        String correlation = placeOrder("o-3", 100);
+        transport.drainAll();
+
+        assertEquals(List.of("order-created", "inventory-reservation-failed"), tracker.where(correlation).orElseThrow().path());
+        assertEquals(FlowStatus.FAILED, tracker.where(correlation).orElseThrow().status());
+    }
+
+    @Test
+    void instanceWithNoTerminalEventIsReportedStalledExactlyAtItsDeadline() {
+        // payment service is down: nobody reacts to inventory-reserved
+        bus.register("inventory", new Inventory(bus, 1000));
+        List<FlowInstance> reported = new CopyOnWriteArrayList<>();
+        tracker.onStalled(reported::add);
+        String correlation = placeOrder("o-4", 100);
+        transport.drainAll();
+
+        scheduler.advance(Duration.ofSeconds(29));
+        assertEquals(FlowStatus.RUNNING, tracker.where(correlation).orElseThrow().status());
+        assertTrue(reported.isEmpty());
+
+        scheduler.advance(Duration.ofSeconds(1));
+        assertEquals(1, reported.size());
+        FlowInstance stalled = reported.get(0);
+        assertEquals(correlation, stalled.correlationId());
+        assertEquals(FlowStatus.STALLED, stalled.status());
+        assertEquals("inventory-reserved", stalled.lastStep().orElseThrow().event());
+        assertEquals(List.of(stalled), tracker.stalled());
+        assertTrue(tracker.report().contains("stalled " + correlation));
+        assertTrue(counters.contains(FlowTracker.STALLED_COUNTER + Map.of("flow", "order")));
+    }
+
+    @Test
+    void finishedInstanceIsNeverReportedStalled() {
+        services(1000, 1000);
+        List<FlowInstance> reported = new CopyOnWriteArrayList<>();
+        tracker.onStalled(reported::add);
+        placeOrder("o-5", 100);
+        transport.drainAll();
+        scheduler.advance(Duration.ofMinutes(5));
+        assertTrue(reported.isEmpty());
+        assertEquals(0L, tracker.outcomes().get(FlowStatus.STALLED));
+    }
+
+    @Test
+    void duplicateDeliveryOfAMessageIsRecordedOnce() {
+        Message created = Message.builder("order-created").key("o-6").type("order-created")
+                .payload(new OrderCreated("o-6", 1)).timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c6").build();
+        assertTrue(tracker.observe(created));
+        assertTrue(tracker.observe(created));
+        assertFalse(tracker.observe(created.toBuilder().type("unrelated").build().withTopic("unrelated")));
+        assertEquals(List.of("order-created"), tracker.where("c6").orElseThrow().path());
+    }
+
+    @Test
+    void mermaidDiagramShowsTheInstancePathBetweenServices() {
+        services(1000, 50);
+        String correlation = placeOrder("o-7", 100);
+        transport.drainAll();
+
+        String diagram = tracker.mermaid(correlation).orElseThrow();
+        assertTrue(diagram.startsWith("sequenceDiagram\n"));
+        assertTrue(diagram.contains("Order->>Inventory: order-created"));
+        assertTrue(diagram.contains("Payment->>Order: payment-failed"));
+        assertTrue(diagram.contains("Order->>Inventory: order-cancelled"));
+        assertTrue(diagram.contains("Note over Inventory: inventory-released"));
+        assertTrue(diagram.contains(correlation + " FAILED"));
+        assertTrue(diagram.indexOf("order-created") < diagram.indexOf("payment-failed"));
+    }
+
+    @Test
+    void unknownInstanceIsAbsent() {
+        assertTrue(tracker.where("nobody").isEmpty());
+    }
+
+    private Message event(String topic, String id, String causation, String correlation) {
+        Message.Builder builder = Message.builder(topic).id(id).key("k").type(topic).payload(new OrderCancelled("x"))
+                .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, correlation);
+        if (causation != null) {
+            builder.header(MessageHeaders.CAUSATION_ID, causation);
+        }
+        return builder.build();
+    }
+
+    @Test
+    void eventsSeenOutOfOrderAreSortedByCausation() {
+        tracker.observe(event("payment-processed", "m3", "m2", "c8"));
+        tracker.observe(event("order-created", "m1", null, "c8"));
+        tracker.observe(event("inventory-reserved", "m2", "m1", "c8"));
+        FlowInstance instance = tracker.where("c8").orElseThrow();
+        assertEquals(List.of("order-created", "inventory-reserved", "payment-processed"), instance.path());
+        assertEquals(FlowStatus.SUCCEEDED, instance.status());
+    }
+
+    @Test
+    void terminalEventAfterTheDeadlineFinishesTheInstanceButKeepsTheMissedDeadline() {
+        tracker.observe(event("order-created", "m1", null, "c9"));
+        scheduler.advance(Duration.ofSeconds(31));
+        assertEquals(FlowStatus.STALLED, tracker.where("c9").orElseThrow().status());
+
+        tracker.observe(event("inventory-reservation-failed", "m2", "m1", "c9"));
+        FlowInstance instance = tracker.where("c9").orElseThrow();
+        assertEquals(FlowStatus.FAILED, instance.status());
+        assertTrue(instance.missedDeadline());
+        assertTrue(tracker.stalled().isEmpty());
+    }
+
+    @Test
+    void finishedInstancesBeyondTheLimitAreForgottenOldestFirst() {
+        try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(2).build()) {
+            for (int i = 1; i <= 3; i++) {
+                small.observe(event("order-created", "a" + i, null, "f" + i));
+                small.observe(event("payment-processed", "b" + i, "a" + i, "f" + i));
+            }
+            small.observe(event("order-created", "a4", null, "running"));
+            assertTrue(small.where("f1").isEmpty());
+            assertTrue(small.where("f2").isPresent());
+            assertTrue(small.where("f3").isPresent());
+            assertTrue(small.where("running").isPresent());
+        }
+    }
+
+    @Test
+    void manyConcurrentFlowsOnAsyncDeliveryAreEachFollowedToTheirOutcome() {
+        try (InMemoryTransport async = InMemoryTransport.builder().partitions(4).build();
+             EventBus asyncBus = EventBus.builder(async).types(TypeRegistry.builder()
+                     .register("order-created", 1, OrderCreated.class)
+                     .register("inventory-reserved", 1, InventoryReserved.class)
+                     .register("inventory-reservation-failed", 1, InventoryReservationFailed.class)
+                     .register("payment-processed", 1, PaymentProcessed.class)
+                     .register("payment-failed", 1, PaymentFailed.class)
+                     .register("order-cancelled", 1, OrderCancelled.class)
+                     .register("inventory-released", 1, InventoryReleased.class)
+                     .build()).build();
+             FlowTracker asyncTracker = FlowTracker.builder(asyncBus, ORDER_FLOW).build().start(io.streamsaga.bus.StartPosition.EARLIEST)) {
+            asyncBus.register("inventory", new Inventory(asyncBus, 900));
+            asyncBus.register("payment", new Payment(asyncBus, 600));
+            asyncBus.register("order", new Order(asyncBus));
+            for (int i = 0; i < 300; i++) {
+                long amount = i % 3 == 0 ? 100 : i % 3 == 1 ? 700 : 1000; // paid, payment fails, out of stock
+                asyncBus.publish(Message.builder("order-created").key("o-" + i).type("order-created")
+                        .payload(new OrderCreated("o-" + i, amount)).header(MessageHeaders.CORRELATION_ID, "c-" + i).build());
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() ->
+                    asyncTracker.outcomes().get(FlowStatus.SUCCEEDED) + asyncTracker.outcomes().get(FlowStatus.FAILED) == 300);
+            assertEquals(100L, asyncTracker.outcomes().get(FlowStatus.SUCCEEDED));
+            assertEquals(200L, asyncTracker.outcomes().get(FlowStatus.FAILED));
+            assertEquals(List.of("order-created", "inventory-reserved", "payment-failed", "order-cancelled", "inventory-released"),
+                    asyncTracker.where("c-1").orElseThrow().path());
+            assertEquals(List.of("order-created", "inventory-reservation-failed"), asyncTracker.where("c-2").orElseThrow().path());
+        }
+    }
+
+    @Test
+    void eventsOfSeveralTypesOnASharedTopicAreMatchedByType() {
+        try (FlowTracker shared = FlowTracker.builder(bus, ORDER_FLOW).group("shared").topics("orders").build().start()) {
+            Message created = Message.builder("orders").key("o-9").type("order-created").payload(new OrderCreated("o-9", 5))
+                    .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c-shared").build();
+            bus.publish(created);
+            bus.publish(Message.builder("orders").key("o-9").type("payment-processed").payload(new PaymentProcessed("o-9"))
+                    .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c-shared")
+                    .header(MessageHeaders.CAUSATION_ID, created.id()).build());
+            bus.publish(Message.builder("orders").key("o-9").type("unrelated-type").payload(new OrderCancelled("o-9"))
+                    .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "c-shared").build());
+            transport.drainAll();
+
+            FlowInstance instance = shared.where("c-shared").orElseThrow();
+            assertEquals(List.of("order-created", "payment-processed"), instance.path());
+            assertEquals(FlowStatus.SUCCEEDED, instance.status());
+        }
+    }
+}

@@ -1,0 +1,161 @@
+package io.streamsaga.cqrs;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ProjectionTest {
+    record OrderCreated(String orderId, String userId, long amount) {
+    }
+
+    record OrderShipped(String orderId) {
+    }
+
+    record OrderView(String orderId, String userId, String userName, String status, long amount) {
+    }
+
+    /** A denormalised read model: the user's name is copied in, as in the source's OrderProjection. */
+    static final class OrderReadModel {
+        final Map<String, OrderView> orders = new ConcurrentHashMap<>();
+    }
+
+    static final Map<String, String> USERS = Map.of("u-1", "An", "u-2", "Binh");
+
+    static ProjectionDefinition<OrderReadModel> definition() {
+        return ProjectionDefinition.builder(OrderReadModel::new)
+                .on("order-created", OrderCreated.class, (model, e, ctx) -> model.orders.put(e.orderId(),
+                        new OrderView(e.orderId(), e.userId(), USERS.getOrDefault(e.userId(), "?"), "created", e.amount())))
+                .on("order-shipped", OrderShipped.class, (model, e, ctx) -> model.orders.computeIfPresent(e.orderId(),
+                        (id, v) -> new OrderView(id, v.userId(), v.userName(), "shipped", v.amount())))
+                .build();
+    }
+
+    private static EventBus bus(InMemoryTransport transport) {
+        return EventBus.builder(transport).types(TypeRegistry.builder()
+                .register("order-created", 1, OrderCreated.class)
+                .register("order-shipped", 1, OrderShipped.class).build()).scheduler(new VirtualScheduler()).build();
+    }
+
+    @Test
+    void projectionDenormalisesEventsIntoTheReadModel() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport); Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition())) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100));
+            bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-2", 200));
+            transport.drainAll();
+            bus.publish("order-shipped", "o-1", new OrderShipped("o-1"));
+            transport.drainAll();
+
+            assertEquals(new OrderView("o-1", "u-1", "An", "shipped", 100), projection.readModel().orders.get("o-1"));
+            assertEquals("Binh", projection.readModel().orders.get("o-2").userName());
+            assertEquals(1, projection.version());
+        }
+    }
+
+    @Test
+    void rebuildServesTheOldModelUntilCaughtUpThenSwitchesAndStopsTheOldVersion() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(4).deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport); Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition())) {
+            for (int i = 0; i < 20; i++) {
+                bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-1", i));
+            }
+            transport.drainAll();
+            OrderReadModel old = projection.readModel();
+
+            Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild();
+            assertEquals(2, rebuild.version());
+            assertSame(old, projection.readModel());
+            assertEquals(0, rebuild.progress().done());
+            assertEquals(20, rebuild.progress().total());
+            assertThrows(ConfigurationException.class, projection::rebuild);
+
+            transport.drainAll();
+
+            assertTrue(rebuild.isSwapped());
+            assertNotSame(old, projection.readModel());
+            assertEquals(2, projection.version());
+            assertEquals(20, projection.readModel().orders.size());
+            // the old version no longer follows the log
+            bus.publish("order-created", "o-x", new OrderCreated("o-x", "u-2", 1));
+            transport.drainAll();
+            assertEquals(21, projection.readModel().orders.size());
+            assertEquals(20, old.orders.size());
+        }
+    }
+
+    @Test
+    void rebuildUnderConcurrentQueriesNeverExposesAPartialReadModel() throws Exception {
+        int initial = 3000;
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(4).build();
+             EventBus bus = bus(transport);
+             Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition())) {
+            for (int i = 0; i < initial; i++) {
+                bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-1", i));
+            }
+            // the projection started before these events, so its own catch-up target was the empty log:
+            // wait for the events themselves
+            await().atMost(Duration.ofSeconds(30)).until(() -> projection.readModel().orders.size() == initial);
+
+            AtomicBoolean running = new AtomicBoolean(true);
+            AtomicLong smallestSeen = new AtomicLong(Long.MAX_VALUE);
+            AtomicInteger queries = new AtomicInteger();
+            Thread reader = new Thread(() -> {
+                while (running.get()) {
+                    smallestSeen.accumulateAndGet(projection.readModel().orders.size(), Math::min);
+                    queries.incrementAndGet();
+                }
+            });
+            reader.start();
+            Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild();
+            for (int i = initial; i < initial + 200; i++) { // live traffic during the rebuild
+                bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-2", i));
+            }
+            rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(30)).until(() -> projection.readModel().orders.size() == initial + 200);
+            await().atMost(Duration.ofSeconds(30)).until(() -> queries.get() > 1000);
+            running.set(false);
+            reader.join();
+
+            assertTrue(smallestSeen.get() >= initial, "a query saw a partial read model of " + smallestSeen.get());
+            assertEquals(2, projection.version());
+            assertFalse(projection.readModel().orders.isEmpty());
+        }
+    }
+
+    @Test
+    void restartedInMemoryProjectionStartsAtAnUnusedVersionAndReplaysEverything() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            Projection<OrderReadModel> first = Projection.<OrderReadModel>create(bus, "orders").start(definition());
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100));
+            transport.drainAll();
+            first.close();
+
+            Projection<OrderReadModel> second = Projection.<OrderReadModel>create(bus, "orders").start(definition());
+            transport.drainAll();
+            assertEquals(2, second.version());
+            assertEquals(1, second.readModel().orders.size());
+            second.close();
+        }
+    }
+}

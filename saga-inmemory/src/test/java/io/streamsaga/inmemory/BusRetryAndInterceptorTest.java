@@ -1,0 +1,113 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/** Backoff through the bus's scheduler, interceptors, and threads released on close. */
+class BusRetryAndInterceptorTest {
+    record OrderCreated(String orderId) {
+    }
+
+    private static final TypeRegistry TYPES = TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build();
+
+    @Test
+    void retriesWaitTheBackoffOnTheBussSchedulerBeforeDeadLettering() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        VirtualScheduler time = new VirtualScheduler();
+        Instant start = time.now();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(time)
+                .retryPolicy(RetryPolicy.builder().maxAttempts(4).initialBackoff(Duration.ofSeconds(1))
+                        .multiplier(2).jitter(0).build())
+                .build();
+        List<Instant> attempts = new CopyOnWriteArrayList<>();
+        bus.subscribe("payment", "order-created", OrderCreated.class, (event, ctx) -> {
+            attempts.add(time.now());
+            throw new IllegalStateException("down");
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of(start, start.plusSeconds(1), start.plusSeconds(3), start.plusSeconds(7)), attempts);
+        assertEquals(1, transport.messages("order-created.DLT").size());
+    }
+
+    @Test
+    void interceptorsSeeEveryStepOfAMessage() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        List<String> seen = new CopyOnWriteArrayList<>();
+        MessageInterceptor tenant = new MessageInterceptor() {
+            @Override
+            public Message beforePublish(Message message, EventCodec codec) {
+                seen.add("publish " + message.topic());
+                return message.withHeader("tenant", "vn");
+            }
+
+            @Override
+            public Message afterReceive(Message message, String group) {
+                seen.add("receive " + group + " tenant=" + message.header("tenant").orElse("?"));
+                return message;
+            }
+
+            @Override
+            public void onAcknowledged(Message message, String group) {
+                seen.add("ack " + group);
+            }
+
+            @Override
+            public void onDeadLettered(Message message, String group) {
+                seen.add("dead " + group);
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(tenant).build();
+        bus.subscribe("ok", "order-created", OrderCreated.class, (event, ctx) -> { });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+        assertEquals(List.of("publish order-created", "receive ok tenant=vn", "ack ok"), seen);
+
+        seen.clear();
+        bus.subscribe("failing", "order-created", OrderCreated.class, (event, ctx) -> {
+            throw new IllegalStateException("no");
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-2"));
+        transport.drainAll();
+        // Groups are delivered in no fixed order; each step happens exactly once.
+        assertEquals(Set.of("publish order-created", "receive ok tenant=vn", "ack ok",
+                "receive failing tenant=vn", "dead failing"), Set.copyOf(seen));
+        assertEquals(5, seen.size());
+        assertEquals(1, transport.messages("order-created.DLT").size());
+    }
+
+    @Test
+    void closingASubscriptionEndsItsConsumerThread() {
+        try (InMemoryTransport transport = InMemoryTransport.create();
+             EventBus bus = EventBus.builder(transport).types(TYPES).build()) {
+            Subscription subscription = bus.subscribe("thread-check", "order-created", OrderCreated.class, (e, c) -> { });
+            await().atMost(Duration.ofSeconds(10)).until(() -> consumerThreadAlive("thread-check"));
+            subscription.close();
+            assertFalse(subscription.isActive());
+            assertFalse(consumerThreadAlive("thread-check"), "close() joins the consumer thread");
+        }
+    }
+
+    private static boolean consumerThreadAlive(String group) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .anyMatch(t -> t.isAlive() && t.getName().startsWith("streamsaga-inmemory-" + group + "-"));
+    }
+}

@@ -1,0 +1,109 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class InMemoryMetricsTest {
+    record OrderCreated(String orderId) {
+    }
+
+    @Test
+    void theBusReportsProcessedFailedAndDeadLetteredPerTopicAndGroup() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).build())
+                .scheduler(new VirtualScheduler())
+                .metrics(metrics)
+                .build();
+        AtomicInteger flaky = new AtomicInteger();
+        bus.subscribe("analytics", "order-created", OrderCreated.class, (event, ctx) -> { });
+        bus.subscribe("payment", "order-created", OrderCreated.class, (event, ctx) -> {
+            if (event.orderId().equals("flaky") && flaky.getAndIncrement() == 0) {
+                throw new IllegalStateException("gateway timeout"); // fails once, then succeeds
+            }
+            if (event.orderId().equals("declined")) {
+                throw new IllegalArgumentException("card declined"); // fails every attempt
+            }
+        });
+
+        bus.publish("order-created", "a", new OrderCreated("ok"));
+        bus.publish("order-created", "b", new OrderCreated("flaky"));
+        bus.publish("order-created", "c", new OrderCreated("declined"));
+        transport.send(Message.builder("order-created").key("d").type("order-created")
+                .payload("not json".getBytes(StandardCharsets.UTF_8)).build());
+        transport.drainAll();
+
+        assertEquals(3, metrics.processed("order-created", "analytics"));
+        assertEquals(2, metrics.processed("order-created", "payment"));
+        assertEquals(5, metrics.processed("order-created"));
+        assertEquals(1, metrics.failed("order-created", "payment", "IllegalStateException"));
+        assertEquals(3, metrics.failed("order-created", "payment", "IllegalArgumentException"));
+        assertEquals(4, metrics.failed("order-created", "payment"));
+        assertEquals(0, metrics.failed("order-created", "analytics"));
+        assertEquals(Map.of("IllegalArgumentException", 3L, "IllegalStateException", 1L), metrics.failuresByErrorType());
+        assertEquals(1, metrics.deadLettered("order-created", "payment", "handler-failed"));
+        assertEquals(1, metrics.deadLettered("order-created", "payment", "undecodable"));
+        assertEquals(1, metrics.deadLettered("order-created", "analytics", "undecodable"));
+        assertEquals(Map.of("handler-failed", 1L, "undecodable", 2L), metrics.deadLettersByReason());
+        assertEquals(3, metrics.latencies("order-created", "analytics").size());
+        assertTrue(metrics.latencies("order-created", "payment").stream().noneMatch(Duration::isNegative));
+        String report = metrics.report();
+        assertTrue(report.contains("events_processed_total{topic=order-created,group=payment} 2"), report);
+        assertTrue(report.contains("events_failed_total{topic=order-created,group=payment,error_type=IllegalArgumentException} 3"), report);
+    }
+
+    @Test
+    void sagaCountersAndNamedCountersAddUp() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        metrics.sagaStarted("order-saga");
+        metrics.sagaStarted("order-saga");
+        metrics.sagaFinished("order-saga", "completed", Duration.ofMillis(12));
+        metrics.sagaFinished("order-saga", "compensated", Duration.ofMillis(30));
+        metrics.increment("dedup_evictions_total", Map.of("store", "memory"));
+        metrics.increment("dedup_evictions_total", Map.of("store", "memory"));
+        metrics.increment("dedup_evictions_total", Map.of("store", "jdbc"));
+        metrics.increment("unroutable_total", null);
+
+        assertEquals(2, metrics.sagasStarted("order-saga"));
+        assertEquals(1, metrics.sagasFinished("order-saga", "completed"));
+        assertEquals(1, metrics.sagasFinished("order-saga", "compensated"));
+        assertEquals(0, metrics.sagasFinished("order-saga", "failed"));
+        assertEquals(2, metrics.sagaDurations("order-saga").size());
+        assertEquals(2, metrics.counter("dedup_evictions_total", Map.of("store", "memory")));
+        assertEquals(3, metrics.counter("dedup_evictions_total"));
+        assertEquals(1, metrics.counter("unroutable_total", Map.of()));
+
+        metrics.reset();
+        assertEquals(0, metrics.sagasStarted("order-saga"));
+        assertEquals(0, metrics.counter("dedup_evictions_total"));
+    }
+
+    @Test
+    void latencySamplesAreBoundedButCountersStayExact() {
+        InMemoryMetrics metrics = new InMemoryMetrics(5);
+        for (int i = 1; i <= 8; i++) {
+            metrics.eventProcessed("t", "g", Duration.ofMillis(i));
+        }
+        assertEquals(8, metrics.processed("t", "g"));
+        assertEquals(5, metrics.latencies("t", "g").size());
+        assertEquals(Duration.ofMillis(4), metrics.latencies("t", "g").get(0), "the oldest samples go first");
+        assertEquals(Duration.ofMillis(8), metrics.maxLatency("t", "g"));
+        assertEquals("maxSamples must be 1 or more, but was 0",
+                assertThrows(ConfigurationException.class, () -> new InMemoryMetrics(0)).getMessage());
+    }
+}

@@ -1,0 +1,183 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.message.Message;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What the in-memory log does beyond the transport contract: retention, concurrency, its own API. */
+class InMemoryTransportTest {
+
+    private static Message message(String topic, String key, String payload) {
+        return Message.builder(topic).key(key).type("text").payload(payload).build();
+    }
+
+    private static List<Object> payloads(List<Message> messages) {
+        return messages.stream().map(Message::payload).toList();
+    }
+
+    @Test
+    void retentionByCountDropsTheOldestAndReplayStartsAtTheFirstRetained() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).maxRecordsPerPartition(3)
+                .deliveryMode(DeliveryMode.MANUAL).build();
+        for (int i = 0; i < 5; i++) {
+            transport.send(message("log", "k", "m" + i));
+        }
+        assertEquals(Map.of(0, 2L), transport.startOffsets("log"));
+        assertEquals(Map.of(0, 5L), transport.endOffsets("log"));
+        assertEquals(List.of("m2", "m3", "m4"), payloads(transport.messages("log")));
+
+        List<Object> replayed = new ArrayList<>();
+        transport.subscribe("replay", TopicPattern.of("log"), StartPosition.EARLIEST,
+                record -> replayed.add(record.message().payload()));
+        transport.drainAll();
+        assertEquals(List.of("m2", "m3", "m4"), replayed);
+    }
+
+    @Test
+    void retentionByAgeFollowsTheTransportsClock() {
+        VirtualScheduler time = new VirtualScheduler();
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).retention(Duration.ofMinutes(1))
+                .clock(time.clock()).deliveryMode(DeliveryMode.MANUAL).build();
+        transport.send(message("log", "k", "old"));
+        time.advance(Duration.ofSeconds(30));
+        transport.send(message("log", "k", "recent"));
+        time.advance(Duration.ofSeconds(45));
+        transport.send(message("log", "k", "new"));
+
+        assertEquals(List.of("recent", "new"), payloads(transport.messages("log")));
+        assertEquals(Duration.ofMinutes(1), transport.retentionHorizon().orElseThrow());
+    }
+
+    @Test
+    void aGroupThatFellBehindRetentionSkipsToTheFirstRetainedRecord() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).maxRecordsPerPartition(2)
+                .deliveryMode(DeliveryMode.MANUAL).build();
+        transport.send(message("log", "k", "before"));
+        List<Object> handled = new ArrayList<>();
+        transport.subscribe("slow", TopicPattern.of("log"), StartPosition.LATEST, record -> handled.add(record.message().payload()));
+        for (int i = 0; i < 5; i++) {
+            transport.send(message("log", "k", "m" + i));
+        }
+        assertEquals(2, transport.pendingCount());
+        transport.drainAll();
+        assertEquals(List.of("m3", "m4"), handled);
+        assertEquals(Map.of(0, 6L), transport.committedOffsets("slow", "log"));
+        assertEquals(0, transport.pendingCount());
+    }
+
+    @Test
+    void concurrentProducersLoseNothingAndKeepTheirOwnOrderInAPartition() throws Exception {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).deliveryMode(DeliveryMode.MANUAL).build();
+        int producers = 4;
+        int perProducer = 5_000;
+        ExecutorService pool = Executors.newFixedThreadPool(producers);
+        CountDownLatch start = new CountDownLatch(1);
+        List<Future<?>> done = new ArrayList<>();
+        for (int p = 0; p < producers; p++) {
+            String producer = "p" + p;
+            done.add(pool.submit(() -> {
+                start.await();
+                for (int i = 0; i < perProducer; i++) {
+                    transport.send(message("log", "same-key", producer + ":" + i));
+                }
+                return null;
+            }));
+        }
+        start.countDown();
+        for (Future<?> future : done) {
+            future.get(30, TimeUnit.SECONDS);
+        }
+        pool.shutdown();
+
+        List<Message> log = transport.messages("log");
+        assertEquals(producers * perProducer, log.size());
+        Map<String, Integer> last = new HashMap<>();
+        for (Message m : log) {
+            String[] parts = ((String) m.payload()).split(":");
+            int seq = Integer.parseInt(parts[1]);
+            int previous = last.getOrDefault(parts[0], -1);
+            assertEquals(previous + 1, seq, "order of " + parts[0]);
+            last.put(parts[0], seq);
+        }
+    }
+
+    @Test
+    void aConsumerReadsWhileProducersAppendAndGrowTheLog() throws Exception {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2).maxRecordsPerPartition(100_000).build()) {
+            int count = 20_000;
+            CountDownLatch all = new CountDownLatch(count);
+            List<Integer> seen = new CopyOnWriteArrayList<>();
+            transport.subscribe("reader", TopicPattern.of("numbers"), StartPosition.EARLIEST, record -> {
+                seen.add((Integer) record.message().payload());
+                all.countDown();
+            });
+            for (int i = 0; i < count; i++) {
+                transport.send(Message.builder("numbers").key("k").type("n").payload(i).build());
+            }
+            assertTrue(all.await(30, TimeUnit.SECONDS), "delivered " + seen.size());
+            for (int i = 0; i < count; i++) {
+                assertEquals(i, seen.get(i));
+            }
+        }
+    }
+
+    @Test
+    void drainAllIsOnlyForManualMode() {
+        try (InMemoryTransport transport = InMemoryTransport.create()) {
+            ConfigurationException e = assertThrows(ConfigurationException.class, transport::drainAll);
+            assertEquals("drainAll() needs DeliveryMode.MANUAL, but this transport is ASYNC", e.getMessage());
+        }
+    }
+
+    @Test
+    void aClosedTransportRefusesToSendAndSubscribe() {
+        InMemoryTransport transport = InMemoryTransport.create();
+        transport.close();
+        CompletionException sent = assertThrows(CompletionException.class,
+                () -> transport.send(message("log", "k", "late")).toCompletableFuture().join());
+        assertInstanceOf(PublishException.class, sent.getCause());
+        assertThrows(ConfigurationException.class,
+                () -> transport.subscribe("g", TopicPattern.of("log"), StartPosition.LATEST, record -> { }));
+    }
+
+    @Test
+    void builderRejectsBadSettingsQuotingThem() {
+        assertEquals("partitions must be 1 or more, but was 0", assertThrows(ConfigurationException.class,
+                () -> InMemoryTransport.builder().partitions(0)).getMessage());
+        assertEquals("maxRecordsPerPartition must be 0 or more, but was -1", assertThrows(ConfigurationException.class,
+                () -> InMemoryTransport.builder().maxRecordsPerPartition(-1)).getMessage());
+        assertEquals("retention must be positive, but was PT0S", assertThrows(ConfigurationException.class,
+                () -> InMemoryTransport.builder().retention(Duration.ZERO)).getMessage());
+    }
+
+    @Test
+    void sameKeyAlwaysGoesToTheSamePartition() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(8).deliveryMode(DeliveryMode.MANUAL).build();
+        int first = transport.send(message("t", "customer-42", "a")).toCompletableFuture().join().partition();
+        for (int i = 0; i < 10; i++) {
+            assertEquals(first, transport.send(message("t", "customer-42", "b" + i)).toCompletableFuture().join().partition());
+        }
+        assertTrue(transport.topics().contains("t"));
+    }
+}

@@ -1,0 +1,95 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.time.Scheduler;
+import org.junit.jupiter.api.Test;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class VirtualSchedulerTest {
+    private static final Instant START = Instant.parse("2026-01-01T00:00:00Z");
+
+    @Test
+    void tasksRunInDueOrderWhenTimeAdvancesAndSeeTheirDueTime() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<String> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ofSeconds(3), () -> ran.add("c@" + scheduler.now()));
+        scheduler.schedule(Duration.ofSeconds(1), () -> ran.add("a@" + scheduler.now()));
+        scheduler.schedule(Duration.ofSeconds(1), () -> ran.add("b@" + scheduler.now()));
+
+        scheduler.advance(Duration.ofSeconds(2));
+        assertEquals(List.of("a@2026-01-01T00:00:01Z", "b@2026-01-01T00:00:01Z"), ran);
+        assertEquals(START.plusSeconds(2), scheduler.now());
+        assertEquals(1, scheduler.pendingTasks());
+
+        scheduler.advance(Duration.ofSeconds(5));
+        assertEquals("c@2026-01-01T00:00:03Z", ran.get(2));
+        assertEquals(START.plusSeconds(7), scheduler.now());
+    }
+
+    @Test
+    void aTaskScheduledByATaskRunsInTheSameAdvanceWhenItFallsDue() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<Instant> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ofSeconds(1), () -> {
+            ran.add(scheduler.now());
+            scheduler.schedule(Duration.ofSeconds(1), () -> ran.add(scheduler.now()));
+        });
+        scheduler.advance(Duration.ofSeconds(10));
+        assertEquals(List.of(START.plusSeconds(1), START.plusSeconds(2)), ran);
+    }
+
+    @Test
+    void cancelledTasksNeverRun() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<String> ran = new ArrayList<>();
+        Scheduler.Cancellable timeout = scheduler.schedule(Duration.ofSeconds(1), () -> ran.add("timeout"));
+        timeout.cancel();
+        scheduler.advance(Duration.ofMinutes(1));
+        assertEquals(List.of(), ran);
+        assertEquals(0, scheduler.pendingTasks());
+    }
+
+    @Test
+    void sleepAdvancesVirtualTimeInsteadOfBlocking() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        scheduler.sleep(Duration.ofHours(5));
+        assertEquals(START.plus(Duration.ofHours(5)), scheduler.now());
+    }
+
+    @Test
+    void timeNeverMovesBackwards() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        scheduler.advanceTo(START.plusSeconds(10));
+        scheduler.advanceTo(START);
+        scheduler.advance(Duration.ofSeconds(-5));
+        assertEquals(START.plusSeconds(10), scheduler.now());
+    }
+
+    @Test
+    void dueTasksRunWithoutMovingTime() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<String> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ZERO, () -> ran.add("now"));
+        scheduler.runDueTasks();
+        assertEquals(List.of("now"), ran);
+        assertEquals(START, scheduler.now());
+    }
+
+    @Test
+    void theClockAndItsZoneViewsFollowVirtualTime() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        Clock clock = scheduler.clock();
+        Clock saigon = clock.withZone(ZoneId.of("Asia/Ho_Chi_Minh"));
+        scheduler.advance(Duration.ofMinutes(3));
+        assertEquals(START.plusSeconds(180), clock.instant());
+        assertEquals(START.plusSeconds(180), saigon.instant());
+        assertEquals(ZoneId.of("Asia/Ho_Chi_Minh"), saigon.getZone());
+    }
+}

@@ -1,0 +1,112 @@
+package io.streamsaga.kappa;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ReprocessorTest {
+    record OrderCreated(String orderId, long amount) {
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport)
+            .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+            .scheduler(new VirtualScheduler()).build();
+    private final List<String> seen = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private void publish(int from, int to) {
+        for (int i = from; i < to; i++) {
+            bus.publish("order-created", "k" + i, new OrderCreated("o-" + i, i));
+        }
+    }
+
+    private Reprocessor reprocessor(Reprocessor.Mode mode) {
+        return Reprocessor.builder(bus).mode(mode)
+                .on("order-created", OrderCreated.class, (e, ctx) -> seen.add(e.orderId())).build();
+    }
+
+    @Test
+    void replayReadsTheWholeTopicFromTheBeginningAndReportsProgressAgainstTheEnd() {
+        publish(0, 12);
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+        assertEquals(12, replay.progress().total());
+        assertEquals(0, replay.progress().done());
+        assertFalse(replay.isCaughtUp());
+
+        transport.drainAll();
+
+        assertEquals(12, seen.size());
+        assertTrue(replay.isCaughtUp());
+        assertEquals(1.0, replay.progress().fraction());
+        assertEquals(transport.endOffsets("order-created"), transport.committedOffsets("stats-v2.order-created", "order-created"));
+        // FOLLOW goes on with live events
+        publish(12, 14);
+        transport.drainAll();
+        assertEquals(14, seen.size());
+    }
+
+    @Test
+    void boundedReplayCoversExactlyThePositionAtItsStartAndStops() {
+        publish(0, 5);
+        Replay replay = reprocessor(Reprocessor.Mode.UNTIL_TARGET).start("batch-1");
+        publish(5, 9); // after the start: not covered
+        transport.drainAll();
+
+        assertEquals(5, seen.size());
+        assertTrue(seen.containsAll(List.of("o-0", "o-1", "o-2", "o-3", "o-4")));
+        assertTrue(replay.isCaughtUp());
+        assertFalse(replay.isActive());
+        assertEquals(5, replay.caughtUp().toCompletableFuture().join().done());
+    }
+
+    @Test
+    void aGroupThatAlreadyReadTheTopicIsRefused() {
+        publish(0, 2);
+        reprocessor(Reprocessor.Mode.FOLLOW).start("v1");
+        transport.drainAll();
+        assertThrows(ConfigurationException.class, () -> reprocessor(Reprocessor.Mode.FOLLOW).start("v1"));
+    }
+
+    @Test
+    void replayOfAnEmptyLogIsCaughtUpAtOnce() {
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("empty");
+        assertTrue(replay.isCaughtUp());
+        assertEquals(1.0, replay.progress().fraction());
+    }
+
+    @Test
+    void aDeadLetteredLastRecordCountsAsReplayedOnceTheGroupMovedPastIt() {
+        publish(0, 3);
+        Replay replay = Reprocessor.builder(bus).on("order-created", OrderCreated.class, (e, ctx) -> {
+            if (e.orderId().equals("o-2")) {
+                throw new IllegalStateException("poison");
+            }
+            seen.add(e.orderId());
+        }).build().start("with-poison");
+        transport.drainAll();
+
+        assertEquals(List.of("o-2"), transport.messages("order-created.DLT").stream()
+                .map(m -> ((OrderCreated) m.payload()).orderId()).toList());
+        assertEquals(3, replay.progress().done());
+        assertTrue(replay.isCaughtUp());
+    }
+}

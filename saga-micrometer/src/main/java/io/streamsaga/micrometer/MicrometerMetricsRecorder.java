@@ -1,0 +1,125 @@
+package io.streamsaga.micrometer;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.streamsaga.metrics.MetricsRecorder;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The core's {@link MetricsRecorder} on a Micrometer {@link MeterRegistry}. Meter names are dotted
+ * Micrometer names that a Prometheus registry renders in the source's Prometheus names:
+ * <table>
+ *   <caption>meters</caption>
+ *   <tr><th>Micrometer</th><th>Prometheus</th><th>tags</th></tr>
+ *   <tr><td>events.processed</td><td>events_processed_total</td><td>topic, group</td></tr>
+ *   <tr><td>event.latency (timer, histogram)</td><td>event_latency_seconds_bucket/_count/_sum</td><td>topic, group</td></tr>
+ *   <tr><td>events.failed</td><td>events_failed_total</td><td>topic, group, error_type</td></tr>
+ *   <tr><td>events.dead.lettered</td><td>events_dead_lettered_total</td><td>topic, group, reason</td></tr>
+ *   <tr><td>saga.started</td><td>saga_started_total</td><td>saga</td></tr>
+ *   <tr><td>saga.finished</td><td>saga_finished_total</td><td>saga, outcome</td></tr>
+ *   <tr><td>saga.duration (timer, histogram)</td><td>saga_duration_seconds_*</td><td>saga, outcome</td></tr>
+ *   <tr><td>pattern counters ({@link #increment})</td><td>{@code <name>_total}</td><td>as given</td></tr>
+ * </table>
+ * Prometheus measures time in seconds, so the source's {@code event_latency_ms} becomes
+ * {@code event_latency_seconds}. Meters are cached per name and tags, so the delivery path does one map
+ * lookup. Thread-safe.
+ */
+public final class MicrometerMetricsRecorder implements MetricsRecorder {
+    private final MeterRegistry registry;
+    private final Map<List<String>, Counter> counters = new ConcurrentHashMap<>();
+    private final Map<List<String>, Timer> timers = new ConcurrentHashMap<>();
+
+    /** Records into {@code registry}. */
+    public MicrometerMetricsRecorder(MeterRegistry registry) {
+        this.registry = Objects.requireNonNull(registry, "registry");
+    }
+
+    /** The registry written to. */
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    @Override
+    public void eventProcessed(String topic, String group, Duration latency) {
+        counter("events.processed", "events processed successfully", "topic", topic, "group", group).increment();
+        timer("event.latency", "event latency as the bus reports it", "topic", topic, "group", group).record(latency);
+    }
+
+    @Override
+    public void eventFailed(String topic, String group, String errorType) {
+        counter("events.failed", "handling attempts that threw", "topic", topic, "group", group, "error_type", errorType).increment();
+    }
+
+    @Override
+    public void eventDeadLettered(String topic, String group, String reason) {
+        counter("events.dead.lettered", "events sent to the dead-letter topic", "topic", topic, "group", group, "reason", reason).increment();
+    }
+
+    @Override
+    public void sagaStarted(String sagaName) {
+        counter("saga.started", "saga instances started", "saga", sagaName).increment();
+    }
+
+    @Override
+    public void sagaFinished(String sagaName, String outcome, Duration duration) {
+        counter("saga.finished", "saga instances finished", "saga", sagaName, "outcome", outcome).increment();
+        timer("saga.duration", "saga duration from start to its terminal state", "saga", sagaName, "outcome", outcome).record(duration);
+    }
+
+    @Override
+    public void increment(String name, Map<String, String> tags) {
+        Map<String, String> sorted = new TreeMap<>(tags);
+        List<String> key = new ArrayList<>(1 + 2 * sorted.size());
+        key.add(name);
+        sorted.forEach((k, v) -> {
+            key.add(k);
+            key.add(v);
+        });
+        counters.computeIfAbsent(List.copyOf(key), k -> Counter.builder(name)
+                .description("pattern counter " + name).tags(toTags(sorted)).register(registry)).increment();
+    }
+
+    private Counter counter(String name, String description, String... tagPairs) {
+        return counters.computeIfAbsent(key(name, tagPairs),
+                k -> Counter.builder(name).description(description).tags(Tags.of(tagPairs(tagPairs))).register(registry));
+    }
+
+    private Timer timer(String name, String description, String... tagPairs) {
+        return timers.computeIfAbsent(key(name, tagPairs), k -> Timer.builder(name).description(description)
+                .tags(Tags.of(tagPairs(tagPairs))).publishPercentileHistogram().register(registry));
+    }
+
+    private static List<String> key(String name, String... tagPairs) {
+        String[] key = new String[tagPairs.length + 1];
+        key[0] = name;
+        for (int i = 0; i < tagPairs.length; i++) {
+            key[i + 1] = tagPairs[i] == null ? "none" : tagPairs[i];
+        }
+        return List.of(key);
+    }
+
+    private static Tag[] tagPairs(String... pairs) {
+        Tag[] tags = new Tag[pairs.length / 2];
+        for (int i = 0; i < tags.length; i++) {
+            String value = pairs[2 * i + 1];
+            tags[i] = Tag.of(pairs[2 * i], value == null ? "none" : value);
+        }
+        return tags;
+    }
+
+    private static Tags toTags(Map<String, String> tags) {
+        List<Tag> list = new ArrayList<>();
+        tags.forEach((k, v) -> list.add(Tag.of(k, v == null ? "none" : v)));
+        return Tags.of(list);
+    }
+}

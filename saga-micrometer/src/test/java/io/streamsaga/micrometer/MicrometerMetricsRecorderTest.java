@@ -1,0 +1,82 @@
+package io.streamsaga.micrometer;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MicrometerMetricsRecorderTest {
+    record OrderCreated(String orderId) {
+    }
+
+    @Test
+    void busDeliveriesFailuresAndDeadLettersAreCountedByTopicGroupAndErrorType() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .scheduler(new VirtualScheduler())
+                .metrics(new MicrometerMetricsRecorder(registry)).build()) {
+            bus.subscribe("payment", "order-created", OrderCreated.class,
+                    SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.builder().maxAttempts(2).build()), (e, ctx) -> {
+                        if (e.orderId().startsWith("bad")) {
+                            throw new IllegalStateException("declined");
+                        }
+                    });
+            bus.publish("order-created", "a", new OrderCreated("ok-1"));
+            bus.publish("order-created", "b", new OrderCreated("ok-2"));
+            bus.publish("order-created", "c", new OrderCreated("bad-1"));
+            transport.drainAll();
+        }
+        assertEquals(2.0, registry.get("events.processed").tags("topic", "order-created", "group", "payment").counter().count());
+        assertEquals(2.0, registry.get("events.failed").tags("error_type", "IllegalStateException").counter().count());
+        assertEquals(1.0, registry.get("events.dead.lettered").tags("reason", "handler-failed").counter().count());
+        assertEquals(2L, registry.get("event.latency").tags("topic", "order-created").timer().count());
+    }
+
+    @Test
+    void prometheusScrapeUsesTheSourceNames() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        metrics.eventProcessed("order-created", "payment", Duration.ofMillis(12));
+        metrics.eventFailed("order-created", "payment", "TimeoutException");
+        metrics.eventDeadLettered("order-created", "payment", "handler-failed");
+        metrics.sagaStarted("order-saga");
+        metrics.sagaFinished("order-saga", "compensated", Duration.ofSeconds(2));
+        metrics.increment("flow_stalled", Map.of("flow", "order"));
+
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("events_processed_total{group=\"payment\",topic=\"order-created\"} 1"), scrape);
+        assertTrue(scrape.contains("events_failed_total{error_type=\"TimeoutException\",group=\"payment\",topic=\"order-created\"} 1"), scrape);
+        assertTrue(scrape.contains("events_dead_lettered_total{"), scrape);
+        assertTrue(scrape.contains("event_latency_seconds_bucket{"), scrape);
+        assertTrue(scrape.contains("saga_started_total{saga=\"order-saga\"} 1"), scrape);
+        assertTrue(scrape.contains("saga_finished_total{outcome=\"compensated\",saga=\"order-saga\"} 1"), scrape);
+        assertTrue(scrape.contains("saga_duration_seconds_count{outcome=\"compensated\",saga=\"order-saga\"} 1"), scrape);
+        assertTrue(scrape.contains("flow_stalled_total{flow=\"order\"} 1"), scrape);
+    }
+
+    @Test
+    void repeatedRecordingsReuseOneMeter() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        for (int i = 0; i < 5; i++) {
+            metrics.increment("dedup_evictions", Map.of("store", "a"));
+        }
+        assertEquals(5.0, registry.get("dedup_evictions").counter().count());
+        assertEquals(1, registry.getMeters().size());
+    }
+}
