@@ -144,6 +144,27 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return new EmbeddedKafkaBroker(directory, deleteOnClose, port, server);
     }
 
+    /**
+     * Runs a broker as its own process until the JVM is stopped, for demos and benchmarks that want the
+     * broker out of the clients' JVM. Prints {@code bootstrap.servers=127.0.0.1:<port>} once it is up.
+     * Arguments are broker properties as {@code name=value}.
+     */
+    public static void main(String[] args) throws InterruptedException {
+        Map<String, String> overrides = new LinkedHashMap<>();
+        for (String arg : args) {
+            int equals = arg.indexOf('=');
+            if (equals <= 0) {
+                throw new IllegalArgumentException("expected name=value, but got '" + arg + "'");
+            }
+            overrides.put(arg.substring(0, equals), arg.substring(equals + 1));
+        }
+        EmbeddedKafkaBroker broker = start(overrides);
+        Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "embedded-kafka-shutdown"));
+        System.out.println("bootstrap.servers=" + broker.bootstrapServers());
+        System.out.flush();
+        Thread.currentThread().join(); // until the process is stopped
+    }
+
     /** The {@code bootstrap.servers} value for clients, {@code 127.0.0.1:<port>}. */
     public String bootstrapServers() {
         return "127.0.0.1:" + port;
