@@ -143,7 +143,11 @@ public final class KafkaAdapterBenchmark {
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(new ProducerRecord<>(topic, key(i), payload));
+                        producer.send(new ProducerRecord<>(topic, key(i), payload), (metadata, error) -> {
+                            if (error != null) {
+                                failed(null, error);
+                            }
+                        });
                     }
                     producer.flush();
                     return rate(start);
@@ -234,7 +238,11 @@ public final class KafkaAdapterBenchmark {
                     for (int i = 0; i < count; i++) {
                         ProducerRecord<String, byte[]> record = new ProducerRecord<>(topic, key(i), payload);
                         record.headers().add(SENT_HEADER, longBytes(System.nanoTime()));
-                        producer.send(record);
+                        producer.send(record, (metadata, error) -> {
+                            if (error != null) {
+                                failed(done, error);
+                            }
+                        });
                         pace();
                     }
                     await(done);
@@ -322,7 +330,9 @@ public final class KafkaAdapterBenchmark {
         if (FAILED_SENDS.getAndIncrement() == 0) {
             System.out.println("first failed send: " + error);
         }
-        done.countDown();
+        if (done != null) {
+            done.countDown();
+        }
     }
 
     private static String key(int i) {
@@ -372,6 +382,18 @@ public final class KafkaAdapterBenchmark {
         String topic = unique("bench-" + kind);
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
             admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all().get();
+            // Sending into a partition whose leader is still being set up can fail the first batch while
+            // later in-flight batches succeed, which an idempotent producer cannot repair
+            // (OutOfOrderSequenceException): start only once every partition has a leader, plus a margin.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                var description = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                if (description.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
+                    break;
+                }
+                Thread.sleep(50);
+            }
+            Thread.sleep(500);
         }
         return topic;
     }
