@@ -14,6 +14,7 @@ import io.streamsaga.spi.Transport;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -227,11 +228,21 @@ public final class KafkaTransport implements Transport {
                 groups.add(group);
             }
         });
+        Map<String, ListConsumerGroupOffsetsSpec> others = new HashMap<>();
         for (GroupListing listing : await(admin().listGroups().all(), "consumer groups")) {
-            String group = listing.groupId();
-            if (!groups.contains(group) && !committedOffsets(group, topic).isEmpty()) {
-                groups.add(group);
+            if (!groups.contains(listing.groupId())) {
+                others.put(listing.groupId(), new ListConsumerGroupOffsetsSpec());
             }
+        }
+        if (!others.isEmpty()) {
+            // one request for every group rather than one per group
+            Map<String, Map<TopicPartition, OffsetAndMetadata>> offsets =
+                    await(admin().listConsumerGroupOffsets(others).all(), "offsets of consumer groups");
+            offsets.forEach((group, partitions) -> {
+                if (partitions.entrySet().stream().anyMatch(e -> e.getValue() != null && e.getKey().topic().equals(topic))) {
+                    groups.add(group);
+                }
+            });
         }
         return groups;
     }
