@@ -129,8 +129,10 @@ public final class KafkaAdapterBenchmark {
             // the adapter hands over headers as strings (= raw); the bus also decodes the JSON (= raw-json)
             String baseline = kind.equals("bus") || kind.equals("raw-json") ? "raw-json" : "raw";
             double base = median(results.get(baseline + " publish-to-handle"));
-            System.out.printf(Locale.ROOT, "| %s | %,.0f | %,.0f | %.2fx | %.2fx (vs %s) |%n", kind, p, e, p / rawPublish,
-                    e / base, baseline);
+            String publishRate = Double.isNaN(p) ? "(as raw)" : String.format(Locale.ROOT, "%,.0f", p);
+            String publishRatio = Double.isNaN(p) ? "-" : String.format(Locale.ROOT, "%.2fx", p / rawPublish);
+            System.out.printf(Locale.ROOT, "| %s | %s | %,.0f | %s | %.2fx (vs %s) |%n", kind, publishRate, e,
+                    publishRatio, e / base, baseline);
         }
         System.out.println();
         System.out.println("| Path | latency p50 (ms) | p99 (ms) | max (ms) |");
