@@ -412,9 +412,16 @@ public final class KafkaAdapterBenchmark {
             // (OutOfOrderSequenceException): start only once every partition has a leader, plus a margin.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (System.nanoTime() < deadline) {
-                var description = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
-                if (description.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
-                    break;
+                try {
+                    var description = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                    if (description.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
+                        break;
+                    }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+                        throw e;
+                    }
+                    // just created: the broker's metadata does not list it yet; ask again
                 }
                 Thread.sleep(50);
             }
