@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
+import java.util.Optional;
 import java.util.PriorityQueue;
 
 /**
@@ -93,6 +94,14 @@ public final class VirtualScheduler implements Scheduler {
     /** Runs the tasks already due without moving time. */
     public void runDueTasks() {
         advance(Duration.ZERO);
+    }
+
+    /** When the earliest pending task is due, if any (lets a test jump straight to the next event). */
+    public Optional<Instant> nextDueAt() {
+        synchronized (lock) {
+            Task next = tasks.peek();
+            return next == null ? Optional.empty() : Optional.of(next.due);
+        }
     }
 
     /** How many tasks wait to run. */

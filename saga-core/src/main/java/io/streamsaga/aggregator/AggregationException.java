@@ -1,0 +1,52 @@
+package io.streamsaga.aggregator;
+
+import io.streamsaga.StreamSagaException;
+
+/**
+ * A part the aggregator cannot take. Late parts and uncorrelated messages are not retriable (the bus
+ * dead-letters them at once); a lost optimistic-concurrency race that kept repeating is.
+ */
+public class AggregationException extends StreamSagaException {
+    private static final long serialVersionUID = 1L;
+    private final String aggregator;
+    private final String key;
+
+    private AggregationException(String message, String aggregator, String key, boolean retriable) {
+        super(message, retriable);
+        this.aggregator = aggregator;
+        this.key = key;
+    }
+
+    /** A part arrived for a group that was already released, timed out or dead-lettered. */
+    public static AggregationException latePart(String aggregator, String key, GroupState state, String messageId) {
+        return new AggregationException("late part " + messageId + " for group '" + key + "' of aggregator '"
+                + aggregator + "', which is already " + state, aggregator, key, false);
+    }
+
+    /** The correlation function found no key in the message. */
+    public static AggregationException uncorrelated(String aggregator, String messageId) {
+        return new AggregationException("message " + messageId + " has no correlation key for aggregator '"
+                + aggregator + "'", aggregator, null, false);
+    }
+
+    /** Other writers kept changing the group between read and save. */
+    public static AggregationException contended(String aggregator, String key, int attempts) {
+        return new AggregationException("group '" + key + "' of aggregator '" + aggregator
+                + "' changed concurrently " + attempts + " times in a row", aggregator, key, true);
+    }
+
+    /** The timeout struck and the policy dead-lettered the group's parts. */
+    public static AggregationException timedOut(String aggregator, String key, int parts) {
+        return new AggregationException("group '" + key + "' of aggregator '" + aggregator + "' timed out with "
+                + parts + " part(s)", aggregator, key, false);
+    }
+
+    public String aggregator() {
+        return aggregator;
+    }
+
+    /** The correlation key, or null when there was none. */
+    public String key() {
+        return key;
+    }
+}

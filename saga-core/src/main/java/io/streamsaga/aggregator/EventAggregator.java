@@ -1,0 +1,430 @@
+package io.streamsaga.aggregator;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.aggregator.spi.AggregationStore;
+import io.streamsaga.bus.DeliveryContext;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.EventHandler;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.function.Predicate;
+
+/**
+ * Combines correlated parts into one outcome — the source's {@code OrderAggregator}, without its
+ * in-memory {@code Map} that forgets everything on restart and never gives up on a missing part.
+ *
+ * <ul>
+ *   <li>Parts are correlated by a key (default: the splitter's {@code sequence-id}, else the
+ *       {@code correlation-id}).</li>
+ *   <li>A group completes when any configured rule holds: a predicate over the group, a size, or the
+ *       splitter's last-part marker with all numbered parts present (which works when only the last part
+ *       knew the size). The {@link GroupReleaser} then runs.</li>
+ *   <li>A group may have a timeout, run on the bus's {@link Scheduler}; the {@link TimeoutPolicy} decides
+ *       whether the partial group is released or its parts are dead-lettered.</li>
+ *   <li>A closed group is kept as a tombstone for {@code keepClosed}; a part that arrives for it is a late
+ *       part and is dead-lettered, never the start of a new group.</li>
+ *   <li>Every change is a versioned save in the {@link AggregationStore}; a lost race is re-read and
+ *       re-applied, so several instances can share a store without losing parts. Building an aggregator
+ *       re-arms the deadlines stored under its name, so timeouts survive a restart.</li>
+ *   <li>A redelivered part (same message id) is not added twice.</li>
+ * </ul>
+ * Thread-safe.
+ */
+public final class EventAggregator implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(EventAggregator.class);
+    /** Counter of closed groups, tagged by aggregator and outcome. */
+    public static final String GROUPS_METRIC = "streamsaga_aggregator_groups_total";
+    private static final int MAX_CONFLICTS = 50;
+
+    private final Config config;
+    private final EventBus bus;
+    private final Scheduler scheduler;
+    private final Map<String, Scheduler.Cancellable> timers = new ConcurrentHashMap<>();
+    private final List<Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile boolean closed;
+
+    private EventAggregator(EventBus bus, Config config) {
+        this.bus = bus;
+        this.config = config;
+        this.scheduler = bus.scheduler();
+    }
+
+    /** Starts an aggregator over {@code bus} and {@code store}. */
+    public static Builder builder(EventBus bus, AggregationStore store) {
+        return new Builder(bus, store);
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    /** Subscribes {@code group} to each topic pattern, feeding every message into this aggregator. */
+    public List<Subscription> subscribe(String group, String... topicPatterns) {
+        return subscribe(group, SubscriptionOptions.defaults(), topicPatterns);
+    }
+
+    /** Subscribes {@code group} to each topic pattern with {@code options} (start position, retry policy). */
+    public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
+        ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
+        Objects.requireNonNull(options, "options");
+        List<Subscription> made = new ArrayList<>();
+        for (String pattern : topicPatterns) {
+            made.add(bus.subscribe(group, pattern, Message.class, options, handler()));
+        }
+        subscriptions.addAll(made);
+        return List.copyOf(made);
+    }
+
+    /** The handler that feeds raw messages into this aggregator, to subscribe with custom options. */
+    public EventHandler<Message> handler() {
+        return (message, context) -> accept(message);
+    }
+
+    /** The stored group for {@code key}, if any. */
+    public Optional<AggregationGroup> group(String key) {
+        return config.store().find(config.name(), key);
+    }
+
+    /** Adds one part; releases the group when it completes. Throws {@link AggregationException} for late parts. */
+    public void accept(Message message) throws Exception {
+        String key = config.correlation().apply(message);
+        if (key == null || key.isBlank()) {
+            throw AggregationException.uncorrelated(config.name(), message.id());
+        }
+        Instant now = scheduler.clock().instant();
+        AggregatedPart part = AggregatedPart.of(message, bus.codec(), now);
+        for (int attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
+            Optional<AggregationGroup> stored = config.store().find(config.name(), key);
+            if (stored.isPresent() && !stored.get().isOpen()) {
+                if (stored.get().contains(message.id())) {
+                    return; // redelivery of a part that was released with its group
+                }
+                throw AggregationException.latePart(config.name(), key, stored.get().state(), message.id());
+            }
+            AggregationGroup current = stored.orElseGet(() -> AggregationGroup.open(config.name(), key, now,
+                    config.timeout() == null ? null : now.plus(config.timeout())));
+            boolean added = !current.contains(message.id());
+            AggregationGroup candidate = added ? current.withPart(part) : current;
+            boolean complete = config.completion().test(candidate);
+            if (!added && !complete) {
+                return; // redelivered part, nothing changes
+            }
+            AggregationGroup toSave = (complete ? candidate.withState(GroupState.COMPLETED, now.plus(config.keepClosed()))
+                    : candidate).withVersion(current.version() + 1);
+            if (!config.store().save(toSave)) {
+                continue; // another writer changed the group: read it again
+            }
+            if (!complete) {
+                if (stored.isEmpty() && toSave.deadline() != null) {
+                    arm(key, toSave.deadline());
+                }
+                return;
+            }
+            arm(key, toSave.deadline()); // replaces the timeout with the tombstone's end
+            metric("completed");
+            try {
+                config.releaser().release(new Aggregate(toSave, false, bus.codec()));
+            } catch (Exception | Error e) {
+                reopen(toSave, candidate.deadline());
+                throw e;
+            }
+            return;
+        }
+        throw AggregationException.contended(config.name(), key, MAX_CONFLICTS);
+    }
+
+    /** A failed release puts the group back to open so the retried part completes it again. */
+    private void reopen(AggregationGroup released, Instant deadline) {
+        AggregationGroup reopened = released.withState(GroupState.OPEN, deadline).withVersion(released.version() + 1);
+        if (config.store().save(reopened)) {
+            if (deadline != null) {
+                arm(released.key(), deadline);
+            } else {
+                cancel(released.key());
+            }
+        } else {
+            log.warn("could not reopen group '{}' of aggregator '{}' after a failed release: it changed meanwhile",
+                    released.key(), config.name());
+        }
+    }
+
+    /**
+     * Arms a timer for every stored group of this aggregator that has a deadline (done when building);
+     * call again to take over the groups of another instance that stopped. Returns how many were armed.
+     */
+    public int rearm() {
+        List<AggregationGroup> groups = config.store().withDeadlines(config.name());
+        for (AggregationGroup group : groups) {
+            arm(group.key(), group.deadline());
+        }
+        if (!groups.isEmpty()) {
+            log.info("aggregator '{}' re-armed {} deadline(s) from its store", config.name(), groups.size());
+        }
+        return groups.size();
+    }
+
+    private void arm(String key, Instant deadline) {
+        if (closed) {
+            return;
+        }
+        Duration delay = Duration.between(scheduler.clock().instant(), deadline);
+        Scheduler.Cancellable timer = scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> onDeadline(key));
+        Scheduler.Cancellable previous = timers.put(key, timer);
+        if (previous != null) {
+            previous.cancel();
+        }
+    }
+
+    private void cancel(String key) {
+        Scheduler.Cancellable timer = timers.remove(key);
+        if (timer != null) {
+            timer.cancel();
+        }
+    }
+
+    private void onDeadline(String key) {
+        if (closed) {
+            return;
+        }
+        try {
+            handleDeadline(key);
+        } catch (RuntimeException e) {
+            // A timer thread must not die; the deadline stays in the store and is re-armed by rearm().
+            log.error("deadline of group '{}' of aggregator '{}' failed: {}", key, config.name(), e.toString(), e);
+        }
+    }
+
+    private void handleDeadline(String key) {
+        for (int attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
+            Optional<AggregationGroup> stored = config.store().find(config.name(), key);
+            if (stored.isEmpty() || stored.get().deadline() == null) {
+                timers.remove(key);
+                return;
+            }
+            AggregationGroup group = stored.get();
+            Instant now = scheduler.clock().instant();
+            if (now.isBefore(group.deadline())) {
+                arm(key, group.deadline()); // another instance moved the deadline
+                return;
+            }
+            if (!group.isOpen()) {
+                if (config.store().delete(config.name(), key, group.version())) {
+                    timers.remove(key);
+                    return;
+                }
+                continue;
+            }
+            GroupState outcome = config.timeoutPolicy() == TimeoutPolicy.RELEASE_PARTIAL
+                    ? GroupState.TIMED_OUT_RELEASED : GroupState.TIMED_OUT_DEAD_LETTERED;
+            AggregationGroup closedGroup = group.withState(outcome, now.plus(config.keepClosed()))
+                    .withVersion(group.version() + 1);
+            if (!config.store().save(closedGroup)) {
+                continue;
+            }
+            arm(key, closedGroup.deadline());
+            log.warn("group '{}' of aggregator '{}' timed out after {} with {} part(s): {}", key, config.name(),
+                    config.timeout(), group.size(), config.timeoutPolicy());
+            if (outcome == GroupState.TIMED_OUT_RELEASED) {
+                metric("timed-out-released");
+                try {
+                    config.releaser().release(new Aggregate(closedGroup, true, bus.codec()));
+                } catch (Exception e) {
+                    log.error("partial release of group '{}' of aggregator '{}' failed; reopening it", key, config.name(), e);
+                    reopen(closedGroup, now.plus(config.timeout()));
+                }
+            } else {
+                metric("timed-out-dead-lettered");
+                deadLetter(closedGroup);
+            }
+            return;
+        }
+        log.warn("deadline of group '{}' of aggregator '{}' lost {} races in a row; will retry", key, config.name(), MAX_CONFLICTS);
+        arm(key, scheduler.clock().instant().plusSeconds(1));
+    }
+
+    private void deadLetter(AggregationGroup group) {
+        AggregationException reason = AggregationException.timedOut(config.name(), group.key(), group.size());
+        for (AggregatedPart part : group.parts()) {
+            Map<String, String> headers = new LinkedHashMap<>();
+            headers.put(MessageHeaders.DLT_REASON, "aggregation-timeout");
+            headers.put(MessageHeaders.DLT_ERROR_CLASS, AggregationException.class.getName());
+            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, reason.getMessage());
+            headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, part.topic());
+            headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, config.name());
+            Message original = part.toMessage();
+            Message letter = original.toBuilder()
+                    .id(java.util.UUID.nameUUIDFromBytes((part.messageId() + "/" + config.name())
+                            .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString())
+                    .headers(headers).build()
+                    .withTopic(part.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
+            bus.publish(letter).toCompletableFuture().join();
+            bus.metrics().eventDeadLettered(part.topic(), config.name(), "aggregation-timeout");
+        }
+    }
+
+    private void metric(String outcome) {
+        bus.metrics().increment(GROUPS_METRIC, Map.of("aggregator", config.name(), "outcome", outcome));
+    }
+
+    /** Cancels the timers (the store keeps the deadlines) and closes subscriptions made through it. */
+    @Override
+    public void close() {
+        closed = true;
+        for (Subscription subscription : subscriptions) {
+            subscription.close();
+        }
+        timers.values().forEach(Scheduler.Cancellable::cancel);
+        timers.clear();
+    }
+
+    /**
+     * Immutable configuration.
+     *
+     * @param name          stable name, stored with every group (never derived from a class name)
+     * @param store         where groups live
+     * @param correlation   the correlation key of a message (null or blank: dead-lettered)
+     * @param completion    the combined completion rules
+     * @param timeout       how long a group may stay open, or null for no timeout
+     * @param timeoutPolicy what a timeout does
+     * @param keepClosed    how long a closed group is kept to recognise late parts
+     * @param releaser      what a released group becomes
+     */
+    public record Config(String name, AggregationStore store, Function<Message, String> correlation,
+                         Predicate<AggregationGroup> completion, Duration timeout, TimeoutPolicy timeoutPolicy,
+                         Duration keepClosed, GroupReleaser releaser) {
+        public Config {
+            ConfigurationException.require(name != null && !name.isBlank(), "aggregator name must not be blank, but was '%s'", name);
+            Objects.requireNonNull(store, "store");
+            Objects.requireNonNull(correlation, "correlation");
+            Objects.requireNonNull(completion, "completion");
+            ConfigurationException.require(timeout == null || timeout.compareTo(Duration.ZERO) > 0,
+                    "aggregator timeout must be positive, but was %s", timeout);
+            Objects.requireNonNull(timeoutPolicy, "timeoutPolicy");
+            ConfigurationException.require(keepClosed != null && keepClosed.compareTo(Duration.ZERO) > 0,
+                    "keepClosed must be positive, but was %s", keepClosed);
+            ConfigurationException.require(releaser != null, "aggregator '%s' needs a releaser (onRelease)", name);
+        }
+    }
+
+    /** Builds an {@link EventAggregator}; not thread-safe. */
+    public static final class Builder {
+        private final EventBus bus;
+        private final AggregationStore store;
+        private String name;
+        private Function<Message, String> correlation = Builder::defaultCorrelation;
+        private final List<Predicate<AggregationGroup>> rules = new ArrayList<>();
+        private Duration timeout;
+        private TimeoutPolicy timeoutPolicy = TimeoutPolicy.DEAD_LETTER;
+        private Duration keepClosed = Duration.ofHours(1);
+        private GroupReleaser releaser;
+
+        private Builder(EventBus bus, AggregationStore store) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+            this.store = Objects.requireNonNull(store, "store");
+        }
+
+        private static String defaultCorrelation(Message message) {
+            String sequence = message.headers().get(MessageHeaders.SEQUENCE_ID);
+            return sequence != null ? sequence : message.correlationId().orElse(null);
+        }
+
+        /** The aggregator's stable name (required), under which its groups are stored. */
+        public Builder name(String name) {
+            this.name = name;
+            return this;
+        }
+
+        /** The correlation key of a message (default: sequence id, else correlation id). */
+        public Builder correlateBy(Function<Message, String> correlation) {
+            this.correlation = Objects.requireNonNull(correlation, "correlation");
+            return this;
+        }
+
+        /** Correlates by a top-level field of the JSON payload, such as {@code orderId}. */
+        public Builder correlateByField(String field) {
+            ConfigurationException.require(field != null && !field.isBlank(), "correlation field must not be blank, but was '%s'", field);
+            this.correlation = message -> {
+                JsonNode value = bus.codec().toTree(message.payload()).get(field);
+                return value == null || value.isNull() ? null : value.asText();
+            };
+            return this;
+        }
+
+        /** Completes a group when {@code predicate} holds (the source's {@code isComplete}). */
+        public Builder completeWhen(Predicate<AggregationGroup> predicate) {
+            rules.add(Objects.requireNonNull(predicate, "predicate"));
+            return this;
+        }
+
+        /** Completes a group when it has {@code size} parts. */
+        public Builder completeOnSize(int size) {
+            ConfigurationException.require(size >= 1, "completion size must be 1 or more, but was %s", size);
+            rules.add(group -> group.size() >= size);
+            return this;
+        }
+
+        /** Completes a group when the splitter's last part and all parts numbered before it arrived. */
+        public Builder completeOnSequenceEnd() {
+            rules.add(AggregationGroup::sequenceComplete);
+            return this;
+        }
+
+        /** Closes a group that stays open for {@code timeout}, as {@code policy} says. */
+        public Builder timeout(Duration timeout, TimeoutPolicy policy) {
+            this.timeout = timeout;
+            this.timeoutPolicy = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /** How long a closed group is kept so late parts are recognised (default 1 hour). */
+        public Builder keepClosed(Duration keepClosed) {
+            this.keepClosed = keepClosed;
+            return this;
+        }
+
+        /** What a released group becomes (required). */
+        public Builder onRelease(GroupReleaser releaser) {
+            this.releaser = releaser;
+            return this;
+        }
+
+        /**
+         * Builds the aggregator and re-arms the deadlines stored under its name. Refuses an aggregator with
+         * neither a completion rule nor a timeout: its groups could never close.
+         */
+        public EventAggregator build() {
+            ConfigurationException.require(!rules.isEmpty() || timeout != null,
+                    "aggregator '%s' has no completion rule and no timeout: its groups would never close", name);
+            List<Predicate<AggregationGroup>> copy = List.copyOf(rules);
+            Predicate<AggregationGroup> completion = group -> {
+                for (Predicate<AggregationGroup> rule : copy) {
+                    if (rule.test(group)) {
+                        return true;
+                    }
+                }
+                return false;
+            };
+            EventAggregator aggregator = new EventAggregator(bus, new Config(name, store, correlation, completion,
+                    timeout, timeoutPolicy, keepClosed, releaser));
+            aggregator.rearm();
+            return aggregator;
+        }
+    }
+}

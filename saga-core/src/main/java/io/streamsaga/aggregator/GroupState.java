@@ -1,0 +1,13 @@
+package io.streamsaga.aggregator;
+
+/** Where an aggregation group is in its life. */
+public enum GroupState {
+    /** Collecting parts. */
+    OPEN,
+    /** A completion rule held and the group was released. */
+    COMPLETED,
+    /** The timeout struck and the partial group was released. */
+    TIMED_OUT_RELEASED,
+    /** The timeout struck and the parts were dead-lettered. */
+    TIMED_OUT_DEAD_LETTERED
+}

@@ -1,0 +1,368 @@
+package io.streamsaga.claimcheck;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.claimcheck.spi.PayloadStore;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.spi.Transport;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The claim check as a bus interceptor: opting in is one line,
+ * {@code EventBus.builder(transport).interceptor(ClaimCheckInterceptor.builder(store, transport).build())}.
+ *
+ * <p>On publish, a payload whose encoded form is larger than the threshold (default 1 MiB, Kafka's default
+ * message limit) is put in the {@link PayloadStore} under its SHA-256 (identical payloads are stored once)
+ * and the message carries a {@link PayloadReference} in headers instead, with a small JSON body that
+ * repeats it. On receive, the reference is resolved and verified (size and checksum) before decoding, so
+ * handlers see the original event. A missing or corrupt payload fails with a non-retriable
+ * {@link ClaimCheckException} and the bus dead-letters the message; a store outage is retriable.
+ *
+ * <p>Clean-up: once every consumer group subscribed to the topic ({@link Transport#consumerGroups}) has
+ * acknowledged or dead-lettered the message, its hold on the payload is released, and the payload is
+ * deleted when no other message holds it. When a group dead-lettered the message, the payload is kept
+ * until the expiry by default, so that the dead letter can still be resolved and replayed. Whatever
+ * happens — a group that never comes back, a crash that loses this interceptor's in-memory tracking, groups
+ * acknowledging on different instances — every payload is deleted after the expiry
+ * ({@link #purgeExpired()}, run periodically on the scheduler). The expiry must cover the transport's
+ * replay horizon. Thread-safe.
+ */
+public final class ClaimCheckInterceptor implements MessageInterceptor, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClaimCheckInterceptor.class);
+    /** Default threshold: 1 MiB. */
+    public static final int DEFAULT_THRESHOLD = 1024 * 1024;
+    /** Counter of payloads moved to the store on publish. */
+    public static final String STORED_METRIC = "streamsaga_claimcheck_stored_total";
+    /** Counter of payloads deleted, tagged {@code reason} = {@code released} or {@code expired}. */
+    public static final String DELETED_METRIC = "streamsaga_claimcheck_deleted_total";
+    private static final String REFERENCE_CONTENT_TYPE = "application/vnd.streamsaga.claim-check+json";
+
+    private final Config config;
+    /** True when the builder created the scheduler, which {@link #close()} then closes. */
+    private final boolean ownsScheduler;
+    private final Map<String, Tracking> tracking = new ConcurrentHashMap<>();
+    private volatile Scheduler.Cancellable sweep;
+    private volatile boolean closed;
+
+    private ClaimCheckInterceptor(Config config, boolean ownsScheduler) {
+        this.config = config;
+        this.ownsScheduler = ownsScheduler;
+        scheduleSweep();
+    }
+
+    /** Starts an interceptor over {@code store}; {@code transport} tells which groups must acknowledge. */
+    public static Builder builder(PayloadStore store, Transport transport) {
+        return new Builder(store, transport);
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public Message beforePublish(Message message, EventCodec codec) {
+        if (message.payload() == null || message.headers().containsKey(PayloadReference.ID_HEADER)) {
+            return message; // nothing to check, or already checked (a dead letter being re-published)
+        }
+        byte[] bytes = codec.encode(message.payload());
+        if (bytes.length <= config.threshold()) {
+            // Hand the encoded form on when the transport would encode it anyway, so it is encoded once.
+            return config.transport().carriesObjects() || bytes == message.payload() ? message : message.withPayload(bytes);
+        }
+        String sha256 = sha256(bytes);
+        String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
+        PayloadReference reference = new PayloadReference(sha256, bytes.length, sha256, contentType);
+        try {
+            config.store().put(reference.id(), bytes, message.id(), now());
+        } catch (ClaimCheckException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw ClaimCheckException.storeFailure(reference.id(), "store", e);
+        }
+        config.metrics().increment(STORED_METRIC, Map.of("topic", message.topic()));
+        log.debug("claim-checked {} bytes of {} as {}", bytes.length, message, reference.id());
+        String body = "{\"claimCheck\":{\"id\":\"" + reference.id() + "\",\"size\":" + reference.size()
+                + ",\"sha256\":\"" + reference.sha256() + "\",\"contentType\":\"" + contentType.replace("\"", "") + "\"}}";
+        return message.toBuilder()
+                .payload(body.getBytes(StandardCharsets.UTF_8))
+                .headers(reference.toHeaders())
+                .header(MessageHeaders.CONTENT_TYPE, REFERENCE_CONTENT_TYPE)
+                .build();
+    }
+
+    @Override
+    public Message afterReceive(Message message, String group) {
+        Optional<PayloadReference> found;
+        try {
+            found = PayloadReference.fromHeaders(message.headers());
+        } catch (ConfigurationException e) {
+            throw ClaimCheckException.malformedReference(message.id(), e.getMessage());
+        }
+        if (found.isEmpty()) {
+            return message;
+        }
+        PayloadReference reference = found.get();
+        byte[] content;
+        try {
+            content = config.store().get(reference.id()).orElseThrow(() -> ClaimCheckException.missing(reference, message.id()));
+        } catch (ClaimCheckException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw ClaimCheckException.storeFailure(reference.id(), "read", e);
+        }
+        if (content.length != reference.size()) {
+            throw ClaimCheckException.corrupt(reference, message.id(),
+                    "size is " + content.length + " bytes, the reference says " + reference.size());
+        }
+        String actual = sha256(content);
+        if (!actual.equals(reference.sha256())) {
+            throw ClaimCheckException.corrupt(reference, message.id(),
+                    "SHA-256 is " + actual + ", the reference says " + reference.sha256());
+        }
+        return message.toBuilder()
+                .payload(content)
+                .header(MessageHeaders.CONTENT_TYPE, reference.contentType())
+                .header(PayloadReference.ID_HEADER, null)
+                .header(PayloadReference.SIZE_HEADER, null)
+                .header(PayloadReference.SHA256_HEADER, null)
+                .header(PayloadReference.CONTENT_TYPE_HEADER, null)
+                .header(PayloadReference.RESOLVED_ID_HEADER, reference.id())
+                .build();
+    }
+
+    @Override
+    public void onAcknowledged(Message message, String group) {
+        settle(message, group, false);
+    }
+
+    @Override
+    public void onDeadLettered(Message message, String group) {
+        settle(message, group, true);
+    }
+
+    private void settle(Message message, String group, boolean deadLettered) {
+        // Acknowledgements see the resolved message, dead letters the received one.
+        String payloadId = message.headers().get(PayloadReference.RESOLVED_ID_HEADER);
+        if (payloadId == null) {
+            payloadId = message.headers().get(PayloadReference.ID_HEADER);
+        }
+        if (payloadId == null) {
+            return;
+        }
+        Set<String> required = config.transport().consumerGroups(message.topic());
+        String held = payloadId;
+        Tracking[] finished = new Tracking[1];
+        tracking.compute(message.id(), (id, current) -> {
+            Tracking next = (current == null ? new Tracking(held, now()) : current).with(group, deadLettered);
+            if (next.groups.containsAll(required)) {
+                finished[0] = next;
+                return null;
+            }
+            return next;
+        });
+        if (finished[0] == null) {
+            return;
+        }
+        if (finished[0].deadLettered && config.keepDeadLettered()) {
+            log.debug("payload {} of {} kept until expiry: a group dead-lettered the message", payloadId, message);
+            return;
+        }
+        release(payloadId, message.id());
+    }
+
+    private void release(String payloadId, String holder) {
+        try {
+            if (config.store().release(payloadId, holder)) {
+                config.metrics().increment(DELETED_METRIC, Map.of("reason", "released"));
+                log.debug("deleted payload {}: every group is done with every message holding it", payloadId);
+            }
+        } catch (RuntimeException e) {
+            // Not fatal: the expiry deletes it later.
+            log.warn("could not release payload {} held by {}: {}", payloadId, holder, e.toString());
+        }
+    }
+
+    /**
+     * Deletes every payload stored longer ago than the expiry, and forgets acknowledgement tracking just as
+     * old. Runs periodically on the scheduler; callable directly. Returns how many payloads were deleted.
+     */
+    public int purgeExpired() {
+        Instant cutoff = now().minus(config.expiry());
+        tracking.values().removeIf(t -> t.since.isBefore(cutoff));
+        int deleted = config.store().deleteStoredBefore(cutoff);
+        for (int i = 0; i < deleted; i++) {
+            config.metrics().increment(DELETED_METRIC, Map.of("reason", "expired"));
+        }
+        if (deleted > 0) {
+            log.info("deleted {} claim-checked payload(s) older than {}", deleted, config.expiry());
+        }
+        return deleted;
+    }
+
+    /** How many messages wait for some group to finish with them (tracked by this instance). */
+    public int pendingMessages() {
+        return tracking.size();
+    }
+
+    private void scheduleSweep() {
+        if (closed) {
+            return;
+        }
+        sweep = config.scheduler().schedule(config.sweepInterval(), () -> {
+            try {
+                purgeExpired();
+            } catch (RuntimeException e) {
+                log.warn("claim-check expiry sweep failed: {}", e.toString());
+            }
+            scheduleSweep();
+        });
+    }
+
+    /** Stops the periodic expiry sweep (and the scheduler, when the builder created it). */
+    @Override
+    public void close() {
+        closed = true;
+        Scheduler.Cancellable current = sweep;
+        if (current != null) {
+            current.cancel();
+        }
+        if (ownsScheduler) {
+            config.scheduler().close();
+        }
+    }
+
+    private Instant now() {
+        return config.scheduler().clock().instant();
+    }
+
+    static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required by every JRE", e);
+        }
+    }
+
+    /** Which groups are done with one message. Immutable. */
+    private record Tracking(String payloadId, Instant since, Set<String> groups, boolean deadLettered) {
+        Tracking(String payloadId, Instant since) {
+            this(payloadId, since, Set.of(), false);
+        }
+
+        Tracking with(String group, boolean groupDeadLettered) {
+            Set<String> more = new HashSet<>(groups);
+            more.add(group);
+            return new Tracking(payloadId, since, Set.copyOf(more), deadLettered || groupDeadLettered);
+        }
+    }
+
+    /**
+     * Immutable configuration.
+     *
+     * @param store            where payloads go
+     * @param transport        tells which consumer groups must be done with a message
+     * @param scheduler        time and the periodic expiry sweep
+     * @param metrics          counters of stored and deleted payloads
+     * @param threshold        payloads larger than this many bytes are claim-checked
+     * @param expiry           payloads older than this are deleted whatever their holders
+     * @param sweepInterval    how often the expiry sweep runs
+     * @param keepDeadLettered keep the payload of a dead-lettered message until the expiry
+     */
+    public record Config(PayloadStore store, Transport transport, Scheduler scheduler, MetricsRecorder metrics,
+                         int threshold, Duration expiry, Duration sweepInterval, boolean keepDeadLettered) {
+        public Config {
+            Objects.requireNonNull(store, "store");
+            Objects.requireNonNull(transport, "transport");
+            Objects.requireNonNull(scheduler, "scheduler");
+            Objects.requireNonNull(metrics, "metrics");
+            ConfigurationException.require(threshold >= 0, "claim-check threshold must be 0 or more bytes, but was %s", threshold);
+            ConfigurationException.require(expiry != null && expiry.compareTo(Duration.ZERO) > 0,
+                    "claim-check expiry must be positive, but was %s", expiry);
+            ConfigurationException.require(sweepInterval != null && sweepInterval.compareTo(Duration.ZERO) > 0,
+                    "sweep interval must be positive, but was %s", sweepInterval);
+            Optional<Duration> horizon = transport.retentionHorizon();
+            ConfigurationException.require(horizon.isEmpty() || expiry.compareTo(horizon.get()) >= 0,
+                    "claim-check expiry %s is shorter than the replay horizon %s of transport '%s'; "
+                            + "a replayed message would find its payload deleted", expiry, horizon.orElse(null), transport.name());
+        }
+    }
+
+    /** Builds a {@link ClaimCheckInterceptor}; not thread-safe. */
+    public static final class Builder {
+        private final PayloadStore store;
+        private final Transport transport;
+        private Scheduler scheduler;
+        private MetricsRecorder metrics = MetricsRecorder.NOOP;
+        private int threshold = DEFAULT_THRESHOLD;
+        private Duration expiry = Duration.ofDays(7);
+        private Duration sweepInterval = Duration.ofHours(1);
+        private boolean keepDeadLettered = true;
+
+        private Builder(PayloadStore store, Transport transport) {
+            this.store = Objects.requireNonNull(store, "store");
+            this.transport = Objects.requireNonNull(transport, "transport");
+        }
+
+        /** Time and the expiry sweep; use the bus's scheduler (default: a system scheduler). */
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        /** Payloads larger than this many encoded bytes go to the store (default 1 MiB). */
+        public Builder threshold(int bytes) {
+            this.threshold = bytes;
+            return this;
+        }
+
+        /** Payloads older than this are deleted in any case (default 7 days). */
+        public Builder expiry(Duration expiry) {
+            this.expiry = expiry;
+            return this;
+        }
+
+        /** How often expired payloads are looked for (default 1 hour). */
+        public Builder sweepInterval(Duration interval) {
+            this.sweepInterval = interval;
+            return this;
+        }
+
+        /**
+         * Whether the payload of a message some group dead-lettered is kept until the expiry so the dead
+         * letter stays resolvable (default true), or released like an acknowledged one.
+         */
+        public Builder keepDeadLettered(boolean keep) {
+            this.keepDeadLettered = keep;
+            return this;
+        }
+
+        public ClaimCheckInterceptor build() {
+            boolean own = scheduler == null;
+            return new ClaimCheckInterceptor(new Config(store, transport, own ? Scheduler.system() : scheduler,
+                    metrics, threshold, expiry, sweepInterval, keepDeadLettered), own);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+package io.streamsaga.claimcheck;
+
+import io.streamsaga.claimcheck.spi.PayloadStore;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * A {@link PayloadStore} in a directory, with the JDK only. Each payload is the file {@code <id>.payload}
+ * (written to a temporary file and moved into place atomically, so a reader never sees half a payload);
+ * its last-modified time is its stored time; its holders are empty marker files under
+ * {@code <id>.holders/}, named by a hash of the holder id.
+ *
+ * <p>Thread-safe within one JVM (operations are serialised on the instance). Several processes sharing
+ * the directory are not coordinated: use one writer process, or a database-backed store.
+ */
+public final class FileSystemPayloadStore implements PayloadStore {
+    private static final String PAYLOAD = ".payload";
+    private static final String HOLDERS = ".holders";
+
+    private final Path root;
+
+    /** A store in {@code root}, created if missing. */
+    public FileSystemPayloadStore(Path root) {
+        this.root = Objects.requireNonNull(root, "root");
+        try {
+            Files.createDirectories(root);
+        } catch (IOException e) {
+            throw ClaimCheckException.storeFailure("-", "create directory " + root + " for", e);
+        }
+    }
+
+    /** The directory of this store. */
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public synchronized void put(String id, byte[] content, String holder, Instant now) {
+        PayloadReference.requireValidId(id);
+        Objects.requireNonNull(content, "content");
+        Objects.requireNonNull(holder, "holder");
+        Path payload = root.resolve(id + PAYLOAD);
+        try {
+            if (!Files.exists(payload)) {
+                Path temp = Files.createTempFile(root, id, ".tmp");
+                Files.write(temp, content);
+                Files.move(temp, payload, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            }
+            Files.setLastModifiedTime(payload, FileTime.from(now));
+            Path holders = Files.createDirectories(root.resolve(id + HOLDERS));
+            try {
+                Files.createFile(holders.resolve(holderFile(holder)));
+            } catch (FileAlreadyExistsException alreadyHeld) {
+                // the same message stored its payload again (a publish retry): one hold
+            }
+        } catch (IOException e) {
+            throw ClaimCheckException.storeFailure(id, "store", e);
+        }
+    }
+
+    @Override
+    public synchronized Optional<byte[]> get(String id) {
+        PayloadReference.requireValidId(id);
+        try {
+            return Optional.of(Files.readAllBytes(root.resolve(id + PAYLOAD)));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw ClaimCheckException.storeFailure(id, "read", e);
+        }
+    }
+
+    @Override
+    public synchronized boolean release(String id, String holder) {
+        PayloadReference.requireValidId(id);
+        Path holders = root.resolve(id + HOLDERS);
+        try {
+            if (!Files.deleteIfExists(holders.resolve(holderFile(holder)))) {
+                return false;
+            }
+            try (Stream<Path> remaining = Files.list(holders)) {
+                if (remaining.findAny().isPresent()) {
+                    return false;
+                }
+            }
+            delete(id);
+            return true;
+        } catch (NoSuchFileException e) {
+            return false;
+        } catch (IOException e) {
+            throw ClaimCheckException.storeFailure(id, "release", e);
+        }
+    }
+
+    @Override
+    public synchronized int deleteStoredBefore(Instant cutoff) {
+        int deleted = 0;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(root, "*" + PAYLOAD)) {
+            for (Path file : files) {
+                if (Files.getLastModifiedTime(file).toInstant().isBefore(cutoff)) {
+                    String name = file.getFileName().toString();
+                    delete(name.substring(0, name.length() - PAYLOAD.length()));
+                    deleted++;
+                }
+            }
+        } catch (IOException | UncheckedIOException e) {
+            throw ClaimCheckException.storeFailure("*", "expire", e);
+        }
+        return deleted;
+    }
+
+    private void delete(String id) throws IOException {
+        Path holders = root.resolve(id + HOLDERS);
+        if (Files.isDirectory(holders)) {
+            try (Stream<Path> files = Files.list(holders)) {
+                for (Path file : (Iterable<Path>) files::iterator) {
+                    Files.deleteIfExists(file);
+                }
+            }
+            Files.deleteIfExists(holders);
+        }
+        Files.deleteIfExists(root.resolve(id + PAYLOAD));
+    }
+
+    /** Holder ids are message ids from the wire: hash them into safe file names. */
+    private static String holderFile(String holder) {
+        return ClaimCheckInterceptor.sha256(holder.getBytes(StandardCharsets.UTF_8));
+    }
+}

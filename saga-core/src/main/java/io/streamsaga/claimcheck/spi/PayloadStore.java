@@ -1,0 +1,37 @@
+package io.streamsaga.claimcheck.spi;
+
+import java.time.Instant;
+import java.util.Optional;
+
+/**
+ * Holds claim-checked payloads. Ids are content addresses (the SHA-256 of the content, in hex, computed
+ * by the caller), so identical payloads are stored once. Each payload has a set of holders (message ids):
+ * {@link #release} removes one, and the payload is deleted when the last one goes; independently,
+ * {@link #deleteStoredBefore} deletes payloads older than an expiry whatever their holders, so nothing
+ * stays orphaned forever.
+ *
+ * <p>Ids come back from message headers, which are untrusted: implementations must refuse ids that are
+ * not 1 to 128 characters of {@code [A-Za-z0-9_-]} (a {@link io.streamsaga.ConfigurationException}).
+ * Time is passed in, never read from a clock. Implementations are thread-safe; failures of the underlying
+ * storage are {@link io.streamsaga.claimcheck.ClaimCheckException}s that are retriable.
+ */
+public interface PayloadStore {
+
+    /**
+     * Stores {@code content} under {@code id} unless present, adds {@code holder} to its holders, and marks
+     * it stored at {@code now} (a re-put refreshes the time, so an expiry counts from the latest use).
+     */
+    void put(String id, byte[] content, String holder, Instant now);
+
+    /** The content stored under {@code id}, if any. */
+    Optional<byte[]> get(String id);
+
+    /**
+     * Removes {@code holder} from the payload's holders and deletes the payload when that was the last one.
+     * Returns whether the payload was deleted. An unknown holder or id changes nothing.
+     */
+    boolean release(String id, String holder);
+
+    /** Deletes every payload last stored before {@code cutoff}, held or not; returns how many. */
+    int deleteStoredBefore(Instant cutoff);
+}

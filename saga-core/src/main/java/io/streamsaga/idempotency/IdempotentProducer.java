@@ -1,0 +1,201 @@
+package io.streamsaga.idempotency;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.idempotency.spi.ClaimOutcome;
+import io.streamsaga.idempotency.spi.DeduplicationStore;
+import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Publishes events under a deterministic message id, so that sending the same message twice delivers it
+ * once — the source's {@code IdempotentProducer}, with its ever-growing {@code Set} replaced by a bounded
+ * {@link DeduplicationStore}.
+ *
+ * <p>The id is the SHA-256 of topic, event type and the event's canonical JSON (object keys sorted, so
+ * field order does not matter), or of an application key when the caller gives one (two different
+ * payloads that mean the same business fact, such as a retried request with a new timestamp). A send whose
+ * id is done in the store, or being sent right now, is skipped. Because the id is deterministic, a
+ * consumer wrapped in {@link IdempotentConsumer} also drops a duplicate that slipped past the producer's
+ * window (a producer restart with an in-memory store). Thread-safe.
+ */
+public final class IdempotentProducer {
+    private static final Logger log = LoggerFactory.getLogger(IdempotentProducer.class);
+    /** Counter of sends skipped because the same message was already sent. */
+    public static final String SKIPPED_METRIC = "streamsaga_idempotent_sends_skipped_total";
+
+    private final EventBus bus;
+    private final DeduplicationStore store;
+    private final Duration lease;
+    private final MetricsRecorder metrics;
+
+    private IdempotentProducer(EventBus bus, DeduplicationStore store, Duration lease) {
+        this.bus = bus;
+        this.store = store;
+        this.lease = lease;
+        this.metrics = bus.metrics();
+    }
+
+    /** Starts a producer over {@code bus} and {@code store}. */
+    public static Builder builder(EventBus bus, DeduplicationStore store) {
+        return new Builder(bus, store);
+    }
+
+    /** Sends {@code event} under its content-hash id, unless that id was already sent within the window. */
+    public CompletionStage<SendResult> send(String topic, String key, Object event) {
+        return send(topic, key, event, null);
+    }
+
+    /**
+     * Sends {@code event} under an id derived from {@code idempotencyKey} (when non-null) instead of its
+     * content, unless that id was already sent within the window.
+     */
+    public CompletionStage<SendResult> send(String topic, String key, Object event, String idempotencyKey) {
+        String id;
+        EventTypeId typeId;
+        try {
+            TopicPattern.requireTopicName(topic);
+            ConfigurationException.require(event != null, "event must not be null (topic '%s')", topic);
+            typeId = bus.codec().types().idOf(event.getClass());
+            id = idempotencyKey != null ? keyId(topic, idempotencyKey) : contentId(topic, typeId, event);
+        } catch (StreamSagaException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        String storeKey = "producer/" + topic + "/" + id;
+        String owner = UUID.randomUUID().toString();
+        ClaimOutcome outcome = store.tryClaim(storeKey, owner, bus.scheduler().clock().instant(), lease);
+        if (outcome != ClaimOutcome.ACQUIRED) {
+            log.debug("message {} to {} already sent ({}), skipping", id, topic, outcome);
+            metrics.increment(SKIPPED_METRIC, Map.of("topic", topic));
+            return CompletableFuture.completedFuture(new SendResult(id, true, Optional.empty()));
+        }
+        Message message = Message.builder(topic).id(id).key(key).type(typeId.type()).version(typeId.version())
+                .payload(event).timestamp(bus.scheduler().clock().instant()).build();
+        return bus.publish(message).handle((position, error) -> {
+            if (error != null) {
+                store.release(storeKey, owner); // let the caller's retry send it
+                throw error instanceof RuntimeException re ? re : new IllegalStateException(error);
+            }
+            store.complete(storeKey, owner, bus.scheduler().clock().instant());
+            return new SendResult(id, false, Optional.of(position));
+        });
+    }
+
+    /** The id {@link #send(String, String, Object)} gives {@code event} on {@code topic}. */
+    public String messageIdOf(String topic, Object event) {
+        return contentId(topic, bus.codec().types().idOf(event.getClass()), event);
+    }
+
+    private String contentId(String topic, EventTypeId typeId, Object event) {
+        StringBuilder canonical = new StringBuilder(topic).append('\n').append(typeId.type()).append('\n')
+                .append(typeId.version()).append('\n');
+        appendCanonical(bus.codec().toTree(event), canonical);
+        return sha256(canonical.toString());
+    }
+
+    private static String keyId(String topic, String idempotencyKey) {
+        return sha256(topic + "\nkey\n" + idempotencyKey);
+    }
+
+    /** JSON with object keys sorted at every level, so equal content hashes equally. */
+    static void appendCanonical(JsonNode node, StringBuilder out) {
+        if (node.isObject()) {
+            TreeMap<String, JsonNode> sorted = new TreeMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> field = it.next();
+                sorted.put(field.getKey(), field.getValue());
+            }
+            out.append('{');
+            boolean first = true;
+            for (Map.Entry<String, JsonNode> field : sorted.entrySet()) {
+                if (!first) {
+                    out.append(',');
+                }
+                first = false;
+                out.append(com.fasterxml.jackson.databind.node.TextNode.valueOf(field.getKey())).append(':');
+                appendCanonical(field.getValue(), out);
+            }
+            out.append('}');
+        } else if (node.isArray()) {
+            out.append('[');
+            for (int i = 0; i < node.size(); i++) {
+                if (i > 0) {
+                    out.append(',');
+                }
+                appendCanonical(node.get(i), out);
+            }
+            out.append(']');
+        } else {
+            out.append(node);
+        }
+    }
+
+    static String sha256(String text) {
+        try {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            return HexFormat.of().formatHex(digest.digest(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required by every JRE", e);
+        }
+    }
+
+    /**
+     * The outcome of a send.
+     *
+     * @param messageId the deterministic message id
+     * @param skipped   true when the message had already been sent and was not sent again
+     * @param position  where it was written, when it was sent
+     */
+    public record SendResult(String messageId, boolean skipped, Optional<RecordPosition> position) {
+        public SendResult {
+            Objects.requireNonNull(messageId, "messageId");
+            Objects.requireNonNull(position, "position");
+        }
+    }
+
+    /** Builds an {@link IdempotentProducer}; not thread-safe. */
+    public static final class Builder {
+        private final EventBus bus;
+        private final DeduplicationStore store;
+        private Duration lease = Duration.ofMinutes(1);
+
+        private Builder(EventBus bus, DeduplicationStore store) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+            this.store = Objects.requireNonNull(store, "store");
+        }
+
+        /** How long an unfinished send blocks a duplicate before it may be retried (default 1 minute). */
+        public Builder lease(Duration lease) {
+            ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
+                    "lease must be positive, but was %s", lease);
+            this.lease = lease;
+            return this;
+        }
+
+        public IdempotentProducer build() {
+            WindowChecks.requireCoversReplay(store, bus.transport());
+            return new IdempotentProducer(bus, store, lease);
+        }
+    }
+}

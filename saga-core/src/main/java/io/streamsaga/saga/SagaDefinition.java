@@ -1,0 +1,390 @@
+package io.streamsaga.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.retry.RetryPolicy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.BinaryOperator;
+import java.util.function.Consumer;
+
+/**
+ * A named, versioned saga over the application's data type {@code D}: an ordered list of named steps,
+ * some of them grouped to run in parallel (fork/join). Immutable and thread-safe; build it once with
+ * {@link #builder(String, Class)} and start instances with a {@code SagaOrchestrator}.
+ *
+ * <pre>{@code
+ * SagaDefinition<OrderData> saga = SagaDefinition.builder("order-saga", OrderData.class)
+ *     .version(1).dataType("order-saga-data")
+ *     .step("create-order").action((d, ctx) -> d.withOrderId(orders.create(d, ctx.idempotencyKey())))
+ *         .compensation((d, ctx) -> orders.cancel(d.orderId(), ctx.idempotencyKey()))
+ *     .step("reserve-inventory").action(...).compensation(...)
+ *     .pivot("process-payment").command("payment-commands", (d, ctx) -> new ProcessPayment(...))
+ *         .onReply(PaymentReply.class, (d, reply) -> ...).timeout(Duration.ofMinutes(5))
+ *     .retriable("schedule-shipping").action(...)
+ *     .build();
+ * }</pre>
+ *
+ * <p>Roles are checked at build time: compensatable steps come first, then at most one pivot, then
+ * retriable steps only. A compensatable step after the pivot (or after a retriable step) is rejected,
+ * because nothing could undo the steps it would have to follow.
+ *
+ * @param <D> the saga data type (immutable; records recommended)
+ */
+public final class SagaDefinition<D> {
+    private final String name;
+    private final int version;
+    private final String dataType;
+    private final Class<D> dataClass;
+    private final List<SagaStep<D>> steps;
+    private final List<List<SagaStep<D>>> groups;
+    private final List<BinaryOperator<D>> merges;
+
+    private SagaDefinition(Builder<D> builder, List<SagaStep<D>> steps, List<List<SagaStep<D>>> groups,
+                           List<BinaryOperator<D>> merges) {
+        this.name = builder.name;
+        this.version = builder.version;
+        this.dataType = builder.dataType != null ? builder.dataType : builder.name + "-data";
+        this.dataClass = builder.dataClass;
+        this.steps = steps;
+        this.groups = groups;
+        this.merges = merges;
+    }
+
+    /** Starts a definition named {@code name} over saga data of {@code dataClass}. */
+    public static <D> Builder<D> builder(String name, Class<D> dataClass) {
+        return new Builder<>(name, dataClass);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int version() {
+        return version;
+    }
+
+    /** The stable type id the saga data is stored under. */
+    public String dataType() {
+        return dataType;
+    }
+
+    public Class<D> dataClass() {
+        return dataClass;
+    }
+
+    /** Every step in order (a parallel group's members consecutively). */
+    public List<SagaStep<D>> steps() {
+        return steps;
+    }
+
+    /** The steps grouped: a plain step is a group of one; a parallel group holds its members. */
+    public List<List<SagaStep<D>>> groups() {
+        return groups;
+    }
+
+    /** How a group merges the data each member returns into the saga data (last writer wins by default). */
+    public BinaryOperator<D> merge(int group) {
+        return merges.get(group);
+    }
+
+    /** The named step. */
+    public SagaStep<D> step(String stepName) {
+        for (SagaStep<D> step : steps) {
+            if (step.name().equals(stepName)) {
+                return step;
+            }
+        }
+        throw new ConfigurationException("saga '" + name + "' has no step '" + stepName + "'; its steps are "
+                + steps.stream().map(SagaStep::name).toList());
+    }
+
+    /** The definition as a Mermaid flowchart: steps forward, compensations backward on failure. */
+    public String toMermaid() {
+        return SagaDiagrams.flowchart(this);
+    }
+
+    @Override
+    public String toString() {
+        return "SagaDefinition[" + name + " v" + version + ", steps=" + steps.stream().map(SagaStep::name).toList() + "]";
+    }
+
+    /** Builds a {@link SagaDefinition}; not thread-safe. */
+    public static final class Builder<D> {
+        private final String name;
+        private final Class<D> dataClass;
+        private int version = 1;
+        private String dataType;
+        private final List<List<StepBuilder<D>>> groups = new ArrayList<>();
+        private final List<BinaryOperator<D>> merges = new ArrayList<>();
+
+        private Builder(String name, Class<D> dataClass) {
+            ConfigurationException.require(name != null && !name.isBlank(), "saga name must not be blank, but was '%s'", name);
+            this.name = name;
+            this.dataClass = Objects.requireNonNull(dataClass, "dataClass");
+        }
+
+        /** The definition version (1 by default); a running instance finishes under its own version. */
+        public Builder<D> version(int version) {
+            ConfigurationException.require(version >= 1, "saga '%s': version must be 1 or more, but was %s", name, version);
+            this.version = version;
+            return this;
+        }
+
+        /** The stable type id of the saga data in stores ({@code <name>-data} by default). */
+        public Builder<D> dataType(String dataType) {
+            ConfigurationException.require(dataType != null && !dataType.isBlank(),
+                    "saga '%s': dataType must not be blank, but was '%s'", name, dataType);
+            this.dataType = dataType;
+            return this;
+        }
+
+        /** A compensatable step. */
+        public StepBuilder<D> step(String stepName) {
+            return addSingle(stepName, StepRole.COMPENSATABLE);
+        }
+
+        /** A compensatable step that sends a command and completes on its reply (alias of {@link #step}). */
+        public StepBuilder<D> remoteStep(String stepName) {
+            return addSingle(stepName, StepRole.COMPENSATABLE);
+        }
+
+        /** The pivot step: no compensation; once it succeeds the saga goes forward only. */
+        public StepBuilder<D> pivot(String stepName) {
+            return addSingle(stepName, StepRole.PIVOT);
+        }
+
+        /** A retriable step after the pivot: retried until it succeeds, never compensated. */
+        public StepBuilder<D> retriable(String stepName) {
+            return addSingle(stepName, StepRole.RETRIABLE);
+        }
+
+        /** A fork/join group of compensatable steps that run concurrently and must all succeed. */
+        public Builder<D> parallel(Consumer<ParallelBuilder<D>> members) {
+            ParallelBuilder<D> group = new ParallelBuilder<>(this);
+            members.accept(group);
+            ConfigurationException.require(!group.members.isEmpty(), "saga '%s': a parallel group needs at least one step", name);
+            groups.add(group.members);
+            merges.add(group.merge);
+            return this;
+        }
+
+        private StepBuilder<D> addSingle(String stepName, StepRole role) {
+            StepBuilder<D> step = new StepBuilder<>(this, stepName, role, false);
+            groups.add(new ArrayList<>(List.of(step)));
+            merges.add(lastWriterWins());
+            return step;
+        }
+
+        private static <D> BinaryOperator<D> lastWriterWins() {
+            return (current, result) -> result;
+        }
+
+        /** Validates the steps and builds the definition. */
+        public SagaDefinition<D> build() {
+            ConfigurationException.require(!groups.isEmpty(), "saga '%s' has no steps", name);
+            List<SagaStep<D>> steps = new ArrayList<>();
+            List<List<SagaStep<D>>> builtGroups = new ArrayList<>();
+            Set<String> names = new HashSet<>();
+            String pivot = null;
+            String firstRetriable = null;
+            for (int g = 0; g < groups.size(); g++) {
+                List<SagaStep<D>> built = new ArrayList<>();
+                for (StepBuilder<D> sb : groups.get(g)) {
+                    ConfigurationException.require(names.add(sb.name), "saga '%s': step name '%s' is used twice", name, sb.name);
+                    if (sb.role == StepRole.COMPENSATABLE && (pivot != null || firstRetriable != null)) {
+                        throw new ConfigurationException("saga '" + name + "': compensatable step '" + sb.name + "' comes after "
+                                + (pivot != null ? "the pivot step '" + pivot + "'" : "the retriable step '" + firstRetriable + "'")
+                                + "; steps after the pivot cannot be undone and must be retriable (declare it with retriable(\""
+                                + sb.name + "\"))");
+                    }
+                    if (sb.role == StepRole.PIVOT) {
+                        ConfigurationException.require(pivot == null, "saga '%s': step '%s' is a second pivot; '%s' is already the pivot",
+                                name, sb.name, pivot);
+                        ConfigurationException.require(firstRetriable == null,
+                                "saga '%s': pivot step '%s' comes after the retriable step '%s'; the pivot must precede retriable steps",
+                                name, sb.name, firstRetriable);
+                        pivot = sb.name;
+                    }
+                    if (sb.role == StepRole.RETRIABLE && firstRetriable == null) {
+                        firstRetriable = sb.name;
+                    }
+                    SagaStep<D> step = sb.build(steps.size(), g);
+                    steps.add(step);
+                    built.add(step);
+                }
+                builtGroups.add(Collections.unmodifiableList(built));
+            }
+            return new SagaDefinition<>(this, List.copyOf(steps), List.copyOf(builtGroups), List.copyOf(merges));
+        }
+    }
+
+    /** Declares the members of a parallel group; not thread-safe. */
+    public static final class ParallelBuilder<D> {
+        private final Builder<D> owner;
+        private final List<StepBuilder<D>> members = new ArrayList<>();
+        private BinaryOperator<D> merge = Builder.lastWriterWins();
+
+        private ParallelBuilder(Builder<D> owner) {
+            this.owner = owner;
+        }
+
+        /** A compensatable member (local or, with {@code command(...)}, remote). */
+        public StepBuilder<D> step(String stepName) {
+            StepBuilder<D> step = new StepBuilder<>(owner, stepName, StepRole.COMPENSATABLE, true);
+            members.add(step);
+            return step;
+        }
+
+        /** Alias of {@link #step} for a member that sends a command. */
+        public StepBuilder<D> remoteStep(String stepName) {
+            return step(stepName);
+        }
+
+        /**
+         * How the data a member returns is merged into the saga data as members complete
+         * ({@code (current, memberResult) -> merged}); by default the member's result replaces it, so
+         * members that change different fields should supply a merge.
+         */
+        public ParallelBuilder<D> merge(BinaryOperator<D> merge) {
+            this.merge = Objects.requireNonNull(merge, "merge");
+            return this;
+        }
+    }
+
+    /** Configures one step; not thread-safe. Chain the next step straight from it. */
+    public static final class StepBuilder<D> {
+        private final Builder<D> owner;
+        private final String name;
+        private final StepRole role;
+        private final boolean member;
+        private SagaAction<D> action;
+        private AsyncSagaAction<D> asyncAction;
+        private String commandTopic;
+        private CommandFactory<D> command;
+        private Class<?> replyType;
+        private ReplyHandler<D, Object> onReply;
+        private SagaCompensation<D> compensation;
+        private RetryPolicy retry;
+        private RetryPolicy compensationRetry = RetryPolicy.DEFAULT;
+        private Duration timeout;
+
+        private StepBuilder(Builder<D> owner, String name, StepRole role, boolean member) {
+            ConfigurationException.require(name != null && !name.isBlank(), "saga '%s': step name must not be blank, but was '%s'",
+                    owner.name, name);
+            this.owner = owner;
+            this.name = name;
+            this.role = role;
+            this.member = member;
+        }
+
+        /** The synchronous local action; returns the (possibly updated) data. */
+        public StepBuilder<D> action(SagaAction<D> action) {
+            this.action = Objects.requireNonNull(action, "action");
+            return this;
+        }
+
+        /** The asynchronous local action; its stage completes with the (possibly updated) data. */
+        public StepBuilder<D> asyncAction(AsyncSagaAction<D> action) {
+            this.asyncAction = Objects.requireNonNull(action, "action");
+            return this;
+        }
+
+        /** Makes this a remote step: sends the command built by {@code factory} to {@code topic}. */
+        public StepBuilder<D> command(String topic, CommandFactory<D> factory) {
+            ConfigurationException.require(topic != null && !topic.isBlank(), "step '%s': command topic must not be blank, but was '%s'",
+                    name, topic);
+            this.commandTopic = topic;
+            this.command = Objects.requireNonNull(factory, "factory");
+            return this;
+        }
+
+        /** How a remote step's reply (decoded into {@code type}) updates the data; throw to fail the step. */
+        @SuppressWarnings("unchecked")
+        public <R> StepBuilder<D> onReply(Class<R> type, ReplyHandler<D, R> handler) {
+            this.replyType = Objects.requireNonNull(type, "type");
+            this.onReply = (ReplyHandler<D, Object>) Objects.requireNonNull(handler, "handler");
+            return this;
+        }
+
+        /** Undoes the step; must be idempotent by the context's idempotency key. */
+        public StepBuilder<D> compensation(SagaCompensation<D> compensation) {
+            this.compensation = Objects.requireNonNull(compensation, "compensation");
+            return this;
+        }
+
+        /** Retries of the action (none by default; retriable steps retry without limit by default). */
+        public StepBuilder<D> retry(RetryPolicy policy) {
+            this.retry = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /** Retries of the compensation ({@link RetryPolicy#DEFAULT} by default). */
+        public StepBuilder<D> compensationRetry(RetryPolicy policy) {
+            this.compensationRetry = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /** How long an asynchronous action or a remote reply may take before the attempt fails. */
+        public StepBuilder<D> timeout(Duration timeout) {
+            ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
+                    "step '%s': timeout must be positive, but was %s", name, timeout);
+            this.timeout = timeout;
+            return this;
+        }
+
+        public StepBuilder<D> step(String stepName) {
+            return owner().step(stepName);
+        }
+
+        public StepBuilder<D> remoteStep(String stepName) {
+            return owner().remoteStep(stepName);
+        }
+
+        public StepBuilder<D> pivot(String stepName) {
+            return owner().pivot(stepName);
+        }
+
+        public StepBuilder<D> retriable(String stepName) {
+            return owner().retriable(stepName);
+        }
+
+        public Builder<D> parallel(Consumer<ParallelBuilder<D>> members) {
+            return owner().parallel(members);
+        }
+
+        public SagaDefinition<D> build() {
+            return owner().build();
+        }
+
+        private Builder<D> owner() {
+            // Chaining from a member would silently add the next step outside its group.
+            ConfigurationException.require(!member, "step '%s' is a member of a parallel group: declare each member "
+                    + "with group.step(...) as a statement, and continue the saga after parallel(...)", name);
+            return owner;
+        }
+
+        SagaStep<D> build(int index, int group) {
+            String saga = owner.name;
+            int kinds = (action != null ? 1 : 0) + (asyncAction != null ? 1 : 0) + (command != null ? 1 : 0);
+            ConfigurationException.require(kinds == 1, "saga '%s': step '%s' needs exactly one of action(...), asyncAction(...) "
+                    + "or command(...), but has %s", saga, name, kinds);
+            ConfigurationException.require((command == null) == (onReply == null),
+                    "saga '%s': step '%s' needs both command(...) and onReply(...) to be a remote step", saga, name);
+            ConfigurationException.require(role == StepRole.COMPENSATABLE || compensation == null,
+                    "saga '%s': %s step '%s' cannot have a compensation (only compensatable steps are undone)",
+                    saga, role.name().toLowerCase(java.util.Locale.ROOT), name);
+            RetryPolicy policy = retry != null ? retry
+                    : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
+                    : RetryPolicy.NONE;
+            SagaStep.Remote<D> remote = command == null ? null : new SagaStep.Remote<>(commandTopic, command, replyType, onReply);
+            return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, policy,
+                    compensationRetry, timeout);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package io.streamsaga.saga;
+
+/**
+ * Lifecycle hooks of an orchestrator. Every method has a no-op default. Called on the thread that drives
+ * the saga, after the transition is stored; a listener that throws is logged and ignored. Implementations
+ * must be thread-safe and quick.
+ */
+public interface SagaListener {
+
+    default void onStarted(SagaInstance instance) {
+    }
+
+    default void onStepCompleted(SagaInstance instance, String step) {
+    }
+
+    default void onStepFailed(SagaInstance instance, String step, SagaFailure failure) {
+    }
+
+    /** The saga begins compensating; {@code instance.failure()} says why. */
+    default void onCompensationStarting(SagaInstance instance) {
+    }
+
+    default void onStepCompensated(SagaInstance instance, String step) {
+    }
+
+    default void onCompleted(SagaInstance instance) {
+    }
+
+    default void onCompensated(SagaInstance instance) {
+    }
+
+    /** A compensation (or retriable step) kept failing: {@code instance.compensationFailure()} says which. */
+    default void onFailed(SagaInstance instance) {
+    }
+}

@@ -1,0 +1,42 @@
+package io.streamsaga.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+
+import java.util.Map;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Headers of saga commands and replies, and the helper a participant uses to answer a command. The
+ * orchestrator correlates a reply by saga id, step and attempt; stale replies (an older attempt, a saga
+ * that moved on) are ignored. Stateless.
+ */
+public final class SagaMessages {
+    /** The step that sent the command. */
+    public static final String STEP = "saga-step";
+    /** The attempt of the step that sent the command. */
+    public static final String ATTEMPT = "saga-attempt";
+    /** Where the participant must publish its reply. */
+    public static final String REPLY_TOPIC = "saga-reply-topic";
+    /** The idempotency key of the command (saga id + step): participants dedupe by it. */
+    public static final String IDEMPOTENCY_KEY = "saga-idempotency-key";
+
+    private SagaMessages() {
+    }
+
+    /**
+     * Publishes {@code reply} (a registered event) to the reply topic named in {@code command}, with the
+     * correlation headers the orchestrator needs.
+     */
+    public static CompletionStage<RecordPosition> reply(EventBus bus, Message command, Object reply) {
+        String topic = command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
+                command.header(STEP).orElse(null), "message " + command.id() + " is not a saga command: it has no "
+                + REPLY_TOPIC + " header", null, false));
+        return bus.publish(topic, command.key(), reply, Map.of(
+                MessageHeaders.SAGA_ID, command.sagaId().orElse(""),
+                STEP, command.header(STEP).orElse(""),
+                ATTEMPT, command.header(ATTEMPT).orElse("1")));
+    }
+}

@@ -1,0 +1,266 @@
+package io.streamsaga.saga;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
+import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.time.Scheduler;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Runs sagas: executes steps, persists every transition to the {@link SagaStore} before acting on it,
+ * compensates completed steps in reverse order on failure, and resumes unfinished sagas after a restart
+ * ({@link #recover()}).
+ *
+ * <p>Local synchronous steps run on the caller's thread with no thread hop; asynchronous actions, remote
+ * replies, timeouts and retry backoff continue on the thread that completes them (the action's executor,
+ * the bus consumer, the scheduler). Thread-safe.
+ */
+public interface SagaOrchestrator extends AutoCloseable {
+
+    /** Starts a saga of {@code definition} with a random id and no business key. */
+    <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data);
+
+    /** Starts a saga with a business key (queryable) and a random id. */
+    <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data);
+
+    /** Starts a saga with an explicit id (for instance derived from the request, to dedupe restarts). */
+    <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data);
+
+    /**
+     * Resumes every running or compensating saga in the store whose definition is registered: re-runs a
+     * step whose outcome was not recorded, re-sends a remote command still awaiting its reply, re-arms
+     * timeouts and retries from their persisted deadlines, and continues compensation.
+     */
+    RecoveryReport recover();
+
+    /** The result of a saga driven by this orchestrator (started or recovered), when it finishes. */
+    CompletionStage<SagaResult<Object>> result(String sagaId);
+
+    /** Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. */
+    void cancel(String sagaId);
+
+    /** Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention. */
+    CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);
+
+    /** Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. */
+    CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step);
+
+    /** Operator: marks a saga that needs attention as resolved by hand (terminal). */
+    void markResolved(String sagaId);
+
+    Optional<SagaInstance> find(String sagaId);
+
+    List<SagaInstance> findByBusinessKey(String businessKey);
+
+    List<SagaInstance> findByStatus(SagaStatus... statuses);
+
+    /** Running or compensating sagas started longer than {@code age} ago: candidates for investigation. */
+    List<SagaInstance> findUnfinishedLongerThan(Duration age);
+
+    /** The recorded transitions of a saga. */
+    List<SagaTransition> history(String sagaId);
+
+    /** The recorded run of a saga as a Mermaid sequence diagram. */
+    String sequenceDiagram(String sagaId);
+
+    /** Deletes finished sagas older than the configured retention; returns how many. */
+    int purgeFinished();
+
+    /** Stops driving sagas (subscriptions closed, timers ignored); the store keeps their state. */
+    @Override
+    void close();
+
+    static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The outcome of {@link #recover()}.
+     *
+     * @param resumed      ids of the sagas this orchestrator now drives
+     * @param unresolvable ids of unfinished sagas whose definition (name and version) is not registered and
+     *                     cannot be migrated; they stay untouched in the store
+     */
+    record RecoveryReport(List<String> resumed, List<String> unresolvable) {
+        public RecoveryReport {
+            resumed = List.copyOf(resumed);
+            unresolvable = List.copyOf(unresolvable);
+        }
+    }
+
+    /**
+     * Immutable orchestrator configuration.
+     *
+     * @param store           the saga store
+     * @param bus             the bus for remote steps and lifecycle events, or null
+     * @param scheduler       time, timeouts and backoff
+     * @param metrics         saga counters
+     * @param listeners       lifecycle hooks
+     * @param interceptors    invocation interceptors
+     * @param definitions     registered definitions (started ones register themselves too)
+     * @param upcasters       saga data upcasters by saga name and source version
+     * @param mapper          JSON mapper for saga data read back as trees and for upcasting
+     * @param replyTopic      the topic remote replies are sent to
+     * @param group           the consumer group reading replies
+     * @param lifecycleTopic  where lifecycle events are published, or null for none
+     * @param retention       how long finished sagas are kept
+     * @param purgeInterval   how often finished sagas older than the retention are deleted automatically, or
+     *                        null to purge only on {@link SagaOrchestrator#purgeFinished()}
+     */
+    record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                  List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
+                  Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
+                  String group, String lifecycleTopic, Duration retention, Duration purgeInterval) {
+        public Config {
+            Objects.requireNonNull(store, "store");
+            Objects.requireNonNull(scheduler, "scheduler");
+            Objects.requireNonNull(metrics, "metrics");
+            Objects.requireNonNull(mapper, "mapper");
+            listeners = List.copyOf(listeners);
+            interceptors = List.copyOf(interceptors);
+            definitions = List.copyOf(definitions);
+            upcasters = Map.copyOf(upcasters);
+            ConfigurationException.require(retention != null && !retention.isNegative(),
+                    "retention must be zero or positive, but was %s", retention);
+            ConfigurationException.require(purgeInterval == null || (!purgeInterval.isNegative() && !purgeInterval.isZero()),
+                    "purgeInterval must be positive, but was %s", purgeInterval);
+        }
+    }
+
+    /** Builds a {@link SagaOrchestrator}; not thread-safe. */
+    final class Builder {
+        private SagaStore store;
+        private EventBus bus;
+        private Scheduler scheduler;
+        private MetricsRecorder metrics;
+        private final List<SagaListener> listeners = new ArrayList<>();
+        private final List<SagaInterceptor> interceptors = new ArrayList<>();
+        private final List<SagaDefinition<?>> definitions = new ArrayList<>();
+        private final Map<String, Map<Integer, SagaDataUpcaster>> upcasters = new HashMap<>();
+        private ObjectMapper mapper;
+        private String replyTopic = "saga-replies";
+        private String group = "saga-orchestrator";
+        private String lifecycleTopic;
+        private Duration retention = Duration.ofDays(7);
+        private Duration purgeInterval;
+
+        private Builder() {
+        }
+
+        public Builder store(SagaStore store) {
+            this.store = Objects.requireNonNull(store, "store");
+            return this;
+        }
+
+        /** The bus: needed for remote steps and lifecycle events; its scheduler and metrics are the defaults. */
+        public Builder bus(EventBus bus) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+            return this;
+        }
+
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        public Builder listener(SagaListener listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        public Builder interceptor(SagaInterceptor interceptor) {
+            interceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
+            return this;
+        }
+
+        /** Registers a definition so that {@link SagaOrchestrator#recover()} can resume its instances. */
+        public Builder register(SagaDefinition<?> definition) {
+            definitions.add(Objects.requireNonNull(definition, "definition"));
+            return this;
+        }
+
+        /** Migrates data of saga {@code sagaName} from definition version {@code fromVersion} to the next. */
+        public Builder dataUpcaster(String sagaName, int fromVersion, SagaDataUpcaster upcaster) {
+            ConfigurationException.require(fromVersion >= 1, "fromVersion must be 1 or more, but was %s", fromVersion);
+            upcasters.computeIfAbsent(sagaName, n -> new HashMap<>()).put(fromVersion, Objects.requireNonNull(upcaster));
+            return this;
+        }
+
+        public Builder mapper(ObjectMapper mapper) {
+            this.mapper = Objects.requireNonNull(mapper, "mapper");
+            return this;
+        }
+
+        /** The topic participants reply to ({@code saga-replies} by default). */
+        public Builder replyTopic(String replyTopic) {
+            ConfigurationException.require(replyTopic != null && !replyTopic.isBlank(),
+                    "replyTopic must not be blank, but was '%s'", replyTopic);
+            this.replyTopic = replyTopic;
+            return this;
+        }
+
+        /** The consumer group of the reply subscription ({@code saga-orchestrator} by default). */
+        public Builder group(String group) {
+            ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
+            this.group = group;
+            return this;
+        }
+
+        /** Publishes {@link SagaLifecycleEvent}s to {@code topic} (needs a bus). */
+        public Builder publishLifecycleEvents(String topic) {
+            ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
+            this.lifecycleTopic = topic;
+            return this;
+        }
+
+        /** How long finished sagas are kept before {@link SagaOrchestrator#purgeFinished()} deletes them. */
+        public Builder retention(Duration retention) {
+            this.retention = retention;
+            return this;
+        }
+
+        /** Deletes finished sagas older than the retention every {@code interval}, on the scheduler. */
+        public Builder purgeEvery(Duration interval) {
+            this.purgeInterval = interval;
+            return this;
+        }
+
+        public SagaOrchestrator build() {
+            ConfigurationException.require(store != null, "a SagaOrchestrator needs a store");
+            ConfigurationException.require(lifecycleTopic == null || bus != null,
+                    "publishLifecycleEvents('%s') needs a bus", lifecycleTopic);
+            Set<String> seen = new java.util.HashSet<>();
+            for (SagaDefinition<?> d : definitions) {
+                ConfigurationException.require(seen.add(d.name() + "@" + d.version()),
+                        "saga '%s' version %s is registered twice", d.name(), d.version());
+                ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::isRemote),
+                        "saga '%s' has remote steps, so the orchestrator needs a bus", d.name());
+            }
+            Scheduler effectiveScheduler = scheduler != null ? scheduler : bus != null ? bus.scheduler() : Scheduler.system();
+            MetricsRecorder effectiveMetrics = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
+            ObjectMapper effectiveMapper = mapper != null ? mapper
+                    : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
+            return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
+                    interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
+                    purgeInterval));
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package io.streamsaga.saga;
+
+import io.streamsaga.retry.RetryPolicy;
+
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * One step of a {@link SagaDefinition}: a local action (synchronous or asynchronous) or a remote command
+ * completed by its reply, an optional compensation, retry policies and a timeout. Immutable and
+ * thread-safe; built through {@link SagaDefinition.Builder}.
+ *
+ * @param <D> the saga data type
+ */
+public final class SagaStep<D> {
+    private final String name;
+    private final StepRole role;
+    private final int index;
+    private final int group;
+    private final SagaAction<D> action;
+    private final AsyncSagaAction<D> asyncAction;
+    private final Remote<D> remote;
+    private final SagaCompensation<D> compensation;
+    private final RetryPolicy retryPolicy;
+    private final RetryPolicy compensationRetryPolicy;
+    private final Duration timeout;
+
+    SagaStep(String name, StepRole role, int index, int group, SagaAction<D> action, AsyncSagaAction<D> asyncAction,
+             Remote<D> remote, SagaCompensation<D> compensation, RetryPolicy retryPolicy,
+             RetryPolicy compensationRetryPolicy, Duration timeout) {
+        this.name = name;
+        this.role = role;
+        this.index = index;
+        this.group = group;
+        this.action = action;
+        this.asyncAction = asyncAction;
+        this.remote = remote;
+        this.compensation = compensation;
+        this.retryPolicy = retryPolicy;
+        this.compensationRetryPolicy = compensationRetryPolicy;
+        this.timeout = timeout;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public StepRole role() {
+        return role;
+    }
+
+    /** Position among all steps of the definition (members of a parallel group are consecutive). */
+    public int index() {
+        return index;
+    }
+
+    /** Position of the step's group: steps of one parallel group share it; a plain step is its own group. */
+    public int group() {
+        return group;
+    }
+
+    /** The synchronous action, or null. */
+    public SagaAction<D> action() {
+        return action;
+    }
+
+    /** The asynchronous action, or null. */
+    public AsyncSagaAction<D> asyncAction() {
+        return asyncAction;
+    }
+
+    /** The remote command and reply handling, when this is a remote step. */
+    public Optional<Remote<D>> remote() {
+        return Optional.ofNullable(remote);
+    }
+
+    public boolean isRemote() {
+        return remote != null;
+    }
+
+    /** The compensation, or null when there is nothing to undo. */
+    public SagaCompensation<D> compensation() {
+        return compensation;
+    }
+
+    public RetryPolicy retryPolicy() {
+        return retryPolicy;
+    }
+
+    public RetryPolicy compensationRetryPolicy() {
+        return compensationRetryPolicy;
+    }
+
+    /** How long an asynchronous action or a remote reply may take; null for none. */
+    public Duration timeout() {
+        return timeout;
+    }
+
+    @Override
+    public String toString() {
+        return "SagaStep[" + name + ", " + role + (remote != null ? ", remote " + remote.commandTopic() : "") + "]";
+    }
+
+    /**
+     * A remote step's command and reply handling.
+     *
+     * @param commandTopic where the command is published
+     * @param command      builds the command event from the data
+     * @param replyType    the class the reply is decoded into
+     * @param onReply      applies the reply to the data (throws to fail the step)
+     * @param <D>          the saga data type
+     */
+    public record Remote<D>(String commandTopic, CommandFactory<D> command, Class<?> replyType,
+                            ReplyHandler<D, Object> onReply) {
+    }
+}

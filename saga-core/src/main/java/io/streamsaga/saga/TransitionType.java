@@ -1,0 +1,27 @@
+package io.streamsaga.saga;
+
+/** What a {@link SagaTransition} records. */
+public enum TransitionType {
+    SAGA_STARTED,
+    STEP_STARTED,
+    /** A remote step's command is about to be sent; the step waits for its reply. */
+    STEP_WAITING,
+    STEP_SUCCEEDED,
+    STEP_FAILED,
+    STEP_RETRY_SCHEDULED,
+    STEP_TIMED_OUT,
+    SAGA_COMPENSATING,
+    COMPENSATION_STARTED,
+    COMPENSATION_SUCCEEDED,
+    COMPENSATION_RETRY_SCHEDULED,
+    COMPENSATION_FAILED,
+    COMPENSATION_SKIPPED,
+    SAGA_COMPLETED,
+    SAGA_COMPENSATED,
+    SAGA_NEEDS_ATTENTION,
+    /** An operator asked to retry what failed (compensations or a retriable step). */
+    SAGA_RETRIED,
+    SAGA_RESOLVED,
+    /** The saga's data was upcast to a newer definition version. */
+    SAGA_MIGRATED
+}

@@ -1,0 +1,610 @@
+package io.streamsaga.saga.internal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaDataUpcaster;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaDiagrams;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaLifecycleEvent;
+import io.streamsaga.saga.SagaListener;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaStep;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+
+/** The engine behind {@link SagaOrchestrator}: owns the runs this process drives. Thread-safe. */
+public final class DefaultSagaOrchestrator implements SagaOrchestrator {
+    private static final Logger log = LoggerFactory.getLogger(DefaultSagaOrchestrator.class);
+
+    private final Config config;
+    private final SagaStore store;
+    private final Scheduler scheduler;
+    private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
+    private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
+    /** By definition identity: definitions are immutable and few. */
+    private final Map<SagaDefinition<?>, List<StepState>> pendingSteps = new ConcurrentHashMap<>();
+    private final Object subscriptionLock = new Object();
+    private volatile Subscription replies;
+    private volatile boolean closed;
+    private volatile Scheduler.Cancellable purgeTimer;
+    /** Saga ids: a random prefix per orchestrator and a counter; UUID.randomUUID() would cost more than a local saga. */
+    private final String idPrefix = UUID.randomUUID().toString() + "-";
+    private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
+
+    public DefaultSagaOrchestrator(Config config) {
+        this.config = config;
+        this.store = config.store();
+        this.scheduler = config.scheduler();
+        config.definitions().forEach(this::register);
+        if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
+            subscribeReplies();
+        }
+        if (config.purgeInterval() != null) {
+            schedulePurge();
+        }
+    }
+
+    private void schedulePurge() {
+        purgeTimer = scheduler.schedule(config.purgeInterval(), () -> {
+            if (closed) {
+                return;
+            }
+            try {
+                int deleted = purgeFinished();
+                log.debug("saga retention: {} finished saga(s) deleted", deleted);
+            } catch (RuntimeException e) {
+                log.warn("saga retention: purge failed, retrying at the next interval: {}", e.toString());
+            }
+            schedulePurge();
+        });
+    }
+
+    Config config() {
+        return config;
+    }
+
+    SagaStore store() {
+        return store;
+    }
+
+    Scheduler scheduler() {
+        return scheduler;
+    }
+
+    EventBus bus() {
+        return config.bus();
+    }
+
+    Instant now() {
+        return scheduler.clock().instant();
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    private void register(SagaDefinition<?> definition) {
+        TreeMap<Integer, SagaDefinition<?>> versions = definitions.computeIfAbsent(definition.name(), n -> new TreeMap<>());
+        synchronized (versions) {
+            versions.putIfAbsent(definition.version(), definition);
+        }
+    }
+
+    private SagaDefinition<?> registered(String name, int version) {
+        TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(name);
+        if (versions == null) {
+            return null;
+        }
+        synchronized (versions) {
+            return versions.get(version);
+        }
+    }
+
+    private void subscribeReplies() {
+        synchronized (subscriptionLock) {
+            if (replies != null) {
+                return;
+            }
+            ConfigurationException.require(config.bus() != null, "remote saga steps need a bus on the orchestrator");
+            // EARLIEST: a reply published before this orchestrator subscribed (after a restart) is still read.
+            replies = config.bus().subscribe(config.group(), config.replyTopic(), Message.class,
+                    SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (message, ctx) -> onReply(message));
+        }
+    }
+
+    // ---------------------------------------------------------------- start
+
+    @Override
+    public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data) {
+        return start(definition, nextId(), null, data);
+    }
+
+    @Override
+    public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data) {
+        return start(definition, nextId(), businessKey, data);
+    }
+
+    private String nextId() {
+        return idPrefix + Long.toString(idSequence.incrementAndGet(), 36);
+    }
+
+    @Override
+    public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
+        ensureOpen();
+        ConfigurationException.require(data != null, "saga '%s': data must not be null", definition.name());
+        ConfigurationException.require(definition.dataClass().isInstance(data), "saga '%s': data must be a %s, but was a %s",
+                definition.name(), definition.dataClass().getName(), data.getClass().getName());
+        register(definition);
+        if (replies == null && hasRemoteSteps(definition)) {
+            subscribeReplies();
+        }
+        Instant now = now();
+        SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey,
+                definition.dataType(), data, SagaStatus.RUNNING, pendingSteps(definition), null, null, now, now, 1);
+        try {
+            store.insert(instance, new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null));
+        } catch (ConcurrentSagaUpdateException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        SagaRun<D> run = new SagaRun<>(this, definition, instance, data);
+        runs.put(sagaId, run);
+        config.metrics().sagaStarted(definition.name());
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStarted(instance));
+        }
+        publish(instance, "started", null, null);
+        run.drive();
+        return run.pendingResult();
+    }
+
+    /** The immutable all-pending step list of a definition, made once per definition (shared by its instances). */
+    private List<StepState> pendingSteps(SagaDefinition<?> definition) {
+        List<StepState> pending = pendingSteps.get(definition);
+        if (pending == null) {
+            StepState[] steps = new StepState[definition.steps().size()];
+            for (int i = 0; i < steps.length; i++) {
+                steps[i] = StepState.pending(definition.steps().get(i).name());
+            }
+            pending = List.of(steps);
+            pendingSteps.put(definition, pending);
+        }
+        return pending;
+    }
+
+    private static boolean hasRemoteSteps(SagaDefinition<?> definition) {
+        List<? extends SagaStep<?>> steps = definition.steps();
+        for (int i = 0; i < steps.size(); i++) {
+            if (steps.get(i).isRemote()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    @Override
+    public RecoveryReport recover() {
+        ensureOpen();
+        List<String> resumed = new ArrayList<>();
+        List<String> unresolvable = new ArrayList<>();
+        for (SagaInstance instance : store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING))) {
+            if (runs.containsKey(instance.sagaId())) {
+                continue;
+            }
+            SagaRun<?> run = adopt(instance);
+            if (run == null) {
+                unresolvable.add(instance.sagaId());
+            } else {
+                resumed.add(instance.sagaId());
+                run.drive();
+            }
+        }
+        log.info("saga recovery: {} resumed, {} unresolvable", resumed.size(), unresolvable.size());
+        return new RecoveryReport(resumed, unresolvable);
+    }
+
+    /** Creates a run for a stored instance (migrating its data when needed), or null when impossible. */
+    private SagaRun<?> adopt(SagaInstance instance) {
+        SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
+        SagaInstance current = instance;
+        if (definition == null) {
+            current = migrate(instance);
+            if (current == null) {
+                return null;
+            }
+            definition = registered(current.sagaName(), current.definitionVersion());
+        }
+        if (hasRemoteSteps(definition)) {
+            subscribeReplies();
+        }
+        SagaRun<?> run = newRun(definition, current);
+        SagaRun<?> existing = runs.putIfAbsent(current.sagaId(), run);
+        return existing != null ? existing : run;
+    }
+
+    private <D> SagaRun<D> newRun(SagaDefinition<D> definition, SagaInstance instance) {
+        return new SagaRun<>(this, definition, instance, toData(definition, instance.data()));
+    }
+
+    private <D> D toData(SagaDefinition<D> definition, Object raw) {
+        if (definition.dataClass().isInstance(raw)) {
+            return definition.dataClass().cast(raw);
+        }
+        try {
+            if (raw instanceof JsonNode tree) {
+                return config.mapper().treeToValue(tree, definition.dataClass());
+            }
+            return config.mapper().convertValue(raw, definition.dataClass());
+        } catch (Exception e) {
+            throw new SagaException(null, null, "saga data of type '" + definition.dataType() + "' cannot be read as "
+                    + definition.dataClass().getName() + ": " + e.getMessage(), e, false);
+        }
+    }
+
+    /** Upcasts an instance whose definition version is gone to the newest registered version, if a chain exists. */
+    private SagaInstance migrate(SagaInstance instance) {
+        TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(instance.sagaName());
+        Map<Integer, SagaDataUpcaster> chain = config.upcasters().getOrDefault(instance.sagaName(), Map.of());
+        if (versions == null || versions.isEmpty()) {
+            log.error("saga {}: no definition named '{}' is registered; it stays in the store", instance.sagaId(), instance.sagaName());
+            return null;
+        }
+        SagaDefinition<?> target;
+        synchronized (versions) {
+            target = versions.lastEntry().getValue();
+        }
+        if (target.version() <= instance.definitionVersion()) {
+            log.error("saga {}: definition '{}' version {} is not registered; it stays in the store", instance.sagaId(),
+                    instance.sagaName(), instance.definitionVersion());
+            return null;
+        }
+        for (int v = instance.definitionVersion(); v < target.version(); v++) {
+            if (!chain.containsKey(v)) {
+                log.error("saga {}: '{}' version {} is not registered and no upcaster migrates its data from version {}; "
+                        + "it stays in the store", instance.sagaId(), instance.sagaName(), instance.definitionVersion(), v);
+                return null;
+            }
+        }
+        List<StepState> steps = new ArrayList<>();
+        for (SagaStep<?> step : target.steps()) {
+            steps.add(instance.step(step.name()).orElse(StepState.pending(step.name())));
+        }
+        for (StepState old : instance.steps()) {
+            boolean kept = target.steps().stream().anyMatch(s -> s.name().equals(old.name()));
+            if (!kept && old.status() != StepStatus.PENDING) {
+                log.error("saga {}: step '{}' ({}) no longer exists in '{}' version {}; it stays in the store",
+                        instance.sagaId(), old.name(), old.status(), target.name(), target.version());
+                return null;
+            }
+        }
+        JsonNode tree = instance.data() instanceof JsonNode node ? node.deepCopy() : config.mapper().valueToTree(instance.data());
+        if (!(tree instanceof ObjectNode objectTree)) {
+            log.error("saga {}: its data is not a JSON object; it cannot be upcast", instance.sagaId());
+            return null;
+        }
+        ObjectNode upcast = objectTree;
+        for (int v = instance.definitionVersion(); v < target.version(); v++) {
+            upcast = chain.get(v).upcast(upcast);
+        }
+        Object data = toData(target, upcast);
+        Instant now = now();
+        SagaInstance migrated = new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
+                instance.businessKey(), target.dataType(), data, instance.status(), steps, instance.failure(),
+                instance.compensationFailure(), instance.createdAt(), now, instance.version() + 1);
+        try {
+            store.update(migrated, new SagaTransition(instance.sagaId(), migrated.version(), now, TransitionType.SAGA_MIGRATED,
+                    null, 0, "version " + instance.definitionVersion() + " -> " + target.version()));
+        } catch (ConcurrentSagaUpdateException e) {
+            log.warn("saga {}: migrated concurrently by another orchestrator", instance.sagaId());
+            return null;
+        }
+        return migrated;
+    }
+
+    // ---------------------------------------------------------------- replies
+
+    private void onReply(Message message) {
+        if (closed) {
+            throw new SagaException(message.sagaId().orElse(null), null, "orchestrator closed", null, true);
+        }
+        String sagaId = message.sagaId().orElse(null);
+        String stepName = message.header(SagaMessages.STEP).orElse(null);
+        if (sagaId == null || sagaId.isBlank() || stepName == null || stepName.isBlank()) {
+            // Not lost: a non-retriable failure dead-letters the message with this reason.
+            throw new SagaException(sagaId, stepName, "reply " + message.id() + " lacks the " + MessageHeaders.SAGA_ID
+                    + " or " + SagaMessages.STEP + " header", null, false);
+        }
+        SagaRun<?> run = runs.get(sagaId);
+        if (run == null) {
+            Optional<SagaInstance> stored = store.find(sagaId);
+            if (stored.isEmpty()) {
+                throw new SagaException(sagaId, stepName, "reply " + message.id() + " for unknown saga " + sagaId, null, false);
+            }
+            if (!stored.get().status().isActive()) {
+                log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
+                return;
+            }
+            run = adopt(stored.get());
+            if (run == null) {
+                throw new SagaException(sagaId, stepName, "reply " + message.id() + " for saga " + sagaId
+                        + " whose definition is not registered", null, true);
+            }
+        }
+        deliver(run, stepName, message);
+    }
+
+    private <D> void deliver(SagaRun<D> run, String stepName, Message message) {
+        SagaStep<D> step = run.definition.step(stepName);
+        if (!step.isRemote()) {
+            throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " for step '" + stepName
+                    + "' which is not a remote step", null, false);
+        }
+        run.onReply(step, message);
+        run.drive();
+    }
+
+    // ---------------------------------------------------------------- callbacks from runs
+
+    void onStepCompleted(SagaInstance instance, String step) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStepCompleted(instance, step));
+        }
+        publish(instance, "step-completed", step, null);
+    }
+
+    void onStepFailed(SagaInstance instance, String step, SagaFailure failure) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStepFailed(instance, step, failure));
+        }
+    }
+
+    void onCompensationStarting(SagaInstance instance) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onCompensationStarting(instance));
+        }
+        publish(instance, "compensating", null, instance.failure());
+    }
+
+    void onStepCompensated(SagaInstance instance, String step) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onStepCompensated(instance, step));
+        }
+    }
+
+    void onCompleted(SagaInstance instance) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onCompleted(instance));
+        }
+        publish(instance, "completed", null, null);
+    }
+
+    void onCompensated(SagaInstance instance) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onCompensated(instance));
+        }
+        publish(instance, "compensated", null, instance.failure());
+    }
+
+    void onFailed(SagaInstance instance) {
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onFailed(instance));
+        }
+        publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
+    }
+
+    void onFinished(SagaRun<?> run, SagaOutcome outcome) {
+        SagaInstance instance = run.instance();
+        runs.remove(instance.sagaId(), run);
+        String tag = switch (outcome) {
+            case COMPLETED -> "completed";
+            case COMPENSATED -> "compensated";
+            case RESOLVED -> "resolved";
+            case FAILED_NEEDS_ATTENTION -> "failed";
+        };
+        config.metrics().sagaFinished(instance.sagaName(), tag, Duration.between(instance.createdAt(), instance.updatedAt()));
+    }
+
+    void detach(SagaRun<?> run) {
+        runs.remove(run.sagaId(), run);
+    }
+
+    private void notify(Consumer<SagaListener> call) {
+        // Callers pass capturing lambdas; with no listener that allocation is the only cost left.
+        for (SagaListener listener : config.listeners()) {
+            try {
+                call.accept(listener);
+            } catch (RuntimeException e) {
+                log.warn("saga listener {} failed: {}", listener, e.toString());
+            }
+        }
+    }
+
+    private void publish(SagaInstance instance, String event, String step, SagaFailure failure) {
+        if (config.lifecycleTopic() == null) {
+            return;
+        }
+        Message message = Message.builder(config.lifecycleTopic())
+                .key(instance.sagaId())
+                .type(SagaLifecycleEvent.TYPE)
+                .payload(new SagaLifecycleEvent(instance.sagaId(), instance.sagaName(), event, step, instance.status(),
+                        failure == null ? null : failure.toString()))
+                .header(MessageHeaders.SAGA_ID, instance.sagaId())
+                .timestamp(now())
+                .build();
+        config.bus().publish(message).whenComplete((position, error) -> {
+            if (error != null) {
+                log.warn("saga {}: lifecycle event '{}' could not be published: {}", instance.sagaId(), event, error.toString());
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- operator API
+
+    @Override
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public CompletionStage<SagaResult<Object>> result(String sagaId) {
+        SagaRun<?> run = runs.get(sagaId);
+        if (run != null) {
+            return (CompletionStage) run.pendingResult();
+        }
+        SagaInstance instance = store.find(sagaId).orElseThrow(() -> SagaException.notFound(sagaId));
+        if (instance.status().isActive()) {
+            return CompletableFuture.failedFuture(SagaException.illegalState(sagaId, null,
+                    "the saga is " + instance.status() + " but not driven by this orchestrator; call recover() first"));
+        }
+        SagaOutcome outcome = switch (instance.status()) {
+            case COMPLETED -> SagaOutcome.COMPLETED;
+            case COMPENSATED -> SagaOutcome.COMPENSATED;
+            case RESOLVED -> SagaOutcome.RESOLVED;
+            default -> SagaOutcome.FAILED_NEEDS_ATTENTION;
+        };
+        SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
+        Object data = definition == null ? instance.data() : toData(definition, instance.data());
+        return CompletableFuture.completedFuture(new SagaResult<>(sagaId, outcome, data, instance.failure(),
+                instance.compensationFailure(), null));
+    }
+
+    @Override
+    public void cancel(String sagaId) {
+        ensureOpen();
+        runFor(sagaId).cancel();
+    }
+
+    @Override
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public CompletionStage<SagaResult<Object>> retryCompensation(String sagaId) {
+        ensureOpen();
+        SagaRun<?> run = runFor(sagaId);
+        run.retryFailed();
+        return (CompletionStage) run.pendingResult();
+    }
+
+    @Override
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step) {
+        ensureOpen();
+        SagaRun<?> run = runFor(sagaId);
+        run.skip(step);
+        return (CompletionStage) run.pendingResult();
+    }
+
+    @Override
+    public void markResolved(String sagaId) {
+        ensureOpen();
+        runFor(sagaId).resolve();
+    }
+
+    /** The run driven here, or a new one over the stored instance (needs-attention sagas are not driven). */
+    private SagaRun<?> runFor(String sagaId) {
+        SagaRun<?> run = runs.get(sagaId);
+        if (run != null) {
+            return run;
+        }
+        SagaInstance instance = store.find(sagaId).orElseThrow(() -> SagaException.notFound(sagaId));
+        SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
+        if (definition == null) {
+            throw SagaException.illegalState(sagaId, null, "its definition '" + instance.sagaName() + "' version "
+                    + instance.definitionVersion() + " is not registered with this orchestrator");
+        }
+        SagaRun<?> created = newRun(definition, instance);
+        SagaRun<?> existing = runs.putIfAbsent(sagaId, created);
+        return existing != null ? existing : created;
+    }
+
+    @Override
+    public Optional<SagaInstance> find(String sagaId) {
+        return store.find(sagaId);
+    }
+
+    @Override
+    public List<SagaInstance> findByBusinessKey(String businessKey) {
+        return store.findByBusinessKey(businessKey);
+    }
+
+    @Override
+    public List<SagaInstance> findByStatus(SagaStatus... statuses) {
+        ConfigurationException.require(statuses.length > 0, "findByStatus needs at least one status");
+        return store.findByStatus(EnumSet.of(statuses[0], statuses));
+    }
+
+    @Override
+    public List<SagaInstance> findUnfinishedLongerThan(Duration age) {
+        ConfigurationException.require(age != null && !age.isNegative(), "age must be zero or positive, but was %s", age);
+        return store.findActiveCreatedBefore(now().minus(age));
+    }
+
+    @Override
+    public List<SagaTransition> history(String sagaId) {
+        return store.history(sagaId);
+    }
+
+    @Override
+    public String sequenceDiagram(String sagaId) {
+        SagaInstance instance = store.find(sagaId).orElseThrow(() -> SagaException.notFound(sagaId));
+        return SagaDiagrams.sequence(instance.sagaName(), store.history(sagaId));
+    }
+
+    @Override
+    public int purgeFinished() {
+        return store.deleteFinishedBefore(now().minus(config.retention()));
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        Scheduler.Cancellable purge = purgeTimer;
+        if (purge != null) {
+            purge.cancel();
+        }
+        Subscription subscription = replies;
+        if (subscription != null) {
+            subscription.close();
+        }
+        for (SagaRun<?> run : runs.values()) {
+            run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
+        }
+        runs.clear();
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new SagaException(null, null, "the orchestrator is closed", null, false);
+        }
+    }
+}

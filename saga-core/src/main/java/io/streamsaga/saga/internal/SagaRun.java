@@ -1,0 +1,809 @@
+package io.streamsaga.saga.internal;
+
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepRole;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaInterceptor;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaStep;
+import io.streamsaga.saga.SagaTimeoutException;
+import io.streamsaga.saga.StepContext;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Drives one saga instance. Every state change goes through {@link #write}, which stores the new
+ * instance and its transition before the engine acts on it. All entry points (start, async completions,
+ * replies, timers, operator calls) synchronise on the run; the lock is uncontended on the local fast path,
+ * where the whole saga runs on the starting thread. {@link #drive()} is a trampoline: re-entrant calls
+ * (a listener cancelling, an already-completed stage) only ask for one more pass.
+ */
+final class SagaRun<D> {
+    private static final Logger log = LoggerFactory.getLogger(SagaRun.class);
+
+    private final DefaultSagaOrchestrator orchestrator;
+    final SagaDefinition<D> definition;
+    private final List<SagaStep<D>> steps;
+    /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
+    private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
+    private SagaInstance instance;
+    private D data;
+    private Throwable exception;
+    /** An action or compensation of the step is executing in this process. */
+    private final boolean[] inFlight;
+    /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
+    private final boolean[] attached;
+    private final Scheduler.Cancellable[] timers;
+    private boolean driving;
+    private boolean stopped;
+    private boolean finished;
+
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance instance, D data) {
+        this.orchestrator = orchestrator;
+        this.definition = definition;
+        this.steps = definition.steps();
+        this.instance = instance;
+        this.data = data;
+        int n = steps.size();
+        this.inFlight = new boolean[n];
+        this.attached = new boolean[n];
+        this.timers = new Scheduler.Cancellable[n];
+    }
+
+    String sagaId() {
+        return instance.sagaId();
+    }
+
+    synchronized SagaInstance instance() {
+        return instance;
+    }
+
+    /** Runs passes until one changes nothing (or the run stops). */
+    synchronized void drive() {
+        if (driving) {
+            return; // the outer pass sees the new version and loops
+        }
+        driving = true;
+        try {
+            long before;
+            do {
+                before = instance.version();
+                if (stopped) {
+                    return;
+                }
+                switch (instance.status()) {
+                    case RUNNING -> advanceForward();
+                    case COMPENSATING -> advanceCompensation();
+                    default -> finish();
+                }
+            } while (instance.version() != before);
+        } finally {
+            driving = false;
+        }
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    private void advanceForward() {
+        List<List<SagaStep<D>>> groups = definition.groups();
+        int g = 0;
+        while (g < groups.size() && allSucceeded(groups.get(g))) {
+            g++;
+        }
+        if (g == groups.size()) {
+            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
+                orchestrator.onCompleted(instance);
+            }
+            return;
+        }
+        boolean busy = false;
+        boolean failed = false;
+        SagaStep<D> failedStep = null;
+        List<SagaStep<D>> group = groups.get(g);
+        for (int m = 0; m < group.size(); m++) { // index loops: no iterator allocated on the fast path
+            SagaStep<D> step = group.get(m);
+            int i = step.index();
+            StepState state = instance.steps().get(i);
+            switch (state.status()) {
+                case SUCCEEDED -> {
+                }
+                case FAILED, UNCERTAIN -> {
+                    failed = true;
+                    failedStep = step;
+                }
+                case RUNNING -> {
+                    if (!inFlight[i]) {
+                        // Recovered: the outcome of the last attempt was never recorded, so run it again.
+                        startAction(step);
+                        return;
+                    }
+                    busy = true;
+                }
+                case WAITING -> {
+                    busy = true;
+                    if (!attached[i]) {
+                        resumeWaiting(step, state);
+                        return;
+                    }
+                }
+                case RETRY_SCHEDULED -> {
+                    busy = true;
+                    if (due(state)) {
+                        startAction(step);
+                        return;
+                    }
+                    armRetry(step, state);
+                }
+                case PENDING -> {
+                    if (!failed) {
+                        startAction(step);
+                        return;
+                    }
+                }
+                default -> throw new IllegalStateException("step " + step.name() + " is " + state.status()
+                        + " in a running saga " + instance.sagaId());
+            }
+        }
+        if (!busy && failed) {
+            if (failedStep.role() == StepRole.RETRIABLE) {
+                needsAttention(instance.failure());
+                return;
+            }
+            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
+                    instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)) {
+                orchestrator.onCompensationStarting(instance);
+            }
+        }
+    }
+
+    private boolean allSucceeded(List<SagaStep<D>> group) {
+        for (int m = 0; m < group.size(); m++) {
+            SagaStep<D> step = group.get(m);
+            if (instance.steps().get(step.index()).status() != StepStatus.SUCCEEDED) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean due(StepState state) {
+        return state.dueAt() == null || !state.dueAt().isAfter(orchestrator.now());
+    }
+
+    private void startAction(SagaStep<D> step) {
+        int i = step.index();
+        StepState state = instance.steps().get(i);
+        int attempt = state.attempts() + 1;
+        cancelTimer(i);
+        if (step.isRemote()) {
+            Instant deadline = step.timeout() == null ? null : orchestrator.now().plus(step.timeout());
+            if (!writeStep(i, state.nextAttempt(StepStatus.WAITING, deadline), TransitionType.STEP_WAITING, attempt, null)) {
+                return;
+            }
+            attached[i] = true;
+            armTimeout(step, attempt, step.timeout());
+            sendCommand(step, attempt);
+            return;
+        }
+        if (!writeStep(i, state.nextAttempt(StepStatus.RUNNING, null), TransitionType.STEP_STARTED, attempt, null)) {
+            return;
+        }
+        StepContext context = context(step, attempt);
+        inFlight[i] = true;
+        if (step.action() != null) {
+            D result;
+            try {
+                before(SagaInterceptor.Kind.ACTION, context);
+                result = step.action().execute(data, context);
+                after(SagaInterceptor.Kind.ACTION, context, null);
+            } catch (Exception e) {
+                after(SagaInterceptor.Kind.ACTION, context, e);
+                inFlight[i] = false;
+                onActionFailure(step, e, false);
+                return;
+            }
+            inFlight[i] = false;
+            onActionSuccess(step, result);
+            return;
+        }
+        CompletionStage<D> stage;
+        try {
+            before(SagaInterceptor.Kind.ACTION, context);
+            stage = step.asyncAction().execute(data, context);
+        } catch (Exception e) {
+            after(SagaInterceptor.Kind.ACTION, context, e);
+            inFlight[i] = false;
+            onActionFailure(step, e, false);
+            return;
+        }
+        armTimeout(step, attempt, step.timeout());
+        stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
+    }
+
+    private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {
+        int i = step.index();
+        StepState state = instance.steps().get(i);
+        if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
+            log.debug("saga {}: ignoring late completion of step {} attempt {}", instance.sagaId(), step.name(), attempt);
+            return;
+        }
+        Throwable cause = error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
+        after(SagaInterceptor.Kind.ACTION, context, cause);
+        inFlight[i] = false;
+        cancelTimer(i);
+        if (cause == null) {
+            onActionSuccess(step, result);
+        } else {
+            onActionFailure(step, cause, false);
+        }
+        drive();
+    }
+
+    private void onActionSuccess(SagaStep<D> step, D result) {
+        D merged = result == null ? data : definition.merge(step.group()).apply(data, result);
+        D previous = data;
+        data = merged;
+        int i = step.index();
+        if (!writeStep(i, instance.steps().get(i).with(StepStatus.SUCCEEDED), TransitionType.STEP_SUCCEEDED,
+                instance.steps().get(i).attempts(), null)) {
+            data = previous;
+            return;
+        }
+        orchestrator.onStepCompleted(instance, step.name());
+    }
+
+    /** A failed attempt: retried per the step's policy, else the step fails for good. */
+    private void onActionFailure(SagaStep<D> step, Throwable error, boolean uncertain) {
+        int i = step.index();
+        StepState state = instance.steps().get(i);
+        RetryPolicy policy = step.retryPolicy();
+        String detail = describe(error);
+        if (instance.status() == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
+            Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
+            log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", instance.sagaId(), step.name(),
+                    state.attempts(), delay, detail);
+            writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, orchestrator.now().plus(delay)),
+                    error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED,
+                    state.attempts(), detail);
+            return;
+        }
+        SagaFailure failure = SagaFailure.of(step.name(), error);
+        StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
+        SagaInstance next = next(i, failed, instance.status(), data,
+                instance.failure() == null ? failure : instance.failure(), instance.compensationFailure());
+        if (write(next, error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED, step.name(),
+                state.attempts(), detail)) {
+            if (exception == null) {
+                exception = error;
+            }
+            // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
+            log.debug("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
+            orchestrator.onStepFailed(instance, step.name(), failure);
+        }
+    }
+
+    // ---------------------------------------------------------------- remote steps
+
+    private void sendCommand(SagaStep<D> step, int attempt) {
+        SagaStep.Remote<D> remote = step.remote().orElseThrow();
+        StepContext context = context(step, attempt);
+        Message command;
+        try {
+            Object payload = remote.command().command(data, context);
+            var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
+            // A deterministic id: a command re-sent after a crash is the same message for idempotent consumers.
+            command = Message.builder(remote.commandTopic())
+                    .id(instance.sagaId() + "/" + step.name() + "/" + attempt)
+                    .key(instance.sagaId())
+                    .type(typeId.type())
+                    .version(typeId.version())
+                    .payload(payload)
+                    .header(MessageHeaders.SAGA_ID, instance.sagaId())
+                    .header(SagaMessages.STEP, step.name())
+                    .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
+                    .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
+                    .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey())
+                    .timestamp(orchestrator.now())
+                    .build();
+        } catch (Exception e) {
+            cancelTimer(step.index());
+            onActionFailure(step, e, false);
+            return;
+        }
+        orchestrator.bus().publish(command).whenComplete((position, error) -> {
+            if (error != null) {
+                onSendFailure(step, attempt, error);
+            }
+        });
+    }
+
+    private synchronized void onSendFailure(SagaStep<D> step, int attempt, Throwable error) {
+        StepState state = instance.steps().get(step.index());
+        if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
+            return;
+        }
+        cancelTimer(step.index());
+        onActionFailure(step, error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error, false);
+        drive();
+    }
+
+    /** After recovery: re-send the command (idempotent by its deterministic id) and re-arm the timeout. */
+    private void resumeWaiting(SagaStep<D> step, StepState state) {
+        int i = step.index();
+        attached[i] = true;
+        if (state.dueAt() != null) {
+            Duration left = Duration.between(orchestrator.now(), state.dueAt());
+            armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left);
+        }
+        sendCommand(step, state.attempts());
+    }
+
+    /** A reply for {@code step}: completes the step if it still waits (from any attempt: same idempotency key). */
+    synchronized void onReply(SagaStep<D> step, Message reply) {
+        int i = step.index();
+        StepState state = instance.steps().get(i);
+        if (stopped || state.status() != StepStatus.WAITING) {
+            log.debug("saga {}: ignoring reply {} for step {} in status {}", instance.sagaId(), reply.id(), step.name(),
+                    state.status());
+            return;
+        }
+        attached[i] = true;
+        cancelTimer(i);
+        SagaStep.Remote<D> remote = step.remote().orElseThrow();
+        StepContext context = context(step, state.attempts());
+        D result;
+        try {
+            Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+            before(SagaInterceptor.Kind.REPLY, context);
+            result = remote.onReply().onReply(data, decoded);
+            after(SagaInterceptor.Kind.REPLY, context, null);
+        } catch (Exception e) {
+            after(SagaInterceptor.Kind.REPLY, context, e);
+            // The participant may have acted before its reply was rejected: compensate it if it fails for good.
+            onActionFailure(step, e, true);
+            drive();
+            return;
+        }
+        onActionSuccess(step, result);
+        drive();
+    }
+
+    private void armTimeout(SagaStep<D> step, int attempt, Duration timeout) {
+        if (timeout == null) {
+            return;
+        }
+        int i = step.index();
+        timers[i] = orchestrator.scheduler().schedule(timeout, () -> onTimeout(step, attempt, timeout));
+    }
+
+    private synchronized void onTimeout(SagaStep<D> step, int attempt, Duration timeout) {
+        int i = step.index();
+        timers[i] = null;
+        if (stopped || orchestrator.isClosed()) {
+            return;
+        }
+        StepState state = instance.steps().get(i);
+        boolean waiting = state.status() == StepStatus.WAITING
+                || (state.status() == StepStatus.RUNNING && inFlight[i]);
+        if (!waiting || state.attempts() != attempt) {
+            return;
+        }
+        inFlight[i] = false;
+        onActionFailure(step, SagaException.timeout(instance.sagaId(), step.name(), step.timeout()), true);
+        drive();
+    }
+
+    private void armRetry(SagaStep<D> step, StepState state) {
+        int i = step.index();
+        if (timers[i] != null) {
+            return;
+        }
+        Duration delay = Duration.between(orchestrator.now(), state.dueAt());
+        timers[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
+    }
+
+    private synchronized void onRetryDue(int i) {
+        timers[i] = null;
+        if (!stopped && !orchestrator.isClosed()) {
+            drive();
+        }
+    }
+
+    // ---------------------------------------------------------------- compensation
+
+    private void advanceCompensation() {
+        // Settle forward work first: an action in flight records its outcome before anything is undone.
+        for (int i = 0; i < steps.size(); i++) {
+            StepStatus status = instance.steps().get(i).status();
+            if (inFlight[i] && (status == StepStatus.RUNNING)) {
+                return;
+            }
+        }
+        if (settleForwardStates()) {
+            return;
+        }
+        List<List<SagaStep<D>>> groups = definition.groups();
+        int g = groups.size() - 1;
+        while (g >= 0 && !needsCompensation(groups.get(g))) {
+            g--;
+        }
+        if (g < 0) {
+            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
+                orchestrator.onCompensated(instance);
+            }
+            return;
+        }
+        boolean busy = false;
+        boolean failed = false;
+        List<SagaStep<D>> group = groups.get(g);
+        for (int m = 0; m < group.size(); m++) {
+            SagaStep<D> step = group.get(m);
+            int i = step.index();
+            StepState state = instance.steps().get(i);
+            if (step.compensation() == null) {
+                continue;
+            }
+            switch (state.status()) {
+                case SUCCEEDED, UNCERTAIN -> {
+                    startCompensation(step);
+                    return;
+                }
+                case COMPENSATING -> {
+                    if (!inFlight[i]) {
+                        startCompensation(step); // recovered: its outcome was never recorded
+                        return;
+                    }
+                    busy = true;
+                }
+                case COMPENSATION_RETRY_SCHEDULED -> {
+                    busy = true;
+                    if (due(state)) {
+                        startCompensation(step);
+                        return;
+                    }
+                    armRetry(step, state);
+                }
+                case COMPENSATION_FAILED -> failed = true;
+                default -> {
+                }
+            }
+        }
+        if (!busy && failed) {
+            needsAttention(instance.compensationFailure());
+        }
+    }
+
+    /**
+     * A compensating saga may hold forward states from before the failure, a cancellation or a crash:
+     * a remote step still waiting or an action whose outcome is unknown may have taken effect (uncertain,
+     * compensated); a retry that never ran took none (failed). Returns whether it wrote a transition.
+     */
+    private boolean settleForwardStates() {
+        for (int i = 0; i < steps.size(); i++) {
+            StepState state = instance.steps().get(i);
+            StepStatus settled = switch (state.status()) {
+                case RUNNING, WAITING -> StepStatus.UNCERTAIN;
+                case RETRY_SCHEDULED -> StepStatus.FAILED;
+                default -> null;
+            };
+            if (settled != null) {
+                cancelTimer(i);
+                return writeStep(i, state.with(settled), settled == StepStatus.UNCERTAIN
+                        ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED, state.attempts(), "saga is compensating");
+            }
+        }
+        return false;
+    }
+
+    private boolean needsCompensation(List<SagaStep<D>> group) {
+        for (int m = 0; m < group.size(); m++) {
+            SagaStep<D> step = group.get(m);
+            if (step.compensation() != null && instance.steps().get(step.index()).status().needsCompensation()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void startCompensation(SagaStep<D> step) {
+        int i = step.index();
+        cancelTimer(i);
+        StepState state = instance.steps().get(i).nextCompensationAttempt();
+        if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null)) {
+            return;
+        }
+        StepContext context = context(step, state.compensationAttempts());
+        inFlight[i] = true;
+        try {
+            before(SagaInterceptor.Kind.COMPENSATION, context);
+            step.compensation().compensate(data, context);
+            after(SagaInterceptor.Kind.COMPENSATION, context, null);
+        } catch (Exception e) {
+            after(SagaInterceptor.Kind.COMPENSATION, context, e);
+            inFlight[i] = false;
+            onCompensationFailure(step, e);
+            return;
+        }
+        inFlight[i] = false;
+        if (writeStep(i, state.with(StepStatus.COMPENSATED), TransitionType.COMPENSATION_SUCCEEDED,
+                state.compensationAttempts(), null)) {
+            orchestrator.onStepCompensated(instance, step.name());
+        }
+    }
+
+    private void onCompensationFailure(SagaStep<D> step, Exception error) {
+        int i = step.index();
+        StepState state = instance.steps().get(i);
+        String detail = describe(error);
+        RetryPolicy policy = step.compensationRetryPolicy();
+        if (policy.shouldRetry(error, state.compensationAttempts())) {
+            Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
+            log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", instance.sagaId(), step.name(),
+                    state.compensationAttempts(), delay, detail);
+            writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, orchestrator.now().plus(delay)),
+                    TransitionType.COMPENSATION_RETRY_SCHEDULED, state.compensationAttempts(), detail);
+            return;
+        }
+        log.error("saga {}: compensation of {} failed for good after {} attempts: {}", instance.sagaId(), step.name(),
+                state.compensationAttempts(), detail);
+        SagaInstance next = next(i, state.with(StepStatus.COMPENSATION_FAILED), instance.status(), data,
+                instance.failure(), SagaFailure.of(step.name(), error));
+        write(next, TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail);
+    }
+
+    private void needsAttention(SagaFailure failure) {
+        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
+                failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION)) {
+            orchestrator.onFailed(instance);
+        }
+    }
+
+    // ---------------------------------------------------------------- operator and cancel
+
+    /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
+    synchronized void cancel() {
+        if (instance.status() != SagaStatus.RUNNING) {
+            throw SagaException.illegalState(instance.sagaId(), null, "cannot cancel a saga in status " + instance.status());
+        }
+        SagaException cancelled = SagaException.cancelled(instance.sagaId());
+        SagaFailure failure = instance.failure() != null ? instance.failure() : SagaFailure.of(null, cancelled);
+        if (write(next(-1, null, SagaStatus.COMPENSATING, data, failure, null), TransitionType.SAGA_COMPENSATING,
+                null, 0, "cancelled")) {
+            if (exception == null) {
+                exception = cancelled;
+            }
+            orchestrator.onCompensationStarting(instance);
+        }
+        drive();
+    }
+
+    /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
+    synchronized void retryFailed() {
+        requireNeedsAttention();
+        StepState[] changed = instance.steps().toArray(new StepState[0]);
+        boolean compensating = instance.failure() != null && instance.steps().stream()
+                .anyMatch(s -> s.status() == StepStatus.COMPENSATION_FAILED);
+        Instant now = orchestrator.now();
+        for (int i = 0; i < changed.length; i++) {
+            if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
+                changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
+                        StepStatus.COMPENSATION_RETRY_SCHEDULED, now);
+            } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == StepRole.RETRIABLE) {
+                changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, now);
+            }
+        }
+        SagaStatus status = compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING;
+        write(new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
+                instance.dataType(), data, status, List.of(changed), instance.failure(), null, instance.createdAt(), now,
+                instance.version() + 1), TransitionType.SAGA_RETRIED, null, 0, null);
+        reopen();
+        drive();
+    }
+
+    /** Operator: skips the failed compensation of one step and goes on compensating. */
+    synchronized void skip(String stepName) {
+        requireNeedsAttention();
+        SagaStep<D> step = definition.step(stepName);
+        StepState state = instance.steps().get(step.index());
+        if (state.status() != StepStatus.COMPENSATION_FAILED) {
+            throw SagaException.illegalState(instance.sagaId(), stepName, "only a failed compensation can be skipped, but the step is "
+                    + state.status());
+        }
+        boolean othersFailed = false;
+        for (StepState s : instance.steps()) {
+            othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
+        }
+        SagaStatus status = othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING;
+        write(next(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED), status, data, instance.failure(),
+                othersFailed ? instance.compensationFailure() : null), TransitionType.COMPENSATION_SKIPPED, stepName, 0, null);
+        reopen();
+        drive();
+    }
+
+    /** Operator: the saga was repaired by hand. */
+    synchronized void resolve() {
+        requireNeedsAttention();
+        writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
+        reopen();
+        drive();
+    }
+
+    private void reopen() {
+        finished = false;
+        if (future.isDone()) {
+            future = new CompletableFuture<>();
+        }
+    }
+
+    private void requireNeedsAttention() {
+        if (instance.status() != SagaStatus.FAILED_NEEDS_ATTENTION) {
+            throw SagaException.illegalState(instance.sagaId(), null, "the operation needs status FAILED_NEEDS_ATTENTION, "
+                    + "but the saga is " + instance.status());
+        }
+    }
+
+    /** Stops driving (orchestrator closed or another orchestrator took over). */
+    synchronized void stop(Throwable reason) {
+        stopped = true;
+        for (int i = 0; i < timers.length; i++) {
+            cancelTimer(i);
+        }
+        if (reason != null) {
+            future.completeExceptionally(reason);
+        }
+    }
+
+    // ---------------------------------------------------------------- end
+
+    private void finish() {
+        if (finished) {
+            return;
+        }
+        finished = true;
+        for (int i = 0; i < timers.length; i++) {
+            cancelTimer(i);
+        }
+        SagaOutcome outcome = switch (instance.status()) {
+            case COMPLETED -> SagaOutcome.COMPLETED;
+            case COMPENSATED -> SagaOutcome.COMPENSATED;
+            case RESOLVED -> SagaOutcome.RESOLVED;
+            default -> SagaOutcome.FAILED_NEEDS_ATTENTION;
+        };
+        orchestrator.onFinished(this, outcome);
+        future.complete(new SagaResult<>(instance.sagaId(), outcome, data, instance.failure(), instance.compensationFailure(),
+                exception));
+    }
+
+    synchronized CompletableFuture<SagaResult<D>> pendingResult() {
+        return future;
+    }
+
+    // ---------------------------------------------------------------- persistence
+
+    private boolean writeStep(int i, StepState state, TransitionType type, int attempt, String detail) {
+        return write(next(i, state, instance.status(), data, instance.failure(), instance.compensationFailure()), type,
+                steps.get(i).name(), attempt, detail);
+    }
+
+    /** A saga-level transition to {@code status}. */
+    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus status) {
+        return write(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt, detail);
+    }
+
+    private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
+                              SagaFailure compensationFailure) {
+        List<StepState> stepStates = index < 0 ? instance.steps() : replaced(instance.steps(), index, state);
+        return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
+                instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
+                orchestrator.now(), instance.version() + 1);
+    }
+
+    /** The list with one element replaced; small sizes use List.of's fixed arities (one array, no second copy). */
+    private static List<StepState> replaced(List<StepState> steps, int index, StepState state) {
+        int n = steps.size();
+        if (n <= 4) {
+            StepState a = index == 0 ? state : steps.get(0);
+            StepState b = n < 2 ? null : index == 1 ? state : steps.get(1);
+            StepState c = n < 3 ? null : index == 2 ? state : steps.get(2);
+            StepState d = n < 4 ? null : index == 3 ? state : steps.get(3);
+            return switch (n) {
+                case 1 -> List.of(a);
+                case 2 -> List.of(a, b);
+                case 3 -> List.of(a, b, c);
+                default -> List.of(a, b, c, d);
+            };
+        }
+        StepState[] copy = steps.toArray(new StepState[0]);
+        copy[index] = state;
+        return List.of(copy);
+    }
+
+    /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */
+    private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail) {
+        if (stopped) {
+            return false;
+        }
+        try {
+            orchestrator.store().update(next, new SagaTransition(next.sagaId(), next.version(),
+                    next.updatedAt(), type, step, attempt, detail));
+        } catch (ConcurrentSagaUpdateException e) {
+            log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());
+            orchestrator.detach(this);
+            stop(e);
+            return false;
+        } catch (RuntimeException e) {
+            log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", instance.sagaId(), e.toString());
+            orchestrator.detach(this);
+            stop(new SagaException(instance.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
+            return false;
+        }
+        instance = next;
+        return true;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private StepContext context(SagaStep<D> step, int attempt) {
+        return new StepContext(instance.sagaId(), instance.sagaName(), step.name(), attempt, instance.businessKey());
+    }
+
+    private void before(SagaInterceptor.Kind kind, StepContext context) throws Exception {
+        List<SagaInterceptor> interceptors = orchestrator.config().interceptors();
+        if (interceptors.isEmpty()) {
+            return;
+        }
+        SagaInterceptor.Invocation invocation = new SagaInterceptor.Invocation(kind, context);
+        for (SagaInterceptor interceptor : interceptors) {
+            interceptor.before(invocation);
+        }
+    }
+
+    private void after(SagaInterceptor.Kind kind, StepContext context, Throwable error) {
+        List<SagaInterceptor> interceptors = orchestrator.config().interceptors();
+        if (interceptors.isEmpty()) {
+            return;
+        }
+        SagaInterceptor.Invocation invocation = new SagaInterceptor.Invocation(kind, context);
+        for (SagaInterceptor interceptor : interceptors) {
+            try {
+                interceptor.after(invocation, error);
+            } catch (RuntimeException e) {
+                log.warn("saga interceptor {} failed: {}", interceptor, e.toString());
+            }
+        }
+    }
+
+    private void cancelTimer(int i) {
+        Scheduler.Cancellable timer = timers[i];
+        if (timer != null) {
+            timers[i] = null;
+            timer.cancel();
+        }
+    }
+
+    private static String describe(Throwable error) {
+        return error.getClass().getSimpleName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
+    }
+}

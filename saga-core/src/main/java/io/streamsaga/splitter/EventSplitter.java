@@ -1,0 +1,150 @@
+package io.streamsaga.splitter;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.message.MessageHeaders;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Splits one event into many — the source's order into one {@code order-item-created} per item plus an
+ * {@code order-summary-created} — and marks every part so that an aggregator can always tell when the
+ * sequence is complete.
+ *
+ * <p>Every part carries {@code sequence-id}, {@code sequence-number} (from 1) and {@code sequence-last}; the
+ * last part is marked {@code sequence-last=true} and always carries {@code sequence-size}. When the size is
+ * known up front ({@link #split(String, List)}) every part carries it; when it is not (a stream,
+ * {@link #split(String, Iterator)} or {@link #open(String)}) only the last part does. A sequence never has
+ * zero parts, so an aggregator never waits for a size of 0. Parts also carry a correlation id: the handled
+ * message's when splitting inside a handler (the bus propagates it), else the sequence id.
+ *
+ * <p>Parts are published on the calling thread, in order, so publishing inside a handler keeps correlation.
+ * Thread-safe; a {@link Sequence} is not.
+ */
+public final class EventSplitter {
+    private final EventBus bus;
+
+    private EventSplitter(EventBus bus) {
+        this.bus = Objects.requireNonNull(bus, "bus");
+    }
+
+    /** A splitter publishing through {@code bus}. */
+    public static EventSplitter of(EventBus bus) {
+        return new EventSplitter(bus);
+    }
+
+    /** Publishes {@code parts} as one sequence of known size; completes when all are written. */
+    public CompletionStage<List<RecordPosition>> split(String sequenceId, List<SplitPart> parts) {
+        try {
+            ConfigurationException.require(parts != null && !parts.isEmpty(),
+                    "a split needs at least one part (sequence '%s')", sequenceId);
+            Sequence sequence = open(sequenceId, parts.size());
+            for (int i = 0; i < parts.size() - 1; i++) {
+                sequence.emit(parts.get(i));
+            }
+            sequence.emitLast(parts.get(parts.size() - 1));
+            return sequence.completion();
+        } catch (StreamSagaException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Publishes the parts of a stream whose length is unknown until it ends: reads one part ahead so that
+     * the last one is marked and carries the size.
+     */
+    public CompletionStage<List<RecordPosition>> split(String sequenceId, Iterator<SplitPart> parts) {
+        try {
+            ConfigurationException.require(parts != null && parts.hasNext(),
+                    "a split needs at least one part (sequence '%s')", sequenceId);
+            Sequence sequence = open(sequenceId);
+            SplitPart pending = parts.next();
+            while (parts.hasNext()) {
+                sequence.emit(pending);
+                pending = parts.next();
+            }
+            sequence.emitLast(pending);
+            return sequence.completion();
+        } catch (StreamSagaException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Opens a sequence of unknown size; the caller emits parts and must end with {@link Sequence#emitLast}. */
+    public Sequence open(String sequenceId) {
+        return open(sequenceId, -1);
+    }
+
+    private Sequence open(String sequenceId, int knownSize) {
+        ConfigurationException.require(sequenceId != null && !sequenceId.isBlank(),
+                "sequence id must not be blank, but was '%s'", sequenceId);
+        return new Sequence(sequenceId, knownSize);
+    }
+
+    /** One sequence being emitted. Not thread-safe: emit from one thread, in order. */
+    public final class Sequence {
+        private final String sequenceId;
+        private final int knownSize;
+        private final List<CompletableFuture<RecordPosition>> sent = new ArrayList<>();
+        private int number;
+        private boolean finished;
+
+        private Sequence(String sequenceId, int knownSize) {
+            this.sequenceId = sequenceId;
+            this.knownSize = knownSize;
+        }
+
+        /** Publishes the next part (not the last). */
+        public CompletionStage<RecordPosition> emit(SplitPart part) {
+            return send(part, false);
+        }
+
+        /** Publishes the last part, marked and carrying the size; the sequence is then finished. */
+        public CompletionStage<RecordPosition> emitLast(SplitPart part) {
+            return send(part, true);
+        }
+
+        /** How many parts were emitted so far. */
+        public int emitted() {
+            return number;
+        }
+
+        /** Completes when every emitted part is written, with their positions in order. */
+        public CompletionStage<List<RecordPosition>> completion() {
+            return CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new))
+                    .thenApply(ignored -> sent.stream().map(CompletableFuture::join).toList());
+        }
+
+        private CompletionStage<RecordPosition> send(SplitPart part, boolean last) {
+            Objects.requireNonNull(part, "part");
+            ConfigurationException.require(!finished, "sequence '%s' already ended with part %s", sequenceId, number);
+            number++;
+            ConfigurationException.require(knownSize < 0 || number <= knownSize && (last == (number == knownSize)),
+                    "part %s of sequence '%s' does not fit its size %s", number, sequenceId, knownSize);
+            Map<String, String> headers = new LinkedHashMap<>();
+            headers.put(MessageHeaders.SEQUENCE_ID, sequenceId);
+            headers.put(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number));
+            if (knownSize > 0 || last) {
+                headers.put(MessageHeaders.SEQUENCE_SIZE, Integer.toString(last ? number : knownSize));
+            }
+            headers.put(MessageHeaders.SEQUENCE_LAST, Boolean.toString(last));
+            if (bus.currentMessage().isEmpty()) {
+                headers.put(MessageHeaders.CORRELATION_ID, sequenceId);
+            }
+            finished = last;
+            CompletableFuture<RecordPosition> future = bus.publish(part.topic(), part.key(), part.event(), headers)
+                    .toCompletableFuture();
+            sent.add(future);
+            return future;
+        }
+    }
+}

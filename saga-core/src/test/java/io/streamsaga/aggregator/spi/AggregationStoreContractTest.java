@@ -1,0 +1,119 @@
+package io.streamsaga.aggregator.spi;
+
+import io.streamsaga.aggregator.AggregatedPart;
+import io.streamsaga.aggregator.AggregationGroup;
+import io.streamsaga.aggregator.GroupState;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What every {@link AggregationStore} must do. Subclass it and create a fresh, empty store per call. */
+public abstract class AggregationStoreContractTest {
+    private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
+
+    protected abstract AggregationStore createStore();
+
+    private static AggregatedPart part(String id) {
+        return new AggregatedPart(id, "order-item-created", "order-item-created", 1,
+                Map.of("sequence-id", "o-1", "sequence-number", "1"), ("{\"id\":\"" + id + "\"}").getBytes(StandardCharsets.UTF_8), T0);
+    }
+
+    @Test
+    void savedGroupIsFoundWithItsPartsStateAndDeadline() {
+        AggregationStore store = createStore();
+        AggregationGroup group = AggregationGroup.open("agg", "o-1", T0, T0.plusSeconds(60)).withPart(part("m1")).withVersion(1);
+        assertTrue(store.save(group));
+        AggregationGroup found = store.find("agg", "o-1").orElseThrow();
+        assertEquals(1, found.version());
+        assertEquals(GroupState.OPEN, found.state());
+        assertEquals(T0.plusSeconds(60), found.deadline());
+        assertEquals(T0, found.createdAt());
+        assertEquals(1, found.size());
+        AggregatedPart stored = found.parts().get(0);
+        assertEquals("m1", stored.messageId());
+        assertEquals("o-1", stored.headers().get("sequence-id"));
+        assertArrayEquals(part("m1").payload(), stored.payload());
+        assertTrue(store.find("agg", "other").isEmpty());
+        assertTrue(store.find("other-aggregator", "o-1").isEmpty());
+    }
+
+    @Test
+    void saveOverAStaleVersionIsRefused() {
+        AggregationStore store = createStore();
+        AggregationGroup v1 = AggregationGroup.open("agg", "o-1", T0, null).withPart(part("m1")).withVersion(1);
+        assertTrue(store.save(v1));
+        assertFalse(store.save(v1), "inserting again over version 1");
+        assertTrue(store.save(v1.withPart(part("m2")).withVersion(2)));
+        assertFalse(store.save(v1.withPart(part("m3")).withVersion(2)), "a writer that read version 1 lost the race");
+        assertEquals(2, store.find("agg", "o-1").orElseThrow().size());
+        assertFalse(store.save(AggregationGroup.open("agg", "o-2", T0, null).withVersion(2)), "skipping a version");
+    }
+
+    @Test
+    void concurrentWritersOfOneVersionHaveExactlyOneWinner() throws Exception {
+        AggregationStore store = createStore();
+        AggregationGroup base = AggregationGroup.open("agg", "o-1", T0, null).withVersion(1);
+        assertTrue(store.save(base));
+        int writers = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(writers);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int i = 0; i < writers; i++) {
+                AggregationGroup mine = base.withPart(part("m" + i)).withVersion(2);
+                results.add(pool.submit(() -> {
+                    start.await();
+                    return store.save(mine);
+                }));
+            }
+            start.countDown();
+            int winners = 0;
+            for (Future<Boolean> result : results) {
+                winners += result.get(10, TimeUnit.SECONDS) ? 1 : 0;
+            }
+            assertEquals(1, winners);
+            assertEquals(1, store.find("agg", "o-1").orElseThrow().size());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void deleteNeedsTheCurrentVersion() {
+        AggregationStore store = createStore();
+        assertTrue(store.save(AggregationGroup.open("agg", "o-1", T0, null).withVersion(1)));
+        assertFalse(store.delete("agg", "o-1", 7));
+        assertTrue(store.find("agg", "o-1").isPresent());
+        assertTrue(store.delete("agg", "o-1", 1));
+        assertTrue(store.find("agg", "o-1").isEmpty());
+        assertFalse(store.delete("agg", "o-1", 1));
+        assertTrue(store.save(AggregationGroup.open("agg", "o-1", T0, null).withVersion(1)), "a deleted key starts over");
+    }
+
+    @Test
+    void groupsWithDeadlinesAreListedPerAggregatorForRearming() {
+        AggregationStore store = createStore();
+        store.save(AggregationGroup.open("agg", "open-with-timeout", T0, T0.plusSeconds(5)).withVersion(1));
+        store.save(AggregationGroup.open("agg", "open-without-timeout", T0, null).withVersion(1));
+        store.save(AggregationGroup.open("agg", "tombstone", T0, null)
+                .withState(GroupState.COMPLETED, T0.plusSeconds(3600)).withVersion(1));
+        store.save(AggregationGroup.open("other", "x", T0, T0.plusSeconds(5)).withVersion(1));
+        List<String> keys = store.withDeadlines("agg").stream().map(AggregationGroup::key).sorted().toList();
+        assertEquals(List.of("open-with-timeout", "tombstone"), keys);
+        assertEquals(GroupState.COMPLETED, store.find("agg", "tombstone").orElseThrow().state());
+    }
+}

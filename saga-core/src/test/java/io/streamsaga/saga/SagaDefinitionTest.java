@@ -1,0 +1,200 @@
+package io.streamsaga.saga;
+
+import io.streamsaga.ConfigurationException;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SagaDefinitionTest {
+    record Data(String id) {
+    }
+
+    record Reply(boolean ok) {
+    }
+
+    private static SagaDefinition.Builder<Data> saga() {
+        return SagaDefinition.builder("order-saga", Data.class);
+    }
+
+    @Test
+    void compensatableStepAfterThePivotIsRejectedWithAClearMessage() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .step("create-order").action((d, c) -> d).compensation((d, c) -> { })
+                .pivot("process-payment").action((d, c) -> d)
+                .step("reserve-inventory").action((d, c) -> d).compensation((d, c) -> { })
+                .build());
+
+        assertEquals("saga 'order-saga': compensatable step 'reserve-inventory' comes after the pivot step "
+                + "'process-payment'; steps after the pivot cannot be undone and must be retriable "
+                + "(declare it with retriable(\"reserve-inventory\"))", e.getMessage());
+    }
+
+    @Test
+    void compensatableStepAfterARetriableStepIsRejected() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .retriable("notify").action((d, c) -> d)
+                .step("charge").action((d, c) -> d)
+                .build());
+        assertTrue(e.getMessage().contains("after the retriable step 'notify'"), e.getMessage());
+    }
+
+    @Test
+    void onlyOnePivotIsAllowedAndItMustPrecedeRetriableSteps() {
+        assertThrows(ConfigurationException.class, () -> saga()
+                .pivot("a").action((d, c) -> d).pivot("b").action((d, c) -> d).build());
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .retriable("a").action((d, c) -> d).pivot("b").action((d, c) -> d).build());
+        assertTrue(e.getMessage().contains("pivot step 'b' comes after the retriable step 'a'"), e.getMessage());
+    }
+
+    @Test
+    void pivotAndRetriableStepsCannotHaveCompensations() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .pivot("pay").action((d, c) -> d).compensation((d, c) -> { }).build());
+        assertEquals("saga 'order-saga': pivot step 'pay' cannot have a compensation (only compensatable steps are undone)",
+                e.getMessage());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .retriable("ship").action((d, c) -> d).compensation((d, c) -> { }).build());
+    }
+
+    @Test
+    void aStepNeedsExactlyOneKindOfActionAndARemoteStepNeedsItsReplyHandler() {
+        assertThrows(ConfigurationException.class, () -> saga().step("empty").build());
+        assertThrows(ConfigurationException.class, () -> saga().step("both").action((d, c) -> d)
+                .command("payment-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d).build());
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga().remoteStep("pay")
+                .command("payment-commands", (d, c) -> d).build());
+        assertTrue(e.getMessage().contains("needs both command(...) and onReply(...)"), e.getMessage());
+    }
+
+    @Test
+    void stepNamesMustBeUniqueAndTheSagaMustHaveSteps() {
+        assertThrows(ConfigurationException.class, () -> saga().build());
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .step("a").action((d, c) -> d).step("a").action((d, c) -> d).build());
+        assertEquals("saga 'order-saga': step name 'a' is used twice", e.getMessage());
+        assertThrows(ConfigurationException.class, () -> saga().version(0));
+        assertThrows(ConfigurationException.class, () -> saga().dataType(" "));
+    }
+
+    @Test
+    void chainingTheNextStepFromAParallelMemberIsRejectedInsteadOfLeavingTheGroupSilently() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .parallel(g -> g.step("a").action((d, c) -> d).step("b")));
+        assertTrue(e.getMessage().contains("member of a parallel group"), e.getMessage());
+    }
+
+    @Test
+    void defaultsAreExplicitTypeIdAndRetryPoliciesByRole() {
+        SagaDefinition<Data> definition = saga()
+                .step("reserve").action((d, c) -> d).compensation((d, c) -> { })
+                .pivot("pay").action((d, c) -> d)
+                .retriable("ship").action((d, c) -> d)
+                .build();
+
+        assertEquals("order-saga-data", definition.dataType());
+        assertEquals(1, definition.version());
+        assertEquals(1, definition.step("reserve").retryPolicy().maxAttempts());
+        assertEquals(Integer.MAX_VALUE, definition.step("ship").retryPolicy().maxAttempts());
+        assertEquals(List.of(StepRole.COMPENSATABLE, StepRole.PIVOT, StepRole.RETRIABLE),
+                definition.steps().stream().map(SagaStep::role).toList());
+        assertThrows(ConfigurationException.class, () -> definition.step("missing"));
+    }
+
+    @Test
+    void parallelMembersShareAGroupAndKeepTheirOrder() {
+        SagaDefinition<Data> definition = saga()
+                .step("validate").action((d, c) -> d)
+                .parallel(g -> {
+                    g.step("hotel").action((d, c) -> d).compensation((d, c) -> { });
+                    g.remoteStep("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d);
+                })
+                .pivot("charge").action((d, c) -> d)
+                .build();
+
+        assertEquals(3, definition.groups().size());
+        assertEquals(List.of("hotel", "flight"), definition.groups().get(1).stream().map(SagaStep::name).toList());
+        assertEquals(1, definition.step("flight").group());
+        assertEquals(2, definition.step("flight").index());
+        assertTrue(definition.step("flight").isRemote());
+        assertFalse(definition.step("hotel").isRemote());
+    }
+
+    @Test
+    void definitionExportsAMermaidFlowchartWithCompensationsInReverse() {
+        String mermaid = saga()
+                .step("create-order").action((d, c) -> d).compensation((d, c) -> { })
+                .step("reserve-inventory").action((d, c) -> d).compensation((d, c) -> { })
+                .pivot("process-payment").action((d, c) -> d)
+                .retriable("schedule-shipping").action((d, c) -> d)
+                .build().toMermaid();
+
+        assertTrue(mermaid.startsWith("flowchart TD\n"), mermaid);
+        assertTrue(mermaid.contains("s0[\"create-order\"] --> s1[\"reserve-inventory\"]") || mermaid.contains("s0 --> s1"), mermaid);
+        assertTrue(mermaid.contains("s2{\"process-payment<br/>(pivot)\"}"), mermaid);
+        assertTrue(mermaid.contains("c1[/undo reserve-inventory/] --> c0"), mermaid);
+        assertTrue(mermaid.contains("c0[/undo create-order/] --> compensated([compensated])"), mermaid);
+        assertTrue(mermaid.contains("s2 -. fails .-> c1"), mermaid);
+        assertTrue(mermaid.contains("s3 -. retry .-> s3"), mermaid);
+    }
+
+    @Test
+    void flowchartOfAParallelGroupForksJoinsAndUndoesCompletedMembersTogether() {
+        String mermaid = saga()
+                .step("validate").action((d, c) -> d).compensation((d, c) -> { })
+                .parallel(g -> {
+                    g.step("hotel").action((d, c) -> d).compensation((d, c) -> { });
+                    g.remoteStep("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
+                            .compensation((d, c) -> { });
+                })
+                .pivot("charge").action((d, c) -> d)
+                .build().toMermaid();
+
+        assertTrue(mermaid.contains("s0 --> fork1{{fork}}"), mermaid);
+        assertTrue(mermaid.contains("fork1 --> s2[\"flight<br/>command to flight-commands\"]"), mermaid);
+        assertTrue(mermaid.contains("join1 --> s3{\"charge<br/>(pivot)\"}"), mermaid);
+        assertTrue(mermaid.contains("c1[/undo completed of hotel, flight/] --> c0"), mermaid);
+        assertTrue(mermaid.contains("s1 -. fails .-> c1"), mermaid);
+        assertTrue(mermaid.contains("s3 -. fails .-> c1"), mermaid);
+        assertTrue(mermaid.contains("s0 -. fails .-> compensated"), mermaid);
+    }
+
+    @Test
+    void recordedRunExportsAMermaidSequenceDiagramInOrder() {
+        Instant t = Instant.parse("2026-01-01T00:00:00Z");
+        List<SagaTransition> history = List.of(
+                new SagaTransition("s", 1, t, TransitionType.SAGA_STARTED, null, 0, null),
+                new SagaTransition("s", 2, t, TransitionType.STEP_STARTED, "reserve", 1, null),
+                new SagaTransition("s", 3, t, TransitionType.STEP_SUCCEEDED, "reserve", 1, null),
+                new SagaTransition("s", 4, t, TransitionType.STEP_STARTED, "pay", 1, null),
+                new SagaTransition("s", 5, t, TransitionType.STEP_FAILED, "pay", 1, "IllegalStateException: declined"),
+                new SagaTransition("s", 6, t, TransitionType.SAGA_COMPENSATING, null, 0, null),
+                new SagaTransition("s", 7, t, TransitionType.COMPENSATION_STARTED, "reserve", 1, null),
+                new SagaTransition("s", 8, t, TransitionType.COMPENSATION_SUCCEEDED, "reserve", 1, null),
+                new SagaTransition("s", 9, t, TransitionType.SAGA_COMPENSATED, null, 0, null));
+
+        String diagram = SagaDiagrams.sequence("order-saga", history);
+
+        assertEquals("""
+                sequenceDiagram
+                  participant O as order-saga
+                  participant reserve as reserve
+                  participant pay as pay
+                  Note over O: started
+                  O->>reserve: execute (attempt 1)
+                  reserve-->>O: succeeded
+                  O->>pay: execute (attempt 1)
+                  pay--xO: failed: IllegalStateException: declined
+                  Note over O: compensating
+                  O->>reserve: compensate (attempt 1)
+                  reserve-->>O: compensated
+                  Note over O: compensated
+                """, diagram);
+    }
+}

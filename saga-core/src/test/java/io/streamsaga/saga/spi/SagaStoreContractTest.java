@@ -1,0 +1,229 @@
+package io.streamsaga.saga.spi;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The contract every {@link SagaStore} must pass. Extend it in the store's module and implement
+ * {@link #createStore()} (a fresh, empty store per test). Shipped in saga-core's test-jar.
+ */
+public abstract class SagaStoreContractTest {
+    /** Saga data used by the contract; stores may return it as the object or as its JSON tree. */
+    public record OrderData(String orderId, long amount) {
+    }
+
+    private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    protected SagaStore store;
+
+    /** A new, empty store. */
+    protected abstract SagaStore createStore();
+
+    @BeforeEach
+    void setUpStore() {
+        store = createStore();
+    }
+
+    protected static SagaInstance instance(String id, String businessKey, SagaStatus status, Instant createdAt, long version) {
+        return new SagaInstance(id, "order-saga", 1, businessKey, "order-saga-data", new OrderData("o-" + id, 100),
+                status, List.of(StepState.pending("create-order"), StepState.pending("reserve-inventory")), null, null,
+                createdAt, createdAt.plusSeconds(version), version);
+    }
+
+    private static SagaTransition transition(SagaInstance instance, TransitionType type) {
+        return new SagaTransition(instance.sagaId(), instance.version(), instance.updatedAt(), type, null, 0, null);
+    }
+
+    private void insert(SagaInstance instance) {
+        store.insert(instance, transition(instance, TransitionType.SAGA_STARTED));
+    }
+
+    private static void assertSameData(Object expected, Object actual) {
+        if (actual instanceof JsonNode tree) {
+            // bind rather than compare trees: JSON read back has IntNode where valueToTree made LongNode
+            try {
+                assertEquals(expected, MAPPER.treeToValue(tree, expected.getClass()));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new AssertionError("stored saga data does not bind to " + expected.getClass(), e);
+            }
+        } else {
+            assertEquals(expected, actual);
+        }
+    }
+
+    @Test
+    void insertedInstanceIsFoundWithAllItsFields() {
+        SagaInstance saga = instance("s-1", "order-1", SagaStatus.RUNNING, T0, 1);
+        insert(saga);
+
+        SagaInstance found = store.find("s-1").orElseThrow();
+        assertEquals(saga.sagaName(), found.sagaName());
+        assertEquals(saga.definitionVersion(), found.definitionVersion());
+        assertEquals("order-1", found.businessKey());
+        assertEquals("order-saga-data", found.dataType());
+        assertSameData(saga.data(), found.data());
+        assertEquals(SagaStatus.RUNNING, found.status());
+        assertEquals(saga.steps(), found.steps());
+        assertEquals(1, found.version());
+        assertEquals(saga.createdAt(), found.createdAt());
+        assertEquals(List.of(transition(saga, TransitionType.SAGA_STARTED)), store.history("s-1"));
+        assertTrue(store.find("missing").isEmpty());
+        assertTrue(store.history("missing").isEmpty());
+    }
+
+    @Test
+    void insertingAnExistingSagaIdIsRejected() {
+        insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
+
+        assertThrows(ConcurrentSagaUpdateException.class, () -> insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1)));
+        assertEquals(1, store.history("s-1").size());
+    }
+
+    @Test
+    void updateWithTheNextVersionReplacesTheInstanceAndAppendsItsTransition() {
+        SagaInstance v1 = instance("s-1", null, SagaStatus.RUNNING, T0, 1);
+        insert(v1);
+        SagaInstance v2 = new SagaInstance("s-1", "order-saga", 1, null, "order-saga-data", new OrderData("o-1", 250),
+                SagaStatus.COMPENSATING, List.of(new StepState("create-order", StepStatus.SUCCEEDED, 1, 0, null),
+                new StepState("reserve-inventory", StepStatus.WAITING, 2, 0, T0.plusSeconds(60))),
+                new SagaFailure("reserve-inventory", "java.lang.IllegalStateException", "out of stock"), null, T0,
+                T0.plusSeconds(5), 2);
+        SagaTransition t2 = new SagaTransition("s-1", 2, T0.plusSeconds(5), TransitionType.STEP_FAILED, "reserve-inventory", 2,
+                "out of stock");
+        store.update(v2, t2);
+
+        SagaInstance found = store.find("s-1").orElseThrow();
+        assertEquals(2, found.version());
+        assertEquals(SagaStatus.COMPENSATING, found.status());
+        assertEquals(v2.steps(), found.steps());
+        assertEquals(v2.failure(), found.failure());
+        assertSameData(new OrderData("o-1", 250), found.data());
+        assertEquals(List.of(transition(v1, TransitionType.SAGA_STARTED), t2), store.history("s-1"));
+    }
+
+    @Test
+    void updateFromAStaleVersionIsRejectedAndChangesNothing() {
+        insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
+        SagaInstance v2 = instance("s-1", null, SagaStatus.RUNNING, T0, 2);
+        store.update(v2, transition(v2, TransitionType.STEP_STARTED));
+
+        SagaInstance staleV2 = instance("s-1", null, SagaStatus.COMPLETED, T0, 2);
+        ConcurrentSagaUpdateException e = assertThrows(ConcurrentSagaUpdateException.class,
+                () -> store.update(staleV2, transition(staleV2, TransitionType.SAGA_COMPLETED)));
+        assertEquals("s-1", e.sagaId());
+        SagaInstance skipping = instance("s-1", null, SagaStatus.COMPLETED, T0, 4);
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.update(skipping, transition(skipping, TransitionType.SAGA_COMPLETED)));
+
+        assertEquals(SagaStatus.RUNNING, store.find("s-1").orElseThrow().status());
+        assertEquals(2, store.find("s-1").orElseThrow().version());
+        assertEquals(2, store.history("s-1").size());
+    }
+
+    @Test
+    void updateOfAnUnknownSagaIsRejected() {
+        SagaInstance ghost = instance("ghost", null, SagaStatus.RUNNING, T0, 2);
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.update(ghost, transition(ghost, TransitionType.STEP_STARTED)));
+        assertTrue(store.find("ghost").isEmpty());
+    }
+
+    @Test
+    void concurrentUpdatesFromTheSameVersionLetExactlyOneWin() throws Exception {
+        insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
+        int contenders = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            CountDownLatch go = new CountDownLatch(1);
+            AtomicInteger wins = new AtomicInteger();
+            AtomicInteger conflicts = new AtomicInteger();
+            Future<?>[] futures = new Future<?>[contenders];
+            for (int i = 0; i < contenders; i++) {
+                SagaInstance v2 = instance("s-1", "winner-" + i, SagaStatus.RUNNING, T0, 2);
+                futures[i] = pool.submit(() -> {
+                    go.await();
+                    try {
+                        store.update(v2, transition(v2, TransitionType.STEP_STARTED));
+                        wins.incrementAndGet();
+                    } catch (ConcurrentSagaUpdateException e) {
+                        conflicts.incrementAndGet();
+                    }
+                    return null;
+                });
+            }
+            go.countDown();
+            for (Future<?> f : futures) {
+                f.get(30, TimeUnit.SECONDS);
+            }
+            assertEquals(1, wins.get());
+            assertEquals(contenders - 1, conflicts.get());
+            assertEquals(2, store.history("s-1").size());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void queriesFindByBusinessKeyStatusAndAgeOldestFirst() {
+        insert(instance("a", "order-1", SagaStatus.RUNNING, T0.plusSeconds(10), 1));
+        insert(instance("b", "order-1", SagaStatus.COMPENSATING, T0, 1));
+        insert(instance("c", "order-2", SagaStatus.COMPLETED, T0, 1));
+        insert(instance("d", "order-3", SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1));
+
+        assertEquals(List.of("b", "a"), ids(store.findByBusinessKey("order-1")));
+        assertTrue(store.findByBusinessKey("nobody").isEmpty());
+        assertEquals(List.of("b", "a"), ids(store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING))));
+        assertEquals(List.of("d"), ids(store.findByStatus(Set.of(SagaStatus.FAILED_NEEDS_ATTENTION))));
+        assertEquals(List.of("b"), ids(store.findActiveCreatedBefore(T0.plusSeconds(5))));
+        assertEquals(List.of("b", "a"), ids(store.findActiveCreatedBefore(T0.plus(Duration.ofHours(1)))));
+    }
+
+    @Test
+    void retentionDeletesOnlyFinishedInstancesLastUpdatedBeforeTheCutoff() {
+        insert(instance("old-done", null, SagaStatus.COMPLETED, T0, 1));
+        insert(instance("old-compensated", null, SagaStatus.COMPENSATED, T0, 1));
+        insert(instance("old-running", null, SagaStatus.RUNNING, T0, 1));
+        insert(instance("old-attention", null, SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1));
+        insert(instance("new-done", null, SagaStatus.COMPLETED, T0.plus(Duration.ofDays(2)), 1));
+
+        int deleted = store.deleteFinishedBefore(T0.plus(Duration.ofDays(1)));
+
+        assertEquals(2, deleted);
+        assertFalse(store.find("old-done").isPresent());
+        assertFalse(store.find("old-compensated").isPresent());
+        assertTrue(store.history("old-done").isEmpty());
+        assertTrue(store.find("old-running").isPresent());
+        assertTrue(store.find("old-attention").isPresent());
+        assertTrue(store.find("new-done").isPresent());
+    }
+
+    private static List<String> ids(List<SagaInstance> instances) {
+        return instances.stream().map(SagaInstance::sagaId).toList();
+    }
+}

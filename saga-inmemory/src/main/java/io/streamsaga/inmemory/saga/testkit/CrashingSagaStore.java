@@ -1,0 +1,132 @@
+package io.streamsaga.inmemory.saga.testkit;
+
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.spi.SagaStore;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A {@link SagaStore} decorator that "kills the process" at its {@code n}-th write: right after it (the
+ * write is durable in the delegate: whatever the engine would do next never happens) or right before it
+ * (the write is lost: the action the engine just ran happened but its outcome was never recorded, so
+ * recovery runs it again and the application's idempotency key must make that harmless). Then
+ * {@link SimulatedCrash} is thrown, and every later call throws too (a dead process does nothing more).
+ * A fresh orchestrator over the delegate then recovers. Thread-safe.
+ */
+public final class CrashingSagaStore implements SagaStore {
+    private final SagaStore delegate;
+    private final int crashAfterWrite;
+    private final boolean beforeWrite;
+    private final AtomicInteger writes = new AtomicInteger();
+    private volatile boolean crashed;
+
+    /**
+     * @param delegate        the durable store
+     * @param crashAfterWrite the write after which to crash (1 = right after the saga's start is stored);
+     *                        0 or less never crashes (the store only counts writes)
+     */
+    public CrashingSagaStore(SagaStore delegate, int crashAfterWrite) {
+        this(delegate, crashAfterWrite, false);
+    }
+
+    /**
+     * @param delegate    the durable store
+     * @param crashAt     the write at which to crash (1 = the saga's start); 0 or less never crashes
+     * @param beforeWrite crash before that write reaches the delegate instead of right after it
+     */
+    public CrashingSagaStore(SagaStore delegate, int crashAt, boolean beforeWrite) {
+        this.delegate = delegate;
+        this.crashAfterWrite = crashAt;
+        this.beforeWrite = beforeWrite;
+    }
+
+    /** Whether the simulated crash happened. */
+    public boolean crashed() {
+        return crashed;
+    }
+
+    /** Successful writes so far. */
+    public int writes() {
+        return writes.get();
+    }
+
+    private void checkAlive() {
+        if (crashed) {
+            throw new SimulatedCrash("the process crashed earlier (after write " + crashAfterWrite + ")");
+        }
+    }
+
+    private void beforeWrite(SagaTransition transition) {
+        if (beforeWrite && writes.get() + 1 == crashAfterWrite) {
+            crashed = true;
+            throw new SimulatedCrash("simulated crash right before write " + crashAfterWrite + " (" + transition.type()
+                    + (transition.step() == null ? "" : " " + transition.step()) + ")");
+        }
+    }
+
+    private void afterWrite(SagaTransition transition) {
+        if (writes.incrementAndGet() == crashAfterWrite && !beforeWrite) {
+            crashed = true;
+            throw new SimulatedCrash("simulated crash right after write " + crashAfterWrite + " (" + transition.type()
+                    + (transition.step() == null ? "" : " " + transition.step()) + ")");
+        }
+    }
+
+    @Override
+    public void insert(SagaInstance instance, SagaTransition transition) {
+        checkAlive();
+        beforeWrite(transition);
+        delegate.insert(instance, transition);
+        afterWrite(transition);
+    }
+
+    @Override
+    public void update(SagaInstance updated, SagaTransition transition) {
+        checkAlive();
+        beforeWrite(transition);
+        delegate.update(updated, transition);
+        afterWrite(transition);
+    }
+
+    @Override
+    public Optional<SagaInstance> find(String sagaId) {
+        checkAlive();
+        return delegate.find(sagaId);
+    }
+
+    @Override
+    public List<SagaInstance> findByBusinessKey(String businessKey) {
+        checkAlive();
+        return delegate.findByBusinessKey(businessKey);
+    }
+
+    @Override
+    public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
+        checkAlive();
+        return delegate.findByStatus(statuses);
+    }
+
+    @Override
+    public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
+        checkAlive();
+        return delegate.findActiveCreatedBefore(createdBefore);
+    }
+
+    @Override
+    public List<SagaTransition> history(String sagaId) {
+        checkAlive();
+        return delegate.history(sagaId);
+    }
+
+    @Override
+    public int deleteFinishedBefore(Instant cutoff) {
+        checkAlive();
+        return delegate.deleteFinishedBefore(cutoff);
+    }
+}

@@ -1,0 +1,244 @@
+package io.streamsaga.inmemory.saga.testkit;
+
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaStep;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepRole;
+import io.streamsaga.saga.TransitionType;
+
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.BiConsumer;
+import java.util.function.Function;
+
+/**
+ * Crash exploration: runs a saga once for every failure point and checks the invariants every run must
+ * keep. The scenarios:
+ * <ul>
+ *   <li>the happy path;</li>
+ *   <li>each step failing (always; once for a retriable step, which must then complete);</li>
+ *   <li>each compensation failing once while the last non-retriable step fails (if the compensation's
+ *       retry policy gives up, the saga needs attention and the explorer retries it as an operator would);</li>
+ *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
+ *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
+ *       each followed by recovery on a fresh orchestrator over the same store.</li>
+ * </ul>
+ * Invariants: the saga reaches the expected terminal state; nothing is left running (no active saga, no
+ * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
+ * store's history; if the saga did not complete, every step that took effect was compensated, with its
+ * idempotency key, groups in reverse order, and no step that never took effect was compensated; then the
+ * application's own invariant ({@link #invariant}) holds, which is where "took effect exactly once" is
+ * checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
+ * every violation. Not thread-safe.
+ *
+ * @param <F> the fixture type (fresh per scenario)
+ * @param <D> the saga data type
+ */
+public final class SagaCrashExplorer<F, D> {
+    private final SagaTestKit<F, D> kit;
+    private BiConsumer<F, SagaRunReport<F, D>> invariant = (f, r) -> {
+    };
+
+    private SagaCrashExplorer(SagaTestKit<F, D> kit) {
+        this.kit = kit;
+    }
+
+    /** Explores a saga over a fixture created per scenario (see {@link SagaTestKit#given(Function, Function, Object)}). */
+    public static <F, D> SagaCrashExplorer<F, D> forSaga(Function<SagaTestEnvironment, F> fixture,
+                                                         Function<F, SagaDefinition<D>> definition, D data) {
+        return new SagaCrashExplorer<>(SagaTestKit.given(fixture, definition, data));
+    }
+
+    /** Explores a saga with no per-run state. */
+    public static <D> SagaCrashExplorer<Void, D> forSaga(SagaDefinition<D> definition, D data) {
+        return new SagaCrashExplorer<>(SagaTestKit.given(definition, data));
+    }
+
+    /** The bus's type registry (commands and replies of remote steps). */
+    public SagaCrashExplorer<F, D> types(TypeRegistry types) {
+        kit.types(types);
+        return this;
+    }
+
+    /** The application's invariant, checked after every scenario (throw an AssertionError when it fails). */
+    public SagaCrashExplorer<F, D> invariant(BiConsumer<F, SagaRunReport<F, D>> invariant) {
+        this.invariant = Objects.requireNonNull(invariant, "invariant");
+        return this;
+    }
+
+    /** Runs every scenario; throws an {@link AssertionError} listing every violated invariant. */
+    public ExplorationReport explore() {
+        List<ExplorationReport.Scenario> scenarios = new ArrayList<>();
+        SagaRunReport<F, D> happy = run("happy path", Map.of(), Map.of(), 0, false, SagaStatus.COMPLETED, scenarios);
+        SagaDefinition<D> definition = happy.definition();
+        int happyWrites = happy.writes();
+
+        SagaStep<D> trigger = null;
+        for (SagaStep<D> step : definition.steps()) {
+            if (step.role() != StepRole.RETRIABLE) {
+                trigger = step;
+            }
+        }
+        int compensatingWrites = 0;
+        for (SagaStep<D> step : definition.steps()) {
+            boolean retriable = step.role() == StepRole.RETRIABLE;
+            SagaStatus expected = retriable
+                    ? (step.retryPolicy().maxAttempts() >= 2 ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
+                    : SagaStatus.COMPENSATED;
+            SagaRunReport<F, D> report = run("step " + step.name() + " fails", Map.of(step.name(),
+                    retriable ? FailureMode.once() : FailureMode.always()), Map.of(), 0, false, expected, scenarios);
+            if (step == trigger) {
+                compensatingWrites = report.writes();
+            }
+        }
+        if (trigger != null) {
+            for (SagaStep<D> step : definition.steps()) {
+                if (step.compensation() != null && step.group() < trigger.group()) {
+                    run("compensation of " + step.name() + " fails once (" + trigger.name() + " fails)",
+                            Map.of(trigger.name(), FailureMode.always()), Map.of(step.name(), FailureMode.once()), 0,
+                            false, SagaStatus.COMPENSATED, scenarios);
+                }
+            }
+        }
+        for (boolean before : new boolean[] {false, true}) {
+            String when = before ? "crash before write " : "crash after write ";
+            for (int write = before ? 2 : 1; write <= happyWrites; write++) { // before write 1 the saga never started
+                run(when + write + " of the happy path", Map.of(), Map.of(), write, before, SagaStatus.COMPLETED, scenarios);
+            }
+            if (trigger != null) {
+                for (int write = before ? 2 : 1; write <= compensatingWrites; write++) {
+                    run(when + write + " while " + trigger.name() + " fails", Map.of(trigger.name(), FailureMode.always()),
+                            Map.of(), write, before, SagaStatus.COMPENSATED, scenarios);
+                }
+            }
+        }
+        ExplorationReport report = new ExplorationReport(definition.name(), scenarios);
+        if (!report.violations().isEmpty()) {
+            throw new AssertionError("crash exploration of saga '" + definition.name() + "' found "
+                    + report.violations().size() + " violation(s) in " + scenarios.size() + " scenarios:\n  - "
+                    + String.join("\n  - ", report.violations()));
+        }
+        return report;
+    }
+
+    private SagaRunReport<F, D> run(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
+                                    int crashAt, boolean crashBefore, SagaStatus expected,
+                                    List<ExplorationReport.Scenario> out) {
+        List<String> violations = new ArrayList<>();
+        SagaRunReport<F, D> report;
+        try {
+            report = kit.run(steps, compensations, crashAt, crashBefore);
+        } catch (RuntimeException | AssertionError e) {
+            out.add(new ExplorationReport.Scenario(name, null, false, List.of(name + ": the run failed: " + e)));
+            throw new AssertionError("crash exploration scenario '" + name + "' could not run", e);
+        }
+        try {
+            if (report.status() == SagaStatus.FAILED_NEEDS_ATTENTION && !compensations.isEmpty()
+                    && expected == SagaStatus.COMPENSATED) {
+                report.retryCompensation(); // what an operator does after fixing the cause
+            }
+            check(report, expected, violations);
+            invariant.accept(report.fixture(), report);
+        } catch (RuntimeException | AssertionError e) {
+            violations.add(e.getMessage() == null ? e.toString() : e.getMessage());
+        }
+        List<String> named = violations.stream().map(v -> name + ": " + v).toList();
+        out.add(new ExplorationReport.Scenario(name, report.instance().map(i -> i.status()).orElse(null),
+                report.crashedAndRecovered(), named));
+        return report;
+    }
+
+    private void check(SagaRunReport<F, D> report, SagaStatus expected, List<String> violations) {
+        SagaStatus status = report.status();
+        if (status != expected) {
+            violations.add("expected " + expected + " but ended " + status);
+        }
+        if (!report.environment().store().findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING)).isEmpty()) {
+            violations.add("a saga is still running or compensating");
+        }
+        long pending = report.environment().transport().pendingCount();
+        if (pending != 0) {
+            violations.add(pending + " message(s) left undelivered");
+        }
+        if (report.environment().scheduler().pendingTasks() != 0) {
+            violations.add(report.environment().scheduler().pendingTasks() + " timer(s) left pending");
+        }
+        Map<String, Integer> stepSucceeded = new HashMap<>();
+        Map<String, Integer> compensationSucceeded = new HashMap<>();
+        Map<String, Boolean> uncertain = new HashMap<>();
+        for (SagaTransition t : report.history()) {
+            if (t.type() == TransitionType.STEP_SUCCEEDED) {
+                stepSucceeded.merge(t.step(), 1, Integer::sum);
+            } else if (t.type() == TransitionType.COMPENSATION_SUCCEEDED) {
+                compensationSucceeded.merge(t.step(), 1, Integer::sum);
+            } else if (t.type() == TransitionType.STEP_TIMED_OUT || (t.type() == TransitionType.STEP_FAILED
+                    && report.definition().step(t.step()).isRemote())) {
+                uncertain.put(t.step(), true); // its effect is unknown, so it is compensated too
+            }
+        }
+        stepSucceeded.forEach((step, n) -> {
+            if (n > 1) {
+                violations.add("step " + step + " recorded as succeeded " + n + " times");
+            }
+        });
+        compensationSucceeded.forEach((step, n) -> {
+            if (n > 1) {
+                violations.add("compensation of " + step + " recorded as succeeded " + n + " times");
+            }
+        });
+        List<RecordedInvocation> invocations = report.invocations();
+        Map<String, Integer> firstCompensation = new LinkedHashMap<>();
+        for (RecordedInvocation i : invocations) {
+            if (!i.isForward()) {
+                String expectedKey = SagaRunReport.SAGA_ID + "/" + i.step();
+                if (!expectedKey.equals(i.idempotencyKey())) {
+                    violations.add("compensation of " + i.step() + " got idempotency key " + i.idempotencyKey());
+                }
+                if (i.succeeded()) {
+                    firstCompensation.putIfAbsent(i.step(), i.sequence());
+                }
+            }
+        }
+        List<String> tookEffect = report.stepsSucceeded().stream().distinct().toList();
+        SagaDefinition<D> definition = report.definition();
+        if (status == SagaStatus.COMPLETED) {
+            for (SagaStep<D> step : definition.steps()) {
+                if (!tookEffect.contains(step.name())) {
+                    violations.add("completed but step " + step.name() + " never succeeded");
+                }
+            }
+            if (!firstCompensation.isEmpty()) {
+                violations.add("completed but compensations ran: " + firstCompensation.keySet());
+            }
+        }
+        if (status == SagaStatus.COMPENSATED) {
+            for (String name : tookEffect) {
+                SagaStep<D> step = definition.step(name);
+                if (step.compensation() != null && !firstCompensation.containsKey(name)) {
+                    violations.add("step " + name + " took effect but was never compensated");
+                }
+            }
+            for (String name : firstCompensation.keySet()) {
+                if (!tookEffect.contains(name) && !uncertain.containsKey(name)) { // uncertain: timed out or remote reply failed
+                    violations.add("step " + name + " was compensated but never took effect");
+                }
+            }
+            for (String a : firstCompensation.keySet()) {
+                for (String b : firstCompensation.keySet()) {
+                    SagaStep<D> earlier = definition.step(a);
+                    SagaStep<D> later = definition.step(b);
+                    if (earlier.group() < later.group() && firstCompensation.get(a) < firstCompensation.get(b)) {
+                        violations.add("compensation of " + a + " ran before that of the later step " + b);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+package io.streamsaga.inmemory.saga.testkit;
+
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.spi.SagaStore;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
+
+/**
+ * One run of a saga in the test kit, and the "expect" half of given/when/expect. Assertions throw
+ * {@link AssertionError} (the kit does not depend on JUnit) and return {@code this} to chain. Not
+ * thread-safe.
+ *
+ * @param <F> the fixture type (the application services of the run)
+ * @param <D> the saga data type
+ */
+public final class SagaRunReport<F, D> {
+    /** The id the kit gives the saga of a run. */
+    public static final String SAGA_ID = "test-saga-1";
+    private static final int MAX_ROUNDS = 100_000;
+
+    private final SagaTestEnvironment environment;
+    private final F fixture;
+    private final SagaDefinition<D> definition;
+    private final RecordingInterceptor interceptor;
+    private final CrashingSagaStore crashingStore;
+    private SagaOrchestrator orchestrator;
+    private boolean recovered;
+    private java.util.concurrent.CompletionStage<?> latest;
+
+    SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
+                  Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
+                  Map<String, FailureMode> compensationFailures, int crashAt, boolean crashBeforeWrite) {
+        this.environment = new SagaTestEnvironment(types);
+        this.fixture = fixtureFactory.apply(environment);
+        this.definition = definitionFactory.apply(fixture);
+        for (String step : stepFailures.keySet()) {
+            definition.step(step); // a typo in a test must not silently inject nothing
+        }
+        for (String step : compensationFailures.keySet()) {
+            if (definition.step(step).compensation() == null) {
+                throw new AssertionError("step '" + step + "' has no compensation to fail");
+            }
+        }
+        this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
+        this.crashingStore = new CrashingSagaStore(environment.store(), crashAt, crashBeforeWrite);
+        this.orchestrator = newOrchestrator(crashingStore);
+    }
+
+    private SagaOrchestrator newOrchestrator(SagaStore store) {
+        return SagaOrchestrator.builder()
+                .store(store)
+                .bus(environment.bus())
+                .scheduler(environment.scheduler())
+                .interceptor(interceptor)
+                .register(definition)
+                .build();
+    }
+
+    SagaRunReport<F, D> start(D data, boolean settle) {
+        try {
+            latest = orchestrator.start(definition, SAGA_ID, "test", data);
+        } catch (SimulatedCrash crash) {
+            // the process died right after a write; settle() recovers
+        }
+        if (settle) {
+            settle();
+        } else {
+            deliver();
+        }
+        return this;
+    }
+
+    /**
+     * Delivers every message and runs every timer (jumping the virtual clock from one due task to the
+     * next) until nothing is left; after a simulated crash, closes the dead orchestrator and recovers on a
+     * fresh one over the same store.
+     */
+    public SagaRunReport<F, D> settle() {
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            if (recoverIfCrashed()) {
+                continue;
+            }
+            int delivered = environment.transport().drainAll();
+            if (recoverIfCrashed() || delivered > 0) {
+                continue;
+            }
+            Optional<Instant> next = environment.scheduler().nextDueAt();
+            if (next.isEmpty()) {
+                return this;
+            }
+            try {
+                environment.scheduler().advanceTo(next.get());
+            } catch (SimulatedCrash crash) {
+                // recovered on the next round
+            }
+        }
+        throw new AssertionError("the saga did not settle after " + MAX_ROUNDS + " rounds (a step failing forever?); status "
+                + instance().map(SagaInstance::status).orElse(null));
+    }
+
+    /** Delivers pending messages (and recovers after a crash) without moving the clock. */
+    private void deliver() {
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            if (recoverIfCrashed()) {
+                continue;
+            }
+            if (environment.transport().drainAll() == 0 && !recoverIfCrashed()) {
+                return;
+            }
+        }
+        throw new AssertionError("messages kept flowing after " + MAX_ROUNDS + " rounds");
+    }
+
+    private boolean recoverIfCrashed() {
+        if (!crashingStore.crashed() || recovered) {
+            return false;
+        }
+        recovered = true;
+        orchestrator.close();
+        orchestrator = newOrchestrator(environment.store());
+        orchestrator.recover();
+        latest = null;
+        return true;
+    }
+
+    /** Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages. */
+    public SagaRunReport<F, D> advance(Duration duration) {
+        try {
+            environment.scheduler().advance(duration);
+        } catch (SimulatedCrash crash) {
+            // recovered by deliver()
+        }
+        deliver();
+        return this;
+    }
+
+    /** Cancels the saga, then settles. */
+    public SagaRunReport<F, D> cancel() {
+        orchestrator.cancel(SAGA_ID);
+        return settle();
+    }
+
+    /** Operator: retries the failed compensations, then settles. */
+    public SagaRunReport<F, D> retryCompensation() {
+        latest = orchestrator.retryCompensation(SAGA_ID);
+        return settle();
+    }
+
+    /** Operator: skips the failed compensation of {@code step}, then settles. */
+    public SagaRunReport<F, D> skipCompensation(String step) {
+        latest = orchestrator.skipCompensation(SAGA_ID, step);
+        return settle();
+    }
+
+    /** Operator: marks the saga resolved. */
+    public SagaRunReport<F, D> markResolved() {
+        orchestrator.markResolved(SAGA_ID);
+        latest = null;
+        return settle();
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    public F fixture() {
+        return fixture;
+    }
+
+    public SagaTestEnvironment environment() {
+        return environment;
+    }
+
+    public SagaDefinition<D> definition() {
+        return definition;
+    }
+
+    /** The orchestrator driving the saga now (a fresh one after a simulated crash). */
+    public SagaOrchestrator orchestrator() {
+        return orchestrator;
+    }
+
+    /** Whether a simulated crash happened and the saga was recovered. */
+    public boolean crashedAndRecovered() {
+        return recovered;
+    }
+
+    /** Writes to the store so far (crash points are numbered by them). */
+    public int writes() {
+        return crashingStore.writes();
+    }
+
+    public Optional<SagaInstance> instance() {
+        return environment.store().find(SAGA_ID);
+    }
+
+    public SagaStatus status() {
+        return instance().map(SagaInstance::status).orElseThrow(() -> new AssertionError("the saga was never stored"));
+    }
+
+    public List<SagaTransition> history() {
+        return environment.store().history(SAGA_ID);
+    }
+
+    /** Every invocation of an action, reply handler or compensation, in order. */
+    public List<RecordedInvocation> invocations() {
+        return interceptor.invocations();
+    }
+
+    /** The run as a Mermaid sequence diagram. */
+    public String sequenceDiagram() {
+        return io.streamsaga.saga.SagaDiagrams.sequence(definition.name(), history());
+    }
+
+    /** The saga's result; fails when the saga has not finished. */
+    @SuppressWarnings("unchecked")
+    public SagaResult<D> result() {
+        // The stage of this process keeps the original exception; the orchestrator's lookup has only the record.
+        CompletableFuture<?> future = latest != null && latest.toCompletableFuture().isDone()
+                && !latest.toCompletableFuture().isCompletedExceptionally()
+                ? latest.toCompletableFuture() : orchestrator.result(SAGA_ID).toCompletableFuture();
+        if (!future.isDone() || future.isCompletedExceptionally()) {
+            throw new AssertionError("the saga has no result: status " + status());
+        }
+        return (SagaResult<D>) (SagaResult<?>) future.join();
+    }
+
+    /** Steps whose action (or reply handling) succeeded, in order. */
+    public List<String> stepsSucceeded() {
+        return invocations().stream().filter(i -> i.isForward() && i.succeeded()).map(RecordedInvocation::step).toList();
+    }
+
+    /** Steps whose compensation succeeded, in order. */
+    public List<String> compensationsSucceeded() {
+        return invocations().stream().filter(i -> !i.isForward() && i.succeeded()).map(RecordedInvocation::step).toList();
+    }
+
+    // ---------------------------------------------------------------- expectations
+
+    public SagaRunReport<F, D> expectStatus(SagaStatus expected) {
+        SagaStatus actual = status();
+        if (actual != expected) {
+            throw new AssertionError("expected the saga to be " + expected + " but it is " + actual + "\n" + sequenceDiagram());
+        }
+        return this;
+    }
+
+    public SagaRunReport<F, D> expectCompleted() {
+        return expectStatus(SagaStatus.COMPLETED);
+    }
+
+    public SagaRunReport<F, D> expectCompensated() {
+        return expectStatus(SagaStatus.COMPENSATED);
+    }
+
+    public SagaRunReport<F, D> expectNeedsAttention() {
+        return expectStatus(SagaStatus.FAILED_NEEDS_ATTENTION);
+    }
+
+    /** The steps that succeeded, in this exact order. */
+    public SagaRunReport<F, D> expectSteps(String... steps) {
+        return expectList("steps succeeded", Arrays.asList(steps), stepsSucceeded());
+    }
+
+    /** The compensations that succeeded, in this exact order. */
+    public SagaRunReport<F, D> expectCompensations(String... steps) {
+        return expectList("compensations succeeded", Arrays.asList(steps), compensationsSucceeded());
+    }
+
+    /** How many times the step's action (or reply handling) was invoked. */
+    public SagaRunReport<F, D> expectAttempts(String step, int attempts) {
+        long actual = invocations().stream().filter(i -> i.isForward() && i.step().equals(step)).count();
+        if (actual != attempts) {
+            throw new AssertionError("expected " + attempts + " attempts of step " + step + " but saw " + actual);
+        }
+        return this;
+    }
+
+    /** The step recorded as the saga's original failure. */
+    public SagaRunReport<F, D> expectFailureAt(String step) {
+        String actual = instance().map(i -> i.failure() == null ? null : i.failure().step()).orElse(null);
+        if (!step.equals(actual)) {
+            throw new AssertionError("expected the saga to fail at " + step + " but its failure is at " + actual);
+        }
+        return this;
+    }
+
+    private SagaRunReport<F, D> expectList(String what, List<String> expected, List<String> actual) {
+        if (!expected.equals(actual)) {
+            throw new AssertionError("expected " + what + " " + expected + " but were " + actual + "\n" + sequenceDiagram());
+        }
+        return this;
+    }
+}

@@ -1,0 +1,155 @@
+package io.streamsaga.inmemory.patterns;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.routing.EventRouter;
+import io.streamsaga.routing.RouteContext;
+import io.streamsaga.routing.UnmatchedPolicy;
+import io.streamsaga.routing.UnroutableMessageException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class EventRouterTest {
+    record OrderCreated(String orderId) {
+    }
+
+    record PaymentProcessed(String orderId) {
+    }
+
+    record InventoryUpdated(String sku) {
+    }
+
+    private final List<Map<String, String>> unmatchedMetrics = new CopyOnWriteArrayList<>();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport)
+            .types(TypeRegistry.builder()
+                    .register("order-created", 1, OrderCreated.class)
+                    .register("payment-processed", 1, PaymentProcessed.class)
+                    .register("inventory-updated", 1, InventoryUpdated.class).build())
+            .scheduler(new VirtualScheduler())
+            .metrics(new MetricsRecorder() {
+                @Override
+                public void increment(String name, Map<String, String> tags) {
+                    if (name.equals(EventRouter.UNMATCHED_METRIC)) {
+                        unmatchedMetrics.add(tags);
+                    }
+                }
+            })
+            .build();
+    private final List<String> seen = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private EventRouter.Builder router() {
+        return EventRouter.builder(bus).name("gateway")
+                .onTopic("order-created", OrderCreated.class, (e, ctx) -> seen.add("order:" + e.orderId() + "@" + ctx.topic()))
+                .onType("payment-processed", PaymentProcessed.class, (e, ctx) -> seen.add("payment:" + ctx.kind() + "@" + ctx.topic()))
+                .onTopic("inventory-*", JsonNode.class, (e, ctx) -> seen.add("inventory:" + ctx.matchedBy() + "@" + ctx.topic()));
+    }
+
+    @Test
+    void dispatchesByExactTopicEventTypeAndWildcardAndTellsWhichMatched() {
+        router().build().subscribe("gateway");
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        bus.publish("payments-eu", "o-1", new PaymentProcessed("o-1"));
+        bus.publish("inventory-updated", "sku-1", new InventoryUpdated("sku-1"));
+        bus.publish("inventory-restocked", "sku-1", new InventoryUpdated("sku-1"));
+        transport.drainAll();
+        assertEquals(List.of("order:o-1@order-created", "payment:EVENT_TYPE@payments-eu",
+                "inventory:inventory-*@inventory-updated", "inventory:inventory-*@inventory-restocked"), seen.stream().sorted(
+                java.util.Comparator.comparing((String s) -> s.startsWith("order") ? 0 : s.startsWith("payment") ? 1 : 2)).toList());
+    }
+
+    @Test
+    void exactTopicBeatsTypeAndTypeBeatsWildcard() {
+        EventRouter router = EventRouter.builder(bus)
+                .onTopic("*", Message.class, (m, ctx) -> { })
+                .onType("order-created", Message.class, (m, ctx) -> { })
+                .onTopic("order-created", Message.class, (m, ctx) -> { })
+                .build();
+        Message onExact = Message.builder("order-created").type("order-created").build();
+        Message typedElsewhere = Message.builder("orders-v2").type("order-created").build();
+        Message other = Message.builder("orders-v2").type("order-deleted").build();
+        assertEquals("TOPIC:order-created", router.describeRoute(onExact).orElseThrow());
+        assertEquals("EVENT_TYPE:order-created", router.describeRoute(typedElsewhere).orElseThrow());
+        assertEquals("WILDCARD:*", router.describeRoute(other).orElseThrow());
+    }
+
+    @Test
+    void unroutableMessageIsDeadLetteredOnceNeverRetriedInALoop() {
+        router().build().subscribe("gateway");
+        bus.publish("user-registered", "u-1", new OrderCreated("not routed"));
+        transport.drainAll();
+        List<Message> dead = transport.messages("user-registered.DLT");
+        assertEquals(1, dead.size());
+        assertEquals(UnroutableMessageException.class.getName(), dead.get(0).header(MessageHeaders.DLT_ERROR_CLASS).orElseThrow());
+        assertEquals("1", dead.get(0).header(MessageHeaders.DLT_ATTEMPTS).orElseThrow());
+        assertTrue(seen.isEmpty());
+        assertEquals(List.of(Map.of("router", "gateway", "topic", "user-registered", "policy", "dead_letter")), unmatchedMetrics);
+        assertEquals(0, transport.pendingCount(), "the catch-all router does not consume its own dead letters");
+    }
+
+    @Test
+    void dropPolicyAcknowledgesWithAWarningAndAMetric() {
+        router().unmatched(UnmatchedPolicy.DROP).build().subscribe("gateway");
+        bus.publish("user-registered", "u-1", new OrderCreated("not routed"));
+        bus.publish("order-created", "o-2", new OrderCreated("o-2"));
+        transport.drainAll();
+        assertTrue(transport.messages("user-registered.DLT").isEmpty());
+        assertEquals(List.of("order:o-2@order-created"), seen);
+        assertEquals("drop", unmatchedMetrics.get(0).get("policy"));
+    }
+
+    @Test
+    void messageARouteCannotDecodeIsDeadLetteredAtOnce() {
+        router().build().subscribe("gateway");
+        // a payment-processed event published on the order-created topic: the exact-topic route expects OrderCreated
+        bus.publish("order-created", "o-1", new PaymentProcessed("o-1"));
+        transport.drainAll();
+        List<Message> dead = transport.messages("order-created.DLT");
+        assertEquals(1, dead.size());
+        assertEquals(io.streamsaga.codec.DecodingException.class.getName(), dead.get(0).header(MessageHeaders.DLT_ERROR_CLASS).orElseThrow());
+        assertEquals("1", dead.get(0).header(MessageHeaders.DLT_ATTEMPTS).orElseThrow());
+        assertTrue(seen.isEmpty());
+    }
+
+    @Test
+    void conflictingOrEmptyRoutesAreRefused() {
+        assertThrows(ConfigurationException.class, () -> EventRouter.builder(bus)
+                .onTopic("order-created", Message.class, (m, ctx) -> { })
+                .onTopic("order-created", Message.class, (m, ctx) -> { }));
+        assertThrows(ConfigurationException.class, () -> EventRouter.builder(bus).build());
+        assertThrows(ConfigurationException.class, () -> EventRouter.builder(bus).onTopic("bad topic!", Message.class, (m, ctx) -> { }));
+    }
+
+    @Test
+    void routeContextCarriesTheDelivery() {
+        List<RouteContext> contexts = new CopyOnWriteArrayList<>();
+        EventRouter.builder(bus).onTopic("order-*", OrderCreated.class, (e, ctx) -> contexts.add(ctx)).build().subscribe("gateway");
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        transport.drainAll();
+        assertEquals("gateway", contexts.get(0).delivery().group());
+        assertEquals(1, contexts.get(0).delivery().attempt());
+        assertEquals(RouteContext.Kind.WILDCARD, contexts.get(0).kind());
+    }
+}

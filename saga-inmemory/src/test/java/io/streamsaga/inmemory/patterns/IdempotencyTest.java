@@ -1,0 +1,232 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.DeliveryContext;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.EventHandler;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.idempotency.ClaimInProgressException;
+import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.idempotency.IdempotentProducer;
+import io.streamsaga.idempotency.spi.ClaimOutcome;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class IdempotencyTest {
+    record PaymentRequested(String orderId, long amount, Map<String, String> meta) {
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport)
+            .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class).build())
+            .scheduler(scheduler).build();
+    private final InMemoryDeduplicationStore store = InMemoryDeduplicationStore.builder().build();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private DeliveryContext delivery(Message message) {
+        return new DeliveryContext(message, "payments", 0, 0, 1);
+    }
+
+    private Message payment(String orderId) {
+        return Message.builder("payment-requested").id("m-" + orderId).type("payment-requested")
+                .payload(new PaymentRequested(orderId, 10, Map.of())).build();
+    }
+
+    @Test
+    void concurrentDuplicateDeliveriesRunTheHandlerOnce() throws Exception {
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+        AtomicInteger runs = new AtomicInteger();
+        CountDownLatch inHandler = new CountDownLatch(1);
+        CountDownLatch finish = new CountDownLatch(1);
+        EventHandler<PaymentRequested> handler = consumer.wrap((event, ctx) -> {
+            runs.incrementAndGet();
+            inHandler.countDown();
+            assertTrue(finish.await(10, TimeUnit.SECONDS));
+        });
+        Message message = payment("o-1");
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<?> first = pool.submit(() -> {
+                handler.handle((PaymentRequested) message.payload(), delivery(message));
+                return null;
+            });
+            assertTrue(inHandler.await(10, TimeUnit.SECONDS));
+            Future<?> second = pool.submit(() -> {
+                handler.handle((PaymentRequested) message.payload(), delivery(message));
+                return null;
+            });
+            Exception concurrent = assertThrows(Exception.class, () -> second.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(ClaimInProgressException.class, concurrent.getCause());
+            assertTrue(((ClaimInProgressException) concurrent.getCause()).isRetriable());
+            finish.countDown();
+            first.get(10, TimeUnit.SECONDS);
+            // the bus's retry of the concurrent delivery now sees the key done and skips it
+            handler.handle((PaymentRequested) message.payload(), delivery(message));
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(1, runs.get());
+    }
+
+    @Test
+    void redeliveredMessageIsSkippedOnTheBus() {
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("payments", "payment-requested", PaymentRequested.class,
+                consumer.wrap((event, ctx) -> handled.add(event.orderId())));
+        Message message = payment("o-1");
+        bus.publish(message);
+        bus.publish(message); // at-least-once: the same message arrives twice
+        transport.drainAll();
+        assertEquals(List.of("o-1"), handled);
+    }
+
+    @Test
+    void claimOfACrashedHandlerExpiresAfterTheLease() throws Exception {
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).lease(Duration.ofSeconds(30)).build();
+        Message message = payment("o-1");
+        // a process took the claim and died before completing or releasing it
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("payments/" + message.id(), "dead-process",
+                scheduler.now(), Duration.ofSeconds(30)));
+        AtomicInteger runs = new AtomicInteger();
+        EventHandler<PaymentRequested> handler = consumer.wrap((event, ctx) -> runs.incrementAndGet());
+
+        assertThrows(ClaimInProgressException.class, () -> handler.handle((PaymentRequested) message.payload(), delivery(message)));
+        scheduler.advance(Duration.ofSeconds(31));
+        handler.handle((PaymentRequested) message.payload(), delivery(message));
+        assertEquals(1, runs.get());
+        assertTrue(store.isDone("payments/" + message.id(), scheduler.now()));
+    }
+
+    @Test
+    void failedHandlerReleasesItsClaimSoTheRetryRuns() {
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+        AtomicInteger attempts = new AtomicInteger();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("payments", "payment-requested", PaymentRequested.class,
+                SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()),
+                consumer.wrap((event, ctx) -> {
+                    if (attempts.incrementAndGet() == 1) {
+                        throw new IllegalStateException("gateway timeout");
+                    }
+                    handled.add(event.orderId());
+                }));
+        bus.publish(payment("o-1"));
+        transport.drainAll();
+        assertEquals(2, attempts.get());
+        assertEquals(List.of("o-1"), handled);
+        assertTrue(transport.messages("payment-requested.DLT").isEmpty());
+    }
+
+    @Test
+    void twoGroupsSharingAStoreEachProcessTheMessage() {
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("payments", "payment-requested", PaymentRequested.class, consumer.wrap((e, ctx) -> handled.add(ctx.group())));
+        bus.subscribe("audit", "payment-requested", PaymentRequested.class, consumer.wrap((e, ctx) -> handled.add(ctx.group())));
+        bus.publish(payment("o-1"));
+        transport.drainAll();
+        assertEquals(2, handled.size());
+    }
+
+    @Test
+    void windowShorterThanTheReplayHorizonIsRefused() {
+        InMemoryTransport retained = InMemoryTransport.builder().retention(Duration.ofDays(7)).build();
+        try (EventBus retainedBus = EventBus.builder(retained).build()) {
+            InMemoryDeduplicationStore shortWindow = InMemoryDeduplicationStore.builder().window(Duration.ofHours(1)).build();
+            ConfigurationException error = assertThrows(ConfigurationException.class,
+                    () -> IdempotentConsumer.builder(retainedBus, shortWindow).build());
+            assertTrue(error.getMessage().contains("PT1H") && error.getMessage().contains("PT168H"), error.getMessage());
+            assertThrows(ConfigurationException.class, () -> IdempotentProducer.builder(retainedBus, shortWindow).build());
+        } finally {
+            retained.close();
+        }
+    }
+
+    @Test
+    void sendingTheSameMessageTwiceDeliversItOnce() {
+        IdempotentProducer producer = IdempotentProducer.builder(bus, store).build();
+        List<Message> received = new CopyOnWriteArrayList<>();
+        bus.subscribe("payments", "payment-requested", Message.class, (m, ctx) -> received.add(m));
+        // same content, map keys in another order: the canonical JSON is the same
+        var first = producer.send("payment-requested", "o-1",
+                new PaymentRequested("o-1", 10, new java.util.LinkedHashMap<>(Map.of("a", "1")) {{ put("b", "2"); }}))
+                .toCompletableFuture().join();
+        java.util.LinkedHashMap<String, String> reordered = new java.util.LinkedHashMap<>();
+        reordered.put("b", "2");
+        reordered.put("a", "1");
+        var second = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, reordered))
+                .toCompletableFuture().join();
+        transport.drainAll();
+
+        assertFalse(first.skipped());
+        assertTrue(second.skipped());
+        assertEquals(first.messageId(), second.messageId());
+        assertEquals(1, received.size());
+        assertEquals(first.messageId(), received.get(0).id());
+        assertEquals(64, first.messageId().length());
+    }
+
+    @Test
+    void failedSendReleasesItsClaimSoTheRetryIsSent() {
+        InMemoryTransport down = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        down.close();
+        try (EventBus downBus = EventBus.builder(down)
+                .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class).build())
+                .scheduler(scheduler).build()) {
+            PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+            assertThrows(java.util.concurrent.CompletionException.class, () -> IdempotentProducer.builder(downBus, store).build()
+                    .send("payment-requested", "o-1", event).toCompletableFuture().join());
+            var retried = IdempotentProducer.builder(bus, store).build().send("payment-requested", "o-1", event)
+                    .toCompletableFuture().join();
+            assertFalse(retried.skipped());
+            assertEquals(1, transport.messages("payment-requested").size());
+        }
+    }
+
+    @Test
+    void applicationKeyDecidesSamenessWhenGiven() {
+        IdempotentProducer producer = IdempotentProducer.builder(bus, store).build();
+        var first = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of()), "request-7")
+                .toCompletableFuture().join();
+        var retried = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 11, Map.of()), "request-7")
+                .toCompletableFuture().join();
+        var other = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of()))
+                .toCompletableFuture().join();
+        assertFalse(first.skipped());
+        assertTrue(retried.skipped());
+        assertFalse(other.skipped());
+        assertNotEquals(first.messageId(), other.messageId());
+        assertEquals(2, transport.messages("payment-requested").size());
+    }
+}

@@ -1,0 +1,169 @@
+package io.streamsaga.jdbc;
+
+import io.streamsaga.jdbc.internal.Dialect;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * StreamSaga's database schema: versioned SQL files shipped in this jar under
+ * {@code io/streamsaga/jdbc/schema/postgresql/} and {@code .../h2/}, applied in order on request.
+ *
+ * <p>{@link #migrate()} creates the table {@code ss_schema_version} and applies every version that is not
+ * recorded there yet, each version in one transaction; on PostgreSQL a table lock serialises two nodes
+ * migrating at once. Applications that manage their schema with their own tool
+ * (Flyway, Liquibase) can copy the files instead and never call this class. Thread-safe.
+ */
+public final class JdbcSchema {
+    private static final Logger log = LoggerFactory.getLogger(JdbcSchema.class);
+
+    /** Every schema version, in order; the file {@code V<n>__<name>.sql} exists for each database. */
+    static final List<String> VERSIONS = List.of(
+            "V1__outbox_inbox.sql",
+            "V2__deduplication.sql",
+            "V3__aggregation.sql",
+            "V4__saga.sql",
+            "V5__payload.sql");
+
+    private final DataSource dataSource;
+
+    private JdbcSchema(DataSource dataSource) {
+        this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+    }
+
+    /** The schema of the database behind {@code dataSource}. */
+    public static JdbcSchema of(DataSource dataSource) {
+        return new JdbcSchema(dataSource);
+    }
+
+    /** The latest schema version this library knows. */
+    public static int latestVersion() {
+        return VERSIONS.size();
+    }
+
+    /**
+     * Applies every schema version not applied yet and returns the version the database is at.
+     *
+     * @throws JdbcException when a statement fails (that version is rolled back)
+     */
+    public int migrate() {
+        JdbcTransactions tx = new JdbcTransactions(dataSource);
+        try {
+            tx.run(connection -> {
+                try (Statement s = connection.createStatement()) {
+                    s.execute("CREATE TABLE IF NOT EXISTS ss_schema_version (version INTEGER PRIMARY KEY, "
+                            + "name VARCHAR(200) NOT NULL, applied_at TIMESTAMP WITH TIME ZONE NOT NULL)");
+                }
+            });
+        } catch (JdbcException e) {
+            // another node created it at the same moment (PostgreSQL's IF NOT EXISTS is not atomic): it exists now
+            if (!"23505".equals(e.sqlState()) && !"42P07".equals(e.sqlState())) {
+                throw e;
+            }
+        }
+        return tx.inTransaction(connection -> {
+            Dialect dialect = Dialect.of(connection);
+            try (Statement s = connection.createStatement()) {
+                // serialises concurrent migrations: the second waits, then sees the versions applied
+                if (dialect == Dialect.POSTGRESQL) {
+                    s.execute("LOCK TABLE ss_schema_version IN EXCLUSIVE MODE");
+                } else {
+                    s.executeQuery("SELECT version FROM ss_schema_version FOR UPDATE").close();
+                }
+            }
+            int current = currentVersion(connection);
+            for (int v = current + 1; v <= VERSIONS.size(); v++) {
+                String file = VERSIONS.get(v - 1);
+                for (String sql : statements(read(dialect, file))) {
+                    try (Statement s = connection.createStatement()) {
+                        s.execute(sql);
+                    }
+                }
+                try (PreparedStatement ps = connection.prepareStatement(
+                        "INSERT INTO ss_schema_version (version, name, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)")) {
+                    ps.setInt(1, v);
+                    ps.setString(2, file);
+                    ps.executeUpdate();
+                }
+                log.info("applied StreamSaga schema {} on {}", file, dialect);
+            }
+            return VERSIONS.size();
+        });
+    }
+
+    /** The version the database is at; 0 when the schema was never created. */
+    public int currentVersion() {
+        try (Connection connection = dataSource.getConnection()) {
+            if (!tableExists(connection)) {
+                return 0;
+            }
+            return currentVersion(connection);
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot read the schema version", e);
+        }
+    }
+
+    private static boolean tableExists(Connection connection) throws SQLException {
+        try (Statement s = connection.createStatement()) {
+            s.executeQuery("SELECT 1 FROM ss_schema_version WHERE 1 = 0").close();
+            return true;
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    private static int currentVersion(Connection connection) throws SQLException {
+        try (Statement s = connection.createStatement();
+             ResultSet rs = s.executeQuery("SELECT COALESCE(MAX(version), 0) FROM ss_schema_version")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static String read(Dialect dialect, String file) {
+        String path = "/io/streamsaga/jdbc/schema/" + dialect.folder() + "/" + file;
+        try (InputStream in = JdbcSchema.class.getResourceAsStream(path)) {
+            if (in == null) {
+                throw new IllegalStateException("schema file missing from the jar: " + path);
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + path, e);
+        }
+    }
+
+    /** Splits a schema file into statements at semicolons ending a line; drops {@code --} comments. */
+    static List<String> statements(String script) {
+        List<String> result = new ArrayList<>();
+        StringBuilder current = new StringBuilder();
+        for (String line : script.split("\n")) {
+            String trimmed = line.strip();
+            if (trimmed.startsWith("--") || trimmed.isEmpty()) {
+                continue;
+            }
+            current.append(line).append('\n');
+            if (trimmed.endsWith(";")) {
+                String sql = current.toString().strip();
+                result.add(sql.substring(0, sql.length() - 1));
+                current.setLength(0);
+            }
+        }
+        if (!current.toString().isBlank()) {
+            result.add(current.toString().strip());
+        }
+        return result;
+    }
+}

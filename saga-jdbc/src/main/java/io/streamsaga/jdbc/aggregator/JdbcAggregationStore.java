@@ -1,0 +1,187 @@
+package io.streamsaga.jdbc.aggregator;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.streamsaga.aggregator.AggregatedPart;
+import io.streamsaga.aggregator.AggregationGroup;
+import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.aggregator.spi.AggregationStore;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.Sql;
+
+import javax.sql.DataSource;
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * An {@link AggregationStore} in a relational database (table {@code ss_aggregation_group}, schema
+ * version 3): open groups and tombstones survive a restart of every process, and a restarted aggregator
+ * re-arms their deadlines from {@link #withDeadlines}.
+ *
+ * <p>One row per group, its parts kept as one JSON document (payloads base64), so a save is one
+ * statement: the first version is inserted with {@code MERGE ... WHEN NOT MATCHED} (a concurrent second
+ * insert loses on the primary key), later versions with {@code UPDATE ... WHERE version = ?}, so of two
+ * writers that read the same version exactly one wins, across processes. Thread-safe.
+ */
+public final class JdbcAggregationStore implements AggregationStore {
+    private final JdbcTransactions tx;
+    private final ObjectMapper json = new ObjectMapper();
+
+    private JdbcAggregationStore(DataSource dataSource) {
+        this.tx = new JdbcTransactions(dataSource);
+    }
+
+    /** A store over the tables of {@code dataSource} (created by {@code JdbcSchema.migrate()}). */
+    public static JdbcAggregationStore create(DataSource dataSource) {
+        return new JdbcAggregationStore(Objects.requireNonNull(dataSource, "dataSource"));
+    }
+
+    @Override
+    public Optional<AggregationGroup> find(String aggregator, String key) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(SELECT + " WHERE aggregator = ? AND group_key = ?")) {
+                ps.setString(1, aggregator);
+                ps.setString(2, key);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(read(rs)) : Optional.<AggregationGroup>empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public boolean save(AggregationGroup group) {
+        Objects.requireNonNull(group, "group");
+        if (group.version() < 1) {
+            return false;
+        }
+        byte[] parts = writeParts(group.parts());
+        try {
+            return tx.inTransaction(c -> group.version() == 1 ? insert(c, group, parts) : update(c, group, parts));
+        } catch (JdbcException e) {
+            if ("23505".equals(e.sqlState())) {
+                return false; // another writer inserted version 1 at the same moment
+            }
+            throw e;
+        }
+    }
+
+    private static boolean insert(Connection c, AggregationGroup g, byte[] parts) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("MERGE INTO ss_aggregation_group t USING (VALUES"
+                + " (CAST(? AS VARCHAR(200)), CAST(? AS VARCHAR(500)))) AS s(aggregator, group_key)"
+                + " ON t.aggregator = s.aggregator AND t.group_key = s.group_key"
+                + " WHEN NOT MATCHED THEN INSERT (aggregator, group_key, version, state, created_at, deadline, parts)"
+                + " VALUES (s.aggregator, s.group_key, 1, ?, ?, ?, ?)")) {
+            ps.setString(1, g.aggregator());
+            ps.setString(2, g.key());
+            ps.setString(3, g.state().name());
+            Sql.setInstant(ps, 4, g.createdAt());
+            Sql.setInstant(ps, 5, g.deadline());
+            ps.setBytes(6, parts);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    private static boolean update(Connection c, AggregationGroup g, byte[] parts) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE ss_aggregation_group SET version = ?, state = ?,"
+                + " created_at = ?, deadline = ?, parts = ? WHERE aggregator = ? AND group_key = ? AND version = ?")) {
+            ps.setLong(1, g.version());
+            ps.setString(2, g.state().name());
+            Sql.setInstant(ps, 3, g.createdAt());
+            Sql.setInstant(ps, 4, g.deadline());
+            ps.setBytes(5, parts);
+            ps.setString(6, g.aggregator());
+            ps.setString(7, g.key());
+            ps.setLong(8, g.version() - 1);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    @Override
+    public boolean delete(String aggregator, String key, long version) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "DELETE FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ? AND version = ?")) {
+                ps.setString(1, aggregator);
+                ps.setString(2, key);
+                ps.setLong(3, version);
+                return ps.executeUpdate() == 1;
+            }
+        });
+    }
+
+    @Override
+    public List<AggregationGroup> withDeadlines(String aggregator) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(SELECT
+                    + " WHERE aggregator = ? AND deadline IS NOT NULL ORDER BY deadline")) {
+                ps.setString(1, aggregator);
+                List<AggregationGroup> groups = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        groups.add(read(rs));
+                    }
+                }
+                return groups;
+            }
+        });
+    }
+
+    private static final String SELECT = "SELECT aggregator, group_key, version, state, created_at, deadline, parts"
+            + " FROM ss_aggregation_group";
+
+    private AggregationGroup read(ResultSet rs) throws SQLException {
+        return new AggregationGroup(rs.getString("aggregator"), rs.getString("group_key"), rs.getLong("version"),
+                GroupState.valueOf(rs.getString("state")), readParts(rs.getBytes("parts")),
+                Sql.getInstant(rs, "created_at"), Sql.getInstant(rs, "deadline"));
+    }
+
+    private byte[] writeParts(List<AggregatedPart> parts) {
+        ArrayNode array = json.createArrayNode();
+        for (AggregatedPart p : parts) {
+            ObjectNode node = array.addObject();
+            node.put("messageId", p.messageId());
+            node.put("topic", p.topic());
+            node.put("type", p.type());
+            node.put("version", p.version());
+            ObjectNode headers = node.putObject("headers");
+            p.headers().forEach(headers::put);
+            node.put("payload", p.payload());
+            node.put("receivedAt", p.receivedAt().toString());
+        }
+        try {
+            return json.writeValueAsBytes(array);
+        } catch (IOException e) {
+            throw new IllegalStateException("aggregation parts cannot be written as JSON", e);
+        }
+    }
+
+    private List<AggregatedPart> readParts(byte[] bytes) throws SQLException {
+        try {
+            List<AggregatedPart> parts = new ArrayList<>();
+            for (JsonNode node : json.readTree(bytes)) {
+                Map<String, String> headers = new LinkedHashMap<>();
+                node.get("headers").fields().forEachRemaining(e -> headers.put(e.getKey(), e.getValue().asText()));
+                parts.add(new AggregatedPart(node.get("messageId").asText(), node.get("topic").asText(),
+                        node.get("type").asText(), node.get("version").asInt(), headers, node.get("payload").binaryValue(),
+                        Instant.parse(node.get("receivedAt").asText())));
+            }
+            return parts;
+        } catch (IOException e) {
+            throw new SQLException("unreadable parts of an aggregation group: " + e.getMessage(), e);
+        }
+    }
+}

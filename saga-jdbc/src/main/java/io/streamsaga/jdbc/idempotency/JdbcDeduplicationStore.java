@@ -1,0 +1,326 @@
+package io.streamsaga.jdbc.idempotency;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.idempotency.spi.ClaimOutcome;
+import io.streamsaga.idempotency.spi.DeduplicationStore;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.StaleVersionException;
+import io.streamsaga.jdbc.internal.Sql;
+import io.streamsaga.metrics.MetricsRecorder;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A {@link DeduplicationStore} in a relational database (table {@code ss_dedup}, schema version 2), shared
+ * by every process that uses the same database and store name: claims are atomic across processes.
+ *
+ * <p>How: a claim inserts the key's row with {@code MERGE ... WHEN NOT MATCHED} (of two concurrent
+ * inserts one wins; the loser sees a unique-key violation and re-reads); an existing row is read
+ * {@code FOR UPDATE} and changed with a version-checked update. A completion takes the next number of the
+ * store's counter ({@code ss_dedup_store}); a done key more than {@code maxEntries} completions behind the
+ * counter counts as evicted at once, so the bound holds without counting rows. Rows past the window or
+ * the bound, and claims whose lease ended, are deleted by {@link #purge} in bounded batches (call it
+ * periodically; until then they only take space). Completions of one store serialise on its counter row;
+ * give busy consumers their own store name.
+ *
+ * <p>Time comes from the caller, as the SPI requires. Thread-safe.
+ */
+public final class JdbcDeduplicationStore implements DeduplicationStore {
+    /** Counter of keys deleted by {@link #purge}, tagged {@code store} and {@code reason}. */
+    public static final String EVICTIONS_METRIC = "streamsaga_dedup_evictions_total";
+    private static final int MAX_TRIES = 5;
+
+    private final JdbcTransactions tx;
+    private final String name;
+    private final Duration window;
+    private final long maxEntries;
+    private final MetricsRecorder metrics;
+
+    private JdbcDeduplicationStore(Builder b) {
+        this.tx = new JdbcTransactions(b.dataSource);
+        this.name = b.name;
+        this.window = b.window;
+        this.maxEntries = b.maxEntries;
+        this.metrics = b.metrics;
+    }
+
+    public static Builder builder(DataSource dataSource) {
+        return new Builder(dataSource);
+    }
+
+    /** The store name: several stores share the tables, each with its own keys and bounds. */
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public ClaimOutcome tryClaim(String key, String owner, Instant now, Duration lease) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(owner, "owner");
+        Objects.requireNonNull(now, "now");
+        ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
+                "lease must be positive, but was %s", lease);
+        return retrying("claim", () -> tx.inTransaction(c -> claim(c, key, owner, now, lease)));
+    }
+
+    private ClaimOutcome claim(Connection c, String key, String owner, Instant now, Duration lease) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("MERGE INTO ss_dedup d USING (VALUES (CAST(? AS VARCHAR(100)),"
+                + " CAST(? AS VARCHAR(500)))) AS s(store_name, dedup_key)"
+                + " ON d.store_name = s.store_name AND d.dedup_key = s.dedup_key"
+                + " WHEN NOT MATCHED THEN INSERT (store_name, dedup_key, owner, lease_until, version)"
+                + " VALUES (s.store_name, s.dedup_key, ?, ?, 0)")) {
+            ps.setString(1, name);
+            ps.setString(2, key);
+            ps.setString(3, owner);
+            Sql.setInstant(ps, 4, now.plus(lease));
+            if (ps.executeUpdate() == 1) {
+                return ClaimOutcome.ACQUIRED;
+            }
+        }
+        Row row = lockRow(c, key);
+        if (row == null) {
+            // deleted between the merge and the read (a purge): the caller's retry inserts it
+            throw new StaleVersionException("ss_dedup", key, -1);
+        }
+        if (row.doneAt != null && isLive(c, row, now)) {
+            return ClaimOutcome.DONE;
+        }
+        if (row.doneAt == null && !owner.equals(row.owner) && row.leaseUntil.isAfter(now)) {
+            return ClaimOutcome.IN_PROGRESS;
+        }
+        // free: never done or forgotten, or claimed by us, or the holder's lease ended
+        try (PreparedStatement ps = c.prepareStatement("UPDATE ss_dedup SET owner = ?, lease_until = ?, done_at = NULL,"
+                + " done_seq = NULL, version = version + 1 WHERE store_name = ? AND dedup_key = ? AND version = ?")) {
+            ps.setString(1, owner);
+            Sql.setInstant(ps, 2, now.plus(lease));
+            ps.setString(3, name);
+            ps.setString(4, key);
+            ps.setLong(5, row.version);
+            if (ps.executeUpdate() != 1) {
+                throw new StaleVersionException("ss_dedup", key, row.version);
+            }
+        }
+        return ClaimOutcome.ACQUIRED;
+    }
+
+    @Override
+    public boolean complete(String key, String owner, Instant now) {
+        Objects.requireNonNull(now, "now");
+        return retrying("complete", () -> tx.inTransaction(c -> {
+            Row row = lockRow(c, key);
+            if (row == null || row.doneAt != null || !owner.equals(row.owner)) {
+                return false;
+            }
+            long seq = nextDoneSeq(c);
+            try (PreparedStatement ps = c.prepareStatement("UPDATE ss_dedup SET owner = NULL, lease_until = NULL,"
+                    + " done_at = ?, done_seq = ?, version = version + 1"
+                    + " WHERE store_name = ? AND dedup_key = ? AND version = ?")) {
+                Sql.setInstant(ps, 1, now);
+                ps.setLong(2, seq);
+                ps.setString(3, name);
+                ps.setString(4, key);
+                ps.setLong(5, row.version);
+                if (ps.executeUpdate() != 1) {
+                    throw new StaleVersionException("ss_dedup", key, row.version);
+                }
+            }
+            return true;
+        }));
+    }
+
+    @Override
+    public void release(String key, String owner) {
+        tx.run(c -> {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_dedup WHERE store_name = ? AND dedup_key = ?"
+                    + " AND owner = ? AND done_at IS NULL")) {
+                ps.setString(1, name);
+                ps.setString(2, key);
+                ps.setString(3, owner);
+                ps.executeUpdate();
+            }
+        });
+    }
+
+    @Override
+    public boolean isDone(String key, Instant now) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT owner, lease_until, done_at, done_seq, version"
+                    + " FROM ss_dedup WHERE store_name = ? AND dedup_key = ?")) {
+                ps.setString(1, name);
+                ps.setString(2, key);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return false;
+                    }
+                    Row row = Row.read(rs);
+                    return row.doneAt != null && isLive(c, row, now);
+                }
+            }
+        });
+    }
+
+    @Override
+    public Duration window() {
+        return window;
+    }
+
+    @Override
+    public long maxEntries() {
+        return maxEntries;
+    }
+
+    /**
+     * Deletes at most {@code maxRows} rows that no longer count: done keys past the window or behind the
+     * {@code maxEntries} bound, and claims whose lease ended before {@code now}. Returns how many; call it
+     * until it returns less than {@code maxRows}.
+     */
+    public int purge(Instant now, int maxRows) {
+        ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
+        return tx.inTransaction(c -> {
+            long threshold = doneCount(c) - maxEntries;
+            int expired = delete(c, "done_at IS NOT NULL AND done_at <= ?", now.minus(window), null, maxRows);
+            int capacity = expired < maxRows
+                    ? delete(c, "done_seq IS NOT NULL AND done_seq <= ?", null, threshold, maxRows - expired) : 0;
+            int dead = expired + capacity < maxRows
+                    ? delete(c, "done_at IS NULL AND lease_until < ?", now, null, maxRows - expired - capacity) : 0;
+            if (expired > 0) {
+                metrics.increment(EVICTIONS_METRIC, Map.of("store", name, "reason", "expired"));
+            }
+            if (capacity > 0) {
+                metrics.increment(EVICTIONS_METRIC, Map.of("store", name, "reason", "capacity"));
+            }
+            return expired + capacity + dead;
+        });
+    }
+
+    private int delete(Connection c, String condition, Instant at, Long seq, int limit) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_dedup WHERE (store_name, dedup_key) IN"
+                + " (SELECT store_name, dedup_key FROM ss_dedup WHERE store_name = ? AND " + condition
+                + " LIMIT ?)")) {
+            ps.setString(1, name);
+            if (at != null) {
+                Sql.setInstant(ps, 2, at);
+            } else {
+                ps.setLong(2, seq);
+            }
+            ps.setInt(3, limit);
+            return ps.executeUpdate();
+        }
+    }
+
+    /** Done within the window and not more than maxEntries completions behind the store's counter. */
+    private boolean isLive(Connection c, Row row, Instant now) throws SQLException {
+        return row.doneAt.plus(window).isAfter(now) && row.doneSeq > doneCount(c) - maxEntries;
+    }
+
+    private Row lockRow(Connection c, String key) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT owner, lease_until, done_at, done_seq, version"
+                + " FROM ss_dedup WHERE store_name = ? AND dedup_key = ? FOR UPDATE")) {
+            ps.setString(1, name);
+            ps.setString(2, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Row.read(rs) : null;
+            }
+        }
+    }
+
+    private long doneCount(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT done_count FROM ss_dedup_store WHERE store_name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : 0;
+            }
+        }
+    }
+
+    private long nextDoneSeq(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("MERGE INTO ss_dedup_store t USING (VALUES (CAST(? AS VARCHAR(100))))"
+                + " AS s(store_name) ON t.store_name = s.store_name"
+                + " WHEN MATCHED THEN UPDATE SET done_count = t.done_count + 1"
+                + " WHEN NOT MATCHED THEN INSERT (store_name, done_count) VALUES (s.store_name, 1)")) {
+            ps.setString(1, name);
+            ps.executeUpdate();
+        }
+        return doneCount(c);
+    }
+
+    /** Repeats an operation that lost a race (unique key, stale version, serialization, deadlock, lock timeout). */
+    private <T> T retrying(String operation, java.util.function.Supplier<T> attempt) {
+        for (int tries = 1; ; tries++) {
+            try {
+                return attempt.get();
+            } catch (StaleVersionException e) {
+                if (tries >= MAX_TRIES) {
+                    throw e;
+                }
+            } catch (JdbcException e) {
+                boolean raced = "23505".equals(e.sqlState()) || e.isRetriable();
+                if (!raced || tries >= MAX_TRIES) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private record Row(String owner, Instant leaseUntil, Instant doneAt, long doneSeq, long version) {
+        static Row read(ResultSet rs) throws SQLException {
+            return new Row(rs.getString("owner"), Sql.getInstant(rs, "lease_until"), Sql.getInstant(rs, "done_at"),
+                    rs.getLong("done_seq"), rs.getLong("version"));
+        }
+    }
+
+    /** Builds a {@link JdbcDeduplicationStore}; not thread-safe. */
+    public static final class Builder {
+        private final DataSource dataSource;
+        private String name = "default";
+        private Duration window = Duration.ofDays(7);
+        private long maxEntries = 10_000_000;
+        private MetricsRecorder metrics = MetricsRecorder.NOOP;
+
+        private Builder(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        }
+
+        /** The store's name (default {@code default}); up to 100 characters. */
+        public Builder name(String name) {
+            ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
+                    "store name must be 1 to 100 characters, but was '%s'", name);
+            this.name = name;
+            return this;
+        }
+
+        /** How long a done key is remembered (default 7 days, Kafka's default retention). */
+        public Builder window(Duration window) {
+            ConfigurationException.require(window != null && !window.isNegative() && !window.isZero(),
+                    "window must be positive, but was %s", window);
+            this.window = window;
+            return this;
+        }
+
+        /** How many done keys count at most (default 10,000,000). */
+        public Builder maxEntries(long maxEntries) {
+            ConfigurationException.require(maxEntries >= 1, "maxEntries must be 1 or more, but was %s", maxEntries);
+            this.maxEntries = maxEntries;
+            return this;
+        }
+
+        /** Where purged keys are counted. */
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        public JdbcDeduplicationStore build() {
+            return new JdbcDeduplicationStore(this);
+        }
+    }
+}

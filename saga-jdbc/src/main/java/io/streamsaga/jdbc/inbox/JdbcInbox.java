@@ -1,0 +1,141 @@
+package io.streamsaga.jdbc.inbox;
+
+import io.streamsaga.jdbc.internal.Sql;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventHandler;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.Objects;
+
+/**
+ * The inbox: makes a consumer's database effect happen once per message id and consumer group, although
+ * the bus delivers at least once (redeliveries after a crash, relay duplicates, retries).
+ *
+ * <p>The consumer's own writes and the inbox row go in one transaction: if the message id was already
+ * recorded for the group, the effect is skipped; if the transaction fails, neither the effect nor the
+ * inbox row exists and the redelivery does the work. Effects outside the database (an e-mail, an HTTP
+ * call) are not covered: they happen at least once and must be idempotent themselves.
+ *
+ * <pre>{@code
+ * bus.subscribe("billing", "order-created", OrderCreated.class,
+ *         inbox.handler((event, ctx, connection) -> insertInvoice(connection, event)));
+ * }</pre>
+ *
+ * <p>Rows are kept for a retention period the application chooses; {@link #purgeProcessedBefore} removes
+ * old ones in bounded batches (a message redelivered after its row was purged would be applied again, so
+ * keep rows longer than the transport's redelivery horizon). Thread-safe.
+ */
+public final class JdbcInbox {
+    private static final Logger log = LoggerFactory.getLogger(JdbcInbox.class);
+
+    private final JdbcTransactions tx;
+    private final Clock clock;
+
+    private JdbcInbox(DataSource dataSource, Clock clock) {
+        this.tx = new JdbcTransactions(dataSource);
+        this.clock = clock;
+    }
+
+    /** An inbox over the tables of {@code dataSource}, stamping rows with {@code clock}. */
+    public static JdbcInbox create(DataSource dataSource, Clock clock) {
+        return new JdbcInbox(Objects.requireNonNull(dataSource, "dataSource"), Objects.requireNonNull(clock, "clock"));
+    }
+
+    /**
+     * Records {@code messageId} as processed by {@code group} in the caller's transaction.
+     *
+     * @return true when this is the first time (do the effect), false for a duplicate (skip it)
+     * @throws JdbcException when the insert fails, including a concurrent first delivery of the same
+     *                       message on another node (SQL state 23505, retriable): roll back, and the
+     *                       redelivery will see a duplicate
+     */
+    public boolean markProcessed(Connection connection, String group, String messageId) {
+        ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
+        ConfigurationException.require(messageId != null && !messageId.isBlank(),
+                "message id must not be blank, but was '%s'", messageId);
+        try (PreparedStatement ps = connection.prepareStatement(
+                "MERGE INTO ss_inbox i USING (VALUES (CAST(? AS VARCHAR(255)), CAST(? AS VARCHAR(200)),"
+                        + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(consumer_group, message_id, processed_at)"
+                        + " ON i.consumer_group = s.consumer_group AND i.message_id = s.message_id"
+                        + " WHEN NOT MATCHED THEN INSERT (consumer_group, message_id, processed_at)"
+                        + " VALUES (s.consumer_group, s.message_id, s.processed_at)")) {
+            ps.setString(1, group);
+            ps.setString(2, messageId);
+            Sql.setInstant(ps, 3, clock.instant());
+            return ps.executeUpdate() == 1;
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot record message " + messageId + " of group " + group + " in the inbox", e);
+        }
+    }
+
+    /** Whether {@code group} has processed {@code messageId}. */
+    public boolean isProcessed(String group, String messageId) {
+        return tx.inTransaction(connection -> {
+            try (PreparedStatement ps = connection.prepareStatement(
+                    "SELECT 1 FROM ss_inbox WHERE consumer_group = ? AND message_id = ?")) {
+                ps.setString(1, group);
+                ps.setString(2, messageId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next();
+                }
+            }
+        });
+    }
+
+    /**
+     * An event handler that runs {@code handler} once per message id for the subscribing group: the inbox
+     * row and the handler's writes commit together; a duplicate is acknowledged without calling it. What
+     * the handler throws is rethrown unchanged (after the rollback), so the bus retries and dead-letters
+     * as usual.
+     */
+    public <T> EventHandler<T> handler(InboxHandler<T> handler) {
+        Objects.requireNonNull(handler, "handler");
+        return (event, context) -> tx.call(connection -> {
+            if (markProcessed(connection, context.group(), context.message().id())) {
+                handler.handle(event, context, connection);
+            } else {
+                log.debug("group {} already processed message {}; skipping the duplicate", context.group(),
+                        context.message().id());
+            }
+            return null;
+        });
+    }
+
+    /**
+     * Deletes at most {@code maxRows} inbox rows processed before {@code before}, oldest first, and returns
+     * how many. Bounded, so it never holds long locks; call it until it returns 0.
+     */
+    public int purgeProcessedBefore(Instant before, int maxRows) {
+        ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
+        return tx.inTransaction(connection -> {
+            try (PreparedStatement ps = connection.prepareStatement(
+                    "DELETE FROM ss_inbox WHERE (consumer_group, message_id) IN (SELECT consumer_group, message_id"
+                            + " FROM ss_inbox WHERE processed_at < ? ORDER BY processed_at LIMIT ?)")) {
+                Sql.setInstant(ps, 1, before);
+                ps.setInt(2, maxRows);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /** Rows currently kept. */
+    public long size() {
+        return tx.inTransaction(connection -> {
+            try (PreparedStatement ps = connection.prepareStatement("SELECT COUNT(*) FROM ss_inbox");
+                 ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        });
+    }
+}

@@ -1,0 +1,213 @@
+package io.streamsaga.jdbc.outbox;
+
+import io.streamsaga.jdbc.internal.Sql;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.message.Message;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The transactional outbox: the application writes an outgoing message in the same JDBC transaction as
+ * its own entity, so either both are committed or neither is. An {@link OutboxRelay} publishes the
+ * committed rows later, at least once and in order per key.
+ *
+ * <pre>{@code
+ * try (Connection c = dataSource.getConnection()) {
+ *     c.setAutoCommit(false);
+ *     insertOrder(c, order);                                     // the application's own table
+ *     outbox.append(c, "order-created", order.id(), new OrderCreated(order.id(), order.total()));
+ *     c.commit();                                                // both, or neither
+ * }
+ * }</pre>
+ *
+ * <p>Payloads are stored encoded (bytes) with the codec given to the builder, so the stored row does not
+ * depend on Java class names; the type id and version go in their own columns. {@link #append} never
+ * commits, rolls back or closes the caller's connection. Thread-safe.
+ */
+public final class JdbcOutbox {
+    static final TypeReference<Map<String, String>> HEADERS = new TypeReference<>() { };
+
+    private final DataSource dataSource;
+    private final EventCodec codec;
+    private final Clock clock;
+    private final ObjectMapper json = new ObjectMapper();
+
+    private JdbcOutbox(Builder b) {
+        this.dataSource = b.dataSource;
+        this.codec = b.codec;
+        this.clock = b.clock;
+    }
+
+    /** Starts an outbox over the tables of {@code dataSource} (created by {@code JdbcSchema.migrate()}). */
+    public static Builder builder(DataSource dataSource) {
+        return new Builder(dataSource);
+    }
+
+    /**
+     * Writes {@code event} as a message to {@code topic}, under the type id and version registered for its
+     * class, in the caller's transaction.
+     *
+     * @return the message written (its id is the idempotency key consumers see)
+     */
+    public Message append(Connection connection, String topic, String key, Object event) {
+        return append(connection, topic, key, event, Map.of());
+    }
+
+    /** As {@link #append(Connection, String, String, Object)}, with extra headers. */
+    public Message append(Connection connection, String topic, String key, Object event, Map<String, String> headers) {
+        Objects.requireNonNull(event, "event");
+        EventTypeId id = codec.types().idOf(event.getClass());
+        Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())
+                .payload(event).headers(headers).timestamp(clock.instant()).build();
+        append(connection, message);
+        return message;
+    }
+
+    /**
+     * Writes a fully built message in the caller's transaction. Its payload may be the event object (encoded
+     * here) or already encoded bytes. A message id already in the outbox is rejected by the unique key.
+     *
+     * @throws JdbcException when the insert fails; the caller should roll back
+     */
+    public void append(Connection connection, Message message) {
+        Objects.requireNonNull(connection, "connection");
+        Objects.requireNonNull(message, "message");
+        TopicPattern.requireTopicName(message.topic());
+        byte[] payload = message.payload() == null ? null
+                : message.payload() instanceof byte[] bytes ? bytes : codec.encode(message.payload());
+        try (PreparedStatement ps = connection.prepareStatement(
+                "INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload, headers,"
+                        + " created_at, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', 0)")) {
+            ps.setString(1, message.id());
+            ps.setString(2, message.topic());
+            ps.setString(3, message.key());
+            ps.setString(4, message.type());
+            ps.setInt(5, message.version());
+            ps.setBytes(6, payload);
+            ps.setString(7, json.writeValueAsString(message.headers()));
+            Sql.setInstant(ps, 8, message.timestamp());
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);
+        } catch (JsonProcessingException e) {
+            throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
+        }
+    }
+
+    /** Rows not yet published. */
+    public long pendingCount() {
+        return count("PENDING");
+    }
+
+    /** Rows the transport rejected with a non-retriable error (kept for an operator). */
+    public long failedCount() {
+        return count("FAILED");
+    }
+
+    /** The rows in {@code status}, oldest first, at most {@code limit}. */
+    public List<OutboxRow> rows(OutboxRow.Status status, int limit) {
+        ConfigurationException.require(limit > 0, "limit must be positive, but was %s", limit);
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement(OutboxRows.SELECT + " WHERE status = ? ORDER BY seq LIMIT ?")) {
+            ps.setString(1, status.name());
+            ps.setInt(2, limit);
+            List<OutboxRow> rows = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(OutboxRows.read(rs, json));
+                }
+            }
+            return rows;
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot read outbox rows", e);
+        }
+    }
+
+    /** Puts FAILED rows back to PENDING (after an operator fixed the cause); returns how many. */
+    public int retryFailed() {
+        return update("UPDATE ss_outbox SET status = 'PENDING', attempts = 0 WHERE status = 'FAILED'");
+    }
+
+    /**
+     * Deletes at most {@code maxRows} rows sent before {@code sentBefore}, oldest first, and returns how
+     * many. Bounded, so a periodic clean-up never holds long locks; call it until it returns 0.
+     */
+    public int purgeSent(Instant sentBefore, int maxRows) {
+        ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("DELETE FROM ss_outbox WHERE seq IN (SELECT seq FROM ss_outbox"
+                     + " WHERE status = 'SENT' AND sent_at < ? ORDER BY seq LIMIT ?)")) {
+            Sql.setInstant(ps, 1, sentBefore);
+            ps.setInt(2, maxRows);
+            return ps.executeUpdate();
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot purge sent outbox rows", e);
+        }
+    }
+
+    private long count(String status) {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM ss_outbox WHERE status = ?")) {
+            ps.setString(1, status);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot count outbox rows", e);
+        }
+    }
+
+    private int update(String sql) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            return ps.executeUpdate();
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot update outbox rows", e);
+        }
+    }
+
+    /** Builds a {@link JdbcOutbox}; not thread-safe. */
+    public static final class Builder {
+        private final DataSource dataSource;
+        private EventCodec codec;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        }
+
+        /** The codec that encodes event objects and knows their type ids (the bus's {@code codec()}). */
+        public Builder codec(EventCodec codec) {
+            this.codec = Objects.requireNonNull(codec, "codec");
+            return this;
+        }
+
+        /** The clock stamping messages built by {@code append(connection, topic, key, event)}. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        public JdbcOutbox build() {
+            ConfigurationException.require(codec != null, "an outbox needs a codec (for example bus.codec()), but none was set");
+            return new JdbcOutbox(this);
+        }
+    }
+}

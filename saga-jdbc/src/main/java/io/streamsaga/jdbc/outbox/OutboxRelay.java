@@ -1,0 +1,477 @@
+package io.streamsaga.jdbc.outbox;
+
+import io.streamsaga.jdbc.internal.Sql;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.Transport;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Random;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Publishes the outbox's committed rows to the bus (or straight to a transport), at least once and in
+ * order per key, and marks them sent.
+ *
+ * <p>How it keeps its promises:
+ * <ul>
+ *   <li><b>Order.</b> Rows are published one at a time in sequence order, each awaited before the next;
+ *       a batch stops at the first retriable failure, so no later row (of any key) overtakes it. One lock
+ *       row ({@code ss_outbox_lock}, selected {@code FOR UPDATE}) makes relays on several nodes take
+ *       turns instead of interleaving.</li>
+ *   <li><b>At least once.</b> A row is marked sent only after the transport acknowledged it, in the
+ *       transaction that holds the lock. A relay that crashes before committing leaves its rows pending,
+ *       and the next relay publishes them again: consumers see duplicates (same message id), which the
+ *       inbox filters.</li>
+ *   <li><b>Broker outage.</b> A retriable publish failure (or a database failure) is recorded on the row
+ *       and the relay polls again after a backoff from its {@link RetryPolicy} (only the delays are used:
+ *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
+ *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
+ *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row.</li>
+ * </ul>
+ *
+ * <p>{@link #start()} polls every {@code pollInterval}; {@link #wakeUp()} polls now (call it after
+ * committing a transaction that appended, for low latency); {@link #relayPending()} publishes on the
+ * calling thread (tests, shutdown hooks). Polls run on the relay's executor, one at a time. Thread-safe.
+ */
+public final class OutboxRelay implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(OutboxRelay.class);
+    /** Counter of rows published and marked sent, tagged {@code relay}. */
+    public static final String PUBLISHED_METRIC = "streamsaga_outbox_published_total";
+    /** Counter of failed publish attempts, tagged {@code relay} and {@code kind} ({@code retriable} or {@code rejected}). */
+    public static final String FAILURES_METRIC = "streamsaga_outbox_publish_failures_total";
+
+    private final Config config;
+    private final JdbcTransactions tx;
+    private final Executor executor;
+    private final ExecutorService ownedExecutor;
+    private final ObjectMapper json = new ObjectMapper();
+    private final Random random = new Random();
+    private final Object pollLock = new Object();
+    private final Object scheduleLock = new Object();
+    private volatile boolean started;
+    private volatile boolean closed;
+    private volatile int consecutiveFailures;
+    private Scheduler.Cancellable nextPoll;
+    private boolean lockRowEnsured;
+
+    private OutboxRelay(Config config, Executor executor) {
+        this.config = config;
+        this.tx = new JdbcTransactions(config.dataSource());
+        if (executor == null) {
+            this.ownedExecutor = Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "streamsaga-outbox-relay-" + config.name());
+                t.setDaemon(true);
+                return t;
+            });
+            this.executor = ownedExecutor;
+        } else {
+            this.ownedExecutor = null;
+            this.executor = executor;
+        }
+    }
+
+    /** Starts a relay for the outbox tables of {@code dataSource}. */
+    public static Builder builder(DataSource dataSource) {
+        return new Builder(dataSource);
+    }
+
+    /** Where the relay publishes: completes when the message is durable on the transport. */
+    @FunctionalInterface
+    public interface MessagePublisher {
+        CompletionStage<?> publish(Message message);
+    }
+
+    /**
+     * Immutable relay configuration.
+     *
+     * @param dataSource     the database holding the outbox
+     * @param publisher      where rows are published
+     * @param scheduler      time for polling and backoff
+     * @param name           the relay's lock name; relays with the same name take turns
+     * @param batchSize      rows read and marked per transaction
+     * @param pollInterval   delay between polls when the outbox is empty
+     * @param backoff        delays after failures (attempt limits are ignored)
+     * @param publishTimeout how long to wait for one acknowledgement before treating it as failed
+     * @param metrics        where published rows and failures are counted
+     */
+    public record Config(DataSource dataSource, MessagePublisher publisher, Scheduler scheduler, String name,
+                         int batchSize, Duration pollInterval, RetryPolicy backoff, Duration publishTimeout,
+                         MetricsRecorder metrics) {
+        public Config {
+            Objects.requireNonNull(metrics, "metrics");
+            Objects.requireNonNull(dataSource, "dataSource");
+            ConfigurationException.require(publisher != null, "an outbox relay needs a publisher (eventBus, transport or publisher)");
+            Objects.requireNonNull(scheduler, "scheduler");
+            ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
+                    "relay name must be 1 to 100 characters, but was '%s'", name);
+            ConfigurationException.require(batchSize > 0, "batchSize must be positive, but was %s", batchSize);
+            ConfigurationException.require(pollInterval != null && pollInterval.toMillis() > 0,
+                    "pollInterval must be at least 1 ms, but was %s", pollInterval);
+            Objects.requireNonNull(backoff, "backoff");
+            ConfigurationException.require(publishTimeout != null && publishTimeout.toMillis() > 0,
+                    "publishTimeout must be at least 1 ms, but was %s", publishTimeout);
+        }
+    }
+
+    /** This relay's configuration. */
+    public Config config() {
+        return config;
+    }
+
+    /** Failed polls in a row (0 after a successful one). */
+    public int consecutiveFailures() {
+        return consecutiveFailures;
+    }
+
+    /** Starts polling: the first poll runs at once on the relay's executor. */
+    public void start() {
+        ConfigurationException.require(!closed, "relay '%s' is closed", config.name());
+        started = true;
+        wakeUp();
+    }
+
+    /** Polls now instead of waiting for the next interval (no-op until {@link #start()}). */
+    public void wakeUp() {
+        if (!started || closed) {
+            return;
+        }
+        synchronized (scheduleLock) {
+            if (nextPoll != null) {
+                nextPoll.cancel();
+                nextPoll = null;
+            }
+        }
+        executor.execute(this::poll);
+    }
+
+    /**
+     * Publishes every pending row on the calling thread, batch after batch, until none is left or a
+     * publish fails; returns how many rows were published.
+     *
+     * @throws JdbcException when the database cannot be reached
+     */
+    public int relayPending() {
+        synchronized (pollLock) {
+            int published = 0;
+            while (true) {
+                BatchResult r = relayBatch();
+                published += r.published;
+                if (r.failed || r.fetched < config.batchSize()) {
+                    return published;
+                }
+            }
+        }
+    }
+
+    private void poll() {
+        if (closed) {
+            return;
+        }
+        Duration delay;
+        synchronized (pollLock) {
+            boolean failed;
+            try {
+                BatchResult r;
+                do {
+                    r = relayBatch();
+                } while (!r.failed && r.fetched == config.batchSize() && !closed);
+                failed = r.failed;
+            } catch (RuntimeException e) {
+                log.warn("outbox relay '{}' could not poll: {}", config.name(), e.toString());
+                failed = true;
+            }
+            if (failed) {
+                consecutiveFailures++;
+                delay = config.backoff().delayBefore(consecutiveFailures + 1, random);
+                if (delay.toMillis() < 1) {
+                    delay = Duration.ofMillis(1);
+                }
+            } else {
+                consecutiveFailures = 0;
+                delay = config.pollInterval();
+            }
+        }
+        scheduleNext(delay);
+    }
+
+    private void scheduleNext(Duration delay) {
+        synchronized (scheduleLock) {
+            if (closed) {
+                return;
+            }
+            if (nextPoll != null) {
+                nextPoll.cancel();
+            }
+            nextPoll = config.scheduler().schedule(delay, () -> {
+                if (!closed) {
+                    executor.execute(this::poll);
+                }
+            });
+        }
+    }
+
+    private record BatchResult(int fetched, int published, boolean failed) {
+    }
+
+    private BatchResult relayBatch() {
+        ensureLockRow();
+        BatchResult result = tx.inTransaction(connection -> {
+            lock(connection);
+            List<OutboxRow> rows = pending(connection);
+            List<Long> sent = new ArrayList<>(rows.size());
+            boolean failed = false;
+            for (OutboxRow row : rows) {
+                if (closed) {
+                    break;
+                }
+                Throwable error = publish(row.message());
+                if (error == null) {
+                    sent.add(row.sequence());
+                    continue;
+                }
+                boolean retriable = !(error instanceof StreamSagaException sse) || sse.isRetriable();
+                recordFailure(connection, row, error, retriable);
+                config.metrics().increment(FAILURES_METRIC, Map.of("relay", config.name(),
+                        "kind", retriable ? "retriable" : "rejected"));
+                if (retriable) {
+                    log.warn("outbox relay '{}' could not publish {} (attempt {}), will retry: {}", config.name(),
+                            row.message(), row.attempts() + 1, error.toString());
+                    failed = true;
+                    break;
+                }
+                log.error("outbox relay '{}': {} was rejected for good and is marked FAILED: {}", config.name(),
+                        row.message(), error.toString());
+            }
+            markSent(connection, sent);
+            return new BatchResult(rows.size(), sent.size(), failed);
+        });
+        // counted once committed: a relay that dies before the commit has marked nothing sent
+        for (int i = 0; i < result.published; i++) {
+            config.metrics().increment(PUBLISHED_METRIC, Map.of("relay", config.name()));
+        }
+        return result;
+    }
+
+    private Throwable publish(Message message) {
+        try {
+            config.publisher().publish(message).toCompletableFuture()
+                    .get(config.publishTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            return null;
+        } catch (ExecutionException e) {
+            return e.getCause() != null ? e.getCause() : e;
+        } catch (TimeoutException e) {
+            return new StreamSagaException("no acknowledgement within " + config.publishTimeout(), e, true);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new StreamSagaException("interrupted while publishing", e, true);
+        } catch (RuntimeException e) {
+            return e;
+        }
+    }
+
+    private void ensureLockRow() {
+        if (lockRowEnsured) {
+            return;
+        }
+        try {
+            tx.run(connection -> {
+                try (PreparedStatement ps = connection.prepareStatement("MERGE INTO ss_outbox_lock l USING (VALUES (CAST(? AS VARCHAR(100))))"
+                        + " AS s(name) ON l.name = s.name WHEN NOT MATCHED THEN INSERT (name) VALUES (s.name)")) {
+                    ps.setString(1, config.name());
+                    ps.executeUpdate();
+                }
+            });
+        } catch (JdbcException e) {
+            // another node inserted the same lock row at the same moment: it exists now
+            if (!"23505".equals(e.sqlState())) {
+                throw e;
+            }
+        }
+        lockRowEnsured = true;
+    }
+
+    private void lock(Connection connection) throws SQLException {
+        try (PreparedStatement ps = connection.prepareStatement("SELECT name FROM ss_outbox_lock WHERE name = ? FOR UPDATE")) {
+            ps.setString(1, config.name());
+            ps.executeQuery().close();
+        }
+    }
+
+    private List<OutboxRow> pending(Connection connection) throws SQLException {
+        try (PreparedStatement ps = connection.prepareStatement(
+                OutboxRows.SELECT + " WHERE status = 'PENDING' ORDER BY seq LIMIT ?")) {
+            ps.setInt(1, config.batchSize());
+            List<OutboxRow> rows = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(OutboxRows.read(rs, json));
+                }
+            }
+            return rows;
+        }
+    }
+
+    private void markSent(Connection connection, List<Long> sequences) throws SQLException {
+        if (sequences.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = connection.prepareStatement(
+                "UPDATE ss_outbox SET status = 'SENT', sent_at = ? WHERE seq = ?")) {
+            java.time.Instant now = config.scheduler().clock().instant();
+            for (Long seq : sequences) {
+                Sql.setInstant(ps, 1, now);
+                ps.setLong(2, seq);
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
+    }
+
+    private void recordFailure(Connection connection, OutboxRow row, Throwable error, boolean retriable)
+            throws SQLException {
+        String text = error.toString();
+        try (PreparedStatement ps = connection.prepareStatement(
+                "UPDATE ss_outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE seq = ?")) {
+            ps.setString(1, text.length() > 2000 ? text.substring(0, 2000) : text);
+            ps.setString(2, retriable ? "PENDING" : "FAILED");
+            ps.setLong(3, row.sequence());
+            ps.executeUpdate();
+        }
+    }
+
+    /** Stops polling (a poll in progress finishes its current row); the outbox rows stay as they are. */
+    @Override
+    public void close() {
+        closed = true;
+        synchronized (scheduleLock) {
+            if (nextPoll != null) {
+                nextPoll.cancel();
+                nextPoll = null;
+            }
+        }
+        if (ownedExecutor != null) {
+            ownedExecutor.shutdown();
+        }
+    }
+
+    /** Builds an {@link OutboxRelay}; not thread-safe. */
+    public static final class Builder {
+        private final DataSource dataSource;
+        private MessagePublisher publisher;
+        private Scheduler scheduler;
+        private Executor executor;
+        private String name = "default";
+        private int batchSize = 100;
+        private Duration pollInterval = Duration.ofMillis(500);
+        private RetryPolicy backoff = RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE)
+                .initialBackoff(Duration.ofMillis(200)).multiplier(2).maxBackoff(Duration.ofSeconds(30)).build();
+        private Duration publishTimeout = Duration.ofSeconds(30);
+        private MetricsRecorder metrics;
+
+        private Builder(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        }
+
+        /** Publishes through the bus (interceptors, correlation headers); also takes its scheduler if none set. */
+        public Builder eventBus(EventBus bus) {
+            Objects.requireNonNull(bus, "bus");
+            this.publisher = bus::publish;
+            if (scheduler == null) {
+                scheduler = bus.scheduler();
+            }
+            if (metrics == null) {
+                metrics = bus.metrics();
+            }
+            return this;
+        }
+
+        /** Publishes straight to a transport (payloads stay encoded bytes). */
+        public Builder transport(Transport transport) {
+            Objects.requireNonNull(transport, "transport");
+            this.publisher = transport::send;
+            return this;
+        }
+
+        /** Publishes with any function. */
+        public Builder publisher(MessagePublisher publisher) {
+            this.publisher = Objects.requireNonNull(publisher, "publisher");
+            return this;
+        }
+
+        /** Time for polling and backoff (required unless taken from {@link #eventBus}). */
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        /** Where polls run; by default a daemon thread owned by the relay. Tests may pass {@code Runnable::run}. */
+        public Builder executor(Executor executor) {
+            this.executor = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        public Builder name(String name) {
+            this.name = name;
+            return this;
+        }
+
+        public Builder batchSize(int batchSize) {
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        public Builder pollInterval(Duration pollInterval) {
+            this.pollInterval = pollInterval;
+            return this;
+        }
+
+        /** Backoff delays after failed polls; the relay keeps retrying whatever {@code maxAttempts} says. */
+        public Builder backoff(RetryPolicy backoff) {
+            this.backoff = Objects.requireNonNull(backoff, "backoff");
+            return this;
+        }
+
+        /** Where published rows and failures are counted (default: the bus's recorder, else none). */
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        public Builder publishTimeout(Duration publishTimeout) {
+            this.publishTimeout = publishTimeout;
+            return this;
+        }
+
+        public OutboxRelay build() {
+            ConfigurationException.require(scheduler != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
+            return new OutboxRelay(new Config(dataSource, publisher, scheduler, name, batchSize, pollInterval, backoff,
+                    publishTimeout, metrics != null ? metrics : MetricsRecorder.NOOP), executor);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+package io.streamsaga.jdbc.outbox;
+
+import io.streamsaga.message.Message;
+
+import java.util.Objects;
+
+/**
+ * A message kept in the outbox table, with its position and delivery state.
+ *
+ * @param sequence  the row's position; the relay publishes in this order
+ * @param message   the message, with its payload as encoded bytes
+ * @param status    delivery state
+ * @param attempts  failed publish attempts so far
+ * @param lastError the last publish error, or null
+ */
+public record OutboxRow(long sequence, Message message, Status status, int attempts, String lastError) {
+
+    public OutboxRow {
+        Objects.requireNonNull(message, "message");
+        Objects.requireNonNull(status, "status");
+    }
+
+    /** Delivery state of an outbox row. */
+    public enum Status {
+        /** Written, not yet acknowledged by the transport. */
+        PENDING,
+        /** Acknowledged by the transport. */
+        SENT,
+        /** Rejected by the transport with a non-retriable error; kept for an operator, never dropped. */
+        FAILED
+    }
+}

@@ -1,0 +1,33 @@
+package io.streamsaga.jdbc.outbox;
+
+import io.streamsaga.jdbc.internal.Sql;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.message.Message;
+
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Map;
+
+/** Reads outbox rows; shared by the outbox and its relay. */
+final class OutboxRows {
+    static final String SELECT = "SELECT seq, message_id, topic, message_key, event_type, event_version, payload,"
+            + " headers, created_at, status, attempts, last_error FROM ss_outbox";
+
+    private OutboxRows() {
+    }
+
+    static OutboxRow read(ResultSet rs, ObjectMapper json) throws SQLException {
+        Map<String, String> headers;
+        try {
+            headers = json.readValue(rs.getString("headers"), JdbcOutbox.HEADERS);
+        } catch (JsonProcessingException e) {
+            throw new SQLException("unreadable headers in outbox row " + rs.getLong("seq") + ": " + e.getMessage(), e);
+        }
+        Message message = new Message(rs.getString("message_id"), rs.getString("topic"), rs.getString("message_key"),
+                rs.getString("event_type"), rs.getInt("event_version"), rs.getBytes("payload"), headers,
+                Sql.getInstant(rs, "created_at"));
+        return new OutboxRow(rs.getLong("seq"), message, OutboxRow.Status.valueOf(rs.getString("status")),
+                rs.getInt("attempts"), rs.getString("last_error"));
+    }
+}

@@ -1,0 +1,546 @@
+package io.streamsaga.jdbc.saga;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.jdbc.outbox.JdbcOutbox;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.saga.SagaLifecycleEvent;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.Sql;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaStore;
+
+import javax.sql.DataSource;
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * A {@link SagaStore} in a relational database (tables {@code ss_saga} and {@code ss_saga_transition},
+ * schema version 4): every saga survives a crash of every process, and a new orchestrator over the same
+ * database resumes or compensates the unfinished ones.
+ *
+ * <p>Each {@link #insert} and {@link #update} is one transaction holding the instance row and its
+ * transition. Updates are version-checked ({@code UPDATE ... WHERE version = ?}), so of two orchestrators
+ * driving one saga only one succeeds; the other gets {@link ConcurrentSagaUpdateException}. The saga data
+ * is written as JSON under the instance's {@code dataType} (never a Java class name) with the configured
+ * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class.
+ * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Thread-safe.
+ */
+public final class JdbcSagaStore implements SagaStore {
+    private static final String SELECT = "SELECT saga_id, saga_name, definition_version, business_key, data_type, data,"
+            + " status, steps, failure_step, failure_class, failure_message, comp_failure_step, comp_failure_class,"
+            + " comp_failure_message, created_at, updated_at, version FROM ss_saga";
+    private static final int DEFAULT_BATCH = 500;
+
+    private final JdbcTransactions tx;
+    private final ObjectMapper mapper;
+    private final GroupCommit groupCommit;
+    private final String lifecycleTopic;
+    private final JdbcOutbox outbox;
+
+    private JdbcSagaStore(Builder b) {
+        this.tx = new JdbcTransactions(b.dataSource);
+        this.mapper = b.mapper;
+        this.lifecycleTopic = b.lifecycleTopic;
+        this.outbox = b.lifecycleTopic == null ? null
+                : JdbcOutbox.builder(b.dataSource).codec(new JsonEventCodec(b.mapper, TypeRegistry.empty())).build();
+        this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
+    }
+
+    /** A store writing saga data with the library's default JSON mapper (records, ISO dates). */
+    public static JdbcSagaStore create(DataSource dataSource) {
+        return builder(dataSource).build();
+    }
+
+    /** A store writing saga data with {@code mapper} (give it the orchestrator's mapper). */
+    public static JdbcSagaStore create(DataSource dataSource, ObjectMapper mapper) {
+        return builder(dataSource).mapper(mapper).build();
+    }
+
+    /** Starts configuring a store (mapper, group commit). */
+    public static Builder builder(DataSource dataSource) {
+        return new Builder(dataSource);
+    }
+
+    /** One write of the store: a saga's insert or update with its transition, serialised ahead of the transaction. */
+    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
+    }
+
+    private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
+            + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
+            + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
+            + " failure_message, comp_failure_step, comp_failure_class, comp_failure_message, created_at,"
+            + " updated_at, version) VALUES (s.saga_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    private static final String UPDATE_SQL = "UPDATE ss_saga SET saga_name = ?, definition_version = ?,"
+            + " business_key = ?, data_type = ?, data = ?, status = ?, steps = ?, failure_step = ?,"
+            + " failure_class = ?, failure_message = ?, comp_failure_step = ?, comp_failure_class = ?,"
+            + " comp_failure_message = ?, updated_at = ?, version = ? WHERE saga_id = ? AND version = ?";
+    private static final String TRANSITION_SQL = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
+            + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    @Override
+    public void insert(SagaInstance instance, SagaTransition transition) {
+        Objects.requireNonNull(instance, "instance");
+        Objects.requireNonNull(transition, "transition");
+        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps())));
+    }
+
+    @Override
+    public void update(SagaInstance updated, SagaTransition transition) {
+        Objects.requireNonNull(updated, "updated");
+        Objects.requireNonNull(transition, "transition");
+        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps())));
+    }
+
+    /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
+    private void write(Write w) {
+        try {
+            if (groupCommit == null) {
+                tx.run(c -> writeOne(c, w));
+            } else {
+                groupCommit.submit(w);
+            }
+        } catch (JdbcException e) {
+            if (w.insert() && "23505".equals(e.sqlState())) {
+                throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
+            }
+            throw e;
+        }
+    }
+
+    /** Writes one instance row and its transition on {@code c}; refuses a stale version before changing anything. */
+    void writeOne(Connection c, Write w) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(w.insert() ? INSERT_SQL : UPDATE_SQL)) {
+            bindWrite(ps, w);
+            if (ps.executeUpdate() != 1) {
+                throw conflict(c, w);
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement(TRANSITION_SQL)) {
+            bindTransition(ps, w.transition());
+            ps.executeUpdate();
+        }
+        appendLifecycleEvent(c, w);
+    }
+
+    /** The lifecycle event names of the orchestrator's own {@code publishLifecycleEvents}, by transition. */
+    private static String lifecycleEvent(TransitionType type) {
+        return switch (type) {
+            case SAGA_STARTED -> "started";
+            case STEP_SUCCEEDED -> "step-completed";
+            case SAGA_COMPENSATING -> "compensating";
+            case SAGA_COMPLETED -> "completed";
+            case SAGA_COMPENSATED -> "compensated";
+            case SAGA_NEEDS_ATTENTION -> "failed";
+            default -> null;
+        };
+    }
+
+    /**
+     * Writes the transition's lifecycle event to the outbox in the transition's own transaction. Its
+     * message id is {@code <saga id>/<version>}, so a consumer can tell a re-sent event from a new one.
+     */
+    private void appendLifecycleEvent(Connection c, Write w) {
+        if (outbox == null) {
+            return;
+        }
+        String event = lifecycleEvent(w.transition().type());
+        if (event == null) {
+            return;
+        }
+        SagaInstance s = w.instance();
+        SagaFailure failure = s.compensationFailure() != null && event.equals("failed") ? s.compensationFailure() : s.failure();
+        SagaLifecycleEvent payload = new SagaLifecycleEvent(s.sagaId(), s.sagaName(), event,
+                event.equals("step-completed") ? w.transition().step() : null, s.status(),
+                event.equals("compensating") || event.equals("compensated") || event.equals("failed")
+                        ? (failure == null ? null : failure.toString()) : null);
+        outbox.append(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.transition().version())
+                .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)
+                .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.transition().at()).build());
+    }
+
+    /**
+     * Writes a batch on {@code c} with one JDBC batch per statement kind (a few round trips for the whole
+     * batch); returns one entry per write: null when written, the conflict otherwise. Inserts go first, so
+     * a saga inserted and updated in one batch keeps its order (one saga's writes never share a batch
+     * anyway: its orchestrator waits for each before the next).
+     */
+    RuntimeException[] writeBatch(Connection c, List<Write> writes) throws SQLException {
+        RuntimeException[] errors = new RuntimeException[writes.size()];
+        for (boolean inserts : new boolean[]{true, false}) {
+            List<Integer> indexes = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement(inserts ? INSERT_SQL : UPDATE_SQL)) {
+                for (int i = 0; i < writes.size(); i++) {
+                    if (writes.get(i).insert() == inserts) {
+                        bindWrite(ps, writes.get(i));
+                        ps.addBatch();
+                        indexes.add(i);
+                    }
+                }
+                if (indexes.isEmpty()) {
+                    continue;
+                }
+                int[] counts = ps.executeBatch();
+                for (int k = 0; k < counts.length; k++) {
+                    if (counts[k] == 0) {
+                        int i = indexes.get(k);
+                        errors[i] = conflict(c, writes.get(i));
+                    }
+                }
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement(TRANSITION_SQL)) {
+            boolean any = false;
+            for (int i = 0; i < writes.size(); i++) {
+                if (errors[i] == null) {
+                    bindTransition(ps, writes.get(i).transition());
+                    ps.addBatch();
+                    any = true;
+                }
+            }
+            if (any) {
+                ps.executeBatch();
+            }
+        }
+        for (int i = 0; i < writes.size(); i++) {
+            if (errors[i] == null) {
+                appendLifecycleEvent(c, writes.get(i));
+            }
+        }
+        return errors;
+    }
+
+    /** Re-runs a write alone in its own transaction (after its batch failed as a whole). */
+    void writeAlone(Write w) {
+        tx.run(c -> writeOne(c, w));
+    }
+
+    private static void bindWrite(PreparedStatement ps, Write w) throws SQLException {
+        SagaInstance s = w.instance();
+        if (w.insert()) {
+            ps.setString(1, s.sagaId());
+            int i = bindColumns(ps, 2, s, w.data(), w.steps());
+            Sql.setInstant(ps, i++, s.createdAt());
+            Sql.setInstant(ps, i++, s.updatedAt());
+            ps.setLong(i, s.version());
+        } else {
+            int i = bindColumns(ps, 1, s, w.data(), w.steps());
+            Sql.setInstant(ps, i++, s.updatedAt());
+            ps.setLong(i++, s.version());
+            ps.setString(i++, s.sagaId());
+            ps.setLong(i, s.version() - 1);
+        }
+    }
+
+    private static ConcurrentSagaUpdateException conflict(Connection c, Write w) throws SQLException {
+        String id = w.instance().sagaId();
+        return new ConcurrentSagaUpdateException(id, w.insert() ? 0 : w.instance().version() - 1, storedVersion(c, id));
+    }
+
+    /** Binds saga_name ... comp_failure_message from {@code first}; returns the next parameter index. */
+    private static int bindColumns(PreparedStatement ps, int first, SagaInstance s, byte[] data, byte[] steps)
+            throws SQLException {
+        int i = first;
+        ps.setString(i++, s.sagaName());
+        ps.setInt(i++, s.definitionVersion());
+        ps.setString(i++, s.businessKey());
+        ps.setString(i++, s.dataType());
+        ps.setBytes(i++, data);
+        ps.setString(i++, s.status().name());
+        ps.setBytes(i++, steps);
+        i = bindFailure(ps, i, s.failure());
+        return bindFailure(ps, i, s.compensationFailure());
+    }
+
+    private static int bindFailure(PreparedStatement ps, int i, SagaFailure failure) throws SQLException {
+        ps.setString(i++, failure == null ? null : failure.step());
+        ps.setString(i++, failure == null ? null : failure.errorClass());
+        ps.setString(i++, failure == null ? null : truncate(failure.message(), 4000));
+        return i;
+    }
+
+    private static long storedVersion(Connection c, String sagaId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT version FROM ss_saga WHERE saga_id = ?")) {
+            ps.setString(1, sagaId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : 0;
+            }
+        }
+    }
+
+    private static void bindTransition(PreparedStatement ps, SagaTransition t) throws SQLException {
+        ps.setString(1, t.sagaId());
+        ps.setLong(2, t.version());
+        Sql.setInstant(ps, 3, t.at());
+        ps.setString(4, t.type().name());
+        ps.setString(5, t.step());
+        ps.setInt(6, t.attempt());
+        ps.setString(7, truncate(t.detail(), 4000));
+    }
+
+    @Override
+    public Optional<SagaInstance> find(String sagaId) {
+        List<SagaInstance> found = query(SELECT + " WHERE saga_id = ?", sagaId);
+        return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+    }
+
+    @Override
+    public List<SagaInstance> findByBusinessKey(String businessKey) {
+        return query(SELECT + " WHERE business_key = ? ORDER BY created_at, saga_id", businessKey);
+    }
+
+    @Override
+    public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
+        if (statuses.isEmpty()) {
+            return List.of();
+        }
+        return query(SELECT + " WHERE status IN (" + placeholders(statuses.size()) + ") ORDER BY created_at, saga_id",
+                statuses.stream().map(Enum::name).toArray());
+    }
+
+    @Override
+    public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
+        return query(SELECT + " WHERE status IN ('RUNNING', 'COMPENSATING') AND created_at < ? ORDER BY created_at, saga_id",
+                createdBefore);
+    }
+
+    @Override
+    public List<SagaTransition> history(String sagaId) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT saga_id, version, at, type, step, attempt, detail"
+                    + " FROM ss_saga_transition WHERE saga_id = ? ORDER BY seq")) {
+                ps.setString(1, sagaId);
+                List<SagaTransition> result = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        result.add(new SagaTransition(rs.getString("saga_id"), rs.getLong("version"),
+                                Sql.getInstant(rs, "at"), TransitionType.valueOf(rs.getString("type")),
+                                rs.getString("step"), rs.getInt("attempt"), rs.getString("detail")));
+                    }
+                }
+                return result;
+            }
+        });
+    }
+
+    /** Deletes every finished saga last updated before {@code cutoff}, batch after bounded batch. */
+    @Override
+    public int deleteFinishedBefore(Instant cutoff) {
+        int total = 0;
+        while (true) {
+            int deleted = deleteFinishedBefore(cutoff, DEFAULT_BATCH);
+            total += deleted;
+            if (deleted < DEFAULT_BATCH) {
+                return total;
+            }
+        }
+    }
+
+    /**
+     * Deletes at most {@code maxSagas} finished sagas (completed, compensated, resolved) last updated before
+     * {@code cutoff}, oldest first, with their history, in one short transaction; returns how many.
+     */
+    public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+        ConfigurationException.require(maxSagas > 0, "maxSagas must be positive, but was %s", maxSagas);
+        return tx.inTransaction(c -> {
+            List<String> ids = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT saga_id FROM ss_saga WHERE status IN"
+                    + " ('COMPLETED', 'COMPENSATED', 'RESOLVED') AND updated_at < ? ORDER BY updated_at LIMIT ? FOR UPDATE")) {
+                Sql.setInstant(ps, 1, cutoff);
+                ps.setInt(2, maxSagas);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        ids.add(rs.getString(1));
+                    }
+                }
+            }
+            if (ids.isEmpty()) {
+                return 0;
+            }
+            String in = " WHERE saga_id IN (" + placeholders(ids.size()) + ")";
+            for (String table : List.of("ss_saga_transition", "ss_saga")) {
+                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + table + in)) {
+                    for (int i = 0; i < ids.size(); i++) {
+                        ps.setString(i + 1, ids.get(i));
+                    }
+                    ps.executeUpdate();
+                }
+            }
+            return ids.size();
+        });
+    }
+
+    private List<SagaInstance> query(String sql, Object... params) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                for (int i = 0; i < params.length; i++) {
+                    if (params[i] instanceof Instant instant) {
+                        Sql.setInstant(ps, i + 1, instant);
+                    } else {
+                        ps.setObject(i + 1, params[i], Types.VARCHAR);
+                    }
+                }
+                List<SagaInstance> result = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        result.add(read(rs));
+                    }
+                }
+                return result;
+            }
+        });
+    }
+
+    private SagaInstance read(ResultSet rs) throws SQLException {
+        byte[] data = rs.getBytes("data");
+        JsonNode tree;
+        try {
+            tree = data == null ? null : mapper.readTree(data);
+        } catch (IOException e) {
+            throw new SQLException("unreadable data of saga " + rs.getString("saga_id") + ": " + e.getMessage(), e);
+        }
+        return new SagaInstance(rs.getString("saga_id"), rs.getString("saga_name"), rs.getInt("definition_version"),
+                rs.getString("business_key"), rs.getString("data_type"), tree == null || tree.isNull() ? null : tree,
+                SagaStatus.valueOf(rs.getString("status")), readSteps(rs.getBytes("steps")),
+                readFailure(rs, "failure_"), readFailure(rs, "comp_failure_"), Sql.getInstant(rs, "created_at"),
+                Sql.getInstant(rs, "updated_at"), rs.getLong("version"));
+    }
+
+    private static SagaFailure readFailure(ResultSet rs, String prefix) throws SQLException {
+        String errorClass = rs.getString(prefix + "class");
+        return errorClass == null ? null
+                : new SagaFailure(rs.getString(prefix + "step"), errorClass, rs.getString(prefix + "message"));
+    }
+
+    private byte[] writeData(SagaInstance instance) {
+        try {
+            return mapper.writeValueAsBytes(instance.data());
+        } catch (IOException e) {
+            throw new ConfigurationException("data of saga " + instance.sagaId() + " (type '" + instance.dataType()
+                    + "') cannot be written as JSON: " + e.getMessage());
+        }
+    }
+
+    private byte[] writeSteps(List<StepState> steps) {
+        ArrayNode array = mapper.createArrayNode();
+        for (StepState step : steps) {
+            ObjectNode node = array.addObject();
+            node.put("name", step.name());
+            node.put("status", step.status().name());
+            node.put("attempts", step.attempts());
+            node.put("compensationAttempts", step.compensationAttempts());
+            node.put("dueAt", step.dueAt() == null ? null : step.dueAt().toString());
+        }
+        try {
+            return mapper.writeValueAsBytes(array);
+        } catch (IOException e) {
+            throw new IllegalStateException("step states cannot be written as JSON", e);
+        }
+    }
+
+    private List<StepState> readSteps(byte[] bytes) throws SQLException {
+        try {
+            List<StepState> steps = new ArrayList<>();
+            for (JsonNode node : mapper.readTree(bytes)) {
+                JsonNode due = node.get("dueAt");
+                steps.add(new StepState(node.get("name").asText(), StepStatus.valueOf(node.get("status").asText()),
+                        node.get("attempts").asInt(), node.get("compensationAttempts").asInt(),
+                        due == null || due.isNull() ? null : Instant.parse(due.asText())));
+            }
+            return steps;
+        } catch (IOException e) {
+            throw new SQLException("unreadable step states: " + e.getMessage(), e);
+        }
+    }
+
+    private static String placeholders(int n) {
+        return java.util.stream.Stream.generate(() -> "?").limit(n).collect(Collectors.joining(", "));
+    }
+
+    private static String truncate(String s, int max) {
+        return s == null || s.length() <= max ? s : s.substring(0, max);
+    }
+
+    /** Builds a {@link JdbcSagaStore}; not thread-safe. */
+    public static final class Builder {
+        private final DataSource dataSource;
+        private ObjectMapper mapper = JsonEventCodec.defaultMapper();
+        private int groupCommitBatch = 1;
+        private int groupCommitLanes = 4;
+        private String lifecycleTopic;
+
+        private Builder(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        }
+
+        /** The JSON mapper for saga data (give it the orchestrator's mapper). */
+        public Builder mapper(ObjectMapper mapper) {
+            this.mapper = Objects.requireNonNull(mapper, "mapper");
+            return this;
+        }
+
+        /**
+         * Group commit: concurrent {@code insert}/{@code update} calls (from different sagas, on different
+         * threads) are written together, up to {@code maxBatch} per transaction and with one JDBC batch per
+         * statement kind, so one commit, one log flush and a few round trips serve many transitions. Each call still returns only after its transition is committed, and
+         * a version conflict fails only its own call. 1 (the default) writes each in its own transaction.
+         */
+        public Builder groupCommit(int maxBatch) {
+            ConfigurationException.require(maxBatch >= 1, "group commit batch must be 1 or more, but was %s", maxBatch);
+            this.groupCommitBatch = maxBatch;
+            return this;
+        }
+
+        /**
+         * How many group-commit batches may be in flight at once, on as many connections (default 4). A
+         * saga always uses the same lane, so its writes stay in order.
+         */
+        public Builder groupCommitLanes(int lanes) {
+            ConfigurationException.require(lanes >= 1, "group commit lanes must be 1 or more, but was %s", lanes);
+            this.groupCommitLanes = lanes;
+            return this;
+        }
+
+        /**
+         * Writes a {@link SagaLifecycleEvent} ({@code started}, {@code step-completed}, {@code compensating},
+         * {@code completed}, {@code compensated}, {@code failed}) for each matching transition to the
+         * transactional outbox, in the transition's own transaction, for an {@code OutboxRelay} to publish
+         * on {@code topic}: no event is lost or invented by a crash between the two. Use it instead of the
+         * orchestrator's {@code publishLifecycleEvents}, which publishes after the write.
+         */
+        public Builder lifecycleEventsToOutbox(String topic) {
+            ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
+            this.lifecycleTopic = topic;
+            return this;
+        }
+
+        public JdbcSagaStore build() {
+            return new JdbcSagaStore(this);
+        }
+    }
+}

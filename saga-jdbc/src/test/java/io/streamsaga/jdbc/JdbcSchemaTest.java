@@ -1,0 +1,45 @@
+package io.streamsaga.jdbc;
+
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** Schema creation on PostgreSQL when several nodes start at once. */
+class JdbcSchemaTest {
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.postgres();
+
+    @Test
+    void nodesMigratingAtTheSameMomentApplyEachVersionOnce() throws Exception {
+        int nodes = 4;
+        ExecutorService pool = Executors.newFixedThreadPool(nodes);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Integer>> versions = new ArrayList<>();
+            for (int i = 0; i < nodes; i++) {
+                versions.add(pool.submit(() -> {
+                    start.await();
+                    return JdbcSchema.of(db.database().dataSource()).migrate();
+                }));
+            }
+            start.countDown();
+            for (Future<Integer> version : versions) {
+                assertEquals(JdbcSchema.latestVersion(), version.get(60, TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(JdbcSchema.latestVersion(), db.database().queryLong("SELECT COUNT(*) FROM ss_schema_version"));
+        assertEquals(JdbcSchema.latestVersion(), JdbcSchema.of(db.database().dataSource()).currentVersion());
+    }
+}

@@ -1,0 +1,52 @@
+package io.streamsaga.jdbc.claimcheck;
+
+import io.streamsaga.claimcheck.spi.PayloadStore;
+import io.streamsaga.claimcheck.spi.PayloadStoreContractTest;
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.time.Instant;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The payload store contract, plus payloads past Kafka's 1 MiB limit; subclasses pick the engine. */
+abstract class JdbcPayloadStoreTest extends PayloadStoreContractTest {
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    @Override
+    protected PayloadStore createStore() {
+        JdbcSchema.of(db.database().dataSource()).migrate();
+        return JdbcPayloadStore.create(db.database().dataSource());
+    }
+
+    @Test
+    void payloadsLargerThanTheBrokersMessageLimitAreKeptWhole() throws Exception {
+        byte[] content = new byte[3 * 1024 * 1024];
+        new Random(7).nextBytes(content);
+        String id = idOf(content);
+        PayloadStore store = createStore();
+        store.put(id, content, "m1", Instant.parse("2026-01-01T00:00:00Z"));
+        assertArrayEquals(content, JdbcPayloadStore.create(db.database().dataSource()).get(id).orElseThrow());
+    }
+
+    @Test
+    void expiryDeletesInBoundedBatches() throws Exception {
+        JdbcPayloadStore store = (JdbcPayloadStore) createStore();
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        for (int i = 0; i < 5; i++) {
+            byte[] content = ("p" + i).getBytes();
+            store.put(idOf(content), content, "m" + i, t0.plusSeconds(i));
+        }
+        assertEquals(2, store.deleteStoredBefore(t0.plusSeconds(60), 2));
+        assertEquals(3, store.deleteStoredBefore(t0.plusSeconds(60)));
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_payload_holder"));
+    }
+}

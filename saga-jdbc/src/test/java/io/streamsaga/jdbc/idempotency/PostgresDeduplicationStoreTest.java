@@ -1,0 +1,10 @@
+package io.streamsaga.jdbc.idempotency;
+
+import io.streamsaga.jdbc.testing.TestDatabase;
+
+class PostgresDeduplicationStoreTest extends JdbcDeduplicationStoreTest {
+    @Override
+    TestDatabase.Kind kind() {
+        return TestDatabase.Kind.POSTGRES;
+    }
+}

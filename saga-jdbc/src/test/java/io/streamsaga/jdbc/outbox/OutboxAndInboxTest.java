@@ -1,0 +1,395 @@
+package io.streamsaga.jdbc.outbox;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.inbox.JdbcInbox;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The transactional outbox, its relay and the inbox, on one database engine; subclasses pick the engine
+ * so every behaviour is proven on PostgreSQL and on H2.
+ */
+abstract class OutboxAndInboxTest {
+    record OrderCreated(String orderId, long amount) {
+    }
+
+    /** Stands for a process dying in the middle of a relay batch: nothing after it runs. */
+    static final class SimulatedCrash extends Error {
+        private static final long serialVersionUID = 1L;
+    }
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    private TestDatabase database;
+    private VirtualScheduler scheduler;
+    private InMemoryTransport transport;
+    private EventBus bus;
+    private JdbcOutbox outbox;
+    private JdbcTransactions tx;
+
+    @BeforeEach
+    void setUp() {
+        database = db.database();
+        JdbcSchema.of(database.dataSource()).migrate();
+        database.execute("CREATE TABLE orders (id VARCHAR(50) PRIMARY KEY, amount BIGINT NOT NULL)");
+        database.execute("CREATE TABLE invoices (order_id VARCHAR(50) NOT NULL, consumer VARCHAR(50) NOT NULL)");
+        scheduler = new VirtualScheduler();
+        transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        bus = EventBus.builder(transport).types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
+                .build()).scheduler(scheduler).build();
+        outbox = JdbcOutbox.builder(database.dataSource()).codec(bus.codec()).clock(scheduler.clock()).build();
+        tx = new JdbcTransactions(database.dataSource());
+    }
+
+    @AfterEach
+    void tearDown() {
+        bus.close();
+        transport.close();
+    }
+
+    private void createOrder(Connection c, String id, long amount) throws Exception {
+        createOrder(c, id, "customer-1", amount);
+    }
+
+    /** The application's use case: its own row and the event, in the caller's transaction; keyed by customer. */
+    private void createOrder(Connection c, String id, String customer, long amount) throws Exception {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO orders (id, amount) VALUES (?, ?)")) {
+            ps.setString(1, id);
+            ps.setLong(2, amount);
+            ps.executeUpdate();
+        }
+        outbox.append(c, "order-created", customer, new OrderCreated(id, amount));
+    }
+
+    /** Counts increments by name and sorted tags. */
+    static final class CountingMetrics implements MetricsRecorder {
+        private final Map<String, Integer> counts = new java.util.concurrent.ConcurrentHashMap<>();
+
+        @Override
+        public void increment(String name, Map<String, String> tags) {
+            counts.merge(name + new java.util.TreeMap<>(tags), 1, Integer::sum);
+        }
+
+        int count(String key) {
+            return counts.getOrDefault(key, 0);
+        }
+    }
+
+    private final CountingMetrics metrics = new CountingMetrics();
+
+    private OutboxRelay.Builder relay() {
+        return OutboxRelay.builder(database.dataSource()).eventBus(bus).executor(Runnable::run).metrics(metrics)
+                .backoff(RetryPolicy.builder().initialBackoff(Duration.ofSeconds(1)).multiplier(2)
+                        .maxBackoff(Duration.ofSeconds(8)).jitter(0).build())
+                .pollInterval(Duration.ofSeconds(5));
+    }
+
+    private List<OrderCreated> collect(String group) {
+        List<OrderCreated> seen = new CopyOnWriteArrayList<>();
+        bus.subscribe(group, "order-created", OrderCreated.class, (event, ctx) -> seen.add(event));
+        return seen;
+    }
+
+    @Test
+    void entityAndMessageAreCommittedTogetherOrNotAtAll() {
+        tx.run(c -> createOrder(c, "o-1", 100));
+        assertThrows(IllegalStateException.class, () -> tx.run(c -> {
+            createOrder(c, "o-2", 200);
+            throw new IllegalStateException("validation failed after both writes");
+        }));
+
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"));
+        assertEquals(1, outbox.pendingCount());
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders WHERE id = 'o-1'"));
+        assertEquals("customer-1", outbox.rows(OutboxRow.Status.PENDING, 10).get(0).message().key());
+        assertEquals(0, database.queryLong("SELECT COUNT(*) FROM orders WHERE id = 'o-2'"));
+    }
+
+    @Test
+    void relayPublishesCommittedRowsInOrderPerKeyAndMarksThemSent() {
+        List<OrderCreated> seen = collect("billing");
+        for (int i = 0; i < 30; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, "customer-" + (n % 3), n));
+        }
+        OutboxRelay relay = relay().batchSize(7).build();
+
+        assertEquals(30, relay.relayPending());
+        transport.drainAll();
+
+        assertEquals(0, outbox.pendingCount());
+        assertEquals(30, seen.size());
+        List<Long> amounts = seen.stream().map(OrderCreated::amount).toList();
+        for (int customer = 0; customer < 3; customer++) {
+            int k = customer;
+            List<Long> ofCustomer = amounts.stream().filter(a -> a % 3 == k).toList();
+            List<Long> sorted = new ArrayList<>(ofCustomer);
+            sorted.sort(Long::compare);
+            assertEquals(sorted, ofCustomer, "events of customer-" + k + " arrive in commit order");
+        }
+        assertEquals(0, relay.relayPending(), "sent rows are not published again");
+    }
+
+    @Test
+    void relayKeepsTheMessageIdSoConsumersCanDeduplicate() {
+        List<Message> seen = new CopyOnWriteArrayList<>();
+        bus.subscribe("audit", "order-created", Message.class, (m, ctx) -> seen.add(m));
+        Message written = tx.inTransaction(c -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 5),
+                Map.of("correlation-id", "corr-7")));
+
+        relay().build().relayPending();
+        transport.drainAll();
+
+        assertEquals(1, seen.size());
+        assertEquals(written.id(), seen.get(0).id());
+        assertEquals("corr-7", seen.get(0).correlationId().orElseThrow());
+        assertEquals("order-created", seen.get(0).type());
+    }
+
+    @Test
+    void rowsOfARelayThatCrashedBeforeMarkingThemSentArePublishedAgain() {
+        List<OrderCreated> seen = collect("billing");
+        for (int i = 1; i <= 5; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        AtomicInteger calls = new AtomicInteger();
+        OutboxRelay crashing = relay().publisher(m -> {
+            if (calls.incrementAndGet() == 4) {
+                throw new SimulatedCrash();
+            }
+            return bus.publish(m);
+        }).build();
+
+        assertThrows(SimulatedCrash.class, crashing::relayPending);
+        transport.drainAll();
+        assertEquals(3, seen.size(), "three were published before the crash");
+        assertEquals(5, outbox.pendingCount(), "none was marked sent: the batch's transaction never committed");
+
+        assertEquals(5, relay().build().relayPending());
+        transport.drainAll();
+        assertEquals(0, outbox.pendingCount());
+        assertEquals(List.of(1L, 2L, 3L, 1L, 2L, 3L, 4L, 5L), seen.stream().map(OrderCreated::amount).toList(),
+                "at least once: the first three twice, in order");
+    }
+
+    @Test
+    void brokerOutageIsRetriedWithBackoffOnTheSchedulerUntilTheBrokerIsBack() {
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> createOrder(c, "o-1", 1));
+        tx.run(c -> createOrder(c, "o-2", 2));
+        AtomicInteger failuresLeft = new AtomicInteger(3);
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relay().publisher(m -> {
+            attempts.incrementAndGet();
+            if (failuresLeft.getAndDecrement() > 0) {
+                return CompletableFuture.failedFuture(new PublishException(m.topic(), "broker unreachable", null, true));
+            }
+            return bus.publish(m);
+        }).build()) {
+            relay.start();                       // attempt 1 fails; next after 1 s
+            assertEquals(1, attempts.get());
+            assertEquals(1, relay.consecutiveFailures());
+            scheduler.advance(Duration.ofMillis(999));
+            assertEquals(1, attempts.get(), "no retry before the backoff elapsed");
+            scheduler.advance(Duration.ofMillis(1));   // attempt 2 fails; next after 2 s
+            assertEquals(2, attempts.get());
+            scheduler.advance(Duration.ofSeconds(2));  // attempt 3 fails; next after 4 s
+            assertEquals(3, attempts.get());
+            assertEquals(2, outbox.pendingCount());
+            scheduler.advance(Duration.ofSeconds(4));  // broker back: both published
+            transport.drainAll();
+
+            assertEquals(0, outbox.pendingCount());
+            assertEquals(0, relay.consecutiveFailures());
+            assertEquals(List.of(1L, 2L), seen.stream().map(OrderCreated::amount).toList());
+            assertEquals(3, database.queryLong("SELECT MAX(attempts) FROM ss_outbox"));
+            assertEquals(3, metrics.count(OutboxRelay.FAILURES_METRIC + "{kind=retriable, relay=default}"));
+            assertEquals(2, metrics.count(OutboxRelay.PUBLISHED_METRIC + "{relay=default}"));
+        }
+    }
+
+    @Test
+    void startedRelayPublishesNewRowsOnItsPollInterval() {
+        List<OrderCreated> seen = collect("billing");
+        try (OutboxRelay relay = relay().build()) {
+            relay.start();
+            tx.run(c -> createOrder(c, "o-1", 1));
+            transport.drainAll();
+            assertTrue(seen.isEmpty(), "not before the next poll");
+            scheduler.advance(Duration.ofSeconds(5));
+            transport.drainAll();
+            assertEquals(1, seen.size());
+        }
+    }
+
+    @Test
+    void rowRejectedForGoodIsMarkedFailedKeptAndTheRelayGoesOn() {
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> createOrder(c, "o-1", "poison", 1));
+        tx.run(c -> createOrder(c, "o-2", 2));
+        OutboxRelay relay = relay().publisher(m -> "poison".equals(m.key())
+                ? CompletableFuture.failedFuture(new PublishException(m.topic(), "record too large", null, false))
+                : bus.publish(m)).build();
+
+        assertEquals(1, relay.relayPending());
+        transport.drainAll();
+
+        assertEquals(List.of(2L), seen.stream().map(OrderCreated::amount).toList());
+        assertEquals(1, outbox.failedCount());
+        OutboxRow failed = outbox.rows(OutboxRow.Status.FAILED, 10).get(0);
+        assertTrue(failed.message().payload() instanceof byte[]);
+        assertTrue(failed.lastError().contains("record too large"), failed.lastError());
+        assertEquals(1, outbox.retryFailed());
+        assertEquals(1, outbox.pendingCount());
+    }
+
+    @Test
+    void sentRowsArePurgedInBoundedBatches() {
+        for (int i = 0; i < 5; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        relay().build().relayPending();
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(2, outbox.purgeSent(scheduler.now(), 2));
+        assertEquals(2, outbox.purgeSent(scheduler.now(), 2));
+        assertEquals(1, outbox.purgeSent(scheduler.now(), 2));
+        assertEquals(0, outbox.purgeSent(scheduler.now(), 2));
+        assertEquals(0, database.queryLong("SELECT COUNT(*) FROM ss_outbox"));
+    }
+
+    @Test
+    void inboxAppliesEachMessagesEffectOncePerGroupDespiteRedelivery() {
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        for (String group : List.of("billing", "shipping")) {
+            bus.subscribe(group, "order-created", OrderCreated.class, inbox.handler((event, ctx, c) -> {
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO invoices (order_id, consumer) VALUES (?, ?)")) {
+                    ps.setString(1, event.orderId());
+                    ps.setString(2, ctx.group());
+                    ps.executeUpdate();
+                }
+            }));
+        }
+        Message message = tx.inTransaction(c -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 9)));
+        OutboxRelay relay = relay().build();
+        relay.relayPending();
+        // the relay crashed after publishing, before marking: the same message goes out again
+        database.execute("UPDATE ss_outbox SET status = 'PENDING'");
+        relay.relayPending();
+        transport.drainAll();
+
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM invoices WHERE consumer = 'billing'"));
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM invoices WHERE consumer = 'shipping'"));
+        assertTrue(inbox.isProcessed("billing", message.id()));
+        assertEquals(2, inbox.size());
+    }
+
+    @Test
+    void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        AtomicInteger calls = new AtomicInteger();
+        bus.subscribe("billing", "order-created", OrderCreated.class,
+                SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.builder().maxAttempts(3).jitter(0).build()),
+                inbox.handler((event, ctx, c) -> {
+                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO invoices (order_id, consumer) VALUES (?, 'billing')")) {
+                        ps.setString(1, event.orderId());
+                        ps.executeUpdate();
+                    }
+                    if (calls.incrementAndGet() == 1) {
+                        throw new IllegalStateException("payment service timed out after the insert");
+                    }
+                }));
+        tx.run(c -> createOrder(c, "o-1", 1));
+        relay().build().relayPending();
+        transport.drainAll();
+
+        assertEquals(2, calls.get());
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM invoices"));
+        assertEquals(1, inbox.size());
+    }
+
+    @Test
+    void inboxRowsArePurgedInBoundedBatches() {
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        tx.run(c -> {
+            for (int i = 0; i < 3; i++) {
+                assertTrue(inbox.markProcessed(c, "g", "m-" + i));
+            }
+            assertFalse(inbox.markProcessed(c, "g", "m-0"));
+        });
+        scheduler.advance(Duration.ofHours(1));
+        tx.run(c -> inbox.markProcessed(c, "g", "recent"));
+
+        assertEquals(2, inbox.purgeProcessedBefore(scheduler.now().minusSeconds(60), 2));
+        assertEquals(1, inbox.purgeProcessedBefore(scheduler.now().minusSeconds(60), 2));
+        assertEquals(0, inbox.purgeProcessedBefore(scheduler.now().minusSeconds(60), 2));
+        assertTrue(inbox.isProcessed("g", "recent"));
+        assertEquals(1, inbox.size());
+    }
+
+    @Test
+    void schemaMigrationIsRepeatableAndRecordsItsVersion() {
+        JdbcSchema schema = JdbcSchema.of(database.dataSource());
+        assertEquals(JdbcSchema.latestVersion(), schema.migrate());
+        assertEquals(JdbcSchema.latestVersion(), schema.currentVersion());
+        assertEquals(JdbcSchema.latestVersion(), database.queryLong("SELECT COUNT(*) FROM ss_schema_version"));
+    }
+
+    @Test
+    void relaysOnTwoNodesTakeTurnsSoEachRowIsPublishedOnceAndInOrder() throws Exception {
+        List<OrderCreated> seen = collect("billing");
+        for (int i = 0; i < 40; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        // both publish straight to the transport; its send is thread-safe, unlike a MANUAL drain
+        OutboxRelay nodeA = relay().transport(transport).name("orders").batchSize(5).build();
+        OutboxRelay nodeB = relay().transport(transport).name("orders").batchSize(5).build();
+        java.util.concurrent.ExecutorService nodes = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<Integer> a = nodes.submit(nodeA::relayPending);
+            java.util.concurrent.Future<Integer> b = nodes.submit(nodeB::relayPending);
+            assertEquals(40, a.get(60, java.util.concurrent.TimeUnit.SECONDS) + b.get(60, java.util.concurrent.TimeUnit.SECONDS));
+        } finally {
+            nodes.shutdownNow();
+        }
+        transport.drainAll();
+        assertEquals(java.util.stream.LongStream.range(0, 40).boxed().toList(), seen.stream().map(OrderCreated::amount).toList(),
+                "one key, so one order: the commit order");
+    }
+}

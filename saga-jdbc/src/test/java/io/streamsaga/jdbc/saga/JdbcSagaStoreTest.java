@@ -1,0 +1,194 @@
+package io.streamsaga.jdbc.saga;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What the JDBC saga store guarantees beyond saga-core's {@code SagaStoreContractTest} (which runs in
+ * {@code PostgresSagaStoreContractTest} and {@code H2SagaStoreContractTest}): JSON data, history,
+ * concurrent writers, bounded deletion; subclasses pick PostgreSQL or H2.
+ */
+abstract class JdbcSagaStoreTest {
+    static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
+
+    record OrderData(String orderId, long amount) {
+    }
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    private JdbcSagaStore store;
+
+    @BeforeEach
+    void setUp() {
+        JdbcSchema.of(db.database().dataSource()).migrate();
+        store = JdbcSagaStore.create(db.database().dataSource());
+    }
+
+    static SagaInstance saga(String id, String businessKey, SagaStatus status, Instant createdAt, long version) {
+        return new SagaInstance(id, "order", 1, businessKey, "order-data", new OrderData(businessKey, 42), status,
+                List.of(new StepState("reserve", StepStatus.SUCCEEDED, 1, 0, null),
+                        new StepState("charge", StepStatus.RETRY_SCHEDULED, 2, 0, createdAt.plusSeconds(5))),
+                null, null, createdAt, createdAt, version);
+    }
+
+    static SagaTransition transition(String id, long version, TransitionType type) {
+        return new SagaTransition(id, version, T0.plusSeconds(version), type, version == 1 ? null : "charge",
+                version == 1 ? 0 : 1, null);
+    }
+
+    @Test
+    void insertedSagaIsFoundWithItsDataAsJsonStepsAndHistory() {
+        store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+
+        SagaInstance found = store.find("s-1").orElseThrow();
+        assertEquals("order-data", found.dataType());
+        JsonNode data = (JsonNode) found.data();
+        assertEquals("o-1", data.get("orderId").asText());
+        assertEquals(42, data.get("amount").asLong());
+        assertEquals(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1).steps(), found.steps());
+        assertEquals(T0, found.createdAt());
+        assertEquals(1, found.version());
+        assertNull(found.failure());
+        assertEquals(List.of(transition("s-1", 1, TransitionType.SAGA_STARTED)), store.history("s-1"));
+        assertTrue(store.find("unknown").isEmpty());
+        assertTrue(store.history("unknown").isEmpty());
+    }
+
+    @Test
+    void insertingAnExistingIdIsRefused() {
+        store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.insert(saga("s-1", "o-2", SagaStatus.RUNNING, T0, 1),
+                transition("s-1", 1, TransitionType.SAGA_STARTED)));
+        assertEquals(1, store.history("s-1").size());
+    }
+
+    @Test
+    void updateAppliesOnlyOverThePreviousVersionAndAppendsItsTransition() {
+        store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        SagaInstance v2 = new SagaInstance("s-1", "order", 1, "o-1", "order-data", new OrderData("o-1", 42),
+                SagaStatus.COMPENSATING, List.of(new StepState("reserve", StepStatus.COMPENSATING, 1, 1, null),
+                new StepState("charge", StepStatus.FAILED, 3, 0, null)),
+                new SagaFailure("charge", "java.lang.IllegalStateException", "card declined"), null, T0, T0.plusSeconds(2), 2);
+        store.update(v2, transition("s-1", 2, TransitionType.SAGA_COMPENSATING));
+
+        SagaInstance found = store.find("s-1").orElseThrow();
+        assertEquals(SagaStatus.COMPENSATING, found.status());
+        assertEquals(v2.failure(), found.failure());
+        assertEquals(T0.plusSeconds(2), found.updatedAt());
+        assertEquals(v2.steps(), found.steps());
+
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.update(v2, transition("s-1", 2, TransitionType.STEP_STARTED)),
+                "a second writer that read version 1");
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.update(saga("gone", "x", SagaStatus.RUNNING, T0, 2),
+                transition("gone", 2, TransitionType.STEP_STARTED)));
+        assertEquals(List.of(TransitionType.SAGA_STARTED, TransitionType.SAGA_COMPENSATING),
+                store.history("s-1").stream().map(SagaTransition::type).toList());
+    }
+
+    @Test
+    void concurrentUpdatesOfOneVersionHaveExactlyOneWinner() throws Exception {
+        store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        int writers = 6;
+        ExecutorService pool = Executors.newFixedThreadPool(writers);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int i = 0; i < writers; i++) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    try {
+                        store.update(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 2), transition("s-1", 2, TransitionType.STEP_STARTED));
+                        return true;
+                    } catch (ConcurrentSagaUpdateException e) {
+                        return false;
+                    }
+                }));
+            }
+            start.countDown();
+            int winners = 0;
+            for (Future<Boolean> r : results) {
+                winners += r.get(20, TimeUnit.SECONDS) ? 1 : 0;
+            }
+            assertEquals(1, winners);
+            assertEquals(2, store.history("s-1").size());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void queriesByStatusBusinessKeyAndAgeReturnOldestFirst() {
+        store.insert(saga("s-3", "o-2", SagaStatus.COMPENSATING, T0.plusSeconds(3), 1), transition("s-3", 1, TransitionType.SAGA_STARTED));
+        store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0.plusSeconds(1), 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        store.insert(saga("s-2", "o-1", SagaStatus.COMPLETED, T0.plusSeconds(2), 1), transition("s-2", 1, TransitionType.SAGA_STARTED));
+        store.insert(saga("s-4", "o-3", SagaStatus.FAILED_NEEDS_ATTENTION, T0.plusSeconds(4), 1), transition("s-4", 1, TransitionType.SAGA_STARTED));
+
+        assertEquals(List.of("s-1", "s-2"), ids(store.findByBusinessKey("o-1")));
+        assertEquals(List.of("s-1", "s-3"), ids(store.findByStatus(Set.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING))));
+        assertEquals(List.of("s-4"), ids(store.findByStatus(Set.of(SagaStatus.FAILED_NEEDS_ATTENTION))));
+        assertEquals(List.of(), ids(store.findByStatus(Set.of())));
+        assertEquals(List.of("s-1"), ids(store.findActiveCreatedBefore(T0.plusSeconds(3))));
+        assertEquals(List.of("s-1", "s-3"), ids(store.findActiveCreatedBefore(T0.plusSeconds(10))));
+    }
+
+    @Test
+    void finishedSagasAreDeletedInBoundedBatchesWithTheirHistory() {
+        for (int i = 0; i < 5; i++) {
+            store.insert(saga("done-" + i, "o", SagaStatus.COMPLETED, T0.plusSeconds(i), 1),
+                    transition("done-" + i, 1, TransitionType.SAGA_STARTED));
+        }
+        store.insert(saga("active", "o", SagaStatus.RUNNING, T0, 1), transition("active", 1, TransitionType.SAGA_STARTED));
+        store.insert(saga("attention", "o", SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1), transition("attention", 1, TransitionType.SAGA_STARTED));
+        store.insert(saga("recent", "o", SagaStatus.COMPENSATED, T0.plusSeconds(100), 1), transition("recent", 1, TransitionType.SAGA_STARTED));
+
+        assertEquals(2, store.deleteFinishedBefore(T0.plusSeconds(50), 2));
+        assertTrue(store.find("done-0").isEmpty(), "oldest first");
+        assertTrue(store.history("done-0").isEmpty());
+        assertEquals(3, store.deleteFinishedBefore(T0.plusSeconds(50)));
+        assertEquals(0, store.deleteFinishedBefore(T0.plusSeconds(50)));
+        assertEquals(List.of("active", "attention", "recent"), ids(store.findByBusinessKey("o")));
+        assertEquals(3, db.database().queryLong("SELECT COUNT(*) FROM ss_saga_transition"));
+    }
+
+    @Test
+    void sagasSurviveANewStoreInstance() {
+        store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        JdbcSagaStore afterRestart = JdbcSagaStore.create(db.database().dataSource());
+        assertEquals(List.of("s-1"), ids(afterRestart.findActiveCreatedBefore(T0.plusSeconds(1))));
+    }
+
+    private static List<String> ids(List<SagaInstance> sagas) {
+        return sagas.stream().map(SagaInstance::sagaId).toList();
+    }
+}

@@ -1,0 +1,122 @@
+package io.streamsaga.jdbc.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.testkit.CrashingSagaStore;
+import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.outbox.OutboxRelay;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaLifecycleEvent;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * Lifecycle events written to the outbox in the transition's transaction: a crash can neither lose one
+ * nor send one for a transition that was not stored. Subclasses pick the engine (and group commit).
+ */
+abstract class SagaLifecycleOutboxTest {
+    record Order(String orderId, boolean fail) {
+    }
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    abstract JdbcSagaStore.Builder configure(JdbcSagaStore.Builder builder);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private EventBus bus;
+    private JdbcSagaStore store;
+    private final List<SagaLifecycleEvent> received = new CopyOnWriteArrayList<>();
+    private final List<String> ids = new CopyOnWriteArrayList<>();
+
+    private final SagaDefinition<Order> saga = SagaDefinition.builder("order", Order.class).dataType("order-data")
+            .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+            .step("charge").action((d, ctx) -> {
+                if (d.fail()) {
+                    throw new IllegalStateException("card declined");
+                }
+                return d;
+            }).retry(RetryPolicy.NONE).compensation((d, ctx) -> { })
+            .build();
+
+    @BeforeEach
+    void setUp() {
+        TestDatabase database = db.database();
+        JdbcSchema.of(database.dataSource()).migrate();
+        store = configure(JdbcSagaStore.builder(database.dataSource())).lifecycleEventsToOutbox("saga-events").build();
+        bus = EventBus.builder(transport).scheduler(scheduler)
+                .types(TypeRegistry.builder().register(SagaLifecycleEvent.TYPE, 1, SagaLifecycleEvent.class).build()).build();
+        bus.subscribe("ops", "saga-events", SagaLifecycleEvent.class, (event, ctx) -> {
+            received.add(event);
+            ids.add(ctx.message().id());
+        });
+    }
+
+    @AfterEach
+    void tearDown() {
+        bus.close();
+        transport.close();
+    }
+
+    private void relay() {
+        OutboxRelay.builder(db.database().dataSource()).eventBus(bus).executor(Runnable::run).build().relayPending();
+        transport.drainAll();
+    }
+
+    @Test
+    void compensatedSagasLifecycleEventsAreRelayedFromTheOutbox() {
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga).build()) {
+            assertEquals(SagaOutcome.COMPENSATED, orchestrator.start(saga, "s-1", "o-1", new Order("o-1", true))
+                    .toCompletableFuture().join().outcome());
+        }
+        relay();
+
+        assertEquals(List.of("started", "step-completed", "compensating", "compensated"),
+                received.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals("reserve", received.get(1).step());
+        assertEquals(SagaStatus.COMPENSATED, received.get(3).status());
+        assertEquals("charge: java.lang.IllegalStateException: card declined", received.get(3).error());
+        assertEquals("s-1/1", ids.get(0));
+    }
+
+    @Test
+    void aCrashNeitherLosesNorInventsALifecycleEvent() {
+        CrashingSagaStore dying = new CrashingSagaStore(store, 4); // dies after storing STEP_STARTED(charge)
+        try (SagaOrchestrator first = SagaOrchestrator.builder().store(dying).scheduler(scheduler).register(saga).build()) {
+            assertThrows(SimulatedCrash.class, () -> first.start(saga, "s-2", "o-2", new Order("o-2", false)));
+        }
+        relay();
+        assertEquals(List.of("started", "step-completed"), received.stream().map(SagaLifecycleEvent::event).toList(),
+                "exactly the events of the stored transitions");
+
+        try (SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga).build()) {
+            second.recover();
+            assertEquals(SagaOutcome.COMPLETED, second.result("s-2").toCompletableFuture().join().outcome());
+        }
+        relay();
+        assertEquals(List.of("started", "step-completed", "step-completed", "completed"),
+                received.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event once");
+    }
+}
