@@ -111,14 +111,19 @@ public final class JdbcSagaStore implements SagaStore {
     public void insert(SagaInstance instance, SagaTransition transition) {
         Objects.requireNonNull(instance, "instance");
         Objects.requireNonNull(transition, "transition");
-        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps())));
+        write(toWrite(true, instance, transition));
     }
 
     @Override
     public void update(SagaInstance updated, SagaTransition transition) {
         Objects.requireNonNull(updated, "updated");
         Objects.requireNonNull(transition, "transition");
-        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps())));
+        write(toWrite(false, updated, transition));
+    }
+
+    /** The write of an insert or update, with the data and step states serialised. */
+    Write toWrite(boolean insert, SagaInstance instance, SagaTransition transition) {
+        return new Write(insert, instance, transition, writeData(instance), writeSteps(instance.steps()));
     }
 
     /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
