@@ -30,7 +30,7 @@ import java.util.concurrent.TimeUnit;
  * Durable sagas per second on a local PostgreSQL 17 (embedded, {@code fsync} and
  * {@code synchronous_commit} on, so every commit waits for its log flush): a 3-step saga with local
  * no-op steps on the JDBC saga store, with one transaction per transition ({@code naive}) against group
- * commit ({@code group}: up to 1,000 transitions of concurrent sagas per transaction, one lane). A saga
+ * commit ({@code group}: up to 1,000 transitions of concurrent sagas per transaction, 4 lanes). A saga
  * writes 8 transitions (start; each step started and succeeded; completed).
  *
  * <p>Realistic concurrency, the same for both: 256 sagas in flight at once (256 JMH threads, each
@@ -40,7 +40,7 @@ import java.util.concurrent.TimeUnit;
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-@Warmup(iterations = 2, time = 3)
+@Warmup(iterations = 3, time = 5)
 @Measurement(iterations = 3, time = 5)
 @Fork(1)
 @Threads(256)
@@ -51,7 +51,10 @@ public class DurableSagaBenchmark {
     public record OrderData(String orderId, long amount) {
     }
 
-    /** {@code naive}: one transaction per transition; {@code group}: group commit (1,000 per batch, one lane). */
+    /**
+     * {@code naive}: one transaction per transition; {@code group}: group commit (up to 1,000 per batch) on
+     * the default 4 lanes; {@code group-N} (with {@code -p mode=...}): on N lanes.
+     */
     @Param({"naive", "group"})
     public String mode;
 
@@ -80,7 +83,8 @@ public class DurableSagaBenchmark {
                 .build();
         orchestrator = SagaOrchestrator.builder()
                 .store(mode.equals("naive") ? JdbcSagaStore.create(dataSource)
-                        : JdbcSagaStore.builder(dataSource).groupCommit(1_000).groupCommitLanes(1).build())
+                        : JdbcSagaStore.builder(dataSource).groupCommit(1_000)
+                        .groupCommitLanes(mode.equals("group") ? 4 : Integer.parseInt(mode.substring("group-".length()))).build())
                 .register(saga).build();
     }
 
