@@ -529,9 +529,11 @@ public final class JdbcSagaStore implements SagaStore {
 
         /**
          * Group commit: concurrent {@code insert}/{@code update} calls (from different sagas, on different
-         * threads) are written together, up to {@code maxBatch} per transaction and with one JDBC batch per
-         * statement kind, so one commit, one log flush and a few round trips serve many transitions. Each call still returns only after its transition is committed, and
-         * a version conflict fails only its own call. 1 (the default) writes each in its own transaction.
+         * threads) are written together, up to {@code maxBatch} per transaction and with one statement per
+         * kind (multi-row update on PostgreSQL, multi-row history insert), so one commit, one log flush and a
+         * few round trips serve many transitions. Each call still returns only after its transition is
+         * committed, and a version conflict fails only its own call. Worth it with many sagas in flight
+         * (see docs/benchmarks.md); 1 (the default) writes each in its own transaction.
          */
         public Builder groupCommit(int maxBatch) {
             ConfigurationException.require(maxBatch >= 1, "group commit batch must be 1 or more, but was %s", maxBatch);
