@@ -1,0 +1,474 @@
+package io.streamsaga.kafka.benchmarks;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.kafka.KafkaTransport;
+import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
+import io.streamsaga.message.Message;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongConsumer;
+
+/**
+ * Throughput and latency of the Kafka adapter against plain kafka-clients, on the same broker in the same
+ * run, with the same producer settings (acks=all, idempotence, linger 5 ms, 64 KiB batches) and 200-byte
+ * JSON records. A benchmark program rather than JMH: each measurement moves hundreds of thousands of
+ * records through a broker, and rounds of raw and adapter alternate so that machine noise hits both.
+ *
+ * <p>Rows: {@code raw} = KafkaProducer/KafkaConsumer; {@code adapter} = {@link KafkaTransport#send} and a
+ * transport subscription (the adapter's own cost: headers, message mapping, commits); {@code bus} = an
+ * EventBus on the adapter publishing and handling a typed event (adds JSON encode and decode).
+ *
+ * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
+ * (default: an embedded broker). Prints Markdown tables.
+ */
+public final class KafkaAdapterBenchmark {
+    private static final int PARTITIONS = 3;
+    private static final int PAYLOAD_BYTES = 200;
+    private static final String SENT_HEADER = "bench-sent-nanos";
+
+    /** The event of the bus row; its JSON is about 200 bytes. */
+    public record PriceChanged(String sku, long cents, String note) {
+    }
+
+    private final String bootstrap;
+    private final int records;
+    private final byte[] payload;
+    private final PriceChanged event;
+
+    private KafkaAdapterBenchmark(String bootstrap, int records) {
+        this.bootstrap = bootstrap;
+        this.records = records;
+        String base = "{\"sku\":\"sku-0001\",\"cents\":1999,\"note\":\"";
+        String note = "x".repeat(PAYLOAD_BYTES - base.length() - 2);
+        this.payload = (base + note + "\"}").getBytes(StandardCharsets.UTF_8);
+        this.event = new PriceChanged("sku-0001", 1999, note);
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
+        String bootstrap = null;
+        int records = 200_000;
+        int rounds = 3;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--records" -> records = Integer.parseInt(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--bootstrap-servers" -> bootstrap = args[++i];
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        if (bootstrap != null) {
+            new KafkaAdapterBenchmark(bootstrap, records).run(rounds);
+            return;
+        }
+        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(Map.of("num.partitions", Integer.toString(PARTITIONS)))) {
+            new KafkaAdapterBenchmark(broker.bootstrapServers(), records).run(rounds);
+        }
+    }
+
+    private void run(int rounds) throws Exception {
+        System.out.printf("records=%d payload=%d B partitions=%d rounds=%d cores=%d%n", records, payload.length,
+                PARTITIONS, rounds, Runtime.getRuntime().availableProcessors());
+        Map<String, List<Double>> results = new HashMap<>();
+        for (int round = 0; round < rounds + 1; round++) {
+            boolean warmUp = round == 0; // the first round warms the JIT and the broker
+            for (String kind : List.of("raw", "adapter", "bus")) {
+                String topic = newTopic(kind);
+                double publish = publish(kind, topic);
+                double endToEnd = publishToHandle(kind, newTopic(kind));
+                if (!warmUp) {
+                    results.computeIfAbsent(kind + " publish", k -> new ArrayList<>()).add(publish);
+                    results.computeIfAbsent(kind + " publish-to-handle", k -> new ArrayList<>()).add(endToEnd);
+                }
+                System.out.printf(Locale.ROOT, "%s round %d %s: publish %.0f rec/s, publish-to-handle %.0f rec/s%n",
+                        warmUp ? "warm-up" : "measured", round, kind, publish, endToEnd);
+            }
+        }
+        System.out.println();
+        System.out.println("failed sends in the whole run: " + FAILED_SENDS.get());
+        System.out.println("| Path | publish rec/s (median) | publish-to-handle rec/s (median) | vs raw publish | vs raw publish-to-handle |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        double rawPublish = median(results.get("raw publish"));
+        double rawE2e = median(results.get("raw publish-to-handle"));
+        for (String kind : List.of("raw", "adapter", "bus")) {
+            double p = median(results.get(kind + " publish"));
+            double e = median(results.get(kind + " publish-to-handle"));
+            System.out.printf(Locale.ROOT, "| %s | %,.0f | %,.0f | %.2fx | %.2fx |%n", kind, p, e, p / rawPublish, e / rawE2e);
+        }
+        System.out.println();
+        System.out.println("| Path | latency p50 (ms) | p99 (ms) | max (ms) |");
+        System.out.println("| --- | ---: | ---: | ---: |");
+        for (String kind : List.of("raw", "adapter", "bus")) {
+            long[] latencies = latencies(kind, newTopic(kind), 5_000);
+            System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f |%n", kind, percentile(latencies, 50) / 1e6,
+                    percentile(latencies, 99) / 1e6, latencies[latencies.length - 1] / 1e6);
+        }
+    }
+
+    // ---- publish only --------------------------------------------------------------------------------
+
+    private double publish(String kind, String topic) throws Exception {
+        switch (kind) {
+            case "raw" -> {
+                try (KafkaProducer<String, byte[]> producer = rawProducer()) {
+                    long start = System.nanoTime();
+                    for (int i = 0; i < records; i++) {
+                        producer.send(new ProducerRecord<>(topic, key(i), payload), (metadata, error) -> {
+                            if (error != null) {
+                                failed(null, error);
+                            }
+                        });
+                    }
+                    producer.flush();
+                    return rate(start);
+                }
+            }
+            case "adapter" -> {
+                try (KafkaTransport transport = transport()) {
+                    long start = System.nanoTime();
+                    sendAll(transport, topic, records, null, null);
+                    return rate(start);
+                }
+            }
+            default -> {
+                try (KafkaTransport transport = transport(); EventBus bus = bus(transport)) {
+                    long start = System.nanoTime();
+                    publishAll(bus, topic, records, null, null);
+                    return rate(start);
+                }
+            }
+        }
+    }
+
+    // ---- publish to handle: the consumer is ready before the first record is sent --------------------
+
+    private double publishToHandle(String kind, String topic) throws Exception {
+        CountDownLatch done = new CountDownLatch(records);
+        switch (kind) {
+            case "raw" -> {
+                RawConsumer consumer = new RawConsumer(topic, nanos -> done.countDown());
+                try (KafkaProducer<String, byte[]> producer = rawProducer()) {
+                    consumer.start();
+                    long start = System.nanoTime();
+                    for (int i = 0; i < records; i++) {
+                        producer.send(new ProducerRecord<>(topic, key(i), payload), (metadata, error) -> {
+                            if (error != null) {
+                                failed(done, error);
+                            }
+                        });
+                    }
+                    producer.flush();
+                    await(done);
+                    return rate(start);
+                } finally {
+                    consumer.stop();
+                }
+            }
+            case "adapter" -> {
+                try (KafkaTransport transport = transport();
+                     Subscription ignored = transport.subscribe(unique("g"), TopicPattern.of(topic), StartPosition.EARLIEST,
+                             record -> done.countDown())) {
+                    long start = System.nanoTime();
+                    sendAll(transport, topic, records, null, done);
+                    await(done);
+                    return rate(start);
+                }
+            }
+            default -> {
+                try (KafkaTransport transport = transport(); EventBus bus = bus(transport)) {
+                    bus.subscribe(unique("g"), topic, PriceChanged.class,
+                            io.streamsaga.bus.SubscriptionOptions.fromEarliest(), (e, ctx) -> done.countDown());
+                    long start = System.nanoTime();
+                    publishAll(bus, topic, records, null, done);
+                    await(done);
+                    return rate(start);
+                }
+            }
+        }
+    }
+
+    // ---- end-to-end latency at a moderate rate (1 record per 0.2 ms), sent time in a header ------------
+
+    private long[] latencies(String kind, String topic, int count) throws Exception {
+        long[] latencies = new long[count];
+        AtomicInteger seen = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(count);
+        LongConsumer onReceive = sent -> {
+            int index = seen.getAndIncrement();
+            if (index < count) {
+                latencies[index] = System.nanoTime() - sent;
+            }
+            done.countDown();
+        };
+        switch (kind) {
+            case "raw" -> {
+                RawConsumer consumer = new RawConsumer(topic, onReceive);
+                try (KafkaProducer<String, byte[]> producer = rawProducer()) {
+                    consumer.start();
+                    for (int i = 0; i < count; i++) {
+                        ProducerRecord<String, byte[]> record = new ProducerRecord<>(topic, key(i), payload);
+                        record.headers().add(SENT_HEADER, longBytes(System.nanoTime()));
+                        producer.send(record, (metadata, error) -> {
+                            if (error != null) {
+                                failed(done, error);
+                            }
+                        });
+                        pace();
+                    }
+                    await(done);
+                } finally {
+                    consumer.stop();
+                }
+            }
+            case "adapter" -> {
+                try (KafkaTransport transport = transport();
+                     Subscription ignored = transport.subscribe(unique("g"), TopicPattern.of(topic), StartPosition.EARLIEST,
+                             record -> onReceive.accept(Long.parseLong(record.message().headers().get(SENT_HEADER))))) {
+                    for (int i = 0; i < count; i++) {
+                        sendAll(transport, topic, 1, Long.toString(System.nanoTime()), done);
+                        pace();
+                    }
+                    await(done);
+                }
+            }
+            default -> {
+                try (KafkaTransport transport = transport(); EventBus bus = bus(transport)) {
+                    bus.subscribe(unique("g"), topic, PriceChanged.class, io.streamsaga.bus.SubscriptionOptions.fromEarliest(),
+                            (e, ctx) -> onReceive.accept(Long.parseLong(ctx.message().headers().get(SENT_HEADER))));
+                    for (int i = 0; i < count; i++) {
+                        publishAll(bus, topic, 1, Long.toString(System.nanoTime()), done);
+                        pace();
+                    }
+                    await(done);
+                }
+            }
+        }
+        Arrays.sort(latencies);
+        return latencies;
+    }
+
+    private static void pace() {
+        long until = System.nanoTime() + 200_000;
+        while (System.nanoTime() < until) {
+            Thread.onSpinWait();
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------------
+
+    private void sendAll(KafkaTransport transport, String topic, int count, String sentNanos, CountDownLatch done) {
+        java.util.concurrent.CompletableFuture<?> last = null;
+        for (int i = 0; i < count; i++) {
+            Message.Builder builder = Message.builder(topic).key(key(i)).type("price-changed").payload(payload);
+            if (sentNanos != null) {
+                builder.header(SENT_HEADER, sentNanos);
+            }
+            last = transport.send(builder.build()).toCompletableFuture();
+            watch(last, done);
+        }
+        if (count > 1) {
+            last.exceptionally(e -> null).join(); // the producer keeps order per partition; flush-equivalent
+        }
+    }
+
+    private void publishAll(EventBus bus, String topic, int count, String sentNanos, CountDownLatch done) {
+        java.util.concurrent.CompletableFuture<?> last = null;
+        Map<String, String> headers = sentNanos == null ? Map.of() : Map.of(SENT_HEADER, sentNanos);
+        for (int i = 0; i < count; i++) {
+            last = bus.publish(topic, key(i), event, headers).toCompletableFuture();
+            watch(last, done);
+        }
+        if (count > 1) {
+            last.exceptionally(e -> null).join();
+        }
+    }
+
+    /** A send that failed will never be handled: count it down and report it, so the run finishes. */
+    private static void watch(java.util.concurrent.CompletableFuture<?> send, CountDownLatch done) {
+        if (done != null) {
+            send.whenComplete((ok, error) -> {
+                if (error != null) {
+                    failed(done, error);
+                }
+            });
+        }
+    }
+
+    private static final AtomicInteger FAILED_SENDS = new AtomicInteger();
+
+    private static void failed(CountDownLatch done, Throwable error) {
+        if (FAILED_SENDS.getAndIncrement() == 0) {
+            System.out.println("first failed send: " + error);
+        }
+        if (done != null) {
+            done.countDown();
+        }
+    }
+
+    private static String key(int i) {
+        return "key-" + (i & 63);
+    }
+
+    private double rate(long startNanos) {
+        return records / ((System.nanoTime() - startNanos) / 1e9);
+    }
+
+    private static void await(CountDownLatch latch) throws InterruptedException {
+        if (!latch.await(5, TimeUnit.MINUTES)) {
+            throw new IllegalStateException("timed out with " + latch.getCount() + " records missing");
+        }
+    }
+
+    private Map<String, Object> producerSettings() {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        props.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        props.put(ProducerConfig.BATCH_SIZE_CONFIG, 65536);
+        return props;
+    }
+
+    private KafkaProducer<String, byte[]> rawProducer() {
+        return new KafkaProducer<>(producerSettings(), new StringSerializer(), new ByteArraySerializer());
+    }
+
+    private KafkaTransport transport() {
+        KafkaTransport.Builder builder = KafkaTransport.builder().bootstrapServers(bootstrap);
+        producerSettings().forEach((name, value) -> {
+            if (!name.equals(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
+                builder.producerProperty(name, value);
+            }
+        });
+        return builder.build();
+    }
+
+    private EventBus bus(KafkaTransport transport) {
+        return EventBus.builder(transport).types(TypeRegistry.builder().register("price-changed", 1, PriceChanged.class).build())
+                .build();
+    }
+
+    private String newTopic(String kind) throws Exception {
+        String topic = unique("bench-" + kind);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all().get();
+            // Sending into a partition whose leader is still being set up can fail the first batch while
+            // later in-flight batches succeed, which an idempotent producer cannot repair
+            // (OutOfOrderSequenceException): start only once every partition has a leader, plus a margin.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                var description = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                if (description.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
+                    break;
+                }
+                Thread.sleep(50);
+            }
+            Thread.sleep(500);
+        }
+        return topic;
+    }
+
+    private static String unique(String prefix) {
+        return prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    private static byte[] longBytes(long value) {
+        return ByteBuffer.allocate(8).putLong(value).array();
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = new ArrayList<>(values);
+        sorted.sort(null);
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
+    private static long percentile(long[] sorted, int p) {
+        int index = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
+    }
+
+    /** A plain kafka-clients consumer on its own thread, with the adapter consumer's settings. */
+    private final class RawConsumer {
+        private final String topic;
+        private final LongConsumer onRecord;
+        private final CountDownLatch assigned = new CountDownLatch(1);
+        private volatile boolean running = true;
+        private Thread thread;
+
+        RawConsumer(String topic, LongConsumer onRecord) {
+            this.topic = topic;
+            this.onRecord = onRecord;
+        }
+
+        void start() throws InterruptedException {
+            Map<String, Object> props = new HashMap<>();
+            props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            props.put(ConsumerConfig.GROUP_ID_CONFIG, unique("raw"));
+            props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+            props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            thread = new Thread(() -> {
+                try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer())) {
+                    consumer.subscribe(List.of(topic), new org.apache.kafka.clients.consumer.ConsumerRebalanceListener() {
+                        @Override
+                        public void onPartitionsRevoked(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+                        }
+
+                        @Override
+                        public void onPartitionsAssigned(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+                            assigned.countDown();
+                        }
+                    });
+                    while (running) {
+                        var batch = consumer.poll(Duration.ofMillis(100));
+                        for (ConsumerRecord<String, byte[]> record : batch) {
+                            Header sent = record.headers().lastHeader(SENT_HEADER);
+                            onRecord.accept(sent == null ? 0 : ByteBuffer.wrap(sent.value()).getLong());
+                        }
+                        if (!batch.isEmpty()) {
+                            consumer.commitAsync(); // the adapter commits after each batch too
+                        }
+                    }
+                }
+            }, "raw-consumer");
+            thread.start();
+            assigned.await(30, TimeUnit.SECONDS);
+        }
+
+        void stop() throws InterruptedException {
+            running = false;
+            thread.join();
+        }
+    }
+}

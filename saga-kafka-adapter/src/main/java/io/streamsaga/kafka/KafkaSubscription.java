@@ -1,0 +1,68 @@
+package io.streamsaga.kafka;
+
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.kafka.internal.ConsumerLoop;
+
+import java.time.Duration;
+
+/**
+ * A consumer group member on Kafka: one {@code KafkaConsumer} polled by one thread. Returned by
+ * {@link KafkaTransport#subscribe}; the bus wraps it, so reach it through {@link KafkaTransport#subscriptions()}
+ * when you need {@link #awaitAssignment}. Thread-safe.
+ */
+public final class KafkaSubscription implements Subscription {
+    private final String group;
+    private final TopicPattern pattern;
+    private final ConsumerLoop loop;
+    private final Duration closeTimeout;
+    private final Runnable onClose;
+
+    KafkaSubscription(String group, TopicPattern pattern, ConsumerLoop loop, Duration closeTimeout, Runnable onClose) {
+        this.group = group;
+        this.pattern = pattern;
+        this.loop = loop;
+        this.closeTimeout = closeTimeout;
+        this.onClose = onClose;
+    }
+
+    @Override
+    public String group() {
+        return group;
+    }
+
+    @Override
+    public TopicPattern pattern() {
+        return pattern;
+    }
+
+    @Override
+    public boolean isActive() {
+        return loop.isRunning();
+    }
+
+    /**
+     * Waits until the group coordinator has assigned this member its partitions (possibly none) and their
+     * start positions are fixed; records published after that are delivered. Returns false on timeout.
+     */
+    public boolean awaitAssignment(Duration timeout) {
+        try {
+            return loop.awaitAssignment(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** Stops polling, commits what was handled, leaves the group and ends the thread. Idempotent. */
+    @Override
+    public void close() {
+        loop.close(closeTimeout);
+        onClose.run();
+    }
+
+    @Override
+    public String toString() {
+        return "KafkaSubscription[group=" + group + ", pattern=" + pattern + ", active=" + isActive() + "]";
+    }
+}

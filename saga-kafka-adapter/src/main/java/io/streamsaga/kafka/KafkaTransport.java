@@ -1,0 +1,529 @@
+package io.streamsaga.kafka;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.kafka.internal.ConsumerLoop;
+import io.streamsaga.kafka.internal.WireFormat;
+import io.streamsaga.message.Message;
+import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.Transport;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.RetriableException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The StreamSaga {@link Transport} on Apache Kafka.
+ *
+ * <p>Publishing uses one shared idempotent producer ({@code acks=all}, {@code enable.idempotence=true}):
+ * the message key is the record key (so order is kept per key), the payload is the record value as plain
+ * JSON bytes (the bus encodes, since {@link #carriesObjects()} is false), and the message id, event type,
+ * event version and every message header travel as UTF-8 record headers; docs/kafka.md documents the wire
+ * format. Each subscription is one consumer group member with its own {@code KafkaConsumer} and thread; it
+ * commits offsets only for records whose handler returned, and commits on partition revoke.
+ *
+ * <p>In {@linkplain Builder#exactlyOnce(String) exactly-once mode} each subscription also owns a
+ * transactional producer: messages that a handler publishes and the consumed offsets commit in one Kafka
+ * transaction per poll batch, and consumers read with {@code isolation.level=read_committed}.
+ *
+ * <p>Thread-safe. {@link #close()} stops every subscription and releases all threads and connections.
+ */
+public final class KafkaTransport implements Transport {
+    private static final Logger log = LoggerFactory.getLogger(KafkaTransport.class);
+
+    private final Builder config;
+    private final String clientPrefix;
+    private final KafkaProducer<String, byte[]> producer;
+    private final ThreadLocal<Producer<String, byte[]>> currentTransaction = new ThreadLocal<>();
+    private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
+    private final Map<String, Set<TopicPattern>> groupPatterns = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> memberCounters = new ConcurrentHashMap<>();
+    private final Object adminLock = new Object();
+    private volatile Admin admin;
+    private volatile boolean closed;
+
+    private KafkaTransport(Builder config) {
+        this.config = config;
+        this.clientPrefix = config.clientIdPrefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+        this.producer = new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer());
+    }
+
+    /** Starts a builder; {@link Builder#bootstrapServers} is required. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public String name() {
+        return "kafka";
+    }
+
+    @Override
+    public boolean carriesObjects() {
+        return false;
+    }
+
+    /** Whether subscriptions run their handlers in Kafka transactions (exactly-once consume-transform-publish). */
+    public boolean exactlyOnce() {
+        return config.transactionalIdPrefix != null;
+    }
+
+    @Override
+    public CompletionStage<RecordPosition> send(Message message) {
+        CompletableFuture<RecordPosition> result = new CompletableFuture<>();
+        if (closed) {
+            result.completeExceptionally(new PublishException(message.topic(), "the Kafka transport is closed", null, false));
+            return result;
+        }
+        ProducerRecord<String, byte[]> record;
+        try {
+            record = WireFormat.toRecord(message);
+        } catch (RuntimeException e) {
+            result.completeExceptionally(e);
+            return result;
+        }
+        // Inside an exactly-once handler the output joins the handler's transaction.
+        Producer<String, byte[]> target = currentTransaction.get();
+        try {
+            (target != null ? target : producer).send(record, (metadata, error) -> {
+                if (error != null) {
+                    result.completeExceptionally(new PublishException(message.topic(), error.toString(), error,
+                            error instanceof RetriableException));
+                } else {
+                    result.complete(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()));
+                }
+            });
+        } catch (RuntimeException e) {
+            result.completeExceptionally(new PublishException(message.topic(), e.toString(), e, e instanceof RetriableException));
+        }
+        return result;
+    }
+
+    @Override
+    public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
+        ConfigurationException.require(!closed, "the Kafka transport is closed (group '%s')", group);
+        ConfigurationException.require(group != null && !group.isBlank(), "consumer group must not be blank, but was '%s'", group);
+        ConfigurationException.require(pattern != null && start != null && handler != null,
+                "pattern, start position and handler are required (group '%s')", group);
+        int member = memberCounters.computeIfAbsent(group, g -> new AtomicInteger()).getAndIncrement();
+        String clientId = clientPrefix + "-" + group + "-" + member;
+        Set<String> existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProperties(group, clientId),
+                new StringDeserializer(), new ByteArrayDeserializer());
+        KafkaProducer<String, byte[]> transactional = null;
+        if (exactlyOnce()) {
+            // Stable per group and member: a restarted instance fences its predecessor and aborts its open
+            // transaction, so a crash between consume and publish cannot leave a second output behind.
+            String transactionalId = config.transactionalIdPrefix + "." + group + "." + member;
+            try {
+                transactional = new KafkaProducer<>(producerProperties(transactionalId), new StringSerializer(),
+                        new ByteArraySerializer());
+                transactional.initTransactions();
+            } catch (RuntimeException e) {
+                consumer.close(Duration.ZERO);
+                if (transactional != null) {
+                    transactional.close(Duration.ZERO);
+                }
+                throw new KafkaTransportException("cannot initialise transactions for '" + transactionalId + "'", e,
+                        e instanceof RetriableException);
+            }
+        }
+        ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, currentTransaction,
+                config.pollTimeout, config.redeliveryBackoff, existingTopics);
+        KafkaSubscription[] holder = new KafkaSubscription[1];
+        KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop, config.closeTimeout,
+                () -> subscriptions.remove(holder[0]));
+        holder[0] = subscription;
+        subscriptions.add(subscription);
+        groupPatterns.computeIfAbsent(group, g -> ConcurrentHashMap.newKeySet()).add(pattern);
+        loop.start("streamsaga-kafka-" + group + "-" + member);
+        if (!config.assignmentTimeout.isZero() && !subscription.awaitAssignment(config.assignmentTimeout)) {
+            log.warn("group {} on {} got no partition assignment within {}; it will start when it does",
+                    group, pattern, config.assignmentTimeout);
+        }
+        return subscription;
+    }
+
+    /** The live subscriptions of this transport (the bus hands out wrappers of these). */
+    public Set<KafkaSubscription> subscriptions() {
+        return Set.copyOf(subscriptions);
+    }
+
+    @Override
+    public Map<Integer, Long> endOffsets(String topic) {
+        Map<TopicPartition, OffsetSpec> request = new HashMap<>();
+        for (int partition : partitions(topic)) {
+            request.put(new TopicPartition(topic, partition), OffsetSpec.latest());
+        }
+        if (request.isEmpty()) {
+            return Map.of();
+        }
+        Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> offsets =
+                await(admin().listOffsets(request).all(), "end offsets of " + topic);
+        Map<Integer, Long> result = new TreeMap<>();
+        offsets.forEach((partition, info) -> result.put(partition.partition(), info.offset()));
+        return result;
+    }
+
+    @Override
+    public Map<Integer, Long> committedOffsets(String group, String topic) {
+        Map<TopicPartition, OffsetAndMetadata> offsets =
+                await(admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata(), "offsets of group " + group);
+        Map<Integer, Long> result = new TreeMap<>();
+        offsets.forEach((partition, offset) -> {
+            if (offset != null && partition.topic().equals(topic)) {
+                result.put(partition.partition(), offset.offset());
+            }
+        });
+        return result;
+    }
+
+    @Override
+    public Set<String> consumerGroups(String topic) {
+        Set<String> groups = new TreeSet<>();
+        groupPatterns.forEach((group, patterns) -> {
+            if (patterns.stream().anyMatch(p -> p.matches(topic))) {
+                groups.add(group);
+            }
+        });
+        Map<String, ListConsumerGroupOffsetsSpec> others = new HashMap<>();
+        for (GroupListing listing : await(admin().listGroups().all(), "consumer groups")) {
+            if (!groups.contains(listing.groupId())) {
+                others.put(listing.groupId(), new ListConsumerGroupOffsetsSpec());
+            }
+        }
+        if (!others.isEmpty()) {
+            // one request for every group rather than one per group
+            Map<String, Map<TopicPartition, OffsetAndMetadata>> offsets =
+                    await(admin().listConsumerGroupOffsets(others).all(), "offsets of consumer groups");
+            offsets.forEach((group, partitions) -> {
+                if (partitions.entrySet().stream().anyMatch(e -> e.getValue() != null && e.getKey().topic().equals(topic))) {
+                    groups.add(group);
+                }
+            });
+        }
+        return groups;
+    }
+
+    @Override
+    public Optional<Duration> retentionHorizon() {
+        return Optional.ofNullable(config.retentionHorizon);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (KafkaSubscription subscription : List.copyOf(subscriptions)) {
+            subscription.close();
+        }
+        producer.close(config.closeTimeout);
+        synchronized (adminLock) {
+            if (admin != null) {
+                admin.close(config.closeTimeout);
+            }
+        }
+    }
+
+    private List<Integer> partitions(String topic) {
+        try {
+            TopicDescription description = admin().describeTopics(List.of(topic)).allTopicNames()
+                    .get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS).get(topic);
+            return description.partitions().stream().map(TopicPartitionInfo::partition).toList();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof UnknownTopicOrPartitionException) {
+                return List.of();
+            }
+            throw failure("partitions of " + topic, e.getCause());
+        } catch (TimeoutException e) {
+            throw failure("partitions of " + topic, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure("partitions of " + topic, e);
+        }
+    }
+
+    private Set<String> topicNames() {
+        return await(admin().listTopics().names(), "topic names");
+    }
+
+    private <T> T await(org.apache.kafka.common.KafkaFuture<T> future, String what) {
+        try {
+            return future.get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw failure(what, e.getCause());
+        } catch (TimeoutException e) {
+            throw failure(what, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure(what, e);
+        }
+    }
+
+    private static KafkaTransportException failure(String what, Throwable cause) {
+        return new KafkaTransportException("cannot read " + what + " from Kafka: " + cause, cause,
+                cause instanceof RetriableException || cause instanceof TimeoutException);
+    }
+
+    private Admin admin() {
+        Admin current = admin;
+        if (current != null) {
+            return current;
+        }
+        synchronized (adminLock) {
+            ConfigurationException.require(!closed, "the Kafka transport is closed");
+            if (admin == null) {
+                Map<String, Object> props = new HashMap<>();
+                props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
+                props.put(AdminClientConfig.CLIENT_ID_CONFIG, clientPrefix + "-admin");
+                props.putAll(config.adminOverrides);
+                admin = Admin.create(props);
+            }
+            return admin;
+        }
+    }
+
+    private Map<String, Object> producerProperties(String transactionalId) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        props.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientPrefix + (transactionalId == null ? "-producer" : "-tx-" + transactionalId));
+        props.putAll(config.producerOverrides);
+        if (transactionalId != null) {
+            props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+        }
+        return props;
+    }
+
+    private Map<String, Object> consumerProperties(String group, String clientId) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+        // Start positions of new groups are set explicitly on assignment; this covers offsets out of range
+        // (deleted by retention): resume at the oldest record still there rather than skip to the end.
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        // Wildcard subscriptions see new topics at the next metadata refresh.
+        props.put(ConsumerConfig.METADATA_MAX_AGE_CONFIG, 5000);
+        props.putAll(config.consumerOverrides);
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        return props;
+    }
+
+    /**
+     * Configures a {@link KafkaTransport}. Validates each setting as it is given and quotes the bad value.
+     * Not thread-safe; the transport copies what it needs.
+     */
+    public static final class Builder {
+        private static final Set<String> OWNED_CONSUMER_KEYS = Set.of(ConsumerConfig.GROUP_ID_CONFIG,
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG,
+                ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG);
+        private static final Set<String> OWNED_PRODUCER_KEYS = Set.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG,
+                ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG);
+
+        private String bootstrapServers;
+        private final Map<String, Object> producerOverrides = new LinkedHashMap<>();
+        private final Map<String, Object> consumerOverrides = new LinkedHashMap<>();
+        private final Map<String, Object> adminOverrides = new LinkedHashMap<>();
+        private Duration pollTimeout = Duration.ofMillis(100);
+        private Duration redeliveryBackoff = Duration.ofSeconds(1);
+        private Duration assignmentTimeout = Duration.ofSeconds(30);
+        private Duration closeTimeout = Duration.ofSeconds(10);
+        private Duration requestTimeout = Duration.ofSeconds(30);
+        private Duration retentionHorizon;
+        private String transactionalIdPrefix;
+        private String clientIdPrefix = "streamsaga";
+
+        private Builder() {
+        }
+
+        /** The Kafka {@code bootstrap.servers}, such as {@code localhost:9092}. Required. */
+        public Builder bootstrapServers(String servers) {
+            ConfigurationException.require(servers != null && !servers.isBlank(),
+                    "bootstrap servers must not be blank, but was '%s'", servers);
+            this.bootstrapServers = servers;
+            return this;
+        }
+
+        /** A producer property over the defaults ({@code acks=all}, idempotence on, {@code linger.ms=5}). */
+        public Builder producerProperty(String name, Object value) {
+            ConfigurationException.require(name != null && !OWNED_PRODUCER_KEYS.contains(name),
+                    "producer property '%s' is set by the transport; use exactlyOnce(..) for transactions", name);
+            producerOverrides.put(name, value);
+            return this;
+        }
+
+        /** A consumer property over the defaults; group id, auto commit and deserializers belong to the transport. */
+        public Builder consumerProperty(String name, Object value) {
+            ConfigurationException.require(name != null && !OWNED_CONSUMER_KEYS.contains(name),
+                    "consumer property '%s' is set by the transport and cannot be overridden", name);
+            consumerOverrides.put(name, value);
+            return this;
+        }
+
+        /** A property for the admin client used by offset and group queries (security settings, for example). */
+        public Builder adminProperty(String name, Object value) {
+            ConfigurationException.require(name != null && !name.isBlank(), "admin property name must not be blank, but was '%s'", name);
+            adminOverrides.put(name, value);
+            return this;
+        }
+
+        /**
+         * A property for every client (producers, consumers, admin), such as {@code security.protocol}.
+         */
+        public Builder clientProperty(String name, Object value) {
+            producerProperty(name, value);
+            consumerProperty(name, value);
+            return adminProperty(name, value);
+        }
+
+        /** How long one poll waits for records (default 100 ms); bounds how fast close and resume react. */
+        public Builder pollTimeout(Duration timeout) {
+            this.pollTimeout = positive(timeout, "poll timeout");
+            return this;
+        }
+
+        /**
+         * How long a partition is paused before a record whose handling threw is delivered again (default 1 s).
+         * The bus retries handlers itself; this applies only when even dead-lettering failed.
+         */
+        public Builder redeliveryBackoff(Duration backoff) {
+            this.redeliveryBackoff = positive(backoff, "redelivery backoff");
+            return this;
+        }
+
+        /**
+         * How long {@code subscribe} waits for the group's first partition assignment (default 30 s), so that
+         * messages published after it returns are delivered to a group starting at the latest position.
+         * {@link Duration#ZERO} returns at once.
+         */
+        public Builder assignmentTimeout(Duration timeout) {
+            ConfigurationException.require(timeout != null && !timeout.isNegative(),
+                    "assignment timeout must be zero or positive, but was %s", timeout);
+            this.assignmentTimeout = timeout;
+            return this;
+        }
+
+        /** How long closing waits for a consumer thread before interrupting it (default 10 s). */
+        public Builder closeTimeout(Duration timeout) {
+            this.closeTimeout = positive(timeout, "close timeout");
+            return this;
+        }
+
+        /** Timeout of admin queries (offsets, groups, topics); default 30 s. */
+        public Builder requestTimeout(Duration timeout) {
+            this.requestTimeout = positive(timeout, "request timeout");
+            return this;
+        }
+
+        /** The topics' retention, reported by {@link KafkaTransport#retentionHorizon()}; unknown by default. */
+        public Builder retentionHorizon(Duration retention) {
+            this.retentionHorizon = positive(retention, "retention horizon");
+            return this;
+        }
+
+        /**
+         * Exactly-once consume-transform-publish: each subscription gets a transactional producer with id
+         * {@code <prefix>.<group>.<member>}; what a handler publishes and the consumed offsets commit in one
+         * transaction. The prefix must be stable per application instance (such as {@code payment-service-1})
+         * and unique across instances, so that a restarted instance fences its crashed predecessor.
+         */
+        public Builder exactlyOnce(String transactionalIdPrefix) {
+            ConfigurationException.require(transactionalIdPrefix != null && !transactionalIdPrefix.isBlank(),
+                    "transactional id prefix must not be blank, but was '%s'", transactionalIdPrefix);
+            this.transactionalIdPrefix = transactionalIdPrefix;
+            return this;
+        }
+
+        /** Prefix of the Kafka client ids (default {@code streamsaga}), visible in broker logs and metrics. */
+        public Builder clientIdPrefix(String prefix) {
+            ConfigurationException.require(prefix != null && !prefix.isBlank(), "client id prefix must not be blank, but was '%s'", prefix);
+            this.clientIdPrefix = prefix;
+            return this;
+        }
+
+        /** Creates the transport and its producer (the connection itself opens lazily). */
+        public KafkaTransport build() {
+            ConfigurationException.require(bootstrapServers != null, "bootstrap servers are required");
+            Object acks = producerOverrides.get(ProducerConfig.ACKS_CONFIG);
+            Object idempotence = producerOverrides.get(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG);
+            ConfigurationException.require(transactionalIdPrefix == null
+                            || ((acks == null || "all".equals(String.valueOf(acks)) || "-1".equals(String.valueOf(acks)))
+                            && (idempotence == null || Boolean.parseBoolean(String.valueOf(idempotence)))),
+                    "exactly-once mode needs acks=all and idempotence, but acks was '%s' and enable.idempotence '%s'",
+                    acks, idempotence);
+            return new KafkaTransport(copy());
+        }
+
+        /** A snapshot, so that changing this builder later does not change a built transport. */
+        private Builder copy() {
+            Builder copy = new Builder();
+            copy.bootstrapServers = bootstrapServers;
+            copy.producerOverrides.putAll(producerOverrides);
+            copy.consumerOverrides.putAll(consumerOverrides);
+            copy.adminOverrides.putAll(adminOverrides);
+            copy.pollTimeout = pollTimeout;
+            copy.redeliveryBackoff = redeliveryBackoff;
+            copy.assignmentTimeout = assignmentTimeout;
+            copy.closeTimeout = closeTimeout;
+            copy.requestTimeout = requestTimeout;
+            copy.retentionHorizon = retentionHorizon;
+            copy.transactionalIdPrefix = transactionalIdPrefix;
+            copy.clientIdPrefix = clientIdPrefix;
+            return copy;
+        }
+
+        private static Duration positive(Duration value, String what) {
+            ConfigurationException.require(value != null && !value.isNegative() && !value.isZero(),
+                    "%s must be positive, but was %s", what, value);
+            return value;
+        }
+    }
+}

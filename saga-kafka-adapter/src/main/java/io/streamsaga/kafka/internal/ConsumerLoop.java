@@ -1,0 +1,401 @@
+package io.streamsaga.kafka.internal;
+
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.TransportRecord;
+import org.apache.kafka.clients.consumer.CommitFailedException;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.InvalidProducerEpochException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+/**
+ * One consumer group member: a thread that polls one {@link Consumer} and hands each record to the bus's
+ * {@link RecordHandler}, one at a time, in offset order per partition.
+ *
+ * <p>Offsets are committed only for records whose handler returned (the bus returns once the record is
+ * handled or dead-lettered): asynchronously after each poll batch, synchronously when partitions are
+ * revoked and on close. When the handler throws, the consumer seeks back to that record and pauses only its
+ * partition for the redelivery backoff; other partitions keep flowing. In exactly-once mode each poll batch
+ * runs in one producer transaction that also carries the consumed offsets, so outputs and progress commit
+ * or abort together.
+ *
+ * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
+ * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
+ */
+public final class ConsumerLoop implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(ConsumerLoop.class);
+
+    private final String group;
+    private final TopicPattern pattern;
+    private final StartPosition start;
+    private final RecordHandler handler;
+    private final Consumer<String, byte[]> consumer;
+    private final Producer<String, byte[]> transactionalProducer;
+    private final ThreadLocal<Producer<String, byte[]>> currentTransaction;
+    private final Duration pollTimeout;
+    private final Duration redeliveryBackoff;
+    private final Set<String> topicsBeforeSubscribe;
+
+    private final CountDownLatch assigned = new CountDownLatch(1);
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final Map<TopicPartition, OffsetAndMetadata> processed = new HashMap<>();
+    private final Map<TopicPartition, Long> pausedUntilNanos = new HashMap<>();
+    private volatile boolean running = true;
+    private volatile Thread thread;
+
+    /**
+     * @param transactionalProducer  a producer with transactions initialised for exactly-once mode, or null
+     * @param currentTransaction     where the loop publishes its producer while a handler runs, so sends from
+     *                               the handler join the transaction
+     * @param topicsBeforeSubscribe  topics that existed when the subscription started; a group with no
+     *                               committed offset starts at their end for {@link StartPosition#LATEST},
+     *                               and at the beginning of any topic created later
+     */
+    public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
+                        Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
+                        ThreadLocal<Producer<String, byte[]>> currentTransaction, Duration pollTimeout,
+                        Duration redeliveryBackoff, Set<String> topicsBeforeSubscribe) {
+        this.group = group;
+        this.pattern = pattern;
+        this.start = start;
+        this.handler = handler;
+        this.consumer = consumer;
+        this.transactionalProducer = transactionalProducer;
+        this.currentTransaction = currentTransaction;
+        this.pollTimeout = pollTimeout;
+        this.redeliveryBackoff = redeliveryBackoff;
+        this.topicsBeforeSubscribe = Set.copyOf(topicsBeforeSubscribe);
+    }
+
+    /** The Kafka regex for a wildcard: the same rules as {@link TopicPattern#matches} (no .DLT, no __ topics). */
+    public static Pattern kafkaRegex(TopicPattern pattern) {
+        return Pattern.compile("(?!__)(?!.*" + Pattern.quote(MessageHeaders.DEAD_LETTER_SUFFIX) + "$)" + pattern.toRegex());
+    }
+
+    /** Starts the loop on a new thread with the given name. */
+    public void start(String threadName) {
+        Thread t = new Thread(this, threadName);
+        t.setDaemon(true);
+        thread = t;
+        t.start();
+    }
+
+    /** Waits until the first partition assignment (possibly empty) has completed and positions are fixed. */
+    public boolean awaitAssignment(Duration timeout) throws InterruptedException {
+        return assigned.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    public boolean isRunning() {
+        return running && stopped.getCount() > 0;
+    }
+
+    @Override
+    public void run() {
+        try {
+            Listener listener = new Listener();
+            if (pattern.isWildcard()) {
+                consumer.subscribe(kafkaRegex(pattern), listener);
+            } else {
+                consumer.subscribe(List.of(pattern.pattern()), listener);
+            }
+            while (running) {
+                resumeDuePartitions();
+                ConsumerRecords<String, byte[]> records;
+                try {
+                    records = consumer.poll(pollTimeout);
+                } catch (WakeupException e) {
+                    continue; // close() woke us; the loop condition decides
+                }
+                if (!records.isEmpty()) {
+                    if (transactionalProducer == null) {
+                        handleBatch(records);
+                    } else {
+                        handleBatchInTransaction(records);
+                    }
+                }
+            }
+        } catch (InterruptException | WakeupException e) {
+            log.debug("consumer of group {} on {} interrupted while closing", group, pattern);
+        } catch (Throwable e) {
+            if (running) {
+                log.error("consumer of group {} on {} stopped by an unexpected error", group, pattern, e);
+            }
+        } finally {
+            running = false;
+            shutdown();
+            stopped.countDown();
+        }
+    }
+
+    private void handleBatch(ConsumerRecords<String, byte[]> records) throws InterruptedException {
+        Map<TopicPartition, OffsetAndMetadata> toCommit = new HashMap<>();
+        for (TopicPartition partition : records.partitions()) {
+            for (ConsumerRecord<String, byte[]> record : records.records(partition)) {
+                if (!running) {
+                    break;
+                }
+                try {
+                    deliver(record);
+                } catch (InterruptedException e) {
+                    running = false;
+                    throw e;
+                } catch (Exception e) {
+                    redeliverLater(partition, record.offset(), e);
+                    break;
+                }
+                OffsetAndMetadata next = new OffsetAndMetadata(record.offset() + 1);
+                processed.put(partition, next);
+                toCommit.put(partition, next);
+            }
+        }
+        if (!toCommit.isEmpty()) {
+            consumer.commitAsync(toCommit, (offsets, error) -> {
+                if (error != null) {
+                    // a later commit, the revoke commit or a redelivery covers it: at-least-once holds
+                    log.debug("async offset commit of group {} failed: {}", group, error.toString());
+                }
+            });
+        }
+    }
+
+    private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records) throws InterruptedException {
+        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+        TopicPartition failedPartition = null;
+        long failedOffset = -1;
+        Exception failure = null;
+        transactionalProducer.beginTransaction();
+        currentTransaction.set(transactionalProducer);
+        try {
+            outer:
+            for (TopicPartition partition : records.partitions()) {
+                for (ConsumerRecord<String, byte[]> record : records.records(partition)) {
+                    if (!running) {
+                        break outer;
+                    }
+                    try {
+                        deliver(record);
+                    } catch (InterruptedException e) {
+                        running = false;
+                        throw e;
+                    } catch (Exception e) {
+                        failedPartition = partition;
+                        failedOffset = record.offset();
+                        failure = e;
+                        break outer;
+                    }
+                    offsets.put(partition, new OffsetAndMetadata(record.offset() + 1));
+                }
+            }
+        } finally {
+            currentTransaction.remove();
+        }
+        try {
+            if (failure == null && running) {
+                if (!offsets.isEmpty()) {
+                    transactionalProducer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+                }
+                transactionalProducer.commitTransaction();
+                processed.putAll(offsets);
+                return;
+            }
+            transactionalProducer.abortTransaction();
+        } catch (ProducerFencedException | InvalidProducerEpochException | CommitFailedException e) {
+            // Another instance with the same transactional id, or a newer group generation, owns these
+            // partitions now: this member must stop; its uncommitted outputs are aborted by the broker.
+            log.warn("consumer of group {} on {} was fenced and stops: {}", group, pattern, e.toString());
+            running = false;
+            return;
+        } catch (KafkaException e) {
+            log.warn("transaction of group {} failed, aborting and redelivering the batch: {}", group, e.toString());
+            try {
+                transactionalProducer.abortTransaction();
+            } catch (KafkaException abortError) {
+                log.warn("consumer of group {} on {} cannot abort and stops: {}", group, pattern, abortError.toString());
+                running = false;
+                return;
+            }
+        }
+        // The whole batch's outputs were aborted: handle it again from its first record.
+        for (TopicPartition partition : records.partitions()) {
+            List<ConsumerRecord<String, byte[]>> partitionRecords = records.records(partition);
+            if (!partitionRecords.isEmpty()) {
+                consumer.seek(partition, partitionRecords.get(0).offset());
+            }
+        }
+        if (failedPartition != null && running) {
+            redeliverLater(failedPartition, failedOffset, failure);
+        }
+    }
+
+    private void deliver(ConsumerRecord<String, byte[]> record) throws Exception {
+        Message message = WireFormat.fromRecord(record);
+        handler.handle(new TransportRecord(message, group, record.partition(), record.offset()));
+    }
+
+    private void redeliverLater(TopicPartition partition, long offset, Exception error) {
+        log.warn("group {} could not handle {}@{}; redelivering after {}: {}", group, partition, offset,
+                redeliveryBackoff, error.toString());
+        consumer.seek(partition, offset);
+        consumer.pause(List.of(partition));
+        pausedUntilNanos.put(partition, System.nanoTime() + redeliveryBackoff.toNanos());
+    }
+
+    private void resumeDuePartitions() {
+        if (pausedUntilNanos.isEmpty()) {
+            return;
+        }
+        long now = System.nanoTime();
+        List<TopicPartition> due = new ArrayList<>();
+        for (Iterator<Map.Entry<TopicPartition, Long>> it = pausedUntilNanos.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<TopicPartition, Long> entry = it.next();
+            if (now - entry.getValue() >= 0) {
+                due.add(entry.getKey());
+                it.remove();
+            }
+        }
+        if (!due.isEmpty()) {
+            consumer.resume(due);
+        }
+    }
+
+    /** Stops the loop, waits for the thread (interrupting a handler stuck in a retry sleep), releases it. */
+    public void close(Duration timeout) {
+        running = false;
+        Thread t = thread;
+        if (t == null) {
+            shutdown();
+            return;
+        }
+        if (t == Thread.currentThread()) {
+            return; // closed from inside a handler: the loop ends after this record
+        }
+        consumer.wakeup();
+        try {
+            t.join(timeout.toMillis());
+            if (t.isAlive()) {
+                t.interrupt();
+                t.join(timeout.toMillis());
+                if (t.isAlive()) {
+                    log.warn("consumer thread {} of group {} did not stop within {}", t.getName(), group, timeout);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void shutdown() {
+        try {
+            if (transactionalProducer == null && !processed.isEmpty()) {
+                consumer.commitSync(new HashMap<>(processed));
+            }
+        } catch (RuntimeException e) {
+            log.debug("final offset commit of group {} failed: {}", group, e.toString());
+        }
+        try {
+            consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(Duration.ofSeconds(5)));
+        } catch (RuntimeException e) {
+            log.debug("closing the consumer of group {} failed: {}", group, e.toString());
+        }
+        if (transactionalProducer != null) {
+            try {
+                transactionalProducer.close(Duration.ofSeconds(5));
+            } catch (RuntimeException e) {
+                log.debug("closing the transactional producer of group {} failed: {}", group, e.toString());
+            }
+        }
+        assigned.countDown(); // nobody waits forever for a member that is gone
+    }
+
+    private final class Listener implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            Map<TopicPartition, OffsetAndMetadata> revoked = new HashMap<>();
+            for (TopicPartition partition : partitions) {
+                OffsetAndMetadata offset = processed.remove(partition);
+                if (offset != null) {
+                    revoked.put(partition, offset);
+                }
+                pausedUntilNanos.remove(partition);
+            }
+            // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
+            // the next owner starts right after it instead of handling it again.
+            if (transactionalProducer == null && !revoked.isEmpty()) {
+                try {
+                    consumer.commitSync(revoked);
+                } catch (RuntimeException e) {
+                    log.warn("offset commit on revoke of group {} failed (those records may be handled again): {}",
+                            group, e.toString());
+                }
+            }
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            for (TopicPartition partition : partitions) {
+                processed.remove(partition);
+                pausedUntilNanos.remove(partition);
+            }
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            if (!partitions.isEmpty()) {
+                Set<TopicPartition> fresh = new HashSet<>(partitions);
+                Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
+                committed.forEach((partition, offset) -> {
+                    if (offset != null) {
+                        fresh.remove(partition);
+                    }
+                });
+                List<TopicPartition> toEnd = new ArrayList<>();
+                List<TopicPartition> toBeginning = new ArrayList<>();
+                for (TopicPartition partition : fresh) {
+                    // LATEST means "published after the subscription": a topic created since then is read whole.
+                    if (start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())) {
+                        toEnd.add(partition);
+                    } else {
+                        toBeginning.add(partition);
+                    }
+                }
+                if (!toEnd.isEmpty()) {
+                    consumer.seekToEnd(toEnd);
+                }
+                if (!toBeginning.isEmpty()) {
+                    consumer.seekToBeginning(toBeginning);
+                }
+                for (TopicPartition partition : partitions) {
+                    consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
+                }
+            }
+            assigned.countDown();
+        }
+    }
+}

@@ -1,0 +1,107 @@
+package io.streamsaga.kafka.internal;
+
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.record.TimestampType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * The Kafka wire format of a {@link Message}, documented in docs/kafka.md: record key = message key
+ * (UTF-8), record value = payload bytes (JSON), record timestamp = message timestamp, and record headers =
+ * {@code message-id}, {@code event-type}, {@code event-version} followed by every message header, each
+ * value a UTF-8 string. Stateless and thread-safe.
+ */
+public final class WireFormat {
+    private static final Logger log = LoggerFactory.getLogger(WireFormat.class);
+
+    private WireFormat() {
+    }
+
+    /** The producer record for {@code message}, whose payload must be encoded bytes or null. */
+    public static ProducerRecord<String, byte[]> toRecord(Message message) {
+        Object payload = message.payload();
+        if (payload != null && !(payload instanceof byte[])) {
+            throw new PublishException(message.topic(), "the Kafka transport sends encoded payloads (byte[]), but got "
+                    + payload.getClass().getName() + "; publish through an EventBus, which encodes", null, false);
+        }
+        RecordHeaders headers = new RecordHeaders();
+        headers.add(MessageHeaders.MESSAGE_ID, utf8(message.id()));
+        headers.add(MessageHeaders.EVENT_TYPE, utf8(message.type()));
+        headers.add(MessageHeaders.EVENT_VERSION, utf8(Integer.toString(message.version())));
+        for (Map.Entry<String, String> header : message.headers().entrySet()) {
+            String name = header.getKey();
+            if (!isFieldHeader(name)) {
+                headers.add(name, utf8(header.getValue()));
+            }
+        }
+        return new ProducerRecord<>(message.topic(), null, message.timestamp().toEpochMilli(), message.key(),
+                (byte[]) payload, headers);
+    }
+
+    /**
+     * The message carried by {@code record}. Records written by other producers may lack the standard
+     * headers: the id then defaults to a name-based UUID of topic, partition and offset (stable across
+     * redeliveries), the type to the topic name and the version to 1.
+     */
+    public static Message fromRecord(ConsumerRecord<String, byte[]> record) {
+        Map<String, String> headers = new LinkedHashMap<>();
+        for (Header header : record.headers()) {
+            // the last value wins when a header name repeats, as in most Kafka clients' map views
+            headers.put(header.key(), header.value() == null ? "" : new String(header.value(), StandardCharsets.UTF_8));
+        }
+        String id = headers.remove(MessageHeaders.MESSAGE_ID);
+        if (id == null || id.isBlank()) {
+            id = UUID.nameUUIDFromBytes((record.topic() + '/' + record.partition() + '/' + record.offset())
+                    .getBytes(StandardCharsets.UTF_8)).toString();
+        }
+        String type = headers.remove(MessageHeaders.EVENT_TYPE);
+        if (type == null || type.isBlank()) {
+            type = record.topic();
+        }
+        String versionText = headers.remove(MessageHeaders.EVENT_VERSION);
+        int version = parseVersion(versionText, record);
+        Instant timestamp = record.timestampType() == TimestampType.NO_TIMESTAMP_TYPE || record.timestamp() < 0
+                ? Instant.now()
+                : Instant.ofEpochMilli(record.timestamp());
+        return new Message(id, record.topic(), record.key(), type, version, record.value(), headers, timestamp);
+    }
+
+    private static int parseVersion(String text, ConsumerRecord<?, ?> record) {
+        if (text == null || text.isBlank()) {
+            return 1;
+        }
+        try {
+            int version = Integer.parseInt(text.trim());
+            if (version >= 1) {
+                return version;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        // Keep the record deliverable (the codec decides whether version 1 binds); the raw value stays visible.
+        log.warn("record {}-{}@{} has an invalid {} header '{}'; reading it as version 1", record.topic(),
+                record.partition(), record.offset(), MessageHeaders.EVENT_VERSION, text);
+        return 1;
+    }
+
+    private static boolean isFieldHeader(String name) {
+        return MessageHeaders.MESSAGE_ID.equals(name) || MessageHeaders.EVENT_TYPE.equals(name)
+                || MessageHeaders.EVENT_VERSION.equals(name);
+    }
+
+    private static byte[] utf8(String value) {
+        return value == null ? null : value.getBytes(StandardCharsets.UTF_8);
+    }
+}

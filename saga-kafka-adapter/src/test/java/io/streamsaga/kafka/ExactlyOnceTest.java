@@ -1,0 +1,135 @@
+package io.streamsaga.kafka;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.retry.RetryPolicy;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The source's Payment service consumes {@code order-created} and emits {@code payment-processed}. With the
+ * exactly-once option, an instance that dies after publishing but before committing leaves no visible
+ * output: its restarted successor fences it, handles the order again and commits one output.
+ */
+class ExactlyOnceTest {
+    record OrderCreated(String orderId, long amount) {
+    }
+
+    record PaymentProcessed(String orderId) {
+    }
+
+    private static final Duration WAIT = Duration.ofSeconds(60);
+    /** The service handles every order, also those published before its group first committed. */
+    private static final SubscriptionOptions FROM_EARLIEST = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
+
+    private static EventBus bus(KafkaTransport transport) {
+        return EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("payment-processed", 1, PaymentProcessed.class)
+                        .build())
+                .retryPolicy(RetryPolicy.NONE)
+                .build();
+    }
+
+    private static KafkaTransport.Builder paymentInstance(String bootstrap) {
+        return KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce("payment-service-1")
+                // a stalled member leaves the group quickly, so its successor gets the partitions in this test
+                .consumerProperty(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 3000);
+    }
+
+    @Test
+    void crashBetweenConsumeAndPublishCommitYieldsExactlyOneVisibleOutput() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+
+        CountDownLatch published = new CountDownLatch(1);
+        CountDownLatch crashed = new CountDownLatch(1);
+        KafkaTransport first = paymentInstance(bootstrap).build();
+        KafkaTransport second = null;
+        try (EventBus firstBus = bus(first)) {
+            firstBus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                firstBus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId()))
+                        .toCompletableFuture().join();
+                published.countDown();
+                // the process "dies" here: the output is written but the transaction never commits
+                crashed.await();
+            });
+            firstBus.publish(orders, "o-1", new OrderCreated("o-1", 100)).toCompletableFuture().join();
+            assertTrue(published.await(60, TimeUnit.SECONDS), "the first instance handled the order");
+            assertEquals(1, readAll(bootstrap, payments, "read_uncommitted").size(), "the dangling output is in the log");
+
+            second = paymentInstance(bootstrap).build();
+            try (EventBus secondBus = bus(second)) {
+                secondBus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) ->
+                        secondBus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId()))
+                                .toCompletableFuture().join());
+                KafkaTransport successor = second;
+                await().atMost(WAIT).until(() -> successor.committedOffsets(group, orders).values().stream()
+                        .mapToLong(Long::longValue).sum() == 1);
+
+                List<ConsumerRecord<String, byte[]>> committed = readAll(bootstrap, payments, "read_committed");
+                assertEquals(1, committed.size(), "exactly one payment is visible");
+                assertEquals("o-1", new ObjectMapper().readTree(committed.get(0).value()).get("orderId").asText());
+                assertEquals(2, readAll(bootstrap, payments, "read_uncommitted").size(),
+                        "the crashed instance's output was written, and aborted");
+
+                crashed.countDown(); // the zombie wakes up: it is fenced and cannot commit
+                await().atMost(WAIT).until(() -> first.subscriptions().stream().noneMatch(KafkaSubscription::isActive));
+                assertEquals(1, readAll(bootstrap, payments, "read_committed").size());
+                assertFalse(second.subscriptions().isEmpty());
+            }
+        } finally {
+            crashed.countDown();
+            first.close();
+            if (second != null) {
+                second.close();
+            }
+        }
+    }
+
+    /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
+    private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
+        Map<String, Object> config = Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(config, new StringDeserializer(), new ByteArrayDeserializer())) {
+            Set<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
+                    .map(info -> new TopicPartition(topic, info.partition())).collect(Collectors.toSet());
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+            List<ConsumerRecord<String, byte[]>> records = new ArrayList<>();
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(Duration.ofMillis(100)).forEach(records::add);
+                return partitions.stream().allMatch(p -> consumer.position(p) >= end.get(p));
+            });
+            return records;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.streamsaga.kafka;
+
+import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
+
+import java.util.UUID;
+
+/**
+ * One embedded broker for every test class of this module's test JVM: starting one takes seconds, so it is
+ * started on first use and stopped when the JVM exits. Tests keep apart through unique topic and group names.
+ */
+final class SharedKafkaBroker {
+    private static EmbeddedKafkaBroker broker;
+
+    private SharedKafkaBroker() {
+    }
+
+    static synchronized String bootstrapServers() {
+        if (broker == null) {
+            EmbeddedKafkaBroker started = EmbeddedKafkaBroker.start();
+            Runtime.getRuntime().addShutdownHook(new Thread(started::close, "embedded-kafka-shutdown"));
+            broker = started;
+        }
+        return broker.bootstrapServers();
+    }
+
+    /** A name unique in this broker, such as {@code orders-3f2a9c1b}. */
+    static String unique(String prefix) {
+        return prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+}

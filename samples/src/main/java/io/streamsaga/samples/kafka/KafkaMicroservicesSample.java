@@ -1,0 +1,149 @@
+package io.streamsaga.samples.kafka;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.EventType;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.kafka.KafkaTransport;
+import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
+
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The source's event-driven microservices over Apache Kafka: an Order service publishes
+ * {@code order-created}; a Payment service consumes it and emits {@code payment-processed}; an Analytics
+ * service counts orders, revenue and payments. Each service has its own transport (its own Kafka clients
+ * and consumer group), as separate processes would.
+ *
+ * <p>Run with {@code --bootstrap-servers host:port} against an existing cluster, or without it to start a
+ * local embedded broker for the demo. {@code --orders N} sets how many orders to publish (default 5);
+ * {@code --exactly-once} runs the Payment service's consume-transform-publish in Kafka transactions.
+ */
+public final class KafkaMicroservicesSample {
+
+    @EventType("order-created")
+    public record OrderCreated(String orderId, String userId, long amount) {
+    }
+
+    @EventType("payment-processed")
+    public record PaymentProcessed(String orderId, String paymentId, String status) {
+    }
+
+    /** What the run did, for the sample's test. */
+    public record Result(int ordersPublished, int paymentsEmitted, long ordersCounted, long revenue, long paymentsCounted) {
+    }
+
+    private KafkaMicroservicesSample() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        quietKafkaLogs();
+        String bootstrap = null;
+        int orders = 5;
+        boolean exactlyOnce = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--bootstrap-servers" -> bootstrap = args[++i];
+                case "--orders" -> orders = Integer.parseInt(args[++i]);
+                case "--exactly-once" -> exactlyOnce = true;
+                default -> throw new IllegalArgumentException("unknown option '" + args[i]
+                        + "'; use --bootstrap-servers host:port, --orders N, --exactly-once");
+            }
+        }
+        if (bootstrap != null) {
+            System.out.println("Using the Kafka cluster at " + bootstrap);
+            run(bootstrap, orders, exactlyOnce, System.out);
+            return;
+        }
+        System.out.println("Starting an embedded single-node Kafka broker (KRaft) for the demo...");
+        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start()) {
+            System.out.println("Broker up at " + broker.bootstrapServers());
+            run(broker.bootstrapServers(), orders, exactlyOnce, System.out);
+        }
+    }
+
+    /** Runs the three services against {@code bootstrapServers} until analytics has seen every payment. */
+    public static Result run(String bootstrapServers, int orders, boolean exactlyOnce, PrintStream out) throws InterruptedException {
+        // Unique topic names per run, so repeated demos on one cluster do not see each other's events.
+        String run = UUID.randomUUID().toString().substring(0, 6);
+        String orderTopic = "order-created-" + run;
+        String paymentTopic = "payment-processed-" + run;
+        TypeRegistry types = TypeRegistry.builder().register(OrderCreated.class).register(PaymentProcessed.class).build();
+
+        KafkaTransport.Builder paymentTransport = KafkaTransport.builder().bootstrapServers(bootstrapServers)
+                .clientIdPrefix("payment-service");
+        if (exactlyOnce) {
+            paymentTransport.exactlyOnce("payment-service-" + run);
+        }
+        CountDownLatch allPaymentsCounted = new CountDownLatch(orders);
+        AtomicLong paymentsEmitted = new AtomicLong();
+        try (KafkaTransport orderKafka = KafkaTransport.builder().bootstrapServers(bootstrapServers).clientIdPrefix("order-service").build();
+             KafkaTransport paymentKafka = paymentTransport.build();
+             KafkaTransport analyticsKafka = KafkaTransport.builder().bootstrapServers(bootstrapServers).clientIdPrefix("analytics-service").build();
+             EventBus orderBus = EventBus.builder(orderKafka).types(types).build();
+             EventBus paymentBus = EventBus.builder(paymentKafka).types(types).build();
+             EventBus analyticsBus = EventBus.builder(analyticsKafka).types(types).build()) {
+
+            Analytics analytics = new Analytics(out, allPaymentsCounted);
+            analyticsBus.subscribe("analytics-service", orderTopic, OrderCreated.class, (order, ctx) -> analytics.trackOrder(order));
+            analyticsBus.subscribe("analytics-service", paymentTopic, PaymentProcessed.class, (payment, ctx) -> analytics.trackPayment(payment));
+            paymentBus.subscribe("payment-service", orderTopic, OrderCreated.class, (order, ctx) -> {
+                String paymentId = "pay-" + order.orderId();
+                out.printf("[payment]   charged %s %d for %s -> payment-processed%n", order.userId(), order.amount(), order.orderId());
+                paymentBus.publish(paymentTopic, order.orderId(), new PaymentProcessed(order.orderId(), paymentId, "success"))
+                        .toCompletableFuture().join();
+                paymentsEmitted.incrementAndGet();
+            });
+
+            for (int i = 1; i <= orders; i++) {
+                OrderCreated order = new OrderCreated("order-" + i, "user-" + (i % 3), 100L * i);
+                orderBus.publish(orderTopic, order.orderId(), order).toCompletableFuture().join();
+                out.printf("[order]     published order-created %s (amount %d)%n", order.orderId(), order.amount());
+            }
+            boolean done = allPaymentsCounted.await(60, TimeUnit.SECONDS);
+            out.printf("[summary]   %s: orders_total=%d revenue=%d payments_total=%d (exactly-once: %s)%n",
+                    done ? "done" : "TIMED OUT", analytics.orders.get(), analytics.revenue.get(), analytics.payments.get(), exactlyOnce);
+            out.printf("[summary]   lag of analytics-service on %s: end offsets %s, committed %s%n", orderTopic,
+                    orderKafka.endOffsets(orderTopic), orderKafka.committedOffsets("analytics-service", orderTopic));
+            return new Result(orders, (int) paymentsEmitted.get(), analytics.orders.get(), analytics.revenue.get(), analytics.payments.get());
+        }
+    }
+
+    /** The Analytics service's counters (the source's metrics.increment / observe). */
+    static final class Analytics {
+        private final PrintStream out;
+        private final CountDownLatch paymentsCounted;
+        final AtomicLong orders = new AtomicLong();
+        final AtomicLong revenue = new AtomicLong();
+        final AtomicLong payments = new AtomicLong();
+
+        Analytics(PrintStream out, CountDownLatch paymentsCounted) {
+            this.out = out;
+            this.paymentsCounted = paymentsCounted;
+        }
+
+        void trackOrder(OrderCreated order) {
+            orders.incrementAndGet();
+            revenue.addAndGet(order.amount());
+            out.printf("[analytics] orders_total=%d order_amount=%d%n", orders.get(), order.amount());
+        }
+
+        void trackPayment(PaymentProcessed payment) {
+            payments.incrementAndGet();
+            out.printf("[analytics] payments_total=%d (%s %s)%n", payments.get(), payment.paymentId(), payment.status());
+            paymentsCounted.countDown();
+        }
+    }
+
+    /** Kafka's clients log every connection at INFO; the demo shows the services' own lines. */
+    static void quietKafkaLogs() {
+        System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
+        System.setProperty("org.slf4j.simpleLogger.log.kafka", "error");
+        System.setProperty("org.slf4j.simpleLogger.log.state.change.logger", "warn");
+        System.setProperty("org.slf4j.simpleLogger.log.io.streamsaga.kafka", "warn");
+    }
+}
