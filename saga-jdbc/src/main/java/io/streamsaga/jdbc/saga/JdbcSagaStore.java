@@ -63,6 +63,7 @@ public final class JdbcSagaStore implements SagaStore {
     private final ObjectMapper mapper;
     private final GroupCommit groupCommit;
     private final String lifecycleTopic;
+    private final boolean transactionalMessages;
     private final JdbcOutbox outbox;
     /** The database, learnt on group commit's first batch (it picks the multi-row update on PostgreSQL). */
     private volatile Dialect dialect;
@@ -71,7 +72,8 @@ public final class JdbcSagaStore implements SagaStore {
         this.tx = new JdbcTransactions(b.dataSource);
         this.mapper = b.mapper;
         this.lifecycleTopic = b.lifecycleTopic;
-        this.outbox = b.lifecycleTopic == null ? null
+        this.transactionalMessages = b.transactionalMessages;
+        this.outbox = b.lifecycleTopic == null && !b.transactionalMessages ? null
                 : JdbcOutbox.builder(b.dataSource).codec(new JsonEventCodec(b.mapper, TypeRegistry.empty())).build();
         this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
     }
@@ -91,8 +93,15 @@ public final class JdbcSagaStore implements SagaStore {
         return new Builder(dataSource);
     }
 
-    /** One write of the store: a saga's insert or update with its transition, serialised ahead of the transaction. */
-    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
+    /**
+     * One write of the store: a saga's insert or update with its transition, serialised ahead of the
+     * transaction, and the messages the transition sends (empty unless transactional messages are on).
+     */
+    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps,
+                 List<Message> outgoing) {
+        Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
+            this(insert, instance, transition, data, steps, List.of());
+        }
     }
 
     private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
@@ -106,6 +115,37 @@ public final class JdbcSagaStore implements SagaStore {
             + " comp_failure_message = ?, updated_at = ?, version = ? WHERE saga_id = ? AND version = ?";
     private static final String TRANSITION_SQL = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
             + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    /** True when built with {@link Builder#transactionalMessages()}. */
+    @Override
+    public boolean storesOutgoingMessages() {
+        return transactionalMessages;
+    }
+
+    /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
+    @Override
+    public void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
+        Objects.requireNonNull(instance, "instance");
+        Objects.requireNonNull(transition, "transition");
+        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps()), outgoing(outgoing)));
+    }
+
+    /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
+    @Override
+    public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
+        Objects.requireNonNull(updated, "updated");
+        Objects.requireNonNull(transition, "transition");
+        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps()), outgoing(outgoing)));
+    }
+
+    private List<Message> outgoing(List<Message> outgoing) {
+        if (outgoing.isEmpty()) {
+            return List.of();
+        }
+        ConfigurationException.require(transactionalMessages, "this JdbcSagaStore was built without transactionalMessages(),"
+                + " but was given %s outgoing message(s)", outgoing.size());
+        return List.copyOf(outgoing);
+    }
 
     @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
@@ -155,6 +195,19 @@ public final class JdbcSagaStore implements SagaStore {
             ps.executeUpdate();
         }
         appendLifecycleEvent(c, w);
+        appendOutgoing(c, w);
+    }
+
+    /**
+     * Writes the transition's outgoing messages to the outbox in its transaction. A lifecycle event is
+     * skipped when {@code lifecycleEventsToOutbox} writes its own, so each transition emits one event.
+     */
+    private void appendOutgoing(Connection c, Write w) {
+        for (Message message : w.outgoing()) {
+            if (lifecycleTopic == null || !SagaLifecycleEvent.TYPE.equals(message.type())) {
+                outbox.append(c, message);
+            }
+        }
     }
 
     /** The lifecycle event names of the orchestrator's own {@code publishLifecycleEvents}, by transition. */
@@ -175,7 +228,7 @@ public final class JdbcSagaStore implements SagaStore {
      * message id is {@code <saga id>/<version>}, so a consumer can tell a re-sent event from a new one.
      */
     private void appendLifecycleEvent(Connection c, Write w) {
-        if (outbox == null) {
+        if (lifecycleTopic == null) {
             return;
         }
         String event = lifecycleEvent(w.transition().type());
@@ -247,6 +300,7 @@ public final class JdbcSagaStore implements SagaStore {
         MultiRowWrites.insertTransitions(c, writes, written);
         for (int i : written) {
             appendLifecycleEvent(c, writes.get(i));
+            appendOutgoing(c, writes.get(i));
         }
         return errors;
     }
@@ -516,6 +570,7 @@ public final class JdbcSagaStore implements SagaStore {
         private int groupCommitBatch = 1;
         private int groupCommitLanes = 4;
         private String lifecycleTopic;
+        private boolean transactionalMessages;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -561,6 +616,20 @@ public final class JdbcSagaStore implements SagaStore {
         public Builder lifecycleEventsToOutbox(String topic) {
             ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
             this.lifecycleTopic = topic;
+            return this;
+        }
+
+        /**
+         * Transactional messages: the orchestrator hands each transition's outgoing messages (remote-step
+         * commands, and lifecycle events when it has {@code publishLifecycleEvents}) to this store, which
+         * writes them to the transactional outbox in the transition's own transaction; an {@code OutboxRelay}
+         * publishes them, at least once and in order per saga. A crash can then neither lose a command whose
+         * step is stored as waiting, nor send one whose transition was not stored. The orchestrator stops
+         * publishing them itself (and does not re-send a waiting step's command on recovery: the outbox has it),
+         * so a relay must run for sagas with remote steps to progress.
+         */
+        public Builder transactionalMessages() {
+            this.transactionalMessages = true;
             return this;
         }
 
