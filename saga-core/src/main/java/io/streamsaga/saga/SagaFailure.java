@@ -14,8 +14,10 @@ import io.streamsaga.ConfigurationException;
 public record SagaFailure(String step, String errorClass, String message) {
 
     public SagaFailure {
-        ConfigurationException.require(errorClass != null && !errorClass.isBlank(),
-                "errorClass must not be blank, but was '%s'", errorClass);
+        // A plain if: ConfigurationException.require's varargs would allocate on every failed step.
+        if (errorClass == null || errorClass.isBlank()) {
+            throw new ConfigurationException("errorClass must not be blank, but was '" + errorClass + "'");
+        }
     }
 
     /** The failure of {@code step} with {@code error}. */

@@ -59,7 +59,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
     /** By definition identity: definitions are immutable and few. */
-    private final Map<SagaDefinition<?>, List<StepState>> pendingSteps = new ConcurrentHashMap<>();
+    private final Map<SagaDefinition<?>, StepStates> stepStates = new ConcurrentHashMap<>();
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
     private volatile boolean closed;
@@ -205,9 +205,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
         ensureOpen();
-        ConfigurationException.require(data != null, "saga '%s': data must not be null", definition.name());
-        ConfigurationException.require(definition.dataClass().isInstance(data), "saga '%s': data must be a %s, but was a %s",
-                definition.name(), definition.dataClass().getName(), data.getClass().getName());
+        // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
+        if (data == null) {
+            throw new ConfigurationException("saga '" + definition.name() + "': data must not be null");
+        }
+        if (!definition.dataClass().isInstance(data)) {
+            throw new ConfigurationException("saga '" + definition.name() + "': data must be a "
+                    + definition.dataClass().getName() + ", but was a " + data.getClass().getName());
+        }
         register(definition);
         if (replies == null && hasRemoteSteps(definition)) {
             subscribeReplies();
@@ -239,16 +244,17 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /** The immutable all-pending step list of a definition, made once per definition (shared by its instances). */
     private List<StepState> pendingSteps(SagaDefinition<?> definition) {
-        List<StepState> pending = pendingSteps.get(definition);
-        if (pending == null) {
-            StepState[] steps = new StepState[definition.steps().size()];
-            for (int i = 0; i < steps.length; i++) {
-                steps[i] = StepState.pending(definition.steps().get(i).name());
-            }
-            pending = List.of(steps);
-            pendingSteps.put(definition, pending);
+        return stepStates(definition).pending;
+    }
+
+    /** The definition's shared common-path step states (a get, not computeIfAbsent: no lambda on the fast path). */
+    StepStates stepStates(SagaDefinition<?> definition) {
+        StepStates states = stepStates.get(definition);
+        if (states == null) {
+            states = new StepStates(definition);
+            stepStates.put(definition, states);
         }
-        return pending;
+        return states;
     }
 
     private static boolean hasRemoteSteps(SagaDefinition<?> definition) {

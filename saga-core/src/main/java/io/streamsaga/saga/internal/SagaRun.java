@@ -46,6 +46,8 @@ final class SagaRun<D> {
     private final DefaultSagaOrchestrator orchestrator;
     final SagaDefinition<D> definition;
     private final List<SagaStep<D>> steps;
+    /** The definition's shared common-path step states. */
+    private final StepStates shared;
     /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
     private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
     private SagaInstance instance;
@@ -64,6 +66,7 @@ final class SagaRun<D> {
         this.orchestrator = orchestrator;
         this.definition = definition;
         this.steps = definition.steps();
+        this.shared = orchestrator.stepStates(definition);
         this.instance = instance;
         this.data = data;
         int n = steps.size();
@@ -224,7 +227,7 @@ final class SagaRun<D> {
             }
             return;
         }
-        if (!writeStep(i, state.nextAttempt(StepStatus.RUNNING, null), TransitionType.STEP_STARTED, attempt, null)) {
+        if (!writeStep(i, shared.nextAttemptRunning(i, state), TransitionType.STEP_STARTED, attempt, null)) {
             return;
         }
         StepContext context = context(step, attempt);
@@ -283,7 +286,7 @@ final class SagaRun<D> {
         D previous = data;
         data = merged;
         int i = step.index();
-        if (!writeStep(i, instance.steps().get(i).with(StepStatus.SUCCEEDED), TransitionType.STEP_SUCCEEDED,
+        if (!writeStep(i, shared.succeeded(i, instance.steps().get(i)), TransitionType.STEP_SUCCEEDED,
                 instance.steps().get(i).attempts(), null)) {
             data = previous;
             return;
@@ -561,7 +564,7 @@ final class SagaRun<D> {
     private void startCompensation(SagaStep<D> step) {
         int i = step.index();
         cancelTimer(i);
-        StepState state = instance.steps().get(i).nextCompensationAttempt();
+        StepState state = shared.nextCompensationAttempt(i, instance.steps().get(i));
         if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null)) {
             return;
         }
@@ -578,7 +581,7 @@ final class SagaRun<D> {
             return;
         }
         inFlight[i] = false;
-        if (writeStep(i, state.with(StepStatus.COMPENSATED), TransitionType.COMPENSATION_SUCCEEDED,
+        if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
                 state.compensationAttempts(), null)) {
             orchestrator.onStepCompensated(instance, step.name());
         }
@@ -745,30 +748,10 @@ final class SagaRun<D> {
 
     private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
                               SagaFailure compensationFailure) {
-        List<StepState> stepStates = index < 0 ? instance.steps() : replaced(instance.steps(), index, state);
+        List<StepState> stepStates = index < 0 ? instance.steps() : shared.replaced(instance.steps(), index, state);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
                 orchestrator.now(), instance.version() + 1);
-    }
-
-    /** The list with one element replaced; small sizes use List.of's fixed arities (one array, no second copy). */
-    private static List<StepState> replaced(List<StepState> steps, int index, StepState state) {
-        int n = steps.size();
-        if (n <= 4) {
-            StepState a = index == 0 ? state : steps.get(0);
-            StepState b = n < 2 ? null : index == 1 ? state : steps.get(1);
-            StepState c = n < 3 ? null : index == 2 ? state : steps.get(2);
-            StepState d = n < 4 ? null : index == 3 ? state : steps.get(3);
-            return switch (n) {
-                case 1 -> List.of(a);
-                case 2 -> List.of(a, b);
-                case 3 -> List.of(a, b, c);
-                default -> List.of(a, b, c, d);
-            };
-        }
-        StepState[] copy = steps.toArray(new StepState[0]);
-        copy[index] = state;
-        return List.of(copy);
     }
 
     /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */
@@ -785,15 +768,16 @@ final class SagaRun<D> {
             return false;
         }
         try {
-            SagaTransition transition = new SagaTransition(next.sagaId(), next.version(), next.updatedAt(), type, step,
-                    attempt, detail);
             if (orchestrator.transactionalMessages()) {
+                SagaTransition transition = new SagaTransition(next.sagaId(), next.version(), next.updatedAt(), type, step,
+                        attempt, detail);
                 Message event = orchestrator.lifecycleMessage(next, transition);
                 List<Message> outgoing = command == null ? (event == null ? List.of() : List.of(event))
                         : event == null ? List.of(command) : List.of(command, event);
                 orchestrator.store().update(next, transition, outgoing);
             } else {
-                orchestrator.store().update(next, transition);
+                // By parts: a store that keeps no history then builds no transition object.
+                orchestrator.store().update(next, type, step, attempt, detail);
             }
         } catch (ConcurrentSagaUpdateException e) {
             log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());

@@ -6,6 +6,7 @@ import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
 
 import java.time.Instant;
 import java.util.List;
@@ -45,6 +46,19 @@ public interface SagaStore {
      * @throws ConcurrentSagaUpdateException when the stored version differs (or the instance is gone)
      */
     void update(SagaInstance updated, SagaTransition transition);
+
+    /**
+     * As {@link #update(SagaInstance, SagaTransition)}, with the transition given by its parts (its saga id,
+     * version and time are the instance's). The engine calls this on its fast path so that a store which
+     * keeps no history need not build the transition at all; the default builds it and delegates, so a
+     * store that overrides only {@link #update(SagaInstance, SagaTransition)} behaves exactly as before.
+     *
+     * @throws ConcurrentSagaUpdateException when the stored version differs (or the instance is gone)
+     */
+    default void update(SagaInstance updated, TransitionType type, String step, int attempt, String detail) {
+        update(updated, new SagaTransition(updated.sagaId(), updated.version(), updated.updatedAt(), type, step, attempt,
+                detail));
+    }
 
     /**
      * Whether this store writes a transition's outgoing messages in the transition's own atomic write

@@ -132,6 +132,24 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void updateByPartsStoresTheSameTransitionAndIsCheckedTheSameWay() {
+        SagaInstance v1 = instance("s-1", null, SagaStatus.RUNNING, T0, 1);
+        insert(v1);
+        SagaInstance v2 = instance("s-1", null, SagaStatus.RUNNING, T0, 2);
+        store.update(v2, TransitionType.STEP_FAILED, "reserve-inventory", 2, "out of stock");
+
+        assertEquals(2, store.find("s-1").orElseThrow().version());
+        assertEquals(List.of(transition(v1, TransitionType.SAGA_STARTED),
+                new SagaTransition("s-1", 2, v2.updatedAt(), TransitionType.STEP_FAILED, "reserve-inventory", 2, "out of stock")),
+                store.history("s-1"));
+        SagaInstance stale = instance("s-1", null, SagaStatus.COMPLETED, T0, 2);
+        assertThrows(ConcurrentSagaUpdateException.class,
+                () -> store.update(stale, TransitionType.SAGA_COMPLETED, null, 0, null));
+        assertEquals(SagaStatus.RUNNING, store.find("s-1").orElseThrow().status());
+        assertEquals(2, store.history("s-1").size());
+    }
+
+    @Test
     void updateFromAStaleVersionIsRejectedAndChangesNothing() {
         insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
         SagaInstance v2 = instance("s-1", null, SagaStatus.RUNNING, T0, 2);

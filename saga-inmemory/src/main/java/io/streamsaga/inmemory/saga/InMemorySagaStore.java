@@ -6,6 +6,7 @@ import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
@@ -73,7 +74,7 @@ public final class InMemorySagaStore implements SagaStore {
 
     @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
-        Entry entry = new Entry(stored(instance), keepHistory ? transition : null);
+        Entry entry = new Entry(stored(instance), keepHistory, transition);
         Entry existing = entries.putIfAbsent(instance.sagaId(), entry);
         if (existing != null) {
             throw new ConcurrentSagaUpdateException(instance.sagaId(), 0, existing.current().version());
@@ -82,6 +83,17 @@ public final class InMemorySagaStore implements SagaStore {
 
     @Override
     public void update(SagaInstance updated, SagaTransition transition) {
+        replace(updated, transition);
+    }
+
+    /** Without history the transition is never built: the engine's fast path then allocates none. */
+    @Override
+    public void update(SagaInstance updated, TransitionType type, String step, int attempt, String detail) {
+        replace(updated, keepHistory ? new SagaTransition(updated.sagaId(), updated.version(), updated.updatedAt(), type,
+                step, attempt, detail) : null);
+    }
+
+    private void replace(SagaInstance updated, SagaTransition transition) {
         Entry entry = entries.get(updated.sagaId());
         if (entry == null) {
             throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, 0);
@@ -92,7 +104,7 @@ public final class InMemorySagaStore implements SagaStore {
                 throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, stored);
             }
             entry.instance = stored(updated);
-            if (keepHistory) {
+            if (entry.history != null) {
                 entry.history.add(transition);
             }
         }
@@ -153,7 +165,7 @@ public final class InMemorySagaStore implements SagaStore {
             return List.of();
         }
         synchronized (entry) {
-            return List.copyOf(entry.history);
+            return entry.history == null ? List.of() : List.copyOf(entry.history);
         }
     }
 
@@ -178,12 +190,13 @@ public final class InMemorySagaStore implements SagaStore {
 
     private static final class Entry {
         private SagaInstance instance;
+        /** Null when the store keeps no history: no list per instance then. */
         private final List<SagaTransition> history;
 
-        Entry(SagaInstance instance, SagaTransition first) {
+        Entry(SagaInstance instance, boolean keepHistory, SagaTransition first) {
             this.instance = instance;
-            this.history = new ArrayList<>(first == null ? 0 : 10);
-            if (first != null) {
+            this.history = keepHistory ? new ArrayList<>(10) : null;
+            if (keepHistory) {
                 history.add(first);
             }
         }

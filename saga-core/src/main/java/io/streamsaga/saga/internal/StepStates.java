@@ -1,0 +1,133 @@
+package io.streamsaga.saga.internal;
+
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
+
+import java.util.List;
+
+/**
+ * The step states every run of one definition passes through on its common path (pending; first attempt
+ * running or succeeded; first compensation running or done), built once per definition and shared by its
+ * runs. {@link StepState} is immutable, so sharing an equal instance changes nothing but the allocation.
+ * Immutable and thread-safe.
+ */
+final class StepStates {
+    final List<StepState> pending;
+    private final StepState[] running;
+    private final StepState[] succeeded;
+    private final StepState[] compensating;
+    private final StepState[] compensated;
+    /** Index i: steps before i succeeded at once, step i running its first attempt, the rest pending. */
+    private final List<List<StepState>> runningLists;
+    /** Index i: steps up to i succeeded at once, the rest pending. */
+    private final List<List<StepState>> succeededLists;
+
+    StepStates(SagaDefinition<?> definition) {
+        int n = definition.steps().size();
+        StepState[] initial = new StepState[n];
+        running = new StepState[n];
+        succeeded = new StepState[n];
+        compensating = new StepState[n];
+        compensated = new StepState[n];
+        for (int i = 0; i < n; i++) {
+            String name = definition.steps().get(i).name();
+            initial[i] = StepState.pending(name);
+            running[i] = new StepState(name, StepStatus.RUNNING, 1, 0, null);
+            succeeded[i] = new StepState(name, StepStatus.SUCCEEDED, 1, 0, null);
+            compensating[i] = new StepState(name, StepStatus.COMPENSATING, 1, 1, null);
+            compensated[i] = new StepState(name, StepStatus.COMPENSATED, 1, 1, null);
+        }
+        pending = List.of(initial);
+        List<StepState>[] runningAt = forwardLists(initial, running);
+        List<StepState>[] succeededAt = forwardLists(initial, succeeded);
+        runningLists = List.of(runningAt);
+        succeededLists = List.of(succeededAt);
+    }
+
+    @SuppressWarnings("unchecked")
+    private List<StepState>[] forwardLists(StepState[] initial, StepState[] at) {
+        List<StepState>[] lists = new List[initial.length];
+        for (int i = 0; i < initial.length; i++) {
+            StepState[] states = initial.clone();
+            System.arraycopy(succeeded, 0, states, 0, i);
+            states[i] = at[i];
+            lists[i] = List.of(states);
+        }
+        return lists;
+    }
+
+    /**
+     * {@code steps} with element {@code index} replaced by {@code state}: a shared list when the result is a
+     * state of the common forward path (the states compared by identity: only shared ones match), else a
+     * new one.
+     */
+    List<StepState> replaced(List<StepState> steps, int index, StepState state) {
+        if (state == running[index] && isForwardPrefix(steps, index)) {
+            return runningLists.get(index);
+        }
+        if (state == succeeded[index] && steps.get(index) == running[index] && isForwardPrefix(steps, index)) {
+            return succeededLists.get(index);
+        }
+        return copyReplaced(steps, index, state);
+    }
+
+    /** Steps before {@code index} are the shared succeeded states and steps after it the shared pending ones. */
+    private boolean isForwardPrefix(List<StepState> steps, int index) {
+        int n = steps.size();
+        if (n != running.length) {
+            return false;
+        }
+        for (int j = 0; j < n; j++) {
+            if (j < index ? steps.get(j) != succeeded[j] : j > index && steps.get(j) != pending.get(j)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The list with one element replaced; small sizes use List.of's fixed arities (one array, no second copy). */
+    static List<StepState> copyReplaced(List<StepState> steps, int index, StepState state) {
+        int n = steps.size();
+        if (n <= 4) {
+            StepState a = index == 0 ? state : steps.get(0);
+            StepState b = n < 2 ? null : index == 1 ? state : steps.get(1);
+            StepState c = n < 3 ? null : index == 2 ? state : steps.get(2);
+            StepState d = n < 4 ? null : index == 3 ? state : steps.get(3);
+            return switch (n) {
+                case 1 -> List.of(a);
+                case 2 -> List.of(a, b);
+                case 3 -> List.of(a, b, c);
+                default -> List.of(a, b, c, d);
+            };
+        }
+        StepState[] copy = steps.toArray(new StepState[0]);
+        copy[index] = state;
+        return List.of(copy);
+    }
+
+    /** {@code state.nextAttempt(RUNNING, null)}, shared for a first attempt. */
+    StepState nextAttemptRunning(int i, StepState state) {
+        return isFresh(state, StepStatus.PENDING, 0, 0) ? running[i] : state.nextAttempt(StepStatus.RUNNING, null);
+    }
+
+    /** {@code state.with(SUCCEEDED)}, shared after a first attempt. */
+    StepState succeeded(int i, StepState state) {
+        return isFresh(state, StepStatus.RUNNING, 1, 0) ? succeeded[i] : state.with(StepStatus.SUCCEEDED);
+    }
+
+    /** {@code state.nextCompensationAttempt()}, shared for the first compensation of a step that succeeded at once. */
+    StepState nextCompensationAttempt(int i, StepState state) {
+        return isFresh(state, StepStatus.SUCCEEDED, 1, 0) ? compensating[i] : state.nextCompensationAttempt();
+    }
+
+    /** {@code state.with(COMPENSATED)}, shared after a first compensation. */
+    StepState compensated(int i, StepState state) {
+        return isFresh(state, StepStatus.COMPENSATING, 1, 1) ? compensated[i] : state.with(StepStatus.COMPENSATED);
+    }
+
+    private static boolean isFresh(StepState state, StepStatus status, int attempts, int compensationAttempts) {
+        return state.status() == status && state.attempts() == attempts
+                && state.compensationAttempts() == compensationAttempts && state.dueAt() == null;
+    }
+}
