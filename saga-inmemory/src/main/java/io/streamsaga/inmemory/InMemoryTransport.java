@@ -6,6 +6,7 @@ import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.inmemory.internal.AppendedStage;
 import io.streamsaga.inmemory.internal.PartitionLog;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
@@ -124,7 +125,7 @@ public final class InMemoryTransport implements Transport {
         for (Member watcher : topic.watchers) {
             watcher.wake();
         }
-        return CompletableFuture.completedFuture(new RecordPosition(message.topic(), partition, offset));
+        return new AppendedStage(message.topic(), partition, offset);
     }
 
     @Override
