@@ -297,9 +297,20 @@ public final class InMemoryTransport implements Transport {
         }
     }
 
+    /**
+     * The topic sent to last. A racy cache: topics are never removed, and a Topic's final fields make it
+     * safe to read through this plain field on any thread.
+     */
+    private Topic lastTopic;
+
     private Topic topic(String name) {
+        Topic last = lastTopic;
+        if (last != null && last.name == name) {
+            return last; // a publisher mostly repeats one constant name: skip the map lookup
+        }
         Topic existing = topics.get(name);
         if (existing != null) {
+            lastTopic = existing;
             return existing;
         }
         synchronized (structure) {
