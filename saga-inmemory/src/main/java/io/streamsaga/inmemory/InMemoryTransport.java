@@ -62,6 +62,8 @@ public final class InMemoryTransport implements Transport {
     private static final long IDLE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
     /** The longest pause between two polls while spinning, in {@link Thread#onSpinWait()} calls. */
     private static final int MAX_BACKOFF_SPINS = 128;
+    /** A poll delivering fewer records than this is followed by a backoff pause, as an empty one is. */
+    private static final int SMALL_PASS = 16;
 
     private final int partitions;
     private final long maxRecordsPerPartition;
@@ -509,7 +511,16 @@ public final class InMemoryTransport implements Transport {
                     LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
                 } else if (delivered > 0) {
                     spinUntil = -1;
-                    backoff = 1;
+                    if (delivered < SMALL_PASS) {
+                        // Level with the producers: polling again at once would pull the logs' end offsets
+                        // back from their cores record by record; a short pause lets a chunk build up.
+                        for (int i = 0; i < backoff; i++) {
+                            Thread.onSpinWait();
+                        }
+                        backoff = Math.min(backoff << 1, MAX_BACKOFF_SPINS);
+                    } else {
+                        backoff = 1;
+                    }
                 } else if (spinUntil == -1 || (spinUntil != 0 && System.nanoTime() - spinUntil < 0)) {
                     if (spinUntil == -1) {
                         spinUntil = System.nanoTime() + IDLE_SPIN_NANOS;
