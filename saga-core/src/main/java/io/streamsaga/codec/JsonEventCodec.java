@@ -117,6 +117,19 @@ public final class JsonEventCodec implements EventCodec {
             throw new DecodingException("event " + type + " has version " + message.version()
                     + ", newer than version " + expected.version() + " that " + target.getSimpleName() + " represents");
         }
+        if (message.version() == expected.version() && payload instanceof byte[] bytes && startsObject(bytes)) {
+            // Fast path for the common case (bytes from a broker, current version): bind straight from the
+            // bytes instead of building a tree first. Anything it rejects goes through the tree path below,
+            // which reports the same errors as before.
+            try {
+                T value = mapper.readValue(bytes, target);
+                if (value != null) {
+                    return value;
+                }
+            } catch (IOException | IllegalArgumentException e) {
+                // fall through: the tree path raises the DecodingException with its usual message
+            }
+        }
         JsonNode tree = toTree(payload);
         if (!(tree instanceof ObjectNode object)) {
             throw new DecodingException("payload of " + type + " must be a JSON object, but was " + tree.getNodeType());
@@ -130,5 +143,18 @@ public final class JsonEventCodec implements EventCodec {
             throw new DecodingException("cannot bind " + type + " v" + message.version() + " to "
                     + target.getSimpleName() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Whether the JSON text starts with an object (after whitespace); only then is direct binding tried. */
+    private static boolean startsObject(byte[] json) {
+        for (byte b : json) {
+            if (b == '{') {
+                return true;
+            }
+            if (b != ' ' && b != '\n' && b != '\r' && b != '\t') {
+                return false;
+            }
+        }
+        return false;
     }
 }

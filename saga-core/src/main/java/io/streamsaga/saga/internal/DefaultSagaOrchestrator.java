@@ -53,6 +53,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     private final Config config;
     private final SagaStore store;
+    /** The store writes each transition's outgoing messages in the transition's transaction (an outbox). */
+    private final boolean transactionalMessages;
     private final Scheduler scheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
@@ -69,6 +71,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     public DefaultSagaOrchestrator(Config config) {
         this.config = config;
         this.store = config.store();
+        this.transactionalMessages = store.storesOutgoingMessages();
         this.scheduler = config.scheduler();
         config.definitions().forEach(this::register);
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
@@ -104,6 +107,42 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     Scheduler scheduler() {
         return scheduler;
+    }
+
+    /** Whether commands and lifecycle events go to the store with their transition instead of to the bus. */
+    boolean transactionalMessages() {
+        return transactionalMessages;
+    }
+
+    /**
+     * The lifecycle event a stored transition emits, for a store that writes it with the transition, or null.
+     * Its id is {@code <saga id>/<version>}: deterministic, so a relayed duplicate is recognisable.
+     */
+    Message lifecycleMessage(SagaInstance instance, SagaTransition transition) {
+        if (config.lifecycleTopic() == null) {
+            return null;
+        }
+        String event = switch (transition.type()) {
+            case SAGA_STARTED -> "started";
+            case STEP_SUCCEEDED -> "step-completed";
+            case SAGA_COMPENSATING -> "compensating";
+            case SAGA_COMPLETED -> "completed";
+            case SAGA_COMPENSATED -> "compensated";
+            case SAGA_NEEDS_ATTENTION -> "failed";
+            default -> null;
+        };
+        if (event == null) {
+            return null;
+        }
+        SagaFailure failure = switch (event) {
+            case "compensating", "compensated" -> instance.failure();
+            case "failed" -> instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure();
+            default -> null;
+        };
+        return lifecycleBuilder(instance, event, event.equals("step-completed") ? transition.step() : null, failure, true)
+                .id(instance.sagaId() + "/" + transition.version())
+                .timestamp(transition.at())
+                .build();
     }
 
     EventBus bus() {
@@ -177,7 +216,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey,
                 definition.dataType(), data, SagaStatus.RUNNING, pendingSteps(definition), null, null, now, now, 1);
         try {
-            store.insert(instance, new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null));
+            SagaTransition started = new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null);
+            Message event = transactionalMessages ? lifecycleMessage(instance, started) : null;
+            if (event == null) {
+                store.insert(instance, started);
+            } else {
+                store.insert(instance, started, List.of(event));
+            }
         } catch (ConcurrentSagaUpdateException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -455,18 +500,23 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    private void publish(SagaInstance instance, String event, String step, SagaFailure failure) {
-        if (config.lifecycleTopic() == null) {
-            return;
-        }
-        Message message = Message.builder(config.lifecycleTopic())
+    private Message.Builder lifecycleBuilder(SagaInstance instance, String event, String step, SagaFailure failure,
+                                             boolean encoded) {
+        Object payload = new SagaLifecycleEvent(instance.sagaId(), instance.sagaName(), event, step, instance.status(),
+                failure == null ? null : failure.toString());
+        return Message.builder(config.lifecycleTopic())
                 .key(instance.sagaId())
                 .type(SagaLifecycleEvent.TYPE)
-                .payload(new SagaLifecycleEvent(instance.sagaId(), instance.sagaName(), event, step, instance.status(),
-                        failure == null ? null : failure.toString()))
-                .header(MessageHeaders.SAGA_ID, instance.sagaId())
-                .timestamp(now())
-                .build();
+                .payload(encoded ? config.bus().codec().encode(payload) : payload)
+                .header(MessageHeaders.SAGA_ID, instance.sagaId());
+    }
+
+    private void publish(SagaInstance instance, String event, String step, SagaFailure failure) {
+        // With transactional messages the store wrote the event with its transition (lifecycleMessage).
+        if (config.lifecycleTopic() == null || transactionalMessages) {
+            return;
+        }
+        Message message = lifecycleBuilder(instance, event, step, failure, false).timestamp(now()).build();
         config.bus().publish(message).whenComplete((position, error) -> {
             if (error != null) {
                 log.warn("saga {}: lifecycle event '{}' could not be published: {}", instance.sagaId(), event, error.toString());

@@ -199,12 +199,29 @@ final class SagaRun<D> {
         cancelTimer(i);
         if (step.isRemote()) {
             Instant deadline = step.timeout() == null ? null : orchestrator.now().plus(step.timeout());
-            if (!writeStep(i, state.nextAttempt(StepStatus.WAITING, deadline), TransitionType.STEP_WAITING, attempt, null)) {
+            // The command is built before the write so a store with an outbox can write both in one transaction.
+            Message command = null;
+            Exception commandError = null;
+            try {
+                command = command(step, attempt, orchestrator.transactionalMessages());
+            } catch (Exception e) {
+                commandError = e;
+            }
+            boolean stored = command != null && orchestrator.transactionalMessages();
+            if (!write(next(i, state.nextAttempt(StepStatus.WAITING, deadline), instance.status(), data, instance.failure(),
+                    instance.compensationFailure()), TransitionType.STEP_WAITING, step.name(), attempt, null,
+                    stored ? command : null)) {
                 return;
             }
             attached[i] = true;
+            if (commandError != null) {
+                onActionFailure(step, commandError, false);
+                return;
+            }
             armTimeout(step, attempt, step.timeout());
-            sendCommand(step, attempt);
+            if (!stored) {
+                publishCommand(step, attempt, command);
+            }
             return;
         }
         if (!writeStep(i, state.nextAttempt(StepStatus.RUNNING, null), TransitionType.STEP_STARTED, attempt, null)) {
@@ -306,32 +323,44 @@ final class SagaRun<D> {
 
     // ---------------------------------------------------------------- remote steps
 
-    private void sendCommand(SagaStep<D> step, int attempt) {
+    /**
+     * The step's command message. Its id is deterministic, so a command re-sent after a crash is the same
+     * message for idempotent consumers. {@code encoded}: the payload as bytes, for a store to write.
+     */
+    private Message command(SagaStep<D> step, int attempt, boolean encoded) throws Exception {
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
         StepContext context = context(step, attempt);
+        Object payload = remote.command().command(data, context);
+        var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
+        return Message.builder(remote.commandTopic())
+                .id(instance.sagaId() + "/" + step.name() + "/" + attempt)
+                .key(instance.sagaId())
+                .type(typeId.type())
+                .version(typeId.version())
+                .payload(encoded ? orchestrator.bus().codec().encode(payload) : payload)
+                .header(MessageHeaders.SAGA_ID, instance.sagaId())
+                .header(SagaMessages.STEP, step.name())
+                .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
+                .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
+                .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey())
+                .timestamp(orchestrator.now())
+                .build();
+    }
+
+    /** Re-sends the command of a waiting step (after recovery). */
+    private void sendCommand(SagaStep<D> step, int attempt) {
         Message command;
         try {
-            Object payload = remote.command().command(data, context);
-            var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
-            // A deterministic id: a command re-sent after a crash is the same message for idempotent consumers.
-            command = Message.builder(remote.commandTopic())
-                    .id(instance.sagaId() + "/" + step.name() + "/" + attempt)
-                    .key(instance.sagaId())
-                    .type(typeId.type())
-                    .version(typeId.version())
-                    .payload(payload)
-                    .header(MessageHeaders.SAGA_ID, instance.sagaId())
-                    .header(SagaMessages.STEP, step.name())
-                    .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
-                    .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
-                    .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey())
-                    .timestamp(orchestrator.now())
-                    .build();
+            command = command(step, attempt, false);
         } catch (Exception e) {
             cancelTimer(step.index());
             onActionFailure(step, e, false);
             return;
         }
+        publishCommand(step, attempt, command);
+    }
+
+    private void publishCommand(SagaStep<D> step, int attempt, Message command) {
         orchestrator.bus().publish(command).whenComplete((position, error) -> {
             if (error != null) {
                 onSendFailure(step, attempt, error);
@@ -357,7 +386,9 @@ final class SagaRun<D> {
             Duration left = Duration.between(orchestrator.now(), state.dueAt());
             armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left);
         }
-        sendCommand(step, state.attempts());
+        if (!orchestrator.transactionalMessages()) {
+            sendCommand(step, state.attempts());
+        } // else the command was stored with the STEP_WAITING transition, and the store's relay delivers it
     }
 
     /** A reply for {@code step}: completes the step if it still waits (from any attempt: same idempotency key). */
@@ -742,12 +773,28 @@ final class SagaRun<D> {
 
     /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */
     private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail) {
+        return write(next, type, step, attempt, detail, null);
+    }
+
+    /**
+     * Stores the next instance and its transition, with {@code command} (non-null only for a store with
+     * transactional messages) and the transition's lifecycle event when the store writes messages.
+     */
+    private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail, Message command) {
         if (stopped) {
             return false;
         }
         try {
-            orchestrator.store().update(next, new SagaTransition(next.sagaId(), next.version(),
-                    next.updatedAt(), type, step, attempt, detail));
+            SagaTransition transition = new SagaTransition(next.sagaId(), next.version(), next.updatedAt(), type, step,
+                    attempt, detail);
+            if (orchestrator.transactionalMessages()) {
+                Message event = orchestrator.lifecycleMessage(next, transition);
+                List<Message> outgoing = command == null ? (event == null ? List.of() : List.of(event))
+                        : event == null ? List.of(command) : List.of(command, event);
+                orchestrator.store().update(next, transition, outgoing);
+            } else {
+                orchestrator.store().update(next, transition);
+            }
         } catch (ConcurrentSagaUpdateException e) {
             log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());
             orchestrator.detach(this);

@@ -1,5 +1,7 @@
 package io.streamsaga.saga.spi;
 
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.message.Message;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
@@ -19,6 +21,13 @@ import java.util.Set;
  * must be thread-safe and pass {@code SagaStoreContractTest} from saga-core's test-jar. Durable stores
  * serialise the saga data to JSON under {@link SagaInstance#dataType()} and may return it as a
  * {@code JsonNode}; the engine binds it to the definition's data class.
+ *
+ * <p>Transactional messages (optional capability): a store whose {@link #storesOutgoingMessages()} is true
+ * takes the messages a transition sends (remote-step commands, lifecycle events) with the transition
+ * itself ({@link #insert(SagaInstance, SagaTransition, List)}, {@link #update(SagaInstance, SagaTransition, List)})
+ * and writes them atomically with it, typically to a transactional outbox a relay publishes from; the
+ * engine then never publishes them itself. Stores without the capability keep the defaults: the engine
+ * publishes after the write, and a crash in between is repaired by recovery re-sending the command.
  */
 public interface SagaStore {
 
@@ -36,6 +45,44 @@ public interface SagaStore {
      * @throws ConcurrentSagaUpdateException when the stored version differs (or the instance is gone)
      */
     void update(SagaInstance updated, SagaTransition transition);
+
+    /**
+     * Whether this store writes a transition's outgoing messages in the transition's own atomic write
+     * (and sees to their publication). False by default: the engine publishes them after the write.
+     */
+    default boolean storesOutgoingMessages() {
+        return false;
+    }
+
+    /**
+     * As {@link #insert(SagaInstance, SagaTransition)}, and writes {@code outgoing} atomically with it. The
+     * messages carry deterministic ids and encoded ({@code byte[]}) payloads. Only called when
+     * {@link #storesOutgoingMessages()} is true; the default refuses messages it cannot store.
+     *
+     * @throws ConcurrentSagaUpdateException when an instance with that id exists (nothing is written)
+     */
+    default void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
+        requireNoMessages(outgoing);
+        insert(instance, transition);
+    }
+
+    /**
+     * As {@link #update(SagaInstance, SagaTransition)}, and writes {@code outgoing} atomically with it (see
+     * {@link #insert(SagaInstance, SagaTransition, List)}).
+     *
+     * @throws ConcurrentSagaUpdateException when the stored version differs (nothing is written)
+     */
+    default void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
+        requireNoMessages(outgoing);
+        update(updated, transition);
+    }
+
+    private void requireNoMessages(List<Message> outgoing) {
+        if (!outgoing.isEmpty()) {
+            throw new ConfigurationException(getClass().getName() + " does not store outgoing messages"
+                    + " (storesOutgoingMessages() is false), but was given " + outgoing.size());
+        }
+    }
 
     Optional<SagaInstance> find(String sagaId);
 

@@ -2,6 +2,8 @@ package io.streamsaga.saga.spi;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.message.Message;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -221,6 +223,36 @@ public abstract class SagaStoreContractTest {
         assertTrue(store.find("old-running").isPresent());
         assertTrue(store.find("old-attention").isPresent());
         assertTrue(store.find("new-done").isPresent());
+    }
+
+    @Test
+    void writesWithoutOutgoingMessagesAreThePlainWrites() {
+        SagaInstance first = instance("m-1", "k-m", SagaStatus.RUNNING, T0, 1);
+        store.insert(first, transition(first, TransitionType.SAGA_STARTED), List.of());
+        SagaInstance second = instance("m-1", "k-m", SagaStatus.COMPENSATING, T0, 2);
+        store.update(second, transition(second, TransitionType.SAGA_COMPENSATING), List.of());
+
+        assertEquals(2, store.find("m-1").orElseThrow().version());
+        assertEquals(SagaStatus.COMPENSATING, store.find("m-1").orElseThrow().status());
+        SagaInstance stale = instance("m-1", "k-m", SagaStatus.COMPENSATED, T0, 2);
+        assertThrows(ConcurrentSagaUpdateException.class,
+                () -> store.update(stale, transition(stale, TransitionType.SAGA_COMPENSATED), List.of()));
+        assertEquals(SagaStatus.COMPENSATING, store.find("m-1").orElseThrow().status());
+    }
+
+    @Test
+    void outgoingMessagesAreStoredWithTheTransitionOrRefusedWithNothingWritten() {
+        SagaInstance first = instance("m-2", "k-m", SagaStatus.RUNNING, T0, 1);
+        Message command = Message.builder("contract-commands").id("m-2/step/1").key("m-2").type("contract-command")
+                .payload("{}".getBytes(java.nio.charset.StandardCharsets.UTF_8)).build();
+        if (store.storesOutgoingMessages()) {
+            store.insert(first, transition(first, TransitionType.SAGA_STARTED), List.of(command));
+            assertEquals(1, store.find("m-2").orElseThrow().version());
+        } else {
+            assertThrows(ConfigurationException.class,
+                    () -> store.insert(first, transition(first, TransitionType.SAGA_STARTED), List.of(command)));
+            assertTrue(store.find("m-2").isEmpty(), "a refused write leaves nothing behind");
+        }
     }
 
     private static List<String> ids(List<SagaInstance> instances) {

@@ -12,6 +12,8 @@ import java.util.Locale;
  * {@code io/streamsaga/jdbc/schema/<folder>/}); every statement the stores run is written once in SQL
  * that PostgreSQL 15+ and H2 2.x (PostgreSQL mode) both accept: {@code MERGE ... USING (VALUES ...)},
  * version-checked updates, {@code SELECT ... FOR UPDATE}, no {@code ON CONFLICT}, no {@code RETURNING}.
+ * One exception: the saga store's group commit updates a batch with one {@code UPDATE ... FROM (VALUES ...)
+ * RETURNING} on PostgreSQL (a JDBC batch of plain updates on H2).
  */
 public enum Dialect {
     POSTGRESQL("postgresql"),

@@ -13,6 +13,7 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.Dialect;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaFailure;
@@ -33,6 +34,7 @@ import java.sql.SQLException;
 import java.sql.Types;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -61,13 +63,17 @@ public final class JdbcSagaStore implements SagaStore {
     private final ObjectMapper mapper;
     private final GroupCommit groupCommit;
     private final String lifecycleTopic;
+    private final boolean transactionalMessages;
     private final JdbcOutbox outbox;
+    /** The database, learnt on group commit's first batch (it picks the multi-row update on PostgreSQL). */
+    private volatile Dialect dialect;
 
     private JdbcSagaStore(Builder b) {
         this.tx = new JdbcTransactions(b.dataSource);
         this.mapper = b.mapper;
         this.lifecycleTopic = b.lifecycleTopic;
-        this.outbox = b.lifecycleTopic == null ? null
+        this.transactionalMessages = b.transactionalMessages;
+        this.outbox = b.lifecycleTopic == null && !b.transactionalMessages ? null
                 : JdbcOutbox.builder(b.dataSource).codec(new JsonEventCodec(b.mapper, TypeRegistry.empty())).build();
         this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
     }
@@ -87,8 +93,15 @@ public final class JdbcSagaStore implements SagaStore {
         return new Builder(dataSource);
     }
 
-    /** One write of the store: a saga's insert or update with its transition, serialised ahead of the transaction. */
-    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
+    /**
+     * One write of the store: a saga's insert or update with its transition, serialised ahead of the
+     * transaction, and the messages the transition sends (empty unless transactional messages are on).
+     */
+    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps,
+                 List<Message> outgoing) {
+        Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
+            this(insert, instance, transition, data, steps, List.of());
+        }
     }
 
     private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
@@ -103,18 +116,54 @@ public final class JdbcSagaStore implements SagaStore {
     private static final String TRANSITION_SQL = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
             + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
+    /** True when built with {@link Builder#transactionalMessages()}. */
+    @Override
+    public boolean storesOutgoingMessages() {
+        return transactionalMessages;
+    }
+
+    /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
+    @Override
+    public void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
+        Objects.requireNonNull(instance, "instance");
+        Objects.requireNonNull(transition, "transition");
+        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps()), outgoing(outgoing)));
+    }
+
+    /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
+    @Override
+    public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
+        Objects.requireNonNull(updated, "updated");
+        Objects.requireNonNull(transition, "transition");
+        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps()), outgoing(outgoing)));
+    }
+
+    private List<Message> outgoing(List<Message> outgoing) {
+        if (outgoing.isEmpty()) {
+            return List.of();
+        }
+        ConfigurationException.require(transactionalMessages, "this JdbcSagaStore was built without transactionalMessages(),"
+                + " but was given %s outgoing message(s)", outgoing.size());
+        return List.copyOf(outgoing);
+    }
+
     @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
         Objects.requireNonNull(instance, "instance");
         Objects.requireNonNull(transition, "transition");
-        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps())));
+        write(toWrite(true, instance, transition));
     }
 
     @Override
     public void update(SagaInstance updated, SagaTransition transition) {
         Objects.requireNonNull(updated, "updated");
         Objects.requireNonNull(transition, "transition");
-        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps())));
+        write(toWrite(false, updated, transition));
+    }
+
+    /** The write of an insert or update, with the data and step states serialised. */
+    Write toWrite(boolean insert, SagaInstance instance, SagaTransition transition) {
+        return new Write(insert, instance, transition, writeData(instance), writeSteps(instance.steps()));
     }
 
     /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
@@ -146,6 +195,19 @@ public final class JdbcSagaStore implements SagaStore {
             ps.executeUpdate();
         }
         appendLifecycleEvent(c, w);
+        appendOutgoing(c, w);
+    }
+
+    /**
+     * Writes the transition's outgoing messages to the outbox in its transaction. A lifecycle event is
+     * skipped when {@code lifecycleEventsToOutbox} writes its own, so each transition emits one event.
+     */
+    private void appendOutgoing(Connection c, Write w) {
+        for (Message message : w.outgoing()) {
+            if (lifecycleTopic == null || !SagaLifecycleEvent.TYPE.equals(message.type())) {
+                outbox.append(c, message);
+            }
+        }
     }
 
     /** The lifecycle event names of the orchestrator's own {@code publishLifecycleEvents}, by transition. */
@@ -166,7 +228,7 @@ public final class JdbcSagaStore implements SagaStore {
      * message id is {@code <saga id>/<version>}, so a consumer can tell a re-sent event from a new one.
      */
     private void appendLifecycleEvent(Connection c, Write w) {
-        if (outbox == null) {
+        if (lifecycleTopic == null) {
             return;
         }
         String event = lifecycleEvent(w.transition().type());
@@ -185,25 +247,40 @@ public final class JdbcSagaStore implements SagaStore {
     }
 
     /**
-     * Writes a batch on {@code c} with one JDBC batch per statement kind (a few round trips for the whole
-     * batch); returns one entry per write: null when written, the conflict otherwise. Inserts go first, so
-     * a saga inserted and updated in one batch keeps its order (one saga's writes never share a batch
-     * anyway: its orchestrator waits for each before the next).
+     * Writes a batch on {@code c}; returns one entry per write: null when written, the conflict otherwise.
+     * Inserts go first (one JDBC batch), so a saga inserted and updated in one batch keeps its order (one
+     * saga's writes never share a batch anyway: its orchestrator waits for each before the next). Updates
+     * are one multi-row statement on PostgreSQL and a JDBC batch on H2; the history rows one multi-row
+     * INSERT: a few statements for the whole batch.
      */
     RuntimeException[] writeBatch(Connection c, List<Write> writes) throws SQLException {
+        if (dialect == null) {
+            dialect = Dialect.of(c);
+        }
         RuntimeException[] errors = new RuntimeException[writes.size()];
         for (boolean inserts : new boolean[]{true, false}) {
             List<Integer> indexes = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement(inserts ? INSERT_SQL : UPDATE_SQL)) {
-                for (int i = 0; i < writes.size(); i++) {
-                    if (writes.get(i).insert() == inserts) {
-                        bindWrite(ps, writes.get(i));
-                        ps.addBatch();
-                        indexes.add(i);
+            for (int i = 0; i < writes.size(); i++) {
+                if (writes.get(i).insert() == inserts) {
+                    indexes.add(i);
+                }
+            }
+            if (indexes.isEmpty()) {
+                continue;
+            }
+            if (!inserts && dialect == Dialect.POSTGRESQL) {
+                BitSet updated = MultiRowWrites.updatePostgres(c, writes, indexes);
+                for (int i : indexes) {
+                    if (!updated.get(i)) {
+                        errors[i] = conflict(c, writes.get(i));
                     }
                 }
-                if (indexes.isEmpty()) {
-                    continue;
+                continue;
+            }
+            try (PreparedStatement ps = c.prepareStatement(inserts ? INSERT_SQL : UPDATE_SQL)) {
+                for (int i : indexes) {
+                    bindWrite(ps, writes.get(i));
+                    ps.addBatch();
                 }
                 int[] counts = ps.executeBatch();
                 for (int k = 0; k < counts.length; k++) {
@@ -214,23 +291,16 @@ public final class JdbcSagaStore implements SagaStore {
                 }
             }
         }
-        try (PreparedStatement ps = c.prepareStatement(TRANSITION_SQL)) {
-            boolean any = false;
-            for (int i = 0; i < writes.size(); i++) {
-                if (errors[i] == null) {
-                    bindTransition(ps, writes.get(i).transition());
-                    ps.addBatch();
-                    any = true;
-                }
-            }
-            if (any) {
-                ps.executeBatch();
-            }
-        }
+        List<Integer> written = new ArrayList<>(writes.size());
         for (int i = 0; i < writes.size(); i++) {
             if (errors[i] == null) {
-                appendLifecycleEvent(c, writes.get(i));
+                written.add(i);
             }
+        }
+        MultiRowWrites.insertTransitions(c, writes, written);
+        for (int i : written) {
+            appendLifecycleEvent(c, writes.get(i));
+            appendOutgoing(c, writes.get(i));
         }
         return errors;
     }
@@ -263,7 +333,7 @@ public final class JdbcSagaStore implements SagaStore {
     }
 
     /** Binds saga_name ... comp_failure_message from {@code first}; returns the next parameter index. */
-    private static int bindColumns(PreparedStatement ps, int first, SagaInstance s, byte[] data, byte[] steps)
+    static int bindColumns(PreparedStatement ps, int first, SagaInstance s, byte[] data, byte[] steps)
             throws SQLException {
         int i = first;
         ps.setString(i++, s.sagaName());
@@ -294,13 +364,20 @@ public final class JdbcSagaStore implements SagaStore {
     }
 
     private static void bindTransition(PreparedStatement ps, SagaTransition t) throws SQLException {
-        ps.setString(1, t.sagaId());
-        ps.setLong(2, t.version());
-        Sql.setInstant(ps, 3, t.at());
-        ps.setString(4, t.type().name());
-        ps.setString(5, t.step());
-        ps.setInt(6, t.attempt());
-        ps.setString(7, truncate(t.detail(), 4000));
+        bindTransition(ps, 1, t);
+    }
+
+    /** Binds a transition's seven columns from {@code first}; returns the next parameter index. */
+    static int bindTransition(PreparedStatement ps, int first, SagaTransition t) throws SQLException {
+        int i = first;
+        ps.setString(i++, t.sagaId());
+        ps.setLong(i++, t.version());
+        Sql.setInstant(ps, i++, t.at());
+        ps.setString(i++, t.type().name());
+        ps.setString(i++, t.step());
+        ps.setInt(i++, t.attempt());
+        ps.setString(i++, truncate(t.detail(), 4000));
+        return i;
     }
 
     @Override
@@ -493,6 +570,7 @@ public final class JdbcSagaStore implements SagaStore {
         private int groupCommitBatch = 1;
         private int groupCommitLanes = 4;
         private String lifecycleTopic;
+        private boolean transactionalMessages;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -506,9 +584,11 @@ public final class JdbcSagaStore implements SagaStore {
 
         /**
          * Group commit: concurrent {@code insert}/{@code update} calls (from different sagas, on different
-         * threads) are written together, up to {@code maxBatch} per transaction and with one JDBC batch per
-         * statement kind, so one commit, one log flush and a few round trips serve many transitions. Each call still returns only after its transition is committed, and
-         * a version conflict fails only its own call. 1 (the default) writes each in its own transaction.
+         * threads) are written together, up to {@code maxBatch} per transaction and with one statement per
+         * kind (multi-row update on PostgreSQL, multi-row history insert), so one commit, one log flush and a
+         * few round trips serve many transitions. Each call still returns only after its transition is
+         * committed, and a version conflict fails only its own call. Worth it with many sagas in flight
+         * (see docs/benchmarks.md); 1 (the default) writes each in its own transaction.
          */
         public Builder groupCommit(int maxBatch) {
             ConfigurationException.require(maxBatch >= 1, "group commit batch must be 1 or more, but was %s", maxBatch);
@@ -536,6 +616,20 @@ public final class JdbcSagaStore implements SagaStore {
         public Builder lifecycleEventsToOutbox(String topic) {
             ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
             this.lifecycleTopic = topic;
+            return this;
+        }
+
+        /**
+         * Transactional messages: the orchestrator hands each transition's outgoing messages (remote-step
+         * commands, and lifecycle events when it has {@code publishLifecycleEvents}) to this store, which
+         * writes them to the transactional outbox in the transition's own transaction; an {@code OutboxRelay}
+         * publishes them, at least once and in order per saga. A crash can then neither lose a command whose
+         * step is stored as waiting, nor send one whose transition was not stored. The orchestrator stops
+         * publishing them itself (and does not re-send a waiting step's command on recovery: the outbox has it),
+         * so a relay must run for sagas with remote steps to progress.
+         */
+        public Builder transactionalMessages() {
+            this.transactionalMessages = true;
             return this;
         }
 

@@ -13,7 +13,9 @@ import java.util.UUID;
 /**
  * The child process of {@link SagaCrashTest}: recovers what the previous (killed) process left unfinished
  * with a fresh orchestrator, then runs order sagas on three threads until it is killed. About a third
- * of the sagas fail at step 2 or 3. Arguments: JDBC URL, user, random seed.
+ * of the sagas fail at step 2 or 3. Every other process (odd seed) runs the saga store with group
+ * commit, so kills also land in the middle of batched transactions and the next process recovers what a
+ * batch left. Arguments: JDBC URL, user, random seed.
  */
 public final class OrderSagaWorker {
     private OrderSagaWorker() {
@@ -25,7 +27,8 @@ public final class OrderSagaWorker {
         dataSource.setUser(args[1]);
         long seed = Long.parseLong(args[2]);
         SagaDefinition<CrashOrderSaga.OrderData> definition = CrashOrderSaga.definition(dataSource);
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(JdbcSagaStore.create(dataSource))
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder()
+                .store(JdbcSagaStore.builder(dataSource).groupCommit(seed % 2 == 0 ? 1 : 16).build())
                 .scheduler(Scheduler.system()).register(definition).build();
         orchestrator.recover();
         for (int t = 0; t < 3; t++) {

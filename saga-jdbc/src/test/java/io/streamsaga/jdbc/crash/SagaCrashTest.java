@@ -40,7 +40,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Real crashes: a child JVM ({@link OrderSagaWorker}) runs a steady stream of order sagas against the
  * embedded PostgreSQL server and is killed with SIGKILL at random moments, at least 20 times; every new
- * child first recovers what its predecessor left with a fresh orchestrator. Meanwhile this process relays
+ * child first recovers what its predecessor left with a fresh orchestrator (every other child writes with
+ * group commit, so kills also hit batched transactions). Meanwhile this process relays
  * the outbox to a bus whose acknowledgements get lost now and then (so messages go out twice), and a
  * consumer applies them through the inbox. At the end a fresh orchestrator recovers the rest, and the
  * invariants are checked against the application's own tables.

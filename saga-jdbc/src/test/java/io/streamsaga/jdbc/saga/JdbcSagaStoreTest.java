@@ -68,6 +68,41 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void groupCommitBatchWritesEveryRowWithItsHistoryAndRefusesEachStaleWriteAloneIncludingARacingUpdateOfTheSameSaga()
+            throws Exception {
+        for (String id : List.of("s-1", "s-2", "s-3")) {
+            store.insert(saga(id, "o", SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED));
+        }
+        List<JdbcSagaStore.Write> batch = List.of(
+                store.toWrite(false, saga("s-1", "o", SagaStatus.COMPLETED, T0, 2), transition("s-1", 2, TransitionType.SAGA_COMPLETED)),
+                store.toWrite(false, saga("s-2", "o", SagaStatus.COMPLETED, T0, 2), transition("s-2", 2, TransitionType.SAGA_COMPLETED)),
+                store.toWrite(false, saga("s-2", "o", SagaStatus.COMPENSATING, T0, 2), transition("s-2", 2, TransitionType.SAGA_COMPENSATING)),
+                store.toWrite(false, saga("s-3", "o", SagaStatus.COMPLETED, T0, 5), transition("s-3", 5, TransitionType.SAGA_COMPLETED)),
+                store.toWrite(true, saga("s-4", "o", SagaStatus.RUNNING, T0, 1), transition("s-4", 1, TransitionType.SAGA_STARTED)),
+                store.toWrite(true, saga("s-1", "o", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED)));
+
+        RuntimeException[] errors = new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource())
+                .call(c -> store.writeBatch(c, batch));
+
+        assertNull(errors[0], "s-1 updated");
+        assertTrue(errors[1] == null ^ errors[2] == null, "exactly one of two racing updates of s-2 wins");
+        assertTrue(errors[1] instanceof ConcurrentSagaUpdateException || errors[2] instanceof ConcurrentSagaUpdateException);
+        assertTrue(errors[3] instanceof ConcurrentSagaUpdateException, "stale update of s-3 refused");
+        assertNull(errors[4], "s-4 inserted");
+        assertTrue(errors[5] instanceof ConcurrentSagaUpdateException, "duplicate insert of s-1 refused");
+        assertEquals(SagaStatus.COMPLETED, store.find("s-1").orElseThrow().status());
+        assertEquals(errors[1] == null ? SagaStatus.COMPLETED : SagaStatus.COMPENSATING, store.find("s-2").orElseThrow().status());
+        assertEquals(2, store.find("s-2").orElseThrow().version());
+        assertEquals(1, store.find("s-3").orElseThrow().version());
+        assertEquals(SagaStatus.RUNNING, store.find("s-4").orElseThrow().status());
+        assertEquals(List.of(TransitionType.SAGA_STARTED, TransitionType.SAGA_COMPLETED),
+                store.history("s-1").stream().map(SagaTransition::type).toList());
+        assertEquals(2, store.history("s-2").size(), "only the winner's transition is stored");
+        assertEquals(1, store.history("s-3").size());
+        assertEquals(1, store.history("s-4").size());
+    }
+
+    @Test
     void insertedSagaIsFoundWithItsDataAsJsonStepsAndHistory() {
         store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
 

@@ -157,22 +157,27 @@ public final class ConsumerLoop implements Runnable {
     private void handleBatch(ConsumerRecords<String, byte[]> records) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> toCommit = new HashMap<>();
         for (TopicPartition partition : records.partitions()) {
-            for (ConsumerRecord<String, byte[]> record : records.records(partition)) {
-                if (!running) {
-                    break;
+            // The next offset to commit is recorded once per partition, after its handled records, rather
+            // than per record: nothing reads it before this batch ends (revoke and close run on this thread).
+            long next = -1;
+            try {
+                for (ConsumerRecord<String, byte[]> record : records.records(partition)) {
+                    if (!running) {
+                        break;
+                    }
+                    try {
+                        deliver(record);
+                    } catch (InterruptedException e) {
+                        running = false;
+                        throw e;
+                    } catch (Exception e) {
+                        redeliverLater(partition, record.offset(), e);
+                        break;
+                    }
+                    next = record.offset() + 1;
                 }
-                try {
-                    deliver(record);
-                } catch (InterruptedException e) {
-                    running = false;
-                    throw e;
-                } catch (Exception e) {
-                    redeliverLater(partition, record.offset(), e);
-                    break;
-                }
-                OffsetAndMetadata next = new OffsetAndMetadata(record.offset() + 1);
-                processed.put(partition, next);
-                toCommit.put(partition, next);
+            } finally {
+                markHandled(partition, next, toCommit); // also when stopping: close commits what was handled
             }
         }
         if (!toCommit.isEmpty()) {
@@ -182,6 +187,14 @@ public final class ConsumerLoop implements Runnable {
                     log.debug("async offset commit of group {} failed: {}", group, error.toString());
                 }
             });
+        }
+    }
+
+    private void markHandled(TopicPartition partition, long next, Map<TopicPartition, OffsetAndMetadata> toCommit) {
+        if (next >= 0) {
+            OffsetAndMetadata offset = new OffsetAndMetadata(next);
+            processed.put(partition, offset);
+            toCommit.put(partition, offset);
         }
     }
 

@@ -56,21 +56,46 @@ public final class WireFormat {
      * redeliveries), the type to the topic name and the version to 1.
      */
     public static Message fromRecord(ConsumerRecord<String, byte[]> record) {
-        Map<String, String> headers = new LinkedHashMap<>();
+        // One pass over the headers, taking the three field headers out as it goes; the rest is kept in a
+        // map that Message accepts without another copy when it holds at most one header (the common case).
+        String id = null;
+        String type = null;
+        String versionText = null;
+        String firstName = null;
+        String firstValue = null;
+        Map<String, String> headers = null;
         for (Header header : record.headers()) {
-            // the last value wins when a header name repeats, as in most Kafka clients' map views
-            headers.put(header.key(), header.value() == null ? "" : new String(header.value(), StandardCharsets.UTF_8));
+            String name = header.key();
+            byte[] raw = header.value();
+            switch (name) {
+                case MessageHeaders.MESSAGE_ID -> id = utf8(raw);
+                case MessageHeaders.EVENT_TYPE -> type = raw == null ? null : utf8(raw);
+                case MessageHeaders.EVENT_VERSION -> versionText = versionText(raw);
+                default -> {
+                    String value = utf8(raw);
+                    if (headers != null) {
+                        headers.put(name, value); // the last value wins when a name repeats, as in most clients
+                    } else if (firstName == null || firstName.equals(name)) {
+                        firstName = name;
+                        firstValue = value;
+                    } else {
+                        headers = new LinkedHashMap<>();
+                        headers.put(firstName, firstValue);
+                        headers.put(name, value);
+                    }
+                }
+            }
         }
-        String id = headers.remove(MessageHeaders.MESSAGE_ID);
+        if (headers == null) {
+            headers = firstName == null ? Map.of() : Map.of(firstName, firstValue);
+        }
         if (id == null || id.isBlank()) {
             id = UUID.nameUUIDFromBytes((record.topic() + '/' + record.partition() + '/' + record.offset())
                     .getBytes(StandardCharsets.UTF_8)).toString();
         }
-        String type = headers.remove(MessageHeaders.EVENT_TYPE);
         if (type == null || type.isBlank()) {
             type = record.topic();
         }
-        String versionText = headers.remove(MessageHeaders.EVENT_VERSION);
         int version = parseVersion(versionText, record);
         Instant timestamp = record.timestampType() == TimestampType.NO_TIMESTAMP_TYPE || record.timestamp() < 0
                 ? Instant.now()
@@ -78,9 +103,29 @@ public final class WireFormat {
         return new Message(id, record.topic(), record.key(), type, version, record.value(), headers, timestamp);
     }
 
+    private static String utf8(byte[] raw) {
+        return raw == null ? "" : new String(raw, StandardCharsets.UTF_8);
+    }
+
+    /** "1".."9" without building a string, as nearly every record carries a one-digit version. */
+    private static String versionText(byte[] raw) {
+        if (raw == null) {
+            return null;
+        }
+        if (raw.length == 1 && raw[0] >= '1' && raw[0] <= '9') {
+            return DIGITS[raw[0] - '0'];
+        }
+        return new String(raw, StandardCharsets.UTF_8);
+    }
+
+    private static final String[] DIGITS = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+
     private static int parseVersion(String text, ConsumerRecord<?, ?> record) {
         if (text == null || text.isBlank()) {
             return 1;
+        }
+        if (text.length() == 1 && text.charAt(0) >= '1' && text.charAt(0) <= '9') {
+            return text.charAt(0) - '0';
         }
         try {
             int version = Integer.parseInt(text.trim());

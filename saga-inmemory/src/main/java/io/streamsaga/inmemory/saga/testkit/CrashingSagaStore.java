@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.saga.testkit;
 
+import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
@@ -91,6 +92,27 @@ public final class CrashingSagaStore implements SagaStore {
         checkAlive();
         beforeWrite(transition);
         delegate.update(updated, transition);
+        afterWrite(transition);
+    }
+
+    @Override
+    public boolean storesOutgoingMessages() {
+        return delegate.storesOutgoingMessages();
+    }
+
+    @Override
+    public void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
+        checkAlive();
+        beforeWrite(transition);
+        delegate.insert(instance, transition, outgoing);
+        afterWrite(transition);
+    }
+
+    @Override
+    public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
+        checkAlive();
+        beforeWrite(transition);
+        delegate.update(updated, transition, outgoing);
         afterWrite(transition);
     }
 

@@ -1,0 +1,59 @@
+package io.streamsaga.codec;
+
+import io.streamsaga.message.Message;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Decoding byte payloads of the current version binds straight from the bytes; whatever that path
+ * rejects still fails with the same typed errors as the tree path.
+ */
+class JsonEventCodecBytesTest {
+
+    record PriceChanged(String sku, long cents) {
+    }
+
+    private final JsonEventCodec codec = new JsonEventCodec(
+            TypeRegistry.builder().register("price-changed", 1, PriceChanged.class).build());
+
+    private static Message bytes(String json) {
+        return Message.builder("prices").type("price-changed").payload(json.getBytes(StandardCharsets.UTF_8)).build();
+    }
+
+    @Test
+    void currentVersionBytesBindDirectlyIgnoringUnknownPropertiesAndLeadingWhitespace() {
+        assertEquals(new PriceChanged("a", 5),
+                codec.decode(bytes(" \n{\"sku\":\"a\",\"cents\":5,\"extra\":true}"), PriceChanged.class));
+    }
+
+    @Test
+    void aJsonNullPayloadIsRejectedAsNotAnObject() {
+        DecodingException e = assertThrows(DecodingException.class, () -> codec.decode(bytes("null"), PriceChanged.class));
+        assertTrue(e.getMessage().contains("must be a JSON object, but was NULL"), e.getMessage());
+    }
+
+    @Test
+    void aJsonStringPayloadIsRejectedAsNotAnObject() {
+        DecodingException e = assertThrows(DecodingException.class, () -> codec.decode(bytes("\"a\""), PriceChanged.class));
+        assertTrue(e.getMessage().contains("must be a JSON object, but was STRING"), e.getMessage());
+    }
+
+    @Test
+    void aFieldOfTheWrongTypeRaisesACannotBindDecodingException() {
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(bytes("{\"sku\":\"a\",\"cents\":{\"x\":1}}"), PriceChanged.class));
+        assertTrue(e.getMessage().startsWith("cannot bind price-changed v1 to PriceChanged"), e.getMessage());
+    }
+
+    @Test
+    void truncatedJsonRaisesMalformedJson() {
+        DecodingException e = assertThrows(DecodingException.class,
+                () -> codec.decode(bytes("{\"sku\":\"a\",\"cents\":"), PriceChanged.class));
+        assertTrue(e.getMessage().startsWith("malformed JSON payload"), e.getMessage());
+    }
+}

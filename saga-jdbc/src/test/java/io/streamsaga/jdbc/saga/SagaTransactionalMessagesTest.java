@@ -1,0 +1,188 @@
+package io.streamsaga.jdbc.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.testkit.CrashingSagaStore;
+import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.inbox.JdbcInbox;
+import io.streamsaga.jdbc.outbox.JdbcOutbox;
+import io.streamsaga.jdbc.outbox.OutboxRelay;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaLifecycleEvent;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.StepStatus;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Transactional messages: a remote step's command and the lifecycle events are written to the outbox in
+ * their transition's transaction and published by the relay, so a crash right after the write neither loses
+ * the command nor, past the participant's inbox, duplicates its effect. Subclasses pick the engine.
+ */
+abstract class SagaTransactionalMessagesTest {
+    record Order(String orderId, String payment) {
+    }
+
+    record Charge(String orderId) {
+    }
+
+    record Charged(String paymentId) {
+    }
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    abstract JdbcSagaStore.Builder configure(JdbcSagaStore.Builder builder);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private EventBus bus;
+    private JdbcSagaStore store;
+    /** Every command delivery the participant saw, duplicates included. */
+    private final List<String> deliveries = new CopyOnWriteArrayList<>();
+    /** The participant's effects: past its inbox. */
+    private final List<String> charges = new CopyOnWriteArrayList<>();
+    private final List<String> lifecycle = new CopyOnWriteArrayList<>();
+
+    private final SagaDefinition<Order> saga = SagaDefinition.builder("order", Order.class).dataType("order-data")
+            .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+            .step("pay").command("payment-commands", (d, ctx) -> new Charge(d.orderId()))
+            .onReply(Charged.class, (d, reply) -> new Order(d.orderId(), reply.paymentId()))
+            .build();
+
+    @BeforeEach
+    void setUp() {
+        TestDatabase database = db.database();
+        JdbcSchema.of(database.dataSource()).migrate();
+        store = configure(JdbcSagaStore.builder(database.dataSource())).transactionalMessages().build();
+        bus = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
+                .register(SagaLifecycleEvent.TYPE, 1, SagaLifecycleEvent.class)
+                .register("charge", 1, Charge.class).register("charged", 1, Charged.class).build()).build();
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), Clock.systemUTC());
+        var charge = inbox.<Charge>handler((command, ctx, connection) -> {
+            charges.add(ctx.message().id());
+            SagaMessages.reply(bus, ctx.message(), new Charged("p-" + command.orderId()));
+        });
+        bus.subscribe("payments", "payment-commands", Charge.class, (command, ctx) -> {
+            deliveries.add(ctx.message().id());
+            charge.handle(command, ctx);
+        });
+        bus.subscribe("ops", "saga-events", SagaLifecycleEvent.class, (event, ctx) -> lifecycle.add(event.event()));
+    }
+
+    @AfterEach
+    void tearDown() {
+        bus.close();
+        transport.close();
+    }
+
+    private SagaOrchestrator.Builder orchestrator(io.streamsaga.saga.spi.SagaStore sagaStore) {
+        return SagaOrchestrator.builder().store(sagaStore).bus(bus).scheduler(scheduler).register(saga)
+                .publishLifecycleEvents("saga-events");
+    }
+
+    private void relay() {
+        OutboxRelay.builder(db.database().dataSource()).eventBus(bus).executor(Runnable::run).build().relayPending();
+        transport.drainAll();
+    }
+
+    private long pendingInOutbox() {
+        return JdbcOutbox.builder(db.database().dataSource()).codec(new JsonEventCodec(JsonEventCodec.defaultMapper(),
+                TypeRegistry.empty())).build().pendingCount();
+    }
+
+    @Test
+    void commandAndLifecycleEventsLeaveOnlyThroughTheOutbox() {
+        try (SagaOrchestrator orchestrator = orchestrator(store).build()) {
+            var result = orchestrator.start(saga, "s-1", "o-1", new Order("o-1", null)).toCompletableFuture();
+            transport.drainAll();
+            assertEquals(List.of(), deliveries, "the engine published nothing itself");
+            assertEquals(List.of(), lifecycle);
+            // started, step-completed(reserve) and the command of pay
+            assertEquals(3, pendingInOutbox());
+
+            relay(); // the command reaches the participant, whose reply completes the saga
+            assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
+            assertEquals("p-o-1", result.join().data().payment());
+            relay(); // the events of the transitions since
+        }
+        assertEquals(List.of("s-1/pay/1"), charges);
+        assertEquals(List.of("started", "step-completed", "step-completed", "completed"), lifecycle);
+        assertEquals(0, pendingInOutbox());
+    }
+
+    @Test
+    void aCrashRightAfterTheWaitingTransitionStillDeliversTheCommandOncePastTheInbox() throws SQLException {
+        // writes: 1 started, 2 reserve started, 3 reserve succeeded, 4 pay waiting (with its command)
+        CrashingSagaStore dying = new CrashingSagaStore(store, 4);
+        try (SagaOrchestrator first = orchestrator(dying).build()) {
+            assertThrows(SimulatedCrash.class, () -> first.start(saga, "s-2", "o-2", new Order("o-2", null)));
+        }
+        assertEquals(StepStatus.WAITING, store.find("s-2").orElseThrow().step("pay").orElseThrow().status());
+
+        relay(); // the dead process never published the command: the relay does
+        assertEquals(List.of("s-2/pay/1"), deliveries);
+        // The relay dies before marking the row sent: the command goes out again.
+        try (Connection c = db.database().dataSource().getConnection(); Statement st = c.createStatement()) {
+            st.executeUpdate("UPDATE ss_outbox SET status = 'PENDING' WHERE message_id = 's-2/pay/1'");
+        }
+        relay();
+        assertEquals(List.of("s-2/pay/1", "s-2/pay/1"), deliveries, "at least once on the bus");
+
+        try (SagaOrchestrator second = orchestrator(store).build()) {
+            second.recover();
+            transport.drainAll(); // the participant's reply, read from the earliest offset
+            assertEquals(SagaOutcome.COMPLETED, second.result("s-2").toCompletableFuture().join().outcome());
+            relay();
+        }
+        assertEquals(List.of("s-2/pay/1"), charges, "exactly once past the inbox");
+        assertEquals(2, deliveries.size(), "recovery did not re-send: the outbox had the command");
+        assertEquals(List.of("started", "step-completed", "step-completed", "completed"), lifecycle);
+    }
+
+    @Test
+    void aCrashRightBeforeTheWaitingTransitionSendsNoCommandUntilRecoveryStoresOne() {
+        CrashingSagaStore dying = new CrashingSagaStore(store, 4, true);
+        try (SagaOrchestrator first = orchestrator(dying).build()) {
+            assertThrows(SimulatedCrash.class, () -> first.start(saga, "s-3", "o-3", new Order("o-3", null)));
+        }
+        relay();
+        assertEquals(List.of(), deliveries, "no command for a transition that was never stored");
+        assertEquals(SagaStatus.RUNNING, store.find("s-3").orElseThrow().status());
+
+        try (SagaOrchestrator second = orchestrator(store).build()) {
+            second.recover();
+            relay();
+            assertEquals(SagaOutcome.COMPLETED, second.result("s-3").toCompletableFuture().join().outcome());
+            relay();
+        }
+        assertEquals(List.of("s-3/pay/1"), deliveries);
+        assertEquals(List.of("s-3/pay/1"), charges);
+        assertTrue(lifecycle.containsAll(List.of("started", "completed")));
+    }
+}
