@@ -14,4 +14,15 @@ public class ConfigurationException extends StreamSagaException {
             throw new ConfigurationException(String.format(format, args));
         }
     }
+
+    /**
+     * As {@link #require(boolean, String, Object...)} with one argument, without the varargs array: checks
+     * on hot paths (every message's constructor) would otherwise allocate one per call wherever the JIT
+     * does not inline them far enough to remove it.
+     */
+    public static void require(boolean condition, String format, Object arg) {
+        if (!condition) {
+            throw new ConfigurationException(String.format(format, arg));
+        }
+    }
 }

@@ -6,6 +6,7 @@ import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.inmemory.internal.AppendedStage;
 import io.streamsaga.inmemory.internal.PartitionLog;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
@@ -61,6 +62,8 @@ public final class InMemoryTransport implements Transport {
     private static final long IDLE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
     /** The longest pause between two polls while spinning, in {@link Thread#onSpinWait()} calls. */
     private static final int MAX_BACKOFF_SPINS = 128;
+    /** A poll delivering fewer records than this is followed by a backoff pause, as an empty one is. */
+    private static final int SMALL_PASS = 16;
 
     private final int partitions;
     private final long maxRecordsPerPartition;
@@ -124,7 +127,7 @@ public final class InMemoryTransport implements Transport {
         for (Member watcher : topic.watchers) {
             watcher.wake();
         }
-        return CompletableFuture.completedFuture(new RecordPosition(message.topic(), partition, offset));
+        return new AppendedStage(message.topic(), partition, offset);
     }
 
     @Override
@@ -296,9 +299,20 @@ public final class InMemoryTransport implements Transport {
         }
     }
 
+    /**
+     * The topic sent to last. A racy cache: topics are never removed, and a Topic's final fields make it
+     * safe to read through this plain field on any thread.
+     */
+    private Topic lastTopic;
+
     private Topic topic(String name) {
+        Topic last = lastTopic;
+        if (last != null && last.name == name) {
+            return last; // a publisher mostly repeats one constant name: skip the map lookup
+        }
         Topic existing = topics.get(name);
         if (existing != null) {
+            lastTopic = existing;
             return existing;
         }
         synchronized (structure) {
@@ -497,7 +511,16 @@ public final class InMemoryTransport implements Transport {
                     LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
                 } else if (delivered > 0) {
                     spinUntil = -1;
-                    backoff = 1;
+                    if (delivered < SMALL_PASS) {
+                        // Level with the producers: polling again at once would pull the logs' end offsets
+                        // back from their cores record by record; a short pause lets a chunk build up.
+                        for (int i = 0; i < backoff; i++) {
+                            Thread.onSpinWait();
+                        }
+                        backoff = Math.min(backoff << 1, MAX_BACKOFF_SPINS);
+                    } else {
+                        backoff = 1;
+                    }
                 } else if (spinUntil == -1 || (spinUntil != 0 && System.nanoTime() - spinUntil < 0)) {
                     if (spinUntil == -1) {
                         spinUntil = System.nanoTime() + IDLE_SPIN_NANOS;

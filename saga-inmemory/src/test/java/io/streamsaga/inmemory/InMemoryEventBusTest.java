@@ -94,4 +94,36 @@ class InMemoryEventBusTest {
             assertTrue(latch.await(10, TimeUnit.SECONDS));
         }
     }
+
+    @Test
+    void publishReportsThePositionAndStampsTheSchedulersTime() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).deliveryMode(DeliveryMode.MANUAL).build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        try (EventBus bus = EventBus.builder(transport).types(types()).scheduler(scheduler).build()) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", 1));
+            var position = bus.publish("order-created", "o-2", new OrderCreated("o-2", 2)).toCompletableFuture().join();
+
+            assertEquals(new io.streamsaga.bus.RecordPosition("order-created", 0, 1L), position);
+            assertEquals(scheduler.clock().instant(), transport.messages("order-created").get(1).timestamp());
+        }
+    }
+
+    @Test
+    void publishOnTheSystemClockStampsTheCurrentMillisecond() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = EventBus.builder(transport).types(types()).build()) {
+            java.time.Instant before = java.time.Instant.ofEpochMilli(System.currentTimeMillis());
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", 1));
+            bus.publish("order-created", "o-2", new OrderCreated("o-2", 2));
+            java.time.Instant after = java.time.Instant.ofEpochMilli(System.currentTimeMillis());
+
+            List<Message> messages = transport.messages("order-created");
+            assertEquals(2, messages.size());
+            for (Message message : messages) {
+                assertEquals(0, message.timestamp().getNano() % 1_000_000, "whole milliseconds: " + message.timestamp());
+                assertTrue(!message.timestamp().isBefore(before) && !message.timestamp().isAfter(after),
+                        message.timestamp() + " outside " + before + ".." + after);
+            }
+        }
+    }
 }
