@@ -56,10 +56,13 @@ public final class InMemoryTransport implements Transport {
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     private static final long FAILURE_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /**
-     * How long a consumer keeps polling, spinning, after it ran dry, before it parks: a producer that
-     * publishes again within this time needs no unpark (a system call) and the consumer no wake-up.
+     * How many empty polls a consumer makes, after it ran dry, before it parks: a producer that publishes
+     * again meanwhile needs no unpark (a system call) and the consumer no wake-up. The first polls are
+     * separated by growing spins (a few microseconds in all), the rest by {@link Thread#yield()}: on a
+     * machine with more runnable threads than cores a spinning consumer would hold a core its producer
+     * needs, while a yielding one gives it away (and on an idle core the yield returns at once).
      */
-    private static final long IDLE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
+    private static final int IDLE_POLLS = 64;
     /** The longest pause between two polls while spinning, in {@link Thread#onSpinWait()} calls. */
     private static final int MAX_BACKOFF_SPINS = 128;
     /** A poll delivering fewer records than this is followed by a backoff pause, as an empty one is. */
@@ -383,10 +386,13 @@ public final class InMemoryTransport implements Transport {
         final String name;
         final PartitionLog[] logs;
         final AtomicInteger roundRobin = new AtomicInteger();
+        /** {@code partitions - 1} when the count is a power of two (the mask then equals floorMod), else -1. */
+        final int mask;
         volatile Member[] watchers = new Member[0];
 
         Topic(String name, int partitions, boolean timed) {
             this.name = name;
+            this.mask = Integer.bitCount(partitions) == 1 ? partitions - 1 : -1;
             this.logs = new PartitionLog[partitions];
             for (int i = 0; i < partitions; i++) {
                 logs[i] = new PartitionLog(name, i, timed);
@@ -394,10 +400,9 @@ public final class InMemoryTransport implements Transport {
         }
 
         int partitionFor(String key) {
-            if (key == null) {
-                return Math.floorMod(roundRobin.getAndIncrement(), logs.length);
-            }
-            return Math.floorMod(key.hashCode(), logs.length);
+            int hash = key == null ? roundRobin.getAndIncrement() : key.hashCode();
+            // floorMod divides (tens of cycles per publish); for a power of two the mask gives the same value.
+            return mask >= 0 ? hash & mask : Math.floorMod(hash, logs.length);
         }
     }
 
@@ -459,6 +464,16 @@ public final class InMemoryTransport implements Transport {
     }
 
     private final class Member implements Subscription {
+        private static final VarHandle WAITING;
+
+        static {
+            try {
+                WAITING = MethodHandles.lookup().findVarHandle(Member.class, "waiting", boolean.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
         final Group group;
         final TopicPattern pattern;
         final RecordHandler handler;
@@ -482,15 +497,18 @@ public final class InMemoryTransport implements Transport {
             worker.start();
         }
 
+        /** Unparks the consumer thread if it parks; one sender unparks it, the others see the flag cleared. */
         void wake() {
-            Thread worker = thread;
-            if (waiting && worker != null) {
-                LockSupport.unpark(worker);
+            if (waiting && WAITING.compareAndSet(this, true, false)) {
+                Thread worker = thread;
+                if (worker != null) {
+                    LockSupport.unpark(worker);
+                }
             }
         }
 
         private void run() {
-            long spinUntil = 0;
+            int idlePolls = 0;
             int backoff = 1;
             while (active) {
                 int delivered = 0;
@@ -510,7 +528,7 @@ public final class InMemoryTransport implements Transport {
                 if (failed) {
                     LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
                 } else if (delivered > 0) {
-                    spinUntil = -1;
+                    idlePolls = 0;
                     if (delivered < SMALL_PASS) {
                         // Level with the producers: polling again at once would pull the logs' end offsets
                         // back from their cores record by record; a short pause lets a chunk build up.
@@ -521,19 +539,23 @@ public final class InMemoryTransport implements Transport {
                     } else {
                         backoff = 1;
                     }
-                } else if (spinUntil == -1 || (spinUntil != 0 && System.nanoTime() - spinUntil < 0)) {
-                    if (spinUntil == -1) {
-                        spinUntil = System.nanoTime() + IDLE_SPIN_NANOS;
+                } else if (idlePolls < IDLE_POLLS) {
+                    idlePolls++;
+                    if (backoff < MAX_BACKOFF_SPINS) {
+                        // Poll less and less often: every poll pulls the producers' cache lines (the logs'
+                        // end offsets) back to this core, which would make each of their appends a miss.
+                        for (int i = 0; i < backoff; i++) {
+                            Thread.onSpinWait();
+                        }
+                        backoff <<= 1;
+                    } else {
+                        Thread.yield();
                     }
-                    // Poll less and less often: every poll pulls the producers' cache lines (the logs' end
-                    // offsets) back to this core, which would make each of their appends a cache miss.
-                    for (int i = 0; i < backoff; i++) {
-                        Thread.onSpinWait();
-                    }
-                    backoff = Math.min(backoff << 1, MAX_BACKOFF_SPINS);
                 } else {
-                    spinUntil = 0;
+                    idlePolls = 0;
                     backoff = 1;
+                    // Dekker with send(): the flag is written (volatile) before the end offsets are read
+                    // again, and a sender writes its end offset (volatile) before it reads the flag.
                     waiting = true;
                     if (!hasWork()) {
                         LockSupport.parkNanos(this, IDLE_PARK_NANOS);
