@@ -71,6 +71,8 @@ public final class DefaultEventBus implements EventBus {
      * every publish costs more than the rest of the header work. A racy cache of an immutable value.
      */
     private String lastValidTopic;
+    /** The event class published last and its type id (a racy cache of an immutable pair). */
+    private LastType lastType;
     /** Whether handling is timed and reported; not with the no-op recorder, to spare the fast path. */
     private final boolean timed;
     /** Stamps published messages (see {@link PublishClock} for the system clock's millisecond stamps). */
@@ -102,7 +104,7 @@ public final class DefaultEventBus implements EventBus {
             if (event == null) {
                 throw new ConfigurationException("event must not be null (topic '" + topic + "')");
             }
-            typeId = codec.types().idOf(event.getClass());
+            typeId = typeIdOf(event.getClass());
         } catch (StreamSagaException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -139,6 +141,21 @@ public final class DefaultEventBus implements EventBus {
             return CompletableFuture.failedFuture(e);
         }
         return send(outgoing);
+    }
+
+    /** The registered type id of an event class, through a one-entry cache of the last class published. */
+    private EventTypeId typeIdOf(Class<?> eventClass) {
+        LastType last = lastType;
+        if (last != null && last.eventClass() == eventClass) {
+            return last.id();
+        }
+        EventTypeId id = codec.types().idOf(eventClass);
+        lastType = new LastType(eventClass, id);
+        return id;
+    }
+
+    /** An event class and its type id; immutable, so a racy one-entry cache of it is safe. */
+    private record LastType(Class<?> eventClass, EventTypeId id) {
     }
 
     private void requireTopicName(String topic) {
@@ -322,20 +339,17 @@ public final class DefaultEventBus implements EventBus {
             this.handler = handler;
         }
 
+        /**
+         * The first attempt, kept small so that the JIT inlines it into the transport's delivery loop (and the
+         * record, context and iteration objects need no allocation); failures, interceptors and retries
+         * continue in the methods below.
+         */
         @Override
         public void handle(TransportRecord record) throws Exception {
             Message received = record.message();
-            Message message = received;
-            try {
-                for (MessageInterceptor interceptor : receiveInterceptors) {
-                    message = interceptor.afterReceive(message, group);
-                }
-            } catch (StreamSagaException e) {
-                if (e.isRetriable()) {
-                    throw e; // the transport redelivers; the payload may be readable later
-                }
-                deadLetter(record, received, e, REJECTED, 0);
-                return;
+            Message message = receiveInterceptors.length == 0 ? received : afterReceive(record, received);
+            if (message == null) {
+                return; // dead-lettered on receive
             }
             T event;
             try {
@@ -345,28 +359,76 @@ public final class DefaultEventBus implements EventBus {
                 return;
             }
             Message delivered = message.payload() == event ? message : message.withPayload(event);
-            String topic = message.topic();
-            int attempt = 0;
             // Restored afterwards rather than removed: a handler may drive a nested delivery (drainAll).
             Message outer = current.get();
+            Throwable failure = attempt(record, message, delivered, event, 1, outer);
+            if (failure != null) {
+                retry(record, received, message, delivered, event, outer, failure);
+            }
+        }
+
+        /** The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). */
+        private Message afterReceive(TransportRecord record, Message received) throws StreamSagaException {
+            Message message = received;
+            try {
+                for (MessageInterceptor interceptor : receiveInterceptors) {
+                    message = interceptor.afterReceive(message, group);
+                }
+                return message;
+            } catch (StreamSagaException e) {
+                if (e.isRetriable()) {
+                    throw e; // the transport redelivers; the payload may be readable later
+                }
+                deadLetter(record, received, e, REJECTED, 0);
+                return null;
+            }
+        }
+
+        /**
+         * Calls the handler once with {@code delivered} as the thread's current message (the outer one
+         * restored afterwards); returns its failure, or null when it and the acknowledgement hooks succeeded.
+         */
+        private Throwable attempt(TransportRecord record, Message message, Message delivered, T event, int attempt,
+                                  Message outer) throws InterruptedException {
+            long started = timed ? System.nanoTime() : 0L;
+            current.set(delivered);
+            try {
+                handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
+                if (timed || interceptors.length != 0) {
+                    acknowledged(message, started);
+                }
+                return null;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw e;
+            } catch (Exception | AssertionError e) {
+                return e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
+            } finally {
+                current.set(outer);
+            }
+        }
+
+        private void acknowledged(Message message, long started) {
+            if (timed) {
+                metrics.eventProcessed(message.topic(), group, Duration.ofNanos(System.nanoTime() - started));
+            }
+            for (MessageInterceptor interceptor : interceptors) {
+                interceptor.onAcknowledged(message, group);
+            }
+        }
+
+        /**
+         * After a failed attempt: retries per the policy (sleeping between attempts), then dead-letters.
+         * The failure hooks run with {@code delivered} as the current message, as the handler did.
+         */
+        private void retry(TransportRecord record, Message received, Message message, Message delivered, T event,
+                           Message outer, Throwable firstFailure) throws Exception {
+            String topic = message.topic();
+            Throwable error = firstFailure;
+            int attempt = 1;
             while (true) {
-                attempt++;
-                long started = timed ? System.nanoTime() : 0L;
                 current.set(delivered);
                 try {
-                    handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
-                    if (timed) {
-                        metrics.eventProcessed(topic, group, Duration.ofNanos(System.nanoTime() - started));
-                    }
-                    for (MessageInterceptor interceptor : interceptors) {
-                        interceptor.onAcknowledged(message, group);
-                    }
-                    return;
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw e;
-                } catch (Exception | AssertionError e) {
-                    Throwable error = e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
                     metrics.eventFailed(topic, group, error.getClass().getSimpleName());
                     if (!policy.shouldRetry(error, attempt)) {
                         deadLetter(record, received, error, HANDLER_FAILED, attempt);
@@ -377,6 +439,11 @@ public final class DefaultEventBus implements EventBus {
                     current.set(outer);
                 }
                 config.scheduler().sleep(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()));
+                attempt++;
+                error = attempt(record, message, delivered, event, attempt, outer);
+                if (error == null) {
+                    return;
+                }
             }
         }
 
