@@ -54,6 +54,18 @@ class MessageTest {
     }
 
     @Test
+    void blankMeansWhitespaceOnlyBeyondAsciiToo() {
+        assertEquals("topic must not be blank, but was '\u2003\t'", assertThrows(ConfigurationException.class,
+                () -> Message.builder("\u2003\t").type("e").build()).getMessage());
+        assertEquals("message id must not be blank, but was ' \u3000'", assertThrows(ConfigurationException.class,
+                () -> Message.builder("t").type("e").id(" \u3000").build()).getMessage());
+        // Leading whitespace, ASCII or not, is allowed when something else follows.
+        assertEquals("\u2003id", Message.builder("t").type("e").id("\u2003id").build().id());
+        assertEquals(" e", Message.builder("t").type(" e").build().type());
+        assertEquals("\u00e9v\u00e9nement", Message.builder("t").type("\u00e9v\u00e9nement").build().type());
+    }
+
+    @Test
     void headersAreCopiedAndImmutable() {
         Map<String, String> source = new LinkedHashMap<>();
         source.put(MessageHeaders.CORRELATION_ID, "c-1");

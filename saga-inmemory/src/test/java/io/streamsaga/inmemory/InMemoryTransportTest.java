@@ -180,4 +180,19 @@ class InMemoryTransportTest {
         }
         assertTrue(transport.topics().contains("t"));
     }
+
+    @Test
+    void keysMapToTheirHashModuloThePartitionCountWhetherOrNotItIsAPowerOfTwo() {
+        // Keys with negative and positive hash codes; 8 partitions take the mask path, 6 the division.
+        List<String> keys = List.of("customer-42", "sku-7", "polygenelubricants", "GydZG_", "DESIGNING WORKHOUSES", "");
+        for (int partitions : new int[] {8, 6, 1}) {
+            InMemoryTransport transport = InMemoryTransport.builder().partitions(partitions)
+                    .deliveryMode(DeliveryMode.MANUAL).build();
+            for (String key : keys) {
+                assertEquals(Math.floorMod(key.hashCode(), partitions),
+                        transport.send(message("t", key, "x")).toCompletableFuture().join().partition(),
+                        key + " (hash " + key.hashCode() + ") over " + partitions + " partitions");
+            }
+        }
+    }
 }
