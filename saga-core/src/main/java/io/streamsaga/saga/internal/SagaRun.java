@@ -34,8 +34,10 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Drives one saga instance. Every state change goes through {@link #write}, which stores the new
- * instance and its transition before the engine acts on it. All entry points (start, async completions,
+ * Drives one saga instance. Every state change is staged ({@link #stage}) and written to the store
+ * ({@link #flush}) before the engine acts on it: before it calls the application, sends a message,
+ * notifies a listener, arms a timer or completes the result. With a store that takes transition batches,
+ * the transitions between two such acts (step n succeeded, step n+1 started) go in one write. All entry points (start, async completions,
  * replies, timers, operator calls) synchronise on the run; the lock is uncontended on the local fast path,
  * where the whole saga runs on the starting thread. {@link #drive()} is a trampoline: re-entrant calls
  * (a listener cancelling, an already-completed stage) only ask for one more pass.
@@ -61,8 +63,26 @@ final class SagaRun<D> {
     private boolean driving;
     private boolean stopped;
     private boolean finished;
+    /** The instance version in the store: 0 until the start is inserted. */
+    private long storedVersion;
+    /** Staged transitions since the last write; {@link #commands} are the messages that go with them. */
+    private final PendingTransitions pending = new PendingTransitions();
+    private List<Message> commands;
+    /** Counts staged changes: a drive pass loops until one stages none. */
+    private long changes;
+    /**
+     * The clock, read once per burst of engine work: reset when a pass starts and whenever the application
+     * ran, so a transition's time is at most the engine's own bookkeeping late (a clock read costs about as
+     * much as a whole transition).
+     */
+    private Instant now;
 
-    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance instance, D data) {
+    /**
+     * @param fresh a saga just started: its instance (version 1, {@code SAGA_STARTED} staged) is not stored
+     *              yet; otherwise the instance was read from the store
+     */
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance instance, D data,
+            boolean fresh) {
         this.orchestrator = orchestrator;
         this.definition = definition;
         this.steps = definition.steps();
@@ -73,6 +93,12 @@ final class SagaRun<D> {
         this.inFlight = new boolean[n];
         this.attached = new boolean[n];
         this.timers = new Scheduler.Cancellable[n];
+        if (fresh) {
+            pending.add(TransitionType.SAGA_STARTED, null, 0, null, instance.createdAt());
+            now = instance.createdAt();
+        } else {
+            storedVersion = instance.version();
+        }
     }
 
     String sagaId() {
@@ -86,13 +112,25 @@ final class SagaRun<D> {
     /** Runs passes until one changes nothing (or the run stops). */
     synchronized void drive() {
         if (driving) {
-            return; // the outer pass sees the new version and loops
+            return; // the outer pass sees the new change and loops
         }
+        now = null;
+        passes();
+    }
+
+    /** The first drive of a saga just started: the clock read for its start is still current. */
+    synchronized void driveStarted() {
+        if (!driving) {
+            passes();
+        }
+    }
+
+    private void passes() {
         driving = true;
         try {
             long before;
             do {
-                before = instance.version();
+                before = changes;
                 if (stopped) {
                     return;
                 }
@@ -101,10 +139,17 @@ final class SagaRun<D> {
                     case COMPENSATING -> advanceCompensation();
                     default -> finish();
                 }
-            } while (instance.version() != before);
+            } while (changes != before);
+            flush(); // nothing staged outlives a pass
         } finally {
             driving = false;
+            now = null;
         }
+    }
+
+    /** Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. */
+    synchronized boolean storeStart() {
+        return flush();
     }
 
     // ---------------------------------------------------------------- forward
@@ -116,7 +161,7 @@ final class SagaRun<D> {
             g++;
         }
         if (g == groups.size()) {
-            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
+            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && flushIfObserved()) {
                 orchestrator.onCompleted(instance);
             }
             return;
@@ -175,7 +220,8 @@ final class SagaRun<D> {
                 return;
             }
             if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
-                    instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)) {
+                    instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)
+                    && flushIfObserved()) {
                 orchestrator.onCompensationStarting(instance);
             }
         }
@@ -192,7 +238,7 @@ final class SagaRun<D> {
     }
 
     private boolean due(StepState state) {
-        return state.dueAt() == null || !state.dueAt().isAfter(orchestrator.now());
+        return state.dueAt() == null || !state.dueAt().isAfter(now());
     }
 
     private void startAction(SagaStep<D> step) {
@@ -201,7 +247,7 @@ final class SagaRun<D> {
         int attempt = state.attempts() + 1;
         cancelTimer(i);
         if (step.isRemote()) {
-            Instant deadline = step.timeout() == null ? null : orchestrator.now().plus(step.timeout());
+            Instant deadline = step.timeout() == null ? null : now().plus(step.timeout());
             // The command is built before the write so a store with an outbox can write both in one transaction.
             Message command = null;
             Exception commandError = null;
@@ -211,9 +257,9 @@ final class SagaRun<D> {
                 commandError = e;
             }
             boolean stored = command != null && orchestrator.transactionalMessages();
-            if (!write(next(i, state.nextAttempt(StepStatus.WAITING, deadline), instance.status(), data, instance.failure(),
+            if (!stage(next(i, state.nextAttempt(StepStatus.WAITING, deadline), instance.status(), data, instance.failure(),
                     instance.compensationFailure()), TransitionType.STEP_WAITING, step.name(), attempt, null,
-                    stored ? command : null)) {
+                    stored ? command : null) || !flush()) {
                 return;
             }
             attached[i] = true;
@@ -227,7 +273,7 @@ final class SagaRun<D> {
             }
             return;
         }
-        if (!writeStep(i, shared.nextAttemptRunning(i, state), TransitionType.STEP_STARTED, attempt, null)) {
+        if (!writeStep(i, shared.nextAttemptRunning(i, state), TransitionType.STEP_STARTED, attempt, null) || !flush()) {
             return;
         }
         StepContext context = context(step, attempt);
@@ -239,11 +285,13 @@ final class SagaRun<D> {
                 result = step.action().execute(data, context);
                 after(SagaInterceptor.Kind.ACTION, context, null);
             } catch (Exception e) {
+                now = null;
                 after(SagaInterceptor.Kind.ACTION, context, e);
                 inFlight[i] = false;
                 onActionFailure(step, e, false);
                 return;
             }
+            now = null;
             inFlight[i] = false;
             onActionSuccess(step, result);
             return;
@@ -253,16 +301,19 @@ final class SagaRun<D> {
             before(SagaInterceptor.Kind.ACTION, context);
             stage = step.asyncAction().execute(data, context);
         } catch (Exception e) {
+            now = null;
             after(SagaInterceptor.Kind.ACTION, context, e);
             inFlight[i] = false;
             onActionFailure(step, e, false);
             return;
         }
+        now = null;
         armTimeout(step, attempt, step.timeout());
         stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
     }
 
     private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {
+        now = null;
         int i = step.index();
         StepState state = instance.steps().get(i);
         if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
@@ -291,7 +342,9 @@ final class SagaRun<D> {
             data = previous;
             return;
         }
-        orchestrator.onStepCompleted(instance, step.name());
+        if (flushIfObserved()) {
+            orchestrator.onStepCompleted(instance, step.name());
+        }
     }
 
     /** A failed attempt: retried per the step's policy, else the step fails for good. */
@@ -304,7 +357,7 @@ final class SagaRun<D> {
             Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
             log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", instance.sagaId(), step.name(),
                     state.attempts(), delay, detail);
-            writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, orchestrator.now().plus(delay)),
+            writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, now().plus(delay)),
                     error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED,
                     state.attempts(), detail);
             return;
@@ -313,14 +366,16 @@ final class SagaRun<D> {
         StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
         SagaInstance next = next(i, failed, instance.status(), data,
                 instance.failure() == null ? failure : instance.failure(), instance.compensationFailure());
-        if (write(next, error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED, step.name(),
-                state.attempts(), detail)) {
+        if (stage(next, error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
+                step.name(), state.attempts(), detail, null)) {
             if (exception == null) {
                 exception = error;
             }
             // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
             log.debug("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
-            orchestrator.onStepFailed(instance, step.name(), failure);
+            if (flushIfObserved()) {
+                orchestrator.onStepFailed(instance, step.name(), failure);
+            }
         }
     }
 
@@ -346,7 +401,7 @@ final class SagaRun<D> {
                 .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
                 .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
                 .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey())
-                .timestamp(orchestrator.now())
+                .timestamp(now())
                 .build();
     }
 
@@ -372,6 +427,7 @@ final class SagaRun<D> {
     }
 
     private synchronized void onSendFailure(SagaStep<D> step, int attempt, Throwable error) {
+        now = null;
         StepState state = instance.steps().get(step.index());
         if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
             return;
@@ -386,7 +442,7 @@ final class SagaRun<D> {
         int i = step.index();
         attached[i] = true;
         if (state.dueAt() != null) {
-            Duration left = Duration.between(orchestrator.now(), state.dueAt());
+            Duration left = Duration.between(now(), state.dueAt());
             armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left);
         }
         if (!orchestrator.transactionalMessages()) {
@@ -396,6 +452,7 @@ final class SagaRun<D> {
 
     /** A reply for {@code step}: completes the step if it still waits (from any attempt: same idempotency key). */
     synchronized void onReply(SagaStep<D> step, Message reply) {
+        now = null;
         int i = step.index();
         StepState state = instance.steps().get(i);
         if (stopped || state.status() != StepStatus.WAITING) {
@@ -412,8 +469,10 @@ final class SagaRun<D> {
             Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
             before(SagaInterceptor.Kind.REPLY, context);
             result = remote.onReply().onReply(data, decoded);
+            now = null;
             after(SagaInterceptor.Kind.REPLY, context, null);
         } catch (Exception e) {
+            now = null;
             after(SagaInterceptor.Kind.REPLY, context, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
             onActionFailure(step, e, true);
@@ -433,6 +492,7 @@ final class SagaRun<D> {
     }
 
     private synchronized void onTimeout(SagaStep<D> step, int attempt, Duration timeout) {
+        now = null;
         int i = step.index();
         timers[i] = null;
         if (stopped || orchestrator.isClosed()) {
@@ -451,14 +511,15 @@ final class SagaRun<D> {
 
     private void armRetry(SagaStep<D> step, StepState state) {
         int i = step.index();
-        if (timers[i] != null) {
+        if (timers[i] != null || !flush()) {
             return;
         }
-        Duration delay = Duration.between(orchestrator.now(), state.dueAt());
+        Duration delay = Duration.between(now(), state.dueAt());
         timers[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
     }
 
     private synchronized void onRetryDue(int i) {
+        now = null;
         timers[i] = null;
         if (!stopped && !orchestrator.isClosed()) {
             drive();
@@ -484,7 +545,7 @@ final class SagaRun<D> {
             g--;
         }
         if (g < 0) {
-            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
+            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED) && flushIfObserved()) {
                 orchestrator.onCompensated(instance);
             }
             return;
@@ -565,7 +626,7 @@ final class SagaRun<D> {
         int i = step.index();
         cancelTimer(i);
         StepState state = shared.nextCompensationAttempt(i, instance.steps().get(i));
-        if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null)) {
+        if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
         StepContext context = context(step, state.compensationAttempts());
@@ -573,8 +634,10 @@ final class SagaRun<D> {
         try {
             before(SagaInterceptor.Kind.COMPENSATION, context);
             step.compensation().compensate(data, context);
+            now = null;
             after(SagaInterceptor.Kind.COMPENSATION, context, null);
         } catch (Exception e) {
+            now = null;
             after(SagaInterceptor.Kind.COMPENSATION, context, e);
             inFlight[i] = false;
             onCompensationFailure(step, e);
@@ -582,7 +645,7 @@ final class SagaRun<D> {
         }
         inFlight[i] = false;
         if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
-                state.compensationAttempts(), null)) {
+                state.compensationAttempts(), null) && flushIfObserved()) {
             orchestrator.onStepCompensated(instance, step.name());
         }
     }
@@ -596,7 +659,7 @@ final class SagaRun<D> {
             Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
             log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", instance.sagaId(), step.name(),
                     state.compensationAttempts(), delay, detail);
-            writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, orchestrator.now().plus(delay)),
+            writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, now().plus(delay)),
                     TransitionType.COMPENSATION_RETRY_SCHEDULED, state.compensationAttempts(), detail);
             return;
         }
@@ -604,12 +667,12 @@ final class SagaRun<D> {
                 state.compensationAttempts(), detail);
         SagaInstance next = next(i, state.with(StepStatus.COMPENSATION_FAILED), instance.status(), data,
                 instance.failure(), SagaFailure.of(step.name(), error));
-        write(next, TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail);
+        stage(next, TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail, null);
     }
 
     private void needsAttention(SagaFailure failure) {
         if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
-                failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION)) {
+                failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION) && flushIfObserved()) {
             orchestrator.onFailed(instance);
         }
     }
@@ -618,46 +681,51 @@ final class SagaRun<D> {
 
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
+        now = null;
         if (instance.status() != SagaStatus.RUNNING) {
             throw SagaException.illegalState(instance.sagaId(), null, "cannot cancel a saga in status " + instance.status());
         }
         SagaException cancelled = SagaException.cancelled(instance.sagaId());
         SagaFailure failure = instance.failure() != null ? instance.failure() : SagaFailure.of(null, cancelled);
-        if (write(next(-1, null, SagaStatus.COMPENSATING, data, failure, null), TransitionType.SAGA_COMPENSATING,
-                null, 0, "cancelled")) {
+        if (stage(next(-1, null, SagaStatus.COMPENSATING, data, failure, null), TransitionType.SAGA_COMPENSATING,
+                null, 0, "cancelled", null)) {
             if (exception == null) {
                 exception = cancelled;
             }
-            orchestrator.onCompensationStarting(instance);
+            if (flushIfObserved()) {
+                orchestrator.onCompensationStarting(instance);
+            }
         }
         drive();
     }
 
     /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
     synchronized void retryFailed() {
+        now = null;
         requireNeedsAttention();
         StepState[] changed = instance.steps().toArray(new StepState[0]);
         boolean compensating = instance.failure() != null && instance.steps().stream()
                 .anyMatch(s -> s.status() == StepStatus.COMPENSATION_FAILED);
-        Instant now = orchestrator.now();
+        Instant at = now();
         for (int i = 0; i < changed.length; i++) {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
                 changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
-                        StepStatus.COMPENSATION_RETRY_SCHEDULED, now);
+                        StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
             } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == StepRole.RETRIABLE) {
-                changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, now);
+                changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
         SagaStatus status = compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING;
-        write(new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
-                instance.dataType(), data, status, List.of(changed), instance.failure(), null, instance.createdAt(), now,
-                instance.version() + 1), TransitionType.SAGA_RETRIED, null, 0, null);
+        stage(new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
+                instance.dataType(), data, status, List.of(changed), instance.failure(), null, instance.createdAt(), at,
+                storedVersion + 1), TransitionType.SAGA_RETRIED, null, 0, null, null);
         reopen();
         drive();
     }
 
     /** Operator: skips the failed compensation of one step and goes on compensating. */
     synchronized void skip(String stepName) {
+        now = null;
         requireNeedsAttention();
         SagaStep<D> step = definition.step(stepName);
         StepState state = instance.steps().get(step.index());
@@ -670,14 +738,16 @@ final class SagaRun<D> {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
         }
         SagaStatus status = othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING;
-        write(next(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED), status, data, instance.failure(),
-                othersFailed ? instance.compensationFailure() : null), TransitionType.COMPENSATION_SKIPPED, stepName, 0, null);
+        stage(next(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED), status, data, instance.failure(),
+                othersFailed ? instance.compensationFailure() : null), TransitionType.COMPENSATION_SKIPPED, stepName, 0, null,
+                null);
         reopen();
         drive();
     }
 
     /** Operator: the saga was repaired by hand. */
     synchronized void resolve() {
+        now = null;
         requireNeedsAttention();
         writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
         reopen();
@@ -712,7 +782,7 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- end
 
     private void finish() {
-        if (finished) {
+        if (finished || !flush()) {
             return;
         }
         finished = true;
@@ -737,61 +807,125 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- persistence
 
     private boolean writeStep(int i, StepState state, TransitionType type, int attempt, String detail) {
-        return write(next(i, state, instance.status(), data, instance.failure(), instance.compensationFailure()), type,
-                steps.get(i).name(), attempt, detail);
+        return stage(next(i, state, instance.status(), data, instance.failure(), instance.compensationFailure()), type,
+                steps.get(i).name(), attempt, detail, null);
     }
 
     /** A saga-level transition to {@code status}. */
     private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus status) {
-        return write(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt, detail);
+        return stage(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt,
+                detail, null);
     }
 
+    /** The instance after one more transition; staged transitions share the version their write produces. */
     private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
                               SagaFailure compensationFailure) {
         List<StepState> stepStates = index < 0 ? instance.steps() : shared.replaced(instance.steps(), index, state);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
-                orchestrator.now(), instance.version() + 1);
-    }
-
-    /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */
-    private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail) {
-        return write(next, type, step, attempt, detail, null);
+                now(), storedVersion + 1);
     }
 
     /**
-     * Stores the next instance and its transition, with {@code command} (non-null only for a store with
-     * transactional messages) and the transition's lifecycle event when the store writes messages.
+     * Makes {@code next} the run's instance and stages its transition; {@code command} (non-null only for a
+     * store with transactional messages) is written with it. Without transition batches the write happens
+     * at once. Returns false when the run stopped (nothing staged then).
      */
-    private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail, Message command) {
+    private boolean stage(SagaInstance next, TransitionType type, String step, int attempt, String detail, Message command) {
         if (stopped) {
             return false;
         }
+        instance = next;
+        changes++;
+        pending.add(type, step, attempt, detail, next.updatedAt());
+        if (command != null) {
+            if (commands == null) {
+                commands = new java.util.ArrayList<>(2);
+            }
+            commands.add(command);
+        }
+        return orchestrator.batchesTransitions() || flush();
+    }
+
+    /** Writes the staged transitions, if any, before the engine acts; on a lost race or a store failure the run stops. */
+    private boolean flush() {
+        if (stopped) {
+            return false;
+        }
+        if (pending.isEmpty()) {
+            return true;
+        }
+        SagaInstance current = instance;
+        boolean insert = storedVersion == 0;
+        PendingTransitions transitions = pending.of(current.sagaId(), current.version());
         try {
             if (orchestrator.transactionalMessages()) {
-                SagaTransition transition = new SagaTransition(next.sagaId(), next.version(), next.updatedAt(), type, step,
-                        attempt, detail);
-                Message event = orchestrator.lifecycleMessage(next, transition);
-                List<Message> outgoing = command == null ? (event == null ? List.of() : List.of(event))
-                        : event == null ? List.of(command) : List.of(command, event);
-                orchestrator.store().update(next, transition, outgoing);
+                List<Message> outgoing = new java.util.ArrayList<>(commands == null ? List.of() : commands);
+                for (int t = 0; t < transitions.size(); t++) {
+                    Message event = orchestrator.lifecycleMessage(current, transitions.get(t));
+                    if (event != null) {
+                        outgoing.add(event);
+                    }
+                }
+                // Never batched (see DefaultSagaOrchestrator.batchesTransitions): exactly one transition here.
+                if (insert) {
+                    orchestrator.store().insert(current, transitions.get(0), outgoing);
+                } else {
+                    orchestrator.store().update(current, transitions.get(0), outgoing);
+                }
+            } else if (orchestrator.batchesTransitions()) {
+                if (insert) {
+                    orchestrator.store().insertAll(current, transitions);
+                } else {
+                    orchestrator.store().updateAll(current, transitions);
+                }
+            } else if (insert) {
+                orchestrator.store().insert(current, transitions.get(0));
             } else {
                 // By parts: a store that keeps no history then builds no transition object.
-                orchestrator.store().update(next, type, step, attempt, detail);
+                orchestrator.store().update(current, transitions.type(0), transitions.step(0), transitions.attempt(0),
+                        transitions.detail(0));
             }
         } catch (ConcurrentSagaUpdateException e) {
-            log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());
+            if (insert) {
+                log.warn("saga {}: a saga with this id is already stored; this start stops: {}", current.sagaId(),
+                        e.getMessage());
+            } else {
+                log.warn("saga {}: another orchestrator drives it now; this one stops: {}", current.sagaId(), e.getMessage());
+            }
+            pending.reset();
             orchestrator.detach(this);
             stop(e);
             return false;
         } catch (RuntimeException e) {
-            log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", instance.sagaId(), e.toString());
+            String step = transitions.step(transitions.size() - 1);
+            log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
+            pending.reset();
             orchestrator.detach(this);
-            stop(new SagaException(instance.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
+            stop(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
             return false;
         }
-        instance = next;
+        storedVersion = current.version();
+        pending.reset();
+        if (commands != null) {
+            commands.clear();
+        }
         return true;
+    }
+
+    /** Flushes before listeners or lifecycle events hear of a transition; with nobody listening there is nothing to act on. */
+    private boolean flushIfObserved() {
+        return !orchestrator.observed() || flush();
+    }
+
+    /** The clock, read at most once per burst of engine work (see {@link #now}). */
+    private Instant now() {
+        Instant at = now;
+        if (at == null) {
+            at = orchestrator.now();
+            now = at;
+        }
+        return at;
     }
 
     // ---------------------------------------------------------------- helpers

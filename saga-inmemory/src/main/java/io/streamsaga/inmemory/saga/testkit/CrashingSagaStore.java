@@ -96,6 +96,29 @@ public final class CrashingSagaStore implements SagaStore {
     }
 
     @Override
+    public boolean writesTransitionBatches() {
+        return delegate.writesTransitionBatches();
+    }
+
+    @Override
+    public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+        checkAlive();
+        SagaTransition last = transitions.get(transitions.size() - 1);
+        beforeWrite(last);
+        delegate.insertAll(instance, transitions);
+        afterWrite(last);
+    }
+
+    @Override
+    public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
+        checkAlive();
+        SagaTransition last = transitions.get(transitions.size() - 1);
+        beforeWrite(last);
+        delegate.updateAll(updated, transitions);
+        afterWrite(last);
+    }
+
+    @Override
     public boolean storesOutgoingMessages() {
         return delegate.storesOutgoingMessages();
     }
