@@ -52,7 +52,17 @@ final class SagaRun<D> {
     private final StepStates shared;
     /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
     private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
-    private SagaInstance instance;
+    /** The instance the run was created from: its fixed fields (name, key, data type, creation time). */
+    private final SagaInstance origin;
+    private final String sagaId;
+    /** The run's state: as stored, plus the staged changes (see {@link #snapshot()}). */
+    private List<StepState> stepStates;
+    private SagaStatus status;
+    private SagaFailure failure;
+    private SagaFailure compensationFailure;
+    private Instant updatedAt;
+    /** {@link #snapshot()} of the current state, or null after a change. */
+    private SagaInstance snapshot;
     private D data;
     private Throwable exception;
     /** An action or compensation of the step is executing in this process. */
@@ -87,7 +97,14 @@ final class SagaRun<D> {
         this.definition = definition;
         this.steps = definition.steps();
         this.shared = orchestrator.stepStates(definition);
-        this.instance = instance;
+        this.origin = instance;
+        this.sagaId = instance.sagaId();
+        this.stepStates = instance.steps();
+        this.status = instance.status();
+        this.failure = instance.failure();
+        this.compensationFailure = instance.compensationFailure();
+        this.updatedAt = instance.updatedAt();
+        this.snapshot = instance;
         this.data = data;
         int n = steps.size();
         this.inFlight = new boolean[n];
@@ -102,11 +119,11 @@ final class SagaRun<D> {
     }
 
     String sagaId() {
-        return instance.sagaId();
+        return sagaId;
     }
 
     synchronized SagaInstance instance() {
-        return instance;
+        return snapshot();
     }
 
     /** Runs passes until one changes nothing (or the run stops). */
@@ -134,7 +151,7 @@ final class SagaRun<D> {
                 if (stopped) {
                     return;
                 }
-                switch (instance.status()) {
+                switch (status) {
                     case RUNNING -> advanceForward();
                     case COMPENSATING -> advanceCompensation();
                     default -> finish();
@@ -162,7 +179,7 @@ final class SagaRun<D> {
         }
         if (g == groups.size()) {
             if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && flushIfObserved()) {
-                orchestrator.onCompleted(instance);
+                orchestrator.onCompleted(snapshot());
             }
             return;
         }
@@ -173,7 +190,7 @@ final class SagaRun<D> {
         for (int m = 0; m < group.size(); m++) { // index loops: no iterator allocated on the fast path
             SagaStep<D> step = group.get(m);
             int i = step.index();
-            StepState state = instance.steps().get(i);
+            StepState state = stepStates.get(i);
             switch (state.status()) {
                 case SUCCEEDED -> {
                 }
@@ -211,18 +228,18 @@ final class SagaRun<D> {
                     }
                 }
                 default -> throw new IllegalStateException("step " + step.name() + " is " + state.status()
-                        + " in a running saga " + instance.sagaId());
+                        + " in a running saga " + sagaId);
             }
         }
         if (!busy && failed) {
             if (failedStep.role() == StepRole.RETRIABLE) {
-                needsAttention(instance.failure());
+                needsAttention(failure);
                 return;
             }
             if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
-                    instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)
+                    failure == null ? null : failure.toString(), SagaStatus.COMPENSATING)
                     && flushIfObserved()) {
-                orchestrator.onCompensationStarting(instance);
+                orchestrator.onCompensationStarting(snapshot());
             }
         }
     }
@@ -230,7 +247,7 @@ final class SagaRun<D> {
     private boolean allSucceeded(List<SagaStep<D>> group) {
         for (int m = 0; m < group.size(); m++) {
             SagaStep<D> step = group.get(m);
-            if (instance.steps().get(step.index()).status() != StepStatus.SUCCEEDED) {
+            if (stepStates.get(step.index()).status() != StepStatus.SUCCEEDED) {
                 return false;
             }
         }
@@ -243,7 +260,7 @@ final class SagaRun<D> {
 
     private void startAction(SagaStep<D> step) {
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         int attempt = state.attempts() + 1;
         cancelTimer(i);
         if (step.isRemote()) {
@@ -257,9 +274,8 @@ final class SagaRun<D> {
                 commandError = e;
             }
             boolean stored = command != null && orchestrator.transactionalMessages();
-            if (!stage(next(i, state.nextAttempt(StepStatus.WAITING, deadline), instance.status(), data, instance.failure(),
-                    instance.compensationFailure()), TransitionType.STEP_WAITING, step.name(), attempt, null,
-                    stored ? command : null) || !flush()) {
+            if (!stage(i, state.nextAttempt(StepStatus.WAITING, deadline), status, failure, compensationFailure,
+                    TransitionType.STEP_WAITING, step.name(), attempt, null, stored ? command : null) || !flush()) {
                 return;
             }
             attached[i] = true;
@@ -315,9 +331,9 @@ final class SagaRun<D> {
     private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {
         now = null;
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
-            log.debug("saga {}: ignoring late completion of step {} attempt {}", instance.sagaId(), step.name(), attempt);
+            log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
         Throwable cause = error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
@@ -337,44 +353,43 @@ final class SagaRun<D> {
         D previous = data;
         data = merged;
         int i = step.index();
-        if (!writeStep(i, shared.succeeded(i, instance.steps().get(i)), TransitionType.STEP_SUCCEEDED,
-                instance.steps().get(i).attempts(), null)) {
+        if (!writeStep(i, shared.succeeded(i, stepStates.get(i)), TransitionType.STEP_SUCCEEDED,
+                stepStates.get(i).attempts(), null)) {
             data = previous;
             return;
         }
         if (flushIfObserved()) {
-            orchestrator.onStepCompleted(instance, step.name());
+            orchestrator.onStepCompleted(snapshot(), step.name());
         }
     }
 
     /** A failed attempt: retried per the step's policy, else the step fails for good. */
     private void onActionFailure(SagaStep<D> step, Throwable error, boolean uncertain) {
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         RetryPolicy policy = step.retryPolicy();
         String detail = describe(error);
-        if (instance.status() == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
+        if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
             Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
-            log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", instance.sagaId(), step.name(),
+            log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
                     state.attempts(), delay, detail);
             writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, now().plus(delay)),
                     error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED,
                     state.attempts(), detail);
             return;
         }
-        SagaFailure failure = SagaFailure.of(step.name(), error);
+        SagaFailure stepFailure = SagaFailure.of(step.name(), error);
         StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
-        SagaInstance next = next(i, failed, instance.status(), data,
-                instance.failure() == null ? failure : instance.failure(), instance.compensationFailure());
-        if (stage(next, error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
+        if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
+                error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
                 step.name(), state.attempts(), detail, null)) {
             if (exception == null) {
                 exception = error;
             }
             // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
-            log.debug("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
+            log.debug("saga {}: step {} failed: {}", sagaId, step.name(), detail);
             if (flushIfObserved()) {
-                orchestrator.onStepFailed(instance, step.name(), failure);
+                orchestrator.onStepFailed(snapshot(), step.name(), stepFailure);
             }
         }
     }
@@ -391,12 +406,12 @@ final class SagaRun<D> {
         Object payload = remote.command().command(data, context);
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
         return Message.builder(remote.commandTopic())
-                .id(instance.sagaId() + "/" + step.name() + "/" + attempt)
-                .key(instance.sagaId())
+                .id(sagaId + "/" + step.name() + "/" + attempt)
+                .key(sagaId)
                 .type(typeId.type())
                 .version(typeId.version())
                 .payload(encoded ? orchestrator.bus().codec().encode(payload) : payload)
-                .header(MessageHeaders.SAGA_ID, instance.sagaId())
+                .header(MessageHeaders.SAGA_ID, sagaId)
                 .header(SagaMessages.STEP, step.name())
                 .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
                 .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
@@ -428,7 +443,7 @@ final class SagaRun<D> {
 
     private synchronized void onSendFailure(SagaStep<D> step, int attempt, Throwable error) {
         now = null;
-        StepState state = instance.steps().get(step.index());
+        StepState state = stepStates.get(step.index());
         if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
             return;
         }
@@ -454,9 +469,9 @@ final class SagaRun<D> {
     synchronized void onReply(SagaStep<D> step, Message reply) {
         now = null;
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.WAITING) {
-            log.debug("saga {}: ignoring reply {} for step {} in status {}", instance.sagaId(), reply.id(), step.name(),
+            log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
                     state.status());
             return;
         }
@@ -498,14 +513,14 @@ final class SagaRun<D> {
         if (stopped || orchestrator.isClosed()) {
             return;
         }
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         boolean waiting = state.status() == StepStatus.WAITING
                 || (state.status() == StepStatus.RUNNING && inFlight[i]);
         if (!waiting || state.attempts() != attempt) {
             return;
         }
         inFlight[i] = false;
-        onActionFailure(step, SagaException.timeout(instance.sagaId(), step.name(), step.timeout()), true);
+        onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
         drive();
     }
 
@@ -531,8 +546,8 @@ final class SagaRun<D> {
     private void advanceCompensation() {
         // Settle forward work first: an action in flight records its outcome before anything is undone.
         for (int i = 0; i < steps.size(); i++) {
-            StepStatus status = instance.steps().get(i).status();
-            if (inFlight[i] && (status == StepStatus.RUNNING)) {
+            StepStatus stepStatus = stepStates.get(i).status();
+            if (inFlight[i] && stepStatus == StepStatus.RUNNING) {
                 return;
             }
         }
@@ -546,7 +561,7 @@ final class SagaRun<D> {
         }
         if (g < 0) {
             if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED) && flushIfObserved()) {
-                orchestrator.onCompensated(instance);
+                orchestrator.onCompensated(snapshot());
             }
             return;
         }
@@ -556,7 +571,7 @@ final class SagaRun<D> {
         for (int m = 0; m < group.size(); m++) {
             SagaStep<D> step = group.get(m);
             int i = step.index();
-            StepState state = instance.steps().get(i);
+            StepState state = stepStates.get(i);
             if (step.compensation() == null) {
                 continue;
             }
@@ -586,7 +601,7 @@ final class SagaRun<D> {
             }
         }
         if (!busy && failed) {
-            needsAttention(instance.compensationFailure());
+            needsAttention(compensationFailure);
         }
     }
 
@@ -597,7 +612,7 @@ final class SagaRun<D> {
      */
     private boolean settleForwardStates() {
         for (int i = 0; i < steps.size(); i++) {
-            StepState state = instance.steps().get(i);
+            StepState state = stepStates.get(i);
             StepStatus settled = switch (state.status()) {
                 case RUNNING, WAITING -> StepStatus.UNCERTAIN;
                 case RETRY_SCHEDULED -> StepStatus.FAILED;
@@ -615,7 +630,7 @@ final class SagaRun<D> {
     private boolean needsCompensation(List<SagaStep<D>> group) {
         for (int m = 0; m < group.size(); m++) {
             SagaStep<D> step = group.get(m);
-            if (step.compensation() != null && instance.steps().get(step.index()).status().needsCompensation()) {
+            if (step.compensation() != null && stepStates.get(step.index()).status().needsCompensation()) {
                 return true;
             }
         }
@@ -625,7 +640,7 @@ final class SagaRun<D> {
     private void startCompensation(SagaStep<D> step) {
         int i = step.index();
         cancelTimer(i);
-        StepState state = shared.nextCompensationAttempt(i, instance.steps().get(i));
+        StepState state = shared.nextCompensationAttempt(i, stepStates.get(i));
         if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
@@ -646,34 +661,33 @@ final class SagaRun<D> {
         inFlight[i] = false;
         if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
                 state.compensationAttempts(), null) && flushIfObserved()) {
-            orchestrator.onStepCompensated(instance, step.name());
+            orchestrator.onStepCompensated(snapshot(), step.name());
         }
     }
 
     private void onCompensationFailure(SagaStep<D> step, Exception error) {
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         String detail = describe(error);
         RetryPolicy policy = step.compensationRetryPolicy();
         if (policy.shouldRetry(error, state.compensationAttempts())) {
             Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
-            log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", instance.sagaId(), step.name(),
+            log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", sagaId, step.name(),
                     state.compensationAttempts(), delay, detail);
             writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, now().plus(delay)),
                     TransitionType.COMPENSATION_RETRY_SCHEDULED, state.compensationAttempts(), detail);
             return;
         }
-        log.error("saga {}: compensation of {} failed for good after {} attempts: {}", instance.sagaId(), step.name(),
+        log.error("saga {}: compensation of {} failed for good after {} attempts: {}", sagaId, step.name(),
                 state.compensationAttempts(), detail);
-        SagaInstance next = next(i, state.with(StepStatus.COMPENSATION_FAILED), instance.status(), data,
-                instance.failure(), SagaFailure.of(step.name(), error));
-        stage(next, TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail, null);
+        stage(i, state.with(StepStatus.COMPENSATION_FAILED), status, failure, SagaFailure.of(step.name(), error),
+                TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail, null);
     }
 
-    private void needsAttention(SagaFailure failure) {
+    private void needsAttention(SagaFailure cause) {
         if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
-                failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION) && flushIfObserved()) {
-            orchestrator.onFailed(instance);
+                cause == null ? null : cause.toString(), SagaStatus.FAILED_NEEDS_ATTENTION) && flushIfObserved()) {
+            orchestrator.onFailed(snapshot());
         }
     }
 
@@ -682,18 +696,18 @@ final class SagaRun<D> {
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
         now = null;
-        if (instance.status() != SagaStatus.RUNNING) {
-            throw SagaException.illegalState(instance.sagaId(), null, "cannot cancel a saga in status " + instance.status());
+        if (status != SagaStatus.RUNNING) {
+            throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
         }
-        SagaException cancelled = SagaException.cancelled(instance.sagaId());
-        SagaFailure failure = instance.failure() != null ? instance.failure() : SagaFailure.of(null, cancelled);
-        if (stage(next(-1, null, SagaStatus.COMPENSATING, data, failure, null), TransitionType.SAGA_COMPENSATING,
+        SagaException cancelled = SagaException.cancelled(sagaId);
+        SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
+        if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
                 null, 0, "cancelled", null)) {
             if (exception == null) {
                 exception = cancelled;
             }
             if (flushIfObserved()) {
-                orchestrator.onCompensationStarting(instance);
+                orchestrator.onCompensationStarting(snapshot());
             }
         }
         drive();
@@ -703,8 +717,8 @@ final class SagaRun<D> {
     synchronized void retryFailed() {
         now = null;
         requireNeedsAttention();
-        StepState[] changed = instance.steps().toArray(new StepState[0]);
-        boolean compensating = instance.failure() != null && instance.steps().stream()
+        StepState[] changed = stepStates.toArray(new StepState[0]);
+        boolean compensating = failure != null && stepStates.stream()
                 .anyMatch(s -> s.status() == StepStatus.COMPENSATION_FAILED);
         Instant at = now();
         for (int i = 0; i < changed.length; i++) {
@@ -715,10 +729,8 @@ final class SagaRun<D> {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
-        SagaStatus status = compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING;
-        stage(new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
-                instance.dataType(), data, status, List.of(changed), instance.failure(), null, instance.createdAt(), at,
-                storedVersion + 1), TransitionType.SAGA_RETRIED, null, 0, null, null);
+        stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING, failure, null,
+                TransitionType.SAGA_RETRIED, null, 0, null, null);
         reopen();
         drive();
     }
@@ -728,19 +740,18 @@ final class SagaRun<D> {
         now = null;
         requireNeedsAttention();
         SagaStep<D> step = definition.step(stepName);
-        StepState state = instance.steps().get(step.index());
+        StepState state = stepStates.get(step.index());
         if (state.status() != StepStatus.COMPENSATION_FAILED) {
-            throw SagaException.illegalState(instance.sagaId(), stepName, "only a failed compensation can be skipped, but the step is "
+            throw SagaException.illegalState(sagaId, stepName, "only a failed compensation can be skipped, but the step is "
                     + state.status());
         }
         boolean othersFailed = false;
-        for (StepState s : instance.steps()) {
+        for (StepState s : stepStates) {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
         }
-        SagaStatus status = othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING;
-        stage(next(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED), status, data, instance.failure(),
-                othersFailed ? instance.compensationFailure() : null), TransitionType.COMPENSATION_SKIPPED, stepName, 0, null,
-                null);
+        stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
+                othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
+                othersFailed ? compensationFailure : null, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
         reopen();
         drive();
     }
@@ -762,9 +773,9 @@ final class SagaRun<D> {
     }
 
     private void requireNeedsAttention() {
-        if (instance.status() != SagaStatus.FAILED_NEEDS_ATTENTION) {
-            throw SagaException.illegalState(instance.sagaId(), null, "the operation needs status FAILED_NEEDS_ATTENTION, "
-                    + "but the saga is " + instance.status());
+        if (status != SagaStatus.FAILED_NEEDS_ATTENTION) {
+            throw SagaException.illegalState(sagaId, null, "the operation needs status FAILED_NEEDS_ATTENTION, "
+                    + "but the saga is " + status);
         }
     }
 
@@ -789,14 +800,14 @@ final class SagaRun<D> {
         for (int i = 0; i < timers.length; i++) {
             cancelTimer(i);
         }
-        SagaOutcome outcome = switch (instance.status()) {
+        SagaOutcome outcome = switch (status) {
             case COMPLETED -> SagaOutcome.COMPLETED;
             case COMPENSATED -> SagaOutcome.COMPENSATED;
             case RESOLVED -> SagaOutcome.RESOLVED;
             default -> SagaOutcome.FAILED_NEEDS_ATTENTION;
         };
         orchestrator.onFinished(this, outcome);
-        future.complete(new SagaResult<>(instance.sagaId(), outcome, data, instance.failure(), instance.compensationFailure(),
+        future.complete(new SagaResult<>(sagaId, outcome, data, failure, compensationFailure,
                 exception));
     }
 
@@ -807,37 +818,41 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- persistence
 
     private boolean writeStep(int i, StepState state, TransitionType type, int attempt, String detail) {
-        return stage(next(i, state, instance.status(), data, instance.failure(), instance.compensationFailure()), type,
-                steps.get(i).name(), attempt, detail, null);
+        return stage(i, state, status, failure, compensationFailure, type, steps.get(i).name(), attempt, detail, null);
     }
 
-    /** A saga-level transition to {@code status}. */
-    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus status) {
-        return stage(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt,
-                detail, null);
+    /** A saga-level transition to {@code newStatus}. */
+    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus newStatus) {
+        return stage(-1, null, newStatus, failure, compensationFailure, type, step, attempt, detail, null);
     }
 
-    /** The instance after one more transition; staged transitions share the version their write produces. */
-    private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
-                              SagaFailure compensationFailure) {
-        List<StepState> stepStates = index < 0 ? instance.steps() : shared.replaced(instance.steps(), index, state);
-        return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
-                instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
-                now(), storedVersion + 1);
+    /** Stages a change of step {@code index} (none when negative) and of the saga's status and failures. */
+    private boolean stage(int index, StepState state, SagaStatus newStatus, SagaFailure newFailure,
+                          SagaFailure newCompensationFailure, TransitionType type, String step, int attempt, String detail,
+                          Message command) {
+        return stageSteps(index < 0 ? stepStates : shared.replaced(stepStates, index, state), newStatus, newFailure,
+                newCompensationFailure, type, step, attempt, detail, command);
     }
 
     /**
-     * Makes {@code next} the run's instance and stages its transition; {@code command} (non-null only for a
+     * Makes the change the run's state and stages its transition; {@code command} (non-null only for a
      * store with transactional messages) is written with it. Without transition batches the write happens
-     * at once. Returns false when the run stopped (nothing staged then).
+     * at once. Returns false when the run stopped (nothing is changed then).
      */
-    private boolean stage(SagaInstance next, TransitionType type, String step, int attempt, String detail, Message command) {
+    private boolean stageSteps(List<StepState> newSteps, SagaStatus newStatus, SagaFailure newFailure,
+                               SagaFailure newCompensationFailure, TransitionType type, String step, int attempt,
+                               String detail, Message command) {
         if (stopped) {
             return false;
         }
-        instance = next;
+        stepStates = newSteps;
+        status = newStatus;
+        failure = newFailure;
+        compensationFailure = newCompensationFailure;
+        updatedAt = now();
+        snapshot = null;
         changes++;
-        pending.add(type, step, attempt, detail, next.updatedAt());
+        pending.add(type, step, attempt, detail, updatedAt);
         if (command != null) {
             if (commands == null) {
                 commands = new java.util.ArrayList<>(2);
@@ -845,6 +860,21 @@ final class SagaRun<D> {
             commands.add(command);
         }
         return orchestrator.batchesTransitions() || flush();
+    }
+
+    /**
+     * The instance as the run has it: as stored, or with the staged changes (then of the version their write
+     * produces). Built when asked for: the engine keeps its state in fields, so a transition costs no instance.
+     */
+    private SagaInstance snapshot() {
+        SagaInstance built = snapshot;
+        if (built == null) {
+            built = new SagaInstance(sagaId, origin.sagaName(), origin.definitionVersion(), origin.businessKey(),
+                    origin.dataType(), data, status, stepStates, failure, compensationFailure, origin.createdAt(), updatedAt,
+                    pending.isEmpty() ? storedVersion : storedVersion + 1);
+            snapshot = built;
+        }
+        return built;
     }
 
     /** Writes the staged transitions, if any, before the engine acts; on a lost race or a store failure the run stops. */
@@ -855,7 +885,7 @@ final class SagaRun<D> {
         if (pending.isEmpty()) {
             return true;
         }
-        SagaInstance current = instance;
+        SagaInstance current = snapshot();
         boolean insert = storedVersion == 0;
         PendingTransitions transitions = pending.of(current.sagaId(), current.version());
         try {
@@ -931,7 +961,7 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- helpers
 
     private StepContext context(SagaStep<D> step, int attempt) {
-        return new StepContext(instance.sagaId(), instance.sagaName(), step.name(), attempt, instance.businessKey());
+        return new StepContext(sagaId, origin.sagaName(), step.name(), attempt, origin.businessKey());
     }
 
     private void before(SagaInterceptor.Kind kind, StepContext context) throws Exception {
