@@ -215,7 +215,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     private String nextId() {
-        return idPrefix + Long.toString(idSequence.incrementAndGet(), 36);
+        return idPrefix + idSequence.incrementAndGet(); // one concatenation, no intermediate string
     }
 
     @Override
@@ -237,11 +237,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (replies == null && states.remote) {
             subscribeReplies();
         }
-        Instant now = now();
-        SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey,
-                definition.dataType(), data, SagaStatus.RUNNING, states.pending, null, null, now, now, 1);
         // The run stores the start itself: with transition batches together with the first step's start.
-        SagaRun<D> run = new SagaRun<>(this, definition, instance, data, true);
+        SagaRun<D> run = new SagaRun<>(this, definition, sagaId, businessKey, data, now());
         if (runs.putIfAbsent(sagaId, run) != null) {
             return CompletableFuture.failedFuture(new ConcurrentSagaUpdateException(sagaId, 0, 1));
         }
@@ -254,6 +251,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             return run.pendingResult();
         }
         if (observed) {
+            SagaInstance instance = run.instance();
             if (!config.listeners().isEmpty()) {
                 notify(l -> l.onStarted(instance));
             }
@@ -328,7 +326,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     private <D> SagaRun<D> newRun(SagaDefinition<D> definition, SagaInstance instance) {
-        return new SagaRun<>(this, definition, instance, toData(definition, instance.data()), false);
+        return new SagaRun<>(this, definition, instance, toData(definition, instance.data()));
     }
 
     private <D> D toData(SagaDefinition<D> definition, Object raw) {

@@ -14,29 +14,23 @@ import java.util.RandomAccess;
  * transition objects. One per run, reused for every write; confined to the run's lock. Not thread-safe.
  */
 final class PendingTransitions extends AbstractList<SagaTransition> implements RandomAccess {
-    private TransitionType[] types = new TransitionType[4];
-    private String[] steps = new String[4];
-    private int[] attempts = new int[4];
-    private String[] details = new String[4];
-    private Instant[] times = new Instant[4];
+    /** Type, step, attempt, detail and time of each transition, side by side in one array (one allocation). */
+    private static final int FIELDS = 5;
+    private Object[] parts = new Object[3 * FIELDS];
     private int size;
     private String sagaId;
     private long version;
 
     void add(TransitionType type, String step, int attempt, String detail, Instant at) {
-        if (size == types.length) {
-            int grown = size * 2;
-            types = Arrays.copyOf(types, grown);
-            steps = Arrays.copyOf(steps, grown);
-            attempts = Arrays.copyOf(attempts, grown);
-            details = Arrays.copyOf(details, grown);
-            times = Arrays.copyOf(times, grown);
+        int base = size * FIELDS;
+        if (base == parts.length) {
+            parts = Arrays.copyOf(parts, parts.length * 2);
         }
-        types[size] = type;
-        steps[size] = step;
-        attempts[size] = attempt;
-        details[size] = detail;
-        times[size] = at;
+        parts[base] = type;
+        parts[base + 1] = step;
+        parts[base + 2] = attempt; // small attempt numbers box to cached Integers
+        parts[base + 3] = detail;
+        parts[base + 4] = at;
         size++;
     }
 
@@ -48,25 +42,27 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
     }
 
     TransitionType type(int i) {
-        return types[i];
+        return (TransitionType) parts[i * FIELDS];
     }
 
     String step(int i) {
-        return steps[i];
+        return (String) parts[i * FIELDS + 1];
     }
 
     int attempt(int i) {
-        return attempts[i];
+        return (Integer) parts[i * FIELDS + 2];
     }
 
     String detail(int i) {
-        return details[i];
+        return (String) parts[i * FIELDS + 3];
+    }
+
+    private Instant at(int i) {
+        return (Instant) parts[i * FIELDS + 4];
     }
 
     void reset() {
-        Arrays.fill(steps, 0, size, null);
-        Arrays.fill(details, 0, size, null);
-        Arrays.fill(times, 0, size, null);
+        Arrays.fill(parts, 0, size * FIELDS, null);
         size = 0;
     }
 
@@ -75,7 +71,7 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
         if (index < 0 || index >= size) {
             throw new IndexOutOfBoundsException("transition " + index + " of " + size);
         }
-        return new SagaTransition(sagaId, version, times[index], types[index], steps[index], attempts[index], details[index]);
+        return new SagaTransition(sagaId, version, at(index), type(index), step(index), attempt(index), detail(index));
     }
 
     @Override

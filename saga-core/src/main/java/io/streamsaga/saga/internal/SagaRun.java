@@ -52,9 +52,11 @@ final class SagaRun<D> {
     private final StepStates shared;
     /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
     private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
-    /** The instance the run was created from: its fixed fields (name, key, data type, creation time). */
-    private final SagaInstance origin;
+    /** The instance's fixed fields (its name and definition version are the definition's). */
     private final String sagaId;
+    private final String businessKey;
+    private final String dataType;
+    private final Instant createdAt;
     /** The run's state: as stored, plus the staged changes (see {@link #snapshot()}). */
     private List<StepState> stepStates;
     private SagaStatus status;
@@ -68,8 +70,11 @@ final class SagaRun<D> {
     /** An action or compensation of the step is executing in this process. */
     private final boolean[] inFlight;
     /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
-    private final boolean[] attached;
-    private final Scheduler.Cancellable[] timers;
+    private boolean[] attached;
+    private static final boolean[] NO_FLAGS = new boolean[0];
+    /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
+    private Scheduler.Cancellable[] timers;
+    private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
     private boolean driving;
     private boolean stopped;
     private boolean finished;
@@ -87,35 +92,43 @@ final class SagaRun<D> {
      */
     private Instant now;
 
-    /**
-     * @param fresh a saga just started: its instance (version 1, {@code SAGA_STARTED} staged) is not stored
-     *              yet; otherwise the instance was read from the store
-     */
-    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance instance, D data,
-            boolean fresh) {
+    /** A run of an instance read from the store. */
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance stored, D data) {
+        this(orchestrator, definition, stored.sagaId(), stored.businessKey(), stored.dataType(), stored.createdAt(), data);
+        this.stepStates = stored.steps();
+        this.status = stored.status();
+        this.failure = stored.failure();
+        this.compensationFailure = stored.compensationFailure();
+        this.updatedAt = stored.updatedAt();
+        this.snapshot = stored;
+        this.storedVersion = stored.version();
+    }
+
+    /** A saga just started at {@code now}: not stored yet, its {@code SAGA_STARTED} staged (version 1). */
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
+            D data, Instant now) {
+        this(orchestrator, definition, sagaId, businessKey, definition.dataType(), now, data);
+        this.stepStates = shared.pending;
+        this.status = SagaStatus.RUNNING;
+        this.updatedAt = now;
+        this.now = now;
+        pending.add(TransitionType.SAGA_STARTED, null, 0, null, now);
+    }
+
+    private SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
+                    String dataType, Instant createdAt, D data) {
         this.orchestrator = orchestrator;
         this.definition = definition;
         this.steps = definition.steps();
         this.shared = orchestrator.stepStates(definition);
-        this.origin = instance;
-        this.sagaId = instance.sagaId();
-        this.stepStates = instance.steps();
-        this.status = instance.status();
-        this.failure = instance.failure();
-        this.compensationFailure = instance.compensationFailure();
-        this.updatedAt = instance.updatedAt();
-        this.snapshot = instance;
+        this.sagaId = sagaId;
+        this.businessKey = businessKey;
+        this.dataType = dataType;
+        this.createdAt = createdAt;
         this.data = data;
-        int n = steps.size();
-        this.inFlight = new boolean[n];
-        this.attached = new boolean[n];
-        this.timers = new Scheduler.Cancellable[n];
-        if (fresh) {
-            pending.add(TransitionType.SAGA_STARTED, null, 0, null, instance.createdAt());
-            now = instance.createdAt();
-        } else {
-            storedVersion = instance.version();
-        }
+        this.inFlight = new boolean[steps.size()];
+        this.attached = NO_FLAGS;
+        this.timers = NO_TIMERS;
     }
 
     String sagaId() {
@@ -178,7 +191,7 @@ final class SagaRun<D> {
             g++;
         }
         if (g == groups.size()) {
-            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && flushIfObserved()) {
+            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && observedAndFlushed()) {
                 orchestrator.onCompleted(snapshot());
             }
             return;
@@ -208,7 +221,7 @@ final class SagaRun<D> {
                 }
                 case WAITING -> {
                     busy = true;
-                    if (!attached[i]) {
+                    if (attached.length == 0 || !attached[i]) {
                         resumeWaiting(step, state);
                         return;
                     }
@@ -238,7 +251,7 @@ final class SagaRun<D> {
             }
             if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
                     failure == null ? null : failure.toString(), SagaStatus.COMPENSATING)
-                    && flushIfObserved()) {
+                    && observedAndFlushed()) {
                 orchestrator.onCompensationStarting(snapshot());
             }
         }
@@ -278,7 +291,7 @@ final class SagaRun<D> {
                     TransitionType.STEP_WAITING, step.name(), attempt, null, stored ? command : null) || !flush()) {
                 return;
             }
-            attached[i] = true;
+            attached()[i] = true;
             if (commandError != null) {
                 onActionFailure(step, commandError, false);
                 return;
@@ -358,7 +371,7 @@ final class SagaRun<D> {
             data = previous;
             return;
         }
-        if (flushIfObserved()) {
+        if (observedAndFlushed()) {
             orchestrator.onStepCompleted(snapshot(), step.name());
         }
     }
@@ -388,7 +401,7 @@ final class SagaRun<D> {
             }
             // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
             log.debug("saga {}: step {} failed: {}", sagaId, step.name(), detail);
-            if (flushIfObserved()) {
+            if (observedAndFlushed()) {
                 orchestrator.onStepFailed(snapshot(), step.name(), stepFailure);
             }
         }
@@ -455,7 +468,7 @@ final class SagaRun<D> {
     /** After recovery: re-send the command (idempotent by its deterministic id) and re-arm the timeout. */
     private void resumeWaiting(SagaStep<D> step, StepState state) {
         int i = step.index();
-        attached[i] = true;
+        attached()[i] = true;
         if (state.dueAt() != null) {
             Duration left = Duration.between(now(), state.dueAt());
             armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left);
@@ -475,7 +488,7 @@ final class SagaRun<D> {
                     state.status());
             return;
         }
-        attached[i] = true;
+        attached()[i] = true;
         cancelTimer(i);
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
         StepContext context = context(step, state.attempts());
@@ -503,7 +516,7 @@ final class SagaRun<D> {
             return;
         }
         int i = step.index();
-        timers[i] = orchestrator.scheduler().schedule(timeout, () -> onTimeout(step, attempt, timeout));
+        timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onTimeout(step, attempt, timeout));
     }
 
     private synchronized void onTimeout(SagaStep<D> step, int attempt, Duration timeout) {
@@ -526,11 +539,11 @@ final class SagaRun<D> {
 
     private void armRetry(SagaStep<D> step, StepState state) {
         int i = step.index();
-        if (timers[i] != null || !flush()) {
+        if (timers()[i] != null || !flush()) {
             return;
         }
         Duration delay = Duration.between(now(), state.dueAt());
-        timers[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
+        timers()[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
     }
 
     private synchronized void onRetryDue(int i) {
@@ -560,7 +573,7 @@ final class SagaRun<D> {
             g--;
         }
         if (g < 0) {
-            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED) && flushIfObserved()) {
+            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED) && observedAndFlushed()) {
                 orchestrator.onCompensated(snapshot());
             }
             return;
@@ -660,7 +673,7 @@ final class SagaRun<D> {
         }
         inFlight[i] = false;
         if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
-                state.compensationAttempts(), null) && flushIfObserved()) {
+                state.compensationAttempts(), null) && observedAndFlushed()) {
             orchestrator.onStepCompensated(snapshot(), step.name());
         }
     }
@@ -686,7 +699,7 @@ final class SagaRun<D> {
 
     private void needsAttention(SagaFailure cause) {
         if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
-                cause == null ? null : cause.toString(), SagaStatus.FAILED_NEEDS_ATTENTION) && flushIfObserved()) {
+                cause == null ? null : cause.toString(), SagaStatus.FAILED_NEEDS_ATTENTION) && observedAndFlushed()) {
             orchestrator.onFailed(snapshot());
         }
     }
@@ -706,7 +719,7 @@ final class SagaRun<D> {
             if (exception == null) {
                 exception = cancelled;
             }
-            if (flushIfObserved()) {
+            if (observedAndFlushed()) {
                 orchestrator.onCompensationStarting(snapshot());
             }
         }
@@ -869,8 +882,8 @@ final class SagaRun<D> {
     private SagaInstance snapshot() {
         SagaInstance built = snapshot;
         if (built == null) {
-            built = new SagaInstance(sagaId, origin.sagaName(), origin.definitionVersion(), origin.businessKey(),
-                    origin.dataType(), data, status, stepStates, failure, compensationFailure, origin.createdAt(), updatedAt,
+            built = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey, dataType, data, status,
+                    stepStates, failure, compensationFailure, createdAt, updatedAt,
                     pending.isEmpty() ? storedVersion : storedVersion + 1);
             snapshot = built;
         }
@@ -943,9 +956,12 @@ final class SagaRun<D> {
         return true;
     }
 
-    /** Flushes before listeners or lifecycle events hear of a transition; with nobody listening there is nothing to act on. */
-    private boolean flushIfObserved() {
-        return !orchestrator.observed() || flush();
+    /**
+     * Whether listeners or lifecycle events are to hear of the transition just staged: only when someone
+     * listens, and then only after it is written.
+     */
+    private boolean observedAndFlushed() {
+        return orchestrator.observed() && flush();
     }
 
     /** The clock, read at most once per burst of engine work (see {@link #now}). */
@@ -961,7 +977,7 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- helpers
 
     private StepContext context(SagaStep<D> step, int attempt) {
-        return new StepContext(sagaId, origin.sagaName(), step.name(), attempt, origin.businessKey());
+        return new StepContext(sagaId, definition.name(), step.name(), attempt, businessKey);
     }
 
     private void before(SagaInterceptor.Kind kind, StepContext context) throws Exception {
@@ -990,7 +1006,25 @@ final class SagaRun<D> {
         }
     }
 
+    /** Allocated when the first remote step is attached: local sagas need none. */
+    private boolean[] attached() {
+        if (attached == NO_FLAGS) {
+            attached = new boolean[steps.size()];
+        }
+        return attached;
+    }
+
+    private Scheduler.Cancellable[] timers() {
+        if (timers == NO_TIMERS) {
+            timers = new Scheduler.Cancellable[steps.size()];
+        }
+        return timers;
+    }
+
     private void cancelTimer(int i) {
+        if (timers == NO_TIMERS) {
+            return;
+        }
         Scheduler.Cancellable timer = timers[i];
         if (timer != null) {
             timers[i] = null;
