@@ -21,7 +21,11 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
     private String sagaId;
     private long version;
 
-    void add(TransitionType type, String step, int attempt, String detail, Instant at) {
+    /**
+     * @param detail a string, or a {@link Throwable} or other object described only when a store reads it
+     *               (most stores on the fast path never do)
+     */
+    void add(TransitionType type, String step, int attempt, Object detail, Instant at) {
         int base = size * FIELDS;
         if (base == parts.length) {
             parts = Arrays.copyOf(parts, parts.length * 2);
@@ -54,7 +58,13 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
     }
 
     String detail(int i) {
-        return (String) parts[i * FIELDS + 3];
+        Object detail = parts[i * FIELDS + 3];
+        return detail == null ? null : detail instanceof Throwable error ? describe(error) : detail.toString();
+    }
+
+    /** An error as a transition's detail: its simple class name and message. */
+    static String describe(Throwable error) {
+        return error.getClass().getSimpleName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
     }
 
     private Instant at(int i) {

@@ -76,6 +76,8 @@ final class SagaRun<D> {
     private Scheduler.Cancellable[] timers;
     private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
     private boolean driving;
+    /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
+    private int forwardFrom;
     private boolean stopped;
     private boolean finished;
     /** The instance version in the store: 0 until the start is inserted. */
@@ -186,10 +188,11 @@ final class SagaRun<D> {
 
     private void advanceForward() {
         List<List<SagaStep<D>>> groups = definition.groups();
-        int g = 0;
+        int g = forwardFrom;
         while (g < groups.size() && allSucceeded(groups.get(g))) {
             g++;
         }
+        forwardFrom = g;
         if (g == groups.size()) {
             if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && observedAndFlushed()) {
                 orchestrator.onCompleted(snapshot());
@@ -249,8 +252,7 @@ final class SagaRun<D> {
                 needsAttention(failure);
                 return;
             }
-            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
-                    failure == null ? null : failure.toString(), SagaStatus.COMPENSATING)
+            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0, failure, SagaStatus.COMPENSATING)
                     && observedAndFlushed()) {
                 orchestrator.onCompensationStarting(snapshot());
             }
@@ -381,26 +383,30 @@ final class SagaRun<D> {
         int i = step.index();
         StepState state = stepStates.get(i);
         RetryPolicy policy = step.retryPolicy();
-        String detail = describe(error);
+        // The error is the transition's detail, described only when a store or a log reads it.
         if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
             Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
-            log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
-                    state.attempts(), delay, detail);
+            if (log.isDebugEnabled()) {
+                log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
+                        state.attempts(), delay, PendingTransitions.describe(error));
+            }
             writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, now().plus(delay)),
                     error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED,
-                    state.attempts(), detail);
+                    state.attempts(), error);
             return;
         }
         SagaFailure stepFailure = SagaFailure.of(step.name(), error);
         StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
         if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
                 error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
-                step.name(), state.attempts(), detail, null)) {
+                step.name(), state.attempts(), error, null)) {
             if (exception == null) {
                 exception = error;
             }
             // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
-            log.debug("saga {}: step {} failed: {}", sagaId, step.name(), detail);
+            if (log.isDebugEnabled()) {
+                log.debug("saga {}: step {} failed: {}", sagaId, step.name(), PendingTransitions.describe(error));
+            }
             if (observedAndFlushed()) {
                 orchestrator.onStepFailed(snapshot(), step.name(), stepFailure);
             }
@@ -681,7 +687,7 @@ final class SagaRun<D> {
     private void onCompensationFailure(SagaStep<D> step, Exception error) {
         int i = step.index();
         StepState state = stepStates.get(i);
-        String detail = describe(error);
+        String detail = PendingTransitions.describe(error);
         RetryPolicy policy = step.compensationRetryPolicy();
         if (policy.shouldRetry(error, state.compensationAttempts())) {
             Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
@@ -698,8 +704,7 @@ final class SagaRun<D> {
     }
 
     private void needsAttention(SagaFailure cause) {
-        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
-                cause == null ? null : cause.toString(), SagaStatus.FAILED_NEEDS_ATTENTION) && observedAndFlushed()) {
+        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0, cause, SagaStatus.FAILED_NEEDS_ATTENTION) && observedAndFlushed()) {
             orchestrator.onFailed(snapshot());
         }
     }
@@ -830,18 +835,18 @@ final class SagaRun<D> {
 
     // ---------------------------------------------------------------- persistence
 
-    private boolean writeStep(int i, StepState state, TransitionType type, int attempt, String detail) {
+    private boolean writeStep(int i, StepState state, TransitionType type, int attempt, Object detail) {
         return stage(i, state, status, failure, compensationFailure, type, steps.get(i).name(), attempt, detail, null);
     }
 
     /** A saga-level transition to {@code newStatus}. */
-    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus newStatus) {
+    private boolean writeStatus(TransitionType type, String step, int attempt, Object detail, SagaStatus newStatus) {
         return stage(-1, null, newStatus, failure, compensationFailure, type, step, attempt, detail, null);
     }
 
     /** Stages a change of step {@code index} (none when negative) and of the saga's status and failures. */
     private boolean stage(int index, StepState state, SagaStatus newStatus, SagaFailure newFailure,
-                          SagaFailure newCompensationFailure, TransitionType type, String step, int attempt, String detail,
+                          SagaFailure newCompensationFailure, TransitionType type, String step, int attempt, Object detail,
                           Message command) {
         return stageSteps(index < 0 ? stepStates : shared.replaced(stepStates, index, state), newStatus, newFailure,
                 newCompensationFailure, type, step, attempt, detail, command);
@@ -854,7 +859,7 @@ final class SagaRun<D> {
      */
     private boolean stageSteps(List<StepState> newSteps, SagaStatus newStatus, SagaFailure newFailure,
                                SagaFailure newCompensationFailure, TransitionType type, String step, int attempt,
-                               String detail, Message command) {
+                               Object detail, Message command) {
         if (stopped) {
             return false;
         }
@@ -1030,9 +1035,5 @@ final class SagaRun<D> {
             timers[i] = null;
             timer.cancel();
         }
-    }
-
-    private static String describe(Throwable error) {
-        return error.getClass().getSimpleName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
     }
 }
