@@ -69,6 +69,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final String idPrefix = UUID.randomUUID().toString() + "-";
     private final boolean batchesTransitions;
     private final boolean observed;
+    private final boolean recordsTransitions;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
@@ -78,6 +79,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
         this.batchesTransitions = store.writesTransitionBatches() && !transactionalMessages;
         this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
+        this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
         config.definitions().forEach(this::register);
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
@@ -123,6 +125,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** Whether runs write the transitions between two acts in one store write. */
     boolean batchesTransitions() {
         return batchesTransitions;
+    }
+
+    /** Whether runs record their transitions' parts (false: a batching store that keeps no history gets none). */
+    boolean recordsTransitions() {
+        return recordsTransitions;
     }
 
     /** Whether listeners or lifecycle events hear of transitions (runs then write each before telling them). */

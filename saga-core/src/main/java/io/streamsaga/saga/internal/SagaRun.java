@@ -83,7 +83,7 @@ final class SagaRun<D> {
     /** The instance version in the store: 0 until the start is inserted. */
     private long storedVersion;
     /** Staged transitions since the last write; {@link #commands} are the messages that go with them. */
-    private final PendingTransitions pending = new PendingTransitions();
+    private final PendingTransitions pending;
     private List<Message> commands;
     /** Counts staged changes: a drive pass loops until one stages none. */
     private long changes;
@@ -131,6 +131,7 @@ final class SagaRun<D> {
         this.inFlight = new boolean[steps.size()];
         this.attached = NO_FLAGS;
         this.timers = NO_TIMERS;
+        this.pending = new PendingTransitions(orchestrator.recordsTransitions());
     }
 
     String sagaId() {
@@ -923,9 +924,9 @@ final class SagaRun<D> {
                 }
             } else if (orchestrator.batchesTransitions()) {
                 if (insert) {
-                    orchestrator.store().insertAll(current, transitions);
+                    orchestrator.store().insertAll(current, transitions.recorded());
                 } else {
-                    orchestrator.store().updateAll(current, transitions);
+                    orchestrator.store().updateAll(current, transitions.recorded());
                 }
             } else if (insert) {
                 orchestrator.store().insert(current, transitions.get(0));
@@ -946,7 +947,7 @@ final class SagaRun<D> {
             stop(e);
             return false;
         } catch (RuntimeException e) {
-            String step = transitions.step(transitions.size() - 1);
+            String step = transitions.lastStep();
             log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
             pending.reset();
             orchestrator.detach(this);

@@ -72,6 +72,15 @@ public interface SagaStore {
     }
 
     /**
+     * Whether this store keeps the transitions {@link #history} returns. A store that takes transition
+     * batches and keeps no history is given empty transition lists by {@link #insertAll} and
+     * {@link #updateAll}: the engine then does not record them at all. True by default.
+     */
+    default boolean keepsHistory() {
+        return true;
+    }
+
+    /**
      * As {@link #insert(SagaInstance, SagaTransition)} with several transitions, in order, all of version 1.
      * Only called when {@link #writesTransitionBatches()} is true. {@code transitions} is valid only during
      * the call and may build its elements on demand: a store that keeps no history need not touch it, one

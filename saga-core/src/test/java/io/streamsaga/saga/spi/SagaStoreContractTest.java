@@ -290,15 +290,17 @@ public abstract class SagaStoreContractTest {
             assertEquals(List.of(started, succeeded), store.history("b-1"));
             return;
         }
-        store.insertAll(v1, List.of(started, firstStep));
+        // A store that keeps no history is given no transitions, as the engine does.
+        boolean kept = store.keepsHistory();
+        store.insertAll(v1, kept ? List.of(started, firstStep) : List.of());
         assertEquals(1, store.find("b-1").orElseThrow().version());
         assertThrows(ConcurrentSagaUpdateException.class, () -> store.insertAll(v1, List.of(started, firstStep)));
-        store.updateAll(v2, List.of(succeeded, secondStep));
+        store.updateAll(v2, kept ? List.of(succeeded, secondStep) : List.of());
 
         assertEquals(2, store.find("b-1").orElseThrow().version());
         List<SagaTransition> history = store.history("b-1");
-        assertTrue(history.isEmpty() || history.equals(List.of(started, firstStep, succeeded, secondStep)),
-                "a store keeps every transition of a batch, in order, or keeps no history: " + history);
+        assertEquals(kept ? List.of(started, firstStep, succeeded, secondStep) : List.of(), history,
+                "a store keeps every transition of a batch, in order, or (keepsHistory() false) none");
         SagaInstance stale = instance("b-1", null, SagaStatus.COMPLETED, T0, 2);
         assertThrows(ConcurrentSagaUpdateException.class, () -> store.updateAll(stale,
                 List.of(transition(stale, TransitionType.STEP_SUCCEEDED), transition(stale, TransitionType.SAGA_COMPLETED))));

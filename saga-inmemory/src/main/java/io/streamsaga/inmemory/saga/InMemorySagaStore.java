@@ -81,6 +81,11 @@ public final class InMemorySagaStore implements SagaStore {
     }
 
     @Override
+    public boolean keepsHistory() {
+        return keepHistory;
+    }
+
+    @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
         insertAll(instance, List.of(transition));
     }

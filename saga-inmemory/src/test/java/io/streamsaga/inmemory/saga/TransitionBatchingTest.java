@@ -152,6 +152,24 @@ class TransitionBatchingTest {
         }
     }
 
+    @Test
+    void aStoreWithoutHistoryIsGivenNoTransitionsAndStillSeesEveryStateBeforeTheEngineActs() {
+        InMemorySagaStore store = new InMemorySagaStore(false, true);
+        assertFalse(store.keepsHistory());
+        try (SagaOrchestrator orchestrator = orchestrator(store)) {
+            SagaResult<Data> compensated = orchestrator.start(definition(store, true), new Data("x")).toCompletableFuture().join();
+            assertTrue(compensated.isCompensated());
+            assertEquals(SagaStatus.COMPENSATED, store.find(compensated.sagaId()).orElseThrow().status());
+            assertTrue(store.history(compensated.sagaId()).isEmpty());
+        }
+        assertEquals(List.of(
+                "one:[RUNNING, PENDING, PENDING]",
+                "two:[SUCCEEDED, RUNNING, PENDING]",
+                "three:[SUCCEEDED, SUCCEEDED, RUNNING]",
+                "undo-two:[SUCCEEDED, COMPENSATING, FAILED]",
+                "undo-one:[COMPENSATING, COMPENSATED, FAILED]"), seen);
+    }
+
     /** The store seen through the SPI's defaults for batches: one transition per write. */
     private static SagaStore oneAtATime(SagaStore delegate) {
         return (SagaStore) Proxy.newProxyInstance(SagaStore.class.getClassLoader(), new Class<?>[]{SagaStore.class},
