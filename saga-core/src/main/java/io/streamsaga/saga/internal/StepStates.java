@@ -1,6 +1,7 @@
 package io.streamsaga.saga.internal;
 
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 
@@ -14,6 +15,8 @@ import java.util.List;
  */
 final class StepStates {
     final List<StepState> pending;
+    /** Whether the definition has remote steps (its runs need the reply subscription). */
+    final boolean remote;
     private final StepState[] running;
     private final StepState[] succeeded;
     private final StepState[] compensating;
@@ -39,6 +42,7 @@ final class StepStates {
             compensated[i] = new StepState(name, StepStatus.COMPENSATED, 1, 1, null);
         }
         pending = List.of(initial);
+        remote = definition.steps().stream().anyMatch(SagaStep::isRemote);
         List<StepState>[] runningAt = forwardLists(initial, running);
         List<StepState>[] succeededAt = forwardLists(initial, succeeded);
         runningLists = List.of(runningAt);
