@@ -87,6 +87,7 @@ public record Message(String id, String topic, String key, String type, int vers
      * every call, which costs more than the rest of an in-memory publish.
      */
     private static final long ID_PREFIX = (new SecureRandom().nextLong() & ~0xF000L) | 0x4000L;
+
     /** A fresh random message id, formatted as a version-4 UUID (the builder's default id). */
     public static String newId() {
         long low = (ThreadLocalRandom.current().nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;

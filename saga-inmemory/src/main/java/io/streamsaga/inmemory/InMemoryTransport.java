@@ -58,7 +58,7 @@ public final class InMemoryTransport implements Transport {
     /**
      * How many empty polls a consumer makes, after it ran dry, before it parks: a producer that publishes
      * again meanwhile needs no unpark (a system call) and the consumer no wake-up. The first polls are
-     * separated by growing spins (a few microseconds in all), the rest by {@link Thread#yield()}: on a
+     * separated by growing spins (up to {@link #MAX_BACKOFF_SPINS}; tens of microseconds in all), the rest by {@link Thread#yield()}: on a
      * machine with more runnable threads than cores a spinning consumer would hold a core its producer
      * needs, while a yielding one gives it away (and on an idle core the yield returns at once).
      */
