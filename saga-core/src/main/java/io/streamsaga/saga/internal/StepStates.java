@@ -67,10 +67,13 @@ final class StepStates {
      * new one.
      */
     List<StepState> replaced(List<StepState> steps, int index, StepState state) {
-        if (state == running[index] && isForwardPrefix(steps, index)) {
-            return runningLists.get(index);
-        }
-        if (state == succeeded[index] && steps.get(index) == running[index] && isForwardPrefix(steps, index)) {
+        // Identity first: a run on the common path holds the shared lists themselves, so no scan is needed.
+        if (state == running[index]) {
+            if (steps == (index == 0 ? pending : succeededLists.get(index - 1)) || isForwardPrefix(steps, index)) {
+                return runningLists.get(index);
+            }
+        } else if (state == succeeded[index] && (steps == runningLists.get(index)
+                || steps.get(index) == running[index] && isForwardPrefix(steps, index))) {
             return succeededLists.get(index);
         }
         return copyReplaced(steps, index, state);
