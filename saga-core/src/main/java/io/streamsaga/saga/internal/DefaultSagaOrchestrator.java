@@ -42,8 +42,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
@@ -65,11 +68,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private volatile Subscription replies;
     private volatile boolean closed;
     private volatile Scheduler.Cancellable purgeTimer;
-    /** Saga ids: a random prefix per orchestrator and a counter; UUID.randomUUID() would cost more than a local saga. */
-    private final String idPrefix = UUID.randomUUID().toString() + "-";
+    /**
+     * Saga ids: a random prefix per orchestrator (62 bits, base 36) and a counter; UUID.randomUUID() per saga
+     * would cost more than a local saga, and a short id hashes and stores for less.
+     */
+    private final String idPrefix = Long.toString(new java.security.SecureRandom().nextLong() >>> 2, 36) + "-";
     private final boolean batchesTransitions;
     private final boolean observed;
     private final boolean recordsTransitions;
+    /** The executor of parallel members' synchronous actions when the configuration names none; started lazily. */
+    private ExecutorService ownParallelExecutor;
+    /** The last {@link #now()}: sagas started within one millisecond share one Instant. */
+    private Instant lastNow;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
@@ -176,8 +186,32 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * The scheduler's time in milliseconds: saga timestamps need no more, and {@code Clock.millis()} is an
      * intrinsic on the system clock where {@code Clock.instant()} is a native call costing as much again.
      */
+    /** Where parallel members' synchronous actions run: the configured executor or the orchestrator's own threads. */
+    Executor parallelExecutor() {
+        if (config.parallelExecutor() != null) {
+            return config.parallelExecutor();
+        }
+        synchronized (this) {
+            if (ownParallelExecutor == null) {
+                AtomicInteger threads = new AtomicInteger();
+                ownParallelExecutor = Executors.newCachedThreadPool(task -> {
+                    Thread thread = new Thread(task, "saga-parallel-" + threads.incrementAndGet());
+                    thread.setDaemon(true);
+                    return thread;
+                });
+            }
+            return ownParallelExecutor;
+        }
+    }
+
     Instant now() {
-        return Instant.ofEpochMilli(scheduler.clock().millis());
+        long millis = scheduler.clock().millis();
+        Instant last = lastNow; // a benign race: Instant is immutable, any thread's value of this millisecond will do
+        if (last == null || last.toEpochMilli() != millis) {
+            last = Instant.ofEpochMilli(millis);
+            lastNow = last;
+        }
+        return last;
     }
 
     boolean isClosed() {
@@ -685,6 +719,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         runs.clear();
+        synchronized (this) {
+            if (ownParallelExecutor != null) {
+                ownParallelExecutor.shutdownNow(); // a member still running is abandoned: recover() re-runs it
+            }
+        }
     }
 
     private void ensureOpen() {
