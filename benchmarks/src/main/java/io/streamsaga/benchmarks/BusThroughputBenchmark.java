@@ -58,10 +58,25 @@ public class BusThroughputBenchmark {
         }
     }
 
-    /** The consumer's side: what it handled so far, written by its one thread only. */
-    static final class Counter {
+    /** Padding before the consumer's counter fields (superclass fields are laid out first). */
+    abstract static class CounterPadBefore {
+        long p00, p01, p02, p03, p04, p05, p06, p07;
+    }
+
+    /** The fields the consumer writes on every event. */
+    abstract static class CounterFields extends CounterPadBefore {
         volatile long handled;
         long checksum;
+    }
+
+    /**
+     * The consumer's side: what it handled so far, written by its one thread only. Padded on both sides:
+     * the consumer writes it on every event, and unpadded it could share a cache line with whatever was
+     * allocated next to it (in the bus states, the transport the producer reads on every publish), which
+     * would charge the harness's false sharing to the code under test, in some forks and not others.
+     */
+    static final class Counter extends CounterFields {
+        long p10, p11, p12, p13, p14, p15, p16, p17;
 
         void add(long value) {
             checksum += value;
