@@ -50,7 +50,9 @@ import java.util.function.LongConsumer;
  * EventBus on the adapter publishing and handling a typed event (adds JSON encode and decode).
  *
  * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
- * (default: an embedded broker). Prints Markdown tables.
+ * (default: an embedded broker), {@code --kinds raw,adapter} (default: every path; fewer paths make a
+ * profile easier to read), {@code --broker-pid P} (an external broker's process id on this Linux host:
+ * its CPU time per record is printed too). Prints Markdown tables.
  */
 public final class KafkaAdapterBenchmark {
     private static final int PARTITIONS = 3;
@@ -65,11 +67,20 @@ public final class KafkaAdapterBenchmark {
     }
 
     private final String bootstrap;
+    private final List<String> kinds;
+    private final String brokerPid;
     private final int records;
     private final byte[] payload;
     private final PriceChanged event;
 
-    private KafkaAdapterBenchmark(String bootstrap, int records) {
+    private KafkaAdapterBenchmark(String bootstrap, int records, List<String> kinds, String brokerPid) {
+        this.brokerPid = brokerPid;
+        for (String kind : kinds) {
+            if (!KINDS.contains(kind)) {
+                throw new IllegalArgumentException("unknown kind " + kind + "; known: " + KINDS);
+            }
+        }
+        this.kinds = List.copyOf(kinds);
         this.bootstrap = bootstrap;
         this.records = records;
         String base = "{\"sku\":\"sku-0001\",\"cents\":1999,\"note\":\"";
@@ -83,20 +94,24 @@ public final class KafkaAdapterBenchmark {
         String bootstrap = null;
         int records = 200_000;
         int rounds = 3;
+        List<String> kinds = KINDS;
+        String brokerPid = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--records" -> records = Integer.parseInt(args[++i]);
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--bootstrap-servers" -> bootstrap = args[++i];
+                case "--kinds" -> kinds = List.of(args[++i].split(","));
+                case "--broker-pid" -> brokerPid = args[++i];
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         if (bootstrap != null) {
-            new KafkaAdapterBenchmark(bootstrap, records).run(rounds);
+            new KafkaAdapterBenchmark(bootstrap, records, kinds, brokerPid).run(rounds);
             return;
         }
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(Map.of("num.partitions", Integer.toString(PARTITIONS)))) {
-            new KafkaAdapterBenchmark(broker.bootstrapServers(), records).run(rounds);
+            new KafkaAdapterBenchmark(broker.bootstrapServers(), records, kinds, null).run(rounds);
         }
     }
 
@@ -106,16 +121,30 @@ public final class KafkaAdapterBenchmark {
         Map<String, List<Double>> results = new HashMap<>();
         for (int round = 0; round < rounds + 1; round++) {
             boolean warmUp = round == 0; // the first round warms the JIT and the broker
-            for (String kind : KINDS) {
+            for (String kind : kinds) {
                 // raw-json publishes exactly like raw; only its consumer does more (JSON decoding)
                 double publish = kind.equals("raw-json") ? Double.NaN : publish(kind, newTopic(kind));
-                double endToEnd = publishToHandle(kind, newTopic(kind));
+                String topic = newTopic(kind);
+                long cpu = processCpuNanos();
+                long brokerCpu = brokerCpuNanos();
+                long allocated = allocatedBytes();
+                long gcMillis = gcMillis();
+                double endToEnd = publishToHandle(kind, topic);
+                double cpuPerRecord = (processCpuNanos() - cpu) / 1e3 / records;
+                double bytesPerRecord = (allocatedBytes() - allocated) / (double) records;
+                long gcSpent = gcMillis() - gcMillis;
+                double brokerPerRecord = brokerPid == null ? Double.NaN : (brokerCpuNanos() - brokerCpu) / 1e3 / records;
                 if (!warmUp) {
                     results.computeIfAbsent(kind + " publish", k -> new ArrayList<>()).add(publish);
                     results.computeIfAbsent(kind + " publish-to-handle", k -> new ArrayList<>()).add(endToEnd);
+                    results.computeIfAbsent(kind + " cpu", k -> new ArrayList<>()).add(cpuPerRecord);
+                    results.computeIfAbsent(kind + " broker cpu", k -> new ArrayList<>()).add(brokerPerRecord);
                 }
-                System.out.printf(Locale.ROOT, "%s round %d %s: publish %.0f rec/s, publish-to-handle %.0f rec/s%n",
-                        warmUp ? "warm-up" : "measured", round, kind, publish, endToEnd);
+                System.out.printf(Locale.ROOT, "%s round %d %s: publish %.0f rec/s, publish-to-handle %.0f rec/s"
+                                + " (publish-to-handle per record: CPU of this JVM %.2f us, of the broker %.2f us,"
+                                + " allocated %.0f B; GC pauses %d ms)%n",
+                        warmUp ? "warm-up" : "measured", round, kind, publish, endToEnd, cpuPerRecord, brokerPerRecord,
+                        bytesPerRecord, gcSpent);
             }
         }
         System.out.println();
@@ -123,7 +152,7 @@ public final class KafkaAdapterBenchmark {
         System.out.println("| Path | publish rec/s (median) | publish-to-handle rec/s (median) | publish vs raw | publish-to-handle vs its baseline |");
         System.out.println("| --- | ---: | ---: | ---: | ---: |");
         double rawPublish = median(results.get("raw publish"));
-        for (String kind : KINDS) {
+        for (String kind : kinds) {
             double p = median(results.get(kind + " publish"));
             double e = median(results.get(kind + " publish-to-handle"));
             // the adapter hands over headers as strings (= raw); the bus also decodes the JSON (= raw-json)
@@ -135,9 +164,21 @@ public final class KafkaAdapterBenchmark {
                     publishRatio, e / base, baseline);
         }
         System.out.println();
+        // Rounds alternate the paths, so a ratio within one round is less exposed to slow swings of the
+        // machine's load than a ratio of medians; both are printed.
+        System.out.println("| Path | publish vs raw, median of per-round ratios | publish-to-handle vs baseline, median of per-round ratios | CPU per record in publish-to-handle, this JVM (us, median) | broker (us, median) |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        for (String kind : kinds) {
+            String baseline = kind.equals("bus") || kind.equals("raw-json") ? "raw-json" : "raw";
+            System.out.printf(Locale.ROOT, "| %s | %.2fx | %.2fx | %.2f | %.2f |%n", kind,
+                    medianRatio(results.get(kind + " publish"), results.get("raw publish")),
+                    medianRatio(results.get(kind + " publish-to-handle"), results.get(baseline + " publish-to-handle")),
+                    median(results.get(kind + " cpu")), median(results.get(kind + " broker cpu")));
+        }
+        System.out.println();
         System.out.println("| Path | latency p50 (ms) | p99 (ms) | max (ms) |");
         System.out.println("| --- | ---: | ---: | ---: |");
-        for (String kind : KINDS) {
+        for (String kind : kinds) {
             long[] latencies = latencies(kind, newTopic(kind), 5_000);
             System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f |%n", kind, percentile(latencies, 50) / 1e6,
                     percentile(latencies, 99) / 1e6, latencies[latencies.length - 1] / 1e6);
@@ -434,7 +475,57 @@ public final class KafkaAdapterBenchmark {
         return prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
     }
 
+    private static double medianRatio(List<Double> values, List<Double> baselines) {
+        if (values == null || baselines == null) {
+            return Double.NaN;
+        }
+        List<Double> ratios = new ArrayList<>();
+        for (int i = 0; i < values.size(); i++) {
+            ratios.add(values.get(i) / baselines.get(i));
+        }
+        return median(ratios);
+    }
+
+    /** CPU time of this JVM (every thread, JIT and GC included). */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
+    /** Bytes allocated by every thread of this JVM so far. */
+    private static long allocatedBytes() {
+        return ((com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean())
+                .getTotalThreadAllocatedBytes();
+    }
+
+    /** Time the collectors report as spent collecting, summed. */
+    private static long gcMillis() {
+        long total = 0;
+        for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+            total += Math.max(0, gc.getCollectionTime());
+        }
+        return total;
+    }
+
+    /** CPU time of the broker process given by --broker-pid (utime + stime from /proc), or 0. */
+    private long brokerCpuNanos() {
+        if (brokerPid == null) {
+            return 0;
+        }
+        try {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", brokerPid, "stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime
+            return ticks * 10_000_000L; // USER_HZ = 100 on Linux
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new IllegalStateException("cannot read the CPU time of broker process " + brokerPid, e);
+        }
+    }
+
     private static double median(List<Double> values) {
+        if (values == null) {
+            return Double.NaN; // that path was not selected with --kinds
+        }
         List<Double> sorted = new ArrayList<>(values);
         sorted.sort(null);
         int n = sorted.size();
