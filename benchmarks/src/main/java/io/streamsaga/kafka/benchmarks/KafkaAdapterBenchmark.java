@@ -16,6 +16,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -37,6 +38,7 @@ import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import java.util.function.LongConsumer;
 
 /**
@@ -191,13 +193,10 @@ public final class KafkaAdapterBenchmark {
         switch (kind) {
             case "raw" -> {
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
+                    Callback onSent = rawOutcome(null);
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(rawRecord(topic, i, null), (metadata, error) -> {
-                            if (error != null) {
-                                failed(null, error);
-                            }
-                        });
+                        producer.send(rawRecord(topic, i, null), onSent);
                     }
                     producer.flush();
                     return rate(start);
@@ -229,13 +228,10 @@ public final class KafkaAdapterBenchmark {
                 RawConsumer consumer = new RawConsumer(topic, kind.equals("raw-json"), nanos -> done.countDown());
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
+                    Callback onSent = rawOutcome(done);
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(rawRecord(topic, i, null), (metadata, error) -> {
-                            if (error != null) {
-                                failed(done, error);
-                            }
-                        });
+                        producer.send(rawRecord(topic, i, null), onSent);
                     }
                     producer.flush();
                     await(done);
@@ -285,12 +281,9 @@ public final class KafkaAdapterBenchmark {
                 RawConsumer consumer = new RawConsumer(topic, kind.equals("raw-json"), onReceive);
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
+                    Callback onSent = rawOutcome(done);
                     for (int i = 0; i < count; i++) {
-                        producer.send(rawRecord(topic, i, Long.toString(System.nanoTime())), (metadata, error) -> {
-                            if (error != null) {
-                                failed(done, error);
-                            }
-                        });
+                        producer.send(rawRecord(topic, i, Long.toString(System.nanoTime())), onSent);
                         pace();
                     }
                     await(done);
@@ -335,6 +328,7 @@ public final class KafkaAdapterBenchmark {
     // ---- helpers ---------------------------------------------------------------------------------------
 
     private void sendAll(KafkaTransport transport, String topic, int count, String sentNanos, CountDownLatch done) {
+        BiConsumer<Object, Throwable> onSent = outcome(done);
         java.util.concurrent.CompletableFuture<?> last = null;
         for (int i = 0; i < count; i++) {
             Message.Builder builder = Message.builder(topic).key(key(i)).type("price-changed").payload(payload);
@@ -342,7 +336,7 @@ public final class KafkaAdapterBenchmark {
                 builder.header(SENT_HEADER, sentNanos);
             }
             last = transport.send(builder.build()).toCompletableFuture();
-            watch(last, done);
+            last.whenComplete(onSent);
         }
         if (count > 1) {
             last.exceptionally(e -> null).join(); // the producer keeps order per partition; flush-equivalent
@@ -352,24 +346,36 @@ public final class KafkaAdapterBenchmark {
     private void publishAll(EventBus bus, String topic, int count, String sentNanos, CountDownLatch done) {
         java.util.concurrent.CompletableFuture<?> last = null;
         Map<String, String> headers = sentNanos == null ? Map.of() : Map.of(SENT_HEADER, sentNanos);
+        BiConsumer<Object, Throwable> onSent = outcome(done);
         for (int i = 0; i < count; i++) {
             last = bus.publish(topic, key(i), event, headers).toCompletableFuture();
-            watch(last, done);
+            last.whenComplete(onSent);
         }
         if (count > 1) {
             last.exceptionally(e -> null).join();
         }
     }
 
-    /** A send that failed will never be handled: count it down and report it, so the run finishes. */
-    private static void watch(java.util.concurrent.CompletableFuture<?> send, CountDownLatch done) {
-        if (done != null) {
-            send.whenComplete((ok, error) -> {
-                if (error != null) {
-                    failed(done, error);
-                }
-            });
-        }
+    /*
+     * Every path checks the outcome of every send, through one callback object per measurement: the raw
+     * producer's Callback, or a stage attached to the adapter's and the bus's returned stage (their only way
+     * to report an outcome). A failed send will never be handled: it counts down and is reported, so that
+     * the run finishes.
+     */
+    private static Callback rawOutcome(CountDownLatch done) {
+        return (metadata, error) -> {
+            if (error != null) {
+                failed(done, error);
+            }
+        };
+    }
+
+    private static BiConsumer<Object, Throwable> outcome(CountDownLatch done) {
+        return (ok, error) -> {
+            if (error != null) {
+                failed(done, error);
+            }
+        };
     }
 
     private static final AtomicInteger FAILED_SENDS = new AtomicInteger();
@@ -571,6 +577,10 @@ public final class KafkaAdapterBenchmark {
 
                         @Override
                         public void onPartitionsAssigned(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+                            // as the adapter does before its subscribe returns: positions resolved before the clock starts
+                            for (org.apache.kafka.common.TopicPartition partition : partitions) {
+                                consumer.position(partition);
+                            }
                             assigned.countDown();
                         }
                     });
