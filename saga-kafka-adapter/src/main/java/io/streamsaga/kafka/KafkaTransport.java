@@ -7,6 +7,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.kafka.internal.ConsumerLoop;
+import io.streamsaga.kafka.internal.HeaderValues;
 import io.streamsaga.kafka.internal.WireFormat;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
@@ -78,6 +79,7 @@ public final class KafkaTransport implements Transport {
     private final Builder config;
     private final String clientPrefix;
     private final KafkaProducer<String, byte[]> producer;
+    private final HeaderValues headerValues = new HeaderValues();
     private final ThreadLocal<Producer<String, byte[]>> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final Map<String, Set<TopicPattern>> groupPatterns = new ConcurrentHashMap<>();
@@ -121,7 +123,7 @@ public final class KafkaTransport implements Transport {
         }
         ProducerRecord<String, byte[]> record;
         try {
-            record = WireFormat.toRecord(message);
+            record = WireFormat.toRecord(message, headerValues);
         } catch (RuntimeException e) {
             result.completeExceptionally(e);
             return result;
