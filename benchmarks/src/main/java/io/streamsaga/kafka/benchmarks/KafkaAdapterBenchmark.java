@@ -62,6 +62,11 @@ public final class KafkaAdapterBenchmark {
     private static final String SENT_HEADER = "bench-sent-nanos";
     /** raw-json = raw plus decoding each payload into the event, the work the bus row's consumer does too. */
     private static final List<String> KINDS = List.of("raw", "raw-json", "adapter", "bus");
+    /**
+     * Diagnostic, only with --kinds: raw kafka-clients whose caller gets a CompletableFuture per send and
+     * watches it (the shape of Transport.send), to measure what that shape costs by itself.
+     */
+    private static final String RAW_FUTURE = "raw-future";
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     /** The event of the bus row; its JSON is about 200 bytes. */
@@ -78,7 +83,7 @@ public final class KafkaAdapterBenchmark {
     private KafkaAdapterBenchmark(String bootstrap, int records, List<String> kinds, String brokerPid) {
         this.brokerPid = brokerPid;
         for (String kind : kinds) {
-            if (!KINDS.contains(kind)) {
+            if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE)) {
                 throw new IllegalArgumentException("unknown kind " + kind + "; known: " + KINDS);
             }
         }
@@ -123,10 +128,22 @@ public final class KafkaAdapterBenchmark {
         Map<String, List<Double>> results = new HashMap<>();
         for (int round = 0; round < rounds + 1; round++) {
             boolean warmUp = round == 0; // the first round warms the JIT and the broker
-            for (String kind : kinds) {
+            // Every other round runs the paths in reverse order, so that no path always follows the same one
+            // (a measurement inherits the broker's and the heap's state from the one before).
+            List<String> order = new ArrayList<>(kinds);
+            if (round % 2 == 1) {
+                java.util.Collections.reverse(order);
+            }
+            for (String kind : order) {
                 // raw-json publishes exactly like raw; only its consumer does more (JSON decoding)
-                double publish = kind.equals("raw-json") ? Double.NaN : publish(kind, newTopic(kind));
+                double publish = Double.NaN;
+                if (!kind.equals("raw-json")) {
+                    String publishTopic = newTopic(kind);
+                    settle();
+                    publish = publish(kind, publishTopic);
+                }
                 String topic = newTopic(kind);
+                settle();
                 long cpu = processCpuNanos();
                 long brokerCpu = brokerCpuNanos();
                 long allocated = allocatedBytes();
@@ -191,12 +208,18 @@ public final class KafkaAdapterBenchmark {
 
     private double publish(String kind, String topic) throws Exception {
         switch (kind) {
-            case "raw" -> {
+            case "raw", RAW_FUTURE -> {
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     Callback onSent = rawOutcome(null);
+                    BiConsumer<Object, Throwable> onFuture = outcome(null);
+                    boolean future = kind.equals(RAW_FUTURE);
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(rawRecord(topic, i, null), onSent);
+                        if (future) {
+                            sendAsFuture(producer, rawRecord(topic, i, null)).whenComplete(onFuture);
+                        } else {
+                            producer.send(rawRecord(topic, i, null), onSent);
+                        }
                     }
                     producer.flush();
                     return rate(start);
@@ -224,14 +247,20 @@ public final class KafkaAdapterBenchmark {
     private double publishToHandle(String kind, String topic) throws Exception {
         CountDownLatch done = new CountDownLatch(records);
         switch (kind) {
-            case "raw", "raw-json" -> {
+            case "raw", "raw-json", RAW_FUTURE -> {
                 RawConsumer consumer = new RawConsumer(topic, kind.equals("raw-json"), nanos -> done.countDown());
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
                     Callback onSent = rawOutcome(done);
+                    BiConsumer<Object, Throwable> onFuture = outcome(done);
+                    boolean future = kind.equals(RAW_FUTURE);
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(rawRecord(topic, i, null), onSent);
+                        if (future) {
+                            sendAsFuture(producer, rawRecord(topic, i, null)).whenComplete(onFuture);
+                        } else {
+                            producer.send(rawRecord(topic, i, null), onSent);
+                        }
                     }
                     producer.flush();
                     await(done);
@@ -277,7 +306,7 @@ public final class KafkaAdapterBenchmark {
             done.countDown();
         };
         switch (kind) {
-            case "raw", "raw-json" -> {
+            case "raw", "raw-json", RAW_FUTURE -> {
                 RawConsumer consumer = new RawConsumer(topic, kind.equals("raw-json"), onReceive);
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
@@ -316,6 +345,15 @@ public final class KafkaAdapterBenchmark {
         }
         Arrays.sort(latencies);
         return latencies;
+    }
+
+    /**
+     * A full collection before each timed measurement, so that none pays for the garbage the previous one
+     * left in the old generation (up to 100,000 in-flight records' objects get promoted while the producer's
+     * buffer is full).
+     */
+    private static void settle() {
+        System.gc();
     }
 
     private static void pace() {
@@ -368,6 +406,19 @@ public final class KafkaAdapterBenchmark {
                 failed(done, error);
             }
         };
+    }
+
+    private static java.util.concurrent.CompletableFuture<org.apache.kafka.clients.producer.RecordMetadata> sendAsFuture(
+            KafkaProducer<String, byte[]> producer, ProducerRecord<String, byte[]> record) {
+        var result = new java.util.concurrent.CompletableFuture<org.apache.kafka.clients.producer.RecordMetadata>();
+        producer.send(record, (metadata, error) -> {
+            if (error != null) {
+                result.completeExceptionally(error);
+            } else {
+                result.complete(metadata);
+            }
+        });
+        return result;
     }
 
     private static BiConsumer<Object, Throwable> outcome(CountDownLatch done) {
