@@ -13,6 +13,7 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -34,7 +35,7 @@ import java.util.concurrent.atomic.AtomicLong;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 10, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(1)
+@Fork(value = 1, jvmArgsAppend = "-Dorg.slf4j.simpleLogger.log.org.apache.camel=off")
 @State(Scope.Thread)
 public class CamelSagaBenchmark {
     final ConcurrentHashMap<String, Long> counters = new ConcurrentHashMap<>();
@@ -43,6 +44,10 @@ public class CamelSagaBenchmark {
     private ProducerTemplate template;
     private final SagaBenchmark.Data data = new SagaBenchmark.Data(42);
 
+    /** {@code default}: Camel's default error handler, as an application gets it; {@code none}: the saga EIP alone. */
+    @Param({"default", "none"})
+    public String errorHandler;
+
     @Setup
     public void setUp() throws Exception {
         camel = new DefaultCamelContext();
@@ -50,7 +55,9 @@ public class CamelSagaBenchmark {
         camel.addRoutes(new RouteBuilder() {
             @Override
             public void configure() {
-                errorHandler(noErrorHandler()); // no logging or redelivery: the saga EIP alone
+                if (errorHandler.equals("none")) {
+                    errorHandler(noErrorHandler()); // no logging or redelivery: the saga EIP alone
+                }
                 from("direct:saga").saga().to("direct:one").to("direct:two").to("direct:three");
                 from("direct:saga-failing").saga().to("direct:one").to("direct:two").to("direct:three-failing");
                 step("one");

@@ -327,13 +327,29 @@ public final class FlowTracker implements AutoCloseable {
                 }
             }
             steps.add(step);
-            // Timestamps can tie (coarse or virtual clocks), so causation depth breaks ties: an event
-            // always sorts after the event that caused it. The sort is stable, arrival order comes last.
+            // An event always sorts after the event that caused it: timestamps can tie (coarse or virtual
+            // clocks) or even run backwards (wall clocks of other services, clock adjustments), so an event
+            // sorts by the latest timestamp along its causation chain, then by causation depth. The sort is
+            // stable, arrival order comes last.
             Map<String, FlowStep> byId = new java.util.HashMap<>();
             steps.forEach(s -> byId.put(s.messageId(), s));
             Map<String, Integer> depth = new java.util.HashMap<>();
-            steps.sort(Comparator.comparing(FlowStep::at).thenComparing(s -> depthOf(s, byId, depth)));
+            steps.sort(Comparator.comparing((FlowStep s) -> notBeforeCauses(s, byId))
+                    .thenComparing(s -> depthOf(s, byId, depth)));
             return true;
+        }
+
+        /** The latest timestamp of the step and the known events that (transitively) caused it. */
+        private static Instant notBeforeCauses(FlowStep step, Map<String, FlowStep> byId) {
+            Instant latest = step.at();
+            FlowStep cause = step.causationId() == null ? null : byId.get(step.causationId());
+            for (int guard = 0; cause != null && guard < byId.size(); guard++) {
+                if (cause.at().isAfter(latest)) {
+                    latest = cause.at();
+                }
+                cause = cause.causationId() == null ? null : byId.get(cause.causationId());
+            }
+            return latest;
         }
 
         private int depthOf(FlowStep step, Map<String, FlowStep> byId, Map<String, Integer> memo) {

@@ -10,7 +10,8 @@ import java.util.Objects;
  * Immutable and thread-safe.
  *
  * @param sagaId  the saga instance
- * @param version the instance version this transition produced (1 for the start)
+ * @param version the instance version this transition produced (1 for the start); transitions stored in one
+ *                write ({@code SagaStore#updateAll}) share it
  * @param at      when it happened (the orchestrator's scheduler clock)
  * @param type    what happened
  * @param step    the step concerned, or null for saga-level transitions

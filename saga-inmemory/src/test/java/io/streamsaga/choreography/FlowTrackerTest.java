@@ -296,6 +296,17 @@ class FlowTrackerTest {
     }
 
     @Test
+    void anEffectStampedBeforeItsCauseStillSortsAfterIt() {
+        // another service's clock, or a wall clock set back, stamps the reaction earlier than the event it reacts to
+        Message created = event("order-created", "m1", null, "c10");
+        Message failed = event("inventory-reservation-failed", "m2", "m1", "c10").toBuilder()
+                .timestamp(created.timestamp().minusMillis(3)).build();
+        tracker.observe(created);
+        tracker.observe(failed);
+        assertEquals(List.of("order-created", "inventory-reservation-failed"), tracker.where("c10").orElseThrow().path());
+    }
+
+    @Test
     void terminalEventAfterTheDeadlineFinishesTheInstanceButKeepsTheMissedDeadline() {
         tracker.observe(event("order-created", "m1", null, "c9"));
         scheduler.advance(Duration.ofSeconds(31));

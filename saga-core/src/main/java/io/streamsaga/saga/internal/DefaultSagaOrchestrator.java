@@ -25,6 +25,7 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
@@ -41,7 +42,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -64,14 +64,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private volatile Subscription replies;
     private volatile boolean closed;
     private volatile Scheduler.Cancellable purgeTimer;
-    /** Saga ids: a random prefix per orchestrator and a counter; UUID.randomUUID() would cost more than a local saga. */
-    private final String idPrefix = UUID.randomUUID().toString() + "-";
+    /**
+     * Saga ids: a random prefix per orchestrator (62 bits, base 36) and a counter; UUID.randomUUID() per saga
+     * would cost more than a local saga, and a short id hashes and stores for less.
+     */
+    private final String idPrefix = Long.toString(new java.security.SecureRandom().nextLong() >>> 2, 36) + "-";
+    private final boolean batchesTransitions;
+    private final boolean observed;
+    private final boolean recordsTransitions;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
         this.config = config;
         this.store = config.store();
         this.transactionalMessages = store.storesOutgoingMessages();
+        // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
+        this.batchesTransitions = store.writesTransitionBatches() && !transactionalMessages;
+        this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
+        this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
         config.definitions().forEach(this::register);
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
@@ -114,6 +124,21 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return transactionalMessages;
     }
 
+    /** Whether runs write the transitions between two acts in one store write. */
+    boolean batchesTransitions() {
+        return batchesTransitions;
+    }
+
+    /** Whether runs record their transitions' parts (false: a batching store that keeps no history gets none). */
+    boolean recordsTransitions() {
+        return recordsTransitions;
+    }
+
+    /** Whether listeners or lifecycle events hear of transitions (runs then write each before telling them). */
+    boolean observed() {
+        return observed;
+    }
+
     /**
      * The lifecycle event a stored transition emits, for a store that writes it with the transition, or null.
      * Its id is {@code <saga id>/<version>}: deterministic, so a relayed duplicate is recognisable.
@@ -149,8 +174,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return config.bus();
     }
 
+    /**
+     * The scheduler's time in milliseconds: saga timestamps need no more, and {@code Clock.millis()} is an
+     * intrinsic on the system clock where {@code Clock.instant()} is a native call costing as much again.
+     */
     Instant now() {
-        return scheduler.clock().instant();
+        return Instant.ofEpochMilli(scheduler.clock().millis());
     }
 
     boolean isClosed() {
@@ -199,7 +228,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     private String nextId() {
-        return idPrefix + Long.toString(idSequence.incrementAndGet(), 36);
+        return idPrefix + idSequence.incrementAndGet(); // one concatenation, no intermediate string
     }
 
     @Override
@@ -213,38 +242,38 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             throw new ConfigurationException("saga '" + definition.name() + "': data must be a "
                     + definition.dataClass().getName() + ", but was a " + data.getClass().getName());
         }
-        register(definition);
-        if (replies == null && hasRemoteSteps(definition)) {
+        StepStates states = stepStates.get(definition);
+        if (states == null) { // first start of this definition object
+            register(definition);
+            states = stepStates(definition);
+        }
+        if (replies == null && states.remote) {
             subscribeReplies();
         }
-        Instant now = now();
-        SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey,
-                definition.dataType(), data, SagaStatus.RUNNING, pendingSteps(definition), null, null, now, now, 1);
-        try {
-            SagaTransition started = new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null);
-            Message event = transactionalMessages ? lifecycleMessage(instance, started) : null;
-            if (event == null) {
-                store.insert(instance, started);
-            } else {
-                store.insert(instance, started, List.of(event));
-            }
-        } catch (ConcurrentSagaUpdateException e) {
-            return CompletableFuture.failedFuture(e);
+        // The run stores the start itself: with transition batches together with the first step's start.
+        SagaRun<D> run = new SagaRun<>(this, definition, sagaId, businessKey, data, now());
+        if (runs.putIfAbsent(sagaId, run) != null) {
+            return CompletableFuture.failedFuture(new ConcurrentSagaUpdateException(sagaId, 0, 1));
         }
-        SagaRun<D> run = new SagaRun<>(this, definition, instance, data);
-        runs.put(sagaId, run);
         config.metrics().sagaStarted(definition.name());
-        if (!config.listeners().isEmpty()) {
-            notify(l -> l.onStarted(instance));
+        if (batchesTransitions && !observed) {
+            run.driveStarted();
+            return run.pendingResult();
         }
-        publish(instance, "started", null, null);
-        run.drive();
+        if (!run.storeStart()) {
+            return run.pendingResult();
+        }
+        if (observed) {
+            SagaInstance instance = run.instance();
+            if (!config.listeners().isEmpty()) {
+                notify(l -> l.onStarted(instance));
+            }
+            publish(instance, "started", null, null);
+            run.drive();
+        } else {
+            run.driveStarted();
+        }
         return run.pendingResult();
-    }
-
-    /** The immutable all-pending step list of a definition, made once per definition (shared by its instances). */
-    private List<StepState> pendingSteps(SagaDefinition<?> definition) {
-        return stepStates(definition).pending;
     }
 
     /** The definition's shared common-path step states (a get, not computeIfAbsent: no lambda on the fast path). */
@@ -488,7 +517,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             case RESOLVED -> "resolved";
             case FAILED_NEEDS_ATTENTION -> "failed";
         };
-        config.metrics().sagaFinished(instance.sagaName(), tag, Duration.between(instance.createdAt(), instance.updatedAt()));
+        if (config.metrics() != MetricsRecorder.NOOP) { // the Duration is the only allocation of a finish otherwise
+            config.metrics().sagaFinished(instance.sagaName(), tag, Duration.between(instance.createdAt(), instance.updatedAt()));
+        }
     }
 
     void detach(SagaRun<?> run) {

@@ -34,8 +34,10 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Drives one saga instance. Every state change goes through {@link #write}, which stores the new
- * instance and its transition before the engine acts on it. All entry points (start, async completions,
+ * Drives one saga instance. Every state change is staged ({@link #stage}) and written to the store
+ * ({@link #flush}) before the engine acts on it: before it calls the application, sends a message,
+ * notifies a listener, arms a timer or completes the result. With a store that takes transition batches,
+ * the transitions between two such acts (step n succeeded, step n+1 started) go in one write. All entry points (start, async completions,
  * replies, timers, operator calls) synchronise on the run; the lock is uncontended on the local fast path,
  * where the whole saga runs on the starting thread. {@link #drive()} is a trampoline: re-entrant calls
  * (a listener cancelling, an already-completed stage) only ask for one more pass.
@@ -50,74 +52,151 @@ final class SagaRun<D> {
     private final StepStates shared;
     /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
     private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
-    private SagaInstance instance;
+    /** The instance's fixed fields (its name and definition version are the definition's). */
+    private final String sagaId;
+    private final String businessKey;
+    private final String dataType;
+    private final Instant createdAt;
+    /** The run's state: as stored, plus the staged changes (see {@link #snapshot()}). */
+    private List<StepState> stepStates;
+    private SagaStatus status;
+    private SagaFailure failure;
+    private SagaFailure compensationFailure;
+    private Instant updatedAt;
+    /** {@link #snapshot()} of the current state, or null after a change. */
+    private SagaInstance snapshot;
     private D data;
     private Throwable exception;
     /** An action or compensation of the step is executing in this process. */
     private final boolean[] inFlight;
     /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
-    private final boolean[] attached;
-    private final Scheduler.Cancellable[] timers;
+    private boolean[] attached;
+    private static final boolean[] NO_FLAGS = new boolean[0];
+    /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
+    private Scheduler.Cancellable[] timers;
+    private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
     private boolean driving;
+    /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
+    private int forwardFrom;
     private boolean stopped;
     private boolean finished;
+    /** The instance version in the store: 0 until the start is inserted. */
+    private long storedVersion;
+    /** Staged transitions since the last write; {@link #commands} are the messages that go with them. */
+    private final PendingTransitions pending;
+    private List<Message> commands;
+    /** Counts staged changes: a drive pass loops until one stages none. */
+    private long changes;
+    /**
+     * The clock, read once per burst of engine work: reset when a pass starts and whenever the application
+     * ran, so a transition's time is at most the engine's own bookkeeping late (a clock read costs about as
+     * much as a whole transition).
+     */
+    private Instant now;
 
-    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance instance, D data) {
+    /** A run of an instance read from the store. */
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance stored, D data) {
+        this(orchestrator, definition, stored.sagaId(), stored.businessKey(), stored.dataType(), stored.createdAt(), data);
+        this.stepStates = stored.steps();
+        this.status = stored.status();
+        this.failure = stored.failure();
+        this.compensationFailure = stored.compensationFailure();
+        this.updatedAt = stored.updatedAt();
+        this.snapshot = stored;
+        this.storedVersion = stored.version();
+    }
+
+    /** A saga just started at {@code now}: not stored yet, its {@code SAGA_STARTED} staged (version 1). */
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
+            D data, Instant now) {
+        this(orchestrator, definition, sagaId, businessKey, definition.dataType(), now, data);
+        this.stepStates = shared.pending;
+        this.status = SagaStatus.RUNNING;
+        this.updatedAt = now;
+        this.now = now;
+        pending.add(TransitionType.SAGA_STARTED, null, 0, null, now);
+    }
+
+    private SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
+                    String dataType, Instant createdAt, D data) {
         this.orchestrator = orchestrator;
         this.definition = definition;
         this.steps = definition.steps();
         this.shared = orchestrator.stepStates(definition);
-        this.instance = instance;
+        this.sagaId = sagaId;
+        this.businessKey = businessKey;
+        this.dataType = dataType;
+        this.createdAt = createdAt;
         this.data = data;
-        int n = steps.size();
-        this.inFlight = new boolean[n];
-        this.attached = new boolean[n];
-        this.timers = new Scheduler.Cancellable[n];
+        this.inFlight = new boolean[steps.size()];
+        this.attached = NO_FLAGS;
+        this.timers = NO_TIMERS;
+        this.pending = new PendingTransitions(orchestrator.recordsTransitions());
     }
 
     String sagaId() {
-        return instance.sagaId();
+        return sagaId;
     }
 
     synchronized SagaInstance instance() {
-        return instance;
+        return snapshot();
     }
 
     /** Runs passes until one changes nothing (or the run stops). */
     synchronized void drive() {
         if (driving) {
-            return; // the outer pass sees the new version and loops
+            return; // the outer pass sees the new change and loops
         }
+        now = null;
+        passes();
+    }
+
+    /** The first drive of a saga just started: the clock read for its start is still current. */
+    synchronized void driveStarted() {
+        if (!driving) {
+            passes();
+        }
+    }
+
+    private void passes() {
         driving = true;
         try {
             long before;
             do {
-                before = instance.version();
+                before = changes;
                 if (stopped) {
                     return;
                 }
-                switch (instance.status()) {
+                switch (status) {
                     case RUNNING -> advanceForward();
                     case COMPENSATING -> advanceCompensation();
                     default -> finish();
                 }
-            } while (instance.version() != before);
+            } while (changes != before);
+            flush(); // nothing staged outlives a pass
         } finally {
             driving = false;
+            now = null;
         }
+    }
+
+    /** Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. */
+    synchronized boolean storeStart() {
+        return flush();
     }
 
     // ---------------------------------------------------------------- forward
 
     private void advanceForward() {
         List<List<SagaStep<D>>> groups = definition.groups();
-        int g = 0;
+        int g = forwardFrom;
         while (g < groups.size() && allSucceeded(groups.get(g))) {
             g++;
         }
+        forwardFrom = g;
         if (g == groups.size()) {
-            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED)) {
-                orchestrator.onCompleted(instance);
+            if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && observedAndFlushed()) {
+                orchestrator.onCompleted(snapshot());
             }
             return;
         }
@@ -128,7 +207,7 @@ final class SagaRun<D> {
         for (int m = 0; m < group.size(); m++) { // index loops: no iterator allocated on the fast path
             SagaStep<D> step = group.get(m);
             int i = step.index();
-            StepState state = instance.steps().get(i);
+            StepState state = stepStates.get(i);
             switch (state.status()) {
                 case SUCCEEDED -> {
                 }
@@ -146,7 +225,7 @@ final class SagaRun<D> {
                 }
                 case WAITING -> {
                     busy = true;
-                    if (!attached[i]) {
+                    if (attached.length == 0 || !attached[i]) {
                         resumeWaiting(step, state);
                         return;
                     }
@@ -166,17 +245,17 @@ final class SagaRun<D> {
                     }
                 }
                 default -> throw new IllegalStateException("step " + step.name() + " is " + state.status()
-                        + " in a running saga " + instance.sagaId());
+                        + " in a running saga " + sagaId);
             }
         }
         if (!busy && failed) {
             if (failedStep.role() == StepRole.RETRIABLE) {
-                needsAttention(instance.failure());
+                needsAttention(failure);
                 return;
             }
-            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0,
-                    instance.failure() == null ? null : instance.failure().toString(), SagaStatus.COMPENSATING)) {
-                orchestrator.onCompensationStarting(instance);
+            if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0, failure, SagaStatus.COMPENSATING)
+                    && observedAndFlushed()) {
+                orchestrator.onCompensationStarting(snapshot());
             }
         }
     }
@@ -184,7 +263,7 @@ final class SagaRun<D> {
     private boolean allSucceeded(List<SagaStep<D>> group) {
         for (int m = 0; m < group.size(); m++) {
             SagaStep<D> step = group.get(m);
-            if (instance.steps().get(step.index()).status() != StepStatus.SUCCEEDED) {
+            if (stepStates.get(step.index()).status() != StepStatus.SUCCEEDED) {
                 return false;
             }
         }
@@ -192,16 +271,16 @@ final class SagaRun<D> {
     }
 
     private boolean due(StepState state) {
-        return state.dueAt() == null || !state.dueAt().isAfter(orchestrator.now());
+        return state.dueAt() == null || !state.dueAt().isAfter(now());
     }
 
     private void startAction(SagaStep<D> step) {
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         int attempt = state.attempts() + 1;
         cancelTimer(i);
         if (step.isRemote()) {
-            Instant deadline = step.timeout() == null ? null : orchestrator.now().plus(step.timeout());
+            Instant deadline = step.timeout() == null ? null : now().plus(step.timeout());
             // The command is built before the write so a store with an outbox can write both in one transaction.
             Message command = null;
             Exception commandError = null;
@@ -211,12 +290,11 @@ final class SagaRun<D> {
                 commandError = e;
             }
             boolean stored = command != null && orchestrator.transactionalMessages();
-            if (!write(next(i, state.nextAttempt(StepStatus.WAITING, deadline), instance.status(), data, instance.failure(),
-                    instance.compensationFailure()), TransitionType.STEP_WAITING, step.name(), attempt, null,
-                    stored ? command : null)) {
+            if (!stage(i, state.nextAttempt(StepStatus.WAITING, deadline), status, failure, compensationFailure,
+                    TransitionType.STEP_WAITING, step.name(), attempt, null, stored ? command : null) || !flush()) {
                 return;
             }
-            attached[i] = true;
+            attached()[i] = true;
             if (commandError != null) {
                 onActionFailure(step, commandError, false);
                 return;
@@ -227,7 +305,7 @@ final class SagaRun<D> {
             }
             return;
         }
-        if (!writeStep(i, shared.nextAttemptRunning(i, state), TransitionType.STEP_STARTED, attempt, null)) {
+        if (!writeStep(i, shared.nextAttemptRunning(i, state), TransitionType.STEP_STARTED, attempt, null) || !flush()) {
             return;
         }
         StepContext context = context(step, attempt);
@@ -239,11 +317,13 @@ final class SagaRun<D> {
                 result = step.action().execute(data, context);
                 after(SagaInterceptor.Kind.ACTION, context, null);
             } catch (Exception e) {
+                now = null;
                 after(SagaInterceptor.Kind.ACTION, context, e);
                 inFlight[i] = false;
                 onActionFailure(step, e, false);
                 return;
             }
+            now = null;
             inFlight[i] = false;
             onActionSuccess(step, result);
             return;
@@ -253,20 +333,23 @@ final class SagaRun<D> {
             before(SagaInterceptor.Kind.ACTION, context);
             stage = step.asyncAction().execute(data, context);
         } catch (Exception e) {
+            now = null;
             after(SagaInterceptor.Kind.ACTION, context, e);
             inFlight[i] = false;
             onActionFailure(step, e, false);
             return;
         }
+        now = null;
         armTimeout(step, attempt, step.timeout());
         stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
     }
 
     private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {
+        now = null;
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
-            log.debug("saga {}: ignoring late completion of step {} attempt {}", instance.sagaId(), step.name(), attempt);
+            log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
         Throwable cause = error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
@@ -286,41 +369,48 @@ final class SagaRun<D> {
         D previous = data;
         data = merged;
         int i = step.index();
-        if (!writeStep(i, shared.succeeded(i, instance.steps().get(i)), TransitionType.STEP_SUCCEEDED,
-                instance.steps().get(i).attempts(), null)) {
+        if (!writeStep(i, shared.succeeded(i, stepStates.get(i)), TransitionType.STEP_SUCCEEDED,
+                stepStates.get(i).attempts(), null)) {
             data = previous;
             return;
         }
-        orchestrator.onStepCompleted(instance, step.name());
+        if (observedAndFlushed()) {
+            orchestrator.onStepCompleted(snapshot(), step.name());
+        }
     }
 
     /** A failed attempt: retried per the step's policy, else the step fails for good. */
     private void onActionFailure(SagaStep<D> step, Throwable error, boolean uncertain) {
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         RetryPolicy policy = step.retryPolicy();
-        String detail = describe(error);
-        if (instance.status() == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
+        // The error is the transition's detail, described only when a store or a log reads it.
+        if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
             Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
-            log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", instance.sagaId(), step.name(),
-                    state.attempts(), delay, detail);
-            writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, orchestrator.now().plus(delay)),
+            if (log.isDebugEnabled()) {
+                log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
+                        state.attempts(), delay, PendingTransitions.describe(error));
+            }
+            writeStep(i, state.with(StepStatus.RETRY_SCHEDULED, now().plus(delay)),
                     error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_RETRY_SCHEDULED,
-                    state.attempts(), detail);
+                    state.attempts(), error);
             return;
         }
-        SagaFailure failure = SagaFailure.of(step.name(), error);
+        SagaFailure stepFailure = SagaFailure.of(step.name(), error);
         StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
-        SagaInstance next = next(i, failed, instance.status(), data,
-                instance.failure() == null ? failure : instance.failure(), instance.compensationFailure());
-        if (write(next, error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED, step.name(),
-                state.attempts(), detail)) {
+        if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
+                error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
+                step.name(), state.attempts(), error, null)) {
             if (exception == null) {
                 exception = error;
             }
             // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
-            log.debug("saga {}: step {} failed: {}", instance.sagaId(), step.name(), detail);
-            orchestrator.onStepFailed(instance, step.name(), failure);
+            if (log.isDebugEnabled()) {
+                log.debug("saga {}: step {} failed: {}", sagaId, step.name(), PendingTransitions.describe(error));
+            }
+            if (observedAndFlushed()) {
+                orchestrator.onStepFailed(snapshot(), step.name(), stepFailure);
+            }
         }
     }
 
@@ -336,17 +426,17 @@ final class SagaRun<D> {
         Object payload = remote.command().command(data, context);
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
         return Message.builder(remote.commandTopic())
-                .id(instance.sagaId() + "/" + step.name() + "/" + attempt)
-                .key(instance.sagaId())
+                .id(sagaId + "/" + step.name() + "/" + attempt)
+                .key(sagaId)
                 .type(typeId.type())
                 .version(typeId.version())
                 .payload(encoded ? orchestrator.bus().codec().encode(payload) : payload)
-                .header(MessageHeaders.SAGA_ID, instance.sagaId())
+                .header(MessageHeaders.SAGA_ID, sagaId)
                 .header(SagaMessages.STEP, step.name())
                 .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
                 .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
                 .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey())
-                .timestamp(orchestrator.now())
+                .timestamp(now())
                 .build();
     }
 
@@ -372,7 +462,8 @@ final class SagaRun<D> {
     }
 
     private synchronized void onSendFailure(SagaStep<D> step, int attempt, Throwable error) {
-        StepState state = instance.steps().get(step.index());
+        now = null;
+        StepState state = stepStates.get(step.index());
         if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
             return;
         }
@@ -384,9 +475,9 @@ final class SagaRun<D> {
     /** After recovery: re-send the command (idempotent by its deterministic id) and re-arm the timeout. */
     private void resumeWaiting(SagaStep<D> step, StepState state) {
         int i = step.index();
-        attached[i] = true;
+        attached()[i] = true;
         if (state.dueAt() != null) {
-            Duration left = Duration.between(orchestrator.now(), state.dueAt());
+            Duration left = Duration.between(now(), state.dueAt());
             armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left);
         }
         if (!orchestrator.transactionalMessages()) {
@@ -396,14 +487,15 @@ final class SagaRun<D> {
 
     /** A reply for {@code step}: completes the step if it still waits (from any attempt: same idempotency key). */
     synchronized void onReply(SagaStep<D> step, Message reply) {
+        now = null;
         int i = step.index();
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.WAITING) {
-            log.debug("saga {}: ignoring reply {} for step {} in status {}", instance.sagaId(), reply.id(), step.name(),
+            log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
                     state.status());
             return;
         }
-        attached[i] = true;
+        attached()[i] = true;
         cancelTimer(i);
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
         StepContext context = context(step, state.attempts());
@@ -412,8 +504,10 @@ final class SagaRun<D> {
             Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
             before(SagaInterceptor.Kind.REPLY, context);
             result = remote.onReply().onReply(data, decoded);
+            now = null;
             after(SagaInterceptor.Kind.REPLY, context, null);
         } catch (Exception e) {
+            now = null;
             after(SagaInterceptor.Kind.REPLY, context, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
             onActionFailure(step, e, true);
@@ -429,36 +523,38 @@ final class SagaRun<D> {
             return;
         }
         int i = step.index();
-        timers[i] = orchestrator.scheduler().schedule(timeout, () -> onTimeout(step, attempt, timeout));
+        timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onTimeout(step, attempt, timeout));
     }
 
     private synchronized void onTimeout(SagaStep<D> step, int attempt, Duration timeout) {
+        now = null;
         int i = step.index();
         timers[i] = null;
         if (stopped || orchestrator.isClosed()) {
             return;
         }
-        StepState state = instance.steps().get(i);
+        StepState state = stepStates.get(i);
         boolean waiting = state.status() == StepStatus.WAITING
                 || (state.status() == StepStatus.RUNNING && inFlight[i]);
         if (!waiting || state.attempts() != attempt) {
             return;
         }
         inFlight[i] = false;
-        onActionFailure(step, SagaException.timeout(instance.sagaId(), step.name(), step.timeout()), true);
+        onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
         drive();
     }
 
     private void armRetry(SagaStep<D> step, StepState state) {
         int i = step.index();
-        if (timers[i] != null) {
+        if (timers()[i] != null || !flush()) {
             return;
         }
-        Duration delay = Duration.between(orchestrator.now(), state.dueAt());
-        timers[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
+        Duration delay = Duration.between(now(), state.dueAt());
+        timers()[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
     }
 
     private synchronized void onRetryDue(int i) {
+        now = null;
         timers[i] = null;
         if (!stopped && !orchestrator.isClosed()) {
             drive();
@@ -470,8 +566,8 @@ final class SagaRun<D> {
     private void advanceCompensation() {
         // Settle forward work first: an action in flight records its outcome before anything is undone.
         for (int i = 0; i < steps.size(); i++) {
-            StepStatus status = instance.steps().get(i).status();
-            if (inFlight[i] && (status == StepStatus.RUNNING)) {
+            StepStatus stepStatus = stepStates.get(i).status();
+            if (inFlight[i] && stepStatus == StepStatus.RUNNING) {
                 return;
             }
         }
@@ -484,8 +580,8 @@ final class SagaRun<D> {
             g--;
         }
         if (g < 0) {
-            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED)) {
-                orchestrator.onCompensated(instance);
+            if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED) && observedAndFlushed()) {
+                orchestrator.onCompensated(snapshot());
             }
             return;
         }
@@ -495,7 +591,7 @@ final class SagaRun<D> {
         for (int m = 0; m < group.size(); m++) {
             SagaStep<D> step = group.get(m);
             int i = step.index();
-            StepState state = instance.steps().get(i);
+            StepState state = stepStates.get(i);
             if (step.compensation() == null) {
                 continue;
             }
@@ -525,7 +621,7 @@ final class SagaRun<D> {
             }
         }
         if (!busy && failed) {
-            needsAttention(instance.compensationFailure());
+            needsAttention(compensationFailure);
         }
     }
 
@@ -536,7 +632,7 @@ final class SagaRun<D> {
      */
     private boolean settleForwardStates() {
         for (int i = 0; i < steps.size(); i++) {
-            StepState state = instance.steps().get(i);
+            StepState state = stepStates.get(i);
             StepStatus settled = switch (state.status()) {
                 case RUNNING, WAITING -> StepStatus.UNCERTAIN;
                 case RETRY_SCHEDULED -> StepStatus.FAILED;
@@ -554,7 +650,7 @@ final class SagaRun<D> {
     private boolean needsCompensation(List<SagaStep<D>> group) {
         for (int m = 0; m < group.size(); m++) {
             SagaStep<D> step = group.get(m);
-            if (step.compensation() != null && instance.steps().get(step.index()).status().needsCompensation()) {
+            if (step.compensation() != null && stepStates.get(step.index()).status().needsCompensation()) {
                 return true;
             }
         }
@@ -564,8 +660,8 @@ final class SagaRun<D> {
     private void startCompensation(SagaStep<D> step) {
         int i = step.index();
         cancelTimer(i);
-        StepState state = shared.nextCompensationAttempt(i, instance.steps().get(i));
-        if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null)) {
+        StepState state = shared.nextCompensationAttempt(i, stepStates.get(i));
+        if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
         StepContext context = context(step, state.compensationAttempts());
@@ -573,8 +669,10 @@ final class SagaRun<D> {
         try {
             before(SagaInterceptor.Kind.COMPENSATION, context);
             step.compensation().compensate(data, context);
+            now = null;
             after(SagaInterceptor.Kind.COMPENSATION, context, null);
         } catch (Exception e) {
+            now = null;
             after(SagaInterceptor.Kind.COMPENSATION, context, e);
             inFlight[i] = false;
             onCompensationFailure(step, e);
@@ -582,35 +680,33 @@ final class SagaRun<D> {
         }
         inFlight[i] = false;
         if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
-                state.compensationAttempts(), null)) {
-            orchestrator.onStepCompensated(instance, step.name());
+                state.compensationAttempts(), null) && observedAndFlushed()) {
+            orchestrator.onStepCompensated(snapshot(), step.name());
         }
     }
 
     private void onCompensationFailure(SagaStep<D> step, Exception error) {
         int i = step.index();
-        StepState state = instance.steps().get(i);
-        String detail = describe(error);
+        StepState state = stepStates.get(i);
+        String detail = PendingTransitions.describe(error);
         RetryPolicy policy = step.compensationRetryPolicy();
         if (policy.shouldRetry(error, state.compensationAttempts())) {
             Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
-            log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", instance.sagaId(), step.name(),
+            log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", sagaId, step.name(),
                     state.compensationAttempts(), delay, detail);
-            writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, orchestrator.now().plus(delay)),
+            writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, now().plus(delay)),
                     TransitionType.COMPENSATION_RETRY_SCHEDULED, state.compensationAttempts(), detail);
             return;
         }
-        log.error("saga {}: compensation of {} failed for good after {} attempts: {}", instance.sagaId(), step.name(),
+        log.error("saga {}: compensation of {} failed for good after {} attempts: {}", sagaId, step.name(),
                 state.compensationAttempts(), detail);
-        SagaInstance next = next(i, state.with(StepStatus.COMPENSATION_FAILED), instance.status(), data,
-                instance.failure(), SagaFailure.of(step.name(), error));
-        write(next, TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail);
+        stage(i, state.with(StepStatus.COMPENSATION_FAILED), status, failure, SagaFailure.of(step.name(), error),
+                TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail, null);
     }
 
-    private void needsAttention(SagaFailure failure) {
-        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0,
-                failure == null ? null : failure.toString(), SagaStatus.FAILED_NEEDS_ATTENTION)) {
-            orchestrator.onFailed(instance);
+    private void needsAttention(SagaFailure cause) {
+        if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0, cause, SagaStatus.FAILED_NEEDS_ATTENTION) && observedAndFlushed()) {
+            orchestrator.onFailed(snapshot());
         }
     }
 
@@ -618,66 +714,70 @@ final class SagaRun<D> {
 
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
-        if (instance.status() != SagaStatus.RUNNING) {
-            throw SagaException.illegalState(instance.sagaId(), null, "cannot cancel a saga in status " + instance.status());
+        now = null;
+        if (status != SagaStatus.RUNNING) {
+            throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
         }
-        SagaException cancelled = SagaException.cancelled(instance.sagaId());
-        SagaFailure failure = instance.failure() != null ? instance.failure() : SagaFailure.of(null, cancelled);
-        if (write(next(-1, null, SagaStatus.COMPENSATING, data, failure, null), TransitionType.SAGA_COMPENSATING,
-                null, 0, "cancelled")) {
+        SagaException cancelled = SagaException.cancelled(sagaId);
+        SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
+        if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
+                null, 0, "cancelled", null)) {
             if (exception == null) {
                 exception = cancelled;
             }
-            orchestrator.onCompensationStarting(instance);
+            if (observedAndFlushed()) {
+                orchestrator.onCompensationStarting(snapshot());
+            }
         }
         drive();
     }
 
     /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
     synchronized void retryFailed() {
+        now = null;
         requireNeedsAttention();
-        StepState[] changed = instance.steps().toArray(new StepState[0]);
-        boolean compensating = instance.failure() != null && instance.steps().stream()
+        StepState[] changed = stepStates.toArray(new StepState[0]);
+        boolean compensating = failure != null && stepStates.stream()
                 .anyMatch(s -> s.status() == StepStatus.COMPENSATION_FAILED);
-        Instant now = orchestrator.now();
+        Instant at = now();
         for (int i = 0; i < changed.length; i++) {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
                 changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
-                        StepStatus.COMPENSATION_RETRY_SCHEDULED, now);
+                        StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
             } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == StepRole.RETRIABLE) {
-                changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, now);
+                changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
-        SagaStatus status = compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING;
-        write(new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
-                instance.dataType(), data, status, List.of(changed), instance.failure(), null, instance.createdAt(), now,
-                instance.version() + 1), TransitionType.SAGA_RETRIED, null, 0, null);
+        stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING, failure, null,
+                TransitionType.SAGA_RETRIED, null, 0, null, null);
         reopen();
         drive();
     }
 
     /** Operator: skips the failed compensation of one step and goes on compensating. */
     synchronized void skip(String stepName) {
+        now = null;
         requireNeedsAttention();
         SagaStep<D> step = definition.step(stepName);
-        StepState state = instance.steps().get(step.index());
+        StepState state = stepStates.get(step.index());
         if (state.status() != StepStatus.COMPENSATION_FAILED) {
-            throw SagaException.illegalState(instance.sagaId(), stepName, "only a failed compensation can be skipped, but the step is "
+            throw SagaException.illegalState(sagaId, stepName, "only a failed compensation can be skipped, but the step is "
                     + state.status());
         }
         boolean othersFailed = false;
-        for (StepState s : instance.steps()) {
+        for (StepState s : stepStates) {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
         }
-        SagaStatus status = othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING;
-        write(next(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED), status, data, instance.failure(),
-                othersFailed ? instance.compensationFailure() : null), TransitionType.COMPENSATION_SKIPPED, stepName, 0, null);
+        stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
+                othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
+                othersFailed ? compensationFailure : null, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
         reopen();
         drive();
     }
 
     /** Operator: the saga was repaired by hand. */
     synchronized void resolve() {
+        now = null;
         requireNeedsAttention();
         writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
         reopen();
@@ -692,9 +792,9 @@ final class SagaRun<D> {
     }
 
     private void requireNeedsAttention() {
-        if (instance.status() != SagaStatus.FAILED_NEEDS_ATTENTION) {
-            throw SagaException.illegalState(instance.sagaId(), null, "the operation needs status FAILED_NEEDS_ATTENTION, "
-                    + "but the saga is " + instance.status());
+        if (status != SagaStatus.FAILED_NEEDS_ATTENTION) {
+            throw SagaException.illegalState(sagaId, null, "the operation needs status FAILED_NEEDS_ATTENTION, "
+                    + "but the saga is " + status);
         }
     }
 
@@ -712,21 +812,21 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- end
 
     private void finish() {
-        if (finished) {
+        if (finished || !flush()) {
             return;
         }
         finished = true;
         for (int i = 0; i < timers.length; i++) {
             cancelTimer(i);
         }
-        SagaOutcome outcome = switch (instance.status()) {
+        SagaOutcome outcome = switch (status) {
             case COMPLETED -> SagaOutcome.COMPLETED;
             case COMPENSATED -> SagaOutcome.COMPENSATED;
             case RESOLVED -> SagaOutcome.RESOLVED;
             default -> SagaOutcome.FAILED_NEEDS_ATTENTION;
         };
         orchestrator.onFinished(this, outcome);
-        future.complete(new SagaResult<>(instance.sagaId(), outcome, data, instance.failure(), instance.compensationFailure(),
+        future.complete(new SagaResult<>(sagaId, outcome, data, failure, compensationFailure,
                 exception));
     }
 
@@ -736,68 +836,154 @@ final class SagaRun<D> {
 
     // ---------------------------------------------------------------- persistence
 
-    private boolean writeStep(int i, StepState state, TransitionType type, int attempt, String detail) {
-        return write(next(i, state, instance.status(), data, instance.failure(), instance.compensationFailure()), type,
-                steps.get(i).name(), attempt, detail);
+    private boolean writeStep(int i, StepState state, TransitionType type, int attempt, Object detail) {
+        return stage(i, state, status, failure, compensationFailure, type, steps.get(i).name(), attempt, detail, null);
     }
 
-    /** A saga-level transition to {@code status}. */
-    private boolean writeStatus(TransitionType type, String step, int attempt, String detail, SagaStatus status) {
-        return write(next(-1, null, status, data, instance.failure(), instance.compensationFailure()), type, step, attempt, detail);
+    /** A saga-level transition to {@code newStatus}. */
+    private boolean writeStatus(TransitionType type, String step, int attempt, Object detail, SagaStatus newStatus) {
+        return stage(-1, null, newStatus, failure, compensationFailure, type, step, attempt, detail, null);
     }
 
-    private SagaInstance next(int index, StepState state, SagaStatus status, D newData, SagaFailure failure,
-                              SagaFailure compensationFailure) {
-        List<StepState> stepStates = index < 0 ? instance.steps() : shared.replaced(instance.steps(), index, state);
-        return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
-                instance.dataType(), newData, status, stepStates, failure, compensationFailure, instance.createdAt(),
-                orchestrator.now(), instance.version() + 1);
-    }
-
-    /** Stores the next instance and its transition; on a lost race or a store failure the run stops. */
-    private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail) {
-        return write(next, type, step, attempt, detail, null);
+    /** Stages a change of step {@code index} (none when negative) and of the saga's status and failures. */
+    private boolean stage(int index, StepState state, SagaStatus newStatus, SagaFailure newFailure,
+                          SagaFailure newCompensationFailure, TransitionType type, String step, int attempt, Object detail,
+                          Message command) {
+        return stageSteps(index < 0 ? stepStates : shared.replaced(stepStates, index, state), newStatus, newFailure,
+                newCompensationFailure, type, step, attempt, detail, command);
     }
 
     /**
-     * Stores the next instance and its transition, with {@code command} (non-null only for a store with
-     * transactional messages) and the transition's lifecycle event when the store writes messages.
+     * Makes the change the run's state and stages its transition; {@code command} (non-null only for a
+     * store with transactional messages) is written with it. Without transition batches the write happens
+     * at once. Returns false when the run stopped (nothing is changed then).
      */
-    private boolean write(SagaInstance next, TransitionType type, String step, int attempt, String detail, Message command) {
+    private boolean stageSteps(List<StepState> newSteps, SagaStatus newStatus, SagaFailure newFailure,
+                               SagaFailure newCompensationFailure, TransitionType type, String step, int attempt,
+                               Object detail, Message command) {
         if (stopped) {
             return false;
         }
+        stepStates = newSteps;
+        status = newStatus;
+        failure = newFailure;
+        compensationFailure = newCompensationFailure;
+        updatedAt = now();
+        snapshot = null;
+        changes++;
+        pending.add(type, step, attempt, detail, updatedAt);
+        if (command != null) {
+            if (commands == null) {
+                commands = new java.util.ArrayList<>(2);
+            }
+            commands.add(command);
+        }
+        return orchestrator.batchesTransitions() || flush();
+    }
+
+    /**
+     * The instance as the run has it: as stored, or with the staged changes (then of the version their write
+     * produces). Built when asked for: the engine keeps its state in fields, so a transition costs no instance.
+     */
+    private SagaInstance snapshot() {
+        SagaInstance built = snapshot;
+        if (built == null) {
+            built = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey, dataType, data, status,
+                    stepStates, failure, compensationFailure, createdAt, updatedAt,
+                    pending.isEmpty() ? storedVersion : storedVersion + 1);
+            snapshot = built;
+        }
+        return built;
+    }
+
+    /** Writes the staged transitions, if any, before the engine acts; on a lost race or a store failure the run stops. */
+    private boolean flush() {
+        if (stopped) {
+            return false;
+        }
+        if (pending.isEmpty()) {
+            return true;
+        }
+        SagaInstance current = snapshot();
+        boolean insert = storedVersion == 0;
+        PendingTransitions transitions = pending.of(current.sagaId(), current.version());
         try {
             if (orchestrator.transactionalMessages()) {
-                SagaTransition transition = new SagaTransition(next.sagaId(), next.version(), next.updatedAt(), type, step,
-                        attempt, detail);
-                Message event = orchestrator.lifecycleMessage(next, transition);
-                List<Message> outgoing = command == null ? (event == null ? List.of() : List.of(event))
-                        : event == null ? List.of(command) : List.of(command, event);
-                orchestrator.store().update(next, transition, outgoing);
+                List<Message> outgoing = new java.util.ArrayList<>(commands == null ? List.of() : commands);
+                for (int t = 0; t < transitions.size(); t++) {
+                    Message event = orchestrator.lifecycleMessage(current, transitions.get(t));
+                    if (event != null) {
+                        outgoing.add(event);
+                    }
+                }
+                // Never batched (see DefaultSagaOrchestrator.batchesTransitions): exactly one transition here.
+                if (insert) {
+                    orchestrator.store().insert(current, transitions.get(0), outgoing);
+                } else {
+                    orchestrator.store().update(current, transitions.get(0), outgoing);
+                }
+            } else if (orchestrator.batchesTransitions()) {
+                if (insert) {
+                    orchestrator.store().insertAll(current, transitions.recorded());
+                } else {
+                    orchestrator.store().updateAll(current, transitions.recorded());
+                }
+            } else if (insert) {
+                orchestrator.store().insert(current, transitions.get(0));
             } else {
                 // By parts: a store that keeps no history then builds no transition object.
-                orchestrator.store().update(next, type, step, attempt, detail);
+                orchestrator.store().update(current, transitions.type(0), transitions.step(0), transitions.attempt(0),
+                        transitions.detail(0));
             }
         } catch (ConcurrentSagaUpdateException e) {
-            log.warn("saga {}: another orchestrator drives it now; this one stops: {}", instance.sagaId(), e.getMessage());
+            if (insert) {
+                log.warn("saga {}: a saga with this id is already stored; this start stops: {}", current.sagaId(),
+                        e.getMessage());
+            } else {
+                log.warn("saga {}: another orchestrator drives it now; this one stops: {}", current.sagaId(), e.getMessage());
+            }
+            pending.reset();
             orchestrator.detach(this);
             stop(e);
             return false;
         } catch (RuntimeException e) {
-            log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", instance.sagaId(), e.toString());
+            String step = transitions.lastStep();
+            log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
+            pending.reset();
             orchestrator.detach(this);
-            stop(new SagaException(instance.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
+            stop(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
             return false;
         }
-        instance = next;
+        storedVersion = current.version();
+        pending.reset();
+        if (commands != null) {
+            commands.clear();
+        }
         return true;
+    }
+
+    /**
+     * Whether listeners or lifecycle events are to hear of the transition just staged: only when someone
+     * listens, and then only after it is written.
+     */
+    private boolean observedAndFlushed() {
+        return orchestrator.observed() && flush();
+    }
+
+    /** The clock, read at most once per burst of engine work (see {@link #now}). */
+    private Instant now() {
+        Instant at = now;
+        if (at == null) {
+            at = orchestrator.now();
+            now = at;
+        }
+        return at;
     }
 
     // ---------------------------------------------------------------- helpers
 
     private StepContext context(SagaStep<D> step, int attempt) {
-        return new StepContext(instance.sagaId(), instance.sagaName(), step.name(), attempt, instance.businessKey());
+        return new StepContext(sagaId, definition.name(), step.name(), attempt, businessKey);
     }
 
     private void before(SagaInterceptor.Kind kind, StepContext context) throws Exception {
@@ -826,15 +1012,29 @@ final class SagaRun<D> {
         }
     }
 
+    /** Allocated when the first remote step is attached: local sagas need none. */
+    private boolean[] attached() {
+        if (attached == NO_FLAGS) {
+            attached = new boolean[steps.size()];
+        }
+        return attached;
+    }
+
+    private Scheduler.Cancellable[] timers() {
+        if (timers == NO_TIMERS) {
+            timers = new Scheduler.Cancellable[steps.size()];
+        }
+        return timers;
+    }
+
     private void cancelTimer(int i) {
+        if (timers == NO_TIMERS) {
+            return;
+        }
         Scheduler.Cancellable timer = timers[i];
         if (timer != null) {
             timers[i] = null;
             timer.cancel();
         }
-    }
-
-    private static String describe(Throwable error) {
-        return error.getClass().getSimpleName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
     }
 }

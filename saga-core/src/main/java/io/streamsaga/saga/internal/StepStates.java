@@ -1,6 +1,7 @@
 package io.streamsaga.saga.internal;
 
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 
@@ -14,6 +15,8 @@ import java.util.List;
  */
 final class StepStates {
     final List<StepState> pending;
+    /** Whether the definition has remote steps (its runs need the reply subscription). */
+    final boolean remote;
     private final StepState[] running;
     private final StepState[] succeeded;
     private final StepState[] compensating;
@@ -39,6 +42,7 @@ final class StepStates {
             compensated[i] = new StepState(name, StepStatus.COMPENSATED, 1, 1, null);
         }
         pending = List.of(initial);
+        remote = definition.steps().stream().anyMatch(SagaStep::isRemote);
         List<StepState>[] runningAt = forwardLists(initial, running);
         List<StepState>[] succeededAt = forwardLists(initial, succeeded);
         runningLists = List.of(runningAt);
@@ -63,10 +67,13 @@ final class StepStates {
      * new one.
      */
     List<StepState> replaced(List<StepState> steps, int index, StepState state) {
-        if (state == running[index] && isForwardPrefix(steps, index)) {
-            return runningLists.get(index);
-        }
-        if (state == succeeded[index] && steps.get(index) == running[index] && isForwardPrefix(steps, index)) {
+        // Identity first: a run on the common path holds the shared lists themselves, so no scan is needed.
+        if (state == running[index]) {
+            if (steps == (index == 0 ? pending : succeededLists.get(index - 1)) || isForwardPrefix(steps, index)) {
+                return runningLists.get(index);
+            }
+        } else if (state == succeeded[index] && (steps == runningLists.get(index)
+                || steps.get(index) == running[index] && isForwardPrefix(steps, index))) {
             return succeededLists.get(index);
         }
         return copyReplaced(steps, index, state);

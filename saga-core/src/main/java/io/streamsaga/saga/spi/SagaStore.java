@@ -61,6 +61,57 @@ public interface SagaStore {
     }
 
     /**
+     * Whether this store takes several transitions in one atomic write ({@link #insertAll}, {@link #updateAll}).
+     * When true, and the store writes no outgoing messages, the engine writes the transitions that happen with
+     * nothing acted on between them (step n succeeded and step n+1 started; the last step succeeded and the
+     * saga completed) in one write, still before it acts: a local 3-step saga then costs 4 writes, not 8.
+     * False by default: one write per transition.
+     */
+    default boolean writesTransitionBatches() {
+        return false;
+    }
+
+    /**
+     * Whether this store keeps the transitions {@link #history} returns. A store that takes transition
+     * batches and keeps no history is given empty transition lists by {@link #insertAll} and
+     * {@link #updateAll}: the engine then does not record them at all. True by default.
+     */
+    default boolean keepsHistory() {
+        return true;
+    }
+
+    /**
+     * As {@link #insert(SagaInstance, SagaTransition)} with several transitions, in order, all of version 1.
+     * Only called when {@link #writesTransitionBatches()} is true. {@code transitions} is valid only during
+     * the call and may build its elements on demand: a store that keeps no history need not touch it, one
+     * that does copies the (immutable) elements it keeps.
+     *
+     * @throws ConcurrentSagaUpdateException when an instance with that id exists (nothing is written)
+     */
+    default void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+        requireSingle(transitions);
+        insert(instance, transitions.get(0));
+    }
+
+    /**
+     * As {@link #update(SagaInstance, SagaTransition)} with several transitions, in order, all of the
+     * updated instance's version (see {@link #insertAll} for the list's lifetime).
+     *
+     * @throws ConcurrentSagaUpdateException when the stored version differs (nothing is written)
+     */
+    default void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
+        requireSingle(transitions);
+        update(updated, transitions.get(0));
+    }
+
+    private void requireSingle(List<SagaTransition> transitions) {
+        if (transitions.size() != 1) {
+            throw new ConfigurationException(getClass().getName() + " writes one transition at a time"
+                    + " (writesTransitionBatches() is false), but was given " + transitions.size());
+        }
+    }
+
+    /**
      * Whether this store writes a transition's outgoing messages in the transition's own atomic write
      * (and sees to their publication). False by default: the engine publishes them after the write.
      */

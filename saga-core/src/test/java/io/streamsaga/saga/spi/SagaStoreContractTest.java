@@ -273,6 +273,41 @@ public abstract class SagaStoreContractTest {
         }
     }
 
+    @Test
+    void transitionBatchesAreWrittenAtomicallyInOrderOrRefusedWithNothingWritten() {
+        SagaInstance v1 = instance("b-1", null, SagaStatus.RUNNING, T0, 1);
+        SagaTransition started = transition(v1, TransitionType.SAGA_STARTED);
+        SagaTransition firstStep = new SagaTransition("b-1", 1, v1.updatedAt(), TransitionType.STEP_STARTED, "create-order", 1, null);
+        SagaInstance v2 = instance("b-1", null, SagaStatus.RUNNING, T0, 2);
+        SagaTransition succeeded = new SagaTransition("b-1", 2, v2.updatedAt(), TransitionType.STEP_SUCCEEDED, "create-order", 1, null);
+        SagaTransition secondStep = new SagaTransition("b-1", 2, v2.updatedAt(), TransitionType.STEP_STARTED, "reserve-inventory", 1,
+                null);
+        if (!store.writesTransitionBatches()) {
+            assertThrows(ConfigurationException.class, () -> store.insertAll(v1, List.of(started, firstStep)));
+            assertTrue(store.find("b-1").isEmpty(), "a refused batch leaves nothing behind");
+            store.insertAll(v1, List.of(started)); // a batch of one is a plain write
+            store.updateAll(v2, List.of(succeeded));
+            assertEquals(List.of(started, succeeded), store.history("b-1"));
+            return;
+        }
+        // A store that keeps no history is given no transitions, as the engine does.
+        boolean kept = store.keepsHistory();
+        store.insertAll(v1, kept ? List.of(started, firstStep) : List.of());
+        assertEquals(1, store.find("b-1").orElseThrow().version());
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.insertAll(v1, List.of(started, firstStep)));
+        store.updateAll(v2, kept ? List.of(succeeded, secondStep) : List.of());
+
+        assertEquals(2, store.find("b-1").orElseThrow().version());
+        List<SagaTransition> history = store.history("b-1");
+        assertEquals(kept ? List.of(started, firstStep, succeeded, secondStep) : List.of(), history,
+                "a store keeps every transition of a batch, in order, or (keepsHistory() false) none");
+        SagaInstance stale = instance("b-1", null, SagaStatus.COMPLETED, T0, 2);
+        assertThrows(ConcurrentSagaUpdateException.class, () -> store.updateAll(stale,
+                List.of(transition(stale, TransitionType.STEP_SUCCEEDED), transition(stale, TransitionType.SAGA_COMPLETED))));
+        assertEquals(SagaStatus.RUNNING, store.find("b-1").orElseThrow().status());
+        assertEquals(history.size(), store.history("b-1").size());
+    }
+
     private static List<String> ids(List<SagaInstance> instances) {
         return instances.stream().map(SagaInstance::sagaId).toList();
     }

@@ -9,6 +9,8 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -21,7 +23,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A {@link SagaStore} in memory, for tests and for sagas that need no durability. It keeps the saga data
  * object itself (no JSON on the fast path), so the data must be immutable. Optimistic concurrency is
- * checked per instance under that instance's own monitor (uncontended on the fast path). Thread-safe.
+ * checked per instance: by a compare-and-set of the instance without history, under the instance's own
+ * monitor with it. It takes transition batches ({@link #writesTransitionBatches()}). Thread-safe.
  */
 public final class InMemorySagaStore implements SagaStore {
     private static final Comparator<SagaInstance> OLDEST_FIRST =
@@ -73,39 +76,66 @@ public final class InMemorySagaStore implements SagaStore {
     }
 
     @Override
+    public boolean writesTransitionBatches() {
+        return true;
+    }
+
+    @Override
+    public boolean keepsHistory() {
+        return keepHistory;
+    }
+
+    @Override
     public void insert(SagaInstance instance, SagaTransition transition) {
-        Entry entry = new Entry(stored(instance), keepHistory, transition);
+        insertAll(instance, List.of(transition));
+    }
+
+    /** Without history the transitions are never read: the engine's fast path then builds none. */
+    @Override
+    public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+        Entry entry = new Entry(stored(instance), keepHistory ? new ArrayList<>(transitions) : null);
         Entry existing = entries.putIfAbsent(instance.sagaId(), entry);
         if (existing != null) {
             throw new ConcurrentSagaUpdateException(instance.sagaId(), 0, existing.current().version());
+        }
+        if (!keepFinished && instance.status().isTerminal()) {
+            entries.remove(instance.sagaId(), entry);
         }
     }
 
     @Override
     public void update(SagaInstance updated, SagaTransition transition) {
-        replace(updated, transition);
+        updateAll(updated, List.of(transition));
     }
 
-    /** Without history the transition is never built: the engine's fast path then allocates none. */
+    /** Without history the transition is never built. */
     @Override
     public void update(SagaInstance updated, TransitionType type, String step, int attempt, String detail) {
-        replace(updated, keepHistory ? new SagaTransition(updated.sagaId(), updated.version(), updated.updatedAt(), type,
-                step, attempt, detail) : null);
+        updateAll(updated, keepHistory ? List.of(new SagaTransition(updated.sagaId(), updated.version(), updated.updatedAt(),
+                type, step, attempt, detail)) : List.of());
     }
 
-    private void replace(SagaInstance updated, SagaTransition transition) {
+    @Override
+    public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
         Entry entry = entries.get(updated.sagaId());
+        long expected = updated.version() - 1;
         if (entry == null) {
-            throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, 0);
+            throw new ConcurrentSagaUpdateException(updated.sagaId(), expected, 0);
         }
-        synchronized (entry) {
-            long stored = entry.instance.version();
-            if (stored != updated.version() - 1) {
-                throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, stored);
+        SagaInstance replacement = stored(updated);
+        if (entry.history == null) {
+            SagaInstance current = entry.instance;
+            if (current.version() != expected || !entry.replace(current, replacement)) {
+                throw new ConcurrentSagaUpdateException(updated.sagaId(), expected, entry.current().version());
             }
-            entry.instance = stored(updated);
-            if (entry.history != null) {
-                entry.history.add(transition);
+        } else {
+            synchronized (entry) {
+                long stored = entry.instance.version();
+                if (stored != expected) {
+                    throw new ConcurrentSagaUpdateException(updated.sagaId(), expected, stored);
+                }
+                entry.instance = replacement;
+                entry.history.addAll(transitions);
             }
         }
         if (!keepFinished && updated.status().isTerminal()) {
@@ -189,20 +219,32 @@ public final class InMemorySagaStore implements SagaStore {
     }
 
     private static final class Entry {
-        private SagaInstance instance;
-        /** Null when the store keeps no history: no list per instance then. */
-        private final List<SagaTransition> history;
+        private static final VarHandle INSTANCE;
 
-        Entry(SagaInstance instance, boolean keepHistory, SagaTransition first) {
-            this.instance = instance;
-            this.history = keepHistory ? new ArrayList<>(10) : null;
-            if (keepHistory) {
-                history.add(first);
+        static {
+            try {
+                INSTANCE = MethodHandles.lookup().findVarHandle(Entry.class, "instance", SagaInstance.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
             }
         }
 
-        synchronized SagaInstance current() {
+        private volatile SagaInstance instance;
+        /** Null when the store keeps no history: no list per instance then (guarded by the entry's monitor). */
+        private final List<SagaTransition> history;
+
+        Entry(SagaInstance instance, List<SagaTransition> history) {
+            this.instance = instance;
+            this.history = history;
+        }
+
+        SagaInstance current() {
             return instance;
+        }
+
+        /** Replaces {@code expected} with {@code replacement} unless another write came first. */
+        boolean replace(SagaInstance expected, SagaInstance replacement) {
+            return INSTANCE.compareAndSet(this, expected, replacement);
         }
     }
 }

@@ -64,18 +64,24 @@ public final class CrashingSagaStore implements SagaStore {
     }
 
     private void beforeWrite(SagaTransition transition) {
-        if (beforeWrite && writes.get() + 1 == crashAfterWrite) {
-            crashed = true;
-            throw new SimulatedCrash("simulated crash right before write " + crashAfterWrite + " (" + transition.type()
-                    + (transition.step() == null ? "" : " " + transition.step()) + ")");
-        }
+        beforeWrite(what(transition));
     }
 
     private void afterWrite(SagaTransition transition) {
+        afterWrite(what(transition));
+    }
+
+    private void beforeWrite(String what) {
+        if (beforeWrite && writes.get() + 1 == crashAfterWrite) {
+            crashed = true;
+            throw new SimulatedCrash("simulated crash right before write " + crashAfterWrite + " (" + what + ")");
+        }
+    }
+
+    private void afterWrite(String what) {
         if (writes.incrementAndGet() == crashAfterWrite && !beforeWrite) {
             crashed = true;
-            throw new SimulatedCrash("simulated crash right after write " + crashAfterWrite + " (" + transition.type()
-                    + (transition.step() == null ? "" : " " + transition.step()) + ")");
+            throw new SimulatedCrash("simulated crash right after write " + crashAfterWrite + " (" + what + ")");
         }
     }
 
@@ -93,6 +99,43 @@ public final class CrashingSagaStore implements SagaStore {
         beforeWrite(transition);
         delegate.update(updated, transition);
         afterWrite(transition);
+    }
+
+    @Override
+    public boolean writesTransitionBatches() {
+        return delegate.writesTransitionBatches();
+    }
+
+    @Override
+    public boolean keepsHistory() {
+        return delegate.keepsHistory();
+    }
+
+    @Override
+    public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+        checkAlive();
+        String last = last(instance, transitions);
+        beforeWrite(last);
+        delegate.insertAll(instance, transitions);
+        afterWrite(last);
+    }
+
+    @Override
+    public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
+        checkAlive();
+        String last = last(updated, transitions);
+        beforeWrite(last);
+        delegate.updateAll(updated, transitions);
+        afterWrite(last);
+    }
+
+    /** What the write is, to name the crash: its last transition, or (a store without history is given none) its status. */
+    private static String last(SagaInstance instance, List<SagaTransition> transitions) {
+        return transitions.isEmpty() ? "a write of status " + instance.status() : what(transitions.get(transitions.size() - 1));
+    }
+
+    private static String what(SagaTransition transition) {
+        return transition.type() + (transition.step() == null ? "" : " " + transition.step());
     }
 
     @Override
