@@ -52,7 +52,8 @@ import java.util.function.LongConsumer;
  * EventBus on the adapter publishing and handling a typed event (adds JSON encode and decode).
  *
  * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
- * (default: an embedded broker), {@code --kinds raw,adapter} (default: every path; fewer paths make a
+ * (default: an embedded broker), {@code --producer name=value} (a producer setting for every path),
+ * {@code --kinds raw,adapter} (default: every path; fewer paths make a
  * profile easier to read), {@code --broker-pid P} (an external broker's process id on this Linux host:
  * its CPU time per record is printed too). Prints Markdown tables.
  */
@@ -69,6 +70,7 @@ public final class KafkaAdapterBenchmark {
     private static final String RAW_FUTURE = "raw-future";
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
+
     /** The event of the bus row; its JSON is about 200 bytes. */
     public record PriceChanged(String sku, long cents, String note) {
     }
@@ -76,12 +78,16 @@ public final class KafkaAdapterBenchmark {
     private final String bootstrap;
     private final List<String> kinds;
     private final String brokerPid;
+    /** --producer name=value settings, applied to every path's producer alike. */
+    private final Map<String, Object> producerExtras;
     private final int records;
     private final byte[] payload;
     private final PriceChanged event;
 
-    private KafkaAdapterBenchmark(String bootstrap, int records, List<String> kinds, String brokerPid) {
+    private KafkaAdapterBenchmark(String bootstrap, int records, List<String> kinds, String brokerPid,
+                                  Map<String, Object> producerExtras) {
         this.brokerPid = brokerPid;
+        this.producerExtras = Map.copyOf(producerExtras);
         for (String kind : kinds) {
             if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE)) {
                 throw new IllegalArgumentException("unknown kind " + kind + "; known: " + KINDS);
@@ -103,6 +109,7 @@ public final class KafkaAdapterBenchmark {
         int rounds = 3;
         List<String> kinds = KINDS;
         String brokerPid = null;
+        Map<String, Object> producerExtras = new java.util.LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--records" -> records = Integer.parseInt(args[++i]);
@@ -110,21 +117,25 @@ public final class KafkaAdapterBenchmark {
                 case "--bootstrap-servers" -> bootstrap = args[++i];
                 case "--kinds" -> kinds = List.of(args[++i].split(","));
                 case "--broker-pid" -> brokerPid = args[++i];
+                case "--producer" -> {
+                    String[] pair = args[++i].split("=", 2);
+                    producerExtras.put(pair[0], pair[1]);
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         if (bootstrap != null) {
-            new KafkaAdapterBenchmark(bootstrap, records, kinds, brokerPid).run(rounds);
+            new KafkaAdapterBenchmark(bootstrap, records, kinds, brokerPid, producerExtras).run(rounds);
             return;
         }
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(Map.of("num.partitions", Integer.toString(PARTITIONS)))) {
-            new KafkaAdapterBenchmark(broker.bootstrapServers(), records, kinds, null).run(rounds);
+            new KafkaAdapterBenchmark(broker.bootstrapServers(), records, kinds, null, producerExtras).run(rounds);
         }
     }
 
     private void run(int rounds) throws Exception {
-        System.out.printf("records=%d payload=%d B partitions=%d rounds=%d cores=%d%n", records, payload.length,
-                PARTITIONS, rounds, Runtime.getRuntime().availableProcessors());
+        System.out.printf("records=%d payload=%d B partitions=%d rounds=%d cores=%d producer extras=%s%n", records,
+                payload.length, PARTITIONS, rounds, Runtime.getRuntime().availableProcessors(), producerExtras);
         Map<String, List<Double>> results = new HashMap<>();
         for (int round = 0; round < rounds + 1; round++) {
             boolean warmUp = round == 0; // the first round warms the JIT and the broker
@@ -479,6 +490,7 @@ public final class KafkaAdapterBenchmark {
         props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         props.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         props.put(ProducerConfig.BATCH_SIZE_CONFIG, 65536);
+        props.putAll(producerExtras);
         return props;
     }
 
