@@ -11,8 +11,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Why: a send's header values stay reachable until the broker acknowledges the record (the producer
  * keeps the headers for its interceptors), and under load the producer holds a hundred thousand records.
  * Two fresh arrays per record were live data that every young collection copied; a plain kafka-clients
- * producer that writes constant header bytes has none of it. The shared arrays are never written: Kafka
- * copies header values into the batch, and nothing here hands them out for writing.
+ * producer that writes constant header bytes has none of it. The shared arrays are never written here, and
+ * Kafka copies header values into the batch; a producer interceptor could reach them through
+ * {@code Header.value()} and must not modify them in place (docs/kafka.md says so).
  *
  * <p>Bounded: at most {@value #MAX_TYPES} event types are kept; further types are encoded per record, so an
  * application with unbounded type names costs what it did before and no more memory. Thread-safe.
