@@ -72,6 +72,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final boolean batchesTransitions;
     private final boolean observed;
     private final boolean recordsTransitions;
+    /** The last {@link #now()}: sagas started within one millisecond share one Instant. */
+    private Instant lastNow;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
@@ -179,7 +181,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * intrinsic on the system clock where {@code Clock.instant()} is a native call costing as much again.
      */
     Instant now() {
-        return Instant.ofEpochMilli(scheduler.clock().millis());
+        long millis = scheduler.clock().millis();
+        Instant last = lastNow; // a benign race: Instant is immutable, any thread's value of this millisecond will do
+        if (last == null || last.toEpochMilli() != millis) {
+            last = Instant.ofEpochMilli(millis);
+            lastNow = last;
+        }
+        return last;
     }
 
     boolean isClosed() {

@@ -6,7 +6,6 @@ import io.streamsaga.saga.TransitionType;
 import java.time.Instant;
 import java.util.AbstractList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.RandomAccess;
 
 /**
@@ -17,15 +16,8 @@ import java.util.RandomAccess;
 final class PendingTransitions extends AbstractList<SagaTransition> implements RandomAccess {
     /** Type, step, attempt, detail and time of each transition, side by side in one array (one allocation). */
     private static final int FIELDS = 5;
-    private Object[] parts;
+    private Object[] parts = new Object[3 * FIELDS];
     private int size;
-    /** False when the store keeps no history: only the count is kept, and the store is given no list. */
-    private final boolean recording;
-
-    PendingTransitions(boolean recording) {
-        this.recording = recording;
-        this.parts = recording ? new Object[3 * FIELDS] : null;
-    }
     private String sagaId;
     private long version;
 
@@ -34,10 +26,6 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
      *               (most stores on the fast path never do)
      */
     void add(TransitionType type, String step, int attempt, Object detail, Instant at) {
-        if (!recording) {
-            size++;
-            return;
-        }
         int base = size * FIELDS;
         if (base == parts.length) {
             parts = Arrays.copyOf(parts, parts.length * 2);
@@ -83,20 +71,13 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
         return (Instant) parts[i * FIELDS + 4];
     }
 
-    /** The step of the last staged transition, when recorded (for error messages). */
+    /** The step of the last staged transition (for error messages). */
     String lastStep() {
-        return recording && size > 0 ? step(size - 1) : null;
-    }
-
-    /** What a store is given: these transitions, or none when it keeps no history. */
-    List<SagaTransition> recorded() {
-        return recording ? this : List.of();
+        return size > 0 ? step(size - 1) : null;
     }
 
     void reset() {
-        if (recording) {
-            Arrays.fill(parts, 0, size * FIELDS, null);
-        }
+        Arrays.fill(parts, 0, size * FIELDS, null);
         size = 0;
     }
 

@@ -83,7 +83,10 @@ final class SagaRun<D> {
     /** The instance version in the store: 0 until the start is inserted. */
     private long storedVersion;
     /** Staged transitions since the last write; {@link #commands} are the messages that go with them. */
+    /** The staged transitions' parts; null when the store is given none (it batches and keeps no history). */
     private final PendingTransitions pending;
+    /** How many transitions are staged. */
+    private int staged;
     private List<Message> commands;
     /** Counts staged changes: a drive pass loops until one stages none. */
     private long changes;
@@ -114,7 +117,7 @@ final class SagaRun<D> {
         this.status = SagaStatus.RUNNING;
         this.updatedAt = now;
         this.now = now;
-        pending.add(TransitionType.SAGA_STARTED, null, 0, null, now);
+        record(TransitionType.SAGA_STARTED, null, 0, null, now);
     }
 
     private SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
@@ -131,7 +134,7 @@ final class SagaRun<D> {
         this.inFlight = new boolean[steps.size()];
         this.attached = NO_FLAGS;
         this.timers = NO_TIMERS;
-        this.pending = new PendingTransitions(orchestrator.recordsTransitions());
+        this.pending = orchestrator.recordsTransitions() ? new PendingTransitions() : null;
     }
 
     String sagaId() {
@@ -397,7 +400,7 @@ final class SagaRun<D> {
             return;
         }
         SagaFailure stepFailure = SagaFailure.of(step.name(), error);
-        StepState failed = state.with(uncertain ? StepStatus.UNCERTAIN : StepStatus.FAILED);
+        StepState failed = uncertain ? state.with(StepStatus.UNCERTAIN) : shared.failed(i, state);
         if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
                 error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
                 step.name(), state.attempts(), error, null)) {
@@ -871,7 +874,7 @@ final class SagaRun<D> {
         updatedAt = now();
         snapshot = null;
         changes++;
-        pending.add(type, step, attempt, detail, updatedAt);
+        record(type, step, attempt, detail, updatedAt);
         if (command != null) {
             if (commands == null) {
                 commands = new java.util.ArrayList<>(2);
@@ -890,7 +893,7 @@ final class SagaRun<D> {
         if (built == null) {
             built = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey, dataType, data, status,
                     stepStates, failure, compensationFailure, createdAt, updatedAt,
-                    pending.isEmpty() ? storedVersion : storedVersion + 1);
+                    staged == 0 ? storedVersion : storedVersion + 1);
             snapshot = built;
         }
         return built;
@@ -901,12 +904,12 @@ final class SagaRun<D> {
         if (stopped) {
             return false;
         }
-        if (pending.isEmpty()) {
+        if (staged == 0) {
             return true;
         }
         SagaInstance current = snapshot();
         boolean insert = storedVersion == 0;
-        PendingTransitions transitions = pending.of(current.sagaId(), current.version());
+        PendingTransitions transitions = pending == null ? null : pending.of(current.sagaId(), current.version());
         try {
             if (orchestrator.transactionalMessages()) {
                 List<Message> outgoing = new java.util.ArrayList<>(commands == null ? List.of() : commands);
@@ -924,9 +927,9 @@ final class SagaRun<D> {
                 }
             } else if (orchestrator.batchesTransitions()) {
                 if (insert) {
-                    orchestrator.store().insertAll(current, transitions.recorded());
+                    orchestrator.store().insertAll(current, transitions == null ? List.of() : transitions);
                 } else {
-                    orchestrator.store().updateAll(current, transitions.recorded());
+                    orchestrator.store().updateAll(current, transitions == null ? List.of() : transitions);
                 }
             } else if (insert) {
                 orchestrator.store().insert(current, transitions.get(0));
@@ -942,20 +945,20 @@ final class SagaRun<D> {
             } else {
                 log.warn("saga {}: another orchestrator drives it now; this one stops: {}", current.sagaId(), e.getMessage());
             }
-            pending.reset();
+            unstage();
             orchestrator.detach(this);
             stop(e);
             return false;
         } catch (RuntimeException e) {
-            String step = transitions.lastStep();
+            String step = transitions == null ? null : transitions.lastStep();
             log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
-            pending.reset();
+            unstage();
             orchestrator.detach(this);
             stop(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
             return false;
         }
         storedVersion = current.version();
-        pending.reset();
+        unstage();
         if (commands != null) {
             commands.clear();
         }
@@ -968,6 +971,20 @@ final class SagaRun<D> {
      */
     private boolean observedAndFlushed() {
         return orchestrator.observed() && flush();
+    }
+
+    private void record(TransitionType type, String step, int attempt, Object detail, Instant at) {
+        staged++;
+        if (pending != null) {
+            pending.add(type, step, attempt, detail, at);
+        }
+    }
+
+    private void unstage() {
+        staged = 0;
+        if (pending != null) {
+            pending.reset();
+        }
     }
 
     /** The clock, read at most once per burst of engine work (see {@link #now}). */

@@ -5,7 +5,9 @@ import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The step states every run of one definition passes through on its common path (pending; first attempt
@@ -21,6 +23,17 @@ final class StepStates {
     private final StepState[] succeeded;
     private final StepState[] compensating;
     private final StepState[] compensated;
+    private final StepState[] failed;
+    /** Index i: the running list of step i with step i failed at its first attempt. */
+    private final List<List<StepState>> failedLists;
+    /**
+     * The compensation path after a first-attempt failure, for sequential definitions of up to
+     * {@link #MAX_SHARED_COMPENSATION_STEPS} steps: a shared list to the shared list with the next step
+     * compensating (or, from that one, compensated). Keyed by identity; built once, read-only afterwards.
+     */
+    private final Map<List<StepState>, List<StepState>> nextCompensating = new IdentityHashMap<>();
+    private final Map<List<StepState>, List<StepState>> nextCompensated = new IdentityHashMap<>();
+    private static final int MAX_SHARED_COMPENSATION_STEPS = 16;
     /** Index i: steps before i succeeded at once, step i running its first attempt, the rest pending. */
     private final List<List<StepState>> runningLists;
     /** Index i: steps up to i succeeded at once, the rest pending. */
@@ -33,6 +46,7 @@ final class StepStates {
         succeeded = new StepState[n];
         compensating = new StepState[n];
         compensated = new StepState[n];
+        failed = new StepState[n];
         for (int i = 0; i < n; i++) {
             String name = definition.steps().get(i).name();
             initial[i] = StepState.pending(name);
@@ -40,6 +54,7 @@ final class StepStates {
             succeeded[i] = new StepState(name, StepStatus.SUCCEEDED, 1, 0, null);
             compensating[i] = new StepState(name, StepStatus.COMPENSATING, 1, 1, null);
             compensated[i] = new StepState(name, StepStatus.COMPENSATED, 1, 1, null);
+            failed[i] = new StepState(name, StepStatus.FAILED, 1, 0, null);
         }
         pending = List.of(initial);
         remote = definition.steps().stream().anyMatch(SagaStep::isRemote);
@@ -47,6 +62,29 @@ final class StepStates {
         List<StepState>[] succeededAt = forwardLists(initial, succeeded);
         runningLists = List.of(runningAt);
         succeededLists = List.of(succeededAt);
+        @SuppressWarnings("unchecked")
+        List<StepState>[] failedAt = new List[n];
+        for (int k = 0; k < n; k++) {
+            failedAt[k] = copyReplaced(runningAt[k], k, failed[k]);
+        }
+        failedLists = List.of(failedAt);
+        boolean sequential = definition.groups().stream().allMatch(group -> group.size() == 1);
+        if (sequential && n <= MAX_SHARED_COMPENSATION_STEPS) {
+            for (int k = 0; k < n; k++) {
+                // The engine compensates the succeeded steps before k, last first (see SagaRun.advanceCompensation).
+                List<StepState> list = failedAt[k];
+                for (int j = k - 1; j >= 0; j--) {
+                    if (definition.steps().get(j).compensation() == null) {
+                        continue;
+                    }
+                    List<StepState> compensatingList = copyReplaced(list, j, compensating[j]);
+                    List<StepState> compensatedList = copyReplaced(compensatingList, j, compensated[j]);
+                    nextCompensating.put(list, compensatingList);
+                    nextCompensated.put(compensatingList, compensatedList);
+                    list = compensatedList;
+                }
+            }
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -75,6 +113,13 @@ final class StepStates {
         } else if (state == succeeded[index] && (steps == runningLists.get(index)
                 || steps.get(index) == running[index] && isForwardPrefix(steps, index))) {
             return succeededLists.get(index);
+        } else if (state == failed[index] && steps == runningLists.get(index)) {
+            return failedLists.get(index);
+        } else if (state == compensating[index] || state == compensated[index]) {
+            List<StepState> next = (state == compensating[index] ? nextCompensating : nextCompensated).get(steps);
+            if (next != null && next.get(index) == state) {
+                return next;
+            }
         }
         return copyReplaced(steps, index, state);
     }
@@ -121,6 +166,11 @@ final class StepStates {
     /** {@code state.with(SUCCEEDED)}, shared after a first attempt. */
     StepState succeeded(int i, StepState state) {
         return isFresh(state, StepStatus.RUNNING, 1, 0) ? succeeded[i] : state.with(StepStatus.SUCCEEDED);
+    }
+
+    /** {@code state.with(FAILED)}, shared after a failed first attempt. */
+    StepState failed(int i, StepState state) {
+        return isFresh(state, StepStatus.RUNNING, 1, 0) ? failed[i] : state.with(StepStatus.FAILED);
     }
 
     /** {@code state.nextCompensationAttempt()}, shared for the first compensation of a step that succeeded at once. */

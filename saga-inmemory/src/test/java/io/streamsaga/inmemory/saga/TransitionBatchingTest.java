@@ -34,6 +34,14 @@ class TransitionBatchingTest {
 
     private final List<String> seen = new ArrayList<>();
 
+    /** What each action and compensation finds in the store when it runs, step 3 failing. */
+    private static final List<String> STATES_SEEN_WHEN_STEP_THREE_FAILS = List.of(
+            "one:[RUNNING, PENDING, PENDING]",
+            "two:[SUCCEEDED, RUNNING, PENDING]",
+            "three:[SUCCEEDED, SUCCEEDED, RUNNING]",
+            "undo-two:[SUCCEEDED, COMPENSATING, FAILED]",
+            "undo-one:[COMPENSATING, COMPENSATED, FAILED]");
+
     /** Three steps; each action and compensation records the step states the store holds when it runs. */
     private SagaDefinition<Data> definition(SagaStore store, boolean failAtThree) {
         return SagaDefinition.builder(failAtThree ? "three-failing" : "three", Data.class)
@@ -70,12 +78,7 @@ class TransitionBatchingTest {
             SagaResult<Data> result = orchestrator.start(definition(store, true), new Data("x")).toCompletableFuture().join();
             assertTrue(result.isCompensated());
         }
-        assertEquals(List.of(
-                "one:[RUNNING, PENDING, PENDING]",
-                "two:[SUCCEEDED, RUNNING, PENDING]",
-                "three:[SUCCEEDED, SUCCEEDED, RUNNING]",
-                "undo-two:[SUCCEEDED, COMPENSATING, FAILED]",
-                "undo-one:[COMPENSATING, COMPENSATED, FAILED]"), seen);
+        assertEquals(STATES_SEEN_WHEN_STEP_THREE_FAILS, seen);
     }
 
     @Test
@@ -162,12 +165,7 @@ class TransitionBatchingTest {
             assertEquals(SagaStatus.COMPENSATED, store.find(compensated.sagaId()).orElseThrow().status());
             assertTrue(store.history(compensated.sagaId()).isEmpty());
         }
-        assertEquals(List.of(
-                "one:[RUNNING, PENDING, PENDING]",
-                "two:[SUCCEEDED, RUNNING, PENDING]",
-                "three:[SUCCEEDED, SUCCEEDED, RUNNING]",
-                "undo-two:[SUCCEEDED, COMPENSATING, FAILED]",
-                "undo-one:[COMPENSATING, COMPENSATED, FAILED]"), seen);
+        assertEquals(STATES_SEEN_WHEN_STEP_THREE_FAILS, seen);
     }
 
     /** The store seen through the SPI's defaults for batches: one transition per write. */
