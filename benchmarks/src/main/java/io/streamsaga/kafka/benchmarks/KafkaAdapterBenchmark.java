@@ -322,8 +322,15 @@ public final class KafkaAdapterBenchmark {
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
                     Callback onSent = rawOutcome(done);
+                    BiConsumer<Object, Throwable> onFuture = outcome(done);
+                    boolean future = kind.equals(RAW_FUTURE);
                     for (int i = 0; i < count; i++) {
-                        producer.send(rawRecord(topic, i, Long.toString(System.nanoTime())), onSent);
+                        ProducerRecord<String, byte[]> record = rawRecord(topic, i, Long.toString(System.nanoTime()));
+                        if (future) {
+                            sendAsFuture(producer, record).whenComplete(onFuture);
+                        } else {
+                            producer.send(record, onSent);
+                        }
                         pace();
                     }
                     await(done);
