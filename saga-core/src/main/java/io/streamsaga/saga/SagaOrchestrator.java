@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -119,11 +120,15 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param retention       how long finished sagas are kept
      * @param purgeInterval   how often finished sagas older than the retention are deleted automatically, or
      *                        null to purge only on {@link SagaOrchestrator#purgeFinished()}
+     * @param parallelExecutor where the synchronous actions of a parallel group's members run, so that they
+     *                        run concurrently; null: on daemon threads the orchestrator starts when first
+     *                        needed and stops when it is closed
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
-                  String group, String lifecycleTopic, Duration retention, Duration purgeInterval) {
+                  String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
+                  Executor parallelExecutor) {
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(scheduler, "scheduler");
@@ -156,6 +161,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         private String lifecycleTopic;
         private Duration retention = Duration.ofDays(7);
         private Duration purgeInterval;
+        private Executor parallelExecutor;
 
         private Builder() {
         }
@@ -201,6 +207,17 @@ public interface SagaOrchestrator extends AutoCloseable {
         public Builder dataUpcaster(String sagaName, int fromVersion, SagaDataUpcaster upcaster) {
             ConfigurationException.require(fromVersion >= 1, "fromVersion must be 1 or more, but was %s", fromVersion);
             upcasters.computeIfAbsent(sagaName, n -> new HashMap<>()).put(fromVersion, Objects.requireNonNull(upcaster));
+            return this;
+        }
+
+        /**
+         * Where the synchronous actions of a parallel group's members run (by default on daemon threads the
+         * orchestrator owns), so that a group's members run concurrently. {@code Runnable::run} runs them one
+         * after another on the driving thread, as the test kit does for reproducible runs. Members declared
+         * with {@code asyncAction} or as remote steps run concurrently either way.
+         */
+        public Builder parallelExecutor(Executor executor) {
+            this.parallelExecutor = Objects.requireNonNull(executor, "executor");
             return this;
         }
 
@@ -260,7 +277,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval));
+                    purgeInterval, parallelExecutor));
         }
     }
 }

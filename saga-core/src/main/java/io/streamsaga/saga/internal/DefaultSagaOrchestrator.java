@@ -43,6 +43,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
@@ -72,6 +76,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final boolean batchesTransitions;
     private final boolean observed;
     private final boolean recordsTransitions;
+    /** The executor of parallel members' synchronous actions when the configuration names none; started lazily. */
+    private ExecutorService ownParallelExecutor;
     /** The last {@link #now()}: sagas started within one millisecond share one Instant. */
     private Instant lastNow;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
@@ -180,6 +186,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * The scheduler's time in milliseconds: saga timestamps need no more, and {@code Clock.millis()} is an
      * intrinsic on the system clock where {@code Clock.instant()} is a native call costing as much again.
      */
+    /** Where parallel members' synchronous actions run: the configured executor or the orchestrator's own threads. */
+    Executor parallelExecutor() {
+        if (config.parallelExecutor() != null) {
+            return config.parallelExecutor();
+        }
+        synchronized (this) {
+            if (ownParallelExecutor == null) {
+                AtomicInteger threads = new AtomicInteger();
+                ownParallelExecutor = Executors.newCachedThreadPool(task -> {
+                    Thread thread = new Thread(task, "saga-parallel-" + threads.incrementAndGet());
+                    thread.setDaemon(true);
+                    return thread;
+                });
+            }
+            return ownParallelExecutor;
+        }
+    }
+
     Instant now() {
         long millis = scheduler.clock().millis();
         Instant last = lastNow; // a benign race: Instant is immutable, any thread's value of this millisecond will do
@@ -695,6 +719,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         runs.clear();
+        synchronized (this) {
+            if (ownParallelExecutor != null) {
+                ownParallelExecutor.shutdownNow(); // a member still running is abandoned: recover() re-runs it
+            }
+        }
     }
 
     private void ensureOpen() {

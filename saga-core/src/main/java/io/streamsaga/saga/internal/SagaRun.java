@@ -313,7 +313,7 @@ final class SagaRun<D> {
         }
         StepContext context = context(step, attempt);
         inFlight[i] = true;
-        if (step.action() != null) {
+        if (step.action() != null && definition.groups().get(step.group()).size() == 1) {
             D result;
             try {
                 before(SagaInterceptor.Kind.ACTION, context);
@@ -334,7 +334,7 @@ final class SagaRun<D> {
         CompletionStage<D> stage;
         try {
             before(SagaInterceptor.Kind.ACTION, context);
-            stage = step.asyncAction().execute(data, context);
+            stage = step.action() != null ? runInParallel(step, context) : step.asyncAction().execute(data, context);
         } catch (Exception e) {
             now = null;
             after(SagaInterceptor.Kind.ACTION, context, e);
@@ -345,6 +345,23 @@ final class SagaRun<D> {
         now = null;
         armTimeout(step, attempt, step.timeout());
         stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
+    }
+
+    /**
+     * A synchronous member of a parallel group runs on the parallel executor, so that the group's members
+     * run concurrently; its outcome then arrives like an asynchronous action's (and its timeout applies).
+     */
+    private CompletionStage<D> runInParallel(SagaStep<D> step, StepContext context) {
+        D input = data;
+        CompletableFuture<D> outcome = new CompletableFuture<>();
+        orchestrator.parallelExecutor().execute(() -> {
+            try {
+                outcome.complete(step.action().execute(input, context));
+            } catch (Throwable e) {
+                outcome.completeExceptionally(e);
+            }
+        });
+        return outcome;
     }
 
     private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {

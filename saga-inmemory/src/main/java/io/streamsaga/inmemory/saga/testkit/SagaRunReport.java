@@ -64,6 +64,7 @@ public final class SagaRunReport<F, D> {
                 .store(store)
                 .bus(environment.bus())
                 .scheduler(environment.scheduler())
+                .parallelExecutor(Runnable::run) // parallel members one after another: every run reproducible
                 .interceptor(interceptor)
                 .register(definition)
                 .build();
