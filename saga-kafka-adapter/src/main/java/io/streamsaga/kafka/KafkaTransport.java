@@ -7,6 +7,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.kafka.internal.ConsumerLoop;
+import io.streamsaga.kafka.internal.HeaderValues;
 import io.streamsaga.kafka.internal.WireFormat;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
@@ -21,10 +22,12 @@ import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.errors.RetriableException;
@@ -76,6 +79,7 @@ public final class KafkaTransport implements Transport {
     private final Builder config;
     private final String clientPrefix;
     private final KafkaProducer<String, byte[]> producer;
+    private final HeaderValues headerValues = new HeaderValues();
     private final ThreadLocal<Producer<String, byte[]>> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final Map<String, Set<TopicPattern>> groupPatterns = new ConcurrentHashMap<>();
@@ -112,14 +116,14 @@ public final class KafkaTransport implements Transport {
 
     @Override
     public CompletionStage<RecordPosition> send(Message message) {
-        CompletableFuture<RecordPosition> result = new CompletableFuture<>();
+        SendResult result = new SendResult(message.topic());
         if (closed) {
             result.completeExceptionally(new PublishException(message.topic(), "the Kafka transport is closed", null, false));
             return result;
         }
         ProducerRecord<String, byte[]> record;
         try {
-            record = WireFormat.toRecord(message);
+            record = WireFormat.toRecord(message, headerValues);
         } catch (RuntimeException e) {
             result.completeExceptionally(e);
             return result;
@@ -127,18 +131,37 @@ public final class KafkaTransport implements Transport {
         // Inside an exactly-once handler the output joins the handler's transaction.
         Producer<String, byte[]> target = currentTransaction.get();
         try {
-            (target != null ? target : producer).send(record, (metadata, error) -> {
-                if (error != null) {
-                    result.completeExceptionally(new PublishException(message.topic(), error.toString(), error,
-                            error instanceof RetriableException));
-                } else {
-                    result.complete(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()));
-                }
-            });
+            (target != null ? target : producer).send(record, result);
         } catch (RuntimeException e) {
             result.completeExceptionally(new PublishException(message.topic(), e.toString(), e, e instanceof RetriableException));
         }
         return result;
+    }
+
+    /**
+     * The stage {@link #send} returns, and at the same time the producer's callback for that record.
+     *
+     * <p>Why not a lambda over the message: the producer keeps each callback until the broker acknowledges
+     * the record, which under load means tens of thousands of records in its buffer at once. A lambda that
+     * captured the message kept every in-flight message (id, headers, timestamp) reachable too, and young
+     * collections copied all of them; this keeps one future and the topic name per in-flight record, about
+     * what a plain kafka-clients callback costs.
+     */
+    private static final class SendResult extends CompletableFuture<RecordPosition> implements Callback {
+        private final String topic;
+
+        SendResult(String topic) {
+            this.topic = topic;
+        }
+
+        @Override
+        public void onCompletion(RecordMetadata metadata, Exception error) {
+            if (error != null) {
+                completeExceptionally(new PublishException(topic, error.toString(), error, error instanceof RetriableException));
+            } else {
+                complete(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()));
+            }
+        }
     }
 
     @Override

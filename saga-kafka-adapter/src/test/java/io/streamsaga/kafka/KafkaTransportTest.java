@@ -3,6 +3,8 @@ package io.streamsaga.kafka;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
@@ -17,6 +19,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -34,11 +37,15 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class KafkaTransportTest {
@@ -72,6 +79,26 @@ class KafkaTransportTest {
                         .build())
                 .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
                 .build();
+    }
+
+    @Test
+    void sendCompletesWithTheRecordsPositionAndARejectedSendFailsWithAPublishExceptionNamingTheTopic() throws Exception {
+        String topic = SharedKafkaBroker.unique("positions");
+        Message small = Message.builder(topic).key("k").type("t").payload("{}".getBytes(StandardCharsets.UTF_8)).build();
+        RecordPosition first = transport.send(small).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        RecordPosition second = transport.send(small.toBuilder().id(Message.newId()).build())
+                .toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertEquals(topic, first.topic());
+        assertEquals(first.partition(), second.partition()); // one key, one partition
+        assertEquals(first.offset() + 1, second.offset());
+
+        // over the producer's max.request.size (1 MiB by default): Kafka rejects it through the callback
+        Message tooLarge = small.toBuilder().id(Message.newId()).payload(new byte[2 * 1024 * 1024]).build();
+        ExecutionException failure = assertThrows(ExecutionException.class,
+                () -> transport.send(tooLarge).toCompletableFuture().get(30, TimeUnit.SECONDS));
+        PublishException error = assertInstanceOf(PublishException.class, failure.getCause());
+        assertTrue(error.getMessage().contains(topic), error.getMessage());
+        assertInstanceOf(RecordTooLargeException.class, error.getCause());
     }
 
     @Test

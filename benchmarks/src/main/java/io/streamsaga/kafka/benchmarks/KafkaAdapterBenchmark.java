@@ -16,6 +16,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -37,6 +38,7 @@ import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import java.util.function.LongConsumer;
 
 /**
@@ -50,7 +52,10 @@ import java.util.function.LongConsumer;
  * EventBus on the adapter publishing and handling a typed event (adds JSON encode and decode).
  *
  * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
- * (default: an embedded broker). Prints Markdown tables.
+ * (default: an embedded broker), {@code --producer name=value} (a producer setting for every path),
+ * {@code --kinds raw,adapter} (default: every path; fewer paths make a
+ * profile easier to read), {@code --broker-pid P} (an external broker's process id on this Linux host:
+ * its CPU time per record is printed too). Prints Markdown tables.
  */
 public final class KafkaAdapterBenchmark {
     private static final int PARTITIONS = 3;
@@ -58,18 +63,37 @@ public final class KafkaAdapterBenchmark {
     private static final String SENT_HEADER = "bench-sent-nanos";
     /** raw-json = raw plus decoding each payload into the event, the work the bus row's consumer does too. */
     private static final List<String> KINDS = List.of("raw", "raw-json", "adapter", "bus");
+    /**
+     * Diagnostic, only with --kinds: raw kafka-clients whose caller gets a CompletableFuture per send and
+     * watches it (the shape of Transport.send), to measure what that shape costs by itself.
+     */
+    private static final String RAW_FUTURE = "raw-future";
     private static final ObjectMapper MAPPER = new ObjectMapper();
+
 
     /** The event of the bus row; its JSON is about 200 bytes. */
     public record PriceChanged(String sku, long cents, String note) {
     }
 
     private final String bootstrap;
+    private final List<String> kinds;
+    private final String brokerPid;
+    /** --producer name=value settings, applied to every path's producer alike. */
+    private final Map<String, Object> producerExtras;
     private final int records;
     private final byte[] payload;
     private final PriceChanged event;
 
-    private KafkaAdapterBenchmark(String bootstrap, int records) {
+    private KafkaAdapterBenchmark(String bootstrap, int records, List<String> kinds, String brokerPid,
+                                  Map<String, Object> producerExtras) {
+        this.brokerPid = brokerPid;
+        this.producerExtras = Map.copyOf(producerExtras);
+        for (String kind : kinds) {
+            if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE)) {
+                throw new IllegalArgumentException("unknown kind " + kind + "; known: " + KINDS);
+            }
+        }
+        this.kinds = List.copyOf(kinds);
         this.bootstrap = bootstrap;
         this.records = records;
         String base = "{\"sku\":\"sku-0001\",\"cents\":1999,\"note\":\"";
@@ -83,39 +107,74 @@ public final class KafkaAdapterBenchmark {
         String bootstrap = null;
         int records = 200_000;
         int rounds = 3;
+        List<String> kinds = KINDS;
+        String brokerPid = null;
+        Map<String, Object> producerExtras = new java.util.LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--records" -> records = Integer.parseInt(args[++i]);
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--bootstrap-servers" -> bootstrap = args[++i];
+                case "--kinds" -> kinds = List.of(args[++i].split(","));
+                case "--broker-pid" -> brokerPid = args[++i];
+                case "--producer" -> {
+                    String[] pair = args[++i].split("=", 2);
+                    producerExtras.put(pair[0], pair[1]);
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         if (bootstrap != null) {
-            new KafkaAdapterBenchmark(bootstrap, records).run(rounds);
+            new KafkaAdapterBenchmark(bootstrap, records, kinds, brokerPid, producerExtras).run(rounds);
             return;
         }
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(Map.of("num.partitions", Integer.toString(PARTITIONS)))) {
-            new KafkaAdapterBenchmark(broker.bootstrapServers(), records).run(rounds);
+            new KafkaAdapterBenchmark(broker.bootstrapServers(), records, kinds, null, producerExtras).run(rounds);
         }
     }
 
     private void run(int rounds) throws Exception {
-        System.out.printf("records=%d payload=%d B partitions=%d rounds=%d cores=%d%n", records, payload.length,
-                PARTITIONS, rounds, Runtime.getRuntime().availableProcessors());
+        System.out.printf("records=%d payload=%d B partitions=%d rounds=%d cores=%d producer extras=%s%n", records,
+                payload.length, PARTITIONS, rounds, Runtime.getRuntime().availableProcessors(), producerExtras);
         Map<String, List<Double>> results = new HashMap<>();
         for (int round = 0; round < rounds + 1; round++) {
             boolean warmUp = round == 0; // the first round warms the JIT and the broker
-            for (String kind : KINDS) {
+            // Every other round runs the paths in reverse order, so that no path always follows the same one
+            // (a measurement inherits the broker's and the heap's state from the one before).
+            List<String> order = new ArrayList<>(kinds);
+            if (round % 2 == 1) {
+                java.util.Collections.reverse(order);
+            }
+            for (String kind : order) {
                 // raw-json publishes exactly like raw; only its consumer does more (JSON decoding)
-                double publish = kind.equals("raw-json") ? Double.NaN : publish(kind, newTopic(kind));
-                double endToEnd = publishToHandle(kind, newTopic(kind));
+                double publish = Double.NaN;
+                if (!kind.equals("raw-json")) {
+                    String publishTopic = newTopic(kind);
+                    settle();
+                    publish = publish(kind, publishTopic);
+                }
+                String topic = newTopic(kind);
+                settle();
+                long cpu = processCpuNanos();
+                long brokerCpu = brokerCpuNanos();
+                long allocated = allocatedBytes();
+                long gcMillis = gcMillis();
+                double endToEnd = publishToHandle(kind, topic);
+                double cpuPerRecord = (processCpuNanos() - cpu) / 1e3 / records;
+                double bytesPerRecord = (allocatedBytes() - allocated) / (double) records;
+                long gcSpent = gcMillis() - gcMillis;
+                double brokerPerRecord = brokerPid == null ? Double.NaN : (brokerCpuNanos() - brokerCpu) / 1e3 / records;
                 if (!warmUp) {
                     results.computeIfAbsent(kind + " publish", k -> new ArrayList<>()).add(publish);
                     results.computeIfAbsent(kind + " publish-to-handle", k -> new ArrayList<>()).add(endToEnd);
+                    results.computeIfAbsent(kind + " cpu", k -> new ArrayList<>()).add(cpuPerRecord);
+                    results.computeIfAbsent(kind + " broker cpu", k -> new ArrayList<>()).add(brokerPerRecord);
                 }
-                System.out.printf(Locale.ROOT, "%s round %d %s: publish %.0f rec/s, publish-to-handle %.0f rec/s%n",
-                        warmUp ? "warm-up" : "measured", round, kind, publish, endToEnd);
+                System.out.printf(Locale.ROOT, "%s round %d %s: publish %.0f rec/s, publish-to-handle %.0f rec/s"
+                                + " (publish-to-handle per record: CPU of this JVM %.2f us, of the broker %.2f us,"
+                                + " allocated %.0f B; GC pauses %d ms)%n",
+                        warmUp ? "warm-up" : "measured", round, kind, publish, endToEnd, cpuPerRecord, brokerPerRecord,
+                        bytesPerRecord, gcSpent);
             }
         }
         System.out.println();
@@ -123,7 +182,7 @@ public final class KafkaAdapterBenchmark {
         System.out.println("| Path | publish rec/s (median) | publish-to-handle rec/s (median) | publish vs raw | publish-to-handle vs its baseline |");
         System.out.println("| --- | ---: | ---: | ---: | ---: |");
         double rawPublish = median(results.get("raw publish"));
-        for (String kind : KINDS) {
+        for (String kind : kinds) {
             double p = median(results.get(kind + " publish"));
             double e = median(results.get(kind + " publish-to-handle"));
             // the adapter hands over headers as strings (= raw); the bus also decodes the JSON (= raw-json)
@@ -135,9 +194,21 @@ public final class KafkaAdapterBenchmark {
                     publishRatio, e / base, baseline);
         }
         System.out.println();
+        // Rounds alternate the paths, so a ratio within one round is less exposed to slow swings of the
+        // machine's load than a ratio of medians; both are printed.
+        System.out.println("| Path | publish vs raw, median of per-round ratios | publish-to-handle vs baseline, median of per-round ratios | CPU per record in publish-to-handle, this JVM (us, median) | broker (us, median) |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        for (String kind : kinds) {
+            String baseline = kind.equals("bus") || kind.equals("raw-json") ? "raw-json" : "raw";
+            System.out.printf(Locale.ROOT, "| %s | %.2fx | %.2fx | %.2f | %.2f |%n", kind,
+                    medianRatio(results.get(kind + " publish"), results.get("raw publish")),
+                    medianRatio(results.get(kind + " publish-to-handle"), results.get(baseline + " publish-to-handle")),
+                    median(results.get(kind + " cpu")), median(results.get(kind + " broker cpu")));
+        }
+        System.out.println();
         System.out.println("| Path | latency p50 (ms) | p99 (ms) | max (ms) |");
         System.out.println("| --- | ---: | ---: | ---: |");
-        for (String kind : KINDS) {
+        for (String kind : kinds) {
             long[] latencies = latencies(kind, newTopic(kind), 5_000);
             System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f |%n", kind, percentile(latencies, 50) / 1e6,
                     percentile(latencies, 99) / 1e6, latencies[latencies.length - 1] / 1e6);
@@ -148,15 +219,18 @@ public final class KafkaAdapterBenchmark {
 
     private double publish(String kind, String topic) throws Exception {
         switch (kind) {
-            case "raw" -> {
+            case "raw", RAW_FUTURE -> {
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
+                    Callback onSent = rawOutcome(null);
+                    BiConsumer<Object, Throwable> onFuture = outcome(null);
+                    boolean future = kind.equals(RAW_FUTURE);
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(rawRecord(topic, i, null), (metadata, error) -> {
-                            if (error != null) {
-                                failed(null, error);
-                            }
-                        });
+                        if (future) {
+                            sendAsFuture(producer, rawRecord(topic, i, null)).whenComplete(onFuture);
+                        } else {
+                            producer.send(rawRecord(topic, i, null), onSent);
+                        }
                     }
                     producer.flush();
                     return rate(start);
@@ -184,17 +258,20 @@ public final class KafkaAdapterBenchmark {
     private double publishToHandle(String kind, String topic) throws Exception {
         CountDownLatch done = new CountDownLatch(records);
         switch (kind) {
-            case "raw", "raw-json" -> {
+            case "raw", "raw-json", RAW_FUTURE -> {
                 RawConsumer consumer = new RawConsumer(topic, kind.equals("raw-json"), nanos -> done.countDown());
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
+                    Callback onSent = rawOutcome(done);
+                    BiConsumer<Object, Throwable> onFuture = outcome(done);
+                    boolean future = kind.equals(RAW_FUTURE);
                     long start = System.nanoTime();
                     for (int i = 0; i < records; i++) {
-                        producer.send(rawRecord(topic, i, null), (metadata, error) -> {
-                            if (error != null) {
-                                failed(done, error);
-                            }
-                        });
+                        if (future) {
+                            sendAsFuture(producer, rawRecord(topic, i, null)).whenComplete(onFuture);
+                        } else {
+                            producer.send(rawRecord(topic, i, null), onSent);
+                        }
                     }
                     producer.flush();
                     await(done);
@@ -240,16 +317,20 @@ public final class KafkaAdapterBenchmark {
             done.countDown();
         };
         switch (kind) {
-            case "raw", "raw-json" -> {
+            case "raw", "raw-json", RAW_FUTURE -> {
                 RawConsumer consumer = new RawConsumer(topic, kind.equals("raw-json"), onReceive);
                 try (KafkaProducer<String, byte[]> producer = rawProducer()) {
                     consumer.start();
+                    Callback onSent = rawOutcome(done);
+                    BiConsumer<Object, Throwable> onFuture = outcome(done);
+                    boolean future = kind.equals(RAW_FUTURE);
                     for (int i = 0; i < count; i++) {
-                        producer.send(rawRecord(topic, i, Long.toString(System.nanoTime())), (metadata, error) -> {
-                            if (error != null) {
-                                failed(done, error);
-                            }
-                        });
+                        ProducerRecord<String, byte[]> record = rawRecord(topic, i, Long.toString(System.nanoTime()));
+                        if (future) {
+                            sendAsFuture(producer, record).whenComplete(onFuture);
+                        } else {
+                            producer.send(record, onSent);
+                        }
                         pace();
                     }
                     await(done);
@@ -284,6 +365,15 @@ public final class KafkaAdapterBenchmark {
         return latencies;
     }
 
+    /**
+     * A full collection before each timed measurement, so that none pays for the garbage the previous one
+     * left in the old generation (up to 100,000 in-flight records' objects get promoted while the producer's
+     * buffer is full).
+     */
+    private static void settle() {
+        System.gc();
+    }
+
     private static void pace() {
         long until = System.nanoTime() + 200_000;
         while (System.nanoTime() < until) {
@@ -294,6 +384,7 @@ public final class KafkaAdapterBenchmark {
     // ---- helpers ---------------------------------------------------------------------------------------
 
     private void sendAll(KafkaTransport transport, String topic, int count, String sentNanos, CountDownLatch done) {
+        BiConsumer<Object, Throwable> onSent = outcome(done);
         java.util.concurrent.CompletableFuture<?> last = null;
         for (int i = 0; i < count; i++) {
             Message.Builder builder = Message.builder(topic).key(key(i)).type("price-changed").payload(payload);
@@ -301,7 +392,7 @@ public final class KafkaAdapterBenchmark {
                 builder.header(SENT_HEADER, sentNanos);
             }
             last = transport.send(builder.build()).toCompletableFuture();
-            watch(last, done);
+            last.whenComplete(onSent);
         }
         if (count > 1) {
             last.exceptionally(e -> null).join(); // the producer keeps order per partition; flush-equivalent
@@ -311,24 +402,49 @@ public final class KafkaAdapterBenchmark {
     private void publishAll(EventBus bus, String topic, int count, String sentNanos, CountDownLatch done) {
         java.util.concurrent.CompletableFuture<?> last = null;
         Map<String, String> headers = sentNanos == null ? Map.of() : Map.of(SENT_HEADER, sentNanos);
+        BiConsumer<Object, Throwable> onSent = outcome(done);
         for (int i = 0; i < count; i++) {
             last = bus.publish(topic, key(i), event, headers).toCompletableFuture();
-            watch(last, done);
+            last.whenComplete(onSent);
         }
         if (count > 1) {
             last.exceptionally(e -> null).join();
         }
     }
 
-    /** A send that failed will never be handled: count it down and report it, so the run finishes. */
-    private static void watch(java.util.concurrent.CompletableFuture<?> send, CountDownLatch done) {
-        if (done != null) {
-            send.whenComplete((ok, error) -> {
-                if (error != null) {
-                    failed(done, error);
-                }
-            });
-        }
+    /*
+     * Every path checks the outcome of every send, through one callback object per measurement: the raw
+     * producer's Callback, or a stage attached to the adapter's and the bus's returned stage (their only way
+     * to report an outcome). A failed send will never be handled: it counts down and is reported, so that
+     * the run finishes.
+     */
+    private static Callback rawOutcome(CountDownLatch done) {
+        return (metadata, error) -> {
+            if (error != null) {
+                failed(done, error);
+            }
+        };
+    }
+
+    private static java.util.concurrent.CompletableFuture<org.apache.kafka.clients.producer.RecordMetadata> sendAsFuture(
+            KafkaProducer<String, byte[]> producer, ProducerRecord<String, byte[]> record) {
+        var result = new java.util.concurrent.CompletableFuture<org.apache.kafka.clients.producer.RecordMetadata>();
+        producer.send(record, (metadata, error) -> {
+            if (error != null) {
+                result.completeExceptionally(error);
+            } else {
+                result.complete(metadata);
+            }
+        });
+        return result;
+    }
+
+    private static BiConsumer<Object, Throwable> outcome(CountDownLatch done) {
+        return (ok, error) -> {
+            if (error != null) {
+                failed(done, error);
+            }
+        };
     }
 
     private static final AtomicInteger FAILED_SENDS = new AtomicInteger();
@@ -381,6 +497,7 @@ public final class KafkaAdapterBenchmark {
         props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         props.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         props.put(ProducerConfig.BATCH_SIZE_CONFIG, 65536);
+        props.putAll(producerExtras);
         return props;
     }
 
@@ -434,7 +551,57 @@ public final class KafkaAdapterBenchmark {
         return prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
     }
 
+    private static double medianRatio(List<Double> values, List<Double> baselines) {
+        if (values == null || baselines == null) {
+            return Double.NaN;
+        }
+        List<Double> ratios = new ArrayList<>();
+        for (int i = 0; i < values.size(); i++) {
+            ratios.add(values.get(i) / baselines.get(i));
+        }
+        return median(ratios);
+    }
+
+    /** CPU time of this JVM (every thread, JIT and GC included). */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
+    /** Bytes allocated by every thread of this JVM so far. */
+    private static long allocatedBytes() {
+        return ((com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean())
+                .getTotalThreadAllocatedBytes();
+    }
+
+    /** Time the collectors report as spent collecting, summed. */
+    private static long gcMillis() {
+        long total = 0;
+        for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+            total += Math.max(0, gc.getCollectionTime());
+        }
+        return total;
+    }
+
+    /** CPU time of the broker process given by --broker-pid (utime + stime from /proc), or 0. */
+    private long brokerCpuNanos() {
+        if (brokerPid == null) {
+            return 0;
+        }
+        try {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", brokerPid, "stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime
+            return ticks * 10_000_000L; // USER_HZ = 100 on Linux
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new IllegalStateException("cannot read the CPU time of broker process " + brokerPid, e);
+        }
+    }
+
     private static double median(List<Double> values) {
+        if (values == null) {
+            return Double.NaN; // that path was not selected with --kinds
+        }
         List<Double> sorted = new ArrayList<>(values);
         sorted.sort(null);
         int n = sorted.size();
@@ -480,6 +647,10 @@ public final class KafkaAdapterBenchmark {
 
                         @Override
                         public void onPartitionsAssigned(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+                            // as the adapter does before its subscribe returns: positions resolved before the clock starts
+                            for (org.apache.kafka.common.TopicPartition partition : partitions) {
+                                consumer.position(partition);
+                            }
                             assigned.countDown();
                         }
                     });

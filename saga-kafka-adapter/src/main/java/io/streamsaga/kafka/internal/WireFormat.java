@@ -31,6 +31,14 @@ public final class WireFormat {
 
     /** The producer record for {@code message}, whose payload must be encoded bytes or null. */
     public static ProducerRecord<String, byte[]> toRecord(Message message) {
+        return toRecord(message, new HeaderValues());
+    }
+
+    /**
+     * The producer record for {@code message}, whose payload must be encoded bytes or null; the event type
+     * and version header values come from {@code shared}, so records of one type carry the same arrays.
+     */
+    public static ProducerRecord<String, byte[]> toRecord(Message message, HeaderValues shared) {
         Object payload = message.payload();
         if (payload != null && !(payload instanceof byte[])) {
             throw new PublishException(message.topic(), "the Kafka transport sends encoded payloads (byte[]), but got "
@@ -38,8 +46,8 @@ public final class WireFormat {
         }
         RecordHeaders headers = new RecordHeaders();
         headers.add(MessageHeaders.MESSAGE_ID, utf8(message.id()));
-        headers.add(MessageHeaders.EVENT_TYPE, utf8(message.type()));
-        headers.add(MessageHeaders.EVENT_VERSION, utf8(Integer.toString(message.version())));
+        headers.add(MessageHeaders.EVENT_TYPE, shared.type(message.type()));
+        headers.add(MessageHeaders.EVENT_VERSION, shared.version(message.version()));
         for (Map.Entry<String, String> header : message.headers().entrySet()) {
             String name = header.getKey();
             if (!isFieldHeader(name)) {
