@@ -1,5 +1,6 @@
 package io.streamsaga.internal.bus;
 
+import io.streamsaga.internal.StampClock;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.DeliveryContext;
@@ -75,8 +76,8 @@ public final class DefaultEventBus implements EventBus {
     private LastType lastType;
     /** Whether handling is timed and reported; not with the no-op recorder, to spare the fast path. */
     private final boolean timed;
-    /** Stamps published messages (see {@link PublishClock} for the system clock's millisecond stamps). */
-    private final PublishClock publishClock;
+    /** Stamps published messages (see {@link StampClock} for the system clock's millisecond stamps). */
+    private final StampClock publishClock;
 
     public DefaultEventBus(Config config) {
         this.config = config;
@@ -84,7 +85,7 @@ public final class DefaultEventBus implements EventBus {
         this.codec = config.codec();
         this.metrics = config.metrics();
         this.timed = metrics != MetricsRecorder.NOOP;
-        this.publishClock = new PublishClock(config.scheduler().clock(), "streamsaga-publish-clock");
+        this.publishClock = new StampClock(config.scheduler().clock(), "streamsaga-publish-clock");
         this.interceptors = config.interceptors().toArray(new MessageInterceptor[0]);
         List<MessageInterceptor> reversed = new ArrayList<>(config.interceptors());
         java.util.Collections.reverse(reversed);

@@ -25,6 +25,7 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.internal.StampClock;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
@@ -78,8 +79,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final boolean recordsTransitions;
     /** The executor of parallel members' synchronous actions when the configuration names none; started lazily. */
     private ExecutorService ownParallelExecutor;
-    /** The last {@link #now()}: sagas started within one millisecond share one Instant. */
-    private Instant lastNow;
+    /** Transition times (a clock read costs about as much as a transition). */
+    private final StampClock clock;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
@@ -91,6 +92,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
+        this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
         config.definitions().forEach(this::register);
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
             subscribeReplies();
@@ -182,10 +184,6 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return config.bus();
     }
 
-    /**
-     * The scheduler's time in milliseconds: saga timestamps need no more, and {@code Clock.millis()} is an
-     * intrinsic on the system clock where {@code Clock.instant()} is a native call costing as much again.
-     */
     /** Where parallel members' synchronous actions run: the configured executor or the orchestrator's own threads. */
     Executor parallelExecutor() {
         if (config.parallelExecutor() != null) {
@@ -204,14 +202,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
+    /**
+     * The scheduler's time; on the system clock to the millisecond (saga timestamps need no more) and, while
+     * sagas run hot, from a ticker's reading instead of a clock read per transition (see {@link StampClock}).
+     */
     Instant now() {
-        long millis = scheduler.clock().millis();
-        Instant last = lastNow; // a benign race: Instant is immutable, any thread's value of this millisecond will do
-        if (last == null || last.toEpochMilli() != millis) {
-            last = Instant.ofEpochMilli(millis);
-            lastNow = last;
-        }
-        return last;
+        return clock.now();
     }
 
     boolean isClosed() {
@@ -719,6 +715,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         runs.clear();
+        clock.close();
         synchronized (this) {
             if (ownParallelExecutor != null) {
                 ownParallelExecutor.shutdownNow(); // a member still running is abandoned: recover() re-runs it

@@ -1,4 +1,4 @@
-package io.streamsaga.internal.bus;
+package io.streamsaga.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -8,7 +8,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The timestamps of published messages, read as cheaply as their precision allows.
+ * Timestamps of published messages and of saga transitions, read as cheaply as their precision allows.
  *
  * <p>On any clock other than the system clock (such as a {@code VirtualScheduler}'s) every call reads the
  * clock, exactly. On the system clock messages are stamped to the millisecond, as Kafka stores them
@@ -22,7 +22,7 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Thread-safe: the per-millisecond cache and the hot counter are racy caches of immutable values (a
  * lost update costs one more clock read, never a wrong stamp).
  */
-final class PublishClock implements AutoCloseable {
+public final class StampClock implements AutoCloseable {
     /** Stamps within one millisecond, read from the clock, that make the ticker start. */
     static final int HOT_PER_MILLI = 32;
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
@@ -30,7 +30,7 @@ final class PublishClock implements AutoCloseable {
 
     static {
         try {
-            RUNNING = MethodHandles.lookup().findVarHandle(PublishClock.class, "running", boolean.class);
+            RUNNING = MethodHandles.lookup().findVarHandle(StampClock.class, "running", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -52,14 +52,18 @@ final class PublishClock implements AutoCloseable {
     /** Clock reads that returned {@link #last}'s millisecond. */
     private int sameMilli;
 
-    PublishClock(Clock clock, String threadName) {
+    /**
+     * @param clock      the clock to stamp from (the system clock gets the millisecond treatment)
+     * @param threadName the name of the ticker thread, when one runs
+     */
+    public StampClock(Clock clock, String threadName) {
         this.clock = clock;
         this.systemClock = clock.getClass() == Clock.systemUTC().getClass();
         this.threadName = threadName;
     }
 
     /** The timestamp of a message published now. */
-    Instant now() {
+    public Instant now() {
         if (!systemClock) {
             return clock.instant();
         }

@@ -1,4 +1,4 @@
-package io.streamsaga.internal.bus;
+package io.streamsaga.internal;
 
 import org.junit.jupiter.api.Test;
 
@@ -12,14 +12,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class PublishClockTest {
+class StampClockTest {
 
     @Test
     void anyClockButTheSystemClockIsReadOnEveryStampAndNeverTicks() {
         Instant fixed = Instant.parse("2026-01-02T03:04:05.123456789Z");
-        PublishClock clock = new PublishClock(Clock.fixed(fixed, ZoneOffset.UTC), "test-clock");
+        StampClock clock = new StampClock(Clock.fixed(fixed, ZoneOffset.UTC), "test-clock");
 
-        for (int i = 0; i < 10 * PublishClock.HOT_PER_MILLI; i++) {
+        for (int i = 0; i < 10 * StampClock.HOT_PER_MILLI; i++) {
             assertEquals(fixed, clock.now(), "exact, not truncated to the millisecond");
         }
         assertFalse(clock.ticking());
@@ -27,7 +27,7 @@ class PublishClockTest {
 
     @Test
     void sparseStampsOnTheSystemClockAreTheCurrentMillisecond() {
-        try (PublishClock clock = new PublishClock(Clock.systemUTC(), "test-clock")) {
+        try (StampClock clock = new StampClock(Clock.systemUTC(), "test-clock")) {
             Instant before = Instant.ofEpochMilli(System.currentTimeMillis());
             Instant stamp = clock.now();
             Instant after = Instant.ofEpochMilli(System.currentTimeMillis());
@@ -40,10 +40,10 @@ class PublishClockTest {
 
     @Test
     void hotStampingStartsATickerThatStopsItselfOnceStampingStops() {
-        try (PublishClock clock = new PublishClock(Clock.systemUTC(), "test-clock")) {
+        try (StampClock clock = new StampClock(Clock.systemUTC(), "test-clock")) {
             // Stamp until the ticker runs: many stamps within one millisecond start it.
             await().atMost(Duration.ofSeconds(10)).until(() -> {
-                for (int i = 0; i < 10 * PublishClock.HOT_PER_MILLI; i++) {
+                for (int i = 0; i < 10 * StampClock.HOT_PER_MILLI; i++) {
                     clock.now();
                 }
                 return clock.ticking();
@@ -65,11 +65,11 @@ class PublishClockTest {
 
     @Test
     void aClosedClockStartsNoTicker() {
-        PublishClock clock = new PublishClock(Clock.systemUTC(), "test-clock");
+        StampClock clock = new StampClock(Clock.systemUTC(), "test-clock");
         clock.close();
 
         Instant before = Instant.ofEpochMilli(System.currentTimeMillis());
-        for (int i = 0; i < 100 * PublishClock.HOT_PER_MILLI; i++) {
+        for (int i = 0; i < 100 * StampClock.HOT_PER_MILLI; i++) {
             clock.now();
         }
         Instant stamp = clock.now();
