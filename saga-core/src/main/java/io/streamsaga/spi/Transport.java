@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletionStage;
+import java.util.function.BiConsumer;
 
 /**
  * What a message transport implements: a partitioned, replayable log with consumer groups. The
@@ -39,6 +40,16 @@ public interface Transport extends AutoCloseable {
 
     /** Appends the message to its topic; completes with its position once it is durable. */
     CompletionStage<RecordPosition> send(Message message);
+
+    /**
+     * As {@link #send(Message)}, reporting the outcome to {@code onOutcome} (the position, or the error) once
+     * the message is durable or has failed, instead of through a stage per message: a publisher sending at
+     * high volume can hand every send the same callback object, as with Kafka's own producer, and keeps
+     * nothing per message while it is in flight. The default attaches the callback to {@link #send}'s stage.
+     */
+    default void send(Message message, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
+        send(message).whenComplete(onOutcome);
+    }
 
     /**
      * Subscribes {@code group} to the topics matched by {@code pattern} (matching by

@@ -210,6 +210,32 @@ public abstract class TransportContractTest {
     }
 
     @Test
+    void sendWithACallbackReportsThePositionTheRecordIsDeliveredAt() {
+        String topic = unique("order-created");
+        List<Long> delivered = new CopyOnWriteArrayList<>();
+        Subscription subscription = transport.subscribe(unique("g"), TopicPattern.of(topic), StartPosition.EARLIEST,
+                (TransportRecord record) -> delivered.add(record.offset()));
+        awaitReady(subscription);
+        try {
+            java.util.concurrent.CompletableFuture<RecordPosition> reported = new java.util.concurrent.CompletableFuture<>();
+            Message message = Message.builder(topic).key("k").type(ORDER_CREATED)
+                    .payload("{\"orderId\":\"o-1\",\"seq\":1}".getBytes(StandardCharsets.UTF_8)).build();
+            transport.send(message, (position, error) -> {
+                if (error != null) {
+                    reported.completeExceptionally(error);
+                } else {
+                    reported.complete(position);
+                }
+            });
+            RecordPosition position = reported.join();
+            assertEquals(topic, position.topic());
+            eventually(() -> assertEquals(List.of(position.offset()), delivered));
+        } finally {
+            subscription.close();
+        }
+    }
+
+    @Test
     void publishingAnUnregisteredEventFailsTheReturnedStage() {
         record NotRegistered(String id) {
         }

@@ -51,6 +51,7 @@ import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.function.BiConsumer;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -117,25 +118,54 @@ public final class KafkaTransport implements Transport {
     @Override
     public CompletionStage<RecordPosition> send(Message message) {
         SendResult result = new SendResult(message.topic());
+        Throwable refused = produce(message, result);
+        if (refused != null) {
+            result.completeExceptionally(refused);
+        }
+        return result;
+    }
+
+    /** The callback form: the producer's callback reports to {@code onOutcome}; no stage is built. */
+    @Override
+    public void send(Message message, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
+        String topic = message.topic();
+        Throwable refused = produce(message, (metadata, error) -> {
+            if (error != null) {
+                onOutcome.accept(null, failure(topic, error));
+            } else {
+                onOutcome.accept(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()), null);
+            }
+        });
+        if (refused != null) {
+            onOutcome.accept(null, refused);
+        }
+    }
+
+    /**
+     * Hands the message's record to the producer (inside an exactly-once handler: to the handler's
+     * transaction) with {@code callback}; returns the error when it was refused before that (nothing sent).
+     */
+    private Throwable produce(Message message, Callback callback) {
         if (closed) {
-            result.completeExceptionally(new PublishException(message.topic(), "the Kafka transport is closed", null, false));
-            return result;
+            return new PublishException(message.topic(), "the Kafka transport is closed", null, false);
         }
         ProducerRecord<String, byte[]> record;
         try {
             record = WireFormat.toRecord(message, headerValues);
         } catch (RuntimeException e) {
-            result.completeExceptionally(e);
-            return result;
+            return e;
         }
-        // Inside an exactly-once handler the output joins the handler's transaction.
         Producer<String, byte[]> target = currentTransaction.get();
         try {
-            (target != null ? target : producer).send(record, result);
+            (target != null ? target : producer).send(record, callback);
+            return null;
         } catch (RuntimeException e) {
-            result.completeExceptionally(new PublishException(message.topic(), e.toString(), e, e instanceof RetriableException));
+            return failure(message.topic(), e);
         }
-        return result;
+    }
+
+    private static PublishException failure(String topic, Exception error) {
+        return new PublishException(topic, error.toString(), error, error instanceof RetriableException);
     }
 
     /**
@@ -157,7 +187,7 @@ public final class KafkaTransport implements Transport {
         @Override
         public void onCompletion(RecordMetadata metadata, Exception error) {
             if (error != null) {
-                completeExceptionally(new PublishException(topic, error.toString(), error, error instanceof RetriableException));
+                completeExceptionally(failure(topic, error));
             } else {
                 complete(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()));
             }

@@ -383,19 +383,32 @@ public final class KafkaAdapterBenchmark {
 
     // ---- helpers ---------------------------------------------------------------------------------------
 
+    /**
+     * The adapter's callback form ({@code Transport.send(message, onOutcome)}) with one callback object per
+     * measurement, as the raw producer's; waits until every outcome arrived (raw: {@code flush()}).
+     */
     private void sendAll(KafkaTransport transport, String topic, int count, String sentNanos, CountDownLatch done) {
-        BiConsumer<Object, Throwable> onSent = outcome(done);
-        java.util.concurrent.CompletableFuture<?> last = null;
+        BiConsumer<Object, Throwable> checked = outcome(done);
+        CountDownLatch acknowledged = new CountDownLatch(count);
+        BiConsumer<Object, Throwable> onSent = (position, error) -> {
+            checked.accept(position, error);
+            acknowledged.countDown();
+        };
         for (int i = 0; i < count; i++) {
             Message.Builder builder = Message.builder(topic).key(key(i)).type("price-changed").payload(payload);
             if (sentNanos != null) {
                 builder.header(SENT_HEADER, sentNanos);
             }
-            last = transport.send(builder.build()).toCompletableFuture();
-            last.whenComplete(onSent);
+            transport.send(builder.build(), onSent);
         }
-        if (count > 1) {
-            last.exceptionally(e -> null).join(); // the producer keeps order per partition; flush-equivalent
+        if (count == 1) {
+            return; // the latency probe sends one record at a time and does not wait for it
+        }
+        try {
+            await(acknowledged);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while sends were in flight", e);
         }
     }
 
