@@ -38,6 +38,15 @@ public interface Transport extends AutoCloseable {
      */
     boolean carriesObjects();
 
+    /**
+     * Whether a handler may throw {@link RedeliverLater} to have its record delivered again after a delay
+     * while the subscription's other partitions keep flowing (the bus then retries that way instead of
+     * sleeping on the consumer thread). False by default.
+     */
+    default boolean redeliversPerPartition() {
+        return false;
+    }
+
     /** Appends the message to its topic; completes with its position once it is durable. */
     CompletionStage<RecordPosition> send(Message message);
 

@@ -110,6 +110,12 @@ public final class KafkaTransport implements Transport {
         return false;
     }
 
+    /** The consumer seeks back and pauses only the record's partition (see {@link ConsumerLoop}). */
+    @Override
+    public boolean redeliversPerPartition() {
+        return true;
+    }
+
     /** Whether subscriptions run their handlers in Kafka transactions (exactly-once consume-transform-publish). */
     public boolean exactlyOnce() {
         return config.transactionalIdPrefix != null;

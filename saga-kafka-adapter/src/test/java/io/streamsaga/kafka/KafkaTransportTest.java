@@ -102,6 +102,56 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aRecordWaitingForItsRetryHoldsUpOnlyItsOwnPartition() {
+        String topic = SharedKafkaBroker.unique("retried");
+        String slowKey = "slow";
+        String otherKey = keyOnAnotherPartitionThan(slowKey, 3); // the broker makes 3 partitions per topic
+        RetryPolicy tenTimes = RetryPolicy.builder().maxAttempts(10).initialBackoff(Duration.ofMillis(300)).multiplier(1.0)
+                .jitter(0).build();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .retryPolicy(tenTimes).build()) {
+            List<Integer> slowAttempts = new CopyOnWriteArrayList<>();
+            List<String> handled = new CopyOnWriteArrayList<>();
+            bus.subscribe("retrying", topic, OrderCreated.class, SubscriptionOptions.fromEarliest(),
+                    (event, ctx) -> {
+                        if (event.orderId().equals(slowKey)) {
+                            slowAttempts.add(ctx.attempt());
+                            if (!handled.contains(otherKey)) {
+                                // succeeds only once the other partition was served during this record's backoff
+                                throw new IllegalStateException("the other partition has not been served yet");
+                            }
+                        }
+                        handled.add(event.orderId());
+                    });
+            bus.publish(topic, slowKey, new OrderCreated(slowKey, 1)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> !slowAttempts.isEmpty());
+            bus.publish(topic, otherKey, new OrderCreated(otherKey, 2)).toCompletableFuture().join();
+
+            await().atMost(WAIT).until(() -> handled.contains(slowKey));
+            assertEquals(List.of(otherKey, slowKey), handled);
+            assertTrue(slowAttempts.size() >= 2 && slowAttempts.size() < 10, slowAttempts.toString());
+            assertEquals(slowAttempts.size(), slowAttempts.get(slowAttempts.size() - 1), "attempts count up across redeliveries");
+        }
+    }
+
+    /** A key that Kafka's default partitioner puts on another partition than {@code key}'s. */
+    private static String keyOnAnotherPartitionThan(String key, int partitions) {
+        int taken = partitionOf(key, partitions);
+        for (int i = 0; ; i++) {
+            String candidate = "other-" + i;
+            if (partitionOf(candidate, partitions) != taken) {
+                return candidate;
+            }
+        }
+    }
+
+    private static int partitionOf(String key, int partitions) {
+        byte[] bytes = key.getBytes(StandardCharsets.UTF_8);
+        return org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(bytes)) % partitions;
+    }
+
+    @Test
     void eventPublishedOnTheBusReachesTheHandlerAndItsOutputCarriesCorrelation() {
         String orders = SharedKafkaBroker.unique("order-created");
         String payments = SharedKafkaBroker.unique("payment-processed");

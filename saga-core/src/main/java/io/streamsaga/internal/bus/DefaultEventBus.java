@@ -21,6 +21,7 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.spi.TransportRecord;
 import io.streamsaga.time.Scheduler;
@@ -332,12 +333,18 @@ public final class DefaultEventBus implements EventBus {
         private final Class<T> eventType;
         private final RetryPolicy policy;
         private final EventHandler<T> handler;
+        /**
+         * On a transport that redelivers per partition: the attempts already made for records that wait
+         * for their redelivery, by topic, partition and offset. Looked up only while it is not empty.
+         */
+        private final Map<String, Integer> attemptsMade;
 
         Dispatcher(String group, Class<T> eventType, RetryPolicy policy, EventHandler<T> handler) {
             this.group = group;
             this.eventType = eventType;
             this.policy = policy;
             this.handler = handler;
+            this.attemptsMade = transport.redeliversPerPartition() ? new java.util.concurrent.ConcurrentHashMap<>() : null;
         }
 
         /**
@@ -363,10 +370,50 @@ public final class DefaultEventBus implements EventBus {
             Message delivered = message.payload() == event ? message : message.withPayload(event);
             // Restored afterwards rather than removed: a handler may drive a nested delivery (drainAll).
             Message outer = current.get();
+            if (attemptsMade != null) {
+                deliverOrRedeliverLater(record, received, message, delivered, event, outer);
+                return;
+            }
             Throwable failure = attempt(record, message, delivered, event, 1, outer);
             if (failure != null) {
                 retry(record, received, message, delivered, event, outer, failure);
             }
+        }
+
+        /**
+         * One attempt per delivery, on a transport that redelivers per partition: between the policy's
+         * attempts the record's partition waits ({@link RedeliverLater}) while the others keep flowing,
+         * instead of the consumer thread sleeping. The attempts made survive the redelivery in
+         * {@link #attemptsMade}; a rebalance that moves the partition starts them again (at-least-once).
+         */
+        private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
+                                             T event, Message outer) throws Exception {
+            String key = attemptsMade.isEmpty() ? null : record.message().topic() + '/' + record.partition() + '/' + record.offset();
+            Integer made = key == null ? null : attemptsMade.get(key);
+            int attempt = made == null ? 1 : made + 1;
+            Throwable error = attempt(record, message, delivered, event, attempt, outer);
+            if (error == null) {
+                if (made != null) {
+                    attemptsMade.remove(key);
+                }
+                return;
+            }
+            String retryKey = key != null ? key : record.message().topic() + '/' + record.partition() + '/' + record.offset();
+            current.set(delivered);
+            try {
+                metrics.eventFailed(message.topic(), group, error.getClass().getSimpleName());
+                if (!policy.shouldRetry(error, attempt)) {
+                    attemptsMade.remove(retryKey);
+                    deadLetter(record, received, error, HANDLER_FAILED, attempt);
+                    return;
+                }
+                log.debug("handler of group {} failed on {} (attempt {}), redelivering: {}", group, message, attempt,
+                        error.toString());
+            } finally {
+                current.set(outer);
+            }
+            attemptsMade.put(retryKey, attempt);
+            throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
         }
 
         /** The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). */

@@ -5,6 +5,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.TransportRecord;
 import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -273,11 +274,19 @@ public final class ConsumerLoop implements Runnable {
     }
 
     private void redeliverLater(TopicPartition partition, long offset, Exception error) {
-        log.warn("group {} could not handle {}@{}; redelivering after {}: {}", group, partition, offset,
-                redeliveryBackoff, error.toString());
+        Duration delay;
+        if (error instanceof RedeliverLater later) {
+            delay = later.delay(); // the bus between two attempts of its retry policy: expected, not a warning
+            log.debug("group {} redelivers {}@{} after {}: {}", group, partition, offset, delay,
+                    String.valueOf(later.getCause()));
+        } else {
+            delay = redeliveryBackoff;
+            log.warn("group {} could not handle {}@{}; redelivering after {}: {}", group, partition, offset, delay,
+                    error.toString());
+        }
         consumer.seek(partition, offset);
         consumer.pause(List.of(partition));
-        pausedUntilNanos.put(partition, System.nanoTime() + redeliveryBackoff.toNanos());
+        pausedUntilNanos.put(partition, System.nanoTime() + delay.toNanos());
     }
 
     private void resumeDuePartitions() {

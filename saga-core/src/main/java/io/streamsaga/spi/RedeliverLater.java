@@ -1,0 +1,32 @@
+package io.streamsaga.spi;
+
+import io.streamsaga.StreamSagaException;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Thrown by a {@link RecordHandler} to have its record delivered again after {@link #delay()}, to a
+ * transport that {@link Transport#redeliversPerPartition() redelivers per partition}: the record's partition
+ * waits (nothing after the record is delivered before it, so order per key holds) while the subscription's
+ * other partitions keep flowing. The bus throws it between the attempts of its retry policy instead of
+ * sleeping on the consumer thread. Not an error: a transport logs it at debug. Immutable.
+ */
+public final class RedeliverLater extends StreamSagaException {
+    private static final long serialVersionUID = 1L;
+
+    private final transient Duration delay;
+
+    /**
+     * @param delay how long the record's partition waits before the record is delivered again
+     * @param cause the failure of the attempt that asked for it
+     */
+    public RedeliverLater(Duration delay, Throwable cause) {
+        super("redeliver after " + delay, cause, true);
+        this.delay = Objects.requireNonNull(delay, "delay");
+    }
+
+    public Duration delay() {
+        return delay;
+    }
+}
