@@ -23,7 +23,10 @@ public interface MessageInterceptor {
         return message;
     }
 
-    /** The group handled the message successfully (its position will be committed). */
+    /**
+     * The group handled the message successfully (its position will be committed). An exception thrown here
+     * is logged and changes nothing: the message is not handled again.
+     */
     default void onAcknowledged(Message message, String group) {
     }
 

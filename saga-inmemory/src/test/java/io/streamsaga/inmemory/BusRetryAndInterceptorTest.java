@@ -18,6 +18,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Backoff through the bus's scheduler, interceptors, and threads released on close. */
 class BusRetryAndInterceptorTest {
@@ -92,6 +93,25 @@ class BusRetryAndInterceptorTest {
                 "receive failing tenant=vn", "dead failing"), Set.copyOf(seen));
         assertEquals(5, seen.size());
         assertEquals(1, transport.messages("order-created.DLT").size());
+    }
+
+    @Test
+    void aFailingAcknowledgementHookDoesNotMakeTheBusHandleTheMessageAgain() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor brokenHook = new MessageInterceptor() {
+            @Override
+            public void onAcknowledged(Message message, String group) {
+                throw new IllegalStateException("payload store down");
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).interceptor(brokenHook).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("once", "order-created", OrderCreated.class, (event, ctx) -> handled.add(event.orderId()));
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+        assertEquals(List.of("o-1"), handled);
+        assertTrue(transport.messages("order-created.DLT").isEmpty());
     }
 
     @Test

@@ -462,7 +462,13 @@ public final class DefaultEventBus implements EventBus {
                 metrics.eventProcessed(message.topic(), group, Duration.ofNanos(System.nanoTime() - started));
             }
             for (MessageInterceptor interceptor : interceptors) {
-                interceptor.onAcknowledged(message, group);
+                try {
+                    interceptor.onAcknowledged(message, group);
+                } catch (RuntimeException e) {
+                    // The handler succeeded: a failing hook must not make the bus handle the message again.
+                    log.warn("interceptor {} failed on the acknowledgement of {} by group {}; the message stays handled: {}",
+                            interceptor, message.id(), group, e.toString());
+                }
             }
         }
 
