@@ -37,9 +37,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * Drives one saga instance. Every state change is staged ({@link #stage}) and written to the store
  * ({@link #flush}) before the engine acts on it: before it calls the application, sends a message,
  * notifies a listener, arms a timer or completes the result. With a store that takes transition batches,
- * the transitions between two such acts (step n succeeded, step n+1 started) go in one write. All entry points (start, async completions,
- * replies, timers, operator calls) synchronise on the run; the lock is uncontended on the local fast path,
- * where the whole saga runs on the starting thread. {@link #drive()} is a trampoline: re-entrant calls
+ * the transitions between two such acts (step n succeeded, step n+1 started) go in one write. All entry
+ * points (start, async completions, replies, timers, operator calls) synchronise on the run; the lock is
+ * uncontended on the local fast path, where the whole saga runs on the starting thread (a parallel group's
+ * synchronous members run on the orchestrator's parallel executor). {@link #drive()} is a trampoline: re-entrant calls
  * (a listener cancelling, an already-completed stage) only ask for one more pass.
  */
 final class SagaRun<D> {
@@ -82,11 +83,11 @@ final class SagaRun<D> {
     private boolean finished;
     /** The instance version in the store: 0 until the start is inserted. */
     private long storedVersion;
-    /** Staged transitions since the last write; {@link #commands} are the messages that go with them. */
     /** The staged transitions' parts; null when the store is given none (it batches and keeps no history). */
     private final PendingTransitions pending;
     /** How many transitions are staged. */
     private int staged;
+    /** Commands to write with the staged transitions (stores with transactional messages only). */
     private List<Message> commands;
     /** Counts staged changes: a drive pass loops until one stages none. */
     private long changes;
