@@ -334,10 +334,13 @@ public final class DefaultEventBus implements EventBus {
         private final RetryPolicy policy;
         private final EventHandler<T> handler;
         /**
-         * On a transport that redelivers per partition: the attempts already made for records that wait
-         * for their redelivery, by topic, partition and offset. Looked up only while it is not empty.
+         * On a transport that redelivers per partition: for each partition whose record waits for its
+         * redelivery (one at most: the partition waits at it), that record's offset and the attempts already
+         * made, by topic and partition. Looked up only while it is not empty; an entry for another offset is
+         * stale (the record was handled elsewhere after a rebalance) and is dropped, so the map stays within
+         * the partitions this member reads.
          */
-        private final Map<String, Integer> attemptsMade;
+        private final Map<String, long[]> attemptsMade;
 
         Dispatcher(String group, Class<T> eventType, RetryPolicy policy, EventHandler<T> handler) {
             this.group = group;
@@ -385,20 +388,25 @@ public final class DefaultEventBus implements EventBus {
          * attempts the record's partition waits ({@link RedeliverLater}) while the others keep flowing,
          * instead of the consumer thread sleeping. The attempts made survive the redelivery in
          * {@link #attemptsMade}; a rebalance that moves the partition starts them again (at-least-once).
+         * Called on the subscription's consumer thread.
          */
         private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
                                              T event, Message outer) throws Exception {
-            String key = attemptsMade.isEmpty() ? null : record.message().topic() + '/' + record.partition() + '/' + record.offset();
-            Integer made = key == null ? null : attemptsMade.get(key);
-            int attempt = made == null ? 1 : made + 1;
+            String key = attemptsMade.isEmpty() ? null : record.message().topic() + '/' + record.partition();
+            long[] waiting = key == null ? null : attemptsMade.get(key);
+            if (waiting != null && waiting[0] != record.offset()) {
+                attemptsMade.remove(key); // stale: that record was handled or dead-lettered elsewhere
+                waiting = null;
+            }
+            int attempt = waiting == null ? 1 : (int) waiting[1] + 1;
             Throwable error = attempt(record, message, delivered, event, attempt, outer);
             if (error == null) {
-                if (made != null) {
+                if (waiting != null) {
                     attemptsMade.remove(key);
                 }
                 return;
             }
-            String retryKey = key != null ? key : record.message().topic() + '/' + record.partition() + '/' + record.offset();
+            String retryKey = key != null ? key : record.message().topic() + '/' + record.partition();
             current.set(delivered);
             try {
                 metrics.eventFailed(message.topic(), group, error.getClass().getSimpleName());
@@ -412,7 +420,7 @@ public final class DefaultEventBus implements EventBus {
             } finally {
                 current.set(outer);
             }
-            attemptsMade.put(retryKey, attempt);
+            attemptsMade.put(retryKey, new long[]{record.offset(), attempt});
             throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
         }
 
