@@ -314,16 +314,6 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return states;
     }
 
-    private static boolean hasRemoteSteps(SagaDefinition<?> definition) {
-        List<? extends SagaStep<?>> steps = definition.steps();
-        for (int i = 0; i < steps.size(); i++) {
-            if (steps.get(i).isRemote()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     // ---------------------------------------------------------------- recovery
 
     @Override
@@ -358,7 +348,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             definition = registered(current.sagaName(), current.definitionVersion());
         }
-        if (hasRemoteSteps(definition)) {
+        if (stepStates(definition).remote) {
             subscribeReplies();
         }
         SagaRun<?> run = newRun(definition, current);
