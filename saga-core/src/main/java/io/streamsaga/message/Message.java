@@ -1,6 +1,7 @@
 package io.streamsaga.message;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.internal.Strings;
 
 import java.time.Instant;
 import java.util.Collections;
@@ -36,13 +37,13 @@ public record Message(String id, String topic, String key, String type, int vers
     public Message {
         // Plain checks with the messages built only on failure: this constructor runs on every publish, and
         // the profile showed the generic require calls (boxing the version) as its most expensive line.
-        if (!notBlank(id)) {
+        if (!Strings.notBlank(id)) {
             throw invalid("message id must not be blank, but was '%s'", id);
         }
-        if (!notBlank(topic)) {
+        if (!Strings.notBlank(topic)) {
             throw invalid("topic must not be blank, but was '%s'", topic);
         }
-        if (!notBlank(type)) {
+        if (!Strings.notBlank(type)) {
             throw invalid("event type must not be blank, but was '%s'", type);
         }
         if (version < 1) {
@@ -50,15 +51,6 @@ public record Message(String id, String topic, String key, String type, int vers
         }
         Objects.requireNonNull(timestamp, "timestamp");
         headers = frozen(headers);
-    }
-
-    /** {@code !isBlank()}, answering from the first character when it is printable ASCII (ids, names). */
-    private static boolean notBlank(String value) {
-        if (value == null || value.isEmpty()) {
-            return false;
-        }
-        char first = value.charAt(0);
-        return (first > ' ' && first < 0x7f) || !value.isBlank();
     }
 
     private static ConfigurationException invalid(String format, Object value) {

@@ -5,7 +5,6 @@ import io.streamsaga.retry.RetryPolicy;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
@@ -218,7 +217,7 @@ public final class SagaDefinition<D> {
                     steps.add(step);
                     built.add(step);
                 }
-                builtGroups.add(Collections.unmodifiableList(built));
+                builtGroups.add(List.copyOf(built));
             }
             return new SagaDefinition<>(this, List.copyOf(steps), List.copyOf(builtGroups), List.copyOf(merges));
         }

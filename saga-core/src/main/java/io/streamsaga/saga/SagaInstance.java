@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.internal.Strings;
 
 import java.time.Instant;
 import java.util.List;
@@ -36,16 +37,16 @@ public record SagaInstance(String sagaId, String sagaName, int definitionVersion
 
     public SagaInstance {
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every transition.
-        if (sagaId == null || sagaId.isBlank()) {
+        if (!Strings.notBlank(sagaId)) {
             throw new ConfigurationException("sagaId must not be blank, but was '" + sagaId + "'");
         }
-        if (sagaName == null || sagaName.isBlank()) {
+        if (!Strings.notBlank(sagaName)) {
             throw new ConfigurationException("sagaName must not be blank, but was '" + sagaName + "'");
         }
         if (definitionVersion < 1) {
             throw new ConfigurationException("definitionVersion must be 1 or more, but was " + definitionVersion);
         }
-        if (dataType == null || dataType.isBlank()) {
+        if (!Strings.notBlank(dataType)) {
             throw new ConfigurationException("dataType must not be blank, but was '" + dataType + "'");
         }
         Objects.requireNonNull(status, "status");

@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.internal.Strings;
 
 import java.time.Instant;
 
@@ -18,7 +19,7 @@ public record StepState(String name, StepStatus status, int attempts, int compen
 
     public StepState {
         // Plain ifs: ConfigurationException.require's varargs would allocate on every transition.
-        if (name == null || name.isBlank()) {
+        if (!Strings.notBlank(name)) {
             throw new ConfigurationException("step name must not be blank, but was '" + name + "'");
         }
         if (status == null) {

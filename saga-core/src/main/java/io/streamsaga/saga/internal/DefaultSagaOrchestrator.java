@@ -279,14 +279,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             subscribeReplies();
         }
         // The run stores the start itself: with transition batches together with the first step's start.
-        SagaRun<D> run = new SagaRun<>(this, definition, sagaId, businessKey, data, now());
+        SagaRun<D> run = new SagaRun<>(this, definition, states, sagaId, businessKey, data, now());
         if (runs.putIfAbsent(sagaId, run) != null) {
             return CompletableFuture.failedFuture(new ConcurrentSagaUpdateException(sagaId, 0, 1));
         }
         config.metrics().sagaStarted(definition.name());
         if (batchesTransitions && !observed) {
-            run.driveStarted();
-            return run.pendingResult();
+            return run.driveStarted();
         }
         if (!run.storeStart()) {
             return run.pendingResult();
@@ -299,7 +298,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             publish(instance, "started", null, null);
             run.drive();
         } else {
-            run.driveStarted();
+            return run.driveStarted();
         }
         return run.pendingResult();
     }
@@ -526,8 +525,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
     }
 
-    void onFinished(SagaRun<?> run, SagaOutcome outcome) {
-        SagaInstance instance = run.instance();
+    /** {@code instance}: the run's final state, as just stored. */
+    void onFinished(SagaRun<?> run, SagaInstance instance, SagaOutcome outcome) {
         runs.remove(instance.sagaId(), run);
         String tag = switch (outcome) {
             case COMPLETED -> "completed";

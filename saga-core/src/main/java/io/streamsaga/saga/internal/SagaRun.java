@@ -48,7 +48,9 @@ final class SagaRun<D> {
 
     private final DefaultSagaOrchestrator orchestrator;
     final SagaDefinition<D> definition;
-    private final List<SagaStep<D>> steps;
+    /** The definition's steps, and where each group starts ({@link StepStates#groupStart}): hot loops index arrays. */
+    private final SagaStep<D>[] steps;
+    private final int[] groupStart;
     /** The definition's shared common-path step states. */
     private final StepStates shared;
     /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
@@ -100,7 +102,7 @@ final class SagaRun<D> {
 
     /** A run of an instance read from the store. */
     SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, SagaInstance stored, D data) {
-        this(orchestrator, definition, stored.sagaId(), stored.businessKey(), stored.dataType(), stored.createdAt(), data);
+        this(orchestrator, definition, orchestrator.stepStates(definition), stored.sagaId(), stored.businessKey(), stored.dataType(), stored.createdAt(), data);
         this.stepStates = stored.steps();
         this.status = stored.status();
         this.failure = stored.failure();
@@ -111,9 +113,9 @@ final class SagaRun<D> {
     }
 
     /** A saga just started at {@code now}: not stored yet, its {@code SAGA_STARTED} staged (version 1). */
-    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
-            D data, Instant now) {
-        this(orchestrator, definition, sagaId, businessKey, definition.dataType(), now, data);
+    SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, StepStates shared, String sagaId,
+            String businessKey, D data, Instant now) {
+        this(orchestrator, definition, shared, sagaId, businessKey, definition.dataType(), now, data);
         this.stepStates = shared.pending;
         this.status = SagaStatus.RUNNING;
         this.updatedAt = now;
@@ -121,18 +123,19 @@ final class SagaRun<D> {
         record(TransitionType.SAGA_STARTED, null, 0, null, now);
     }
 
-    private SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, String sagaId, String businessKey,
-                    String dataType, Instant createdAt, D data) {
+    private SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, StepStates shared, String sagaId,
+                    String businessKey, String dataType, Instant createdAt, D data) {
         this.orchestrator = orchestrator;
         this.definition = definition;
-        this.steps = definition.steps();
-        this.shared = orchestrator.stepStates(definition);
+        this.shared = shared;
+        this.steps = shared.steps();
+        this.groupStart = shared.groupStart;
         this.sagaId = sagaId;
         this.businessKey = businessKey;
         this.dataType = dataType;
         this.createdAt = createdAt;
         this.data = data;
-        this.inFlight = new boolean[steps.size()];
+        this.inFlight = new boolean[steps.length];
         this.attached = NO_FLAGS;
         this.timers = NO_TIMERS;
         this.pending = orchestrator.recordsTransitions() ? new PendingTransitions() : null;
@@ -155,11 +158,15 @@ final class SagaRun<D> {
         passes();
     }
 
-    /** The first drive of a saga just started: the clock read for its start is still current. */
-    synchronized void driveStarted() {
+    /**
+     * The first drive of a saga just started (the clock read for its start is still current); returns its
+     * result, taken under the same lock.
+     */
+    synchronized CompletableFuture<SagaResult<D>> driveStarted() {
         if (!driving) {
             passes();
         }
+        return future;
     }
 
     private void passes() {
@@ -192,13 +199,13 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- forward
 
     private void advanceForward() {
-        List<List<SagaStep<D>>> groups = definition.groups();
+        int groupCount = groupStart.length - 1;
         int g = forwardFrom;
-        while (g < groups.size() && allSucceeded(groups.get(g))) {
+        while (g < groupCount && allSucceeded(g)) {
             g++;
         }
         forwardFrom = g;
-        if (g == groups.size()) {
+        if (g == groupCount) {
             if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && observedAndFlushed()) {
                 orchestrator.onCompleted(snapshot());
             }
@@ -207,10 +214,8 @@ final class SagaRun<D> {
         boolean busy = false;
         boolean failed = false;
         SagaStep<D> failedStep = null;
-        List<SagaStep<D>> group = groups.get(g);
-        for (int m = 0; m < group.size(); m++) { // index loops: no iterator allocated on the fast path
-            SagaStep<D> step = group.get(m);
-            int i = step.index();
+        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+            SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
             switch (state.status()) {
                 case SUCCEEDED -> {
@@ -264,10 +269,9 @@ final class SagaRun<D> {
         }
     }
 
-    private boolean allSucceeded(List<SagaStep<D>> group) {
-        for (int m = 0; m < group.size(); m++) {
-            SagaStep<D> step = group.get(m);
-            if (stepStates.get(step.index()).status() != StepStatus.SUCCEEDED) {
+    private boolean allSucceeded(int group) {
+        for (int i = groupStart[group]; i < groupStart[group + 1]; i++) {
+            if (stepStates.get(i).status() != StepStatus.SUCCEEDED) {
                 return false;
             }
         }
@@ -314,7 +318,7 @@ final class SagaRun<D> {
         }
         StepContext context = context(step, attempt);
         inFlight[i] = true;
-        if (step.action() != null && definition.groups().get(step.group()).size() == 1) {
+        if (step.action() != null && groupStart[step.group() + 1] - groupStart[step.group()] == 1) {
             D result;
             try {
                 before(SagaInterceptor.Kind.ACTION, context);
@@ -586,7 +590,7 @@ final class SagaRun<D> {
 
     private void advanceCompensation() {
         // Settle forward work first: an action in flight records its outcome before anything is undone.
-        for (int i = 0; i < steps.size(); i++) {
+        for (int i = 0; i < steps.length; i++) {
             StepStatus stepStatus = stepStates.get(i).status();
             if (inFlight[i] && stepStatus == StepStatus.RUNNING) {
                 return;
@@ -595,9 +599,8 @@ final class SagaRun<D> {
         if (settleForwardStates()) {
             return;
         }
-        List<List<SagaStep<D>>> groups = definition.groups();
-        int g = groups.size() - 1;
-        while (g >= 0 && !needsCompensation(groups.get(g))) {
+        int g = groupStart.length - 2;
+        while (g >= 0 && !needsCompensation(g)) {
             g--;
         }
         if (g < 0) {
@@ -608,10 +611,8 @@ final class SagaRun<D> {
         }
         boolean busy = false;
         boolean failed = false;
-        List<SagaStep<D>> group = groups.get(g);
-        for (int m = 0; m < group.size(); m++) {
-            SagaStep<D> step = group.get(m);
-            int i = step.index();
+        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+            SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
             if (step.compensation() == null) {
                 continue;
@@ -652,7 +653,7 @@ final class SagaRun<D> {
      * compensated); a retry that never ran took none (failed). Returns whether it wrote a transition.
      */
     private boolean settleForwardStates() {
-        for (int i = 0; i < steps.size(); i++) {
+        for (int i = 0; i < steps.length; i++) {
             StepState state = stepStates.get(i);
             StepStatus settled = switch (state.status()) {
                 case RUNNING, WAITING -> StepStatus.UNCERTAIN;
@@ -668,10 +669,9 @@ final class SagaRun<D> {
         return false;
     }
 
-    private boolean needsCompensation(List<SagaStep<D>> group) {
-        for (int m = 0; m < group.size(); m++) {
-            SagaStep<D> step = group.get(m);
-            if (step.compensation() != null && stepStates.get(step.index()).status().needsCompensation()) {
+    private boolean needsCompensation(int group) {
+        for (int i = groupStart[group]; i < groupStart[group + 1]; i++) {
+            if (steps[i].compensation() != null && stepStates.get(i).status().needsCompensation()) {
                 return true;
             }
         }
@@ -765,7 +765,7 @@ final class SagaRun<D> {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
                 changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
                         StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
-            } else if (changed[i].status() == StepStatus.FAILED && steps.get(i).role() == StepRole.RETRIABLE) {
+            } else if (changed[i].status() == StepStatus.FAILED && steps[i].role() == StepRole.RETRIABLE) {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
@@ -846,7 +846,7 @@ final class SagaRun<D> {
             case RESOLVED -> SagaOutcome.RESOLVED;
             default -> SagaOutcome.FAILED_NEEDS_ATTENTION;
         };
-        orchestrator.onFinished(this, outcome);
+        orchestrator.onFinished(this, snapshot(), outcome);
         future.complete(new SagaResult<>(sagaId, outcome, data, failure, compensationFailure,
                 exception));
     }
@@ -858,7 +858,7 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- persistence
 
     private boolean writeStep(int i, StepState state, TransitionType type, int attempt, Object detail) {
-        return stage(i, state, status, failure, compensationFailure, type, steps.get(i).name(), attempt, detail, null);
+        return stage(i, state, status, failure, compensationFailure, type, steps[i].name(), attempt, detail, null);
     }
 
     /** A saga-level transition to {@code newStatus}. */
@@ -1050,14 +1050,14 @@ final class SagaRun<D> {
     /** Allocated when the first remote step is attached: local sagas need none. */
     private boolean[] attached() {
         if (attached == NO_FLAGS) {
-            attached = new boolean[steps.size()];
+            attached = new boolean[steps.length];
         }
         return attached;
     }
 
     private Scheduler.Cancellable[] timers() {
         if (timers == NO_TIMERS) {
-            timers = new Scheduler.Cancellable[steps.size()];
+            timers = new Scheduler.Cancellable[steps.length];
         }
         return timers;
     }

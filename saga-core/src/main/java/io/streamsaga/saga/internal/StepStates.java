@@ -39,8 +39,21 @@ final class StepStates {
     /** Index i: steps up to i succeeded at once, the rest pending. */
     private final List<List<StepState>> succeededLists;
 
+    /** The definition's steps, in order (members of a parallel group are consecutive). */
+    private final SagaStep<?>[] steps;
+    /**
+     * Group g holds the steps from {@code groupStart[g]} up to (excluding) {@code groupStart[g + 1]}; one entry
+     * per group and a last one for the end. The engine's hot loops index these arrays instead of nested lists.
+     */
+    final int[] groupStart;
+
     StepStates(SagaDefinition<?> definition) {
         int n = definition.steps().size();
+        steps = definition.steps().toArray(new SagaStep<?>[0]);
+        groupStart = new int[definition.groups().size() + 1];
+        for (int g = 0; g < definition.groups().size(); g++) {
+            groupStart[g + 1] = groupStart[g] + definition.groups().get(g).size();
+        }
         StepState[] initial = new StepState[n];
         running = new StepState[n];
         succeeded = new StepState[n];
@@ -85,6 +98,12 @@ final class StepStates {
                 }
             }
         }
+    }
+
+    /** The steps of the definition these states were built for. */
+    @SuppressWarnings("unchecked")
+    <D> SagaStep<D>[] steps() {
+        return (SagaStep<D>[]) steps;
     }
 
     @SuppressWarnings("unchecked")

@@ -1,0 +1,32 @@
+package io.streamsaga.saga;
+
+import io.streamsaga.ConfigurationException;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class SagaInstanceTest {
+    private static final Instant AT = Instant.parse("2026-11-26T10:00:00Z");
+
+    private static SagaInstance instance(String sagaId, String sagaName, String dataType) {
+        return new SagaInstance(sagaId, sagaName, 1, null, dataType, "data", SagaStatus.RUNNING,
+                List.of(StepState.pending("one")), null, null, AT, AT, 1);
+    }
+
+    @Test
+    void blankIdsNamesAndTypesAreRejectedWhateverWhitespaceTheyHold() {
+        assertEquals("sagaId must not be blank, but was '\u2003'", assertThrows(ConfigurationException.class,
+                () -> instance("\u2003", "order", "order-data")).getMessage());
+        assertEquals("sagaName must not be blank, but was ' '", assertThrows(ConfigurationException.class,
+                () -> instance("s-1", " ", "order-data")).getMessage());
+        assertEquals("dataType must not be blank, but was 'null'", assertThrows(ConfigurationException.class,
+                () -> instance("s-1", "order", null)).getMessage());
+        assertEquals("step name must not be blank, but was '\t'", assertThrows(ConfigurationException.class,
+                () -> StepState.pending("\t")).getMessage());
+        assertEquals("\u2003s-1", instance("\u2003s-1", "order", "order-data").sagaId());
+    }
+}
