@@ -47,7 +47,9 @@ import java.util.stream.Collectors;
  * database resumes or compensates the unfinished ones.
  *
  * <p>Each {@link #insert} and {@link #update} is one transaction holding the instance row and its
- * transition. Updates are version-checked ({@code UPDATE ... WHERE version = ?}), so of two orchestrators
+ * transition; without a lifecycle topic or transactional messages the store takes transition batches
+ * ({@link #insertAll}, {@link #updateAll}: the row and several history rows in one transaction), so a local
+ * 3-step saga costs 4 transactions, not 8. Updates are version-checked ({@code UPDATE ... WHERE version = ?}), so of two orchestrators
  * driving one saga only one succeeds; the other gets {@link ConcurrentSagaUpdateException}. The saga data
  * is written as JSON under the instance's {@code dataType} (never a Java class name) with the configured
  * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class.
@@ -94,13 +96,19 @@ public final class JdbcSagaStore implements SagaStore {
     }
 
     /**
-     * One write of the store: a saga's insert or update with its transition, serialised ahead of the
-     * transaction, and the messages the transition sends (empty unless transactional messages are on).
+     * One write of the store: a saga's insert or update with its transitions (one, or a batch), serialised
+     * ahead of the transaction, and the messages the transition sends (empty unless transactional messages
+     * are on; then there is exactly one transition).
      */
-    record Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps,
+    record Write(boolean insert, SagaInstance instance, List<SagaTransition> transitions, byte[] data, byte[] steps,
                  List<Message> outgoing) {
-        Write(boolean insert, SagaInstance instance, SagaTransition transition, byte[] data, byte[] steps) {
-            this(insert, instance, transition, data, steps, List.of());
+        Write(boolean insert, SagaInstance instance, List<SagaTransition> transitions, byte[] data, byte[] steps) {
+            this(insert, instance, transitions, data, steps, List.of());
+        }
+
+        /** The last transition: the one a lifecycle event reports (lifecycle events come with single-transition writes). */
+        SagaTransition last() {
+            return transitions.get(transitions.size() - 1);
         }
     }
 
@@ -116,6 +124,37 @@ public final class JdbcSagaStore implements SagaStore {
     private static final String TRANSITION_SQL = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
             + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
+    /**
+     * True without a lifecycle topic and transactional messages: a lifecycle event's id is
+     * {@code <saga id>/<version>}, so a write that emits one holds one transition.
+     */
+    @Override
+    public boolean writesTransitionBatches() {
+        return lifecycleTopic == null && !transactionalMessages;
+    }
+
+    /** The instance row and its transitions' history rows, in one transaction (see {@link #writesTransitionBatches}). */
+    @Override
+    public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+        if (!writesTransitionBatches()) {
+            SagaStore.super.insertAll(instance, transitions);
+            return;
+        }
+        Objects.requireNonNull(instance, "instance");
+        write(toWrite(true, instance, List.copyOf(transitions)));
+    }
+
+    /** The instance row and its transitions' history rows, in one transaction (see {@link #writesTransitionBatches}). */
+    @Override
+    public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
+        if (!writesTransitionBatches()) {
+            SagaStore.super.updateAll(updated, transitions);
+            return;
+        }
+        Objects.requireNonNull(updated, "updated");
+        write(toWrite(false, updated, List.copyOf(transitions)));
+    }
+
     /** True when built with {@link Builder#transactionalMessages()}. */
     @Override
     public boolean storesOutgoingMessages() {
@@ -127,7 +166,8 @@ public final class JdbcSagaStore implements SagaStore {
     public void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
         Objects.requireNonNull(instance, "instance");
         Objects.requireNonNull(transition, "transition");
-        write(new Write(true, instance, transition, writeData(instance), writeSteps(instance.steps()), outgoing(outgoing)));
+        write(new Write(true, instance, List.of(transition), writeData(instance), writeSteps(instance.steps()),
+                outgoing(outgoing)));
     }
 
     /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
@@ -135,7 +175,8 @@ public final class JdbcSagaStore implements SagaStore {
     public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
         Objects.requireNonNull(updated, "updated");
         Objects.requireNonNull(transition, "transition");
-        write(new Write(false, updated, transition, writeData(updated), writeSteps(updated.steps()), outgoing(outgoing)));
+        write(new Write(false, updated, List.of(transition), writeData(updated), writeSteps(updated.steps()),
+                outgoing(outgoing)));
     }
 
     private List<Message> outgoing(List<Message> outgoing) {
@@ -151,19 +192,19 @@ public final class JdbcSagaStore implements SagaStore {
     public void insert(SagaInstance instance, SagaTransition transition) {
         Objects.requireNonNull(instance, "instance");
         Objects.requireNonNull(transition, "transition");
-        write(toWrite(true, instance, transition));
+        write(toWrite(true, instance, List.of(transition)));
     }
 
     @Override
     public void update(SagaInstance updated, SagaTransition transition) {
         Objects.requireNonNull(updated, "updated");
         Objects.requireNonNull(transition, "transition");
-        write(toWrite(false, updated, transition));
+        write(toWrite(false, updated, List.of(transition)));
     }
 
     /** The write of an insert or update, with the data and step states serialised. */
-    Write toWrite(boolean insert, SagaInstance instance, SagaTransition transition) {
-        return new Write(insert, instance, transition, writeData(instance), writeSteps(instance.steps()));
+    Write toWrite(boolean insert, SagaInstance instance, List<SagaTransition> transitions) {
+        return new Write(insert, instance, transitions, writeData(instance), writeSteps(instance.steps()));
     }
 
     /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
@@ -182,7 +223,7 @@ public final class JdbcSagaStore implements SagaStore {
         }
     }
 
-    /** Writes one instance row and its transition on {@code c}; refuses a stale version before changing anything. */
+    /** Writes one instance row and its transitions on {@code c}; refuses a stale version before changing anything. */
     void writeOne(Connection c, Write w) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(w.insert() ? INSERT_SQL : UPDATE_SQL)) {
             bindWrite(ps, w);
@@ -191,8 +232,11 @@ public final class JdbcSagaStore implements SagaStore {
             }
         }
         try (PreparedStatement ps = c.prepareStatement(TRANSITION_SQL)) {
-            bindTransition(ps, w.transition());
-            ps.executeUpdate();
+            for (SagaTransition t : w.transitions()) {
+                bindTransition(ps, t);
+                ps.addBatch();
+            }
+            ps.executeBatch();
         }
         appendLifecycleEvent(c, w);
         appendOutgoing(c, w);
@@ -231,19 +275,19 @@ public final class JdbcSagaStore implements SagaStore {
         if (lifecycleTopic == null) {
             return;
         }
-        String event = lifecycleEvent(w.transition().type());
+        String event = lifecycleEvent(w.last().type());
         if (event == null) {
             return;
         }
         SagaInstance s = w.instance();
         SagaFailure failure = s.compensationFailure() != null && event.equals("failed") ? s.compensationFailure() : s.failure();
         SagaLifecycleEvent payload = new SagaLifecycleEvent(s.sagaId(), s.sagaName(), event,
-                event.equals("step-completed") ? w.transition().step() : null, s.status(),
+                event.equals("step-completed") ? w.last().step() : null, s.status(),
                 event.equals("compensating") || event.equals("compensated") || event.equals("failed")
                         ? (failure == null ? null : failure.toString()) : null);
-        outbox.append(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.transition().version())
+        outbox.append(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.last().version())
                 .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)
-                .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.transition().at()).build());
+                .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.last().at()).build());
     }
 
     /**

@@ -2,11 +2,13 @@ package io.streamsaga.jdbc.saga;
 
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaTransition;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 
@@ -71,15 +73,22 @@ final class MultiRowWrites {
         return updated;
     }
 
-    /** Inserts the transitions of the writes at {@code indexes}, one multi-row INSERT per {@link #MAX_ROWS}. */
+    /**
+     * Inserts the transitions of the writes at {@code indexes}, in order, one multi-row INSERT per
+     * {@link #MAX_ROWS} rows.
+     */
     static void insertTransitions(Connection c, List<JdbcSagaStore.Write> writes, List<Integer> indexes)
             throws SQLException {
-        for (int from = 0; from < indexes.size(); from += MAX_ROWS) {
-            List<Integer> chunk = indexes.subList(from, Math.min(indexes.size(), from + MAX_ROWS));
+        List<SagaTransition> all = new ArrayList<>(indexes.size());
+        for (int index : indexes) {
+            all.addAll(writes.get(index).transitions());
+        }
+        for (int from = 0; from < all.size(); from += MAX_ROWS) {
+            List<SagaTransition> chunk = all.subList(from, Math.min(all.size(), from + MAX_ROWS));
             try (PreparedStatement ps = c.prepareStatement(TRANSITION_HEAD + rows(TRANSITION_ROW, chunk.size()))) {
                 int p = 1;
-                for (int index : chunk) {
-                    p = JdbcSagaStore.bindTransition(ps, p, writes.get(index).transition());
+                for (SagaTransition transition : chunk) {
+                    p = JdbcSagaStore.bindTransition(ps, p, transition);
                 }
                 ps.executeUpdate();
             }

@@ -1,12 +1,18 @@
 package io.streamsaga.jdbc.saga;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
@@ -27,6 +33,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -74,12 +81,12 @@ abstract class JdbcSagaStoreTest {
             store.insert(saga(id, "o", SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED));
         }
         List<JdbcSagaStore.Write> batch = List.of(
-                store.toWrite(false, saga("s-1", "o", SagaStatus.COMPLETED, T0, 2), transition("s-1", 2, TransitionType.SAGA_COMPLETED)),
-                store.toWrite(false, saga("s-2", "o", SagaStatus.COMPLETED, T0, 2), transition("s-2", 2, TransitionType.SAGA_COMPLETED)),
-                store.toWrite(false, saga("s-2", "o", SagaStatus.COMPENSATING, T0, 2), transition("s-2", 2, TransitionType.SAGA_COMPENSATING)),
-                store.toWrite(false, saga("s-3", "o", SagaStatus.COMPLETED, T0, 5), transition("s-3", 5, TransitionType.SAGA_COMPLETED)),
-                store.toWrite(true, saga("s-4", "o", SagaStatus.RUNNING, T0, 1), transition("s-4", 1, TransitionType.SAGA_STARTED)),
-                store.toWrite(true, saga("s-1", "o", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED)));
+                store.toWrite(false, saga("s-1", "o", SagaStatus.COMPLETED, T0, 2), List.of(transition("s-1", 2, TransitionType.SAGA_COMPLETED))),
+                store.toWrite(false, saga("s-2", "o", SagaStatus.COMPLETED, T0, 2), List.of(transition("s-2", 2, TransitionType.SAGA_COMPLETED))),
+                store.toWrite(false, saga("s-2", "o", SagaStatus.COMPENSATING, T0, 2), List.of(transition("s-2", 2, TransitionType.SAGA_COMPENSATING))),
+                store.toWrite(false, saga("s-3", "o", SagaStatus.COMPLETED, T0, 5), List.of(transition("s-3", 5, TransitionType.SAGA_COMPLETED))),
+                store.toWrite(true, saga("s-4", "o", SagaStatus.RUNNING, T0, 1), List.of(transition("s-4", 1, TransitionType.SAGA_STARTED))),
+                store.toWrite(true, saga("s-1", "o", SagaStatus.RUNNING, T0, 1), List.of(transition("s-1", 1, TransitionType.SAGA_STARTED))));
 
         RuntimeException[] errors = new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource())
                 .call(c -> store.writeBatch(c, batch));
@@ -214,6 +221,41 @@ abstract class JdbcSagaStoreTest {
         assertEquals(0, store.deleteFinishedBefore(T0.plusSeconds(50)));
         assertEquals(List.of("active", "attention", "recent"), ids(store.findByBusinessKey("o")));
         assertEquals(3, db.database().queryLong("SELECT COUNT(*) FROM ss_saga_transition"));
+    }
+
+    @Test
+    void aSagaTakesOneTransactionPerActAndKeepsEveryTransitionInOrder() {
+        assertTrue(store.writesTransitionBatches());
+        SagaDefinition<OrderData> definition = SagaDefinition.builder("order", OrderData.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("ship").action((d, ctx) -> d)
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).build()) {
+            SagaResult<OrderData> result = orchestrator.start(definition, "s-1", "o-1", new OrderData("o-1", 42))
+                    .toCompletableFuture().join();
+            assertEquals(SagaOutcome.COMPLETED, result.outcome());
+        }
+        assertEquals(4, store.find("s-1").orElseThrow().version(), "one write before each of the three actions and the result");
+        List<SagaTransition> history = store.history("s-1");
+        assertEquals(List.of(TransitionType.SAGA_STARTED, TransitionType.STEP_STARTED, TransitionType.STEP_SUCCEEDED,
+                TransitionType.STEP_STARTED, TransitionType.STEP_SUCCEEDED, TransitionType.STEP_STARTED,
+                TransitionType.STEP_SUCCEEDED, TransitionType.SAGA_COMPLETED), history.stream().map(SagaTransition::type).toList());
+        assertEquals(List.of(1L, 1L, 2L, 2L, 3L, 3L, 4L, 4L), history.stream().map(SagaTransition::version).toList());
+    }
+
+    @Test
+    void aStoreThatEmitsLifecycleEventsOrStoresCommandsWritesOneTransitionAtATime() {
+        for (JdbcSagaStore single : List.of(
+                JdbcSagaStore.builder(db.database().dataSource()).lifecycleEventsToOutbox("saga-events").build(),
+                JdbcSagaStore.builder(db.database().dataSource()).transactionalMessages().build())) {
+            assertFalse(single.writesTransitionBatches(), "a lifecycle event's id is <saga id>/<version>: one per write");
+            SagaInstance v1 = saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1);
+            assertThrows(ConfigurationException.class, () -> single.insertAll(v1,
+                    List.of(transition("s-1", 1, TransitionType.SAGA_STARTED), transition("s-1", 1, TransitionType.STEP_STARTED))));
+            assertTrue(single.find("s-1").isEmpty(), "a refused batch leaves nothing behind");
+        }
     }
 
     @Test
