@@ -303,6 +303,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return run.pendingResult();
     }
 
+    /**
+     * Whether runs of straight definitions may skip the general scan ({@code SagaRun.forwardStraight}): the
+     * store takes batches, and no listener or lifecycle topic has to hear of each transition as it is stored.
+     */
+    boolean drivesStraight() {
+        return batchesTransitions && !observed;
+    }
+
     /** The definition's shared common-path step states (a get, not computeIfAbsent: no lambda on the fast path). */
     StepStates stepStates(SagaDefinition<?> definition) {
         StepStates states = stepStates.get(definition);

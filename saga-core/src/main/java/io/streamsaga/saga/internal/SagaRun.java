@@ -53,6 +53,8 @@ final class SagaRun<D> {
     private final int[] groupStart;
     /** The definition's shared common-path step states. */
     private final StepStates shared;
+    /** Drive straight through while on the common path ({@link #forwardStraight}, {@link #compensateStraight}). */
+    private final boolean straight;
     /** Completed when the saga finishes; replaced when an operator resumes a finished run. */
     private CompletableFuture<SagaResult<D>> future = new CompletableFuture<>();
     /** The instance's fixed fields (its name and definition version are the definition's). */
@@ -130,6 +132,7 @@ final class SagaRun<D> {
         this.shared = shared;
         this.steps = shared.steps();
         this.groupStart = shared.groupStart;
+        this.straight = shared.straight && orchestrator.drivesStraight();
         this.sagaId = sagaId;
         this.businessKey = businessKey;
         this.dataType = dataType;
@@ -179,8 +182,20 @@ final class SagaRun<D> {
                     return;
                 }
                 switch (status) {
-                    case RUNNING -> advanceForward();
-                    case COMPENSATING -> advanceCompensation();
+                    case RUNNING -> {
+                        if (straight) {
+                            forwardStraight();
+                        } else {
+                            advanceForward();
+                        }
+                    }
+                    case COMPENSATING -> {
+                        if (straight) {
+                            compensateStraight();
+                        } else {
+                            advanceCompensation();
+                        }
+                    }
                     default -> finish();
                 }
             } while (changes != before);
@@ -267,6 +282,106 @@ final class SagaRun<D> {
                 orchestrator.onCompensationStarting(snapshot());
             }
         }
+    }
+
+    /**
+     * The forward path of a straight definition (every group one local synchronous step; no listeners or
+     * lifecycle topic, a store that takes batches) while every step so far succeeded at its first attempt: the
+     * same transitions, writes and calls as {@link #advanceForward} and {@link #startAction}, without the
+     * scan of the step states or the general staging. Anything else (a failure, a retry, a cancellation, a
+     * recovered run) is left to the general path, which goes on from the same state.
+     */
+    private void forwardStraight() {
+        for (int i = forwardFrom; i < steps.length; i++) {
+            if (stepStates != shared.beforeStart(i)) {
+                advanceForward();
+                return;
+            }
+            SagaStep<D> step = steps[i];
+            cancelTimer(i);
+            if (!stageStraight(shared.runningList(i), TransitionType.STEP_STARTED, step.name()) || !flush()) {
+                return;
+            }
+            StepContext context = context(step, 1);
+            inFlight[i] = true;
+            D result;
+            try {
+                before(SagaInterceptor.Kind.ACTION, context);
+                result = step.action().execute(data, context);
+                after(SagaInterceptor.Kind.ACTION, context, null);
+            } catch (Exception e) {
+                now = null;
+                after(SagaInterceptor.Kind.ACTION, context, e);
+                inFlight[i] = false;
+                onActionFailure(step, e, false);
+                return;
+            }
+            now = null;
+            inFlight[i] = false;
+            if (status != SagaStatus.RUNNING) { // the action cancelled its own saga
+                onActionSuccess(step, result);
+                return;
+            }
+            D previous = data;
+            data = result == null ? data : definition.merge(i).apply(data, result);
+            if (!stageStraight(shared.succeededList(i), TransitionType.STEP_SUCCEEDED, step.name())) {
+                data = previous;
+                return;
+            }
+            forwardFrom = i + 1;
+        }
+        advanceForward(); // every step succeeded: the general path completes the saga
+    }
+
+    /**
+     * Compensation of a straight definition after step k (where the forward path stopped) failed at its
+     * first attempt: the steps before it compensated last first, as {@link #advanceCompensation} and
+     * {@link #startCompensation} do, without their scans. Off that path (a compensation that fails, a
+     * cancellation, a recovered run) the general path goes on.
+     */
+    private void compensateStraight() {
+        int k = forwardFrom;
+        if (k >= steps.length) {
+            advanceCompensation();
+            return;
+        }
+        List<StepState> done = shared.failedList(k);
+        for (int j = k - 1; j >= 0; j--) {
+            SagaStep<D> step = steps[j];
+            if (step.compensation() == null) {
+                continue;
+            }
+            if (stepStates == done) {
+                cancelTimer(j);
+                if (!stageStraight(shared.compensatingList(k, j), TransitionType.COMPENSATION_STARTED, step.name())
+                        || !flush()) {
+                    return;
+                }
+                StepContext context = context(step, 1);
+                inFlight[j] = true;
+                try {
+                    before(SagaInterceptor.Kind.COMPENSATION, context);
+                    step.compensation().compensate(data, context);
+                    now = null;
+                    after(SagaInterceptor.Kind.COMPENSATION, context, null);
+                } catch (Exception e) {
+                    now = null;
+                    after(SagaInterceptor.Kind.COMPENSATION, context, e);
+                    inFlight[j] = false;
+                    onCompensationFailure(step, e);
+                    return;
+                }
+                inFlight[j] = false;
+                if (!stageStraight(shared.compensatedList(k, j), TransitionType.COMPENSATION_SUCCEEDED, step.name())) {
+                    return;
+                }
+            } else if (stepStates != shared.compensatedList(k, j)) {
+                advanceCompensation();
+                return;
+            }
+            done = shared.compensatedList(k, j);
+        }
+        advanceCompensation(); // every step compensated, or off the path: the general path goes on
     }
 
     private boolean allSucceeded(int group) {
@@ -900,6 +1015,22 @@ final class SagaRun<D> {
             commands.add(command);
         }
         return orchestrator.batchesTransitions() || flush();
+    }
+
+    /**
+     * {@link #stageSteps} of a straight run's step change (its first attempt or first compensation): the
+     * status and failures stay as they are, and the store takes batches, so nothing is written yet.
+     */
+    private boolean stageStraight(List<StepState> newSteps, TransitionType type, String step) {
+        if (stopped) {
+            return false;
+        }
+        stepStates = newSteps;
+        updatedAt = now();
+        snapshot = null;
+        changes++;
+        record(type, step, 1, null, updatedAt);
+        return true;
     }
 
     /**

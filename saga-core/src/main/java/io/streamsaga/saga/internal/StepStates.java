@@ -46,6 +46,15 @@ final class StepStates {
      * per group and a last one for the end. The engine's hot loops index these arrays instead of nested lists.
      */
     final int[] groupStart;
+    /**
+     * Whether runs may drive this definition straight through (see {@code SagaRun.forwardStraight}): every
+     * group one local synchronous step, at most {@link #MAX_SHARED_COMPENSATION_STEPS} steps.
+     */
+    final boolean straight;
+    /** [k][j]: after step k failed at its first attempt, step j compensating (its first attempt); null without a compensation. */
+    private final List<StepState>[][] compensatingAfter;
+    /** [k][j]: as {@link #compensatingAfter}, with step j compensated. */
+    private final List<StepState>[][] compensatedAfter;
 
     StepStates(SagaDefinition<?> definition) {
         int n = definition.steps().size();
@@ -82,6 +91,14 @@ final class StepStates {
         }
         failedLists = List.of(failedAt);
         boolean sequential = definition.groups().stream().allMatch(group -> group.size() == 1);
+        straight = sequential && n <= MAX_SHARED_COMPENSATION_STEPS
+                && definition.steps().stream().allMatch(step -> step.action() != null && !step.isRemote());
+        @SuppressWarnings("unchecked")
+        List<StepState>[][] compensatingAt = new List[n][n];
+        @SuppressWarnings("unchecked")
+        List<StepState>[][] compensatedAt = new List[n][n];
+        compensatingAfter = compensatingAt;
+        compensatedAfter = compensatedAt;
         if (sequential && n <= MAX_SHARED_COMPENSATION_STEPS) {
             for (int k = 0; k < n; k++) {
                 // The engine compensates the succeeded steps before k, last first (see SagaRun.advanceCompensation).
@@ -94,10 +111,42 @@ final class StepStates {
                     List<StepState> compensatedList = copyReplaced(compensatingList, j, compensated[j]);
                     nextCompensating.put(list, compensatingList);
                     nextCompensated.put(compensatingList, compensatedList);
+                    compensatingAt[k][j] = compensatingList;
+                    compensatedAt[k][j] = compensatedList;
                     list = compensatedList;
                 }
             }
         }
+    }
+
+    /** Steps before i succeeded at their first attempt, the rest pending: where step i's first attempt starts. */
+    List<StepState> beforeStart(int i) {
+        return i == 0 ? pending : succeededLists.get(i - 1);
+    }
+
+    /** Steps before i succeeded at their first attempt, step i running its first, the rest pending. */
+    List<StepState> runningList(int i) {
+        return runningLists.get(i);
+    }
+
+    /** Steps up to i succeeded at their first attempt, the rest pending. */
+    List<StepState> succeededList(int i) {
+        return succeededLists.get(i);
+    }
+
+    /** Steps before k succeeded at their first attempt, step k failed at its first, the rest pending. */
+    List<StepState> failedList(int k) {
+        return failedLists.get(k);
+    }
+
+    /** After step k failed at once: step j compensating, the steps between them compensated (straight definitions). */
+    List<StepState> compensatingList(int k, int j) {
+        return compensatingAfter[k][j];
+    }
+
+    /** As {@link #compensatingList} with step j compensated. */
+    List<StepState> compensatedList(int k, int j) {
+        return compensatedAfter[k][j];
     }
 
     /** The steps of the definition these states were built for. */
