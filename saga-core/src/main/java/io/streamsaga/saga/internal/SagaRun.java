@@ -314,6 +314,10 @@ final class SagaRun<D> {
                 after(SagaInterceptor.Kind.ACTION, context, e);
                 inFlight[i] = false;
                 onActionFailure(step, e, false);
+                if (status == SagaStatus.RUNNING && stepStates == shared.failedList(i) && step.role() != StepRole.RETRIABLE) {
+                    // Failed for good at its first attempt, nothing else running: advanceForward would compensate.
+                    writeStatus(TransitionType.SAGA_COMPENSATING, null, 0, failure, SagaStatus.COMPENSATING);
+                }
                 return;
             }
             now = null;
@@ -381,7 +385,12 @@ final class SagaRun<D> {
             }
             done = shared.compensatedList(k, j);
         }
-        advanceCompensation(); // every step compensated, or off the path: the general path goes on
+        if (stepStates == done) {
+            // Steps before k compensated, k failed, the rest never started: nothing left to undo or settle.
+            writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED);
+        } else {
+            advanceCompensation();
+        }
     }
 
     private boolean allSucceeded(int group) {

@@ -31,7 +31,7 @@ class StraightPathTest {
 
     enum Scenario {
         ALL_SUCCEED, LAST_STEP_FAILS, FIRST_STEP_FAILS, A_STEP_IS_RETRIED_THEN_SUCCEEDS, A_COMPENSATION_FAILS,
-        AN_ACTION_CANCELS_ITS_OWN_SAGA
+        AN_ACTION_CANCELS_ITS_OWN_SAGA, AN_ACTION_CANCELS_ITS_OWN_SAGA_AND_FAILS, THE_RETRIABLE_STEP_FAILS_FOR_GOOD
     }
 
     /** One run: the calls the application saw, the stored history and the result. */
@@ -67,13 +67,21 @@ class StraightPathTest {
                     }
                     return call(calls, "b", ctx.attempt(), false, d);
                 }) // no compensation: skipped when compensating
-                .step("c").action((d, ctx) -> call(calls, "c", ctx.attempt(),
-                        scenario == Scenario.A_STEP_IS_RETRIED_THEN_SUCCEEDS && ctx.attempt() == 1, d))
+                .step("c").action((d, ctx) -> {
+                    if (scenario == Scenario.AN_ACTION_CANCELS_ITS_OWN_SAGA_AND_FAILS) {
+                        self.get().cancel(ctx.sagaId()); // then fails: not retried, the saga compensates
+                    }
+                    return call(calls, "c", ctx.attempt(), scenario == Scenario.AN_ACTION_CANCELS_ITS_OWN_SAGA_AND_FAILS
+                            || scenario == Scenario.A_STEP_IS_RETRIED_THEN_SUCCEEDS && ctx.attempt() == 1, d);
+                })
                 .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
                 .compensation((d, ctx) -> calls.add("undo-c/" + ctx.attempt()))
                 .step("d").action((d, ctx) -> call(calls, "d", ctx.attempt(),
                         scenario == Scenario.LAST_STEP_FAILS || scenario == Scenario.A_COMPENSATION_FAILS, d))
                 .compensation((d, ctx) -> calls.add("undo-d/" + ctx.attempt()))
+                .retriable("e").action((d, ctx) -> call(calls, "e", ctx.attempt(),
+                        scenario == Scenario.THE_RETRIABLE_STEP_FAILS_FOR_GOOD, d))
+                .retry(RetryPolicy.NONE) // exhausted at once: the saga needs attention, nothing is compensated
                 .build();
         InMemorySagaStore store = new InMemorySagaStore();
         VirtualScheduler scheduler = new VirtualScheduler(Instant.EPOCH);
