@@ -16,6 +16,7 @@ import io.streamsaga.saga.SagaDiagrams;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaInterceptor;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaMessages;
@@ -75,6 +76,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      */
     private final String idPrefix = Long.toString(new java.security.SecureRandom().nextLong() >>> 2, 36) + "-";
     private final boolean batchesTransitions;
+    /** The configuration's interceptors as an array: every action and compensation checks them. */
+    private final SagaInterceptor[] interceptors;
     private final boolean observed;
     private final boolean recordsTransitions;
     /** The executor of parallel members' synchronous actions when the configuration names none; started lazily. */
@@ -90,6 +93,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
         this.batchesTransitions = store.writesTransitionBatches() && !transactionalMessages;
         this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
+        this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
         this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
@@ -301,6 +305,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             return run.driveStarted();
         }
         return run.pendingResult();
+    }
+
+    /** The interceptors, in configuration order (never modified: callers only read it). */
+    SagaInterceptor[] interceptors() {
+        return interceptors;
     }
 
     /**

@@ -1162,8 +1162,8 @@ final class SagaRun<D> {
     }
 
     private void before(SagaInterceptor.Kind kind, StepContext context) throws Exception {
-        List<SagaInterceptor> interceptors = orchestrator.config().interceptors();
-        if (interceptors.isEmpty()) {
+        SagaInterceptor[] interceptors = orchestrator.interceptors();
+        if (interceptors.length == 0) {
             return;
         }
         SagaInterceptor.Invocation invocation = new SagaInterceptor.Invocation(kind, context);
@@ -1173,8 +1173,8 @@ final class SagaRun<D> {
     }
 
     private void after(SagaInterceptor.Kind kind, StepContext context, Throwable error) {
-        List<SagaInterceptor> interceptors = orchestrator.config().interceptors();
-        if (interceptors.isEmpty()) {
+        SagaInterceptor[] interceptors = orchestrator.interceptors();
+        if (interceptors.length == 0) {
             return;
         }
         SagaInterceptor.Invocation invocation = new SagaInterceptor.Invocation(kind, context);
