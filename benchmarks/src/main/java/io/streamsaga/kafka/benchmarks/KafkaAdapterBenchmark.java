@@ -83,6 +83,8 @@ public final class KafkaAdapterBenchmark {
     private final int records;
     private final byte[] payload;
     private final PriceChanged event;
+    /** Sends whose outcome was an error, over the whole run (each path checks every send). */
+    private final AtomicInteger failedSends = new AtomicInteger();
 
     private KafkaAdapterBenchmark(String bootstrap, int records, List<String> kinds, String brokerPid,
                                   Map<String, Object> producerExtras) {
@@ -178,7 +180,7 @@ public final class KafkaAdapterBenchmark {
             }
         }
         System.out.println();
-        System.out.println("failed sends in the whole run: " + FAILED_SENDS.get());
+        System.out.println("failed sends in the whole run: " + failedSends.get());
         System.out.println("| Path | publish rec/s (median) | publish-to-handle rec/s (median) | publish vs raw | publish-to-handle vs its baseline |");
         System.out.println("| --- | ---: | ---: | ---: | ---: |");
         double rawPublish = median(results.get("raw publish"));
@@ -431,7 +433,7 @@ public final class KafkaAdapterBenchmark {
      * to report an outcome). A failed send will never be handled: it counts down and is reported, so that
      * the run finishes.
      */
-    private static Callback rawOutcome(CountDownLatch done) {
+    private Callback rawOutcome(CountDownLatch done) {
         return (metadata, error) -> {
             if (error != null) {
                 failed(done, error);
@@ -452,7 +454,7 @@ public final class KafkaAdapterBenchmark {
         return result;
     }
 
-    private static BiConsumer<Object, Throwable> outcome(CountDownLatch done) {
+    private BiConsumer<Object, Throwable> outcome(CountDownLatch done) {
         return (ok, error) -> {
             if (error != null) {
                 failed(done, error);
@@ -460,10 +462,8 @@ public final class KafkaAdapterBenchmark {
         };
     }
 
-    private static final AtomicInteger FAILED_SENDS = new AtomicInteger();
-
-    private static void failed(CountDownLatch done, Throwable error) {
-        if (FAILED_SENDS.getAndIncrement() == 0) {
+    private void failed(CountDownLatch done, Throwable error) {
+        if (failedSends.getAndIncrement() == 0) {
             System.out.println("first failed send: " + error);
         }
         if (done != null) {
