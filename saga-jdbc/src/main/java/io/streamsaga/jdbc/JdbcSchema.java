@@ -17,6 +17,7 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * StreamSaga's database schema: versioned SQL files shipped in this jar under
@@ -37,6 +38,9 @@ public final class JdbcSchema {
             "V3__aggregation.sql",
             "V4__saga.sql",
             "V5__payload.sql");
+
+    /** SQL states of a CREATE TABLE IF NOT EXISTS that lost a race with the same statement on another node. */
+    private static final Set<String> CREATED_CONCURRENTLY = Set.of("23505", "42P07", "42710");
 
     private final DataSource dataSource;
 
@@ -69,8 +73,10 @@ public final class JdbcSchema {
                 }
             });
         } catch (JdbcException e) {
-            // another node created it at the same moment (PostgreSQL's IF NOT EXISTS is not atomic): it exists now
-            if (!"23505".equals(e.sqlState()) && !"42P07".equals(e.sqlState())) {
+            // Another node created it at the same moment (PostgreSQL's IF NOT EXISTS is not atomic): it exists
+            // now. The loser sees a unique violation in the catalog (23505), "relation exists" (42P07) or
+            // "type exists" (42710, the table's row type), depending on where the two creations met.
+            if (!CREATED_CONCURRENTLY.contains(e.sqlState())) {
                 throw e;
             }
         }
