@@ -302,26 +302,14 @@ final class SagaRun<D> {
             if (!stageStraight(shared.runningList(i), TransitionType.STEP_STARTED, step.name()) || !flush()) {
                 return;
             }
-            StepContext context = context(step, 1);
-            inFlight[i] = true;
-            D result;
-            try {
-                before(SagaInterceptor.Kind.ACTION, context);
-                result = step.action().execute(data, context);
-                after(SagaInterceptor.Kind.ACTION, context, null);
-            } catch (Exception e) {
-                now = null;
-                after(SagaInterceptor.Kind.ACTION, context, e);
-                inFlight[i] = false;
-                onActionFailure(step, e, false);
+            D result = callAction(step, context(step, 1));
+            if (result == FAILED) {
                 if (status == SagaStatus.RUNNING && stepStates == shared.failedList(i) && step.role() != StepRole.RETRIABLE) {
                     // Failed for good at its first attempt, nothing else running: advanceForward would compensate.
                     writeStatus(TransitionType.SAGA_COMPENSATING, null, 0, failure, SagaStatus.COMPENSATING);
                 }
                 return;
             }
-            now = null;
-            inFlight[i] = false;
             if (status != SagaStatus.RUNNING) { // the action cancelled its own saga
                 onActionSuccess(step, result);
                 return;
@@ -361,21 +349,9 @@ final class SagaRun<D> {
                         || !flush()) {
                     return;
                 }
-                StepContext context = context(step, 1);
-                inFlight[j] = true;
-                try {
-                    before(SagaInterceptor.Kind.COMPENSATION, context);
-                    step.compensation().compensate(data, context);
-                    now = null;
-                    after(SagaInterceptor.Kind.COMPENSATION, context, null);
-                } catch (Exception e) {
-                    now = null;
-                    after(SagaInterceptor.Kind.COMPENSATION, context, e);
-                    inFlight[j] = false;
-                    onCompensationFailure(step, e);
+                if (!callCompensation(step, 1)) {
                     return;
                 }
-                inFlight[j] = false;
                 if (!stageStraight(shared.compensatedList(k, j), TransitionType.COMPENSATION_SUCCEEDED, step.name())) {
                     return;
                 }
@@ -441,25 +417,14 @@ final class SagaRun<D> {
             return;
         }
         StepContext context = context(step, attempt);
-        inFlight[i] = true;
         if (step.action() != null && groupStart[step.group() + 1] - groupStart[step.group()] == 1) {
-            D result;
-            try {
-                before(SagaInterceptor.Kind.ACTION, context);
-                result = step.action().execute(data, context);
-                after(SagaInterceptor.Kind.ACTION, context, null);
-            } catch (Exception e) {
-                now = null;
-                after(SagaInterceptor.Kind.ACTION, context, e);
-                inFlight[i] = false;
-                onActionFailure(step, e, false);
-                return;
+            D result = callAction(step, context);
+            if (result != FAILED) {
+                onActionSuccess(step, result);
             }
-            now = null;
-            inFlight[i] = false;
-            onActionSuccess(step, result);
             return;
         }
+        inFlight[i] = true;
         CompletionStage<D> stage;
         try {
             before(SagaInterceptor.Kind.ACTION, context);
@@ -511,6 +476,58 @@ final class SagaRun<D> {
             onActionFailure(step, cause, false);
         }
         drive();
+    }
+
+    /** What {@link #callAction} returns when the action threw: an action may return null, so a sentinel. */
+    private static final Object FAILED = new Object();
+
+    /**
+     * Calls a synchronous action on this thread, the interceptors around it. Returns its result, or
+     * {@link #FAILED} (compared by identity) when it threw, the failure then handled ({@link #onActionFailure}).
+     */
+    @SuppressWarnings("unchecked")
+    private D callAction(SagaStep<D> step, StepContext context) {
+        int i = step.index();
+        inFlight[i] = true;
+        D result;
+        try {
+            before(SagaInterceptor.Kind.ACTION, context);
+            result = step.action().execute(data, context);
+            after(SagaInterceptor.Kind.ACTION, context, null);
+        } catch (Exception e) {
+            now = null;
+            after(SagaInterceptor.Kind.ACTION, context, e);
+            inFlight[i] = false;
+            onActionFailure(step, e, false);
+            return (D) FAILED;
+        }
+        now = null;
+        inFlight[i] = false;
+        return result;
+    }
+
+    /**
+     * Calls the step's compensation on this thread, the interceptors around it. False when it threw, the
+     * failure then handled ({@link #onCompensationFailure}).
+     */
+    private boolean callCompensation(SagaStep<D> step, int attempt) {
+        int i = step.index();
+        StepContext context = context(step, attempt);
+        inFlight[i] = true;
+        try {
+            before(SagaInterceptor.Kind.COMPENSATION, context);
+            step.compensation().compensate(data, context);
+            now = null;
+            after(SagaInterceptor.Kind.COMPENSATION, context, null);
+        } catch (Exception e) {
+            now = null;
+            after(SagaInterceptor.Kind.COMPENSATION, context, e);
+            inFlight[i] = false;
+            onCompensationFailure(step, e);
+            return false;
+        }
+        inFlight[i] = false;
+        return true;
     }
 
     private void onActionSuccess(SagaStep<D> step, D result) {
@@ -809,21 +826,9 @@ final class SagaRun<D> {
         if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
-        StepContext context = context(step, state.compensationAttempts());
-        inFlight[i] = true;
-        try {
-            before(SagaInterceptor.Kind.COMPENSATION, context);
-            step.compensation().compensate(data, context);
-            now = null;
-            after(SagaInterceptor.Kind.COMPENSATION, context, null);
-        } catch (Exception e) {
-            now = null;
-            after(SagaInterceptor.Kind.COMPENSATION, context, e);
-            inFlight[i] = false;
-            onCompensationFailure(step, e);
+        if (!callCompensation(step, state.compensationAttempts())) {
             return;
         }
-        inFlight[i] = false;
         if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
                 state.compensationAttempts(), null) && observedAndFlushed()) {
             orchestrator.onStepCompensated(snapshot(), step.name());
