@@ -211,10 +211,11 @@ public interface SagaOrchestrator extends AutoCloseable {
         }
 
         /**
-         * Where the synchronous actions of a parallel group's members run (by default on daemon threads the
-         * orchestrator owns), so that a group's members run concurrently. {@code Runnable::run} runs them one
-         * after another on the driving thread, as the test kit does for reproducible runs. Members declared
-         * with {@code asyncAction} or as remote steps run concurrently either way.
+         * Where the synchronous actions and the compensations of a parallel group's members run (by default on
+         * daemon threads the orchestrator owns), so that a group's members run, and are compensated,
+         * concurrently. {@code Runnable::run} runs them one after another on the driving thread, as the test
+         * kit does for reproducible runs. Actions declared with {@code asyncAction} or as remote steps run
+         * concurrently either way.
          */
         public Builder parallelExecutor(Executor executor) {
             this.parallelExecutor = Objects.requireNonNull(executor, "executor");

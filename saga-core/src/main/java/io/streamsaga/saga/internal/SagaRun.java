@@ -826,16 +826,76 @@ final class SagaRun<D> {
         if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
-        if (!callCompensation(step, state.compensationAttempts())) {
+        if (groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
+            compensateInParallel(step, state.compensationAttempts());
             return;
         }
-        if (writeStep(i, shared.compensated(i, state), TransitionType.COMPENSATION_SUCCEEDED,
-                state.compensationAttempts(), null) && observedAndFlushed()) {
+        if (callCompensation(step, state.compensationAttempts())) {
+            onCompensationSuccess(step, state);
+        }
+    }
+
+    /** {@code compensating}: the step's state while its compensation ran. */
+    private void onCompensationSuccess(SagaStep<D> step, StepState compensating) {
+        int i = step.index();
+        if (writeStep(i, shared.compensated(i, compensating), TransitionType.COMPENSATION_SUCCEEDED,
+                compensating.compensationAttempts(), null) && observedAndFlushed()) {
             orchestrator.onStepCompensated(snapshot(), step.name());
         }
     }
 
-    private void onCompensationFailure(SagaStep<D> step, Exception error) {
+    /**
+     * A parallel group's member: its compensation runs on the parallel executor, so that the members of the
+     * group are compensated at the same time, as their actions ran; the next drive pass starts the next
+     * member's, and the steps before the group wait until every member settled. The outcome arrives in
+     * {@link #onParallelCompensation}.
+     */
+    private void compensateInParallel(SagaStep<D> step, int attempt) {
+        int i = step.index();
+        StepContext context = context(step, attempt);
+        D input = data;
+        inFlight[i] = true;
+        try {
+            before(SagaInterceptor.Kind.COMPENSATION, context);
+        } catch (Exception e) {
+            now = null;
+            after(SagaInterceptor.Kind.COMPENSATION, context, e);
+            inFlight[i] = false;
+            onCompensationFailure(step, e);
+            return;
+        }
+        CompletableFuture<Void> outcome = new CompletableFuture<>();
+        orchestrator.parallelExecutor().execute(() -> {
+            try {
+                step.compensation().compensate(input, context);
+                outcome.complete(null);
+            } catch (Throwable e) {
+                outcome.completeExceptionally(e);
+            }
+        });
+        now = null;
+        outcome.whenComplete((ignored, error) -> onParallelCompensation(step, attempt, context, error));
+    }
+
+    private synchronized void onParallelCompensation(SagaStep<D> step, int attempt, StepContext context, Throwable error) {
+        now = null;
+        int i = step.index();
+        StepState state = stepStates.get(i);
+        if (stopped || state.status() != StepStatus.COMPENSATING || state.compensationAttempts() != attempt || !inFlight[i]) {
+            log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
+            return;
+        }
+        after(SagaInterceptor.Kind.COMPENSATION, context, error);
+        inFlight[i] = false;
+        if (error == null) {
+            onCompensationSuccess(step, state);
+        } else {
+            onCompensationFailure(step, error);
+        }
+        drive();
+    }
+
+    private void onCompensationFailure(SagaStep<D> step, Throwable error) {
         int i = step.index();
         StepState state = stepStates.get(i);
         String detail = PendingTransitions.describe(error);

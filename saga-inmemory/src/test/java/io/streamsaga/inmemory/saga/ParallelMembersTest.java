@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
@@ -17,10 +18,11 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The synchronous actions of a parallel group's members run concurrently. */
+/** The synchronous actions and the compensations of a parallel group's members run concurrently. */
 class ParallelMembersTest {
     record Trip(String id) {
     }
@@ -83,5 +85,72 @@ class ParallelMembersTest {
         } finally {
             release.countDown();
         }
+    }
+
+    @Test
+    void theCompensationsOfAGroupsMembersRunAtTheSameTimeAndBeforeThoseOfTheStepsBeforeTheGroup() {
+        // Each member's compensation waits until both have started: one after another, the first would wait in vain.
+        CountDownLatch bothCompensating = new CountDownLatch(2);
+        List<String> threads = new CopyOnWriteArrayList<>();
+        List<String> undone = new CopyOnWriteArrayList<>();
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .step("reserve").action((trip, ctx) -> trip).compensation((trip, ctx) -> undone.add("reserve"))
+                .parallel(group -> {
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> {
+                        meet(bothCompensating, threads, trip);
+                        undone.add("hotel");
+                    });
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> {
+                        meet(bothCompensating, threads, trip);
+                        undone.add("flight");
+                    });
+                })
+                .step("pay").action((trip, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).build()) {
+            SagaResult<Trip> result = orchestrator.start(definition, new Trip("t-3")).toCompletableFuture().join();
+            assertTrue(result.isCompensated(), result.toString());
+        }
+        assertEquals(2, threads.size());
+        assertTrue(threads.stream().allMatch(name -> name.startsWith("saga-parallel-")), threads.toString());
+        assertEquals(3, undone.size(), undone.toString());
+        assertTrue(undone.subList(0, 2).containsAll(List.of("hotel", "flight")), undone.toString());
+        assertEquals("reserve", undone.get(2));
+    }
+
+    @Test
+    void aMemberWhoseCompensationFailsForGoodStopsTheSagaForAttentionOnceTheOtherMemberIsCompensated() {
+        CountDownLatch hotelTried = new CountDownLatch(1);
+        List<String> undone = new CopyOnWriteArrayList<>();
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .step("reserve").action((trip, ctx) -> trip).compensation((trip, ctx) -> undone.add("reserve"))
+                .parallel(group -> {
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> {
+                        hotelTried.countDown();
+                        throw new IllegalStateException("the hotel refuses to cancel");
+                    }).compensationRetry(RetryPolicy.NONE);
+                    // Settles after the hotel failed: the saga must still wait for it before it stops.
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> {
+                        if (!hotelTried.await(30, TimeUnit.SECONDS)) {
+                            throw new IllegalStateException("the hotel's compensation never ran");
+                        }
+                        undone.add("flight");
+                    });
+                })
+                .step("pay").action((trip, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).build()) {
+            SagaResult<Trip> result = orchestrator.start(definition, "trip-4", null, new Trip("t-4"))
+                    .toCompletableFuture().join();
+            assertTrue(result.needsAttention(), result.toString());
+            assertEquals("hotel", result.compensationFailure().step());
+            assertEquals(StepStatus.COMPENSATED, orchestrator.find("trip-4").orElseThrow().step("flight").orElseThrow().status());
+        }
+        assertEquals(List.of("flight"), undone);
+        assertFalse(undone.contains("reserve"));
     }
 }
