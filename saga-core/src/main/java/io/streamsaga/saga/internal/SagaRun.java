@@ -865,14 +865,18 @@ final class SagaRun<D> {
             return;
         }
         CompletableFuture<Void> outcome = new CompletableFuture<>();
-        orchestrator.parallelExecutor().execute(() -> {
-            try {
-                step.compensation().compensate(input, context);
-                outcome.complete(null);
-            } catch (Throwable e) {
-                outcome.completeExceptionally(e);
-            }
-        });
+        try {
+            orchestrator.parallelExecutor().execute(() -> {
+                try {
+                    step.compensation().compensate(input, context);
+                    outcome.complete(null);
+                } catch (Throwable e) {
+                    outcome.completeExceptionally(e);
+                }
+            });
+        } catch (RuntimeException rejected) { // a full executor: a failed attempt, retried per the compensation's policy
+            outcome.completeExceptionally(rejected);
+        }
         now = null;
         outcome.whenComplete((ignored, error) -> onParallelCompensation(step, attempt, context, error));
     }

@@ -3,6 +3,7 @@ package io.streamsaga.inmemory.saga;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaTimeoutException;
@@ -15,7 +16,10 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -152,5 +156,37 @@ class ParallelMembersTest {
         }
         assertEquals(List.of("flight"), undone);
         assertFalse(undone.contains("reserve"));
+    }
+
+    @Test
+    void aCompensationTheParallelExecutorRejectsIsAFailedAttemptNotAStuckSaga() {
+        AtomicInteger tasks = new AtomicInteger();
+        Executor acceptsTheActionsOnly = task -> {
+            if (tasks.incrementAndGet() > 2) {
+                throw new RejectedExecutionException("the pool is full");
+            }
+            task.run();
+        };
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .parallel(group -> {
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
+                            .compensationRetry(RetryPolicy.NONE);
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
+                            .compensationRetry(RetryPolicy.NONE);
+                })
+                .step("pay").action((trip, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore())
+                .parallelExecutor(acceptsTheActionsOnly).build()) {
+            SagaResult<Trip> result = orchestrator.start(definition, "trip-5", null, new Trip("t-5"))
+                    .toCompletableFuture().join();
+            assertTrue(result.needsAttention(), result.toString());
+            assertEquals(RejectedExecutionException.class.getName(), result.compensationFailure().errorClass());
+            SagaInstance stored = orchestrator.find("trip-5").orElseThrow();
+            assertEquals(StepStatus.COMPENSATION_FAILED, stored.step("hotel").orElseThrow().status());
+            assertEquals(StepStatus.COMPENSATION_FAILED, stored.step("flight").orElseThrow().status());
+        }
     }
 }
