@@ -40,8 +40,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * the transitions between two such acts (step n succeeded, step n+1 started) go in one write. All entry
  * points (start, async completions, replies, timers, operator calls) synchronise on the run; the lock is
  * uncontended on the local fast path, where the whole saga runs on the starting thread (a parallel group's
- * synchronous members run on the orchestrator's parallel executor). {@link #drive()} is a trampoline: re-entrant calls
- * (a listener cancelling, an already-completed stage) only ask for one more pass.
+ * synchronous members, and the members' compensations, run on the orchestrator's parallel executor).
+ * {@link #drive()} is a trampoline: re-entrant calls (a listener cancelling, an already-completed stage) only
+ * ask for one more pass.
  */
 final class SagaRun<D> {
     private static final Logger log = LoggerFactory.getLogger(SagaRun.class);
