@@ -269,6 +269,7 @@ public final class SagaDefinition<D> {
         private Class<?> replyType;
         private ReplyHandler<D, Object> onReply;
         private SagaCompensation<D> compensation;
+        private AsyncSagaCompensation<D> asyncCompensation;
         private RetryPolicy retry;
         private RetryPolicy compensationRetry = RetryPolicy.DEFAULT;
         private Duration timeout;
@@ -314,6 +315,15 @@ public final class SagaDefinition<D> {
         /** Undoes the step; must be idempotent by the context's idempotency key. */
         public StepBuilder<D> compensation(SagaCompensation<D> compensation) {
             this.compensation = Objects.requireNonNull(compensation, "compensation");
+            return this;
+        }
+
+        /**
+         * Undoes the step asynchronously: the stage completes when the effect is undone (the engine does not
+         * block on it); must be idempotent by the context's idempotency key.
+         */
+        public StepBuilder<D> asyncCompensation(AsyncSagaCompensation<D> compensation) {
+            this.asyncCompensation = Objects.requireNonNull(compensation, "compensation");
             return this;
         }
 
@@ -375,15 +385,18 @@ public final class SagaDefinition<D> {
                     + "or command(...), but has %s", saga, name, kinds);
             ConfigurationException.require((command == null) == (onReply == null),
                     "saga '%s': step '%s' needs both command(...) and onReply(...) to be a remote step", saga, name);
-            ConfigurationException.require(role == StepRole.COMPENSATABLE || compensation == null,
+            ConfigurationException.require(compensation == null || asyncCompensation == null,
+                    "saga '%s': step '%s' needs at most one of compensation(...) or asyncCompensation(...), but has both",
+                    saga, name);
+            ConfigurationException.require(role == StepRole.COMPENSATABLE || (compensation == null && asyncCompensation == null),
                     "saga '%s': %s step '%s' cannot have a compensation (only compensatable steps are undone)",
                     saga, role.name().toLowerCase(java.util.Locale.ROOT), name);
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;
             SagaStep.Remote<D> remote = command == null ? null : new SagaStep.Remote<>(commandTopic, command, replyType, onReply);
-            return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, policy,
-                    compensationRetry, timeout);
+            return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, asyncCompensation,
+                    policy, compensationRetry, timeout);
         }
     }
 }

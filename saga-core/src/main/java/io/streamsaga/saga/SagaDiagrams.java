@@ -38,7 +38,7 @@ public final class SagaDiagrams {
         // earlier group that has something to undo.
         List<Integer> undoable = new ArrayList<>();
         for (int g = 0; g < groups.size(); g++) {
-            if (groups.get(g).stream().anyMatch(step -> step.compensation() != null)) {
+            if (groups.get(g).stream().anyMatch(SagaStep::hasCompensation)) {
                 undoable.add(g);
             }
         }
@@ -46,7 +46,7 @@ public final class SagaDiagrams {
             int g = undoable.get(i);
             List<String> names = new ArrayList<>();
             for (SagaStep<?> step : groups.get(g)) {
-                if (step.compensation() != null) {
+                if (step.hasCompensation()) {
                     names.add(step.name());
                 }
             }
@@ -66,7 +66,7 @@ public final class SagaDiagrams {
             for (int i = undoable.size() - 1; i >= 0; i--) {
                 int g = undoable.get(i);
                 boolean siblings = g == step.group() && groups.get(g).stream()
-                        .anyMatch(other -> other != step && other.compensation() != null);
+                        .anyMatch(other -> other != step && other.hasCompensation());
                 if (g < step.group() || siblings) {
                     target = "c" + g;
                     break;

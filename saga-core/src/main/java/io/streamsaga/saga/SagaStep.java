@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /**
  * One step of a {@link SagaDefinition}: a local action (synchronous or asynchronous) or a remote command
- * completed by its reply, an optional compensation, retry policies and a timeout. Immutable and
+ * completed by its reply, an optional compensation (synchronous or asynchronous), retry policies and a timeout. Immutable and
  * thread-safe; built through {@link SagaDefinition.Builder}.
  *
  * @param <D> the saga data type
@@ -21,13 +21,14 @@ public final class SagaStep<D> {
     private final AsyncSagaAction<D> asyncAction;
     private final Remote<D> remote;
     private final SagaCompensation<D> compensation;
+    private final AsyncSagaCompensation<D> asyncCompensation;
     private final RetryPolicy retryPolicy;
     private final RetryPolicy compensationRetryPolicy;
     private final Duration timeout;
 
     SagaStep(String name, StepRole role, int index, int group, SagaAction<D> action, AsyncSagaAction<D> asyncAction,
-             Remote<D> remote, SagaCompensation<D> compensation, RetryPolicy retryPolicy,
-             RetryPolicy compensationRetryPolicy, Duration timeout) {
+             Remote<D> remote, SagaCompensation<D> compensation, AsyncSagaCompensation<D> asyncCompensation,
+             RetryPolicy retryPolicy, RetryPolicy compensationRetryPolicy, Duration timeout) {
         this.name = name;
         this.role = role;
         this.index = index;
@@ -36,6 +37,7 @@ public final class SagaStep<D> {
         this.asyncAction = asyncAction;
         this.remote = remote;
         this.compensation = compensation;
+        this.asyncCompensation = asyncCompensation;
         this.retryPolicy = retryPolicy;
         this.compensationRetryPolicy = compensationRetryPolicy;
         this.timeout = timeout;
@@ -78,9 +80,19 @@ public final class SagaStep<D> {
         return remote != null;
     }
 
-    /** The compensation, or null when there is nothing to undo. */
+    /** The synchronous compensation, or null (none, or an asynchronous one). */
     public SagaCompensation<D> compensation() {
         return compensation;
+    }
+
+    /** The asynchronous compensation, or null (none, or a synchronous one). */
+    public AsyncSagaCompensation<D> asyncCompensation() {
+        return asyncCompensation;
+    }
+
+    /** Whether the step has a compensation (synchronous or asynchronous): false when there is nothing to undo. */
+    public boolean hasCompensation() {
+        return compensation != null || asyncCompensation != null;
     }
 
     public RetryPolicy retryPolicy() {

@@ -5,9 +5,12 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,6 +64,26 @@ class SagaDefinitionTest {
                 e.getMessage());
         assertThrows(ConfigurationException.class, () -> saga()
                 .retriable("ship").action((d, c) -> d).compensation((d, c) -> { }).build());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .pivot("pay").action((d, c) -> d).asyncCompensation((d, c) -> CompletableFuture.completedFuture(null)).build());
+    }
+
+    @Test
+    void aStepHasAtMostOneCompensationSynchronousOrAsynchronous() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .step("ship").action((d, c) -> d).compensation((d, c) -> { })
+                .asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
+                .build());
+        assertEquals("saga 'order-saga': step 'ship' needs at most one of compensation(...) or asyncCompensation(...), "
+                + "but has both", e.getMessage());
+
+        SagaDefinition<?> definition = saga().step("ship").action((d, c) -> d)
+                .asyncCompensation((d, c) -> CompletableFuture.completedFuture(null)).build();
+        SagaStep<?> ship = definition.step("ship");
+        assertTrue(ship.hasCompensation());
+        assertNull(ship.compensation());
+        assertNotNull(ship.asyncCompensation());
+        assertFalse(saga().step("ship").action((d, c) -> d).build().step("ship").hasCompensation());
     }
 
     @Test

@@ -341,7 +341,7 @@ final class SagaRun<D> {
         List<StepState> done = shared.failedList(k);
         for (int j = k - 1; j >= 0; j--) {
             SagaStep<D> step = steps[j];
-            if (step.compensation() == null) {
+            if (!step.hasCompensation()) {
                 continue;
             }
             if (stepStates == done) {
@@ -756,7 +756,7 @@ final class SagaRun<D> {
         for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
             SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
-            if (step.compensation() == null) {
+            if (!step.hasCompensation()) {
                 continue;
             }
             switch (state.status()) {
@@ -813,7 +813,7 @@ final class SagaRun<D> {
 
     private boolean needsCompensation(int group) {
         for (int i = groupStart[group]; i < groupStart[group + 1]; i++) {
-            if (steps[i].compensation() != null && stepStates.get(i).status().needsCompensation()) {
+            if (steps[i].hasCompensation() && stepStates.get(i).status().needsCompensation()) {
                 return true;
             }
         }
@@ -827,8 +827,8 @@ final class SagaRun<D> {
         if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
-        if (groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
-            compensateInParallel(step, state.compensationAttempts());
+        if (step.asyncCompensation() != null || groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
+            compensateConcurrently(step, state.compensationAttempts());
             return;
         }
         if (callCompensation(step, state.compensationAttempts())) {
@@ -846,43 +846,50 @@ final class SagaRun<D> {
     }
 
     /**
-     * A parallel group's member: its compensation runs on the parallel executor, so that the members of the
-     * group are compensated at the same time, as their actions ran; the next drive pass starts the next
-     * member's, and the steps before the group wait until every member settled. The outcome arrives in
-     * {@link #onParallelCompensation}.
+     * A compensation the driving thread does not wait for: an asynchronous one, or a parallel group member's
+     * synchronous one, which runs on the parallel executor so that the members of the group are compensated
+     * at the same time, as their actions ran. The next drive pass starts the next member's; the steps before
+     * the group wait until every member settled. The outcome arrives in {@link #onConcurrentCompensation}.
      */
-    private void compensateInParallel(SagaStep<D> step, int attempt) {
+    private void compensateConcurrently(SagaStep<D> step, int attempt) {
         int i = step.index();
         StepContext context = context(step, attempt);
         D input = data;
         inFlight[i] = true;
+        CompletionStage<?> outcome;
         try {
             before(SagaInterceptor.Kind.COMPENSATION, context);
-        } catch (Exception e) {
+            outcome = step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
+                    : compensateInParallel(step, input, context);
+        } catch (Exception e) { // includes a full executor: a failed attempt, retried per the compensation's policy
             now = null;
             after(SagaInterceptor.Kind.COMPENSATION, context, e);
             inFlight[i] = false;
             onCompensationFailure(step, e);
             return;
         }
-        CompletableFuture<Void> outcome = new CompletableFuture<>();
-        try {
-            orchestrator.parallelExecutor().execute(() -> {
-                try {
-                    step.compensation().compensate(input, context);
-                    outcome.complete(null);
-                } catch (Throwable e) {
-                    outcome.completeExceptionally(e);
-                }
-            });
-        } catch (RuntimeException rejected) { // a full executor: a failed attempt, retried per the compensation's policy
-            outcome.completeExceptionally(rejected);
-        }
         now = null;
-        outcome.whenComplete((ignored, error) -> onParallelCompensation(step, attempt, context, error));
+        if (outcome == null) {
+            outcome = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous compensation of step '"
+                    + step.name() + "' returned null instead of a stage"));
+        }
+        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, context, error));
     }
 
-    private synchronized void onParallelCompensation(SagaStep<D> step, int attempt, StepContext context, Throwable error) {
+    private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
+        CompletableFuture<Void> outcome = new CompletableFuture<>();
+        orchestrator.parallelExecutor().execute(() -> {
+            try {
+                step.compensation().compensate(input, context);
+                outcome.complete(null);
+            } catch (Throwable e) {
+                outcome.completeExceptionally(e);
+            }
+        });
+        return outcome;
+    }
+
+    private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, StepContext context, Throwable error) {
         now = null;
         int i = step.index();
         StepState state = stepStates.get(i);
@@ -890,12 +897,13 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        after(SagaInterceptor.Kind.COMPENSATION, context, error);
+        Throwable cause = error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
+        after(SagaInterceptor.Kind.COMPENSATION, context, cause);
         inFlight[i] = false;
-        if (error == null) {
+        if (cause == null) {
             onCompensationSuccess(step, state);
         } else {
-            onCompensationFailure(step, error);
+            onCompensationFailure(step, cause);
         }
         drive();
     }

@@ -92,7 +92,8 @@ final class StepStates {
         failedLists = List.of(failedAt);
         boolean sequential = definition.groups().stream().allMatch(group -> group.size() == 1);
         straight = sequential && n <= MAX_SHARED_COMPENSATION_STEPS
-                && definition.steps().stream().allMatch(step -> step.action() != null && !step.isRemote());
+                && definition.steps().stream().allMatch(step -> step.action() != null && !step.isRemote()
+                        && step.asyncCompensation() == null);
         @SuppressWarnings("unchecked")
         List<StepState>[][] compensatingAt = new List[n][n];
         @SuppressWarnings("unchecked")
@@ -104,7 +105,7 @@ final class StepStates {
                 // The engine compensates the succeeded steps before k, last first (see SagaRun.advanceCompensation).
                 List<StepState> list = failedAt[k];
                 for (int j = k - 1; j >= 0; j--) {
-                    if (definition.steps().get(j).compensation() == null) {
+                    if (!definition.steps().get(j).hasCompensation()) {
                         continue;
                     }
                     List<StepState> compensatingList = copyReplaced(list, j, compensating[j]);

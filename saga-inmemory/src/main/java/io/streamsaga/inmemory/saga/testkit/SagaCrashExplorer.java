@@ -100,7 +100,7 @@ public final class SagaCrashExplorer<F, D> {
         }
         if (trigger != null) {
             for (SagaStep<D> step : definition.steps()) {
-                if (step.compensation() != null && step.group() < trigger.group()) {
+                if (step.hasCompensation() && step.group() < trigger.group()) {
                     run("compensation of " + step.name() + " fails once (" + trigger.name() + " fails)",
                             Map.of(trigger.name(), FailureMode.always()), Map.of(step.name(), FailureMode.once()), 0,
                             false, SagaStatus.COMPENSATED, scenarios);
@@ -221,7 +221,7 @@ public final class SagaCrashExplorer<F, D> {
         if (status == SagaStatus.COMPENSATED) {
             for (String name : tookEffect) {
                 SagaStep<D> step = definition.step(name);
-                if (step.compensation() != null && !firstCompensation.containsKey(name)) {
+                if (step.hasCompensation() && !firstCompensation.containsKey(name)) {
                     violations.add("step " + name + " took effect but was never compensated");
                 }
             }

@@ -50,7 +50,7 @@ public final class SagaRunReport<F, D> {
             definition.step(step); // a typo in a test must not silently inject nothing
         }
         for (String step : compensationFailures.keySet()) {
-            if (definition.step(step).compensation() == null) {
+            if (!definition.step(step).hasCompensation()) {
                 throw new AssertionError("step '" + step + "' has no compensation to fail");
             }
         }
