@@ -270,6 +270,10 @@ public final class SagaDefinition<D> {
         private ReplyHandler<D, Object> onReply;
         private SagaCompensation<D> compensation;
         private AsyncSagaCompensation<D> asyncCompensation;
+        private String compensationTopic;
+        private CommandFactory<D> compensationCommand;
+        private Class<?> compensationReplyType;
+        private CompensationReplyHandler<D, Object> onCompensationReply;
         private RetryPolicy retry;
         private RetryPolicy compensationRetry = RetryPolicy.DEFAULT;
         private Duration timeout;
@@ -324,6 +328,28 @@ public final class SagaDefinition<D> {
          */
         public StepBuilder<D> asyncCompensation(AsyncSagaCompensation<D> compensation) {
             this.asyncCompensation = Objects.requireNonNull(compensation, "compensation");
+            return this;
+        }
+
+        /**
+         * Undoes the step by a command on the bus: sends the command built by {@code factory} to {@code topic}
+         * and completes when the reply declared with {@link #onCompensationReply} arrives. The participant
+         * must undo idempotently by the command's {@link SagaMessages#IDEMPOTENCY_KEY} and answer with
+         * {@link SagaMessages#reply}.
+         */
+        public StepBuilder<D> compensationCommand(String topic, CommandFactory<D> factory) {
+            ConfigurationException.require(topic != null && !topic.isBlank(),
+                    "step '%s': compensation command topic must not be blank, but was '%s'", name, topic);
+            this.compensationTopic = topic;
+            this.compensationCommand = Objects.requireNonNull(factory, "factory");
+            return this;
+        }
+
+        /** How the reply to the compensation command (decoded into {@code type}) is checked; throw to fail the attempt. */
+        @SuppressWarnings("unchecked")
+        public <R> StepBuilder<D> onCompensationReply(Class<R> type, CompensationReplyHandler<D, R> handler) {
+            this.compensationReplyType = Objects.requireNonNull(type, "type");
+            this.onCompensationReply = (CompensationReplyHandler<D, Object>) Objects.requireNonNull(handler, "handler");
             return this;
         }
 
@@ -385,18 +411,25 @@ public final class SagaDefinition<D> {
                     + "or command(...), but has %s", saga, name, kinds);
             ConfigurationException.require((command == null) == (onReply == null),
                     "saga '%s': step '%s' needs both command(...) and onReply(...) to be a remote step", saga, name);
-            ConfigurationException.require(compensation == null || asyncCompensation == null,
-                    "saga '%s': step '%s' needs at most one of compensation(...) or asyncCompensation(...), but has both",
-                    saga, name);
-            ConfigurationException.require(role == StepRole.COMPENSATABLE || (compensation == null && asyncCompensation == null),
+            int compensations = (compensation != null ? 1 : 0) + (asyncCompensation != null ? 1 : 0)
+                    + (compensationCommand != null ? 1 : 0);
+            ConfigurationException.require(compensations <= 1, "saga '%s': step '%s' needs at most one of compensation(...), "
+                    + "asyncCompensation(...) or compensationCommand(...), but has %s", saga, name, compensations);
+            ConfigurationException.require((compensationCommand == null) == (onCompensationReply == null),
+                    "saga '%s': step '%s' needs both compensationCommand(...) and onCompensationReply(...) for a remote "
+                    + "compensation", saga, name);
+            ConfigurationException.require(role == StepRole.COMPENSATABLE || compensations == 0,
                     "saga '%s': %s step '%s' cannot have a compensation (only compensatable steps are undone)",
                     saga, role.name().toLowerCase(java.util.Locale.ROOT), name);
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;
             SagaStep.Remote<D> remote = command == null ? null : new SagaStep.Remote<>(commandTopic, command, replyType, onReply);
+            SagaStep.RemoteCompensation<D> remoteCompensation = compensationCommand == null ? null
+                    : new SagaStep.RemoteCompensation<>(compensationTopic, compensationCommand, compensationReplyType,
+                    onCompensationReply);
             return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, asyncCompensation,
-                    policy, compensationRetry, timeout);
+                    remoteCompensation, policy, compensationRetry, timeout);
         }
     }
 }

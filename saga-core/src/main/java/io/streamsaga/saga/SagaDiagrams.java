@@ -86,6 +86,9 @@ public final class SagaDiagrams {
         if (step.isRemote()) {
             label += "<br/>command to " + step.remote().orElseThrow().commandTopic();
         }
+        if (step.remoteCompensation().isPresent()) {
+            label += "<br/>undone by command to " + step.remoteCompensation().orElseThrow().commandTopic();
+        }
         return switch (step.role()) {
             case PIVOT -> "{\"" + label + "<br/>(pivot)\"}";
             case RETRIABLE -> "[\"" + label + "<br/>(retriable)\"]";

@@ -5,6 +5,7 @@ import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 
@@ -22,6 +23,13 @@ public final class SagaMessages {
     public static final String REPLY_TOPIC = "saga-reply-topic";
     /** The idempotency key of the command (saga id + step): participants dedupe by it. */
     public static final String IDEMPOTENCY_KEY = "saga-idempotency-key";
+    /**
+     * {@value #COMPENSATION} on a remote compensation's command and its reply; absent on a remote step's.
+     * {@link #reply} carries it over.
+     */
+    public static final String PHASE = "saga-phase";
+    /** The {@link #PHASE} of a compensation's command and reply. */
+    public static final String COMPENSATION = "compensation";
 
     private SagaMessages() {
     }
@@ -34,9 +42,11 @@ public final class SagaMessages {
         String topic = command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
                 command.header(STEP).orElse(null), "message " + command.id() + " is not a saga command: it has no "
                 + REPLY_TOPIC + " header", null, false));
-        return bus.publish(topic, command.key(), reply, Map.of(
+        Map<String, String> headers = new HashMap<>(Map.of(
                 MessageHeaders.SAGA_ID, command.sagaId().orElse(""),
                 STEP, command.header(STEP).orElse(""),
                 ATTEMPT, command.header(ATTEMPT).orElse("1")));
+        command.header(PHASE).ifPresent(phase -> headers.put(PHASE, phase));
+        return bus.publish(topic, command.key(), reply, headers);
     }
 }

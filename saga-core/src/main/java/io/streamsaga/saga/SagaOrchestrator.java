@@ -269,8 +269,8 @@ public interface SagaOrchestrator extends AutoCloseable {
             for (SagaDefinition<?> d : definitions) {
                 ConfigurationException.require(seen.add(d.name() + "@" + d.version()),
                         "saga '%s' version %s is registered twice", d.name(), d.version());
-                ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::isRemote),
-                        "saga '%s' has remote steps, so the orchestrator needs a bus", d.name());
+                ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::usesBus),
+                        "saga '%s' has remote steps or compensations, so the orchestrator needs a bus", d.name());
             }
             Scheduler effectiveScheduler = scheduler != null ? scheduler : bus != null ? bus.scheduler() : Scheduler.system();
             MetricsRecorder effectiveMetrics = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;

@@ -7,7 +7,8 @@ import java.util.Optional;
 
 /**
  * One step of a {@link SagaDefinition}: a local action (synchronous or asynchronous) or a remote command
- * completed by its reply, an optional compensation (synchronous or asynchronous), retry policies and a timeout. Immutable and
+ * completed by its reply, an optional compensation (synchronous, asynchronous, or a command completed by its
+ * reply), retry policies and a timeout. Immutable and
  * thread-safe; built through {@link SagaDefinition.Builder}.
  *
  * @param <D> the saga data type
@@ -22,13 +23,15 @@ public final class SagaStep<D> {
     private final Remote<D> remote;
     private final SagaCompensation<D> compensation;
     private final AsyncSagaCompensation<D> asyncCompensation;
+    private final RemoteCompensation<D> remoteCompensation;
     private final RetryPolicy retryPolicy;
     private final RetryPolicy compensationRetryPolicy;
     private final Duration timeout;
 
     SagaStep(String name, StepRole role, int index, int group, SagaAction<D> action, AsyncSagaAction<D> asyncAction,
              Remote<D> remote, SagaCompensation<D> compensation, AsyncSagaCompensation<D> asyncCompensation,
-             RetryPolicy retryPolicy, RetryPolicy compensationRetryPolicy, Duration timeout) {
+             RemoteCompensation<D> remoteCompensation, RetryPolicy retryPolicy, RetryPolicy compensationRetryPolicy,
+             Duration timeout) {
         this.name = name;
         this.role = role;
         this.index = index;
@@ -38,6 +41,7 @@ public final class SagaStep<D> {
         this.remote = remote;
         this.compensation = compensation;
         this.asyncCompensation = asyncCompensation;
+        this.remoteCompensation = remoteCompensation;
         this.retryPolicy = retryPolicy;
         this.compensationRetryPolicy = compensationRetryPolicy;
         this.timeout = timeout;
@@ -80,19 +84,29 @@ public final class SagaStep<D> {
         return remote != null;
     }
 
-    /** The synchronous compensation, or null (none, or an asynchronous one). */
+    /** The synchronous compensation, or null (none, or an asynchronous or remote one). */
     public SagaCompensation<D> compensation() {
         return compensation;
     }
 
-    /** The asynchronous compensation, or null (none, or a synchronous one). */
+    /** The asynchronous compensation, or null (none, or a synchronous or remote one). */
     public AsyncSagaCompensation<D> asyncCompensation() {
         return asyncCompensation;
     }
 
-    /** Whether the step has a compensation (synchronous or asynchronous): false when there is nothing to undo. */
+    /** The compensation's command and reply handling, when the step is undone by a command on the bus. */
+    public Optional<RemoteCompensation<D>> remoteCompensation() {
+        return Optional.ofNullable(remoteCompensation);
+    }
+
+    /** Whether the step has a compensation (synchronous, asynchronous or remote): false when there is nothing to undo. */
     public boolean hasCompensation() {
-        return compensation != null || asyncCompensation != null;
+        return compensation != null || asyncCompensation != null || remoteCompensation != null;
+    }
+
+    /** Whether the step sends commands and awaits replies on the bus (a remote action or a remote compensation). */
+    public boolean usesBus() {
+        return remote != null || remoteCompensation != null;
     }
 
     public RetryPolicy retryPolicy() {
@@ -124,5 +138,20 @@ public final class SagaStep<D> {
      */
     public record Remote<D>(String commandTopic, CommandFactory<D> command, Class<?> replyType,
                             ReplyHandler<D, Object> onReply) {
+    }
+
+    /**
+     * A remote compensation's command and reply handling: the compensation completes when the correlated
+     * reply arrives (the wait is persisted: the step stays {@code COMPENSATING}); the step's timeout, when
+     * it has one, bounds each attempt's wait.
+     *
+     * @param commandTopic where the command is published
+     * @param command      builds the command event from the data
+     * @param replyType    the class the reply is decoded into
+     * @param onReply      checks the reply (throws to fail the attempt)
+     * @param <D>          the saga data type
+     */
+    public record RemoteCompensation<D>(String commandTopic, CommandFactory<D> command, Class<?> replyType,
+                                        CompensationReplyHandler<D, Object> onReply) {
     }
 }

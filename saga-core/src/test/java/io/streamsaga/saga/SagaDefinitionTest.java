@@ -74,8 +74,8 @@ class SagaDefinitionTest {
                 .step("ship").action((d, c) -> d).compensation((d, c) -> { })
                 .asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
                 .build());
-        assertEquals("saga 'order-saga': step 'ship' needs at most one of compensation(...) or asyncCompensation(...), "
-                + "but has both", e.getMessage());
+        assertEquals("saga 'order-saga': step 'ship' needs at most one of compensation(...), asyncCompensation(...) "
+                + "or compensationCommand(...), but has 2", e.getMessage());
 
         SagaDefinition<?> definition = saga().step("ship").action((d, c) -> d)
                 .asyncCompensation((d, c) -> CompletableFuture.completedFuture(null)).build();
@@ -84,6 +84,26 @@ class SagaDefinitionTest {
         assertNull(ship.compensation());
         assertNotNull(ship.asyncCompensation());
         assertFalse(saga().step("ship").action((d, c) -> d).build().step("ship").hasCompensation());
+    }
+
+    @Test
+    void aRemoteCompensationNeedsItsCommandAndItsReplyHandler() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .step("reserve").action((d, c) -> d).compensationCommand("stock-commands", (d, c) -> "release")
+                .build());
+        assertEquals("saga 'order-saga': step 'reserve' needs both compensationCommand(...) and onCompensationReply(...) "
+                + "for a remote compensation", e.getMessage());
+
+        SagaDefinition<?> definition = saga().step("reserve").action((d, c) -> d)
+                .compensationCommand("stock-commands", (d, c) -> "release")
+                .onCompensationReply(String.class, (d, reply) -> { })
+                .build();
+        SagaStep<?> reserve = definition.step("reserve");
+        assertTrue(reserve.hasCompensation());
+        assertTrue(reserve.usesBus());
+        assertFalse(reserve.isRemote());
+        assertEquals("stock-commands", reserve.remoteCompensation().orElseThrow().commandTopic());
+        assertTrue(definition.toMermaid().contains("undone by command to stock-commands"), definition.toMermaid());
     }
 
     @Test

@@ -98,7 +98,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.scheduler = config.scheduler();
         this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
         config.definitions().forEach(this::register);
-        if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::isRemote))) {
+        if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::usesBus))) {
             subscribeReplies();
         }
         if (config.purgeInterval() != null) {
@@ -485,11 +485,19 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     private <D> void deliver(SagaRun<D> run, String stepName, Message message) {
         SagaStep<D> step = run.definition.step(stepName);
-        if (!step.isRemote()) {
-            throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " for step '" + stepName
-                    + "' which is not a remote step", null, false);
+        if (message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()) {
+            if (step.remoteCompensation().isEmpty()) {
+                throw new SagaException(run.sagaId(), stepName, "compensation reply " + message.id() + " for step '"
+                        + stepName + "' which has no remote compensation", null, false);
+            }
+            run.onCompensationReply(step, message);
+        } else {
+            if (!step.isRemote()) {
+                throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " for step '" + stepName
+                        + "' which is not a remote step", null, false);
+            }
+            run.onReply(step, message);
         }
-        run.onReply(step, message);
         run.drive();
     }
 

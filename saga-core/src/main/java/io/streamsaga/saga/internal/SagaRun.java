@@ -827,7 +827,7 @@ final class SagaRun<D> {
         if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
             return;
         }
-        if (step.asyncCompensation() != null || groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
+        if (step.compensation() == null || groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
             compensateConcurrently(step, state.compensationAttempts());
             return;
         }
@@ -846,10 +846,11 @@ final class SagaRun<D> {
     }
 
     /**
-     * A compensation the driving thread does not wait for: an asynchronous one, or a parallel group member's
-     * synchronous one, which runs on the parallel executor so that the members of the group are compensated
-     * at the same time, as their actions ran. The next drive pass starts the next member's; the steps before
-     * the group wait until every member settled. The outcome arrives in {@link #onConcurrentCompensation}.
+     * A compensation the driving thread does not wait for: a remote one (its command, settled by the reply
+     * in {@link #onCompensationReply}), an asynchronous one, or a parallel group member's synchronous one,
+     * which runs on the parallel executor so that the members of the group are compensated at the same time,
+     * as their actions ran. The next drive pass starts the next member's; the steps before the group wait
+     * until every member settled. Other outcomes arrive in {@link #onConcurrentCompensation}.
      */
     private void compensateConcurrently(SagaStep<D> step, int attempt) {
         int i = step.index();
@@ -859,13 +860,12 @@ final class SagaRun<D> {
         CompletionStage<?> outcome;
         try {
             before(SagaInterceptor.Kind.COMPENSATION, context);
-            outcome = step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
+            outcome = step.remoteCompensation().isPresent() ? sendCompensationCommand(step, attempt, context)
+                    : step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
                     : compensateInParallel(step, input, context);
         } catch (Exception e) { // includes a full executor: a failed attempt, retried per the compensation's policy
             now = null;
-            after(SagaInterceptor.Kind.COMPENSATION, context, e);
-            inFlight[i] = false;
-            onCompensationFailure(step, e);
+            settleCompensation(step, stepStates.get(i), context, e);
             return;
         }
         now = null;
@@ -897,7 +897,15 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        Throwable cause = error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
+        settleCompensation(step, state, context,
+                error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error);
+        drive();
+    }
+
+    /** The outcome of a compensation the driving thread did not wait for: succeeded when {@code cause} is null. */
+    private void settleCompensation(SagaStep<D> step, StepState state, StepContext context, Throwable cause) {
+        int i = step.index();
+        cancelTimer(i);
         after(SagaInterceptor.Kind.COMPENSATION, context, cause);
         inFlight[i] = false;
         if (cause == null) {
@@ -905,6 +913,77 @@ final class SagaRun<D> {
         } else {
             onCompensationFailure(step, cause);
         }
+    }
+
+    /**
+     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then) and arms the step's
+     * timeout. The returned stage fails only when the command cannot be sent: otherwise the step stays
+     * COMPENSATING, persisted, until the reply. A run recovered in that state starts the compensation again
+     * as a new attempt (the participant dedupes by the command's idempotency key), as it does for a local
+     * compensation whose outcome was never recorded.
+     */
+    private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context) throws Exception {
+        Message command = compensationCommand(step, context);
+        Duration timeout = step.timeout();
+        if (timeout != null) {
+            timers()[step.index()] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt,
+                    context, SagaException.timeout(sagaId, step.name(), timeout)));
+        }
+        CompletableFuture<Void> sendFailure = new CompletableFuture<>();
+        orchestrator.bus().publish(command).whenComplete((position, error) -> {
+            if (error != null) {
+                sendFailure.completeExceptionally(error);
+            }
+        });
+        return sendFailure;
+    }
+
+    /**
+     * The command of a remote compensation. Its id is deterministic per attempt; its idempotency key is the
+     * step's with {@code /compensation} appended, so that a participant that dedupes commands by key never
+     * takes the compensation for a duplicate of the step's own command.
+     */
+    private Message compensationCommand(SagaStep<D> step, StepContext context) throws Exception {
+        SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
+        Object payload = remote.command().command(data, context);
+        var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
+        return Message.builder(remote.commandTopic())
+                .id(sagaId + "/" + step.name() + "/" + SagaMessages.COMPENSATION + "/" + context.attempt())
+                .key(sagaId)
+                .type(typeId.type())
+                .version(typeId.version())
+                .payload(payload)
+                .header(MessageHeaders.SAGA_ID, sagaId)
+                .header(SagaMessages.STEP, step.name())
+                .header(SagaMessages.ATTEMPT, Integer.toString(context.attempt()))
+                .header(SagaMessages.PHASE, SagaMessages.COMPENSATION)
+                .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
+                .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey() + "/" + SagaMessages.COMPENSATION)
+                .timestamp(now())
+                .build();
+    }
+
+    /**
+     * A reply to {@code step}'s compensation command: completes the compensation if the step still
+     * compensates (from any attempt, and also in a run this process adopted after a restart).
+     */
+    synchronized void onCompensationReply(SagaStep<D> step, Message reply) {
+        now = null;
+        StepState state = stepStates.get(step.index());
+        if (stopped || state.status() != StepStatus.COMPENSATING) {
+            log.debug("saga {}: ignoring compensation reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
+                    state.status());
+            return;
+        }
+        SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
+        Throwable rejected = null;
+        try {
+            remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
+        } catch (Exception e) {
+            rejected = e;
+        }
+        now = null;
+        settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
         drive();
     }
 

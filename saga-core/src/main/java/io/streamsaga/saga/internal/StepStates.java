@@ -17,7 +17,7 @@ import java.util.Map;
  */
 final class StepStates {
     final List<StepState> pending;
-    /** Whether the definition has remote steps (its runs need the reply subscription). */
+    /** Whether the definition has remote steps or compensations (its runs need the reply subscription). */
     final boolean remote;
     private final StepState[] running;
     private final StepState[] succeeded;
@@ -79,7 +79,7 @@ final class StepStates {
             failed[i] = new StepState(name, StepStatus.FAILED, 1, 0, null);
         }
         pending = List.of(initial);
-        remote = definition.steps().stream().anyMatch(SagaStep::isRemote);
+        remote = definition.steps().stream().anyMatch(SagaStep::usesBus);
         List<StepState>[] runningAt = forwardLists(initial, running);
         List<StepState>[] succeededAt = forwardLists(initial, succeeded);
         runningLists = List.of(runningAt);
@@ -93,7 +93,7 @@ final class StepStates {
         boolean sequential = definition.groups().stream().allMatch(group -> group.size() == 1);
         straight = sequential && n <= MAX_SHARED_COMPENSATION_STEPS
                 && definition.steps().stream().allMatch(step -> step.action() != null && !step.isRemote()
-                        && step.asyncCompensation() == null);
+                        && (step.compensation() != null || !step.hasCompensation()));
         @SuppressWarnings("unchecked")
         List<StepState>[][] compensatingAt = new List[n][n];
         @SuppressWarnings("unchecked")
