@@ -37,16 +37,26 @@ class KafkaRemoteSagaStepTest {
     record PaymentReply(String orderId, String paymentId, boolean approved) {
     }
 
+    record CancelOrder(String orderId) {
+    }
+
+    record OrderCancelled(String orderId) {
+    }
+
     private static TypeRegistry types() {
         return TypeRegistry.builder()
                 .register("process-payment", 1, ProcessPayment.class)
                 .register("payment-reply", 1, PaymentReply.class)
+                .register("cancel-order", 1, CancelOrder.class)
+                .register("order-cancelled", 1, OrderCancelled.class)
                 .build();
     }
 
     private final List<String> cancelledOrders = new CopyOnWriteArrayList<>();
     private final List<Message> commandsSeen = new CopyOnWriteArrayList<>();
     private String commands;
+    private String orderCommands;
+    private final List<Message> cancellationsSeen = new CopyOnWriteArrayList<>();
     private KafkaTransport orchestratorKafka;
     private KafkaTransport paymentKafka;
     private EventBus orchestratorBus;
@@ -56,6 +66,7 @@ class KafkaRemoteSagaStepTest {
     @BeforeEach
     void startServices() {
         commands = SharedKafkaBroker.unique("payment-commands");
+        orderCommands = SharedKafkaBroker.unique("order-commands");
         String replies = SharedKafkaBroker.unique("order-saga-replies");
         orchestratorKafka = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers()).build();
         paymentKafka = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers()).build();
@@ -67,6 +78,12 @@ class KafkaRemoteSagaStepTest {
             SagaMessages.reply(paymentBus, ctx.message(),
                     new PaymentReply(command.orderId(), "pay-" + command.orderId(), command.amount() <= 1000))
                     .toCompletableFuture().join();
+        });
+        // The order service (in the same process as the payment service here) cancels orders on command.
+        paymentBus.subscribe("order-service", orderCommands, CancelOrder.class, (command, ctx) -> {
+            cancellationsSeen.add(ctx.message());
+            cancelledOrders.add(command.orderId());
+            SagaMessages.reply(paymentBus, ctx.message(), new OrderCancelled(command.orderId())).toCompletableFuture().join();
         });
         orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(orchestratorBus)
                 .replyTopic(replies).group(SharedKafkaBroker.unique("order-saga")).register(definition()).build();
@@ -82,11 +99,26 @@ class KafkaRemoteSagaStepTest {
     }
 
     private SagaDefinition<OrderData> definition() {
-        return SagaDefinition.builder("kafka-order-saga", OrderData.class)
+        return paymentAfter(SagaDefinition.builder("kafka-order-saga", OrderData.class)
                 .dataType("kafka-order-saga-data")
                 .step("create-order")
                     .action((order, ctx) -> order)
-                    .compensation((order, ctx) -> cancelledOrders.add(order.orderId()))
+                    .compensation((order, ctx) -> cancelledOrders.add(order.orderId())));
+    }
+
+    /** The order is cancelled by a command to the order service, completed by its reply. */
+    private SagaDefinition<OrderData> definitionWithRemoteCancellation() {
+        return paymentAfter(SagaDefinition.builder("kafka-order-saga-remote-cancel", OrderData.class)
+                .dataType("kafka-order-saga-data")
+                .step("create-order")
+                    .action((order, ctx) -> order)
+                    .compensationCommand(orderCommands, (order, ctx) -> new CancelOrder(order.orderId()))
+                    .onCompensationReply(OrderCancelled.class, (order, reply) -> { })
+                    .timeout(Duration.ofSeconds(60)));
+    }
+
+    private SagaDefinition<OrderData> paymentAfter(SagaDefinition.StepBuilder<OrderData> saga) {
+        return saga
                 .step("process-payment")
                     .command(commands, (order, ctx) -> new ProcessPayment(order.orderId(), order.amount()))
                     .onReply(PaymentReply.class, (order, reply) -> {
@@ -118,5 +150,18 @@ class KafkaRemoteSagaStepTest {
 
         assertTrue(result.isCompensated(), result.toString());
         assertEquals(List.of("o-2"), cancelledOrders);
+    }
+
+    @Test
+    void aRemoteCompensationTravelsAsACommandAndCompletesOnItsReplyOverKafka() throws Exception {
+        SagaResult<OrderData> result = orchestrator.start(definitionWithRemoteCancellation(), new OrderData("o-3", 5000, null))
+                .toCompletableFuture().get(60, TimeUnit.SECONDS);
+
+        assertTrue(result.isCompensated(), result.toString());
+        assertEquals(List.of("o-3"), cancelledOrders);
+        assertEquals(1, cancellationsSeen.size());
+        assertEquals(SagaMessages.COMPENSATION, cancellationsSeen.get(0).header(SagaMessages.PHASE).orElseThrow());
+        assertEquals(result.sagaId() + "/create-order/compensation",
+                cancellationsSeen.get(0).header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow());
     }
 }
