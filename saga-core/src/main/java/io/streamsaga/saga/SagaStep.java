@@ -8,8 +8,7 @@ import java.util.Optional;
 /**
  * One step of a {@link SagaDefinition}: a local action (synchronous or asynchronous) or a remote command
  * completed by its reply, an optional compensation (synchronous, asynchronous, or a command completed by its
- * reply), retry policies and a timeout. Immutable and
- * thread-safe; built through {@link SagaDefinition.Builder}.
+ * reply), retry policies and a timeout. Immutable and thread-safe; built through {@link SagaDefinition.Builder}.
  *
  * @param <D> the saga data type
  */
