@@ -824,11 +824,22 @@ final class SagaRun<D> {
         int i = step.index();
         cancelTimer(i);
         StepState state = shared.nextCompensationAttempt(i, stepStates.get(i));
-        if (!writeStep(i, state, TransitionType.COMPENSATION_STARTED, state.compensationAttempts(), null) || !flush()) {
+        // A store with an outbox writes a remote compensation's command with its start, as a remote step's.
+        Message outboxed = null;
+        if (step.remoteCompensation().isPresent() && orchestrator.transactionalMessages()) {
+            try {
+                outboxed = compensationCommand(step, context(step, state.compensationAttempts()), true);
+            } catch (Exception e) {
+                log.debug("saga {}: compensation command of {} not built ({}); the attempt fails after its start is stored",
+                        sagaId, step.name(), e.toString());
+            }
+        }
+        if (!stage(i, state, status, failure, compensationFailure, TransitionType.COMPENSATION_STARTED, step.name(),
+                state.compensationAttempts(), null, outboxed) || !flush()) {
             return;
         }
         if (step.compensation() == null || groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
-            compensateConcurrently(step, state.compensationAttempts());
+            compensateConcurrently(step, state.compensationAttempts(), outboxed != null);
             return;
         }
         if (callCompensation(step, state.compensationAttempts())) {
@@ -852,7 +863,7 @@ final class SagaRun<D> {
      * as their actions ran. The next drive pass starts the next member's; the steps before the group wait
      * until every member settled. Other outcomes arrive in {@link #onConcurrentCompensation}.
      */
-    private void compensateConcurrently(SagaStep<D> step, int attempt) {
+    private void compensateConcurrently(SagaStep<D> step, int attempt, boolean outboxed) {
         int i = step.index();
         StepContext context = context(step, attempt);
         D input = data;
@@ -860,7 +871,7 @@ final class SagaRun<D> {
         CompletionStage<?> outcome;
         try {
             before(SagaInterceptor.Kind.COMPENSATION, context);
-            outcome = step.remoteCompensation().isPresent() ? sendCompensationCommand(step, attempt, context)
+            outcome = step.remoteCompensation().isPresent() ? sendCompensationCommand(step, attempt, context, outboxed)
                     : step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
                     : compensateInParallel(step, input, context);
         } catch (Exception e) { // includes a full executor: a failed attempt, retried per the compensation's policy
@@ -922,28 +933,32 @@ final class SagaRun<D> {
      * as a new attempt (the participant dedupes by the command's idempotency key), as it does for a local
      * compensation whose outcome was never recorded.
      */
-    private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context) throws Exception {
-        Message command = compensationCommand(step, context);
+    private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context, boolean outboxed)
+            throws Exception {
+        Message command = outboxed ? null : compensationCommand(step, context, false);
         Duration timeout = step.timeout();
         if (timeout != null) {
             timers()[step.index()] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt,
                     context, SagaException.timeout(sagaId, step.name(), timeout)));
         }
         CompletableFuture<Void> sendFailure = new CompletableFuture<>();
-        orchestrator.bus().publish(command).whenComplete((position, error) -> {
-            if (error != null) {
-                sendFailure.completeExceptionally(error);
-            }
-        });
+        if (command != null) { // else the store's outbox relay publishes it
+            orchestrator.bus().publish(command).whenComplete((position, error) -> {
+                if (error != null) {
+                    sendFailure.completeExceptionally(error);
+                }
+            });
+        }
         return sendFailure;
     }
 
     /**
      * The command of a remote compensation. Its id is deterministic per attempt; its idempotency key is the
      * step's with {@code /compensation} appended, so that a participant that dedupes commands by key never
-     * takes the compensation for a duplicate of the step's own command.
+     * takes the compensation for a duplicate of the step's own command. {@code encoded}: the payload as
+     * bytes, for a store to write.
      */
-    private Message compensationCommand(SagaStep<D> step, StepContext context) throws Exception {
+    private Message compensationCommand(SagaStep<D> step, StepContext context, boolean encoded) throws Exception {
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
         Object payload = remote.command().command(data, context);
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
@@ -952,7 +967,7 @@ final class SagaRun<D> {
                 .key(sagaId)
                 .type(typeId.type())
                 .version(typeId.version())
-                .payload(payload)
+                .payload(encoded ? orchestrator.bus().codec().encode(payload) : payload)
                 .header(MessageHeaders.SAGA_ID, sagaId)
                 .header(SagaMessages.STEP, step.name())
                 .header(SagaMessages.ATTEMPT, Integer.toString(context.attempt()))

@@ -52,6 +52,12 @@ abstract class SagaTransactionalMessagesTest {
     record Charged(String paymentId) {
     }
 
+    record Release(String orderId) {
+    }
+
+    record Released(String orderId) {
+    }
+
     @RegisterExtension
     final DatabaseExtension db = DatabaseExtension.of(kind());
 
@@ -68,11 +74,24 @@ abstract class SagaTransactionalMessagesTest {
     /** The participant's effects: past its inbox. */
     private final List<String> charges = new CopyOnWriteArrayList<>();
     private final List<String> lifecycle = new CopyOnWriteArrayList<>();
+    /** The stock service's release commands, as delivered. */
+    private final List<String> releases = new CopyOnWriteArrayList<>();
 
     private final SagaDefinition<Order> saga = SagaDefinition.builder("order", Order.class).dataType("order-data")
             .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
             .step("pay").command("payment-commands", (d, ctx) -> new Charge(d.orderId()))
             .onReply(Charged.class, (d, reply) -> new Order(d.orderId(), reply.paymentId()))
+            .build();
+
+    /** The payment is declined, so the reservation is released by a command to the stock service. */
+    private final SagaDefinition<Order> declined = SagaDefinition.builder("declined-order", Order.class).dataType("order-data")
+            .step("reserve").action((d, ctx) -> d)
+            .compensationCommand("stock-commands", (d, ctx) -> new Release(d.orderId()))
+            .onCompensationReply(Released.class, (d, reply) -> { })
+            .step("pay").command("payment-commands", (d, ctx) -> new Charge(d.orderId()))
+            .onReply(Charged.class, (d, reply) -> {
+                throw new IllegalStateException("declined");
+            })
             .build();
 
     @BeforeEach
@@ -82,7 +101,8 @@ abstract class SagaTransactionalMessagesTest {
         store = configure(JdbcSagaStore.builder(database.dataSource())).transactionalMessages().build();
         bus = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
                 .register(SagaLifecycleEvent.TYPE, 1, SagaLifecycleEvent.class)
-                .register("charge", 1, Charge.class).register("charged", 1, Charged.class).build()).build();
+                .register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                .register("release", 1, Release.class).register("released", 1, Released.class).build()).build();
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), Clock.systemUTC());
         var charge = inbox.<Charge>handler((command, ctx, connection) -> {
             charges.add(ctx.message().id());
@@ -93,6 +113,10 @@ abstract class SagaTransactionalMessagesTest {
             charge.handle(command, ctx);
         });
         bus.subscribe("ops", "saga-events", SagaLifecycleEvent.class, (event, ctx) -> lifecycle.add(event.event()));
+        bus.subscribe("stock", "stock-commands", Release.class, (command, ctx) -> {
+            releases.add(ctx.message().id());
+            SagaMessages.reply(bus, ctx.message(), new Released(command.orderId()));
+        });
     }
 
     @AfterEach
@@ -184,5 +208,20 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(List.of("s-3/pay/1"), deliveries);
         assertEquals(List.of("s-3/pay/1"), charges);
         assertTrue(lifecycle.containsAll(List.of("started", "completed")));
+    }
+
+    @Test
+    void aRemoteCompensationsCommandLeavesThroughTheOutboxWithItsStart() {
+        try (SagaOrchestrator orchestrator = orchestrator(store).register(declined).build()) {
+            var result = orchestrator.start(declined, "s-4", "o-4", new Order("o-4", null)).toCompletableFuture();
+            relay(); // pay's command out, its reply declines: the release starts, its command written with it
+            assertEquals(StepStatus.COMPENSATING, store.find("s-4").orElseThrow().step("reserve").orElseThrow().status());
+            assertEquals(List.of(), releases, "the engine published the compensation command itself");
+
+            relay(); // the release command reaches the stock service, whose reply completes the compensation
+            assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+            relay();
+        }
+        assertEquals(List.of("s-4/reserve/compensation/1"), releases);
     }
 }
