@@ -365,7 +365,11 @@ public final class SagaDefinition<D> {
             return this;
         }
 
-        /** How long an asynchronous action or a remote reply may take before the attempt fails. */
+        /**
+         * How long an asynchronous action or a remote reply may take before the attempt fails; it bounds in the
+         * same way each attempt of a compensation the engine does not block on (asynchronous, remote, or a
+         * parallel group member's).
+         */
         public StepBuilder<D> timeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
                     "step '%s': timeout must be positive, but was %s", name, timeout);

@@ -861,7 +861,9 @@ final class SagaRun<D> {
      * in {@link #onCompensationReply}), an asynchronous one, or a parallel group member's synchronous one,
      * which runs on the parallel executor so that the members of the group are compensated at the same time,
      * as their actions ran. The next drive pass starts the next member's; the steps before the group wait
-     * until every member settled. Other outcomes arrive in {@link #onConcurrentCompensation}.
+     * until every member settled. Other outcomes arrive in {@link #onConcurrentCompensation}. The step's
+     * timeout bounds each such wait: a compensation that overruns it failed its attempt (and a late outcome
+     * is ignored).
      */
     private void compensateConcurrently(SagaStep<D> step, int attempt, boolean outboxed) {
         int i = step.index();
@@ -883,6 +885,11 @@ final class SagaRun<D> {
         if (outcome == null) {
             outcome = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous compensation of step '"
                     + step.name() + "' returned null instead of a stage"));
+        }
+        Duration timeout = step.timeout();
+        if (timeout != null) { // cancelled when the outcome settles (at once, if it already has)
+            timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt, context,
+                    SagaException.timeout(sagaId, step.name(), timeout)));
         }
         outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, context, error));
     }
@@ -927,8 +934,8 @@ final class SagaRun<D> {
     }
 
     /**
-     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then) and arms the step's
-     * timeout. The returned stage fails only when the command cannot be sent: otherwise the step stays
+     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then). The returned stage
+     * fails only when the command cannot be sent: otherwise the step stays
      * COMPENSATING, persisted, until the reply. A run recovered in that state starts the compensation again
      * as a new attempt (the participant dedupes by the command's idempotency key), as it does for a local
      * compensation whose outcome was never recorded.
@@ -936,11 +943,6 @@ final class SagaRun<D> {
     private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context, boolean outboxed)
             throws Exception {
         Message command = outboxed ? null : compensationCommand(step, context, false);
-        Duration timeout = step.timeout();
-        if (timeout != null) {
-            timers()[step.index()] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt,
-                    context, SagaException.timeout(sagaId, step.name(), timeout)));
-        }
         CompletableFuture<Void> sendFailure = new CompletableFuture<>();
         if (command != null) { // else the store's outbox relay publishes it
             orchestrator.bus().publish(command).whenComplete((position, error) -> {

@@ -3,14 +3,18 @@ package io.streamsaga.inmemory.saga;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTimeoutException;
 import io.streamsaga.saga.StepStatus;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
+import java.time.Instant;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -108,6 +112,38 @@ class AsyncCompensationTest {
             assertTrue(noStage.needsAttention(), noStage.toString());
             assertTrue(noStage.compensationFailure().message().contains("returned null instead of a stage"),
                     noStage.compensationFailure().toString());
+        }
+    }
+
+    @Test
+    void aStageThatOverrunsTheStepsTimeoutFailsItsAttemptAndALateOutcomeIsIgnored() {
+        VirtualScheduler scheduler = new VirtualScheduler(Instant.EPOCH);
+        List<String> undone = new CopyOnWriteArrayList<>();
+        CompletableFuture<String> late = new CompletableFuture<>();
+        SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
+                .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> undone.add("reserve"))
+                .step("ship").action((order, ctx) -> order).asyncCompensation((order, ctx) -> late)
+                .compensationRetry(RetryPolicy.NONE).timeout(Duration.ofSeconds(30))
+                .step("pay").action((order, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).scheduler(scheduler)
+                .build()) {
+            CompletableFuture<SagaResult<Order>> result = orchestrator.start(definition, "order-6", null, new Order("o-6"))
+                    .toCompletableFuture();
+            scheduler.advance(Duration.ofSeconds(29));
+            assertFalse(result.isDone());
+
+            scheduler.advance(Duration.ofSeconds(2));
+
+            SagaResult<Order> outcome = result.join();
+            assertTrue(outcome.needsAttention(), outcome.toString());
+            assertEquals(SagaTimeoutException.class.getName(), outcome.compensationFailure().errorClass());
+            late.complete("too late");
+            assertEquals(StepStatus.COMPENSATION_FAILED, orchestrator.find("order-6").orElseThrow().step("ship").orElseThrow().status());
+            assertEquals(List.of(), undone);
+            assertEquals(0, scheduler.pendingTasks());
         }
     }
 
