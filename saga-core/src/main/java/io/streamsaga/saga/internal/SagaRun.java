@@ -28,6 +28,7 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -448,15 +449,25 @@ final class SagaRun<D> {
      */
     private CompletionStage<D> runInParallel(SagaStep<D> step, StepContext context) {
         D input = data;
-        CompletableFuture<D> outcome = new CompletableFuture<>();
+        return onParallelExecutor(() -> step.action().execute(input, context));
+    }
+
+    /** Runs {@code task} on the orchestrator's parallel executor; its result or failure completes the stage. */
+    private <T> CompletionStage<T> onParallelExecutor(Callable<T> task) {
+        CompletableFuture<T> outcome = new CompletableFuture<>();
         orchestrator.parallelExecutor().execute(() -> {
             try {
-                outcome.complete(step.action().execute(input, context));
+                outcome.complete(task.call());
             } catch (Throwable e) {
                 outcome.completeExceptionally(e);
             }
         });
         return outcome;
+    }
+
+    /** The failure a stage completed with, without the {@link CompletionException} wrapper. */
+    private static Throwable unwrapped(Throwable error) {
+        return error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
     }
 
     private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {
@@ -467,7 +478,7 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        Throwable cause = error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
+        Throwable cause = unwrapped(error);
         after(SagaInterceptor.Kind.ACTION, context, cause);
         inFlight[i] = false;
         cancelTimer(i);
@@ -635,7 +646,7 @@ final class SagaRun<D> {
             return;
         }
         cancelTimer(step.index());
-        onActionFailure(step, error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error, false);
+        onActionFailure(step, unwrapped(error), false);
         drive();
     }
 
@@ -895,16 +906,10 @@ final class SagaRun<D> {
     }
 
     private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
-        CompletableFuture<Void> outcome = new CompletableFuture<>();
-        orchestrator.parallelExecutor().execute(() -> {
-            try {
-                step.compensation().compensate(input, context);
-                outcome.complete(null);
-            } catch (Throwable e) {
-                outcome.completeExceptionally(e);
-            }
+        return onParallelExecutor(() -> {
+            step.compensation().compensate(input, context);
+            return null;
         });
-        return outcome;
     }
 
     private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, StepContext context, Throwable error) {
@@ -915,8 +920,7 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        settleCompensation(step, state, context,
-                error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error);
+        settleCompensation(step, state, context, unwrapped(error));
         drive();
     }
 
