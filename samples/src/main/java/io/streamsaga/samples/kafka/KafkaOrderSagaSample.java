@@ -23,7 +23,8 @@ import java.util.concurrent.TimeUnit;
  * orchestrator creates the order locally, then sends {@code reserve-inventory} and {@code process-payment}
  * commands to the Inventory and Payment services' topics and completes each step on their replies. When the
  * payment is declined, the completed steps are compensated in reverse order: a {@code release-inventory}
- * command, then the order is cancelled.
+ * command to the Inventory service (a remote compensation, completed by its {@code inventory-released}
+ * reply), then the order is cancelled.
  *
  * <p>{@code --fail-payment} makes the payment service decline; {@code --bootstrap-servers host:port} uses an
  * existing cluster instead of starting an embedded broker.
@@ -47,6 +48,10 @@ public final class KafkaOrderSagaSample {
 
     @EventType("release-inventory")
     public record ReleaseInventory(String orderId, String reservationId) {
+    }
+
+    @EventType("inventory-released")
+    public record InventoryReleased(String orderId, String reservationId) {
     }
 
     @EventType("process-payment")
@@ -93,7 +98,7 @@ public final class KafkaOrderSagaSample {
         String inventoryReleases = "inventory-releases-" + run;
         String paymentCommands = "payment-commands-" + run;
         TypeRegistry types = TypeRegistry.builder().register(ReserveInventory.class).register(InventoryReserved.class)
-                .register(ReleaseInventory.class).register(ProcessPayment.class).register(PaymentResult.class).build();
+                .register(ReleaseInventory.class).register(InventoryReleased.class).register(ProcessPayment.class).register(PaymentResult.class).build();
         List<String> effects = new CopyOnWriteArrayList<>();
 
         try (KafkaTransport orchestratorKafka = kafka(bootstrapServers, "order-service");
@@ -113,6 +118,8 @@ public final class KafkaOrderSagaSample {
             inventoryBus.subscribe("inventory-service", inventoryReleases, ReleaseInventory.class, (command, ctx) -> {
                 effects.add("inventory released " + command.reservationId());
                 out.printf("[inventory] released %s%n", command.reservationId());
+                SagaMessages.reply(inventoryBus, ctx.message(), new InventoryReleased(command.orderId(), command.reservationId()))
+                        .toCompletableFuture().join();
             });
             paymentBus.subscribe("payment-service", paymentCommands, ProcessPayment.class, (command, ctx) -> {
                 boolean approved = !failPayment;
@@ -139,8 +146,9 @@ public final class KafkaOrderSagaSample {
                         .command(inventoryCommands, (order, ctx) -> new ReserveInventory(order.orderId()))
                         .onReply(InventoryReserved.class, (order, reply) -> order.with(order.orderId(), reply.reservationId(), null))
                         .timeout(Duration.ofSeconds(60))
-                        .compensation((order, ctx) -> orchestratorBus.publish(inventoryReleases, order.orderId(),
-                                new ReleaseInventory(order.orderId(), order.reservationId())).toCompletableFuture().join())
+                        .compensationCommand(inventoryReleases,
+                                (order, ctx) -> new ReleaseInventory(order.orderId(), order.reservationId()))
+                        .onCompensationReply(InventoryReleased.class, (order, reply) -> { })
                     .step("process-payment")
                         .command(paymentCommands, (order, ctx) -> new ProcessPayment(order.orderId(), order.amount()))
                         .onReply(PaymentResult.class, (order, reply) -> {
@@ -157,13 +165,6 @@ public final class KafkaOrderSagaSample {
                     .register(definition).build()) {
                 SagaResult<OrderData> result = orchestrator.start(definition, new OrderData("alice", 250, null, null, null))
                         .toCompletableFuture().get(120, TimeUnit.SECONDS);
-                if (result.isCompensated()) {
-                    // the release command is fire-and-forget: wait for the inventory service to apply it
-                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                    while (effects.stream().noneMatch(e -> e.startsWith("inventory released")) && System.nanoTime() < deadline) {
-                        Thread.sleep(20);
-                    }
-                }
                 out.printf("[saga]      %s: %s%n", result.outcome(), result.data());
                 return new Outcome(result, List.copyOf(effects));
             }
