@@ -244,6 +244,36 @@ class RemoteCompensationTest {
         }
     }
 
+    @Test
+    void aGroupMembersRemoteCompensationWaitsBesideTheOtherMembersAndBeforeTheStepsBeforeTheGroup() {
+        SagaRunReport<Airline, Booking> run = SagaTestKit.given(RemoteCompensationTest::airline,
+                        airline -> SagaDefinition.builder("trip-booking-saga", Booking.class)
+                                .step("quote").action((b, ctx) -> b).compensation((b, ctx) -> { })
+                                .parallel(group -> {
+                                    group.remoteStep("reserve-seat")
+                                            .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                                            .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
+                                            .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
+                                            .onCompensationReply(SeatReleased.class, (b, reply) -> { });
+                                    group.step("meal").action((b, ctx) -> b).compensation((b, ctx) -> { });
+                                })
+                                .step("charge").action((b, ctx) -> b)
+                                .build(), BOOKING)
+                .types(types())
+                .failStep("charge", FailureMode.always())
+                .whenRun()
+                .expectCompensated();
+
+        // The meal is undone while the seat's release waits for its reply; the quote only after both.
+        assertEquals(List.of("reserve-seat started", "meal started", "meal succeeded", "reserve-seat succeeded",
+                        "quote started", "quote succeeded"),
+                run.history().stream()
+                        .filter(t -> t.type() == TransitionType.COMPENSATION_STARTED || t.type() == TransitionType.COMPENSATION_SUCCEEDED)
+                        .map(t -> t.step() + (t.type() == TransitionType.COMPENSATION_STARTED ? " started" : " succeeded"))
+                        .toList());
+        assertEquals(1, run.fixture().releases);
+    }
+
     private static void consistent(Airline airline, SagaRunReport<Airline, Booking> run) {
         assertTrue(airline.reservations <= 1 && airline.releases <= 1, "an effect was applied twice");
         if (run.status() == SagaStatus.COMPLETED) {
