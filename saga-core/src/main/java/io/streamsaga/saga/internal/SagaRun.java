@@ -938,11 +938,11 @@ final class SagaRun<D> {
     }
 
     /**
-     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then). The returned stage
-     * fails only when the command cannot be sent: otherwise the step stays
-     * COMPENSATING, persisted, until the reply. A run recovered in that state starts the compensation again
-     * as a new attempt (the participant dedupes by the command's idempotency key), as it does for a local
-     * compensation whose outcome was never recorded.
+     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then; {@code outboxed}: the
+     * store wrote the command with it, and its relay publishes it). The returned stage fails only when the
+     * command cannot be sent: otherwise the step stays COMPENSATING, persisted, until the reply. A run
+     * recovered in that state starts the compensation again as a new attempt (the participant dedupes by the
+     * command's idempotency key), as it does for a local compensation whose outcome was never recorded.
      */
     private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context, boolean outboxed)
             throws Exception {
