@@ -279,7 +279,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             register(definition);
             states = stepStates(definition);
         }
-        if (replies == null && states.remote) {
+        if (replies == null && states.usesBus) {
             subscribeReplies();
         }
         // The run stores the start itself: with transition batches together with the first step's start.
@@ -364,7 +364,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             definition = registered(current.sagaName(), current.definitionVersion());
         }
-        if (stepStates(definition).remote) {
+        if (stepStates(definition).usesBus) {
             subscribeReplies();
         }
         SagaRun<?> run = newRun(definition, current);

@@ -317,7 +317,7 @@ final class SagaRun<D> {
                 return;
             }
             D previous = data;
-            data = result == null ? data : definition.merge(i).apply(data, result);
+            data = result == null ? data : definition.merge(step.group()).apply(data, result);
             if (!stageStraight(shared.succeededList(i), TransitionType.STEP_SUCCEEDED, step.name())) {
                 data = previous;
                 return;
@@ -594,26 +594,46 @@ final class SagaRun<D> {
 
     // ---------------------------------------------------------------- remote steps
 
-    /**
-     * The step's command message. Its id is deterministic, so a command re-sent after a crash is the same
-     * message for idempotent consumers. {@code encoded}: the payload as bytes, for a store to write.
-     */
+    /** The remote step's command message for {@code attempt} (see {@link #commandMessage}). */
     private Message command(SagaStep<D> step, int attempt, boolean encoded) throws Exception {
-        SagaStep.Remote<D> remote = step.remote().orElseThrow();
-        StepContext context = context(step, attempt);
-        Object payload = remote.command().command(data, context);
+        return commandMessage(step, context(step, attempt), false, encoded);
+    }
+
+    /**
+     * A command message of the step: its remote action's, or ({@code compensation}) its remote compensation's.
+     * The id is deterministic per attempt, so a command re-sent after a crash is the same message for
+     * idempotent consumers. A compensation's id and idempotency key carry {@code /compensation}, so that a
+     * participant that dedupes commands by key never takes it for a repeat of the action's command, and its
+     * {@link SagaMessages#PHASE} header routes the reply to the compensation. {@code encoded}: the payload as
+     * bytes, for a store to write.
+     */
+    private Message commandMessage(SagaStep<D> step, StepContext context, boolean compensation, boolean encoded)
+            throws Exception {
+        String topic;
+        Object payload;
+        if (compensation) {
+            SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
+            topic = remote.commandTopic();
+            payload = remote.command().command(data, context);
+        } else {
+            SagaStep.Remote<D> remote = step.remote().orElseThrow();
+            topic = remote.commandTopic();
+            payload = remote.command().command(data, context);
+        }
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
-        return Message.builder(remote.commandTopic())
-                .id(sagaId + "/" + step.name() + "/" + attempt)
+        String phase = compensation ? "/" + SagaMessages.COMPENSATION : "";
+        return Message.builder(topic)
+                .id(sagaId + "/" + step.name() + phase + "/" + context.attempt())
                 .key(sagaId)
                 .type(typeId.type())
                 .version(typeId.version())
                 .payload(encoded ? orchestrator.bus().codec().encode(payload) : payload)
                 .header(MessageHeaders.SAGA_ID, sagaId)
                 .header(SagaMessages.STEP, step.name())
-                .header(SagaMessages.ATTEMPT, Integer.toString(attempt))
+                .header(SagaMessages.ATTEMPT, Integer.toString(context.attempt()))
+                .header(SagaMessages.PHASE, compensation ? SagaMessages.COMPENSATION : null)
                 .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
-                .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey())
+                .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey() + phase)
                 .timestamp(now())
                 .build();
     }
@@ -839,7 +859,7 @@ final class SagaRun<D> {
         Message outboxed = null;
         if (step.remoteCompensation().isPresent() && orchestrator.transactionalMessages()) {
             try {
-                outboxed = compensationCommand(step, context(step, state.compensationAttempts()), true);
+                outboxed = commandMessage(step, context(step, state.compensationAttempts()), true, true);
             } catch (Exception e) {
                 log.debug("saga {}: compensation command of {} not built ({}); the attempt fails after its start is stored",
                         sagaId, step.name(), e.toString());
@@ -946,7 +966,7 @@ final class SagaRun<D> {
      */
     private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context, boolean outboxed)
             throws Exception {
-        Message command = outboxed ? null : compensationCommand(step, context, false);
+        Message command = outboxed ? null : commandMessage(step, context, true, false);
         CompletableFuture<Void> sendFailure = new CompletableFuture<>();
         if (command != null) { // else the store's outbox relay publishes it
             orchestrator.bus().publish(command).whenComplete((position, error) -> {
@@ -956,32 +976,6 @@ final class SagaRun<D> {
             });
         }
         return sendFailure;
-    }
-
-    /**
-     * The command of a remote compensation. Its id is deterministic per attempt; its idempotency key is the
-     * step's with {@code /compensation} appended, so that a participant that dedupes commands by key never
-     * takes the compensation for a duplicate of the step's own command. {@code encoded}: the payload as
-     * bytes, for a store to write.
-     */
-    private Message compensationCommand(SagaStep<D> step, StepContext context, boolean encoded) throws Exception {
-        SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
-        Object payload = remote.command().command(data, context);
-        var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
-        return Message.builder(remote.commandTopic())
-                .id(sagaId + "/" + step.name() + "/" + SagaMessages.COMPENSATION + "/" + context.attempt())
-                .key(sagaId)
-                .type(typeId.type())
-                .version(typeId.version())
-                .payload(encoded ? orchestrator.bus().codec().encode(payload) : payload)
-                .header(MessageHeaders.SAGA_ID, sagaId)
-                .header(SagaMessages.STEP, step.name())
-                .header(SagaMessages.ATTEMPT, Integer.toString(context.attempt()))
-                .header(SagaMessages.PHASE, SagaMessages.COMPENSATION)
-                .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
-                .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey() + "/" + SagaMessages.COMPENSATION)
-                .timestamp(now())
-                .build();
     }
 
     /**

@@ -18,7 +18,7 @@ import java.util.Map;
 final class StepStates {
     final List<StepState> pending;
     /** Whether the definition has remote steps or compensations (its runs need the reply subscription). */
-    final boolean remote;
+    final boolean usesBus;
     private final StepState[] running;
     private final StepState[] succeeded;
     private final StepState[] compensating;
@@ -79,7 +79,7 @@ final class StepStates {
             failed[i] = new StepState(name, StepStatus.FAILED, 1, 0, null);
         }
         pending = List.of(initial);
-        remote = definition.steps().stream().anyMatch(SagaStep::usesBus);
+        usesBus = definition.steps().stream().anyMatch(SagaStep::usesBus);
         List<StepState>[] runningAt = forwardLists(initial, running);
         List<StepState>[] succeededAt = forwardLists(initial, succeeded);
         runningLists = List.of(runningAt);
@@ -90,8 +90,9 @@ final class StepStates {
             failedAt[k] = copyReplaced(runningAt[k], k, failed[k]);
         }
         failedLists = List.of(failedAt);
-        boolean sequential = definition.groups().stream().allMatch(group -> group.size() == 1);
-        straight = sequential && n <= MAX_SHARED_COMPENSATION_STEPS
+        boolean sharedCompensation = n <= MAX_SHARED_COMPENSATION_STEPS
+                && definition.groups().stream().allMatch(group -> group.size() == 1);
+        straight = sharedCompensation
                 && definition.steps().stream().allMatch(step -> step.action() != null && !step.isRemote()
                         && (step.compensation() != null || !step.hasCompensation()));
         @SuppressWarnings("unchecked")
@@ -100,7 +101,7 @@ final class StepStates {
         List<StepState>[][] compensatedAt = new List[n][n];
         compensatingAfter = compensatingAt;
         compensatedAfter = compensatedAt;
-        if (sequential && n <= MAX_SHARED_COMPENSATION_STEPS) {
+        if (sharedCompensation) {
             for (int k = 0; k < n; k++) {
                 // The engine compensates the succeeded steps before k, last first (see SagaRun.advanceCompensation).
                 List<StepState> list = failedAt[k];
