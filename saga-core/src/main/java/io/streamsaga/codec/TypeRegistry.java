@@ -91,7 +91,7 @@ public final class TypeRegistry {
      * Lifts {@code tree} of {@code type} from version {@code from} to version {@code to} through the
      * registered upcasters, one version at a time.
      *
-     * @throws DecodingException when a step of the chain is missing or {@code from} is newer than {@code to}
+     * @throws DecodingException when a step of the chain is missing or fails, or {@code from} is newer than {@code to}
      */
     public ObjectNode upcast(String type, int from, int to, ObjectNode tree) {
         if (from > to) {
@@ -106,7 +106,15 @@ public final class TypeRegistry {
                 throw new DecodingException("no upcaster registered for " + type + " from version " + version
                         + " to " + (version + 1) + " (needed to read version " + from + " as version " + to + ")");
             }
-            current = upcaster.upcast(current);
+            try {
+                current = upcaster.upcast(current);
+            } catch (DecodingException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                // An old payload the upcaster cannot lift (a field missing or of another type) is undecodable:
+                // dead-lettered by the bus, not redelivered forever.
+                throw new DecodingException("upcaster of " + type + " from version " + version + " failed: " + e, e);
+            }
             if (current == null) {
                 throw new DecodingException("upcaster of " + type + " from version " + version + " returned null");
             }
