@@ -251,7 +251,15 @@ public final class EventAggregator implements AutoCloseable {
                 }
             } else {
                 metric("timed-out-dead-lettered");
-                deadLetter(closedGroup);
+                try {
+                    deadLetter(closedGroup);
+                } catch (RuntimeException e) {
+                    // Closed but not (fully) dead-lettered: reopen it so the timeout runs again, as after a
+                    // failed partial release, rather than let its parts vanish with the tombstone.
+                    log.error("dead-lettering the parts of group '{}' of aggregator '{}' failed; reopening it", key,
+                            config.name(), e);
+                    reopen(closedGroup, now.plus(config.timeout()));
+                }
             }
             return;
         }
