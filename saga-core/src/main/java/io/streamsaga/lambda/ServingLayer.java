@@ -97,8 +97,11 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         if (ctx.offset() < batch.coveredUpTo(ctx.partition())) {
             return; // the batch view has it already
         }
+        // Fold first: a fold that throws is retried (or dead-lettered) by the bus and must leave nothing
+        // behind, or a later refold would count the event once per attempt.
+        V folded = fold.apply(realtime, event);
         uncovered.add(new Positioned<>(ctx.partition(), ctx.offset(), event));
-        realtime = fold.apply(realtime, event);
+        realtime = folded;
     }
 
     /**
