@@ -143,7 +143,12 @@ public final class StranglerGateway<Q, R> {
                 if (shadowExecutor == null) {
                     shadow(request, decision, answer);
                 } else {
-                    shadowExecutor.execute(() -> shadow(request, decision, answer));
+                    try {
+                        shadowExecutor.execute(() -> shadow(request, decision, answer));
+                    } catch (RuntimeException e) {
+                        // A saturated or stopped shadow pool skips the comparison; the caller was served.
+                        log.warn("shadow call on route {} not run: {}", decision.route(), e.toString());
+                    }
                 }
                 return answer;
         }
