@@ -1,6 +1,7 @@
 package io.streamsaga.kappa;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.bus.StartPosition;
@@ -28,9 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@link Replay#caughtUp()} completes when they are reached. The replay then either goes on following the
  * topics live ({@link Mode#FOLLOW}, for a projection that takes over) or stops and ignores anything
  * published after the start ({@link Mode#UNTIL_TARGET}, for a batch recompute that covers an exact log
- * position). A record whose handler keeps failing is dead-lettered by the bus as usual and counts as
- * replayed; when it is the last one before the target, the replay notices at the next record or at the next
- * call to {@link Replay#progress()}.
+ * position). A record whose handler keeps failing (or that cannot be decoded) is dead-lettered by the bus as
+ * usual and counts as replayed as soon as its dead letter is sent.
  *
  * <p>Each topic is read by its own group, {@code <group>.<topic>}. Works on any transport through the
  * {@link Transport} contract (end offsets, committed offsets, consumer groups). A configured reprocessor is
@@ -105,8 +105,8 @@ public final class Reprocessor {
         for (Binding<?> binding : bindings) {
             subscriptions.add(run.subscribe(binding));
         }
-        // Asking for progress also completes the replay: the last record before the target may have been
-        // dead-lettered, which only the committed offset shows, and no later record may come to check it.
+        // Asking for progress also checks for completion: it may show a target reached by other means (a
+        // member of the same group elsewhere committing), which no handler of this process saw.
         run.replay = new Replay(group, run.groups, () -> {
             run.checkCaughtUp();
             return run.progress();
@@ -138,12 +138,19 @@ public final class Reprocessor {
                 if (!(mode == Mode.UNTIL_TARGET && beyond)) {
                     binding.handler().handle(event, ctx);
                 }
-                handled.computeIfAbsent(binding.topic(), t -> new ConcurrentHashMap<>())
-                        .merge(ctx.partition(), ctx.offset() + 1, Math::max);
-                checkCaughtUp();
+                passed(binding.topic(), ctx);
             };
-            return bus.subscribe(topicGroup, binding.topic(), binding.type(),
-                    SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), handler);
+            // A dead-lettered record is replayed too: without this the replay would only notice it at the next
+            // record, and none may come when it was the last one before the target.
+            SubscriptionOptions options = SubscriptionOptions.fromEarliest()
+                    .withDeadLetterListener((ctx, reason) -> passed(binding.topic(), ctx));
+            return bus.subscribe(topicGroup, binding.topic(), binding.type(), options, handler);
+        }
+
+        /** The record at {@code ctx} was handled or dead-lettered. */
+        private void passed(String topic, DeliveryContext ctx) {
+            handled.computeIfAbsent(topic, t -> new ConcurrentHashMap<>()).merge(ctx.partition(), ctx.offset() + 1, Math::max);
+            checkCaughtUp();
         }
 
         void checkCaughtUp() {

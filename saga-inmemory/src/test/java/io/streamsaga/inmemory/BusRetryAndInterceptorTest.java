@@ -3,6 +3,7 @@ package io.streamsaga.inmemory;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
@@ -92,6 +93,58 @@ class BusRetryAndInterceptorTest {
         assertEquals(Set.of("publish order-created", "receive ok tenant=vn", "ack ok",
                 "receive failing tenant=vn", "dead failing"), Set.copyOf(seen));
         assertEquals(5, seen.size());
+        assertEquals(1, transport.messages("order-created.DLT").size());
+    }
+
+    @Test
+    void aSubscriptionsDeadLetterListenerHearsOfItsOwnDeadLettersOnlyAfterTheyWereSent() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).build();
+        List<String> heard = new CopyOnWriteArrayList<>();
+        SubscriptionOptions options = SubscriptionOptions.defaults().withDeadLetterListener((ctx, reason) ->
+                heard.add(ctx.group() + " " + ctx.partition() + "/" + ctx.offset() + " attempts=" + ctx.attempt() + " "
+                        + reason + " dlt=" + transport.messages("order-created.DLT").size()));
+        bus.subscribe("failing", "order-created", OrderCreated.class, options, (event, ctx) -> {
+            if (event.orderId().equals("o-2")) {
+                throw new IllegalStateException("poison");
+            }
+        });
+        bus.subscribe("other", "order-created", OrderCreated.class, (event, ctx) -> {
+            throw new IllegalStateException("down");
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        bus.publish("order-created", "k", new OrderCreated("o-2"));
+        bus.publish(Message.builder("order-created").key("k").type("order-created").version(1)
+                .payload("{not json".getBytes(java.nio.charset.StandardCharsets.UTF_8)).build());
+        transport.drainAll();
+
+        // "other" dead-letters all three records too, but only "failing" listens, and each call comes after its letter.
+        assertEquals(List.of("failing 0/1 attempts=1 handler-failed", "failing 0/2 attempts=0 undecodable"),
+                heard.stream().map(h -> h.substring(0, h.indexOf(" dlt="))).toList());
+        for (String h : heard) {
+            assertTrue(Integer.parseInt(h.substring(h.indexOf("dlt=") + 4)) >= 1, h);
+        }
+    }
+
+    @Test
+    void aDeadLetterListenerThatThrowsDoesNotMakeTheBusHandleTheRecordAgain() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("failing", "order-created", OrderCreated.class,
+                SubscriptionOptions.defaults().withDeadLetterListener((ctx, reason) -> {
+                    throw new IllegalStateException("listener broken");
+                }),
+                (event, ctx) -> {
+                    handled.add(event.orderId());
+                    throw new IllegalStateException("poison");
+                });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of("o-1"), handled);
         assertEquals(1, transport.messages("order-created.DLT").size());
     }
 

@@ -6,9 +6,11 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -94,7 +96,7 @@ class ReprocessorTest {
     }
 
     @Test
-    void aDeadLetteredLastRecordCountsAsReplayedOnceTheGroupMovedPastIt() {
+    void aDeadLetteredLastRecordCompletesTheReplayWithoutAnyLaterRecordOrProgressCall() {
         publish(0, 3);
         Replay replay = Reprocessor.builder(bus).on("order-created", OrderCreated.class, (e, ctx) -> {
             if (e.orderId().equals("o-2")) {
@@ -104,9 +106,22 @@ class ReprocessorTest {
         }).build().start("with-poison");
         transport.drainAll();
 
+        assertTrue(replay.isCaughtUp()); // before progress() is asked: nothing else triggers a check
         assertEquals(List.of("o-2"), transport.messages("order-created.DLT").stream()
                 .map(m -> ((OrderCreated) m.payload()).orderId()).toList());
         assertEquals(3, replay.progress().done());
+    }
+
+    @Test
+    void anUndecodableLastRecordCompletesTheReplayOnceDeadLettered() {
+        publish(0, 2);
+        bus.publish(Message.builder("order-created").key("k9").type("order-created").version(1)
+                .payload("{not json".getBytes(StandardCharsets.UTF_8)).build());
+        Replay replay = reprocessor(Reprocessor.Mode.UNTIL_TARGET).start("with-garbage");
+        transport.drainAll();
+
         assertTrue(replay.isCaughtUp());
+        assertEquals(List.of("o-0", "o-1"), seen.stream().sorted().toList());
+        assertEquals(1, transport.messages("order-created.DLT").size());
     }
 }

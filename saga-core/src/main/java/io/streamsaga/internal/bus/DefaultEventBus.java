@@ -3,6 +3,7 @@ package io.streamsaga.internal.bus;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.bus.DeadLetterListener;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
@@ -232,7 +233,7 @@ public final class DefaultEventBus implements EventBus {
         ConfigurationException.require(handler != null, "handler must not be null (group '%s')", group);
         TopicPattern pattern = TopicPattern.of(topicPattern);
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
-        Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, handler);
+        Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
         Subscription subscription = transport.subscribe(group, pattern, options.start(), dispatcher);
         Subscription tracked = new TrackedSubscription(subscription);
         subscriptions.add(tracked);
@@ -332,6 +333,8 @@ public final class DefaultEventBus implements EventBus {
         private final String group;
         private final Class<T> eventType;
         private final RetryPolicy policy;
+        /** The subscription's own listener for what it dead-lettered, or null. */
+        private final DeadLetterListener deadLetterListener;
         private final EventHandler<T> handler;
         /**
          * On a transport that redelivers per partition: for each partition whose record waits for its
@@ -342,10 +345,12 @@ public final class DefaultEventBus implements EventBus {
          */
         private final Map<String, long[]> attemptsMade;
 
-        Dispatcher(String group, Class<T> eventType, RetryPolicy policy, EventHandler<T> handler) {
+        Dispatcher(String group, Class<T> eventType, RetryPolicy policy, DeadLetterListener deadLetterListener,
+                   EventHandler<T> handler) {
             this.group = group;
             this.eventType = eventType;
             this.policy = policy;
+            this.deadLetterListener = deadLetterListener;
             this.handler = handler;
             this.attemptsMade = transport.redeliversPerPartition() ? new java.util.concurrent.ConcurrentHashMap<>() : null;
         }
@@ -542,6 +547,15 @@ public final class DefaultEventBus implements EventBus {
             metrics.eventDeadLettered(original.topic(), group, reason);
             for (MessageInterceptor interceptor : interceptors) {
                 interceptor.onDeadLettered(original, group);
+            }
+            if (deadLetterListener != null) {
+                try {
+                    deadLetterListener.onDeadLettered(
+                            new DeliveryContext(original, group, record.partition(), record.offset(), attempts), reason);
+                } catch (RuntimeException e) {
+                    // The dead letter is sent: the record is acknowledged whatever the listener does.
+                    log.warn("dead-letter listener of group {} failed on {}: {}", group, original, e.toString());
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-package io.streamsaga.inmemory.review;
+package io.streamsaga.inmemory.patterns;
 
 import io.streamsaga.aggregator.EventAggregator;
 import io.streamsaga.aggregator.TimeoutPolicy;

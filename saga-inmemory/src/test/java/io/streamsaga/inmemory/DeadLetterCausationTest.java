@@ -1,10 +1,7 @@
-package io.streamsaga.inmemory.review;
+package io.streamsaga.inmemory;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
-import io.streamsaga.inmemory.DeliveryMode;
-import io.streamsaga.inmemory.InMemoryTransport;
-import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
