@@ -632,14 +632,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void cancel(String sagaId) {
         ensureOpen();
-        runFor(sagaId).cancel();
+        runFor(sagaId, SagaRun::requireRunning).cancel();
     }
 
     @Override
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> retryCompensation(String sagaId) {
         ensureOpen();
-        SagaRun<?> run = runFor(sagaId);
+        SagaRun<?> run = runFor(sagaId, SagaRun::requireNeedsAttention);
         run.retryFailed();
         return (CompletionStage) run.pendingResult();
     }
@@ -648,7 +648,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step) {
         ensureOpen();
-        SagaRun<?> run = runFor(sagaId);
+        SagaRun<?> run = runFor(sagaId, r -> r.requireSkippable(step));
         run.skip(step);
         return (CompletionStage) run.pendingResult();
     }
@@ -656,11 +656,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void markResolved(String sagaId) {
         ensureOpen();
-        runFor(sagaId).resolve();
+        runFor(sagaId, SagaRun::requireNeedsAttention).resolve();
     }
 
-    /** The run driven here, or a new one over the stored instance (needs-attention sagas are not driven). */
-    private SagaRun<?> runFor(String sagaId) {
+    /**
+     * The run driven here, or a new one over the stored instance (needs-attention sagas are not driven). A new
+     * run is registered only once it passes {@code check} (the operator call's own state check): a refused call
+     * must leave no undriven run behind, which recover() would skip and whose result() would never complete.
+     */
+    private SagaRun<?> runFor(String sagaId, Consumer<SagaRun<?>> check) {
         SagaRun<?> run = runs.get(sagaId);
         if (run != null) {
             return run;
@@ -672,6 +676,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     + instance.definitionVersion() + " is not registered with this orchestrator");
         }
         SagaRun<?> created = newRun(definition, instance);
+        check.accept(created);
         SagaRun<?> existing = runs.putIfAbsent(sagaId, created);
         return existing != null ? existing : created;
     }

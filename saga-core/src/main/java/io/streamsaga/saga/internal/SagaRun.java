@@ -1032,9 +1032,7 @@ final class SagaRun<D> {
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
         now = null;
-        if (status != SagaStatus.RUNNING) {
-            throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
-        }
+        requireRunning();
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
         if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
@@ -1074,13 +1072,9 @@ final class SagaRun<D> {
     /** Operator: skips the failed compensation of one step and goes on compensating. */
     synchronized void skip(String stepName) {
         now = null;
-        requireNeedsAttention();
+        requireSkippable(stepName);
         SagaStep<D> step = definition.step(stepName);
         StepState state = stepStates.get(step.index());
-        if (state.status() != StepStatus.COMPENSATION_FAILED) {
-            throw SagaException.illegalState(sagaId, stepName, "only a failed compensation can be skipped, but the step is "
-                    + state.status());
-        }
         boolean othersFailed = false;
         for (StepState s : stepStates) {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
@@ -1108,10 +1102,27 @@ final class SagaRun<D> {
         }
     }
 
-    private void requireNeedsAttention() {
+    /* The checks of the operator calls: also made on a run read from the store before it is registered (runFor). */
+
+    void requireRunning() {
+        if (status != SagaStatus.RUNNING) {
+            throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
+        }
+    }
+
+    void requireNeedsAttention() {
         if (status != SagaStatus.FAILED_NEEDS_ATTENTION) {
             throw SagaException.illegalState(sagaId, null, "the operation needs status FAILED_NEEDS_ATTENTION, "
                     + "but the saga is " + status);
+        }
+    }
+
+    void requireSkippable(String stepName) {
+        requireNeedsAttention();
+        StepState state = stepStates.get(definition.step(stepName).index());
+        if (state.status() != StepStatus.COMPENSATION_FAILED) {
+            throw SagaException.illegalState(sagaId, stepName, "only a failed compensation can be skipped, but the step is "
+                    + state.status());
         }
     }
 
