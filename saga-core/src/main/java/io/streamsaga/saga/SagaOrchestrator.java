@@ -272,13 +272,14 @@ public interface SagaOrchestrator extends AutoCloseable {
                 ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::usesBus),
                         "saga '%s' has remote steps or compensations, so the orchestrator needs a bus", d.name());
             }
+            boolean ownScheduler = scheduler == null && bus == null; // closed with the orchestrator
             Scheduler effectiveScheduler = scheduler != null ? scheduler : bus != null ? bus.scheduler() : Scheduler.system();
             MetricsRecorder effectiveMetrics = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
             ObjectMapper effectiveMapper = mapper != null ? mapper
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor));
+                    purgeInterval, parallelExecutor), ownScheduler);
         }
     }
 }

@@ -62,6 +62,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** The store writes each transition's outgoing messages in the transition's transaction (an outbox). */
     private final boolean transactionalMessages;
     private final Scheduler scheduler;
+    private final boolean ownsScheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
     /** By definition identity: definitions are immutable and few. */
@@ -87,7 +88,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
+        this(config, false);
+    }
+
+    /** {@code ownsScheduler}: the scheduler was created for this orchestrator, which closes it on {@link #close()}. */
+    public DefaultSagaOrchestrator(Config config, boolean ownsScheduler) {
         this.config = config;
+        this.ownsScheduler = ownsScheduler;
         this.store = config.store();
         this.transactionalMessages = store.storesOutgoingMessages();
         // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
@@ -735,6 +742,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         runs.clear();
         clock.close();
+        if (ownsScheduler) {
+            scheduler.close();
+        }
         synchronized (this) {
             if (ownParallelExecutor != null) {
                 ownParallelExecutor.shutdownNow(); // a member still running is abandoned: recover() re-runs it
