@@ -348,7 +348,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (runs.containsKey(instance.sagaId())) {
                 continue;
             }
-            SagaRun<?> run = adopt(instance);
+            SagaRun<?> run;
+            try {
+                run = adopt(instance);
+            } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
+                log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
+                run = null;
+            }
             if (run == null) {
                 unresolvable.add(instance.sagaId());
             } else {
