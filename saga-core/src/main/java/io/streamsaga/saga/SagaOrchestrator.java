@@ -50,7 +50,10 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** The result of a saga driven by this orchestrator (started or recovered), when it finishes. */
     CompletionStage<SagaResult<Object>> result(String sagaId);
 
-    /** Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. */
+    /**
+     * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
+     * pivot (the pivot succeeded, or a retriable step started) cannot go back: its cancellation is refused.
+     */
     void cancel(String sagaId);
 
     /** Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention. */

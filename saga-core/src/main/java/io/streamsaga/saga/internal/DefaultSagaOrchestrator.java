@@ -645,7 +645,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void cancel(String sagaId) {
         ensureOpen();
-        runFor(sagaId, SagaRun::requireRunning).cancel();
+        runFor(sagaId, SagaRun::requireCancellable).cancel();
     }
 
     @Override

@@ -1032,7 +1032,7 @@ final class SagaRun<D> {
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
         now = null;
-        requireRunning();
+        requireCancellable();
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
         if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
@@ -1104,9 +1104,18 @@ final class SagaRun<D> {
 
     /* The checks of the operator calls: also made on a run read from the store before it is registered (runFor). */
 
-    void requireRunning() {
+    void requireCancellable() {
         if (status != SagaStatus.RUNNING) {
             throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
+        }
+        for (int i = 0; i < steps.length; i++) {
+            StepStatus stepStatus = stepStates.get(i).status();
+            // Past the pivot (or into the retriable steps) a saga cannot go back: it must complete.
+            if (steps[i].role() == StepRole.PIVOT && stepStatus == StepStatus.SUCCEEDED
+                    || steps[i].role() == StepRole.RETRIABLE && stepStatus != StepStatus.PENDING) {
+                throw SagaException.illegalState(sagaId, null, "cannot cancel a saga past its pivot: step '"
+                        + steps[i].name() + "' (" + steps[i].role() + ") is " + stepStatus);
+            }
         }
     }
 
