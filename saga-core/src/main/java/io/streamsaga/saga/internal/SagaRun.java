@@ -823,14 +823,16 @@ final class SagaRun<D> {
     /**
      * A compensating saga may hold forward states from before the failure, a cancellation or a crash:
      * a remote step still waiting or an action whose outcome is unknown may have taken effect (uncertain,
-     * compensated); a retry that never ran took none (failed). Returns whether it wrote a transition.
+     * compensated); a retry that never ran took none (failed), unless an earlier attempt may have: a remote
+     * step's (timed out or its reply rejected) or one that timed out (uncertain). Returns whether it wrote a
+     * transition.
      */
     private boolean settleForwardStates() {
         for (int i = 0; i < steps.length; i++) {
             StepState state = stepStates.get(i);
             StepStatus settled = switch (state.status()) {
                 case RUNNING, WAITING -> StepStatus.UNCERTAIN;
-                case RETRY_SCHEDULED -> StepStatus.FAILED;
+                case RETRY_SCHEDULED -> earlierAttemptsMayHaveTakenEffect(i) ? StepStatus.UNCERTAIN : StepStatus.FAILED;
                 default -> null;
             };
             if (settled != null) {
@@ -840,6 +842,17 @@ final class SagaRun<D> {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether a failed attempt of step {@code i} may have taken effect: a remote step's (its wait timed out or
+     * its reply was rejected: the participant may have acted) or any attempt that can time out (an
+     * asynchronous action, a parallel member's), which is not interrupted.
+     */
+    private boolean earlierAttemptsMayHaveTakenEffect(int i) {
+        SagaStep<D> step = steps[i];
+        return step.isRemote() || step.timeout() != null
+                && (step.action() == null || groupStart[step.group() + 1] - groupStart[step.group()] > 1);
     }
 
     private boolean needsCompensation(int group) {
