@@ -79,6 +79,8 @@ final class SagaRun<D> {
     /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
     private boolean[] attached;
     private static final boolean[] NO_FLAGS = new boolean[0];
+    /** An attempt of the step failed uncertainly (timed out, its reply rejected) and a retry was scheduled. */
+    private boolean[] uncertainAttempt;
     /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
     private Scheduler.Cancellable[] timers;
     private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
@@ -142,6 +144,7 @@ final class SagaRun<D> {
         this.data = data;
         this.inFlight = new boolean[steps.length];
         this.attached = NO_FLAGS;
+        this.uncertainAttempt = NO_FLAGS;
         this.timers = NO_TIMERS;
         this.pending = orchestrator.recordsTransitions() ? new PendingTransitions() : null;
     }
@@ -564,6 +567,12 @@ final class SagaRun<D> {
         RetryPolicy policy = step.retryPolicy();
         // The error is the transition's detail, described only when a store or a log reads it.
         if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
+            if (uncertain) {
+                if (uncertainAttempt == NO_FLAGS) {
+                    uncertainAttempt = new boolean[steps.length];
+                }
+                uncertainAttempt[i] = true;
+            }
             Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
             if (log.isDebugEnabled()) {
                 log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
@@ -575,7 +584,9 @@ final class SagaRun<D> {
             return;
         }
         SagaFailure stepFailure = SagaFailure.of(step.name(), error);
-        StepState failed = uncertain ? state.with(StepStatus.UNCERTAIN) : shared.failed(i, state);
+        // An earlier attempt that timed out (not interrupted) or went to a participant may have taken effect too.
+        StepState failed = uncertain || state.attempts() > 1 && earlierAttemptsMayHaveTakenEffect(i)
+                ? state.with(StepStatus.UNCERTAIN) : shared.failed(i, state);
         if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
                 error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
                 step.name(), state.attempts(), error, null)) {
@@ -846,13 +857,11 @@ final class SagaRun<D> {
 
     /**
      * Whether a failed attempt of step {@code i} may have taken effect: a remote step's (its wait timed out or
-     * its reply was rejected: the participant may have acted) or any attempt that can time out (an
-     * asynchronous action, a parallel member's), which is not interrupted.
+     * its reply was rejected: the participant may have acted) or one that timed out in this process (an
+     * asynchronous action, a parallel member's: it is not interrupted).
      */
     private boolean earlierAttemptsMayHaveTakenEffect(int i) {
-        SagaStep<D> step = steps[i];
-        return step.isRemote() || step.timeout() != null
-                && (step.action() == null || groupStart[step.group() + 1] - groupStart[step.group()] > 1);
+        return steps[i].isRemote() || (uncertainAttempt.length > 0 && uncertainAttempt[i]);
     }
 
     private boolean needsCompensation(int group) {
