@@ -294,6 +294,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (runs.putIfAbsent(sagaId, run) != null) {
             return CompletableFuture.failedFuture(new ConcurrentSagaUpdateException(sagaId, 0, 1));
         }
+        if (closed) { // close() ran since the check above and did not see this run: it would never be stopped
+            runs.remove(sagaId, run);
+            ensureOpen();
+        }
         config.metrics().sagaStarted(definition.name());
         if (batchesTransitions && !observed) {
             return run.driveStarted();
