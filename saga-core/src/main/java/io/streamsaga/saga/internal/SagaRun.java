@@ -442,6 +442,10 @@ final class SagaRun<D> {
             return;
         }
         now = null;
+        if (stage == null) {
+            stage = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous action of step '"
+                    + step.name() + "' returned null instead of a stage"));
+        }
         armTimeout(step, attempt, step.timeout());
         stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
     }

@@ -1,0 +1,43 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Application code that breaks its contract fails its step with a clear error; the saga does not hang. */
+class BadUserCodeTest {
+    record Data(String id) {
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final List<String> undone = new CopyOnWriteArrayList<>();
+
+    @Test
+    void anAsyncActionReturningNullInsteadOfAStageFailsItsStepAndTheSagaCompensates() {
+        SagaDefinition<Data> definition = SagaDefinition.builder("null-stage-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> undone.add("reserve"))
+                .step("book").asyncAction((d, ctx) -> null)
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+
+        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, "saga-1", null, new Data("a"))
+                .toCompletableFuture();
+
+        assertTrue(result.isDone(), "the saga hangs with its step RUNNING");
+        assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        assertTrue(result.join().failure().message().contains("returned null"), result.join().failure().toString());
+        assertEquals(List.of("reserve"), undone);
+        orchestrator.close();
+    }
+}
