@@ -550,7 +550,13 @@ final class SagaRun<D> {
     }
 
     private void onActionSuccess(SagaStep<D> step, D result) {
-        D merged = result == null ? data : definition.merge(step.group()).apply(data, result);
+        D merged;
+        try {
+            merged = result == null ? data : definition.merge(step.group()).apply(data, result);
+        } catch (RuntimeException e) { // the group's merge threw: the action took effect, its result is unusable
+            onActionFailure(step, e, true);
+            return;
+        }
         D previous = data;
         data = merged;
         int i = step.index();

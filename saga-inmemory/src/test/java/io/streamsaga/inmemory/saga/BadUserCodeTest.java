@@ -40,4 +40,32 @@ class BadUserCodeTest {
         assertEquals(List.of("reserve"), undone);
         orchestrator.close();
     }
+
+    @Test
+    void aMergeThatThrowsFailsTheMemberAndTheSagaCompensatesInsteadOfHanging() throws Exception {
+        SagaDefinition<Data> definition = SagaDefinition.builder("bad-merge-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> undone.add("reserve"))
+                .parallel(group -> {
+                    group.step("hotel").action((d, ctx) -> new Data("hotel")).compensation((d, ctx) -> undone.add("hotel"));
+                    group.step("flight").action((d, ctx) -> new Data("flight")).compensation((d, ctx) -> undone.add("flight"));
+                    group.merge((current, member) -> {
+                        throw new IllegalStateException("conflicting member results");
+                    });
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+
+        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, "saga-1", null, new Data("a"))
+                .toCompletableFuture();
+
+        try {
+            result.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new AssertionError("the saga hangs: " + store.find("saga-1").orElseThrow(), e);
+        }
+        assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        assertTrue(undone.contains("hotel"), undone.toString()); // it acted (the flight may not have started)
+        assertEquals("reserve", undone.get(undone.size() - 1));
+        orchestrator.close();
+    }
 }
