@@ -491,6 +491,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
                 return;
             }
+            // A reply for a step that moved on is ignored, and must not make this orchestrator take the saga over.
+            StepStatus awaited = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()
+                    ? StepStatus.COMPENSATING : StepStatus.WAITING;
+            StepStatus current = stored.get().step(stepName).map(StepState::status).orElse(awaited);
+            if (current != awaited) {
+                log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
+                return;
+            }
             run = adopt(stored.get());
             if (run == null) {
                 throw new SagaException(sagaId, stepName, "reply " + message.id() + " for saga " + sagaId
