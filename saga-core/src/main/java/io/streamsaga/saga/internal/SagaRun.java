@@ -1095,8 +1095,11 @@ final class SagaRun<D> {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
-        stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING, failure, null,
-                TransitionType.SAGA_RETRIED, null, 0, null, null);
+        // A retried retriable step goes forward again: its failure made the saga compensate nothing.
+        if (stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING,
+                compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null) && !compensating) {
+            exception = null;
+        }
         reopen();
         drive();
     }
