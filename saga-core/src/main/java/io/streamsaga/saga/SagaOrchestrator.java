@@ -56,7 +56,10 @@ public interface SagaOrchestrator extends AutoCloseable {
      */
     void cancel(String sagaId);
 
-    /** Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention. */
+    /**
+     * Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention: one
+     * more attempt each, numbered after the earlier ones (a remote compensation's command gets a new id).
+     */
     CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);
 
     /** Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. */

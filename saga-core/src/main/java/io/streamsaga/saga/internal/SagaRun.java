@@ -1089,8 +1089,9 @@ final class SagaRun<D> {
         Instant at = now();
         for (int i = 0; i < changed.length; i++) {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
-                changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
-                        StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
+                // Attempts go on counting, as a retried retriable step's do: a remote compensation's command id
+                // (.../compensation/<attempt>) must not repeat one its participant already processed and dedupes.
+                changed[i] = changed[i].with(StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
             } else if (changed[i].status() == StepStatus.FAILED && steps[i].role() == StepRole.RETRIABLE) {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
