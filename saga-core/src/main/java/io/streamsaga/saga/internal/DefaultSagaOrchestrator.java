@@ -274,6 +274,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
         ensureOpen();
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
+        if (sagaId == null || sagaId.isBlank()) { // before the run is registered under it
+            throw new ConfigurationException("saga '" + definition.name() + "': the saga id must not be blank, but was '"
+                    + sagaId + "'");
+        }
         if (data == null) {
             throw new ConfigurationException("saga '" + definition.name() + "': data must not be null");
         }

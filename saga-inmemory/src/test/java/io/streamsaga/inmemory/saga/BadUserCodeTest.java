@@ -68,4 +68,18 @@ class BadUserCodeTest {
         assertEquals("reserve", undone.get(undone.size() - 1));
         orchestrator.close();
     }
+
+    @Test
+    void aNullOrBlankSagaIdIsRefusedWithAClearError() {
+        SagaDefinition<Data> definition = SagaDefinition.builder("id-saga", Data.class).step("a").action((d, ctx) -> d).build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+
+        io.streamsaga.ConfigurationException nullId = org.junit.jupiter.api.Assertions.assertThrows(
+                io.streamsaga.ConfigurationException.class, () -> orchestrator.start(definition, null, null, new Data("a")));
+        assertTrue(nullId.getMessage().contains("saga id"), nullId.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> orchestrator.start(definition, " ", null, new Data("a")));
+        assertEquals(0, store.size());
+        orchestrator.close();
+    }
 }
