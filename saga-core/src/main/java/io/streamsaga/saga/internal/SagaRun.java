@@ -234,6 +234,12 @@ final class SagaRun<D> {
         boolean busy = false;
         boolean failed = false;
         SagaStep<D> failedStep = null;
+        // Once a member failed for good no member starts again: one waiting for its retry is settled by compensation.
+        boolean memberFailed = false;
+        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+            StepStatus memberStatus = stepStates.get(i).status();
+            memberFailed |= memberStatus == StepStatus.FAILED || memberStatus == StepStatus.UNCERTAIN;
+        }
         for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
             SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
@@ -260,6 +266,9 @@ final class SagaRun<D> {
                     }
                 }
                 case RETRY_SCHEDULED -> {
+                    if (memberFailed) {
+                        continue;
+                    }
                     busy = true;
                     if (due(state)) {
                         startAction(step);
