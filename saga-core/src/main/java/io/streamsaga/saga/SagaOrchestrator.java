@@ -50,10 +50,16 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** The result of a saga driven by this orchestrator (started or recovered), when it finishes. */
     CompletionStage<SagaResult<Object>> result(String sagaId);
 
-    /** Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. */
+    /**
+     * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
+     * pivot (the pivot succeeded, or a retriable step started) cannot go back: its cancellation is refused.
+     */
     void cancel(String sagaId);
 
-    /** Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention. */
+    /**
+     * Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention: one
+     * more attempt each, numbered after the earlier ones (a remote compensation's command gets a new id).
+     */
     CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);
 
     /** Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. */
@@ -272,13 +278,14 @@ public interface SagaOrchestrator extends AutoCloseable {
                 ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::usesBus),
                         "saga '%s' has remote steps or compensations, so the orchestrator needs a bus", d.name());
             }
+            boolean ownScheduler = scheduler == null && bus == null; // closed with the orchestrator
             Scheduler effectiveScheduler = scheduler != null ? scheduler : bus != null ? bus.scheduler() : Scheduler.system();
             MetricsRecorder effectiveMetrics = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
             ObjectMapper effectiveMapper = mapper != null ? mapper
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor));
+                    purgeInterval, parallelExecutor), ownScheduler);
         }
     }
 }

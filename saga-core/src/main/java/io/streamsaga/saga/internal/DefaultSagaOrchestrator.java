@@ -62,6 +62,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** The store writes each transition's outgoing messages in the transition's transaction (an outbox). */
     private final boolean transactionalMessages;
     private final Scheduler scheduler;
+    private final boolean ownsScheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
     /** By definition identity: definitions are immutable and few. */
@@ -87,7 +88,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
 
     public DefaultSagaOrchestrator(Config config) {
+        this(config, false);
+    }
+
+    /** {@code ownsScheduler}: the scheduler was created for this orchestrator, which closes it on {@link #close()}. */
+    public DefaultSagaOrchestrator(Config config, boolean ownsScheduler) {
         this.config = config;
+        this.ownsScheduler = ownsScheduler;
         this.store = config.store();
         this.transactionalMessages = store.storesOutgoingMessages();
         // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
@@ -267,6 +274,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
         ensureOpen();
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
+        if (sagaId == null || sagaId.isBlank()) { // before the run is registered under it
+            throw new ConfigurationException("saga '" + definition.name() + "': the saga id must not be blank, but was '"
+                    + sagaId + "'");
+        }
         if (data == null) {
             throw new ConfigurationException("saga '" + definition.name() + "': data must not be null");
         }
@@ -286,6 +297,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaRun<D> run = new SagaRun<>(this, definition, states, sagaId, businessKey, data, now());
         if (runs.putIfAbsent(sagaId, run) != null) {
             return CompletableFuture.failedFuture(new ConcurrentSagaUpdateException(sagaId, 0, 1));
+        }
+        if (closed) { // close() ran since the check above and did not see this run: it would never be stopped
+            runs.remove(sagaId, run);
+            ensureOpen();
         }
         config.metrics().sagaStarted(definition.name());
         if (batchesTransitions && !observed) {
@@ -341,7 +356,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (runs.containsKey(instance.sagaId())) {
                 continue;
             }
-            SagaRun<?> run = adopt(instance);
+            SagaRun<?> run;
+            try {
+                run = adopt(instance);
+            } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
+                log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
+                run = null;
+            }
             if (run == null) {
                 unresolvable.add(instance.sagaId());
             } else {
@@ -472,6 +493,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             if (!stored.get().status().isActive()) {
                 log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
+                return;
+            }
+            // A reply for a step that moved on is ignored, and must not make this orchestrator take the saga over.
+            StepStatus awaited = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()
+                    ? StepStatus.COMPENSATING : StepStatus.WAITING;
+            StepStatus current = stored.get().step(stepName).map(StepState::status).orElse(awaited);
+            if (current != awaited) {
+                log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
                 return;
             }
             run = adopt(stored.get());
@@ -632,14 +661,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void cancel(String sagaId) {
         ensureOpen();
-        runFor(sagaId).cancel();
+        runFor(sagaId, SagaRun::requireCancellable).cancel();
     }
 
     @Override
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> retryCompensation(String sagaId) {
         ensureOpen();
-        SagaRun<?> run = runFor(sagaId);
+        SagaRun<?> run = runFor(sagaId, SagaRun::requireNeedsAttention);
         run.retryFailed();
         return (CompletionStage) run.pendingResult();
     }
@@ -648,7 +677,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step) {
         ensureOpen();
-        SagaRun<?> run = runFor(sagaId);
+        SagaRun<?> run = runFor(sagaId, r -> r.requireSkippable(step));
         run.skip(step);
         return (CompletionStage) run.pendingResult();
     }
@@ -656,11 +685,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public void markResolved(String sagaId) {
         ensureOpen();
-        runFor(sagaId).resolve();
+        runFor(sagaId, SagaRun::requireNeedsAttention).resolve();
     }
 
-    /** The run driven here, or a new one over the stored instance (needs-attention sagas are not driven). */
-    private SagaRun<?> runFor(String sagaId) {
+    /**
+     * The run driven here, or a new one over the stored instance (needs-attention sagas are not driven). A new
+     * run is registered only once it passes {@code check} (the operator call's own state check): a refused call
+     * must leave no undriven run behind, which recover() would skip and whose result() would never complete.
+     */
+    private SagaRun<?> runFor(String sagaId, Consumer<SagaRun<?>> check) {
         SagaRun<?> run = runs.get(sagaId);
         if (run != null) {
             return run;
@@ -672,6 +705,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     + instance.definitionVersion() + " is not registered with this orchestrator");
         }
         SagaRun<?> created = newRun(definition, instance);
+        check.accept(created);
         SagaRun<?> existing = runs.putIfAbsent(sagaId, created);
         return existing != null ? existing : created;
     }
@@ -730,6 +764,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         runs.clear();
         clock.close();
+        if (ownsScheduler) {
+            scheduler.close();
+        }
         synchronized (this) {
             if (ownParallelExecutor != null) {
                 ownParallelExecutor.shutdownNow(); // a member still running is abandoned: recover() re-runs it

@@ -79,6 +79,8 @@ final class SagaRun<D> {
     /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
     private boolean[] attached;
     private static final boolean[] NO_FLAGS = new boolean[0];
+    /** An attempt of the step failed uncertainly (timed out, its reply rejected) and a retry was scheduled. */
+    private boolean[] uncertainAttempt;
     /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
     private Scheduler.Cancellable[] timers;
     private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
@@ -142,6 +144,7 @@ final class SagaRun<D> {
         this.data = data;
         this.inFlight = new boolean[steps.length];
         this.attached = NO_FLAGS;
+        this.uncertainAttempt = NO_FLAGS;
         this.timers = NO_TIMERS;
         this.pending = orchestrator.recordsTransitions() ? new PendingTransitions() : null;
     }
@@ -231,6 +234,12 @@ final class SagaRun<D> {
         boolean busy = false;
         boolean failed = false;
         SagaStep<D> failedStep = null;
+        // Once a member failed for good no member starts again: one waiting for its retry is settled by compensation.
+        boolean memberFailed = false;
+        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+            StepStatus memberStatus = stepStates.get(i).status();
+            memberFailed |= memberStatus == StepStatus.FAILED || memberStatus == StepStatus.UNCERTAIN;
+        }
         for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
             SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
@@ -257,6 +266,9 @@ final class SagaRun<D> {
                     }
                 }
                 case RETRY_SCHEDULED -> {
+                    if (memberFailed) {
+                        continue;
+                    }
                     busy = true;
                     if (due(state)) {
                         startAction(step);
@@ -439,6 +451,10 @@ final class SagaRun<D> {
             return;
         }
         now = null;
+        if (stage == null) {
+            stage = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous action of step '"
+                    + step.name() + "' returned null instead of a stage"));
+        }
         armTimeout(step, attempt, step.timeout());
         stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
     }
@@ -543,7 +559,13 @@ final class SagaRun<D> {
     }
 
     private void onActionSuccess(SagaStep<D> step, D result) {
-        D merged = result == null ? data : definition.merge(step.group()).apply(data, result);
+        D merged;
+        try {
+            merged = result == null ? data : definition.merge(step.group()).apply(data, result);
+        } catch (RuntimeException e) { // the group's merge threw: the action took effect, its result is unusable
+            onActionFailure(step, e, true);
+            return;
+        }
         D previous = data;
         data = merged;
         int i = step.index();
@@ -564,6 +586,12 @@ final class SagaRun<D> {
         RetryPolicy policy = step.retryPolicy();
         // The error is the transition's detail, described only when a store or a log reads it.
         if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
+            if (uncertain) {
+                if (uncertainAttempt == NO_FLAGS) {
+                    uncertainAttempt = new boolean[steps.length];
+                }
+                uncertainAttempt[i] = true;
+            }
             Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
             if (log.isDebugEnabled()) {
                 log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
@@ -575,7 +603,9 @@ final class SagaRun<D> {
             return;
         }
         SagaFailure stepFailure = SagaFailure.of(step.name(), error);
-        StepState failed = uncertain ? state.with(StepStatus.UNCERTAIN) : shared.failed(i, state);
+        // An earlier attempt that timed out (not interrupted) or went to a participant may have taken effect too.
+        StepState failed = uncertain || state.attempts() > 1 && earlierAttemptsMayHaveTakenEffect(i)
+                ? state.with(StepStatus.UNCERTAIN) : shared.failed(i, state);
         if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
                 error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
                 step.name(), state.attempts(), error, null)) {
@@ -823,14 +853,16 @@ final class SagaRun<D> {
     /**
      * A compensating saga may hold forward states from before the failure, a cancellation or a crash:
      * a remote step still waiting or an action whose outcome is unknown may have taken effect (uncertain,
-     * compensated); a retry that never ran took none (failed). Returns whether it wrote a transition.
+     * compensated); a retry that never ran took none (failed), unless an earlier attempt may have: a remote
+     * step's (timed out or its reply rejected) or one that timed out (uncertain). Returns whether it wrote a
+     * transition.
      */
     private boolean settleForwardStates() {
         for (int i = 0; i < steps.length; i++) {
             StepState state = stepStates.get(i);
             StepStatus settled = switch (state.status()) {
                 case RUNNING, WAITING -> StepStatus.UNCERTAIN;
-                case RETRY_SCHEDULED -> StepStatus.FAILED;
+                case RETRY_SCHEDULED -> earlierAttemptsMayHaveTakenEffect(i) ? StepStatus.UNCERTAIN : StepStatus.FAILED;
                 default -> null;
             };
             if (settled != null) {
@@ -840,6 +872,15 @@ final class SagaRun<D> {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether a failed attempt of step {@code i} may have taken effect: a remote step's (its wait timed out or
+     * its reply was rejected: the participant may have acted) or one that timed out in this process (an
+     * asynchronous action, a parallel member's: it is not interrupted).
+     */
+    private boolean earlierAttemptsMayHaveTakenEffect(int i) {
+        return steps[i].isRemote() || (uncertainAttempt.length > 0 && uncertainAttempt[i]);
     }
 
     private boolean needsCompensation(int group) {
@@ -1032,9 +1073,7 @@ final class SagaRun<D> {
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
         now = null;
-        if (status != SagaStatus.RUNNING) {
-            throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
-        }
+        requireCancellable();
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
         if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
@@ -1059,14 +1098,18 @@ final class SagaRun<D> {
         Instant at = now();
         for (int i = 0; i < changed.length; i++) {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
-                changed[i] = changed[i].resetCompensation(StepStatus.COMPENSATION_RETRY_SCHEDULED).with(
-                        StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
+                // Attempts go on counting, as a retried retriable step's do: a remote compensation's command id
+                // (.../compensation/<attempt>) must not repeat one its participant already processed and dedupes.
+                changed[i] = changed[i].with(StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
             } else if (changed[i].status() == StepStatus.FAILED && steps[i].role() == StepRole.RETRIABLE) {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
-        stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING, failure, null,
-                TransitionType.SAGA_RETRIED, null, 0, null, null);
+        // A retried retriable step goes forward again: its failure made the saga compensate nothing.
+        if (stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING,
+                compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null) && !compensating) {
+            exception = null;
+        }
         reopen();
         drive();
     }
@@ -1074,13 +1117,9 @@ final class SagaRun<D> {
     /** Operator: skips the failed compensation of one step and goes on compensating. */
     synchronized void skip(String stepName) {
         now = null;
-        requireNeedsAttention();
+        requireSkippable(stepName);
         SagaStep<D> step = definition.step(stepName);
         StepState state = stepStates.get(step.index());
-        if (state.status() != StepStatus.COMPENSATION_FAILED) {
-            throw SagaException.illegalState(sagaId, stepName, "only a failed compensation can be skipped, but the step is "
-                    + state.status());
-        }
         boolean othersFailed = false;
         for (StepState s : stepStates) {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
@@ -1108,10 +1147,36 @@ final class SagaRun<D> {
         }
     }
 
-    private void requireNeedsAttention() {
+    /* The checks of the operator calls: also made on a run read from the store before it is registered (runFor). */
+
+    void requireCancellable() {
+        if (status != SagaStatus.RUNNING) {
+            throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
+        }
+        for (int i = 0; i < steps.length; i++) {
+            StepStatus stepStatus = stepStates.get(i).status();
+            // Past the pivot (or into the retriable steps) a saga cannot go back: it must complete.
+            if (steps[i].role() == StepRole.PIVOT && stepStatus == StepStatus.SUCCEEDED
+                    || steps[i].role() == StepRole.RETRIABLE && stepStatus != StepStatus.PENDING) {
+                throw SagaException.illegalState(sagaId, null, "cannot cancel a saga past its pivot: step '"
+                        + steps[i].name() + "' (" + steps[i].role() + ") is " + stepStatus);
+            }
+        }
+    }
+
+    void requireNeedsAttention() {
         if (status != SagaStatus.FAILED_NEEDS_ATTENTION) {
             throw SagaException.illegalState(sagaId, null, "the operation needs status FAILED_NEEDS_ATTENTION, "
                     + "but the saga is " + status);
+        }
+    }
+
+    void requireSkippable(String stepName) {
+        requireNeedsAttention();
+        StepState state = stepStates.get(definition.step(stepName).index());
+        if (state.status() != StepStatus.COMPENSATION_FAILED) {
+            throw SagaException.illegalState(sagaId, stepName, "only a failed compensation can be skipped, but the step is "
+                    + state.status());
         }
     }
 

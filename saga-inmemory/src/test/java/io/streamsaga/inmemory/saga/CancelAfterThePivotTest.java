@@ -1,0 +1,60 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+
+/** Past its pivot a saga cannot go back (docs/sagas.md, Step roles): a cancellation does not undo the steps before it. */
+class CancelAfterThePivotTest {
+    record Data(String id) {
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final List<String> released = new CopyOnWriteArrayList<>();
+    private final AtomicInteger shipAttempts = new AtomicInteger();
+
+    @Test
+    void aSagaPastItsPivotIsNotCancelledAndNothingBeforeThePivotIsCompensated() {
+        SagaDefinition<Data> definition = SagaDefinition.builder("pivot-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> released.add(ctx.idempotencyKey()))
+                .pivot("charge").action((d, ctx) -> d)
+                .retriable("ship").action((d, ctx) -> {
+                    if (shipAttempts.incrementAndGet() == 1) {
+                        throw new IllegalStateException("carrier down");
+                    }
+                    return d;
+                })
+                .retry(RetryPolicy.builder().maxAttempts(5).initialBackoff(Duration.ofMinutes(1))
+                        .maxBackoff(Duration.ofMinutes(1)).jitter(0).build())
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status()); // the charge is taken, ship retries
+
+        SagaException refused = null;
+        try {
+            orchestrator.cancel("saga-1");
+        } catch (SagaException e) {
+            refused = e;
+        }
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(List.of(), released, "a step before the pivot was compensated after the pivot succeeded");
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertNotNull(refused, "cancel() past the pivot must be refused");
+        orchestrator.close();
+    }
+}

@@ -1,0 +1,145 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.time.Scheduler;
+import org.junit.jupiter.api.Test;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** close() stops the threads the orchestrator started for itself. */
+class OrchestratorCloseTest {
+    record Data(String id) {
+    }
+
+    private static Set<Thread> schedulerThreads() {
+        Set<Thread> found = new HashSet<>();
+        for (Thread thread : Thread.getAllStackTraces().keySet()) {
+            if (thread.getName().equals("streamsaga-scheduler") && thread.isAlive()) {
+                found.add(thread);
+            }
+        }
+        return found;
+    }
+
+    @Test
+    void closeStopsTheSchedulerThreadOfAnOrchestratorBuiltWithoutSchedulerOrBus() throws InterruptedException {
+        SagaDefinition<Data> definition = SagaDefinition.builder("close-saga", Data.class)
+                .step("wait").asyncAction((d, ctx) -> new CompletableFuture<Data>()) // never completes
+                .timeout(Duration.ofDays(1))                                          // a timer on the scheduler
+                .build();
+        Set<Thread> before = schedulerThreads();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+        Set<Thread> started = schedulerThreads();
+        started.removeAll(before);
+        assertTrue(!started.isEmpty(), "the orchestrator's own scheduler started its thread for the timeout");
+
+        orchestrator.close();
+
+        for (Thread thread : List.copyOf(started)) {
+            thread.join(Duration.ofSeconds(10).toMillis());
+            assertFalse(thread.isAlive(), "thread " + thread.getName() + " left running after close()");
+        }
+    }
+
+    @Test
+    void aSagaStartedWhileTheOrchestratorClosesHasItsResultCompleted() throws Exception {
+        VirtualScheduler virtual = new VirtualScheduler();
+        AtomicBoolean hook = new AtomicBoolean();
+        CountDownLatch inStart = new CountDownLatch(1);
+        CountDownLatch closed = new CountDownLatch(1);
+        Clock pausing = new Clock() {
+            @Override
+            public ZoneId getZone() {
+                return virtual.clock().getZone();
+            }
+
+            @Override
+            public Clock withZone(ZoneId zone) {
+                return this;
+            }
+
+            @Override
+            public Instant instant() {
+                if (hook.compareAndSet(true, false)) { // start() reads the clock after its open check
+                    inStart.countDown();
+                    try {
+                        closed.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return virtual.now();
+            }
+        };
+        Scheduler scheduler = new Scheduler() {
+            @Override
+            public Clock clock() {
+                return pausing;
+            }
+
+            @Override
+            public Cancellable schedule(Duration delay, Runnable task) {
+                return virtual.schedule(delay, task);
+            }
+
+            @Override
+            public void sleep(Duration delay) {
+                virtual.sleep(delay);
+            }
+
+            @Override
+            public void close() {
+                virtual.close();
+            }
+        };
+        SagaDefinition<Data> definition = SagaDefinition.builder("closing-saga", Data.class)
+                .step("wait").asyncAction((d, ctx) -> new CompletableFuture<Data>()) // never completes
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).scheduler(scheduler)
+                .register(definition).build();
+        AtomicReference<CompletableFuture<SagaResult<Data>>> result = new AtomicReference<>();
+        hook.set(true);
+        Thread starter = new Thread(() -> {
+            try {
+                result.set(orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture());
+            } catch (RuntimeException refused) {
+                result.set(CompletableFuture.failedFuture(refused));
+            }
+        });
+        starter.start();
+        assertTrue(inStart.await(10, TimeUnit.SECONDS));
+        orchestrator.close();
+        closed.countDown();
+        starter.join(TimeUnit.SECONDS.toMillis(10));
+
+        CompletableFuture<SagaResult<Data>> future = result.get();
+        try {
+            future.get(10, TimeUnit.SECONDS);
+        } catch (ExecutionException expected) { // the saga stopped with the orchestrator: resumed on recover()
+        } catch (TimeoutException e) {
+            throw new AssertionError("the result of a saga started while the orchestrator closed never completes", e);
+        }
+        assertThrows(ExecutionException.class, future::get);
+    }
+}
