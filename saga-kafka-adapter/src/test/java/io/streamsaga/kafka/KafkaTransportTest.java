@@ -333,6 +333,31 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aLatestGroupThatClosesBeforeHandlingARecordGetsItOnResubscribing() {
+        // StartPosition.LATEST: "only messages published after the subscription" - once subscribed, the group's
+        // start position is fixed; a record published after it and never handled must not be skipped later.
+        String topic = SharedKafkaBroker.unique("unhandled");
+        String group = SharedKafkaBroker.unique("g");
+        send(topic, "k", "before"); // creates the topic; published before the subscription, so never delivered
+        AtomicInteger attempts = new AtomicInteger();
+        Subscription first = transport.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, record -> {
+            attempts.incrementAndGet();
+            throw new IllegalStateException("not handled before closing");
+        });
+        send(topic, "k", "after");
+        await().atMost(WAIT).until(() -> attempts.get() >= 1);
+        first.close();
+
+        List<String> seen = new CopyOnWriteArrayList<>();
+        try (Subscription ignored = transport.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST,
+                record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8)))) {
+            send(topic, "k", "marker"); // same key, same partition: delivered after "after"
+            await().atMost(WAIT).until(() -> seen.contains("marker"));
+        }
+        assertEquals(List.of("after", "marker"), seen);
+    }
+
+    @Test
     void orderIsKeptPerKey() {
         String topic = SharedKafkaBroker.unique("ordered");
         Map<String, List<Integer>> byKey = new HashMap<>();

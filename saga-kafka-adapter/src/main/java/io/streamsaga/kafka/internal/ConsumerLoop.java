@@ -416,6 +416,19 @@ public final class ConsumerLoop implements Runnable {
                 for (TopicPartition partition : partitions) {
                     consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
                 }
+                if (!toEnd.isEmpty()) {
+                    // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
+                    // resumes here rather than at a newer end, which would skip records never handled.
+                    Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+                    for (TopicPartition partition : toEnd) {
+                        starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
+                    }
+                    try {
+                        consumer.commitSync(starts);
+                    } catch (RuntimeException e) {
+                        log.warn("offset commit of the start position of group {} failed: {}", group, e.toString());
+                    }
+                }
             }
             assigned.countDown();
         }
