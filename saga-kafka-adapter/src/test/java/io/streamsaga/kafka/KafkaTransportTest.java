@@ -290,6 +290,28 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aDeadLetterKeepsTheOriginalsCausationIdWhenItHadOne() {
+        // docs/kafka.md, dead-letter headers: causation-id is "the original message id (when the original had none)"
+        String topic = SharedKafkaBroker.unique("order-created");
+        try (EventBus bus = bus()) {
+            bus.subscribe("payment", topic, OrderCreated.class, (event, ctx) -> {
+                throw new IllegalStateException("card declined");
+            });
+            List<Message> deadLetters = new CopyOnWriteArrayList<>();
+            bus.subscribe("ops", topic + ".DLT", Message.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                    (m, ctx) -> deadLetters.add(m));
+            Message order = Message.builder(topic).key("k").type("order-created")
+                    .payload(new OrderCreated("bad", 1)).header(MessageHeaders.CAUSATION_ID, "command-7").build();
+            bus.publish(order).toCompletableFuture().join();
+
+            await().atMost(WAIT).until(() -> deadLetters.size() == 1);
+            Message dead = deadLetters.get(0);
+            assertEquals("k", dead.key());
+            assertEquals("command-7", dead.header(MessageHeaders.CAUSATION_ID).orElseThrow());
+        }
+    }
+
+    @Test
     void undecodableRecordIsDeadLetteredNotLost() throws Exception {
         String topic = SharedKafkaBroker.unique("order-created");
         try (EventBus bus = bus()) {

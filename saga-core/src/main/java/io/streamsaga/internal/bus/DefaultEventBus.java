@@ -520,7 +520,9 @@ public final class DefaultEventBus implements EventBus {
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, group);
             headers.put(MessageHeaders.DLT_ATTEMPTS, Integer.toString(attempts));
-            headers.putIfAbsent(MessageHeaders.CAUSATION_ID, original.id());
+            if (original.header(MessageHeaders.CAUSATION_ID).isEmpty()) {
+                headers.put(MessageHeaders.CAUSATION_ID, original.id()); // the original's own causation is kept
+            }
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
             // dead-letter topic can recognise the duplicate.
             String id = UUID.nameUUIDFromBytes((original.id() + '/' + group).getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
