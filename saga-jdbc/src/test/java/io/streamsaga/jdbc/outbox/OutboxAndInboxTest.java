@@ -344,6 +344,24 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void inboxNeverTakesADifferentMessageWithALongIdForADuplicate() {
+        // JdbcInbox: "the effect happens once per message id and consumer group". Both databases cut a value
+        // cast to VARCHAR(200) to its first 200 characters, so two long ids sharing them were one row and the
+        // second message's effect was skipped as a duplicate; an id that does not fit is refused instead.
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        String longest = "x".repeat(200);
+        boolean first = tx.inTransaction(c -> inbox.markProcessed(c, "g", longest));
+        boolean again = tx.inTransaction(c -> inbox.markProcessed(c, "g", longest));
+        assertTrue(first);
+        assertFalse(again);
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> tx.inTransaction(c -> inbox.markProcessed(c, "g", longest + "-2")));
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> tx.inTransaction(c -> inbox.markProcessed(c, "g".repeat(256), "m-1")));
+        assertEquals(1, inbox.size());
+    }
+
+    @Test
     void inboxRowsArePurgedInBoundedBatches() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         tx.run(c -> {
