@@ -164,6 +164,26 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void relayPendingReturnsWhenTheRelayIsClosedWhileItRuns() {
+        // OutboxRelay.close(): "a poll in progress finishes its current row"; relayPending() then fetched full
+        // batches it no longer published and looped on them for ever
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        java.util.concurrent.atomic.AtomicReference<OutboxRelay> relay = new java.util.concurrent.atomic.AtomicReference<>();
+        relay.set(relay().batchSize(1).publisher(m -> {
+            relay.get().close(); // another thread closing the relay while this row is being published
+            return bus.publish(m);
+        }).build());
+
+        int published = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(30),
+                () -> relay.get().relayPending());
+        assertEquals(1, published, "the row in progress is finished, nothing after it");
+        assertEquals(2, outbox.pendingCount());
+    }
+
+    @Test
     void relayKeepsTheMessageIdSoConsumersCanDeduplicate() {
         List<Message> seen = new CopyOnWriteArrayList<>();
         bus.subscribe("audit", "order-created", Message.class, (m, ctx) -> seen.add(m));
