@@ -13,6 +13,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLTransientException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.Objects;
@@ -79,7 +80,12 @@ public final class JdbcInbox {
             Sql.setInstant(ps, 3, clock.instant());
             return ps.executeUpdate() == 1;
         } catch (SQLException e) {
-            throw JdbcException.of("cannot record message " + messageId + " of group " + group + " in the inbox", e);
+            String what = "cannot record message " + messageId + " of group " + group + " in the inbox";
+            if ("23505".equals(e.getSQLState())) {
+                // a concurrent first delivery committed the row: retriable, the retry sees the duplicate
+                throw JdbcException.of(what, new SQLTransientException(e.getMessage(), e.getSQLState(), e));
+            }
+            throw JdbcException.of(what, e);
         }
     }
 

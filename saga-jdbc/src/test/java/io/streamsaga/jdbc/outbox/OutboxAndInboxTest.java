@@ -382,6 +382,36 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void theLoserOfTwoConcurrentFirstDeliveriesGetsARetriableError() throws Exception {
+        // docs/durability.md and JdbcInbox.markProcessed: the other node "fails on the primary key (SQL state
+        // 23505, retriable JdbcException) and finds the row on its retry" - a non-retriable error made the bus
+        // dead-letter a message that had been handled
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        java.util.concurrent.ExecutorService second = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (Connection first = database.dataSource().getConnection()) {
+            first.setAutoCommit(false);
+            assertTrue(inbox.markProcessed(first, "billing", "m-1"));
+            java.util.concurrent.Future<Boolean> loser = second.submit(
+                    () -> tx.inTransaction(c -> inbox.markProcessed(c, "billing", "m-1")));
+            String blocked = kind() == TestDatabase.Kind.POSTGRES
+                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> loser.isDone() || database.queryLong(blocked) > 0); // H2 may time out on the lock (HYT00) instead
+            first.commit();
+
+            java.util.concurrent.ExecutionException failure = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> loser.get(30, java.util.concurrent.TimeUnit.SECONDS));
+            io.streamsaga.jdbc.JdbcException error = org.junit.jupiter.api.Assertions.assertInstanceOf(
+                    io.streamsaga.jdbc.JdbcException.class, failure.getCause());
+            assertTrue(error.isRetriable(), error.toString());
+        } finally {
+            second.shutdownNow();
+        }
+        boolean onRetry = tx.inTransaction(c -> inbox.markProcessed(c, "billing", "m-1"));
+        assertFalse(onRetry, "the retry finds the row: a duplicate");
+    }
+
+    @Test
     void inboxRowsArePurgedInBoundedBatches() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         tx.run(c -> {
