@@ -458,6 +458,35 @@ class KafkaTransportTest {
     }
 
     @Test
+    void theLagOfAGroupReachesZeroOnATopicWrittenInTransactions() throws Exception {
+        // docs/kafka.md: endOffsets and committedOffsets "give a group's lag, which is the progress of a Kappa
+        // replay". A transaction's commit marker takes an offset after its last record: a group that committed
+        // only "last record + 1" kept a lag of one for ever, and a replay of the topic never caught up.
+        String topic = SharedKafkaBroker.unique("transactional");
+        Map<String, Object> config = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("tx"));
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(config, new StringSerializer(), new ByteArraySerializer())) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            for (int i = 0; i < 3; i++) {
+                producer.send(new ProducerRecord<>(topic, "k", Integer.toString(i).getBytes(StandardCharsets.UTF_8)));
+            }
+            producer.commitTransaction();
+        }
+        Map<Integer, Long> end = transport.endOffsets(topic);
+        AtomicInteger handled = new AtomicInteger();
+        String group = SharedKafkaBroker.unique("replay");
+        try (Subscription ignored = transport.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                record -> handled.incrementAndGet())) {
+            await().atMost(WAIT).until(() -> handled.get() == 3);
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, topic).entrySet().stream()
+                    .allMatch(e -> e.getValue() >= end.getOrDefault(e.getKey(), 0L))
+                    && !transport.committedOffsets(group, topic).isEmpty());
+        }
+        assertEquals(3, handled.get());
+    }
+
+    @Test
     void closingSubscriptionsAndTransportEndsTheirThreads() {
         KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap).build();
         String topic = SharedKafkaBroker.unique("closing");
