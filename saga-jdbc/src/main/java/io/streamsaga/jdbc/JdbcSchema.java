@@ -42,6 +42,8 @@ public final class JdbcSchema {
     /** SQL states of a CREATE TABLE IF NOT EXISTS that lost a race with the same statement on another node. */
     private static final Set<String> CREATED_CONCURRENTLY = Set.of("23505", "42P07", "42710");
 
+    private static final Object MIGRATING = new Object();
+
     private final DataSource dataSource;
 
     private JdbcSchema(DataSource dataSource) {
@@ -64,6 +66,23 @@ public final class JdbcSchema {
      * @throws JdbcException when a statement fails (that version is rolled back)
      */
     public int migrate() {
+        Dialect dialect;
+        try (Connection connection = dataSource.getConnection()) {
+            dialect = Dialect.of(connection);
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot connect to migrate the schema", e);
+        }
+        if (dialect == Dialect.POSTGRESQL) {
+            return migrateOnce(); // its table lock serialises nodes (and threads)
+        }
+        // H2 has no table lock, its FOR UPDATE locks no row of an empty table and its DDL commits: threads of
+        // one process migrating at once are serialised here.
+        synchronized (MIGRATING) {
+            return migrateOnce();
+        }
+    }
+
+    private int migrateOnce() {
         JdbcTransactions tx = new JdbcTransactions(dataSource);
         try {
             tx.run(connection -> {

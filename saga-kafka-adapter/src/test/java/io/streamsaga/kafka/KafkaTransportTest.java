@@ -290,6 +290,28 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aDeadLetterKeepsTheOriginalsCausationIdWhenItHadOne() {
+        // docs/kafka.md, dead-letter headers: causation-id is "the original message id (when the original had none)"
+        String topic = SharedKafkaBroker.unique("order-created");
+        try (EventBus bus = bus()) {
+            bus.subscribe("payment", topic, OrderCreated.class, (event, ctx) -> {
+                throw new IllegalStateException("card declined");
+            });
+            List<Message> deadLetters = new CopyOnWriteArrayList<>();
+            bus.subscribe("ops", topic + ".DLT", Message.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                    (m, ctx) -> deadLetters.add(m));
+            Message order = Message.builder(topic).key("k").type("order-created")
+                    .payload(new OrderCreated("bad", 1)).header(MessageHeaders.CAUSATION_ID, "command-7").build();
+            bus.publish(order).toCompletableFuture().join();
+
+            await().atMost(WAIT).until(() -> deadLetters.size() == 1);
+            Message dead = deadLetters.get(0);
+            assertEquals("k", dead.key());
+            assertEquals("command-7", dead.header(MessageHeaders.CAUSATION_ID).orElseThrow());
+        }
+    }
+
+    @Test
     void undecodableRecordIsDeadLetteredNotLost() throws Exception {
         String topic = SharedKafkaBroker.unique("order-created");
         try (EventBus bus = bus()) {
@@ -330,6 +352,31 @@ class KafkaTransportTest {
         assertEquals(List.of("poison:1", "poison:2"), seen.stream().filter(s -> s.startsWith("poison")).toList(),
                 "redelivered in order, each handled once");
         assertEquals(0, failuresLeft.get());
+    }
+
+    @Test
+    void aLatestGroupThatClosesBeforeHandlingARecordGetsItOnResubscribing() {
+        // StartPosition.LATEST: "only messages published after the subscription" - once subscribed, the group's
+        // start position is fixed; a record published after it and never handled must not be skipped later.
+        String topic = SharedKafkaBroker.unique("unhandled");
+        String group = SharedKafkaBroker.unique("g");
+        send(topic, "k", "before"); // creates the topic; published before the subscription, so never delivered
+        AtomicInteger attempts = new AtomicInteger();
+        Subscription first = transport.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, record -> {
+            attempts.incrementAndGet();
+            throw new IllegalStateException("not handled before closing");
+        });
+        send(topic, "k", "after");
+        await().atMost(WAIT).until(() -> attempts.get() >= 1);
+        first.close();
+
+        List<String> seen = new CopyOnWriteArrayList<>();
+        try (Subscription ignored = transport.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST,
+                record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8)))) {
+            send(topic, "k", "marker"); // same key, same partition: delivered after "after"
+            await().atMost(WAIT).until(() -> seen.contains("marker"));
+        }
+        assertEquals(List.of("after", "marker"), seen);
     }
 
     @Test
@@ -408,6 +455,35 @@ class KafkaTransportTest {
             assertEquals(0, latest.get(), "a latest group does not see what was published before it");
         }
         assertTrue(transport.endOffsets(SharedKafkaBroker.unique("never-created")).isEmpty());
+    }
+
+    @Test
+    void theLagOfAGroupReachesZeroOnATopicWrittenInTransactions() throws Exception {
+        // docs/kafka.md: endOffsets and committedOffsets "give a group's lag, which is the progress of a Kappa
+        // replay". A transaction's commit marker takes an offset after its last record: a group that committed
+        // only "last record + 1" kept a lag of one for ever, and a replay of the topic never caught up.
+        String topic = SharedKafkaBroker.unique("transactional");
+        Map<String, Object> config = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("tx"));
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(config, new StringSerializer(), new ByteArraySerializer())) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            for (int i = 0; i < 3; i++) {
+                producer.send(new ProducerRecord<>(topic, "k", Integer.toString(i).getBytes(StandardCharsets.UTF_8)));
+            }
+            producer.commitTransaction();
+        }
+        Map<Integer, Long> end = transport.endOffsets(topic);
+        AtomicInteger handled = new AtomicInteger();
+        String group = SharedKafkaBroker.unique("replay");
+        try (Subscription ignored = transport.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                record -> handled.incrementAndGet())) {
+            await().atMost(WAIT).until(() -> handled.get() == 3);
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, topic).entrySet().stream()
+                    .allMatch(e -> e.getValue() >= end.getOrDefault(e.getKey(), 0L))
+                    && !transport.committedOffsets(group, topic).isEmpty());
+        }
+        assertEquals(3, handled.get());
     }
 
     @Test

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.aggregator.AggregatedPart;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.GroupState;
@@ -65,6 +66,11 @@ public final class JdbcAggregationStore implements AggregationStore {
     @Override
     public boolean save(AggregationGroup group) {
         Objects.requireNonNull(group, "group");
+        // the columns' widths: a longer value would be stored cut to a prefix, and not found under its own key
+        ConfigurationException.require(group.aggregator().length() <= 200,
+                "aggregator name must be at most 200 characters, but was '%s'", group.aggregator());
+        ConfigurationException.require(group.key().length() <= 500,
+                "group key must be at most 500 characters, but was '%s'", group.key());
         if (group.version() < 1) {
             return false;
         }

@@ -67,6 +67,8 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(owner, "owner");
         Objects.requireNonNull(now, "now");
+        // the column's width: a longer key would be stored cut to a prefix that other keys may share
+        ConfigurationException.require(key.length() <= 500, "key must be at most 500 characters, but was '%s'", key);
         ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
                 "lease must be positive, but was %s", lease);
         return retrying("claim", () -> tx.inTransaction(c -> claim(c, key, owner, now, lease)));

@@ -13,6 +13,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLTransientException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.Objects;
@@ -58,11 +59,16 @@ public final class JdbcInbox {
      * @throws JdbcException when the insert fails, including a concurrent first delivery of the same
      *                       message on another node (SQL state 23505, retriable): roll back, and the
      *                       redelivery will see a duplicate
+     * @throws ConfigurationException when the group is over 255 or the message id over 200 characters
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
         ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
         ConfigurationException.require(messageId != null && !messageId.isBlank(),
                 "message id must not be blank, but was '%s'", messageId);
+        // The columns' widths: a longer value would be cut to a prefix that another message may share.
+        ConfigurationException.require(group.length() <= 255, "group must be at most 255 characters, but was '%s'", group);
+        ConfigurationException.require(messageId.length() <= 200,
+                "message id must be at most 200 characters for the inbox, but was '%s'", messageId);
         try (PreparedStatement ps = connection.prepareStatement(
                 "MERGE INTO ss_inbox i USING (VALUES (CAST(? AS VARCHAR(255)), CAST(? AS VARCHAR(200)),"
                         + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(consumer_group, message_id, processed_at)"
@@ -74,7 +80,12 @@ public final class JdbcInbox {
             Sql.setInstant(ps, 3, clock.instant());
             return ps.executeUpdate() == 1;
         } catch (SQLException e) {
-            throw JdbcException.of("cannot record message " + messageId + " of group " + group + " in the inbox", e);
+            String what = "cannot record message " + messageId + " of group " + group + " in the inbox";
+            if ("23505".equals(e.getSQLState())) {
+                // a concurrent first delivery committed the row: retriable, the retry sees the duplicate
+                throw JdbcException.of(what, new SQLTransientException(e.getMessage(), e.getSQLState(), e));
+            }
+            throw JdbcException.of(what, e);
         }
     }
 

@@ -171,8 +171,8 @@ public final class OutboxRelay implements AutoCloseable {
     }
 
     /**
-     * Publishes every pending row on the calling thread, batch after batch, until none is left or a
-     * publish fails; returns how many rows were published.
+     * Publishes every pending row on the calling thread, batch after batch, until none is left, a
+     * publish fails or the relay is closed; returns how many rows were published.
      *
      * @throws JdbcException when the database cannot be reached
      */
@@ -182,7 +182,7 @@ public final class OutboxRelay implements AutoCloseable {
             while (true) {
                 BatchResult r = relayBatch();
                 published += r.published;
-                if (r.failed || r.fetched < config.batchSize()) {
+                if (r.failed || r.fetched < config.batchSize() || closed) {
                     return published;
                 }
             }

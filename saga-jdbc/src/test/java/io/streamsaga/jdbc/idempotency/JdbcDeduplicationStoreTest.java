@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc.idempotency;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
 import io.streamsaga.idempotency.spi.DeduplicationStoreContractTest;
@@ -14,6 +15,7 @@ import java.time.Instant;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -53,6 +55,19 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
         billing.complete("m-1", "a", T0);
         assertTrue(billing.isDone("m-1", T0));
         assertFalse(shipping.isDone("m-1", T0));
+    }
+
+    @Test
+    void aKeyLongerThanItsColumnIsRefusedRatherThanCutToAPrefixAnotherKeyShares() {
+        // Both databases cut a value cast to VARCHAR(500) to its first 500 characters: the row was stored under
+        // the prefix, so a long key never became done (complete found no row) and a second long key sharing
+        // the prefix failed with a StaleVersionException after its retries.
+        JdbcDeduplicationStore store = builder().build();
+        String longest = "k".repeat(500);
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(longest, "a", T0, Duration.ofSeconds(30)));
+        assertTrue(store.complete(longest, "a", T0));
+        assertTrue(store.isDone(longest, T0));
+        assertThrows(ConfigurationException.class, () -> store.tryClaim(longest + "-2", "a", T0, Duration.ofSeconds(30)));
     }
 
     @Test

@@ -164,6 +164,26 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void relayPendingReturnsWhenTheRelayIsClosedWhileItRuns() {
+        // OutboxRelay.close(): "a poll in progress finishes its current row"; relayPending() then fetched full
+        // batches it no longer published and looped on them for ever
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        java.util.concurrent.atomic.AtomicReference<OutboxRelay> relay = new java.util.concurrent.atomic.AtomicReference<>();
+        relay.set(relay().batchSize(1).publisher(m -> {
+            relay.get().close(); // another thread closing the relay while this row is being published
+            return bus.publish(m);
+        }).build());
+
+        int published = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(30),
+                () -> relay.get().relayPending());
+        assertEquals(1, published, "the row in progress is finished, nothing after it");
+        assertEquals(2, outbox.pendingCount());
+    }
+
+    @Test
     void relayKeepsTheMessageIdSoConsumersCanDeduplicate() {
         List<Message> seen = new CopyOnWriteArrayList<>();
         bus.subscribe("audit", "order-created", Message.class, (m, ctx) -> seen.add(m));
@@ -341,6 +361,54 @@ abstract class OutboxAndInboxTest {
         assertEquals(2, calls.get());
         assertEquals(1, database.queryLong("SELECT COUNT(*) FROM invoices"));
         assertEquals(1, inbox.size());
+    }
+
+    @Test
+    void inboxNeverTakesADifferentMessageWithALongIdForADuplicate() {
+        // JdbcInbox: "the effect happens once per message id and consumer group". Both databases cut a value
+        // cast to VARCHAR(200) to its first 200 characters, so two long ids sharing them were one row and the
+        // second message's effect was skipped as a duplicate; an id that does not fit is refused instead.
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        String longest = "x".repeat(200);
+        boolean first = tx.inTransaction(c -> inbox.markProcessed(c, "g", longest));
+        boolean again = tx.inTransaction(c -> inbox.markProcessed(c, "g", longest));
+        assertTrue(first);
+        assertFalse(again);
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> tx.inTransaction(c -> inbox.markProcessed(c, "g", longest + "-2")));
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> tx.inTransaction(c -> inbox.markProcessed(c, "g".repeat(256), "m-1")));
+        assertEquals(1, inbox.size());
+    }
+
+    @Test
+    void theLoserOfTwoConcurrentFirstDeliveriesGetsARetriableError() throws Exception {
+        // docs/durability.md and JdbcInbox.markProcessed: the other node "fails on the primary key (SQL state
+        // 23505, retriable JdbcException) and finds the row on its retry" - a non-retriable error made the bus
+        // dead-letter a message that had been handled
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        java.util.concurrent.ExecutorService second = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (Connection first = database.dataSource().getConnection()) {
+            first.setAutoCommit(false);
+            assertTrue(inbox.markProcessed(first, "billing", "m-1"));
+            java.util.concurrent.Future<Boolean> loser = second.submit(
+                    () -> tx.inTransaction(c -> inbox.markProcessed(c, "billing", "m-1")));
+            String blocked = kind() == TestDatabase.Kind.POSTGRES
+                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> loser.isDone() || database.queryLong(blocked) > 0); // H2 may time out on the lock (HYT00) instead
+            first.commit();
+
+            java.util.concurrent.ExecutionException failure = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> loser.get(30, java.util.concurrent.TimeUnit.SECONDS));
+            io.streamsaga.jdbc.JdbcException error = org.junit.jupiter.api.Assertions.assertInstanceOf(
+                    io.streamsaga.jdbc.JdbcException.class, failure.getCause());
+            assertTrue(error.isRetriable(), error.toString());
+        } finally {
+            second.shutdownNow();
+        }
+        boolean onRetry = tx.inTransaction(c -> inbox.markProcessed(c, "billing", "m-1"));
+        assertFalse(onRetry, "the retry finds the row: a duplicate");
     }
 
     @Test

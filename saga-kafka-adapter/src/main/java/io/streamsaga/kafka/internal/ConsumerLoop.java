@@ -161,8 +161,10 @@ public final class ConsumerLoop implements Runnable {
             // The next offset to commit is recorded once per partition, after its handled records, rather
             // than per record: nothing reads it before this batch ends (revoke and close run on this thread).
             long next = -1;
+            List<ConsumerRecord<String, byte[]>> partitionRecords = records.records(partition);
+            int handledRecords = 0;
             try {
-                for (ConsumerRecord<String, byte[]> record : records.records(partition)) {
+                for (ConsumerRecord<String, byte[]> record : partitionRecords) {
                     if (!running) {
                         break;
                     }
@@ -176,6 +178,10 @@ public final class ConsumerLoop implements Runnable {
                         break;
                     }
                     next = record.offset() + 1;
+                    handledRecords++;
+                }
+                if (handledRecords == partitionRecords.size()) {
+                    next = positionAfter(partition, next);
                 }
             } finally {
                 markHandled(partition, next, toCommit); // also when stopping: close commits what was handled
@@ -189,6 +195,16 @@ public final class ConsumerLoop implements Runnable {
                 }
             });
         }
+    }
+
+    /**
+     * The offset to commit once every record a poll returned for {@code partition} was handled: the
+     * consumer's position, when it passed a transaction's commit marker or aborted records after the last
+     * record (otherwise the group's lag would stay above zero for ever); else {@code next}.
+     */
+    private long positionAfter(TopicPartition partition, long next) {
+        long position = consumer.position(partition);
+        return Math.max(position, next);
     }
 
     private void markHandled(TopicPartition partition, long next, Map<TopicPartition, OffsetAndMetadata> toCommit) {
@@ -233,6 +249,8 @@ public final class ConsumerLoop implements Runnable {
         try {
             if (failure == null && running) {
                 if (!offsets.isEmpty()) {
+                    offsets.replaceAll((partition, offset) ->
+                            new OffsetAndMetadata(positionAfter(partition, offset.offset())));
                     transactionalProducer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 }
                 transactionalProducer.commitTransaction();
@@ -415,6 +433,19 @@ public final class ConsumerLoop implements Runnable {
                 }
                 for (TopicPartition partition : partitions) {
                     consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
+                }
+                if (!toEnd.isEmpty()) {
+                    // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
+                    // resumes here rather than at a newer end, which would skip records never handled.
+                    Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+                    for (TopicPartition partition : toEnd) {
+                        starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
+                    }
+                    try {
+                        consumer.commitSync(starts);
+                    } catch (RuntimeException e) {
+                        log.warn("offset commit of the start position of group {} failed: {}", group, e.toString());
+                    }
                 }
             }
             assigned.countDown();
