@@ -429,7 +429,12 @@ public final class DefaultEventBus implements EventBus {
             throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
         }
 
-        /** The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). */
+        /**
+         * The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). Only
+         * a retriable {@link StreamSagaException} has the record delivered again; any other exception (and an
+         * {@link AssertionError} or {@link StackOverflowError}) is a rejection:
+         * redelivering would fail again and again and stop the partition.
+         */
         private Message afterReceive(TransportRecord record, Message received) throws StreamSagaException {
             Message message = received;
             try {
@@ -441,6 +446,9 @@ public final class DefaultEventBus implements EventBus {
                 if (e.isRetriable()) {
                     throw e; // the transport redelivers; the payload may be readable later
                 }
+                deadLetter(record, received, e, REJECTED, 0);
+                return null;
+            } catch (RuntimeException | AssertionError | StackOverflowError e) {
                 deadLetter(record, received, e, REJECTED, 0);
                 return null;
             }
@@ -463,7 +471,9 @@ public final class DefaultEventBus implements EventBus {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw e;
-            } catch (Exception | AssertionError e) {
+            } catch (Exception | AssertionError | StackOverflowError e) {
+                // Errors of the message's own making are failures like exceptions; any other Error (out of
+                // memory, an Error standing for the process dying) goes to the transport, which redelivers.
                 return e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
             } finally {
                 current.set(outer);
