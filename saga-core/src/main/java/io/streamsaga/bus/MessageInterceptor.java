@@ -16,11 +16,11 @@ public interface MessageInterceptor {
     }
 
     /**
-     * Called before decoding for a consumer group; may return a changed copy. Throwing a
+     * Called before decoding for a consumer group; may return a changed copy, never null. Throwing a
      * retriable {@link io.streamsaga.StreamSagaException} has the message delivered again later; throwing
      * anything else (a non-retriable one, any other exception, an {@link AssertionError} or
      * {@link StackOverflowError}) dead-letters the message at once (reason {@code rejected-on-receive}, with
-     * that error's class and message). Other errors are left to the transport, as
+     * that error's class and message), as does returning null. Other errors are left to the transport, as
      * for handlers (see {@link EventBus}).
      */
     default Message afterReceive(Message message, String group) {

@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.Subscription;
@@ -190,6 +191,29 @@ class BusRetryAndInterceptorTest {
         assertEquals(1, letters.size());
         assertEquals("rejected-on-receive", letters.get(0).headers().get(MessageHeaders.DLT_REASON));
         assertEquals(IllegalStateException.class.getName(), letters.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+    }
+
+    @Test
+    void aReceiveInterceptorThatReturnsNullDeadLettersTheMessageInsteadOfDroppingIt() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor nulling = new MessageInterceptor() {
+            @Override
+            public Message afterReceive(Message message, String group) {
+                return null;
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(nulling).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("g", "order-created", OrderCreated.class, (event, ctx) -> handled.add(event.orderId()));
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of(), handled);
+        List<Message> letters = transport.messages("order-created.DLT");
+        assertEquals(1, letters.size(), "not acknowledged silently");
+        assertEquals("rejected-on-receive", letters.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals(ConfigurationException.class.getName(), letters.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
     }
 
     @Test

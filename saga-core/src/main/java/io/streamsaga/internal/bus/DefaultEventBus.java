@@ -432,7 +432,7 @@ public final class DefaultEventBus implements EventBus {
         /**
          * The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). Only
          * a retriable {@link StreamSagaException} has the record delivered again; any other exception (and an
-         * {@link AssertionError} or {@link StackOverflowError}) is a rejection:
+         * {@link AssertionError} or {@link StackOverflowError}), and a null returned, is a rejection:
          * redelivering would fail again and again and stop the partition.
          */
         private Message afterReceive(TransportRecord record, Message received) throws StreamSagaException {
@@ -440,6 +440,10 @@ public final class DefaultEventBus implements EventBus {
             try {
                 for (MessageInterceptor interceptor : receiveInterceptors) {
                     message = interceptor.afterReceive(message, group);
+                    if (message == null) {
+                        throw new ConfigurationException("interceptor " + interceptor + " returned null from afterReceive of "
+                                + received.id() + " for group '" + group + "'");
+                    }
                 }
                 return message;
             } catch (StreamSagaException e) {
