@@ -42,11 +42,20 @@ public final class EventSplitter {
         return new EventSplitter(bus);
     }
 
-    /** Publishes {@code parts} as one sequence of known size; completes when all are written. */
+    /**
+     * Publishes {@code parts} as one sequence of known size; completes when all are written. Every part is
+     * checked first (not null, its event class registered), so a bad part fails the split before any part
+     * is published rather than leave an aggregator waiting for a sequence that never completes.
+     */
     public CompletionStage<List<RecordPosition>> split(String sequenceId, List<SplitPart> parts) {
         try {
             ConfigurationException.require(parts != null && !parts.isEmpty(),
                     "a split needs at least one part (sequence '%s')", sequenceId);
+            for (int i = 0; i < parts.size(); i++) {
+                SplitPart part = parts.get(i);
+                ConfigurationException.require(part != null, "part %s of sequence '%s' is null", i + 1, sequenceId);
+                bus.codec().types().idOf(part.event().getClass());
+            }
             Sequence sequence = open(sequenceId, parts.size());
             for (int i = 0; i < parts.size() - 1; i++) {
                 sequence.emit(parts.get(i));
@@ -125,7 +134,7 @@ public final class EventSplitter {
         }
 
         private CompletionStage<RecordPosition> send(SplitPart part, boolean last) {
-            Objects.requireNonNull(part, "part");
+            ConfigurationException.require(part != null, "part %s of sequence '%s' is null", number + 1, sequenceId);
             ConfigurationException.require(!finished, "sequence '%s' already ended with part %s", sequenceId, number);
             number++;
             ConfigurationException.require(knownSize < 0 || number <= knownSize && (last == (number == knownSize)),

@@ -122,6 +122,33 @@ class SplitterAndAggregatorTest {
     }
 
     @Test
+    void aSplitWithANullPartFailsTypedBeforePublishingAnyPart() {
+        List<SplitPart> parts = new ArrayList<>(order("o-1", 2));
+        parts.set(1, null);
+        CompletionException error = assertThrows(CompletionException.class,
+                () -> EventSplitter.of(bus).split("o-1", parts).toCompletableFuture().join());
+        assertInstanceOf(ConfigurationException.class, error.getCause());
+        assertTrue(all("order-item-created", "order-summary-created").isEmpty(), "no part of the sequence is published");
+
+        CompletionException streamed = assertThrows(CompletionException.class,
+                () -> EventSplitter.of(bus).split("o-2", parts.iterator()).toCompletableFuture().join());
+        assertInstanceOf(ConfigurationException.class, streamed.getCause());
+    }
+
+    record Unregistered(String orderId) {
+    }
+
+    @Test
+    void aSplitWithAPartOfAnUnregisteredTypeFailsBeforePublishingAnyPart() {
+        List<SplitPart> parts = new ArrayList<>(order("o-1", 1));
+        parts.add(new SplitPart("order-summary-created", "o-1", new Unregistered("o-1")));
+        CompletionException error = assertThrows(CompletionException.class,
+                () -> EventSplitter.of(bus).split("o-1", parts).toCompletableFuture().join());
+        assertInstanceOf(io.streamsaga.StreamSagaException.class, error.getCause());
+        assertTrue(all("order-item-created", "order-summary-created").isEmpty(), "no part of the sequence is published");
+    }
+
+    @Test
     void aggregatorCompletesFromSplitPartsOfUnknownSize() {
         aggregator().completeOnSequenceEnd().build().subscribe("aggregator", "order-item-created", "order-summary-created");
         EventSplitter.of(bus).split("o-1", order("o-1", 3).iterator());
