@@ -148,6 +148,44 @@ class SplitterAndAggregatorTest {
         assertTrue(all("order-item-created", "order-summary-created").isEmpty(), "no part of the sequence is published");
     }
 
+    record OrderCreated(String orderId, int items) {
+    }
+
+    @Test
+    void aSplittingHandlerThatFailsAfterSomePartsAndIsRetriedDoesNotMakeTheAggregatorReleaseDuplicates() {
+        EventBus splittingBus = EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("order-item-created", 1, ItemCreated.class)
+                        .register("order-summary-created", 1, SummaryCreated.class).build())
+                .retryPolicy(io.streamsaga.retry.RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .scheduler(scheduler).build();
+        EventAggregator.builder(splittingBus, store).name("order-items").onRelease(released::add)
+                .completeOnSequenceEnd().build()
+                .subscribe("aggregator", "order-item-created", "order-summary-created");
+        AtomicInteger attempts = new AtomicInteger();
+        splittingBus.subscribe("splitter", "order-created", OrderCreated.class, (order, ctx) -> {
+            EventSplitter.Sequence sequence = EventSplitter.of(splittingBus).open(order.orderId());
+            List<SplitPart> parts = order(order.orderId(), order.items());
+            for (int i = 0; i < parts.size() - 1; i++) {
+                sequence.emit(parts.get(i));
+                if (i == 1 && attempts.incrementAndGet() == 1) {
+                    throw new IllegalStateException("crashed after two parts");
+                }
+            }
+            sequence.emitLast(parts.get(parts.size() - 1));
+        });
+        splittingBus.publish("order-created", "o-1", new OrderCreated("o-1", 3));
+        transport.drainAll();
+
+        assertEquals(2, attempts.get());
+        assertEquals(1, released.size());
+        assertEquals(4, released.get(0).group().size(), "three items and the summary, each once");
+        assertEquals(List.of("i1", "i2", "i3"),
+                released.get(0).events(ItemCreated.class).stream().map(ItemCreated::itemId).sorted().toList());
+        splittingBus.close();
+    }
+
     @Test
     void aggregatorCompletesFromSplitPartsOfUnknownSize() {
         aggregator().completeOnSequenceEnd().build().subscribe("aggregator", "order-item-created", "order-summary-created");
