@@ -253,6 +253,20 @@ class SplitterAndAggregatorTest {
     }
 
     @Test
+    void aTimedOutPartIsDeadLetteredWithItsOriginalKey() {
+        aggregator().completeOnSequenceEnd().timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER).build()
+                .subscribe("aggregator", "order-item-created");
+        EventSplitter.of(bus).split("s-1", order("o-1", 2));
+        transport.drainAll();
+        scheduler.advance(Duration.ofMinutes(5));
+        List<Message> dead = transport.messages("order-item-created.DLT");
+        assertEquals(2, dead.size());
+        for (Message letter : dead) {
+            assertEquals("o-1", letter.key(), "a dead letter keeps the original key (docs/kafka.md)");
+        }
+    }
+
+    @Test
     void timeoutIsRearmedByANewAggregatorOverTheSameStore() {
         EventAggregator before = aggregator().completeOnSequenceEnd()
                 .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
