@@ -34,7 +34,10 @@ public interface MessageInterceptor {
     default void onAcknowledged(Message message, String group) {
     }
 
-    /** The group gave up on the message and dead-lettered it. */
+    /**
+     * The group gave up on the message and dead-lettered it (the dead letter is sent). An exception thrown
+     * here is logged and changes nothing: the message is not handled again.
+     */
     default void onDeadLettered(Message message, String group) {
     }
 }

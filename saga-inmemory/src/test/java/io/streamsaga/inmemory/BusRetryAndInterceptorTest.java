@@ -239,6 +239,31 @@ class BusRetryAndInterceptorTest {
     }
 
     @Test
+    void aFailingDeadLetterHookDoesNotMakeTheBusHandleTheMessageAgain() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor brokenHook = new MessageInterceptor() {
+            @Override
+            public void onDeadLettered(Message message, String group) {
+                throw new IllegalStateException("payload store down");
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(brokenHook).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("failing", "order-created", OrderCreated.class, (event, ctx) -> {
+            handled.add(event.orderId());
+            throw new IllegalStateException("poison");
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+        transport.drainAll();
+
+        assertEquals(List.of("o-1"), handled);
+        assertEquals(0, transport.pendingCount());
+        assertEquals(1, transport.messages("order-created.DLT").size());
+    }
+
+    @Test
     void closingASubscriptionEndsItsConsumerThread() {
         try (InMemoryTransport transport = InMemoryTransport.create();
              EventBus bus = EventBus.builder(transport).types(TYPES).build()) {

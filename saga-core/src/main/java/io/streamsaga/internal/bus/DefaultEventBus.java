@@ -560,7 +560,13 @@ public final class DefaultEventBus implements EventBus {
             log.warn("dead-lettered {} of group {} to {} ({}): {}", original, group, deadLetter.topic(), reason, error.toString());
             metrics.eventDeadLettered(original.topic(), group, reason);
             for (MessageInterceptor interceptor : interceptors) {
-                interceptor.onDeadLettered(original, group);
+                try {
+                    interceptor.onDeadLettered(original, group);
+                } catch (RuntimeException e) {
+                    // The dead letter is sent: a failing hook must not make the bus handle the record again.
+                    log.warn("interceptor {} failed on the dead letter of {} by group {}; the record stays dead-lettered: {}",
+                            interceptor, original.id(), group, e.toString());
+                }
             }
             if (deadLetterListener != null) {
                 try {
