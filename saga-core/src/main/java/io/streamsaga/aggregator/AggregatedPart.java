@@ -21,9 +21,11 @@ import java.util.Optional;
  * @param headers    its headers (including sequence headers)
  * @param payload    its encoded payload
  * @param receivedAt when the aggregator took it
+ * @param key        its partitioning key, kept for its dead letter; may be null (none, or a part stored before
+ *                   parts kept their key)
  */
 public record AggregatedPart(String messageId, String topic, String type, int version, Map<String, String> headers,
-                             byte[] payload, Instant receivedAt) {
+                             byte[] payload, Instant receivedAt, String key) {
     public AggregatedPart {
         ConfigurationException.require(messageId != null && !messageId.isBlank(), "part message id must not be blank, but was '%s'", messageId);
         Objects.requireNonNull(topic, "topic");
@@ -33,16 +35,22 @@ public record AggregatedPart(String messageId, String topic, String type, int ve
         payload = payload == null ? new byte[0] : payload;
     }
 
+    /** A part without a key (the form of parts stored before parts kept their key). */
+    public AggregatedPart(String messageId, String topic, String type, int version, Map<String, String> headers,
+                          byte[] payload, Instant receivedAt) {
+        this(messageId, topic, type, version, headers, payload, receivedAt, null);
+    }
+
     /** The part of {@code message}, its payload encoded with {@code codec}. */
     public static AggregatedPart of(Message message, EventCodec codec, Instant receivedAt) {
         byte[] bytes = message.payload() == null ? new byte[0] : codec.encode(message.payload());
         return new AggregatedPart(message.id(), message.topic(), message.type(), message.version(), message.headers(),
-                bytes, receivedAt);
+                bytes, receivedAt, message.key());
     }
 
     /** The part as a message again (encoded payload), for decoding or dead-lettering. */
     public Message toMessage() {
-        return Message.builder(topic).id(messageId).type(type).version(version).headers(headers).payload(payload)
+        return Message.builder(topic).id(messageId).key(key).type(type).version(version).headers(headers).payload(payload)
                 .timestamp(receivedAt).build();
     }
 

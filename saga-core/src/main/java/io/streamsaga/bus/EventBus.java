@@ -21,10 +21,13 @@ import java.util.concurrent.CompletionStage;
  * Publishes events to topics and delivers them to typed handlers, over any {@link Transport}.
  *
  * <p>Semantics, the same on every transport: at-least-once delivery; order kept per key within a topic;
- * a handler that returns acknowledges; one that throws is retried per the subscription's
+ * a handler that returns acknowledges; one that throws (an exception, an {@link AssertionError} or a
+ * {@link StackOverflowError}) is retried per the subscription's
  * {@link RetryPolicy} and then the message goes to {@code <topic>.DLT} with the error class, message and
  * original topic/partition/offset in headers; a message that cannot be decoded is dead-lettered at once.
- * One bad message never stops a consumer and nothing is dropped silently.
+ * One bad message never stops a consumer and nothing is dropped silently. Any other {@link Error} (out of
+ * memory, or an error an application throws to stand for its process dying) is not the message's fault:
+ * the bus lets it through to the transport, as a crash would, and the record is not acknowledged.
  *
  * <p>Publishing from inside a handler (on its thread) propagates the handled message's correlation id,
  * saga id and {@code traceparent}, and sets the causation id to its message id.

@@ -16,8 +16,12 @@ public interface MessageInterceptor {
     }
 
     /**
-     * Called before decoding for a consumer group; may return a changed copy. Throwing a non-retriable
-     * {@link io.streamsaga.StreamSagaException} dead-letters the message with that reason.
+     * Called before decoding for a consumer group; may return a changed copy, never null. Throwing a
+     * retriable {@link io.streamsaga.StreamSagaException} has the message delivered again later; throwing
+     * anything else (a non-retriable one, any other exception, an {@link AssertionError} or
+     * {@link StackOverflowError}) dead-letters the message at once (reason {@code rejected-on-receive}, with
+     * that error's class and message), as does returning null. Other errors are left to the transport, as
+     * for handlers (see {@link EventBus}).
      */
     default Message afterReceive(Message message, String group) {
         return message;
@@ -30,7 +34,10 @@ public interface MessageInterceptor {
     default void onAcknowledged(Message message, String group) {
     }
 
-    /** The group gave up on the message and dead-lettered it. */
+    /**
+     * The group gave up on the message and dead-lettered it (the dead letter is sent). An exception thrown
+     * here is logged and changes nothing: the message is not handled again.
+     */
     default void onDeadLettered(Message message, String group) {
     }
 }

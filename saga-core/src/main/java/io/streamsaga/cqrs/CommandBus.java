@@ -33,7 +33,8 @@ public final class CommandBus {
     }
 
     /**
-     * Validates and executes {@code command}.
+     * Validates and executes {@code command}. A validation that throws is returned as
+     * {@link CommandResult.Failed} (the handler did not execute), as is an execution that throws.
      *
      * @throws MissingHandlerException when no handler is registered for its class
      */
@@ -44,12 +45,13 @@ public final class CommandBus {
         if (handler == null) {
             throw new MissingHandlerException(command.getClass());
         }
-        List<Violation> violations = handler.validate(command);
-        if (!violations.isEmpty()) {
-            log.debug("rejected {}: {}", command, violations);
-            return new CommandResult.Rejected<>(violations);
-        }
         try {
+            // Inside the try: a validation that throws is a failure (nothing executed), returned like one.
+            List<Violation> violations = handler.validate(command);
+            if (!violations.isEmpty()) {
+                log.debug("rejected {}: {}", command, violations);
+                return new CommandResult.Rejected<>(violations);
+            }
             return new CommandResult.Accepted<>(handler.execute(command));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -40,7 +40,7 @@ public sealed interface CommandResult<R> {
     }
 
     /**
-     * The command was valid but executing it threw.
+     * Executing the command threw, or validating it threw (then nothing executed).
      *
      * @param error the exception of the handler
      */

@@ -4,14 +4,19 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
@@ -26,6 +31,11 @@ import java.util.concurrent.CompletionStage;
  * {@link #split(String, Iterator)} or {@link #open(String)}) only the last part does. A sequence never has
  * zero parts, so an aggregator never waits for a size of 0. Parts also carry a correlation id: the handled
  * message's when splitting inside a handler (the bus propagates it), else the sequence id.
+ *
+ * <p>Inside a handler a part's message id is derived from the handled message's id, the sequence id and the
+ * part's number, so a handler that splits the same message again (retried after it failed halfway, or the
+ * message redelivered) publishes the same ids and an aggregator takes each part once. Outside a handler
+ * every part gets a new id.
  *
  * <p>Parts are published on the calling thread, in order, so publishing inside a handler keeps correlation.
  * Thread-safe; a {@link Sequence} is not.
@@ -42,11 +52,20 @@ public final class EventSplitter {
         return new EventSplitter(bus);
     }
 
-    /** Publishes {@code parts} as one sequence of known size; completes when all are written. */
+    /**
+     * Publishes {@code parts} as one sequence of known size; completes when all are written. Every part is
+     * checked first (not null, its event class registered), so a bad part fails the split before any part
+     * is published rather than leave an aggregator waiting for a sequence that never completes.
+     */
     public CompletionStage<List<RecordPosition>> split(String sequenceId, List<SplitPart> parts) {
         try {
             ConfigurationException.require(parts != null && !parts.isEmpty(),
                     "a split needs at least one part (sequence '%s')", sequenceId);
+            for (int i = 0; i < parts.size(); i++) {
+                SplitPart part = parts.get(i);
+                ConfigurationException.require(part != null, "part %s of sequence '%s' is null", i + 1, sequenceId);
+                bus.codec().types().idOf(part.event().getClass());
+            }
             Sequence sequence = open(sequenceId, parts.size());
             for (int i = 0; i < parts.size() - 1; i++) {
                 sequence.emit(parts.get(i));
@@ -125,7 +144,7 @@ public final class EventSplitter {
         }
 
         private CompletionStage<RecordPosition> send(SplitPart part, boolean last) {
-            Objects.requireNonNull(part, "part");
+            ConfigurationException.require(part != null, "part %s of sequence '%s' is null", number + 1, sequenceId);
             ConfigurationException.require(!finished, "sequence '%s' already ended with part %s", sequenceId, number);
             number++;
             ConfigurationException.require(knownSize < 0 || number <= knownSize && (last == (number == knownSize)),
@@ -137,14 +156,35 @@ public final class EventSplitter {
                 headers.put(MessageHeaders.SEQUENCE_SIZE, Integer.toString(last ? number : knownSize));
             }
             headers.put(MessageHeaders.SEQUENCE_LAST, Boolean.toString(last));
-            if (bus.currentMessage().isEmpty()) {
+            Optional<Message> source = bus.currentMessage();
+            if (source.isEmpty()) {
                 headers.put(MessageHeaders.CORRELATION_ID, sequenceId);
             }
             finished = last;
-            CompletableFuture<RecordPosition> future = bus.publish(part.topic(), part.key(), part.event(), headers)
-                    .toCompletableFuture();
+            CompletableFuture<RecordPosition> future = (source.isEmpty()
+                    ? bus.publish(part.topic(), part.key(), part.event(), headers)
+                    : publishDerived(source.get(), part, headers)).toCompletableFuture();
             sent.add(future);
             return future;
+        }
+
+        /**
+         * Publishes a part split from the handled message {@code source} under an id derived from the source's
+         * id, the sequence id and the part's number: a handler that splits the message again (a retry after it
+         * failed halfway, a redelivery) emits the same ids, so an aggregator does not take the parts twice.
+         */
+        private CompletionStage<RecordPosition> publishDerived(Message source, SplitPart part, Map<String, String> headers) {
+            EventTypeId type;
+            try {
+                type = bus.codec().types().idOf(part.event().getClass());
+            } catch (StreamSagaException e) {
+                return CompletableFuture.failedFuture(e);
+            }
+            String id = UUID.nameUUIDFromBytes((source.id() + '/' + sequenceId + '/' + number)
+                    .getBytes(StandardCharsets.UTF_8)).toString();
+            return bus.publish(Message.builder(part.topic()).id(id).key(part.key()).type(type.type())
+                    .version(type.version()).payload(part.event()).headers(headers)
+                    .timestamp(bus.scheduler().clock().instant()).build());
         }
     }
 }

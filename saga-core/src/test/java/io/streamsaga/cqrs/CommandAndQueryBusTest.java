@@ -75,6 +75,27 @@ class CommandAndQueryBusTest {
     }
 
     @Test
+    void aValidationThatThrowsIsReturnedAsFailedResultAndNothingExecutes() {
+        List<CreateOrder> executed = new ArrayList<>();
+        CommandBus bus = new CommandBus().register(CreateOrder.class, new CommandHandler<>() {
+            @Override
+            public List<Violation> validate(CreateOrder command) {
+                throw new IllegalStateException("customer lookup down");
+            }
+
+            @Override
+            public String execute(CreateOrder command) {
+                executed.add(command);
+                return "o-1";
+            }
+        });
+        CommandResult<String> result = bus.send(new CreateOrder("u-1", 1));
+        CommandResult.Failed<String> failed = assertInstanceOf(CommandResult.Failed.class, result);
+        assertEquals("customer lookup down", failed.error().getMessage());
+        assertTrue(executed.isEmpty());
+    }
+
+    @Test
     void secondHandlerForACommandTypeIsRejected() {
         CommandBus bus = new CommandBus().register(CreateOrder.class, createOrder);
         assertThrows(ConfigurationException.class, () -> bus.register(CreateOrder.class, createOrder));

@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.Subscription;
@@ -7,6 +8,7 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import org.junit.jupiter.api.Test;
 
@@ -165,6 +167,100 @@ class BusRetryAndInterceptorTest {
         transport.drainAll();
         assertEquals(List.of("o-1"), handled);
         assertTrue(transport.messages("order-created.DLT").isEmpty());
+    }
+
+    @Test
+    void aReceiveInterceptorThatThrowsAPlainRuntimeExceptionDeadLettersTheMessageAsRejected() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor broken = new MessageInterceptor() {
+            @Override
+            public Message afterReceive(Message message, String group) {
+                throw new IllegalStateException("interceptor bug");
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(broken).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("g", "order-created", OrderCreated.class, (event, ctx) -> handled.add(event.orderId()));
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of(), handled);
+        assertEquals(0, transport.pendingCount(), "not redelivered forever");
+        List<Message> letters = transport.messages("order-created.DLT");
+        assertEquals(1, letters.size());
+        assertEquals("rejected-on-receive", letters.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals(IllegalStateException.class.getName(), letters.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+    }
+
+    @Test
+    void aReceiveInterceptorThatReturnsNullDeadLettersTheMessageInsteadOfDroppingIt() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor nulling = new MessageInterceptor() {
+            @Override
+            public Message afterReceive(Message message, String group) {
+                return null;
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(nulling).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("g", "order-created", OrderCreated.class, (event, ctx) -> handled.add(event.orderId()));
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of(), handled);
+        List<Message> letters = transport.messages("order-created.DLT");
+        assertEquals(1, letters.size(), "not acknowledged silently");
+        assertEquals("rejected-on-receive", letters.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals(ConfigurationException.class.getName(), letters.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+    }
+
+    @Test
+    void aHandlerThatThrowsAnErrorIsRetriedAndDeadLetteredLikeOneThatThrowsAnException() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("g", "order-created", OrderCreated.class, (event, ctx) -> {
+            handled.add(event.orderId());
+            throw new StackOverflowError("recursion");
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of("o-1", "o-1"), handled);
+        assertEquals(0, transport.pendingCount(), "not redelivered forever");
+        List<Message> letters = transport.messages("order-created.DLT");
+        assertEquals(1, letters.size());
+        assertEquals("handler-failed", letters.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals(StackOverflowError.class.getName(), letters.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+        assertEquals("2", letters.get(0).headers().get(MessageHeaders.DLT_ATTEMPTS));
+    }
+
+    @Test
+    void aFailingDeadLetterHookDoesNotMakeTheBusHandleTheMessageAgain() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor brokenHook = new MessageInterceptor() {
+            @Override
+            public void onDeadLettered(Message message, String group) {
+                throw new IllegalStateException("payload store down");
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(brokenHook).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("failing", "order-created", OrderCreated.class, (event, ctx) -> {
+            handled.add(event.orderId());
+            throw new IllegalStateException("poison");
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+        transport.drainAll();
+
+        assertEquals(List.of("o-1"), handled);
+        assertEquals(0, transport.pendingCount());
+        assertEquals(1, transport.messages("order-created.DLT").size());
     }
 
     @Test

@@ -429,18 +429,30 @@ public final class DefaultEventBus implements EventBus {
             throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
         }
 
-        /** The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). */
+        /**
+         * The receive interceptors' view of the record, or null when one rejected it (then dead-lettered). Only
+         * a retriable {@link StreamSagaException} has the record delivered again; any other exception (and an
+         * {@link AssertionError} or {@link StackOverflowError}), and a null returned, is a rejection:
+         * redelivering would fail again and again and stop the partition.
+         */
         private Message afterReceive(TransportRecord record, Message received) throws StreamSagaException {
             Message message = received;
             try {
                 for (MessageInterceptor interceptor : receiveInterceptors) {
                     message = interceptor.afterReceive(message, group);
+                    if (message == null) {
+                        throw new ConfigurationException("interceptor " + interceptor + " returned null from afterReceive of "
+                                + received.id() + " for group '" + group + "'");
+                    }
                 }
                 return message;
             } catch (StreamSagaException e) {
                 if (e.isRetriable()) {
                     throw e; // the transport redelivers; the payload may be readable later
                 }
+                deadLetter(record, received, e, REJECTED, 0);
+                return null;
+            } catch (RuntimeException | AssertionError | StackOverflowError e) {
                 deadLetter(record, received, e, REJECTED, 0);
                 return null;
             }
@@ -463,7 +475,9 @@ public final class DefaultEventBus implements EventBus {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw e;
-            } catch (Exception | AssertionError e) {
+            } catch (Exception | AssertionError | StackOverflowError e) {
+                // Errors of the message's own making are failures like exceptions; any other Error (out of
+                // memory, an Error standing for the process dying) goes to the transport, which redelivers.
                 return e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
             } finally {
                 current.set(outer);
@@ -546,7 +560,13 @@ public final class DefaultEventBus implements EventBus {
             log.warn("dead-lettered {} of group {} to {} ({}): {}", original, group, deadLetter.topic(), reason, error.toString());
             metrics.eventDeadLettered(original.topic(), group, reason);
             for (MessageInterceptor interceptor : interceptors) {
-                interceptor.onDeadLettered(original, group);
+                try {
+                    interceptor.onDeadLettered(original, group);
+                } catch (RuntimeException e) {
+                    // The dead letter is sent: a failing hook must not make the bus handle the record again.
+                    log.warn("interceptor {} failed on the dead letter of {} by group {}; the record stays dead-lettered: {}",
+                            interceptor, original.id(), group, e.toString());
+                }
             }
             if (deadLetterListener != null) {
                 try {

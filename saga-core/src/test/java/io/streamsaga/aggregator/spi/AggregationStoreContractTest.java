@@ -29,7 +29,8 @@ public abstract class AggregationStoreContractTest {
 
     private static AggregatedPart part(String id) {
         return new AggregatedPart(id, "order-item-created", "order-item-created", 1,
-                Map.of("sequence-id", "o-1", "sequence-number", "1"), ("{\"id\":\"" + id + "\"}").getBytes(StandardCharsets.UTF_8), T0);
+                Map.of("sequence-id", "o-1", "sequence-number", "1"), ("{\"id\":\"" + id + "\"}").getBytes(StandardCharsets.UTF_8), T0,
+                "o-1");
     }
 
     @Test
@@ -47,8 +48,18 @@ public abstract class AggregationStoreContractTest {
         assertEquals("m1", stored.messageId());
         assertEquals("o-1", stored.headers().get("sequence-id"));
         assertArrayEquals(part("m1").payload(), stored.payload());
+        assertEquals("o-1", stored.key());
         assertTrue(store.find("agg", "other").isEmpty());
         assertTrue(store.find("other-aggregator", "o-1").isEmpty());
+    }
+
+    @Test
+    void aPartWithoutAKeyIsFoundWithoutOne() {
+        AggregationStore store = createStore();
+        AggregatedPart keyless = new AggregatedPart("m1", "order-item-created", "order-item-created", 1, Map.of(),
+                new byte[0], T0);
+        assertTrue(store.save(AggregationGroup.open("agg", "o-1", T0, null).withPart(keyless).withVersion(1)));
+        assertEquals(null, store.find("agg", "o-1").orElseThrow().parts().get(0).key());
     }
 
     @Test

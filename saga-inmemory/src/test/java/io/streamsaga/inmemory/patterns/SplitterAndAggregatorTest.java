@@ -122,6 +122,71 @@ class SplitterAndAggregatorTest {
     }
 
     @Test
+    void aSplitWithANullPartFailsTypedBeforePublishingAnyPart() {
+        List<SplitPart> parts = new ArrayList<>(order("o-1", 2));
+        parts.set(1, null);
+        CompletionException error = assertThrows(CompletionException.class,
+                () -> EventSplitter.of(bus).split("o-1", parts).toCompletableFuture().join());
+        assertInstanceOf(ConfigurationException.class, error.getCause());
+        assertTrue(all("order-item-created", "order-summary-created").isEmpty(), "no part of the sequence is published");
+
+        CompletionException streamed = assertThrows(CompletionException.class,
+                () -> EventSplitter.of(bus).split("o-2", parts.iterator()).toCompletableFuture().join());
+        assertInstanceOf(ConfigurationException.class, streamed.getCause());
+    }
+
+    record Unregistered(String orderId) {
+    }
+
+    @Test
+    void aSplitWithAPartOfAnUnregisteredTypeFailsBeforePublishingAnyPart() {
+        List<SplitPart> parts = new ArrayList<>(order("o-1", 1));
+        parts.add(new SplitPart("order-summary-created", "o-1", new Unregistered("o-1")));
+        CompletionException error = assertThrows(CompletionException.class,
+                () -> EventSplitter.of(bus).split("o-1", parts).toCompletableFuture().join());
+        assertInstanceOf(io.streamsaga.StreamSagaException.class, error.getCause());
+        assertTrue(all("order-item-created", "order-summary-created").isEmpty(), "no part of the sequence is published");
+    }
+
+    record OrderCreated(String orderId, int items) {
+    }
+
+    @Test
+    void aSplittingHandlerThatFailsAfterSomePartsAndIsRetriedDoesNotMakeTheAggregatorReleaseDuplicates() {
+        EventBus splittingBus = EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("order-item-created", 1, ItemCreated.class)
+                        .register("order-summary-created", 1, SummaryCreated.class).build())
+                .retryPolicy(io.streamsaga.retry.RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .scheduler(scheduler).build();
+        EventAggregator.builder(splittingBus, store).name("order-items").onRelease(released::add)
+                .completeOnSequenceEnd().build()
+                .subscribe("aggregator", "order-item-created", "order-summary-created");
+        AtomicInteger attempts = new AtomicInteger();
+        splittingBus.subscribe("splitter", "order-created", OrderCreated.class, (order, ctx) -> {
+            EventSplitter.Sequence sequence = EventSplitter.of(splittingBus).open(order.orderId());
+            List<SplitPart> parts = order(order.orderId(), order.items());
+            for (int i = 0; i < parts.size() - 1; i++) {
+                sequence.emit(parts.get(i));
+                if (i == 1 && attempts.incrementAndGet() == 1) {
+                    throw new IllegalStateException("crashed after two parts");
+                }
+            }
+            sequence.emitLast(parts.get(parts.size() - 1));
+        });
+        splittingBus.publish("order-created", "o-1", new OrderCreated("o-1", 3));
+        transport.drainAll();
+
+        assertEquals(2, attempts.get());
+        assertEquals(1, released.size());
+        assertEquals(4, released.get(0).group().size(), "three items and the summary, each once");
+        assertEquals(List.of("i1", "i2", "i3"),
+                released.get(0).events(ItemCreated.class).stream().map(ItemCreated::itemId).sorted().toList());
+        splittingBus.close();
+    }
+
+    @Test
     void aggregatorCompletesFromSplitPartsOfUnknownSize() {
         aggregator().completeOnSequenceEnd().build().subscribe("aggregator", "order-item-created", "order-summary-created");
         EventSplitter.of(bus).split("o-1", order("o-1", 3).iterator());
@@ -185,6 +250,20 @@ class SplitterAndAggregatorTest {
         assertEquals(2, dead.size());
         assertEquals("aggregation-timeout", dead.get(0).header(MessageHeaders.DLT_REASON).orElseThrow());
         assertEquals("o-1", dead.get(0).header(MessageHeaders.SEQUENCE_ID).orElseThrow());
+    }
+
+    @Test
+    void aTimedOutPartIsDeadLetteredWithItsOriginalKey() {
+        aggregator().completeOnSequenceEnd().timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER).build()
+                .subscribe("aggregator", "order-item-created");
+        EventSplitter.of(bus).split("s-1", order("o-1", 2));
+        transport.drainAll();
+        scheduler.advance(Duration.ofMinutes(5));
+        List<Message> dead = transport.messages("order-item-created.DLT");
+        assertEquals(2, dead.size());
+        for (Message letter : dead) {
+            assertEquals("o-1", letter.key(), "a dead letter keeps the original key (docs/kafka.md)");
+        }
     }
 
     @Test

@@ -167,6 +167,9 @@ public final class JdbcAggregationStore implements AggregationStore {
             p.headers().forEach(headers::put);
             node.put("payload", p.payload());
             node.put("receivedAt", p.receivedAt().toString());
+            if (p.key() != null) {
+                node.put("key", p.key());
+            }
         }
         try {
             return json.writeValueAsBytes(array);
@@ -183,7 +186,8 @@ public final class JdbcAggregationStore implements AggregationStore {
                 node.get("headers").fields().forEachRemaining(e -> headers.put(e.getKey(), e.getValue().asText()));
                 parts.add(new AggregatedPart(node.get("messageId").asText(), node.get("topic").asText(),
                         node.get("type").asText(), node.get("version").asInt(), headers, node.get("payload").binaryValue(),
-                        Instant.parse(node.get("receivedAt").asText())));
+                        Instant.parse(node.get("receivedAt").asText()),
+                        node.hasNonNull("key") ? node.get("key").asText() : null)); // absent in parts stored before
             }
             return parts;
         } catch (IOException e) {
