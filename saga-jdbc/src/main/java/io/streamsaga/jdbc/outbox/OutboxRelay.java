@@ -31,6 +31,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -167,7 +168,18 @@ public final class OutboxRelay implements AutoCloseable {
                 nextPoll = null;
             }
         }
-        executor.execute(this::poll);
+        execute();
+    }
+
+    /** Hands a poll to the executor; once closed, the relay's own executor is shut down and this is a no-op. */
+    private void execute() {
+        try {
+            executor.execute(this::poll);
+        } catch (RejectedExecutionException e) {
+            if (!closed) {
+                throw e;
+            }
+        }
     }
 
     /**
@@ -230,7 +242,7 @@ public final class OutboxRelay implements AutoCloseable {
             }
             nextPoll = config.scheduler().schedule(delay, () -> {
                 if (!closed) {
-                    executor.execute(this::poll);
+                    execute();
                 }
             });
         }

@@ -184,6 +184,50 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void wakeUpRacingWithCloseIsANoOpInsteadOfARejectedExecution() throws Exception {
+        // OutboxRelay.wakeUp(): a no-op once closed. A close() landing between its "closed?" check and handing the
+        // poll to the relay's own executor (shut down by close) threw RejectedExecutionException at the caller.
+        java.util.concurrent.atomic.AtomicReference<OutboxRelay> relay = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.CountDownLatch nextPollScheduled = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean closeOnCancel = new java.util.concurrent.atomic.AtomicBoolean();
+        io.streamsaga.time.Scheduler closingOnCancel = new io.streamsaga.time.Scheduler() {
+            @Override
+            public java.time.Clock clock() {
+                return scheduler.clock();
+            }
+
+            @Override
+            public Cancellable schedule(Duration delay, Runnable task) {
+                Cancellable scheduled = scheduler.schedule(delay, task);
+                nextPollScheduled.countDown();
+                return () -> {
+                    scheduled.cancel();
+                    if (closeOnCancel.compareAndSet(true, false)) {
+                        relay.get().close(); // another thread closes right after wakeUp's check
+                    }
+                };
+            }
+
+            @Override
+            public void sleep(Duration delay) {
+                scheduler.sleep(delay);
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        relay.set(OutboxRelay.builder(database.dataSource()).eventBus(bus).scheduler(closingOnCancel)
+                .pollInterval(Duration.ofSeconds(5)).build()); // the relay's own executor
+        relay.get().start();
+        assertTrue(nextPollScheduled.await(30, java.util.concurrent.TimeUnit.SECONDS), "the first poll ran");
+        closeOnCancel.set(true);
+
+        relay.get().wakeUp();
+        relay.get().wakeUp(); // and after the close, as documented
+    }
+
+    @Test
     void relayKeepsTheMessageIdSoConsumersCanDeduplicate() {
         List<Message> seen = new CopyOnWriteArrayList<>();
         bus.subscribe("audit", "order-created", Message.class, (m, ctx) -> seen.add(m));
