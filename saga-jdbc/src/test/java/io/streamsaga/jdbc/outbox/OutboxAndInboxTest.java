@@ -342,6 +342,34 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aTransportClosedBeforeTheRelayLeavesTheRowsPendingAndStopsTheRelay() {
+        // A closed transport is not the rows' fault: its "transport is closed" was a non-retriable rejection, so
+        // a relay still polling marked the whole backlog FAILED, to wait for retryFailed() instead of the next relay.
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        transport.close(); // shut down in the wrong order
+        AtomicInteger attempts = new AtomicInteger();
+        OutboxRelay.Builder counting = relay().publisher(m -> {
+            attempts.incrementAndGet();
+            return bus.publish(m);
+        });
+
+        assertEquals(0, counting.build().relayPending());
+        assertEquals(1, attempts.get(), "the relay stops at the first row");
+        try (OutboxRelay started = counting.build()) {
+            started.start();
+            assertEquals(2, attempts.get());
+            scheduler.advance(Duration.ofMinutes(1));
+            assertEquals(2, attempts.get(), "a started relay stops polling");
+        }
+        assertEquals(3, outbox.pendingCount(), "every row stays pending for the next relay");
+        assertEquals(0, outbox.failedCount());
+        assertEquals(0, database.queryLong("SELECT MAX(attempts) FROM ss_outbox"));
+    }
+
+    @Test
     void sentRowsArePurgedInBoundedBatches() {
         for (int i = 0; i < 5; i++) {
             int n = i;
