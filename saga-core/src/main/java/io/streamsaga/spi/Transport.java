@@ -47,7 +47,10 @@ public interface Transport extends AutoCloseable {
         return false;
     }
 
-    /** Appends the message to its topic; completes with its position once it is durable. */
+    /**
+     * Appends the message to its topic; completes with its position once it is durable. Once the transport
+     * is closed it fails with {@link io.streamsaga.bus.TransportClosedException}.
+     */
     CompletionStage<RecordPosition> send(Message message);
 
     /**

@@ -236,6 +236,16 @@ public abstract class TransportContractTest {
     }
 
     @Test
+    void sendingOnAClosedTransportFailsWithTransportClosedException() {
+        Transport closed = createTransport();
+        closed.close();
+        Message message = Message.builder(unique("order-created")).key("k").type("t")
+                .payload("{}".getBytes(StandardCharsets.UTF_8)).build();
+        CompletionException e = assertThrows(CompletionException.class, () -> closed.send(message).toCompletableFuture().join());
+        assertTrue(e.getCause() instanceof io.streamsaga.bus.TransportClosedException, e.toString());
+    }
+
+    @Test
     void publishingAnUnregisteredEventFailsTheReturnedStage() {
         record NotRegistered(String id) {
         }

@@ -1,11 +1,11 @@
 package io.streamsaga.inmemory;
 
 import io.streamsaga.ConfigurationException;
-import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.bus.TransportClosedException;
 import io.streamsaga.inmemory.internal.AppendedStage;
 import io.streamsaga.inmemory.internal.PartitionLog;
 import io.streamsaga.message.Message;
@@ -127,7 +127,7 @@ public final class InMemoryTransport implements Transport {
     @Override
     public CompletionStage<RecordPosition> send(Message message) {
         if (closed) {
-            return CompletableFuture.failedFuture(new PublishException(message.topic(), "transport is closed", null, false));
+            return CompletableFuture.failedFuture(new TransportClosedException(message.topic(), "transport is closed"));
         }
         Topic topic = topic(message.topic());
         int partition = topic.partitionFor(message.key());

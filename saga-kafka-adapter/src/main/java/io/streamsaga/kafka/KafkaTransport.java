@@ -6,6 +6,7 @@ import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.bus.TransportClosedException;
 import io.streamsaga.kafka.internal.ConsumerLoop;
 import io.streamsaga.kafka.internal.HeaderValues;
 import io.streamsaga.kafka.internal.WireFormat;
@@ -153,7 +154,7 @@ public final class KafkaTransport implements Transport {
      */
     private Throwable produce(Message message, Callback callback) {
         if (closed) {
-            return new PublishException(message.topic(), "the Kafka transport is closed", null, false);
+            return new TransportClosedException(message.topic(), "the Kafka transport is closed");
         }
         ProducerRecord<String, byte[]> record;
         try {
@@ -166,7 +167,9 @@ public final class KafkaTransport implements Transport {
             (target != null ? target : producer).send(record, callback);
             return null;
         } catch (RuntimeException e) {
-            return failure(message.topic(), e);
+            // closed between the check and the send: the producer refuses it for that reason only
+            return closed ? new TransportClosedException(message.topic(), "the Kafka transport is closed")
+                    : failure(message.topic(), e);
         }
     }
 

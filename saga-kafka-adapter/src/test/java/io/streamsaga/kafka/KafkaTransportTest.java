@@ -380,6 +380,31 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aLatestWildcardGroupKeepsItsStartOnATopicCreatedAfterItSubscribed() {
+        // A LATEST wildcard group reads a topic created after its subscription from the beginning; that start
+        // must be fixed for the group like the end of a topic that existed: a later member (here: the group
+        // resubscribing, for which the topic now exists) started at its end and skipped the unhandled record.
+        String prefix = SharedKafkaBroker.unique("wild-start");
+        String group = SharedKafkaBroker.unique("g");
+        AtomicInteger attempts = new AtomicInteger();
+        Subscription first = transport.subscribe(group, TopicPattern.of(prefix + "-*"), StartPosition.LATEST, record -> {
+            attempts.incrementAndGet();
+            throw new IllegalStateException("not handled before closing");
+        });
+        send(prefix + "-a", "k", "first"); // creates the topic after the subscription: read from its beginning
+        await().atMost(WAIT).until(() -> attempts.get() >= 1);
+        first.close();
+
+        List<String> seen = new CopyOnWriteArrayList<>();
+        try (Subscription ignored = transport.subscribe(group, TopicPattern.of(prefix + "-*"), StartPosition.LATEST,
+                record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8)))) {
+            send(prefix + "-a", "k", "marker"); // same key, same partition: delivered after "first"
+            await().atMost(WAIT).until(() -> seen.contains("marker"));
+        }
+        assertEquals(List.of("first", "marker"), seen);
+    }
+
+    @Test
     void orderIsKeptPerKey() {
         String topic = SharedKafkaBroker.unique("ordered");
         Map<String, List<Integer>> byKey = new HashMap<>();

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.TransportClosedException;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.message.Message;
@@ -31,6 +32,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -53,6 +55,9 @@ import java.util.concurrent.TimeoutException;
  *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
  *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row.</li>
+ *   <li><b>Closed transport.</b> A {@link TransportClosedException} (the transport, or the bus's, was closed
+ *       before the relay) is not the row's fault: the row stays PENDING, untouched, and the relay stops as if
+ *       {@linkplain #close() closed}, leaving the backlog to the next relay.</li>
  * </ul>
  *
  * <p>{@link #start()} polls every {@code pollInterval}; {@link #wakeUp()} polls now (call it after
@@ -167,7 +172,18 @@ public final class OutboxRelay implements AutoCloseable {
                 nextPoll = null;
             }
         }
-        executor.execute(this::poll);
+        execute();
+    }
+
+    /** Hands a poll to the executor; once closed, the relay's own executor is shut down and this is a no-op. */
+    private void execute() {
+        try {
+            executor.execute(this::poll);
+        } catch (RejectedExecutionException e) {
+            if (!closed) {
+                throw e;
+            }
+        }
     }
 
     /**
@@ -230,13 +246,13 @@ public final class OutboxRelay implements AutoCloseable {
             }
             nextPoll = config.scheduler().schedule(delay, () -> {
                 if (!closed) {
-                    executor.execute(this::poll);
+                    execute();
                 }
             });
         }
     }
 
-    private record BatchResult(int fetched, int published, boolean failed) {
+    private record BatchResult(int fetched, int published, boolean failed, boolean transportClosed) {
     }
 
     private BatchResult relayBatch() {
@@ -246,6 +262,7 @@ public final class OutboxRelay implements AutoCloseable {
             List<OutboxRow> rows = pending(connection);
             List<Long> sent = new ArrayList<>(rows.size());
             boolean failed = false;
+            boolean transportClosed = false;
             for (OutboxRow row : rows) {
                 if (closed) {
                     break;
@@ -254,6 +271,11 @@ public final class OutboxRelay implements AutoCloseable {
                 if (error == null) {
                     sent.add(row.sequence());
                     continue;
+                }
+                if (isTransportClosed(error)) {
+                    // not the row's fault: it stays PENDING, untouched, for a relay that can still publish
+                    transportClosed = true;
+                    break;
                 }
                 boolean retriable = !(error instanceof StreamSagaException sse) || sse.isRetriable();
                 recordFailure(connection, row, error, retriable);
@@ -269,8 +291,13 @@ public final class OutboxRelay implements AutoCloseable {
                         row.message(), error.toString());
             }
             markSent(connection, sent);
-            return new BatchResult(rows.size(), sent.size(), failed);
+            return new BatchResult(rows.size(), sent.size(), failed, transportClosed);
         });
+        if (result.transportClosed) {
+            log.warn("outbox relay '{}' stops: its transport is closed; the pending rows stay pending for the next relay",
+                    config.name());
+            close();
+        }
         // counted once committed: a relay that dies before the commit has marked nothing sent
         for (int i = 0; i < result.published; i++) {
             config.metrics().increment(PUBLISHED_METRIC, Map.of("relay", config.name()));
@@ -293,6 +320,15 @@ public final class OutboxRelay implements AutoCloseable {
         } catch (RuntimeException e) {
             return e;
         }
+    }
+
+    private static boolean isTransportClosed(Throwable error) {
+        for (Throwable e = error; e != null; e = e.getCause()) {
+            if (e instanceof TransportClosedException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void ensureLockRow() {

@@ -21,8 +21,9 @@ import java.util.concurrent.locks.LockSupport;
  * the lock hand-offs between parked threads cost more than the commits saved). When a committer finishes
  * and writes are still queued, it hands the role to the oldest waiting writer and returns.
  *
- * <p>A version conflict fails only its own writer. A database error aborts the batch's transaction; then
- * each write of it is tried again alone, so the error reaches only the writer that caused it. Several
+ * <p>A version conflict fails only its own writer. A database error (or any exception or Error) aborts the
+ * batch's transaction; then each write of it is tried again alone, so the error reaches only the writer that
+ * caused it. Several
  * lanes commit in parallel on their own connections; a saga always uses the same lane. Thread-safe.
  */
 final class GroupCommit {
@@ -50,8 +51,8 @@ final class GroupCommit {
     private static final class Pending {
         final JdbcSagaStore.Write write;
         final Thread waiter = Thread.currentThread();
-        /** Written before {@link #done}, read after it (the volatile write publishes it). */
-        RuntimeException error;
+        /** Written before {@link #done}, read after it (the volatile write publishes it): a RuntimeException or an Error. */
+        Throwable error;
         volatile boolean done;
 
         Pending(JdbcSagaStore.Write write) {
@@ -88,8 +89,11 @@ final class GroupCommit {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
+        if (mine.error instanceof Error e) {
+            throw e;
+        }
         if (mine.error != null) {
-            throw mine.error;
+            throw (RuntimeException) mine.error;
         }
     }
 
@@ -112,12 +116,13 @@ final class GroupCommit {
             for (int i = 0; i < batch.size(); i++) {
                 batch.get(i).error = errors[i];
             }
-        } catch (Exception batchFailure) {
+        } catch (Throwable batchFailure) {
+            // an Error too: every writer of the batch must get an outcome, or it stays parked for ever
             for (Pending p : batch) {
                 try {
                     store.writeAlone(p.write);
                     p.error = null;
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
                     p.error = e;
                 }
             }

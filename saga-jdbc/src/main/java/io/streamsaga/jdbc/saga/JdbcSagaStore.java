@@ -53,7 +53,10 @@ import java.util.stream.Collectors;
  * driving one saga only one succeeds; the other gets {@link ConcurrentSagaUpdateException}. The saga data
  * is written as JSON under the instance's {@code dataType} (never a Java class name) with the configured
  * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class.
- * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Thread-safe.
+ * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Column widths:
+ * saga ids, saga and step names up to 200 characters, business keys up to 500, data types up to 255; a
+ * write with a longer value is refused with a {@link ConfigurationException} before anything is written.
+ * Thread-safe.
  */
 public final class JdbcSagaStore implements SagaStore {
     private static final String SELECT = "SELECT saga_id, saga_name, definition_version, business_key, data_type, data,"
@@ -209,6 +212,7 @@ public final class JdbcSagaStore implements SagaStore {
 
     /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
     private void write(Write w) {
+        checkWidths(w);
         try {
             if (groupCommit == null) {
                 tx.run(c -> writeOne(c, w));
@@ -221,6 +225,36 @@ public final class JdbcSagaStore implements SagaStore {
             }
             throw e;
         }
+    }
+
+    /**
+     * Refuses a value longer than its column up front: the insert casts the saga id to its column's width,
+     * which both databases cut to a prefix (an id sharing the first 200 characters of a stored one was taken
+     * for it and refused as a concurrent update), and the other columns failed with "value too long".
+     */
+    private static void checkWidths(Write w) {
+        SagaInstance s = w.instance();
+        requireWidth(s.sagaId(), 200, "saga id");
+        requireWidth(s.sagaName(), 200, "saga name");
+        requireWidth(s.businessKey(), 500, "business key");
+        requireWidth(s.dataType(), 255, "data type");
+        for (StepState step : s.steps()) {
+            requireWidth(step.name(), 200, "step name");
+        }
+        for (SagaFailure failure : new SagaFailure[]{s.failure(), s.compensationFailure()}) {
+            if (failure != null) {
+                requireWidth(failure.step(), 200, "step name");
+                requireWidth(failure.errorClass(), 500, "failure class");
+            }
+        }
+        for (SagaTransition t : w.transitions()) {
+            requireWidth(t.step(), 200, "step name");
+        }
+    }
+
+    private static void requireWidth(String value, int max, String what) {
+        ConfigurationException.require(value == null || value.length() <= max,
+                "%s must be at most %s characters for JdbcSagaStore, but was '%s'", what, max, value);
     }
 
     /** Writes one instance row and its transitions on {@code c}; refuses a stale version before changing anything. */

@@ -184,6 +184,50 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void wakeUpRacingWithCloseIsANoOpInsteadOfARejectedExecution() throws Exception {
+        // OutboxRelay.wakeUp(): a no-op once closed. A close() landing between its "closed?" check and handing the
+        // poll to the relay's own executor (shut down by close) threw RejectedExecutionException at the caller.
+        java.util.concurrent.atomic.AtomicReference<OutboxRelay> relay = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.CountDownLatch nextPollScheduled = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean closeOnCancel = new java.util.concurrent.atomic.AtomicBoolean();
+        io.streamsaga.time.Scheduler closingOnCancel = new io.streamsaga.time.Scheduler() {
+            @Override
+            public java.time.Clock clock() {
+                return scheduler.clock();
+            }
+
+            @Override
+            public Cancellable schedule(Duration delay, Runnable task) {
+                Cancellable scheduled = scheduler.schedule(delay, task);
+                nextPollScheduled.countDown();
+                return () -> {
+                    scheduled.cancel();
+                    if (closeOnCancel.compareAndSet(true, false)) {
+                        relay.get().close(); // another thread closes right after wakeUp's check
+                    }
+                };
+            }
+
+            @Override
+            public void sleep(Duration delay) {
+                scheduler.sleep(delay);
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        relay.set(OutboxRelay.builder(database.dataSource()).eventBus(bus).scheduler(closingOnCancel)
+                .pollInterval(Duration.ofSeconds(5)).build()); // the relay's own executor
+        relay.get().start();
+        assertTrue(nextPollScheduled.await(30, java.util.concurrent.TimeUnit.SECONDS), "the first poll ran");
+        closeOnCancel.set(true);
+
+        relay.get().wakeUp();
+        relay.get().wakeUp(); // and after the close, as documented
+    }
+
+    @Test
     void relayKeepsTheMessageIdSoConsumersCanDeduplicate() {
         List<Message> seen = new CopyOnWriteArrayList<>();
         bus.subscribe("audit", "order-created", Message.class, (m, ctx) -> seen.add(m));
@@ -295,6 +339,34 @@ abstract class OutboxAndInboxTest {
         assertTrue(failed.lastError().contains("record too large"), failed.lastError());
         assertEquals(1, outbox.retryFailed());
         assertEquals(1, outbox.pendingCount());
+    }
+
+    @Test
+    void aTransportClosedBeforeTheRelayLeavesTheRowsPendingAndStopsTheRelay() {
+        // A closed transport is not the rows' fault: its "transport is closed" was a non-retriable rejection, so
+        // a relay still polling marked the whole backlog FAILED, to wait for retryFailed() instead of the next relay.
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        transport.close(); // shut down in the wrong order
+        AtomicInteger attempts = new AtomicInteger();
+        OutboxRelay.Builder counting = relay().publisher(m -> {
+            attempts.incrementAndGet();
+            return bus.publish(m);
+        });
+
+        assertEquals(0, counting.build().relayPending());
+        assertEquals(1, attempts.get(), "the relay stops at the first row");
+        try (OutboxRelay started = counting.build()) {
+            started.start();
+            assertEquals(2, attempts.get());
+            scheduler.advance(Duration.ofMinutes(1));
+            assertEquals(2, attempts.get(), "a started relay stops polling");
+        }
+        assertEquals(3, outbox.pendingCount(), "every row stays pending for the next relay");
+        assertEquals(0, outbox.failedCount());
+        assertEquals(0, database.queryLong("SELECT MAX(attempts) FROM ss_outbox"));
     }
 
     @Test

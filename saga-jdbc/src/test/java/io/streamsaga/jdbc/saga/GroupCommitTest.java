@@ -28,6 +28,65 @@ class GroupCommitTest {
     final DatabaseExtension db = DatabaseExtension.postgres();
 
     @Test
+    void anErrorDuringABatchStillGivesEveryWriterOfTheBatchItsOutcome() throws Exception {
+        // GroupCommit: the committer "completes each writer with its own outcome and wakes it". An Error (not an
+        // Exception) during a batch escaped to the committer alone and left the batch's other writers parked for ever.
+        JdbcSchema.of(db.database().dataSource()).migrate();
+        javax.sql.DataSource real = db.database().dataSource();
+        java.util.concurrent.atomic.AtomicInteger connections = new java.util.concurrent.atomic.AtomicInteger();
+        CountDownLatch firstBatchMayGo = new CountDownLatch(1);
+        javax.sql.DataSource failingOnce = (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[]{javax.sql.DataSource.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("getConnection")) {
+                        int n = connections.incrementAndGet();
+                        if (n == 1) {
+                            firstBatchMayGo.await(); // the first batch (one write) holds the lane while others queue
+                        } else if (n == 2) {
+                            throw new AssertionError("simulated Error in the second batch");
+                        }
+                    }
+                    try {
+                        return method.invoke(real, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        JdbcSagaStore store = JdbcSagaStore.builder(failingOnce).groupCommit(16).groupCommitLanes(1).build();
+        List<java.util.concurrent.FutureTask<Void>> writes = new ArrayList<>();
+        List<Thread> writers = new ArrayList<>();
+        for (String id : List.of("s-a", "s-b", "s-c")) {
+            java.util.concurrent.FutureTask<Void> write = new java.util.concurrent.FutureTask<>(() -> {
+                store.insert(saga(id, "k", SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED));
+                return null;
+            });
+            Thread writer = new Thread(write, "writer-" + id);
+            writes.add(write);
+            writers.add(writer);
+            writer.start();
+            if (writers.size() == 1) {
+                org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> connections.get() == 1);
+            }
+        }
+        // s-b and s-c are queued and parked on the group commit: they go into the second batch together
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
+                java.util.concurrent.locks.LockSupport.getBlocker(writers.get(1)) instanceof GroupCommit
+                        && java.util.concurrent.locks.LockSupport.getBlocker(writers.get(2)) instanceof GroupCommit);
+        firstBatchMayGo.countDown();
+
+        for (java.util.concurrent.FutureTask<Void> write : writes) {
+            try {
+                write.get(30, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException tolerated) {
+                // an outcome: the write failed (its own Error), rather than never returning
+            }
+        }
+        for (String id : List.of("s-a", "s-b", "s-c")) {
+            assertEquals(1L, db.database().queryLong("SELECT COUNT(*) FROM ss_saga WHERE saga_id = '" + id + "'"),
+                    id + ": the batch's Error was not its write's fault; tried alone, it is stored");
+        }
+    }
+
+    @Test
     void concurrentWritersAreBatchedAndEachTransitionIsStoredOnceWithConflictsReportedToTheirOwnWriter()
             throws Exception {
         JdbcSchema.of(db.database().dataSource()).migrate();

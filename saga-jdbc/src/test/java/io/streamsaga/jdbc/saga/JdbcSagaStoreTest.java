@@ -110,6 +110,36 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void valuesLongerThanTheirColumnsAreRefusedUpFrontWithAConfigurationException() {
+        // ss_saga.saga_id is VARCHAR(200) and the insert casts it to that width, which both databases cut to a
+        // prefix: an id of 201 characters sharing its first 200 with a stored saga was refused as a concurrent
+        // update of that other saga (ConcurrentSagaUpdateException), a longer one with "value too long".
+        String longest = "s".repeat(200);
+        store.insert(saga(longest, "k", SagaStatus.RUNNING, T0, 1), transition(longest, 1, TransitionType.SAGA_STARTED));
+        assertEquals(longest, store.find(longest).orElseThrow().sagaId());
+        JdbcSagaStore groupCommit = JdbcSagaStore.builder(db.database().dataSource()).groupCommit(8).build();
+        for (JdbcSagaStore target : List.of(store, groupCommit)) {
+            String tooLong = longest + "-2";
+            ConfigurationException id = assertThrows(ConfigurationException.class, () -> target.insert(
+                    saga(tooLong, "k", SagaStatus.RUNNING, T0, 1), transition(tooLong, 1, TransitionType.SAGA_STARTED)));
+            assertTrue(id.getMessage().contains("saga id"), id.getMessage());
+            ConfigurationException key = assertThrows(ConfigurationException.class, () -> target.insert(
+                    saga("s-key", "k".repeat(501), SagaStatus.RUNNING, T0, 1), transition("s-key", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(key.getMessage().contains("business key"), key.getMessage());
+            SagaInstance longStep = saga("s-step", "k", SagaStatus.RUNNING, T0, 1);
+            SagaInstance withLongStep = new SagaInstance(longStep.sagaId(), longStep.sagaName(), longStep.definitionVersion(),
+                    longStep.businessKey(), longStep.dataType(), longStep.data(), longStep.status(),
+                    List.of(new StepState("x".repeat(201), StepStatus.PENDING, 0, 0, null)), null, null,
+                    longStep.createdAt(), longStep.updatedAt(), 1);
+            ConfigurationException step = assertThrows(ConfigurationException.class, () -> target.insert(withLongStep,
+                    transition("s-step", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(step.getMessage().contains("step name"), step.getMessage());
+        }
+        assertEquals(1, db.database().queryLong("SELECT COUNT(*) FROM ss_saga"), "nothing else was stored");
+        assertEquals(1, store.history(longest).size());
+    }
+
+    @Test
     void insertedSagaIsFoundWithItsDataAsJsonStepsAndHistory() {
         store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
 

@@ -434,11 +434,13 @@ public final class ConsumerLoop implements Runnable {
                 for (TopicPartition partition : partitions) {
                     consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
                 }
-                if (!toEnd.isEmpty()) {
+                if (start == StartPosition.LATEST && !fresh.isEmpty()) {
                     // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
-                    // resumes here rather than at a newer end, which would skip records never handled.
+                    // resumes here rather than at a newer end, which would skip records never handled. That
+                    // includes the beginning of a topic created after the subscription: for a member that
+                    // subscribed later the topic existed, and it would start at its end.
                     Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
-                    for (TopicPartition partition : toEnd) {
+                    for (TopicPartition partition : fresh) {
                         starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
                     }
                     try {
