@@ -205,10 +205,30 @@ final class SagaRun<D> {
                 }
             } while (changes != before);
             flush(); // nothing staged outlives a pass
+        } catch (Error e) {
+            abandon(e);
+            throw e;
         } finally {
             driving = false;
             now = null;
         }
+    }
+
+    /**
+     * An {@link Error} (not an Exception) thrown by an action, compensation, reply handler or the store while
+     * this run was driven: it is not retried. The run stops as if the process died there (nothing staged is
+     * written, the result completes exceptionally with the Error, the run is no longer registered) and the
+     * caller rethrows it. The store keeps what it had, a step whose outcome was not recorded, so recover()
+     * resumes the saga as after a crash.
+     */
+    private void abandon(Error error) {
+        log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        unstage();
+        if (commands != null) {
+            commands.clear();
+        }
+        orchestrator.detach(this);
+        stop(error);
     }
 
     /** Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. */
@@ -741,6 +761,9 @@ final class SagaRun<D> {
             onActionFailure(step, e, true);
             drive();
             return;
+        } catch (Error e) {
+            abandon(e);
+            throw e;
         }
         onActionSuccess(step, result);
         drive();
@@ -1037,6 +1060,9 @@ final class SagaRun<D> {
             remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
         } catch (Exception e) {
             rejected = e;
+        } catch (Error e) {
+            abandon(e);
+            throw e;
         }
         now = null;
         settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
