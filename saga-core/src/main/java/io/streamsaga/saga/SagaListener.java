@@ -29,7 +29,11 @@ public interface SagaListener {
     default void onCompensated(SagaInstance instance) {
     }
 
-    /** A compensation (or retriable step) kept failing: {@code instance.compensationFailure()} says which. */
+    /**
+     * The saga needs attention: a compensation kept failing ({@code instance.compensationFailure()} says which),
+     * or a retriable step exhausted its retries ({@code compensationFailure()} is null, nothing was compensated:
+     * {@code instance.failure()} names the step).
+     */
     default void onFailed(SagaInstance instance) {
     }
 }
