@@ -1150,11 +1150,40 @@ final class SagaRun<D> {
         for (StepState s : stepStates) {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
         }
+        SagaFailure stillFailed = othersFailed ? compensationFailure : null;
+        if (othersFailed && (stillFailed == null || stepName.equals(stillFailed.step()))) {
+            stillFailed = otherFailedCompensation(step.index()); // the one that needs attention now
+        }
         stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
                 othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
-                othersFailed ? compensationFailure : null, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
+                stillFailed, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
         reopen();
         drive();
+    }
+
+    /**
+     * The failure of a compensation other than step {@code skipped}'s that failed for good: the instance keeps
+     * only the last one, so it is read from the history (its transition's detail is the error's simple class
+     * name and message); a store that keeps no history can only say which step.
+     */
+    private SagaFailure otherFailedCompensation(int skipped) {
+        String other = null;
+        for (int i = 0; i < steps.length && other == null; i++) {
+            if (i != skipped && stepStates.get(i).status() == StepStatus.COMPENSATION_FAILED) {
+                other = steps[i].name();
+            }
+        }
+        List<SagaTransition> history = orchestrator.store().history(sagaId);
+        for (int t = history.size() - 1; t >= 0; t--) {
+            SagaTransition transition = history.get(t);
+            if (transition.type() == TransitionType.COMPENSATION_FAILED && other.equals(transition.step())
+                    && transition.detail() != null) {
+                int colon = transition.detail().indexOf(": ");
+                return colon < 0 ? new SagaFailure(other, transition.detail(), null)
+                        : new SagaFailure(other, transition.detail().substring(0, colon), transition.detail().substring(colon + 2));
+            }
+        }
+        return new SagaFailure(other, SagaException.class.getName(), "its compensation failed for good");
     }
 
     /** Operator: the saga was repaired by hand. */
