@@ -311,10 +311,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (observed) {
             SagaInstance instance = run.instance();
+            // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
+            publish(instance, "started", null, null);
             if (!config.listeners().isEmpty()) {
                 notify(l -> l.onStarted(instance));
             }
-            publish(instance, "started", null, null);
             run.drive();
         } else {
             return run.driveStarted();
@@ -532,11 +533,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     // ---------------------------------------------------------------- callbacks from runs
 
+    /* Each event is published before the listeners hear of its transition: a listener may cancel the saga, and the
+       events of that must follow this one. */
+
     void onStepCompleted(SagaInstance instance, String step) {
+        publish(instance, "step-completed", step, null);
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onStepCompleted(instance, step));
         }
-        publish(instance, "step-completed", step, null);
     }
 
     void onStepFailed(SagaInstance instance, String step, SagaFailure failure) {
@@ -546,10 +550,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     void onCompensationStarting(SagaInstance instance) {
+        publish(instance, "compensating", null, instance.failure());
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onCompensationStarting(instance));
         }
-        publish(instance, "compensating", null, instance.failure());
     }
 
     void onStepCompensated(SagaInstance instance, String step) {
@@ -559,24 +563,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     void onCompleted(SagaInstance instance) {
+        publish(instance, "completed", null, null);
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onCompleted(instance));
         }
-        publish(instance, "completed", null, null);
     }
 
     void onCompensated(SagaInstance instance) {
+        publish(instance, "compensated", null, instance.failure());
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onCompensated(instance));
         }
-        publish(instance, "compensated", null, instance.failure());
     }
 
     void onFailed(SagaInstance instance) {
+        publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onFailed(instance));
         }
-        publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
     }
 
     /** {@code instance}: the run's final state, as just stored. */
