@@ -467,6 +467,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             store.update(migrated, new SagaTransition(instance.sagaId(), migrated.version(), now, TransitionType.SAGA_MIGRATED,
                     null, 0, "version " + instance.definitionVersion() + " -> " + target.version()));
         } catch (ConcurrentSagaUpdateException e) {
+            // Another recover() (here or in another process) got there first: resume what it stored, if it can be.
+            SagaInstance stored = store.find(instance.sagaId()).orElse(null);
+            if (stored != null && stored.status().isActive()
+                    && registered(stored.sagaName(), stored.definitionVersion()) != null) {
+                log.debug("saga {}: migrated concurrently; resuming its stored version {}", instance.sagaId(), stored.version());
+                return stored;
+            }
             log.warn("saga {}: migrated concurrently by another orchestrator", instance.sagaId());
             return null;
         }
