@@ -79,7 +79,10 @@ final class SagaRun<D> {
     /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
     private boolean[] attached;
     private static final boolean[] NO_FLAGS = new boolean[0];
-    /** An attempt of the step failed uncertainly (timed out, its reply rejected) and a retry was scheduled. */
+    /**
+     * An attempt of the step failed uncertainly (timed out, its reply rejected) and a retry was scheduled. Null
+     * in a run read from the store until needed: then read from its history ({@link #uncertainAttempts}).
+     */
     private boolean[] uncertainAttempt;
     /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
     private Scheduler.Cancellable[] timers;
@@ -116,6 +119,7 @@ final class SagaRun<D> {
         this.updatedAt = stored.updatedAt();
         this.snapshot = stored;
         this.storedVersion = stored.version();
+        this.uncertainAttempt = null; // an attempt before this run may have timed out: the history says
     }
 
     /** A saga just started at {@code now}: not stored yet, its {@code SAGA_STARTED} staged (version 1). */
@@ -607,7 +611,7 @@ final class SagaRun<D> {
         // The error is the transition's detail, described only when a store or a log reads it.
         if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
             if (uncertain) {
-                if (uncertainAttempt == NO_FLAGS) {
+                if (uncertainAttempts() == NO_FLAGS) {
                     uncertainAttempt = new boolean[steps.length];
                 }
                 uncertainAttempt[i] = true;
@@ -903,7 +907,31 @@ final class SagaRun<D> {
      * asynchronous action, a parallel member's: it is not interrupted).
      */
     private boolean earlierAttemptsMayHaveTakenEffect(int i) {
-        return steps[i].isRemote() || (uncertainAttempt.length > 0 && uncertainAttempt[i]);
+        return steps[i].isRemote() || (uncertainAttempts().length > 0 && uncertainAttempt[i]);
+    }
+
+    /**
+     * {@link #uncertainAttempt}; in a run read from the store, first derived from its history: a step with a
+     * {@code STEP_TIMED_OUT} transition had an attempt time out (a store that keeps no history cannot say).
+     */
+    private boolean[] uncertainAttempts() {
+        if (uncertainAttempt == null) {
+            boolean[] flags = NO_FLAGS;
+            for (SagaTransition transition : orchestrator.store().history(sagaId)) {
+                if (transition.type() == TransitionType.STEP_TIMED_OUT) {
+                    for (int i = 0; i < steps.length; i++) {
+                        if (steps[i].name().equals(transition.step())) {
+                            if (flags == NO_FLAGS) {
+                                flags = new boolean[steps.length];
+                            }
+                            flags[i] = true;
+                        }
+                    }
+                }
+            }
+            uncertainAttempt = flags;
+        }
+        return uncertainAttempt;
     }
 
     private boolean needsCompensation(int group) {
