@@ -1155,7 +1155,8 @@ final class SagaRun<D> {
                 // Attempts go on counting, as a retried retriable step's do: a remote compensation's command id
                 // (.../compensation/<attempt>) must not repeat one its participant already processed and dedupes.
                 changed[i] = changed[i].with(StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
-            } else if (changed[i].status() == StepStatus.FAILED && steps[i].role() == StepRole.RETRIABLE) {
+            } else if ((changed[i].status() == StepStatus.FAILED || changed[i].status() == StepStatus.UNCERTAIN)
+                    && steps[i].role() == StepRole.RETRIABLE) { // uncertain: its last attempt timed out, say
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
