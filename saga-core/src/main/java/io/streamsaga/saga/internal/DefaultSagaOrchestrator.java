@@ -761,14 +761,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public void close() {
+        // The replies first, while the runs are still driven: a reply delivered meanwhile is handled, one not yet
+        // delivered stays on the topic for the group's next orchestrator. A reply failed because the orchestrator
+        // is closed could be dead-lettered, and a waiting step whose command recovery does not re-send (an outbox)
+        // would then wait for it forever.
+        Subscription subscription = replies;
+        if (subscription != null) {
+            subscription.close();
+        }
         closed = true;
         Scheduler.Cancellable purge = purgeTimer;
         if (purge != null) {
             purge.cancel();
-        }
-        Subscription subscription = replies;
-        if (subscription != null) {
-            subscription.close();
         }
         for (SagaRun<?> run : runs.values()) {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
