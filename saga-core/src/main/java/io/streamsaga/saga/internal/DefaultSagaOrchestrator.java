@@ -536,6 +536,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.onReply(step, message);
         }
         run.drive();
+        if (run.isStopped()) {
+            // The run stopped (its store failed, another orchestrator took over, an Error): the reply's outcome may
+            // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then.
+            throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " not handled: saga " + run.sagaId()
+                    + " stopped while it was delivered", null, true);
+        }
     }
 
     // ---------------------------------------------------------------- callbacks from runs

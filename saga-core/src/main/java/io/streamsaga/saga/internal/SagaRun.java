@@ -1275,6 +1275,11 @@ final class SagaRun<D> {
         }
     }
 
+    /** Whether the run stopped (closed, a store failure, another orchestrator took over). */
+    synchronized boolean isStopped() {
+        return stopped;
+    }
+
     // ---------------------------------------------------------------- end
 
     private void finish() {
