@@ -3,7 +3,9 @@ package io.streamsaga.saga;
 /**
  * Lifecycle hooks of an orchestrator. Every method has a no-op default. Called on the thread that drives
  * the saga, after the transition is stored; a listener that throws is logged and ignored. Implementations
- * must be thread-safe and quick.
+ * must be thread-safe and quick. A hook may call the orchestrator (cancel the saga, say): the hooks of what
+ * that does run at once, so listeners registered after that one hear of them before the current hook. The
+ * lifecycle event of a transition is published before any listener hears of it.
  */
 public interface SagaListener {
 
@@ -29,7 +31,11 @@ public interface SagaListener {
     default void onCompensated(SagaInstance instance) {
     }
 
-    /** A compensation (or retriable step) kept failing: {@code instance.compensationFailure()} says which. */
+    /**
+     * The saga needs attention: a compensation kept failing ({@code instance.compensationFailure()} says which),
+     * or a retriable step exhausted its retries ({@code compensationFailure()} is null, nothing was compensated:
+     * {@code instance.failure()} names the step).
+     */
     default void onFailed(SagaInstance instance) {
     }
 }

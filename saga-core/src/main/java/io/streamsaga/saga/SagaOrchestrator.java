@@ -28,6 +28,13 @@ import java.util.concurrent.CompletionStage;
  * <p>Local synchronous steps run on the caller's thread with no thread hop; asynchronous actions, remote
  * replies, timeouts and retry backoff continue on the thread that completes them (the action's executor,
  * the bus consumer, the scheduler). Thread-safe.
+ *
+ * <p>An {@link Error} (not an Exception: an {@code AssertionError}, a {@code StackOverflowError}) thrown by an
+ * action, compensation or reply handler on the thread that drives the saga is not retried: the saga stops as
+ * if the process died there and the Error propagates to that thread (from {@code start}, an operator call or
+ * the reply's delivery). The store keeps the step as in flight, as after a crash: {@link #recover()} resumes
+ * the saga (re-running that action or compensation), and until then {@link #result(String)} says so. An Error
+ * that completes an asynchronous action's stage (or a parallel member's) is a failed attempt like an exception.
  */
 public interface SagaOrchestrator extends AutoCloseable {
 

@@ -6,13 +6,17 @@ import java.util.Optional;
 /**
  * The outcome of a saga run. The original failure is never swallowed: a compensated saga carries it in
  * {@link #failure()} (and, in the process where it was thrown, the exception itself); a saga that needs
- * attention also carries the compensation failure. Immutable and thread-safe.
+ * attention also carries the compensation failure, unless it needs attention because a retriable step
+ * exhausted its retries: nothing was compensated, and {@link #failure()} names that step. Immutable and
+ * thread-safe.
  *
  * @param sagaId              the saga instance id
  * @param outcome             how it ended
  * @param data                the final saga data (as the application type)
- * @param failure             the failure that made the saga compensate, or null
- * @param compensationFailure the compensation failure that needs attention, or null
+ * @param failure             the failure that made the saga compensate (or that of a retriable step that
+ *                            exhausted its retries), or null
+ * @param compensationFailure the compensation failure that needs attention, or null (also for a retriable
+ *                            step that exhausted its retries)
  * @param exception           the original exception when thrown in this process, or null
  * @param <D>                 the saga data type
  */

@@ -16,7 +16,10 @@ public enum StepStatus {
     FAILED,
     /**
      * The action's effect is unknown: it timed out, or the saga was cancelled while it ran or awaited its
-     * reply. It is compensated like a succeeded step (the compensation must tolerate "nothing to undo").
+     * reply. It is compensated like a succeeded step (the compensation must tolerate "nothing to undo"). A step
+     * one of whose earlier attempts timed out is uncertain too when a later attempt fails for good; after a
+     * restart the engine knows of that attempt from the stored history ({@code STEP_TIMED_OUT}), so a store
+     * that keeps no history loses it.
      */
     UNCERTAIN,
     /** The compensation was started; its outcome is not recorded yet. */

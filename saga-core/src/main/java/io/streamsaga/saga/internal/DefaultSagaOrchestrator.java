@@ -311,10 +311,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (observed) {
             SagaInstance instance = run.instance();
+            // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
+            publish(instance, "started", null, null);
             if (!config.listeners().isEmpty()) {
                 notify(l -> l.onStarted(instance));
             }
-            publish(instance, "started", null, null);
             run.drive();
         } else {
             return run.driveStarted();
@@ -466,6 +467,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             store.update(migrated, new SagaTransition(instance.sagaId(), migrated.version(), now, TransitionType.SAGA_MIGRATED,
                     null, 0, "version " + instance.definitionVersion() + " -> " + target.version()));
         } catch (ConcurrentSagaUpdateException e) {
+            // Another recover() (here or in another process) got there first: resume what it stored, if it can be.
+            SagaInstance stored = store.find(instance.sagaId()).orElse(null);
+            if (stored != null && stored.status().isActive()
+                    && registered(stored.sagaName(), stored.definitionVersion()) != null) {
+                log.debug("saga {}: migrated concurrently; resuming its stored version {}", instance.sagaId(), stored.version());
+                return stored;
+            }
             log.warn("saga {}: migrated concurrently by another orchestrator", instance.sagaId());
             return null;
         }
@@ -528,15 +536,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.onReply(step, message);
         }
         run.drive();
+        if (run.isStopped()) {
+            // The run stopped (its store failed, another orchestrator took over, an Error): the reply's outcome may
+            // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then.
+            throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " not handled: saga " + run.sagaId()
+                    + " stopped while it was delivered", null, true);
+        }
     }
 
     // ---------------------------------------------------------------- callbacks from runs
 
+    /* Each event is published before the listeners hear of its transition: a listener may cancel the saga, and the
+       events of that must follow this one. */
+
     void onStepCompleted(SagaInstance instance, String step) {
+        publish(instance, "step-completed", step, null);
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onStepCompleted(instance, step));
         }
-        publish(instance, "step-completed", step, null);
     }
 
     void onStepFailed(SagaInstance instance, String step, SagaFailure failure) {
@@ -546,10 +563,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     void onCompensationStarting(SagaInstance instance) {
+        publish(instance, "compensating", null, instance.failure());
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onCompensationStarting(instance));
         }
-        publish(instance, "compensating", null, instance.failure());
     }
 
     void onStepCompensated(SagaInstance instance, String step) {
@@ -559,24 +576,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     void onCompleted(SagaInstance instance) {
+        publish(instance, "completed", null, null);
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onCompleted(instance));
         }
-        publish(instance, "completed", null, null);
     }
 
     void onCompensated(SagaInstance instance) {
+        publish(instance, "compensated", null, instance.failure());
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onCompensated(instance));
         }
-        publish(instance, "compensated", null, instance.failure());
     }
 
     void onFailed(SagaInstance instance) {
+        publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onFailed(instance));
         }
-        publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
     }
 
     /** {@code instance}: the run's final state, as just stored. */
@@ -750,14 +767,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public void close() {
+        // The replies first, while the runs are still driven: a reply delivered meanwhile is handled, one not yet
+        // delivered stays on the topic for the group's next orchestrator. A reply failed because the orchestrator
+        // is closed could be dead-lettered, and a waiting step whose command recovery does not re-send (an outbox)
+        // would then wait for it forever.
+        Subscription subscription = replies;
+        if (subscription != null) {
+            subscription.close();
+        }
         closed = true;
         Scheduler.Cancellable purge = purgeTimer;
         if (purge != null) {
             purge.cancel();
-        }
-        Subscription subscription = replies;
-        if (subscription != null) {
-            subscription.close();
         }
         for (SagaRun<?> run : runs.values()) {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));

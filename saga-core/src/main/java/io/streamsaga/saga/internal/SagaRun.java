@@ -79,7 +79,10 @@ final class SagaRun<D> {
     /** This process sent the step's command or armed its timer (false after recovery until re-armed). */
     private boolean[] attached;
     private static final boolean[] NO_FLAGS = new boolean[0];
-    /** An attempt of the step failed uncertainly (timed out, its reply rejected) and a retry was scheduled. */
+    /**
+     * An attempt of the step failed uncertainly (timed out, its reply rejected) and a retry was scheduled. Null
+     * in a run read from the store until needed: then read from its history ({@link #uncertainAttempts}).
+     */
     private boolean[] uncertainAttempt;
     /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
     private Scheduler.Cancellable[] timers;
@@ -116,6 +119,7 @@ final class SagaRun<D> {
         this.updatedAt = stored.updatedAt();
         this.snapshot = stored;
         this.storedVersion = stored.version();
+        this.uncertainAttempt = null; // an attempt before this run may have timed out: the history says
     }
 
     /** A saga just started at {@code now}: not stored yet, its {@code SAGA_STARTED} staged (version 1). */
@@ -205,10 +209,30 @@ final class SagaRun<D> {
                 }
             } while (changes != before);
             flush(); // nothing staged outlives a pass
+        } catch (Error e) {
+            abandon(e);
+            throw e;
         } finally {
             driving = false;
             now = null;
         }
+    }
+
+    /**
+     * An {@link Error} (not an Exception) thrown by an action, compensation, reply handler or the store while
+     * this run was driven: it is not retried. The run stops as if the process died there (nothing staged is
+     * written, the result completes exceptionally with the Error, the run is no longer registered) and the
+     * caller rethrows it. The store keeps what it had, a step whose outcome was not recorded, so recover()
+     * resumes the saga as after a crash.
+     */
+    private void abandon(Error error) {
+        log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        unstage();
+        if (commands != null) {
+            commands.clear();
+        }
+        orchestrator.detach(this);
+        stop(error);
     }
 
     /** Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. */
@@ -587,7 +611,7 @@ final class SagaRun<D> {
         // The error is the transition's detail, described only when a store or a log reads it.
         if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
             if (uncertain) {
-                if (uncertainAttempt == NO_FLAGS) {
+                if (uncertainAttempts() == NO_FLAGS) {
                     uncertainAttempt = new boolean[steps.length];
                 }
                 uncertainAttempt[i] = true;
@@ -741,6 +765,9 @@ final class SagaRun<D> {
             onActionFailure(step, e, true);
             drive();
             return;
+        } catch (Error e) {
+            abandon(e);
+            throw e;
         }
         onActionSuccess(step, result);
         drive();
@@ -880,7 +907,31 @@ final class SagaRun<D> {
      * asynchronous action, a parallel member's: it is not interrupted).
      */
     private boolean earlierAttemptsMayHaveTakenEffect(int i) {
-        return steps[i].isRemote() || (uncertainAttempt.length > 0 && uncertainAttempt[i]);
+        return steps[i].isRemote() || (uncertainAttempts().length > 0 && uncertainAttempt[i]);
+    }
+
+    /**
+     * {@link #uncertainAttempt}; in a run read from the store, first derived from its history: a step with a
+     * {@code STEP_TIMED_OUT} transition had an attempt time out (a store that keeps no history cannot say).
+     */
+    private boolean[] uncertainAttempts() {
+        if (uncertainAttempt == null) {
+            boolean[] flags = NO_FLAGS;
+            for (SagaTransition transition : orchestrator.store().history(sagaId)) {
+                if (transition.type() == TransitionType.STEP_TIMED_OUT) {
+                    for (int i = 0; i < steps.length; i++) {
+                        if (steps[i].name().equals(transition.step())) {
+                            if (flags == NO_FLAGS) {
+                                flags = new boolean[steps.length];
+                            }
+                            flags[i] = true;
+                        }
+                    }
+                }
+            }
+            uncertainAttempt = flags;
+        }
+        return uncertainAttempt;
     }
 
     private boolean needsCompensation(int group) {
@@ -1037,6 +1088,9 @@ final class SagaRun<D> {
             remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
         } catch (Exception e) {
             rejected = e;
+        } catch (Error e) {
+            abandon(e);
+            throw e;
         }
         now = null;
         settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
@@ -1101,7 +1155,8 @@ final class SagaRun<D> {
                 // Attempts go on counting, as a retried retriable step's do: a remote compensation's command id
                 // (.../compensation/<attempt>) must not repeat one its participant already processed and dedupes.
                 changed[i] = changed[i].with(StepStatus.COMPENSATION_RETRY_SCHEDULED, at);
-            } else if (changed[i].status() == StepStatus.FAILED && steps[i].role() == StepRole.RETRIABLE) {
+            } else if ((changed[i].status() == StepStatus.FAILED || changed[i].status() == StepStatus.UNCERTAIN)
+                    && steps[i].role() == StepRole.RETRIABLE) { // uncertain: its last attempt timed out, say
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
@@ -1124,11 +1179,40 @@ final class SagaRun<D> {
         for (StepState s : stepStates) {
             othersFailed |= s != state && s.status() == StepStatus.COMPENSATION_FAILED;
         }
+        SagaFailure stillFailed = othersFailed ? compensationFailure : null;
+        if (othersFailed && (stillFailed == null || stepName.equals(stillFailed.step()))) {
+            stillFailed = otherFailedCompensation(step.index()); // the one that needs attention now
+        }
         stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
                 othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
-                othersFailed ? compensationFailure : null, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
+                stillFailed, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
         reopen();
         drive();
+    }
+
+    /**
+     * The failure of a compensation other than step {@code skipped}'s that failed for good: the instance keeps
+     * only the last one, so it is read from the history (its transition's detail is the error's simple class
+     * name and message); a store that keeps no history can only say which step.
+     */
+    private SagaFailure otherFailedCompensation(int skipped) {
+        String other = null;
+        for (int i = 0; i < steps.length && other == null; i++) {
+            if (i != skipped && stepStates.get(i).status() == StepStatus.COMPENSATION_FAILED) {
+                other = steps[i].name();
+            }
+        }
+        List<SagaTransition> history = orchestrator.store().history(sagaId);
+        for (int t = history.size() - 1; t >= 0; t--) {
+            SagaTransition transition = history.get(t);
+            if (transition.type() == TransitionType.COMPENSATION_FAILED && other.equals(transition.step())
+                    && transition.detail() != null) {
+                int colon = transition.detail().indexOf(": ");
+                return colon < 0 ? new SagaFailure(other, transition.detail(), null)
+                        : new SagaFailure(other, transition.detail().substring(0, colon), transition.detail().substring(colon + 2));
+            }
+        }
+        return new SagaFailure(other, SagaException.class.getName(), "its compensation failed for good");
     }
 
     /** Operator: the saga was repaired by hand. */
@@ -1189,6 +1273,11 @@ final class SagaRun<D> {
         if (reason != null) {
             future.completeExceptionally(reason);
         }
+    }
+
+    /** Whether the run stopped (closed, a store failure, another orchestrator took over). */
+    synchronized boolean isStopped() {
+        return stopped;
     }
 
     // ---------------------------------------------------------------- end
