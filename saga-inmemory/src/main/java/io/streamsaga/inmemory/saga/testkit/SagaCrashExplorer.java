@@ -100,7 +100,11 @@ public final class SagaCrashExplorer<F, D> {
         }
         if (trigger != null) {
             for (SagaStep<D> step : definition.steps()) {
-                if (step.hasCompensation() && step.group() < trigger.group()) {
+                // Undone when the trigger fails: the earlier groups, the trigger's siblings in a parallel group,
+                // and the trigger itself when it is remote (its failed reply leaves it uncertain).
+                boolean undone = step.group() < trigger.group()
+                        || (step.group() == trigger.group() && (step != trigger || step.isRemote()));
+                if (step.hasCompensation() && undone) {
                     run("compensation of " + step.name() + " fails once (" + trigger.name() + " fails)",
                             Map.of(trigger.name(), FailureMode.always()), Map.of(step.name(), FailureMode.once()), 0,
                             false, SagaStatus.COMPENSATED, scenarios);
