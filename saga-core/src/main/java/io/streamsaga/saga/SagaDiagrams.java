@@ -1,8 +1,11 @@
 package io.streamsaga.saga;
 
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /** Mermaid exports: a definition as a flowchart, a recorded run as a sequence diagram. Stateless. */
@@ -98,22 +101,24 @@ public final class SagaDiagrams {
 
     /**
      * A recorded run as a Mermaid sequence diagram between the orchestrator and each step, in the order of
-     * the transitions: actions, replies, failures, retries and compensations.
+     * the transitions: actions, replies, failures, retries and compensations. Each step is a participant
+     * labelled with its name, under an id made of the name's ASCII letters, digits and '_' (other characters
+     * become '_'), suffixed {@code _2}, {@code _3}... when that id is already taken, is the orchestrator's
+     * ({@code O}) or is a Mermaid keyword; line breaks, ';' and '#' in names and errors become spaces or ','.
      */
     public static String sequence(String sagaName, List<SagaTransition> history) {
-        Set<String> participants = new LinkedHashSet<>();
+        Map<String, String> participants = new LinkedHashMap<>(); // step name -> its id in the diagram
+        Set<String> ids = new HashSet<>(Set.of("O"));
         for (SagaTransition t : history) {
-            if (t.step() != null) {
-                participants.add(t.step());
+            if (t.step() != null && !participants.containsKey(t.step())) {
+                participants.put(t.step(), alias(t.step(), ids));
             }
         }
         StringBuilder out = new StringBuilder("sequenceDiagram\n");
-        out.append("  participant O as ").append(sagaName).append('\n');
-        for (String p : participants) {
-            out.append("  participant ").append(alias(p)).append(" as ").append(p).append('\n');
-        }
+        out.append("  participant O as ").append(oneLine(sagaName)).append('\n');
+        participants.forEach((name, id) -> out.append("  participant ").append(id).append(" as ").append(oneLine(name)).append('\n'));
         for (SagaTransition t : history) {
-            String step = t.step() == null ? null : alias(t.step());
+            String step = t.step() == null ? null : participants.get(t.step());
             String detail = t.detail() == null ? "" : ": " + sanitize(t.detail());
             switch (t.type()) {
                 case SAGA_STARTED -> out.append("  Note over O: started\n");
@@ -140,12 +145,33 @@ public final class SagaDiagrams {
         return out.toString();
     }
 
-    private static String alias(String step) {
-        return step.replaceAll("[^A-Za-z0-9_]", "_");
+    /**
+     * The step's participant id: its name with every character but ASCII letters, digits and '_' replaced by
+     * '_', made unique ({@code taken} holds the ids given so far, and "O", the orchestrator's), and never a
+     * word Mermaid's sequence diagrams read as a keyword (they do so ignoring case).
+     */
+    private static String alias(String step, Set<String> taken) {
+        String base = step.replaceAll("[^A-Za-z0-9_]", "_");
+        String id = base;
+        for (int n = 2; taken.contains(id) || KEYWORDS.contains(id.toLowerCase(Locale.ROOT)); n++) {
+            id = base + "_" + n;
+        }
+        taken.add(id);
+        return id;
+    }
+
+    private static final Set<String> KEYWORDS = Set.of("participant", "actor", "create", "destroy", "box", "as", "loop",
+            "rect", "opt", "alt", "else", "par", "par_over", "and", "critical", "option", "break", "end", "links", "link",
+            "properties", "details", "over", "note", "activate", "deactivate", "autonumber", "off", "title",
+            "sequencediagram");
+
+    /** The text on one line, without the characters that end a Mermaid sequence-diagram statement (';', '#'). */
+    private static String oneLine(String text) {
+        return text.replace("\r\n", " ").replace('\r', ' ').replace('\n', ' ').replace(';', ',').replace('#', ' ');
     }
 
     private static String sanitize(String text) {
-        String oneLine = text.replace('\n', ' ').replace(';', ',').replace('#', ' ');
+        String oneLine = oneLine(text);
         return oneLine.length() > 80 ? oneLine.substring(0, 77) + "..." : oneLine;
     }
 }
