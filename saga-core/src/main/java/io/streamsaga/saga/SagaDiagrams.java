@@ -17,7 +17,7 @@ public final class SagaDiagrams {
     /** The definition as a Mermaid flowchart: steps forward, dotted failure edges into the compensations. */
     public static String flowchart(SagaDefinition<?> definition) {
         StringBuilder out = new StringBuilder("flowchart TD\n");
-        out.append("  start([").append(definition.name()).append(" v").append(definition.version()).append("])\n");
+        out.append("  start([\"").append(label(definition.name())).append(" v").append(definition.version()).append("\"])\n");
         String previous = "start";
         List<? extends List<? extends SagaStep<?>>> groups = definition.groups();
         for (int g = 0; g < groups.size(); g++) {
@@ -50,12 +50,12 @@ public final class SagaDiagrams {
             List<String> names = new ArrayList<>();
             for (SagaStep<?> step : groups.get(g)) {
                 if (step.hasCompensation()) {
-                    names.add(step.name());
+                    names.add(label(step.name()));
                 }
             }
             String label = isParallel(definition, g) ? "undo completed of " + String.join(", ", names) : "undo " + names.get(0);
             String next = i == 0 ? "compensated([compensated])" : "c" + undoable.get(i - 1);
-            out.append("  c").append(g).append("[/").append(label).append("/] --> ").append(next).append('\n');
+            out.append("  c").append(g).append("[/\"").append(label).append("\"/] --> ").append(next).append('\n');
         }
         if (undoable.isEmpty()) {
             out.append("  compensated([compensated])\n");
@@ -80,17 +80,27 @@ public final class SagaDiagrams {
         return out.toString();
     }
 
+    /**
+     * A name as the text of a quoted flowchart label (every label is quoted, so that brackets, parentheses
+     * and the word "end" do not end the node): quotes and angle brackets as Mermaid entity codes, line
+     * breaks as {@code <br/>}.
+     */
+    private static String label(String name) {
+        return name.replace("\"", "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+                .replace("\r\n", "<br/>").replace("\r", "<br/>").replace("\n", "<br/>");
+    }
+
     private static boolean isParallel(SagaDefinition<?> definition, int group) {
         return definition.groups().get(group).size() > 1;
     }
 
     private static String node(SagaStep<?> step) {
-        String label = step.name();
+        String label = label(step.name());
         if (step.isRemote()) {
-            label += "<br/>command to " + step.remote().orElseThrow().commandTopic();
+            label += "<br/>command to " + label(step.remote().orElseThrow().commandTopic());
         }
         if (step.remoteCompensation().isPresent()) {
-            label += "<br/>undone by command to " + step.remoteCompensation().orElseThrow().commandTopic();
+            label += "<br/>undone by command to " + label(step.remoteCompensation().orElseThrow().commandTopic());
         }
         return switch (step.role()) {
             case PIVOT -> "{\"" + label + "<br/>(pivot)\"}";

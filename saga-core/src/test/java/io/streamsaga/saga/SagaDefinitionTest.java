@@ -181,8 +181,8 @@ class SagaDefinitionTest {
         assertTrue(mermaid.startsWith("flowchart TD\n"), mermaid);
         assertTrue(mermaid.contains("s0[\"create-order\"] --> s1[\"reserve-inventory\"]") || mermaid.contains("s0 --> s1"), mermaid);
         assertTrue(mermaid.contains("s2{\"process-payment<br/>(pivot)\"}"), mermaid);
-        assertTrue(mermaid.contains("c1[/undo reserve-inventory/] --> c0"), mermaid);
-        assertTrue(mermaid.contains("c0[/undo create-order/] --> compensated([compensated])"), mermaid);
+        assertTrue(mermaid.contains("c1[/\"undo reserve-inventory\"/] --> c0"), mermaid);
+        assertTrue(mermaid.contains("c0[/\"undo create-order\"/] --> compensated([compensated])"), mermaid);
         assertTrue(mermaid.contains("s2 -. fails .-> c1"), mermaid);
         assertTrue(mermaid.contains("s3 -. retry .-> s3"), mermaid);
     }
@@ -202,7 +202,7 @@ class SagaDefinitionTest {
         assertTrue(mermaid.contains("s0 --> fork1{{fork}}"), mermaid);
         assertTrue(mermaid.contains("fork1 --> s2[\"flight<br/>command to flight-commands\"]"), mermaid);
         assertTrue(mermaid.contains("join1 --> s3{\"charge<br/>(pivot)\"}"), mermaid);
-        assertTrue(mermaid.contains("c1[/undo completed of hotel, flight/] --> c0"), mermaid);
+        assertTrue(mermaid.contains("c1[/\"undo completed of hotel, flight\"/] --> c0"), mermaid);
         assertTrue(mermaid.contains("s1 -. fails .-> c1"), mermaid);
         assertTrue(mermaid.contains("s3 -. fails .-> c1"), mermaid);
         assertTrue(mermaid.contains("s0 -. fails .-> compensated"), mermaid);
