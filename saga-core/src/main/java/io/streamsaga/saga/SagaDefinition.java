@@ -197,10 +197,15 @@ public final class SagaDefinition<D> {
                 for (StepBuilder<D> sb : groups.get(g)) {
                     ConfigurationException.require(names.add(sb.name), "saga '%s': step name '%s' is used twice", name, sb.name);
                     if (sb.role == StepRole.COMPENSATABLE && (pivot != null || firstRetriable != null)) {
+                        String before = pivot != null ? "the pivot step '" + pivot + "'" : "the retriable step '" + firstRetriable + "'";
+                        if (sb.member) { // members are always compensatable: retriable(...) cannot be declared in a group
+                            throw new ConfigurationException("saga '" + name + "': the parallel group of step '" + sb.name
+                                    + "' comes after " + before + "; a parallel group's members are compensatable, so a group "
+                                    + "must precede the pivot (declare the steps after it one by one with retriable(...))");
+                        }
                         throw new ConfigurationException("saga '" + name + "': compensatable step '" + sb.name + "' comes after "
-                                + (pivot != null ? "the pivot step '" + pivot + "'" : "the retriable step '" + firstRetriable + "'")
-                                + "; steps after the pivot cannot be undone and must be retriable (declare it with retriable(\""
-                                + sb.name + "\"))");
+                                + before + "; steps after the pivot cannot be undone and must be retriable (declare it with "
+                                + "retriable(\"" + sb.name + "\"))");
                     }
                     if (sb.role == StepRole.PIVOT) {
                         ConfigurationException.require(pivot == null, "saga '%s': step '%s' is a second pivot; '%s' is already the pivot",
