@@ -218,8 +218,10 @@ public interface SagaOrchestrator extends AutoCloseable {
 
         /** Migrates data of saga {@code sagaName} from definition version {@code fromVersion} to the next. */
         public Builder dataUpcaster(String sagaName, int fromVersion, SagaDataUpcaster upcaster) {
+            ConfigurationException.require(sagaName != null && !sagaName.isBlank(),
+                    "an upcaster's saga name must not be blank, but was '%s'", sagaName);
             ConfigurationException.require(fromVersion >= 1, "fromVersion must be 1 or more, but was %s", fromVersion);
-            upcasters.computeIfAbsent(sagaName, n -> new HashMap<>()).put(fromVersion, Objects.requireNonNull(upcaster));
+            upcasters.computeIfAbsent(sagaName, n -> new HashMap<>()).put(fromVersion, Objects.requireNonNull(upcaster, "upcaster"));
             return this;
         }
 
