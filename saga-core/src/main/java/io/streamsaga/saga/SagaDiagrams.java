@@ -184,6 +184,10 @@ public final class SagaDiagrams {
 
     private static String sanitize(String text) {
         String oneLine = oneLine(text);
-        return oneLine.length() > 80 ? oneLine.substring(0, 77) + "..." : oneLine;
+        if (oneLine.length() <= 80) {
+            return oneLine;
+        }
+        int end = Character.isHighSurrogate(oneLine.charAt(76)) ? 76 : 77; // never half a character
+        return oneLine.substring(0, end) + "...";
     }
 }

@@ -68,4 +68,17 @@ class SagaSequenceDiagramEscapingTest {
             }
         }
     }
+    @Test
+    void aLongErrorIsShortenedWithoutSplittingACharacterOutsideTheBasicPlane() {
+        String detail = "x".repeat(76) + "\uD83D\uDE00 and more text after the emoji, long enough to be cut";
+        String diagram = SagaDiagrams.sequence("order-saga", run(detail, "pay"));
+
+        String failed = diagram.lines().filter(l -> l.startsWith("  pay--xO: failed: ")).findFirst().orElseThrow();
+        for (int i = 0; i < failed.length(); i++) {
+            char c = failed.charAt(i);
+            assertFalse(Character.isHighSurrogate(c) && (i + 1 == failed.length() || !Character.isLowSurrogate(failed.charAt(i + 1))),
+                    "half a character at " + i + ": " + failed);
+        }
+        assertTrue(failed.endsWith("..."), failed);
+    }
 }
