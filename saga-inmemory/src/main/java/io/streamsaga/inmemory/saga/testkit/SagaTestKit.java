@@ -21,7 +21,11 @@ import java.util.function.Function;
  *     .expectCompensations("reserve-inventory", "create-order");
  * }</pre>
  *
- * Each {@code whenRun()} builds a fresh environment and fixture. Not thread-safe.
+ * Each {@code whenRun()} builds a fresh environment and fixture. The kit settles what its bus and virtual
+ * clock drive: the stages of asynchronous actions and compensations must complete at once, from a
+ * participant's handler or from a task on {@link SagaTestEnvironment#scheduler()}, not on another thread
+ * (a stage completed in real time may complete after {@code whenRun()} returned, or after the kit jumped the
+ * virtual clock past the step's timeout). Not thread-safe.
  *
  * @param <F> the fixture type: the application services a run uses (fresh per run)
  * @param <D> the saga data type
