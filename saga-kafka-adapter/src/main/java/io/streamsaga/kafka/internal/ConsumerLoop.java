@@ -218,7 +218,6 @@ public final class ConsumerLoop implements Runnable {
     private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
-        long failedOffset = -1;
         Exception failure = null;
         transactionalProducer.beginTransaction();
         currentTransaction.set(transactionalProducer);
@@ -236,7 +235,6 @@ public final class ConsumerLoop implements Runnable {
                         throw e;
                     } catch (Exception e) {
                         failedPartition = partition;
-                        failedOffset = record.offset();
                         failure = e;
                         break outer;
                     }
@@ -282,7 +280,9 @@ public final class ConsumerLoop implements Runnable {
             }
         }
         if (failedPartition != null && running) {
-            redeliverLater(failedPartition, failedOffset, failure);
+            // from the partition's first record in the batch, not the failed one: the outputs of the records
+            // before it were aborted too, and their offsets were not committed
+            redeliverLater(failedPartition, records.records(failedPartition).get(0).offset(), failure);
         }
     }
 
