@@ -155,6 +155,56 @@ class ExactlyOnceTest {
         }
     }
 
+    /**
+     * A member whose handler outlived {@code max.poll.interval.ms} lost its partition to the group's other
+     * member, which handled the record. Its transaction cannot commit (the group no longer knows it): it
+     * aborts, so the output is not duplicated, and the member rejoins the group as in plain mode, instead of
+     * stopping for good as if a restarted instance had fenced it (docs/kafka.md: only that stops it).
+     */
+    @Test
+    void aMemberThatOutlivedItsPollIntervalWhileAnotherTookItsRecordNeitherDuplicatesTheOutputNorStops() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .consumerProperty(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 3000).build();
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger slowCalls = new AtomicInteger();
+        List<String> handledBy = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "warm-up", new OrderCreated("warm-up", 1)).toCompletableFuture().join();
+            for (int i = 0; i < 2; i++) {
+                bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                    if (event.orderId().equals("slow") && slowCalls.incrementAndGet() == 1) {
+                        release.await(); // outlives max.poll.interval.ms: the group moves its partition on
+                    }
+                    bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                    handledBy.add(event.orderId() + "@" + Thread.currentThread().getName());
+                });
+            }
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 1);
+            bus.publish(orders, "slow", new OrderCreated("slow", 2)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> slowCalls.get() == 2 && transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 2);
+            release.countDown();
+            bus.publish(orders, "after", new OrderCreated("after", 3)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> handledBy.stream().anyMatch(h -> h.startsWith("after@")));
+            List<String> committedPayments = new ArrayList<>();
+            for (ConsumerRecord<String, byte[]> r : readAll(bootstrap, payments, "read_committed")) {
+                committedPayments.add(r.key());
+            }
+            assertEquals(1, committedPayments.stream().filter("slow"::equals).count(), "one payment for the slow order");
+            assertEquals(2, transport.subscriptions().stream().filter(KafkaSubscription::isActive).count(),
+                    "both members go on: " + transport.subscriptions());
+        } finally {
+            release.countDown();
+            transport.close();
+        }
+    }
+
     /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
     private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
         Map<String, Object> config = Map.of(

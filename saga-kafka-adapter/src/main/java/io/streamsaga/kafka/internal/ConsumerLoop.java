@@ -7,7 +7,6 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.TransportRecord;
-import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -256,9 +255,11 @@ public final class ConsumerLoop implements Runnable {
                 return;
             }
             transactionalProducer.abortTransaction();
-        } catch (ProducerFencedException | InvalidProducerEpochException | CommitFailedException e) {
-            // Another instance with the same transactional id, or a newer group generation, owns these
-            // partitions now: this member must stop; its uncommitted outputs are aborted by the broker.
+        } catch (ProducerFencedException | InvalidProducerEpochException e) {
+            // Another instance with the same transactional id owns these partitions now: this member must
+            // stop; its uncommitted outputs are aborted by the broker. (A CommitFailedException only says the
+            // group moved the partitions on while this member was busy: it aborts below, and the next poll
+            // rejoins the group, as in plain mode.)
             log.warn("consumer of group {} on {} was fenced and stops: {}", group, pattern, e.toString());
             running = false;
             return;
