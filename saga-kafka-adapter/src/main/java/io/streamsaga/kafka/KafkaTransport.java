@@ -97,7 +97,7 @@ public final class KafkaTransport implements Transport {
         this.clientPrefix = config.clientIdPrefix + "-" + UUID.randomUUID().toString().substring(0, 8);
         // Settings the Kafka clients refuse fail here, typed, rather than as Kafka exceptions (the producer's,
         // which also checks the bootstrap servers) or at the first subscribe (the consumers').
-        Map<String, Object> consumerProps = consumerProperties("streamsaga-validation", clientPrefix + "-validation");
+        Map<String, Object> consumerProps = consumerProperties("streamsaga-validation", 0, clientPrefix + "-validation");
         consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class);
         consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
         refuseInvalid("consumer", () -> ConsumerConfig.configDef().parse(consumerProps));
@@ -235,7 +235,7 @@ public final class KafkaTransport implements Transport {
         int member = memberCounters.computeIfAbsent(group, g -> new AtomicInteger()).getAndIncrement();
         String clientId = clientPrefix + "-" + group + "-" + member;
         Set<String> existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
-        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProperties(group, clientId),
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
                 new StringDeserializer(), new ByteArrayDeserializer());
         KafkaProducer<String, byte[]> transactional = null;
         if (exactlyOnce()) {
@@ -430,7 +430,7 @@ public final class KafkaTransport implements Transport {
         return props;
     }
 
-    private Map<String, Object> consumerProperties(String group, String clientId) {
+    private Map<String, Object> consumerProperties(String group, int member, String clientId) {
         Map<String, Object> props = new HashMap<>();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
@@ -441,6 +441,11 @@ public final class KafkaTransport implements Transport {
         // Wildcard subscriptions see new topics at the next metadata refresh.
         props.put(ConsumerConfig.METADATA_MAX_AGE_CONFIG, 5000);
         props.putAll(config.consumerOverrides);
+        Object instanceId = config.consumerOverrides.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        if (instanceId != null) {
+            // static membership per member: one id for every member of a group would have them fence each other
+            props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId + "-" + member);
+        }
         props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         return props;
@@ -489,7 +494,12 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** A consumer property over the defaults; group id, auto commit and deserializers belong to the transport. */
+        /**
+         * A consumer property over the defaults; group id, auto commit and deserializers belong to the transport.
+         * A {@code group.instance.id} (static membership) is the instance's: each subscription's member uses
+         * {@code <value>-<member>} (member = 0, 1, ... per group within the transport, as for transactional ids),
+         * so that two members of one group do not fence each other and a restarted instance keeps its ids.
+         */
         public Builder consumerProperty(String name, Object value) {
             ConfigurationException.require(name != null && !OWNED_CONSUMER_KEYS.contains(name),
                     "consumer property '%s' is set by the transport and cannot be overridden", name);
