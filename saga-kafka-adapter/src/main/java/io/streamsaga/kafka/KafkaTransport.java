@@ -30,7 +30,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -93,7 +95,28 @@ public final class KafkaTransport implements Transport {
     private KafkaTransport(Builder config) {
         this.config = config;
         this.clientPrefix = config.clientIdPrefix + "-" + UUID.randomUUID().toString().substring(0, 8);
-        this.producer = new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer());
+        // Settings the Kafka clients refuse fail here, typed, rather than as Kafka exceptions (the producer's,
+        // which also checks the bootstrap servers) or at the first subscribe (the consumers').
+        Map<String, Object> consumerProps = consumerProperties("streamsaga-validation", 0, clientPrefix + "-validation");
+        consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class);
+        consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
+        refuseInvalid("consumer", () -> ConsumerConfig.configDef().parse(consumerProps));
+        refuseInvalid("admin", () -> AdminClientConfig.configDef().parse(adminProperties()));
+        this.producer = refuseInvalid("producer",
+                () -> new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer()));
+    }
+
+    private <T> T refuseInvalid(String client, java.util.function.Supplier<T> create) {
+        try {
+            return create.get();
+        } catch (KafkaException e) {
+            Throwable cause = e;
+            while (!(cause instanceof ConfigException) && cause.getCause() != null) {
+                cause = cause.getCause();
+            }
+            throw new ConfigurationException("invalid Kafka " + client + " configuration (bootstrap servers '"
+                    + config.bootstrapServers + "'): " + cause.getMessage());
+        }
     }
 
     /** Starts a builder; {@link Builder#bootstrapServers} is required. */
@@ -212,7 +235,7 @@ public final class KafkaTransport implements Transport {
         int member = memberCounters.computeIfAbsent(group, g -> new AtomicInteger()).getAndIncrement();
         String clientId = clientPrefix + "-" + group + "-" + member;
         Set<String> existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
-        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProperties(group, clientId),
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
                 new StringDeserializer(), new ByteArrayDeserializer());
         KafkaProducer<String, byte[]> transactional = null;
         if (exactlyOnce()) {
@@ -379,14 +402,18 @@ public final class KafkaTransport implements Transport {
         synchronized (adminLock) {
             ConfigurationException.require(!closed, "the Kafka transport is closed");
             if (admin == null) {
-                Map<String, Object> props = new HashMap<>();
-                props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
-                props.put(AdminClientConfig.CLIENT_ID_CONFIG, clientPrefix + "-admin");
-                props.putAll(config.adminOverrides);
-                admin = Admin.create(props);
+                admin = Admin.create(adminProperties());
             }
             return admin;
         }
+    }
+
+    private Map<String, Object> adminProperties() {
+        Map<String, Object> props = new HashMap<>();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
+        props.put(AdminClientConfig.CLIENT_ID_CONFIG, clientPrefix + "-admin");
+        props.putAll(config.adminOverrides);
+        return props;
     }
 
     private Map<String, Object> producerProperties(String transactionalId) {
@@ -403,7 +430,7 @@ public final class KafkaTransport implements Transport {
         return props;
     }
 
-    private Map<String, Object> consumerProperties(String group, String clientId) {
+    private Map<String, Object> consumerProperties(String group, int member, String clientId) {
         Map<String, Object> props = new HashMap<>();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
@@ -414,6 +441,11 @@ public final class KafkaTransport implements Transport {
         // Wildcard subscriptions see new topics at the next metadata refresh.
         props.put(ConsumerConfig.METADATA_MAX_AGE_CONFIG, 5000);
         props.putAll(config.consumerOverrides);
+        Object instanceId = config.consumerOverrides.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        if (instanceId != null) {
+            // static membership per member: one id for every member of a group would have them fence each other
+            props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId + "-" + member);
+        }
         props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         return props;
@@ -462,7 +494,12 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** A consumer property over the defaults; group id, auto commit and deserializers belong to the transport. */
+        /**
+         * A consumer property over the defaults; group id, auto commit and deserializers belong to the transport.
+         * A {@code group.instance.id} (static membership) is the instance's: each subscription's member uses
+         * {@code <value>-<member>} (member = 0, 1, ... per group within the transport, as for transactional ids),
+         * so that two members of one group do not fence each other and a restarted instance keeps its ids.
+         */
         public Builder consumerProperty(String name, Object value) {
             ConfigurationException.require(name != null && !OWNED_CONSUMER_KEYS.contains(name),
                     "consumer property '%s' is set by the transport and cannot be overridden", name);
@@ -535,7 +572,8 @@ public final class KafkaTransport implements Transport {
          * Exactly-once consume-transform-publish: each subscription gets a transactional producer with id
          * {@code <prefix>.<group>.<member>}; what a handler publishes and the consumed offsets commit in one
          * transaction. The prefix must be stable per application instance (such as {@code payment-service-1})
-         * and unique across instances, so that a restarted instance fences its crashed predecessor.
+         * and unique across instances, so that a restarted instance fences its crashed predecessor. Consumers
+         * then read with {@code isolation.level=read_committed}; {@link #build()} refuses another level.
          */
         public Builder exactlyOnce(String transactionalIdPrefix) {
             ConfigurationException.require(transactionalIdPrefix != null && !transactionalIdPrefix.isBlank(),
@@ -551,7 +589,13 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** Creates the transport and its producer (the connection itself opens lazily). */
+        /**
+         * Creates the transport and its producer (the connection itself opens lazily). A setting the Kafka
+         * clients refuse (a bootstrap server that does not parse or resolve, a bad or conflicting producer,
+         * consumer or admin property, such as {@code acks=1} with the transport's idempotent producer) is a
+         * {@link ConfigurationException} quoting Kafka's reason; so is exactly-once mode with consumers that
+         * read uncommitted records.
+         */
         public KafkaTransport build() {
             ConfigurationException.require(bootstrapServers != null, "bootstrap servers are required");
             Object acks = producerOverrides.get(ProducerConfig.ACKS_CONFIG);
@@ -561,6 +605,10 @@ public final class KafkaTransport implements Transport {
                             && (idempotence == null || Boolean.parseBoolean(String.valueOf(idempotence)))),
                     "exactly-once mode needs acks=all and idempotence, but acks was '%s' and enable.idempotence '%s'",
                     acks, idempotence);
+            Object isolation = consumerOverrides.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG);
+            ConfigurationException.require(transactionalIdPrefix == null || isolation == null
+                            || "read_committed".equalsIgnoreCase(String.valueOf(isolation)),
+                    "exactly-once mode needs consumers with isolation.level=read_committed, but it was '%s'", isolation);
             return new KafkaTransport(copy());
         }
 

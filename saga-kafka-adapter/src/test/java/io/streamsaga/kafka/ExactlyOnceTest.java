@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 
 import static org.awaitility.Awaitility.await;
@@ -110,6 +111,97 @@ class ExactlyOnceTest {
             if (second != null) {
                 second.close();
             }
+        }
+    }
+
+    /**
+     * docs/kafka.md: a handler that throws aborts the transaction and "the batch is handled again from its
+     * first record"; the bus's RetryPolicy still ends in a dead letter. The failing record follows a record of
+     * its own partition in the same poll batch, whose output the abort discarded: it must be published again.
+     */
+    @Test
+    void aRetriedRecordAfterAnotherOfItsPartitionInOneBatchLosesNoOutputAndIsDeadLetteredAfterItsAttempts() {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service")).build();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("payment-processed", 1, PaymentProcessed.class)
+                        .build())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .build()) {
+            // both are in the log, on one partition, before the group's first poll: they come in one batch
+            bus.publish(orders, "k", new OrderCreated("good", 1)).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("bad", 2)).toCompletableFuture().join();
+            AtomicInteger badAttempts = new AtomicInteger();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                if (event.orderId().equals("bad")) {
+                    badAttempts.incrementAndGet();
+                    throw new IllegalStateException("card declined");
+                }
+                bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+            });
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() >= 2);
+            assertEquals(3, badAttempts.get(), "the policy's three attempts, then the dead letter");
+            assertEquals(1, readAll(bootstrap, orders + ".DLT", "read_committed").size());
+            assertEquals(1, readAll(bootstrap, payments, "read_committed").size(), "the good order's payment is committed once");
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
+     * A member whose handler outlived {@code max.poll.interval.ms} lost its partition to the group's other
+     * member, which handled the record. Its transaction cannot commit (the group no longer knows it): it
+     * aborts, so the output is not duplicated, and the member rejoins the group as in plain mode, instead of
+     * stopping for good as if a restarted instance had fenced it (docs/kafka.md: only that stops it).
+     */
+    @Test
+    void aMemberThatOutlivedItsPollIntervalWhileAnotherTookItsRecordNeitherDuplicatesTheOutputNorStops() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .consumerProperty(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 3000).build();
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger slowCalls = new AtomicInteger();
+        List<String> handledBy = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "warm-up", new OrderCreated("warm-up", 1)).toCompletableFuture().join();
+            for (int i = 0; i < 2; i++) {
+                bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                    if (event.orderId().equals("slow") && slowCalls.incrementAndGet() == 1) {
+                        release.await(); // outlives max.poll.interval.ms: the group moves its partition on
+                    }
+                    bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                    handledBy.add(event.orderId() + "@" + Thread.currentThread().getName());
+                });
+            }
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 1);
+            bus.publish(orders, "slow", new OrderCreated("slow", 2)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> slowCalls.get() == 2 && transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 2);
+            release.countDown();
+            bus.publish(orders, "after", new OrderCreated("after", 3)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> handledBy.stream().anyMatch(h -> h.startsWith("after@")));
+            List<String> committedPayments = new ArrayList<>();
+            for (ConsumerRecord<String, byte[]> r : readAll(bootstrap, payments, "read_committed")) {
+                committedPayments.add(r.key());
+            }
+            assertEquals(1, committedPayments.stream().filter("slow"::equals).count(), "one payment for the slow order");
+            assertEquals(2, transport.subscriptions().stream().filter(KafkaSubscription::isActive).count(),
+                    "both members go on: " + transport.subscriptions());
+        } finally {
+            release.countDown();
+            transport.close();
         }
     }
 

@@ -528,6 +528,30 @@ class KafkaTransportTest {
                 .noneMatch(t -> t.getName().startsWith("streamsaga-kafka-g1") || t.getName().startsWith("streamsaga-kafka-g2")));
     }
 
+    @Test
+    void aStaticGroupInstanceIdDoesNotHaveTwoMembersOfOneGroupFenceEachOther() {
+        // consumerProperty: "any consumer property"; static membership is one a production team sets
+        KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .consumerProperty(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "payment-service-1").build();
+        String topic = SharedKafkaBroker.unique("static");
+        String group = SharedKafkaBroker.unique("payment");
+        try {
+            List<String> handled = new CopyOnWriteArrayList<>();
+            Subscription first = own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                    record -> handled.add(record.message().key()));
+            Subscription second = own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                    record -> handled.add(record.message().key()));
+            for (int i = 0; i < 6; i++) {
+                send(topic, "k" + i, "v" + i);
+            }
+            await().atMost(WAIT).until(() -> handled.size() >= 6);
+            own.subscriptions().forEach(s -> s.awaitAssignment(Duration.ofSeconds(5)));
+            assertTrue(first.isActive() && second.isActive(), own.subscriptions().toString());
+        } finally {
+            own.close();
+        }
+    }
+
     private static void send(String topic, String key, String value) {
         Message message = Message.builder(topic).key(key).type("test").payload(value.getBytes(StandardCharsets.UTF_8)).build();
         transport.send(message).toCompletableFuture().join();

@@ -400,7 +400,11 @@ public final class DefaultEventBus implements EventBus {
             String key = attemptsMade.isEmpty() ? null : record.message().topic() + '/' + record.partition();
             long[] waiting = key == null ? null : attemptsMade.get(key);
             if (waiting != null && waiting[0] != record.offset()) {
-                attemptsMade.remove(key); // stale: that record was handled or dead-lettered elsewhere
+                if (record.offset() > waiting[0]) {
+                    attemptsMade.remove(key); // stale: that record was handled or dead-lettered elsewhere
+                }
+                // an earlier record comes first (an exactly-once batch handled again from its first record):
+                // the waiting record keeps the attempts it made
                 waiting = null;
             }
             int attempt = waiting == null ? 1 : (int) waiting[1] + 1;

@@ -7,7 +7,6 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.TransportRecord;
-import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -218,7 +217,6 @@ public final class ConsumerLoop implements Runnable {
     private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
-        long failedOffset = -1;
         Exception failure = null;
         transactionalProducer.beginTransaction();
         currentTransaction.set(transactionalProducer);
@@ -236,7 +234,6 @@ public final class ConsumerLoop implements Runnable {
                         throw e;
                     } catch (Exception e) {
                         failedPartition = partition;
-                        failedOffset = record.offset();
                         failure = e;
                         break outer;
                     }
@@ -258,9 +255,11 @@ public final class ConsumerLoop implements Runnable {
                 return;
             }
             transactionalProducer.abortTransaction();
-        } catch (ProducerFencedException | InvalidProducerEpochException | CommitFailedException e) {
-            // Another instance with the same transactional id, or a newer group generation, owns these
-            // partitions now: this member must stop; its uncommitted outputs are aborted by the broker.
+        } catch (ProducerFencedException | InvalidProducerEpochException e) {
+            // Another instance with the same transactional id owns these partitions now: this member must
+            // stop; its uncommitted outputs are aborted by the broker. (A CommitFailedException only says the
+            // group moved the partitions on while this member was busy: it aborts below, and the next poll
+            // rejoins the group, as in plain mode.)
             log.warn("consumer of group {} on {} was fenced and stops: {}", group, pattern, e.toString());
             running = false;
             return;
@@ -282,7 +281,9 @@ public final class ConsumerLoop implements Runnable {
             }
         }
         if (failedPartition != null && running) {
-            redeliverLater(failedPartition, failedOffset, failure);
+            // from the partition's first record in the batch, not the failed one: the outputs of the records
+            // before it were aborted too, and their offsets were not committed
+            redeliverLater(failedPartition, records.records(failedPartition).get(0).offset(), failure);
         }
     }
 

@@ -1,0 +1,51 @@
+package io.streamsaga.kafka;
+
+import io.streamsaga.ConfigurationException;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link KafkaTransport.Builder}: "validates each setting as it is given and quotes the bad value". A
+ * setting Kafka's clients refuse is a {@link ConfigurationException} from {@code build()}, not a Kafka
+ * exception, and not a failure deferred to the first {@code subscribe}. No broker is needed.
+ */
+class KafkaTransportConfigurationTest {
+
+    @Test
+    void aBootstrapServerWithoutAPortIsAConfigurationExceptionQuotingIt() {
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> KafkaTransport.builder().bootstrapServers("localhost").build());
+        assertTrue(e.getMessage().contains("localhost"), e.getMessage());
+    }
+
+    @Test
+    void aProducerPropertyKafkaRefusesIsAConfigurationExceptionQuotingIt() {
+        ConfigurationException bad = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").producerProperty(ProducerConfig.LINGER_MS_CONFIG, "soon").build());
+        assertTrue(bad.getMessage().contains("soon"), bad.getMessage());
+        // conflicts with the transport's idempotent producer
+        ConfigurationException conflict = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").producerProperty(ProducerConfig.ACKS_CONFIG, "1").build());
+        assertTrue(conflict.getMessage().contains("acks"), conflict.getMessage());
+    }
+
+    @Test
+    void aConsumerPropertyKafkaRefusesFailsTheBuildNotTheFirstSubscribe() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").consumerProperty(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "many").build());
+        assertTrue(e.getMessage().contains("many"), e.getMessage());
+    }
+
+    @Test
+    void exactlyOnceRefusesConsumersThatReadUncommittedRecords() {
+        // docs/kafka.md: in exactly-once mode consumers read with isolation.level=read_committed
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").exactlyOnce("payment-service-1")
+                .consumerProperty(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted").build());
+        assertTrue(e.getMessage().contains("read_uncommitted"), e.getMessage());
+    }
+}
