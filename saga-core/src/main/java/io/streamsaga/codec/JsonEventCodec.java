@@ -4,7 +4,9 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.message.Message;
 
@@ -19,6 +21,12 @@ import java.util.Optional;
 public final class JsonEventCodec implements EventCodec {
     private final ObjectMapper mapper;
     private final TypeRegistry types;
+    /**
+     * Reads payload bytes into trees with decimals exact (digits and scale): a tree read the default way
+     * holds a JSON decimal as a double, so an upcast event or a JSON-tree handler would lose the digits of
+     * a {@code BigDecimal} amount beyond a double's 17 and its trailing zeros.
+     */
+    private final ObjectReader treeReader;
 
     public JsonEventCodec(TypeRegistry types) {
         this(defaultMapper(), types);
@@ -27,6 +35,8 @@ public final class JsonEventCodec implements EventCodec {
     public JsonEventCodec(ObjectMapper mapper, TypeRegistry types) {
         this.mapper = Objects.requireNonNull(mapper, "mapper");
         this.types = Objects.requireNonNull(types, "types");
+        this.treeReader = mapper.reader().with(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+                .without(JsonNodeFeature.STRIP_TRAILING_BIGDECIMAL_ZEROES);
     }
 
     /** The mapper used when none is given: records, ISO dates, lenient on unknown properties. */
@@ -70,7 +80,7 @@ public final class JsonEventCodec implements EventCodec {
         }
         if (payload instanceof byte[] bytes) {
             try {
-                JsonNode node = mapper.readTree(bytes);
+                JsonNode node = treeReader.readTree(bytes);
                 return node == null ? mapper.missingNode() : node;
             } catch (IOException e) {
                 throw new DecodingException("malformed JSON payload: " + e.getMessage(), e);
