@@ -91,7 +91,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
         PayloadReference reference = new PayloadReference(sha256, bytes.length, sha256, contentType);
         try {
-            config.store().put(reference.id(), bytes, message.id(), now());
+            config.store().put(reference.id(), bytes, holderOf(message), now());
         } catch (ClaimCheckException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -169,8 +169,9 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
         Set<String> required = config.transport().consumerGroups(message.topic());
         String held = payloadId;
+        String holder = holderOf(message);
         Tracking[] finished = new Tracking[1];
-        tracking.compute(message.id(), (id, current) -> {
+        tracking.compute(holder, (id, current) -> {
             Tracking next = (current == null ? new Tracking(held, now()) : current).with(group, deadLettered);
             if (next.groups.containsAll(required)) {
                 finished[0] = next;
@@ -185,7 +186,16 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             log.debug("payload {} of {} kept until expiry: a group dead-lettered the message", payloadId, message);
             return;
         }
-        release(payloadId, message.id());
+        release(payloadId, holder);
+    }
+
+    /**
+     * The holder a message is in the store: its topic and id (hashed, to fit any store), not its id alone,
+     * because a message forwarded to another topic under its own id is a second hold on the payload, to be
+     * released only once that topic's groups are done with it.
+     */
+    private static String holderOf(Message message) {
+        return sha256((message.topic() + "\n" + message.id()).getBytes(StandardCharsets.UTF_8));
     }
 
     private void release(String payloadId, String holder) {
