@@ -16,7 +16,12 @@ import java.util.Optional;
 
 /**
  * The default {@link EventCodec}: Jackson JSON. Unknown JSON properties are ignored (a newer producer may
- * add fields); dates are written as ISO-8601 strings. Thread-safe.
+ * add fields); dates are written as ISO-8601 strings. The core depends on jackson-databind only, which has no
+ * serialiser for {@code java.time} types: events (and saga data) with an {@code Instant}, {@code LocalDate}...
+ * need {@code com.fasterxml.jackson.datatype:jackson-datatype-jsr310} on the classpath, which the default
+ * mapper registers by itself ({@link ObjectMapper#findAndRegisterModules()}). Without it such an event fails
+ * to encode with an {@link EncodingException} (or to decode with a {@link DecodingException}) naming that
+ * module; the in-memory transport, which hands objects over, does not notice. Thread-safe.
  */
 public final class JsonEventCodec implements EventCodec {
     private final ObjectMapper mapper;
@@ -39,7 +44,10 @@ public final class JsonEventCodec implements EventCodec {
                 .without(JsonNodeFeature.STRIP_TRAILING_BIGDECIMAL_ZEROES);
     }
 
-    /** The mapper used when none is given: records, ISO dates, lenient on unknown properties. */
+    /**
+     * The mapper used when none is given: records, ISO dates (with jackson-datatype-jsr310 on the classpath,
+     * see the class comment), lenient on unknown properties.
+     */
     public static ObjectMapper defaultMapper() {
         return new ObjectMapper()
                 .findAndRegisterModules()
