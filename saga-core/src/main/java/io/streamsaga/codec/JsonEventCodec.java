@@ -1,5 +1,6 @@
 package io.streamsaga.codec;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -8,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.util.TokenBuffer;
 import io.streamsaga.message.Message;
 
 import java.io.IOException;
@@ -105,7 +107,7 @@ public final class JsonEventCodec implements EventCodec {
         }
         String type = message.type();
         if (JsonNode.class.isAssignableFrom(target)) {
-            JsonNode tree = toTree(message.payload());
+            JsonNode tree = exactTree(message.payload());
             Optional<Integer> latest = types.latestVersion(type);
             if (latest.isPresent() && tree instanceof ObjectNode object && message.version() < latest.get()) {
                 tree = types.upcast(type, message.version(), latest.get(), object.deepCopy());
@@ -148,7 +150,7 @@ public final class JsonEventCodec implements EventCodec {
                 // fall through: the tree path raises the DecodingException with its usual message
             }
         }
-        JsonNode tree = toTree(payload);
+        JsonNode tree = exactTree(payload);
         if (!(tree instanceof ObjectNode object)) {
             throw new DecodingException("payload of " + type + " must be a JSON object, but was " + tree.getNodeType());
         }
@@ -160,6 +162,26 @@ public final class JsonEventCodec implements EventCodec {
         } catch (JsonProcessingException | IllegalArgumentException e) {
             throw new DecodingException("cannot bind " + type + " v" + message.version() + " to "
                     + target.getSimpleName() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * As {@link #toTree}, with the decimals of an event object exact too (digits and scale), for decoding:
+     * {@code valueToTree} would strip a {@code BigDecimal}'s trailing zeros. ({@link #toTree} keeps doing
+     * so for objects, since the idempotent producer's content ids are hashed from it.)
+     */
+    private JsonNode exactTree(Object payload) {
+        if (payload == null || payload instanceof JsonNode || payload instanceof byte[]) {
+            return toTree(payload);
+        }
+        try (TokenBuffer buffer = new TokenBuffer(mapper, false)) {
+            mapper.writeValue(buffer, payload);
+            try (JsonParser parser = buffer.asParser()) {
+                JsonNode node = treeReader.readTree(parser);
+                return node == null ? mapper.missingNode() : node;
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            throw new DecodingException("cannot turn " + payload.getClass().getName() + " into JSON: " + e.getMessage(), e);
         }
     }
 

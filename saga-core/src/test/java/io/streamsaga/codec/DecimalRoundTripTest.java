@@ -61,4 +61,18 @@ class DecimalRoundTripTest {
                 .payload(codec.encode(new PaymentV1("p-1", SCALED))).build();
         assertEquals(new PaymentV2("p-1", SCALED, "EUR"), codec.decode(older, PaymentV2.class));
     }
+
+    @Test
+    void olderEventObjectHandedOverInMemoryIsUpcastWithItsDecimalsExact() {
+        JsonEventCodec codec = new JsonEventCodec(TypeRegistry.builder()
+                .register("payment", 1, PaymentV1.class)
+                .register("payment", 2, PaymentV2.class)
+                .upcaster("payment", 1, v1 -> v1.put("currency", "EUR"))
+                .build());
+        BigDecimal amount = new BigDecimal("12345678901234567.890123456789000");
+        Message inMemory = Message.builder("payments").key("p-1").type("payment").version(1)
+                .payload(new PaymentV1("p-1", amount)).build();
+        assertEquals(new PaymentV2("p-1", amount, "EUR"), codec.decode(inMemory, PaymentV2.class));
+        assertEquals(amount, codec.decode(inMemory, JsonNode.class).get("amount").decimalValue());
+    }
 }
