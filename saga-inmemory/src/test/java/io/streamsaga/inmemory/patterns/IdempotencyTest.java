@@ -149,6 +149,55 @@ class IdempotencyTest {
     }
 
     @Test
+    void handlerThatSucceededIsNotRunAgainWhenMarkingItsKeyDoneFails() {
+        AtomicInteger completions = new AtomicInteger();
+        io.streamsaga.idempotency.spi.DeduplicationStore flaky = new io.streamsaga.idempotency.spi.DeduplicationStore() {
+            @Override
+            public ClaimOutcome tryClaim(String key, String owner, java.time.Instant now, Duration lease) {
+                return store.tryClaim(key, owner, now, lease);
+            }
+
+            @Override
+            public boolean complete(String key, String owner, java.time.Instant now) {
+                if (completions.incrementAndGet() == 1) {
+                    throw new IllegalStateException("database connection reset");
+                }
+                return store.complete(key, owner, now);
+            }
+
+            @Override
+            public void release(String key, String owner) {
+                store.release(key, owner);
+            }
+
+            @Override
+            public boolean isDone(String key, java.time.Instant now) {
+                return store.isDone(key, now);
+            }
+
+            @Override
+            public Duration window() {
+                return store.window();
+            }
+
+            @Override
+            public long maxEntries() {
+                return store.maxEntries();
+            }
+        };
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, flaky).lease(Duration.ofSeconds(30)).build();
+        List<String> charged = new CopyOnWriteArrayList<>();
+        bus.subscribe("payments", "payment-requested", PaymentRequested.class,
+                SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.builder().maxAttempts(5)
+                        .initialBackoff(Duration.ofSeconds(20)).multiplier(1).jitter(0).build()),
+                consumer.wrap((event, ctx) -> charged.add(event.orderId())));
+        bus.publish(payment("o-1"));
+        transport.drainAll();
+        assertEquals(List.of("o-1"), charged, "the handler succeeded once; the store's hiccup must not run it again");
+        assertTrue(transport.messages("payment-requested.DLT").isEmpty());
+    }
+
+    @Test
     void twoGroupsSharingAStoreEachProcessTheMessage() {
         IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
         List<String> handled = new CopyOnWriteArrayList<>();
