@@ -97,7 +97,14 @@ public final class IdempotentProducer {
                 store.release(storeKey, owner); // let the caller's retry send it
                 throw error instanceof RuntimeException re ? re : new IllegalStateException(error);
             }
-            store.complete(storeKey, owner, bus.scheduler().clock().instant());
+            try {
+                store.complete(storeKey, owner, bus.scheduler().clock().instant());
+            } catch (RuntimeException e) {
+                // The message is written: report it sent. Its claim keeps a duplicate send out until the lease
+                // ends; after that, a consumer's IdempotentConsumer still drops the duplicate by its id.
+                log.warn("message {} to {} was sent, but its id could not be marked done ({}); a send of it after the"
+                        + " lease {} would go out again", id, topic, e.toString(), lease);
+            }
             return new SendResult(id, false, Optional.of(position));
         });
     }

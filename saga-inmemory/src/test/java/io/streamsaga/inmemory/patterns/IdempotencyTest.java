@@ -150,41 +150,7 @@ class IdempotencyTest {
 
     @Test
     void handlerThatSucceededIsNotRunAgainWhenMarkingItsKeyDoneFails() {
-        AtomicInteger completions = new AtomicInteger();
-        io.streamsaga.idempotency.spi.DeduplicationStore flaky = new io.streamsaga.idempotency.spi.DeduplicationStore() {
-            @Override
-            public ClaimOutcome tryClaim(String key, String owner, java.time.Instant now, Duration lease) {
-                return store.tryClaim(key, owner, now, lease);
-            }
-
-            @Override
-            public boolean complete(String key, String owner, java.time.Instant now) {
-                if (completions.incrementAndGet() == 1) {
-                    throw new IllegalStateException("database connection reset");
-                }
-                return store.complete(key, owner, now);
-            }
-
-            @Override
-            public void release(String key, String owner) {
-                store.release(key, owner);
-            }
-
-            @Override
-            public boolean isDone(String key, java.time.Instant now) {
-                return store.isDone(key, now);
-            }
-
-            @Override
-            public Duration window() {
-                return store.window();
-            }
-
-            @Override
-            public long maxEntries() {
-                return store.maxEntries();
-            }
-        };
+        CompleteFailsOnce flaky = new CompleteFailsOnce(store);
         IdempotentConsumer consumer = IdempotentConsumer.builder(bus, flaky).lease(Duration.ofSeconds(30)).build();
         List<String> charged = new CopyOnWriteArrayList<>();
         bus.subscribe("payments", "payment-requested", PaymentRequested.class,
@@ -195,6 +161,59 @@ class IdempotencyTest {
         transport.drainAll();
         assertEquals(List.of("o-1"), charged, "the handler succeeded once; the store's hiccup must not run it again");
         assertTrue(transport.messages("payment-requested.DLT").isEmpty());
+    }
+
+    /** A store whose first {@code complete} fails, as a database connection reset would. */
+    private static final class CompleteFailsOnce implements io.streamsaga.idempotency.spi.DeduplicationStore {
+        private final io.streamsaga.idempotency.spi.DeduplicationStore store;
+        private final AtomicInteger completions = new AtomicInteger();
+
+        CompleteFailsOnce(io.streamsaga.idempotency.spi.DeduplicationStore store) {
+            this.store = store;
+        }
+
+        @Override
+        public ClaimOutcome tryClaim(String key, String owner, java.time.Instant now, Duration lease) {
+            return store.tryClaim(key, owner, now, lease);
+        }
+
+        @Override
+        public boolean complete(String key, String owner, java.time.Instant now) {
+            if (completions.incrementAndGet() == 1) {
+                throw new IllegalStateException("database connection reset");
+            }
+            return store.complete(key, owner, now);
+        }
+
+        @Override
+        public void release(String key, String owner) {
+            store.release(key, owner);
+        }
+
+        @Override
+        public boolean isDone(String key, java.time.Instant now) {
+            return store.isDone(key, now);
+        }
+
+        @Override
+        public Duration window() {
+            return store.window();
+        }
+
+        @Override
+        public long maxEntries() {
+            return store.maxEntries();
+        }
+    }
+
+    @Test
+    void sendThatWasPublishedSucceedsWhenMarkingItsIdDoneFails() {
+        IdempotentProducer producer = IdempotentProducer.builder(bus, new CompleteFailsOnce(store)).build();
+        PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+        IdempotentProducer.SendResult sent = producer.send("payment-requested", "o-1", event).toCompletableFuture().join();
+        assertFalse(sent.skipped());
+        assertTrue(sent.position().isPresent(), "the message was written, and the caller is told so");
+        assertEquals(1, transport.messages("payment-requested").size());
     }
 
     @Test
