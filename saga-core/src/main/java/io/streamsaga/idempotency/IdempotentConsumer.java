@@ -96,7 +96,12 @@ public final class IdempotentConsumer {
         try {
             handler.handle(event, context);
         } catch (Exception | Error e) {
-            config.store().release(key, owner);
+            try {
+                config.store().release(key, owner);
+            } catch (RuntimeException releaseFailure) {
+                // the claim then ends with its lease; the delivery fails with the handler's error, not the store's
+                e.addSuppressed(releaseFailure);
+            }
             throw e;
         }
         boolean completed;

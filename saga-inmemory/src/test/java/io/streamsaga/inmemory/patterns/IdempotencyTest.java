@@ -164,7 +164,7 @@ class IdempotencyTest {
     }
 
     /** A store whose first {@code complete} fails, as a database connection reset would. */
-    private static final class CompleteFailsOnce implements io.streamsaga.idempotency.spi.DeduplicationStore {
+    private static class CompleteFailsOnce implements io.streamsaga.idempotency.spi.DeduplicationStore {
         private final io.streamsaga.idempotency.spi.DeduplicationStore store;
         private final AtomicInteger completions = new AtomicInteger();
 
@@ -204,6 +204,26 @@ class IdempotencyTest {
         public long maxEntries() {
             return store.maxEntries();
         }
+    }
+
+    @Test
+    void handlerFailureIsWhatTheDeliveryFailsWithEvenWhenReleasingTheClaimFails() {
+        io.streamsaga.idempotency.spi.DeduplicationStore releaseFails = new CompleteFailsOnce(store) {
+            @Override
+            public void release(String key, String owner) {
+                throw new IllegalStateException("database connection reset");
+            }
+        };
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, releaseFails).build();
+        IllegalArgumentException declined = new IllegalArgumentException("card declined");
+        EventHandler<PaymentRequested> handler = consumer.wrap((event, ctx) -> {
+            throw declined;
+        });
+        Message message = payment("o-1");
+        IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class,
+                () -> handler.handle((PaymentRequested) message.payload(), delivery(message)));
+        assertEquals(declined, thrown, "the dead letter and the retry decision are about the handler's error");
+        assertEquals("database connection reset", thrown.getSuppressed()[0].getMessage());
     }
 
     @Test
