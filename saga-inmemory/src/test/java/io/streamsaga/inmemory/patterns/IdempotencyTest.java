@@ -227,6 +227,21 @@ class IdempotencyTest {
     }
 
     @Test
+    void storeOutageFailsTheSendsStageRatherThanThrowingFromSend() {
+        io.streamsaga.idempotency.spi.DeduplicationStore down = new CompleteFailsOnce(store) {
+            @Override
+            public ClaimOutcome tryClaim(String key, String owner, java.time.Instant now, Duration lease) {
+                throw new IllegalStateException("database down");
+            }
+        };
+        IdempotentProducer producer = IdempotentProducer.builder(bus, down).build();
+        var stage = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of())).toCompletableFuture();
+        var error = assertThrows(java.util.concurrent.CompletionException.class, stage::join);
+        assertEquals("database down", error.getCause().getMessage());
+        assertTrue(transport.messages("payment-requested").isEmpty());
+    }
+
+    @Test
     void sendThatWasPublishedSucceedsWhenMarkingItsIdDoneFails() {
         IdempotentProducer producer = IdempotentProducer.builder(bus, new CompleteFailsOnce(store)).build();
         PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
