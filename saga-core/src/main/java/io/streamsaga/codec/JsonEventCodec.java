@@ -90,7 +90,7 @@ public final class JsonEventCodec implements EventCodec {
         }
         if (payload instanceof byte[] bytes) {
             try {
-                JsonNode node = treeReader.readTree(bytes);
+                JsonNode node = mapper.readTree(bytes);
                 return node == null ? mapper.missingNode() : node;
             } catch (IOException e) {
                 throw new DecodingException("malformed JSON payload: " + e.getMessage(), e);
@@ -166,13 +166,22 @@ public final class JsonEventCodec implements EventCodec {
     }
 
     /**
-     * As {@link #toTree}, with the decimals of an event object exact too (digits and scale), for decoding:
-     * {@code valueToTree} would strip a {@code BigDecimal}'s trailing zeros. ({@link #toTree} keeps doing
-     * so for objects, since the idempotent producer's content ids are hashed from it.)
+     * As {@link #toTree}, with decimals exact (digits and scale), for decoding: {@link #toTree} reads JSON
+     * decimals as doubles and {@code valueToTree} strips a {@code BigDecimal}'s trailing zeros. ({@link #toTree}
+     * is left as it was: the idempotent producer's content ids and the aggregator's correlation values come
+     * from it.)
      */
     private JsonNode exactTree(Object payload) {
-        if (payload == null || payload instanceof JsonNode || payload instanceof byte[]) {
+        if (payload == null || payload instanceof JsonNode) {
             return toTree(payload);
+        }
+        if (payload instanceof byte[] bytes) {
+            try {
+                JsonNode node = treeReader.readTree(bytes);
+                return node == null ? mapper.missingNode() : node;
+            } catch (IOException e) {
+                throw new DecodingException("malformed JSON payload: " + e.getMessage(), e);
+            }
         }
         try (TokenBuffer buffer = new TokenBuffer(mapper, false)) {
             mapper.writeValue(buffer, payload);
