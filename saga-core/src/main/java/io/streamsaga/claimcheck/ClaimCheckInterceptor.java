@@ -30,7 +30,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code EventBus.builder(transport).interceptor(ClaimCheckInterceptor.builder(store, transport).build())}.
  *
  * <p>On publish, a payload whose encoded form is larger than the threshold (default 1 MiB, Kafka's default
- * message limit) is put in the {@link PayloadStore} under its SHA-256 (identical payloads are stored once)
+ * message limit, less 64 KiB for the key and headers) is put in the {@link PayloadStore} under its SHA-256 (identical payloads are stored once)
  * and the message carries a {@link PayloadReference} in headers instead, with a small JSON body that
  * repeats it. On receive, the reference is resolved and verified (size and checksum) before decoding, so
  * handlers see the original event. A missing or corrupt payload fails with a non-retriable
@@ -47,8 +47,13 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class ClaimCheckInterceptor implements MessageInterceptor, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClaimCheckInterceptor.class);
-    /** Default threshold: 1 MiB. */
-    public static final int DEFAULT_THRESHOLD = 1024 * 1024;
+    /**
+     * Default threshold: 1 MiB (Kafka's default {@code max.request.size} and {@code message.max.bytes}) less
+     * 64 KiB for the record's key, headers and Kafka's own overhead, so that an event left inline fits a
+     * record; at exactly 1 MiB a payload Kafka would reject (about 240 bytes over with the bus's headers) was
+     * left inline.
+     */
+    public static final int DEFAULT_THRESHOLD = 1024 * 1024 - 64 * 1024;
     /** Counter of payloads moved to the store on publish. */
     public static final String STORED_METRIC = "streamsaga_claimcheck_stored_total";
     /** Counter of payloads deleted, tagged {@code reason} = {@code released} or {@code expired}. */
@@ -91,7 +96,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
         PayloadReference reference = new PayloadReference(sha256, bytes.length, sha256, contentType);
         try {
-            config.store().put(reference.id(), bytes, message.id(), now());
+            config.store().put(reference.id(), bytes, holderOf(message), now());
         } catch (ClaimCheckException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -169,8 +174,9 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
         Set<String> required = config.transport().consumerGroups(message.topic());
         String held = payloadId;
+        String holder = holderOf(message);
         Tracking[] finished = new Tracking[1];
-        tracking.compute(message.id(), (id, current) -> {
+        tracking.compute(holder, (id, current) -> {
             Tracking next = (current == null ? new Tracking(held, now()) : current).with(group, deadLettered);
             if (next.groups.containsAll(required)) {
                 finished[0] = next;
@@ -185,7 +191,16 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             log.debug("payload {} of {} kept until expiry: a group dead-lettered the message", payloadId, message);
             return;
         }
-        release(payloadId, message.id());
+        release(payloadId, holder);
+    }
+
+    /**
+     * The holder a message is in the store: its topic and id (hashed, to fit any store), not its id alone,
+     * because a message forwarded to another topic under its own id is a second hold on the payload, to be
+     * released only once that topic's groups are done with it.
+     */
+    private static String holderOf(Message message) {
+        return sha256((message.topic() + "\n" + message.id()).getBytes(StandardCharsets.UTF_8));
     }
 
     private void release(String payloadId, String holder) {
@@ -332,7 +347,10 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             return this;
         }
 
-        /** Payloads larger than this many encoded bytes go to the store (default 1 MiB). */
+        /**
+         * Payloads larger than this many encoded bytes go to the store (default {@link #DEFAULT_THRESHOLD}: 1 MiB
+         * less 64 KiB for the key and headers). Leave room for them when setting it to a transport's limit.
+         */
         public Builder threshold(int bytes) {
             this.threshold = bytes;
             return this;

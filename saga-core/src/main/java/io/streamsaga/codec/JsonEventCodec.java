@@ -1,11 +1,15 @@
 package io.streamsaga.codec;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.util.TokenBuffer;
 import io.streamsaga.message.Message;
 
 import java.io.IOException;
@@ -14,11 +18,22 @@ import java.util.Optional;
 
 /**
  * The default {@link EventCodec}: Jackson JSON. Unknown JSON properties are ignored (a newer producer may
- * add fields); dates are written as ISO-8601 strings. Thread-safe.
+ * add fields); dates are written as ISO-8601 strings. The core depends on jackson-databind only, which has no
+ * serialiser for {@code java.time} types: events (and saga data) with an {@code Instant}, {@code LocalDate}...
+ * need {@code com.fasterxml.jackson.datatype:jackson-datatype-jsr310} on the classpath, which the default
+ * mapper registers by itself ({@link ObjectMapper#findAndRegisterModules()}). Without it such an event fails
+ * to encode with an {@link EncodingException} (or to decode with a {@link DecodingException}) naming that
+ * module; the in-memory transport, which hands objects over, does not notice. Thread-safe.
  */
 public final class JsonEventCodec implements EventCodec {
     private final ObjectMapper mapper;
     private final TypeRegistry types;
+    /**
+     * Reads payload bytes into trees with decimals exact (digits and scale): a tree read the default way
+     * holds a JSON decimal as a double, so an upcast event or a JSON-tree handler would lose the digits of
+     * a {@code BigDecimal} amount beyond a double's 17 and its trailing zeros.
+     */
+    private final ObjectReader treeReader;
 
     public JsonEventCodec(TypeRegistry types) {
         this(defaultMapper(), types);
@@ -27,9 +42,14 @@ public final class JsonEventCodec implements EventCodec {
     public JsonEventCodec(ObjectMapper mapper, TypeRegistry types) {
         this.mapper = Objects.requireNonNull(mapper, "mapper");
         this.types = Objects.requireNonNull(types, "types");
+        this.treeReader = mapper.reader().with(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+                .without(JsonNodeFeature.STRIP_TRAILING_BIGDECIMAL_ZEROES);
     }
 
-    /** The mapper used when none is given: records, ISO dates, lenient on unknown properties. */
+    /**
+     * The mapper used when none is given: records, ISO dates (with jackson-datatype-jsr310 on the classpath,
+     * see the class comment), lenient on unknown properties.
+     */
     public static ObjectMapper defaultMapper() {
         return new ObjectMapper()
                 .findAndRegisterModules()
@@ -87,7 +107,7 @@ public final class JsonEventCodec implements EventCodec {
         }
         String type = message.type();
         if (JsonNode.class.isAssignableFrom(target)) {
-            JsonNode tree = toTree(message.payload());
+            JsonNode tree = exactTree(message.payload());
             Optional<Integer> latest = types.latestVersion(type);
             if (latest.isPresent() && tree instanceof ObjectNode object && message.version() < latest.get()) {
                 tree = types.upcast(type, message.version(), latest.get(), object.deepCopy());
@@ -130,7 +150,7 @@ public final class JsonEventCodec implements EventCodec {
                 // fall through: the tree path raises the DecodingException with its usual message
             }
         }
-        JsonNode tree = toTree(payload);
+        JsonNode tree = exactTree(payload);
         if (!(tree instanceof ObjectNode object)) {
             throw new DecodingException("payload of " + type + " must be a JSON object, but was " + tree.getNodeType());
         }
@@ -142,6 +162,35 @@ public final class JsonEventCodec implements EventCodec {
         } catch (JsonProcessingException | IllegalArgumentException e) {
             throw new DecodingException("cannot bind " + type + " v" + message.version() + " to "
                     + target.getSimpleName() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * As {@link #toTree}, with decimals exact (digits and scale), for decoding: {@link #toTree} reads JSON
+     * decimals as doubles and {@code valueToTree} strips a {@code BigDecimal}'s trailing zeros. ({@link #toTree}
+     * is left as it was: the idempotent producer's content ids and the aggregator's correlation values come
+     * from it.)
+     */
+    private JsonNode exactTree(Object payload) {
+        if (payload == null || payload instanceof JsonNode) {
+            return toTree(payload);
+        }
+        if (payload instanceof byte[] bytes) {
+            try {
+                JsonNode node = treeReader.readTree(bytes);
+                return node == null ? mapper.missingNode() : node;
+            } catch (IOException e) {
+                throw new DecodingException("malformed JSON payload: " + e.getMessage(), e);
+            }
+        }
+        try (TokenBuffer buffer = new TokenBuffer(mapper, false)) {
+            mapper.writeValue(buffer, payload);
+            try (JsonParser parser = buffer.asParser()) {
+                JsonNode node = treeReader.readTree(parser);
+                return node == null ? mapper.missingNode() : node;
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            throw new DecodingException("cannot turn " + payload.getClass().getName() + " into JSON: " + e.getMessage(), e);
         }
     }
 

@@ -133,6 +133,7 @@ public final class TypeRegistry {
 
         /** Registers a class annotated with {@link EventType}. */
         public Builder register(Class<?> eventClass) {
+            ConfigurationException.require(eventClass != null, "event class must not be null");
             EventType annotation = eventClass.getAnnotation(EventType.class);
             ConfigurationException.require(annotation != null,
                     "%s has no @EventType annotation; use register(type, version, class)", eventClass.getName());
@@ -142,6 +143,7 @@ public final class TypeRegistry {
         /** Registers {@code eventClass} as version {@code version} of {@code type}. */
         public Builder register(String type, int version, Class<?> eventClass) {
             EventTypeId id = new EventTypeId(type, version);
+            ConfigurationException.require(eventClass != null, "the event class of %s must not be null", id);
             EventTypeId previous = idsByClass.get(eventClass);
             ConfigurationException.require(previous == null || previous.equals(id),
                     "%s is already registered as %s, cannot also be %s", eventClass.getName(), previous, id);

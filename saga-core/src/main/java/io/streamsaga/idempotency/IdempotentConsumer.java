@@ -30,6 +30,9 @@ import java.util.function.Function;
  *   <li>A claim is a lease: if the process crashes while handling, the claim ends after {@link Config#lease()}
  *       and a redelivery can run. Choose a lease longer than the slowest handler.</li>
  *   <li>A handler that throws releases its claim, so the bus's retry runs it again.</li>
+ *   <li>A handler that returned is acknowledged even when the store then fails to mark its key done (logged):
+ *       failing the delivery would have the bus's retry run the handler again once the lease ended. The
+ *       claim then ends with its lease, as after a crash.</li>
  * </ul>
  * Refuses at build time a store whose window is shorter than the transport's replay horizon.
  *
@@ -93,10 +96,25 @@ public final class IdempotentConsumer {
         try {
             handler.handle(event, context);
         } catch (Exception | Error e) {
-            config.store().release(key, owner);
+            try {
+                config.store().release(key, owner);
+            } catch (RuntimeException releaseFailure) {
+                // the claim then ends with its lease; the delivery fails with the handler's error, not the store's
+                e.addSuppressed(releaseFailure);
+            }
             throw e;
         }
-        if (!config.store().complete(key, owner, scheduler.clock().instant())) {
+        boolean completed;
+        try {
+            completed = config.store().complete(key, owner, scheduler.clock().instant());
+        } catch (RuntimeException e) {
+            // The handler ran: failing the delivery would have the bus retry it, and the retry run the handler
+            // again once the claim's lease ended. Acknowledge it; the claim ends with its lease, as after a crash.
+            log.warn("handler of {} succeeded but key {} could not be marked done ({}); its claim ends with the lease {},"
+                    + " after which a redelivery would run it again", context.message(), key, e.toString(), config.lease());
+            return;
+        }
+        if (!completed) {
             // The lease ended while the handler ran and another delivery took the key over: both ran.
             log.warn("handler of {} outlived its idempotency lease {}; key {} may have been processed twice",
                     context.message(), config.lease(), key);

@@ -84,7 +84,12 @@ public final class IdempotentProducer {
         }
         String storeKey = "producer/" + topic + "/" + id;
         String owner = UUID.randomUUID().toString();
-        ClaimOutcome outcome = store.tryClaim(storeKey, owner, bus.scheduler().clock().instant(), lease);
+        ClaimOutcome outcome;
+        try {
+            outcome = store.tryClaim(storeKey, owner, bus.scheduler().clock().instant(), lease);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e); // like every other failure of a send: in its stage
+        }
         if (outcome != ClaimOutcome.ACQUIRED) {
             log.debug("message {} to {} already sent ({}), skipping", id, topic, outcome);
             metrics.increment(SKIPPED_METRIC, Map.of("topic", topic));
@@ -94,10 +99,22 @@ public final class IdempotentProducer {
                 .payload(event).timestamp(bus.scheduler().clock().instant()).build();
         return bus.publish(message).handle((position, error) -> {
             if (error != null) {
-                store.release(storeKey, owner); // let the caller's retry send it
-                throw error instanceof RuntimeException re ? re : new IllegalStateException(error);
+                RuntimeException failure = error instanceof RuntimeException re ? re : new IllegalStateException(error);
+                try {
+                    store.release(storeKey, owner); // let the caller's retry send it
+                } catch (RuntimeException releaseFailure) {
+                    failure.addSuppressed(releaseFailure); // the claim then ends with its lease
+                }
+                throw failure;
             }
-            store.complete(storeKey, owner, bus.scheduler().clock().instant());
+            try {
+                store.complete(storeKey, owner, bus.scheduler().clock().instant());
+            } catch (RuntimeException e) {
+                // The message is written: report it sent. Its claim keeps a duplicate send out until the lease
+                // ends; after that, a consumer's IdempotentConsumer still drops the duplicate by its id.
+                log.warn("message {} to {} was sent, but its id could not be marked done ({}); a send of it after the"
+                        + " lease {} would go out again", id, topic, e.toString(), lease);
+            }
             return new SendResult(id, false, Optional.of(position));
         });
     }

@@ -213,4 +213,12 @@ class EventVersioningTest {
                 () -> TypeRegistry.builder().register(OrderCreatedV1.class));
         assertTrue(notAnnotated.getMessage().contains("has no @EventType annotation"), notAnnotated.getMessage());
     }
+
+    @Test
+    void aNullEventClassIsRefusedWithAConfigurationError() {
+        ConfigurationException byId = assertThrows(ConfigurationException.class,
+                () -> TypeRegistry.builder().register("order-created", 1, null));
+        assertTrue(byId.getMessage().contains("order-created/v1"), byId.getMessage());
+        assertThrows(ConfigurationException.class, () -> TypeRegistry.builder().register((Class<?>) null));
+    }
 }

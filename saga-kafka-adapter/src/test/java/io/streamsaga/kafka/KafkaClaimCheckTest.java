@@ -100,6 +100,21 @@ class KafkaClaimCheckTest {
         }
     }
 
+    @Test
+    void largestEventLeftInlineByDefaultFitsKafkasMessageLimit(@TempDir Path storeDir) {
+        // The largest event the interceptor leaves inline: Kafka must still take it with its headers and key.
+        String prefix = "{\"orderId\":\"o-1\",\"lines\":[\"";
+        String suffix = "\"]}";
+        String line = "x".repeat(ClaimCheckInterceptor.DEFAULT_THRESHOLD - prefix.length() - suffix.length());
+        LargeOrder order = new LargeOrder("o-1", List.of(line));
+        String topic = SharedKafkaBroker.unique("large-order-created");
+        try (ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(new FileSystemPayloadStore(storeDir), transport).build();
+             EventBus bus = EventBus.builder(transport).types(types()).interceptor(claimCheck).build()) {
+            assertEquals(ClaimCheckInterceptor.DEFAULT_THRESHOLD, bus.codec().encode(order).length);
+            bus.publish(topic, "o-1", order).toCompletableFuture().join();
+        }
+    }
+
     private static ConsumerRecord<String, byte[]> readOne(String topic) {
         Map<String, Object> config = Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers(),

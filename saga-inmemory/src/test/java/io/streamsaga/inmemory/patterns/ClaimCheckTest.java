@@ -218,6 +218,24 @@ class ClaimCheckTest {
     }
 
     @Test
+    void messageForwardedUnderItsOwnIdKeepsThePayloadUntilTheOtherTopicsGroupsAreDone() {
+        start(true);
+        bus.subscribe("forwarder", "large-order", Message.class, (m, ctx) ->
+                bus.publish(m.withTopic("large-order-archive")).toCompletableFuture().join());
+        List<LargeOrder> archived = new CopyOnWriteArrayList<>();
+        bus.subscribe("archive", "large-order-archive", LargeOrder.class, (e, ctx) -> archived.add(e));
+        bus.publish("large-order", "o-1", large("o-1")).toCompletableFuture().join();
+        Message original = transport.messages("large-order").get(0);
+        transport.drainAll();
+
+        assertEquals(original.id(), transport.messages("large-order-archive").get(0).id(), "forwarded under the same id");
+        assertTrue(transport.messages("large-order-archive.DLT").isEmpty(), "the archive resolved its payload");
+        assertEquals(List.of(large("o-1")), archived);
+        assertEquals(0, store.size(), "both messages released their hold");
+        assertEquals(0, claimCheck.pendingMessages());
+    }
+
+    @Test
     void expiryShorterThanTheReplayHorizonIsRefused() {
         start(false);
         InMemoryTransport retained = InMemoryTransport.builder().retention(Duration.ofDays(7)).build();

@@ -149,6 +149,109 @@ class IdempotencyTest {
     }
 
     @Test
+    void handlerThatSucceededIsNotRunAgainWhenMarkingItsKeyDoneFails() {
+        CompleteFailsOnce flaky = new CompleteFailsOnce(store);
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, flaky).lease(Duration.ofSeconds(30)).build();
+        List<String> charged = new CopyOnWriteArrayList<>();
+        bus.subscribe("payments", "payment-requested", PaymentRequested.class,
+                SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.builder().maxAttempts(5)
+                        .initialBackoff(Duration.ofSeconds(20)).multiplier(1).jitter(0).build()),
+                consumer.wrap((event, ctx) -> charged.add(event.orderId())));
+        bus.publish(payment("o-1"));
+        transport.drainAll();
+        assertEquals(List.of("o-1"), charged, "the handler succeeded once; the store's hiccup must not run it again");
+        assertTrue(transport.messages("payment-requested.DLT").isEmpty());
+    }
+
+    /** A store whose first {@code complete} fails, as a database connection reset would. */
+    private static class CompleteFailsOnce implements io.streamsaga.idempotency.spi.DeduplicationStore {
+        private final io.streamsaga.idempotency.spi.DeduplicationStore store;
+        private final AtomicInteger completions = new AtomicInteger();
+
+        CompleteFailsOnce(io.streamsaga.idempotency.spi.DeduplicationStore store) {
+            this.store = store;
+        }
+
+        @Override
+        public ClaimOutcome tryClaim(String key, String owner, java.time.Instant now, Duration lease) {
+            return store.tryClaim(key, owner, now, lease);
+        }
+
+        @Override
+        public boolean complete(String key, String owner, java.time.Instant now) {
+            if (completions.incrementAndGet() == 1) {
+                throw new IllegalStateException("database connection reset");
+            }
+            return store.complete(key, owner, now);
+        }
+
+        @Override
+        public void release(String key, String owner) {
+            store.release(key, owner);
+        }
+
+        @Override
+        public boolean isDone(String key, java.time.Instant now) {
+            return store.isDone(key, now);
+        }
+
+        @Override
+        public Duration window() {
+            return store.window();
+        }
+
+        @Override
+        public long maxEntries() {
+            return store.maxEntries();
+        }
+    }
+
+    @Test
+    void handlerFailureIsWhatTheDeliveryFailsWithEvenWhenReleasingTheClaimFails() {
+        io.streamsaga.idempotency.spi.DeduplicationStore releaseFails = new CompleteFailsOnce(store) {
+            @Override
+            public void release(String key, String owner) {
+                throw new IllegalStateException("database connection reset");
+            }
+        };
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, releaseFails).build();
+        IllegalArgumentException declined = new IllegalArgumentException("card declined");
+        EventHandler<PaymentRequested> handler = consumer.wrap((event, ctx) -> {
+            throw declined;
+        });
+        Message message = payment("o-1");
+        IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class,
+                () -> handler.handle((PaymentRequested) message.payload(), delivery(message)));
+        assertEquals(declined, thrown, "the dead letter and the retry decision are about the handler's error");
+        assertEquals("database connection reset", thrown.getSuppressed()[0].getMessage());
+    }
+
+    @Test
+    void storeOutageFailsTheSendsStageRatherThanThrowingFromSend() {
+        io.streamsaga.idempotency.spi.DeduplicationStore down = new CompleteFailsOnce(store) {
+            @Override
+            public ClaimOutcome tryClaim(String key, String owner, java.time.Instant now, Duration lease) {
+                throw new IllegalStateException("database down");
+            }
+        };
+        IdempotentProducer producer = IdempotentProducer.builder(bus, down).build();
+        var stage = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of())).toCompletableFuture();
+        var error = assertThrows(java.util.concurrent.CompletionException.class, stage::join);
+        assertEquals("database down", error.getCause().getMessage());
+        assertTrue(transport.messages("payment-requested").isEmpty());
+    }
+
+    @Test
+    void sendThatWasPublishedSucceedsWhenMarkingItsIdDoneFails() {
+        IdempotentProducer producer = IdempotentProducer.builder(bus, new CompleteFailsOnce(store)).build();
+        PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+        IdempotentProducer.SendResult sent = producer.send("payment-requested", "o-1", event).toCompletableFuture().join();
+        assertFalse(sent.skipped());
+        assertTrue(sent.position().isPresent(), "the message was written, and the caller is told so");
+        assertEquals(1, transport.messages("payment-requested").size());
+    }
+
+    @Test
     void twoGroupsSharingAStoreEachProcessTheMessage() {
         IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
         List<String> handled = new CopyOnWriteArrayList<>();

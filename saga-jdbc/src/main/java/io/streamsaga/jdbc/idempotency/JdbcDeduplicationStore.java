@@ -194,10 +194,10 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
                     ? delete(c, "done_seq IS NOT NULL AND done_seq <= ?", null, threshold, maxRows - expired) : 0;
             int dead = expired + capacity < maxRows
                     ? delete(c, "done_at IS NULL AND lease_until < ?", now, null, maxRows - expired - capacity) : 0;
-            if (expired > 0) {
+            for (int i = 0; i < expired; i++) {
                 metrics.increment(EVICTIONS_METRIC, Map.of("store", name, "reason", "expired"));
             }
-            if (capacity > 0) {
+            for (int i = 0; i < capacity; i++) {
                 metrics.increment(EVICTIONS_METRIC, Map.of("store", name, "reason", "capacity"));
             }
             return expired + capacity + dead;

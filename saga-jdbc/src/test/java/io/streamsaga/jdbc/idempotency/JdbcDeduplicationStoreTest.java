@@ -7,11 +7,14 @@ import io.streamsaga.idempotency.spi.DeduplicationStoreContractTest;
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.metrics.MetricsRecorder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -88,5 +91,25 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
 
         assertEquals(3, store.purge(T0.plus(Duration.ofMinutes(11)), 10)); // the rest left the window
         assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_dedup"));
+    }
+
+    @Test
+    void purgeCountsEveryEvictedKey() {
+        Map<String, Integer> evictions = new ConcurrentHashMap<>();
+        MetricsRecorder metrics = new MetricsRecorder() {
+            @Override
+            public void increment(String name, Map<String, String> tags) {
+                evictions.merge(name + "/" + tags.get("reason"), 1, Integer::sum);
+            }
+        };
+        JdbcDeduplicationStore store = builder().window(Duration.ofMinutes(10)).maxEntries(3).metrics(metrics).build();
+        for (int i = 0; i < 5; i++) {                       // k0, k1 fall behind the bound of 3
+            store.tryClaim("k" + i, "a", T0, Duration.ofSeconds(30));
+            store.complete("k" + i, "a", T0.plusSeconds(i));
+        }
+        assertEquals(2, store.purge(T0.plusSeconds(60), 100));
+        assertEquals(3, store.purge(T0.plus(Duration.ofMinutes(11)), 100));
+        assertEquals(Map.of(JdbcDeduplicationStore.EVICTIONS_METRIC + "/capacity", 2,
+                JdbcDeduplicationStore.EVICTIONS_METRIC + "/expired", 3), evictions, "one count per key forgotten");
     }
 }
