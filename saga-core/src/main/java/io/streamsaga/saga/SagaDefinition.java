@@ -29,6 +29,10 @@ import java.util.function.Consumer;
  *     .build();
  * }</pre>
  *
+ * <p>Step names are unique within the definition and must not contain {@code '/'}, which separates them
+ * from the other parts of idempotency keys and command message ids ({@code <sagaId>/<step>},
+ * {@code <sagaId>/<step>/compensation}).
+ *
  * <p>Roles are checked at build time: compensatable steps come first, then at most one pivot, then
  * retriable steps only. A compensatable step after the pivot (or after a retriable step) is rejected,
  * because nothing could undo the steps it would have to follow.
@@ -286,6 +290,10 @@ public final class SagaDefinition<D> {
         private StepBuilder(Builder<D> owner, String name, StepRole role, boolean member) {
             ConfigurationException.require(name != null && !name.isBlank(), "saga '%s': step name must not be blank, but was '%s'",
                     owner.name, name);
+            // '/' separates the parts of command message ids and idempotency keys ('<saga>/<step>/compensation'):
+            // a step named 'x/compensation' would share them with the compensation of step 'x'.
+            ConfigurationException.require(name.indexOf('/') < 0, "saga '%s': step name '%s' must not contain '/' "
+                    + "(it separates the step from the rest of its command ids and idempotency keys)", owner.name, name);
             this.owner = owner;
             this.name = name;
             this.role = role;

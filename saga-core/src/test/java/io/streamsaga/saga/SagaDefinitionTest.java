@@ -127,6 +127,19 @@ class SagaDefinitionTest {
     }
 
     @Test
+    void aSlashInAStepNameIsRejectedBecauseItWouldShareIdsAndKeysWithAnotherStepsCompensation() {
+        // 'x/compensation' would get the command ids and idempotency key of step x's compensation
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
+                .step("x").action((d, c) -> d).compensation((d, c) -> { })
+                .step("x/compensation").action((d, c) -> d));
+        assertEquals("saga 'order-saga': step name 'x/compensation' must not contain '/' (it separates the step from "
+                + "the rest of its command ids and idempotency keys)", e.getMessage());
+        assertThrows(ConfigurationException.class, () -> saga().pivot("a/b"));
+        assertThrows(ConfigurationException.class, () -> saga().retriable("a/b"));
+        assertThrows(ConfigurationException.class, () -> saga().parallel(g -> g.remoteStep("a/b")));
+    }
+
+    @Test
     void chainingTheNextStepFromAParallelMemberIsRejectedInsteadOfLeavingTheGroupSilently() {
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
                 .parallel(g -> g.step("a").action((d, c) -> d).step("b")));
