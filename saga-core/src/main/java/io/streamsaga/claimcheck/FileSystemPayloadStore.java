@@ -21,7 +21,8 @@ import java.util.stream.Stream;
  * A {@link PayloadStore} in a directory, with the JDK only. Each payload is the file {@code <id>.payload}
  * (written to a temporary file and moved into place atomically, so a reader never sees half a payload);
  * its last-modified time is its stored time; its holders are empty marker files under
- * {@code <id>.holders/}, named by a hash of the holder id.
+ * {@code <id>.holders/}, named by a hash of the holder id. {@link #deleteStoredBefore} also deletes the
+ * temporary files ({@code *.tmp}) last modified before the cutoff, which a crash during a write leaves.
  *
  * <p>Thread-safe within one JVM (operations are serialised on the instance). Several processes sharing
  * the directory are not coordinated: use one writer process, or a database-backed store.
@@ -29,6 +30,7 @@ import java.util.stream.Stream;
 public final class FileSystemPayloadStore implements PayloadStore {
     private static final String PAYLOAD = ".payload";
     private static final String HOLDERS = ".holders";
+    private static final String TEMP = ".tmp";
 
     private final Path root;
 
@@ -55,9 +57,18 @@ public final class FileSystemPayloadStore implements PayloadStore {
         Path payload = root.resolve(id + PAYLOAD);
         try {
             if (!Files.exists(payload)) {
-                Path temp = Files.createTempFile(root, id, ".tmp");
-                Files.write(temp, content);
-                Files.move(temp, payload, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                Path temp = Files.createTempFile(root, id, TEMP);
+                try {
+                    Files.write(temp, content);
+                    Files.move(temp, payload, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                } catch (IOException e) {
+                    try {
+                        Files.deleteIfExists(temp);
+                    } catch (IOException cleanup) {
+                        e.addSuppressed(cleanup); // the expiry sweep deletes it later
+                    }
+                    throw e;
+                }
             }
             Files.setLastModifiedTime(payload, FileTime.from(now));
             Path holders = Files.createDirectories(root.resolve(id + HOLDERS));
@@ -114,6 +125,17 @@ public final class FileSystemPayloadStore implements PayloadStore {
                     String name = file.getFileName().toString();
                     delete(name.substring(0, name.length() - PAYLOAD.length()));
                     deleted++;
+                }
+            }
+        } catch (IOException | UncheckedIOException e) {
+            throw ClaimCheckException.storeFailure("*", "expire", e);
+        }
+        // Temporary files a crash left before moving them into place. Their time is the file system's (not
+        // the caller's); none is in use here, since writes are serialised with this sweep.
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(root, "*" + TEMP)) {
+            for (Path file : files) {
+                if (Files.getLastModifiedTime(file).toInstant().isBefore(cutoff)) {
+                    Files.deleteIfExists(file);
                 }
             }
         } catch (IOException | UncheckedIOException e) {

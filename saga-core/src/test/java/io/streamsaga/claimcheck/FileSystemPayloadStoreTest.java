@@ -9,10 +9,14 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class FileSystemPayloadStoreTest extends PayloadStoreContractTest {
     @TempDir
@@ -34,6 +38,26 @@ class FileSystemPayloadStoreTest extends PayloadStoreContractTest {
         try (Stream<Path> left = Files.list(store.root())) {
             assertEquals(0, left.count());
         }
+    }
+
+    @Test
+    void theExpirySweepDeletesATemporaryFileACrashLeftOnceItIsOlderThanTheCutoff() throws Exception {
+        FileSystemPayloadStore store = new FileSystemPayloadStore(dir.resolve("crashed"));
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        byte[] content = "kept".getBytes(StandardCharsets.UTF_8);
+        String id = idOf(content);
+        store.put(id, content, "m1", t0.plus(Duration.ofDays(2)));
+        // what put leaves when the process dies between writing the temporary file and moving it into place
+        Path stale = Files.write(store.root().resolve(id + "4711" + ".tmp"), content);
+        Files.setLastModifiedTime(stale, FileTime.from(t0));
+        Path recent = Files.write(store.root().resolve(id + "4712" + ".tmp"), content);
+        Files.setLastModifiedTime(recent, FileTime.from(t0.plus(Duration.ofDays(2))));
+
+        assertEquals(0, store.deleteStoredBefore(t0.plus(Duration.ofDays(1))), "temporary files are not payloads");
+
+        assertFalse(Files.exists(stale), "the temporary file older than the cutoff is deleted");
+        assertTrue(Files.exists(recent), "a temporary file newer than the cutoff is left alone");
+        assertEquals("kept", new String(store.get(id).orElseThrow(), StandardCharsets.UTF_8));
     }
 
     @Test
