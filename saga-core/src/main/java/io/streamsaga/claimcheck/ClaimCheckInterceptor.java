@@ -241,7 +241,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (closed) {
             return;
         }
-        sweep = config.scheduler().schedule(config.sweepInterval(), () -> {
+        Scheduler.Cancellable next = config.scheduler().schedule(config.sweepInterval(), () -> {
             try {
                 purgeExpired();
             } catch (RuntimeException e) {
@@ -249,9 +249,18 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             }
             scheduleSweep();
         });
+        sweep = next;
+        // close() may have run since the check above and cancelled the previous sweep: it sets 'closed'
+        // before reading 'sweep', so either it cancels this one or this check sees it.
+        if (closed) {
+            next.cancel();
+        }
     }
 
-    /** Stops the periodic expiry sweep (and the scheduler, when the builder created it). */
+    /**
+     * Stops the periodic expiry sweep (and the scheduler, when the builder created it): no sweep is left
+     * scheduled, even by one running at that moment (which finishes).
+     */
     @Override
     public void close() {
         closed = true;
