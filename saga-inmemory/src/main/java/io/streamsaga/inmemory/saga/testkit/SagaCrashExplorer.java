@@ -11,10 +11,13 @@ import io.streamsaga.saga.TransitionType;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
 
@@ -33,9 +36,10 @@ import java.util.function.Function;
  * Invariants: the saga reaches the expected terminal state; nothing is left running (no active saga, no
  * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
  * store's history; if the saga did not complete, every step that took effect was compensated, with its
- * idempotency key, groups in reverse order, and no step that never took effect was compensated; then the
- * application's own invariant ({@link #invariant}) holds, which is where "took effect exactly once" is
- * checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
+ * idempotency key, groups in reverse order (a step's compensation starts only after those of the later
+ * groups succeeded; a parallel group's members may overlap), and no step that never took effect was
+ * compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
+ * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
  * every violation. Not thread-safe.
  *
  * @param <F> the fixture type (fresh per scenario)
@@ -234,15 +238,39 @@ public final class SagaCrashExplorer<F, D> {
                     violations.add("step " + name + " was compensated but never took effect");
                 }
             }
-            for (String a : firstCompensation.keySet()) {
-                for (String b : firstCompensation.keySet()) {
-                    SagaStep<D> earlier = definition.step(a);
-                    SagaStep<D> later = definition.step(b);
-                    if (earlier.group() < later.group() && firstCompensation.get(a) < firstCompensation.get(b)) {
-                        violations.add("compensation of " + a + " ran before that of the later step " + b);
-                    }
+            violations.addAll(compensationOrderViolations(definition, report.compensationEvents()));
+        }
+    }
+
+    /**
+     * Reverse order, by when compensations start: an attempt of a step's compensation may start only once
+     * the compensation of every later group's step that is compensated in the run has succeeded (members of
+     * one parallel group may overlap). Ordering by successes alone would let an engine start an earlier
+     * step's compensation while a later group was still being undone.
+     */
+    static List<String> compensationOrderViolations(SagaDefinition<?> definition,
+                                                    List<RecordingInterceptor.CompensationEvent> events) {
+        Set<String> compensated = new HashSet<>();
+        for (RecordingInterceptor.CompensationEvent event : events) {
+            if (!event.started()) {
+                compensated.add(event.step());
+            }
+        }
+        Set<String> succeeded = new HashSet<>();
+        Set<String> violations = new LinkedHashSet<>();
+        for (RecordingInterceptor.CompensationEvent event : events) {
+            if (!event.started()) {
+                succeeded.add(event.step());
+                continue;
+            }
+            int group = definition.step(event.step()).group();
+            for (SagaStep<?> later : definition.steps()) {
+                if (later.group() > group && compensated.contains(later.name()) && !succeeded.contains(later.name())) {
+                    violations.add("compensation of " + event.step() + " started before that of the later step "
+                            + later.name() + " succeeded");
                 }
             }
         }
+        return List.copyOf(violations);
     }
 }

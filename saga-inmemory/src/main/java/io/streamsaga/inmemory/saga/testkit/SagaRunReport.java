@@ -219,6 +219,11 @@ public final class SagaRunReport<F, D> {
         return interceptor.invocations();
     }
 
+    /** The starts and successes of compensation attempts, in order. */
+    List<RecordingInterceptor.CompensationEvent> compensationEvents() {
+        return interceptor.compensationEvents();
+    }
+
     /** The run as a Mermaid sequence diagram. */
     public String sequenceDiagram() {
         return io.streamsaga.saga.SagaDiagrams.sequence(definition.name(), history());
