@@ -26,7 +26,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * JsonEventCodec: the default mapper writes java.time values as ISO-8601 strings and reads them back equal
@@ -92,11 +91,11 @@ class JavaTimeDefaultMapperTest {
 
     @Test
     void withJsr310OnTheClasspathItsModuleIsRegisteredAndTheBuiltInOneIsNot() throws Exception {
-        // saga-core's test classpath has no jsr310 (it may depend on jackson-databind only): load the jar
-        // Maven already has through the context class loader, which findModules' ServiceLoader uses.
-        Path jar = Path.of(System.getProperty("user.home"), ".m2", "repository", "com", "fasterxml", "jackson",
-                "datatype", "jackson-datatype-jsr310", "2.17.1", "jackson-datatype-jsr310-2.17.1.jar");
-        assumeTrue(Files.isRegularFile(jar), "no jackson-datatype-jsr310 jar in the local Maven repository");
+        // saga-core's test classpath has no jsr310 (it may depend on jackson-databind only): the build copies
+        // the jar of the reactor's Jackson version to target/jsr310 (see the pom); load it through the context
+        // class loader, which findModules' ServiceLoader uses.
+        Path jar = Path.of(System.getProperty("basedir", "."), "target", "jsr310", "jackson-datatype-jsr310.jar");
+        assertTrue(Files.isRegularFile(jar), "the build copies jackson-datatype-jsr310 to " + jar);
         assertFalse(IsoJavaTimeModule.containsJsr310(ObjectMapper.findModules()), "no jsr310 on saga-core's test classpath");
         ObjectMapper without = JsonEventCodec.defaultMapper();
         assertTrue(without.getRegisteredModuleIds().contains(IsoJavaTimeModule.NAME), without.getRegisteredModuleIds().toString());
