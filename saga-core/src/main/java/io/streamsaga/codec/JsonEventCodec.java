@@ -4,26 +4,34 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.Module;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.util.TokenBuffer;
+import io.streamsaga.internal.codec.IsoJavaTimeModule;
 import io.streamsaga.message.Message;
 
 import java.io.IOException;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
 /**
  * The default {@link EventCodec}: Jackson JSON. Unknown JSON properties are ignored (a newer producer may
- * add fields); dates are written as ISO-8601 strings. The core depends on jackson-databind only, which has no
- * serialiser for {@code java.time} types: events (and saga data) with an {@code Instant}, {@code LocalDate}...
- * need {@code com.fasterxml.jackson.datatype:jackson-datatype-jsr310} on the classpath, which the default
- * mapper registers by itself ({@link ObjectMapper#findAndRegisterModules()}). Without it such an event fails
- * to encode with an {@link EncodingException} (or to decode with a {@link DecodingException}) naming that
- * module; the in-memory transport, which hands objects over, does not notice. Thread-safe.
+ * add fields); dates are written as ISO-8601 strings. The default mapper handles {@code java.time} values in
+ * events and saga data out of the box: {@code Instant}, {@code LocalDate}, {@code LocalDateTime},
+ * {@code LocalTime}, {@code OffsetDateTime}, {@code ZonedDateTime} and {@code Duration} are written as ISO-8601
+ * strings ({@code "2024-05-01T10:15:30Z"}, {@code "PT1.5S"}; a zoned value keeps its zone,
+ * {@code "...+02:00[Europe/Paris]"}) and read back equal, offset and zone kept. When
+ * {@code com.fasterxml.jackson.datatype:jackson-datatype-jsr310} is on the classpath the default mapper
+ * registers its {@code JavaTimeModule} instead ({@link ObjectMapper#findAndRegisterModules()}) and the
+ * built-in support is left out, so an application that has it keeps jsr310's behaviour (with which a
+ * {@code Duration} is written as decimal seconds and offset and zoned values are read back adjusted to UTC).
+ * Other {@code java.time} types ({@code ZoneId}, {@code Period}, {@code Year}...) still need jsr310: without
+ * it they fail to encode with an {@link EncodingException} naming that module. Thread-safe.
  */
 public final class JsonEventCodec implements EventCodec {
     private final ObjectMapper mapper;
@@ -47,12 +55,19 @@ public final class JsonEventCodec implements EventCodec {
     }
 
     /**
-     * The mapper used when none is given: records, ISO dates (with jackson-datatype-jsr310 on the classpath,
-     * see the class comment), lenient on unknown properties.
+     * The mapper used when none is given: records, ISO-8601 dates (the modules found on the classpath, and
+     * the built-in {@code java.time} support unless jackson-datatype-jsr310 is among them, see the class
+     * comment), lenient on unknown properties.
      */
     public static ObjectMapper defaultMapper() {
-        return new ObjectMapper()
-                .findAndRegisterModules()
+        ObjectMapper mapper = new ObjectMapper();
+        // findAndRegisterModules() is registerModules(findModules()); done in two steps to see what was found.
+        List<Module> found = ObjectMapper.findModules();
+        mapper.registerModules(found);
+        if (!IsoJavaTimeModule.containsJsr310(found)) {
+            mapper.registerModule(new IsoJavaTimeModule());
+        }
+        return mapper
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
                 .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
     }

@@ -2,6 +2,7 @@ package io.streamsaga.jdbc.saga;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
@@ -22,7 +23,15 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import java.time.Duration;
 import java.time.Instant;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.LocalTime;
+import java.time.OffsetDateTime;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -273,6 +282,33 @@ abstract class JdbcSagaStoreTest {
                 TransitionType.STEP_STARTED, TransitionType.STEP_SUCCEEDED, TransitionType.STEP_STARTED,
                 TransitionType.STEP_SUCCEEDED, TransitionType.SAGA_COMPLETED), history.stream().map(SagaTransition::type).toList());
         assertEquals(List.of(1L, 1L, 2L, 2L, 3L, 3L, 4L, 4L), history.stream().map(SagaTransition::version).toList());
+    }
+
+    record Booking(String id, Instant at, LocalDate day, LocalDateTime local, LocalTime time, OffsetDateTime offset,
+                   ZonedDateTime zoned, Duration hold) {
+        Booking later() {
+            return new Booking(id, at.plusSeconds(1), day.plusDays(1), local.plusHours(1), time.plusMinutes(1),
+                    offset.plusDays(1), zoned.plusDays(1), hold.plusMillis(1));
+        }
+    }
+
+    @Test
+    void sagaDataWithJavaTimeValuesIsStoredAndReadBackEqualWithTheDefaultMapper() throws Exception {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("booking", Booking.class).dataType("booking-data")
+                .step("hold").action((d, ctx) -> d.later())
+                .build();
+        Booking start = new Booking("b-1", Instant.parse("2024-05-01T10:15:30.123456789Z"), LocalDate.of(2024, 2, 28),
+                LocalDateTime.of(2024, 5, 1, 10, 15), LocalTime.of(8, 30, 15, 1_000),
+                OffsetDateTime.of(2024, 5, 1, 12, 15, 30, 0, ZoneOffset.ofHours(2)),
+                ZonedDateTime.of(2024, 10, 26, 2, 30, 0, 0, ZoneId.of("Europe/Paris")), Duration.ofMinutes(15));
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(new VirtualScheduler()).build()) {
+            SagaResult<Booking> result = orchestrator.start(definition, "s-1", "b-1", start).toCompletableFuture().join();
+            assertEquals(SagaOutcome.COMPLETED, result.outcome());
+        }
+
+        JsonNode stored = (JsonNode) store.find("s-1").orElseThrow().data();
+        assertEquals("2024-05-01T10:15:31.123456789Z", stored.get("at").asText(), "an ISO-8601 string");
+        assertEquals(start.later(), JsonEventCodec.defaultMapper().treeToValue(stored, Booking.class));
     }
 
     @Test
