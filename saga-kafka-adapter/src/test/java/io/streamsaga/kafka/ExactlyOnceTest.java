@@ -156,6 +156,74 @@ class ExactlyOnceTest {
     }
 
     /**
+     * EventBus: "one bad message never stops a consumer; nothing is dropped silently". A handler whose own
+     * publish Kafka refuses (a 2 MB record: RecordTooLargeException) leaves its transaction unable to send
+     * anything, so the dead letter cannot go in that transaction either. After the policy's attempts the
+     * record must be dead-lettered (with its dlt-* headers, in the next transaction, with its offset) and its
+     * partition move on, as in plain mode, instead of being redelivered for ever with its attempts starting
+     * again each time.
+     */
+    @Test
+    void aRecordWhoseHandlerPublishPoisonsTheTransactionIsDeadLetteredAfterItsAttemptsAndThePartitionMovesOn() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        AtomicInteger hugeAttempts = new AtomicInteger();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("payment-processed", 1, PaymentProcessed.class)
+                        .build())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .build()) {
+            // one partition, one batch: the huge order follows a good one and precedes another
+            bus.publish(orders, "k", new OrderCreated("before", 1)).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("huge", 2)).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("after", 3)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                String paymentId = event.orderId();
+                if (paymentId.equals("huge")) {
+                    hugeAttempts.incrementAndGet();
+                    paymentId = "x".repeat(2 * 1024 * 1024); // over the producer's max.request.size
+                }
+                bus.publish(payments, event.orderId(), new PaymentProcessed(paymentId)).toCompletableFuture().join();
+            });
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 3);
+
+            List<ConsumerRecord<String, byte[]>> deadLetters = readAll(bootstrap, orders + ".DLT", "read_committed");
+            assertEquals(1, deadLetters.size(), "the huge order is dead-lettered once");
+            ConsumerRecord<String, byte[]> deadLetter = deadLetters.get(0);
+            assertEquals("huge", new ObjectMapper().readTree(deadLetter.value()).get("orderId").asText());
+            // Kafka's RecordTooLargeException is not retriable: the policy dead-letters after the first attempt
+            assertEquals("1", header(deadLetter, "dlt-attempts"));
+            assertEquals("1", header(deadLetter, "dlt-original-offset"));
+            assertEquals(group, header(deadLetter, "dlt-original-group"));
+            assertEquals("handler-failed", header(deadLetter, "dlt-reason"));
+            assertTrue(header(deadLetter, "dlt-error-message").contains("RecordTooLargeException"),
+                    header(deadLetter, "dlt-error-message"));
+            assertEquals(1, hugeAttempts.get(), "the handler is not called again for a record whose attempts are spent");
+            List<String> committedPayments = new ArrayList<>();
+            for (ConsumerRecord<String, byte[]> r : readAll(bootstrap, payments, "read_committed")) {
+                committedPayments.add(r.key());
+            }
+            committedPayments.sort(null); // keyed by order: on different partitions
+            assertEquals(List.of("after", "before"), committedPayments, "each good order's payment, once");
+        } finally {
+            transport.close();
+        }
+    }
+
+    private static String header(ConsumerRecord<String, byte[]> record, String name) {
+        org.apache.kafka.common.header.Header header = record.headers().lastHeader(name);
+        return header == null ? null : new String(header.value(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /**
      * A member whose handler outlived {@code max.poll.interval.ms} lost its partition to the group's other
      * member, which handled the record. Its transaction cannot commit (the group no longer knows it): it
      * aborts, so the output is not duplicated, and the member rejoins the group as in plain mode, instead of

@@ -341,9 +341,12 @@ public final class DefaultEventBus implements EventBus {
          * redelivery (one at most: the partition waits at it), that record's offset and the attempts already
          * made, by topic and partition. Looked up only while it is not empty; an entry for another offset is
          * stale (the record was handled elsewhere after a rebalance) and is dropped, so the map stays within
-         * the partitions this member reads.
+         * the partitions this member reads. A record whose attempts are spent but whose dead letter failed
+         * waits with the error to dead-letter: its redelivery writes only the dead letter (in exactly-once mode
+         * the handler's failed publish leaves its Kafka transaction unable to send anything, so the dead letter
+         * can only go in the next one), instead of running the handler again with fresh attempts.
          */
-        private final Map<String, long[]> attemptsMade;
+        private final Map<String, Waiting> attemptsMade;
 
         Dispatcher(String group, Class<T> eventType, RetryPolicy policy, DeadLetterListener deadLetterListener,
                    EventHandler<T> handler) {
@@ -398,16 +401,25 @@ public final class DefaultEventBus implements EventBus {
         private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
                                              T event, Message outer) throws Exception {
             String key = attemptsMade.isEmpty() ? null : record.message().topic() + '/' + record.partition();
-            long[] waiting = key == null ? null : attemptsMade.get(key);
-            if (waiting != null && waiting[0] != record.offset()) {
-                if (record.offset() > waiting[0]) {
+            Waiting waiting = key == null ? null : attemptsMade.get(key);
+            if (waiting != null && waiting.offset() != record.offset()) {
+                if (record.offset() > waiting.offset()) {
                     attemptsMade.remove(key); // stale: that record was handled or dead-lettered elsewhere
                 }
                 // an earlier record comes first (an exactly-once batch handled again from its first record):
                 // the waiting record keeps the attempts it made
                 waiting = null;
             }
-            int attempt = waiting == null ? 1 : (int) waiting[1] + 1;
+            if (waiting != null && waiting.deadLetterOf() != null) {
+                current.set(delivered);
+                try {
+                    deadLetterAfterAttempts(key, record, received, waiting.deadLetterOf(), waiting.attempts());
+                } finally {
+                    current.set(outer);
+                }
+                return;
+            }
+            int attempt = waiting == null ? 1 : waiting.attempts() + 1;
             Throwable error = attempt(record, message, delivered, event, attempt, outer);
             if (error == null) {
                 if (waiting != null) {
@@ -420,8 +432,7 @@ public final class DefaultEventBus implements EventBus {
             try {
                 metrics.eventFailed(message.topic(), group, error.getClass().getSimpleName());
                 if (!policy.shouldRetry(error, attempt)) {
-                    attemptsMade.remove(retryKey);
-                    deadLetter(record, received, error, HANDLER_FAILED, attempt);
+                    deadLetterAfterAttempts(retryKey, record, received, error, attempt);
                     return;
                 }
                 log.debug("handler of group {} failed on {} (attempt {}), redelivering: {}", group, message, attempt,
@@ -429,8 +440,23 @@ public final class DefaultEventBus implements EventBus {
             } finally {
                 current.set(outer);
             }
-            attemptsMade.put(retryKey, new long[]{record.offset(), attempt});
+            attemptsMade.put(retryKey, new Waiting(record.offset(), attempt, null));
             throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
+        }
+
+        /**
+         * Dead-letters a record whose attempts are spent; when the dead letter fails, the record waits with
+         * {@code error}, so that its redelivery writes the dead letter rather than calling the handler again.
+         */
+        private void deadLetterAfterAttempts(String key, TransportRecord record, Message received, Throwable error,
+                                             int attempts) {
+            try {
+                deadLetter(record, received, error, HANDLER_FAILED, attempts);
+            } catch (RuntimeException e) {
+                attemptsMade.put(key, new Waiting(record.offset(), attempts, error));
+                throw e;
+            }
+            attemptsMade.remove(key);
         }
 
         /**
@@ -582,6 +608,13 @@ public final class DefaultEventBus implements EventBus {
                 }
             }
         }
+    }
+
+    /**
+     * A record waiting for its redelivery: its offset, the attempts made, and when they are spent the error
+     * it is to be dead-lettered with (null while attempts remain).
+     */
+    private record Waiting(long offset, int attempts, Throwable deadLetterOf) {
     }
 
     /** Forgets the subscription in the bus when it is closed. */
