@@ -43,7 +43,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * happens — a group that never comes back, a crash that loses this interceptor's in-memory tracking, groups
  * acknowledging on different instances — every payload is deleted after the expiry
  * ({@link #purgeExpired()}, run periodically on the scheduler). The expiry must cover the transport's
- * replay horizon. Thread-safe.
+ * replay horizon. Holds are per message (topic and id), not per record: a message published twice to one
+ * topic (an application's publish retry, an outbox relay's re-publish after a crash) is one hold, released
+ * by the first record's acknowledgements, so the second record finds its payload gone and is dead-lettered
+ * as missing (a copy of a message already handled). Thread-safe.
  */
 public final class ClaimCheckInterceptor implements MessageInterceptor, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClaimCheckInterceptor.class);

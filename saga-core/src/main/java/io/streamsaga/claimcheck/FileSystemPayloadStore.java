@@ -4,6 +4,8 @@ import io.streamsaga.claimcheck.spi.PayloadStore;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
@@ -11,10 +13,13 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
 /**
@@ -24,13 +29,20 @@ import java.util.stream.Stream;
  * {@code <id>.holders/}, named by a hash of the holder id. {@link #deleteStoredBefore} also deletes the
  * temporary files ({@code *.tmp}) last modified before the cutoff, which a crash during a write leaves.
  *
- * <p>Thread-safe within one JVM (operations are serialised on the instance). Several processes sharing
- * the directory are not coordinated: use one writer process, or a database-backed store.
+ * <p>Thread-safe. {@link #put}, {@link #release} and {@link #deleteStoredBefore} hold an exclusive lock on
+ * the file {@code .lock} in the directory ({@link FileChannel#lock()}), so several instances over one
+ * directory, in one JVM or in several processes, never interleave: a release deleting the last hold cannot
+ * delete a payload another instance is storing again. Processes are coordinated only where the file
+ * system supports file locks (a local disk; not every network file system): otherwise use one writer
+ * process, or a database-backed store.
  */
 public final class FileSystemPayloadStore implements PayloadStore {
     private static final String PAYLOAD = ".payload";
     private static final String HOLDERS = ".holders";
     private static final String TEMP = ".tmp";
+    private static final String LOCK = ".lock";
+    /** How long to wait before trying again for the lock another instance in this JVM holds. */
+    private static final long LOCK_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     private final Path root;
 
@@ -55,7 +67,7 @@ public final class FileSystemPayloadStore implements PayloadStore {
         Objects.requireNonNull(content, "content");
         Objects.requireNonNull(holder, "holder");
         Path payload = root.resolve(id + PAYLOAD);
-        try {
+        try (FileChannel lock = lockDirectory()) {
             if (!Files.exists(payload)) {
                 Path temp = Files.createTempFile(root, id, TEMP);
                 try {
@@ -98,7 +110,7 @@ public final class FileSystemPayloadStore implements PayloadStore {
     public synchronized boolean release(String id, String holder) {
         PayloadReference.requireValidId(id);
         Path holders = root.resolve(id + HOLDERS);
-        try {
+        try (FileChannel lock = lockDirectory()) {
             if (!Files.deleteIfExists(holders.resolve(holderFile(holder)))) {
                 return false;
             }
@@ -118,6 +130,14 @@ public final class FileSystemPayloadStore implements PayloadStore {
 
     @Override
     public synchronized int deleteStoredBefore(Instant cutoff) {
+        try (FileChannel lock = lockDirectory()) {
+            return deleteStoredBeforeLocked(cutoff);
+        } catch (IOException e) {
+            throw ClaimCheckException.storeFailure("*", "expire", e);
+        }
+    }
+
+    private int deleteStoredBeforeLocked(Instant cutoff) {
         int deleted = 0;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(root, "*" + PAYLOAD)) {
             for (Path file : files) {
@@ -155,6 +175,28 @@ public final class FileSystemPayloadStore implements PayloadStore {
             Files.deleteIfExists(holders);
         }
         Files.deleteIfExists(root.resolve(id + PAYLOAD));
+    }
+
+    /**
+     * Locks the directory against the other instances over it: the returned channel holds the lock until it
+     * is closed. File locks belong to the whole JVM, so another instance here holding it is not waited for
+     * by the OS (an {@link OverlappingFileLockException}): this waits for it by trying again.
+     */
+    private FileChannel lockDirectory() throws IOException {
+        FileChannel channel = FileChannel.open(root.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        try {
+            while (true) {
+                try {
+                    channel.lock();
+                    return channel;
+                } catch (OverlappingFileLockException heldInThisJvm) {
+                    LockSupport.parkNanos(LOCK_RETRY_NANOS);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
     }
 
     /** Holder ids are message ids from the wire: hash them into safe file names. */

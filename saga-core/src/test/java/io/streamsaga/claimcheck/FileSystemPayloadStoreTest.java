@@ -6,9 +6,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
@@ -36,7 +39,8 @@ class FileSystemPayloadStoreTest extends PayloadStoreContractTest {
         store.put(id, content, "m1", Instant.parse("2026-01-01T00:00:00Z"));
         store.release(id, "m1");
         try (Stream<Path> left = Files.list(store.root())) {
-            assertEquals(0, left.count());
+            assertEquals(0, left.filter(f -> !f.getFileName().toString().equals(".lock")).count(),
+                    "only the directory's lock file is left");
         }
     }
 
@@ -67,5 +71,33 @@ class FileSystemPayloadStoreTest extends PayloadStoreContractTest {
         new FileSystemPayloadStore(dir.resolve("shared")).put(id, content, "m1", Instant.parse("2026-01-01T00:00:00Z"));
         assertEquals("shared", new String(new FileSystemPayloadStore(dir.resolve("shared")).get(id).orElseThrow(),
                 StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void anInstanceWaitsForTheDirectoryLockAnotherInstanceOverTheSameDirectoryHolds() throws Exception {
+        // Two instances over one directory each serialised only their own calls: a release of the last hold
+        // on one, between finding no holder left and deleting the payload, deleted the payload (and the new
+        // holder) a put on the other had just stored again. Both now take the directory's lock file; here
+        // the test holds it, standing for the other instance in the middle of its release.
+        Path shared = dir.resolve("locked");
+        FileSystemPayloadStore store = new FileSystemPayloadStore(shared);
+        byte[] content = "held".getBytes(StandardCharsets.UTF_8);
+        String id = idOf(content);
+        Thread put;
+        try (FileChannel other = FileChannel.open(shared.resolve(".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock held = other.lock()) {
+            put = new Thread(() -> store.put(id, content, "m2", Instant.parse("2026-01-01T00:00:00Z")));
+            put.start();
+            while (put.getState() != Thread.State.TIMED_WAITING && put.getState() != Thread.State.TERMINATED) {
+                Thread.onSpinWait();
+            }
+            assertEquals(Thread.State.TIMED_WAITING, put.getState(), "the put waits for the lock");
+            assertFalse(Files.exists(shared.resolve(id + ".payload")), "nothing is stored while another instance holds the lock");
+        }
+        put.join(Duration.ofSeconds(30).toMillis());
+        assertFalse(put.isAlive());
+        assertEquals("held", new String(store.get(id).orElseThrow(), StandardCharsets.UTF_8));
+        assertTrue(new FileSystemPayloadStore(shared).release(id, "m2"), "the other instance sees the hold");
+        assertTrue(store.get(id).isEmpty());
     }
 }

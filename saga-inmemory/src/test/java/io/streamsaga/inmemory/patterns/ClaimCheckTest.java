@@ -122,6 +122,28 @@ class ClaimCheckTest {
     }
 
     @Test
+    void aSecondRecordOfTheSameMessageSharesItsHoldAndIsDeadLetteredOnceTheFirstWasAcknowledged() {
+        // a limitation documented in docs/patterns.md (claim check, Limits): the store holds a payload per
+        // message (topic and id), not per record, so an application's publish retry that did reach the
+        // broker twice is one hold, released by the first record's acknowledgements
+        start(false);
+        List<LargeOrder> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("billing", "large-order", LargeOrder.class, (e, ctx) -> handled.add(e));
+        Message message = Message.builder("large-order").key("o-1").type("large-order").version(1)
+                .payload(large("o-1")).build();
+        bus.publish(message).toCompletableFuture().join();
+        bus.publish(message).toCompletableFuture().join(); // the retry of a publish that timed out but had landed
+        assertEquals(1, store.size());
+        transport.drainAll();
+
+        assertEquals(List.of(large("o-1")), handled);
+        Message dead = transport.messages("large-order.DLT").get(0);
+        assertEquals(1, transport.messages("large-order.DLT").size());
+        assertEquals(ClaimCheckException.class.getName(), dead.header(MessageHeaders.DLT_ERROR_CLASS).orElseThrow());
+        assertTrue(dead.header(MessageHeaders.DLT_ERROR_MESSAGE).orElseThrow().contains("missing"));
+    }
+
+    @Test
     void corruptPayloadIsDeadLettered() {
         start(false);
         List<LargeOrder> handled = new CopyOnWriteArrayList<>();

@@ -43,6 +43,31 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
                 () -> store.save(AggregationGroup.open("agg", longest + "-2", t0, t0.plusSeconds(30)).withVersion(1)));
     }
 
+    record Scanned(String parcel, Instant at) {
+    }
+
+    @Test
+    void eventsWithAnInstantAreAggregatedAndReleasedEqual() throws Exception {
+        // the store keeps the parts as the bus codec encoded them (bytes); its own mapper never sees a payload
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).types(io.streamsaga.codec.TypeRegistry.builder()
+                .register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            java.util.List<io.streamsaga.aggregator.Aggregate> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+            io.streamsaga.aggregator.EventAggregator.builder(bus, createStore()).name("scans").correlateByField("parcel").completeOnSize(2)
+                    .onRelease(released::add).build().subscribe("aggregator", "parcel-scanned");
+            Scanned first = new Scanned("p-1", Instant.parse("2026-03-01T10:15:30.123456Z"));
+            Scanned second = new Scanned("p-1", Instant.parse("2026-03-01T11:00:00Z"));
+            bus.publish("parcel-scanned", "p-1", first).toCompletableFuture().join();
+            bus.publish("parcel-scanned", "p-1", second).toCompletableFuture().join();
+            transport.drainAll();
+
+            assertEquals(1, released.size());
+            assertEquals(java.util.List.of(first, second), released.get(0).events(Scanned.class));
+        }
+    }
+
     @Test
     void aRestartedProcessFindsOpenGroupsAndTheirDeadlines() {
         Instant t0 = Instant.parse("2026-01-01T00:00:00Z");

@@ -43,6 +43,9 @@ abstract class OutboxAndInboxTest {
     record OrderCreated(String orderId, long amount) {
     }
 
+    record OrderShipped(String orderId, java.time.Instant shippedAt) {
+    }
+
     /** Stands for a process dying in the middle of a relay batch: nothing after it runs. */
     static final class SimulatedCrash extends Error {
         private static final long serialVersionUID = 1L;
@@ -69,7 +72,7 @@ abstract class OutboxAndInboxTest {
         scheduler = new VirtualScheduler();
         transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         bus = EventBus.builder(transport).types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
-                .build()).scheduler(scheduler).build();
+                .register("order-shipped", 1, OrderShipped.class).build()).scheduler(scheduler).build();
         outbox = JdbcOutbox.builder(database.dataSource()).codec(bus.codec()).clock(scheduler.clock()).build();
         tx = new JdbcTransactions(database.dataSource());
     }
@@ -136,6 +139,22 @@ abstract class OutboxAndInboxTest {
         assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders WHERE id = 'o-1'"));
         assertEquals("customer-1", outbox.rows(OutboxRow.Status.PENDING, 10).get(0).message().key());
         assertEquals(0, database.queryLong("SELECT COUNT(*) FROM orders WHERE id = 'o-2'"));
+    }
+
+    @Test
+    void anEventWithAnInstantGoesThroughTheOutboxAndTheRelayWithTheBusCodec() {
+        // JsonEventCodec.defaultMapper() writes java.time values without jackson-datatype-jsr310; the outbox
+        // encodes payloads with the codec given (its own mapper only reads and writes the headers)
+        List<OrderShipped> seen = new CopyOnWriteArrayList<>();
+        bus.subscribe("tracking", "order-shipped", OrderShipped.class, (event, ctx) -> seen.add(event));
+        OrderShipped shipped = new OrderShipped("o-1", java.time.Instant.parse("2026-03-01T10:15:30.123456Z"));
+        tx.run(c -> outbox.append(c, "order-shipped", "o-1", shipped));
+
+        assertEquals(1, relay().build().relayPending());
+        transport.drainAll();
+
+        assertEquals(List.of(shipped), seen);
+        assertEquals(0, outbox.pendingCount());
     }
 
     @Test
