@@ -531,7 +531,8 @@ public final class KafkaTransport implements Transport {
 
         /**
          * How long a partition is paused before a record whose handling threw is delivered again (default 1 s).
-         * The bus retries handlers itself; this applies only when even dead-lettering failed.
+         * The bus retries handlers itself; this applies only when even dead-lettering failed, and to an
+         * {@link Error} the bus passes on (any but {@code AssertionError} and {@code StackOverflowError}).
          */
         public Builder redeliveryBackoff(Duration backoff) {
             this.redeliveryBackoff = positive(backoff, "redelivery backoff");

@@ -273,6 +273,37 @@ class ExactlyOnceTest {
         }
     }
 
+    /**
+     * An Error the bus passes on (not an AssertionError or StackOverflowError) aborts the batch's transaction
+     * and redelivers it after redeliveryBackoff, as an exception does; the consumer keeps running.
+     */
+    @Test
+    void anErrorFromTheHandlerAbortsTheTransactionAndIsRedelivered() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        AtomicInteger errorsLeft = new AtomicInteger(1);
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "k", new OrderCreated("crash", 1)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                if (errorsLeft.getAndDecrement() > 0) {
+                    throw new NoClassDefFoundError("com/example/Missing");
+                }
+            });
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 1);
+            assertEquals(1, readAll(bootstrap, payments, "read_committed").size(), "one payment: the first was aborted");
+            assertTrue(transport.subscriptions().stream().allMatch(KafkaSubscription::isActive));
+        } finally {
+            transport.close();
+        }
+    }
+
     /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
     private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
         Map<String, Object> config = Map.of(

@@ -41,10 +41,11 @@ import java.util.regex.Pattern;
  *
  * <p>Offsets are committed only for records whose handler returned (the bus returns once the record is
  * handled or dead-lettered): asynchronously after each poll batch, synchronously when partitions are
- * revoked and on close. When the handler throws, the consumer seeks back to that record and pauses only its
- * partition for the redelivery backoff; other partitions keep flowing. In exactly-once mode each poll batch
- * runs in one producer transaction that also carries the consumed offsets, so outputs and progress commit
- * or abort together.
+ * revoked and on close. When the handler throws (an exception, or an {@link Error} the bus passed on, which
+ * is redelivered as by the in-memory transport rather than ending the thread), the consumer seeks back to
+ * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
+ * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
+ * offsets, so outputs and progress commit or abort together.
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -172,7 +173,9 @@ public final class ConsumerLoop implements Runnable {
                     } catch (InterruptedException e) {
                         running = false;
                         throw e;
-                    } catch (Exception e) {
+                    } catch (Exception | Error e) {
+                        // an Error the bus passed on (not an AssertionError or StackOverflowError) is
+                        // redelivered like an exception, as the in-memory transport does: not a dead thread
                         redeliverLater(partition, record.offset(), e);
                         break;
                     }
@@ -217,7 +220,7 @@ public final class ConsumerLoop implements Runnable {
     private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
-        Exception failure = null;
+        Throwable failure = null;
         transactionalProducer.beginTransaction();
         currentTransaction.set(transactionalProducer);
         try {
@@ -232,7 +235,7 @@ public final class ConsumerLoop implements Runnable {
                     } catch (InterruptedException e) {
                         running = false;
                         throw e;
-                    } catch (Exception e) {
+                    } catch (Exception | Error e) {
                         failedPartition = partition;
                         failure = e;
                         break outer;
@@ -292,7 +295,7 @@ public final class ConsumerLoop implements Runnable {
         handler.handle(new TransportRecord(message, group, record.partition(), record.offset()));
     }
 
-    private void redeliverLater(TopicPartition partition, long offset, Exception error) {
+    private void redeliverLater(TopicPartition partition, long offset, Throwable error) {
         Duration delay;
         if (error instanceof RedeliverLater later) {
             delay = later.delay(); // the bus between two attempts of its retry policy: expected, not a warning
