@@ -532,7 +532,8 @@ public final class KafkaTransport implements Transport {
         /**
          * How long a partition is paused before a record whose handling threw is delivered again (default 1 s).
          * The bus retries handlers itself; this applies only when even dead-lettering failed, and to an
-         * {@link Error} the bus passes on (any but {@code AssertionError} and {@code StackOverflowError}).
+         * {@link Error} the bus passes on (any but {@code AssertionError} and {@code StackOverflowError}), and
+         * in exactly-once mode to a batch whose transaction failed to commit.
          */
         public Builder redeliveryBackoff(Duration backoff) {
             this.redeliveryBackoff = positive(backoff, "redelivery backoff");
@@ -572,7 +573,10 @@ public final class KafkaTransport implements Transport {
         /**
          * Exactly-once consume-transform-publish: each subscription gets a transactional producer with id
          * {@code <prefix>.<group>.<member>}; what a handler publishes and the consumed offsets commit in one
-         * transaction. The prefix must be stable per application instance (such as {@code payment-service-1})
+         * transaction. A transaction that cannot commit although every handler returned (a handler swallowed its
+         * own failed publish) is aborted and its batch redelivered after {@link #redeliveryBackoff}, again and
+         * again until it commits: nothing dead-letters it, so a handler should let its publish failures
+         * propagate. The prefix must be stable per application instance (such as {@code payment-service-1})
          * and unique across instances, so that a restarted instance fences its crashed predecessor. Consumers
          * then read with {@code isolation.level=read_committed}; {@link #build()} refuses another level.
          */

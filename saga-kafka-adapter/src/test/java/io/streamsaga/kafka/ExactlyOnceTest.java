@@ -274,6 +274,42 @@ class ExactlyOnceTest {
     }
 
     /**
+     * A handler that catches its own failed publish returns normally, but its transaction cannot commit: the
+     * batch is aborted and redelivered after redeliveryBackoff (docs/kafka.md), not at once in a busy loop.
+     */
+    @Test
+    void aBatchWhoseTransactionCannotCommitIsRedeliveredAfterTheBackoff() {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        Duration backoff = Duration.ofMillis(1500);
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .redeliveryBackoff(backoff).build();
+        List<Long> attemptNanos = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "huge", new OrderCreated("huge", 1)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                attemptNanos.add(System.nanoTime());
+                try {
+                    bus.publish(payments, event.orderId(), new PaymentProcessed("x".repeat(2 * 1024 * 1024)))
+                            .toCompletableFuture().join();
+                } catch (RuntimeException ignored) {
+                    // the handler swallows its failed publish: the commit fails instead
+                }
+            });
+            await().atMost(WAIT).until(() -> attemptNanos.size() >= 2);
+            long gap = attemptNanos.get(1) - attemptNanos.get(0);
+            assertTrue(gap >= backoff.toNanos() * 9 / 10,
+                    "redelivered after " + Duration.ofNanos(gap) + ", expected the backoff " + backoff);
+            assertTrue(transport.subscriptions().stream().allMatch(KafkaSubscription::isActive));
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
      * An Error the bus passes on (not an AssertionError or StackOverflowError) aborts the batch's transaction
      * and redelivers it after redeliveryBackoff, as an exception does; the consumer keeps running.
      */

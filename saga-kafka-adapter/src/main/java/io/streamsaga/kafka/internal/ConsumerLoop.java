@@ -45,7 +45,8 @@ import java.util.regex.Pattern;
  * is redelivered as by the in-memory transport rather than ending the thread), the consumer seeks back to
  * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
- * offsets, so outputs and progress commit or abort together.
+ * offsets, so outputs and progress commit or abort together; a batch whose transaction fails to commit is
+ * handled again after the redelivery backoff.
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -221,6 +222,7 @@ public final class ConsumerLoop implements Runnable {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
         Throwable failure = null;
+        boolean transactionFailed = false;
         transactionalProducer.beginTransaction();
         currentTransaction.set(transactionalProducer);
         try {
@@ -267,7 +269,9 @@ public final class ConsumerLoop implements Runnable {
             running = false;
             return;
         } catch (KafkaException e) {
-            log.warn("transaction of group {} failed, aborting and redelivering the batch: {}", group, e.toString());
+            log.warn("transaction of group {} on {} failed, aborting and redelivering the batch after {}: {}",
+                    group, pattern, redeliveryBackoff, e.toString());
+            transactionFailed = true;
             try {
                 transactionalProducer.abortTransaction();
             } catch (KafkaException abortError) {
@@ -287,6 +291,12 @@ public final class ConsumerLoop implements Runnable {
             // from the partition's first record in the batch, not the failed one: the outputs of the records
             // before it were aborted too, and their offsets were not committed
             redeliverLater(failedPartition, records.records(failedPartition).get(0).offset(), failure);
+        } else if (transactionFailed && running) {
+            // Every handler returned but the transaction could not commit (say a handler swallowed its own
+            // failed publish): handling the batch again at once would spin; it waits for redeliveryBackoff.
+            long until = System.nanoTime() + redeliveryBackoff.toNanos();
+            consumer.pause(records.partitions());
+            records.partitions().forEach(partition -> pausedUntilNanos.put(partition, until));
         }
     }
 
