@@ -340,6 +340,32 @@ class ExactlyOnceTest {
         }
     }
 
+    /**
+     * A subscription re-created in a group after another closed takes the lowest free member number, so its
+     * transactional id is the one a restarted instance uses (and fences), not {@code <prefix>.<group>.1}.
+     */
+    @Test
+    void aSubscriptionReCreatedInAGroupReusesTheFreedTransactionalId() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("payment");
+        String prefix = SharedKafkaBroker.unique("payment-service");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap).exactlyOnce(prefix).build();
+        try (EventBus bus = bus(transport);
+             org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                     Map.of(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> { }).close();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> { });
+            Set<String> ids = admin.listTransactions().all().get(30, TimeUnit.SECONDS).stream()
+                    .map(org.apache.kafka.clients.admin.TransactionListing::transactionalId)
+                    .filter(id -> id.startsWith(prefix + "."))
+                    .collect(Collectors.toSet());
+            assertEquals(Set.of(prefix + "." + group + ".0"), ids);
+        } finally {
+            transport.close();
+        }
+    }
+
     /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
     private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
         Map<String, Object> config = Map.of(
