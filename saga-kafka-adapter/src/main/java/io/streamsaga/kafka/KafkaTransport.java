@@ -43,6 +43,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -59,7 +60,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The StreamSaga {@link Transport} on Apache Kafka.
@@ -87,7 +87,8 @@ public final class KafkaTransport implements Transport {
     private final ThreadLocal<Producer<String, byte[]>> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final Map<String, Set<TopicPattern>> groupPatterns = new ConcurrentHashMap<>();
-    private final Map<String, AtomicInteger> memberCounters = new ConcurrentHashMap<>();
+    /** The member numbers in use per group; guarded by itself. */
+    private final Map<String, BitSet> membersInUse = new HashMap<>();
     private final Object adminLock = new Object();
     private volatile Admin admin;
     private volatile boolean closed;
@@ -232,11 +233,20 @@ public final class KafkaTransport implements Transport {
         ConfigurationException.require(group != null && !group.isBlank(), "consumer group must not be blank, but was '%s'", group);
         ConfigurationException.require(pattern != null && start != null && handler != null,
                 "pattern, start position and handler are required (group '%s')", group);
-        int member = memberCounters.computeIfAbsent(group, g -> new AtomicInteger()).getAndIncrement();
+        // The lowest number free in the group, so that a subscription re-created after a close gets the
+        // transactional id (and group.instance.id) that a restarted instance uses and fences, not a new one.
+        int member = takeMember(group);
         String clientId = clientPrefix + "-" + group + "-" + member;
-        Set<String> existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
-        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
-                new StringDeserializer(), new ByteArrayDeserializer());
+        Set<String> existingTopics;
+        KafkaConsumer<String, byte[]> consumer;
+        try {
+            existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
+            consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
+                    new StringDeserializer(), new ByteArrayDeserializer());
+        } catch (RuntimeException e) {
+            releaseMember(group, member);
+            throw e;
+        }
         KafkaProducer<String, byte[]> transactional = null;
         if (exactlyOnce()) {
             // Stable per group and member: a restarted instance fences its predecessor and aborts its open
@@ -251,6 +261,7 @@ public final class KafkaTransport implements Transport {
                 if (transactional != null) {
                     transactional.close(Duration.ZERO);
                 }
+                releaseMember(group, member);
                 throw new KafkaTransportException("cannot initialise transactions for '" + transactionalId + "'", e,
                         e instanceof RetriableException);
             }
@@ -259,7 +270,11 @@ public final class KafkaTransport implements Transport {
                 config.pollTimeout, config.redeliveryBackoff, existingTopics);
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop, config.closeTimeout,
-                () -> subscriptions.remove(holder[0]));
+                () -> {
+                    if (subscriptions.remove(holder[0])) { // once, after its consumer and producer closed
+                        releaseMember(group, member);
+                    }
+                });
         holder[0] = subscription;
         subscriptions.add(subscription);
         groupPatterns.computeIfAbsent(group, g -> ConcurrentHashMap.newKeySet()).add(pattern);
@@ -269,6 +284,24 @@ public final class KafkaTransport implements Transport {
                     group, pattern, config.assignmentTimeout);
         }
         return subscription;
+    }
+
+    private int takeMember(String group) {
+        synchronized (membersInUse) {
+            BitSet inUse = membersInUse.computeIfAbsent(group, g -> new BitSet());
+            int member = inUse.nextClearBit(0);
+            inUse.set(member);
+            return member;
+        }
+    }
+
+    private void releaseMember(String group, int member) {
+        synchronized (membersInUse) {
+            BitSet inUse = membersInUse.get(group);
+            if (inUse != null) {
+                inUse.clear(member);
+            }
+        }
     }
 
     /** The live subscriptions of this transport (the bus hands out wrappers of these). */
@@ -497,7 +530,8 @@ public final class KafkaTransport implements Transport {
         /**
          * A consumer property over the defaults; group id, auto commit and deserializers belong to the transport.
          * A {@code group.instance.id} (static membership) is the instance's: each subscription's member uses
-         * {@code <value>-<member>} (member = 0, 1, ... per group within the transport, as for transactional ids),
+         * {@code <value>-<member>} (member = the lowest number, from 0, not used by another open subscription of
+         * the group within the transport, as for transactional ids),
          * so that two members of one group do not fence each other and a restarted instance keeps its ids.
          */
         public Builder consumerProperty(String name, Object value) {
@@ -531,7 +565,9 @@ public final class KafkaTransport implements Transport {
 
         /**
          * How long a partition is paused before a record whose handling threw is delivered again (default 1 s).
-         * The bus retries handlers itself; this applies only when even dead-lettering failed.
+         * The bus retries handlers itself; this applies only when even dead-lettering failed, and to an
+         * {@link Error} the bus passes on (any but {@code AssertionError} and {@code StackOverflowError}), and
+         * in exactly-once mode to a batch whose transaction failed to commit.
          */
         public Builder redeliveryBackoff(Duration backoff) {
             this.redeliveryBackoff = positive(backoff, "redelivery backoff");
@@ -570,8 +606,13 @@ public final class KafkaTransport implements Transport {
 
         /**
          * Exactly-once consume-transform-publish: each subscription gets a transactional producer with id
-         * {@code <prefix>.<group>.<member>}; what a handler publishes and the consumed offsets commit in one
-         * transaction. The prefix must be stable per application instance (such as {@code payment-service-1})
+         * {@code <prefix>.<group>.<member>} (member = the lowest number, from 0, not used by another open
+         * subscription of the group, so a subscription re-created after a close gets the id a restarted instance
+         * would use); what a handler publishes and the consumed offsets commit in one
+         * transaction. A transaction that cannot commit although every handler returned (a handler swallowed its
+         * own failed publish) is aborted and its batch redelivered after {@link #redeliveryBackoff}, again and
+         * again until it commits: nothing dead-letters it, so a handler should let its publish failures
+         * propagate. The prefix must be stable per application instance (such as {@code payment-service-1})
          * and unique across instances, so that a restarted instance fences its crashed predecessor. Consumers
          * then read with {@code isolation.level=read_committed}; {@link #build()} refuses another level.
          */

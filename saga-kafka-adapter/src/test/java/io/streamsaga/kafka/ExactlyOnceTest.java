@@ -273,6 +273,99 @@ class ExactlyOnceTest {
         }
     }
 
+    /**
+     * A handler that catches its own failed publish returns normally, but its transaction cannot commit: the
+     * batch is aborted and redelivered after redeliveryBackoff (docs/kafka.md), not at once in a busy loop.
+     */
+    @Test
+    void aBatchWhoseTransactionCannotCommitIsRedeliveredAfterTheBackoff() {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        Duration backoff = Duration.ofMillis(1500);
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .redeliveryBackoff(backoff).build();
+        List<Long> attemptNanos = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "huge", new OrderCreated("huge", 1)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                attemptNanos.add(System.nanoTime());
+                try {
+                    bus.publish(payments, event.orderId(), new PaymentProcessed("x".repeat(2 * 1024 * 1024)))
+                            .toCompletableFuture().join();
+                } catch (RuntimeException ignored) {
+                    // the handler swallows its failed publish: the commit fails instead
+                }
+            });
+            await().atMost(WAIT).until(() -> attemptNanos.size() >= 2);
+            long gap = attemptNanos.get(1) - attemptNanos.get(0);
+            assertTrue(gap >= backoff.toNanos() * 9 / 10,
+                    "redelivered after " + Duration.ofNanos(gap) + ", expected the backoff " + backoff);
+            assertTrue(transport.subscriptions().stream().allMatch(KafkaSubscription::isActive));
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
+     * An Error the bus passes on (not an AssertionError or StackOverflowError) aborts the batch's transaction
+     * and redelivers it after redeliveryBackoff, as an exception does; the consumer keeps running.
+     */
+    @Test
+    void anErrorFromTheHandlerAbortsTheTransactionAndIsRedelivered() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        AtomicInteger errorsLeft = new AtomicInteger(1);
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "k", new OrderCreated("crash", 1)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                if (errorsLeft.getAndDecrement() > 0) {
+                    throw new NoClassDefFoundError("com/example/Missing");
+                }
+            });
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 1);
+            assertEquals(1, readAll(bootstrap, payments, "read_committed").size(), "one payment: the first was aborted");
+            assertTrue(transport.subscriptions().stream().allMatch(KafkaSubscription::isActive));
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
+     * A subscription re-created in a group after another closed takes the lowest free member number, so its
+     * transactional id is the one a restarted instance uses (and fences), not {@code <prefix>.<group>.1}.
+     */
+    @Test
+    void aSubscriptionReCreatedInAGroupReusesTheFreedTransactionalId() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("payment");
+        String prefix = SharedKafkaBroker.unique("payment-service");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap).exactlyOnce(prefix).build();
+        try (EventBus bus = bus(transport);
+             org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                     Map.of(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> { }).close();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> { });
+            Set<String> ids = admin.listTransactions().all().get(30, TimeUnit.SECONDS).stream()
+                    .map(org.apache.kafka.clients.admin.TransactionListing::transactionalId)
+                    .filter(id -> id.startsWith(prefix + "."))
+                    .collect(Collectors.toSet());
+            assertEquals(Set.of(prefix + "." + group + ".0"), ids);
+        } finally {
+            transport.close();
+        }
+    }
+
     /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
     private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
         Map<String, Object> config = Map.of(

@@ -354,6 +354,31 @@ class KafkaTransportTest {
         assertEquals(0, failuresLeft.get());
     }
 
+    /**
+     * An Error the bus does not turn into a failure (it passes on anything but AssertionError and
+     * StackOverflowError, "as a crash would") is redelivered after redeliveryBackoff, as by the in-memory
+     * transport, instead of ending the consumer's thread for good (docs/kafka.md).
+     */
+    @Test
+    void anErrorFromTheHandlerIsRedeliveredAndTheConsumerKeepsRunning() {
+        String topic = SharedKafkaBroker.unique("crashing");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        AtomicInteger errorsLeft = new AtomicInteger(1);
+        try (Subscription subscription = transport.subscribe("g", TopicPattern.of(topic), StartPosition.LATEST, record -> {
+            String key = record.message().key();
+            if (key.equals("crash") && errorsLeft.getAndDecrement() > 0) {
+                throw new NoClassDefFoundError("com/example/Missing");
+            }
+            seen.add(key);
+        })) {
+            send(topic, "crash", "1");
+            send(topic, "crash", "2");
+            await().atMost(WAIT).until(() -> seen.size() == 2);
+            assertEquals(List.of("crash", "crash"), seen);
+            assertTrue(subscription.isActive(), "the consumer keeps running");
+        }
+    }
+
     @Test
     void aLatestGroupThatClosesBeforeHandlingARecordGetsItOnResubscribing() {
         // StartPosition.LATEST: "only messages published after the subscription" - once subscribed, the group's

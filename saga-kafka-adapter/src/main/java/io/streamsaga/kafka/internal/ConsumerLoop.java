@@ -41,10 +41,12 @@ import java.util.regex.Pattern;
  *
  * <p>Offsets are committed only for records whose handler returned (the bus returns once the record is
  * handled or dead-lettered): asynchronously after each poll batch, synchronously when partitions are
- * revoked and on close. When the handler throws, the consumer seeks back to that record and pauses only its
- * partition for the redelivery backoff; other partitions keep flowing. In exactly-once mode each poll batch
- * runs in one producer transaction that also carries the consumed offsets, so outputs and progress commit
- * or abort together.
+ * revoked and on close. When the handler throws (an exception, or an {@link Error} the bus passed on, which
+ * is redelivered as by the in-memory transport rather than ending the thread), the consumer seeks back to
+ * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
+ * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
+ * offsets, so outputs and progress commit or abort together; a batch whose transaction fails to commit is
+ * handled again after the redelivery backoff.
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -172,7 +174,9 @@ public final class ConsumerLoop implements Runnable {
                     } catch (InterruptedException e) {
                         running = false;
                         throw e;
-                    } catch (Exception e) {
+                    } catch (Exception | Error e) {
+                        // an Error the bus passed on (not an AssertionError or StackOverflowError) is
+                        // redelivered like an exception, as the in-memory transport does: not a dead thread
                         redeliverLater(partition, record.offset(), e);
                         break;
                     }
@@ -217,7 +221,8 @@ public final class ConsumerLoop implements Runnable {
     private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
-        Exception failure = null;
+        Throwable failure = null;
+        boolean transactionFailed = false;
         transactionalProducer.beginTransaction();
         currentTransaction.set(transactionalProducer);
         try {
@@ -232,7 +237,7 @@ public final class ConsumerLoop implements Runnable {
                     } catch (InterruptedException e) {
                         running = false;
                         throw e;
-                    } catch (Exception e) {
+                    } catch (Exception | Error e) {
                         failedPartition = partition;
                         failure = e;
                         break outer;
@@ -264,7 +269,9 @@ public final class ConsumerLoop implements Runnable {
             running = false;
             return;
         } catch (KafkaException e) {
-            log.warn("transaction of group {} failed, aborting and redelivering the batch: {}", group, e.toString());
+            log.warn("transaction of group {} on {} failed, aborting and redelivering the batch after {}: {}",
+                    group, pattern, redeliveryBackoff, e.toString());
+            transactionFailed = true;
             try {
                 transactionalProducer.abortTransaction();
             } catch (KafkaException abortError) {
@@ -284,6 +291,12 @@ public final class ConsumerLoop implements Runnable {
             // from the partition's first record in the batch, not the failed one: the outputs of the records
             // before it were aborted too, and their offsets were not committed
             redeliverLater(failedPartition, records.records(failedPartition).get(0).offset(), failure);
+        } else if (transactionFailed && running) {
+            // Every handler returned but the transaction could not commit (say a handler swallowed its own
+            // failed publish): handling the batch again at once would spin; it waits for redeliveryBackoff.
+            long until = System.nanoTime() + redeliveryBackoff.toNanos();
+            consumer.pause(records.partitions());
+            records.partitions().forEach(partition -> pausedUntilNanos.put(partition, until));
         }
     }
 
@@ -292,7 +305,7 @@ public final class ConsumerLoop implements Runnable {
         handler.handle(new TransportRecord(message, group, record.partition(), record.offset()));
     }
 
-    private void redeliverLater(TopicPartition partition, long offset, Exception error) {
+    private void redeliverLater(TopicPartition partition, long offset, Throwable error) {
         Duration delay;
         if (error instanceof RedeliverLater later) {
             delay = later.delay(); // the bus between two attempts of its retry policy: expected, not a warning
