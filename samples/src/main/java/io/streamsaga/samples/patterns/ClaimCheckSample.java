@@ -73,21 +73,22 @@ public final class ClaimCheckSample {
             PayloadReference reference = PayloadReference.fromHeaders(wire.headers()).orElseThrow();
             long wireBytes = ((byte[]) wire.payload()).length;
             long filesBefore = countFiles(storeDir);
-            out.printf("on the wire: %d bytes; in the store: %d bytes as %s... (%s), %d file(s)%n", wireBytes,
+            out.printf("on the wire: %d bytes; in the store: %d bytes as %s... (%s), %d payload file(s)%n", wireBytes,
                     reference.size(), reference.id().substring(0, 12), reference.contentType(), filesBefore);
 
             transport.drainAll();
             long filesAfter = countFiles(storeDir);
-            out.printf("after billing and shipping acknowledged: %d file(s) left in %s%n", filesAfter, storeDir);
+            out.printf("after billing and shipping acknowledged: %d payload file(s) left in %s%n", filesAfter, storeDir);
             return new Result(wireBytes, reference.size(), receivedBy, filesBefore, filesAfter);
         } finally {
             transport.close();
         }
     }
 
+    /** The stored payloads (the store also keeps its directory's lock file, {@code .lock}). */
     private static long countFiles(Path dir) {
         try (Stream<Path> files = Files.walk(dir)) {
-            return files.filter(Files::isRegularFile).count();
+            return files.filter(Files::isRegularFile).filter(f -> f.getFileName().toString().endsWith(".payload")).count();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
