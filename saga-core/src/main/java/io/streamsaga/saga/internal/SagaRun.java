@@ -235,9 +235,17 @@ final class SagaRun<D> {
         stop(error);
     }
 
-    /** Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. */
+    /**
+     * Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. An
+     * Error from the store stops the run as in {@link #drive()} ({@link #abandon}) and is rethrown.
+     */
     synchronized boolean storeStart() {
-        return flush();
+        try {
+            return flush();
+        } catch (Error e) {
+            abandon(e);
+            throw e;
+        }
     }
 
     // ---------------------------------------------------------------- forward
