@@ -258,12 +258,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data) {
-        return start(definition, nextId(), null, data);
+        return begin(definition, nextId(), null, data);
     }
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data) {
-        return start(definition, nextId(), businessKey, data);
+        return begin(definition, nextId(), businessKey, data);
     }
 
     private String nextId() {
@@ -272,12 +272,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
-        ensureOpen();
+        // Only here: generated ids (nextId) are never blank and have no '/'.
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
         if (sagaId == null || sagaId.isBlank()) { // before the run is registered under it
             throw new ConfigurationException("saga '" + definition.name() + "': the saga id must not be blank, but was '"
                     + sagaId + "'");
         }
+        // '/' separates the parts of command ids and idempotency keys: saga 's/a''s step 'compensation' would get
+        // key 's/a/compensation', the key of the compensation of step 'a' in saga 's'.
+        if (sagaId.indexOf('/') >= 0) {
+            throw new ConfigurationException("saga '" + definition.name() + "': the saga id must not contain '/', but was '"
+                    + sagaId + "'");
+        }
+        return begin(definition, sagaId, businessKey, data);
+    }
+
+    private <D> CompletionStage<SagaResult<D>> begin(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
+        ensureOpen();
+        // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
         if (data == null) {
             throw new ConfigurationException("saga '" + definition.name() + "': data must not be null");
         }
