@@ -21,6 +21,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -223,10 +224,14 @@ final class SagaRun<D> {
      * this run was driven: it is not retried. The run stops as if the process died there (nothing staged is
      * written, the result completes exceptionally with the Error, the run is no longer registered) and the
      * caller rethrows it. The store keeps what it had, a step whose outcome was not recorded, so recover()
-     * resumes the saga as after a crash.
+     * resumes the saga as after a crash. A test's {@link SimulatedProcessCrash} is logged at DEBUG only.
      */
     private void abandon(Error error) {
-        log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        if (error instanceof SimulatedProcessCrash) {
+            log.debug("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        } else {
+            log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        }
         unstage();
         if (commands != null) {
             commands.clear();
