@@ -32,6 +32,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -323,10 +324,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (observed) {
             SagaInstance instance = run.instance();
-            // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
-            publish(instance, "started", null, null);
-            if (!config.listeners().isEmpty()) {
-                notify(l -> l.onStarted(instance));
+            try {
+                // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
+                publish(instance, "started", null, null);
+                if (!config.listeners().isEmpty()) {
+                    notify(l -> l.onStarted(instance));
+                }
+            } catch (Error e) { // not yet driven: the run stops as for an Error while driven
+                run.abandonStarted(e);
+                throw e;
             }
             run.drive();
         } else {
@@ -631,8 +637,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         for (SagaListener listener : config.listeners()) {
             try {
                 call.accept(listener);
+            } catch (VirtualMachineError | SimulatedProcessCrash e) {
+                throw e; // the process is dying (or a test says so): the run stops as for any Error while driven
             } catch (RuntimeException e) {
                 log.warn("saga listener {} failed: {}", listener, e.toString());
+            } catch (Error e) { // a bug in the listener (an AssertionError, say) must not change the saga's course
+                log.error("saga listener {} failed: {}", listener, e.toString());
             }
         }
     }

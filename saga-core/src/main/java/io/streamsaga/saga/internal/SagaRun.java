@@ -240,6 +240,13 @@ final class SagaRun<D> {
         stop(error);
     }
 
+    /** An Error after the start was stored, before the run was driven (publishing its event, a listener). */
+    synchronized void abandonStarted(Error error) {
+        if (!stopped) { // a listener's call may have stopped it already
+            abandon(error);
+        }
+    }
+
     /**
      * Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. An
      * Error from the store stops the run as in {@link #drive()} ({@link #abandon}) and is rethrown.
