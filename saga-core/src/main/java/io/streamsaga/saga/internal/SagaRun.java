@@ -227,6 +227,9 @@ final class SagaRun<D> {
      * resumes the saga as after a crash. A test's {@link SimulatedProcessCrash} is logged at DEBUG only.
      */
     private void abandon(Error error) {
+        if (stopped) { // already stopped (by drive(), or a listener's call): nothing left to undo
+            return;
+        }
         if (error instanceof SimulatedProcessCrash) {
             log.debug("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
         } else {
@@ -242,9 +245,7 @@ final class SagaRun<D> {
 
     /** An Error after the start was stored, before the run was driven (publishing its event, a listener). */
     synchronized void abandonStarted(Error error) {
-        if (!stopped) { // a listener's call may have stopped it already
-            abandon(error);
-        }
+        abandon(error);
     }
 
     /**
@@ -538,14 +539,19 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        Throwable cause = unwrapped(error);
-        after(SagaInterceptor.Kind.ACTION, context, cause);
-        inFlight[i] = false;
-        cancelTimer(i);
-        if (cause == null) {
-            onActionSuccess(step, result);
-        } else {
-            onActionFailure(step, cause, false);
+        try {
+            Throwable cause = unwrapped(error);
+            after(SagaInterceptor.Kind.ACTION, context, cause);
+            inFlight[i] = false;
+            cancelTimer(i);
+            if (cause == null) {
+                onActionSuccess(step, result);
+            } else {
+                onActionFailure(step, cause, false);
+            }
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
         }
         drive();
     }
@@ -739,8 +745,13 @@ final class SagaRun<D> {
         if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
             return;
         }
-        cancelTimer(step.index());
-        onActionFailure(step, unwrapped(error), false);
+        try {
+            cancelTimer(step.index());
+            onActionFailure(step, unwrapped(error), false);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -782,14 +793,24 @@ final class SagaRun<D> {
             now = null;
             after(SagaInterceptor.Kind.REPLY, context, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
-            onActionFailure(step, e, true);
+            try {
+                onActionFailure(step, e, true);
+            } catch (Error stored) { // outside drive(): an Error from the store or a listener
+                abandon(stored);
+                throw stored;
+            }
             drive();
             return;
         } catch (Error e) {
             abandon(e);
             throw e;
         }
-        onActionSuccess(step, result);
+        try {
+            onActionSuccess(step, result);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -815,7 +836,12 @@ final class SagaRun<D> {
             return;
         }
         inFlight[i] = false;
-        onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
+        try {
+            onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -1052,7 +1078,12 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        settleCompensation(step, state, context, unwrapped(error));
+        try {
+            settleCompensation(step, state, context, unwrapped(error));
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -1113,7 +1144,12 @@ final class SagaRun<D> {
             throw e;
         }
         now = null;
-        settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
+        try {
+            settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
