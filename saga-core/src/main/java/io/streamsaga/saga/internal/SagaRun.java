@@ -1186,14 +1186,19 @@ final class SagaRun<D> {
         requireCancellable();
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
-        if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
-                null, 0, "cancelled", null)) {
-            if (exception == null) {
-                exception = cancelled;
+        try {
+            if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
+                    null, 0, "cancelled", null)) {
+                if (exception == null) {
+                    exception = cancelled;
+                }
+                if (observedAndFlushed()) {
+                    orchestrator.onCompensationStarting(snapshot());
+                }
             }
-            if (observedAndFlushed()) {
-                orchestrator.onCompensationStarting(snapshot());
-            }
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
         }
         drive();
     }

@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -32,10 +33,15 @@ class StoreErrorOnAnAsyncCompletionTest {
     record Data(String id) {
     }
 
-    /** Throws an Error, once, instead of writing a step's success. */
+    /** Throws an Error, once, instead of writing a transition of type {@code failing}. */
     private static final class ErrorOnStepSucceededStore implements SagaStore {
         private final SagaStore delegate = new InMemorySagaStore();
         private final AtomicBoolean failed = new AtomicBoolean();
+        private final TransitionType failing;
+
+        ErrorOnStepSucceededStore(TransitionType failing) {
+            this.failing = failing;
+        }
 
         @Override
         public void insert(SagaInstance instance, SagaTransition transition) {
@@ -44,7 +50,7 @@ class StoreErrorOnAnAsyncCompletionTest {
 
         @Override
         public void update(SagaInstance updated, SagaTransition transition) {
-            if (transition.type() == TransitionType.STEP_SUCCEEDED && failed.compareAndSet(false, true)) {
+            if (transition.type() == failing && failed.compareAndSet(false, true)) {
                 throw new Error("the store's driver died");
             }
             delegate.update(updated, transition);
@@ -83,7 +89,7 @@ class StoreErrorOnAnAsyncCompletionTest {
 
     @Test
     void anErrorStoringAnAsyncOutcomeStopsTheRunAndRecoverResumesIt() {
-        ErrorOnStepSucceededStore store = new ErrorOnStepSucceededStore();
+        ErrorOnStepSucceededStore store = new ErrorOnStepSucceededStore(TransitionType.STEP_SUCCEEDED);
         CompletableFuture<Data> pending = new CompletableFuture<>();
         AtomicInteger calls = new AtomicInteger();
         SagaDefinition<Data> definition = SagaDefinition.builder("async-saga", Data.class)
@@ -102,6 +108,29 @@ class StoreErrorOnAnAsyncCompletionTest {
         assertTrue(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally());
         assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+    }
+
+    @Test
+    void anErrorStoringAnOperatorsCancelStopsTheRunAndRecoverResumesIt() {
+        ErrorOnStepSucceededStore store = new ErrorOnStepSucceededStore(TransitionType.SAGA_COMPENSATING);
+        CompletableFuture<Data> pending = new CompletableFuture<>();
+        List<String> undone = new java.util.concurrent.CopyOnWriteArrayList<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("async-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> undone.add("reserve"))
+                .step("book").asyncAction((d, ctx) -> pending).compensation((d, ctx) -> undone.add("book"))
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(new VirtualScheduler())
+                .listener(new SagaListener() {
+                })
+                .register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+
+        assertThrows(Error.class, () -> orchestrator.cancel("saga-1"));
+
+        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+        assertTrue(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally());
+        assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
         orchestrator.close();
     }
 }
