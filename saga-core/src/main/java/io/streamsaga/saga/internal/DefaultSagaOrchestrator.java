@@ -639,7 +639,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 call.accept(listener);
             } catch (VirtualMachineError | SimulatedProcessCrash e) {
                 throw e; // the process is dying (or a test says so): the run stops as for any Error while driven
-            } catch (RuntimeException e) {
+            } catch (Exception e) { // also a checked one (a Kotlin listener, a sneaky throw)
                 log.warn("saga listener {} failed: {}", listener, e.toString());
             } catch (Error e) { // a bug in the listener (an AssertionError, say) must not change the saga's course
                 log.error("saga listener {} failed: {}", listener, e.toString());

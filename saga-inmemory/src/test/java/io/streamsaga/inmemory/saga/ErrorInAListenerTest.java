@@ -116,4 +116,26 @@ class ErrorInAListenerTest {
         assertEquals(List.of("reserve", "book"), ran);
         orchestrator.close();
     }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
+        throw (T) t;
+    }
+
+    @Test
+    void aCheckedExceptionFromAListenerIsLoggedAndTheSagaGoesOn() {
+        // A listener written in Kotlin (or with a sneaky throw) can throw a checked exception.
+        SagaDefinition<Data> definition = definition();
+        SagaOrchestrator orchestrator = orchestrator(definition, new SagaListener() {
+            @Override
+            public void onStepCompleted(SagaInstance instance, String step) {
+                sneakyThrow(new java.io.IOException("audit log unreachable"));
+            }
+        });
+
+        assertEquals(SagaOutcome.COMPLETED, orchestrator.start(definition, "saga-1", null, new Data("a"))
+                .toCompletableFuture().join().outcome());
+        assertEquals(List.of("reserve", "book"), ran);
+        orchestrator.close();
+    }
 }
