@@ -31,7 +31,8 @@ import java.util.function.Consumer;
  *
  * <p>Step names are unique within the definition and must not contain {@code '/'}, which separates them
  * from the other parts of idempotency keys and command message ids ({@code <sagaId>/<step>},
- * {@code <sagaId>/<step>/compensation}).
+ * {@code <sagaId>/<step>/compensation}); an explicit saga id must not contain one either
+ * ({@link SagaOrchestrator#start(SagaDefinition, String, String, Object)}).
  *
  * <p>Roles are checked at build time: compensatable steps come first, then at most one pivot, then
  * retriable steps only. A compensatable step after the pivot (or after a retriable step) is rejected,

@@ -2,10 +2,14 @@ package io.streamsaga.saga;
 
 /**
  * Lifecycle hooks of an orchestrator. Every method has a no-op default. Called on the thread that drives
- * the saga, after the transition is stored; a listener that throws is logged and ignored. Implementations
- * must be thread-safe and quick. A hook may call the orchestrator (cancel the saga, say): the hooks of what
- * that does run at once, so listeners registered after that one hear of them before the current hook. The
- * lifecycle event of a transition is published before any listener hears of it.
+ * the saga, after the transition is stored; a listener that throws is logged and ignored, also when it throws
+ * an {@link Error} such as an {@code AssertionError} (logged at ERROR): a listener never changes the saga's
+ * course. Only an Error that stands for the process dying, a {@link VirtualMachineError} or a test's
+ * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run as an Error in an action does
+ * ({@link SagaOrchestrator}). Implementations must be thread-safe and quick. A hook may call the orchestrator
+ * (cancel the saga, say): the hooks of what that does run at once, so listeners registered after that one hear
+ * of them before the current hook. The lifecycle event of a transition is published before any listener hears
+ * of it.
  */
 public interface SagaListener {
 

@@ -44,7 +44,13 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** Starts a saga with a business key (queryable) and a random id. */
     <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data);
 
-    /** Starts a saga with an explicit id (for instance derived from the request, to dedupe restarts). */
+    /**
+     * Starts a saga with an explicit id (for instance derived from the request, to dedupe restarts). The id must
+     * not be blank nor contain {@code '/'}, which separates it from the rest of its idempotency keys and command
+     * ids ({@code <sagaId>/<step>/compensation}: saga {@code s/a}'s step {@code compensation} would share the key
+     * of the compensation of step {@code a} in saga {@code s}); either is refused with a
+     * {@link ConfigurationException}. Generated ids never contain one.
+     */
     <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data);
 
     /**

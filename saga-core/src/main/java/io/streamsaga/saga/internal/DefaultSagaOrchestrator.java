@@ -32,6 +32,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -258,12 +259,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data) {
-        return start(definition, nextId(), null, data);
+        return begin(definition, nextId(), null, data);
     }
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data) {
-        return start(definition, nextId(), businessKey, data);
+        return begin(definition, nextId(), businessKey, data);
     }
 
     private String nextId() {
@@ -272,12 +273,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
-        ensureOpen();
+        // Only here: generated ids (nextId) are never blank and have no '/'.
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
         if (sagaId == null || sagaId.isBlank()) { // before the run is registered under it
             throw new ConfigurationException("saga '" + definition.name() + "': the saga id must not be blank, but was '"
                     + sagaId + "'");
         }
+        // '/' separates the parts of command ids and idempotency keys: saga 's/a''s step 'compensation' would get
+        // key 's/a/compensation', the key of the compensation of step 'a' in saga 's'.
+        if (sagaId.indexOf('/') >= 0) {
+            throw new ConfigurationException("saga '" + definition.name() + "': the saga id must not contain '/', but was '"
+                    + sagaId + "'");
+        }
+        return begin(definition, sagaId, businessKey, data);
+    }
+
+    private <D> CompletionStage<SagaResult<D>> begin(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
+        ensureOpen();
+        // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
         if (data == null) {
             throw new ConfigurationException("saga '" + definition.name() + "': data must not be null");
         }
@@ -311,10 +324,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (observed) {
             SagaInstance instance = run.instance();
-            // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
-            publish(instance, "started", null, null);
-            if (!config.listeners().isEmpty()) {
-                notify(l -> l.onStarted(instance));
+            try {
+                // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
+                publish(instance, "started", null, null);
+                if (!config.listeners().isEmpty()) {
+                    notify(l -> l.onStarted(instance));
+                }
+            } catch (Error e) { // not yet driven: the run stops as for an Error while driven
+                run.abandonStarted(e);
+                throw e;
             }
             run.drive();
         } else {
@@ -619,8 +637,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         for (SagaListener listener : config.listeners()) {
             try {
                 call.accept(listener);
-            } catch (RuntimeException e) {
+            } catch (VirtualMachineError | SimulatedProcessCrash e) {
+                throw e; // the process is dying (or a test says so): the run stops as for any Error while driven
+            } catch (Exception e) { // also a checked one (a Kotlin listener, a sneaky throw)
                 log.warn("saga listener {} failed: {}", listener, e.toString());
+            } catch (Error e) { // a bug in the listener (an AssertionError, say) must not change the saga's course
+                log.error("saga listener {} failed: {}", listener, e.toString());
             }
         }
     }

@@ -21,6 +21,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -223,10 +224,17 @@ final class SagaRun<D> {
      * this run was driven: it is not retried. The run stops as if the process died there (nothing staged is
      * written, the result completes exceptionally with the Error, the run is no longer registered) and the
      * caller rethrows it. The store keeps what it had, a step whose outcome was not recorded, so recover()
-     * resumes the saga as after a crash.
+     * resumes the saga as after a crash. A test's {@link SimulatedProcessCrash} is logged at DEBUG only.
      */
     private void abandon(Error error) {
-        log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        if (stopped) { // already stopped (by drive(), or a listener's call): nothing left to undo
+            return;
+        }
+        if (error instanceof SimulatedProcessCrash) {
+            log.debug("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        } else {
+            log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
+        }
         unstage();
         if (commands != null) {
             commands.clear();
@@ -235,9 +243,22 @@ final class SagaRun<D> {
         stop(error);
     }
 
-    /** Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. */
+    /** An Error after the start was stored, before the run was driven (publishing its event, a listener). */
+    synchronized void abandonStarted(Error error) {
+        abandon(error);
+    }
+
+    /**
+     * Stores the saga's start now (before listeners hear of it); false when that failed and the run stopped. An
+     * Error from the store stops the run as in {@link #drive()} ({@link #abandon}) and is rethrown.
+     */
     synchronized boolean storeStart() {
-        return flush();
+        try {
+            return flush();
+        } catch (Error e) {
+            abandon(e);
+            throw e;
+        }
     }
 
     // ---------------------------------------------------------------- forward
@@ -518,14 +539,19 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        Throwable cause = unwrapped(error);
-        after(SagaInterceptor.Kind.ACTION, context, cause);
-        inFlight[i] = false;
-        cancelTimer(i);
-        if (cause == null) {
-            onActionSuccess(step, result);
-        } else {
-            onActionFailure(step, cause, false);
+        try {
+            Throwable cause = unwrapped(error);
+            after(SagaInterceptor.Kind.ACTION, context, cause);
+            inFlight[i] = false;
+            cancelTimer(i);
+            if (cause == null) {
+                onActionSuccess(step, result);
+            } else {
+                onActionFailure(step, cause, false);
+            }
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
         }
         drive();
     }
@@ -719,8 +745,13 @@ final class SagaRun<D> {
         if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
             return;
         }
-        cancelTimer(step.index());
-        onActionFailure(step, unwrapped(error), false);
+        try {
+            cancelTimer(step.index());
+            onActionFailure(step, unwrapped(error), false);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -762,14 +793,24 @@ final class SagaRun<D> {
             now = null;
             after(SagaInterceptor.Kind.REPLY, context, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
-            onActionFailure(step, e, true);
+            try {
+                onActionFailure(step, e, true);
+            } catch (Error stored) { // outside drive(): an Error from the store or a listener
+                abandon(stored);
+                throw stored;
+            }
             drive();
             return;
         } catch (Error e) {
             abandon(e);
             throw e;
         }
-        onActionSuccess(step, result);
+        try {
+            onActionSuccess(step, result);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -795,7 +836,12 @@ final class SagaRun<D> {
             return;
         }
         inFlight[i] = false;
-        onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
+        try {
+            onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -1032,7 +1078,12 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        settleCompensation(step, state, context, unwrapped(error));
+        try {
+            settleCompensation(step, state, context, unwrapped(error));
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -1093,7 +1144,12 @@ final class SagaRun<D> {
             throw e;
         }
         now = null;
-        settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
+        try {
+            settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
+        }
         drive();
     }
 
@@ -1130,14 +1186,19 @@ final class SagaRun<D> {
         requireCancellable();
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
-        if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
-                null, 0, "cancelled", null)) {
-            if (exception == null) {
-                exception = cancelled;
+        try {
+            if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
+                    null, 0, "cancelled", null)) {
+                if (exception == null) {
+                    exception = cancelled;
+                }
+                if (observedAndFlushed()) {
+                    orchestrator.onCompensationStarting(snapshot());
+                }
             }
-            if (observedAndFlushed()) {
-                orchestrator.onCompensationStarting(snapshot());
-            }
+        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
+            abandon(e);
+            throw e;
         }
         drive();
     }

@@ -1,14 +1,17 @@
 package io.streamsaga.inmemory.saga.testkit;
 
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
+
 /**
  * Thrown by {@link CrashingSagaStore} right after the write it was told to crash after: it stands for the
  * process dying. An {@link Error} on purpose, so that no engine code that handles application exceptions
- * catches it; the test kit catches it and recovers on a fresh orchestrator.
+ * catches it; the test kit catches it and recovers on a fresh orchestrator. A {@link SimulatedProcessCrash}, so
+ * the engine logs it at DEBUG, not at ERROR as a real Error.
  */
-public final class SimulatedCrash extends Error {
+public final class SimulatedCrash extends SimulatedProcessCrash {
     private static final long serialVersionUID = 1L;
 
     public SimulatedCrash(String message) {
-        super(message, null, false, false);
+        super(message);
     }
 }
