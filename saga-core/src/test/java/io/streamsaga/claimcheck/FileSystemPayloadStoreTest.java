@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.stream.Stream;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -88,10 +89,10 @@ class FileSystemPayloadStoreTest extends PayloadStoreContractTest {
                 StandardOpenOption.WRITE); FileLock held = other.lock()) {
             put = new Thread(() -> store.put(id, content, "m2", Instant.parse("2026-01-01T00:00:00Z")));
             put.start();
-            while (put.getState() != Thread.State.TIMED_WAITING && put.getState() != Thread.State.TERMINATED) {
-                Thread.onSpinWait();
-            }
-            assertEquals(Thread.State.TIMED_WAITING, put.getState(), "the put waits for the lock");
+            // Parked between its tries of the lock, or (on the old code) done without waiting.
+            await().atMost(Duration.ofSeconds(30)).until(() ->
+                    put.getState() == Thread.State.TIMED_WAITING || put.getState() == Thread.State.TERMINATED);
+            assertTrue(put.isAlive(), "the put waits for the lock"); // it cannot finish while the lock is held
             assertFalse(Files.exists(shared.resolve(id + ".payload")), "nothing is stored while another instance holds the lock");
         }
         put.join(Duration.ofSeconds(30).toMillis());
