@@ -5,16 +5,12 @@ import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator.RecoveryReport;
-import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.Test;
 
-import java.time.Instant;
 import java.util.List;
-import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
@@ -34,22 +30,11 @@ class ConcurrentRecoveryMigrationTest {
     }
 
     /** Both recover() calls are about to store their migration before either does. */
-    private static final class BarrierStore implements SagaStore {
-        private final SagaStore delegate;
+    private static final class BarrierStore extends ForwardingSagaStore {
         private final CyclicBarrier barrier = new CyclicBarrier(2);
 
         BarrierStore(SagaStore delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
-            return delegate.findByStatus(statuses);
-        }
-
-        @Override
-        public void insert(SagaInstance instance, SagaTransition transition) {
-            delegate.insert(instance, transition);
+            super(delegate);
         }
 
         @Override
@@ -62,31 +47,6 @@ class ConcurrentRecoveryMigrationTest {
                 }
             }
             delegate.update(updated, transition);
-        }
-
-        @Override
-        public Optional<SagaInstance> find(String sagaId) {
-            return delegate.find(sagaId);
-        }
-
-        @Override
-        public List<SagaInstance> findByBusinessKey(String businessKey) {
-            return delegate.findByBusinessKey(businessKey);
-        }
-
-        @Override
-        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-            return delegate.findActiveCreatedBefore(createdBefore);
-        }
-
-        @Override
-        public List<SagaTransition> history(String sagaId) {
-            return delegate.history(sagaId);
-        }
-
-        @Override
-        public int deleteFinishedBefore(Instant cutoff) {
-            return delegate.deleteFinishedBefore(cutoff);
         }
     }
 

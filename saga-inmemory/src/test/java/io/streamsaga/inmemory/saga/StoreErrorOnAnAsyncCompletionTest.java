@@ -8,13 +8,9 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
-import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.Test;
 
-import java.time.Instant;
 import java.util.List;
-import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -34,18 +30,13 @@ class StoreErrorOnAnAsyncCompletionTest {
     }
 
     /** Throws an Error, once, instead of writing a transition of type {@code failing}. */
-    private static final class ErrorOnStepSucceededStore implements SagaStore {
-        private final SagaStore delegate = new InMemorySagaStore();
+    private static final class ErrorOnStepSucceededStore extends ForwardingSagaStore {
         private final AtomicBoolean failed = new AtomicBoolean();
         private final TransitionType failing;
 
         ErrorOnStepSucceededStore(TransitionType failing) {
+            super(new InMemorySagaStore());
             this.failing = failing;
-        }
-
-        @Override
-        public void insert(SagaInstance instance, SagaTransition transition) {
-            delegate.insert(instance, transition);
         }
 
         @Override
@@ -54,36 +45,6 @@ class StoreErrorOnAnAsyncCompletionTest {
                 throw new Error("the store's driver died");
             }
             delegate.update(updated, transition);
-        }
-
-        @Override
-        public Optional<SagaInstance> find(String sagaId) {
-            return delegate.find(sagaId);
-        }
-
-        @Override
-        public List<SagaInstance> findByBusinessKey(String businessKey) {
-            return delegate.findByBusinessKey(businessKey);
-        }
-
-        @Override
-        public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
-            return delegate.findByStatus(statuses);
-        }
-
-        @Override
-        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-            return delegate.findActiveCreatedBefore(createdBefore);
-        }
-
-        @Override
-        public List<SagaTransition> history(String sagaId) {
-            return delegate.history(sagaId);
-        }
-
-        @Override
-        public int deleteFinishedBefore(Instant cutoff) {
-            return delegate.deleteFinishedBefore(cutoff);
         }
     }
 

@@ -7,13 +7,9 @@ import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
-import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.Test;
 
-import java.time.Instant;
 import java.util.List;
-import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,9 +27,12 @@ class StoreErrorWhenAnObservedSagaStartsTest {
     }
 
     /** Writes the saga's start, then throws an Error (the process "dies" right after the write). */
-    private static final class ErrorAfterTheFirstInsertStore implements SagaStore {
-        private final SagaStore delegate = new InMemorySagaStore();
+    private static final class ErrorAfterTheFirstInsertStore extends ForwardingSagaStore {
         private final AtomicBoolean failed = new AtomicBoolean();
+
+        ErrorAfterTheFirstInsertStore() {
+            super(new InMemorySagaStore());
+        }
 
         @Override
         public void insert(SagaInstance instance, SagaTransition transition) {
@@ -41,41 +40,6 @@ class StoreErrorWhenAnObservedSagaStartsTest {
             if (failed.compareAndSet(false, true)) {
                 throw new Error("the store's driver died");
             }
-        }
-
-        @Override
-        public void update(SagaInstance updated, SagaTransition transition) {
-            delegate.update(updated, transition);
-        }
-
-        @Override
-        public Optional<SagaInstance> find(String sagaId) {
-            return delegate.find(sagaId);
-        }
-
-        @Override
-        public List<SagaInstance> findByBusinessKey(String businessKey) {
-            return delegate.findByBusinessKey(businessKey);
-        }
-
-        @Override
-        public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
-            return delegate.findByStatus(statuses);
-        }
-
-        @Override
-        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-            return delegate.findActiveCreatedBefore(createdBefore);
-        }
-
-        @Override
-        public List<SagaTransition> history(String sagaId) {
-            return delegate.history(sagaId);
-        }
-
-        @Override
-        public int deleteFinishedBefore(Instant cutoff) {
-            return delegate.deleteFinishedBefore(cutoff);
         }
     }
 

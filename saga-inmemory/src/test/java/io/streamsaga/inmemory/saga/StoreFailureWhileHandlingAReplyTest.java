@@ -16,14 +16,10 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
-import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.time.Instant;
 import java.util.List;
-import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -45,13 +41,11 @@ class StoreFailureWhileHandlingAReplyTest {
     }
 
     /** Fails the first write of the step's success. */
-    private static final class FailingOnceStore implements SagaStore {
-        private final SagaStore delegate = new InMemorySagaStore();
+    private static final class FailingOnceStore extends ForwardingSagaStore {
         private final AtomicBoolean failed = new AtomicBoolean();
 
-        @Override
-        public void insert(SagaInstance instance, SagaTransition transition) {
-            delegate.insert(instance, transition);
+        FailingOnceStore() {
+            super(new InMemorySagaStore());
         }
 
         @Override
@@ -60,36 +54,6 @@ class StoreFailureWhileHandlingAReplyTest {
                 throw new IllegalStateException("connection reset");
             }
             delegate.update(updated, transition);
-        }
-
-        @Override
-        public Optional<SagaInstance> find(String sagaId) {
-            return delegate.find(sagaId);
-        }
-
-        @Override
-        public List<SagaInstance> findByBusinessKey(String businessKey) {
-            return delegate.findByBusinessKey(businessKey);
-        }
-
-        @Override
-        public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
-            return delegate.findByStatus(statuses);
-        }
-
-        @Override
-        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-            return delegate.findActiveCreatedBefore(createdBefore);
-        }
-
-        @Override
-        public List<SagaTransition> history(String sagaId) {
-            return delegate.history(sagaId);
-        }
-
-        @Override
-        public int deleteFinishedBefore(Instant cutoff) {
-            return delegate.deleteFinishedBefore(cutoff);
         }
     }
 

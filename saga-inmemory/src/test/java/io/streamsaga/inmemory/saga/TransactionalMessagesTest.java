@@ -19,7 +19,6 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
-import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -50,7 +49,7 @@ class TransactionalMessagesTest {
     }
 
     /** An in-memory store claiming the capability: it records what it was handed, per transition. */
-    static final class RecordingStore extends ForwardingStore {
+    static final class RecordingStore extends ForwardingSagaStore {
         final Map<TransitionType, List<Message>> messages = new java.util.concurrent.ConcurrentHashMap<>();
         final List<Message> all = new CopyOnWriteArrayList<>();
 
@@ -61,6 +60,16 @@ class TransactionalMessagesTest {
         @Override
         public boolean storesOutgoingMessages() {
             return true;
+        }
+
+        @Override
+        public void insert(SagaInstance instance, SagaTransition transition) {
+            throw new AssertionError("the engine must use the message-taking insert");
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            throw new AssertionError("the engine must use the message-taking update");
         }
 
         @Override
@@ -84,55 +93,6 @@ class TransactionalMessagesTest {
                 });
                 all.addAll(outgoing);
             }
-        }
-    }
-
-    /** Forwards the plain SPI to a delegate. */
-    abstract static class ForwardingStore implements SagaStore {
-        final SagaStore delegate;
-
-        ForwardingStore(SagaStore delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public void insert(SagaInstance instance, SagaTransition transition) {
-            throw new AssertionError("the engine must use the message-taking insert");
-        }
-
-        @Override
-        public void update(SagaInstance updated, SagaTransition transition) {
-            throw new AssertionError("the engine must use the message-taking update");
-        }
-
-        @Override
-        public java.util.Optional<SagaInstance> find(String sagaId) {
-            return delegate.find(sagaId);
-        }
-
-        @Override
-        public List<SagaInstance> findByBusinessKey(String businessKey) {
-            return delegate.findByBusinessKey(businessKey);
-        }
-
-        @Override
-        public List<SagaInstance> findByStatus(java.util.Set<SagaStatus> statuses) {
-            return delegate.findByStatus(statuses);
-        }
-
-        @Override
-        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-            return delegate.findActiveCreatedBefore(createdBefore);
-        }
-
-        @Override
-        public List<SagaTransition> history(String sagaId) {
-            return delegate.history(sagaId);
-        }
-
-        @Override
-        public int deleteFinishedBefore(Instant cutoff) {
-            return delegate.deleteFinishedBefore(cutoff);
         }
     }
 
