@@ -243,6 +243,21 @@ final class SagaRun<D> {
         stop(error);
     }
 
+    /**
+     * Records an outcome that arrives outside {@link #drive()} (an asynchronous completion, a reply, a timeout, a
+     * failed send, an operator's cancel) and drives on. An Error from the store or a listener while recording it
+     * stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown.
+     */
+    private void recordAndDrive(Runnable outcome) {
+        try {
+            outcome.run();
+        } catch (Error e) {
+            abandon(e);
+            throw e;
+        }
+        drive();
+    }
+
     /** An Error after the start was stored, before the run was driven (publishing its event, a listener). */
     synchronized void abandonStarted(Error error) {
         abandon(error);
@@ -539,7 +554,7 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        try {
+        recordAndDrive(() -> {
             Throwable cause = unwrapped(error);
             after(SagaInterceptor.Kind.ACTION, context, cause);
             inFlight[i] = false;
@@ -549,11 +564,7 @@ final class SagaRun<D> {
             } else {
                 onActionFailure(step, cause, false);
             }
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        });
     }
 
     /** What {@link #callAction} returns when the action threw: an action may return null, so a sentinel. */
@@ -745,14 +756,10 @@ final class SagaRun<D> {
         if (stopped || state.status() != StepStatus.WAITING || state.attempts() != attempt) {
             return;
         }
-        try {
+        recordAndDrive(() -> {
             cancelTimer(step.index());
             onActionFailure(step, unwrapped(error), false);
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        });
     }
 
     /** After recovery: re-send the command (idempotent by its deterministic id) and re-arm the timeout. */
@@ -793,25 +800,13 @@ final class SagaRun<D> {
             now = null;
             after(SagaInterceptor.Kind.REPLY, context, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
-            try {
-                onActionFailure(step, e, true);
-            } catch (Error stored) { // outside drive(): an Error from the store or a listener
-                abandon(stored);
-                throw stored;
-            }
-            drive();
+            recordAndDrive(() -> onActionFailure(step, e, true));
             return;
         } catch (Error e) {
             abandon(e);
             throw e;
         }
-        try {
-            onActionSuccess(step, result);
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        recordAndDrive(() -> onActionSuccess(step, result));
     }
 
     private void armTimeout(SagaStep<D> step, int attempt, Duration timeout) {
@@ -836,13 +831,7 @@ final class SagaRun<D> {
             return;
         }
         inFlight[i] = false;
-        try {
-            onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true);
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        recordAndDrive(() -> onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true));
     }
 
     private void armRetry(SagaStep<D> step, StepState state) {
@@ -1078,13 +1067,7 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        try {
-            settleCompensation(step, state, context, unwrapped(error));
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        recordAndDrive(() -> settleCompensation(step, state, context, unwrapped(error)));
     }
 
     /** The outcome of a compensation the driving thread did not wait for: succeeded when {@code cause} is null. */
@@ -1144,13 +1127,8 @@ final class SagaRun<D> {
             throw e;
         }
         now = null;
-        try {
-            settleCompensation(step, state, context(step, state.compensationAttempts()), rejected);
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        Throwable outcome = rejected;
+        recordAndDrive(() -> settleCompensation(step, state, context(step, state.compensationAttempts()), outcome));
     }
 
     private void onCompensationFailure(SagaStep<D> step, Throwable error) {
@@ -1186,7 +1164,7 @@ final class SagaRun<D> {
         requireCancellable();
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
-        try {
+        recordAndDrive(() -> {
             if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
                     null, 0, "cancelled", null)) {
                 if (exception == null) {
@@ -1196,11 +1174,7 @@ final class SagaRun<D> {
                     orchestrator.onCompensationStarting(snapshot());
                 }
             }
-        } catch (Error e) { // outside drive() (its own catch stops the run): an Error from the store or a listener
-            abandon(e);
-            throw e;
-        }
-        drive();
+        });
     }
 
     /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
