@@ -36,17 +36,18 @@ import java.util.concurrent.ConcurrentHashMap;
  * handlers see the original event. A missing or corrupt payload fails with a non-retriable
  * {@link ClaimCheckException} and the bus dead-letters the message; a store outage is retriable.
  *
- * <p>Clean-up: once every consumer group subscribed to the topic ({@link Transport#consumerGroups}) has
- * acknowledged or dead-lettered the message, its hold on the payload is released, and the payload is
- * deleted when no other message holds it. When a group dead-lettered the message, the payload is kept
- * until the expiry by default, so that the dead letter can still be resolved and replayed. Whatever
+ * <p>Clean-up: each published record holds its payload (the record is its topic, message id and the
+ * {@link PayloadReference#HOLD_HEADER} token). Once every consumer group subscribed to the topic
+ * ({@link Transport#consumerGroups}) has acknowledged or dead-lettered the record, its hold is released, and
+ * the payload is deleted when no other record holds it. When a group dead-lettered the record, the payload
+ * is kept until the expiry by default, so that the dead letter can still be resolved and replayed. Whatever
  * happens — a group that never comes back, a crash that loses this interceptor's in-memory tracking, groups
  * acknowledging on different instances — every payload is deleted after the expiry
  * ({@link #purgeExpired()}, run periodically on the scheduler). The expiry must cover the transport's
- * replay horizon. Holds are per message (topic and id), not per record: a message published twice to one
- * topic (an application's publish retry, an outbox relay's re-publish after a crash) is one hold, released
- * by the first record's acknowledgements, so the second record finds its payload gone and is dead-lettered
- * as missing (a copy of a message already handled). Thread-safe.
+ * replay horizon. A message published twice to one topic (an application's publish retry, an outbox
+ * relay's re-publish after a crash) is two records and two holds, so the second record is delivered with its
+ * payload like any duplicate, whatever the groups did with the first. A publish that failed keeps its hold
+ * until the expiry, since its record may have landed all the same. Thread-safe.
  */
 public final class ClaimCheckInterceptor implements MessageInterceptor, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClaimCheckInterceptor.class);
@@ -98,8 +99,10 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         String sha256 = sha256(bytes);
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
         PayloadReference reference = new PayloadReference(sha256, bytes.length, sha256, contentType);
+        // A fresh token per publish: a second publish of the same message is a second record, and a second hold.
+        String hold = Message.newId();
         try {
-            config.store().put(reference.id(), bytes, holderOf(message), now());
+            config.store().put(reference.id(), bytes, holderOf(message.topic(), message.id(), hold), now());
         } catch (ClaimCheckException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -112,6 +115,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         return message.toBuilder()
                 .payload(body.getBytes(StandardCharsets.UTF_8))
                 .headers(reference.toHeaders())
+                .header(PayloadReference.HOLD_HEADER, hold)
                 .header(MessageHeaders.CONTENT_TYPE, REFERENCE_CONTENT_TYPE)
                 .build();
     }
@@ -178,7 +182,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         Set<String> required = config.transport().consumerGroups(message.topic());
         String held = payloadId;
         String holder = holderOf(message);
-        Tracking[] finished = new Tracking[1];
+        Tracking[] finished = new Tracking[1]; // tracked per record, like the hold
         tracking.compute(holder, (id, current) -> {
             Tracking next = (current == null ? new Tracking(held, now()) : current).with(group, deadLettered);
             if (next.groups.containsAll(required)) {
@@ -197,13 +201,21 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         release(payloadId, holder);
     }
 
-    /**
-     * The holder a message is in the store: its topic and id (hashed, to fit any store), not its id alone,
-     * because a message forwarded to another topic under its own id is a second hold on the payload, to be
-     * released only once that topic's groups are done with it.
-     */
+    /** The holder a received record is in the store: see {@link #holderOf(String, String, String)}. */
     private static String holderOf(Message message) {
-        return sha256((message.topic() + "\n" + message.id()).getBytes(StandardCharsets.UTF_8));
+        return holderOf(message.topic(), message.id(), message.headers().get(PayloadReference.HOLD_HEADER));
+    }
+
+    /**
+     * The holder a record is in the store: its topic, message id and hold token (hashed, to fit any store).
+     * Not the id alone, because a message forwarded to another topic under its own id is a second hold on
+     * the payload, to be released only once that topic's groups are done with it; and not the topic and id
+     * alone, because a message published twice to one topic is two records, each to be acknowledged by every
+     * group. A record without a token (published by an earlier version) is held under its topic and id.
+     */
+    private static String holderOf(String topic, String messageId, String hold) {
+        String record = hold == null ? topic + "\n" + messageId : topic + "\n" + messageId + "\n" + hold;
+        return sha256(record.getBytes(StandardCharsets.UTF_8));
     }
 
     private void release(String payloadId, String holder) {
@@ -235,7 +247,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         return deleted;
     }
 
-    /** How many messages wait for some group to finish with them (tracked by this instance). */
+    /** How many records wait for some group to finish with them (tracked by this instance). */
     public int pendingMessages() {
         return tracking.size();
     }
@@ -288,7 +300,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
     }
 
-    /** Which groups are done with one message. Immutable. */
+    /** Which groups are done with one record. Immutable. */
     private record Tracking(String payloadId, Instant since, Set<String> groups, boolean deadLettered) {
         Tracking(String payloadId, Instant since) {
             this(payloadId, since, Set.of(), false);

@@ -29,6 +29,14 @@ public record PayloadReference(String id, long size, String sha256, String conte
      * rather than taken for a reference.
      */
     public static final String RESOLVED_ID_HEADER = "claim-check-resolved-id";
+    /**
+     * A random token set on each record that carries a reference, and kept once it is resolved: the store's
+     * holder of the payload is the record (its topic, message id and this token), not the message, so a
+     * message published twice to one topic (a publish retry, an outbox relay's re-publish) holds the payload
+     * until every group is done with both records. A reference without it (written by an earlier version)
+     * is held per message.
+     */
+    public static final String HOLD_HEADER = "claim-check-hold";
     private static final Pattern HEX_SHA256 = Pattern.compile("[0-9a-f]{64}");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{1,128}");
 

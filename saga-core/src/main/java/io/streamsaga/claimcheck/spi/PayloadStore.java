@@ -5,8 +5,8 @@ import java.util.Optional;
 
 /**
  * Holds claim-checked payloads. Ids are content addresses (the SHA-256 of the content, in hex, computed
- * by the caller), so identical payloads are stored once. Each payload has a set of holders (the messages
- * that reference it; the interceptor passes a hash of a message's topic and id):
+ * by the caller), so identical payloads are stored once. Each payload has a set of holders (the records
+ * that reference it; the interceptor passes a hash of a record's topic, message id and hold token):
  * {@link #release} removes one, and the payload is deleted when the last one goes; independently,
  * {@link #deleteStoredBefore} deletes payloads older than an expiry whatever their holders, so nothing
  * stays orphaned forever.
