@@ -36,7 +36,11 @@ import java.util.concurrent.CompletionStage;
  * <p>The id is the SHA-256 of topic, event type and the event's canonical JSON (object keys sorted, so
  * field order does not matter), or of an application key when the caller gives one (two different
  * payloads that mean the same business fact, such as a retried request with a new timestamp). A send whose
- * id is done in the store, or being sent right now, is skipped. Because the id is deterministic, a
+ * id is done in the store is skipped ({@link SendResult#skipped()}). A send whose id another send is sending
+ * right now (in this process, or in another sharing the store) fails with the retriable
+ * {@link ClaimInProgressException}, because that other send may yet fail: retry it after a backoff, and the
+ * retry is skipped once the other send is done, or sends the message if it failed (its claim released, or
+ * its lease ended). Because the id is deterministic, a
  * consumer wrapped in {@link IdempotentConsumer} also drops a duplicate that slipped past the producer's
  * window (a producer restart with an in-memory store). Thread-safe.
  */
@@ -62,14 +66,19 @@ public final class IdempotentProducer {
         return new Builder(bus, store);
     }
 
-    /** Sends {@code event} under its content-hash id, unless that id was already sent within the window. */
+    /**
+     * Sends {@code event} under its content-hash id, unless that id was already sent within the window. The
+     * stage fails with the retriable {@link ClaimInProgressException} while another send of the id is in
+     * progress.
+     */
     public CompletionStage<SendResult> send(String topic, String key, Object event) {
         return send(topic, key, event, null);
     }
 
     /**
      * Sends {@code event} under an id derived from {@code idempotencyKey} (when non-null) instead of its
-     * content, unless that id was already sent within the window.
+     * content, unless that id was already sent within the window. The stage fails with the retriable
+     * {@link ClaimInProgressException} while another send of the id is in progress.
      */
     public CompletionStage<SendResult> send(String topic, String key, Object event, String idempotencyKey) {
         String id;
@@ -90,8 +99,14 @@ public final class IdempotentProducer {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e); // like every other failure of a send: in its stage
         }
-        if (outcome != ClaimOutcome.ACQUIRED) {
-            log.debug("message {} to {} already sent ({}), skipping", id, topic, outcome);
+        if (outcome == ClaimOutcome.IN_PROGRESS) {
+            // Not "skipped": the send holding the claim may still fail, and this caller would believe its
+            // message sent when it never is. Its retry finds the id done (skipped) or released (sent).
+            log.debug("message {} to {} is being sent by another send, not sending it alongside", id, topic);
+            return CompletableFuture.failedFuture(new ClaimInProgressException(storeKey));
+        }
+        if (outcome == ClaimOutcome.DONE) {
+            log.debug("message {} to {} already sent, skipping", id, topic);
             metrics.increment(SKIPPED_METRIC, Map.of("topic", topic));
             return CompletableFuture.completedFuture(new SendResult(id, true, Optional.empty()));
         }
@@ -181,7 +196,8 @@ public final class IdempotentProducer {
      * The outcome of a send.
      *
      * @param messageId the deterministic message id
-     * @param skipped   true when the message had already been sent and was not sent again
+     * @param skipped   true when the message had already been sent (its id is done in the store) and was not
+     *                  sent again
      * @param position  where it was written, when it was sent
      */
     public record SendResult(String messageId, boolean skipped, Optional<RecordPosition> position) {

@@ -318,6 +318,42 @@ class IdempotencyTest {
     }
 
     @Test
+    void sendOfAMessageWhoseOtherSendIsInProgressIsNotReportedSentWhenThatSendThenFails() {
+        // The interceptor runs inside the first send's publish, so the second send comes while the first holds
+        // the claim, and the first then fails: the second must not have been told "skipped (already sent)".
+        PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+        IdempotentProducer[] producer = new IdempotentProducer[1];
+        List<java.util.concurrent.CompletableFuture<IdempotentProducer.SendResult>> concurrent = new CopyOnWriteArrayList<>();
+        io.streamsaga.bus.MessageInterceptor brokerDownOnce = new io.streamsaga.bus.MessageInterceptor() {
+            @Override
+            public Message beforePublish(Message message, io.streamsaga.codec.EventCodec codec) {
+                if (concurrent.isEmpty()) {
+                    concurrent.add(producer[0].send("payment-requested", "o-1", event).toCompletableFuture());
+                    throw new IllegalStateException("broker unreachable");
+                }
+                return message;
+            }
+        };
+        try (EventBus flakyBus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class).build())
+                .scheduler(scheduler).interceptor(brokerDownOnce).build()) {
+            producer[0] = IdempotentProducer.builder(flakyBus, store).build();
+            var first = producer[0].send("payment-requested", "o-1", event).toCompletableFuture();
+
+            assertThrows(java.util.concurrent.CompletionException.class, first::join, "the broker was unreachable");
+            var inProgress = assertThrows(java.util.concurrent.CompletionException.class, concurrent.get(0)::join,
+                    "the concurrent send must not report the message sent: the send it counted on failed");
+            assertInstanceOf(ClaimInProgressException.class, inProgress.getCause());
+            assertTrue(((ClaimInProgressException) inProgress.getCause()).isRetriable());
+            assertTrue(transport.messages("payment-requested").isEmpty());
+
+            var retried = producer[0].send("payment-requested", "o-1", event).toCompletableFuture().join();
+            assertFalse(retried.skipped(), "the retry of the concurrent send finds the claim released and sends");
+            assertEquals(1, transport.messages("payment-requested").size());
+        }
+    }
+
+    @Test
     void applicationKeyDecidesSamenessWhenGiven() {
         IdempotentProducer producer = IdempotentProducer.builder(bus, store).build();
         var first = producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of()), "request-7")
