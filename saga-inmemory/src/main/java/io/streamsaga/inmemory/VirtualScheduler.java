@@ -14,7 +14,9 @@ import java.util.PriorityQueue;
  * A {@link Scheduler} on a virtual clock for tests: time moves only when the test calls {@link #advance}
  * (or when code under test calls {@link #sleep}, which advances the clock instead of blocking). Due tasks
  * run on the thread that advances time, in deadline order, with the clock set to each task's deadline.
- * Thread-safe.
+ * Thread-safe: any thread may schedule, cancel and read the clock. Advance time from one thread at a time
+ * (the test's): two threads advancing at once each run the tasks they take, in parallel, and a task may then
+ * see the clock already moved past its deadline by the other.
  */
 public final class VirtualScheduler implements Scheduler {
     private final Object lock = new Object();
