@@ -34,7 +34,10 @@ import java.util.concurrent.CompletionStage;
  * if the process died there and the Error propagates to that thread (from {@code start}, an operator call or
  * the reply's delivery). The store keeps the step as in flight, as after a crash: {@link #recover()} resumes
  * the saga (re-running that action or compensation), and until then {@link #result(String)} says so. An Error
- * that completes an asynchronous action's stage (or a parallel member's) is a failed attempt like an exception.
+ * from the store while it writes a transition stops the saga the same way; it propagates to the thread that
+ * drives the saga also when it writes the outcome of an asynchronous action or compensation whose stage was
+ * already complete when returned (as for a synchronous one). An Error that completes an asynchronous action's
+ * stage (or a parallel member's) is a failed attempt like an exception.
  */
 public interface SagaOrchestrator extends AutoCloseable {
 

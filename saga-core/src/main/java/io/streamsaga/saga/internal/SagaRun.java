@@ -89,6 +89,12 @@ final class SagaRun<D> {
     private Scheduler.Cancellable[] timers;
     private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
     private boolean driving;
+    /**
+     * An Error that stopped the run while an outcome was recorded inside a drive pass (a stage already complete
+     * when returned settles there, in its dependent, which would swallow the Error): the pass rethrows it to
+     * its caller, as it does an Error from a synchronous action. Null otherwise.
+     */
+    private Error abandonedWhileDriving;
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
     private int forwardFrom;
     private boolean stopped;
@@ -189,6 +195,7 @@ final class SagaRun<D> {
             do {
                 before = changes;
                 if (stopped) {
+                    rethrowAbandoned();
                     return;
                 }
                 switch (status) {
@@ -209,7 +216,9 @@ final class SagaRun<D> {
                     default -> finish();
                 }
             } while (changes != before);
-            flush(); // nothing staged outlives a pass
+            if (!flush()) { // nothing staged outlives a pass
+                rethrowAbandoned();
+            }
         } catch (Error e) {
             abandon(e);
             throw e;
@@ -246,16 +255,29 @@ final class SagaRun<D> {
     /**
      * Records an outcome that arrives outside {@link #drive()} (an asynchronous completion, a reply, a timeout, a
      * failed send, an operator's cancel) and drives on. An Error from the store or a listener while recording it
-     * stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown.
+     * stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown; when the outcome arrived
+     * inside a drive pass (a stage complete when returned), the pass rethrows it too.
      */
     private void recordAndDrive(Runnable outcome) {
         try {
             outcome.run();
         } catch (Error e) {
             abandon(e);
+            if (driving) { // the lock is re-entrant: this is the driving thread, in the stage's dependent
+                abandonedWhileDriving = e;
+            }
             throw e;
         }
         drive();
+    }
+
+    /** In a pass that found the run stopped: rethrows the Error that stopped it inside the pass, if one did. */
+    private void rethrowAbandoned() {
+        Error error = abandonedWhileDriving;
+        if (error != null) {
+            abandonedWhileDriving = null;
+            throw error;
+        }
     }
 
     /** An Error after the start was stored, before the run was driven (publishing its event, a listener). */
