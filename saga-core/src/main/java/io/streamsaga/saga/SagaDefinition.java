@@ -287,6 +287,7 @@ public final class SagaDefinition<D> {
         private RetryPolicy retry;
         private RetryPolicy compensationRetry = RetryPolicy.DEFAULT;
         private Duration timeout;
+        private Duration compensationTimeout;
 
         private StepBuilder(Builder<D> owner, String name, StepRole role, boolean member) {
             ConfigurationException.require(name != null && !name.isBlank(), "saga '%s': step name must not be blank, but was '%s'",
@@ -382,12 +383,26 @@ public final class SagaDefinition<D> {
         /**
          * How long an asynchronous action or a remote reply may take before the attempt fails; it bounds in the
          * same way each attempt of a compensation the engine does not block on (asynchronous, remote, or a
-         * parallel group member's).
+         * parallel group member's), unless the compensation has its own {@link #compensationTimeout}.
          */
         public StepBuilder<D> timeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
                     "step '%s': timeout must be positive, but was %s", name, timeout);
             this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * How long each attempt of the compensation may take before it fails (a {@link SagaTimeoutException},
+         * retried per {@link #compensationRetry}), in place of the step's {@link #timeout}: for an undo slower
+         * than the action, or a remote one. It bounds a compensation the engine does not block on (asynchronous,
+         * remote, or a parallel group member's), so a step with no compensation, or with a synchronous one
+         * outside a parallel group, rejects it when built.
+         */
+        public StepBuilder<D> compensationTimeout(Duration timeout) {
+            ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
+                    "step '%s': compensationTimeout must be positive, but was %s", name, timeout);
+            this.compensationTimeout = timeout;
             return this;
         }
 
@@ -439,6 +454,13 @@ public final class SagaDefinition<D> {
             ConfigurationException.require(role == StepRole.COMPENSATABLE || compensations == 0,
                     "saga '%s': %s step '%s' cannot have a compensation (only compensatable steps are undone)",
                     saga, role.name().toLowerCase(java.util.Locale.ROOT), name);
+            ConfigurationException.require(compensationTimeout == null || compensations == 1,
+                    "saga '%s': step '%s' has a compensationTimeout (%s) but no compensation", saga, name, compensationTimeout);
+            // The driving thread runs a lone step's synchronous compensation to its end: no timeout could apply.
+            ConfigurationException.require(compensationTimeout == null || compensation == null || member,
+                    "saga '%s': step '%s' has a compensationTimeout (%s) but a synchronous compensation, which runs to "
+                    + "its end on the thread that drives the saga (only an asynchronous or remote compensation, or a "
+                    + "parallel group member's, is bounded by a timeout)", saga, name, compensationTimeout);
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;
@@ -447,7 +469,8 @@ public final class SagaDefinition<D> {
                     : new SagaStep.RemoteCompensation<>(compensationTopic, compensationCommand, compensationReplyType,
                     onCompensationReply);
             return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, asyncCompensation,
-                    remoteCompensation, policy, compensationRetry, timeout);
+                    remoteCompensation, policy, compensationRetry, timeout,
+                    compensationTimeout != null ? compensationTimeout : timeout);
         }
     }
 }

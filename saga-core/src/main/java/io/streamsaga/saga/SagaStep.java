@@ -8,7 +8,7 @@ import java.util.Optional;
 /**
  * One step of a {@link SagaDefinition}: a local action (synchronous or asynchronous) or a remote command
  * completed by its reply, an optional compensation (synchronous, asynchronous, or a command completed by its
- * reply), retry policies and a timeout. Immutable and thread-safe; built through {@link SagaDefinition.Builder}.
+ * reply), retry policies and timeouts. Immutable and thread-safe; built through {@link SagaDefinition.Builder}.
  *
  * @param <D> the saga data type
  */
@@ -26,11 +26,12 @@ public final class SagaStep<D> {
     private final RetryPolicy retryPolicy;
     private final RetryPolicy compensationRetryPolicy;
     private final Duration timeout;
+    private final Duration compensationTimeout;
 
     SagaStep(String name, StepRole role, int index, int group, SagaAction<D> action, AsyncSagaAction<D> asyncAction,
              Remote<D> remote, SagaCompensation<D> compensation, AsyncSagaCompensation<D> asyncCompensation,
              RemoteCompensation<D> remoteCompensation, RetryPolicy retryPolicy, RetryPolicy compensationRetryPolicy,
-             Duration timeout) {
+             Duration timeout, Duration compensationTimeout) {
         this.name = name;
         this.role = role;
         this.index = index;
@@ -44,6 +45,7 @@ public final class SagaStep<D> {
         this.retryPolicy = retryPolicy;
         this.compensationRetryPolicy = compensationRetryPolicy;
         this.timeout = timeout;
+        this.compensationTimeout = compensationTimeout;
     }
 
     public String name() {
@@ -121,6 +123,15 @@ public final class SagaStep<D> {
         return timeout;
     }
 
+    /**
+     * How long each attempt of a compensation the engine does not block on (asynchronous, remote, or a parallel
+     * group member's) may take before the attempt fails: the one set with
+     * {@link SagaDefinition.StepBuilder#compensationTimeout}, else the step's {@link #timeout()}; null for none.
+     */
+    public Duration compensationTimeout() {
+        return compensationTimeout;
+    }
+
     @Override
     public String toString() {
         return "SagaStep[" + name + ", " + role + (remote != null ? ", remote " + remote.commandTopic() : "") + "]";
@@ -141,8 +152,8 @@ public final class SagaStep<D> {
 
     /**
      * A remote compensation's command and reply handling: the compensation completes when the correlated
-     * reply arrives (the wait is persisted: the step stays {@code COMPENSATING}); the step's timeout, when
-     * it has one, bounds each attempt's wait.
+     * reply arrives (the wait is persisted: the step stays {@code COMPENSATING}); the step's
+     * {@link SagaStep#compensationTimeout()}, when it has one, bounds each attempt's wait.
      *
      * @param commandTopic where the command is published
      * @param command      builds the command event from the data

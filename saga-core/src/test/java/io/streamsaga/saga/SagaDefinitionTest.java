@@ -117,6 +117,37 @@ class SagaDefinitionTest {
     }
 
     @Test
+    void aCompensationTimeoutMustBePositiveAndBoundACompensationTheEngineDoesNotBlockOn() {
+        ConfigurationException zero = assertThrows(ConfigurationException.class, () -> saga()
+                .step("ship").action((d, c) -> d).compensationTimeout(java.time.Duration.ZERO));
+        assertEquals("step 'ship': compensationTimeout must be positive, but was PT0S", zero.getMessage());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .step("ship").action((d, c) -> d).compensationTimeout(java.time.Duration.ofSeconds(-1)));
+        assertThrows(ConfigurationException.class, () -> saga().step("ship").action((d, c) -> d).compensationTimeout(null));
+
+        ConfigurationException none = assertThrows(ConfigurationException.class, () -> saga()
+                .step("ship").action((d, c) -> d).compensationTimeout(java.time.Duration.ofMinutes(5)).build());
+        assertEquals("saga 'order-saga': step 'ship' has a compensationTimeout (PT5M) but no compensation", none.getMessage());
+        ConfigurationException blocking = assertThrows(ConfigurationException.class, () -> saga()
+                .step("ship").action((d, c) -> d).compensation((d, c) -> { })
+                .compensationTimeout(java.time.Duration.ofMinutes(5)).build());
+        assertTrue(blocking.getMessage().startsWith("saga 'order-saga': step 'ship' has a compensationTimeout (PT5M) but "
+                + "a synchronous compensation"), blocking.getMessage());
+
+        SagaDefinition<Data> definition = saga()
+                .step("ship").action((d, c) -> d).asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
+                .timeout(java.time.Duration.ofSeconds(30)).compensationTimeout(java.time.Duration.ofMinutes(5))
+                .step("pack").action((d, c) -> d).asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
+                .timeout(java.time.Duration.ofSeconds(30))
+                .step("label").action((d, c) -> d)
+                .build();
+        assertEquals(java.time.Duration.ofSeconds(30), definition.step("ship").timeout());
+        assertEquals(java.time.Duration.ofMinutes(5), definition.step("ship").compensationTimeout());
+        assertEquals(java.time.Duration.ofSeconds(30), definition.step("pack").compensationTimeout()); // the step's
+        assertNull(definition.step("label").compensationTimeout());
+    }
+
+    @Test
     void stepNamesMustBeUniqueAndTheSagaMustHaveSteps() {
         assertThrows(ConfigurationException.class, () -> saga().build());
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()

@@ -1042,8 +1042,8 @@ final class SagaRun<D> {
      * which runs on the parallel executor so that the members of the group are compensated at the same time,
      * as their actions ran. The next drive pass starts the next member's; the steps before the group wait
      * until every member settled. Other outcomes arrive in {@link #onConcurrentCompensation}. The step's
-     * timeout bounds each such wait: a compensation that overruns it failed its attempt (and a late outcome
-     * is ignored).
+     * compensation timeout bounds each such wait: a compensation that overruns it failed its attempt (and a
+     * late outcome is ignored).
      */
     private void compensateConcurrently(SagaStep<D> step, int attempt, boolean outboxed) {
         int i = step.index();
@@ -1066,7 +1066,7 @@ final class SagaRun<D> {
             outcome = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous compensation of step '"
                     + step.name() + "' returned null instead of a stage"));
         }
-        Duration timeout = step.timeout();
+        Duration timeout = step.compensationTimeout();
         if (timeout != null) { // cancelled when the outcome settles (at once, if it already has)
             timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt, context,
                     SagaException.timeout(sagaId, step.name(), timeout)));
