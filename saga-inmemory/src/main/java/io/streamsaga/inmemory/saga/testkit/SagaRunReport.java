@@ -87,10 +87,12 @@ public final class SagaRunReport<F, D> {
     /**
      * Delivers every message and runs every timer (jumping the virtual clock from one due task to the
      * next) until nothing is left; after a simulated crash, closes the dead orchestrator and recovers on a
-     * fresh one over the same store.
+     * fresh one over the same store. Each round first waits for the tasks of the environment's
+     * {@linkplain SagaTestEnvironment#executor() executor}.
      */
     public SagaRunReport<F, D> settle() {
         for (int round = 0; round < MAX_ROUNDS; round++) {
+            environment.awaitExecutor();
             if (recoverIfCrashed()) {
                 continue;
             }
@@ -115,6 +117,7 @@ public final class SagaRunReport<F, D> {
     /** Delivers pending messages (and recovers after a crash) without moving the clock. */
     private void deliver() {
         for (int round = 0; round < MAX_ROUNDS; round++) {
+            environment.awaitExecutor();
             if (recoverIfCrashed()) {
                 continue;
             }
@@ -137,8 +140,12 @@ public final class SagaRunReport<F, D> {
         return true;
     }
 
-    /** Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages. */
+    /**
+     * Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages; first waits
+     * for the tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor}.
+     */
     public SagaRunReport<F, D> advance(Duration duration) {
+        environment.awaitExecutor();
         try {
             environment.scheduler().advance(duration);
         } catch (SimulatedCrash crash) {

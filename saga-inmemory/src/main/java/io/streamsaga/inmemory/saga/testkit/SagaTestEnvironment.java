@@ -8,16 +8,24 @@ import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.saga.InMemorySagaStore;
 import io.streamsaga.retry.RetryPolicy;
 
+import java.time.Duration;
+import java.util.concurrent.Executor;
+
 /**
  * The world of one test-kit run: an in-memory transport in manual delivery, a virtual clock, a bus over
- * both and an in-memory saga store. A fixture subscribes its remote participants on {@link #bus()}.
- * Not thread-safe: the kit drives it from the test thread.
+ * both, an in-memory saga store and an executor for work on other threads. A fixture subscribes its remote
+ * participants on {@link #bus()}. Not thread-safe: the kit drives it from the test thread (and waits while
+ * tasks of {@link #executor()} run).
  */
 public final class SagaTestEnvironment {
+    /** How long the kit waits for the tasks of {@link #executor()} before it fails the test. */
+    public static final Duration EXECUTOR_WAIT = Duration.ofSeconds(30);
+
     private final InMemoryTransport transport;
     private final VirtualScheduler scheduler;
     private final EventBus bus;
     private final InMemorySagaStore store;
+    private final KitExecutor executor = new KitExecutor();
 
     SagaTestEnvironment(TypeRegistry types) {
         this.transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
@@ -43,9 +51,26 @@ public final class SagaTestEnvironment {
         return store;
     }
 
+    /**
+     * An executor for work that completes the stage of an asynchronous action or compensation on another thread
+     * ({@code CompletableFuture.supplyAsync(work, env.executor())}): each task runs on a thread of its own, and
+     * the kit waits for its tasks (at most {@link #EXECUTOR_WAIT}, then fails) before it delivers messages, moves
+     * the virtual clock or returns, so such work takes no virtual time and the run settles as if it were
+     * synchronous. Thread-safe.
+     */
+    public Executor executor() {
+        return executor;
+    }
+
+    /** Waits until no task of {@link #executor()} runs (see there). */
+    void awaitExecutor() {
+        executor.awaitIdle(EXECUTOR_WAIT);
+    }
+
     void close() {
         bus.close();
         transport.close();
         scheduler.close();
+        executor.close();
     }
 }

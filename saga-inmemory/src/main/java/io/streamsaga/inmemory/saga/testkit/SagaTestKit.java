@@ -21,11 +21,14 @@ import java.util.function.Function;
  *     .expectCompensations("reserve-inventory", "create-order");
  * }</pre>
  *
- * Each {@code whenRun()} builds a fresh environment and fixture. The kit settles what its bus and virtual
- * clock drive: the stages of asynchronous actions and compensations must complete at once, from a
- * participant's handler or from a task on {@link SagaTestEnvironment#scheduler()}, not on another thread
- * (a stage completed in real time may complete after {@code whenRun()} returned, or after the kit jumped the
- * virtual clock past the step's timeout). Not thread-safe.
+ * Each {@code whenRun()} builds a fresh environment and fixture. The kit settles what its bus, virtual
+ * clock and executor drive: the stages of asynchronous actions and compensations complete at once, from a
+ * participant's handler, from a task on {@link SagaTestEnvironment#scheduler()}, or on another thread through
+ * {@link SagaTestEnvironment#executor()} ({@code CompletableFuture.supplyAsync(work, env.executor())}), whose
+ * tasks the kit waits for before it delivers, moves the clock or returns: such work takes no virtual time. (A
+ * thread the kit does not know of, such as {@code supplyAsync}'s common pool, is not waited for: its stage may
+ * complete after {@code whenRun()} returned, or after the kit jumped the clock past the step's timeout.) Not
+ * thread-safe.
  *
  * @param <F> the fixture type: the application services a run uses (fresh per run)
  * @param <D> the saga data type
