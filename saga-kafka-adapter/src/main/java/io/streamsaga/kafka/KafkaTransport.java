@@ -9,6 +9,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.bus.TransportClosedException;
 import io.streamsaga.kafka.internal.ConsumerLoop;
 import io.streamsaga.kafka.internal.HeaderValues;
+import io.streamsaga.kafka.internal.TransactionalProducers;
 import io.streamsaga.kafka.internal.WireFormat;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
@@ -20,6 +21,7 @@ import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -33,6 +35,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -83,6 +86,8 @@ public final class KafkaTransport implements Transport {
     private final Builder config;
     private final String clientPrefix;
     private final KafkaProducer<String, byte[]> producer;
+    /** The transactional producers' {@code transaction.timeout.ms}. */
+    private final int transactionTimeoutMs;
     private final HeaderValues headerValues = new HeaderValues();
     private final ThreadLocal<Producer<String, byte[]>> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
@@ -105,6 +110,11 @@ public final class KafkaTransport implements Transport {
         refuseInvalid("admin", () -> AdminClientConfig.configDef().parse(adminProperties()));
         this.producer = refuseInvalid("producer",
                 () -> new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer()));
+        Map<String, Object> producerProps = producerProperties("streamsaga-validation");
+        producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
+        producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+        this.transactionTimeoutMs = (Integer) ProducerConfig.configDef().parse(producerProps)
+                .get(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
     }
 
     private <T> T refuseInvalid(String client, java.util.function.Supplier<T> create) {
@@ -197,8 +207,13 @@ public final class KafkaTransport implements Transport {
         }
     }
 
+    /**
+     * Retriable when Kafka says so, and for a send into a transaction the broker aborted for its timeout
+     * ({@link InvalidProducerEpochException}): the bus's retry runs in the member's next transaction.
+     */
     private static PublishException failure(String topic, Exception error) {
-        return new PublishException(topic, error.toString(), error, error instanceof RetriableException);
+        return new PublishException(topic, error.toString(), error,
+                error instanceof RetriableException || error instanceof InvalidProducerEpochException);
     }
 
     /**
@@ -247,27 +262,22 @@ public final class KafkaTransport implements Transport {
             releaseMember(group, member);
             throw e;
         }
-        KafkaProducer<String, byte[]> transactional = null;
+        Producer<String, byte[]> transactional = null;
+        MemberProducers producers = null;
         if (exactlyOnce()) {
             // Stable per group and member: a restarted instance fences its predecessor and aborts its open
             // transaction, so a crash between consume and publish cannot leave a second output behind.
-            String transactionalId = config.transactionalIdPrefix + "." + group + "." + member;
+            producers = new MemberProducers(config.transactionalIdPrefix + "." + group + "." + member);
             try {
-                transactional = new KafkaProducer<>(producerProperties(transactionalId), new StringSerializer(),
-                        new ByteArraySerializer());
-                transactional.initTransactions();
+                transactional = producers.create();
             } catch (RuntimeException e) {
                 consumer.close(Duration.ZERO);
-                if (transactional != null) {
-                    transactional.close(Duration.ZERO);
-                }
                 releaseMember(group, member);
-                throw new KafkaTransportException("cannot initialise transactions for '" + transactionalId + "'", e,
-                        e instanceof RetriableException);
+                throw e;
             }
         }
-        ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, currentTransaction,
-                config.pollTimeout, config.redeliveryBackoff, existingTopics);
+        ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, producers,
+                currentTransaction, config.pollTimeout, config.redeliveryBackoff, existingTopics);
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop, config.closeTimeout,
                 () -> {
@@ -284,6 +294,55 @@ public final class KafkaTransport implements Transport {
                     group, pattern, config.assignmentTimeout);
         }
         return subscription;
+    }
+
+    /** The transactional producers of one exactly-once member, all with its transactional id. */
+    private final class MemberProducers implements TransactionalProducers {
+        private final String transactionalId;
+
+        MemberProducers(String transactionalId) {
+            this.transactionalId = transactionalId;
+        }
+
+        @Override
+        public Producer<String, byte[]> create() {
+            KafkaProducer<String, byte[]> transactional = null;
+            try {
+                transactional = new KafkaProducer<>(producerProperties(transactionalId), new StringSerializer(),
+                        new ByteArraySerializer());
+                transactional.initTransactions();
+                return transactional;
+            } catch (RuntimeException e) {
+                if (transactional != null) {
+                    transactional.close(Duration.ZERO);
+                }
+                throw new KafkaTransportException("cannot initialise transactions for '" + transactionalId + "'", e,
+                        e instanceof RetriableException);
+            }
+        }
+
+        /**
+         * The coordinator aborts a transaction open longer than its timeout and fences the producer's epoch:
+         * the id's state is then that abort until a producer initialises with the id. A restarted instance
+         * that fenced this member moved it on (to {@code Empty}, or its own transactions), unless it is
+         * between its abort of this member's transaction and its retried initialisation (a retry backoff):
+         * the only case this tells wrong.
+         */
+        @Override
+        public boolean abortedForTimeout(Duration openFor) {
+            try {
+                if (openFor.toMillis() < transactionTimeoutMs) {
+                    return false;
+                }
+                TransactionState state = await(admin().describeTransactions(List.of(transactionalId))
+                        .description(transactionalId), "the transaction of " + transactionalId).state();
+                return state == TransactionState.PREPARE_ABORT || state == TransactionState.COMPLETE_ABORT;
+            } catch (RuntimeException e) {
+                log.warn("cannot tell whether the broker aborted the transaction of {} for its timeout: {}",
+                        transactionalId, e.toString());
+                return false;
+            }
+        }
     }
 
     private int takeMember(String group) {
@@ -612,7 +671,10 @@ public final class KafkaTransport implements Transport {
          * transaction. A transaction that cannot commit although every handler returned (a handler swallowed its
          * own failed publish) is aborted and its batch redelivered after {@link #redeliveryBackoff}, again and
          * again until it commits: nothing dead-letters it, so a handler should let its publish failures
-         * propagate. The prefix must be stable per application instance (such as {@code payment-service-1})
+         * propagate. A batch that outlives the producer's {@code transaction.timeout.ms} (a
+         * {@link #producerProperty}) is aborted by the broker: a publish after that fails, retriable, and the
+         * member logs it, goes on with a new producer when it must, and handles the batch again (docs/kafka.md).
+         * The prefix must be stable per application instance (such as {@code payment-service-1})
          * and unique across instances, so that a restarted instance fences its crashed predecessor. Consumers
          * then read with {@code isolation.level=read_committed}; {@link #build()} refuses another level.
          */

@@ -13,6 +13,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -362,6 +364,83 @@ class ExactlyOnceTest {
                     .collect(Collectors.toSet());
             assertEquals(Set.of(prefix + "." + group + ".0"), ids);
         } finally {
+            transport.close();
+        }
+    }
+
+    /**
+     * A handler that outlives the producer's {@code transaction.timeout.ms}: the broker aborts its transaction
+     * and fences the producer's epoch. Neither the output it published before nor (when it publishes again
+     * after the abort) the one after may become visible (the one after fails, retriable; otherwise the commit
+     * fails), the record must be handled again and its retry's outputs committed once (not dead-lettered),
+     * and the subscription must go on consuming, rather than stop as if a restarted instance had fenced it.
+     */
+    @ParameterizedTest(name = "publishesAfterTheAbort={0}")
+    @ValueSource(booleans = {false, true})
+    void aHandlerThatOutlivesTheTransactionTimeoutIsAbortedAndRedeliveredAndTheSubscriptionGoesOn(
+            boolean publishesAfterTheAbort) throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        String prefix = SharedKafkaBroker.unique("payment-service");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(prefix)
+                .producerProperty(org.apache.kafka.clients.producer.ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 1000)
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        CountDownLatch blocked = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger slowCalls = new AtomicInteger();
+        List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("payment-processed", 1, PaymentProcessed.class)
+                        .build())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .build();
+             org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                     Map.of(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                bus.publish(payments, "pre-" + event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                if (event.orderId().equals("slow") && slowCalls.incrementAndGet() == 1) {
+                    blocked.countDown();
+                    release.await(); // until the broker has aborted the transaction for its timeout
+                }
+                if (publishesAfterTheAbort) {
+                    bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                }
+                handled.add(event.orderId());
+            });
+            bus.publish(orders, "slow", new OrderCreated("slow", 1)).toCompletableFuture().join();
+            assertTrue(blocked.await(60, TimeUnit.SECONDS), "the handler runs");
+            String transactionalId = prefix + "." + group + ".0";
+            await().atMost(WAIT).until(() -> admin.describeTransactions(List.of(transactionalId)).all()
+                    .get(30, TimeUnit.SECONDS).get(transactionalId).state()
+                    == org.apache.kafka.clients.admin.TransactionState.COMPLETE_ABORT);
+            release.countDown();
+
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() >= 1);
+            bus.publish(orders, "after", new OrderCreated("after", 2)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> handled.contains("after"));
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() >= 2);
+
+            List<String> committedPayments = new ArrayList<>();
+            for (ConsumerRecord<String, byte[]> r : readAll(bootstrap, payments, "read_committed")) {
+                committedPayments.add(r.key());
+            }
+            committedPayments.sort(null);
+            assertEquals(publishesAfterTheAbort ? List.of("after", "pre-after", "pre-slow", "slow")
+                            : List.of("pre-after", "pre-slow"), committedPayments, "each output once, the aborted ones not");
+            assertEquals(2, slowCalls.get(), "the slow order was handled again after the abort");
+            assertEquals(0, transport.endOffsets(orders + ".DLT").values().stream().mapToLong(Long::longValue).sum(),
+                    "nothing dead-lettered");
+            assertTrue(transport.subscriptions().stream().allMatch(KafkaSubscription::isActive),
+                    "the subscription goes on: " + transport.subscriptions());
+        } finally {
+            release.countDown();
             transport.close();
         }
     }

@@ -2,6 +2,7 @@ package io.streamsaga.kafka;
 
 import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
 
+import java.util.Map;
 import java.util.UUID;
 
 /**
@@ -16,7 +17,10 @@ final class SharedKafkaBroker {
 
     static synchronized String bootstrapServers() {
         if (broker == null) {
-            EmbeddedKafkaBroker started = EmbeddedKafkaBroker.start();
+            // The coordinator checks for transactions past their transaction.timeout.ms every 10 s by default;
+            // a test whose handler outlives a short timeout waits for that abort, so it checks often.
+            EmbeddedKafkaBroker started = EmbeddedKafkaBroker.start(Map.of(
+                    "transaction.abort.timed.out.transaction.cleanup.interval.ms", "200"));
             Runtime.getRuntime().addShutdownHook(new Thread(started::close, "embedded-kafka-shutdown"));
             broker = started;
         }

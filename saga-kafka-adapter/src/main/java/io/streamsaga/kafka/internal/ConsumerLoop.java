@@ -46,7 +46,10 @@ import java.util.regex.Pattern;
  * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
  * offsets, so outputs and progress commit or abort together; a batch whose transaction fails to commit is
- * handled again after the redelivery backoff.
+ * handled again after the redelivery backoff. A batch that outlived the producer's
+ * {@code transaction.timeout.ms}, whose transaction the broker aborted (fencing the producer's epoch), is
+ * logged and handled again, with a new producer when the old one cannot go on; only a fence by another
+ * producer with the same transactional id stops the member.
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -59,7 +62,9 @@ public final class ConsumerLoop implements Runnable {
     private final StartPosition start;
     private final RecordHandler handler;
     private final Consumer<String, byte[]> consumer;
-    private final Producer<String, byte[]> transactionalProducer;
+    private final TransactionalProducers producers;
+    /** Replaced when the broker aborted a transaction for its timeout; used by the loop thread only. */
+    private Producer<String, byte[]> transactionalProducer;
     private final ThreadLocal<Producer<String, byte[]>> currentTransaction;
     private final Duration pollTimeout;
     private final Duration redeliveryBackoff;
@@ -74,6 +79,8 @@ public final class ConsumerLoop implements Runnable {
 
     /**
      * @param transactionalProducer  a producer with transactions initialised for exactly-once mode, or null
+     * @param producers              where that producer came from, for a new one after a transaction timeout;
+     *                               null when {@code transactionalProducer} is
      * @param currentTransaction     where the loop publishes its producer while a handler runs, so sends from
      *                               the handler join the transaction
      * @param topicsBeforeSubscribe  topics that existed when the subscription started; a group with no
@@ -82,7 +89,7 @@ public final class ConsumerLoop implements Runnable {
      */
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
-                        ThreadLocal<Producer<String, byte[]>> currentTransaction, Duration pollTimeout,
+                        TransactionalProducers producers, ThreadLocal<Producer<String, byte[]>> currentTransaction, Duration pollTimeout,
                         Duration redeliveryBackoff, Set<String> topicsBeforeSubscribe) {
         this.group = group;
         this.pattern = pattern;
@@ -90,6 +97,7 @@ public final class ConsumerLoop implements Runnable {
         this.handler = handler;
         this.consumer = consumer;
         this.transactionalProducer = transactionalProducer;
+        this.producers = producers;
         this.currentTransaction = currentTransaction;
         this.pollTimeout = pollTimeout;
         this.redeliveryBackoff = redeliveryBackoff;
@@ -223,6 +231,7 @@ public final class ConsumerLoop implements Runnable {
         TopicPartition failedPartition = null;
         Throwable failure = null;
         boolean transactionFailed = false;
+        long beganNanos = System.nanoTime();
         transactionalProducer.beginTransaction();
         currentTransaction.set(transactionalProducer);
         try {
@@ -259,15 +268,44 @@ public final class ConsumerLoop implements Runnable {
                 processed.putAll(offsets);
                 return;
             }
-            transactionalProducer.abortTransaction();
+            Throwable epochError = cause(failure, InvalidProducerEpochException.class);
+            if (epochError != null) {
+                // a handler's send into the transaction the broker aborted for its timeout failed (retriable)
+                Duration openFor = Duration.ofNanos(System.nanoTime() - beganNanos);
+                if (producers.abortedForTimeout(openFor)) {
+                    logTimedOut(openFor, epochError);
+                }
+            }
+            transactionalProducer.abortTransaction(); // after a timeout, also gives the producer a new epoch
         } catch (ProducerFencedException | InvalidProducerEpochException e) {
-            // Another instance with the same transactional id owns these partitions now: this member must
-            // stop; its uncommitted outputs are aborted by the broker. (A CommitFailedException only says the
-            // group moved the partitions on while this member was busy: it aborts below, and the next poll
-            // rejoins the group, as in plain mode.)
-            log.warn("consumer of group {} on {} was fenced and stops: {}", group, pattern, e.toString());
-            running = false;
-            return;
+            if (!running) {
+                log.debug("transaction of group {} on {} ends with the member: {}", group, pattern, e.toString());
+                return; // closing: the broker aborts what it has not aborted yet
+            }
+            Duration openFor = Duration.ofNanos(System.nanoTime() - beganNanos);
+            if (!producers.abortedForTimeout(openFor)) {
+                // Another instance with the same transactional id owns these partitions now: this member must
+                // stop; its uncommitted outputs are aborted by the broker. (A CommitFailedException only says
+                // the group moved the partitions on while this member was busy: it aborts below, and the next
+                // poll rejoins the group, as in plain mode.)
+                log.warn("consumer of group {} on {} was fenced and stops: {}", group, pattern, e.toString());
+                running = false;
+                return;
+            }
+            // The broker aborted the transaction because the batch took longer than transaction.timeout.ms,
+            // and fenced this producer's epoch; nobody else took the id, so the member goes on with a new
+            // producer (its initialisation fences only the old one) and handles the batch again.
+            logTimedOut(openFor, e);
+            transactionFailed = true;
+            try {
+                transactionalProducer.close(Duration.ZERO);
+                transactionalProducer = producers.create();
+            } catch (RuntimeException createError) {
+                log.warn("consumer of group {} on {} cannot create a new transactional producer and stops: {}",
+                        group, pattern, createError.toString());
+                running = false;
+                return;
+            }
         } catch (KafkaException e) {
             log.warn("transaction of group {} on {} failed, aborting and redelivering the batch after {}: {}",
                     group, pattern, redeliveryBackoff, e.toString());
@@ -298,6 +336,23 @@ public final class ConsumerLoop implements Runnable {
             consumer.pause(records.partitions());
             records.partitions().forEach(partition -> pausedUntilNanos.put(partition, until));
         }
+    }
+
+    private void logTimedOut(Duration openFor, Throwable error) {
+        log.warn("transaction of group {} on {} was open for {}, longer than the producer's transaction.timeout.ms:"
+                        + " the broker aborted it with the batch's outputs, and the batch is handled again"
+                        + " (raise transaction.timeout.ms above the slowest batch): {}",
+                group, pattern, openFor, error.toString());
+    }
+
+    /** The first of {@code error}'s causes (itself included) of the given type, or null. */
+    private static Throwable cause(Throwable error, Class<? extends Throwable> type) {
+        for (Throwable cause = error; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
+            if (type.isInstance(cause)) {
+                return cause;
+            }
+        }
+        return null;
     }
 
     private void deliver(ConsumerRecord<String, byte[]> record) throws Exception {
