@@ -5,6 +5,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.kafka.internal.ConsumerLoop;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * A consumer group member on Kafka: one {@code KafkaConsumer} polled by one thread. Returned by
@@ -16,14 +17,18 @@ public final class KafkaSubscription implements Subscription {
     private final TopicPattern pattern;
     private final ConsumerLoop loop;
     private final Duration closeTimeout;
-    private final Runnable onClose;
+    private final CompletableFuture<Void> closeCalled = new CompletableFuture<>();
 
-    KafkaSubscription(String group, TopicPattern pattern, ConsumerLoop loop, Duration closeTimeout, Runnable onClose) {
+    /**
+     * @param onClosed runs once, when {@link #close()} was called and the member's thread has ended (its
+     *                 producer closed): from inside a handler, close cannot wait for that
+     */
+    KafkaSubscription(String group, TopicPattern pattern, ConsumerLoop loop, Duration closeTimeout, Runnable onClosed) {
         this.group = group;
         this.pattern = pattern;
         this.loop = loop;
         this.closeTimeout = closeTimeout;
-        this.onClose = onClose;
+        closeCalled.runAfterBoth(loop.finished(), onClosed);
     }
 
     @Override
@@ -54,11 +59,15 @@ public final class KafkaSubscription implements Subscription {
         }
     }
 
-    /** Stops polling, commits what was handled, leaves the group and ends the thread. Idempotent. */
+    /**
+     * Stops polling, commits what was handled, leaves the group and ends the thread, waiting up to the close
+     * timeout. Called from inside one of its handlers, it returns at once and the thread ends after that
+     * record. Idempotent.
+     */
     @Override
     public void close() {
         loop.close(closeTimeout);
-        onClose.run();
+        closeCalled.complete(null);
     }
 
     @Override

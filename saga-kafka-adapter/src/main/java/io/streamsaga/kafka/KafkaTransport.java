@@ -281,7 +281,9 @@ public final class KafkaTransport implements Transport {
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop, config.closeTimeout,
                 () -> {
-                    if (subscriptions.remove(holder[0])) { // once, after its consumer and producer closed
+                    // Once closed and its thread ended (its producer closed), not before: a subscription
+                    // closed from its handler still commits its last batch with the member's transactional id.
+                    if (subscriptions.remove(holder[0])) {
                         releaseMember(group, member);
                     }
                 });
@@ -363,7 +365,10 @@ public final class KafkaTransport implements Transport {
         }
     }
 
-    /** The live subscriptions of this transport (the bus hands out wrappers of these). */
+    /**
+     * The subscriptions of this transport not closed yet (the bus hands out wrappers of these); one closed
+     * from inside its handler stays until its thread has ended.
+     */
     public Set<KafkaSubscription> subscriptions() {
         return Set.copyOf(subscriptions);
     }
@@ -667,7 +672,8 @@ public final class KafkaTransport implements Transport {
          * Exactly-once consume-transform-publish: each subscription gets a transactional producer with id
          * {@code <prefix>.<group>.<member>} (member = the lowest number, from 0, not used by another open
          * subscription of the group, so a subscription re-created after a close gets the id a restarted instance
-         * would use); what a handler publishes and the consumed offsets commit in one
+         * would use; a closed subscription's number is free once its thread has ended, so one closed from its
+         * handler keeps it until its last batch is committed); what a handler publishes and the consumed offsets commit in one
          * transaction. A transaction that cannot commit although every handler returned (a handler swallowed its
          * own failed publish) is aborted and its batch redelivered after {@link #redeliveryBackoff}, again and
          * again until it commits: nothing dead-letters it, so a handler should let its publish failures

@@ -445,6 +445,59 @@ class ExactlyOnceTest {
         }
     }
 
+    /**
+     * A subscription closed from inside its own handler ends after that record, committing it as a close does;
+     * its loop is still finishing the batch when close() returns. A subscription created in the group at that
+     * moment must not take the closing member's number, and with it its transactional id: its initialisation
+     * would fence the closing member, abort the record's output and have it handled again.
+     */
+    @Test
+    void aSubscriptionClosedFromItsHandlerKeepsItsTransactionalIdUntilItsLastBatchIsCommitted() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        // subscribe returns without waiting for the group's assignment, which waits for the closing member
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .assignmentTimeout(Duration.ZERO).build();
+        CountDownLatch closedInside = new CountDownLatch(1);
+        CountDownLatch resume = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<io.streamsaga.bus.Subscription> first =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus bus = bus(transport)) {
+            io.streamsaga.bus.EventHandler<OrderCreated> handler = (event, ctx) -> {
+                bus.publish(payments, event.orderId(), new PaymentProcessed(event.orderId())).toCompletableFuture().join();
+                handled.add(event.orderId());
+                if (event.orderId().equals("last") && handled.size() == 1) {
+                    first.get().close(); // from inside: the loop ends after this record
+                    closedInside.countDown();
+                    resume.await();
+                }
+            };
+            first.set(bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, handler));
+            bus.publish(orders, "k", new OrderCreated("last", 1)).toCompletableFuture().join();
+            assertTrue(closedInside.await(60, TimeUnit.SECONDS), "the handler closed its subscription");
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, handler);
+            resume.countDown();
+
+            // one key, one partition: a redelivered "last" would come before "after"
+            bus.publish(orders, "k", new OrderCreated("after", 2)).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> handled.contains("after"));
+            assertEquals(List.of("last", "after"), handled, "the closing member's last record is handled once");
+            List<String> committedPayments = new ArrayList<>();
+            for (ConsumerRecord<String, byte[]> r : readAll(bootstrap, payments, "read_committed")) {
+                committedPayments.add(r.key());
+            }
+            committedPayments.sort(null); // keyed by order: on different partitions
+            assertEquals(List.of("after", "last"), committedPayments, "each payment once");
+        } finally {
+            resume.countDown();
+            transport.close();
+        }
+    }
+
     /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
     private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
         Map<String, Object> config = Map.of(

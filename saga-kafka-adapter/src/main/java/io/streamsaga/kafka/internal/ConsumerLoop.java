@@ -31,6 +31,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -45,7 +47,8 @@ import java.util.regex.Pattern;
  * is redelivered as by the in-memory transport rather than ending the thread), the consumer seeks back to
  * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
- * offsets, so outputs and progress commit or abort together; a batch whose transaction fails to commit is
+ * offsets, so outputs and progress commit or abort together (a close commits the records its handlers
+ * finished, as in plain mode); a batch whose transaction fails to commit is
  * handled again after the redelivery backoff. A batch that outlived the producer's
  * {@code transaction.timeout.ms}, whose transaction the broker aborted (fencing the producer's epoch), is
  * logged and handled again, with a new producer when the old one cannot go on; only a fence by another
@@ -72,6 +75,7 @@ public final class ConsumerLoop implements Runnable {
 
     private final CountDownLatch assigned = new CountDownLatch(1);
     private final CountDownLatch stopped = new CountDownLatch(1);
+    private final CompletableFuture<Void> finished = new CompletableFuture<>();
     private final Map<TopicPartition, OffsetAndMetadata> processed = new HashMap<>();
     private final Map<TopicPartition, Long> pausedUntilNanos = new HashMap<>();
     private volatile boolean running = true;
@@ -126,6 +130,15 @@ public final class ConsumerLoop implements Runnable {
         return running && stopped.getCount() > 0;
     }
 
+    /**
+     * Completes once the loop has ended and released its consumer and producer: after {@link #close} from
+     * another thread returns, or later, when the loop was closed from inside its handler (or could not be
+     * stopped within the timeout).
+     */
+    public CompletionStage<Void> finished() {
+        return finished;
+    }
+
     @Override
     public void run() {
         try {
@@ -161,6 +174,7 @@ public final class ConsumerLoop implements Runnable {
             running = false;
             shutdown();
             stopped.countDown();
+            finished.complete(null);
         }
     }
 
@@ -258,10 +272,10 @@ public final class ConsumerLoop implements Runnable {
             currentTransaction.remove();
         }
         try {
-            if (failure == null && running) {
+            if (failure == null) { // also when closing: what the handlers finished commits, as in plain mode
                 if (!offsets.isEmpty()) {
-                    offsets.replaceAll((partition, offset) ->
-                            new OffsetAndMetadata(positionAfter(partition, offset.offset())));
+                    offsets.replaceAll((partition, offset) -> handledAll(records, partition, offset)
+                            ? new OffsetAndMetadata(positionAfter(partition, offset.offset())) : offset);
                     transactionalProducer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 }
                 transactionalProducer.commitTransaction();
@@ -338,6 +352,12 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
+    private static boolean handledAll(ConsumerRecords<String, byte[]> records, TopicPartition partition,
+                                      OffsetAndMetadata next) {
+        List<ConsumerRecord<String, byte[]>> partitionRecords = records.records(partition);
+        return next.offset() == partitionRecords.get(partitionRecords.size() - 1).offset() + 1;
+    }
+
     private void logTimedOut(Duration openFor, Throwable error) {
         log.warn("transaction of group {} on {} was open for {}, longer than the producer's transaction.timeout.ms:"
                         + " the broker aborted it with the batch's outputs, and the batch is handled again"
@@ -400,6 +420,7 @@ public final class ConsumerLoop implements Runnable {
         Thread t = thread;
         if (t == null) {
             shutdown();
+            finished.complete(null);
             return;
         }
         if (t == Thread.currentThread()) {
