@@ -4,7 +4,6 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.codec.EventCodec;
-import io.streamsaga.internal.Digests;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
@@ -14,9 +13,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -94,7 +96,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             // Hand the encoded form on when the transport would encode it anyway, so it is encoded once.
             return config.transport().carriesObjects() || bytes == message.payload() ? message : message.withPayload(bytes);
         }
-        String sha256 = Digests.sha256Hex(bytes);
+        String sha256 = sha256(bytes);
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
         PayloadReference reference = new PayloadReference(sha256, bytes.length, sha256, contentType);
         // A fresh token per publish: a second publish of the same message is a second record, and a second hold.
@@ -142,7 +144,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             throw ClaimCheckException.corrupt(reference, message.id(),
                     "size is " + content.length + " bytes, the reference says " + reference.size());
         }
-        String actual = Digests.sha256Hex(content);
+        String actual = sha256(content);
         if (!actual.equals(reference.sha256())) {
             throw ClaimCheckException.corrupt(reference, message.id(),
                     "SHA-256 is " + actual + ", the reference says " + reference.sha256());
@@ -213,7 +215,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      */
     private static String holderOf(String topic, String messageId, String hold) {
         String record = hold == null ? topic + "\n" + messageId : topic + "\n" + messageId + "\n" + hold;
-        return Digests.sha256Hex(record);
+        return sha256(record.getBytes(StandardCharsets.UTF_8));
     }
 
     private void release(String payloadId, String holder) {
@@ -288,6 +290,14 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
 
     private Instant now() {
         return config.scheduler().clock().instant();
+    }
+
+    static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required by every JRE", e);
+        }
     }
 
     /** Which groups are done with one record. Immutable. */

@@ -1,12 +1,12 @@
 package io.streamsaga.claimcheck;
 
 import io.streamsaga.claimcheck.spi.PayloadStore;
-import io.streamsaga.internal.Digests;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -201,6 +201,6 @@ public final class FileSystemPayloadStore implements PayloadStore {
 
     /** Holder ids are message ids from the wire: hash them into safe file names. */
     private static String holderFile(String holder) {
-        return Digests.sha256Hex(holder);
+        return ClaimCheckInterceptor.sha256(holder.getBytes(StandardCharsets.UTF_8));
     }
 }

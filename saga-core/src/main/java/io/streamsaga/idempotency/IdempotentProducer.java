@@ -9,13 +9,16 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
-import io.streamsaga.internal.Digests;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
@@ -140,11 +143,11 @@ public final class IdempotentProducer {
         StringBuilder canonical = new StringBuilder(topic).append('\n').append(typeId.type()).append('\n')
                 .append(typeId.version()).append('\n');
         appendCanonical(bus.codec().toTree(event), canonical);
-        return Digests.sha256Hex(canonical.toString());
+        return sha256(canonical.toString());
     }
 
     private static String keyId(String topic, String idempotencyKey) {
-        return Digests.sha256Hex(topic + "\nkey\n" + idempotencyKey);
+        return sha256(topic + "\nkey\n" + idempotencyKey);
     }
 
     /** JSON with object keys sorted at every level, so equal content hashes equally. */
@@ -177,6 +180,15 @@ public final class IdempotentProducer {
             out.append(']');
         } else {
             out.append(node);
+        }
+    }
+
+    static String sha256(String text) {
+        try {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            return HexFormat.of().formatHex(digest.digest(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required by every JRE", e);
         }
     }
 
