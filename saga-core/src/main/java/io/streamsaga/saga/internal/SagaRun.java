@@ -51,9 +51,8 @@ final class SagaRun<D> {
 
     private final DefaultSagaOrchestrator orchestrator;
     final SagaDefinition<D> definition;
-    /** The definition's steps, and where each group starts ({@link StepStates#groupStart}): hot loops index arrays. */
+    /** The definition's steps (hot loops index the array); where each group starts is {@link StepStates#groupStart}. */
     private final SagaStep<D>[] steps;
-    private final int[] groupStart;
     /** The definition's shared common-path step states. */
     private final StepStates shared;
     /** Drive straight through while on the common path ({@link #forwardStraight}, {@link #compensateStraight}). */
@@ -107,8 +106,8 @@ final class SagaRun<D> {
     private int staged;
     /** Commands to write with the staged transitions (stores with transactional messages only). */
     private List<Message> commands;
-    /** Counts staged changes: a drive pass loops until one stages none. */
-    private long changes;
+    /** Counts staged changes: a drive pass loops until one stages none (compared for change only, so it may wrap). */
+    private int changes;
     /**
      * The clock, read once per burst of engine work: reset when a pass starts and whenever the application
      * ran, so a transition's time is at most the engine's own bookkeeping late (a clock read costs about as
@@ -146,7 +145,6 @@ final class SagaRun<D> {
         this.definition = definition;
         this.shared = shared;
         this.steps = shared.steps();
-        this.groupStart = shared.groupStart;
         this.straight = shared.straight && orchestrator.drivesStraight();
         this.sagaId = sagaId;
         this.businessKey = businessKey;
@@ -191,7 +189,7 @@ final class SagaRun<D> {
     private void passes() {
         driving = true;
         try {
-            long before;
+            int before;
             do {
                 before = changes;
                 if (stopped) {
@@ -301,7 +299,7 @@ final class SagaRun<D> {
     // ---------------------------------------------------------------- forward
 
     private void advanceForward() {
-        int groupCount = groupStart.length - 1;
+        int groupCount = shared.groupStart.length - 1;
         int g = forwardFrom;
         while (g < groupCount && allSucceeded(g)) {
             g++;
@@ -318,11 +316,11 @@ final class SagaRun<D> {
         SagaStep<D> failedStep = null;
         // Once a member failed for good no member starts again: one waiting for its retry is settled by compensation.
         boolean memberFailed = false;
-        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+        for (int i = shared.groupStart[g]; i < shared.groupStart[g + 1]; i++) {
             StepStatus memberStatus = stepStates.get(i).status();
             memberFailed |= memberStatus == StepStatus.FAILED || memberStatus == StepStatus.UNCERTAIN;
         }
-        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+        for (int i = shared.groupStart[g]; i < shared.groupStart[g + 1]; i++) {
             SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
             switch (state.status()) {
@@ -466,7 +464,7 @@ final class SagaRun<D> {
     }
 
     private boolean allSucceeded(int group) {
-        for (int i = groupStart[group]; i < groupStart[group + 1]; i++) {
+        for (int i = shared.groupStart[group]; i < shared.groupStart[group + 1]; i++) {
             if (stepStates.get(i).status() != StepStatus.SUCCEEDED) {
                 return false;
             }
@@ -513,7 +511,7 @@ final class SagaRun<D> {
             return;
         }
         StepContext context = context(step, attempt);
-        if (step.action() != null && groupStart[step.group() + 1] - groupStart[step.group()] == 1) {
+        if (step.action() != null && shared.groupStart[step.group() + 1] - shared.groupStart[step.group()] == 1) {
             D result = callAction(step, context);
             if (result != FAILED) {
                 onActionSuccess(step, result);
@@ -886,7 +884,7 @@ final class SagaRun<D> {
         if (settleForwardStates()) {
             return;
         }
-        int g = groupStart.length - 2;
+        int g = shared.groupStart.length - 2;
         while (g >= 0 && !needsCompensation(g)) {
             g--;
         }
@@ -898,7 +896,7 @@ final class SagaRun<D> {
         }
         boolean busy = false;
         boolean failed = false;
-        for (int i = groupStart[g]; i < groupStart[g + 1]; i++) {
+        for (int i = shared.groupStart[g]; i < shared.groupStart[g + 1]; i++) {
             SagaStep<D> step = steps[i];
             StepState state = stepStates.get(i);
             if (!step.hasCompensation()) {
@@ -992,7 +990,7 @@ final class SagaRun<D> {
     }
 
     private boolean needsCompensation(int group) {
-        for (int i = groupStart[group]; i < groupStart[group + 1]; i++) {
+        for (int i = shared.groupStart[group]; i < shared.groupStart[group + 1]; i++) {
             if (steps[i].hasCompensation() && stepStates.get(i).status().needsCompensation()) {
                 return true;
             }
@@ -1018,7 +1016,7 @@ final class SagaRun<D> {
                 state.compensationAttempts(), null, outboxed) || !flush()) {
             return;
         }
-        if (step.compensation() == null || groupStart[step.group() + 1] - groupStart[step.group()] > 1) {
+        if (step.compensation() == null || shared.groupStart[step.group() + 1] - shared.groupStart[step.group()] > 1) {
             compensateConcurrently(step, state.compensationAttempts(), outboxed != null);
             return;
         }
