@@ -3,7 +3,29 @@ package io.streamsaga.saga;
 /**
  * Wraps every invocation of an action, a compensation or a reply handler (tracing, failure injection in
  * the test kit). {@link #before} may throw to fail the invocation without running it. Implementations
- * must be thread-safe.
+ * must be thread-safe: {@code after()} may be called on another thread than {@code before()}.
+ *
+ * <p><b>Pairing.</b> Every {@code before()} that was called is matched by exactly one {@code after()} of
+ * the same interceptor, with an equal {@link Invocation}, and there is no {@code after()} without its
+ * {@code before()}, so a tracing interceptor can open a span in one and close it in the other:
+ * <ul>
+ *   <li>a synchronous action, compensation or reply handler: {@code after()} when it returns or throws (an
+ *       {@code Error} too, before it stops the run);</li>
+ *   <li>an asynchronous action or compensation, a parallel member's action or compensation (on the parallel
+ *       executor): {@code after()} when its stage completes, or when its timeout fails the attempt first
+ *       (with the {@link SagaTimeoutException}; the stage's late completion is then ignored and calls no
+ *       {@code after()}), or when the run stops first ({@link SagaOrchestrator#close()}, a store failure,
+ *       another orchestrator taking the saga over: with a {@link SagaException} saying so; the saga resumes on
+ *       {@code recover()}, whose new attempt is a new invocation). {@link SagaOrchestrator#cancel} ends none:
+ *       the saga compensates only once the running action's stage completed (or timed out);</li>
+ *   <li>a remote step: the invocation ({@link Kind#REPLY}) is the handling of its reply, decoding included;
+ *       sending its command is none, so a reply that never comes leaves nothing open;</li>
+ *   <li>a remote compensation: the invocation ({@link Kind#COMPENSATION}) lasts from its command to the
+ *       handling of its reply, or to its timeout; a reply to a compensation that another process started
+ *       (before a restart) is handled with no invocation;</li>
+ *   <li>when a {@code before()} throws, the invocation ends there: that interceptor and the ones before it
+ *       get {@code after()} with its error, the ones after it are called neither.</li>
+ * </ul>
  */
 public interface SagaInterceptor {
 
@@ -23,7 +45,10 @@ public interface SagaInterceptor {
     default void before(Invocation invocation) throws Exception {
     }
 
-    /** After the invocation, with its error or null on success. */
+    /**
+     * After the invocation, with its error or null on success: once for each {@link #before} (see the
+     * pairing rule above). A RuntimeException it throws is logged and ignored.
+     */
     default void after(Invocation invocation, Throwable error) {
     }
 }

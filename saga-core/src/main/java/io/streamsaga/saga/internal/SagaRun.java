@@ -88,12 +88,29 @@ final class SagaRun<D> {
     private Scheduler.Cancellable[] timers;
     private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
     private boolean driving;
+    /** Off the common path: null until first needed. */
+    private Uncommon uncommon;
+
     /**
-     * An Error that stopped the run while an outcome was recorded inside a drive pass (a stage already complete
-     * when returned settles there, in its dependent, which would swallow the Error): the pass rethrows it to
-     * its caller, as it does an Error from a synchronous action. Null otherwise.
+     * A run's state that the common path never needs, in one object allocated when first needed: a field of
+     * the run each would make every run bigger (SagaBenchmark's allocation per saga).
      */
-    private Error abandonedWhileDriving;
+    private static final class Uncommon {
+        /**
+         * An Error that stopped the run while an outcome was recorded inside a drive pass (a stage already
+         * complete when returned settles there, in its dependent, which would swallow the Error): the pass
+         * rethrows it to its caller, as it does an Error from a synchronous action. Null otherwise.
+         */
+        Error abandonedWhileDriving;
+        /**
+         * Per step, the interceptors' open invocation of its asynchronous action or of its compensation the
+         * driving thread does not wait for, from its {@code before()} to its {@code after()}: ended by its
+         * outcome, its timeout or the run stopping, whichever comes first ({@link #endInvocation}), so that
+         * {@code after()} is called once. Null until the first opens.
+         */
+        SagaInterceptor.Invocation[] openInvocations;
+    }
+
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
     private int forwardFrom;
     private boolean stopped;
@@ -262,7 +279,7 @@ final class SagaRun<D> {
         } catch (Error e) {
             abandon(e);
             if (driving) { // the lock is re-entrant: this is the driving thread, in the stage's dependent
-                abandonedWhileDriving = e;
+                uncommon().abandonedWhileDriving = e;
             }
             throw e;
         }
@@ -271,9 +288,9 @@ final class SagaRun<D> {
 
     /** In a pass that found the run stopped: rethrows the Error that stopped it inside the pass, if one did. */
     private void rethrowAbandoned() {
-        Error error = abandonedWhileDriving;
+        Error error = uncommon == null ? null : uncommon.abandonedWhileDriving;
         if (error != null) {
-            abandonedWhileDriving = null;
+            uncommon.abandonedWhileDriving = null;
             throw error;
         }
     }
@@ -521,13 +538,14 @@ final class SagaRun<D> {
         inFlight[i] = true;
         CompletionStage<D> stage;
         try {
-            before(SagaInterceptor.Kind.ACTION, context);
+            openInvocation(i, before(SagaInterceptor.Kind.ACTION, context));
             stage = step.action() != null ? runInParallel(step, context) : step.asyncAction().execute(data, context);
         } catch (Exception e) {
             now = null;
-            after(SagaInterceptor.Kind.ACTION, context, e);
+            Exception cause = rejectedCause(e);
+            endInvocation(i, cause);
             inFlight[i] = false;
-            onActionFailure(step, e, false);
+            onActionFailure(step, cause, false);
             return;
         }
         now = null;
@@ -536,7 +554,7 @@ final class SagaRun<D> {
                     + step.name() + "' returned null instead of a stage"));
         }
         armTimeout(step, attempt, step.timeout());
-        stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, context, result, error));
+        stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, result, error));
     }
 
     /**
@@ -566,7 +584,7 @@ final class SagaRun<D> {
         return error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
     }
 
-    private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, StepContext context, D result, Throwable error) {
+    private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, D result, Throwable error) {
         now = null;
         int i = step.index();
         StepState state = stepStates.get(i);
@@ -576,7 +594,7 @@ final class SagaRun<D> {
         }
         recordAndDrive(() -> {
             Throwable cause = unwrapped(error);
-            after(SagaInterceptor.Kind.ACTION, context, cause);
+            endInvocation(i, cause);
             inFlight[i] = false;
             cancelTimer(i);
             if (cause == null) {
@@ -599,18 +617,22 @@ final class SagaRun<D> {
         int i = step.index();
         inFlight[i] = true;
         D result;
+        SagaInterceptor.Invocation invocation = null;
         try {
-            before(SagaInterceptor.Kind.ACTION, context);
+            invocation = before(SagaInterceptor.Kind.ACTION, context);
             result = step.action().execute(data, context);
-            after(SagaInterceptor.Kind.ACTION, context, null);
         } catch (Exception e) {
             now = null;
-            after(SagaInterceptor.Kind.ACTION, context, e);
+            Exception cause = ended(invocation, e);
             inFlight[i] = false;
-            onActionFailure(step, e, false);
+            onActionFailure(step, cause, false);
             return (D) FAILED;
+        } catch (Error e) {
+            after(invocation, e);
+            throw e;
         }
         now = null;
+        after(invocation, null);
         inFlight[i] = false;
         return result;
     }
@@ -623,18 +645,22 @@ final class SagaRun<D> {
         int i = step.index();
         StepContext context = context(step, attempt);
         inFlight[i] = true;
+        SagaInterceptor.Invocation invocation = null;
         try {
-            before(SagaInterceptor.Kind.COMPENSATION, context);
+            invocation = before(SagaInterceptor.Kind.COMPENSATION, context);
             step.compensation().compensate(data, context);
-            now = null;
-            after(SagaInterceptor.Kind.COMPENSATION, context, null);
         } catch (Exception e) {
             now = null;
-            after(SagaInterceptor.Kind.COMPENSATION, context, e);
+            Exception cause = ended(invocation, e);
             inFlight[i] = false;
-            onCompensationFailure(step, e);
+            onCompensationFailure(step, cause);
             return false;
+        } catch (Error e) {
+            after(invocation, e);
+            throw e;
         }
+        now = null;
+        after(invocation, null);
         inFlight[i] = false;
         return true;
     }
@@ -810,22 +836,24 @@ final class SagaRun<D> {
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
         StepContext context = context(step, state.attempts());
         D result;
-        try {
+        SagaInterceptor.Invocation invocation = null;
+        try { // the invocation is the reply's handling: its decoding too
+            invocation = before(SagaInterceptor.Kind.REPLY, context);
             Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
-            before(SagaInterceptor.Kind.REPLY, context);
             result = remote.onReply().onReply(data, decoded);
-            now = null;
-            after(SagaInterceptor.Kind.REPLY, context, null);
         } catch (Exception e) {
             now = null;
-            after(SagaInterceptor.Kind.REPLY, context, e);
+            Exception cause = ended(invocation, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
-            recordAndDrive(() -> onActionFailure(step, e, true));
+            recordAndDrive(() -> onActionFailure(step, cause, true));
             return;
         } catch (Error e) {
+            after(invocation, e);
             abandon(e);
             throw e;
         }
+        now = null;
+        after(invocation, null);
         recordAndDrive(() -> onActionSuccess(step, result));
     }
 
@@ -851,7 +879,11 @@ final class SagaRun<D> {
             return;
         }
         inFlight[i] = false;
-        recordAndDrive(() -> onActionFailure(step, SagaException.timeout(sagaId, step.name(), step.timeout()), true));
+        SagaTimeoutException timedOut = SagaException.timeout(sagaId, step.name(), step.timeout());
+        recordAndDrive(() -> {
+            endInvocation(i, timedOut); // an asynchronous action's: its late outcome is ignored
+            onActionFailure(step, timedOut, true);
+        });
     }
 
     private void armRetry(SagaStep<D> step, StepState state) {
@@ -1050,13 +1082,13 @@ final class SagaRun<D> {
         inFlight[i] = true;
         CompletionStage<?> outcome;
         try {
-            before(SagaInterceptor.Kind.COMPENSATION, context);
+            openInvocation(i, before(SagaInterceptor.Kind.COMPENSATION, context));
             outcome = step.remoteCompensation().isPresent() ? sendCompensationCommand(step, attempt, context, outboxed)
                     : step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
                     : compensateInParallel(step, input, context);
         } catch (Exception e) { // includes a full executor: a failed attempt, retried per the compensation's policy
             now = null;
-            settleCompensation(step, stepStates.get(i), context, e);
+            settleCompensation(step, stepStates.get(i), rejectedCause(e));
             return;
         }
         now = null;
@@ -1066,10 +1098,10 @@ final class SagaRun<D> {
         }
         Duration timeout = step.compensationTimeout();
         if (timeout != null) { // cancelled when the outcome settles (at once, if it already has)
-            timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt, context,
+            timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt,
                     SagaException.timeout(sagaId, step.name(), timeout)));
         }
-        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, context, error));
+        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, error));
     }
 
     private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
@@ -1079,7 +1111,7 @@ final class SagaRun<D> {
         });
     }
 
-    private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, StepContext context, Throwable error) {
+    private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, Throwable error) {
         now = null;
         int i = step.index();
         StepState state = stepStates.get(i);
@@ -1087,14 +1119,17 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        recordAndDrive(() -> settleCompensation(step, state, context, unwrapped(error)));
+        recordAndDrive(() -> settleCompensation(step, state, unwrapped(error)));
     }
 
-    /** The outcome of a compensation the driving thread did not wait for: succeeded when {@code cause} is null. */
-    private void settleCompensation(SagaStep<D> step, StepState state, StepContext context, Throwable cause) {
+    /**
+     * The outcome of a compensation the driving thread did not wait for: succeeded when {@code cause} is null.
+     * Ends its invocation if this process opened it (not when the compensation was started before a restart).
+     */
+    private void settleCompensation(SagaStep<D> step, StepState state, Throwable cause) {
         int i = step.index();
         cancelTimer(i);
-        after(SagaInterceptor.Kind.COMPENSATION, context, cause);
+        endInvocation(i, cause);
         inFlight[i] = false;
         if (cause == null) {
             onCompensationSuccess(step, state);
@@ -1148,7 +1183,7 @@ final class SagaRun<D> {
         }
         now = null;
         Throwable outcome = rejected;
-        recordAndDrive(() -> settleCompensation(step, state, context(step, state.compensationAttempts()), outcome));
+        recordAndDrive(() -> settleCompensation(step, state, outcome));
     }
 
     private void onCompensationFailure(SagaStep<D> step, Throwable error) {
@@ -1324,6 +1359,10 @@ final class SagaRun<D> {
         stopped = true;
         for (int i = 0; i < timers.length; i++) {
             cancelTimer(i);
+        }
+        // Outcomes arriving from now on are ignored: the invocations still open end here, with the reason.
+        for (int i = 0; uncommon != null && uncommon.openInvocations != null && i < steps.length; i++) {
+            endInvocation(i, reason);
         }
         if (reason != null) {
             future.completeExceptionally(reason);
@@ -1542,29 +1581,104 @@ final class SagaRun<D> {
         return new StepContext(sagaId, definition.name(), step.name(), attempt, businessKey);
     }
 
-    private void before(SagaInterceptor.Kind kind, StepContext context) throws Exception {
+    /**
+     * Starts an invocation: calls the interceptors' {@code before()} in order and returns it, to end with
+     * {@link #after} (null without interceptors). When one throws, the invocation ends there: that
+     * interceptor's and the earlier ones' {@code after()} get its error (the later ones were not called), and
+     * an Exception is rethrown wrapped in {@link Rejected} (see {@link #ended}), an Error as it is.
+     */
+    private SagaInterceptor.Invocation before(SagaInterceptor.Kind kind, StepContext context) throws Rejected {
         SagaInterceptor[] interceptors = orchestrator.interceptors();
         if (interceptors.length == 0) {
-            return;
+            return null;
         }
         SagaInterceptor.Invocation invocation = new SagaInterceptor.Invocation(kind, context);
-        for (SagaInterceptor interceptor : interceptors) {
-            interceptor.before(invocation);
+        for (int k = 0; k < interceptors.length; k++) {
+            try {
+                interceptors[k].before(invocation);
+            } catch (Exception | Error e) {
+                for (int j = 0; j <= k; j++) {
+                    after(interceptors[j], invocation, e);
+                }
+                if (e instanceof Exception rejection) {
+                    throw new Rejected(rejection);
+                }
+                throw (Error) e;
+            }
+        }
+        return invocation;
+    }
+
+    /** {@link #before} rejected the invocation: it has ended, the interceptors heard of it. */
+    private static final class Rejected extends Exception {
+        Rejected(Exception cause) {
+            super(null, cause, false, false);
         }
     }
 
-    private void after(SagaInterceptor.Kind kind, StepContext context, Throwable error) {
-        SagaInterceptor[] interceptors = orchestrator.interceptors();
-        if (interceptors.length == 0) {
+    /** What failed an invocation: the rejection's cause when {@link #before} threw, else {@code e} itself. */
+    private static Exception rejectedCause(Exception e) {
+        return e instanceof Rejected ? (Exception) e.getCause() : e;
+    }
+
+    /** Ends an invocation that {@code e} failed (unless {@link #before} rejected it: then it has ended); returns the failure. */
+    private Exception ended(SagaInterceptor.Invocation invocation, Exception e) {
+        if (e instanceof Rejected) {
+            return rejectedCause(e);
+        }
+        after(invocation, e);
+        return e;
+    }
+
+    /** Ends an invocation: the interceptors' {@code after()}, with its error or null on success. */
+    private void after(SagaInterceptor.Invocation invocation, Throwable error) {
+        if (invocation == null) {
             return;
         }
-        SagaInterceptor.Invocation invocation = new SagaInterceptor.Invocation(kind, context);
-        for (SagaInterceptor interceptor : interceptors) {
-            try {
-                interceptor.after(invocation, error);
-            } catch (RuntimeException e) {
-                log.warn("saga interceptor {} failed: {}", interceptor, e.toString());
-            }
+        for (SagaInterceptor interceptor : orchestrator.interceptors()) {
+            after(interceptor, invocation, error);
+        }
+    }
+
+    private static void after(SagaInterceptor interceptor, SagaInterceptor.Invocation invocation, Throwable error) {
+        try {
+            interceptor.after(invocation, error);
+        } catch (RuntimeException e) {
+            log.warn("saga interceptor {} failed: {}", interceptor, e.toString());
+        }
+    }
+
+    private Uncommon uncommon() {
+        Uncommon state = uncommon;
+        if (state == null) {
+            state = new Uncommon();
+            uncommon = state;
+        }
+        return state;
+    }
+
+    /** Keeps the invocation of step {@code i}'s stage open until {@link #endInvocation} (none without interceptors). */
+    private void openInvocation(int i, SagaInterceptor.Invocation invocation) {
+        if (invocation == null) {
+            return;
+        }
+        Uncommon state = uncommon();
+        if (state.openInvocations == null) {
+            state.openInvocations = new SagaInterceptor.Invocation[steps.length];
+        }
+        state.openInvocations[i] = invocation;
+    }
+
+    /** Ends step {@code i}'s open invocation, if any, at most once (it is forgotten before its {@code after()}). */
+    private void endInvocation(int i, Throwable error) {
+        SagaInterceptor.Invocation[] open = uncommon == null ? null : uncommon.openInvocations;
+        if (open == null) {
+            return;
+        }
+        SagaInterceptor.Invocation invocation = open[i];
+        if (invocation != null) {
+            open[i] = null;
+            after(invocation, error);
         }
     }
 
