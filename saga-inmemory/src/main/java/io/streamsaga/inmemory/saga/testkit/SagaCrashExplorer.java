@@ -40,7 +40,8 @@ import java.util.function.Function;
  * groups succeeded; a parallel group's members may overlap), and no step that never took effect was
  * compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
  * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
- * every violation. Not thread-safe.
+ * every violation. Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
+ * bus, transport, clock, executor), so an invariant must not keep its report to drive it later. Not thread-safe.
  *
  * @param <F> the fixture type (fresh per scenario)
  * @param <D> the saga data type
@@ -156,6 +157,8 @@ public final class SagaCrashExplorer<F, D> {
             invariant.accept(report.fixture(), report);
         } catch (RuntimeException | AssertionError e) {
             violations.add(e.getMessage() == null ? e.toString() : e.getMessage());
+        } finally {
+            report.close(); // checked: what the kit created for the scenario is closed (the report stays readable)
         }
         List<String> named = violations.stream().map(v -> name + ": " + v).toList();
         out.add(new ExplorationReport.Scenario(name, report.instance().map(i -> i.status()).orElse(null),

@@ -23,10 +23,20 @@ import java.util.function.Function;
  * {@link AssertionError} (the kit does not depend on JUnit) and return {@code this} to chain. Not
  * thread-safe.
  *
+ * <p>The kit closes what it created for the run (its orchestrators and its {@link SagaTestEnvironment}: bus,
+ * transport, virtual clock, executor) once the run is finished: when a {@link #settle()} (which
+ * {@code whenRun()}, {@link #cancel()} and the operator calls end with) leaves the saga completed, compensated
+ * or resolved. A run that needs attention stays open for the operator calls, and one started with
+ * {@code whenStarted()} until it is settled that way: {@link #close()} it (try-with-resources) to end it
+ * sooner. A closed run still answers every inspection and expectation (they read the store and the recorded
+ * invocations); the calls that drive the saga ({@link #settle()}, {@link #advance}, {@link #cancel()}, the
+ * operator calls) throw {@link IllegalStateException}. The fixture is the application's: never closed by the
+ * kit.
+ *
  * @param <F> the fixture type (the application services of the run)
  * @param <D> the saga data type
  */
-public final class SagaRunReport<F, D> {
+public final class SagaRunReport<F, D> implements AutoCloseable {
     /** The id the kit gives the saga of a run. */
     public static final String SAGA_ID = "test-saga-1";
     private static final int MAX_ROUNDS = 100_000;
@@ -39,24 +49,30 @@ public final class SagaRunReport<F, D> {
     private SagaOrchestrator orchestrator;
     private boolean recovered;
     private java.util.concurrent.CompletionStage<?> latest;
+    private boolean closed;
 
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, int crashAt, boolean crashBeforeWrite) {
         this.environment = new SagaTestEnvironment(types);
-        this.fixture = fixtureFactory.apply(environment);
-        this.definition = definitionFactory.apply(fixture);
-        for (String step : stepFailures.keySet()) {
-            definition.step(step); // a typo in a test must not silently inject nothing
-        }
-        for (String step : compensationFailures.keySet()) {
-            if (!definition.step(step).hasCompensation()) {
-                throw new AssertionError("step '" + step + "' has no compensation to fail");
+        try {
+            this.fixture = fixtureFactory.apply(environment);
+            this.definition = definitionFactory.apply(fixture);
+            for (String step : stepFailures.keySet()) {
+                definition.step(step); // a typo in a test must not silently inject nothing
             }
+            for (String step : compensationFailures.keySet()) {
+                if (!definition.step(step).hasCompensation()) {
+                    throw new AssertionError("step '" + step + "' has no compensation to fail");
+                }
+            }
+            this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
+            this.crashingStore = new CrashingSagaStore(environment.store(), crashAt, crashBeforeWrite);
+            this.orchestrator = newOrchestrator(crashingStore);
+        } catch (RuntimeException | Error e) {
+            environment.close(); // no report to close it
+            throw e;
         }
-        this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
-        this.crashingStore = new CrashingSagaStore(environment.store(), crashAt, crashBeforeWrite);
-        this.orchestrator = newOrchestrator(crashingStore);
     }
 
     private SagaOrchestrator newOrchestrator(SagaStore store) {
@@ -70,16 +86,22 @@ public final class SagaRunReport<F, D> {
                 .build();
     }
 
+    /** Starts the saga, then settles it or only delivers; a run that fails to is closed (its report is lost). */
     SagaRunReport<F, D> start(D data, boolean settle) {
         try {
-            latest = orchestrator.start(definition, SAGA_ID, "test", data);
-        } catch (SimulatedCrash crash) {
-            // the process died right after a write; settle() recovers
-        }
-        if (settle) {
-            settle();
-        } else {
-            deliver();
+            try {
+                latest = orchestrator.start(definition, SAGA_ID, "test", data);
+            } catch (SimulatedCrash crash) {
+                // the process died right after a write; settle() recovers
+            }
+            if (settle) {
+                settle();
+            } else {
+                deliver();
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
         }
         return this;
     }
@@ -88,9 +110,11 @@ public final class SagaRunReport<F, D> {
      * Delivers every message and runs every timer (jumping the virtual clock from one due task to the
      * next) until nothing is left; after a simulated crash, closes the dead orchestrator and recovers on a
      * fresh one over the same store. Each round first waits for the tasks of the environment's
-     * {@linkplain SagaTestEnvironment#executor() executor}.
+     * {@linkplain SagaTestEnvironment#executor() executor}. When the saga is then completed, compensated or
+     * resolved, the run is finished and closed (see the class comment).
      */
     public SagaRunReport<F, D> settle() {
+        ensureOpen();
         for (int round = 0; round < MAX_ROUNDS; round++) {
             environment.awaitExecutor();
             if (recoverIfCrashed()) {
@@ -102,6 +126,10 @@ public final class SagaRunReport<F, D> {
             }
             Optional<Instant> next = environment.scheduler().nextDueAt();
             if (next.isEmpty()) {
+                if (instance().map(i -> i.status().isTerminal()).orElse(false)
+                        && environment.transport().pendingCount() == 0) { // else kept for the test to see
+                    close(); // nothing is left to deliver, run or call: the run is finished
+                }
                 return this;
             }
             try {
@@ -145,6 +173,7 @@ public final class SagaRunReport<F, D> {
      * for the tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor}.
      */
     public SagaRunReport<F, D> advance(Duration duration) {
+        ensureOpen();
         environment.awaitExecutor();
         try {
             environment.scheduler().advance(duration);
@@ -157,27 +186,61 @@ public final class SagaRunReport<F, D> {
 
     /** Cancels the saga, then settles. */
     public SagaRunReport<F, D> cancel() {
+        ensureOpen();
         orchestrator.cancel(SAGA_ID);
         return settle();
     }
 
     /** Operator: retries the failed compensations, then settles. */
     public SagaRunReport<F, D> retryCompensation() {
+        ensureOpen();
         latest = orchestrator.retryCompensation(SAGA_ID);
         return settle();
     }
 
     /** Operator: skips the failed compensation of {@code step}, then settles. */
     public SagaRunReport<F, D> skipCompensation(String step) {
+        ensureOpen();
         latest = orchestrator.skipCompensation(SAGA_ID, step);
         return settle();
     }
 
     /** Operator: marks the saga resolved. */
     public SagaRunReport<F, D> markResolved() {
+        ensureOpen();
         orchestrator.markResolved(SAGA_ID);
         latest = null;
         return settle();
+    }
+
+    /**
+     * Closes what the kit created for this run: its orchestrator (a saga still running stops, as in a process
+     * that shuts down) and its environment. Idempotent; the kit calls it when the run is finished (see the class
+     * comment). Inspections and expectations keep working.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            orchestrator.close();
+        } finally {
+            environment.close();
+        }
+    }
+
+    /** Whether the run was closed ({@link #close()}): finished, or closed by the test. */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("the run is closed (the saga is "
+                    + instance().map(i -> i.status().toString()).orElse("not stored") + "): it can be read, not driven");
+        }
     }
 
     // ---------------------------------------------------------------- inspection

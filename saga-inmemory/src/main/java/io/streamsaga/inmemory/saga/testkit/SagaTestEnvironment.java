@@ -15,7 +15,8 @@ import java.util.concurrent.Executor;
  * The world of one test-kit run: an in-memory transport in manual delivery, a virtual clock, a bus over
  * both, an in-memory saga store and an executor for work on other threads. A fixture subscribes its remote
  * participants on {@link #bus()}. Not thread-safe: the kit drives it from the test thread (and waits while
- * tasks of {@link #executor()} run).
+ * tasks of {@link #executor()} run). Created by the kit for each run, and closed by it when the run is
+ * finished (see {@link SagaRunReport}): the store, the transport's records and the clock stay readable.
  */
 public final class SagaTestEnvironment {
     /** How long the kit waits for the tasks of {@link #executor()} before it fails the test. */
@@ -56,7 +57,8 @@ public final class SagaTestEnvironment {
      * ({@code CompletableFuture.supplyAsync(work, env.executor())}): each task runs on a thread of its own, and
      * the kit waits for its tasks (at most {@link #EXECUTOR_WAIT}, then fails) before it delivers messages, moves
      * the virtual clock or returns, so such work takes no virtual time and the run settles as if it were
-     * synchronous. Thread-safe.
+     * synchronous. Once the run is closed it rejects tasks ({@link java.util.concurrent.RejectedExecutionException})
+     * and its threads end. Thread-safe.
      */
     public Executor executor() {
         return executor;
@@ -67,10 +69,17 @@ public final class SagaTestEnvironment {
         executor.awaitIdle(EXECUTOR_WAIT);
     }
 
+    /** Closes the bus, transport, virtual clock and executor (the kit's; the store needs no closing). */
     void close() {
-        bus.close();
-        transport.close();
-        scheduler.close();
-        executor.close();
+        try {
+            bus.close();
+        } finally {
+            try {
+                transport.close();
+            } finally {
+                scheduler.close();
+                executor.close();
+            }
+        }
     }
 }

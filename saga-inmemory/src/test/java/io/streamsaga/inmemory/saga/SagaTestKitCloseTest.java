@@ -1,0 +1,144 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
+import io.streamsaga.inmemory.saga.testkit.FailureMode;
+import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
+import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
+import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.RejectedExecutionException;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The kit closes what it created for a run (its orchestrator, bus, transport, virtual clock and executor) once
+ * the run is finished, and after each scenario of a crash exploration: they used to be left open, so the
+ * executor's threads built up over a test suite. What a report answers stays readable after that.
+ */
+class SagaTestKitCloseTest {
+    record Order(String id) {
+    }
+
+    /** Services whose calls complete on the environment's executor; remembers the environments and threads used. */
+    static final class Shop implements AutoCloseable {
+        final SagaTestEnvironment env;
+        final List<Thread> threads = new CopyOnWriteArrayList<>();
+        boolean closed;
+
+        Shop(SagaTestEnvironment env) {
+            this.env = env;
+        }
+
+        <T> CompletableFuture<T> call(T result) {
+            return CompletableFuture.supplyAsync(() -> {
+                threads.add(Thread.currentThread());
+                return result;
+            }, env.executor());
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+        }
+    }
+
+    private static SagaDefinition<Order> definition(Shop shop) {
+        return SagaDefinition.builder("shop", Order.class)
+                .step("reserve").asyncAction((order, ctx) -> shop.call(order))
+                .asyncCompensation((order, ctx) -> shop.call(null)).compensationRetry(RetryPolicy.NONE)
+                .step("pay").action((order, ctx) -> order)
+                .build();
+    }
+
+    private static boolean isClosed(SagaTestEnvironment env) {
+        try {
+            env.executor().execute(() -> { });
+            return false;
+        } catch (RejectedExecutionException e) {
+            return true;
+        }
+    }
+
+    @Test
+    void aFinishedRunClosesWhatTheKitCreatedAndStaysReadable() throws InterruptedException {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::definition, new Order("o-1"))
+                .whenRun()
+                .expectCompleted();
+
+        assertTrue(isClosed(report.environment()), "the environment of a finished run is closed");
+        for (Thread thread : report.fixture().threads) {
+            thread.join(Duration.ofSeconds(10).toMillis());
+            assertFalse(thread.isAlive(), "thread " + thread.getName() + " of the environment's executor left running");
+        }
+        assertFalse(report.fixture().closed, "the fixture is the application's: the kit does not close it");
+        // Everything a report answers still reads after the run.
+        report.expectSteps("reserve", "pay");
+        assertEquals(SagaOutcome.COMPLETED, report.result().outcome());
+        assertEquals(2, report.invocations().size());
+        assertFalse(report.history().isEmpty());
+        assertTrue(report.sequenceDiagram().contains("reserve"));
+        assertEquals(0, report.environment().scheduler().pendingTasks());
+        assertEquals(0, report.environment().transport().pendingCount());
+        assertEquals(1, report.orchestrator().findByStatus(SagaStatus.COMPLETED).size());
+    }
+
+    @Test
+    void aRunThatNeedsAttentionStaysOpenForTheOperatorCallsAndClosesWhenItFinishes() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::definition, new Order("o-1"))
+                .failStep("pay", FailureMode.always())
+                .failCompensation("reserve", FailureMode.once())
+                .whenRun()
+                .expectNeedsAttention();
+        assertFalse(isClosed(report.environment()));
+
+        report.retryCompensation().expectCompensated();
+
+        assertTrue(isClosed(report.environment()));
+    }
+
+    @Test
+    void closeClosesARunThatHasNotFinished() {
+        SagaRunReport<Shop, Order> report;
+        try (SagaRunReport<Shop, Order> started = SagaTestKit.given(Shop::new, env -> SagaDefinition.builder("waiting", Order.class)
+                        .step("wait").asyncAction((order, ctx) -> new CompletableFuture<Order>()).build(), new Order("o-1"))
+                .whenStarted()) {
+            report = started;
+            assertFalse(isClosed(report.environment()));
+        }
+
+        assertTrue(isClosed(report.environment()));
+        assertEquals(SagaStatus.RUNNING, report.status());
+        assertThrows(IllegalStateException.class, report::cancel, "a closed run cannot be driven");
+    }
+
+    @Test
+    void anExplorationClosesTheEnvironmentOfEveryScenario() {
+        List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
+
+        ExplorationReport exploration = SagaCrashExplorer.forSaga(env -> {
+            environments.add(env);
+            return new Shop(env);
+        }, SagaTestKitCloseTest::definition, new Order("o-1")).explore();
+
+        assertTrue(exploration.scenarios().size() > 5, exploration.scenarios().toString());
+        assertEquals(exploration.scenarios().size(), environments.size());
+        for (SagaTestEnvironment env : environments) {
+            assertTrue(isClosed(env), "an explored scenario's environment left open");
+        }
+        assertDoesNotThrow(exploration::violations);
+    }
+}
