@@ -21,6 +21,7 @@ import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.TransactionDescription;
 import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -87,9 +88,9 @@ public final class KafkaTransport implements Transport {
     private final String clientPrefix;
     private final KafkaProducer<String, byte[]> producer;
     /** The transactional producers' {@code transaction.timeout.ms}. */
-    private final int transactionTimeoutMs;
+    private final Duration transactionTimeout;
     private final HeaderValues headerValues = new HeaderValues();
-    private final ThreadLocal<Producer<String, byte[]>> currentTransaction = new ThreadLocal<>();
+    private final ThreadLocal<ConsumerLoop.Transaction> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final Map<String, Set<TopicPattern>> groupPatterns = new ConcurrentHashMap<>();
     /** The member numbers in use per group; guarded by itself. */
@@ -113,8 +114,8 @@ public final class KafkaTransport implements Transport {
         Map<String, Object> producerProps = producerProperties("streamsaga-validation");
         producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
         producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
-        this.transactionTimeoutMs = (Integer) ProducerConfig.configDef().parse(producerProps)
-                .get(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
+        this.transactionTimeout = Duration.ofMillis((Integer) ProducerConfig.configDef().parse(producerProps)
+                .get(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG));
     }
 
     private <T> T refuseInvalid(String client, java.util.function.Supplier<T> create) {
@@ -196,9 +197,9 @@ public final class KafkaTransport implements Transport {
         } catch (RuntimeException e) {
             return e;
         }
-        Producer<String, byte[]> target = currentTransaction.get();
+        ConsumerLoop.Transaction transaction = currentTransaction.get();
         try {
-            (target != null ? target : producer).send(record, callback);
+            (transaction != null ? transaction.producerForSend() : producer).send(record, callback);
             return null;
         } catch (RuntimeException e) {
             // closed between the check and the send: the producer refuses it for that reason only
@@ -301,6 +302,8 @@ public final class KafkaTransport implements Transport {
     /** The transactional producers of one exactly-once member, all with its transactional id. */
     private final class MemberProducers implements TransactionalProducers {
         private final String transactionalId;
+        /** The id's producer id and epoch once the last producer created initialised, or null if unknown. */
+        private TransactionDescription created;
 
         MemberProducers(String transactionalId) {
             this.transactionalId = transactionalId;
@@ -313,7 +316,6 @@ public final class KafkaTransport implements Transport {
                 transactional = new KafkaProducer<>(producerProperties(transactionalId), new StringSerializer(),
                         new ByteArraySerializer());
                 transactional.initTransactions();
-                return transactional;
             } catch (RuntimeException e) {
                 if (transactional != null) {
                     transactional.close(Duration.ZERO);
@@ -321,28 +323,32 @@ public final class KafkaTransport implements Transport {
                 throw new KafkaTransportException("cannot initialise transactions for '" + transactionalId + "'", e,
                         e instanceof RetriableException);
             }
+            created = describe();
+            return transactional;
         }
 
-        /**
-         * The coordinator aborts a transaction open longer than its timeout and fences the producer's epoch:
-         * the id's state is then that abort until a producer initialises with the id. A restarted instance
-         * that fenced this member moved it on (to {@code Empty}, or its own transactions), unless it is
-         * between its abort of this member's transaction and its retried initialisation (a retry backoff):
-         * the only case this tells wrong.
-         */
         @Override
-        public boolean abortedForTimeout(Duration openFor) {
+        public Duration transactionTimeout() {
+            return transactionTimeout;
+        }
+
+        @Override
+        public boolean abortedForTimeout() {
+            TransactionDescription now = created == null ? null : describe();
+            return now != null && now.producerId() == created.producerId()
+                    && now.producerEpoch() == created.producerEpoch() + 1
+                    && (now.state() == TransactionState.PREPARE_ABORT || now.state() == TransactionState.COMPLETE_ABORT);
+        }
+
+        private TransactionDescription describe() {
             try {
-                if (openFor.toMillis() < transactionTimeoutMs) {
-                    return false;
-                }
-                TransactionState state = await(admin().describeTransactions(List.of(transactionalId))
-                        .description(transactionalId), "the transaction of " + transactionalId).state();
-                return state == TransactionState.PREPARE_ABORT || state == TransactionState.COMPLETE_ABORT;
+                return await(admin().describeTransactions(List.of(transactionalId)).description(transactionalId),
+                        "the transaction of " + transactionalId);
             } catch (RuntimeException e) {
-                log.warn("cannot tell whether the broker aborted the transaction of {} for its timeout: {}",
-                        transactionalId, e.toString());
-                return false;
+                log.warn("cannot read the transaction state of {}; on a cluster at transaction.version 1 a batch"
+                        + " outliving transaction.timeout.ms then stops its member as if fenced: {}", transactionalId,
+                        e.toString());
+                return null;
             }
         }
     }
@@ -677,9 +683,11 @@ public final class KafkaTransport implements Transport {
          * transaction. A transaction that cannot commit although every handler returned (a handler swallowed its
          * own failed publish) is aborted and its batch redelivered after {@link #redeliveryBackoff}, again and
          * again until it commits: nothing dead-letters it, so a handler should let its publish failures
-         * propagate. A batch that outlives the producer's {@code transaction.timeout.ms} (a
-         * {@link #producerProperty}) is aborted by the broker: a publish after that fails, retriable, and the
-         * member logs it, goes on with a new producer when it must, and handles the batch again (docs/kafka.md).
+         * propagate. A batch open longer than the producer's {@code transaction.timeout.ms} (a
+         * {@link #producerProperty}) is aborted (by the broker, and by the member instead of a commit): a
+         * publish after the broker's abort fails, retriable, and the member logs it and handles the batch again
+         * (with a new producer with the same id on a cluster at {@code transaction.version} 1), unless a restarted
+         * instance has fenced it meanwhile (docs/kafka.md).
          * The prefix must be stable per application instance (such as {@code payment-service-1})
          * and unique across instances, so that a restarted instance fences its crashed predecessor. Consumers
          * then read with {@code isolation.level=read_committed}; {@link #build()} refuses another level.

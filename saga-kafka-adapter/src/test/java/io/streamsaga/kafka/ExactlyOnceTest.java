@@ -371,8 +371,8 @@ class ExactlyOnceTest {
     /**
      * A handler that outlives the producer's {@code transaction.timeout.ms}: the broker aborts its transaction
      * and fences the producer's epoch. Neither the output it published before nor (when it publishes again
-     * after the abort) the one after may become visible (the one after fails, retriable; otherwise the commit
-     * fails), the record must be handled again and its retry's outputs committed once (not dead-lettered),
+     * after the abort) the one after may become visible (the one after fails, retriable; otherwise the member
+     * aborts the batch instead of committing it), the record must be handled again and its retry's outputs committed once (not dead-lettered),
      * and the subscription must go on consuming, rather than stop as if a restarted instance had fenced it.
      */
     @ParameterizedTest(name = "publishesAfterTheAbort={0}")
@@ -443,6 +443,120 @@ class ExactlyOnceTest {
             release.countDown();
             transport.close();
         }
+    }
+
+    /**
+     * A batch whose handlers publish nothing does not start a transaction at the coordinator until its offsets
+     * are sent with the commit, so the broker never aborts it for its timeout: however long its handlers take,
+     * it commits once, rather than be aborted and handled again (for ever, when it is always that slow).
+     */
+    @Test
+    void aSlowBatchThatPublishedNothingCommitsOnceAlthoughItOutlivedTheTransactionTimeout() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .producerProperty(org.apache.kafka.clients.producer.ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 1000)
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        AtomicInteger calls = new AtomicInteger();
+        try (EventBus bus = bus(transport)) {
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                calls.incrementAndGet();
+                // slow work (longer than transaction.timeout.ms) that publishes nothing
+                assertFalse(new CountDownLatch(1).await(1200, TimeUnit.MILLISECONDS));
+            });
+            bus.publish(orders, "k", new OrderCreated("slow", 1)).toCompletableFuture().join();
+
+            await().atMost(WAIT).until(() -> calls.get() > 1 || transport.committedOffsets(group, orders).values()
+                    .stream().mapToLong(Long::longValue).sum() >= 1);
+            assertEquals(1, calls.get(), "handled once");
+            assertEquals(1, transport.committedOffsets(group, orders).values().stream().mapToLong(Long::longValue).sum(),
+                    "its offset is committed");
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
+     * A member whose transaction the broker aborted for its timeout, and whose transactional id a restarted
+     * instance (same prefix) then took, is fenced: it must stop, and leave the id to the restarted instance,
+     * also when that instance's own last transaction was aborted (a handler failure, waiting for its
+     * redelivery), so that the id's state at the coordinator is an abort, as after a timeout.
+     */
+    @Test
+    void aMemberFencedAfterItsTransactionTimedOutStopsEvenWhenTheFencingInstancesLastTransactionAborted() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("payment");
+        String prefix = SharedKafkaBroker.unique("payment-service");
+        String transactionalId = prefix + "." + group + ".0";
+        KafkaTransport zombie = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(prefix)
+                .producerProperty(org.apache.kafka.clients.producer.ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 1000)
+                // its consumer leaves the group while its handler hangs, so the restarted instance gets the partitions
+                .consumerProperty(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 2000)
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        KafkaTransport restarted = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(prefix).build();
+        CountDownLatch blocked = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch restartedFailed = new CountDownLatch(1);
+        try (EventBus zombieBus = bus(zombie);
+             EventBus restartedBus = EventBus.builder(restarted)
+                     .types(TypeRegistry.builder()
+                             .register("order-created", 1, OrderCreated.class)
+                             .register("payment-processed", 1, PaymentProcessed.class)
+                             .build())
+                     // its failed record waits for its redelivery for the rest of the test
+                     .retryPolicy(RetryPolicy.builder().maxAttempts(3).initialBackoff(Duration.ofMinutes(10))
+                             .maxBackoff(Duration.ofMinutes(10)).jitter(0).build())
+                     .build();
+             org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                     Map.of(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            zombieBus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                zombieBus.publish(payments, "zombie-" + event.orderId(), new PaymentProcessed(event.orderId()))
+                        .toCompletableFuture().join();
+                blocked.countDown();
+                release.await();
+            });
+            KafkaSubscription zombieSubscription = zombie.subscriptions().iterator().next();
+            zombieBus.publish(orders, "k", new OrderCreated("slow", 1)).toCompletableFuture().join();
+            assertTrue(blocked.await(60, TimeUnit.SECONDS), "the handler runs");
+            await().atMost(WAIT).until(() -> state(admin, transactionalId)
+                    == org.apache.kafka.clients.admin.TransactionState.COMPLETE_ABORT);
+
+            // the restarted instance takes the id; its handler publishes, fails and waits for its redelivery
+            restartedBus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                restartedBus.publish(payments, "restarted-" + event.orderId(), new PaymentProcessed(event.orderId()))
+                        .toCompletableFuture().join();
+                restartedFailed.countDown();
+                throw new IllegalStateException("a downstream service is down");
+            });
+            assertTrue(restartedFailed.await(60, TimeUnit.SECONDS), "the restarted instance handles the order");
+            await().atMost(WAIT).until(() -> state(admin, transactionalId)
+                    == org.apache.kafka.clients.admin.TransactionState.COMPLETE_ABORT);
+            KafkaSubscription restartedSubscription = restarted.subscriptions().iterator().next();
+
+            release.countDown(); // the zombie's handler returns: its commit fails, fenced
+            await().atMost(WAIT).until(() -> !zombieSubscription.isActive()
+                    || state(admin, transactionalId) != org.apache.kafka.clients.admin.TransactionState.COMPLETE_ABORT);
+            assertFalse(zombieSubscription.isActive(), "the fenced member stops");
+            assertEquals(org.apache.kafka.clients.admin.TransactionState.COMPLETE_ABORT, state(admin, transactionalId),
+                    "the id stays the restarted instance's");
+            assertTrue(restartedSubscription.isActive(), "the restarted instance goes on");
+        } finally {
+            release.countDown();
+            zombie.close();
+            restarted.close();
+        }
+    }
+
+    private static org.apache.kafka.clients.admin.TransactionState state(org.apache.kafka.clients.admin.Admin admin,
+                                                                        String transactionalId) throws Exception {
+        return admin.describeTransactions(List.of(transactionalId)).all().get(30, TimeUnit.SECONDS)
+                .get(transactionalId).state();
     }
 
     /**

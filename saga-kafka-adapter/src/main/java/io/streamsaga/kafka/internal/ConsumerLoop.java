@@ -16,7 +16,6 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
-import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -48,11 +47,12 @@ import java.util.regex.Pattern;
  * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
  * offsets, so outputs and progress commit or abort together (a close commits the records its handlers
- * finished, as in plain mode); a batch whose transaction fails to commit is
- * handled again after the redelivery backoff. A batch that outlived the producer's
- * {@code transaction.timeout.ms}, whose transaction the broker aborted (fencing the producer's epoch), is
- * logged and handled again, with a new producer when the old one cannot go on; only a fence by another
- * producer with the same transactional id stops the member.
+ * finished, as in plain mode); a batch whose transaction fails to commit is handled again after the
+ * redelivery backoff. A batch open longer than the producer's {@code transaction.timeout.ms} since its first
+ * send (which the broker aborts, fencing the producer's epoch) is not committed but aborted, logged and
+ * handled again: that abort gives the producer a new epoch, which the coordinator refuses once another
+ * producer has taken the transactional id, so only such a fence stops the member (at
+ * {@code transaction.version} 1 it refuses it after a timeout too: see {@link TransactionalProducers}).
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -66,9 +66,9 @@ public final class ConsumerLoop implements Runnable {
     private final RecordHandler handler;
     private final Consumer<String, byte[]> consumer;
     private final TransactionalProducers producers;
-    /** Replaced when the broker aborted a transaction for its timeout; used by the loop thread only. */
+    /** Replaced only after a transaction timeout the coordinator did not let it abort; loop thread only. */
     private Producer<String, byte[]> transactionalProducer;
-    private final ThreadLocal<Producer<String, byte[]>> currentTransaction;
+    private final ThreadLocal<Transaction> currentTransaction;
     private final Duration pollTimeout;
     private final Duration redeliveryBackoff;
     private final Set<String> topicsBeforeSubscribe;
@@ -83,17 +83,18 @@ public final class ConsumerLoop implements Runnable {
 
     /**
      * @param transactionalProducer  a producer with transactions initialised for exactly-once mode, or null
-     * @param producers              where that producer came from, for a new one after a transaction timeout;
-     *                               null when {@code transactionalProducer} is
-     * @param currentTransaction     where the loop publishes its producer while a handler runs, so sends from
-     *                               the handler join the transaction
+     * @param producers              where that producer came from: its {@code transaction.timeout.ms} (a batch
+     *                               open longer since its first send is aborted rather than committed), and a
+     *                               new one after a timeout; null when {@code transactionalProducer} is
+     * @param currentTransaction     where the loop publishes its transaction while a handler runs, so sends from
+     *                               the handler join it
      * @param topicsBeforeSubscribe  topics that existed when the subscription started; a group with no
      *                               committed offset starts at their end for {@link StartPosition#LATEST},
      *                               and at the beginning of any topic created later
      */
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
-                        TransactionalProducers producers, ThreadLocal<Producer<String, byte[]>> currentTransaction, Duration pollTimeout,
+                        TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
                         Duration redeliveryBackoff, Set<String> topicsBeforeSubscribe) {
         this.group = group;
         this.pattern = pattern;
@@ -245,9 +246,9 @@ public final class ConsumerLoop implements Runnable {
         TopicPartition failedPartition = null;
         Throwable failure = null;
         boolean transactionFailed = false;
-        long beganNanos = System.nanoTime();
         transactionalProducer.beginTransaction();
-        currentTransaction.set(transactionalProducer);
+        Transaction transaction = new Transaction(transactionalProducer);
+        currentTransaction.set(transaction);
         try {
             outer:
             for (TopicPartition partition : records.partitions()) {
@@ -271,8 +272,13 @@ public final class ConsumerLoop implements Runnable {
         } finally {
             currentTransaction.remove();
         }
+        // the broker's clock for the timeout starts at the first send (a transaction nothing was sent into starts
+        // with its commit, which sends the offsets)
+        Duration openFor = transaction.sent
+                ? Duration.ofNanos(System.nanoTime() - transaction.firstSendNanos) : Duration.ZERO;
+        boolean outlived = openFor.compareTo(producers.transactionTimeout()) >= 0;
         try {
-            if (failure == null) { // also when closing: what the handlers finished commits, as in plain mode
+            if (failure == null && !outlived) { // also when closing: what the handlers finished commits, as in plain mode
                 if (!offsets.isEmpty()) {
                     offsets.replaceAll((partition, offset) -> handledAll(records, partition, offset)
                             ? new OffsetAndMetadata(positionAfter(partition, offset.offset())) : offset);
@@ -282,22 +288,20 @@ public final class ConsumerLoop implements Runnable {
                 processed.putAll(offsets);
                 return;
             }
-            Throwable epochError = cause(failure, InvalidProducerEpochException.class);
-            if (epochError != null) {
-                // a handler's send into the transaction the broker aborted for its timeout failed (retriable)
-                Duration openFor = Duration.ofNanos(System.nanoTime() - beganNanos);
-                if (producers.abortedForTimeout(openFor)) {
-                    logTimedOut(openFor, epochError);
-                }
+            if (outlived) {
+                logTimedOut(openFor);
+                transactionFailed = failure == null;
             }
-            transactionalProducer.abortTransaction(); // after a timeout, also gives the producer a new epoch
-        } catch (ProducerFencedException | InvalidProducerEpochException e) {
+            // After the broker aborted the transaction for its timeout, this also gives the producer a new epoch
+            // (committing would fail for good); the coordinator refuses that (ProducerFencedException) when
+            // another producer has taken the transactional id since.
+            transactionalProducer.abortTransaction();
+        } catch (ProducerFencedException e) {
             if (!running) {
                 log.debug("transaction of group {} on {} ends with the member: {}", group, pattern, e.toString());
                 return; // closing: the broker aborts what it has not aborted yet
             }
-            Duration openFor = Duration.ofNanos(System.nanoTime() - beganNanos);
-            if (!producers.abortedForTimeout(openFor)) {
+            if (!outlived || !producers.abortedForTimeout()) {
                 // Another instance with the same transactional id owns these partitions now: this member must
                 // stop; its uncommitted outputs are aborted by the broker. (A CommitFailedException only says
                 // the group moved the partitions on while this member was busy: it aborts below, and the next
@@ -306,11 +310,10 @@ public final class ConsumerLoop implements Runnable {
                 running = false;
                 return;
             }
-            // The broker aborted the transaction because the batch took longer than transaction.timeout.ms,
-            // and fenced this producer's epoch; nobody else took the id, so the member goes on with a new
-            // producer (its initialisation fences only the old one) and handles the batch again.
-            logTimedOut(openFor, e);
-            transactionFailed = true;
+            // transaction.version 1: the coordinator refused the abort of the transaction it aborted for its
+            // timeout, but nobody took the id since, so the member goes on with a new producer (its
+            // initialisation fences only the old one)
+            transactionFailed = failure == null;
             try {
                 transactionalProducer.close(Duration.ZERO);
                 transactionalProducer = producers.create();
@@ -327,7 +330,8 @@ public final class ConsumerLoop implements Runnable {
             try {
                 transactionalProducer.abortTransaction();
             } catch (KafkaException abortError) {
-                log.warn("consumer of group {} on {} cannot abort and stops: {}", group, pattern, abortError.toString());
+                log.warn("consumer of group {} on {} cannot abort{} and stops: {}", group, pattern,
+                        abortError instanceof ProducerFencedException ? " (fenced)" : "", abortError.toString());
                 running = false;
                 return;
             }
@@ -352,27 +356,41 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
+    /**
+     * The transaction of the batch a loop is handling, as its handlers' sends reach it (through the transport's
+     * thread-local): its producer, and when the first send went into it, which starts the broker's clock for
+     * {@code transaction.timeout.ms}. Used by the loop thread only.
+     */
+    public static final class Transaction {
+        private final Producer<String, byte[]> producer;
+        private boolean sent;
+        private long firstSendNanos;
+
+        Transaction(Producer<String, byte[]> producer) {
+            this.producer = producer;
+        }
+
+        /** The producer to send a record into this transaction with; notes the first send. */
+        public Producer<String, byte[]> producerForSend() {
+            if (!sent) {
+                sent = true;
+                firstSendNanos = System.nanoTime();
+            }
+            return producer;
+        }
+    }
+
     private static boolean handledAll(ConsumerRecords<String, byte[]> records, TopicPartition partition,
                                       OffsetAndMetadata next) {
         List<ConsumerRecord<String, byte[]>> partitionRecords = records.records(partition);
         return next.offset() == partitionRecords.get(partitionRecords.size() - 1).offset() + 1;
     }
 
-    private void logTimedOut(Duration openFor, Throwable error) {
-        log.warn("transaction of group {} on {} was open for {}, longer than the producer's transaction.timeout.ms:"
-                        + " the broker aborted it with the batch's outputs, and the batch is handled again"
-                        + " (raise transaction.timeout.ms above the slowest batch): {}",
-                group, pattern, openFor, error.toString());
-    }
-
-    /** The first of {@code error}'s causes (itself included) of the given type, or null. */
-    private static Throwable cause(Throwable error, Class<? extends Throwable> type) {
-        for (Throwable cause = error; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
-            if (type.isInstance(cause)) {
-                return cause;
-            }
-        }
-        return null;
+    private void logTimedOut(Duration openFor) {
+        log.warn("transaction of group {} on {} was open for {}, longer than the producer's transaction.timeout.ms ({}):"
+                        + " the broker aborts it with the batch's outputs, so the batch is handled again"
+                        + " (raise transaction.timeout.ms above the slowest batch)",
+                group, pattern, openFor, producers.transactionTimeout());
     }
 
     private void deliver(ConsumerRecord<String, byte[]> record) throws Exception {
