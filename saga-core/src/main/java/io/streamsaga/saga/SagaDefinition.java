@@ -223,7 +223,7 @@ public final class SagaDefinition<D> {
                     if (sb.role == StepRole.RETRIABLE && firstRetriable == null) {
                         firstRetriable = sb.name;
                     }
-                    SagaStep<D> step = sb.build(steps.size(), g);
+                    SagaStep<D> step = sb.build(steps.size(), g, groups.get(g).size() > 1);
                     steps.add(step);
                     built.add(step);
                 }
@@ -397,7 +397,8 @@ public final class SagaDefinition<D> {
          * retried per {@link #compensationRetry}), in place of the step's {@link #timeout}: for an undo slower
          * than the action, or a remote one. It bounds a compensation the engine does not block on (asynchronous,
          * remote, or a parallel group member's), so a step with no compensation, or with a synchronous one
-         * outside a parallel group, rejects it when built.
+         * outside a parallel group of two or more (a group of one runs it on the driving thread), rejects it
+         * when built.
          */
         public StepBuilder<D> compensationTimeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
@@ -437,7 +438,8 @@ public final class SagaDefinition<D> {
             return owner;
         }
 
-        SagaStep<D> build(int index, int group) {
+        /** {@code concurrent}: a member of a parallel group of two or more (its compensation runs on the parallel executor). */
+        SagaStep<D> build(int index, int group, boolean concurrent) {
             String saga = owner.name;
             int kinds = (action != null ? 1 : 0) + (asyncAction != null ? 1 : 0) + (command != null ? 1 : 0);
             ConfigurationException.require(kinds == 1, "saga '%s': step '%s' needs exactly one of action(...), asyncAction(...) "
@@ -456,11 +458,12 @@ public final class SagaDefinition<D> {
                     saga, role.name().toLowerCase(java.util.Locale.ROOT), name);
             ConfigurationException.require(compensationTimeout == null || compensations == 1,
                     "saga '%s': step '%s' has a compensationTimeout (%s) but no compensation", saga, name, compensationTimeout);
-            // The driving thread runs a lone step's synchronous compensation to its end: no timeout could apply.
-            ConfigurationException.require(compensationTimeout == null || compensation == null || member,
+            // The driving thread runs a lone step's synchronous compensation to its end (also the only member of a
+            // parallel group's): no timeout could apply.
+            ConfigurationException.require(compensationTimeout == null || compensation == null || concurrent,
                     "saga '%s': step '%s' has a compensationTimeout (%s) but a synchronous compensation, which runs to "
-                    + "its end on the thread that drives the saga (only an asynchronous or remote compensation, or a "
-                    + "parallel group member's, is bounded by a timeout)", saga, name, compensationTimeout);
+                    + "its end on the thread that drives the saga (only an asynchronous or remote compensation, or that of "
+                    + "a member of a parallel group of two or more, is bounded by a timeout)", saga, name, compensationTimeout);
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;

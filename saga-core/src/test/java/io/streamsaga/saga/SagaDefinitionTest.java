@@ -148,6 +148,27 @@ class SagaDefinitionTest {
     }
 
     @Test
+    void aLoneMemberOfAParallelGroupRefusesACompensationTimeoutOnItsSynchronousCompensation() {
+        // A group of one runs its member's synchronous compensation on the driving thread, to its end: the
+        // timeout would be silently ignored. Two members compensate on the parallel executor: bounded.
+        ConfigurationException lone = assertThrows(ConfigurationException.class, () -> saga()
+                .parallel(g -> g.step("ship").action((d, c) -> d).compensation((d, c) -> { })
+                        .compensationTimeout(java.time.Duration.ofMinutes(5)))
+                .build());
+        assertTrue(lone.getMessage().startsWith("saga 'order-saga': step 'ship' has a compensationTimeout (PT5M) but "
+                + "a synchronous compensation"), lone.getMessage());
+
+        SagaDefinition<Data> definition = saga()
+                .parallel(g -> {
+                    g.step("ship").action((d, c) -> d).compensation((d, c) -> { })
+                            .compensationTimeout(java.time.Duration.ofMinutes(5));
+                    g.step("bill").action((d, c) -> d);
+                })
+                .build();
+        assertEquals(java.time.Duration.ofMinutes(5), definition.step("ship").compensationTimeout());
+    }
+
+    @Test
     void stepNamesMustBeUniqueAndTheSagaMustHaveSteps() {
         assertThrows(ConfigurationException.class, () -> saga().build());
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga()
