@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
+import io.streamsaga.inmemory.saga.testkit.FailureMode;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
@@ -17,6 +18,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.function.Supplier;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -112,6 +114,32 @@ class SagaTestKitExecutorTest {
                 .whenStarted();
 
         run.expectCompleted(); // the clock never moved: the work on the executor took no virtual time
+    }
+
+    @Test
+    void advanceWaitsForTheExecutorBeforeEachTimerItRunsSoThatAStepsTimeoutCannotOvertakeItsWork() {
+        // The first attempt fails (injected), its retry runs at 1 s inside advance(1 min) and hands its work to the
+        // executor; the work ends once the kit waits for it, or (were the kit not to) once the step timed out at 11 s.
+        SagaRunReport<SagaTestEnvironment, Order> run = SagaTestKit.given(env -> env, env -> {
+                    Thread testThread = Thread.currentThread();
+                    return SagaDefinition.builder("shipping", Order.class)
+                            .step("reserve").asyncAction((order, ctx) -> CompletableFuture.supplyAsync(() -> {
+                                await().atMost(Duration.ofSeconds(20)).until(() -> testThread.getState() == Thread.State.TIMED_WAITING
+                                        || env.store().history(SagaRunReport.SAGA_ID).stream()
+                                        .anyMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT));
+                                return order;
+                            }, env.executor()))
+                            .retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofSeconds(1)).jitter(0).build())
+                            .timeout(Duration.ofSeconds(10))
+                            .build();
+                }, new Order("o-5"))
+                .failStep("reserve", FailureMode.once())
+                .whenStarted();
+
+        run.advance(Duration.ofMinutes(1))
+                .expectCompleted()
+                .expectAttempts("reserve", 2);
+        assertTrue(run.history().stream().noneMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT), run.sequenceDiagram());
     }
 
     @Test

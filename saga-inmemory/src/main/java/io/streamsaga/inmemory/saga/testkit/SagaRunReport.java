@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
@@ -169,14 +170,24 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
-     * Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages; first waits
-     * for the tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor}.
+     * Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages; waits for the
+     * tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} first and before each timer,
+     * so that work a timer started (a retry's) is not overtaken by a later one (its timeout).
      */
     public SagaRunReport<F, D> advance(Duration duration) {
         ensureOpen();
-        environment.awaitExecutor();
+        VirtualScheduler scheduler = environment.scheduler();
+        Instant target = scheduler.now().plus(duration.isNegative() ? Duration.ZERO : duration);
         try {
-            environment.scheduler().advance(duration);
+            while (true) {
+                environment.awaitExecutor();
+                Optional<Instant> next = scheduler.nextDueAt();
+                if (next.isEmpty() || next.get().isAfter(target)) {
+                    break;
+                }
+                scheduler.advanceTo(next.get());
+            }
+            scheduler.advanceTo(target);
         } catch (SimulatedCrash crash) {
             // recovered by deliver()
         }
