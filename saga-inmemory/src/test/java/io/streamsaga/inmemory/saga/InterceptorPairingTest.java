@@ -124,6 +124,43 @@ class InterceptorPairingTest {
     }
 
     @Test
+    void aRetryAfterATimeoutIsANewInvocationAndTheTimedOutAttemptsLateCompletionEndsNeither() {
+        List<CompletableFuture<Order>> actions = new ArrayList<>();
+        List<CompletableFuture<Void>> undos = new ArrayList<>();
+        SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
+                .step("ship").asyncAction((order, ctx) -> {
+                    CompletableFuture<Order> stage = new CompletableFuture<>();
+                    actions.add(stage);
+                    return stage;
+                }).retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).timeout(TIMEOUT)
+                .asyncCompensation((order, ctx) -> {
+                    CompletableFuture<Void> stage = new CompletableFuture<>();
+                    undos.add(stage);
+                    return stage;
+                }).compensationRetry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .step("bill").action((order, ctx) -> {
+                    throw new IllegalStateException("declined");
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = orchestrator(tracer).build()) {
+            orchestrator.start(definition, "order-1", null, new Order("o-1"));
+            scheduler.advance(TIMEOUT); // attempt 1 times out, attempt 2 starts at once
+            actions.get(0).complete(new Order("late 1")); // ignored: attempt 2's invocation stays open
+            actions.get(1).complete(new Order("o-1"));
+            scheduler.advance(TIMEOUT); // compensation attempt 1 times out, attempt 2 starts
+            undos.get(0).complete(null); // ignored
+            undos.get(1).complete(null);
+
+            assertEquals(SagaStatus.COMPENSATED, orchestrator.find("order-1").orElseThrow().status());
+            assertEquals(List.of("tracer before ACTION ship#1", "tracer after ACTION ship#1 SagaTimeoutException",
+                    "tracer before ACTION ship#2", "tracer after ACTION ship#2 ok",
+                    "tracer before ACTION bill#1", "tracer after ACTION bill#1 IllegalStateException",
+                    "tracer before COMPENSATION ship#1", "tracer after COMPENSATION ship#1 SagaTimeoutException",
+                    "tracer before COMPENSATION ship#2", "tracer after COMPENSATION ship#2 ok"), tracer.events());
+        }
+    }
+
+    @Test
     void aParallelMembersActionThatTimesOutEndsItsInvocationWithTheTimeout() {
         SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
                 .parallel(group -> {
