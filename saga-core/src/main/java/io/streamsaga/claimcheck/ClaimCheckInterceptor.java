@@ -47,7 +47,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * replay horizon. A message published twice to one topic (an application's publish retry, an outbox
  * relay's re-publish after a crash) is two records and two holds, so the second record is delivered with its
  * payload like any duplicate, whatever the groups did with the first. A publish that failed keeps its hold
- * until the expiry, since its record may have landed all the same. Thread-safe.
+ * until the expiry, since its record may have landed all the same.
+ *
+ * <p>A group that subscribes later and reads from the earliest position (a {@code Reprocessor} replay, a
+ * new projection) finds the payloads released before it subscribed missing, and dead-letters those
+ * records: for a topic that is replayed, set {@link Builder#keepUntilExpiry(boolean)}, and payloads are
+ * deleted by the expiry only. Thread-safe.
  */
 public final class ClaimCheckInterceptor implements MessageInterceptor, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClaimCheckInterceptor.class);
@@ -176,7 +181,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (payloadId == null) {
             payloadId = message.headers().get(PayloadReference.ID_HEADER);
         }
-        if (payloadId == null) {
+        if (payloadId == null || config.keepUntilExpiry()) {
             return;
         }
         Set<String> required = config.transport().consumerGroups(message.topic());
@@ -324,9 +329,11 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      * @param expiry           payloads older than this are deleted whatever their holders
      * @param sweepInterval    how often the expiry sweep runs
      * @param keepDeadLettered keep the payload of a dead-lettered message until the expiry
+     * @param keepUntilExpiry  never release a payload when the groups are done: only the expiry deletes it
      */
     public record Config(PayloadStore store, Transport transport, Scheduler scheduler, MetricsRecorder metrics,
-                         int threshold, Duration expiry, Duration sweepInterval, boolean keepDeadLettered) {
+                         int threshold, Duration expiry, Duration sweepInterval, boolean keepDeadLettered,
+                         boolean keepUntilExpiry) {
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(transport, "transport");
@@ -354,6 +361,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         private Duration expiry = Duration.ofDays(7);
         private Duration sweepInterval = Duration.ofHours(1);
         private boolean keepDeadLettered = true;
+        private boolean keepUntilExpiry;
 
         private Builder(PayloadStore store, Transport transport) {
             this.store = Objects.requireNonNull(store, "store");
@@ -401,10 +409,22 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             return this;
         }
 
+        /**
+         * Whether payloads are kept until the expiry even once every group subscribed to the topic is done
+         * (default false: released then). Set it when the topic is replayed by groups that subscribe later
+         * and read from the earliest position (a {@code Reprocessor} replay, a new projection): they would
+         * find a released payload missing and dead-letter the record. The expiry must then cover how far
+         * back such a replay reads.
+         */
+        public Builder keepUntilExpiry(boolean keep) {
+            this.keepUntilExpiry = keep;
+            return this;
+        }
+
         public ClaimCheckInterceptor build() {
             boolean own = scheduler == null;
             return new ClaimCheckInterceptor(new Config(store, transport, own ? Scheduler.system() : scheduler,
-                    metrics, threshold, expiry, sweepInterval, keepDeadLettered), own);
+                    metrics, threshold, expiry, sweepInterval, keepDeadLettered, keepUntilExpiry), own);
         }
     }
 }

@@ -11,6 +11,8 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.kappa.Replay;
+import io.streamsaga.kappa.Reprocessor;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -262,6 +264,36 @@ class ClaimCheckTest {
         assertEquals(List.of(large("o-1")), archived);
         assertEquals(0, store.size(), "both messages released their hold");
         assertEquals(0, claimCheck.pendingMessages());
+    }
+
+    @Test
+    void aReplayUnderANewGroupFindsThePayloadsWhenTheyAreKeptUntilTheExpiry() {
+        // by default a payload goes once the groups subscribed at the time are done, so a Kappa replay under a
+        // new group would find every released payload missing and dead-letter it; keepUntilExpiry keeps them
+        start(false);
+        claimCheck.close();
+        claimCheck = ClaimCheckInterceptor.builder(store, transport).scheduler(scheduler).threshold(THRESHOLD)
+                .expiry(Duration.ofDays(1)).keepUntilExpiry(true).build();
+        bus.close();
+        bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("large-order", 1, LargeOrder.class).build())
+                .scheduler(scheduler).interceptor(claimCheck).build();
+        bus.subscribe("billing", "large-order", LargeOrder.class, (e, ctx) -> { });
+        bus.publish("large-order", "o-1", large("o-1")).toCompletableFuture().join();
+        transport.drainAll();
+        assertEquals(1, store.size(), "kept although every group is done");
+        assertEquals(0, claimCheck.pendingMessages(), "nothing is tracked when nothing is released");
+
+        List<String> replayed = new CopyOnWriteArrayList<>();
+        Replay replay = Reprocessor.builder(bus).on("large-order", LargeOrder.class, (e, ctx) -> replayed.add(resolved(e)))
+                .mode(Reprocessor.Mode.UNTIL_TARGET).build().start("rebuild");
+        transport.drainAll();
+
+        assertTrue(replay.caughtUp().toCompletableFuture().isDone());
+        assertEquals(List.of("o-1"), replayed, "the replay sees the event, not a dead letter for a missing payload");
+        assertTrue(transport.messages("large-order.DLT").isEmpty());
+        scheduler.advance(Duration.ofDays(1).plusHours(1));
+        assertEquals(0, store.size(), "the expiry deletes it");
     }
 
     @Test
