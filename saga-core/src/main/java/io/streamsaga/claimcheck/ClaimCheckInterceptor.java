@@ -96,6 +96,13 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (message.payload() == null || message.headers().containsKey(PayloadReference.ID_HEADER)) {
             return message; // nothing to check, or already checked (a dead letter being re-published)
         }
+        if (message.headers().containsKey(PayloadReference.RESOLVED_ID_HEADER)
+                || message.headers().containsKey(PayloadReference.HOLD_HEADER)) {
+            // A resolved message published again: what it was resolved from and held by is the received
+            // record's, and would otherwise name the wrong payload or hold on this record.
+            message = message.toBuilder().header(PayloadReference.RESOLVED_ID_HEADER, null)
+                    .header(PayloadReference.HOLD_HEADER, null).build();
+        }
         byte[] bytes = codec.encode(message.payload());
         if (bytes.length <= config.threshold()) {
             // Hand the encoded form on when the transport would encode it anyway, so it is encoded once.

@@ -26,7 +26,8 @@ public record PayloadReference(String id, long size, String sha256, String conte
     /**
      * Set instead of the reference headers once a consumer resolved the payload, so that a resolved
      * message published again (a dead letter of the aggregator, a forwarded event) is checked afresh
-     * rather than taken for a reference.
+     * rather than taken for a reference. Removed on publish, with {@link #HOLD_HEADER}: they describe the
+     * received record, not the new one.
      */
     public static final String RESOLVED_ID_HEADER = "claim-check-resolved-id";
     /**

@@ -297,6 +297,36 @@ class ClaimCheckTest {
     }
 
     @Test
+    void resolvedMessageForwardedWithANewPayloadReleasesTheNewPayloadWhenDeadLettered() {
+        // a handler forwards the resolved message with an enriched payload (toBuilder keeps its headers): the
+        // first topic's claim-check-resolved-id must not travel on and name the old payload to release when
+        // the forwarded record is dead-lettered, leaving the new one until the expiry
+        start(true);
+        claimCheck.close();
+        claimCheck = ClaimCheckInterceptor.builder(store, transport).scheduler(scheduler).threshold(THRESHOLD)
+                .keepDeadLettered(false).build();
+        bus.close();
+        bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("large-order", 1, LargeOrder.class).build())
+                .scheduler(scheduler).interceptor(claimCheck).build();
+        bus.subscribe("enricher", "large-order", Message.class, (m, ctx) ->
+                bus.publish(m.toBuilder().payload(bus.codec().encode(large(ctx.message().key() + "-enriched"))).build()
+                        .withTopic("large-order-enriched")).toCompletableFuture().join());
+        bus.subscribe("billing", "large-order-enriched", LargeOrder.class,
+                SubscriptionOptions.defaults().withRetryPolicy(RetryPolicy.NONE), (e, ctx) -> {
+                    throw new IllegalStateException("billing down");
+                });
+        bus.publish("large-order", "o-1", large("o-1")).toCompletableFuture().join();
+        transport.drainAll();
+
+        assertEquals(1, transport.messages("large-order-enriched.DLT").size());
+        assertEquals(0, store.size(), "both payloads released: every group is done with both records");
+        assertFalse(transport.messages("large-order-enriched").get(0).headers().containsKey(PayloadReference.RESOLVED_ID_HEADER),
+                "the forwarded record does not carry the first topic's resolution");
+        assertEquals(0, claimCheck.pendingMessages());
+    }
+
+    @Test
     void expiryShorterThanTheReplayHorizonIsRefused() {
         start(false);
         InMemoryTransport retained = InMemoryTransport.builder().retention(Duration.ofDays(7)).build();
