@@ -1361,8 +1361,10 @@ final class SagaRun<D> {
             cancelTimer(i);
         }
         // Outcomes arriving from now on are ignored: the invocations still open end here, with the reason.
-        for (int i = 0; uncommon != null && uncommon.openInvocations != null && i < steps.length; i++) {
-            endInvocation(i, reason);
+        if (uncommon != null && uncommon.openInvocations != null) {
+            for (int i = 0; i < steps.length; i++) {
+                endInvocation(i, reason);
+            }
         }
         if (reason != null) {
             future.completeExceptionally(reason);
