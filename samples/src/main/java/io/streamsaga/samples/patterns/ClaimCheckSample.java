@@ -16,6 +16,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -42,7 +43,19 @@ public final class ClaimCheckSample {
     public static void main(String[] args) throws IOException {
         Path dir = Files.createTempDirectory("streamsaga-claim-check");
         run(dir, System.out);
-        Files.deleteIfExists(dir); // empty by now: every payload was deleted
+        removeStore(dir);
+    }
+
+    /**
+     * Deletes the store's directory. Every payload was deleted by then, but the store keeps its lock file
+     * ({@code .lock}) in the directory, so the directory is not empty.
+     */
+    private static void removeStore(Path dir) throws IOException {
+        try (Stream<Path> left = Files.walk(dir)) {
+            for (Path path : left.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(path);
+            }
+        }
     }
 
     public static Result run(Path storeDir, PrintStream out) {

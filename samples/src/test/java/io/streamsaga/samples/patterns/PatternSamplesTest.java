@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,6 +46,12 @@ class PatternSamplesTest {
         assertEquals(List.of("billing", "shipping"), result.receivedBy().stream().sorted().toList());
         assertTrue(result.filesBefore() >= 1);
         assertEquals(0, result.filesAfter());
+    }
+
+    /** What the documented command runs: it ends without an error, its store's directory removed. */
+    @Test
+    void claimCheckSampleMainRemovesItsStoreDirectoryWithTheStoresLockFile() {
+        assertDoesNotThrow(() -> ClaimCheckSample.main(new String[0]));
     }
 
     @Test
