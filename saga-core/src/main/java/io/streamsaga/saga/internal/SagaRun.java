@@ -84,7 +84,10 @@ final class SagaRun<D> {
      * in a run read from the store until needed: then read from its history ({@link #uncertainAttempts}).
      */
     private boolean[] uncertainAttempt;
-    /** One slot per step, allocated when the first timer is armed: local sagas arm none. */
+    /**
+     * One slot per step, holding its current timer (its timeout or its retry, a {@link StepTimer}), allocated
+     * when the first timer is armed: local sagas arm none.
+     */
     private Scheduler.Cancellable[] timers;
     private static final Scheduler.Cancellable[] NO_TIMERS = new Scheduler.Cancellable[0];
     private boolean driving;
@@ -861,14 +864,12 @@ final class SagaRun<D> {
         if (timeout == null) {
             return;
         }
-        int i = step.index();
-        timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onTimeout(step, attempt, timeout));
+        arm(step.index(), timeout, () -> onTimeout(step, attempt, timeout));
     }
 
     private synchronized void onTimeout(SagaStep<D> step, int attempt, Duration timeout) {
         now = null;
         int i = step.index();
-        timers[i] = null;
         if (stopped || orchestrator.isClosed()) {
             return;
         }
@@ -891,13 +892,11 @@ final class SagaRun<D> {
         if (timers()[i] != null || !flush()) {
             return;
         }
-        Duration delay = Duration.between(now(), state.dueAt());
-        timers()[i] = orchestrator.scheduler().schedule(delay, () -> onRetryDue(i));
+        arm(i, Duration.between(now(), state.dueAt()), this::onRetryDue);
     }
 
-    private synchronized void onRetryDue(int i) {
+    private synchronized void onRetryDue() {
         now = null;
-        timers[i] = null;
         if (!stopped && !orchestrator.isClosed()) {
             drive();
         }
@@ -1098,7 +1097,7 @@ final class SagaRun<D> {
         }
         Duration timeout = step.compensationTimeout();
         if (timeout != null) { // cancelled when the outcome settles (at once, if it already has)
-            timers()[i] = orchestrator.scheduler().schedule(timeout, () -> onConcurrentCompensation(step, attempt,
+            arm(i, timeout, () -> onConcurrentCompensation(step, attempt,
                     SagaException.timeout(sagaId, step.name(), timeout)));
         }
         outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, error));
@@ -1697,6 +1696,58 @@ final class SagaRun<D> {
             timers = new Scheduler.Cancellable[steps.length];
         }
         return timers;
+    }
+
+    /** Arms step {@code i}'s timer, in place of any it had (cancelled first by the caller). */
+    private void arm(int i, Duration delay, Runnable task) {
+        StepTimer timer = new StepTimer(i, task);
+        timers()[i] = timer; // before scheduling: a scheduler may run a task due at once before schedule returns
+        try {
+            timer.scheduled = orchestrator.scheduler().schedule(delay, timer);
+        } catch (RuntimeException e) { // a closed scheduler: the step keeps no timer that never fires
+            if (timers[i] == timer) {
+                timers[i] = null;
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * A step's timer, in its slot of {@link #timers} until it fires or is cancelled. On a real scheduler a cancel
+     * can lose the race with the firing (the scheduler's thread took the task and waits for the run's lock): the
+     * task then runs only if the slot still holds its timer, so that a stale timer neither acts nor clears the
+     * slot, which holds the step's current timer (a retry's, the next attempt's timeout). A cleared slot would
+     * let the run arm a second retry timer and lose the handle it cancels its current timer with.
+     */
+    private final class StepTimer implements Scheduler.Cancellable, Runnable {
+        private final int step;
+        private final Runnable task;
+        /** Set under the run's lock once scheduled. */
+        private Scheduler.Cancellable scheduled;
+
+        StepTimer(int step, Runnable task) {
+            this.step = step;
+            this.task = task;
+        }
+
+        @Override
+        public void run() {
+            synchronized (SagaRun.this) {
+                if (timers[step] != this) {
+                    log.debug("saga {}: ignoring a cancelled timer of step {}", sagaId, steps[step].name());
+                    return;
+                }
+                timers[step] = null;
+                task.run();
+            }
+        }
+
+        @Override
+        public void cancel() {
+            if (scheduled != null) {
+                scheduled.cancel();
+            }
+        }
     }
 
     private void cancelTimer(int i) {
