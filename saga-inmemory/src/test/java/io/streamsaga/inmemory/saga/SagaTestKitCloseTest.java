@@ -8,6 +8,7 @@ import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
 import org.junit.jupiter.api.Test;
@@ -123,6 +124,41 @@ class SagaTestKitCloseTest {
         assertTrue(isClosed(report.environment()));
         assertEquals(SagaStatus.RUNNING, report.status());
         assertThrows(IllegalStateException.class, report::cancel, "a closed run cannot be driven");
+    }
+
+    @Test
+    void aCancelThatIsRefusedClosesTheRunAndThrowsTheRefusal() {
+        List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
+        SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
+            environments.add(env);
+            return new Shop(env);
+        }, SagaTestKitCloseTest::definition, new Order("o-1"));
+
+        // Started, the saga completed at once: it cannot be cancelled, and the chain loses the report.
+        SagaException refused = assertThrows(SagaException.class, () -> kit.whenStarted().cancel());
+
+        assertTrue(refused.getMessage().contains("COMPLETED"), refused.getMessage());
+        assertTrue(isClosed(environments.get(0)), "the run of a cancel that threw left open");
+    }
+
+    @Test
+    void aCancelWhoseCompensationThrowsAnErrorClosesTheRunAndThrowsTheError() {
+        List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
+        SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
+            environments.add(env);
+            return new Shop(env);
+        }, shop -> SagaDefinition.builder("shop", Order.class)
+                .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> {
+                    throw new AssertionError("release failed");
+                })
+                .step("wait").asyncAction((order, ctx) -> new CompletableFuture<Order>())
+                .timeout(Duration.ofMinutes(1)).retry(RetryPolicy.NONE) // compensated once it times out
+                .build(), new Order("o-1"));
+
+        AssertionError error = assertThrows(AssertionError.class, () -> kit.whenStarted().cancel());
+
+        assertEquals("release failed", error.getMessage());
+        assertTrue(isClosed(environments.get(0)), "the run of a cancel that threw left open");
     }
 
     @Test

@@ -28,8 +28,8 @@ import java.util.function.Function;
  * transport, virtual clock, executor) once the run is finished: when a {@link #settle()} (which
  * {@code whenRun()}, {@link #cancel()} and the operator calls end with) leaves the saga completed, compensated
  * or resolved. A run that needs attention stays open for the operator calls, and one started with
- * {@code whenStarted()} until it is settled that way: {@link #close()} it (try-with-resources) to end it
- * sooner. A closed run still answers every inspection and expectation (they read the store and the recorded
+ * {@code whenStarted()} until it is settled that way, or until a {@link #cancel()} throws: {@link #close()} it
+ * (try-with-resources) to end it sooner. A closed run still answers every inspection and expectation (they read the store and the recorded
  * invocations); the calls that drive the saga ({@link #settle()}, {@link #advance}, {@link #cancel()}, the
  * operator calls) throw {@link IllegalStateException}. The fixture is the application's: never closed by the
  * kit.
@@ -101,10 +101,19 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 deliver();
             }
         } catch (RuntimeException | Error e) {
-            close();
+            closeAfter(e);
             throw e;
         }
         return this;
+    }
+
+    /** Closes the run after {@code failure} without hiding it: a failure to close is suppressed in it. */
+    private void closeAfter(Throwable failure) {
+        try {
+            close();
+        } catch (RuntimeException | Error e) {
+            failure.addSuppressed(e);
+        }
     }
 
     /**
@@ -195,11 +204,20 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         return this;
     }
 
-    /** Cancels the saga, then settles. */
+    /**
+     * Cancels the saga, then settles. A cancel that throws (the saga cannot be cancelled, or settling it failed)
+     * closes the run before its exception propagates: in a chain ({@code whenStarted().cancel()}) the report is
+     * lost with the exception, and nothing else could close the run.
+     */
     public SagaRunReport<F, D> cancel() {
         ensureOpen();
-        orchestrator.cancel(SAGA_ID);
-        return settle();
+        try {
+            orchestrator.cancel(SAGA_ID);
+            return settle();
+        } catch (RuntimeException | Error e) {
+            closeAfter(e);
+            throw e;
+        }
     }
 
     /** Operator: retries the failed compensations, then settles. */

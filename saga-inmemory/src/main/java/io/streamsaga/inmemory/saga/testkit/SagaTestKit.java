@@ -29,8 +29,9 @@ import java.util.function.Function;
  * thread the kit does not know of, such as {@code supplyAsync}'s common pool, is not waited for: its stage may
  * complete after {@code whenRun()} returned, or after the kit jumped the clock past the step's timeout.) The
  * kit closes what it created for a run (orchestrator, bus, transport, clock, executor) once the saga is
- * completed, compensated or resolved; a run that needs attention or was only started stays open until then, or
- * until its report is {@linkplain SagaRunReport#close() closed} (see {@link SagaRunReport}). Not thread-safe.
+ * completed, compensated or resolved; a run that needs attention or was only started stays open until then,
+ * until its report is {@linkplain SagaRunReport#close() closed}, or until its {@link SagaRunReport#cancel()}
+ * throws (see {@link SagaRunReport}). Not thread-safe.
  *
  * @param <F> the fixture type: the application services a run uses (fresh per run)
  * @param <D> the saga data type
