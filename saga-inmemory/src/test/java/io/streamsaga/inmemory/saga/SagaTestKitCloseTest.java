@@ -112,6 +112,25 @@ class SagaTestKitCloseTest {
     }
 
     @Test
+    void aRunLeftOpenKeepsNoIdleThreadOfTheExecutor() throws InterruptedException {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::definition, new Order("o-1"))
+                .failStep("pay", FailureMode.always())
+                .failCompensation("reserve", FailureMode.once())
+                .whenRun()
+                .expectNeedsAttention();
+        assertFalse(isClosed(report.environment()), "a run that needs attention stays open");
+
+        assertFalse(report.fixture().threads.isEmpty());
+        for (Thread thread : report.fixture().threads) {
+            assertTrue(thread.isDaemon(), "thread " + thread.getName() + " would keep the JVM alive");
+            // Its task ended before whenRun() returned: the thread ends with it, not after an idle keep-alive.
+            thread.join(Duration.ofSeconds(10).toMillis());
+            assertFalse(thread.isAlive(), "thread " + thread.getName() + " of an open run's executor left idle");
+        }
+        report.close();
+    }
+
+    @Test
     void closeClosesARunThatHasNotFinished() {
         SagaRunReport<Shop, Order> report;
         try (SagaRunReport<Shop, Order> started = SagaTestKit.given(Shop::new, env -> SagaDefinition.builder("waiting", Order.class)

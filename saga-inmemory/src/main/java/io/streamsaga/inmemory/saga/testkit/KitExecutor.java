@@ -4,18 +4,25 @@ import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * {@link SagaTestEnvironment#executor()}: runs each task on a daemon thread and counts the tasks still running,
- * so that the kit can wait for them ({@link #awaitIdle}) before it delivers, moves the virtual clock or returns.
+ * {@link SagaTestEnvironment#executor()}: runs each task on a daemon thread that ends with it, and counts the
+ * tasks still running, so that the kit can wait for them ({@link #awaitIdle}) before it delivers, moves the
+ * virtual clock or returns.
  * A task that completes a stage runs the engine's handling of it (the stage's dependents) before it ends, so
  * once none runs, every such outcome is recorded. Thread-safe.
  */
 final class KitExecutor implements Executor {
-    private final ExecutorService threads = Executors.newCachedThreadPool(task -> {
+    /**
+     * A thread per task that ends with its task (no keep-alive, unlike a cached pool's 60 s): a run left open
+     * (it needs attention, or was only started) keeps no idle thread.
+     */
+    private final ExecutorService threads = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 0, TimeUnit.NANOSECONDS,
+            new SynchronousQueue<>(), task -> {
         Thread thread = new Thread(task, "saga-test-kit-executor");
         thread.setDaemon(true); // a test that leaves a task blocked must not keep the JVM alive
         return thread;

@@ -54,11 +54,12 @@ public final class SagaTestEnvironment {
 
     /**
      * An executor for work that completes the stage of an asynchronous action or compensation on another thread
-     * ({@code CompletableFuture.supplyAsync(work, env.executor())}): each task runs on a thread of its own, and
-     * the kit waits for its tasks (at most {@link #EXECUTOR_WAIT}, then fails) before it delivers messages, moves
-     * the virtual clock or returns, so such work takes no virtual time and the run settles as if it were
-     * synchronous. Once the run is closed it rejects tasks ({@link java.util.concurrent.RejectedExecutionException})
-     * and its threads end. Thread-safe.
+     * ({@code CompletableFuture.supplyAsync(work, env.executor())}): each task runs on a daemon thread of its own,
+     * which ends with the task (a run left open keeps no idle thread), and the kit waits for its tasks (at most
+     * {@link #EXECUTOR_WAIT}, then fails) before it delivers messages, moves the virtual clock or returns, so such
+     * work takes no virtual time and the run settles as if it were synchronous. Once the run is closed it rejects
+     * tasks ({@link java.util.concurrent.RejectedExecutionException}) and a task still running is interrupted.
+     * Thread-safe.
      */
     public Executor executor() {
         return executor;
