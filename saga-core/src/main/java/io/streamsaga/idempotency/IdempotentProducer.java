@@ -40,14 +40,25 @@ import java.util.concurrent.CompletionStage;
  * right now (in this process, or in another sharing the store) fails with the retriable
  * {@link ClaimInProgressException}, because that other send may yet fail: retry it after a backoff, and the
  * retry is skipped once the other send is done, or sends the message if it failed (its claim released, or
- * its lease ended). Because the id is deterministic, a
- * consumer wrapped in {@link IdempotentConsumer} also drops a duplicate that slipped past the producer's
- * window (a producer restart with an in-memory store). Thread-safe.
+ * its lease ended). A send whose message was written but whose id the store then failed to mark done
+ * (logged as a warning) is reported sent, and its claim stays until its lease ends: until then a send of the
+ * same id fails with {@link ClaimInProgressException}, and after that it goes out again, under the same id.
+ * Because the id is deterministic, a consumer wrapped in {@link IdempotentConsumer} drops such a duplicate,
+ * and one that slipped past the producer's window (a producer restart with an in-memory store).
+ *
+ * <p>The sends that did not go out are counted on the bus's {@link MetricsRecorder}, tagged with the topic:
+ * skipped ones under {@link #SKIPPED_METRIC}, and those failed with {@link ClaimInProgressException} under
+ * {@link #IN_PROGRESS_METRIC}. Thread-safe.
  */
 public final class IdempotentProducer {
     private static final Logger log = LoggerFactory.getLogger(IdempotentProducer.class);
-    /** Counter of sends skipped because the same message was already sent. */
+    /** Counter of sends skipped because the same message was already sent (tag {@code topic}). */
     public static final String SKIPPED_METRIC = "streamsaga_idempotent_sends_skipped_total";
+    /**
+     * Counter of sends failed with {@link ClaimInProgressException}: the id was claimed by another send still in
+     * progress, or by one whose id could not be marked done, until its lease ends (tag {@code topic}).
+     */
+    public static final String IN_PROGRESS_METRIC = "streamsaga_idempotent_sends_in_progress_total";
 
     private final EventBus bus;
     private final DeduplicationStore store;
@@ -103,6 +114,7 @@ public final class IdempotentProducer {
             // Not "skipped": the send holding the claim may still fail, and this caller would believe its
             // message sent when it never is. Its retry finds the id done (skipped) or released (sent).
             log.debug("message {} to {} is being sent by another send, not sending it alongside", id, topic);
+            metrics.increment(IN_PROGRESS_METRIC, Map.of("topic", topic));
             return CompletableFuture.failedFuture(new ClaimInProgressException(storeKey));
         }
         if (outcome == ClaimOutcome.DONE) {
@@ -127,8 +139,9 @@ public final class IdempotentProducer {
             } catch (RuntimeException e) {
                 // The message is written: report it sent. Its claim keeps a duplicate send out until the lease
                 // ends; after that, a consumer's IdempotentConsumer still drops the duplicate by its id.
-                log.warn("message {} to {} was sent, but its id could not be marked done ({}); a send of it after the"
-                        + " lease {} would go out again", id, topic, e.toString(), lease);
+                log.warn("message {} to {} was sent, but its id could not be marked done ({}); until its lease {} ends"
+                        + " a send of it fails as in progress, after that one goes out again", id, topic, e.toString(),
+                        lease);
             }
             return new SendResult(id, false, Optional.of(position));
         });

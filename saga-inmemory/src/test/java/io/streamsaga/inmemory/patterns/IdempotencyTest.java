@@ -11,6 +11,7 @@ import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.idempotency.IdempotentProducer;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
@@ -249,6 +250,50 @@ class IdempotencyTest {
         assertFalse(sent.skipped());
         assertTrue(sent.position().isPresent(), "the message was written, and the caller is told so");
         assertEquals(1, transport.messages("payment-requested").size());
+    }
+
+    @Test
+    void aSendAfterOneWhoseIdCouldNotBeMarkedDoneFailsAsInProgressUntilTheLeaseEndsThenGoesOutAgain() {
+        IdempotentProducer producer = IdempotentProducer.builder(bus, new CompleteFailsOnce(store))
+                .lease(Duration.ofSeconds(30)).build();
+        PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+        assertFalse(producer.send("payment-requested", "o-1", event).toCompletableFuture().join().skipped());
+
+        // The id is not done: its claim holds until the lease ends, so a send of it meanwhile is in progress.
+        var inProgress = assertThrows(java.util.concurrent.CompletionException.class,
+                producer.send("payment-requested", "o-1", event).toCompletableFuture()::join);
+        assertInstanceOf(ClaimInProgressException.class, inProgress.getCause());
+        scheduler.advance(Duration.ofSeconds(30));
+        var again = producer.send("payment-requested", "o-1", event).toCompletableFuture().join();
+
+        assertFalse(again.skipped(), "once the lease ended, the send goes out again");
+        List<Message> written = transport.messages("payment-requested");
+        assertEquals(2, written.size());
+        assertEquals(written.get(0).id(), written.get(1).id(), "the duplicate has the same id, for consumers to drop");
+    }
+
+    @Test
+    void eachOutcomeOfASendThatIsNotWrittenIsCounted() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        try (EventBus countedBus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class).build())
+                .scheduler(scheduler).metrics(metrics).build()) {
+            IdempotentProducer producer = IdempotentProducer.builder(countedBus, store).build();
+            PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());
+            producer.send("payment-requested", "o-1", event).toCompletableFuture().join();
+            producer.send("payment-requested", "o-1", event).toCompletableFuture().join(); // skipped
+            // another producer sharing the store is sending this one right now
+            PaymentRequested other = new PaymentRequested("o-2", 10, Map.of());
+            assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("producer/payment-requested/"
+                    + producer.messageIdOf("payment-requested", other), "other-producer", scheduler.now(), Duration.ofMinutes(1)));
+            var inProgress = assertThrows(java.util.concurrent.CompletionException.class,
+                    producer.send("payment-requested", "o-2", other).toCompletableFuture()::join);
+            assertInstanceOf(ClaimInProgressException.class, inProgress.getCause());
+
+            Map<String, String> topic = Map.of("topic", "payment-requested");
+            assertEquals(1, metrics.counter(IdempotentProducer.SKIPPED_METRIC, topic));
+            assertEquals(1, metrics.counter(IdempotentProducer.IN_PROGRESS_METRIC, topic));
+        }
     }
 
     @Test
