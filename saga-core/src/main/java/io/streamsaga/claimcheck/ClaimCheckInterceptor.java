@@ -52,7 +52,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>A group that subscribes later and reads from the earliest position (a {@code Reprocessor} replay, a
  * new projection) finds the payloads released before it subscribed missing, and dead-letters those
  * records: for a topic that is replayed, set {@link Builder#keepUntilExpiry(boolean)}, and payloads are
- * deleted by the expiry only. Thread-safe.
+ * deleted by the expiry only. A group subscribed elsewhere counts once the transport lists it, which may be
+ * a little later ({@link Transport#consumerGroups}; on Kafka within {@code consumerGroupsMaxAge}). Thread-safe.
  */
 public final class ClaimCheckInterceptor implements MessageInterceptor, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClaimCheckInterceptor.class);

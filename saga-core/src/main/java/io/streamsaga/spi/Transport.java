@@ -75,7 +75,12 @@ public interface Transport extends AutoCloseable {
     /** The committed offset (next to handle) of {@code group}, per partition of {@code topic}. */
     Map<Integer, Long> committedOffsets(String group, String topic);
 
-    /** The consumer groups that have subscribed to {@code topic} (now or earlier). */
+    /**
+     * The consumer groups that have subscribed to {@code topic} (now or earlier). Asked by the claim check on
+     * every acknowledgement of a claim-checked record, so it should be cheap: a transport that has to ask a
+     * broker may answer from a listing of bounded age, in which a group subscribed elsewhere appears that
+     * much later (the transport documents it); groups subscribed through this transport are always included.
+     */
     Set<String> consumerGroups(String topic);
 
     /** How far back a replay can reach, when the transport bounds it by time. */

@@ -49,6 +49,7 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.BitSet;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -97,11 +98,18 @@ public final class KafkaTransport implements Transport {
     private final Map<String, BitSet> membersInUse = new HashMap<>();
     private final Object adminLock = new Object();
     private volatile Admin admin;
+    /** The broker's groups as {@link #consumerGroups} last listed them; null before the first listing. */
+    private volatile BrokerGroups brokerGroups;
+    private final Object brokerGroupsLock = new Object();
+    /** {@link Builder#consumerGroupsMaxAge} in nanoseconds, at most {@link Long#MAX_VALUE} (for ever). */
+    private final long consumerGroupsMaxAgeNanos;
     private volatile boolean closed;
 
     private KafkaTransport(Builder config) {
         this.config = config;
         this.clientPrefix = config.clientIdPrefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+        this.consumerGroupsMaxAgeNanos = config.consumerGroupsMaxAge.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0
+                ? Long.MAX_VALUE : config.consumerGroupsMaxAge.toNanos();
         // Settings the Kafka clients refuse fail here, typed, rather than as Kafka exceptions (the producer's,
         // which also checks the bootstrap servers) or at the first subscribe (the consumers').
         Map<String, Object> consumerProps = consumerProperties("streamsaga-validation", 0, clientPrefix + "-validation");
@@ -408,6 +416,13 @@ public final class KafkaTransport implements Transport {
         return result;
     }
 
+    /**
+     * The groups subscribed to {@code topic} through this transport (always current), and every group with
+     * committed offsets on it as the broker listed them (listing every group and its offsets takes two admin
+     * requests, so the listing is reused for {@link Builder#consumerGroupsMaxAge}, for every topic): a group
+     * that first commits on the topic elsewhere (another instance or application) shows up at most that much
+     * later.
+     */
     @Override
     public Set<String> consumerGroups(String topic) {
         Set<String> groups = new TreeSet<>();
@@ -416,23 +431,57 @@ public final class KafkaTransport implements Transport {
                 groups.add(group);
             }
         });
-        Map<String, ListConsumerGroupOffsetsSpec> others = new HashMap<>();
-        for (GroupListing listing : await(admin().listGroups().all(), "consumer groups")) {
-            if (!groups.contains(listing.groupId())) {
-                others.put(listing.groupId(), new ListConsumerGroupOffsetsSpec());
-            }
+        groups.addAll(brokerGroups().groupsByTopic().getOrDefault(topic, Set.of()));
+        return groups;
+    }
+
+    /** The broker's last listing of groups, listed again when older than the maximum age. */
+    private BrokerGroups brokerGroups() {
+        if (consumerGroupsMaxAgeNanos == 0) {
+            return listBrokerGroups();
         }
-        if (!others.isEmpty()) {
+        BrokerGroups current = brokerGroups;
+        if (current != null && current.youngerThan(consumerGroupsMaxAgeNanos)) {
+            return current;
+        }
+        // One listing at a time: the callers that find it stale together (every acknowledgement under load)
+        // wait for it rather than each sending their own.
+        synchronized (brokerGroupsLock) {
+            current = brokerGroups;
+            if (current == null || !current.youngerThan(consumerGroupsMaxAgeNanos)) {
+                current = listBrokerGroups();
+                brokerGroups = current;
+            }
+            return current;
+        }
+    }
+
+    private BrokerGroups listBrokerGroups() {
+        long started = System.nanoTime(); // its age counts from before the requests, to err on the young side
+        Map<String, ListConsumerGroupOffsetsSpec> all = new HashMap<>();
+        for (GroupListing listing : await(admin().listGroups().all(), "consumer groups")) {
+            all.put(listing.groupId(), new ListConsumerGroupOffsetsSpec());
+        }
+        Map<String, Set<String>> groupsByTopic = new HashMap<>();
+        if (!all.isEmpty()) {
             // one request for every group rather than one per group
             Map<String, Map<TopicPartition, OffsetAndMetadata>> offsets =
-                    await(admin().listConsumerGroupOffsets(others).all(), "offsets of consumer groups");
-            offsets.forEach((group, partitions) -> {
-                if (partitions.entrySet().stream().anyMatch(e -> e.getValue() != null && e.getKey().topic().equals(topic))) {
-                    groups.add(group);
+                    await(admin().listConsumerGroupOffsets(all).all(), "offsets of consumer groups");
+            offsets.forEach((group, partitions) -> partitions.forEach((partition, offset) -> {
+                if (offset != null) {
+                    groupsByTopic.computeIfAbsent(partition.topic(), t -> new HashSet<>()).add(group);
                 }
-            });
+            }));
         }
-        return groups;
+        groupsByTopic.replaceAll((topic, groups) -> Set.copyOf(groups));
+        return new BrokerGroups(started, Map.copyOf(groupsByTopic));
+    }
+
+    /** The groups with committed offsets per topic, as the broker listed them at {@code listedAtNanos}. */
+    private record BrokerGroups(long listedAtNanos, Map<String, Set<String>> groupsByTopic) {
+        boolean youngerThan(long maxAgeNanos) {
+            return System.nanoTime() - listedAtNanos < maxAgeNanos;
+        }
     }
 
     @Override
@@ -574,6 +623,7 @@ public final class KafkaTransport implements Transport {
         private Duration assignmentTimeout = Duration.ofSeconds(30);
         private Duration closeTimeout = Duration.ofSeconds(10);
         private Duration requestTimeout = Duration.ofSeconds(30);
+        private Duration consumerGroupsMaxAge = Duration.ofSeconds(5);
         private Duration retentionHorizon;
         private String transactionalIdPrefix;
         private String clientIdPrefix = "streamsaga";
@@ -668,6 +718,23 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
+        /**
+         * How long {@link KafkaTransport#consumerGroups} reuses its listing of the broker's groups and their
+         * committed offsets (default 5 s, like the consumers' {@code metadata.max.age.ms}, after which a wildcard
+         * subscription sees a new topic); {@link Duration#ZERO} lists on every call. The claim check asks on
+         * every acknowledgement of a claim-checked record, which without reuse is two admin requests each.
+         * Groups subscribed through this transport are always included at once; a group that first commits
+         * on a topic elsewhere (another instance or application) shows up at most this much later, so the
+         * claim check may release a payload before such a group reads the record, as for a group that
+         * subscribes later (see {@code ClaimCheckInterceptor.Builder.keepUntilExpiry}).
+         */
+        public Builder consumerGroupsMaxAge(Duration maxAge) {
+            ConfigurationException.require(maxAge != null && !maxAge.isNegative(),
+                    "consumer groups max age must be zero or positive, but was %s", maxAge);
+            this.consumerGroupsMaxAge = maxAge;
+            return this;
+        }
+
         /** The topics' retention, reported by {@link KafkaTransport#retentionHorizon()}; unknown by default. */
         public Builder retentionHorizon(Duration retention) {
             this.retentionHorizon = positive(retention, "retention horizon");
@@ -741,6 +808,7 @@ public final class KafkaTransport implements Transport {
             copy.assignmentTimeout = assignmentTimeout;
             copy.closeTimeout = closeTimeout;
             copy.requestTimeout = requestTimeout;
+            copy.consumerGroupsMaxAge = consumerGroupsMaxAge;
             copy.retentionHorizon = retentionHorizon;
             copy.transactionalIdPrefix = transactionalIdPrefix;
             copy.clientIdPrefix = clientIdPrefix;

@@ -4,7 +4,9 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.claimcheck.ClaimCheckInterceptor;
 import io.streamsaga.claimcheck.FileSystemPayloadStore;
 import io.streamsaga.claimcheck.PayloadReference;
+import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -17,7 +19,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,6 +32,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.stream.Stream;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -113,6 +121,91 @@ class KafkaClaimCheckTest {
             assertEquals(ClaimCheckInterceptor.DEFAULT_THRESHOLD, bus.codec().encode(order).length);
             bus.publish(topic, "o-1", order).toCompletableFuture().join();
         }
+    }
+
+    @Test
+    void acknowledgementsOfClaimCheckedRecordsShareOneListingOfTheBrokersConsumerGroups(@TempDir Path storeDir)
+            throws Exception {
+        // The claim check asks transport.consumerGroups(topic) on every acknowledgement; each answer listed
+        // every group of the broker and their offsets: 2 groups x 10 records were 20 listings.
+        String topic = SharedKafkaBroker.unique("large-order-created");
+        int records = 10;
+        List<String> receivedBy = new CopyOnWriteArrayList<>();
+        try (KafkaTransport listing = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .consumerGroupsMaxAge(Duration.ofHours(1)).build();
+             ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(new FileSystemPayloadStore(storeDir), listing)
+                     .threshold(64).build();
+             EventBus bus = EventBus.builder(listing).types(types()).interceptor(claimCheck).build()) {
+            for (String group : List.of(SharedKafkaBroker.unique("billing"), SharedKafkaBroker.unique("shipping"))) {
+                bus.subscribe(group, topic, LargeOrder.class, (order, ctx) -> receivedBy.add(ctx.group()));
+            }
+            long before = brokerRequests("ListGroups");
+            for (int i = 0; i < records; i++) {
+                bus.publish(topic, "o-" + i, new LargeOrder("o-" + i, List.of("line of order " + i, "x".repeat(100))))
+                        .toCompletableFuture().join();
+            }
+            await().atMost(WAIT).until(() -> receivedBy.size() == 2 * records && claimCheck.pendingMessages() == 0
+                    && storedPayloads(storeDir) == 0);
+            await().atMost(WAIT).until(() -> brokerRequests("ListGroups") > before); // the broker counts on its own thread
+            assertEquals(1, brokerRequests("ListGroups") - before, "listings of the broker's consumer groups");
+        }
+    }
+
+    @Test
+    void aGroupSubscribedThroughTheTransportAfterTheListingMustBeDoneBeforeThePayloadIsReleased(@TempDir Path storeDir)
+            throws Exception {
+        // The broker's groups are listed once an hour here; a group subscribed through this transport since
+        // the listing must be waited for all the same, or it would find the payload released and dead-letter.
+        String topic = SharedKafkaBroker.unique("large-order-created");
+        String billing = SharedKafkaBroker.unique("billing");
+        String shipping = SharedKafkaBroker.unique("shipping");
+        List<String> acknowledgedBy = new CopyOnWriteArrayList<>();
+        MessageInterceptor acknowledgements = new MessageInterceptor() {
+            @Override
+            public void onAcknowledged(Message message, String group) {
+                acknowledgedBy.add(group + "/" + message.key()); // after the claim check's, which comes first
+            }
+        };
+        CountDownLatch shippingMayFinish = new CountDownLatch(1);
+        try (KafkaTransport listing = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .consumerGroupsMaxAge(Duration.ofHours(1)).build();
+             ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(new FileSystemPayloadStore(storeDir), listing)
+                     .threshold(64).build();
+             EventBus bus = EventBus.builder(listing).types(types()).interceptor(claimCheck).interceptor(acknowledgements)
+                     .build()) {
+            bus.subscribe(billing, topic, LargeOrder.class, (order, ctx) -> { });
+            bus.publish(topic, "o-1", new LargeOrder("o-1", List.of("x".repeat(100)))).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> acknowledgedBy.contains(billing + "/o-1"));
+            assertEquals(0, storedPayloads(storeDir), "billing was the only group: the payload is released");
+
+            bus.subscribe(shipping, topic, LargeOrder.class, (order, ctx) -> shippingMayFinish.await());
+            bus.publish(topic, "o-2", new LargeOrder("o-2", List.of("y".repeat(100)))).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> acknowledgedBy.contains(billing + "/o-2"));
+            assertEquals(1, storedPayloads(storeDir), "shipping has not acknowledged o-2 yet");
+            assertEquals(1, claimCheck.pendingMessages());
+
+            shippingMayFinish.countDown();
+            await().atMost(WAIT).until(() -> acknowledgedBy.contains(shipping + "/o-2"));
+            assertEquals(0, storedPayloads(storeDir), "every group is done with o-2");
+        }
+    }
+
+    /** How many payloads the file-system store holds (one {@code .payload} file each). */
+    private static long storedPayloads(Path storeDir) throws Exception {
+        try (Stream<Path> files = Files.list(storeDir)) {
+            return files.filter(f -> f.getFileName().toString().endsWith(".payload")).count();
+        }
+    }
+
+    /** The broker's count of requests of one API (its {@code RequestsPerSec} meter, over every API version). */
+    private static long brokerRequests(String api) throws Exception {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        long total = 0;
+        for (ObjectName name : server.queryNames(
+                new ObjectName("kafka.network:type=RequestMetrics,name=RequestsPerSec,request=" + api + ",*"), null)) {
+            total += ((Number) server.getAttribute(name, "Count")).longValue();
+        }
+        return total;
     }
 
     private static ConsumerRecord<String, byte[]> readOne(String topic) {

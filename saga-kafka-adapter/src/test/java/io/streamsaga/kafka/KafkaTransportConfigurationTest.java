@@ -5,6 +5,8 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
+
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -47,5 +49,13 @@ class KafkaTransportConfigurationTest {
                 .bootstrapServers("localhost:9092").exactlyOnce("payment-service-1")
                 .consumerProperty(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted").build());
         assertTrue(e.getMessage().contains("read_uncommitted"), e.getMessage());
+    }
+
+    @Test
+    void aNegativeConsumerGroupsMaxAgeIsAConfigurationExceptionQuotingIt() {
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> KafkaTransport.builder().consumerGroupsMaxAge(Duration.ofSeconds(-1)));
+        assertTrue(e.getMessage().contains("PT-1S"), e.getMessage());
+        assertThrows(ConfigurationException.class, () -> KafkaTransport.builder().consumerGroupsMaxAge(null));
     }
 }
