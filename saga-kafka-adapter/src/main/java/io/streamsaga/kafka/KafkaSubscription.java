@@ -48,7 +48,9 @@ public final class KafkaSubscription implements Subscription {
 
     /**
      * Waits until the group coordinator has assigned this member its partitions (possibly none) and their
-     * start positions are fixed; records published after that are delivered. Returns false on timeout.
+     * start positions are fixed; records published after that are delivered. Returns false on timeout. Called
+     * from a handler of another member of the same group, it waits out the timeout: the group's rebalance
+     * waits for that member, whose thread is the caller.
      */
     public boolean awaitAssignment(Duration timeout) {
         try {
@@ -57,6 +59,11 @@ public final class KafkaSubscription implements Subscription {
             Thread.currentThread().interrupt();
             return false;
         }
+    }
+
+    /** Whether the caller runs on this member's thread (inside one of its handlers). */
+    boolean isCurrentThread() {
+        return loop.isCurrentThread();
     }
 
     /**

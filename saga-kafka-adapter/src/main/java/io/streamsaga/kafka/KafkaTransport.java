@@ -251,6 +251,11 @@ public final class KafkaTransport implements Transport {
         }
     }
 
+    /**
+     * Starts a member of {@code group} on its own thread and waits up to {@link Builder#assignmentTimeout} for
+     * its first partition assignment; from inside a handler of a subscription of the same group it returns
+     * without waiting, since the group's rebalance waits for that handler to return.
+     */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
         ConfigurationException.require(!closed, "the Kafka transport is closed (group '%s')", group);
@@ -259,6 +264,10 @@ public final class KafkaTransport implements Transport {
                 "pattern, start position and handler are required (group '%s')", group);
         // The lowest number free in the group, so that a subscription re-created after a close gets the
         // transactional id (and group.instance.id) that a restarted instance uses and fences, not a new one.
+        // From a handler of a member of this group (open, or closed and ending after this record) the first
+        // assignment cannot come before the handler returns: the group's rebalance waits for that member to
+        // poll again or leave, and its thread is this one.
+        boolean fromTheGroupsHandler = subscriptions.stream().anyMatch(s -> s.group().equals(group) && s.isCurrentThread());
         int member = takeMember(group);
         String clientId = clientPrefix + "-" + group + "-" + member;
         Set<String> existingTopics;
@@ -300,7 +309,10 @@ public final class KafkaTransport implements Transport {
         subscriptions.add(subscription);
         groupPatterns.computeIfAbsent(group, g -> ConcurrentHashMap.newKeySet()).add(pattern);
         loop.start("streamsaga-kafka-" + group + "-" + member);
-        if (!config.assignmentTimeout.isZero() && !subscription.awaitAssignment(config.assignmentTimeout)) {
+        if (fromTheGroupsHandler) {
+            log.debug("group {} on {} subscribed from a handler of the group: its assignment comes once that handler"
+                    + " returned, so subscribe does not wait for it", group, pattern);
+        } else if (!config.assignmentTimeout.isZero() && !subscription.awaitAssignment(config.assignmentTimeout)) {
             log.warn("group {} on {} got no partition assignment within {}; it will start when it does",
                     group, pattern, config.assignmentTimeout);
         }
@@ -697,7 +709,9 @@ public final class KafkaTransport implements Transport {
         /**
          * How long {@code subscribe} waits for the group's first partition assignment (default 30 s), so that
          * messages published after it returns are delivered to a group starting at the latest position.
-         * {@link Duration#ZERO} returns at once.
+         * {@link Duration#ZERO} returns at once. A subscribe from inside a handler of a subscription of the same
+         * group (say one that closed its own subscription and subscribes again) returns at once too, since that
+         * assignment waits for the handler to return.
          */
         public Builder assignmentTimeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative(),

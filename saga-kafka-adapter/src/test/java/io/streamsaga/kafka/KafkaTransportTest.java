@@ -37,9 +37,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -551,6 +553,34 @@ class KafkaTransportTest {
         assertFalse(second.isActive());
         assertTrue(Thread.getAllStackTraces().keySet().stream()
                 .noneMatch(t -> t.getName().startsWith("streamsaga-kafka-g1") || t.getName().startsWith("streamsaga-kafka-g2")));
+    }
+
+    @Test
+    void aHandlerThatClosesItsSubscriptionAndSubscribesItsGroupAgainDoesNotWaitForTheAssignment() throws Exception {
+        // The new member's first assignment needs the group's rebalance, which waits for the closed member to
+        // leave, and it leaves once this handler has returned: subscribe waiting for that assignment stalled
+        // the handler for assignmentTimeout (here 10 minutes).
+        String topic = SharedKafkaBroker.unique("resubscribed");
+        String group = SharedKafkaBroker.unique("g");
+        try (KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .assignmentTimeout(Duration.ofMinutes(10)).build()) {
+            send(topic, "k", "first");
+            AtomicReference<Subscription> first = new AtomicReference<>();
+            CountDownLatch firstReturned = new CountDownLatch(1);
+            CountDownLatch resubscribed = new CountDownLatch(1);
+            List<String> seenAfterwards = new CopyOnWriteArrayList<>();
+            first.set(own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> {
+                firstReturned.await();
+                first.get().close();
+                own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                        next -> seenAfterwards.add(new String((byte[]) next.message().payload(), StandardCharsets.UTF_8)));
+                resubscribed.countDown();
+            }));
+            firstReturned.countDown();
+            assertTrue(resubscribed.await(WAIT.toSeconds(), TimeUnit.SECONDS), "subscribe, called from the handler, returned");
+            send(topic, "k", "second");
+            await().atMost(WAIT).until(() -> seenAfterwards.contains("second"));
+        }
     }
 
     @Test

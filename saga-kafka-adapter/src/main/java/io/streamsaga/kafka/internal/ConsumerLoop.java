@@ -127,6 +127,11 @@ public final class ConsumerLoop implements Runnable {
         return assigned.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
     }
 
+    /** Whether the caller is this loop's thread: one of its handlers, or something a handler called. */
+    public boolean isCurrentThread() {
+        return thread == Thread.currentThread();
+    }
+
     public boolean isRunning() {
         return running && stopped.getCount() > 0;
     }
