@@ -146,17 +146,51 @@ class SagaTestKitCloseTest {
     }
 
     @Test
+    void aRunThatFinishesWhileItIsStartedIsClosedByWhenStarted() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::definition, new Order("o-1"))
+                .whenStarted(); // every step ends while it starts (on the executor the kit waits for)
+
+        report.expectCompleted().expectSteps("reserve", "pay");
+        assertTrue(report.isClosed(), "a run finished when whenStarted() returned left open");
+        assertTrue(isClosed(report.environment()), "the environment of a run finished by whenStarted() left open");
+        assertEquals(SagaOutcome.COMPLETED, report.result().outcome());
+        assertThrows(IllegalStateException.class, () -> report.advance(Duration.ofMinutes(1)), "a closed run cannot be driven");
+    }
+
+    @Test
+    void aRunThatFinishesWhileTheClockIsAdvancedIsClosedByAdvance() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, shop -> SagaDefinition.builder("shop", Order.class)
+                        .step("reserve").asyncAction((order, ctx) -> shop.call(order))
+                        .asyncCompensation((order, ctx) -> shop.call(null)).compensationRetry(RetryPolicy.NONE)
+                        .step("wait").asyncAction((order, ctx) -> new CompletableFuture<Order>())
+                        .timeout(Duration.ofMinutes(1)).retry(RetryPolicy.NONE) // compensated once it times out
+                        .build(), new Order("o-1"))
+                .whenStarted();
+        report.advance(Duration.ofSeconds(59)).expectStatus(SagaStatus.RUNNING);
+        assertFalse(report.isClosed(), "a running saga's run stays open");
+
+        report.advance(Duration.ofSeconds(1)).expectCompensated().expectCompensations("reserve");
+
+        assertTrue(report.isClosed(), "a run finished when advance() returned left open");
+        assertTrue(isClosed(report.environment()), "the environment of a run finished by advance() left open");
+    }
+
+    @Test
     void aCancelThatIsRefusedClosesTheRunAndThrowsTheRefusal() {
         List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
         SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
             environments.add(env);
             return new Shop(env);
-        }, SagaTestKitCloseTest::definition, new Order("o-1"));
+        }, shop -> SagaDefinition.builder("shop", Order.class)
+                .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> { })
+                .pivot("charge").action((order, ctx) -> order)
+                .retriable("ship").asyncAction((order, ctx) -> new CompletableFuture<Order>())
+                .build(), new Order("o-1"));
 
-        // Started, the saga completed at once: it cannot be cancelled, and the chain loses the report.
+        // Started, the saga is past its pivot: it cannot be cancelled, and the chain loses the report.
         SagaException refused = assertThrows(SagaException.class, () -> kit.whenStarted().cancel());
 
-        assertTrue(refused.getMessage().contains("COMPLETED"), refused.getMessage());
+        assertTrue(refused.getMessage().contains("pivot"), refused.getMessage());
         assertTrue(isClosed(environments.get(0)), "the run of a cancel that threw left open");
     }
 

@@ -25,14 +25,15 @@ import java.util.function.Function;
  * thread-safe.
  *
  * <p>The kit closes what it created for the run (its orchestrators and its {@link SagaTestEnvironment}: bus,
- * transport, virtual clock, executor) once the run is finished: when a {@link #settle()} (which
- * {@code whenRun()}, {@link #cancel()} and the operator calls end with) leaves the saga completed, compensated
- * or resolved. A run that needs attention stays open for the operator calls, and one started with
- * {@code whenStarted()} until it is settled that way, or until a {@link #cancel()} throws: {@link #close()} it
- * (try-with-resources) to end it sooner. A closed run still answers every inspection and expectation (they read the store and the recorded
- * invocations); the calls that drive the saga ({@link #settle()}, {@link #advance}, {@link #cancel()}, the
- * operator calls) throw {@link IllegalStateException}. The fixture is the application's: never closed by the
- * kit.
+ * transport, virtual clock, executor) once the run is finished: when a call that drives the saga
+ * ({@code whenRun()}, {@code whenStarted()}, {@link #settle()}, {@link #advance}, {@link #cancel()}, the operator
+ * calls) returns with the saga completed, compensated or resolved and nothing left to deliver or run. A run that
+ * needs attention stays open for the operator calls, and one still running (started with {@code whenStarted()})
+ * until a later call finishes it, or until a {@link #cancel()} throws: {@link #close()} it (try-with-resources)
+ * to end it sooner. A closed run still answers every inspection and expectation (they read the store and the
+ * recorded invocations); the calls that drive the saga ({@link #settle()}, {@link #advance}, {@link #cancel()},
+ * the operator calls) throw {@link IllegalStateException}. The fixture is the application's: never closed by
+ * the kit.
  *
  * @param <F> the fixture type (the application services of the run)
  * @param <D> the saga data type
@@ -87,7 +88,10 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 .build();
     }
 
-    /** Starts the saga, then settles it or only delivers; a run that fails to is closed (its report is lost). */
+    /**
+     * Starts the saga, then settles it or only delivers; a run then finished is closed, as is one that fails to
+     * start (its report is lost).
+     */
     SagaRunReport<F, D> start(D data, boolean settle) {
         try {
             try {
@@ -99,6 +103,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 settle();
             } else {
                 deliver();
+                closeIfFinished();
             }
         } catch (RuntimeException | Error e) {
             closeAfter(e);
@@ -136,10 +141,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             }
             Optional<Instant> next = environment.scheduler().nextDueAt();
             if (next.isEmpty()) {
-                if (instance().map(i -> i.status().isTerminal()).orElse(false)
-                        && environment.transport().pendingCount() == 0) { // else kept for the test to see
-                    close(); // nothing is left to deliver, run or call: the run is finished
-                }
+                closeIfFinished();
                 return this;
             }
             try {
@@ -150,6 +152,18 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         }
         throw new AssertionError("the saga did not settle after " + MAX_ROUNDS + " rounds (a step failing forever?); status "
                 + instance().map(SagaInstance::status).orElse(null));
+    }
+
+    /**
+     * Closes the run when it is finished: the saga completed, compensated or resolved, and nothing is left to
+     * deliver, run or call (a message or timer left is kept for the test to see). Every call that drives the saga
+     * ends with it.
+     */
+    private void closeIfFinished() {
+        if (instance().map(i -> i.status().isTerminal()).orElse(false)
+                && environment.transport().pendingCount() == 0 && environment.scheduler().nextDueAt().isEmpty()) {
+            close();
+        }
     }
 
     /** Delivers pending messages (and recovers after a crash) without moving the clock. */
@@ -181,7 +195,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     /**
      * Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages; waits for the
      * tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} first and before each timer,
-     * so that work a timer started (a retry's) is not overtaken by a later one (its timeout).
+     * so that work a timer started (a retry's) is not overtaken by a later one (its timeout). When the saga is then
+     * completed, compensated or resolved and nothing is left to deliver or run, the run is finished and closed
+     * (see the class comment).
      */
     public SagaRunReport<F, D> advance(Duration duration) {
         ensureOpen();
@@ -201,6 +217,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             // recovered by deliver()
         }
         deliver();
+        closeIfFinished();
         return this;
     }
 

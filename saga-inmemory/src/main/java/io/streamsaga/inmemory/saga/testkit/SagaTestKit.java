@@ -29,9 +29,10 @@ import java.util.function.Function;
  * thread the kit does not know of, such as {@code supplyAsync}'s common pool, is not waited for: its stage may
  * complete after {@code whenRun()} returned, or after the kit jumped the clock past the step's timeout.) The
  * kit closes what it created for a run (orchestrator, bus, transport, clock, executor) once the saga is
- * completed, compensated or resolved; a run that needs attention or was only started stays open until then,
- * until its report is {@linkplain SagaRunReport#close() closed}, or until its {@link SagaRunReport#cancel()}
- * throws (see {@link SagaRunReport}). Not thread-safe.
+ * completed, compensated or resolved when {@code whenRun()}, {@code whenStarted()} or a later call of the report
+ * returns; a run that needs attention or is still running stays open until then, until its report is
+ * {@linkplain SagaRunReport#close() closed}, or until its {@link SagaRunReport#cancel()} throws (see
+ * {@link SagaRunReport}). Not thread-safe.
  *
  * @param <F> the fixture type: the application services a run uses (fresh per run)
  * @param <D> the saga data type
@@ -87,7 +88,10 @@ public final class SagaTestKit<F, D> {
         return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, 0, false).start(data, true);
     }
 
-    /** Starts the saga and delivers what is pending, without moving the clock (to cancel it, for instance). */
+    /**
+     * Starts the saga and delivers what is pending, without moving the clock (to cancel it, for instance). A saga
+     * that finished meanwhile (its steps ended while it started) is finished like a settled one: its run is closed.
+     */
     public SagaRunReport<F, D> whenStarted() {
         return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, 0, false).start(data, false);
     }
