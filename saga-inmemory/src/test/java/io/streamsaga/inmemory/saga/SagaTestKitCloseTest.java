@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
 import io.streamsaga.inmemory.saga.testkit.FailureMode;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
@@ -176,22 +177,58 @@ class SagaTestKitCloseTest {
     }
 
     @Test
-    void aCancelThatIsRefusedClosesTheRunAndThrowsTheRefusal() {
-        List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
-        SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
-            environments.add(env);
-            return new Shop(env);
-        }, shop -> SagaDefinition.builder("shop", Order.class)
-                .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> { })
-                .pivot("charge").action((order, ctx) -> order)
-                .retriable("ship").asyncAction((order, ctx) -> new CompletableFuture<Order>())
-                .build(), new Order("o-1"));
+    void aCallRefusedForTheSagasStateChangesNothingAndLeavesTheRunOpenForTheTestToGoOn() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::definition, new Order("o-1"))
+                .failStep("pay", FailureMode.always())
+                .failCompensation("reserve", FailureMode.once())
+                .whenRun()
+                .expectNeedsAttention();
+        int transitions = report.history().size();
 
-        // Started, the saga is past its pivot: it cannot be cancelled, and the chain loses the report.
-        SagaException refused = assertThrows(SagaException.class, () -> kit.whenStarted().cancel());
+        SagaException notCancellable = assertThrows(SagaException.class, report::cancel);
+        SagaException notSkippable = assertThrows(SagaException.class, () -> report.skipCompensation("pay"));
+        assertThrows(ConfigurationException.class, () -> report.skipCompensation("ship"));
+
+        assertTrue(notCancellable.getMessage().contains("FAILED_NEEDS_ATTENTION"), notCancellable.getMessage());
+        assertTrue(notSkippable.getMessage().contains("only a failed compensation"), notSkippable.getMessage());
+        assertFalse(report.isClosed(), "a refused call closed the run");
+        assertFalse(isClosed(report.environment()), "a refused call closed the run's environment");
+        assertEquals(transitions, report.history().size(), "a refused call changed the saga");
+        report.retryCompensation().expectCompensated().expectCompensations("reserve"); // the test goes on
+        assertTrue(report.isClosed());
+    }
+
+    @Test
+    void aCancelRefusedPastThePivotLeavesTheRunOpenForTheTestToGoOn() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, shop -> SagaDefinition.builder("shop", Order.class)
+                        .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> { })
+                        .pivot("charge").action((order, ctx) -> order)
+                        .retriable("ship").action((order, ctx) -> order)
+                        .retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofMinutes(1))
+                                .maxBackoff(Duration.ofMinutes(1)).jitter(0).build())
+                        .build(), new Order("o-1"))
+                .failStep("ship", FailureMode.once())
+                .whenStarted(); // the first attempt to ship failed: its retry is a minute away
+
+        SagaException refused = assertThrows(SagaException.class, report::cancel);
+        assertThrows(SagaException.class, report::retryCompensation);
+        assertThrows(SagaException.class, report::markResolved);
 
         assertTrue(refused.getMessage().contains("pivot"), refused.getMessage());
-        assertTrue(isClosed(environments.get(0)), "the run of a cancel that threw left open");
+        assertFalse(report.isClosed(), "a refused call closed the run");
+        report.advance(Duration.ofMinutes(1)).expectCompleted().expectAttempts("ship", 2); // the test goes on
+        assertTrue(report.isClosed());
+    }
+
+    /** A saga that waits for ever, so it is compensated after a minute, and whose release throws an Error. */
+    private static SagaDefinition<Order> waitingWithAFailingRelease(Shop shop) {
+        return SagaDefinition.builder("shop", Order.class)
+                .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> {
+                    throw new AssertionError("release failed");
+                })
+                .step("wait").asyncAction((order, ctx) -> new CompletableFuture<Order>())
+                .timeout(Duration.ofMinutes(1)).retry(RetryPolicy.NONE) // compensated once it times out
+                .build();
     }
 
     @Test
@@ -200,18 +237,74 @@ class SagaTestKitCloseTest {
         SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
             environments.add(env);
             return new Shop(env);
-        }, shop -> SagaDefinition.builder("shop", Order.class)
-                .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> {
-                    throw new AssertionError("release failed");
-                })
-                .step("wait").asyncAction((order, ctx) -> new CompletableFuture<Order>())
-                .timeout(Duration.ofMinutes(1)).retry(RetryPolicy.NONE) // compensated once it times out
-                .build(), new Order("o-1"));
+        }, SagaTestKitCloseTest::waitingWithAFailingRelease, new Order("o-1"));
 
+        // In a chain the report is lost with the exception: nothing else could close the run.
         AssertionError error = assertThrows(AssertionError.class, () -> kit.whenStarted().cancel());
 
         assertEquals("release failed", error.getMessage());
         assertTrue(isClosed(environments.get(0)), "the run of a cancel that threw left open");
+    }
+
+    @Test
+    void aSettleThatFailsClosesTheRunAndThrowsTheFailure() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::waitingWithAFailingRelease,
+                new Order("o-1")).whenStarted();
+
+        AssertionError error = assertThrows(AssertionError.class, report::settle);
+
+        assertEquals("release failed", error.getMessage());
+        assertTrue(report.isClosed(), "the run of a settle that threw left open");
+        assertTrue(isClosed(report.environment()), "the environment of a settle that threw left open");
+        assertEquals(SagaStatus.COMPENSATING, report.status()); // still readable
+    }
+
+    @Test
+    void anAdvanceThatFailsClosesTheRunAndThrowsTheFailure() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, SagaTestKitCloseTest::waitingWithAFailingRelease,
+                new Order("o-1")).whenStarted();
+
+        AssertionError error = assertThrows(AssertionError.class, () -> report.advance(Duration.ofMinutes(1)));
+
+        assertEquals("release failed", error.getMessage());
+        assertTrue(report.isClosed(), "the run of an advance that threw left open");
+        assertTrue(isClosed(report.environment()), "the environment of an advance that threw left open");
+    }
+
+    /** Reserves and holds; the release throws an Error, the hold's compensation is injected to fail once. */
+    private static SagaTestKit<Shop, Order> needsAttentionBeforeAFailingRelease() {
+        return SagaTestKit.given(Shop::new, shop -> SagaDefinition.builder("shop", Order.class)
+                        .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> {
+                            throw new AssertionError("release failed");
+                        })
+                        .step("hold").action((order, ctx) -> order).compensation((order, ctx) -> { })
+                        .compensationRetry(RetryPolicy.NONE)
+                        .step("pay").action((order, ctx) -> order)
+                        .build(), new Order("o-1"))
+                .failStep("pay", FailureMode.always())
+                .failCompensation("hold", FailureMode.once());
+    }
+
+    @Test
+    void aRetryOfTheCompensationsThatFailsClosesTheRunAndThrowsTheFailure() {
+        SagaRunReport<Shop, Order> report = needsAttentionBeforeAFailingRelease().whenRun().expectNeedsAttention();
+
+        AssertionError error = assertThrows(AssertionError.class, report::retryCompensation);
+
+        assertEquals("release failed", error.getMessage());
+        assertTrue(report.isClosed(), "the run of a retryCompensation() that threw left open");
+        assertTrue(isClosed(report.environment()), "the environment of a retryCompensation() that threw left open");
+    }
+
+    @Test
+    void aSkipOfACompensationThatFailsClosesTheRunAndThrowsTheFailure() {
+        SagaRunReport<Shop, Order> report = needsAttentionBeforeAFailingRelease().whenRun().expectNeedsAttention();
+
+        AssertionError error = assertThrows(AssertionError.class, () -> report.skipCompensation("hold"));
+
+        assertEquals("release failed", error.getMessage());
+        assertTrue(report.isClosed(), "the run of a skipCompensation() that threw left open");
+        assertTrue(isClosed(report.environment()), "the environment of a skipCompensation() that threw left open");
     }
 
     @Test

@@ -29,8 +29,18 @@ import java.util.function.Function;
  * ({@code whenRun()}, {@code whenStarted()}, {@link #settle()}, {@link #advance}, {@link #cancel()}, the operator
  * calls) returns with the saga completed, compensated or resolved and nothing left to deliver or run. A run that
  * needs attention stays open for the operator calls, and one still running (started with {@code whenStarted()})
- * until a later call finishes it, or until a {@link #cancel()} throws: {@link #close()} it (try-with-resources)
- * to end it sooner. A closed run still answers every inspection and expectation (they read the store and the
+ * until a later call finishes it: {@link #close()} it (try-with-resources) to end it sooner.
+ *
+ * <p>A call that drives the saga and fails (an Error of the application's code, such as a failed assertion; a
+ * task of the environment's executor that does not end; a saga that does not settle) closes the run before its
+ * exception propagates, a failure to close suppressed in it: the run is in no state to go on, and in a chain
+ * ({@code whenStarted().cancel()}) the report is lost with the exception. A call the orchestrator refuses for the
+ * saga's state ({@link #cancel()} of a saga past its pivot, an operator call on a saga that does not need
+ * attention, {@link #skipCompensation} of a step whose compensation did not fail or that does not exist) throws
+ * before it changed anything, and leaves the run as it was, open for the test to go on with the report (an open
+ * run holds no thread between calls, so a report lost in a chain leaves nothing running).
+ *
+ * <p>A closed run still answers every inspection and expectation (they read the store and the
  * recorded invocations); the calls that drive the saga ({@link #settle()}, {@link #advance}, {@link #cancel()},
  * the operator calls) throw {@link IllegalStateException}. The fixture is the application's: never closed by
  * the kit.
@@ -93,23 +103,50 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * start (its report is lost).
      */
     SagaRunReport<F, D> start(D data, boolean settle) {
-        try {
+        return driving(() -> {
             try {
                 latest = orchestrator.start(definition, SAGA_ID, "test", data);
             } catch (SimulatedCrash crash) {
                 // the process died right after a write; settle() recovers
             }
             if (settle) {
-                settle();
+                settleRounds();
             } else {
                 deliver();
                 closeIfFinished();
             }
+        });
+    }
+
+    /**
+     * Runs {@code drive}; a failure closes the run before it propagates (see the class comment): the run is in
+     * no state to go on, and a chain ({@code whenStarted().cancel()}) loses the report with the exception.
+     */
+    private SagaRunReport<F, D> driving(Runnable drive) {
+        try {
+            drive.run();
         } catch (RuntimeException | Error e) {
             closeAfter(e);
             throw e;
         }
         return this;
+    }
+
+    /**
+     * An operator call ({@code request}, the orchestrator's), then settles. A RuntimeException from the call is its
+     * refusal, thrown before it changed anything (the engine records the RuntimeExceptions of the application's code
+     * as the saga's failures, so no other escapes it): the run stays open, as it was. An Error thrown while the call
+     * drives the saga, or a failure while settling, closes the run ({@link #driving}).
+     */
+    private SagaRunReport<F, D> operate(Runnable request) {
+        ensureOpen();
+        try {
+            request.run();
+        } catch (Error e) {
+            closeAfter(e);
+            throw e;
+        }
+        return driving(this::settleRounds);
     }
 
     /** Closes the run after {@code failure} without hiding it: a failure to close is suppressed in it. */
@@ -126,10 +163,14 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * next) until nothing is left; after a simulated crash, closes the dead orchestrator and recovers on a
      * fresh one over the same store. Each round first waits for the tasks of the environment's
      * {@linkplain SagaTestEnvironment#executor() executor}. When the saga is then completed, compensated or
-     * resolved, the run is finished and closed (see the class comment).
+     * resolved, the run is finished and closed (see the class comment); a settle that fails closes it too.
      */
     public SagaRunReport<F, D> settle() {
         ensureOpen();
+        return driving(this::settleRounds);
+    }
+
+    private void settleRounds() {
         for (int round = 0; round < MAX_ROUNDS; round++) {
             environment.awaitExecutor();
             if (recoverIfCrashed()) {
@@ -142,7 +183,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             Optional<Instant> next = environment.scheduler().nextDueAt();
             if (next.isEmpty()) {
                 closeIfFinished();
-                return this;
+                return;
             }
             try {
                 environment.scheduler().advanceTo(next.get());
@@ -197,66 +238,65 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} first and before each timer,
      * so that work a timer started (a retry's) is not overtaken by a later one (its timeout). When the saga is then
      * completed, compensated or resolved and nothing is left to deliver or run, the run is finished and closed
-     * (see the class comment).
+     * (see the class comment); an advance that fails closes it too.
      */
     public SagaRunReport<F, D> advance(Duration duration) {
         ensureOpen();
         VirtualScheduler scheduler = environment.scheduler();
         Instant target = scheduler.now().plus(duration.isNegative() ? Duration.ZERO : duration);
-        try {
-            while (true) {
-                environment.awaitExecutor();
-                Optional<Instant> next = scheduler.nextDueAt();
-                if (next.isEmpty() || next.get().isAfter(target)) {
-                    break;
+        return driving(() -> {
+            try {
+                while (true) {
+                    environment.awaitExecutor();
+                    Optional<Instant> next = scheduler.nextDueAt();
+                    if (next.isEmpty() || next.get().isAfter(target)) {
+                        break;
+                    }
+                    scheduler.advanceTo(next.get());
                 }
-                scheduler.advanceTo(next.get());
+                scheduler.advanceTo(target);
+            } catch (SimulatedCrash crash) {
+                // recovered by deliver()
             }
-            scheduler.advanceTo(target);
-        } catch (SimulatedCrash crash) {
-            // recovered by deliver()
-        }
-        deliver();
-        closeIfFinished();
-        return this;
+            deliver();
+            closeIfFinished();
+        });
     }
 
     /**
-     * Cancels the saga, then settles. A cancel that throws (the saga cannot be cancelled, or settling it failed)
-     * closes the run before its exception propagates: in a chain ({@code whenStarted().cancel()}) the report is
-     * lost with the exception, and nothing else could close the run.
+     * Cancels the saga, then settles. Refused ({@link io.streamsaga.saga.SagaException}) when the saga is not
+     * running or is past its pivot: the run then stays open (see the class comment).
      */
     public SagaRunReport<F, D> cancel() {
-        ensureOpen();
-        try {
-            orchestrator.cancel(SAGA_ID);
-            return settle();
-        } catch (RuntimeException | Error e) {
-            closeAfter(e);
-            throw e;
-        }
+        return operate(() -> orchestrator.cancel(SAGA_ID));
     }
 
-    /** Operator: retries the failed compensations, then settles. */
+    /**
+     * Operator: retries the failed compensations, then settles. Refused ({@link io.streamsaga.saga.SagaException})
+     * when the saga does not need attention: the run then stays open (see the class comment).
+     */
     public SagaRunReport<F, D> retryCompensation() {
-        ensureOpen();
-        latest = orchestrator.retryCompensation(SAGA_ID);
-        return settle();
+        return operate(() -> latest = orchestrator.retryCompensation(SAGA_ID));
     }
 
-    /** Operator: skips the failed compensation of {@code step}, then settles. */
+    /**
+     * Operator: skips the failed compensation of {@code step}, then settles. Refused when the saga does not need
+     * attention or that compensation did not fail ({@link io.streamsaga.saga.SagaException}), or the saga has no
+     * such step ({@link io.streamsaga.ConfigurationException}): the run then stays open (see the class comment).
+     */
     public SagaRunReport<F, D> skipCompensation(String step) {
-        ensureOpen();
-        latest = orchestrator.skipCompensation(SAGA_ID, step);
-        return settle();
+        return operate(() -> latest = orchestrator.skipCompensation(SAGA_ID, step));
     }
 
-    /** Operator: marks the saga resolved. */
+    /**
+     * Operator: marks the saga resolved. Refused ({@link io.streamsaga.saga.SagaException}) when the saga does not
+     * need attention: the run then stays open (see the class comment).
+     */
     public SagaRunReport<F, D> markResolved() {
-        ensureOpen();
-        orchestrator.markResolved(SAGA_ID);
-        latest = null;
-        return settle();
+        return operate(() -> {
+            orchestrator.markResolved(SAGA_ID);
+            latest = null;
+        });
     }
 
     /**

@@ -30,9 +30,9 @@ import java.util.function.Function;
  * complete after {@code whenRun()} returned, or after the kit jumped the clock past the step's timeout.) The
  * kit closes what it created for a run (orchestrator, bus, transport, clock, executor) once the saga is
  * completed, compensated or resolved when {@code whenRun()}, {@code whenStarted()} or a later call of the report
- * returns; a run that needs attention or is still running stays open until then, until its report is
- * {@linkplain SagaRunReport#close() closed}, or until its {@link SagaRunReport#cancel()} throws (see
- * {@link SagaRunReport}). Not thread-safe.
+ * returns, or when one of them fails; a run that needs attention or is still running stays open until then
+ * (a call the orchestrator refuses for the saga's state leaves it open), or until its report is
+ * {@linkplain SagaRunReport#close() closed} (see {@link SagaRunReport}). Not thread-safe.
  *
  * @param <F> the fixture type: the application services a run uses (fresh per run)
  * @param <D> the saga data type
