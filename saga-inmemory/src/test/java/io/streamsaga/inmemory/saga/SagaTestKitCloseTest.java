@@ -23,6 +23,7 @@ import java.util.concurrent.RejectedExecutionException;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -155,7 +156,9 @@ class SagaTestKitCloseTest {
         assertTrue(report.isClosed(), "a run finished when whenStarted() returned left open");
         assertTrue(isClosed(report.environment()), "the environment of a run finished by whenStarted() left open");
         assertEquals(SagaOutcome.COMPLETED, report.result().outcome());
-        assertThrows(IllegalStateException.class, () -> report.advance(Duration.ofMinutes(1)), "a closed run cannot be driven");
+        assertSame(report, report.settle().advance(Duration.ofMinutes(1)), "nothing is left to settle in a finished run");
+        report.expectCompleted();
+        assertThrows(IllegalStateException.class, report::cancel, "a closed run cannot be driven");
     }
 
     @Test

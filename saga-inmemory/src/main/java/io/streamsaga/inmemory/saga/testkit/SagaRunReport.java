@@ -41,8 +41,10 @@ import java.util.function.Function;
  * run holds no thread between calls, so a report lost in a chain leaves nothing running).
  *
  * <p>A closed run still answers every inspection and expectation (they read the store and the
- * recorded invocations); the calls that drive the saga ({@link #settle()}, {@link #advance}, {@link #cancel()},
- * the operator calls) throw {@link IllegalStateException}. The fixture is the application's: never closed by
+ * recorded invocations). {@link #settle()} and {@link #advance} of a run the kit closed because its saga finished
+ * do nothing (nothing is left to settle: {@code whenStarted().settle().expectCompleted()} works whether the saga
+ * finished while it started or later); {@link #cancel()}, the operator calls, and {@code settle()} or
+ * {@code advance} of a run closed by the test before its saga finished throw {@link IllegalStateException}. The fixture is the application's: never closed by
  * the kit.
  *
  * @param <F> the fixture type (the application services of the run)
@@ -62,6 +64,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private boolean recovered;
     private java.util.concurrent.CompletionStage<?> latest;
     private boolean closed;
+    /** Closed because the saga finished: settling or advancing it then has nothing left to do. */
+    private boolean finished;
 
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
@@ -166,6 +170,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * resolved, the run is finished and closed (see the class comment); a settle that fails closes it too.
      */
     public SagaRunReport<F, D> settle() {
+        if (finished) {
+            return this;
+        }
         ensureOpen();
         return driving(this::settleRounds);
     }
@@ -203,6 +210,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private void closeIfFinished() {
         if (instance().map(i -> i.status().isTerminal()).orElse(false)
                 && environment.transport().pendingCount() == 0 && environment.scheduler().nextDueAt().isEmpty()) {
+            finished = true;
             close();
         }
     }
@@ -241,6 +249,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * (see the class comment); an advance that fails closes it too.
      */
     public SagaRunReport<F, D> advance(Duration duration) {
+        if (finished) {
+            return this;
+        }
         ensureOpen();
         VirtualScheduler scheduler = environment.scheduler();
         Instant target = scheduler.now().plus(duration.isNegative() ? Duration.ZERO : duration);
