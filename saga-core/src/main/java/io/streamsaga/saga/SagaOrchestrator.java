@@ -81,7 +81,14 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. */
     CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step);
 
-    /** Operator: marks a saga that needs attention as resolved by hand (terminal). */
+    /**
+     * Operator: marks a saga that needs attention as resolved by hand (terminal).
+     *
+     * <p>This and the other operator calls ({@link #cancel}, {@link #retryCompensation}, {@link #skipCompensation})
+     * accept a saga whose definition version is no longer registered when a {@link Builder#dataUpcaster} chain
+     * leads to a registered one: it is migrated as {@link #recover()} would, once the call is allowed (a refused
+     * call changes nothing); without a chain the call is refused with a {@link SagaException}.
+     */
     void markResolved(String sagaId);
 
     Optional<SagaInstance> find(String sagaId);

@@ -431,8 +431,21 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    /** Upcasts an instance whose definition version is gone to the newest registered version, if a chain exists. */
+    /**
+     * Upcasts an instance whose definition version is gone to the newest registered version, if a chain exists, and
+     * stores the migration; null when it cannot be migrated, or another orchestrator migrated it to a state that is
+     * not resumed here.
+     */
     private SagaInstance migrate(SagaInstance instance) {
+        SagaInstance migrated = upcast(instance);
+        return migrated == null ? null : storeMigration(instance, migrated);
+    }
+
+    /**
+     * The instance upcast to the newest registered version of its definition (steps matched by name), not stored
+     * yet; null (logged) when no upcaster chain leads there or a step it ran no longer exists.
+     */
+    private SagaInstance upcast(SagaInstance instance) {
         TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(instance.sagaName());
         Map<Integer, SagaDataUpcaster> chain = config.upcasters().getOrDefault(instance.sagaName(), Map.of());
         if (versions == null || versions.isEmpty()) {
@@ -477,13 +490,21 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             upcast = chain.get(v).upcast(upcast);
         }
         Object data = toData(target, upcast);
-        Instant now = now();
-        SagaInstance migrated = new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
+        return new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
                 instance.businessKey(), target.dataType(), data, instance.status(), steps, instance.failure(),
-                instance.compensationFailure(), instance.createdAt(), now, instance.version() + 1);
+                instance.compensationFailure(), instance.createdAt(), now(), instance.version() + 1);
+    }
+
+    /**
+     * Stores {@code migrated} (from {@link #upcast}) over {@code instance} with a {@code SAGA_MIGRATED} transition.
+     * Returns it, or when another orchestrator got there first the active instance it stored (if registered here),
+     * else null.
+     */
+    private SagaInstance storeMigration(SagaInstance instance, SagaInstance migrated) {
         try {
-            store.update(migrated, new SagaTransition(instance.sagaId(), migrated.version(), now, TransitionType.SAGA_MIGRATED,
-                    null, 0, "version " + instance.definitionVersion() + " -> " + target.version()));
+            store.update(migrated, new SagaTransition(instance.sagaId(), migrated.version(), migrated.updatedAt(),
+                    TransitionType.SAGA_MIGRATED, null, 0,
+                    "version " + instance.definitionVersion() + " -> " + migrated.definitionVersion()));
         } catch (ConcurrentSagaUpdateException e) {
             // Another recover() (here or in another process) got there first: resume what it stored, if it can be.
             SagaInstance stored = store.find(instance.sagaId()).orElse(null);
@@ -739,12 +760,22 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         SagaInstance instance = store.find(sagaId).orElseThrow(() -> SagaException.notFound(sagaId));
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
+        SagaInstance migrated = null;
         if (definition == null) {
-            throw SagaException.illegalState(sagaId, null, "its definition '" + instance.sagaName() + "' version "
-                    + instance.definitionVersion() + " is not registered with this orchestrator");
+            // Its version is gone (an upgrade): migrated as recover() would, but stored only once the call is allowed.
+            migrated = upcast(instance);
+            if (migrated == null) {
+                throw SagaException.illegalState(sagaId, null, "its definition '" + instance.sagaName() + "' version "
+                        + instance.definitionVersion() + " is not registered with this orchestrator, and no upcaster"
+                        + " chain migrates it to a registered version");
+            }
+            definition = registered(migrated.sagaName(), migrated.definitionVersion());
         }
-        SagaRun<?> created = newRun(definition, instance);
+        SagaRun<?> created = newRun(definition, migrated != null ? migrated : instance);
         check.accept(created);
+        if (migrated != null && storeMigration(instance, migrated) != migrated) {
+            throw new ConcurrentSagaUpdateException(sagaId, instance.version(), migrated.version());
+        }
         SagaRun<?> existing = runs.putIfAbsent(sagaId, created);
         return existing != null ? existing : created;
     }

@@ -217,6 +217,48 @@ class SagaRecoveryTest {
     }
 
     @Test
+    void aSagaThatNeedsAttentionUnderARetiredVersionIsOperatedAfterTheUpgradeThroughItsUpcaster() {
+        // Version 1: releasing the reservation fails for good after the payment was declined.
+        SagaDefinition<PaymentData> v1 = SagaDefinition.builder("payment-saga", PaymentData.class).version(1)
+                .dataType("payment-saga-data")
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                    throw new IllegalStateException("inventory down");
+                }).compensationRetry(RetryPolicy.NONE)
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        SagaOrchestrator first = orchestrator(v1);
+        first.start(v1, "saga-1", "order-1", new PaymentData("order-1", 50, null));
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
+        first.close();
+
+        // Version 2 is deployed with the upcaster that recover() would use for a running saga of version 1.
+        SagaDefinition<PaymentDataV2> v2 = SagaDefinition.builder("payment-saga", PaymentDataV2.class).version(2)
+                .dataType("payment-saga-data")
+                .step("reserve").action((d, ctx) -> d)
+                .compensation((d, ctx) -> released.add(ctx.idempotencyKey() + " " + d.currency()))
+                .step("charge").action((d, ctx) -> d)
+                .build();
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
+                .dataUpcaster("payment-saga", 1, data -> data.put("currency", "USD"))
+                .build();
+        assertEquals(List.of(), second.recover().resumed(), "a saga that needs attention waits for the operator");
+        long before = store.find("saga-1").orElseThrow().version();
+        assertThrows(io.streamsaga.saga.SagaException.class, () -> second.skipCompensation("saga-1", "charge"));
+        assertEquals(before, store.find("saga-1").orElseThrow().version(), "a refused call migrates nothing");
+
+        SagaResult<Object> result = second.retryCompensation("saga-1").toCompletableFuture().join();
+
+        assertTrue(result.isCompensated(), result.toString());
+        assertEquals(List.of("saga-1/reserve USD"), released);
+        SagaInstance stored = store.find("saga-1").orElseThrow();
+        assertEquals(2, stored.definitionVersion());
+        assertEquals(SagaStatus.COMPENSATED, stored.status());
+        assertTrue(store.history("saga-1").stream().anyMatch(t -> t.type() == TransitionType.SAGA_MIGRATED));
+    }
+
+    @Test
     void withoutItsVersionOrAnUpcasterASagaIsReportedUnresolvableAndLeftUntouched() {
         SagaOrchestrator first = orchestrator(paymentSaga());
         first.start(paymentSaga(), "saga-1", null, new PaymentData("order-1", 50, null));
