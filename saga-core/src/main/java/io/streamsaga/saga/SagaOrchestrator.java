@@ -109,7 +109,13 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** Deletes finished sagas older than the configured retention; returns how many. */
     int purgeFinished();
 
-    /** Stops driving sagas (subscriptions closed, timers ignored); the store keeps their state. */
+    /**
+     * Stops driving sagas (subscriptions closed, timers ignored); the store keeps their state, and
+     * {@link #recover()} on a new orchestrator goes on from it. A synchronous action or compensation running at
+     * that moment on another thread is not interrupted: close() waits until it returns, its outcome is stored,
+     * and no further step or compensation is started (its result completes exceptionally with a
+     * {@link SagaException}).
+     */
     @Override
     void close();
 

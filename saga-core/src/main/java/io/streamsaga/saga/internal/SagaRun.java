@@ -1541,6 +1541,13 @@ final class SagaRun<D> {
         if (commands != null) {
             commands.clear();
         }
+        if (orchestrator.isClosed() && status.isActive()) {
+            // close() began while this run was driven (a synchronous action ran on another thread, holding the
+            // run's lock): what is written stays, and nothing more is acted on; recover() goes on from here.
+            orchestrator.detach(this);
+            stop(new SagaException(sagaId, null, "orchestrator closed; the saga resumes on recover()", null, true));
+            return false;
+        }
         return true;
     }
 

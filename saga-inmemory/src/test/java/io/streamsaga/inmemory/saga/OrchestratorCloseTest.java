@@ -22,6 +22,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -141,5 +142,64 @@ class OrchestratorCloseTest {
             throw new AssertionError("the result of a saga started while the orchestrator closed never completes", e);
         }
         assertThrows(ExecutionException.class, future::get);
+    }
+
+    @Test
+    void closeWhileASynchronousActionRunsStartsNoFurtherStepAndRecoverGoesOnFromThere() throws Exception {
+        List<String> effects = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch inAction = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SagaDefinition<Data> definition = SagaDefinition.builder("sync-saga", Data.class)
+                .step("reserve").action((d, ctx) -> {
+                    effects.add(ctx.idempotencyKey());
+                    if (inAction.getCount() > 0) {
+                        inAction.countDown();
+                        release.await(); // the process shuts down while this call is in the payment provider
+                    }
+                    return d;
+                })
+                .step("charge").action((d, ctx) -> {
+                    effects.add(ctx.idempotencyKey());
+                    return d;
+                })
+                .build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        CompletableFuture<CompletableFuture<SagaResult<Data>>> started = CompletableFuture.supplyAsync(
+                () -> first.start(definition, "saga-1", null, new Data("a")).toCompletableFuture());
+        assertTrue(inAction.await(10, TimeUnit.SECONDS));
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(first::close);
+        awaitClosed(first);
+        release.countDown(); // the action returns after close() began
+        closing.get(10, TimeUnit.SECONDS);
+        CompletableFuture<SagaResult<Data>> result = started.get(10, TimeUnit.SECONDS);
+
+        assertEquals(List.of("saga-1/reserve"), effects, "no step started after close()");
+        ExecutionException stopped = assertThrows(ExecutionException.class, () -> result.get(10, TimeUnit.SECONDS));
+        assertTrue(stopped.getCause() instanceof io.streamsaga.saga.SagaException, stopped.toString());
+        assertEquals(io.streamsaga.saga.SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        assertEquals(List.of("saga-1"), second.recover().resumed());
+        assertTrue(second.result("saga-1").toCompletableFuture().get(10, TimeUnit.SECONDS).isCompleted());
+        assertEquals("saga-1/charge", effects.get(effects.size() - 1));
+        assertEquals(1, effects.stream().filter("saga-1/charge"::equals).count());
+        second.close();
+        scheduler.close();
+    }
+
+    /** Waits until {@code close()} has begun: calls that need an open orchestrator are refused from then on. */
+    private static void awaitClosed(SagaOrchestrator orchestrator) {
+        while (true) {
+            try {
+                orchestrator.cancel("no-such-saga");
+            } catch (io.streamsaga.saga.SagaException e) {
+                if (e.getMessage().contains("the orchestrator is closed")) {
+                    return;
+                }
+            }
+            Thread.onSpinWait();
+        }
     }
 }
