@@ -5,11 +5,13 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -19,6 +21,7 @@ import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -47,12 +50,15 @@ public final class JdbcOutbox {
     private final DataSource dataSource;
     private final EventCodec codec;
     private final Clock clock;
+    /** The bus whose handled message ({@code currentMessage()}) an append inside a handler inherits from; or null. */
+    private final EventBus bus;
     private final ObjectMapper json = new ObjectMapper();
 
     private JdbcOutbox(Builder b) {
         this.dataSource = b.dataSource;
         this.codec = b.codec;
         this.clock = b.clock;
+        this.bus = b.bus;
     }
 
     /** Starts an outbox over the tables of {@code dataSource} (created by {@code JdbcSchema.migrate()}). */
@@ -75,9 +81,28 @@ public final class JdbcOutbox {
         Objects.requireNonNull(event, "event");
         EventTypeId id = codec.types().idOf(event.getClass());
         Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())
-                .payload(event).headers(headers).timestamp(clock.instant()).build();
+                .payload(event).headers(withCause(headers)).timestamp(clock.instant()).build();
         append(connection, message);
         return message;
+    }
+
+    /**
+     * {@code headers} with, inside a handler of the outbox's bus, what a publish there would inherit from the message
+     * handled: its correlation id (else its id), saga id and traceparent, and its id as causation id; the
+     * application's headers win.
+     */
+    private Map<String, String> withCause(Map<String, String> headers) {
+        Message cause = bus == null ? null : bus.currentMessage().orElse(null);
+        if (cause == null) {
+            return headers;
+        }
+        Map<String, String> all = new LinkedHashMap<>();
+        all.put(MessageHeaders.CORRELATION_ID, cause.correlationId().orElse(cause.id()));
+        all.put(MessageHeaders.CAUSATION_ID, cause.id());
+        cause.header(MessageHeaders.SAGA_ID).ifPresent(v -> all.put(MessageHeaders.SAGA_ID, v));
+        cause.header(MessageHeaders.TRACEPARENT).ifPresent(v -> all.put(MessageHeaders.TRACEPARENT, v));
+        all.putAll(headers);
+        return all;
     }
 
     /**
@@ -187,6 +212,7 @@ public final class JdbcOutbox {
     public static final class Builder {
         private final DataSource dataSource;
         private EventCodec codec;
+        private EventBus bus;
         private Clock clock = Clock.systemUTC();
 
         private Builder(DataSource dataSource) {
@@ -199,6 +225,19 @@ public final class JdbcOutbox {
             return this;
         }
 
+        /**
+         * The application's bus: its codec (as {@link #codec}), and an event appended inside one of its handlers
+         * inherits the handled message's correlation id, saga id and traceparent and takes its id as causation id,
+         * as a publish from the handler would (headers given to {@code append} win).
+         */
+        public Builder eventBus(EventBus bus) {
+            this.bus = Objects.requireNonNull(bus, "bus");
+            if (codec == null) {
+                codec = bus.codec();
+            }
+            return this;
+        }
+
         /** The clock stamping messages built by {@code append(connection, topic, key, event)}. */
         public Builder clock(Clock clock) {
             this.clock = Objects.requireNonNull(clock, "clock");
@@ -206,7 +245,7 @@ public final class JdbcOutbox {
         }
 
         public JdbcOutbox build() {
-            ConfigurationException.require(codec != null, "an outbox needs a codec (for example bus.codec()), but none was set");
+            ConfigurationException.require(codec != null, "an outbox needs a codec (eventBus(bus) or codec(...)), but none was set");
             return new JdbcOutbox(this);
         }
     }

@@ -431,6 +431,42 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void anEventAppendedToTheOutboxInsideAHandlerCarriesTheHandledMessagesCorrelationAsAPublishWould() {
+        // docs/durability.md: a handler's outgoing message is written "to the outbox on the same connection" instead
+        // of published on the bus; published from the handler it inherits the correlation, saga id and traceparent
+        // of the message handled and takes its id as causation id (docs/architecture.md), and so must it here.
+        JdbcOutbox handlersOutbox = JdbcOutbox.builder(database.dataSource()).eventBus(bus).clock(scheduler.clock()).build();
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        bus.subscribe("shipping", "order-created", OrderCreated.class, inbox.handler((event, ctx, c) ->
+                handlersOutbox.append(c, "order-shipped", event.orderId(), new OrderShipped(event.orderId(), scheduler.now()))));
+        bus.subscribe("shipping", "order-shipped", OrderShipped.class, inbox.handler((event, ctx, c) ->
+                handlersOutbox.append(c, "order-shipped-audit", event.orderId(), new OrderShipped(event.orderId(), scheduler.now()),
+                        Map.of("correlation-id", "set-by-the-application"))));
+        List<Message> shipped = new CopyOnWriteArrayList<>();
+        bus.subscribe("audit", "order-shipped*", Message.class, (m, ctx) -> shipped.add(m));
+        Message order = tx.inTransaction(c -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 5),
+                Map.of("correlation-id", "corr-7", "saga-id", "saga-3", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")));
+
+        OutboxRelay relay = relay().build();
+        relay.relayPending();
+        transport.drainAll();
+        relay.relayPending();
+        transport.drainAll();
+        relay.relayPending();
+        transport.drainAll();
+
+        assertEquals(List.of("order-shipped", "order-shipped-audit"), shipped.stream().map(Message::topic).toList());
+        Message first = shipped.get(0);
+        assertEquals("corr-7", first.correlationId().orElseThrow());
+        assertEquals(order.id(), first.causationId().orElseThrow());
+        assertEquals("saga-3", first.sagaId().orElseThrow());
+        assertEquals(order.header("traceparent"), first.header("traceparent"));
+        Message second = shipped.get(1);
+        assertEquals("set-by-the-application", second.correlationId().orElseThrow(), "headers the application sets win");
+        assertEquals(first.id(), second.causationId().orElseThrow());
+    }
+
+    @Test
     void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         AtomicInteger calls = new AtomicInteger();
