@@ -7,6 +7,7 @@ import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepRole;
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -1524,6 +1525,14 @@ final class SagaRun<D> {
             } else {
                 log.warn("saga {}: another orchestrator drives it now; this one stops: {}", current.sagaId(), e.getMessage());
             }
+            unstage();
+            orchestrator.detach(this);
+            stop(e);
+            return false;
+        } catch (ConfigurationException e) {
+            // The store refuses a value of this saga (an id or key longer than its column): nothing was written, and
+            // writing it again would be refused again, so the caller gets the refusal itself, not a store failure.
+            log.warn("saga {}: the store refuses it; the saga stops here: {}", current.sagaId(), e.getMessage());
             unstage();
             orchestrator.detach(this);
             stop(e);

@@ -149,6 +149,34 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void aStartWithAnIdOrBusinessKeyTheStoreRefusesFailsWithItsConfigurationExceptionNotAsARetriableStoreFailure() {
+        // The store refuses them up front with a ConfigurationException (above); the start's stage failed instead
+        // with a retriable SagaException "saga store failed", logged as "resumes on recover()", though nothing
+        // was stored and the same start would be refused again.
+        java.util.List<String> ran = new java.util.concurrent.CopyOnWriteArrayList<>();
+        SagaDefinition<OrderData> definition = SagaDefinition.builder("order", OrderData.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> { ran.add(ctx.idempotencyKey()); return d; })
+                .build();
+        for (JdbcSagaStore target : List.of(store, JdbcSagaStore.builder(db.database().dataSource()).groupCommit(8).build())) {
+            try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(target).scheduler(new VirtualScheduler())
+                    .register(definition).build()) {
+                for (String[] idAndKey : List.of(new String[]{"s".repeat(201), "o-1"}, new String[]{"s-1", "k".repeat(501)})) {
+                    java.util.concurrent.CompletableFuture<SagaResult<OrderData>> started = orchestrator.start(definition,
+                            idAndKey[0], idAndKey[1], new OrderData("o-1", 42)).toCompletableFuture();
+                    java.util.concurrent.CompletionException e = assertThrows(java.util.concurrent.CompletionException.class,
+                            started::join);
+                    ConfigurationException refused = org.junit.jupiter.api.Assertions.assertInstanceOf(
+                            ConfigurationException.class, e.getCause());
+                    assertFalse(refused.isRetriable());
+                }
+                assertTrue(orchestrator.recover().resumed().isEmpty());
+            }
+        }
+        assertEquals(List.of(), ran);
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_saga"));
+    }
+
+    @Test
     void insertedSagaIsFoundWithItsDataAsJsonStepsAndHistory() {
         store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
 
