@@ -1,0 +1,243 @@
+package io.streamsaga.jdbc.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * An application's order saga on the JDBC store through the orchestrator, as docs/sagas.md and docs/durability.md
+ * describe it: a process stopped mid-step and a fresh orchestrator's recover(), a repeated explicit id, queries and
+ * retention, an operator call after a restart, and an upgrade to version 2 through an upcaster; subclasses pick
+ * PostgreSQL or H2.
+ */
+abstract class DurableSagaRestartAndUpgradeTest {
+    record Order(String orderId, long amount, String chargeId) {
+        Order withCharge(String id) {
+            return new Order(orderId, amount, id);
+        }
+    }
+
+    record OrderV2(String orderId, long amount, String currency, String chargeId) {
+        OrderV2 withCharge(String id) {
+            return new OrderV2(orderId, amount, currency, id);
+        }
+    }
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final List<String> effects = new CopyOnWriteArrayList<>();
+    private final List<SagaOrchestrator> orchestrators = new ArrayList<>();
+    /** The charge's pending stage while a test holds it (the process "hangs" in the payment provider). */
+    private final List<CompletableFuture<String>> pendingCharges = new CopyOnWriteArrayList<>();
+    private final AtomicBoolean holdCharges = new AtomicBoolean(true);
+    private final AtomicBoolean failRelease = new AtomicBoolean(false);
+
+    @BeforeEach
+    void setUp() {
+        JdbcSchema.of(db.database().dataSource()).migrate();
+    }
+
+    @AfterEach
+    void tearDown() {
+        orchestrators.forEach(SagaOrchestrator::close);
+        scheduler.close();
+    }
+
+    private SagaOrchestrator orchestrator(SagaOrchestrator.Builder builder) {
+        SagaOrchestrator o = builder.store(JdbcSagaStore.create(db.database().dataSource())).scheduler(scheduler).build();
+        orchestrators.add(o);
+        return o;
+    }
+
+    private SagaDefinition<Order> v1() {
+        return SagaDefinition.builder("order-saga", Order.class).version(1).dataType("order-data")
+                .step("reserve")
+                    .action((d, ctx) -> { effects.add("reserve " + ctx.idempotencyKey()); return d; })
+                    .compensation((d, ctx) -> {
+                        effects.add("release " + ctx.idempotencyKey());
+                        if (failRelease.get()) {
+                            throw new IllegalStateException("inventory down");
+                        }
+                    })
+                    .compensationRetry(RetryPolicy.NONE)
+                .step("charge")
+                    .asyncAction((d, ctx) -> {
+                        effects.add("charge " + ctx.idempotencyKey());
+                        CompletableFuture<String> charge = new CompletableFuture<>();
+                        if (holdCharges.get()) {
+                            pendingCharges.add(charge);
+                        } else {
+                            charge.complete("ch-" + d.orderId());
+                        }
+                        return charge.thenApply(d::withCharge);
+                    })
+                    .compensation((d, ctx) -> effects.add("refund " + ctx.idempotencyKey()))
+                    .retry(RetryPolicy.NONE)
+                .build();
+    }
+
+    private SagaDefinition<OrderV2> v2() {
+        return SagaDefinition.builder("order-saga", OrderV2.class).version(2).dataType("order-data-v2")
+                .step("reserve")
+                    .action((d, ctx) -> { effects.add("v2 reserve " + ctx.idempotencyKey()); return d; })
+                    .compensation((d, ctx) -> effects.add("v2 release " + ctx.idempotencyKey() + " " + d.currency()))
+                .step("charge")
+                    .asyncAction((d, ctx) -> {
+                        effects.add("v2 charge " + ctx.idempotencyKey() + " " + d.currency());
+                        return CompletableFuture.completedFuture(d.withCharge("ch-" + d.orderId() + "-" + d.currency()));
+                    })
+                    .compensation((d, ctx) -> effects.add("v2 refund " + ctx.idempotencyKey()))
+                .build();
+    }
+
+    @Test
+    void aSagaCutOffMidStepByAShutdownIsFinishedByAFreshOrchestratorWithTheSameIdempotencyKey() {
+        SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));
+        CompletableFuture<SagaResult<Order>> firstResult =
+                first.start(v1(), "s-1", "order-1", new Order("order-1", 50, null)).toCompletableFuture();
+        assertEquals(1, pendingCharges.size());
+        first.close();
+        assertThrows(CompletionException.class, firstResult::join);
+
+        holdCharges.set(false);
+        SagaOrchestrator second = orchestrator(SagaOrchestrator.builder().register(v1()));
+        SagaOrchestrator.RecoveryReport report = second.recover();
+        assertEquals(List.of("s-1"), report.resumed());
+        SagaResult<Object> result = second.result("s-1").toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPLETED, result.outcome());
+        assertEquals(new Order("order-1", 50, "ch-order-1"), result.data());
+        assertEquals(List.of("reserve s-1/reserve", "charge s-1/charge", "charge s-1/charge"), effects);
+
+        pendingCharges.get(0).complete("late"); // the first process's provider answers after all: ignored
+        SagaInstance stored = second.find("s-1").orElseThrow();
+        assertEquals(SagaStatus.COMPLETED, stored.status());
+        assertEquals("ch-order-1", ((com.fasterxml.jackson.databind.JsonNode) stored.data()).get("chargeId").asText());
+        assertEquals(List.of("s-1"), second.findByBusinessKey("order-1").stream().map(SagaInstance::sagaId).toList());
+    }
+
+    @Test
+    void aSecondStartWithTheIdOfAStoredSagaAfterARestartIsRefusedWithoutRunningAnything() {
+        holdCharges.set(false);
+        SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));
+        first.start(v1(), "s-1", "order-1", new Order("order-1", 50, null)).toCompletableFuture().join();
+        first.close();
+        effects.clear();
+        SagaOrchestrator second = orchestrator(SagaOrchestrator.builder().register(v1()));
+        CompletableFuture<SagaResult<Order>> again =
+                second.start(v1(), "s-1", "order-1", new Order("order-1", 50, null)).toCompletableFuture();
+        CompletionException e = assertThrows(CompletionException.class, again::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        assertEquals(List.of(), effects);
+        assertEquals(SagaStatus.COMPLETED, second.find("s-1").orElseThrow().status());
+    }
+
+    @Test
+    void queriesAndRetentionOverTheDurableStore() {
+        SagaOrchestrator o = orchestrator(SagaOrchestrator.builder().register(v1()).retention(Duration.ofHours(1)));
+        o.start(v1(), "held", "order-1", new Order("order-1", 1, null));
+        holdCharges.set(false);
+        o.start(v1(), "done", "order-1", new Order("order-1", 1, null));
+        failRelease.set(true);
+        scheduler.advance(Duration.ofHours(2));
+        assertEquals(List.of("done", "held"), o.findByBusinessKey("order-1").stream().map(SagaInstance::sagaId).sorted().toList());
+        assertEquals(List.of("held"), o.findUnfinishedLongerThan(Duration.ofHours(1)).stream().map(SagaInstance::sagaId).toList());
+        assertEquals(List.of(), o.findUnfinishedLongerThan(Duration.ofHours(3)));
+        assertEquals(List.of("done"), o.findByStatus(SagaStatus.COMPLETED).stream().map(SagaInstance::sagaId).toList());
+        assertThrows(ConfigurationException.class, () -> o.findByStatus());
+        assertThrows(ConfigurationException.class, () -> o.findUnfinishedLongerThan(Duration.ofSeconds(-1)));
+        assertEquals(1, o.purgeFinished());
+        assertTrue(o.find("done").isEmpty());
+        assertTrue(o.history("done").isEmpty());
+        assertTrue(o.find("held").isPresent());
+    }
+
+    @Test
+    void anOperatorRetriesAFailedCompensationAfterARestart() {
+        failRelease.set(true);
+        SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));
+        first.start(v1(), "s-1", "order-1", new Order("order-1", 50, null));
+        pendingCharges.get(0).completeExceptionally(new IllegalStateException("card declined"));
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, first.find("s-1").orElseThrow().status());
+        first.close();
+
+        failRelease.set(false);
+        SagaOrchestrator second = orchestrator(SagaOrchestrator.builder().register(v1()));
+        assertEquals(List.of(), second.recover().resumed(), "a saga that needs attention waits for an operator");
+        assertEquals(List.of("s-1"), second.findByStatus(SagaStatus.FAILED_NEEDS_ATTENTION).stream().map(SagaInstance::sagaId).toList());
+        SagaResult<Object> result = second.retryCompensation("s-1").toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPENSATED, result.outcome());
+        assertEquals(List.of("reserve s-1/reserve", "charge s-1/charge", "release s-1/reserve", "release s-1/reserve"), effects);
+        assertThrows(SagaException.class, () -> second.markResolved("s-1"), "no longer needs attention");
+        assertThrows(SagaException.class, () -> second.markResolved("unknown"));
+    }
+
+    @Test
+    void aSagaStartedUnderVersionOneFinishesUnderVersionTwoThroughItsUpcaster() {
+        SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));
+        first.start(v1(), "s-1", "order-1", new Order("order-1", 50, null));
+        first.close();
+
+        SagaOrchestrator second = orchestrator(SagaOrchestrator.builder().register(v2())
+                .dataUpcaster("order-saga", 1, data -> data.put("currency", "EUR")));
+        assertEquals(List.of("s-1"), second.recover().resumed());
+        SagaResult<Object> result = second.result("s-1").toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPLETED, result.outcome());
+        assertEquals(new OrderV2("order-1", 50, "EUR", "ch-order-1-EUR"), result.data());
+        SagaInstance stored = second.find("s-1").orElseThrow();
+        assertEquals(2, stored.definitionVersion());
+        assertEquals("order-data-v2", stored.dataType());
+        assertEquals(List.of("reserve s-1/reserve", "charge s-1/charge", "v2 charge s-1/charge EUR"), effects);
+        assertTrue(second.history("s-1").stream().map(SagaTransition::type).anyMatch(TransitionType.SAGA_MIGRATED::equals));
+    }
+
+    @Test
+    void aSagaThatNeededAttentionUnderVersionOneCanBeOperatedAfterTheUpgradeToVersionTwo() {
+        failRelease.set(true);
+        SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));
+        first.start(v1(), "s-1", "order-1", new Order("order-1", 50, null));
+        pendingCharges.get(0).completeExceptionally(new IllegalStateException("card declined"));
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, first.find("s-1").orElseThrow().status());
+        first.close();
+
+        SagaOrchestrator second = orchestrator(SagaOrchestrator.builder().register(v2())
+                .dataUpcaster("order-saga", 1, data -> data.put("currency", "EUR")));
+        second.recover();
+        SagaResult<Object> result = second.retryCompensation("s-1").toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPENSATED, result.outcome());
+        assertEquals("v2 release s-1/reserve EUR", effects.get(effects.size() - 1));
+    }
+}
