@@ -37,7 +37,8 @@ public final class JdbcSchema {
             "V2__deduplication.sql",
             "V3__aggregation.sql",
             "V4__saga.sql",
-            "V5__payload.sql");
+            "V5__payload.sql",
+            "V6__message_ids.sql");
 
     /** SQL states of a CREATE TABLE IF NOT EXISTS that lost a race with the same statement on another node. */
     private static final Set<String> CREATED_CONCURRENTLY = Set.of("23505", "42P07", "42710");

@@ -59,7 +59,7 @@ public final class JdbcInbox {
      * @throws JdbcException when the insert fails, including a concurrent first delivery of the same
      *                       message on another node (SQL state 23505, retriable): roll back, and the
      *                       redelivery will see a duplicate
-     * @throws ConfigurationException when the group is over 255 or the message id over 200 characters
+     * @throws ConfigurationException when the group is over 255 or the message id over 500 characters
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
         ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
@@ -67,10 +67,10 @@ public final class JdbcInbox {
                 "message id must not be blank, but was '%s'", messageId);
         // The columns' widths: a longer value would be cut to a prefix that another message may share.
         ConfigurationException.require(group.length() <= 255, "group must be at most 255 characters, but was '%s'", group);
-        ConfigurationException.require(messageId.length() <= 200,
-                "message id must be at most 200 characters for the inbox, but was '%s'", messageId);
+        ConfigurationException.require(messageId.length() <= 500,
+                "message id must be at most 500 characters for the inbox, but was '%s'", messageId);
         try (PreparedStatement ps = connection.prepareStatement(
-                "MERGE INTO ss_inbox i USING (VALUES (CAST(? AS VARCHAR(255)), CAST(? AS VARCHAR(200)),"
+                "MERGE INTO ss_inbox i USING (VALUES (CAST(? AS VARCHAR(255)), CAST(? AS VARCHAR(500)),"
                         + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(consumer_group, message_id, processed_at)"
                         + " ON i.consumer_group = s.consumer_group AND i.message_id = s.message_id"
                         + " WHEN NOT MATCHED THEN INSERT (consumer_group, message_id, processed_at)"

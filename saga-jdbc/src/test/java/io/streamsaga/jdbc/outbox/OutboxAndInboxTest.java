@@ -493,10 +493,10 @@ abstract class OutboxAndInboxTest {
     @Test
     void inboxNeverTakesADifferentMessageWithALongIdForADuplicate() {
         // JdbcInbox: "the effect happens once per message id and consumer group". Both databases cut a value
-        // cast to VARCHAR(200) to its first 200 characters, so two long ids sharing them were one row and the
-        // second message's effect was skipped as a duplicate; an id that does not fit is refused instead.
+        // cast to VARCHAR(n) to its first n characters, so two long ids sharing them were one row and the
+        // second message's effect was skipped as a duplicate; an id that does not fit (500) is refused instead.
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
-        String longest = "x".repeat(200);
+        String longest = "x".repeat(500);
         boolean first = tx.inTransaction(c -> inbox.markProcessed(c, "g", longest));
         boolean again = tx.inTransaction(c -> inbox.markProcessed(c, "g", longest));
         assertTrue(first);

@@ -224,4 +224,22 @@ abstract class SagaTransactionalMessagesTest {
         }
         assertEquals(List.of("s-4/reserve/compensation/1"), releases);
     }
+
+    @Test
+    void aSagaWithTheLongestIdTheStoreTakesSendsItsCommandsAndEventsThroughTheOutboxAndThePaymentsInbox() {
+        // JdbcSagaStore takes saga ids of up to 200 characters, but the ids of the messages derived from one
+        // (<saga id>/<version>, <saga id>/<step>/<attempt>, <saga id>/<step>/compensation/<attempt>) did not fit
+        // the outbox's and the inbox's message_id of 200: such a saga could not even start.
+        String id = "s".repeat(200);
+        try (SagaOrchestrator orchestrator = orchestrator(store).register(declined).build()) {
+            var result = orchestrator.start(declined, id, "o-5", new Order("o-5", null)).toCompletableFuture();
+            relay(); // pay's command out and through the payments inbox; its reply declines: the release starts
+            relay(); // the release command reaches the stock service, whose reply completes the compensation
+            assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+            relay();
+        }
+        assertEquals(List.of(id + "/pay/1"), charges);
+        assertEquals(List.of(id + "/reserve/compensation/1"), releases);
+        assertEquals(List.of("started", "step-completed", "compensating", "compensated"), lifecycle);
+    }
 }
