@@ -41,7 +41,11 @@ import java.util.concurrent.CompletionStage;
  */
 public interface SagaOrchestrator extends AutoCloseable {
 
-    /** Starts a saga of {@code definition} with a random id and no business key. */
+    /**
+     * Starts a saga of {@code definition} with a random id and no business key. A null definition, or data that
+     * is null or not of the definition's data class, is refused with a {@link ConfigurationException} (by every
+     * {@code start}).
+     */
     <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data);
 
     /** Starts a saga with a business key (queryable) and a random id. */
@@ -95,6 +99,7 @@ public interface SagaOrchestrator extends AutoCloseable {
 
     List<SagaInstance> findByBusinessKey(String businessKey);
 
+    /** The sagas in any of {@code statuses}; none, or a null one, is refused with a {@link ConfigurationException}. */
     List<SagaInstance> findByStatus(SagaStatus... statuses);
 
     /** Running or compensating sagas started longer than {@code age} ago: candidates for investigation. */

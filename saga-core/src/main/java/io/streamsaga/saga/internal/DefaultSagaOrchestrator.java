@@ -259,12 +259,19 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data) {
-        return begin(definition, nextId(), null, data);
+        return begin(requireDefinition(definition), nextId(), null, data);
     }
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String businessKey, D data) {
-        return begin(definition, nextId(), businessKey, data);
+        return begin(requireDefinition(definition), nextId(), businessKey, data);
+    }
+
+    private static <D> SagaDefinition<D> requireDefinition(SagaDefinition<D> definition) {
+        if (definition == null) { // a plain if: ConfigurationException.require's varargs would allocate on every start
+            throw new ConfigurationException("a saga definition must be given to start a saga, but was null");
+        }
+        return definition;
     }
 
     private String nextId() {
@@ -273,6 +280,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, String sagaId, String businessKey, D data) {
+        requireDefinition(definition);
         // Only here: generated ids (nextId) are never blank and have no '/'.
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every start.
         if (sagaId == null || sagaId.isBlank()) { // before the run is registered under it
@@ -793,6 +801,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @Override
     public List<SagaInstance> findByStatus(SagaStatus... statuses) {
         ConfigurationException.require(statuses.length > 0, "findByStatus needs at least one status");
+        for (SagaStatus status : statuses) {
+            ConfigurationException.require(status != null, "findByStatus needs statuses, but was given %s",
+                    java.util.Arrays.toString(statuses));
+        }
         return store.findByStatus(EnumSet.of(statuses[0], statuses));
     }
 

@@ -82,4 +82,23 @@ class BadUserCodeTest {
         assertEquals(0, store.size());
         orchestrator.close();
     }
+
+    @Test
+    void aNullDefinitionOrStatusIsRefusedWithAClearErrorInsteadOfANullPointerFromTheEngine() {
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).build();
+
+        for (org.junit.jupiter.api.function.Executable call : List.<org.junit.jupiter.api.function.Executable>of(
+                () -> orchestrator.start(null, new Data("a")),
+                () -> orchestrator.start(null, "order-1", new Data("a")),
+                () -> orchestrator.start(null, "saga-1", "order-1", new Data("a")))) {
+            io.streamsaga.ConfigurationException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                    io.streamsaga.ConfigurationException.class, call);
+            assertTrue(refused.getMessage().contains("definition"), refused.getMessage());
+        }
+        io.streamsaga.ConfigurationException status = org.junit.jupiter.api.Assertions.assertThrows(
+                io.streamsaga.ConfigurationException.class, () -> orchestrator.findByStatus(SagaStatus.RUNNING, null));
+        assertTrue(status.getMessage().contains("status"), status.getMessage());
+        assertEquals(0, store.size());
+        orchestrator.close();
+    }
 }
