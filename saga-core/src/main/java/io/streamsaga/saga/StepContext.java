@@ -15,7 +15,13 @@ package io.streamsaga.saga;
  */
 public record StepContext(String sagaId, String sagaName, String step, int attempt, String businessKey) {
 
-    /** {@code sagaId + "/" + step}: the same for every attempt and for runs after a crash. */
+    /**
+     * {@code sagaId + "/" + step}: the same for every attempt and for runs after a crash. A compensation gets its
+     * step's key, the action's, to find the effect it undoes; to record its own run, or for a service that dedupes
+     * requests by key across operations (a payment provider's idempotency header), it derives its own, such as
+     * {@code idempotencyKey() + "/compensation"} (the key a remote compensation's command carries), or the undo
+     * would be taken for a repeat of the action.
+     */
     public String idempotencyKey() {
         return sagaId + "/" + step;
     }
