@@ -34,7 +34,12 @@ public interface Scheduler extends AutoCloseable {
     /** A handle to cancel a scheduled task. */
     @FunctionalInterface
     interface Cancellable {
-        /** Cancels the task if it has not run yet; harmless otherwise. */
+        /**
+         * Cancels the task if it has not run yet; harmless otherwise. A task the scheduler already started (its
+         * thread took it, and it may be waiting for a lock the caller holds) may still run after cancel returns:
+         * implementations need not prevent that, and callers must tolerate it (a task checks, when it runs,
+         * whether it is still wanted).
+         */
         void cancel();
     }
 }
