@@ -522,8 +522,7 @@ final class SagaRun<D> {
                 onActionFailure(step, commandError, false);
                 return;
             }
-            armTimeout(step, attempt, step.timeout());
-            if (!stored) {
+            if (armTimeout(step, attempt, step.timeout()) && !stored) {
                 publishCommand(step, attempt, command);
             }
             return;
@@ -557,8 +556,9 @@ final class SagaRun<D> {
             stage = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous action of step '"
                     + step.name() + "' returned null instead of a stage"));
         }
-        armTimeout(step, attempt, step.timeout());
-        stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, result, error));
+        if (armTimeout(step, attempt, step.timeout())) {
+            stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, result, error));
+        }
     }
 
     /**
@@ -818,7 +818,9 @@ final class SagaRun<D> {
         attached()[i] = true;
         if (state.dueAt() != null) {
             Duration left = Duration.between(now(), state.dueAt());
-            armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left);
+            if (!armTimeout(step, state.attempts(), left.isNegative() ? Duration.ZERO : left)) {
+                return;
+            }
         }
         if (!orchestrator.transactionalMessages()) {
             sendCommand(step, state.attempts());
@@ -861,11 +863,9 @@ final class SagaRun<D> {
         recordAndDrive(() -> onActionSuccess(step, result));
     }
 
-    private void armTimeout(SagaStep<D> step, int attempt, Duration timeout) {
-        if (timeout == null) {
-            return;
-        }
-        arm(step.index(), timeout, () -> onTimeout(step, attempt, timeout));
+    /** Arms the attempt's timeout, if the step has one; false when the run stopped instead ({@link #arm}). */
+    private boolean armTimeout(SagaStep<D> step, int attempt, Duration timeout) {
+        return timeout == null || arm(step.index(), timeout, () -> onTimeout(step, attempt, timeout));
     }
 
     private synchronized void onTimeout(SagaStep<D> step, int attempt, Duration timeout) {
@@ -1097,9 +1097,10 @@ final class SagaRun<D> {
                     + step.name() + "' returned null instead of a stage"));
         }
         Duration timeout = step.compensationTimeout();
-        if (timeout != null) { // cancelled when the outcome settles (at once, if it already has)
-            arm(i, timeout, () -> onConcurrentCompensation(step, attempt,
-                    SagaException.timeout(sagaId, step.name(), timeout)));
+        // The timeout is cancelled when the outcome settles (at once, if it already has).
+        if (timeout != null && !arm(i, timeout, () -> onConcurrentCompensation(step, attempt,
+                SagaException.timeout(sagaId, step.name(), timeout)))) {
+            return;
         }
         outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, error));
     }
@@ -1714,17 +1715,30 @@ final class SagaRun<D> {
         return timers;
     }
 
-    /** Arms step {@code i}'s timer, in place of any it had (cancelled first by the caller). */
-    private void arm(int i, Duration delay, Runnable task) {
+    /**
+     * Arms step {@code i}'s timer, in place of any it had (cancelled first by the caller). False when the
+     * scheduler refused it (closed, say): the run cannot wait for the step, so it stops as on a store failure
+     * (its result fails, the saga resumes on recover()) and the caller acts no further.
+     */
+    private boolean arm(int i, Duration delay, Runnable task) {
         StepTimer timer = new StepTimer(i, task);
         timers()[i] = timer; // before scheduling: a scheduler may run a task due at once before schedule returns
         try {
             timer.scheduled = orchestrator.scheduler().schedule(delay, timer);
-        } catch (RuntimeException e) { // a closed scheduler: the step keeps no timer that never fires
+            return true;
+        } catch (RuntimeException e) {
             if (timers[i] == timer) {
                 timers[i] = null;
             }
-            throw e;
+            log.error("saga {}: the scheduler refused the timer of step {}; the saga stops here and resumes on recover(): {}",
+                    sagaId, steps[i].name(), e.toString());
+            unstage();
+            if (commands != null) {
+                commands.clear();
+            }
+            orchestrator.detach(this);
+            stop(new SagaException(sagaId, steps[i].name(), "scheduler failed: " + e.getMessage(), e, true));
+            return false;
         }
     }
 
