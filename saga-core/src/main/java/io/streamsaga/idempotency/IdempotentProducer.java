@@ -46,9 +46,10 @@ import java.util.concurrent.CompletionStage;
  * Because the id is deterministic, a consumer wrapped in {@link IdempotentConsumer} drops such a duplicate,
  * and one that slipped past the producer's window (a producer restart with an in-memory store).
  *
- * <p>The sends that did not go out are counted on the bus's {@link MetricsRecorder}, tagged with the topic:
- * skipped ones under {@link #SKIPPED_METRIC}, and those failed with {@link ClaimInProgressException} under
- * {@link #IN_PROGRESS_METRIC}. Thread-safe.
+ * <p>Two kinds of send that did not go out are counted on the bus's {@link MetricsRecorder}, tagged with the
+ * topic: skipped ones under {@link #SKIPPED_METRIC}, and those failed with {@link ClaimInProgressException}
+ * under {@link #IN_PROGRESS_METRIC}. A send that failed otherwise (its claim or its publish threw) is not
+ * counted by the producer, only reported in its stage. Thread-safe.
  */
 public final class IdempotentProducer {
     private static final Logger log = LoggerFactory.getLogger(IdempotentProducer.class);
