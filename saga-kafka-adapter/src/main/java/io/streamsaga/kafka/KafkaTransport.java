@@ -101,6 +101,8 @@ public final class KafkaTransport implements Transport {
     /** The broker's groups as {@link #consumerGroups} last listed them; null before the first listing. */
     private volatile BrokerGroups brokerGroups;
     private final Object brokerGroupsLock = new Object();
+    /** The listing of the broker's groups under way, which callers finding the last one stale wait for; guarded by brokerGroupsLock. */
+    private CompletableFuture<BrokerGroups> brokerGroupsListing;
     /** {@link Builder#consumerGroupsMaxAge} in nanoseconds, at most {@link Long#MAX_VALUE} (for ever). */
     private final long consumerGroupsMaxAgeNanos;
     private volatile boolean closed;
@@ -447,46 +449,90 @@ public final class KafkaTransport implements Transport {
         return groups;
     }
 
-    /** The broker's last listing of groups, listed again when older than the maximum age. */
+    /**
+     * The broker's last listing of groups, listed again when older than the maximum age. The callers that find
+     * it stale together (every acknowledgement under load) wait for one listing rather than each sending their
+     * own, and share its outcome: a failure is not kept, the next call lists again. The wait can be interrupted
+     * (closing a subscription whose handler waits here stops it), and no lock is held while the broker answers.
+     */
     private BrokerGroups brokerGroups() {
         if (consumerGroupsMaxAgeNanos == 0) {
-            return listBrokerGroups();
+            return awaitListing(listBrokerGroups());
         }
         BrokerGroups current = brokerGroups;
         if (current != null && current.youngerThan(consumerGroupsMaxAgeNanos)) {
             return current;
         }
-        // One listing at a time: the callers that find it stale together (every acknowledgement under load)
-        // wait for it rather than each sending their own.
+        CompletableFuture<BrokerGroups> listing;
         synchronized (brokerGroupsLock) {
             current = brokerGroups;
-            if (current == null || !current.youngerThan(consumerGroupsMaxAgeNanos)) {
-                current = listBrokerGroups();
-                brokerGroups = current;
+            if (current != null && current.youngerThan(consumerGroupsMaxAgeNanos)) {
+                return current;
             }
-            return current;
+            listing = brokerGroupsListing;
+            if (listing == null) {
+                CompletableFuture<BrokerGroups> started = listBrokerGroups();
+                brokerGroupsListing = started;
+                started.whenComplete((listed, error) -> {
+                    synchronized (brokerGroupsLock) {
+                        if (listed != null) {
+                            brokerGroups = listed;
+                        }
+                        brokerGroupsListing = null;
+                    }
+                });
+                listing = started;
+            }
+        }
+        return awaitListing(listing);
+    }
+
+    private BrokerGroups awaitListing(CompletableFuture<BrokerGroups> listing) {
+        try {
+            return listing.get(); // completes within two request timeouts (see listBrokerGroups)
+        } catch (ExecutionException e) {
+            throw failure("consumer groups", e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure("consumer groups", (Throwable) e);
         }
     }
 
-    private BrokerGroups listBrokerGroups() {
+    /** Lists every group and its committed offsets (two admin requests, each bounded by the request timeout). */
+    private CompletableFuture<BrokerGroups> listBrokerGroups() {
         long started = System.nanoTime(); // its age counts from before the requests, to err on the young side
-        Map<String, ListConsumerGroupOffsetsSpec> all = new HashMap<>();
-        for (GroupListing listing : await(admin().listGroups().all(), "consumer groups")) {
-            all.put(listing.groupId(), new ListConsumerGroupOffsetsSpec());
-        }
-        Map<String, Set<String>> groupsByTopic = new HashMap<>();
-        if (!all.isEmpty()) {
+        Admin client = admin();
+        return answer(client.listGroups().all()).thenCompose(listings -> {
+            Map<String, ListConsumerGroupOffsetsSpec> all = new HashMap<>();
+            for (GroupListing listing : listings) {
+                all.put(listing.groupId(), new ListConsumerGroupOffsetsSpec());
+            }
             // one request for every group rather than one per group
-            Map<String, Map<TopicPartition, OffsetAndMetadata>> offsets =
-                    await(admin().listConsumerGroupOffsets(all).all(), "offsets of consumer groups");
+            return all.isEmpty() ? CompletableFuture.completedFuture(Map.<String, Map<TopicPartition, OffsetAndMetadata>>of())
+                    : answer(client.listConsumerGroupOffsets(all).all());
+        }).thenApply(offsets -> {
+            Map<String, Set<String>> groupsByTopic = new HashMap<>();
             offsets.forEach((group, partitions) -> partitions.forEach((partition, offset) -> {
                 if (offset != null) {
                     groupsByTopic.computeIfAbsent(partition.topic(), t -> new HashSet<>()).add(group);
                 }
             }));
-        }
-        groupsByTopic.replaceAll((topic, groups) -> Set.copyOf(groups));
-        return new BrokerGroups(started, Map.copyOf(groupsByTopic));
+            groupsByTopic.replaceAll((topic, groups) -> Set.copyOf(groups));
+            return new BrokerGroups(started, Map.copyOf(groupsByTopic));
+        });
+    }
+
+    /** The admin client's answer as a future that fails after the request timeout at the latest. */
+    private <T> CompletableFuture<T> answer(org.apache.kafka.common.KafkaFuture<T> request) {
+        CompletableFuture<T> answer = new CompletableFuture<>();
+        request.whenComplete((value, error) -> {
+            if (error != null) {
+                answer.completeExceptionally(error);
+            } else {
+                answer.complete(value);
+            }
+        });
+        return answer.orTimeout(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** The groups with committed offsets per topic, as the broker listed them at {@code listedAtNanos}. */

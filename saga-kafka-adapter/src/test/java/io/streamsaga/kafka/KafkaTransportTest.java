@@ -13,6 +13,7 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -30,6 +31,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -553,6 +558,66 @@ class KafkaTransportTest {
         assertFalse(second.isActive());
         assertTrue(Thread.getAllStackTraces().keySet().stream()
                 .noneMatch(t -> t.getName().startsWith("streamsaga-kafka-g1") || t.getName().startsWith("streamsaga-kafka-g2")));
+    }
+
+    @Test
+    void aCallerWaitingForAnotherCallersListingOfTheBrokersConsumerGroupsCanBeInterrupted() throws Exception {
+        // consumerGroups lists the broker's groups for one caller at a time; the others waited on a lock, which
+        // an interrupt does not end: a consumer thread acknowledging a claim-checked record behind a listing
+        // that hangs (an unreachable broker) could not be stopped by closing its subscription, and after the
+        // listing failed each waiting caller listed again in turn. A server that accepts and never answers
+        // stands for the broker; requests would time out after 10 minutes.
+        try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             KafkaTransport unreachable = KafkaTransport.builder()
+                     .bootstrapServers("127.0.0.1:" + silent.getLocalPort())
+                     .requestTimeout(Duration.ofMinutes(10))
+                     .adminProperty(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 600_000)
+                     .adminProperty(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 600_000)
+                     .closeTimeout(Duration.ofSeconds(1)).build()) {
+            List<Socket> connections = new CopyOnWriteArrayList<>();
+            Thread acceptor = new Thread(() -> {
+                try {
+                    while (true) {
+                        connections.add(silent.accept()); // kept open, never answered
+                    }
+                } catch (IOException closed) {
+                    // the test is over
+                }
+            });
+            acceptor.setDaemon(true);
+            acceptor.start();
+            Thread first = new Thread(() -> {
+                try {
+                    unreachable.consumerGroups("orders");
+                } catch (RuntimeException expected) {
+                    // the transport closed under it
+                }
+            });
+            first.setDaemon(true);
+            first.start();
+            await().atMost(WAIT).until(() -> !connections.isEmpty()
+                    && (first.getState() == Thread.State.WAITING || first.getState() == Thread.State.TIMED_WAITING));
+
+            AtomicReference<RuntimeException> secondFailure = new AtomicReference<>();
+            Thread second = new Thread(() -> {
+                try {
+                    unreachable.consumerGroups("payments");
+                } catch (RuntimeException e) {
+                    secondFailure.set(e);
+                }
+            });
+            second.setDaemon(true);
+            second.start();
+            await().atMost(WAIT).until(() -> second.getState() == Thread.State.BLOCKED
+                    || second.getState() == Thread.State.WAITING || second.getState() == Thread.State.TIMED_WAITING);
+            second.interrupt();
+            await().atMost(WAIT).until(() -> !second.isAlive());
+            assertInstanceOf(KafkaTransportException.class, secondFailure.get());
+            assertTrue(first.isAlive(), "the first caller still waits for the broker");
+            for (Socket connection : connections) {
+                connection.close();
+            }
+        }
     }
 
     @Test
