@@ -491,10 +491,10 @@ public final class KafkaTransport implements Transport {
         try {
             return listing.get(); // completes within two request timeouts (see listBrokerGroups)
         } catch (ExecutionException e) {
-            throw failure("consumer groups", e.getCause());
+            throw readFailure("consumer groups", e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw failure("consumer groups", (Throwable) e);
+            throw readFailure("consumer groups", e);
         }
     }
 
@@ -573,12 +573,12 @@ public final class KafkaTransport implements Transport {
             if (e.getCause() instanceof UnknownTopicOrPartitionException) {
                 return List.of();
             }
-            throw failure("partitions of " + topic, e.getCause());
+            throw readFailure("partitions of " + topic, e.getCause());
         } catch (TimeoutException e) {
-            throw failure("partitions of " + topic, e);
+            throw readFailure("partitions of " + topic, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw failure("partitions of " + topic, e);
+            throw readFailure("partitions of " + topic, e);
         }
     }
 
@@ -590,16 +590,20 @@ public final class KafkaTransport implements Transport {
         try {
             return future.get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
-            throw failure(what, e.getCause());
+            throw readFailure(what, e.getCause());
         } catch (TimeoutException e) {
-            throw failure(what, e);
+            throw readFailure(what, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw failure(what, e);
+            throw readFailure(what, e);
         }
     }
 
-    private static KafkaTransportException failure(String what, Throwable cause) {
+    /**
+     * An admin query's failure, retriable when Kafka says so or on a timeout. Not named {@code failure}: an
+     * overload of the publish failure, it lost to it for every {@code Exception} (a timeout, an interrupt).
+     */
+    private static KafkaTransportException readFailure(String what, Throwable cause) {
         return new KafkaTransportException("cannot read " + what + " from Kafka: " + cause, cause,
                 cause instanceof RetriableException || cause instanceof TimeoutException);
     }

@@ -561,31 +561,38 @@ class KafkaTransportTest {
     }
 
     @Test
+    void anAdminQueryThatTimesOutFailsWithARetriableKafkaTransportException() throws Exception {
+        // The timeout (and an interrupt) of an admin query went to the failure overload for publishing, so
+        // committedOffsets, endOffsets and partitions failed with a PublishException naming "offsets of group g"
+        // as its topic, not retriable, rather than the documented retriable KafkaTransportException.
+        try (SilentBroker silent = new SilentBroker();
+             KafkaTransport unreachable = KafkaTransport.builder().bootstrapServers(silent.address())
+                     .requestTimeout(Duration.ofMillis(200))
+                     .adminProperty(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 600_000)
+                     .adminProperty(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 600_000)
+                     .closeTimeout(Duration.ofSeconds(1)).build()) {
+            KafkaTransportException committed = assertThrows(KafkaTransportException.class,
+                    () -> unreachable.committedOffsets("g", "orders"));
+            assertTrue(committed.isRetriable(), committed.toString());
+            KafkaTransportException ends = assertThrows(KafkaTransportException.class, () -> unreachable.endOffsets("orders"));
+            assertTrue(ends.isRetriable(), ends.toString());
+            silent.disconnect(); // or the producer's close would wait for its request to the silent broker
+        }
+    }
+
+    @Test
     void aCallerWaitingForAnotherCallersListingOfTheBrokersConsumerGroupsCanBeInterrupted() throws Exception {
         // consumerGroups lists the broker's groups for one caller at a time; the others waited on a lock, which
         // an interrupt does not end: a consumer thread acknowledging a claim-checked record behind a listing
         // that hangs (an unreachable broker) could not be stopped by closing its subscription, and after the
         // listing failed each waiting caller listed again in turn. A server that accepts and never answers
         // stands for the broker; requests would time out after 10 minutes.
-        try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-             KafkaTransport unreachable = KafkaTransport.builder()
-                     .bootstrapServers("127.0.0.1:" + silent.getLocalPort())
+        try (SilentBroker silent = new SilentBroker();
+             KafkaTransport unreachable = KafkaTransport.builder().bootstrapServers(silent.address())
                      .requestTimeout(Duration.ofMinutes(10))
                      .adminProperty(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 600_000)
                      .adminProperty(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 600_000)
                      .closeTimeout(Duration.ofSeconds(1)).build()) {
-            List<Socket> connections = new CopyOnWriteArrayList<>();
-            Thread acceptor = new Thread(() -> {
-                try {
-                    while (true) {
-                        connections.add(silent.accept()); // kept open, never answered
-                    }
-                } catch (IOException closed) {
-                    // the test is over
-                }
-            });
-            acceptor.setDaemon(true);
-            acceptor.start();
             Thread first = new Thread(() -> {
                 try {
                     unreachable.consumerGroups("orders");
@@ -595,7 +602,7 @@ class KafkaTransportTest {
             });
             first.setDaemon(true);
             first.start();
-            await().atMost(WAIT).until(() -> !connections.isEmpty()
+            await().atMost(WAIT).until(() -> silent.connections() > 0
                     && (first.getState() == Thread.State.WAITING || first.getState() == Thread.State.TIMED_WAITING));
 
             AtomicReference<RuntimeException> secondFailure = new AtomicReference<>();
@@ -614,9 +621,7 @@ class KafkaTransportTest {
             await().atMost(WAIT).until(() -> !second.isAlive());
             assertInstanceOf(KafkaTransportException.class, secondFailure.get());
             assertTrue(first.isAlive(), "the first caller still waits for the broker");
-            for (Socket connection : connections) {
-                connection.close();
-            }
+            silent.disconnect(); // or the producer's close would wait for its request to the silent broker
         }
     }
 
@@ -669,6 +674,47 @@ class KafkaTransportTest {
             assertTrue(first.isActive() && second.isActive(), own.subscriptions().toString());
         } finally {
             own.close();
+        }
+    }
+
+    /** A "broker" that accepts connections and never answers, so every request waits for its timeout. */
+    private static final class SilentBroker implements AutoCloseable {
+        private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        private final List<Socket> accepted = new CopyOnWriteArrayList<>();
+
+        SilentBroker() throws IOException {
+            Thread acceptor = new Thread(() -> {
+                try {
+                    while (true) {
+                        accepted.add(server.accept()); // kept open, never answered
+                    }
+                } catch (IOException closed) {
+                    // closed by close()
+                }
+            }, "silent-broker");
+            acceptor.setDaemon(true);
+            acceptor.start();
+        }
+
+        String address() {
+            return "127.0.0.1:" + server.getLocalPort();
+        }
+
+        int connections() {
+            return accepted.size();
+        }
+
+        /** Stops listening and drops every connection: the clients see the broker go away. */
+        void disconnect() throws IOException {
+            server.close();
+            for (Socket socket : accepted) {
+                socket.close();
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            disconnect();
         }
     }
 
