@@ -67,14 +67,24 @@ public final class Reprocessor {
         return group + "." + topic;
     }
 
-    /** Whether no group of a replay under {@code group} has ever read any of the given topics. */
+    /**
+     * Whether no group of a replay under {@code group} has ever read any of the given topics: none is among the
+     * topic's {@linkplain Transport#consumerGroups consumer groups}, nor has committed offsets on it. The
+     * offsets are asked for too because the list of groups may be of some age (on Kafka up to
+     * {@code consumerGroupsMaxAge}), and would miss a replay another instance has just started.
+     */
     public static boolean isUnused(Transport transport, String group, Iterable<String> topics) {
         for (String topic : topics) {
-            if (transport.consumerGroups(topic).contains(groupFor(group, topic))) {
+            if (used(transport, groupFor(group, topic), topic)) {
                 return false;
             }
         }
         return true;
+    }
+
+    private static boolean used(Transport transport, String topicGroup, String topic) {
+        return transport.consumerGroups(topic).contains(topicGroup)
+                || !transport.committedOffsets(topicGroup, topic).isEmpty();
     }
 
     /** The topics this reprocessor reads. */
@@ -92,7 +102,7 @@ public final class Reprocessor {
         ConfigurationException.require(group != null && !group.isBlank(), "replay group must not be blank, but was '%s'", group);
         Transport transport = bus.transport();
         for (String topic : topics()) {
-            ConfigurationException.require(!transport.consumerGroups(topic).contains(groupFor(group, topic)),
+            ConfigurationException.require(!used(transport, groupFor(group, topic), topic),
                     "consumer group '%s' already read topic '%s'; a replay needs a new group", groupFor(group, topic), topic);
         }
         // The target is taken before subscribing, so nothing written before the start can be missed.
