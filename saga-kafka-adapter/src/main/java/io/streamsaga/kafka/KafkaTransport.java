@@ -256,7 +256,8 @@ public final class KafkaTransport implements Transport {
     /**
      * Starts a member of {@code group} on its own thread and waits up to {@link Builder#assignmentTimeout} for
      * its first partition assignment; from inside a handler of a subscription of the same group it returns
-     * without waiting, since the group's rebalance waits for that handler to return.
+     * without waiting, since the group's rebalance waits for that handler to return (at
+     * {@link StartPosition#LATEST} it then reads the end offsets, where the member starts).
      */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
@@ -273,9 +274,19 @@ public final class KafkaTransport implements Transport {
         int member = takeMember(group);
         String clientId = clientPrefix + "-" + group + "-" + member;
         Set<String> existingTopics;
+        Map<TopicPartition, Long> latestStarts = new HashMap<>();
         KafkaConsumer<String, byte[]> consumer;
         try {
             existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
+            if (fromTheGroupsHandler && start == StartPosition.LATEST) {
+                // Not waiting for the assignment, "published after subscribe returned" starts at the end now,
+                // not at the end as of the assignment, which comes once the handler returned.
+                for (String topic : existingTopics) {
+                    if (pattern.matches(topic)) {
+                        endOffsets(topic).forEach((partition, end) -> latestStarts.put(new TopicPartition(topic, partition), end));
+                    }
+                }
+            }
             consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
                     new StringDeserializer(), new ByteArrayDeserializer());
         } catch (RuntimeException e) {
@@ -297,7 +308,7 @@ public final class KafkaTransport implements Transport {
             }
         }
         ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, producers,
-                currentTransaction, config.pollTimeout, config.redeliveryBackoff, existingTopics);
+                currentTransaction, config.pollTimeout, config.redeliveryBackoff, existingTopics, latestStarts);
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop, config.closeTimeout,
                 () -> {
@@ -761,7 +772,8 @@ public final class KafkaTransport implements Transport {
          * messages published after it returns are delivered to a group starting at the latest position.
          * {@link Duration#ZERO} returns at once. A subscribe from inside a handler of a subscription of the same
          * group (say one that closed its own subscription and subscribes again) returns at once too, since that
-         * assignment waits for the handler to return.
+         * assignment waits for the handler to return; a group starting at the latest position then starts at
+         * the end offsets read before it returned, so the promise above holds.
          */
         public Builder assignmentTimeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative(),

@@ -654,6 +654,36 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aLatestSubscriptionMadeFromAHandlerOfItsGroupGetsWhatIsPublishedAfterSubscribeReturned() throws Exception {
+        // subscribe from a handler of the group returns before the assignment, which comes once the handler
+        // returned; a group new to the topic starting at LATEST then started at the end as of the assignment,
+        // so a record published between subscribe returning and the handler returning was never delivered.
+        String trigger = SharedKafkaBroker.unique("trigger");
+        String later = SharedKafkaBroker.unique("later");
+        String group = SharedKafkaBroker.unique("g");
+        send(later, "k", "before");
+        send(trigger, "k", "go");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        CountDownLatch published = new CountDownLatch(1);
+        try (KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .assignmentTimeout(Duration.ofMinutes(10)).build()) {
+            own.subscribe(group, TopicPattern.of(trigger), StartPosition.EARLIEST, record -> {
+                own.subscribe(group, TopicPattern.of(later), StartPosition.LATEST,
+                        next -> seen.add(new String((byte[]) next.message().payload(), StandardCharsets.UTF_8)));
+                send(later, "k", "after");
+                published.countDown();
+            });
+            assertTrue(published.await(WAIT.toSeconds(), TimeUnit.SECONDS));
+            KafkaSubscription made = own.subscriptions().stream()
+                    .filter(s -> s.pattern().equals(TopicPattern.of(later))).findFirst().orElseThrow();
+            assertTrue(made.awaitAssignment(WAIT), "assigned once the handler returned");
+            send(later, "k", "last");
+            await().atMost(WAIT).until(() -> seen.contains("last"));
+            assertEquals(List.of("after", "last"), seen);
+        }
+    }
+
+    @Test
     void aStaticGroupInstanceIdDoesNotHaveTwoMembersOfOneGroupFenceEachOther() {
         // consumerProperty: "any consumer property"; static membership is one a production team sets
         KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)

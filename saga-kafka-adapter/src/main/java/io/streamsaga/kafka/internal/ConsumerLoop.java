@@ -72,6 +72,7 @@ public final class ConsumerLoop implements Runnable {
     private final Duration pollTimeout;
     private final Duration redeliveryBackoff;
     private final Set<String> topicsBeforeSubscribe;
+    private final Map<TopicPartition, Long> latestStarts;
 
     private final CountDownLatch assigned = new CountDownLatch(1);
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -91,11 +92,15 @@ public final class ConsumerLoop implements Runnable {
      * @param topicsBeforeSubscribe  topics that existed when the subscription started; a group with no
      *                               committed offset starts at their end for {@link StartPosition#LATEST},
      *                               and at the beginning of any topic created later
+     * @param latestStarts           for {@link StartPosition#LATEST}, the end offsets of those topics' partitions
+     *                               taken when subscribe returned, where it did not wait for the assignment; a
+     *                               partition not in it starts at its end as of the assignment
      */
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
                         TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
-                        Duration redeliveryBackoff, Set<String> topicsBeforeSubscribe) {
+                        Duration redeliveryBackoff, Set<String> topicsBeforeSubscribe,
+                        Map<TopicPartition, Long> latestStarts) {
         this.group = group;
         this.pattern = pattern;
         this.start = start;
@@ -107,6 +112,7 @@ public final class ConsumerLoop implements Runnable {
         this.pollTimeout = pollTimeout;
         this.redeliveryBackoff = redeliveryBackoff;
         this.topicsBeforeSubscribe = Set.copyOf(topicsBeforeSubscribe);
+        this.latestStarts = Map.copyOf(latestStarts);
     }
 
     /** The Kafka regex for a wildcard: the same rules as {@link TopicPattern#matches} (no .DLT, no __ topics). */
@@ -533,7 +539,12 @@ public final class ConsumerLoop implements Runnable {
                 for (TopicPartition partition : fresh) {
                     // LATEST means "published after the subscription": a topic created since then is read whole.
                     if (start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())) {
-                        toEnd.add(partition);
+                        Long end = latestStarts.get(partition);
+                        if (end != null) {
+                            consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
+                        } else {
+                            toEnd.add(partition);
+                        }
                     } else {
                         toBeginning.add(partition);
                     }
