@@ -63,9 +63,30 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Resumes every running or compensating saga in the store whose definition is registered: re-runs a
      * step whose outcome was not recorded, re-sends a remote command still awaiting its reply, re-arms
-     * timeouts and retries from their persisted deadlines, and continues compensation.
+     * timeouts and retries from their persisted deadlines, and continues compensation. Also the sagas another live
+     * orchestrator over the same store drives right now: with several, use {@link #recover(Duration)}.
      */
     RecoveryReport recover();
+
+    /**
+     * Resumes, as {@link #recover()} does, the running or compensating sagas not driven here whose last transition
+     * ({@link SagaInstance#updatedAt()}) is at least {@code idleFor} old on this orchestrator's scheduler clock; the
+     * more recently updated ones are left alone, as probably driven by another live orchestrator over the same store,
+     * and reported in {@link RecoveryReport#recentlyUpdated()}. {@code recover(Duration.ZERO)} is {@link #recover()}.
+     *
+     * <p>For several orchestrators (nodes) over one store: {@code idleFor} must exceed the longest time a saga goes
+     * without a transition while a live node drives it, or that node's saga is adopted too (its step runs twice,
+     * and that node's result stage completes exceptionally with a {@link ConcurrentSagaUpdateException} while the
+     * saga goes on here): the longest run of a local action or compensation (an asynchronous one's bounded by its
+     * step's timeout, if it has one), the longest retry backoff delay, plus the clock skew between the nodes. A remote step or compensation
+     * awaiting its reply is idle too (see docs/sagas.md, "Recovery with several nodes"). A node that dies after
+     * another's sweep is picked up only by a later call: call it periodically, or configure
+     * {@link Builder#recoverEvery(Duration, Duration)}.
+     *
+     * @param idleFor zero or positive (one longer than the clock goes back resumes nothing); null or negative is
+     *                refused with a {@link ConfigurationException}
+     */
+    RecoveryReport recover(Duration idleFor);
 
     /** The result of a saga driven by this orchestrator (started or recovered), when it finishes. */
     CompletionStage<SagaResult<Object>> result(String sagaId);
@@ -129,16 +150,26 @@ public interface SagaOrchestrator extends AutoCloseable {
     }
 
     /**
-     * The outcome of {@link #recover()}.
+     * The outcome of {@link #recover()} or {@link #recover(Duration)}.
      *
-     * @param resumed      ids of the sagas this orchestrator now drives
-     * @param unresolvable ids of unfinished sagas whose definition (name and version) is not registered and
-     *                     cannot be migrated; they stay untouched in the store
+     * @param resumed         ids of the sagas this orchestrator now drives
+     * @param unresolvable    ids of unfinished sagas whose definition (name and version) is not registered and
+     *                        cannot be migrated; they stay untouched in the store
+     * @param recentlyUpdated ids of running or compensating sagas not driven here that {@link #recover(Duration)}
+     *                        left alone because their last transition is more recent than its {@code idleFor}
+     *                        (probably driven by another orchestrator); a later call resumes those that stay idle.
+     *                        Always empty for {@link #recover()}
      */
-    record RecoveryReport(List<String> resumed, List<String> unresolvable) {
+    record RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated) {
         public RecoveryReport {
             resumed = List.copyOf(resumed);
             unresolvable = List.copyOf(unresolvable);
+            recentlyUpdated = List.copyOf(recentlyUpdated);
+        }
+
+        /** A report of a recovery that left no saga alone (as {@link #recover()} never does). */
+        public RecoveryReport(List<String> resumed, List<String> unresolvable) {
+            this(resumed, unresolvable, List.of());
         }
     }
 
@@ -163,12 +194,16 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param parallelExecutor where the synchronous actions of a parallel group's members run, so that they
      *                        run concurrently; null: on daemon threads the orchestrator starts when first
      *                        needed and stops when it is closed
+     * @param recoveryInterval how often {@link SagaOrchestrator#recover(Duration)} runs automatically, or null
+     *                        for never (see {@link Builder#recoverEvery(Duration, Duration)})
+     * @param recoveryIdleFor the {@code idleFor} of those automatic recoveries (null exactly when
+     *                        {@code recoveryInterval} is)
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
                   String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
-                  Executor parallelExecutor) {
+                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor) {
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(scheduler, "scheduler");
@@ -182,6 +217,12 @@ public interface SagaOrchestrator extends AutoCloseable {
                     "retention must be zero or positive, but was %s", retention);
             ConfigurationException.require(purgeInterval == null || (!purgeInterval.isNegative() && !purgeInterval.isZero()),
                     "purgeInterval must be positive, but was %s", purgeInterval);
+            ConfigurationException.require(recoveryInterval == null || (!recoveryInterval.isNegative() && !recoveryInterval.isZero()),
+                    "the recovery period must be positive, but was %s", recoveryInterval);
+            ConfigurationException.require((recoveryInterval == null) == (recoveryIdleFor == null),
+                    "a recovery period (%s) needs an idleFor (%s) and an idleFor a period", recoveryInterval, recoveryIdleFor);
+            ConfigurationException.require(recoveryIdleFor == null || !recoveryIdleFor.isNegative(),
+                    "the recovery idleFor must be zero or positive, but was %s", recoveryIdleFor);
         }
     }
 
@@ -202,6 +243,8 @@ public interface SagaOrchestrator extends AutoCloseable {
         private Duration retention = Duration.ofDays(7);
         private Duration purgeInterval;
         private Executor parallelExecutor;
+        private Duration recoveryInterval;
+        private Duration recoveryIdleFor;
 
         private Builder() {
         }
@@ -303,6 +346,29 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Runs {@link SagaOrchestrator#recover(Duration) recover(idleFor)} every {@code period} on the scheduler
+         * (first one {@code period} after {@code build()}; the start-up {@code recover} stays the application's
+         * call), so that the sagas of an orchestrator that died after this one started are resumed once idle for
+         * {@code idleFor}. Resumed sagas' synchronous steps then run on the scheduler's thread, as retries after a
+         * backoff do. Each sweep reads every unfinished saga from the store (a period of minutes, not milliseconds);
+         * one that resumes nothing logs at DEBUG only, a failed one is logged and the next one runs as planned.
+         * Stopped by {@link SagaOrchestrator#close()}.
+         *
+         * @param period  positive
+         * @param idleFor zero or positive, as for {@code recover(idleFor)}; with several orchestrators over one store
+         *                it must exceed the longest time a live one goes without a transition of a saga it drives
+         */
+        public Builder recoverEvery(Duration period, Duration idleFor) {
+            ConfigurationException.require(period != null && !period.isNegative() && !period.isZero(),
+                    "the recovery period must be positive, but was %s", period);
+            ConfigurationException.require(idleFor != null && !idleFor.isNegative(),
+                    "idleFor must be zero or positive, but was %s", idleFor);
+            this.recoveryInterval = period;
+            this.recoveryIdleFor = idleFor;
+            return this;
+        }
+
         public SagaOrchestrator build() {
             ConfigurationException.require(store != null, "a SagaOrchestrator needs a store");
             ConfigurationException.require(lifecycleTopic == null || bus != null,
@@ -321,7 +387,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor), ownScheduler);
         }
     }
 }

@@ -72,6 +72,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private volatile Subscription replies;
     private volatile boolean closed;
     private volatile Scheduler.Cancellable purgeTimer;
+    private volatile Scheduler.Cancellable recoveryTimer;
     /**
      * Saga ids: a random prefix per orchestrator (62 bits, base 36) and a counter; UUID.randomUUID() per saga
      * would cost more than a local saga, and a short id hashes and stores for less.
@@ -111,6 +112,30 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (config.purgeInterval() != null) {
             schedulePurge();
+        }
+        if (config.recoveryInterval() != null) {
+            scheduleRecovery();
+        }
+    }
+
+    private void scheduleRecovery() {
+        Scheduler.Cancellable timer = scheduler.schedule(config.recoveryInterval(), () -> {
+            if (closed) {
+                return;
+            }
+            try {
+                recover(config.recoveryIdleFor(), true);
+            } catch (RuntimeException e) { // closed meanwhile, or the store failed: the next sweep tries again
+                log.warn("saga recovery sweep failed, retrying at the next interval: {}", e.toString());
+            } finally { // also after an Error from a resumed saga's step, which propagates to the scheduler
+                if (!closed) {
+                    scheduleRecovery();
+                }
+            }
+        });
+        recoveryTimer = timer;
+        if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
+            timer.cancel();
         }
     }
 
@@ -376,11 +401,30 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public RecoveryReport recover() {
+        return recover(Duration.ZERO);
+    }
+
+    @Override
+    public RecoveryReport recover(Duration idleFor) {
+        return recover(idleFor, false);
+    }
+
+    /** {@code sweep}: a periodic recovery ({@code recoverEvery}), which logs at INFO only when it resumed a saga. */
+    private RecoveryReport recover(Duration idleFor, boolean sweep) {
+        ConfigurationException.require(idleFor != null && !idleFor.isNegative(),
+                "idleFor must be zero or positive, but was %s", idleFor);
         ensureOpen();
+        // Zero compares nothing: another node's clock ahead of this one's must not hide its sagas from recover().
+        Instant idleSince = idleFor.isZero() ? null : idleSince(now(), idleFor);
         List<String> resumed = new ArrayList<>();
         List<String> unresolvable = new ArrayList<>();
+        List<String> recentlyUpdated = new ArrayList<>();
         for (SagaInstance instance : store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING))) {
             if (runs.containsKey(instance.sagaId())) {
+                continue;
+            }
+            if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
+                recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
                 continue;
             }
             SagaRun<?> run;
@@ -397,8 +441,21 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 run.drive();
             }
         }
-        log.info("saga recovery: {} resumed, {} unresolvable", resumed.size(), unresolvable.size());
-        return new RecoveryReport(resumed, unresolvable);
+        if (sweep && resumed.isEmpty() && unresolvable.isEmpty()) {
+            log.debug("saga recovery sweep: nothing resumed, {} updated within {} left alone", recentlyUpdated.size(),
+                    idleFor);
+        } else if (idleSince == null) {
+            log.info("saga recovery: {} resumed, {} unresolvable", resumed.size(), unresolvable.size());
+        } else {
+            log.info("saga recovery: {} resumed, {} unresolvable, {} updated within {} left alone", resumed.size(),
+                    unresolvable.size(), recentlyUpdated.size(), idleFor);
+        }
+        return new RecoveryReport(resumed, unresolvable, recentlyUpdated);
+    }
+
+    /** {@code now - idleFor}, or the earliest instant for a longer one (such as {@code ChronoUnit.FOREVER}'s). */
+    private static Instant idleSince(Instant now, Duration idleFor) {
+        return idleFor.compareTo(Duration.between(Instant.MIN, now)) >= 0 ? Instant.MIN : now.minus(idleFor);
     }
 
     /** Creates a run for a stored instance (migrating its data when needed), or null when impossible. */
@@ -844,6 +901,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         Scheduler.Cancellable purge = purgeTimer;
         if (purge != null) {
             purge.cancel();
+        }
+        Scheduler.Cancellable recovery = recoveryTimer;
+        if (recovery != null) {
+            recovery.cancel();
         }
         for (SagaRun<?> run : runs.values()) {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));

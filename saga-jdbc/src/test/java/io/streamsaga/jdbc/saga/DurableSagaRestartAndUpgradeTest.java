@@ -150,6 +150,31 @@ abstract class DurableSagaRestartAndUpgradeTest {
     }
 
     @Test
+    void recoverIdleForLeavesTheSagaALiveOrchestratorDrivesAloneAndResumesAnAbandonedOne() {
+        SagaOrchestrator gone = orchestrator(SagaOrchestrator.builder().register(v1()));
+        gone.start(v1(), "abandoned", null, new Order("order-1", 50, null));
+        gone.close(); // its node died mid-charge
+        scheduler.advance(Duration.ofMinutes(10));
+        SagaOrchestrator nodeA = orchestrator(SagaOrchestrator.builder().register(v1()));
+        CompletableFuture<SagaResult<Order>> live =
+                nodeA.start(v1(), "live", null, new Order("order-2", 70, null)).toCompletableFuture();
+        assertEquals(2, pendingCharges.size()); // node A waits for the provider
+        scheduler.advance(Duration.ofMinutes(1));
+        holdCharges.set(false);
+
+        SagaOrchestrator nodeB = orchestrator(SagaOrchestrator.builder().register(v1()));
+        SagaOrchestrator.RecoveryReport report = nodeB.recover(Duration.ofMinutes(5));
+
+        assertEquals(List.of("abandoned"), report.resumed());
+        assertEquals(List.of("live"), report.recentlyUpdated());
+        assertEquals(SagaOutcome.COMPLETED, nodeB.result("abandoned").toCompletableFuture().join().outcome());
+        pendingCharges.get(1).complete("ch-live");
+        assertEquals(new Order("order-2", 70, "ch-live"), live.join().data(), "node A finished its saga itself");
+        assertEquals(List.of("reserve abandoned/reserve", "charge abandoned/charge", "reserve live/reserve",
+                "charge live/charge", "charge abandoned/charge"), effects);
+    }
+
+    @Test
     void aSecondStartWithTheIdOfAStoredSagaAfterARestartIsRefusedWithoutRunningAnything() {
         holdCharges.set(false);
         SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));

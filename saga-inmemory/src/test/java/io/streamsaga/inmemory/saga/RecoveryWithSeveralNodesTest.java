@@ -1,0 +1,325 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * docs/sagas.md, "Recovery with several nodes": several orchestrators over one store, each started with
+ * {@code recover(idleFor)}, leave alone the sagas another live orchestrator drives and resume the abandoned ones.
+ */
+class RecoveryWithSeveralNodesTest {
+    record Order(String id) {
+    }
+
+    record Charge(String id) {
+    }
+
+    record Charged(String chargeId) {
+    }
+
+    /** The process dies in the action. */
+    static final class Crash extends SimulatedProcessCrash {
+        Crash() {
+            super("the node died");
+        }
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    /** Runs of the ship action per order. */
+    private final Map<String, AtomicInteger> shipped = new ConcurrentHashMap<>();
+    /** Orders whose first ship attempt dies with its node. */
+    private final Map<String, Boolean> dieOnce = new ConcurrentHashMap<>();
+    private final CountDownLatch liveEntered = new CountDownLatch(1);
+    private final CountDownLatch liveRelease = new CountDownLatch(1);
+    private final ExecutorService callerThread = Executors.newSingleThreadExecutor();
+
+    @AfterEach
+    void tearDown() {
+        liveRelease.countDown();
+        callerThread.shutdownNow();
+    }
+
+    /** One local step; order "live" blocks in its first run until released, orders in dieOnce crash once. */
+    private SagaDefinition<Order> shipSaga() {
+        return SagaDefinition.builder("ship-saga", Order.class)
+                .step("ship").action((order, ctx) -> {
+                    int run = shipped.computeIfAbsent(order.id(), id -> new AtomicInteger()).incrementAndGet();
+                    if (dieOnce.remove(order.id()) != null) {
+                        throw new Crash();
+                    }
+                    if (order.id().equals("live") && run == 1) {
+                        liveEntered.countDown();
+                        liveRelease.await();
+                    }
+                    return order;
+                })
+                .build();
+    }
+
+    private SagaOrchestrator node() {
+        return SagaOrchestrator.builder().store(store).scheduler(scheduler).register(shipSaga()).build();
+    }
+
+    private void abandon(String orderId) {
+        SagaOrchestrator dying = node();
+        dieOnce.put(orderId, true);
+        assertThrows(Crash.class, () -> dying.start(shipSaga(), orderId, null, new Order(orderId)));
+        assertEquals(StepStatus.RUNNING, store.find(orderId).orElseThrow().step("ship").orElseThrow().status());
+    }
+
+    /** Starts order "live" on {@code node} on another thread and returns once its action runs. */
+    private CompletableFuture<CompletionStage<SagaResult<Order>>> startLive(SagaOrchestrator node) throws InterruptedException {
+        CompletableFuture<CompletionStage<SagaResult<Order>>> started = CompletableFuture.supplyAsync(
+                () -> node.start(shipSaga(), "live", null, new Order("live")), callerThread);
+        assertTrue(liveEntered.await(30, TimeUnit.SECONDS), "the live saga's action did not start");
+        return started;
+    }
+
+    @Test
+    void recoverWithoutIdleForAdoptsASagaThatALiveNodeIsDriving() throws Exception {
+        // What recover() does (and keeps doing): the reason recover(idleFor) exists.
+        SagaOrchestrator nodeA = node();
+        CompletableFuture<CompletionStage<SagaResult<Order>>> started = startLive(nodeA);
+
+        SagaOrchestrator nodeB = node();
+        assertEquals(List.of("live"), nodeB.recover().resumed());
+        liveRelease.countDown();
+
+        assertEquals(2, shipped.get("live").get(), "the step in flight on node A ran again on node B");
+        assertEquals(SagaStatus.COMPLETED, store.find("live").orElseThrow().status());
+        CompletionException e = assertThrows(CompletionException.class,
+                () -> started.join().toCompletableFuture().join());
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        nodeA.close();
+        nodeB.close();
+    }
+
+    @Test
+    void recoverIdleForLeavesTheSagaALiveNodeDrivesAloneAndResumesAnAbandonedOne() throws Exception {
+        abandon("abandoned");
+        scheduler.advance(Duration.ofMinutes(10));
+        SagaOrchestrator nodeA = node();
+        CompletableFuture<CompletionStage<SagaResult<Order>>> started = startLive(nodeA);
+        scheduler.advance(Duration.ofMinutes(1));
+
+        SagaOrchestrator nodeB = node(); // starts (or restarts) while node A drives "live"
+        SagaOrchestrator.RecoveryReport report = nodeB.recover(Duration.ofMinutes(5));
+
+        assertEquals(List.of("abandoned"), report.resumed());
+        assertEquals(List.of("live"), report.recentlyUpdated());
+        assertEquals(List.of(), report.unresolvable());
+        assertEquals(SagaStatus.COMPLETED, store.find("abandoned").orElseThrow().status());
+        assertEquals(2, shipped.get("abandoned").get(), "the abandoned step runs again, once");
+        assertEquals(1, shipped.get("live").get(), "node B left the live saga alone");
+
+        liveRelease.countDown();
+        SagaResult<Order> result = started.get(30, TimeUnit.SECONDS).toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPLETED, result.outcome());
+        assertEquals(1, shipped.get("live").get());
+        assertEquals(SagaStatus.COMPLETED, store.find("live").orElseThrow().status());
+        nodeA.close();
+        nodeB.close();
+    }
+
+    @Test
+    void aSagaUpdatedExactlyIdleForAgoIsResumedAnEndlessIdleForResumesNothingAndRecoverIsRecoverIdleForZero() {
+        abandon("abandoned");
+        scheduler.advance(Duration.ofMinutes(5));
+        SagaOrchestrator node = node();
+
+        SagaOrchestrator.RecoveryReport report = node.recover(Duration.ofMinutes(5));
+
+        assertEquals(List.of("abandoned"), report.resumed());
+        assertEquals(List.of(), report.recentlyUpdated());
+        abandon("just-now");
+        assertEquals(List.of("just-now"), node.recover(ChronoUnit.FOREVER.getDuration()).recentlyUpdated(),
+                "an idleFor longer than the clock goes back resumes nothing");
+        assertEquals(new SagaOrchestrator.RecoveryReport(List.of("just-now"), List.of(), List.of()),
+                node.recover(Duration.ZERO));
+        node.close();
+    }
+
+    @Test
+    void aNullOrNegativeIdleForIsRefused() {
+        SagaOrchestrator node = node();
+        ConfigurationException nullIdle = assertThrows(ConfigurationException.class, () -> node.recover(null));
+        assertTrue(nullIdle.getMessage().contains("idleFor must be zero or positive, but was null"), nullIdle.getMessage());
+        ConfigurationException negative = assertThrows(ConfigurationException.class,
+                () -> node.recover(Duration.ofSeconds(-1)));
+        assertTrue(negative.getMessage().contains("but was PT-1S"), negative.getMessage());
+        node.close();
+
+        SagaOrchestrator.Builder builder = SagaOrchestrator.builder();
+        assertThrows(ConfigurationException.class, () -> builder.recoverEvery(null, Duration.ofMinutes(1)));
+        assertThrows(ConfigurationException.class, () -> builder.recoverEvery(Duration.ZERO, Duration.ofMinutes(1)));
+        assertThrows(ConfigurationException.class, () -> builder.recoverEvery(Duration.ofMinutes(-1), Duration.ofMinutes(1)));
+        assertThrows(ConfigurationException.class, () -> builder.recoverEvery(Duration.ofMinutes(1), null));
+        ConfigurationException idle = assertThrows(ConfigurationException.class,
+                () -> builder.recoverEvery(Duration.ofMinutes(1), Duration.ofMinutes(-2)));
+        assertTrue(idle.getMessage().contains("but was PT-2M"), idle.getMessage());
+    }
+
+    @Test
+    void recoverEveryResumesTheSagaOfANodeThatDiedAfterTheStartUpSweepOnceIdleForIdleFor() {
+        SagaOrchestrator survivor = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(shipSaga())
+                .recoverEvery(Duration.ofMinutes(1), Duration.ofMinutes(5)).build();
+        assertEquals(List.of(), survivor.recover(Duration.ofMinutes(5)).resumed());
+        abandon("late"); // another node dies after the survivor's start-up sweep
+
+        scheduler.advance(Duration.ofMinutes(4));
+        assertEquals(SagaStatus.RUNNING, store.find("late").orElseThrow().status(), "idle for less than 5 minutes");
+        assertEquals(1, shipped.get("late").get());
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
+        assertEquals(2, shipped.get("late").get());
+        assertEquals(SagaOutcome.COMPLETED, survivor.result("late").toCompletableFuture().join().outcome());
+        survivor.close();
+        assertEquals(0, scheduler.pendingTasks(), "close() stops the sweeps");
+    }
+
+    // ------------------------------------------------------------------ a remote step adopted while it waits
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+            .build();
+    private final List<Message> commands = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void closeBus() {
+        bus.close();
+        transport.close();
+    }
+
+    /** charge (remote, waits up to a day) then ship (local). */
+    private SagaDefinition<Order> paySaga() {
+        return SagaDefinition.builder("pay-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order)
+                .timeout(Duration.ofDays(1))
+                .step("ship").action((order, ctx) -> {
+                    shipped.computeIfAbsent(order.id(), id -> new AtomicInteger()).incrementAndGet();
+                    return order;
+                })
+                .build();
+    }
+
+    /** A node; each replies on a topic of its own here, so that the test decides which node a reply reaches. */
+    private SagaOrchestrator payNode(String replyTopic) {
+        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(paySaga())
+                .replyTopic(replyTopic).build();
+    }
+
+    /** Node A sends the command and waits for hours; node B's recover(1h) adopts the saga and sends it again. */
+    private CompletableFuture<SagaResult<Order>> waitingSagaAdoptedByB(SagaOrchestrator nodeA, SagaOrchestrator nodeB) {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        CompletableFuture<SagaResult<Order>> started =
+                nodeA.start(paySaga(), "paid", null, new Order("paid")).toCompletableFuture();
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2));
+
+        assertEquals(List.of("paid"), nodeB.recover(Duration.ofHours(1)).resumed(), "a waiting saga is idle");
+        transport.drainAll();
+        assertEquals(2, commands.size(), "node B sent the command again (same id and idempotency key)");
+        assertEquals(commands.get(0).id(), commands.get(1).id());
+        return started;
+    }
+
+    @Test
+    void aReplyReachingTheNodeThatSentTheCommandCompletesTheAdoptedSagaThereAndItsCallerGetsTheResult() {
+        SagaOrchestrator nodeA = payNode("replies-a");
+        SagaOrchestrator nodeB = payNode("replies-b");
+        CompletableFuture<SagaResult<Order>> started = waitingSagaAdoptedByB(nodeA, nodeB);
+
+        SagaMessages.reply(bus, commands.get(0), new Charged("ch-1")); // to node A
+        transport.drainAll();
+
+        assertEquals(SagaOutcome.COMPLETED, started.join().outcome(), "node A's caller gets the result");
+        assertEquals(1, shipped.get("paid").get());
+        long finalVersion = store.find("paid").orElseThrow().version();
+        // Node B still waits for a reply: at the step's deadline it finds the saga moved on and lets it go.
+        scheduler.advance(Duration.ofDays(1));
+        SagaMessages.reply(bus, commands.get(1), new Charged("ch-1")); // the participant's answer to B's command
+        transport.drainAll();
+
+        assertEquals(SagaStatus.COMPLETED, store.find("paid").orElseThrow().status());
+        assertEquals(finalVersion, store.find("paid").orElseThrow().version(), "node B wrote nothing");
+        assertFalse(store.history("paid").stream().anyMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT));
+        assertEquals(1, shipped.get("paid").get());
+        assertEquals(SagaOutcome.COMPLETED, nodeB.result("paid").toCompletableFuture().join().outcome());
+        nodeA.close();
+        nodeB.close();
+    }
+
+    @Test
+    void aReplyReachingTheAdoptingNodeCompletesTheSagaThereAndTheFirstNodesCallerLearnsOfItOnlyAtTheStepsDeadline() {
+        SagaOrchestrator nodeA = payNode("replies-a");
+        SagaOrchestrator nodeB = payNode("replies-b");
+        CompletableFuture<SagaResult<Order>> started = waitingSagaAdoptedByB(nodeA, nodeB);
+
+        SagaMessages.reply(bus, commands.get(1), new Charged("ch-1")); // to node B
+        transport.drainAll();
+
+        assertEquals(SagaStatus.COMPLETED, store.find("paid").orElseThrow().status());
+        assertEquals(1, shipped.get("paid").get());
+        assertEquals(SagaOutcome.COMPLETED, nodeB.result("paid").toCompletableFuture().join().outcome());
+        assertFalse(started.isDone(), "node A still waits for the reply");
+        long finalVersion = store.find("paid").orElseThrow().version();
+
+        scheduler.advance(Duration.ofDays(1)); // node A's timeout: the store refuses its stale write
+        CompletionException e = assertThrows(CompletionException.class, started::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        SagaMessages.reply(bus, commands.get(0), new Charged("ch-1")); // the answer to A's command: ignored
+        transport.drainAll();
+
+        assertEquals(finalVersion, store.find("paid").orElseThrow().version(), "node A wrote nothing");
+        assertEquals(1, shipped.get("paid").get());
+        assertEquals(SagaOutcome.COMPLETED, nodeA.result("paid").toCompletableFuture().join().outcome());
+        nodeA.close();
+        nodeB.close();
+    }
+}
