@@ -43,6 +43,9 @@ import java.util.function.Predicate;
  *   <li>Every change is a versioned save in the {@link AggregationStore}; a lost race is re-read and
  *       re-applied, so several instances can share a store without losing parts. Building an aggregator
  *       re-arms the deadlines stored under its name, so timeouts survive a restart.</li>
+ *   <li>Outcomes survive a crash: a timeout is saved as {@link GroupState#TIMING_OUT} before its release or
+ *       dead letters run and is finished by a re-armed aggregator, and the redelivery of the part that
+ *       completed a group (its last part, unacknowledged when the process died) releases the group again.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -113,10 +116,18 @@ public final class EventAggregator implements AutoCloseable {
         for (int attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
             Optional<AggregationGroup> stored = config.store().find(config.name(), key);
             if (stored.isPresent() && !stored.get().isOpen()) {
-                if (stored.get().contains(message.id())) {
-                    return; // redelivery of a part that was released with its group
+                AggregationGroup closed = stored.get();
+                if (!closed.contains(message.id())) {
+                    throw AggregationException.latePart(config.name(), key, closed.state(), message.id());
                 }
-                throw AggregationException.latePart(config.name(), key, stored.get().state(), message.id());
+                if (closed.state() == GroupState.COMPLETED && completedBy(closed, message.id())) {
+                    // The part whose arrival completed the group was not acknowledged: the process may have died
+                    // between saving the completion and running the releaser, so release again (at-least-once).
+                    log.info("part {} that completed group '{}' of aggregator '{}' was redelivered; releasing the group again",
+                            message.id(), key, config.name());
+                    config.releaser().release(new Aggregate(closed, false, bus.codec()));
+                }
+                return; // redelivery of a part that was released with its group
             }
             AggregationGroup current = stored.orElseGet(() -> AggregationGroup.open(config.name(), key, now,
                     config.timeout() == null ? null : now.plus(config.timeout())));
@@ -148,6 +159,11 @@ public final class EventAggregator implements AutoCloseable {
             return;
         }
         throw AggregationException.contended(config.name(), key, MAX_CONFLICTS);
+    }
+
+    /** Whether {@code messageId} is the part whose arrival completed {@code group}: its last part. */
+    private static boolean completedBy(AggregationGroup group, String messageId) {
+        return !group.parts().isEmpty() && group.parts().get(group.size() - 1).messageId().equals(messageId);
     }
 
     /** A failed release puts the group back to open so the retried part completes it again. */
@@ -224,6 +240,13 @@ public final class EventAggregator implements AutoCloseable {
                 arm(key, group.deadline()); // another instance moved the deadline
                 return;
             }
+            if (group.state() == GroupState.TIMING_OUT) {
+                // the timeout struck earlier and its outcome was not recorded as done (the process may have died)
+                if (finishTimeout(group, now)) {
+                    return;
+                }
+                continue;
+            }
             if (!group.isOpen()) {
                 if (config.store().delete(config.name(), key, group.version())) {
                     timers.remove(key);
@@ -231,40 +254,53 @@ public final class EventAggregator implements AutoCloseable {
                 }
                 continue;
             }
-            GroupState outcome = config.timeoutPolicy() == TimeoutPolicy.RELEASE_PARTIAL
-                    ? GroupState.TIMED_OUT_RELEASED : GroupState.TIMED_OUT_DEAD_LETTERED;
-            AggregationGroup closedGroup = group.withState(outcome, now.plus(config.keepClosed()))
-                    .withVersion(group.version() + 1);
-            if (!config.store().save(closedGroup)) {
+            // Recorded before the outcome, so that a process dying during the release or the dead letters
+            // leaves a group a restarted aggregator finishes (its deadline, now, has passed) rather than a
+            // tombstone whose parts went nowhere.
+            AggregationGroup timingOut = group.withState(GroupState.TIMING_OUT, now).withVersion(group.version() + 1);
+            if (!config.store().save(timingOut)) {
                 continue;
             }
-            arm(key, closedGroup.deadline());
             log.warn("group '{}' of aggregator '{}' timed out after {} with {} part(s): {}", key, config.name(),
                     config.timeout(), group.size(), config.timeoutPolicy());
-            if (outcome == GroupState.TIMED_OUT_RELEASED) {
-                metric("timed-out-released");
-                try {
-                    config.releaser().release(new Aggregate(closedGroup, true, bus.codec()));
-                } catch (Exception e) {
-                    log.error("partial release of group '{}' of aggregator '{}' failed; reopening it", key, config.name(), e);
-                    reopen(closedGroup, now.plus(config.timeout()));
-                }
-            } else {
-                metric("timed-out-dead-lettered");
-                try {
-                    deadLetter(closedGroup);
-                } catch (RuntimeException e) {
-                    // Closed but not (fully) dead-lettered: reopen it so the timeout runs again, as after a
-                    // failed partial release, rather than let its parts vanish with the tombstone.
-                    log.error("dead-lettering the parts of group '{}' of aggregator '{}' failed; reopening it", key,
-                            config.name(), e);
-                    reopen(closedGroup, now.plus(config.timeout()));
-                }
+            if (finishTimeout(timingOut, now)) {
+                return;
             }
-            return;
         }
         log.warn("deadline of group '{}' of aggregator '{}' lost {} races in a row; will retry", key, config.name(), MAX_CONFLICTS);
         arm(key, scheduler.clock().instant().plusSeconds(1));
+    }
+
+    /**
+     * Releases or dead-letters the parts of a group whose timeout struck, as the policy says, then records it
+     * closed. Returns false when the group changed meanwhile (read it again).
+     */
+    private boolean finishTimeout(AggregationGroup timingOut, Instant now) {
+        String key = timingOut.key();
+        GroupState outcome = config.timeoutPolicy() == TimeoutPolicy.RELEASE_PARTIAL
+                ? GroupState.TIMED_OUT_RELEASED : GroupState.TIMED_OUT_DEAD_LETTERED;
+        AggregationGroup closedGroup = timingOut.withState(outcome, now.plus(config.keepClosed()))
+                .withVersion(timingOut.version() + 1);
+        try {
+            if (outcome == GroupState.TIMED_OUT_RELEASED) {
+                config.releaser().release(new Aggregate(closedGroup, true, bus.codec()));
+            } else {
+                deadLetter(closedGroup);
+            }
+        } catch (Exception e) {
+            // Not (fully) released or dead-lettered: reopen it so the timeout runs again, rather than let its
+            // parts vanish with the tombstone.
+            log.error("{} of group '{}' of aggregator '{}' failed; reopening it", outcome == GroupState.TIMED_OUT_RELEASED
+                    ? "partial release" : "dead-lettering the parts", key, config.name(), e);
+            reopen(timingOut, now.plus(config.timeout()));
+            return true;
+        }
+        if (!config.store().save(closedGroup)) {
+            return false;
+        }
+        arm(key, closedGroup.deadline());
+        metric(outcome == GroupState.TIMED_OUT_RELEASED ? "timed-out-released" : "timed-out-dead-lettered");
+        return true;
     }
 
     private void deadLetter(AggregationGroup group) {

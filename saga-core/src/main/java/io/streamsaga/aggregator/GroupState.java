@@ -9,5 +9,11 @@ public enum GroupState {
     /** The timeout struck and the partial group was released. */
     TIMED_OUT_RELEASED,
     /** The timeout struck and the parts were dead-lettered. */
-    TIMED_OUT_DEAD_LETTERED
+    TIMED_OUT_DEAD_LETTERED,
+    /**
+     * The timeout struck and its outcome (the partial release or the dead letters, as the
+     * {@link TimeoutPolicy} says) is under way; closed to new parts. Its deadline is the instant the timeout
+     * struck, so an aggregator re-armed after the process died finishes the outcome at once.
+     */
+    TIMING_OUT
 }

@@ -1,0 +1,162 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.AggregationGroup;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.aggregator.TimeoutPolicy;
+import io.streamsaga.aggregator.spi.AggregationStore;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Predicate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * docs/patterns.md (aggregator): "the release is at-least-once", groups and deadlines live in the store so
+ * "a group whose instance died still times out", and timed-out parts are released or dead-lettered. The
+ * process dying right after the aggregator saved a group's closing, before the releaser ran or the parts
+ * were dead-lettered, must not lose that outcome: a restarted aggregator over the same store finishes it.
+ */
+class AggregatorCrashTest {
+    record Item(String orderId, int n) {
+    }
+
+    /** Stands for the process dying: not the message's fault, the bus lets it through as a crash would. */
+    static final class ProcessDied extends Error {
+        ProcessDied() {
+            super("process died");
+        }
+    }
+
+    /** A store whose process dies right after it saved a group the predicate selects (the save is durable). */
+    static final class DyingStore implements AggregationStore {
+        private final AggregationStore delegate;
+        private volatile Predicate<AggregationGroup> dieAfterSaving = g -> false;
+
+        DyingStore(AggregationStore delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Optional<AggregationGroup> find(String aggregator, String key) {
+            return delegate.find(aggregator, key);
+        }
+
+        @Override
+        public boolean save(AggregationGroup group) {
+            boolean saved = delegate.save(group);
+            if (saved && dieAfterSaving.test(group)) {
+                dieAfterSaving = g -> false;
+                throw new ProcessDied();
+            }
+            return saved;
+        }
+
+        @Override
+        public boolean delete(String aggregator, String key, long version) {
+            return delegate.delete(aggregator, key, version);
+        }
+
+        @Override
+        public List<AggregationGroup> withDeadlines(String aggregator) {
+            return delegate.withDeadlines(aggregator);
+        }
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler)
+            .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
+    private final InMemoryAggregationStore durable = new InMemoryAggregationStore();
+    private final List<Aggregate> released = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private EventAggregator.Builder aggregator(AggregationStore store) {
+        return EventAggregator.builder(bus, store).name("items").correlateByField("orderId").onRelease(released::add);
+    }
+
+    private Message item(int n) {
+        bus.publish("item", "o-1", new Item("o-1", n)).toCompletableFuture().join();
+        List<Message> items = transport.messages("item");
+        return items.get(items.size() - 1);
+    }
+
+    @Test
+    void aCrashAfterTheCompletedGroupWasSavedReleasesItWhenItsLastPartIsRedeliveredAfterTheRestart() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        EventAggregator before = aggregator(dying).completeOnSize(2).build();
+        before.accept(item(1));
+        Message last = item(2);
+        dying.dieAfterSaving = g -> g.state() == GroupState.COMPLETED;
+        assertThrows(ProcessDied.class, () -> before.accept(last)); // not acknowledged: the transport redelivers it
+        before.close();
+        assertTrue(released.isEmpty());
+
+        EventAggregator after = aggregator(durable).completeOnSize(2).build(); // the restarted process
+        after.accept(last); // the redelivery of the part that completed the group
+
+        assertEquals(1, released.size(), "the release of the completed group is at-least-once, not lost with the crash");
+        assertEquals(2, released.get(0).group().size());
+        after.accept(transport.messages("item").get(0)); // an earlier part, redelivered too
+        assertEquals(1, released.size(), "only the part that completed the group releases it again");
+    }
+
+    @Test
+    void aCrashAfterATimedOutGroupWasClosedStillDeadLettersItsPartsAfterTheRestart() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        EventAggregator before = aggregator(dying).completeOnSize(3).timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER)
+                .build();
+        before.accept(item(1));
+        before.accept(item(2));
+        dying.dieAfterSaving = g -> !g.isOpen();
+        assertThrows(ProcessDied.class, () -> scheduler.advance(Duration.ofMinutes(5)));
+        before.close();
+        assertEquals(0, transport.messages("item.DLT").size());
+
+        aggregator(durable).completeOnSize(3).timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER).build();
+        scheduler.advance(Duration.ofHours(3)); // past the timeout and the tombstone's keepClosed (1 h)
+
+        List<Message> dead = transport.messages("item.DLT");
+        assertEquals(2, dead.size(), "the timed-out parts reach the DLT, not vanish with the crash");
+        assertEquals("aggregation-timeout", dead.get(0).header(MessageHeaders.DLT_REASON).orElseThrow());
+    }
+
+    @Test
+    void aCrashAfterATimedOutGroupWasClosedStillReleasesItPartiallyAfterTheRestart() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        EventAggregator before = aggregator(dying).completeOnSize(3)
+                .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
+        before.accept(item(1));
+        dying.dieAfterSaving = g -> !g.isOpen();
+        assertThrows(ProcessDied.class, () -> scheduler.advance(Duration.ofMinutes(5)));
+        before.close();
+
+        aggregator(durable).completeOnSize(3).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
+        scheduler.advance(Duration.ofHours(3));
+
+        assertEquals(1, released.size(), "the partial release is at-least-once, not lost with the crash");
+        assertTrue(released.get(0).partial());
+        assertEquals(GroupState.TIMED_OUT_RELEASED, durable.find("items", "o-1").map(AggregationGroup::state)
+                .orElse(GroupState.TIMED_OUT_RELEASED));
+    }
+}
