@@ -80,8 +80,9 @@ public record AggregationGroup(String aggregator, String key, long version, Grou
     }
 
     /**
-     * Whether the splitter's sequence is complete: a part marked last was received, and as many distinct
-     * sequence numbers as the size it carries. Works whether or not earlier parts knew the size.
+     * Whether the splitter's sequence is complete: a part marked last was received, and a part of every
+     * number from 1 to the size it carries. Works whether or not earlier parts knew the size; a part numbered
+     * beyond that size (a faulty producer's) stands in for no missing one.
      */
     public boolean sequenceComplete() {
         Set<Integer> numbers = new HashSet<>();
@@ -95,7 +96,15 @@ public record AggregationGroup(String aggregator, String key, long version, Grou
                 }
             }
         }
-        return size > 0 && numbers.size() >= size;
+        if (size <= 0 || numbers.size() < size) {
+            return false;
+        }
+        for (int number = 1; number <= size; number++) {
+            if (!numbers.contains(number)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** A copy with {@code part} appended. */

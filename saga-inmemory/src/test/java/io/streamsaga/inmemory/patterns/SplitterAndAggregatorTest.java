@@ -212,6 +212,29 @@ class SplitterAndAggregatorTest {
         assertEquals(1, released.size());
     }
 
+    private static Message part(String sequenceId, int number, boolean last, Integer size) {
+        Message.Builder builder = Message.builder("order-item-created").type("order-item-created")
+                .payload(new ItemCreated("o-1", "i" + number, 1))
+                .header(MessageHeaders.SEQUENCE_ID, sequenceId)
+                .header(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number))
+                .header(MessageHeaders.SEQUENCE_LAST, Boolean.toString(last));
+        if (size != null) {
+            builder.header(MessageHeaders.SEQUENCE_SIZE, Integer.toString(size));
+        }
+        return builder.build();
+    }
+
+    @Test
+    void aSequenceIsNotCompleteWhileANumberBeforeItsLastPartIsMissing() throws Exception {
+        EventAggregator aggregator = aggregator().completeOnSequenceEnd().build();
+        aggregator.accept(part("s-1", 1, false, null));
+        aggregator.accept(part("s-1", 7, false, null)); // a part numbered beyond the sequence (a faulty producer)
+        aggregator.accept(part("s-1", 3, true, 3));
+        assertTrue(released.isEmpty(), "part 2 of 3 is missing: the last part and every number before it are needed");
+        aggregator.accept(part("s-1", 2, false, null));
+        assertEquals(1, released.size());
+    }
+
     @Test
     void redeliveredPartIsNotCountedTwice() throws Exception {
         EventAggregator aggregator = aggregator().completeOnSize(2).build();
