@@ -66,7 +66,11 @@ public final class Projection<M> implements AutoCloseable {
         return this;
     }
 
-    /** Completes when the current version's initial replay has caught up. */
+    /**
+     * Completes when the current version's initial replay has caught up; exceptionally with a
+     * {@link java.util.concurrent.CancellationException} when that version was stopped before (the projection
+     * closed, or a rebuild swapped it out).
+     */
     public CompletionStage<ReplayProgress> caughtUp() {
         return requireStarted().replay.caughtUp();
     }
@@ -94,14 +98,20 @@ public final class Projection<M> implements AutoCloseable {
      */
     public synchronized Rebuild<M> rebuild(ProjectionDefinition<M> definition) {
         Version<M> serving = requireStarted();
-        ConfigurationException.require(rebuilding == null || rebuilding.isSwapped(),
+        ConfigurationException.require(rebuilding == null || rebuilding.swapped.isDone(),
                 "projection '%s' is already rebuilding version %s", name, rebuilding == null ? null : rebuilding.version());
         int number = nextUnusedVersion(serving.number + 1, definition);
         Version<M> next = launch(number, definition);
         Rebuild<M> rebuild = new Rebuild<>(number, next.replay, next.model);
         rebuilding = rebuild;
         log.info("projection '{}' rebuilding as version {} while version {} serves", name, number, serving.number);
-        next.replay.caughtUp().thenRun(() -> swap(next, rebuild));
+        next.replay.caughtUp().whenComplete((progress, error) -> {
+            if (error == null) {
+                swap(next, rebuild);
+            } else {
+                rebuild.fail(error); // closed before it caught up: it will never swap
+            }
+        });
         return rebuild;
     }
 
@@ -148,7 +158,10 @@ public final class Projection<M> implements AutoCloseable {
         return version;
     }
 
-    /** Stops the serving version and any running rebuild. */
+    /**
+     * Stops the serving version and any running rebuild; a rebuild that had not caught up never swaps, and its
+     * {@link Rebuild#swapped()} completes exceptionally.
+     */
     @Override
     public synchronized void close() {
         if (current != null) {
@@ -190,18 +203,27 @@ public final class Projection<M> implements AutoCloseable {
             return replay.progress();
         }
 
-        /** Completes with the new read model once queries use it and the old version has stopped. */
+        /**
+         * Completes with the new read model once queries use it and the old version has stopped; completes
+         * exceptionally with a {@link java.util.concurrent.CancellationException} when the projection is closed
+         * before the rebuild caught up (queries then never switch).
+         */
         public CompletionStage<M> swapped() {
             return swapped.minimalCompletionStage();
         }
 
         /** Whether queries use the new version already. */
         public boolean isSwapped() {
-            return swapped.isDone();
+            return swapped.isDone() && !swapped.isCompletedExceptionally();
         }
 
         void markSwapped() {
             swapped.complete(model);
+        }
+
+        void fail(Throwable error) {
+            swapped.completeExceptionally(error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                    ? error.getCause() : error);
         }
     }
 }

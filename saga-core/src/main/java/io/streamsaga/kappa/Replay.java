@@ -4,6 +4,7 @@ import io.streamsaga.bus.Subscription;
 
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Supplier;
@@ -44,8 +45,9 @@ public final class Replay implements AutoCloseable {
     }
 
     /**
-     * Completes once every partition reached the position it had when the replay started. Callbacks run on
-     * the consumer thread that handled the last record.
+     * Completes once every partition reached the position it had when the replay started, or exceptionally
+     * with a {@link CancellationException} when the replay is {@linkplain #close() closed} before. Callbacks run
+     * on the consumer thread that handled the last record.
      */
     public CompletionStage<ReplayProgress> caughtUp() {
         return caughtUp.minimalCompletionStage();
@@ -53,7 +55,7 @@ public final class Replay implements AutoCloseable {
 
     /** Whether the replay has reached its target. */
     public boolean isCaughtUp() {
-        return caughtUp.isDone();
+        return caughtUp.isDone() && !caughtUp.isCompletedExceptionally();
     }
 
     /** Whether every subscription still delivers (a bounded replay stops once caught up). */
@@ -61,9 +63,14 @@ public final class Replay implements AutoCloseable {
         return subscriptions.stream().anyMatch(Subscription::isActive);
     }
 
-    /** Stops the replay's subscriptions; their groups keep their positions. */
+    /**
+     * Stops the replay's subscriptions; their groups keep their positions. A replay closed before it caught
+     * up never will: {@link #caughtUp()} then completes exceptionally with a {@link CancellationException}
+     * rather than leave whoever waits for it waiting forever.
+     */
     @Override
     public void close() {
         subscriptions.forEach(Subscription::close);
+        caughtUp.completeExceptionally(new CancellationException("replay '" + group + "' was closed before it caught up"));
     }
 }

@@ -19,6 +19,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -100,6 +101,27 @@ class ProjectionTest {
             transport.drainAll();
             assertEquals(21, projection.readModel().orders.size());
             assertEquals(20, old.orders.size());
+        }
+    }
+
+    @Test
+    void closingTheProjectionDuringARebuildFailsItsSwapInsteadOfLeavingItPendingForever() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition());
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100));
+            transport.drainAll();
+            Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild();
+            java.util.concurrent.CompletableFuture<OrderReadModel> swapped = rebuild.swapped().toCompletableFuture();
+
+            projection.close();
+            transport.drainAll();
+
+            assertTrue(swapped.isDone(), "a rebuild stopped by close() never swaps: whoever waits for it must not wait forever");
+            assertInstanceOf(java.util.concurrent.CancellationException.class,
+                    assertThrows(java.util.concurrent.CompletionException.class, swapped::join).getCause());
+            assertFalse(rebuild.isSwapped());
+            assertEquals(1, projection.version());
         }
     }
 

@@ -16,6 +16,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -64,6 +65,22 @@ class ReprocessorTest {
         publish(12, 14);
         transport.drainAll();
         assertEquals(14, seen.size());
+    }
+
+    @Test
+    void closingAReplayBeforeItCaughtUpCompletesCaughtUpExceptionallyInsteadOfNever() {
+        publish(0, 5);
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+        java.util.concurrent.CompletableFuture<ReplayProgress> caughtUp = replay.caughtUp().toCompletableFuture();
+
+        replay.close();
+
+        assertTrue(caughtUp.isDone(), "a stopped replay never catches up: whoever waits for it must not wait forever");
+        assertInstanceOf(java.util.concurrent.CancellationException.class,
+                    assertThrows(java.util.concurrent.CompletionException.class, caughtUp::join).getCause());
+        assertFalse(replay.isCaughtUp());
+        transport.drainAll();
+        assertTrue(seen.isEmpty());
     }
 
     @Test
