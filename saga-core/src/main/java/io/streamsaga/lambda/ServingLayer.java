@@ -32,7 +32,8 @@ import java.util.function.Supplier;
  * reads the topic from the beginning under its own group and keeps only the events at or after that
  * position; when a newer batch view is installed, the events it now covers are dropped from the
  * real-time side and the real-time view is refolded from the rest. So the merged view always covers
- * exactly the events below {@link #position()} in every partition, each once. Real-time events are kept
+ * exactly the events below {@link #position()} in every partition, each once, also when the transport
+ * delivers a record again (at-least-once: after a lost commit). Real-time events are kept
  * until a batch view covers them: recompute the batch regularly to bound that memory.
  *
  * <p>The application supplies the empty view, the fold of one event into a view, and the merge of a batch
@@ -64,6 +65,11 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     /** Real-time events not yet covered by the batch view, in arrival order. */
     private final List<Positioned<E>> uncovered = new ArrayList<>();
     private final Map<Integer, Long> realtimeReached = new TreeMap<>();
+    /**
+     * Per partition, the offset after the last event folded into the real-time side: delivery is
+     * at-least-once, and a record below it is one delivered again (after a lost commit) and already counted.
+     */
+    private final Map<Integer, Long> folded = new TreeMap<>();
     private Subscription subscription;
     private int batchRuns;
 
@@ -97,11 +103,16 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         if (ctx.offset() < batch.coveredUpTo(ctx.partition())) {
             return; // the batch view has it already
         }
+        if (ctx.offset() < folded.getOrDefault(ctx.partition(), 0L)) {
+            log.debug("serving layer '{}': event at {}@{} delivered again, already counted", name, ctx.partition(), ctx.offset());
+            return;
+        }
         // Fold first: a fold that throws is retried (or dead-lettered) by the bus and must leave nothing
         // behind, or a later refold would count the event once per attempt.
-        V folded = fold.apply(realtime, event);
+        V next = fold.apply(realtime, event);
         uncovered.add(new Positioned<>(ctx.partition(), ctx.offset(), event));
-        realtime = folded;
+        folded.put(ctx.partition(), ctx.offset() + 1);
+        realtime = next;
     }
 
     /**
@@ -164,10 +175,16 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         // partitions may be handled on different threads; a lock (not updateAndGet, which may retry the
         // fold) serialises the application's fold
         AtomicReference<V> acc = new AtomicReference<>(empty.get());
+        // per partition, the offset after the last event folded: a record delivered again is not folded twice
+        Map<Integer, Long> batchFolded = new java.util.HashMap<>();
         Replay replay = Reprocessor.builder(bus).mode(Reprocessor.Mode.UNTIL_TARGET)
                 .on(topic, eventType, (event, ctx) -> {
                     synchronized (acc) {
+                        if (ctx.offset() < batchFolded.getOrDefault(ctx.partition(), 0L)) {
+                            return;
+                        }
                         acc.set(fold.apply(acc.get(), event));
+                        batchFolded.put(ctx.partition(), ctx.offset() + 1);
                     }
                 })
                 .build().start(group);
