@@ -28,9 +28,10 @@ import java.util.function.UnaryOperator;
  * <p>In {@link Target#SHADOW} the gateway calls both (the new one on the caller's thread after the legacy one,
  * or on a {@linkplain Builder#shadowExecutor shadow executor}), returns the legacy answer, and records every
  * mismatch (a different answer by the configured equality, or an exception from the new implementation,
- * which never reaches the caller): each one goes to the {@link #onMismatch} listeners, is counted
- * ({@link #mismatchCount()}, and the {@code strangler_shadow_mismatches} metric) and the latest ones are
- * kept for inspection. Percentage routing is deterministic: a request's sticky key (by default its tenant)
+ * which never reaches the caller, nor does an {@link AssertionError}, a {@link StackOverflowError} or a
+ * {@link LinkageError} such as {@link NoClassDefFoundError}): each one goes to the {@link #onMismatch}
+ * listeners, is counted ({@link #mismatchCount()}, and the {@code strangler_shadow_mismatches} metric)
+ * and the latest ones are kept for inspection. Percentage routing is deterministic: a request's sticky key (by default its tenant)
  * is hashed into one of 100 buckets, so a user stays on one side; requests without a key are spread by a
  * counter.
  *
@@ -165,7 +166,10 @@ public final class StranglerGateway<Q, R> {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             error = e.toString();
-        } catch (Exception | AssertionError e) {
+        } catch (Exception | AssertionError | StackOverflowError | LinkageError e) {
+            // Errors a half-deployed new implementation throws (a class missing from its classpath, a failing
+            // static initialiser, endless recursion) are its failures too; only the JVM's own (out of memory)
+            // go through, as the bus does with a handler's.
             error = e.toString();
         }
         Mismatch mismatch = new Mismatch(decision.route(), decision.tenant(), request, legacyAnswer, modernAnswer, error, clock.instant());

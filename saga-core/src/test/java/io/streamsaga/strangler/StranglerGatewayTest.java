@@ -105,6 +105,27 @@ class StranglerGatewayTest {
     }
 
     @Test
+    void aNewImplementationFailingWithAnErrorInShadowModeNeverReachesTheCaller() throws Exception {
+        // A new service half deployed fails with errors, not exceptions: a class missing from its classpath,
+        // a static initialiser that throws, a recursion without end. The caller must still get the legacy answer.
+        List<Error> errors = List.of(new NoClassDefFoundError("com/example/NewPricing"),
+                new ExceptionInInitializerError("pricing table"), new StackOverflowError());
+        AtomicInteger next = new AtomicInteger();
+        Backend<Request, String> broken = r -> {
+            throw errors.get(next.getAndIncrement());
+        };
+        StranglerGateway<Request, String> gateway = StranglerGateway.builder(legacy, broken, Request::route)
+                .rules(RoutingRules.allLegacy().withRoute("orders", Target.SHADOW)).build();
+
+        for (int i = 0; i < errors.size(); i++) {
+            assertEquals("legacy:" + i, gateway.handle(new Request("orders", "t1", "u", i)));
+        }
+
+        assertEquals(errors.size(), gateway.mismatchCount());
+        assertTrue(gateway.mismatches().get(0).modernError().contains("NoClassDefFoundError"), gateway.mismatches().get(0).modernError());
+    }
+
+    @Test
     void invalidPercentageIsRejectedQuotingTheValue() {
         ConfigurationException error = assertThrows(ConfigurationException.class,
                 () -> RoutingRules.allLegacy().withPercentage("orders", 120));
