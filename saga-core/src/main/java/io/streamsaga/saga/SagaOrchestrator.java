@@ -138,8 +138,9 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Stops driving sagas (subscriptions closed, timers ignored); the store keeps their state, and
      * {@link #recover()} on a new orchestrator goes on from it. A synchronous action or compensation running at
-     * that moment on another thread is not interrupted: close() waits until it returns, its outcome is stored,
-     * and no further step or compensation is started (its result completes exceptionally with a
+     * that moment on another thread is not interrupted: close() waits until it returns, its outcome is stored
+     * (and reported to listeners and the lifecycle topic as usual), and no further step or compensation is
+     * started, nor written as started (its result completes exceptionally with a
      * {@link SagaException}).
      */
     @Override

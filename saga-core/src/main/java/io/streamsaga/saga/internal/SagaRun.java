@@ -412,6 +412,9 @@ final class SagaRun<D> {
                 advanceForward();
                 return;
             }
+            if (stopsForClose()) {
+                return;
+            }
             SagaStep<D> step = steps[i];
             cancelTimer(i);
             if (!stageStraight(shared.runningList(i), TransitionType.STEP_STARTED, step.name()) || !flush()) {
@@ -459,6 +462,9 @@ final class SagaRun<D> {
                 continue;
             }
             if (stepStates == done) {
+                if (stopsForClose()) {
+                    return;
+                }
                 cancelTimer(j);
                 if (!stageStraight(shared.compensatingList(k, j), TransitionType.COMPENSATION_STARTED, step.name())
                         || !flush()) {
@@ -498,6 +504,9 @@ final class SagaRun<D> {
     }
 
     private void startAction(SagaStep<D> step) {
+        if (stopsForClose()) {
+            return;
+        }
         int i = step.index();
         StepState state = stepStates.get(i);
         int attempt = state.attempts() + 1;
@@ -1031,6 +1040,9 @@ final class SagaRun<D> {
     }
 
     private void startCompensation(SagaStep<D> step) {
+        if (stopsForClose()) {
+            return;
+        }
         int i = step.index();
         cancelTimer(i);
         StepState state = shared.nextCompensationAttempt(i, stepStates.get(i));
@@ -1551,12 +1563,22 @@ final class SagaRun<D> {
         if (commands != null) {
             commands.clear();
         }
-        if (orchestrator.isClosed() && status.isActive()) {
-            // close() began while this run was driven (a synchronous action ran on another thread, holding the
-            // run's lock): what is written stays, and nothing more is acted on; recover() goes on from here.
+        return true;
+    }
+
+    /**
+     * Called before a step or compensation starts: once close() began while this run was driven (a synchronous
+     * action ran on another thread, holding the run's lock), the outcomes staged so far are written (and were
+     * reported), nothing more is started and the run stops; recover() goes on from the store. One volatile read
+     * on the common path.
+     */
+    private boolean stopsForClose() {
+        if (!orchestrator.isClosed()) {
+            return false;
+        }
+        if (flush()) { // when the write fails, flush stops the run itself
             orchestrator.detach(this);
             stop(new SagaException(sagaId, null, "orchestrator closed; the saga resumes on recover()", null, true));
-            return false;
         }
         return true;
     }

@@ -189,6 +189,123 @@ class OrchestratorCloseTest {
         scheduler.close();
     }
 
+    @Test
+    void closeWhileASynchronousActionRunsLeavesTheNextStepUnstartedInTheStore() throws Exception {
+        List<Integer> chargeAttempts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch inAction = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SagaDefinition<Data> definition = SagaDefinition.builder("sync-saga", Data.class)
+                .step("reserve").action((d, ctx) -> {
+                    if (inAction.getCount() > 0) {
+                        inAction.countDown();
+                        release.await();
+                    }
+                    return d;
+                })
+                .step("charge").action((d, ctx) -> {
+                    chargeAttempts.add(ctx.attempt());
+                    return d;
+                }).compensation((d, ctx) -> {
+                })
+                .build();
+        InMemorySagaStore store = new InMemorySagaStore(); // takes batches: the straight path
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        CompletableFuture<CompletableFuture<SagaResult<Data>>> started = CompletableFuture.supplyAsync(
+                () -> first.start(definition, "saga-1", null, new Data("a")).toCompletableFuture());
+        assertTrue(inAction.await(10, TimeUnit.SECONDS));
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(first::close);
+        awaitClosed(first);
+        release.countDown();
+        closing.get(10, TimeUnit.SECONDS);
+        started.get(10, TimeUnit.SECONDS);
+
+        io.streamsaga.saga.SagaInstance stored = store.find("saga-1").orElseThrow();
+        assertEquals(io.streamsaga.saga.StepStatus.SUCCEEDED, stored.step("reserve").orElseThrow().status());
+        assertEquals(io.streamsaga.saga.StepStatus.PENDING, stored.step("charge").orElseThrow().status(),
+                "charge was never started, so the store must not say it was: " + stored);
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        second.recover();
+        assertTrue(second.result("saga-1").toCompletableFuture().get(10, TimeUnit.SECONDS).isCompleted());
+        assertEquals(List.of(1), chargeAttempts, "charge runs its first attempt after recover()");
+        second.close();
+        scheduler.close();
+    }
+
+    @Test
+    void closeWhileASynchronousActionRunsStillTellsTheListenersOfItsStoredOutcome() throws Exception {
+        List<String> completed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch inAction = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SagaDefinition<Data> definition = SagaDefinition.builder("sync-saga", Data.class)
+                .step("reserve").action((d, ctx) -> {
+                    inAction.countDown();
+                    release.await();
+                    return d;
+                })
+                .step("charge").action((d, ctx) -> d)
+                .build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .listener(new io.streamsaga.saga.SagaListener() {
+                    @Override
+                    public void onStepCompleted(io.streamsaga.saga.SagaInstance instance, String step) {
+                        completed.add(step);
+                    }
+                })
+                .build();
+        CompletableFuture<CompletableFuture<SagaResult<Data>>> started = CompletableFuture.supplyAsync(
+                () -> first.start(definition, "saga-1", null, new Data("a")).toCompletableFuture());
+        assertTrue(inAction.await(10, TimeUnit.SECONDS));
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(first::close);
+        awaitClosed(first);
+        release.countDown();
+        closing.get(10, TimeUnit.SECONDS);
+        started.get(10, TimeUnit.SECONDS);
+
+        assertEquals(io.streamsaga.saga.StepStatus.SUCCEEDED,
+                store.find("saga-1").orElseThrow().step("reserve").orElseThrow().status());
+        assertEquals(List.of("reserve"), completed, "the stored step completion is reported, as it would be without close()");
+        scheduler.close();
+    }
+
+    @Test
+    void closeWhileASynchronousCompensationRunsLeavesTheNextCompensationUnstartedInTheStore() throws Exception {
+        CountDownLatch inCompensation = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SagaDefinition<Data> definition = SagaDefinition.builder("sync-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                })
+                .step("hold").action((d, ctx) -> d).compensation((d, ctx) -> {
+                    if (inCompensation.getCount() > 0) {
+                        inCompensation.countDown();
+                        release.await();
+                    }
+                })
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(io.streamsaga.retry.RetryPolicy.NONE)
+                .build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        CompletableFuture<CompletableFuture<SagaResult<Data>>> started = CompletableFuture.supplyAsync(
+                () -> first.start(definition, "saga-1", null, new Data("a")).toCompletableFuture());
+        assertTrue(inCompensation.await(10, TimeUnit.SECONDS));
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(first::close);
+        awaitClosed(first);
+        release.countDown();
+        closing.get(10, TimeUnit.SECONDS);
+        started.get(10, TimeUnit.SECONDS);
+
+        io.streamsaga.saga.SagaInstance stored = store.find("saga-1").orElseThrow();
+        assertEquals(io.streamsaga.saga.StepStatus.COMPENSATED, stored.step("hold").orElseThrow().status());
+        assertEquals(io.streamsaga.saga.StepStatus.SUCCEEDED, stored.step("reserve").orElseThrow().status(),
+                "reserve's compensation was never started, so the store must not say it was: " + stored);
+        scheduler.close();
+    }
+
     /** Waits until {@code close()} has begun: calls that need an open orchestrator are refused from then on. */
     private static void awaitClosed(SagaOrchestrator orchestrator) {
         while (true) {
