@@ -221,6 +221,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return config.bus();
     }
 
+    /**
+     * A message to hand to the store (transactional messages), started on {@code builder}: its relay publishes it
+     * later, outside any handler, so it takes now what a publish from the handler running on this thread would
+     * inherit (see docs/architecture.md): the handled message's correlation id (else its id), saga id and
+     * traceparent, and its id as causation id. Call before setting the message's own headers, which win.
+     */
+    Message.Builder inheritingHandled(Message.Builder builder) {
+        EventBus bus = config.bus();
+        Message cause = bus == null ? null : bus.currentMessage().orElse(null);
+        if (cause != null) {
+            builder.header(MessageHeaders.CORRELATION_ID, cause.correlationId().orElse(cause.id()))
+                    .header(MessageHeaders.CAUSATION_ID, cause.id())
+                    .header(MessageHeaders.SAGA_ID, cause.headers().get(MessageHeaders.SAGA_ID))
+                    .header(MessageHeaders.TRACEPARENT, cause.headers().get(MessageHeaders.TRACEPARENT));
+        }
+        return builder;
+    }
+
     /** Where parallel members' synchronous actions run: the configured executor or the orchestrator's own threads. */
     Executor parallelExecutor() {
         if (config.parallelExecutor() != null) {
@@ -737,7 +755,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                                              boolean encoded) {
         Object payload = new SagaLifecycleEvent(instance.sagaId(), instance.sagaName(), event, step, instance.status(),
                 failure == null ? null : failure.toString());
-        return Message.builder(config.lifecycleTopic())
+        Message.Builder builder = Message.builder(config.lifecycleTopic());
+        return (encoded ? inheritingHandled(builder) : builder)
                 .key(instance.sagaId())
                 .type(SagaLifecycleEvent.TYPE)
                 .payload(encoded ? config.bus().codec().encode(payload) : payload)

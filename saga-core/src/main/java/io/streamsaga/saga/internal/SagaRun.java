@@ -772,7 +772,8 @@ final class SagaRun<D> {
         }
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
         String phase = compensation ? "/" + SagaMessages.COMPENSATION : "";
-        return Message.builder(topic)
+        Message.Builder builder = Message.builder(topic);
+        return (encoded ? orchestrator.inheritingHandled(builder) : builder) // for the store: see inheritingHandled
                 .id(sagaId + "/" + step.name() + phase + "/" + context.attempt())
                 .key(sagaId)
                 .type(typeId.type())

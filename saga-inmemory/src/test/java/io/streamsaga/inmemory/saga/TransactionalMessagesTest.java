@@ -150,6 +150,42 @@ class TransactionalMessagesTest {
         assertEquals(List.of("started", "step-completed"), events, "only the events relayed so far");
     }
 
+    record OrderPlaced(String id) {
+    }
+
+    @Test
+    void messagesHandedToTheStoreInsideAHandlerCarryWhatAPublishThereWouldInherit() {
+        // Published by the engine, a command sent while a handler runs inherits the handled message's correlation
+        // id, saga id and traceparent, its id as causation id; handed to the store, the relay publishes it later
+        // outside any handler, so the engine must add them itself.
+        EventBus ordersBus = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
+                .register("ask", 1, Ask.class).register("answer", 1, Answer.class).register("order-placed", 1, OrderPlaced.class)
+                .register(SagaLifecycleEvent.TYPE, 1, SagaLifecycleEvent.class).build()).build();
+        RecordingStore store = new RecordingStore();
+        String traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(ordersBus).scheduler(scheduler)
+                .register(saga).publishLifecycleEvents("saga-events").build()) {
+            ordersBus.subscribe("sagas", "orders", OrderPlaced.class,
+                    (event, ctx) -> orchestrator.start(saga, "s-" + event.id(), null, new Data(event.id(), null)));
+            Message placed = Message.builder("orders").id("order-message-1").type("order-placed").payload(new OrderPlaced("1"))
+                    .header(io.streamsaga.message.MessageHeaders.CORRELATION_ID, "flow-1")
+                    .header(io.streamsaga.message.MessageHeaders.TRACEPARENT, traceparent).build();
+            ordersBus.publish(placed);
+            transport.drainAll();
+
+            Message command = store.messages.get(TransitionType.STEP_WAITING).get(0);
+            assertEquals("flow-1", command.correlationId().orElse(null), command.toString());
+            assertEquals("order-message-1", command.header(io.streamsaga.message.MessageHeaders.CAUSATION_ID).orElse(null));
+            assertEquals(traceparent, command.header(io.streamsaga.message.MessageHeaders.TRACEPARENT).orElse(null));
+            assertEquals("s-1", command.sagaId().orElse(null), "the saga's own id wins");
+            Message started = store.messages.get(TransitionType.SAGA_STARTED).get(0);
+            assertEquals("flow-1", started.correlationId().orElse(null), started.toString());
+            assertEquals(traceparent, started.header(io.streamsaga.message.MessageHeaders.TRACEPARENT).orElse(null));
+        } finally {
+            ordersBus.close();
+        }
+    }
+
     @Test
     void aStoreWithoutTheCapabilityRefusesMessagesAndWritesNothing() {
         InMemorySagaStore store = new InMemorySagaStore();
