@@ -1544,20 +1544,18 @@ final class SagaRun<D> {
             stop(e);
             return false;
         } catch (ConfigurationException e) {
-            // The store refuses a value of this saga (an id or key longer than its column): nothing was written, and
-            // writing it again would be refused again, so the caller gets the refusal itself, not a store failure.
+            if (!insert) { // stored before: it stays running there, and recover() resumes it, as on a store failure
+                return storeFailed(transitions, current, e);
+            }
+            // The store refuses a start (an id or key longer than its column): nothing was written, and writing it
+            // again would be refused again, so the caller gets the refusal itself, not a store failure.
             log.warn("saga {}: the store refuses it; the saga stops here: {}", current.sagaId(), e.getMessage());
             unstage();
             orchestrator.detach(this);
             stop(e);
             return false;
         } catch (RuntimeException e) {
-            String step = transitions == null ? null : transitions.lastStep();
-            log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
-            unstage();
-            orchestrator.detach(this);
-            stop(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
-            return false;
+            return storeFailed(transitions, current, e);
         }
         storedVersion = current.version();
         unstage();
@@ -1565,6 +1563,16 @@ final class SagaRun<D> {
             commands.clear();
         }
         return true;
+    }
+
+    /** A write of {@code current} failed: the run stops, and recover() resumes the saga from what is stored. */
+    private boolean storeFailed(PendingTransitions transitions, SagaInstance current, RuntimeException e) {
+        String step = transitions == null ? null : transitions.lastStep();
+        log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
+        unstage();
+        orchestrator.detach(this);
+        stop(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
+        return false;
     }
 
     /**
