@@ -112,7 +112,9 @@ public interface SagaOrchestrator extends AutoCloseable {
      * <p>This and the other operator calls ({@link #cancel}, {@link #retryCompensation}, {@link #skipCompensation})
      * accept a saga whose definition version is no longer registered when a {@link Builder#dataUpcaster} chain
      * leads to a registered one: it is migrated as {@link #recover()} would, once the call is allowed (a refused
-     * call changes nothing); without a chain the call is refused with a {@link SagaException}.
+     * call changes nothing); without a chain the call is refused with a {@link SagaException}. When another
+     * orchestrator writes the saga first (its own operator call, a recover()), the call fails with a
+     * {@link ConcurrentSagaUpdateException} and writes nothing: read the saga again before deciding.
      */
     void markResolved(String sagaId);
 
