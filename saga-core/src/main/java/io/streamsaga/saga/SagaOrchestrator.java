@@ -94,6 +94,9 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
      * pivot (the pivot succeeded, or a retriable step started) cannot go back: its cancellation is refused.
+     * When another orchestrator wrote the saga since it was read here (it drives it now), nothing is stored and
+     * the call throws that {@link ConcurrentSagaUpdateException}; a store failure that kept the cancellation
+     * from being stored is thrown as well ({@link #markResolved} likewise).
      */
     void cancel(String sagaId);
 
@@ -114,7 +117,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * leads to a registered one: it is migrated as {@link #recover()} would, once the call is allowed (a refused
      * call changes nothing); without a chain the call is refused with a {@link SagaException}. When another
      * orchestrator writes the saga first (its own operator call, a recover()), the call fails with a
-     * {@link ConcurrentSagaUpdateException} and writes nothing: read the saga again before deciding.
+     * {@link ConcurrentSagaUpdateException} and writes nothing: read the saga again before deciding. So does
+     * this call, without a migration, when its own write loses that way (thrown, as by {@link #cancel}).
      */
     void markResolved(String sagaId);
 

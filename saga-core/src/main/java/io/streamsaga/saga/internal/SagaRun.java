@@ -113,6 +113,8 @@ final class SagaRun<D> {
          * {@code after()} is called once. Null until the first opens.
          */
         SagaInterceptor.Invocation[] openInvocations;
+        /** Why the run stopped ({@link #stop}), for an operator call that returns nothing: see {@link #requireWritten}. */
+        Throwable stopReason;
     }
 
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
@@ -1231,6 +1233,7 @@ final class SagaRun<D> {
     synchronized void cancel() {
         now = null;
         requireCancellable();
+        long before = storedVersion;
         SagaException cancelled = SagaException.cancelled(sagaId);
         SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
         recordAndDrive(() -> {
@@ -1244,6 +1247,7 @@ final class SagaRun<D> {
                 }
             }
         });
+        requireWritten(before);
     }
 
     /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
@@ -1323,9 +1327,23 @@ final class SagaRun<D> {
     synchronized void resolve() {
         now = null;
         requireNeedsAttention();
+        long before = storedVersion;
         writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
         reopen();
         drive();
+        requireWritten(before);
+    }
+
+    /**
+     * After an operator call that returns nothing (cancel, resolve): when the run stopped before any of its writes
+     * was stored (another orchestrator wrote the saga first, the store failed), the call did not happen, and its
+     * caller gets the reason the run stopped with, as the other calls' callers get it from their stage.
+     */
+    private void requireWritten(long before) {
+        if (stopped && storedVersion == before && uncommon != null
+                && uncommon.stopReason instanceof RuntimeException reason) {
+            throw reason;
+        }
     }
 
     private void reopen() {
@@ -1371,6 +1389,9 @@ final class SagaRun<D> {
     /** Stops driving (orchestrator closed or another orchestrator took over). */
     synchronized void stop(Throwable reason) {
         stopped = true;
+        if (reason != null && (uncommon == null || uncommon.stopReason == null)) {
+            uncommon().stopReason = reason;
+        }
         for (int i = 0; i < timers.length; i++) {
             cancelTimer(i);
         }

@@ -179,7 +179,8 @@ class SagaRecoveryTest {
         SagaInstance afterSecond = store.find("saga-1").orElseThrow();
         assertEquals(SagaStatus.COMPENSATED, afterSecond.status());
 
-        first.cancel("saga-1"); // its view is stale: the store refuses, and it stops driving the saga
+        // Its view is stale: the store refuses, it stops driving the saga, and the caller learns nothing was cancelled.
+        assertThrows(ConcurrentSagaUpdateException.class, () -> first.cancel("saga-1"));
 
         assertTrue(firstResult.isDone());
         CompletionException e = assertThrows(CompletionException.class, firstResult::join);
