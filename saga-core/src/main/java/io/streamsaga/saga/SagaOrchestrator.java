@@ -65,6 +65,11 @@ public interface SagaOrchestrator extends AutoCloseable {
      * step whose outcome was not recorded, re-sends a remote command still awaiting its reply, re-arms
      * timeouts and retries from their persisted deadlines, and continues compensation. Also the sagas another live
      * orchestrator over the same store drives right now: with several, use {@link #recover(Duration)}.
+     *
+     * <p>A saga driven here that another orchestrator wrote since this one last did (it adopted the saga, say, and
+     * got the reply this one waits for) is no longer driven here: its result stage completes exceptionally with a
+     * {@link ConcurrentSagaUpdateException} (as at a write that lost), and the saga is then treated as one not
+     * driven here. Every {@code recover} does so, {@link #recover(Duration)} and its sweeps too.
      */
     RecoveryReport recover();
 

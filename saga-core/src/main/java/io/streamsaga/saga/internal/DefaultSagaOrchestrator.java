@@ -41,9 +41,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -437,8 +439,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         List<String> resumed = new ArrayList<>();
         List<String> unresolvable = new ArrayList<>();
         List<String> recentlyUpdated = new ArrayList<>();
-        for (SagaInstance instance : store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING))) {
-            if (runs.containsKey(instance.sagaId())) {
+        Instant scanned = now();
+        List<SagaInstance> active = store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING));
+        Set<String> activeIds = new HashSet<>();
+        for (SagaInstance instance : active) {
+            activeIds.add(instance.sagaId());
+            SagaRun<?> registered = runs.get(instance.sagaId());
+            // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any other.
+            if (registered != null && (registered.storedVersionHint() >= instance.version()
+                    || !registered.dropIfSuperseded())) {
                 continue;
             }
             if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
@@ -457,6 +466,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             } else {
                 resumed.add(instance.sagaId());
                 run.drive();
+            }
+        }
+        // A run here whose saga another orchestrator finished (or purged) is in no query: checked one by one, only
+        // those that wrote nothing since before the query (the others are driven, or started meanwhile).
+        for (SagaRun<?> registered : runs.values()) {
+            Instant lastWrite = registered.updatedAtHint();
+            if (!activeIds.contains(registered.sagaId()) && lastWrite != null && lastWrite.isBefore(scanned)) {
+                registered.dropIfSuperseded();
             }
         }
         if (sweep && resumed.isEmpty() && unresolvable.isEmpty()) {

@@ -1406,6 +1406,46 @@ final class SagaRun<D> {
         }
     }
 
+    /**
+     * The version this run last wrote, read without the run's lock: a hint for {@link DefaultSagaOrchestrator}'s
+     * recovery, which confirms it under the lock ({@link #dropIfSuperseded}) before acting on it.
+     */
+    long storedVersionHint() {
+        return storedVersion;
+    }
+
+    /** The time of this run's last transition, read without the run's lock: a hint, as {@link #storedVersionHint}. */
+    Instant updatedAtHint() {
+        return updatedAt;
+    }
+
+    /**
+     * Whether another orchestrator wrote the saga since this run last did (it adopted the saga while this run
+     * waited for a reply that went to it, say), which this run would learn only at its next write, and nothing
+     * may wake it for that (a remote step without a timeout): the run then stops as on a write it lost, its
+     * result completing exceptionally with a {@link ConcurrentSagaUpdateException}, and is no longer registered.
+     * Under the run's lock, so that no write of its own is in progress; never while this thread drives it.
+     */
+    synchronized boolean dropIfSuperseded() {
+        if (stopped || driving || storedVersion == 0) {
+            return false;
+        }
+        SagaInstance stored = orchestrator.store().find(sagaId).orElse(null);
+        long current = stored == null ? 0 : stored.version(); // deleted: finished and purged elsewhere
+        if (stored != null && current <= storedVersion) {
+            return false;
+        }
+        log.warn("saga {}: another orchestrator wrote it since this one did (version {}, the store has {}); this one"
+                + " stops", sagaId, storedVersion, stored == null ? "none" : current);
+        unstage();
+        if (commands != null) {
+            commands.clear();
+        }
+        orchestrator.detach(this);
+        stop(new ConcurrentSagaUpdateException(sagaId, storedVersion, current));
+        return true;
+    }
+
     /** Whether the run stopped (closed, a store failure, another orchestrator took over). */
     synchronized boolean isStopped() {
         return stopped;

@@ -12,11 +12,13 @@ import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
@@ -321,5 +323,89 @@ class RecoveryWithSeveralNodesTest {
         assertEquals(SagaOutcome.COMPLETED, nodeA.result("paid").toCompletableFuture().join().outcome());
         nodeA.close();
         nodeB.close();
+    }
+
+    // ------------------------------------------------------------------ a run that lost its saga to another node
+
+    /** charge (remote, no timeout: nothing but a reply wakes the run) then ship (local). */
+    private SagaDefinition<Order> patientPaySaga() {
+        return SagaDefinition.builder("patient-pay-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order)
+                .step("ship").action((order, ctx) -> {
+                    shipped.computeIfAbsent(order.id(), id -> new AtomicInteger()).incrementAndGet();
+                    return order;
+                })
+                .build();
+    }
+
+    private SagaOrchestrator patientNode(String replyTopic) {
+        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(patientPaySaga())
+                .replyTopic(replyTopic).build();
+    }
+
+    @Test
+    void aRunWhoseSagaAnotherNodeFinishedIsDroppedByItsOwnRecoveryAndItsCallerGetsAConcurrentSagaUpdateException() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        SagaOrchestrator nodeA = patientNode("replies-a");
+        SagaOrchestrator nodeB = patientNode("replies-b");
+        CompletableFuture<SagaResult<Order>> started =
+                nodeA.start(patientPaySaga(), "paid", null, new Order("paid")).toCompletableFuture();
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2));
+        assertEquals(List.of("paid"), nodeB.recover(Duration.ofHours(1)).resumed());
+        transport.drainAll();
+        SagaMessages.reply(bus, commands.get(1), new Charged("ch-1")); // reaches node B, which completes the saga
+        transport.drainAll();
+        assertEquals(SagaStatus.COMPLETED, store.find("paid").orElseThrow().status());
+        long finalVersion = store.find("paid").orElseThrow().version();
+        assertFalse(started.isDone(), "node A's run still waits: no timeout, and the reply went to node B");
+
+        nodeA.recover(Duration.ofHours(1));
+
+        assertTrue(started.isDone(), "node A's recovery dropped the run that lost the saga");
+        CompletionException e = assertThrows(CompletionException.class, started::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        assertEquals(SagaOutcome.COMPLETED, nodeA.result("paid").toCompletableFuture().join().outcome(),
+                "node A no longer drives it: result() answers from the store");
+        assertEquals(finalVersion, store.find("paid").orElseThrow().version(), "node A wrote nothing");
+        assertEquals(1, shipped.get("paid").get());
+        nodeA.close();
+        nodeB.close();
+    }
+
+    @Test
+    void aRunWhoseSagaAnotherNodeMovedOnIsDroppedByItsOwnRecoveryWhichThenTreatsTheSagaAsAnyOther() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        SagaOrchestrator nodeA = patientNode("replies-a");
+        CompletableFuture<SagaResult<Order>> started =
+                nodeA.start(patientPaySaga(), "paid", null, new Order("paid")).toCompletableFuture();
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2));
+        // Another node writes the saga (as its adoption's next write would) and goes on driving it.
+        SagaInstance s = store.find("paid").orElseThrow();
+        SagaInstance moved = new SagaInstance(s.sagaId(), s.sagaName(), s.definitionVersion(), s.businessKey(),
+                s.dataType(), s.data(), s.status(), s.steps(), s.failure(), s.compensationFailure(), s.createdAt(),
+                scheduler.now(), s.version() + 1);
+        store.update(moved, new SagaTransition("paid", moved.version(), scheduler.now(), TransitionType.STEP_WAITING,
+                "charge", 1, "another node"));
+
+        SagaOrchestrator.RecoveryReport report = nodeA.recover(Duration.ofHours(1));
+
+        assertTrue(started.isDone(), "node A's recovery dropped the run that lost the saga");
+        CompletionException e = assertThrows(CompletionException.class, started::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        assertEquals(List.of("paid"), report.recentlyUpdated(), "just written by the other node: left alone");
+        assertEquals(List.of(), report.resumed());
+        scheduler.advance(Duration.ofHours(2)); // the other node died meanwhile
+        assertEquals(List.of("paid"), nodeA.recover(Duration.ofHours(1)).resumed());
+        transport.drainAll();
+        SagaMessages.reply(bus, commands.get(commands.size() - 1), new Charged("ch-1"));
+        transport.drainAll();
+        assertEquals(SagaOutcome.COMPLETED, nodeA.result("paid").toCompletableFuture().join().outcome());
+        assertEquals(1, shipped.get("paid").get());
+        nodeA.close();
     }
 }
