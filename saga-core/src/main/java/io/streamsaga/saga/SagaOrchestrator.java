@@ -83,7 +83,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * without a transition while a live node drives it, or that node's saga is adopted too (its step runs twice,
      * and that node's result stage completes exceptionally with a {@link ConcurrentSagaUpdateException} while the
      * saga goes on here): the longest run of a local action or compensation (an asynchronous one's bounded by its
-     * step's timeout, if it has one), the longest retry backoff delay, plus the clock skew between the nodes. A remote step or compensation
+     * step's timeout, if it has one; an asynchronous compensation's by its compensation timeout), the longest
+     * retry backoff delay, plus the clock skew between the nodes. A remote step or compensation
      * awaiting its reply is idle too (see docs/sagas.md, "Recovery with several nodes"). A node that dies after
      * another's sweep is picked up only by a later call: call it periodically, or configure
      * {@link Builder#recoverEvery(Duration, Duration)}.
@@ -363,7 +364,9 @@ public interface SagaOrchestrator extends AutoCloseable {
          * (first one {@code period} after {@code build()}; the start-up {@code recover} stays the application's
          * call), so that the sagas of an orchestrator that died after this one started are resumed once idle for
          * {@code idleFor}. Resumed sagas' synchronous steps then run on the scheduler's thread, as retries after a
-         * backoff do. Each sweep reads every unfinished saga from the store (a period of minutes, not milliseconds);
+         * backoff do (on a one-thread scheduler such as {@link Scheduler#system()}, a slow step delays its every other
+         * task: the next sweep, the purge, other sagas' timeouts). Each sweep reads every unfinished saga from the
+         * store (a period of minutes, not milliseconds);
          * one that resumes nothing logs at DEBUG only, a failed one is logged and the next one runs as planned.
          * Stopped by {@link SagaOrchestrator#close()}.
          *

@@ -128,7 +128,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             try {
                 recover(config.recoveryIdleFor(), true);
             } catch (RuntimeException e) { // closed meanwhile, or the store failed: the next sweep tries again
-                log.warn("saga recovery sweep failed, retrying at the next interval: {}", e.toString());
+                if (closed) {
+                    log.debug("saga recovery sweep stopped by close()");
+                } else {
+                    log.warn("saga recovery sweep failed, retrying at the next interval: {}", e.toString());
+                }
             } finally { // also after an Error from a resumed saga's step, which propagates to the scheduler
                 if (!closed) {
                     scheduleRecovery();
@@ -439,6 +443,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         List<String> resumed = new ArrayList<>();
         List<String> unresolvable = new ArrayList<>();
         List<String> recentlyUpdated = new ArrayList<>();
+        List<String> moved = new ArrayList<>();
         Instant scanned = now();
         List<SagaInstance> active = store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING));
         Set<String> activeIds = new HashSet<>();
@@ -454,12 +459,17 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
                 continue;
             }
+            ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
             SagaRun<?> run;
+            int movedBefore = moved.size();
             try {
-                run = adopt(instance);
+                run = adopt(instance, moved);
             } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
                 log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
                 run = null;
+            }
+            if (moved.size() > movedBefore) {
+                continue;
             }
             if (run == null) {
                 unresolvable.add(instance.sagaId());
@@ -493,8 +503,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return idleFor.compareTo(Duration.between(Instant.MIN, now)) >= 0 ? Instant.MIN : now.minus(idleFor);
     }
 
-    /** Creates a run for a stored instance (migrating its data when needed), or null when impossible. */
+    /** Creates a run for a stored instance just read (migrating its data when needed), or null when impossible. */
     private SagaRun<?> adopt(SagaInstance instance) {
+        return adopt(instance, null);
+    }
+
+    /**
+     * {@link #adopt(SagaInstance)}; {@code moved} non-null: {@code instance} comes from a recovery's query, which a run
+     * here may have overtaken since (it finished, say, and is no longer registered): once the new run is registered
+     * (no run here can write the saga any more), the store is read again, and when it no longer holds the version the
+     * run was made from, the run is dropped, the id added to {@code moved}, and null returned.
+     */
+    private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
         SagaInstance current = instance;
         if (definition == null) {
@@ -509,7 +529,23 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         SagaRun<?> run = newRun(definition, current);
         SagaRun<?> existing = runs.putIfAbsent(current.sagaId(), run);
-        return existing != null ? existing : run;
+        if (existing != null) {
+            return existing;
+        }
+        if (closed) { // close() ran since it was read and did not see this run: it would never be stopped
+            runs.remove(current.sagaId(), run);
+            ensureOpen();
+        }
+        if (moved != null) {
+            SagaInstance stored = store.find(current.sagaId()).orElse(null);
+            if (stored == null || stored.version() != current.version()) {
+                runs.remove(current.sagaId(), run);
+                log.debug("saga {}: changed since the recovery read it; left to the next one", current.sagaId());
+                moved.add(current.sagaId());
+                return null;
+            }
+        }
+        return run;
     }
 
     private <D> SagaRun<D> newRun(SagaDefinition<D> definition, SagaInstance instance) {

@@ -39,6 +39,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.spi.SagaStore;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -407,5 +411,67 @@ class RecoveryWithSeveralNodesTest {
         assertEquals(SagaOutcome.COMPLETED, nodeA.result("paid").toCompletableFuture().join().outcome());
         assertEquals(1, shipped.get("paid").get());
         nodeA.close();
+    }
+
+    // ------------------------------------------------------------------ a recovery racing the node's own work
+
+    /** The store, running {@code hook} once right after a recovery's query read the unfinished sagas. */
+    private SagaStore storeWithHookAfterQuery(AtomicReference<Runnable> hook) {
+        return new ForwardingSagaStore(store) {
+            @Override
+            public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
+                List<SagaInstance> found = delegate.findByStatus(statuses);
+                Runnable once = hook.getAndSet(null);
+                if (once != null) {
+                    once.run();
+                }
+                return found;
+            }
+        };
+    }
+
+    @Test
+    void aSagaThatFinishesHereWhileARecoveryReadsTheStoreIsNotAdoptedFromTheStaleReadingAndItsResultStaysTheOutcome() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        AtomicReference<Runnable> hook = new AtomicReference<>();
+        SagaOrchestrator node = SagaOrchestrator.builder().store(storeWithHookAfterQuery(hook)).bus(bus)
+                .scheduler(scheduler).register(paySaga()).replyTopic("replies-a").build();
+        CompletableFuture<SagaResult<Order>> started =
+                node.start(paySaga(), "paid", null, new Order("paid")).toCompletableFuture();
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2));
+        hook.set(() -> { // the reply arrives while the recovery goes through what it read: the saga finishes here
+            SagaMessages.reply(bus, commands.get(0), new Charged("ch-1"));
+            transport.drainAll();
+        });
+
+        SagaOrchestrator.RecoveryReport report = node.recover(Duration.ofHours(1));
+
+        assertEquals(SagaOutcome.COMPLETED, started.join().outcome());
+        assertEquals(List.of(), report.resumed(), "it read the saga as waiting, but it finished meanwhile");
+        transport.drainAll();
+        assertEquals(1, commands.size(), "no command sent again for a step that moved on");
+        CompletableFuture<SagaResult<Object>> result = node.result("paid").toCompletableFuture();
+        assertTrue(result.isDone(), "the outcome, not a run adopted from the stale reading that waits for a reply");
+        assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
+        node.close();
+    }
+
+    @Test
+    void aRecoveryThatCloseOvertakesResumesNothingAfterCloseReturned() {
+        abandon("abandoned");
+        scheduler.advance(Duration.ofMinutes(10));
+        AtomicReference<Runnable> hook = new AtomicReference<>();
+        SagaOrchestrator node = SagaOrchestrator.builder().store(storeWithHookAfterQuery(hook)).scheduler(scheduler)
+                .register(shipSaga()).build();
+        hook.set(node::close); // close() (on another thread, say) while the recovery goes through what it read
+        long version = store.find("abandoned").orElseThrow().version();
+
+        assertThrows(SagaException.class, () -> node.recover(Duration.ofMinutes(5)));
+
+        assertEquals(version, store.find("abandoned").orElseThrow().version(), "nothing written after close()");
+        assertEquals(1, shipped.get("abandoned").get());
+        assertEquals(0, scheduler.pendingTasks());
     }
 }
