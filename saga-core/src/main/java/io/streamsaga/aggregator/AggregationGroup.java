@@ -18,8 +18,8 @@ import java.util.Set;
  *
  * <p>{@code version} counts saves (0 = never saved) and gives optimistic concurrency: a store saves a group
  * only over the version before it, so two instances racing on one group cannot both win.
- * {@code deadline} is when the aggregator must look at the group again: its timeout while open, the instant
- * the timeout struck while its outcome is under way ({@link GroupState#TIMING_OUT}), the end of its tombstone
+ * {@code deadline} is when the aggregator must look at the group again: its timeout while open, the end of
+ * the lease of the instance finishing its timeout's outcome ({@link GroupState#TIMING_OUT}), the end of its tombstone
  * (kept so that late parts are recognised) once closed; null when neither applies.
  *
  * @param aggregator the aggregator's stable name

@@ -44,7 +44,8 @@ import java.util.function.Predicate;
  *       re-applied, so several instances can share a store without losing parts. Building an aggregator
  *       re-arms the deadlines stored under its name, so timeouts survive a restart.</li>
  *   <li>Outcomes survive a crash: a timeout is saved as {@link GroupState#TIMING_OUT} before its release or
- *       dead letters run and is finished by a re-armed aggregator, and the redelivery of the part that
+ *       dead letters run, with a lease of one timeout during which no other instance touches it, and is
+ *       finished once that lease passed (by a re-armed aggregator after a crash), and the redelivery of the part that
  *       completed a group (its last part, unacknowledged when the process died) releases the group again.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
@@ -240,14 +241,8 @@ public final class EventAggregator implements AutoCloseable {
                 arm(key, group.deadline()); // another instance moved the deadline
                 return;
             }
-            if (group.state() == GroupState.TIMING_OUT) {
-                // the timeout struck earlier and its outcome was not recorded as done (the process may have died)
-                if (finishTimeout(group, now)) {
-                    return;
-                }
-                continue;
-            }
-            if (!group.isOpen()) {
+            boolean takeOver = group.state() == GroupState.TIMING_OUT;
+            if (!group.isOpen() && !takeOver) {
                 if (config.store().delete(config.name(), key, group.version())) {
                     timers.remove(key);
                     return;
@@ -255,20 +250,38 @@ public final class EventAggregator implements AutoCloseable {
                 continue;
             }
             // Recorded before the outcome, so that a process dying during the release or the dead letters
-            // leaves a group a restarted aggregator finishes (its deadline, now, has passed) rather than a
-            // tombstone whose parts went nowhere.
-            AggregationGroup timingOut = group.withState(GroupState.TIMING_OUT, now).withVersion(group.version() + 1);
+            // leaves a group another instance or a restarted one finishes rather than a tombstone whose parts
+            // went nowhere. The deadline is a lease: until it passes, the instance that saved it is finishing
+            // the outcome and every other one leaves the group alone (it would release it a second time).
+            // A TIMING_OUT group whose lease passed lost its instance (or its outcome threw an Error): it is
+            // claimed the same way, so of several instances taking it over one finishes it.
+            AggregationGroup timingOut = group.withState(GroupState.TIMING_OUT, now.plus(timeoutLease()))
+                    .withVersion(group.version() + 1);
             if (!config.store().save(timingOut)) {
                 continue;
             }
-            log.warn("group '{}' of aggregator '{}' timed out after {} with {} part(s): {}", key, config.name(),
-                    config.timeout(), group.size(), config.timeoutPolicy());
+            if (takeOver) {
+                log.warn("group '{}' of aggregator '{}' timed out and its outcome was not recorded as done; finishing it: {}",
+                        key, config.name(), config.timeoutPolicy());
+            } else {
+                log.warn("group '{}' of aggregator '{}' timed out after {} with {} part(s): {}", key, config.name(),
+                        config.timeout(), group.size(), config.timeoutPolicy());
+            }
+            arm(key, timingOut.deadline()); // runs it again should the outcome end with an Error
             if (finishTimeout(timingOut, now)) {
                 return;
             }
         }
         log.warn("deadline of group '{}' of aggregator '{}' lost {} races in a row; will retry", key, config.name(), MAX_CONFLICTS);
         arm(key, scheduler.clock().instant().plusSeconds(1));
+    }
+
+    /**
+     * How long the instance that saved a group {@link GroupState#TIMING_OUT} has to finish its outcome before
+     * another instance may take it over: the group's timeout (the keep-closed time when none is configured).
+     */
+    private Duration timeoutLease() {
+        return config.timeout() != null ? config.timeout() : config.keepClosed();
     }
 
     /**

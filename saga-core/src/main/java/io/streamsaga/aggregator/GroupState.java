@@ -12,8 +12,9 @@ public enum GroupState {
     TIMED_OUT_DEAD_LETTERED,
     /**
      * The timeout struck and its outcome (the partial release or the dead letters, as the
-     * {@link TimeoutPolicy} says) is under way; closed to new parts. Its deadline is the instant the timeout
-     * struck, so an aggregator re-armed after the process died finishes the outcome at once.
+     * {@link TimeoutPolicy} says) is under way; closed to new parts. Its deadline is a lease, one timeout after
+     * the timeout struck: until then the instance that saved it finishes the outcome and the others leave it
+     * alone; once it passed, an aggregator re-armed after that instance died takes the outcome over.
      */
     TIMING_OUT
 }

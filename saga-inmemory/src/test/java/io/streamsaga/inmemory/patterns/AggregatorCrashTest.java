@@ -159,4 +159,51 @@ class AggregatorCrashTest {
         assertEquals(GroupState.TIMED_OUT_RELEASED, durable.find("items", "o-1").map(AggregationGroup::state)
                 .orElse(GroupState.TIMED_OUT_RELEASED));
     }
+    @Test
+    void aTimeoutBeingFinishedByOneLiveInstanceIsNotFinishedAgainByAnotherInstanceOverTheSameStore() {
+        // A second instance (its own scheduler, as in another process) shares the store and the transport; building
+        // it re-armed the group's deadline, so its timer strikes while the first instance is releasing the group.
+        VirtualScheduler otherScheduler = new VirtualScheduler();
+        try (EventBus otherBus = EventBus.builder(transport).scheduler(otherScheduler)
+                .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build()) {
+            List<Aggregate> releasedByOther = new CopyOnWriteArrayList<>();
+            EventAggregator first = EventAggregator.builder(bus, durable).name("items").correlateByField("orderId")
+                    .completeOnSize(3).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL)
+                    .onRelease(aggregate -> {
+                        released.add(aggregate);
+                        otherScheduler.advance(Duration.ofMinutes(5)); // the other instance's timer strikes meanwhile
+                    }).build();
+            first.accept(item(1));
+            EventAggregator.builder(otherBus, durable).name("items").correlateByField("orderId").completeOnSize(3)
+                    .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).onRelease(releasedByOther::add).build();
+
+            scheduler.advance(Duration.ofMinutes(5));
+
+            assertEquals(1, released.size());
+            assertEquals(List.of(), releasedByOther,
+                    "the live instance saved the timeout first and is finishing it: the group is released once");
+            assertEquals(GroupState.TIMED_OUT_RELEASED, durable.find("items", "o-1").orElseThrow().state());
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+    @Test
+    void aTimeoutWhosePartialReleaseEndedWithAnErrorIsReleasedAgainOnceItsLeasePassedWithoutARestart() throws Exception {
+        boolean[] failed = new boolean[1];
+        aggregator(durable).completeOnSize(3).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL)
+                .onRelease(aggregate -> {
+                    if (!failed[0]) {
+                        failed[0] = true;
+                        throw new AssertionError("bug in the releaser");
+                    }
+                    released.add(aggregate);
+                }).build().accept(item(1));
+        assertThrows(AssertionError.class, () -> scheduler.advance(Duration.ofMinutes(5)));
+        assertEquals(GroupState.TIMING_OUT, durable.find("items", "o-1").orElseThrow().state());
+
+        scheduler.advance(Duration.ofMinutes(5)); // the lease of the instance that saved TIMING_OUT (one timeout)
+
+        assertEquals(1, released.size(), "the timed-out group is not left TIMING_OUT until a restart");
+        assertEquals(GroupState.TIMED_OUT_RELEASED, durable.find("items", "o-1").orElseThrow().state());
+    }
 }
