@@ -43,10 +43,13 @@ import java.util.function.Predicate;
  *   <li>Every change is a versioned save in the {@link AggregationStore}; a lost race is re-read and
  *       re-applied, so several instances can share a store without losing parts. Building an aggregator
  *       re-arms the deadlines stored under its name, so timeouts survive a restart.</li>
- *   <li>Outcomes survive a crash: a timeout is saved as {@link GroupState#TIMING_OUT} before its release or
+ *   <li>Outcomes survive a crash: a completed group is saved as {@link GroupState#RELEASING} before its
+ *       releaser runs and as {@link GroupState#COMPLETED} once it returned, and a timeout is saved as
+ *       {@link GroupState#TIMING_OUT} before its release or
  *       dead letters run, with a lease of one timeout during which no other instance touches it, and is
- *       finished once that lease passed (by a re-armed aggregator after a crash), and the redelivery of the part that
- *       completed a group (its last part, unacknowledged when the process died) releases the group again.</li>
+ *       finished once that lease passed (by a re-armed aggregator after a crash); the redelivery of the part that
+ *       completed a group (its last part, unacknowledged when the process died) releases a group still
+ *       RELEASING again, while a part of a COMPLETED group arriving again is only a duplicate.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -121,12 +124,14 @@ public final class EventAggregator implements AutoCloseable {
                 if (!closed.contains(message.id())) {
                     throw AggregationException.latePart(config.name(), key, closed.state(), message.id());
                 }
-                if (closed.state() == GroupState.COMPLETED && completedBy(closed, message.id())) {
-                    // The part whose arrival completed the group was not acknowledged: the process may have died
-                    // between saving the completion and running the releaser, so release again (at-least-once).
-                    log.info("part {} that completed group '{}' of aggregator '{}' was redelivered; releasing the group again",
+                if (closed.state() == GroupState.RELEASING && completedBy(closed, message.id())) {
+                    // The part whose arrival completed the group was not acknowledged and the release was not
+                    // recorded as done: the process may have died between saving the completion and running the
+                    // releaser, so release again (at-least-once). Once COMPLETED, the same part (a redelivery, or
+                    // a retried splitter publishing it again) is a duplicate like any other.
+                    log.info("part {} that completed group '{}' of aggregator '{}' was redelivered before its release was recorded; releasing the group again",
                             message.id(), key, config.name());
-                    config.releaser().release(new Aggregate(closed, false, bus.codec()));
+                    release(closed);
                 }
                 return; // redelivery of a part that was released with its group
             }
@@ -138,7 +143,7 @@ public final class EventAggregator implements AutoCloseable {
             if (!added && !complete) {
                 return; // redelivered part, nothing changes
             }
-            AggregationGroup toSave = (complete ? candidate.withState(GroupState.COMPLETED, now.plus(config.keepClosed()))
+            AggregationGroup toSave = (complete ? candidate.withState(GroupState.RELEASING, now.plus(config.keepClosed()))
                     : candidate).withVersion(current.version() + 1);
             if (!config.store().save(toSave)) {
                 continue; // another writer changed the group: read it again
@@ -152,7 +157,7 @@ public final class EventAggregator implements AutoCloseable {
             arm(key, toSave.deadline()); // replaces the timeout with the tombstone's end
             metric("completed");
             try {
-                config.releaser().release(new Aggregate(toSave, false, bus.codec()));
+                release(toSave);
             } catch (Exception | Error e) {
                 reopen(toSave, candidate.deadline());
                 throw e;
@@ -160,6 +165,21 @@ public final class EventAggregator implements AutoCloseable {
             return;
         }
         throw AggregationException.contended(config.name(), key, MAX_CONFLICTS);
+    }
+
+    /**
+     * Runs the releaser on a group saved {@link GroupState#RELEASING}, then records it {@link GroupState#COMPLETED}:
+     * released, so that a part of it arriving again is a duplicate.
+     */
+    private void release(AggregationGroup releasing) throws Exception {
+        AggregationGroup completed = releasing.withState(GroupState.COMPLETED, releasing.deadline())
+                .withVersion(releasing.version() + 1);
+        config.releaser().release(new Aggregate(completed, false, bus.codec()));
+        if (!config.store().save(completed)) {
+            // another instance recorded the release first (the completing part redelivered to it meanwhile)
+            log.debug("group '{}' of aggregator '{}' changed during its release; recorded as released elsewhere",
+                    releasing.key(), config.name());
+        }
     }
 
     /** Whether {@code messageId} is the part whose arrival completed {@code group}: its last part. */

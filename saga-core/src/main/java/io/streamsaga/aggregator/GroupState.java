@@ -16,5 +16,11 @@ public enum GroupState {
      * the timeout struck: until then the instance that saved it finishes the outcome and the others leave it
      * alone; once it passed, an aggregator re-armed after that instance died takes the outcome over.
      */
-    TIMING_OUT
+    TIMING_OUT,
+    /**
+     * A completion rule held and the releaser is running (or the process died before it returned); closed to
+     * new parts. The redelivery of the part that completed the group, not acknowledged until the releaser
+     * returned, releases it again; it becomes {@link #COMPLETED} once the releaser returned.
+     */
+    RELEASING
 }

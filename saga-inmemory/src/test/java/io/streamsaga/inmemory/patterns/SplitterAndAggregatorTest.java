@@ -187,6 +187,34 @@ class SplitterAndAggregatorTest {
     }
 
     @Test
+    void aSplittingHandlerThatFailsAfterItsLastPartAndIsRetriedDoesNotMakeTheAggregatorReleaseTheGroupAgain() {
+        EventBus splittingBus = EventBus.builder(transport)
+                .types(TypeRegistry.builder()
+                        .register("order-created", 1, OrderCreated.class)
+                        .register("order-item-created", 1, ItemCreated.class)
+                        .register("order-summary-created", 1, SummaryCreated.class).build())
+                .retryPolicy(io.streamsaga.retry.RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .scheduler(scheduler).build();
+        EventAggregator.builder(splittingBus, store).name("order-items").onRelease(released::add)
+                .completeOnSequenceEnd().build()
+                .subscribe("aggregator", "order-item-created", "order-summary-created");
+        AtomicInteger attempts = new AtomicInteger();
+        splittingBus.subscribe("splitter", "order-created", OrderCreated.class, (order, ctx) -> {
+            EventSplitter.of(splittingBus).split(order.orderId(), order(order.orderId(), order.items()));
+            if (attempts.incrementAndGet() == 1) {
+                throw new IllegalStateException("failed after the split"); // retried: every part is published again
+            }
+        });
+        splittingBus.publish("order-created", "o-1", new OrderCreated("o-1", 3));
+        transport.drainAll();
+
+        assertEquals(2, attempts.get());
+        assertEquals(8, all("order-item-created", "order-summary-created").size(), "each part published twice, same ids");
+        assertEquals(1, released.size(), "the aggregator takes each part once: the group is released once");
+        splittingBus.close();
+    }
+
+    @Test
     void aggregatorCompletesFromSplitPartsOfUnknownSize() {
         aggregator().completeOnSequenceEnd().build().subscribe("aggregator", "order-item-created", "order-summary-created");
         EventSplitter.of(bus).split("o-1", order("o-1", 3).iterator());
