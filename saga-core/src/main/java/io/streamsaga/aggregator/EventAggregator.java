@@ -49,7 +49,8 @@ import java.util.function.Predicate;
  *       dead letters run, with a lease of one timeout during which no other instance touches it, and is
  *       finished once that lease passed (by a re-armed aggregator after a crash); the redelivery of the part that
  *       completed a group (its last part, unacknowledged when the process died) releases a group still
- *       RELEASING again, while a part of a COMPLETED group arriving again is only a duplicate.</li>
+ *       RELEASING again (reopening it, as a first release does, should the releaser throw), while a part of a
+ *       COMPLETED group arriving again is only a duplicate.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -131,7 +132,15 @@ public final class EventAggregator implements AutoCloseable {
                     // a retried splitter publishing it again) is a duplicate like any other.
                     log.info("part {} that completed group '{}' of aggregator '{}' was redelivered before its release was recorded; releasing the group again",
                             message.id(), key, config.name());
-                    release(closed);
+                    try {
+                        release(closed);
+                    } catch (Exception | Error e) {
+                        // As a failed release of the normal path: reopened, so that the bus's retry of the part (or
+                        // its replay from the DLT) completes it again, or its timeout (restarted) closes it, rather
+                        // than left RELEASING until keepClosed deletes it with parts never released.
+                        reopen(closed, config.timeout() == null ? null : now.plus(config.timeout()));
+                        throw e;
+                    }
                 }
                 return; // redelivery of a part that was released with its group
             }
@@ -187,7 +196,10 @@ public final class EventAggregator implements AutoCloseable {
         return !group.parts().isEmpty() && group.parts().get(group.size() - 1).messageId().equals(messageId);
     }
 
-    /** A failed release puts the group back to open so the retried part completes it again. */
+    /**
+     * A failed release puts the group back to open, with all its parts and {@code deadline} as its timeout, so
+     * the retried part completes it again.
+     */
     private void reopen(AggregationGroup released, Instant deadline) {
         AggregationGroup reopened = released.withState(GroupState.OPEN, deadline).withVersion(released.version() + 1);
         if (config.store().save(reopened)) {

@@ -20,7 +20,8 @@ public enum GroupState {
     /**
      * A completion rule held and the releaser is running (or the process died before it returned); closed to
      * new parts. The redelivery of the part that completed the group, not acknowledged until the releaser
-     * returned, releases it again; it becomes {@link #COMPLETED} once the releaser returned.
+     * returned, releases it again; it becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN}
+     * again, with all its parts, when the releaser threw (the first time or run again).
      */
     RELEASING
 }

@@ -124,6 +124,63 @@ class AggregatorCrashTest {
         assertEquals(1, released.size());
     }
 
+    /** Dies once after saving RELEASING; the completing part's redelivery then finds a releaser that fails. */
+    private Message crashWhileReleasing(EventAggregator.Builder before, DyingStore dying) throws Exception {
+        EventAggregator dead = before.build();
+        dead.accept(item(1));
+        Message last = item(2);
+        dying.dieAfterSaving = g -> g.state() == GroupState.RELEASING;
+        assertThrows(ProcessDied.class, () -> dead.accept(last));
+        dead.close();
+        return last;
+    }
+
+    @Test
+    void aRedeliveredCompletingPartWhoseReleaseFailsUntilItIsDeadLetteredLeavesTheGroupToItsTimeout() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        Message last = crashWhileReleasing(aggregator(dying).completeOnSize(2)
+                .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL), dying);
+        boolean[] failing = {true};
+        EventAggregator after = aggregator(durable).completeOnSize(2).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL)
+                .onRelease(aggregate -> {
+                    if (failing[0]) {
+                        throw new IllegalStateException("downstream unavailable");
+                    }
+                    released.add(aggregate);
+                }).build();
+        // the redelivered completing part and the bus's retries of it: each release fails, then it is dead-lettered
+        assertThrows(IllegalStateException.class, () -> after.accept(last));
+        assertThrows(IllegalStateException.class, () -> after.accept(last));
+        failing[0] = false;
+
+        scheduler.advance(Duration.ofHours(3)); // past the timeout and keepClosed (1 h)
+
+        assertEquals(1, released.size(), "the group whose release failed is reopened and timed out, not deleted unreleased");
+        assertEquals(2, released.get(0).group().size());
+    }
+
+    @Test
+    void aRedeliveredCompletingPartWhoseReleaseFailsUntilItIsDeadLetteredReleasesTheGroupWhenReplayed() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        Message last = crashWhileReleasing(aggregator(dying).completeOnSize(2), dying);
+        boolean[] failing = {true};
+        EventAggregator after = aggregator(durable).completeOnSize(2).onRelease(aggregate -> {
+            if (failing[0]) {
+                throw new IllegalStateException("downstream unavailable");
+            }
+            released.add(aggregate);
+        }).build();
+        assertThrows(IllegalStateException.class, () -> after.accept(last)); // redelivered, then dead-lettered
+        failing[0] = false;
+        scheduler.advance(Duration.ofHours(3)); // past keepClosed (1 h)
+
+        after.accept(last); // replayed from the DLT, as after a failed release on the normal path
+
+        assertEquals(1, released.size(), "the group is still there, open with its parts, and the replayed part completes it");
+        assertEquals(2, released.get(0).group().size());
+        assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
+    }
+
     @Test
     void aCrashAfterATimedOutGroupWasClosedStillDeadLettersItsPartsAfterTheRestart() throws Exception {
         DyingStore dying = new DyingStore(durable);
