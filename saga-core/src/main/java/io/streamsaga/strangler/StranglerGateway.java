@@ -30,7 +30,7 @@ import java.util.function.UnaryOperator;
  * mismatch (a different answer by the configured equality, or an exception from the new implementation,
  * which never reaches the caller, nor does an {@link AssertionError}, a {@link StackOverflowError} or a
  * {@link LinkageError} such as {@link NoClassDefFoundError}): each one goes to the {@link #onMismatch}
- * listeners, is counted ({@link #mismatchCount()}, and the {@code strangler_shadow_mismatches} metric)
+ * listeners (whose own failures, of the same kinds, are logged and reach no caller either), is counted ({@link #mismatchCount()}, and the {@code strangler_shadow_mismatches} metric)
  * and the latest ones are kept for inspection. Percentage routing is deterministic: a request's sticky key (by default its tenant)
  * is hashed into one of 100 buckets, so a user stays on one side; requests without a key are spread by a
  * counter.
@@ -100,7 +100,11 @@ public final class StranglerGateway<Q, R> {
         return next;
     }
 
-    /** Calls {@code listener} for every mismatch found in shadow mode, on the calling thread. */
+    /**
+     * Calls {@code listener} for every mismatch found in shadow mode, on the thread of the shadow call. A
+     * listener that throws (an exception, or an error the gateway records from the new implementation) is
+     * logged and skipped: it never reaches the caller nor keeps the mismatch from the other listeners.
+     */
     public void onMismatch(Consumer<Mismatch> listener) {
         listeners.add(Objects.requireNonNull(listener, "listener"));
     }
@@ -168,8 +172,9 @@ public final class StranglerGateway<Q, R> {
             error = e.toString();
         } catch (Exception | AssertionError | StackOverflowError | LinkageError e) {
             // Errors a half-deployed new implementation throws (a class missing from its classpath, a failing
-            // static initialiser, endless recursion) are its failures too; only the JVM's own (out of memory)
-            // go through, as the bus does with a handler's.
+            // static initialiser, endless recursion) are its failures too; only the JVM's own (out of memory,
+            // an internal error) go through. The bus catches the same set from a handler but a LinkageError,
+            // which it lets through (the message is not at fault); here the caller has its legacy answer.
             error = e.toString();
         }
         Mismatch mismatch = new Mismatch(decision.route(), decision.tenant(), request, legacyAnswer, modernAnswer, error, clock.instant());
@@ -186,8 +191,10 @@ public final class StranglerGateway<Q, R> {
         for (Consumer<Mismatch> listener : listeners) {
             try {
                 listener.accept(mismatch);
-            } catch (RuntimeException e) {
-                log.error("mismatch listener failed", e);
+            } catch (RuntimeException | AssertionError | StackOverflowError | LinkageError e) {
+                // the same set as the new implementation's: the caller has its legacy answer (or, on a shadow
+                // executor, the executor's thread lives on), and the other listeners still hear of the mismatch
+                log.error("mismatch listener failed on route {}", decision.route(), e);
             }
         }
     }

@@ -126,6 +126,28 @@ class StranglerGatewayTest {
     }
 
     @Test
+    void aMismatchListenerFailingWithAnErrorNeitherReachesTheCallerNorStopsTheOtherListeners() throws Exception {
+        StranglerGateway<Request, String> gateway = gateway();
+        gateway.rules(RoutingRules.allLegacy().withRoute("orders", Target.SHADOW));
+        List<Error> errors = List.of(new AssertionError("listener's check"), new StackOverflowError(),
+                new NoClassDefFoundError("com/example/Alerting"));
+        AtomicInteger next = new AtomicInteger();
+        gateway.onMismatch(mismatch -> {
+            throw errors.get(next.getAndIncrement());
+        });
+        List<Mismatch> reported = new CopyOnWriteArrayList<>();
+        gateway.onMismatch(reported::add);
+
+        for (int i = 0; i < errors.size(); i++) {
+            assertEquals("legacy:13", gateway.handle(new Request("orders", "t", "u", 13)),
+                    "the caller gets the legacy answer whatever a listener throws");
+        }
+
+        assertEquals(errors.size(), next.get());
+        assertEquals(errors.size(), reported.size(), "a failing listener does not keep the mismatch from the others");
+    }
+
+    @Test
     void invalidPercentageIsRejectedQuotingTheValue() {
         ConfigurationException error = assertThrows(ConfigurationException.class,
                 () -> RoutingRules.allLegacy().withPercentage("orders", 120));
