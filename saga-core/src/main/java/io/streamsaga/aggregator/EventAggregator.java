@@ -42,7 +42,8 @@ import java.util.function.Predicate;
  *       part and is dead-lettered, never the start of a new group.</li>
  *   <li>Every change is a versioned save in the {@link AggregationStore}; a lost race is re-read and
  *       re-applied, so several instances can share a store without losing parts. Building an aggregator
- *       re-arms the deadlines stored under its name, so timeouts survive a restart.</li>
+ *       re-arms the deadlines stored under its name, so timeouts survive a restart; a deadline stored while the
+ *       aggregator had a timeout is honoured (with the current {@link TimeoutPolicy}) even if it no longer has one.</li>
  *   <li>Outcomes survive a crash: a completed group is saved as {@link GroupState#RELEASING} before its
  *       releaser runs and as {@link GroupState#COMPLETED} once it returned, and a timeout is saved as
  *       {@link GroupState#TIMING_OUT} before its release or
@@ -297,7 +298,7 @@ public final class EventAggregator implements AutoCloseable {
                         key, config.name(), config.timeoutPolicy());
             } else {
                 log.warn("group '{}' of aggregator '{}' timed out after {} with {} part(s): {}", key, config.name(),
-                        config.timeout(), group.size(), config.timeoutPolicy());
+                        Duration.between(group.createdAt(), now), group.size(), config.timeoutPolicy());
             }
             arm(key, timingOut.deadline()); // runs it again should the outcome end with an Error
             if (finishTimeout(timingOut, now)) {
@@ -314,6 +315,19 @@ public final class EventAggregator implements AutoCloseable {
      */
     private Duration timeoutLease() {
         return config.timeout() != null ? config.timeout() : config.keepClosed();
+    }
+
+    /**
+     * How long a group whose timeout outcome failed stays open before the timeout runs again: the configured
+     * timeout, or, for a group stored with a deadline by an aggregator that had one (the timeout was since
+     * removed from the configuration), as long as the group had been open when its outcome ran (at least 1 s).
+     */
+    private Duration retryAfter(AggregationGroup timingOut, Instant now) {
+        if (config.timeout() != null) {
+            return config.timeout();
+        }
+        Duration open = Duration.between(timingOut.createdAt(), now);
+        return open.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : open;
     }
 
     /**
@@ -337,7 +351,7 @@ public final class EventAggregator implements AutoCloseable {
             // parts vanish with the tombstone.
             log.error("{} of group '{}' of aggregator '{}' failed; reopening it", outcome == GroupState.TIMED_OUT_RELEASED
                     ? "partial release" : "dead-lettering the parts", key, config.name(), e);
-            reopen(timingOut, now.plus(config.timeout()));
+            reopen(timingOut, now.plus(retryAfter(timingOut, now)));
             return true;
         }
         if (!config.store().save(closedGroup)) {
