@@ -37,13 +37,21 @@ import java.util.concurrent.CompletionStage;
  */
 public interface EventBus extends AutoCloseable {
 
-    /** Publishes {@code event} under the type id and version registered for its class. */
+    /**
+     * Publishes {@code event} under the type id and version registered for its class. The key may be null;
+     * bad input (a null or illegal topic, a null event) fails the returned stage with a
+     * {@link io.streamsaga.ConfigurationException} naming it (an unregistered class: an
+     * {@link io.streamsaga.codec.UnknownEventTypeException}), and nothing is sent.
+     */
     CompletionStage<RecordPosition> publish(String topic, String key, Object event);
 
-    /** Publishes {@code event} with extra headers. */
+    /** Publishes {@code event} with extra headers; null headers, or a null header name or value, fail the stage as bad input. */
     CompletionStage<RecordPosition> publish(String topic, String key, Object event, Map<String, String> headers);
 
-    /** Publishes a fully built message (its id is kept, correlation headers are added when missing). */
+    /**
+     * Publishes a fully built message (its id is kept, correlation headers are added when missing); a null
+     * message fails the stage as bad input.
+     */
     CompletionStage<RecordPosition> publish(Message message);
 
     /** Subscribes a consumer group to a topic or wildcard pattern, from the latest position. */

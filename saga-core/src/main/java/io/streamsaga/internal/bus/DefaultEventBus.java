@@ -107,6 +107,12 @@ public final class DefaultEventBus implements EventBus {
             if (event == null) {
                 throw new ConfigurationException("event must not be null (topic '" + topic + "')");
             }
+            if (headers == null) {
+                throw new ConfigurationException("headers must not be null (topic '" + topic + "'); pass Map.of() for none");
+            }
+            if (!headers.isEmpty()) {
+                requireHeaders(topic, headers);
+            }
             typeId = typeIdOf(event.getClass());
         } catch (StreamSagaException e) {
             return CompletableFuture.failedFuture(e);
@@ -137,6 +143,9 @@ public final class DefaultEventBus implements EventBus {
     public CompletionStage<RecordPosition> publish(Message message) {
         Message outgoing;
         try {
+            if (message == null) {
+                throw new ConfigurationException("message must not be null");
+            }
             requireTopicName(message.topic());
             Map<String, String> added = propagatedHeaders(message.id(), message.headers());
             outgoing = added == null ? message : message.withHeaders(added);
@@ -144,6 +153,16 @@ public final class DefaultEventBus implements EventBus {
             return CompletableFuture.failedFuture(e);
         }
         return send(outgoing);
+    }
+
+    /** Refuses a null header name or value: the message builder would drop a null value silently. */
+    private static void requireHeaders(String topic, Map<String, String> headers) {
+        for (Map.Entry<String, String> header : headers.entrySet()) {
+            if (header.getKey() == null || header.getValue() == null) {
+                throw new ConfigurationException("header names and values must not be null, but header '"
+                        + header.getKey() + "' was '" + header.getValue() + "' (topic '" + topic + "')");
+            }
+        }
     }
 
     /** The registered type id of an event class, through a one-entry cache of the last class published. */

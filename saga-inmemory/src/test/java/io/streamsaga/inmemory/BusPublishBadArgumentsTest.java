@@ -1,0 +1,70 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
+import org.junit.jupiter.api.Test;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * DESIGN.md: "bad input gets a clear, typed error at the API". The bus already fails the returned stage with a
+ * {@link ConfigurationException} for a null event or an illegal topic; a null headers map, a null header name or
+ * value, or a null message must be refused the same way, naming the argument, not with a NullPointerException
+ * thrown from inside the bus (or a header silently dropped).
+ */
+class BusPublishBadArgumentsTest {
+    record Item(String id) {
+    }
+
+    private static EventBus bus(InMemoryTransport transport) {
+        return EventBus.builder(transport).scheduler(new VirtualScheduler())
+                .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
+    }
+
+    private static ConfigurationException refusal(CompletionStage<?> stage) {
+        CompletionException thrown = assertThrows(CompletionException.class, () -> stage.toCompletableFuture().join());
+        return assertInstanceOf(ConfigurationException.class, thrown.getCause());
+    }
+
+    @Test
+    void nullHeadersAreRefusedWithATypedErrorNamingThem() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            ConfigurationException error = refusal(bus.publish("item", "k", new Item("1"), null));
+            assertTrue(error.getMessage().contains("headers"), error.getMessage());
+            assertEquals(0, transport.messages("item").size());
+        }
+    }
+
+    @Test
+    void aNullHeaderNameOrValueIsRefusedRatherThanDropped() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            Map<String, String> nullValue = new HashMap<>();
+            nullValue.put("tenant", null);
+            assertTrue(refusal(bus.publish("item", "k", new Item("1"), nullValue)).getMessage().contains("tenant"));
+            Map<String, String> nullName = new HashMap<>();
+            nullName.put(null, "x");
+            assertTrue(refusal(bus.publish("item", "k", new Item("1"), nullName)).getMessage().contains("header"));
+            assertEquals(0, transport.messages("item").size());
+        }
+    }
+
+    @Test
+    void aNullMessageIsRefusedWithATypedError() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            assertTrue(refusal(bus.publish((Message) null)).getMessage().contains("message"));
+        }
+    }
+}
