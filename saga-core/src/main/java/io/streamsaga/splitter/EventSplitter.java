@@ -3,6 +3,7 @@ package io.streamsaga.splitter;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.message.Message;
@@ -18,7 +19,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Splits one event into many — the source's order into one {@code order-item-created} per item plus an
@@ -38,6 +41,11 @@ import java.util.concurrent.CompletionStage;
  * every part gets a new id.
  *
  * <p>Parts are published on the calling thread, in order, so publishing inside a handler keeps correlation.
+ * A sequence one of whose parts is known to have failed emits no more parts: a later {@link Sequence#emit}
+ * throws a {@link PublishException}. A failure the transport reports later fails only that part's stage and
+ * {@link Sequence#completion()}, so a handler that splits must join the returned stage (or the completion)
+ * before it returns: a failed part then fails the handler, the bus retries the message, and the derived
+ * ids make the retry publish each part once more under the same id.
  * Thread-safe; a {@link Sequence} is not.
  */
 public final class EventSplitter {
@@ -79,7 +87,9 @@ public final class EventSplitter {
 
     /**
      * Publishes the parts of a stream whose length is unknown until it ends: reads one part ahead so that
-     * the last one is marked and carries the size.
+     * the last one is marked and carries the size. Nothing is thrown: a failure of the iterator itself (a
+     * closed cursor), a bad part or a part whose publish failed fails the returned stage, and no part is
+     * published after it (so the sequence has no last part; join the stage so the split is retried).
      */
     public CompletionStage<List<RecordPosition>> split(String sequenceId, Iterator<SplitPart> parts) {
         try {
@@ -93,7 +103,8 @@ public final class EventSplitter {
             }
             sequence.emitLast(pending);
             return sequence.completion();
-        } catch (StreamSagaException e) {
+        } catch (RuntimeException e) {
+            // bad input, a part that failed before it, or the iterator itself failing (a closed cursor)
             return CompletableFuture.failedFuture(e);
         }
     }
@@ -114,6 +125,8 @@ public final class EventSplitter {
         private final String sequenceId;
         private final int knownSize;
         private final List<CompletableFuture<RecordPosition>> sent = new ArrayList<>();
+        /** The first part whose publish failed; set from the transport's threads. */
+        private final AtomicReference<FailedPart> firstFailure = new AtomicReference<>();
         private int number;
         private boolean finished;
 
@@ -122,7 +135,10 @@ public final class EventSplitter {
             this.knownSize = knownSize;
         }
 
-        /** Publishes the next part (not the last). */
+        /**
+         * Publishes the next part (not the last). Throws a {@link PublishException} (retriable as the failure
+         * was) when an earlier part of this sequence is known to have failed: the sequence emits no more.
+         */
         public CompletionStage<RecordPosition> emit(SplitPart part) {
             return send(part, false);
         }
@@ -146,6 +162,7 @@ public final class EventSplitter {
         private CompletionStage<RecordPosition> send(SplitPart part, boolean last) {
             ConfigurationException.require(part != null, "part %s of sequence '%s' is null", number + 1, sequenceId);
             ConfigurationException.require(!finished, "sequence '%s' already ended with part %s", sequenceId, number);
+            requireNoFailedPart(part);
             number++;
             ConfigurationException.require(knownSize < 0 || number <= knownSize && (last == (number == knownSize)),
                     "part %s of sequence '%s' does not fit its size %s", number, sequenceId, knownSize);
@@ -165,7 +182,25 @@ public final class EventSplitter {
                     ? bus.publish(part.topic(), part.key(), part.event(), headers)
                     : publishDerived(source.get(), part, headers)).toCompletableFuture();
             sent.add(future);
+            int partNumber = number;
+            future.whenComplete((position, error) -> {
+                if (error != null) {
+                    Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+                    firstFailure.compareAndSet(null, new FailedPart(partNumber, cause));
+                }
+            });
             return future;
+        }
+
+        /** Refuses to go on after a part whose publish is known to have failed (a hole the sequence cannot fill). */
+        private void requireNoFailedPart(SplitPart next) {
+            FailedPart failed = firstFailure.get();
+            if (failed != null) {
+                Throwable cause = failed.cause();
+                boolean retriable = !(cause instanceof StreamSagaException typed) || typed.isRetriable();
+                throw new PublishException(next.topic(), "part " + failed.number() + " of sequence '" + sequenceId
+                        + "' failed (" + cause + "), so the sequence emits no more parts", cause, retriable);
+            }
         }
 
         /**
@@ -185,6 +220,10 @@ public final class EventSplitter {
             return bus.publish(Message.builder(part.topic()).id(id).key(part.key()).type(type.type())
                     .version(type.version()).payload(part.event()).headers(headers)
                     .timestamp(bus.scheduler().clock().instant()).build());
+        }
+
+        /** A part of this sequence whose publish failed, and why. */
+        private record FailedPart(int number, Throwable cause) {
         }
     }
 }

@@ -1,0 +1,147 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.splitter.EventSplitter;
+import io.streamsaga.splitter.SplitPart;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The splitter returns stages: a failure while splitting fails the stage (it does not escape the call), and a
+ * sequence one of whose parts failed emits no more parts, so a handler that emits without joining each stage
+ * fails (and the bus retries the message) instead of acknowledging a split with a part missing.
+ */
+class SplitterFailureTest {
+    record Item(String orderId, int n) {
+    }
+
+    record Order(String orderId) {
+    }
+
+    record Unregistered(String orderId) {
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final AtomicBoolean failSecondItem = new AtomicBoolean();
+    private final EventBus bus = EventBus.builder(transport)
+            .types(TypeRegistry.builder().register("order", 1, Order.class).register("item", 1, Item.class).build())
+            .interceptor(new MessageInterceptor() {
+                @Override
+                public Message beforePublish(Message message, EventCodec codec) {
+                    if (message.topic().equals("item") && "2".equals(message.headers().get(MessageHeaders.SEQUENCE_NUMBER))
+                            && failSecondItem.getAndSet(false)) {
+                        throw new PublishException("item", "broker unavailable", null, true);
+                    }
+                    return message;
+                }
+            })
+            .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+            .scheduler(scheduler).build();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private static SplitPart item(String orderId, int n) {
+        return new SplitPart("item", orderId, new Item(orderId, n));
+    }
+
+    @Test
+    void anIteratorThatThrowsFailsTheReturnedStageInsteadOfEscapingTheCall() {
+        IllegalStateException cursorFailure = new IllegalStateException("cursor closed");
+        Iterator<SplitPart> parts = new Iterator<>() {
+            private int read;
+
+            @Override
+            public boolean hasNext() {
+                return true;
+            }
+
+            @Override
+            public SplitPart next() {
+                if (++read > 2) {
+                    throw cursorFailure;
+                }
+                return item("o-1", read);
+            }
+        };
+        CompletionStage<?> split = assertDoesNotThrow(() -> EventSplitter.of(bus).split("o-1", parts));
+        CompletionException error = assertThrows(CompletionException.class, () -> split.toCompletableFuture().join());
+        assertSame(cursorFailure, error.getCause());
+
+        Iterator<SplitPart> empty = new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                throw new NoSuchElementException("no cursor");
+            }
+
+            @Override
+            public SplitPart next() {
+                throw new NoSuchElementException("no cursor");
+            }
+        };
+        CompletionStage<?> none = assertDoesNotThrow(() -> EventSplitter.of(bus).split("o-2", empty));
+        assertTrue(none.toCompletableFuture().isCompletedExceptionally());
+    }
+
+    @Test
+    void aSequenceWhosePartFailedEmitsNoMorePartsAndItsCompletionFails() {
+        EventSplitter.Sequence sequence = EventSplitter.of(bus).open("o-1");
+        assertTrue(sequence.emit(new SplitPart("item", "o-1", new Unregistered("o-1"))).toCompletableFuture()
+                .isCompletedExceptionally());
+
+        assertThrows(PublishException.class, () -> sequence.emit(item("o-1", 2)));
+        assertThrows(PublishException.class, () -> sequence.emitLast(item("o-1", 3)));
+        assertEquals(0, transport.messages("item").size(), "no part after the failed one is published");
+        assertThrows(CompletionException.class, () -> sequence.completion().toCompletableFuture().join());
+    }
+
+    @Test
+    void aHandlerThatDoesNotJoinItsPartsIsRetriedRatherThanAcknowledgeASplitWithAPartMissing() {
+        List<Aggregate> released = new CopyOnWriteArrayList<>();
+        EventAggregator.builder(bus, new InMemoryAggregationStore()).name("items").completeOnSequenceEnd()
+                .onRelease(released::add).build().subscribe("aggregator", "item");
+        bus.subscribe("splitter", "order", Order.class, (order, ctx) -> {
+            EventSplitter.Sequence sequence = EventSplitter.of(bus).open(order.orderId());
+            sequence.emit(item(order.orderId(), 1));
+            sequence.emit(item(order.orderId(), 2));
+            sequence.emitLast(item(order.orderId(), 3)); // no stage joined
+        });
+        failSecondItem.set(true);
+        bus.publish("order", "o-1", new Order("o-1"));
+        transport.drainAll();
+
+        assertEquals(1, released.size(), "the retried handler emits the missing part and the group completes");
+        assertEquals(3, released.get(0).group().size());
+        assertEquals(0, transport.messages("order.DLT").size());
+    }
+}
