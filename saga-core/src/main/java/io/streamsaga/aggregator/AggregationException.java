@@ -1,10 +1,12 @@
 package io.streamsaga.aggregator;
 
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.splitter.SequenceInfo;
 
 /**
- * A part the aggregator cannot take. Late parts and uncorrelated messages are not retriable (the bus
- * dead-letters them at once); a lost optimistic-concurrency race that kept repeating is.
+ * A part the aggregator cannot take. Late parts, uncorrelated messages and parts that do not fit their
+ * sequence are not retriable (the bus dead-letters them at once); a lost optimistic-concurrency race that
+ * kept repeating is.
  */
 public class AggregationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
@@ -27,6 +29,15 @@ public class AggregationException extends StreamSagaException {
     public static AggregationException uncorrelated(String aggregator, String messageId) {
         return new AggregationException("message " + messageId + " has no correlation key for aggregator '"
                 + aggregator + "'", aggregator, null, false);
+    }
+
+    /** A part of a splitter's sequence does not fit the size the group's parts of that sequence carry. */
+    public static AggregationException outOfSequence(String aggregator, String key, String messageId,
+                                                     SequenceInfo part, int size) {
+        return new AggregationException("part " + messageId + " of sequence '" + part.sequenceId() + "' (number "
+                + part.number() + ", size " + (part.size().isPresent() ? part.size().getAsInt() : "?")
+                + ") does not fit the size " + size + " the group '" + key + "' of aggregator '" + aggregator
+                + "' knows", aggregator, key, false);
     }
 
     /** Other writers kept changing the group between read and save. */

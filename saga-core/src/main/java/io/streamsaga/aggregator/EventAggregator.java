@@ -10,6 +10,7 @@ import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.splitter.SequenceInfo;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,7 +36,8 @@ import java.util.function.Predicate;
  *       {@code correlation-id}).</li>
  *   <li>A group completes when any configured rule holds: a predicate over the group, a size, or the
  *       splitter's last-part marker with all numbered parts present (which works when only the last part
- *       knew the size). The {@link GroupReleaser} then runs.</li>
+ *       knew the size). The {@link GroupReleaser} then runs. A part of a sequence numbered beyond the size
+ *       the group's parts of that sequence carry, or carrying another size, is refused.</li>
  *   <li>A group may have a timeout, run on the bus's {@link Scheduler}; the {@link TimeoutPolicy} decides
  *       whether the partial group is released or its parts are dead-lettered.</li>
  *   <li>A closed group is kept as a tombstone for {@code keepClosed}; a part that arrives for it is a late
@@ -148,6 +150,9 @@ public final class EventAggregator implements AutoCloseable {
             AggregationGroup current = stored.orElseGet(() -> AggregationGroup.open(config.name(), key, now,
                     config.timeout() == null ? null : now.plus(config.timeout())));
             boolean added = !current.contains(message.id());
+            if (added) {
+                requireFitsSequence(current, part);
+            }
             AggregationGroup candidate = added ? current.withPart(part) : current;
             boolean complete = config.completion().test(candidate);
             if (!added && !complete) {
@@ -189,6 +194,29 @@ public final class EventAggregator implements AutoCloseable {
             // another instance recorded the release first (the completing part redelivered to it meanwhile)
             log.debug("group '{}' of aggregator '{}' changed during its release; recorded as released elsewhere",
                     releasing.key(), config.name());
+        }
+    }
+
+    /**
+     * Refuses a part of a splitter's sequence that the group's parts of the same sequence contradict: numbered
+     * beyond the size they carry, or carrying another size. Parts are numbered 1..size, so such a part is a
+     * faulty producer's and would otherwise be released with the group.
+     */
+    private void requireFitsSequence(AggregationGroup group, AggregatedPart part) {
+        Optional<SequenceInfo> incoming = part.sequence();
+        if (incoming.isEmpty()) {
+            return;
+        }
+        SequenceInfo info = incoming.get();
+        for (AggregatedPart stored : group.parts()) {
+            Optional<SequenceInfo> other = stored.sequence();
+            if (other.isEmpty() || !other.get().sequenceId().equals(info.sequenceId()) || other.get().size().isEmpty()) {
+                continue;
+            }
+            int size = other.get().size().getAsInt();
+            if (info.number() > size || info.size().isPresent() && info.size().getAsInt() != size) {
+                throw AggregationException.outOfSequence(config.name(), group.key(), part.messageId(), info, size);
+            }
         }
     }
 

@@ -1,0 +1,77 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.AggregationException;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * docs/patterns.md: a sequence's parts are numbered 1..size. A part numbered beyond the size the group already
+ * knows (or carrying another size) is malformed: it is refused with a non-retriable {@link AggregationException}
+ * (so the bus dead-letters it) rather than kept and released with the group.
+ */
+class AggregatorSequenceNumberTest {
+    record Item(String n) {
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
+            .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
+    private final List<Aggregate> released = new CopyOnWriteArrayList<>();
+    private final EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore())
+            .name("items").completeOnSequenceEnd().onRelease(released::add).build();
+
+    @AfterEach
+    void close() {
+        aggregator.close();
+        bus.close();
+        transport.close();
+    }
+
+    private static Message part(int number, boolean last, Integer size) {
+        Message.Builder builder = Message.builder("item").type("item").payload(new Item("i" + number))
+                .header(MessageHeaders.SEQUENCE_ID, "s-1")
+                .header(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number))
+                .header(MessageHeaders.SEQUENCE_LAST, Boolean.toString(last));
+        if (size != null) {
+            builder.header(MessageHeaders.SEQUENCE_SIZE, Integer.toString(size));
+        }
+        return builder.build();
+    }
+
+    @Test
+    void aPartNumberedBeyondTheKnownSizeIsRefusedNotReleasedWithTheGroup() throws Exception {
+        aggregator.accept(part(2, true, 2)); // the last part arrives first: the size is 2
+        Message beyond = part(5, false, null);
+        AggregationException refused = assertThrows(AggregationException.class, () -> aggregator.accept(beyond));
+        assertFalse(refused.isRetriable(), "a malformed part is dead-lettered at once");
+        assertFalse(aggregator.group("s-1").orElseThrow().contains(beyond.id()));
+
+        aggregator.accept(part(1, false, 2));
+        assertEquals(1, released.size());
+        assertEquals(2, released.get(0).group().size(), "parts 1 and 2 only");
+    }
+
+    @Test
+    void aPartCarryingAnotherSizeThanTheGroupIsRefused() throws Exception {
+        aggregator.accept(part(1, false, 3));
+        assertThrows(AggregationException.class, () -> aggregator.accept(part(4, true, 4)));
+        assertThrows(AggregationException.class, () -> aggregator.accept(part(2, false, 2)));
+        assertEquals(1, aggregator.group("s-1").orElseThrow().size());
+    }
+}
