@@ -18,6 +18,7 @@ import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -43,7 +44,10 @@ import java.util.function.Consumer;
  * sorts steps by message timestamp and creates an instance from whichever event it sees first. The
  * deadline runs from the earliest timestamp seen. A duplicate delivery (same message id) is recorded once.
  * Finished instances beyond {@code maxFinishedInstances} are forgotten oldest first, so memory stays
- * bounded; running and stalled ones are always kept.
+ * bounded; running and stalled ones are always kept. The correlation ids of as many forgotten instances are
+ * remembered, so an event of one of them redelivered later (at-least-once) starts no new instance that would
+ * be reported stalled. The duration reported for an instance runs from the earliest event seen when its
+ * terminal event arrives: 0 when the terminal event is the first seen (events on other topics may lag).
  *
  * <p>Thread-safe: the bus may deliver on several threads.
  */
@@ -64,6 +68,8 @@ public final class FlowTracker implements AutoCloseable {
     private final int maxFinished;
     private final List<String> topics;
     private final Map<String, State> instances = new LinkedHashMap<>();
+    /** Correlation ids of forgotten finished instances, oldest first, at most {@code maxFinished}. */
+    private final LinkedHashSet<String> forgotten = new LinkedHashSet<>();
     private final List<Consumer<FlowInstance>> stalledListeners = new CopyOnWriteArrayList<>();
     private final List<Subscription> subscriptions = new ArrayList<>();
     private int finishedCount;
@@ -133,6 +139,11 @@ public final class FlowTracker implements AutoCloseable {
         FlowInstance finished = null;
         synchronized (this) {
             State state = instances.get(correlationId);
+            if (state == null && forgotten.contains(correlationId)) {
+                // a late or redelivered event of an instance that finished and was forgotten: not a new instance
+                log.debug("flow '{}': {} belongs to finished instance {}, already forgotten", flow.name(), message, correlationId);
+                return true;
+            }
             if (state == null) {
                 state = new State(correlationId, step.at());
                 instances.put(correlationId, state);
@@ -204,10 +215,17 @@ public final class FlowTracker implements AutoCloseable {
         }
         Iterator<State> it = instances.values().iterator();
         while (finishedCount > maxFinished && it.hasNext()) {
-            if (it.next().status.isTerminal()) {
+            State state = it.next();
+            if (state.status.isTerminal()) {
                 it.remove();
                 finishedCount--;
+                forgotten.add(state.correlationId);
             }
+        }
+        Iterator<String> oldest = forgotten.iterator();
+        while (forgotten.size() > maxFinished && oldest.hasNext()) {
+            oldest.next();
+            oldest.remove();
         }
     }
 

@@ -335,6 +335,23 @@ class FlowTrackerTest {
     }
 
     @Test
+    void anEventOfAForgottenFinishedInstanceRedeliveredLaterStartsNoPhantomInstance() {
+        try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(1).build()) {
+            Message created = event("order-created", "a1", null, "f1");
+            small.observe(created);
+            small.observe(event("payment-processed", "b1", "a1", "f1"));
+            small.observe(event("order-created", "a2", null, "f2"));
+            small.observe(event("payment-processed", "b2", "a2", "f2"));
+            assertTrue(small.where("f1").isEmpty(), "f1 finished and was forgotten");
+
+            small.observe(created); // redelivered (at-least-once) after its instance was forgotten
+            scheduler.advance(Duration.ofSeconds(31));
+            assertTrue(small.where("f1").isEmpty(), "no instance is started again for a finished flow");
+            assertTrue(small.stalled().isEmpty(), "a finished flow is never reported stalled");
+        }
+    }
+
+    @Test
     void manyConcurrentFlowsOnAsyncDeliveryAreEachFollowedToTheirOutcome() {
         try (InMemoryTransport async = InMemoryTransport.builder().partitions(4).build();
              EventBus asyncBus = EventBus.builder(async).types(TypeRegistry.builder()
