@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiFunction;
@@ -72,6 +74,9 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     private final Map<Integer, Long> folded = new TreeMap<>();
     private Subscription subscription;
     private int batchRuns;
+    /** Batch recomputes still replaying; close() stops them. */
+    private final java.util.Set<Replay> recomputing = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
 
     private ServingLayer(Builder<E, V> builder) {
         this.bus = builder.bus;
@@ -168,6 +173,9 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     public CompletionStage<BatchView<V>> recomputeBatch() {
         String group;
         synchronized (this) {
+            if (closed) {
+                return CompletableFuture.failedFuture(new CancellationException("serving layer '" + name + "' is closed"));
+            }
             do {
                 group = name + ".batch-" + (++batchRuns);
             } while (!Reprocessor.isUnused(bus.transport(), group, List.of(topic)));
@@ -188,7 +196,14 @@ public final class ServingLayer<E, V> implements AutoCloseable {
                     }
                 })
                 .build().start(group);
-        return replay.caughtUp().thenApply(progress -> {
+        synchronized (this) {
+            if (closed) {
+                replay.close(); // closed while the replay was starting
+            } else {
+                recomputing.add(replay);
+            }
+        }
+        return replay.caughtUp().whenComplete((progress, error) -> recomputing.remove(replay)).thenApply(progress -> {
             V view;
             synchronized (acc) {
                 view = acc.get();
@@ -245,12 +260,24 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         return position;
     }
 
-    /** Stops the real-time subscription. */
+    /**
+     * Stops the real-time subscription and any batch recompute still running: its replay is closed and its
+     * stage fails with a {@link CancellationException}, as does a recompute asked of a closed layer. The views
+     * stay queryable.
+     */
     @Override
-    public synchronized void close() {
-        if (subscription != null) {
-            subscription.close();
+    public void close() {
+        synchronized (this) {
+            closed = true;
+            if (subscription != null) {
+                subscription.close();
+            }
         }
+        // outside the lock: a replay's consumer thread may be waiting for it to fold or install
+        for (Replay replay : List.copyOf(recomputing)) {
+            replay.close();
+        }
+        recomputing.clear();
     }
 
     private record Positioned<E>(int partition, long offset, E event) {
