@@ -348,14 +348,17 @@ public final class EventAggregator implements AutoCloseable {
     /**
      * How long a group whose timeout outcome failed stays open before the timeout runs again: the configured
      * timeout, or, for a group stored with a deadline by an aggregator that had one (the timeout was since
-     * removed from the configuration), as long as the group had been open when its outcome ran (at least 1 s).
+     * removed from the configuration), as long as the group had been open when its outcome ran (at least 1 s),
+     * but no longer than the keep-closed time: a group met long after its deadline (nothing ran meanwhile) is
+     * not postponed by its age.
      */
     private Duration retryAfter(AggregationGroup timingOut, Instant now) {
         if (config.timeout() != null) {
             return config.timeout();
         }
         Duration open = Duration.between(timingOut.createdAt(), now);
-        return open.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : open;
+        Duration atLeast = open.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : open;
+        return atLeast.compareTo(config.keepClosed()) > 0 ? config.keepClosed() : atLeast;
     }
 
     /**
