@@ -191,8 +191,9 @@ public final class StranglerGateway<Q, R> {
         for (Consumer<Mismatch> listener : listeners) {
             try {
                 listener.accept(mismatch);
-            } catch (RuntimeException | AssertionError | StackOverflowError | LinkageError e) {
-                // the same set as the new implementation's: the caller has its legacy answer (or, on a shadow
+            } catch (Exception | AssertionError | StackOverflowError | LinkageError e) {
+                // the same set as the new implementation's (a checked exception too: a Kotlin listener, a sneaky
+                // throw): the caller has its legacy answer (or, on a shadow
                 // executor, the executor's thread lives on), and the other listeners still hear of the mismatch
                 log.error("mismatch listener failed on route {}", decision.route(), e);
             }

@@ -148,6 +148,25 @@ class StranglerGatewayTest {
     }
 
     @Test
+    void aMismatchListenerThrowingACheckedExceptionNeitherReachesTheCallerNorStopsTheOtherListeners() throws Exception {
+        StranglerGateway<Request, String> gateway = gateway();
+        gateway.rules(RoutingRules.allLegacy().withRoute("orders", Target.SHADOW));
+        // a listener written in Kotlin (no checked exceptions) or with a sneaky throw
+        gateway.onMismatch(mismatch -> sneakyThrow(new java.io.IOException("alerting endpoint unreachable")));
+        List<Mismatch> reported = new CopyOnWriteArrayList<>();
+        gateway.onMismatch(reported::add);
+
+        assertEquals("legacy:13", gateway.handle(new Request("orders", "t", "u", 13)),
+                "the caller gets the legacy answer whatever a listener throws");
+        assertEquals(1, reported.size(), "a failing listener does not keep the mismatch from the others");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
+        throw (T) t;
+    }
+
+    @Test
     void invalidPercentageIsRejectedQuotingTheValue() {
         ConfigurationException error = assertThrows(ConfigurationException.class,
                 () -> RoutingRules.allLegacy().withPercentage("orders", 120));
