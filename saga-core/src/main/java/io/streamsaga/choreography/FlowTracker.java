@@ -112,7 +112,10 @@ public final class FlowTracker implements AutoCloseable {
         return start(StartPosition.LATEST);
     }
 
-    /** Calls {@code listener} (on the scheduler's thread) with every instance that misses its deadline. */
+    /**
+     * Calls {@code listener} (on the scheduler's thread) with every instance that misses its deadline. A
+     * listener that throws an exception is logged and skipped; the other listeners are still called.
+     */
     public void onStalled(Consumer<FlowInstance> listener) {
         stalledListeners.add(Objects.requireNonNull(listener, "listener"));
     }
@@ -203,7 +206,8 @@ public final class FlowTracker implements AutoCloseable {
         for (Consumer<FlowInstance> listener : stalledListeners) {
             try {
                 listener.accept(stalled);
-            } catch (RuntimeException e) {
+            } catch (Exception e) {
+                // a checked one too (a Kotlin listener, a sneaky throw): the other listeners still hear of it
                 log.error("stalled-flow listener failed for {}", correlationId, e);
             }
         }

@@ -210,6 +210,27 @@ class FlowTrackerTest {
     }
 
     @Test
+    void aStalledListenerThrowingACheckedExceptionIsLoggedAndTheOtherListenersStillHearOfTheStall() {
+        bus.register("inventory", new Inventory(bus, 1000));
+        // a listener written in Kotlin (no checked exceptions) or with a sneaky throw
+        tracker.onStalled(instance -> sneakyThrow(new java.io.IOException("pager unreachable")));
+        List<FlowInstance> reported = new CopyOnWriteArrayList<>();
+        tracker.onStalled(reported::add);
+        String correlation = placeOrder("o-4", 100);
+        transport.drainAll();
+
+        scheduler.advance(Duration.ofSeconds(30));
+
+        assertEquals(1, reported.size(), "a failing listener does not keep the stall from the others");
+        assertEquals(correlation, reported.get(0).correlationId());
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
+        throw (T) t;
+    }
+
+    @Test
     void instanceWithNoTerminalEventIsReportedStalledExactlyAtItsDeadline() {
         // payment service is down: nobody reacts to inventory-reserved
         bus.register("inventory", new Inventory(bus, 1000));
