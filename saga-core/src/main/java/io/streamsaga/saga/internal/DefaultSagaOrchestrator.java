@@ -512,7 +512,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * {@link #adopt(SagaInstance)}; {@code moved} non-null: {@code instance} comes from a recovery's query, which a run
      * here may have overtaken since (it finished, say, and is no longer registered): once the new run is registered
      * (no run here can write the saga any more), the store is read again, and when it no longer holds the version the
-     * run was made from, the run is dropped, the id added to {@code moved}, and null returned.
+     * run was made from (and the run itself wrote nothing meanwhile), the run is stopped and dropped
+     * ({@link SagaRun#dropIfMovedSinceRead}), the id added to {@code moved}, and null returned.
      */
     private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
@@ -536,14 +537,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             runs.remove(current.sagaId(), run);
             ensureOpen();
         }
-        if (moved != null) {
-            SagaInstance stored = store.find(current.sagaId()).orElse(null);
-            if (stored == null || stored.version() != current.version()) {
-                runs.remove(current.sagaId(), run);
-                log.debug("saga {}: changed since the recovery read it; left to the next one", current.sagaId());
-                moved.add(current.sagaId());
-                return null;
-            }
+        if (moved != null && run.dropIfMovedSinceRead(current.version())) { // stopped: a caller may hold its result
+            moved.add(current.sagaId());
+            return null;
         }
         return run;
     }

@@ -1437,13 +1437,41 @@ final class SagaRun<D> {
         }
         log.warn("saga {}: another orchestrator wrote it since this one did (version {}, the store has {}); this one"
                 + " stops", sagaId, storedVersion, stored == null ? "none" : current);
+        drop(current);
+        return true;
+    }
+
+    /**
+     * For a run a recovery just made from its query's reading (of version {@code read}) and registered, before it
+     * drives it: whether the store no longer holds that version (the saga moved since the query), in which case
+     * the run stops as in {@link #dropIfSuperseded} (a caller that found it registered meanwhile, through
+     * {@code result(id)}, gets the {@link ConcurrentSagaUpdateException}). Under the run's lock, so that a write of
+     * its own (an operator call that found it registered) is not taken for another's: the run then stays.
+     */
+    synchronized boolean dropIfMovedSinceRead(long read) {
+        if (stopped) {
+            return true; // stopped meanwhile (a write it lost, close()): not driven here
+        }
+        if (driving || storedVersion != read) {
+            return false; // driven or written here since it was registered
+        }
+        SagaInstance stored = orchestrator.store().find(sagaId).orElse(null);
+        if (stored != null && stored.version() == storedVersion) {
+            return false;
+        }
+        log.debug("saga {}: changed since the recovery read it; left to the next one", sagaId);
+        drop(stored == null ? 0 : stored.version());
+        return true;
+    }
+
+    /** Stops as on a write it lost, the store having version {@code current}, and is no longer registered. */
+    private void drop(long current) {
         unstage();
         if (commands != null) {
             commands.clear();
         }
         orchestrator.detach(this);
         stop(new ConcurrentSagaUpdateException(sagaId, storedVersion, current));
-        return true;
     }
 
     /** Whether the run stopped (closed, a store failure, another orchestrator took over). */

@@ -64,6 +64,12 @@ class RecoveryWithSeveralNodesTest {
     record Charged(String chargeId) {
     }
 
+    record Refund(String id) {
+    }
+
+    record Refunded(String id) {
+    }
+
     /** The process dies in the action. */
     static final class Crash extends SimulatedProcessCrash {
         Crash() {
@@ -230,7 +236,8 @@ class RecoveryWithSeveralNodesTest {
 
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
-            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                    .register("refund", 1, Refund.class).register("refunded", 1, Refunded.class).build())
             .build();
     private final List<Message> commands = new CopyOnWriteArrayList<>();
 
@@ -473,5 +480,88 @@ class RecoveryWithSeveralNodesTest {
         assertEquals(version, store.find("abandoned").orElseThrow().version(), "nothing written after close()");
         assertEquals(1, shipped.get("abandoned").get());
         assertEquals(0, scheduler.pendingTasks());
+    }
+    /** The store, running {@code hook} once at the first read of one saga after it is set. */
+    private SagaStore storeWithHookAtFind(AtomicReference<Runnable> hook) {
+        return new ForwardingSagaStore(store) {
+            @Override
+            public java.util.Optional<SagaInstance> find(String sagaId) {
+                Runnable once = hook.getAndSet(null);
+                if (once != null) {
+                    once.run();
+                }
+                return delegate.find(sagaId);
+            }
+        };
+    }
+
+    @Test
+    void aResultAskedForWhileARecoveryDropsTheRunItAdoptedFromAStaleReadingCompletesWithAConcurrentSagaUpdateException() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        SagaOrchestrator nodeA = patientNode("replies-a");
+        nodeA.start(patientPaySaga(), "paid", null, new Order("paid"));
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2));
+        AtomicReference<Runnable> hook = new AtomicReference<>();
+        SagaOrchestrator nodeB = SagaOrchestrator.builder().store(storeWithHookAtFind(hook)).bus(bus)
+                .scheduler(scheduler).register(patientPaySaga()).replyTopic("replies-b").build();
+        AtomicReference<CompletableFuture<SagaResult<Object>>> asked = new AtomicReference<>();
+        hook.set(() -> { // node B's recovery registered its run and reads the saga again: meanwhile, on other threads,
+            asked.set(nodeB.result("paid").toCompletableFuture()); // a caller asks for the result
+            SagaInstance s = store.find("paid").orElseThrow(); // and node A writes the saga
+            SagaInstance moved = new SagaInstance(s.sagaId(), s.sagaName(), s.definitionVersion(), s.businessKey(),
+                    s.dataType(), s.data(), s.status(), s.steps(), s.failure(), s.compensationFailure(), s.createdAt(),
+                    scheduler.now(), s.version() + 1);
+            store.update(moved, new SagaTransition("paid", moved.version(), scheduler.now(), TransitionType.STEP_WAITING,
+                    "charge", 1, "node A"));
+        });
+
+        assertEquals(List.of(), nodeB.recover(Duration.ofHours(1)).resumed(), "moved since read: left alone");
+
+        CompletableFuture<SagaResult<Object>> result = asked.get();
+        assertTrue(result.isDone(), "the run it asked was dropped: its result must not wait forever");
+        CompletionException e = assertThrows(CompletionException.class, result::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        nodeA.close();
+        nodeB.close();
+    }
+    @Test
+    void aRunARecoveryAdoptedThatAnOperatorCallWritesBeforeTheRecoveryChecksItStaysDrivenAndItsResultCompletes() {
+        SagaDefinition<Order> refundable = SagaDefinition.builder("refundable-pay-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order)
+                .compensationCommand("refund-commands", (order, ctx) -> new Refund(order.id()))
+                .onCompensationReply(Refunded.class, (order, reply) -> { })
+                .build();
+        List<Message> refunds = new CopyOnWriteArrayList<>();
+        bus.subscribe("payment-service", "refund-commands", Refund.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> refunds.add(ctx.message()));
+        SagaOrchestrator nodeA = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(refundable).replyTopic("replies-a").build();
+        nodeA.start(refundable, "paid", null, new Order("paid"));
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2)); // node A died
+        AtomicReference<Runnable> hook = new AtomicReference<>();
+        SagaOrchestrator nodeB = SagaOrchestrator.builder().store(storeWithHookAtFind(hook)).bus(bus)
+                .scheduler(scheduler).register(refundable).replyTopic("replies-b").build();
+        AtomicReference<CompletableFuture<SagaResult<Object>>> asked = new AtomicReference<>();
+        hook.set(() -> { // node B's recovery registered its run and reads the saga again: meanwhile, on other threads,
+            nodeB.cancel("paid"); // an operator cancels it (through that run: it sends the refund and waits)
+            asked.set(nodeB.result("paid").toCompletableFuture()); // and a caller asks for the result
+        });
+
+        nodeB.recover(Duration.ofHours(1));
+        transport.drainAll();
+        assertEquals(1, refunds.size());
+        SagaMessages.reply(bus, refunds.get(0), new Refunded("paid"));
+        transport.drainAll();
+
+        assertEquals(SagaStatus.COMPENSATED, store.find("paid").orElseThrow().status());
+        CompletableFuture<SagaResult<Object>> result = asked.get();
+        assertTrue(result.isDone(), "the run that wrote the cancellation is the one that got the refund's reply");
+        assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+        nodeA.close();
+        nodeB.close();
     }
 }
