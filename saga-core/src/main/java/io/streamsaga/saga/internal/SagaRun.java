@@ -1446,7 +1446,8 @@ final class SagaRun<D> {
      * drives it: whether the store no longer holds that version (the saga moved since the query), in which case
      * the run stops as in {@link #dropIfSuperseded} (a caller that found it registered meanwhile, through
      * {@code result(id)}, gets the {@link ConcurrentSagaUpdateException}). Under the run's lock, so that a write of
-     * its own (an operator call that found it registered) is not taken for another's: the run then stays.
+     * its own (an operator call that found it registered) is not taken for another's: the run then stays. When
+     * the store cannot be read, the run stops with that failure, is no longer registered, and it is thrown.
      */
     synchronized boolean dropIfMovedSinceRead(long read) {
         if (stopped) {
@@ -1455,7 +1456,14 @@ final class SagaRun<D> {
         if (driving || storedVersion != read) {
             return false; // driven or written here since it was registered
         }
-        SagaInstance stored = orchestrator.store().find(sagaId).orElse(null);
+        SagaInstance stored;
+        try {
+            stored = orchestrator.store().find(sagaId).orElse(null);
+        } catch (RuntimeException e) { // not left registered and undriven: every later recover would skip it
+            orchestrator.detach(this);
+            stop(e);
+            throw e;
+        }
         if (stored != null && stored.version() == storedVersion) {
             return false;
         }

@@ -564,4 +564,30 @@ class RecoveryWithSeveralNodesTest {
         nodeA.close();
         nodeB.close();
     }
+    @Test
+    void aStoreFailureWhileARecoveryChecksTheRunItAdoptedLeavesNoUndrivenRunBehindAndTheNextRecoveryResumesTheSaga() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        SagaOrchestrator nodeA = patientNode("replies-a");
+        nodeA.start(patientPaySaga(), "paid", null, new Order("paid"));
+        transport.drainAll();
+        scheduler.advance(Duration.ofHours(2)); // node A died
+        AtomicReference<Runnable> hook = new AtomicReference<>();
+        SagaOrchestrator nodeB = SagaOrchestrator.builder().store(storeWithHookAtFind(hook)).bus(bus)
+                .scheduler(scheduler).register(patientPaySaga()).replyTopic("replies-b").build();
+        hook.set(() -> {
+            throw new IllegalStateException("the store is unreachable for a moment");
+        });
+
+        assertEquals(List.of("paid"), nodeB.recover(Duration.ofHours(1)).unresolvable());
+
+        assertEquals(List.of("paid"), nodeB.recover(Duration.ofHours(1)).resumed(), "the store is back");
+        transport.drainAll();
+        assertEquals(2, commands.size(), "its command sent again by node B");
+        SagaMessages.reply(bus, commands.get(1), new Charged("ch-1"));
+        transport.drainAll();
+        assertEquals(SagaOutcome.COMPLETED, nodeB.result("paid").toCompletableFuture().join().outcome());
+        nodeA.close();
+        nodeB.close();
+    }
 }
