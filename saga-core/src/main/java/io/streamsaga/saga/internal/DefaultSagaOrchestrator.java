@@ -479,10 +479,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
         }
         // A run here whose saga another orchestrator finished (or purged) is in no query: checked one by one, only
-        // those that wrote nothing since before the query (the others are driven, or started meanwhile).
+        // those that wrote nothing since before the query (the others are driven, or started meanwhile). A run not
+        // stored yet (its start's first pass still holds its lock, perhaps for a whole straight saga) is skipped
+        // without waiting for that lock: it has nothing another orchestrator could have moved on.
         for (SagaRun<?> registered : runs.values()) {
             Instant lastWrite = registered.updatedAtHint();
-            if (!activeIds.contains(registered.sagaId()) && lastWrite != null && lastWrite.isBefore(scanned)) {
+            if (!activeIds.contains(registered.sagaId()) && registered.storedVersionHint() != 0 && lastWrite != null
+                    && lastWrite.isBefore(scanned)) {
                 registered.dropIfSuperseded();
             }
         }
