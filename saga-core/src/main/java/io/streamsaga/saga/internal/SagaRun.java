@@ -265,12 +265,7 @@ final class SagaRun<D> {
         } else {
             log.error("saga {}: {} thrown; the saga stops here and resumes on recover()", sagaId, error.toString());
         }
-        unstage();
-        if (commands != null) {
-            commands.clear();
-        }
-        orchestrator.detach(this);
-        stop(error);
+        stopHere(error);
     }
 
     /**
@@ -1460,8 +1455,7 @@ final class SagaRun<D> {
         try {
             stored = orchestrator.store().find(sagaId).orElse(null);
         } catch (RuntimeException e) { // not left registered and undriven: every later recover would skip it
-            orchestrator.detach(this);
-            stop(e);
+            stopHere(e);
             throw e;
         }
         if (stored != null && stored.version() == storedVersion) {
@@ -1474,12 +1468,21 @@ final class SagaRun<D> {
 
     /** Stops as on a write it lost, the store having version {@code current}, and is no longer registered. */
     private void drop(long current) {
+        stopHere(new ConcurrentSagaUpdateException(sagaId, storedVersion, current));
+    }
+
+    /**
+     * Stops the run where it is, for {@code reason}: what is staged and not written is dropped (the transitions
+     * and the commands that were to be written with them), the run is no longer registered, and its result
+     * completes with the reason; the store keeps what was written, from which recover() resumes the saga.
+     */
+    private void stopHere(Throwable reason) {
         unstage();
         if (commands != null) {
             commands.clear();
         }
         orchestrator.detach(this);
-        stop(new ConcurrentSagaUpdateException(sagaId, storedVersion, current));
+        stop(reason);
     }
 
     /** Whether the run stopped (closed, a store failure, another orchestrator took over). */
@@ -1636,9 +1639,7 @@ final class SagaRun<D> {
             } else {
                 log.warn("saga {}: another orchestrator drives it now; this one stops: {}", current.sagaId(), e.getMessage());
             }
-            unstage();
-            orchestrator.detach(this);
-            stop(e);
+            stopHere(e);
             return false;
         } catch (ConfigurationException e) {
             if (!insert) { // stored before: it stays running there, and recover() resumes it, as on a store failure
@@ -1647,9 +1648,7 @@ final class SagaRun<D> {
             // The store refuses a start (an id or key longer than its column): nothing was written, and writing it
             // again would be refused again, so the caller gets the refusal itself, not a store failure.
             log.warn("saga {}: the store refuses it; the saga stops here: {}", current.sagaId(), e.getMessage());
-            unstage();
-            orchestrator.detach(this);
-            stop(e);
+            stopHere(e);
             return false;
         } catch (RuntimeException e) {
             return storeFailed(transitions, current, e);
@@ -1666,9 +1665,7 @@ final class SagaRun<D> {
     private boolean storeFailed(PendingTransitions transitions, SagaInstance current, RuntimeException e) {
         String step = transitions == null ? null : transitions.lastStep();
         log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
-        unstage();
-        orchestrator.detach(this);
-        stop(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
+        stopHere(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
         return false;
     }
 
@@ -1683,8 +1680,7 @@ final class SagaRun<D> {
             return false;
         }
         if (flush()) { // when the write fails, flush stops the run itself
-            orchestrator.detach(this);
-            stop(new SagaException(sagaId, null, "orchestrator closed; the saga resumes on recover()", null, true));
+            stopHere(new SagaException(sagaId, null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         return true;
     }
@@ -1860,12 +1856,7 @@ final class SagaRun<D> {
             }
             log.error("saga {}: the scheduler refused the timer of step {}; the saga stops here and resumes on recover(): {}",
                     sagaId, steps[i].name(), e.toString());
-            unstage();
-            if (commands != null) {
-                commands.clear();
-            }
-            orchestrator.detach(this);
-            stop(new SagaException(sagaId, steps[i].name(), "scheduler failed: " + e.getMessage(), e, true));
+            stopHere(new SagaException(sagaId, steps[i].name(), "scheduler failed: " + e.getMessage(), e, true));
             return false;
         }
     }
