@@ -121,6 +121,27 @@ public record Message(String id, String topic, String key, String type, int vers
         return header(MessageHeaders.SAGA_ID);
     }
 
+    /**
+     * The headers a message caused by this one inherits, as a publish from this message's handler adds them:
+     * the correlation id (this message's, else its id), this message's id as causation id, and its saga id and
+     * traceparent when it has them. Headers the caller sets on the new message win. A new map the caller may change.
+     */
+    public Map<String, String> inheritedHeaders() {
+        Map<String, String> inherited = new LinkedHashMap<>(8);
+        String correlation = headers.get(MessageHeaders.CORRELATION_ID);
+        inherited.put(MessageHeaders.CORRELATION_ID, correlation != null ? correlation : id);
+        inherited.put(MessageHeaders.CAUSATION_ID, id);
+        String saga = headers.get(MessageHeaders.SAGA_ID);
+        if (saga != null) {
+            inherited.put(MessageHeaders.SAGA_ID, saga);
+        }
+        String traceparent = headers.get(MessageHeaders.TRACEPARENT);
+        if (traceparent != null) {
+            inherited.put(MessageHeaders.TRACEPARENT, traceparent);
+        }
+        return inherited;
+    }
+
     /** A copy on another topic (used for dead letters and routing). */
     public Message withTopic(String newTopic) {
         return new Message(id, newTopic, key, type, version, payload, headers, timestamp);

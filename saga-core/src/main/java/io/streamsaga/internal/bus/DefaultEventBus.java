@@ -35,6 +35,7 @@ import java.lang.reflect.Modifier;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -220,23 +221,13 @@ public final class DefaultEventBus implements EventBus {
             return headers.containsKey(MessageHeaders.CORRELATION_ID)
                     ? null : Map.of(MessageHeaders.CORRELATION_ID, messageId);
         }
-        Map<String, String> added = new LinkedHashMap<>(8);
-        if (!headers.containsKey(MessageHeaders.CORRELATION_ID)) {
-            added.put(MessageHeaders.CORRELATION_ID, cause.correlationId().orElse(cause.id()));
+        Map<String, String> added = cause.inheritedHeaders();
+        for (Iterator<String> names = added.keySet().iterator(); names.hasNext(); ) {
+            if (headers.containsKey(names.next())) {
+                names.remove();
+            }
         }
-        if (!headers.containsKey(MessageHeaders.CAUSATION_ID)) {
-            added.put(MessageHeaders.CAUSATION_ID, cause.id());
-        }
-        copyIfAbsent(cause, headers, added, MessageHeaders.SAGA_ID);
-        copyIfAbsent(cause, headers, added, MessageHeaders.TRACEPARENT);
         return added.isEmpty() ? null : added;
-    }
-
-    private static void copyIfAbsent(Message cause, Map<String, String> headers, Map<String, String> added, String name) {
-        String value = cause.headers().get(name);
-        if (value != null && !headers.containsKey(name)) {
-            added.put(name, value);
-        }
     }
 
     @Override

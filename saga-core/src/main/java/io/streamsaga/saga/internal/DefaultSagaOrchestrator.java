@@ -237,10 +237,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         EventBus bus = config.bus();
         Message cause = bus == null ? null : bus.currentMessage().orElse(null);
         if (cause != null) {
-            builder.header(MessageHeaders.CORRELATION_ID, cause.correlationId().orElse(cause.id()))
-                    .header(MessageHeaders.CAUSATION_ID, cause.id())
-                    .header(MessageHeaders.SAGA_ID, cause.headers().get(MessageHeaders.SAGA_ID))
-                    .header(MessageHeaders.TRACEPARENT, cause.headers().get(MessageHeaders.TRACEPARENT));
+            builder.headers(cause.inheritedHeaders());
         }
         return builder;
     }

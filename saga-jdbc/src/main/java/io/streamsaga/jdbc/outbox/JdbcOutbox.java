@@ -11,7 +11,6 @@ import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.message.Message;
-import io.streamsaga.message.MessageHeaders;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -21,7 +20,6 @@ import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -96,11 +94,7 @@ public final class JdbcOutbox {
         if (cause == null) {
             return headers;
         }
-        Map<String, String> all = new LinkedHashMap<>();
-        all.put(MessageHeaders.CORRELATION_ID, cause.correlationId().orElse(cause.id()));
-        all.put(MessageHeaders.CAUSATION_ID, cause.id());
-        cause.header(MessageHeaders.SAGA_ID).ifPresent(v -> all.put(MessageHeaders.SAGA_ID, v));
-        cause.header(MessageHeaders.TRACEPARENT).ifPresent(v -> all.put(MessageHeaders.TRACEPARENT, v));
+        Map<String, String> all = cause.inheritedHeaders();
         all.putAll(headers);
         return all;
     }
