@@ -61,11 +61,6 @@ public final class KafkaSubscription implements Subscription {
         }
     }
 
-    /** Whether the caller runs on this member's thread (inside one of its handlers). */
-    boolean isCurrentThread() {
-        return loop.isCurrentThread();
-    }
-
     /**
      * Stops polling, commits what was handled, leaves the group and ends the thread, waiting up to the close
      * timeout. Called from inside one of its handlers, it returns at once and the thread ends after that

@@ -255,9 +255,10 @@ public final class KafkaTransport implements Transport {
 
     /**
      * Starts a member of {@code group} on its own thread and waits up to {@link Builder#assignmentTimeout} for
-     * its first partition assignment; from inside a handler of a subscription of the same group it returns
-     * without waiting, since the group's rebalance waits for that handler to return (at
-     * {@link StartPosition#LATEST} it then reads the end offsets, where the member starts).
+     * its first partition assignment; from inside a handler of a subscription of the same group (through this
+     * transport or another {@code KafkaTransport} in this JVM) it returns without waiting, since the group's
+     * rebalance waits for that handler to return (at {@link StartPosition#LATEST} it then reads the end
+     * offsets, where the member starts).
      */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
@@ -267,10 +268,10 @@ public final class KafkaTransport implements Transport {
                 "pattern, start position and handler are required (group '%s')", group);
         // The lowest number free in the group, so that a subscription re-created after a close gets the
         // transactional id (and group.instance.id) that a restarted instance uses and fences, not a new one.
-        // From a handler of a member of this group (open, or closed and ending after this record) the first
-        // assignment cannot come before the handler returns: the group's rebalance waits for that member to
-        // poll again or leave, and its thread is this one.
-        boolean fromTheGroupsHandler = subscriptions.stream().anyMatch(s -> s.group().equals(group) && s.isCurrentThread());
+        // From a handler of a member of this group (open, or closed and ending after this record; of this
+        // transport or another one in this JVM) the first assignment cannot come before the handler returns:
+        // the group's rebalance waits for that member to poll again or leave, and its thread is this one.
+        boolean fromTheGroupsHandler = ConsumerLoop.runsAMemberOf(group);
         int member = takeMember(group);
         String clientId = clientPrefix + "-" + group + "-" + member;
         Set<String> existingTopics;
@@ -771,9 +772,11 @@ public final class KafkaTransport implements Transport {
          * How long {@code subscribe} waits for the group's first partition assignment (default 30 s), so that
          * messages published after it returns are delivered to a group starting at the latest position.
          * {@link Duration#ZERO} returns at once. A subscribe from inside a handler of a subscription of the same
-         * group (say one that closed its own subscription and subscribes again) returns at once too, since that
-         * assignment waits for the handler to return; a group starting at the latest position then starts at
-         * the end offsets read before it returned, so the promise above holds.
+         * group (say one that closed its own subscription and subscribes again), made through this transport or
+         * another {@code KafkaTransport} in the same JVM, returns at once too, since that assignment waits for
+         * the handler to return; a group starting at the latest position then starts at the end offsets read
+         * before it returned, so the promise above holds. (The group is told by name: a handler of a namesake
+         * group on another cluster does not wait either, which changes nothing but when subscribe returns.)
          */
         public Builder assignmentTimeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative(),

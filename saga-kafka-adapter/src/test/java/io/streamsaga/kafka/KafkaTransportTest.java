@@ -684,6 +684,35 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aHandlerThatSubscribesItsGroupThroughAnotherTransportDoesNotWaitForTheAssignment() throws Exception {
+        // Two transports over one cluster: a handler of the group's member on one subscribes another member
+        // of the group through the other. The group's rebalance waits for the handler's member, which polls
+        // again only once the handler returned; the other transport, knowing nothing of that member, waited
+        // for the assignment for its whole assignmentTimeout (here 10 minutes).
+        String trigger = SharedKafkaBroker.unique("trigger");
+        String later = SharedKafkaBroker.unique("later");
+        String group = SharedKafkaBroker.unique("g");
+        send(later, "k", "before");
+        send(trigger, "k", "go");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        CountDownLatch published = new CountDownLatch(1);
+        try (KafkaTransport first = KafkaTransport.builder().bootstrapServers(bootstrap).build();
+             KafkaTransport second = KafkaTransport.builder().bootstrapServers(bootstrap)
+                     .assignmentTimeout(Duration.ofMinutes(10)).build()) {
+            first.subscribe(group, TopicPattern.of(trigger), StartPosition.EARLIEST, record -> {
+                second.subscribe(group, TopicPattern.of(later), StartPosition.LATEST,
+                        next -> seen.add(new String((byte[]) next.message().payload(), StandardCharsets.UTF_8)));
+                send(later, "k", "after"); // published after subscribe returned: delivered
+                published.countDown();
+            });
+            assertTrue(published.await(WAIT.toSeconds(), TimeUnit.SECONDS), "subscribe, called from the handler, returned");
+            send(later, "k", "last");
+            await().atMost(WAIT).until(() -> seen.contains("last"));
+            assertEquals(List.of("after", "last"), seen);
+        }
+    }
+
+    @Test
     void aStaticGroupInstanceIdDoesNotHaveTwoMembersOfOneGroupFenceEachOther() {
         // consumerProperty: "any consumer property"; static membership is one a production team sets
         KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)

@@ -122,20 +122,36 @@ public final class ConsumerLoop implements Runnable {
 
     /** Starts the loop on a new thread with the given name. */
     public void start(String threadName) {
-        Thread t = new Thread(this, threadName);
+        Thread t = new MemberThread(this, threadName, group);
         t.setDaemon(true);
         thread = t;
         t.start();
     }
 
+    /**
+     * Whether the caller runs on the thread of a member of {@code group}, of any transport in this JVM (inside
+     * one of its handlers, or in something a handler called): that member polls again, and so lets the group
+     * rebalance, only once the caller returns. Answered from the thread itself, so that a transport sees the
+     * members other transports started; by group name, so a member of a namesake group on another cluster
+     * counts too.
+     */
+    public static boolean runsAMemberOf(String group) {
+        return Thread.currentThread() instanceof MemberThread member && member.group.equals(group);
+    }
+
+    /** A loop's thread, which knows its member's group. */
+    private static final class MemberThread extends Thread {
+        private final String group;
+
+        MemberThread(Runnable loop, String name, String group) {
+            super(loop, name);
+            this.group = group;
+        }
+    }
+
     /** Waits until the first partition assignment (possibly empty) has completed and positions are fixed. */
     public boolean awaitAssignment(Duration timeout) throws InterruptedException {
         return assigned.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
-    }
-
-    /** Whether the caller is this loop's thread: one of its handlers, or something a handler called. */
-    public boolean isCurrentThread() {
-        return thread == Thread.currentThread();
     }
 
     public boolean isRunning() {
