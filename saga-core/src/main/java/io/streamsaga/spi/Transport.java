@@ -76,10 +76,12 @@ public interface Transport extends AutoCloseable {
     Map<Integer, Long> committedOffsets(String group, String topic);
 
     /**
-     * The consumer groups that have subscribed to {@code topic} (now or earlier). Asked by the claim check on
+     * The consumer groups that have subscribed to {@code topic} (now, or earlier as long as the transport keeps
+     * their position: a broker forgets a deleted group, or one whose committed offsets expired). Asked by the claim check on
      * every acknowledgement of a claim-checked record, so it should be cheap: a transport that has to ask a
      * broker may answer from a listing of bounded age, in which a group subscribed elsewhere appears that
-     * much later (the transport documents it); groups subscribed through this transport are always included.
+     * much later (the transport documents it); groups with a subscription open through this transport are
+     * always included.
      */
     Set<String> consumerGroups(String topic);
 

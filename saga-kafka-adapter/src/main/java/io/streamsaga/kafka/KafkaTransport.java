@@ -93,7 +93,12 @@ public final class KafkaTransport implements Transport {
     private final HeaderValues headerValues = new HeaderValues();
     private final ThreadLocal<ConsumerLoop.Transaction> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
-    private final Map<String, Set<TopicPattern>> groupPatterns = new ConcurrentHashMap<>();
+    /**
+     * The group and pattern of each subscription closed here, with when its thread ended ({@code nanoTime}):
+     * {@link #consumerGroups} counts it until a listing of the broker's groups started after that, which says
+     * from then on whether the group still has committed offsets on a topic.
+     */
+    private final Map<GroupPattern, Long> closedSubscriptions = new ConcurrentHashMap<>();
     /** The member numbers in use per group; guarded by itself. */
     private final Map<String, BitSet> membersInUse = new HashMap<>();
     private final Object adminLock = new Object();
@@ -315,13 +320,14 @@ public final class KafkaTransport implements Transport {
                 () -> {
                     // Once closed and its thread ended (its producer closed), not before: a subscription
                     // closed from its handler still commits its last batch with the member's transactional id.
+                    // Noted as closed before it leaves the open ones, so consumerGroups never misses it.
+                    closedSubscriptions.put(new GroupPattern(group, pattern), System.nanoTime());
                     if (subscriptions.remove(holder[0])) {
                         releaseMember(group, member);
                     }
                 });
         holder[0] = subscription;
         subscriptions.add(subscription);
-        groupPatterns.computeIfAbsent(group, g -> ConcurrentHashMap.newKeySet()).add(pattern);
         loop.start("streamsaga-kafka-" + group + "-" + member);
         if (fromTheGroupsHandler) {
             log.debug("group {} on {} subscribed from a handler of the group: its assignment comes once that handler"
@@ -443,22 +449,36 @@ public final class KafkaTransport implements Transport {
     }
 
     /**
-     * The groups subscribed to {@code topic} through this transport (always current), and every group with
-     * committed offsets on it as the broker listed them (listing every group and its offsets takes two admin
-     * requests, so the listing is reused for {@link Builder#consumerGroupsMaxAge}, for every topic): a group
-     * that first commits on the topic elsewhere (another instance or application) shows up at most that much
-     * later.
+     * The groups of this transport's subscriptions to {@code topic} not closed yet (always current), and every
+     * group with committed offsets on it as the broker listed them (listing every group and its offsets takes
+     * two admin requests, so the listing is reused for {@link Builder#consumerGroupsMaxAge}, for every topic): a
+     * group that first commits on the topic elsewhere (another instance or application) shows up at most that
+     * much later. A group whose subscriptions here are closed counts as long as the broker keeps its committed
+     * offsets on the topic, where it resumes when it subscribes again (until it is deleted, or its offsets
+     * expire after the broker's {@code offsets.retention.minutes}); until a listing made after the close says
+     * so, it counts all the same.
      */
     @Override
     public Set<String> consumerGroups(String topic) {
-        Set<String> groups = new TreeSet<>();
-        groupPatterns.forEach((group, patterns) -> {
-            if (patterns.stream().anyMatch(p -> p.matches(topic))) {
-                groups.add(group);
+        BrokerGroups listed = brokerGroups();
+        Set<String> groups = new TreeSet<>(listed.groupsByTopic().getOrDefault(topic, Set.of()));
+        // the open ones first: one closing meanwhile is noted as closed before it leaves them
+        for (KafkaSubscription subscription : subscriptions) {
+            if (subscription.pattern().matches(topic)) {
+                groups.add(subscription.group());
+            }
+        }
+        // what the broker listed since a subscription closed (its final commit included) answers for its group
+        closedSubscriptions.entrySet().removeIf(closed -> listed.listedAtNanos() - closed.getValue() > 0);
+        closedSubscriptions.keySet().forEach(closed -> {
+            if (closed.pattern().matches(topic)) {
+                groups.add(closed.group());
             }
         });
-        groups.addAll(brokerGroups().groupsByTopic().getOrDefault(topic, Set.of()));
         return groups;
+    }
+
+    private record GroupPattern(String group, TopicPattern pattern) {
     }
 
     /**
@@ -802,8 +822,9 @@ public final class KafkaTransport implements Transport {
          * committed offsets (default 5 s, like the consumers' {@code metadata.max.age.ms}, after which a wildcard
          * subscription sees a new topic); {@link Duration#ZERO} lists on every call. The claim check asks on
          * every acknowledgement of a claim-checked record, which without reuse is two admin requests each.
-         * Groups subscribed through this transport are always included at once; a group that first commits
-         * on a topic elsewhere (another instance or application) shows up at most this much later, so the
+         * The groups of this transport's open subscriptions are always included at once (a closed one's as long
+         * as the broker keeps its committed offsets: see {@link KafkaTransport#consumerGroups}); a group that
+         * first commits on a topic elsewhere (another instance or application) shows up at most this much later, so the
          * claim check may release a payload before such a group reads the record, as for a group that
          * subscribes later (see {@code ClaimCheckInterceptor.Builder.keepUntilExpiry}).
          */

@@ -6,7 +6,10 @@ import io.streamsaga.claimcheck.FileSystemPayloadStore;
 import io.streamsaga.claimcheck.PayloadReference;
 import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.bus.Subscription;
 import io.streamsaga.message.Message;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -30,6 +33,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -187,6 +191,49 @@ class KafkaClaimCheckTest {
             shippingMayFinish.countDown();
             await().atMost(WAIT).until(() -> acknowledgedBy.contains(shipping + "/o-2"));
             assertEquals(0, storedPayloads(storeDir), "every group is done with o-2");
+        }
+    }
+
+    @Test
+    void aGroupWhoseSubscriptionClosedIsWaitedForWhileTheBrokerKeepsItsOffsetsAndNoLongerOnceItIsDeleted(
+            @TempDir Path storeDir) throws Exception {
+        // consumerGroups(topic) kept every group once subscribed through the transport, closed or not: a group
+        // closed and deleted from the broker held every later payload of the topic until the expiry.
+        String topic = SharedKafkaBroker.unique("large-order-created");
+        String retired = SharedKafkaBroker.unique("retired");
+        String billing = SharedKafkaBroker.unique("billing");
+        List<String> acknowledgedBy = new CopyOnWriteArrayList<>();
+        MessageInterceptor acknowledgements = new MessageInterceptor() {
+            @Override
+            public void onAcknowledged(Message message, String group) {
+                acknowledgedBy.add(group + "/" + message.key()); // after the claim check's, which comes first
+            }
+        };
+        try (KafkaTransport listing = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .consumerGroupsMaxAge(Duration.ZERO).build();
+             ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(new FileSystemPayloadStore(storeDir), listing)
+                     .threshold(64).build();
+             EventBus bus = EventBus.builder(listing).types(types()).interceptor(claimCheck).interceptor(acknowledgements)
+                     .build();
+             Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers()))) {
+            Subscription retiring = bus.subscribe(retired, topic, LargeOrder.class, (order, ctx) -> { });
+            bus.subscribe(billing, topic, LargeOrder.class, (order, ctx) -> { });
+            bus.publish(topic, "o-1", new LargeOrder("o-1", List.of("x".repeat(100)))).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> acknowledgedBy.containsAll(List.of(retired + "/o-1", billing + "/o-1")));
+            assertEquals(0, storedPayloads(storeDir), "both groups are done with o-1");
+
+            retiring.close();
+            bus.publish(topic, "o-2", new LargeOrder("o-2", List.of("y".repeat(100)))).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> acknowledgedBy.contains(billing + "/o-2"));
+            assertEquals(1, storedPayloads(storeDir),
+                    "the broker keeps the closed group's offsets, where it resumes: o-2 waits for it");
+
+            await().atMost(WAIT).ignoreExceptions() // the group's leave may still be under way
+                    .until(() -> admin.deleteConsumerGroups(List.of(retired)).all().get() == null);
+            bus.publish(topic, "o-3", new LargeOrder("o-3", List.of("z".repeat(100)))).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> acknowledgedBy.contains(billing + "/o-3"));
+            assertEquals(1, storedPayloads(storeDir), "the deleted group is gone: o-3 is released, o-2 waits for the expiry");
+            assertEquals(Set.of(billing), listing.consumerGroups(topic));
         }
     }
 

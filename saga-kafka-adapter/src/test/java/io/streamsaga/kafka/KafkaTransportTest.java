@@ -41,6 +41,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -512,6 +513,23 @@ class KafkaTransportTest {
             assertEquals(0, latest.get(), "a latest group does not see what was published before it");
         }
         assertTrue(transport.endOffsets(SharedKafkaBroker.unique("never-created")).isEmpty());
+    }
+
+    @Test
+    void aGroupWhoseSubscriptionClosedCountsUntilAListingOfTheBrokersGroupsMadeAfterTheClose() {
+        // A closed subscription's group counts by the broker's listing from then on; one listed before the
+        // group's first commit (here the start a LATEST group commits at its assignment) knows nothing of it,
+        // and dropping the group at the close would release payloads the group resumes before.
+        String topic = SharedKafkaBroker.unique("events");
+        String group = SharedKafkaBroker.unique("closed");
+        send(topic, "k", "0");
+        try (KafkaTransport listing = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .consumerGroupsMaxAge(Duration.ofHours(1)).build()) {
+            assertEquals(Set.of(), listing.consumerGroups(topic));
+            listing.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, record -> { }).close();
+            assertEquals(Set.of(group), listing.consumerGroups(topic));
+            assertEquals(listing.endOffsets(topic), listing.committedOffsets(group, topic), "the broker keeps the group's start");
+        }
     }
 
     @Test
