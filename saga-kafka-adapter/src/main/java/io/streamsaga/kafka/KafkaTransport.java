@@ -579,6 +579,15 @@ public final class KafkaTransport implements Transport {
         return Optional.ofNullable(config.retentionHorizon);
     }
 
+    /**
+     * Closes every subscription, one after the other, as {@link KafkaSubscription#close()} does (each waits up
+     * to twice the {@linkplain Builder#closeTimeout close timeout}); then the shared producer with
+     * {@code close(closeTimeout)}: buffered records get that long to be sent, the rest fail (their stages
+     * complete exceptionally); then the admin client, with the same timeout. The Kafka producer can outlast
+     * its timeout: it then forces the close but waits for its I/O thread without a bound, and that thread first
+     * finishes waiting for a broker it has a request for, such as the idempotent producer's id from a broker
+     * that never answered, for up to the producer's {@code request.timeout.ms} (30 s by default). Idempotent.
+     */
     @Override
     public void close() {
         if (closed) {
@@ -805,7 +814,12 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** How long closing waits for a consumer thread before interrupting it (default 10 s). */
+        /**
+         * How long closing waits (default 10 s): for a consumer thread before interrupting it, and as long again
+         * after that; and what the producer's and the admin client's {@code close(timeout)} get. The Kafka
+         * producer can take longer, up to its {@code request.timeout.ms}, against a broker that never answered
+         * (see {@link KafkaTransport#close()}).
+         */
         public Builder closeTimeout(Duration timeout) {
             this.closeTimeout = positive(timeout, "close timeout");
             return this;
