@@ -16,18 +16,16 @@ public final class KafkaSubscription implements Subscription {
     private final String group;
     private final TopicPattern pattern;
     private final ConsumerLoop loop;
-    private final Duration closeTimeout;
     private final CompletableFuture<Void> closeCalled = new CompletableFuture<>();
 
     /**
      * @param onClosed runs once, when {@link #close()} was called and the member's thread has ended (its
      *                 producer closed): from inside a handler, close cannot wait for that
      */
-    KafkaSubscription(String group, TopicPattern pattern, ConsumerLoop loop, Duration closeTimeout, Runnable onClosed) {
+    KafkaSubscription(String group, TopicPattern pattern, ConsumerLoop loop, Runnable onClosed) {
         this.group = group;
         this.pattern = pattern;
         this.loop = loop;
-        this.closeTimeout = closeTimeout;
         closeCalled.runAfterBoth(loop.finished(), onClosed);
     }
 
@@ -70,7 +68,7 @@ public final class KafkaSubscription implements Subscription {
      */
     @Override
     public void close() {
-        loop.close(closeTimeout);
+        loop.close();
         closeCalled.complete(null);
     }
 

@@ -314,9 +314,10 @@ public final class KafkaTransport implements Transport {
             }
         }
         ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, producers,
-                currentTransaction, config.pollTimeout, config.redeliveryBackoff, existingTopics, latestStarts);
+                currentTransaction, config.pollTimeout, config.redeliveryBackoff, config.closeTimeout, existingTopics,
+                latestStarts);
         KafkaSubscription[] holder = new KafkaSubscription[1];
-        KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop, config.closeTimeout,
+        KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop,
                 () -> {
                     // Once closed and its thread ended (its producer closed), not before: a subscription
                     // closed from its handler still commits its last batch with the member's transactional id.
@@ -816,7 +817,8 @@ public final class KafkaTransport implements Transport {
 
         /**
          * How long closing waits (default 10 s): for a consumer thread before interrupting it, and as long again
-         * after that; and what the producer's and the admin client's {@code close(timeout)} get. The Kafka
+         * after that; and what the Kafka clients' own {@code close(timeout)} get: each member's consumer (which
+         * leaves the group then) and transactional producer, the shared producer and the admin client. The Kafka
          * producer can take longer, up to its {@code request.timeout.ms}, against a broker that never answered
          * (see {@link KafkaTransport#close()}).
          */

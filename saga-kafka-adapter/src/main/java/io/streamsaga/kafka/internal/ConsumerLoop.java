@@ -71,6 +71,8 @@ public final class ConsumerLoop implements Runnable {
     private final ThreadLocal<Transaction> currentTransaction;
     private final Duration pollTimeout;
     private final Duration redeliveryBackoff;
+    /** How long closing waits for this loop's thread, and what its consumer's and producer's close get. */
+    private final Duration closeTimeout;
     private final Set<String> topicsBeforeSubscribe;
     private final Map<TopicPartition, Long> latestStarts;
 
@@ -89,6 +91,8 @@ public final class ConsumerLoop implements Runnable {
      *                               new one after a timeout; null when {@code transactionalProducer} is
      * @param currentTransaction     where the loop publishes its transaction while a handler runs, so sends from
      *                               the handler join it
+     * @param closeTimeout           how long {@link #close()} waits for the thread before interrupting it (and
+     *                               again after), and the timeout the consumer's and producer's own close get
      * @param topicsBeforeSubscribe  topics that existed when the subscription started; a group with no
      *                               committed offset starts at their end for {@link StartPosition#LATEST},
      *                               and at the beginning of any topic created later
@@ -99,7 +103,7 @@ public final class ConsumerLoop implements Runnable {
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
                         TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
-                        Duration redeliveryBackoff, Set<String> topicsBeforeSubscribe,
+                        Duration redeliveryBackoff, Duration closeTimeout, Set<String> topicsBeforeSubscribe,
                         Map<TopicPartition, Long> latestStarts) {
         this.group = group;
         this.pattern = pattern;
@@ -111,6 +115,7 @@ public final class ConsumerLoop implements Runnable {
         this.currentTransaction = currentTransaction;
         this.pollTimeout = pollTimeout;
         this.redeliveryBackoff = redeliveryBackoff;
+        this.closeTimeout = closeTimeout;
         this.topicsBeforeSubscribe = Set.copyOf(topicsBeforeSubscribe);
         this.latestStarts = Map.copyOf(latestStarts);
     }
@@ -459,8 +464,12 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
-    /** Stops the loop, waits for the thread (interrupting a handler stuck in a retry sleep), releases it. */
-    public void close(Duration timeout) {
+    /**
+     * Stops the loop and waits up to the close timeout for the thread; then interrupts it (a handler stuck in a
+     * retry sleep or a blocking call) and waits up to the close timeout again.
+     */
+    public void close() {
+        Duration timeout = closeTimeout;
         running = false;
         Thread t = thread;
         if (t == null) {
@@ -495,13 +504,13 @@ public final class ConsumerLoop implements Runnable {
             log.debug("final offset commit of group {} failed: {}", group, e.toString());
         }
         try {
-            consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(Duration.ofSeconds(5)));
+            consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(closeTimeout));
         } catch (RuntimeException e) {
             log.debug("closing the consumer of group {} failed: {}", group, e.toString());
         }
         if (transactionalProducer != null) {
             try {
-                transactionalProducer.close(Duration.ofSeconds(5));
+                transactionalProducer.close(closeTimeout);
             } catch (RuntimeException e) {
                 log.debug("closing the transactional producer of group {} failed: {}", group, e.toString());
             }
