@@ -110,7 +110,13 @@ public final class KafkaTransport implements Transport {
     private CompletableFuture<BrokerGroups> brokerGroupsListing;
     /** {@link Builder#consumerGroupsMaxAge} in nanoseconds, at most {@link Long#MAX_VALUE} (for ever). */
     private final long consumerGroupsMaxAgeNanos;
+    /**
+     * Set once, by the first {@link #close()}; read without a lock, but set, and checked before a member starts,
+     * under {@link #lifecycle}.
+     */
     private volatile boolean closed;
+    /** Orders {@link #close()} against a subscribe starting its member, so that close sees every member started. */
+    private final Object lifecycle = new Object();
 
     private KafkaTransport(Builder config) {
         this.config = config;
@@ -264,6 +270,9 @@ public final class KafkaTransport implements Transport {
      * transport or another {@code KafkaTransport} in this JVM) it returns without waiting, since the group's
      * rebalance waits for that handler to return (at {@link StartPosition#LATEST} it then reads the end
      * offsets, where the member starts).
+     *
+     * @throws ConfigurationException when the transport is closed, also when {@link #close()} was called while
+     *                                this subscribe was under way (no member is left running then)
      */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
@@ -328,8 +337,23 @@ public final class KafkaTransport implements Transport {
                     }
                 });
         holder[0] = subscription;
-        subscriptions.add(subscription);
-        loop.start("streamsaga-kafka-" + group + "-" + member);
+        boolean started;
+        synchronized (lifecycle) {
+            // close() may have run since the check above: once it has, it no longer sees new subscriptions
+            started = !closed;
+            if (started) {
+                subscriptions.add(subscription);
+                loop.start("streamsaga-kafka-" + group + "-" + member);
+            }
+        }
+        if (!started) {
+            consumer.close(Duration.ZERO);
+            if (transactional != null) {
+                transactional.close(Duration.ZERO);
+            }
+            releaseMember(group, member);
+            throw new ConfigurationException("the Kafka transport is closed (group '" + group + "')");
+        }
         if (fromTheGroupsHandler) {
             log.debug("group {} on {} subscribed from a handler of the group: its assignment comes once that handler"
                     + " returned, so subscribe does not wait for it", group, pattern);
@@ -587,14 +611,19 @@ public final class KafkaTransport implements Transport {
      * complete exceptionally); then the admin client, with the same timeout. The Kafka producer can outlast
      * its timeout: it then forces the close but waits for its I/O thread without a bound, and that thread first
      * finishes waiting for a broker it has a request for, such as the idempotent producer's id from a broker
-     * that never answered, for up to the producer's {@code request.timeout.ms} (30 s by default). Idempotent.
+     * that never answered, for up to the producer's {@code request.timeout.ms} (30 s by default). Idempotent:
+     * only the first call closes, a later or concurrent one returns at once. A {@link #subscribe} under way
+     * when it is called either started its member before, and that member is closed with the others, or
+     * fails with a {@link ConfigurationException} as after the close.
      */
     @Override
     public void close() {
-        if (closed) {
-            return;
+        synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
+            closed = true;
         }
-        closed = true;
         for (KafkaSubscription subscription : List.copyOf(subscriptions)) {
             subscription.close();
         }

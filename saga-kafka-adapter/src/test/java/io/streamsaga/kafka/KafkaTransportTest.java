@@ -2,6 +2,7 @@ package io.streamsaga.kafka;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
@@ -15,11 +16,15 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerInterceptor;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -42,6 +47,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -727,6 +733,66 @@ class KafkaTransportTest {
             send(later, "k", "last");
             await().atMost(WAIT).until(() -> seen.contains("last"));
             assertEquals(List.of("after", "last"), seen);
+        }
+    }
+
+    @Test
+    void aSubscribeThatTheTransportsCloseOvertakesLeavesNoMemberRunning() throws Exception {
+        // close() "stops every subscription and releases all threads": a subscribe past its closed check while
+        // close() ran (here creating its consumer) added and started its member after close had taken the
+        // subscriptions to close, so that member polled on, unclosed, after the transport was closed.
+        String topic = SharedKafkaBroker.unique("events");
+        CountDownLatch creatingConsumer = new CountDownLatch(1);
+        CountDownLatch transportClosed = new CountDownLatch(1);
+        KafkaTransport closing = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .consumerProperty(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, PausingInterceptor.class.getName())
+                .consumerProperty(PausingInterceptor.CONFIGURED, creatingConsumer)
+                .consumerProperty(PausingInterceptor.PROCEED, transportClosed)
+                .build();
+        CompletableFuture<Subscription> subscribed = CompletableFuture.supplyAsync(() -> closing.subscribe(
+                SharedKafkaBroker.unique("late"), TopicPattern.of(topic), StartPosition.EARLIEST, record -> { }));
+        try {
+            assertTrue(creatingConsumer.await(WAIT.toSeconds(), TimeUnit.SECONDS), "subscribe creates its consumer");
+            closing.close();
+            transportClosed.countDown();
+            ExecutionException refused = assertThrows(ExecutionException.class,
+                    () -> subscribed.get(WAIT.toSeconds(), TimeUnit.SECONDS));
+            assertInstanceOf(ConfigurationException.class, refused.getCause());
+            assertEquals(Set.of(), closing.subscriptions());
+        } finally {
+            transportClosed.countDown();
+            if (!subscribed.isCompletedExceptionally()) {
+                subscribed.get(WAIT.toSeconds(), TimeUnit.SECONDS).close();
+            }
+        }
+    }
+
+    /** Signals that a consumer is being created and holds its creation until told to go on. */
+    public static final class PausingInterceptor implements ConsumerInterceptor<String, byte[]> {
+        static final String CONFIGURED = "test.pausing.configured";
+        static final String PROCEED = "test.pausing.proceed";
+
+        @Override
+        public void configure(Map<String, ?> configs) {
+            ((CountDownLatch) configs.get(CONFIGURED)).countDown();
+            try {
+                ((CountDownLatch) configs.get(PROCEED)).await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public ConsumerRecords<String, byte[]> onConsume(ConsumerRecords<String, byte[]> records) {
+            return records;
+        }
+
+        @Override
+        public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        }
+
+        @Override
+        public void close() {
         }
     }
 
