@@ -26,6 +26,15 @@ package io.streamsaga.saga;
  *   <li>when a {@code before()} throws, the invocation ends there: that interceptor and the ones before it
  *       get {@code after()} with its error, the ones after it are called neither.</li>
  * </ul>
+ *
+ * <p><b>Failures.</b> What {@code before()} throws fails the invocation as if the user code had thrown it: an
+ * Exception is a failed attempt (retried per the step's policy), an {@code Error} stops the run as an Error in the
+ * action does ({@link SagaOrchestrator}: {@code recover()} runs it again). What {@code after()} throws is logged
+ * and ignored, an {@code Error} such as an {@code AssertionError} too (at ERROR), as a {@link SagaListener}'s is:
+ * the invocation already happened and its outcome is recorded as the saga's, whatever its interceptors do. Only an
+ * Error that stands for the process dying, a {@link VirtualMachineError} or a test's
+ * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run from {@code after()}, as it would in the
+ * action: the outcome is then not recorded, and {@code recover()} runs the invocation again.
  */
 public interface SagaInterceptor {
 
@@ -47,7 +56,8 @@ public interface SagaInterceptor {
 
     /**
      * After the invocation, with its error or null on success: once for each {@link #before} (see the
-     * pairing rule above). A RuntimeException it throws is logged and ignored.
+     * pairing rule above). What it throws is logged and ignored, an Error too, except a
+     * {@link VirtualMachineError} or a {@link io.streamsaga.saga.spi.SimulatedProcessCrash} (see "Failures" above).
      */
     default void after(Invocation invocation, Throwable error) {
     }

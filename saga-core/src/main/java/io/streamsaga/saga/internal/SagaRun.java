@@ -1782,11 +1782,20 @@ final class SagaRun<D> {
         }
     }
 
+    /**
+     * What {@code after()} throws is logged and ignored, an Error such as an AssertionError too: the invocation it
+     * ends already happened, and its outcome is the saga's (the listeners' rule). Only an Error that stands for the
+     * process dying stops the run, as it would in the action itself.
+     */
     private static void after(SagaInterceptor interceptor, SagaInterceptor.Invocation invocation, Throwable error) {
         try {
             interceptor.after(invocation, error);
-        } catch (RuntimeException e) {
+        } catch (VirtualMachineError | SimulatedProcessCrash e) {
+            throw e;
+        } catch (Exception e) { // also a checked one (a sneaky throw)
             log.warn("saga interceptor {} failed: {}", interceptor, e.toString());
+        } catch (Error e) {
+            log.error("saga interceptor {} failed: {}", interceptor, e.toString());
         }
     }
 
