@@ -18,11 +18,11 @@ package io.streamsaga.saga;
  *       another orchestrator taking the saga over: with a {@link SagaException} saying so; the saga resumes on
  *       {@code recover()}, whose new attempt is a new invocation). {@link SagaOrchestrator#cancel} ends none:
  *       the saga compensates only once the running action's stage completed (or timed out);</li>
- *   <li>a remote step: the invocation ({@link Kind#REPLY}) is the handling of its reply, decoding included;
- *       sending its command is none, so a reply that never comes leaves nothing open;</li>
- *   <li>a remote compensation: the invocation ({@link Kind#COMPENSATION}) lasts from its command to the
- *       handling of its reply, or to its timeout; a reply to a compensation that another process started
- *       (before a restart) is handled with no invocation;</li>
+ *   <li>a remote step or a remote compensation: the invocation ({@link Kind#REPLY} for a step's,
+ *       {@link Kind#COMPENSATION} for a compensation's) is the handling of its reply, decoding and reply handler
+ *       included, in whichever process receives it (also one that took the saga over after a restart); sending
+ *       its command is none, so a reply that never comes (a timeout) leaves nothing open. A failure injected by
+ *       {@code before()} thus happens after the participant acted, like a reply handler's rejection;</li>
  *   <li>when a {@code before()} throws, the invocation ends there: that interceptor and the ones before it
  *       get {@code after()} with its error, the ones after it are called neither.</li>
  * </ul>

@@ -107,8 +107,8 @@ final class SagaRun<D> {
          */
         Error abandonedWhileDriving;
         /**
-         * Per step, the interceptors' open invocation of its asynchronous action or of its compensation the
-         * driving thread does not wait for, from its {@code before()} to its {@code after()}: ended by its
+         * Per step, the interceptors' open invocation of its asynchronous action or of its asynchronous (or
+         * parallel member's) compensation, from its {@code before()} to its {@code after()}: ended by its
          * outcome, its timeout or the run stopping, whichever comes first ({@link #endInvocation}), so that
          * {@code after()} is called once. Null until the first opens.
          */
@@ -1092,10 +1092,13 @@ final class SagaRun<D> {
         inFlight[i] = true;
         CompletionStage<?> outcome;
         try {
-            openInvocation(i, before(SagaInterceptor.Kind.COMPENSATION, context));
-            outcome = step.remoteCompensation().isPresent() ? sendCompensationCommand(step, attempt, context, outboxed)
-                    : step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
-                    : compensateInParallel(step, input, context);
+            if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
+                outcome = sendCompensationCommand(step, attempt, context, outboxed);
+            } else {
+                openInvocation(i, before(SagaInterceptor.Kind.COMPENSATION, context));
+                outcome = step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
+                        : compensateInParallel(step, input, context);
+            }
         } catch (Exception e) { // includes a full executor: a failed attempt, retried per the compensation's policy
             now = null;
             settleCompensation(step, stepStates.get(i), rejectedCause(e));
@@ -1135,7 +1138,8 @@ final class SagaRun<D> {
 
     /**
      * The outcome of a compensation the driving thread did not wait for: succeeded when {@code cause} is null.
-     * Ends its invocation if this process opened it (not when the compensation was started before a restart).
+     * Ends its invocation if one is open (an asynchronous or parallel member's compensation started here; a remote
+     * compensation's invocation is the handling of its reply, ended there).
      */
     private void settleCompensation(SagaStep<D> step, StepState state, Throwable cause) {
         int i = step.index();
@@ -1184,13 +1188,19 @@ final class SagaRun<D> {
         }
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
         Throwable rejected = null;
-        try {
+        SagaInterceptor.Invocation invocation = null;
+        try { // the invocation is the reply's handling, its decoding too, as for a remote step's reply (onReply)
+            invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
             remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
         } catch (Exception e) {
-            rejected = e;
+            rejected = ended(invocation, e);
         } catch (Error e) {
+            after(invocation, e);
             abandon(e);
             throw e;
+        }
+        if (rejected == null) {
+            after(invocation, null);
         }
         now = null;
         Throwable outcome = rejected;

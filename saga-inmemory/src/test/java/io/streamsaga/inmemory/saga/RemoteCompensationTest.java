@@ -192,6 +192,19 @@ class RemoteCompensationTest {
     }
 
     @Test
+    void anInjectedFailureOfARemoteCompensationHappensWhenItsReplyIsHandledAfterTheParticipantActed() {
+        // As for a remote step: the invocation the kit fails is the handling of the reply, not the sending.
+        SagaRunReport<Airline, Booking> run = declinedBooking(airline -> { })
+                .failCompensation("reserve-seat", FailureMode.once())
+                .whenRun()
+                .expectCompensated()
+                .expectCompensations("reserve-seat");
+
+        assertEquals(2, run.fixture().releaseCommands.size(), "the retry sent the command again");
+        assertEquals(1, run.fixture().releases, "the airline released at the first command and deduped the second");
+    }
+
+    @Test
     void noReplyWithinTheStepsTimeoutFailsTheAttempt() {
         SagaRunReport<Airline, Booking> run = declinedBooking(airline -> airline.ignoresReleases = true)
                 .whenRun()

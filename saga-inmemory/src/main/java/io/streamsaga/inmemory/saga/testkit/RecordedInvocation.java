@@ -6,7 +6,7 @@ import io.streamsaga.saga.SagaInterceptor;
  * One recorded invocation of an action, a reply handler or a compensation during a test-kit run.
  *
  * @param sequence       order of the invocation within the run (across crashes and orchestrators)
- * @param kind           action, reply handling or compensation
+ * @param kind           action, a remote step's reply handling, or compensation (a remote one's: its reply handling)
  * @param sagaId         the saga instance
  * @param step           the step
  * @param attempt        the attempt number

@@ -77,7 +77,10 @@ public final class SagaTestKit<F, D> {
         return this;
     }
 
-    /** Fails the step's compensation as {@code mode} says. */
+    /**
+     * Fails the step's compensation as {@code mode} says (a remote compensation: the handling of its reply, after
+     * the participant undid; the retry sends the command again, for the participant to dedupe by its key).
+     */
     public SagaTestKit<F, D> failCompensation(String step, FailureMode mode) {
         compensationFailures.put(step, mode);
         return this;
