@@ -74,22 +74,46 @@ public final class VirtualScheduler implements Scheduler {
 
     /** Moves time forward to {@code target} (never backwards), running every task due up to it. */
     public void advanceTo(Instant target) {
-        while (true) {
-            Task next;
-            synchronized (lock) {
-                next = tasks.peek();
-                if (next == null || next.due.isAfter(target)) {
-                    if (target.isAfter(clock.instant())) {
-                        clock.set(target);
-                    }
-                    return;
-                }
-                tasks.poll();
-                if (next.due.isAfter(clock.instant())) {
-                    clock.set(next.due);
-                }
-            }
+        Task next;
+        while ((next = take(target, true)) != null) {
             next.task.run();
+        }
+    }
+
+    /**
+     * Runs the earliest pending task if it is due at or before {@code notAfter}, the clock moved to its deadline
+     * first (never backwards); the clock does not move otherwise. Returns whether a task ran. Lets a test settle
+     * what each task started (messages to deliver, work on other threads) before the next one runs, also among
+     * tasks due at the same instant.
+     */
+    public boolean runNext(Instant notAfter) {
+        Task next = take(notAfter, false);
+        if (next == null) {
+            return false;
+        }
+        next.task.run();
+        return true;
+    }
+
+    /**
+     * Removes the earliest task due at or before {@code notAfter} and moves the clock to its deadline; null when
+     * there is none, the clock then moved to {@code notAfter} if {@code moveToLimit} (in the same lock, so no task
+     * scheduled meanwhile is left behind the clock).
+     */
+    private Task take(Instant notAfter, boolean moveToLimit) {
+        synchronized (lock) {
+            Task next = tasks.peek();
+            if (next == null || next.due.isAfter(notAfter)) {
+                if (moveToLimit && notAfter.isAfter(clock.instant())) {
+                    clock.set(notAfter);
+                }
+                return null;
+            }
+            tasks.poll();
+            if (next.due.isAfter(clock.instant())) {
+                clock.set(next.due);
+            }
+            return next;
         }
     }
 

@@ -11,6 +11,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class VirtualSchedulerTest {
     private static final Instant START = Instant.parse("2026-01-01T00:00:00Z");
@@ -91,5 +93,24 @@ class VirtualSchedulerTest {
         assertEquals(START.plusSeconds(180), clock.instant());
         assertEquals(START.plusSeconds(180), saigon.instant());
         assertEquals(ZoneId.of("Asia/Ho_Chi_Minh"), saigon.getZone());
+    }
+
+    @Test
+    void runNextRunsOneTaskAtATimeAlsoAmongTasksDueAtTheSameInstant() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<String> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ofSeconds(5), () -> ran.add("first"));
+        scheduler.schedule(Duration.ofSeconds(5), () -> ran.add("second"));
+        scheduler.schedule(Duration.ofSeconds(9), () -> ran.add("later"));
+
+        assertFalse(scheduler.runNext(START.plusSeconds(4)));
+        assertEquals(START, scheduler.now(), "nothing due: the clock does not move");
+        assertTrue(scheduler.runNext(START.plusSeconds(8)));
+        assertEquals(List.of("first"), ran);
+        assertEquals(START.plusSeconds(5), scheduler.now());
+        assertTrue(scheduler.runNext(START.plusSeconds(8)));
+        assertFalse(scheduler.runNext(START.plusSeconds(8)));
+        assertEquals(List.of("first", "second"), ran);
+        assertEquals(START.plusSeconds(5), scheduler.now());
     }
 }

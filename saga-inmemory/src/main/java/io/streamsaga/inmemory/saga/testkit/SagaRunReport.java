@@ -165,8 +165,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     /**
      * Delivers every message and runs every timer (jumping the virtual clock from one due task to the
      * next) until nothing is left; after a simulated crash, closes the dead orchestrator and recovers on a
-     * fresh one over the same store. Each round first waits for the tasks of the environment's
-     * {@linkplain SagaTestEnvironment#executor() executor}. When the saga is then completed, compensated or
+     * fresh one over the same store. Timers run one at a time, each once the previous one's consequences settled:
+     * the tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} ended and the messages
+     * delivered, also between timers due at the same instant. When the saga is then completed, compensated or
      * resolved, the run is finished and closed (see the class comment); a settle that fails closes it too.
      */
     public SagaRunReport<F, D> settle() {
@@ -178,6 +179,16 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     private void settleRounds() {
+        settleUntil(null);
+        closeIfFinished();
+    }
+
+    /**
+     * Settles at each due time up to {@code until} (every due time when null): waits for the executor's tasks,
+     * recovers after a crash, delivers the messages, and only once nothing is left runs the next timer, one at a
+     * time, so that no timer (not even one due at the same instant) overtakes what the previous one started.
+     */
+    private void settleUntil(Instant until) {
         for (int round = 0; round < MAX_ROUNDS; round++) {
             environment.awaitExecutor();
             if (recoverIfCrashed()) {
@@ -188,12 +199,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 continue;
             }
             Optional<Instant> next = environment.scheduler().nextDueAt();
-            if (next.isEmpty()) {
-                closeIfFinished();
+            if (next.isEmpty() || (until != null && next.get().isAfter(until))) {
                 return;
             }
             try {
-                environment.scheduler().advanceTo(next.get());
+                environment.scheduler().runNext(next.get());
             } catch (SimulatedCrash crash) {
                 // recovered on the next round
             }
@@ -242,11 +252,13 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
-     * Moves the virtual clock forward (running the timers due meanwhile) and delivers the messages; waits for the
-     * tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} first and before each timer,
-     * so that work a timer started (a retry's) is not overtaken by a later one (its timeout). When the saga is then
-     * completed, compensated or resolved and nothing is left to deliver or run, the run is finished and closed
-     * (see the class comment); an advance that fails closes it too.
+     * Moves the virtual clock forward, settling the run at each due time on the way as {@link #settle()} does: the
+     * timers due up to the new instant run one at a time, each once the previous one's consequences settled (the
+     * environment's {@linkplain SagaTestEnvironment#executor() executor} idle, the messages delivered, what they
+     * scheduled for that instant run), so that work a timer started (a retry's, a reply a participant sends) is not
+     * overtaken by a later timer (the step's timeout), and nothing due by the new instant is left when it returns.
+     * When the saga is then completed, compensated or resolved and nothing is left to deliver or run, the run is
+     * finished and closed (see the class comment); an advance that fails closes it too.
      */
     public SagaRunReport<F, D> advance(Duration duration) {
         if (finished) {
@@ -256,20 +268,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         VirtualScheduler scheduler = environment.scheduler();
         Instant target = scheduler.now().plus(duration.isNegative() ? Duration.ZERO : duration);
         return driving(() -> {
-            try {
-                while (true) {
-                    environment.awaitExecutor();
-                    Optional<Instant> next = scheduler.nextDueAt();
-                    if (next.isEmpty() || next.get().isAfter(target)) {
-                        break;
-                    }
-                    scheduler.advanceTo(next.get());
-                }
-                scheduler.advanceTo(target);
-            } catch (SimulatedCrash crash) {
-                // recovered by deliver()
-            }
-            deliver();
+            settleUntil(target);
+            scheduler.advanceTo(target); // nothing is due by then: only moves the clock
             closeIfFinished();
         });
     }
