@@ -20,6 +20,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * Crash exploration: runs a saga once for every failure point and checks the invariants every run must
@@ -31,7 +32,11 @@ import java.util.function.Function;
  *       retry policy gives up, the saga needs attention and the explorer retries it as an operator would);</li>
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
- *       each followed by recovery on a fresh orchestrator over the same store.</li>
+ *       each followed by recovery on a fresh orchestrator over the same store;</li>
+ *   <li>when the saga can be cancelled once started ({@code whenStarted().cancel()} is accepted: it still waits
+ *       for a reply, a timer or a stage before its pivot), that cancellation, which must compensate, and a crash
+ *       right after and right before each of its writes, recovered the same way (a crash before its first write
+ *       loses the cancel with the process: the saga must then complete).</li>
  * </ul>
  * Invariants: the saga reaches the expected terminal state; nothing is left running (no active saga, no
  * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
@@ -128,6 +133,7 @@ public final class SagaCrashExplorer<F, D> {
                 }
             }
         }
+        exploreCancellation(scenarios);
         ExplorationReport report = new ExplorationReport(definition.name(), scenarios);
         if (!report.violations().isEmpty()) {
             throw new AssertionError("crash exploration of saga '" + definition.name() + "' found "
@@ -137,13 +143,54 @@ public final class SagaCrashExplorer<F, D> {
         return report;
     }
 
+    /**
+     * When the saga can be cancelled once started (as {@code whenStarted().cancel()} does: it still waits for a
+     * reply, a timer or a stage, before its pivot), the cancellation, then a crash right after and right before each
+     * of its writes, each followed by recovery. A crash before its first write loses the cancel (the call died with
+     * the process, nothing of it was stored): the saga goes on and completes.
+     */
+    private void exploreCancellation(List<ExplorationReport.Scenario> scenarios) {
+        String cancelled = "cancelled after it started";
+        SagaRunReport<F, D> probe = runCancelled(cancelled, 0, false, SagaStatus.COMPENSATED, scenarios);
+        if (probe == null) {
+            return;
+        }
+        int first = probe.writesBeforeCancel() + 1;
+        for (boolean before : new boolean[] {false, true}) {
+            for (int write = first; write <= probe.writes(); write++) {
+                boolean lost = before && write == first;
+                String name = (before ? "crash before write " : "crash after write ") + write + " while " + cancelled
+                        + (lost ? " (the cancel is lost)" : "");
+                if (runCancelled(name, write, before, lost ? SagaStatus.COMPLETED : SagaStatus.COMPENSATED, scenarios) == null) {
+                    scenarios.add(new ExplorationReport.Scenario(name, null, false,
+                            List.of(name + ": the saga could not be cancelled once started, unlike in '" + cancelled + "'")));
+                }
+            }
+        }
+    }
+
+    /** A cancellation scenario: null (and no scenario) when the saga cannot be cancelled once started. */
+    private SagaRunReport<F, D> runCancelled(String name, int crashAt, boolean crashBefore, SagaStatus expected,
+                                             List<ExplorationReport.Scenario> out) {
+        return run(name, Map.of(), Map.of(), () -> kit.runCancelled(crashAt, crashBefore), expected, out);
+    }
+
     private SagaRunReport<F, D> run(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
                                     int crashAt, boolean crashBefore, SagaStatus expected,
+                                    List<ExplorationReport.Scenario> out) {
+        return run(name, steps, compensations, () -> kit.run(steps, compensations, crashAt, crashBefore), expected, out);
+    }
+
+    private SagaRunReport<F, D> run(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
+                                    Supplier<SagaRunReport<F, D>> scenario, SagaStatus expected,
                                     List<ExplorationReport.Scenario> out) {
         List<String> violations = new ArrayList<>();
         SagaRunReport<F, D> report;
         try {
-            report = kit.run(steps, compensations, crashAt, crashBefore);
+            report = scenario.get();
+            if (report == null) {
+                return null;
+            }
         } catch (RuntimeException | AssertionError e) {
             out.add(new ExplorationReport.Scenario(name, null, false, List.of(name + ": the run failed: " + e)));
             throw new AssertionError("crash exploration scenario '" + name + "' could not run", e);

@@ -66,6 +66,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private boolean closed;
     /** Closed because the saga finished: settling or advancing it then has nothing left to do. */
     private boolean finished;
+    /** The writes made before the explorer cancelled the saga ({@link #cancelAfterStart}), else 0. */
+    private int writesBeforeCancel;
 
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
@@ -139,13 +141,20 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     /**
      * An operator call ({@code request}, the orchestrator's), then settles. A RuntimeException from the call is its
      * refusal, thrown before it changed anything (the engine records the RuntimeExceptions of the application's code
-     * as the saga's failures, so no other escapes it): the run stays open, as it was. An Error thrown while the call
-     * drives the saga, or a failure while settling, closes the run ({@link #driving}).
+     * as the saga's failures, so no other escapes it): the run stays open, as it was. The simulated crash of the
+     * run's crash point is recovered from while settling, as when it happens while the saga starts. Another Error
+     * thrown while the call drives the saga, or a failure while settling, closes the run ({@link #driving}).
      */
     private SagaRunReport<F, D> operate(Runnable request) {
         ensureOpen();
         try {
             request.run();
+        } catch (SimulatedCrash crash) {
+            if (!crashingStore.crashed()) { // not the kit's crash point: an Error of the application's code
+                closeAfter(crash);
+                throw crash;
+            }
+            // the process died during the call, as it may during the start: settling recovers
         } catch (Error e) {
             closeAfter(e);
             throw e;
@@ -280,6 +289,17 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      */
     public SagaRunReport<F, D> cancel() {
         return operate(() -> orchestrator.cancel(SAGA_ID));
+    }
+
+    /** {@link #cancel()} by the crash explorer, which numbers the crash points of the cancellation from here. */
+    SagaRunReport<F, D> cancelAfterStart() {
+        writesBeforeCancel = writes();
+        return cancel();
+    }
+
+    /** The writes made before the explorer cancelled the saga ({@link #cancelAfterStart}). */
+    int writesBeforeCancel() {
+        return writesBeforeCancel;
     }
 
     /**

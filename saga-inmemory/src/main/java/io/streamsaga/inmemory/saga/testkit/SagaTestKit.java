@@ -2,6 +2,8 @@ package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaStatus;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -103,6 +105,25 @@ public final class SagaTestKit<F, D> {
                             boolean crashBeforeWrite) {
         return new SagaRunReport<>(types, fixture, definition, steps, compensations, crashAt, crashBeforeWrite)
                 .start(data, true);
+    }
+
+    /**
+     * {@code whenStarted().cancel()} with a crash point: the run, or null when the saga cannot be cancelled once
+     * started (it finished while it started, or is past its pivot: the orchestrator refused), its run then closed.
+     */
+    SagaRunReport<F, D> runCancelled(int crashAt, boolean crashBeforeWrite) {
+        SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), crashAt,
+                crashBeforeWrite).start(data, false);
+        if (report.isClosed() || report.status() != SagaStatus.RUNNING) {
+            report.close();
+            return null;
+        }
+        try {
+            return report.cancelAfterStart();
+        } catch (SagaException refused) {
+            report.close();
+            return null;
+        }
     }
 
     TypeRegistry types() {

@@ -1,0 +1,161 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
+import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
+import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A test can cancel a saga once started ({@code whenStarted().cancel()}), so the crash explorer explores that path
+ * too: the cancellation, and a crash right after and right before each of its writes, each recovered on a fresh
+ * orchestrator (a crash during {@code cancel()} used to close the run and propagate, where one during the start is
+ * recovered, and the explorer never cancelled).
+ */
+class CancellationCrashExplorationTest {
+    record Trip(String id) {
+    }
+
+    record Book(String id) {
+    }
+
+    record Booked(String id) {
+    }
+
+    record CancelBooking(String id) {
+    }
+
+    record BookingCancelled(String id) {
+    }
+
+    static TypeRegistry types() {
+        return TypeRegistry.builder()
+                .register("book", 1, Book.class).register("booked", 1, Booked.class)
+                .register("cancel-booking", 1, CancelBooking.class).register("booking-cancelled", 1, BookingCancelled.class)
+                .build();
+    }
+
+    /**
+     * The agency's seat holds (local) and the airline (a participant that books at once, but answers 10 s later, and
+     * cancels at once), each effect applied once per idempotency key. A cancellation that comes first leaves a
+     * tombstone: the booking is then refused.
+     */
+    static final class Agency {
+        private final Set<String> keys = new HashSet<>();
+        int holds;
+        int releases;
+        int bookings;
+        int cancellations;
+
+        Agency(SagaTestEnvironment env) {
+            env.bus().subscribe("airline", "book-commands", Book.class, (command, ctx) -> {
+                Message message = ctx.message();
+                String key = message.header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow();
+                synchronized (this) {
+                    if (!keys.contains("cancel:" + key + "/compensation") && keys.add("book:" + key)) {
+                        bookings++;
+                    }
+                }
+                env.scheduler().schedule(Duration.ofSeconds(10),
+                        () -> SagaMessages.reply(env.bus(), message, new Booked(command.id())));
+            });
+            env.bus().subscribe("airline", "cancel-commands", CancelBooking.class, (command, ctx) -> {
+                String key = ctx.message().header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow();
+                synchronized (this) {
+                    if (keys.add("cancel:" + key) && keys.contains("book:"
+                            + key.substring(0, key.length() - "/compensation".length()))) {
+                        cancellations++;
+                    }
+                }
+                SagaMessages.reply(env.bus(), ctx.message(), new BookingCancelled(command.id()));
+            });
+        }
+
+        synchronized String hold(String key) {
+            if (keys.add("hold:" + key)) {
+                holds++;
+            }
+            return key;
+        }
+
+        synchronized void release(String key) {
+            if (keys.contains("hold:" + key) && keys.add("release:" + key)) {
+                releases++;
+            }
+        }
+    }
+
+    static SagaDefinition<Trip> definition(Agency agency) {
+        return SagaDefinition.builder("trip", Trip.class)
+                .step("hold-seat").action((trip, ctx) -> {
+                    agency.hold(ctx.idempotencyKey());
+                    return trip;
+                })
+                .compensation((trip, ctx) -> agency.release(ctx.idempotencyKey()))
+                .remoteStep("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                .onReply(Booked.class, (trip, reply) -> trip)
+                .compensationCommand("cancel-commands", (trip, ctx) -> new CancelBooking(trip.id()))
+                .onCompensationReply(BookingCancelled.class, (trip, reply) -> { })
+                .timeout(Duration.ofSeconds(30)).retry(RetryPolicy.NONE)
+                .step("confirm").action((trip, ctx) -> trip)
+                .build();
+    }
+
+    private static void consistent(Agency agency, SagaRunReport<Agency, Trip> run) {
+        assertTrue(agency.holds <= 1 && agency.releases <= 1 && agency.bookings <= 1 && agency.cancellations <= 1,
+                "an effect was applied twice");
+        if (run.status() == SagaStatus.COMPLETED) {
+            assertEquals(List.of(1, 1, 0, 0), List.of(agency.holds, agency.bookings, agency.releases, agency.cancellations));
+        } else {
+            assertEquals(agency.holds, agency.releases, "holds vs releases");
+            assertEquals(agency.bookings, agency.cancellations, "bookings vs cancellations");
+        }
+    }
+
+    @Test
+    void explorationCancelsTheSagaOnceStartedAndCrashesRightAfterAndRightBeforeEachWriteOfTheCancellation() {
+        ExplorationReport report = SagaCrashExplorer.forSaga(Agency::new, CancellationCrashExplorationTest::definition,
+                        new Trip("t-1"))
+                .types(types())
+                .invariant(CancellationCrashExplorationTest::consistent)
+                .explore();
+
+        List<ExplorationReport.Scenario> cancelled = report.scenarios().stream()
+                .filter(s -> s.name().contains("cancelled after it started")).toList();
+        List<String> names = cancelled.stream().map(ExplorationReport.Scenario::name).toList();
+        assertTrue(names.contains("cancelled after it started"), "scenarios: " + names);
+        assertTrue(cancelled.stream().filter(s -> s.name().startsWith("crash after write") && s.crashedAndRecovered()).count() >= 2,
+                "scenarios: " + names);
+        assertTrue(cancelled.stream().filter(s -> s.name().startsWith("crash before write") && s.crashedAndRecovered()).count() >= 2,
+                "scenarios: " + names);
+        assertEquals(1, cancelled.stream().filter(s -> s.name().endsWith("(the cancel is lost)")
+                && s.finalStatus() == SagaStatus.COMPLETED).count(), "scenarios: " + names);
+        assertTrue(cancelled.stream().filter(s -> !s.name().endsWith("(the cancel is lost)"))
+                .allMatch(s -> s.finalStatus() == SagaStatus.COMPENSATED), "scenarios: " + cancelled);
+    }
+
+    @Test
+    void explorationOfASagaThatFinishesWhileItStartsHasNoCancellationScenario() {
+        ExplorationReport report = SagaCrashExplorer.forSaga(SagaDefinition.builder("local", Trip.class)
+                        .step("a").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
+                        .step("b").action((trip, ctx) -> trip)
+                        .build(), new Trip("t-2"))
+                .explore();
+
+        assertTrue(report.scenarios().stream().noneMatch(s -> s.name().contains("cancelled")), report.scenarios().toString());
+    }
+}
