@@ -7,6 +7,7 @@ import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
+import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
@@ -308,6 +309,48 @@ class SagaTestKitCloseTest {
         assertEquals("release failed", error.getMessage());
         assertTrue(report.isClosed(), "the run of a skipCompensation() that threw left open");
         assertTrue(isClosed(report.environment()), "the environment of a skipCompensation() that threw left open");
+    }
+
+    /*
+     * A SimulatedCrash the application throws is not the run's crash point: nothing recovers the saga from it, so
+     * the kit throws it as any other Error (it used to swallow it while starting and while running a timer,
+     * leaving the saga RUNNING with no run driving it and the test told nothing).
+     */
+
+    @Test
+    void aSimulatedCrashTheApplicationThrowsWhileTheSagaStartsClosesTheRunAndIsThrown() {
+        List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
+        SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
+            environments.add(env);
+            return new Shop(env);
+        }, shop -> SagaDefinition.builder("shop", Order.class)
+                .step("reserve").action((order, ctx) -> {
+                    throw new SimulatedCrash("thrown by the application");
+                })
+                .build(), new Order("o-1"));
+
+        SimulatedCrash crash = assertThrows(SimulatedCrash.class, kit::whenRun);
+
+        assertEquals("thrown by the application", crash.getMessage());
+        assertTrue(isClosed(environments.get(0)), "the run of a start that threw left open");
+    }
+
+    @Test
+    void aSimulatedCrashTheApplicationThrowsFromATimerClosesTheRunAndIsThrown() {
+        SagaRunReport<Shop, Order> report = SagaTestKit.given(Shop::new, shop -> SagaDefinition.builder("shop", Order.class)
+                        .step("reserve").action((order, ctx) -> order).compensation((order, ctx) -> {
+                            throw new SimulatedCrash("thrown by the application");
+                        })
+                        .step("wait").asyncAction((order, ctx) -> new CompletableFuture<Order>())
+                        .timeout(Duration.ofMinutes(1)).retry(RetryPolicy.NONE)
+                        .build(), new Order("o-1"))
+                .whenStarted();
+
+        SimulatedCrash crash = assertThrows(SimulatedCrash.class, () -> report.advance(Duration.ofMinutes(1)));
+
+        assertEquals("thrown by the application", crash.getMessage());
+        assertTrue(report.isClosed(), "the run of an advance that threw left open");
+        assertTrue(isClosed(report.environment()), "the environment of an advance that threw left open");
     }
 
     @Test

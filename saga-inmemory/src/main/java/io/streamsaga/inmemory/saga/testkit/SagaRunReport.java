@@ -113,7 +113,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             try {
                 latest = orchestrator.start(definition, SAGA_ID, "test", data);
             } catch (SimulatedCrash crash) {
-                // the process died right after a write; settle() recovers
+                requireCrashPoint(crash); // the process died at a write; settling recovers
             }
             if (settle) {
                 settleRounds();
@@ -160,6 +160,17 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             throw e;
         }
         return driving(this::settleRounds);
+    }
+
+    /**
+     * Rethrows {@code crash} unless it is the run's crash point (the store's), which the next settling round recovers
+     * from: a {@link SimulatedCrash} the application's code throws is an Error like any other, nothing recovers the
+     * saga from it, so it must fail the test rather than leave the saga running with no run driving it.
+     */
+    private void requireCrashPoint(SimulatedCrash crash) {
+        if (!crashingStore.crashed()) {
+            throw crash;
+        }
     }
 
     /** Closes the run after {@code failure} without hiding it: a failure to close is suppressed in it. */
@@ -214,7 +225,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             try {
                 environment.scheduler().runNext(next.get());
             } catch (SimulatedCrash crash) {
-                // recovered on the next round
+                requireCrashPoint(crash); // recovered on the next round
             }
         }
         throw new AssertionError("the saga did not settle after " + MAX_ROUNDS + " rounds (a step failing forever?); status "
