@@ -1,6 +1,10 @@
 package io.streamsaga.inmemory.saga.testkit;
 
+import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaInterceptor;
+import io.streamsaga.saga.SagaMessages;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -17,7 +21,9 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /**
      * A compensation attempt starting ({@code started}) or succeeding, in the order they happened: unlike
-     * the {@link RecordedInvocation}s, which are recorded as invocations end, it tells when each started.
+     * the {@link RecordedInvocation}s, which are recorded as invocations end, it tells when each started. A remote
+     * compensation starts when its command is published ({@link #commandObserver()}): its invocation is only the
+     * handling of its reply, after the participant undid (that handling is recorded as a start too, a later one).
      */
     record CompensationEvent(String step, boolean started) {
     }
@@ -53,6 +59,25 @@ final class RecordingInterceptor implements SagaInterceptor {
         if (invocation.kind() == Kind.COMPENSATION && error == null) {
             compensations.add(new CompensationEvent(invocation.context().step(), false));
         }
+    }
+
+    /** Records the start of a remote compensation when the orchestrator publishes its command. */
+    MessageInterceptor commandObserver() {
+        return new MessageInterceptor() {
+            @Override
+            public Message beforePublish(Message message, EventCodec codec) {
+                // A compensation's command names the reply topic; its reply, which has the same phase, does not.
+                if (SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null))
+                        && message.header(SagaMessages.REPLY_TOPIC).isPresent()) {
+                    compensationStarted(message.header(SagaMessages.STEP).orElse(""));
+                }
+                return message;
+            }
+        };
+    }
+
+    private synchronized void compensationStarted(String step) {
+        compensations.add(new CompensationEvent(step, true));
     }
 
     synchronized List<CompensationEvent> compensationEvents() {

@@ -42,8 +42,8 @@ import java.util.function.Supplier;
  * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
  * store's history; if the saga did not complete, every step that took effect was compensated, with its
  * idempotency key, groups in reverse order (a step's compensation starts only after those of the later
- * groups succeeded; a parallel group's members may overlap), and no step that never took effect was
- * compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
+ * groups succeeded, a remote one when its command is sent; a parallel group's members may overlap), and no
+ * step that never took effect was compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
  * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
  * every violation. Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
  * bus, transport, clock, executor), so an invariant must not keep its report to drive it later. Not thread-safe.

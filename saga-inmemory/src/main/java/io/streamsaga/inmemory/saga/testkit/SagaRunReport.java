@@ -72,7 +72,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, int crashAt, boolean crashBeforeWrite) {
-        this.environment = new SagaTestEnvironment(types);
+        // Created first: it also sees the commands the bus publishes (a remote compensation starts with its command).
+        this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
+        this.environment = new SagaTestEnvironment(types, interceptor.commandObserver());
         try {
             this.fixture = fixtureFactory.apply(environment);
             this.definition = definitionFactory.apply(fixture);
@@ -84,7 +86,6 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                     throw new AssertionError("step '" + step + "' has no compensation to fail");
                 }
             }
-            this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
             this.crashingStore = new CrashingSagaStore(environment.store(), crashAt, crashBeforeWrite);
             this.orchestrator = newOrchestrator(crashingStore);
         } catch (RuntimeException | Error e) {

@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
@@ -28,11 +29,13 @@ public final class SagaTestEnvironment {
     private final InMemorySagaStore store;
     private final KitExecutor executor = new KitExecutor();
 
-    SagaTestEnvironment(TypeRegistry types) {
+    /** {@code observer}: sees what the bus publishes (the kit records when remote compensations start). */
+    SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer) {
         this.transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         this.scheduler = new VirtualScheduler();
         // Participants' handlers are not retried by the bus: their failures are the saga's to handle.
-        this.bus = EventBus.builder(transport).types(types).scheduler(scheduler).retryPolicy(RetryPolicy.NONE).build();
+        this.bus = EventBus.builder(transport).types(types).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+                .interceptor(observer).build();
         this.store = new InMemorySagaStore();
     }
 
