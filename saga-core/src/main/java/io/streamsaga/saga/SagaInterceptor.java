@@ -33,8 +33,8 @@ package io.streamsaga.saga;
  * and ignored, an {@code Error} such as an {@code AssertionError} too (at ERROR), as a {@link SagaListener}'s is:
  * the invocation already happened and its outcome is recorded as the saga's, whatever its interceptors do. Only an
  * Error that stands for the process dying, a {@link VirtualMachineError} or a test's
- * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run from {@code after()}, as it would in the
- * action: the outcome is then not recorded, and {@code recover()} runs the invocation again.
+ * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run from {@code after()} (a reply's handling's
+ * too), as it would in the action: the outcome is then not recorded, and {@code recover()} runs the invocation again.
  */
 public interface SagaInterceptor {
 

@@ -856,18 +856,40 @@ final class SagaRun<D> {
             result = remote.onReply().onReply(data, decoded);
         } catch (Exception e) {
             now = null;
-            Exception cause = ended(invocation, e);
+            Exception cause = endedHandling(invocation, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
             recordAndDrive(() -> onActionFailure(step, cause, true));
             return;
         } catch (Error e) {
-            after(invocation, e);
-            abandon(e);
+            endedHandling(invocation, e);
             throw e;
         }
         now = null;
-        after(invocation, null);
+        endedHandling(invocation, null);
         recordAndDrive(() -> onActionSuccess(step, result));
+    }
+
+    /**
+     * Ends the invocation of a reply's handling, which runs outside {@link #drive()}: when {@code error} is an Error,
+     * or an {@code after()} throws one (the process dying: see {@link #after(SagaInterceptor, SagaInterceptor.Invocation,
+     * Throwable)}), the run stops there as in a drive pass ({@link #abandon}) and it is thrown. Returns the failure
+     * of a handling that threw an Exception ({@link #ended}).
+     */
+    private Exception endedHandling(SagaInterceptor.Invocation invocation, Throwable error) {
+        try {
+            if (error instanceof Exception e) {
+                return ended(invocation, e);
+            }
+            after(invocation, error);
+        } catch (Error e) {
+            abandon(e);
+            throw e;
+        }
+        if (error instanceof Error e) {
+            abandon(e);
+            throw e;
+        }
+        return null;
     }
 
     /** Arms the attempt's timeout, if the step has one; false when the run stopped instead ({@link #arm}). */
@@ -1193,15 +1215,12 @@ final class SagaRun<D> {
             invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
             remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
         } catch (Exception e) {
-            rejected = ended(invocation, e);
+            rejected = e;
         } catch (Error e) {
-            after(invocation, e);
-            abandon(e);
+            endedHandling(invocation, e);
             throw e;
         }
-        if (rejected == null) {
-            after(invocation, null);
-        }
+        rejected = endedHandling(invocation, rejected);
         now = null;
         Throwable outcome = rejected;
         recordAndDrive(() -> settleCompensation(step, state, outcome));

@@ -1,13 +1,20 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaInterceptor;
+import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -17,6 +24,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,8 +38,32 @@ class ErrorInAnInterceptorTest {
     record Data(String id) {
     }
 
+    record Reserve(String id) {
+    }
+
+    record Reserved(String id) {
+    }
+
+    record Release(String id) {
+    }
+
+    record Released(String id) {
+    }
+
     private final InMemorySagaStore store = new InMemorySagaStore();
     private final List<String> ran = new CopyOnWriteArrayList<>();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("reserve", 1, Reserve.class).register("reserved", 1, Reserved.class)
+                    .register("release", 1, Release.class).register("released", 1, Released.class).build())
+            .build();
+
+    @AfterEach
+    void closeBus() {
+        bus.close();
+        transport.close();
+    }
 
     private SagaDefinition<Data> definition() {
         return SagaDefinition.builder("intercepted-saga", Data.class)
@@ -53,11 +85,17 @@ class ErrorInAnInterceptorTest {
 
     /** Throws {@code error} from the after() of step {@code step}'s action (once when {@code once}). */
     private static SagaInterceptor throwingAfter(String step, Error error, boolean once) {
+        return throwingAfter(null, step, error, once);
+    }
+
+    /** Throws {@code error} from the after() of step {@code step}'s invocations of {@code kind} (any when null). */
+    private static SagaInterceptor throwingAfter(SagaInterceptor.Kind kind, String step, Error error, boolean once) {
         AtomicBoolean thrown = new AtomicBoolean();
         return new SagaInterceptor() {
             @Override
             public void after(Invocation invocation, Throwable failure) {
-                if (invocation.context().step().equals(step) && (!once || thrown.compareAndSet(false, true))) {
+                if ((kind == null || invocation.kind() == kind) && invocation.context().step().equals(step)
+                        && (!once || thrown.compareAndSet(false, true))) {
                     throw error;
                 }
             }
@@ -113,6 +151,72 @@ class ErrorInAnInterceptorTest {
             assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
             assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
             assertEquals(List.of("reserve", "reserve", "book"), ran, "its outcome was never stored: it runs again");
+        }
+    }
+
+    /** A remote step whose participant reserves and releases at once, then a payment that is declined when asked. */
+    private SagaDefinition<Data> remoteReservation(boolean declined) {
+        bus.subscribe("participant", "reserve-commands", Reserve.class,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Reserved(command.id())));
+        bus.subscribe("participant", "release-commands", Release.class,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Released(command.id())));
+        return SagaDefinition.builder("intercepted-saga", Data.class)
+                .remoteStep("reserve").command("reserve-commands", (d, ctx) -> new Reserve(d.id()))
+                .onReply(Reserved.class, (d, reply) -> d)
+                .compensationCommand("release-commands", (d, ctx) -> new Release(d.id()))
+                .onCompensationReply(Released.class, (d, reply) -> { })
+                .step("pay").action((d, ctx) -> {
+                    if (declined) {
+                        throw new IllegalStateException("card declined");
+                    }
+                    return d;
+                }).retry(RetryPolicy.NONE)
+                .build();
+    }
+
+    private SagaOrchestrator orchestratorOnTheBus(SagaDefinition<?> definition, SagaInterceptor interceptor) {
+        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).interceptor(interceptor)
+                .register(definition).build();
+    }
+
+    /*
+     * The handling of a reply is an invocation too: a simulated crash in its after() stops the run as one in an
+     * action's does (its result fails, recover() resumes the saga); it used to escape the reply's handling with the
+     * run still registered and going on, so recover() resumed nothing.
+     */
+
+    @Test
+    void aSimulatedCrashInTheAfterOfAReplysHandlingStopsTheRunAndRecoverResumesIt() {
+        SagaDefinition<Data> definition = remoteReservation(false);
+        try (SagaOrchestrator orchestrator = orchestratorOnTheBus(definition, throwingAfter(SagaInterceptor.Kind.REPLY,
+                "reserve", new SimulatedCrash("the process died in an interceptor"), true))) {
+            orchestrator.start(definition, "saga-1", null, new Data("a"));
+            transport.drainAll();
+
+            assertTrue(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally(),
+                    "the run stopped where the process died");
+            assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+            assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
+            transport.drainAll();
+            assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        }
+    }
+
+    @Test
+    void aSimulatedCrashInTheAfterOfARemoteCompensationsReplyHandlingStopsTheRunAndRecoverResumesIt() {
+        SagaDefinition<Data> definition = remoteReservation(true);
+        try (SagaOrchestrator orchestrator = orchestratorOnTheBus(definition, throwingAfter(SagaInterceptor.Kind.COMPENSATION,
+                "reserve", new SimulatedCrash("the process died in an interceptor"), true))) {
+            orchestrator.start(definition, "saga-1", null, new Data("a"));
+            transport.drainAll();
+
+            assertTrue(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally(),
+                    "the run stopped where the process died");
+            assertEquals(SagaStatus.COMPENSATING, store.find("saga-1").orElseThrow().status());
+            assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
+            transport.drainAll();
+            assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+            assertFalse(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally());
         }
     }
 }
