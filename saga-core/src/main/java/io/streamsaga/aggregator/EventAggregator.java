@@ -170,7 +170,6 @@ public final class EventAggregator implements AutoCloseable {
                 return;
             }
             arm(key, toSave.deadline()); // replaces the timeout with the tombstone's end
-            metric("completed");
             try {
                 release(toSave);
             } catch (Exception | Error e) {
@@ -184,13 +183,16 @@ public final class EventAggregator implements AutoCloseable {
 
     /**
      * Runs the releaser on a group saved {@link GroupState#RELEASING}, then records it {@link GroupState#COMPLETED}:
-     * released, so that a part of it arriving again is a duplicate.
+     * released, so that a part of it arriving again is a duplicate. The group counts as completed there, once,
+     * whatever number of releases failed before (each reopened it).
      */
     private void release(AggregationGroup releasing) throws Exception {
         AggregationGroup completed = releasing.withState(GroupState.COMPLETED, releasing.deadline())
                 .withVersion(releasing.version() + 1);
         config.releaser().release(new Aggregate(completed, false, bus.codec()));
-        if (!config.store().save(completed)) {
+        if (config.store().save(completed)) {
+            metric("completed");
+        } else {
             // another instance recorded the release first (the completing part redelivered to it meanwhile)
             log.debug("group '{}' of aggregator '{}' changed during its release; recorded as released elsewhere",
                     releasing.key(), config.name());

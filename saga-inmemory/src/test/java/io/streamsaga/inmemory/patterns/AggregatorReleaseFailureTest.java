@@ -1,0 +1,82 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryMetrics;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * docs/patterns.md (aggregator): "A releaser that throws reopens the group and the bus retries the part, which
+ * completes the group again". A group released after failed releases is one completed group.
+ */
+class AggregatorReleaseFailureTest {
+    record Item(String orderId, int n) {
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final InMemoryMetrics metrics = new InMemoryMetrics();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).metrics(metrics)
+            .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
+    private final InMemoryAggregationStore store = new InMemoryAggregationStore();
+    private final List<Aggregate> released = new CopyOnWriteArrayList<>();
+    private final AtomicBoolean failing = new AtomicBoolean(true);
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private EventAggregator.Builder aggregator() {
+        return EventAggregator.builder(bus, store).name("items").correlateByField("orderId").onRelease(aggregate -> {
+            if (failing.get()) {
+                throw new IllegalStateException("downstream unavailable");
+            }
+            released.add(aggregate);
+        });
+    }
+
+    private Message item(int n) {
+        bus.publish("item", "o-1", new Item("o-1", n)).toCompletableFuture().join();
+        List<Message> items = transport.messages("item");
+        return items.get(items.size() - 1);
+    }
+
+    private long completed() {
+        return metrics.counter(EventAggregator.GROUPS_METRIC, Map.of("aggregator", "items", "outcome", "completed"));
+    }
+
+    @Test
+    void aGroupReleasedAfterAFailedReleaseCountsAsOneCompletedGroup() throws Exception {
+        EventAggregator aggregator = aggregator().completeOnSize(2).build();
+        aggregator.accept(item(1));
+        Message last = item(2);
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(last)); // released, the releaser threw
+        assertEquals(0, completed(), "a group whose release failed is not completed (it is open again)");
+        failing.set(false);
+
+        aggregator.accept(last); // the bus's retry of the part completes and releases the reopened group
+
+        assertEquals(1, released.size());
+        assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(1, completed(), "one group completed once, however many releases it took");
+        aggregator.close();
+    }
+}
