@@ -54,6 +54,10 @@ import java.util.function.Predicate;
  *       completed a group (its last part, unacknowledged when the process died) releases a group still
  *       RELEASING again (reopening it, as a first release does, should the releaser throw), while a part of a
  *       COMPLETED group arriving again is only a duplicate.</li>
+ *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
+ *       should that part never come back, the group's timeout closes it, or without a timeout the release is
+ *       retried on the {@link Scheduler} (after as long as the group had been open, at least 1 s, at most
+ *       {@code keepClosed}) until it succeeds.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -139,9 +143,10 @@ public final class EventAggregator implements AutoCloseable {
                         release(closed);
                     } catch (Exception | Error e) {
                         // As a failed release of the normal path: reopened, so that the bus's retry of the part (or
-                        // its replay from the DLT) completes it again, or its timeout (restarted) closes it, rather
-                        // than left RELEASING until keepClosed deletes it with parts never released.
-                        reopen(closed, config.timeout() == null ? null : now.plus(config.timeout()));
+                        // its replay from the DLT) completes it again, or its timeout (restarted) closes it, or
+                        // without a timeout a retry of the release does, rather than left RELEASING until
+                        // keepClosed deletes it with parts never released.
+                        reopen(closed, now.plus(retryAfter(closed, now)));
                         throw e;
                     }
                 }
@@ -173,7 +178,7 @@ public final class EventAggregator implements AutoCloseable {
             try {
                 release(toSave);
             } catch (Exception | Error e) {
-                reopen(toSave, candidate.deadline());
+                reopen(toSave, candidate.deadline() != null ? candidate.deadline() : now.plus(retryAfter(candidate, now)));
                 throw e;
             }
             return;
@@ -229,7 +234,8 @@ public final class EventAggregator implements AutoCloseable {
 
     /**
      * A failed release puts the group back to open, with all its parts and {@code deadline} as its timeout, so
-     * the retried part completes it again.
+     * the retried part completes it again; should that part never come back, the deadline closes the group: its
+     * timeout, or without one a retry of the release ({@link #retryRelease}).
      */
     private void reopen(AggregationGroup released, Instant deadline) {
         AggregationGroup reopened = released.withState(GroupState.OPEN, deadline).withVersion(released.version() + 1);
@@ -304,6 +310,14 @@ public final class EventAggregator implements AutoCloseable {
                 arm(key, group.deadline()); // another instance moved the deadline
                 return;
             }
+            if (group.isOpen() && config.timeout() == null && config.completion().test(group)) {
+                // Only a failed release leaves a complete group open: without a timeout, its deadline retries the
+                // release rather than wait for a retry or replay of its part that may never come.
+                if (retryRelease(group, now)) {
+                    return;
+                }
+                continue;
+            }
             boolean takeOver = group.state() == GroupState.TIMING_OUT;
             if (!group.isOpen() && !takeOver) {
                 if (config.store().delete(config.name(), key, group.version())) {
@@ -340,6 +354,30 @@ public final class EventAggregator implements AutoCloseable {
     }
 
     /**
+     * Releases again a complete group that a failed release reopened; should the releaser throw again, reopens
+     * it for the next retry. Returns false when the group changed meanwhile (read it again).
+     */
+    private boolean retryRelease(AggregationGroup group, Instant now) {
+        AggregationGroup releasing = group.withState(GroupState.RELEASING, now.plus(config.keepClosed()))
+                .withVersion(group.version() + 1);
+        if (!config.store().save(releasing)) {
+            return false;
+        }
+        log.info("retrying the release of group '{}' of aggregator '{}' that failed before", group.key(), config.name());
+        arm(group.key(), releasing.deadline());
+        try {
+            release(releasing);
+        } catch (Exception | Error e) {
+            reopen(releasing, now.plus(retryAfter(group, now)));
+            if (e instanceof Error error) {
+                throw error;
+            }
+            log.error("release of group '{}' of aggregator '{}' failed again; will retry", group.key(), config.name(), e);
+        }
+        return true;
+    }
+
+    /**
      * How long the instance that saved a group {@link GroupState#TIMING_OUT} has to finish its outcome before
      * another instance may take it over: the group's timeout (the keep-closed time when none is configured).
      */
@@ -348,11 +386,11 @@ public final class EventAggregator implements AutoCloseable {
     }
 
     /**
-     * How long a group whose timeout outcome failed stays open before the timeout runs again: the configured
-     * timeout, or, for a group stored with a deadline by an aggregator that had one (the timeout was since
-     * removed from the configuration), as long as the group had been open when its outcome ran (at least 1 s),
-     * but no longer than the keep-closed time: a group met long after its deadline (nothing ran meanwhile) is
-     * not postponed by its age.
+     * How long a group whose timeout outcome or release failed stays open before its deadline runs again: the
+     * configured timeout, or without one (a release failed, or the group was stored with a deadline by an
+     * aggregator that had a timeout since removed from the configuration) as long as the group had been open
+     * when the outcome ran (at least 1 s, so retries back off), but no longer than the keep-closed time: a group
+     * met long after its deadline (nothing ran meanwhile) is not postponed by its age.
      */
     private Duration retryAfter(AggregationGroup timingOut, Instant now) {
         if (config.timeout() != null) {

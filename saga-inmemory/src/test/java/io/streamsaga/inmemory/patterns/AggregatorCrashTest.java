@@ -172,11 +172,33 @@ class AggregatorCrashTest {
         }).build();
         assertThrows(IllegalStateException.class, () -> after.accept(last)); // redelivered, then dead-lettered
         failing[0] = false;
-        scheduler.advance(Duration.ofHours(3)); // past keepClosed (1 h)
 
-        after.accept(last); // replayed from the DLT, as after a failed release on the normal path
+        after.accept(last); // replayed from the DLT (before the retry of the release), as on the normal path
 
         assertEquals(1, released.size(), "the group is still there, open with its parts, and the replayed part completes it");
+        assertEquals(2, released.get(0).group().size());
+        assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
+        scheduler.advance(Duration.ofHours(3)); // the retry the failed release scheduled finds it released
+        assertEquals(1, released.size());
+    }
+
+    @Test
+    void aRedeliveredCompletingPartWhoseReleaseFailsWithoutATimeoutIsReleasedByARetryWhenTheReplayNeverComes() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        Message last = crashWhileReleasing(aggregator(dying).completeOnSize(2), dying);
+        boolean[] failing = {true};
+        EventAggregator after = aggregator(durable).completeOnSize(2).onRelease(aggregate -> {
+            if (failing[0]) {
+                throw new IllegalStateException("downstream unavailable");
+            }
+            released.add(aggregate);
+        }).build();
+        assertThrows(IllegalStateException.class, () -> after.accept(last)); // redelivered, then dead-lettered
+        failing[0] = false;
+
+        scheduler.advance(Duration.ofHours(1)); // keepClosed (1 h): nobody replays the dead-lettered part
+
+        assertEquals(1, released.size(), "the reopened group's release is retried, not left waiting for a replay");
         assertEquals(2, released.get(0).group().size());
         assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
     }

@@ -13,13 +13,16 @@ import io.streamsaga.message.Message;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * docs/patterns.md (aggregator): "A releaser that throws reopens the group and the bus retries the part, which
@@ -77,6 +80,35 @@ class AggregatorReleaseFailureTest {
         assertEquals(1, released.size());
         assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
         assertEquals(1, completed(), "one group completed once, however many releases it took");
+        aggregator.close();
+    }
+
+    @Test
+    void aFailedReleaseWithoutATimeoutIsRetriedOnTheSchedulerWhenItsPartIsNotRetried() throws Exception {
+        AtomicInteger attempts = new AtomicInteger();
+        EventAggregator aggregator = EventAggregator.builder(bus, store).name("items").correlateByField("orderId")
+                .completeOnSize(2).keepClosed(Duration.ofHours(1)).onRelease(aggregate -> {
+                    attempts.incrementAndGet();
+                    if (failing.get()) {
+                        throw new IllegalStateException("downstream unavailable");
+                    }
+                    released.add(aggregate);
+                }).build();
+        aggregator.accept(item(1));
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(item(2))); // its retries then ran out
+
+        scheduler.advance(Duration.ofDays(7)); // the downstream stays down for a week: retried meanwhile
+        assertTrue(attempts.get() > 2, "the release is retried, not left waiting for a replay: " + attempts.get());
+        assertEquals(GroupState.OPEN, store.find("items", "o-1").orElseThrow().state());
+        failing.set(false);
+        scheduler.advance(Duration.ofHours(1)); // retries are at most keepClosed apart
+
+        assertEquals(1, released.size(), "the group is released once the releaser works again");
+        assertEquals(2, released.get(0).group().size());
+        assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(1, completed());
+        scheduler.advance(Duration.ofDays(1));
+        assertEquals(1, released.size(), "released once");
         aggregator.close();
     }
 }
