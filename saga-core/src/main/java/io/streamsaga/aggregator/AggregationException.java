@@ -6,7 +6,7 @@ import io.streamsaga.splitter.SequenceInfo;
 /**
  * A part the aggregator cannot take. Late parts, uncorrelated messages and parts that do not fit their
  * sequence are not retriable (the bus dead-letters them at once); a lost optimistic-concurrency race that
- * kept repeating is.
+ * kept repeating is, and so is a part of a group whose outcome is under way (it may reopen the group).
  */
 public class AggregationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
@@ -23,6 +23,15 @@ public class AggregationException extends StreamSagaException {
     public static AggregationException latePart(String aggregator, String key, GroupState state, String messageId) {
         return new AggregationException("late part " + messageId + " for group '" + key + "' of aggregator '"
                 + aggregator + "', which is already " + state, aggregator, key, false);
+    }
+
+    /**
+     * A part arrived for a group whose release or timeout outcome is under way: retriable, as the outcome may
+     * fail and reopen the group (the retry then adds the part), or be recorded (the retry finds a late part).
+     */
+    public static AggregationException closing(String aggregator, String key, GroupState state, String messageId) {
+        return new AggregationException("part " + messageId + " arrived for group '" + key + "' of aggregator '"
+                + aggregator + "' while it is " + state + "; retry once its outcome is recorded", aggregator, key, true);
     }
 
     /** The correlation function found no key in the message. */

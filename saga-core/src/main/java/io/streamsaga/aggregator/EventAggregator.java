@@ -41,7 +41,9 @@ import java.util.function.Predicate;
  *   <li>A group may have a timeout, run on the bus's {@link Scheduler}; the {@link TimeoutPolicy} decides
  *       whether the partial group is released or its parts are dead-lettered.</li>
  *   <li>A closed group is kept as a tombstone for {@code keepClosed}; a part that arrives for it is a late
- *       part and is dead-lettered, never the start of a new group.</li>
+ *       part and is dead-lettered, never the start of a new group. A part arriving while the group's outcome
+ *       runs ({@link GroupState#RELEASING}, {@link GroupState#TIMING_OUT}) is refused with a retriable
+ *       {@link AggregationException}: should the outcome fail and reopen the group, the bus's retry adds it.</li>
  *   <li>Every change is a versioned save in the {@link AggregationStore}; a lost race is re-read and
  *       re-applied, so several instances can share a store without losing parts. Building an aggregator
  *       re-arms the deadlines stored under its name, so timeouts survive a restart; a deadline stored while the
@@ -117,7 +119,10 @@ public final class EventAggregator implements AutoCloseable {
         return config.store().find(config.name(), key);
     }
 
-    /** Adds one part; releases the group when it completes. Throws {@link AggregationException} for late parts. */
+    /**
+     * Adds one part; releases the group when it completes. Throws {@link AggregationException} for late parts
+     * (not retriable) and for parts of a group whose outcome is under way (retriable).
+     */
     public void accept(Message message) throws Exception {
         String key = config.correlation().apply(message);
         if (key == null || key.isBlank()) {
@@ -130,6 +135,11 @@ public final class EventAggregator implements AutoCloseable {
             if (stored.isPresent() && !stored.get().isOpen()) {
                 AggregationGroup closed = stored.get();
                 if (!closed.contains(message.id())) {
+                    if (closed.state() == GroupState.RELEASING || closed.state() == GroupState.TIMING_OUT) {
+                        // Its outcome is under way and may fail, reopening the group: only once the outcome is
+                        // recorded is the part late. The bus's retry finds out which.
+                        throw AggregationException.closing(config.name(), key, closed.state(), message.id());
+                    }
                     throw AggregationException.latePart(config.name(), key, closed.state(), message.id());
                 }
                 if (closed.state() == GroupState.RELEASING && completedBy(closed, message.id())) {

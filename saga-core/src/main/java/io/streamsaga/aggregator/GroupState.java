@@ -14,14 +14,17 @@ public enum GroupState {
      * The timeout struck and its outcome (the partial release or the dead letters, as the
      * {@link TimeoutPolicy} says) is under way; closed to new parts. Its deadline is a lease, one timeout after
      * the timeout struck: until then the instance that saved it finishes the outcome and the others leave it
-     * alone; once it passed, an aggregator re-armed after that instance died takes the outcome over.
+     * alone; once it passed, an aggregator re-armed after that instance died takes the outcome over. A part
+     * arriving meanwhile is refused with a retriable {@link AggregationException}, as the outcome may fail and
+     * reopen the group.
      */
     TIMING_OUT,
     /**
      * A completion rule held and the releaser is running (or the process died before it returned); closed to
      * new parts. The redelivery of the part that completed the group, not acknowledged until the releaser
      * returned, releases it again; it becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN}
-     * again, with all its parts, when the releaser threw (the first time or run again).
+     * again, with all its parts, when the releaser threw (the first time or run again). A new part arriving
+     * meanwhile is refused with a retriable {@link AggregationException}, so that it joins a reopened group.
      */
     RELEASING
 }

@@ -1,8 +1,10 @@
 package io.streamsaga.inmemory.patterns;
 
 import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.AggregationException;
 import io.streamsaga.aggregator.EventAggregator;
 import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.aggregator.TimeoutPolicy;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
@@ -19,8 +21,11 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -109,6 +114,77 @@ class AggregatorReleaseFailureTest {
         assertEquals(1, completed());
         scheduler.advance(Duration.ofDays(1));
         assertEquals(1, released.size(), "released once");
+        aggregator.close();
+    }
+
+    /** Feeds {@code part} into the aggregator from within its releaser, as another consumer thread would. */
+    private EventAggregator feedingDuringRelease(EventAggregator.Builder builder, AtomicReference<Message> part,
+                                                 AtomicReference<Exception> refused) {
+        AtomicReference<EventAggregator> self = new AtomicReference<>();
+        EventAggregator aggregator = builder.onRelease(aggregate -> {
+            Message arriving = part.getAndSet(null);
+            if (arriving != null) {
+                try {
+                    self.get().accept(arriving);
+                } catch (Exception e) {
+                    refused.set(e);
+                }
+            }
+            if (failing.get()) {
+                throw new IllegalStateException("downstream unavailable");
+            }
+            released.add(aggregate);
+        }).build();
+        self.set(aggregator);
+        return aggregator;
+    }
+
+    @Test
+    void aPartArrivingWhileTheGroupTimesOutIsRetriedAndJoinsTheGroupThatAFailedOutcomeReopened() throws Exception {
+        AtomicReference<Message> arriving = new AtomicReference<>();
+        AtomicReference<Exception> refused = new AtomicReference<>();
+        EventAggregator aggregator = feedingDuringRelease(EventAggregator.builder(bus, store).name("items")
+                .correlateByField("orderId").completeOnSize(3)
+                .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL), arriving, refused);
+        aggregator.accept(item(1));
+        Message second = item(2);
+        arriving.set(second);
+
+        scheduler.advance(Duration.ofMinutes(5)); // TIMING_OUT: the part arrives, then the partial release fails
+
+        AggregationException refusal = assertInstanceOf(AggregationException.class, refused.get());
+        assertTrue(refusal.isRetriable(), "the group may be reopened: the part must be retried, not dead-lettered as late");
+        assertEquals(GroupState.OPEN, store.find("items", "o-1").orElseThrow().state());
+        failing.set(false);
+        aggregator.accept(second); // the bus's retry of the part joins the reopened group
+        aggregator.accept(item(3));
+
+        assertEquals(1, released.size());
+        assertEquals(3, released.get(0).group().size(), "no part lost");
+        assertFalse(released.get(0).partial());
+        aggregator.close();
+    }
+
+    @Test
+    void aPartArrivingWhileTheGroupIsReleasedIsRetriedAndJoinsTheGroupThatAFailedReleaseReopened() throws Exception {
+        AtomicReference<Message> arriving = new AtomicReference<>();
+        AtomicReference<Exception> refused = new AtomicReference<>();
+        EventAggregator aggregator = feedingDuringRelease(EventAggregator.builder(bus, store).name("items")
+                .correlateByField("orderId").completeWhen(g -> g.size() >= 2 && failing.get() || g.size() >= 3),
+                arriving, refused);
+        aggregator.accept(item(1));
+        Message late = item(3);
+        arriving.set(late);
+        Message completing = item(2);
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(completing)); // RELEASING: the part arrives
+
+        AggregationException refusal = assertInstanceOf(AggregationException.class, refused.get());
+        assertTrue(refusal.isRetriable());
+        failing.set(false);
+        aggregator.accept(late); // the bus's retry of the part joins the reopened group and completes it
+
+        assertEquals(1, released.size());
+        assertEquals(3, released.get(0).group().size(), "no part lost");
         aggregator.close();
     }
 }
