@@ -414,9 +414,14 @@ public final class FlowTracker implements AutoCloseable {
             return this;
         }
 
-        /** How many finished instances stay queryable; default 10,000. */
+        /**
+         * How many finished instances stay queryable, and how many correlation ids of forgotten ones are
+         * remembered; default 10,000. At least 1: with none, a finished instance would be forgotten at once, and
+         * an event of it redelivered (at-least-once) would start a phantom instance reported stalled.
+         */
         public Builder maxFinishedInstances(int max) {
-            ConfigurationException.require(max >= 0, "maxFinishedInstances must be 0 or more, but was %s", max);
+            ConfigurationException.require(max >= 1, "maxFinishedInstances must be 1 or more, but was %s: a tracker that"
+                    + " remembers no finished instance takes a redelivered event of one for a new instance, reported stalled", max);
             this.maxFinished = max;
             return this;
         }

@@ -1,5 +1,6 @@
 package io.streamsaga.choreography;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventPattern;
 import io.streamsaga.codec.TypeRegistry;
@@ -19,6 +20,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The order choreography of the source, followed from the outside by a {@link FlowTracker}. */
@@ -370,6 +372,14 @@ class FlowTrackerTest {
             assertTrue(small.where("f1").isEmpty(), "no instance is started again for a finished flow");
             assertTrue(small.stalled().isEmpty(), "a finished flow is never reported stalled");
         }
+    }
+
+    @Test
+    void keepingNoFinishedInstanceIsRefusedAsARedeliveredEventOfAFinishedFlowWouldBeReportedStalled() {
+        FlowTracker.Builder builder = FlowTracker.builder(bus, ORDER_FLOW).group("none");
+        ConfigurationException refused = assertThrows(ConfigurationException.class, () -> builder.maxFinishedInstances(0));
+        assertTrue(refused.getMessage().contains("but was 0"), refused.getMessage());
+        assertTrue(refused.getMessage().contains("stalled"), refused.getMessage());
     }
 
     @Test
