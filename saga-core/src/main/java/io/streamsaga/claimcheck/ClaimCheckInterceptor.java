@@ -101,8 +101,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
                 || message.headers().containsKey(PayloadReference.HOLD_HEADER)) {
             // A resolved message published again: what it was resolved from and held by is the received
             // record's, and would otherwise name the wrong payload or hold on this record.
-            message = message.toBuilder().header(PayloadReference.RESOLVED_ID_HEADER, null)
-                    .header(PayloadReference.HOLD_HEADER, null).build();
+            message = message.toBuilder().removeHeader(PayloadReference.RESOLVED_ID_HEADER)
+                    .removeHeader(PayloadReference.HOLD_HEADER).build();
         }
         byte[] bytes = codec.encode(message.payload());
         if (bytes.length <= config.threshold()) {
@@ -165,10 +165,10 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         return message.toBuilder()
                 .payload(content)
                 .header(MessageHeaders.CONTENT_TYPE, reference.contentType())
-                .header(PayloadReference.ID_HEADER, null)
-                .header(PayloadReference.SIZE_HEADER, null)
-                .header(PayloadReference.SHA256_HEADER, null)
-                .header(PayloadReference.CONTENT_TYPE_HEADER, null)
+                .removeHeader(PayloadReference.ID_HEADER)
+                .removeHeader(PayloadReference.SIZE_HEADER)
+                .removeHeader(PayloadReference.SHA256_HEADER)
+                .removeHeader(PayloadReference.CONTENT_TYPE_HEADER)
                 .header(PayloadReference.RESOLVED_ID_HEADER, reference.id())
                 .build();
     }

@@ -22,13 +22,18 @@ import java.util.concurrent.ThreadLocalRandom;
  * version) are also reachable as fields; {@link #headers()} holds the rest, including correlation,
  * causation and saga ids. Thread-safe.
  *
+ * <p>Headers: one rule across the API, no header name or value is ever null. A message refuses one (this
+ * constructor, {@link #withHeader}, {@link #withHeaders}, {@link Builder#header}, {@link Builder#headers}) with a
+ * {@link ConfigurationException} naming the header, as a publish with such headers fails its stage; a header is
+ * dropped with {@link Builder#removeHeader}. So whatever a consumer receives holds no null header value.
+ *
  * @param id        unique message id, also the idempotency key of consumers
  * @param topic     the topic it is published to
  * @param key       partitioning key; order is kept per key within a topic; may be null (round robin)
  * @param type      stable event type id, such as {@code order-created}
  * @param version   event schema version, 1 or more
  * @param payload   the event object or its encoded bytes; may be null for a tombstone
- * @param headers   string headers, see {@link MessageHeaders}
+ * @param headers   string headers, see {@link MessageHeaders}; null is none, a null name or value is refused
  * @param timestamp when the message was created
  */
 public record Message(String id, String topic, String key, String type, int version, Object payload,
@@ -61,7 +66,10 @@ public record Message(String id, String topic, String key, String type, int vers
     private static final Class<?> MAP_OF_ONE = Map.of("k", "v").getClass();
     private static final Class<?> MAP_OF_MANY = Map.of("k", "v", "k2", "v2").getClass();
 
-    /** An unmodifiable copy keeping insertion order; a {@code Map.of} map is kept as it is (publish fast path). */
+    /**
+     * An unmodifiable copy keeping insertion order, refusing a null name or value; a {@code Map.of} map (null-free)
+     * is kept as it is (publish fast path).
+     */
     private static Map<String, String> frozen(Map<String, String> headers) {
         if (headers == null || headers.isEmpty()) {
             return Map.of();
@@ -70,7 +78,18 @@ public record Message(String id, String topic, String key, String type, int vers
         if (type == MAP_OF_ONE || type == MAP_OF_MANY) {
             return headers;
         }
-        return Collections.unmodifiableMap(new LinkedHashMap<>(headers));
+        LinkedHashMap<String, String> copy = new LinkedHashMap<>(headers);
+        for (Map.Entry<String, String> header : copy.entrySet()) {
+            requireHeader(header.getKey(), header.getValue());
+        }
+        return Collections.unmodifiableMap(copy);
+    }
+
+    private static void requireHeader(String name, String value) {
+        if (name == null || value == null) {
+            throw new ConfigurationException("header names and values must not be null, but header '" + name
+                    + "' was '" + value + "' (use Message.Builder.removeHeader to drop a header)");
+        }
     }
 
     /**
@@ -152,14 +171,14 @@ public record Message(String id, String topic, String key, String type, int vers
         return new Message(id, topic, key, type, version, newPayload, headers, timestamp);
     }
 
-    /** A copy with one header set. */
+    /** A copy with one header set; a null name or value is refused with a {@link ConfigurationException}. */
     public Message withHeader(String name, String value) {
         Map<String, String> copy = new LinkedHashMap<>(headers);
         copy.put(name, value);
         return new Message(id, topic, key, type, version, payload, copy, timestamp);
     }
 
-    /** A copy with the given headers added or replaced. */
+    /** A copy with the given headers added or replaced; a null name or value is refused. */
     public Message withHeaders(Map<String, String> extra) {
         if (extra.isEmpty()) {
             return this;
@@ -217,20 +236,33 @@ public record Message(String id, String topic, String key, String type, int vers
             return this;
         }
 
+        /**
+         * Sets one header, replacing a previous value.
+         *
+         * @throws ConfigurationException when the name or the value is null (see {@link #removeHeader})
+         */
         public Builder header(String name, String value) {
-            if (value == null) {
-                if (headers != null) {
-                    headers.remove(name);
-                }
-            } else {
-                if (headers == null) {
-                    headers = new LinkedHashMap<>(8);
-                }
-                headers.put(name, value);
+            requireHeader(name, value);
+            if (headers == null) {
+                headers = new LinkedHashMap<>(8);
+            }
+            headers.put(name, value);
+            return this;
+        }
+
+        /** Drops a header, if set (for example one copied by {@link Message#toBuilder()}). */
+        public Builder removeHeader(String name) {
+            if (headers != null) {
+                headers.remove(name);
             }
             return this;
         }
 
+        /**
+         * Sets each header of {@code values}, as {@link #header} does.
+         *
+         * @throws ConfigurationException when a name or a value is null
+         */
         public Builder headers(Map<String, String> values) {
             for (Map.Entry<String, String> entry : values.entrySet()) {
                 header(entry.getKey(), entry.getValue());

@@ -83,9 +83,28 @@ class MessageTest {
     }
 
     @Test
-    void aNullHeaderValueRemovesTheHeader() {
-        Message message = Message.builder("t").type("e").header("a", "1").header("a", null).build();
-        assertTrue(message.header("a").isEmpty());
+    void removeHeaderDropsAHeader() {
+        Message message = Message.builder("t").type("e").header("a", "1").header("b", "2").removeHeader("a").build();
+        assertEquals(Map.of("b", "2"), message.headers());
+    }
+
+    @Test
+    void aNullHeaderValueOrNameIsRefusedAlikeByTheBuilderTheMessageAndItsCopies() {
+        Message message = Message.builder("t").type("e").header("a", "1").build();
+        Map<String, String> nullValue = new LinkedHashMap<>();
+        nullValue.put("a", null);
+        Map<String, String> nullName = new LinkedHashMap<>();
+        nullName.put(null, "1");
+
+        assertThrows(ConfigurationException.class, () -> Message.builder("t").type("e").header("a", null));
+        assertThrows(ConfigurationException.class, () -> Message.builder("t").type("e").header(null, "1"));
+        assertThrows(ConfigurationException.class, () -> Message.builder("t").type("e").headers(nullValue));
+        ConfigurationException refused = assertThrows(ConfigurationException.class,
+                () -> new Message("id", "t", null, "e", 1, null, nullValue, Instant.now()));
+        assertTrue(refused.getMessage().contains("header 'a'"), refused.getMessage());
+        assertThrows(ConfigurationException.class, () -> new Message("id", "t", null, "e", 1, null, nullName, Instant.now()));
+        assertThrows(ConfigurationException.class, () -> message.withHeader("b", null));
+        assertThrows(ConfigurationException.class, () -> message.withHeaders(nullValue));
     }
 
     @Test

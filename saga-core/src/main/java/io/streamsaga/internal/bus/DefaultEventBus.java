@@ -156,7 +156,7 @@ public final class DefaultEventBus implements EventBus {
         return send(outgoing);
     }
 
-    /** Refuses a null header name or value: the message builder would drop a null value silently. */
+    /** Refuses a null header name or value (as {@link Message} does), failing the stage rather than throwing. */
     private static void requireHeaders(String topic, Map<String, String> headers) {
         for (Map.Entry<String, String> header : headers.entrySet()) {
             if (header.getKey() == null || header.getValue() == null) {

@@ -770,6 +770,9 @@ final class SagaRun<D> {
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
         String phase = compensation ? "/" + SagaMessages.COMPENSATION : "";
         Message.Builder builder = Message.builder(topic);
+        if (compensation) {
+            builder.header(SagaMessages.PHASE, SagaMessages.COMPENSATION);
+        }
         return (encoded ? orchestrator.inheritingHandled(builder) : builder) // for the store: see inheritingHandled
                 .id(sagaId + "/" + step.name() + phase + "/" + context.attempt())
                 .key(sagaId)
@@ -779,7 +782,6 @@ final class SagaRun<D> {
                 .header(MessageHeaders.SAGA_ID, sagaId)
                 .header(SagaMessages.STEP, step.name())
                 .header(SagaMessages.ATTEMPT, Integer.toString(context.attempt()))
-                .header(SagaMessages.PHASE, compensation ? SagaMessages.COMPENSATION : null)
                 .header(SagaMessages.REPLY_TOPIC, orchestrator.config().replyTopic())
                 .header(SagaMessages.IDEMPOTENCY_KEY, context.idempotencyKey() + phase)
                 .timestamp(now())
