@@ -35,6 +35,7 @@ public final class Projection<M> implements AutoCloseable {
     private final String name;
     private volatile Version<M> current;
     private Rebuild<M> rebuilding;
+    private boolean closed;
 
     private Projection(EventBus bus, String name) {
         this.bus = bus;
@@ -118,6 +119,12 @@ public final class Projection<M> implements AutoCloseable {
     private void swap(Version<M> next, Rebuild<M> rebuild) {
         Version<M> old;
         synchronized (this) {
+            if (closed) {
+                // caught up while close() stops it: queries stay on the version they used, stopped too
+                rebuild.fail(new java.util.concurrent.CancellationException(
+                        "projection '" + name + "' was closed before version " + next.number + " swapped in"));
+                return;
+            }
             old = current;
             current = next;
         }
@@ -159,16 +166,25 @@ public final class Projection<M> implements AutoCloseable {
     }
 
     /**
-     * Stops the serving version and any running rebuild; a rebuild that had not caught up never swaps, and its
-     * {@link Rebuild#swapped()} completes exceptionally.
+     * Stops the serving version and any running rebuild; a rebuild that had not swapped in never does (even one
+     * catching up meanwhile), and its {@link Rebuild#swapped()} completes exceptionally, so queries keep the
+     * version they used. The versions stop outside the projection's lock: a rebuild's consumer thread swapping
+     * at that moment is not left waiting for it while close() waits for that thread to stop.
      */
     @Override
-    public synchronized void close() {
-        if (current != null) {
-            current.replay.close();
+    public void close() {
+        Version<M> serving;
+        Rebuild<M> rebuild;
+        synchronized (this) {
+            closed = true;
+            serving = current;
+            rebuild = rebuilding;
         }
-        if (rebuilding != null) {
-            rebuilding.replay.close();
+        if (serving != null) {
+            serving.replay.close();
+        }
+        if (rebuild != null) {
+            rebuild.replay.close();
         }
     }
 

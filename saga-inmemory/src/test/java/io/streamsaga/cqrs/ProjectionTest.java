@@ -125,6 +125,65 @@ class ProjectionTest {
         }
     }
 
+    /** A definition whose handler blocks on the event of {@code orderId} until {@code release}, noting its thread. */
+    private static ProjectionDefinition<OrderReadModel> blockingOn(String orderId, java.util.concurrent.CountDownLatch reached,
+                                                                    java.util.concurrent.CountDownLatch release,
+                                                                    java.util.concurrent.CountDownLatch interrupted,
+                                                                    java.util.concurrent.atomic.AtomicReference<Thread> thread) {
+        return ProjectionDefinition.builder(OrderReadModel::new)
+                .on("order-created", OrderCreated.class, (model, e, ctx) -> {
+                    if (e.orderId().equals(orderId)) {
+                        thread.set(Thread.currentThread());
+                        reached.countDown();
+                        while (true) { // deaf to the interrupt of close(), as a handler in a blocking call may be
+                            try {
+                                release.await();
+                                break;
+                            } catch (InterruptedException ignored) {
+                                interrupted.countDown();
+                            }
+                        }
+                    }
+                    model.orders.put(e.orderId(), new OrderView(e.orderId(), e.userId(), "?", "created", e.amount()));
+                })
+                .build();
+    }
+
+    @Test
+    void closeRacingTheSwapOfARebuildStopsWithoutWaitingForTheSwapAndLeavesTheOldVersionServing() throws Exception {
+        java.util.concurrent.CountDownLatch v1Reached = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v1Release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v1Interrupted = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v2Reached = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v2Release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<Thread> v2Thread = new java.util.concurrent.atomic.AtomicReference<>();
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build(); EventBus bus = bus(transport)) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders")
+                    .start(blockingOn("o-2", v1Reached, v1Release, v1Interrupted, new java.util.concurrent.atomic.AtomicReference<>()));
+            projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(blockingOn("o-1", v2Reached, v2Release,
+                    new java.util.concurrent.CountDownLatch(1), v2Thread)); // holds version 2 before it caught up
+            assertTrue(v2Reached.await(30, TimeUnit.SECONDS));
+            bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
+            assertTrue(v1Reached.await(30, TimeUnit.SECONDS)); // version 1 is busy in a handler
+
+            java.util.concurrent.CompletableFuture<Void> closing = java.util.concurrent.CompletableFuture.runAsync(projection::close);
+            assertTrue(v1Interrupted.await(30, TimeUnit.SECONDS)); // close() is stopping version 1
+            v2Release.countDown(); // version 2 catches up now: its swap races the close
+            java.util.concurrent.CompletableFuture<OrderReadModel> swapped = rebuild.swapped().toCompletableFuture();
+            await().atMost(Duration.ofSeconds(30)).until(() -> swapped.isDone() || v2Thread.get().getState() == Thread.State.BLOCKED);
+            v1Release.countDown();
+            closing.get(60, TimeUnit.SECONDS);
+
+            assertInstanceOf(java.util.concurrent.CancellationException.class,
+                    assertThrows(java.util.concurrent.ExecutionException.class, () -> swapped.get(60, TimeUnit.SECONDS)).getCause(),
+                    "a rebuild that caught up while the projection closed does not swap in a stopped version");
+            assertFalse(rebuild.isSwapped());
+            assertEquals(1, projection.version());
+        }
+    }
+
     @Test
     void rebuildUnderConcurrentQueriesNeverExposesAPartialReadModel() throws Exception {
         int initial = 3000;
