@@ -69,12 +69,15 @@ public final class EventAggregator implements AutoCloseable {
     /** Counter of closed groups, tagged by aggregator and outcome. */
     public static final String GROUPS_METRIC = "streamsaga_aggregator_groups_total";
     private static final int MAX_CONFLICTS = 50;
+    /** How many groups' sequence indexes an aggregator keeps (the least recently used is indexed again). */
+    private static final int INDEXED_GROUPS = 4096;
 
     private final Config config;
     private final EventBus bus;
     private final Scheduler scheduler;
     private final Map<String, Scheduler.Cancellable> timers = new ConcurrentHashMap<>();
     private final List<Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final SequenceIndexes sequences = new SequenceIndexes(INDEXED_GROUPS);
     private volatile boolean closed;
 
     private EventAggregator(EventBus bus, Config config) {
@@ -165,8 +168,9 @@ public final class EventAggregator implements AutoCloseable {
             AggregationGroup current = stored.orElseGet(() -> AggregationGroup.open(config.name(), key, now,
                     config.timeout() == null ? null : now.plus(config.timeout())));
             boolean added = !current.contains(message.id());
-            if (added) {
-                requireFitsSequence(current, part);
+            Optional<SequenceInfo> sequence = added ? SequenceInfo.of(message) : Optional.empty();
+            if (sequence.isPresent()) {
+                requireFitsSequence(current, part, sequence.get());
             }
             AggregationGroup candidate = added ? current.withPart(part) : current;
             boolean complete = config.completion().test(candidate);
@@ -177,6 +181,11 @@ public final class EventAggregator implements AutoCloseable {
                     : candidate).withVersion(current.version() + 1);
             if (!config.store().save(toSave)) {
                 continue; // another writer changed the group: read it again
+            }
+            if (complete) {
+                sequences.forget(key);
+            } else if (sequence.isPresent()) {
+                sequences.added(toSave, sequence.get());
             }
             if (!complete) {
                 if (stored.isEmpty() && toSave.deadline() != null) {
@@ -219,21 +228,10 @@ public final class EventAggregator implements AutoCloseable {
      * beyond the size they carry, or carrying another size. Parts are numbered 1..size, so such a part is a
      * faulty producer's and would otherwise be released with the group.
      */
-    private void requireFitsSequence(AggregationGroup group, AggregatedPart part) {
-        Optional<SequenceInfo> incoming = part.sequence();
-        if (incoming.isEmpty()) {
-            return;
-        }
-        SequenceInfo info = incoming.get();
-        for (AggregatedPart stored : group.parts()) {
-            Optional<SequenceInfo> other = stored.sequence();
-            if (other.isEmpty() || !other.get().sequenceId().equals(info.sequenceId()) || other.get().size().isEmpty()) {
-                continue;
-            }
-            int size = other.get().size().getAsInt();
-            if (info.number() > size || info.size().isPresent() && info.size().getAsInt() != size) {
-                throw AggregationException.outOfSequence(config.name(), group.key(), part.messageId(), info, size);
-            }
+    private void requireFitsSequence(AggregationGroup group, AggregatedPart part, SequenceInfo info) {
+        int size = sequences.contradictedSize(group, info);
+        if (size >= 0) {
+            throw AggregationException.outOfSequence(config.name(), group.key(), part.messageId(), info, size);
         }
     }
 
@@ -347,6 +345,7 @@ public final class EventAggregator implements AutoCloseable {
             if (!config.store().save(timingOut)) {
                 continue;
             }
+            sequences.forget(key);
             if (takeOver) {
                 log.warn("group '{}' of aggregator '{}' timed out and its outcome was not recorded as done; finishing it: {}",
                         key, config.name(), config.timeoutPolicy());

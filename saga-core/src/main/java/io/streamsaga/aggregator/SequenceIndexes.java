@@ -1,0 +1,113 @@
+package io.streamsaga.aggregator;
+
+import io.streamsaga.splitter.SequenceInfo;
+
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * What an aggregator knows of the splitter's sequences in its groups (the sizes each sequence carries), kept
+ * between parts so that checking a part against its group costs O(1) instead of decoding every part of the
+ * group again, which made a group of n parts cost O(n²).
+ *
+ * <p>Each group's index records the group version it reflects. A group saved at another version than the
+ * one the index follows (another instance added a part, a release reopened it) is indexed again from its parts
+ * once, so the index is a cache that is never trusted over the store. At most {@code capacity} groups are
+ * indexed, the least recently used one dropped first. Thread-safe.
+ */
+final class SequenceIndexes {
+    private final Map<String, GroupIndex> groups;
+
+    SequenceIndexes(int capacity) {
+        this.groups = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, GroupIndex> eldest) {
+                return size() > capacity;
+            }
+        };
+    }
+
+    /**
+     * A size carried by a part of {@code part}'s sequence in {@code group} that {@code part} contradicts (it is
+     * numbered beyond it, or carries another size), or -1 when it contradicts none.
+     */
+    synchronized int contradictedSize(AggregationGroup group, SequenceInfo part) {
+        Sequence sequence = indexOf(group).sequences.get(part.sequenceId());
+        if (sequence == null || sequence.minSize < 0) {
+            return -1;
+        }
+        if (part.number() > sequence.minSize) {
+            return sequence.minSize;
+        }
+        if (part.size().isPresent()) {
+            int size = part.size().getAsInt();
+            if (size != sequence.minSize) {
+                return sequence.minSize;
+            }
+            if (size != sequence.maxSize) {
+                return sequence.maxSize;
+            }
+        }
+        return -1;
+    }
+
+    /** Records {@code part} as added by the save of {@code saved}, when the index followed the version before. */
+    synchronized void added(AggregationGroup saved, SequenceInfo part) {
+        GroupIndex index = groups.get(saved.key());
+        if (index == null || index.version != saved.version() - 1) {
+            groups.remove(saved.key()); // indexed again from the stored group when next needed
+            return;
+        }
+        index.version = saved.version();
+        index.add(part);
+    }
+
+    /** Drops the index of a group that closed. */
+    synchronized void forget(String key) {
+        groups.remove(key);
+    }
+
+    private GroupIndex indexOf(AggregationGroup group) {
+        GroupIndex index = groups.get(group.key());
+        if (index == null || index.version != group.version()) {
+            index = new GroupIndex(group.version());
+            for (AggregatedPart part : group.parts()) {
+                Optional<SequenceInfo> info = part.sequence();
+                if (info.isPresent()) {
+                    index.add(info.get());
+                }
+            }
+            groups.put(group.key(), index);
+        }
+        return index;
+    }
+
+    private static final class GroupIndex {
+        private long version;
+        private final Map<String, Sequence> sequences = new HashMap<>();
+
+        GroupIndex(long version) {
+            this.version = version;
+        }
+
+        void add(SequenceInfo part) {
+            Sequence sequence = sequences.computeIfAbsent(part.sequenceId(), id -> new Sequence());
+            if (part.size().isPresent()) {
+                int size = part.size().getAsInt();
+                sequence.minSize = sequence.minSize < 0 ? size : Math.min(sequence.minSize, size);
+                sequence.maxSize = Math.max(sequence.maxSize, size);
+            }
+        }
+    }
+
+    /**
+     * The sizes the parts of one sequence carry: one size, as parts contradicting it are refused, except in a
+     * group stored before that check existed; both bounds keep the check exact for such a group too.
+     */
+    private static final class Sequence {
+        private int minSize = -1;
+        private int maxSize = -1;
+    }
+}

@@ -1,0 +1,145 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.aggregator.AggregationException;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.splitter.SequenceInfo;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * docs/patterns.md (aggregator): "a part numbered beyond the size that the group's parts of its sequence already
+ * carry, or carrying another size, is refused". The aggregator keeps what it knows of a group's sequences between
+ * parts rather than decoding every part of the group for each new one; its decisions must stay those of that rule
+ * checked against every part of the group, however the parts are ordered and whichever instance over the store
+ * took the parts before.
+ */
+class AggregatorSequenceCheckTest {
+    record Item(String n) {
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
+            .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
+    private final InMemoryAggregationStore store = new InMemoryAggregationStore();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private EventAggregator aggregator() {
+        return EventAggregator.builder(bus, store).name("items").correlateBy(message -> "g")
+                .completeWhen(group -> false).onRelease(aggregate -> { }).build();
+    }
+
+    private static Message part(String sequence, int number, Integer size) {
+        Message.Builder builder = Message.builder("item").type("item").payload(new Item(sequence + number))
+                .header(MessageHeaders.SEQUENCE_ID, sequence)
+                .header(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number))
+                .header(MessageHeaders.SEQUENCE_LAST, Boolean.toString(size != null && size == number));
+        if (size != null) {
+            builder.header(MessageHeaders.SEQUENCE_SIZE, Integer.toString(size));
+        }
+        return builder.build();
+    }
+
+    /** Parts of two sequences, each number once, in random order, with sizes absent, right or wrong. */
+    private static List<Message> parts(Random random) {
+        List<Message> parts = new ArrayList<>();
+        for (String sequence : List.of("a", "b")) {
+            int size = 1 + random.nextInt(6);
+            for (int number = 1; number <= size + 2; number++) { // two beyond the size: a faulty producer's
+                int choice = random.nextInt(4);
+                Integer carried = choice == 0 ? Integer.valueOf(size) : choice == 1 ? Integer.valueOf(number + random.nextInt(3)) : null;
+                parts.add(part(sequence, number, carried != null && carried < number ? null : carried));
+            }
+        }
+        Collections.shuffle(parts, random);
+        return parts;
+    }
+
+    /** The documented rule, checked against every part the group took. */
+    private static boolean contradicts(List<SequenceInfo> taken, SequenceInfo part) {
+        for (SequenceInfo other : taken) {
+            if (!other.sequenceId().equals(part.sequenceId()) || other.size().isEmpty()) {
+                continue;
+            }
+            int size = other.size().getAsInt();
+            if (part.number() > size || part.size().isPresent() && part.size().getAsInt() != size) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static List<String> decisions(List<Message> parts, List<EventAggregator> instances, Random random) {
+        List<String> decisions = new ArrayList<>();
+        for (Message part : parts) {
+            EventAggregator instance = instances.get(random.nextInt(instances.size()));
+            try {
+                instance.accept(part);
+                decisions.add("taken");
+            } catch (AggregationException e) {
+                decisions.add("refused");
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        }
+        return decisions;
+    }
+
+    private static List<String> expected(List<Message> parts) {
+        List<SequenceInfo> taken = new ArrayList<>();
+        List<String> decisions = new ArrayList<>();
+        for (Message part : parts) {
+            SequenceInfo info = SequenceInfo.of(part).orElseThrow();
+            if (contradicts(taken, info)) {
+                decisions.add("refused");
+            } else {
+                taken.add(info);
+                decisions.add("taken");
+            }
+        }
+        return decisions;
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+    void partsAreTakenOrRefusedAsTheRuleCheckedAgainstEveryPartOfTheGroupSays(int seed) {
+        Random random = new Random(seed);
+        List<Message> parts = parts(random);
+        EventAggregator aggregator = aggregator();
+
+        assertEquals(expected(parts), decisions(parts, List.of(aggregator), random), "seed " + seed);
+        aggregator.close();
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+    void twoInstancesOverOneStoreTakeOrRefuseEachPartAsTheRuleSaysWhicheverTookThePartsBefore(int seed) {
+        Random random = new Random(seed);
+        List<Message> parts = parts(random);
+        EventAggregator one = aggregator();
+        EventAggregator two = aggregator();
+
+        assertEquals(expected(parts), decisions(parts, List.of(one, two), random), "seed " + seed);
+        one.close();
+        two.close();
+    }
+}
