@@ -49,6 +49,17 @@ public class AggregationException extends StreamSagaException {
                 + "' knows", aggregator, key, false);
     }
 
+    /**
+     * A part of a splitter's sequence carries the number of another part of the group (under another message id):
+     * each number is one part, so it is a faulty producer's, or a split published again under new ids.
+     */
+    public static AggregationException duplicateNumber(String aggregator, String key, String messageId,
+                                                       SequenceInfo part, String holder) {
+        return new AggregationException("part " + messageId + " of sequence '" + part.sequenceId() + "' has number "
+                + part.number() + ", which part " + holder + " of group '" + key + "' of aggregator '" + aggregator
+                + "' already holds", aggregator, key, false);
+    }
+
     /** Other writers kept changing the group between read and save. */
     public static AggregationException contended(String aggregator, String key, int attempts) {
         return new AggregationException("group '" + key + "' of aggregator '" + aggregator

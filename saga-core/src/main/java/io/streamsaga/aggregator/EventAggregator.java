@@ -37,7 +37,10 @@ import java.util.function.Predicate;
  *   <li>A group completes when any configured rule holds: a predicate over the group, a size, or the
  *       splitter's last-part marker with all numbered parts present (which works when only the last part
  *       knew the size). The {@link GroupReleaser} then runs. A part of a sequence numbered beyond the size
- *       the group's parts of that sequence carry, or carrying another size, is refused.</li>
+ *       the group's parts of that sequence carry, carrying another size, or carrying the number of another part
+ *       (under another message id) is refused (not retriable: the bus dead-letters it). Parts that arrived
+ *       before any part carried the size and are numbered beyond it are dead-lettered by the aggregator when the
+ *       size arrives, so they are never released with the group either.</li>
  *   <li>A group may have a timeout, run on the bus's {@link Scheduler}; the {@link TimeoutPolicy} decides
  *       whether the partial group is released or its parts are dead-lettered.</li>
  *   <li>A closed group is kept as a tombstone for {@code keepClosed}; a part that arrives for it is a late
@@ -169,23 +172,28 @@ public final class EventAggregator implements AutoCloseable {
                     config.timeout() == null ? null : now.plus(config.timeout())));
             boolean added = !current.contains(message.id());
             Optional<SequenceInfo> sequence = added ? SequenceInfo.of(message) : Optional.empty();
-            if (sequence.isPresent()) {
-                requireFitsSequence(current, part, sequence.get());
-            }
-            AggregationGroup candidate = added ? current.withPart(part) : current;
+            List<AggregatedPart> beyond = sequence.isPresent() ? requireFitsSequence(current, part, sequence.get()) : List.of();
+            AggregationGroup candidate = added ? without(current, beyond).withPart(part) : current;
             boolean complete = config.completion().test(candidate);
             if (!added && !complete) {
                 return; // redelivered part, nothing changes
             }
             AggregationGroup toSave = (complete ? candidate.withState(GroupState.RELEASING, now.plus(config.keepClosed()))
                     : candidate).withVersion(current.version() + 1);
+            if (!beyond.isEmpty()) {
+                // before the save that drops them, so that no crash loses them (a lost race sends them again,
+                // under the same ids)
+                int size = sequence.orElseThrow().size().orElseThrow();
+                deadLetter(beyond, "aggregation-out-of-sequence", stray -> AggregationException.outOfSequence(config.name(),
+                        key, stray.messageId(), stray.sequence().orElseThrow(), size));
+            }
             if (!config.store().save(toSave)) {
                 continue; // another writer changed the group: read it again
             }
             if (complete) {
                 sequences.forget(key);
             } else if (sequence.isPresent()) {
-                sequences.added(toSave, sequence.get());
+                sequences.added(toSave, sequence.get(), message.id());
             }
             if (!complete) {
                 if (stored.isEmpty() && toSave.deadline() != null) {
@@ -225,14 +233,43 @@ public final class EventAggregator implements AutoCloseable {
 
     /**
      * Refuses a part of a splitter's sequence that the group's parts of the same sequence contradict: numbered
-     * beyond the size they carry, or carrying another size. Parts are numbered 1..size, so such a part is a
-     * faulty producer's and would otherwise be released with the group.
+     * beyond the size they carry, carrying another size, or numbered as one of them (under another message id).
+     * Parts are numbered 1..size, one part each, so such a part is a faulty producer's (or a split published
+     * again under new ids) and would otherwise be released with the group. Returns the group's parts that this
+     * part, the first to carry its sequence's size, shows to be numbered beyond it: they are dead-lettered as it
+     * is taken, as they would have been refused had they arrived after it.
      */
-    private void requireFitsSequence(AggregationGroup group, AggregatedPart part, SequenceInfo info) {
+    private List<AggregatedPart> requireFitsSequence(AggregationGroup group, AggregatedPart part, SequenceInfo info) {
         int size = sequences.contradictedSize(group, info);
         if (size >= 0) {
             throw AggregationException.outOfSequence(config.name(), group.key(), part.messageId(), info, size);
         }
+        String holder = sequences.holder(group, info);
+        if (holder != null && !holder.equals(part.messageId())) {
+            throw AggregationException.duplicateNumber(config.name(), group.key(), part.messageId(), info, holder);
+        }
+        List<String> beyond = sequences.beyondNewSize(group, info);
+        if (beyond.isEmpty()) {
+            return List.of();
+        }
+        List<AggregatedPart> parts = new ArrayList<>();
+        for (AggregatedPart stored : group.parts()) {
+            if (beyond.contains(stored.messageId())) {
+                parts.add(stored);
+            }
+        }
+        return parts;
+    }
+
+    /** {@code group} without {@code parts}. */
+    private static AggregationGroup without(AggregationGroup group, List<AggregatedPart> parts) {
+        if (parts.isEmpty()) {
+            return group;
+        }
+        List<AggregatedPart> kept = new ArrayList<>(group.parts());
+        kept.removeAll(parts);
+        return new AggregationGroup(group.aggregator(), group.key(), group.version(), group.state(), kept,
+                group.createdAt(), group.deadline());
     }
 
     /** Whether {@code messageId} is the part whose arrival completed {@code group}: its last part. */
@@ -443,12 +480,17 @@ public final class EventAggregator implements AutoCloseable {
     }
 
     private void deadLetter(AggregationGroup group) {
-        AggregationException reason = AggregationException.timedOut(config.name(), group.key(), group.size());
-        for (AggregatedPart part : group.parts()) {
+        AggregationException timedOut = AggregationException.timedOut(config.name(), group.key(), group.size());
+        deadLetter(group.parts(), "aggregation-timeout", part -> timedOut);
+    }
+
+    /** Publishes each part to its topic's dead-letter topic, with {@code reason} and the error made for it. */
+    private void deadLetter(List<AggregatedPart> parts, String reason, Function<AggregatedPart, AggregationException> error) {
+        for (AggregatedPart part : parts) {
             Map<String, String> headers = new LinkedHashMap<>();
-            headers.put(MessageHeaders.DLT_REASON, "aggregation-timeout");
+            headers.put(MessageHeaders.DLT_REASON, reason);
             headers.put(MessageHeaders.DLT_ERROR_CLASS, AggregationException.class.getName());
-            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, reason.getMessage());
+            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, error.apply(part).getMessage());
             headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, part.topic());
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, config.name());
             Message original = part.toMessage();
@@ -458,7 +500,7 @@ public final class EventAggregator implements AutoCloseable {
                     .headers(headers).build()
                     .withTopic(part.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
             bus.publish(letter).toCompletableFuture().join();
-            bus.metrics().eventDeadLettered(part.topic(), config.name(), "aggregation-timeout");
+            bus.metrics().eventDeadLettered(part.topic(), config.name(), reason);
         }
     }
 
@@ -563,7 +605,11 @@ public final class EventAggregator implements AutoCloseable {
             return this;
         }
 
-        /** Completes a group when the splitter's last part and all parts numbered before it arrived. */
+        /**
+         * Completes a group when the splitter's last part and all parts numbered before it arrived. Whatever the
+         * completion rules, the aggregator keeps one part per number of a sequence, none beyond its size (see the
+         * class description).
+         */
         public Builder completeOnSequenceEnd() {
             rules.add(AggregationGroup::sequenceComplete);
             return this;

@@ -2,13 +2,16 @@ package io.streamsaga.aggregator;
 
 import io.streamsaga.splitter.SequenceInfo;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
 /**
- * What an aggregator knows of the splitter's sequences in its groups (the sizes each sequence carries), kept
+ * What an aggregator knows of the splitter's sequences in its groups (the sizes each sequence carries, the
+ * part holding each number), kept
  * between parts so that checking a part against its group costs O(1) instead of decoding every part of the
  * group again, which made a group of n parts cost O(n²).
  *
@@ -53,15 +56,43 @@ final class SequenceIndexes {
         return -1;
     }
 
-    /** Records {@code part} as added by the save of {@code saved}, when the index followed the version before. */
-    synchronized void added(AggregationGroup saved, SequenceInfo part) {
+    /** The message id of the part of {@code group} that holds {@code part}'s number in its sequence, or null. */
+    synchronized String holder(AggregationGroup group, SequenceInfo part) {
+        Sequence sequence = indexOf(group).sequences.get(part.sequenceId());
+        return sequence == null ? null : sequence.holders.get(part.number());
+    }
+
+    /**
+     * When {@code part} is the first of its sequence in {@code group} to carry the size, the message ids of the
+     * parts of that sequence numbered beyond it (taken while nothing told they were); empty otherwise.
+     */
+    synchronized List<String> beyondNewSize(AggregationGroup group, SequenceInfo part) {
+        Sequence sequence = indexOf(group).sequences.get(part.sequenceId());
+        if (sequence == null || sequence.minSize >= 0 || part.size().isEmpty()) {
+            return List.of();
+        }
+        int size = part.size().getAsInt();
+        List<String> beyond = new ArrayList<>();
+        sequence.holders.forEach((number, messageId) -> {
+            if (number > size) {
+                beyond.add(messageId);
+            }
+        });
+        return beyond;
+    }
+
+    /**
+     * Records the part {@code messageId} as added by the save of {@code saved} (with the parts beyond a size it
+     * brought removed), when the index followed the version before.
+     */
+    synchronized void added(AggregationGroup saved, SequenceInfo part, String messageId) {
         GroupIndex index = groups.get(saved.key());
         if (index == null || index.version != saved.version() - 1) {
             groups.remove(saved.key()); // indexed again from the stored group when next needed
             return;
         }
         index.version = saved.version();
-        index.add(part);
+        index.add(part, messageId);
     }
 
     /** Drops the index of a group that closed. */
@@ -76,7 +107,7 @@ final class SequenceIndexes {
             for (AggregatedPart part : group.parts()) {
                 Optional<SequenceInfo> info = part.sequence();
                 if (info.isPresent()) {
-                    index.add(info.get());
+                    index.add(info.get(), part.messageId());
                 }
             }
             groups.put(group.key(), index);
@@ -92,10 +123,14 @@ final class SequenceIndexes {
             this.version = version;
         }
 
-        void add(SequenceInfo part) {
+        void add(SequenceInfo part, String messageId) {
             Sequence sequence = sequences.computeIfAbsent(part.sequenceId(), id -> new Sequence());
+            sequence.holders.putIfAbsent(part.number(), messageId);
             if (part.size().isPresent()) {
                 int size = part.size().getAsInt();
+                if (sequence.minSize < 0) {
+                    sequence.holders.keySet().removeIf(number -> number > size); // dead-lettered as the size came
+                }
                 sequence.minSize = sequence.minSize < 0 ? size : Math.min(sequence.minSize, size);
                 sequence.maxSize = Math.max(sequence.maxSize, size);
             }
@@ -109,5 +144,7 @@ final class SequenceIndexes {
     private static final class Sequence {
         private int minSize = -1;
         private int maxSize = -1;
+        /** The message id of the first part taken for each number. */
+        private final Map<Integer, String> holders = new HashMap<>();
     }
 }

@@ -19,6 +19,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * docs/patterns.md: a sequence's parts are numbered 1..size. A part numbered beyond the size the group already
@@ -73,5 +74,36 @@ class AggregatorSequenceNumberTest {
         assertThrows(AggregationException.class, () -> aggregator.accept(part(4, true, 4)));
         assertThrows(AggregationException.class, () -> aggregator.accept(part(2, false, 2)));
         assertEquals(1, aggregator.group("s-1").orElseThrow().size());
+    }
+
+    @Test
+    void aSecondPartWithTheSameNumberUnderAnotherMessageIdIsRefusedNotReleasedWithTheGroup() throws Exception {
+        aggregator.accept(part(1, false, 2));
+        Message again = part(1, false, 2); // the same number under another id: a split retried outside a handler
+        AggregationException refused = assertThrows(AggregationException.class, () -> aggregator.accept(again));
+        assertFalse(refused.isRetriable(), "the bus dead-letters it at once, with the reason: nothing is lost");
+        assertTrue(refused.getMessage().contains("number 1"), refused.getMessage());
+        assertFalse(aggregator.group("s-1").orElseThrow().contains(again.id()));
+
+        aggregator.accept(part(2, true, 2));
+        assertEquals(1, released.size());
+        assertEquals(2, released.get(0).group().size(), "one part per number");
+    }
+
+    @Test
+    void aStrayPartThatArrivedBeforeAnyPartCarriedTheSizeIsDeadLetteredOnceTheSizeIsKnownNotReleased() throws Exception {
+        Message stray = part(5, false, null); // nothing tells yet that the sequence has fewer parts
+        aggregator.accept(stray);
+        aggregator.accept(part(1, false, null));
+        aggregator.accept(part(2, true, 2)); // the size: part 5 is a faulty producer's
+
+        assertEquals(1, released.size());
+        assertEquals(2, released.get(0).group().size(), "parts 1 and 2 only, as when part 5 arrives after the size");
+        assertFalse(released.get(0).group().contains(stray.id()));
+        List<Message> dead = transport.messages("item.DLT");
+        assertEquals(1, dead.size(), "the stray part is dead-lettered, not lost");
+        assertEquals("aggregation-out-of-sequence", dead.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals("5", dead.get(0).headers().get(MessageHeaders.SEQUENCE_NUMBER));
+        assertEquals("items", dead.get(0).headers().get(MessageHeaders.DLT_ORIGINAL_GROUP));
     }
 }
