@@ -62,7 +62,8 @@ import java.util.function.Predicate;
  *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
  *       should that part never come back, the group's timeout closes it, or without a timeout the release is
  *       retried on the {@link Scheduler} (after as long as the group had been open, at least 1 s, at most
- *       {@code keepClosed}) until it succeeds.</li>
+ *       {@code keepClosed}) until it succeeds. A group still {@link GroupState#RELEASING} {@code keepClosed} after its
+ *       release began (its instance died, no part of it in flight) is released again then.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -161,7 +162,7 @@ public final class EventAggregator implements AutoCloseable {
                         // As a failed release of the normal path: reopened, so that the bus's retry of the part (or
                         // its replay from the DLT) completes it again, or its timeout (restarted) closes it, or
                         // without a timeout a retry of the release does, rather than left RELEASING until
-                        // keepClosed deletes it with parts never released.
+                        // keepClosed.
                         reopen(closed, now.plus(retryAfter(closed, now)));
                         throw e;
                     }
@@ -355,9 +356,13 @@ public final class EventAggregator implements AutoCloseable {
                 arm(key, group.deadline()); // another instance moved the deadline
                 return;
             }
-            if (group.isOpen() && config.timeout() == null && config.completion().test(group)) {
+            if (group.state() == GroupState.RELEASING
+                    || group.isOpen() && config.timeout() == null && config.completion().test(group)) {
                 // Only a failed release leaves a complete group open: without a timeout, its deadline retries the
-                // release rather than wait for a retry or replay of its part that may never come.
+                // release rather than wait for a retry or replay of its part that may never come. A group still
+                // RELEASING at its deadline (keepClosed after its release began) was never recorded released nor
+                // reopened: its instance died during the release (the scheduled retry's, whose parts are no longer
+                // in flight to be redelivered) and it is released again rather than deleted with its parts.
                 if (retryRelease(group, now)) {
                     return;
                 }
@@ -400,8 +405,9 @@ public final class EventAggregator implements AutoCloseable {
     }
 
     /**
-     * Releases again a complete group that a failed release reopened; should the releaser throw again, reopens
-     * it for the next retry. Returns false when the group changed meanwhile (read it again).
+     * Releases again a complete group that a failed release reopened, or one left {@link GroupState#RELEASING}
+     * past its deadline; should the releaser throw again, reopens it for the next retry. Returns false when the
+     * group changed meanwhile (read it again).
      */
     private boolean retryRelease(AggregationGroup group, Instant now) {
         AggregationGroup releasing = group.withState(GroupState.RELEASING, now.plus(config.keepClosed()))
@@ -409,7 +415,12 @@ public final class EventAggregator implements AutoCloseable {
         if (!config.store().save(releasing)) {
             return false;
         }
-        log.info("retrying the release of group '{}' of aggregator '{}' that failed before", group.key(), config.name());
+        if (group.state() == GroupState.RELEASING) {
+            log.warn("group '{}' of aggregator '{}' was left releasing (its release was not recorded as done); releasing it again",
+                    group.key(), config.name());
+        } else {
+            log.info("retrying the release of group '{}' of aggregator '{}' that failed before", group.key(), config.name());
+        }
         arm(group.key(), releasing.deadline());
         try {
             release(releasing);

@@ -23,7 +23,9 @@ public enum GroupState {
      * A completion rule held and the releaser is running (or the process died before it returned); closed to
      * new parts. The redelivery of the part that completed the group, not acknowledged until the releaser
      * returned, releases it again; it becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN}
-     * again, with all its parts, when the releaser threw (the first time or run again). A new part arriving
+     * again, with all its parts, when the releaser threw (the first time or run again). Its deadline, keepClosed
+     * after the release began, runs the releaser again should the group still be RELEASING then (its instance died
+     * during a release no part is in flight for any more), rather than delete it unreleased. A new part arriving
      * meanwhile is refused with a retriable {@link AggregationException}, so that it joins a reopened group.
      */
     RELEASING

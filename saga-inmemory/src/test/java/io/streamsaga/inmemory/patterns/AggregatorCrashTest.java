@@ -204,6 +204,36 @@ class AggregatorCrashTest {
     }
 
     @Test
+    void aCrashDuringTheScheduledRetryOfAFailedReleaseStillReleasesTheGroupAfterTheRestart() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        boolean[] failing = {true};
+        EventAggregator dead = aggregator(dying).completeOnSize(2).onRelease(aggregate -> {
+            if (failing[0]) {
+                throw new IllegalStateException("downstream unavailable");
+            }
+            released.add(aggregate);
+        }).build();
+        dead.accept(item(1));
+        assertThrows(IllegalStateException.class, () -> dead.accept(item(2))); // reopened; its part then dead-lettered
+        failing[0] = false;
+        dying.dieAfterSaving = g -> g.state() == GroupState.RELEASING;
+        // the scheduled retry of the release saves the group RELEASING, then the process dies: no part of it is
+        // in flight any more to be redelivered
+        assertThrows(ProcessDied.class, () -> scheduler.advance(Duration.ofSeconds(1)));
+        dead.close();
+        assertEquals(GroupState.RELEASING, durable.find("items", "o-1").orElseThrow().state());
+
+        aggregator(durable).completeOnSize(2).build(); // the restarted process re-arms the group's deadline
+        scheduler.advance(Duration.ofHours(1)); // keepClosed (1 h) after the release began
+
+        assertEquals(1, released.size(), "a group left RELEASING is released, not deleted with its parts unreleased");
+        assertEquals(2, released.get(0).group().size());
+        assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(1, released.size(), "released once");
+    }
+
+    @Test
     void aCrashAfterATimedOutGroupWasClosedStillDeadLettersItsPartsAfterTheRestart() throws Exception {
         DyingStore dying = new DyingStore(durable);
         EventAggregator before = aggregator(dying).completeOnSize(3).timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER)
