@@ -24,6 +24,13 @@ final class OutboxRows {
         } catch (JsonProcessingException e) {
             throw new SQLException("unreadable headers in outbox row " + rs.getLong("seq") + ": " + e.getMessage(), e);
         }
+        if (headers.containsValue(null)) {
+            // Written by a version whose Message took a null header value; a Message now refuses one (no header
+            // is ever null), and a null value always meant no header: dropped, rather than the row unreadable and
+            // every relay batch failing on it.
+            headers = new java.util.LinkedHashMap<>(headers);
+            headers.values().removeIf(java.util.Objects::isNull);
+        }
         Message message = new Message(rs.getString("message_id"), rs.getString("topic"), rs.getString("message_key"),
                 rs.getString("event_type"), rs.getInt("event_version"), rs.getBytes("payload"), headers,
                 Sql.getInstant(rs, "created_at"));

@@ -263,6 +263,24 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aRowWrittenByAnEarlierVersionWithANullHeaderValueIsRelayedWithoutThatHeader() {
+        List<Message> seen = new CopyOnWriteArrayList<>();
+        bus.subscribe("audit", "order-created", Message.class, (m, ctx) -> seen.add(m));
+        Message written = tx.inTransaction(c -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 5)));
+        // earlier versions took a null header value in a Message (its constructor, withHeader) and wrote it
+        database.execute("UPDATE ss_outbox SET headers = '{\"correlation-id\":\"corr-7\",\"obsolete\":null}'");
+
+        assertEquals(written.id(), outbox.rows(OutboxRow.Status.PENDING, 10).get(0).message().id());
+        assertEquals(1, relay().build().relayPending());
+        transport.drainAll();
+
+        assertEquals(1, seen.size(), "the row is relayed, not stuck unreadable");
+        assertEquals("corr-7", seen.get(0).correlationId().orElseThrow());
+        assertFalse(seen.get(0).headers().containsKey("obsolete"), "a null value was no header");
+        assertEquals(0, outbox.pendingCount());
+    }
+
+    @Test
     void rowsOfARelayThatCrashedBeforeMarkingThemSentArePublishedAgain() {
         List<OrderCreated> seen = collect("billing");
         for (int i = 1; i <= 5; i++) {
