@@ -58,8 +58,11 @@ public final class Projection<M> implements AutoCloseable {
      * Starts the first unused version with {@code definition}, reading the log from the beginning.
      * Queries see its read model at once, filling up as the replay proceeds; {@link #caughtUp()} tells when
      * it has reached the log's end as it was at the start.
+     *
+     * @throws ConfigurationException when already started, or closed (a version launched then would never stop)
      */
     public synchronized Projection<M> start(ProjectionDefinition<M> definition) {
+        requireOpen();
         ConfigurationException.require(current == null, "projection '%s' is already started", name);
         int version = nextUnusedVersion(1, definition);
         current = launch(version, definition);
@@ -86,7 +89,7 @@ public final class Projection<M> implements AutoCloseable {
         return requireStarted().number;
     }
 
-    /** Rebuilds with the same definition into a fresh read model. */
+    /** Rebuilds with the same definition into a fresh read model; see {@link #rebuild(ProjectionDefinition)}. */
     public Rebuild<M> rebuild() {
         return rebuild(requireStarted().definition);
     }
@@ -95,9 +98,11 @@ public final class Projection<M> implements AutoCloseable {
      * Rebuilds with {@code definition} into a fresh read model under the next unused version; queries keep
      * using the current version until the rebuild caught up, then switch.
      *
-     * @throws ConfigurationException when a rebuild is already running
+     * @throws ConfigurationException when a rebuild is already running, or the projection is closed (the version
+     *                                launched would never stop nor swap in)
      */
     public synchronized Rebuild<M> rebuild(ProjectionDefinition<M> definition) {
+        requireOpen();
         Version<M> serving = requireStarted();
         ConfigurationException.require(rebuilding == null || rebuilding.swapped.isDone(),
                 "projection '%s' is already rebuilding version %s", name, rebuilding == null ? null : rebuilding.version());
@@ -159,6 +164,11 @@ public final class Projection<M> implements AutoCloseable {
         builder.on(entry.topic(), entry.type(), (event, ctx) -> entry.handler().apply(model, event, ctx));
     }
 
+    /** Called holding the lock: close() sets {@code closed} under it, and stops what was launched before. */
+    private void requireOpen() {
+        ConfigurationException.require(!closed, "projection '%s' is closed", name);
+    }
+
     private Version<M> requireStarted() {
         Version<M> version = current;
         ConfigurationException.require(version != null, "projection '%s' is not started", name);
@@ -169,7 +179,9 @@ public final class Projection<M> implements AutoCloseable {
      * Stops the serving version and any running rebuild; a rebuild that had not swapped in never does (even one
      * catching up meanwhile), and its {@link Rebuild#swapped()} completes exceptionally, so queries keep the
      * version they used. The versions stop outside the projection's lock: a rebuild's consumer thread swapping
-     * at that moment is not left waiting for it while close() waits for that thread to stop.
+     * at that moment is not left waiting for it while close() waits for that thread to stop. Once closed, the
+     * projection refuses {@link #start} and {@link #rebuild} with a {@link ConfigurationException}; queries keep
+     * reading the last version's read model.
      */
     @Override
     public void close() {

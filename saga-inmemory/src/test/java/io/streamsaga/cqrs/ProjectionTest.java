@@ -125,6 +125,27 @@ class ProjectionTest {
         }
     }
 
+    @Test
+    void aClosedProjectionRefusesToStartOrRebuildInsteadOfLaunchingAVersionNothingWouldStop() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            Projection<OrderReadModel> started = Projection.<OrderReadModel>create(bus, "orders").start(definition());
+            started.close();
+            Projection<OrderReadModel> neverStarted = Projection.create(bus, "others");
+            neverStarted.close();
+
+            ConfigurationException rebuild = assertThrows(ConfigurationException.class, started::rebuild);
+            assertTrue(rebuild.getMessage().contains("closed"), rebuild.getMessage());
+            assertThrows(ConfigurationException.class, () -> started.rebuild(definition()));
+            assertThrows(ConfigurationException.class, () -> neverStarted.start(definition()));
+
+            assertTrue(io.streamsaga.kappa.Reprocessor.isUnused(transport, "orders.v2", definition().topics()),
+                    "no version launched after close");
+            assertTrue(io.streamsaga.kappa.Reprocessor.isUnused(transport, "others.v1", definition().topics()));
+            assertEquals(1, started.version(), "queries still see the version they used");
+        }
+    }
+
     /** A definition whose handler blocks on the event of {@code orderId} until {@code release}, noting its thread. */
     private static ProjectionDefinition<OrderReadModel> blockingOn(String orderId, java.util.concurrent.CountDownLatch reached,
                                                                     java.util.concurrent.CountDownLatch release,
