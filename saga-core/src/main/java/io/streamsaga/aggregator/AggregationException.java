@@ -28,6 +28,8 @@ public class AggregationException extends StreamSagaException {
     /**
      * A part arrived for a group whose release or timeout outcome is under way: retriable, as the outcome may
      * fail and reopen the group (the retry then adds the part), or be recorded (the retry finds a late part).
+     * Should the bus's retries run out first, the part is dead-lettered with this error; replaying it once the
+     * outcome is recorded adds it to a reopened group or finds it late.
      */
     public static AggregationException closing(String aggregator, String key, GroupState state, String messageId) {
         return new AggregationException("part " + messageId + " arrived for group '" + key + "' of aggregator '"
