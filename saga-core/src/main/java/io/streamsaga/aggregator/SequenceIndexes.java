@@ -2,6 +2,7 @@ package io.streamsaga.aggregator;
 
 import io.streamsaga.splitter.SequenceInfo;
 
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -15,9 +16,10 @@ import java.util.Optional;
  * between parts so that checking a part against its group costs O(1) instead of decoding every part of the
  * group again, which made a group of n parts cost O(n²).
  *
- * <p>Each group's index records the group version it reflects. A group saved at another version than the
- * one the index follows (another instance added a part, a release reopened it) is indexed again from its parts
- * once, so the index is a cache that is never trusted over the store. At most {@code capacity} groups are
+ * <p>Each group's index records the group version it reflects, and when the group was opened (a key's next group,
+ * once a closed one was deleted, counts its versions from 1 again). A group saved at another version than the
+ * one the index follows (another instance added a part, a release reopened it), or opened at another time, is
+ * indexed again from its parts once, so the index is a cache that is never trusted over the store. At most {@code capacity} groups are
  * indexed, the least recently used one dropped first. Thread-safe.
  */
 final class SequenceIndexes {
@@ -87,7 +89,7 @@ final class SequenceIndexes {
      */
     synchronized void added(AggregationGroup saved, SequenceInfo part, String messageId) {
         GroupIndex index = groups.get(saved.key());
-        if (index == null || index.version != saved.version() - 1) {
+        if (index == null || !index.follows(saved, saved.version() - 1)) {
             groups.remove(saved.key()); // indexed again from the stored group when next needed
             return;
         }
@@ -102,8 +104,8 @@ final class SequenceIndexes {
 
     private GroupIndex indexOf(AggregationGroup group) {
         GroupIndex index = groups.get(group.key());
-        if (index == null || index.version != group.version()) {
-            index = new GroupIndex(group.version());
+        if (index == null || !index.follows(group, group.version())) {
+            index = new GroupIndex(group.version(), group.createdAt());
             for (AggregatedPart part : group.parts()) {
                 Optional<SequenceInfo> info = part.sequence();
                 if (info.isPresent()) {
@@ -117,10 +119,21 @@ final class SequenceIndexes {
 
     private static final class GroupIndex {
         private long version;
+        /**
+         * When the group it follows was opened: a version number is met again by the next group of the key once a
+         * closed one was deleted (perhaps released by another instance, unseen here), which opened later.
+         */
+        private final Instant createdAt;
         private final Map<String, Sequence> sequences = new HashMap<>();
 
-        GroupIndex(long version) {
+        GroupIndex(long version, Instant createdAt) {
             this.version = version;
+            this.createdAt = createdAt;
+        }
+
+        /** Whether this index reflects {@code group} at {@code version}: the same group, not a later one of its key. */
+        boolean follows(AggregationGroup group, long version) {
+            return this.version == version && createdAt.equals(group.createdAt());
         }
 
         void add(SequenceInfo part, String messageId) {

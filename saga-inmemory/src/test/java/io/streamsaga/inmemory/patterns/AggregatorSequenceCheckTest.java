@@ -11,15 +11,19 @@ import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.splitter.SequenceInfo;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * docs/patterns.md (aggregator): "a part numbered beyond the size that the group's parts of its sequence already
@@ -32,8 +36,9 @@ class AggregatorSequenceCheckTest {
     record Item(String n) {
     }
 
+    private final VirtualScheduler scheduler = new VirtualScheduler();
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-    private final EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler)
             .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
     private final InMemoryAggregationStore store = new InMemoryAggregationStore();
 
@@ -139,6 +144,29 @@ class AggregatorSequenceCheckTest {
         EventAggregator two = aggregator();
 
         assertEquals(expected(parts), decisions(parts, List.of(one, two), random), "seed " + seed);
+        one.close();
+        two.close();
+    }
+
+    @Test
+    void anInstanceWhoseGroupWasReleasedElsewhereAndDeletedChecksTheNextGroupOfTheKeyAgainstItsOwnParts() throws Exception {
+        List<io.streamsaga.aggregator.Aggregate> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+        EventAggregator.Builder builder = EventAggregator.builder(bus, store).name("items").correlateBy(message -> "g")
+                .completeOnSize(3).keepClosed(Duration.ofMinutes(1)).onRelease(released::add);
+        EventAggregator one = builder.build();
+        EventAggregator two = builder.build();
+        one.accept(part("s", 1, null)); // the group's version 1
+        one.accept(part("s", 2, null)); // version 2: what instance one last saw of the key
+        two.accept(part("s", 3, 3)); // completed and released by the other instance
+        scheduler.advance(Duration.ofMinutes(1)); // its tombstone deleted: the key's next parts start a new group
+        assertTrue(store.find("items", "g").isEmpty());
+
+        two.accept(part("t", 1, 2)); // the new group's version 1
+        two.accept(part("t", 2, 2)); // its version 2, as the version instance one last saw of the old group
+
+        assertThrows(AggregationException.class, () -> one.accept(part("t", 3, null)),
+                "numbered beyond the size its sequence's parts carry: refused, whatever instance one saw of the old group");
+        assertEquals(1, released.size(), "the new group is not released with the stray part");
         one.close();
         two.close();
     }
