@@ -485,19 +485,29 @@ public final class KafkaTransport implements Transport {
      */
     @Override
     public Set<String> consumerGroups(String topic) {
-        BrokerGroups listed = brokerGroups();
-        Set<String> groups = new TreeSet<>(listed.groupsByTopic().getOrDefault(topic, Set.of()));
-        // the open ones first: one closing meanwhile is noted as closed before it leaves them
+        // In this order: the open subscriptions, the closed ones, then the listing. A subscription closing
+        // meanwhile is noted as closed before it leaves the open ones, so one of the first two reads sees it;
+        // an entry another caller dropped in between was answered for by a listing made after its close, and
+        // the listing below is at least as recent (listings are shared and replace each other in order, or
+        // made per call), so it has the group's final commit. Taken first, the listing could predate a close
+        // whose entry a caller with a newer listing dropped before this one read it, and the group was missed.
+        Set<String> groups = new TreeSet<>();
         for (KafkaSubscription subscription : subscriptions) {
             if (subscription.pattern().matches(topic)) {
                 groups.add(subscription.group());
             }
         }
-        // what the broker listed since a subscription closed (its final commit included) answers for its group
-        closedSubscriptions.entrySet().removeIf(closed -> listed.listedAtNanos() - closed.getValue() > 0);
-        closedSubscriptions.keySet().forEach(closed -> {
-            if (closed.pattern().matches(topic)) {
-                groups.add(closed.group());
+        Map<GroupPattern, Long> closed = new HashMap<>(closedSubscriptions);
+        config.consumerGroupsStep.run();
+        BrokerGroups listed = brokerGroups();
+        groups.addAll(listed.groupsByTopic().getOrDefault(topic, Set.of()));
+        closed.forEach((subscription, closedAtNanos) -> {
+            if (listed.listedAtNanos() - closedAtNanos > 0) {
+                // what the broker listed since (its final commit included) answers for its group from now on;
+                // only this close's entry: the group may have closed again since
+                closedSubscriptions.remove(subscription, closedAtNanos);
+            } else if (subscription.pattern().matches(topic)) {
+                groups.add(subscription.group());
             }
         });
         return groups;
@@ -760,6 +770,7 @@ public final class KafkaTransport implements Transport {
         private Duration retentionHorizon;
         private String transactionalIdPrefix;
         private String clientIdPrefix = "streamsaga";
+        private Runnable consumerGroupsStep = () -> { };
 
         private Builder() {
         }
@@ -919,6 +930,16 @@ public final class KafkaTransport implements Transport {
         }
 
         /**
+         * Test seam: runs in the middle of every {@link KafkaTransport#consumerGroups} call, after it read this
+         * transport's open and closed subscriptions and before it takes the broker's listing, so that a test can
+         * hold one caller there.
+         */
+        Builder consumerGroupsStep(Runnable step) {
+            this.consumerGroupsStep = step;
+            return this;
+        }
+
+        /**
          * Creates the transport and its producer (the connection itself opens lazily). A setting the Kafka
          * clients refuse (a bootstrap server that does not parse or resolve, a bad or conflicting producer,
          * consumer or admin property, such as {@code acks=1} with the transport's idempotent producer) is a
@@ -957,6 +978,7 @@ public final class KafkaTransport implements Transport {
             copy.retentionHorizon = retentionHorizon;
             copy.transactionalIdPrefix = transactionalIdPrefix;
             copy.clientIdPrefix = clientIdPrefix;
+            copy.consumerGroupsStep = consumerGroupsStep;
             return copy;
         }
 

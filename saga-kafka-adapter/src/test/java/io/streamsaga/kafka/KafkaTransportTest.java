@@ -539,6 +539,56 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aCallerWhoseListingPredatesACloseStillCountsTheGroupAfterANewerListingDroppedItsClosedEntry() throws Exception {
+        // consumerGroups took the broker's listing, then read the open subscriptions, then dropped the closed
+        // ones older than its listing. A caller whose listing predated a close (here taken before the group's
+        // only commits) and that reached the closed ones after a caller with a newer listing had dropped them
+        // missed the group, so the claim check could release a payload the group resumes before.
+        String topic = SharedKafkaBroker.unique("events");
+        String group = SharedKafkaBroker.unique("closing");
+        AtomicReference<Thread> held = new AtomicReference<>();
+        CountDownLatch holding = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (KafkaTransport listing = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .consumerGroupsMaxAge(Duration.ZERO)
+                .consumerGroupsStep(() -> {
+                    if (Thread.currentThread() == held.get()) {
+                        holding.countDown();
+                        try {
+                            release.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                }).build()) {
+            CompletableFuture<Set<String>> early = new CompletableFuture<>();
+            Thread caller = new Thread(() -> {
+                try {
+                    early.complete(listing.consumerGroups(topic));
+                } catch (RuntimeException e) {
+                    early.completeExceptionally(e);
+                }
+            });
+            caller.setDaemon(true);
+            held.set(caller);
+            caller.start();
+            try {
+                assertTrue(holding.await(WAIT.toSeconds(), TimeUnit.SECONDS), "the early caller is held");
+                CountDownLatch handled = new CountDownLatch(1);
+                Subscription subscription = listing.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                        record -> handled.countDown());
+                send(topic, "k", "0");
+                assertTrue(handled.await(WAIT.toSeconds(), TimeUnit.SECONDS));
+                subscription.close();
+                assertEquals(Set.of(group), listing.consumerGroups(topic), "a listing made after the close");
+            } finally {
+                release.countDown();
+            }
+            assertEquals(Set.of(group), early.get(WAIT.toSeconds(), TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
     void theLagOfAGroupReachesZeroOnATopicWrittenInTransactions() throws Exception {
         // docs/kafka.md: endOffsets and committedOffsets "give a group's lag, which is the progress of a Kappa
         // replay". A transaction's commit marker takes an offset after its last record: a group that committed
