@@ -5,6 +5,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.kafka.internal.ConsumerLoop;
 
 import java.time.Duration;
+import java.util.Collection;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -70,6 +71,15 @@ public final class KafkaSubscription implements Subscription {
     public void close() {
         loop.close();
         closeCalled.complete(null);
+    }
+
+    /**
+     * Closes {@code subscriptions} as {@link #close()} closes one, but together: every member is told to stop
+     * before any is waited for, so the close timeout runs once for all, not once per subscription.
+     */
+    static void closeAll(Collection<KafkaSubscription> subscriptions, Duration closeTimeout) {
+        ConsumerLoop.closeAll(subscriptions.stream().map(subscription -> subscription.loop).toList(), closeTimeout);
+        subscriptions.forEach(subscription -> subscription.closeCalled.complete(null));
     }
 
     @Override

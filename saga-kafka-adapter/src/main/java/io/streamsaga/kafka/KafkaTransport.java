@@ -615,8 +615,12 @@ public final class KafkaTransport implements Transport {
     }
 
     /**
-     * Closes every subscription, one after the other, as {@link KafkaSubscription#close()} does (each waits up
-     * to twice the {@linkplain Builder#closeTimeout close timeout}); then the shared producer with
+     * Closes every subscription as {@link KafkaSubscription#close()} does, all together: each member is told
+     * to stop (commits what its handlers finished, leaves the group, releases its member number) before any is
+     * waited for, and close waits up to the {@linkplain Builder#closeTimeout close timeout} for all their threads,
+     * interrupts those still running and waits up to the close timeout again, however many there are (a
+     * subscription closed from inside its own handler, when close is called there, ends after that record);
+     * then the shared producer with
      * {@code close(closeTimeout)}: buffered records get that long to be sent, the rest fail (their stages
      * complete exceptionally); then the admin client, with the same timeout. The Kafka producer can outlast
      * its timeout: it then forces the close but waits for its I/O thread without a bound, and that thread first
@@ -634,9 +638,7 @@ public final class KafkaTransport implements Transport {
             }
             closed = true;
         }
-        for (KafkaSubscription subscription : List.copyOf(subscriptions)) {
-            subscription.close();
-        }
+        KafkaSubscription.closeAll(List.copyOf(subscriptions), config.closeTimeout);
         producer.close(config.closeTimeout);
         synchronized (adminLock) {
             if (admin != null) {
@@ -857,8 +859,9 @@ public final class KafkaTransport implements Transport {
 
         /**
          * How long closing waits (default 10 s): for a consumer thread before interrupting it, and as long again
-         * after that; and what the Kafka clients' own {@code close(timeout)} get: each member's consumer (which
-         * leaves the group then) and transactional producer, the shared producer and the admin client. The Kafka
+         * after that (closing the transport: for all its consumer threads at once); and what the Kafka clients'
+         * own {@code close(timeout)} get: each member's consumer (which leaves the group then) and transactional
+         * producer, the shared producer and the admin client. The Kafka
          * producer can take longer, up to its {@code request.timeout.ms}, against a broker that never answered
          * (see {@link KafkaTransport#close()}).
          */

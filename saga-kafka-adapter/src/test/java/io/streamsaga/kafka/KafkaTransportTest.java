@@ -635,6 +635,49 @@ class KafkaTransportTest {
     }
 
     @Test
+    void closingTheTransportStopsAllItsSubscriptionsTogetherAndClosesEveryOne() throws Exception {
+        // close() closed the subscriptions one after the other, each waiting up to twice the close timeout for
+        // its thread: with handlers that do not return (or a broker that does not answer the final commit) the
+        // next member was not even told to stop before that, so the close took that long per subscription.
+        String topic = SharedKafkaBroker.unique("closing");
+        int members = 3;
+        CountDownLatch handling = new CountDownLatch(members);
+        CountDownLatch release = new CountDownLatch(1);
+        KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .closeTimeout(Duration.ofMinutes(10)).build();
+        List<Subscription> subscriptions = new ArrayList<>();
+        List<String> groups = new ArrayList<>();
+        CompletableFuture<Void> closed = null;
+        RecordPosition sent;
+        try {
+            for (int i = 0; i < members; i++) {
+                String group = SharedKafkaBroker.unique("g" + i);
+                groups.add(group);
+                subscriptions.add(own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> {
+                    handling.countDown();
+                    release.await();
+                }));
+            }
+            sent = transport.send(Message.builder(topic).key("k").type("test").payload(new byte[0]).build())
+                    .toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertTrue(handling.await(WAIT.toSeconds(), TimeUnit.SECONDS), "every member handles the record");
+            closed = CompletableFuture.runAsync(own::close);
+            await().atMost(WAIT).until(() -> subscriptions.stream().noneMatch(Subscription::isActive));
+            assertFalse(closed.isDone(), "close waits for the handlers");
+        } finally {
+            release.countDown();
+            (closed != null ? closed : CompletableFuture.runAsync(own::close)).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        }
+        assertEquals(Set.of(), own.subscriptions());
+        for (String group : groups) {
+            assertEquals(Map.of(sent.partition(), sent.offset() + 1), transport.committedOffsets(group, topic),
+                    "the last batch of " + group + " is committed");
+        }
+        assertTrue(Thread.getAllStackTraces().keySet().stream()
+                .noneMatch(t -> groups.stream().anyMatch(g -> t.getName().startsWith("streamsaga-kafka-" + g))));
+    }
+
+    @Test
     void anAdminQueryThatTimesOutFailsWithARetriableKafkaTransportException() throws Exception {
         // The timeout (and an interrupt) of an admin query went to the failure overload for publishing, so
         // committedOffsets, endOffsets and partitions failed with a PublishException naming "offsets of group g"
