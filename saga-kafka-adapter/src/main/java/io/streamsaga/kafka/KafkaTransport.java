@@ -99,7 +99,7 @@ public final class KafkaTransport implements Transport {
      * from then on whether the group still has committed offsets on a topic.
      */
     private final Map<GroupPattern, Long> closedSubscriptions = new ConcurrentHashMap<>();
-    /** The member numbers in use per group; guarded by itself. */
+    /** The member numbers in use per group, only of groups with one in use; guarded by itself. */
     private final Map<String, BitSet> membersInUse = new HashMap<>();
     private final Object adminLock = new Object();
     private volatile Admin admin;
@@ -432,6 +432,9 @@ public final class KafkaTransport implements Transport {
             BitSet inUse = membersInUse.get(group);
             if (inUse != null) {
                 inUse.clear(member);
+                if (inUse.isEmpty()) {
+                    membersInUse.remove(group); // or every group ever subscribed would keep an entry
+                }
             }
         }
     }

@@ -678,6 +678,42 @@ class KafkaTransportTest {
     }
 
     @Test
+    void memberNumbersAreTheLowestFreeOnesAlsoOnceEverySubscriptionOfTheGroupClosed() {
+        // The numbers in use were kept per group for ever, an empty entry for every group ever subscribed; the
+        // entry now goes with the group's last member, and a group subscribed again starts from 0.
+        String topic = SharedKafkaBroker.unique("members");
+        String group = SharedKafkaBroker.unique("g");
+        try (KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .assignmentTimeout(Duration.ZERO).build()) {
+            Subscription first = own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> { });
+            Subscription second = own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> { });
+            assertEquals(Set.of("0", "1"), membersRunning(group));
+            first.close();
+            Subscription third = own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> { });
+            assertEquals(Set.of("0", "1"), membersRunning(group), "the lowest free number");
+            second.close();
+            third.close();
+            assertEquals(Set.of(), membersRunning(group));
+            own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> { });
+            assertEquals(Set.of("0"), membersRunning(group), "after every member closed, from 0 again");
+            own.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST, record -> { });
+            assertEquals(Set.of("0", "1"), membersRunning(group));
+        }
+        assertEquals(Set.of(), membersRunning(group));
+    }
+
+    /** The member numbers of the group's member threads alive in this JVM. */
+    private static Set<String> membersRunning(String group) {
+        String prefix = "streamsaga-kafka-" + group + "-";
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(Thread::isAlive)
+                .map(Thread::getName)
+                .filter(name -> name.startsWith(prefix))
+                .map(name -> name.substring(prefix.length()))
+                .collect(java.util.stream.Collectors.toSet());
+    }
+
+    @Test
     void anAdminQueryThatTimesOutFailsWithARetriableKafkaTransportException() throws Exception {
         // The timeout (and an interrupt) of an admin query went to the failure overload for publishing, so
         // committedOffsets, endOffsets and partitions failed with a PublishException naming "offsets of group g"
