@@ -41,7 +41,9 @@ public interface EventBus extends AutoCloseable {
      * Publishes {@code event} under the type id and version registered for its class. The key may be null;
      * bad input (a null or illegal topic, a null event) fails the returned stage with a
      * {@link io.streamsaga.ConfigurationException} naming it (an unregistered class: an
-     * {@link io.streamsaga.codec.UnknownEventTypeException}), and nothing is sent.
+     * {@link io.streamsaga.codec.UnknownEventTypeException}), and nothing is sent. The transport's send may
+     * block the calling thread while it cannot take the message yet (on Kafka up to the producer's
+     * {@code max.block.ms}, 60 s by default: docs/kafka.md).
      */
     CompletionStage<RecordPosition> publish(String topic, String key, Object event);
 

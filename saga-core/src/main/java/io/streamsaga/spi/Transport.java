@@ -49,7 +49,9 @@ public interface Transport extends AutoCloseable {
 
     /**
      * Appends the message to its topic; completes with its position once it is durable. Once the transport
-     * is closed it fails with {@link io.streamsaga.bus.TransportClosedException}.
+     * is closed it fails with {@link io.streamsaga.bus.TransportClosedException}. It may block the caller
+     * while the transport cannot take the message yet (a client buffer full, a broker unreachable); a
+     * transport that does documents for how long at most and how to bound it, and then fails the stage.
      */
     CompletionStage<RecordPosition> send(Message message);
 

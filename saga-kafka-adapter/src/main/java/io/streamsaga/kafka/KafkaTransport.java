@@ -178,6 +178,17 @@ public final class KafkaTransport implements Transport {
         return config.transactionalIdPrefix != null;
     }
 
+    /**
+     * Hands the message to the producer and returns a stage that completes with the record's position once the
+     * broker has it (acks=all), or fails with a {@link PublishException} naming the topic, retriable when Kafka
+     * says so. Blocks the caller while the producer cannot take the record yet: while it has no metadata for
+     * the topic (its first send to the topic, or no broker reachable) or its {@code buffer.memory} is full, for
+     * up to the producer's {@code max.block.ms} (60 s by default; bound it with
+     * {@link Builder#producerProperty}); the stage then fails with a retriable {@code PublishException} caused
+     * by Kafka's {@code TimeoutException}. A record taken fails once the producer's {@code delivery.timeout.ms}
+     * (120 s by default) passed without an acknowledgement. Inside an exactly-once handler the record goes to
+     * the handler's transactional producer, which blocks the same way.
+     */
     @Override
     public CompletionStage<RecordPosition> send(Message message) {
         SendResult result = new SendResult(message.topic());
@@ -188,7 +199,10 @@ public final class KafkaTransport implements Transport {
         return result;
     }
 
-    /** The callback form: the producer's callback reports to {@code onOutcome}; no stage is built. */
+    /**
+     * The callback form: the producer's callback reports to {@code onOutcome}; no stage is built. Blocks the
+     * caller as {@link #send(Message)} does, up to the producer's {@code max.block.ms}.
+     */
     @Override
     public void send(Message message, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
         String topic = message.topic();

@@ -116,6 +116,32 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aSendTheProducerCannotTakeWithinMaxBlockMsFailsItsStageWithARetriablePublishException() throws Exception {
+        // docs/kafka.md: send blocks its caller while the producer has no metadata for the topic (a broker down)
+        // or a full buffer, up to the producer's max.block.ms, and then fails as a retriable PublishException.
+        int closedPort;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closedPort = socket.getLocalPort();
+        }
+        try (KafkaTransport down = KafkaTransport.builder().bootstrapServers("127.0.0.1:" + closedPort)
+                .producerProperty(ProducerConfig.MAX_BLOCK_MS_CONFIG, 200)
+                .closeTimeout(Duration.ofSeconds(1)).build()) {
+            Message message = Message.builder("orders").key("k").type("t").payload(new byte[0]).build();
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> down.send(message).toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS));
+            PublishException error = assertInstanceOf(PublishException.class, failure.getCause());
+            assertTrue(error.isRetriable(), error.toString());
+            assertInstanceOf(org.apache.kafka.common.errors.TimeoutException.class, error.getCause());
+
+            CompletableFuture<Throwable> reported = new CompletableFuture<>();
+            down.send(message, (position, sendError) -> reported.complete(sendError));
+            PublishException callbackError = assertInstanceOf(PublishException.class,
+                    reported.get(WAIT.toSeconds(), TimeUnit.SECONDS));
+            assertTrue(callbackError.isRetriable(), callbackError.toString());
+        }
+    }
+
+    @Test
     void aRecordWaitingForItsRetryHoldsUpOnlyItsOwnPartition() {
         String topic = SharedKafkaBroker.unique("retried");
         String slowKey = "slow";
