@@ -94,8 +94,12 @@ public final class SagaTestKit<F, D> {
     }
 
     /**
-     * Starts the saga and delivers what is pending, without moving the clock (to cancel it, for instance). A saga
-     * that finished meanwhile (its steps ended while it started) is finished like a settled one: its run is closed.
+     * Starts the saga and settles what is due at the current virtual instant, as {@link SagaRunReport#settle()}
+     * does, without moving the clock (to cancel it, or {@linkplain SagaRunReport#advance advance} it, for
+     * instance): the messages are delivered, the tasks of the environment's executor end, and the timers due now
+     * (one scheduled with no delay: a stage completed from a task on the scheduler, what it leads to) run, one at a
+     * time; a timer due later is left pending. A saga that finished meanwhile (its steps ended while it started) is
+     * finished like a settled one: its run is closed.
      */
     public SagaRunReport<F, D> whenStarted() {
         return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, 0, false).start(data, false);
