@@ -53,7 +53,13 @@ import java.util.function.Function;
 public final class SagaRunReport<F, D> implements AutoCloseable {
     /** The id the kit gives the saga of a run. */
     public static final String SAGA_ID = "test-saga-1";
-    private static final int MAX_ROUNDS = 100_000;
+    /**
+     * Settling rounds at one virtual instant, the clock not moving, after which the run is taken for a livelock (a
+     * task rescheduling itself with no delay, a message answered by another for ever).
+     */
+    private static final int MAX_ROUNDS_AT_ONE_INSTANT = 100_000;
+    /** Timers {@link #settle()} runs before it takes the run for one that never settles (a timer that repeats). */
+    private static final int MAX_TIMERS_TO_SETTLE = 100_000;
 
     private final SagaTestEnvironment environment;
     private final F fixture;
@@ -189,7 +195,10 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * fresh one over the same store. Timers run one at a time, each once the previous one's consequences settled:
      * the tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} ended and the messages
      * delivered, also between timers due at the same instant. When the saga is then completed, compensated or
-     * resolved, the run is finished and closed (see the class comment); a settle that fails closes it too.
+     * resolved, the run is finished and closed (see the class comment); a settle that fails closes it too. Fails
+     * ({@link AssertionError}) on a run that does not settle: 100,000 settling rounds at one virtual instant without
+     * the clock moving (a livelock: a task rescheduling itself with no delay), or 100,000 timers run with more still
+     * due (a timer that repeats for ever never settles: {@link #advance} over it instead).
      */
     public SagaRunReport<F, D> settle() {
         if (finished) {
@@ -208,9 +217,25 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * Settles at each due time up to {@code until} (every due time when null): waits for the executor's tasks,
      * recovers after a crash, delivers the messages, and only once nothing is left runs the next timer, one at a
      * time, so that no timer (not even one due at the same instant) overtakes what the previous one started.
+     * Fails ({@link AssertionError}) on a livelock: {@value #MAX_ROUNDS_AT_ONE_INSTANT} rounds at one virtual
+     * instant without the clock moving; and, with no {@code until}, after {@value #MAX_TIMERS_TO_SETTLE} timers
+     * (one that repeats for ever never lets the run settle). Any number of timers runs up to {@code until}.
      */
     private void settleUntil(Instant until) {
-        for (int round = 0; round < MAX_ROUNDS; round++) {
+        VirtualScheduler scheduler = environment.scheduler();
+        Instant instant = scheduler.now();
+        int roundsAtInstant = 0;
+        int timers = 0;
+        while (true) {
+            if (!scheduler.now().equals(instant)) {
+                instant = scheduler.now();
+                roundsAtInstant = 0;
+            }
+            if (++roundsAtInstant > MAX_ROUNDS_AT_ONE_INSTANT) {
+                throw new AssertionError("the run does not settle: " + MAX_ROUNDS_AT_ONE_INSTANT + " rounds at " + instant
+                        + " without the virtual clock moving (a task rescheduling itself with no delay, messages answered"
+                        + " for ever?); status " + instance().map(SagaInstance::status).orElse(null));
+            }
             environment.awaitExecutor();
             if (recoverIfCrashed()) {
                 continue;
@@ -219,18 +244,21 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             if (recoverIfCrashed() || delivered > 0) {
                 continue;
             }
-            Optional<Instant> next = environment.scheduler().nextDueAt();
+            Optional<Instant> next = scheduler.nextDueAt();
             if (next.isEmpty() || (until != null && next.get().isAfter(until))) {
                 return;
             }
+            if (until == null && ++timers > MAX_TIMERS_TO_SETTLE) {
+                throw new AssertionError("the run does not settle: " + MAX_TIMERS_TO_SETTLE + " timers ran and more are due"
+                        + " (a timer that repeats for ever, a step retried for ever?): advance(Duration) runs the timers up"
+                        + " to an instant; status " + instance().map(SagaInstance::status).orElse(null));
+            }
             try {
-                environment.scheduler().runNext(next.get());
+                scheduler.runNext(next.get());
             } catch (SimulatedCrash crash) {
                 requireCrashPoint(crash); // recovered on the next round
             }
         }
-        throw new AssertionError("the saga did not settle after " + MAX_ROUNDS + " rounds (a step failing forever?); status "
-                + instance().map(SagaInstance::status).orElse(null));
     }
 
     /**
@@ -265,7 +293,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * scheduled for that instant run), so that work a timer started (a retry's, a reply a participant sends) is not
      * overtaken by a later timer (the step's timeout), and nothing due by the new instant is left when it returns.
      * When the saga is then completed, compensated or resolved and nothing is left to deliver or run, the run is
-     * finished and closed (see the class comment); an advance that fails closes it too.
+     * finished and closed (see the class comment); an advance that fails closes it too. Any number of timers may run
+     * on the way (an application's timer every second over a month); it fails ({@link AssertionError}) only on a
+     * livelock: 100,000 settling rounds at one virtual instant without the clock moving.
      */
     public SagaRunReport<F, D> advance(Duration duration) {
         if (finished) {
