@@ -11,9 +11,11 @@ import java.util.Optional;
 import java.util.PriorityQueue;
 
 /**
- * A {@link Scheduler} on a virtual clock for tests: time moves only when the test calls {@link #advance}
- * (or when code under test calls {@link #sleep}, which advances the clock instead of blocking). Due tasks
- * run on the thread that advances time, in deadline order, with the clock set to each task's deadline.
+ * A {@link Scheduler} on a virtual clock for tests: time moves only when the test calls {@link #advance},
+ * {@link #advanceTo} or {@link #runNext} (which moves the clock to the deadline of the one task it runs), or when
+ * code under test calls {@link #sleep}, which advances the clock instead of blocking; it never moves backwards
+ * ({@link #runDueTasks} runs what is due without moving it). Due tasks run on the thread that advances time, in
+ * deadline order (in scheduling order at one deadline), with the clock set to each task's deadline.
  * Thread-safe: any thread may schedule, cancel and read the clock. Advance time from one thread at a time
  * (the test's): two threads advancing at once each run the tasks they take, in parallel, and a task may then
  * see the clock already moved past its deadline by the other.
