@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * write is durable in the delegate: whatever the engine would do next never happens) or right before it
  * (the write is lost: the action the engine just ran happened but its outcome was never recorded, so
  * recovery runs it again and the application's idempotency key must make that harmless). Then
- * {@link SimulatedCrash} is thrown, and every later call throws too (a dead process does nothing more).
+ * {@link SimulatedCrash} is thrown, and every later call throws too (a dead process does nothing more): each
+ * tagged as this store's ({@link #threw}), so that a kit tells them from one the application's code throws.
  * A fresh orchestrator over the delegate then recovers. Thread-safe.
  */
 public final class CrashingSagaStore implements SagaStore {
@@ -52,6 +53,14 @@ public final class CrashingSagaStore implements SagaStore {
         return crashed;
     }
 
+    /**
+     * Whether this store threw {@code crash} (its crash point, or a call after it): the kit recovers from these
+     * only, never from a {@link SimulatedCrash} the application's code throws.
+     */
+    public boolean threw(SimulatedCrash crash) {
+        return crash.thrownBy(this);
+    }
+
     /** Successful writes so far. */
     public int writes() {
         return writes.get();
@@ -59,7 +68,7 @@ public final class CrashingSagaStore implements SagaStore {
 
     private void checkAlive() {
         if (crashed) {
-            throw new SimulatedCrash("the process crashed earlier (after write " + crashAfterWrite + ")");
+            throw new SimulatedCrash("the process crashed earlier (after write " + crashAfterWrite + ")", this);
         }
     }
 
@@ -74,14 +83,14 @@ public final class CrashingSagaStore implements SagaStore {
     private void beforeWrite(String what) {
         if (beforeWrite && writes.get() + 1 == crashAfterWrite) {
             crashed = true;
-            throw new SimulatedCrash("simulated crash right before write " + crashAfterWrite + " (" + what + ")");
+            throw new SimulatedCrash("simulated crash right before write " + crashAfterWrite + " (" + what + ")", this);
         }
     }
 
     private void afterWrite(String what) {
         if (writes.incrementAndGet() == crashAfterWrite && !beforeWrite) {
             crashed = true;
-            throw new SimulatedCrash("simulated crash right after write " + crashAfterWrite + " (" + what + ")");
+            throw new SimulatedCrash("simulated crash right after write " + crashAfterWrite + " (" + what + ")", this);
         }
     }
 

@@ -157,7 +157,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         try {
             request.run();
         } catch (SimulatedCrash crash) {
-            if (!crashingStore.crashed()) { // not the kit's crash point: an Error of the application's code
+            if (!crashingStore.threw(crash)) { // not the kit's crash point: an Error of the application's code
                 closeAfter(crash);
                 throw crash;
             }
@@ -170,12 +170,14 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
-     * Rethrows {@code crash} unless it is the run's crash point (the store's), which the next settling round recovers
-     * from: a {@link SimulatedCrash} the application's code throws is an Error like any other, nothing recovers the
-     * saga from it, so it must fail the test rather than leave the saga running with no run driving it.
+     * Rethrows {@code crash} unless the run's store threw it (its crash point, which the next settling round
+     * recovers from, or a call of the dead orchestrator after it), told by the instance, not by whether the store
+     * crashed: a {@link SimulatedCrash} the application's code throws is an Error like any other, also after the run
+     * recovered from its crash; nothing recovers the saga from it, so it must fail the test rather than leave the
+     * saga running with no run driving it.
      */
     private void requireCrashPoint(SimulatedCrash crash) {
-        if (!crashingStore.crashed()) {
+        if (!crashingStore.threw(crash)) {
             throw crash;
         }
     }
