@@ -30,10 +30,14 @@ import java.util.Optional;
  * @param createdAt           when it started
  * @param updatedAt           its last transition
  * @param version             optimistic-concurrency version, 1 after the start, +1 per update
+ * @param owner               the node id of the orchestrator that last wrote it when that orchestrator has saga
+ *                            ownership configured ({@code SagaOrchestrator.Builder#ownership}); null otherwise, and
+ *                            for instances written before ownership existed
  */
 public record SagaInstance(String sagaId, String sagaName, int definitionVersion, String businessKey, String dataType,
                            Object data, SagaStatus status, List<StepState> steps, SagaFailure failure,
-                           SagaFailure compensationFailure, Instant createdAt, Instant updatedAt, long version) {
+                           SagaFailure compensationFailure, Instant createdAt, Instant updatedAt, long version,
+                           String owner) {
 
     public SagaInstance {
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every transition.
@@ -56,6 +60,20 @@ public record SagaInstance(String sagaId, String sagaName, int definitionVersion
             throw new ConfigurationException("version must be 1 or more, but was " + version);
         }
         steps = List.copyOf(steps);
+    }
+
+    /** An instance with no owner (written without saga ownership): the form of the instances before it existed. */
+    public SagaInstance(String sagaId, String sagaName, int definitionVersion, String businessKey, String dataType,
+                        Object data, SagaStatus status, List<StepState> steps, SagaFailure failure,
+                        SagaFailure compensationFailure, Instant createdAt, Instant updatedAt, long version) {
+        this(sagaId, sagaName, definitionVersion, businessKey, dataType, data, status, steps, failure, compensationFailure,
+                createdAt, updatedAt, version, null);
+    }
+
+    /** This instance as written by the orchestrator of node {@code owner} (null: none), all else equal. */
+    public SagaInstance withOwner(String owner) {
+        return new SagaInstance(sagaId, sagaName, definitionVersion, businessKey, dataType, data, status, steps, failure,
+                compensationFailure, createdAt, updatedAt, version, owner);
     }
 
     /** The state of the named step. */

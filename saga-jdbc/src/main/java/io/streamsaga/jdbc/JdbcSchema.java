@@ -38,7 +38,8 @@ public final class JdbcSchema {
             "V3__aggregation.sql",
             "V4__saga.sql",
             "V5__payload.sql",
-            "V6__message_ids.sql");
+            "V6__message_ids.sql",
+            "V7__saga_ownership.sql");
 
     /** SQL states of a CREATE TABLE IF NOT EXISTS that lost a race with the same statement on another node. */
     private static final Set<String> CREATED_CONCURRENTLY = Set.of("23505", "42P07", "42710");
@@ -67,6 +68,11 @@ public final class JdbcSchema {
      * @throws JdbcException when a statement fails (that version is rolled back)
      */
     public int migrate() {
+        return migrate(VERSIONS.size());
+    }
+
+    /** Applies the versions up to {@code target} (tests of a migration start from an older version). */
+    int migrate(int target) {
         Dialect dialect;
         try (Connection connection = dataSource.getConnection()) {
             dialect = Dialect.of(connection);
@@ -74,16 +80,16 @@ public final class JdbcSchema {
             throw JdbcException.of("cannot connect to migrate the schema", e);
         }
         if (dialect == Dialect.POSTGRESQL) {
-            return migrateOnce(); // its table lock serialises nodes (and threads)
+            return migrateOnce(target); // its table lock serialises nodes (and threads)
         }
         // H2 has no table lock, its FOR UPDATE locks no row of an empty table and its DDL commits: threads of
         // one process migrating at once are serialised here.
         synchronized (MIGRATING) {
-            return migrateOnce();
+            return migrateOnce(target);
         }
     }
 
-    private int migrateOnce() {
+    private int migrateOnce(int target) {
         JdbcTransactions tx = new JdbcTransactions(dataSource);
         try {
             tx.run(connection -> {
@@ -111,7 +117,7 @@ public final class JdbcSchema {
                 }
             }
             int current = currentVersion(connection);
-            for (int v = current + 1; v <= VERSIONS.size(); v++) {
+            for (int v = current + 1; v <= target; v++) {
                 String file = VERSIONS.get(v - 1);
                 for (String sql : statements(read(dialect, file))) {
                     try (Statement s = connection.createStatement()) {
@@ -126,7 +132,7 @@ public final class JdbcSchema {
                 }
                 log.info("applied StreamSaga schema {} on {}", file, dialect);
             }
-            return VERSIONS.size();
+            return Math.max(current, target);
         });
     }
 

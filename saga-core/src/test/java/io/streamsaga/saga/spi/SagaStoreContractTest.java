@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -29,8 +30,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The contract every {@link SagaStore} must pass. Extend it in the store's module and implement
@@ -99,6 +102,45 @@ public abstract class SagaStoreContractTest {
         assertEquals(List.of(transition(saga, TransitionType.SAGA_STARTED)), store.history("s-1"));
         assertTrue(store.find("missing").isEmpty());
         assertTrue(store.history("missing").isEmpty());
+    }
+
+    @Test
+    void theOwnerIsStoredWithEveryWriteAndNullStaysNull() {
+        SagaInstance v1 = instance("s-1", null, SagaStatus.RUNNING, T0, 1).withOwner("node-a");
+        insert(v1);
+        insert(instance("s-2", null, SagaStatus.RUNNING, T0, 1));
+        assertEquals("node-a", store.find("s-1").orElseThrow().owner());
+        assertNull(store.find("s-2").orElseThrow().owner());
+
+        SagaInstance v2 = instance("s-1", null, SagaStatus.RUNNING, T0, 2).withOwner("node-b");
+        store.update(v2, transition(v2, TransitionType.STEP_STARTED));
+        assertEquals("node-b", store.find("s-1").orElseThrow().owner());
+        SagaInstance v3 = instance("s-1", null, SagaStatus.RUNNING, T0, 3).withOwner("node-a");
+        store.update(v3, TransitionType.STEP_STARTED, "create-order", 1, null);
+        assertEquals("node-a", store.find("s-1").orElseThrow().owner());
+        assertEquals(List.of("node-a"), store.findByStatus(EnumSet.of(SagaStatus.RUNNING)).stream()
+                .filter(i -> i.sagaId().equals("s-1")).map(SagaInstance::owner).toList());
+        SagaInstance v4 = instance("s-1", null, SagaStatus.RUNNING, T0, 4);
+        store.update(v4, transition(v4, TransitionType.STEP_STARTED));
+        assertNull(store.find("s-1").orElseThrow().owner());
+    }
+
+    @Test
+    void aNodeRegistryKeepsTheLastHeartbeatOfEachNodeUntilItIsRemoved() {
+        assumeTrue(store instanceof NodeRegistry, "the store is no NodeRegistry");
+        NodeRegistry registry = (NodeRegistry) store;
+        assertEquals(Map.of(), registry.heartbeats());
+
+        registry.heartbeat("node-a", T0);
+        registry.heartbeat("node-b", T0.plusSeconds(1));
+        registry.heartbeat("node-a", T0.plusSeconds(10));
+        assertEquals(Map.of("node-a", T0.plusSeconds(10), "node-b", T0.plusSeconds(1)), registry.heartbeats());
+
+        registry.remove("node-a");
+        registry.remove("never-registered");
+        assertEquals(Map.of("node-b", T0.plusSeconds(1)), registry.heartbeats());
+        registry.heartbeat("node-a", T0.plusSeconds(20)); // a node restarted with its id registers again
+        assertEquals(Map.of("node-a", T0.plusSeconds(20), "node-b", T0.plusSeconds(1)), registry.heartbeats());
     }
 
     @Test

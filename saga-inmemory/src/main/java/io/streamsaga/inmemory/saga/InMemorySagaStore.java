@@ -7,6 +7,7 @@ import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.lang.invoke.MethodHandles;
@@ -15,6 +16,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -24,9 +26,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * A {@link SagaStore} in memory, for tests and for sagas that need no durability. It keeps the saga data
  * object itself (no JSON on the fast path), so the data must be immutable. Optimistic concurrency is
  * checked per instance: by a compare-and-set of the instance without history, under the instance's own
- * monitor with it. It takes transition batches ({@link #writesTransitionBatches()}). Thread-safe.
+ * monitor with it. It takes transition batches ({@link #writesTransitionBatches()}). It is also the
+ * {@link NodeRegistry} of the orchestrators sharing it with saga ownership. Thread-safe.
  */
-public final class InMemorySagaStore implements SagaStore {
+public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     private static final Comparator<SagaInstance> OLDEST_FIRST =
             Comparator.comparing(SagaInstance::createdAt).thenComparing(SagaInstance::sagaId);
 
@@ -34,6 +37,7 @@ public final class InMemorySagaStore implements SagaStore {
     private final boolean keepHistory;
     private final boolean keepFinished;
     private final ObjectMapper mapper;
+    private final ConcurrentHashMap<String, Instant> heartbeats = new ConcurrentHashMap<>();
 
     /** A store that keeps every instance and its transitions (for queries and sequence diagrams). */
     public InMemorySagaStore() {
@@ -72,7 +76,8 @@ public final class InMemorySagaStore implements SagaStore {
         JsonNode tree = mapper.valueToTree(instance.data());
         return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), tree, instance.status(), instance.steps(), instance.failure(),
-                instance.compensationFailure(), instance.createdAt(), instance.updatedAt(), instance.version());
+                instance.compensationFailure(), instance.createdAt(), instance.updatedAt(), instance.version(),
+                instance.owner());
     }
 
     @Override
@@ -211,6 +216,21 @@ public final class InMemorySagaStore implements SagaStore {
             return expired;
         });
         return deleted[0];
+    }
+
+    @Override
+    public void heartbeat(String nodeId, Instant at) {
+        heartbeats.put(Objects.requireNonNull(nodeId, "nodeId"), Objects.requireNonNull(at, "at"));
+    }
+
+    @Override
+    public Map<String, Instant> heartbeats() {
+        return Map.copyOf(heartbeats);
+    }
+
+    @Override
+    public void remove(String nodeId) {
+        heartbeats.remove(Objects.requireNonNull(nodeId, "nodeId"));
     }
 
     /** How many instances are stored. */

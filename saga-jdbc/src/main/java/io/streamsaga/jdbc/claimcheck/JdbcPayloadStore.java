@@ -22,7 +22,7 @@ import java.util.function.Supplier;
 
 /**
  * A {@link PayloadStore} in a relational database (tables {@code ss_payload} and {@code ss_payload_holder},
- * schema version 5): claim-checked payloads shared by every process on the database. PostgreSQL keeps
+ * schema version 5, holders up to 500 characters since version 7): claim-checked payloads shared by every process on the database. PostgreSQL keeps
  * content as {@code BYTEA} (up to 1 GB), H2 as {@code BLOB}.
  *
  * <p>A put refreshes an existing payload's time with an update (the content of a content-addressed id is
@@ -50,8 +50,8 @@ public final class JdbcPayloadStore implements PayloadStore {
     public void put(String id, byte[] content, String holder, Instant now) {
         PayloadReference.requireValidId(id);
         Objects.requireNonNull(content, "content");
-        ConfigurationException.require(holder != null && !holder.isBlank() && holder.length() <= 200,
-                "holder must be 1 to 200 characters, but was '%s'", holder);
+        ConfigurationException.require(holder != null && !holder.isBlank() && holder.length() <= 500,
+                "holder must be 1 to 500 characters, but was '%s'", holder);
         Objects.requireNonNull(now, "now");
         guarded(id, "store", () -> {
             for (int tries = 1; ; tries++) {
@@ -67,7 +67,7 @@ public final class JdbcPayloadStore implements PayloadStore {
                             }
                         }
                         try (PreparedStatement ps = c.prepareStatement("MERGE INTO ss_payload_holder h USING (VALUES"
-                                + " (CAST(? AS VARCHAR(128)), CAST(? AS VARCHAR(200)))) AS s(id, holder)"
+                                + " (CAST(? AS VARCHAR(128)), CAST(? AS VARCHAR(500)))) AS s(id, holder)"
                                 + " ON h.id = s.id AND h.holder = s.holder"
                                 + " WHEN NOT MATCHED THEN INSERT (id, holder) VALUES (s.id, s.holder)")) {
                             ps.setString(1, id);

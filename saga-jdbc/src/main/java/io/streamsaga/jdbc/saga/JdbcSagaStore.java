@@ -23,6 +23,7 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 
 import javax.sql.DataSource;
@@ -35,7 +36,9 @@ import java.sql.Types;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.BitSet;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -56,12 +59,22 @@ import java.util.stream.Collectors;
  * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Column widths:
  * saga ids, saga and step names up to 200 characters, business keys up to 500, data types up to 255; a
  * write with a longer value is refused with a {@link ConfigurationException} before anything is written.
+ *
+ * <p>It is also the {@link NodeRegistry} of orchestrators with saga ownership (schema version 7: the column
+ * {@code ss_saga.owner} and the table {@code ss_saga_node}, one row per node, node ids up to 200 characters): a
+ * heartbeat is one short transaction per node and interval.
  * Thread-safe.
  */
-public final class JdbcSagaStore implements SagaStore {
+public final class JdbcSagaStore implements SagaStore, NodeRegistry {
+    /** The width of {@code ss_saga.owner} and {@code ss_saga_node.node_id} (schema version 7). */
+    private static final int NODE_ID_WIDTH = 200;
+    private static final String HEARTBEAT_SQL = "MERGE INTO ss_saga_node t USING (VALUES (CAST(? AS VARCHAR(200)),"
+            + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(node_id, heartbeat_at) ON t.node_id = s.node_id"
+            + " WHEN MATCHED THEN UPDATE SET heartbeat_at = s.heartbeat_at"
+            + " WHEN NOT MATCHED THEN INSERT (node_id, heartbeat_at) VALUES (s.node_id, s.heartbeat_at)";
     private static final String SELECT = "SELECT saga_id, saga_name, definition_version, business_key, data_type, data,"
             + " status, steps, failure_step, failure_class, failure_message, comp_failure_step, comp_failure_class,"
-            + " comp_failure_message, created_at, updated_at, version FROM ss_saga";
+            + " comp_failure_message, owner, created_at, updated_at, version FROM ss_saga";
     private static final int DEFAULT_BATCH = 500;
 
     private final JdbcTransactions tx;
@@ -118,12 +131,12 @@ public final class JdbcSagaStore implements SagaStore {
     private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
             + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
             + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
-            + " failure_message, comp_failure_step, comp_failure_class, comp_failure_message, created_at,"
-            + " updated_at, version) VALUES (s.saga_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            + " failure_message, comp_failure_step, comp_failure_class, comp_failure_message, owner, created_at,"
+            + " updated_at, version) VALUES (s.saga_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     private static final String UPDATE_SQL = "UPDATE ss_saga SET saga_name = ?, definition_version = ?,"
             + " business_key = ?, data_type = ?, data = ?, status = ?, steps = ?, failure_step = ?,"
             + " failure_class = ?, failure_message = ?, comp_failure_step = ?, comp_failure_class = ?,"
-            + " comp_failure_message = ?, updated_at = ?, version = ? WHERE saga_id = ? AND version = ?";
+            + " comp_failure_message = ?, owner = ?, updated_at = ?, version = ? WHERE saga_id = ? AND version = ?";
     private static final String TRANSITION_SQL = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
             + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
@@ -238,6 +251,7 @@ public final class JdbcSagaStore implements SagaStore {
         requireWidth(s.sagaName(), 200, "saga name");
         requireWidth(s.businessKey(), 500, "business key");
         requireWidth(s.dataType(), 255, "data type");
+        requireWidth(s.owner(), NODE_ID_WIDTH, "owner node id");
         for (StepState step : s.steps()) {
             requireWidth(step.name(), 200, "step name");
         }
@@ -410,7 +424,7 @@ public final class JdbcSagaStore implements SagaStore {
         return new ConcurrentSagaUpdateException(id, w.insert() ? 0 : w.instance().version() - 1, storedVersion(c, id));
     }
 
-    /** Binds saga_name ... comp_failure_message from {@code first}; returns the next parameter index. */
+    /** Binds saga_name ... comp_failure_message, owner from {@code first}; returns the next parameter index. */
     static int bindColumns(PreparedStatement ps, int first, SagaInstance s, byte[] data, byte[] steps)
             throws SQLException {
         int i = first;
@@ -422,7 +436,9 @@ public final class JdbcSagaStore implements SagaStore {
         ps.setString(i++, s.status().name());
         ps.setBytes(i++, steps);
         i = bindFailure(ps, i, s.failure());
-        return bindFailure(ps, i, s.compensationFailure());
+        i = bindFailure(ps, i, s.compensationFailure());
+        ps.setString(i++, s.owner());
+        return i;
     }
 
     private static int bindFailure(PreparedStatement ps, int i, SagaFailure failure) throws SQLException {
@@ -550,6 +566,44 @@ public final class JdbcSagaStore implements SagaStore {
         });
     }
 
+    @Override
+    public void heartbeat(String nodeId, Instant at) {
+        requireWidth(Objects.requireNonNull(nodeId, "nodeId"), NODE_ID_WIDTH, "node id");
+        Objects.requireNonNull(at, "at");
+        tx.run(c -> {
+            try (PreparedStatement ps = c.prepareStatement(HEARTBEAT_SQL)) {
+                ps.setString(1, nodeId);
+                Sql.setInstant(ps, 2, at);
+                ps.executeUpdate();
+            }
+        });
+    }
+
+    @Override
+    public Map<String, Instant> heartbeats() {
+        return tx.inTransaction(c -> {
+            Map<String, Instant> result = new HashMap<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT node_id, heartbeat_at FROM ss_saga_node");
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    result.put(rs.getString("node_id"), Sql.getInstant(rs, "heartbeat_at"));
+                }
+            }
+            return Map.copyOf(result);
+        });
+    }
+
+    @Override
+    public void remove(String nodeId) {
+        Objects.requireNonNull(nodeId, "nodeId");
+        tx.run(c -> {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_saga_node WHERE node_id = ?")) {
+                ps.setString(1, nodeId);
+                ps.executeUpdate();
+            }
+        });
+    }
+
     private List<SagaInstance> query(String sql, Object... params) {
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
@@ -583,7 +637,7 @@ public final class JdbcSagaStore implements SagaStore {
                 rs.getString("business_key"), rs.getString("data_type"), tree == null || tree.isNull() ? null : tree,
                 SagaStatus.valueOf(rs.getString("status")), readSteps(rs.getBytes("steps")),
                 readFailure(rs, "failure_"), readFailure(rs, "comp_failure_"), Sql.getInstant(rs, "created_at"),
-                Sql.getInstant(rs, "updated_at"), rs.getLong("version"));
+                Sql.getInstant(rs, "updated_at"), rs.getLong("version"), rs.getString("owner"));
     }
 
     private static SagaFailure readFailure(ResultSet rs, String prefix) throws SQLException {

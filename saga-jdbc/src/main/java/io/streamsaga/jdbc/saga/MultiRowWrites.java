@@ -18,7 +18,7 @@ import java.util.List;
  * of one per row. Stateless; used on one connection at a time.
  */
 final class MultiRowWrites {
-    /** Rows per statement: 18 parameters a row stays well below the protocol's 32,767 parameters. */
+    /** Rows per statement: 19 parameters a row stays well below the protocol's 32,767 parameters. */
     static final int MAX_ROWS = 1_000;
 
     private static final String UPDATE_HEAD = "UPDATE ss_saga AS t SET saga_name = v.saga_name,"
@@ -26,13 +26,14 @@ final class MultiRowWrites {
             + " data = v.data, status = v.status, steps = v.steps, failure_step = v.failure_step,"
             + " failure_class = v.failure_class, failure_message = v.failure_message,"
             + " comp_failure_step = v.comp_failure_step, comp_failure_class = v.comp_failure_class,"
-            + " comp_failure_message = v.comp_failure_message, updated_at = v.updated_at, version = v.version"
+            + " comp_failure_message = v.comp_failure_message, owner = v.owner, updated_at = v.updated_at,"
+            + " version = v.version"
             + " FROM (VALUES ";
     private static final String UPDATE_TAIL = ") AS v(idx, saga_id, prev_version, saga_name, definition_version,"
             + " business_key, data_type, data, status, steps, failure_step, failure_class, failure_message,"
-            + " comp_failure_step, comp_failure_class, comp_failure_message, updated_at, version)"
+            + " comp_failure_step, comp_failure_class, comp_failure_message, owner, updated_at, version)"
             + " WHERE t.saga_id = v.saga_id AND t.version = v.prev_version RETURNING v.idx";
-    private static final String UPDATE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    private static final String UPDATE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     private static final String TRANSITION_HEAD = "INSERT INTO ss_saga_transition (saga_id, version, at, type, step,"
             + " attempt, detail) VALUES ";
     private static final String TRANSITION_ROW = "(?, ?, ?, ?, ?, ?, ?)";
