@@ -216,7 +216,7 @@ public class SagaBenchmark {
     private void write(SagaDefinition<Data> definition, String sagaId, long version, SagaStatus status,
                        List<StepState> steps, Data current, SagaFailure failed) {
         SagaInstance instance = new SagaInstance(sagaId, definition.name(), definition.version(), null,
-                definition.dataType(), current, status, steps, failed, null, floorTime, floorTime, version);
+                definition.dataType(), current, status, steps, failed, null, floorTime, floorTime, version, null);
         if (version == 1) {
             floorStore.insertAll(instance, List.of());
         } else {

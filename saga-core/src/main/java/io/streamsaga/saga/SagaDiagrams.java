@@ -152,6 +152,7 @@ public final class SagaDiagrams {
                 case SAGA_RETRIED -> out.append("  Note over O: operator retry\n");
                 case SAGA_RESOLVED -> out.append("  Note over O: resolved by operator\n");
                 case SAGA_MIGRATED -> out.append("  Note over O: migrated").append(detail).append('\n');
+                case SAGA_ADOPTED -> out.append("  Note over O: adopted").append(detail).append('\n');
             }
         }
         return out.toString();

@@ -6,6 +6,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
+import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.time.Scheduler;
 
@@ -64,7 +65,9 @@ public interface SagaOrchestrator extends AutoCloseable {
      * Resumes every running or compensating saga in the store whose definition is registered: re-runs a
      * step whose outcome was not recorded, re-sends a remote command still awaiting its reply, re-arms
      * timeouts and retries from their persisted deadlines, and continues compensation. Also the sagas another live
-     * orchestrator over the same store drives right now: with several, use {@link #recover(Duration)}.
+     * orchestrator over the same store drives right now, unless saga ownership is on ({@link Builder#ownership}: the
+     * sagas of live nodes are then left alone and reported in {@link RecoveryReport#ownedElsewhere()}); with several
+     * orchestrators and no ownership, use {@link #recover(Duration)}.
      *
      * <p>A saga driven here that another orchestrator wrote since this one last did (it adopted the saga, say, and
      * got the reply this one waits for) is no longer driven here: its result stage completes exceptionally with a
@@ -87,7 +90,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * retry backoff delay, plus the clock skew between the nodes. A remote step or compensation
      * awaiting its reply is idle too (see docs/sagas.md, "Recovery with several nodes"). A node that dies after
      * another's sweep is picked up only by a later call: call it periodically, or configure
-     * {@link Builder#recoverEvery(Duration, Duration)}.
+     * {@link Builder#recoverEvery(Duration, Duration)}. With saga ownership ({@link Builder#ownership}) the sagas of
+     * live nodes are left alone whatever their age, and {@code idleFor} applies on top of that.
      *
      * @param idleFor zero or positive (one longer than the clock goes back resumes nothing); null or negative is
      *                refused with a {@link ConfigurationException}
@@ -172,17 +176,50 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        left alone because their last transition is more recent than its {@code idleFor}
      *                        (probably driven by another orchestrator); a later call resumes those that stay idle.
      *                        Always empty for {@link #recover()}
+     * @param ownedElsewhere  ids of running or compensating sagas left alone because, with saga ownership
+     *                        ({@link Builder#ownership}), another node owns them and its heartbeat is within the
+     *                        lease timeout, or another node adopted them first during this recovery. Always empty
+     *                        without ownership
      */
-    record RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated) {
+    record RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated,
+                          List<String> ownedElsewhere) {
         public RecoveryReport {
             resumed = List.copyOf(resumed);
             unresolvable = List.copyOf(unresolvable);
             recentlyUpdated = List.copyOf(recentlyUpdated);
+            ownedElsewhere = List.copyOf(ownedElsewhere);
         }
 
-        /** A report of a recovery that left no saga alone (as {@link #recover()} never does). */
+        /** A report of a recovery without saga ownership (nothing owned elsewhere). */
+        public RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated) {
+            this(resumed, unresolvable, recentlyUpdated, List.of());
+        }
+
+        /** A report of a recovery that left no saga alone (as {@link #recover()} never does without ownership). */
         public RecoveryReport(List<String> resumed, List<String> unresolvable) {
-            this(resumed, unresolvable, List.of());
+            this(resumed, unresolvable, List.of(), List.of());
+        }
+    }
+
+    /**
+     * Saga ownership of an orchestrator ({@link Builder#ownership}): its node id, how often it writes its heartbeat,
+     * and how old another node's last heartbeat must be for its sagas to be adopted. Immutable.
+     *
+     * @param nodeId            this node's id, unique among the live orchestrators over one store and stable across
+     *                          its restarts (a host name, a pod name): 1 to 200 characters
+     * @param heartbeatInterval how often the heartbeat is written; positive
+     * @param leaseTimeout      longer than {@code heartbeatInterval}: it must exceed the interval plus the clock skew
+     *                          between the nodes plus the longest pause of a node (a GC pause, a frozen VM)
+     */
+    record Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
+        public Ownership {
+            ConfigurationException.require(nodeId != null && !nodeId.isBlank() && nodeId.length() <= 200,
+                    "the node id must be 1 to 200 characters and not blank, but was '%s'", nodeId);
+            ConfigurationException.require(heartbeatInterval != null && !heartbeatInterval.isNegative()
+                    && !heartbeatInterval.isZero(), "the heartbeat interval must be positive, but was %s", heartbeatInterval);
+            ConfigurationException.require(leaseTimeout != null && leaseTimeout.compareTo(heartbeatInterval) > 0,
+                    "the lease timeout must be longer than the heartbeat interval (%s), but was %s", heartbeatInterval,
+                    leaseTimeout);
         }
     }
 
@@ -211,12 +248,27 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        for never (see {@link Builder#recoverEvery(Duration, Duration)})
      * @param recoveryIdleFor the {@code idleFor} of those automatic recoveries (null exactly when
      *                        {@code recoveryInterval} is)
+     * @param ownership       saga ownership ({@link Builder#ownership}), or null for none; needs a store that is a
+     *                        {@link NodeRegistry}
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
                   String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
-                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor) {
+                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership) {
+
+        /** A configuration without saga ownership. */
+        public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                      List<SagaListener> listeners, List<SagaInterceptor> interceptors,
+                      List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
+                      ObjectMapper mapper, String replyTopic, String group, String lifecycleTopic, Duration retention,
+                      Duration purgeInterval, Executor parallelExecutor, Duration recoveryInterval,
+                      Duration recoveryIdleFor) {
+            this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
+                    group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
+                    null);
+        }
+
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(scheduler, "scheduler");
@@ -236,6 +288,9 @@ public interface SagaOrchestrator extends AutoCloseable {
                     "a recovery period (%s) needs an idleFor (%s) and an idleFor a period", recoveryInterval, recoveryIdleFor);
             ConfigurationException.require(recoveryIdleFor == null || !recoveryIdleFor.isNegative(),
                     "the recovery idleFor must be zero or positive, but was %s", recoveryIdleFor);
+            ConfigurationException.require(ownership == null || store instanceof NodeRegistry,
+                    "saga ownership needs a store that is a NodeRegistry (InMemorySagaStore, JdbcSagaStore), but %s is not",
+                    store.getClass().getName());
         }
     }
 
@@ -258,6 +313,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         private Executor parallelExecutor;
         private Duration recoveryInterval;
         private Duration recoveryIdleFor;
+        private Ownership ownership;
 
         private Builder() {
         }
@@ -384,6 +440,34 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Turns saga ownership on (off by default), for several orchestrators (nodes) over one store: every write of
+         * this orchestrator stamps {@code nodeId} on the saga ({@link SagaInstance#owner()}), and it writes its
+         * heartbeat to the store (a {@link NodeRegistry}) at {@code build()} and then every
+         * {@code heartbeatInterval} on the scheduler, one write per node whatever the number of sagas. Its
+         * recoveries ({@code recover}, {@code recover(idleFor)}, {@link #recoverEvery} sweeps) then adopt a saga only
+         * when it has no owner, is this node's (a restart under the same id), or its owner's last heartbeat is at
+         * least {@code leaseTimeout} old on this orchestrator's scheduler clock, or gone (its orchestrator closed):
+         * the sagas of a live node are left alone however long they wait ({@link RecoveryReport#ownedElsewhere()}),
+         * those of a dead one are adopted at the first recovery after its lease ran out, whatever their age. An
+         * adoption is a write of the saga under this node's id (a {@code SAGA_ADOPTED} transition): of two nodes
+         * adopting one saga at once, one wins and the other leaves it. {@code idleFor}, when given, still applies
+         * on top. {@link SagaOrchestrator#close()} stops the heartbeat and removes it, so that the other nodes adopt
+         * this node's unfinished sagas at their next recovery. See docs/sagas.md, "Recovery with several nodes",
+         * for what this guarantees and what not (clock skew, pauses).
+         *
+         * @param nodeId            unique among the live nodes over the store, stable across restarts; 1 to 200
+         *                          characters
+         * @param heartbeatInterval positive
+         * @param leaseTimeout      longer than {@code heartbeatInterval}; it must exceed the interval plus the clock
+         *                          skew between the nodes plus the longest pause of a node
+         * @throws ConfigurationException for a bad value; at {@code build()} when the store is no {@link NodeRegistry}
+         */
+        public Builder ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
+            this.ownership = new Ownership(nodeId, heartbeatInterval, leaseTimeout);
+            return this;
+        }
+
         public SagaOrchestrator build() {
             ConfigurationException.require(store != null, "a SagaOrchestrator needs a store");
             ConfigurationException.require(lifecycleTopic == null || bus != null,
@@ -402,7 +486,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership), ownScheduler);
         }
     }
 }

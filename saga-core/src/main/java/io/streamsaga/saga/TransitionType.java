@@ -23,5 +23,10 @@ public enum TransitionType {
     SAGA_RETRIED,
     SAGA_RESOLVED,
     /** The saga's data was upcast to a newer definition version. */
-    SAGA_MIGRATED
+    SAGA_MIGRATED,
+    /**
+     * With saga ownership: a recovery on another node took the saga over (its owner closed or its lease ran out);
+     * the detail names the previous owner.
+     */
+    SAGA_ADOPTED
 }

@@ -21,6 +21,7 @@ import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOrchestrator.Ownership;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
@@ -31,6 +32,7 @@ import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
@@ -90,6 +92,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** Transition times (a clock read costs about as much as a transition). */
     private final StampClock clock;
     private final java.util.concurrent.atomic.AtomicLong idSequence = new java.util.concurrent.atomic.AtomicLong();
+    /** This node's id with saga ownership, stamped on every write ({@link SagaRun}'s snapshot); null without. */
+    private final String nodeId;
+    /** The store as the registry of the nodes' heartbeats with saga ownership; null without. */
+    private final NodeRegistry registry;
+    /** Serialises a heartbeat write with close()'s removal, so that no heartbeat is written after it. */
+    private final Object heartbeatLock = new Object();
+    private volatile Scheduler.Cancellable heartbeatTimer;
 
     public DefaultSagaOrchestrator(Config config) {
         this(config, false);
@@ -107,6 +116,19 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
+        Ownership ownership = config.ownership();
+        this.nodeId = ownership == null ? null : ownership.nodeId();
+        this.registry = ownership == null ? null : (NodeRegistry) store;
+        if (registry != null) { // before any recover(), and before anything a failure here would leave running
+            try {
+                registry.heartbeat(nodeId, scheduler.clock().instant());
+            } catch (RuntimeException e) {
+                if (ownsScheduler) {
+                    scheduler.close();
+                }
+                throw e;
+            }
+        }
         this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
         config.definitions().forEach(this::register);
         if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::usesBus))) {
@@ -118,6 +140,38 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (config.recoveryInterval() != null) {
             scheduleRecovery();
         }
+        if (registry != null) {
+            scheduleHeartbeat();
+        }
+    }
+
+    private void scheduleHeartbeat() {
+        Scheduler.Cancellable timer = scheduler.schedule(config.ownership().heartbeatInterval(), () -> {
+            try {
+                synchronized (heartbeatLock) {
+                    if (closed) {
+                        return;
+                    }
+                    registry.heartbeat(nodeId, scheduler.clock().instant());
+                }
+            } catch (RuntimeException e) { // the next one tries again; the lease timeout must cover a few misses
+                log.warn("saga ownership: node {}'s heartbeat failed, retrying at the next interval: {}", nodeId,
+                        e.toString());
+            } finally {
+                if (!closed) {
+                    scheduleHeartbeat();
+                }
+            }
+        });
+        heartbeatTimer = timer;
+        if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
+            timer.cancel();
+        }
+    }
+
+    /** This node's id with saga ownership, or null: every instance a run writes carries it. */
+    String nodeId() {
+        return nodeId;
     }
 
     private void scheduleRecovery() {
@@ -441,8 +495,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         List<String> unresolvable = new ArrayList<>();
         List<String> recentlyUpdated = new ArrayList<>();
         List<String> moved = new ArrayList<>();
+        List<String> ownedElsewhere = new ArrayList<>();
         Instant scanned = now();
         List<SagaInstance> active = store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING));
+        // Read after the sagas: a node writes its first heartbeat before any saga, so the owner of every saga read has
+        // one here unless it closed (removed it) or its lease ran out. Read before, a node started in between would
+        // have sagas and no heartbeat, and they would be adopted from it.
+        Map<String, Instant> heartbeats = registry == null ? null : registry.heartbeats();
+        Instant leaseSince = registry == null ? null
+                : idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
         Set<String> activeIds = new HashSet<>();
         for (SagaInstance instance : active) {
             activeIds.add(instance.sagaId());
@@ -450,6 +511,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any other.
             if (registered != null && (registered.storedVersionHint() >= instance.version()
                     || !registered.dropIfSuperseded())) {
+                continue;
+            }
+            if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
+                ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
                 continue;
             }
             if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
@@ -467,6 +532,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             if (moved.size() > movedBefore) {
                 continue;
+            }
+            if (run != null && registry != null) {
+                SagaRun.Claim claim = run.claim();
+                if (claim == SagaRun.Claim.LOST) {
+                    ownedElsewhere.add(instance.sagaId()); // another node adopted it first
+                    continue;
+                }
+                if (claim == SagaRun.Claim.FAILED) {
+                    run = null;
+                }
             }
             if (run == null) {
                 unresolvable.add(instance.sagaId());
@@ -487,15 +562,29 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
         }
         if (sweep && resumed.isEmpty() && unresolvable.isEmpty()) {
-            log.debug("saga recovery sweep: nothing resumed, {} updated within {} left alone", recentlyUpdated.size(),
-                    idleFor);
-        } else if (idleSince == null) {
+            log.debug("saga recovery sweep: nothing resumed, {} updated within {} left alone, {} owned by live nodes",
+                    recentlyUpdated.size(), idleFor, ownedElsewhere.size());
+        } else if (idleSince == null && registry == null) {
             log.info("saga recovery: {} resumed, {} unresolvable", resumed.size(), unresolvable.size());
         } else {
-            log.info("saga recovery: {} resumed, {} unresolvable, {} updated within {} left alone", resumed.size(),
-                    unresolvable.size(), recentlyUpdated.size(), idleFor);
+            log.info("saga recovery: {} resumed, {} unresolvable, {} updated within {} left alone, {} owned by live"
+                    + " nodes", resumed.size(), unresolvable.size(), recentlyUpdated.size(), idleFor,
+                    ownedElsewhere.size());
         }
-        return new RecoveryReport(resumed, unresolvable, recentlyUpdated);
+        return new RecoveryReport(resumed, unresolvable, recentlyUpdated, ownedElsewhere);
+    }
+
+    /**
+     * Whether a saga of {@code owner} belongs to another live node: one whose last heartbeat is after
+     * {@code leaseSince}. A saga without owner (written without ownership), this node's own (a restart under its id)
+     * and one of a node without a heartbeat (closed) or with an older one (dead, or paused past its lease) is not.
+     */
+    private boolean ownedByLiveNode(String owner, Map<String, Instant> heartbeats, Instant leaseSince) {
+        if (owner == null || owner.equals(nodeId)) {
+            return false;
+        }
+        Instant last = heartbeats.get(owner);
+        return last != null && last.isAfter(leaseSince);
     }
 
     /** {@code now - idleFor}, or the earliest instant for a longer one (such as {@code ChronoUnit.FOREVER}'s). */
@@ -624,7 +713,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         Object data = toData(target, upcast);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
                 instance.businessKey(), target.dataType(), data, instance.status(), steps, instance.failure(),
-                instance.compensationFailure(), instance.createdAt(), now(), instance.version() + 1);
+                instance.compensationFailure(), instance.createdAt(), now(), instance.version() + 1, nodeId);
     }
 
     /**
@@ -978,6 +1067,21 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         runs.clear();
+        if (registry != null) {
+            Scheduler.Cancellable heartbeat = heartbeatTimer;
+            if (heartbeat != null) {
+                heartbeat.cancel();
+            }
+            // After the runs stopped (none writes any more): the other nodes adopt its sagas at their next recovery.
+            synchronized (heartbeatLock) {
+                try {
+                    registry.remove(nodeId);
+                } catch (RuntimeException e) {
+                    log.warn("saga ownership: node {}'s heartbeat could not be removed; the other nodes adopt its sagas"
+                            + " once its lease runs out: {}", nodeId, e.toString());
+                }
+            }
+        }
         clock.close();
         if (ownsScheduler) {
             scheduler.close();

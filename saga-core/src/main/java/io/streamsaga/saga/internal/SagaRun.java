@@ -1497,6 +1497,40 @@ final class SagaRun<D> {
         return true;
     }
 
+    /** What {@link #claim} did. */
+    enum Claim {
+        /** The saga is stored under this node's id (written now, or already). */
+        CLAIMED,
+        /** Another orchestrator wrote the saga first (it adopted it too): the run stopped and is not registered. */
+        LOST,
+        /** The store failed: the run stopped and is not registered; the next recovery tries again. */
+        FAILED
+    }
+
+    /**
+     * With saga ownership, for a run a recovery just adopted and registered, before it drives it: writes the saga under this node's id (a {@code SAGA_ADOPTED} transition naming the previous owner),
+     * so that of two nodes adopting it at once the optimistic version check lets one go on. Nothing is written when
+     * the saga already is this node's (a restart under the same id) or the run wrote it since it was read (an
+     * operator call that found it registered: its write carries this node's id).
+     */
+    synchronized Claim claim() {
+        if (stopped) {
+            return Claim.LOST;
+        }
+        // Not driven, so nothing is staged: the instance as stored, read (with its owner) or written here (with ours).
+        String owner = snapshot().owner();
+        if (driving || orchestrator.nodeId().equals(owner)) {
+            return Claim.CLAIMED;
+        }
+        now = null;
+        writeStatus(TransitionType.SAGA_ADOPTED, null, 0, owner == null ? "no owner" : "from " + owner, status);
+        if (flush()) {
+            return Claim.CLAIMED;
+        }
+        return uncommon != null && uncommon.stopReason instanceof ConcurrentSagaUpdateException ? Claim.LOST
+                : Claim.FAILED;
+    }
+
     /** Stops as on a write it lost, the store having version {@code current}, and is no longer registered. */
     private void drop(long current) {
         stopHere(new ConcurrentSagaUpdateException(sagaId, storedVersion, current));
@@ -1618,7 +1652,7 @@ final class SagaRun<D> {
         if (built == null) {
             built = new SagaInstance(sagaId, definition.name(), definition.version(), businessKey, dataType, data, status,
                     stepStates, failure, compensationFailure, createdAt, updatedAt,
-                    staged == 0 ? storedVersion : storedVersion + 1);
+                    staged == 0 ? storedVersion : storedVersion + 1, orchestrator.nodeId());
             snapshot = built;
         }
         return built;

@@ -46,7 +46,7 @@ import java.util.stream.Collectors;
 
 /**
  * A {@link SagaStore} in a relational database (tables {@code ss_saga} and {@code ss_saga_transition},
- * schema version 4): every saga survives a crash of every process, and a new orchestrator over the same
+ * schema version 4, the owner column since version 7): every saga survives a crash of every process, and a new orchestrator over the same
  * database resumes or compensates the unfinished ones.
  *
  * <p>Each {@link #insert} and {@link #update} is one transaction holding the instance row and its

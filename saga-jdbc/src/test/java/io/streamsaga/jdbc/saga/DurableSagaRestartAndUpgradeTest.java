@@ -175,6 +175,45 @@ abstract class DurableSagaRestartAndUpgradeTest {
     }
 
     @Test
+    void withOwnershipARecoveryLeavesALiveNodesSagaAloneHoweverOldAndAdoptsThoseOfClosedAndDeadNodes() {
+        Duration heartbeat = Duration.ofMinutes(1);
+        Duration lease = Duration.ofMinutes(3);
+        SagaOrchestrator closed = orchestrator(SagaOrchestrator.builder().register(v1()).ownership("closed", heartbeat, lease));
+        closed.start(v1(), "of-closed", null, new Order("order-1", 50, null));
+        closed.close(); // a graceful shutdown mid-charge: its heartbeat row is removed
+        VirtualScheduler deadClock = new VirtualScheduler(); // a node that dies: its heartbeat stops at build
+        SagaOrchestrator dead = SagaOrchestrator.builder().register(v1()).ownership("dead", heartbeat, lease)
+                .store(JdbcSagaStore.create(db.database().dataSource())).scheduler(deadClock).build();
+        dead.start(v1(), "of-dead", null, new Order("order-3", 30, null));
+        SagaOrchestrator nodeA = orchestrator(SagaOrchestrator.builder().register(v1()).ownership("a", heartbeat, lease));
+        CompletableFuture<SagaResult<Order>> live =
+                nodeA.start(v1(), "live", null, new Order("order-2", 70, null)).toCompletableFuture();
+        assertEquals(3, pendingCharges.size());
+        SagaOrchestrator nodeB = orchestrator(SagaOrchestrator.builder().register(v1()).ownership("b", heartbeat, lease));
+        holdCharges.set(false);
+
+        SagaOrchestrator.RecoveryReport atOnce = nodeB.recover();
+        assertEquals(List.of("of-closed"), atOnce.resumed());
+        assertEquals(List.of("live", "of-dead"), atOnce.ownedElsewhere()); // oldest first, then by id
+        scheduler.advance(Duration.ofHours(1)); // node A's charge takes an hour; its heartbeat goes on
+        SagaOrchestrator.RecoveryReport later = nodeB.recover(Duration.ofMinutes(5));
+
+        assertEquals(List.of("of-dead"), later.resumed());
+        assertEquals(List.of("live"), later.ownedElsewhere());
+        for (String id : List.of("of-closed", "of-dead")) {
+            assertEquals(SagaOutcome.COMPLETED, nodeB.result(id).toCompletableFuture().join().outcome());
+            assertEquals("b", nodeB.find(id).orElseThrow().owner());
+        }
+        pendingCharges.get(2).complete("ch-live");
+        assertEquals(new Order("order-2", 70, "ch-live"), live.join().data(), "node A finished its saga itself");
+        assertEquals("a", nodeA.find("live").orElseThrow().owner());
+        assertEquals(List.of("reserve of-closed/reserve", "charge of-closed/charge", "reserve of-dead/reserve",
+                "charge of-dead/charge", "reserve live/reserve", "charge live/charge", "charge of-closed/charge",
+                "charge of-dead/charge"), effects);
+        deadClock.close();
+    }
+
+    @Test
     void aSecondStartWithTheIdOfAStoredSagaAfterARestartIsRefusedWithoutRunningAnything() {
         holdCharges.set(false);
         SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));

@@ -1,0 +1,462 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOrchestrator.RecoveryReport;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.NodeRegistry;
+import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * docs/sagas.md, "Recovery with several nodes": with saga ownership ({@code Builder.ownership}), a node's recovery
+ * leaves the sagas of live nodes alone however long they wait, and adopts those of a node that closed at once and
+ * those of a node that stopped heartbeating once its lease ran out, whatever their age.
+ */
+class SagaOwnershipTest {
+    record Order(String id) {
+    }
+
+    record Charge(String id) {
+    }
+
+    record Charged(String chargeId) {
+    }
+
+    static final class Crash extends SimulatedProcessCrash {
+        Crash() {
+            super("the node died");
+        }
+    }
+
+    private static final Duration HEARTBEAT = Duration.ofSeconds(10);
+    private static final Duration LEASE = Duration.ofSeconds(30);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                    .build())
+            .build();
+    private final List<Message> commands = new CopyOnWriteArrayList<>();
+    private final Map<String, AtomicInteger> shipped = new ConcurrentHashMap<>();
+    private final Set<String> dieOnce = ConcurrentHashMap.newKeySet();
+    private final List<SagaOrchestrator> nodes = new ArrayList<>();
+
+    @AfterEach
+    void tearDown() {
+        nodes.forEach(SagaOrchestrator::close);
+        bus.close();
+        transport.close();
+    }
+
+    /** charge (remote: its reply may take hours; timeout a day) then ship (local). */
+    private SagaDefinition<Order> paySaga() {
+        return SagaDefinition.builder("pay-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order)
+                .timeout(Duration.ofDays(1))
+                .step("ship").action((order, ctx) -> ship(order))
+                .build();
+    }
+
+    /** One local step, whose first run dies with its node for the orders in dieOnce. */
+    private SagaDefinition<Order> shipSaga() {
+        return SagaDefinition.builder("ship-saga", Order.class).step("ship").action((order, ctx) -> ship(order)).build();
+    }
+
+    private Order ship(Order order) {
+        shipped.computeIfAbsent(order.id(), id -> new AtomicInteger()).incrementAndGet();
+        if (dieOnce.remove(order.id())) {
+            throw new Crash();
+        }
+        return order;
+    }
+
+    private SagaOrchestrator.Builder node(String nodeId, SagaStore over, VirtualScheduler clock, String replyTopic) {
+        return SagaOrchestrator.builder().store(over).bus(bus).scheduler(clock).register(paySaga()).register(shipSaga())
+                .replyTopic(replyTopic).ownership(nodeId, HEARTBEAT, LEASE);
+    }
+
+    private SagaOrchestrator node(String nodeId) {
+        return track(node(nodeId, store, scheduler, "replies-" + nodeId).build());
+    }
+
+    private SagaOrchestrator track(SagaOrchestrator node) {
+        nodes.add(node);
+        return node;
+    }
+
+    private void collectCommands() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+    }
+
+    /** Node {@code node} starts order "paid", whose command is sent; the saga then waits for the reply. */
+    private CompletableFuture<SagaResult<Order>> startWaiting(SagaOrchestrator node) {
+        collectCommands();
+        CompletableFuture<SagaResult<Order>> started = node.start(paySaga(), "paid", null, new Order("paid")).toCompletableFuture();
+        transport.drainAll();
+        assertEquals(1, commands.size());
+        assertEquals(StepStatus.WAITING, store.find("paid").orElseThrow().step("charge").orElseThrow().status());
+        return started;
+    }
+
+    @Test
+    void aLiveNodesWaitingRemoteSagaIsNotAdoptedHoweverOldAndItsCallerGetsTheResult() {
+        SagaOrchestrator nodeA = node("a");
+        SagaOrchestrator nodeB = node("b");
+        CompletableFuture<SagaResult<Order>> started = startWaiting(nodeA);
+        assertEquals("a", store.find("paid").orElseThrow().owner());
+
+        scheduler.advance(Duration.ofHours(10)); // the reply takes hours; node A's heartbeat goes on
+        RecoveryReport report = nodeB.recover();
+        assertEquals(List.of(), report.resumed());
+        assertEquals(List.of("paid"), report.ownedElsewhere());
+        assertEquals(List.of("paid"), nodeB.recover(Duration.ofHours(1)).ownedElsewhere(), "idleFor changes nothing");
+        transport.drainAll();
+        assertEquals(1, commands.size(), "node B sent no command");
+
+        SagaMessages.reply(bus, commands.get(0), new Charged("ch-1"));
+        transport.drainAll();
+        assertEquals(SagaOutcome.COMPLETED, started.join().outcome());
+        assertEquals(1, shipped.get("paid").get());
+        assertFalse(store.history("paid").stream().anyMatch(t -> t.type() == TransitionType.SAGA_ADOPTED));
+    }
+
+    @Test
+    void theSagasOfANodeThatStoppedHeartbeatingAreAdoptedOnceItsLeaseRanOutWhateverTheirAge() {
+        // Node A dies: its clock stops with it (no heartbeat after the one at build), and it is never closed.
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
+        dieOnce.add("late");
+        assertThrows(Crash.class, () -> nodeA.start(shipSaga(), "late", null, new Order("late")));
+        assertEquals("a", store.find("late").orElseThrow().owner());
+        SagaOrchestrator nodeB = node("b");
+
+        scheduler.advance(LEASE.minusSeconds(1));
+        assertEquals(List.of("late"), nodeB.recover().ownedElsewhere(), "node A's lease runs yet");
+        assertEquals(1, shipped.get("late").get());
+        scheduler.advance(Duration.ofSeconds(1));
+
+        RecoveryReport report = nodeB.recover();
+        assertEquals(List.of("late"), report.resumed());
+        assertEquals(List.of(), report.ownedElsewhere());
+        SagaInstance adopted = store.find("late").orElseThrow();
+        assertEquals(SagaStatus.COMPLETED, adopted.status());
+        assertEquals("b", adopted.owner());
+        assertEquals(2, shipped.get("late").get());
+        SagaTransition adoption = store.history("late").stream().filter(t -> t.type() == TransitionType.SAGA_ADOPTED)
+                .findFirst().orElseThrow();
+        assertEquals("from a", adoption.detail());
+        deadClock.close();
+    }
+
+    @Test
+    void recoverEverySweepsAdoptTheSagasOfADeadNodeAtTheFirstSweepAfterItsLease() {
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
+        SagaOrchestrator nodeB = track(node("b", store, scheduler, "replies-b")
+                .recoverEvery(Duration.ofSeconds(20), Duration.ZERO).build());
+        dieOnce.add("late");
+        assertThrows(Crash.class, () -> nodeA.start(shipSaga(), "late", null, new Order("late")));
+
+        scheduler.advance(Duration.ofSeconds(20)); // first sweep: the lease runs yet
+        assertEquals(SagaStatus.RUNNING, store.find("late").orElseThrow().status());
+        scheduler.advance(Duration.ofSeconds(20)); // second sweep, 40 s after node A's last heartbeat
+
+        assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
+        assertEquals(SagaOutcome.COMPLETED, nodeB.result("late").toCompletableFuture().join().outcome());
+        deadClock.close();
+    }
+
+    @Test
+    void aGracefulCloseLetsAnotherNodeAdoptItsWaitingSagaAtOnce() {
+        SagaOrchestrator nodeA = node("a");
+        SagaOrchestrator nodeB = node("b");
+        startWaiting(nodeA);
+        assertEquals(Set.of("a", "b"), store.heartbeats().keySet());
+
+        nodeA.close();
+        assertEquals(Set.of("b"), store.heartbeats().keySet(), "close() removes the heartbeat");
+        RecoveryReport report = nodeB.recover();
+
+        assertEquals(List.of("paid"), report.resumed());
+        assertEquals("b", store.find("paid").orElseThrow().owner());
+        transport.drainAll();
+        assertEquals(2, commands.size(), "node B sent the command again (same id and idempotency key)");
+        assertEquals(commands.get(0).id(), commands.get(1).id());
+        SagaMessages.reply(bus, commands.get(1), new Charged("ch-1"));
+        transport.drainAll();
+        assertEquals(SagaOutcome.COMPLETED, nodeB.result("paid").toCompletableFuture().join().outcome());
+    }
+
+    @Test
+    void aNodePausedPastItsLeaseLearnsAtItsNextWriteThatAnotherNodeAdoptedItsSaga() {
+        // Node A pauses (a long GC, a frozen VM): its clock, and so its heartbeat, stand still meanwhile.
+        VirtualScheduler pausedClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = track(node("a", store, pausedClock, "replies-a").build());
+        SagaOrchestrator nodeB = node("b");
+        CompletableFuture<SagaResult<Order>> started = startWaiting(nodeA);
+        scheduler.advance(LEASE);
+        assertEquals(List.of("paid"), nodeB.recover().resumed());
+        transport.drainAll();
+
+        SagaMessages.reply(bus, commands.get(0), new Charged("ch-1")); // node A wakes up and gets its reply
+        transport.drainAll();
+
+        CompletionException e = assertThrows(CompletionException.class, started::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        assertEquals(StepStatus.WAITING, store.find("paid").orElseThrow().step("charge").orElseThrow().status(),
+                "node A wrote nothing: the saga is node B's");
+        assertEquals("b", store.find("paid").orElseThrow().owner());
+        pausedClock.close();
+    }
+
+    @Test
+    void twoNodesRecoveringAtOnceAdoptEachSagaOnce() throws Exception {
+        BarrierStore shared = new BarrierStore(store, 2);
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
+        List<String> orders = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            String id = "o-" + i;
+            orders.add(id);
+            dieOnce.add(id);
+            assertThrows(Crash.class, () -> nodeA.start(shipSaga(), id, null, new Order(id)));
+        }
+        store.remove("a"); // as its close() would
+        SagaOrchestrator nodeB = track(node("b", shared, scheduler, "replies-b").build());
+        SagaOrchestrator nodeC = track(node("c", shared, scheduler, "replies-c").build());
+
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            Future<RecoveryReport> b = threads.submit(() -> nodeB.recover());
+            Future<RecoveryReport> c = threads.submit(() -> nodeC.recover());
+            RecoveryReport byB = b.get(30, TimeUnit.SECONDS);
+            RecoveryReport byC = c.get(30, TimeUnit.SECONDS);
+
+            Set<String> resumed = new HashSet<>(byB.resumed());
+            byC.resumed().forEach(id -> assertTrue(resumed.add(id), id + " was resumed by both nodes"));
+            assertEquals(Set.copyOf(orders), resumed);
+        } finally {
+            threads.shutdownNow();
+        }
+        for (String id : orders) {
+            assertEquals(2, shipped.get(id).get(), id + ": the crashed run and one adoption");
+            assertEquals(SagaStatus.COMPLETED, store.find(id).orElseThrow().status());
+            assertEquals(1, store.history(id).stream().filter(t -> t.type() == TransitionType.SAGA_ADOPTED).count());
+        }
+        deadClock.close();
+    }
+
+    @Test
+    void withoutOwnershipSagasHaveNoOwnerNoHeartbeatIsWrittenAndRecoverAdoptsAsBefore() {
+        SagaOrchestrator nodeA = track(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(paySaga()).replyTopic("replies-a").build());
+        SagaOrchestrator nodeB = track(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(paySaga()).replyTopic("replies-b").build());
+        startWaiting(nodeA);
+        assertNull(store.find("paid").orElseThrow().owner());
+        assertEquals(Map.of(), store.heartbeats());
+
+        assertEquals(List.of("paid"), nodeB.recover().resumed());
+        assertNull(store.find("paid").orElseThrow().owner(), "an adoption without ownership writes nothing");
+        assertFalse(store.history("paid").stream().anyMatch(t -> t.type() == TransitionType.SAGA_ADOPTED));
+    }
+
+    @Test
+    void theHeartbeatIsWrittenAtBuildThenEveryIntervalAndCloseStopsAndRemovesIt() {
+        Instant t0 = scheduler.now();
+        SagaOrchestrator nodeA = node("a");
+        assertEquals(Map.of("a", t0), store.heartbeats(), "written at build, before any recover()");
+
+        scheduler.advance(HEARTBEAT.multipliedBy(3));
+        assertEquals(Map.of("a", t0.plus(HEARTBEAT.multipliedBy(3))), store.heartbeats());
+
+        nodeA.close();
+        assertEquals(Map.of(), store.heartbeats());
+        scheduler.advance(HEARTBEAT.multipliedBy(3));
+        assertEquals(Map.of(), store.heartbeats(), "no heartbeat after close()");
+    }
+
+    @Test
+    void ownershipIsRefusedOverAStoreThatIsNoNodeRegistryAndWithBadValues() {
+        SagaStore plain = new BarrierStore(store, 1).withoutRegistry();
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder()
+                .store(plain).scheduler(scheduler).ownership("a", HEARTBEAT, LEASE).build());
+        assertTrue(e.getMessage().contains("NodeRegistry"), e.getMessage());
+        assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("a", HEARTBEAT, HEARTBEAT));
+        assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership(" ", HEARTBEAT, LEASE));
+        assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("a", Duration.ZERO, LEASE));
+        assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("a", HEARTBEAT, null));
+        assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("x".repeat(201), HEARTBEAT, LEASE));
+    }
+
+    /**
+     * The in-memory store and registry, whose query of unfinished sagas waits until {@code parties} recoveries made it
+     * (so that they all read the same versions before any adopts).
+     */
+    private static final class BarrierStore implements SagaStore, NodeRegistry {
+        private final InMemorySagaStore delegate;
+        private final CyclicBarrier barrier;
+
+        BarrierStore(InMemorySagaStore delegate, int parties) {
+            this.delegate = delegate;
+            this.barrier = new CyclicBarrier(parties);
+        }
+
+        /** The same store as a plain SagaStore. */
+        SagaStore withoutRegistry() {
+            return new SagaStore() {
+                @Override
+                public void insert(SagaInstance instance, SagaTransition transition) {
+                    delegate.insert(instance, transition);
+                }
+
+                @Override
+                public void update(SagaInstance updated, SagaTransition transition) {
+                    delegate.update(updated, transition);
+                }
+
+                @Override
+                public Optional<SagaInstance> find(String sagaId) {
+                    return delegate.find(sagaId);
+                }
+
+                @Override
+                public List<SagaInstance> findByBusinessKey(String businessKey) {
+                    return delegate.findByBusinessKey(businessKey);
+                }
+
+                @Override
+                public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
+                    return delegate.findByStatus(statuses);
+                }
+
+                @Override
+                public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
+                    return delegate.findActiveCreatedBefore(createdBefore);
+                }
+
+                @Override
+                public List<SagaTransition> history(String sagaId) {
+                    return delegate.history(sagaId);
+                }
+
+                @Override
+                public int deleteFinishedBefore(Instant cutoff) {
+                    return delegate.deleteFinishedBefore(cutoff);
+                }
+            };
+        }
+
+        @Override
+        public void insert(SagaInstance instance, SagaTransition transition) {
+            delegate.insert(instance, transition);
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            delegate.update(updated, transition);
+        }
+
+        @Override
+        public Optional<SagaInstance> find(String sagaId) {
+            return delegate.find(sagaId);
+        }
+
+        @Override
+        public List<SagaInstance> findByBusinessKey(String businessKey) {
+            return delegate.findByBusinessKey(businessKey);
+        }
+
+        @Override
+        public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
+            List<SagaInstance> found = delegate.findByStatus(statuses);
+            try {
+                barrier.await(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new IllegalStateException("the other recovery did not read the store", e);
+            }
+            return found;
+        }
+
+        @Override
+        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
+            return delegate.findActiveCreatedBefore(createdBefore);
+        }
+
+        @Override
+        public List<SagaTransition> history(String sagaId) {
+            return delegate.history(sagaId);
+        }
+
+        @Override
+        public int deleteFinishedBefore(Instant cutoff) {
+            return delegate.deleteFinishedBefore(cutoff);
+        }
+
+        @Override
+        public void heartbeat(String nodeId, Instant at) {
+            delegate.heartbeat(nodeId, at);
+        }
+
+        @Override
+        public Map<String, Instant> heartbeats() {
+            return delegate.heartbeats();
+        }
+
+        @Override
+        public void remove(String nodeId) {
+            delegate.remove(nodeId);
+        }
+    }
+}
