@@ -157,7 +157,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * that moment on another thread is not interrupted: close() waits until it returns, its outcome is stored
      * (and reported to listeners and the lifecycle topic as usual), and no further step or compensation is
      * started, nor written as started (its result completes exceptionally with a
-     * {@link SagaException}).
+     * {@link SagaException}). With saga ownership ({@link Builder#ownership}) it then stops the heartbeat and removes
+     * it from the store, so that the other nodes adopt this node's unfinished sagas at their next recovery.
      */
     @Override
     void close();
