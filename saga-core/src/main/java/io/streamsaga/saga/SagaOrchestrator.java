@@ -172,7 +172,9 @@ public interface SagaOrchestrator extends AutoCloseable {
      *
      * @param resumed         ids of the sagas this orchestrator now drives
      * @param unresolvable    ids of unfinished sagas whose definition (name and version) is not registered and
-     *                        cannot be migrated; they stay untouched in the store
+     *                        cannot be migrated; they stay untouched in the store. Also those a store failure kept
+     *                        this recovery from checking or adopting (a run driven here then stays driven here); the
+     *                        next recovery tries again
      * @param recentlyUpdated ids of running or compensating sagas not driven here that {@link #recover(Duration)}
      *                        left alone because their last transition is more recent than its {@code idleFor}
      *                        (probably driven by another orchestrator); a later call resumes those that stay idle.

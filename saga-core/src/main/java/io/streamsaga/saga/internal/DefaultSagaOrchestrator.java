@@ -510,7 +510,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             SagaRun<?> registered = runs.get(instance.sagaId());
             // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any other.
             if (registered != null && (registered.storedVersionHint() >= instance.version()
-                    || !registered.dropIfSuperseded())) {
+                    || !dropIfSuperseded(registered, unresolvable))) {
                 continue;
             }
             if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
@@ -558,7 +558,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             Instant lastWrite = registered.updatedAtHint();
             if (!activeIds.contains(registered.sagaId()) && registered.storedVersionHint() != 0 && lastWrite != null
                     && lastWrite.isBefore(scanned)) {
-                registered.dropIfSuperseded();
+                dropIfSuperseded(registered, unresolvable);
             }
         }
         if (sweep && resumed.isEmpty() && unresolvable.isEmpty()) {
@@ -572,6 +572,22 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     ownedElsewhere.size());
         }
         return new RecoveryReport(resumed, unresolvable, recentlyUpdated, ownedElsewhere);
+    }
+
+    /**
+     * {@link SagaRun#dropIfSuperseded}; when the store cannot be read for it, false, the saga added to
+     * {@code unchecked} and the failure logged: the run stays driven here (nothing changed), the recovery goes on with
+     * the other sagas, and the next one checks the run again.
+     */
+    private static boolean dropIfSuperseded(SagaRun<?> run, List<String> unchecked) {
+        try {
+            return run.dropIfSuperseded();
+        } catch (RuntimeException e) {
+            log.warn("saga {}: driven here, but the store failed while checking whether another orchestrator wrote it"
+                    + " since; it stays driven here and the next recovery checks it again: {}", run.sagaId(), e.toString());
+            unchecked.add(run.sagaId());
+            return false;
+        }
     }
 
     /**

@@ -590,4 +590,64 @@ class RecoveryWithSeveralNodesTest {
         nodeA.close();
         nodeB.close();
     }
+
+    // ------------------------------------------------------------------ a store failure while checking the runs driven here
+
+    /** The store, failing every find of the sagas in {@code failing}. */
+    private SagaStore storeFailingFindOf(Set<String> failing) {
+        return new ForwardingSagaStore(store) {
+            @Override
+            public java.util.Optional<SagaInstance> find(String sagaId) {
+                if (failing.contains(sagaId)) {
+                    throw new IllegalStateException("the store is unreachable for a moment");
+                }
+                return delegate.find(sagaId);
+            }
+        };
+    }
+
+    /** Another node writes saga {@code id} (as its adoption would), with {@code status}. */
+    private void writtenElsewhere(String id, SagaStatus status) {
+        SagaInstance s = store.find(id).orElseThrow();
+        SagaInstance moved = new SagaInstance(s.sagaId(), s.sagaName(), s.definitionVersion(), s.businessKey(),
+                s.dataType(), s.data(), status, s.steps(), s.failure(), s.compensationFailure(), s.createdAt(),
+                scheduler.now(), s.version() + 1);
+        store.update(moved, new SagaTransition(id, moved.version(), scheduler.now(), TransitionType.STEP_WAITING,
+                "charge", 1, "another node"));
+    }
+
+    @Test
+    void aStoreFailureWhileARecoveryChecksARunDrivenHereSkipsThatRunReportsItAndResumesTheOtherSagas() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        Set<String> failing = ConcurrentHashMap.newKeySet();
+        SagaOrchestrator nodeA = SagaOrchestrator.builder().store(storeFailingFindOf(failing)).bus(bus)
+                .scheduler(scheduler).register(patientPaySaga()).register(shipSaga()).replyTopic("replies-a").build();
+        CompletableFuture<SagaResult<Order>> moving =
+                nodeA.start(patientPaySaga(), "moving", null, new Order("moving")).toCompletableFuture();
+        CompletableFuture<SagaResult<Order>> finishing =
+                nodeA.start(patientPaySaga(), "finishing", null, new Order("finishing")).toCompletableFuture();
+        transport.drainAll();
+        abandon("late"); // a node that died: its saga is to be resumed
+        scheduler.advance(Duration.ofHours(2));
+        writtenElsewhere("moving", SagaStatus.RUNNING); // checked in the recovery's loop over the query
+        writtenElsewhere("finishing", SagaStatus.COMPLETED); // in no query: checked after the loop
+        failing.addAll(Set.of("moving", "finishing"));
+
+        SagaOrchestrator.RecoveryReport failed = nodeA.recover();
+
+        assertEquals(List.of("late"), failed.resumed(), "the other sagas are still resumed");
+        assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
+        assertEquals(Set.of("moving", "finishing"), Set.copyOf(failed.unresolvable()), "the runs it could not check");
+        assertFalse(moving.isDone(), "a run not checked stays driven here");
+        assertFalse(finishing.isDone());
+
+        failing.clear(); // the store is back: the next recovery checks both runs and drops them
+        SagaOrchestrator.RecoveryReport next = nodeA.recover();
+        assertInstanceOf(ConcurrentSagaUpdateException.class, assertThrows(CompletionException.class, moving::join).getCause());
+        assertInstanceOf(ConcurrentSagaUpdateException.class, assertThrows(CompletionException.class, finishing::join).getCause());
+        assertEquals(List.of("moving"), next.resumed(), "then treated as any saga not driven here");
+        assertEquals(List.of(), next.unresolvable());
+        nodeA.close();
+    }
 }
