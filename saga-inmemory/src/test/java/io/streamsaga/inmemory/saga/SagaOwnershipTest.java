@@ -34,7 +34,6 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -261,6 +260,22 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aNodeRestartedUnderItsIdResumesItsOwnSagasAtOnceWithoutAnAdoption() {
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator crashed = node("a", store, deadClock, "replies-a").build();
+        dieOnce.add("mine");
+        assertThrows(Crash.class, () -> crashed.start(shipSaga(), "mine", null, new Order("mine")));
+
+        SagaOrchestrator restarted = node("a"); // its heartbeat is fresh, its sagas its own
+
+        assertEquals(List.of("mine"), restarted.recover().resumed());
+        assertEquals(SagaStatus.COMPLETED, store.find("mine").orElseThrow().status());
+        assertEquals("a", store.find("mine").orElseThrow().owner());
+        assertFalse(store.history("mine").stream().anyMatch(t -> t.type() == TransitionType.SAGA_ADOPTED));
+        deadClock.close();
+    }
+
+    @Test
     void twoNodesRecoveringAtOnceAdoptEachSagaOnce() throws Exception {
         BarrierStore shared = new BarrierStore(store, 2);
         VirtualScheduler deadClock = new VirtualScheduler();
@@ -344,78 +359,20 @@ class SagaOwnershipTest {
      * The in-memory store and registry, whose query of unfinished sagas waits until {@code parties} recoveries made it
      * (so that they all read the same versions before any adopts).
      */
-    private static final class BarrierStore implements SagaStore, NodeRegistry {
-        private final InMemorySagaStore delegate;
+    private static final class BarrierStore extends ForwardingSagaStore implements NodeRegistry {
+        private final InMemorySagaStore registry;
         private final CyclicBarrier barrier;
 
         BarrierStore(InMemorySagaStore delegate, int parties) {
-            this.delegate = delegate;
+            super(delegate);
+            this.registry = delegate;
             this.barrier = new CyclicBarrier(parties);
         }
 
         /** The same store as a plain SagaStore. */
         SagaStore withoutRegistry() {
-            return new SagaStore() {
-                @Override
-                public void insert(SagaInstance instance, SagaTransition transition) {
-                    delegate.insert(instance, transition);
-                }
-
-                @Override
-                public void update(SagaInstance updated, SagaTransition transition) {
-                    delegate.update(updated, transition);
-                }
-
-                @Override
-                public Optional<SagaInstance> find(String sagaId) {
-                    return delegate.find(sagaId);
-                }
-
-                @Override
-                public List<SagaInstance> findByBusinessKey(String businessKey) {
-                    return delegate.findByBusinessKey(businessKey);
-                }
-
-                @Override
-                public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
-                    return delegate.findByStatus(statuses);
-                }
-
-                @Override
-                public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-                    return delegate.findActiveCreatedBefore(createdBefore);
-                }
-
-                @Override
-                public List<SagaTransition> history(String sagaId) {
-                    return delegate.history(sagaId);
-                }
-
-                @Override
-                public int deleteFinishedBefore(Instant cutoff) {
-                    return delegate.deleteFinishedBefore(cutoff);
-                }
+            return new ForwardingSagaStore(delegate) {
             };
-        }
-
-        @Override
-        public void insert(SagaInstance instance, SagaTransition transition) {
-            delegate.insert(instance, transition);
-        }
-
-        @Override
-        public void update(SagaInstance updated, SagaTransition transition) {
-            delegate.update(updated, transition);
-        }
-
-        @Override
-        public Optional<SagaInstance> find(String sagaId) {
-            return delegate.find(sagaId);
-        }
-
-        @Override
-        public List<SagaInstance> findByBusinessKey(String businessKey) {
-            return delegate.findByBusinessKey(businessKey);
         }
 
         @Override
@@ -430,33 +387,18 @@ class SagaOwnershipTest {
         }
 
         @Override
-        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
-            return delegate.findActiveCreatedBefore(createdBefore);
-        }
-
-        @Override
-        public List<SagaTransition> history(String sagaId) {
-            return delegate.history(sagaId);
-        }
-
-        @Override
-        public int deleteFinishedBefore(Instant cutoff) {
-            return delegate.deleteFinishedBefore(cutoff);
-        }
-
-        @Override
         public void heartbeat(String nodeId, Instant at) {
-            delegate.heartbeat(nodeId, at);
+            registry.heartbeat(nodeId, at);
         }
 
         @Override
         public Map<String, Instant> heartbeats() {
-            return delegate.heartbeats();
+            return registry.heartbeats();
         }
 
         @Override
         public void remove(String nodeId) {
-            delegate.remove(nodeId);
+            registry.remove(nodeId);
         }
     }
 }
