@@ -99,6 +99,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** Serialises a heartbeat write with close()'s removal, so that no heartbeat is written after it. */
     private final Object heartbeatLock = new Object();
     private volatile Scheduler.Cancellable heartbeatTimer;
+    /** The scheduler time of this node's last heartbeat written, with saga ownership. */
+    private volatile Instant lastHeartbeat;
 
     public DefaultSagaOrchestrator(Config config) {
         this(config, false);
@@ -121,7 +123,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.registry = ownership == null ? null : (NodeRegistry) store;
         if (registry != null) { // before any recover(), and before anything a failure here would leave running
             try {
-                registry.heartbeat(nodeId, scheduler.clock().instant());
+                Instant at = scheduler.clock().instant();
+                registry.heartbeat(nodeId, at);
+                lastHeartbeat = at;
             } catch (RuntimeException e) {
                 if (ownsScheduler) {
                     scheduler.close();
@@ -148,15 +152,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private void scheduleHeartbeat() {
         Scheduler.Cancellable timer = scheduler.schedule(config.ownership().heartbeatInterval(), () -> {
             try {
-                synchronized (heartbeatLock) {
-                    if (closed) {
-                        return;
-                    }
-                    registry.heartbeat(nodeId, scheduler.clock().instant());
-                }
-            } catch (RuntimeException e) { // the next one tries again; the lease timeout must cover a few misses
-                log.warn("saga ownership: node {}'s heartbeat failed, retrying at the next interval: {}", nodeId,
-                        e.toString());
+                writeHeartbeat();
             } finally {
                 if (!closed) {
                     scheduleHeartbeat();
@@ -166,6 +162,40 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         heartbeatTimer = timer;
         if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
             timer.cancel();
+        }
+    }
+
+    /**
+     * Writes this node's heartbeat, unless closed (serialised with close()'s removal, so that none is written after
+     * it, and with the other writes, so that it never goes back); a failure is logged, and the next one tries again
+     * (the lease timeout covers a few misses).
+     */
+    private void writeHeartbeat() {
+        synchronized (heartbeatLock) {
+            if (closed) {
+                return;
+            }
+            try {
+                Instant at = scheduler.clock().instant();
+                registry.heartbeat(nodeId, at);
+                lastHeartbeat = at;
+            } catch (RuntimeException e) {
+                log.warn("saga ownership: node {}'s heartbeat failed, retrying at the next interval: {}", nodeId,
+                        e.toString());
+            }
+        }
+    }
+
+    /**
+     * During a recovery, before it adopts a saga: the heartbeat, when a heartbeat interval passed since the last one.
+     * A recoverEvery sweep runs on the scheduler's thread, as the heartbeat task does, and drives the sagas it adopts
+     * there: without this, a sweep adopting many sagas of a dead node would hold the heartbeat back for as long, and
+     * the other nodes would adopt this node's sagas, those it drives at that moment included.
+     */
+    private void heartbeatIfDue() {
+        Instant last = lastHeartbeat;
+        if (last == null || !scheduler.clock().instant().isBefore(last.plus(config.ownership().heartbeatInterval()))) {
+            writeHeartbeat();
         }
     }
 
@@ -522,6 +552,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 continue;
             }
             ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
+            if (registry != null) {
+                heartbeatIfDue();
+            }
             SagaRun<?> run;
             int movedBefore = moved.size();
             try {

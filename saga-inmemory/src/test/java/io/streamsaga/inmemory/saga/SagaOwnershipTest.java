@@ -25,11 +25,15 @@ import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
+import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -45,6 +49,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -313,6 +318,49 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aSweepDrivingTheSagasItAdoptsKeepsItsNodesHeartbeatFreshMeanwhile() {
+        // Node B's recoverEvery sweeps run on its scheduler's thread, as its heartbeat does: while a sweep drives the
+        // sagas it adopted (each step taking 20 s here), that thread runs no heartbeat task.
+        StallingScheduler clock = new StallingScheduler(scheduler);
+        AtomicReference<SagaOrchestrator> nodeC = new AtomicReference<>();
+        AtomicReference<RecoveryReport> seenByC = new AtomicReference<>();
+        Set<String> slowOnce = ConcurrentHashMap.newKeySet();
+        SagaDefinition<Order> slowSaga = SagaDefinition.builder("slow-saga", Order.class).step("ship").action((order, ctx) -> {
+            ship(order);
+            if (slowOnce.remove(order.id())) {
+                clock.stall(Duration.ofSeconds(20));
+                if (order.id().equals("o-2")) { // node C recovers while node B still drives it
+                    seenByC.set(nodeC.get().recover());
+                }
+            }
+            return order;
+        }).build();
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = SagaOrchestrator.builder().store(store).scheduler(deadClock).register(slowSaga)
+                .ownership("a", HEARTBEAT, LEASE).build();
+        for (String id : List.of("o-1", "o-2")) {
+            dieOnce.add(id);
+            assertThrows(Crash.class, () -> nodeA.start(slowSaga, id, null, new Order(id)));
+        }
+        track(SagaOrchestrator.builder().store(store).scheduler(clock).register(slowSaga)
+                .ownership("b", HEARTBEAT, LEASE).recoverEvery(Duration.ofSeconds(20), Duration.ZERO).build());
+        nodeC.set(track(SagaOrchestrator.builder().store(store).scheduler(clock).register(slowSaga)
+                .ownership("c", HEARTBEAT, LEASE).build()));
+        slowOnce.addAll(List.of("o-1", "o-2"));
+
+        scheduler.advance(Duration.ofSeconds(40)); // the second sweep adopts both: node A's lease ran out at 30 s
+
+        assertEquals(List.of(), seenByC.get().resumed());
+        assertEquals(List.of("o-2"), seenByC.get().ownedElsewhere(), "node B is alive: it drives o-2 right now");
+        for (String id : List.of("o-1", "o-2")) {
+            assertEquals(SagaStatus.COMPLETED, store.find(id).orElseThrow().status());
+            assertEquals("b", store.find(id).orElseThrow().owner());
+            assertEquals(2, shipped.get(id).get(), id + ": the crashed run and node B's");
+        }
+        deadClock.close();
+    }
+
+    @Test
     void withoutOwnershipSagasHaveNoOwnerNoHeartbeatIsWrittenAndRecoverAdoptsAsBefore() {
         SagaOrchestrator nodeA = track(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(paySaga()).replyTopic("replies-a").build());
@@ -353,6 +401,59 @@ class SagaOwnershipTest {
         assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("a", Duration.ZERO, LEASE));
         assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("a", HEARTBEAT, null));
         assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("x".repeat(201), HEARTBEAT, LEASE));
+    }
+
+    /**
+     * The test's virtual scheduler, whose clock a slow step moves on without running any task: as a real scheduler
+     * thread busy with that step runs its other tasks (a heartbeat) late.
+     */
+    private static final class StallingScheduler implements Scheduler {
+        private final VirtualScheduler virtual;
+        private final AtomicReference<Duration> stalled = new AtomicReference<>(Duration.ZERO);
+        private final Clock clock = new Clock() {
+            @Override
+            public ZoneId getZone() {
+                return ZoneOffset.UTC;
+            }
+
+            @Override
+            public Clock withZone(ZoneId zone) {
+                return this;
+            }
+
+            @Override
+            public Instant instant() {
+                return virtual.now().plus(stalled.get());
+            }
+        };
+
+        StallingScheduler(VirtualScheduler virtual) {
+            this.virtual = virtual;
+        }
+
+        /** The thread is busy for {@code duration}: time passes, no task runs. */
+        void stall(Duration duration) {
+            stalled.accumulateAndGet(duration, Duration::plus);
+        }
+
+        @Override
+        public Clock clock() {
+            return clock;
+        }
+
+        @Override
+        public Cancellable schedule(Duration delay, Runnable task) {
+            return virtual.schedule(delay, task);
+        }
+
+        @Override
+        public void sleep(Duration delay) {
+            virtual.sleep(delay);
+        }
+
+        @Override
+        public void close() {
+        }
     }
 
     /**
