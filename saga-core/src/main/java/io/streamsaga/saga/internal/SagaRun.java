@@ -1511,7 +1511,8 @@ final class SagaRun<D> {
      * With saga ownership, for a run a recovery just adopted and registered, before it drives it: writes the saga under this node's id (a {@code SAGA_ADOPTED} transition naming the previous owner),
      * so that of two nodes adopting it at once the optimistic version check lets one go on. Nothing is written when
      * the saga already is this node's (a restart under the same id) or the run wrote it since it was read (an
-     * operator call that found it registered: its write carries this node's id).
+     * operator call that found it registered: its write carries this node's id). An Error from the store stops the
+     * run as in {@link #drive()} ({@link #abandon}) and is rethrown.
      */
     synchronized Claim claim() {
         if (stopped) {
@@ -1523,8 +1524,15 @@ final class SagaRun<D> {
             return Claim.CLAIMED;
         }
         now = null;
-        writeStatus(TransitionType.SAGA_ADOPTED, null, 0, owner == null ? "no owner" : "from " + owner, status);
-        if (flush()) {
+        boolean written;
+        try {
+            written = writeStatus(TransitionType.SAGA_ADOPTED, null, 0, owner == null ? "no owner" : "from " + owner,
+                    status) && flush();
+        } catch (Error e) { // as in drive(): stopped as if the process died there (not left registered), rethrown
+            abandon(e);
+            throw e;
+        }
+        if (written) {
             return Claim.CLAIMED;
         }
         return uncommon != null && uncommon.stopReason instanceof ConcurrentSagaUpdateException ? Claim.LOST

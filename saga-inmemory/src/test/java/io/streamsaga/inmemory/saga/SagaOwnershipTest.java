@@ -361,6 +361,35 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void anErrorFromTheStoreAtAnAdoptionWriteStopsThatRunAsACrashWouldAndTheNextRecoveryResumesTheSaga() {
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
+        dieOnce.add("late");
+        assertThrows(Crash.class, () -> nodeA.start(shipSaga(), "late", null, new Order("late")));
+        Set<String> crashAdoptionOf = ConcurrentHashMap.newKeySet();
+        crashAdoptionOf.add("late");
+        SagaStore crashing = new RegistryStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_ADOPTED && crashAdoptionOf.remove(updated.sagaId())) {
+                    throw new Crash(); // an Error from the store, as while a run is driven
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        SagaOrchestrator nodeB = track(node("b", crashing, scheduler, "replies-b").build());
+        scheduler.advance(LEASE);
+
+        assertThrows(Crash.class, nodeB::recover);
+        RecoveryReport next = nodeB.recover();
+
+        assertEquals(List.of("late"), next.resumed(), "the run the Error stopped is not left registered and undriven");
+        assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
+        assertEquals("b", store.find("late").orElseThrow().owner());
+        deadClock.close();
+    }
+
+    @Test
     void withoutOwnershipSagasHaveNoOwnerNoHeartbeatIsWrittenAndRecoverAdoptsAsBefore() {
         SagaOrchestrator nodeA = track(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(paySaga()).replyTopic("replies-a").build());
@@ -453,6 +482,31 @@ class SagaOwnershipTest {
 
         @Override
         public void close() {
+        }
+    }
+
+    /** The in-memory store and registry, as a store that writes one transition at a time (tests override a write). */
+    private static class RegistryStore extends ForwardingSagaStore implements NodeRegistry {
+        private final InMemorySagaStore registry;
+
+        RegistryStore(InMemorySagaStore delegate) {
+            super(delegate);
+            this.registry = delegate;
+        }
+
+        @Override
+        public void heartbeat(String nodeId, Instant at) {
+            registry.heartbeat(nodeId, at);
+        }
+
+        @Override
+        public Map<String, Instant> heartbeats() {
+            return registry.heartbeats();
+        }
+
+        @Override
+        public void remove(String nodeId) {
+            registry.remove(nodeId);
         }
     }
 
