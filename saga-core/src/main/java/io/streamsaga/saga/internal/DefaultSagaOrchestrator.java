@@ -534,6 +534,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         Map<String, Instant> heartbeats = registry == null ? null : registry.heartbeats();
         Instant leaseSince = registry == null ? null
                 : idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
+        boolean drovenSinceRead = false; // a saga was driven here since the heartbeats were read
         Set<String> activeIds = new HashSet<>();
         for (SagaInstance instance : active) {
             activeIds.add(instance.sagaId());
@@ -554,6 +555,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
             if (registry != null) {
                 heartbeatIfDue();
+                String owner = instance.owner();
+                if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
+                    // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted under
+                    // its id, awake after a pause), resuming its sagas itself without a write that would stop this one.
+                    heartbeats = registry.heartbeats();
+                    leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
+                    drovenSinceRead = false;
+                    if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
+                        ownedElsewhere.add(instance.sagaId());
+                        continue;
+                    }
+                }
             }
             SagaRun<?> run;
             int movedBefore = moved.size();
@@ -581,6 +594,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             } else {
                 resumed.add(instance.sagaId());
                 run.drive();
+                drovenSinceRead = true;
             }
         }
         // A run here whose saga another orchestrator finished (or purged) is in no query: checked one by one, only

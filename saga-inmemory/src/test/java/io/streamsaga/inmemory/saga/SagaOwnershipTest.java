@@ -390,6 +390,46 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aNodeRestartedDuringAnotherNodesRecoveryKeepsTheSagasItResumedItself() {
+        // Node B's recovery judges node A dead, then drives the first saga it adopts; meanwhile node A restarts under
+        // its id and resumes its waiting saga itself (no write: it is its own). B must not adopt that one as well.
+        AtomicReference<SagaOrchestrator> restarted = new AtomicReference<>();
+        AtomicReference<RecoveryReport> restartReport = new AtomicReference<>();
+        AtomicReference<SagaDefinition<Order>> self = new AtomicReference<>();
+        SagaDefinition<Order> restartingSaga = SagaDefinition.builder("restart-saga", Order.class).step("ship")
+                .action((order, ctx) -> {
+                    ship(order);
+                    if (restarted.get() == null && shipped.get(order.id()).get() == 2) { // node B drives it
+                        restarted.set(track(node("a", store, scheduler, "replies-a2").register(self.get())
+                                .build()));
+                        restartReport.set(restarted.get().recover());
+                    }
+                    return order;
+                }).build();
+        self.set(restartingSaga);
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").register(restartingSaga).build();
+        dieOnce.add("first");
+        assertThrows(Crash.class, () -> nodeA.start(restartingSaga, "first", null, new Order("first")));
+        startWaiting(nodeA); // "paid": its command sent, its reply awaited
+        SagaOrchestrator nodeB = track(node("b", store, scheduler, "replies-b").register(restartingSaga).build());
+        scheduler.advance(LEASE);
+
+        RecoveryReport byB = nodeB.recover();
+
+        assertEquals(List.of("paid"), restartReport.get().resumed(), "node A resumed its own waiting saga");
+        assertEquals(List.of("first"), byB.resumed());
+        assertEquals(List.of("paid"), byB.ownedElsewhere(), "node A is alive again: its saga is left to it");
+        assertEquals("a", store.find("paid").orElseThrow().owner());
+        assertFalse(store.history("paid").stream().anyMatch(t -> t.type() == TransitionType.SAGA_ADOPTED));
+        transport.drainAll();
+        SagaMessages.reply(bus, commands.get(commands.size() - 1), new Charged("ch-1"));
+        transport.drainAll();
+        assertEquals(SagaOutcome.COMPLETED, restarted.get().result("paid").toCompletableFuture().join().outcome());
+        deadClock.close();
+    }
+
+    @Test
     void withoutOwnershipSagasHaveNoOwnerNoHeartbeatIsWrittenAndRecoverAdoptsAsBefore() {
         SagaOrchestrator nodeA = track(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(paySaga()).replyTopic("replies-a").build());
