@@ -665,7 +665,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * here may have overtaken since (it finished, say, and is no longer registered): once the new run is registered
      * (no run here can write the saga any more), the store is read again, and when it no longer holds the version the
      * run was made from (and the run itself wrote nothing meanwhile), the run is stopped and dropped
-     * ({@link SagaRun#dropIfMovedSinceRead}), the id added to {@code moved}, and null returned.
+     * ({@link SagaRun#dropIfMovedSinceRead}), the id added to {@code moved}, and null returned; so too, with saga
+     * ownership, when another node's recovery migrated it first (and so adopted it).
      */
     private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
@@ -673,6 +674,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (definition == null) {
             current = migrate(instance);
             if (current == null) {
+                return null;
+            }
+            if (moved != null && registry != null && current.owner() != null && !current.owner().equals(nodeId)) {
+                // Another node's recovery migrated it first, so adopted it, and drives it without a further write
+                // that would stop a second driver here: it moved.
+                log.debug("saga {}: migrated and adopted by node {} first; left to it", instance.sagaId(), current.owner());
+                moved.add(instance.sagaId());
                 return null;
             }
             definition = registered(current.sagaName(), current.definitionVersion());

@@ -430,6 +430,48 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void ofTwoNodesMigratingADeadNodesSagaAtOnceTheOneWhoseMigrationLostLeavesItToTheOther() {
+        List<String> charges = new CopyOnWriteArrayList<>();
+        SagaDefinition<Order> v1 = SagaDefinition.builder("mig-saga", Order.class).step("charge")
+                .asyncAction((order, ctx) -> {
+                    charges.add("v1");
+                    return new CompletableFuture<Order>(); // in flight when node A dies
+                }).build();
+        SagaDefinition<Order> v2 = SagaDefinition.builder("mig-saga", Order.class).version(2).step("charge")
+                .asyncAction((order, ctx) -> {
+                    charges.add("v2");
+                    return new CompletableFuture<Order>();
+                }).build();
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = SagaOrchestrator.builder().store(store).scheduler(deadClock).register(v1)
+                .ownership("a", HEARTBEAT, LEASE).build();
+        nodeA.start(v1, "m-1", null, new Order("m-1"));
+        SagaOrchestrator nodeC = track(SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
+                .dataUpcaster("mig-saga", 1, data -> data).ownership("c", HEARTBEAT, LEASE).build());
+        AtomicReference<RecoveryReport> byC = new AtomicReference<>();
+        SagaStore migratingLate = new RegistryStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_MIGRATED && byC.get() == null) {
+                    byC.set(nodeC.recover()); // node C migrates and adopts it first
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        SagaOrchestrator nodeB = track(SagaOrchestrator.builder().store(migratingLate).scheduler(scheduler).register(v2)
+                .dataUpcaster("mig-saga", 1, data -> data).ownership("b", HEARTBEAT, LEASE).build());
+        scheduler.advance(LEASE);
+
+        RecoveryReport byB = nodeB.recover();
+
+        assertEquals(List.of("m-1"), byC.get().resumed());
+        assertEquals(List.of(), byB.resumed(), "node C, alive, drives it");
+        assertEquals(List.of("v1", "v2"), charges, "the charge ran again once, at node C");
+        assertEquals("c", store.find("m-1").orElseThrow().owner());
+        deadClock.close();
+    }
+
+    @Test
     void withoutOwnershipSagasHaveNoOwnerNoHeartbeatIsWrittenAndRecoverAdoptsAsBefore() {
         SagaOrchestrator nodeA = track(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(paySaga()).replyTopic("replies-a").build());
