@@ -134,18 +134,34 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
         }
         this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
-        config.definitions().forEach(this::register);
-        if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::usesBus))) {
-            subscribeReplies();
-        }
-        if (config.purgeInterval() != null) {
-            schedulePurge();
-        }
-        if (config.recoveryInterval() != null) {
-            scheduleRecovery();
-        }
-        if (registry != null) {
-            scheduleHeartbeat();
+        try {
+            config.definitions().forEach(this::register);
+            if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::usesBus))) {
+                subscribeReplies(); // the transport may refuse (closed, unreachable)
+            }
+            if (config.purgeInterval() != null) {
+                schedulePurge();
+            }
+            if (config.recoveryInterval() != null) {
+                scheduleRecovery();
+            }
+            if (registry != null) {
+                scheduleHeartbeat();
+            }
+        } catch (RuntimeException | Error e) {
+            if (registry != null) {
+                // Not alive after all: a heartbeat left behind would keep the other nodes from adopting this node's
+                // sagas for a lease, and for as long as a node failing here restarts (and writes it again) within one.
+                try {
+                    registry.remove(nodeId);
+                } catch (RuntimeException removal) {
+                    e.addSuppressed(removal);
+                }
+            }
+            if (ownsScheduler) {
+                scheduler.close();
+            }
+            throw e;
         }
     }
 

@@ -502,6 +502,22 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aBuildThatFailsAfterTheHeartbeatWasWrittenRemovesIt() {
+        // A node restarted under its id whose build fails (here: its transport cannot subscribe to the replies) is not
+        // alive: its heartbeat must not keep the other nodes from adopting its sagas (a node crash-looping on it would
+        // renew it at each start).
+        InMemoryTransport down = InMemoryTransport.builder().build();
+        down.close();
+        EventBus downBus = EventBus.builder(down).scheduler(scheduler).build();
+        RuntimeException e = assertThrows(RuntimeException.class, () -> SagaOrchestrator.builder().store(store)
+                .bus(downBus).scheduler(scheduler).register(paySaga()).ownership("a", HEARTBEAT, LEASE).build());
+
+        assertTrue(e.getMessage().contains("transport is closed"), e.getMessage());
+        assertEquals(Map.of(), store.heartbeats());
+        downBus.close();
+    }
+
+    @Test
     void ownershipIsRefusedOverAStoreThatIsNoNodeRegistryAndWithBadValues() {
         SagaStore plain = new BarrierStore(store, 1).withoutRegistry();
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder()
