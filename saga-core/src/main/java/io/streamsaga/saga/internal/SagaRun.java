@@ -1473,7 +1473,8 @@ final class SagaRun<D> {
      * the run stops as in {@link #dropIfSuperseded} (a caller that found it registered meanwhile, through
      * {@code result(id)}, gets the {@link ConcurrentSagaUpdateException}). Under the run's lock, so that a write of
      * its own (an operator call that found it registered) is not taken for another's: the run then stays. When
-     * the store cannot be read, the run stops with that failure, is no longer registered, and it is thrown.
+     * the store cannot be read, the run stops with that failure, is no longer registered, and it is thrown (an
+     * Error too, as in {@link #drive()}).
      */
     synchronized boolean dropIfMovedSinceRead(long read) {
         if (stopped) {
@@ -1487,6 +1488,9 @@ final class SagaRun<D> {
             stored = orchestrator.store().find(sagaId).orElse(null);
         } catch (RuntimeException e) { // not left registered and undriven: every later recover would skip it
             stopHere(e);
+            throw e;
+        } catch (Error e) { // so too, as in drive(): stopped as if the process died there, and rethrown
+            abandon(e);
             throw e;
         }
         if (stored != null && stored.version() == storedVersion) {

@@ -650,4 +650,27 @@ class RecoveryWithSeveralNodesTest {
         assertEquals(List.of(), next.unresolvable());
         nodeA.close();
     }
+
+    @Test
+    void anErrorFromTheStoreWhileARecoveryRereadsASagaItRegisteredStopsThatRunAsACrashWouldSoTheNextRecoveryResumesIt() {
+        abandon("late");
+        Set<String> crashFindOf = ConcurrentHashMap.newKeySet();
+        SagaOrchestrator nodeB = SagaOrchestrator.builder().store(new ForwardingSagaStore(store) {
+            @Override
+            public java.util.Optional<SagaInstance> find(String sagaId) {
+                if (crashFindOf.remove(sagaId)) {
+                    throw new Crash(); // an Error from the store, while the recovery checks the run it just registered
+                }
+                return delegate.find(sagaId);
+            }
+        }).bus(bus).scheduler(scheduler).register(patientPaySaga()).register(shipSaga()).replyTopic("replies-b").build();
+        crashFindOf.add("late");
+
+        assertThrows(Crash.class, nodeB::recover);
+        SagaOrchestrator.RecoveryReport next = nodeB.recover();
+
+        assertEquals(List.of("late"), next.resumed(), "the run the Error stopped is not left registered and undriven");
+        assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
+        nodeB.close();
+    }
 }
