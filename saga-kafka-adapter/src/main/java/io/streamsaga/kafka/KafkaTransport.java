@@ -187,7 +187,8 @@ public final class KafkaTransport implements Transport {
      * {@link Builder#producerProperty}); the stage then fails with a retriable {@code PublishException} caused
      * by Kafka's {@code TimeoutException}. A record taken fails once the producer's {@code delivery.timeout.ms}
      * (120 s by default) passed without an acknowledgement. Inside an exactly-once handler the record goes to
-     * the handler's transactional producer, which blocks the same way.
+     * the handler's transactional producer, which blocks the same way ({@code max.block.ms} also bounds its
+     * {@code initTransactions} and each batch's commit, retried when it times out: docs/kafka.md).
      */
     @Override
     public CompletionStage<RecordPosition> send(Message message) {

@@ -48,7 +48,8 @@ import java.util.regex.Pattern;
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
  * offsets, so outputs and progress commit or abort together (a close commits the records its handlers
  * finished, as in plain mode); a batch whose transaction fails to commit is handled again after the
- * redelivery backoff. A batch open longer than the producer's {@code transaction.timeout.ms} since its first
+ * redelivery backoff, but a commit that timed out (the producer's {@code max.block.ms}) is retried, since it
+ * may still complete and Kafka refuses an abort then. A batch open longer than the producer's {@code transaction.timeout.ms} since its first
  * send (which the broker aborts, fencing the producer's epoch) is not committed but aborted, logged and
  * handled again: that abort gives the producer a new epoch, which the coordinator refuses once another
  * producer has taken the transactional id, so only such a fence stops the member (at
@@ -316,8 +317,9 @@ public final class ConsumerLoop implements Runnable {
                             ? new OffsetAndMetadata(positionAfter(partition, offset.offset())) : offset);
                     transactionalProducer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 }
-                transactionalProducer.commitTransaction();
-                processed.putAll(offsets);
+                if (commit()) {
+                    processed.putAll(offsets);
+                }
                 return;
             }
             if (outlived) {
@@ -385,6 +387,30 @@ public final class ConsumerLoop implements Runnable {
             long until = System.nanoTime() + redeliveryBackoff.toNanos();
             consumer.pause(records.partitions());
             records.partitions().forEach(partition -> pausedUntilNanos.put(partition, until));
+        }
+    }
+
+    /**
+     * Commits the batch's transaction; returns false when the member is closing after a commit timed out.
+     * A commit not acknowledged within the producer's {@code max.block.ms} fails with a
+     * {@code TimeoutException} but may still complete, so Kafka allows only retrying it (an abort is refused
+     * with an {@code IllegalStateException}): it is retried until it completes or the member closes, when the
+     * producer's close leaves it to the broker (committed, or aborted at the transaction timeout).
+     */
+    private boolean commit() {
+        while (true) {
+            try {
+                transactionalProducer.commitTransaction();
+                return true;
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                if (!running) {
+                    log.debug("commit of the transaction of group {} on {} unacknowledged while closing: {}",
+                            group, pattern, e.toString());
+                    return false;
+                }
+                log.warn("commit of the transaction of group {} on {} not acknowledged within the producer's"
+                        + " max.block.ms, retrying it: {}", group, pattern, e.toString());
+            }
         }
     }
 
