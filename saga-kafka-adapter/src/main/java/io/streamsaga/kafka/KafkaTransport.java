@@ -346,7 +346,9 @@ public final class KafkaTransport implements Transport {
                     // Once closed and its thread ended (its producer closed), not before: a subscription
                     // closed from its handler still commits its last batch with the member's transactional id.
                     // Noted as closed before it leaves the open ones, so consumerGroups never misses it.
-                    closedSubscriptions.put(new GroupPattern(group, pattern), System.nanoTime());
+                    // The later close time wins: two members of the group ending together may get here in any order.
+                    closedSubscriptions.merge(new GroupPattern(group, pattern), System.nanoTime(),
+                            (noted, now) -> now - noted > 0 ? now : noted);
                     if (subscriptions.remove(holder[0])) {
                         releaseMember(group, member);
                     }
