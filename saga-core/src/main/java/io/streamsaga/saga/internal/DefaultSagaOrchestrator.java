@@ -624,6 +624,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 dropIfSuperseded(registered, unresolvable);
             }
         }
+        if (heartbeats != null) {
+            removeExpiredHeartbeats(heartbeats, leaseSince);
+        }
         if (sweep && resumed.isEmpty() && unresolvable.isEmpty()) {
             log.debug("saga recovery sweep: nothing resumed, {} updated within {} left alone, {} owned by live nodes",
                     recentlyUpdated.size(), idleFor, ownedElsewhere.size());
@@ -650,6 +653,32 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     + " since; it stays driven here and the next recovery checks it again: {}", run.sagaId(), e.toString());
             unchecked.add(run.sagaId());
             return false;
+        }
+    }
+
+    /**
+     * After a recovery, with saga ownership: removes the heartbeats it read that are at least the lease timeout old
+     * (but this node's), so that those of nodes that crashed and never came back do not stay in the registry for
+     * ever. A recovery reads such a heartbeat as it reads an absent one, so this changes no adoption; the removal is
+     * conditional ({@link NodeRegistry#remove(String, Instant)}): a node that wrote a newer heartbeat since keeps it.
+     * A failure is logged; the next recovery tries again.
+     */
+    private void removeExpiredHeartbeats(Map<String, Instant> heartbeats, Instant leaseSince) {
+        for (Map.Entry<String, Instant> heartbeat : heartbeats.entrySet()) {
+            String node = heartbeat.getKey();
+            if (node.equals(nodeId) || heartbeat.getValue().isAfter(leaseSince)) {
+                continue;
+            }
+            try {
+                if (registry.remove(node, heartbeat.getValue())) {
+                    log.info("saga ownership: removed the heartbeat of node {}, last written at {}, older than the"
+                            + " lease", node, heartbeat.getValue());
+                }
+            } catch (RuntimeException e) {
+                log.warn("saga ownership: the heartbeat of node {}, older than the lease, could not be removed; the next"
+                        + " recovery tries again: {}", node, e.toString());
+                return;
+            }
         }
     }
 

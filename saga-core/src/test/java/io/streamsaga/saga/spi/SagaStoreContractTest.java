@@ -144,6 +144,23 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void aNodeRegistryRemovesAHeartbeatByItsTimeOnlyWhileItIsStillThatOne() {
+        assumeTrue(store instanceof NodeRegistry, "the store is no NodeRegistry");
+        NodeRegistry registry = (NodeRegistry) store;
+        registry.heartbeat("node-a", T0);
+        Instant read = registry.heartbeats().get("node-a"); // as a recovery read it
+        registry.heartbeat("node-a", T0.plusSeconds(10)); // the node is back meanwhile
+
+        assertFalse(registry.remove("node-a", read));
+        assertFalse(registry.remove("never-registered", read));
+        assertEquals(Map.of("node-a", T0.plusSeconds(10)), registry.heartbeats());
+        assertTrue(registry.remove("node-a", registry.heartbeats().get("node-a")));
+        assertEquals(Map.of(), registry.heartbeats());
+        registry.heartbeat("node-a", T0.plusSeconds(20)); // the next heartbeat of a node still alive writes it again
+        assertEquals(Map.of("node-a", T0.plusSeconds(20)), registry.heartbeats());
+    }
+
+    @Test
     void insertingAnExistingSagaIdIsRejected() {
         insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
 

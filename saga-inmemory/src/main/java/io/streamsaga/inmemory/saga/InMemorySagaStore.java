@@ -233,6 +233,11 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
         heartbeats.remove(Objects.requireNonNull(nodeId, "nodeId"));
     }
 
+    @Override
+    public boolean remove(String nodeId, Instant at) {
+        return heartbeats.remove(Objects.requireNonNull(nodeId, "nodeId"), Objects.requireNonNull(at, "at"));
+    }
+
     /** How many instances are stored. */
     public int size() {
         return entries.size();

@@ -222,6 +222,33 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aRecoveryRemovesTheHeartbeatOfANodeOlderThanTheLeaseAndANodeStillAliveWritesItAgain() {
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build(); // crashes with a saga
+        dieOnce.add("late");
+        assertThrows(Crash.class, () -> nodeA.start(shipSaga(), "late", null, new Order("late")));
+        VirtualScheduler pausedClock = new VirtualScheduler();
+        SagaOrchestrator nodeC = track(node("c", store, pausedClock, "replies-c").build()); // pauses, owns nothing
+        SagaOrchestrator nodeB = node("b");
+
+        scheduler.advance(LEASE.minusSeconds(1));
+        nodeB.recover();
+        assertEquals(Set.of("a", "b", "c"), store.heartbeats().keySet(), "their lease runs yet");
+        scheduler.advance(Duration.ofSeconds(1));
+
+        assertEquals(List.of("late"), nodeB.recover().resumed());
+        assertEquals(Set.of("b"), store.heartbeats().keySet(), "older than the lease: removed");
+
+        pausedClock.advance(HEARTBEAT); // node C wakes: its next heartbeat writes it again
+        assertEquals(Set.of("b", "c"), store.heartbeats().keySet());
+        nodeC.start(paySaga(), "waiting", null, new Order("waiting"));
+        assertEquals(List.of("waiting"), nodeB.recover().ownedElsewhere());
+        assertEquals(Set.of("b", "c"), store.heartbeats().keySet());
+        deadClock.close();
+        pausedClock.close();
+    }
+
+    @Test
     void aGracefulCloseLetsAnotherNodeAdoptItsWaitingSagaAtOnce() {
         SagaOrchestrator nodeA = node("a");
         SagaOrchestrator nodeB = node("b");
@@ -606,6 +633,11 @@ class SagaOwnershipTest {
         public void remove(String nodeId) {
             registry.remove(nodeId);
         }
+
+        @Override
+        public boolean remove(String nodeId, Instant at) {
+            return registry.remove(nodeId, at);
+        }
     }
 
     /**
@@ -652,6 +684,11 @@ class SagaOwnershipTest {
         @Override
         public void remove(String nodeId) {
             registry.remove(nodeId);
+        }
+
+        @Override
+        public boolean remove(String nodeId, Instant at) {
+            return registry.remove(nodeId, at);
         }
     }
 }

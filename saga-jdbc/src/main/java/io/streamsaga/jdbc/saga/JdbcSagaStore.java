@@ -604,6 +604,20 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         });
     }
 
+    @Override
+    public boolean remove(String nodeId, Instant at) {
+        Objects.requireNonNull(nodeId, "nodeId");
+        Objects.requireNonNull(at, "at");
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "DELETE FROM ss_saga_node WHERE node_id = ? AND heartbeat_at = ?")) {
+                ps.setString(1, nodeId);
+                Sql.setInstant(ps, 2, at);
+                return ps.executeUpdate() > 0;
+            }
+        });
+    }
+
     private List<SagaInstance> query(String sql, Object... params) {
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {

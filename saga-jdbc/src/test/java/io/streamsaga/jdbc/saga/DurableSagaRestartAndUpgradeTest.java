@@ -24,6 +24,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -200,6 +201,8 @@ abstract class DurableSagaRestartAndUpgradeTest {
 
         assertEquals(List.of("of-dead"), later.resumed());
         assertEquals(List.of("live"), later.ownedElsewhere());
+        assertEquals(Set.of("a", "b"), JdbcSagaStore.create(db.database().dataSource()).heartbeats().keySet(),
+                "the dead node's heartbeat row, older than the lease, was removed");
         for (String id : List.of("of-closed", "of-dead")) {
             assertEquals(SagaOutcome.COMPLETED, nodeB.result(id).toCompletableFuture().join().outcome());
             assertEquals("b", nodeB.find(id).orElseThrow().owner());
