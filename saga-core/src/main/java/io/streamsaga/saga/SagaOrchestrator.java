@@ -215,6 +215,13 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                          between the nodes plus the longest pause of a node (a GC pause, a frozen VM)
      */
     record Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
+        /**
+         * The counter ({@link io.streamsaga.metrics.MetricsRecorder#increment}, tag {@code node}) of this node's
+         * heartbeats written at least the lease timeout after its previous one (a long pause, a store outage, on its
+         * own clock): meanwhile the other nodes may have adopted its sagas. Logged at WARN too.
+         */
+        public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
+
         public Ownership {
             ConfigurationException.require(nodeId != null && !nodeId.isBlank() && nodeId.length() <= 200,
                     "the node id must be 1 to 200 characters and not blank, but was '%s'", nodeId);

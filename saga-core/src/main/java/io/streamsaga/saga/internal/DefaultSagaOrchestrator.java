@@ -191,13 +191,25 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (closed) {
                 return;
             }
+            Instant previous = lastHeartbeat;
+            Instant at;
             try {
-                Instant at = scheduler.clock().instant();
+                at = scheduler.clock().instant();
                 registry.heartbeat(nodeId, at);
                 lastHeartbeat = at;
             } catch (RuntimeException e) {
                 log.warn("saga ownership: node {}'s heartbeat failed, retrying at the next interval: {}", nodeId,
                         e.toString());
+                return;
+            }
+            // A lease or more since the previous one (both on this node's clock): for as long, the other nodes read
+            // this node as dead and may have adopted its sagas.
+            if (previous != null && Duration.between(previous, at).compareTo(config.ownership().leaseTimeout()) >= 0) {
+                log.warn("saga ownership: node {}'s heartbeat was written {} after its previous one, at least its lease"
+                        + " timeout ({}): the other nodes may have adopted its sagas meanwhile; a run of one that"
+                        + " they did learns so at its next write", nodeId, Duration.between(previous, at),
+                        config.ownership().leaseTimeout());
+                config.metrics().increment(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, Map.of("node", nodeId));
             }
         }
     }

@@ -6,6 +6,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
@@ -48,6 +49,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -246,6 +248,42 @@ class SagaOwnershipTest {
         assertEquals(Set.of("b", "c"), store.heartbeats().keySet());
         deadClock.close();
         pausedClock.close();
+    }
+
+    @Test
+    void aHeartbeatWrittenALeaseOrMoreAfterThePreviousOneIsCountedAsLate() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        StallingScheduler stalling = new StallingScheduler(scheduler);
+        AtomicBoolean storeDown = new AtomicBoolean();
+        SagaStore outage = new RegistryStore(store) {
+            @Override
+            public void heartbeat(String nodeId, Instant at) {
+                if (storeDown.get()) {
+                    throw new IllegalStateException("the store is down");
+                }
+                super.heartbeat(nodeId, at);
+            }
+        };
+        track(SagaOrchestrator.builder().store(outage).scheduler(stalling).metrics(metrics).register(shipSaga())
+                .ownership("a", HEARTBEAT, LEASE).build());
+        Map<String, String> nodeA = Map.of("node", "a");
+
+        scheduler.advance(HEARTBEAT.multipliedBy(5));
+        assertEquals(0, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA), "on time");
+
+        stalling.stall(LEASE); // a long pause: the next heartbeat is written a lease and an interval late
+        scheduler.advance(HEARTBEAT);
+        assertEquals(1, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA));
+        scheduler.advance(HEARTBEAT.multipliedBy(5));
+        assertEquals(1, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA), "on time again");
+
+        storeDown.set(true); // an outage: the heartbeats fail for a lease
+        scheduler.advance(LEASE);
+        storeDown.set(false);
+        scheduler.advance(HEARTBEAT.minusSeconds(1));
+        assertEquals(1, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA), "none written yet");
+        scheduler.advance(Duration.ofSeconds(1)); // the first one written after it, a lease and an interval late
+        assertEquals(2, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA));
     }
 
     @Test
