@@ -1507,7 +1507,10 @@ final class SagaRun<D> {
         CLAIMED,
         /** Another orchestrator wrote the saga first (it adopted it too): the run stopped and is not registered. */
         LOST,
-        /** The store failed: the run stopped and is not registered; the next recovery tries again. */
+        /**
+         * The run stopped for another reason (the store failed, at this write or at one of an operator call that drove
+         * the run meanwhile; the orchestrator closed): it is not registered; the next recovery tries again.
+         */
         FAILED
     }
 
@@ -1519,8 +1522,8 @@ final class SagaRun<D> {
      * run as in {@link #drive()} ({@link #abandon}) and is rethrown.
      */
     synchronized Claim claim() {
-        if (stopped) {
-            return Claim.LOST;
+        if (stopped) { // by another thread meanwhile (an operator call that drove it, close()): as it stopped
+            return lostToAnotherWrite() ? Claim.LOST : Claim.FAILED;
         }
         // Not driven, so nothing is staged: the instance as stored, read (with its owner) or written here (with ours).
         String owner = snapshot().owner();
@@ -1539,8 +1542,12 @@ final class SagaRun<D> {
         if (written) {
             return Claim.CLAIMED;
         }
-        return uncommon != null && uncommon.stopReason instanceof ConcurrentSagaUpdateException ? Claim.LOST
-                : Claim.FAILED;
+        return lostToAnotherWrite() ? Claim.LOST : Claim.FAILED;
+    }
+
+    /** Whether the run stopped on a write that another orchestrator's won (not on a store failure, close(), ...). */
+    private boolean lostToAnotherWrite() {
+        return uncommon != null && uncommon.stopReason instanceof ConcurrentSagaUpdateException;
     }
 
     /** Stops as on a write it lost, the store having version {@code current}, and is no longer registered. */

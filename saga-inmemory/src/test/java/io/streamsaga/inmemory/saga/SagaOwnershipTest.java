@@ -30,6 +30,8 @@ import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -44,7 +46,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -53,6 +57,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -452,6 +457,65 @@ class SagaOwnershipTest {
         assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
         assertEquals("b", store.find("late").orElseThrow().owner());
         deadClock.close();
+    }
+
+    @Test
+    void aRunStoppedByAStoreFailureWhileARecoveryAdoptedItIsReportedUnresolvableNotOwnedElsewhere() throws Exception {
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
+        dieOnce.add("late");
+        assertThrows(Crash.class, () -> nodeA.start(shipSaga(), "late", null, new Order("late")));
+        Thread recovering = Thread.currentThread();
+        ExecutorService operator = Executors.newSingleThreadExecutor();
+        AtomicReference<SagaOrchestrator> nodeB = new AtomicReference<>();
+        AtomicReference<Future<?>> cancel = new AtomicReference<>();
+        AtomicBoolean cancelAtHeartbeat = new AtomicBoolean();
+        CountDownLatch cancelWriting = new CountDownLatch(1);
+        SagaStore failing = new RegistryStore(store) {
+            @Override
+            public void heartbeat(String nodeId, Instant at) {
+                super.heartbeat(nodeId, at);
+                if (cancelAtHeartbeat.compareAndSet(true, false)) {
+                    // The recovery writes its heartbeat before it adopts "late": an operator cancels it meanwhile.
+                    cancel.set(operator.submit(() -> nodeB.get().cancel("late")));
+                    await().until(() -> cancelWriting.getCount() == 0);
+                }
+            }
+
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (Thread.currentThread() != recovering) { // the cancel's write, under its run's lock: it fails once
+                    cancelWriting.countDown();             // the recovery waits for that lock to claim the run
+                    Thread writing = Thread.currentThread();
+                    await().until(() -> blockedBy(recovering, writing));
+                    throw new IllegalStateException("the store is down");
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        StallingScheduler stalling = new StallingScheduler(scheduler);
+        nodeB.set(track(SagaOrchestrator.builder().store(failing).scheduler(stalling).register(shipSaga())
+                .ownership("b", HEARTBEAT, LEASE).build()));
+        scheduler.advance(LEASE);
+        stalling.stall(HEARTBEAT); // so that the recovery writes the heartbeat itself
+        cancelAtHeartbeat.set(true);
+
+        RecoveryReport report = nodeB.get().recover();
+
+        assertEquals(List.of("late"), report.unresolvable(), "the run stopped on a store failure, no node adopted it: " + report);
+        assertEquals(List.of(), report.ownedElsewhere());
+        assertEquals(List.of(), report.resumed());
+        ExecutionException e = assertThrows(ExecutionException.class, () -> cancel.get().get(30, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("the store is down"), e.getCause().toString());
+        operator.shutdown();
+        assertEquals("a", store.find("late").orElseThrow().owner(), "nothing was written");
+        deadClock.close();
+    }
+
+    /** Whether {@code thread} waits to enter a monitor that {@code holder} holds. */
+    private static boolean blockedBy(Thread thread, Thread holder) {
+        ThreadInfo info = ManagementFactory.getThreadMXBean().getThreadInfo(thread.getId());
+        return info != null && info.getThreadState() == Thread.State.BLOCKED && info.getLockOwnerId() == holder.getId();
     }
 
     @Test
