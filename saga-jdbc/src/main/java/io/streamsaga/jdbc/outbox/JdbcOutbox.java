@@ -43,6 +43,10 @@ import java.util.Objects;
  * commits, rolls back or closes the caller's connection. Thread-safe.
  */
 public final class JdbcOutbox {
+    /** The widths of the columns message_id, topic and event_type, and message_key (schema version 6). */
+    private static final int MAX_ID_LENGTH = 500;
+    private static final int MAX_NAME_LENGTH = 255;
+    private static final int MAX_KEY_LENGTH = 1000;
     static final TypeReference<Map<String, String>> HEADERS = new TypeReference<>() { };
 
     private final DataSource dataSource;
@@ -69,6 +73,8 @@ public final class JdbcOutbox {
      * class, in the caller's transaction.
      *
      * @return the message written (its id is the idempotency key consumers see)
+     * @throws ConfigurationException before any SQL when the topic or key does not fit its column, as
+     *                                {@link #append(Connection, Message)}
      */
     public Message append(Connection connection, String topic, String key, Object event) {
         return append(connection, topic, key, event, Map.of());
@@ -103,12 +109,16 @@ public final class JdbcOutbox {
      * Writes a fully built message in the caller's transaction. Its payload may be the event object (encoded
      * here) or already encoded bytes. A message id already in the outbox is rejected by the unique key.
      *
-     * @throws JdbcException when the insert fails; the caller should roll back
+     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when a value does not fit
+     *                                its column: a message id over 500 characters, a topic or event type over 255, a
+     *                                key over 1000
+     * @throws JdbcException          when the insert fails; the caller should roll back
      */
     public void append(Connection connection, Message message) {
         Objects.requireNonNull(connection, "connection");
         Objects.requireNonNull(message, "message");
         TopicPattern.requireTopicName(message.topic());
+        requireFits(message);
         byte[] payload = message.payload() == null ? null
                 : message.payload() instanceof byte[] bytes ? bytes : codec.encode(message.payload());
         try (PreparedStatement ps = connection.prepareStatement(
@@ -128,6 +138,22 @@ public final class JdbcOutbox {
         } catch (JsonProcessingException e) {
             throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
         }
+    }
+
+    /**
+     * Refuses a value longer than its column (schema version 6) before the INSERT: the database would fail the
+     * statement with SQL state 22001, a {@link JdbcException} that on PostgreSQL also aborts the caller's
+     * transaction, for a message that can never be written.
+     */
+    private static void requireFits(Message message) {
+        ConfigurationException.require(message.id().length() <= MAX_ID_LENGTH,
+                "message id must be at most " + MAX_ID_LENGTH + " characters for the outbox, but was '%s'", message.id());
+        ConfigurationException.require(message.topic().length() <= MAX_NAME_LENGTH,
+                "topic must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.topic());
+        ConfigurationException.require(message.key() == null || message.key().length() <= MAX_KEY_LENGTH,
+                "message key must be at most " + MAX_KEY_LENGTH + " characters for the outbox, but was '%s'", message.key());
+        ConfigurationException.require(message.type().length() <= MAX_NAME_LENGTH,
+                "event type must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.type());
     }
 
     /** Rows not yet published. */

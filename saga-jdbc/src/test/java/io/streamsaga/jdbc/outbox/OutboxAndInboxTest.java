@@ -527,6 +527,36 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aMessageWhoseIdTopicKeyOrTypeDoesNotFitItsColumnIsRefusedBeforeAnySqlAndTheTransactionGoesOn() {
+        // JdbcOutbox.append: a message id over the 500 characters of its column failed in the INSERT (SQL state
+        // 22001), a JdbcException that also aborted the caller's transaction on PostgreSQL. It is a value that can
+        // never fit: a ConfigurationException naming the limit, thrown before any SQL, so the transaction goes on.
+        String longest = "m".repeat(500);
+        List<String> refusals = new ArrayList<>();
+        tx.run(c -> {
+            outbox.append(c, order(longest, "order-created", "k", "order-created"));
+            for (Message tooLong : List.of(order(longest + "-2", "order-created", "k", "order-created"),
+                    order("m-2", "t".repeat(256), "k", "order-created"),
+                    order("m-3", "order-created", "k".repeat(1001), "order-created"),
+                    order("m-4", "order-created", "k", "e".repeat(256)))) {
+                refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, tooLong))
+                        .getMessage().replaceAll("'[^']*'", "'...'"));
+            }
+            outbox.append(c, order("m-5", "order-created", "k".repeat(1000), "order-created"));
+        });
+        assertEquals(List.of(
+                "message id must be at most 500 characters for the outbox, but was '...'",
+                "topic must be at most 255 characters for the outbox, but was '...'",
+                "message key must be at most 1000 characters for the outbox, but was '...'",
+                "event type must be at most 255 characters for the outbox, but was '...'"), refusals);
+        assertEquals(2, outbox.pendingCount());
+    }
+
+    private static Message order(String id, String topic, String key, String type) {
+        return Message.builder(topic).id(id).key(key).type(type).payload(new OrderCreated("o-1", 1)).build();
+    }
+
+    @Test
     void theLoserOfTwoConcurrentFirstDeliveriesGetsARetriableError() throws Exception {
         // docs/durability.md and JdbcInbox.markProcessed: the other node "fails on the primary key (SQL state
         // 23505, retriable JdbcException) and finds the row on its retry" - a non-retriable error made the bus
