@@ -58,7 +58,7 @@ public final class JdbcOutbox {
 
     private JdbcOutbox(Builder b) {
         this.dataSource = b.dataSource;
-        this.codec = b.codec;
+        this.codec = b.codec != null ? b.codec : b.bus.codec();
         this.clock = b.clock;
         this.bus = b.bus;
     }
@@ -228,7 +228,10 @@ public final class JdbcOutbox {
         }
     }
 
-    /** Builds a {@link JdbcOutbox}; not thread-safe. */
+    /**
+     * Builds a {@link JdbcOutbox}; not thread-safe. Give it {@link #eventBus} (the usual case) or {@link #codec};
+     * both only with the bus's own codec, in either order.
+     */
     public static final class Builder {
         private final DataSource dataSource;
         private EventCodec codec;
@@ -239,22 +242,23 @@ public final class JdbcOutbox {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
         }
 
-        /** The codec that encodes event objects and knows their type ids (the bus's {@code codec()}). */
+        /**
+         * The codec that encodes event objects and knows their type ids, for an outbox without a bus. With
+         * {@link #eventBus} it must be the bus's {@code codec()}: another one is refused at {@link #build}.
+         */
         public Builder codec(EventCodec codec) {
             this.codec = Objects.requireNonNull(codec, "codec");
             return this;
         }
 
         /**
-         * The application's bus: its codec (as {@link #codec}), and an event appended inside one of its handlers
+         * The application's bus: its codec encodes the events, and an event appended inside one of its handlers
          * inherits the handled message's correlation id, saga id and traceparent and takes its id as causation id,
-         * as a publish from the handler would (headers given to {@code append} win).
+         * as a publish from the handler would (headers given to {@code append} win). A different codec given to
+         * {@link #codec}, before or after, is refused at {@link #build}: the bus's consumers decode with the bus's.
          */
         public Builder eventBus(EventBus bus) {
             this.bus = Objects.requireNonNull(bus, "bus");
-            if (codec == null) {
-                codec = bus.codec();
-            }
             return this;
         }
 
@@ -264,8 +268,19 @@ public final class JdbcOutbox {
             return this;
         }
 
+        /**
+         * The outbox.
+         *
+         * @throws ConfigurationException when neither a bus nor a codec was set, or both with a codec that is not the
+         *                                bus's
+         */
         public JdbcOutbox build() {
-            ConfigurationException.require(codec != null, "an outbox needs a codec (eventBus(bus) or codec(...)), but none was set");
+            ConfigurationException.require(codec != null || bus != null,
+                    "an outbox needs a codec (eventBus(bus) or codec(...)), but none was set");
+            if (bus != null && codec != null && codec != bus.codec()) {
+                throw new ConfigurationException("an outbox built with eventBus(bus) encodes with the bus's codec, but"
+                        + " codec(...) was given another one (" + codec + "): set one of the two");
+            }
             return new JdbcOutbox(this);
         }
     }

@@ -485,6 +485,24 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void anOutboxGivenABusAndAnotherCodecIsRefusedAtBuildWhicheverWasSetFirst() {
+        // JdbcOutbox.Builder.eventBus(bus) documents that the outbox takes the bus's codec; after codec(x) it kept x
+        // silently (events written with type ids and an encoding the bus's consumers may not know), while the other
+        // order took x too. Either order of a conflicting pair is now refused; the bus's own codec is no conflict.
+        io.streamsaga.codec.EventCodec other = new io.streamsaga.codec.JsonEventCodec(
+                TypeRegistry.builder().register("order-created", 2, OrderCreated.class).build());
+        io.streamsaga.ConfigurationException codecFirst = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> JdbcOutbox.builder(database.dataSource()).codec(other).eventBus(bus).build());
+        assertTrue(codecFirst.getMessage().contains("eventBus(bus)"), codecFirst.getMessage());
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> JdbcOutbox.builder(database.dataSource()).eventBus(bus).codec(other).build());
+
+        JdbcOutbox same = JdbcOutbox.builder(database.dataSource()).codec(bus.codec()).eventBus(bus).build();
+        Message written = tx.inTransaction(c -> same.append(c, "order-created", "o-1", new OrderCreated("o-1", 1)));
+        assertEquals(1, written.version(), "the bus's registration of order-created");
+    }
+
+    @Test
     void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         AtomicInteger calls = new AtomicInteger();
