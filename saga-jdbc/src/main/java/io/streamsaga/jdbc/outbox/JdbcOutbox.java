@@ -86,7 +86,7 @@ public final class JdbcOutbox {
         EventTypeId id = codec.types().idOf(event.getClass());
         Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())
                 .payload(event).headers(withCause(headers)).timestamp(clock.instant()).build();
-        append(connection, message);
+        write(connection, message);
         return message;
     }
 
@@ -109,6 +109,13 @@ public final class JdbcOutbox {
      * Writes a fully built message in the caller's transaction. Its payload may be the event object (encoded
      * here) or already encoded bytes. A message id already in the outbox is rejected by the unique key.
      *
+     * <p>Inside a handler of the bus given to {@link Builder#eventBus}, the message written also carries what it
+     * inherits from the message handled, as with the bus's {@code publish(Message)}: the handled message's
+     * correlation id (else its id), saga id and traceparent, and its id as causation id; headers the message
+     * already has win. Outside a handler, or with an outbox built with only a codec, it is written as given
+     * (a relay publishing through a bus then adds the correlation id a publish adds outside a handler: the
+     * message's own id).
+     *
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when a value does not fit
      *                                its column: a message id over 500 characters, a topic or event type over 255, a
      *                                key over 1000
@@ -117,6 +124,11 @@ public final class JdbcOutbox {
     public void append(Connection connection, Message message) {
         Objects.requireNonNull(connection, "connection");
         Objects.requireNonNull(message, "message");
+        Map<String, String> headers = withCause(message.headers());
+        write(connection, headers == message.headers() ? message : message.withHeaders(headers));
+    }
+
+    private void write(Connection connection, Message message) {
         TopicPattern.requireTopicName(message.topic());
         requireFits(message);
         byte[] payload = message.payload() == null ? null

@@ -503,6 +503,35 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aBuiltMessageAppendedInsideAHandlerInheritsTheHandledMessagesCorrelationAndOneAppendedOutsideNone() {
+        // append(connection, Message) added nothing, unlike the event form and the bus's publish(Message), which
+        // both add what a message caused by the handled one inherits when it is missing; headers already set win.
+        JdbcOutbox handlersOutbox = JdbcOutbox.builder(database.dataSource()).eventBus(bus).clock(scheduler.clock()).build();
+        bus.subscribe("shipping", "order-created", OrderCreated.class, (event, ctx) -> tx.run(c -> {
+            handlersOutbox.append(c, Message.builder("order-shipped").id("shipped-" + event.orderId())
+                    .key(event.orderId()).type("order-shipped").payload(new OrderShipped(event.orderId(), scheduler.now()))
+                    .build());
+            handlersOutbox.append(c, Message.builder("order-shipped").id("audited-" + event.orderId())
+                    .key(event.orderId()).type("order-shipped").payload(new OrderShipped(event.orderId(), scheduler.now()))
+                    .header("correlation-id", "set-by-the-application").build());
+        }));
+        Message order = tx.inTransaction(c -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 5),
+                Map.of("correlation-id", "corr-7", "saga-id", "saga-3")));
+        relay().build().relayPending();
+        transport.drainAll();
+        tx.run(c -> handlersOutbox.append(c, Message.builder("order-shipped").id("outside").type("order-shipped")
+                .payload(new OrderShipped("o-2", scheduler.now())).build()));
+
+        Map<String, Map<String, String>> headers = new java.util.HashMap<>();
+        outbox.rows(OutboxRow.Status.PENDING, 10).forEach(row -> headers.put(row.message().id(), row.message().headers()));
+        assertEquals(Map.of("correlation-id", "corr-7", "causation-id", order.id(), "saga-id", "saga-3"),
+                headers.get("shipped-o-1"));
+        assertEquals(Map.of("correlation-id", "set-by-the-application", "causation-id", order.id(), "saga-id", "saga-3"),
+                headers.get("audited-o-1"), "headers set on the message win");
+        assertEquals(Map.of(), headers.get("outside"), "no message is handled: nothing to inherit");
+    }
+
+    @Test
     void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         AtomicInteger calls = new AtomicInteger();
