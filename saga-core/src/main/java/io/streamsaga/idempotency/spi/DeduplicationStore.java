@@ -13,6 +13,10 @@ import java.time.Instant;
  * {@link #maxEntries()} done keys, the oldest are evicted; implementations report evictions to their
  * metrics, because an evicted key that is redelivered will be processed again.
  *
+ * <p>Keys are strings of any length (an {@code IdempotentConsumer}'s default key is its group and a message id,
+ * whose length nothing bounds): a store that keeps them in a bounded column maps long keys to distinct stored
+ * forms (a digest, say) rather than refusing or cutting them.
+ *
  * <p>Time is passed in by the caller (from the library's {@code Scheduler}), so implementations never
  * read a clock and the contract suite runs on virtual time. Implementations are thread-safe and may be
  * shared by several processes (a durable store) — atomicity must then hold across them.

@@ -73,6 +73,19 @@ public abstract class DeduplicationStoreContractTest {
     }
 
     @Test
+    void keysOfAnyLengthAreTakenAndKeysSharingALongPrefixStayApart() {
+        // an IdempotentConsumer's default key is its group, a slash and the message id, whose length nothing bounds
+        DeduplicationStore store = store();
+        String key = "g/" + "m".repeat(4_000);
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(key + "1", "a", T0, LEASE));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(key + "2", "b", T0, LEASE));
+        assertTrue(store.complete(key + "1", "a", T0));
+        assertTrue(store.isDone(key + "1", T0));
+        assertFalse(store.isDone(key + "2", T0));
+        assertEquals(ClaimOutcome.DONE, store.tryClaim(key + "1", "b", T0, LEASE));
+    }
+
+    @Test
     void claimOfACrashedOwnerExpiresAfterItsLease() {
         DeduplicationStore store = store();
         assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k", "crashed", T0, LEASE));

@@ -10,12 +10,16 @@ import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.metrics.MetricsRecorder;
 
 import javax.sql.DataSource;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
 
@@ -32,12 +36,22 @@ import java.util.Objects;
  * periodically; until then they only take space). Completions of one store serialise on its counter row;
  * give busy consumers their own store name.
  *
+ * <p>Keys of any length are accepted. A key of up to 500 characters (the column's width) is stored as it is; a
+ * longer one as its first 428 characters, {@code #sha256:} and the hex SHA-256 of the whole key (500 characters),
+ * so two long keys share a row only if their SHA-256 collide. A key of up to 500 characters could share the row
+ * of a longer one only by being exactly that mapped form (its prefix, the mark and its digest), which no
+ * message id or key function produces by chance.
+ *
  * <p>Time comes from the caller, as the SPI requires. Thread-safe.
  */
 public final class JdbcDeduplicationStore implements DeduplicationStore {
     /** Counter of keys deleted by {@link #purge}, tagged {@code store} and {@code reason}. */
     public static final String EVICTIONS_METRIC = "streamsaga_dedup_evictions_total";
     private static final int MAX_TRIES = 5;
+    /** The width of {@code ss_dedup.dedup_key}. */
+    private static final int KEY_COLUMN = 500;
+    /** Separates the kept prefix of a long key from its digest. */
+    private static final String DIGEST_MARK = "#sha256:";
 
     private final JdbcTransactions tx;
     private final String name;
@@ -67,11 +81,10 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(owner, "owner");
         Objects.requireNonNull(now, "now");
-        // the column's width: a longer key would be stored cut to a prefix that other keys may share
-        ConfigurationException.require(key.length() <= 500, "key must be at most 500 characters, but was '%s'", key);
         ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
                 "lease must be positive, but was %s", lease);
-        return retrying("claim", () -> tx.inTransaction(c -> claim(c, key, owner, now, lease)));
+        String stored = storedKey(key);
+        return retrying("claim", () -> tx.inTransaction(c -> claim(c, stored, owner, now, lease)));
     }
 
     private ClaimOutcome claim(Connection c, String key, String owner, Instant now, Duration lease) throws SQLException {
@@ -117,8 +130,9 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     @Override
     public boolean complete(String key, String owner, Instant now) {
         Objects.requireNonNull(now, "now");
+        String stored = storedKey(key);
         return retrying("complete", () -> tx.inTransaction(c -> {
-            Row row = lockRow(c, key);
+            Row row = lockRow(c, stored);
             if (row == null || row.doneAt != null || !owner.equals(row.owner)) {
                 return false;
             }
@@ -129,10 +143,10 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
                 Sql.setInstant(ps, 1, now);
                 ps.setLong(2, seq);
                 ps.setString(3, name);
-                ps.setString(4, key);
+                ps.setString(4, stored);
                 ps.setLong(5, row.version);
                 if (ps.executeUpdate() != 1) {
-                    throw new StaleVersionException("ss_dedup", key, row.version);
+                    throw new StaleVersionException("ss_dedup", stored, row.version);
                 }
             }
             return true;
@@ -141,11 +155,12 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
 
     @Override
     public void release(String key, String owner) {
+        String stored = storedKey(key);
         tx.run(c -> {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_dedup WHERE store_name = ? AND dedup_key = ?"
                     + " AND owner = ? AND done_at IS NULL")) {
                 ps.setString(1, name);
-                ps.setString(2, key);
+                ps.setString(2, stored);
                 ps.setString(3, owner);
                 ps.executeUpdate();
             }
@@ -154,11 +169,12 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
 
     @Override
     public boolean isDone(String key, Instant now) {
+        String stored = storedKey(key);
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT owner, lease_until, done_at, done_seq, version"
                     + " FROM ss_dedup WHERE store_name = ? AND dedup_key = ?")) {
                 ps.setString(1, name);
-                ps.setString(2, key);
+                ps.setString(2, stored);
                 try (ResultSet rs = ps.executeQuery()) {
                     if (!rs.next()) {
                         return false;
@@ -216,6 +232,31 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
             }
             ps.setInt(3, limit);
             return ps.executeUpdate();
+        }
+    }
+
+    /**
+     * The key as stored: itself up to the column's {@value #KEY_COLUMN} characters; a longer key (a default
+     * {@code IdempotentConsumer} key is the group, a slash and a message id, which may itself be 500 characters)
+     * as its first characters, {@value #DIGEST_MARK} and the hex SHA-256 of its UTF-8 bytes, exactly
+     * {@value #KEY_COLUMN} characters. Cutting it to the width instead would have made every key sharing a prefix
+     * one row. Keys of up to {@value #KEY_COLUMN} characters are stored as before, so rows written before keep
+     * their meaning.
+     */
+    static String storedKey(String key) {
+        Objects.requireNonNull(key, "key");
+        if (key.length() <= KEY_COLUMN) {
+            return key;
+        }
+        int prefix = KEY_COLUMN - DIGEST_MARK.length() - 64;
+        if (Character.isHighSurrogate(key.charAt(prefix - 1))) {
+            prefix--; // never half a character: PostgreSQL would store a replacement for it
+        }
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+            return key.substring(0, prefix) + DIGEST_MARK + HexFormat.of().formatHex(digest);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required by every JRE", e);
         }
     }
 

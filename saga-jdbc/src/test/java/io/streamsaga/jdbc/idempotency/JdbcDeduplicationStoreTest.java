@@ -1,6 +1,5 @@
 package io.streamsaga.jdbc.idempotency;
 
-import io.streamsaga.ConfigurationException;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
 import io.streamsaga.idempotency.spi.DeduplicationStoreContractTest;
@@ -18,7 +17,6 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -61,16 +59,43 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
     }
 
     @Test
-    void aKeyLongerThanItsColumnIsRefusedRatherThanCutToAPrefixAnotherKeyShares() {
-        // Both databases cut a value cast to VARCHAR(500) to its first 500 characters: the row was stored under
-        // the prefix, so a long key never became done (complete found no row) and a second long key sharing
-        // the prefix failed with a StaleVersionException after its retries.
+    void aKeyLongerThanItsColumnIsStoredUnderItsDigestSoLongKeysSharingAPrefixStayApart() {
+        // Both databases cut a value cast to VARCHAR(500) to its first 500 characters, so such keys were refused;
+        // but a consumer's default key (group + "/" + a message id of up to 500) can be longer, and the in-memory
+        // store takes any key. A long key is now stored as a prefix, a mark and its SHA-256.
         JdbcDeduplicationStore store = builder().build();
         String longest = "k".repeat(500);
+        String longer = longest + "-1";
+        String other = longest + "-2";
         assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(longest, "a", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(longer, "a", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(other, "b", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.IN_PROGRESS, store.tryClaim(longer, "c", T0, Duration.ofSeconds(30)));
         assertTrue(store.complete(longest, "a", T0));
+        assertTrue(store.complete(longer, "a", T0));
+        store.release(other, "b");
+
         assertTrue(store.isDone(longest, T0));
-        assertThrows(ConfigurationException.class, () -> store.tryClaim(longest + "-2", "a", T0, Duration.ofSeconds(30)));
+        assertTrue(store.isDone(longer, T0));
+        assertFalse(store.isDone(other, T0));
+        assertEquals(ClaimOutcome.DONE, store.tryClaim(longer, "c", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(other, "c", T0, Duration.ofSeconds(30)), "its claim was released");
+        assertEquals(1, db.database().queryLong("SELECT COUNT(*) FROM ss_dedup WHERE dedup_key = '" + longest + "'"),
+                "a key that fits is stored as it is, as before");
+        assertEquals(2, db.database().queryLong("SELECT COUNT(*) FROM ss_dedup WHERE LENGTH(dedup_key) = 500"
+                + " AND dedup_key LIKE '" + "k".repeat(428) + "#sha256:%'"));
+    }
+
+    @Test
+    void aLongKeyIsNeverCutInsideACharacter() {
+        // a character outside the BMP (two chars in Java) across the cut: half of it is not a character
+        String key = "k".repeat(427) + "\uD83D\uDE00" + "k".repeat(100);
+        String stored = JdbcDeduplicationStore.storedKey(key);
+        assertEquals("k".repeat(427) + "#sha256:", stored.substring(0, 435));
+        JdbcDeduplicationStore store = builder().build();
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(key, "a", T0, Duration.ofSeconds(30)));
+        assertTrue(store.complete(key, "a", T0));
+        assertTrue(store.isDone(key, T0));
     }
 
     @Test

@@ -180,6 +180,30 @@ abstract class OutboxToConsumerEndToEndTest {
         assertEquals(1, refunds.size());
     }
 
+    @Test
+    void aDurableIdempotentConsumerHandlesOnceAMessageWhoseKeyIsLongerThanTheStoresColumn() {
+        // The outbox takes message ids of up to 500 characters, so the consumer's default key (group + "/" + id) can
+        // exceed the 500 of ss_dedup.dedup_key: the store refused it with a ConfigurationException, and a message
+        // the in-memory store deduplicates was dead-lettered unhandled. Such a key is stored under a digest instead.
+        List<String> charged = new CopyOnWriteArrayList<>();
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        bus.subscribe("ops", "order-created.DLT", Message.class, (m, ctx) -> deadLetters.add(m));
+        bus.subscribe("payments", "order-created", OrderCreated.class,
+                IdempotentConsumer.builder(bus, deduplication()).build().wrap((order, ctx) -> charged.add(order.orderId())));
+        String longId = "order-created/" + "o".repeat(486);
+        tx.run(c -> outbox.append(c, Message.builder("order-created").id(longId).key("o-1").type("order-created")
+                .payload(new OrderCreated("o-1", 10)).build()));
+        OutboxRelay relay = relay();
+        relay.relayPending();
+        settle();
+        database.execute("UPDATE ss_outbox SET status = 'PENDING'"); // the relay sends it again
+        relay.relayPending();
+        settle();
+
+        assertEquals(List.of(), deadLetters);
+        assertEquals(List.of("o-1"), charged);
+    }
+
     private JdbcDeduplicationStore deduplication() {
         return JdbcDeduplicationStore.builder(database.dataSource()).name("payments").window(Duration.ofDays(30)).build();
     }
