@@ -12,6 +12,7 @@ import io.streamsaga.aggregator.spi.AggregationStore;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Sql;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
 import java.io.IOException;
@@ -47,7 +48,9 @@ public final class JdbcAggregationStore implements AggregationStore {
 
     /** A store over the tables of {@code dataSource} (created by {@code JdbcSchema.migrate()}). */
     public static JdbcAggregationStore create(DataSource dataSource) {
-        return new JdbcAggregationStore(Objects.requireNonNull(dataSource, "dataSource"));
+        Objects.requireNonNull(dataSource, "dataSource");
+        SchemaCheck.requireMigrated(dataSource, "JdbcAggregationStore");
+        return new JdbcAggregationStore(dataSource);
     }
 
     @Override

@@ -7,6 +7,7 @@ import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Sql;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -43,7 +44,9 @@ public final class JdbcPayloadStore implements PayloadStore {
 
     /** A store over the tables of {@code dataSource} (created by {@code JdbcSchema.migrate()}). */
     public static JdbcPayloadStore create(DataSource dataSource) {
-        return new JdbcPayloadStore(Objects.requireNonNull(dataSource, "dataSource"));
+        Objects.requireNonNull(dataSource, "dataSource");
+        SchemaCheck.requireMigrated(dataSource, "JdbcPayloadStore");
+        return new JdbcPayloadStore(dataSource);
     }
 
     @Override

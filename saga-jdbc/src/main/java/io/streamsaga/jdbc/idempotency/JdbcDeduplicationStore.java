@@ -8,6 +8,7 @@ import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.StaleVersionException;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
 import java.nio.charset.StandardCharsets;
@@ -363,6 +364,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         }
 
         public JdbcDeduplicationStore build() {
+            SchemaCheck.requireMigrated(dataSource, "JdbcDeduplicationStore");
             return new JdbcDeduplicationStore(this);
         }
     }

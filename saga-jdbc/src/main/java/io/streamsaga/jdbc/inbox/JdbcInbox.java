@@ -5,6 +5,7 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,7 +50,10 @@ public final class JdbcInbox {
 
     /** An inbox over the tables of {@code dataSource}, stamping rows with {@code clock}. */
     public static JdbcInbox create(DataSource dataSource, Clock clock) {
-        return new JdbcInbox(Objects.requireNonNull(dataSource, "dataSource"), Objects.requireNonNull(clock, "clock"));
+        Objects.requireNonNull(dataSource, "dataSource");
+        Objects.requireNonNull(clock, "clock");
+        SchemaCheck.requireMigrated(dataSource, "JdbcInbox");
+        return new JdbcInbox(dataSource, clock);
     }
 
     /**

@@ -11,6 +11,7 @@ import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.message.Message;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -293,6 +294,7 @@ public final class JdbcOutbox {
                 throw new ConfigurationException("an outbox built with eventBus(bus) encodes with the bus's codec, but"
                         + " codec(...) was given another one (" + codec + "): set one of the two");
             }
+            SchemaCheck.requireMigrated(dataSource, "JdbcOutbox");
             return new JdbcOutbox(this);
         }
     }

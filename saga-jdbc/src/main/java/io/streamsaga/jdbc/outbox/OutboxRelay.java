@@ -13,6 +13,7 @@ import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -506,6 +507,7 @@ public final class OutboxRelay implements AutoCloseable {
 
         public OutboxRelay build() {
             ConfigurationException.require(scheduler != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
+            SchemaCheck.requireMigrated(dataSource, "OutboxRelay");
             return new OutboxRelay(new Config(dataSource, publisher, scheduler, name, batchSize, pollInterval, backoff,
                     publishTimeout, metrics != null ? metrics : MetricsRecorder.NOOP), executor);
         }

@@ -25,6 +25,7 @@ import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
 import java.io.IOException;
@@ -780,6 +781,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
 
         public JdbcSagaStore build() {
+            SchemaCheck.requireMigrated(dataSource, "JdbcSagaStore");
             return new JdbcSagaStore(this);
         }
     }
