@@ -13,6 +13,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.Map;
@@ -51,13 +52,24 @@ abstract class SchemaV7MigrationTest {
             ps.setTimestamp(4, Timestamp.from(T0.plusSeconds(3)));
             ps.executeUpdate();
         }
-        JdbcPayloadStore payloads = JdbcPayloadStore.create(db.database().dataSource());
+        // As the library of version 6 wrote them (its stores refuse to be built over a version-6 schema now).
         byte[] content = "payload".getBytes(StandardCharsets.UTF_8);
-        payloads.put(PAYLOAD_ID, content, "h".repeat(200), T0);
-        assertThrows(RuntimeException.class, () -> payloads.put(PAYLOAD_ID, content, "w".repeat(500), T0),
-                "version 6 holds holders of up to 200 characters");
+        try (Connection c = db.database().dataSource().getConnection();
+             PreparedStatement payload = c.prepareStatement("INSERT INTO ss_payload (id, content, stored_at) VALUES (?, ?, ?)");
+             PreparedStatement holder = c.prepareStatement("INSERT INTO ss_payload_holder (id, holder) VALUES (?, ?)")) {
+            payload.setString(1, PAYLOAD_ID);
+            payload.setBytes(2, content);
+            payload.setTimestamp(3, Timestamp.from(T0));
+            payload.executeUpdate();
+            holder.setString(1, PAYLOAD_ID);
+            holder.setString(2, "h".repeat(200));
+            holder.executeUpdate();
+            holder.setString(2, "w".repeat(500));
+            assertThrows(SQLException.class, holder::executeUpdate, "version 6 holds holders of up to 200 characters");
+        }
 
         assertEquals(7, schema.migrate());
+        JdbcPayloadStore payloads = JdbcPayloadStore.create(db.database().dataSource());
         assertEquals(7, schema.currentVersion());
 
         JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
