@@ -417,9 +417,17 @@ public final class OutboxRelay implements AutoCloseable {
         }
     }
 
-    /** Builds an {@link OutboxRelay}; not thread-safe. */
+    /**
+     * Builds an {@link OutboxRelay}; not thread-safe. Give it exactly one place to publish to: {@link #eventBus},
+     * {@link #transport} or {@link #publisher} (calling the same one twice keeps the last value); two different
+     * ones are a {@link ConfigurationException} at {@link #build()}, in either order. The order of the other
+     * calls does not matter: a {@link #scheduler} or {@link #metrics} given explicitly wins over the bus's,
+     * which are taken only when the bus is the relay's publisher.
+     */
     public static final class Builder {
         private final DataSource dataSource;
+        private EventBus bus;
+        private Transport transport;
         private MessagePublisher publisher;
         private Scheduler scheduler;
         private Executor executor;
@@ -435,27 +443,23 @@ public final class OutboxRelay implements AutoCloseable {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
         }
 
-        /** Publishes through the bus (interceptors, correlation headers); also takes its scheduler if none set. */
+        /**
+         * Publishes through the bus (interceptors, correlation headers); also takes its scheduler and metrics
+         * recorder unless {@link #scheduler} or {@link #metrics} is given (before or after). Not with
+         * {@link #transport} or {@link #publisher}.
+         */
         public Builder eventBus(EventBus bus) {
-            Objects.requireNonNull(bus, "bus");
-            this.publisher = bus::publish;
-            if (scheduler == null) {
-                scheduler = bus.scheduler();
-            }
-            if (metrics == null) {
-                metrics = bus.metrics();
-            }
+            this.bus = Objects.requireNonNull(bus, "bus");
             return this;
         }
 
-        /** Publishes straight to a transport (payloads stay encoded bytes). */
+        /** Publishes straight to a transport (payloads stay encoded bytes). Not with {@link #eventBus} or {@link #publisher}. */
         public Builder transport(Transport transport) {
-            Objects.requireNonNull(transport, "transport");
-            this.publisher = transport::send;
+            this.transport = Objects.requireNonNull(transport, "transport");
             return this;
         }
 
-        /** Publishes with any function. */
+        /** Publishes with any function. Not with {@link #eventBus} or {@link #transport}. */
         public Builder publisher(MessagePublisher publisher) {
             this.publisher = Objects.requireNonNull(publisher, "publisher");
             return this;
@@ -505,11 +509,32 @@ public final class OutboxRelay implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Builds the relay.
+         *
+         * @throws ConfigurationException if two of eventBus, transport and publisher were given, or none, or
+         *                                no scheduler (nor a bus to take it from), or the schema is older
+         */
         public OutboxRelay build() {
-            ConfigurationException.require(scheduler != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
+            List<String> sources = new ArrayList<>();
+            if (bus != null) {
+                sources.add("eventBus(bus)");
+            }
+            if (transport != null) {
+                sources.add("transport(transport)");
+            }
+            if (publisher != null) {
+                sources.add("publisher(publisher)");
+            }
+            ConfigurationException.require(sources.size() <= 1, "an outbox relay publishes to one place, but was given "
+                    + String.join(" and ", sources) + ": keep one of them");
+            MessagePublisher target = bus != null ? bus::publish : transport != null ? transport::send : publisher;
+            Scheduler time = scheduler != null ? scheduler : bus != null ? bus.scheduler() : null;
+            MetricsRecorder recorder = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
+            ConfigurationException.require(time != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
             SchemaCheck.requireMigrated(dataSource, "OutboxRelay");
-            return new OutboxRelay(new Config(dataSource, publisher, scheduler, name, batchSize, pollInterval, backoff,
-                    publishTimeout, metrics != null ? metrics : MetricsRecorder.NOOP), executor);
+            return new OutboxRelay(new Config(dataSource, target, time, name, batchSize, pollInterval, backoff,
+                    publishTimeout, recorder), executor);
         }
     }
 }

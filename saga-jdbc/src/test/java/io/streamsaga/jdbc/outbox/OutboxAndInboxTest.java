@@ -113,8 +113,14 @@ abstract class OutboxAndInboxTest {
 
     private final CountingMetrics metrics = new CountingMetrics();
 
+    /** A relay publishing through the bus. */
     private OutboxRelay.Builder relay() {
-        return OutboxRelay.builder(database.dataSource()).eventBus(bus).executor(Runnable::run).metrics(metrics)
+        return relayTo().eventBus(bus);
+    }
+
+    /** A relay on the test's scheduler, still to be given where it publishes (publisher or transport). */
+    private OutboxRelay.Builder relayTo() {
+        return OutboxRelay.builder(database.dataSource()).scheduler(scheduler).executor(Runnable::run).metrics(metrics)
                 .backoff(RetryPolicy.builder().initialBackoff(Duration.ofSeconds(1)).multiplier(2)
                         .maxBackoff(Duration.ofSeconds(8)).jitter(0).build())
                 .pollInterval(Duration.ofSeconds(5));
@@ -191,7 +197,7 @@ abstract class OutboxAndInboxTest {
             tx.run(c -> createOrder(c, "o-" + n, n));
         }
         java.util.concurrent.atomic.AtomicReference<OutboxRelay> relay = new java.util.concurrent.atomic.AtomicReference<>();
-        relay.set(relay().batchSize(1).publisher(m -> {
+        relay.set(relayTo().batchSize(1).publisher(m -> {
             relay.get().close(); // another thread closing the relay while this row is being published
             return bus.publish(m);
         }).build());
@@ -288,7 +294,7 @@ abstract class OutboxAndInboxTest {
             tx.run(c -> createOrder(c, "o-" + n, n));
         }
         AtomicInteger calls = new AtomicInteger();
-        OutboxRelay crashing = relay().publisher(m -> {
+        OutboxRelay crashing = relayTo().publisher(m -> {
             if (calls.incrementAndGet() == 4) {
                 throw new SimulatedCrash();
             }
@@ -314,7 +320,7 @@ abstract class OutboxAndInboxTest {
         tx.run(c -> createOrder(c, "o-2", 2));
         AtomicInteger failuresLeft = new AtomicInteger(3);
         AtomicInteger attempts = new AtomicInteger();
-        try (OutboxRelay relay = relay().publisher(m -> {
+        try (OutboxRelay relay = relayTo().publisher(m -> {
             attempts.incrementAndGet();
             if (failuresLeft.getAndDecrement() > 0) {
                 return CompletableFuture.failedFuture(new PublishException(m.topic(), "broker unreachable", null, true));
@@ -362,7 +368,7 @@ abstract class OutboxAndInboxTest {
         List<OrderCreated> seen = collect("billing");
         tx.run(c -> createOrder(c, "o-1", "poison", 1));
         tx.run(c -> createOrder(c, "o-2", 2));
-        OutboxRelay relay = relay().publisher(m -> "poison".equals(m.key())
+        OutboxRelay relay = relayTo().publisher(m -> "poison".equals(m.key())
                 ? CompletableFuture.failedFuture(new PublishException(m.topic(), "record too large", null, false))
                 : bus.publish(m)).build();
 
@@ -388,7 +394,7 @@ abstract class OutboxAndInboxTest {
         }
         transport.close(); // shut down in the wrong order
         AtomicInteger attempts = new AtomicInteger();
-        OutboxRelay.Builder counting = relay().publisher(m -> {
+        OutboxRelay.Builder counting = relayTo().publisher(m -> {
             attempts.incrementAndGet();
             return bus.publish(m);
         });
@@ -532,6 +538,47 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aRelayGivenTwoPlacesToPublishToIsRefusedAtBuildAndTheBusSchedulerIsTakenWhateverTheOrder() {
+        // eventBus, transport and publisher silently replaced each other (the last one won), and eventBus(bus) left
+        // its scheduler and metrics behind when another one replaced it. Two of them are now refused in either order.
+        OutboxRelay.MessagePublisher custom = transport::send;
+        List<Runnable> conflicting = List.of(
+                () -> OutboxRelay.builder(database.dataSource()).eventBus(bus).transport(transport).build(),
+                () -> OutboxRelay.builder(database.dataSource()).transport(transport).eventBus(bus).build(),
+                () -> OutboxRelay.builder(database.dataSource()).eventBus(bus).publisher(custom).build(),
+                () -> OutboxRelay.builder(database.dataSource()).scheduler(scheduler).publisher(custom)
+                        .transport(transport).build());
+        for (Runnable build : conflicting) {
+            io.streamsaga.ConfigurationException refused = assertThrows(io.streamsaga.ConfigurationException.class,
+                    build::run);
+            assertTrue(refused.getMessage().contains(" and "), refused.getMessage());
+        }
+
+        // The last of two buses wins with its scheduler, not the first one's.
+        VirtualScheduler otherTime = new VirtualScheduler();
+        int busTasks = scheduler.pendingTasks();
+        try (EventBus other = EventBus.builder(transport).types(TypeRegistry.builder().build()).scheduler(otherTime).build();
+             OutboxRelay relay = OutboxRelay.builder(database.dataSource()).eventBus(other).eventBus(bus)
+                     .executor(Runnable::run).build()) {
+            relay.start();
+            assertEquals(0, otherTime.pendingTasks(), "the replaced bus's scheduler");
+            assertEquals(busTasks + 1, scheduler.pendingTasks(), "the next poll, on the bus's scheduler");
+        }
+        // An explicit scheduler wins over the bus's whether given before or after it.
+        for (boolean schedulerFirst : new boolean[] {true, false}) {
+            VirtualScheduler explicit = new VirtualScheduler();
+            OutboxRelay.Builder builder = OutboxRelay.builder(database.dataSource()).executor(Runnable::run);
+            builder = schedulerFirst ? builder.scheduler(explicit).eventBus(bus) : builder.eventBus(bus).scheduler(explicit);
+            int before = scheduler.pendingTasks();
+            try (OutboxRelay relay = builder.build()) {
+                relay.start();
+                assertEquals(1, explicit.pendingTasks(), "schedulerFirst=" + schedulerFirst);
+                assertEquals(before, scheduler.pendingTasks(), "schedulerFirst=" + schedulerFirst);
+            }
+        }
+    }
+
+    @Test
     void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         AtomicInteger calls = new AtomicInteger();
@@ -668,8 +715,8 @@ abstract class OutboxAndInboxTest {
             tx.run(c -> createOrder(c, "o-" + n, n));
         }
         // both publish straight to the transport; its send is thread-safe, unlike a MANUAL drain
-        OutboxRelay nodeA = relay().transport(transport).name("orders").batchSize(5).build();
-        OutboxRelay nodeB = relay().transport(transport).name("orders").batchSize(5).build();
+        OutboxRelay nodeA = relayTo().transport(transport).name("orders").batchSize(5).build();
+        OutboxRelay nodeB = relayTo().transport(transport).name("orders").batchSize(5).build();
         java.util.concurrent.ExecutorService nodes = java.util.concurrent.Executors.newFixedThreadPool(2);
         try {
             java.util.concurrent.Future<Integer> a = nodes.submit(nodeA::relayPending);
