@@ -81,7 +81,17 @@ public final class JdbcOutbox {
         return append(connection, topic, key, event, Map.of());
     }
 
-    /** As {@link #append(Connection, String, String, Object)}, with extra headers. */
+    /**
+     * As {@link #append(Connection, String, String, Object)}, with extra headers; inside a handler of the outbox's
+     * bus they win over the headers inherited from the handled message.
+     *
+     * <p>A null header value is refused, as {@link Message} refuses one: it does not remove an inherited header
+     * (such as the correlation id); to write a message without one, build it and use
+     * {@link #append(Connection, Message)}.
+     *
+     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when a header name or value
+     *                                is null, or the topic or key does not fit its column
+     */
     public Message append(Connection connection, String topic, String key, Object event, Map<String, String> headers) {
         Objects.requireNonNull(event, "event");
         EventTypeId id = codec.types().idOf(event.getClass());

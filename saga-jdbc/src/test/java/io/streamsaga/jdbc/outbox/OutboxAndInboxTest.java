@@ -646,6 +646,36 @@ abstract class OutboxAndInboxTest {
         assertEquals(2, outbox.pendingCount());
     }
 
+    @Test
+    void aNullHeaderValueGivenToAppendIsRefusedBeforeAnySqlInsideAHandlerOrNotAndTheTransactionGoesOn() {
+        // JdbcOutbox.append(..., headers): a null value once dropped an inherited header (the correlation id); a Message
+        // now refuses null values, so append refuses it too, with the typed error, before any SQL.
+        Map<String, String> withNull = new java.util.HashMap<>();
+        withNull.put("correlation-id", null);
+        JdbcOutbox handlersOutbox = JdbcOutbox.builder(database.dataSource()).eventBus(bus).clock(scheduler.clock()).build();
+        List<String> refusals = new CopyOnWriteArrayList<>();
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        bus.subscribe("shipping", "order-created", OrderCreated.class, inbox.handler((event, ctx, c) -> {
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> handlersOutbox.append(c,
+                    "order-shipped", event.orderId(), new OrderShipped(event.orderId(), scheduler.now()), withNull))
+                    .getMessage());
+            handlersOutbox.append(c, "order-shipped", event.orderId(), new OrderShipped(event.orderId(), scheduler.now()));
+        }));
+        tx.run(c -> {
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 1), withNull)).getMessage());
+            createOrder(c, "o-1", 1);
+        });
+        relay().build().relayPending();
+        transport.drainAll();
+
+        assertEquals(2, refusals.size(), "outside and inside the handler");
+        refusals.forEach(message -> assertTrue(message.contains("correlation-id"), message));
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"), "the caller's transaction went on");
+        assertEquals(1, inbox.size(), "the handler's transaction went on");
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE topic = 'order-shipped'"));
+    }
+
     private static Message order(String id, String topic, String key, String type) {
         return Message.builder(topic).id(id).key(key).type(type).payload(new OrderCreated("o-1", 1)).build();
     }
