@@ -18,9 +18,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import javax.sql.DataSource;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.time.Clock;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -90,6 +93,28 @@ class SchemaVersionCheckTest {
         db.database().execute("INSERT INTO ss_schema_version (version, name, applied_at) VALUES ("
                 + (JdbcSchema.latestVersion() + 1) + ", 'V" + (JdbcSchema.latestVersion() + 1) + "__next.sql', CURRENT_TIMESTAMP)");
         components().values().forEach(Supplier::get); // logged at warn level, each
+    }
+
+    @Test
+    void aSagaStoreWritingThroughItsOwnOutboxChecksTheSchemaOnce() {
+        // A JdbcSagaStore with lifecycle events or transactional messages built an internal JdbcOutbox, which ran the
+        // check again: two queries of ss_schema_version, and two warnings over a newer schema. The build now takes one
+        // connection, for its one check.
+        JdbcSchema.of(dataSource).migrate();
+        AtomicInteger connections = new AtomicInteger();
+        DataSource counting = (DataSource) Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("getConnection")) {
+                        connections.incrementAndGet();
+                    }
+                    try {
+                        return method.invoke(dataSource, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        JdbcSagaStore.builder(counting).lifecycleEventsToOutbox("saga-lifecycle").transactionalMessages().build();
+        assertEquals(1, connections.get());
     }
 
     @Test

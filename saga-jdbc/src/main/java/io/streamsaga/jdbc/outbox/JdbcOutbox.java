@@ -1,16 +1,15 @@
 package io.streamsaga.jdbc.outbox;
 
 import io.streamsaga.jdbc.internal.Sql;
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
-import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.message.Message;
+import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
@@ -44,10 +43,6 @@ import java.util.Objects;
  * commits, rolls back or closes the caller's connection. Thread-safe.
  */
 public final class JdbcOutbox {
-    /** The widths of the columns message_id, topic and event_type, and message_key (schema version 6). */
-    private static final int MAX_ID_LENGTH = 500;
-    private static final int MAX_NAME_LENGTH = 255;
-    private static final int MAX_KEY_LENGTH = 1000;
     static final TypeReference<Map<String, String>> HEADERS = new TypeReference<>() { };
 
     private final DataSource dataSource;
@@ -55,11 +50,13 @@ public final class JdbcOutbox {
     private final Clock clock;
     /** The bus whose handled message ({@code currentMessage()}) an append inside a handler inherits from; or null. */
     private final EventBus bus;
+    private final OutboxWriter writer;
     private final ObjectMapper json = new ObjectMapper();
 
     private JdbcOutbox(Builder b) {
         this.dataSource = b.dataSource;
         this.codec = b.codec != null ? b.codec : b.bus.codec();
+        this.writer = new OutboxWriter(codec);
         this.clock = b.clock;
         this.bus = b.bus;
     }
@@ -97,7 +94,7 @@ public final class JdbcOutbox {
         EventTypeId id = codec.types().idOf(event.getClass());
         Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())
                 .payload(event).headers(withCause(headers)).timestamp(clock.instant()).build();
-        write(connection, message);
+        writer.write(connection, message);
         return message;
     }
 
@@ -136,47 +133,7 @@ public final class JdbcOutbox {
         Objects.requireNonNull(connection, "connection");
         Objects.requireNonNull(message, "message");
         Map<String, String> headers = withCause(message.headers());
-        write(connection, headers == message.headers() ? message : message.withHeaders(headers));
-    }
-
-    private void write(Connection connection, Message message) {
-        TopicPattern.requireTopicName(message.topic());
-        requireFits(message);
-        byte[] payload = message.payload() == null ? null
-                : message.payload() instanceof byte[] bytes ? bytes : codec.encode(message.payload());
-        try (PreparedStatement ps = connection.prepareStatement(
-                "INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload, headers,"
-                        + " created_at, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', 0)")) {
-            ps.setString(1, message.id());
-            ps.setString(2, message.topic());
-            ps.setString(3, message.key());
-            ps.setString(4, message.type());
-            ps.setInt(5, message.version());
-            ps.setBytes(6, payload);
-            ps.setString(7, json.writeValueAsString(message.headers()));
-            Sql.setInstant(ps, 8, message.timestamp());
-            ps.executeUpdate();
-        } catch (SQLException e) {
-            throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);
-        } catch (JsonProcessingException e) {
-            throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
-        }
-    }
-
-    /**
-     * Refuses a value longer than its column (schema version 6) before the INSERT: the database would fail the
-     * statement with SQL state 22001, a {@link JdbcException} that on PostgreSQL also aborts the caller's
-     * transaction, for a message that can never be written.
-     */
-    private static void requireFits(Message message) {
-        ConfigurationException.require(message.id().length() <= MAX_ID_LENGTH,
-                "message id must be at most " + MAX_ID_LENGTH + " characters for the outbox, but was '%s'", message.id());
-        ConfigurationException.require(message.topic().length() <= MAX_NAME_LENGTH,
-                "topic must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.topic());
-        ConfigurationException.require(message.key() == null || message.key().length() <= MAX_KEY_LENGTH,
-                "message key must be at most " + MAX_KEY_LENGTH + " characters for the outbox, but was '%s'", message.key());
-        ConfigurationException.require(message.type().length() <= MAX_NAME_LENGTH,
-                "event type must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.type());
+        writer.write(connection, headers == message.headers() ? message : message.withHeaders(headers));
     }
 
     /** Rows not yet published. */

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.codec.TypeRegistry;
-import io.streamsaga.jdbc.outbox.JdbcOutbox;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.saga.SagaLifecycleEvent;
@@ -25,6 +24,7 @@ import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
@@ -83,7 +83,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     private final GroupCommit groupCommit;
     private final String lifecycleTopic;
     private final boolean transactionalMessages;
-    private final JdbcOutbox outbox;
+    /** Writes its outbox rows (lifecycle events, transactional messages); the store's own schema check covers them. */
+    private final OutboxWriter outbox;
     /** The database, learnt on group commit's first batch (it picks the multi-row update on PostgreSQL). */
     private volatile Dialect dialect;
 
@@ -93,7 +94,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         this.lifecycleTopic = b.lifecycleTopic;
         this.transactionalMessages = b.transactionalMessages;
         this.outbox = b.lifecycleTopic == null && !b.transactionalMessages ? null
-                : JdbcOutbox.builder(b.dataSource).codec(new JsonEventCodec(b.mapper, TypeRegistry.empty())).build();
+                : new OutboxWriter(new JsonEventCodec(b.mapper, TypeRegistry.empty()));
         this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
     }
 
@@ -298,7 +299,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     private void appendOutgoing(Connection c, Write w) {
         for (Message message : w.outgoing()) {
             if (lifecycleTopic == null || !SagaLifecycleEvent.TYPE.equals(message.type())) {
-                outbox.append(c, message);
+                outbox.write(c, message);
             }
         }
     }
@@ -334,7 +335,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 event.equals("step-completed") ? w.last().step() : null, s.status(),
                 event.equals("compensating") || event.equals("compensated") || event.equals("failed")
                         ? (failure == null ? null : failure.toString()) : null);
-        outbox.append(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.last().version())
+        outbox.write(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.last().version())
                 .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)
                 .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.last().at()).build());
     }

@@ -1,0 +1,80 @@
+package io.streamsaga.jdbc.internal;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.EventCodec;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.message.Message;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.Objects;
+
+/**
+ * Writes one row of {@code ss_outbox} in the caller's transaction, as {@code JdbcOutbox} does and as
+ * {@code JdbcSagaStore} does for its own outbox rows (without a second schema check, its own having run).
+ * Thread-safe.
+ */
+public final class OutboxWriter {
+    /** The widths of the columns message_id, topic and event_type, and message_key (schema version 6). */
+    private static final int MAX_ID_LENGTH = 500;
+    private static final int MAX_NAME_LENGTH = 255;
+    private static final int MAX_KEY_LENGTH = 1000;
+
+    private final EventCodec codec;
+    private final ObjectMapper json = new ObjectMapper();
+
+    /** A writer encoding event payloads with {@code codec} (byte payloads are written as they are). */
+    public OutboxWriter(EventCodec codec) {
+        this.codec = Objects.requireNonNull(codec, "codec");
+    }
+
+    /**
+     * Inserts {@code message} as a pending row.
+     *
+     * @throws ConfigurationException before any SQL when a value does not fit its column
+     * @throws JdbcException          when the insert fails
+     */
+    public void write(Connection connection, Message message) {
+        TopicPattern.requireTopicName(message.topic());
+        requireFits(message);
+        byte[] payload = message.payload() == null ? null
+                : message.payload() instanceof byte[] bytes ? bytes : codec.encode(message.payload());
+        try (PreparedStatement ps = connection.prepareStatement(
+                "INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload, headers,"
+                        + " created_at, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', 0)")) {
+            ps.setString(1, message.id());
+            ps.setString(2, message.topic());
+            ps.setString(3, message.key());
+            ps.setString(4, message.type());
+            ps.setInt(5, message.version());
+            ps.setBytes(6, payload);
+            ps.setString(7, json.writeValueAsString(message.headers()));
+            Sql.setInstant(ps, 8, message.timestamp());
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);
+        } catch (JsonProcessingException e) {
+            throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
+        }
+    }
+
+    /**
+     * Refuses a value longer than its column (schema version 6) before the INSERT: the database would fail the
+     * statement with SQL state 22001, a {@link JdbcException} that on PostgreSQL also aborts the caller's
+     * transaction, for a message that can never be written.
+     */
+    private static void requireFits(Message message) {
+        ConfigurationException.require(message.id().length() <= MAX_ID_LENGTH,
+                "message id must be at most " + MAX_ID_LENGTH + " characters for the outbox, but was '%s'", message.id());
+        ConfigurationException.require(message.topic().length() <= MAX_NAME_LENGTH,
+                "topic must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.topic());
+        ConfigurationException.require(message.key() == null || message.key().length() <= MAX_KEY_LENGTH,
+                "message key must be at most " + MAX_KEY_LENGTH + " characters for the outbox, but was '%s'", message.key());
+        ConfigurationException.require(message.type().length() <= MAX_NAME_LENGTH,
+                "event type must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.type());
+    }
+}
