@@ -61,7 +61,8 @@ public final class KafkaSubscription implements Subscription {
     }
 
     /**
-     * Stops polling, commits what was handled, leaves the group and ends the thread, waiting up to the close
+     * Stops polling, commits what was handled (also the record a handler was handling, and in the interrupt
+     * below what was handled before it), leaves the group and ends the thread, waiting up to the close
      * timeout for it; then interrupts the thread (a handler in a retry sleep or a blocking call) and waits up
      * to the close timeout again, after which it logs a warning and returns, the thread ending on its own.
      * Called from inside one of its handlers, it returns at once and the thread ends after that record.

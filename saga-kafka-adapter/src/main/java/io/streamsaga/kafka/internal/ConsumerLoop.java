@@ -560,12 +560,8 @@ public final class ConsumerLoop implements Runnable {
     }
 
     private void shutdown() {
-        try {
-            if (transactionalProducer == null && !processed.isEmpty()) {
-                consumer.commitSync(new HashMap<>(processed));
-            }
-        } catch (RuntimeException e) {
-            log.debug("final offset commit of group {} failed: {}", group, e.toString());
+        if (transactionalProducer == null && !processed.isEmpty()) {
+            commitHandled();
         }
         try {
             consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(closeTimeout));
@@ -580,6 +576,25 @@ public final class ConsumerLoop implements Runnable {
             }
         }
         assigned.countDown(); // nobody waits forever for a member that is gone
+    }
+
+    /**
+     * The final commit of what was handled (plain mode). {@link #stop()} wakes the consumer, and when this thread
+     * was not in {@code poll} then (inside a handler, or past its last poll) the wakeup is still pending: the
+     * next blocking call, this commit, throws it and so consumes it, and the commit is made again.
+     */
+    private void commitHandled() {
+        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>(processed);
+        try {
+            try {
+                consumer.commitSync(offsets);
+            } catch (WakeupException e) {
+                consumer.commitSync(offsets);
+            }
+        } catch (RuntimeException e) {
+            log.warn("final offset commit of group {} on {} failed (those records may be handled again): {}",
+                    group, pattern, e.toString());
+        }
     }
 
     private final class Listener implements ConsumerRebalanceListener {

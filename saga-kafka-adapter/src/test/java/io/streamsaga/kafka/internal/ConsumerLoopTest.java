@@ -3,22 +3,32 @@ package io.streamsaga.kafka.internal;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
+import io.streamsaga.spi.TransportRecord;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.MockConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.OffsetCommitCallback;
+import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.record.TimestampType;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.awaitility.Awaitility.await;
@@ -65,22 +75,7 @@ class ConsumerLoopTest {
         producer.initTransactions();
         AtomicInteger handled = new AtomicInteger();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
-                record -> handled.incrementAndGet(), consumer, producer, new TransactionalProducers() {
-                    @Override
-                    public org.apache.kafka.clients.producer.Producer<String, byte[]> create() {
-                        throw new UnsupportedOperationException("one producer is enough");
-                    }
-
-                    @Override
-                    public Duration transactionTimeout() {
-                        return Duration.ofMinutes(1);
-                    }
-
-                    @Override
-                    public boolean abortedForTimeout() {
-                        return false;
-                    }
-                }, new ThreadLocal<>(),
+                record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
                 Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(5), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
         try {
@@ -92,6 +87,197 @@ class ConsumerLoopTest {
             assertEquals(1, handled.get(), "the committed batch is not handled again");
         } finally {
             loop.close();
+        }
+    }
+
+    @Test
+    void closingWhileAHandlerRunsCommitsTheRecordItHandled() throws InterruptedException {
+        // close() wakes the consumer; a member inside its handler then ends without polling again, so the
+        // wakeup was still pending at the final commitSync, which threw WakeupException (logged at debug
+        // only): the handled record was not committed and the group's next member handled it again, where
+        // close promises to commit what was handled. Here the batch's async commit failed, as it may.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        CountDownLatch inHandler = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> handleFirstUntilWokenUp(record, inHandler, consumer), consumer, null, null,
+                new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(),
+                Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        inHandler.await();
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose,
+                "the offset after the handled record is committed");
+    }
+
+    @Test
+    void closingWhileAHandlerRunsCommitsTheRecordItHandledInTheBatchTransaction() throws InterruptedException {
+        // Exactly-once: the handled record's offset goes into the batch's transaction, which commits on close
+        // (the consumer's pending wakeup does not reach it).
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        MockProducer<String, byte[]> producer = new MockProducer<>();
+        producer.initTransactions();
+        CountDownLatch inHandler = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> handleFirstUntilWokenUp(record, inHandler, consumer), consumer, producer,
+                oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
+                Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        inHandler.await();
+        loop.close();
+
+        assertEquals(List.of(Map.of(partition, new OffsetAndMetadata(1))), producer.consumerGroupOffsetsHistory()
+                .stream().flatMap(byGroup -> byGroup.values().stream()).toList(),
+                "the offset after the handled record is committed with the transaction");
+    }
+
+    @Test
+    void closingAMemberWhoseHandlerOnlyAnInterruptStopsCommitsTheRecordsHandledBefore() throws InterruptedException {
+        // The handler of offset 1 ignores the stop: close interrupts it after closeTimeout; offset 0 was handled.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        CountDownLatch inSecondHandler = new CountDownLatch(1);
+        CountDownLatch never = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> {
+                    if (record.offset() == 1) {
+                        inSecondHandler.countDown();
+                        never.await();
+                    }
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
+                Duration.ofMillis(200), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        inSecondHandler.await();
+
+        loop.close();
+
+        loop.finished().toCompletableFuture().join();
+        assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose);
+    }
+
+    @Test
+    void closingAMemberFromInsideItsHandlerCommitsTheRecordItHandled() {
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        AtomicReference<ConsumerLoop> self = new AtomicReference<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> self.get().close(), consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        self.set(loop);
+        loop.start("streamsaga-kafka-billing-0");
+
+        loop.finished().toCompletableFuture().join();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose);
+    }
+
+    /** Blocks the handler of offset 0 until closing has woken the consumer up. */
+    private static void handleFirstUntilWokenUp(TransportRecord record, CountDownLatch inHandler,
+                                                WakingConsumer consumer) throws InterruptedException {
+        if (record.offset() == 0) {
+            inHandler.countDown();
+            consumer.wokenUp.await();
+        }
+    }
+
+    private static WakingConsumer consumerWithTwoRecords(TopicPartition partition) {
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            for (long offset = 0; offset < 2; offset++) {
+                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0,
+                        "k", sent.value(), sent.headers(), Optional.empty()));
+            }
+        });
+        return consumer;
+    }
+
+    private static TransactionalProducers oneProducer() {
+        return new TransactionalProducers() {
+            @Override
+            public org.apache.kafka.clients.producer.Producer<String, byte[]> create() {
+                throw new UnsupportedOperationException("one producer is enough");
+            }
+
+            @Override
+            public Duration transactionTimeout() {
+                return Duration.ofMinutes(1);
+            }
+
+            @Override
+            public boolean abortedForTimeout() {
+                return false;
+            }
+        };
+    }
+
+    /**
+     * A consumer whose wakeup, as KafkaConsumer's, stays pending until the next blocking call (a poll or a
+     * commitSync), which throws it; and whose async commits fail, as one may (coordinator moved), so only a
+     * synchronous commit commits. Records what is committed when it is closed.
+     */
+    private static final class WakingConsumer extends MockConsumer<String, byte[]> {
+        final CountDownLatch wokenUp = new CountDownLatch(1);
+        private final AtomicBoolean wakeupPending = new AtomicBoolean();
+        private boolean inCommitSync;
+        volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
+
+        WakingConsumer() {
+            super("earliest");
+        }
+
+        @Override
+        public void wakeup() {
+            wakeupPending.set(true);
+            wokenUp.countDown();
+        }
+
+        private void throwPendingWakeup() {
+            if (wakeupPending.getAndSet(false)) {
+                throw new WakeupException();
+            }
+        }
+
+        @Override
+        public synchronized ConsumerRecords<String, byte[]> poll(Duration timeout) {
+            throwPendingWakeup();
+            return super.poll(timeout);
+        }
+
+        @Override
+        public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+            throwPendingWakeup();
+            inCommitSync = true; // MockConsumer's commitSync commits through commitAsync
+            try {
+                super.commitSync(offsets);
+            } finally {
+                inCommitSync = false;
+            }
+        }
+
+        @Override
+        public synchronized void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets,
+                                             OffsetCommitCallback callback) {
+            if (inCommitSync) {
+                super.commitAsync(offsets, callback);
+            } else {
+                callback.onComplete(offsets, new RetriableCommitFailedException("coordinator not available"));
+            }
+        }
+
+        @Override
+        public synchronized void close(CloseOptions options) {
+            Map<TopicPartition, OffsetAndMetadata> committed = new HashMap<>(committed(assignment()));
+            committed.values().removeIf(Objects::isNull);
+            committedAtClose = committed;
+            super.close(options);
         }
     }
 
