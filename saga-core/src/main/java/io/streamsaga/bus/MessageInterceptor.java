@@ -35,6 +35,17 @@ public interface MessageInterceptor {
     }
 
     /**
+     * One attempt of the group's handler on the message failed with {@code error} (an exception, or any
+     * {@link Error}), called on the handler's thread before the bus goes on as it always does: the attempt
+     * is retried or the message dead-lettered per the subscription's retry policy, and an Error other than an
+     * {@link AssertionError} or {@link StackOverflowError} goes on to the transport (see {@link EventBus}). For
+     * observing failures (a test kit failing its test with a fake participant's failed assertion); an
+     * exception thrown here is logged and changes nothing.
+     */
+    default void onHandlerFailed(Message message, String group, Throwable error) {
+    }
+
+    /**
      * The group gave up on the message and dead-lettered it (the dead letter is sent). An exception thrown
      * here is logged and changes nothing: the message is not handled again.
      */

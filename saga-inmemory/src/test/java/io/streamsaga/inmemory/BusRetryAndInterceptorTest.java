@@ -239,6 +239,43 @@ class BusRetryAndInterceptorTest {
     }
 
     @Test
+    void anInterceptorHearsOfEachFailedAttemptWithItsErrorAndTheBusGoesOnAsBefore() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).deliveryMode(DeliveryMode.MANUAL).build();
+        List<String> heard = new CopyOnWriteArrayList<>();
+        MessageInterceptor observer = new MessageInterceptor() {
+            @Override
+            public void onHandlerFailed(Message message, String group, Throwable error) {
+                heard.add(group + " " + error.getClass().getSimpleName() + " " + message.id());
+                throw new IllegalStateException("a broken hook changes nothing");
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).interceptor(observer).build();
+        bus.subscribe("asserting", "order-created", OrderCreated.class, (event, ctx) -> {
+            throw new AssertionError("unexpected " + event.orderId());
+        });
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+        String id = transport.messages("order-created").get(0).id();
+        // an AssertionError: each attempt heard of, then dead-lettered as ever
+        assertEquals(List.of("asserting AssertionError " + id, "asserting AssertionError " + id), heard);
+        assertEquals(1, transport.messages("order-created.DLT").size());
+        assertEquals(0, transport.pendingCount());
+
+        heard.clear();
+        class ProcessDied extends Error {
+        }
+        bus.subscribe("dying", "order-created", OrderCreated.class, SubscriptionOptions.defaults()
+                .withStart(io.streamsaga.bus.StartPosition.EARLIEST), (event, ctx) -> {
+            throw new ProcessDied();
+        });
+        transport.drainAll();
+        // any other Error: heard of, then through to the transport, which keeps the record to deliver again
+        assertEquals(List.of("dying ProcessDied " + id), heard);
+        assertEquals(1, transport.pendingCount());
+    }
+
+    @Test
     void aFailingDeadLetterHookDoesNotMakeTheBusHandleTheMessageAgain() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         MessageInterceptor brokenHook = new MessageInterceptor() {

@@ -518,9 +518,26 @@ public final class DefaultEventBus implements EventBus {
             } catch (Exception | AssertionError | StackOverflowError e) {
                 // Errors of the message's own making are failures like exceptions; any other Error (out of
                 // memory, an Error standing for the process dying) goes to the transport, which redelivers.
-                return e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
+                Throwable failure = e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
+                handlerFailed(message, failure);
+                return failure;
+            } catch (Error e) {
+                handlerFailed(message, e);
+                throw e;
             } finally {
                 current.set(outer);
+            }
+        }
+
+        private void handlerFailed(Message message, Throwable error) {
+            for (MessageInterceptor interceptor : interceptors) {
+                try {
+                    interceptor.onHandlerFailed(message, group, error);
+                } catch (RuntimeException e) {
+                    // The attempt failed: a failing hook must not change what the bus does about it.
+                    log.warn("interceptor {} failed on the handler failure of {} by group {}: {}",
+                            interceptor, message.id(), group, e.toString());
+                }
             }
         }
 

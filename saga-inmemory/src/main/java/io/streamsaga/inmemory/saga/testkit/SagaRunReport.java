@@ -31,9 +31,10 @@ import java.util.function.Function;
  * needs attention stays open for the operator calls, and one still running (started with {@code whenStarted()})
  * until a later call finishes it: {@link #close()} it (try-with-resources) to end it sooner.
  *
- * <p>A call that drives the saga and fails (an Error of the application's code, such as a failed assertion; a
- * task of the environment's executor that does not end; a saga that does not settle) closes the run before its
- * exception propagates, a failure to close suppressed in it: the run is in no state to go on, and in a chain
+ * <p>A call that drives the saga and fails (an Error of the application's code, such as a failed assertion, also
+ * one a message handler throws while the kit delivers, a fake participant's included; a task of the environment's
+ * executor that does not end; a saga that does not settle) closes the run before its exception propagates, a
+ * failure to close suppressed in it: the run is in no state to go on, and in a chain
  * ({@code whenStarted().cancel()}) the report is lost with the exception. A call the orchestrator refuses for the
  * saga's state ({@link #cancel()} of a saga past its pivot, an operator call on a saga that does not need
  * attention, {@link #skipCompensation} of a step whose compensation did not fail or that does not exist) throws
@@ -245,6 +246,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 continue;
             }
             int delivered = environment.transport().drainAll();
+            rethrowHandlerError();
             if (recoverIfCrashed() || delivered > 0) {
                 continue;
             }
@@ -261,6 +263,20 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 scheduler.runNext(next.get());
             } catch (SimulatedCrash crash) {
                 requireCrashPoint(crash); // recovered on the next round
+            }
+        }
+    }
+
+    /**
+     * Throws the first Error a handler threw while the kit delivered (a participant's failed assertion, the
+     * application's {@link SimulatedCrash}, an Error of the orchestrator's reply handling), other than the run's
+     * crash point (recovered from): the bus would dead-letter it or the transport deliver it again, and the test
+     * would only see a saga left running. The call then fails with it, the run closed ({@link #driving}).
+     */
+    private void rethrowHandlerError() {
+        for (Error error : environment.takeHandlerErrors()) {
+            if (!(error instanceof SimulatedCrash crash && crashingStore.threw(crash))) {
+                throw error;
             }
         }
     }

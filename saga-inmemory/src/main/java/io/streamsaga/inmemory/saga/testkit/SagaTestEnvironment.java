@@ -7,9 +7,12 @@ import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.saga.InMemorySagaStore;
+import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
@@ -28,14 +31,26 @@ public final class SagaTestEnvironment {
     private final EventBus bus;
     private final InMemorySagaStore store;
     private final KitExecutor executor = new KitExecutor();
+    /** The Errors handlers threw during the kit's deliveries, not yet taken ({@link #takeHandlerErrors()}). */
+    private final List<Error> handlerErrors = new ArrayList<>();
 
     /** {@code observer}: sees what the bus publishes (the kit records when remote compensations start). */
     SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer) {
         this.transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         this.scheduler = new VirtualScheduler();
         // Participants' handlers are not retried by the bus: their failures are the saga's to handle.
+        // The bus shows the kit every Error a handler throws (a participant's failed assertion, the application's
+        // SimulatedCrash, one from the orchestrator's reply handling), which it would otherwise dead-letter or leave
+        // to the transport to log and deliver again: the kit fails its call with it.
         this.bus = EventBus.builder(transport).types(types).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
-                .interceptor(observer).build();
+                .interceptor(observer).interceptor(new MessageInterceptor() {
+                    @Override
+                    public void onHandlerFailed(Message message, String group, Throwable error) {
+                        if (error instanceof Error e) { // an exception is the bus's retry and dead-letter path
+                            handlerFailed(e);
+                        }
+                    }
+                }).build();
         this.store = new InMemorySagaStore();
     }
 
@@ -66,6 +81,17 @@ public final class SagaTestEnvironment {
      */
     public Executor executor() {
         return executor;
+    }
+
+    private synchronized void handlerFailed(Error error) {
+        handlerErrors.add(error);
+    }
+
+    /** The Errors handlers threw since the last call, in order (the same instance may repeat: redelivered). */
+    synchronized List<Error> takeHandlerErrors() {
+        List<Error> taken = List.copyOf(handlerErrors);
+        handlerErrors.clear();
+        return taken;
     }
 
     /** Waits until no task of {@link #executor()} runs (see there). */
