@@ -86,10 +86,12 @@ public final class JdbcOutbox {
      * (such as the correlation id); to write a message without one, build it and use
      * {@link #append(Connection, Message)}.
      *
-     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when a header name or value
-     *                                is null, or the topic or key does not fit its column
+     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when {@code headers} is null
+     *                                (pass {@code Map.of()} for none), a header name or value is null, or the topic or
+     *                                key does not fit its column
      */
     public Message append(Connection connection, String topic, String key, Object event, Map<String, String> headers) {
+        ConfigurationException.require(headers != null, "headers must not be null (Map.of() for none)");
         Objects.requireNonNull(event, "event");
         EventTypeId id = codec.types().idOf(event.getClass());
         Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())

@@ -676,6 +676,34 @@ abstract class OutboxAndInboxTest {
         assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE topic = 'order-shipped'"));
     }
 
+    @Test
+    void aNullHeadersMapGivenToAppendIsRefusedBeforeAnySqlInsideAHandlerOrNotAndTheTransactionGoesOn() {
+        // JdbcOutbox.append(..., headers) with a null map threw a NullPointerException (from the message builder, or
+        // from putAll inside a handler) where its other refusals are a ConfigurationException before any SQL.
+        JdbcOutbox handlersOutbox = JdbcOutbox.builder(database.dataSource()).eventBus(bus).clock(scheduler.clock()).build();
+        List<String> refusals = new CopyOnWriteArrayList<>();
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        bus.subscribe("shipping", "order-created", OrderCreated.class, inbox.handler((event, ctx, c) -> {
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> handlersOutbox.append(c,
+                    "order-shipped", event.orderId(), new OrderShipped(event.orderId(), scheduler.now()), null))
+                    .getMessage());
+            handlersOutbox.append(c, "order-shipped", event.orderId(), new OrderShipped(event.orderId(), scheduler.now()));
+        }));
+        tx.run(c -> {
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 1), null)).getMessage());
+            createOrder(c, "o-1", 1);
+        });
+        relay().build().relayPending();
+        transport.drainAll();
+
+        assertEquals(2, refusals.size(), "outside and inside the handler");
+        refusals.forEach(message -> assertTrue(message.contains("headers"), message));
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"), "the caller's transaction went on");
+        assertEquals(1, inbox.size(), "the handler's transaction went on");
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE topic = 'order-shipped'"));
+    }
+
     private static Message order(String id, String topic, String key, String type) {
         return Message.builder(topic).id(id).key(key).type(type).payload(new OrderCreated("o-1", 1)).build();
     }
