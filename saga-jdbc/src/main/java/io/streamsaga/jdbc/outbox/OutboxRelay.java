@@ -513,7 +513,8 @@ public final class OutboxRelay implements AutoCloseable {
          * Builds the relay.
          *
          * @throws ConfigurationException if two of eventBus, transport and publisher were given, or none, or
-         *                                no scheduler (nor a bus to take it from), or the schema is older
+         *                                no scheduler (nor a bus to take it from), or a setting is out of range (all
+         *                                refused before any SQL), or the schema is older
          */
         public OutboxRelay build() {
             List<String> sources = new ArrayList<>();
@@ -526,15 +527,18 @@ public final class OutboxRelay implements AutoCloseable {
             if (publisher != null) {
                 sources.add("publisher(publisher)");
             }
-            ConfigurationException.require(sources.size() <= 1, "an outbox relay publishes to one place, but was given "
+            ConfigurationException.require(!sources.isEmpty(),
+                    "an outbox relay needs a place to publish to (eventBus, transport or publisher), but none was set");
+            ConfigurationException.require(sources.size() == 1, "an outbox relay publishes to one place, but was given "
                     + String.join(" and ", sources) + ": keep one of them");
             MessagePublisher target = bus != null ? bus::publish : transport != null ? transport::send : publisher;
             Scheduler time = scheduler != null ? scheduler : bus != null ? bus.scheduler() : null;
             MetricsRecorder recorder = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
             ConfigurationException.require(time != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
-            SchemaCheck.requireMigrated(dataSource, "OutboxRelay");
-            return new OutboxRelay(new Config(dataSource, target, time, name, batchSize, pollInterval, backoff,
-                    publishTimeout, recorder), executor);
+            Config config = new Config(dataSource, target, time, name, batchSize, pollInterval, backoff,
+                    publishTimeout, recorder);
+            SchemaCheck.requireMigrated(dataSource, "OutboxRelay"); // the only SQL, after every other check
+            return new OutboxRelay(config, executor);
         }
     }
 }

@@ -579,6 +579,25 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aRelayWithoutAPlaceToPublishToOrWithASettingOutOfRangeIsRefusedAtBuildBeforeAnySql() {
+        // OutboxRelay.Builder.build() ran the schema-version query before it found that no eventBus, transport or
+        // publisher was set (or a setting out of range): now every such refusal comes first, with no connection taken.
+        javax.sql.DataSource untouchable = (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[] {javax.sql.DataSource.class}, (proxy, method, args) -> {
+                    throw new AssertionError("the DataSource was used: " + method.getName());
+                });
+        io.streamsaga.ConfigurationException none = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> OutboxRelay.builder(untouchable).scheduler(scheduler).build());
+        assertTrue(none.getMessage().contains("eventBus, transport or publisher"), none.getMessage());
+        io.streamsaga.ConfigurationException noneNorScheduler = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> OutboxRelay.builder(untouchable).build());
+        assertTrue(noneNorScheduler.getMessage().contains("eventBus, transport or publisher"), noneNorScheduler.getMessage());
+        io.streamsaga.ConfigurationException batch = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> OutboxRelay.builder(untouchable).eventBus(bus).batchSize(0).build());
+        assertTrue(batch.getMessage().contains("batchSize"), batch.getMessage());
+    }
+
+    @Test
     void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         AtomicInteger calls = new AtomicInteger();
