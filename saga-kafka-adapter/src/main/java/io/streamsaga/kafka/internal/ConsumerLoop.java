@@ -561,7 +561,7 @@ public final class ConsumerLoop implements Runnable {
 
     private void shutdown() {
         if (transactionalProducer == null && !processed.isEmpty()) {
-            commitHandled();
+            commitHandled(new HashMap<>(processed), "final offset commit");
         }
         try {
             consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(closeTimeout));
@@ -579,12 +579,13 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * The final commit of what was handled (plain mode). {@link #stop()} wakes the consumer, and when this thread
-     * was not in {@code poll} then (inside a handler, or past its last poll) the wakeup is still pending: the
-     * next blocking call, this commit, throws it and so consumes it, and the commit is made again.
+     * Commits {@code offsets} of handled records synchronously (plain mode: the final commit, and the commit on
+     * revoke), logging a failure as {@code what} failed. {@link #stop()} wakes the consumer, and when this thread
+     * was not in {@code poll} then (inside a handler, or past its last poll), or was in a rebalance listener inside
+     * {@code poll}, the wakeup is still pending: the next blocking call, this commit, throws it and so consumes it,
+     * and the commit is made again.
      */
-    private void commitHandled() {
-        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>(processed);
+    private void commitHandled(Map<TopicPartition, OffsetAndMetadata> offsets, String what) {
         try {
             try {
                 consumer.commitSync(offsets);
@@ -592,8 +593,8 @@ public final class ConsumerLoop implements Runnable {
                 consumer.commitSync(offsets);
             }
         } catch (RuntimeException e) {
-            log.warn("final offset commit of group {} on {} failed (those records may be handled again): {}",
-                    group, pattern, e.toString());
+            log.warn("{} of group {} on {} failed (those records may be handled again): {}",
+                    what, group, pattern, e.toString());
         }
     }
 
@@ -611,12 +612,7 @@ public final class ConsumerLoop implements Runnable {
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
             if (transactionalProducer == null && !revoked.isEmpty()) {
-                try {
-                    consumer.commitSync(revoked);
-                } catch (RuntimeException e) {
-                    log.warn("offset commit on revoke of group {} failed (those records may be handled again): {}",
-                            group, e.toString());
-                }
+                commitHandled(revoked, "offset commit on revoke");
             }
         }
 

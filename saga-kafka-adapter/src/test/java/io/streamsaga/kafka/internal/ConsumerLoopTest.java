@@ -23,7 +23,6 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -175,6 +174,35 @@ class ConsumerLoopTest {
         assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose);
     }
 
+    @Test
+    void closingDuringARebalanceCommitsTheRecordsHandledOnTheRevokedPartitions() throws InterruptedException {
+        // close() lands while the member is in poll, in a rebalance that revokes its partition: the revoke
+        // listener's commitSync threw the pending wakeup (logged as a warning), and the final commit no longer
+        // covers those records (taken out of what is to commit), so the partition's next owner handled them again.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        CountDownLatch inRebalance = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            inRebalance.countDown();
+            try {
+                consumer.wokenUp.await();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            consumer.rebalance(List.of());
+        });
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        inRebalance.await();
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(2)), consumer.committedAtClose,
+                "the offset after the handled records is committed on revoke");
+    }
+
     /** Blocks the handler of offset 0 until closing has woken the consumer up. */
     private static void handleFirstUntilWokenUp(TransportRecord record, CountDownLatch inHandler,
                                                 WakingConsumer consumer) throws InterruptedException {
@@ -221,12 +249,15 @@ class ConsumerLoopTest {
     /**
      * A consumer whose wakeup, as KafkaConsumer's, stays pending until the next blocking call (a poll or a
      * commitSync), which throws it; and whose async commits fail, as one may (coordinator moved), so only a
-     * synchronous commit commits. Records what is committed when it is closed.
+     * synchronous commit commits. Records what is committed when it is closed, for every partition it was
+     * assigned (a revoked one too).
      */
     private static final class WakingConsumer extends MockConsumer<String, byte[]> {
         final CountDownLatch wokenUp = new CountDownLatch(1);
         private final AtomicBoolean wakeupPending = new AtomicBoolean();
         private boolean inCommitSync;
+        /** What commitSync committed (MockConsumer's committed() reports 0 for a partition since revoked). */
+        private final Map<TopicPartition, OffsetAndMetadata> committedSync = new HashMap<>();
         volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
 
         WakingConsumer() {
@@ -257,6 +288,7 @@ class ConsumerLoopTest {
             inCommitSync = true; // MockConsumer's commitSync commits through commitAsync
             try {
                 super.commitSync(offsets);
+                committedSync.putAll(offsets);
             } finally {
                 inCommitSync = false;
             }
@@ -274,9 +306,7 @@ class ConsumerLoopTest {
 
         @Override
         public synchronized void close(CloseOptions options) {
-            Map<TopicPartition, OffsetAndMetadata> committed = new HashMap<>(committed(assignment()));
-            committed.values().removeIf(Objects::isNull);
-            committedAtClose = committed;
+            committedAtClose = Map.copyOf(committedSync);
             super.close(options);
         }
     }
