@@ -75,8 +75,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
     private volatile boolean closed;
-    private volatile Scheduler.Cancellable purgeTimer;
-    private volatile Scheduler.Cancellable recoveryTimer;
+    /** The retention purge, the recovery sweeps and the heartbeat, each when configured; cancelled by close(). */
+    private final List<Repeating> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
     /**
      * Saga ids: a random prefix per orchestrator (62 bits, base 36) and a counter; UUID.randomUUID() per saga
      * would cost more than a local saga, and a short id hashes and stores for less.
@@ -98,7 +98,6 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final NodeRegistry registry;
     /** Serialises a heartbeat write with close()'s removal, so that no heartbeat is written after it. */
     private final Object heartbeatLock = new Object();
-    private volatile Scheduler.Cancellable heartbeatTimer;
     /** The scheduler time of this node's last heartbeat written, with saga ownership. */
     private volatile Instant lastHeartbeat;
 
@@ -140,13 +139,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 subscribeReplies(); // the transport may refuse (closed, unreachable)
             }
             if (config.purgeInterval() != null) {
-                schedulePurge();
+                repeatEvery(config.purgeInterval(), this::purgeOnce);
             }
             if (config.recoveryInterval() != null) {
-                scheduleRecovery();
+                repeatEvery(config.recoveryInterval(), this::sweepOnce);
             }
             if (registry != null) {
-                scheduleHeartbeat();
+                repeatEvery(config.ownership().heartbeatInterval(), this::writeHeartbeat);
             }
         } catch (RuntimeException | Error e) {
             if (registry != null) {
@@ -165,19 +164,50 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    private void scheduleHeartbeat() {
-        Scheduler.Cancellable timer = scheduler.schedule(config.ownership().heartbeatInterval(), () -> {
-            try {
-                writeHeartbeat();
-            } finally {
-                if (!closed) {
-                    scheduleHeartbeat();
+    private void repeatEvery(Duration period, Runnable task) {
+        Repeating timer = new Repeating(period, task);
+        repeating.add(timer);
+        timer.schedule();
+    }
+
+    /**
+     * A task run every period on the scheduler until close(): rescheduled after each run, also after one that threw
+     * (an Error from a resumed saga's step propagates to the scheduler).
+     */
+    private final class Repeating {
+        private final Duration period;
+        private final Runnable task;
+        private volatile Scheduler.Cancellable next;
+
+        Repeating(Duration period, Runnable task) {
+            this.period = period;
+            this.task = task;
+        }
+
+        void schedule() {
+            Scheduler.Cancellable timer = scheduler.schedule(period, () -> {
+                if (closed) {
+                    return;
                 }
+                try {
+                    task.run();
+                } finally {
+                    if (!closed) {
+                        schedule();
+                    }
+                }
+            });
+            next = timer;
+            if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
+                timer.cancel();
             }
-        });
-        heartbeatTimer = timer;
-        if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
-            timer.cancel();
+        }
+
+        void cancel() {
+            Scheduler.Cancellable timer = next;
+            if (timer != null) {
+                timer.cancel();
+            }
         }
     }
 
@@ -232,44 +262,25 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return nodeId;
     }
 
-    private void scheduleRecovery() {
-        Scheduler.Cancellable timer = scheduler.schedule(config.recoveryInterval(), () -> {
+    private void sweepOnce() {
+        try {
+            recover(config.recoveryIdleFor(), true);
+        } catch (RuntimeException e) { // closed meanwhile, or the store failed: the next sweep tries again
             if (closed) {
-                return;
+                log.debug("saga recovery sweep stopped by close()");
+            } else {
+                log.warn("saga recovery sweep failed, retrying at the next interval: {}", e.toString());
             }
-            try {
-                recover(config.recoveryIdleFor(), true);
-            } catch (RuntimeException e) { // closed meanwhile, or the store failed: the next sweep tries again
-                if (closed) {
-                    log.debug("saga recovery sweep stopped by close()");
-                } else {
-                    log.warn("saga recovery sweep failed, retrying at the next interval: {}", e.toString());
-                }
-            } finally { // also after an Error from a resumed saga's step, which propagates to the scheduler
-                if (!closed) {
-                    scheduleRecovery();
-                }
-            }
-        });
-        recoveryTimer = timer;
-        if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
-            timer.cancel();
         }
     }
 
-    private void schedulePurge() {
-        purgeTimer = scheduler.schedule(config.purgeInterval(), () -> {
-            if (closed) {
-                return;
-            }
-            try {
-                int deleted = purgeFinished();
-                log.debug("saga retention: {} finished saga(s) deleted", deleted);
-            } catch (RuntimeException e) {
-                log.warn("saga retention: purge failed, retrying at the next interval: {}", e.toString());
-            }
-            schedulePurge();
-        });
+    private void purgeOnce() {
+        try {
+            int deleted = purgeFinished();
+            log.debug("saga retention: {} finished saga(s) deleted", deleted);
+        } catch (RuntimeException e) {
+            log.warn("saga retention: purge failed, retrying at the next interval: {}", e.toString());
+        }
     }
 
     Config config() {
@@ -1183,23 +1194,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             subscription.close();
         }
         closed = true;
-        Scheduler.Cancellable purge = purgeTimer;
-        if (purge != null) {
-            purge.cancel();
-        }
-        Scheduler.Cancellable recovery = recoveryTimer;
-        if (recovery != null) {
-            recovery.cancel();
-        }
+        repeating.forEach(Repeating::cancel);
         for (SagaRun<?> run : runs.values()) {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         runs.clear();
         if (registry != null) {
-            Scheduler.Cancellable heartbeat = heartbeatTimer;
-            if (heartbeat != null) {
-                heartbeat.cancel();
-            }
             // After the runs stopped (none writes any more): the other nodes adopt its sagas at their next recovery.
             synchronized (heartbeatLock) {
                 try {
