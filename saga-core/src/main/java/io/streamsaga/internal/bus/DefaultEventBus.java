@@ -111,9 +111,6 @@ public final class DefaultEventBus implements EventBus {
             if (headers == null) {
                 throw new ConfigurationException("headers must not be null (topic '" + topic + "'); pass Map.of() for none");
             }
-            if (!headers.isEmpty()) {
-                requireHeaders(topic, headers);
-            }
             typeId = typeIdOf(event.getClass());
         } catch (StreamSagaException e) {
             return CompletableFuture.failedFuture(e);
@@ -126,18 +123,24 @@ public final class DefaultEventBus implements EventBus {
             return send(new Message(id, topic, key, typeId.type(), typeId.version(), event,
                     added == null ? Map.of() : added, now));
         }
-        Message.Builder builder = Message.builder(topic)
-                .id(id)
-                .key(key)
-                .type(typeId.type())
-                .version(typeId.version())
-                .payload(event)
-                .headers(headers)
-                .timestamp(now);
-        if (added != null) {
-            builder.headers(added);
+        Message message;
+        try {
+            Message.Builder builder = Message.builder(topic)
+                    .id(id)
+                    .key(key)
+                    .type(typeId.type())
+                    .version(typeId.version())
+                    .payload(event)
+                    .headers(headers) // refuses a null name or value, as Message does everywhere
+                    .timestamp(now);
+            if (added != null) {
+                builder.headers(added);
+            }
+            message = builder.build();
+        } catch (StreamSagaException e) { // fails the stage rather than throwing, as the checks above
+            return CompletableFuture.failedFuture(e);
         }
-        return send(builder.build());
+        return send(message);
     }
 
     @Override
@@ -154,16 +157,6 @@ public final class DefaultEventBus implements EventBus {
             return CompletableFuture.failedFuture(e);
         }
         return send(outgoing);
-    }
-
-    /** Refuses a null header name or value (as {@link Message} does), failing the stage rather than throwing. */
-    private static void requireHeaders(String topic, Map<String, String> headers) {
-        for (Map.Entry<String, String> header : headers.entrySet()) {
-            if (header.getKey() == null || header.getValue() == null) {
-                throw new ConfigurationException("header names and values must not be null, but header '"
-                        + header.getKey() + "' was '" + header.getValue() + "' (topic '" + topic + "')");
-            }
-        }
     }
 
     /** The registered type id of an event class, through a one-entry cache of the last class published. */
