@@ -11,6 +11,7 @@ import io.streamsaga.aggregator.GroupState;
 import io.streamsaga.aggregator.spi.AggregationStore;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
@@ -36,7 +37,11 @@ import java.util.Optional;
  * <p>One row per group, its parts kept as one JSON document (payloads base64), so a save is one
  * statement: the first version is inserted with {@code MERGE ... WHEN NOT MATCHED} (a concurrent second
  * insert loses on the primary key), later versions with {@code UPDATE ... WHERE version = ?}, so of two
- * writers that read the same version exactly one wins, across processes. Thread-safe.
+ * writers that read the same version exactly one wins, across processes.
+ *
+ * <p>{@link #find} and {@link #save} refuse with a {@link ConfigurationException}, before any SQL, an aggregator
+ * name over 200 characters, a group key over 500, and either holding U+0000 (which PostgreSQL cannot store); in an
+ * aggregator's handler the delivery is then dead-lettered. Thread-safe.
  */
 public final class JdbcAggregationStore implements AggregationStore {
     private final JdbcTransactions tx;
@@ -55,6 +60,7 @@ public final class JdbcAggregationStore implements AggregationStore {
 
     @Override
     public Optional<AggregationGroup> find(String aggregator, String key) {
+        requireStorable(aggregator, key);
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(SELECT + " WHERE aggregator = ? AND group_key = ?")) {
                 ps.setString(1, aggregator);
@@ -66,14 +72,19 @@ public final class JdbcAggregationStore implements AggregationStore {
         });
     }
 
+    /**
+     * Refuses, before any SQL, a name or key over its column's width (it would be stored cut to a prefix, and not
+     * found under its own key) or holding U+0000 (PostgreSQL cannot store it, H2 can: the two would differ).
+     */
+    private static void requireStorable(String aggregator, String key) {
+        Columns.requireFits(aggregator, 200, "aggregator name", "");
+        Columns.requireFits(key, 500, "group key", "");
+    }
+
     @Override
     public boolean save(AggregationGroup group) {
         Objects.requireNonNull(group, "group");
-        // the columns' widths: a longer value would be stored cut to a prefix, and not found under its own key
-        ConfigurationException.require(group.aggregator().length() <= 200,
-                "aggregator name must be at most 200 characters, but was '%s'", group.aggregator());
-        ConfigurationException.require(group.key().length() <= 500,
-                "group key must be at most 500 characters, but was '%s'", group.key());
+        requireStorable(group.aggregator(), group.key());
         if (group.version() < 1) {
             return false;
         }

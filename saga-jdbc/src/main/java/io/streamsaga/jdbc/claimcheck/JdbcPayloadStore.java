@@ -6,6 +6,7 @@ import io.streamsaga.claimcheck.PayloadReference;
 import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
@@ -30,7 +31,9 @@ import java.util.function.Supplier;
  * never sent twice) or inserts it; a concurrent first insert of the same id loses on the primary key and
  * is repeated as an update. A release locks the payload row, so it never races with a put adding a
  * holder: the payload is deleted only with its last holder. Expired payloads are deleted in bounded
- * batches. Database failures are retriable {@link ClaimCheckException}s. Thread-safe.
+ * batches. Database failures are retriable {@link ClaimCheckException}s. A holder that is blank, over 500
+ * characters or holds U+0000 (which PostgreSQL cannot store) is refused with a {@code ConfigurationException} before
+ * any SQL. Thread-safe.
  */
 public final class JdbcPayloadStore implements PayloadStore {
     private static final int BATCH = 500;
@@ -55,6 +58,7 @@ public final class JdbcPayloadStore implements PayloadStore {
         Objects.requireNonNull(content, "content");
         ConfigurationException.require(holder != null && !holder.isBlank() && holder.length() <= 500,
                 "holder must be 1 to 500 characters, but was '%s'", holder);
+        Columns.requireFits(holder, 500, "holder", "");
         Objects.requireNonNull(now, "now");
         guarded(id, "store", () -> {
             for (int tries = 1; ; tries++) {
@@ -113,6 +117,9 @@ public final class JdbcPayloadStore implements PayloadStore {
     @Override
     public boolean release(String id, String holder) {
         PayloadReference.requireValidId(id);
+        if (holder != null && holder.indexOf('\0') >= 0) {
+            return false; // put refuses such a holder: none holds the payload (and PostgreSQL would refuse the query)
+        }
         return guarded(id, "release", () -> tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT id FROM ss_payload WHERE id = ? FOR UPDATE")) {
                 ps.setString(1, id);

@@ -6,6 +6,7 @@ import io.streamsaga.idempotency.spi.DeduplicationStore;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.StaleVersionException;
+import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.jdbc.internal.SchemaCheck;
@@ -37,11 +38,14 @@ import java.util.Objects;
  * periodically; until then they only take space). Completions of one store serialise on its counter row;
  * give busy consumers their own store name.
  *
- * <p>Keys of any length are accepted. A key of up to 500 characters (the column's width) is stored as it is; a
- * longer one as its first 428 characters, {@code #sha256:} and the hex SHA-256 of the whole key (500 characters),
- * so two long keys share a row only if their SHA-256 collide. A key of up to 500 characters could share the row
- * of a longer one only by being exactly that mapped form (its prefix, the mark and its digest), which no
- * message id or key function produces by chance.
+ * <p>Keys of any length and content are accepted. A key of up to 500 characters (the column's width) is stored as
+ * it is; a longer one as its first 428 characters, {@code #sha256:} and the hex SHA-256 of the whole key (500
+ * characters), so two long keys share a row only if their SHA-256 collide. A key holding U+0000 (NUL), which
+ * PostgreSQL cannot store in text, is stored the same way with the characters before its first NUL (at most 428)
+ * as the prefix, on both databases. A key stored as it is could share the row of another only by being exactly
+ * that mapped form (its prefix, the mark and its digest), which no message id or key function produces by chance.
+ * The owner (up to 200 characters) and the store name (up to 100) are stored as they are: a longer one, or one
+ * holding U+0000, is refused with a {@link ConfigurationException} before any SQL.
  *
  * <p>Time comes from the caller, as the SPI requires. Thread-safe.
  */
@@ -51,6 +55,8 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     private static final int MAX_TRIES = 5;
     /** The width of {@code ss_dedup.dedup_key}. */
     private static final int KEY_COLUMN = 500;
+    /** The width of {@code ss_dedup.owner}. */
+    private static final int OWNER_COLUMN = 200;
     /** Separates the kept prefix of a long key from its digest. */
     private static final String DIGEST_MARK = "#sha256:";
 
@@ -81,6 +87,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     public ClaimOutcome tryClaim(String key, String owner, Instant now, Duration lease) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(owner, "owner");
+        Columns.requireFits(owner, OWNER_COLUMN, "owner", " for JdbcDeduplicationStore");
         Objects.requireNonNull(now, "now");
         ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
                 "lease must be positive, but was %s", lease);
@@ -242,15 +249,19 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
      * as its first characters, {@value #DIGEST_MARK} and the hex SHA-256 of its UTF-8 bytes, exactly
      * {@value #KEY_COLUMN} characters. Cutting it to the width instead would have made every key sharing a prefix
      * one row. Keys of up to {@value #KEY_COLUMN} characters are stored as before, so rows written before keep
-     * their meaning.
+     * their meaning. A key holding U+0000, which PostgreSQL's text types cannot store (H2's can: the two would
+     * differ), is stored the same way with the characters before its first NUL as the prefix.
      */
     static String storedKey(String key) {
         Objects.requireNonNull(key, "key");
-        if (key.length() <= KEY_COLUMN) {
+        int nul = key.indexOf('\0');
+        if (key.length() <= KEY_COLUMN && nul < 0) {
             return key;
         }
         int prefix = KEY_COLUMN - DIGEST_MARK.length() - 64;
-        if (Character.isHighSurrogate(key.charAt(prefix - 1))) {
+        if (nul >= 0 && nul < prefix) {
+            prefix = nul;
+        } else if (Character.isHighSurrogate(key.charAt(prefix - 1))) {
             prefix--; // never half a character: PostgreSQL would store a replacement for it
         }
         try {
@@ -334,10 +345,11 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
         }
 
-        /** The store's name (default {@code default}); up to 100 characters. */
+        /** The store's name (default {@code default}); 1 to 100 characters, without U+0000. */
         public Builder name(String name) {
             ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
                     "store name must be 1 to 100 characters, but was '%s'", name);
+            Columns.requireFits(name, 100, "store name", "");
             this.name = name;
             return this;
         }

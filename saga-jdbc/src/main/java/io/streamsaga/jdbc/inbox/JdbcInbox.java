@@ -5,6 +5,7 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
+import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -63,16 +64,17 @@ public final class JdbcInbox {
      * @throws JdbcException when the insert fails, including a concurrent first delivery of the same
      *                       message on another node (SQL state 23505, retriable): roll back, and the
      *                       redelivery will see a duplicate
-     * @throws ConfigurationException when the group is over 255 or the message id over 500 characters
+     * @throws ConfigurationException before any SQL when the group is over 255 or the message id over 500 characters,
+     *                                or either holds U+0000 (which PostgreSQL cannot store); inside {@link #handler}
+     *                                the delivery is then dead-lettered (not retriable)
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
         ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
         ConfigurationException.require(messageId != null && !messageId.isBlank(),
                 "message id must not be blank, but was '%s'", messageId);
         // The columns' widths: a longer value would be cut to a prefix that another message may share.
-        ConfigurationException.require(group.length() <= 255, "group must be at most 255 characters, but was '%s'", group);
-        ConfigurationException.require(messageId.length() <= 500,
-                "message id must be at most 500 characters for the inbox, but was '%s'", messageId);
+        Columns.requireFits(group, 255, "group", " for the inbox");
+        Columns.requireFits(messageId, 500, "message id", " for the inbox");
         try (PreparedStatement ps = connection.prepareStatement(
                 "MERGE INTO ss_inbox i USING (VALUES (CAST(? AS VARCHAR(255)), CAST(? AS VARCHAR(500)),"
                         + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(consumer_group, message_id, processed_at)"
@@ -95,6 +97,9 @@ public final class JdbcInbox {
 
     /** Whether {@code group} has processed {@code messageId}. */
     public boolean isProcessed(String group, String messageId) {
+        if ((group != null && group.indexOf('\0') >= 0) || (messageId != null && messageId.indexOf('\0') >= 0)) {
+            return false; // markProcessed refuses such values: never recorded (and PostgreSQL would refuse the query)
+        }
         return tx.inTransaction(connection -> {
             try (PreparedStatement ps = connection.prepareStatement(
                     "SELECT 1 FROM ss_inbox WHERE consumer_group = ? AND message_id = ?")) {

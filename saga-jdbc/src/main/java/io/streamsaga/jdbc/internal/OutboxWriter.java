@@ -63,18 +63,15 @@ public final class OutboxWriter {
     }
 
     /**
-     * Refuses a value longer than its column (schema version 6) before the INSERT: the database would fail the
-     * statement with SQL state 22001, a {@link JdbcException} that on PostgreSQL also aborts the caller's
-     * transaction, for a message that can never be written.
+     * Refuses a value longer than its column (schema version 6) or holding U+0000 before the INSERT: the database
+     * would fail the statement (SQL state 22001, or 22021 for a NUL on PostgreSQL only), a {@link JdbcException}
+     * that on PostgreSQL also aborts the caller's transaction, for a message that can never be written. Headers need
+     * no check: the column holds them as JSON, where a NUL is the escape {@code \u0000}.
      */
     private static void requireFits(Message message) {
-        ConfigurationException.require(message.id().length() <= MAX_ID_LENGTH,
-                "message id must be at most " + MAX_ID_LENGTH + " characters for the outbox, but was '%s'", message.id());
-        ConfigurationException.require(message.topic().length() <= MAX_NAME_LENGTH,
-                "topic must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.topic());
-        ConfigurationException.require(message.key() == null || message.key().length() <= MAX_KEY_LENGTH,
-                "message key must be at most " + MAX_KEY_LENGTH + " characters for the outbox, but was '%s'", message.key());
-        ConfigurationException.require(message.type().length() <= MAX_NAME_LENGTH,
-                "event type must be at most " + MAX_NAME_LENGTH + " characters for the outbox, but was '%s'", message.type());
+        Columns.requireFits(message.id(), MAX_ID_LENGTH, "message id", " for the outbox");
+        Columns.requireFits(message.topic(), MAX_NAME_LENGTH, "topic", " for the outbox");
+        Columns.requireFits(message.key(), MAX_KEY_LENGTH, "message key", " for the outbox");
+        Columns.requireFits(message.type(), MAX_NAME_LENGTH, "event type", " for the outbox");
     }
 }

@@ -71,8 +71,8 @@ public final class JdbcOutbox {
      * class, in the caller's transaction.
      *
      * @return the message written (its id is the idempotency key consumers see)
-     * @throws ConfigurationException before any SQL when the topic or key does not fit its column, as
-     *                                {@link #append(Connection, Message)}
+     * @throws ConfigurationException before any SQL when the topic or key does not fit its column or the key holds
+     *                                U+0000, as {@link #append(Connection, Message)}
      */
     public Message append(Connection connection, String topic, String key, Object event) {
         return append(connection, topic, key, event, Map.of());
@@ -128,7 +128,8 @@ public final class JdbcOutbox {
      *
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when a value does not fit
      *                                its column: a message id over 500 characters, a topic or event type over 255, a
-     *                                key over 1000
+     *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it;
+     *                                a header value may hold one: the headers are stored as JSON)
      * @throws JdbcException          when the insert fails; the caller should roll back
      */
     public void append(Connection connection, Message message) {

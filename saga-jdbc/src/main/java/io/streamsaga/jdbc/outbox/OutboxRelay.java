@@ -13,6 +13,7 @@ import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
+import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -392,10 +393,9 @@ public final class OutboxRelay implements AutoCloseable {
 
     private void recordFailure(Connection connection, OutboxRow row, Throwable error, boolean retriable)
             throws SQLException {
-        String text = error.toString();
         try (PreparedStatement ps = connection.prepareStatement(
                 "UPDATE ss_outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE seq = ?")) {
-            ps.setString(1, text.length() > 2000 ? text.substring(0, 2000) : text);
+            ps.setString(1, Columns.text(error.toString(), 2000));
             ps.setString(2, retriable ? "PENDING" : "FAILED");
             ps.setLong(3, row.sequence());
             ps.executeUpdate();

@@ -13,6 +13,7 @@ import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Dialect;
+import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaFailure;
@@ -59,7 +60,9 @@ import java.util.stream.Collectors;
  * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class.
  * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Column widths:
  * saga ids, saga and step names up to 200 characters, business keys up to 500, data types up to 255; a
- * write with a longer value is refused with a {@link ConfigurationException} before anything is written.
+ * write with a longer value, or with U+0000 in one of them (PostgreSQL cannot store it), is refused with a
+ * {@link ConfigurationException} before anything is written. A failure message or a transition's detail is
+ * stored cut to 4000 characters, each U+0000 in it as U+FFFD.
  *
  * <p>It is also the {@link NodeRegistry} of orchestrators with saga ownership (schema version 7: the column
  * {@code ss_saga.owner} and the table {@code ss_saga_node}, one row per node, node ids up to 200 characters): a
@@ -268,9 +271,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
     }
 
+    /** Also refuses U+0000, which PostgreSQL cannot store (H2 can: the two would differ). */
     private static void requireWidth(String value, int max, String what) {
-        ConfigurationException.require(value == null || value.length() <= max,
-                "%s must be at most %s characters for JdbcSagaStore, but was '%s'", what, max, value);
+        Columns.requireFits(value, max, what, " for JdbcSagaStore");
     }
 
     /** Writes one instance row and its transitions on {@code c}; refuses a stale version before changing anything. */
@@ -707,8 +710,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         return java.util.stream.Stream.generate(() -> "?").limit(n).collect(Collectors.joining(", "));
     }
 
+    /** Free text (a failure message, a detail): cut to the column, a U+0000 stored as U+FFFD. */
     private static String truncate(String s, int max) {
-        return s == null || s.length() <= max ? s : s.substring(0, max);
+        return Columns.text(s, max);
     }
 
     /** Builds a {@link JdbcSagaStore}; not thread-safe. */

@@ -43,6 +43,21 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
                 () -> store.save(AggregationGroup.open("agg", longest + "-2", t0, t0.plusSeconds(30)).withVersion(1)));
     }
 
+    @Test
+    void anAggregatorNameOrGroupKeyWithANulCharacterIsRefusedBeforeAnySqlOnBothDatabases() {
+        // PostgreSQL's text types cannot hold U+0000 (SQL state 22021) and H2's can: a group key with one (taken from
+        // a message) was stored on H2 and failed in SQL on PostgreSQL, in find as in save. Both now refuse it with a
+        // ConfigurationException before any SQL (the aggregator's delivery is then dead-lettered, not retried).
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        AggregationStore store = createStore();
+        for (String[] nameAndKey : new String[][] {{"agg", "k\0-1"}, {"a\0g", "k-1"}}) {
+            assertThrows(ConfigurationException.class, () -> store.find(nameAndKey[0], nameAndKey[1]));
+            assertThrows(ConfigurationException.class, () -> store.save(
+                    AggregationGroup.open(nameAndKey[0], nameAndKey[1], t0, t0.plusSeconds(30)).withVersion(1)));
+        }
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_aggregation_group"));
+    }
+
     record Scanned(String parcel, Instant at) {
     }
 

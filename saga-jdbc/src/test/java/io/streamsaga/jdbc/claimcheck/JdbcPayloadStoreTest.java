@@ -38,6 +38,19 @@ abstract class JdbcPayloadStoreTest extends PayloadStoreContractTest {
     }
 
     @Test
+    void aHolderWithANulCharacterIsRefusedBeforeAnySqlOnBothDatabases() throws Exception {
+        // PostgreSQL's text types cannot hold U+0000 (SQL state 22021) and H2's can: a holder (a message id) with one
+        // was stored on H2 and failed in SQL on PostgreSQL. Both now refuse it before any SQL.
+        byte[] content = "p".getBytes();
+        String id = idOf(content);
+        PayloadStore store = createStore();
+        org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> store.put(id, content, "m\0-1", Instant.parse("2026-01-01T00:00:00Z")));
+        org.junit.jupiter.api.Assertions.assertFalse(store.release(id, "m\0-1"), "nothing can hold it");
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_payload"));
+    }
+
+    @Test
     void expiryDeletesInBoundedBatches() throws Exception {
         JdbcPayloadStore store = (JdbcPayloadStore) createStore();
         Instant t0 = Instant.parse("2026-01-01T00:00:00Z");

@@ -87,6 +87,43 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
     }
 
     @Test
+    void aKeyWithANulCharacterIsStoredUnderItsDigestOnBothDatabasesAndKeysDifferingAfterItStayApart() {
+        // PostgreSQL's text types cannot hold U+0000 (SQL state 22021) and H2's can: a key with one (an
+        // IdempotentConsumer's default key holds the message id) failed every claim on PostgreSQL only. Such a key is
+        // now stored as the characters before its first NUL, a mark and the SHA-256 of the whole key, as a long key is.
+        JdbcDeduplicationStore store = builder().build();
+        String first = "billing/m\0-1";
+        String second = "billing/m\0-2";
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(first, "a", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(second, "b", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("billing/m", "c", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.IN_PROGRESS, store.tryClaim(first, "d", T0, Duration.ofSeconds(30)));
+        assertTrue(store.complete(first, "a", T0));
+        store.release(second, "b");
+
+        assertTrue(store.isDone(first, T0));
+        assertFalse(store.isDone(second, T0));
+        assertEquals(ClaimOutcome.DONE, store.tryClaim(first, "e", T0, Duration.ofSeconds(30)));
+        String stored = JdbcDeduplicationStore.storedKey(first);
+        assertEquals(-1, stored.indexOf('\0'), stored);
+        assertTrue(stored.startsWith("billing/m#sha256:"), stored);
+    }
+
+    @Test
+    void anOwnerOrStoreNameWithANulCharacterOrAnOwnerOverItsColumnIsRefusedBeforeAnySqlOnBothDatabases() {
+        // The owner (200) and the store name (100) are stored as they are: a NUL in one failed in SQL on PostgreSQL
+        // only, and an owner over its column failed with "value too long" (a JdbcException) on both.
+        JdbcDeduplicationStore store = builder().build();
+        for (String owner : new String[] {"node\0a", "o".repeat(201)}) {
+            org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> store.tryClaim("m-1", owner, T0, Duration.ofSeconds(30)));
+        }
+        org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> builder().name("bill\0ing"));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-1", "o".repeat(200), T0, Duration.ofSeconds(30)));
+    }
+
+    @Test
     void aLongKeyIsNeverCutInsideACharacter() {
         // a character outside the BMP (two chars in Java) across the cut: half of it is not a character
         String key = "k".repeat(427) + "\uD83D\uDE00" + "k".repeat(100);

@@ -723,6 +723,89 @@ abstract class OutboxAndInboxTest {
         assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE topic = 'order-shipped'"));
     }
 
+    @Test
+    void aMessageIdKeyOrTypeWithANulCharacterIsRefusedBeforeAnySqlOnBothDatabasesAndTheTransactionGoesOn() {
+        // PostgreSQL's text types cannot hold U+0000 (SQL state 22021) and H2's can: an id, key or event type with one
+        // failed in the INSERT on PostgreSQL only, a JdbcException that aborted the caller's transaction. It is now a
+        // ConfigurationException before any SQL on both. A header value with one is written (the headers column holds
+        // JSON, where Jackson writes it as the escape \u0000) and comes back as it was.
+        List<String> refusals = new ArrayList<>();
+        tx.run(c -> {
+            for (Message withNul : List.of(order("m-\0", "order-created", "k", "order-created"),
+                    order("m-2", "order-created", "k\0", "order-created"),
+                    order("m-3", "order-created", "k", "order\0created"))) {
+                refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, withNul))
+                        .getMessage());
+            }
+            outbox.append(c, order("m-4", "order-created", "k", "order-created").withHeaders(Map.of("note", "a\0b")));
+            createOrder(c, "o-1", 1);
+        });
+        assertEquals(3, refusals.size());
+        refusals.forEach(message -> assertTrue(message.contains("U+0000"), message));
+        assertTrue(refusals.get(0).startsWith("message id "), refusals.get(0));
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"), "the caller's transaction went on");
+        List<OutboxRow> pending = outbox.rows(OutboxRow.Status.PENDING, 10);
+        assertEquals(2, pending.size());
+        assertEquals("m-4", pending.get(0).message().id());
+        assertEquals("a\0b", pending.get(0).message().headers().get("note"));
+    }
+
+    @Test
+    void anEventWithANulCharacterInItsJsonIsStoredAndRelayedAsItWasOnBothDatabases() {
+        // No column holds JSON as jsonb (whose strings PostgreSQL refuses U+0000 in): payloads, saga data and
+        // aggregation parts are bytes (BYTEA, VARBINARY on H2), the headers JSON text in which Jackson writes the
+        // escape \u0000. So a NUL inside an event's or a header's string needs no refusal.
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> outbox.append(c, "order-created", "k", new OrderCreated("o-\0-1", 1), Map.of("note", "a\0b")));
+
+        relay().build().relayPending();
+        transport.drainAll();
+
+        assertEquals(List.of(new OrderCreated("o-\0-1", 1)), seen);
+        assertEquals(0, outbox.pendingCount());
+    }
+
+    @Test
+    void aDeliveryWhoseMessageIdHasANulCharacterIsDeadLetteredByTheInboxHandlerOnBothDatabases() {
+        // JdbcInbox.markProcessed: a message id or group with U+0000 failed in SQL on PostgreSQL (22021, retried by the
+        // bus as a database failure, then dead-lettered) and was recorded on H2. Refused before any SQL on both, so the
+        // delivery is dead-lettered at once with the refusal, not lost; the inbox stays empty.
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        List<OrderCreated> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("billing", "order-created", OrderCreated.class, inbox.handler((event, ctx, c) -> handled.add(event)));
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        bus.subscribe("ops", "order-created.DLT", Message.class, (m, ctx) -> deadLetters.add(m));
+
+        bus.publish(order("m-\0", "order-created", "k", "order-created"));
+        transport.drainAll();
+
+        assertEquals(List.of(), handled);
+        assertEquals(1, deadLetters.size());
+        String error = deadLetters.get(0).header("dlt-error-message").orElse("");
+        assertTrue(error.contains("U+0000"), error);
+        assertEquals("1", deadLetters.get(0).header("dlt-attempts").orElse(""), "not retried: it cannot succeed");
+        assertEquals(0, inbox.size());
+        assertFalse(inbox.isProcessed("billing", "m-\0"));
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> tx.inTransaction(c -> inbox.markProcessed(c, "bill\0ing", "m-1")));
+    }
+
+    @Test
+    void aRowRejectedWithAnErrorTextHoldingANulCharacterIsMarkedFailedOnBothDatabases() {
+        // OutboxRelay keeps the transport's error text in last_error; one holding U+0000 failed the update on
+        // PostgreSQL (22021), so the row could not be marked FAILED and the relay stopped on it. The text is now
+        // stored with U+FFFD in place of each NUL.
+        tx.run(c -> createOrder(c, "o-1", "poison", 1));
+        OutboxRelay relay = relayTo().publisher(m -> CompletableFuture.failedFuture(
+                new PublishException(m.topic(), "record\0too large", null, false))).build();
+
+        relay.relayPending();
+
+        assertEquals(1, outbox.failedCount());
+        String lastError = outbox.rows(OutboxRow.Status.FAILED, 10).get(0).lastError();
+        assertTrue(lastError.contains("record\uFFFDtoo large"), lastError);
+    }
+
     private static Message order(String id, String topic, String key, String type) {
         return Message.builder(topic).id(id).key(key).type(type).payload(new OrderCreated("o-1", 1)).build();
     }

@@ -149,6 +149,40 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void anIdKeyOrNameWithANulCharacterIsRefusedUpFrontOnBothDatabasesAndAFailureMessageWithOneIsStored() {
+        // PostgreSQL's text types cannot hold U+0000 (SQL state 22021) and H2's can: a saga id, business key or step
+        // name with one was stored on H2 and failed in SQL on PostgreSQL. Both now refuse it with a
+        // ConfigurationException. A failure message (an exception's text, kept for people to read) with one failed the
+        // saga's write on PostgreSQL: it is stored with U+FFFD in place of each NUL, on both.
+        for (JdbcSagaStore target : List.of(store, JdbcSagaStore.builder(db.database().dataSource()).groupCommit(8).build())) {
+            ConfigurationException id = assertThrows(ConfigurationException.class, () -> target.insert(
+                    saga("s\0-1", "k", SagaStatus.RUNNING, T0, 1), transition("s\0-1", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(id.getMessage().contains("saga id") && id.getMessage().contains("U+0000"), id.getMessage());
+            ConfigurationException key = assertThrows(ConfigurationException.class, () -> target.insert(
+                    saga("s-1", "k\0", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(key.getMessage().contains("business key"), key.getMessage());
+            SagaInstance base = saga("s-1", "k", SagaStatus.RUNNING, T0, 1);
+            SagaInstance withStep = new SagaInstance(base.sagaId(), base.sagaName(), base.definitionVersion(),
+                    base.businessKey(), base.dataType(), base.data(), base.status(),
+                    List.of(new StepState("re\0serve", StepStatus.PENDING, 0, 0, null)), null, null,
+                    base.createdAt(), base.updatedAt(), 1);
+            ConfigurationException step = assertThrows(ConfigurationException.class,
+                    () -> target.insert(withStep, transition("s-1", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(step.getMessage().contains("step name"), step.getMessage());
+        }
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_saga"), "nothing was stored");
+
+        SagaInstance base = saga("s-2", "k", SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1);
+        SagaInstance failed = new SagaInstance(base.sagaId(), base.sagaName(), base.definitionVersion(),
+                base.businessKey(), base.dataType(), base.data(), base.status(), base.steps(),
+                new SagaFailure("charge", "java.lang.IllegalStateException", "card\0declined"), null,
+                base.createdAt(), base.updatedAt(), 1);
+        store.insert(failed, new SagaTransition("s-2", 1, T0, TransitionType.SAGA_STARTED, null, 0, "detail\0text"));
+        assertEquals("card\uFFFDdeclined", store.find("s-2").orElseThrow().failure().message());
+        assertEquals("detail\uFFFDtext", store.history("s-2").get(0).detail());
+    }
+
+    @Test
     void aStartWithAnIdOrBusinessKeyTheStoreRefusesFailsWithItsConfigurationExceptionNotAsARetriableStoreFailure() {
         // The store refuses them up front with a ConfigurationException (above); the start's stage failed instead
         // with a retriable SagaException "saga store failed", logged as "resumes on recover()", though nothing
