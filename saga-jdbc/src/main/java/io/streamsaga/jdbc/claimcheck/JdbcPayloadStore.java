@@ -56,8 +56,8 @@ public final class JdbcPayloadStore implements PayloadStore {
     public void put(String id, byte[] content, String holder, Instant now) {
         PayloadReference.requireValidId(id);
         Objects.requireNonNull(content, "content");
-        ConfigurationException.require(holder != null && !holder.isBlank() && holder.length() <= 500,
-                "holder must be 1 to 500 characters, but was '%s'", holder);
+        ConfigurationException.require(holder != null && !holder.isBlank(), "holder must not be blank, but was %s",
+                Columns.quote(holder));
         Columns.requireFits(holder, 500, "holder", "");
         Objects.requireNonNull(now, "now");
         guarded(id, "store", () -> {

@@ -69,9 +69,10 @@ public final class JdbcInbox {
      *                                the delivery is then dead-lettered (not retriable)
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
-        ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
+        ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was %s",
+                Columns.quote(group));
         ConfigurationException.require(messageId != null && !messageId.isBlank(),
-                "message id must not be blank, but was '%s'", messageId);
+                "message id must not be blank, but was %s", Columns.quote(messageId));
         // The columns' widths: a longer value would be cut to a prefix that another message may share.
         Columns.requireFits(group, 255, "group", " for the inbox");
         Columns.requireFits(messageId, 500, "message id", " for the inbox");

@@ -12,6 +12,9 @@ import io.streamsaga.ConfigurationException;
  * value that can never be written; the stores refuse it with a {@link ConfigurationException} before any SQL.
  */
 public final class Columns {
+    /** How many characters of a refused value its message quotes: a 1 MB key does not go whole into logs. */
+    static final int QUOTED = 64;
+
     private Columns() {
     }
 
@@ -36,9 +39,19 @@ public final class Columns {
         }
     }
 
-    /** {@code value} quoted for an error message; a NUL shows as {@code \u0000}. */
+    /**
+     * {@code value} quoted for an error message: whole when short, else its first {@value #QUOTED} characters
+     * and its length, as {@code 'abc...' (1048576 characters)}; a NUL shows as {@code \u0000}.
+     */
     public static String quote(String value) {
-        return value == null ? "null" : "'" + visible(value) + "'";
+        if (value == null) {
+            return "null";
+        }
+        if (value.length() <= QUOTED) {
+            return "'" + visible(value) + "'";
+        }
+        int end = Character.isHighSurrogate(value.charAt(QUOTED - 1)) ? QUOTED - 1 : QUOTED; // never half a character
+        return "'" + visible(value.substring(0, end)) + "...' (" + value.length() + " characters)";
     }
 
     /**

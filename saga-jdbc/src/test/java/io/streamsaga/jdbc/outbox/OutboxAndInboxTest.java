@@ -658,11 +658,38 @@ abstract class OutboxAndInboxTest {
             outbox.append(c, order("m-5", "order-created", "k".repeat(1000), "order-created"));
         });
         assertEquals(List.of(
-                "message id must be at most 500 characters for the outbox, but was '...'",
-                "topic must be at most 255 characters for the outbox, but was '...'",
-                "message key must be at most 1000 characters for the outbox, but was '...'",
-                "event type must be at most 255 characters for the outbox, but was '...'"), refusals);
+                "message id must be at most 500 characters for the outbox, but was '...' (502 characters)",
+                "topic must be at most 255 characters for the outbox, but was '...' (256 characters)",
+                "message key must be at most 1000 characters for the outbox, but was '...' (1001 characters)",
+                "event type must be at most 255 characters for the outbox, but was '...' (256 characters)"), refusals);
         assertEquals(2, outbox.pendingCount());
+    }
+
+    @Test
+    void aRefusalQuotesABoundedPrefixOfAnOverLongValueAndItsLengthNotTheWholeValue() {
+        // The refusals quoted the whole value: a 1 MB message id, key or group went whole into the exception's
+        // message, and so into logs and a dead letter's headers. They quote its first 64 characters and its length.
+        String huge = "x".repeat(1_000_000);
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        List<String> refusals = new ArrayList<>();
+        tx.run(c -> {
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> outbox.append(c, order(huge, "order-created", "k", "order-created"))).getMessage());
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> outbox.append(c, "order-created", huge, new OrderCreated("o-1", 1))).getMessage());
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> inbox.markProcessed(c, huge, "m-1")).getMessage());
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> inbox.markProcessed(c, " ".repeat(1_000_000), "m-1")).getMessage());
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> relay().name(huge).build()).getMessage());
+        });
+        assertEquals(List.of(
+                "message id must be at most 500 characters for the outbox, but was '" + "x".repeat(64) + "...' (1000000 characters)",
+                "message key must be at most 1000 characters for the outbox, but was '" + "x".repeat(64) + "...' (1000000 characters)",
+                "group must be at most 255 characters for the inbox, but was '" + "x".repeat(64) + "...' (1000000 characters)",
+                "group must not be blank, but was '" + " ".repeat(64) + "...' (1000000 characters)",
+                "relay name must be 1 to 100 characters, but was '" + "x".repeat(64) + "...' (1000000 characters)"), refusals);
     }
 
     @Test
