@@ -70,9 +70,10 @@ public final class JdbcOutbox {
      * Writes {@code event} as a message to {@code topic}, under the type id and version registered for its
      * class, in the caller's transaction.
      *
+     * @param key the partitioning key, or null for none
      * @return the message written (its id is the idempotency key consumers see)
-     * @throws ConfigurationException before any SQL when the topic or key does not fit its column or the key holds
-     *                                U+0000, as {@link #append(Connection, Message)}
+     * @throws ConfigurationException before any SQL when an argument but the key is null, or the topic or key does
+     *                                not fit its column or the key holds U+0000, as {@link #append(Connection, Message)}
      */
     public Message append(Connection connection, String topic, String key, Object event) {
         return append(connection, topic, key, event, Map.of());
@@ -86,18 +87,28 @@ public final class JdbcOutbox {
      * (such as the correlation id); to write a message without one, build it and use
      * {@link #append(Connection, Message)}.
      *
-     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when {@code headers} is null
-     *                                (pass {@code Map.of()} for none), a header name or value is null, or the topic or
-     *                                key does not fit its column
+     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when an argument but the key
+     *                                is null ({@code Map.of()} for no headers), a header name or value is null, or the
+     *                                topic or key does not fit its column
      */
     public Message append(Connection connection, String topic, String key, Object event, Map<String, String> headers) {
+        requireArgument(connection, "connection");
+        requireArgument(topic, "topic");
+        requireArgument(event, "event");
         ConfigurationException.require(headers != null, "headers must not be null (Map.of() for none)");
-        Objects.requireNonNull(event, "event");
         EventTypeId id = codec.types().idOf(event.getClass());
         Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())
                 .payload(event).headers(withCause(headers)).timestamp(clock.instant()).build();
         writer.write(connection, message);
         return message;
+    }
+
+    /**
+     * Refuses a null argument of {@code append} as {@code EventBus.publish} refuses its own: bad input to the
+     * outbox's publish gets the same typed error, naming the argument, before any SQL.
+     */
+    private static void requireArgument(Object value, String name) {
+        ConfigurationException.require(value != null, "%s must not be null", name);
     }
 
     /**
@@ -126,15 +137,16 @@ public final class JdbcOutbox {
      * (a relay publishing through a bus then adds the correlation id a publish adds outside a handler: the
      * message's own id).
      *
-     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when a value does not fit
-     *                                its column: a message id over 500 characters, a topic or event type over 255, a
+     * @throws ConfigurationException before any SQL (the caller's transaction can go on) when {@code connection} or
+     *                                {@code message} is null, or a value does not fit its column: a message id over
+     *                                500 characters, a topic or event type over 255, a
      *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it;
      *                                a header value may hold one: the headers are stored as JSON)
      * @throws JdbcException          when the insert fails; the caller should roll back
      */
     public void append(Connection connection, Message message) {
-        Objects.requireNonNull(connection, "connection");
-        Objects.requireNonNull(message, "message");
+        requireArgument(connection, "connection");
+        requireArgument(message, "message");
         Map<String, String> headers = withCause(message.headers());
         writer.write(connection, headers == message.headers() ? message : message.withHeaders(headers));
     }

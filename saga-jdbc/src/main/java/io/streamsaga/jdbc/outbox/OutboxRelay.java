@@ -478,16 +478,30 @@ public final class OutboxRelay implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The relay's name (default {@code default}), 1 to 100 characters: the name of its lock row in
+         * {@code ss_outbox_lock}. Relays with the same name, on any node, take turns; give every relay of one
+         * outbox the same name, or two relays publish the same rows.
+         */
         public Builder name(String name) {
             this.name = name;
             return this;
         }
 
+        /**
+         * How many rows one transaction reads, publishes and marks (default 100, at least 1). A full batch is
+         * followed by the next one at once; the lock row is held for a batch, so smaller batches let relays of
+         * other nodes take turns sooner.
+         */
         public Builder batchSize(int batchSize) {
             this.batchSize = batchSize;
             return this;
         }
 
+        /**
+         * After {@link OutboxRelay#start()}, how long the relay waits before polling again once it found fewer rows
+         * than a batch (default 500 ms, at least 1 ms); {@link OutboxRelay#wakeUp()} polls sooner.
+         */
         public Builder pollInterval(Duration pollInterval) {
             this.pollInterval = pollInterval;
             return this;
@@ -505,6 +519,11 @@ public final class OutboxRelay implements AutoCloseable {
             return this;
         }
 
+        /**
+         * How long the relay waits for the acknowledgement of one published row (default 30 s, at least 1 ms); a row
+         * not acknowledged by then counts as a retriable failure: it stays pending and the relay backs off (it may still
+         * arrive, and again with the retry: a duplicate with the same message id, which the inbox filters).
+         */
         public Builder publishTimeout(Duration publishTimeout) {
             this.publishTimeout = publishTimeout;
             return this;

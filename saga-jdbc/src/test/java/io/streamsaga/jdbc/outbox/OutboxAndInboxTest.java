@@ -833,6 +833,38 @@ abstract class OutboxAndInboxTest {
         assertTrue(lastError.contains("record\uFFFDtoo large"), lastError);
     }
 
+    @Test
+    void everyNullArgumentOfAppendIsRefusedAsThePublishOfTheBusRefusesItNamingItBeforeAnySql() {
+        // JdbcOutbox.append refused a null headers map with a ConfigurationException, as EventBus.publish refuses its
+        // null arguments ("bad input gets a clear, typed error at the API"), but a null event or message threw a
+        // NullPointerException and a null connection or topic one from inside (the message builder, the INSERT).
+        // Each is now a ConfigurationException naming the argument, before any SQL; a null key is allowed (none).
+        Map<String, String> refusals = new java.util.LinkedHashMap<>();
+        OrderCreated event = new OrderCreated("o-1", 1);
+        Message message = order("m-1", "order-created", "k", "order-created");
+        tx.run(c -> {
+            java.util.function.BiConsumer<String, org.junit.jupiter.api.function.Executable> refused = (name, call) ->
+                    refusals.put(name, assertThrows(io.streamsaga.ConfigurationException.class, call).getMessage());
+            refused.accept("connection", () -> outbox.append(null, "order-created", "k", event));
+            refused.accept("topic", () -> outbox.append(c, null, "k", event));
+            refused.accept("event", () -> outbox.append(c, "order-created", "k", null));
+            refused.accept("headers", () -> outbox.append(c, "order-created", "k", event, null));
+            refused.accept("connection of append(connection, message)", () -> outbox.append(null, message));
+            refused.accept("message", () -> outbox.append(c, (Message) null));
+            outbox.append(c, "order-created", null, event);
+            createOrder(c, "o-1", 1);
+        });
+        assertEquals(Map.of(
+                "connection", "connection must not be null",
+                "topic", "topic must not be null",
+                "event", "event must not be null",
+                "headers", "headers must not be null (Map.of() for none)",
+                "connection of append(connection, message)", "connection must not be null",
+                "message", "message must not be null"), refusals);
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"), "the caller's transaction went on");
+        assertEquals(2, outbox.pendingCount());
+    }
+
     private static Message order(String id, String topic, String key, String type) {
         return Message.builder(topic).id(id).key(key).type(type).payload(new OrderCreated("o-1", 1)).build();
     }
