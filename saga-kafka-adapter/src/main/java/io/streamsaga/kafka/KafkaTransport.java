@@ -501,7 +501,8 @@ public final class KafkaTransport implements Transport {
      * much later. A group whose subscriptions here are closed counts as long as the broker keeps its committed
      * offsets on the topic, where it resumes when it subscribes again (until it is deleted, or its offsets
      * expire after the broker's {@code offsets.retention.minutes}); until a listing made after the close says
-     * so, it counts all the same.
+     * so, it counts all the same. (In exactly-once mode a member's thread ends only once the broker lists the
+     * offsets of its last transaction, which it does only after that transaction's markers are written.)
      */
     @Override
     public Set<String> consumerGroups(String topic) {

@@ -82,6 +82,8 @@ public final class ConsumerLoop implements Runnable {
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
     private final Map<TopicPartition, OffsetAndMetadata> processed = new HashMap<>();
     private final Map<TopicPartition, Long> pausedUntilNanos = new HashMap<>();
+    /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
+    private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
     private volatile Thread thread;
 
@@ -319,6 +321,9 @@ public final class ConsumerLoop implements Runnable {
                 }
                 if (commit()) {
                     processed.putAll(offsets);
+                    if (!offsets.isEmpty()) {
+                        lastTransactionPartitions = Set.copyOf(offsets.keySet());
+                    }
                 }
                 return;
             }
@@ -563,6 +568,7 @@ public final class ConsumerLoop implements Runnable {
         if (transactionalProducer == null && !processed.isEmpty()) {
             commitHandled(new HashMap<>(processed), "final offset commit");
         }
+        awaitLastTransactionsOffsets();
         try {
             consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(closeTimeout));
         } catch (RuntimeException e) {
@@ -595,6 +601,32 @@ public final class ConsumerLoop implements Runnable {
         } catch (RuntimeException e) {
             log.warn("{} of group {} on {} failed (those records may be handled again): {}",
                     what, group, pattern, e.toString());
+        }
+    }
+
+    /**
+     * Exactly-once: waits, up to the close timeout, until the group coordinator has applied the offsets of the
+     * member's last committed transaction. {@code commitTransaction} returns before the transaction's markers
+     * are written, and until then the broker lists none of those offsets (a listing of the group's offsets with
+     * {@code requireStable} skips them too), so a group whose only commits were that transaction looked as if it
+     * had none to a listing made right after the member ended ({@code KafkaTransport.consumerGroups}). The
+     * consumer's {@code committed} asks for stable offsets and retries until the markers are in. A transaction
+     * before the last one that carried offsets is complete: the coordinator lets the producer add offsets to a
+     * new one only then.
+     */
+    private void awaitLastTransactionsOffsets() {
+        if (transactionalProducer == null || lastTransactionPartitions.isEmpty()) {
+            return;
+        }
+        try {
+            try {
+                consumer.committed(lastTransactionPartitions, closeTimeout);
+            } catch (WakeupException e) {
+                consumer.committed(lastTransactionPartitions, closeTimeout); // the wakeup stop() left pending
+            }
+        } catch (RuntimeException e) {
+            log.debug("offsets of the last transaction of group {} on {} not confirmed as committed: {}",
+                    group, pattern, e.toString());
         }
     }
 

@@ -32,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The member's own clients, as closing it releases them. */
@@ -203,6 +204,40 @@ class ConsumerLoopTest {
                 "the offset after the handled records is committed on revoke");
     }
 
+    @Test
+    void anExactlyOnceMemberEndsOnlyOnceTheOffsetsOfItsFinalTransactionAreCommitted() throws InterruptedException {
+        // commitTransaction returns before the broker has written the transaction's markers, and until then it
+        // lists none of its offsets. The member's thread ended at once, so KafkaTransport.consumerGroups, which
+        // answers for a closed subscription's group by a listing made after that, missed a group whose only
+        // commits were that transaction. Here the markers are "written" when the test says so.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        MarkersPendingConsumer consumer = new MarkersPendingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
+                    sent.value(), sent.headers(), Optional.empty()));
+        });
+        MockProducer<String, byte[]> producer = new MockProducer<>();
+        producer.initTransactions();
+        AtomicReference<ConsumerLoop> self = new AtomicReference<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> self.get().close(), consumer, producer, oneProducer(), new ThreadLocal<>(),
+                Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        self.set(loop);
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> consumer.asked.getCount() == 0 || loop.finished().toCompletableFuture().isDone());
+        assertEquals(0, consumer.asked.getCount(), "the member asks for its final transaction's offsets");
+        assertEquals(Set.of(partition), consumer.askedFor);
+        assertEquals(1, producer.commitCount(), "after its final commit");
+        assertFalse(loop.finished().toCompletableFuture().isDone(), "the member has not ended while they are pending");
+        consumer.markersWritten.countDown();
+        loop.finished().toCompletableFuture().join();
+    }
+
     /** Blocks the handler of offset 0 until closing has woken the consumer up. */
     private static void handleFirstUntilWokenUp(TransportRecord record, CountDownLatch inHandler,
                                                 WakingConsumer consumer) throws InterruptedException {
@@ -308,6 +343,32 @@ class ConsumerLoopTest {
         public synchronized void close(CloseOptions options) {
             committedAtClose = Map.copyOf(committedSync);
             super.close(options);
+        }
+    }
+
+    /**
+     * A consumer whose committed offsets, once its partitions are assigned, are those of a transaction whose
+     * markers are not written yet: {@code committed}, which asks for stable offsets, waits until they are.
+     */
+    private static final class MarkersPendingConsumer extends MockConsumer<String, byte[]> {
+        final CountDownLatch asked = new CountDownLatch(1);
+        final CountDownLatch markersWritten = new CountDownLatch(1);
+        volatile Set<TopicPartition> askedFor;
+
+        MarkersPendingConsumer() {
+            super("earliest");
+        }
+
+        @Override
+        public Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions, Duration timeout) {
+            askedFor = Set.copyOf(partitions);
+            asked.countDown();
+            try {
+                markersWritten.await();
+            } catch (InterruptedException e) {
+                throw new org.apache.kafka.common.errors.InterruptException(e);
+            }
+            return super.committed(partitions, timeout);
         }
     }
 
