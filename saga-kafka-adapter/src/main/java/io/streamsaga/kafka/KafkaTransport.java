@@ -18,6 +18,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -32,6 +33,7 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartitionInfo;
@@ -52,6 +54,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -90,6 +93,8 @@ public final class KafkaTransport implements Transport {
     private final KafkaProducer<String, byte[]> producer;
     /** The transactional producers' {@code transaction.timeout.ms}. */
     private final Duration transactionTimeout;
+    /** The members' {@code isolation.level}: where the end of a partition lies for them. */
+    private final IsolationLevel memberIsolation;
     private final HeaderValues headerValues = new HeaderValues();
     private final ThreadLocal<ConsumerLoop.Transaction> currentTransaction = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
@@ -128,7 +133,9 @@ public final class KafkaTransport implements Transport {
         Map<String, Object> consumerProps = consumerProperties("streamsaga-validation", 0, clientPrefix + "-validation");
         consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class);
         consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
-        refuseInvalid("consumer", () -> ConsumerConfig.configDef().parse(consumerProps));
+        Map<String, Object> consumerConfig = refuseInvalid("consumer", () -> ConsumerConfig.configDef().parse(consumerProps));
+        this.memberIsolation = IsolationLevel.valueOf(
+                String.valueOf(consumerConfig.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG)).toUpperCase(Locale.ROOT));
         refuseInvalid("admin", () -> AdminClientConfig.configDef().parse(adminProperties()));
         this.producer = refuseInvalid("producer",
                 () -> new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer()));
@@ -284,7 +291,8 @@ public final class KafkaTransport implements Transport {
      * its first partition assignment; from inside a handler of a subscription of the same group (through this
      * transport or another {@code KafkaTransport} in this JVM) it returns without waiting, since the group's
      * rebalance waits for that handler to return (at {@link StartPosition#LATEST} it then reads the end
-     * offsets, where the member starts).
+     * offsets, where the member starts: for a {@code read_committed} member the last stable offset, before a
+     * transaction still open).
      *
      * @throws ConfigurationException when the transport is closed, also when {@link #close()} was called while
      *                                this subscribe was under way (no member is left running then)
@@ -311,9 +319,12 @@ public final class KafkaTransport implements Transport {
             if (fromTheGroupsHandler && start == StartPosition.LATEST) {
                 // Not waiting for the assignment, "published after subscribe returned" starts at the end now,
                 // not at the end as of the assignment, which comes once the handler returned.
+                // At the end as the member reads it (a read_committed member: before a transaction still open,
+                // whose records it gets once that commits), where its own seek to the end would land.
                 for (String topic : existingTopics) {
                     if (pattern.matches(topic)) {
-                        endOffsets(topic).forEach((partition, end) -> latestStarts.put(new TopicPartition(topic, partition), end));
+                        endOffsets(topic, memberIsolation).forEach((partition, end) ->
+                                latestStarts.put(new TopicPartition(topic, partition), end));
                     }
                 }
             }
@@ -466,6 +477,15 @@ public final class KafkaTransport implements Transport {
 
     @Override
     public Map<Integer, Long> endOffsets(String topic) {
+        return endOffsets(topic, IsolationLevel.READ_UNCOMMITTED);
+    }
+
+    /**
+     * The end offset of each partition of {@code topic}: at {@code READ_UNCOMMITTED} the high watermark, at
+     * {@code READ_COMMITTED} the last stable offset, the first offset of a transaction still open (where a
+     * read_committed consumer's {@code seekToEnd} lands).
+     */
+    private Map<Integer, Long> endOffsets(String topic, IsolationLevel isolation) {
         Map<TopicPartition, OffsetSpec> request = new HashMap<>();
         for (int partition : partitions(topic)) {
             request.put(new TopicPartition(topic, partition), OffsetSpec.latest());
@@ -474,7 +494,7 @@ public final class KafkaTransport implements Transport {
             return Map.of();
         }
         Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> offsets =
-                await(admin().listOffsets(request).all(), "end offsets of " + topic);
+                await(admin().listOffsets(request, new ListOffsetsOptions(isolation)).all(), "end offsets of " + topic);
         Map<Integer, Long> result = new TreeMap<>();
         offsets.forEach((partition, info) -> result.put(partition.partition(), info.offset()));
         return result;

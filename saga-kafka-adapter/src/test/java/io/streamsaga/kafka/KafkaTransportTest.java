@@ -863,6 +863,41 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aLatestSubscriptionMadeFromAHandlerOfItsGroupGetsATransactionThatWasOpenWhenSubscribeReturned() throws Exception {
+        // Not waiting for the assignment, subscribe read the end offsets as the high watermark, past the records
+        // of a transaction still open; a read_committed member reads up to the last stable offset, and the
+        // assignment's own seek to the end lands there. The member started after those records, so once the
+        // transaction committed (after subscribe returned) they were never delivered.
+        String trigger = SharedKafkaBroker.unique("trigger");
+        String later = SharedKafkaBroker.unique("later");
+        String group = SharedKafkaBroker.unique("g");
+        send(later, "k", "before");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        CountDownLatch subscribed = new CountDownLatch(1);
+        try (KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .assignmentTimeout(Duration.ofMinutes(10)).build();
+             KafkaProducer<String, byte[]> transactional = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("open")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            transactional.initTransactions();
+            transactional.beginTransaction();
+            transactional.send(new ProducerRecord<>(later, "k", "open".getBytes(StandardCharsets.UTF_8))).get();
+            send(trigger, "k", "go");
+            own.subscribe(group, TopicPattern.of(trigger), StartPosition.EARLIEST, record -> {
+                own.subscribe(group, TopicPattern.of(later), StartPosition.LATEST,
+                        next -> seen.add(new String((byte[]) next.message().payload(), StandardCharsets.UTF_8)));
+                subscribed.countDown();
+            });
+            assertTrue(subscribed.await(WAIT.toSeconds(), TimeUnit.SECONDS));
+            transactional.commitTransaction();
+            send(later, "k", "last");
+            await().atMost(WAIT).until(() -> seen.contains("last"));
+            assertEquals(List.of("open", "last"), seen);
+        }
+    }
+
+    @Test
     void aHandlerThatSubscribesItsGroupThroughAnotherTransportDoesNotWaitForTheAssignment() throws Exception {
         // Two transports over one cluster: a handler of the group's member on one subscribes another member
         // of the group through the other. The group's rebalance waits for the handler's member, which polls
