@@ -290,9 +290,11 @@ public final class KafkaTransport implements Transport {
      * Starts a member of {@code group} on its own thread and waits up to {@link Builder#assignmentTimeout} for
      * its first partition assignment; from inside a handler of a subscription of the same group (through this
      * transport or another {@code KafkaTransport} in this JVM) it returns without waiting, since the group's
-     * rebalance waits for that handler to return (at {@link StartPosition#LATEST} it then reads the end
-     * offsets, where the member starts: for a {@code read_committed} member the last stable offset, before a
-     * transaction still open).
+     * rebalance waits for that handler to return. At {@link StartPosition#LATEST} it reads the end offsets of
+     * the topics the pattern matches before the member starts, and the member starts there on the partitions
+     * its group has no committed offset for (for a {@code read_committed} member the last stable offset, before
+     * a transaction still open), so what is published after it returned is delivered also when the assignment
+     * comes later.
      *
      * @throws ConfigurationException when the transport is closed, also when {@link #close()} was called while
      *                                this subscribe was under way (no member is left running then)
@@ -312,22 +314,15 @@ public final class KafkaTransport implements Transport {
         int member = takeMember(group);
         String clientId = clientPrefix + "-" + group + "-" + member;
         Set<String> existingTopics;
-        Map<TopicPartition, Long> latestStarts = new HashMap<>();
+        Map<TopicPartition, Long> latestStarts;
         KafkaConsumer<String, byte[]> consumer;
         try {
             existingTopics = start == StartPosition.LATEST ? topicNames() : Set.of();
-            if (fromTheGroupsHandler && start == StartPosition.LATEST) {
-                // Not waiting for the assignment, "published after subscribe returned" starts at the end now,
-                // not at the end as of the assignment, which comes once the handler returned.
-                // At the end as the member reads it (a read_committed member: before a transaction still open,
-                // whose records it gets once that commits), where its own seek to the end would land.
-                for (String topic : existingTopics) {
-                    if (pattern.matches(topic)) {
-                        endOffsets(topic, memberIsolation).forEach((partition, end) ->
-                                latestStarts.put(new TopicPartition(topic, partition), end));
-                    }
-                }
-            }
+            // "Published after subscribe returned" starts at the end now, not at the end as of the assignment,
+            // which may come after subscribe returned: its wait timed out, was zero, or was skipped from a handler
+            // of the group. At the end as the member reads it (a read_committed member: before a transaction
+            // still open, whose records it gets once that commits), where its own seek to the end would land.
+            latestStarts = endOffsets(existingTopics.stream().filter(pattern::matches).toList(), memberIsolation);
             consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
                     new StringDeserializer(), new ByteArrayDeserializer());
         } catch (RuntimeException e) {
@@ -477,26 +472,38 @@ public final class KafkaTransport implements Transport {
 
     @Override
     public Map<Integer, Long> endOffsets(String topic) {
-        return endOffsets(topic, IsolationLevel.READ_UNCOMMITTED);
+        Map<Integer, Long> result = new TreeMap<>();
+        endOffsets(List.of(topic), IsolationLevel.READ_UNCOMMITTED).forEach((partition, end) ->
+                result.put(partition.partition(), end));
+        return result;
     }
 
     /**
-     * The end offset of each partition of {@code topic}: at {@code READ_UNCOMMITTED} the high watermark, at
-     * {@code READ_COMMITTED} the last stable offset, the first offset of a transaction still open (where a
-     * read_committed consumer's {@code seekToEnd} lands).
+     * The end offset of each partition of {@code topics} (one that does not exist has none), in two admin
+     * requests however many topics: at {@code READ_UNCOMMITTED} the high watermark, at {@code READ_COMMITTED}
+     * the last stable offset, the first offset of a transaction still open (where a read_committed consumer's
+     * {@code seekToEnd} lands).
      */
-    private Map<Integer, Long> endOffsets(String topic, IsolationLevel isolation) {
+    private Map<TopicPartition, Long> endOffsets(List<String> topics, IsolationLevel isolation) {
+        if (topics.isEmpty()) {
+            return Map.of();
+        }
         Map<TopicPartition, OffsetSpec> request = new HashMap<>();
-        for (int partition : partitions(topic)) {
-            request.put(new TopicPartition(topic, partition), OffsetSpec.latest());
+        Map<String, org.apache.kafka.common.KafkaFuture<TopicDescription>> descriptions =
+                admin().describeTopics(topics).topicNameValues();
+        for (String topic : topics) {
+            for (int partition : partitions(topic, descriptions.get(topic))) {
+                request.put(new TopicPartition(topic, partition), OffsetSpec.latest());
+            }
         }
         if (request.isEmpty()) {
             return Map.of();
         }
+        String what = "end offsets of " + (topics.size() == 1 ? topics.get(0) : topics);
         Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> offsets =
-                await(admin().listOffsets(request, new ListOffsetsOptions(isolation)).all(), "end offsets of " + topic);
-        Map<Integer, Long> result = new TreeMap<>();
-        offsets.forEach((partition, info) -> result.put(partition.partition(), info.offset()));
+                await(admin().listOffsets(request, new ListOffsetsOptions(isolation)).all(), what);
+        Map<TopicPartition, Long> result = new HashMap<>();
+        offsets.forEach((partition, info) -> result.put(partition, info.offset()));
         return result;
     }
 
@@ -688,10 +695,9 @@ public final class KafkaTransport implements Transport {
         }
     }
 
-    private List<Integer> partitions(String topic) {
+    private List<Integer> partitions(String topic, org.apache.kafka.common.KafkaFuture<TopicDescription> described) {
         try {
-            TopicDescription description = admin().describeTopics(List.of(topic)).allTopicNames()
-                    .get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS).get(topic);
+            TopicDescription description = described.get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
             return description.partitions().stream().map(TopicPartitionInfo::partition).toList();
         } catch (ExecutionException e) {
             if (e.getCause() instanceof UnknownTopicOrPartitionException) {
@@ -882,14 +888,15 @@ public final class KafkaTransport implements Transport {
         }
 
         /**
-         * How long {@code subscribe} waits for the group's first partition assignment (default 30 s), so that
-         * messages published after it returns are delivered to a group starting at the latest position.
+         * How long {@code subscribe} waits for the group's first partition assignment (default 30 s); when it
+         * times out, subscribe logs a warning and returns, and the member starts once it is assigned.
          * {@link Duration#ZERO} returns at once. A subscribe from inside a handler of a subscription of the same
          * group (say one that closed its own subscription and subscribes again), made through this transport or
          * another {@code KafkaTransport} in the same JVM, returns at once too, since that assignment waits for
-         * the handler to return; a group starting at the latest position then starts at the end offsets read
-         * before it returned, so the promise above holds. (The group is told by name: a handler of a namesake
-         * group on another cluster does not wait either, which changes nothing but when subscribe returns.)
+         * the handler to return. (The group is told by name: a handler of a namesake group on another cluster
+         * does not wait either, which changes nothing but when subscribe returns.) Either way a group starting
+         * at the latest position starts at the end offsets subscribe read before the member started, so the
+         * messages published after subscribe returned are delivered also when the assignment comes later.
          */
         public Builder assignmentTimeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative(),

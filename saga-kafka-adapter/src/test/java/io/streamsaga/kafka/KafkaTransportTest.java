@@ -898,6 +898,39 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aLatestSubscriptionWhoseWaitForTheAssignmentTimedOutGetsWhatIsPublishedAfterSubscribeReturned() {
+        // subscribe waits up to assignmentTimeout for the assignment, then logs a warning and returns; the
+        // member, new to the topic at LATEST, then started at the end as of its late assignment, so what was
+        // published between subscribe returning and that assignment was never delivered. Here another member
+        // of the group that does not poll holds the group's rebalance until it leaves.
+        String topic = SharedKafkaBroker.unique("late");
+        String group = SharedKafkaBroker.unique("g");
+        send(topic, "k", "before");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        try (KafkaConsumer<String, byte[]> stalled = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.GROUP_ID_CONFIG, group,
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new StringDeserializer(), new ByteArrayDeserializer());
+             KafkaTransport own = KafkaTransport.builder().bootstrapServers(bootstrap)
+                     .assignmentTimeout(Duration.ofMillis(100)).build()) {
+            stalled.subscribe(List.of(topic));
+            await().atMost(WAIT).until(() -> {
+                stalled.poll(Duration.ofMillis(100));
+                return !stalled.assignment().isEmpty();
+            });
+            own.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST,
+                    record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8)));
+            KafkaSubscription member = own.subscriptions().iterator().next();
+            send(topic, "k", "after");
+            stalled.close(); // leaves the group without a commit: the rebalance goes on
+            assertTrue(member.awaitAssignment(WAIT));
+            send(topic, "k", "last");
+            await().atMost(WAIT).until(() -> seen.contains("last"));
+            assertEquals(List.of("after", "last"), seen);
+        }
+    }
+
+    @Test
     void aHandlerThatSubscribesItsGroupThroughAnotherTransportDoesNotWaitForTheAssignment() throws Exception {
         // Two transports over one cluster: a handler of the group's member on one subscribes another member
         // of the group through the other. The group's rebalance waits for the handler's member, which polls

@@ -100,8 +100,9 @@ public final class ConsumerLoop implements Runnable {
      *                               committed offset starts at their end for {@link StartPosition#LATEST},
      *                               and at the beginning of any topic created later
      * @param latestStarts           for {@link StartPosition#LATEST}, the end offsets of those topics' partitions
-     *                               taken when subscribe returned, where it did not wait for the assignment; a
-     *                               partition not in it starts at its end as of the assignment
+     *                               read before the member started, so that what is published after subscribe
+     *                               returned is delivered also when the assignment comes later; a partition not
+     *                               in it (added to its topic since) starts at its end as of the assignment
      */
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
