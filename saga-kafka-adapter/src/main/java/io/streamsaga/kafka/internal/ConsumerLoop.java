@@ -567,7 +567,7 @@ public final class ConsumerLoop implements Runnable {
 
     private void shutdown() {
         if (transactionalProducer == null && !processed.isEmpty()) {
-            commitHandled(new HashMap<>(processed), "final offset commit");
+            commitHandled(new HashMap<>(processed), "final offset commit", HANDLED_AGAIN);
         }
         awaitLastTransactionsOffsets();
         try {
@@ -585,14 +585,17 @@ public final class ConsumerLoop implements Runnable {
         assigned.countDown(); // nobody waits forever for a member that is gone
     }
 
+    private static final String HANDLED_AGAIN = "those records may be handled again";
+
     /**
-     * Commits {@code offsets} of handled records synchronously (plain mode: the final commit, and the commit on
-     * revoke), logging a failure as {@code what} failed. {@link #stop()} wakes the consumer, and when this thread
-     * was not in {@code poll} then (inside a handler, or past its last poll), or was in a rebalance listener inside
-     * {@code poll}, the wakeup is still pending: the next blocking call, this commit, throws it and so consumes it,
-     * and the commit is made again.
+     * Commits {@code offsets} synchronously (plain mode: the final commit of handled records, and the commit on
+     * revoke; in both modes a {@link StartPosition#LATEST} group's start), logging a failure as {@code what}
+     * failed, with its {@code consequence}. {@link #stop()} wakes the consumer, and when this thread was not in
+     * {@code poll} then (inside a handler, or past its last poll), or was in a rebalance listener inside
+     * {@code poll}, the wakeup is still pending: the next blocking call, this commit, throws it and so consumes
+     * it, and the commit is made again.
      */
-    private void commitHandled(Map<TopicPartition, OffsetAndMetadata> offsets, String what) {
+    private void commitHandled(Map<TopicPartition, OffsetAndMetadata> offsets, String what, String consequence) {
         try {
             try {
                 consumer.commitSync(offsets);
@@ -600,8 +603,7 @@ public final class ConsumerLoop implements Runnable {
                 consumer.commitSync(offsets);
             }
         } catch (RuntimeException e) {
-            log.warn("{} of group {} on {} failed (those records may be handled again): {}",
-                    what, group, pattern, e.toString());
+            log.warn("{} of group {} on {} failed ({}): {}", what, group, pattern, consequence, e.toString());
         }
     }
 
@@ -645,7 +647,7 @@ public final class ConsumerLoop implements Runnable {
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
             if (transactionalProducer == null && !revoked.isEmpty()) {
-                commitHandled(revoked, "offset commit on revoke");
+                commitHandled(revoked, "offset commit on revoke", HANDLED_AGAIN);
             }
         }
 
@@ -660,54 +662,63 @@ public final class ConsumerLoop implements Runnable {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             if (!partitions.isEmpty()) {
-                Set<TopicPartition> fresh = new HashSet<>(partitions);
-                Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
-                committed.forEach((partition, offset) -> {
-                    if (offset != null) {
-                        fresh.remove(partition);
-                    }
-                });
-                List<TopicPartition> toEnd = new ArrayList<>();
-                List<TopicPartition> toBeginning = new ArrayList<>();
-                for (TopicPartition partition : fresh) {
-                    // LATEST means "published after the subscription": a topic created since then is read whole.
-                    if (start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())) {
-                        Long end = latestStarts.get(partition);
-                        if (end != null) {
-                            consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
-                        } else {
-                            toEnd.add(partition);
-                        }
-                    } else {
-                        toBeginning.add(partition);
-                    }
-                }
-                if (!toEnd.isEmpty()) {
-                    consumer.seekToEnd(toEnd);
-                }
-                if (!toBeginning.isEmpty()) {
-                    consumer.seekToBeginning(toBeginning);
-                }
-                for (TopicPartition partition : partitions) {
-                    consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
-                }
-                if (start == StartPosition.LATEST && !fresh.isEmpty()) {
-                    // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
-                    // resumes here rather than at a newer end, which would skip records never handled. That
-                    // includes the beginning of a topic created after the subscription: for a member that
-                    // subscribed later the topic existed, and it would start at its end.
-                    Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
-                    for (TopicPartition partition : fresh) {
-                        starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
-                    }
-                    try {
-                        consumer.commitSync(starts);
-                    } catch (RuntimeException e) {
-                        log.warn("offset commit of the start position of group {} failed: {}", group, e.toString());
-                    }
+                try {
+                    position(partitions);
+                } catch (WakeupException e) {
+                    // close() woke the consumer during the assignment, and a blocking call here (reading the
+                    // committed offsets, resolving a position) threw the wakeup, which consumed it: position
+                    // again, so that a LATEST group's start is committed for the group's next member.
+                    position(partitions);
                 }
             }
             assigned.countDown();
+        }
+
+        /** Positions the assigned partitions; a LATEST group commits its start on those it had none for. */
+        private void position(Collection<TopicPartition> partitions) {
+            Set<TopicPartition> fresh = new HashSet<>(partitions);
+            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
+            committed.forEach((partition, offset) -> {
+                if (offset != null) {
+                    fresh.remove(partition);
+                }
+            });
+            List<TopicPartition> toEnd = new ArrayList<>();
+            List<TopicPartition> toBeginning = new ArrayList<>();
+            for (TopicPartition partition : fresh) {
+                // LATEST means "published after the subscription": a topic created since then is read whole.
+                if (start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())) {
+                    Long end = latestStarts.get(partition);
+                    if (end != null) {
+                        consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
+                    } else {
+                        toEnd.add(partition);
+                    }
+                } else {
+                    toBeginning.add(partition);
+                }
+            }
+            if (!toEnd.isEmpty()) {
+                consumer.seekToEnd(toEnd);
+            }
+            if (!toBeginning.isEmpty()) {
+                consumer.seekToBeginning(toBeginning);
+            }
+            for (TopicPartition partition : partitions) {
+                consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
+            }
+            if (start == StartPosition.LATEST && !fresh.isEmpty()) {
+                // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
+                // resumes here rather than at a newer end, which would skip records never handled. That
+                // includes the beginning of a topic created after the subscription: for a member that
+                // subscribed later the topic existed, and it would start at its end.
+                Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+                for (TopicPartition partition : fresh) {
+                    starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
+                }
+                commitHandled(starts, "offset commit of the start position",
+                        "the group's next member starts at the end as of its own subscribe");
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.record.TimestampType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.time.Duration;
 import java.util.HashMap;
@@ -238,6 +240,40 @@ class ConsumerLoopTest {
         loop.finished().toCompletableFuture().join();
     }
 
+    @ParameterizedTest(name = "wakeup met in committed: {0}")
+    @ValueSource(booleans = {false, true})
+    void closingDuringTheAssignmentOfALatestGroupStillCommitsItsStart(boolean inCommitted) throws InterruptedException {
+        // close() lands while the member is in poll, in the rebalance that assigns it a partition its group has
+        // no offset for: the start commit met the pending wakeup (logged as a warning), or before it the read
+        // of the committed offsets did (the assignment left unfinished), so the group had no start and its next
+        // member started at a newer end, skipping what was published after this subscribe returned.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.wakeupInCommitted = inCommitted;
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        CountDownLatch inRebalance = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            inRebalance.countDown();
+            try {
+                consumer.wokenUp.await();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            consumer.rebalance(List.of(partition));
+        });
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        inRebalance.await();
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose,
+                "the start read when subscribing is committed");
+    }
+
     /** Blocks the handler of offset 0 until closing has woken the consumer up. */
     private static void handleFirstUntilWokenUp(TransportRecord record, CountDownLatch inHandler,
                                                 WakingConsumer consumer) throws InterruptedException {
@@ -291,6 +327,8 @@ class ConsumerLoopTest {
         final CountDownLatch wokenUp = new CountDownLatch(1);
         private final AtomicBoolean wakeupPending = new AtomicBoolean();
         private boolean inCommitSync;
+        /** Whether {@code committed}, a blocking call in KafkaConsumer too, throws a pending wakeup. */
+        volatile boolean wakeupInCommitted;
         /** What commitSync committed (MockConsumer's committed() reports 0 for a partition since revoked). */
         private final Map<TopicPartition, OffsetAndMetadata> committedSync = new HashMap<>();
         volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
@@ -315,6 +353,14 @@ class ConsumerLoopTest {
         public synchronized ConsumerRecords<String, byte[]> poll(Duration timeout) {
             throwPendingWakeup();
             return super.poll(timeout);
+        }
+
+        @Override
+        public synchronized Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions) {
+            if (wakeupInCommitted) {
+                throwPendingWakeup();
+            }
+            return super.committed(partitions);
         }
 
         @Override
