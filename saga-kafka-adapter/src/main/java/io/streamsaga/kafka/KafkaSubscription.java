@@ -66,7 +66,8 @@ public final class KafkaSubscription implements Subscription {
      * timeout for it; then interrupts the thread (a handler in a retry sleep or a blocking call) and waits up
      * to the close timeout again, after which it logs a warning and returns, the thread ending on its own.
      * Called from inside one of its handlers, it returns at once and the thread ends after that record.
-     * Idempotent.
+     * Idempotent: a later call does not touch the member's consumer again, it only waits as the first does
+     * (returning at once once the thread has ended).
      */
     @Override
     public void close() {

@@ -34,6 +34,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 
 /**
@@ -86,6 +87,8 @@ public final class ConsumerLoop implements Runnable {
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
     private volatile Thread thread;
+    /** Set by the first {@link #stop()} that wakes the consumer: a later one would wake a closed consumer. */
+    private final AtomicBoolean wokenUp = new AtomicBoolean();
 
     /**
      * @param transactionalProducer  a producer with transactions initialised for exactly-once mode, or null
@@ -549,7 +552,11 @@ public final class ConsumerLoop implements Runnable {
         if (t == Thread.currentThread()) {
             return false; // closed from inside a handler: the loop ends after this record
         }
-        consumer.wakeup();
+        // Once: a second close only waits for the thread (ended by then, its consumer closed), and one after
+        // the thread ended on its own (fenced) has nothing to wake.
+        if (stopped.getCount() > 0 && !wokenUp.getAndSet(true)) {
+            consumer.wakeup();
+        }
         return true;
     }
 

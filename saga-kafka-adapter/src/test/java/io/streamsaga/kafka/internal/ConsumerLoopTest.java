@@ -274,6 +274,23 @@ class ConsumerLoopTest {
                 "the start read when subscribing is committed");
     }
 
+    @Test
+    void closingAMemberTwiceWakesItsConsumerOnce() {
+        // The second close woke the consumer again, closed by then (harmless for KafkaConsumer, but a call on a
+        // closed client all the same): it now only waits for the thread, which has ended.
+        RecordingConsumer consumer = new RecordingConsumer();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        loop.close();
+        loop.close();
+
+        assertTrue(loop.finished().toCompletableFuture().isDone());
+        assertEquals(1, consumer.wakeups.get(), "woken up by the first close only");
+    }
+
     /** Blocks the handler of offset 0 until closing has woken the consumer up. */
     private static void handleFirstUntilWokenUp(TransportRecord record, CountDownLatch inHandler,
                                                 WakingConsumer consumer) throws InterruptedException {
@@ -451,6 +468,7 @@ class ConsumerLoopTest {
 
     private static final class RecordingConsumer extends MockConsumer<String, byte[]> {
         volatile Optional<Duration> closedWith;
+        final AtomicInteger wakeups = new AtomicInteger();
 
         RecordingConsumer() {
             super("earliest");
@@ -460,6 +478,12 @@ class ConsumerLoopTest {
         public void close(CloseOptions options) {
             closedWith = options.timeout();
             super.close(options);
+        }
+
+        @Override
+        public void wakeup() {
+            wakeups.incrementAndGet();
+            super.wakeup();
         }
     }
 
