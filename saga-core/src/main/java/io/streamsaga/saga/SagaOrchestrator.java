@@ -218,7 +218,8 @@ public interface SagaOrchestrator extends AutoCloseable {
         /**
          * The counter ({@link io.streamsaga.metrics.MetricsRecorder#increment}, tag {@code node}) of this node's
          * heartbeats written at least the lease timeout after its previous one (a long pause, a store outage, on its
-         * own clock): meanwhile the other nodes may have adopted its sagas. Logged at WARN too.
+         * own clock): meanwhile the other nodes may have adopted its sagas. Logged at WARN too. What the recorder
+         * throws there is logged and ignored, also when a recovery writes the heartbeat: the recovery goes on.
          */
         public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
 
@@ -344,6 +345,10 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
+        /**
+         * The recorder of saga starts and finishes (and of late heartbeats with ownership); the bus's by default. What
+         * it throws is logged and ignored: it changes no saga's course and fails no call.
+         */
         public Builder metrics(MetricsRecorder metrics) {
             this.metrics = Objects.requireNonNull(metrics, "metrics");
             return this;

@@ -10,6 +10,7 @@ import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
@@ -289,6 +290,44 @@ class SagaOwnershipTest {
         assertEquals(1, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA), "none written yet");
         scheduler.advance(Duration.ofSeconds(1)); // the first one written after it, a lease and an interval late
         assertEquals(2, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA));
+    }
+
+    @Test
+    void aMetricsRecorderThatThrowsAtTheLateHeartbeatARecoveryWritesIsIgnoredAndTheRecoveryGoesOn() {
+        VirtualScheduler deadClock = new VirtualScheduler();
+        SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
+        dieOnce.add("late");
+        assertThrows(Crash.class, () -> nodeA.start(shipSaga(), "late", null, new Order("late")));
+        AtomicBoolean storeDown = new AtomicBoolean();
+        SagaStore outage = new RegistryStore(store) {
+            @Override
+            public void heartbeat(String nodeId, Instant at) {
+                if (storeDown.get()) {
+                    throw new IllegalStateException("the store is down");
+                }
+                super.heartbeat(nodeId, at);
+            }
+        };
+        AtomicInteger counted = new AtomicInteger();
+        MetricsRecorder failing = new MetricsRecorder() {
+            @Override
+            public void increment(String name, Map<String, String> tags) {
+                counted.incrementAndGet();
+                throw new IllegalStateException("the metrics registry is broken");
+            }
+        };
+        SagaOrchestrator nodeB = track(node("b", outage, scheduler, "replies-b").metrics(failing).build());
+        storeDown.set(true); // node B's heartbeats fail for a lease (and node A's lease runs out meanwhile)
+        scheduler.advance(LEASE);
+        storeDown.set(false);
+
+        RecoveryReport report = nodeB.recover(); // its first adoption writes the heartbeat, a lease late: counted
+
+        assertEquals(1, counted.get());
+        assertEquals(List.of("late"), report.resumed());
+        assertEquals(SagaStatus.COMPLETED, store.find("late").orElseThrow().status());
+        assertEquals("b", store.find("late").orElseThrow().owner());
+        deadClock.close();
     }
 
     @Test
