@@ -66,21 +66,27 @@ public interface SagaOrchestrator extends AutoCloseable {
      * step whose outcome was not recorded, re-sends a remote command still awaiting its reply, re-arms
      * timeouts and retries from their persisted deadlines, and continues compensation. Also the sagas another live
      * orchestrator over the same store drives right now, unless saga ownership is on ({@link Builder#ownership}: the
-     * sagas of live nodes are then left alone and reported in {@link RecoveryReport#ownedElsewhere()}); with several
-     * orchestrators and no ownership, use {@link #recover(Duration)}.
+     * sagas of live nodes are then left alone); with several orchestrators and no ownership, use
+     * {@link #recover(Duration)}.
+     *
+     * <p>The store returns only the sagas the recovery may resume ({@link SagaStore#findRecoveryCandidates}), a page
+     * at a time: the sagas left alone (those of live nodes; with {@link #recover(Duration)} those updated within its
+     * {@code idleFor}) are not read, nor their data, and a recovery holds at most one page of sagas at once.
      *
      * <p>A saga driven here that another orchestrator wrote since this one last did (it adopted the saga, say, and
      * got the reply this one waits for) is no longer driven here: its result stage completes exceptionally with a
      * {@link ConcurrentSagaUpdateException} (as at a write that lost), and the saga is then treated as one not
-     * driven here. Every {@code recover} does so, {@link #recover(Duration)} and its sweeps too.
+     * driven here. Every {@code recover} does so; {@link #recover(Duration)} and its sweeps for the sagas whose last
+     * write here is at least {@code idleFor} old (the others are not read: a later recovery checks them once they
+     * are, without a read per saga driven here and recovery).
      */
     RecoveryReport recover();
 
     /**
      * Resumes, as {@link #recover()} does, the running or compensating sagas not driven here whose last transition
      * ({@link SagaInstance#updatedAt()}) is at least {@code idleFor} old on this orchestrator's scheduler clock; the
-     * more recently updated ones are left alone, as probably driven by another live orchestrator over the same store,
-     * and reported in {@link RecoveryReport#recentlyUpdated()}. {@code recover(Duration.ZERO)} is {@link #recover()}.
+     * more recently updated ones are left alone, as probably driven by another live orchestrator over the same store
+     * (the store leaves them out of the recovery's query). {@code recover(Duration.ZERO)} is {@link #recover()}.
      *
      * <p>For several orchestrators (nodes) over one store: {@code idleFor} must exceed the longest time a saga goes
      * without a transition while a live node drives it, or that node's saga is adopted too (its step runs twice,
@@ -176,12 +182,16 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        this recovery from checking or adopting (a run driven here then stays driven here); the
      *                        next recovery tries again
      * @param recentlyUpdated ids of running or compensating sagas not driven here that {@link #recover(Duration)}
-     *                        left alone because their last transition is more recent than its {@code idleFor}
-     *                        (probably driven by another orchestrator); a later call resumes those that stay idle.
-     *                        Always empty for {@link #recover()}
+     *                        read and left alone because their last transition is more recent than its
+     *                        {@code idleFor} (probably driven by another orchestrator); a later call resumes those
+     *                        that stay idle. Only those it read: the store leaves the recently updated sagas out of
+     *                        the recovery's query, so these are the ones found so after the query (a run driven
+     *                        here whose saga another node wrote since, say). Always empty for {@link #recover()}
      * @param ownedElsewhere  ids of running or compensating sagas left alone because, with saga ownership
      *                        ({@link Builder#ownership}), another node owns them and its heartbeat is within the
-     *                        lease timeout, or another node adopted them first during this recovery. Always empty
+     *                        lease timeout, or another node adopted them first during this recovery. Only those it
+     *                        read: the store leaves the sagas of the nodes alive at the query out of it, so these
+     *                        are the ones found so after it (an owner alive again, an adoption lost). Always empty
      *                        without ownership
      */
     record RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated,
@@ -436,8 +446,9 @@ public interface SagaOrchestrator extends AutoCloseable {
          * call), so that the sagas of an orchestrator that died after this one started are resumed once idle for
          * {@code idleFor}. Resumed sagas' synchronous steps then run on the scheduler's thread, as retries after a
          * backoff do (on a one-thread scheduler such as {@link Scheduler#system()}, a slow step delays its every other
-         * task: the next sweep, the purge, other sagas' timeouts). Each sweep reads every unfinished saga from the
-         * store (a period of minutes, not milliseconds);
+         * task: the next sweep, the purge, other sagas' timeouts). Each sweep queries the store for the sagas it may
+         * resume (those idle for {@code idleFor}, not those of live nodes with ownership), a page at a time (a period
+         * of minutes, not milliseconds);
          * one that resumes nothing logs at DEBUG only, a failed one is logged and the next one runs as planned.
          * Stopped by {@link SagaOrchestrator#close()}.
          *
@@ -463,7 +474,7 @@ public interface SagaOrchestrator extends AutoCloseable {
          * recoveries ({@code recover}, {@code recover(idleFor)}, {@link #recoverEvery} sweeps) then adopt a saga only
          * when it has no owner, is this node's (a restart under the same id), or its owner's last heartbeat is at
          * least {@code leaseTimeout} old on this orchestrator's scheduler clock, or gone (its orchestrator closed):
-         * the sagas of a live node are left alone however long they wait ({@link RecoveryReport#ownedElsewhere()}),
+         * the sagas of a live node are left alone however long they wait (the store leaves them out of the query),
          * those of a dead one are adopted at the first recovery after its lease ran out, whatever their age. An
          * adoption is a write of the saga under this node's id (a {@code SAGA_ADOPTED} transition): of two nodes
          * adopting one saga at once, one wins and the other leaves it. {@code idleFor}, when given, still applies

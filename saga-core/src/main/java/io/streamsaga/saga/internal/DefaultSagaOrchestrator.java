@@ -33,6 +33,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
+import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
@@ -61,6 +62,8 @@ import java.util.function.Consumer;
 /** The engine behind {@link SagaOrchestrator}: owns the runs this process drives. Thread-safe. */
 public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private static final Logger log = LoggerFactory.getLogger(DefaultSagaOrchestrator.class);
+    /** The most unfinished sagas (with their data) a recovery holds at a time: it reads them page by page. */
+    static final int RECOVERY_PAGE = 500;
 
     private final Config config;
     private final SagaStore store;
@@ -582,85 +585,107 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         List<String> moved = new ArrayList<>();
         List<String> ownedElsewhere = new ArrayList<>();
         Instant scanned = now();
-        List<SagaInstance> active = store.findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING));
-        // Read after the sagas: a node writes its first heartbeat before any saga, so the owner of every saga read has
-        // one here unless it closed (removed it) or its lease ran out. Read before, a node started in between would
-        // have sagas and no heartbeat, and they would be adopted from it.
+        // Read before the first page too, for the store to leave out the sagas of the nodes alive then: one that dies
+        // meanwhile has its sagas adopted by the next recovery, one started meanwhile is in the reading after the page.
         Map<String, Instant> heartbeats = registry == null ? null : registry.heartbeats();
         Instant leaseSince = registry == null ? null
                 : idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
-        boolean drovenSinceRead = false; // a saga was driven here since the heartbeats were read
+        // The ids of the sagas read: a run here whose saga is among them needs no check of its own below.
         Set<String> activeIds = new HashSet<>();
-        for (SagaInstance instance : active) {
-            activeIds.add(instance.sagaId());
-            SagaRun<?> registered = runs.get(instance.sagaId());
-            // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any other.
-            if (registered != null && (registered.storedVersionHint() >= instance.version()
-                    || !dropIfSuperseded(registered, unresolvable))) {
-                continue;
-            }
-            if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
-                ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
-                continue;
-            }
-            if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
-                recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
-                continue;
-            }
-            ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
+        RecoveryQuery query = RecoveryQuery.firstPage(idleSince, liveOwners(heartbeats, leaseSince), RECOVERY_PAGE);
+        while (true) {
+            List<SagaInstance> page = store.findRecoveryCandidates(query);
             if (registry != null) {
-                heartbeatIfDue();
-                String owner = instance.owner();
-                if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
-                    // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted under
-                    // its id, awake after a pause), resuming its sagas itself without a write that would stop this one.
-                    heartbeats = registry.heartbeats();
-                    leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
-                    drovenSinceRead = false;
-                    if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
-                        ownedElsewhere.add(instance.sagaId());
-                        continue;
-                    }
-                }
+                // Read after the sagas: a node writes its first heartbeat before any saga, so the owner of every saga
+                // read has one here unless it closed (removed it) or its lease ran out. Read before, a node started in
+                // between would have sagas and no heartbeat, and they would be adopted from it.
+                heartbeats = registry.heartbeats();
+                leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
             }
-            SagaRun<?> run;
-            int movedBefore = moved.size();
-            try {
-                run = adopt(instance, moved);
-            } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
-                log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
-                run = null;
-            }
-            if (moved.size() > movedBefore) {
-                continue;
-            }
-            if (run != null && registry != null) {
-                SagaRun.Claim claim = run.claim();
-                if (claim == SagaRun.Claim.LOST) {
-                    ownedElsewhere.add(instance.sagaId()); // another node adopted it first
+            boolean drovenSinceRead = false; // a saga was driven here since the heartbeats were read
+            for (SagaInstance instance : page) {
+                activeIds.add(instance.sagaId());
+                SagaRun<?> registered = runs.get(instance.sagaId());
+                // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any
+                // other.
+                if (registered != null && (registered.storedVersionHint() >= instance.version()
+                        || !dropIfSuperseded(registered, unresolvable))) {
                     continue;
                 }
-                if (claim == SagaRun.Claim.FAILED) {
+                // Left out by the store already, but for a node alive only in the reading after the page (and for a
+                // store that returns more than asked).
+                if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
+                    ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
+                    continue;
+                }
+                if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
+                    recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
+                    continue;
+                }
+                ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
+                if (registry != null) {
+                    heartbeatIfDue();
+                    String owner = instance.owner();
+                    if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
+                        // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted
+                        // under its id, awake after a pause), resuming its sagas itself without a write that would
+                        // stop this one.
+                        heartbeats = registry.heartbeats();
+                        leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
+                        drovenSinceRead = false;
+                        if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
+                            ownedElsewhere.add(instance.sagaId());
+                            continue;
+                        }
+                    }
+                }
+                SagaRun<?> run;
+                int movedBefore = moved.size();
+                try {
+                    run = adopt(instance, moved);
+                } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
+                    log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
                     run = null;
                 }
+                if (moved.size() > movedBefore) {
+                    continue;
+                }
+                if (run != null && registry != null) {
+                    SagaRun.Claim claim = run.claim();
+                    if (claim == SagaRun.Claim.LOST) {
+                        ownedElsewhere.add(instance.sagaId()); // another node adopted it first
+                        continue;
+                    }
+                    if (claim == SagaRun.Claim.FAILED) {
+                        run = null;
+                    }
+                }
+                if (run == null) {
+                    unresolvable.add(instance.sagaId());
+                } else {
+                    resumed.add(instance.sagaId());
+                    run.drive();
+                    drovenSinceRead = true;
+                }
             }
-            if (run == null) {
-                unresolvable.add(instance.sagaId());
-            } else {
-                resumed.add(instance.sagaId());
-                run.drive();
-                drovenSinceRead = true;
+            if (page.size() != RECOVERY_PAGE) { // the last page (or all of them at once, from a store that cannot page)
+                break;
             }
+            query = query.next(page.get(page.size() - 1), liveOwners(heartbeats, leaseSince));
         }
-        // A run here whose saga another orchestrator finished (or purged) is in no query: checked one by one, only
+        // A run here whose saga another orchestrator finished (or purged) is in no page: checked one by one, only
         // those that wrote nothing since before the query (the others are driven, or started meanwhile). A run not
         // stored yet (its start's first pass still holds its lock, perhaps for a whole straight saga) is skipped
-        // without waiting for that lock: it has nothing another orchestrator could have moved on.
+        // without waiting for that lock: it has nothing another orchestrator could have moved on. A run's saga as it
+        // last wrote it (under this node's id, never left out) is in the pages unless it was updated within idleFor:
+        // so only a run that wrote nothing for idleFor is checked (one that wrote since is left to a later
+        // recovery: reading every such run here would cost one read per run and recovery).
         for (SagaRun<?> registered : runs.values()) {
             Instant lastWrite = registered.updatedAtHint();
             if (!activeIds.contains(registered.sagaId()) && registered.storedVersionHint() != 0 && lastWrite != null
-                    && lastWrite.isBefore(scanned)) {
-                dropIfSuperseded(registered, unresolvable);
+                    && lastWrite.isBefore(scanned) && (idleSince == null || !lastWrite.isAfter(idleSince))
+                    && dropIfSuperseded(registered, unresolvable)) {
+                leftAloneAfterDrop(registered.sagaId(), idleSince, recentlyUpdated, ownedElsewhere);
             }
         }
         if (heartbeats != null) {
@@ -677,6 +702,49 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     ownedElsewhere.size());
         }
         return new RecoveryReport(resumed, unresolvable, recentlyUpdated, ownedElsewhere);
+    }
+
+    /**
+     * With saga ownership, the other nodes whose heartbeat is after {@code leaseSince}: the store leaves their sagas
+     * out of a recovery's pages. Empty without ownership.
+     */
+    private Set<String> liveOwners(Map<String, Instant> heartbeats, Instant leaseSince) {
+        if (heartbeats == null) {
+            return Set.of();
+        }
+        Set<String> live = new HashSet<>();
+        heartbeats.forEach((node, last) -> {
+            if (!node.equals(nodeId) && last.isAfter(leaseSince)) {
+                live.add(node);
+            }
+        });
+        return live;
+    }
+
+    /**
+     * A run here that a recovery's second loop dropped (another orchestrator wrote its saga since) has its saga
+     * treated as any saga not driven here, as when the pages hold it: it is read again and, when still unfinished,
+     * reported left alone when it was updated within {@code idleFor} or belongs to another live node. It is adopted
+     * by no recovery before the next one (it moved after this one's query). A failure to read it is only logged.
+     */
+    private void leftAloneAfterDrop(String sagaId, Instant idleSince, List<String> recentlyUpdated,
+                                    List<String> ownedElsewhere) {
+        SagaInstance current;
+        try {
+            current = store.find(sagaId).orElse(null);
+        } catch (RuntimeException e) {
+            log.debug("saga {}: dropped here, not read again: {}", sagaId, e.toString());
+            return;
+        }
+        if (current == null || !current.status().isActive()) {
+            return;
+        }
+        if (registry != null && ownedByLiveNode(current.owner(), registry.heartbeats(),
+                idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout()))) {
+            ownedElsewhere.add(sagaId);
+        } else if (idleSince != null && current.updatedAt().isAfter(idleSince)) {
+            recentlyUpdated.add(sagaId);
+        }
     }
 
     /**

@@ -9,6 +9,8 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -19,7 +21,8 @@ import java.util.Set;
  *
  * <p>Optimistic concurrency: each instance has a version; {@link #update} succeeds only when the stored
  * version is the expected one, so two orchestrators never drive the same saga at once. Implementations
- * must be thread-safe and pass {@code SagaStoreContractTest} from saga-core's test-jar. Durable stores
+ * must be thread-safe and pass {@code SagaStoreContractTest} from saga-core's test-jar. A recovery reads the
+ * unfinished instances it may resume through {@link #findRecoveryCandidates}, page by page. Durable stores
  * serialise the saga data to JSON under {@link SagaInstance#dataType()} and may return it as a
  * {@code JsonNode}; the engine binds it to the definition's data class.
  *
@@ -156,6 +159,26 @@ public interface SagaStore {
 
     /** Instances in any of the statuses, oldest first. */
     List<SagaInstance> findByStatus(Set<SagaStatus> statuses);
+
+    /**
+     * A page of the running or compensating instances a recovery may resume: those {@link RecoveryQuery#matches
+     * matching} {@code query} (updated at or before its time, of no excluded owner, after its position), in
+     * {@link RecoveryQuery#ORDER}, at most {@link RecoveryQuery#limit()} of them. The recovery asks for the next
+     * page, after the last instance of this one, only when this one holds exactly the limit; so a store that cannot
+     * page may return every matching instance at once, more than the limit. This default does so, from
+     * {@link #findByStatus} filtered in memory (every unfinished instance read, with its data, at each recovery):
+     * a store that can filter and page where it keeps the instances overrides it.
+     */
+    default List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
+        List<SagaInstance> found = new ArrayList<>();
+        for (SagaInstance instance : findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING))) {
+            if (query.matches(instance)) {
+                found.add(instance);
+            }
+        }
+        found.sort(RecoveryQuery.ORDER);
+        return found;
+    }
 
     /** Running or compensating instances created before {@code createdBefore}, oldest first. */
     List<SagaInstance> findActiveCreatedBefore(Instant createdBefore);

@@ -284,6 +284,47 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void recoveryCandidatesAreTheUnfinishedSagasUpdatedAtOrBeforeTheTimeAndOfNoExcludedOwnerPageByPageOldestFirst() {
+        insert(instance("a", null, SagaStatus.RUNNING, T0, 1)); // updated at T0 + 1 s (version 1), no owner
+        insert(instance("b", null, SagaStatus.COMPENSATING, T0.plusSeconds(10), 1).withOwner("dead-node"));
+        insert(instance("h", null, SagaStatus.RUNNING, T0.plusSeconds(10), 1)); // created with b: after it by id
+        insert(instance("c", null, SagaStatus.RUNNING, T0.plusSeconds(20), 1).withOwner("live-node"));
+        insert(instance("d", null, SagaStatus.RUNNING, T0.plusSeconds(30), 1).withOwner("this-node"));
+        insert(instance("e", null, SagaStatus.RUNNING, T0.plusSeconds(40), 1)); // updated after the time below
+        insert(instance("f", null, SagaStatus.COMPLETED, T0, 1));
+        insert(instance("g", null, SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1));
+
+        assertEquals(List.of("a", "b", "h", "c", "d", "e"),
+                ids(readPages(RecoveryQuery.firstPage(null, Set.of(), 100))));
+        RecoveryQuery query = RecoveryQuery.firstPage(T0.plusSeconds(31), Set.of("live-node"), 2); // d: at the time
+        List<SagaInstance> candidates = readPages(query);
+        assertEquals(List.of("a", "b", "h", "d"), ids(candidates));
+        assertSameData(new OrderData("o-a", 100), candidates.get(0).data());
+        assertEquals("dead-node", candidates.get(1).owner());
+        assertEquals(List.of("h", "d"), ids(readPages(query.next(candidates.get(1), Set.of("live-node")))));
+        assertEquals(List.of("a", "b", "h", "c", "d"),
+                ids(readPages(RecoveryQuery.firstPage(T0.plusSeconds(31), Set.of("other-node"), 1))));
+        assertEquals(List.of(), ids(readPages(RecoveryQuery.firstPage(T0, Set.of(), 3))), "none updated by T0");
+        assertEquals(List.of(), ids(readPages(RecoveryQuery.firstPage(Instant.MIN, Set.of(), 3))));
+    }
+
+    /**
+     * All the pages of {@code query}, read as a recovery reads them (the next one after the last instance of a page
+     * that holds exactly the limit); each holds at most the limit, but the last one of a store that cannot page.
+     */
+    private List<SagaInstance> readPages(RecoveryQuery query) {
+        List<SagaInstance> all = new java.util.ArrayList<>();
+        while (true) {
+            List<SagaInstance> page = store.findRecoveryCandidates(query);
+            all.addAll(page);
+            if (page.size() != query.limit()) {
+                return all;
+            }
+            query = query.next(page.get(page.size() - 1), query.excludedOwners());
+        }
+    }
+
+    @Test
     void retentionDeletesOnlyFinishedInstancesLastUpdatedBeforeTheCutoff() {
         insert(instance("old-done", null, SagaStatus.COMPLETED, T0, 1));
         insert(instance("old-compensated", null, SagaStatus.COMPENSATED, T0, 1));

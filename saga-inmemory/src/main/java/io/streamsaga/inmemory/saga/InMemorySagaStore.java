@@ -8,6 +8,7 @@ import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
+import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.lang.invoke.MethodHandles;
@@ -19,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -177,6 +179,27 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
             }
         }
         found.sort(OLDEST_FIRST);
+        return found;
+    }
+
+    /**
+     * Filters in the store: only the matching instances are kept, at most a page of them at a time (the first
+     * {@code limit} in {@link RecoveryQuery#ORDER}, by one pass over the instances).
+     */
+    @Override
+    public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
+        PriorityQueue<SagaInstance> firstOnes = new PriorityQueue<>(RecoveryQuery.ORDER.reversed()); // last on top
+        for (Entry entry : entries.values()) {
+            SagaInstance instance = entry.current();
+            if (query.matches(instance)) {
+                firstOnes.add(instance);
+                if (firstOnes.size() > query.limit()) {
+                    firstOnes.poll();
+                }
+            }
+        }
+        List<SagaInstance> found = new ArrayList<>(firstOnes);
+        found.sort(RecoveryQuery.ORDER);
         return found;
     }
 

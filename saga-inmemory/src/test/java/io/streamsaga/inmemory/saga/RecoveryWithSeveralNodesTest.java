@@ -160,7 +160,7 @@ class RecoveryWithSeveralNodesTest {
         SagaOrchestrator.RecoveryReport report = nodeB.recover(Duration.ofMinutes(5));
 
         assertEquals(List.of("abandoned"), report.resumed());
-        assertEquals(List.of("live"), report.recentlyUpdated());
+        assertEquals(List.of(), report.recentlyUpdated(), "updated within idleFor: left out by the store, not read");
         assertEquals(List.of(), report.unresolvable());
         assertEquals(SagaStatus.COMPLETED, store.find("abandoned").orElseThrow().status());
         assertEquals(2, shipped.get("abandoned").get(), "the abandoned step runs again, once");
@@ -186,8 +186,9 @@ class RecoveryWithSeveralNodesTest {
         assertEquals(List.of("abandoned"), report.resumed());
         assertEquals(List.of(), report.recentlyUpdated());
         abandon("just-now");
-        assertEquals(List.of("just-now"), node.recover(ChronoUnit.FOREVER.getDuration()).recentlyUpdated(),
-                "an idleFor longer than the clock goes back resumes nothing");
+        assertEquals(new SagaOrchestrator.RecoveryReport(List.of(), List.of(), List.of()),
+                node.recover(ChronoUnit.FOREVER.getDuration()),
+                "an idleFor longer than the clock goes back resumes nothing (nor reads anything)");
         assertEquals(new SagaOrchestrator.RecoveryReport(List.of("just-now"), List.of(), List.of()),
                 node.recover(Duration.ZERO));
         node.close();

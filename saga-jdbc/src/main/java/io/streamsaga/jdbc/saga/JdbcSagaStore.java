@@ -24,6 +24,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
+import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
@@ -80,6 +81,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             + " status, steps, failure_step, failure_class, failure_message, comp_failure_step, comp_failure_class,"
             + " comp_failure_message, owner, created_at, updated_at, version FROM ss_saga";
     private static final int DEFAULT_BATCH = 500;
+    /** The earliest instant {@link Sql#setInstant} writes: no stored time is before it. */
+    private static final Instant EARLIEST_STORABLE = java.time.LocalDateTime.MIN.toInstant(java.time.ZoneOffset.UTC);
 
     private final JdbcTransactions tx;
     private final ObjectMapper mapper;
@@ -497,6 +500,39 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
         return query(SELECT + " WHERE status IN (" + placeholders(statuses.size()) + ") ORDER BY created_at, saga_id",
                 statuses.stream().map(Enum::name).toArray());
+    }
+
+    /**
+     * Filters and pages in the database: one query per page, {@code LIMIT}ed, keyset-paged on
+     * {@code (created_at, saga_id)} (the index {@code ss_saga_status (status, created_at)}), so that only the
+     * instances a recovery may resume are read and decoded, a page at a time.
+     */
+    @Override
+    public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
+        Instant updatedAtOrBefore = query.updatedAtOrBefore();
+        if (updatedAtOrBefore != null && updatedAtOrBefore.isBefore(EARLIEST_STORABLE)) {
+            return List.of(); // no instance is stored that old: its time could not have been written
+        }
+        StringBuilder sql = new StringBuilder(SELECT).append(" WHERE status IN ('RUNNING', 'COMPENSATING')");
+        List<Object> params = new ArrayList<>();
+        if (updatedAtOrBefore != null) {
+            sql.append(" AND updated_at <= ?");
+            params.add(updatedAtOrBefore);
+        }
+        if (!query.excludedOwners().isEmpty()) {
+            sql.append(" AND (owner IS NULL OR owner NOT IN (").append(placeholders(query.excludedOwners().size()))
+                    .append("))");
+            params.addAll(query.excludedOwners());
+        }
+        RecoveryQuery.Position after = query.after();
+        if (after != null) {
+            sql.append(" AND (created_at > ? OR (created_at = ? AND saga_id > ?))");
+            params.add(after.createdAt());
+            params.add(after.createdAt());
+            params.add(after.sagaId());
+        }
+        sql.append(" ORDER BY created_at, saga_id LIMIT ").append(query.limit());
+        return query(sql.toString(), params.toArray());
     }
 
     @Override

@@ -167,7 +167,7 @@ abstract class DurableSagaRestartAndUpgradeTest {
         SagaOrchestrator.RecoveryReport report = nodeB.recover(Duration.ofMinutes(5));
 
         assertEquals(List.of("abandoned"), report.resumed());
-        assertEquals(List.of("live"), report.recentlyUpdated());
+        assertEquals(List.of(), report.recentlyUpdated(), "updated within idleFor: left out by the query, not read");
         assertEquals(SagaOutcome.COMPLETED, nodeB.result("abandoned").toCompletableFuture().join().outcome());
         pendingCharges.get(1).complete("ch-live");
         assertEquals(new Order("order-2", 70, "ch-live"), live.join().data(), "node A finished its saga itself");
@@ -195,12 +195,12 @@ abstract class DurableSagaRestartAndUpgradeTest {
 
         SagaOrchestrator.RecoveryReport atOnce = nodeB.recover();
         assertEquals(List.of("of-closed"), atOnce.resumed());
-        assertEquals(List.of("live", "of-dead"), atOnce.ownedElsewhere()); // oldest first, then by id
+        assertEquals(List.of(), atOnce.ownedElsewhere(), "the live nodes' sagas: left out by the query, not read");
         scheduler.advance(Duration.ofHours(1)); // node A's charge takes an hour; its heartbeat goes on
         SagaOrchestrator.RecoveryReport later = nodeB.recover(Duration.ofMinutes(5));
 
         assertEquals(List.of("of-dead"), later.resumed());
-        assertEquals(List.of("live"), later.ownedElsewhere());
+        assertEquals(List.of(), later.ownedElsewhere());
         assertEquals(Set.of("a", "b"), JdbcSagaStore.create(db.database().dataSource()).heartbeats().keySet(),
                 "the dead node's heartbeat row, older than the lease, was removed");
         for (String id : List.of("of-closed", "of-dead")) {

@@ -15,6 +15,7 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
@@ -303,6 +304,25 @@ abstract class JdbcSagaStoreTest {
         assertEquals(List.of(), ids(store.findByStatus(Set.of())));
         assertEquals(List.of("s-1"), ids(store.findActiveCreatedBefore(T0.plusSeconds(3))));
         assertEquals(List.of("s-1", "s-3"), ids(store.findActiveCreatedBefore(T0.plusSeconds(10))));
+    }
+
+    @Test
+    void recoveryCandidatesArePagedInTheDatabaseALimitedPageAtATimeWithTheSameCreationTimeOrderedById() {
+        for (String id : List.of("s-5", "s-2", "s-4", "s-1", "s-3")) { // all created at once: ordered by id
+            store.insert(saga(id, "o-" + id, SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED));
+        }
+        store.insert(saga("s-0", "o-0", SagaStatus.RUNNING, T0.minusSeconds(1), 1),
+                transition("s-0", 1, TransitionType.SAGA_STARTED));
+
+        RecoveryQuery first = RecoveryQuery.firstPage(null, Set.of(), 2);
+        List<SagaInstance> page1 = store.findRecoveryCandidates(first);
+        List<SagaInstance> page2 = store.findRecoveryCandidates(first.next(page1.get(1), Set.of()));
+        List<SagaInstance> page3 = store.findRecoveryCandidates(first.next(page2.get(1), Set.of()));
+
+        assertEquals(List.of("s-0", "s-1"), ids(page1));
+        assertEquals(List.of("s-2", "s-3"), ids(page2));
+        assertEquals(List.of("s-4", "s-5"), ids(page3));
+        assertEquals(List.of(), ids(store.findRecoveryCandidates(first.next(page3.get(1), Set.of()))));
     }
 
     @Test

@@ -4,6 +4,7 @@ import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
@@ -184,6 +185,12 @@ public final class CrashingSagaStore implements SagaStore {
     public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
         checkAlive();
         return delegate.findByStatus(statuses);
+    }
+
+    @Override
+    public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
+        checkAlive();
+        return delegate.findRecoveryCandidates(query);
     }
 
     @Override
