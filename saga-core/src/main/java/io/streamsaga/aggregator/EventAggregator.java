@@ -55,15 +55,19 @@ import java.util.function.Predicate;
  *       releaser runs and as {@link GroupState#COMPLETED} once it returned, and a timeout is saved as
  *       {@link GroupState#TIMING_OUT} before its release or
  *       dead letters run, with a lease of one timeout during which no other instance touches it, and is
- *       finished once that lease passed (by a re-armed aggregator after a crash); the redelivery of the part that
- *       completed a group (its last part, unacknowledged when the process died) releases a group still
- *       RELEASING again (reopening it, as a first release does, should the releaser throw), while a part of a
- *       COMPLETED group arriving again is only a duplicate.</li>
+ *       finished once that lease passed (by a re-armed aggregator after a crash). A release holds its group the
+ *       same way, for {@link Builder#releaseLease} (default 5 minutes): meanwhile the part that completed the group
+ *       arriving again (a redelivery, the bus's retry) is refused with a retriable {@link AggregationException}
+ *       and no scheduled retry runs, so the group is released once when nothing crashed; once the lease passed
+ *       with the release not recorded (its releaser died), that part's redelivery or the group's deadline claims
+ *       the group (a versioned save: of several instances one wins) and releases it again (reopening it, as a
+ *       first release does, should the releaser throw), while a part of a COMPLETED group arriving again is only
+ *       a duplicate.</li>
  *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
  *       should that part never come back, the group's timeout closes it, or without a timeout the release is
  *       retried on the {@link Scheduler} (after as long as the group had been open, at least 1 s, at most
- *       {@code keepClosed}) until it succeeds. A group still {@link GroupState#RELEASING} {@code keepClosed} after its
- *       release began (its instance died, no part of it in flight) is released again then.</li>
+ *       {@code keepClosed}) until it succeeds. A group still {@link GroupState#RELEASING} once the lease of its
+ *       release passed (its instance died, no part of it in flight) is released again then.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -151,19 +155,34 @@ public final class EventAggregator implements AutoCloseable {
                 }
                 if (closed.state() == GroupState.RELEASING && completedBy(closed, message.id())) {
                     // The part whose arrival completed the group was not acknowledged and the release was not
-                    // recorded as done: the process may have died between saving the completion and running the
-                    // releaser, so release again (at-least-once). Once COMPLETED, the same part (a redelivery, or
-                    // a retried splitter publishing it again) is a duplicate like any other.
-                    log.info("part {} that completed group '{}' of aggregator '{}' was redelivered before its release was recorded; releasing the group again",
+                    // recorded as done. Until the release's lease ends, the releaser that claimed the group may
+                    // still be running (a scheduled retry of a failed release, another instance): releasing now
+                    // would release the group twice, so the part is refused for the bus to retry; the retry finds
+                    // the release recorded (a duplicate), the group reopened by a failed release (completes it
+                    // again), or the lease passed. Once it passed, the releaser is taken to have died between
+                    // saving the claim and recording the release: the group is claimed again (of several
+                    // instances taking it over, one wins the versioned save) and released again (at-least-once).
+                    // Once COMPLETED, the same part (a redelivery, or a retried splitter publishing it again) is
+                    // a duplicate like any other.
+                    if (closed.deadline() != null && now.isBefore(closed.deadline())) {
+                        throw AggregationException.closing(config.name(), key, closed.state(), message.id());
+                    }
+                    AggregationGroup claimed = closed.withState(GroupState.RELEASING, now.plus(config.releaseLease()))
+                            .withVersion(closed.version() + 1);
+                    if (!config.store().save(claimed)) {
+                        continue; // another instance claimed it first (or it changed): read it again
+                    }
+                    log.warn("part {} that completed group '{}' of aggregator '{}' was redelivered after the lease of its release passed, the release not recorded (its releaser died); releasing the group again",
                             message.id(), key, config.name());
+                    arm(key, claimed.deadline());
                     try {
-                        release(closed);
+                        release(claimed);
                     } catch (Exception | Error e) {
                         // As a failed release of the normal path: reopened, so that the bus's retry of the part (or
                         // its replay from the DLT) completes it again, or its timeout (restarted) closes it, or
-                        // without a timeout a retry of the release does, rather than left RELEASING until
-                        // keepClosed.
-                        reopen(closed, now.plus(retryAfter(closed, now)));
+                        // without a timeout a retry of the release does, rather than left RELEASING until its
+                        // lease ends.
+                        reopen(claimed, now.plus(retryAfter(closed, now)));
                         throw e;
                     }
                 }
@@ -179,7 +198,7 @@ public final class EventAggregator implements AutoCloseable {
             if (!added && !complete) {
                 return; // redelivered part, nothing changes
             }
-            AggregationGroup toSave = (complete ? candidate.withState(GroupState.RELEASING, now.plus(config.keepClosed()))
+            AggregationGroup toSave = (complete ? candidate.withState(GroupState.RELEASING, now.plus(config.releaseLease()))
                     : candidate).withVersion(current.version() + 1);
             if (!beyond.isEmpty()) {
                 // before the save that drops them, so that no crash loses them (a lost race sends them again,
@@ -202,7 +221,7 @@ public final class EventAggregator implements AutoCloseable {
                 }
                 return;
             }
-            arm(key, toSave.deadline()); // replaces the timeout with the tombstone's end
+            arm(key, toSave.deadline()); // replaces the timeout with the end of the release's lease
             try {
                 release(toSave);
             } catch (Exception | Error e) {
@@ -215,20 +234,22 @@ public final class EventAggregator implements AutoCloseable {
     }
 
     /**
-     * Runs the releaser on a group saved {@link GroupState#RELEASING}, then records it {@link GroupState#COMPLETED}:
-     * released, so that a part of it arriving again is a duplicate. The group counts as completed there, once,
-     * whatever number of releases failed before (each reopened it).
+     * Runs the releaser on a group this instance claimed by saving it {@link GroupState#RELEASING}, then records it
+     * {@link GroupState#COMPLETED} (a tombstone for keepClosed from the start of the release): released, so that a part of it arriving
+     * again is a duplicate. The group counts as completed there, once, whatever number of releases failed before
+     * (each reopened it).
      */
     private void release(AggregationGroup releasing) throws Exception {
-        AggregationGroup completed = releasing.withState(GroupState.COMPLETED, releasing.deadline())
-                .withVersion(releasing.version() + 1);
+        AggregationGroup completed = releasing.withState(GroupState.COMPLETED,
+                scheduler.clock().instant().plus(config.keepClosed())).withVersion(releasing.version() + 1);
         config.releaser().release(new Aggregate(completed, false, bus.codec()));
         if (config.store().save(completed)) {
+            arm(releasing.key(), completed.deadline());
             metric("completed");
         } else {
-            // another instance recorded the release first (the completing part redelivered to it meanwhile)
-            log.debug("group '{}' of aggregator '{}' changed during its release; recorded as released elsewhere",
-                    releasing.key(), config.name());
+            // the claim's lease passed during the release and another releaser took the group over
+            log.warn("release of group '{}' of aggregator '{}' outlived its lease {} and was taken over: the group may have been released twice",
+                    releasing.key(), config.name(), config.releaseLease());
         }
     }
 
@@ -360,9 +381,10 @@ public final class EventAggregator implements AutoCloseable {
                     || group.isOpen() && config.timeout() == null && config.completion().test(group)) {
                 // Only a failed release leaves a complete group open: without a timeout, its deadline retries the
                 // release rather than wait for a retry or replay of its part that may never come. A group still
-                // RELEASING at its deadline (keepClosed after its release began) was never recorded released nor
-                // reopened: its instance died during the release (the scheduled retry's, whose parts are no longer
-                // in flight to be redelivered) and it is released again rather than deleted with its parts.
+                // RELEASING at its deadline (the end of its release's lease) was never recorded released nor
+                // reopened: its releaser died during the release (perhaps the scheduled retry's, whose parts are
+                // no longer in flight to be redelivered) and it is claimed and released again rather than deleted
+                // with its parts.
                 if (retryRelease(group, now)) {
                     return;
                 }
@@ -410,13 +432,13 @@ public final class EventAggregator implements AutoCloseable {
      * group changed meanwhile (read it again).
      */
     private boolean retryRelease(AggregationGroup group, Instant now) {
-        AggregationGroup releasing = group.withState(GroupState.RELEASING, now.plus(config.keepClosed()))
+        AggregationGroup releasing = group.withState(GroupState.RELEASING, now.plus(config.releaseLease()))
                 .withVersion(group.version() + 1);
         if (!config.store().save(releasing)) {
             return false;
         }
         if (group.state() == GroupState.RELEASING) {
-            log.warn("group '{}' of aggregator '{}' was left releasing (its release was not recorded as done); releasing it again",
+            log.warn("group '{}' of aggregator '{}' was left releasing past the lease of its release (its release was not recorded as done); releasing it again",
                     group.key(), config.name());
         } else {
             log.info("retrying the release of group '{}' of aggregator '{}' that failed before", group.key(), config.name());
@@ -540,11 +562,14 @@ public final class EventAggregator implements AutoCloseable {
      * @param timeout       how long a group may stay open, or null for no timeout
      * @param timeoutPolicy what a timeout does
      * @param keepClosed    how long a closed group is kept to recognise late parts
+     * @param releaseLease  how long a release holds its group: until it ends, no other release of the group runs;
+     *                      once it passed without the release recorded, the releaser is taken to have died and the
+     *                      group is released again
      * @param releaser      what a released group becomes
      */
     public record Config(String name, AggregationStore store, Function<Message, String> correlation,
                          Predicate<AggregationGroup> completion, Duration timeout, TimeoutPolicy timeoutPolicy,
-                         Duration keepClosed, GroupReleaser releaser) {
+                         Duration keepClosed, Duration releaseLease, GroupReleaser releaser) {
         public Config {
             ConfigurationException.require(name != null && !name.isBlank(), "aggregator name must not be blank, but was '%s'", name);
             Objects.requireNonNull(store, "store");
@@ -555,6 +580,8 @@ public final class EventAggregator implements AutoCloseable {
             Objects.requireNonNull(timeoutPolicy, "timeoutPolicy");
             ConfigurationException.require(keepClosed != null && keepClosed.compareTo(Duration.ZERO) > 0,
                     "keepClosed must be positive, but was %s", keepClosed);
+            ConfigurationException.require(releaseLease != null && releaseLease.compareTo(Duration.ZERO) > 0,
+                    "releaseLease must be positive, but was %s", releaseLease);
             ConfigurationException.require(releaser != null, "aggregator '%s' needs a releaser (onRelease)", name);
         }
     }
@@ -569,6 +596,7 @@ public final class EventAggregator implements AutoCloseable {
         private Duration timeout;
         private TimeoutPolicy timeoutPolicy = TimeoutPolicy.DEAD_LETTER;
         private Duration keepClosed = Duration.ofHours(1);
+        private Duration releaseLease = Duration.ofMinutes(5);
         private GroupReleaser releaser;
 
         private Builder(EventBus bus, AggregationStore store) {
@@ -639,6 +667,18 @@ public final class EventAggregator implements AutoCloseable {
             return this;
         }
 
+        /**
+         * How long a release holds its group (default 5 minutes): meanwhile the completing part redelivered (or
+         * a scheduled retry, on any instance) does not release the group again, so a group is released once when
+         * nothing crashed. Once it passed with the release not recorded, the releaser is taken to have died: the
+         * completing part's redelivery, or the group's deadline, releases the group again. Choose a lease longer
+         * than the slowest release; one that outlives it may run twice (logged as a warning).
+         */
+        public Builder releaseLease(Duration releaseLease) {
+            this.releaseLease = releaseLease;
+            return this;
+        }
+
         /** What a released group becomes (required). */
         public Builder onRelease(GroupReleaser releaser) {
             this.releaser = releaser;
@@ -662,7 +702,7 @@ public final class EventAggregator implements AutoCloseable {
                 return false;
             };
             EventAggregator aggregator = new EventAggregator(bus, new Config(name, store, correlation, completion,
-                    timeout, timeoutPolicy, keepClosed, releaser));
+                    timeout, timeoutPolicy, keepClosed, releaseLease, releaser));
             aggregator.rearm();
             return aggregator;
         }

@@ -21,12 +21,14 @@ public enum GroupState {
     TIMING_OUT,
     /**
      * A completion rule held and the releaser is running (or the process died before it returned); closed to
-     * new parts. The redelivery of the part that completed the group, not acknowledged until the releaser
-     * returned, releases it again; it becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN}
-     * again, with all its parts, when the releaser threw (the first time or run again). Its deadline, keepClosed
-     * after the release began, runs the releaser again should the group still be RELEASING then (its instance died
-     * during a release no part is in flight for any more), rather than delete it unreleased. A new part arriving
-     * meanwhile is refused with a retriable {@link AggregationException}, so that it joins a reopened group.
+     * new parts. It becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN} again, with all its
+     * parts, when the releaser threw (the first time or run again). Its deadline is the release's lease
+     * ({@code releaseLease} after the release began): until then no other release of the group runs, and the
+     * part that completed the group arriving again (not acknowledged until the releaser returned) is refused
+     * with a retriable {@link AggregationException}. Once it passed with the group still RELEASING (its releaser
+     * died), that part's redelivery or the deadline claims the group by a versioned save and runs the releaser
+     * again, rather than leave it or delete it unreleased. A new part arriving meanwhile is refused with a
+     * retriable {@link AggregationException}, so that it joins a reopened group.
      */
     RELEASING
 }

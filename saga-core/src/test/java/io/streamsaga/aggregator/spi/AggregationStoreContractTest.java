@@ -127,4 +127,30 @@ public abstract class AggregationStoreContractTest {
         assertEquals(List.of("open-with-timeout", "tombstone"), keys);
         assertEquals(GroupState.COMPLETED, store.find("agg", "tombstone").orElseThrow().state());
     }
+
+    @Test
+    void ofTwoClaimsOfOneReleasingGroupOneWinsAndItsLeaseIsStoredForTheTakeOver() {
+        // An aggregator claims a group for its release by saving it RELEASING over the version it read, the
+        // deadline being the claim's lease: of two releases claiming the same version (a scheduled retry and a
+        // redelivered part, two instances), one runs; the other's release and its record are refused.
+        AggregationStore store = createStore();
+        AggregationGroup releasing = AggregationGroup.open("agg", "o-1", T0, null).withPart(part("m1"))
+                .withState(GroupState.RELEASING, T0.plusSeconds(300)).withVersion(1);
+        assertTrue(store.save(releasing));
+        AggregationGroup claim = releasing.withState(GroupState.RELEASING, T0.plusSeconds(600)).withVersion(2);
+        AggregationGroup rival = releasing.withState(GroupState.RELEASING, T0.plusSeconds(601)).withVersion(2);
+
+        assertTrue(store.save(claim));
+        assertFalse(store.save(rival), "the second claim of the same version");
+        assertFalse(store.save(releasing.withState(GroupState.COMPLETED, T0.plusSeconds(3600)).withVersion(2)),
+                "a release whose claim was taken over cannot record itself");
+        AggregationGroup found = store.find("agg", "o-1").orElseThrow();
+        assertEquals(GroupState.RELEASING, found.state());
+        assertEquals(2, found.version());
+        assertEquals(T0.plusSeconds(600), found.deadline(), "the winner's lease");
+        assertEquals(List.of(T0.plusSeconds(600)), store.withDeadlines("agg").stream().map(AggregationGroup::deadline).toList(),
+                "listed with its lease, so that a restarted aggregator takes a crashed release over when it ends");
+        assertTrue(store.save(found.withState(GroupState.COMPLETED, T0.plusSeconds(3600)).withVersion(3)));
+        assertEquals(GroupState.COMPLETED, store.find("agg", "o-1").orElseThrow().state());
+    }
 }

@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.patterns;
 
 import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.AggregationException;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.EventAggregator;
 import io.streamsaga.aggregator.GroupState;
@@ -78,6 +79,8 @@ class AggregatorCrashTest {
         }
     }
 
+    /** The default lease of a release. */
+    private static final Duration RELEASE_LEASE = Duration.ofMinutes(5);
     private final VirtualScheduler scheduler = new VirtualScheduler();
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private final EventBus bus = EventBus.builder(transport).scheduler(scheduler)
@@ -102,7 +105,7 @@ class AggregatorCrashTest {
     }
 
     @Test
-    void aCrashAfterTheCompletedGroupWasSavedReleasesItWhenItsLastPartIsRedeliveredAfterTheRestart() throws Exception {
+    void aCrashAfterTheCompletedGroupWasSavedReleasesItWhenItsLastPartIsRedeliveredAfterTheLeaseOfTheRelease() throws Exception {
         DyingStore dying = new DyingStore(durable);
         EventAggregator before = aggregator(dying).completeOnSize(2).build();
         before.accept(item(1));
@@ -111,6 +114,7 @@ class AggregatorCrashTest {
         assertThrows(ProcessDied.class, () -> before.accept(last)); // not acknowledged: the transport redelivers it
         before.close();
         assertTrue(released.isEmpty());
+        scheduler.advance(RELEASE_LEASE); // the lease of the release that died with the process
 
         EventAggregator after = aggregator(durable).completeOnSize(2).build(); // the restarted process
         after.accept(last); // the redelivery of the part that completed the group
@@ -124,7 +128,34 @@ class AggregatorCrashTest {
         assertEquals(1, released.size());
     }
 
-    /** Dies once after saving RELEASING; the completing part's redelivery then finds a releaser that fails. */
+    @Test
+    void aCompletingPartRedeliveredWithinTheLeaseOfACrashedReleaseIsRetriedAndTheGroupIsReleasedOnceWhenTheLeasePassed() throws Exception {
+        DyingStore dying = new DyingStore(durable);
+        EventAggregator before = aggregator(dying).completeOnSize(2).build();
+        before.accept(item(1));
+        Message last = item(2);
+        dying.dieAfterSaving = g -> g.state() == GroupState.RELEASING;
+        assertThrows(ProcessDied.class, () -> before.accept(last));
+        before.close();
+
+        EventAggregator after = aggregator(durable).completeOnSize(2).build(); // restarted within the lease
+        AggregationException refused = assertThrows(AggregationException.class, () -> after.accept(last),
+                "the release may still run elsewhere until its lease passed: not released a second time meanwhile");
+        assertTrue(refused.isRetriable(), "refused for the bus to retry, not dead-lettered as late");
+        assertTrue(released.isEmpty());
+
+        scheduler.advance(RELEASE_LEASE); // the restarted process re-armed the group's deadline: the lease's end
+
+        assertEquals(1, released.size(), "the crashed release is taken over, nothing lost");
+        assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
+        after.accept(last); // the bus's retry of the part: a duplicate
+        assertEquals(1, released.size());
+    }
+
+    /**
+     * Dies once after saving RELEASING; the completing part's redelivery, once the lease of that release passed,
+     * then finds a releaser that fails.
+     */
     private Message crashWhileReleasing(EventAggregator.Builder before, DyingStore dying) throws Exception {
         EventAggregator dead = before.build();
         dead.accept(item(1));
@@ -132,6 +163,7 @@ class AggregatorCrashTest {
         dying.dieAfterSaving = g -> g.state() == GroupState.RELEASING;
         assertThrows(ProcessDied.class, () -> dead.accept(last));
         dead.close();
+        scheduler.advance(RELEASE_LEASE);
         return last;
     }
 
@@ -224,7 +256,7 @@ class AggregatorCrashTest {
         assertEquals(GroupState.RELEASING, durable.find("items", "o-1").orElseThrow().state());
 
         aggregator(durable).completeOnSize(2).build(); // the restarted process re-arms the group's deadline
-        scheduler.advance(Duration.ofHours(1)); // keepClosed (1 h) after the release began
+        scheduler.advance(RELEASE_LEASE); // the lease of the release that died with the process
 
         assertEquals(1, released.size(), "a group left RELEASING is released, not deleted with its parts unreleased");
         assertEquals(2, released.get(0).group().size());

@@ -187,4 +187,36 @@ class AggregatorReleaseFailureTest {
         assertEquals(3, released.get(0).group().size(), "no part lost");
         aggregator.close();
     }
+
+    @Test
+    void theCompletingPartRedeliveredWhileTheScheduledRetryReleasesTheGroupDoesNotReleaseItASecondTime() throws Exception {
+        AtomicReference<Message> arriving = new AtomicReference<>();
+        AtomicReference<Exception> refused = new AtomicReference<>();
+        EventAggregator aggregator = feedingDuringRelease(EventAggregator.builder(bus, store).name("items")
+                .correlateByField("orderId").completeOnSize(2), arriving, refused);
+        aggregator.accept(item(1));
+        Message completing = item(2);
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(completing)); // reopened, retry scheduled
+        failing.set(false);
+        arriving.set(completing); // the bus redelivers the completing part while the scheduled retry releases
+
+        scheduler.advance(Duration.ofSeconds(1)); // the scheduled retry of the release (nothing crashed)
+
+        assertEquals(1, released.size(), "one release per group when nothing crashed");
+        AggregationException refusal = assertInstanceOf(AggregationException.class, refused.get(),
+                "the redelivery met a release under way: refused so that the bus retries it");
+        assertTrue(refusal.isRetriable());
+        assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
+        aggregator.accept(completing); // the bus's retry of it: the release is recorded, a duplicate
+        assertEquals(1, released.size());
+        assertEquals(1, completed());
+        aggregator.close();
+    }
+
+    @Test
+    void aReleaseLeaseThatIsNotPositiveIsRefusedQuotingIt() {
+        io.streamsaga.ConfigurationException refused = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> aggregator().completeOnSize(2).releaseLease(Duration.ZERO).build());
+        assertEquals("releaseLease must be positive, but was PT0S", refused.getMessage());
+    }
 }

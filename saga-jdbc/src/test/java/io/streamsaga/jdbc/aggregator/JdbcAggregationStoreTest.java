@@ -93,4 +93,56 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
         assertEquals(t0.plusSeconds(30), afterRestart.find("agg", "o-9").orElseThrow().deadline());
         assertTrue(afterRestart.withDeadlines("other").isEmpty());
     }
+
+    @Test
+    void theCompletingPartRedeliveredWhileTheScheduledRetryReleasesTheGroupDoesNotReleaseItASecondTime() throws Exception {
+        // as AggregatorReleaseFailureTest's case of the same name, over this store: the scheduled retry of a failed
+        // release claims the group (RELEASING, its lease as deadline), so the redelivery met meanwhile is refused
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler();
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            AggregationStore store = createStore();
+            java.util.List<io.streamsaga.aggregator.Aggregate> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+            var failing = new java.util.concurrent.atomic.AtomicBoolean(true);
+            var redelivered = new java.util.concurrent.atomic.AtomicReference<io.streamsaga.message.Message>();
+            var refused = new java.util.concurrent.atomic.AtomicReference<Exception>();
+            var self = new java.util.concurrent.atomic.AtomicReference<io.streamsaga.aggregator.EventAggregator>();
+            var aggregator = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(2).onRelease(aggregate -> {
+                        var part = redelivered.getAndSet(null);
+                        if (part != null) {
+                            try {
+                                self.get().accept(part); // the bus redelivers the completing part meanwhile
+                            } catch (Exception e) {
+                                refused.set(e);
+                            }
+                        }
+                        if (failing.get()) {
+                            throw new IllegalStateException("downstream unavailable");
+                        }
+                        released.add(aggregate);
+                    }).build();
+            self.set(aggregator);
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH)).toCompletableFuture().join();
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH.plusSeconds(1))).toCompletableFuture().join();
+            var parts = transport.messages("parcel-scanned");
+            aggregator.accept(parts.get(0));
+            assertThrows(IllegalStateException.class, () -> aggregator.accept(parts.get(1))); // reopened
+            failing.set(false);
+            redelivered.set(parts.get(1));
+
+            scheduler.advance(java.time.Duration.ofSeconds(1)); // the scheduled retry of the release
+
+            assertEquals(1, released.size(), "one release per group when nothing crashed");
+            var refusal = org.junit.jupiter.api.Assertions.assertInstanceOf(
+                    io.streamsaga.aggregator.AggregationException.class, refused.get());
+            assertTrue(refusal.isRetriable());
+            aggregator.accept(parts.get(1)); // the bus's retry of it: a duplicate
+            assertEquals(1, released.size());
+            assertEquals(io.streamsaga.aggregator.GroupState.COMPLETED, store.find("scans", "p-1").orElseThrow().state());
+        }
+    }
 }
