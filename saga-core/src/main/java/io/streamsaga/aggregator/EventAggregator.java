@@ -88,10 +88,17 @@ public final class EventAggregator implements AutoCloseable {
     private final SequenceIndexes sequences = new SequenceIndexes(INDEXED_GROUPS);
     private volatile boolean closed;
 
-    private EventAggregator(EventBus bus, Config config) {
+    /** The completion rules but {@link Builder#completeOnSequenceEnd()}, which the sequence index answers. */
+    private final Predicate<AggregationGroup> otherRules;
+    private final boolean completeOnSequenceEnd;
+
+    private EventAggregator(EventBus bus, Config config, Predicate<AggregationGroup> otherRules,
+                            boolean completeOnSequenceEnd) {
         this.bus = bus;
         this.config = config;
         this.scheduler = bus.scheduler();
+        this.otherRules = otherRules;
+        this.completeOnSequenceEnd = completeOnSequenceEnd;
     }
 
     /** Starts an aggregator over {@code bus} and {@code store}. */
@@ -194,7 +201,11 @@ public final class EventAggregator implements AutoCloseable {
             Optional<SequenceInfo> sequence = added ? SequenceInfo.of(message) : Optional.empty();
             List<AggregatedPart> beyond = sequence.isPresent() ? requireFitsSequence(current, part, sequence.get()) : List.of();
             AggregationGroup candidate = added ? without(current, beyond).withPart(part) : current;
-            boolean complete = config.completion().test(candidate);
+            // the index moves on with the part (with or without sequence headers), so that neither the next part's
+            // check nor completeOnSequenceEnd reads the group's parts again
+            SequenceIndexes.Change change = added ? sequences.add(current, sequence, message.id(), completeOnSequenceEnd) : null;
+            boolean complete = otherRules.test(candidate) || completeOnSequenceEnd
+                    && (change != null ? change.sequenceComplete() : sequences.sequenceComplete(current));
             if (!added && !complete) {
                 return; // redelivered part, nothing changes
             }
@@ -208,12 +219,15 @@ public final class EventAggregator implements AutoCloseable {
                         key, stray.messageId(), stray.sequence().orElseThrow(), size));
             }
             if (!config.store().save(toSave)) {
+                if (change != null) {
+                    sequences.discard(change);
+                }
                 continue; // another writer changed the group: read it again
             }
             if (complete) {
                 sequences.forget(key);
-            } else if (sequence.isPresent()) {
-                sequences.added(toSave, sequence.get(), message.id());
+            } else if (change != null) {
+                sequences.saved(change);
             }
             if (!complete) {
                 if (stored.isEmpty() && toSave.deadline() != null) {
@@ -593,6 +607,7 @@ public final class EventAggregator implements AutoCloseable {
         private String name;
         private Function<Message, String> correlation = Builder::defaultCorrelation;
         private final List<Predicate<AggregationGroup>> rules = new ArrayList<>();
+        private boolean completeOnSequenceEnd;
         private Duration timeout;
         private TimeoutPolicy timeoutPolicy = TimeoutPolicy.DEAD_LETTER;
         private Duration keepClosed = Duration.ofHours(1);
@@ -650,7 +665,7 @@ public final class EventAggregator implements AutoCloseable {
          * class description).
          */
         public Builder completeOnSequenceEnd() {
-            rules.add(AggregationGroup::sequenceComplete);
+            completeOnSequenceEnd = true;
             return this;
         }
 
@@ -690,10 +705,10 @@ public final class EventAggregator implements AutoCloseable {
          * neither a completion rule nor a timeout: its groups could never close.
          */
         public EventAggregator build() {
-            ConfigurationException.require(!rules.isEmpty() || timeout != null,
+            ConfigurationException.require(!rules.isEmpty() || completeOnSequenceEnd || timeout != null,
                     "aggregator '%s' has no completion rule and no timeout: its groups would never close", name);
             List<Predicate<AggregationGroup>> copy = List.copyOf(rules);
-            Predicate<AggregationGroup> completion = group -> {
+            Predicate<AggregationGroup> others = group -> {
                 for (Predicate<AggregationGroup> rule : copy) {
                     if (rule.test(group)) {
                         return true;
@@ -701,8 +716,10 @@ public final class EventAggregator implements AutoCloseable {
                 }
                 return false;
             };
+            boolean sequenceEnd = completeOnSequenceEnd;
+            Predicate<AggregationGroup> completion = sequenceEnd ? others.or(AggregationGroup::sequenceComplete) : others;
             EventAggregator aggregator = new EventAggregator(bus, new Config(name, store, correlation, completion,
-                    timeout, timeoutPolicy, keepClosed, releaseLease, releaser));
+                    timeout, timeoutPolicy, keepClosed, releaseLease, releaser), others, sequenceEnd);
             aggregator.rearm();
             return aggregator;
         }

@@ -12,17 +12,22 @@ import java.util.Optional;
 
 /**
  * What an aggregator knows of the splitter's sequences in its groups (the sizes each sequence carries, the
- * part holding each number), kept
- * between parts so that checking a part against its group costs O(1) instead of decoding every part of the
+ * part holding each number, the numbers present and the size the last part carries), kept
+ * between parts so that checking a part against its group, and the completion rule
+ * {@link AggregationGroup#sequenceComplete()}, cost O(1) amortised instead of decoding every part of the
  * group again, which made a group of n parts cost O(n²).
  *
  * <p>Each group's index records the group version it reflects, and when the group was opened (a key's next group,
- * once a closed one was deleted, counts its versions from 1 again). A group saved at another version than the
+ * once a closed one was deleted, counts its versions from 1 again). Every part the aggregator adds moves the index
+ * on with the save that adds it ({@link #add}, then {@link #saved}), parts without sequence headers too, so that a
+ * group mixing both is not indexed again. A group saved at another version than the
  * one the index follows (another instance added a part, a release reopened it), or opened at another time, is
  * indexed again from its parts once, so the index is a cache that is never trusted over the store. At most {@code capacity} groups are
  * indexed, the least recently used one dropped first. Thread-safe.
  */
 final class SequenceIndexes {
+    /** The version of an index moved on to a group not saved yet: no stored group has it. */
+    private static final long PENDING = -1;
     private final Map<String, GroupIndex> groups;
 
     SequenceIndexes(int capacity) {
@@ -83,23 +88,60 @@ final class SequenceIndexes {
         return beyond;
     }
 
+    /** Whether {@code group}'s sequence is complete, as {@link AggregationGroup#sequenceComplete()} says. */
+    synchronized boolean sequenceComplete(AggregationGroup group) {
+        return indexOf(group).sequenceComplete();
+    }
+
     /**
-     * Records the part {@code messageId} as added by the save of {@code saved} (with the parts beyond a size it
-     * brought removed), when the index followed the version before.
+     * Moves the index of {@code current} on to the group with the part {@code messageId} (its sequence headers, if
+     * any) added and, when that part is the first of its sequence to carry the size, the parts numbered beyond it
+     * removed: the group the aggregator is about to save. Until {@link #saved} confirms the save, no group is taken
+     * to match it. A part without sequence headers creates no index unless {@code indexNeeded} (the completion
+     * rule reads it); it moves an existing one on.
      */
-    synchronized void added(AggregationGroup saved, SequenceInfo part, String messageId) {
-        GroupIndex index = groups.get(saved.key());
-        if (index == null || !index.follows(saved, saved.version() - 1)) {
-            groups.remove(saved.key()); // indexed again from the stored group when next needed
-            return;
+    synchronized Change add(AggregationGroup current, Optional<SequenceInfo> part, String messageId, boolean indexNeeded) {
+        if (part.isEmpty() && !indexNeeded) {
+            GroupIndex existing = groups.get(current.key());
+            if (existing == null || !existing.follows(current, current.version())) {
+                groups.remove(current.key());
+                return new Change(current.key(), null, current.version() + 1, false);
+            }
         }
-        index.version = saved.version();
-        index.add(part, messageId);
+        GroupIndex index = indexOf(current);
+        index.version = PENDING;
+        part.ifPresent(info -> index.add(info, messageId, true));
+        return new Change(current.key(), index, current.version() + 1, index.sequenceComplete());
+    }
+
+    /** The group of {@code change} was saved: its index follows it. */
+    synchronized void saved(Change change) {
+        if (change.index != null && groups.get(change.key) == change.index && change.index.version == PENDING) {
+            change.index.version = change.version;
+        }
+    }
+
+    /** The group of {@code change} was not saved: its index is dropped, to be built again when next needed. */
+    synchronized void discard(Change change) {
+        if (change.index != null && groups.get(change.key) == change.index) {
+            groups.remove(change.key);
+        }
     }
 
     /** Drops the index of a group that closed. */
     synchronized void forget(String key) {
         groups.remove(key);
+    }
+
+    /**
+     * A part added to a group's index ahead of the save that adds it to the group.
+     *
+     * @param key              the group's key
+     * @param index            the index moved on, or null when none was kept
+     * @param version          the version the save is to store
+     * @param sequenceComplete whether the group with the part is complete by {@link AggregationGroup#sequenceComplete()}
+     */
+    record Change(String key, GroupIndex index, long version, boolean sequenceComplete) {
     }
 
     private GroupIndex indexOf(AggregationGroup group) {
@@ -109,7 +151,7 @@ final class SequenceIndexes {
             for (AggregatedPart part : group.parts()) {
                 Optional<SequenceInfo> info = part.sequence();
                 if (info.isPresent()) {
-                    index.add(info.get(), part.messageId());
+                    index.add(info.get(), part.messageId(), false);
                 }
             }
             groups.put(group.key(), index);
@@ -117,7 +159,7 @@ final class SequenceIndexes {
         return index;
     }
 
-    private static final class GroupIndex {
+    static final class GroupIndex {
         private long version;
         /**
          * When the group it follows was opened: a version number is met again by the next group of the key once a
@@ -125,6 +167,12 @@ final class SequenceIndexes {
          */
         private final Instant createdAt;
         private final Map<String, Sequence> sequences = new HashMap<>();
+        /** How many parts of the group carry each number, whatever their sequence. */
+        private final Map<Integer, Integer> numbers = new HashMap<>();
+        /** The size carried by the part marked last that arrived last, or -1. */
+        private int lastSize = -1;
+        /** How many numbers from 1 to {@link #lastSize} a part of the group carries. */
+        private int numbersUpToLast;
 
         GroupIndex(long version, Instant createdAt) {
             this.version = version;
@@ -136,17 +184,69 @@ final class SequenceIndexes {
             return this.version == version && createdAt.equals(group.createdAt());
         }
 
-        void add(SequenceInfo part, String messageId) {
+        /**
+         * Adds a part. {@code removesBeyond}: the parts of its sequence numbered beyond the size it is the first to
+         * carry leave the group with it (as the aggregator dead-letters them); false when indexing a stored group,
+         * whose parts are all there (only the holders forget them, as they were refused had they come after).
+         */
+        void add(SequenceInfo part, String messageId, boolean removesBeyond) {
             Sequence sequence = sequences.computeIfAbsent(part.sequenceId(), id -> new Sequence());
             sequence.holders.putIfAbsent(part.number(), messageId);
             if (part.size().isPresent()) {
                 int size = part.size().getAsInt();
                 if (sequence.minSize < 0) {
-                    sequence.holders.keySet().removeIf(number -> number > size); // dead-lettered as the size came
+                    // dead-lettered as the size came
+                    for (var holders = sequence.holders.keySet().iterator(); holders.hasNext(); ) {
+                        int number = holders.next();
+                        if (number > size) {
+                            holders.remove();
+                            if (removesBeyond) {
+                                removeNumber(number);
+                            }
+                        }
+                    }
                 }
                 sequence.minSize = sequence.minSize < 0 ? size : Math.min(sequence.minSize, size);
                 sequence.maxSize = Math.max(sequence.maxSize, size);
             }
+            addNumber(part.number());
+            if (part.last()) {
+                // a part marked last carries its size (its own number), and never leaves the group as beyond a size
+                int size = part.size().orElseThrow();
+                if (size != lastSize) {
+                    lastSize = size;
+                    numbersUpToLast = 0;
+                    for (int number : numbers.keySet()) {
+                        numbersUpToLast += number <= size ? 1 : 0;
+                    }
+                }
+            }
+        }
+
+        private void addNumber(int number) {
+            if (numbers.merge(number, 1, Integer::sum) == 1 && number <= lastSize) {
+                numbersUpToLast++;
+            }
+        }
+
+        private void removeNumber(int number) {
+            Integer count = numbers.get(number);
+            if (count == null) {
+                return;
+            }
+            if (count > 1) {
+                numbers.put(number, count - 1);
+                return;
+            }
+            numbers.remove(number);
+            if (number <= lastSize) {
+                numbersUpToLast--;
+            }
+        }
+
+        /** As {@link AggregationGroup#sequenceComplete()}: the last part marked last, and every number up to it. */
+        boolean sequenceComplete() {
+            return lastSize > 0 && numbersUpToLast == lastSize;
         }
     }
 

@@ -170,4 +170,43 @@ class AggregatorSequenceCheckTest {
         one.close();
         two.close();
     }
+
+    private static Message plain(int n) {
+        return Message.builder("item").type("item").payload(new Item("plain" + n)).build();
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+    void completeOnSequenceEndReleasesAGroupMixingSequencesAndPlainPartsExactlyWhenTheRuleCheckedAgainstEveryPartHolds(int seed)
+            throws Exception {
+        // the aggregator answers the rule from what it keeps between parts; AggregationGroup.sequenceComplete()
+        // reads every part: the group is released the first time that holds, by whichever instance, never before
+        Random random = new Random(seed);
+        List<Message> parts = new ArrayList<>(parts(random));
+        parts.removeIf(part -> random.nextInt(5) == 0); // some numbers never come
+        for (int n = 0; n < 6; n++) {
+            parts.add(random.nextInt(parts.size() + 1), plain(n));
+        }
+        List<io.streamsaga.aggregator.Aggregate> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+        EventAggregator.Builder builder = EventAggregator.builder(bus, store).name("items").correlateBy(message -> "g")
+                .completeOnSequenceEnd().onRelease(released::add);
+        List<EventAggregator> instances = List.of(builder.build(), builder.build());
+
+        for (Message part : parts) {
+            try {
+                instances.get(random.nextInt(instances.size())).accept(part);
+            } catch (AggregationException refused) {
+                // out of sequence, or late once the group was released
+            }
+            if (released.isEmpty()) {
+                assertTrue(!store.find("items", "g").orElseThrow().sequenceComplete(), "seed " + seed
+                        + ": the rule holds for the stored group, which is not released");
+            }
+        }
+        for (io.streamsaga.aggregator.Aggregate aggregate : released) {
+            assertTrue(aggregate.group().sequenceComplete(), "seed " + seed + ": released while the rule did not hold");
+        }
+        assertTrue(released.size() <= 1, "seed " + seed);
+        instances.forEach(EventAggregator::close);
+    }
 }
