@@ -77,15 +77,13 @@ public final class EventAggregator implements AutoCloseable {
     /** Counter of closed groups, tagged by aggregator and outcome. */
     public static final String GROUPS_METRIC = "streamsaga_aggregator_groups_total";
     private static final int MAX_CONFLICTS = 50;
-    /** How many groups' sequence indexes an aggregator keeps (the least recently used is indexed again). */
-    private static final int INDEXED_GROUPS = 4096;
 
     private final Config config;
     private final EventBus bus;
     private final Scheduler scheduler;
     private final Map<String, Scheduler.Cancellable> timers = new ConcurrentHashMap<>();
     private final List<Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
-    private final SequenceIndexes sequences = new SequenceIndexes(INDEXED_GROUPS);
+    private final SequenceIndexes sequences;
     private volatile boolean closed;
 
     /** The completion rules but {@link Builder#completeOnSequenceEnd()}, which the sequence index answers. */
@@ -99,6 +97,7 @@ public final class EventAggregator implements AutoCloseable {
         this.scheduler = bus.scheduler();
         this.otherRules = otherRules;
         this.completeOnSequenceEnd = completeOnSequenceEnd;
+        this.sequences = new SequenceIndexes(config.name(), config.sequenceIndexCapacity());
     }
 
     /** Starts an aggregator over {@code bus} and {@code store}. */
@@ -580,10 +579,12 @@ public final class EventAggregator implements AutoCloseable {
      *                      once it passed without the release recorded, the releaser is taken to have died and the
      *                      group is released again
      * @param releaser      what a released group becomes
+     * @param sequenceIndexCapacity how many groups' sequences an instance keeps indexed between parts (0: none)
      */
     public record Config(String name, AggregationStore store, Function<Message, String> correlation,
                          Predicate<AggregationGroup> completion, Duration timeout, TimeoutPolicy timeoutPolicy,
-                         Duration keepClosed, Duration releaseLease, GroupReleaser releaser) {
+                         Duration keepClosed, Duration releaseLease, GroupReleaser releaser,
+                         int sequenceIndexCapacity) {
         public Config {
             ConfigurationException.require(name != null && !name.isBlank(), "aggregator name must not be blank, but was '%s'", name);
             Objects.requireNonNull(store, "store");
@@ -597,6 +598,8 @@ public final class EventAggregator implements AutoCloseable {
             ConfigurationException.require(releaseLease != null && releaseLease.compareTo(Duration.ZERO) > 0,
                     "releaseLease must be positive, but was %s", releaseLease);
             ConfigurationException.require(releaser != null, "aggregator '%s' needs a releaser (onRelease)", name);
+            ConfigurationException.require(sequenceIndexCapacity >= 0,
+                    "sequenceIndexCapacity must be 0 or more, but was %s", sequenceIndexCapacity);
         }
     }
 
@@ -612,6 +615,7 @@ public final class EventAggregator implements AutoCloseable {
         private TimeoutPolicy timeoutPolicy = TimeoutPolicy.DEAD_LETTER;
         private Duration keepClosed = Duration.ofHours(1);
         private Duration releaseLease = Duration.ofMinutes(5);
+        private int sequenceIndexCapacity = 4096;
         private GroupReleaser releaser;
 
         private Builder(EventBus bus, AggregationStore store) {
@@ -694,6 +698,20 @@ public final class EventAggregator implements AutoCloseable {
             return this;
         }
 
+        /**
+         * How many groups an instance keeps its sequence index of (default 4096), the least recently used one
+         * dropped first. The index (the sizes, the part holding each number, the numbers present) lets the
+         * sequence checks and {@link #completeOnSequenceEnd()} take a part without decoding the group's parts
+         * again; a group not indexed is indexed again from all its parts when its next part comes. Set it to the
+         * number of groups with numbered parts open at once on an instance: fewer, and each part of the others
+         * costs a read of its whole group (logged as a warning the first time a group is dropped). Its memory
+         * grows with the numbered parts of the groups indexed (an entry per number); 0 keeps none.
+         */
+        public Builder sequenceIndexCapacity(int groups) {
+            this.sequenceIndexCapacity = groups;
+            return this;
+        }
+
         /** What a released group becomes (required). */
         public Builder onRelease(GroupReleaser releaser) {
             this.releaser = releaser;
@@ -719,7 +737,7 @@ public final class EventAggregator implements AutoCloseable {
             boolean sequenceEnd = completeOnSequenceEnd;
             Predicate<AggregationGroup> completion = sequenceEnd ? others.or(AggregationGroup::sequenceComplete) : others;
             EventAggregator aggregator = new EventAggregator(bus, new Config(name, store, correlation, completion,
-                    timeout, timeoutPolicy, keepClosed, releaseLease, releaser), others, sequenceEnd);
+                    timeout, timeoutPolicy, keepClosed, releaseLease, releaser, sequenceIndexCapacity), others, sequenceEnd);
             aggregator.rearm();
             return aggregator;
         }

@@ -1,6 +1,8 @@
 package io.streamsaga.aggregator;
 
 import io.streamsaga.splitter.SequenceInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -23,18 +25,31 @@ import java.util.Optional;
  * group mixing both is not indexed again. A group saved at another version than the
  * one the index follows (another instance added a part, a release reopened it), or opened at another time, is
  * indexed again from its parts once, so the index is a cache that is never trusted over the store. At most {@code capacity} groups are
- * indexed, the least recently used one dropped first. Thread-safe.
+ * indexed, the least recently used one dropped first; the first one dropped is logged as a warning, as from then
+ * on groups are likely indexed again part after part. Thread-safe.
  */
 final class SequenceIndexes {
+    private static final Logger log = LoggerFactory.getLogger(SequenceIndexes.class);
     /** The version of an index moved on to a group not saved yet: no stored group has it. */
     private static final long PENDING = -1;
     private final Map<String, GroupIndex> groups;
 
-    SequenceIndexes(int capacity) {
+    private boolean warned;
+
+    SequenceIndexes(String aggregator, int capacity) {
         this.groups = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, GroupIndex> eldest) {
-                return size() > capacity;
+                if (size() <= capacity) {
+                    return false;
+                }
+                if (!warned && capacity > 0) {
+                    warned = true;
+                    log.warn("aggregator '{}' keeps the sequence index of {} groups (sequenceIndexCapacity) and dropped"
+                            + " the least recently used one: a group no longer indexed is read whole for its next part;"
+                            + " raise the capacity to the groups open at once", aggregator, capacity);
+                }
+                return true;
             }
         };
     }

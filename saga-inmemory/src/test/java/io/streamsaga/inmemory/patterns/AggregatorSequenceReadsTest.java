@@ -142,4 +142,42 @@ class AggregatorSequenceReadsTest {
                 "O(1) amortised per part, not a read of every stored part per part: " + store.sequenceReads.get());
         aggregator.close();
     }
+
+    private static Message numbered(String sequence, int number) {
+        return Message.builder("item").type("item").payload(new Item(sequence + number))
+                .header(MessageHeaders.SEQUENCE_ID, sequence)
+                .header(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number))
+                .header(MessageHeaders.SEQUENCE_LAST, "false").build();
+    }
+
+    /** Parts of {@code groups} groups (correlated by their sequence id) taken in turn: each group is touched in turn. */
+    private int readsWithGroupsOpenAtOnce(String name, int capacity, int groups) throws Exception {
+        EventAggregator aggregator = EventAggregator.builder(bus, store).name(name).sequenceIndexCapacity(capacity)
+                .completeWhen(group -> false).onRelease(released::add).build();
+        for (int number = 1; number <= 8; number++) {
+            for (int group = 0; group < groups; group++) {
+                aggregator.accept(numbered("g" + group, number));
+            }
+        }
+        aggregator.close();
+        return store.sequenceReads.getAndSet(0);
+    }
+
+    @Test
+    void theSequenceIndexKeepsAsManyGroupsAsItsCapacitySetsSoThatMoreGroupsOpenAtOnceAreNotIndexedAgainForEachPart()
+            throws Exception {
+        assertTrue(readsWithGroupsOpenAtOnce("items", 3, 4) > 4 * 8,
+                "more groups open at once than indexed: each part reads its group's stored parts again");
+
+        assertEquals(0, readsWithGroupsOpenAtOnce("others", 4, 4),
+                "a capacity set to the groups open at once indexes each group once");
+    }
+
+    @Test
+    void aSequenceIndexCapacityBelowZeroIsRefusedQuotingIt() {
+        io.streamsaga.ConfigurationException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                io.streamsaga.ConfigurationException.class, () -> EventAggregator.builder(bus, store).name("items")
+                        .sequenceIndexCapacity(-1).completeOnSequenceEnd().onRelease(released::add).build());
+        assertEquals("sequenceIndexCapacity must be 0 or more, but was -1", refused.getMessage());
+    }
 }
