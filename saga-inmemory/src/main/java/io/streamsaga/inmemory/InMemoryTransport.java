@@ -169,26 +169,46 @@ public final class InMemoryTransport implements Transport {
     /**
      * Delivers every pending record to every subscription on the calling thread, again and again until
      * nothing is pending (handlers may publish more). A record whose handler throws stays pending and its
-     * partition is skipped for the rest of this call. Only in {@link DeliveryMode#MANUAL}.
+     * partition is skipped for the rest of this call. Only in {@link DeliveryMode#MANUAL}. Handlers that answer
+     * each other for ever keep it delivering: {@link #drain(int)} bounds the call.
      *
      * @return how many records were delivered
      */
     public int drainAll() {
         ConfigurationException.require(mode == DeliveryMode.MANUAL,
                 "drainAll() needs DeliveryMode.MANUAL, but this transport is %s", mode);
+        return deliverPending(Integer.MAX_VALUE);
+    }
+
+    /**
+     * Delivers pending records as {@link #drainAll()} does, until nothing is pending or {@code maxRecords} were
+     * delivered; what is left stays pending for the next call. Lets a test driver bound a delivery that may never
+     * end (handlers that answer each other for ever). Only in {@link DeliveryMode#MANUAL}.
+     *
+     * @param maxRecords the most records to deliver, at least 1
+     * @return how many records were delivered
+     */
+    public int drain(int maxRecords) {
+        ConfigurationException.require(mode == DeliveryMode.MANUAL,
+                "drain(int) needs DeliveryMode.MANUAL, but this transport is %s", mode);
+        ConfigurationException.require(maxRecords >= 1, "maxRecords must be at least 1, but was %s", maxRecords);
+        return deliverPending(maxRecords);
+    }
+
+    private int deliverPending(int maxRecords) {
         synchronized (drainLock) {
             Set<Cursor> failed = new HashSet<>();
             int total = 0;
             boolean progress = true;
-            while (progress) {
+            while (progress && total < maxRecords) {
                 progress = false;
                 for (Group group : groups.values()) {
                     for (Member member : group.members) {
                         for (Cursor cursor : member.assigned) {
-                            if (failed.contains(cursor)) {
+                            if (failed.contains(cursor) || total >= maxRecords) {
                                 continue;
                             }
-                            int delivered = member.deliver(cursor, Integer.MAX_VALUE);
+                            int delivered = member.deliver(cursor, maxRecords - total);
                             if (delivered < 0) {
                                 failed.add(cursor);
                                 total += -delivered - 1;

@@ -151,6 +151,27 @@ class InMemoryTransportTest {
     }
 
     @Test
+    void drainStopsAfterItsBoundLeavingTheRestPendingEvenWhenHandlersAnswerEachOtherForEver() {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1)
+                .deliveryMode(DeliveryMode.MANUAL).build()) {
+            List<Object> handled = new ArrayList<>();
+            transport.subscribe("echo", TopicPattern.of("log"), StartPosition.EARLIEST, record -> {
+                handled.add(record.message().payload());
+                transport.send(message("log", "k", "again")); // for ever: drainAll() would never return
+            });
+            transport.send(message("log", "k", "first"));
+
+            assertEquals(3, transport.drain(3));
+            assertEquals(List.of("first", "again", "again"), handled);
+            assertEquals(1, transport.pendingCount());
+            assertEquals(1, transport.drain(1));
+
+            ConfigurationException refused = assertThrows(ConfigurationException.class, () -> transport.drain(0));
+            assertEquals("maxRecords must be at least 1, but was 0", refused.getMessage());
+        }
+    }
+
+    @Test
     void aClosedTransportRefusesToSendAndSubscribe() {
         InMemoryTransport transport = InMemoryTransport.create();
         transport.close();

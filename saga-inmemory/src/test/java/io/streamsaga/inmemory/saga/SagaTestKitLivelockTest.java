@@ -1,5 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
@@ -21,6 +23,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SagaTestKitLivelockTest {
     record Order(String id) {
+    }
+
+    record Ping(int n) {
+    }
+
+    record Pong(int n) {
+    }
+
+    private static TypeRegistry pingPongTypes() {
+        return TypeRegistry.builder().register("ping", 1, Ping.class).register("pong", 1, Pong.class).build();
+    }
+
+    /** Two participants answering each other for ever, with no timer in between: the clock never moves. */
+    private static SagaTestEnvironment pingPong(SagaTestEnvironment env) {
+        env.bus().subscribe("ponger", "pings", Ping.class, (ping, ctx) -> env.bus().publish("pongs", "k", new Pong(ping.n() + 1)));
+        env.bus().subscribe("pinger", "pongs", Pong.class, (pong, ctx) -> env.bus().publish("pings", "k", new Ping(pong.n() + 1)));
+        return env;
     }
 
     /** An application's timer every {@code period}, from {@code period} on; counts its firings (cheap work). */
@@ -91,5 +110,77 @@ class SagaTestKitLivelockTest {
 
         assertTrue(endless.getMessage().contains("advance"), endless.getMessage());
         assertTrue(run.isClosed(), "the run of a settle that failed left open");
+    }
+
+    @Test
+    void handlersAnsweringEachOtherForEverAtOneInstantFailTheSettleNamingTheTopicsAndTypes() {
+        SagaRunReport<SagaTestEnvironment, Order> run = SagaTestKit.given(SagaTestKitLivelockTest::pingPong,
+                env -> waiting(), new Order("o-1")).types(pingPongTypes()).whenStarted();
+        run.environment().bus().publish("pings", "k", new Ping(0));
+
+        AssertionError stuck = assertThrows(AssertionError.class, run::settle);
+
+        for (String looped : new String[] {"pings", "pongs", "ping", "pong", "2026-01-01T00:00:00Z"}) {
+            assertTrue(stuck.getMessage().contains(looped), stuck.getMessage());
+        }
+        assertTrue(run.isClosed(), "the run of a settle that failed left open");
+    }
+
+    @Test
+    void handlersAnsweringEachOtherForEverAtOneInstantFailTheAdvanceWithinTheConfiguredBound() {
+        SagaRunReport<SagaTestEnvironment, Order> run = SagaTestKit.given(env -> {
+            pingPong(env);
+            env.scheduler().schedule(Duration.ofSeconds(1), () -> env.bus().publish("pings", "k", new Ping(0)));
+            return env;
+        }, env -> waiting(), new Order("o-1")).types(pingPongTypes()).maxRoundsAtOneInstant(50).whenStarted();
+
+        AssertionError stuck = assertThrows(AssertionError.class, () -> run.advance(Duration.ofMinutes(1)));
+
+        assertTrue(stuck.getMessage().contains("more than 50 rounds"), stuck.getMessage());
+        assertTrue(stuck.getMessage().contains("2026-01-01T00:00:01Z"), stuck.getMessage());
+        assertTrue(stuck.getMessage().contains("topic 'pings' type 'ping'"), stuck.getMessage());
+        assertTrue(stuck.getMessage().contains("topic 'pongs' type 'pong'"), stuck.getMessage());
+        assertTrue(run.environment().transport().pendingCount() <= 1, "delivered far past the bound");
+        assertTrue(run.isClosed(), "the run of an advance that failed left open");
+    }
+
+    @Test
+    void manyDeliveriesAtOneInstantUnderTheConfiguredBoundSettle() {
+        SagaRunReport<SagaTestEnvironment, Order> run = SagaTestKit.given(env -> {
+            env.bus().subscribe("counter", "pings", Ping.class, (ping, ctx) -> {
+                if (ping.n() < 40) {
+                    env.bus().publish("pings", "k", new Ping(ping.n() + 1));
+                }
+            });
+            return env;
+        }, env -> waiting(), new Order("o-1")).types(pingPongTypes()).maxRoundsAtOneInstant(41).whenStarted();
+        run.environment().bus().publish("pings", "k", new Ping(0));
+
+        run.settle().expectStatus(SagaStatus.RUNNING); // 41 deliveries: within the bound
+
+        assertEquals(41, run.environment().transport().messages("pings").size());
+        run.close();
+    }
+
+    @Test
+    void theTimerCapOfSettleIsConfigurable() {
+        SagaRunReport<Ticker, Order> run = SagaTestKit.given(env -> new Ticker(env, Duration.ofHours(1)),
+                ticker -> waiting(), new Order("o-1")).maxTimersToSettle(10).whenStarted();
+
+        AssertionError endless = assertThrows(AssertionError.class, run::settle);
+
+        assertTrue(endless.getMessage().startsWith("the run does not settle: 10 timers ran"), endless.getMessage());
+        assertEquals(10, run.fixture().ticks);
+    }
+
+    @Test
+    void boundsBelowOneAreRefusedQuotingTheValue() {
+        SagaTestKit<Void, Order> kit = SagaTestKit.given(waiting(), new Order("o-1"));
+
+        ConfigurationException rounds = assertThrows(ConfigurationException.class, () -> kit.maxRoundsAtOneInstant(0));
+        ConfigurationException timers = assertThrows(ConfigurationException.class, () -> kit.maxTimersToSettle(-1));
+
+        assertEquals("maxRoundsAtOneInstant must be at least 1, but was 0", rounds.getMessage());
+        assertEquals("maxTimersToSettle must be at least 1, but was -1", timers.getMessage());
     }
 }

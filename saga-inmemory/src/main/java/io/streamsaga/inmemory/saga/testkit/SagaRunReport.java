@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
+import java.util.stream.Collectors;
 
 /**
  * One run of a saga in the test kit, and the "expect" half of given/when/expect. Assertions throw
@@ -54,21 +55,12 @@ import java.util.function.Function;
 public final class SagaRunReport<F, D> implements AutoCloseable {
     /** The id the kit gives the saga of a run. */
     public static final String SAGA_ID = "test-saga-1";
-    /**
-     * Settling rounds at one virtual instant, the clock not moving, after which the run is taken for a livelock (a
-     * task rescheduling itself with no delay). Messages alone are not counted: a round delivers until none is pending
-     * ({@code drainAll()}), so handlers that answer each other for ever at one instant never end their round and are
-     * not detected.
-     */
-    private static final int MAX_ROUNDS_AT_ONE_INSTANT = 100_000;
-    /** Timers {@link #settle()} runs before it takes the run for one that never settles (a timer that repeats). */
-    private static final int MAX_TIMERS_TO_SETTLE = 100_000;
-
     private final SagaTestEnvironment environment;
     private final F fixture;
     private final SagaDefinition<D> definition;
     private final RecordingInterceptor interceptor;
     private final CrashingSagaStore crashingStore;
+    private final SettleLimits limits;
     private SagaOrchestrator orchestrator;
     private boolean recovered;
     private java.util.concurrent.CompletionStage<?> latest;
@@ -80,7 +72,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
 
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
-                  Map<String, FailureMode> compensationFailures, int crashAt, boolean crashBeforeWrite) {
+                  Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
+                  boolean crashBeforeWrite) {
+        this.limits = limits;
         // Created first: it also sees the commands the bus publishes (a remote compensation starts with its command).
         this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
         this.environment = new SagaTestEnvironment(types, interceptor.commandObserver());
@@ -201,9 +195,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * the tasks of the environment's {@linkplain SagaTestEnvironment#executor() executor} ended and the messages
      * delivered, also between timers due at the same instant. When the saga is then completed, compensated or
      * resolved, the run is finished and closed (see the class comment); a settle that fails closes it too. Fails
-     * ({@link AssertionError}) on a run that does not settle: 100,000 settling rounds at one virtual instant without
-     * the clock moving (a livelock: a task rescheduling itself with no delay), or 100,000 timers run with more still
-     * due (a timer that repeats for ever never settles: {@link #advance} over it instead).
+     * ({@link AssertionError}) on a run that does not settle: more than {@link SagaTestKit#maxRoundsAtOneInstant}
+     * settling rounds (messages delivered, timers run) at one virtual instant without the clock moving (a livelock:
+     * handlers that answer each other for ever, a task rescheduling itself with no delay), or more than
+     * {@link SagaTestKit#maxTimersToSettle} timers run with more still due (a timer that repeats for ever never
+     * settles: {@link #advance} over it instead); 100,000 each by default.
      */
     public SagaRunReport<F, D> settle() {
         if (finished) {
@@ -222,31 +218,34 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * Settles at each due time up to {@code until} (every due time when null): waits for the executor's tasks,
      * recovers after a crash, delivers the messages, and only once nothing is left runs the next timer, one at a
      * time, so that no timer (not even one due at the same instant) overtakes what the previous one started.
-     * Fails ({@link AssertionError}) on a livelock: {@value #MAX_ROUNDS_AT_ONE_INSTANT} rounds at one virtual
-     * instant without the clock moving; and, with no {@code until}, after {@value #MAX_TIMERS_TO_SETTLE} timers
-     * (one that repeats for ever never lets the run settle). Any number of timers runs up to {@code until}.
+     * Fails ({@link AssertionError}) on a livelock: more than {@link SettleLimits#roundsAtOneInstant()} rounds (a
+     * message delivered, a timer run) at one virtual instant without the clock moving, the delivery bounded so that
+     * handlers answering each other for ever are caught too; and, with no {@code until}, after
+     * {@link SettleLimits#timersToSettle()} timers (one that repeats for ever never lets the run settle). Any number
+     * of timers runs up to {@code until}.
      */
     private void settleUntil(Instant until) {
         VirtualScheduler scheduler = environment.scheduler();
         Instant instant = scheduler.now();
-        int roundsAtInstant = 0;
+        environment.clearDeliveries();
+        long roundsAtInstant = 0; // long: a bound of Integer.MAX_VALUE plus the one past it
         int timers = 0;
         while (true) {
             if (!scheduler.now().equals(instant)) {
                 instant = scheduler.now();
                 roundsAtInstant = 0;
-            }
-            if (++roundsAtInstant > MAX_ROUNDS_AT_ONE_INSTANT) {
-                throw new AssertionError("the run does not settle: " + MAX_ROUNDS_AT_ONE_INSTANT + " rounds at " + instant
-                        + " without the virtual clock moving (a task rescheduling itself with no delay?);"
-                        + " status " + instance().map(SagaInstance::status).orElse(null));
+                environment.clearDeliveries();
             }
             environment.awaitExecutor();
             if (recoverIfCrashed()) {
                 continue;
             }
-            int delivered = environment.transport().drainAll();
+            // At most one delivery past the bound: the loop must end even when each delivery publishes another.
+            int delivered = environment.transport().drain(
+                    (int) Math.min(Integer.MAX_VALUE, limits.roundsAtOneInstant() - roundsAtInstant + 1));
             rethrowHandlerError();
+            roundsAtInstant += delivered;
+            requireProgress(roundsAtInstant, instant);
             if (recoverIfCrashed() || delivered > 0) {
                 continue;
             }
@@ -254,10 +253,13 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             if (next.isEmpty() || (until != null && next.get().isAfter(until))) {
                 return;
             }
-            if (until == null && ++timers > MAX_TIMERS_TO_SETTLE) {
-                throw new AssertionError("the run does not settle: " + MAX_TIMERS_TO_SETTLE + " timers ran and more are due"
-                        + " (a timer that repeats for ever, a step retried for ever?): advance(Duration) runs the timers up"
-                        + " to an instant; status " + instance().map(SagaInstance::status).orElse(null));
+            if (until == null && ++timers > limits.timersToSettle()) {
+                throw new AssertionError("the run does not settle: " + limits.timersToSettle() + " timers ran and more"
+                        + " are due (a timer that repeats for ever, a step retried for ever?): advance(Duration) runs the"
+                        + " timers up to an instant; status " + instance().map(SagaInstance::status).orElse(null));
+            }
+            if (!next.get().isAfter(instant)) { // a timer due now: another round at this instant
+                requireProgress(++roundsAtInstant, instant);
             }
             try {
                 scheduler.runNext(next.get());
@@ -265,6 +267,27 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 requireCrashPoint(crash); // recovered on the next round
             }
         }
+    }
+
+    /**
+     * Fails the call once more than the bound of rounds ran at {@code instant}, naming the instant and what was
+     * delivered at it (the topics and types that answer each other), else a task rescheduling itself.
+     */
+    private void requireProgress(long roundsAtInstant, Instant instant) {
+        if (roundsAtInstant <= limits.roundsAtOneInstant()) {
+            return;
+        }
+        Map<String, Integer> delivered = environment.deliveries();
+        String what = delivered.isEmpty()
+                ? "no message delivered: a task rescheduling itself with no delay?"
+                : "handlers answering each other for ever? delivered at that instant: " + delivered.entrySet().stream()
+                        .sorted(Map.Entry.<String, Integer>comparingByValue().reversed())
+                        .limit(10)
+                        .map(e -> e.getKey() + " x" + e.getValue())
+                        .collect(Collectors.joining(", "));
+        throw new AssertionError("the run does not settle: more than " + limits.roundsAtOneInstant()
+                + " rounds (messages delivered, timers run) at " + instant + " without the virtual clock moving ("
+                + what + "); status " + instance().map(SagaInstance::status).orElse(null));
     }
 
     /**
@@ -315,7 +338,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * When the saga is then completed, compensated or resolved and nothing is left to deliver or run, the run is
      * finished and closed (see the class comment); an advance that fails closes it too. Any number of timers may run
      * on the way (an application's timer every second over a month); it fails ({@link AssertionError}) only on a
-     * livelock: 100,000 settling rounds at one virtual instant without the clock moving.
+     * livelock: more than {@link SagaTestKit#maxRoundsAtOneInstant} settling rounds (messages delivered, timers run)
+     * at one virtual instant without the clock moving.
      */
     public SagaRunReport<F, D> advance(Duration duration) {
         if (finished) {

@@ -12,7 +12,9 @@ import io.streamsaga.retry.RetryPolicy;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executor;
 
 /**
@@ -33,6 +35,11 @@ public final class SagaTestEnvironment {
     private final KitExecutor executor = new KitExecutor();
     /** The Errors handlers threw during the kit's deliveries, not yet taken ({@link #takeHandlerErrors()}). */
     private final List<Error> handlerErrors = new ArrayList<>();
+    /**
+     * The messages handed to handlers since {@link #clearDeliveries()}, counted by topic and type: the kit clears
+     * them when its clock moves, and names them when deliveries at one instant do not end.
+     */
+    private final Map<String, Integer> deliveries = new LinkedHashMap<>();
 
     /** {@code observer}: sees what the bus publishes (the kit records when remote compensations start). */
     SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer) {
@@ -44,6 +51,12 @@ public final class SagaTestEnvironment {
         // to the transport to log and deliver again: the kit fails its call with it.
         this.bus = EventBus.builder(transport).types(types).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
                 .interceptor(observer).interceptor(new MessageInterceptor() {
+                    @Override
+                    public Message afterReceive(Message message, String group) {
+                        delivered(message);
+                        return message;
+                    }
+
                     @Override
                     public void onHandlerFailed(Message message, String group, Throwable error) {
                         if (error instanceof Error e) { // an exception is the bus's retry and dead-letter path
@@ -85,6 +98,19 @@ public final class SagaTestEnvironment {
 
     private synchronized void handlerFailed(Error error) {
         handlerErrors.add(error);
+    }
+
+    private synchronized void delivered(Message message) {
+        deliveries.merge("topic '" + message.topic() + "' type '" + message.type() + "'", 1, Integer::sum);
+    }
+
+    /** The messages handed to handlers since {@link #clearDeliveries()}, by topic and type, in first-seen order. */
+    synchronized Map<String, Integer> deliveries() {
+        return new LinkedHashMap<>(deliveries);
+    }
+
+    synchronized void clearDeliveries() {
+        deliveries.clear();
     }
 
     /** The Errors handlers threw since the last call, in order (the same instance may repeat: redelivered). */

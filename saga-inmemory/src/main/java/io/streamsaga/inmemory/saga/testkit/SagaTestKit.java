@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.saga.testkit;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
@@ -46,6 +47,7 @@ public final class SagaTestKit<F, D> {
     private TypeRegistry types = TypeRegistry.empty();
     private final Map<String, FailureMode> stepFailures = new LinkedHashMap<>();
     private final Map<String, FailureMode> compensationFailures = new LinkedHashMap<>();
+    private SettleLimits limits = SettleLimits.DEFAULTS;
 
     private SagaTestKit(Function<SagaTestEnvironment, F> fixture, Function<F, SagaDefinition<D>> definition, D data) {
         this.fixture = Objects.requireNonNull(fixture, "fixture");
@@ -73,6 +75,33 @@ public final class SagaTestKit<F, D> {
         return this;
     }
 
+    /**
+     * How many settling rounds the kit runs at one virtual instant, the clock not moving, before it takes the run
+     * for a livelock and fails the call that drives it ({@link AssertionError}, naming the instant and the topics
+     * and message types delivered at it; the run closed). Each message delivered is a round, and so is each timer
+     * run: handlers that answer each other for ever, and a task that reschedules itself with no delay, are both
+     * caught. 100,000 by default.
+     *
+     * @throws ConfigurationException when {@code rounds} is below 1
+     */
+    public SagaTestKit<F, D> maxRoundsAtOneInstant(int rounds) {
+        limits = new SettleLimits(rounds, limits.timersToSettle());
+        return this;
+    }
+
+    /**
+     * How many timers {@link SagaRunReport#settle()} (and {@code whenRun()}) runs before it takes the run for one
+     * that never settles (a timer that repeats for ever, a step retried for ever) and fails ({@link AssertionError},
+     * the run closed); {@link SagaRunReport#advance} runs any number of timers up to its instant. 100,000 by
+     * default.
+     *
+     * @throws ConfigurationException when {@code timers} is below 1
+     */
+    public SagaTestKit<F, D> maxTimersToSettle(int timers) {
+        limits = new SettleLimits(limits.roundsAtOneInstant(), timers);
+        return this;
+    }
+
     /** Fails the step's action (or the handling of its reply) as {@code mode} says. */
     public SagaTestKit<F, D> failStep(String step, FailureMode mode) {
         stepFailures.put(step, mode);
@@ -90,7 +119,7 @@ public final class SagaTestKit<F, D> {
 
     /** Starts the saga and settles it: every message delivered, every timer run. */
     public SagaRunReport<F, D> whenRun() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, 0, false).start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, 0, false).start(data, true);
     }
 
     /**
@@ -102,12 +131,12 @@ public final class SagaTestKit<F, D> {
      * finished like a settled one: its run is closed.
      */
     public SagaRunReport<F, D> whenStarted() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, 0, false).start(data, false);
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, 0, false).start(data, false);
     }
 
     SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, int crashAt,
                             boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, steps, compensations, crashAt, crashBeforeWrite)
+        return new SagaRunReport<>(types, fixture, definition, steps, compensations, limits, crashAt, crashBeforeWrite)
                 .start(data, true);
     }
 
@@ -116,8 +145,8 @@ public final class SagaTestKit<F, D> {
      * started (it finished while it started, or is past its pivot: the orchestrator refused), its run then closed.
      */
     SagaRunReport<F, D> runCancelled(int crashAt, boolean crashBeforeWrite) {
-        SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), crashAt,
-                crashBeforeWrite).start(data, false);
+        SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits,
+                crashAt, crashBeforeWrite).start(data, false);
         if (report.isClosed() || report.status() != SagaStatus.RUNNING) {
             report.close();
             return null;

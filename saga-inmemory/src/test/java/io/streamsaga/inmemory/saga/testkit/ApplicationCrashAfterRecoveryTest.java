@@ -71,7 +71,7 @@ class ApplicationCrashAfterRecoveryTest {
     void theApplicationsSimulatedCrashDuringACancelAfterARecoveredCrashClosesTheRunAndIsThrown() {
         // A crash right after the saga's start is stored, recovered; the hold failed once, its retry a minute away.
         SagaRunReport<Void, Order> report = new SagaRunReport<Void, Order>(TypeRegistry.empty(), env -> null,
-                fixture -> reserveThenHoldRetriedLater(), Map.of("hold", FailureMode.once()), Map.of(), 1, false)
+                fixture -> reserveThenHoldRetriedLater(), Map.of("hold", FailureMode.once()), Map.of(), SettleLimits.DEFAULTS, 1, false)
                 .start(new Order("o-1"), false); // whenStarted() with a crash point
         assertTrue(report.crashedAndRecovered());
         report.expectStatus(SagaStatus.RUNNING).expectSteps("reserve").expectAttempts("hold", 1);
@@ -87,7 +87,7 @@ class ApplicationCrashAfterRecoveryTest {
     void theKitsOwnCrashIsStillRecoveredFrom() {
         // The crash at the second write (the hold's outcome lost), and every call of the dead orchestrator after it.
         SagaRunReport<Void, Order> report = new SagaRunReport<Void, Order>(TypeRegistry.empty(), env -> null,
-                fixture -> reserveThenHoldRetriedLater(), Map.of(), Map.of(), 2, false)
+                fixture -> reserveThenHoldRetriedLater(), Map.of(), Map.of(), SettleLimits.DEFAULTS, 2, false)
                 .start(new Order("o-1"), true); // whenRun() with a crash point
 
         assertTrue(report.crashedAndRecovered());
