@@ -383,7 +383,11 @@ public final class SagaDefinition<D> {
         /**
          * How long an asynchronous action or a remote reply may take before the attempt fails; it bounds in the
          * same way each attempt of a compensation the engine does not block on (asynchronous, remote, or a
-         * parallel group member's), unless the compensation has its own {@link #compensationTimeout}.
+         * parallel group member's), unless the compensation has its own {@link #compensationTimeout}. Without one the
+         * engine waits as long as it takes: an asynchronous action whose stage never completes leaves the saga
+         * {@code RUNNING} for ever, and {@code COMPENSATING} for ever once cancelled
+         * ({@link SagaOrchestrator#cancel} waits for the outcome of an action in flight); give a step that may hang
+         * a timeout.
          */
         public StepBuilder<D> timeout(Duration timeout) {
             ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),

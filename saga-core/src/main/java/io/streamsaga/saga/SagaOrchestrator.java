@@ -110,6 +110,11 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
      * pivot (the pivot succeeded, or a retriable step started) cannot go back: its cancellation is refused.
+     * An asynchronous action in flight is not abandoned: the saga is {@code COMPENSATING} from this call on, and its
+     * compensations start once that action's outcome is known (its stage completes, or its step's timeout fires), so
+     * that what it did is undone too; a step with no timeout whose stage never completes keeps the saga
+     * {@code COMPENSATING} for ever. A remote step still waiting for its reply is not waited for: it is compensated
+     * as uncertain.
      * When another orchestrator wrote the saga since it was read here (it drives it now), nothing is stored and
      * the call throws that {@link ConcurrentSagaUpdateException}; a store failure that kept the cancellation
      * from being stored is thrown as well ({@link #markResolved} likewise).

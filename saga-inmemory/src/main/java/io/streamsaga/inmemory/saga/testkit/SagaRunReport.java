@@ -357,7 +357,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
 
     /**
      * Cancels the saga, then settles. Refused ({@link io.streamsaga.saga.SagaException}) when the saga is not
-     * running or is past its pivot: the run then stays open (see the class comment).
+     * running or is past its pivot: the run then stays open (see the class comment). As
+     * {@link io.streamsaga.saga.SagaOrchestrator#cancel} does, it waits for the outcome of an asynchronous action in
+     * flight: settling runs the step's timeout, if it has one (the clock jumps to it); with none, the saga stays
+     * {@code COMPENSATING} and the run open until the stage completes (then {@link #settle()}), for ever if it never
+     * does.
      */
     public SagaRunReport<F, D> cancel() {
         return operate(() -> orchestrator.cancel(SAGA_ID));
