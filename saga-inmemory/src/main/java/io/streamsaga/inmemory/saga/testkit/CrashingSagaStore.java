@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * (the write is lost: the action the engine just ran happened but its outcome was never recorded, so
  * recovery runs it again and the application's idempotency key must make that harmless). Then
  * {@link SimulatedCrash} is thrown, and every later call throws too (a dead process does nothing more): each
- * tagged as this store's ({@link #threw}), so that a kit tells them from one the application's code throws.
+ * tagged as this store's, so that the test kit tells them from one the application's code throws.
  * A fresh orchestrator over the delegate then recovers. Thread-safe.
  */
 public final class CrashingSagaStore implements SagaStore {
@@ -56,9 +56,9 @@ public final class CrashingSagaStore implements SagaStore {
 
     /**
      * Whether this store threw {@code crash} (its crash point, or a call after it): the kit recovers from these
-     * only, never from a {@link SimulatedCrash} the application's code throws.
+     * only, never from a {@link SimulatedCrash} the application's code throws. The kit's own: not public.
      */
-    public boolean threw(SimulatedCrash crash) {
+    boolean threw(SimulatedCrash crash) {
         return crash.thrownBy(this);
     }
 
