@@ -1,6 +1,8 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.saga.OrderSagaFixture.OrderData;
+import io.streamsaga.inmemory.saga.OrderSagaFixture.Services;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
@@ -24,7 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A test can cancel a saga once started ({@code whenStarted().cancel()}), so the crash explorer explores that path
  * too: the cancellation, and a crash right after and right before each of its writes, each recovered on a fresh
  * orchestrator (a crash during {@code cancel()} used to close the run and propagate, where one during the start is
- * recovered, and the explorer never cancelled).
+ * recovered, and the explorer never cancelled). It also cancels right after each step's success is stored, before
+ * the pivot (it used to cancel only right after the start, so a saga of local steps, which finishes while it
+ * starts, was never explored cancelled).
  */
 class CancellationCrashExplorationTest {
     record Trip(String id) {
@@ -149,13 +153,44 @@ class CancellationCrashExplorationTest {
     }
 
     @Test
-    void explorationOfASagaThatFinishesWhileItStartsHasNoCancellationScenario() {
+    void explorationCancelsTheSagaRightAfterEachStepSucceededAndCrashesRightAfterAndRightBeforeEachWriteOfTheCancellation() {
+        ExplorationReport report = SagaCrashExplorer.forSaga(env -> new Services(), OrderSagaFixture::definition,
+                        OrderData.of("erin", 7, "ink"))
+                .invariant(OrderSagaFixture::consistent)
+                .explore();
+
+        for (String step : List.of("create-order", "reserve-inventory", "process-payment")) {
+            String cancelled = "cancelled after " + step + " succeeded";
+            List<ExplorationReport.Scenario> scenarios = report.scenarios().stream()
+                    .filter(s -> s.name().equals(cancelled) || s.name().contains("while " + cancelled)).toList();
+            List<String> names = scenarios.stream().map(ExplorationReport.Scenario::name).toList();
+            assertTrue(names.contains(cancelled), "scenarios: " + report.scenarios());
+            assertTrue(scenarios.stream().filter(s -> s.name().startsWith("crash after write") && s.crashedAndRecovered())
+                    .count() >= 2, "scenarios: " + names);
+            assertTrue(scenarios.stream().filter(s -> s.name().startsWith("crash before write") && s.crashedAndRecovered())
+                    .count() >= 2, "scenarios: " + names);
+            assertEquals(1, scenarios.stream().filter(s -> s.name().endsWith("(the cancel is lost)")
+                    && s.finalStatus() == SagaStatus.COMPLETED).count(), "scenarios: " + names);
+            assertTrue(scenarios.stream().filter(s -> !s.name().endsWith("(the cancel is lost)"))
+                    .allMatch(s -> s.finalStatus() == SagaStatus.COMPENSATED), "scenarios: " + scenarios);
+        }
+        // After the last step the saga completes in the same drive: no cancel can come in there.
+        assertTrue(report.scenarios().stream().noneMatch(s -> s.name().contains("after schedule-shipping succeeded")),
+                report.scenarios().toString());
+    }
+
+    @Test
+    void explorationOfASagaThatFinishesWhileItStartsCancelsItOnlyAfterAStepSucceededBeforeItsPivot() {
         ExplorationReport report = SagaCrashExplorer.forSaga(SagaDefinition.builder("local", Trip.class)
                         .step("a").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
-                        .step("b").action((trip, ctx) -> trip)
+                        .pivot("p").action((trip, ctx) -> trip)
+                        .retriable("r").action((trip, ctx) -> trip)
                         .build(), new Trip("t-2"))
                 .explore();
 
-        assertTrue(report.scenarios().stream().noneMatch(s -> s.name().contains("cancelled")), report.scenarios().toString());
+        List<String> names = report.scenarios().stream().map(ExplorationReport.Scenario::name).toList();
+        assertTrue(names.stream().noneMatch(n -> n.contains("cancelled after it started")), names.toString());
+        assertTrue(names.contains("cancelled after a succeeded"), names.toString());
+        assertTrue(names.stream().noneMatch(n -> n.contains("cancelled after p succeeded")), "past the pivot: " + names);
     }
 }

@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.BiConsumer;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -34,9 +35,12 @@ import java.util.function.Supplier;
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
  *   <li>when the saga can be cancelled once started ({@code whenStarted().cancel()} is accepted: it still waits
- *       for a reply, a timer or a stage before its pivot), that cancellation, which must compensate, and a crash
- *       right after and right before each of its writes, recovered the same way (a crash before its first write
- *       loses the cancel with the process: the saga must then complete).</li>
+ *       for a reply, a timer or a stage before its pivot), that cancellation; and the saga cancelled right after
+ *       each step's success is stored (by a {@link io.streamsaga.saga.SagaListener} on the thread that drives it;
+ *       not after the last step, which the saga's completion follows in the same drive), wherever the cancel is
+ *       accepted (before the pivot). Each cancellation must compensate, and is explored with a crash right after
+ *       and right before each of its writes, recovered the same way (a crash before its first write loses the
+ *       cancel with the process: the saga must then complete).</li>
  * </ul>
  * Invariants: the saga reaches the expected terminal state; nothing is left running (no active saga, no
  * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
@@ -133,7 +137,7 @@ public final class SagaCrashExplorer<F, D> {
                 }
             }
         }
-        exploreCancellation(scenarios);
+        exploreCancellation(definition, scenarios);
         ExplorationReport report = new ExplorationReport(definition.name(), scenarios);
         if (!report.violations().isEmpty()) {
             throw new AssertionError("crash exploration of saga '" + definition.name() + "' found "
@@ -145,34 +149,66 @@ public final class SagaCrashExplorer<F, D> {
 
     /**
      * When the saga can be cancelled once started (as {@code whenStarted().cancel()} does: it still waits for a
-     * reply, a timer or a stage, before its pivot), the cancellation, then a crash right after and right before each
-     * of its writes, each followed by recovery. A crash before its first write loses the cancel (the call died with
-     * the process, nothing of it was stored): the saga goes on and completes.
+     * reply, a timer or a stage, before its pivot), the cancellation; and the saga cancelled right after each step's
+     * success is stored (from a listener, on the thread that drives the saga), wherever that cancel is accepted
+     * (not past the pivot, not finished). Each such cancellation, then a crash right after and right before each of
+     * its writes, each followed by recovery. A crash before its first write loses the cancel (the call died with the
+     * process, nothing of it was stored): the saga goes on and completes.
      */
-    private void exploreCancellation(List<ExplorationReport.Scenario> scenarios) {
-        String cancelled = "cancelled after it started";
-        SagaRunReport<F, D> probe = runCancelled(cancelled, 0, false, SagaStatus.COMPENSATED, scenarios);
+    private void exploreCancellation(SagaDefinition<D> definition, List<ExplorationReport.Scenario> scenarios) {
+        exploreCancellation("cancelled after it started", (crashAt, before) -> {
+            SagaRunReport<F, D> report = kit.runCancelled(crashAt, before);
+            return report == null ? null : new Cancelled<>(report, report.writesBeforeCancel());
+        }, scenarios);
+        List<SagaStep<D>> steps = definition.steps();
+        // Not after the last step: the saga completes in the same drive, where no cancel from outside can come in.
+        for (SagaStep<D> step : steps.subList(0, steps.size() - 1)) {
+            exploreCancellation("cancelled after " + step.name() + " succeeded", (crashAt, before) -> {
+                SagaRunReport<F, D> report = kit.runCancelledAfter(step.name(), crashAt, before);
+                if (crashAt == 0 && !report.cancelAccepted()) { // the probe: a cancel refused there explores nothing
+                    report.close();
+                    return null;
+                }
+                return new Cancelled<>(report, report.writesBeforeCancel());
+            }, scenarios);
+        }
+    }
+
+    /** A run with a cancel, and the writes made before it (the cancel's are numbered from there). */
+    private record Cancelled<F, D>(SagaRunReport<F, D> report, int writesBeforeCancel) {
+    }
+
+    /** A cancellation scenario ({@code runner} gives null when the saga cannot be cancelled there). */
+    private void exploreCancellation(String cancelled, BiFunction<Integer, Boolean, Cancelled<F, D>> runner,
+                                     List<ExplorationReport.Scenario> scenarios) {
+        int[] writesBeforeCancel = new int[1];
+        SagaRunReport<F, D> probe = run(cancelled, Map.of(), Map.of(), () -> {
+            Cancelled<F, D> run = runner.apply(0, false);
+            if (run == null) {
+                return null;
+            }
+            writesBeforeCancel[0] = run.writesBeforeCancel();
+            return run.report();
+        }, SagaStatus.COMPENSATED, scenarios);
         if (probe == null) {
             return;
         }
-        int first = probe.writesBeforeCancel() + 1;
+        int first = writesBeforeCancel[0] + 1;
         for (boolean before : new boolean[] {false, true}) {
             for (int write = first; write <= probe.writes(); write++) {
                 boolean lost = before && write == first;
                 String name = (before ? "crash before write " : "crash after write ") + write + " while " + cancelled
                         + (lost ? " (the cancel is lost)" : "");
-                if (runCancelled(name, write, before, lost ? SagaStatus.COMPLETED : SagaStatus.COMPENSATED, scenarios) == null) {
+                int crashAt = write;
+                if (run(name, Map.of(), Map.of(), () -> {
+                    Cancelled<F, D> run = runner.apply(crashAt, before);
+                    return run == null ? null : run.report();
+                }, lost ? SagaStatus.COMPLETED : SagaStatus.COMPENSATED, scenarios) == null) {
                     scenarios.add(new ExplorationReport.Scenario(name, null, false,
-                            List.of(name + ": the saga could not be cancelled once started, unlike in '" + cancelled + "'")));
+                            List.of(name + ": the saga could not be cancelled, unlike in '" + cancelled + "'")));
                 }
             }
         }
-    }
-
-    /** A cancellation scenario: null (and no scenario) when the saga cannot be cancelled once started. */
-    private SagaRunReport<F, D> runCancelled(String name, int crashAt, boolean crashBefore, SagaStatus expected,
-                                             List<ExplorationReport.Scenario> out) {
-        return run(name, Map.of(), Map.of(), () -> kit.runCancelled(crashAt, crashBefore), expected, out);
     }
 
     private SagaRunReport<F, D> run(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,

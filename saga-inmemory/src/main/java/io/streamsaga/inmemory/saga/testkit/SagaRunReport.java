@@ -3,7 +3,9 @@ package io.streamsaga.inmemory.saga.testkit;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
@@ -67,14 +69,28 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private boolean closed;
     /** Closed because the saga finished: settling or advancing it then has nothing left to do. */
     private boolean finished;
-    /** The writes made before the explorer cancelled the saga ({@link #cancelAfterStart}), else 0. */
-    private int writesBeforeCancel;
+    /** The writes made before the explorer cancelled the saga ({@link #cancelAfterStart}, {@link #cancelAfterStep}). */
+    private volatile int writesBeforeCancel;
+    /** The step after whose success the explorer cancels the saga, or null. */
+    private final String cancelAfterStep;
+    /** Whether that cancel was accepted (the saga not past its pivot nor finished then). */
+    private volatile boolean cancelAccepted;
 
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
                   boolean crashBeforeWrite) {
+        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, limits, crashAt,
+                crashBeforeWrite, null);
+    }
+
+    /** {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null). */
+    SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
+                  Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
+                  Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
+                  boolean crashBeforeWrite, String cancelAfterStep) {
         this.limits = limits;
+        this.cancelAfterStep = cancelAfterStep;
         // Created first: it also sees the commands the bus publishes (a remote compensation starts with its command).
         this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
         this.environment = new SagaTestEnvironment(types, interceptor.commandObserver());
@@ -90,22 +106,55 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 }
             }
             this.crashingStore = new CrashingSagaStore(environment.store(), crashAt, crashBeforeWrite);
-            this.orchestrator = newOrchestrator(crashingStore);
+            if (cancelAfterStep != null) {
+                definition.step(cancelAfterStep);
+            }
+            this.orchestrator = newOrchestrator(crashingStore, cancelAfterStep != null);
         } catch (RuntimeException | Error e) {
             environment.close(); // no report to close it
             throw e;
         }
     }
 
-    private SagaOrchestrator newOrchestrator(SagaStore store) {
-        return SagaOrchestrator.builder()
+    /**
+     * {@code cancelling}: with the listener that cancels the saga after {@link #cancelAfterStep}'s success (the first
+     * orchestrator only: a cancel lost in a crash is not made again after recovery).
+     */
+    private SagaOrchestrator newOrchestrator(SagaStore store, boolean cancelling) {
+        SagaOrchestrator.Builder builder = SagaOrchestrator.builder()
                 .store(store)
                 .bus(environment.bus())
                 .scheduler(environment.scheduler())
                 .parallelExecutor(Runnable::run) // parallel members one after another: every run reproducible
                 .interceptor(interceptor)
-                .register(definition)
-                .build();
+                .register(definition);
+        if (cancelling) {
+            builder.listener(new SagaListener() {
+                private boolean tried;
+
+                @Override
+                public synchronized void onStepCompleted(SagaInstance instance, String step) {
+                    if (tried || !step.equals(cancelAfterStep)) {
+                        return;
+                    }
+                    tried = true;
+                    writesBeforeCancel = writes();
+                    try {
+                        // Called after the success is stored, on the thread that drives the saga: a hook may cancel.
+                        orchestrator.cancel(SAGA_ID);
+                        cancelAccepted = true;
+                    } catch (SagaException refused) {
+                        // past its pivot, or finished: nothing to explore there
+                    }
+                }
+            });
+        }
+        return builder.build();
+    }
+
+    /** Whether the explorer's cancel after {@code cancelAfterStep}'s success was accepted. */
+    boolean cancelAccepted() {
+        return cancelAccepted;
     }
 
     /**
@@ -323,7 +372,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         }
         recovered = true;
         orchestrator.close();
-        orchestrator = newOrchestrator(environment.store());
+        orchestrator = newOrchestrator(environment.store(), false);
         orchestrator.recover();
         latest = null;
         return true;

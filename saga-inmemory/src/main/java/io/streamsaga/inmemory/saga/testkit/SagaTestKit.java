@@ -159,6 +159,16 @@ public final class SagaTestKit<F, D> {
         }
     }
 
+    /**
+     * A run cancelled by the crash explorer once {@code step}'s success is stored (from a listener, on the thread
+     * that drives the saga), with a crash point; settled. Whether the cancel was accepted:
+     * {@link SagaRunReport#cancelAccepted()}.
+     */
+    SagaRunReport<F, D> runCancelledAfter(String step, int crashAt, boolean crashBeforeWrite) {
+        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits, crashAt, crashBeforeWrite,
+                step).start(data, true);
+    }
+
     TypeRegistry types() {
         return types;
     }
