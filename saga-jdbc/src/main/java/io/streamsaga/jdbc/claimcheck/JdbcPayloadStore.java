@@ -117,7 +117,7 @@ public final class JdbcPayloadStore implements PayloadStore {
     @Override
     public boolean release(String id, String holder) {
         PayloadReference.requireValidId(id);
-        if (holder != null && holder.indexOf('\0') >= 0) {
+        if (Columns.holdsNul(holder)) {
             return false; // put refuses such a holder: none holds the payload (and PostgreSQL would refuse the query)
         }
         return guarded(id, "release", () -> tx.inTransaction(c -> {

@@ -98,7 +98,7 @@ public final class JdbcInbox {
 
     /** Whether {@code group} has processed {@code messageId}. */
     public boolean isProcessed(String group, String messageId) {
-        if ((group != null && group.indexOf('\0') >= 0) || (messageId != null && messageId.indexOf('\0') >= 0)) {
+        if (Columns.holdsNul(group) || Columns.holdsNul(messageId)) {
             return false; // markProcessed refuses such values: never recorded (and PostgreSQL would refuse the query)
         }
         return tx.inTransaction(connection -> {

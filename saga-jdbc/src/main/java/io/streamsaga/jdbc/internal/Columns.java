@@ -40,6 +40,14 @@ public final class Columns {
     }
 
     /**
+     * Whether {@code value} (null: no) holds U+0000, which {@link #requireFits} refuses: a read or a removal by such
+     * a key finds nothing (none was written), and answers so without SQL, as PostgreSQL would refuse the query.
+     */
+    public static boolean holdsNul(String value) {
+        return value != null && value.indexOf('\0') >= 0;
+    }
+
+    /**
      * {@code value} quoted for an error message: whole when short, else its first {@value #QUOTED} characters
      * and its length, as {@code 'abc...' (1048576 characters)}; a NUL shows as {@code \u0000}.
      */

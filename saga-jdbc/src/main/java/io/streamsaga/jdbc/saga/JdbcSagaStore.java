@@ -62,7 +62,8 @@ import java.util.stream.Collectors;
  * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Column widths:
  * saga ids, saga and step names up to 200 characters, business keys up to 500, data types up to 255; a
  * write with a longer value, or with U+0000 in one of them (PostgreSQL cannot store it), is refused with a
- * {@link ConfigurationException} before anything is written. A failure message or a transition's detail is
+ * {@link ConfigurationException} before anything is written; a read or a node's removal by a saga id, business key
+ * or node id holding U+0000 so finds nothing, without a query. A failure message or a transition's detail is
  * stored cut to 4000 characters, each U+0000 in it as U+FFFD.
  *
  * <p>It is also the {@link NodeRegistry} of orchestrators with saga ownership (schema version 7: the column
@@ -484,12 +485,18 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public Optional<SagaInstance> find(String sagaId) {
+        if (Columns.holdsNul(sagaId)) {
+            return Optional.empty(); // never written (refused): no query, which PostgreSQL would fail
+        }
         List<SagaInstance> found = query(SELECT + " WHERE saga_id = ?", sagaId);
         return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
     }
 
     @Override
     public List<SagaInstance> findByBusinessKey(String businessKey) {
+        if (Columns.holdsNul(businessKey)) {
+            return List.of(); // never written (refused): no query, which PostgreSQL would fail
+        }
         return query(SELECT + " WHERE business_key = ? ORDER BY created_at, saga_id", businessKey);
     }
 
@@ -543,6 +550,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public List<SagaTransition> history(String sagaId) {
+        if (Columns.holdsNul(sagaId)) {
+            return List.of(); // never written (refused): no query, which PostgreSQL would fail
+        }
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT saga_id, version, at, type, step, attempt, detail"
                     + " FROM ss_saga_transition WHERE saga_id = ? ORDER BY seq")) {
@@ -637,6 +647,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     @Override
     public void remove(String nodeId) {
         Objects.requireNonNull(nodeId, "nodeId");
+        if (Columns.holdsNul(nodeId)) {
+            return; // heartbeat refuses such a node id: no row has it
+        }
         tx.run(c -> {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_saga_node WHERE node_id = ?")) {
                 ps.setString(1, nodeId);
@@ -649,6 +662,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     public boolean remove(String nodeId, Instant at) {
         Objects.requireNonNull(nodeId, "nodeId");
         Objects.requireNonNull(at, "at");
+        if (Columns.holdsNul(nodeId)) {
+            return false; // heartbeat refuses such a node id: no row has it
+        }
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(
                     "DELETE FROM ss_saga_node WHERE node_id = ? AND heartbeat_at = ?")) {

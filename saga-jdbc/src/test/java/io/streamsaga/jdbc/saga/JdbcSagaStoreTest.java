@@ -184,6 +184,21 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void aReadByAnIdOrBusinessKeyWithANulCharacterFindsNothingOnBothDatabases() {
+        // A saga id or business key with U+0000 is refused by every write (above), so none is stored. A read with one
+        // (a saga id taken from a reply's header, say) failed in SQL on PostgreSQL (22021, a JdbcException the bus
+        // retries) and found nothing on H2; both now answer empty, as JdbcInbox.isProcessed does. So do the removals
+        // of a node id with one (heartbeat refuses it: no node row has one).
+        store.insert(saga("s-1", "k", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        assertTrue(store.find("s-1\0").isEmpty());
+        assertEquals(List.of(), store.findByBusinessKey("k\0"));
+        assertEquals(List.of(), store.history("s-1\0"));
+        store.remove("node\0a");
+        assertFalse(store.remove("node\0a", T0));
+        assertEquals(1, store.history("s-1").size(), "the stored saga is untouched");
+    }
+
+    @Test
     void aStartWithAnIdOrBusinessKeyTheStoreRefusesFailsWithItsConfigurationExceptionNotAsARetriableStoreFailure() {
         // The store refuses them up front with a ConfigurationException (above); the start's stage failed instead
         // with a retriable SagaException "saga store failed", logged as "resumes on recover()", though nothing
