@@ -45,7 +45,8 @@ import java.util.Objects;
  * as the prefix, on both databases. A key stored as it is could share the row of another only by being exactly
  * that mapped form (its prefix, the mark and its digest), which no message id or key function produces by chance.
  * The owner (up to 200 characters) and the store name (up to 100) are stored as they are: a longer one, or one
- * holding U+0000, is refused with a {@link ConfigurationException} before any SQL.
+ * holding U+0000, is refused with a {@link ConfigurationException} before any SQL; as no claim has such an owner,
+ * {@link #release} and {@link #complete} by one change nothing (complete returns false), on both databases.
  *
  * <p>Time comes from the caller, as the SPI requires. Thread-safe.
  */
@@ -164,6 +165,9 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     @Override
     public void release(String key, String owner) {
         String stored = storedKey(key);
+        if (Columns.holdsNul(owner)) {
+            return; // tryClaim refuses such an owner: it holds no claim (and PostgreSQL would refuse the query)
+        }
         tx.run(c -> {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_dedup WHERE store_name = ? AND dedup_key = ?"
                     + " AND owner = ? AND done_at IS NULL")) {

@@ -124,6 +124,22 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
     }
 
     @Test
+    void aReleaseOrCompletionByAnOwnerWithANulCharacterChangesNothingOnBothDatabases() {
+        // tryClaim refuses an owner with U+0000, so none holds a claim. release with one failed in SQL on PostgreSQL
+        // (22021, a JdbcException) and did nothing on H2; both now do nothing, as complete does (false).
+        JdbcDeduplicationStore store = builder().build();
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-1", "a", T0, Duration.ofSeconds(30)));
+
+        store.release("m-1", "a\0");
+        assertFalse(store.complete("m-1", "a\0", T0));
+        store.release("m-2", "a\0");
+        assertFalse(store.complete("m-2", "a\0", T0));
+
+        assertEquals(ClaimOutcome.IN_PROGRESS, store.tryClaim("m-1", "b", T0, Duration.ofSeconds(30)), "a's claim stands");
+        assertTrue(store.complete("m-1", "a", T0));
+    }
+
+    @Test
     void aLongKeyIsNeverCutInsideACharacter() {
         // a character outside the BMP (two chars in Java) across the cut: half of it is not a character
         String key = "k".repeat(427) + "\uD83D\uDE00" + "k".repeat(100);
