@@ -39,9 +39,11 @@ import java.util.Optional;
  * insert loses on the primary key), later versions with {@code UPDATE ... WHERE version = ?}, so of two
  * writers that read the same version exactly one wins, across processes.
  *
- * <p>{@link #find} and {@link #save} refuse with a {@link ConfigurationException}, before any SQL, an aggregator
- * name over 200 characters, a group key over 500, and either holding U+0000 (which PostgreSQL cannot store); in an
- * aggregator's handler the delivery is then dead-lettered. Thread-safe.
+ * <p>{@link #find}, {@link #save}, {@link #delete} and {@link #withDeadlines} refuse with a
+ * {@link ConfigurationException}, before any SQL, an aggregator name over 200 characters, a group key over 500, and
+ * either holding U+0000 (which PostgreSQL cannot store); in an aggregator's handler the delivery is then
+ * dead-lettered, and an aggregator whose name the store refuses fails to build (its build re-arms the deadlines
+ * stored under its name). Thread-safe.
  */
 public final class JdbcAggregationStore implements AggregationStore {
     private final JdbcTransactions tx;
@@ -132,6 +134,7 @@ public final class JdbcAggregationStore implements AggregationStore {
 
     @Override
     public boolean delete(String aggregator, String key, long version) {
+        requireStorable(aggregator, key);
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(
                     "DELETE FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ? AND version = ?")) {
@@ -145,6 +148,7 @@ public final class JdbcAggregationStore implements AggregationStore {
 
     @Override
     public List<AggregationGroup> withDeadlines(String aggregator) {
+        Columns.requireFits(aggregator, 200, "aggregator name", "");
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(SELECT
                     + " WHERE aggregator = ? AND deadline IS NOT NULL ORDER BY deadline")) {

@@ -58,6 +58,16 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
         assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_aggregation_group"));
     }
 
+    @Test
+    void withDeadlinesAndDeleteRefuseANulCharacterAsFindAndSaveDoOnBothDatabases() {
+        // find and save refused an aggregator name or group key with U+0000 before any SQL, but withDeadlines (which
+        // an aggregator's build runs) and delete sent it: a JdbcException on PostgreSQL (22021), nothing found on H2.
+        AggregationStore store = createStore();
+        assertThrows(ConfigurationException.class, () -> store.withDeadlines("a\0g"));
+        assertThrows(ConfigurationException.class, () -> store.delete("a\0g", "k-1", 1));
+        assertThrows(ConfigurationException.class, () -> store.delete("agg", "k\0-1", 1));
+    }
+
     record Scanned(String parcel, Instant at) {
     }
 
