@@ -1,6 +1,7 @@
 package io.streamsaga.bus;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.internal.Strings;
 import io.streamsaga.message.MessageHeaders;
 
 import java.util.regex.Pattern;
@@ -12,7 +13,9 @@ import java.util.regex.Pattern;
  * {@code order-created} and {@code *} matches every topic. Topic names may contain letters, digits,
  * {@code .}, {@code _} and {@code -}. A wildcard never matches a dead-letter topic (suffix
  * {@code .DLT}) or an internal topic (prefix {@code __}): a catch-all handler that fails must not
- * consume its own dead letters. Subscribe to those by exact name. Immutable and thread-safe.
+ * consume its own dead letters. Subscribe to those by exact name. A refused name or pattern is quoted in the
+ * {@link ConfigurationException} whole up to 64 characters, else as its first 64 and its length (a topic may come
+ * from a header or a route: the message goes into logs and a dead letter's headers). Immutable and thread-safe.
  */
 public final class TopicPattern {
     private static final Pattern LEGAL = Pattern.compile("[A-Za-z0-9._*-]+");
@@ -21,8 +24,10 @@ public final class TopicPattern {
     private final Pattern regex;
 
     private TopicPattern(String pattern) {
-        ConfigurationException.require(pattern != null && LEGAL.matcher(pattern).matches(),
-                "topic pattern must be letters, digits, '.', '_', '-' and '*', but was '%s'", pattern);
+        if (pattern == null || !LEGAL.matcher(pattern).matches()) {
+            throw new ConfigurationException("topic pattern must be letters, digits, '.', '_', '-' and '*', but was "
+                    + Strings.quote(pattern));
+        }
         this.pattern = pattern;
         this.regex = isWildcard() ? Pattern.compile(toRegex(pattern)) : null;
     }
@@ -34,8 +39,10 @@ public final class TopicPattern {
 
     /** Validates a concrete topic name (no wildcard). */
     public static String requireTopicName(String topic) {
-        ConfigurationException.require(isLegalTopicName(topic),
-                "topic name must be letters, digits, '.', '_' and '-', but was '%s'", topic);
+        if (!isLegalTopicName(topic)) { // a plain if: the quote is built only for a refusal (this runs on every publish)
+            throw new ConfigurationException("topic name must be letters, digits, '.', '_' and '-', but was "
+                    + Strings.quote(topic));
+        }
         return topic;
     }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.internal.Strings;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.spi.NodeRegistry;
@@ -239,8 +240,10 @@ public interface SagaOrchestrator extends AutoCloseable {
         public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
 
         public Ownership {
-            ConfigurationException.require(nodeId != null && !nodeId.isBlank() && nodeId.length() <= 200,
-                    "the node id must be 1 to 200 characters and not blank, but was '%s'", nodeId);
+            if (nodeId == null || nodeId.isBlank() || nodeId.length() > 200) {
+                throw new ConfigurationException("the node id must be 1 to 200 characters and not blank, but was "
+                        + Strings.quote(nodeId));
+            }
             ConfigurationException.require(heartbeatInterval != null && !heartbeatInterval.isNegative()
                     && !heartbeatInterval.isZero(), "the heartbeat interval must be positive, but was %s", heartbeatInterval);
             ConfigurationException.require(leaseTimeout != null && leaseTimeout.compareTo(heartbeatInterval) > 0,

@@ -75,6 +75,18 @@ class TopicPatternTest {
     }
 
     @Test
+    void aRefusedTopicNameOrPatternIsQuotedAsItsFirstCharactersAndItsLengthNotWhole() {
+        // A topic comes from the caller, a route or a header: a 1 MB one went whole into the exception's message, and so
+        // into logs and a dead letter's headers. As the JDBC stores' refusals, it is quoted whole up to 64 characters.
+        String huge = "x".repeat(999_999) + " ";
+        String quoted = "'" + "x".repeat(64) + "...' (1000000 characters)";
+        assertEquals("topic name must be letters, digits, '.', '_' and '-', but was " + quoted,
+                assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName(huge)).getMessage());
+        assertEquals("topic pattern must be letters, digits, '.', '_', '-' and '*', but was " + quoted,
+                assertThrows(ConfigurationException.class, () -> TopicPattern.of(huge)).getMessage());
+    }
+
+    @Test
     void patternsAreValuesEqualByText() {
         assertEquals(TopicPattern.of("order-*"), TopicPattern.of("order-*"));
         assertEquals(TopicPattern.of("order-*").hashCode(), TopicPattern.of("order-*").hashCode());

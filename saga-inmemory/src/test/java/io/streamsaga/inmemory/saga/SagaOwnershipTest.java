@@ -698,6 +698,16 @@ class SagaOwnershipTest {
         assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().ownership("x".repeat(201), HEARTBEAT, LEASE));
     }
 
+    @Test
+    void aRefusedNodeIdIsQuotedAsItsFirstCharactersAndItsLengthNotWhole() {
+        // The refusal quoted the whole node id: a 1 MB one went whole into the exception's message and the logs. As
+        // the JDBC stores' refusals, it is quoted whole up to 64 characters, else its first 64 and its length.
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> SagaOrchestrator.builder().ownership("x".repeat(1_000_000), HEARTBEAT, LEASE));
+        assertEquals("the node id must be 1 to 200 characters and not blank, but was '" + "x".repeat(64)
+                + "...' (1000000 characters)", e.getMessage());
+    }
+
     /**
      * The test's virtual scheduler, whose clock a slow step moves on without running any task: as a real scheduler
      * thread busy with that step runs its other tasks (a heartbeat) late.
