@@ -225,7 +225,7 @@ public interface SagaOrchestrator extends AutoCloseable {
      * and how old another node's last heartbeat must be for its sagas to be adopted. Immutable.
      *
      * @param nodeId            this node's id, unique among the live orchestrators over one store and stable across
-     *                          its restarts (a host name, a pod name): 1 to 200 characters
+     *                          its restarts (a host name, a pod name): 1 to 200 characters, without U+0000
      * @param heartbeatInterval how often the heartbeat is written; positive
      * @param leaseTimeout      longer than {@code heartbeatInterval}: it must exceed the interval plus the clock skew
      *                          between the nodes plus the longest pause of a node (a GC pause, a frozen VM)
@@ -243,6 +243,10 @@ public interface SagaOrchestrator extends AutoCloseable {
             if (nodeId == null || nodeId.isBlank() || nodeId.length() > 200) {
                 throw new ConfigurationException("the node id must be 1 to 200 characters and not blank, but was "
                         + Strings.quote(nodeId));
+            }
+            if (nodeId.indexOf('\0') >= 0) { // written with every saga and heartbeat: refused here, not by a store later
+                throw new ConfigurationException("the node id must not contain the character U+0000 (NUL), which a"
+                        + " durable store cannot hold, but was " + Strings.quote(nodeId));
             }
             ConfigurationException.require(heartbeatInterval != null && !heartbeatInterval.isNegative()
                     && !heartbeatInterval.isZero(), "the heartbeat interval must be positive, but was %s", heartbeatInterval);
@@ -491,7 +495,8 @@ public interface SagaOrchestrator extends AutoCloseable {
          * for what this guarantees and what not (clock skew, pauses).
          *
          * @param nodeId            unique among the live nodes over the store, stable across restarts; 1 to 200
-         *                          characters
+         *                          characters, without U+0000 (NUL: it is written with every saga and heartbeat, and
+         *                          PostgreSQL's text cannot hold it)
          * @param heartbeatInterval positive
          * @param leaseTimeout      longer than {@code heartbeatInterval}; it must exceed the interval plus the clock
          *                          skew between the nodes plus the longest pause of a node

@@ -699,6 +699,17 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aNodeIdWithANulCharacterIsRefusedByOwnershipNotLaterByAStore() {
+        // ownership(...) took a node id holding U+0000, which is written with every saga and heartbeat: the in-memory
+        // store kept it, JdbcSagaStore refused it (PostgreSQL cannot store it) only when the orchestrator wrote its
+        // heartbeat or a saga. It is now refused where the node id is given, whatever the store.
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> SagaOrchestrator.builder().ownership("node\0a", HEARTBEAT, LEASE));
+        assertEquals("the node id must not contain the character U+0000 (NUL), which a durable store cannot hold,"
+                + " but was 'node\\u0000a'", e.getMessage());
+    }
+
+    @Test
     void aRefusedNodeIdIsQuotedAsItsFirstCharactersAndItsLengthNotWhole() {
         // The refusal quoted the whole node id: a 1 MB one went whole into the exception's message and the logs. As
         // the JDBC stores' refusals, it is quoted whole up to 64 characters, else its first 64 and its length.
