@@ -63,6 +63,18 @@ public final class OutboxWriter {
     }
 
     /**
+     * Refuses, up front (a builder's topic), a topic every write of a message to it would be refused for: no legal
+     * topic name (blank, U+0000 or another character a transport does not take) or over its column's width.
+     *
+     * @return {@code topic}
+     */
+    public static String requireTopic(String topic, String what) {
+        TopicPattern.requireTopicName(topic);
+        Columns.requireFits(topic, MAX_NAME_LENGTH, what, " for the outbox");
+        return topic;
+    }
+
+    /**
      * Refuses a value longer than its column (schema version 6) or holding U+0000 before the INSERT: the database
      * would fail the statement (SQL state 22001, or 22021 for a NUL on PostgreSQL only), a {@link JdbcException}
      * that on PostgreSQL also aborts the caller's transaction, for a message that can never be written. Headers need

@@ -816,10 +816,12 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
          * transactional outbox, in the transition's own transaction, for an {@code OutboxRelay} to publish
          * on {@code topic}: no event is lost or invented by a crash between the two. Use it instead of the
          * orchestrator's {@code publishLifecycleEvents}, which publishes after the write.
+         *
+         * @param topic a legal topic name (letters, digits, {@code .}, {@code _}, {@code -}) of at most 255
+         *              characters, the outbox's width; refused here otherwise, not at every saga write
          */
         public Builder lifecycleEventsToOutbox(String topic) {
-            ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
-            this.lifecycleTopic = topic;
+            this.lifecycleTopic = OutboxWriter.requireTopic(topic, "lifecycle topic");
             return this;
         }
 

@@ -199,6 +199,19 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void aLifecycleTopicTheOutboxCannotTakeIsRefusedByTheBuilderNotAtEverySagaWrite() {
+        // lifecycleEventsToOutbox checked only that the topic was not blank: one holding U+0000, over the outbox's 255
+        // characters or no legal topic name was taken, and then every saga write with a lifecycle event (the start
+        // first) failed with the outbox's refusal, or the relay could not publish the row. Refused where it is given.
+        for (String topic : new String[]{"saga\0events", "s".repeat(256), "saga events"}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class,
+                    () -> JdbcSagaStore.builder(db.database().dataSource()).lifecycleEventsToOutbox(topic));
+            assertTrue(e.getMessage().contains("topic"), e.getMessage());
+        }
+        JdbcSagaStore.builder(db.database().dataSource()).lifecycleEventsToOutbox("s".repeat(255)).build();
+    }
+
+    @Test
     void aStartWithAnIdOrBusinessKeyTheStoreRefusesFailsWithItsConfigurationExceptionNotAsARetriableStoreFailure() {
         // The store refuses them up front with a ConfigurationException (above); the start's stage failed instead
         // with a retriable SagaException "saga store failed", logged as "resumes on recover()", though nothing
