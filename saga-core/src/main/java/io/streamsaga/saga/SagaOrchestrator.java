@@ -2,6 +2,7 @@ package io.streamsaga.saga;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.internal.Strings;
@@ -413,16 +414,18 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
+        /** The JSON mapper for saga data and command payloads; unset: the bus codec's mapper when it is JSON, else a default one. */
         public Builder mapper(ObjectMapper mapper) {
             this.mapper = Objects.requireNonNull(mapper, "mapper");
             return this;
         }
 
-        /** The topic participants reply to ({@code saga-replies} by default). */
+        /**
+         * The topic participants reply to ({@code saga-replies} by default): a legal topic name (letters, digits,
+         * '.', '_', '-'; {@link TopicPattern#requireTopicName}), refused here rather than at every command.
+         */
         public Builder replyTopic(String replyTopic) {
-            ConfigurationException.require(replyTopic != null && !replyTopic.isBlank(),
-                    "replyTopic must not be blank, but was '%s'", replyTopic);
-            this.replyTopic = replyTopic;
+            this.replyTopic = TopicPattern.requireTopicName(replyTopic);
             return this;
         }
 
@@ -433,10 +436,12 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
-        /** Publishes {@link SagaLifecycleEvent}s to {@code topic} (needs a bus). */
+        /**
+         * Publishes {@link SagaLifecycleEvent}s to {@code topic} (needs a bus): a legal topic name (letters, digits,
+         * '.', '_', '-'; {@link TopicPattern#requireTopicName}), refused here rather than at every event.
+         */
         public Builder publishLifecycleEvents(String topic) {
-            ConfigurationException.require(topic != null && !topic.isBlank(), "lifecycle topic must not be blank, but was '%s'", topic);
-            this.lifecycleTopic = topic;
+            this.lifecycleTopic = TopicPattern.requireTopicName(topic);
             return this;
         }
 
