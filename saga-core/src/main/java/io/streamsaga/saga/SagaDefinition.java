@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.retry.RetryPolicy;
 
 import java.time.Duration;
@@ -316,9 +317,7 @@ public final class SagaDefinition<D> {
 
         /** Makes this a remote step: sends the command built by {@code factory} to {@code topic}. */
         public StepBuilder<D> command(String topic, CommandFactory<D> factory) {
-            ConfigurationException.require(topic != null && !topic.isBlank(), "step '%s': command topic must not be blank, but was '%s'",
-                    name, topic);
-            this.commandTopic = topic;
+            this.commandTopic = requireCommandTopic(topic, "command topic");
             this.command = Objects.requireNonNull(factory, "factory");
             return this;
         }
@@ -353,11 +352,18 @@ public final class SagaDefinition<D> {
          * {@link SagaMessages#reply}.
          */
         public StepBuilder<D> compensationCommand(String topic, CommandFactory<D> factory) {
-            ConfigurationException.require(topic != null && !topic.isBlank(),
-                    "step '%s': compensation command topic must not be blank, but was '%s'", name, topic);
-            this.compensationTopic = topic;
+            this.compensationTopic = requireCommandTopic(topic, "compensation command topic");
             this.compensationCommand = Objects.requireNonNull(factory, "factory");
             return this;
+        }
+
+        /** A legal topic name ({@link TopicPattern#requireTopicName}), refused here rather than at every send. */
+        private String requireCommandTopic(String topic, String what) {
+            try {
+                return TopicPattern.requireTopicName(topic);
+            } catch (ConfigurationException e) {
+                throw new ConfigurationException("step '" + name + "': " + what + ": " + e.getMessage());
+            }
         }
 
         /** How the reply to the compensation command (decoded into {@code type}) is checked; throw to fail the attempt. */

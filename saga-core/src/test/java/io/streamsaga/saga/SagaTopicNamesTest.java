@@ -8,10 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The reply and lifecycle topics are refused by the builder when no transport could take them (a space, a NUL, a
- * '/'), with the same rule and message as a publish: otherwise every saga's command or event fails at run time.
+ * The reply, lifecycle and command topics are refused when the orchestrator or definition is built if no transport
+ * could take them (a space, a NUL, a '/'), with the same rule as a publish: otherwise every saga's command or event
+ * fails at run time.
  */
-class OrchestratorTopicNamesTest {
+class SagaTopicNamesTest {
 
     @Test
     void aLifecycleTopicThatIsNoLegalTopicNameIsRefusedByTheBuilderNotAtEveryPublish() {
@@ -37,6 +38,21 @@ class OrchestratorTopicNamesTest {
         ConfigurationException refused = assertThrows(ConfigurationException.class,
                 () -> SagaOrchestrator.builder().publishLifecycleEvents(illegal));
         assertTrue(refused.getMessage().length() < 300, refused.getMessage());
+    }
+
+    @Test
+    void aStepsCommandOrCompensationCommandTopicThatIsNoLegalTopicNameIsRefusedWhenTheDefinitionIsBuiltNamingTheStep() {
+        for (String illegal : new String[] {"payments commands", "payments\u0000", "payments/commands", "", null}) {
+            ConfigurationException command = assertThrows(ConfigurationException.class,
+                    () -> SagaDefinition.builder("pay", String.class).step("charge").command(illegal, (data, ctx) -> data));
+            assertTrue(command.getMessage().startsWith("step 'charge': command topic: topic name must be"),
+                    command.getMessage());
+            ConfigurationException compensation = assertThrows(ConfigurationException.class,
+                    () -> SagaDefinition.builder("pay", String.class).step("charge")
+                            .compensationCommand(illegal, (data, ctx) -> data));
+            assertTrue(compensation.getMessage().startsWith("step 'charge': compensation command topic: topic name must be"),
+                    compensation.getMessage());
+        }
     }
 
     @Test
