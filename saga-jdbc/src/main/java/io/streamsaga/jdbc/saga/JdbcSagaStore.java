@@ -510,9 +510,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     }
 
     /**
-     * Filters and pages in the database: one query per page, {@code LIMIT}ed, keyset-paged on
-     * {@code (created_at, saga_id)} (the index {@code ss_saga_status (status, created_at)}), so that only the
-     * instances a recovery may resume are read and decoded, a page at a time.
+     * Filters and pages in the database: one query per page, keyset-paged on {@code (created_at, saga_id)}, so that
+     * only the instances a recovery may resume are read and decoded, a page at a time ({@link #recoveryPage}).
      */
     @Override
     public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
@@ -520,26 +519,48 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         if (updatedAtOrBefore != null && updatedAtOrBefore.isBefore(EARLIEST_STORABLE)) {
             return List.of(); // no instance is stored that old: its time could not have been written
         }
-        StringBuilder sql = new StringBuilder(SELECT).append(" WHERE status IN ('RUNNING', 'COMPENSATING')");
+        PageQuery page = recoveryPage(query);
+        return query(page.sql(), page.params().toArray());
+    }
+
+    /** A statement and its parameters. */
+    record PageQuery(String sql, List<Object> params) {
+    }
+
+    /**
+     * The statement of one page of {@link #findRecoveryCandidates}: the first {@code limit} of each status, each read
+     * in order from the index {@code ss_saga_status (status, created_at)} (an index range scan that stops at the
+     * limit, the few equal creation times ordered by id on the way), then the first {@code limit} of both. One
+     * statement over both statuses (a single {@code status IN (...)} range cannot be read in creation order: the
+     * database would sort every unfinished saga for each page) keeps one snapshot: a saga turning compensating
+     * meanwhile is read once. The position is written {@code created_at >= ? AND (created_at > ? OR saga_id > ?)}:
+     * its first term bounds the index range.
+     */
+    static PageQuery recoveryPage(RecoveryQuery query) {
+        StringBuilder filters = new StringBuilder();
         List<Object> params = new ArrayList<>();
-        if (updatedAtOrBefore != null) {
-            sql.append(" AND updated_at <= ?");
-            params.add(updatedAtOrBefore);
+        if (query.updatedAtOrBefore() != null) {
+            filters.append(" AND updated_at <= ?");
+            params.add(query.updatedAtOrBefore());
         }
         if (!query.excludedOwners().isEmpty()) {
-            sql.append(" AND (owner IS NULL OR owner NOT IN (").append(placeholders(query.excludedOwners().size()))
+            filters.append(" AND (owner IS NULL OR owner NOT IN (").append(placeholders(query.excludedOwners().size()))
                     .append("))");
             params.addAll(query.excludedOwners());
         }
         RecoveryQuery.Position after = query.after();
         if (after != null) {
-            sql.append(" AND (created_at > ? OR (created_at = ? AND saga_id > ?))");
+            filters.append(" AND created_at >= ? AND (created_at > ? OR saga_id > ?)");
             params.add(after.createdAt());
             params.add(after.createdAt());
             params.add(after.sagaId());
         }
-        sql.append(" ORDER BY created_at, saga_id LIMIT ").append(query.limit());
-        return query(sql.toString(), params.toArray());
+        String order = " ORDER BY created_at, saga_id LIMIT " + query.limit();
+        String sql = "SELECT * FROM ((" + SELECT + " WHERE status = 'RUNNING'" + filters + order + ") UNION ALL ("
+                + SELECT + " WHERE status = 'COMPENSATING'" + filters + order + ")) page" + order;
+        List<Object> both = new ArrayList<>(params);
+        both.addAll(params);
+        return new PageQuery(sql, both);
     }
 
     @Override

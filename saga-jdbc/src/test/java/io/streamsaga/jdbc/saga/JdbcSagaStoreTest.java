@@ -354,6 +354,35 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void recoveryPagesMergeRunningAndCompensatingSagasInOrderWithSubMicrosecondCreationTimesNeitherSkippedNorRepeated() {
+        Instant at = T0.plusNanos(123_456_789); // more precise than the column: the position is the stored time
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            String id = "s-" + i;
+            SagaStatus status = i % 3 == 0 ? SagaStatus.COMPENSATING : SagaStatus.RUNNING;
+            store.insert(saga(id, "o-" + id, status, i < 4 ? at : at.plusNanos(1_000 * i + 1), 1),
+                    transition(id, 1, TransitionType.SAGA_STARTED));
+            expected.add(id);
+        }
+        store.insert(saga("done", "o-done", SagaStatus.COMPLETED, at, 1),
+                transition("done", 1, TransitionType.SAGA_STARTED));
+
+        List<String> read = new ArrayList<>();
+        RecoveryQuery query = RecoveryQuery.firstPage(null, Set.of(), 2);
+        while (true) {
+            List<SagaInstance> page = store.findRecoveryCandidates(query);
+            assertTrue(page.size() <= 2, "at most the limit: " + ids(page));
+            read.addAll(ids(page));
+            if (page.size() < 2) {
+                break;
+            }
+            query = query.next(page.get(page.size() - 1), Set.of());
+        }
+
+        assertEquals(expected, read);
+    }
+
+    @Test
     void finishedSagasAreDeletedInBoundedBatchesWithTheirHistory() {
         for (int i = 0; i < 5; i++) {
             store.insert(saga("done-" + i, "o", SagaStatus.COMPLETED, T0.plusSeconds(i), 1),
