@@ -78,7 +78,10 @@ public interface EventBus extends AutoCloseable {
     /** The scheduler used for backoff and time. */
     Scheduler scheduler();
 
-    /** The metrics recorder. */
+    /**
+     * The metrics recorder, {@link MetricsRecorder#guarded guarded}: what the configured one throws is logged and
+     * ignored (the patterns built on this bus record through it).
+     */
     MetricsRecorder metrics();
 
     /** Closes every subscription made through this bus. */
@@ -97,7 +100,7 @@ public interface EventBus extends AutoCloseable {
      * @param codec        the codec
      * @param retryPolicy  default retry policy of subscriptions
      * @param scheduler    time and backoff
-     * @param metrics      metrics recorder
+     * @param metrics      metrics recorder; kept {@link MetricsRecorder#guarded guarded}
      * @param interceptors publish/receive interceptors, in order
      */
     record Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
@@ -107,7 +110,7 @@ public interface EventBus extends AutoCloseable {
             Objects.requireNonNull(codec, "codec");
             Objects.requireNonNull(retryPolicy, "retryPolicy");
             Objects.requireNonNull(scheduler, "scheduler");
-            Objects.requireNonNull(metrics, "metrics");
+            metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             interceptors = List.copyOf(interceptors);
         }
     }

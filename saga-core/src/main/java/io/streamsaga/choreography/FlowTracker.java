@@ -78,7 +78,7 @@ public final class FlowTracker implements AutoCloseable {
         this.flow = builder.flow;
         this.bus = builder.bus;
         this.scheduler = bus.scheduler();
-        this.metrics = bus.metrics();
+        this.metrics = MetricsRecorder.guarded(bus.metrics());
         this.group = builder.group != null ? builder.group : "flow-tracker." + flow.name();
         this.maxFinished = builder.maxFinished;
         this.topics = builder.topics != null ? builder.topics : List.copyOf(flow.events().keySet());

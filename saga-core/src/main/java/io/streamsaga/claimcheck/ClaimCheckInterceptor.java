@@ -332,7 +332,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      * @param store            where payloads go
      * @param transport        tells which consumer groups must be done with a message
      * @param scheduler        time and the periodic expiry sweep
-     * @param metrics          counters of stored and deleted payloads
+     * @param metrics          counters of stored and deleted payloads; kept {@link MetricsRecorder#guarded guarded}
      * @param threshold        payloads larger than this many bytes are claim-checked
      * @param expiry           payloads older than this are deleted whatever their holders
      * @param sweepInterval    how often the expiry sweep runs
@@ -346,7 +346,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(transport, "transport");
             Objects.requireNonNull(scheduler, "scheduler");
-            Objects.requireNonNull(metrics, "metrics");
+            metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             ConfigurationException.require(threshold >= 0, "claim-check threshold must be 0 or more bytes, but was %s", threshold);
             ConfigurationException.require(expiry != null && expiry.compareTo(Duration.ZERO) > 0,
                     "claim-check expiry must be positive, but was %s", expiry);

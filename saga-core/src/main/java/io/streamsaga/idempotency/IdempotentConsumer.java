@@ -126,7 +126,7 @@ public final class IdempotentConsumer {
      *
      * @param store       where claims and done keys live
      * @param scheduler   source of time
-     * @param metrics     where duplicates are counted
+     * @param metrics     where duplicates are counted; kept {@link MetricsRecorder#guarded guarded}
      * @param lease       how long a claim lasts if its holder never completes or releases it
      * @param keyFunction the deduplication key of a delivery
      */
@@ -135,7 +135,7 @@ public final class IdempotentConsumer {
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(scheduler, "scheduler");
-            Objects.requireNonNull(metrics, "metrics");
+            metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             Objects.requireNonNull(keyFunction, "keyFunction");
             ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
                     "lease must be positive, but was %s", lease);

@@ -70,7 +70,7 @@ public final class IdempotentProducer {
         this.bus = bus;
         this.store = store;
         this.lease = lease;
-        this.metrics = bus.metrics();
+        this.metrics = MetricsRecorder.guarded(bus.metrics());
     }
 
     /** Starts a producer over {@code bus} and {@code store}. */

@@ -7,6 +7,10 @@ import java.util.Map;
  * The metrics SPI. The core calls it; a registry adapter (saga-micrometer) or the in-memory recorder of
  * the test kit implements it. Every method has a no-op default so an implementation overrides only what
  * it records. Implementations must be thread-safe and cheap: they are called on the delivery path.
+ *
+ * <p>What a recorder throws never changes what the library does: every recorder configured on the bus, the saga
+ * orchestrator or a pattern is used {@link #guarded}, which logs it and ignores it (a message handled stays handled,
+ * a failed one is retried and dead-lettered as per its policy, a call that recorded it does not fail).
  */
 public interface MetricsRecorder {
 
@@ -36,5 +40,17 @@ public interface MetricsRecorder {
 
     /** A named counter of a pattern (dedup evictions, unroutable messages...) grew by one. */
     default void increment(String name, Map<String, String> tags) {
+    }
+
+    /**
+     * {@code recorder}, but what it throws is logged (an exception at WARN, an error at ERROR, as what a saga listener
+     * throws) and ignored; a {@link VirtualMachineError} still goes through. {@link #NOOP} and a recorder already
+     * guarded are returned as they are. The library guards every recorder it is given; an application's own code
+     * calling a recorder can too.
+     */
+    static MetricsRecorder guarded(MetricsRecorder recorder) {
+        java.util.Objects.requireNonNull(recorder, "recorder");
+        return recorder == NOOP || recorder instanceof GuardedMetricsRecorder ? recorder
+                : new GuardedMetricsRecorder(recorder);
     }
 }

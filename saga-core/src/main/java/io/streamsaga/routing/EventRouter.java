@@ -50,7 +50,7 @@ public final class EventRouter {
         this.byType = Map.copyOf(builder.byType);
         this.wildcards = List.copyOf(builder.wildcards);
         this.unmatched = builder.unmatched;
-        this.metrics = bus.metrics();
+        this.metrics = MetricsRecorder.guarded(bus.metrics());
     }
 
     /** Starts a router over {@code bus}. */

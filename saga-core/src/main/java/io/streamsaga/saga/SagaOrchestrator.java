@@ -263,7 +263,7 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param store           the saga store
      * @param bus             the bus for remote steps and lifecycle events, or null
      * @param scheduler       time, timeouts and backoff
-     * @param metrics         saga counters
+     * @param metrics         saga counters; kept {@link MetricsRecorder#guarded guarded}
      * @param listeners       lifecycle hooks
      * @param interceptors    invocation interceptors
      * @param definitions     registered definitions (started ones register themselves too)
@@ -306,7 +306,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         public Config {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(scheduler, "scheduler");
-            Objects.requireNonNull(metrics, "metrics");
+            metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             Objects.requireNonNull(mapper, "mapper");
             listeners = List.copyOf(listeners);
             interceptors = List.copyOf(interceptors);

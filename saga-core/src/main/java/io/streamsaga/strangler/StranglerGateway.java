@@ -70,7 +70,7 @@ public final class StranglerGateway<Q, R> {
         this.tenantOf = builder.tenantOf;
         this.stickyKeyOf = builder.stickyKeyOf != null ? builder.stickyKeyOf : builder.tenantOf;
         this.sameAnswer = builder.sameAnswer;
-        this.metrics = builder.metrics;
+        this.metrics = MetricsRecorder.guarded(builder.metrics);
         this.clock = builder.clock;
         this.keptMismatches = builder.keptMismatches;
         this.shadowExecutor = builder.shadowExecutor;

@@ -242,21 +242,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                         + " timeout ({}): the other nodes may have adopted its sagas meanwhile; a run of one that"
                         + " they did learns so at its next write", nodeId, Duration.between(previous, at),
                         config.ownership().leaseTimeout());
-                try {
-                    config.metrics().increment(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, Map.of("node", nodeId));
-                } catch (RuntimeException e) { // also when a recovery writes it: the recovery goes on
-                    metricsFailed(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, e);
-                }
+                // Guarded (SagaOrchestrator.Config): what it throws is logged, also when a recovery writes it.
+                config.metrics().increment(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, Map.of("node", nodeId));
             }
         }
-    }
-
-    /**
-     * What the {@link MetricsRecorder} threw: logged and ignored, as what a listener throws, so that a broken metrics
-     * registry neither changes a saga's course nor fails the call (a start, a recovery) that recorded it.
-     */
-    private static void metricsFailed(String what, RuntimeException e) {
-        log.warn("metrics recorder failed to record {}; ignored: {}", what, e.toString());
     }
 
     /**
@@ -507,11 +496,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             runs.remove(sagaId, run);
             ensureOpen();
         }
-        try {
-            config.metrics().sagaStarted(definition.name());
-        } catch (RuntimeException e) {
-            metricsFailed("the start of saga " + sagaId, e);
-        }
+        config.metrics().sagaStarted(definition.name()); // guarded: what it throws is logged and ignored
         if (batchesTransitions && !observed) {
             return run.driveStarted();
         }
@@ -1089,11 +1074,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             case FAILED_NEEDS_ATTENTION -> "failed";
         };
         if (config.metrics() != MetricsRecorder.NOOP) { // the Duration is the only allocation of a finish otherwise
-            try {
-                config.metrics().sagaFinished(instance.sagaName(), tag, Duration.between(instance.createdAt(), instance.updatedAt()));
-            } catch (RuntimeException e) { // the saga finished: its result completes all the same
-                metricsFailed("the finish of saga " + instance.sagaId(), e);
-            }
+            // Guarded: what it throws is logged and ignored; the saga finished, its result completes all the same.
+            config.metrics().sagaFinished(instance.sagaName(), tag, Duration.between(instance.createdAt(), instance.updatedAt()));
         }
     }
 

@@ -43,7 +43,7 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
         this.name = builder.name;
         this.window = builder.window;
         this.maxEntries = builder.maxEntries;
-        this.metrics = builder.metrics;
+        this.metrics = MetricsRecorder.guarded(builder.metrics);
     }
 
     public static Builder builder() {

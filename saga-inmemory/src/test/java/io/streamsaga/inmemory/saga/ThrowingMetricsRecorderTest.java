@@ -53,4 +53,29 @@ class ThrowingMetricsRecorderTest {
         assertEquals(SagaOutcome.COMPLETED, orchestrator.result("o-1").toCompletableFuture().join().outcome());
         orchestrator.close();
     }
+
+    @Test
+    void aRecorderThatThrowsAnErrorIsIgnoredAsAListenerThatDoes() {
+        SagaDefinition<Order> definition = SagaDefinition.builder("ship-saga", Order.class)
+                .step("ship").action((order, ctx) -> order).build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(new VirtualScheduler())
+                .register(definition).metrics(new MetricsRecorder() {
+                    @Override
+                    public void sagaStarted(String sagaName) {
+                        throw new AssertionError("a bug in the recorder");
+                    }
+
+                    @Override
+                    public void sagaFinished(String sagaName, String outcome, Duration duration) {
+                        throw new AssertionError("a bug in the recorder");
+                    }
+                }).build();
+
+        SagaResult<Order> result = orchestrator.start(definition, "o-1", null, new Order("o-1")).toCompletableFuture().join();
+
+        assertEquals(SagaOutcome.COMPLETED, result.outcome());
+        assertEquals(SagaStatus.COMPLETED, store.find("o-1").orElseThrow().status());
+        orchestrator.close();
+    }
 }

@@ -72,7 +72,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         this.name = b.name;
         this.window = b.window;
         this.maxEntries = b.maxEntries;
-        this.metrics = b.metrics;
+        this.metrics = MetricsRecorder.guarded(b.metrics);
     }
 
     public static Builder builder(DataSource dataSource) {

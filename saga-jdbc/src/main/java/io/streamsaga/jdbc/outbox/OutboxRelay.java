@@ -125,13 +125,13 @@ public final class OutboxRelay implements AutoCloseable {
      * @param pollInterval   delay between polls when the outbox is empty
      * @param backoff        delays after failures (attempt limits are ignored)
      * @param publishTimeout how long to wait for one acknowledgement before treating it as failed
-     * @param metrics        where published rows and failures are counted
+     * @param metrics        where published rows and failures are counted; kept {@link MetricsRecorder#guarded guarded}
      */
     public record Config(DataSource dataSource, MessagePublisher publisher, Scheduler scheduler, String name,
                          int batchSize, Duration pollInterval, RetryPolicy backoff, Duration publishTimeout,
                          MetricsRecorder metrics) {
         public Config {
-            Objects.requireNonNull(metrics, "metrics");
+            metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             Objects.requireNonNull(dataSource, "dataSource");
             ConfigurationException.require(publisher != null, "an outbox relay needs a publisher (eventBus, transport or publisher)");
             Objects.requireNonNull(scheduler, "scheduler");
