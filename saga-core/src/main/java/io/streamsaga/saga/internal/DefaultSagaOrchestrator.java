@@ -580,6 +580,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         RecoveryQuery query = RecoveryQuery.firstPage(idleSince, liveOwners(heartbeats, leaseSince), RECOVERY_PAGE);
         while (true) {
             List<SagaInstance> page = store.findRecoveryCandidates(query);
+            if (query.after() != null && !page.isEmpty() && activeIds.contains(page.get(0).sagaId())) {
+                // A saga's place never changes, so no page repeats one: this store ignores the position it was asked
+                // after, and reading on would hand out the same page for ever.
+                log.error("saga recovery: the store {} returned saga {} again on the page after it; it does not page as"
+                        + " SagaStore.findRecoveryCandidates requires, so this recovery stops here: the sagas after the"
+                        + " pages read so far are not resumed", store, page.get(0).sagaId());
+                break;
+            }
             if (registry != null) {
                 // Read after the sagas: a node writes its first heartbeat before any saga, so the owner of every saga
                 // read has one here unless it closed (removed it) or its lease ran out. Read before, a node started in

@@ -167,7 +167,9 @@ public interface SagaStore {
      * page, after the last instance of this one, only when this one holds exactly the limit; so a store that cannot
      * page may return every matching instance at once, more than the limit. This default does so, from
      * {@link #findByStatus} filtered in memory (every unfinished instance read, with its data, at each recovery):
-     * a store that can filter and page where it keeps the instances overrides it.
+     * a store that can filter and page where it keeps the instances overrides it. A store that returns an instance of
+     * an earlier page again (it ignores the position) makes the recovery stop there with an error logged, rather than
+     * read the same page for ever.
      */
     default List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
         List<SagaInstance> found = new ArrayList<>();

@@ -139,6 +139,35 @@ class RecoveryReadsOnlyCandidatesTest {
     }
 
     @Test
+    void aRecoveryOverAStoreThatIgnoresThePositionOfItsPagesEndsInsteadOfReadingTheFirstPageForEver() {
+        SagaOrchestrator nodeX = track(node(store, scheduler).build());
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 501; i++) {
+            String id = String.format("s-%04d", i);
+            ids.add(id);
+            crashIn(nodeX, id);
+        }
+        // An application's store that pages wrongly: always the first page, whatever position it is asked after.
+        CountingStore firstPageOnly = new CountingStore(store) {
+            @Override
+            public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
+                if (queries.size() == 10) {
+                    throw new AssertionError("the recovery read the first page for ever");
+                }
+                return super.findRecoveryCandidates(new RecoveryQuery(query.updatedAtOrBefore(), query.excludedOwners(),
+                        null, query.limit()));
+            }
+        };
+        // A node without the definition: the sagas it reads stay unfinished, so the same first page comes back.
+        SagaOrchestrator nodeY = track(SagaOrchestrator.builder().store(firstPageOnly).scheduler(scheduler).build());
+
+        RecoveryReport report = nodeY.recover();
+
+        assertEquals(ids.subList(0, 500), report.unresolvable(), "the first page, once");
+        assertEquals(2, firstPageOnly.queries.size(), "the second answer repeated the first page: no third read");
+    }
+
+    @Test
     void aSweepReadsNoSagaDrivenHereOneByOneWhetherTheQueryLeftItOutAsRecentlyUpdatedOrReturnedIt() {
         SagaDefinition<Order> slowSaga = SagaDefinition.builder("slow-saga", Order.class)
                 .step("book").asyncAction((order, ctx) -> new CompletableFuture<>()).build(); // never completes
@@ -159,7 +188,7 @@ class RecoveryReadsOnlyCandidatesTest {
     }
 
     /** The in-memory store (and registry), recording which sagas its queries of unfinished sagas hand out. */
-    private static final class CountingStore extends ForwardingSagaStore implements NodeRegistry {
+    private static class CountingStore extends ForwardingSagaStore implements NodeRegistry {
         private final InMemorySagaStore registry;
         final List<String> handedOut = new CopyOnWriteArrayList<>();
         final List<Integer> answers = new CopyOnWriteArrayList<>();
