@@ -7,7 +7,8 @@ package io.streamsaga.saga;
  * course. Only an Error that stands for the process dying, a {@link VirtualMachineError} or a test's
  * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run as an Error in an action does
  * ({@link SagaOrchestrator}). Implementations must be thread-safe and quick. A hook may call the orchestrator
- * (cancel the saga, say): the hooks of what that does run at once, so listeners registered after that one hear
+ * (cancel the saga, say; not once its every step succeeded: {@link SagaOrchestrator#cancel} refuses, the saga
+ * completes): the hooks of what that does run at once, so listeners registered after that one hear
  * of them before the current hook. The lifecycle event of a transition is published before any listener hears
  * of it.
  */

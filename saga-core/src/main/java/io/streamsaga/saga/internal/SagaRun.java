@@ -1385,6 +1385,7 @@ final class SagaRun<D> {
         if (status != SagaStatus.RUNNING) {
             throw SagaException.illegalState(sagaId, null, "cannot cancel a saga in status " + status);
         }
+        boolean everyStepSucceeded = true;
         for (int i = 0; i < steps.length; i++) {
             StepStatus stepStatus = stepStates.get(i).status();
             // Past the pivot (or into the retriable steps) a saga cannot go back: it must complete.
@@ -1393,6 +1394,13 @@ final class SagaRun<D> {
                 throw SagaException.illegalState(sagaId, null, "cannot cancel a saga past its pivot: step '"
                         + steps[i].name() + "' (" + steps[i].role() + ") is " + stepStatus);
             }
+            everyStepSucceeded &= stepStatus == StepStatus.SUCCEEDED;
+        }
+        // Still RUNNING only in the drive that completes it (a listener's onStepCompleted of the last step, a run
+        // stored before its completion): the saga is done, a step without compensation would stay done.
+        if (everyStepSucceeded) {
+            throw SagaException.illegalState(sagaId, null,
+                    "cannot cancel a saga whose every step succeeded: it completes");
         }
     }
 
