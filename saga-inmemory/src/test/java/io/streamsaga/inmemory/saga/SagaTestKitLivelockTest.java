@@ -163,6 +163,31 @@ class SagaTestKitLivelockTest {
     }
 
     @Test
+    void aBurstAtOneInstantOverTheBoundFailsNamingTheSettingToRaise() {
+        SagaRunReport<SagaTestEnvironment, Order> run = SagaTestKit.given(env -> {
+            env.bus().subscribe("counter", "pings", Ping.class, (ping, ctx) -> { });
+            return env;
+        }, env -> waiting(), new Order("o-1")).types(pingPongTypes()).maxRoundsAtOneInstant(50).whenStarted();
+        for (int i = 0; i < 60; i++) { // a fan-out that ends, only larger than the bound
+            run.environment().bus().publish("pings", "k", new Ping(i));
+        }
+
+        AssertionError burst = assertThrows(AssertionError.class, run::settle);
+
+        assertTrue(burst.getMessage().contains("SagaTestKit.maxRoundsAtOneInstant(int)"), burst.getMessage());
+    }
+
+    @Test
+    void theTimerCapNamesTheSettingToRaise() {
+        SagaRunReport<Ticker, Order> run = SagaTestKit.given(env -> new Ticker(env, Duration.ofHours(1)),
+                ticker -> waiting(), new Order("o-1")).maxTimersToSettle(10).whenStarted();
+
+        AssertionError endless = assertThrows(AssertionError.class, run::settle);
+
+        assertTrue(endless.getMessage().contains("SagaTestKit.maxTimersToSettle(int)"), endless.getMessage());
+    }
+
+    @Test
     void theTimerCapOfSettleIsConfigurable() {
         SagaRunReport<Ticker, Order> run = SagaTestKit.given(env -> new Ticker(env, Duration.ofHours(1)),
                 ticker -> waiting(), new Order("o-1")).maxTimersToSettle(10).whenStarted();

@@ -305,7 +305,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             if (until == null && ++timers > limits.timersToSettle()) {
                 throw new AssertionError("the run does not settle: " + limits.timersToSettle() + " timers ran and more"
                         + " are due (a timer that repeats for ever, a step retried for ever?): advance(Duration) runs the"
-                        + " timers up to an instant; status " + instance().map(SagaInstance::status).orElse(null));
+                        + " timers up to an instant, and a run that needs more timers to settle can raise"
+                        + " SagaTestKit.maxTimersToSettle(int); status " + instance().map(SagaInstance::status).orElse(null));
             }
             if (!next.get().isAfter(instant)) { // a timer due now: another round at this instant
                 requireProgress(++roundsAtInstant, instant);
@@ -336,7 +337,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                         .collect(Collectors.joining(", "));
         throw new AssertionError("the run does not settle: more than " + limits.roundsAtOneInstant()
                 + " rounds (messages delivered, timers run) at " + instant + " without the virtual clock moving ("
-                + what + "); status " + instance().map(SagaInstance::status).orElse(null));
+                + what + "); a burst that ends but is larger: raise SagaTestKit.maxRoundsAtOneInstant(int); status "
+                + instance().map(SagaInstance::status).orElse(null));
     }
 
     /**

@@ -78,9 +78,10 @@ public final class SagaTestKit<F, D> {
     /**
      * How many settling rounds the kit runs at one virtual instant, the clock not moving, before it takes the run
      * for a livelock and fails the call that drives it ({@link AssertionError}, naming the instant and the topics
-     * and message types delivered at it; the run closed). Each message delivered is a round, and so is each timer
-     * run: handlers that answer each other for ever, and a task that reschedules itself with no delay, are both
-     * caught. 100,000 by default.
+     * and message types delivered at it; the run closed). Each message delivered is a round (once per subscription
+     * it is handed to), and so is each timer run: handlers that answer each other for ever, and a task that
+     * reschedules itself with no delay, are both caught. 100,000 by default: a test whose burst at one instant
+     * ends but is larger (a fan-out of 200,000 events) raises it.
      *
      * @throws ConfigurationException when {@code rounds} is below 1
      */
