@@ -81,6 +81,29 @@ public final class SagaCrashExplorer<F, D> {
         return this;
     }
 
+    /**
+     * The kit's {@link SagaTestKit#maxRoundsAtOneInstant} for every scenario: a scenario whose run passes it fails
+     * the exploration ({@link AssertionError}, the kit's as its cause). 100,000 by default. A scenario recovered
+     * after a crash runs an action again at the same instant, so a burst it publishes may count twice.
+     *
+     * @throws io.streamsaga.ConfigurationException when {@code rounds} is below 1
+     */
+    public SagaCrashExplorer<F, D> maxRoundsAtOneInstant(int rounds) {
+        kit.maxRoundsAtOneInstant(rounds);
+        return this;
+    }
+
+    /**
+     * The kit's {@link SagaTestKit#maxTimersToSettle} for every scenario (each is settled): a scenario whose run
+     * passes it fails the exploration ({@link AssertionError}, the kit's as its cause). 100,000 by default.
+     *
+     * @throws io.streamsaga.ConfigurationException when {@code timers} is below 1
+     */
+    public SagaCrashExplorer<F, D> maxTimersToSettle(int timers) {
+        kit.maxTimersToSettle(timers);
+        return this;
+    }
+
     /** The application's invariant, checked after every scenario (throw an AssertionError when it fails). */
     public SagaCrashExplorer<F, D> invariant(BiConsumer<F, SagaRunReport<F, D>> invariant) {
         this.invariant = Objects.requireNonNull(invariant, "invariant");
