@@ -181,12 +181,15 @@ public final class InMemoryTransport implements Transport {
     }
 
     /**
-     * Delivers pending records as {@link #drainAll()} does, until nothing is pending or {@code maxRecords} were
-     * delivered; what is left stays pending for the next call. Lets a test driver bound a delivery that may never
-     * end (handlers that answer each other for ever). Only in {@link DeliveryMode#MANUAL}.
+     * Delivers pending records as {@link #drainAll()} does (a record whose handler throws stays pending, its
+     * partition skipped for the rest of the call), until nothing more can be delivered or {@code maxRecords} were
+     * delivered; what is left stays pending for the next call. A record counts once per subscription whose handler
+     * took it; one whose handler threw does not count. Lets a test driver bound a delivery that may never end
+     * (handlers that answer each other for ever). Only in {@link DeliveryMode#MANUAL}; calls (and
+     * {@code drainAll()}) on several threads deliver one after another.
      *
      * @param maxRecords the most records to deliver, at least 1
-     * @return how many records were delivered
+     * @return how many records were delivered, counted as above
      */
     public int drain(int maxRecords) {
         ConfigurationException.require(mode == DeliveryMode.MANUAL,

@@ -172,6 +172,32 @@ class InMemoryTransportTest {
     }
 
     @Test
+    void drainCountsARecordOncePerSubscriptionAndNotWhenItsHandlerThrows() {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2)
+                .deliveryMode(DeliveryMode.MANUAL).build()) {
+            List<String> handled = new ArrayList<>();
+            transport.subscribe("a", TopicPattern.of("log"), StartPosition.EARLIEST,
+                    record -> handled.add("a:" + record.message().payload()));
+            transport.subscribe("b", TopicPattern.of("log"), StartPosition.EARLIEST, record -> {
+                if (record.message().payload().equals("bad")) {
+                    throw new IllegalStateException("refused");
+                }
+                handled.add("b:" + record.message().payload());
+            });
+            transport.send(message("log", "k", "bad"));
+
+            assertEquals(1, transport.drain(5), "a's delivery counts, b's failed one does not");
+            assertEquals(List.of("a:bad"), handled);
+            assertEquals(1, transport.pendingCount(), "b's record stays pending");
+
+            transport.send(message("log", "k", "good"));
+            // b's partition fails again first, so one drain stops there for b; a takes "good".
+            assertEquals(1, transport.drain(5));
+            assertEquals(List.of("a:bad", "a:good"), handled);
+        }
+    }
+
+    @Test
     void aClosedTransportRefusesToSendAndSubscribe() {
         InMemoryTransport transport = InMemoryTransport.create();
         transport.close();
