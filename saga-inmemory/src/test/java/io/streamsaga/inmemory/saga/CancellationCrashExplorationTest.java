@@ -1,6 +1,11 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.testkit.CrashingSagaStore;
 import io.streamsaga.inmemory.saga.OrderSagaFixture.OrderData;
 import io.streamsaga.inmemory.saga.OrderSagaFixture.Services;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
@@ -10,6 +15,8 @@ import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaListener;
+import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaStatus;
 import org.junit.jupiter.api.Test;
@@ -177,6 +184,46 @@ class CancellationCrashExplorationTest {
         // After the last step the saga completes in the same drive: no cancel can come in there.
         assertTrue(report.scenarios().stream().noneMatch(s -> s.name().contains("after schedule-shipping succeeded")),
                 report.scenarios().toString());
+    }
+
+    @Test
+    void theCancelPointsListenerLeavesTheOtherScenariosOnTheStraightPathOfAnOrchestratorWithoutListeners() {
+        SagaDefinition<Trip> local = SagaDefinition.builder("local", Trip.class)
+                .step("a").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
+                .step("b").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
+                .step("c").action((trip, ctx) -> trip)
+                .build();
+        int straightWrites = writesOfAHappyRun(local, false);
+        assertTrue(straightWrites < writesOfAHappyRun(local, true), "a listener adds writes: the pin would be void");
+
+        ExplorationReport report = SagaCrashExplorer.forSaga(local, new Trip("t-3")).explore();
+
+        // One crash point after each write of the production (straight) path, no more: its writes, not a listener's.
+        assertEquals(straightWrites, report.scenarios().stream()
+                .filter(s -> s.name().startsWith("crash after write") && s.name().endsWith("of the happy path")).count(),
+                report.scenarios().toString());
+        assertTrue(report.scenarios().stream().anyMatch(s -> s.name().equals("cancelled after b succeeded")),
+                report.scenarios().toString());
+    }
+
+    private static int writesOfAHappyRun(SagaDefinition<Trip> definition, boolean withListener) {
+        CrashingSagaStore store = new CrashingSagaStore(new InMemorySagaStore(), 0);
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        try (EventBus bus = EventBus.builder(transport).scheduler(scheduler).build()) {
+            SagaOrchestrator.Builder builder = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                    .register(definition);
+            if (withListener) {
+                builder.listener(new SagaListener() { });
+            }
+            try (SagaOrchestrator orchestrator = builder.build()) {
+                orchestrator.start(definition, "t", null, new Trip("t-3"));
+                assertEquals(SagaStatus.COMPLETED, store.find("t").orElseThrow().status());
+            }
+        } finally {
+            transport.close();
+        }
+        return store.writes();
     }
 
     @Test
