@@ -71,7 +71,11 @@ public interface Transport extends AutoCloseable {
      */
     Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler);
 
-    /** The next offset to be written, per partition of {@code topic}; empty for an unknown topic. */
+    /**
+     * The next offset to be written, per partition of {@code topic}, as far as its subscriptions can read (a
+     * transport with transactions answers the end of what is committed: the offset a group reaches once it has
+     * handled everything there is); empty for an unknown topic.
+     */
     Map<Integer, Long> endOffsets(String topic);
 
     /** The committed offset (next to handle) of {@code group}, per partition of {@code topic}. */

@@ -470,10 +470,16 @@ public final class KafkaTransport implements Transport {
         return Set.copyOf(subscriptions);
     }
 
+    /**
+     * The end of each partition of {@code topic} as this transport's members read it, so the offset a group of
+     * this transport reaches once it handled everything there is (its lag, a replay's target): for a
+     * {@code read_committed} member (the default) the last stable offset, the first offset of a transaction still
+     * open (the high watermark when none is), for {@code read_uncommitted} the high watermark.
+     */
     @Override
     public Map<Integer, Long> endOffsets(String topic) {
         Map<Integer, Long> result = new TreeMap<>();
-        endOffsets(List.of(topic), IsolationLevel.READ_UNCOMMITTED).forEach((partition, end) ->
+        endOffsets(List.of(topic), memberIsolation).forEach((partition, end) ->
                 result.put(partition.partition(), end));
         return result;
     }

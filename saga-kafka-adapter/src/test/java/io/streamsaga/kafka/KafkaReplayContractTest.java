@@ -7,16 +7,27 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.contract.ReplayContractTest;
+import io.streamsaga.kappa.ReplayProgress;
 import io.streamsaga.kappa.Reprocessor;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.Transport;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -59,6 +70,41 @@ class KafkaReplayContractTest extends ReplayContractTest {
             assertFalse(Reprocessor.isUnused(here, group, List.of(topic)));
             Reprocessor reprocessor = Reprocessor.builder(bus).on(topic, JsonNode.class, (event, ctx) -> { }).build();
             assertThrows(ConfigurationException.class, () -> reprocessor.start(group));
+        }
+    }
+
+    @Test
+    void aReplayStartedWhileATransactionIsOpenOnItsTopicCatchesUpWithoutWaitingForTheTransaction() throws Exception {
+        // endOffsets read the high watermark, past the records of a transaction still open; the replay group
+        // reads read_committed (the default), which stops at the last stable offset, the transaction's first
+        // record, until the transaction ends. A replay started then took that watermark as its target and did
+        // not catch up while the transaction stayed open (and never, on a quiet topic, when it aborted: no
+        // record comes to move the group past it).
+        String topic = SharedKafkaBroker.unique("replayed");
+        String group = SharedKafkaBroker.unique("rebuild");
+        List<String> replayed = new CopyOnWriteArrayList<>();
+        try (KafkaTransport here = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers()).build();
+             EventBus bus = EventBus.builder(here).build();
+             KafkaProducer<String, byte[]> transactional = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers(),
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("open")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            here.send(Message.builder(topic).key("k").type("t").payload("{\"n\":1}".getBytes(StandardCharsets.UTF_8)).build())
+                    .toCompletableFuture().join();
+            transactional.initTransactions();
+            transactional.beginTransaction();
+            RecordMetadata open = transactional.send(new ProducerRecord<>(topic, "k", "{}".getBytes(StandardCharsets.UTF_8))).get();
+
+            assertEquals(open.offset(), here.endOffsets(topic).get(open.partition()), "the end a read_committed group can reach");
+            Reprocessor reprocessor = Reprocessor.builder(bus).mode(Reprocessor.Mode.UNTIL_TARGET)
+                    .on(topic, JsonNode.class, (event, ctx) -> replayed.add(event.toString())).build();
+            try (var replay = reprocessor.start(group)) {
+                ReplayProgress caughtUp = replay.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertTrue(caughtUp.isComplete());
+                assertEquals(List.of("{\"n\":1}"), replayed);
+            } finally {
+                transactional.abortTransaction();
+            }
         }
     }
 }
