@@ -17,6 +17,7 @@ import io.streamsaga.spi.Transport;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
@@ -513,10 +514,23 @@ public final class KafkaTransport implements Transport {
         return result;
     }
 
+    /**
+     * The offsets {@code group} committed on {@code topic}. When the broker lists none, the offsets are read
+     * again, stable: an offset sent in a transaction not complete yet (an exactly-once member's batch, between
+     * its offsets and the transaction's markers) is left out of a plain listing, so a group whose only commits
+     * are pending would look as if it had none (a {@code Reprocessor} would take its replay group for unused
+     * and join a replay running elsewhere). The stable read waits, up to {@link Builder#requestTimeout}, until
+     * the transaction completes, then throws a retriable {@link KafkaTransportException}.
+     */
     @Override
     public Map<Integer, Long> committedOffsets(String group, String topic) {
         Map<TopicPartition, OffsetAndMetadata> offsets =
                 await(admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata(), "offsets of group " + group);
+        Map<Integer, Long> result = offsetsOn(topic, offsets);
+        return result.isEmpty() ? stableCommittedOffsets(group, topic) : result;
+    }
+
+    private static Map<Integer, Long> offsetsOn(String topic, Map<TopicPartition, OffsetAndMetadata> offsets) {
         Map<Integer, Long> result = new TreeMap<>();
         offsets.forEach((partition, offset) -> {
             if (offset != null && partition.topic().equals(topic)) {
@@ -525,6 +539,44 @@ public final class KafkaTransport implements Transport {
         });
         return result;
     }
+
+    /**
+     * {@code group}'s offsets on each partition of {@code topic}, read stable (as a {@code read_committed}
+     * consumer's {@code committed} does): the broker answers a partition whose offset is pending in a transaction
+     * with an error, which the admin client leaves out of its answer, so the read is made again until every
+     * partition has its answer (an offset, or none).
+     */
+    private Map<Integer, Long> stableCommittedOffsets(String group, String topic) {
+        List<TopicPartition> partitions = partitions(topic, admin().describeTopics(List.of(topic)).topicNameValues().get(topic))
+                .stream().map(partition -> new TopicPartition(topic, partition)).toList();
+        if (partitions.isEmpty()) {
+            return Map.of();
+        }
+        String what = "offsets of group " + group + " on " + topic;
+        long deadline = System.nanoTime() + config.requestTimeout.toNanos();
+        while (true) {
+            Map<TopicPartition, OffsetAndMetadata> offsets = await(admin().listConsumerGroupOffsets(
+                    Map.of(group, new ListConsumerGroupOffsetsSpec().topicPartitions(partitions)),
+                    new ListConsumerGroupOffsetsOptions().requireStable(true)).partitionsToOffsetAndMetadata(group), what);
+            if (offsets.keySet().containsAll(partitions)) {
+                return offsetsOn(topic, offsets);
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw new KafkaTransportException("cannot read " + what + " from Kafka: offsets pending in a transaction"
+                        + " not complete within " + config.requestTimeout, null, true);
+            }
+            try {
+                TimeUnit.NANOSECONDS.sleep(Math.min(left, PENDING_OFFSETS_BACKOFF.toNanos()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw readFailure(what, e);
+            }
+        }
+    }
+
+    /** How long a stable read of a group's offsets waits before asking again while some are pending. */
+    private static final Duration PENDING_OFFSETS_BACKOFF = Duration.ofMillis(50);
 
     /**
      * The groups of this transport's subscriptions to {@code topic} not closed yet (always current), and every

@@ -11,10 +11,13 @@ import io.streamsaga.kappa.ReplayProgress;
 import io.streamsaga.kappa.Reprocessor;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.Transport;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
@@ -105,6 +108,38 @@ class KafkaReplayContractTest extends ReplayContractTest {
             } finally {
                 transactional.abortTransaction();
             }
+        }
+    }
+
+    @Test
+    void aReplayGroupWhoseOnlyCommitsArePendingInATransactionIsNotTakenForUnused() throws Exception {
+        // committedOffsets read the group's offsets without a stable read: an offset sent in a transaction not
+        // yet complete (another instance's replay in exactly-once mode, between its first batch's offsets and
+        // the transaction's markers) was not there, so the group was taken for unused and this replay joined it.
+        String topic = SharedKafkaBroker.unique("replayed");
+        String group = SharedKafkaBroker.unique("rebuild");
+        String topicGroup = Reprocessor.groupFor(group, topic);
+        try (KafkaTransport here = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .requestTimeout(Duration.ofSeconds(1)).build();
+             KafkaProducer<String, byte[]> otherInstance = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers(),
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("replaying")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            here.send(Message.builder(topic).key("k").type("t").payload("{}".getBytes(StandardCharsets.UTF_8)).build())
+                    .toCompletableFuture().join();
+            otherInstance.initTransactions();
+            otherInstance.beginTransaction();
+            TopicPartition partition = new TopicPartition(topic, 0);
+            // returns once the group's coordinator holds the offset, pending until the transaction completes
+            otherInstance.sendOffsetsToTransaction(Map.of(partition, new OffsetAndMetadata(1)), new ConsumerGroupMetadata(topicGroup));
+
+            KafkaTransportException pending = assertThrows(KafkaTransportException.class,
+                    () -> Reprocessor.isUnused(here, group, List.of(topic)));
+            assertTrue(pending.isRetriable(), pending.toString());
+
+            otherInstance.commitTransaction();
+            assertFalse(Reprocessor.isUnused(here, group, List.of(topic)));
+            assertEquals(Map.of(0, 1L), here.committedOffsets(topicGroup, topic));
         }
     }
 }
