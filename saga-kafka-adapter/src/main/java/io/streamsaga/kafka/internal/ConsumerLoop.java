@@ -105,7 +105,8 @@ public final class ConsumerLoop implements Runnable {
      * @param latestStarts           for {@link StartPosition#LATEST}, the end offsets of those topics' partitions
      *                               read before the member started, so that what is published after subscribe
      *                               returned is delivered also when the assignment comes later; a partition not
-     *                               in it (added to its topic since) starts at its end as of the assignment
+     *                               in it (added to its topic since) starts at its beginning, as a topic created
+     *                               since does
      */
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
@@ -690,23 +691,17 @@ public final class ConsumerLoop implements Runnable {
                     fresh.remove(partition);
                 }
             });
-            List<TopicPartition> toEnd = new ArrayList<>();
             List<TopicPartition> toBeginning = new ArrayList<>();
             for (TopicPartition partition : fresh) {
-                // LATEST means "published after the subscription": a topic created since then is read whole.
-                if (start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())) {
-                    Long end = latestStarts.get(partition);
-                    if (end != null) {
-                        consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
-                    } else {
-                        toEnd.add(partition);
-                    }
+                // LATEST means "published after the subscription": a topic created since then is read whole, and
+                // so is a partition added to a topic since (subscribe read the end of every partition there was).
+                Long end = start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())
+                        ? latestStarts.get(partition) : null;
+                if (end != null) {
+                    consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
                 } else {
                     toBeginning.add(partition);
                 }
-            }
-            if (!toEnd.isEmpty()) {
-                consumer.seekToEnd(toEnd);
             }
             if (!toBeginning.isEmpty()) {
                 consumer.seekToBeginning(toBeginning);

@@ -275,6 +275,29 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aPartitionAddedToATopicAfterALatestSubscribeIsReadFromItsBeginning() throws InterruptedException {
+        // subscribe read the end of each partition the topic had; a partition added to the topic since (found at
+        // the consumer's next metadata refresh, up to metadata.max.age.ms later) started at its end as of the
+        // assignment, so what was published to it in between, all of it after subscribe returned, was skipped.
+        TopicPartition before = new TopicPartition("orders", 0);
+        TopicPartition added = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(before, 0L, added, 0L));
+        consumer.updateEndOffsets(Map.of(before, 9L, added, 3L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(before, added)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(before, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        assertTrue(loop.awaitAssignment(Duration.ofSeconds(30)));
+        loop.close();
+
+        assertEquals(Map.of(before, new OffsetAndMetadata(5), added, new OffsetAndMetadata(0)), consumer.committedAtClose,
+                "the partition the topic did not have at subscribe starts at its beginning");
+    }
+
+    @Test
     void closingAMemberTwiceWakesItsConsumerOnce() {
         // The second close woke the consumer again, closed by then (harmless for KafkaConsumer, but a call on a
         // closed client all the same): it now only waits for the thread, which has ended.
