@@ -526,6 +526,40 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aGroupsLagReachesZeroPastATransactionThatAbortedAfterItCaughtUp() throws Exception {
+        // The member's poll moves past the aborted records and the abort marker without returning a record,
+        // and only handled records were committed: the group's offset stayed before them, below endOffsets.
+        String topic = SharedKafkaBroker.unique("aborted");
+        String group = SharedKafkaBroker.unique("g");
+        send(topic, "k", "first");
+        CountDownLatch handled = new CountDownLatch(1);
+        try (Subscription member = transport.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+                record -> handled.countDown());
+             KafkaProducer<String, byte[]> transactional = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("aborting")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            assertTrue(handled.await(WAIT.toSeconds(), TimeUnit.SECONDS));
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, topic).equals(nonEmpty(transport.endOffsets(topic))));
+            transactional.initTransactions();
+            transactional.beginTransaction();
+            transactional.send(new ProducerRecord<>(topic, "k", "aborted".getBytes(StandardCharsets.UTF_8))).get();
+            transactional.abortTransaction();
+            // the end passes the aborted record and its marker once the marker is written
+            await().atMost(WAIT).until(() -> transport.endOffsets(topic).containsValue(3L));
+            Map<Integer, Long> end = nonEmpty(transport.endOffsets(topic));
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, topic).equals(end));
+        }
+    }
+
+    /** The partitions of {@code ends} that hold anything (an empty one has no committed offset). */
+    private static Map<Integer, Long> nonEmpty(Map<Integer, Long> ends) {
+        Map<Integer, Long> result = new HashMap<>(ends);
+        result.values().removeIf(end -> end == 0);
+        return result;
+    }
+
+    @Test
     void newGroupReplaysFromEarliestAndItsLagReachesZero() {
         String topic = SharedKafkaBroker.unique("events");
         for (int i = 0; i < 10; i++) {

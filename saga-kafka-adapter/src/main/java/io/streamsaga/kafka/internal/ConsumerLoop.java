@@ -83,6 +83,8 @@ public final class ConsumerLoop implements Runnable {
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
     private final Map<TopicPartition, OffsetAndMetadata> processed = new HashMap<>();
     private final Map<TopicPartition, Long> pausedUntilNanos = new HashMap<>();
+    /** Each assigned partition's position once the assignment positioned it; loop thread only. */
+    private final Map<TopicPartition, Long> assignedAt = new HashMap<>();
     /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
@@ -204,6 +206,9 @@ public final class ConsumerLoop implements Runnable {
                         handleBatchInTransaction(records);
                     }
                 }
+                if (running) {
+                    commitPositionsMovedWithoutRecords(records);
+                }
             }
         } catch (InterruptException | WakeupException e) {
             log.debug("consumer of group {} on {} interrupted while closing", group, pattern);
@@ -271,6 +276,43 @@ public final class ConsumerLoop implements Runnable {
     private long positionAfter(TopicPartition partition, long next) {
         long position = consumer.position(partition);
         return Math.max(position, next);
+    }
+
+    /**
+     * Commits the position of each partition a poll moved without returning a record of it: past a transaction's
+     * aborted records and its abort marker, or a commit marker fetched on its own ({@code read_committed}).
+     * Nothing is handled there, so without this the group's offset stayed before them for ever, its lag above
+     * zero and a replay whose target lay past them never caught up. A paused partition (waiting to redeliver)
+     * is left alone. In exactly-once mode too: these offsets carry no output, and the coordinator does not let a
+     * transaction's offsets, written before, replace this later commit when its markers come.
+     */
+    private void commitPositionsMovedWithoutRecords(ConsumerRecords<String, byte[]> records) {
+        Map<TopicPartition, OffsetAndMetadata> moved = new HashMap<>();
+        Set<TopicPartition> paused = consumer.paused();
+        for (TopicPartition partition : consumer.assignment()) {
+            if (records.partitions().contains(partition) || paused.contains(partition)) {
+                continue;
+            }
+            OffsetAndMetadata handled = processed.get(partition);
+            Long known = handled != null ? Long.valueOf(handled.offset()) : assignedAt.get(partition);
+            if (known == null) {
+                continue;
+            }
+            long position = consumer.position(partition);
+            if (position > known) {
+                OffsetAndMetadata offset = new OffsetAndMetadata(position);
+                processed.put(partition, offset);
+                moved.put(partition, offset);
+            }
+        }
+        if (!moved.isEmpty()) {
+            consumer.commitAsync(moved, (offsets, error) -> {
+                if (error != null) {
+                    log.debug("async offset commit of group {} past records not returned failed: {}", group,
+                            error.toString());
+                }
+            });
+        }
     }
 
     private void markHandled(TopicPartition partition, long next, Map<TopicPartition, OffsetAndMetadata> toCommit) {
@@ -651,6 +693,7 @@ public final class ConsumerLoop implements Runnable {
                     revoked.put(partition, offset);
                 }
                 pausedUntilNanos.remove(partition);
+                assignedAt.remove(partition);
             }
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
@@ -664,6 +707,7 @@ public final class ConsumerLoop implements Runnable {
             for (TopicPartition partition : partitions) {
                 processed.remove(partition);
                 pausedUntilNanos.remove(partition);
+                assignedAt.remove(partition);
             }
         }
 
@@ -707,7 +751,8 @@ public final class ConsumerLoop implements Runnable {
                 consumer.seekToBeginning(toBeginning);
             }
             for (TopicPartition partition : partitions) {
-                consumer.position(partition); // resolve lazy seeks now, so "assigned" means positioned
+                // resolve lazy seeks now, so "assigned" means positioned
+                assignedAt.put(partition, consumer.position(partition));
             }
             if (start == StartPosition.LATEST && !fresh.isEmpty()) {
                 // The group's start is fixed now: a later member (after a rebalance, a close or a crash)

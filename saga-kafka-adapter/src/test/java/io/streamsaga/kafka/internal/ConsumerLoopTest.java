@@ -298,6 +298,41 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
+        // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
+        // commit marker fetched alone) without returning a record. Only handled records were committed, so the
+        // group's offset stayed before them for ever: its lag never reached the end, and a replay whose target
+        // lay past them never caught up (a partition holding nothing but such records was never committed).
+        TopicPartition handled = new TopicPartition("orders", 0);
+        TopicPartition onlyAborted = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(handled, 0L, onlyAborted, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(handled, onlyAborted));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        consumer.schedulePollTask(() -> {
+            consumer.seek(handled, 3); // past aborted offset 1 and the abort marker at 2
+            consumer.seek(onlyAborted, 2);
+        });
+        CountDownLatch polledPast = new CountDownLatch(1);
+        consumer.schedulePollTask(polledPast::countDown);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        polledPast.await();
+        loop.close();
+
+        assertEquals(Map.of(handled, new OffsetAndMetadata(3), onlyAborted, new OffsetAndMetadata(2)),
+                consumer.committedAtClose);
+    }
+
+    @Test
     void closingAMemberTwiceWakesItsConsumerOnce() {
         // The second close woke the consumer again, closed by then (harmless for KafkaConsumer, but a call on a
         // closed client all the same): it now only waits for the thread, which has ended.
