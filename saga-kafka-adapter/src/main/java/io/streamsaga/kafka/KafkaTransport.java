@@ -295,7 +295,8 @@ public final class KafkaTransport implements Transport {
      * the topics the pattern matches before the member starts, and the member starts there on the partitions
      * its group has no committed offset for (for a {@code read_committed} member the last stable offset, before
      * a transaction still open), so what is published after it returned is delivered also when the assignment
-     * comes later.
+     * comes later. A partition added since, or added before while the group had no member on a topic it has
+     * committed offsets on, is read from its beginning, as a topic created after the subscription is.
      *
      * @throws ConfigurationException when the transport is closed, also when {@link #close()} was called while
      *                                this subscribe was under way (no member is left running then)
@@ -323,7 +324,8 @@ public final class KafkaTransport implements Transport {
             // which may come after subscribe returned: its wait timed out, was zero, or was skipped from a handler
             // of the group. At the end as the member reads it (a read_committed member: before a transaction
             // still open, whose records it gets once that commits), where its own seek to the end would land.
-            latestStarts = endOffsets(existingTopics.stream().filter(pattern::matches).toList(), memberIsolation);
+            latestStarts = withoutPartitionsAddedWhileAway(group,
+                    endOffsets(existingTopics.stream().filter(pattern::matches).toList(), memberIsolation));
             consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
                     new StringDeserializer(), new ByteArrayDeserializer());
         } catch (RuntimeException e) {
@@ -482,6 +484,29 @@ public final class KafkaTransport implements Transport {
         Map<Integer, Long> result = new TreeMap<>();
         endOffsets(List.of(topic), memberIsolation).forEach((partition, end) ->
                 result.put(partition.partition(), end));
+        return result;
+    }
+
+    /**
+     * {@code ends} without the partitions {@code group} has no committed offset for on a topic it has committed
+     * offsets on: the group started on that topic before, so such a partition was added to it since (while the
+     * group had no member) and is read from its beginning, as one added after the subscription is, rather than
+     * from the end now, which skipped what was published to it meanwhile. One admin request, when there is an end.
+     */
+    private Map<TopicPartition, Long> withoutPartitionsAddedWhileAway(String group, Map<TopicPartition, Long> ends) {
+        if (ends.isEmpty()) {
+            return ends;
+        }
+        Map<TopicPartition, OffsetAndMetadata> committed =
+                await(admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata(), "offsets of group " + group);
+        Set<String> resumed = new HashSet<>();
+        committed.forEach((partition, offset) -> {
+            if (offset != null) {
+                resumed.add(partition.topic());
+            }
+        });
+        Map<TopicPartition, Long> result = new HashMap<>(ends);
+        result.keySet().removeIf(partition -> resumed.contains(partition.topic()) && committed.get(partition) == null);
         return result;
     }
 

@@ -14,6 +14,7 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.RecordHandler;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
@@ -928,6 +929,33 @@ class KafkaTransportTest {
             send(later, "k", "last");
             await().atMost(WAIT).until(() -> seen.contains("last"));
             assertEquals(List.of("open", "last"), seen);
+        }
+    }
+
+    @Test
+    void aLatestGroupThatSubscribesAgainReadsAPartitionAddedWhileItWasAwayFromItsBeginning() throws Exception {
+        // The group resumes the topic where it committed, but a partition added while it had no subscription has
+        // no offset of the group: it started at the end read when subscribe ran again, so what was published to
+        // it meanwhile (after the group had started on the topic) was skipped, while the other partitions resumed.
+        String topic = SharedKafkaBroker.unique("grown");
+        String group = SharedKafkaBroker.unique("g");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
+             KafkaProducer<String, byte[]> producer = plainProducer()) {
+            admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 1, (short) 1))).all().get();
+            RecordHandler handler = record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8));
+            try (Subscription first = transport.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, handler)) {
+                send(topic, "k", "a");
+                await().atMost(WAIT).until(() -> seen.contains("a"));
+            }
+            admin.createPartitions(Map.of(topic, org.apache.kafka.clients.admin.NewPartitions.increaseTo(2))).all().get();
+            producer.send(new ProducerRecord<>(topic, 1, "k", "b".getBytes(StandardCharsets.UTF_8))).get();
+            try (Subscription again = transport.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, handler)) {
+                producer.send(new ProducerRecord<>(topic, 1, "k", "c".getBytes(StandardCharsets.UTF_8))).get();
+                await().atMost(WAIT).until(() -> seen.contains("c"));
+            }
+            assertEquals(List.of("a", "b", "c"), seen);
         }
     }
 
