@@ -514,6 +514,15 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Builds the orchestrator: checks the configuration (a store; a bus for lifecycle events and for definitions
+         * with remote steps; no definition registered twice), writes the first heartbeat with saga ownership,
+         * subscribes to the reply topic when a registered definition uses the bus, and arms the retention purge and
+         * the recovery sweeps that are set. It recovers nothing itself: call
+         * {@link SagaOrchestrator#recover()} once the application's participants are subscribed.
+         *
+         * @throws ConfigurationException when the configuration is incomplete or contradictory
+         */
         public SagaOrchestrator build() {
             ConfigurationException.require(store != null, "a SagaOrchestrator needs a store");
             ConfigurationException.require(lifecycleTopic == null || bus != null,
