@@ -57,8 +57,9 @@ import java.util.function.Predicate;
  *       dead letters run, with a lease of one timeout during which no other instance touches it, and is
  *       finished once that lease passed (by a re-armed aggregator after a crash). A release holds its group the
  *       same way, for {@link Builder#releaseLease} (default 5 minutes): meanwhile the part that completed the group
- *       arriving again (a redelivery, the bus's retry) is refused with a retriable {@link AggregationException}
- *       and no scheduled retry runs, so the group is released once when nothing crashed; once the lease passed
+ *       arriving again (a redelivery, the bus's retry) is taken without a release, the instance that took it
+ *       checking the group when the lease ends, and no scheduled retry runs, so the group is released once when
+ *       nothing crashed; once the lease passed
  *       with the release not recorded (its releaser died), that part's redelivery or the group's deadline claims
  *       the group (a versioned save: of several instances one wins) and releases it again (reopening it, as a
  *       first release does, should the releaser throw), while a part of a COMPLETED group arriving again is only
@@ -163,15 +164,19 @@ public final class EventAggregator implements AutoCloseable {
                     // The part whose arrival completed the group was not acknowledged and the release was not
                     // recorded as done. Until the release's lease ends, the releaser that claimed the group may
                     // still be running (a scheduled retry of a failed release, another instance): releasing now
-                    // would release the group twice, so the part is refused for the bus to retry; the retry finds
-                    // the release recorded (a duplicate), the group reopened by a failed release (completes it
-                    // again), or the lease passed. Once it passed, the releaser is taken to have died between
-                    // saving the claim and recording the release: the group is claimed again (of several
-                    // instances taking it over, one wins the versioned save) and released again (at-least-once).
-                    // Once COMPLETED, the same part (a redelivery, or a retried splitter publishing it again) is
-                    // a duplicate like any other.
+                    // would release the group twice. The part is in the group, and what becomes of the group is
+                    // the lease's end's to decide: this instance checks the group then (a check of its own, so
+                    // that an earlier deadline armed here is not put off) and takes the part. Refusing it would
+                    // have the bus dead-letter it once its retries ran out, well within a lease of minutes, for
+                    // a group that is released all the same. At the lease's end the check finds the release
+                    // recorded, the group reopened by a failed release (its own deadline retries it), or the
+                    // releaser dead: the group claimed again (of several instances taking it over, one wins the
+                    // versioned save) and released again (at-least-once), as the part's redelivery after the
+                    // lease does. Once COMPLETED, the same part (a redelivery, or a retried splitter publishing
+                    // it again) is a duplicate like any other.
                     if (closed.deadline() != null && now.isBefore(closed.deadline())) {
-                        throw AggregationException.closing(config.name(), key, closed.state(), message.id());
+                        checkAt(key, closed.deadline());
+                        return;
                     }
                     AggregationGroup claimed = closed.withState(GroupState.RELEASING, now.plus(config.releaseLease()))
                             .withVersion(closed.version() + 1);
@@ -356,6 +361,19 @@ public final class EventAggregator implements AutoCloseable {
         if (previous != null) {
             previous.cancel();
         }
+    }
+
+    /**
+     * Checks the group of {@code key} at {@code deadline} whatever this instance armed for it: a timer of its own,
+     * not registered, so that it neither replaces nor puts off the group's timer (a check that finds the deadline
+     * moved re-arms the group's timer for it).
+     */
+    private void checkAt(String key, Instant deadline) {
+        if (closed) {
+            return;
+        }
+        Duration delay = Duration.between(scheduler.clock().instant(), deadline);
+        scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> onDeadline(key));
     }
 
     private void cancel(String key) {

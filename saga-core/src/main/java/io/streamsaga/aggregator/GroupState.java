@@ -24,8 +24,8 @@ public enum GroupState {
      * new parts. It becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN} again, with all its
      * parts, when the releaser threw (the first time or run again). Its deadline is the release's lease
      * ({@code releaseLease} after the release began): until then no other release of the group runs, and the
-     * part that completed the group arriving again (not acknowledged until the releaser returned) is refused
-     * with a retriable {@link AggregationException}. Once it passed with the group still RELEASING (its releaser
+     * part that completed the group arriving again (not acknowledged until the releaser returned) is taken
+     * without a release, the instance taking it checking the group when the lease ends. Once it passed with the group still RELEASING (its releaser
      * died), that part's redelivery or the deadline claims the group by a versioned save and runs the releaser
      * again, rather than leave it or delete it unreleased. A new part arriving meanwhile is refused with a
      * retriable {@link AggregationException}, so that it joins a reopened group.

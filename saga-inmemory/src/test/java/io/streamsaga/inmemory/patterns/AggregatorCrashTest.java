@@ -1,7 +1,6 @@
 package io.streamsaga.inmemory.patterns;
 
 import io.streamsaga.aggregator.Aggregate;
-import io.streamsaga.aggregator.AggregationException;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.EventAggregator;
 import io.streamsaga.aggregator.GroupState;
@@ -129,7 +128,7 @@ class AggregatorCrashTest {
     }
 
     @Test
-    void aCompletingPartRedeliveredWithinTheLeaseOfACrashedReleaseIsRetriedAndTheGroupIsReleasedOnceWhenTheLeasePassed() throws Exception {
+    void aCompletingPartRedeliveredWithinTheLeaseOfACrashedReleaseIsTakenAndTheGroupIsReleasedOnceWhenTheLeasePassed() throws Exception {
         DyingStore dying = new DyingStore(durable);
         EventAggregator before = aggregator(dying).completeOnSize(2).build();
         before.accept(item(1));
@@ -139,17 +138,40 @@ class AggregatorCrashTest {
         before.close();
 
         EventAggregator after = aggregator(durable).completeOnSize(2).build(); // restarted within the lease
-        AggregationException refused = assertThrows(AggregationException.class, () -> after.accept(last),
-                "the release may still run elsewhere until its lease passed: not released a second time meanwhile");
-        assertTrue(refused.isRetriable(), "refused for the bus to retry, not dead-lettered as late");
-        assertTrue(released.isEmpty());
+        after.accept(last); // in the group: taken, neither refused nor dead-lettered
+        assertTrue(released.isEmpty(), "the release may still run elsewhere until its lease passed: not released a second time meanwhile");
 
         scheduler.advance(RELEASE_LEASE); // the restarted process re-armed the group's deadline: the lease's end
 
         assertEquals(1, released.size(), "the crashed release is taken over, nothing lost");
         assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
-        after.accept(last); // the bus's retry of the part: a duplicate
+        after.accept(last); // arriving again: a duplicate
         assertEquals(1, released.size());
+    }
+
+    @Test
+    void aCompletingPartRedeliveredWithinTheLeaseToAnotherLiveInstanceIsTakenAndThatInstanceReleasesTheGroupWhenTheLeasePassed() throws Exception {
+        EventAggregator survivor = aggregator(durable).completeOnSize(2).build(); // built before the crash: re-arms nothing
+        DyingStore dying = new DyingStore(durable);
+        EventAggregator before = aggregator(dying).completeOnSize(2).build();
+        before.accept(item(1));
+        Message last = item(2);
+        dying.dieAfterSaving = g -> g.state() == GroupState.RELEASING;
+        assertThrows(ProcessDied.class, () -> before.accept(last));
+        before.close(); // never restarted: its partition moves to the survivor
+
+        // the part is in the group, whose lease's end releases it: nothing for the bus to retry or dead-letter
+        // (with a retry policy shorter than the lease, a refusal was dead-lettered, a misleading dead letter)
+        survivor.accept(last);
+        assertTrue(released.isEmpty(), "the release may still run elsewhere until its lease passed");
+
+        scheduler.advance(RELEASE_LEASE); // the survivor armed the end of the lease as it took the part
+
+        assertEquals(1, released.size(), "the crashed release is taken over, nothing lost");
+        assertEquals(GroupState.COMPLETED, durable.find("items", "o-1").orElseThrow().state());
+        survivor.accept(last); // arriving again: a duplicate
+        assertEquals(1, released.size());
+        survivor.close();
     }
 
     /**
