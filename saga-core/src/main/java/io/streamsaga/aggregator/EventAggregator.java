@@ -54,7 +54,8 @@ import java.util.function.Predicate;
  *   <li>Outcomes survive a crash: a completed group is saved as {@link GroupState#RELEASING} before its
  *       releaser runs and as {@link GroupState#COMPLETED} once it returned, and a timeout is saved as
  *       {@link GroupState#TIMING_OUT} before its release or
- *       dead letters run, with a lease of one timeout during which no other instance touches it, and is
+ *       dead letters run, with a lease of {@link Builder#releaseLease} (as a release) during which no other instance
+ *       touches it, and is
  *       finished once that lease passed (by a re-armed aggregator after a crash). A release holds its group the
  *       same way, for {@link Builder#releaseLease} (default 5 minutes): meanwhile the part that completed the group
  *       arriving again (a redelivery, the bus's retry) is taken without a release, the instance that took it
@@ -435,7 +436,7 @@ public final class EventAggregator implements AutoCloseable {
             // the outcome and every other one leaves the group alone (it would release it a second time).
             // A TIMING_OUT group whose lease passed lost its instance (or its outcome threw an Error): it is
             // claimed the same way, so of several instances taking it over one finishes it.
-            AggregationGroup timingOut = group.withState(GroupState.TIMING_OUT, now.plus(timeoutLease()))
+            AggregationGroup timingOut = group.withState(GroupState.TIMING_OUT, now.plus(config.releaseLease()))
                     .withVersion(group.version() + 1);
             if (!config.store().save(timingOut)) {
                 continue;
@@ -485,14 +486,6 @@ public final class EventAggregator implements AutoCloseable {
             log.error("release of group '{}' of aggregator '{}' failed again; will retry", group.key(), config.name(), e);
         }
         return true;
-    }
-
-    /**
-     * How long the instance that saved a group {@link GroupState#TIMING_OUT} has to finish its outcome before
-     * another instance may take it over: the group's timeout (the keep-closed time when none is configured).
-     */
-    private Duration timeoutLease() {
-        return config.timeout() != null ? config.timeout() : config.keepClosed();
     }
 
     /**
@@ -705,9 +698,9 @@ public final class EventAggregator implements AutoCloseable {
         }
 
         /**
-         * How long a release holds its group (default 5 minutes): meanwhile the completing part redelivered (or
-         * a scheduled retry, on any instance) does not release the group again, so a group is released once when
-         * nothing crashed. Once it passed with the release not recorded, the releaser is taken to have died: the
+         * How long a release holds its group (default 5 minutes), and so does a timeout's outcome (its partial
+         * release or dead letters): meanwhile the completing part redelivered (or a scheduled retry, a timer, on
+         * any instance) does not release the group again, so a group is released once when nothing crashed. Once it passed with the release not recorded, the releaser is taken to have died: the
          * completing part's redelivery, or the group's deadline, releases the group again. Choose a lease longer
          * than the slowest release; one that outlives it may run twice (logged as a warning).
          */

@@ -12,8 +12,8 @@ public enum GroupState {
     TIMED_OUT_DEAD_LETTERED,
     /**
      * The timeout struck and its outcome (the partial release or the dead letters, as the
-     * {@link TimeoutPolicy} says) is under way; closed to new parts. Its deadline is a lease, one timeout after
-     * the timeout struck: until then the instance that saved it finishes the outcome and the others leave it
+     * {@link TimeoutPolicy} says) is under way; closed to new parts. Its deadline is a lease, {@code releaseLease} (as
+     * a release's) after the timeout struck: until then the instance that saved it finishes the outcome and the others leave it
      * alone; once it passed, an aggregator re-armed after that instance died takes the outcome over. A part
      * arriving meanwhile is refused with a retriable {@link AggregationException}, as the outcome may fail and
      * reopen the group.

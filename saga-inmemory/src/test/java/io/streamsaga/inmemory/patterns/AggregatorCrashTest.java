@@ -367,7 +367,7 @@ class AggregatorCrashTest {
         assertThrows(AssertionError.class, () -> scheduler.advance(Duration.ofMinutes(5)));
         assertEquals(GroupState.TIMING_OUT, durable.find("items", "o-1").orElseThrow().state());
 
-        scheduler.advance(Duration.ofMinutes(5)); // the lease of the instance that saved TIMING_OUT (one timeout)
+        scheduler.advance(Duration.ofMinutes(5)); // the lease of the instance that saved TIMING_OUT (releaseLease, 5 minutes by default)
 
         assertEquals(1, released.size(), "the timed-out group is not left TIMING_OUT until a restart");
         assertEquals(GroupState.TIMED_OUT_RELEASED, durable.find("items", "o-1").orElseThrow().state());
