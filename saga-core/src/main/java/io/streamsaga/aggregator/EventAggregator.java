@@ -61,8 +61,8 @@ import java.util.function.Predicate;
  *       arriving again (a redelivery, the bus's retry) is taken without a release, the instance that took it
  *       checking the group when the lease ends, and no scheduled retry runs, so the group is released once when
  *       nothing crashed; once the lease passed
- *       with the release not recorded (its releaser died), that part's redelivery or the group's deadline claims
- *       the group (a versioned save: of several instances one wins) and releases it again (reopening it, as a
+ *       with the release not recorded (its releaser died; an instance still running it only logs a warning), that
+ *       part's redelivery or the group's deadline claims the group (a versioned save: of several instances one wins) and releases it again (reopening it, as a
  *       first release does, should the releaser throw), while a part of a COMPLETED group arriving again is only
  *       a duplicate.</li>
  *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
@@ -86,6 +86,11 @@ public final class EventAggregator implements AutoCloseable {
     private final Map<String, Scheduler.Cancellable> timers = new ConcurrentHashMap<>();
     private final List<Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final SequenceIndexes sequences;
+    /**
+     * The groups whose outcome (a release, a timeout's partial release or dead letters) runs on this instance, with
+     * how many runs: past its lease such an outcome is slow, not dead, and this instance does not take it over.
+     */
+    private final Map<String, Integer> outcomesRunning = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     /** The completion rules but {@link Builder#completeOnSequenceEnd()}, which the sequence index answers. */
@@ -179,6 +184,10 @@ public final class EventAggregator implements AutoCloseable {
                         checkAt(key, closed.deadline());
                         return;
                     }
+                    if (outcomeRunsHere(key)) {
+                        checkAt(key, now.plus(config.releaseLease()));
+                        return;
+                    }
                     AggregationGroup claimed = closed.withState(GroupState.RELEASING, now.plus(config.releaseLease()))
                             .withVersion(closed.version() + 1);
                     if (!config.store().save(claimed)) {
@@ -261,7 +270,12 @@ public final class EventAggregator implements AutoCloseable {
     private void release(AggregationGroup releasing) throws Exception {
         AggregationGroup completed = releasing.withState(GroupState.COMPLETED,
                 scheduler.clock().instant().plus(config.keepClosed())).withVersion(releasing.version() + 1);
-        config.releaser().release(new Aggregate(completed, false, bus.codec()));
+        outcomeStarts(releasing.key());
+        try {
+            config.releaser().release(new Aggregate(completed, false, bus.codec()));
+        } finally {
+            outcomeEnded(releasing.key());
+        }
         if (config.store().save(completed)) {
             arm(releasing.key(), completed.deadline());
             metric("completed");
@@ -364,6 +378,18 @@ public final class EventAggregator implements AutoCloseable {
         }
     }
 
+    private void outcomeStarts(String key) {
+        outcomesRunning.merge(key, 1, Integer::sum);
+    }
+
+    private void outcomeEnded(String key) {
+        outcomesRunning.computeIfPresent(key, (k, runs) -> runs == 1 ? null : runs - 1);
+    }
+
+    private boolean outcomeRunsHere(String key) {
+        return outcomesRunning.containsKey(key);
+    }
+
     /**
      * Checks the group of {@code key} at {@code deadline} whatever this instance armed for it: a timer of its own,
      * not registered, so that it neither replaces nor puts off the group's timer (a check that finds the deadline
@@ -407,6 +433,14 @@ public final class EventAggregator implements AutoCloseable {
             Instant now = scheduler.clock().instant();
             if (now.isBefore(group.deadline())) {
                 arm(key, group.deadline()); // another instance moved the deadline
+                return;
+            }
+            if ((group.state() == GroupState.RELEASING || group.state() == GroupState.TIMING_OUT) && outcomeRunsHere(key)) {
+                // The lease passed while this instance's own outcome still runs: slow, not dead. Taking it over
+                // would run it twice; its end records the group (or reopens it), and arms its next deadline.
+                log.warn("the {} of group '{}' of aggregator '{}' on this instance outlived its lease {}: other instances may take it over and run it a second time; choose a longer releaseLease",
+                        group.state() == GroupState.RELEASING ? "release" : "timeout outcome", key, config.name(), config.releaseLease());
+                arm(key, now.plus(config.releaseLease()));
                 return;
             }
             if (group.state() == GroupState.RELEASING
@@ -514,6 +548,7 @@ public final class EventAggregator implements AutoCloseable {
                 ? GroupState.TIMED_OUT_RELEASED : GroupState.TIMED_OUT_DEAD_LETTERED;
         AggregationGroup closedGroup = timingOut.withState(outcome, now.plus(config.keepClosed()))
                 .withVersion(timingOut.version() + 1);
+        outcomeStarts(key);
         try {
             if (outcome == GroupState.TIMED_OUT_RELEASED) {
                 config.releaser().release(new Aggregate(closedGroup, true, bus.codec()));
@@ -527,6 +562,8 @@ public final class EventAggregator implements AutoCloseable {
                     ? "partial release" : "dead-lettering the parts", key, config.name(), e);
             reopen(timingOut, now.plus(retryAfter(timingOut, now)));
             return true;
+        } finally {
+            outcomeEnded(key);
         }
         if (!config.store().save(closedGroup)) {
             return false;
@@ -702,7 +739,9 @@ public final class EventAggregator implements AutoCloseable {
          * release or dead letters): meanwhile the completing part redelivered (or a scheduled retry, a timer, on
          * any instance) does not release the group again, so a group is released once when nothing crashed. Once it passed with the release not recorded, the releaser is taken to have died: the
          * completing part's redelivery, or the group's deadline, releases the group again. Choose a lease longer
-         * than the slowest release; one that outlives it may run twice (logged as a warning).
+         * than the slowest release: the instance running one that outlives it does not take it over (logged as a
+         * warning), but another instance may then (the completing part redelivered to it, or a deadline it
+         * re-armed) and run it a second time.
          */
         public Builder releaseLease(Duration releaseLease) {
             this.releaseLease = releaseLease;

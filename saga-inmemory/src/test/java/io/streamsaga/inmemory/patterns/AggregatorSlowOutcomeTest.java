@@ -79,4 +79,33 @@ class AggregatorSlowOutcomeTest {
         first.close();
         second.close();
     }
+
+    @Test
+    void aReleaseSlowerThanItsLeaseIsNotRunAgainByTheTimerOfItsOwnInstance() throws Exception {
+        EventAggregator aggregator = aggregator(Duration.ofMinutes(6)).completeOnSize(2).build();
+        aggregator.accept(item(1));
+
+        aggregator.accept(item(2)); // released, taking six minutes: the lease's end (5 minutes) falls due meanwhile
+
+        assertEquals(1, released.size(), "the instance knows its own release still runs: it takes nothing over");
+        assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
+        scheduler.advance(Duration.ofMinutes(10));
+        assertEquals(1, released.size());
+        aggregator.close();
+    }
+
+    @Test
+    void aPartialReleaseSlowerThanItsLeaseIsNotRunAgainByTheTimerOfItsOwnInstance() throws Exception {
+        EventAggregator aggregator = aggregator(Duration.ofMinutes(6)).completeOnSize(3)
+                .timeout(Duration.ofMinutes(1), TimeoutPolicy.RELEASE_PARTIAL).build();
+        aggregator.accept(item(1));
+
+        scheduler.advance(Duration.ofMinutes(1)); // the partial release takes six minutes
+
+        assertEquals(1, released.size(), "the instance knows its own outcome still runs: it takes nothing over");
+        assertEquals(GroupState.TIMED_OUT_RELEASED, store.find("items", "o-1").orElseThrow().state());
+        scheduler.advance(Duration.ofMinutes(10));
+        assertEquals(1, released.size());
+        aggregator.close();
+    }
 }
