@@ -66,9 +66,11 @@ import java.util.function.Predicate;
  *       first release does, should the releaser throw), while a part of a COMPLETED group arriving again is only
  *       a duplicate.</li>
  *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
- *       should that part never come back, the group's timeout closes it, or without a timeout the release is
- *       retried on the {@link Scheduler} (after as long as the group had been open, at least 1 s, at most
- *       {@code keepClosed}) until it succeeds. A group still {@link GroupState#RELEASING} once the lease of its
+ *       should that part never come back, the release is retried on the {@link Scheduler} until it succeeds: at the
+ *       group's deadline, then every timeout (without a timeout, after as long as the group had been open, at
+ *       least 1 s, at most {@code keepClosed}). A group whose completion rule holds is released whole at its
+ *       deadline, never closed by the {@link TimeoutPolicy} (only its release failed); only an incomplete group
+ *       times out. A group still {@link GroupState#RELEASING} once the lease of its
  *       release passed (its instance died, no part of it in flight) is released again then.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
@@ -334,8 +336,8 @@ public final class EventAggregator implements AutoCloseable {
 
     /**
      * A failed release puts the group back to open, with all its parts and {@code deadline} as its timeout, so
-     * the retried part completes it again; should that part never come back, the deadline closes the group: its
-     * timeout, or without one a retry of the release ({@link #retryRelease}).
+     * the retried part completes it again; should that part never come back, the deadline retries the release
+     * ({@link #retryRelease}): the group is complete, so its timeout policy does not apply.
      */
     private void reopen(AggregationGroup released, Instant deadline) {
         AggregationGroup reopened = released.withState(GroupState.OPEN, deadline).withVersion(released.version() + 1);
@@ -443,14 +445,14 @@ public final class EventAggregator implements AutoCloseable {
                 arm(key, now.plus(config.releaseLease()));
                 return;
             }
-            if (group.state() == GroupState.RELEASING
-                    || group.isOpen() && config.timeout() == null && config.completion().test(group)) {
-                // Only a failed release leaves a complete group open: without a timeout, its deadline retries the
-                // release rather than wait for a retry or replay of its part that may never come. A group still
-                // RELEASING at its deadline (the end of its release's lease) was never recorded released nor
-                // reopened: its releaser died during the release (perhaps the scheduled retry's, whose parts are
-                // no longer in flight to be redelivered) and it is claimed and released again rather than deleted
-                // with its parts.
+            if (group.state() == GroupState.RELEASING || group.isOpen() && config.completion().test(group)) {
+                // Only a failed release leaves a complete group open: its deadline (its timeout, or without one a
+                // retry's) retries the release rather than wait for a retry or replay of its part that may never
+                // come, and never closes it by the timeout policy: the group is complete, only its release failed,
+                // so it is released whole, not as a partial group nor dead-lettered. A group still RELEASING at its
+                // deadline (the end of its release's lease) was never recorded released nor reopened: its releaser
+                // died during the release (perhaps the scheduled retry's, whose parts are no longer in flight to be
+                // redelivered) and it is claimed and released again rather than deleted with its parts.
                 if (retryRelease(group, now)) {
                     return;
                 }
@@ -493,9 +495,10 @@ public final class EventAggregator implements AutoCloseable {
     }
 
     /**
-     * Releases again a complete group that a failed release reopened, or one left {@link GroupState#RELEASING}
-     * past its deadline; should the releaser throw again, reopens it for the next retry. Returns false when the
-     * group changed meanwhile (read it again).
+     * Releases again, whole, a complete group that a failed release reopened (at its deadline, whether its timeout
+     * or a retry's), or one left {@link GroupState#RELEASING} past its deadline; should the releaser throw again,
+     * reopens it for the next retry (one timeout later, or see {@link #retryAfter}). Returns false when the group
+     * changed meanwhile (read it again).
      */
     private boolean retryRelease(AggregationGroup group, Instant now) {
         AggregationGroup releasing = group.withState(GroupState.RELEASING, now.plus(config.releaseLease()))
@@ -721,7 +724,11 @@ public final class EventAggregator implements AutoCloseable {
             return this;
         }
 
-        /** Closes a group that stays open for {@code timeout}, as {@code policy} says. */
+        /**
+         * Closes a group that stays open for {@code timeout} without completing, as {@code policy} says. A complete
+         * group a failed release reopened is released whole at its deadline instead (and retried every
+         * {@code timeout} while its releaser throws).
+         */
         public Builder timeout(Duration timeout, TimeoutPolicy policy) {
             this.timeout = timeout;
             this.timeoutPolicy = Objects.requireNonNull(policy, "policy");

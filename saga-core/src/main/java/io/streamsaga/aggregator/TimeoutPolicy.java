@@ -1,6 +1,9 @@
 package io.streamsaga.aggregator;
 
-/** What happens to a group whose timeout strikes before it completes. */
+/**
+ * What happens to a group whose timeout strikes before it completes. A group whose completion rule holds at its
+ * deadline (a failed release reopened it) is not timed out: its release is retried, whole.
+ */
 public enum TimeoutPolicy {
     /** Release the parts received so far to the releaser, marked partial. */
     RELEASE_PARTIAL,

@@ -23,6 +23,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -190,7 +191,7 @@ class AggregatorCrashTest {
     }
 
     @Test
-    void aRedeliveredCompletingPartWhoseReleaseFailsUntilItIsDeadLetteredLeavesTheGroupToItsTimeout() throws Exception {
+    void aRedeliveredCompletingPartWhoseReleaseFailsUntilItIsDeadLetteredHasTheGroupReleasedWholeAtItsTimeout() throws Exception {
         DyingStore dying = new DyingStore(durable);
         Message last = crashWhileReleasing(aggregator(dying).completeOnSize(2)
                 .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL), dying);
@@ -209,8 +210,9 @@ class AggregatorCrashTest {
 
         scheduler.advance(Duration.ofHours(3)); // past the timeout and keepClosed (1 h)
 
-        assertEquals(1, released.size(), "the group whose release failed is reopened and timed out, not deleted unreleased");
+        assertEquals(1, released.size(), "the group whose release failed is reopened and released at its timeout, not deleted unreleased");
         assertEquals(2, released.get(0).group().size());
+        assertFalse(released.get(0).partial(), "the group is complete: released whole, not as a timed-out partial group");
     }
 
     @Test

@@ -117,6 +117,71 @@ class AggregatorReleaseFailureTest {
         aggregator.close();
     }
 
+    private long counted(String outcome) {
+        return metrics.counter(EventAggregator.GROUPS_METRIC, Map.of("aggregator", "items", "outcome", outcome));
+    }
+
+    @Test
+    void aCompleteGroupWhoseReleaseFailedIsReleasedWholeAtItsTimeoutNotDeadLettered() throws Exception {
+        EventAggregator aggregator = aggregator().completeOnSize(2)
+                .timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER).build();
+        aggregator.accept(item(1));
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(item(2))); // its retries then ran out
+
+        scheduler.advance(Duration.ofMinutes(5)); // the timeout: the downstream is still down
+
+        assertEquals(0, transport.messages("item.DLT").size(), "a complete group is not timed out: its release is retried");
+        assertEquals(GroupState.OPEN, store.find("items", "o-1").orElseThrow().state(), "reopened for the next retry");
+        failing.set(false);
+        scheduler.advance(Duration.ofMinutes(5)); // the next retry, one timeout later
+
+        assertEquals(1, released.size());
+        assertFalse(released.get(0).partial(), "released whole: only its release had failed");
+        assertEquals(2, released.get(0).group().size());
+        assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(0, transport.messages("item.DLT").size());
+        assertEquals(1, completed());
+        assertEquals(0, counted("timed-out-dead-lettered"));
+        aggregator.close();
+    }
+
+    @Test
+    void aCompleteGroupWhoseReleaseFailedIsReleasedWholeAtItsTimeoutNotAsAPartialGroup() throws Exception {
+        EventAggregator aggregator = aggregator().completeOnSize(2)
+                .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
+        aggregator.accept(item(1));
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(item(2))); // its retries then ran out
+        failing.set(false);
+
+        scheduler.advance(Duration.ofMinutes(5));
+
+        assertEquals(1, released.size());
+        assertFalse(released.get(0).partial(), "a complete group is never reported as a partial one");
+        assertEquals(GroupState.COMPLETED, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(1, completed());
+        assertEquals(0, counted("timed-out-released"));
+        scheduler.advance(Duration.ofHours(2));
+        assertEquals(1, released.size(), "released once");
+        aggregator.close();
+    }
+
+    @Test
+    void anIncompleteGroupStillTimesOutAsItsPolicySays() throws Exception {
+        EventAggregator aggregator = aggregator().completeOnSize(3)
+                .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
+        failing.set(false);
+        aggregator.accept(item(1));
+        aggregator.accept(item(2));
+
+        scheduler.advance(Duration.ofMinutes(5));
+
+        assertEquals(1, released.size());
+        assertTrue(released.get(0).partial());
+        assertEquals(GroupState.TIMED_OUT_RELEASED, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(1, counted("timed-out-released"));
+        aggregator.close();
+    }
+
     /** Feeds {@code part} into the aggregator from within its releaser, as another consumer thread would. */
     private EventAggregator feedingDuringRelease(EventAggregator.Builder builder, AtomicReference<Message> part,
                                                  AtomicReference<Exception> refused) {

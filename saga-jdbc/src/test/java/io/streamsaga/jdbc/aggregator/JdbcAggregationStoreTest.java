@@ -155,4 +155,46 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
             assertEquals(io.streamsaga.aggregator.GroupState.COMPLETED, store.find("scans", "p-1").orElseThrow().state());
         }
     }
+
+    @Test
+    void aCompleteGroupWhoseReleaseFailedIsReleasedWholeAtItsTimeoutNotDeadLettered() throws Exception {
+        // as AggregatorReleaseFailureTest's case of the same name, over this store: at the deadline, a reopened
+        // group whose completion rule holds is released again whole, not closed by the timeout policy
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler();
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            AggregationStore store = createStore();
+            java.util.List<io.streamsaga.aggregator.Aggregate> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+            var failing = new java.util.concurrent.atomic.AtomicBoolean(true);
+            var aggregator = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(2)
+                    .timeout(java.time.Duration.ofMinutes(5), io.streamsaga.aggregator.TimeoutPolicy.DEAD_LETTER)
+                    .onRelease(aggregate -> {
+                        if (failing.get()) {
+                            throw new IllegalStateException("downstream unavailable");
+                        }
+                        released.add(aggregate);
+                    }).build();
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH)).toCompletableFuture().join();
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH.plusSeconds(1))).toCompletableFuture().join();
+            var parts = transport.messages("parcel-scanned");
+            aggregator.accept(parts.get(0));
+            assertThrows(IllegalStateException.class, () -> aggregator.accept(parts.get(1))); // its retries then ran out
+
+            scheduler.advance(java.time.Duration.ofMinutes(5)); // the timeout, the downstream still down: retried
+            assertEquals(io.streamsaga.aggregator.GroupState.OPEN, store.find("scans", "p-1").orElseThrow().state());
+            failing.set(false);
+            scheduler.advance(java.time.Duration.ofMinutes(5)); // the next retry
+
+            assertEquals(1, released.size());
+            assertEquals(false, released.get(0).partial(), "released whole: only its release had failed");
+            assertEquals(2, released.get(0).group().size());
+            assertEquals(io.streamsaga.aggregator.GroupState.COMPLETED, store.find("scans", "p-1").orElseThrow().state());
+            assertEquals(0, transport.messages("parcel-scanned.DLT").size(), "a complete group is not dead-lettered");
+            aggregator.close();
+        }
+    }
 }
