@@ -4,12 +4,14 @@ import io.streamsaga.StreamSagaException;
 import io.streamsaga.splitter.SequenceInfo;
 
 /**
- * A part the aggregator cannot take. Late parts, uncorrelated messages and parts that do not fit their
- * sequence are not retriable (the bus dead-letters them at once); a lost optimistic-concurrency race that
+ * A part the aggregator cannot take. Late parts, uncorrelated messages, parts that do not fit their sequence
+ * and parts whose sequence headers describe no part of a sequence are not retriable (the bus dead-letters them at once); a lost optimistic-concurrency race that
  * kept repeating is, and so is a part of a group whose outcome is under way (it may reopen the group).
  */
 public class AggregationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
+    /** How many characters of a value from a message a refusal quotes. */
+    private static final int QUOTED = 64;
     private final String aggregator;
     private final String key;
 
@@ -49,6 +51,42 @@ public class AggregationException extends StreamSagaException {
                 + part.number() + ", size " + (part.size().isPresent() ? part.size().getAsInt() : "?")
                 + ") does not fit the size " + size + " the group '" + key + "' of aggregator '" + aggregator
                 + "' knows", aggregator, key, false);
+    }
+
+    /**
+     * A part carries sequence headers that describe no part of a splitter's sequence: a blank sequence id, a
+     * number that is not a whole number from 1, a size that is not a whole number or is below the number, or the
+     * last part's mark with a size other than its number. Quotes the key and the headers' values bounded, as they
+     * come from the message.
+     */
+    static AggregationException malformedSequence(String aggregator, String key, String messageId, String sequenceId,
+                                                  String number, String size, String last) {
+        return new AggregationException("part " + messageId + " of group " + quote(key) + " of aggregator '"
+                + aggregator + "' carries sequence headers that describe no part of a sequence (sequence-id "
+                + quote(sequenceId) + ", sequence-number " + quote(number) + ", sequence-size " + quote(size)
+                + ", sequence-last " + quote(last) + "): a sequence's parts are numbered from 1 to its size, "
+                + "the last one carrying a size equal to its number", aggregator, key, false);
+    }
+
+    /**
+     * {@code value} quoted for a refusal: whole up to {@value #QUOTED} characters, else its first ones (never half a
+     * character) and its length; a NUL character is shown escaped, null as {@code null}. As the internal helper of
+     * saga-core quotes, which the pattern packages may not import: a 1 MB header does not go whole into logs and
+     * a dead letter's headers.
+     */
+    private static String quote(String value) {
+        if (value == null) {
+            return "null";
+        }
+        if (value.length() <= QUOTED) {
+            return "'" + visible(value) + "'";
+        }
+        int end = Character.isHighSurrogate(value.charAt(QUOTED - 1)) ? QUOTED - 1 : QUOTED;
+        return "'" + visible(value.substring(0, end)) + "...' (" + value.length() + " characters)";
+    }
+
+    private static String visible(String value) {
+        return value.indexOf('\0') < 0 ? value : value.replace("\0", "\\u0000");
     }
 
     /**

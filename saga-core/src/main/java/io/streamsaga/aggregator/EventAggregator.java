@@ -38,7 +38,8 @@ import java.util.function.Predicate;
  *       splitter's last-part marker with all numbered parts present (which works when only the last part
  *       knew the size). The {@link GroupReleaser} then runs. A part of a sequence numbered beyond the size
  *       the group's parts of that sequence carry, carrying another size, or carrying the number of another part
- *       (under another message id) is refused (not retriable: the bus dead-letters it). Parts that arrived
+ *       (under another message id) is refused (not retriable: the bus dead-letters it), and so is a part whose
+ *       own sequence headers describe no part of a sequence (a size below its number, say). Parts that arrived
  *       before any part carried the size and are numbered beyond it are dead-lettered by the aggregator when the
  *       size arrives, so they are never released with the group either.</li>
  *   <li>A group may have a timeout, run on the bus's {@link Scheduler}; the {@link TimeoutPolicy} decides
@@ -214,7 +215,7 @@ public final class EventAggregator implements AutoCloseable {
             AggregationGroup current = stored.orElseGet(() -> AggregationGroup.open(config.name(), key, now,
                     config.timeout() == null ? null : now.plus(config.timeout())));
             boolean added = !current.contains(message.id());
-            Optional<SequenceInfo> sequence = added ? SequenceInfo.of(message) : Optional.empty();
+            Optional<SequenceInfo> sequence = added ? sequenceOf(key, message) : Optional.empty();
             List<AggregatedPart> beyond = sequence.isPresent() ? requireFitsSequence(current, part, sequence.get()) : List.of();
             AggregationGroup candidate = added ? without(current, beyond).withPart(part) : current;
             // the index moves on with the part (with or without sequence headers), so that neither the next part's
@@ -316,6 +317,23 @@ public final class EventAggregator implements AutoCloseable {
             }
         }
         return parts;
+    }
+
+    /**
+     * The sequence headers of {@code message}, if any. Headers that describe no part of a sequence (a size below the
+     * number, a number that is no number) are refused as the aggregator refuses its other bad parts: a non-retriable
+     * {@link AggregationException} naming the group, so the bus dead-letters the part and the group goes on without
+     * it.
+     */
+    private Optional<SequenceInfo> sequenceOf(String key, Message message) {
+        try {
+            return SequenceInfo.of(message);
+        } catch (ConfigurationException malformed) {
+            Map<String, String> headers = message.headers();
+            throw AggregationException.malformedSequence(config.name(), key, message.id(),
+                    headers.get(MessageHeaders.SEQUENCE_ID), headers.get(MessageHeaders.SEQUENCE_NUMBER),
+                    headers.get(MessageHeaders.SEQUENCE_SIZE), headers.get(MessageHeaders.SEQUENCE_LAST));
+        }
     }
 
     /** {@code group} without {@code parts}. */

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -105,5 +106,47 @@ class AggregatorSequenceNumberTest {
         assertEquals("aggregation-out-of-sequence", dead.get(0).headers().get(MessageHeaders.DLT_REASON));
         assertEquals("5", dead.get(0).headers().get(MessageHeaders.SEQUENCE_NUMBER));
         assertEquals("items", dead.get(0).headers().get(MessageHeaders.DLT_ORIGINAL_GROUP));
+    }
+
+    @Test
+    void aPartWhoseSizeIsBelowItsNumberIsRefusedByTheAggregatorAndDeadLetteredWithNothingElseLost() throws Exception {
+        aggregator.subscribe("items", "item");
+        Message malformed = part(3, false, 2); // size 2, yet numbered 3: no split writes that
+        for (Message message : List.of(part(1, false, 3), malformed, part(2, false, 3), part(3, true, 3))) {
+            bus.publish(message).toCompletableFuture().join();
+        }
+
+        transport.drainAll();
+
+        List<Message> dead = transport.messages("item.DLT");
+        assertEquals(1, dead.size(), "the malformed part only");
+        Map<String, String> headers = dead.get(0).headers();
+        assertEquals("handler-failed", headers.get(MessageHeaders.DLT_REASON));
+        assertEquals("2", headers.get(MessageHeaders.SEQUENCE_SIZE), "the part as it came");
+        assertEquals(AggregationException.class.getName(), headers.get(MessageHeaders.DLT_ERROR_CLASS),
+                "the aggregator's own refusal, as for its other bad parts");
+        assertEquals("1", headers.get(MessageHeaders.DLT_ATTEMPTS), "not retriable: dead-lettered at once");
+        String reason = headers.get(MessageHeaders.DLT_ERROR_MESSAGE);
+        assertTrue(reason.contains("group 's-1'") && reason.contains("sequence-number '3'")
+                && reason.contains("sequence-size '2'"), reason);
+        assertEquals(1, released.size(), "the group completes without it");
+        assertEquals(3, released.get(0).group().size(), "nothing else in the group lost");
+        assertFalse(released.get(0).group().contains(malformed.id()));
+    }
+
+    @Test
+    void aPartWithMalformedSequenceHeadersIsRefusedNotRetriableQuotingItsValuesBounded() {
+        Message huge = Message.builder("item").type("item").payload(new Item("x"))
+                .header(MessageHeaders.SEQUENCE_ID, "s-1")
+                .header(MessageHeaders.SEQUENCE_NUMBER, "9".repeat(1000))
+                .header(MessageHeaders.SEQUENCE_SIZE, "2").build();
+
+        AggregationException refused = assertThrows(AggregationException.class, () -> aggregator.accept(huge));
+
+        assertFalse(refused.isRetriable());
+        assertEquals("s-1", refused.key());
+        assertTrue(refused.getMessage().contains("(1000 characters)"), refused.getMessage());
+        assertTrue(refused.getMessage().length() < 600, refused.getMessage());
+        assertTrue(aggregator.group("s-1").isEmpty(), "nothing stored for it");
     }
 }
