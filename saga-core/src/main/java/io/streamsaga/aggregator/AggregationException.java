@@ -10,8 +10,6 @@ import io.streamsaga.splitter.SequenceInfo;
  */
 public class AggregationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
-    /** How many characters of a value from a message a refusal quotes. */
-    private static final int QUOTED = 64;
     private final String aggregator;
     private final String key;
 
@@ -66,27 +64,6 @@ public class AggregationException extends StreamSagaException {
                 + quote(sequenceId) + ", sequence-number " + quote(number) + ", sequence-size " + quote(size)
                 + ", sequence-last " + quote(last) + "): a sequence's parts are numbered from 1 to its size, "
                 + "the last one carrying a size equal to its number", aggregator, key, false);
-    }
-
-    /**
-     * {@code value} quoted for a refusal: whole up to {@value #QUOTED} characters, else its first ones (never half a
-     * character) and its length; a NUL character is shown escaped, null as {@code null}. As the internal helper of
-     * saga-core quotes, which the pattern packages may not import: a 1 MB header does not go whole into logs and
-     * a dead letter's headers.
-     */
-    private static String quote(String value) {
-        if (value == null) {
-            return "null";
-        }
-        if (value.length() <= QUOTED) {
-            return "'" + visible(value) + "'";
-        }
-        int end = Character.isHighSurrogate(value.charAt(QUOTED - 1)) ? QUOTED - 1 : QUOTED;
-        return "'" + visible(value.substring(0, end)) + "...' (" + value.length() + " characters)";
-    }
-
-    private static String visible(String value) {
-        return value.indexOf('\0') < 0 ? value : value.replace("\0", "\\u0000");
     }
 
     /**

@@ -1,7 +1,7 @@
 package io.streamsaga.bus;
 
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.ConfigurationException;
-import io.streamsaga.internal.Strings;
 import io.streamsaga.message.MessageHeaders;
 
 import java.util.regex.Pattern;
@@ -26,7 +26,7 @@ public final class TopicPattern {
     private TopicPattern(String pattern) {
         if (pattern == null || !LEGAL.matcher(pattern).matches()) {
             throw new ConfigurationException("topic pattern must be letters, digits, '.', '_', '-' and '*', but was "
-                    + Strings.quote(pattern));
+                    + StreamSagaException.quote(pattern));
         }
         this.pattern = pattern;
         this.regex = isWildcard() ? Pattern.compile(toRegex(pattern)) : null;
@@ -41,7 +41,7 @@ public final class TopicPattern {
     public static String requireTopicName(String topic) {
         if (!isLegalTopicName(topic)) { // a plain if: the quote is built only for a refusal (this runs on every publish)
             throw new ConfigurationException("topic name must be letters, digits, '.', '_' and '-', but was "
-                    + Strings.quote(topic));
+                    + StreamSagaException.quote(topic));
         }
         return topic;
     }

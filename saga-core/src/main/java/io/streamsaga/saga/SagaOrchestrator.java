@@ -1,11 +1,11 @@
 package io.streamsaga.saga;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
-import io.streamsaga.internal.Strings;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.spi.NodeRegistry;
@@ -245,11 +245,11 @@ public interface SagaOrchestrator extends AutoCloseable {
         public Ownership {
             if (nodeId == null || nodeId.isBlank() || nodeId.length() > 200) {
                 throw new ConfigurationException("the node id must be 1 to 200 characters and not blank, but was "
-                        + Strings.quote(nodeId));
+                        + StreamSagaException.quote(nodeId));
             }
             if (nodeId.indexOf('\0') >= 0) { // written with every saga and heartbeat: refused here, not by a store later
                 throw new ConfigurationException("the node id must not contain the character U+0000 (NUL), which a"
-                        + " durable store cannot hold, but was " + Strings.quote(nodeId));
+                        + " durable store cannot hold, but was " + StreamSagaException.quote(nodeId));
             }
             ConfigurationException.require(heartbeatInterval != null && !heartbeatInterval.isNegative()
                     && !heartbeatInterval.isZero(), "the heartbeat interval must be positive, but was %s", heartbeatInterval);

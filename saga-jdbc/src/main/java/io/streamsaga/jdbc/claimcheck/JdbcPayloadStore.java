@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc.claimcheck;
 
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.claimcheck.ClaimCheckException;
 import io.streamsaga.claimcheck.PayloadReference;
@@ -57,7 +58,7 @@ public final class JdbcPayloadStore implements PayloadStore {
         PayloadReference.requireValidId(id);
         Objects.requireNonNull(content, "content");
         ConfigurationException.require(holder != null && !holder.isBlank(), "holder must not be blank, but was %s",
-                Columns.quote(holder));
+                StreamSagaException.quote(holder));
         Columns.requireFits(holder, 500, "holder", "");
         Objects.requireNonNull(now, "now");
         guarded(id, "store", () -> {

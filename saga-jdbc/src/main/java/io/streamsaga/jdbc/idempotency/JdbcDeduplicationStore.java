@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc.idempotency;
 
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
@@ -352,7 +353,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         /** The store's name (default {@code default}); 1 to 100 characters, without U+0000. */
         public Builder name(String name) {
             ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
-                    "store name must be 1 to 100 characters, but was %s", Columns.quote(name));
+                    "store name must be 1 to 100 characters, but was %s", StreamSagaException.quote(name));
             Columns.requireFits(name, 100, "store name", "");
             this.name = name;
             return this;

@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc.inbox;
 
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventHandler;
@@ -70,9 +71,9 @@ public final class JdbcInbox {
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
         ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was %s",
-                Columns.quote(group));
+                StreamSagaException.quote(group));
         ConfigurationException.require(messageId != null && !messageId.isBlank(),
-                "message id must not be blank, but was %s", Columns.quote(messageId));
+                "message id must not be blank, but was %s", StreamSagaException.quote(messageId));
         // The columns' widths: a longer value would be cut to a prefix that another message may share.
         Columns.requireFits(group, 255, "group", " for the inbox");
         Columns.requireFits(messageId, 500, "message id", " for the inbox");

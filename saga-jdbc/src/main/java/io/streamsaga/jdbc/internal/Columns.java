@@ -1,10 +1,12 @@
 package io.streamsaga.jdbc.internal;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 
 /**
  * What the stores check before writing a string to a character column, so that PostgreSQL and H2 take and refuse
- * the same values, and how a refusal quotes the value. Stateless.
+ * the same values, Stateless. A refusal quotes the value with
+ * {@link StreamSagaException#quote}.
  *
  * <p>A value over the column's width fails the statement on both databases (SQL state 22001); a value containing
  * the character U+0000 (NUL) fails it on PostgreSQL only (22021: its text types cannot hold NUL) and is stored by
@@ -12,9 +14,6 @@ import io.streamsaga.ConfigurationException;
  * value that can never be written; the stores refuse it with a {@link ConfigurationException} before any SQL.
  */
 public final class Columns {
-    /** How many characters of a refused value its message quotes: a 1 MB key does not go whole into logs. */
-    static final int QUOTED = 64;
-
     private Columns() {
     }
 
@@ -31,11 +30,11 @@ public final class Columns {
         }
         if (value.length() > width) {
             throw new ConfigurationException(what + " must be at most " + width + " characters" + where
-                    + ", but was " + quote(value));
+                    + ", but was " + StreamSagaException.quote(value));
         }
         if (value.indexOf('\0') >= 0) {
             throw new ConfigurationException(what + " must not contain the character U+0000 (NUL), which PostgreSQL"
-                    + " cannot store" + where + ", but was " + quote(value));
+                    + " cannot store" + where + ", but was " + StreamSagaException.quote(value));
         }
     }
 
@@ -45,21 +44,6 @@ public final class Columns {
      */
     public static boolean holdsNul(String value) {
         return value != null && value.indexOf('\0') >= 0;
-    }
-
-    /**
-     * {@code value} quoted for an error message: whole when short, else its first {@value #QUOTED} characters
-     * and its length, as {@code 'abc...' (1048576 characters)}; a NUL shows as {@code \u0000}.
-     */
-    public static String quote(String value) {
-        if (value == null) {
-            return "null";
-        }
-        if (value.length() <= QUOTED) {
-            return "'" + visible(value) + "'";
-        }
-        int end = Character.isHighSurrogate(value.charAt(QUOTED - 1)) ? QUOTED - 1 : QUOTED; // never half a character
-        return "'" + visible(value.substring(0, end)) + "...' (" + value.length() + " characters)";
     }
 
     /**
@@ -77,9 +61,5 @@ public final class Columns {
             cut = value.substring(0, Character.isHighSurrogate(value.charAt(width - 1)) ? width - 1 : width);
         }
         return cut.replace('\0', '\uFFFD');
-    }
-
-    private static String visible(String value) {
-        return value.indexOf('\0') < 0 ? value : value.replace("\0", "\\u0000");
     }
 }

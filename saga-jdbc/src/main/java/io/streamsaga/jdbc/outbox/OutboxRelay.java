@@ -136,7 +136,7 @@ public final class OutboxRelay implements AutoCloseable {
             ConfigurationException.require(publisher != null, "an outbox relay needs a publisher (eventBus, transport or publisher)");
             Objects.requireNonNull(scheduler, "scheduler");
             ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
-                    "relay name must be 1 to 100 characters, but was %s", Columns.quote(name));
+                    "relay name must be 1 to 100 characters, but was %s", StreamSagaException.quote(name));
             Columns.requireFits(name, 100, "relay name", "");
             ConfigurationException.require(batchSize > 0, "batchSize must be positive, but was %s", batchSize);
             ConfigurationException.require(pollInterval != null && pollInterval.toMillis() > 0,
