@@ -530,11 +530,29 @@ class KafkaTransportTest {
     void aGroupsLagReachesZeroPastATransactionThatAbortedAfterItCaughtUp() throws Exception {
         // The member's poll moves past the aborted records and the abort marker without returning a record,
         // and only handled records were committed: the group's offset stayed before them, below endOffsets.
+        lagReachesZeroPastATransactionThatAbortedAfterTheGroupCaughtUp(transport);
+    }
+
+    @Test
+    void anExactlyOnceGroupsLagReachesZeroPastATransactionThatAbortedAfterItCaughtUp() throws Exception {
+        // Exactly-once: the moved position is committed in a transaction of the member's own (no plain commit,
+        // which the coordinator could apply after a later transaction's offsets).
+        KafkaTransport exactlyOnce = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("lag")).build();
+        try {
+            lagReachesZeroPastATransactionThatAbortedAfterTheGroupCaughtUp(exactlyOnce);
+        } finally {
+            exactlyOnce.close();
+        }
+    }
+
+    private static void lagReachesZeroPastATransactionThatAbortedAfterTheGroupCaughtUp(KafkaTransport members)
+            throws Exception {
         String topic = SharedKafkaBroker.unique("aborted");
         String group = SharedKafkaBroker.unique("g");
         send(topic, "k", "first");
         CountDownLatch handled = new CountDownLatch(1);
-        try (Subscription member = transport.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
+        try (Subscription member = members.subscribe(group, TopicPattern.of(topic), StartPosition.EARLIEST,
                 record -> handled.countDown());
              KafkaProducer<String, byte[]> transactional = new KafkaProducer<>(Map.of(
                      ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,

@@ -47,14 +47,16 @@ import java.util.regex.Pattern;
  * is redelivered as by the in-memory transport rather than ending the thread), the consumer seeks back to
  * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
- * offsets, so outputs and progress commit or abort together (a close commits the records its handlers
- * finished, as in plain mode); a batch whose transaction fails to commit is handled again after the
- * redelivery backoff, but a commit that timed out (the producer's {@code max.block.ms}) is retried, since it
- * may still complete and Kafka refuses an abort then. A batch open longer than the producer's {@code transaction.timeout.ms} since its first
- * send (which the broker aborts, fencing the producer's epoch) is not committed but aborted, logged and
- * handled again: that abort gives the producer a new epoch, which the coordinator refuses once another
- * producer has taken the transactional id, so only such a fence stops the member (at
- * {@code transaction.version} 1 it refuses it after a timeout too: see {@link TransactionalProducers}).
+ * offsets (and the positions the poll moved past records it did not return; when it returned none, they are
+ * committed in a transaction of their own: never with a plain commit), so outputs and progress commit or
+ * abort together (a close commits the records its handlers finished, as in plain mode); a batch whose
+ * transaction fails to commit is handled again after the redelivery backoff, but a commit that timed out
+ * (the producer's {@code max.block.ms}) is retried, since it may still complete and Kafka refuses an abort
+ * then. A batch open longer than the producer's {@code transaction.timeout.ms} since its first send (which
+ * the broker aborts, fencing the producer's epoch) is not committed but aborted, logged and handled again:
+ * that abort gives the producer a new epoch, which the coordinator refuses once another producer has taken
+ * the transactional id, so only such a fence stops the member (at {@code transaction.version} 1 it refuses
+ * it after a timeout too: see {@link TransactionalProducers}).
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -199,15 +201,20 @@ public final class ConsumerLoop implements Runnable {
                 } catch (WakeupException e) {
                     continue; // close() woke us; the loop condition decides
                 }
-                if (!records.isEmpty()) {
-                    if (transactionalProducer == null) {
+                if (transactionalProducer == null) {
+                    if (!records.isEmpty()) {
                         handleBatch(records);
-                    } else {
-                        handleBatchInTransaction(records);
                     }
-                }
-                if (running) {
-                    commitPositionsMovedWithoutRecords(records);
+                    if (running) {
+                        commitPositionsMovedWithoutRecords(records);
+                    }
+                } else {
+                    // moved positions go into the transaction: a plain commit could replace a later one of it
+                    Map<TopicPartition, OffsetAndMetadata> moved = running
+                            ? positionsMovedWithoutRecords(records) : Map.of();
+                    if (!records.isEmpty() || !moved.isEmpty()) {
+                        handleBatchInTransaction(records, moved);
+                    }
                 }
             }
         } catch (InterruptException | WakeupException e) {
@@ -279,14 +286,36 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Commits the position of each partition a poll moved without returning a record of it: past a transaction's
-     * aborted records and its abort marker, or a commit marker fetched on its own ({@code read_committed}).
-     * Nothing is handled there, so without this the group's offset stayed before them for ever, its lag above
-     * zero and a replay whose target lay past them never caught up. A paused partition (waiting to redeliver)
-     * is left alone. In exactly-once mode too: these offsets carry no output, and the coordinator does not let a
-     * transaction's offsets, written before, replace this later commit when its markers come.
+     * Plain mode: commits {@link #positionsMovedWithoutRecords} asynchronously, as a batch's handled records are.
      */
     private void commitPositionsMovedWithoutRecords(ConsumerRecords<String, byte[]> records) {
+        Map<TopicPartition, OffsetAndMetadata> moved = positionsMovedWithoutRecords(records);
+        if (!moved.isEmpty()) {
+            processed.putAll(moved);
+            consumer.commitAsync(moved, (offsets, error) -> {
+                if (error != null) {
+                    log.debug("async offset commit of group {} past records not returned failed: {}", group,
+                            error.toString());
+                }
+            });
+        }
+    }
+
+    /**
+     * The position of each partition a poll moved without returning a record of it: past a transaction's
+     * aborted records and its abort marker, or a commit marker fetched on its own ({@code read_committed}).
+     * Nothing is handled there, so unless it is committed the group's offset stays before them for ever, its
+     * lag above zero and a replay whose target lies past them never catches up. A paused partition (waiting to
+     * redeliver) is left alone.
+     *
+     * <p>Exactly-once mode commits them in its transactions only, never with a plain commit: of a partition's
+     * transactional and plain commits, the group coordinator keeps the one appended last to
+     * {@code __consumer_offsets}, whatever its offset, so a plain commit made at one poll but appended after
+     * the next batch's transactional offsets (it is sent once the coordinator is found again, on another
+     * connection than the producer's) would take the group back before that batch, handled again after a
+     * rebalance, with its outputs produced a second time.
+     */
+    private Map<TopicPartition, OffsetAndMetadata> positionsMovedWithoutRecords(ConsumerRecords<String, byte[]> records) {
         Map<TopicPartition, OffsetAndMetadata> moved = new HashMap<>();
         Set<TopicPartition> paused = consumer.paused();
         for (TopicPartition partition : consumer.assignment()) {
@@ -300,19 +329,10 @@ public final class ConsumerLoop implements Runnable {
             }
             long position = consumer.position(partition);
             if (position > known) {
-                OffsetAndMetadata offset = new OffsetAndMetadata(position);
-                processed.put(partition, offset);
-                moved.put(partition, offset);
+                moved.put(partition, new OffsetAndMetadata(position));
             }
         }
-        if (!moved.isEmpty()) {
-            consumer.commitAsync(moved, (offsets, error) -> {
-                if (error != null) {
-                    log.debug("async offset commit of group {} past records not returned failed: {}", group,
-                            error.toString());
-                }
-            });
-        }
+        return moved;
     }
 
     private void markHandled(TopicPartition partition, long next, Map<TopicPartition, OffsetAndMetadata> toCommit) {
@@ -323,7 +343,13 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
-    private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records) throws InterruptedException {
+    /**
+     * Handles {@code records} in one transaction, which also commits the offsets after the handled records and
+     * the positions the same poll {@code moved} on partitions it returned no record of (only those when it
+     * returned none); on failure the transaction aborts and none of them is committed.
+     */
+    private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records,
+                                          Map<TopicPartition, OffsetAndMetadata> moved) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
         Throwable failure = null;
@@ -361,9 +387,10 @@ public final class ConsumerLoop implements Runnable {
         boolean outlived = openFor.compareTo(producers.transactionTimeout()) >= 0;
         try {
             if (failure == null && !outlived) { // also when closing: what the handlers finished commits, as in plain mode
+                offsets.replaceAll((partition, offset) -> handledAll(records, partition, offset)
+                        ? new OffsetAndMetadata(positionAfter(partition, offset.offset())) : offset);
+                offsets.putAll(moved); // partitions without records in this batch
                 if (!offsets.isEmpty()) {
-                    offsets.replaceAll((partition, offset) -> handledAll(records, partition, offset)
-                            ? new OffsetAndMetadata(positionAfter(partition, offset.offset())) : offset);
                     transactionalProducer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 }
                 if (commit()) {
@@ -435,10 +462,13 @@ public final class ConsumerLoop implements Runnable {
             redeliverLater(failedPartition, records.records(failedPartition).get(0).offset(), failure);
         } else if (transactionFailed && running) {
             // Every handler returned but the transaction could not commit (say a handler swallowed its own
-            // failed publish): handling the batch again at once would spin; it waits for redeliveryBackoff.
+            // failed publish): handling the batch again at once would spin; it waits for redeliveryBackoff, and
+            // so do the moved positions it carried, committed again after that.
             long until = System.nanoTime() + redeliveryBackoff.toNanos();
-            consumer.pause(records.partitions());
-            records.partitions().forEach(partition -> pausedUntilNanos.put(partition, until));
+            Set<TopicPartition> retried = new HashSet<>(records.partitions());
+            retried.addAll(moved.keySet());
+            consumer.pause(retried);
+            retried.forEach(partition -> pausedUntilNanos.put(partition, until));
         }
     }
 

@@ -333,6 +333,77 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void anExactlyOnceMemberCommitsThePositionsAPollMovedOnlyInItsTransactions() throws InterruptedException {
+        // The group coordinator keeps, of a partition's transactional and plain commits, the one appended last
+        // to __consumer_offsets, whatever its offset. A plain commitAsync of a moved position, made at one poll
+        // and appended late (the coordinator looked up again, a slow connection) after the next batch's
+        // transactional offsets, took the group back before that batch, whose records the next member handled
+        // again, producing their outputs a second time. Moved positions now go into the member's transactions:
+        // the batch's of the same poll, or one of their own when the poll returned no record.
+        TopicPartition handled = new TopicPartition("orders", 0);
+        TopicPartition onlyAborted = new TopicPartition("orders", 1);
+        PlainCommitsRecordingConsumer consumer = new PlainCommitsRecordingConsumer();
+        consumer.updateBeginningOffsets(Map.of(handled, 0L, onlyAborted, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(handled, onlyAborted));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        consumer.schedulePollTask(() -> {
+            consumer.seek(onlyAborted, 2); // past aborted offset 0 and the abort marker at 1
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 1L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        consumer.schedulePollTask(() -> consumer.seek(handled, 4)); // past aborted offset 2 and its marker at 3
+        CountDownLatch polledPast = new CountDownLatch(1);
+        consumer.schedulePollTask(polledPast::countDown);
+        MockProducer<String, byte[]> producer = new MockProducer<>();
+        producer.initTransactions();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        polledPast.await();
+        loop.close();
+
+        assertEquals(List.of(), consumer.plainCommits, "no plain commit of the group's offsets");
+        assertEquals(List.of(Map.of(handled, new OffsetAndMetadata(1)),
+                        Map.of(handled, new OffsetAndMetadata(2), onlyAborted, new OffsetAndMetadata(2)),
+                        Map.of(handled, new OffsetAndMetadata(4))),
+                producer.consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList(),
+                "the moved position in the same poll's batch transaction, then in a transaction of its own");
+    }
+
+    @Test
+    void aTransactionOfMovedPositionsOnlyThatFailsToCommitIsAbortedAndMadeAgainAfterTheBackoff() {
+        // A poll that returned no record but moved a position commits it in a transaction of its own; one that
+        // fails to commit is aborted as a batch's is, and the position is committed again after the backoff.
+        TopicPartition onlyAborted = new TopicPartition("orders", 1);
+        PlainCommitsRecordingConsumer consumer = new PlainCommitsRecordingConsumer();
+        consumer.updateBeginningOffsets(Map.of(onlyAborted, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(onlyAborted)));
+        consumer.schedulePollTask(() -> consumer.seek(onlyAborted, 2)); // past aborted offset 0 and its marker
+        CommitFailingOnceProducer producer = new CommitFailingOnceProducer();
+        producer.initTransactions();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofMillis(10), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            await().until(() -> producer.committedOffsets().size() == 1 || !loop.isRunning());
+            assertEquals(List.of(Map.of(onlyAborted, new OffsetAndMetadata(2))), producer.committedOffsets());
+            assertEquals(1, producer.aborts(), "the failed transaction is aborted");
+            assertTrue(loop.isRunning(), "the member goes on");
+            assertEquals(List.of(), consumer.plainCommits, "no plain commit of the group's offsets");
+        } finally {
+            loop.close();
+        }
+    }
+
+    @Test
     void closingAMemberTwiceWakesItsConsumerOnce() {
         // The second close woke the consumer again, closed by then (harmless for KafkaConsumer, but a call on a
         // closed client all the same): it now only waits for the thread, which has ended.
@@ -467,6 +538,28 @@ class ConsumerLoopTest {
         }
     }
 
+    /** A consumer that records every plain offset commit made through it. */
+    private static final class PlainCommitsRecordingConsumer extends MockConsumer<String, byte[]> {
+        final List<Map<TopicPartition, OffsetAndMetadata>> plainCommits = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        PlainCommitsRecordingConsumer() {
+            super("earliest");
+        }
+
+        @Override
+        public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+            plainCommits.add(Map.copyOf(offsets));
+            super.commitSync(offsets);
+        }
+
+        @Override
+        public synchronized void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets,
+                                             OffsetCommitCallback callback) {
+            plainCommits.add(Map.copyOf(offsets));
+            super.commitAsync(offsets, callback);
+        }
+    }
+
     /**
      * A consumer whose committed offsets, once its partitions are assigned, are those of a transaction whose
      * markers are not written yet: {@code committed}, which asks for stable offsets, waits until they are.
@@ -490,6 +583,36 @@ class ConsumerLoopTest {
                 throw new org.apache.kafka.common.errors.InterruptException(e);
             }
             return super.committed(partitions, timeout);
+        }
+    }
+
+    /** Its first commit fails, as one the coordinator refuses, and the transaction is left to abort. */
+    private static final class CommitFailingOnceProducer extends MockProducer<String, byte[]> {
+        private boolean failed;
+        private int aborts;
+
+        @Override
+        public synchronized void commitTransaction() {
+            if (!failed) {
+                failed = true;
+                throw new org.apache.kafka.common.KafkaException("transaction could not commit");
+            }
+            super.commitTransaction();
+        }
+
+        /** The offsets of the committed transactions, read under the producer's lock (the loop thread commits). */
+        synchronized List<Map<TopicPartition, OffsetAndMetadata>> committedOffsets() {
+            return consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList();
+        }
+
+        @Override
+        public synchronized void abortTransaction() {
+            super.abortTransaction();
+            aborts++;
+        }
+
+        synchronized int aborts() {
+            return aborts;
         }
     }
 
