@@ -611,8 +611,11 @@ public final class KafkaTransport implements Transport {
      * much later. A group whose subscriptions here are closed counts as long as the broker keeps its committed
      * offsets on the topic, where it resumes when it subscribes again (until it is deleted, or its offsets
      * expire after the broker's {@code offsets.retention.minutes}); until a listing made after the close says
-     * so, it counts all the same. (In exactly-once mode a member's thread ends only once the broker lists the
-     * offsets of its last transaction, which it does only after that transaction's markers are written.)
+     * so, it counts all the same. (In exactly-once mode a member's thread ends once the broker lists the
+     * offsets of its last transaction, which it does only after that transaction's markers are written, or
+     * when they are not written within the {@linkplain Builder#closeTimeout close timeout}: it waits no longer,
+     * and logs a warning, since a listing made before they are may then miss a group whose only commits were
+     * that transaction.)
      */
     @Override
     public Set<String> consumerGroups(String topic) {

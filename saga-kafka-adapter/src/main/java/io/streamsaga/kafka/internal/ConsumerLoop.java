@@ -688,7 +688,8 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Exactly-once: waits, up to the close timeout, until the group coordinator has applied the offsets of the
+     * Exactly-once: waits, up to the close timeout (a warning is logged when that is not enough, or when the
+     * second phase of closing interrupts the wait), until the group coordinator has applied the offsets of the
      * member's last committed transaction. {@code commitTransaction} returns before the transaction's markers
      * are written, and until then the broker lists none of those offsets (a listing of the group's offsets with
      * {@code requireStable} skips them too), so a group whose only commits were that transaction looked as if it
@@ -708,8 +709,9 @@ public final class ConsumerLoop implements Runnable {
                 consumer.committed(lastTransactionPartitions, closeTimeout); // the wakeup stop() left pending
             }
         } catch (RuntimeException e) {
-            log.debug("offsets of the last transaction of group {} on {} not confirmed as committed: {}",
-                    group, pattern, e.toString());
+            log.warn("offsets of the last transaction of group {} on {} not confirmed as committed within {}:"
+                    + " until its markers are written the broker lists none of them, so a consumerGroups listing"
+                    + " made meanwhile may miss the group: {}", group, pattern, closeTimeout, e.toString());
         }
     }
 
