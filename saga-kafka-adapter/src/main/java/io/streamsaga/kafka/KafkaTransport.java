@@ -300,6 +300,11 @@ public final class KafkaTransport implements Transport {
      *
      * @throws ConfigurationException when the transport is closed, also when {@link #close()} was called while
      *                                this subscribe was under way (no member is left running then)
+     * @throws KafkaTransportException at {@link StartPosition#LATEST}, when listing the topics or reading the
+     *                                 end offsets or the group's committed offsets fails or takes longer than
+     *                                 {@link Builder#requestTimeout}; in exactly-once mode, when the member's
+     *                                 producer cannot initialise its transactions. Retriable on a timeout or
+     *                                 when Kafka says so; no member is started then
      */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {

@@ -808,6 +808,10 @@ class KafkaTransportTest {
             assertTrue(committed.isRetriable(), committed.toString());
             KafkaTransportException ends = assertThrows(KafkaTransportException.class, () -> unreachable.endOffsets("orders"));
             assertTrue(ends.isRetriable(), ends.toString());
+            KafkaTransportException latest = assertThrows(KafkaTransportException.class, () -> unreachable.subscribe(
+                    "g", TopicPattern.of("orders"), StartPosition.LATEST, record -> { }));
+            assertTrue(latest.isRetriable(), latest.toString());
+            assertEquals(Set.of(), unreachable.subscriptions(), "no member is started");
             silent.disconnect(); // or the producer's close would wait for its request to the silent broker
         }
     }
