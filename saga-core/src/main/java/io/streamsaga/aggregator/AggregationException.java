@@ -83,6 +83,17 @@ public class AggregationException extends StreamSagaException {
                 + "' changed concurrently " + attempts + " times in a row", aggregator, key, true);
     }
 
+    /**
+     * The release of a complete group kept failing for {@code keepClosed} (retried at every timeout) and its parts
+     * were dead-lettered; quotes the release's last error bounded.
+     */
+    static AggregationException releaseFailed(String aggregator, String key, int parts, java.time.Duration keepClosed,
+                                              Exception failure) {
+        return new AggregationException("group " + quote(key) + " of aggregator '" + aggregator + "' was complete with "
+                + parts + " part(s) but its release kept failing for " + keepClosed + " (keepClosed), last with "
+                + failure.getClass().getName() + ": " + quote(failure.getMessage()), aggregator, key, false);
+    }
+
     /** The timeout struck and the policy dead-lettered the group's parts. */
     public static AggregationException timedOut(String aggregator, String key, int parts) {
         return new AggregationException("group '" + key + "' of aggregator '" + aggregator + "' timed out with "

@@ -67,11 +67,14 @@ import java.util.function.Predicate;
  *       first release does, should the releaser throw), while a part of a COMPLETED group arriving again is only
  *       a duplicate.</li>
  *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
- *       should that part never come back, the release is retried on the {@link Scheduler} until it succeeds: at the
- *       group's deadline, then every timeout (without a timeout, after as long as the group had been open, at
- *       least 1 s, at most {@code keepClosed}). A group whose completion rule holds is released whole at its
- *       deadline, never closed by the {@link TimeoutPolicy} (only its release failed); only an incomplete group
- *       times out. A group still {@link GroupState#RELEASING} once the lease of its
+ *       should that part never come back, the release is retried on the {@link Scheduler}: at the group's
+ *       deadline, then every timeout, until it succeeds or {@code keepClosed} passed since the part that completed
+ *       the group arrived: a retry then that fails too dead-letters the group's parts with the release's error
+ *       ({@code dlt-reason=aggregation-release-failed}, the group recorded {@link GroupState#TIMED_OUT_DEAD_LETTERED})
+ *       rather than retry a poison group for ever. Without a timeout it is retried until it succeeds (after as
+ *       long as the group had been open, at least 1 s, at most {@code keepClosed}). A group whose completion rule
+ *       holds is released whole at its deadline, never closed by the {@link TimeoutPolicy} (only its release
+ *       failed); only an incomplete group times out. A group still {@link GroupState#RELEASING} once the lease of its
  *       release passed (its instance died, no part of it in flight) is released again then.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
@@ -534,6 +537,10 @@ public final class EventAggregator implements AutoCloseable {
         try {
             release(releasing);
         } catch (Exception | Error e) {
+            if (e instanceof Exception failure && givenUp(releasing, now)) {
+                deadLetterUnreleased(releasing, failure, now);
+                return true;
+            }
             reopen(releasing, now.plus(retryAfter(group, now)));
             if (e instanceof Error error) {
                 throw error;
@@ -541,6 +548,51 @@ public final class EventAggregator implements AutoCloseable {
             log.error("release of group '{}' of aggregator '{}' failed again; will retry", group.key(), config.name(), e);
         }
         return true;
+    }
+
+    /**
+     * Whether the release of a complete group, retried at its deadline, has failed for long enough to give up: with
+     * a timeout, once {@code keepClosed} passed since the part that completed the group (its last) arrived. A group
+     * whose releaser throws for ever (a poison group) is then dead-lettered rather than retried every timeout for
+     * ever; without a timeout the release is retried until it succeeds.
+     */
+    private boolean givenUp(AggregationGroup group, Instant now) {
+        return config.timeout() != null && !group.parts().isEmpty()
+                && !now.isBefore(group.parts().get(group.size() - 1).receivedAt().plus(config.keepClosed()));
+    }
+
+    /**
+     * Dead-letters the parts of a complete group whose release kept failing ({@code dlt-reason=aggregation-release-failed},
+     * the release's last error quoted), then records the group {@link GroupState#TIMED_OUT_DEAD_LETTERED}, a tombstone
+     * for keepClosed. Still {@link GroupState#RELEASING} meanwhile: a crash leaves it to be released (or given up)
+     * again, the dead letters published again under the same ids. Should a dead letter fail, the group is reopened
+     * for the next retry.
+     */
+    private void deadLetterUnreleased(AggregationGroup releasing, Exception failure, Instant now) {
+        String key = releasing.key();
+        AggregationException unreleased = AggregationException.releaseFailed(config.name(), key, releasing.size(),
+                config.keepClosed(), failure);
+        log.error("release of group '{}' of aggregator '{}' kept failing for {} since it completed; dead-lettering its {} part(s)",
+                key, config.name(), config.keepClosed(), releasing.size(), failure);
+        outcomeStarts(key);
+        try {
+            deadLetter(releasing.parts(), "aggregation-release-failed", part -> unreleased);
+        } catch (RuntimeException e) {
+            log.error("dead-lettering the parts of group '{}' of aggregator '{}' failed; reopening it", key, config.name(), e);
+            reopen(releasing, now.plus(retryAfter(releasing, now)));
+            return;
+        } finally {
+            outcomeEnded(key);
+        }
+        AggregationGroup closedGroup = releasing.withState(GroupState.TIMED_OUT_DEAD_LETTERED,
+                scheduler.clock().instant().plus(config.keepClosed())).withVersion(releasing.version() + 1);
+        if (config.store().save(closedGroup)) {
+            arm(key, closedGroup.deadline());
+            metric("release-failed-dead-lettered");
+        } else {
+            log.warn("dead-lettering the parts of group '{}' of aggregator '{}' outlived its lease {} and the group was taken over",
+                    key, config.name(), config.releaseLease());
+        }
     }
 
     /**
@@ -745,7 +797,8 @@ public final class EventAggregator implements AutoCloseable {
         /**
          * Closes a group that stays open for {@code timeout} without completing, as {@code policy} says. A complete
          * group a failed release reopened is released whole at its deadline instead (and retried every
-         * {@code timeout} while its releaser throws).
+         * {@code timeout} while its releaser throws, until {@code keepClosed} passed since it completed: its parts are
+         * then dead-lettered with the release's error).
          */
         public Builder timeout(Duration timeout, TimeoutPolicy policy) {
             this.timeout = timeout;
@@ -753,7 +806,10 @@ public final class EventAggregator implements AutoCloseable {
             return this;
         }
 
-        /** How long a closed group is kept so late parts are recognised (default 1 hour). */
+        /**
+         * How long a closed group is kept so late parts are recognised (default 1 hour); with a timeout, also how
+         * long the release of a complete group is retried (every timeout) before its parts are dead-lettered.
+         */
         public Builder keepClosed(Duration keepClosed) {
             this.keepClosed = keepClosed;
             return this;

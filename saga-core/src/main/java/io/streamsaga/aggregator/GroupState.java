@@ -8,7 +8,10 @@ public enum GroupState {
     COMPLETED,
     /** The timeout struck and the partial group was released. */
     TIMED_OUT_RELEASED,
-    /** The timeout struck and the parts were dead-lettered. */
+    /**
+     * The timeout struck and the parts were dead-lettered; or, with a timeout, the group was complete but its
+     * release kept failing for {@code keepClosed} and its parts were dead-lettered with the release's error.
+     */
     TIMED_OUT_DEAD_LETTERED,
     /**
      * The timeout struck and its outcome (the partial release or the dead letters, as the

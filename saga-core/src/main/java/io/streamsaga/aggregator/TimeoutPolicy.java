@@ -2,7 +2,8 @@ package io.streamsaga.aggregator;
 
 /**
  * What happens to a group whose timeout strikes before it completes. A group whose completion rule holds at its
- * deadline (a failed release reopened it) is not timed out: its release is retried, whole.
+ * deadline (a failed release reopened it) is not timed out: its release is retried, whole (its parts dead-lettered
+ * with the release's error, whatever the policy, should it still fail {@code keepClosed} after the group completed).
  */
 public enum TimeoutPolicy {
     /** Release the parts received so far to the releaser, marked partial. */

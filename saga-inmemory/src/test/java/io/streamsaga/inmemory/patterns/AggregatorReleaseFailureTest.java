@@ -166,6 +166,41 @@ class AggregatorReleaseFailureTest {
     }
 
     @Test
+    void aCompleteGroupWhoseReleaseKeepsFailingIsDeadLetteredWithTheReleasesErrorAfterKeepClosed() throws Exception {
+        AtomicInteger attempts = new AtomicInteger();
+        EventAggregator aggregator = EventAggregator.builder(bus, store).name("items").correlateByField("orderId")
+                .completeOnSize(2).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL)
+                .keepClosed(Duration.ofHours(1)).onRelease(aggregate -> {
+                    attempts.incrementAndGet();
+                    throw new IllegalStateException("poison: " + "x".repeat(500));
+                }).build();
+        aggregator.accept(item(1));
+        assertThrows(IllegalStateException.class, () -> aggregator.accept(item(2))); // its retries then ran out
+
+        scheduler.advance(Duration.ofMinutes(30)); // still retried, every timeout
+        assertEquals(GroupState.OPEN, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(0, transport.messages("item.DLT").size());
+        scheduler.advance(Duration.ofMinutes(35)); // keepClosed since the group completed: given up
+
+        List<Message> dead = transport.messages("item.DLT");
+        assertEquals(2, dead.size(), "every part of the group dead-lettered, nothing lost");
+        for (Message letter : dead) {
+            assertEquals("aggregation-release-failed", letter.headers().get(io.streamsaga.message.MessageHeaders.DLT_REASON));
+            String error = letter.headers().get(io.streamsaga.message.MessageHeaders.DLT_ERROR_MESSAGE);
+            assertTrue(error.contains("IllegalStateException") && error.contains("poison: xxx") && error.length() < 600, error);
+        }
+        assertEquals(GroupState.TIMED_OUT_DEAD_LETTERED, store.find("items", "o-1").orElseThrow().state());
+        assertEquals(1, counted("release-failed-dead-lettered"));
+        assertEquals(0, released.size());
+        int tried = attempts.get();
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(tried, attempts.get(), "a poison group is not retried for ever");
+        assertTrue(store.find("items", "o-1").isEmpty(), "its tombstone leaves the store after keepClosed");
+        assertEquals(2, transport.messages("item.DLT").size());
+        aggregator.close();
+    }
+
+    @Test
     void anIncompleteGroupStillTimesOutAsItsPolicySays() throws Exception {
         EventAggregator aggregator = aggregator().completeOnSize(3)
                 .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();

@@ -197,4 +197,43 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
             aggregator.close();
         }
     }
+
+    @Test
+    void aCompleteGroupWhoseReleaseKeepsFailingIsDeadLetteredWithTheReleasesErrorAfterKeepClosed() throws Exception {
+        // as AggregatorReleaseFailureTest's case of the same name, over this store: the bound is read from the
+        // stored parts (the completing part's arrival), so it holds across instances and restarts
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler();
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            AggregationStore store = createStore();
+            var aggregator = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(2)
+                    .timeout(java.time.Duration.ofMinutes(5), io.streamsaga.aggregator.TimeoutPolicy.DEAD_LETTER)
+                    .keepClosed(java.time.Duration.ofHours(1))
+                    .onRelease(aggregate -> {
+                        throw new IllegalStateException("downstream rejects it");
+                    }).build();
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH)).toCompletableFuture().join();
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH.plusSeconds(1))).toCompletableFuture().join();
+            var parts = transport.messages("parcel-scanned");
+            aggregator.accept(parts.get(0));
+            assertThrows(IllegalStateException.class, () -> aggregator.accept(parts.get(1))); // its retries then ran out
+
+            scheduler.advance(java.time.Duration.ofMinutes(55)); // retried every timeout, still failing
+            assertEquals(io.streamsaga.aggregator.GroupState.OPEN, store.find("scans", "p-1").orElseThrow().state());
+            scheduler.advance(java.time.Duration.ofMinutes(10)); // keepClosed since it completed: given up
+
+            var dead = transport.messages("parcel-scanned.DLT");
+            assertEquals(2, dead.size(), "its parts dead-lettered, nothing lost");
+            assertEquals("aggregation-release-failed", dead.get(0).headers().get(io.streamsaga.message.MessageHeaders.DLT_REASON));
+            assertTrue(dead.get(0).headers().get(io.streamsaga.message.MessageHeaders.DLT_ERROR_MESSAGE)
+                    .contains("downstream rejects it"));
+            assertEquals(io.streamsaga.aggregator.GroupState.TIMED_OUT_DEAD_LETTERED,
+                    store.find("scans", "p-1").orElseThrow().state());
+            aggregator.close();
+        }
+    }
 }
