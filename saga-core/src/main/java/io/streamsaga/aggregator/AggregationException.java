@@ -4,9 +4,12 @@ import io.streamsaga.StreamSagaException;
 import io.streamsaga.splitter.SequenceInfo;
 
 /**
- * A part the aggregator cannot take. Late parts, uncorrelated messages, parts that do not fit their sequence
- * and parts whose sequence headers describe no part of a sequence are not retriable (the bus dead-letters them at once); a lost optimistic-concurrency race that
- * kept repeating is, and so is a part of a group whose outcome is under way (it may reopen the group).
+ * A part the aggregator cannot take. Late parts, uncorrelated messages, parts that do not fit their sequence and
+ * parts whose sequence headers describe no part of a sequence are not retriable (the bus dead-letters them at
+ * once); a lost optimistic-concurrency race that kept repeating is, and so is a part of a group whose outcome is
+ * under way (it may reopen the group). Messages quote the group key and sequence id, which come from the message,
+ * bounded ({@link #quote}): a 1 MB key does not go whole into logs and a dead letter's headers; {@link #key()}
+ * keeps it whole.
  */
 public class AggregationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
@@ -21,7 +24,7 @@ public class AggregationException extends StreamSagaException {
 
     /** A part arrived for a group that was already released, timed out or dead-lettered. */
     public static AggregationException latePart(String aggregator, String key, GroupState state, String messageId) {
-        return new AggregationException("late part " + messageId + " for group '" + key + "' of aggregator '"
+        return new AggregationException("late part " + messageId + " for group " + quote(key) + " of aggregator '"
                 + aggregator + "', which is already " + state, aggregator, key, false);
     }
 
@@ -32,7 +35,7 @@ public class AggregationException extends StreamSagaException {
      * outcome is recorded adds it to a reopened group or finds it late.
      */
     public static AggregationException closing(String aggregator, String key, GroupState state, String messageId) {
-        return new AggregationException("part " + messageId + " arrived for group '" + key + "' of aggregator '"
+        return new AggregationException("part " + messageId + " arrived for group " + quote(key) + " of aggregator '"
                 + aggregator + "' while it is " + state + "; retry once its outcome is recorded", aggregator, key, true);
     }
 
@@ -45,9 +48,9 @@ public class AggregationException extends StreamSagaException {
     /** A part of a splitter's sequence does not fit the size the group's parts of that sequence carry. */
     public static AggregationException outOfSequence(String aggregator, String key, String messageId,
                                                      SequenceInfo part, int size) {
-        return new AggregationException("part " + messageId + " of sequence '" + part.sequenceId() + "' (number "
+        return new AggregationException("part " + messageId + " of sequence " + quote(part.sequenceId()) + " (number "
                 + part.number() + ", size " + (part.size().isPresent() ? part.size().getAsInt() : "?")
-                + ") does not fit the size " + size + " the group '" + key + "' of aggregator '" + aggregator
+                + ") does not fit the size " + size + " the group " + quote(key) + " of aggregator '" + aggregator
                 + "' knows", aggregator, key, false);
     }
 
@@ -72,14 +75,14 @@ public class AggregationException extends StreamSagaException {
      */
     public static AggregationException duplicateNumber(String aggregator, String key, String messageId,
                                                        SequenceInfo part, String holder) {
-        return new AggregationException("part " + messageId + " of sequence '" + part.sequenceId() + "' has number "
-                + part.number() + ", which part " + holder + " of group '" + key + "' of aggregator '" + aggregator
+        return new AggregationException("part " + messageId + " of sequence " + quote(part.sequenceId()) + " has number "
+                + part.number() + ", which part " + holder + " of group " + quote(key) + " of aggregator '" + aggregator
                 + "' already holds", aggregator, key, false);
     }
 
     /** Other writers kept changing the group between read and save. */
     public static AggregationException contended(String aggregator, String key, int attempts) {
-        return new AggregationException("group '" + key + "' of aggregator '" + aggregator
+        return new AggregationException("group " + quote(key) + " of aggregator '" + aggregator
                 + "' changed concurrently " + attempts + " times in a row", aggregator, key, true);
     }
 
@@ -96,7 +99,7 @@ public class AggregationException extends StreamSagaException {
 
     /** The timeout struck and the policy dead-lettered the group's parts. */
     public static AggregationException timedOut(String aggregator, String key, int parts) {
-        return new AggregationException("group '" + key + "' of aggregator '" + aggregator + "' timed out with "
+        return new AggregationException("group " + quote(key) + " of aggregator '" + aggregator + "' timed out with "
                 + parts + " part(s)", aggregator, key, false);
     }
 
