@@ -1,6 +1,7 @@
 package io.streamsaga.splitter;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
@@ -18,32 +19,44 @@ import java.util.OptionalInt;
 public record SequenceInfo(String sequenceId, int number, OptionalInt size, boolean last) {
     public SequenceInfo {
         ConfigurationException.require(sequenceId != null && !sequenceId.isBlank(),
-                "sequence id must not be blank, but was '%s'", sequenceId);
+                "sequence id must not be blank, but was %s", StreamSagaException.quote(sequenceId));
         ConfigurationException.require(number >= 1, "sequence number must be 1 or more, but was %s", number);
         ConfigurationException.require(size.isEmpty() || size.getAsInt() >= number,
-                "sequence size %s is smaller than sequence number %s", size, number);
+                "sequence size %s is smaller than sequence number %s", text(size), number);
         ConfigurationException.require(!last || size.isPresent() && size.getAsInt() == number,
-                "the last part must carry the sequence size equal to its number %s, but size was %s", number, size);
+                "the last part must carry the sequence size equal to its number %s, but size was %s", number, text(size));
+    }
+
+    private static String text(OptionalInt size) {
+        return size.isPresent() ? Integer.toString(size.getAsInt()) : "none";
     }
 
     /**
      * Reads the sequence headers of {@code message}; empty when it has none.
      *
-     * @throws ConfigurationException when the headers are present but malformed
+     * @throws ConfigurationException when the headers are present but malformed; its message names the header and
+     *                                quotes its value bounded ({@link StreamSagaException#quote}), never the message
      */
     public static Optional<SequenceInfo> of(Message message) {
         String id = message.headers().get(MessageHeaders.SEQUENCE_ID);
         if (id == null) {
             return Optional.empty();
         }
+        int number = wholeNumber(message, MessageHeaders.SEQUENCE_NUMBER, id);
+        String sizeHeader = message.headers().get(MessageHeaders.SEQUENCE_SIZE);
+        OptionalInt size = sizeHeader == null ? OptionalInt.empty()
+                : OptionalInt.of(wholeNumber(message, MessageHeaders.SEQUENCE_SIZE, id));
+        boolean last = Boolean.parseBoolean(message.headers().get(MessageHeaders.SEQUENCE_LAST));
+        return Optional.of(new SequenceInfo(id, number, size, last));
+    }
+
+    private static int wholeNumber(Message message, String header, String sequenceId) {
+        String value = message.headers().get(header);
         try {
-            int number = Integer.parseInt(message.headers().getOrDefault(MessageHeaders.SEQUENCE_NUMBER, ""));
-            String sizeHeader = message.headers().get(MessageHeaders.SEQUENCE_SIZE);
-            OptionalInt size = sizeHeader == null ? OptionalInt.empty() : OptionalInt.of(Integer.parseInt(sizeHeader));
-            boolean last = Boolean.parseBoolean(message.headers().get(MessageHeaders.SEQUENCE_LAST));
-            return Optional.of(new SequenceInfo(id, number, size, last));
+            return Integer.parseInt(value == null ? "" : value);
         } catch (NumberFormatException e) {
-            throw new ConfigurationException("malformed sequence headers on " + message + ": " + e.getMessage());
+            throw new ConfigurationException(header + " " + StreamSagaException.quote(value) + " of sequence "
+                    + StreamSagaException.quote(sequenceId) + " is not a whole number");
         }
     }
 }
