@@ -314,6 +314,50 @@ class AggregatorReleaseFailureTest {
     }
 
     @Test
+    void theCompletingPartRedeliveredToAnotherInstanceWhileTheTimeoutRetriesTheReleaseIsTakenAndTheGroupReleasedOnce()
+            throws Exception {
+        AtomicReference<EventAggregator> other = new AtomicReference<>();
+        AtomicReference<Message> arriving = new AtomicReference<>();
+        AtomicReference<Exception> refused = new AtomicReference<>();
+        io.streamsaga.aggregator.GroupReleaser releaser = aggregate -> {
+            Message part = arriving.getAndSet(null);
+            if (part != null) {
+                try {
+                    other.get().accept(part); // the bus redelivers it to the other instance meanwhile
+                } catch (Exception e) {
+                    refused.set(e);
+                }
+            }
+            if (failing.get()) {
+                throw new IllegalStateException("downstream unavailable");
+            }
+            released.add(aggregate);
+        };
+        EventAggregator first = EventAggregator.builder(bus, store).name("items").correlateByField("orderId")
+                .completeOnSize(2).timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER).onRelease(releaser).build();
+        EventAggregator second = EventAggregator.builder(bus, store).name("items").correlateByField("orderId")
+                .completeOnSize(2).timeout(Duration.ofMinutes(5), TimeoutPolicy.DEAD_LETTER).onRelease(releaser).build();
+        other.set(second);
+        first.accept(item(1));
+        Message completing = item(2);
+        assertThrows(IllegalStateException.class, () -> first.accept(completing)); // reopened, its timeout retries it
+        failing.set(false);
+        arriving.set(completing);
+
+        scheduler.advance(Duration.ofMinutes(5)); // the first instance's deadline releases it; the part reaches the second
+
+        assertEquals(null, refused.get(), "taken: the group holds it and its release is under way");
+        assertEquals(1, released.size());
+        assertFalse(released.get(0).partial());
+        scheduler.advance(Duration.ofHours(2)); // the lease's end checked by the second instance, keepClosed
+        assertEquals(1, released.size(), "released once by the two instances");
+        assertEquals(0, transport.messages("item.DLT").size());
+        assertEquals(1, completed());
+        first.close();
+        second.close();
+    }
+
+    @Test
     void aReleaseLeaseThatIsNotPositiveIsRefusedQuotingIt() {
         io.streamsaga.ConfigurationException refused = assertThrows(io.streamsaga.ConfigurationException.class,
                 () -> aggregator().completeOnSize(2).releaseLease(Duration.ZERO).build());
