@@ -445,6 +445,21 @@ public final class EventAggregator implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether the completion rule holds for an open group at its deadline. An application's rule that throws here is
+     * logged and the group taken as incomplete, so its timeout policy ends it: thrown out of the timer, the group
+     * would stay open with no timer until {@link #rearm()}.
+     */
+    private boolean completeAtDeadline(AggregationGroup group) {
+        try {
+            return config.completion().test(group);
+        } catch (RuntimeException e) {
+            log.error("the completion rule of aggregator '{}' threw for group '{}' at its deadline; the group is taken"
+                    + " as incomplete: {}", config.name(), group.key(), e.toString());
+            return false;
+        }
+    }
+
     private void handleDeadline(String key) {
         for (int attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
             Optional<AggregationGroup> stored = config.store().find(config.name(), key);
@@ -466,7 +481,7 @@ public final class EventAggregator implements AutoCloseable {
                 arm(key, now.plus(config.releaseLease()));
                 return;
             }
-            if (group.state() == GroupState.RELEASING || group.isOpen() && config.completion().test(group)) {
+            if (group.state() == GroupState.RELEASING || group.isOpen() && completeAtDeadline(group)) {
                 // Only a failed release leaves a complete group open: its deadline (its timeout, or without one a
                 // retry's) retries the release rather than wait for a retry or replay of its part that may never
                 // come, and never closes it by the timeout policy: the group is complete, only its release failed,

@@ -217,6 +217,28 @@ class AggregatorReleaseFailureTest {
         aggregator.close();
     }
 
+    @Test
+    void aCompletionRuleThatThrowsAtTheTimeoutLeavesTheGroupToItsTimeoutPolicyNotOpenForEver() throws Exception {
+        AtomicBoolean ruleThrows = new AtomicBoolean();
+        EventAggregator aggregator = aggregator().completeWhen(group -> {
+            if (ruleThrows.get()) {
+                throw new IllegalStateException("the application's rule is broken");
+            }
+            return group.size() >= 3;
+        }).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
+        failing.set(false);
+        aggregator.accept(item(1));
+        aggregator.accept(item(2));
+        ruleThrows.set(true);
+
+        scheduler.advance(Duration.ofMinutes(5));
+
+        assertEquals(1, released.size(), "the timeout policy still ends the group");
+        assertTrue(released.get(0).partial());
+        assertEquals(GroupState.TIMED_OUT_RELEASED, store.find("items", "o-1").orElseThrow().state());
+        aggregator.close();
+    }
+
     /** Feeds {@code part} into the aggregator from within its releaser, as another consumer thread would. */
     private EventAggregator feedingDuringRelease(EventAggregator.Builder builder, AtomicReference<Message> part,
                                                  AtomicReference<Exception> refused) {
