@@ -302,9 +302,11 @@ public final class KafkaTransport implements Transport {
      *                                this subscribe was under way (no member is left running then)
      * @throws KafkaTransportException at {@link StartPosition#LATEST}, when listing the topics or reading the
      *                                 end offsets or the group's committed offsets fails or takes longer than
-     *                                 {@link Builder#requestTimeout}; in exactly-once mode, when the member's
-     *                                 producer cannot initialise its transactions. Retriable on a timeout or
-     *                                 when Kafka says so; no member is started then
+     *                                 {@link Builder#requestTimeout}; when Kafka cannot create the member's
+     *                                 consumer (settings that parse but that it cannot use, such as a keystore
+     *                                 it cannot load); in exactly-once mode, when the member's producer cannot
+     *                                 initialise its transactions. Retriable on a timeout or when Kafka says
+     *                                 so; no member is started then
      */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
@@ -331,8 +333,7 @@ public final class KafkaTransport implements Transport {
             // still open, whose records it gets once that commits), where its own seek to the end would land.
             latestStarts = withoutPartitionsAddedWhileAway(group,
                     endOffsets(existingTopics.stream().filter(pattern::matches).toList(), memberIsolation));
-            consumer = new KafkaConsumer<>(consumerProperties(group, member, clientId),
-                    new StringDeserializer(), new ByteArrayDeserializer());
+            consumer = newConsumer(group, member, clientId);
         } catch (RuntimeException e) {
             releaseMember(group, member);
             throw e;
@@ -393,6 +394,21 @@ public final class KafkaTransport implements Transport {
                     group, pattern, config.assignmentTimeout);
         }
         return subscription;
+    }
+
+    /**
+     * The member's consumer. Settings that parse but that the consumer cannot use (a keystore it cannot load, an
+     * interceptor whose constructor fails) pass {@code build()} and fail here:
+     * a {@link KafkaTransportException}, as subscribe's other failures, retriable when Kafka says so.
+     */
+    private KafkaConsumer<String, byte[]> newConsumer(String group, int member, String clientId) {
+        try {
+            return new KafkaConsumer<>(consumerProperties(group, member, clientId), new StringDeserializer(),
+                    new ByteArrayDeserializer());
+        } catch (KafkaException e) {
+            throw new KafkaTransportException("cannot create the consumer of group '" + group + "': " + e
+                    + (e.getCause() != null ? " (" + e.getCause() + ")" : ""), e, e instanceof RetriableException);
+        }
     }
 
     /** The transactional producers of one exactly-once member, all with its transactional id. */

@@ -7,6 +7,8 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -57,5 +59,24 @@ class KafkaTransportConfigurationTest {
                 () -> KafkaTransport.builder().consumerGroupsMaxAge(Duration.ofSeconds(-1)));
         assertTrue(e.getMessage().contains("PT-1S"), e.getMessage());
         assertThrows(ConfigurationException.class, () -> KafkaTransport.builder().consumerGroupsMaxAge(null));
+    }
+
+    @Test
+    void aConsumerKafkaCannotCreateInSubscribeIsANonRetriableKafkaTransportExceptionAndStartsNoMember() {
+        // Settings that parse but that the consumer cannot use (here a keystore file that does not exist) pass
+        // build() and fail in subscribe's new KafkaConsumer: that threw Kafka's own KafkaException, neither the
+        // adapter's KafkaTransportException nor documented, unlike subscribe's other failures.
+        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .consumerProperty("security.protocol", "SSL")
+                .consumerProperty("ssl.keystore.location", "/nonexistent/streamsaga-test.jks")
+                .consumerProperty("ssl.keystore.password", "secret")
+                .closeTimeout(Duration.ofSeconds(1)).build()) {
+            KafkaTransportException e = assertThrows(KafkaTransportException.class, () -> transport.subscribe(
+                    "g", io.streamsaga.bus.TopicPattern.of("orders"), io.streamsaga.bus.StartPosition.EARLIEST,
+                    record -> { }));
+            assertTrue(e.getMessage().contains("'g'"), e.getMessage());
+            assertFalse(e.isRetriable(), e.toString());
+            assertEquals(java.util.Set.of(), transport.subscriptions(), "no member is started");
+        }
     }
 }
