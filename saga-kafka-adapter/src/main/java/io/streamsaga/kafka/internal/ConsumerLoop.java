@@ -437,8 +437,7 @@ public final class ConsumerLoop implements Runnable {
                 return;
             }
         } catch (KafkaException e) {
-            log.warn("transaction of group {} on {} failed, aborting and redelivering the batch after {}: {}",
-                    group, pattern, redeliveryBackoff, e.toString());
+            logFailedTransaction(records.isEmpty(), e);
             transactionFailed = true;
             try {
                 transactionalProducer.abortTransaction();
@@ -524,6 +523,27 @@ public final class ConsumerLoop implements Runnable {
                                       OffsetAndMetadata next) {
         List<ConsumerRecord<String, byte[]>> partitionRecords = records.records(partition);
         return next.offset() == partitionRecords.get(partitionRecords.size() - 1).offset() + 1;
+    }
+
+    /**
+     * Logs a transaction that failed and is aborted: a batch's, handled again after the redelivery backoff, or
+     * one of moved positions only, which has no batch and whose positions are committed again after it; while
+     * closing, neither is made again by this member (the group's next one resumes at the last committed offsets).
+     */
+    private void logFailedTransaction(boolean movedPositionsOnly, KafkaException e) {
+        String what = movedPositionsOnly
+                ? "transaction of group {} on {} committing only positions its poll moved past records it did not return"
+                : "transaction of group {} on {}";
+        String then = !running
+                ? " failed while closing, aborting it (the group's next member resumes at its last committed offsets): {}"
+                : movedPositionsOnly
+                ? " failed, aborting it and committing them again after {}: {}"
+                : " failed, aborting it and handling the batch again after {}: {}";
+        if (running) {
+            log.warn(what + then, group, pattern, redeliveryBackoff, e.toString());
+        } else {
+            log.warn(what + then, group, pattern, e.toString());
+        }
     }
 
     private void logTimedOut(Duration openFor) {

@@ -404,6 +404,36 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aFailedTransactionOfMovedPositionsOnlyIsLoggedAsSuchNotAsABatchRedelivered() {
+        // Its warning said "aborting and redelivering the batch", though it had no batch: what is made again
+        // after the backoff is the commit of the moved positions. Reads slf4j-simple's output (System.err).
+        TopicPartition onlyAborted = new TopicPartition("orders", 1);
+        PlainCommitsRecordingConsumer consumer = new PlainCommitsRecordingConsumer();
+        consumer.updateBeginningOffsets(Map.of(onlyAborted, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(onlyAborted)));
+        consumer.schedulePollTask(() -> consumer.seek(onlyAborted, 2)); // past aborted offset 0 and its marker
+        CommitFailingOnceProducer producer = new CommitFailingOnceProducer();
+        producer.initTransactions();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofMillis(10), Duration.ofSeconds(30), Set.of(), Map.of());
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            loop.start("streamsaga-kafka-billing-0");
+            await().until(() -> producer.committedOffsets().size() == 1 || !loop.isRunning());
+        } finally {
+            loop.close();
+            System.setErr(original);
+        }
+        String logged = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertFalse(logged.contains("batch"), logged);
+        assertTrue(logged.contains("committing only positions its poll moved past records it did not return failed,"
+                + " aborting it and committing them again after PT0.01S"), logged);
+    }
+
+    @Test
     void closingAMemberTwiceWakesItsConsumerOnce() {
         // The second close woke the consumer again, closed by then (harmless for KafkaConsumer, but a call on a
         // closed client all the same): it now only waits for the thread, which has ended.
