@@ -434,6 +434,76 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void anIdleExactlyOnceMemberCommitsAMovedPositionInOneTransactionNotOneForEveryPollAfter() throws InterruptedException {
+        // Cost: a member idle on a partition it moved past records it did not return must not begin a
+        // transaction of moved positions at every poll after the one that committed them.
+        TopicPartition onlyAborted = new TopicPartition("orders", 1);
+        PlainCommitsRecordingConsumer consumer = new PlainCommitsRecordingConsumer();
+        consumer.updateBeginningOffsets(Map.of(onlyAborted, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(onlyAborted)));
+        consumer.schedulePollTask(() -> consumer.seek(onlyAborted, 2)); // past aborted offset 0 and its marker
+        for (int i = 0; i < 20; i++) {
+            consumer.schedulePollTask(() -> { }); // idle polls
+        }
+        CountDownLatch idle = new CountDownLatch(1);
+        consumer.schedulePollTask(idle::countDown);
+        TransactionCountingProducer producer = new TransactionCountingProducer();
+        producer.initTransactions();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        idle.await();
+        loop.close();
+
+        assertEquals(1, producer.begun(), "one transaction, for the one move");
+        assertEquals(List.of(Map.of(onlyAborted, new OffsetAndMetadata(2))),
+                producer.consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList());
+    }
+
+    @Test
+    void aPositionMovedOnAnotherPartitionIsCommittedAgainAfterTheBatchTransactionItWasFoldedIntoAborted() {
+        // A poll moves one partition past an aborted transaction and returns a record of another, whose handler
+        // throws: the batch transaction, which carried the moved position, aborts. The moved position must be
+        // committed by a later transaction, not left until its partition moves again.
+        TopicPartition failing = new TopicPartition("orders", 0);
+        TopicPartition onlyAborted = new TopicPartition("orders", 1);
+        PlainCommitsRecordingConsumer consumer = new PlainCommitsRecordingConsumer();
+        consumer.updateBeginningOffsets(Map.of(failing, 0L, onlyAborted, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(failing, onlyAborted)));
+        consumer.schedulePollTask(() -> {
+            consumer.seek(onlyAborted, 2); // past aborted offset 0 and its marker
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        MockProducer<String, byte[]> producer = new MockProducer<>();
+        producer.initTransactions();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> {
+                    throw new IllegalStateException("handler failed");
+                }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofHours(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            await().until(() -> committedOffsets(producer).contains(Map.of(onlyAborted, new OffsetAndMetadata(2)))
+                    || !loop.isRunning());
+            assertTrue(loop.isRunning());
+            assertEquals(List.of(), consumer.plainCommits, "no plain commit of the group's offsets");
+        } finally {
+            loop.close();
+        }
+    }
+
+    private static List<Map<TopicPartition, OffsetAndMetadata>> committedOffsets(MockProducer<String, byte[]> producer) {
+        synchronized (producer) {
+            return producer.consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList();
+        }
+    }
+
+    @Test
     void closingAMemberTwiceWakesItsConsumerOnce() {
         // The second close woke the consumer again, closed by then (harmless for KafkaConsumer, but a call on a
         // closed client all the same): it now only waits for the thread, which has ended.
@@ -613,6 +683,21 @@ class ConsumerLoopTest {
                 throw new org.apache.kafka.common.errors.InterruptException(e);
             }
             return super.committed(partitions, timeout);
+        }
+    }
+
+    /** Counts the transactions begun with it. */
+    private static final class TransactionCountingProducer extends MockProducer<String, byte[]> {
+        private int begun;
+
+        @Override
+        public synchronized void beginTransaction() {
+            super.beginTransaction();
+            begun++;
+        }
+
+        synchronized int begun() {
+            return begun;
         }
     }
 
