@@ -1,6 +1,8 @@
 package io.streamsaga.internal;
 
 import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -9,8 +11,12 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
-/** {@link Scheduler} on a real clock with one lazily started daemon thread. */
+/**
+ * {@link Scheduler} on a real clock with one lazily started daemon thread. What a task throws is logged at ERROR (the
+ * executor would keep it in a future nobody reads); the other tasks still run.
+ */
 public final class SystemScheduler implements Scheduler {
+    private static final Logger log = LoggerFactory.getLogger(SystemScheduler.class);
     private final Clock clock;
     private volatile ScheduledExecutorService executor;
 
@@ -25,7 +31,16 @@ public final class SystemScheduler implements Scheduler {
 
     @Override
     public Cancellable schedule(Duration delay, Runnable task) {
-        ScheduledFuture<?> future = executor().schedule(task, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
+        // The executor keeps what a task throws in a future nobody reads: logged here, or a bug in a timer vanishes.
+        Runnable logged = () -> {
+            try {
+                task.run();
+            } catch (RuntimeException | Error e) {
+                log.error("a scheduled task threw; the scheduler goes on with its other tasks: {}", e.toString(), e);
+                throw e;
+            }
+        };
+        ScheduledFuture<?> future = executor().schedule(logged, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
         return () -> future.cancel(false);
     }
 

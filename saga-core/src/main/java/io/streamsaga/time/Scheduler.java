@@ -26,7 +26,7 @@ public interface Scheduler extends AutoCloseable {
     @Override
     void close();
 
-    /** A scheduler on the system clock with one daemon thread, created lazily. */
+    /** A scheduler on the system clock with one daemon thread, created lazily; what a task throws is logged at ERROR. */
     static Scheduler system() {
         return new SystemScheduler(Clock.systemUTC());
     }
