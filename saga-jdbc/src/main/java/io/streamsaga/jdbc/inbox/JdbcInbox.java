@@ -70,10 +70,13 @@ public final class JdbcInbox {
      *                                the delivery is then dead-lettered (not retriable)
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
-        ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was %s",
-                StreamSagaException.quote(group));
-        ConfigurationException.require(messageId != null && !messageId.isBlank(),
-                "message id must not be blank, but was %s", StreamSagaException.quote(messageId));
+        // Plain ifs: the quotes are built only for a refusal, not on every message marked.
+        if (group == null || group.isBlank()) {
+            throw new ConfigurationException("group must not be blank, but was " + StreamSagaException.quote(group));
+        }
+        if (messageId == null || messageId.isBlank()) {
+            throw new ConfigurationException("message id must not be blank, but was " + StreamSagaException.quote(messageId));
+        }
         // The columns' widths: a longer value would be cut to a prefix that another message may share.
         Columns.requireFits(group, 255, "group", " for the inbox");
         Columns.requireFits(messageId, 500, "message id", " for the inbox");
