@@ -26,7 +26,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * read them, so that new code (a fixed projection, a new read model) sees every event again, as the
  * source's {@code consumer({ groupId: 'reprocess' }) ... fromBeginning: true}. The end offsets are taken
  * when the replay starts; {@link Replay#progress()} compares the groups' committed positions to them and
- * {@link Replay#caughtUp()} completes when they are reached. The replay then either goes on following the
+ * {@link Replay#caughtUp()} completes when they are reached. Handling a record costs the replay only local
+ * bookkeeping: it asks the transport for the committed offsets when a record it handled takes a partition to
+ * its target, and at each {@link Replay#progress()} call (which also notices a target reached by another
+ * member of the group), never once per record. The replay then either goes on following the
  * topics live ({@link Mode#FOLLOW}, for a projection that takes over) or stops and ignores anything
  * published after the start ({@link Mode#UNTIL_TARGET}, for a batch recompute that covers an exact log
  * position). A record whose handler keeps failing (or that cannot be decoded) is dead-lettered by the bus as
@@ -157,10 +160,23 @@ public final class Reprocessor {
             return bus.subscribe(topicGroup, binding.topic(), binding.type(), options, handler);
         }
 
-        /** The record at {@code ctx} was handled or dead-lettered. */
+        /**
+         * The record at {@code ctx} was handled or dead-lettered. Local work only, but when the record takes its
+         * partition to its target: then completion is checked, which asks the transport for the committed
+         * offsets (on Kafka an Admin request), so a replay makes at most one such request per partition rather
+         * than one per record.
+         */
         private void passed(String topic, DeliveryContext ctx) {
-            handled.computeIfAbsent(topic, t -> new ConcurrentHashMap<>()).merge(ctx.partition(), ctx.offset() + 1, Math::max);
-            checkCaughtUp();
+            long partitionTarget = target.get(topic).getOrDefault(ctx.partition(), 0L);
+            boolean[] reachedTarget = {false};
+            handled.computeIfAbsent(topic, t -> new ConcurrentHashMap<>()).compute(ctx.partition(), (p, before) -> {
+                long now = before == null ? ctx.offset() + 1 : Math.max(before, ctx.offset() + 1);
+                reachedTarget[0] = now >= partitionTarget && (before == null || before < partitionTarget);
+                return now;
+            });
+            if (reachedTarget[0]) {
+                checkCaughtUp();
+            }
         }
 
         void checkCaughtUp() {

@@ -68,6 +68,34 @@ class ReprocessorTest {
     }
 
     @Test
+    void aReplayAsksTheTransportForCommittedOffsetsOncePerPartitionReachingItsTargetNotOncePerRecord() {
+        InMemoryTransport counted = org.mockito.Mockito.spy(
+                InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build());
+        EventBus countedBus = EventBus.builder(counted)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .scheduler(new VirtualScheduler()).build();
+        try {
+            for (int i = 0; i < 300; i++) {
+                countedBus.publish("order-created", "k" + i, new OrderCreated("o-" + i, i));
+            }
+            Replay replay = Reprocessor.builder(countedBus)
+                    .on("order-created", OrderCreated.class, (e, ctx) -> seen.add(e.orderId())).build().start("stats-v2");
+            org.mockito.Mockito.clearInvocations(counted);
+
+            counted.drainAll();
+
+            assertEquals(300, seen.size());
+            assertTrue(replay.isCaughtUp());
+            // at most one look per partition, when the records handled show it reached its target (was: one per record)
+            org.mockito.Mockito.verify(counted, org.mockito.Mockito.atMost(3))
+                    .committedOffsets(org.mockito.ArgumentMatchers.eq("stats-v2.order-created"), org.mockito.ArgumentMatchers.eq("order-created"));
+        } finally {
+            countedBus.close();
+            counted.close();
+        }
+    }
+
+    @Test
     void closingAReplayBeforeItCaughtUpCompletesCaughtUpExceptionallyInsteadOfNever() {
         publish(0, 5);
         Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
