@@ -354,14 +354,22 @@ public final class ConsumerLoop implements Runnable {
         TopicPartition failedPartition = null;
         Throwable failure = null;
         boolean transactionFailed = false;
-        transactionalProducer.beginTransaction();
+        // A producer left in an error state refuses to begin: that failure goes through the same handling as
+        // one of the commit (fenced: the member stops; otherwise abort, and the batch is handled again after
+        // the backoff), not through the loop's "unexpected error".
+        KafkaException beginFailure = null;
+        try {
+            transactionalProducer.beginTransaction();
+        } catch (KafkaException e) {
+            beginFailure = e;
+        }
         Transaction transaction = new Transaction(transactionalProducer);
         currentTransaction.set(transaction);
         try {
             outer:
             for (TopicPartition partition : records.partitions()) {
                 for (ConsumerRecord<String, byte[]> record : records.records(partition)) {
-                    if (!running) {
+                    if (!running || beginFailure != null) {
                         break outer;
                     }
                     try {
@@ -386,6 +394,9 @@ public final class ConsumerLoop implements Runnable {
                 ? Duration.ofNanos(System.nanoTime() - transaction.firstSendNanos) : Duration.ZERO;
         boolean outlived = openFor.compareTo(producers.transactionTimeout()) >= 0;
         try {
+            if (beginFailure != null) {
+                throw beginFailure;
+            }
             if (failure == null && !outlived) { // also when closing: what the handlers finished commits, as in plain mode
                 offsets.replaceAll((partition, offset) -> handledAll(records, partition, offset)
                         ? new OffsetAndMetadata(positionAfter(partition, offset.offset())) : offset);

@@ -497,6 +497,74 @@ class ConsumerLoopTest {
         }
     }
 
+    @Test
+    void aTransactionThatCannotBeginIsAbortedAndTheBatchHandledAgainNotTheMemberEndedAsByAnUnexpectedError() {
+        // beginTransaction on a producer left in an abortable error state throws; it was called outside the
+        // handling of transaction failures, so the member ended through "stopped by an unexpected error".
+        TopicPartition partition = new TopicPartition("orders", 0);
+        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
+                    sent.value(), sent.headers(), Optional.empty()));
+        });
+        BeginFailingOnceProducer producer = new BeginFailingOnceProducer(
+                new org.apache.kafka.common.KafkaException("Cannot execute transactional method because we are in an error state"));
+        producer.initTransactions();
+        AtomicInteger handled = new AtomicInteger();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
+                Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            // aborted, then the batch's partition sought back to its first record, to be handled again
+            await().until(() -> (producer.aborts() == 1 && consumer.position(partition) == 0) || !loop.isRunning());
+            assertTrue(loop.isRunning(), "the member goes on");
+            assertEquals(0, handled.get(), "nothing is handled outside a transaction");
+            assertEquals(List.of(), producer.committedOffsets());
+        } finally {
+            loop.close();
+        }
+    }
+
+    @Test
+    void aFencedProducerThatCannotBeginATransactionStopsTheMemberAsFenced() {
+        TopicPartition partition = new TopicPartition("orders", 0);
+        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
+                    sent.value(), sent.headers(), Optional.empty()));
+        });
+        BeginFailingOnceProducer producer = new BeginFailingOnceProducer(
+                new org.apache.kafka.common.errors.ProducerFencedException("another producer took the transactional id"));
+        producer.initTransactions();
+        AtomicInteger handled = new AtomicInteger();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
+                Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Set.of(), Map.of());
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            loop.start("streamsaga-kafka-billing-0");
+            loop.finished().toCompletableFuture().join();
+        } finally {
+            loop.close();
+            System.setErr(original);
+        }
+        String logged = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(logged.contains("consumer of group billing on orders was fenced and stops"), logged);
+        assertFalse(logged.contains("unexpected error"), logged);
+        assertEquals(0, handled.get(), "nothing is handled outside a transaction");
+    }
+
     private static List<Map<TopicPartition, OffsetAndMetadata>> committedOffsets(MockProducer<String, byte[]> producer) {
         synchronized (producer) {
             return producer.consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList();
@@ -698,6 +766,39 @@ class ConsumerLoopTest {
 
         synchronized int begun() {
             return begun;
+        }
+    }
+
+    /** Its first beginTransaction throws {@code failure}, as a producer left in an error state does. */
+    private static final class BeginFailingOnceProducer extends MockProducer<String, byte[]> {
+        private final RuntimeException failure;
+        private boolean failed;
+        private int aborts;
+
+        BeginFailingOnceProducer(RuntimeException failure) {
+            this.failure = failure;
+        }
+
+        @Override
+        public synchronized void beginTransaction() {
+            if (!failed) {
+                failed = true;
+                throw failure;
+            }
+            super.beginTransaction();
+        }
+
+        @Override
+        public synchronized void abortTransaction() {
+            aborts++; // no transaction is open after the failed begin: a real producer's abort clears its error
+        }
+
+        synchronized int aborts() {
+            return aborts;
+        }
+
+        synchronized List<Map<TopicPartition, OffsetAndMetadata>> committedOffsets() {
+            return consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList();
         }
     }
 
