@@ -447,6 +447,14 @@ public final class ConsumerLoop implements Runnable {
                 running = false;
                 return;
             }
+        } catch (InterruptException e) {
+            // Only the second phase of close() interrupts this thread: the member ends as asked. The transaction
+            // is not aborted here (an abort on the interrupted thread is interrupted too); the producer's close
+            // leaves it to the broker, which commits it (a commit the coordinator received) or aborts it.
+            log.debug("transaction of group {} on {} interrupted while closing, left to the broker: {}",
+                    group, pattern, e.toString());
+            running = false;
+            return;
         } catch (KafkaException e) {
             logFailedTransaction(records.isEmpty(), e);
             transactionFailed = true;

@@ -565,6 +565,44 @@ class ConsumerLoopTest {
         assertEquals(0, handled.get(), "nothing is handled outside a transaction");
     }
 
+    @Test
+    void aCommitInterruptedByTheSecondPhaseOfClosingIsNotLoggedAsAFailedTransactionThatCannotAbort() throws InterruptedException {
+        // close() interrupts a loop still running after the close timeout; landing in commitTransaction, the
+        // interrupt surfaces as Kafka's InterruptException, a KafkaException: the loop warned that the
+        // transaction "failed while closing", tried to abort (interrupted again) and warned it "cannot abort
+        // and stops". The member is closing as asked: one debug line, no warning. Reads slf4j-simple's System.err.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
+                    sent.value(), sent.headers(), Optional.empty()));
+        });
+        CountDownLatch inCommit = new CountDownLatch(1);
+        CommitBlockingUntilInterruptedProducer producer = new CommitBlockingUntilInterruptedProducer(inCommit);
+        producer.initTransactions();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofMillis(10), Duration.ofMillis(200), Set.of(), Map.of());
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            loop.start("streamsaga-kafka-billing-0");
+            inCommit.await();
+            loop.close(); // the commit does not return: the second phase interrupts it
+            loop.finished().toCompletableFuture().join();
+        } finally {
+            System.setErr(original);
+        }
+        String logged = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertFalse(logged.contains("WARN"), logged);
+        assertFalse(logged.contains("ERROR"), logged);
+    }
+
     private static List<Map<TopicPartition, OffsetAndMetadata>> committedOffsets(MockProducer<String, byte[]> producer) {
         synchronized (producer) {
             return producer.consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList();
@@ -799,6 +837,36 @@ class ConsumerLoopTest {
 
         synchronized List<Map<TopicPartition, OffsetAndMetadata>> committedOffsets() {
             return consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList();
+        }
+    }
+
+    /**
+     * Its commit blocks until the thread is interrupted, then throws Kafka's {@code InterruptException}, as a real
+     * producer waiting for the coordinator does; so does an abort on an interrupted thread.
+     */
+    private static final class CommitBlockingUntilInterruptedProducer extends MockProducer<String, byte[]> {
+        private final CountDownLatch inCommit;
+
+        CommitBlockingUntilInterruptedProducer(CountDownLatch inCommit) {
+            this.inCommit = inCommit;
+        }
+
+        @Override
+        public void commitTransaction() {
+            inCommit.countDown();
+            try {
+                new CountDownLatch(1).await();
+            } catch (InterruptedException e) {
+                throw new org.apache.kafka.common.errors.InterruptException(e);
+            }
+        }
+
+        @Override
+        public synchronized void abortTransaction() {
+            if (Thread.currentThread().isInterrupted()) {
+                throw new org.apache.kafka.common.errors.InterruptException("interrupted while aborting");
+            }
+            super.abortTransaction();
         }
     }
 
