@@ -1,6 +1,7 @@
 package io.streamsaga.claimcheck;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -10,7 +11,8 @@ import java.util.regex.Pattern;
 /**
  * What a claim-checked message carries instead of its payload: the payload's id in the store, its size,
  * its SHA-256 checksum and its content type. Travels as plain string headers ({@code claim-check-*}) so
- * services in other languages can resolve it. Immutable.
+ * services in other languages can resolve it. Immutable. Refusals quote the refused header values bounded
+ * ({@link StreamSagaException#quote}), as they come from the message.
  *
  * @param id          content address of the payload in the store
  * @param size        payload size in bytes
@@ -43,18 +45,18 @@ public record PayloadReference(String id, long size, String sha256, String conte
 
     public PayloadReference {
         ConfigurationException.require(id != null && ID.matcher(id).matches(),
-                "payload id must be 1-128 characters of [A-Za-z0-9_-], but was '%s'", id);
+                "payload id must be 1-128 characters of [A-Za-z0-9_-], but was %s", StreamSagaException.quote(id));
         ConfigurationException.require(size >= 0, "payload size must be 0 or more, but was %s", size);
         ConfigurationException.require(sha256 != null && HEX_SHA256.matcher(sha256).matches(),
-                "sha256 must be 64 lowercase hex digits, but was '%s'", sha256);
+                "sha256 must be 64 lowercase hex digits, but was %s", StreamSagaException.quote(sha256));
         ConfigurationException.require(contentType != null && !contentType.isBlank(),
-                "content type must not be blank, but was '%s'", contentType);
+                "content type must not be blank, but was %s", StreamSagaException.quote(contentType));
     }
 
     /** Validates a payload id as stores must (ids arrive in untrusted headers). */
     public static String requireValidId(String id) {
         ConfigurationException.require(id != null && ID.matcher(id).matches(),
-                "payload id must be 1-128 characters of [A-Za-z0-9_-], but was '%s'", id);
+                "payload id must be 1-128 characters of [A-Za-z0-9_-], but was %s", StreamSagaException.quote(id));
         return id;
     }
 
@@ -82,8 +84,8 @@ public record PayloadReference(String id, long size, String sha256, String conte
             return Optional.of(new PayloadReference(id, Long.parseLong(String.valueOf(headers.get(SIZE_HEADER))),
                     headers.get(SHA256_HEADER), headers.get(CONTENT_TYPE_HEADER)));
         } catch (NumberFormatException e) {
-            throw new ConfigurationException("claim-check size header must be a number, but was '"
-                    + headers.get(SIZE_HEADER) + "'");
+            throw new ConfigurationException("claim-check size header must be a number, but was "
+                    + StreamSagaException.quote(headers.get(SIZE_HEADER)));
         }
     }
 }

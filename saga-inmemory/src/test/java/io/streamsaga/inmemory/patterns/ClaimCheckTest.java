@@ -338,4 +338,23 @@ class ClaimCheckTest {
             retained.close();
         }
     }
+
+    @Test
+    void refusalOfAMalformedReferenceQuotesTheMessageAndPayloadIdsBounded() {
+        start(false);
+        String huge = "r".repeat(10_000);
+        Message received = Message.builder("large-order").id("m-" + huge).type("large-order")
+                .payload(new byte[0]).header(PayloadReference.ID_HEADER, "p-" + huge).build();
+
+        ClaimCheckException refused = assertThrows(ClaimCheckException.class,
+                () -> claimCheck.afterReceive(received, "billing"));
+
+        assertTrue(refused.getMessage().length() < 400, refused.getMessage());
+        assertTrue(refused.getMessage().contains("'m-rrr"), refused.getMessage());
+        assertTrue(refused.getMessage().contains("(10002 characters)"), refused.getMessage());
+        ClaimCheckException missing = ClaimCheckException.missing(
+                new PayloadReference("p-1", 3, "0".repeat(64), "application/json"), "m-" + huge);
+        assertTrue(missing.getMessage().length() < 400, missing.getMessage());
+        assertEquals("p-1", missing.payloadId());
+    }
 }
