@@ -7,9 +7,9 @@ import io.streamsaga.splitter.SequenceInfo;
  * A part the aggregator cannot take. Late parts, uncorrelated messages, parts that do not fit their sequence and
  * parts whose sequence headers describe no part of a sequence are not retriable (the bus dead-letters them at
  * once); a lost optimistic-concurrency race that kept repeating is, and so is a part of a group whose outcome is
- * under way (it may reopen the group). Messages quote the group key and sequence id, which come from the message,
- * bounded ({@link #quote}): a 1 MB key does not go whole into logs and a dead letter's headers; {@link #key()}
- * keeps it whole.
+ * under way (it may reopen the group). Messages quote the group key, the sequence id and the message ids, which
+ * come from the message, bounded ({@link #quote}): a 1 MB key or id does not go whole into logs and a dead letter's
+ * headers; {@link #key()} keeps the key whole.
  */
 public class AggregationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
@@ -24,7 +24,7 @@ public class AggregationException extends StreamSagaException {
 
     /** A part arrived for a group that was already released, timed out or dead-lettered. */
     public static AggregationException latePart(String aggregator, String key, GroupState state, String messageId) {
-        return new AggregationException("late part " + messageId + " for group " + quote(key) + " of aggregator '"
+        return new AggregationException("late part " + quote(messageId) + " for group " + quote(key) + " of aggregator '"
                 + aggregator + "', which is already " + state, aggregator, key, false);
     }
 
@@ -35,20 +35,20 @@ public class AggregationException extends StreamSagaException {
      * outcome is recorded adds it to a reopened group or finds it late.
      */
     public static AggregationException closing(String aggregator, String key, GroupState state, String messageId) {
-        return new AggregationException("part " + messageId + " arrived for group " + quote(key) + " of aggregator '"
+        return new AggregationException("part " + quote(messageId) + " arrived for group " + quote(key) + " of aggregator '"
                 + aggregator + "' while it is " + state + "; retry once its outcome is recorded", aggregator, key, true);
     }
 
     /** The correlation function found no key in the message. */
     public static AggregationException uncorrelated(String aggregator, String messageId) {
-        return new AggregationException("message " + messageId + " has no correlation key for aggregator '"
+        return new AggregationException("message " + quote(messageId) + " has no correlation key for aggregator '"
                 + aggregator + "'", aggregator, null, false);
     }
 
     /** A part of a splitter's sequence does not fit the size the group's parts of that sequence carry. */
     public static AggregationException outOfSequence(String aggregator, String key, String messageId,
                                                      SequenceInfo part, int size) {
-        return new AggregationException("part " + messageId + " of sequence " + quote(part.sequenceId()) + " (number "
+        return new AggregationException("part " + quote(messageId) + " of sequence " + quote(part.sequenceId()) + " (number "
                 + part.number() + ", size " + (part.size().isPresent() ? part.size().getAsInt() : "?")
                 + ") does not fit the size " + size + " the group " + quote(key) + " of aggregator '" + aggregator
                 + "' knows", aggregator, key, false);
@@ -62,7 +62,7 @@ public class AggregationException extends StreamSagaException {
      */
     static AggregationException malformedSequence(String aggregator, String key, String messageId, String sequenceId,
                                                   String number, String size, String last) {
-        return new AggregationException("part " + messageId + " of group " + quote(key) + " of aggregator '"
+        return new AggregationException("part " + quote(messageId) + " of group " + quote(key) + " of aggregator '"
                 + aggregator + "' carries sequence headers that describe no part of a sequence (sequence-id "
                 + quote(sequenceId) + ", sequence-number " + quote(number) + ", sequence-size " + quote(size)
                 + ", sequence-last " + quote(last) + "): a sequence's parts are numbered from 1 to its size, "
@@ -75,8 +75,8 @@ public class AggregationException extends StreamSagaException {
      */
     public static AggregationException duplicateNumber(String aggregator, String key, String messageId,
                                                        SequenceInfo part, String holder) {
-        return new AggregationException("part " + messageId + " of sequence " + quote(part.sequenceId()) + " has number "
-                + part.number() + ", which part " + holder + " of group " + quote(key) + " of aggregator '" + aggregator
+        return new AggregationException("part " + quote(messageId) + " of sequence " + quote(part.sequenceId()) + " has number "
+                + part.number() + ", which part " + quote(holder) + " of group " + quote(key) + " of aggregator '" + aggregator
                 + "' already holds", aggregator, key, false);
     }
 
