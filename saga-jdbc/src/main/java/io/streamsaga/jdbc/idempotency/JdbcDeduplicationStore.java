@@ -43,7 +43,9 @@ import java.util.Objects;
  * it is; a longer one as its first 428 characters, {@code #sha256:} and the hex SHA-256 of the whole key (500
  * characters), so two long keys share a row only if their SHA-256 collide. A key holding U+0000 (NUL), which
  * PostgreSQL cannot store in text, is stored the same way with the characters before its first NUL (at most 428)
- * as the prefix, on both databases. A key stored as it is could share the row of another only by being exactly
+ * as the prefix, on both databases (an earlier version stored it as any other key, which H2 did: on H2 such a
+ * key stored before an upgrade maps to another row after it, and its message is handled once more if delivered
+ * again). A key stored as it is could share the row of another only by being exactly
  * that mapped form (its prefix, the mark and its digest), which no message id or key function produces by chance.
  * The owner (up to 200 characters) and the store name (up to 100) are stored as they are: a longer one, or one
  * holding U+0000, is refused with a {@link ConfigurationException} before any SQL; as no claim has such an owner,

@@ -120,7 +120,7 @@ public final class OutboxRelay implements AutoCloseable {
      * @param dataSource     the database holding the outbox
      * @param publisher      where rows are published
      * @param scheduler      time for polling and backoff
-     * @param name           the relay's lock name; relays with the same name take turns
+     * @param name           the relay's lock name, 1 to 100 characters without U+0000; relays with the same name take turns
      * @param batchSize      rows read and marked per transaction
      * @param pollInterval   delay between polls when the outbox is empty
      * @param backoff        delays after failures (attempt limits are ignored)
@@ -479,9 +479,10 @@ public final class OutboxRelay implements AutoCloseable {
         }
 
         /**
-         * The relay's name (default {@code default}), 1 to 100 characters: the name of its lock row in
-         * {@code ss_outbox_lock}. Relays with the same name, on any node, take turns; give every relay of one
-         * outbox the same name, or two relays publish the same rows.
+         * The relay's name (default {@code default}), 1 to 100 characters without U+0000 (NUL, which PostgreSQL's
+         * text cannot store): the name of its lock row in {@code ss_outbox_lock}; any other is refused by
+         * {@link #build()} with a {@link ConfigurationException}, on both databases. Relays with the same name, on
+         * any node, take turns; give every relay of one outbox the same name, or two relays publish the same rows.
          */
         public Builder name(String name) {
             this.name = name;

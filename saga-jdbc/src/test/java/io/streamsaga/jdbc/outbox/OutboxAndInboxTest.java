@@ -693,6 +693,13 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aRelayNameHoldingANulIsRefusedAtBuildAsItsJavadocSays() {
+        io.streamsaga.ConfigurationException refused = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> relay().name("rel\0ay").build());
+        assertTrue(refused.getMessage().contains("relay name"), refused.getMessage());
+    }
+
+    @Test
     void aNullHeaderValueGivenToAppendIsRefusedBeforeAnySqlInsideAHandlerOrNotAndTheTransactionGoesOn() {
         // JdbcOutbox.append(..., headers): a null value once dropped an inherited header (the correlation id); a Message
         // now refuses null values, so append refuses it too, with the typed error, before any SQL.
