@@ -12,6 +12,9 @@ import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -224,11 +227,13 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      * Not the id alone, because a message forwarded to another topic under its own id is a second hold on
      * the payload, to be released only once that topic's groups are done with it; and not the topic and id
      * alone, because a message published twice to one topic is two records, each to be acknowledged by every
-     * group. A record without a token (published by an earlier version) is held under its topic and id.
+     * group. A record without a token (published by an earlier version) is held under its topic and id. Hashed
+     * as UTF-8, a topic or id holding a lone surrogate in a form of its own (an earlier version hashed it as '?':
+     * such a record's release by this version finds no holder and its payload stays until its expiry).
      */
     private static String holderOf(String topic, String messageId, String hold) {
         String record = hold == null ? topic + "\n" + messageId : topic + "\n" + messageId + "\n" + hold;
-        return sha256(record.getBytes(StandardCharsets.UTF_8));
+        return sha256(digestBytes(record));
     }
 
     private void release(String payloadId, String holder) {
@@ -310,6 +315,27 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is required by every JRE", e);
+        }
+    }
+
+    /**
+     * The bytes a digest of {@code text} hashes: its UTF-8 bytes when it is well-formed (so digests of such text
+     * stay what they were); for text holding a lone surrogate, which UTF-8 turns into '?', the byte 0xFF (never
+     * found in UTF-8) then its UTF-16 code units, big-endian, so distinct strings give distinct bytes. The same
+     * form as {@code IdempotentProducer}'s, {@code ClaimCheckInterceptor}'s and {@code JdbcDeduplicationStore}'s.
+     */
+    static byte[] digestBytes(String text) {
+        try {
+            ByteBuffer utf8 = StandardCharsets.UTF_8.newEncoder().encode(CharBuffer.wrap(text));
+            byte[] bytes = new byte[utf8.remaining()];
+            utf8.get(bytes);
+            return bytes;
+        } catch (CharacterCodingException malformed) {
+            ByteBuffer units = ByteBuffer.allocate(1 + 2 * text.length()).put((byte) 0xFF);
+            for (int i = 0; i < text.length(); i++) {
+                units.putChar(text.charAt(i));
+            }
+            return units.array();
         }
     }
 

@@ -14,6 +14,9 @@ import io.streamsaga.metrics.MetricsRecorder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -35,7 +38,10 @@ import java.util.concurrent.CompletionStage;
  *
  * <p>The id is the SHA-256 of topic, event type and the event's canonical JSON (object keys sorted, so
  * field order does not matter), or of an application key when the caller gives one (two different
- * payloads that mean the same business fact, such as a retried request with a new timestamp). A send whose
+ * payloads that mean the same business fact, such as a retried request with a new timestamp). Text is hashed as
+ * its UTF-8 bytes; text holding a lone surrogate (malformed UTF-16), which UTF-8 cannot carry, is hashed in a form
+ * of its own, so keys or events differing only there get different ids (an earlier version hashed such a surrogate
+ * as '?', so a send of such a key or event retried across an upgrade goes out once more). A send whose
  * id is done in the store is skipped ({@link SendResult#skipped()}). A send whose id another send is sending
  * right now (in this process, or in another sharing the store) fails with the retriable
  * {@link ClaimInProgressException}, because that other send may yet fail: retry it after a backoff, and the
@@ -200,9 +206,30 @@ public final class IdempotentProducer {
     static String sha256(String text) {
         try {
             MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            return HexFormat.of().formatHex(digest.digest(text.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of().formatHex(digest.digest(digestBytes(text)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is required by every JRE", e);
+        }
+    }
+
+    /**
+     * The bytes a digest of {@code text} hashes: its UTF-8 bytes when it is well-formed (so digests of such text
+     * stay what they were); for text holding a lone surrogate, which UTF-8 turns into '?', the byte 0xFF (never
+     * found in UTF-8) then its UTF-16 code units, big-endian, so distinct strings give distinct bytes. The same
+     * form as {@code IdempotentProducer}'s, {@code ClaimCheckInterceptor}'s and {@code JdbcDeduplicationStore}'s.
+     */
+    static byte[] digestBytes(String text) {
+        try {
+            ByteBuffer utf8 = StandardCharsets.UTF_8.newEncoder().encode(CharBuffer.wrap(text));
+            byte[] bytes = new byte[utf8.remaining()];
+            utf8.get(bytes);
+            return bytes;
+        } catch (CharacterCodingException malformed) {
+            ByteBuffer units = ByteBuffer.allocate(1 + 2 * text.length()).put((byte) 0xFF);
+            for (int i = 0; i < text.length(); i++) {
+                units.putChar(text.charAt(i));
+            }
+            return units.array();
         }
     }
 

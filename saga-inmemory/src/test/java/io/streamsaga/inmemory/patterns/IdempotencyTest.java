@@ -243,6 +243,23 @@ class IdempotencyTest {
     }
 
     @Test
+    void keysAndEventsDifferingOnlyInALoneSurrogateGetDifferentIdsAndWellFormedOnesKeepTheirIds() throws Exception {
+        IdempotentProducer producer = IdempotentProducer.builder(bus, store).build();
+        // UTF-8 turns every lone surrogate into '?': these once got one id, and the second send was skipped.
+        assertFalse(producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of()), "pay-\uD800")
+                .toCompletableFuture().join().skipped());
+        assertFalse(producer.send("payment-requested", "o-1", new PaymentRequested("o-1", 10, Map.of()), "pay-\uDC00")
+                .toCompletableFuture().join().skipped());
+        assertNotEquals(producer.messageIdOf("payment-requested", new PaymentRequested("o-\uD800", 10, Map.of())),
+                producer.messageIdOf("payment-requested", new PaymentRequested("o-?", 10, Map.of())));
+        // A well-formed event keeps the id it had: the SHA-256 of its canonical form's UTF-8 bytes.
+        String canonical = "payment-requested\npayment-requested\n1\n{\"amount\":10,\"meta\":{},\"orderId\":\"o-\u00e9\uD83D\uDE00\"}";
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                        .digest(canonical.getBytes(java.nio.charset.StandardCharsets.UTF_8))),
+                producer.messageIdOf("payment-requested", new PaymentRequested("o-\u00e9\uD83D\uDE00", 10, Map.of())));
+    }
+
+    @Test
     void sendThatWasPublishedSucceedsWhenMarkingItsIdDoneFails() {
         IdempotentProducer producer = IdempotentProducer.builder(bus, new CompleteFailsOnce(store)).build();
         PaymentRequested event = new PaymentRequested("o-1", 10, Map.of());

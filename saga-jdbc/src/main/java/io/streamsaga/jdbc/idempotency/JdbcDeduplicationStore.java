@@ -13,6 +13,7 @@ import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -45,7 +46,10 @@ import java.util.Objects;
  * PostgreSQL cannot store in text, is stored the same way with the characters before its first NUL (at most 428)
  * as the prefix, on both databases (an earlier version stored it as any other key, which H2 did: on H2 such a
  * key stored before an upgrade maps to another row after it, and its message is handled once more if delivered
- * again). A key stored as it is could share the row of another only by being exactly
+ * again). A key holding a lone surrogate (malformed UTF-16, which UTF-8 and so PostgreSQL's driver turn into '?')
+ * is stored the same way with the characters before it as the prefix, its digest taken over its UTF-16 form, so
+ * keys differing only there stay apart on both databases; such a key stored before an upgrade maps to another row
+ * after it, as a key with a NUL does on H2. A key stored as it is could share the row of another only by being exactly
  * that mapped form (its prefix, the mark and its digest), which no message id or key function produces by chance.
  * The owner (up to 200 characters) and the store name (up to 100) are stored as they are: a longer one, or one
  * holding U+0000, is refused with a {@link ConfigurationException} before any SQL; as no claim has such an owner,
@@ -257,26 +261,59 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
      * {@value #KEY_COLUMN} characters. Cutting it to the width instead would have made every key sharing a prefix
      * one row. Keys of up to {@value #KEY_COLUMN} characters are stored as before, so rows written before keep
      * their meaning. A key holding U+0000, which PostgreSQL's text types cannot store (H2's can: the two would
-     * differ), is stored the same way with the characters before its first NUL as the prefix.
+     * differ), or a lone surrogate, which PostgreSQL's driver sends as '?', is stored the same way with the
+     * characters before the first of them as the prefix; the digest of a key holding a lone surrogate hashes its
+     * UTF-16 form instead ({@link #digestBytes}).
      */
     static String storedKey(String key) {
         Objects.requireNonNull(key, "key");
         int nul = key.indexOf('\0');
-        if (key.length() <= KEY_COLUMN && nul < 0) {
+        int lone = firstLoneSurrogate(key);
+        if (key.length() <= KEY_COLUMN && nul < 0 && lone < 0) {
             return key;
         }
         int prefix = KEY_COLUMN - DIGEST_MARK.length() - 64;
-        if (nul >= 0 && nul < prefix) {
-            prefix = nul;
+        int unstorable = nul < 0 ? lone : lone < 0 ? nul : Math.min(nul, lone);
+        if (unstorable >= 0 && unstorable < prefix) {
+            prefix = unstorable;
         } else if (Character.isHighSurrogate(key.charAt(prefix - 1))) {
             prefix--; // never half a character: PostgreSQL would store a replacement for it
         }
         try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
-            return key.substring(0, prefix) + DIGEST_MARK + HexFormat.of().formatHex(digest);
+            return key.substring(0, prefix) + DIGEST_MARK
+                    + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(digestBytes(key, lone >= 0)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is required by every JRE", e);
         }
+    }
+
+    /** The index of the first surrogate that is not half of a pair, or -1. */
+    private static int firstLoneSurrogate(String key) {
+        for (int i = 0; i < key.length(); i++) {
+            char c = key.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < key.length() && Character.isLowSurrogate(key.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * What the digest of {@code key} hashes: its UTF-8 bytes, as before, unless it holds a lone surrogate, which
+     * UTF-8 turns into '?': then the byte 0xFF (never found in UTF-8) and its UTF-16 code units, big-endian, as
+     * saga-core's other digests of text do. Distinct keys give distinct bytes.
+     */
+    private static byte[] digestBytes(String key, boolean lone) {
+        if (!lone) {
+            return key.getBytes(StandardCharsets.UTF_8);
+        }
+        ByteBuffer units = ByteBuffer.allocate(1 + 2 * key.length()).put((byte) 0xFF);
+        for (int i = 0; i < key.length(); i++) {
+            units.putChar(key.charAt(i));
+        }
+        return units.array();
     }
 
     /** Done within the window and not more than maxEntries completions behind the store's counter. */
