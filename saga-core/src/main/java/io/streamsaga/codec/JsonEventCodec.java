@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.util.TokenBuffer;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.internal.codec.IsoJavaTimeModule;
 import io.streamsaga.message.Message;
 
@@ -128,7 +129,7 @@ public final class JsonEventCodec implements EventCodec {
                 tree = types.upcast(type, message.version(), latest.get(), object.deepCopy());
             }
             if (!target.isInstance(tree)) {
-                throw new DecodingException("payload of " + type + " is a JSON " + tree.getNodeType()
+                throw new DecodingException("payload of " + StreamSagaException.quote(type) + " is a JSON " + tree.getNodeType()
                         + ", not a " + target.getSimpleName());
             }
             return (T) tree;
@@ -142,7 +143,7 @@ public final class JsonEventCodec implements EventCodec {
             return (T) payload; // zero-copy: the in-memory transport hands over the published object
         }
         if (!types.isKnown(type)) {
-            throw new DecodingException("unknown event type '" + type + "' (v" + message.version()
+            throw new DecodingException("unknown event type " + StreamSagaException.quote(type) + " (v" + message.version()
                     + "); the handler expects " + expected);
         }
         if (!expected.type().equals(type)) {

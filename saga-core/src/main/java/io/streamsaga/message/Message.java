@@ -1,6 +1,7 @@
 package io.streamsaga.message;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.internal.Strings;
 
 import java.time.Instant;
@@ -43,13 +44,13 @@ public record Message(String id, String topic, String key, String type, int vers
         // Plain checks with the messages built only on failure: this constructor runs on every publish, and
         // the profile showed the generic require calls (boxing the version) as its most expensive line.
         if (!Strings.notBlank(id)) {
-            throw invalid("message id must not be blank, but was '%s'", id);
+            throw invalid("message id must not be blank, but was %s", id);
         }
         if (!Strings.notBlank(topic)) {
-            throw invalid("topic must not be blank, but was '%s'", topic);
+            throw invalid("topic must not be blank, but was %s", topic);
         }
         if (!Strings.notBlank(type)) {
-            throw invalid("event type must not be blank, but was '%s'", type);
+            throw invalid("event type must not be blank, but was %s", type);
         }
         if (version < 1) {
             throw invalid("event version must be 1 or more, but was %s", version);
@@ -59,7 +60,9 @@ public record Message(String id, String topic, String key, String type, int vers
     }
 
     private static ConfigurationException invalid(String format, Object value) {
-        return new ConfigurationException(String.format(format, value));
+        // A refused id, topic or type may come from a broker record: quoted bounded, not whole into logs.
+        return new ConfigurationException(String.format(format,
+                value instanceof String text ? StreamSagaException.quote(text) : value));
     }
 
     /** Classes of the JDK's {@code Map.of} maps: immutable and null-free, so they need no defensive copy. */

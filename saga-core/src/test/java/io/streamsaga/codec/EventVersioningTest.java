@@ -130,6 +130,19 @@ class EventVersioningTest {
     }
 
     @Test
+    void anUnknownTypeFromTheMessageIsQuotedBounded() {
+        JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
+        String type = "t".repeat(10_000);
+        String unknown = assertThrows(DecodingException.class,
+                () -> codec.decode(json(type, 1, "{}"), OrderCreatedV2.class)).getMessage();
+        String notATree = assertThrows(DecodingException.class,
+                () -> codec.decode(json(type, 1, "[1]"), com.fasterxml.jackson.databind.node.ObjectNode.class)).getMessage();
+        for (String message : new String[] {unknown, notATree}) {
+            assertTrue(message.length() < 300 && message.contains("'" + "t".repeat(64) + "...' (10000 characters)"), message);
+        }
+    }
+
+    @Test
     void anUnknownTypeRaisesADecodingExceptionNamingIt() {
         JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
         DecodingException e = assertThrows(DecodingException.class,

@@ -48,9 +48,17 @@ class MessageTest {
                 () -> Message.builder("t").type("e").version(0).build()).getMessage());
         assertEquals("message id must not be blank, but was ''", assertThrows(ConfigurationException.class,
                 () -> Message.builder("t").type("e").id("").build()).getMessage());
-        assertEquals("message id must not be blank, but was 'null'", assertThrows(ConfigurationException.class,
+        assertEquals("message id must not be blank, but was null", assertThrows(ConfigurationException.class,
                 () -> Message.builder("t").type("e").id(null).build()).getMessage());
         assertThrows(ConfigurationException.class, () -> Message.builder(null).type("e").build());
+    }
+
+    @Test
+    void aBlankFieldFromOutsideIsQuotedBounded() {
+        // A broker record's blank id header of 10,000 spaces went whole into the refusal, logs and a dead letter.
+        String message = assertThrows(ConfigurationException.class,
+                () -> Message.builder("t").type("e").id(" ".repeat(10_000)).build()).getMessage();
+        assertEquals("message id must not be blank, but was '" + " ".repeat(64) + "...' (10000 characters)", message);
     }
 
     @Test
