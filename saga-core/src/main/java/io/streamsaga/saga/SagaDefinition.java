@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.retry.RetryPolicy;
 
@@ -105,7 +106,8 @@ public final class SagaDefinition<D> {
                 return step;
             }
         }
-        throw new ConfigurationException("saga '" + name + "' has no step '" + stepName + "'; its steps are "
+        throw new ConfigurationException("saga '" + name + "' has no step " + StreamSagaException.quote(stepName)
+                + "; its steps are "
                 + steps.stream().map(SagaStep::name).toList());
     }
 

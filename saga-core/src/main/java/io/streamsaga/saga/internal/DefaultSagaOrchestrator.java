@@ -59,6 +59,8 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 
+import static io.streamsaga.StreamSagaException.quote;
+
 /** The engine behind {@link SagaOrchestrator}: owns the runs this process drives. Thread-safe. */
 public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private static final Logger log = LoggerFactory.getLogger(DefaultSagaOrchestrator.class);
@@ -966,14 +968,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         String stepName = message.header(SagaMessages.STEP).orElse(null);
         if (sagaId == null || sagaId.isBlank() || stepName == null || stepName.isBlank()) {
             // Not lost: a non-retriable failure dead-letters the message with this reason.
-            throw new SagaException(sagaId, stepName, "reply " + message.id() + " lacks the " + MessageHeaders.SAGA_ID
+            throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " lacks the " + MessageHeaders.SAGA_ID
                     + " or " + SagaMessages.STEP + " header", null, false);
         }
         SagaRun<?> run = runs.get(sagaId);
         if (run == null) {
             Optional<SagaInstance> stored = store.find(sagaId);
             if (stored.isEmpty()) {
-                throw new SagaException(sagaId, stepName, "reply " + message.id() + " for unknown saga " + sagaId, null, false);
+                throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for unknown saga " + quote(sagaId), null, false);
             }
             if (!stored.get().status().isActive()) {
                 log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
@@ -989,7 +991,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             run = adopt(stored.get());
             if (run == null) {
-                throw new SagaException(sagaId, stepName, "reply " + message.id() + " for saga " + sagaId
+                throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
                         + " whose definition is not registered", null, true);
             }
         }
@@ -1000,13 +1002,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaStep<D> step = run.definition.step(stepName);
         if (message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()) {
             if (step.remoteCompensation().isEmpty()) {
-                throw new SagaException(run.sagaId(), stepName, "compensation reply " + message.id() + " for step '"
+                throw new SagaException(run.sagaId(), stepName, "compensation reply " + quote(message.id()) + " for step '"
                         + stepName + "' which has no remote compensation", null, false);
             }
             run.onCompensationReply(step, message);
         } else {
             if (!step.isRemote()) {
-                throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " for step '" + stepName
+                throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " for step '" + stepName
                         + "' which is not a remote step", null, false);
             }
             run.onReply(step, message);
@@ -1015,7 +1017,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (run.isStopped()) {
             // The run stopped (its store failed, another orchestrator took over, an Error): the reply's outcome may
             // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then.
-            throw new SagaException(run.sagaId(), stepName, "reply " + message.id() + " not handled: saga " + run.sagaId()
+            throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " not handled: saga " + run.sagaId()
                     + " stopped while it was delivered", null, true);
         }
     }
