@@ -68,10 +68,10 @@ public final class EventSplitter {
     public CompletionStage<List<RecordPosition>> split(String sequenceId, List<SplitPart> parts) {
         try {
             ConfigurationException.require(parts != null && !parts.isEmpty(),
-                    "a split needs at least one part (sequence '%s')", sequenceId);
+                    "a split needs at least one part (sequence %s)", StreamSagaException.quote(sequenceId));
             for (int i = 0; i < parts.size(); i++) {
                 SplitPart part = parts.get(i);
-                ConfigurationException.require(part != null, "part %s of sequence '%s' is null", i + 1, sequenceId);
+                ConfigurationException.require(part != null, "part %s of sequence %s is null", i + 1, StreamSagaException.quote(sequenceId));
                 bus.codec().types().idOf(part.event().getClass());
             }
             Sequence sequence = open(sequenceId, parts.size());
@@ -94,7 +94,7 @@ public final class EventSplitter {
     public CompletionStage<List<RecordPosition>> split(String sequenceId, Iterator<SplitPart> parts) {
         try {
             ConfigurationException.require(parts != null && parts.hasNext(),
-                    "a split needs at least one part (sequence '%s')", sequenceId);
+                    "a split needs at least one part (sequence %s)", StreamSagaException.quote(sequenceId));
             Sequence sequence = open(sequenceId);
             SplitPart pending = parts.next();
             while (parts.hasNext()) {
@@ -116,7 +116,7 @@ public final class EventSplitter {
 
     private Sequence open(String sequenceId, int knownSize) {
         ConfigurationException.require(sequenceId != null && !sequenceId.isBlank(),
-                "sequence id must not be blank, but was '%s'", sequenceId);
+                "sequence id must not be blank, but was %s", StreamSagaException.quote(sequenceId));
         return new Sequence(sequenceId, knownSize);
     }
 
@@ -160,12 +160,12 @@ public final class EventSplitter {
         }
 
         private CompletionStage<RecordPosition> send(SplitPart part, boolean last) {
-            ConfigurationException.require(part != null, "part %s of sequence '%s' is null", number + 1, sequenceId);
-            ConfigurationException.require(!finished, "sequence '%s' already ended with part %s", sequenceId, number);
+            ConfigurationException.require(part != null, "part %s of sequence %s is null", number + 1, StreamSagaException.quote(sequenceId));
+            ConfigurationException.require(!finished, "sequence %s already ended with part %s", StreamSagaException.quote(sequenceId), number);
             requireNoFailedPart(part);
             number++;
             ConfigurationException.require(knownSize < 0 || number <= knownSize && (last == (number == knownSize)),
-                    "part %s of sequence '%s' does not fit its size %s", number, sequenceId, knownSize);
+                    "part %s of sequence %s does not fit its size %s", number, StreamSagaException.quote(sequenceId), knownSize);
             Map<String, String> headers = new LinkedHashMap<>();
             headers.put(MessageHeaders.SEQUENCE_ID, sequenceId);
             headers.put(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number));
@@ -198,8 +198,8 @@ public final class EventSplitter {
             if (failed != null) {
                 Throwable cause = failed.cause();
                 boolean retriable = !(cause instanceof StreamSagaException typed) || typed.isRetriable();
-                throw new PublishException(next.topic(), "part " + failed.number() + " of sequence '" + sequenceId
-                        + "' failed (" + cause + "), so the sequence emits no more parts", cause, retriable);
+                throw new PublishException(next.topic(), "part " + failed.number() + " of sequence " + StreamSagaException.quote(sequenceId)
+                        + " failed (" + cause + "), so the sequence emits no more parts", cause, retriable);
             }
         }
 

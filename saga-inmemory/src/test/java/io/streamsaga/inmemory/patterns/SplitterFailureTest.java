@@ -114,6 +114,21 @@ class SplitterFailureTest {
     }
 
     @Test
+    void refusalsQuoteTheSequenceIdBounded() {
+        // The sequence id is often the source message's id: a 10,000-character one went whole into the refusals.
+        String id = "s".repeat(10_000);
+        java.util.List<String> refusals = new java.util.ArrayList<>();
+        refusals.add(assertThrows(CompletionException.class, () -> EventSplitter.of(bus).split(id, java.util.List.of())
+                .toCompletableFuture().join()).getCause().getMessage());
+        EventSplitter.Sequence sequence = EventSplitter.of(bus).open(id);
+        sequence.emit(new SplitPart("item", "o-1", new Unregistered("o-1")));
+        refusals.add(assertThrows(PublishException.class, () -> sequence.emit(item("o-1", 2))).getMessage());
+        for (String message : refusals) {
+            assertTrue(message.length() < 600 && message.contains("'" + "s".repeat(64) + "...' (10000 characters)"), message);
+        }
+    }
+
+    @Test
     void aSequenceWhosePartFailedEmitsNoMorePartsAndItsCompletionFails() {
         EventSplitter.Sequence sequence = EventSplitter.of(bus).open("o-1");
         assertTrue(sequence.emit(new SplitPart("item", "o-1", new Unregistered("o-1"))).toCompletableFuture()
