@@ -1,5 +1,6 @@
 package io.streamsaga.saga;
 
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.message.Message;
@@ -40,7 +41,7 @@ public final class SagaMessages {
      */
     public static CompletionStage<RecordPosition> reply(EventBus bus, Message command, Object reply) {
         String topic = command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
-                command.header(STEP).orElse(null), "message " + command.id() + " is not a saga command: it has no "
+                command.header(STEP).orElse(null), "message " + StreamSagaException.quote(command.id()) + " is not a saga command: it has no "
                 + REPLY_TOPIC + " header", null, false));
         Map<String, String> headers = new HashMap<>(Map.of(
                 MessageHeaders.SAGA_ID, command.sagaId().orElse(""),

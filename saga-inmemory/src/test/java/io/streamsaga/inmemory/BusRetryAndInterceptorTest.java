@@ -217,6 +217,26 @@ class BusRetryAndInterceptorTest {
     }
 
     @Test
+    void theRefusalOfAReceiveInterceptorsNullQuotesTheMessageIdBounded() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor nulling = new MessageInterceptor() {
+            @Override
+            public Message afterReceive(Message message, String group) {
+                return null;
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.NONE).interceptor(nulling).build();
+        bus.subscribe("g", "order-created", OrderCreated.class, (event, ctx) -> { });
+        bus.publish(Message.builder("order-created").id("m-" + "x".repeat(10_000)).type("order-created")
+                .payload(new OrderCreated("o-1")).build());
+        transport.drainAll();
+
+        String error = transport.messages("order-created.DLT").get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE);
+        assertTrue(error.length() < 400 && error.contains("'m-xxx") && error.contains("(10002 characters)"), error);
+    }
+
+    @Test
     void aHandlerThatThrowsAnErrorIsRetriedAndDeadLetteredLikeOneThatThrowsAnException() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())

@@ -475,7 +475,7 @@ public final class DefaultEventBus implements EventBus {
                     message = interceptor.afterReceive(message, group);
                     if (message == null) {
                         throw new ConfigurationException("interceptor " + interceptor + " returned null from afterReceive of "
-                                + received.id() + " for group '" + group + "'");
+                                + StreamSagaException.quote(received.id()) + " for group '" + group + "'");
                     }
                 }
                 return message;
