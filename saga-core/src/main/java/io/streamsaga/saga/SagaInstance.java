@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.internal.Strings;
 
 import java.time.Instant;
@@ -42,7 +43,7 @@ public record SagaInstance(String sagaId, String sagaName, int definitionVersion
     public SagaInstance {
         // Plain ifs, not ConfigurationException.require(...): its varargs would allocate on every transition.
         if (!Strings.notBlank(sagaId)) {
-            throw new ConfigurationException("sagaId must not be blank, but was '" + sagaId + "'");
+            throw new ConfigurationException("sagaId must not be blank, but was " + StreamSagaException.quote(sagaId));
         }
         if (!Strings.notBlank(sagaName)) {
             throw new ConfigurationException("sagaName must not be blank, but was '" + sagaName + "'");

@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 
 import java.time.Instant;
 import java.util.Objects;
@@ -24,7 +25,7 @@ public record SagaTransition(String sagaId, long version, Instant at, Transition
     public SagaTransition {
         // Plain ifs: ConfigurationException.require's varargs would allocate on every transition.
         if (sagaId == null || sagaId.isBlank()) {
-            throw new ConfigurationException("sagaId must not be blank, but was '" + sagaId + "'");
+            throw new ConfigurationException("sagaId must not be blank, but was " + StreamSagaException.quote(sagaId));
         }
         if (version < 1) {
             throw new ConfigurationException("version must be 1 or more, but was " + version);

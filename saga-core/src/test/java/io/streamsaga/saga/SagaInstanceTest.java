@@ -29,4 +29,12 @@ class SagaInstanceTest {
                 () -> StepState.pending("\t")).getMessage());
         assertEquals("\u2003s-1", instance("\u2003s-1", "order", "order-data").sagaId());
     }
+
+    @Test
+    void aBlankSagaIdIsQuotedBounded() {
+        // A saga id may come from a message (a saga started per event): 10,000 spaces went whole into the refusal.
+        String refusal = assertThrows(ConfigurationException.class, () -> instance(" ".repeat(10_000), "order", "order-data"))
+                .getMessage();
+        assertEquals("sagaId must not be blank, but was '" + " ".repeat(64) + "...' (10000 characters)", refusal);
+    }
 }
