@@ -1,6 +1,7 @@
 package io.streamsaga.claimcheck;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.Sha256;
 import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.codec.EventCodec;
@@ -12,16 +13,10 @@ import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -112,7 +107,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             // Hand the encoded form on when the transport would encode it anyway, so it is encoded once.
             return config.transport().carriesObjects() || bytes == message.payload() ? message : message.withPayload(bytes);
         }
-        String sha256 = sha256(bytes);
+        String sha256 = Sha256.hex(bytes);
         String contentType = message.headers().getOrDefault(MessageHeaders.CONTENT_TYPE, "application/json");
         PayloadReference reference = new PayloadReference(sha256, bytes.length, sha256, contentType);
         // A fresh token per publish: a second publish of the same message is a second record, and a second hold.
@@ -160,7 +155,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             throw ClaimCheckException.corrupt(reference, message.id(),
                     "size is " + content.length + " bytes, the reference says " + reference.size());
         }
-        String actual = sha256(content);
+        String actual = Sha256.hex(content);
         if (!actual.equals(reference.sha256())) {
             throw ClaimCheckException.corrupt(reference, message.id(),
                     "SHA-256 is " + actual + ", the reference says " + reference.sha256());
@@ -233,7 +228,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      */
     private static String holderOf(String topic, String messageId, String hold) {
         String record = hold == null ? topic + "\n" + messageId : topic + "\n" + messageId + "\n" + hold;
-        return sha256(digestBytes(record));
+        return Sha256.hexOfText(record);
     }
 
     private void release(String payloadId, String holder) {
@@ -308,35 +303,6 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
 
     private Instant now() {
         return config.scheduler().clock().instant();
-    }
-
-    static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required by every JRE", e);
-        }
-    }
-
-    /**
-     * The bytes a digest of {@code text} hashes: its UTF-8 bytes when it is well-formed (so digests of such text
-     * stay what they were); for text holding a lone surrogate, which UTF-8 turns into '?', the byte 0xFF (never
-     * found in UTF-8) then its UTF-16 code units, big-endian, so distinct strings give distinct bytes. The same
-     * form as {@code IdempotentProducer}'s, {@code ClaimCheckInterceptor}'s and {@code JdbcDeduplicationStore}'s.
-     */
-    static byte[] digestBytes(String text) {
-        try {
-            ByteBuffer utf8 = StandardCharsets.UTF_8.newEncoder().encode(CharBuffer.wrap(text));
-            byte[] bytes = new byte[utf8.remaining()];
-            utf8.get(bytes);
-            return bytes;
-        } catch (CharacterCodingException malformed) {
-            ByteBuffer units = ByteBuffer.allocate(1 + 2 * text.length()).put((byte) 0xFF);
-            for (int i = 0; i < text.length(); i++) {
-                units.putChar(text.charAt(i));
-            }
-            return units.array();
-        }
     }
 
     /** Which groups are done with one record. Immutable. */

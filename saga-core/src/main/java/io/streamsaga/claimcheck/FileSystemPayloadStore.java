@@ -1,5 +1,6 @@
 package io.streamsaga.claimcheck;
 
+import io.streamsaga.Sha256;
 import io.streamsaga.claimcheck.spi.PayloadStore;
 
 import java.io.IOException;
@@ -201,6 +202,6 @@ public final class FileSystemPayloadStore implements PayloadStore {
 
     /** Holder ids are message ids from the wire: hash them into safe file names. */
     private static String holderFile(String holder) {
-        return ClaimCheckInterceptor.sha256(holder.getBytes(StandardCharsets.UTF_8));
+        return Sha256.hex(holder.getBytes(StandardCharsets.UTF_8));
     }
 }

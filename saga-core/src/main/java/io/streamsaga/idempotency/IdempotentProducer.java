@@ -2,6 +2,7 @@ package io.streamsaga.idempotency;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.Sha256;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.RecordPosition;
@@ -14,14 +15,7 @@ import io.streamsaga.metrics.MetricsRecorder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
@@ -163,11 +157,11 @@ public final class IdempotentProducer {
         StringBuilder canonical = new StringBuilder(topic).append('\n').append(typeId.type()).append('\n')
                 .append(typeId.version()).append('\n');
         appendCanonical(bus.codec().toTree(event), canonical);
-        return sha256(canonical.toString());
+        return Sha256.hexOfText(canonical.toString());
     }
 
     private static String keyId(String topic, String idempotencyKey) {
-        return sha256(topic + "\nkey\n" + idempotencyKey);
+        return Sha256.hexOfText(topic + "\nkey\n" + idempotencyKey);
     }
 
     /** JSON with object keys sorted at every level, so equal content hashes equally. */
@@ -200,36 +194,6 @@ public final class IdempotentProducer {
             out.append(']');
         } else {
             out.append(node);
-        }
-    }
-
-    static String sha256(String text) {
-        try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            return HexFormat.of().formatHex(digest.digest(digestBytes(text)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required by every JRE", e);
-        }
-    }
-
-    /**
-     * The bytes a digest of {@code text} hashes: its UTF-8 bytes when it is well-formed (so digests of such text
-     * stay what they were); for text holding a lone surrogate, which UTF-8 turns into '?', the byte 0xFF (never
-     * found in UTF-8) then its UTF-16 code units, big-endian, so distinct strings give distinct bytes. The same
-     * form as {@code IdempotentProducer}'s, {@code ClaimCheckInterceptor}'s and {@code JdbcDeduplicationStore}'s.
-     */
-    static byte[] digestBytes(String text) {
-        try {
-            ByteBuffer utf8 = StandardCharsets.UTF_8.newEncoder().encode(CharBuffer.wrap(text));
-            byte[] bytes = new byte[utf8.remaining()];
-            utf8.get(bytes);
-            return bytes;
-        } catch (CharacterCodingException malformed) {
-            ByteBuffer units = ByteBuffer.allocate(1 + 2 * text.length()).put((byte) 0xFF);
-            for (int i = 0; i < text.length(); i++) {
-                units.putChar(text.charAt(i));
-            }
-            return units.array();
         }
     }
 

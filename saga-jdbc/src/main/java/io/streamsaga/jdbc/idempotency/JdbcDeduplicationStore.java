@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc.idempotency;
 
+import io.streamsaga.Sha256;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
@@ -13,17 +14,12 @@ import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
 import javax.sql.DataSource;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
 
@@ -263,7 +259,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
      * their meaning. A key holding U+0000, which PostgreSQL's text types cannot store (H2's can: the two would
      * differ), or a lone surrogate, which PostgreSQL's driver sends as '?', is stored the same way with the
      * characters before the first of them as the prefix; the digest of a key holding a lone surrogate hashes its
-     * UTF-16 form instead ({@link #digestBytes}).
+     * UTF-16 form instead ({@link Sha256#hexOfText}).
      */
     static String storedKey(String key) {
         Objects.requireNonNull(key, "key");
@@ -279,12 +275,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         } else if (Character.isHighSurrogate(key.charAt(prefix - 1))) {
             prefix--; // never half a character: PostgreSQL would store a replacement for it
         }
-        try {
-            return key.substring(0, prefix) + DIGEST_MARK
-                    + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(digestBytes(key, lone >= 0)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required by every JRE", e);
-        }
+        return key.substring(0, prefix) + DIGEST_MARK + Sha256.hexOfText(key);
     }
 
     /** The index of the first surrogate that is not half of a pair, or -1. */
@@ -298,22 +289,6 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
             }
         }
         return -1;
-    }
-
-    /**
-     * What the digest of {@code key} hashes: its UTF-8 bytes, as before, unless it holds a lone surrogate, which
-     * UTF-8 turns into '?': then the byte 0xFF (never found in UTF-8) and its UTF-16 code units, big-endian, as
-     * saga-core's other digests of text do. Distinct keys give distinct bytes.
-     */
-    private static byte[] digestBytes(String key, boolean lone) {
-        if (!lone) {
-            return key.getBytes(StandardCharsets.UTF_8);
-        }
-        ByteBuffer units = ByteBuffer.allocate(1 + 2 * key.length()).put((byte) 0xFF);
-        for (int i = 0; i < key.length(); i++) {
-            units.putChar(key.charAt(i));
-        }
-        return units.array();
     }
 
     /** Done within the window and not more than maxEntries completions behind the store's counter. */
