@@ -1,5 +1,7 @@
 package io.streamsaga;
 
+import java.time.Duration;
+
 /** A builder or definition was given an invalid or conflicting value; the message quotes the value. */
 public class ConfigurationException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
@@ -24,5 +26,33 @@ public class ConfigurationException extends StreamSagaException {
         if (!condition) {
             throw new ConfigurationException(String.format(format, arg));
         }
+    }
+
+    /**
+     * The longest duration the library accepts wherever it schedules, waits or adds a duration to the current time:
+     * {@code Long.MAX_VALUE} nanoseconds, about 292 years, what a scheduler's nanosecond delay can hold. A longer one
+     * ({@code ChronoUnit.FOREVER.getDuration()}) would be accepted and then fail where it is first used.
+     */
+    public static final Duration MAX_DURATION = Duration.ofNanos(Long.MAX_VALUE);
+
+    /**
+     * Returns {@code value} when it is positive and at most {@link #MAX_DURATION}; throws otherwise, naming it as
+     * {@code what} ("step 'charge': timeout", "lease").
+     */
+    public static Duration requirePositive(Duration value, String what) {
+        require(value != null && !value.isNegative() && !value.isZero(), "%s must be positive, but was %s", what, value);
+        return requireAtMostMax(value, what);
+    }
+
+    /** As {@link #requirePositive} but zero is accepted. */
+    public static Duration requireNonNegative(Duration value, String what) {
+        require(value != null && !value.isNegative(), "%s must be zero or positive, but was %s", what, value);
+        return requireAtMostMax(value, what);
+    }
+
+    private static Duration requireAtMostMax(Duration value, String what) {
+        require(value.compareTo(MAX_DURATION) <= 0, "%s must be at most %s (Long.MAX_VALUE nanoseconds, about 292 years),"
+                + " but was %s", what, MAX_DURATION, value);
+        return value;
     }
 }

@@ -726,13 +726,12 @@ public final class EventAggregator implements AutoCloseable {
             Objects.requireNonNull(store, "store");
             Objects.requireNonNull(correlation, "correlation");
             Objects.requireNonNull(completion, "completion");
-            ConfigurationException.require(timeout == null || timeout.compareTo(Duration.ZERO) > 0,
-                    "aggregator timeout must be positive, but was %s", timeout);
+            if (timeout != null) { // null: no timeout
+                ConfigurationException.requirePositive(timeout, "aggregator timeout");
+            }
             Objects.requireNonNull(timeoutPolicy, "timeoutPolicy");
-            ConfigurationException.require(keepClosed != null && keepClosed.compareTo(Duration.ZERO) > 0,
-                    "keepClosed must be positive, but was %s", keepClosed);
-            ConfigurationException.require(releaseLease != null && releaseLease.compareTo(Duration.ZERO) > 0,
-                    "releaseLease must be positive, but was %s", releaseLease);
+            ConfigurationException.requirePositive(keepClosed, "keepClosed");
+            ConfigurationException.requirePositive(releaseLease, "releaseLease");
             ConfigurationException.require(releaser != null, "aggregator '%s' needs a releaser (onRelease)", name);
             ConfigurationException.require(sequenceIndexCapacity >= 0,
                     "sequenceIndexCapacity must be 0 or more, but was %s", sequenceIndexCapacity);

@@ -46,8 +46,7 @@ public record FlowDefinition(String name, Map<String, EventRole> events, Set<Str
             ConfigurationException.require(events.containsKey(terminal),
                     "flow '%s': failure event '%s' is not one of its events %s", name, terminal, events.keySet());
         }
-        ConfigurationException.require(deadline != null && !deadline.isNegative() && !deadline.isZero(),
-                "flow '%s': deadline must be positive, but was %s", name, deadline);
+        ConfigurationException.requirePositive(deadline, "flow '" + name + "': deadline");
     }
 
     /** Starts a definition. */

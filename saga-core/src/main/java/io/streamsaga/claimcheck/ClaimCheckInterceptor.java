@@ -340,10 +340,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             Objects.requireNonNull(scheduler, "scheduler");
             metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             ConfigurationException.require(threshold >= 0, "claim-check threshold must be 0 or more bytes, but was %s", threshold);
-            ConfigurationException.require(expiry != null && expiry.compareTo(Duration.ZERO) > 0,
-                    "claim-check expiry must be positive, but was %s", expiry);
-            ConfigurationException.require(sweepInterval != null && sweepInterval.compareTo(Duration.ZERO) > 0,
-                    "sweep interval must be positive, but was %s", sweepInterval);
+            ConfigurationException.requirePositive(expiry, "claim-check expiry");
+            ConfigurationException.requirePositive(sweepInterval, "sweep interval");
             Optional<Duration> horizon = transport.retentionHorizon();
             ConfigurationException.require(horizon.isEmpty() || expiry.compareTo(horizon.get()) >= 0,
                     "claim-check expiry %s is shorter than the replay horizon %s of transport '%s'; "

@@ -137,8 +137,7 @@ public final class IdempotentConsumer {
             Objects.requireNonNull(scheduler, "scheduler");
             metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             Objects.requireNonNull(keyFunction, "keyFunction");
-            ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
-                    "lease must be positive, but was %s", lease);
+            ConfigurationException.requirePositive(lease, "lease");
         }
     }
 

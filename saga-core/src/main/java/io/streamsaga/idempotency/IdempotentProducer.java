@@ -225,9 +225,7 @@ public final class IdempotentProducer {
 
         /** How long an unfinished send blocks a duplicate before it may be retried (default 1 minute). */
         public Builder lease(Duration lease) {
-            ConfigurationException.require(lease != null && !lease.isNegative() && !lease.isZero(),
-                    "lease must be positive, but was %s", lease);
-            this.lease = lease;
+            this.lease = ConfigurationException.requirePositive(lease, "lease");
             return this;
         }
 

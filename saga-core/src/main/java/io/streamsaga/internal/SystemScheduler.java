@@ -1,5 +1,6 @@
 package io.streamsaga.internal;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,15 +41,20 @@ public final class SystemScheduler implements Scheduler {
                 throw e;
             }
         };
-        ScheduledFuture<?> future = executor().schedule(logged, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
+        ScheduledFuture<?> future = executor().schedule(logged, nanos(delay), TimeUnit.NANOSECONDS);
         return () -> future.cancel(false);
     }
 
     @Override
     public void sleep(Duration delay) throws InterruptedException {
         if (!delay.isZero() && !delay.isNegative()) {
-            TimeUnit.NANOSECONDS.sleep(delay.toNanos());
+            TimeUnit.NANOSECONDS.sleep(nanos(delay));
         }
+    }
+
+    /** The delay in nanoseconds, negative as zero and longer than {@code MAX_DURATION} as that (toNanos would throw). */
+    private static long nanos(Duration delay) {
+        return delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? Long.MAX_VALUE : Math.max(0, delay.toNanos());
     }
 
     private ScheduledExecutorService executor() {

@@ -36,10 +36,10 @@ public record RetryPolicy(int maxAttempts, Duration initialBackoff, double multi
 
     public RetryPolicy {
         ConfigurationException.require(maxAttempts >= 1, "maxAttempts must be 1 or more, but was %s", maxAttempts);
-        ConfigurationException.require(initialBackoff != null && !initialBackoff.isNegative(),
-                "initialBackoff must be zero or positive, but was %s", initialBackoff);
+        ConfigurationException.requireNonNegative(initialBackoff, "initialBackoff");
         ConfigurationException.require(multiplier >= 1.0, "multiplier must be 1 or more, but was %s", multiplier);
-        ConfigurationException.require(maxBackoff != null && maxBackoff.compareTo(initialBackoff) >= 0,
+        ConfigurationException.requireNonNegative(maxBackoff, "maxBackoff");
+        ConfigurationException.require(maxBackoff.compareTo(initialBackoff) >= 0,
                 "maxBackoff must be at least initialBackoff (%s), but was %s", initialBackoff, maxBackoff);
         ConfigurationException.require(jitter >= 0.0 && jitter <= 1.0, "jitter must be between 0 and 1, but was %s", jitter);
         nonRetryable = Set.copyOf(nonRetryable);

@@ -398,9 +398,7 @@ public final class SagaDefinition<D> {
          * a timeout.
          */
         public StepBuilder<D> timeout(Duration timeout) {
-            ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
-                    "step '%s': timeout must be positive, but was %s", name, timeout);
-            this.timeout = timeout;
+            this.timeout = ConfigurationException.requirePositive(timeout, "step '" + name + "': timeout");
             return this;
         }
 
@@ -413,9 +411,8 @@ public final class SagaDefinition<D> {
          * when built.
          */
         public StepBuilder<D> compensationTimeout(Duration timeout) {
-            ConfigurationException.require(timeout != null && !timeout.isNegative() && !timeout.isZero(),
-                    "step '%s': compensationTimeout must be positive, but was %s", name, timeout);
-            this.compensationTimeout = timeout;
+            this.compensationTimeout = ConfigurationException.requirePositive(timeout,
+                    "step '" + name + "': compensationTimeout");
             return this;
         }
 

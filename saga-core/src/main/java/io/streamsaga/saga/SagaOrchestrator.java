@@ -251,9 +251,9 @@ public interface SagaOrchestrator extends AutoCloseable {
                 throw new ConfigurationException("the node id must not contain the character U+0000 (NUL), which a"
                         + " durable store cannot hold, but was " + StreamSagaException.quote(nodeId));
             }
-            ConfigurationException.require(heartbeatInterval != null && !heartbeatInterval.isNegative()
-                    && !heartbeatInterval.isZero(), "the heartbeat interval must be positive, but was %s", heartbeatInterval);
-            ConfigurationException.require(leaseTimeout != null && leaseTimeout.compareTo(heartbeatInterval) > 0,
+            ConfigurationException.requirePositive(heartbeatInterval, "the heartbeat interval");
+            ConfigurationException.requirePositive(leaseTimeout, "the lease timeout");
+            ConfigurationException.require(leaseTimeout.compareTo(heartbeatInterval) > 0,
                     "the lease timeout must be longer than the heartbeat interval (%s), but was %s", heartbeatInterval,
                     leaseTimeout);
         }
@@ -314,16 +314,18 @@ public interface SagaOrchestrator extends AutoCloseable {
             interceptors = List.copyOf(interceptors);
             definitions = List.copyOf(definitions);
             upcasters = Map.copyOf(upcasters);
-            ConfigurationException.require(retention != null && !retention.isNegative(),
-                    "retention must be zero or positive, but was %s", retention);
-            ConfigurationException.require(purgeInterval == null || (!purgeInterval.isNegative() && !purgeInterval.isZero()),
-                    "purgeInterval must be positive, but was %s", purgeInterval);
-            ConfigurationException.require(recoveryInterval == null || (!recoveryInterval.isNegative() && !recoveryInterval.isZero()),
-                    "the recovery period must be positive, but was %s", recoveryInterval);
+            ConfigurationException.requireNonNegative(retention, "retention");
+            if (purgeInterval != null) { // null: purged only on purgeFinished()
+                ConfigurationException.requirePositive(purgeInterval, "purgeInterval");
+            }
+            if (recoveryInterval != null) { // null: no automatic recovery
+                ConfigurationException.requirePositive(recoveryInterval, "the recovery period");
+            }
             ConfigurationException.require((recoveryInterval == null) == (recoveryIdleFor == null),
                     "a recovery period (%s) needs an idleFor (%s) and an idleFor a period", recoveryInterval, recoveryIdleFor);
-            ConfigurationException.require(recoveryIdleFor == null || !recoveryIdleFor.isNegative(),
-                    "the recovery idleFor must be zero or positive, but was %s", recoveryIdleFor);
+            if (recoveryIdleFor != null) {
+                ConfigurationException.requireNonNegative(recoveryIdleFor, "the recovery idleFor");
+            }
             ConfigurationException.require(ownership == null || store instanceof NodeRegistry,
                     "saga ownership needs a store that is a NodeRegistry (InMemorySagaStore, JdbcSagaStore), but %s is not",
                     store.getClass().getName());
@@ -476,10 +478,8 @@ public interface SagaOrchestrator extends AutoCloseable {
          *                it must exceed the longest time a live one goes without a transition of a saga it drives
          */
         public Builder recoverEvery(Duration period, Duration idleFor) {
-            ConfigurationException.require(period != null && !period.isNegative() && !period.isZero(),
-                    "the recovery period must be positive, but was %s", period);
-            ConfigurationException.require(idleFor != null && !idleFor.isNegative(),
-                    "idleFor must be zero or positive, but was %s", idleFor);
+            ConfigurationException.requirePositive(period, "the recovery period");
+            ConfigurationException.requireNonNegative(idleFor, "idleFor");
             this.recoveryInterval = period;
             this.recoveryIdleFor = idleFor;
             return this;

@@ -1,5 +1,6 @@
 package io.streamsaga.spi;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 
 import java.time.Duration;
@@ -18,12 +19,14 @@ public final class RedeliverLater extends StreamSagaException {
     private final transient Duration delay;
 
     /**
-     * @param delay how long the record's partition waits before the record is delivered again
+     * @param delay how long the record's partition waits before the record is delivered again; one longer than
+     *              {@link ConfigurationException#MAX_DURATION} is taken as that (a transport counts it in nanoseconds)
      * @param cause the failure of the attempt that asked for it
      */
     public RedeliverLater(Duration delay, Throwable cause) {
         super("redeliver after " + delay, cause, true);
-        this.delay = Objects.requireNonNull(delay, "delay");
+        Objects.requireNonNull(delay, "delay");
+        this.delay = delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? ConfigurationException.MAX_DURATION : delay;
     }
 
     public Duration delay() {

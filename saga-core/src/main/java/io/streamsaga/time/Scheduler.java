@@ -16,10 +16,16 @@ public interface Scheduler extends AutoCloseable {
     /** The wall clock of this scheduler. */
     Clock clock();
 
-    /** Runs {@code task} once after {@code delay}; the returned handle cancels it. */
+    /**
+     * Runs {@code task} once after {@code delay} (a negative delay as zero; one longer than
+     * {@link io.streamsaga.ConfigurationException#MAX_DURATION} as that); the returned handle cancels it.
+     */
     Cancellable schedule(Duration delay, Runnable task);
 
-    /** Blocks the calling thread for {@code delay} (a virtual scheduler advances its clock instead). */
+    /**
+     * Blocks the calling thread for {@code delay}, taken as in {@link #schedule} (a virtual scheduler advances its
+     * clock instead).
+     */
     void sleep(Duration delay) throws InterruptedException;
 
     /** Stops the scheduler's threads; pending tasks are dropped. */

@@ -733,9 +733,7 @@ public final class InMemoryTransport implements Transport {
 
         /** Drop records older than this (by the transport's clock); also the replay horizon. */
         public Builder retention(Duration retention) {
-            ConfigurationException.require(retention != null && !retention.isNegative() && !retention.isZero(),
-                    "retention must be positive, but was %s", retention);
-            this.retention = retention;
+            this.retention = ConfigurationException.requirePositive(retention, "retention");
             return this;
         }
 

@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.time.Scheduler;
 
 import java.time.Clock;
@@ -48,8 +49,7 @@ public final class VirtualScheduler implements Scheduler {
     @Override
     public Cancellable schedule(Duration delay, Runnable task) {
         synchronized (lock) {
-            Duration nonNegative = delay.isNegative() ? Duration.ZERO : delay;
-            Task scheduled = new Task(clock.instant().plus(nonNegative), sequence++, task);
+            Task scheduled = new Task(clock.instant().plus(bounded(delay)), sequence++, task);
             tasks.add(scheduled);
             return () -> {
                 synchronized (lock) {
@@ -67,11 +67,24 @@ public final class VirtualScheduler implements Scheduler {
 
     /** Moves time forward by {@code delay}, running every task due up to the new instant. */
     public void advance(Duration delay) {
-        Instant target;
+        advanceTo(after(delay));
+    }
+
+    /**
+     * The virtual instant {@code delay} from now, the delay taken as {@link Scheduler#schedule} takes it (negative as
+     * zero, longer than {@link ConfigurationException#MAX_DURATION} as that): when a task scheduled now falls due.
+     */
+    public Instant after(Duration delay) {
         synchronized (lock) {
-            target = clock.instant().plus(delay.isNegative() ? Duration.ZERO : delay);
+            return clock.instant().plus(bounded(delay));
         }
-        advanceTo(target);
+    }
+
+    private static Duration bounded(Duration delay) {
+        if (delay.isNegative()) {
+            return Duration.ZERO;
+        }
+        return delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? ConfigurationException.MAX_DURATION : delay;
     }
 
     /** Moves time forward to {@code target} (never backwards), running every task due up to it. */

@@ -979,7 +979,7 @@ public final class KafkaTransport implements Transport {
 
         /** How long one poll waits for records (default 100 ms); bounds how fast close and resume react. */
         public Builder pollTimeout(Duration timeout) {
-            this.pollTimeout = positive(timeout, "poll timeout");
+            this.pollTimeout = ConfigurationException.requirePositive(timeout, "poll timeout");
             return this;
         }
 
@@ -990,7 +990,7 @@ public final class KafkaTransport implements Transport {
          * in exactly-once mode to a batch whose transaction failed to commit.
          */
         public Builder redeliveryBackoff(Duration backoff) {
-            this.redeliveryBackoff = positive(backoff, "redelivery backoff");
+            this.redeliveryBackoff = ConfigurationException.requirePositive(backoff, "redelivery backoff");
             return this;
         }
 
@@ -1006,9 +1006,7 @@ public final class KafkaTransport implements Transport {
          * messages published after subscribe returned are delivered also when the assignment comes later.
          */
         public Builder assignmentTimeout(Duration timeout) {
-            ConfigurationException.require(timeout != null && !timeout.isNegative(),
-                    "assignment timeout must be zero or positive, but was %s", timeout);
-            this.assignmentTimeout = timeout;
+            this.assignmentTimeout = ConfigurationException.requireNonNegative(timeout, "assignment timeout");
             return this;
         }
 
@@ -1021,13 +1019,13 @@ public final class KafkaTransport implements Transport {
          * (see {@link KafkaTransport#close()}).
          */
         public Builder closeTimeout(Duration timeout) {
-            this.closeTimeout = positive(timeout, "close timeout");
+            this.closeTimeout = ConfigurationException.requirePositive(timeout, "close timeout");
             return this;
         }
 
         /** Timeout of admin queries (offsets, groups, topics); default 30 s. */
         public Builder requestTimeout(Duration timeout) {
-            this.requestTimeout = positive(timeout, "request timeout");
+            this.requestTimeout = ConfigurationException.requirePositive(timeout, "request timeout");
             return this;
         }
 
@@ -1043,15 +1041,13 @@ public final class KafkaTransport implements Transport {
          * subscribes later (see {@code ClaimCheckInterceptor.Builder.keepUntilExpiry}).
          */
         public Builder consumerGroupsMaxAge(Duration maxAge) {
-            ConfigurationException.require(maxAge != null && !maxAge.isNegative(),
-                    "consumer groups max age must be zero or positive, but was %s", maxAge);
-            this.consumerGroupsMaxAge = maxAge;
+            this.consumerGroupsMaxAge = ConfigurationException.requireNonNegative(maxAge, "consumer groups max age");
             return this;
         }
 
         /** The topics' retention, reported by {@link KafkaTransport#retentionHorizon()}; unknown by default. */
         public Builder retentionHorizon(Duration retention) {
-            this.retentionHorizon = positive(retention, "retention horizon");
+            this.retentionHorizon = ConfigurationException.requirePositive(retention, "retention horizon");
             return this;
         }
 
@@ -1138,12 +1134,6 @@ public final class KafkaTransport implements Transport {
             copy.clientIdPrefix = clientIdPrefix;
             copy.consumerGroupsStep = consumerGroupsStep;
             return copy;
-        }
-
-        private static Duration positive(Duration value, String what) {
-            ConfigurationException.require(value != null && !value.isNegative() && !value.isZero(),
-                    "%s must be positive, but was %s", what, value);
-            return value;
         }
     }
 }

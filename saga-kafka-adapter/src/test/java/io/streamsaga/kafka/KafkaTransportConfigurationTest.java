@@ -54,6 +54,24 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void aDurationLongerThanTheMaximumIsRefusedWhereItIsGivenNotWhenFirstUsed() {
+        Duration forever = java.time.temporal.ChronoUnit.FOREVER.getDuration();
+        java.util.Map<String, org.junit.jupiter.api.function.Executable> settings = new java.util.LinkedHashMap<>();
+        settings.put("poll timeout", () -> KafkaTransport.builder().pollTimeout(forever));
+        settings.put("redelivery backoff", () -> KafkaTransport.builder().redeliveryBackoff(forever));
+        settings.put("assignment timeout", () -> KafkaTransport.builder().assignmentTimeout(forever));
+        settings.put("close timeout", () -> KafkaTransport.builder().closeTimeout(forever));
+        settings.put("request timeout", () -> KafkaTransport.builder().requestTimeout(forever));
+        settings.put("consumer groups max age", () -> KafkaTransport.builder().consumerGroupsMaxAge(forever));
+        settings.put("retention horizon", () -> KafkaTransport.builder().retentionHorizon(forever));
+        settings.forEach((name, setting) -> {
+            ConfigurationException e = assertThrows(ConfigurationException.class, setting, name);
+            assertTrue(e.getMessage().startsWith(name + " must be at most PT2562047H47M16.854775807S"), e.getMessage());
+        });
+        KafkaTransport.builder().requestTimeout(ConfigurationException.MAX_DURATION); // the maximum itself is taken
+    }
+
+    @Test
     void aNegativeConsumerGroupsMaxAgeIsAConfigurationExceptionQuotingIt() {
         ConfigurationException e = assertThrows(ConfigurationException.class,
                 () -> KafkaTransport.builder().consumerGroupsMaxAge(Duration.ofSeconds(-1)));

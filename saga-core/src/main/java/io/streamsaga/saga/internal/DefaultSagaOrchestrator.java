@@ -1243,7 +1243,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public List<SagaInstance> findUnfinishedLongerThan(Duration age) {
-        ConfigurationException.require(age != null && !age.isNegative(), "age must be zero or positive, but was %s", age);
+        ConfigurationException.requireNonNegative(age, "age");
         return store.findActiveCreatedBefore(now().minus(age));
     }
 

@@ -375,9 +375,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
 
         /** How long a done key is remembered (default 7 days, Kafka's default retention). */
         public Builder window(Duration window) {
-            ConfigurationException.require(window != null && !window.isNegative() && !window.isZero(),
-                    "window must be positive, but was %s", window);
-            this.window = window;
+            this.window = ConfigurationException.requirePositive(window, "window");
             return this;
         }
 

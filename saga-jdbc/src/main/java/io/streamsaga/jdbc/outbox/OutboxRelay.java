@@ -139,11 +139,13 @@ public final class OutboxRelay implements AutoCloseable {
                     "relay name must be 1 to 100 characters, but was %s", StreamSagaException.quote(name));
             Columns.requireFits(name, 100, "relay name", "");
             ConfigurationException.require(batchSize > 0, "batchSize must be positive, but was %s", batchSize);
-            ConfigurationException.require(pollInterval != null && pollInterval.toMillis() > 0,
+            ConfigurationException.require(pollInterval != null && pollInterval.compareTo(Duration.ofMillis(1)) >= 0,
                     "pollInterval must be at least 1 ms, but was %s", pollInterval);
+            ConfigurationException.requirePositive(pollInterval, "pollInterval");
             Objects.requireNonNull(backoff, "backoff");
-            ConfigurationException.require(publishTimeout != null && publishTimeout.toMillis() > 0,
+            ConfigurationException.require(publishTimeout != null && publishTimeout.compareTo(Duration.ofMillis(1)) >= 0,
                     "publishTimeout must be at least 1 ms, but was %s", publishTimeout);
+            ConfigurationException.requirePositive(publishTimeout, "publishTimeout");
         }
     }
 

@@ -398,7 +398,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         }
         ensureOpen();
         VirtualScheduler scheduler = environment.scheduler();
-        Instant target = scheduler.now().plus(duration.isNegative() ? Duration.ZERO : duration);
+        Instant target = scheduler.after(duration);
         return driving(() -> {
             settleUntil(target);
             scheduler.advanceTo(target); // nothing is due by then: only moves the clock

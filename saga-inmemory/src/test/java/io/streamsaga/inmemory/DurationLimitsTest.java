@@ -1,0 +1,156 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.aggregator.TimeoutPolicy;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.choreography.FlowDefinition;
+import io.streamsaga.claimcheck.ClaimCheckInterceptor;
+import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.idempotency.IdempotentProducer;
+import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
+import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
+import io.streamsaga.inmemory.patterns.InMemoryPayloadStore;
+import io.streamsaga.inmemory.saga.InMemorySagaStore;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.spi.RedeliverLater;
+import io.streamsaga.time.Scheduler;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A duration longer than {@link ConfigurationException#MAX_DURATION} ({@code ChronoUnit.FOREVER.getDuration()}, a
+ * natural way to write "no limit") was accepted by the builders and failed where it was first used: a step
+ * timeout made every saga fail with "scheduler failed: long overflow", a retry backoff made {@code start()} throw
+ * an {@code ArithmeticException} halfway through a saga. Every duration the library schedules, waits or adds to
+ * the time is now refused where it is configured, naming the setting; the schedulers take a longer delay as the
+ * longest they can.
+ */
+class DurationLimitsTest {
+    record Data(String id) {
+    }
+
+    private static final Duration FOREVER = ChronoUnit.FOREVER.getDuration();
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().build();
+    private final EventBus bus = EventBus.builder(transport).build();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    @Test
+    void everyConfiguredDurationLongerThanTheMaximumIsRefusedWhereItIsGivenNamingTheSetting() {
+        Map<String, Executable> settings = new LinkedHashMap<>();
+        settings.put("step 'a': timeout", () -> SagaDefinition.builder("s", Data.class)
+                .step("a").action((d, c) -> d).timeout(FOREVER));
+        settings.put("step 'a': compensationTimeout", () -> SagaDefinition.builder("s", Data.class)
+                .step("a").action((d, c) -> d).compensationTimeout(FOREVER));
+        settings.put("initialBackoff", () -> RetryPolicy.builder().initialBackoff(FOREVER).maxBackoff(FOREVER).build());
+        settings.put("maxBackoff", () -> RetryPolicy.builder().maxBackoff(FOREVER).build());
+        settings.put("retention", () -> SagaOrchestrator.builder().store(new InMemorySagaStore()).retention(FOREVER).build());
+        settings.put("purgeInterval", () -> SagaOrchestrator.builder().store(new InMemorySagaStore()).purgeEvery(FOREVER).build());
+        settings.put("the recovery period", () -> SagaOrchestrator.builder().recoverEvery(FOREVER, Duration.ZERO));
+        settings.put("idleFor", () -> SagaOrchestrator.builder().recoverEvery(Duration.ofMinutes(1), FOREVER));
+        settings.put("the heartbeat interval", () -> SagaOrchestrator.builder().ownership("n", FOREVER, FOREVER));
+        settings.put("the lease timeout", () -> SagaOrchestrator.builder().ownership("n", Duration.ofSeconds(1), FOREVER));
+        settings.put("aggregator timeout", () -> aggregator().timeout(FOREVER, TimeoutPolicy.RELEASE_PARTIAL).build());
+        settings.put("keepClosed", () -> aggregator().keepClosed(FOREVER).build());
+        settings.put("releaseLease", () -> aggregator().releaseLease(FOREVER).build());
+        settings.put("lease", () -> IdempotentConsumer.builder(bus, InMemoryDeduplicationStore.builder().build()).lease(FOREVER).build());
+        settings.put("lease ", () -> IdempotentProducer.builder(bus, InMemoryDeduplicationStore.builder().build()).lease(FOREVER));
+        settings.put("flow 'f': deadline", () -> FlowDefinition.builder("f").event("e", "A").succeedsOn("e").deadline(FOREVER).build());
+        settings.put("claim-check expiry", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).expiry(FOREVER).build());
+        settings.put("sweep interval", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).sweepInterval(FOREVER).build());
+        settings.put("window", () -> InMemoryDeduplicationStore.builder().window(FOREVER));
+        settings.put("retention ", () -> InMemoryTransport.builder().retention(FOREVER));
+        settings.forEach((name, setting) -> {
+            ConfigurationException refused = assertThrows(ConfigurationException.class, setting, name);
+            assertEquals(name.strip() + " must be at most PT2562047H47M16.854775807S (Long.MAX_VALUE nanoseconds, about"
+                    + " 292 years), but was " + FOREVER, refused.getMessage());
+        });
+    }
+
+    @Test
+    void theMaximumItselfIsAccepted() {
+        Duration max = ConfigurationException.MAX_DURATION;
+        assertAll(
+                () -> SagaDefinition.builder("s", Data.class).step("a").action((d, c) -> d).timeout(max).build(),
+                () -> RetryPolicy.builder().initialBackoff(max).maxBackoff(max).build(),
+                () -> aggregator().timeout(max, TimeoutPolicy.RELEASE_PARTIAL).keepClosed(max).releaseLease(max).build(),
+                () -> InMemoryTransport.builder().retention(max).build().close());
+    }
+
+    @Test
+    void aRetryAfterTheLongestBackoffIsScheduledThatFarAheadInsteadOfFailingTheStart() {
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).scheduler(scheduler).build();
+        int[] calls = {0};
+        SagaDefinition<Data> definition = SagaDefinition.builder("s", Data.class)
+                .step("a").action((d, c) -> {
+                    if (calls[0]++ == 0) {
+                        throw new IllegalStateException("busy");
+                    }
+                    return d;
+                }).compensation((d, c) -> { })
+                .retry(RetryPolicy.builder().initialBackoff(ConfigurationException.MAX_DURATION)
+                        .maxBackoff(ConfigurationException.MAX_DURATION).jitter(0).build())
+                .build();
+        Instant started = scheduler.now();
+        var result = orchestrator.start(definition, new Data("x")).toCompletableFuture();
+
+        assertFalse(result.isDone(), "the retry waits");
+        assertEquals(1, scheduler.pendingTasks());
+        assertTrue(scheduler.runNext(Instant.MAX));
+        assertEquals(started.plus(ConfigurationException.MAX_DURATION), scheduler.now());
+        assertTrue(result.isDone());
+        assertEquals(2, calls[0]);
+        orchestrator.close();
+    }
+
+    @Test
+    void theSchedulersTakeALongerDelayAsTheLongestTheyCan() throws Exception {
+        VirtualScheduler virtual = new VirtualScheduler();
+        Instant start = virtual.now();
+        assertEquals(start.plus(ConfigurationException.MAX_DURATION), virtual.after(FOREVER));
+        assertEquals(start, virtual.after(Duration.ofSeconds(-1)));
+        virtual.schedule(FOREVER, () -> { }); // threw DateTimeException
+        assertTrue(virtual.runNext(Instant.MAX));
+        assertEquals(start.plus(ConfigurationException.MAX_DURATION), virtual.now());
+        virtual.advance(FOREVER);
+        assertEquals(start.plus(ConfigurationException.MAX_DURATION.multipliedBy(2)), virtual.now());
+
+        try (Scheduler system = Scheduler.system()) {
+            CountDownLatch ran = new CountDownLatch(1);
+            Scheduler.Cancellable never = system.schedule(FOREVER, ran::countDown); // threw ArithmeticException
+            system.schedule(Duration.ZERO, ran::countDown);
+            assertTrue(ran.await(30, TimeUnit.SECONDS));
+            never.cancel();
+        }
+        assertEquals(ConfigurationException.MAX_DURATION, new RedeliverLater(FOREVER, null).delay());
+    }
+
+    private EventAggregator.Builder aggregator() {
+        return EventAggregator.builder(bus, new InMemoryAggregationStore()).name("a").correlateByField("id")
+                .completeOnSize(2).onRelease(aggregate -> { });
+    }
+}
