@@ -35,7 +35,9 @@ import java.util.function.Supplier;
  * position; when a newer batch view is installed, the events it now covers are dropped from the
  * real-time side and the real-time view is refolded from the rest. So the merged view always covers
  * exactly the events below {@link #position()} in every partition, each once, also when the transport
- * delivers a record again (at-least-once: after a lost commit). Real-time events are kept
+ * delivers a record again (at-least-once: after a lost commit). An event whose fold failed is not in the view, and
+ * the position does not pass it while the bus retries it; once the bus dead-letters it, the position passes it
+ * with the next event of its partition (or a batch view covering it). Real-time events are kept
  * until a batch view covers them: recompute the batch regularly to bound that memory.
  *
  * <p>The application supplies the empty view, the fold of one event into a view, and the merge of a batch
@@ -104,20 +106,27 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     }
 
     private synchronized void onRealtime(E event, DeliveryContext ctx) {
-        realtimeReached.merge(ctx.partition(), ctx.offset() + 1, Math::max);
         if (ctx.offset() < batch.coveredUpTo(ctx.partition())) {
-            return; // the batch view has it already
+            reached(ctx); // the batch view has it already
+            return;
         }
         if (ctx.offset() < folded.getOrDefault(ctx.partition(), 0L)) {
             log.debug("serving layer '{}': event at {}@{} delivered again, already counted", name, ctx.partition(), ctx.offset());
+            reached(ctx);
             return;
         }
         // Fold first: a fold that throws is retried (or dead-lettered) by the bus and must leave nothing
-        // behind, or a later refold would count the event once per attempt.
+        // behind, or a later refold would count the event once per attempt; nor may the position pass the event
+        // until it is in the view (an answer taken between two attempts would claim it).
         V next = fold.apply(realtime, event);
         uncovered.add(new Positioned<>(ctx.partition(), ctx.offset(), event));
         folded.put(ctx.partition(), ctx.offset() + 1);
         realtime = next;
+        reached(ctx);
+    }
+
+    private void reached(DeliveryContext ctx) {
+        realtimeReached.merge(ctx.partition(), ctx.offset() + 1, Math::max);
     }
 
     /**
