@@ -163,12 +163,19 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     }
 
     private void install(BatchView<V> next) {
-        batch = next;
-        uncovered.removeIf(e -> e.offset() < next.coveredUpTo(e.partition()));
+        // Refold before changing anything: a fold that throws now leaves the installed batch and real-time view
+        // as they were (a new batch beside the old real-time view would count the events both hold twice).
+        List<Positioned<E>> rest = new ArrayList<>();
         V refolded = empty.get();
         for (Positioned<E> e : uncovered) {
-            refolded = fold.apply(refolded, e.event());
+            if (e.offset() >= next.coveredUpTo(e.partition())) {
+                rest.add(e);
+                refolded = fold.apply(refolded, e.event());
+            }
         }
+        batch = next;
+        uncovered.clear();
+        uncovered.addAll(rest);
         realtime = refolded;
         log.info("serving layer '{}' installed a batch view covering {}; {} real-time events remain", name, next.covers(), uncovered.size());
     }
