@@ -97,7 +97,8 @@ public final class Reprocessor {
 
     /**
      * Starts replaying under {@code group}, which must be new for every topic (a used group would resume
-     * from its committed position instead of the beginning).
+     * from its committed position instead of the beginning). A start that fails (a topic the transport cannot
+     * subscribe to) closes the subscriptions it made before it throws.
      *
      * @throws ConfigurationException when a group already read one of the topics
      */
@@ -115,8 +116,20 @@ public final class Reprocessor {
         }
         Run run = new Run(group, target);
         List<Subscription> subscriptions = new ArrayList<>();
-        for (Binding<?> binding : bindings) {
-            subscriptions.add(run.subscribe(binding));
+        try {
+            for (Binding<?> binding : bindings) {
+                subscriptions.add(run.subscribe(binding));
+            }
+        } catch (RuntimeException | Error e) {
+            // No Replay handle reaches the caller: what was subscribed would replay on with nobody to close it.
+            for (Subscription made : subscriptions) {
+                try {
+                    made.close();
+                } catch (RuntimeException closeFailure) {
+                    e.addSuppressed(closeFailure);
+                }
+            }
+            throw e;
         }
         // Asking for progress also checks for completion: it may show a target reached by other means (a
         // member of the same group elsewhere committing), which no handler of this process saw.
