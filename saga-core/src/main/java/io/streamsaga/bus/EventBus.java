@@ -63,7 +63,10 @@ public interface EventBus extends AutoCloseable {
     <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, SubscriptionOptions options,
                                EventHandler<T> handler);
 
-    /** Subscribes every {@link EventPattern} method of {@code handlers} under {@code group}. */
+    /**
+     * Subscribes every {@link EventPattern} method of {@code handlers} under {@code group}: all or none (every method
+     * is checked first, and a subscription that fails closes those already made before the exception is thrown).
+     */
     List<Subscription> register(String group, Object handlers);
 
     /** The message being handled on the calling thread, if any. */

@@ -69,6 +69,21 @@ class EventPatternRegistrationTest {
         }
     }
 
+    /** One good handler and one whose topic pattern is illegal: whichever reflection lists first. */
+    static final class HalfGood {
+        final List<String> log = new CopyOnWriteArrayList<>();
+
+        @EventPattern("order-created")
+        public void reserve(OrderCreated event) {
+            log.add("reserve " + event.orderId());
+        }
+
+        @EventPattern("orders/created")
+        public void misnamed(OrderCreated event) {
+            log.add("never");
+        }
+    }
+
     private static final TypeRegistry TYPES = TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build();
 
     /** A scheduler whose sleeps return at once: backoff is not what these tests are about. */
@@ -153,5 +168,19 @@ class EventPatternRegistrationTest {
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> bus.register("g", new BadSignature()));
         assertTrue(e.getMessage().contains("must be an instance method taking (event) or (event, DeliveryContext)"),
                 e.getMessage());
+    }
+
+    @Test
+    void aRegistrationRefusedForOneMethodSubscribesNoneOfTheOthers() throws Exception {
+        // The good methods listed before the bad one stayed subscribed, with no handle returned to close them.
+        RecordingTransport transport = new RecordingTransport();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(NO_WAIT).build();
+        HalfGood service = new HalfGood();
+
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> bus.register("inventory", service));
+
+        assertTrue(e.getMessage().contains("orders/created"), e.getMessage());
+        assertEquals(0, transport.deliver(order("o-4")), "no subscription left behind");
+        assertTrue(service.log.isEmpty());
     }
 }

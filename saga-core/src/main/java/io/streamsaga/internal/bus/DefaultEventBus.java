@@ -48,6 +48,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Supplier;
 
 /**
  * The one implementation of {@link EventBus}: decoding, retries, dead letters, correlation and metrics on
@@ -246,19 +247,36 @@ public final class DefaultEventBus implements EventBus {
     @Override
     public List<Subscription> register(String group, Object handlers) {
         ConfigurationException.require(handlers != null, "handler object must not be null (group '%s')", group);
-        List<Subscription> made = new ArrayList<>();
+        // Every method is checked before any is subscribed, and a subscription that fails closes those made: the
+        // caller gets no handle to close them when register throws.
+        List<Supplier<Subscription>> planned = new ArrayList<>();
         for (Method method : handlers.getClass().getMethods()) {
             EventPattern annotation = method.getAnnotation(EventPattern.class);
             if (annotation != null) {
-                made.add(subscribeMethod(group, handlers, method, annotation));
+                planned.add(planMethod(group, handlers, method, annotation));
             }
         }
-        ConfigurationException.require(!made.isEmpty(), "%s has no public method annotated with @EventPattern",
+        ConfigurationException.require(!planned.isEmpty(), "%s has no public method annotated with @EventPattern",
                 handlers.getClass().getName());
+        List<Subscription> made = new ArrayList<>();
+        try {
+            for (Supplier<Subscription> subscription : planned) {
+                made.add(subscription.get());
+            }
+        } catch (RuntimeException | Error e) {
+            for (Subscription subscription : made) {
+                try {
+                    subscription.close();
+                } catch (RuntimeException closeFailure) {
+                    e.addSuppressed(closeFailure);
+                }
+            }
+            throw e;
+        }
         return List.copyOf(made);
     }
 
-    private Subscription subscribeMethod(String group, Object target, Method method, EventPattern annotation) {
+    private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {
         Class<?>[] params = method.getParameterTypes();
         boolean withContext = params.length == 2 && params[1] == DeliveryContext.class;
         ConfigurationException.require(!Modifier.isStatic(method.getModifiers()) && (params.length == 1 || withContext),
@@ -284,7 +302,8 @@ public final class DefaultEventBus implements EventBus {
                 }
             }
         };
-        return subscribe(group, annotation.value(), eventType,
+        TopicPattern.of(annotation.value()); // an illegal pattern refused with the others, before any subscription
+        return () -> subscribe(group, annotation.value(), eventType,
                 SubscriptionOptions.defaults().withStart(annotation.start()), handler);
     }
 
