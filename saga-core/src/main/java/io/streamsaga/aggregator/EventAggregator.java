@@ -127,16 +127,17 @@ public final class EventAggregator implements AutoCloseable {
         return subscribe(group, SubscriptionOptions.defaults(), topicPatterns);
     }
 
-    /** Subscribes {@code group} to each topic pattern with {@code options} (start position, retry policy). */
+    /**
+     * Subscribes {@code group} to each topic pattern with {@code options} (start position, retry policy): all or
+     * none (a pattern refused after others were subscribed closes those again).
+     */
     public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
         ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
         Objects.requireNonNull(options, "options");
-        List<Subscription> made = new ArrayList<>();
-        for (String pattern : topicPatterns) {
-            made.add(bus.subscribe(group, pattern, Message.class, options, handler()));
-        }
+        List<Subscription> made = Subscription.allOrNone(List.of(topicPatterns),
+                pattern -> bus.subscribe(group, pattern, Message.class, options, handler()));
         subscriptions.addAll(made);
-        return List.copyOf(made);
+        return made;
     }
 
     /** The handler that feeds raw messages into this aggregator, to subscribe with custom options. */

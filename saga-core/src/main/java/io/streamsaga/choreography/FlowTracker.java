@@ -96,14 +96,14 @@ public final class FlowTracker implements AutoCloseable {
 
     /**
      * Subscribes to the flow's topics (one consumer group per topic, {@code <group>.<topic>}) and returns this
-     * tracker. By default each declared event is a topic; see {@link Builder#topics} for shared topics.
+     * tracker. By default each declared event is a topic; see {@link Builder#topics} for shared topics. All or
+     * none: a topic the transport cannot subscribe to closes the subscriptions made before it, and the tracker
+     * can be started again.
      */
     public synchronized FlowTracker start(StartPosition start) {
         ConfigurationException.require(subscriptions.isEmpty(), "flow tracker '%s' is already started", flow.name());
-        for (String topic : topics) {
-            subscriptions.add(bus.subscribe(group + "." + topic.replace('*', '_'), topic, Message.class,
-                    SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message)));
-        }
+        subscriptions.addAll(Subscription.allOrNone(topics, topic -> bus.subscribe(group + "." + topic.replace('*', '_'),
+                topic, Message.class, SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message))));
         return this;
     }
 

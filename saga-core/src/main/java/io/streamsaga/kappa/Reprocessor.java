@@ -115,22 +115,8 @@ public final class Reprocessor {
             target.put(topic, Map.copyOf(transport.endOffsets(topic)));
         }
         Run run = new Run(group, target);
-        List<Subscription> subscriptions = new ArrayList<>();
-        try {
-            for (Binding<?> binding : bindings) {
-                subscriptions.add(run.subscribe(binding));
-            }
-        } catch (RuntimeException | Error e) {
-            // No Replay handle reaches the caller: what was subscribed would replay on with nobody to close it.
-            for (Subscription made : subscriptions) {
-                try {
-                    made.close();
-                } catch (RuntimeException closeFailure) {
-                    e.addSuppressed(closeFailure);
-                }
-            }
-            throw e;
-        }
+        // No Replay handle reaches the caller of a failed start: what was subscribed is closed again.
+        List<Subscription> subscriptions = Subscription.allOrNone(bindings, run::subscribe);
         // Asking for progress also checks for completion: it may show a target reached by other means (a
         // member of the same group elsewhere committing), which no handler of this process saw.
         run.replay = new Replay(group, run.groups, () -> {

@@ -258,22 +258,7 @@ public final class DefaultEventBus implements EventBus {
         }
         ConfigurationException.require(!planned.isEmpty(), "%s has no public method annotated with @EventPattern",
                 handlers.getClass().getName());
-        List<Subscription> made = new ArrayList<>();
-        try {
-            for (Supplier<Subscription> subscription : planned) {
-                made.add(subscription.get());
-            }
-        } catch (RuntimeException | Error e) {
-            for (Subscription subscription : made) {
-                try {
-                    subscription.close();
-                } catch (RuntimeException closeFailure) {
-                    e.addSuppressed(closeFailure);
-                }
-            }
-            throw e;
-        }
-        return List.copyOf(made);
+        return Subscription.allOrNone(planned, Supplier::get);
     }
 
     private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {
