@@ -534,7 +534,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * statement over both statuses (a single {@code status IN (...)} range cannot be read in creation order: the
      * database would sort every unfinished saga for each page) keeps one snapshot: a saga turning compensating
      * meanwhile is read once. The position is written {@code created_at >= ? AND (created_at > ? OR saga_id > ?)}:
-     * its first term bounds the index range.
+     * its first term bounds the index range. Each status's part is ordered by {@code status, created_at, saga_id}
+     * (the same order, its status being one value): H2 reads a range in an index's order only for an
+     * {@code ORDER BY} that starts with the index's columns, and otherwise reads and sorts the whole range after the
+     * position for each page; PostgreSQL drops the constant column and plans it as before
+     * ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
      */
     static PageQuery recoveryPage(RecoveryQuery query) {
         StringBuilder filters = new StringBuilder();
@@ -555,9 +559,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             params.add(after.createdAt());
             params.add(after.sagaId());
         }
-        String order = " ORDER BY created_at, saga_id LIMIT " + query.limit();
-        String sql = "SELECT * FROM ((" + SELECT + " WHERE status = 'RUNNING'" + filters + order + ") UNION ALL ("
-                + SELECT + " WHERE status = 'COMPENSATING'" + filters + order + ")) page" + order;
+        String limit = " LIMIT " + query.limit();
+        String statusOrder = " ORDER BY status, created_at, saga_id" + limit;
+        String sql = "SELECT * FROM ((" + SELECT + " WHERE status = 'RUNNING'" + filters + statusOrder + ") UNION ALL ("
+                + SELECT + " WHERE status = 'COMPENSATING'" + filters + statusOrder + ")) page"
+                + " ORDER BY created_at, saga_id" + limit;
         List<Object> both = new ArrayList<>(params);
         both.addAll(params);
         return new PageQuery(sql, both);

@@ -7,18 +7,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import javax.sql.DataSource;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -48,18 +40,16 @@ class PostgresRecoveryPagePlanTest {
                     + " timestamptz '2026-01-01' + g * interval '1 millisecond', 1 FROM generate_series(1, 20000) g");
             s.execute("ANALYZE ss_saga");
         }
-        List<String> statements = new ArrayList<>();
-        List<Map<Integer, Object>> parameters = new ArrayList<>();
-        JdbcSagaStore store = JdbcSagaStore.create(capturing(dataSource, statements, parameters));
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         RecoveryQuery first = RecoveryQuery.firstPage(Instant.parse("2026-01-02T00:00:00Z"), Set.of("node-b"), 500);
         RecoveryQuery second = first.next(store.findRecoveryCandidates(first).get(499), Set.of("node-b"));
-        statements.clear();
-        parameters.clear();
+        capture.clear();
 
         assertEquals(500, store.findRecoveryCandidates(second).size());
 
-        assertEquals(1, statements.size(), "one statement per page");
-        String plan = explain(dataSource, statements.get(0), parameters.get(0));
+        assertEquals(1, capture.statements().size(), "one statement per page");
+        String plan = capture.explain(dataSource, "EXPLAIN ", 0);
         assertFalse(plan.contains("Seq Scan"), plan);
         assertFalse(plan.contains("Bitmap"), plan);
         // Every sort is either incremental (by id within equal creation times, over an ordered index scan) or over
@@ -70,60 +60,5 @@ class PostgresRecoveryPagePlanTest {
             }
         }
         assertTrue(plan.contains("Index Scan using ss_saga_status"), plan);
-    }
-
-    private static String explain(DataSource dataSource, String sql, Map<Integer, Object> params) throws Exception {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("EXPLAIN " + sql)) {
-            for (Map.Entry<Integer, Object> p : params.entrySet()) {
-                ps.setObject(p.getKey(), p.getValue());
-            }
-            StringBuilder plan = new StringBuilder();
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    plan.append(rs.getString(1)).append('\n');
-                }
-            }
-            return plan.toString();
-        }
-    }
-
-    /** {@code dataSource}, recording each statement prepared on its connections and the parameters set on it. */
-    private static DataSource capturing(DataSource dataSource, List<String> statements,
-                                        List<Map<Integer, Object>> parameters) {
-        return proxy(DataSource.class, dataSource, (method, args, result) -> {
-            if (result instanceof Connection connection) {
-                return proxy(Connection.class, connection, (m, a, r) -> {
-                    if (m.equals("prepareStatement") && r instanceof PreparedStatement ps) {
-                        statements.add((String) a[0]);
-                        Map<Integer, Object> set = new TreeMap<>();
-                        parameters.add(set);
-                        return proxy(PreparedStatement.class, ps, (pm, pa, pr) -> {
-                            if (pm.equals("setObject")) {
-                                set.put((Integer) pa[0], pa[1]);
-                            }
-                            return pr;
-                        });
-                    }
-                    return r;
-                });
-            }
-            return result;
-        });
-    }
-
-    private interface After {
-        Object apply(String method, Object[] args, Object result);
-    }
-
-    private static <T> T proxy(Class<T> type, T target, After after) {
-        return type.cast(Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, (p, method, args) -> {
-            Object result;
-            try {
-                result = method.invoke(target, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
-            }
-            return after.apply(method.getName(), args, result);
-        }));
     }
 }

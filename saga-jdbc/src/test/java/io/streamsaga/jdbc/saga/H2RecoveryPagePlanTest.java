@@ -1,0 +1,81 @@
+package io.streamsaga.jdbc.saga;
+
+import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.saga.spi.RecoveryQuery;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The plan H2 picks for a page of {@link JdbcSagaStore#findRecoveryCandidates}, as {@link PostgresRecoveryPagePlanTest}
+ * pins PostgreSQL's: over many unfinished sagas, each status of a page is read in order from the index
+ * {@code ss_saga_status (status, created_at)} ("index sorted": only the sagas of equal creation times are sorted,
+ * by id) and stops at its limit, instead of reading and sorting every unfinished saga after the position for each
+ * page. {@code EXPLAIN ANALYZE} counts the rows each part read ({@code scanCount}). The statement and parameters are
+ * those the store sends (captured from its connection).
+ */
+class H2RecoveryPagePlanTest {
+    private static final Pattern SCAN_COUNT = Pattern.compile("scanCount: (\\d+)");
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.h2();
+
+    @Test
+    void aRecoveryPageIsReadInOrderFromTheIndexAndStopsAtItsLimitWithoutSortingEveryUnfinishedSaga() throws Exception {
+        DataSource dataSource = db.database().dataSource();
+        JdbcSchema.of(dataSource).migrate();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
+                    + " status, steps, created_at, updated_at, version)"
+                    + " SELECT 's-' || g, 'order', 1, 'k-' || g, 'order-data', X'7b7d',"
+                    + " CASE WHEN MOD(g, 10) = 0 THEN 'COMPLETED' WHEN MOD(g, 7) = 0 THEN 'COMPENSATING'"
+                    + " ELSE 'RUNNING' END, X'5b5d',"
+                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + CAST(g / 3 AS INT) * INTERVAL '0.001' SECOND,"
+                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + g * INTERVAL '0.001' SECOND, 1"
+                    + " FROM SYSTEM_RANGE(1, 20000) r(g)");
+            s.execute("ANALYZE");
+        }
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        RecoveryQuery first = RecoveryQuery.firstPage(Instant.parse("2026-01-02T00:00:00Z"), Set.of("node-b"), 500);
+        RecoveryQuery second = first.next(store.findRecoveryCandidates(first).get(499), Set.of("node-b"));
+        capture.clear();
+
+        assertEquals(500, store.findRecoveryCandidates(second).size());
+
+        assertEquals(1, capture.statements().size(), "one statement per page");
+        String plan = capture.explain(dataSource, "EXPLAIN ANALYZE ", 0);
+        // Each status is read from the index, bounded by the position's creation time, and in its order: H2 sorts
+        // only the few sagas of one creation time by id ("index sorted: 2 of 3 columns"), not the whole range.
+        assertEquals(2, count(plan, "/* public.ss_saga_status: "), plan);
+        assertEquals(2, count(plan, "/* index sorted"), plan);
+        // The rows read: at most a page per status and the sagas sharing the last one's creation time (the
+        // statuses' 15,000 unfinished sagas after the position were read, and sorted, before).
+        Matcher scans = SCAN_COUNT.matcher(plan);
+        int parts = 0;
+        while (scans.find()) {
+            parts++;
+            assertTrue(Long.parseLong(scans.group(1)) <= 1001, plan);
+        }
+        assertEquals(3, parts, plan); // each status, and the page merging them
+    }
+
+    private static int count(String text, String part) {
+        int n = 0;
+        for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+}
