@@ -12,6 +12,7 @@ import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.time.Scheduler;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -228,7 +229,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * and how old another node's last heartbeat must be for its sagas to be adopted. Immutable.
      *
      * @param nodeId            this node's id, unique among the live orchestrators over one store and stable across
-     *                          its restarts (a host name, a pod name): 1 to 200 characters, without U+0000
+     *                          its restarts (a host name, a pod name): 1 to 200 characters, without U+0000 or a
+     *                          lone surrogate
      * @param heartbeatInterval how often the heartbeat is written; positive
      * @param leaseTimeout      longer than {@code heartbeatInterval}: it must exceed the interval plus the clock skew
      *                          between the nodes plus the longest pause of a node (a GC pause, a frozen VM)
@@ -250,6 +252,13 @@ public interface SagaOrchestrator extends AutoCloseable {
             if (nodeId.indexOf('\0') >= 0) { // written with every saga and heartbeat: refused here, not by a store later
                 throw new ConfigurationException("the node id must not contain the character U+0000 (NUL), which a"
                         + " durable store cannot hold, but was " + StreamSagaException.quote(nodeId));
+            }
+            // UTF-8 cannot encode a lone surrogate: PostgreSQL's driver writes '?' for it, so node ids differing only
+            // there would be one node in a JDBC store (once per build: the encoder's allocation does not matter)
+            if (!StandardCharsets.UTF_8.newEncoder().canEncode(nodeId)) {
+                throw new ConfigurationException("the node id must not contain a lone surrogate (a UTF-16 surrogate that"
+                        + " is not half of a pair), which a durable store cannot hold as it is, but was "
+                        + StreamSagaException.quote(nodeId));
             }
             ConfigurationException.requirePositive(heartbeatInterval, "the heartbeat interval");
             ConfigurationException.requirePositive(leaseTimeout, "the lease timeout");
@@ -503,7 +512,8 @@ public interface SagaOrchestrator extends AutoCloseable {
          *
          * @param nodeId            unique among the live nodes over the store, stable across restarts; 1 to 200
          *                          characters, without U+0000 (NUL: it is written with every saga and heartbeat, and
-         *                          PostgreSQL's text cannot hold it)
+         *                          PostgreSQL's text cannot hold it) or a lone surrogate (which PostgreSQL's driver
+         *                          writes as {@code '?'})
          * @param heartbeatInterval positive
          * @param leaseTimeout      longer than {@code heartbeatInterval}; it must exceed the interval plus the clock
          *                          skew between the nodes plus the longest pause of a node

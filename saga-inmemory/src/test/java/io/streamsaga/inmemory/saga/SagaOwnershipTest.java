@@ -710,6 +710,21 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aNodeIdWithALoneSurrogateIsRefusedByOwnershipAsOneWithANulCharacterIs() {
+        // ownership(...) took a node id holding a lone surrogate (a UTF-16 surrogate that is not half of a pair), which
+        // PostgreSQL's driver writes as '?': two nodes "node-\uD800" and "node-\uDC00" would own each other's sagas
+        // there (JdbcSagaStore now refuses such a node id). It is refused where the node id is given, whatever the
+        // store, as U+0000 is; a well-formed pair (an emoji) is an ordinary character.
+        for (String nodeId : new String[] {"node-\uD800", "node-\uDC00", "\uDC00\uD800"}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class,
+                    () -> SagaOrchestrator.builder().ownership(nodeId, HEARTBEAT, LEASE));
+            assertTrue(e.getMessage().startsWith("the node id must not contain a lone surrogate (a UTF-16 surrogate"
+                    + " that is not half of a pair), which a durable store cannot hold as it is, but was '"), e.getMessage());
+        }
+        SagaOrchestrator.builder().ownership("node-\uD83D\uDE00", HEARTBEAT, LEASE);
+    }
+
+    @Test
     void aRefusedNodeIdIsQuotedAsItsFirstCharactersAndItsLengthNotWhole() {
         // The refusal quoted the whole node id: a 1 MB one went whole into the exception's message and the logs. As
         // the JDBC stores' refusals, it is quoted whole up to 64 characters, else its first 64 and its length.

@@ -41,7 +41,8 @@ import java.util.Optional;
  *
  * <p>{@link #find}, {@link #save}, {@link #delete} and {@link #withDeadlines} refuse with a
  * {@link ConfigurationException}, before any SQL, an aggregator name over 200 characters, a group key over 500, and
- * either holding U+0000 (which PostgreSQL cannot store); in an aggregator's handler the delivery is then
+ * either holding U+0000 (which PostgreSQL cannot store) or a lone surrogate (which PostgreSQL's driver writes as
+ * {@code '?'}: two groups whose keys differ only there would be one); in an aggregator's handler the delivery is then
  * dead-lettered, and an aggregator whose name the store refuses fails to build (its build re-arms the deadlines
  * stored under its name). Thread-safe.
  */
@@ -76,7 +77,8 @@ public final class JdbcAggregationStore implements AggregationStore {
 
     /**
      * Refuses, before any SQL, a name or key over its column's width (it would be stored cut to a prefix, and not
-     * found under its own key) or holding U+0000 (PostgreSQL cannot store it, H2 can: the two would differ).
+     * found under its own key) or holding U+0000 or a lone surrogate (PostgreSQL cannot store them as they are, H2
+     * can: the two would differ).
      */
     private static void requireStorable(String aggregator, String key) {
         Columns.requireFits(aggregator, 200, "aggregator name", "");

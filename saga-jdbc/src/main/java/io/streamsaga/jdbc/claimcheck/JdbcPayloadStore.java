@@ -33,8 +33,9 @@ import java.util.function.Supplier;
  * is repeated as an update. A release locks the payload row, so it never races with a put adding a
  * holder: the payload is deleted only with its last holder. Expired payloads are deleted in bounded
  * batches. Database failures are retriable {@link ClaimCheckException}s. A holder that is blank, over 500
- * characters or holds U+0000 (which PostgreSQL cannot store) is refused with a {@code ConfigurationException} before
- * any SQL. Thread-safe.
+ * characters or holds U+0000 (which PostgreSQL cannot store) or a lone surrogate (which PostgreSQL's driver writes as
+ * {@code '?'}: two holders differing only there would be one) is refused with a {@code ConfigurationException} before
+ * any SQL; a release by such a holder releases nothing. Thread-safe.
  */
 public final class JdbcPayloadStore implements PayloadStore {
     private static final int BATCH = 500;
@@ -118,8 +119,8 @@ public final class JdbcPayloadStore implements PayloadStore {
     @Override
     public boolean release(String id, String holder) {
         PayloadReference.requireValidId(id);
-        if (Columns.holdsNul(holder)) {
-            return false; // put refuses such a holder: none holds the payload (and PostgreSQL would refuse the query)
+        if (Columns.holdsUnstorable(holder)) {
+            return false; // put refuses such a holder: none holds the payload (PostgreSQL would fail or answer for '?')
         }
         return guarded(id, "release", () -> tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT id FROM ss_payload WHERE id = ? FOR UPDATE")) {

@@ -48,7 +48,9 @@ import java.util.Objects;
  * after it, as a key with a NUL does on H2. A key stored as it is could share the row of another only by being exactly
  * that mapped form (its prefix, the mark and its digest), which no message id or key function produces by chance.
  * The owner (up to 200 characters) and the store name (up to 100) are stored as they are: a longer one, or one
- * holding U+0000, is refused with a {@link ConfigurationException} before any SQL; as no claim has such an owner,
+ * holding U+0000 or a lone surrogate, is refused with a {@link ConfigurationException} before any SQL (PostgreSQL's
+ * driver would write the surrogate as {@code '?'}, and two owners differing only there would be one); as no claim
+ * has such an owner,
  * {@link #release} and {@link #complete} by one change nothing (complete returns false), on both databases.
  *
  * <p>Time comes from the caller, as the SPI requires. Thread-safe.
@@ -168,8 +170,8 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     @Override
     public void release(String key, String owner) {
         String stored = storedKey(key);
-        if (Columns.holdsNul(owner)) {
-            return; // tryClaim refuses such an owner: it holds no claim (and PostgreSQL would refuse the query)
+        if (Columns.holdsUnstorable(owner)) {
+            return; // tryClaim refuses such an owner: it holds no claim (PostgreSQL would fail or answer for '?')
         }
         tx.run(c -> {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_dedup WHERE store_name = ? AND dedup_key = ?"
@@ -263,32 +265,17 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
      */
     static String storedKey(String key) {
         Objects.requireNonNull(key, "key");
-        int nul = key.indexOf('\0');
-        int lone = firstLoneSurrogate(key);
-        if (key.length() <= KEY_COLUMN && nul < 0 && lone < 0) {
+        int unstorable = Columns.firstUnstorable(key);
+        if (key.length() <= KEY_COLUMN && unstorable < 0) {
             return key;
         }
         int prefix = KEY_COLUMN - DIGEST_MARK.length() - 64;
-        int unstorable = nul < 0 ? lone : lone < 0 ? nul : Math.min(nul, lone);
         if (unstorable >= 0 && unstorable < prefix) {
             prefix = unstorable;
         } else if (Character.isHighSurrogate(key.charAt(prefix - 1))) {
             prefix--; // never half a character: PostgreSQL would store a replacement for it
         }
         return key.substring(0, prefix) + DIGEST_MARK + Sha256.hexOfText(key);
-    }
-
-    /** The index of the first surrogate that is not half of a pair, or -1. */
-    private static int firstLoneSurrogate(String key) {
-        for (int i = 0; i < key.length(); i++) {
-            char c = key.charAt(i);
-            if (Character.isHighSurrogate(c) && i + 1 < key.length() && Character.isLowSurrogate(key.charAt(i + 1))) {
-                i++;
-            } else if (Character.isSurrogate(c)) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     /** Done within the window and not more than maxEntries completions behind the store's counter. */
@@ -364,7 +351,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
         }
 
-        /** The store's name (default {@code default}); 1 to 100 characters, without U+0000. */
+        /** The store's name (default {@code default}); 1 to 100 characters, without U+0000 or a lone surrogate. */
         public Builder name(String name) {
             ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
                     "store name must be 1 to 100 characters, but was %s", StreamSagaException.quote(name));

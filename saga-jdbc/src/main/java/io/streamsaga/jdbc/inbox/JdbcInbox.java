@@ -66,8 +66,10 @@ public final class JdbcInbox {
      *                       message on another node (SQL state 23505, retriable): roll back, and the
      *                       redelivery will see a duplicate
      * @throws ConfigurationException before any SQL when the group is over 255 or the message id over 500 characters,
-     *                                or either holds U+0000 (which PostgreSQL cannot store); inside {@link #handler}
-     *                                the delivery is then dead-lettered (not retriable)
+     *                                or either holds U+0000 (which PostgreSQL cannot store) or a lone surrogate
+     *                                (which PostgreSQL's driver writes as {@code '?'}: another message's id differing
+     *                                only there would be taken as processed); inside {@link #handler} the delivery is
+     *                                then dead-lettered (not retriable)
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
         // Plain ifs: the quotes are built only for a refusal, not on every message marked.
@@ -102,8 +104,8 @@ public final class JdbcInbox {
 
     /** Whether {@code group} has processed {@code messageId}. */
     public boolean isProcessed(String group, String messageId) {
-        if (Columns.holdsNul(group) || Columns.holdsNul(messageId)) {
-            return false; // markProcessed refuses such values: never recorded (and PostgreSQL would refuse the query)
+        if (Columns.holdsUnstorable(group) || Columns.holdsUnstorable(messageId)) {
+            return false; // markProcessed refuses such values: never recorded (PostgreSQL would fail or answer for '?')
         }
         return tx.inTransaction(connection -> {
             try (PreparedStatement ps = connection.prepareStatement(

@@ -5,13 +5,17 @@ import io.streamsaga.StreamSagaException;
 
 /**
  * What the stores check before writing a string to a character column, so that PostgreSQL and H2 take and refuse
- * the same values, Stateless. A refusal quotes the value with
+ * the same values, and keep distinct values distinct. Stateless. A refusal quotes the value with
  * {@link StreamSagaException#quote}.
  *
  * <p>A value over the column's width fails the statement on both databases (SQL state 22001); a value containing
  * the character U+0000 (NUL) fails it on PostgreSQL only (22021: its text types cannot hold NUL) and is stored by
  * H2. Either failure is a {@code JdbcException} that on PostgreSQL also aborts the caller's transaction, for a
- * value that can never be written; the stores refuse it with a {@link ConfigurationException} before any SQL.
+ * value that can never be written. A value holding a lone surrogate (a UTF-16 surrogate that is not half of a
+ * pair: malformed text, which UTF-8 cannot carry) is stored by H2 as it is and by PostgreSQL, whose driver sends
+ * text as UTF-8, with {@code '?'} in its place: two ids differing only there were one row on PostgreSQL (a second
+ * saga refused as a concurrent update of the first, another message's id taken as processed by the inbox). The
+ * stores refuse all of these with a {@link ConfigurationException} before any SQL.
  */
 public final class Columns {
     private Columns() {
@@ -19,7 +23,8 @@ public final class Columns {
 
     /**
      * Refuses {@code value} (null passes: nullability is the caller's rule) when it is longer than {@code width}
-     * or contains U+0000, as in "{@code <what> must be at most <width> characters<where>, but was '...'}".
+     * or contains U+0000 or a lone surrogate, as in
+     * "{@code <what> must be at most <width> characters<where>, but was '...'}".
      *
      * @param where what follows the limit in the message, such as {@code " for the outbox"}; may be empty
      * @throws ConfigurationException naming {@code what} and quoting a bounded prefix of the value
@@ -32,25 +37,55 @@ public final class Columns {
             throw new ConfigurationException(what + " must be at most " + width + " characters" + where
                     + ", but was " + StreamSagaException.quote(value));
         }
-        if (value.indexOf('\0') >= 0) {
+        int unstorable = firstUnstorable(value);
+        if (unstorable < 0) {
+            return;
+        }
+        char c = value.charAt(unstorable);
+        if (c == '\0') {
             throw new ConfigurationException(what + " must not contain the character U+0000 (NUL), which PostgreSQL"
                     + " cannot store" + where + ", but was " + StreamSagaException.quote(value));
         }
+        throw new ConfigurationException(String.format("%s must not contain a lone surrogate (U+%04X at index %d, not"
+                + " half of a pair: malformed UTF-16, which PostgreSQL's driver writes as '?')%s, but was %s", what,
+                (int) c, unstorable, where, StreamSagaException.quote(value)));
     }
 
     /**
-     * Whether {@code value} (null: no) holds U+0000, which {@link #requireFits} refuses: a read or a removal by such
-     * a key finds nothing (none was written), and answers so without SQL, as PostgreSQL would refuse the query.
+     * Whether {@code value} (null: no) holds U+0000 or a lone surrogate, which {@link #requireFits} refuses: a read or
+     * a removal by such a key finds nothing (none was written), and answers so without SQL, as PostgreSQL would refuse
+     * the query (NUL) or look up another value (a lone surrogate sent as {@code '?'}).
      */
-    public static boolean holdsNul(String value) {
-        return value != null && value.indexOf('\0') >= 0;
+    public static boolean holdsUnstorable(String value) {
+        return value != null && firstUnstorable(value) >= 0;
+    }
+
+    /**
+     * The index of the first U+0000 or lone surrogate (a surrogate that is not half of a pair) in {@code value}, or
+     * -1: one scan, no allocation (it runs for every id a store writes or reads).
+     */
+    public static int firstUnstorable(String value) {
+        for (int i = 0, n = value.length(); i < n; i++) {
+            char c = value.charAt(i);
+            if (c == '\0') {
+                return i;
+            }
+            if (Character.isSurrogate(c)) {
+                if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(value.charAt(i + 1))) {
+                    i++;
+                } else {
+                    return i;
+                }
+            }
+        }
+        return -1;
     }
 
     /**
      * Free text (an error message, a transition's detail) for a column of {@code width}: cut to the width (never
-     * half a character), each U+0000 replaced by U+FFFD, the replacement character, so that PostgreSQL takes it;
-     * null stays null. Only for text kept for people to read: a key or an id is refused instead
-     * ({@link #requireFits}), as a changed one would no longer be found.
+     * half a character), each U+0000 and each lone surrogate replaced by U+FFFD, the replacement character, so that
+     * PostgreSQL takes it and both databases store the same text; null stays null. Only for text kept for people to
+     * read: a key or an id is refused instead ({@link #requireFits}), as a changed one would no longer be found.
      */
     public static String text(String value, int width) {
         if (value == null) {
@@ -60,6 +95,19 @@ public final class Columns {
         if (value.length() > width) {
             cut = value.substring(0, Character.isHighSurrogate(value.charAt(width - 1)) ? width - 1 : width);
         }
-        return cut.replace('\0', '\uFFFD');
+        int unstorable = firstUnstorable(cut);
+        if (unstorable < 0) {
+            return cut;
+        }
+        char[] chars = cut.toCharArray();
+        for (int i = unstorable; i < chars.length; i++) {
+            char c = chars[i];
+            if (Character.isHighSurrogate(c) && i + 1 < chars.length && Character.isLowSurrogate(chars[i + 1])) {
+                i++;
+            } else if (c == '\0' || Character.isSurrogate(c)) {
+                chars[i] = '\uFFFD';
+            }
+        }
+        return new String(chars);
     }
 }

@@ -8,6 +8,7 @@ import io.streamsaga.codec.EventCodec;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.message.Message;
 
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -52,7 +53,7 @@ public final class OutboxWriter {
             ps.setString(4, message.type());
             ps.setInt(5, message.version());
             ps.setBytes(6, payload);
-            ps.setString(7, json.writeValueAsString(message.headers()));
+            ps.setString(7, headers(message));
             Sql.setInstant(ps, 8, message.timestamp());
             ps.executeUpdate();
         } catch (SQLException e) {
@@ -60,6 +61,20 @@ public final class OutboxWriter {
         } catch (JsonProcessingException e) {
             throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
         }
+    }
+
+    /**
+     * The headers as JSON text. Jackson writes a NUL as the escape {@code \u0000}, but a lone surrogate (in a
+     * correlation id, say) as it is, which PostgreSQL's driver would send as {@code '?'} (H2 keeps it): such headers
+     * are written as Jackson's UTF-8 form, which escapes every surrogate ({@code \uD800}), so they read back as they
+     * were on both databases. Other headers keep the plain form (no second serialisation on the usual path).
+     */
+    private String headers(Message message) throws JsonProcessingException {
+        String text = json.writeValueAsString(message.headers());
+        if (Columns.firstUnstorable(text) < 0) {
+            return text;
+        }
+        return new String(json.writeValueAsBytes(message.headers()), StandardCharsets.UTF_8);
     }
 
     /**
@@ -75,10 +90,11 @@ public final class OutboxWriter {
     }
 
     /**
-     * Refuses a value longer than its column (schema version 6) or holding U+0000 before the INSERT: the database
-     * would fail the statement (SQL state 22001, or 22021 for a NUL on PostgreSQL only), a {@link JdbcException}
-     * that on PostgreSQL also aborts the caller's transaction, for a message that can never be written. Headers need
-     * no check: the column holds them as JSON, where a NUL is the escape {@code \u0000}.
+     * Refuses a value longer than its column (schema version 6) or holding U+0000 or a lone surrogate before the
+     * INSERT: the database would fail the statement (SQL state 22001, or 22021 for a NUL on PostgreSQL only), a
+     * {@link JdbcException} that on PostgreSQL also aborts the caller's transaction, for a message that can never be
+     * written, and PostgreSQL's driver would write a lone surrogate as {@code '?'} (two ids differing only there
+     * would be one). Headers need no check: the column holds them as JSON, where both are escapes ({@link #headers}).
      */
     private static void requireFits(Message message) {
         Columns.requireFits(message.id(), MAX_ID_LENGTH, "message id", " for the outbox");

@@ -73,7 +73,8 @@ public final class JdbcOutbox {
      * @param key the partitioning key, or null for none
      * @return the message written (its id is the idempotency key consumers see)
      * @throws ConfigurationException before any SQL when an argument but the key is null, or the topic or key does
-     *                                not fit its column or the key holds U+0000, as {@link #append(Connection, Message)}
+     *                                not fit its column or the key holds U+0000 or a lone surrogate, as
+     *                                {@link #append(Connection, Message)}
      */
     public Message append(Connection connection, String topic, String key, Object event) {
         return append(connection, topic, key, event, Map.of());
@@ -140,8 +141,10 @@ public final class JdbcOutbox {
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when {@code connection} or
      *                                {@code message} is null, or a value does not fit its column: a message id over
      *                                500 characters, a topic or event type over 255, a
-     *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it;
-     *                                a header value may hold one: the headers are stored as JSON)
+     *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it)
+     *                                or a lone surrogate (PostgreSQL's driver writes it as {@code '?'}: two ids
+     *                                differing only there would be one); a header value may hold either: the headers
+     *                                are stored as JSON, where both are escapes
      * @throws JdbcException          when the insert fails; the caller should roll back
      */
     public void append(Connection connection, Message message) {

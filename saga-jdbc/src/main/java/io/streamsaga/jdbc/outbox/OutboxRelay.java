@@ -120,7 +120,8 @@ public final class OutboxRelay implements AutoCloseable {
      * @param dataSource     the database holding the outbox
      * @param publisher      where rows are published
      * @param scheduler      time for polling and backoff
-     * @param name           the relay's lock name, 1 to 100 characters without U+0000; relays with the same name take turns
+     * @param name           the relay's lock name, 1 to 100 characters without U+0000 or a lone surrogate; relays with
+     *                       the same name take turns
      * @param batchSize      rows read and marked per transaction
      * @param pollInterval   delay between polls when the outbox is empty
      * @param backoff        delays after failures (attempt limits are ignored)
@@ -482,8 +483,9 @@ public final class OutboxRelay implements AutoCloseable {
 
         /**
          * The relay's name (default {@code default}), 1 to 100 characters without U+0000 (NUL, which PostgreSQL's
-         * text cannot store): the name of its lock row in {@code ss_outbox_lock}; any other is refused by
-         * {@link #build()} with a {@link ConfigurationException}, on both databases. Relays with the same name, on
+         * text cannot store) or a lone surrogate (which PostgreSQL's driver writes as {@code '?'}): the name of its
+         * lock row in {@code ss_outbox_lock}; any other is refused by {@link #build()} with a
+         * {@link ConfigurationException}, on both databases. Relays with the same name, on
          * any node, take turns; give every relay of one outbox the same name, or two relays publish the same rows.
          */
         public Builder name(String name) {

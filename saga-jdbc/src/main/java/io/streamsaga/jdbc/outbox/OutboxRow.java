@@ -11,7 +11,8 @@ import java.util.Objects;
  * @param message   the message, with its payload as encoded bytes
  * @param status    delivery state
  * @param attempts  failed publish attempts so far
- * @param lastError the last publish error (at most 2000 characters, a U+0000 in it stored as U+FFFD), or null
+ * @param lastError the last publish error (at most 2000 characters, a U+0000 or lone surrogate in it stored as
+ *                  U+FFFD), or null
  */
 public record OutboxRow(long sequence, Message message, Status status, int attempts, String lastError) {
 

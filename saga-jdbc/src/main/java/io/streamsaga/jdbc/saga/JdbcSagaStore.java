@@ -61,10 +61,11 @@ import java.util.stream.Collectors;
  * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class.
  * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Column widths:
  * saga ids, saga and step names up to 200 characters, business keys up to 500, data types up to 255; a
- * write with a longer value, or with U+0000 in one of them (PostgreSQL cannot store it), is refused with a
- * {@link ConfigurationException} before anything is written; a read or a node's removal by a saga id, business key
- * or node id holding U+0000 so finds nothing, without a query. A failure message or a transition's detail is
- * stored cut to 4000 characters, each U+0000 in it as U+FFFD.
+ * write with a longer value, or with U+0000 in one of them (PostgreSQL cannot store it) or a lone surrogate
+ * (PostgreSQL's driver writes it as {@code '?'}: two saga ids differing only there would be one saga), is refused
+ * with a {@link ConfigurationException} before anything is written; a read or a node's removal by a saga id, business
+ * key or node id holding either so finds nothing, without a query. A failure message or a transition's detail is
+ * stored cut to 4000 characters, each U+0000 and lone surrogate in it as U+FFFD.
  *
  * <p>It is also the {@link NodeRegistry} of orchestrators with saga ownership (schema version 7: the column
  * {@code ss_saga.owner} and the table {@code ss_saga_node}, one row per node, node ids up to 200 characters): a
@@ -275,7 +276,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
     }
 
-    /** Also refuses U+0000, which PostgreSQL cannot store (H2 can: the two would differ). */
+    /** Also refuses U+0000 and lone surrogates, which PostgreSQL cannot store as they are (H2 can: they differ). */
     private static void requireWidth(String value, int max, String what) {
         Columns.requireFits(value, max, what, " for JdbcSagaStore");
     }
@@ -485,8 +486,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public Optional<SagaInstance> find(String sagaId) {
-        if (Columns.holdsNul(sagaId)) {
-            return Optional.empty(); // never written (refused): no query, which PostgreSQL would fail
+        if (Columns.holdsUnstorable(sagaId)) {
+            return Optional.empty(); // never written (refused): no query, which PostgreSQL would fail or answer for '?'
         }
         List<SagaInstance> found = query(SELECT + " WHERE saga_id = ?", sagaId);
         return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
@@ -494,8 +495,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public List<SagaInstance> findByBusinessKey(String businessKey) {
-        if (Columns.holdsNul(businessKey)) {
-            return List.of(); // never written (refused): no query, which PostgreSQL would fail
+        if (Columns.holdsUnstorable(businessKey)) {
+            return List.of(); // never written (refused): no query, which PostgreSQL would fail or answer for '?'
         }
         return query(SELECT + " WHERE business_key = ? ORDER BY created_at, saga_id", businessKey);
     }
@@ -577,8 +578,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public List<SagaTransition> history(String sagaId) {
-        if (Columns.holdsNul(sagaId)) {
-            return List.of(); // never written (refused): no query, which PostgreSQL would fail
+        if (Columns.holdsUnstorable(sagaId)) {
+            return List.of(); // never written (refused): no query, which PostgreSQL would fail or answer for '?'
         }
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT saga_id, version, at, type, step, attempt, detail"
@@ -674,7 +675,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     @Override
     public void remove(String nodeId) {
         Objects.requireNonNull(nodeId, "nodeId");
-        if (Columns.holdsNul(nodeId)) {
+        if (Columns.holdsUnstorable(nodeId)) {
             return; // heartbeat refuses such a node id: no row has it
         }
         tx.run(c -> {
@@ -689,7 +690,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     public boolean remove(String nodeId, Instant at) {
         Objects.requireNonNull(nodeId, "nodeId");
         Objects.requireNonNull(at, "at");
-        if (Columns.holdsNul(nodeId)) {
+        if (Columns.holdsUnstorable(nodeId)) {
             return false; // heartbeat refuses such a node id: no row has it
         }
         return tx.inTransaction(c -> {
@@ -789,7 +790,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         return java.util.stream.Stream.generate(() -> "?").limit(n).collect(Collectors.joining(", "));
     }
 
-    /** Free text (a failure message, a detail): cut to the column, a U+0000 stored as U+FFFD. */
+    /** Free text (a failure message, a detail): cut to the column, a U+0000 or lone surrogate stored as U+FFFD. */
     private static String truncate(String s, int max) {
         return Columns.text(s, max);
     }

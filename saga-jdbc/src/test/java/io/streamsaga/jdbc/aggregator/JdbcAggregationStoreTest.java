@@ -71,6 +71,29 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
     record Scanned(String parcel, Instant at) {
     }
 
+
+    @Test
+    void groupKeysDifferingOnlyInALoneSurrogateAreRefusedBeforeAnySqlOnBothDatabasesNotMadeOneGroupOnPostgres() {
+        // PostgreSQL's driver writes a lone surrogate (a UTF-16 surrogate that is not half of a pair) as '?', and H2
+        // keeps it: on PostgreSQL the groups "g-\uD800" and "g-\uDC00" (keys taken from messages) were one row "g-?",
+        // the second's save refused as a concurrent one and its find answered with the first. Both now refuse such a
+        // name or key before any SQL, as they refuse U+0000 (the aggregator's delivery is then dead-lettered).
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        AggregationStore store = createStore();
+        assertTrue(store.save(AggregationGroup.open("agg", "g-?", t0, t0.plusSeconds(30)).withVersion(1)));
+        for (String[] nameAndKey : new String[][] {{"agg", "g-\uD800"}, {"agg", "g-\uDC00"}, {"a\uD800g", "g-1"}}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class,
+                    () -> store.find(nameAndKey[0], nameAndKey[1]));
+            assertTrue(e.getMessage().contains("lone surrogate"), e.getMessage());
+            assertThrows(ConfigurationException.class, () -> store.save(
+                    AggregationGroup.open(nameAndKey[0], nameAndKey[1], t0, t0.plusSeconds(30)).withVersion(1)));
+            assertThrows(ConfigurationException.class, () -> store.delete(nameAndKey[0], nameAndKey[1], 1));
+        }
+        assertThrows(ConfigurationException.class, () -> store.withDeadlines("a\uDC00g"));
+        assertEquals(1, db.database().queryLong("SELECT COUNT(*) FROM ss_aggregation_group"));
+        assertTrue(store.find("agg", "g-?").isPresent(), "the stored group is untouched");
+    }
+
     @Test
     void eventsWithAnInstantAreAggregatedAndReleasedEqual() throws Exception {
         // the store keeps the parts as the bus codec encoded them (bytes); its own mapper never sees a payload

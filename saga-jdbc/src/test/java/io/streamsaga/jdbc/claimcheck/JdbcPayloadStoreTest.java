@@ -50,6 +50,24 @@ abstract class JdbcPayloadStoreTest extends PayloadStoreContractTest {
         assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_payload"));
     }
 
+
+    @Test
+    void holdersDifferingOnlyInALoneSurrogateAreRefusedBeforeAnySqlOnBothDatabasesNotMadeOneOnPostgres() throws Exception {
+        // PostgreSQL's driver writes a lone surrogate (a UTF-16 surrogate that is not half of a pair) as '?', and H2
+        // keeps it: on PostgreSQL a put by holder "m-\uD800" was stored as "m-?", and a release by "m-\uDC00", which
+        // never held the payload, released it (and deleted the payload with its last holder). Both now refuse such a
+        // holder before any SQL, and a release by one releases nothing.
+        byte[] content = "p".getBytes();
+        String id = idOf(content);
+        PayloadStore store = createStore();
+        store.put(id, content, "m-?", Instant.parse("2026-01-01T00:00:00Z"));
+        org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> store.put(id, content, "m-\uD800", Instant.parse("2026-01-01T00:00:00Z")));
+        org.junit.jupiter.api.Assertions.assertFalse(store.release(id, "m-\uDC00"), "nothing can hold it");
+        assertEquals(1, db.database().queryLong("SELECT COUNT(*) FROM ss_payload_holder"));
+        assertArrayEquals(content, store.get(id).orElseThrow(), "m-? still holds it");
+    }
+
     @Test
     void expiryDeletesInBoundedBatches() throws Exception {
         JdbcPayloadStore store = (JdbcPayloadStore) createStore();

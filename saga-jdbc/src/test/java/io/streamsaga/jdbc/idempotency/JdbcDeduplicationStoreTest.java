@@ -139,6 +139,27 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
         assertTrue(store.complete("m-1", "a", T0));
     }
 
+
+    @Test
+    void anOwnerOrStoreNameWithALoneSurrogateIsRefusedBeforeAnySqlAndReleasesNothingOnBothDatabases() {
+        // PostgreSQL's driver writes a lone surrogate (a UTF-16 surrogate that is not half of a pair) as '?', and H2
+        // keeps it: on PostgreSQL a claim by owner "node-\uD800" was stored as owner "node-?", which a release by
+        // "node-\uDC00" (or "node-?") then dropped. The owner and the store name, stored as they are, are now refused
+        // before any SQL on both databases, and a release by such an owner changes nothing, as with U+0000.
+        JdbcDeduplicationStore store = builder().build();
+        org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> store.tryClaim("m-1", "node-\uD800", T0, Duration.ofSeconds(30)));
+        org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> builder().name("bill\uDC00ing"));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-1", "node-?", T0, Duration.ofSeconds(30)));
+
+        store.release("m-1", "node-\uDC00");
+        assertFalse(store.complete("m-1", "node-\uDC00", T0));
+
+        assertEquals(ClaimOutcome.IN_PROGRESS, store.tryClaim("m-1", "b", T0, Duration.ofSeconds(30)), "node-?'s claim stands");
+        assertTrue(store.complete("m-1", "node-?", T0));
+    }
+
     @Test
     void keysDifferingOnlyInALoneSurrogateStayApartOnBothDatabasesAndWellFormedKeysKeepTheirRows() throws Exception {
         // UTF-8 turns a lone surrogate (malformed UTF-16) into '?': the digest of a long key made such keys one row,

@@ -824,6 +824,60 @@ abstract class OutboxAndInboxTest {
                 () -> tx.inTransaction(c -> inbox.markProcessed(c, "bill\0ing", "m-1")));
     }
 
+
+    @Test
+    void idsDifferingOnlyInALoneSurrogateAreRefusedByTheOutboxAndTheInboxOnBothDatabasesAndAHeaderWithOneIsKept() {
+        // PostgreSQL's driver writes a lone surrogate (a UTF-16 surrogate that is not half of a pair) as '?', and H2
+        // keeps it. On PostgreSQL the outbox stored the message ids "m-\uD800" and "m-\uDC00" both as "m-?" (the
+        // second failed on the unique id), and the inbox, having recorded "m-\uD800", took "m-\uDC00", another
+        // message, as processed: its handler never ran. Both databases now refuse such an id, key or type before any
+        // SQL (the caller's transaction goes on) and the inbox handler dead-letters the delivery. A header value with
+        // one is stored as JSON with the surrogate escaped, and comes back as it was (it came back "c-?").
+        List<String> refusals = new ArrayList<>();
+        tx.run(c -> {
+            for (Message withLone : List.of(order("m-\uD800", "order-created", "k", "order-created"),
+                    order("m-2", "order-created", "k-\uDC00", "order-created"),
+                    order("m-3", "order-created", "k", "order-\uD800created"))) {
+                refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, withLone))
+                        .getMessage());
+            }
+            outbox.append(c, order("m-4", "order-created", "k", "order-created")
+                    .withHeaders(Map.of("correlation-id", "c-\uD800", "note", "\uD83D\uDE00 caf\u00e9 a\0b \uDC00")));
+            createOrder(c, "o-1", 1);
+        });
+        assertEquals(3, refusals.size());
+        refusals.forEach(message -> assertTrue(message.contains("lone surrogate"), message));
+        assertTrue(refusals.get(0).startsWith("message id "), refusals.get(0));
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"), "the caller's transaction went on");
+        List<OutboxRow> pending = outbox.rows(OutboxRow.Status.PENDING, 10);
+        assertEquals(2, pending.size());
+        assertEquals("m-4", pending.get(0).message().id());
+        assertEquals("c-\uD800", pending.get(0).message().headers().get("correlation-id"));
+        assertEquals("\uD83D\uDE00 caf\u00e9 a\0b \uDC00", pending.get(0).message().headers().get("note"));
+
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        List<OrderCreated> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("billing", "order-created", OrderCreated.class, inbox.handler((event, ctx, c) -> handled.add(event)));
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        bus.subscribe("ops", "order-created.DLT", Message.class, (m, ctx) -> deadLetters.add(m));
+        tx.run(c -> inbox.markProcessed(c, "billing", "m-?"));
+
+        bus.publish(order("m-\uD800", "order-created", "k", "order-created"));
+        transport.drainAll();
+
+        assertEquals(List.of(), handled);
+        assertEquals(1, deadLetters.size());
+        String error = deadLetters.get(0).header("dlt-error-message").orElse("");
+        assertTrue(error.contains("lone surrogate"), error);
+        assertEquals("1", deadLetters.get(0).header("dlt-attempts").orElse(""), "not retried: it cannot succeed");
+        assertFalse(inbox.isProcessed("billing", "m-\uD800"));
+        assertFalse(inbox.isProcessed("billing", "m-\uDC00"));
+        assertTrue(inbox.isProcessed("billing", "m-?"));
+        assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> tx.inTransaction(c -> inbox.markProcessed(c, "bill\uDC00ing", "m-1")));
+        assertThrows(io.streamsaga.ConfigurationException.class, () -> relay().name("rel\uD800ay").build());
+    }
+
     @Test
     void aRowRejectedWithAnErrorTextHoldingANulCharacterIsMarkedFailedOnBothDatabases() {
         // OutboxRelay keeps the transport's error text in last_error; one holding U+0000 failed the update on

@@ -198,6 +198,61 @@ abstract class JdbcSagaStoreTest {
         assertEquals(1, store.history("s-1").size(), "the stored saga is untouched");
     }
 
+
+    @Test
+    void idsDifferingOnlyInALoneSurrogateAreRefusedUpFrontOnBothDatabasesNotStoredAsOneSagaOnPostgres() {
+        // PostgreSQL's driver writes a lone surrogate (a UTF-16 surrogate that is not half of a pair) as '?', and H2
+        // keeps it: on PostgreSQL the sagas "s-\uD800" and "s-\uDC00" were both stored as "s-?" (the second refused as
+        // a concurrent update of the first), a find by either found it, and so did a find of business key "k-\uDBFF"
+        // for "k-\uD800". Both databases now refuse such a saga id, business key, step name or node id before any SQL,
+        // as they refuse U+0000, and a read or a node's removal by one finds nothing; a failure message or a detail
+        // with one is stored with U+FFFD in its place. A well-formed pair (an emoji) is an ordinary character.
+        for (JdbcSagaStore target : List.of(store, JdbcSagaStore.builder(db.database().dataSource()).groupCommit(8).build())) {
+            for (String id : List.of("s-\uD800", "s-\uDC00", "s-\uDC00\uD83D")) {
+                ConfigurationException e = assertThrows(ConfigurationException.class, () -> target.insert(
+                        saga(id, "k", SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED)));
+                assertTrue(e.getMessage().startsWith("saga id must not contain a lone surrogate (U+"), e.getMessage());
+            }
+            ConfigurationException key = assertThrows(ConfigurationException.class, () -> target.insert(
+                    saga("s-1", "k-\uD800", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(key.getMessage().contains("business key"), key.getMessage());
+            SagaInstance base = saga("s-1", "k", SagaStatus.RUNNING, T0, 1);
+            SagaInstance withStep = new SagaInstance(base.sagaId(), base.sagaName(), base.definitionVersion(),
+                    base.businessKey(), base.dataType(), base.data(), base.status(),
+                    List.of(new StepState("re\uDC00serve", StepStatus.PENDING, 0, 0, null)), null, null,
+                    base.createdAt(), base.updatedAt(), 1);
+            ConfigurationException step = assertThrows(ConfigurationException.class,
+                    () -> target.insert(withStep, transition("s-1", 1, TransitionType.SAGA_STARTED)));
+            assertTrue(step.getMessage().contains("step name"), step.getMessage());
+        }
+        assertThrows(ConfigurationException.class, () -> store.heartbeat("node-\uD800", T0));
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_saga"), "nothing was stored");
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_saga_node"), "nothing was stored");
+
+        store.insert(saga("s-?", "k-?", SagaStatus.RUNNING, T0, 1), transition("s-?", 1, TransitionType.SAGA_STARTED));
+        store.heartbeat("node-?", T0);
+        assertTrue(store.find("s-\uD800").isEmpty());
+        assertEquals(List.of(), store.findByBusinessKey("k-\uDBFF"));
+        assertEquals(List.of(), store.history("s-\uDC00"));
+        assertFalse(store.remove("node-\uD800", T0));
+        store.remove("node-\uDC00");
+        assertEquals(Set.of("node-?"), store.heartbeats().keySet(), "the stored node is untouched");
+
+        String emoji = "s-\uD83D\uDE00";
+        store.insert(saga(emoji, "k-\uD83D\uDE00", SagaStatus.RUNNING, T0, 1), transition(emoji, 1, TransitionType.SAGA_STARTED));
+        assertEquals(emoji, store.find(emoji).orElseThrow().sagaId());
+        assertEquals(1, store.findByBusinessKey("k-\uD83D\uDE00").size());
+
+        SagaInstance failedBase = saga("s-2", "k", SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1);
+        SagaInstance failed = new SagaInstance(failedBase.sagaId(), failedBase.sagaName(), failedBase.definitionVersion(),
+                failedBase.businessKey(), failedBase.dataType(), failedBase.data(), failedBase.status(), failedBase.steps(),
+                new SagaFailure("charge", "java.lang.IllegalStateException", "card\uD800declined \uD83D\uDE00"), null,
+                failedBase.createdAt(), failedBase.updatedAt(), 1);
+        store.insert(failed, new SagaTransition("s-2", 1, T0, TransitionType.SAGA_STARTED, null, 0, "detail\uDC00text"));
+        assertEquals("card\uFFFDdeclined \uD83D\uDE00", store.find("s-2").orElseThrow().failure().message());
+        assertEquals("detail\uFFFDtext", store.history("s-2").get(0).detail());
+    }
+
     @Test
     void aLifecycleTopicTheOutboxCannotTakeIsRefusedByTheBuilderNotAtEverySagaWrite() {
         // lifecycleEventsToOutbox checked only that the topic was not blank: one holding U+0000, over the outbox's 255
