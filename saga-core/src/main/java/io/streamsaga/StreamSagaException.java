@@ -21,10 +21,11 @@ public class StreamSagaException extends RuntimeException {
     }
 
     /**
-     * {@code value} quoted for an exception's message: whole up to 64 characters, else its first 64 (never half a
-     * character) and its length, as {@code 'abc...' (1048576 characters)}; a NUL shows as {@code \u0000}, null as
-     * {@code null}. For refusals of values that come from outside (a topic, a key, a header): the message goes into
-     * logs and a dead letter's headers, where a 1 MB value would go whole.
+     * {@code value} quoted for an exception's message or a log line: whole up to 64 characters, else its first 64
+     * (never half a character) and its length, as {@code 'abc...' (1048576 characters)}; a control character shows
+     * as its escape (a NUL as <code>&#92;u0000</code>, a line feed as <code>&#92;u000a</code>), null as
+     * {@code null}. For values that come from outside (a topic, a key, a header): the message goes into logs and a
+     * dead letter's headers, where a 1 MB value would go whole and a line break would start a forged log line.
      */
     public static String quote(String value) {
         if (value == null) {
@@ -37,8 +38,25 @@ public class StreamSagaException extends RuntimeException {
         return "'" + visible(value.substring(0, end)) + "...' (" + value.length() + " characters)";
     }
 
+    /** {@code value} with each control character (U+0000 to U+001F, U+007F to U+009F) written as its escape. */
     private static String visible(String value) {
-        return value.indexOf('\0') < 0 ? value : value.replace("\0", "\\u0000");
+        int first = 0;
+        while (first < value.length() && !Character.isISOControl(value.charAt(first))) {
+            first++;
+        }
+        if (first == value.length()) {
+            return value;
+        }
+        StringBuilder shown = new StringBuilder(value.length() + 16).append(value, 0, first);
+        for (int i = first; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (Character.isISOControl(c)) {
+                shown.append(String.format("\\u%04x", (int) c));
+            } else {
+                shown.append(c);
+            }
+        }
+        return shown.toString();
     }
 
     /** Whether trying the same operation again may succeed (a broker outage) or cannot (bad input). */

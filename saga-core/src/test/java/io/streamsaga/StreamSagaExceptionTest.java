@@ -17,5 +17,7 @@ class StreamSagaExceptionTest {
         assertEquals("'" + "k".repeat(63) + "...' (100 characters)",
                 StreamSagaException.quote("k".repeat(63) + "\uD83D\uDE00" + "k".repeat(35)));
         assertEquals("'a\\u0000b'", StreamSagaException.quote("a\0b"), "a NUL is shown, not written into the log");
+        assertEquals("'a\\u000d\\u000ab\\u0009\\u007f\\u009f\u00a0'", StreamSagaException.quote("a\r\nb\t\u007f\u009f\u00a0"),
+                "a line break or another control character is shown, not written into the log");
     }
 }

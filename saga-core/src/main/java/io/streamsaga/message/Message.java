@@ -191,10 +191,25 @@ public record Message(String id, String topic, String key, String type, int vers
         return new Message(id, topic, key, type, version, payload, copy, timestamp);
     }
 
+    /**
+     * The message for a log line, without its payload: each value quoted by {@link StreamSagaException#quote}, as
+     * they come from outside (a broker record's headers): bounded to 64 characters and the length, a control
+     * character (a NUL, a line break) shown as its escape. The accessors return the values as they are.
+     */
     @Override
     public String toString() {
-        return "Message[id=" + id + ", topic=" + topic + ", key=" + key + ", type=" + type + ", version=" + version
-                + ", headers=" + headers + "]";
+        StringBuilder text = new StringBuilder(128).append("Message[id=").append(StreamSagaException.quote(id))
+                .append(", topic=").append(StreamSagaException.quote(topic))
+                .append(", key=").append(StreamSagaException.quote(key))
+                .append(", type=").append(StreamSagaException.quote(type))
+                .append(", version=").append(version).append(", headers={");
+        String separator = "";
+        for (Map.Entry<String, String> header : headers.entrySet()) {
+            text.append(separator).append(StreamSagaException.quote(header.getKey())).append('=')
+                    .append(StreamSagaException.quote(header.getValue()));
+            separator = ", ";
+        }
+        return text.append("}]").toString();
     }
 
     /** Builds a {@link Message}; not thread-safe. */

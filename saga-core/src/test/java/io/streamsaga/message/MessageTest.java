@@ -63,7 +63,7 @@ class MessageTest {
 
     @Test
     void blankMeansWhitespaceOnlyBeyondAsciiToo() {
-        assertEquals("topic must not be blank, but was '\u2003\t'", assertThrows(ConfigurationException.class,
+        assertEquals("topic must not be blank, but was '\u2003\\u0009'", assertThrows(ConfigurationException.class,
                 () -> Message.builder("\u2003\t").type("e").build()).getMessage());
         assertEquals("message id must not be blank, but was ' \u3000'", assertThrows(ConfigurationException.class,
                 () -> Message.builder("t").type("e").id(" \u3000").build()).getMessage());
@@ -148,5 +148,20 @@ class MessageTest {
     void toStringShowsNoPayload() {
         Message message = Message.builder("t").type("e").payload("secret-card-number").build();
         assertTrue(!message.toString().contains("secret-card-number"), message.toString());
+    }
+
+    @Test
+    void toStringQuotesEachValueBoundedWithItsControlCharactersShown() {
+        // Values come from a broker record: a NUL or a line break went raw into the log line that names the
+        // message, and a 1 MB header value went whole into it.
+        Message message = Message.builder("orders").id("m-1").key("k\r\nforged log line").type("order-created")
+                .header("trace", "a\0b\tc\u001b[31m").header("big", "v".repeat(1_000_000)).build();
+
+        assertEquals("Message[id='m-1', topic='orders', key='k\\u000d\\u000aforged log line', type='order-created', "
+                + "version=1, headers={'trace'='a\\u0000b\\u0009c\\u001b[31m', 'big'='" + "v".repeat(64)
+                + "...' (1000000 characters)}]", message.toString());
+        assertEquals("a\0b\tc\u001b[31m", message.header("trace").orElseThrow(), "the accessors keep the value as it is");
+        assertEquals("Message[id='m-2', topic='t', key=null, type='e', version=1, headers={}]",
+                Message.builder("t").id("m-2").type("e").build().toString());
     }
 }
