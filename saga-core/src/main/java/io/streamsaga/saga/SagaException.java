@@ -2,7 +2,11 @@ package io.streamsaga.saga;
 
 import io.streamsaga.StreamSagaException;
 
-/** A saga-related failure, carrying the saga id and the step when known. */
+/**
+ * A saga-related failure, carrying the saga id and the step when known. The factories quote the saga id in the
+ * message bounded by {@link StreamSagaException#quote} (it comes from a caller or a message); {@link #sagaId()}
+ * returns it as it is.
+ */
 public class SagaException extends StreamSagaException {
     private static final long serialVersionUID = 1L;
     private final String sagaId;
@@ -26,13 +30,13 @@ public class SagaException extends StreamSagaException {
 
     /** The saga does not exist (in the store or among the registered definitions). */
     public static SagaException notFound(String sagaId) {
-        return new SagaException(sagaId, null, "saga " + sagaId + " not found", null, false);
+        return new SagaException(sagaId, null, "saga " + quote(sagaId) + " not found", null, false);
     }
 
     /** An operator call that the saga's current state does not allow. */
     public static SagaException illegalState(String sagaId, String step, String message) {
-        return new SagaException(sagaId, step, "saga " + sagaId + (step == null ? "" : " step " + step) + ": " + message,
-                null, false);
+        return new SagaException(sagaId, step,
+                "saga " + quote(sagaId) + (step == null ? "" : " step " + step) + ": " + message, null, false);
     }
 
     /** A step or compensation did not finish within its timeout. Retriable. */
@@ -42,6 +46,6 @@ public class SagaException extends StreamSagaException {
 
     /** The saga was cancelled by a caller. */
     public static SagaException cancelled(String sagaId) {
-        return new SagaException(sagaId, null, "saga " + sagaId + " was cancelled", null, false);
+        return new SagaException(sagaId, null, "saga " + quote(sagaId) + " was cancelled", null, false);
     }
 }

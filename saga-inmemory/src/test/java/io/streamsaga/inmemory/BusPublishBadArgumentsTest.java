@@ -61,6 +61,21 @@ class BusPublishBadArgumentsTest {
     }
 
     @Test
+    void theRefusalOfANullEventOrNullHeadersQuotesTheTopicBounded() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            // A legal topic name of any length: it went whole into the refusal, logs and a dead letter's headers.
+            String topic = "t-" + "x".repeat(10_000);
+            for (String refusal : new String[] {refusal(bus.publish(topic, "k", null)).getMessage(),
+                    refusal(bus.publish(topic, "k", new Item("1"), null)).getMessage()}) {
+                assertTrue(refusal.length() < 300 && refusal.contains("(topic 't-xxx")
+                        && refusal.contains("(10002 characters)"), refusal);
+            }
+            assertEquals("event must not be null (topic 'item')", refusal(bus.publish("item", "k", null)).getMessage());
+        }
+    }
+
+    @Test
     void aNullMessageIsRefusedWithATypedError() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         try (EventBus bus = bus(transport)) {

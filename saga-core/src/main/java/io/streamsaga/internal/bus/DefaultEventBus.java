@@ -107,10 +107,11 @@ public final class DefaultEventBus implements EventBus {
         try {
             requireTopicName(topic);
             if (event == null) {
-                throw new ConfigurationException("event must not be null (topic '" + topic + "')");
+                throw new ConfigurationException("event must not be null (topic " + StreamSagaException.quote(topic) + ")");
             }
             if (headers == null) {
-                throw new ConfigurationException("headers must not be null (topic '" + topic + "'); pass Map.of() for none");
+                throw new ConfigurationException("headers must not be null (topic " + StreamSagaException.quote(topic)
+                        + "); pass Map.of() for none");
             }
             typeId = typeIdOf(event.getClass());
         } catch (StreamSagaException e) {
