@@ -37,9 +37,14 @@ public final class SagaTestEnvironment {
     private final List<Error> handlerErrors = new ArrayList<>();
     /**
      * The messages handed to handlers since {@link #clearDeliveries()}, counted by topic and type: the kit clears
-     * them when its clock moves, and names them when deliveries at one instant do not end.
+     * them when its clock moves, and names them when deliveries at one instant do not end. Keyed by the pair, not
+     * its text: the text is needed only for that failure, and this runs on every delivery.
      */
-    private final Map<String, Integer> deliveries = new LinkedHashMap<>();
+    private final Map<Delivered, Integer> deliveries = new LinkedHashMap<>();
+
+    /** A topic and event type delivered. */
+    private record Delivered(String topic, String type) {
+    }
 
     /** {@code observer}: sees what the bus publishes (the kit records when remote compensations start). */
     SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer) {
@@ -101,12 +106,18 @@ public final class SagaTestEnvironment {
     }
 
     private synchronized void delivered(Message message) {
-        deliveries.merge("topic '" + message.topic() + "' type '" + message.type() + "'", 1, Integer::sum);
+        deliveries.merge(new Delivered(message.topic(), message.type()), 1, Integer::sum);
     }
 
-    /** The messages handed to handlers since {@link #clearDeliveries()}, by topic and type, in first-seen order. */
+    /**
+     * The messages handed to handlers since {@link #clearDeliveries()}, by topic and type (as
+     * {@code topic 't' type 'e'}), in first-seen order.
+     */
     synchronized Map<String, Integer> deliveries() {
-        return new LinkedHashMap<>(deliveries);
+        Map<String, Integer> named = new LinkedHashMap<>();
+        deliveries.forEach((delivered, count) ->
+                named.put("topic '" + delivered.topic() + "' type '" + delivered.type() + "'", count));
+        return named;
     }
 
     synchronized void clearDeliveries() {
