@@ -88,6 +88,11 @@ public final class InMemoryTransport implements Transport {
     /** Guards structural changes: topics created, members joining and leaving. */
     private final Object structure = new Object();
     private final Object drainLock = new Object();
+    /**
+     * The cursor at which the last {@link #drain(int)} stopped because it had delivered its bound, or null; the next
+     * call starts with the cursor after it. Guarded by {@code drainLock}.
+     */
+    private Cursor drainStoppedAt;
     private final AtomicInteger memberIds = new AtomicInteger();
     private volatile boolean closed;
 
@@ -185,7 +190,11 @@ public final class InMemoryTransport implements Transport {
      * partition skipped for the rest of the call), until nothing more can be delivered or {@code maxRecords} were
      * delivered; what is left stays pending for the next call. A record counts once per subscription whose handler
      * took it; one whose handler threw does not count. Lets a test driver bound a delivery that may never end
-     * (handlers that answer each other for ever). Only in {@link DeliveryMode#MANUAL}; calls (and
+     * (handlers that answer each other for ever). Successive calls take turns: a call that stopped at its bound is
+     * followed by one that starts after the group and partition it stopped in (going round every group's
+     * partitions), so a group or partition that keeps receiving (a handler publishing again) does not starve the
+     * others when a driver delivers in bounded slices; after a call that ended with nothing more to deliver, the
+     * next starts from the first. Only in {@link DeliveryMode#MANUAL}; calls (and
      * {@code drainAll()}) on several threads deliver one after another.
      *
      * @param maxRecords the most records to deliver, at least 1
@@ -200,27 +209,45 @@ public final class InMemoryTransport implements Transport {
 
     private int deliverPending(int maxRecords) {
         synchronized (drainLock) {
+            Cursor after = drainStoppedAt;
+            drainStoppedAt = null;
             Set<Cursor> failed = new HashSet<>();
+            List<Member> owners = new ArrayList<>();
+            List<Cursor> cursors = new ArrayList<>();
             int total = 0;
             boolean progress = true;
             while (progress && total < maxRecords) {
                 progress = false;
+                // Read again on each pass: a handler's send may create a topic, and with it cursors to deliver.
+                owners.clear();
+                cursors.clear();
                 for (Group group : groups.values()) {
                     for (Member member : group.members) {
                         for (Cursor cursor : member.assigned) {
-                            if (failed.contains(cursor) || total >= maxRecords) {
-                                continue;
-                            }
-                            int delivered = member.deliver(cursor, maxRecords - total);
-                            if (delivered < 0) {
-                                failed.add(cursor);
-                                total += -delivered - 1;
-                                progress |= delivered < -1;
-                            } else {
-                                total += delivered;
-                                progress |= delivered > 0;
-                            }
+                            owners.add(member);
+                            cursors.add(cursor);
                         }
+                    }
+                }
+                int count = cursors.size();
+                int first = cursors.indexOf(after) + 1; // 0 when the previous call was not stopped by its bound
+                for (int k = 0; k < count && total < maxRecords; k++) {
+                    int i = (first + k) % count;
+                    Cursor cursor = cursors.get(i);
+                    if (failed.contains(cursor)) {
+                        continue;
+                    }
+                    int delivered = owners.get(i).deliver(cursor, maxRecords - total);
+                    if (delivered < 0) {
+                        failed.add(cursor);
+                        total += -delivered - 1;
+                        progress |= delivered < -1;
+                    } else {
+                        total += delivered;
+                        progress |= delivered > 0;
+                    }
+                    if (total >= maxRecords) {
+                        drainStoppedAt = cursor;
                     }
                 }
             }

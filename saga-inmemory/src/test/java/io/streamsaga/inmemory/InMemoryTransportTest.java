@@ -172,6 +172,49 @@ class InMemoryTransportTest {
     }
 
     @Test
+    void successiveBoundedDrainsTakeTurnsAcrossGroupsSoAGroupThatKeepsReceivingStarvesNoOther() {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1)
+                .deliveryMode(DeliveryMode.MANUAL).build()) {
+            Map<String, Integer> handled = new HashMap<>();
+            for (String topic : List.of("pings", "pongs")) {
+                // Each group's handler publishes to its own topic again: each always has a record pending.
+                transport.subscribe(topic + "-group", TopicPattern.of(topic), StartPosition.EARLIEST, record -> {
+                    handled.merge(topic, 1, Integer::sum);
+                    transport.send(message(topic, "k", "again"));
+                });
+                transport.send(message(topic, "k", "first"));
+            }
+
+            for (int i = 0; i < 10; i++) {
+                assertEquals(1, transport.drain(1));
+            }
+
+            assertEquals(Map.of("pings", 5, "pongs", 5), handled, "each call resumes after where the previous one stopped");
+        }
+    }
+
+    @Test
+    void successiveBoundedDrainsTakeTurnsAcrossPartitions() {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2)
+                .deliveryMode(DeliveryMode.MANUAL).build()) {
+            Map<Integer, Integer> handled = new HashMap<>();
+            transport.subscribe("echo", TopicPattern.of("log"), StartPosition.EARLIEST, record -> {
+                handled.merge(record.partition(), 1, Integer::sum);
+                transport.send(message("log", record.message().key(), "again")); // same key: same partition
+            });
+            // Two keys in different partitions ("a" and "b" hash to 97 and 98).
+            assertEquals(1, transport.send(message("log", "a", "first")).toCompletableFuture().join().partition());
+            assertEquals(0, transport.send(message("log", "b", "first")).toCompletableFuture().join().partition());
+
+            for (int i = 0; i < 10; i++) {
+                assertEquals(1, transport.drain(1));
+            }
+
+            assertEquals(Map.of(0, 5, 1, 5), handled);
+        }
+    }
+
+    @Test
     void drainCountsARecordOncePerSubscriptionAndNotWhenItsHandlerThrows() {
         try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2)
                 .deliveryMode(DeliveryMode.MANUAL).build()) {
