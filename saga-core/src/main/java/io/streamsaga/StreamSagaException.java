@@ -23,7 +23,8 @@ public class StreamSagaException extends RuntimeException {
     /**
      * {@code value} quoted for an exception's message or a log line: whole up to 64 characters, else its first 64
      * (never half a character) and its length, as {@code 'abc...' (1048576 characters)}; a control character shows
-     * as its escape (a NUL as <code>&#92;u0000</code>, a line feed as <code>&#92;u000a</code>), null as
+     * as its escape (a NUL as <code>&#92;u0000</code>, a line feed as <code>&#92;u000a</code>), and so does a lone
+     * surrogate (half of a pair without the other half, which a log encoder writes as {@code ?}), null as
      * {@code null}. For values that come from outside (a topic, a key, a header): the message goes into logs and a
      * dead letter's headers, where a 1 MB value would go whole and a line break would start a forged log line.
      */
@@ -38,10 +39,13 @@ public class StreamSagaException extends RuntimeException {
         return "'" + visible(value.substring(0, end)) + "...' (" + value.length() + " characters)";
     }
 
-    /** {@code value} with each control character (U+0000 to U+001F, U+007F to U+009F) written as its escape. */
+    /**
+     * {@code value} with each control character (U+0000 to U+001F, U+007F to U+009F) and each lone surrogate written
+     * as its escape.
+     */
     private static String visible(String value) {
         int first = 0;
-        while (first < value.length() && !Character.isISOControl(value.charAt(first))) {
+        while (first < value.length() && !escaped(value, first)) {
             first++;
         }
         if (first == value.length()) {
@@ -50,13 +54,24 @@ public class StreamSagaException extends RuntimeException {
         StringBuilder shown = new StringBuilder(value.length() + 16).append(value, 0, first);
         for (int i = first; i < value.length(); i++) {
             char c = value.charAt(i);
-            if (Character.isISOControl(c)) {
+            if (escaped(value, i)) {
                 shown.append(String.format("\\u%04x", (int) c));
             } else {
                 shown.append(c);
             }
         }
         return shown.toString();
+    }
+
+    private static boolean escaped(String value, int i) {
+        char c = value.charAt(i);
+        if (Character.isISOControl(c)) {
+            return true;
+        }
+        if (Character.isHighSurrogate(c)) {
+            return i + 1 >= value.length() || !Character.isLowSurrogate(value.charAt(i + 1));
+        }
+        return Character.isLowSurrogate(c) && (i == 0 || !Character.isHighSurrogate(value.charAt(i - 1)));
     }
 
     /** Whether trying the same operation again may succeed (a broker outage) or cannot (bad input). */

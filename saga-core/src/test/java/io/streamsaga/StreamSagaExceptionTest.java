@@ -20,4 +20,13 @@ class StreamSagaExceptionTest {
         assertEquals("'a\\u000d\\u000ab\\u0009\\u007f\\u009f\u00a0'", StreamSagaException.quote("a\r\nb\t\u007f\u009f\u00a0"),
                 "a line break or another control character is shown, not written into the log");
     }
+
+    @Test
+    void aLoneSurrogateIsShownAsItsEscapeWhereALogWouldWriteAQuestionMarkAndAPairIsKept() {
+        assertEquals("'a\\ud800b'", StreamSagaException.quote("a\uD800b"));
+        assertEquals("'a\\udc00'", StreamSagaException.quote("a\uDC00"));
+        assertEquals("'\\udbff'", StreamSagaException.quote("\uDBFF"));
+        assertEquals("'\\udc00\\ud800'", StreamSagaException.quote("\uDC00\uD800"), "reversed: two lone halves");
+        assertEquals("'a\uD83D\uDE00b'", StreamSagaException.quote("a\uD83D\uDE00b"), "a pair is a character");
+    }
 }
