@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 
 /**
  * A recorded error: what failed, where, and why. Persisted with the saga instance, so it survives a
@@ -16,7 +17,7 @@ public record SagaFailure(String step, String errorClass, String message) {
     public SagaFailure {
         // A plain if: ConfigurationException.require's varargs would allocate on every failed step.
         if (errorClass == null || errorClass.isBlank()) {
-            throw new ConfigurationException("errorClass must not be blank, but was '" + errorClass + "'");
+            throw new ConfigurationException("errorClass must not be blank, but was " + StreamSagaException.quote(errorClass));
         }
     }
 

@@ -46,13 +46,13 @@ public record SagaInstance(String sagaId, String sagaName, int definitionVersion
             throw new ConfigurationException("sagaId must not be blank, but was " + StreamSagaException.quote(sagaId));
         }
         if (!Strings.notBlank(sagaName)) {
-            throw new ConfigurationException("sagaName must not be blank, but was '" + sagaName + "'");
+            throw new ConfigurationException("sagaName must not be blank, but was " + StreamSagaException.quote(sagaName));
         }
         if (definitionVersion < 1) {
             throw new ConfigurationException("definitionVersion must be 1 or more, but was " + definitionVersion);
         }
         if (!Strings.notBlank(dataType)) {
-            throw new ConfigurationException("dataType must not be blank, but was '" + dataType + "'");
+            throw new ConfigurationException("dataType must not be blank, but was " + StreamSagaException.quote(dataType));
         }
         Objects.requireNonNull(status, "status");
         Objects.requireNonNull(createdAt, "createdAt");

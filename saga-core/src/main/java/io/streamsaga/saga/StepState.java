@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.internal.Strings;
 
 import java.time.Instant;
@@ -20,10 +21,10 @@ public record StepState(String name, StepStatus status, int attempts, int compen
     public StepState {
         // Plain ifs: ConfigurationException.require's varargs would allocate on every transition.
         if (!Strings.notBlank(name)) {
-            throw new ConfigurationException("step name must not be blank, but was '" + name + "'");
+            throw new ConfigurationException("step name must not be blank, but was " + StreamSagaException.quote(name));
         }
         if (status == null) {
-            throw new ConfigurationException("status of step '" + name + "' must not be null");
+            throw new ConfigurationException("status of step " + StreamSagaException.quote(name) + " must not be null");
         }
         if (attempts < 0 || compensationAttempts < 0) {
             throw new ConfigurationException("attempts must not be negative, but were " + attempts + " and "

@@ -23,9 +23,9 @@ class SagaInstanceTest {
                 () -> instance("\u2003", "order", "order-data")).getMessage());
         assertEquals("sagaName must not be blank, but was ' '", assertThrows(ConfigurationException.class,
                 () -> instance("s-1", " ", "order-data")).getMessage());
-        assertEquals("dataType must not be blank, but was 'null'", assertThrows(ConfigurationException.class,
+        assertEquals("dataType must not be blank, but was null", assertThrows(ConfigurationException.class,
                 () -> instance("s-1", "order", null)).getMessage());
-        assertEquals("step name must not be blank, but was '\t'", assertThrows(ConfigurationException.class,
+        assertEquals("step name must not be blank, but was '\\u0009'", assertThrows(ConfigurationException.class,
                 () -> StepState.pending("\t")).getMessage());
         assertEquals("\u2003s-1", instance("\u2003s-1", "order", "order-data").sagaId());
     }
@@ -36,5 +36,20 @@ class SagaInstanceTest {
         String refusal = assertThrows(ConfigurationException.class, () -> instance(" ".repeat(10_000), "order", "order-data"))
                 .getMessage();
         assertEquals("sagaId must not be blank, but was '" + " ".repeat(64) + "...' (10000 characters)", refusal);
+    }
+
+    @Test
+    void aBlankSagaNameDataTypeStepNameOrErrorClassIsQuotedBoundedToo() {
+        // They went whole into the refusal (quoted by hand), a stored row's or a message's value among them.
+        String blank = " ".repeat(10_000);
+        String quoted = "'" + " ".repeat(64) + "...' (10000 characters)";
+        assertEquals("sagaName must not be blank, but was " + quoted, assertThrows(ConfigurationException.class,
+                () -> instance("s-1", blank, "order-data")).getMessage());
+        assertEquals("dataType must not be blank, but was " + quoted, assertThrows(ConfigurationException.class,
+                () -> instance("s-1", "order", blank)).getMessage());
+        assertEquals("step name must not be blank, but was " + quoted, assertThrows(ConfigurationException.class,
+                () -> StepState.pending(blank)).getMessage());
+        assertEquals("errorClass must not be blank, but was " + quoted, assertThrows(ConfigurationException.class,
+                () -> new SagaFailure("one", blank, "declined")).getMessage());
     }
 }

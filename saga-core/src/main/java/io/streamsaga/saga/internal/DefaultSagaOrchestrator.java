@@ -1017,7 +1017,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (run.isStopped()) {
             // The run stopped (its store failed, another orchestrator took over, an Error): the reply's outcome may
             // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then.
-            throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " not handled: saga " + run.sagaId()
+            throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " not handled: saga " + quote(run.sagaId())
                     + " stopped while it was delivered", null, true);
         }
     }
