@@ -41,6 +41,7 @@ import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.RetriableException;
+import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -296,12 +297,15 @@ public final class KafkaTransport implements Transport {
      * its group has no committed offset for (for a {@code read_committed} member the last stable offset, before
      * a transaction still open), so what is published after it returned is delivered also when the assignment
      * comes later. A partition added since, or added before while the group had no member on a topic it has
-     * committed offsets on, is read from its beginning, as a topic created after the subscription is.
+     * committed offsets on, is read from its beginning, as a topic created after the subscription is. A group
+     * with no member commits those starts here, before its member joins; otherwise each member commits the starts
+     * of the partitions assigned to it.
      *
      * @throws ConfigurationException when the transport is closed, also when {@link #close()} was called while
      *                                this subscribe was under way (no member is left running then)
      * @throws KafkaTransportException at {@link StartPosition#LATEST}, when listing the topics or reading the
-     *                                 end offsets or the group's committed offsets fails or takes longer than
+     *                                 end offsets or the group's committed offsets, or committing its start,
+     *                                 fails or takes longer than
      *                                 {@link Builder#requestTimeout}; when Kafka cannot create the member's
      *                                 consumer (settings that parse but that it cannot use, such as a keystore
      *                                 it cannot load); in exactly-once mode, when the member's producer cannot
@@ -331,7 +335,7 @@ public final class KafkaTransport implements Transport {
             // which may come after subscribe returned: its wait timed out, was zero, or was skipped from a handler
             // of the group. At the end as the member reads it (a read_committed member: before a transaction
             // still open, whose records it gets once that commits), where its own seek to the end would land.
-            latestStarts = withoutPartitionsAddedWhileAway(group,
+            latestStarts = latestStarts(group,
                     endOffsets(existingTopics.stream().filter(pattern::matches).toList(), memberIsolation));
             consumer = newConsumer(group, member, clientId);
         } catch (RuntimeException e) {
@@ -509,12 +513,23 @@ public final class KafkaTransport implements Transport {
     }
 
     /**
-     * {@code ends} without the partitions {@code group} has no committed offset for on a topic it has committed
-     * offsets on: the group started on that topic before, so such a partition was added to it since (while the
-     * group had no member) and is read from its beginning, as one added after the subscription is, rather than
-     * from the end now, which skipped what was published to it meanwhile. One admin request, when there is an end.
+     * Where a {@link StartPosition#LATEST} member of {@code group} starts on the partitions of {@code ends} the
+     * group has no committed offset for: {@code ends} without those on a topic it has committed offsets on (the
+     * group started on that topic before, so such a partition was added to it since, while the group had no
+     * member, and is read from its beginning, as one added after the subscription is, rather than from the end
+     * now, which skipped what was published to it meanwhile).
+     *
+     * <p>When the group has no member, the starts at the end are committed now, all at once (the group's first
+     * subscribe, or one after all its members closed): otherwise each member commits the starts of the
+     * partitions assigned to it, and when a member of the group's first generation did not (it crashed first),
+     * a member subscribing next found a partition that existed when the group started without an offset on a
+     * topic with offsets, took it for one added while the group was away and read its history. The broker
+     * refuses an admin commit while the group has members, in the same step as the commit, so this never
+     * replaces a member's offsets; when it refuses, the members commit their starts on assignment. A subscribe
+     * that fails after this (creating its consumer, say) leaves them: the group's next one resumes there. Two
+     * admin requests, when there is an end.
      */
-    private Map<TopicPartition, Long> withoutPartitionsAddedWhileAway(String group, Map<TopicPartition, Long> ends) {
+    private Map<TopicPartition, Long> latestStarts(String group, Map<TopicPartition, Long> ends) {
         if (ends.isEmpty()) {
             return ends;
         }
@@ -528,7 +543,40 @@ public final class KafkaTransport implements Transport {
         });
         Map<TopicPartition, Long> result = new HashMap<>(ends);
         result.keySet().removeIf(partition -> resumed.contains(partition.topic()) && committed.get(partition) == null);
+        Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+        result.forEach((partition, end) -> {
+            if (committed.get(partition) == null) {
+                starts.put(partition, new OffsetAndMetadata(end));
+            }
+        });
+        if (!starts.isEmpty()) {
+            commitStartsOfAGroupWithoutMembers(group, starts);
+        }
         return result;
+    }
+
+    /** Commits {@code starts} for {@code group} unless it has members (then the broker refuses, and they stay fresh). */
+    private void commitStartsOfAGroupWithoutMembers(String group, Map<TopicPartition, OffsetAndMetadata> starts) {
+        String what = "the start of group " + group;
+        try {
+            admin().alterConsumerGroupOffsets(group, starts).all()
+                    .get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (!(e.getCause() instanceof UnknownMemberIdException)) {
+                throw commitFailure(what, e.getCause());
+            }
+            log.debug("group {} has members: each commits its start on the partitions assigned to it", group);
+        } catch (TimeoutException e) {
+            throw commitFailure(what, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw commitFailure(what, e);
+        }
+    }
+
+    private static KafkaTransportException commitFailure(String what, Throwable cause) {
+        return new KafkaTransportException("cannot commit " + what + " to Kafka: " + cause, cause,
+                cause instanceof RetriableException || cause instanceof TimeoutException);
     }
 
     /**

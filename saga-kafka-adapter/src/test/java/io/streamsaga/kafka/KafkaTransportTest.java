@@ -603,7 +603,7 @@ class KafkaTransportTest {
     @Test
     void aGroupWhoseSubscriptionClosedCountsUntilAListingOfTheBrokersGroupsMadeAfterTheClose() {
         // A closed subscription's group counts by the broker's listing from then on; one listed before the
-        // group's first commit (here the start a LATEST group commits at its assignment) knows nothing of it,
+        // group's first commit (here the start a LATEST group without members commits in subscribe) knows nothing of it,
         // and dropping the group at the close would release payloads the group resumes before.
         String topic = SharedKafkaBroker.unique("events");
         String group = SharedKafkaBroker.unique("closed");
@@ -978,6 +978,62 @@ class KafkaTransportTest {
                 await().atMost(WAIT).until(() -> seen.contains("c"));
             }
             assertEquals(List.of("a", "b", "c"), seen);
+        }
+    }
+
+    @Test
+    void aLatestGroupWhoseFirstMemberCommittedItsStartOnSomePartitionsOnlyNeverReadsTheOthersHistory() throws Exception {
+        // A LATEST member committed its start only on the partitions assigned to it; another member of the
+        // group's first generation (here one that commits nothing, as one that crashed before its start commit)
+        // held the other. A member subscribing then took that partition, without an offset on a topic the group
+        // has offsets on, for one added while the group was away, and read its history from the beginning.
+        String topic = SharedKafkaBroker.unique("partial");
+        String group = SharedKafkaBroker.unique("g");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        RecordHandler handler = record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8));
+        CountDownLatch creatingConsumer = new CountDownLatch(1);
+        CountDownLatch proceed = new CountDownLatch(1);
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
+             KafkaProducer<String, byte[]> producer = plainProducer();
+             KafkaTransport first = KafkaTransport.builder().bootstrapServers(bootstrap)
+                     .consumerProperty(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, PausingInterceptor.class.getName())
+                     .consumerProperty(PausingInterceptor.CONFIGURED, creatingConsumer)
+                     .consumerProperty(PausingInterceptor.PROCEED, proceed).build();
+             KafkaTransport second = KafkaTransport.builder().bootstrapServers(bootstrap)
+                     .assignmentTimeout(Duration.ZERO).build()) {
+            admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 2, (short) 1))).all().get();
+            for (int partition = 0; partition < 2; partition++) {
+                producer.send(new ProducerRecord<>(topic, partition, "k", ("old-" + partition).getBytes(StandardCharsets.UTF_8))).get();
+            }
+            CompletableFuture<Subscription> subscribing = CompletableFuture.supplyAsync(
+                    () -> first.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, handler));
+            assertTrue(creatingConsumer.await(WAIT.toSeconds(), TimeUnit.SECONDS), "the first subscribe read the ends");
+            try (KafkaConsumer<String, byte[]> other = new KafkaConsumer<>(Map.of(
+                    ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                    ConsumerConfig.GROUP_ID_CONFIG, group,
+                    ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new StringDeserializer(), new ByteArrayDeserializer())) {
+                other.subscribe(List.of(topic));
+                await().atMost(WAIT).until(() -> {
+                    other.poll(Duration.ofMillis(100));
+                    return !other.assignment().isEmpty();
+                });
+                proceed.countDown();
+                // the first member joins; the group's rebalance gives each member one partition
+                await().atMost(WAIT).until(() -> {
+                    other.poll(Duration.ofMillis(100));
+                    return subscribing.isDone() && other.assignment().size() == 1;
+                });
+                Subscription firstMember = subscribing.get();
+                second.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, handler);
+                firstMember.close();
+            } // the other member leaves without a commit: the second member takes both partitions
+            assertTrue(second.subscriptions().iterator().next().awaitAssignment(WAIT));
+            for (int partition = 0; partition < 2; partition++) {
+                producer.send(new ProducerRecord<>(topic, partition, "k", ("new-" + partition).getBytes(StandardCharsets.UTF_8))).get();
+            }
+            await().atMost(WAIT).until(() -> seen.containsAll(List.of("new-0", "new-1")));
+            assertEquals(Set.of("new-0", "new-1"), Set.copyOf(seen));
         }
     }
 
