@@ -614,7 +614,9 @@ public final class KafkaTransport implements Transport {
      * its offsets and the transaction's markers) is left out of a plain listing, so a group whose only commits
      * are pending would look as if it had none (a {@code Reprocessor} would take its replay group for unused
      * and join a replay running elsewhere). The stable read waits, up to {@link Builder#requestTimeout}, until
-     * the transaction completes, then throws a retriable {@link KafkaTransportException}.
+     * the transaction completes, then throws a retriable {@link KafkaTransportException}. Kafka's admin client
+     * logs a warning for each pending partition of a stable read; while waiting, the offsets are read plain and
+     * only now and then stable, so a transaction that commits costs one such warning per pending partition.
      */
     @Override
     public Map<Integer, Long> committedOffsets(String group, String topic) {
@@ -637,8 +639,12 @@ public final class KafkaTransport implements Transport {
     /**
      * {@code group}'s offsets on each partition of {@code topic}, read stable (as a {@code read_committed}
      * consumer's {@code committed} does): the broker answers a partition whose offset is pending in a transaction
-     * with an error, which the admin client leaves out of its answer, so the read is made again until every
-     * partition has its answer (an offset, or none).
+     * with an error, which the admin client leaves out of its answer, logging a warning for it ("Skipping return
+     * offset for ... due to error UNSTABLE_OFFSET_COMMIT"). While some are pending, the offsets are read plain
+     * (no warning) until every one of them is listed, committed with its transaction; read stable only again
+     * after {@link #FIRST_STABLE_RECHECK}, then twice as long each time, to notice a transaction that aborted
+     * (which a plain read cannot tell from one still open), rather than at every read: Kafka then logs that
+     * warning once per pending partition when the transaction commits, not twenty times a second while it is open.
      */
     private Map<Integer, Long> stableCommittedOffsets(String group, String topic) {
         List<TopicPartition> partitions = partitions(topic, admin().describeTopics(List.of(topic)).topicNameValues().get(topic))
@@ -647,13 +653,26 @@ public final class KafkaTransport implements Transport {
             return Map.of();
         }
         String what = "offsets of group " + group + " on " + topic;
-        long deadline = System.nanoTime() + config.requestTimeout.toNanos();
+        long now = System.nanoTime();
+        long deadline = now + config.requestTimeout.toNanos();
+        long nextStableRead = now;
+        Duration recheck = FIRST_STABLE_RECHECK;
+        Set<TopicPartition> pending = Set.of();
         while (true) {
-            Map<TopicPartition, OffsetAndMetadata> offsets = await(admin().listConsumerGroupOffsets(
-                    Map.of(group, new ListConsumerGroupOffsetsSpec().topicPartitions(partitions)),
-                    new ListConsumerGroupOffsetsOptions().requireStable(true)).partitionsToOffsetAndMetadata(group), what);
-            if (offsets.keySet().containsAll(partitions)) {
-                return offsetsOn(topic, offsets);
+            if (now - nextStableRead >= 0) {
+                Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, true, what);
+                if (offsets.keySet().containsAll(partitions)) {
+                    return offsetsOn(topic, offsets);
+                }
+                pending = new HashSet<>(partitions);
+                pending.removeAll(offsets.keySet());
+                nextStableRead = now + recheck.toNanos();
+                recheck = recheck.multipliedBy(2);
+            } else {
+                Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, false, what);
+                if (pending.stream().allMatch(partition -> offsets.get(partition) != null)) {
+                    return offsetsOn(topic, offsets); // their transaction committed
+                }
             }
             long left = deadline - System.nanoTime();
             if (left <= 0) {
@@ -666,11 +685,23 @@ public final class KafkaTransport implements Transport {
                 Thread.currentThread().interrupt();
                 throw readFailure(what, e);
             }
+            now = System.nanoTime();
         }
     }
 
-    /** How long a stable read of a group's offsets waits before asking again while some are pending. */
+    /** {@code group}'s offsets on {@code partitions}: stable, without those pending in a transaction; or plain. */
+    private Map<TopicPartition, OffsetAndMetadata> offsetsOf(String group, List<TopicPartition> partitions,
+                                                            boolean stable, String what) {
+        return await(admin().listConsumerGroupOffsets(
+                Map.of(group, new ListConsumerGroupOffsetsSpec().topicPartitions(partitions)),
+                new ListConsumerGroupOffsetsOptions().requireStable(stable)).partitionsToOffsetAndMetadata(group), what);
+    }
+
+    /** How long a read of a group's offsets waits before asking again while some are pending. */
     private static final Duration PENDING_OFFSETS_BACKOFF = Duration.ofMillis(50);
+
+    /** How long after a stable read that met pending offsets the next one is made (twice as long after that). */
+    private static final Duration FIRST_STABLE_RECHECK = Duration.ofSeconds(1);
 
     /**
      * The groups of this transport's subscriptions to {@code topic} not closed yet (always current), and every

@@ -11,6 +11,7 @@ import io.streamsaga.kappa.ReplayProgress;
 import io.streamsaga.kappa.Reprocessor;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.Transport;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -18,16 +19,22 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.metrics.KafkaMetric;
+import org.apache.kafka.common.metrics.MetricsReporter;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -140,6 +147,85 @@ class KafkaReplayContractTest extends ReplayContractTest {
             otherInstance.commitTransaction();
             assertFalse(Reprocessor.isUnused(here, group, List.of(topic)));
             assertEquals(Map.of(0, 1L), here.committedOffsets(topicGroup, topic));
+        }
+    }
+
+    @ParameterizedTest(name = "transaction commits: {0}")
+    @ValueSource(booleans = {true, false})
+    void waitingForOffsetsPendingInATransactionDoesNotHaveKafkaLogAWarningForEveryRead(boolean commits) throws Exception {
+        // committedOffsets read the offsets stable again every 50 ms while a transaction held them pending, and
+        // Kafka's admin client logs a warning for each pending partition of each stable read ("Skipping return
+        // offset for ... due to error UNSTABLE_OFFSET_COMMIT"): twenty a second for as long as the transaction
+        // stayed open, from a normal call (Reprocessor's checks). Reads slf4j-simple's output (System.err); the
+        // admin client's requests are counted through its metrics.
+        String topic = SharedKafkaBroker.unique("replayed");
+        String group = SharedKafkaBroker.unique("rebuild");
+        AtomicReference<KafkaMetric> requests = new AtomicReference<>();
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        try (KafkaTransport here = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .adminProperty(AdminClientConfig.METRIC_REPORTER_CLASSES_CONFIG, RequestCounter.class.getName())
+                .adminProperty(RequestCounter.SINK, requests).build();
+             KafkaProducer<String, byte[]> otherInstance = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers(),
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("replaying")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            here.send(Message.builder(topic).key("k").type("t").payload("{}".getBytes(StandardCharsets.UTF_8)).build())
+                    .toCompletableFuture().join();
+            otherInstance.initTransactions();
+            otherInstance.beginTransaction();
+            otherInstance.sendOffsetsToTransaction(Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(1)),
+                    new ConsumerGroupMetadata(group));
+            System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+            CompletableFuture<Map<Integer, Long>> read = CompletableFuture.supplyAsync(() -> here.committedOffsets(group, topic));
+            String warning = "Skipping return offset for " + topic + "-0 due to error UNSTABLE_OFFSET_COMMIT";
+            await().atMost(Duration.ofSeconds(30)).until(() -> captured.toString(StandardCharsets.UTF_8).contains(warning));
+            double before = (Double) requests.get().metricValue();
+            // it found the offset pending; it asks again (each read is two requests) while the transaction is open
+            await().atMost(Duration.ofSeconds(30)).until(() -> (Double) requests.get().metricValue() >= before + 4);
+            if (commits) {
+                otherInstance.commitTransaction();
+                assertEquals(Map.of(0, 1L), read.get(30, TimeUnit.SECONDS));
+            } else { // a plain read cannot tell it from one still open: a later stable read does
+                otherInstance.abortTransaction();
+                assertEquals(Map.of(), read.get(30, TimeUnit.SECONDS));
+            }
+            String logged = captured.toString(StandardCharsets.UTF_8);
+            assertEquals(1, logged.split(java.util.regex.Pattern.quote(warning), -1).length - 1, logged);
+        } finally {
+            System.setErr(original);
+        }
+    }
+
+    /** Hands the admin client's total request count to the {@link AtomicReference} given as {@link #SINK}. */
+    public static final class RequestCounter implements MetricsReporter {
+        static final String SINK = "test.requests.sink";
+        private AtomicReference<KafkaMetric> sink;
+
+        @Override
+        @SuppressWarnings("unchecked")
+        public void configure(Map<String, ?> configs) {
+            sink = (AtomicReference<KafkaMetric>) configs.get(SINK);
+        }
+
+        @Override
+        public void init(List<KafkaMetric> metrics) {
+            metrics.forEach(this::metricChange);
+        }
+
+        @Override
+        public void metricChange(KafkaMetric metric) {
+            if (metric.metricName().name().equals("request-total") && metric.metricName().group().equals("admin-client-metrics")) {
+                sink.set(metric);
+            }
+        }
+
+        @Override
+        public void metricRemoval(KafkaMetric metric) {
+        }
+
+        @Override
+        public void close() {
         }
     }
 }
