@@ -281,8 +281,24 @@ public final class ConsumerLoop implements Runnable {
      * record (otherwise the group's lag would stay above zero for ever); else {@code next}.
      */
     private long positionAfter(TopicPartition partition, long next) {
-        long position = consumer.position(partition);
-        return Math.max(position, next);
+        Long position = positionNow(partition);
+        return position == null ? next : Math.max(position, next);
+    }
+
+    /**
+     * The consumer's position of {@code partition}, or null when it cannot tell it now. A valid position is a
+     * lookup (so asking after every poll for every assigned partition costs about what the poll itself spends on
+     * each); one that awaits validation (the partition's leader changed) or a reset is not: {@code position}
+     * without a timeout then blocks the loop up to {@code default.api.timeout.ms}, and throws a
+     * {@code TimeoutException} that ended the member, where its poll rides that out. The next poll settles it,
+     * and a later check sees where it moved.
+     */
+    private Long positionNow(TopicPartition partition) {
+        try {
+            return consumer.position(partition, Duration.ZERO);
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+            return null;
+        }
     }
 
     /**
@@ -306,7 +322,8 @@ public final class ConsumerLoop implements Runnable {
      * aborted records and its abort marker, or a commit marker fetched on its own ({@code read_committed}).
      * Nothing is handled there, so unless it is committed the group's offset stays before them for ever, its
      * lag above zero and a replay whose target lies past them never catches up. A paused partition (waiting to
-     * redeliver) is left alone.
+     * redeliver) is left alone, and so is one whose position the consumer cannot tell now ({@link #positionNow}):
+     * a later poll commits it.
      *
      * <p>Exactly-once mode commits them in its transactions only, never with a plain commit: of a partition's
      * transactional and plain commits, the group coordinator keeps the one appended last to
@@ -327,8 +344,8 @@ public final class ConsumerLoop implements Runnable {
             if (known == null) {
                 continue;
             }
-            long position = consumer.position(partition);
-            if (position > known) {
+            Long position = positionNow(partition);
+            if (position != null && position > known) {
                 moved.put(partition, new OffsetAndMetadata(position));
             }
         }

@@ -333,6 +333,44 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aPartitionWhosePositionKafkaCannotTellNowDoesNotStopTheMember() throws InterruptedException {
+        // After every poll the member asks the consumer for the position of every assigned partition, to commit
+        // one a poll moved past records it did not return. That is a lookup while the position is valid, but
+        // for a partition whose position awaits validation (its leader changed, the new one not reachable) or a
+        // reset, KafkaConsumer.position blocks the poll loop up to default.api.timeout.ms (60 s) and then throws
+        // a TimeoutException, which ended the member as an unexpected error, where its poll rides that out.
+        TopicPartition flowing = new TopicPartition("orders", 0);
+        TopicPartition unsettled = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(flowing, 0L, unsettled, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(flowing, unsettled)));
+        consumer.schedulePollTask(() -> {
+            consumer.unsettled = unsettled; // its leader changed: its position awaits validation
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        consumer.schedulePollTask(() -> {
+            consumer.unsettled = null; // validated, and the next fetch moved it past an aborted record and its marker
+            consumer.seek(unsettled, 2);
+        });
+        CountDownLatch polledPast = new CountDownLatch(1);
+        consumer.schedulePollTask(polledPast::countDown);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> polledPast.getCount() == 0 || !loop.isRunning());
+        assertTrue(loop.isRunning(), "the member goes on");
+        loop.close();
+
+        assertEquals(Map.of(flowing, new OffsetAndMetadata(1), unsettled, new OffsetAndMetadata(2)),
+                consumer.committedAtClose, "the position moved is committed once the consumer can tell it");
+    }
+
+    @Test
     void anExactlyOnceMemberCommitsThePositionsAPollMovedOnlyInItsTransactions() throws InterruptedException {
         // The group coordinator keeps, of a partition's transactional and plain commits, the one appended last
         // to __consumer_offsets, whatever its offset. A plain commitAsync of a moved position, made at one poll
@@ -684,9 +722,21 @@ class ConsumerLoopTest {
         /** What commitSync committed (MockConsumer's committed() reports 0 for a partition since revoked). */
         private final Map<TopicPartition, OffsetAndMetadata> committedSync = new HashMap<>();
         volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
+        /** A partition whose position KafkaConsumer cannot tell now: position throws, as it does after its timeout. */
+        volatile TopicPartition unsettled;
 
         WakingConsumer() {
             super("earliest");
+        }
+
+        @Override
+        public synchronized long position(TopicPartition partition) {
+            // MockConsumer's position(partition, timeout) calls this one
+            if (partition.equals(unsettled)) {
+                throw new org.apache.kafka.common.errors.TimeoutException(
+                        "Timeout expired before the position for partition " + partition + " could be determined");
+            }
+            return super.position(partition);
         }
 
         @Override
