@@ -473,7 +473,7 @@ public final class ConsumerLoop implements Runnable {
             running = false;
             return;
         } catch (KafkaException e) {
-            logFailedTransaction(records.isEmpty(), e);
+            logFailedTransaction(records.isEmpty(), e != beginFailure, e);
             transactionFailed = true;
             try {
                 transactionalProducer.abortTransaction();
@@ -565,16 +565,20 @@ public final class ConsumerLoop implements Runnable {
      * Logs a transaction that failed and is aborted: a batch's, handled again after the redelivery backoff, or
      * one of moved positions only, which has no batch and whose positions are committed again after it; while
      * closing, neither is made again by this member (the group's next one resumes at the last committed offsets).
+     * One that could not begin (a producer left in an abortable error state) had nothing in it: the abort is of
+     * the producer's failed transaction, which lets it begin again, and the batch was not handled yet.
      */
-    private void logFailedTransaction(boolean movedPositionsOnly, KafkaException e) {
+    private void logFailedTransaction(boolean movedPositionsOnly, boolean begun, KafkaException e) {
         String what = movedPositionsOnly
                 ? "transaction of group {} on {} committing only positions its poll moved past records it did not return"
                 : "transaction of group {} on {}";
+        String failed = begun ? " failed" : " could not begin";
+        String abort = begun ? ", aborting it" : ", aborting the producer's failed transaction to recover it";
         String then = !running
-                ? " failed while closing, aborting it (the group's next member resumes at its last committed offsets): {}"
+                ? failed + " while closing" + abort + " (the group's next member resumes at its last committed offsets): {}"
                 : movedPositionsOnly
-                ? " failed, aborting it and committing them again after {}: {}"
-                : " failed, aborting it and handling the batch again after {}: {}";
+                ? failed + abort + " and committing them" + (begun ? " again" : "") + " after {}: {}"
+                : failed + abort + (begun ? " and handling the batch again" : " and handling the batch") + " after {}: {}";
         if (running) {
             log.warn(what + then, group, pattern, redeliveryBackoff, e.toString());
         } else {

@@ -556,8 +556,11 @@ class ConsumerLoopTest {
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
                 Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Set.of(), Map.of());
-        loop.start("streamsaga-kafka-billing-0");
+        java.io.PrintStream original = System.err; // reads slf4j-simple's output
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
         try {
+            loop.start("streamsaga-kafka-billing-0");
             // aborted, then the batch's partition sought back to its first record, to be handled again
             await().until(() -> (producer.aborts() == 1 && consumer.position(partition) == 0) || !loop.isRunning());
             assertTrue(loop.isRunning(), "the member goes on");
@@ -565,7 +568,13 @@ class ConsumerLoopTest {
             assertEquals(List.of(), producer.committedOffsets());
         } finally {
             loop.close();
+            System.setErr(original);
         }
+        // it said "failed, aborting it and handling the batch again", of a transaction that never began
+        String logged = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(logged.contains("transaction of group billing on orders could not begin, aborting the producer's"
+                + " failed transaction to recover it and handling the batch after PT0.01S"), logged);
+        assertFalse(logged.contains("failed, aborting it"), logged);
     }
 
     @Test
