@@ -71,6 +71,11 @@ public final class FlowTracker implements AutoCloseable {
     /** Correlation ids of forgotten finished instances, oldest first, at most {@code maxFinished}. */
     private final LinkedHashSet<String> forgotten = new LinkedHashSet<>();
     private final List<Consumer<FlowInstance>> stalledListeners = new CopyOnWriteArrayList<>();
+    /**
+     * Guards {@link #subscriptions}: start and close hold it rather than the tracker's lock, which the
+     * subscriptions' handlers take in {@link #observe}; a subscription's close waits for its handler to return.
+     */
+    private final Object lifecycle = new Object();
     private final List<Subscription> subscriptions = new ArrayList<>();
     private int finishedCount;
 
@@ -98,12 +103,15 @@ public final class FlowTracker implements AutoCloseable {
      * Subscribes to the flow's topics (one consumer group per topic, {@code <group>.<topic>}) and returns this
      * tracker. By default each declared event is a topic; see {@link Builder#topics} for shared topics. All or
      * none: a topic the transport cannot subscribe to closes the subscriptions made before it, and the tracker
-     * can be started again.
+     * can be started again. Neither this nor {@link #close()} holds the tracker's lock while it subscribes or
+     * closes, so a handler of a subscription being closed finishes its message instead of waiting out the close.
      */
-    public synchronized FlowTracker start(StartPosition start) {
-        ConfigurationException.require(subscriptions.isEmpty(), "flow tracker '%s' is already started", flow.name());
-        subscriptions.addAll(Subscription.allOrNone(topics, topic -> bus.subscribe(group + "." + topic.replace('*', '_'),
-                topic, Message.class, SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message))));
+    public FlowTracker start(StartPosition start) {
+        synchronized (lifecycle) {
+            ConfigurationException.require(subscriptions.isEmpty(), "flow tracker '%s' is already started", flow.name());
+            subscriptions.addAll(Subscription.allOrNone(topics, topic -> bus.subscribe(group + "." + topic.replace('*', '_'),
+                    topic, Message.class, SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message))));
+        }
         return this;
     }
 
@@ -318,11 +326,16 @@ public final class FlowTracker implements AutoCloseable {
         return participant.replaceAll("[^A-Za-z0-9_]", "_");
     }
 
-    /** Closes the tracker's subscriptions; what it knows stays queryable. */
+    /**
+     * Closes the tracker's subscriptions, each waiting for its handler to finish the message in hand; what it knows
+     * stays queryable.
+     */
     @Override
-    public synchronized void close() {
-        subscriptions.forEach(Subscription::close);
-        subscriptions.clear();
+    public void close() {
+        synchronized (lifecycle) {
+            subscriptions.forEach(Subscription::close);
+            subscriptions.clear();
+        }
     }
 
     /** Mutable state of one instance; guarded by the tracker's lock. */
