@@ -279,17 +279,20 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     /**
      * Stops the real-time subscription and any batch recompute still running: its replay is closed and its
      * stage fails with a {@link CancellationException}, as does a recompute asked of a closed layer. The views
-     * stay queryable.
+     * stay queryable; an event the real-time side was handling as close began is counted.
      */
     @Override
     public void close() {
+        Subscription realtimeSide;
         synchronized (this) {
             closed = true;
-            if (subscription != null) {
-                subscription.close();
-            }
+            realtimeSide = subscription;
         }
-        // outside the lock: a replay's consumer thread may be waiting for it to fold or install
+        // Outside the lock: a subscription's close waits for its handler, which may be waiting for the lock to fold
+        // (the real-time side) or to install (a replay's consumer thread).
+        if (realtimeSide != null) {
+            realtimeSide.close();
+        }
         for (Replay replay : List.copyOf(recomputing)) {
             replay.close();
         }
