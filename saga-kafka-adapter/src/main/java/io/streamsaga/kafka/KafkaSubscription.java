@@ -47,7 +47,9 @@ public final class KafkaSubscription implements Subscription {
 
     /**
      * Waits until the group coordinator has assigned this member its partitions (possibly none) and their
-     * start positions are fixed; records published after that are delivered. Returns false on timeout. Called
+     * start positions are fixed; records published after that are delivered. Returns false on timeout; a timeout
+     * longer than {@link io.streamsaga.ConfigurationException#MAX_DURATION} (such as
+     * {@code ChronoUnit.FOREVER.getDuration()}) is taken as that, as the schedulers take a delay. Called
      * from a handler of another member of the same group, it waits out the timeout: the group's rebalance
      * waits for that member, whose thread is the caller.
      */

@@ -1,5 +1,6 @@
 package io.streamsaga.kafka.internal;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
@@ -166,9 +167,13 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
-    /** Waits until the first partition assignment (possibly empty) has completed and positions are fixed. */
+    /**
+     * Waits until the first partition assignment (possibly empty) has completed and positions are fixed; a timeout
+     * longer than {@link ConfigurationException#MAX_DURATION} is taken as that (toNanos would overflow).
+     */
     public boolean awaitAssignment(Duration timeout) throws InterruptedException {
-        return assigned.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        long nanos = timeout.compareTo(ConfigurationException.MAX_DURATION) > 0 ? Long.MAX_VALUE : timeout.toNanos();
+        return assigned.await(nanos, TimeUnit.NANOSECONDS);
     }
 
     public boolean isRunning() {

@@ -275,6 +275,23 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void anAssignmentWaitLongerThanTheMaximumDurationWaitsForTheAssignmentInsteadOfThrowing() throws InterruptedException {
+        // KafkaSubscription.awaitAssignment(ChronoUnit.FOREVER.getDuration()), "wait however long it takes", threw
+        // an ArithmeticException (long overflow) before waiting; a longer wait is now taken as the longest there is.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        assertTrue(loop.awaitAssignment(java.time.temporal.ChronoUnit.FOREVER.getDuration()));
+        loop.close();
+    }
+
+    @Test
     void aPartitionAddedToATopicAfterALatestSubscribeIsReadFromItsBeginning() throws InterruptedException {
         // subscribe read the end of each partition the topic had; a partition added to the topic since (found at
         // the consumer's next metadata refresh, up to metadata.max.age.ms later) started at its end as of the
