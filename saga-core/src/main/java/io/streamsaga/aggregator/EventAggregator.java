@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -134,7 +135,8 @@ public final class EventAggregator implements AutoCloseable {
     public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
         ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
         Objects.requireNonNull(options, "options");
-        List<Subscription> made = Subscription.allOrNone(List.of(topicPatterns),
+        // Arrays.asList, not List.of: a null pattern is the bus's to refuse, with a ConfigurationException quoting it
+        List<Subscription> made = Subscription.allOrNone(Arrays.asList(topicPatterns),
                 pattern -> bus.subscribe(group, pattern, Message.class, options, handler()));
         subscriptions.addAll(made);
         return made;

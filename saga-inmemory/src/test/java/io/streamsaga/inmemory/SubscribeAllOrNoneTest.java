@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.aggregator.EventAggregator;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.Subscription;
@@ -68,6 +69,22 @@ class SubscribeAllOrNoneTest {
         bus.publish("a", "o-1", new Item("o-1"));
         transport.drainAll();
 
+        assertEquals(Optional.empty(), aggregator.group("o-1"), "not aggregated: nothing is subscribed");
+        aggregator.close();
+    }
+
+    @Test
+    void anAggregatorSubscriptionToANullTopicIsRefusedAsTheBusRefusesItNotWithABareNullPointerException() {
+        // The bus refuses a null topic pattern with a ConfigurationException quoting it; the aggregator copied its
+        // patterns with List.of, which threw a NullPointerException naming nothing.
+        EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore()).name("items")
+                .correlateByField("orderId").completeOnSize(2).onRelease(aggregate -> { }).build();
+
+        ConfigurationException refused = assertThrows(ConfigurationException.class,
+                () -> aggregator.subscribe("items", "a", null));
+        assertEquals("topic pattern must be letters, digits, '.', '_', '-' and '*', but was null", refused.getMessage());
+        bus.publish("a", "o-1", new Item("o-1"));
+        transport.drainAll();
         assertEquals(Optional.empty(), aggregator.group("o-1"), "not aggregated: nothing is subscribed");
         aggregator.close();
     }
