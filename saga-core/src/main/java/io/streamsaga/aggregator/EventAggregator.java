@@ -130,15 +130,22 @@ public final class EventAggregator implements AutoCloseable {
 
     /**
      * Subscribes {@code group} to each topic pattern with {@code options} (start position, retry policy): all or
-     * none (a pattern refused after others were subscribed closes those again).
+     * none (a pattern refused after others were subscribed closes those again). Refused once the aggregator is
+     * closed, whose {@link #close()} would not stop such a subscription.
      */
     public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
         ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
         Objects.requireNonNull(options, "options");
+        ConfigurationException.require(!closed, "aggregator '%s' is closed", config.name());
         // Arrays.asList, not List.of: a null pattern is the bus's to refuse, with a ConfigurationException quoting it
         List<Subscription> made = Subscription.allOrNone(Arrays.asList(topicPatterns),
                 pattern -> bus.subscribe(group, pattern, Message.class, options, handler()));
+        subscriptions.removeIf(subscription -> !subscription.isActive()); // closed by the application meanwhile
         subscriptions.addAll(made);
+        if (closed) { // closed while subscribing: its close() may have missed these
+            made.forEach(Subscription::close);
+            throw new ConfigurationException("aggregator '" + config.name() + "' is closed");
+        }
         return made;
     }
 

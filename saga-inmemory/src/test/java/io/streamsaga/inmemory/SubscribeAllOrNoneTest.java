@@ -108,4 +108,17 @@ class SubscribeAllOrNoneTest {
             assertTrue(tracker.where(second).isPresent());
         }
     }
+
+    @Test
+    void aClosedAggregatorRefusesToSubscribeInsteadOfStartingASubscriptionNothingStops() {
+        EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore()).name("items")
+                .correlateByField("orderId").completeOnSize(2).onRelease(aggregate -> { }).build();
+        aggregator.close();
+
+        assertEquals("aggregator 'items' is closed", assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> aggregator.subscribe("items", "a")).getMessage());
+        bus.publish("a", "o-1", new Item("o-1"));
+        transport.drainAll();
+        assertEquals(Optional.empty(), aggregator.group("o-1"), "nothing subscribed");
+    }
 }
