@@ -75,6 +75,8 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      */
     private final Map<Integer, Long> folded = new TreeMap<>();
     private Subscription subscription;
+    /** A start() is subscribing (outside the lock). */
+    private boolean starting;
     private int batchRuns;
     /** Batch recomputes still replaying; close() stops them. */
     private final java.util.Set<Replay> recomputing = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -97,11 +99,37 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         return new Builder<>(bus, name, topic, eventType);
     }
 
-    /** Subscribes the real-time side (group {@code <name>.realtime}, from the earliest position). */
-    public synchronized ServingLayer<E, V> start() {
-        ConfigurationException.require(subscription == null, "serving layer '%s' is already started", name);
-        subscription = bus.subscribe(name + ".realtime", topic, eventType,
-                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
+    /**
+     * Subscribes the real-time side (group {@code <name>.realtime}, from the earliest position); queries are answered
+     * meanwhile. Refused once started or closed.
+     */
+    public ServingLayer<E, V> start() {
+        synchronized (this) {
+            ConfigurationException.require(!closed, "serving layer '%s' is closed", name);
+            ConfigurationException.require(!starting && subscription == null, "serving layer '%s' is already started", name);
+            starting = true;
+        }
+        // Outside the lock: on a broker subscribe waits for the group's assignment (seconds), during which queries,
+        // which take the lock, would wait too.
+        Subscription made;
+        try {
+            made = bus.subscribe(name + ".realtime", topic, eventType,
+                    SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
+        } catch (RuntimeException | Error e) {
+            synchronized (this) {
+                starting = false;
+            }
+            throw e;
+        }
+        boolean closedMeanwhile;
+        synchronized (this) {
+            subscription = made;
+            starting = false;
+            closedMeanwhile = closed;
+        }
+        if (closedMeanwhile) { // close() ran before the subscription was recorded: it could not stop it
+            made.close();
+        }
         return this;
     }
 
