@@ -65,9 +65,32 @@ public final class Columns {
      * -1: one scan, no allocation (it runs for every id a store writes or reads).
      */
     public static int firstUnstorable(String value) {
+        return first(value, true);
+    }
+
+    /**
+     * Refuses a name written inside JSON text (an outbox header's, an aggregation part's header's) when it holds a lone
+     * surrogate, as in "{@code <what> must not contain a lone surrogate (...)<where>, but was '...'}": Jackson writes
+     * it in the UTF-8 form as an escape ({@code \uD800}) and reads such an escape back in a string value but refuses
+     * it in a field name, so the row written could never be read again. A NUL passes: it is the escape
+     * {@code \u0000}, read back as it was. Called only for JSON text found to hold a surrogate (no cost otherwise).
+     *
+     * @throws ConfigurationException naming {@code what} and quoting a bounded prefix of the value
+     */
+    public static void requireNoLoneSurrogateInName(String value, String what, String where) {
+        int lone = first(value, false);
+        if (lone >= 0) {
+            throw new ConfigurationException(String.format("%s must not contain a lone surrogate (U+%04X at index %d,"
+                    + " not half of a pair: malformed UTF-16, which JSON cannot read back in a name)%s, but was %s",
+                    what, (int) value.charAt(lone), lone, where, StreamSagaException.quote(value)));
+        }
+    }
+
+    /** The index of the first lone surrogate, or (with {@code nul}) U+0000, in {@code value}, or -1. */
+    private static int first(String value, boolean nul) {
         for (int i = 0, n = value.length(); i < n; i++) {
             char c = value.charAt(i);
-            if (c == '\0') {
+            if (nul && c == '\0') {
                 return i;
             }
             if (Character.isSurrogate(c)) {

@@ -44,6 +44,12 @@ public final class OutboxWriter {
         requireFits(message);
         byte[] payload = message.payload() == null ? null
                 : message.payload() instanceof byte[] bytes ? bytes : codec.encode(message.payload());
+        String headers;
+        try {
+            headers = headers(message);
+        } catch (JsonProcessingException e) {
+            throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
+        }
         try (PreparedStatement ps = connection.prepareStatement(
                 "INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload, headers,"
                         + " created_at, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', 0)")) {
@@ -53,13 +59,11 @@ public final class OutboxWriter {
             ps.setString(4, message.type());
             ps.setInt(5, message.version());
             ps.setBytes(6, payload);
-            ps.setString(7, headers(message));
+            ps.setString(7, headers);
             Sql.setInstant(ps, 8, message.timestamp());
             ps.executeUpdate();
         } catch (SQLException e) {
             throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);
-        } catch (JsonProcessingException e) {
-            throw new ConfigurationException("headers of message " + message.id() + " cannot be written: " + e);
         }
     }
 
@@ -67,12 +71,17 @@ public final class OutboxWriter {
      * The headers as JSON text. Jackson writes a NUL as the escape {@code \u0000}, but a lone surrogate (in a
      * correlation id, say) as it is, which PostgreSQL's driver would send as {@code '?'} (H2 keeps it): such headers
      * are written as Jackson's UTF-8 form, which escapes every surrogate ({@code \uD800}), so they read back as they
-     * were on both databases. Other headers keep the plain form (no second serialisation on the usual path).
+     * were on both databases. Other headers keep the plain form (no second serialisation on the usual path). A header
+     * name with one is refused before any SQL: Jackson refuses to read that escape in a field name, so the row could
+     * never be read (every relay batch failed on it, and no later message was published).
      */
     private String headers(Message message) throws JsonProcessingException {
         String text = json.writeValueAsString(message.headers());
         if (Columns.firstUnstorable(text) < 0) {
             return text;
+        }
+        for (String name : message.headers().keySet()) {
+            Columns.requireNoLoneSurrogateInName(name, "header name", " for the outbox");
         }
         return new String(json.writeValueAsBytes(message.headers()), StandardCharsets.UTF_8);
     }
@@ -94,7 +103,8 @@ public final class OutboxWriter {
      * INSERT: the database would fail the statement (SQL state 22001, or 22021 for a NUL on PostgreSQL only), a
      * {@link JdbcException} that on PostgreSQL also aborts the caller's transaction, for a message that can never be
      * written, and PostgreSQL's driver would write a lone surrogate as {@code '?'} (two ids differing only there
-     * would be one). Headers need no check: the column holds them as JSON, where both are escapes ({@link #headers}).
+     * would be one). Header values need no check: the column holds them as JSON, where both are escapes; a header
+     * name with a lone surrogate is refused by {@link #headers}.
      */
     private static void requireFits(Message message) {
         Columns.requireFits(message.id(), MAX_ID_LENGTH, "message id", " for the outbox");

@@ -89,8 +89,8 @@ public final class JdbcOutbox {
      * {@link #append(Connection, Message)}.
      *
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when an argument but the key
-     *                                is null ({@code Map.of()} for no headers), a header name or value is null, or the
-     *                                topic or key does not fit its column
+     *                                is null ({@code Map.of()} for no headers), a header name or value is null, a
+     *                                header name holds a lone surrogate, or the topic or key does not fit its column
      */
     public Message append(Connection connection, String topic, String key, Object event, Map<String, String> headers) {
         requireArgument(connection, "connection");
@@ -144,7 +144,8 @@ public final class JdbcOutbox {
      *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it)
      *                                or a lone surrogate (PostgreSQL's driver writes it as {@code '?'}: two ids
      *                                differing only there would be one); a header value may hold either: the headers
-     *                                are stored as JSON, where both are escapes
+     *                                are stored as JSON, where both are escapes; a header name may hold a NUL but not a
+     *                                lone surrogate, whose escape JSON does not read back in a name
      * @throws JdbcException          when the insert fails; the caller should roll back
      */
     public void append(Connection connection, Message message) {

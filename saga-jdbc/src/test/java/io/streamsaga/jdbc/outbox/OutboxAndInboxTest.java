@@ -800,6 +800,31 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aHeaderNameWithALoneSurrogateIsRefusedUpFrontNotStoredAsARowThatNoRelayCanRead() {
+        // Headers holding a lone surrogate are stored as JSON with every surrogate escaped; Jackson reads such an
+        // escape back in a value, but refuses one in a field name ("Unexpected low surrogate in field name"): the row
+        // was written, then every read of it failed ("unreadable headers in outbox row"), so each relay batch failed
+        // on it and no later message was published again, on both databases. A header name is a name: refused before
+        // any SQL as an id is (the caller's transaction goes on); a value with one, and a well-formed pair in a name,
+        // are kept.
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> {
+            for (String name : List.of("x-\uD800", "x-\uDC00y")) {
+                io.streamsaga.ConfigurationException refused = assertThrows(io.streamsaga.ConfigurationException.class,
+                        () -> outbox.append(c, "order-created", "k", new OrderCreated("o-1", 1), Map.of(name, "v")));
+                assertTrue(refused.getMessage().startsWith("header name ")
+                        && refused.getMessage().contains("lone surrogate"), refused.getMessage());
+            }
+            outbox.append(c, "order-created", "k", new OrderCreated("o-2", 2), Map.of("x-\uD83D\uDE00", "v-\uDC00"));
+        });
+
+        assertEquals("v-\uDC00", outbox.rows(OutboxRow.Status.PENDING, 10).get(0).message().headers().get("x-\uD83D\uDE00"));
+        assertEquals(1, relay().build().relayPending());
+        transport.drainAll();
+        assertEquals(List.of(new OrderCreated("o-2", 2)), seen);
+    }
+
+    @Test
     void aDeliveryWhoseMessageIdHasANulCharacterIsDeadLetteredByTheInboxHandlerOnBothDatabases() {
         // JdbcInbox.markProcessed: a message id or group with U+0000 failed in SQL on PostgreSQL (22021, retried by the
         // bus as a database failure, then dead-lettered) and was recorded on H2. Refused before any SQL on both, so the
