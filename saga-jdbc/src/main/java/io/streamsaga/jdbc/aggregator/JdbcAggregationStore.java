@@ -42,7 +42,9 @@ import java.util.Optional;
  * <p>{@link #find}, {@link #save}, {@link #delete} and {@link #withDeadlines} refuse with a
  * {@link ConfigurationException}, before any SQL, an aggregator name over 200 characters, a group key over 500, and
  * either holding U+0000 (which PostgreSQL cannot store) or a lone surrogate (which PostgreSQL's driver writes as
- * {@code '?'}: two groups whose keys differ only there would be one); in an aggregator's handler the delivery is then
+ * {@code '?'}: two groups whose keys differ only there would be one); {@link #save} also refuses a part whose header
+ * name holds a lone surrogate (the parts are JSON, which cannot read such a name back: the group could not be read
+ * again); in an aggregator's handler the delivery is then
  * dead-lettered, and an aggregator whose name the store refuses fails to build (its build re-arms the deadlines
  * stored under its name). Thread-safe.
  */
@@ -184,7 +186,11 @@ public final class JdbcAggregationStore implements AggregationStore {
             node.put("type", p.type());
             node.put("version", p.version());
             ObjectNode headers = node.putObject("headers");
-            p.headers().forEach(headers::put);
+            p.headers().forEach((name, value) -> {
+                // written as an escape that Jackson reads back in a value but refuses in a field name
+                Columns.requireNoLoneSurrogateInName(name, "header name", " of an aggregation part");
+                headers.put(name, value);
+            });
             node.put("payload", p.payload());
             node.put("receivedAt", p.receivedAt().toString());
             if (p.key() != null) {

@@ -73,7 +73,7 @@ public final class Columns {
      * surrogate, as in "{@code <what> must not contain a lone surrogate (...)<where>, but was '...'}": Jackson writes
      * it in the UTF-8 form as an escape ({@code \uD800}) and reads such an escape back in a string value but refuses
      * it in a field name, so the row written could never be read again. A NUL passes: it is the escape
-     * {@code \u0000}, read back as it was. Called only for JSON text found to hold a surrogate (no cost otherwise).
+     * {@code \u0000}, read back as it was. One scan, no allocation unless it refuses.
      *
      * @throws ConfigurationException naming {@code what} and quoting a bounded prefix of the value
      */

@@ -1,6 +1,7 @@
 package io.streamsaga.jdbc.aggregator;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.aggregator.AggregatedPart;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.spi.AggregationStore;
 import io.streamsaga.aggregator.spi.AggregationStoreContractTest;
@@ -11,6 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Instant;
+import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -92,6 +95,33 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
         assertThrows(ConfigurationException.class, () -> store.withDeadlines("a\uDC00g"));
         assertEquals(1, db.database().queryLong("SELECT COUNT(*) FROM ss_aggregation_group"));
         assertTrue(store.find("agg", "g-?").isPresent(), "the stored group is untouched");
+    }
+
+    @Test
+    void aPartWhoseHeaderNameHoldsALoneSurrogateIsRefusedBeforeAnySqlNotSavedAsAGroupNoReadCanParse() {
+        // Parts are stored as JSON bytes, in which Jackson escapes every surrogate (\uD800): it reads such an escape
+        // back in a value but refuses it in a field name ("Broken surrogate pair in field name"). A part whose header
+        // name held a lone surrogate was saved, and every later read of its group failed (find for its next part,
+        // withDeadlines at the aggregator's build: the aggregator could not be built again), on both databases. Such
+        // a part is now refused before any SQL (the aggregator's delivery is dead-lettered); a value with one and a
+        // well-formed pair in a name are kept.
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        AggregationStore store = createStore();
+        AggregationGroup open = AggregationGroup.open("agg", "g-1", t0, t0.plusSeconds(30));
+        for (String name : List.of("x-\uD800", "\uDC00")) {
+            AggregationGroup bad = open.withPart(new AggregatedPart("m-1", "scans", "scanned", 1, Map.of(name, "v"),
+                    new byte[]{1}, t0)).withVersion(1);
+            ConfigurationException e = assertThrows(ConfigurationException.class, () -> store.save(bad));
+            assertTrue(e.getMessage().startsWith("header name ") && e.getMessage().contains("lone surrogate"),
+                    e.getMessage());
+        }
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_aggregation_group"));
+
+        Map<String, String> kept = Map.of("x-\uD83D\uDE00", "v-\uD800", "n", "a\0b");
+        assertTrue(store.save(open.withPart(new AggregatedPart("m-2", "scans", "scanned", 1, kept, new byte[]{2}, t0))
+                .withVersion(1)));
+        assertEquals(kept, store.find("agg", "g-1").orElseThrow().parts().get(0).headers());
+        assertEquals(1, store.withDeadlines("agg").size());
     }
 
     @Test
