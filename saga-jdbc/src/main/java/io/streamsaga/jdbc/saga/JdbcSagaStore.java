@@ -58,7 +58,9 @@ import java.util.stream.Collectors;
  * 3-step saga costs 4 transactions, not 8. Updates are version-checked ({@code UPDATE ... WHERE version = ?}), so of two orchestrators
  * driving one saga only one succeeds; the other gets {@link ConcurrentSagaUpdateException}. The saga data
  * is written as JSON under the instance's {@code dataType} (never a Java class name) with the configured
- * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class.
+ * mapper and read back as a {@link JsonNode}, which the engine binds to the definition's data class (data that
+ * cannot be written as JSON that reads back, a map key holding a lone surrogate say, is refused with a
+ * {@link ConfigurationException} before anything is written).
  * Finished sagas are deleted in bounded batches ({@link #deleteFinishedBefore(Instant, int)}). Column widths:
  * saga ids, saga and step names up to 200 characters, business keys up to 500, data types up to 255; a
  * write with a longer value, or with U+0000 in one of them (PostgreSQL cannot store it) or a lone surrogate
@@ -745,9 +747,18 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 : new SagaFailure(rs.getString(prefix + "step"), errorClass, rs.getString(prefix + "message"));
     }
 
+    /**
+     * The data as JSON bytes. Jackson escapes a lone surrogate ({@code \uD800}), an escape it reads back in a value but
+     * refuses in a field name: data holding one (rare: only then) is parsed once, so that data with such a map key is
+     * refused here, before any SQL, rather than stored as a row that no read (find, a recovery page) could parse.
+     */
     private byte[] writeData(SagaInstance instance) {
         try {
-            return mapper.writeValueAsBytes(instance.data());
+            byte[] bytes = mapper.writeValueAsBytes(instance.data());
+            if (Columns.holdsLoneSurrogateEscape(bytes)) {
+                mapper.readTree(bytes);
+            }
+            return bytes;
         } catch (IOException e) {
             throw new ConfigurationException("data of saga " + instance.sagaId() + " (type '" + instance.dataType()
                     + "') cannot be written as JSON: " + e.getMessage());

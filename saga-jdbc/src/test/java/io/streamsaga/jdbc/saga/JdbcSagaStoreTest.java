@@ -35,6 +35,7 @@ import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -251,6 +252,36 @@ abstract class JdbcSagaStoreTest {
         store.insert(failed, new SagaTransition("s-2", 1, T0, TransitionType.SAGA_STARTED, null, 0, "detail\uDC00text"));
         assertEquals("card\uFFFDdeclined \uD83D\uDE00", store.find("s-2").orElseThrow().failure().message());
         assertEquals("detail\uFFFDtext", store.history("s-2").get(0).detail());
+    }
+
+    @Test
+    void sagaDataWithALoneSurrogateInAFieldNameIsRefusedUpFrontNotStoredAsARowThatNoReadCanParse() {
+        // Saga data is JSON bytes in which Jackson escapes every surrogate (\uD800): it reads such an escape back in a
+        // value but refuses it in a field name ("Broken surrogate pair in field name"). Data with a map key holding a
+        // lone surrogate was stored, and every read of its row failed ("unreadable data of saga"): its find, and each
+        // recovery page holding it, so no saga of that page or after it was recovered, on both databases. Such data is
+        // now refused before any SQL, as data that cannot be written as JSON is; a value with one, and a well-formed
+        // pair (an emoji) in a key, are kept.
+        for (JdbcSagaStore target : List.of(store, JdbcSagaStore.builder(db.database().dataSource()).groupCommit(8).build())) {
+            for (String key : List.of("item-\uD800", "\uDC00")) {
+                SagaInstance bad = withData(saga("s-1", "k", SagaStatus.RUNNING, T0, 1), Map.of(key, 1));
+                ConfigurationException e = assertThrows(ConfigurationException.class,
+                        () -> target.insert(bad, transition("s-1", 1, TransitionType.SAGA_STARTED)));
+                assertTrue(e.getMessage().contains("cannot be written as JSON"), e.getMessage());
+            }
+        }
+        assertEquals(0, db.database().queryLong("SELECT COUNT(*) FROM ss_saga"), "nothing was stored");
+
+        store.insert(withData(saga("s-2", "k", SagaStatus.RUNNING, T0, 1), Map.of("item-\uD83D\uDE00", "v-\uD800")),
+                transition("s-2", 1, TransitionType.SAGA_STARTED));
+        JsonNode data = (JsonNode) store.find("s-2").orElseThrow().data();
+        assertEquals("v-\uD800", data.get("item-\uD83D\uDE00").asText());
+        assertEquals(List.of("s-2"), ids(store.findRecoveryCandidates(RecoveryQuery.firstPage(null, Set.of(), 10))));
+    }
+
+    private static SagaInstance withData(SagaInstance s, Object data) {
+        return new SagaInstance(s.sagaId(), s.sagaName(), s.definitionVersion(), s.businessKey(), s.dataType(), data,
+                s.status(), s.steps(), s.failure(), s.compensationFailure(), s.createdAt(), s.updatedAt(), s.version());
     }
 
     @Test
