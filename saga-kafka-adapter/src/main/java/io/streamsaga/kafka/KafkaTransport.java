@@ -645,6 +645,8 @@ public final class KafkaTransport implements Transport {
      * after {@link #FIRST_STABLE_RECHECK}, then twice as long each time, to notice a transaction that aborted
      * (which a plain read cannot tell from one still open), rather than at every read: Kafka then logs that
      * warning once per pending partition when the transaction commits, not twenty times a second while it is open.
+     * At {@link Builder#requestTimeout} they are read stable once more before the read fails, so a transaction
+     * that aborted after the last of those reads is not reported as still pending.
      */
     private Map<Integer, Long> stableCommittedOffsets(String group, String topic) {
         List<TopicPartition> partitions = partitions(topic, admin().describeTopics(List.of(topic)).topicNameValues().get(topic))
@@ -659,10 +661,16 @@ public final class KafkaTransport implements Transport {
         Duration recheck = FIRST_STABLE_RECHECK;
         Set<TopicPartition> pending = Set.of();
         while (true) {
-            if (now - nextStableRead >= 0) {
+            // at the deadline a last stable read: a transaction that aborted since the previous one completed
+            boolean atDeadline = now - deadline >= 0;
+            if (atDeadline || now - nextStableRead >= 0) {
                 Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, true, what);
                 if (offsets.keySet().containsAll(partitions)) {
                     return offsetsOn(topic, offsets);
+                }
+                if (atDeadline) {
+                    throw new KafkaTransportException("cannot read " + what + " from Kafka: offsets pending in a"
+                            + " transaction not complete within " + config.requestTimeout, null, true);
                 }
                 pending = new HashSet<>(partitions);
                 pending.removeAll(offsets.keySet());
@@ -675,12 +683,8 @@ public final class KafkaTransport implements Transport {
                 }
             }
             long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                throw new KafkaTransportException("cannot read " + what + " from Kafka: offsets pending in a transaction"
-                        + " not complete within " + config.requestTimeout, null, true);
-            }
             try {
-                TimeUnit.NANOSECONDS.sleep(Math.min(left, PENDING_OFFSETS_BACKOFF.toNanos()));
+                TimeUnit.NANOSECONDS.sleep(Math.max(0, Math.min(left, PENDING_OFFSETS_BACKOFF.toNanos())));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw readFailure(what, e);

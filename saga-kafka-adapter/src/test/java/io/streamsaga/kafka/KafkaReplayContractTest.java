@@ -197,6 +197,42 @@ class KafkaReplayContractTest extends ReplayContractTest {
         }
     }
 
+    @Test
+    void aTransactionThatAbortsAfterTheLastStableReadBeforeRequestTimeoutIsNoticedNotReportedAsStillPending() throws Exception {
+        // While offsets were pending, committedOffsets read them stable only after 1 s, 2 s, 4 s..., and at
+        // requestTimeout it failed without reading them stable again: a transaction that aborted after the last
+        // stable read (here the one at 3 s, the next being due at 7 s, after the 6 s requestTimeout) was reported
+        // as "pending in a transaction not complete within" requestTimeout, though it had completed.
+        String topic = SharedKafkaBroker.unique("replayed");
+        String group = SharedKafkaBroker.unique("rebuild");
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        try (KafkaTransport here = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .requestTimeout(Duration.ofSeconds(6)).build();
+             KafkaProducer<String, byte[]> otherInstance = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers(),
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("replaying")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            here.send(Message.builder(topic).key("k").type("t").payload("{}".getBytes(StandardCharsets.UTF_8)).build())
+                    .toCompletableFuture().join();
+            otherInstance.initTransactions();
+            otherInstance.beginTransaction();
+            otherInstance.sendOffsetsToTransaction(Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(1)),
+                    new ConsumerGroupMetadata(group));
+            System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+            CompletableFuture<Map<Integer, Long>> read = CompletableFuture.supplyAsync(() -> here.committedOffsets(group, topic));
+            String warning = "Skipping return offset for " + topic + "-0 due to error UNSTABLE_OFFSET_COMMIT";
+            // each stable read that finds the offset pending logs the warning once: the third is the last one
+            // before requestTimeout
+            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(10)).until(() ->
+                    captured.toString(StandardCharsets.UTF_8).split(java.util.regex.Pattern.quote(warning), -1).length - 1 >= 3);
+            otherInstance.abortTransaction();
+            assertEquals(Map.of(), read.get(30, TimeUnit.SECONDS));
+        } finally {
+            System.setErr(original);
+        }
+    }
+
     /** Hands the admin client's total request count to the {@link AtomicReference} given as {@link #SINK}. */
     public static final class RequestCounter implements MetricsReporter {
         static final String SINK = "test.requests.sink";
