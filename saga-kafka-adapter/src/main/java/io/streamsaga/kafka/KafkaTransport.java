@@ -16,6 +16,7 @@ import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
@@ -524,8 +525,9 @@ public final class KafkaTransport implements Transport {
      * partitions assigned to it, and when a member of the group's first generation did not (it crashed first),
      * a member subscribing next found a partition that existed when the group started without an offset on a
      * topic with offsets, took it for one added while the group was away and read its history. The broker
-     * refuses an admin commit while the group has members, in the same step as the commit, so this never
-     * replaces a member's offsets; when it refuses, the members commit their starts on assignment. A subscribe
+     * refuses an admin commit while the group has members, in the same step as the commit; when it refuses, the
+     * members commit their starts on assignment. (Listing the offsets and committing are two requests: a member
+     * of another process that joins, commits and leaves between them has those offsets replaced by the starts.) A subscribe
      * that fails after this (creating its consumer, say) leaves them: the group's next one resumes there. Two
      * admin requests, when there is an end.
      */
@@ -559,7 +561,10 @@ public final class KafkaTransport implements Transport {
     private void commitStartsOfAGroupWithoutMembers(String group, Map<TopicPartition, OffsetAndMetadata> starts) {
         String what = "the start of group " + group;
         try {
-            admin().alterConsumerGroupOffsets(group, starts).all()
+            // The admin client's own timeout too: past ours it would otherwise go on retrying (up to its
+            // default.api.timeout.ms) and could still commit these starts after subscribe failed.
+            int timeoutMs = (int) Math.min(Integer.MAX_VALUE, config.requestTimeout.toMillis());
+            admin().alterConsumerGroupOffsets(group, starts, new AlterConsumerGroupOffsetsOptions().timeoutMs(timeoutMs)).all()
                     .get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             if (!(e.getCause() instanceof UnknownMemberIdException)) {
