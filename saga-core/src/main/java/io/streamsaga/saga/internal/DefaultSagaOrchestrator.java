@@ -36,6 +36,7 @@ import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
+import io.streamsaga.saga.spi.UnreadableSagaData;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -813,9 +814,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * (no run here can write the saga any more), the store is read again, and when it no longer holds the version the
      * run was made from (and the run itself wrote nothing meanwhile), the run is stopped and dropped
      * ({@link SagaRun#dropIfMovedSinceRead}), the id added to {@code moved}, and null returned; so too, with saga
-     * ownership, when another node's recovery migrated it first (and so adopted it).
+     * ownership, when another node's recovery migrated it first (and so adopted it). An instance whose stored state the
+     * store could not read ({@link UnreadableSagaData}) is refused with a {@link SagaException}: a recovery reports it
+     * unresolvable and reads on.
      */
     private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
+        if (instance.data() instanceof UnreadableSagaData unreadable) {
+            // Before a migration, which would store what it made of the marker as the saga's data.
+            throw new SagaException(instance.sagaId(), null, "its stored state cannot be read: " + unreadable.reason(),
+                    null, false);
+        }
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
         SagaInstance current = instance;
         if (definition == null) {

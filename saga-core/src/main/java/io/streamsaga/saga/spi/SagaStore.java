@@ -169,7 +169,9 @@ public interface SagaStore {
      * {@link #findByStatus} filtered in memory (every unfinished instance read, with its data, at each recovery):
      * a store that can filter and page where it keeps the instances overrides it. A store that returns an instance of
      * an earlier page again (it ignores the position) makes the recovery stop there with an error logged, rather than
-     * read the same page for ever.
+     * read the same page for ever. An instance whose stored data or step states the store cannot read is best returned
+     * in its place with an {@link UnreadableSagaData} as data, rather than failing the page: the recovery reports it
+     * unresolvable and reads on past it (a failed page fails the recovery, and every later one, at that saga).
      */
     default List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
         List<SagaInstance> found = new ArrayList<>();

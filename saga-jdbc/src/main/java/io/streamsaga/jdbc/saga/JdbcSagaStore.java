@@ -26,6 +26,7 @@ import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.saga.spi.UnreadableSagaData;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
@@ -514,7 +515,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     /**
      * Filters and pages in the database: one query per page, keyset-paged on {@code (created_at, saga_id)}, so that
-     * only the instances a recovery may resume are read and decoded, a page at a time ({@link #recoveryPage}).
+     * only the instances a recovery may resume are read and decoded, a page at a time ({@link #recoveryPage}). A row
+     * whose data or step states do not parse is returned in its place with an {@link UnreadableSagaData} as data (and
+     * no steps when those are unreadable), so that the recovery reports it unresolvable and pages on past it; every
+     * other read of it ({@link #find} and the queries) fails as before.
      */
     @Override
     public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
@@ -523,7 +527,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             return List.of(); // no instance is stored that old: its time could not have been written
         }
         PageQuery page = recoveryPage(query);
-        return query(page.sql(), page.params().toArray());
+        return query(true, page.sql(), page.params().toArray());
     }
 
     /** A statement and its parameters. */
@@ -706,6 +710,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     }
 
     private List<SagaInstance> query(String sql, Object... params) {
+        return query(false, sql, params);
+    }
+
+    /** {@code recovery}: a recovery page, in which an unreadable row is returned marked ({@link #read}), not failed. */
+    private List<SagaInstance> query(boolean recovery, String sql, Object... params) {
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
                 for (int i = 0; i < params.length; i++) {
@@ -718,7 +727,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 List<SagaInstance> result = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        result.add(read(rs));
+                        result.add(read(rs, recovery));
                     }
                 }
                 return result;
@@ -726,19 +735,49 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         });
     }
 
-    private SagaInstance read(ResultSet rs) throws SQLException {
-        byte[] data = rs.getBytes("data");
-        JsonNode tree;
+    /**
+     * The instance of the current row. Data or step states that do not parse fail the read, unless {@code marked}:
+     * then the instance has an {@link UnreadableSagaData} as data (and no steps when those are what do not parse).
+     */
+    private SagaInstance read(ResultSet rs, boolean marked) throws SQLException {
+        String sagaId = rs.getString("saga_id");
+        Object data;
+        List<StepState> steps;
         try {
-            tree = data == null ? null : mapper.readTree(data);
-        } catch (IOException e) {
-            throw new SQLException("unreadable data of saga " + rs.getString("saga_id") + ": " + e.getMessage(), e);
+            byte[] bytes = rs.getBytes("data");
+            JsonNode tree = bytes == null ? null : readData(sagaId, bytes);
+            data = tree == null || tree.isNull() ? null : tree;
+            steps = readSteps(sagaId, rs.getBytes("steps"));
+        } catch (UnreadableJson e) {
+            if (!marked) {
+                throw e;
+            }
+            data = new UnreadableSagaData(e.getMessage());
+            steps = List.of();
         }
-        return new SagaInstance(rs.getString("saga_id"), rs.getString("saga_name"), rs.getInt("definition_version"),
-                rs.getString("business_key"), rs.getString("data_type"), tree == null || tree.isNull() ? null : tree,
-                SagaStatus.valueOf(rs.getString("status")), readSteps(rs.getBytes("steps")),
+        return new SagaInstance(sagaId, rs.getString("saga_name"), rs.getInt("definition_version"),
+                rs.getString("business_key"), rs.getString("data_type"), data,
+                SagaStatus.valueOf(rs.getString("status")), steps,
                 readFailure(rs, "failure_"), readFailure(rs, "comp_failure_"), Sql.getInstant(rs, "created_at"),
                 Sql.getInstant(rs, "updated_at"), rs.getLong("version"), rs.getString("owner"));
+    }
+
+    /** A row's data or step states that do not parse (a failure of the row, not of the database). */
+    private static final class UnreadableJson extends SQLException {
+        private static final long serialVersionUID = 1L;
+
+        UnreadableJson(String message, Exception cause) {
+            super(message, cause);
+        }
+    }
+
+    /** The data's JSON tree. */
+    private JsonNode readData(String sagaId, byte[] bytes) throws UnreadableJson {
+        try {
+            return mapper.readTree(bytes);
+        } catch (IOException e) {
+            throw new UnreadableJson("unreadable data of saga " + sagaId + ": " + e.getMessage(), e);
+        }
     }
 
     private static SagaFailure readFailure(ResultSet rs, String prefix) throws SQLException {
@@ -782,7 +821,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
     }
 
-    private List<StepState> readSteps(byte[] bytes) throws SQLException {
+    /** The step states. */
+    private List<StepState> readSteps(String sagaId, byte[] bytes) throws UnreadableJson {
         try {
             List<StepState> steps = new ArrayList<>();
             for (JsonNode node : mapper.readTree(bytes)) {
@@ -792,8 +832,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                         due == null || due.isNull() ? null : Instant.parse(due.asText())));
             }
             return steps;
-        } catch (IOException e) {
-            throw new SQLException("unreadable step states: " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) { // a field missing (null) or not a status or an instant
+            throw new UnreadableJson("unreadable step states of saga " + sagaId + ": " + e, e);
         }
     }
 

@@ -307,4 +307,53 @@ abstract class DurableSagaRestartAndUpgradeTest {
         assertEquals(SagaOutcome.COMPENSATED, result.outcome());
         assertEquals("v2 release s-1/reserve EUR", effects.get(effects.size() - 1));
     }
+
+    @Test
+    void aSagaWhoseStoredRowNoReadCanParseIsReportedUnresolvableAndTheSagasOnItsPageAndAfterAreResumed() throws Exception {
+        // A row whose data (or step states) no read can parse, corrupted by hand or written by an earlier version with a
+        // lone surrogate in a field name, failed every recovery page holding it ("unreadable data of saga"): recover()
+        // and every recoverEvery sweep failed, and no saga of that page or after it was ever resumed. It is now
+        // reported unresolvable, as a saga that cannot be migrated is, and the recovery pages on past it.
+        SagaDefinition<Order> shipping = SagaDefinition.builder("shipping", Order.class).version(1).dataType("order-data")
+                .step("ship").action((d, ctx) -> { effects.add(ctx.idempotencyKey()); return d; })
+                .build();
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        java.time.Instant t0 = java.time.Instant.parse("2026-01-01T00:00:00Z");
+        int sagas = 520; // over the orchestrator's recovery page of 500: the last row of the first page is unreadable
+        List<String> readable = new ArrayList<>();
+        for (int i = 0; i < sagas; i++) {
+            String id = String.format("s-%03d", i);
+            java.time.Instant at = t0.plusSeconds(i);
+            store.insert(new SagaInstance(id, "shipping", 1, null, "order-data", new Order("o-" + i, i, null),
+                            SagaStatus.RUNNING, List.of(io.streamsaga.saga.StepState.pending("ship")), null, null, at, at, 1),
+                    new SagaTransition(id, 1, at, TransitionType.SAGA_STARTED, null, 0, null));
+            if (i != 100 && i != 499) {
+                readable.add(id);
+            }
+        }
+        overwrite("steps", "s-100", "[{\"name\": \"ship\", ");
+        overwrite("data", "s-499", "{\"item-\\uD800\": 1}"); // as an earlier version wrote a map key with a lone surrogate
+
+        SagaOrchestrator.RecoveryReport report = orchestrator(SagaOrchestrator.builder().register(shipping)).recover();
+
+        assertEquals(List.of("s-100", "s-499"), report.unresolvable());
+        assertEquals(readable, report.resumed());
+        assertEquals(sagas - 2, db.database().queryLong("SELECT COUNT(*) FROM ss_saga WHERE status = 'COMPLETED'"));
+        assertEquals(sagas - 2, effects.size());
+        // Asked for by id, the saga is not handed out with data or steps it does not have: its read still fails.
+        io.streamsaga.jdbc.JdbcException e = assertThrows(io.streamsaga.jdbc.JdbcException.class, () -> store.find("s-499"));
+        assertTrue(e.getMessage().contains("unreadable data of saga s-499"), e.getMessage());
+        e = assertThrows(io.streamsaga.jdbc.JdbcException.class, () -> store.find("s-100"));
+        assertTrue(e.getMessage().contains("unreadable step states of saga s-100"), e.getMessage());
+    }
+
+    /** Writes {@code json} (UTF-8) into {@code column} of the saga's row, by SQL, past the store's own checks. */
+    private void overwrite(String column, String sagaId, String json) throws java.sql.SQLException {
+        try (java.sql.Connection c = db.database().dataSource().getConnection();
+             java.sql.PreparedStatement ps = c.prepareStatement("UPDATE ss_saga SET " + column + " = ? WHERE saga_id = ?")) {
+            ps.setBytes(1, json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            ps.setString(2, sagaId);
+            assertEquals(1, ps.executeUpdate());
+        }
+    }
 }
