@@ -14,6 +14,8 @@ import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import javax.sql.DataSource;
 import java.io.IOException;
@@ -46,9 +48,12 @@ import java.util.Optional;
  * name holds a lone surrogate (the parts are JSON, which cannot read such a name back: the group could not be read
  * again); in an aggregator's handler the delivery is then
  * dead-lettered, and an aggregator whose name the store refuses fails to build (its build re-arms the deadlines
- * stored under its name). Thread-safe.
+ * stored under its name). A group whose stored parts do not parse (stored by an earlier version with a lone surrogate
+ * in a header name, or corrupted by hand) fails {@link #find} naming it, and is left out of {@link #withDeadlines}
+ * (logged at ERROR with its key), so that the aggregator still builds and re-arms the other groups. Thread-safe.
  */
 public final class JdbcAggregationStore implements AggregationStore {
+    private static final Logger log = LoggerFactory.getLogger(JdbcAggregationStore.class);
     private final JdbcTransactions tx;
     private final ObjectMapper json = new ObjectMapper();
 
@@ -150,6 +155,10 @@ public final class JdbcAggregationStore implements AggregationStore {
         });
     }
 
+    /**
+     * {@inheritDoc} A group whose parts do not parse is left out, logged at ERROR with its key: it stays in the
+     * table, untouched, until repaired or deleted, and the other groups' deadlines are re-armed all the same.
+     */
     @Override
     public List<AggregationGroup> withDeadlines(String aggregator) {
         Columns.requireFits(aggregator, 200, "aggregator name", "");
@@ -160,7 +169,13 @@ public final class JdbcAggregationStore implements AggregationStore {
                 List<AggregationGroup> groups = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        groups.add(read(rs));
+                        try {
+                            groups.add(read(rs));
+                        } catch (UnreadableParts e) {
+                            log.error("aggregator '{}': group '{}' is left out of the deadlines re-armed, its timeout"
+                                    + " does not fire; it stays in the store until repaired or deleted: {}", aggregator,
+                                    rs.getString("group_key"), e.getMessage());
+                        }
                     }
                 }
                 return groups;
@@ -171,9 +186,20 @@ public final class JdbcAggregationStore implements AggregationStore {
     private static final String SELECT = "SELECT aggregator, group_key, version, state, created_at, deadline, parts"
             + " FROM ss_aggregation_group";
 
+    /** A group's stored parts that do not parse (a failure of the row, not of the database). */
+    private static final class UnreadableParts extends SQLException {
+        private static final long serialVersionUID = 1L;
+
+        UnreadableParts(String message, Exception cause) {
+            super(message, cause);
+        }
+    }
+
     private AggregationGroup read(ResultSet rs) throws SQLException {
-        return new AggregationGroup(rs.getString("aggregator"), rs.getString("group_key"), rs.getLong("version"),
-                GroupState.valueOf(rs.getString("state")), readParts(rs.getBytes("parts")),
+        String aggregator = rs.getString("aggregator");
+        String key = rs.getString("group_key");
+        return new AggregationGroup(aggregator, key, rs.getLong("version"),
+                GroupState.valueOf(rs.getString("state")), readParts(aggregator, key, rs.getBytes("parts")),
                 Sql.getInstant(rs, "created_at"), Sql.getInstant(rs, "deadline"));
     }
 
@@ -204,7 +230,7 @@ public final class JdbcAggregationStore implements AggregationStore {
         }
     }
 
-    private List<AggregatedPart> readParts(byte[] bytes) throws SQLException {
+    private List<AggregatedPart> readParts(String aggregator, String key, byte[] bytes) throws UnreadableParts {
         try {
             List<AggregatedPart> parts = new ArrayList<>();
             for (JsonNode node : json.readTree(bytes)) {
@@ -216,8 +242,9 @@ public final class JdbcAggregationStore implements AggregationStore {
                         node.hasNonNull("key") ? node.get("key").asText() : null)); // absent in parts stored before
             }
             return parts;
-        } catch (IOException e) {
-            throw new SQLException("unreadable parts of an aggregation group: " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) { // also a field missing (null), or not an instant
+            throw new UnreadableParts("unreadable parts of aggregation group '" + key + "' of aggregator '" + aggregator
+                    + "': " + e.getMessage(), e);
         }
     }
 }

@@ -125,6 +125,77 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
     }
 
     @Test
+    void aGroupWhosePartsNoReadCanParseIsSkippedByWithDeadlinesSoTheAggregatorBuildsAndReArmsTheOtherGroups()
+            throws Exception {
+        // A group whose parts do not parse (stored by an earlier version with a lone surrogate in a header name, or
+        // corrupted by hand) failed withDeadlines, which an aggregator's build runs: the aggregator could not be built,
+        // so no group's timeout was re-armed. It is now logged and skipped; the others are re-armed and time out.
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler();
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            AggregationStore store = createStore();
+            var before = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(3)
+                    .timeout(java.time.Duration.ofMinutes(5), io.streamsaga.aggregator.TimeoutPolicy.RELEASE_PARTIAL)
+                    .onRelease(aggregate -> { }).build();
+            before.subscribe("aggregator", "parcel-scanned");
+            for (String parcel : List.of("p-1", "p-2", "p-3")) {
+                bus.publish("parcel-scanned", parcel, new Scanned(parcel, Instant.parse("2026-03-01T10:00:00Z")))
+                        .toCompletableFuture().join();
+            }
+            transport.drainAll();
+            before.close();
+            // as an earlier version stored a part whose header name held a lone surrogate
+            corruptParts("scans", "p-2", parts -> parts.replaceFirst("\"headers\":\\{", "\"headers\":{\"x-\\\\uD800\":\"v\","));
+            corruptParts("scans", "p-3", parts -> parts.substring(0, parts.length() / 2));
+
+            assertEquals(List.of("p-1"), store.withDeadlines("scans").stream().map(AggregationGroup::key).toList());
+            List<String> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+            var after = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(3)
+                    .timeout(java.time.Duration.ofMinutes(5), io.streamsaga.aggregator.TimeoutPolicy.RELEASE_PARTIAL)
+                    .onRelease(aggregate -> released.add(aggregate.key())).build();
+            scheduler.advance(java.time.Duration.ofMinutes(5));
+            assertEquals(List.of("p-1"), released, "the readable group's deadline was re-armed and fired");
+            // the unreadable groups stay for an operator; asked for by key, they still fail clearly
+            assertEquals(3, db.database().queryLong("SELECT COUNT(*) FROM ss_aggregation_group"));
+            io.streamsaga.jdbc.JdbcException e = assertThrows(io.streamsaga.jdbc.JdbcException.class,
+                    () -> store.find("scans", "p-2"));
+            assertTrue(e.getMessage().contains("unreadable parts of aggregation group 'p-2'"), e.getMessage());
+            after.close();
+        }
+    }
+
+    /** Rewrites the stored parts of a group, by SQL, past the store's own checks. */
+    private void corruptParts(String aggregator, String key, java.util.function.UnaryOperator<String> change)
+            throws java.sql.SQLException {
+        try (java.sql.Connection c = db.database().dataSource().getConnection()) {
+            byte[] parts;
+            try (java.sql.PreparedStatement ps = c.prepareStatement(
+                    "SELECT parts FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ?")) {
+                ps.setString(1, aggregator);
+                ps.setString(2, key);
+                try (java.sql.ResultSet rs = ps.executeQuery()) {
+                    assertTrue(rs.next());
+                    parts = rs.getBytes(1);
+                }
+            }
+            String changed = change.apply(new String(parts, java.nio.charset.StandardCharsets.UTF_8));
+            assertTrue(!changed.equals(new String(parts, java.nio.charset.StandardCharsets.UTF_8)), changed);
+            try (java.sql.PreparedStatement ps = c.prepareStatement(
+                    "UPDATE ss_aggregation_group SET parts = ? WHERE aggregator = ? AND group_key = ?")) {
+                ps.setBytes(1, changed.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                ps.setString(2, aggregator);
+                ps.setString(3, key);
+                assertEquals(1, ps.executeUpdate());
+            }
+        }
+    }
+
+    @Test
     void eventsWithAnInstantAreAggregatedAndReleasedEqual() throws Exception {
         // the store keeps the parts as the bus codec encoded them (bytes); its own mapper never sees a payload
         var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
