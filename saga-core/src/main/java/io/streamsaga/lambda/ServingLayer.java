@@ -212,18 +212,21 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      * Recomputes the batch view from the whole log as it is now: a bounded replay under a new consumer
      * group folds every event below the current end offsets, then the result is installed. Runs may
      * overlap (a slow run started earlier may finish after a later one): a result older than the installed
-     * batch is then dropped, never installed. Completes with the computed batch view.
+     * batch is then dropped, never installed. Completes with the computed batch view. Queries are answered while it
+     * asks the transport whether its new group is unused (on a broker, admin requests).
      */
     public CompletionStage<BatchView<V>> recomputeBatch() {
         String group;
-        synchronized (this) {
-            if (closed) {
-                return CompletableFuture.failedFuture(new CancellationException("serving layer '" + name + "' is closed"));
-            }
-            do {
+        do {
+            synchronized (this) {
+                if (closed) {
+                    return CompletableFuture.failedFuture(new CancellationException("serving layer '" + name + "' is closed"));
+                }
                 group = name + ".batch-" + (++batchRuns);
-            } while (!Reprocessor.isUnused(bus.transport(), group, List.of(topic)));
-        }
+            }
+            // Outside the lock: on a broker these are admin requests (up to the request timeout while offsets are
+            // pending in a transaction), during which queries and the real-time side, which take the lock, would wait.
+        } while (!Reprocessor.isUnused(bus.transport(), group, List.of(topic)));
         // partitions may be handled on different threads; a lock (not updateAndGet, which may retry the
         // fold) serialises the application's fold
         AtomicReference<V> acc = new AtomicReference<>(empty.get());
