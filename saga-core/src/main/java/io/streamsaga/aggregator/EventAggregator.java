@@ -131,7 +131,9 @@ public final class EventAggregator implements AutoCloseable {
     /**
      * Subscribes {@code group} to each topic pattern with {@code options} (start position, retry policy): all or
      * none (a pattern refused after others were subscribed closes those again). Refused once the aggregator is
-     * closed, whose {@link #close()} would not stop such a subscription.
+     * closed, whose {@link #close()} would not stop such a subscription. The aggregator keeps the subscriptions to
+     * close them; one found no longer active (closed by the application, or stopped on its own, as a fenced Kafka
+     * member does) is closed here and dropped.
      */
     public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
         ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
@@ -140,7 +142,13 @@ public final class EventAggregator implements AutoCloseable {
         // Arrays.asList, not List.of: a null pattern is the bus's to refuse, with a ConfigurationException quoting it
         List<Subscription> made = Subscription.allOrNone(Arrays.asList(topicPatterns),
                 pattern -> bus.subscribe(group, pattern, Message.class, options, handler()));
-        subscriptions.removeIf(subscription -> !subscription.isActive()); // closed by the application meanwhile
+        // Drops the ones no longer active: closed by the application, or stopped on their own (a fenced Kafka
+        // member), which close() would have closed: closed here instead (a second close returns at once).
+        for (Subscription subscription : subscriptions) {
+            if (!subscription.isActive() && subscriptions.remove(subscription)) {
+                subscription.close();
+            }
+        }
         subscriptions.addAll(made);
         if (closed) { // closed while subscribing: its close() may have missed these
             made.forEach(Subscription::close);

@@ -40,6 +40,9 @@ class SubscribeAllOrNoneTest {
     private final InMemoryTransport transport = InMemoryTransport.builder().partitions(1).deliveryMode(DeliveryMode.MANUAL).build();
     private final AtomicBoolean refusingB = new AtomicBoolean(true);
     private final Transport refusingTopicB = mock(Transport.class, delegatesTo(transport));
+    /** Topic c's member stopped without being closed, as a fenced Kafka member does. */
+    private final AtomicBoolean stoppedOnItsOwn = new AtomicBoolean();
+    private final AtomicBoolean closedStoppedMember = new AtomicBoolean();
     private final EventBus bus;
 
     SubscribeAllOrNoneTest() {
@@ -49,6 +52,32 @@ class SubscribeAllOrNoneTest {
             }
             return transport.subscribe(call.getArgument(0), call.getArgument(1), call.getArgument(2), call.getArgument(3));
         }).when(refusingTopicB).subscribe(any(), argThat(pattern -> pattern != null && pattern.matches("b")), any(), any());
+        doAnswer(call -> {
+            Subscription member = transport.subscribe(call.getArgument(0), call.getArgument(1), call.getArgument(2),
+                    call.getArgument(3));
+            return new Subscription() {
+                @Override
+                public String group() {
+                    return member.group();
+                }
+
+                @Override
+                public io.streamsaga.bus.TopicPattern pattern() {
+                    return member.pattern();
+                }
+
+                @Override
+                public boolean isActive() {
+                    return !stoppedOnItsOwn.get() && member.isActive();
+                }
+
+                @Override
+                public void close() {
+                    closedStoppedMember.set(true);
+                    member.close();
+                }
+            };
+        }).when(refusingTopicB).subscribe(any(), argThat(pattern -> pattern != null && pattern.matches("c")), any(), any());
         bus = EventBus.builder(refusingTopicB).scheduler(new VirtualScheduler())
                 .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
     }
@@ -120,5 +149,21 @@ class SubscribeAllOrNoneTest {
         bus.publish("a", "o-1", new Item("o-1"));
         transport.drainAll();
         assertEquals(Optional.empty(), aggregator.group("o-1"), "nothing subscribed");
+    }
+
+    @Test
+    void aSubscriptionThatStoppedOnItsOwnIsStillClosedByTheAggregatorAfterALaterSubscribe() {
+        // A later subscribe dropped every subscription no longer active from the aggregator's list, taking one that
+        // stopped on its own (a fenced Kafka member: its thread ended, close() never called) for one the
+        // application closed: the aggregator's close() then no longer closed it, so the transport kept it as an
+        // open member of its group (its subscriptions(), the group listed as current) until the bus closed.
+        EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore()).name("items")
+                .correlateByField("orderId").completeOnSize(2).onRelease(aggregate -> { }).build();
+        aggregator.subscribe("items", "c");
+        stoppedOnItsOwn.set(true);
+        aggregator.subscribe("items", "a");
+
+        aggregator.close();
+        assertTrue(closedStoppedMember.get(), "the member that stopped on its own was closed");
     }
 }
