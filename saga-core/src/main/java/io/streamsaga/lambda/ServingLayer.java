@@ -75,8 +75,10 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      */
     private final Map<Integer, Long> folded = new TreeMap<>();
     private Subscription subscription;
-    /** A start() is subscribing (outside the lock). */
-    private boolean starting;
+    /** The thread of a start() subscribing (outside the lock), or null; close() waits for its subscription. */
+    private Thread starter;
+    /** close() ran on the starter's own thread (a handler the transport ran inside subscribe): start closes it. */
+    private boolean closeAfterStart;
     private int batchRuns;
     /** Batch recomputes still replaying; close() stops them. */
     private final java.util.Set<Replay> recomputing = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -101,13 +103,14 @@ public final class ServingLayer<E, V> implements AutoCloseable {
 
     /**
      * Subscribes the real-time side (group {@code <name>.realtime}, from the earliest position); queries are answered
-     * meanwhile. Refused once started or closed.
+     * meanwhile, and a {@link #close()} meanwhile waits for the subscription to close it. Refused once started or
+     * closed.
      */
     public ServingLayer<E, V> start() {
         synchronized (this) {
             ConfigurationException.require(!closed, "serving layer '%s' is closed", name);
-            ConfigurationException.require(!starting && subscription == null, "serving layer '%s' is already started", name);
-            starting = true;
+            ConfigurationException.require(starter == null && subscription == null, "serving layer '%s' is already started", name);
+            starter = Thread.currentThread();
         }
         // Outside the lock: on a broker subscribe waits for the group's assignment (seconds), during which queries,
         // which take the lock, would wait too.
@@ -117,17 +120,21 @@ public final class ServingLayer<E, V> implements AutoCloseable {
                     SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
         } catch (RuntimeException | Error e) {
             synchronized (this) {
-                starting = false;
+                starter = null;
+                notifyAll();
             }
             throw e;
         }
-        boolean closedMeanwhile;
+        boolean closeHere;
         synchronized (this) {
-            subscription = made;
-            starting = false;
-            closedMeanwhile = closed;
+            starter = null;
+            closeHere = closeAfterStart;
+            if (!closeHere) {
+                subscription = made; // a close() waiting for it closes it
+            }
+            notifyAll();
         }
-        if (closedMeanwhile) { // close() ran before the subscription was recorded: it could not stop it
+        if (closeHere) {
             made.close();
         }
         return this;
@@ -310,14 +317,31 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     /**
      * Stops the real-time subscription and any batch recompute still running: its replay is closed and its
      * stage fails with a {@link CancellationException}, as does a recompute asked of a closed layer. The views
-     * stay queryable; an event the real-time side was handling as close began is counted.
+     * stay queryable; an event the real-time side was handling as close began is counted. During a {@link #start()}
+     * it waits for the subscription being made, so nothing is folded after it returns.
      */
     @Override
     public void close() {
         Subscription realtimeSide;
+        boolean interrupted = false;
         synchronized (this) {
             closed = true;
+            // wait() lets queries and the real-time side take the lock meanwhile
+            while (starter != null && starter != Thread.currentThread()) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true; // the subscription is to be closed all the same
+                }
+            }
+            if (starter != null) { // called inside subscribe, on the starting thread: start() closes it on return
+                closeAfterStart = true;
+            }
             realtimeSide = subscription;
+            subscription = null; // closed once, by the first close()
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
         // Outside the lock: a subscription's close waits for its handler, which may be waiting for the lock to fold
         // (the real-time side) or to install (a replay's consumer thread).
