@@ -91,6 +91,11 @@ public final class EventAggregator implements AutoCloseable {
     private final EventBus bus;
     private final Scheduler scheduler;
     private final Map<String, Scheduler.Cancellable> timers = new ConcurrentHashMap<>();
+    /**
+     * Held by subscribe and close, so a close() waits for the subscriptions being made and closes them; the
+     * subscriptions' handlers never take it.
+     */
+    private final Object lifecycle = new Object();
     private final List<Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final SequenceIndexes sequences;
     /**
@@ -133,26 +138,30 @@ public final class EventAggregator implements AutoCloseable {
      * none (a pattern refused after others were subscribed closes those again). Refused once the aggregator is
      * closed, whose {@link #close()} would not stop such a subscription. The aggregator keeps the subscriptions to
      * close them; one found no longer active (closed by the application, or stopped on its own, as a fenced Kafka
-     * member does) is closed here and dropped.
+     * member does) is closed here and dropped. A {@link #close()} meanwhile waits for this call and closes what it
+     * made.
      */
     public List<Subscription> subscribe(String group, SubscriptionOptions options, String... topicPatterns) {
         ConfigurationException.require(topicPatterns.length > 0, "aggregator '%s' needs at least one topic", config.name());
         Objects.requireNonNull(options, "options");
-        ConfigurationException.require(!closed, "aggregator '%s' is closed", config.name());
-        // Arrays.asList, not List.of: a null pattern is the bus's to refuse, with a ConfigurationException quoting it
-        List<Subscription> made = Subscription.allOrNone(Arrays.asList(topicPatterns),
-                pattern -> bus.subscribe(group, pattern, Message.class, options, handler()));
+        List<Subscription> made;
+        synchronized (lifecycle) {
+            ConfigurationException.require(!closed, "aggregator '%s' is closed", config.name());
+            // Arrays.asList, not List.of: a null pattern is the bus's to refuse, with a ConfigurationException quoting it
+            made = Subscription.allOrNone(Arrays.asList(topicPatterns),
+                    pattern -> bus.subscribe(group, pattern, Message.class, options, handler()));
+            if (closed) { // closed inside the transport's subscribe, on this thread (by a handler): it missed these
+                made.forEach(Subscription::close);
+                throw new ConfigurationException("aggregator '" + config.name() + "' is closed");
+            }
+            subscriptions.addAll(made);
+        }
         // Drops the ones no longer active: closed by the application, or stopped on their own (a fenced Kafka
         // member), which close() would have closed: closed here instead (a second close returns at once).
         for (Subscription subscription : subscriptions) {
             if (!subscription.isActive() && subscriptions.remove(subscription)) {
                 subscription.close();
             }
-        }
-        subscriptions.addAll(made);
-        if (closed) { // closed while subscribing: its close() may have missed these
-            made.forEach(Subscription::close);
-            throw new ConfigurationException("aggregator '" + config.name() + "' is closed");
         }
         return made;
     }
@@ -711,9 +720,11 @@ public final class EventAggregator implements AutoCloseable {
     /** Cancels the timers (the store keeps the deadlines) and closes subscriptions made through it. */
     @Override
     public void close() {
-        closed = true;
-        for (Subscription subscription : subscriptions) {
-            subscription.close();
+        synchronized (lifecycle) { // a subscribe under way finishes first: its subscriptions are closed here too
+            closed = true;
+            for (Subscription subscription : subscriptions) {
+                subscription.close();
+            }
         }
         timers.values().forEach(Scheduler.Cancellable::cancel);
         timers.clear();

@@ -15,9 +15,15 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mockito.AdditionalAnswers.delegatesTo;
@@ -43,6 +49,9 @@ class SubscribeAllOrNoneTest {
     /** Topic c's member stopped without being closed, as a fenced Kafka member does. */
     private final AtomicBoolean stoppedOnItsOwn = new AtomicBoolean();
     private final AtomicBoolean closedStoppedMember = new AtomicBoolean();
+    /** Subscribing to topic d waits for its assignment as on a broker. */
+    private final CountDownLatch subscribingD = new CountDownLatch(1);
+    private final CountDownLatch assignedD = new CountDownLatch(1);
     private final EventBus bus;
 
     SubscribeAllOrNoneTest() {
@@ -78,12 +87,21 @@ class SubscribeAllOrNoneTest {
                 }
             };
         }).when(refusingTopicB).subscribe(any(), argThat(pattern -> pattern != null && pattern.matches("c")), any(), any());
+        doAnswer(call -> {
+            subscribingD.countDown();
+            assertTrue(assignedD.await(30, TimeUnit.SECONDS)); // a broker's group join and assignment
+            Subscription made = transport.subscribe(call.getArgument(0), call.getArgument(1), call.getArgument(2),
+                    call.getArgument(3));
+            transport.drainAll(); // the member's first poll, right after its assignment
+            return made;
+        }).when(refusingTopicB).subscribe(any(), argThat(pattern -> pattern != null && pattern.matches("d")), any(), any());
         bus = EventBus.builder(refusingTopicB).scheduler(new VirtualScheduler())
                 .types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
     }
 
     @AfterEach
     void close() {
+        assignedD.countDown();
         bus.close();
         transport.close();
     }
@@ -165,5 +183,42 @@ class SubscribeAllOrNoneTest {
 
         aggregator.close();
         assertTrue(closedStoppedMember.get(), "the member that stopped on its own was closed");
+    }
+
+    @Test
+    void aCloseDuringSubscribeReturnsOnlyOnceTheSubscriptionBeingMadeIsClosed() throws Exception {
+        // close() during subscribe() returned at once and left the subscriptions being made for subscribe() to close
+        // when the transport's subscribe returned (seconds on a broker): meanwhile they fed the closed aggregator,
+        // which released groups after close() had returned.
+        AtomicBoolean closeReturned = new AtomicBoolean();
+        AtomicBoolean releasedAfterClose = new AtomicBoolean();
+        EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore()).name("items")
+                .correlateByField("orderId").completeOnSize(1)
+                .onRelease(aggregate -> releasedAfterClose.compareAndSet(false, closeReturned.get())).build();
+        bus.publish("d", "o-1", new Item("o-1")).toCompletableFuture().join();
+        CompletableFuture<?> subscribing = CompletableFuture.runAsync(() -> aggregator.subscribe("items",
+                io.streamsaga.bus.SubscriptionOptions.defaults().withStart(io.streamsaga.bus.StartPosition.EARLIEST), "d"));
+        assertTrue(subscribingD.await(30, TimeUnit.SECONDS));
+
+        AtomicReference<Thread> closer = new AtomicReference<>();
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(() -> {
+            closer.set(Thread.currentThread());
+            aggregator.close();
+            closeReturned.set(true);
+        });
+        await().atMost(Duration.ofSeconds(30)).until(() -> closing.isDone()
+                || (closer.get() != null && closer.get().getState() == Thread.State.BLOCKED));
+        assignedD.countDown();
+        closing.get(30, TimeUnit.SECONDS);
+        try {
+            subscribing.get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException expected) {
+            // refused as closed, or made and then closed by close(): either way nothing runs on
+        }
+
+        assertFalse(releasedAfterClose.get(), "a subscription being made as close() ran released a group after it returned");
+        bus.publish("d", "o-2", new Item("o-2")).toCompletableFuture().join();
+        transport.drainAll();
+        assertEquals(Optional.empty(), aggregator.group("o-2"), "nothing aggregated after close");
     }
 }
