@@ -76,6 +76,8 @@ public final class FlowTracker implements AutoCloseable {
      * subscriptions' handlers take in {@link #observe}; a subscription's close waits for its handler to return.
      */
     private final Object lifecycle = new Object();
+    /** Set by close(): no more subscriptions, and deadlines passing afterwards are not reported as stalls. */
+    private volatile boolean closed;
     private final List<Subscription> subscriptions = new ArrayList<>();
     private int finishedCount;
 
@@ -108,6 +110,7 @@ public final class FlowTracker implements AutoCloseable {
      */
     public FlowTracker start(StartPosition start) {
         synchronized (lifecycle) {
+            ConfigurationException.require(!closed, "flow tracker '%s' is closed", flow.name());
             ConfigurationException.require(subscriptions.isEmpty(), "flow tracker '%s' is already started", flow.name());
             subscriptions.addAll(Subscription.allOrNone(topics, topic -> bus.subscribe(group + "." + topic.replace('*', '_'),
                     topic, Message.class, SubscriptionOptions.defaults().withStart(start), (message, ctx) -> observe(message))));
@@ -197,6 +200,9 @@ public final class FlowTracker implements AutoCloseable {
     }
 
     private void checkDeadline(String correlationId) {
+        if (closed) {
+            return; // it observes nothing any more: an instance in flight is not stalled for that
+        }
         FlowInstance stalled;
         synchronized (this) {
             State state = instances.get(correlationId);
@@ -328,11 +334,13 @@ public final class FlowTracker implements AutoCloseable {
 
     /**
      * Closes the tracker's subscriptions, each waiting for its handler to finish the message in hand; what it knows
-     * stays queryable.
+     * stays queryable. A closed tracker observes nothing more, so a deadline passing afterwards is not reported as a
+     * stall (no warning, metric or {@link #onStalled} call), and {@link #start} is refused.
      */
     @Override
     public void close() {
         synchronized (lifecycle) {
+            closed = true;
             subscriptions.forEach(Subscription::close);
             subscriptions.clear();
         }
