@@ -33,7 +33,7 @@ import java.util.concurrent.CompletionStage;
  * saga id and {@code traceparent}, and sets the causation id to its message id.
  *
  * <p>Thread-safe. Closing the bus closes its subscriptions (not the transport, which the application
- * owns and may share).
+ * owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}.
  */
 public interface EventBus extends AutoCloseable {
 
@@ -56,7 +56,7 @@ public interface EventBus extends AutoCloseable {
      */
     CompletionStage<RecordPosition> publish(Message message);
 
-    /** Subscribes a consumer group to a topic or wildcard pattern, from the latest position. */
+    /** Subscribes a consumer group to a topic or wildcard pattern, from the latest position; refused once closed. */
     <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler);
 
     /** Subscribes with explicit options (start position, retry policy). */
@@ -87,7 +87,10 @@ public interface EventBus extends AutoCloseable {
      */
     MetricsRecorder metrics();
 
-    /** Closes every subscription made through this bus. */
+    /**
+     * Closes every subscription made through this bus, one being made meanwhile included (its subscribe then throws);
+     * from then on, subscribing is refused with a {@link io.streamsaga.ConfigurationException}.
+     */
     @Override
     void close();
 

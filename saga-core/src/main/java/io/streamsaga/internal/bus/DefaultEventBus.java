@@ -71,6 +71,8 @@ public final class DefaultEventBus implements EventBus {
     /** The message being handled on each consumer thread; an instance field, so buses never share it. */
     private final ThreadLocal<Message> current = new ThreadLocal<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
+    /** Set by close() before it closes the subscriptions: a subscribe that missed it sees it and closes its own. */
+    private volatile boolean closed;
     /**
      * The topic name validated last: publishers mostly repeat one constant, and validating it again on
      * every publish costs more than the rest of the header work. A racy cache of an immutable value.
@@ -239,9 +241,14 @@ public final class DefaultEventBus implements EventBus {
         TopicPattern pattern = TopicPattern.of(topicPattern);
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
         Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
+        requireOpen(group, pattern);
         Subscription subscription = transport.subscribe(group, pattern, options.start(), dispatcher);
         Subscription tracked = new TrackedSubscription(subscription);
         subscriptions.add(tracked);
+        if (closed) { // close() ran during the transport's subscribe and may not have seen this one
+            tracked.close();
+            requireOpen(group, pattern);
+        }
         return tracked;
     }
 
@@ -328,8 +335,14 @@ public final class DefaultEventBus implements EventBus {
         return metrics;
     }
 
+    private void requireOpen(String group, TopicPattern pattern) {
+        ConfigurationException.require(!closed, "event bus is closed: group '%s' cannot subscribe to '%s'", group,
+                pattern.pattern());
+    }
+
     @Override
     public void close() {
+        closed = true;
         for (Subscription subscription : List.copyOf(subscriptions)) {
             subscription.close();
         }
