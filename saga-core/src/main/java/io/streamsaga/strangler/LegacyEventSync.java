@@ -45,6 +45,8 @@ public final class LegacyEventSync<E> implements AutoCloseable {
     private final AtomicLong synced = new AtomicLong();
     private final AtomicLong duplicates = new AtomicLong();
     private Subscription subscription;
+    /** Set by close(): a start() afterwards would subscribe with nothing left to close the subscription. */
+    private boolean closed;
 
     private LegacyEventSync(Builder<E> builder) {
         this.bus = builder.bus;
@@ -62,8 +64,13 @@ public final class LegacyEventSync<E> implements AutoCloseable {
         return new Builder<>(bus, topic, type, sink);
     }
 
-    /** Subscribes; returns this. */
+    /**
+     * Subscribes; returns this.
+     *
+     * @throws ConfigurationException when already started, or closed (its subscription would never be closed)
+     */
     public synchronized LegacyEventSync<E> start() {
+        ConfigurationException.require(!closed, "legacy sync of '%s' is closed", topic);
         ConfigurationException.require(subscription == null, "legacy sync of '%s' is already started", topic);
         subscription = bus.subscribe(group, topic, type, SubscriptionOptions.defaults().withStart(start), this::sync);
         return this;
@@ -100,8 +107,10 @@ public final class LegacyEventSync<E> implements AutoCloseable {
         return seen.evictions();
     }
 
+    /** Closes the subscription, if started; a closed sync refuses {@link #start()}. */
     @Override
     public synchronized void close() {
+        closed = true;
         if (subscription != null) {
             subscription.close();
         }
