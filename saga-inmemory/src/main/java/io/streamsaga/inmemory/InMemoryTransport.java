@@ -152,6 +152,8 @@ public final class InMemoryTransport implements Transport {
         ConfigurationException.require(!closed, "transport is closed; cannot subscribe group '%s'", group);
         Member member;
         synchronized (structure) {
+            // Again under the lock close() collects the members under: a close since the check above missed this one.
+            ConfigurationException.require(!closed, "transport is closed; cannot subscribe group '%s'", group);
             Group state = groups.computeIfAbsent(group, Group::new);
             member = new Member(state, pattern, handler, memberIds.incrementAndGet());
             for (Topic topic : topics.values()) {
@@ -353,8 +355,10 @@ public final class InMemoryTransport implements Transport {
     public void close() {
         closed = true;
         List<Member> all = new ArrayList<>();
-        for (Group group : groups.values()) {
-            all.addAll(group.members);
+        synchronized (structure) { // a subscribe joins its group under it: either it is here, or it sees 'closed'
+            for (Group group : groups.values()) {
+                all.addAll(group.members);
+            }
         }
         for (Member member : all) {
             member.close();
