@@ -186,8 +186,16 @@ public final class ServingLayer<E, V> implements AutoCloseable {
         return false;
     }
 
-    /** Installs {@code next} unless a newer batch is installed already; returns whether it did. */
+    /**
+     * Installs a recompute's {@code next} unless a newer batch is installed already; returns whether it did. Fails
+     * when the layer closed meanwhile: a recompute that caught up just before close() is no longer among those
+     * close() stops, and would change the closed layer's view after close() returned.
+     */
     private synchronized boolean installIfNewer(BatchView<V> next) {
+        if (closed) {
+            throw new CancellationException("serving layer '" + name + "' was closed before the batch view covering "
+                    + next.covers() + " was installed");
+        }
         if (isOlderThanInstalled(next)) {
             log.info("serving layer '{}': batch covering {} finished after a newer one ({}); not installed", name,
                     next.covers(), batch.covers());
@@ -316,7 +324,8 @@ public final class ServingLayer<E, V> implements AutoCloseable {
 
     /**
      * Stops the real-time subscription and any batch recompute still running: its replay is closed and its
-     * stage fails with a {@link CancellationException}, as does a recompute asked of a closed layer. The views
+     * stage fails with a {@link CancellationException}, as does a recompute asked of a closed layer, or one that
+     * caught up but had not installed its result yet (it installs nothing). The views
      * stay queryable; an event the real-time side was handling as close began is counted. During a {@link #start()}
      * it waits for the subscription being made, so nothing is folded after it returns.
      */
