@@ -169,6 +169,52 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
         }
     }
 
+    @Test
+    void aPartForAGroupNoReadCanParseIsDeadLetteredAtItsFirstAttemptAndTheGroupIsLeftUntouched() throws Exception {
+        // The find of such a group fails with a JdbcException that is not retriable (a row no read can parse, not a
+        // transient database failure): the bus does not retry the part, it dead-letters it at once (kept there for a
+        // replay once the row is repaired or deleted), and nothing is written over the stored group.
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler();
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            AggregationStore store = createStore();
+            var aggregator = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(3).onRelease(aggregate -> { }).build();
+            aggregator.subscribe("aggregator", "parcel-scanned");
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH)).toCompletableFuture().join();
+            transport.drainAll();
+            corruptParts("scans", "p-1", parts -> parts.substring(0, parts.length() / 2));
+            String stored = partsOf("scans", "p-1");
+
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.EPOCH.plusSeconds(1))).toCompletableFuture()
+                    .join();
+            transport.drainAll();
+            scheduler.advance(java.time.Duration.ofHours(1)); // any retry the bus scheduled
+
+            var dead = transport.messages("parcel-scanned.DLT");
+            assertEquals(1, dead.size());
+            assertEquals("1", dead.get(0).header(io.streamsaga.message.MessageHeaders.DLT_ATTEMPTS).orElseThrow());
+            assertEquals(stored, partsOf("scans", "p-1"), "the unreadable group is left as it was");
+            aggregator.close();
+        }
+    }
+
+    private String partsOf(String aggregator, String key) throws java.sql.SQLException {
+        try (java.sql.Connection c = db.database().dataSource().getConnection();
+             java.sql.PreparedStatement ps = c.prepareStatement(
+                     "SELECT parts FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ?")) {
+            ps.setString(1, aggregator);
+            ps.setString(2, key);
+            try (java.sql.ResultSet rs = ps.executeQuery()) {
+                assertTrue(rs.next());
+                return new String(rs.getBytes(1), java.nio.charset.StandardCharsets.UTF_8);
+            }
+        }
+    }
+
     /** Rewrites the stored parts of a group, by SQL, past the store's own checks. */
     private void corruptParts(String aggregator, String key, java.util.function.UnaryOperator<String> change)
             throws java.sql.SQLException {
