@@ -189,7 +189,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param resumed         ids of the sagas this orchestrator now drives
      * @param unresolvable    ids of unfinished sagas whose definition (name and version) is not registered and
      *                        cannot be migrated, and those whose stored state the store cannot read
-     *                        ({@link io.streamsaga.saga.spi.UnreadableSagaData}); they stay untouched in the store, and
+     *                        ({@link io.streamsaga.saga.spi.UnreadableSagaData}) or whose step states are not one per
+     *                        step of its registered definition; they stay untouched in the store, and
      *                        the recovery goes on with the others. Also those a store failure kept
      *                        this recovery from checking or adopting (a run driven here then stays driven here); the
      *                        next recovery tries again

@@ -840,6 +840,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             definition = registered(current.sagaName(), current.definitionVersion());
         }
+        requireStepsOf(definition, current);
         if (stepStates(definition).usesBus) {
             subscribeReplies();
         }
@@ -857,6 +858,27 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             return null;
         }
         return run;
+    }
+
+    /**
+     * Refuses an instance whose step states are not one per step of {@code definition}, in its order (a definition
+     * whose steps changed without a new version, or states edited by hand): a run reads them by the step's index, so
+     * it would fail, or drive the wrong steps. Refused before the run exists, the saga stays untouched in the store.
+     */
+    private static void requireStepsOf(SagaDefinition<?> definition, SagaInstance instance) {
+        List<? extends SagaStep<?>> steps = definition.steps();
+        List<StepState> states = instance.steps();
+        boolean match = steps.size() == states.size();
+        for (int i = 0; match && i < steps.size(); i++) {
+            match = steps.get(i).name().equals(states.get(i).name());
+        }
+        if (!match) {
+            throw new SagaException(instance.sagaId(), null, "its stored step states "
+                    + states.stream().map(StepState::name).toList() + " are not those of the steps of '"
+                    + definition.name() + "' version " + definition.version() + " "
+                    + steps.stream().map(SagaStep::name).toList() + " (a definition changed without a new version?)",
+                    null, false);
+        }
     }
 
     private <D> SagaRun<D> newRun(SagaDefinition<D> definition, SagaInstance instance) {

@@ -347,6 +347,39 @@ abstract class DurableSagaRestartAndUpgradeTest {
         assertTrue(e.getMessage().contains("unreadable step states of saga s-100"), e.getMessage());
     }
 
+    @Test
+    void aSagaWhoseStoredStepsDoNotMatchItsRegisteredDefinitionIsReportedUnresolvableAndTheOthersAreResumed() {
+        // A definition whose steps changed without a new version (a step added in place), or step states edited by
+        // hand: the stored step states parse, but not one per step of the registered definition. Adopted as they
+        // were, the run read them by the definition's step index and threw out of recover() (an
+        // ArrayIndexOutOfBoundsException), so no saga after it was resumed, at every recovery.
+        SagaDefinition<Order> shipping = SagaDefinition.builder("shipping", Order.class).version(1).dataType("order-data")
+                .step("pack").action((d, ctx) -> { effects.add(ctx.idempotencyKey()); return d; })
+                .step("ship").action((d, ctx) -> { effects.add(ctx.idempotencyKey()); return d; })
+                .build();
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        java.time.Instant t0 = java.time.Instant.parse("2026-01-01T00:00:00Z");
+        for (int i = 0; i < 3; i++) {
+            String id = "s-" + i;
+            java.time.Instant at = t0.plusSeconds(i);
+            List<io.streamsaga.saga.StepState> steps = i == 0
+                    ? List.of(io.streamsaga.saga.StepState.pending("ship")) // stored before "pack" was added to version 1
+                    : List.of(io.streamsaga.saga.StepState.pending("pack"), io.streamsaga.saga.StepState.pending("ship"));
+            store.insert(new SagaInstance(id, "shipping", 1, null, "order-data", new Order("o-" + i, i, null),
+                            SagaStatus.RUNNING, steps, null, null, at, at, 1),
+                    new SagaTransition(id, 1, at, TransitionType.SAGA_STARTED, null, 0, null));
+        }
+
+        SagaOrchestrator.RecoveryReport report = orchestrator(SagaOrchestrator.builder().register(shipping)).recover();
+
+        assertEquals(List.of("s-0"), report.unresolvable());
+        assertEquals(List.of("s-1", "s-2"), report.resumed());
+        assertEquals(List.of("s-1/pack", "s-1/ship", "s-2/pack", "s-2/ship"), effects);
+        SagaInstance untouched = store.find("s-0").orElseThrow();
+        assertEquals(1, untouched.version());
+        assertEquals(List.of(io.streamsaga.saga.StepState.pending("ship")), untouched.steps());
+    }
+
     /** Writes {@code json} (UTF-8) into {@code column} of the saga's row, by SQL, past the store's own checks. */
     private void overwrite(String column, String sagaId, String json) throws java.sql.SQLException {
         try (java.sql.Connection c = db.database().dataSource().getConnection();
