@@ -74,11 +74,14 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      * at-least-once, and a record below it is one delivered again (after a lost commit) and already counted.
      */
     private final Map<Integer, Long> folded = new TreeMap<>();
+    /**
+     * Held while the real-time subscription is made or closed, and guarding it; never taken by the handler or by
+     * queries (they take the layer's monitor), so a close waits for a subscription being made without blocking them.
+     */
+    private final Object lifecycle = new Object();
     private Subscription subscription;
-    /** The thread of a start() subscribing (outside the lock), or null; close() waits for its subscription. */
-    private Thread starter;
-    /** close() ran on the starter's own thread (a handler the transport ran inside subscribe): start closes it. */
-    private boolean closeAfterStart;
+    /** A start() was accepted (guarded by the layer's monitor, so that a second one is refused at once). */
+    private boolean started;
     private int batchRuns;
     /** Batch recomputes still replaying; close() stops them. */
     private final java.util.Set<Replay> recomputing = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -109,33 +112,30 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     public ServingLayer<E, V> start() {
         synchronized (this) {
             ConfigurationException.require(!closed, "serving layer '%s' is closed", name);
-            ConfigurationException.require(starter == null && subscription == null, "serving layer '%s' is already started", name);
-            starter = Thread.currentThread();
+            ConfigurationException.require(!started, "serving layer '%s' is already started", name);
+            started = true;
         }
-        // Outside the lock: on a broker subscribe waits for the group's assignment (seconds), during which queries,
-        // which take the lock, would wait too.
-        Subscription made;
-        try {
-            made = bus.subscribe(name + ".realtime", topic, eventType,
-                    SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
-        } catch (RuntimeException | Error e) {
-            synchronized (this) {
-                starter = null;
-                notifyAll();
+        // Not under the layer's monitor: on a broker subscribe waits for the group's assignment (seconds), during
+        // which queries, which take it, would wait too.
+        synchronized (lifecycle) {
+            if (closed) {
+                return this; // closed before it could subscribe: nothing to make
             }
-            throw e;
-        }
-        boolean closeHere;
-        synchronized (this) {
-            starter = null;
-            closeHere = closeAfterStart;
-            if (!closeHere) {
-                subscription = made; // a close() waiting for it closes it
+            Subscription made;
+            try {
+                made = bus.subscribe(name + ".realtime", topic, eventType,
+                        SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
+            } catch (RuntimeException | Error e) {
+                synchronized (this) {
+                    started = false;
+                }
+                throw e;
             }
-            notifyAll();
-        }
-        if (closeHere) {
-            made.close();
+            if (closed) {
+                made.close(); // close() ran inside subscribe, on this thread (a handler the transport ran there)
+            } else {
+                subscription = made;
+            }
         }
         return this;
     }
@@ -331,31 +331,17 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      */
     @Override
     public void close() {
-        Subscription realtimeSide;
-        boolean interrupted = false;
         synchronized (this) {
-            closed = true;
-            // wait() lets queries and the real-time side take the lock meanwhile
-            while (starter != null && starter != Thread.currentThread()) {
-                try {
-                    wait();
-                } catch (InterruptedException e) {
-                    interrupted = true; // the subscription is to be closed all the same
-                }
-            }
-            if (starter != null) { // called inside subscribe, on the starting thread: start() closes it on return
-                closeAfterStart = true;
-            }
-            realtimeSide = subscription;
+            closed = true; // under the monitor: a recompute checks it there before it installs or registers its replay
+        }
+        // Under the lifecycle lock only: a start() under way finishes making its subscription first, and the
+        // subscription's close waits for its handler, which may be waiting for the layer's monitor to fold.
+        synchronized (lifecycle) {
+            Subscription realtimeSide = subscription;
             subscription = null; // closed once, by the first close()
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        // Outside the lock: a subscription's close waits for its handler, which may be waiting for the lock to fold
-        // (the real-time side) or to install (a replay's consumer thread).
-        if (realtimeSide != null) {
-            realtimeSide.close();
+            if (realtimeSide != null) {
+                realtimeSide.close();
+            }
         }
         for (Replay replay : List.copyOf(recomputing)) {
             replay.close();

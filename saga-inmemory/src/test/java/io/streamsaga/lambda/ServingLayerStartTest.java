@@ -113,7 +113,8 @@ class ServingLayerStartTest {
             closeReturned.set(true);
         });
         await().atMost(Duration.ofSeconds(30)).until(() -> closing.isDone()
-                || (closer.get() != null && closer.get().getState() == Thread.State.WAITING));
+                || (closer.get() != null && (closer.get().getState() == Thread.State.WAITING
+                        || closer.get().getState() == Thread.State.BLOCKED))); // close() waits for start()
         assigned.countDown();
         closing.get(30, TimeUnit.SECONDS);
         starting.get(30, TimeUnit.SECONDS);
