@@ -18,6 +18,7 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -88,6 +89,12 @@ public final class ConsumerLoop implements Runnable {
     private final Map<TopicPartition, Long> pausedUntilNanos = new HashMap<>();
     /** Each assigned partition's position once the assignment positioned it; loop thread only. */
     private final Map<TopicPartition, Long> assignedAt = new HashMap<>();
+    /**
+     * Assigned partitions whose assignment could not position them (reading their committed offsets or resolving
+     * their positions failed, retriable): paused, so nothing is fetched from a position Kafka chose, until a later
+     * turn of the loop positions them; loop thread only.
+     */
+    private final Set<TopicPartition> unpositioned = new HashSet<>();
     /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
@@ -199,6 +206,7 @@ public final class ConsumerLoop implements Runnable {
                 consumer.subscribe(List.of(pattern.pattern()), listener);
             }
             while (running) {
+                positionUnpositioned();
                 resumeDuePartitions();
                 ConsumerRecords<String, byte[]> records;
                 try {
@@ -627,7 +635,7 @@ public final class ConsumerLoop implements Runnable {
         List<TopicPartition> due = new ArrayList<>();
         for (Iterator<Map.Entry<TopicPartition, Long>> it = pausedUntilNanos.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<TopicPartition, Long> entry = it.next();
-            if (now - entry.getValue() >= 0) {
+            if (now - entry.getValue() >= 0 && !unpositioned.contains(entry.getKey())) {
                 due.add(entry.getKey());
                 it.remove();
             }
@@ -780,6 +788,93 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
+    /**
+     * Positions {@code partitions} (see {@link #position}); when Kafka cannot tell their committed offsets
+     * or positions now (a {@code TimeoutException} after {@code default.api.timeout.ms}, the coordinator moving:
+     * any retriable error), pauses them and leaves them to {@link #positionUnpositioned} at the loop's next turn,
+     * as the poll loop rides out a position it cannot tell, instead of letting the error end the member. Paused,
+     * they fetch nothing from where Kafka would start them on its own ({@code auto.offset.reset}, or the end of
+     * a new {@code LATEST} group's partition as of now).
+     */
+    private void positionOrPostpone(Collection<TopicPartition> partitions) {
+        Set<TopicPartition> toPosition = Set.copyOf(partitions);
+        try {
+            position(toPosition);
+        } catch (RetriableException e) {
+            unpositioned.addAll(toPosition);
+            consumer.pause(toPosition);
+            log.warn("group {} on {} could not position its assigned partitions {} ({}); they stay paused and are"
+                    + " positioned again at the next poll", group, pattern, toPosition, e.toString());
+            return;
+        }
+        if (unpositioned.removeAll(toPosition)) {
+            List<TopicPartition> resumed = toPosition.stream()
+                    .filter(partition -> !pausedUntilNanos.containsKey(partition)).toList();
+            consumer.resume(resumed);
+        }
+    }
+
+    /**
+     * Positions again the assigned partitions whose assignment could not ({@link #positionOrPostpone}); once none
+     * is left, the first assignment counts as complete. A wakeup from {@link #close()} ends the attempt: the loop
+     * condition decides.
+     */
+    private void positionUnpositioned() {
+        if (unpositioned.isEmpty()) {
+            return;
+        }
+        try {
+            positionOrPostpone(new HashSet<>(unpositioned));
+        } catch (WakeupException e) {
+            return;
+        }
+        if (unpositioned.isEmpty()) {
+            assigned.countDown();
+        }
+    }
+
+    /** Positions the assigned partitions; a LATEST group commits its start on those it had none for. */
+    private void position(Collection<TopicPartition> partitions) {
+        Set<TopicPartition> fresh = new HashSet<>(partitions);
+        Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
+        committed.forEach((partition, offset) -> {
+            if (offset != null) {
+                fresh.remove(partition);
+            }
+        });
+        List<TopicPartition> toBeginning = new ArrayList<>();
+        for (TopicPartition partition : fresh) {
+            // LATEST means "published after the subscription": a topic created since then is read whole, and
+            // so is a partition added to a topic since (subscribe read the end of every partition there was).
+            Long end = start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())
+                    ? latestStarts.get(partition) : null;
+            if (end != null) {
+                consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
+            } else {
+                toBeginning.add(partition);
+            }
+        }
+        if (!toBeginning.isEmpty()) {
+            consumer.seekToBeginning(toBeginning);
+        }
+        for (TopicPartition partition : partitions) {
+            // resolve lazy seeks now, so "assigned" means positioned
+            assignedAt.put(partition, consumer.position(partition));
+        }
+        if (start == StartPosition.LATEST && !fresh.isEmpty()) {
+            // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
+            // resumes here rather than at a newer end, which would skip records never handled. That
+            // includes the beginning of a topic created after the subscription: for a member that
+            // subscribed later the topic existed, and it would start at its end.
+            Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+            for (TopicPartition partition : fresh) {
+                starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
+            }
+            commitHandled(starts, "offset commit of the start position",
+                    "the group's next member starts at the end as of its own subscribe");
+        }
+    }
+
     private final class Listener implements ConsumerRebalanceListener {
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
@@ -791,6 +886,7 @@ public final class ConsumerLoop implements Runnable {
                 }
                 pausedUntilNanos.remove(partition);
                 assignedAt.remove(partition);
+                unpositioned.remove(partition);
             }
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
@@ -805,6 +901,7 @@ public final class ConsumerLoop implements Runnable {
                 processed.remove(partition);
                 pausedUntilNanos.remove(partition);
                 assignedAt.remove(partition);
+                unpositioned.remove(partition);
             }
         }
 
@@ -812,56 +909,16 @@ public final class ConsumerLoop implements Runnable {
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             if (!partitions.isEmpty()) {
                 try {
-                    position(partitions);
+                    positionOrPostpone(partitions);
                 } catch (WakeupException e) {
                     // close() woke the consumer during the assignment, and a blocking call here (reading the
                     // committed offsets, resolving a position) threw the wakeup, which consumed it: position
                     // again, so that a LATEST group's start is committed for the group's next member.
-                    position(partitions);
+                    positionOrPostpone(partitions);
                 }
             }
-            assigned.countDown();
-        }
-
-        /** Positions the assigned partitions; a LATEST group commits its start on those it had none for. */
-        private void position(Collection<TopicPartition> partitions) {
-            Set<TopicPartition> fresh = new HashSet<>(partitions);
-            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
-            committed.forEach((partition, offset) -> {
-                if (offset != null) {
-                    fresh.remove(partition);
-                }
-            });
-            List<TopicPartition> toBeginning = new ArrayList<>();
-            for (TopicPartition partition : fresh) {
-                // LATEST means "published after the subscription": a topic created since then is read whole, and
-                // so is a partition added to a topic since (subscribe read the end of every partition there was).
-                Long end = start == StartPosition.LATEST && topicsBeforeSubscribe.contains(partition.topic())
-                        ? latestStarts.get(partition) : null;
-                if (end != null) {
-                    consumer.seek(partition, end); // past retention: auto.offset.reset (earliest)
-                } else {
-                    toBeginning.add(partition);
-                }
-            }
-            if (!toBeginning.isEmpty()) {
-                consumer.seekToBeginning(toBeginning);
-            }
-            for (TopicPartition partition : partitions) {
-                // resolve lazy seeks now, so "assigned" means positioned
-                assignedAt.put(partition, consumer.position(partition));
-            }
-            if (start == StartPosition.LATEST && !fresh.isEmpty()) {
-                // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
-                // resumes here rather than at a newer end, which would skip records never handled. That
-                // includes the beginning of a topic created after the subscription: for a member that
-                // subscribed later the topic existed, and it would start at its end.
-                Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
-                for (TopicPartition partition : fresh) {
-                    starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
-                }
-                commitHandled(starts, "offset commit of the start position",
-                        "the group's next member starts at the end as of its own subscribe");
+            if (unpositioned.isEmpty()) {
+                assigned.countDown();
             }
         }
     }

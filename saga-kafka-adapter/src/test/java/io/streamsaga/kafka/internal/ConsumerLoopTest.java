@@ -315,6 +315,44 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void anAssignmentWhoseCommittedOffsetsKafkaCannotReadInTimeDoesNotStopTheMember() throws InterruptedException {
+        // The assignment reads the group's committed offsets and resolves each partition's position with blocking
+        // calls; one that Kafka cannot answer within default.api.timeout.ms (the coordinator moving, a broker
+        // unreachable) throws a TimeoutException, which escaped the rebalance listener, out of poll, and ended the
+        // member as an unexpected error: its partitions were no longer consumed. The partitions now wait, paused
+        // (not read from where Kafka would start them), and are positioned again at the next poll.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.committedTimeouts.set(1);
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        consumer.schedulePollTask(() -> {
+            for (long offset : new long[] {3, 5}) { // 3 was published before the subscribe, 5 after
+                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0,
+                        "k", sent.value(), sent.headers(), Optional.empty()));
+            }
+        });
+        CountDownLatch polledPast = new CountDownLatch(1);
+        consumer.schedulePollTask(polledPast::countDown);
+        List<Long> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> handled.add(record.offset()), consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> polledPast.getCount() == 0 || !loop.isRunning());
+        assertTrue(loop.isRunning(), "the member goes on");
+        assertTrue(loop.awaitAssignment(Duration.ZERO), "the assignment completes once its partitions are positioned");
+        loop.close();
+
+        assertEquals(List.of(5L), handled, "the partition starts at the start subscribe read, not at its beginning");
+        assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
@@ -748,6 +786,8 @@ class ConsumerLoopTest {
         /** What commitSync committed (MockConsumer's committed() reports 0 for a partition since revoked). */
         private final Map<TopicPartition, OffsetAndMetadata> committedSync = new HashMap<>();
         volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
+        /** How many more calls of {@code committed} throw a TimeoutException, as KafkaConsumer's after its timeout. */
+        final AtomicInteger committedTimeouts = new AtomicInteger();
         /** A partition whose position KafkaConsumer cannot tell now: position throws, as it does after its timeout. */
         volatile TopicPartition unsettled;
 
@@ -787,6 +827,11 @@ class ConsumerLoopTest {
         public synchronized Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions) {
             if (wakeupInCommitted) {
                 throwPendingWakeup();
+            }
+            if (committedTimeouts.getAndUpdate(left -> Math.max(0, left - 1)) > 0) {
+                throw new org.apache.kafka.common.errors.TimeoutException(
+                        "Timeout of 60000ms expired before the last committed offset for partitions " + partitions
+                                + " could be determined");
             }
             return super.committed(partitions);
         }
