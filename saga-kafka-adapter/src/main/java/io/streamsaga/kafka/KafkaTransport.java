@@ -17,6 +17,7 @@ import io.streamsaga.spi.Transport;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConsumerGroupOffsetsOptions;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
@@ -67,6 +68,8 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
+import java.util.function.LongSupplier;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -598,7 +601,8 @@ public final class KafkaTransport implements Transport {
         Map<String, org.apache.kafka.common.KafkaFuture<TopicDescription>> descriptions =
                 admin().describeTopics(topics).topicNameValues();
         for (String topic : topics) {
-            for (int partition : partitions(topic, descriptions.get(topic))) {
+            for (int partition : partitions(topic, descriptions.get(topic),
+                    config.nanoClock.getAsLong() + config.requestTimeout.toNanos())) {
                 request.put(new TopicPartition(topic, partition), OffsetSpec.latest());
             }
         }
@@ -618,17 +622,17 @@ public final class KafkaTransport implements Transport {
      * again, stable: an offset sent in a transaction not complete yet (an exactly-once member's batch, between
      * its offsets and the transaction's markers) is left out of a plain listing, so a group whose only commits
      * are pending would look as if it had none (a {@code Reprocessor} would take its replay group for unused
-     * and join a replay running elsewhere). The stable read waits, up to {@link Builder#requestTimeout}, until
-     * the transaction completes, then throws a retriable {@link KafkaTransportException}. Kafka's admin client
-     * logs a warning for each pending partition of a stable read; while waiting, the offsets are read plain and
-     * only now and then stable, so a transaction that commits costs one such warning per pending partition.
+     * and join a replay running elsewhere). The stable read waits until the transaction completes; the whole
+     * call, every request in it included, takes at most {@link Builder#requestTimeout}, then throws a retriable
+     * {@link KafkaTransportException}. Kafka's admin client logs a warning for each pending partition of a
+     * stable read; while waiting, the offsets are read plain and only now and then stable, so a transaction
+     * that commits costs one such warning per pending partition.
      */
     @Override
     public Map<Integer, Long> committedOffsets(String group, String topic) {
-        Map<TopicPartition, OffsetAndMetadata> offsets =
-                await(admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata(), "offsets of group " + group);
-        Map<Integer, Long> result = offsetsOn(topic, offsets);
-        return result.isEmpty() ? stableCommittedOffsets(group, topic) : result;
+        long deadline = config.nanoClock.getAsLong() + config.requestTimeout.toNanos();
+        Map<Integer, Long> result = offsetsOn(topic, offsetsOf(group, null, false, "offsets of group " + group, deadline));
+        return result.isEmpty() ? stableCommittedOffsets(group, topic, deadline) : result;
     }
 
     private static Map<Integer, Long> offsetsOn(String topic, Map<TopicPartition, OffsetAndMetadata> offsets) {
@@ -650,30 +654,33 @@ public final class KafkaTransport implements Transport {
      * after {@link #FIRST_STABLE_RECHECK}, then twice as long each time, to notice a transaction that aborted
      * (which a plain read cannot tell from one still open), rather than at every read: Kafka then logs that
      * warning once per pending partition when the transaction commits, not twenty times a second while it is open.
-     * At {@link Builder#requestTimeout} they are read stable once more before the read fails, so a transaction
-     * that aborted after the last of those reads is not reported as still pending.
+     * Once no more than {@link #lastStableRead} is left before {@code deadline}, they are read stable once more
+     * and the read fails if they are still pending, so a transaction that aborted after the last of those reads
+     * is not reported as still pending. Every request gets only what is left before {@code deadline}, as its
+     * wait and as the admin client's own timeout.
      */
-    private Map<Integer, Long> stableCommittedOffsets(String group, String topic) {
-        List<TopicPartition> partitions = partitions(topic, admin().describeTopics(List.of(topic)).topicNameValues().get(topic))
+    private Map<Integer, Long> stableCommittedOffsets(String group, String topic, long deadline) {
+        String what = "offsets of group " + group + " on " + topic;
+        List<TopicPartition> partitions = partitions(topic, admin().describeTopics(List.of(topic),
+                new DescribeTopicsOptions().timeoutMs(timeoutMsUntil(deadline))).topicNameValues().get(topic), deadline)
                 .stream().map(partition -> new TopicPartition(topic, partition)).toList();
         if (partitions.isEmpty()) {
             return Map.of();
         }
-        String what = "offsets of group " + group + " on " + topic;
-        long now = System.nanoTime();
-        long deadline = now + config.requestTimeout.toNanos();
+        long lastRead = deadline - lastStableRead().toNanos();
+        long now = config.nanoClock.getAsLong();
         long nextStableRead = now;
         Duration recheck = FIRST_STABLE_RECHECK;
         Set<TopicPartition> pending = Set.of();
         while (true) {
-            // at the deadline a last stable read: a transaction that aborted since the previous one completed
-            boolean atDeadline = now - deadline >= 0;
-            if (atDeadline || now - nextStableRead >= 0) {
-                Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, true, what);
+            // near the deadline a last stable read: a transaction that aborted since the previous one completed
+            boolean last = now - lastRead >= 0;
+            if (last || now - nextStableRead >= 0) {
+                Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, true, what, deadline);
                 if (offsets.keySet().containsAll(partitions)) {
                     return offsetsOn(topic, offsets);
                 }
-                if (atDeadline) {
+                if (last) {
                     throw new KafkaTransportException("cannot read " + what + " from Kafka: offsets pending in a"
                             + " transaction not complete within " + config.requestTimeout, null, true);
                 }
@@ -682,28 +689,50 @@ public final class KafkaTransport implements Transport {
                 nextStableRead = now + recheck.toNanos();
                 recheck = recheck.multipliedBy(2);
             } else {
-                Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, false, what);
+                Map<TopicPartition, OffsetAndMetadata> offsets = offsetsOf(group, partitions, false, what, deadline);
                 if (pending.stream().allMatch(partition -> offsets.get(partition) != null)) {
                     return offsetsOn(topic, offsets); // their transaction committed
                 }
             }
-            long left = deadline - System.nanoTime();
+            long left = lastRead - config.nanoClock.getAsLong();
             try {
                 TimeUnit.NANOSECONDS.sleep(Math.max(0, Math.min(left, PENDING_OFFSETS_BACKOFF.toNanos())));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw readFailure(what, e);
             }
-            now = System.nanoTime();
+            now = config.nanoClock.getAsLong();
         }
     }
 
-    /** {@code group}'s offsets on {@code partitions}: stable, without those pending in a transaction; or plain. */
+    /**
+     * How long before the deadline of {@link #stableCommittedOffsets} its last stable read is made:
+     * {@link #LAST_STABLE_READ}, or half the request timeout when that is shorter.
+     */
+    private Duration lastStableRead() {
+        Duration half = config.requestTimeout.dividedBy(2);
+        return half.compareTo(LAST_STABLE_READ) < 0 ? half : LAST_STABLE_READ;
+    }
+
+    /**
+     * {@code group}'s offsets on {@code partitions} (all of them when null): stable, without those pending in a
+     * transaction; or plain. Waits until {@code deadline} at the latest, as does the admin client.
+     */
     private Map<TopicPartition, OffsetAndMetadata> offsetsOf(String group, List<TopicPartition> partitions,
-                                                            boolean stable, String what) {
-        return await(admin().listConsumerGroupOffsets(
-                Map.of(group, new ListConsumerGroupOffsetsSpec().topicPartitions(partitions)),
-                new ListConsumerGroupOffsetsOptions().requireStable(stable)).partitionsToOffsetAndMetadata(group), what);
+                                                            boolean stable, String what, long deadline) {
+        ListConsumerGroupOffsetsSpec spec = new ListConsumerGroupOffsetsSpec();
+        if (partitions != null) {
+            spec.topicPartitions(partitions);
+        }
+        return awaitUntil(admin().listConsumerGroupOffsets(Map.of(group, spec), new ListConsumerGroupOffsetsOptions()
+                .requireStable(stable).timeoutMs(timeoutMsUntil(deadline))).partitionsToOffsetAndMetadata(group),
+                what, deadline);
+    }
+
+    /** The admin client's own timeout for a request to be answered by {@code deadline}: at least 1 ms. */
+    private int timeoutMsUntil(long deadline) {
+        long left = TimeUnit.NANOSECONDS.toMillis(deadline - config.nanoClock.getAsLong());
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, left));
     }
 
     /** How long a read of a group's offsets waits before asking again while some are pending. */
@@ -711,6 +740,9 @@ public final class KafkaTransport implements Transport {
 
     /** How long after a stable read that met pending offsets the next one is made (twice as long after that). */
     private static final Duration FIRST_STABLE_RECHECK = Duration.ofSeconds(1);
+
+    /** How long before the request timeout a read of pending offsets makes its last stable read. */
+    private static final Duration LAST_STABLE_READ = Duration.ofSeconds(1);
 
     /**
      * The groups of this transport's subscriptions to {@code topic} not closed yet (always current), and every
@@ -890,9 +922,11 @@ public final class KafkaTransport implements Transport {
         }
     }
 
-    private List<Integer> partitions(String topic, org.apache.kafka.common.KafkaFuture<TopicDescription> described) {
+    private List<Integer> partitions(String topic, org.apache.kafka.common.KafkaFuture<TopicDescription> described,
+                                     long deadline) {
         try {
-            TopicDescription description = described.get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            TopicDescription description = described.get(
+                    Math.max(0, deadline - config.nanoClock.getAsLong()), TimeUnit.NANOSECONDS);
             return description.partitions().stream().map(TopicPartitionInfo::partition).toList();
         } catch (ExecutionException e) {
             if (e.getCause() instanceof UnknownTopicOrPartitionException) {
@@ -912,8 +946,13 @@ public final class KafkaTransport implements Transport {
     }
 
     private <T> T await(org.apache.kafka.common.KafkaFuture<T> future, String what) {
+        return awaitUntil(future, what, config.nanoClock.getAsLong() + config.requestTimeout.toNanos());
+    }
+
+    /** The answer of an admin request, waited for until {@code deadline} ({@code nanoClock}) at the latest. */
+    private <T> T awaitUntil(org.apache.kafka.common.KafkaFuture<T> future, String what, long deadline) {
         try {
-            return future.get(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            return future.get(Math.max(0, deadline - config.nanoClock.getAsLong()), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
             throw readFailure(what, e.getCause());
         } catch (TimeoutException e) {
@@ -941,7 +980,7 @@ public final class KafkaTransport implements Transport {
         synchronized (adminLock) {
             ConfigurationException.require(!closed, "the Kafka transport is closed");
             if (admin == null) {
-                admin = Admin.create(adminProperties());
+                admin = config.adminFactory.apply(adminProperties());
             }
             return admin;
         }
@@ -1015,6 +1054,8 @@ public final class KafkaTransport implements Transport {
         private String transactionalIdPrefix;
         private String clientIdPrefix = "streamsaga";
         private Runnable consumerGroupsStep = () -> { };
+        private Function<Map<String, Object>, Admin> adminFactory = Admin::create;
+        private LongSupplier nanoClock = System::nanoTime;
 
         private Builder() {
         }
@@ -1111,7 +1152,10 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** Timeout of admin queries (offsets, groups, topics); default 30 s. */
+        /**
+         * Timeout of admin queries (offsets, groups, topics), per request; {@link KafkaTransport#committedOffsets}
+         * in all, its wait for offsets pending in a transaction included. Default 30 s.
+         */
         public Builder requestTimeout(Duration timeout) {
             this.requestTimeout = ConfigurationException.requirePositive(timeout, "request timeout");
             return this;
@@ -1181,6 +1225,21 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
+        /** Test seam: creates the admin client from its properties (a fake one in a test). */
+        Builder adminFactory(Function<Map<String, Object>, Admin> factory) {
+            this.adminFactory = factory;
+            return this;
+        }
+
+        /**
+         * Test seam: the clock ({@code nanoTime}) the deadlines of admin requests are measured on, so that a test
+         * can move it with a fake admin client's answers.
+         */
+        Builder nanoClock(LongSupplier clock) {
+            this.nanoClock = clock;
+            return this;
+        }
+
         /**
          * Creates the transport and its producer (the connection itself opens lazily). A setting the Kafka
          * clients refuse (a bootstrap server that does not parse or resolve, a bad or conflicting producer,
@@ -1221,6 +1280,8 @@ public final class KafkaTransport implements Transport {
             copy.transactionalIdPrefix = transactionalIdPrefix;
             copy.clientIdPrefix = clientIdPrefix;
             copy.consumerGroupsStep = consumerGroupsStep;
+            copy.adminFactory = adminFactory;
+            copy.nanoClock = nanoClock;
             return copy;
         }
     }
