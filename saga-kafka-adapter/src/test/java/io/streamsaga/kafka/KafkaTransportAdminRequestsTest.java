@@ -1,23 +1,38 @@
 package io.streamsaga.kafka;
 
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.TopicPattern;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConsumerGroupOffsetsOptions;
+import org.apache.kafka.clients.admin.AlterConsumerGroupOffsetsResult;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeTopicsResult;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsResult;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.ListTopicsOptions;
+import org.apache.kafka.clients.admin.ListTopicsResult;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.TopicCollection;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.internals.KafkaFutureImpl;
 import org.junit.jupiter.api.Test;
 import org.mockito.stubbing.Answer;
 
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -35,6 +50,7 @@ import static org.mockito.Mockito.withSettings;
  */
 class KafkaTransportAdminRequestsTest {
     private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(3);
+    private static final TopicPartition ORDERS_0 = new TopicPartition("orders", 0);
 
     /** A request the fake admin client got: when (ms on the test's clock since the call began), and its own timeout. */
     private record Request(long atMs, Integer timeoutMs, boolean stable) {
@@ -90,5 +106,45 @@ class KafkaTransportAdminRequestsTest {
             assertTrue(request.atMs() + request.timeoutMs() <= REQUEST_TIMEOUT.toMillis(),
                     "each request ends within the request timeout of the whole call: " + requests);
         }
+    }
+
+    @Test
+    void theStartCommitOfANewLatestGroupGivesTheAdminClientTheRequestTimeoutAsItsOwn() {
+        // A LATEST subscribe of a group without members commits its starts through the admin client, waiting
+        // up to requestTimeout; the admin client retries on its own up to its default.api.timeout.ms (60 s), so
+        // without the request timeout as its own it could commit those starts after subscribe had failed. The
+        // fake admin fails the commit as the admin client does at its own timeout.
+        AtomicReference<Integer> commitTimeoutMs = new AtomicReference<>();
+        Admin admin = fakeAdmin();
+        ListTopicsResult topics = mock(ListTopicsResult.class);
+        when(topics.names()).thenReturn(KafkaFuture.completedFuture(Set.of("orders")));
+        when(admin.listTopics(any(ListTopicsOptions.class))).thenReturn(topics);
+        ListOffsetsResult ends = mock(ListOffsetsResult.class);
+        when(ends.all()).thenReturn(KafkaFuture.completedFuture(
+                Map.of(ORDERS_0, new ListOffsetsResult.ListOffsetsResultInfo(5, -1, Optional.empty()))));
+        when(admin.listOffsets(anyMap(), any(ListOffsetsOptions.class))).thenReturn(ends);
+        ListConsumerGroupOffsetsResult noOffsets = mock(ListConsumerGroupOffsetsResult.class);
+        when(noOffsets.partitionsToOffsetAndMetadata(anyString())).thenReturn(KafkaFuture.completedFuture(Map.of()));
+        when(noOffsets.partitionsToOffsetAndMetadata()).thenReturn(KafkaFuture.completedFuture(Map.of()));
+        when(admin.listConsumerGroupOffsets(anyMap(), any(ListConsumerGroupOffsetsOptions.class))).thenReturn(noOffsets);
+        AlterConsumerGroupOffsetsResult timedOut = mock(AlterConsumerGroupOffsetsResult.class);
+        KafkaFutureImpl<Void> timeout = new KafkaFutureImpl<>();
+        timeout.completeExceptionally(new TimeoutException("Timed out waiting for a node assignment. Call: offsetCommit"));
+        when(timedOut.all()).thenReturn(timeout);
+        when(admin.alterConsumerGroupOffsets(anyString(), anyMap(), any(AlterConsumerGroupOffsetsOptions.class)))
+                .thenAnswer(invocation -> {
+                    commitTimeoutMs.set(invocation.<AlterConsumerGroupOffsetsOptions>getArgument(2).timeoutMs());
+                    return timedOut;
+                });
+        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9")
+                .requestTimeout(REQUEST_TIMEOUT).assignmentTimeout(Duration.ZERO).adminFactory(properties -> admin).build()) {
+            KafkaTransportException failure = assertThrows(KafkaTransportException.class, () -> transport.subscribe(
+                    "billing", TopicPattern.of("orders"), StartPosition.LATEST, record -> { }));
+
+            assertTrue(failure.isRetriable(), failure.toString());
+            assertEquals(Set.of(), transport.subscriptions(), "no member is started");
+        }
+        assertEquals((int) REQUEST_TIMEOUT.toMillis(), commitTimeoutMs.get(),
+                "the admin client gives up retrying the commit when subscribe stops waiting for it");
     }
 }
