@@ -1038,6 +1038,64 @@ class KafkaTransportTest {
     }
 
     @Test
+    void twoLatestSubscribesOfANewGroupMadeAtOnceSkipNothingPublishedAfterEitherReturned() throws Exception {
+        // Two members of a new group subscribing at LATEST at once both commit the group's start through the
+        // admin client, and the commit appended last wins. Feared: a later commit of a newer end skipping what
+        // was published between the two. A subscribe commits only when its listing of the group's offsets, made
+        // after it read the ends, found none, so the commit that lands last carries ends read before the other
+        // one completed, before that subscribe returned; and the broker refuses both once a member has joined.
+        // Here the first subscribe's commit (of the end before "during") is held after its listing until the
+        // second subscribe has committed a newer end and returned and "after" is published.
+        String topic = SharedKafkaBroker.unique("together");
+        String group = SharedKafkaBroker.unique("g");
+        send(topic, "k", "before");
+        CountDownLatch commitHeld = new CountDownLatch(1);
+        CountDownLatch releaseCommit = new CountDownLatch(1);
+        List<String> seen = new CopyOnWriteArrayList<>();
+        RecordHandler handler = record -> seen.add(new String((byte[]) record.message().payload(), StandardCharsets.UTF_8));
+        try (KafkaTransport first = KafkaTransport.builder().bootstrapServers(bootstrap).assignmentTimeout(Duration.ZERO)
+                .adminFactory(properties -> holdingStartCommits(
+                        org.apache.kafka.clients.admin.Admin.create(properties), commitHeld, releaseCommit))
+                .build();
+             KafkaTransport second = KafkaTransport.builder().bootstrapServers(bootstrap)
+                     .assignmentTimeout(Duration.ZERO).build()) {
+            CompletableFuture<Subscription> firstSubscribe = CompletableFuture.supplyAsync(
+                    () -> first.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, handler));
+            assertTrue(commitHeld.await(WAIT.toSeconds(), TimeUnit.SECONDS));
+            send(topic, "k", "during");
+            second.subscribe(group, TopicPattern.of(topic), StartPosition.LATEST, handler);
+            send(topic, "k", "after");
+            releaseCommit.countDown();
+            firstSubscribe.get(WAIT.toSeconds(), TimeUnit.SECONDS); // its commit accepted, or refused once a member joined
+            send(topic, "k", "last");
+            await().atMost(WAIT).until(() -> seen.contains("last"));
+            assertFalse(seen.contains("before"), seen.toString());
+            assertEquals(1, seen.stream().filter("after"::equals).count(), seen.toString());
+            assertTrue(seen.stream().filter("during"::equals).count() <= 1, seen.toString());
+        }
+    }
+
+    /** {@code admin}, whose commits of a group's offsets wait, once announced, until {@code release}. */
+    private static org.apache.kafka.clients.admin.Admin holdingStartCommits(org.apache.kafka.clients.admin.Admin admin,
+                                                                          CountDownLatch held, CountDownLatch release) {
+        return (org.apache.kafka.clients.admin.Admin) java.lang.reflect.Proxy.newProxyInstance(
+                KafkaTransportTest.class.getClassLoader(), new Class<?>[] {org.apache.kafka.clients.admin.Admin.class},
+                (proxy, method, args) -> {
+                    if (method.getName().equals("alterConsumerGroupOffsets")) {
+                        held.countDown();
+                        if (!release.await(WAIT.toSeconds(), TimeUnit.SECONDS)) {
+                            throw new AssertionError("the commit was never released");
+                        }
+                    }
+                    try {
+                        return method.invoke(admin, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
+    @Test
     void aLatestSubscriptionWhoseWaitForTheAssignmentTimedOutGetsWhatIsPublishedAfterSubscribeReturned() {
         // subscribe waits up to assignmentTimeout for the assignment, then logs a warning and returns; the
         // member, new to the topic at LATEST, then started at the end as of its late assignment, so what was
