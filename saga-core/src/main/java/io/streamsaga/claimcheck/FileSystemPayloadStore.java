@@ -2,6 +2,7 @@ package io.streamsaga.claimcheck;
 
 import io.streamsaga.Sha256;
 import io.streamsaga.claimcheck.spi.PayloadStore;
+import io.streamsaga.spi.StoredKeys;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,7 +28,8 @@ import java.util.stream.Stream;
  * A {@link PayloadStore} in a directory, with the JDK only. Each payload is the file {@code <id>.payload}
  * (written to a temporary file and moved into place atomically, so a reader never sees half a payload);
  * its last-modified time is its stored time; its holders are empty marker files under
- * {@code <id>.holders/}, named by a hash of the holder id. {@link #deleteStoredBefore} also deletes the
+ * {@code <id>.holders/}, named by a hash of the holder id (a holder holding U+0000 or a lone surrogate is refused,
+ * as every store refuses it: {@link StoredKeys}). {@link #deleteStoredBefore} also deletes the
  * temporary files ({@code *.tmp}) last modified before the cutoff, which a crash during a write leaves.
  *
  * <p>Thread-safe. {@link #put}, {@link #release} and {@link #deleteStoredBefore} hold an exclusive lock on
@@ -67,6 +69,8 @@ public final class FileSystemPayloadStore implements PayloadStore {
         PayloadReference.requireValidId(id);
         Objects.requireNonNull(content, "content");
         Objects.requireNonNull(holder, "holder");
+        // its marker is named by a hash of its UTF-8 bytes, in which a lone surrogate is '?': refused as every store does
+        StoredKeys.requireStorable(holder, "holder");
         Path payload = root.resolve(id + PAYLOAD);
         try (FileChannel lock = lockDirectory()) {
             if (!Files.exists(payload)) {
@@ -110,6 +114,9 @@ public final class FileSystemPayloadStore implements PayloadStore {
     @Override
     public synchronized boolean release(String id, String holder) {
         PayloadReference.requireValidId(id);
+        if (StoredKeys.isUnstorable(holder)) {
+            return false; // put refuses such a holder; its hash would be that of another (its lone surrogate as '?')
+        }
         Path holders = root.resolve(id + HOLDERS);
         try (FileChannel lock = lockDirectory()) {
             if (!Files.deleteIfExists(holders.resolve(holderFile(holder)))) {

@@ -10,9 +10,9 @@ import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.spi.StoredKeys;
 import io.streamsaga.time.Scheduler;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -252,13 +252,15 @@ public interface SagaOrchestrator extends AutoCloseable {
                 throw new ConfigurationException("the node id must be 1 to 200 characters and not blank, but was "
                         + StreamSagaException.quote(nodeId));
             }
-            if (nodeId.indexOf('\0') >= 0) { // written with every saga and heartbeat: refused here, not by a store later
+            // written with every saga and heartbeat: refused here, not by a store later (StoredKeys)
+            int unstorable = StoredKeys.firstUnstorable(nodeId);
+            if (unstorable >= 0 && nodeId.charAt(unstorable) == '\0') {
                 throw new ConfigurationException("the node id must not contain the character U+0000 (NUL), which a"
                         + " durable store cannot hold, but was " + StreamSagaException.quote(nodeId));
             }
             // UTF-8 cannot encode a lone surrogate: PostgreSQL's driver writes '?' for it, so node ids differing only
-            // there would be one node in a JDBC store (once per build: the encoder's allocation does not matter)
-            if (!StandardCharsets.UTF_8.newEncoder().canEncode(nodeId)) {
+            // there would be one node in a JDBC store
+            if (unstorable >= 0) {
                 throw new ConfigurationException("the node id must not contain a lone surrogate (a UTF-16 surrogate that"
                         + " is not half of a pair), which a durable store cannot hold as it is, but was "
                         + StreamSagaException.quote(nodeId));

@@ -11,7 +11,10 @@ import java.util.Optional;
  *
  * <p>Writes are optimistic: {@link #save} stores a group only when its {@code version} is exactly one more
  * than the stored version (0 counting as absent), atomically, so concurrent writers never lose each other's
- * parts. Implementations are thread-safe; durable ones must keep that atomicity across processes.
+ * parts. Implementations are thread-safe; durable ones must keep that atomicity across processes. Every operation
+ * refuses an aggregator name or group key holding U+0000 or a lone surrogate, and {@link #save} a part's header name
+ * holding a lone surrogate, with an {@link io.streamsaga.ConfigurationException}, as a durable store must
+ * ({@link io.streamsaga.spi.StoredKeys}).
  */
 public interface AggregationStore {
 

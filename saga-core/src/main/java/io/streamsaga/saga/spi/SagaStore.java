@@ -32,6 +32,10 @@ import java.util.Set;
  * and writes them atomically with it, typically to a transactional outbox a relay publishes from; the
  * engine then never publishes them itself. Stores without the capability keep the defaults: the engine
  * publishes after the write, and a crash in between is repaired by recovery re-sending the command.
+ *
+ * <p>A write whose saga id, saga, step or node name, business key, data type, failure class or owner holds U+0000
+ * or a lone surrogate is refused with a {@link ConfigurationException} before anything is written, as a durable
+ * store must ({@link io.streamsaga.spi.StoredKeys}); a read by such a value finds nothing.
  */
 public interface SagaStore {
 

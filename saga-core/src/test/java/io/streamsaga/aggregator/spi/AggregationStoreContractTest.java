@@ -3,6 +3,8 @@ package io.streamsaga.aggregator.spi;
 import io.streamsaga.aggregator.AggregatedPart;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.ConfigurationException;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -152,5 +154,32 @@ public abstract class AggregationStoreContractTest {
                 "listed with its lease, so that a restarted aggregator takes a crashed release over when it ends");
         assertTrue(store.save(found.withState(GroupState.COMPLETED, T0.plusSeconds(3600)).withVersion(3)));
         assertEquals(GroupState.COMPLETED, store.find("agg", "o-1").orElseThrow().state());
+    }
+
+    /**
+     * An aggregator name or group key holding U+0000 or a lone surrogate, or a part's header name holding a lone
+     * surrogate, is refused with a ConfigurationException by every operation, nothing stored, as a durable store must
+     * ({@code StoredKeys}: PostgreSQL cannot store a NUL, its driver writes a lone surrogate as '?', and JSON reads a
+     * lone surrogate's escape back in a value but not in a name). A header value holding either is kept.
+     */
+    @Test
+    void namesAndKeysHoldingANulOrALoneSurrogateAreRefusedWithNothingStored() {
+        AggregationStore store = createStore();
+        for (String bad : List.of("x\0", "x\uD800", "x\uDC00y")) {
+            for (String[] id : new String[][]{{bad, "o-1"}, {"agg", bad}}) {
+                AggregationGroup group = AggregationGroup.open(id[0], id[1], T0, T0.plusSeconds(60)).withVersion(1);
+                assertThrows(ConfigurationException.class, () -> store.save(group));
+                assertThrows(ConfigurationException.class, () -> store.find(id[0], id[1]));
+                assertThrows(ConfigurationException.class, () -> store.delete(id[0], id[1], 1));
+            }
+            assertThrows(ConfigurationException.class, () -> store.withDeadlines(bad));
+        }
+        AggregatedPart loneInName = new AggregatedPart("m1", "t", "t", 1, Map.of("h\uD800", "v"), new byte[0], T0);
+        assertThrows(ConfigurationException.class,
+                () -> store.save(AggregationGroup.open("agg", "o-1", T0, null).withPart(loneInName).withVersion(1)));
+        assertTrue(store.find("agg", "o-1").isEmpty(), "a refused save stores nothing");
+        AggregatedPart inValues = new AggregatedPart("m1", "t", "t", 1, Map.of("h\0", "v\0\uD800"), new byte[0], T0);
+        assertTrue(store.save(AggregationGroup.open("agg", "o-1", T0, null).withPart(inValues).withVersion(1)));
+        assertEquals(Map.of("h\0", "v\0\uD800"), store.find("agg", "o-1").orElseThrow().parts().get(0).headers());
     }
 }

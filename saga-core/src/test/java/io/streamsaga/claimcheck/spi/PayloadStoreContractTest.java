@@ -128,4 +128,24 @@ public abstract class PayloadStoreContractTest {
         assertThrows(ConfigurationException.class, () -> store.put("a/b", bytes("x"), "m1", T0));
         assertThrows(ConfigurationException.class, () -> store.release("", "m1"));
     }
+
+    /**
+     * A holder holding U+0000 or a lone surrogate is refused with a ConfigurationException, nothing stored, as a
+     * durable store must ({@code StoredKeys}); releasing by one releases nothing (not the holder that UTF-8 would
+     * make of it).
+     */
+    @Test
+    void aHolderHoldingANulOrALoneSurrogateIsRefusedWithNothingStored() throws Exception {
+        PayloadStore store = createStore();
+        byte[] content = bytes("payload");
+        String id = idOf(content);
+        for (String bad : new String[]{"h\0", "h\uD800", "h\uDC00x"}) {
+            assertThrows(ConfigurationException.class, () -> store.put(id, content, bad, T0));
+            assertTrue(store.get(id).isEmpty(), "a refused put stores nothing");
+        }
+        store.put(id, content, "h?", T0); // what UTF-8 makes of "h\uD800": another holder
+        assertFalse(store.release(id, "h\0"));
+        assertFalse(store.release(id, "h\uD800"), "a holder that was never stored holds nothing");
+        assertArrayEquals(content, store.get(id).orElseThrow());
+    }
 }

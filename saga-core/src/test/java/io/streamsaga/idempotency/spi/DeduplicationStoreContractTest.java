@@ -1,5 +1,7 @@
 package io.streamsaga.idempotency.spi;
 
+import io.streamsaga.ConfigurationException;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -143,5 +145,26 @@ public abstract class DeduplicationStoreContractTest {
         DeduplicationStore store = createStore(Duration.ofMinutes(42), 7);
         assertEquals(Duration.ofMinutes(42), store.window());
         assertEquals(7, store.maxEntries());
+    }
+
+    /**
+     * An owner holding U+0000 or a lone surrogate is refused with a ConfigurationException, nothing claimed, as a
+     * durable store must ({@code StoredKeys}); one completing or releasing holds no claim. A key holding one is an
+     * ordinary key (keys are the application's message ids: a store maps them to a form it can keep).
+     */
+    @Test
+    void anOwnerHoldingANulOrALoneSurrogateIsRefusedAndAKeyHoldingOneIsAKeyLikeAnother() {
+        DeduplicationStore store = store();
+        for (String bad : List.of("o\0", "o\uD800", "o\uDC00x")) {
+            assertThrows(ConfigurationException.class, () -> store.tryClaim("k", bad, T0, LEASE));
+            assertFalse(store.complete("k", bad, T0));
+            store.release("k", bad);
+            assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k-" + bad, "owner", T0, LEASE));
+        }
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k", "owner", T0, LEASE), "the refused claims took nothing");
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k\uD800", "owner", T0, LEASE));
+        assertTrue(store.complete("k\uD800", "owner", T0));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k\uDC00", "owner", T0, LEASE),
+                "keys differing only in a lone surrogate are two keys");
     }
 }

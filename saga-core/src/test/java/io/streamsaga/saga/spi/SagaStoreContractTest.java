@@ -408,6 +408,78 @@ public abstract class SagaStoreContractTest {
         assertEquals(history.size(), store.history("b-1").size());
     }
 
+    /**
+     * What every store refuses, as a durable one must (PostgreSQL cannot store a NUL, and its driver writes a lone
+     * surrogate as '?', so two ids differing only there would be one saga): an id, key or name holding U+0000 or a
+     * lone surrogate is refused with a ConfigurationException before anything is stored ({@code StoredKeys}), and a
+     * read by one finds nothing. A well-formed pair (an emoji) is an ordinary character.
+     */
+    @Test
+    void idsKeysAndNamesHoldingANulOrALoneSurrogateAreRefusedWithNothingStoredAndFindNothing() {
+        SagaInstance ok = instance("s-1", "order-1", SagaStatus.RUNNING, T0, 1);
+        insert(ok);
+        for (String bad : List.of("x\0y", "x\uD800y", "x\uDC00", "x\uD83D")) {
+            SagaFailure failure = new SagaFailure("create-order", "java.lang.IllegalStateException", "boom");
+            List<SagaInstance> refused = List.of(
+                    instance(bad, null, SagaStatus.RUNNING, T0, 1),
+                    withFields(ok, bad, "order-saga-data", null, List.of(), null),
+                    withFields(ok, "order-saga", bad, null, List.of(), null),
+                    withFields(ok, "order-saga", "order-saga-data", bad, List.of(), null),
+                    withFields(ok, "order-saga", "order-saga-data", null, List.of(StepState.pending(bad)), null),
+                    withFields(ok, "order-saga", "order-saga-data", null, List.of(),
+                            new SagaFailure(bad, failure.errorClass(), failure.message())),
+                    withFields(ok, "order-saga", "order-saga-data", null, List.of(),
+                            new SagaFailure(failure.step(), bad, failure.message())),
+                    instance("s-2", bad, SagaStatus.RUNNING, T0, 1),
+                    instance("s-2", null, SagaStatus.RUNNING, T0, 1).withOwner(bad));
+            for (SagaInstance instance : refused) {
+                boolean badId = instance.sagaId().equals(bad);
+                SagaInstance inserted = copy(instance, badId ? bad : "s-2", 1);
+                assertThrows(ConfigurationException.class, () -> insert(inserted), instance.toString());
+                if (!badId) {
+                    SagaInstance next = copy(instance, "s-1", 2);
+                    assertThrows(ConfigurationException.class,
+                            () -> store.update(next, transition(next, TransitionType.STEP_STARTED)), instance.toString());
+                }
+            }
+            SagaInstance v2 = instance("s-1", "order-1", SagaStatus.RUNNING, T0, 2);
+            assertThrows(ConfigurationException.class, () -> store.update(v2, new SagaTransition("s-1", 2,
+                    v2.updatedAt(), TransitionType.STEP_STARTED, bad, 1, null)));
+            assertThrows(ConfigurationException.class,
+                    () -> store.update(v2, TransitionType.STEP_STARTED, bad, 1, null));
+            assertEquals(ok.version(), store.find("s-1").orElseThrow().version(), "a refused write changes nothing");
+            assertTrue(store.find("s-2").isEmpty(), "a refused write stores nothing");
+            assertTrue(store.find(bad).isEmpty());
+            assertEquals(List.of(), store.findByBusinessKey(bad));
+            assertEquals(List.of(), store.history(bad));
+            if (store instanceof NodeRegistry registry) {
+                assertThrows(ConfigurationException.class, () -> registry.heartbeat(bad, T0));
+                registry.remove(bad);
+                assertFalse(registry.remove(bad, T0));
+                assertEquals(Map.of(), registry.heartbeats());
+            }
+        }
+        assertEquals(1, store.history("s-1").size());
+        String emoji = "s-\uD83D\uDE00";
+        insert(instance(emoji, emoji, SagaStatus.RUNNING, T0, 1).withOwner(emoji));
+        assertEquals(emoji, store.find(emoji).orElseThrow().owner());
+        assertEquals(List.of(emoji), ids(store.findByBusinessKey(emoji)));
+    }
+
+    private static SagaInstance copy(SagaInstance instance, String sagaId, long version) {
+        return new SagaInstance(sagaId, instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
+                instance.dataType(), instance.data(), instance.status(), instance.steps(), instance.failure(),
+                instance.compensationFailure(), instance.createdAt(), instance.createdAt().plusSeconds(version), version,
+                instance.owner());
+    }
+
+    private static SagaInstance withFields(SagaInstance instance, String sagaName, String dataType, String businessKey,
+                                           List<StepState> steps, SagaFailure failure) {
+        return new SagaInstance(instance.sagaId(), sagaName, instance.definitionVersion(), businessKey, dataType,
+                instance.data(), instance.status(), steps.isEmpty() ? instance.steps() : steps, failure, null,
+                instance.createdAt(), instance.updatedAt(), instance.version(), instance.owner());
+    }
+
     private static List<String> ids(List<SagaInstance> instances) {
         return instances.stream().map(SagaInstance::sagaId).toList();
     }

@@ -1,7 +1,11 @@
 package io.streamsaga.inmemory.patterns;
 
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.aggregator.AggregatedPart;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.spi.AggregationStore;
+import io.streamsaga.spi.StoredKeys;
 
 import java.util.List;
 import java.util.Objects;
@@ -12,19 +16,34 @@ import java.util.concurrent.ConcurrentMap;
 /**
  * An {@link AggregationStore} in the heap: groups survive a new aggregator instance in the same process
  * (what tests use to model a restart) but not the process. Versioned saves are atomic per group through
- * {@link ConcurrentMap#compute}. Thread-safe.
+ * {@link ConcurrentMap#compute}. An aggregator name or group key holding U+0000 or a lone surrogate, and a part's
+ * header name holding a lone surrogate, are refused by every operation, as a durable store refuses them
+ * ({@link StoredKeys}). Thread-safe.
  */
 public final class InMemoryAggregationStore implements AggregationStore {
     private final ConcurrentMap<GroupId, AggregationGroup> groups = new ConcurrentHashMap<>();
 
     @Override
     public Optional<AggregationGroup> find(String aggregator, String key) {
+        requireStorable(aggregator, key);
         return Optional.ofNullable(groups.get(new GroupId(aggregator, key)));
     }
 
     @Override
     public boolean save(AggregationGroup group) {
         Objects.requireNonNull(group, "group");
+        requireStorable(group.aggregator(), group.key());
+        for (AggregatedPart part : group.parts()) {
+            for (String name : part.headers().keySet()) {
+                int lone = StoredKeys.firstLoneSurrogate(name);
+                if (lone >= 0) {
+                    throw new ConfigurationException(String.format("header name must not contain a lone surrogate"
+                            + " (U+%04X at index %d, not half of a pair: malformed UTF-16, which JSON cannot read back in"
+                            + " a name) of an aggregation part, but was %s", (int) name.charAt(lone), lone,
+                            StreamSagaException.quote(name)));
+                }
+            }
+        }
         boolean[] saved = new boolean[1];
         groups.compute(new GroupId(group.aggregator(), group.key()), (id, stored) -> {
             long storedVersion = stored == null ? 0 : stored.version();
@@ -39,6 +58,7 @@ public final class InMemoryAggregationStore implements AggregationStore {
 
     @Override
     public boolean delete(String aggregator, String key, long version) {
+        requireStorable(aggregator, key);
         boolean[] deleted = new boolean[1];
         groups.computeIfPresent(new GroupId(aggregator, key), (id, stored) -> {
             if (stored.version() != version) {
@@ -52,9 +72,16 @@ public final class InMemoryAggregationStore implements AggregationStore {
 
     @Override
     public List<AggregationGroup> withDeadlines(String aggregator) {
+        StoredKeys.requireStorable(aggregator, "aggregator name");
         return groups.values().stream()
                 .filter(g -> g.aggregator().equals(aggregator) && g.deadline() != null)
                 .toList();
+    }
+
+    /** Refuses what a durable store cannot keep ({@link StoredKeys}), so that a test here fails as production would. */
+    private static void requireStorable(String aggregator, String key) {
+        StoredKeys.requireStorable(aggregator, "aggregator name");
+        StoredKeys.requireStorable(key, "group key");
     }
 
     /** How many groups (open or tombstones) are stored. */

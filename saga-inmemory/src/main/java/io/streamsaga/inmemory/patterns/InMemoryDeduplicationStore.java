@@ -4,6 +4,7 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.spi.StoredKeys;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +22,8 @@ import java.util.Objects;
  * keys older than the window, {@code capacity} for keys dropped early to respect {@code maxEntries}: those
  * are the dangerous ones, so the first is also logged as a warning). Forgets everything on restart; use a
  * durable store where duplicates after a restart matter. Thread-safe (one lock; operations are O(1)
- * amortized).
+ * amortized). An owner holding U+0000 or a lone surrogate is refused, as a durable store refuses it
+ * ({@link StoredKeys}); a key holding one is a key like another.
  */
 public final class InMemoryDeduplicationStore implements DeduplicationStore {
     private static final Logger log = LoggerFactory.getLogger(InMemoryDeduplicationStore.class);
@@ -54,6 +56,7 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
     public synchronized ClaimOutcome tryClaim(String key, String owner, Instant now, Duration lease) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(owner, "owner");
+        StoredKeys.requireStorable(owner, "owner"); // as a durable store must: such an owner then holds no claim
         purgeExpired(now);
         if (isDoneAt(key, now)) {
             return ClaimOutcome.DONE;

@@ -3,13 +3,16 @@ package io.streamsaga.inmemory.saga;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.spi.StoredKeys;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -29,7 +32,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * object itself (no JSON on the fast path), so the data must be immutable. Optimistic concurrency is
  * checked per instance: by a compare-and-set of the instance without history, under the instance's own
  * monitor with it. It takes transition batches ({@link #writesTransitionBatches()}). It is also the
- * {@link NodeRegistry} of the orchestrators sharing it with saga ownership. Thread-safe.
+ * {@link NodeRegistry} of the orchestrators sharing it with saga ownership. It refuses, as a durable store does, a
+ * saga id, saga, step or node name, business key, data type, failure class or owner holding U+0000 or a lone
+ * surrogate ({@link StoredKeys}), with nothing written, so that a test on it fails where production would; a read
+ * by one finds nothing. Thread-safe.
  */
 public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     private static final Comparator<SagaInstance> OLDEST_FIRST =
@@ -100,6 +106,7 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     /** Without history the transitions are never read: the engine's fast path then builds none. */
     @Override
     public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+        requireStorable(instance, transitions);
         Entry entry = new Entry(stored(instance), keepHistory ? new ArrayList<>(transitions) : null);
         Entry existing = entries.putIfAbsent(instance.sagaId(), entry);
         if (existing != null) {
@@ -118,12 +125,14 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     /** Without history the transition is never built. */
     @Override
     public void update(SagaInstance updated, TransitionType type, String step, int attempt, String detail) {
+        StoredKeys.requireStorable(step, "step name");
         updateAll(updated, keepHistory ? List.of(new SagaTransition(updated.sagaId(), updated.version(), updated.updatedAt(),
                 type, step, attempt, detail)) : List.of());
     }
 
     @Override
     public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
+        requireStorable(updated, transitions);
         Entry entry = entries.get(updated.sagaId());
         long expected = updated.version() - 1;
         if (entry == null) {
@@ -147,6 +156,31 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
         }
         if (!keepFinished && updated.status().isTerminal()) {
             entries.remove(updated.sagaId(), entry);
+        }
+    }
+
+    /**
+     * What a durable store refuses to write ({@link StoredKeys}): refused alike here, before anything is written. The
+     * transitions are read only when kept: without history the engine may build them on demand.
+     */
+    private void requireStorable(SagaInstance s, List<SagaTransition> transitions) {
+        StoredKeys.requireStorable(s.sagaId(), "saga id");
+        StoredKeys.requireStorable(s.sagaName(), "saga name");
+        StoredKeys.requireStorable(s.businessKey(), "business key");
+        StoredKeys.requireStorable(s.dataType(), "data type");
+        StoredKeys.requireStorable(s.owner(), "owner node id");
+        for (StepState step : s.steps()) {
+            StoredKeys.requireStorable(step.name(), "step name");
+        }
+        for (SagaFailure failure : new SagaFailure[]{s.failure(), s.compensationFailure()}) {
+            if (failure != null) {
+                StoredKeys.requireStorable(failure.step(), "step name");
+                StoredKeys.requireStorable(failure.errorClass(), "failure class");
+            }
+        }
+        for (int i = 0; keepHistory && i < transitions.size(); i++) {
+            SagaTransition t = transitions.get(i);
+            StoredKeys.requireStorable(t.step(), "step name");
         }
     }
 
@@ -243,7 +277,8 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public void heartbeat(String nodeId, Instant at) {
-        heartbeats.put(Objects.requireNonNull(nodeId, "nodeId"), Objects.requireNonNull(at, "at"));
+        StoredKeys.requireStorable(Objects.requireNonNull(nodeId, "nodeId"), "node id");
+        heartbeats.put(nodeId, Objects.requireNonNull(at, "at"));
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.streamsaga.jdbc.internal;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.spi.StoredKeys;
 
 /**
  * What the stores check before writing a string to a character column, so that PostgreSQL and H2 take and refuse
@@ -15,7 +16,8 @@ import io.streamsaga.StreamSagaException;
  * pair: malformed text, which UTF-8 cannot carry) is stored by H2 as it is and by PostgreSQL, whose driver sends
  * text as UTF-8, with {@code '?'} in its place: two ids differing only there were one row on PostgreSQL (a second
  * saga refused as a concurrent update of the first, another message's id taken as processed by the inbox). The
- * stores refuse all of these with a {@link ConfigurationException} before any SQL.
+ * stores refuse all of these with a {@link ConfigurationException} before any SQL, as every store does
+ * ({@link StoredKeys}, saga-core's SPI: the one scan, shared with the in-memory stores and an application's own).
  */
 public final class Columns {
     private Columns() {
@@ -62,10 +64,10 @@ public final class Columns {
 
     /**
      * The index of the first U+0000 or lone surrogate (a surrogate that is not half of a pair) in {@code value}, or
-     * -1: one scan, no allocation (it runs for every id a store writes or reads).
+     * -1: {@link StoredKeys#firstUnstorable}.
      */
     public static int firstUnstorable(String value) {
-        return first(value, true);
+        return StoredKeys.firstUnstorable(value);
     }
 
     /**
@@ -78,7 +80,7 @@ public final class Columns {
      * @throws ConfigurationException naming {@code what} and quoting a bounded prefix of the value
      */
     public static void requireNoLoneSurrogateInName(String value, String what, String where) {
-        int lone = first(value, false);
+        int lone = StoredKeys.firstLoneSurrogate(value);
         if (lone >= 0) {
             throw new ConfigurationException(String.format("%s must not contain a lone surrogate (U+%04X at index %d,"
                     + " not half of a pair: malformed UTF-16, which JSON cannot read back in a name)%s, but was %s",
@@ -125,24 +127,6 @@ public final class Columns {
             unit = unit << 4 | digit;
         }
         return unit;
-    }
-
-    /** The index of the first lone surrogate, or (with {@code nul}) U+0000, in {@code value}, or -1. */
-    private static int first(String value, boolean nul) {
-        for (int i = 0, n = value.length(); i < n; i++) {
-            char c = value.charAt(i);
-            if (nul && c == '\0') {
-                return i;
-            }
-            if (Character.isSurrogate(c)) {
-                if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(value.charAt(i + 1))) {
-                    i++;
-                } else {
-                    return i;
-                }
-            }
-        }
-        return -1;
     }
 
     /**
