@@ -30,6 +30,9 @@ import io.streamsaga.saga.spi.UnreadableSagaData;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import javax.sql.DataSource;
 import java.io.IOException;
 import java.sql.Connection;
@@ -76,6 +79,7 @@ import java.util.stream.Collectors;
  * Thread-safe.
  */
 public final class JdbcSagaStore implements SagaStore, NodeRegistry {
+    private static final Logger log = LoggerFactory.getLogger(JdbcSagaStore.class);
     /** The width of {@code ss_saga.owner} and {@code ss_saga_node.node_id} (schema version 7). */
     private static final int NODE_ID_WIDTH = 200;
     private static final String HEARTBEAT_SQL = "MERGE INTO ss_saga_node t USING (VALUES (CAST(? AS VARCHAR(200)),"
@@ -86,6 +90,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             + " status, steps, failure_step, failure_class, failure_message, comp_failure_step, comp_failure_class,"
             + " comp_failure_message, owner, created_at, updated_at, version FROM ss_saga";
     private static final int DEFAULT_BATCH = 500;
+    /** The saga name or data type of an unreadable row's instance where the row's own is blank ({@link #unreadable}). */
+    private static final String UNREADABLE = "(unreadable)";
     /** The earliest instant {@link Sql#setInstant} writes: no stored time is before it. */
     private static final Instant EARLIEST_STORABLE = java.time.LocalDateTime.MIN.toInstant(java.time.ZoneOffset.UTC);
 
@@ -516,9 +522,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * Filters and pages in the database: one query per page, keyset-paged on {@code (created_at, saga_id)}, so that
      * only the instances a recovery may resume are read and decoded, a page at a time ({@link #recoveryPage}). A row
-     * whose data or step states do not parse is returned in its place with an {@link UnreadableSagaData} as data (and
-     * no steps when those are unreadable), so that the recovery reports it unresolvable and pages on past it; every
-     * other read of it ({@link #find} and the queries) fails as before.
+     * no instance can carry as it is stored (data or step states that do not parse; a blank saga name or data type, a
+     * definition version or version below 1, a failure without class) is returned in its place with an
+     * {@link UnreadableSagaData} as data ({@link #unreadable}), so that the recovery reports it unresolvable and pages
+     * on past it; every other read of it ({@link #find} and the queries) fails as before. A row whose saga id is blank,
+     * which no instance can carry at all, is logged at ERROR and passed over, the page filled up from after it.
      */
     @Override
     public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
@@ -526,8 +534,50 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         if (updatedAtOrBefore != null && updatedAtOrBefore.isBefore(EARLIEST_STORABLE)) {
             return List.of(); // no instance is stored that old: its time could not have been written
         }
+        List<SagaInstance> found = new ArrayList<>();
+        RecoveryQuery rows = query;
+        while (true) {
+            RecoveryRows page = recoveryRows(rows);
+            found.addAll(page.instances());
+            if (page.rows() < rows.limit() || found.size() >= query.limit()) {
+                return found;
+            }
+            // rows no instance can carry were passed over: the page is filled up from after its last row, so that it
+            // holds the limit unless it is the last one (a short page ends the recovery's reading)
+            rows = new RecoveryQuery(query.updatedAtOrBefore(), query.excludedOwners(), page.last(),
+                    query.limit() - found.size());
+        }
+    }
+
+    /** The instances of one page's rows, how many rows it had, and the place of its last row. */
+    private record RecoveryRows(List<SagaInstance> instances, int rows, RecoveryQuery.Position last) {
+    }
+
+    private RecoveryRows recoveryRows(RecoveryQuery query) {
         PageQuery page = recoveryPage(query);
-        return query(true, page.sql(), page.params().toArray());
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(page.sql())) {
+                bind(ps, page.params().toArray());
+                List<SagaInstance> instances = new ArrayList<>();
+                int rows = 0;
+                RecoveryQuery.Position last = null;
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows++;
+                        String sagaId = rs.getString("saga_id");
+                        last = new RecoveryQuery.Position(Sql.getInstant(rs, "created_at"), sagaId);
+                        if (sagaId.isBlank()) {
+                            log.error("saga recovery: the row of ss_saga with the blank saga id '{}' (created at {}) is"
+                                    + " passed over: no saga instance can carry that id; it stays in the store until"
+                                    + " repaired or deleted", sagaId, last.createdAt());
+                        } else {
+                            instances.add(read(rs, true));
+                        }
+                    }
+                }
+                return new RecoveryRows(instances, rows, last);
+            }
+        });
     }
 
     /** A statement and its parameters. */
@@ -710,24 +760,13 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     }
 
     private List<SagaInstance> query(String sql, Object... params) {
-        return query(false, sql, params);
-    }
-
-    /** {@code recovery}: a recovery page, in which an unreadable row is returned marked ({@link #read}), not failed. */
-    private List<SagaInstance> query(boolean recovery, String sql, Object... params) {
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
-                for (int i = 0; i < params.length; i++) {
-                    if (params[i] instanceof Instant instant) {
-                        Sql.setInstant(ps, i + 1, instant);
-                    } else {
-                        ps.setObject(i + 1, params[i], Types.VARCHAR);
-                    }
-                }
+                bind(ps, params);
                 List<SagaInstance> result = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        result.add(read(rs, recovery));
+                        result.add(read(rs, false));
                     }
                 }
                 return result;
@@ -735,31 +774,59 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         });
     }
 
+    private static void bind(PreparedStatement ps, Object[] params) throws SQLException {
+        for (int i = 0; i < params.length; i++) {
+            if (params[i] instanceof Instant instant) {
+                Sql.setInstant(ps, i + 1, instant);
+            } else {
+                ps.setObject(i + 1, params[i], Types.VARCHAR);
+            }
+        }
+    }
+
     /**
-     * The instance of the current row. Data or step states that do not parse fail the read, unless {@code marked}:
-     * then the instance has an {@link UnreadableSagaData} as data (and no steps when those are what do not parse).
+     * The instance of the current row. A row no instance can carry as it is stored (data or step states that do not
+     * parse; a blank saga name or data type, a definition version or version below 1, a failure without class: corrupt
+     * outside its JSON) fails the read, unless {@code marked}: then it is {@link #unreadable}.
      */
     private SagaInstance read(ResultSet rs, boolean marked) throws SQLException {
         String sagaId = rs.getString("saga_id");
-        Object data;
-        List<StepState> steps;
         try {
             byte[] bytes = rs.getBytes("data");
             JsonNode tree = bytes == null ? null : readData(sagaId, bytes);
-            data = tree == null || tree.isNull() ? null : tree;
-            steps = readSteps(sagaId, rs.getBytes("steps"));
+            return new SagaInstance(sagaId, rs.getString("saga_name"), rs.getInt("definition_version"),
+                    rs.getString("business_key"), rs.getString("data_type"), tree == null || tree.isNull() ? null : tree,
+                    SagaStatus.valueOf(rs.getString("status")), readSteps(sagaId, rs.getBytes("steps")),
+                    readFailure(rs, "failure_"), readFailure(rs, "comp_failure_"), Sql.getInstant(rs, "created_at"),
+                    Sql.getInstant(rs, "updated_at"), rs.getLong("version"), rs.getString("owner"));
         } catch (UnreadableJson e) {
             if (!marked) {
                 throw e;
             }
-            data = new UnreadableSagaData(e.getMessage());
-            steps = List.of();
+            return unreadable(rs, sagaId, e.getMessage());
+        } catch (RuntimeException e) { // a field an instance (or a failure) refuses, a status the enum does not know
+            if (!marked) {
+                throw e;
+            }
+            return unreadable(rs, sagaId, "unreadable row of saga " + sagaId + ": " + e.getMessage());
         }
-        return new SagaInstance(sagaId, rs.getString("saga_name"), rs.getInt("definition_version"),
-                rs.getString("business_key"), rs.getString("data_type"), data,
-                SagaStatus.valueOf(rs.getString("status")), steps,
-                readFailure(rs, "failure_"), readFailure(rs, "comp_failure_"), Sql.getInstant(rs, "created_at"),
-                Sql.getInstant(rs, "updated_at"), rs.getLong("version"), rs.getString("owner"));
+    }
+
+    /**
+     * The current row as an instance whose data is an {@link UnreadableSagaData} saying why: its id, status, owner,
+     * times (its place in the pages) and business key as stored, no steps and no failures, its saga name, data type,
+     * definition version and version as stored where an instance can carry them, else {@value #UNREADABLE} and 1.
+     */
+    private static SagaInstance unreadable(ResultSet rs, String sagaId, String reason) throws SQLException {
+        String sagaName = rs.getString("saga_name");
+        String dataType = rs.getString("data_type");
+        int definitionVersion = rs.getInt("definition_version");
+        long version = rs.getLong("version");
+        return new SagaInstance(sagaId, sagaName == null || sagaName.isBlank() ? UNREADABLE : sagaName,
+                Math.max(definitionVersion, 1), rs.getString("business_key"),
+                dataType == null || dataType.isBlank() ? UNREADABLE : dataType, new UnreadableSagaData(reason),
+                SagaStatus.valueOf(rs.getString("status")), List.of(), null, null, Sql.getInstant(rs, "created_at"),
+                Sql.getInstant(rs, "updated_at"), Math.max(version, 1), rs.getString("owner"));
     }
 
     /** A row's data or step states that do not parse (a failure of the row, not of the database). */

@@ -348,6 +348,49 @@ abstract class DurableSagaRestartAndUpgradeTest {
     }
 
     @Test
+    void aSagaWhoseRowIsCorruptOutsideItsJsonIsReportedUnresolvableAndTheSagasOnItsPageAndAfterAreResumed()
+            throws Exception {
+        // Corruption outside the JSON columns (a definition version below 1, a blank saga name or data type, a version
+        // below 1, a failure without class), by hand or by another tool, failed every recovery page holding the row,
+        // where unreadable JSON was reported unresolvable: no saga on that page or after it was ever resumed. Each is
+        // now returned marked unreadable (UnreadableSagaData), reported unresolvable and left untouched; a row whose
+        // saga id is blank, which no instance can carry, is logged and passed over, the pages read on past it.
+        SagaDefinition<Order> shipping = SagaDefinition.builder("shipping", Order.class).version(1).dataType("order-data")
+                .step("ship").action((d, ctx) -> { effects.add(ctx.idempotencyKey()); return d; })
+                .build();
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        java.time.Instant t0 = java.time.Instant.parse("2026-01-01T00:00:00Z");
+        int sagas = 520; // over the orchestrator's recovery page of 500: the last row of the first page is corrupt
+        List<String> corrupt = List.of("s-050", "s-150", "s-250", "s-350", "s-450", "s-499");
+        List<String> readable = new ArrayList<>();
+        for (int i = 0; i < sagas; i++) {
+            String id = String.format("s-%03d", i);
+            java.time.Instant at = t0.plusSeconds(i);
+            store.insert(new SagaInstance(id, "shipping", 1, null, "order-data", new Order("o-" + i, i, null),
+                            SagaStatus.RUNNING, List.of(io.streamsaga.saga.StepState.pending("ship")), null, null, at, at, 1),
+                    new SagaTransition(id, 1, at, TransitionType.SAGA_STARTED, null, 0, null));
+            if (!corrupt.contains(id)) {
+                readable.add(id);
+            }
+        }
+        update("UPDATE ss_saga SET definition_version = 0 WHERE saga_id = 's-050'");
+        update("UPDATE ss_saga SET data_type = ' ' WHERE saga_id = 's-150'");
+        update("UPDATE ss_saga SET saga_name = '' WHERE saga_id = 's-250'");
+        update("UPDATE ss_saga SET version = 0 WHERE saga_id = 's-350'");
+        update("UPDATE ss_saga SET failure_step = 'ship', failure_class = ' ' WHERE saga_id = 's-450'");
+        update("UPDATE ss_saga SET saga_id = ' ' WHERE saga_id = 's-499'");
+
+        SagaOrchestrator.RecoveryReport report = orchestrator(SagaOrchestrator.builder().register(shipping)).recover();
+
+        assertEquals(corrupt.subList(0, 5), report.unresolvable());
+        assertEquals(readable, report.resumed());
+        assertEquals(readable.size(), db.database().queryLong("SELECT COUNT(*) FROM ss_saga WHERE status = 'COMPLETED'"));
+        assertEquals(readable.size(), effects.size());
+        assertEquals(6, db.database().queryLong("SELECT COUNT(*) FROM ss_saga WHERE status = 'RUNNING'"),
+                "the corrupt rows are left as they were");
+    }
+
+    @Test
     void aSagaWhoseStoredStepsDoNotMatchItsRegisteredDefinitionIsReportedUnresolvableAndTheOthersAreResumed() {
         // A definition whose steps changed without a new version (a step added in place), or step states edited by
         // hand: the stored step states parse, but not one per step of the registered definition. Adopted as they
@@ -378,6 +421,14 @@ abstract class DurableSagaRestartAndUpgradeTest {
         SagaInstance untouched = store.find("s-0").orElseThrow();
         assertEquals(1, untouched.version());
         assertEquals(List.of(io.streamsaga.saga.StepState.pending("ship")), untouched.steps());
+    }
+
+    /** Runs {@code sql}, one row changed, past the store's own checks. */
+    private void update(String sql) throws java.sql.SQLException {
+        try (java.sql.Connection c = db.database().dataSource().getConnection();
+             java.sql.Statement st = c.createStatement()) {
+            assertEquals(1, st.executeUpdate(sql));
+        }
     }
 
     /** Writes {@code json} (UTF-8) into {@code column} of the saga's row, by SQL, past the store's own checks. */
