@@ -2,6 +2,7 @@ package io.streamsaga.saga.spi;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.spi.StoredKeys;
 
 import java.time.Instant;
 import java.util.Comparator;
@@ -18,7 +19,9 @@ import java.util.Set;
  * @param updatedAtOrBefore null for any; else only the sagas whose last update ({@link SagaInstance#updatedAt()})
  *                          is at or before it
  * @param excludedOwners    the sagas whose {@link SagaInstance#owner()} is one of these are left out (the other
- *                          live nodes'); a saga without owner never is. Copied; no null element
+ *                          live nodes'); a saga without owner never is. Copied; no null element, none holding
+ *                          U+0000 or a lone surrogate, which no store holds ({@link StoredKeys}: a
+ *                          {@link ConfigurationException})
  * @param after             null for the first page; else only the sagas after this position in {@link #ORDER}
  * @param limit             the most sagas a page holds, at least 1
  */
@@ -30,6 +33,9 @@ public record RecoveryQuery(Instant updatedAtOrBefore, Set<String> excludedOwner
     public RecoveryQuery {
         Objects.requireNonNull(excludedOwners, "excludedOwners");
         excludedOwners = Set.copyOf(excludedOwners);
+        for (String owner : excludedOwners) {
+            StoredKeys.requireStorable(owner, "excluded owner"); // a store passes it to its query (to SQL)
+        }
         ConfigurationException.require(limit >= 1, "limit must be at least 1, but was %s", limit);
     }
 
@@ -62,12 +68,14 @@ public record RecoveryQuery(Instant updatedAtOrBefore, Set<String> excludedOwner
      * skip nor repeat a saga whose other fields change while a recovery reads them.
      *
      * @param createdAt the saga's {@link SagaInstance#createdAt()}, as the store returned it
-     * @param sagaId    the saga's id
+     * @param sagaId    the saga's id; one holding U+0000 or a lone surrogate, which no store holds, is refused
+     *                  ({@link StoredKeys}: a {@link ConfigurationException})
      */
     public record Position(Instant createdAt, String sagaId) {
         public Position {
             Objects.requireNonNull(createdAt, "createdAt");
             Objects.requireNonNull(sagaId, "sagaId");
+            StoredKeys.requireStorable(sagaId, "saga id"); // a store passes it to its query (to SQL)
         }
 
         /** The position of {@code instance}. */

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
@@ -535,41 +536,57 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             return List.of(); // no instance is stored that old: its time could not have been written
         }
         List<SagaInstance> found = new ArrayList<>();
-        RecoveryQuery rows = query;
+        RecoveryQuery.Position after = query.after();
+        Place place = after == null ? null : new Place(after.createdAt(), after.sagaId());
+        int limit = query.limit();
         while (true) {
-            RecoveryRows page = recoveryRows(rows);
+            RecoveryRows page = recoveryRows(recoveryPage(query, place, limit));
             found.addAll(page.instances());
-            if (page.rows() < rows.limit() || found.size() >= query.limit()) {
+            if (page.rows() < limit || found.size() >= query.limit()) {
                 return found;
             }
             // rows no instance can carry were passed over: the page is filled up from after its last row, so that it
             // holds the limit unless it is the last one (a short page ends the recovery's reading)
-            rows = new RecoveryQuery(query.updatedAtOrBefore(), query.excludedOwners(), page.last(),
-                    query.limit() - found.size());
+            place = page.last();
+            limit = query.limit() - found.size();
         }
     }
 
-    /** The instances of one page's rows, how many rows it had, and the place of its last row. */
-    private record RecoveryRows(List<SagaInstance> instances, int rows, RecoveryQuery.Position last) {
+    /**
+     * A row's place in {@link RecoveryQuery#ORDER}, as {@link RecoveryQuery.Position} but for any stored saga id: the
+     * place of a row passed over, whose id no position holds.
+     */
+    private record Place(Instant createdAt, String sagaId) {
     }
 
-    private RecoveryRows recoveryRows(RecoveryQuery query) {
-        PageQuery page = recoveryPage(query);
+    /** The instances of one page's rows, how many rows it had, and the place of its last row. */
+    private record RecoveryRows(List<SagaInstance> instances, int rows, Place last) {
+    }
+
+    /**
+     * The instances of the rows of {@code page}. A row whose saga id no instance can carry (blank) or no write can
+     * store (holding U+0000 or a lone surrogate: H2 rows of an earlier version) is logged at ERROR and passed over: in
+     * a page, it would be the position the next page is asked after, which no {@link RecoveryQuery.Position} holds.
+     */
+    private RecoveryRows recoveryRows(PageQuery page) {
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(page.sql())) {
                 bind(ps, page.params().toArray());
                 List<SagaInstance> instances = new ArrayList<>();
                 int rows = 0;
-                RecoveryQuery.Position last = null;
+                Place last = null;
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         rows++;
                         String sagaId = rs.getString("saga_id");
-                        last = new RecoveryQuery.Position(Sql.getInstant(rs, "created_at"), sagaId);
-                        if (sagaId.isBlank()) {
-                            log.error("saga recovery: the row of ss_saga with the blank saga id '{}' (created at {}) is"
-                                    + " passed over: no saga instance can carry that id; it stays in the store until"
-                                    + " repaired or deleted", sagaId, last.createdAt());
+                        last = new Place(Sql.getInstant(rs, "created_at"), sagaId);
+                        if (sagaId.isBlank() || Columns.holdsUnstorable(sagaId)) {
+                            log.error("saga recovery: the row of ss_saga with the saga id {} (created at {}) is passed"
+                                    + " over, as {}; it stays in the store until repaired or deleted",
+                                    StreamSagaException.quote(sagaId), last.createdAt(), sagaId.isBlank()
+                                            ? "no saga instance can carry a blank id"
+                                            : "its id holds U+0000 or a lone surrogate (stored by an earlier version),"
+                                            + " which no write of it can store");
                         } else {
                             instances.add(read(rs, true));
                         }
@@ -595,9 +612,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * (the same order, its status being one value): H2 reads a range in an index's order only for an
      * {@code ORDER BY} that starts with the index's columns, and otherwise reads and sorts the whole range after the
      * position for each page; PostgreSQL drops the constant column and plans it as before
-     * ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
+     * ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}). The page is of {@code query}'s criteria,
+     * after {@code after} (null: from the first row), at most {@code limit} rows.
      */
-    static PageQuery recoveryPage(RecoveryQuery query) {
+    private static PageQuery recoveryPage(RecoveryQuery query, Place after, int limit) {
         StringBuilder filters = new StringBuilder();
         List<Object> params = new ArrayList<>();
         if (query.updatedAtOrBefore() != null) {
@@ -609,18 +627,17 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                     .append("))");
             params.addAll(query.excludedOwners());
         }
-        RecoveryQuery.Position after = query.after();
         if (after != null) {
             filters.append(" AND created_at >= ? AND (created_at > ? OR saga_id > ?)");
             params.add(after.createdAt());
             params.add(after.createdAt());
             params.add(after.sagaId());
         }
-        String limit = " LIMIT " + query.limit();
-        String statusOrder = " ORDER BY status, created_at, saga_id" + limit;
+        String limited = " LIMIT " + limit;
+        String statusOrder = " ORDER BY status, created_at, saga_id" + limited;
         String sql = "SELECT * FROM ((" + SELECT + " WHERE status = 'RUNNING'" + filters + statusOrder + ") UNION ALL ("
                 + SELECT + " WHERE status = 'COMPENSATING'" + filters + statusOrder + ")) page"
-                + " ORDER BY created_at, saga_id" + limit;
+                + " ORDER BY created_at, saga_id" + limited;
         List<Object> both = new ArrayList<>(params);
         both.addAll(params);
         return new PageQuery(sql, both);
