@@ -106,7 +106,7 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     /** Without history the transitions are never read: the engine's fast path then builds none. */
     @Override
     public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
-        requireStorable(instance, transitions);
+        requireStorable(instance, null, transitions);
         Entry entry = new Entry(stored(instance), keepHistory ? new ArrayList<>(transitions) : null);
         Entry existing = entries.putIfAbsent(instance.sagaId(), entry);
         if (existing != null) {
@@ -132,12 +132,13 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
-        requireStorable(updated, transitions);
         Entry entry = entries.get(updated.sagaId());
         long expected = updated.version() - 1;
         if (entry == null) {
+            StoredKeys.requireStorable(updated.sagaId(), "saga id");
             throw new ConcurrentSagaUpdateException(updated.sagaId(), expected, 0);
         }
+        requireStorable(updated, entry.current(), transitions);
         SagaInstance replacement = stored(updated);
         if (entry.history == null) {
             SagaInstance current = entry.instance;
@@ -161,26 +162,48 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     /**
      * What a durable store refuses to write ({@link StoredKeys}): refused alike here, before anything is written. The
-     * transitions are read only when kept: without history the engine may build them on demand.
+     * transitions are read only when kept: without history the engine may build them on demand. On an update, a value
+     * that is the very object the stored instance holds was checked when it was written: only what changed is scanned,
+     * and nothing is allocated (the engine writes every transition through here).
+     *
+     * @param stored the instance being replaced (its saga id is the updated one's), or null for an insert
      */
-    private void requireStorable(SagaInstance s, List<SagaTransition> transitions) {
-        StoredKeys.requireStorable(s.sagaId(), "saga id");
-        StoredKeys.requireStorable(s.sagaName(), "saga name");
-        StoredKeys.requireStorable(s.businessKey(), "business key");
-        StoredKeys.requireStorable(s.dataType(), "data type");
-        StoredKeys.requireStorable(s.owner(), "owner node id");
-        for (StepState step : s.steps()) {
-            StoredKeys.requireStorable(step.name(), "step name");
+    private void requireStorable(SagaInstance s, SagaInstance stored, List<SagaTransition> transitions) {
+        if (stored == null) {
+            StoredKeys.requireStorable(s.sagaId(), "saga id");
         }
-        for (SagaFailure failure : new SagaFailure[]{s.failure(), s.compensationFailure()}) {
-            if (failure != null) {
-                StoredKeys.requireStorable(failure.step(), "step name");
-                StoredKeys.requireStorable(failure.errorClass(), "failure class");
+        if (stored == null || s.sagaName() != stored.sagaName()) {
+            StoredKeys.requireStorable(s.sagaName(), "saga name");
+        }
+        if (stored == null || s.businessKey() != stored.businessKey()) {
+            StoredKeys.requireStorable(s.businessKey(), "business key");
+        }
+        if (stored == null || s.dataType() != stored.dataType()) {
+            StoredKeys.requireStorable(s.dataType(), "data type");
+        }
+        if (stored == null || s.owner() != stored.owner()) {
+            StoredKeys.requireStorable(s.owner(), "owner node id");
+        }
+        List<StepState> steps = s.steps();
+        List<StepState> storedSteps = stored == null ? List.of() : stored.steps();
+        for (int i = 0; i < steps.size(); i++) {
+            String name = steps.get(i).name();
+            if (i >= storedSteps.size() || name != storedSteps.get(i).name()) {
+                StoredKeys.requireStorable(name, "step name");
             }
         }
+        requireStorable(s.failure(), stored == null ? null : stored.failure());
+        requireStorable(s.compensationFailure(), stored == null ? null : stored.compensationFailure());
         for (int i = 0; keepHistory && i < transitions.size(); i++) {
             SagaTransition t = transitions.get(i);
             StoredKeys.requireStorable(t.step(), "step name");
+        }
+    }
+
+    private static void requireStorable(SagaFailure failure, SagaFailure stored) {
+        if (failure != null && failure != stored) {
+            StoredKeys.requireStorable(failure.step(), "step name");
+            StoredKeys.requireStorable(failure.errorClass(), "failure class");
         }
     }
 
