@@ -220,8 +220,9 @@ public final class FlowTracker implements AutoCloseable {
         for (Consumer<FlowInstance> listener : stalledListeners) {
             try {
                 listener.accept(stalled);
-            } catch (Exception e) {
-                // a checked one too (a Kotlin listener, a sneaky throw): the other listeners still hear of it
+            } catch (Exception | AssertionError | StackOverflowError e) {
+                // a checked one too (a Kotlin listener, a sneaky throw), or a listener's own bug: the other
+                // listeners still hear of it
                 log.error("stalled-flow listener failed for {}", correlationId, e);
             }
         }

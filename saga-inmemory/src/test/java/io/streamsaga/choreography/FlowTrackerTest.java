@@ -227,6 +227,23 @@ class FlowTrackerTest {
         assertEquals(correlation, reported.get(0).correlationId());
     }
 
+    @Test
+    void aStalledListenerThrowingAnAssertionErrorIsLoggedAndTheOtherListenersStillHearOfTheStall() {
+        bus.register("inventory", new Inventory(bus, 1000));
+        tracker.onStalled(instance -> {
+            throw new AssertionError("a listener's own bug");
+        });
+        List<FlowInstance> reported = new CopyOnWriteArrayList<>();
+        tracker.onStalled(reported::add);
+        String correlation = placeOrder("o-4", 100);
+        transport.drainAll();
+
+        scheduler.advance(Duration.ofSeconds(30));
+
+        assertEquals(1, reported.size(), "a listener's AssertionError does not keep the stall from the others");
+        assertEquals(correlation, reported.get(0).correlationId());
+    }
+
     @SuppressWarnings("unchecked")
     private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
         throw (T) t;

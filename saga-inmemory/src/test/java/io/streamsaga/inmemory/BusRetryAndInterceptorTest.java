@@ -321,6 +321,50 @@ class BusRetryAndInterceptorTest {
     }
 
     @Test
+    void hooksThatThrowAnAssertionErrorOrAStackOverflowErrorChangeNothingAsHooksThatThrowAnExceptionDo() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        MessageInterceptor asserting = new MessageInterceptor() {
+            @Override
+            public void onHandlerFailed(Message message, String group, Throwable error) {
+                throw new AssertionError("a hook's own bug");
+            }
+
+            @Override
+            public void onAcknowledged(Message message, String group) {
+                throw new StackOverflowError();
+            }
+
+            @Override
+            public void onDeadLettered(Message message, String group) {
+                throw new AssertionError("a hook's own bug");
+            }
+        };
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).interceptor(asserting).build();
+        List<String> failing = new CopyOnWriteArrayList<>();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("failing", "order-created", OrderCreated.class,
+                SubscriptionOptions.defaults().withDeadLetterListener((ctx, reason) -> {
+                    throw new AssertionError("listener's own bug");
+                }),
+                (event, ctx) -> {
+                    failing.add(event.orderId());
+                    throw new IllegalStateException("poison");
+                });
+        bus.subscribe("once", "order-created", OrderCreated.class, (event, ctx) -> handled.add(event.orderId()));
+        bus.publish("order-created", "k", new OrderCreated("o-1"));
+        transport.drainAll();
+        transport.drainAll();
+
+        // the failing group: both attempts made, then dead-lettered once, as with hooks that throw exceptions
+        assertEquals(List.of("o-1", "o-1"), failing);
+        assertEquals(1, transport.messages("order-created.DLT").size());
+        // the succeeding group: handled once, its broken acknowledgement hook notwithstanding
+        assertEquals(List.of("o-1"), handled);
+        assertEquals(0, transport.pendingCount());
+    }
+
+    @Test
     void closingASubscriptionEndsItsConsumerThread() {
         try (InMemoryTransport transport = InMemoryTransport.create();
              EventBus bus = EventBus.builder(transport).types(TYPES).build()) {

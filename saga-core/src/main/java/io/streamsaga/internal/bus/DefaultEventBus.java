@@ -544,7 +544,7 @@ public final class DefaultEventBus implements EventBus {
             for (MessageInterceptor interceptor : interceptors) {
                 try {
                     interceptor.onHandlerFailed(message, group, error);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
                     // The attempt failed: a failing hook must not change what the bus does about it.
                     log.warn("interceptor {} failed on the handler failure of {} by group {}: {}",
                             interceptor, message.id(), group, e.toString());
@@ -559,7 +559,7 @@ public final class DefaultEventBus implements EventBus {
             for (MessageInterceptor interceptor : interceptors) {
                 try {
                     interceptor.onAcknowledged(message, group);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
                     // The handler succeeded: a failing hook must not make the bus handle the message again.
                     log.warn("interceptor {} failed on the acknowledgement of {} by group {}; the message stays handled: {}",
                             interceptor, message.id(), group, e.toString());
@@ -630,7 +630,7 @@ public final class DefaultEventBus implements EventBus {
             for (MessageInterceptor interceptor : interceptors) {
                 try {
                     interceptor.onDeadLettered(original, group);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
                     // The dead letter is sent: a failing hook must not make the bus handle the record again.
                     log.warn("interceptor {} failed on the dead letter of {} by group {}; the record stays dead-lettered: {}",
                             interceptor, original.id(), group, e.toString());
@@ -640,7 +640,7 @@ public final class DefaultEventBus implements EventBus {
                 try {
                     deadLetterListener.onDeadLettered(
                             new DeliveryContext(original, group, record.partition(), record.offset(), attempts), reason);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
                     // The dead letter is sent: the record is acknowledged whatever the listener does.
                     log.warn("dead-letter listener of group {} failed on {}: {}", group, original, e.toString());
                 }
