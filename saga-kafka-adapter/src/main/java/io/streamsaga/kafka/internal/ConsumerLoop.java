@@ -206,7 +206,9 @@ public final class ConsumerLoop implements Runnable {
                 consumer.subscribe(List.of(pattern.pattern()), listener);
             }
             while (running) {
-                positionUnpositioned();
+                if (!positionUnpositioned()) {
+                    continue; // close() woke us, and the attempt consumed the wakeup: no poll, it would not be cut short
+                }
                 resumeDuePartitions();
                 ConsumerRecords<String, byte[]> records;
                 try {
@@ -816,21 +818,22 @@ public final class ConsumerLoop implements Runnable {
 
     /**
      * Positions again the assigned partitions whose assignment could not ({@link #positionOrPostpone}); once none
-     * is left, the first assignment counts as complete. A wakeup from {@link #close()} ends the attempt: the loop
-     * condition decides.
+     * is left, the first assignment counts as complete. Returns false when a wakeup from {@link #close()} ended the
+     * attempt: the blocking call that threw it consumed it, so the loop condition decides before any poll.
      */
-    private void positionUnpositioned() {
+    private boolean positionUnpositioned() {
         if (unpositioned.isEmpty()) {
-            return;
+            return true;
         }
         try {
             positionOrPostpone(new HashSet<>(unpositioned));
         } catch (WakeupException e) {
-            return;
+            return false;
         }
         if (unpositioned.isEmpty()) {
             assigned.countDown();
         }
+        return true;
     }
 
     /** Positions the assigned partitions; a LATEST group commits its start on those it had none for. */

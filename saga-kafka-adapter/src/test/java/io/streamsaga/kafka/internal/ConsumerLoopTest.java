@@ -353,6 +353,29 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void closingAMemberWhileItPositionsItsAssignmentAgainEndsItWithoutAnotherPoll() throws InterruptedException {
+        // The assignment could not read the committed offsets, so the loop positions its partitions again before
+        // its next poll; close() woke the consumer during that attempt, whose blocking read threw the wakeup and
+        // so consumed it. The loop then polled once more, with no wakeup left to cut it short: up to pollTimeout,
+        // and a rebalance in it ran the assignment's blocking reads again, so closing waited for them.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.committedTimeouts.set(1);
+        consumer.committedAwaitsWakeup = true;
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        consumer.inCommittedAwaitingWakeup.await();
+        loop.close();
+
+        assertEquals(0, consumer.pollsAfterWakeup.get(), "no poll after close() woke the consumer");
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
@@ -788,6 +811,14 @@ class ConsumerLoopTest {
         volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
         /** How many more calls of {@code committed} throw a TimeoutException, as KafkaConsumer's after its timeout. */
         final AtomicInteger committedTimeouts = new AtomicInteger();
+        /**
+         * Whether {@code committed}, once its timeouts are used up, blocks until the consumer is woken up and then
+         * throws that wakeup, as KafkaConsumer's does when close() lands while it waits for the coordinator.
+         */
+        volatile boolean committedAwaitsWakeup;
+        final CountDownLatch inCommittedAwaitingWakeup = new CountDownLatch(1);
+        /** Polls made after the consumer was woken up. */
+        final AtomicInteger pollsAfterWakeup = new AtomicInteger();
         /** A partition whose position KafkaConsumer cannot tell now: position throws, as it does after its timeout. */
         volatile TopicPartition unsettled;
 
@@ -819,6 +850,9 @@ class ConsumerLoopTest {
 
         @Override
         public synchronized ConsumerRecords<String, byte[]> poll(Duration timeout) {
+            if (wokenUp.getCount() == 0) {
+                pollsAfterWakeup.incrementAndGet();
+            }
             throwPendingWakeup();
             return super.poll(timeout);
         }
@@ -832,6 +866,15 @@ class ConsumerLoopTest {
                 throw new org.apache.kafka.common.errors.TimeoutException(
                         "Timeout of 60000ms expired before the last committed offset for partitions " + partitions
                                 + " could be determined");
+            }
+            if (committedAwaitsWakeup) {
+                inCommittedAwaitingWakeup.countDown();
+                try {
+                    wokenUp.await();
+                } catch (InterruptedException e) {
+                    throw new org.apache.kafka.common.errors.InterruptException(e);
+                }
+                throwPendingWakeup();
             }
             return super.committed(partitions);
         }
