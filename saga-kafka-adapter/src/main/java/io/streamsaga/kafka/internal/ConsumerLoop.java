@@ -90,11 +90,18 @@ public final class ConsumerLoop implements Runnable {
     /** Each assigned partition's position once the assignment positioned it; loop thread only. */
     private final Map<TopicPartition, Long> assignedAt = new HashMap<>();
     /**
-     * Assigned partitions whose assignment could not position them (reading their committed offsets or resolving
-     * their positions failed, retriable): paused, so nothing is fetched from a position Kafka chose, until a later
-     * turn of the loop positions them; loop thread only.
+     * Assigned partitions whose assignment could not position them (reading their committed offsets failed,
+     * retriable): paused, so nothing is fetched from a position Kafka chose, until a later turn of the loop
+     * positions them; loop thread only.
      */
     private final Set<TopicPartition> unpositioned = new HashSet<>();
+    /**
+     * Assigned partitions whose start is set (sought, or left to their committed offset) but whose position Kafka
+     * could not tell in time (their leader unavailable, a reset or validation unanswered): paused, so nothing is
+     * fetched or committed for them, until a later turn of the loop finds it told; true for one whose
+     * {@link StartPosition#LATEST} start is to be committed then. Loop thread only.
+     */
+    private final Map<TopicPartition, Boolean> unresolved = new HashMap<>();
     /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
@@ -206,7 +213,7 @@ public final class ConsumerLoop implements Runnable {
                 consumer.subscribe(List.of(pattern.pattern()), listener);
             }
             while (running) {
-                if (!positionUnpositioned()) {
+                if (!positionPostponed()) {
                     continue; // close() woke us, and the attempt consumed the wakeup: no poll, it would not be cut short
                 }
                 resumeDuePartitions();
@@ -637,7 +644,8 @@ public final class ConsumerLoop implements Runnable {
         List<TopicPartition> due = new ArrayList<>();
         for (Iterator<Map.Entry<TopicPartition, Long>> it = pausedUntilNanos.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<TopicPartition, Long> entry = it.next();
-            if (now - entry.getValue() >= 0 && !unpositioned.contains(entry.getKey())) {
+            if (now - entry.getValue() >= 0 && !unpositioned.contains(entry.getKey())
+                    && !unresolved.containsKey(entry.getKey())) {
                 due.add(entry.getKey());
                 it.remove();
             }
@@ -791,12 +799,13 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Positions {@code partitions} (see {@link #position}); when Kafka cannot tell their committed offsets
-     * or positions now (a {@code TimeoutException} after {@code default.api.timeout.ms}, the coordinator moving:
-     * any retriable error), pauses them and leaves them to {@link #positionUnpositioned} at the loop's next turn,
-     * as the poll loop rides out a position it cannot tell, instead of letting the error end the member. Paused,
-     * they fetch nothing from where Kafka would start them on its own ({@code auto.offset.reset}, or the end of
-     * a new {@code LATEST} group's partition as of now).
+     * Positions {@code partitions} (see {@link #position}); when Kafka cannot tell their committed offsets now (a
+     * {@code TimeoutException} after {@code default.api.timeout.ms}, the coordinator moving: any retriable error),
+     * pauses them and leaves them to {@link #positionPostponed} at the loop's next turn, as the poll loop rides out
+     * a position it cannot tell, instead of letting the error end the member; so are, each on its own, those whose
+     * position Kafka cannot tell in time, while the others are consumed. Paused, they fetch nothing from where
+     * Kafka would start them on its own ({@code auto.offset.reset}, or the end of a new {@code LATEST} group's
+     * partition as of now).
      */
     private void positionOrPostpone(Collection<TopicPartition> partitions) {
         Set<TopicPartition> toPosition = Set.copyOf(partitions);
@@ -804,39 +813,81 @@ public final class ConsumerLoop implements Runnable {
             position(toPosition);
         } catch (RetriableException e) {
             unpositioned.addAll(toPosition);
+            unresolved.keySet().removeAll(toPosition);
             consumer.pause(toPosition);
             log.warn("group {} on {} could not position its assigned partitions {} ({}); they stay paused and are"
                     + " positioned again at the next poll", group, pattern, toPosition, e.toString());
             return;
         }
-        if (unpositioned.removeAll(toPosition)) {
-            List<TopicPartition> resumed = toPosition.stream()
-                    .filter(partition -> !pausedUntilNanos.containsKey(partition)).toList();
-            consumer.resume(resumed);
+        boolean wasPostponed = unpositioned.removeAll(toPosition);
+        List<TopicPartition> waiting = toPosition.stream().filter(unresolved::containsKey).toList();
+        if (!waiting.isEmpty()) {
+            consumer.pause(waiting);
+            log.warn("group {} on {}: Kafka could not tell the positions of its assigned partitions {} in time; they"
+                    + " stay paused until it does, the others are consumed", group, pattern, waiting);
+        }
+        if (wasPostponed) {
+            consumer.resume(toPosition.stream().filter(partition -> !unresolved.containsKey(partition)
+                    && !pausedUntilNanos.containsKey(partition)).toList());
         }
     }
 
     /**
-     * Positions again the assigned partitions whose assignment could not ({@link #positionOrPostpone}); once none
-     * is left, the first assignment counts as complete. Returns false when a wakeup from {@link #close()} ended the
-     * attempt: the blocking call that threw it consumed it, so the loop condition decides before any poll.
+     * Positions again the assigned partitions whose assignment could not ({@link #positionOrPostpone}), and asks,
+     * without waiting, for the positions Kafka could not tell then (the loop's polls drive their resolution), so
+     * that waiting for them does not hold back the member's other partitions; each is resumed once told. Once
+     * none is left, the first assignment counts as complete. Returns false when a wakeup from {@link #close()}
+     * ended the attempt: the blocking call that threw it consumed it, so the loop condition decides before any poll.
      */
-    private boolean positionUnpositioned() {
-        if (unpositioned.isEmpty()) {
+    private boolean positionPostponed() {
+        if (unpositioned.isEmpty() && unresolved.isEmpty()) {
             return true;
         }
         try {
-            positionOrPostpone(new HashSet<>(unpositioned));
+            if (!unpositioned.isEmpty()) {
+                positionOrPostpone(new HashSet<>(unpositioned));
+            }
+            tellUnresolved();
         } catch (WakeupException e) {
             return false;
         }
-        if (unpositioned.isEmpty()) {
+        if (unpositioned.isEmpty() && unresolved.isEmpty()) {
             assigned.countDown();
         }
         return true;
     }
 
-    /** Positions the assigned partitions; a LATEST group commits its start on those it had none for. */
+    /** Resumes each {@link #unresolved} partition whose position Kafka tells now, committing its LATEST start. */
+    private void tellUnresolved() {
+        List<TopicPartition> told = new ArrayList<>();
+        Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+        for (Iterator<Map.Entry<TopicPartition, Boolean>> it = unresolved.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<TopicPartition, Boolean> entry = it.next();
+            Long position = positionNow(entry.getKey());
+            if (position != null) {
+                it.remove();
+                assignedAt.put(entry.getKey(), position);
+                told.add(entry.getKey());
+                if (entry.getValue()) {
+                    starts.put(entry.getKey(), new OffsetAndMetadata(position));
+                }
+            }
+        }
+        if (told.isEmpty()) {
+            return;
+        }
+        if (!starts.isEmpty()) {
+            commitStarts(starts);
+        }
+        consumer.resume(told.stream().filter(partition -> !pausedUntilNanos.containsKey(partition)).toList());
+        log.info("group {} on {}: Kafka now tells the positions of {}, which are consumed again", group, pattern, told);
+    }
+
+    /**
+     * Positions the assigned partitions; a LATEST group commits its start on those it had none for. A partition
+     * whose position Kafka cannot tell in time is left {@link #unresolved} (after one such wait, the others are only
+     * asked: one wait per partition could hold the member past {@code max.poll.interval.ms}).
+     */
     private void position(Collection<TopicPartition> partitions) {
         Set<TopicPartition> fresh = new HashSet<>(partitions);
         Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
@@ -860,21 +911,47 @@ public final class ConsumerLoop implements Runnable {
         if (!toBeginning.isEmpty()) {
             consumer.seekToBeginning(toBeginning);
         }
+        boolean waited = false;
+        Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
         for (TopicPartition partition : partitions) {
             // resolve lazy seeks now, so "assigned" means positioned
-            assignedAt.put(partition, consumer.position(partition));
-        }
-        if (start == StartPosition.LATEST && !fresh.isEmpty()) {
-            // The group's start is fixed now: a later member (after a rebalance, a close or a crash)
-            // resumes here rather than at a newer end, which would skip records never handled. That
-            // includes the beginning of a topic created after the subscription: for a member that
-            // subscribed later the topic existed, and it would start at its end.
-            Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
-            for (TopicPartition partition : fresh) {
-                starts.put(partition, new OffsetAndMetadata(consumer.position(partition)));
+            Long position = waited ? positionNow(partition) : positionWithin(partition);
+            boolean startToCommit = start == StartPosition.LATEST && fresh.contains(partition);
+            if (position == null) {
+                waited = true;
+                unresolved.put(partition, startToCommit);
+                continue;
             }
-            commitHandled(starts, "offset commit of the start position",
-                    "the group's next member starts at the end as of its own subscribe");
+            unresolved.remove(partition);
+            assignedAt.put(partition, position);
+            if (startToCommit) {
+                starts.put(partition, new OffsetAndMetadata(position));
+            }
+        }
+        if (!starts.isEmpty()) {
+            commitStarts(starts);
+        }
+    }
+
+    /**
+     * Commits a LATEST group's start: a later member (after a rebalance, a close or a crash) resumes there rather
+     * than at a newer end, which would skip records never handled. That includes the beginning of a topic created
+     * after the subscription: for a member that subscribed later the topic existed, and it would start at its end.
+     */
+    private void commitStarts(Map<TopicPartition, OffsetAndMetadata> starts) {
+        commitHandled(starts, "offset commit of the start position",
+                "the group's next member starts at the end as of its own subscribe");
+    }
+
+    /**
+     * The consumer's position of {@code partition}, waiting for Kafka to tell it up to {@code default.api.timeout.ms}
+     * (its lazy seek, reset or validation); null when it could not in that time.
+     */
+    private Long positionWithin(TopicPartition partition) {
+        try {
+            return consumer.position(partition);
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+            return null;
         }
     }
 
@@ -890,6 +967,7 @@ public final class ConsumerLoop implements Runnable {
                 pausedUntilNanos.remove(partition);
                 assignedAt.remove(partition);
                 unpositioned.remove(partition);
+                unresolved.remove(partition);
             }
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
@@ -905,6 +983,7 @@ public final class ConsumerLoop implements Runnable {
                 pausedUntilNanos.remove(partition);
                 assignedAt.remove(partition);
                 unpositioned.remove(partition);
+                unresolved.remove(partition);
             }
         }
 
@@ -920,7 +999,7 @@ public final class ConsumerLoop implements Runnable {
                     positionOrPostpone(partitions);
                 }
             }
-            if (unpositioned.isEmpty()) {
+            if (unpositioned.isEmpty() && unresolved.isEmpty()) {
                 assigned.countDown();
             }
         }

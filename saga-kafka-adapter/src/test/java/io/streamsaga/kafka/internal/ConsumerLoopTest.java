@@ -353,6 +353,47 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aPartitionWhosePositionKafkaCannotTellAtTheAssignmentHoldsBackNoOtherPartition() throws InterruptedException {
+        // The assignment resolves each assigned partition's position with a blocking call; when Kafka could not tell
+        // one within default.api.timeout.ms (its leader unavailable, a validation or reset unanswered), every
+        // partition of the assignment stayed paused, and each turn of the loop positioned them all again, waiting
+        // that long again for it: the member consumed nothing, not even from the partitions whose leaders answered.
+        // Only that partition waits now, paused, asked again at each turn without waiting, and resumes once told.
+        TopicPartition flowing = new TopicPartition("orders", 0);
+        TopicPartition leaderless = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(flowing, 0L, leaderless, 0L));
+        consumer.unsettled = leaderless;
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(flowing, leaderless)));
+        consumer.schedulePollTask(() -> {
+            for (int partition = 0; partition < 2; partition++) {
+                consumer.addRecord(new ConsumerRecord<>("orders", partition, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                        "k", sent.value(), sent.headers(), Optional.empty()));
+            }
+        });
+        List<TopicPartition> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> handled.add(new TopicPartition(record.message().topic(), record.partition())), consumer,
+                null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> handled.contains(flowing) || !loop.isRunning());
+        assertEquals(List.of(flowing), handled, "the partition Kafka can position is consumed, the other one waits");
+        assertFalse(loop.awaitAssignment(Duration.ZERO), "the assignment is not complete while one position is untold");
+        consumer.unsettled = null; // its leader is back
+        await().until(() -> handled.contains(leaderless) || !loop.isRunning());
+        assertTrue(loop.awaitAssignment(Duration.ZERO), "the assignment completes once every position is told");
+        loop.close();
+
+        assertEquals(1, consumer.blockingPositionCallsOfUnsettled.get(), "waited for once, at the assignment");
+        assertEquals(Map.of(flowing, new OffsetAndMetadata(1), leaderless, new OffsetAndMetadata(1)),
+                consumer.committedAtClose);
+    }
+
+    @Test
     void closingAMemberWhileItPositionsItsAssignmentAgainEndsItWithoutAnotherPoll() throws InterruptedException {
         // The assignment could not read the committed offsets, so the loop positions its partitions again before
         // its next poll; close() woke the consumer during that attempt, whose blocking read threw the wakeup and
@@ -817,6 +858,8 @@ class ConsumerLoopTest {
          */
         volatile boolean committedAwaitsWakeup;
         final CountDownLatch inCommittedAwaitingWakeup = new CountDownLatch(1);
+        /** Calls of the blocking {@code position(partition)}, which waits default.api.timeout.ms, for {@link #unsettled}. */
+        final AtomicInteger blockingPositionCallsOfUnsettled = new AtomicInteger();
         /** Polls made after the consumer was woken up. */
         final AtomicInteger pollsAfterWakeup = new AtomicInteger();
         /** A partition whose position KafkaConsumer cannot tell now: position throws, as it does after its timeout. */
@@ -830,10 +873,20 @@ class ConsumerLoopTest {
         public synchronized long position(TopicPartition partition) {
             // MockConsumer's position(partition, timeout) calls this one
             if (partition.equals(unsettled)) {
+                blockingPositionCallsOfUnsettled.incrementAndGet();
                 throw new org.apache.kafka.common.errors.TimeoutException(
                         "Timeout expired before the position for partition " + partition + " could be determined");
             }
             return super.position(partition);
+        }
+
+        @Override
+        public synchronized long position(TopicPartition partition, Duration timeout) {
+            if (partition.equals(unsettled)) {
+                throw new org.apache.kafka.common.errors.TimeoutException(
+                        "Timeout expired before the position for partition " + partition + " could be determined");
+            }
+            return super.position(partition, timeout);
         }
 
         @Override
