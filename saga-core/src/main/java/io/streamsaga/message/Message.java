@@ -100,6 +100,8 @@ public record Message(String id, String topic, String key, String type, int vers
      * come from {@link ThreadLocalRandom}. {@code UUID.randomUUID()} draws all bits from a SecureRandom on
      * every call, which costs more than the rest of an in-memory publish.
      */
+    /** How many headers {@link #toString} shows, as {@link StreamSagaException#quote} bounds each value. */
+    private static final int TO_STRING_HEADERS = 32;
     private static final long ID_PREFIX = (new SecureRandom().nextLong() & ~0xF000L) | 0x4000L;
 
     /** A fresh random message id, formatted as a version-4 UUID (the builder's default id). */
@@ -194,7 +196,9 @@ public record Message(String id, String topic, String key, String type, int vers
     /**
      * The message for a log line, without its payload: each value quoted by {@link StreamSagaException#quote}, as
      * they come from outside (a broker record's headers): bounded to 64 characters and the length, a control
-     * character (a NUL, a line break) shown as its escape. The accessors return the values as they are.
+     * character (a NUL, a line break) shown as its escape; and only the first 32 headers, then {@code ...} and the
+     * count of all of them ({@code headers={'a'='1', ..., ...} (5000 headers)}), as a record can carry thousands. The
+     * accessors return the values as they are.
      */
     @Override
     public String toString() {
@@ -204,10 +208,15 @@ public record Message(String id, String topic, String key, String type, int vers
                 .append(", type=").append(StreamSagaException.quote(type))
                 .append(", version=").append(version).append(", headers={");
         String separator = "";
+        int shown = 0;
         for (Map.Entry<String, String> header : headers.entrySet()) {
+            if (shown == TO_STRING_HEADERS) {
+                return text.append(", ...} (").append(headers.size()).append(" headers)]").toString();
+            }
             text.append(separator).append(StreamSagaException.quote(header.getKey())).append('=')
                     .append(StreamSagaException.quote(header.getValue()));
             separator = ", ";
+            shown++;
         }
         return text.append("}]").toString();
     }

@@ -164,4 +164,20 @@ class MessageTest {
         assertEquals("Message[id='m-2', topic='t', key=null, type='e', version=1, headers={}]",
                 Message.builder("t").id("m-2").type("e").build().toString());
     }
+    @Test
+    void toStringShowsTheFirstHeadersAndTheCountOfAllOfThem() {
+        // Headers come from a broker record too: a message with thousands of them made a log line of all of them.
+        Message.Builder builder = Message.builder("orders").id("m-1").type("order-created");
+        for (int i = 0; i < 5_000; i++) {
+            builder.header("h" + i, "v" + i);
+        }
+        String text = builder.build().toString();
+
+        StringBuilder shown = new StringBuilder();
+        for (int i = 0; i < 32; i++) {
+            shown.append(i == 0 ? "" : ", ").append("'h").append(i).append("'='v").append(i).append('\'');
+        }
+        assertEquals("Message[id='m-1', topic='orders', key=null, type='order-created', version=1, headers={"
+                + shown + ", ...} (5000 headers)]", text);
+    }
 }
