@@ -31,10 +31,13 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <tr><td>pattern counters ({@link #increment})</td><td>{@code <name>_total}</td><td>as given</td></tr>
  * </table>
  * Prometheus measures time in seconds, so the source's {@code event_latency_ms} becomes
- * {@code event_latency_seconds}. Meters are cached per name and tags, so the delivery path does one map
- * lookup. Thread-safe.
+ * {@code event_latency_seconds}. A null tag value (a topic, a reason, a value in {@link #increment}'s tags) is
+ * recorded as {@code none}, as Micrometer refuses a null. Meters are cached per name and tags, so the delivery path
+ * does one map lookup. Thread-safe.
  */
 public final class MicrometerMetricsRecorder implements MetricsRecorder {
+    /** The tag value a null value is recorded as: one series for every call that could not name it. */
+    private static final String NONE = "none";
     private final MeterRegistry registry;
     private final Map<List<String>, Counter> counters = new ConcurrentHashMap<>();
     private final Map<List<String>, Timer> timers = new ConcurrentHashMap<>();
@@ -83,7 +86,7 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
         key.add(name);
         sorted.forEach((k, v) -> {
             key.add(k);
-            key.add(v);
+            key.add(v == null ? NONE : v);
         });
         counters.computeIfAbsent(List.copyOf(key), k -> Counter.builder(name)
                 .description("pattern counter " + name).tags(toTags(sorted)).register(registry)).increment();
@@ -103,7 +106,7 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
         String[] key = new String[tagPairs.length + 1];
         key[0] = name;
         for (int i = 0; i < tagPairs.length; i++) {
-            key[i + 1] = tagPairs[i] == null ? "none" : tagPairs[i];
+            key[i + 1] = tagPairs[i] == null ? NONE : tagPairs[i];
         }
         return List.of(key);
     }
@@ -112,14 +115,14 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
         Tag[] tags = new Tag[pairs.length / 2];
         for (int i = 0; i < tags.length; i++) {
             String value = pairs[2 * i + 1];
-            tags[i] = Tag.of(pairs[2 * i], value == null ? "none" : value);
+            tags[i] = Tag.of(pairs[2 * i], value == null ? NONE : value);
         }
         return tags;
     }
 
     private static Tags toTags(Map<String, String> tags) {
         List<Tag> list = new ArrayList<>();
-        tags.forEach((k, v) -> list.add(Tag.of(k, v == null ? "none" : v)));
+        tags.forEach((k, v) -> list.add(Tag.of(k, v == null ? NONE : v)));
         return Tags.of(list);
     }
 }

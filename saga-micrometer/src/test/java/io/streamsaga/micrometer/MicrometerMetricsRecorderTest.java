@@ -79,4 +79,22 @@ class MicrometerMetricsRecorderTest {
         assertEquals(5.0, registry.get("dedup_evictions").counter().count());
         assertEquals(1, registry.getMeters().size());
     }
+    @Test
+    void aNullTagValueIsRecordedAsNoneAsANullTopicOrReasonIs() {
+        // A pattern counter's tag value can be null (a message without a key, a route not named): it threw out of
+        // increment (a guarded recorder logged it and the count was lost), where every other meter records "none".
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        Map<String, String> tags = new java.util.HashMap<>();
+        tags.put("topic", "orders");
+        tags.put("route", null);
+
+        metrics.increment("unroutable", tags);
+        metrics.increment("unroutable", Map.of("topic", "orders", "route", "none"));
+        metrics.eventDeadLettered("orders", null, "handler-failed");
+
+        assertEquals(2.0, registry.get("unroutable").tags("topic", "orders", "route", "none").counter().count(),
+                "a null value and \"none\" are one series, as for the bus's meters");
+        assertEquals(1.0, registry.get("events.dead.lettered").tags("group", "none").counter().count());
+    }
 }
