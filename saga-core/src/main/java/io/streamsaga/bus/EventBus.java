@@ -33,7 +33,8 @@ import java.util.concurrent.CompletionStage;
  * saga id and {@code traceparent}, and sets the causation id to its message id.
  *
  * <p>Thread-safe. Closing the bus closes its subscriptions (not the transport, which the application
- * owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}.
+ * owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}, and to
+ * publish, failing the stage with one.
  */
 public interface EventBus extends AutoCloseable {
 
@@ -43,7 +44,8 @@ public interface EventBus extends AutoCloseable {
      * {@link io.streamsaga.ConfigurationException} naming it (an unregistered class: an
      * {@link io.streamsaga.codec.UnknownEventTypeException}), and nothing is sent. The transport's send may
      * block the calling thread while it cannot take the message yet (on Kafka up to the producer's
-     * {@code max.block.ms}, 60 s by default: docs/kafka.md).
+     * {@code max.block.ms}, 60 s by default: docs/kafka.md). Once {@link #close()} has returned, every publish fails
+     * its stage with a {@link io.streamsaga.ConfigurationException} and sends nothing.
      */
     CompletionStage<RecordPosition> publish(String topic, String key, Object event);
 
@@ -89,7 +91,8 @@ public interface EventBus extends AutoCloseable {
 
     /**
      * Closes every subscription made through this bus, one being made meanwhile included (its subscribe then throws);
-     * from then on, subscribing is refused with a {@link io.streamsaga.ConfigurationException}.
+     * from then on, subscribing is refused with a {@link io.streamsaga.ConfigurationException}. Once it has returned,
+     * publishing fails the stage with one too (a handler finishing while its subscription closes may still publish).
      */
     @Override
     void close();

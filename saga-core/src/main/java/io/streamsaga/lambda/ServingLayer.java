@@ -168,10 +168,13 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      * Installs a batch view computed elsewhere. An older batch (covering less in some partition than the
      * installed one) is refused, since it would bring back events the real-time side already dropped.
      *
-     * @throws ConfigurationException when the batch covers less than the installed one
+     * @throws ConfigurationException when the batch covers less than the installed one, or the layer is closed (its
+     *                                views stay as they were at close, as a recompute of a closed layer installs nothing)
      */
     public synchronized void installBatch(BatchView<V> next) {
         Objects.requireNonNull(next, "batch view");
+        ConfigurationException.require(!closed, "serving layer '%s' is closed: cannot install the batch view covering %s",
+                name, next.covers());
         ConfigurationException.require(!isOlderThanInstalled(next),
                 "serving layer '%s': batch view covers %s, older than the installed one %s", name, next.covers(), batch.covers());
         install(next);
@@ -325,8 +328,8 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     /**
      * Stops the real-time subscription and any batch recompute still running: its replay is closed and its
      * stage fails with a {@link CancellationException}, as does a recompute asked of a closed layer, or one that
-     * caught up but had not installed its result yet (it installs nothing). The views
-     * stay queryable; an event the real-time side was handling as close began is counted. During a {@link #start()}
+     * caught up but had not installed its result yet (it installs nothing); {@link #installBatch} is refused from then
+     * on. The views stay queryable; an event the real-time side was handling as close began is counted. During a {@link #start()}
      * it waits for the subscription being made, so nothing is folded after it returns.
      */
     @Override

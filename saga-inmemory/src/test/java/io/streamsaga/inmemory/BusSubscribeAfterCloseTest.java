@@ -72,4 +72,25 @@ class BusSubscribeAfterCloseTest {
         assertThrows(ConfigurationException.class, () -> bus.subscribe("g", "items", Item.class, (item, ctx) -> { }));
         assertFalse(made.get().isActive(), "the bus's close() missed the subscription being made: nothing closed it");
     }
+    @Test
+    void aClosedBusRefusesToPublish() {
+        // A closed bus published still: the application had closed it, and its events went out all the same.
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types).build();
+        List<Item> handled = new CopyOnWriteArrayList<>();
+        EventBus reader = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types).build();
+        reader.subscribe("g", "items", Item.class, (item, ctx) -> handled.add(item));
+        bus.close();
+
+        for (java.util.concurrent.CompletionStage<?> stage : List.of(bus.publish("items", "k", new Item("i-1")),
+                bus.publish("items", "k", new Item("i-2"), java.util.Map.of("h", "v")),
+                bus.publish(io.streamsaga.message.Message.builder("items").type("item").payload(new Item("i-3")).build()))) {
+            java.util.concurrent.CompletionException failed = assertThrows(java.util.concurrent.CompletionException.class,
+                    stage.toCompletableFuture()::join);
+            assertEquals(ConfigurationException.class, failed.getCause().getClass());
+            assertEquals("event bus is closed: cannot publish to 'items'", failed.getCause().getMessage());
+        }
+        transport.drainAll();
+        assertEquals(List.of(), handled, "nothing was sent");
+        reader.close();
+    }
 }

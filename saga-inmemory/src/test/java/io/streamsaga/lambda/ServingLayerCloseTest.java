@@ -122,4 +122,22 @@ class ServingLayerCloseTest {
         bus.close();
         transport.close();
     }
+    @Test
+    void aClosedLayerRefusesToInstallABatchView() {
+        // A closed layer took a batch view installed from outside and changed its view after close() had returned,
+        // where a recompute of a closed layer installs nothing.
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
+                .types(TypeRegistry.builder().register("sale", 1, Sale.class).build()).build();
+        ServingLayer<Sale, Long> layer = ServingLayer.builder(bus, "sales", "sales", Sale.class)
+                .view(() -> 0L, (total, sale) -> total + sale.amount()).merge(Long::sum).build().start();
+        layer.close();
+
+        assertEquals("serving layer 'sales' is closed: cannot install the batch view covering {0=3}",
+                assertThrows(io.streamsaga.ConfigurationException.class,
+                        () -> layer.installBatch(new BatchView<>(7L, java.util.Map.of(0, 3L), java.time.Instant.EPOCH))).getMessage());
+        assertEquals(0L, layer.query(), "the closed layer's view is unchanged");
+        bus.close();
+        transport.close();
+    }
 }

@@ -73,6 +73,8 @@ public final class DefaultEventBus implements EventBus {
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     /** Set by close() before it closes the subscriptions: a subscribe that missed it sees it and closes its own. */
     private volatile boolean closed;
+    /** Set once close() has closed the subscriptions: from then on, a publish fails its stage. */
+    private volatile boolean publishRefused;
     /**
      * The topic name validated last: publishers mostly repeat one constant, and validating it again on
      * every publish costs more than the rest of the header work. A racy cache of an immutable value.
@@ -187,6 +189,10 @@ public final class DefaultEventBus implements EventBus {
 
     /** Runs the publish interceptors, encodes for byte transports, and sends. */
     private CompletionStage<RecordPosition> send(Message message) {
+        if (publishRefused) {
+            return CompletableFuture.failedFuture(new ConfigurationException("event bus is closed: cannot publish to "
+                    + StreamSagaException.quote(message.topic())));
+        }
         Message outgoing = message;
         try {
             for (MessageInterceptor interceptor : interceptors) {
@@ -346,6 +352,8 @@ public final class DefaultEventBus implements EventBus {
         for (Subscription subscription : List.copyOf(subscriptions)) {
             subscription.close();
         }
+        // Only now: a handler finishing while its subscription closes may still publish what it was publishing.
+        publishRefused = true;
         publishClock.close();
     }
 
