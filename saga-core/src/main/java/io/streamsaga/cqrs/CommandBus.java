@@ -34,7 +34,10 @@ public final class CommandBus {
 
     /**
      * Validates and executes {@code command}. A validation that throws is returned as
-     * {@link CommandResult.Failed} (the handler did not execute), as is an execution that throws.
+     * {@link CommandResult.Failed} (the handler did not execute), as is an execution that throws: an exception, an
+     * {@link AssertionError} or a {@link StackOverflowError}, the handler failures of the event bus. Any other
+     * {@link Error} (out of memory, a {@link LinkageError}, an error standing for the process dying) is not the
+     * command's fault and goes through to the caller, as the bus lets it through.
      *
      * @throws MissingHandlerException when no handler is registered for its class
      */
@@ -58,6 +61,12 @@ public final class CommandBus {
             return new CommandResult.Failed<>(e);
         } catch (Exception e) {
             log.warn("command {} failed: {}", command, e.toString());
+            return new CommandResult.Failed<>(e);
+        } catch (AssertionError | StackOverflowError e) {
+            // A bug of the handler, as the event bus and the strangler count them; the JVM's own errors (out of
+            // memory, a class missing) and an error standing for the process dying are not the command's: they go
+            // through, as the bus lets them through to the transport.
+            log.error("command {} failed", command, e);
             return new CommandResult.Failed<>(e);
         }
     }

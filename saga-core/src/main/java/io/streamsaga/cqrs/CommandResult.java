@@ -42,9 +42,10 @@ public sealed interface CommandResult<R> {
     /**
      * Executing the command threw, or validating it threw (then nothing executed).
      *
-     * @param error the exception of the handler
+     * @param error what the handler threw: an exception, or an {@link AssertionError} or {@link StackOverflowError}
+     *              (see {@link CommandBus#send})
      */
-    record Failed<R>(Exception error) implements CommandResult<R> {
+    record Failed<R>(Throwable error) implements CommandResult<R> {
         public Failed {
             Objects.requireNonNull(error, "error");
         }

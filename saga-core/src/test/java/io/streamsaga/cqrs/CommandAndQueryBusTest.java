@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,6 +94,44 @@ class CommandAndQueryBusTest {
         CommandResult.Failed<String> failed = assertInstanceOf(CommandResult.Failed.class, result);
         assertEquals("customer lookup down", failed.error().getMessage());
         assertTrue(executed.isEmpty());
+    }
+
+    @Test
+    void anAssertionErrorOrAStackOverflowErrorOfAHandlerIsAFailedResultAndTheJvmsOwnErrorsGoThrough() {
+        // A handler's AssertionError or StackOverflowError went out of send() to the caller, where the event bus
+        // retries and dead-letters them as handler failures and the strangler records them as the new side's.
+        for (Error error : List.of(new AssertionError("invariant broken"), new StackOverflowError())) {
+            CommandBus bus = new CommandBus().register(CreateOrder.class, failingWith(error, false));
+            CommandResult.Failed<String> failed = assertInstanceOf(CommandResult.Failed.class,
+                    bus.send(new CreateOrder("u-1", 1)));
+            assertSame(error, failed.error());
+            CommandBus validating = new CommandBus().register(CreateOrder.class, failingWith(error, true));
+            assertSame(error, assertInstanceOf(CommandResult.Failed.class, validating.send(new CreateOrder("u-1", 1))).error());
+        }
+        // What is not the command's fault goes through, as the bus lets it through to the transport.
+        OutOfMemoryError outOfMemory = new OutOfMemoryError("simulated");
+        CommandBus bus = new CommandBus().register(CreateOrder.class, failingWith(outOfMemory, false));
+        assertSame(outOfMemory, assertThrows(OutOfMemoryError.class, () -> bus.send(new CreateOrder("u-1", 1))));
+        NoClassDefFoundError linkage = new NoClassDefFoundError("com/example/Missing");
+        CommandBus linking = new CommandBus().register(CreateOrder.class, failingWith(linkage, false));
+        assertSame(linkage, assertThrows(NoClassDefFoundError.class, () -> linking.send(new CreateOrder("u-1", 1))));
+    }
+
+    private static CommandHandler<CreateOrder, String> failingWith(Error error, boolean inValidation) {
+        return new CommandHandler<>() {
+            @Override
+            public List<Violation> validate(CreateOrder command) {
+                if (inValidation) {
+                    throw error;
+                }
+                return List.of();
+            }
+
+            @Override
+            public String execute(CreateOrder command) {
+                throw error;
+            }
+        };
     }
 
     @Test
