@@ -42,7 +42,9 @@ public interface EventBus extends AutoCloseable {
      * Publishes {@code event} under the type id and version registered for its class. The key may be null;
      * bad input (a null or illegal topic, a null event) fails the returned stage with a
      * {@link io.streamsaga.ConfigurationException} naming it (an unregistered class: an
-     * {@link io.streamsaga.codec.UnknownEventTypeException}), and nothing is sent. The transport's send may
+     * {@link io.streamsaga.codec.UnknownEventTypeException}; on a transport of bytes, an event the codec cannot encode
+     * as JSON that reads back, a lone surrogate in a field name say: an {@link io.streamsaga.codec.EncodingException}),
+     * and nothing is sent. The transport's send may
      * block the calling thread while it cannot take the message yet (on Kafka up to the producer's
      * {@code max.block.ms}, 60 s by default: docs/kafka.md). Once {@link #close()} has returned, every publish fails
      * its stage with a {@link io.streamsaga.ConfigurationException} and sends nothing.

@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.util.TokenBuffer;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.internal.codec.IsoJavaTimeModule;
+import io.streamsaga.internal.codec.JsonEscapes;
 import io.streamsaga.message.Message;
 
 import java.io.IOException;
@@ -83,17 +84,36 @@ public final class JsonEventCodec implements EventCodec {
         return mapper;
     }
 
+    /**
+     * The payload as JSON bytes (a {@code byte[]} as it is). A payload whose JSON would not read back is refused with an
+     * {@link EncodingException}: one with a lone surrogate (a UTF-16 surrogate that is not half of a pair) in a field
+     * name, a map key say, which Jackson writes as an escape ({@code \uD800}) that it reads back in a value but refuses
+     * in a name. Sent, it would be dead-lettered as undecodable by every consumer; stored, no read of it would succeed.
+     * Only bytes holding such an escape are parsed to learn it (one scan of the bytes otherwise).
+     */
     @Override
     public byte[] encode(Object payload) {
         if (payload instanceof byte[] bytes) {
             return bytes;
         }
+        byte[] bytes;
         try {
-            return mapper.writeValueAsBytes(payload);
+            bytes = mapper.writeValueAsBytes(payload);
         } catch (JsonProcessingException e) {
             throw new EncodingException("cannot encode " + payload.getClass().getName() + " as JSON: "
                     + e.getOriginalMessage(), e);
         }
+        if (JsonEscapes.holdsLoneSurrogateEscape(bytes)) {
+            try {
+                mapper.readTree(bytes);
+            } catch (IOException e) {
+                String reason = e instanceof JsonProcessingException json ? json.getOriginalMessage() : e.getMessage();
+                throw new EncodingException("cannot encode " + payload.getClass().getName() + " as JSON that reads back:"
+                        + " a field name holds a lone surrogate (malformed UTF-16, not half of a pair), which JSON"
+                        + " cannot read back in a name (" + reason + ")", e);
+            }
+        }
+        return bytes;
     }
 
     @Override

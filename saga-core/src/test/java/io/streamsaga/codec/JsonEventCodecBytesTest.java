@@ -56,4 +56,17 @@ class JsonEventCodecBytesTest {
                 () -> codec.decode(bytes("{\"sku\":\"a\",\"cents\":"), PriceChanged.class));
         assertTrue(e.getMessage().startsWith("malformed JSON payload"), e.getMessage());
     }
+    @Test
+    void anEventWithALoneSurrogateInAFieldNameIsRefusedAtEncodingAndOneInAValueOrAPairInANameIsKept() {
+        // Jackson writes a lone surrogate as the escape \uD800, which it reads back in a value but refuses in a field
+        // name: such an event was encoded, sent, and dead-lettered as undecodable by every consumer.
+        for (String name : java.util.List.of("item-\uD800", "\uDC00", "a\uDC00\uD800b")) {
+            EncodingException e = assertThrows(EncodingException.class, () -> codec.encode(java.util.Map.of(name, 1)));
+            assertTrue(e.getMessage().contains("lone surrogate"), e.getMessage());
+            assertTrue(e.getMessage().contains("field name"), e.getMessage());
+        }
+        java.util.Map<String, String> fine = java.util.Map.of("item-\uD83D\uDE00", "v-\uD800", "\\uD800", "\\\\uD800");
+        assertEquals(fine, codec.mapper().convertValue(codec.toTree(codec.encode(fine)), java.util.Map.class),
+                "a value with a lone surrogate, a pair in a name and the text of an escape read back as they were");
+    }
 }

@@ -82,4 +82,26 @@ class BusPublishBadArgumentsTest {
             assertTrue(refusal(bus.publish((Message) null)).getMessage().contains("message"));
         }
     }
+    @Test
+    void anEventWithALoneSurrogateInAFieldNameIsRefusedAtPublishOnATransportOfBytes() {
+        // Such an event was sent as bytes that no consumer could read back (Jackson refuses the escape \uD800 in a
+        // field name): every consumer group dead-lettered it as undecodable. The publish now fails with a typed error.
+        InMemoryTransport transport = InMemoryTransport.builder().serializePayloads(true)
+                .deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
+                .types(TypeRegistry.builder().register("tags", 1, Tags.class).build()).build()) {
+            CompletionException thrown = assertThrows(CompletionException.class, () -> bus.publish("tags", "k",
+                    new Tags(Map.of("colour-\uD800", "red"))).toCompletableFuture().join());
+            io.streamsaga.codec.EncodingException error =
+                    assertInstanceOf(io.streamsaga.codec.EncodingException.class, thrown.getCause());
+            assertTrue(error.getMessage().contains("lone surrogate"), error.getMessage());
+            assertEquals(0, transport.messages("tags").size(), "nothing was sent");
+
+            bus.publish("tags", "k", new Tags(Map.of("colour", "red-\uD800"))).toCompletableFuture().join();
+            assertEquals(1, transport.messages("tags").size(), "a lone surrogate in a value reads back: it is sent");
+        }
+    }
+
+    record Tags(Map<String, String> tags) {
+    }
 }

@@ -146,6 +146,8 @@ public final class JdbcOutbox {
      *                                differing only there would be one); a header value may hold either: the headers
      *                                are stored as JSON, where both are escapes; a header name may hold a NUL but not a
      *                                lone surrogate, whose escape JSON does not read back in a name
+     * @throws io.streamsaga.codec.EncodingException before any SQL when the payload cannot be encoded as JSON that
+     *                                reads back (a lone surrogate in a field name: see {@link io.streamsaga.codec.JsonEventCodec#encode})
      * @throws JdbcException          when the insert fails; the caller should roll back
      */
     public void append(Connection connection, Message message) {

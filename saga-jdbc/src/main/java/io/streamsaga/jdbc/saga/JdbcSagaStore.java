@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.codec.EncodingException;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
@@ -98,6 +99,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     private final JdbcTransactions tx;
     private final ObjectMapper mapper;
+    /** Writes saga data with {@link #mapper}, refusing data that would not read back (see {@link #writeData}). */
+    private final JsonEventCodec dataCodec;
     private final GroupCommit groupCommit;
     private final String lifecycleTopic;
     private final boolean transactionalMessages;
@@ -109,10 +112,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     private JdbcSagaStore(Builder b) {
         this.tx = new JdbcTransactions(b.dataSource);
         this.mapper = b.mapper;
+        this.dataCodec = new JsonEventCodec(b.mapper, TypeRegistry.empty());
         this.lifecycleTopic = b.lifecycleTopic;
         this.transactionalMessages = b.transactionalMessages;
         this.outbox = b.lifecycleTopic == null && !b.transactionalMessages ? null
-                : new OutboxWriter(new JsonEventCodec(b.mapper, TypeRegistry.empty()));
+                : new OutboxWriter(dataCodec);
         this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
     }
 
@@ -871,18 +875,16 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     }
 
     /**
-     * The data as JSON bytes. Jackson escapes a lone surrogate ({@code \uD800}), an escape it reads back in a value but
-     * refuses in a field name: data holding one (rare: only then) is parsed once, so that data with such a map key is
-     * refused here, before any SQL, rather than stored as a row that no read (find, a recovery page) could parse.
+     * The data as JSON bytes, by {@link JsonEventCodec#encode}: data that would not read back (a map key holding a lone
+     * surrogate, an escape Jackson reads back in a value but refuses in a field name) is refused here, before any SQL,
+     * rather than stored as a row that no read (find, a recovery page) could parse.
      */
     private byte[] writeData(SagaInstance instance) {
         try {
-            byte[] bytes = mapper.writeValueAsBytes(instance.data());
-            if (Columns.holdsLoneSurrogateEscape(bytes)) {
-                mapper.readTree(bytes);
-            }
-            return bytes;
-        } catch (IOException e) {
+            Object data = instance.data();
+            // encode passes a byte[] through as it is; the mapper writes one as a base64 string, as it always did
+            return dataCodec.encode(data instanceof byte[] raw ? mapper.getNodeFactory().binaryNode(raw) : data);
+        } catch (EncodingException e) {
             throw new ConfigurationException("data of saga " + instance.sagaId() + " (type '" + instance.dataType()
                     + "') cannot be written as JSON: " + e.getMessage());
         }

@@ -825,6 +825,20 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void anEventWithALoneSurrogateInAFieldNameIsRefusedUpFrontNotRelayedForEveryConsumerToDeadLetter() {
+        // The payload is JSON in which Jackson escapes a lone surrogate: such an event was stored, relayed, and
+        // dead-lettered as undecodable by every consumer (Jackson refuses that escape in a field name). The codec now
+        // refuses it before any SQL, as the bus refuses it at publish; a value with one is kept.
+        tx.run(c -> {
+            io.streamsaga.codec.EncodingException refused = assertThrows(io.streamsaga.codec.EncodingException.class,
+                    () -> outbox.append(c, io.streamsaga.message.Message.builder("order-created").type("order-created")
+                            .payload(Map.of("orderId-\uD800", "o-1", "amount", 1)).build()));
+            assertTrue(refused.getMessage().contains("lone surrogate"), refused.getMessage());
+        });
+        assertEquals(0, outbox.pendingCount(), "nothing was stored");
+    }
+
+    @Test
     void aDeliveryWhoseMessageIdHasANulCharacterIsDeadLetteredByTheInboxHandlerOnBothDatabases() {
         // JdbcInbox.markProcessed: a message id or group with U+0000 failed in SQL on PostgreSQL (22021, retried by the
         // bus as a database failure, then dead-lettered) and was recorded on H2. Refused before any SQL on both, so the
