@@ -31,7 +31,8 @@ public class ConfigurationException extends StreamSagaException {
     /**
      * The longest duration the library accepts wherever it schedules, waits or adds a duration to the current time:
      * {@code Long.MAX_VALUE} nanoseconds, about 292 years, what a scheduler's nanosecond delay can hold. A longer one
-     * ({@code ChronoUnit.FOREVER.getDuration()}) would be accepted and then fail where it is first used.
+     * ({@code ChronoUnit.FOREVER.getDuration()}) would be accepted and then fail where it is first used. An age
+     * threshold (see {@link #requireAge}) longer than this is taken as this.
      */
     public static final Duration MAX_DURATION = Duration.ofNanos(Long.MAX_VALUE);
 
@@ -48,6 +49,17 @@ public class ConfigurationException extends StreamSagaException {
     public static Duration requireNonNegative(Duration value, String what) {
         require(value != null && !value.isNegative(), "%s must be zero or positive, but was %s", what, value);
         return requireAtMostMax(value, what);
+    }
+
+    /**
+     * Returns the age threshold {@code value} (an age compared with the clock: a recovery's {@code idleFor}, a query's
+     * {@code age}) when it is zero or positive, one longer than {@link #MAX_DURATION} as that (nothing is that old, as
+     * nothing is older than {@code ChronoUnit.FOREVER.getDuration()}); throws when it is null or negative, naming it
+     * as {@code what}. Unlike a delay, which the library schedules or adds to the time, a threshold has no limit.
+     */
+    public static Duration requireAge(Duration value, String what) {
+        require(value != null && !value.isNegative(), "%s must be zero or positive, but was %s", what, value);
+        return value.compareTo(MAX_DURATION) > 0 ? MAX_DURATION : value;
     }
 
     private static Duration requireAtMostMax(Duration value, String what) {

@@ -102,8 +102,10 @@ public interface SagaOrchestrator extends AutoCloseable {
      * {@link Builder#recoverEvery(Duration, Duration)}. With saga ownership ({@link Builder#ownership}) the sagas of
      * live nodes are left alone whatever their age, and {@code idleFor} applies on top of that.
      *
-     * @param idleFor zero or positive (one longer than the clock goes back resumes nothing); null or negative is
-     *                refused with a {@link ConfigurationException}
+     * @param idleFor zero or positive, an age threshold rather than a delay: one longer than
+     *                {@link ConfigurationException#MAX_DURATION} ({@code ChronoUnit.FOREVER.getDuration()}) is taken as
+     *                that, and resumes nothing older than the clock goes back; null or negative is refused with a
+     *                {@link ConfigurationException}
      */
     RecoveryReport recover(Duration idleFor);
 
@@ -155,7 +157,12 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** The sagas in any of {@code statuses}; none, or a null one, is refused with a {@link ConfigurationException}. */
     List<SagaInstance> findByStatus(SagaStatus... statuses);
 
-    /** Running or compensating sagas started longer than {@code age} ago: candidates for investigation. */
+    /**
+     * Running or compensating sagas started longer than {@code age} ago: candidates for investigation. {@code age} is
+     * a threshold, as {@link #recover(Duration)}'s {@code idleFor}: zero or positive, one longer than
+     * {@link ConfigurationException#MAX_DURATION} taken as that; null or negative is refused with a
+     * {@link ConfigurationException}.
+     */
     List<SagaInstance> findUnfinishedLongerThan(Duration age);
 
     /** The recorded transitions of a saga. */
@@ -338,7 +345,7 @@ public interface SagaOrchestrator extends AutoCloseable {
             ConfigurationException.require((recoveryInterval == null) == (recoveryIdleFor == null),
                     "a recovery period (%s) needs an idleFor (%s) and an idleFor a period", recoveryInterval, recoveryIdleFor);
             if (recoveryIdleFor != null) {
-                ConfigurationException.requireNonNegative(recoveryIdleFor, "the recovery idleFor");
+                recoveryIdleFor = ConfigurationException.requireAge(recoveryIdleFor, "the recovery idleFor");
             }
             ConfigurationException.require(ownership == null || store instanceof NodeRegistry,
                     "saga ownership needs a store that is a NodeRegistry (InMemorySagaStore, JdbcSagaStore), but %s is not",
@@ -488,14 +495,15 @@ public interface SagaOrchestrator extends AutoCloseable {
          * Stopped by {@link SagaOrchestrator#close()}.
          *
          * @param period  positive
-         * @param idleFor zero or positive, as for {@code recover(idleFor)}; with several orchestrators over one store
-         *                it must exceed the longest time a live one goes without a transition of a saga it drives
+         * @param idleFor zero or positive, as for {@code recover(idleFor)} (one longer than
+         *                {@link ConfigurationException#MAX_DURATION} is taken as that); with several orchestrators over
+         *                one store it must exceed the longest time a live one goes without a transition of a saga it
+         *                drives
          */
         public Builder recoverEvery(Duration period, Duration idleFor) {
             ConfigurationException.requirePositive(period, "the recovery period");
-            ConfigurationException.requireNonNegative(idleFor, "idleFor");
+            this.recoveryIdleFor = ConfigurationException.requireAge(idleFor, "idleFor");
             this.recoveryInterval = period;
-            this.recoveryIdleFor = idleFor;
             return this;
         }
 

@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -70,7 +71,6 @@ class DurationLimitsTest {
         settings.put("retention", () -> SagaOrchestrator.builder().store(new InMemorySagaStore()).retention(FOREVER).build());
         settings.put("purgeInterval", () -> SagaOrchestrator.builder().store(new InMemorySagaStore()).purgeEvery(FOREVER).build());
         settings.put("the recovery period", () -> SagaOrchestrator.builder().recoverEvery(FOREVER, Duration.ZERO));
-        settings.put("idleFor", () -> SagaOrchestrator.builder().recoverEvery(Duration.ofMinutes(1), FOREVER));
         settings.put("the heartbeat interval", () -> SagaOrchestrator.builder().ownership("n", FOREVER, FOREVER));
         settings.put("the lease timeout", () -> SagaOrchestrator.builder().ownership("n", Duration.ofSeconds(1), FOREVER));
         settings.put("aggregator timeout", () -> aggregator().timeout(FOREVER, TimeoutPolicy.RELEASE_PARTIAL).build());
@@ -88,6 +88,42 @@ class DurationLimitsTest {
             assertEquals(name.strip() + " must be at most PT2562047H47M16.854775807S (Long.MAX_VALUE nanoseconds, about"
                     + " 292 years), but was " + FOREVER, refused.getMessage());
         });
+    }
+
+    @Test
+    void anAgeThresholdLongerThanTheMaximumIsTakenAsTheMaximumByEveryQueryAndRecovery() {
+        // Ages compared with the clock are thresholds, not delays: recover(FOREVER) was taken (it saturated) while
+        // findUnfinishedLongerThan(FOREVER) and recoverEvery(period, FOREVER) were refused as configured delays.
+        // Each now takes a longer age as MAX_DURATION: nothing is that old, nothing is adopted or found.
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemorySagaStore store = new InMemorySagaStore();
+        SagaDefinition<Data> waiting = SagaDefinition.builder("s", Data.class)
+                .step("a").action((d, c) -> {
+                    throw new IllegalStateException("busy");
+                }).compensation((d, c) -> { })
+                .retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofHours(1))
+                        .maxBackoff(Duration.ofHours(1)).jitter(0).build())
+                .build();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(waiting).build();
+        first.start(waiting, new Data("x"));
+        scheduler.advance(Duration.ofMinutes(30));
+        SagaOrchestrator other = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(waiting)
+                .recoverEvery(Duration.ofMinutes(1), FOREVER).build();
+
+        assertEquals(List.of(), other.findUnfinishedLongerThan(FOREVER));
+        assertEquals(List.of(), other.findUnfinishedLongerThan(ConfigurationException.MAX_DURATION));
+        assertEquals(1, other.findUnfinishedLongerThan(Duration.ofMinutes(10)).size(), "the saga waits for its retry");
+        assertEquals(List.of(), other.recover(FOREVER).resumed());
+        scheduler.advance(Duration.ofMinutes(5)); // its sweeps run, with an idleFor nothing reaches
+        assertEquals(List.of(), other.recover(ConfigurationException.MAX_DURATION).resumed());
+        assertEquals(1, other.findUnfinishedLongerThan(Duration.ZERO).size(), "nobody adopted it");
+        for (Executable refused : List.<Executable>of(() -> other.findUnfinishedLongerThan(Duration.ofSeconds(-1)),
+                () -> other.recover(Duration.ofSeconds(-1)),
+                () -> SagaOrchestrator.builder().recoverEvery(Duration.ofMinutes(1), Duration.ofSeconds(-1)))) {
+            assertTrue(assertThrows(ConfigurationException.class, refused).getMessage().contains("must be zero or positive"));
+        }
+        other.close();
+        first.close();
     }
 
     @Test

@@ -562,8 +562,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /** {@code sweep}: a periodic recovery ({@code recoverEvery}), which logs at INFO only when it resumed a saga. */
     private RecoveryReport recover(Duration idleFor, boolean sweep) {
-        ConfigurationException.require(idleFor != null && !idleFor.isNegative(),
-                "idleFor must be zero or positive, but was %s", idleFor);
+        idleFor = ConfigurationException.requireAge(idleFor, "idleFor");
         ensureOpen();
         // Zero compares nothing: another node's clock ahead of this one's must not hide its sagas from recover().
         Instant idleSince = idleFor.isZero() ? null : idleSince(now(), idleFor);
@@ -1273,8 +1272,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public List<SagaInstance> findUnfinishedLongerThan(Duration age) {
-        ConfigurationException.requireNonNegative(age, "age");
-        return store.findActiveCreatedBefore(now().minus(age));
+        Duration threshold = ConfigurationException.requireAge(age, "age");
+        return store.findActiveCreatedBefore(idleSince(now(), threshold));
     }
 
     @Override

@@ -243,6 +243,11 @@ abstract class DurableSagaRestartAndUpgradeTest {
         assertEquals(List.of("done", "held"), o.findByBusinessKey("order-1").stream().map(SagaInstance::sagaId).sorted().toList());
         assertEquals(List.of("held"), o.findUnfinishedLongerThan(Duration.ofHours(1)).stream().map(SagaInstance::sagaId).toList());
         assertEquals(List.of(), o.findUnfinishedLongerThan(Duration.ofHours(3)));
+        // An age is a threshold: one longer than MAX_DURATION is taken as that, a time both databases can compare with
+        // (FOREVER was refused here; a thousand centuries made a time before PostgreSQL's earliest).
+        assertEquals(List.of(), o.findUnfinishedLongerThan(java.time.temporal.ChronoUnit.FOREVER.getDuration()));
+        assertEquals(List.of(), o.findUnfinishedLongerThan(Duration.ofDays(36_500_000)));
+        assertEquals(List.of(), o.recover(Duration.ofDays(36_500_000)).unresolvable());
         assertEquals(List.of("done"), o.findByStatus(SagaStatus.COMPLETED).stream().map(SagaInstance::sagaId).toList());
         assertThrows(ConfigurationException.class, () -> o.findByStatus());
         assertThrows(ConfigurationException.class, () -> o.findUnfinishedLongerThan(Duration.ofSeconds(-1)));
