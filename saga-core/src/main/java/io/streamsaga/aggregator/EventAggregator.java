@@ -90,6 +90,8 @@ public final class EventAggregator implements AutoCloseable {
     private final Config config;
     private final EventBus bus;
     private final Scheduler scheduler;
+    /** This aggregator's timers on the bus's scheduler: close() cancels those queued and waits for the one running. */
+    private final Scheduler timerScope;
     private final Map<String, Scheduler.Cancellable> timers = new ConcurrentHashMap<>();
     /**
      * Held by subscribe and close, so a close() waits for the subscriptions being made and closes them; the
@@ -114,6 +116,7 @@ public final class EventAggregator implements AutoCloseable {
         this.bus = bus;
         this.config = config;
         this.scheduler = bus.scheduler();
+        this.timerScope = Scheduler.scoped(scheduler, "aggregator '" + config.name() + "'");
         this.otherRules = otherRules;
         this.completeOnSequenceEnd = completeOnSequenceEnd;
         this.sequences = new SequenceIndexes(config.name(), config.sequenceIndexCapacity());
@@ -421,7 +424,7 @@ public final class EventAggregator implements AutoCloseable {
             return;
         }
         Duration delay = Duration.between(scheduler.clock().instant(), deadline);
-        Scheduler.Cancellable timer = scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> onDeadline(key));
+        Scheduler.Cancellable timer = timerScope.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> onDeadline(key));
         Scheduler.Cancellable previous = timers.put(key, timer);
         if (previous != null) {
             previous.cancel();
@@ -450,7 +453,7 @@ public final class EventAggregator implements AutoCloseable {
             return;
         }
         Duration delay = Duration.between(scheduler.clock().instant(), deadline);
-        scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> onDeadline(key));
+        timerScope.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> onDeadline(key));
     }
 
     private void cancel(String key) {
@@ -717,7 +720,11 @@ public final class EventAggregator implements AutoCloseable {
         bus.metrics().increment(GROUPS_METRIC, Map.of("aggregator", config.name(), "outcome", outcome));
     }
 
-    /** Cancels the timers (the store keeps the deadlines) and closes subscriptions made through it. */
+    /**
+     * Closes the subscriptions made through it and cancels its queued timers (the store keeps the deadlines), then
+     * waits, up to 10 s, for a deadline being handled on another thread (a release running) to end, so that once it
+     * returns the aggregator does no more work; called from such a release, it does not wait for it.
+     */
     @Override
     public void close() {
         synchronized (lifecycle) { // a subscribe under way finishes first: its subscriptions are closed here too
@@ -728,6 +735,9 @@ public final class EventAggregator implements AutoCloseable {
         }
         timers.values().forEach(Scheduler.Cancellable::cancel);
         timers.clear();
+        // Outside the lifecycle lock: the checks queued without a registered timer are cancelled, and a deadline
+        // being handled on another thread (a release running) ends before close() returns.
+        timerScope.close();
     }
 
     /**

@@ -63,6 +63,8 @@ public final class FlowTracker implements AutoCloseable {
     private final FlowDefinition flow;
     private final EventBus bus;
     private final Scheduler scheduler;
+    /** This tracker's deadline checks on the bus's scheduler: close() cancels those queued, waits for one running. */
+    private final Scheduler checks;
     private final MetricsRecorder metrics;
     private final String group;
     private final int maxFinished;
@@ -85,6 +87,7 @@ public final class FlowTracker implements AutoCloseable {
         this.flow = builder.flow;
         this.bus = builder.bus;
         this.scheduler = bus.scheduler();
+        this.checks = Scheduler.scoped(scheduler, "flow tracker '" + flow.name() + "'");
         this.metrics = MetricsRecorder.guarded(bus.metrics());
         this.group = builder.group != null ? builder.group : "flow-tracker." + flow.name();
         this.maxFinished = builder.maxFinished;
@@ -196,7 +199,7 @@ public final class FlowTracker implements AutoCloseable {
 
     private void scheduleCheck(String correlationId, Instant at) {
         Duration delay = Duration.between(scheduler.clock().instant(), at);
-        scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> checkDeadline(correlationId));
+        checks.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> checkDeadline(correlationId));
     }
 
     private void checkDeadline(String correlationId) {
@@ -336,7 +339,9 @@ public final class FlowTracker implements AutoCloseable {
     /**
      * Closes the tracker's subscriptions, each waiting for its handler to finish the message in hand; what it knows
      * stays queryable. A closed tracker observes nothing more, so a deadline passing afterwards is not reported as a
-     * stall (no warning, metric or {@link #onStalled} call), and {@link #start} is refused.
+     * stall (no warning, metric or {@link #onStalled} call), and {@link #start} is refused. Its queued deadline checks
+     * are cancelled, and one running on another thread (its stalled listeners) ends before close() returns (it waits
+     * up to 10 s; called from a stalled listener, it does not wait for it).
      */
     @Override
     public void close() {
@@ -345,6 +350,7 @@ public final class FlowTracker implements AutoCloseable {
             subscriptions.forEach(Subscription::close);
             subscriptions.clear();
         }
+        checks.close(); // outside the lifecycle lock, as a check never takes it
     }
 
     /** Mutable state of one instance; guarded by the tracker's lock. */

@@ -72,12 +72,15 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     /** True when the builder created the scheduler, which {@link #close()} then closes. */
     private final boolean ownsScheduler;
     private final Map<String, Tracking> tracking = new ConcurrentHashMap<>();
+    /** The expiry sweeps on the configured scheduler: close() cancels the one queued and waits for one running. */
+    private final Scheduler sweeps;
     private volatile Scheduler.Cancellable sweep;
     private volatile boolean closed;
 
     private ClaimCheckInterceptor(Config config, boolean ownsScheduler) {
         this.config = config;
         this.ownsScheduler = ownsScheduler;
+        this.sweeps = Scheduler.scoped(config.scheduler(), "claim-check interceptor");
         scheduleSweep();
     }
 
@@ -269,7 +272,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (closed) {
             return;
         }
-        Scheduler.Cancellable next = config.scheduler().schedule(config.sweepInterval(), () -> {
+        Scheduler.Cancellable next = sweeps.schedule(config.sweepInterval(), () -> {
             try {
                 purgeExpired();
             } catch (RuntimeException e) {
@@ -287,7 +290,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
 
     /**
      * Stops the periodic expiry sweep (and the scheduler, when the builder created it): no sweep is left
-     * scheduled, even by one running at that moment (which finishes).
+     * scheduled, and one running at that moment on another thread finishes before close() returns (it waits up to
+     * 10 s for it).
      */
     @Override
     public void close() {
@@ -296,6 +300,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (current != null) {
             current.cancel();
         }
+        sweeps.close();
         if (ownsScheduler) {
             config.scheduler().close();
         }

@@ -181,7 +181,9 @@ public interface SagaOrchestrator extends AutoCloseable {
      * (and reported to listeners and the lifecycle topic as usual), and no further step or compensation is
      * started, nor written as started (its result completes exceptionally with a
      * {@link SagaException}). With saga ownership ({@link Builder#ownership}) it then stops the heartbeat and removes
-     * it from the store, so that the other nodes adopt this node's unfinished sagas at their next recovery.
+     * it from the store, so that the other nodes adopt this node's unfinished sagas at their next recovery. Its
+     * periodic work (purge, recovery sweep, heartbeat) is cancelled, and one running on another thread ends before
+     * close() stops the runs (it waits up to 10 s; called from that work, it does not wait for it).
      */
     @Override
     void close();

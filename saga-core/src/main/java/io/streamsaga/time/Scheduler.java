@@ -37,6 +37,20 @@ public interface Scheduler extends AutoCloseable {
         return new SystemScheduler(Clock.systemUTC());
     }
 
+    /**
+     * The tasks one component schedules on {@code shared}, which other components may share: the returned
+     * scheduler's {@link #close()} cancels those of its tasks not started yet, waits (up to 10 s, then logs a warning
+     * naming {@code owner}) for those running on other threads to finish (not for the task that calls it, if one
+     * does), and from then on runs none; {@code shared} goes on running. The library's components schedule their
+     * timers so (an aggregator's deadlines, a flow tracker's checks, the claim-check sweep, an orchestrator's purge,
+     * recovery sweep and heartbeat), so that once their {@code close()} has returned they do no more work.
+     *
+     * @param owner what the component is, for the log ({@code "aggregator 'orders'"})
+     */
+    static Scheduler scoped(Scheduler shared, String owner) {
+        return new io.streamsaga.internal.ScopedScheduler(shared, owner);
+    }
+
     /** A handle to cancel a scheduled task. */
     @FunctionalInterface
     interface Cancellable {

@@ -84,6 +84,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** The retention purge, the recovery sweeps and the heartbeat, each when configured; cancelled by close(). */
     private final List<Repeating> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
     /**
+     * The repeating timers (purge, recovery sweep, heartbeat) on the scheduler, which may be shared: close() cancels
+     * those queued and waits for one running, so that none works after it returned.
+     */
+    private final Scheduler repeatingScope;
+    /**
      * Saga ids: a random prefix per orchestrator (62 bits, base 36) and a counter; UUID.randomUUID() per saga
      * would cost more than a local saga, and a short id hashes and stores for less.
      */
@@ -123,6 +128,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
+        this.repeatingScope = Scheduler.scoped(scheduler, "saga orchestrator");
         Ownership ownership = config.ownership();
         this.nodeId = ownership == null ? null : ownership.nodeId();
         this.registry = ownership == null ? null : (NodeRegistry) store;
@@ -191,7 +197,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
 
         void schedule() {
-            Scheduler.Cancellable timer = scheduler.schedule(period, () -> {
+            Scheduler.Cancellable timer = repeatingScope.schedule(period, () -> {
                 if (closed) {
                     return;
                 }
@@ -1304,6 +1310,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         closed = true;
         repeating.forEach(Repeating::cancel);
+        // Before the runs stop: a recovery sweep running now may still adopt a saga, which is then stopped below.
+        repeatingScope.close();
         for (SagaRun<?> run : runs.values()) {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }

@@ -1,0 +1,147 @@
+package io.streamsaga.internal;
+
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The tasks one component schedules on a scheduler it may share with others (see {@link Scheduler#scoped}). Its
+ * {@link #close()} cancels those not started, waits for those running on other threads, and from then on runs none;
+ * the shared scheduler goes on. Thread-safe.
+ */
+public final class ScopedScheduler implements Scheduler {
+    /** How long close() waits for a task running on another thread, as an in-memory subscription's close waits. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
+    private static final Logger log = LoggerFactory.getLogger(ScopedScheduler.class);
+
+    private final Scheduler shared;
+    private final String owner;
+    private final Set<Task> queued = ConcurrentHashMap.newKeySet();
+    /** The threads running a task of this scope now, with how many each (a virtual scheduler nests them); under itself. */
+    private final Map<Thread, Integer> running = new HashMap<>();
+    private volatile boolean closed;
+
+    public ScopedScheduler(Scheduler shared, String owner) {
+        this.shared = java.util.Objects.requireNonNull(shared, "shared");
+        this.owner = java.util.Objects.requireNonNull(owner, "owner");
+    }
+
+    @Override
+    public Clock clock() {
+        return shared.clock();
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+        if (closed) {
+            return () -> { };
+        }
+        Task scheduled = new Task(task);
+        queued.add(scheduled);
+        try {
+            scheduled.handle = shared.schedule(delay, scheduled);
+        } catch (RuntimeException | Error e) { // a shared scheduler closed: nothing to keep for close()
+            queued.remove(scheduled);
+            throw e;
+        }
+        if (closed) { // close() ran meanwhile and may not have seen it
+            scheduled.cancel();
+        }
+        return scheduled;
+    }
+
+    @Override
+    public void sleep(Duration delay) throws InterruptedException {
+        shared.sleep(delay);
+    }
+
+    /**
+     * Cancels the tasks not started, then waits, up to 10 s, for those running on other threads (not for one that
+     * calls this, from its own task); a task that starts later runs nothing. The shared scheduler is left running.
+     */
+    @Override
+    public void close() {
+        synchronized (running) {
+            closed = true;
+        }
+        for (Task task : List.copyOf(queued)) {
+            task.cancel();
+        }
+        Thread self = Thread.currentThread();
+        long deadline = System.nanoTime() + CLOSE_WAIT.toNanos();
+        synchronized (running) {
+            while (running.size() > (running.containsKey(self) ? 1 : 0)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    log.warn("{}: close() stopped waiting after {} for a scheduled task still running on {}", owner,
+                            CLOSE_WAIT, running.keySet());
+                    return;
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(running, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    private boolean enter() {
+        synchronized (running) {
+            if (closed) {
+                return false;
+            }
+            running.merge(Thread.currentThread(), 1, Integer::sum);
+            return true;
+        }
+    }
+
+    private void exit() {
+        synchronized (running) {
+            running.computeIfPresent(Thread.currentThread(), (thread, count) -> count == 1 ? null : count - 1);
+            running.notifyAll();
+        }
+    }
+
+    /** One task of this scope: forgotten once it starts or is cancelled. */
+    private final class Task implements Runnable, Cancellable {
+        private final Runnable task;
+        private volatile Cancellable handle;
+
+        Task(Runnable task) {
+            this.task = task;
+        }
+
+        @Override
+        public void run() {
+            queued.remove(this);
+            if (!enter()) {
+                return;
+            }
+            try {
+                task.run();
+            } finally {
+                exit();
+            }
+        }
+
+        @Override
+        public void cancel() {
+            queued.remove(this);
+            Cancellable scheduled = handle;
+            if (scheduled != null) {
+                scheduled.cancel();
+            }
+        }
+    }
+}
