@@ -466,6 +466,36 @@ public abstract class SagaStoreContractTest {
         assertEquals(List.of(emoji), ids(store.findByBusinessKey(emoji)));
     }
 
+    /**
+     * An update of a saga the store does not hold is refused for a value no store holds as any such write is, with a
+     * ConfigurationException, not a ConcurrentSagaUpdateException (which the engine reads as another writer having
+     * moved or removed the saga): the refusal does not depend on whether the saga is still there.
+     */
+    @Test
+    void anUpdateOfAnUnknownSagaHoldingAValueNoStoreHoldsIsRefusedForThatValueNotAsAConflict() {
+        SagaInstance ghost = instance("ghost", null, SagaStatus.RUNNING, T0, 2);
+        for (String bad : List.of("x\0y", "x\uD800y")) {
+            List<SagaInstance> refused = List.of(
+                    withFields(ghost, bad, "order-saga-data", null, List.of(), null),
+                    withFields(ghost, "order-saga", bad, null, List.of(), null),
+                    withFields(ghost, "order-saga", "order-saga-data", bad, List.of(), null),
+                    withFields(ghost, "order-saga", "order-saga-data", null, List.of(StepState.pending(bad)), null),
+                    withFields(ghost, "order-saga", "order-saga-data", null, List.of(),
+                            new SagaFailure("create-order", bad, "boom")),
+                    ghost.withOwner(bad));
+            for (SagaInstance instance : refused) {
+                assertThrows(ConfigurationException.class,
+                        () -> store.update(instance, transition(instance, TransitionType.STEP_STARTED)), instance.toString());
+                assertThrows(ConfigurationException.class,
+                        () -> store.updateAll(instance, List.of(transition(instance, TransitionType.STEP_STARTED))),
+                        instance.toString());
+                assertThrows(ConfigurationException.class,
+                        () -> store.update(instance, TransitionType.STEP_STARTED, null, 0, null), instance.toString());
+            }
+        }
+        assertTrue(store.find("ghost").isEmpty());
+    }
+
     private static SagaInstance copy(SagaInstance instance, String sagaId, long version) {
         return new SagaInstance(sagaId, instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), instance.data(), instance.status(), instance.steps(), instance.failure(),

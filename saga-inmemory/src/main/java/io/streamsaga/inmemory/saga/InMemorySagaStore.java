@@ -135,7 +135,8 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
         Entry entry = entries.get(updated.sagaId());
         long expected = updated.version() - 1;
         if (entry == null) {
-            StoredKeys.requireStorable(updated.sagaId(), "saga id");
+            // refused for what it holds as a durable store refuses it, before looking the saga up: not as a conflict
+            requireStorable(updated, null, transitions);
             throw new ConcurrentSagaUpdateException(updated.sagaId(), expected, 0);
         }
         requireStorable(updated, entry.current(), transitions);
@@ -166,7 +167,8 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
      * that is the very object the stored instance holds was checked when it was written: only what changed is scanned,
      * and nothing is allocated (the engine writes every transition through here).
      *
-     * @param stored the instance being replaced (its saga id is the updated one's), or null for an insert
+     * @param stored the instance being replaced (its saga id is the updated one's), or null for an insert (and for an
+     *               update of a saga not held, refused for such a value as the insert would be, not as a conflict)
      */
     private void requireStorable(SagaInstance s, SagaInstance stored, List<SagaTransition> transitions) {
         if (stored == null) {
