@@ -37,6 +37,7 @@ import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.saga.spi.UnreadableSagaData;
+import io.streamsaga.spi.StoredKeys;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -707,7 +708,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /**
      * With saga ownership, the other nodes whose heartbeat is after {@code leaseSince}: the store leaves their sagas
-     * out of a recovery's pages. Empty without ownership.
+     * out of a recovery's pages. Empty without ownership. A node id holding U+0000 or a lone surrogate (as an earlier
+     * version stored on H2), which {@link RecoveryQuery} refuses, is not asked to be left out: its sagas come in the
+     * pages and are left alone by {@link #ownedByLiveNode}, as those of a node alive only after the query are.
      */
     private Set<String> liveOwners(Map<String, Instant> heartbeats, Instant leaseSince) {
         if (heartbeats == null) {
@@ -715,7 +718,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         Set<String> live = new HashSet<>();
         heartbeats.forEach((node, last) -> {
-            if (!node.equals(nodeId) && last.isAfter(leaseSince)) {
+            if (!node.equals(nodeId) && last.isAfter(leaseSince) && !StoredKeys.isUnstorable(node)) {
                 live.add(node);
             }
         });

@@ -217,6 +217,49 @@ abstract class DurableSagaRestartAndUpgradeTest {
     }
 
     @Test
+    void withOwnershipALiveNodeWhoseIdAnEarlierVersionStoredWithALoneSurrogateHasItsSagaLeftAloneAndTheOthersResumed()
+            throws Exception {
+        // An earlier version let a node id hold a lone surrogate, and H2 stored it as it was (PostgreSQL's driver as
+        // '?', an ordinary id). While such a node still runs (a rolling upgrade), its heartbeat is live: the recovery
+        // put it among the owners the store leaves out, and RecoveryQuery refuses such an owner, so every recovery
+        // and recoverEvery sweep failed at its first page and no saga was resumed. The store cannot be asked to leave
+        // it out; its saga comes in the page and is left alone by the orchestrator's own check of its owner.
+        SagaDefinition<Order> shipping = SagaDefinition.builder("shipping", Order.class).version(1).dataType("order-data")
+                .step("ship").action((d, ctx) -> { effects.add(ctx.idempotencyKey()); return d; })
+                .build();
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        java.time.Instant t0 = scheduler.clock().instant().minus(Duration.ofHours(1));
+        for (String id : List.of("s-old-node", "s-free")) {
+            store.insert(new SagaInstance(id, "shipping", 1, null, "order-data", new Order("o-" + id, 1, null),
+                            SagaStatus.RUNNING, List.of(io.streamsaga.saga.StepState.pending("ship")), null, null, t0, t0, 1),
+                    new SagaTransition(id, 1, t0, TransitionType.SAGA_STARTED, null, 0, null));
+        }
+        String oldNode = "n-\uD800";
+        try (java.sql.Connection c = db.database().dataSource().getConnection();
+             java.sql.PreparedStatement owner = c.prepareStatement("UPDATE ss_saga SET owner = ? WHERE saga_id = ?");
+             java.sql.PreparedStatement heartbeat = c.prepareStatement(
+                     "INSERT INTO ss_saga_node (node_id, heartbeat_at) VALUES (?, ?)")) {
+            owner.setString(1, oldNode);
+            owner.setString(2, "s-old-node");
+            assertEquals(1, owner.executeUpdate());
+            heartbeat.setString(1, oldNode);
+            heartbeat.setObject(2, java.time.OffsetDateTime.ofInstant(scheduler.clock().instant(), java.time.ZoneOffset.UTC));
+            assertEquals(1, heartbeat.executeUpdate());
+        }
+        boolean kept = kind() == TestDatabase.Kind.H2; // PostgreSQL's driver wrote 'n-?': left out by the query
+
+        SagaOrchestrator.RecoveryReport report = orchestrator(SagaOrchestrator.builder().register(shipping)
+                .ownership("b", Duration.ofMinutes(1), Duration.ofMinutes(3))).recover();
+
+        assertEquals(List.of("s-free"), report.resumed());
+        assertEquals(kept ? List.of("s-old-node") : List.of(), report.ownedElsewhere());
+        assertEquals(List.of("s-free/ship"), effects);
+        SagaInstance untouched = store.find("s-old-node").orElseThrow();
+        assertEquals(SagaStatus.RUNNING, untouched.status());
+        assertEquals(kept ? oldNode : "n-?", untouched.owner());
+    }
+
+    @Test
     void aSecondStartWithTheIdOfAStoredSagaAfterARestartIsRefusedWithoutRunningAnything() {
         holdCharges.set(false);
         SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().register(v1()));
