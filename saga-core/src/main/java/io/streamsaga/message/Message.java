@@ -95,13 +95,14 @@ public record Message(String id, String topic, String key, String type, int vers
         }
     }
 
+    /** How many headers {@link #toString} shows, as {@link StreamSagaException#quote} bounds each value. */
+    private static final int TO_STRING_HEADERS = 32;
+
     /**
      * High 64 bits of every id this JVM generates, drawn once from a {@link SecureRandom}; the low bits
      * come from {@link ThreadLocalRandom}. {@code UUID.randomUUID()} draws all bits from a SecureRandom on
      * every call, which costs more than the rest of an in-memory publish.
      */
-    /** How many headers {@link #toString} shows, as {@link StreamSagaException#quote} bounds each value. */
-    private static final int TO_STRING_HEADERS = 32;
     private static final long ID_PREFIX = (new SecureRandom().nextLong() & ~0xF000L) | 0x4000L;
 
     /** A fresh random message id, formatted as a version-4 UUID (the builder's default id). */
