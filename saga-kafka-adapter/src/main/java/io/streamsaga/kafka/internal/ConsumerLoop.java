@@ -806,25 +806,42 @@ public final class ConsumerLoop implements Runnable {
      * position Kafka cannot tell in time, while the others are consumed. Paused, they fetch nothing from where
      * Kafka would start them on its own ({@code auto.offset.reset}, or the end of a new {@code LATEST} group's
      * partition as of now).
+     *
+     * @param wait how long each of Kafka's reads may wait: null for its own {@code default.api.timeout.ms} (the
+     *             assignment), {@link #pollTimeout} when positioning postponed partitions again, so that a read
+     *             failing again does not stall the member's other partitions (cooperative or KIP-848 assignment)
+     *             for that long at every turn of the loop
      */
-    private void positionOrPostpone(Collection<TopicPartition> partitions) {
+    private void positionOrPostpone(Collection<TopicPartition> partitions, Duration wait) {
         Set<TopicPartition> toPosition = Set.copyOf(partitions);
         try {
-            position(toPosition);
+            position(toPosition, wait);
         } catch (RetriableException e) {
+            boolean again = unpositioned.containsAll(toPosition);
             unpositioned.addAll(toPosition);
             unresolved.keySet().removeAll(toPosition);
             consumer.pause(toPosition);
-            log.warn("group {} on {} could not position its assigned partitions {} ({}); they stay paused and are"
-                    + " positioned again at the next poll", group, pattern, toPosition, e.toString());
+            if (again) {
+                log.debug("group {} on {} could not position its assigned partitions {} again ({}); they stay paused",
+                        group, pattern, toPosition, e.toString());
+            } else {
+                log.warn("group {} on {} could not position its assigned partitions {} ({}); they stay paused and are"
+                        + " positioned again before each poll, each attempt waiting up to {}", group, pattern,
+                        toPosition, e.toString(), pollTimeout);
+            }
             return;
         }
         boolean wasPostponed = unpositioned.removeAll(toPosition);
         List<TopicPartition> waiting = toPosition.stream().filter(unresolved::containsKey).toList();
         if (!waiting.isEmpty()) {
             consumer.pause(waiting);
-            log.warn("group {} on {}: Kafka could not tell the positions of its assigned partitions {} in time; they"
-                    + " stay paused until it does, the others are consumed", group, pattern, waiting);
+            if (wait == null) {
+                log.warn("group {} on {}: Kafka could not tell the positions of its assigned partitions {} in time;"
+                        + " they stay paused until it does, the others are consumed", group, pattern, waiting);
+            } else { // warned about when postponed; a pollTimeout is short for a lookup, the next turns ask again
+                log.debug("group {} on {}: Kafka could not tell the positions of its assigned partitions {} within {};"
+                        + " they stay paused until it does", group, pattern, waiting, wait);
+            }
         }
         if (wasPostponed) {
             consumer.resume(toPosition.stream().filter(partition -> !unresolved.containsKey(partition)
@@ -845,7 +862,7 @@ public final class ConsumerLoop implements Runnable {
         }
         try {
             if (!unpositioned.isEmpty()) {
-                positionOrPostpone(new HashSet<>(unpositioned));
+                positionOrPostpone(new HashSet<>(unpositioned), pollTimeout);
             }
             tellUnresolved();
         } catch (WakeupException e) {
@@ -886,11 +903,13 @@ public final class ConsumerLoop implements Runnable {
     /**
      * Positions the assigned partitions; a LATEST group commits its start on those it had none for. A partition
      * whose position Kafka cannot tell in time is left {@link #unresolved} (after one such wait, the others are only
-     * asked: one wait per partition could hold the member past {@code max.poll.interval.ms}).
+     * asked: one wait per partition could hold the member past {@code max.poll.interval.ms}). Kafka's reads wait
+     * up to {@code wait}, or its {@code default.api.timeout.ms} when that is null.
      */
-    private void position(Collection<TopicPartition> partitions) {
+    private void position(Collection<TopicPartition> partitions, Duration wait) {
         Set<TopicPartition> fresh = new HashSet<>(partitions);
-        Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(partitions));
+        Map<TopicPartition, OffsetAndMetadata> committed = wait == null
+                ? consumer.committed(new HashSet<>(partitions)) : consumer.committed(new HashSet<>(partitions), wait);
         committed.forEach((partition, offset) -> {
             if (offset != null) {
                 fresh.remove(partition);
@@ -915,7 +934,7 @@ public final class ConsumerLoop implements Runnable {
         Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
         for (TopicPartition partition : partitions) {
             // resolve lazy seeks now, so "assigned" means positioned
-            Long position = waited ? positionNow(partition) : positionWithin(partition);
+            Long position = waited ? positionNow(partition) : positionWithin(partition, wait);
             boolean startToCommit = start == StartPosition.LATEST && fresh.contains(partition);
             if (position == null) {
                 waited = true;
@@ -944,12 +963,13 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * The consumer's position of {@code partition}, waiting for Kafka to tell it up to {@code default.api.timeout.ms}
-     * (its lazy seek, reset or validation); null when it could not in that time.
+     * The consumer's position of {@code partition}, waiting for Kafka to tell it (its lazy seek, reset or
+     * validation) up to {@code wait}, or {@code default.api.timeout.ms} when that is null; null when it could not
+     * in that time.
      */
-    private Long positionWithin(TopicPartition partition) {
+    private Long positionWithin(TopicPartition partition, Duration wait) {
         try {
-            return consumer.position(partition);
+            return wait == null ? consumer.position(partition) : consumer.position(partition, wait);
         } catch (org.apache.kafka.common.errors.TimeoutException e) {
             return null;
         }
@@ -991,12 +1011,12 @@ public final class ConsumerLoop implements Runnable {
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             if (!partitions.isEmpty()) {
                 try {
-                    positionOrPostpone(partitions);
+                    positionOrPostpone(partitions, null);
                 } catch (WakeupException e) {
                     // close() woke the consumer during the assignment, and a blocking call here (reading the
                     // committed offsets, resolving a position) threw the wakeup, which consumed it: position
                     // again, so that a LATEST group's start is committed for the group's next member.
-                    positionOrPostpone(partitions);
+                    positionOrPostpone(partitions, null);
                 }
             }
             if (unpositioned.isEmpty() && unresolved.isEmpty()) {

@@ -394,6 +394,45 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void positioningAnAssignmentAgainWaitsNoLongerThanAPollAndWarnsOnlyOnce() {
+        // Each turn of the loop read the committed offsets of a postponed assignment again with the blocking
+        // committed(..), up to default.api.timeout.ms (60 s by default), and warned each time: under cooperative
+        // or KIP-848 assignment, where the member keeps its other partitions, they stalled that long every turn.
+        // The assignment's own read blocks as before; each read again waits at most pollTimeout, and only the
+        // first failure is a warning. Reads slf4j-simple's output (System.err).
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.committedTimeouts.set(3);
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            loop.start("streamsaga-kafka-billing-0");
+            await().until(() -> assignmentComplete(loop) || !loop.isRunning());
+        } finally {
+            loop.close();
+            System.setErr(original);
+        }
+        assertEquals(List.of("default.api.timeout.ms", "PT0.01S", "PT0.01S", "PT0.01S"), consumer.committedReadWaits,
+                "the assignment's read blocks, each read again waits at most pollTimeout");
+        String logged = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(1, logged.split("could not position its assigned partitions", -1).length - 1, logged);
+    }
+
+    private static boolean assignmentComplete(ConsumerLoop loop) {
+        try {
+            return loop.awaitAssignment(Duration.ZERO);
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
     void closingAMemberWhileItPositionsItsAssignmentAgainEndsItWithoutAnotherPoll() throws InterruptedException {
         // The assignment could not read the committed offsets, so the loop positions its partitions again before
         // its next poll; close() woke the consumer during that attempt, whose blocking read threw the wakeup and
@@ -852,6 +891,9 @@ class ConsumerLoopTest {
         volatile Map<TopicPartition, OffsetAndMetadata> committedAtClose;
         /** How many more calls of {@code committed} throw a TimeoutException, as KafkaConsumer's after its timeout. */
         final AtomicInteger committedTimeouts = new AtomicInteger();
+        /** How long each read of committed offsets was given: its timeout, or default.api.timeout.ms when none. */
+        final List<String> committedReadWaits = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private Duration boundedRead;
         /**
          * Whether {@code committed}, once its timeouts are used up, blocks until the consumer is woken up and then
          * throws that wakeup, as KafkaConsumer's does when close() lands while it waits for the coordinator.
@@ -911,7 +953,19 @@ class ConsumerLoopTest {
         }
 
         @Override
+        public synchronized Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions,
+                                                                             Duration timeout) {
+            boundedRead = timeout;
+            try {
+                return super.committed(partitions, timeout); // MockConsumer's calls committed(partitions)
+            } finally {
+                boundedRead = null;
+            }
+        }
+
+        @Override
         public synchronized Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions) {
+            committedReadWaits.add(boundedRead == null ? "default.api.timeout.ms" : boundedRead.toString());
             if (wakeupInCommitted) {
                 throwPendingWakeup();
             }
