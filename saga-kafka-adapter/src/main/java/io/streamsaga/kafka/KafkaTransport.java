@@ -1082,10 +1082,19 @@ public final class KafkaTransport implements Transport {
          * {@code <value>-<member>} (member = the lowest number, from 0, not used by another open subscription of
          * the group within the transport, as for transactional ids),
          * so that two members of one group do not fence each other and a restarted instance keeps its ids.
+         * {@code auto.offset.reset=none} is refused: the consumer's poll then throws for an assigned partition
+         * without a position or committed offset (one whose assignment waits to be positioned again) and for an
+         * offset retention deleted, and either ended the member; {@code earliest} (the default) or {@code latest}
+         * decide where such an offset resumes.
          */
         public Builder consumerProperty(String name, Object value) {
             ConfigurationException.require(name != null && !OWNED_CONSUMER_KEYS.contains(name),
                     "consumer property '%s' is set by the transport and cannot be overridden", name);
+            ConfigurationException.require(!ConsumerConfig.AUTO_OFFSET_RESET_CONFIG.equals(name)
+                            || !"none".equalsIgnoreCase(String.valueOf(value).trim()),
+                    "consumer property 'auto.offset.reset' = '%s' is not supported: the consumer's poll would throw for a"
+                            + " partition waiting to be positioned again or an offset deleted by retention, ending the"
+                            + " member; use 'earliest' (the default) or 'latest'", value);
             consumerOverrides.put(name, value);
             return this;
         }

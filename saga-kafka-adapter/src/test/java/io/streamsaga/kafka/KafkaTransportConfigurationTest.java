@@ -45,6 +45,24 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void autoOffsetResetNoneIsRefusedWhereItIsGiven() {
+        // Kafka's consumer accepts it, but its poll then throws NoOffsetForPartitionException for an assigned
+        // partition that has no position and no committed offset, paused or not: one whose assignment could not
+        // read the committed offsets and waits to be positioned again, and so the member ended. It also throws
+        // for an offset retention deleted (a LATEST start or committed offset past it), ending the member too.
+        for (String none : new String[] {"none", " NONE "}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                    .bootstrapServers("localhost:9092").consumerProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, none));
+            assertTrue(e.getMessage().contains("auto.offset.reset") && e.getMessage().contains(none), e.getMessage());
+        }
+        ConfigurationException viaClient = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").clientProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none"));
+        assertTrue(viaClient.getMessage().contains("auto.offset.reset"), viaClient.getMessage());
+        KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .consumerProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest"); // still the user's to choose
+    }
+
+    @Test
     void exactlyOnceRefusesConsumersThatReadUncommittedRecords() {
         // docs/kafka.md: in exactly-once mode consumers read with isolation.level=read_committed
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
