@@ -729,6 +729,7 @@ public final class ConsumerLoop implements Runnable {
     }
 
     private void shutdown() {
+        commitPostponedStarts();
         if (transactionalProducer == null && !processed.isEmpty()) {
             commitHandled(new HashMap<>(processed), "final offset commit", HANDLED_AGAIN);
         }
@@ -749,6 +750,40 @@ public final class ConsumerLoop implements Runnable {
     }
 
     private static final String HANDLED_AGAIN = "those records may be handled again";
+
+    /**
+     * A {@link StartPosition#LATEST} member closing while partitions wait to be positioned again ({@link #unpositioned},
+     * or {@link #unresolved} with their start to commit) makes one more attempt, each read waiting up to
+     * {@link #pollTimeout}, so that their start is committed: {@code close()} landed in a poll between attempts, or
+     * its wakeup cut one short (made again once, as the assignment's is). Otherwise a partition whose start
+     * {@code subscribe} did not commit (the group had members, or the topic or partition is newer than the
+     * subscribe) would start, for the group's next member, at the end as of that member's own subscribe, skipping
+     * what was published since this one returned. When Kafka still cannot tell them, that is logged as a warning.
+     */
+    private void commitPostponedStarts() {
+        if (start != StartPosition.LATEST || (unpositioned.isEmpty() && !unresolved.containsValue(true))) {
+            return;
+        }
+        try {
+            if (!positionPostponed()) {
+                positionPostponed(); // the wakeup of close() cut the first attempt short, and that consumed it
+            }
+        } catch (RuntimeException e) { // the second phase of closing interrupted it, or the consumer failed
+            log.debug("positioning the waiting partitions of group {} on {} while closing failed: {}", group, pattern,
+                    e.toString());
+        }
+        Set<TopicPartition> untold = new HashSet<>(unpositioned);
+        unresolved.forEach((partition, startToCommit) -> {
+            if (startToCommit) {
+                untold.add(partition);
+            }
+        });
+        if (!untold.isEmpty()) {
+            log.warn("group {} on {} closes before Kafka could position {}: the start subscribe read is not committed"
+                    + " there, so unless subscribe committed it (a group without members) the group's next member starts"
+                    + " at the end as of its own subscribe", group, pattern, untold);
+        }
+    }
 
     /**
      * Commits {@code offsets} synchronously (plain mode: the final commit of handled records, and the commit on

@@ -455,6 +455,40 @@ class ConsumerLoopTest {
         assertEquals(0, consumer.pollsAfterWakeup.get(), "no poll after close() woke the consumer");
     }
 
+    @ParameterizedTest(name = "the read made again awaits the wakeup: {0}")
+    @ValueSource(booleans = {true, false})
+    void closingALatestMemberWhosePartitionWaitsToBePositionedAgainStillCommitsItsStart(boolean readAwaitsWakeup)
+            throws InterruptedException {
+        // The assignment could not read the committed offsets, so the partition waited to be positioned again;
+        // close() landed in that read (which threw its wakeup) or in a poll between reads that kept failing, and
+        // the member ended without committing its start. For a partition whose start subscribe did not commit (the
+        // group had members, or the topic or partition is newer than the subscribe) the group's next member
+        // started at the end as of its own subscribe, skipping what was published after this one returned.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.committedTimeouts.set(readAwaitsWakeup ? 1 : Integer.MAX_VALUE);
+        consumer.committedAwaitsWakeup = readAwaitsWakeup;
+        consumer.readsTimeOutUntilWokenUp = !readAwaitsWakeup;
+        consumer.wakeupInCommitted = !readAwaitsWakeup; // wherever close() lands, the loop ends before another read
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        if (readAwaitsWakeup) {
+            consumer.inCommittedAwaitingWakeup.await();
+        } else {
+            await().until(() -> consumer.committedReadWaits.size() >= 2 || !loop.isRunning()); // read again, failed
+        }
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose,
+                "the start read when subscribing is committed");
+    }
+
     @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
@@ -899,6 +933,8 @@ class ConsumerLoopTest {
          * throws that wakeup, as KafkaConsumer's does when close() lands while it waits for the coordinator.
          */
         volatile boolean committedAwaitsWakeup;
+        /** Whether {@code committed} stops timing out once the consumer is woken up (Kafka answering by then). */
+        volatile boolean readsTimeOutUntilWokenUp;
         final CountDownLatch inCommittedAwaitingWakeup = new CountDownLatch(1);
         /** Calls of the blocking {@code position(partition)}, which waits default.api.timeout.ms, for {@link #unsettled}. */
         final AtomicInteger blockingPositionCallsOfUnsettled = new AtomicInteger();
@@ -933,6 +969,9 @@ class ConsumerLoopTest {
 
         @Override
         public void wakeup() {
+            if (readsTimeOutUntilWokenUp) {
+                committedTimeouts.set(0);
+            }
             wakeupPending.set(true);
             wokenUp.countDown();
         }
