@@ -1070,16 +1070,21 @@ final class SagaRun<D> {
         StepState state = shared.nextCompensationAttempt(i, stepStates.get(i));
         // A store with an outbox writes a remote compensation's command with its start, as a remote step's.
         Message outboxed = null;
+        Exception commandError = null;
         if (step.remoteCompensation().isPresent() && orchestrator.transactionalMessages()) {
             try {
                 outboxed = commandMessage(step, context(step, state.compensationAttempts()), true, true);
-            } catch (Exception e) {
-                log.debug("saga {}: compensation command of {} not built ({}); the attempt fails after its start is stored",
-                        sagaId, step.name(), e.toString());
+            } catch (Exception e) { // its factory threw, or the codec cannot encode it (an EncodingException)
+                commandError = e;
             }
         }
         if (!stage(i, state, status, failure, compensationFailure, TransitionType.COMPENSATION_STARTED, step.name(),
                 state.compensationAttempts(), null, outboxed) || !flush()) {
+            return;
+        }
+        if (commandError != null) {
+            // The attempt fails with it, as a remote step's does; the command is not published past the outbox.
+            settleCompensation(step, stepStates.get(i), commandError);
             return;
         }
         if (step.compensation() == null || shared.groupStart[step.group() + 1] - shared.groupStart[step.group()] > 1) {

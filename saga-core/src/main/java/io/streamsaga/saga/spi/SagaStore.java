@@ -30,7 +30,9 @@ import java.util.Set;
  * takes the messages a transition sends (remote-step commands, lifecycle events) with the transition
  * itself ({@link #insert(SagaInstance, SagaTransition, List)}, {@link #update(SagaInstance, SagaTransition, List)})
  * and writes them atomically with it, typically to a transactional outbox a relay publishes from; the
- * engine then never publishes them itself. Stores without the capability keep the defaults: the engine
+ * engine then never publishes them itself. They come encoded: a command the codec cannot encode is never handed
+ * over (the transition is written without it, and its attempt fails with the codec's
+ * {@link io.streamsaga.codec.EncodingException}). Stores without the capability keep the defaults: the engine
  * publishes after the write, and a crash in between is repaired by recovery re-sending the command.
  *
  * <p>A write whose saga id, saga, step or node name, business key, data type, failure class or owner holds U+0000

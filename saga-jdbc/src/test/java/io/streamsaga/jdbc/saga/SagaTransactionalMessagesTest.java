@@ -1,6 +1,7 @@
 package io.streamsaga.jdbc.saga;
 
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.EncodingException;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
@@ -34,6 +35,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -56,6 +58,17 @@ abstract class SagaTransactionalMessagesTest {
     }
 
     record Released(String orderId) {
+    }
+
+    /** Jackson finds no property to write ("no serializer found"): a command the codec cannot encode. */
+    static final class Opaque {
+    }
+
+    record OpaqueCharge(Opaque opaque) {
+    }
+
+    /** Its key is a lone surrogate, which JSON cannot read back in a field name: the codec refuses it. */
+    record LoneSurrogateRelease(java.util.Map<String, String> lines) {
     }
 
     @RegisterExtension
@@ -102,7 +115,8 @@ abstract class SagaTransactionalMessagesTest {
         bus = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
                 .register(SagaLifecycleEvent.TYPE, 1, SagaLifecycleEvent.class)
                 .register("charge", 1, Charge.class).register("charged", 1, Charged.class)
-                .register("release", 1, Release.class).register("released", 1, Released.class).build()).build();
+                .register("release", 1, Release.class).register("opaque-charge", 1, OpaqueCharge.class)
+                .register("lone-surrogate-release", 1, LoneSurrogateRelease.class).register("released", 1, Released.class).build()).build();
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), Clock.systemUTC());
         var charge = inbox.<Charge>handler((command, ctx, connection) -> {
             charges.add(ctx.message().id());
@@ -241,5 +255,73 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(List.of(id + "/pay/1"), charges);
         assertEquals(List.of(id + "/reserve/compensation/1"), releases);
         assertEquals(List.of("started", "step-completed", "compensating", "compensated"), lifecycle);
+    }
+
+    private long outboxRowsTo(String topic) throws SQLException {
+        try (Connection c = db.database().dataSource().getConnection();
+             var ps = c.prepareStatement("SELECT COUNT(*) FROM ss_outbox WHERE topic = ?")) {
+            ps.setString(1, topic);
+            try (var rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    @Test
+    void aRemoteStepsCommandTheCodecCannotEncodeFailsTheStepAndTheSagaCompensatesWithNothingLeftForRecovery()
+            throws SQLException {
+        SagaDefinition<Order> opaque = SagaDefinition.builder("opaque-order", Order.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("pay").command("payment-commands", (d, ctx) -> new OpaqueCharge(new Opaque()))
+                .onReply(Charged.class, (d, reply) -> d)
+                .build();
+        try (SagaOrchestrator orchestrator = orchestrator(store).register(opaque).build()) {
+            var result = orchestrator.start(opaque, "s-6", "o-6", new Order("o-6", null)).toCompletableFuture();
+            relay();
+            assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+            assertInstanceOf(EncodingException.class, result.join().exception());
+            assertEquals(EncodingException.class.getName(), result.join().failure().errorClass());
+            assertTrue(result.join().failure().message().contains(OpaqueCharge.class.getName()));
+        }
+        assertEquals(1, store.find("s-6").orElseThrow().step("pay").orElseThrow().attempts(), "not retried: bad input");
+        assertEquals(0, outboxRowsTo("payment-commands"));
+        try (SagaOrchestrator second = orchestrator(store).register(opaque).build()) {
+            assertEquals(List.of(), second.recover().resumed());
+        }
+        assertEquals(List.of(), deliveries);
+    }
+
+    @Test
+    void aRemoteCompensationsCommandTheCodecCannotEncodeFailsTheCompensationAndIsNeverPublishedPastTheOutbox()
+            throws SQLException {
+        // The engine published it on the bus itself instead, bypassing the outbox: the stock service got it.
+        SagaDefinition<Order> unreleasable = SagaDefinition.builder("unreleasable-order", Order.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> d)
+                .compensationCommand("stock-commands", (d, ctx) -> new LoneSurrogateRelease(java.util.Map.of("\uD800", "1")))
+                .onCompensationReply(Released.class, (d, reply) -> { })
+                .step("pay").action((d, ctx) -> {
+                    throw new IllegalStateException("declined");
+                })
+                .build();
+        List<String> badReleases = new CopyOnWriteArrayList<>();
+        bus.subscribe("stock-bad", "stock-commands", LoneSurrogateRelease.class,
+                (command, ctx) -> badReleases.add(ctx.message().id()));
+        try (SagaOrchestrator orchestrator = orchestrator(store).register(unreleasable).build()) {
+            var result = orchestrator.start(unreleasable, "s-7", "o-7", new Order("o-7", null)).toCompletableFuture();
+            relay();
+            assertEquals(List.of(), badReleases, "the engine published the command itself");
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.join().outcome());
+            assertEquals(EncodingException.class.getName(), result.join().compensationFailure().errorClass());
+            assertTrue(result.join().compensationFailure().message().contains(LoneSurrogateRelease.class.getName()));
+        }
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("s-7").orElseThrow().status());
+        assertEquals(1, store.find("s-7").orElseThrow().step("reserve").orElseThrow().compensationAttempts(),
+                "not retried: bad input");
+        assertEquals(0, outboxRowsTo("stock-commands"));
+        try (SagaOrchestrator second = orchestrator(store).register(unreleasable).build()) {
+            assertEquals(List.of(), second.recover().resumed());
+        }
+        assertEquals(List.of(), badReleases);
     }
 }
