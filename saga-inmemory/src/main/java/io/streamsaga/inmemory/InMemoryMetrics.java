@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
@@ -23,25 +24,46 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <p>Latency samples are bounded ({@link #DEFAULT_MAX_SAMPLES} per topic and group by default, the oldest
  * dropped first) so a long-running sample does not grow without limit; the counters are exact.
+ * A null topic, group, error type, reason, saga name, outcome or tag value is recorded (and read) as
+ * {@value #NONE}, as {@code MicrometerMetricsRecorder} records it, so a test counts what production counts; a null
+ * counter name or tag name is refused with a {@link NullPointerException} naming it.
  * Thread-safe: the bus calls it from its consumer threads while a test reads it.
  */
 public final class InMemoryMetrics implements MetricsRecorder {
     /** Latency samples kept per topic and group unless configured otherwise. */
     public static final int DEFAULT_MAX_SAMPLES = 10_000;
+    /** What a null topic, group, error type, reason, saga name, outcome or tag value is recorded as. */
+    public static final String NONE = "none";
 
-    /** A topic and consumer group, the key of the event counters. */
+    /** A topic and consumer group, the key of the event counters; a null one is {@value #NONE}. */
     public record TopicGroup(String topic, String group) {
         public TopicGroup {
-            Objects.requireNonNull(topic, "topic");
-            Objects.requireNonNull(group, "group");
+            topic = orNone(topic);
+            group = orNone(group);
         }
     }
 
-    /** A named counter with its tags, as {@link #increment(String, Map)} receives it. */
+    /**
+     * A named counter with its tags, as {@link #increment(String, Map)} receives it: null tags are none, a null tag
+     * value is {@value #NONE}.
+     *
+     * @throws NullPointerException when the name or a tag name is null
+     */
     public record CounterKey(String name, Map<String, String> tags) {
         public CounterKey {
             Objects.requireNonNull(name, "name");
-            tags = tags == null ? Map.of() : Map.copyOf(tags);
+            if (tags == null || tags.isEmpty()) {
+                tags = Map.of();
+            } else {
+                Map<String, String> copy = new HashMap<>(tags.size() * 2);
+                for (Map.Entry<String, String> tag : tags.entrySet()) {
+                    if (tag.getKey() == null) {
+                        throw new NullPointerException("counter " + name + " has a tag with a null name (tags " + tags + ")");
+                    }
+                    copy.put(tag.getKey(), orNone(tag.getValue()));
+                }
+                tags = Map.copyOf(copy);
+            }
         }
     }
 
@@ -87,13 +109,13 @@ public final class InMemoryMetrics implements MetricsRecorder {
 
     @Override
     public void sagaStarted(String sagaName) {
-        sagasStarted.computeIfAbsent(sagaName, k -> new LongAdder()).increment();
+        sagasStarted.computeIfAbsent(orNone(sagaName), k -> new LongAdder()).increment();
     }
 
     @Override
     public void sagaFinished(String sagaName, String outcome, Duration duration) {
-        bump(sagasFinished, sagaName, outcome);
-        sagaDurations.computeIfAbsent(sagaName, k -> new Samples(maxSamples)).add(duration);
+        bump(sagasFinished, orNone(sagaName), outcome);
+        sagaDurations.computeIfAbsent(orNone(sagaName), k -> new Samples(maxSamples)).add(duration);
     }
 
     @Override
@@ -103,7 +125,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
 
     private static <K> void bump(Map<K, Map<String, LongAdder>> table, K key, String detail) {
         table.computeIfAbsent(key, k -> new ConcurrentHashMap<>())
-                .computeIfAbsent(String.valueOf(detail), d -> new LongAdder()).increment();
+                .computeIfAbsent(orNone(detail), d -> new LongAdder()).increment();
     }
 
     // ---- reading ----
@@ -117,7 +139,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
     public long processed(String topic) {
         long total = 0;
         for (Map.Entry<TopicGroup, LongAdder> entry : processed.entrySet()) {
-            if (entry.getKey().topic().equals(topic)) {
+            if (entry.getKey().topic().equals(orNone(topic))) {
                 total += entry.getValue().sum();
             }
         }
@@ -132,7 +154,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
     /** Failed handling attempts on {@code topic} by {@code group} with errors of {@code errorType} (simple class name). */
     public long failed(String topic, String group, String errorType) {
         Map<String, LongAdder> byType = failed.get(new TopicGroup(topic, group));
-        return byType == null ? 0 : sum(byType.get(errorType));
+        return byType == null ? 0 : sum(byType.get(orNone(errorType)));
     }
 
     /** Failed attempts by error type, over every topic and group. */
@@ -148,7 +170,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
     /** Messages of {@code topic} that {@code group} dead-lettered for {@code reason} ({@code handler-failed}, {@code undecodable}...). */
     public long deadLettered(String topic, String group, String reason) {
         Map<String, LongAdder> byReason = deadLettered.get(new TopicGroup(topic, group));
-        return byReason == null ? 0 : sum(byReason.get(reason));
+        return byReason == null ? 0 : sum(byReason.get(orNone(reason)));
     }
 
     /** Dead letters by reason, over every topic and group. */
@@ -169,18 +191,18 @@ public final class InMemoryMetrics implements MetricsRecorder {
 
     /** Saga instances of {@code sagaName} started. */
     public long sagasStarted(String sagaName) {
-        return sum(sagasStarted.get(sagaName));
+        return sum(sagasStarted.get(orNone(sagaName)));
     }
 
     /** Saga instances of {@code sagaName} that finished with {@code outcome}. */
     public long sagasFinished(String sagaName, String outcome) {
-        Map<String, LongAdder> byOutcome = sagasFinished.get(sagaName);
-        return byOutcome == null ? 0 : sum(byOutcome.get(outcome));
+        Map<String, LongAdder> byOutcome = sagasFinished.get(orNone(sagaName));
+        return byOutcome == null ? 0 : sum(byOutcome.get(orNone(outcome)));
     }
 
     /** The kept durations of finished {@code sagaName} instances, oldest first. */
     public List<Duration> sagaDurations(String sagaName) {
-        Samples samples = sagaDurations.get(sagaName);
+        Samples samples = sagaDurations.get(orNone(sagaName));
         return samples == null ? List.of() : samples.snapshot();
     }
 
@@ -251,6 +273,10 @@ public final class InMemoryMetrics implements MetricsRecorder {
         Map<String, Long> out = new TreeMap<>();
         table.values().forEach(byDetail -> byDetail.forEach((detail, count) -> out.merge(detail, count.sum(), Long::sum)));
         return out;
+    }
+
+    private static String orNone(String value) {
+        return value == null ? NONE : value;
     }
 
     private static long sum(LongAdder adder) {

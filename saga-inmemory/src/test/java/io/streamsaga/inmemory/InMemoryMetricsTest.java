@@ -106,4 +106,34 @@ class InMemoryMetricsTest {
         assertEquals("maxSamples must be 1 or more, but was 0",
                 assertThrows(ConfigurationException.class, () -> new InMemoryMetrics(0)).getMessage());
     }
+
+    @Test
+    void aNullTopicGroupSagaOrTagValueIsRecordedAsNoneAsTheMicrometerRecorderRecordsIt() {
+        // The in-memory recorder threw on a null tag value (Map.copyOf), a null topic or group and a null saga name,
+        // and recorded a null error type, reason or outcome as "null", where MicrometerMetricsRecorder records every
+        // null as "none": a test asserting on the in-memory recorder saw another count than production.
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        Map<String, String> tags = new java.util.HashMap<>();
+        tags.put("topic", "orders");
+        tags.put("route", null);
+
+        metrics.increment("unroutable", tags);
+        metrics.increment("unroutable", Map.of("topic", "orders", "route", "none"));
+        metrics.eventProcessed(null, null, Duration.ofMillis(1));
+        metrics.eventFailed("orders", null, null);
+        metrics.eventDeadLettered("orders", null, null);
+        metrics.sagaStarted(null);
+        metrics.sagaFinished(null, null, Duration.ofMillis(2));
+
+        assertEquals(2, metrics.counter("unroutable", Map.of("topic", "orders", "route", "none")),
+                "a null value and \"none\" are one series, as on Micrometer");
+        assertEquals(2, metrics.counter("unroutable", tags), "read with the null value, the same series");
+        assertEquals(1, metrics.processed("none", "none"));
+        assertEquals(1, metrics.processed(null, null));
+        assertEquals(1, metrics.failed("orders", "none", "none"));
+        assertEquals(1, metrics.deadLettered("orders", null, "none"));
+        assertEquals(1, metrics.sagasStarted("none"));
+        assertEquals(1, metrics.sagasFinished(null, "none"));
+        assertEquals(1, metrics.sagaDurations("none").size());
+    }
 }
