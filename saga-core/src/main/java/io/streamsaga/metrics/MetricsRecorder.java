@@ -8,6 +8,11 @@ import java.util.Map;
  * the test kit implements it. Every method has a no-op default so an implementation overrides only what
  * it records. Implementations must be thread-safe and cheap: they are called on the delivery path.
  *
+ * <p>A null topic, group, error type, reason, saga name, outcome or tag value is a value the caller could not name:
+ * the library's recorders ({@code MicrometerMetricsRecorder}, the test kit's {@code InMemoryMetrics}) record it as
+ * {@code none}, and take null tags as none. A null counter name or tag name is a bug of the caller: they refuse it with a
+ * {@link NullPointerException} naming the counter.
+ *
  * <p>What a recorder throws never changes what the library does: every recorder configured on the bus, the saga
  * orchestrator or a pattern is used {@link #guarded}, which logs it and ignores it (a message handled stays handled,
  * a failed one is retried and dead-lettered as per its policy, a call that recorded it does not fail).

@@ -32,7 +32,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * </table>
  * Prometheus measures time in seconds, so the source's {@code event_latency_ms} becomes
  * {@code event_latency_seconds}. A null tag value (a topic, a reason, a value in {@link #increment}'s tags) is
- * recorded as {@code none}, as Micrometer refuses a null. Meters are cached per name and tags, so the delivery path
+ * recorded as {@code none}, as Micrometer refuses a null; null tags in {@link #increment} are none, and a null counter
+ * name or tag name is refused with a {@link NullPointerException} naming it (as {@code InMemoryMetrics} does). Meters are cached per name and tags, so the delivery path
  * does one map lookup. Thread-safe.
  */
 public final class MicrometerMetricsRecorder implements MetricsRecorder {
@@ -81,7 +82,17 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
 
     @Override
     public void increment(String name, Map<String, String> tags) {
-        Map<String, String> sorted = new TreeMap<>(tags);
+        Objects.requireNonNull(name, "name");
+        Map<String, String> sorted = new TreeMap<>();
+        if (tags != null) {
+            for (Map.Entry<String, String> tag : tags.entrySet()) {
+                if (tag.getKey() == null) {
+                    // A tag cannot be recorded without its name; leaving it out would merge its series silently.
+                    throw new NullPointerException("counter " + name + " has a tag with a null name (tags " + tags + ")");
+                }
+                sorted.put(tag.getKey(), tag.getValue());
+            }
+        }
         List<String> key = new ArrayList<>(1 + 2 * sorted.size());
         key.add(name);
         sorted.forEach((k, v) -> {

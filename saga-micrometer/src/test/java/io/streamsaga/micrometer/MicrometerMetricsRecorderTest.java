@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MicrometerMetricsRecorderTest {
@@ -96,5 +97,30 @@ class MicrometerMetricsRecorderTest {
         assertEquals(2.0, registry.get("unroutable").tags("topic", "orders", "route", "none").counter().count(),
                 "a null value and \"none\" are one series, as for the bus's meters");
         assertEquals(1.0, registry.get("events.dead.lettered").tags("group", "none").counter().count());
+    }
+
+    @Test
+    void aNullTagNameOrCounterNameIsRefusedNamingTheCounterAsTheInMemoryRecorderRefusesItAndNullTagsAreNone() {
+        // A null tag name threw a bare NullPointerException out of TreeMap (no word of the counter), and null tags
+        // threw too, where the in-memory recorder takes null tags as none: a tag cannot be recorded without its name
+        // (skipping it would merge series silently), so both recorders refuse it, naming the counter.
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+        Map<String, String> tags = new java.util.HashMap<>();
+        tags.put("topic", "orders");
+        tags.put(null, "x");
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : java.util.List.of(metrics, inMemory)) {
+            NullPointerException refused = assertThrows(NullPointerException.class, () -> recorder.increment("unroutable", tags));
+            assertTrue(String.valueOf(refused.getMessage()).contains("counter unroutable has a tag with a null name"),
+                    recorder + ": " + refused.getMessage());
+            assertEquals("name", assertThrows(NullPointerException.class,
+                    () -> recorder.increment(null, Map.of("topic", "orders"))).getMessage());
+            recorder.increment("unroutable", null);
+        }
+        assertEquals(1.0, registry.get("unroutable").counter().count(), "null tags are none, one series without tags");
+        assertEquals(1, inMemory.counter("unroutable", Map.of()));
+        assertEquals(1, registry.getMeters().size(), "nothing registered for the refused calls");
     }
 }
