@@ -37,6 +37,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Publishes the outbox's committed rows to the bus (or straight to a transport), at least once and in
@@ -73,13 +74,19 @@ public final class OutboxRelay implements AutoCloseable {
     /** Counter of failed publish attempts, tagged {@code relay} and {@code kind} ({@code retriable} or {@code rejected}). */
     public static final String FAILURES_METRIC = "streamsaga_outbox_publish_failures_total";
 
+    /** How long close() waits for a poll in progress, as the library's other components wait for their timers. */
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
+
     private final Config config;
     private final JdbcTransactions tx;
     private final Executor executor;
     private final ExecutorService ownedExecutor;
     private final ObjectMapper json = new ObjectMapper();
     private final Random random = new Random();
-    private final Object pollLock = new Object();
+    /** Held by the poll or {@link #relayPending} in progress; close() waits for it. */
+    private final ReentrantLock pollLock = new ReentrantLock();
+    /** The relay's polls on the configured scheduler, which others may share: close() cancels the next one. */
+    private final Scheduler polls;
     private final Object scheduleLock = new Object();
     private volatile boolean started;
     private volatile boolean closed;
@@ -90,6 +97,7 @@ public final class OutboxRelay implements AutoCloseable {
     private OutboxRelay(Config config, Executor executor) {
         this.config = config;
         this.tx = new JdbcTransactions(config.dataSource());
+        this.polls = Scheduler.scoped(config.scheduler(), "outbox relay '" + config.name() + "'");
         if (executor == null) {
             this.ownedExecutor = Executors.newSingleThreadExecutor(r -> {
                 Thread t = new Thread(r, "streamsaga-outbox-relay-" + config.name());
@@ -199,15 +207,19 @@ public final class OutboxRelay implements AutoCloseable {
      * @throws JdbcException when the database cannot be reached
      */
     public int relayPending() {
-        synchronized (pollLock) {
+        pollLock.lock();
+        try {
             int published = 0;
-            while (true) {
+            while (!closed) { // checked under the lock: once close() has returned, nothing starts
                 BatchResult r = relayBatch();
                 published += r.published;
-                if (r.failed || r.fetched < config.batchSize() || closed) {
-                    return published;
+                if (r.failed || r.fetched < config.batchSize()) {
+                    break;
                 }
             }
+            return published;
+        } finally {
+            pollLock.unlock();
         }
     }
 
@@ -216,7 +228,11 @@ public final class OutboxRelay implements AutoCloseable {
             return;
         }
         Duration delay;
-        synchronized (pollLock) {
+        pollLock.lock();
+        try {
+            if (closed) { // checked under the lock: once close() has returned, nothing starts
+                return;
+            }
             boolean failed;
             try {
                 BatchResult r;
@@ -238,6 +254,8 @@ public final class OutboxRelay implements AutoCloseable {
                 consecutiveFailures = 0;
                 delay = config.pollInterval();
             }
+        } finally {
+            pollLock.unlock();
         }
         scheduleNext(delay);
     }
@@ -250,7 +268,7 @@ public final class OutboxRelay implements AutoCloseable {
             if (nextPoll != null) {
                 nextPoll.cancel();
             }
-            nextPoll = config.scheduler().schedule(delay, () -> {
+            nextPoll = polls.schedule(delay, () -> {
                 if (!closed) {
                     execute();
                 }
@@ -406,7 +424,12 @@ public final class OutboxRelay implements AutoCloseable {
         }
     }
 
-    /** Stops polling (a poll in progress finishes its current row); the outbox rows stay as they are. */
+    /**
+     * Stops polling; the outbox rows stay as they are. A poll or {@link #relayPending} in progress on another thread
+     * finishes its current row (publishes it and marks it sent, or records its failure) and starts no other:
+     * close() waits for it, up to 10 s (then logs a warning), so that once it has returned the relay publishes and
+     * marks nothing more. Called from the relay's own poll (its transport closed), it does not wait for itself.
+     */
     @Override
     public void close() {
         closed = true;
@@ -416,8 +439,25 @@ public final class OutboxRelay implements AutoCloseable {
                 nextPoll = null;
             }
         }
+        polls.close();
         if (ownedExecutor != null) {
             ownedExecutor.shutdown();
+        }
+        if (!pollLock.isHeldByCurrentThread()) {
+            awaitPollInProgress();
+        }
+    }
+
+    private void awaitPollInProgress() {
+        try {
+            if (pollLock.tryLock(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                pollLock.unlock();
+            } else {
+                log.warn("outbox relay '{}': close() stopped waiting after {} for a poll still publishing a row",
+                        config.name(), CLOSE_WAIT);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

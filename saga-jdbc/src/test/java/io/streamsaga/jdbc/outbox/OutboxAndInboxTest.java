@@ -209,6 +209,45 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void closeWaitsForAPollInProgressSoTheRelayPublishesAndMarksNothingAfterItReturned() throws Exception {
+        // OutboxRelay.close() returned while a poll of its own executor was publishing a row: the relay then still
+        // published and marked rows after close() had returned (a bus or transport closed right after it saw them).
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        java.util.concurrent.CountDownLatch publishing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean closeReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Thread> closer = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean publishedAfterClose = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.CountDownLatch published = new java.util.concurrent.CountDownLatch(1);
+        OutboxRelay relay = OutboxRelay.builder(database.dataSource()).scheduler(scheduler).batchSize(1)
+                .pollInterval(Duration.ofSeconds(5)).publisher(m -> {
+                    publishing.countDown();
+                    // Finish this row only once close() is waiting for it, or has returned without waiting.
+                    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> closeReturned.get()
+                            || closer.get() != null && closer.get().getState() == Thread.State.TIMED_WAITING);
+                    publishedAfterClose.compareAndSet(false, closeReturned.get());
+                    published.countDown();
+                    return bus.publish(m);
+                }).build(); // the relay's own executor
+        relay.start();
+        assertTrue(publishing.await(30, java.util.concurrent.TimeUnit.SECONDS), "the first poll publishes");
+
+        Thread closing = new Thread(() -> {
+            relay.close();
+            closeReturned.set(true);
+        }, "closer");
+        closer.set(closing);
+        closing.start();
+        closing.join();
+        assertTrue(published.await(60, java.util.concurrent.TimeUnit.SECONDS), "the row in progress was published");
+
+        assertFalse(publishedAfterClose.get(), "the row in progress finished before close() returned");
+        assertEquals(2, outbox.pendingCount(), "that row is marked sent, nothing after it");
+    }
+
+    @Test
     void wakeUpRacingWithCloseIsANoOpInsteadOfARejectedExecution() throws Exception {
         // OutboxRelay.wakeUp(): a no-op once closed. A close() landing between its "closed?" check and handing the
         // poll to the relay's own executor (shut down by close) threw RejectedExecutionException at the caller.
