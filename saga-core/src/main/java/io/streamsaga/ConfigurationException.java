@@ -53,7 +53,7 @@ public class ConfigurationException extends StreamSagaException {
 
     /**
      * Returns the age threshold {@code value} (an age compared with the clock: a recovery's {@code idleFor}, a query's
-     * {@code age}) when it is zero or positive, one longer than {@link #MAX_DURATION} as that (nothing is that old, as
+     * {@code age}, a saga retention) when it is zero or positive, one longer than {@link #MAX_DURATION} as that (nothing is that old, as
      * nothing is older than {@code ChronoUnit.FOREVER.getDuration()}); throws when it is null or negative, naming it
      * as {@code what}. Unlike a delay, which the library schedules or adds to the time, a threshold has no limit.
      */

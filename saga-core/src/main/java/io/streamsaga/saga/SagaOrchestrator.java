@@ -297,7 +297,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param replyTopic      the topic remote replies are sent to
      * @param group           the consumer group reading replies
      * @param lifecycleTopic  where lifecycle events are published, or null for none
-     * @param retention       how long finished sagas are kept
+     * @param retention       how long finished sagas are kept, an age threshold (one longer than
+     *                        {@link ConfigurationException#MAX_DURATION} is taken as that)
      * @param purgeInterval   how often finished sagas older than the retention are deleted automatically, or
      *                        null to purge only on {@link SagaOrchestrator#purgeFinished()}
      * @param parallelExecutor where the synchronous actions of a parallel group's members run, so that they
@@ -337,7 +338,7 @@ public interface SagaOrchestrator extends AutoCloseable {
             interceptors = List.copyOf(interceptors);
             definitions = List.copyOf(definitions);
             upcasters = Map.copyOf(upcasters);
-            ConfigurationException.requireNonNegative(retention, "retention");
+            retention = ConfigurationException.requireAge(retention, "retention"); // an age threshold, as recover's idleFor
             if (purgeInterval != null) { // null: purged only on purgeFinished()
                 ConfigurationException.requirePositive(purgeInterval, "purgeInterval");
             }
@@ -472,7 +473,13 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
-        /** How long finished sagas are kept before {@link SagaOrchestrator#purgeFinished()} deletes them. */
+        /**
+         * How long finished sagas are kept before {@link SagaOrchestrator#purgeFinished()} deletes them (default 7
+         * days): an age threshold, as {@link SagaOrchestrator#recover(Duration)}'s {@code idleFor}, so any zero or
+         * positive duration, one longer than {@link ConfigurationException#MAX_DURATION} (such as
+         * {@code ChronoUnit.FOREVER.getDuration()}, keeping every finished saga) taken as that
+         * ({@link ConfigurationException#requireAge}); a negative one is refused by {@link #build()}.
+         */
         public Builder retention(Duration retention) {
             this.retention = retention;
             return this;

@@ -68,7 +68,6 @@ class DurationLimitsTest {
                 .step("a").action((d, c) -> d).compensationTimeout(FOREVER));
         settings.put("initialBackoff", () -> RetryPolicy.builder().initialBackoff(FOREVER).maxBackoff(FOREVER).build());
         settings.put("maxBackoff", () -> RetryPolicy.builder().maxBackoff(FOREVER).build());
-        settings.put("retention", () -> SagaOrchestrator.builder().store(new InMemorySagaStore()).retention(FOREVER).build());
         settings.put("purgeInterval", () -> SagaOrchestrator.builder().store(new InMemorySagaStore()).purgeEvery(FOREVER).build());
         settings.put("the recovery period", () -> SagaOrchestrator.builder().recoverEvery(FOREVER, Duration.ZERO));
         settings.put("the heartbeat interval", () -> SagaOrchestrator.builder().ownership("n", FOREVER, FOREVER));
@@ -124,6 +123,31 @@ class DurationLimitsTest {
         }
         other.close();
         first.close();
+    }
+
+    @Test
+    void aSagaRetentionLongerThanTheMaximumIsTakenAsTheMaximumSoPurgeFinishedKeepsEveryFinishedSaga() {
+        // A saga retention is an age threshold (purgeFinished deletes finished sagas older than it), yet
+        // retention(FOREVER), a natural "keep them all", was refused as if it were a delay, where every other age
+        // threshold takes a longer age as MAX_DURATION.
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemorySagaStore store = new InMemorySagaStore();
+        SagaDefinition<Data> quick = SagaDefinition.builder("s", Data.class).step("a").action((d, c) -> d).build();
+        SagaOrchestrator keepingAll = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(quick)
+                .retention(FOREVER).purgeEvery(Duration.ofDays(1)).build();
+        keepingAll.start(quick, new Data("x"));
+        scheduler.advance(Duration.ofDays(365 * 10));
+
+        assertEquals(0, keepingAll.purgeFinished());
+        assertEquals(1, keepingAll.findByStatus(io.streamsaga.saga.SagaStatus.COMPLETED).size(), "kept");
+        SagaOrchestrator zero = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(quick)
+                .retention(Duration.ZERO).build();
+        assertEquals(1, zero.purgeFinished(), "a zero retention deletes every finished saga");
+        assertTrue(assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder()
+                .store(new InMemorySagaStore()).retention(Duration.ofSeconds(-1)).build()).getMessage()
+                .contains("retention must be zero or positive"));
+        zero.close();
+        keepingAll.close();
     }
 
     @Test

@@ -294,6 +294,10 @@ abstract class DurableSagaRestartAndUpgradeTest {
         assertEquals(List.of("done"), o.findByStatus(SagaStatus.COMPLETED).stream().map(SagaInstance::sagaId).toList());
         assertThrows(ConfigurationException.class, () -> o.findByStatus());
         assertThrows(ConfigurationException.class, () -> o.findUnfinishedLongerThan(Duration.ofSeconds(-1)));
+        // A retention is an age threshold too: FOREVER (refused before) keeps every finished saga, on both databases.
+        SagaOrchestrator keepingAll = orchestrator(SagaOrchestrator.builder().register(v1())
+                .retention(java.time.temporal.ChronoUnit.FOREVER.getDuration()));
+        assertEquals(0, keepingAll.purgeFinished());
         assertEquals(1, o.purgeFinished());
         assertTrue(o.find("done").isEmpty());
         assertTrue(o.history("done").isEmpty());
