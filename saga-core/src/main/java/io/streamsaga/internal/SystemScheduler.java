@@ -7,6 +7,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -14,12 +15,18 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * {@link Scheduler} on a real clock with one lazily started daemon thread. What a task throws is logged at ERROR (the
- * executor would keep it in a future nobody reads); the other tasks still run.
+ * executor would keep it in a future nobody reads); the other tasks still run. {@link #close()} drops the queued tasks
+ * and waits, bounded, for the running one, as {@link ScopedScheduler#close()} does, rather than interrupting it.
  */
 public final class SystemScheduler implements Scheduler {
+    /** How long close() waits for a running task, as a scoped scheduler's close waits. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
     private static final Logger log = LoggerFactory.getLogger(SystemScheduler.class);
     private final Clock clock;
-    private volatile ScheduledExecutorService executor;
+    private volatile ScheduledThreadPoolExecutor executor;
+    /** The executor's thread, which close() does not wait for when a task of its own calls it. */
+    private volatile Thread thread;
+    private volatile boolean closed;
 
     public SystemScheduler(Clock clock) {
         this.clock = clock;
@@ -34,6 +41,9 @@ public final class SystemScheduler implements Scheduler {
     public Cancellable schedule(Duration delay, Runnable task) {
         // The executor keeps what a task throws in a future nobody reads: logged here, or a bug in a timer vanishes.
         Runnable logged = () -> {
+            if (closed) { // due before close() but still queued behind the task close() waited for: dropped too
+                return;
+            }
             try {
                 task.run();
             } catch (RuntimeException | Error e) {
@@ -58,17 +68,23 @@ public final class SystemScheduler implements Scheduler {
     }
 
     private ScheduledExecutorService executor() {
-        ScheduledExecutorService current = executor;
+        ScheduledThreadPoolExecutor current = executor;
         if (current == null) {
             synchronized (this) {
                 current = executor;
                 if (current == null) {
+                    if (closed) { // as the executor refuses a task once shut down
+                        throw new RejectedExecutionException("the scheduler is closed");
+                    }
                     ScheduledThreadPoolExecutor created = new ScheduledThreadPoolExecutor(1, runnable -> {
-                        Thread thread = new Thread(runnable, "streamsaga-scheduler");
-                        thread.setDaemon(true);
-                        return thread;
+                        Thread worker = new Thread(runnable, "streamsaga-scheduler");
+                        worker.setDaemon(true);
+                        thread = worker;
+                        return worker;
                     });
                     created.setRemoveOnCancelPolicy(true);
+                    created.setExecuteExistingDelayedTasksAfterShutdownPolicy(false); // close() drops them
+                    created.setContinueExistingPeriodicTasksAfterShutdownPolicy(false);
                     executor = created;
                     current = created;
                 }
@@ -77,10 +93,35 @@ public final class SystemScheduler implements Scheduler {
         return current;
     }
 
+    /**
+     * Drops the tasks not started and waits, up to 10 s, for the one running (not when that task calls this), without
+     * interrupting it: a timer of a component is not cut short in the middle of its work (an interrupted JDBC call,
+     * a half-done purge), and once this has returned no task runs. A task still running after 10 s is logged at WARN
+     * and interrupted, so the thread ends.
+     */
     @Override
     public void close() {
-        ScheduledExecutorService current = executor;
-        if (current != null) {
+        ScheduledThreadPoolExecutor current;
+        synchronized (this) {
+            closed = true; // also keeps executor() from starting a thread after this one
+            current = executor;
+        }
+        if (current == null) {
+            return;
+        }
+        current.shutdown();
+        current.getQueue().clear(); // due tasks shutdown() keeps: they would run (and return at once) one by one
+        if (Thread.currentThread() == thread) {
+            return; // a task closing its own scheduler: it finishes after this returns, the thread then ends
+        }
+        try {
+            if (!current.awaitTermination(CLOSE_WAIT.toNanos(), TimeUnit.NANOSECONDS)) {
+                log.warn("scheduler close() stopped waiting after {} for a task still running on {}; interrupting it",
+                        CLOSE_WAIT, thread);
+                current.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
             current.shutdownNow();
         }
     }

@@ -28,11 +28,20 @@ public interface Scheduler extends AutoCloseable {
      */
     void sleep(Duration delay) throws InterruptedException;
 
-    /** Stops the scheduler's threads; pending tasks are dropped. */
+    /**
+     * Stops the scheduler's threads; pending tasks are dropped. The scheduler of {@link #system()} waits, up to 10 s,
+     * for a task running on its thread to finish (not when that task calls it), without interrupting it, as one of
+     * {@link #scoped} does, and refuses a task scheduled after it.
+     */
     @Override
     void close();
 
-    /** A scheduler on the system clock with one daemon thread, created lazily; what a task throws is logged at ERROR. */
+    /**
+     * A scheduler on the system clock with one daemon thread, created lazily; what a task throws is logged at ERROR.
+     * Its {@link #close()} drops the queued tasks and waits, up to 10 s (then logs a warning and interrupts it), for the
+     * task running on its thread, unless that task calls it: a component closing the scheduler it owns does not cut its
+     * own timer work short, and no task runs once close() has returned.
+     */
     static Scheduler system() {
         return new SystemScheduler(Clock.systemUTC());
     }
