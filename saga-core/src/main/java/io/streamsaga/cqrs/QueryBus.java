@@ -27,7 +27,10 @@ public final class QueryBus {
     }
 
     /**
-     * Answers {@code query}.
+     * Answers {@code query}. What the handler throws goes to the caller unchanged: an exception, an
+     * {@link AssertionError} or a {@link StackOverflowError} (which {@link CommandBus#send} returns as a
+     * {@link CommandResult.Failed}, having a result to carry them) as any other {@link Error}; there is no answer to
+     * return instead.
      *
      * @throws MissingHandlerException when no handler is registered for its class
      */

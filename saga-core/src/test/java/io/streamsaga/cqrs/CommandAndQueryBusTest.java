@@ -154,4 +154,22 @@ class CommandAndQueryBusTest {
         assertEquals(42L, queries.ask(new GetOrder("o-9")));
         assertThrows(ConfigurationException.class, () -> queries.register(GetOrder.class, q -> 0L));
     }
+
+    @Test
+    void whatAQueryHandlerThrowsGoesToTheCallerUnchangedAnExceptionAndAnAssertionErrorAlike() {
+        // ask() returns the answer itself, with no result to carry a failure: what the handler throws is the caller's,
+        // an exception, an AssertionError or a StackOverflowError (the command bus's Failed results) as the JVM's own
+        // errors, so the query bus treats a handler's bug as its exception, as the command bus now does.
+        List<Throwable> thrown = List.of(new IllegalStateException("read model not ready"),
+                new AssertionError("invariant broken"), new StackOverflowError(), new OutOfMemoryError("simulated"));
+        for (Throwable error : thrown) {
+            QueryBus queries = new QueryBus().register(GetOrder.class, q -> {
+                if (error instanceof RuntimeException e) {
+                    throw e;
+                }
+                throw (Error) error;
+            });
+            assertSame(error, assertThrows(Throwable.class, () -> queries.ask(new GetOrder("o-1"))));
+        }
+    }
 }
