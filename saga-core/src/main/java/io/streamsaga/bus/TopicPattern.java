@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
  *
  * <p>{@code *} matches any run of characters (also none), so {@code order-*} matches
  * {@code order-created} and {@code *} matches every topic. Topic names may contain letters, digits,
- * {@code .}, {@code _} and {@code -}. A wildcard never matches a dead-letter topic (suffix
+ * {@code .}, {@code _} and {@code -}, at most {@link #MAX_TOPIC_LENGTH} (245) of them, so that a topic and its
+ * dead-letter topic are names Kafka takes (a dead-letter topic, ending in {@code .DLT}, may be 249 long). A wildcard never matches a dead-letter topic (suffix
  * {@code .DLT}) or an internal topic (prefix {@code __}): a catch-all handler that fails must not
  * consume its own dead letters. Subscribe to those by exact name. A refused name or pattern is quoted in the
  * {@link ConfigurationException} whole up to 64 characters, else as its first 64 and its length (a topic may come
@@ -19,6 +20,11 @@ import java.util.regex.Pattern;
  */
 public final class TopicPattern {
     private static final Pattern LEGAL = Pattern.compile("[A-Za-z0-9._*-]+");
+    /**
+     * The longest topic name: Kafka refuses a name longer than 249 characters, and a topic's dead-letter topic is its
+     * name and {@code .DLT}, which must be a name Kafka takes too (a dead-letter topic itself may be 249 long).
+     */
+    public static final int MAX_TOPIC_LENGTH = 249 - MessageHeaders.DEAD_LETTER_SUFFIX.length();
 
     private final String pattern;
     private final Pattern regex;
@@ -42,6 +48,12 @@ public final class TopicPattern {
         if (!isLegalTopicName(topic)) { // a plain if: the quote is built only for a refusal (this runs on every publish)
             throw new ConfigurationException("topic name must be letters, digits, '.', '_' and '-', but was "
                     + StreamSagaException.quote(topic));
+        }
+        if (topic.length() > MAX_TOPIC_LENGTH && !(topic.length() <= MAX_TOPIC_LENGTH + MessageHeaders.DEAD_LETTER_SUFFIX.length()
+                && topic.endsWith(MessageHeaders.DEAD_LETTER_SUFFIX))) {
+            throw new ConfigurationException("topic name must be at most " + MAX_TOPIC_LENGTH + " characters, so that its"
+                    + " dead-letter topic (the name and " + MessageHeaders.DEAD_LETTER_SUFFIX + ") is at most the 249 Kafka takes,"
+                    + " but was " + StreamSagaException.quote(topic));
         }
         return topic;
     }

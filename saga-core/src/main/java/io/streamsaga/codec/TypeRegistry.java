@@ -2,6 +2,8 @@ package io.streamsaga.codec;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.spi.StoredKeys;
 
 import java.util.Collections;
 import java.util.HashMap;
@@ -122,6 +124,9 @@ public final class TypeRegistry {
         return current;
     }
 
+    /** The longest event type id, the width a durable store keeps (the JDBC outbox's {@code event_type}). */
+    public static final int MAX_TYPE_LENGTH = 255;
+
     /** Builds a {@link TypeRegistry}; not thread-safe. */
     public static final class Builder {
         private final Map<Class<?>, EventTypeId> idsByClass = new HashMap<>();
@@ -140,9 +145,20 @@ public final class TypeRegistry {
             return register(annotation.value(), annotation.version(), eventClass);
         }
 
-        /** Registers {@code eventClass} as version {@code version} of {@code type}. */
+        /**
+         * Registers {@code eventClass} as version {@code version} of {@code type}.
+         *
+         * @throws ConfigurationException when the type is blank, longer than {@link #MAX_TYPE_LENGTH} characters or
+         *                                holds U+0000 or a lone surrogate (the id travels in every message and is stored
+         *                                by the JDBC outbox: one it could not keep would fail every publish of the
+         *                                event there, and leave a saga step sending it stuck), the version is below 1,
+         *                                or the class or the id is already registered otherwise
+         */
         public Builder register(String type, int version, Class<?> eventClass) {
             EventTypeId id = new EventTypeId(type, version);
+            ConfigurationException.require(type.length() <= MAX_TYPE_LENGTH,
+                    "event type must be at most %s characters, but was %s", MAX_TYPE_LENGTH, StreamSagaException.quote(type));
+            StoredKeys.requireStorable(type, "event type");
             ConfigurationException.require(eventClass != null, "the event class of %s must not be null", id);
             EventTypeId previous = idsByClass.get(eventClass);
             ConfigurationException.require(previous == null || previous.equals(id),

@@ -75,6 +75,21 @@ class TopicPatternTest {
     }
 
     @Test
+    void aTopicNameIsAtMost245CharactersSoThatItAndItsDeadLetterTopicAreNamesKafkaTakes() {
+        // Kafka refuses a topic name over 249 characters: a longer one was taken here, then every publish to Kafka
+        // failed, the JDBC outbox refused it (255) and a saga's remote step stayed stuck; a 246-249 one's dead letters
+        // (name + ".DLT") could never be sent, so a failing record was delivered again and again
+        String longest = "t".repeat(245);
+        assertEquals(longest, TopicPattern.requireTopicName(longest));
+        assertEquals(longest + ".DLT", TopicPattern.requireTopicName(longest + ".DLT"));
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName("t".repeat(246)));
+        assertEquals("topic name must be at most 245 characters, so that its dead-letter topic (the name and .DLT) is at"
+                + " most the 249 Kafka takes, but was '" + "t".repeat(64) + "...' (246 characters)", e.getMessage());
+        assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName("t".repeat(246) + ".DLT"));
+        assertThrows(ConfigurationException.class, () -> TopicPattern.requireTopicName("t".repeat(250)));
+    }
+
+    @Test
     void aRefusedTopicNameOrPatternIsQuotedAsItsFirstCharactersAndItsLengthNotWhole() {
         // A topic comes from the caller, a route or a header: a 1 MB one went whole into the exception's message, and so
         // into logs and a dead letter's headers. As the JDBC stores' refusals, it is quoted whole up to 64 characters.

@@ -50,6 +50,22 @@ class EventVersioningTest {
     }
 
     @Test
+    void aTypeIdADurableStoreCouldNotKeepIsRefusedWhereItIsRegistered() {
+        // the JDBC outbox keeps the type id in 255 characters and refuses NUL and lone surrogates: such an id was
+        // registered, and then every outbox append of the event failed, leaving a saga step that sends it stuck
+        record Event(String id) {
+        }
+        String longest = "t".repeat(TypeRegistry.MAX_TYPE_LENGTH);
+        assertEquals(longest, TypeRegistry.builder().register(longest, 1, Event.class).build().idOf(Event.class).type());
+        ConfigurationException tooLong = assertThrows(ConfigurationException.class,
+                () -> TypeRegistry.builder().register("t".repeat(256), 1, Event.class));
+        assertEquals("event type must be at most 255 characters, but was '" + "t".repeat(64) + "...' (256 characters)",
+                tooLong.getMessage());
+        assertThrows(ConfigurationException.class, () -> TypeRegistry.builder().register("order\0", 1, Event.class));
+        assertThrows(ConfigurationException.class, () -> TypeRegistry.builder().register("order-\uD800", 1, Event.class));
+    }
+
+    @Test
     void v1JsonIsUpcastToV2WithCurrencyDefaultingToUsd() {
         JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
         OrderCreatedV2 event = codec.decode(json("order-created", 1, "{\"orderId\":\"o-1\",\"amount\":100}"),
