@@ -213,7 +213,7 @@ public final class ConsumerLoop implements Runnable {
                 consumer.subscribe(List.of(pattern.pattern()), listener);
             }
             while (running) {
-                if (!positionPostponed()) {
+                if (!positionPostponed(Duration.ZERO)) {
                     continue; // close() woke us, and the attempt consumed the wakeup: no poll, it would not be cut short
                 }
                 resumeDuePartitions();
@@ -765,8 +765,8 @@ public final class ConsumerLoop implements Runnable {
             return;
         }
         try {
-            if (!positionPostponed()) {
-                positionPostponed(); // the wakeup of close() cut the first attempt short, and that consumed it
+            if (!positionPostponed(pollTimeout)) {
+                positionPostponed(pollTimeout); // the wakeup of close() cut the first attempt short, and that consumed it
             }
         } catch (RuntimeException e) { // the second phase of closing interrupted it, or the consumer failed
             log.debug("positioning the waiting partitions of group {} on {} while closing failed: {}", group, pattern,
@@ -885,13 +885,14 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Positions again the assigned partitions whose assignment could not ({@link #positionOrPostpone}), and asks,
-     * without waiting, for the positions Kafka could not tell then (the loop's polls drive their resolution), so
-     * that waiting for them does not hold back the member's other partitions; each is resumed once told. Once
-     * none is left, the first assignment counts as complete. Returns false when a wakeup from {@link #close()}
-     * ended the attempt: the blocking call that threw it consumed it, so the loop condition decides before any poll.
+     * Positions again the assigned partitions whose assignment could not ({@link #positionOrPostpone}), and asks
+     * for the positions Kafka could not tell then, waiting up to {@code untoldWait}: zero in the loop (its polls
+     * drive their resolution, so that waiting for them does not hold back the member's other partitions), a
+     * {@link #pollTimeout} when closing (no poll drives them any more); each is resumed once told. Once none is
+     * left, the first assignment counts as complete. Returns false when a wakeup from {@link #close()} ended the
+     * attempt: the blocking call that threw it consumed it, so the loop condition decides before any poll.
      */
-    private boolean positionPostponed() {
+    private boolean positionPostponed(Duration untoldWait) {
         if (unpositioned.isEmpty() && unresolved.isEmpty()) {
             return true;
         }
@@ -899,7 +900,7 @@ public final class ConsumerLoop implements Runnable {
             if (!unpositioned.isEmpty()) {
                 positionOrPostpone(new HashSet<>(unpositioned), pollTimeout);
             }
-            tellUnresolved();
+            tellUnresolved(untoldWait);
         } catch (WakeupException e) {
             return false;
         }
@@ -909,14 +910,21 @@ public final class ConsumerLoop implements Runnable {
         return true;
     }
 
-    /** Resumes each {@link #unresolved} partition whose position Kafka tells now, committing its LATEST start. */
-    private void tellUnresolved() {
+    /**
+     * Resumes each {@link #unresolved} partition whose position Kafka tells, committing its LATEST start. Kafka is
+     * given up to {@code wait} to tell one (its position without a wait is only one already valid when asked); after
+     * one such wait ran out, the others are only asked, as in {@link #position}.
+     */
+    private void tellUnresolved(Duration wait) {
         List<TopicPartition> told = new ArrayList<>();
         Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+        Duration ask = wait;
         for (Iterator<Map.Entry<TopicPartition, Boolean>> it = unresolved.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<TopicPartition, Boolean> entry = it.next();
-            Long position = positionNow(entry.getKey());
-            if (position != null) {
+            Long position = positionWithin(entry.getKey(), ask);
+            if (position == null) {
+                ask = Duration.ZERO;
+            } else {
                 it.remove();
                 assignedAt.put(entry.getKey(), position);
                 told.add(entry.getKey());

@@ -490,6 +490,32 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void closingALatestMemberWhosePartitionsPositionKafkaTellsOnlyWithinAWaitStillCommitsItsStart() {
+        // The assignment could not tell the partition's position (its leader unavailable, the seek's validation
+        // or a reset unanswered), so it waited, its start to commit once told. Closing made one more attempt, but
+        // asked for that position without waiting: KafkaConsumer's position(partition, Duration.ZERO) returns
+        // only a position already valid when called, never one whose answer arrives meanwhile, and no poll drives
+        // it any more. The start went uncommitted where a wait of pollTimeout, as documented, would have told it.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.unsettled = partition;
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> consumer.blockingPositionCallsOfUnsettled.get() == 1 || !loop.isRunning());
+        consumer.aWaitTellsUnsettled = true; // Kafka answers now, within a wait
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose,
+                "the start read when subscribing is committed");
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
@@ -942,6 +968,12 @@ class ConsumerLoopTest {
         final AtomicInteger pollsAfterWakeup = new AtomicInteger();
         /** A partition whose position KafkaConsumer cannot tell now: position throws, as it does after its timeout. */
         volatile TopicPartition unsettled;
+        /**
+         * Whether a position call given a wait tells {@link #unsettled}'s position (Kafka's answer arriving within
+         * it), while one without a wait still cannot: KafkaConsumer's position(partition, Duration.ZERO) returns
+         * only a position valid when it is called.
+         */
+        volatile boolean aWaitTellsUnsettled;
 
         WakingConsumer() {
             super("earliest");
@@ -960,6 +992,9 @@ class ConsumerLoopTest {
 
         @Override
         public synchronized long position(TopicPartition partition, Duration timeout) {
+            if (partition.equals(unsettled) && aWaitTellsUnsettled && !timeout.isZero()) {
+                return super.position(partition); // MockConsumer's, not the override above
+            }
             if (partition.equals(unsettled)) {
                 throw new org.apache.kafka.common.errors.TimeoutException(
                         "Timeout expired before the position for partition " + partition + " could be determined");
