@@ -729,10 +729,12 @@ public final class ConsumerLoop implements Runnable {
     }
 
     private void shutdown() {
-        commitPostponedStarts();
         if (transactionalProducer == null && !processed.isEmpty()) {
             commitHandled(new HashMap<>(processed), "final offset commit", HANDLED_AGAIN);
         }
+        // after the final commit: its reads may wait pollTimeout, and a close that interrupts them (a pollTimeout
+        // longer than closeTimeout) would fail that commit too, the records handled then handled again
+        commitPostponedStarts();
         awaitLastTransactionsOffsets();
         try {
             consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(closeTimeout));

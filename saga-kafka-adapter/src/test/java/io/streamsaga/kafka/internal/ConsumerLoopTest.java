@@ -516,6 +516,47 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void closingALatestMemberWhosePartitionWaitsToBePositionedAgainCommitsTheRecordsItHandledFirst() {
+        // Closing made its extra attempt to position a partition waiting to be positioned again (to commit its
+        // start) before the final commit of the records the member had handled. Each read of that attempt may
+        // wait pollTimeout: where Kafka did not answer and that is longer than the close timeout, close()
+        // interrupted the attempt, and the interrupt, still set, failed the final commit too: records handled
+        // on the member's other partitions were handled again by the group's next member.
+        TopicPartition flowing = new TopicPartition("orders", 0);
+        TopicPartition waiting = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.wakeupInCommitted = true;
+        consumer.updateBeginningOffsets(Map.of(flowing, 0L, waiting, 0L));
+        consumer.updateEndOffsets(Map.of(flowing, 0L, waiting, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(flowing)));
+        consumer.schedulePollTask(() -> consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L,
+                TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty())));
+        consumer.schedulePollTask(() -> {
+            consumer.committedTimeouts.set(Integer.MAX_VALUE); // the coordinator stops answering the reads
+            consumer.readsWaitTheirTimeoutOnceWokenUp = true;
+            consumer.rebalance(List.of(flowing, waiting)); // assigns only the new partition, which waits
+        });
+        CountDownLatch waitingAssigned = new CountDownLatch(1);
+        consumer.schedulePollTask(waitingAssigned::countDown);
+        List<Long> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> handled.add(record.offset()), consumer, null, null, new ThreadLocal<>(),
+                Duration.ofMinutes(1), Duration.ofSeconds(1), Duration.ofMillis(200), Set.of("orders"),
+                Map.of(flowing, 0L, waiting, 0L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> waitingAssigned.getCount() == 0 || !loop.isRunning());
+        assertEquals(List.of(0L), handled);
+        loop.close();
+        loop.finished().toCompletableFuture().join();
+
+        assertEquals(new OffsetAndMetadata(1), consumer.committedAtClose.get(flowing),
+                "the record handled is committed: " + consumer.committedAtClose);
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
@@ -959,6 +1000,12 @@ class ConsumerLoopTest {
          * throws that wakeup, as KafkaConsumer's does when close() lands while it waits for the coordinator.
          */
         volatile boolean committedAwaitsWakeup;
+        /**
+         * Whether {@code committed} given a timeout, once the consumer's wakeup was thrown, waits that timeout
+         * (interrupted, it throws an InterruptException, as KafkaConsumer's does) before it times out: Kafka does
+         * not answer.
+         */
+        volatile boolean readsWaitTheirTimeoutOnceWokenUp;
         /** Whether {@code committed} stops timing out once the consumer is woken up (Kafka answering by then). */
         volatile boolean readsTimeOutUntilWokenUp;
         final CountDownLatch inCommittedAwaitingWakeup = new CountDownLatch(1);
@@ -1029,6 +1076,13 @@ class ConsumerLoopTest {
         @Override
         public synchronized Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions,
                                                                              Duration timeout) {
+            if (readsWaitTheirTimeoutOnceWokenUp && wokenUp.getCount() == 0 && !wakeupPending.get()) {
+                try {
+                    Thread.sleep(timeout.toMillis()); // Kafka not answering: the read waits its timeout
+                } catch (InterruptedException e) {
+                    throw new org.apache.kafka.common.errors.InterruptException(e); // sets the interrupt again
+                }
+            }
             boundedRead = timeout;
             try {
                 return super.committed(partitions, timeout); // MockConsumer's calls committed(partitions)
@@ -1063,6 +1117,9 @@ class ConsumerLoopTest {
         @Override
         public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
             throwPendingWakeup();
+            if (Thread.interrupted()) { // as KafkaConsumer's network client, on an interrupted thread
+                throw new org.apache.kafka.common.errors.InterruptException(new InterruptedException());
+            }
             inCommitSync = true; // MockConsumer's commitSync commits through commitAsync
             try {
                 super.commitSync(offsets);
