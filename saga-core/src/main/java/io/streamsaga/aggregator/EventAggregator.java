@@ -50,7 +50,9 @@ import java.util.function.Predicate;
  *       runs ({@link GroupState#RELEASING}, {@link GroupState#TIMING_OUT}) is refused with a retriable
  *       {@link AggregationException}: should the outcome fail and reopen the group, the bus's retry adds it.</li>
  *   <li>Every change is a versioned save in the {@link AggregationStore}; a lost race is re-read and
- *       re-applied, so several instances can share a store without losing parts. Building an aggregator
+ *       re-applied, so several instances can share a store without losing parts. A part added to a group is
+ *       {@link AggregationStore#append appended}: the store writes that part, not the whole group again, so a
+ *       group of n parts costs n part writes, not O(n²). Building an aggregator
  *       re-arms the deadlines stored under its name, so timeouts survive a restart; a deadline stored while the
  *       aggregator had a timeout is honoured (with the current {@link TimeoutPolicy}) even if it no longer has one.</li>
  *   <li>Outcomes survive a crash: a completed group is saved as {@link GroupState#RELEASING} before its
@@ -268,7 +270,9 @@ public final class EventAggregator implements AutoCloseable {
                 deadLetter(beyond, "aggregation-out-of-sequence", stray -> AggregationException.outOfSequence(config.name(),
                         key, stray.messageId(), stray.sequence().orElseThrow(), size));
             }
-            if (!config.store().save(toSave)) {
+            // a part added (and none dropped) is appended: a durable store writes that part, not the whole group
+            boolean saved = added && beyond.isEmpty() ? config.store().append(toSave) : config.store().save(toSave);
+            if (!saved) {
                 if (change != null) {
                     sequences.discard(change);
                 }

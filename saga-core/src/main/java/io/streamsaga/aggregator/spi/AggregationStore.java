@@ -11,10 +11,12 @@ import java.util.Optional;
  *
  * <p>Writes are optimistic: {@link #save} stores a group only when its {@code version} is exactly one more
  * than the stored version (0 counting as absent), atomically, so concurrent writers never lose each other's
- * parts. Implementations are thread-safe; durable ones must keep that atomicity across processes. Every operation
- * refuses an aggregator name or group key holding U+0000 or a lone surrogate, and {@link #save} a part's header name
- * holding a lone surrogate, with an {@link io.streamsaga.ConfigurationException}, as a durable store must
- * ({@link io.streamsaga.spi.StoredKeys}).
+ * parts; {@link #append} is such a save too, of a group that gained one part, which a store may write alone (the
+ * aggregator adds each arriving part with it, so that a group of n parts costs n part writes, not n whole groups).
+ * Implementations are thread-safe; durable ones must keep that atomicity across processes. Every operation
+ * refuses an aggregator name or group key holding U+0000 or a lone surrogate, and {@link #save} and {@link #append} a
+ * part's header name holding a lone surrogate, with an {@link io.streamsaga.ConfigurationException}, as a durable
+ * store must ({@link io.streamsaga.spi.StoredKeys}).
  */
 public interface AggregationStore {
 
@@ -26,6 +28,18 @@ public interface AggregationStore {
      * returns false and changes nothing otherwise.
      */
     boolean save(AggregationGroup group);
+
+    /**
+     * Stores {@code group}, the group stored at version {@code group.version() - 1} with one part appended (its last
+     * part; its state and deadline may change too), if the stored version is still {@code group.version() - 1} (absent
+     * when it is 1); returns false and changes nothing otherwise. The caller built it from the group it read at that
+     * version, so the parts before the last are the stored ones and a store may write only the new part and the
+     * group's state: a cost of the size of that part, not of the group. The default saves the whole group ({@link #save}), which an application's own
+     * store may keep.
+     */
+    default boolean append(AggregationGroup group) {
+        return save(group);
+    }
 
     /** Deletes the group if its stored version is {@code version}; returns whether it did. */
     boolean delete(String aggregator, String key, long version);

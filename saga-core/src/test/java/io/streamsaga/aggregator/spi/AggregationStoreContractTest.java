@@ -182,4 +182,97 @@ public abstract class AggregationStoreContractTest {
         assertTrue(store.save(AggregationGroup.open("agg", "o-1", T0, null).withPart(inValues).withVersion(1)));
         assertEquals(Map.of("h\0", "v\0\uD800"), store.find("agg", "o-1").orElseThrow().parts().get(0).headers());
     }
+
+    private static List<String> ids(AggregationGroup group) {
+        return group.parts().stream().map(AggregatedPart::messageId).toList();
+    }
+
+    /**
+     * {@link AggregationStore#append} (the aggregator adds each part with it) is a versioned save of the group that
+     * gained one part: the parts are found in arrival order, with the state and deadline it carries; one over a stale
+     * version changes nothing; and a whole save after appends (a change of state, a part dropped) keeps exactly the
+     * group's parts.
+     */
+    @Test
+    void appendedPartsAreFoundInOrderAndAnAppendOverAStaleVersionChangesNothing() {
+        AggregationStore store = createStore();
+        AggregationGroup group = AggregationGroup.open("agg", "o-1", T0, T0.plusSeconds(60)).withPart(part("m1")).withVersion(1);
+        assertTrue(store.append(group));
+        assertFalse(store.append(group), "appending again over version 1");
+        for (int i = 2; i <= 5; i++) {
+            group = group.withPart(part("m" + i)).withVersion(group.version() + 1);
+            assertTrue(store.append(group));
+        }
+        assertFalse(store.append(group.withPart(part("stale")).withVersion(group.version())), "a writer that read the version before");
+        assertFalse(store.append(group.withPart(part("skipping")).withVersion(group.version() + 2)), "skipping a version");
+        AggregationGroup found = store.find("agg", "o-1").orElseThrow();
+        assertEquals(List.of("m1", "m2", "m3", "m4", "m5"), ids(found));
+        assertEquals(5, found.version());
+        assertArrayEquals(part("m4").payload(), found.parts().get(3).payload());
+
+        AggregationGroup releasing = found.withPart(part("m6")).withState(GroupState.RELEASING, T0.plusSeconds(300))
+                .withVersion(6);
+        assertTrue(store.append(releasing));
+        assertEquals(GroupState.RELEASING, store.find("agg", "o-1").orElseThrow().state());
+        assertEquals(T0.plusSeconds(300), store.find("agg", "o-1").orElseThrow().deadline());
+        AggregationGroup reopened = releasing.withState(GroupState.OPEN, T0.plusSeconds(900)).withVersion(7);
+        assertTrue(store.save(reopened));
+        assertEquals(List.of("m1", "m2", "m3", "m4", "m5", "m6"), ids(store.find("agg", "o-1").orElseThrow()));
+        AggregationGroup dropped = new AggregationGroup("agg", "o-1", 8, GroupState.OPEN,
+                List.of(part("m1"), part("m3"), part("m7")), T0, T0.plusSeconds(900));
+        assertTrue(store.save(dropped), "a save dropping parts");
+        assertEquals(List.of("m1", "m3", "m7"), ids(store.find("agg", "o-1").orElseThrow()));
+        assertTrue(store.append(dropped.withPart(part("m8")).withVersion(9)));
+        assertEquals(List.of("m1", "m3", "m7", "m8"), ids(store.find("agg", "o-1").orElseThrow()));
+        assertEquals(List.of("m1", "m3", "m7", "m8"), ids(store.withDeadlines("agg").get(0)));
+
+        assertTrue(store.delete("agg", "o-1", 9));
+        AggregationGroup again = AggregationGroup.open("agg", "o-1", T0, null).withPart(part("n1")).withVersion(1);
+        assertTrue(store.append(again), "a deleted key starts over");
+        assertTrue(store.append(again.withPart(part("n2")).withVersion(2)));
+        assertEquals(List.of("n1", "n2"), ids(store.find("agg", "o-1").orElseThrow()), "none of the deleted group's parts");
+    }
+
+    @Test
+    void concurrentAppendsOfOneVersionHaveExactlyOneWinner() throws Exception {
+        AggregationStore store = createStore();
+        AggregationGroup base = AggregationGroup.open("agg", "o-1", T0, null).withPart(part("m0")).withVersion(1);
+        assertTrue(store.append(base));
+        int writers = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(writers);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int i = 0; i < writers; i++) {
+                AggregationGroup mine = base.withPart(part("m" + (i + 1))).withVersion(2);
+                results.add(pool.submit(() -> {
+                    start.await();
+                    return store.append(mine);
+                }));
+            }
+            start.countDown();
+            int winners = 0;
+            for (Future<Boolean> result : results) {
+                winners += result.get(10, TimeUnit.SECONDS) ? 1 : 0;
+            }
+            assertEquals(1, winners);
+            assertEquals(2, store.find("agg", "o-1").orElseThrow().size());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void anAppendedPartWhoseHeaderNameHoldsALoneSurrogateIsRefusedWithNothingStored() {
+        AggregationStore store = createStore();
+        AggregationGroup group = AggregationGroup.open("agg", "o-1", T0, null).withPart(part("m1")).withVersion(1);
+        assertTrue(store.append(group));
+        AggregatedPart loneInName = new AggregatedPart("m2", "t", "t", 1, Map.of("h\uD800", "v"), new byte[0], T0);
+        assertThrows(ConfigurationException.class, () -> store.append(group.withPart(loneInName).withVersion(2)));
+        assertThrows(ConfigurationException.class, () -> store.append(AggregationGroup.open("agg", "x\0", T0, null)
+                .withPart(part("m1")).withVersion(1)));
+        AggregationGroup found = store.find("agg", "o-1").orElseThrow();
+        assertEquals(1, found.version(), "a refused append stores nothing");
+        assertEquals(List.of("m1"), ids(found));
+    }
 }

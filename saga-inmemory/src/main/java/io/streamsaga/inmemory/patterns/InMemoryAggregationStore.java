@@ -16,7 +16,8 @@ import java.util.concurrent.ConcurrentMap;
 /**
  * An {@link AggregationStore} in the heap: groups survive a new aggregator instance in the same process
  * (what tests use to model a restart) but not the process. Versioned saves are atomic per group through
- * {@link ConcurrentMap#compute}. An aggregator name or group key holding U+0000 or a lone surrogate, and a part's
+ * {@link ConcurrentMap#compute}; an {@link #append} checks only the appended part, so adding a part costs the same
+ * whatever the group's size. An aggregator name or group key holding U+0000 or a lone surrogate, and a part's
  * header name holding a lone surrogate, are refused by every operation, as a durable store refuses them
  * ({@link StoredKeys}). Thread-safe.
  */
@@ -33,17 +34,37 @@ public final class InMemoryAggregationStore implements AggregationStore {
     public boolean save(AggregationGroup group) {
         Objects.requireNonNull(group, "group");
         requireStorable(group.aggregator(), group.key());
-        for (AggregatedPart part : group.parts()) {
-            for (String name : part.headers().keySet()) {
-                int lone = StoredKeys.firstLoneSurrogate(name);
-                if (lone >= 0) {
-                    throw new ConfigurationException(String.format("header name must not contain a lone surrogate"
-                            + " (U+%04X at index %d, not half of a pair: malformed UTF-16, which JSON cannot read back in"
-                            + " a name) of an aggregation part, but was %s", (int) name.charAt(lone), lone,
-                            StreamSagaException.quote(name)));
-                }
+        group.parts().forEach(InMemoryAggregationStore::requireStorableHeaders);
+        return put(group);
+    }
+
+    /**
+     * {@inheritDoc} Checks the appended part only (the others were checked when they were stored) and keeps the group
+     * as given: a cost independent of the group's size.
+     */
+    @Override
+    public boolean append(AggregationGroup group) {
+        Objects.requireNonNull(group, "group");
+        requireStorable(group.aggregator(), group.key());
+        if (group.size() > 0) {
+            requireStorableHeaders(group.parts().get(group.size() - 1));
+        }
+        return put(group);
+    }
+
+    private static void requireStorableHeaders(AggregatedPart part) {
+        for (String name : part.headers().keySet()) {
+            int lone = StoredKeys.firstLoneSurrogate(name);
+            if (lone >= 0) {
+                throw new ConfigurationException(String.format("header name must not contain a lone surrogate"
+                        + " (U+%04X at index %d, not half of a pair: malformed UTF-16, which JSON cannot read back in"
+                        + " a name) of an aggregation part, but was %s", (int) name.charAt(lone), lone,
+                        StreamSagaException.quote(name)));
             }
         }
+    }
+
+    private boolean put(AggregationGroup group) {
         boolean[] saved = new boolean[1];
         groups.compute(new GroupId(group.aggregator(), group.key()), (id, stored) -> {
             long storedVersion = stored == null ? 0 : stored.version();

@@ -202,26 +202,30 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
         }
     }
 
+    /** The stored parts of a group, each part's row in order (schema version 8). */
     private String partsOf(String aggregator, String key) throws java.sql.SQLException {
         try (java.sql.Connection c = db.database().dataSource().getConnection();
-             java.sql.PreparedStatement ps = c.prepareStatement(
-                     "SELECT parts FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ?")) {
+             java.sql.PreparedStatement ps = c.prepareStatement("SELECT part FROM ss_aggregation_part"
+                     + " WHERE aggregator = ? AND group_key = ? ORDER BY seq")) {
             ps.setString(1, aggregator);
             ps.setString(2, key);
+            StringBuilder parts = new StringBuilder();
             try (java.sql.ResultSet rs = ps.executeQuery()) {
-                assertTrue(rs.next());
-                return new String(rs.getBytes(1), java.nio.charset.StandardCharsets.UTF_8);
+                while (rs.next()) {
+                    parts.append(new String(rs.getBytes(1), java.nio.charset.StandardCharsets.UTF_8)).append('\n');
+                }
             }
+            return parts.toString();
         }
     }
 
-    /** Rewrites the stored parts of a group, by SQL, past the store's own checks. */
+    /** Rewrites the first stored part of a group, by SQL, past the store's own checks. */
     private void corruptParts(String aggregator, String key, java.util.function.UnaryOperator<String> change)
             throws java.sql.SQLException {
         try (java.sql.Connection c = db.database().dataSource().getConnection()) {
             byte[] parts;
-            try (java.sql.PreparedStatement ps = c.prepareStatement(
-                    "SELECT parts FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ?")) {
+            try (java.sql.PreparedStatement ps = c.prepareStatement("SELECT part FROM ss_aggregation_part"
+                    + " WHERE aggregator = ? AND group_key = ? AND seq = 0")) {
                 ps.setString(1, aggregator);
                 ps.setString(2, key);
                 try (java.sql.ResultSet rs = ps.executeQuery()) {
@@ -231,14 +235,95 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
             }
             String changed = change.apply(new String(parts, java.nio.charset.StandardCharsets.UTF_8));
             assertTrue(!changed.equals(new String(parts, java.nio.charset.StandardCharsets.UTF_8)), changed);
-            try (java.sql.PreparedStatement ps = c.prepareStatement(
-                    "UPDATE ss_aggregation_group SET parts = ? WHERE aggregator = ? AND group_key = ?")) {
+            try (java.sql.PreparedStatement ps = c.prepareStatement("UPDATE ss_aggregation_part SET part = ?"
+                    + " WHERE aggregator = ? AND group_key = ? AND seq = 0")) {
                 ps.setBytes(1, changed.getBytes(java.nio.charset.StandardCharsets.UTF_8));
                 ps.setString(2, aggregator);
                 ps.setString(3, key);
                 assertEquals(1, ps.executeUpdate());
             }
         }
+    }
+
+    @Test
+    void addingAPartToAGroupWritesThatPartNotTheWholeGroup() throws Exception {
+        // Each arriving part was saved with the whole group: its row's parts (one JSON document) rewritten, so the
+        // n-th part of a group wrote n parts (a group of n parts O(n^2) bytes in all). A part is now appended: the
+        // group's row (its version) and the part's own row, whatever the group's size.
+        var written = new java.util.concurrent.atomic.AtomicLong();
+        javax.sql.DataSource counting = countingWrites(db.database().dataSource(), written);
+        JdbcSchema.of(db.database().dataSource()).migrate();
+        AggregationStore store = JdbcAggregationStore.create(counting);
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler();
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            List<String> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+            var aggregator = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(60)
+                    .timeout(java.time.Duration.ofMinutes(5), io.streamsaga.aggregator.TimeoutPolicy.RELEASE_PARTIAL)
+                    .onRelease(aggregate -> released.add(aggregate.key() + ":" + aggregate.group().size())).build();
+            aggregator.subscribe("aggregator", "parcel-scanned");
+            List<Long> perPart = new java.util.ArrayList<>();
+            for (int i = 0; i < 60; i++) {
+                written.set(0);
+                bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.parse("2026-03-01T10:00:00Z")
+                        .plusSeconds(i))).toCompletableFuture().join();
+                transport.drainAll();
+                perPart.add(written.get());
+            }
+            assertEquals(List.of("p-1:60"), released);
+            long second = perPart.get(1);
+            long fiftieth = perPart.get(49);
+            assertTrue(fiftieth <= second + 16, "bytes written for the 2nd part " + second + ", for the 50th " + fiftieth
+                    + " (per part: " + perPart + ")");
+            aggregator.close();
+        }
+    }
+
+    /**
+     * A data source adding to {@code written} the length of every string and byte array set on a statement that
+     * writes (INSERT, UPDATE, MERGE).
+     */
+    private static javax.sql.DataSource countingWrites(javax.sql.DataSource target, java.util.concurrent.atomic.AtomicLong written) {
+        return proxy(javax.sql.DataSource.class, target, (method, args, result) -> result instanceof java.sql.Connection c
+                ? proxy(java.sql.Connection.class, c, (m, a, r) -> {
+                    if (m.equals("prepareStatement") && r instanceof java.sql.PreparedStatement ps) {
+                        String sql = ((String) a[0]).stripLeading().toUpperCase(java.util.Locale.ROOT);
+                        boolean writes = sql.startsWith("INSERT") || sql.startsWith("UPDATE") || sql.startsWith("MERGE");
+                        return proxy(java.sql.PreparedStatement.class, ps, (pm, pa, pr) -> {
+                            if (writes && pa != null && pa.length == 2) {
+                                if (pa[1] instanceof byte[] bytes) {
+                                    written.addAndGet(bytes.length);
+                                } else if (pa[1] instanceof String text) {
+                                    written.addAndGet(text.length());
+                                }
+                            }
+                            return pr;
+                        });
+                    }
+                    return r;
+                })
+                : result);
+    }
+
+    private interface After {
+        Object apply(String method, Object[] args, Object result);
+    }
+
+    private static <T> T proxy(Class<T> type, T target, After after) {
+        return type.cast(java.lang.reflect.Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type},
+                (p, method, args) -> {
+                    Object result;
+                    try {
+                        result = method.invoke(target, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    return after.apply(method.getName(), args, result);
+                }));
     }
 
     @Test
