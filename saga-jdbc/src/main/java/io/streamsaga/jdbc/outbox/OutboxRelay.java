@@ -428,7 +428,8 @@ public final class OutboxRelay implements AutoCloseable {
      * Stops polling; the outbox rows stay as they are. A poll or {@link #relayPending} in progress on another thread
      * finishes its current row (publishes it and marks it sent, or records its failure) and starts no other:
      * close() waits for it, up to 10 s (then logs a warning), so that once it has returned the relay publishes and
-     * marks nothing more. Called from the relay's own poll (its transport closed), it does not wait for itself.
+     * marks nothing more. Called from the relay's own poll or {@link #relayPending} (its transport closed), it waits
+     * for no poll: one scheduled meanwhile waits for that poll's lock, then starts nothing.
      */
     @Override
     public void close() {
@@ -439,11 +440,17 @@ public final class OutboxRelay implements AutoCloseable {
                 nextPoll = null;
             }
         }
-        polls.close();
+        // From the relay's own poll or relayPending (its transport closed), under the relay's lock: a scheduled poll
+        // running on another thread (the scheduler's, on a caller-runs executor) waits for that lock, then starts
+        // nothing; waiting for it here would wait for this thread until the timeout.
+        boolean underOwnLock = pollLock.isHeldByCurrentThread();
+        if (!underOwnLock) {
+            polls.close();
+        }
         if (ownedExecutor != null) {
             ownedExecutor.shutdown();
         }
-        if (!pollLock.isHeldByCurrentThread()) {
+        if (!underOwnLock) {
             awaitPollInProgress();
         }
     }

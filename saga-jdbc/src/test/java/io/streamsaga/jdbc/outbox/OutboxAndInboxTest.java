@@ -248,6 +248,63 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aRelayPendingThatFindsTheTransportClosedStopsTheRelayWithoutWaitingForAPollBlockedOnItsLock()
+            throws Exception {
+        // A relayPending() whose transport was closed stops the relay with close(), which waited for the relay's
+        // scheduled poll in progress: on a caller-runs executor that poll ran on the scheduler's thread and waited
+        // for the lock relayPending() held, so each waited for the other until close() gave up after 10 s.
+        OutboxRelay relay = relayTo().publisher(m -> awaitPollBlockedThenFail()).build();
+        relay.start(); // the first poll finds nothing and schedules the next one
+        tx.run(c -> createOrder(c, "o-1", 1));
+
+        Thread caller = new Thread(relay::relayPending, "relay-pending");
+        callerThread = caller;
+        Thread polling = new Thread(() -> scheduler.advance(Duration.ofSeconds(5)), "scheduler");
+        pollingThread = polling;
+        caller.start();
+        assertTrue(callerPublishing.await(30, java.util.concurrent.TimeUnit.SECONDS), "relayPending publishes");
+        polling.start(); // the scheduled poll now waits for the relay's lock, which relayPending holds
+
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60))
+                .until(() -> !caller.isAlive() || waitingIn(caller, "close"));
+        boolean closeWaited = waitingIn(caller, "close");
+        caller.join();
+        polling.join();
+
+        assertFalse(closeWaited, "close() from relayPending waited for the poll that waits for relayPending");
+        assertEquals(1, outbox.pendingCount(), "the row stays pending for the next relay");
+    }
+
+    private volatile Thread callerThread;
+    private volatile Thread pollingThread;
+    private final java.util.concurrent.CountDownLatch callerPublishing = new java.util.concurrent.CountDownLatch(1);
+
+    /** On relayPending's thread: once the scheduled poll waits for the relay's lock, fails as a closed transport. */
+    private CompletableFuture<Void> awaitPollBlockedThenFail() {
+        if (Thread.currentThread() == callerThread) {
+            callerPublishing.countDown();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60))
+                    .until(() -> pollingThread != null && waitingIn(pollingThread, "poll"));
+        }
+        return CompletableFuture.failedFuture(new io.streamsaga.bus.TransportClosedException("orders", "closed"));
+    }
+
+    /** Whether {@code thread} is waiting in a method of OutboxRelay or ScopedScheduler named {@code method}. */
+    private static boolean waitingIn(Thread thread, String method) {
+        Thread.State state = thread.getState();
+        if (state != Thread.State.WAITING && state != Thread.State.TIMED_WAITING) {
+            return false;
+        }
+        for (StackTraceElement frame : thread.getStackTrace()) {
+            if (frame.getMethodName().equals(method) && (frame.getClassName().equals(OutboxRelay.class.getName())
+                    || frame.getClassName().endsWith(".ScopedScheduler"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Test
     void wakeUpRacingWithCloseIsANoOpInsteadOfARejectedExecution() throws Exception {
         // OutboxRelay.wakeUp(): a no-op once closed. A close() landing between its "closed?" check and handing the
         // poll to the relay's own executor (shut down by close) threw RejectedExecutionException at the caller.
