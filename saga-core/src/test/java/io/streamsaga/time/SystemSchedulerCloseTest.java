@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code Scheduler.system()}'s close() ({@code shutdownNow}) interrupted the task it was running and returned at once:
- * a component closing the scheduler it owns (a bus, an orchestrator, a claim-check interceptor built without one) had
+ * a component closing the scheduler it owns (an orchestrator or a claim-check interceptor built without one) had
  * its timer work cut short by an interrupt (a JDBC call on H2 closes its file on one) or still running after close()
  * returned, where {@link Scheduler#scoped} waits for it. close() now drops the queued tasks and waits, bounded, for the
  * running one, not interrupting it.
