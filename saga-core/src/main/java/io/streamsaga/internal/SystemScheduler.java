@@ -111,6 +111,9 @@ public final class SystemScheduler implements Scheduler {
         }
         current.shutdown();
         current.getQueue().clear(); // due tasks shutdown() keeps: they would run (and return at once) one by one
+        // The worker may have seen them queued just before and now wait in the emptied queue, where nothing would
+        // wake it (emptying it bypasses the executor): purge() ends it, as an executor shut down with no task left.
+        current.purge();
         if (Thread.currentThread() == thread) {
             return; // a task closing its own scheduler: it finishes after this returns, the thread then ends
         }

@@ -2,6 +2,9 @@ package io.streamsaga.time;
 
 import org.junit.jupiter.api.Test;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -56,6 +59,54 @@ class SystemSchedulerCloseTest {
         assertFalse(interrupted.get(), "the running task was not interrupted");
         assertFalse(finishedAfterCloseReturned.get(), "close() returned only once the running task had finished");
         assertFalse(queuedRan.get(), "no queued task ran after close()");
+    }
+
+    @Test
+    void closeEndsWithTheRunningTaskAlsoWhenItDropsATaskDueBehindIt() throws Exception {
+        // close() emptied the queue after shutdown(): a worker that had just finished its task and seen the due task
+        // still queued then waited in the emptied queue for a task that never came, and close() waited its 10 s for
+        // a thread running nothing, logged a warning and interrupted it. A race of microseconds, met within a few
+        // hundred closes: none of these closes may give up waiting, as each running task ends at once.
+        PrintStream original = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        try {
+            for (int i = 0; i < 2000 && !captured.toString(StandardCharsets.UTF_8).contains("stopped waiting"); i++) {
+                Scheduler scheduler = Scheduler.system();
+                CountDownLatch running = new CountDownLatch(1);
+                CountDownLatch finish = new CountDownLatch(1);
+                scheduler.schedule(Duration.ZERO, () -> {
+                    running.countDown();
+                    awaitUninterruptibly(finish);
+                });
+                scheduler.schedule(Duration.ZERO, () -> { }); // due, queued behind the running task
+                assertTrue(running.await(30, TimeUnit.SECONDS), "the first task runs");
+                finish.countDown(); // the task ends while close() drops the one due behind it
+                for (int spin = i % 200; spin > 0; spin--) { // meets the worker at various points after the task
+                    Thread.onSpinWait();
+                }
+                scheduler.close();
+            }
+        } finally {
+            System.setErr(original);
+        }
+        String log = captured.toString(StandardCharsets.UTF_8);
+        assertFalse(log.contains("stopped waiting"), log);
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Test
