@@ -142,8 +142,7 @@ public final class JdbcAggregationStore implements AggregationStore {
         if (group.version() < 1 || group.size() == 0) {
             return save(group);
         }
-        int last = group.size() - 1;
-        byte[] part = writePart(group.parts().get(last));
+        byte[] part = writePart(group.parts().get(group.size() - 1));
         return write(() -> tx.inTransaction(c -> {
             if (group.version() == 1) {
                 if (!insert(c, group)) {
@@ -157,9 +156,27 @@ public final class JdbcAggregationStore implements AggregationStore {
                 rewriteParts(c, group, writeParts(group));
                 return true;
             }
-            insertParts(c, group, List.of(part), last);
+            insertParts(c, group, List.of(part), group.version() == 1 ? 0 : nextSeq(c, group));
             return true;
         }));
+    }
+
+    /**
+     * The number of a part added after the stored ones: one more than the highest stored, not the group's size, as
+     * the numbers may have a gap (a repair deleted the row of a part that did not parse). The group's row is locked
+     * by this transaction's write of it, so no other writer numbers a part of the group at the same time.
+     */
+    private static int nextSeq(Connection c, AggregationGroup group) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT MAX(seq) FROM ss_aggregation_part WHERE aggregator = ? AND group_key = ?")) {
+            ps.setString(1, group.aggregator());
+            ps.setString(2, group.key());
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                int max = rs.getInt(1);
+                return rs.wasNull() ? 0 : max + 1;
+            }
+        }
     }
 
     /** Runs a write, a unique violation (another writer inserted version 1 at the same moment) counting as a lost race. */
@@ -237,7 +254,7 @@ public final class JdbcAggregationStore implements AggregationStore {
             }
             List<String> given = group.parts().stream().map(AggregatedPart::messageId).toList();
             if (stored.size() <= given.size() && given.subList(0, stored.size()).equals(stored)) {
-                insertParts(c, group, parts.subList(stored.size(), parts.size()), stored.size());
+                insertParts(c, group, parts.subList(stored.size(), parts.size()), nextSeq(c, group));
                 return;
             }
         }

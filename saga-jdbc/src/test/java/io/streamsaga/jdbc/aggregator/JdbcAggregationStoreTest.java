@@ -246,6 +246,38 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
     }
 
     @Test
+    void aGroupRepairedByDeletingAnUnreadablePartRowTakesNewPartsAgain() throws Exception {
+        // The docs have an unreadable group repaired through its rows of ss_aggregation_part; deleting the row of the
+        // part that does not parse left a gap in the numbers (0, 2), and the next part was numbered by the group's
+        // size (2): its insert hit the primary key, taken for a lost race, so every part for the group lost all its
+        // races (contended, then dead-lettered) although no other writer was there. A part is numbered after the
+        // highest number stored.
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        AggregationStore store = createStore();
+        AggregationGroup group = AggregationGroup.open("agg", "g-1", t0, null);
+        for (int i = 0; i < 3; i++) {
+            group = group.withPart(new AggregatedPart("m" + i, "t", "t", 1, Map.of(), new byte[] {(byte) i}, t0))
+                    .withVersion(group.version() + 1);
+            assertTrue(store.append(group));
+        }
+        try (java.sql.Connection c = db.database().dataSource().getConnection();
+             java.sql.PreparedStatement ps = c.prepareStatement("DELETE FROM ss_aggregation_part"
+                     + " WHERE aggregator = 'agg' AND group_key = 'g-1' AND seq = 1")) {
+            assertEquals(1, ps.executeUpdate());
+        }
+        AggregationGroup repaired = store.find("agg", "g-1").orElseThrow();
+        assertEquals(List.of("m0", "m2"), repaired.parts().stream().map(AggregatedPart::messageId).toList());
+        AggregationGroup more = repaired.withPart(new AggregatedPart("m3", "t", "t", 1, Map.of(), new byte[0], t0))
+                .withVersion(repaired.version() + 1);
+        assertTrue(store.append(more), "no other writer changed the group");
+        AggregationGroup evenMore = more.withPart(new AggregatedPart("m4", "t", "t", 1, Map.of(), new byte[0], t0))
+                .withVersion(more.version() + 1);
+        assertTrue(store.save(evenMore), "a whole save adding a part");
+        assertEquals(List.of("m0", "m2", "m3", "m4"),
+                store.find("agg", "g-1").orElseThrow().parts().stream().map(AggregatedPart::messageId).toList());
+    }
+
+    @Test
     void addingAPartToAGroupWritesThatPartNotTheWholeGroup() throws Exception {
         // Each arriving part was saved with the whole group: its row's parts (one JSON document) rewritten, so the
         // n-th part of a group wrote n parts (a group of n parts O(n^2) bytes in all). A part is now appended: the
