@@ -60,7 +60,11 @@ public interface EventBus extends AutoCloseable {
      */
     CompletionStage<RecordPosition> publish(Message message);
 
-    /** Subscribes a consumer group to a topic or wildcard pattern, from the latest position; refused once closed. */
+    /**
+     * Subscribes a consumer group to a topic or wildcard pattern, from the latest position; refused once closed, and
+     * for a topic over {@link TopicPattern#MAX_TOPIC_LENGTH} characters (a long dead-letter topic), whose own dead
+     * letters could not be sent.
+     */
     <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler);
 
     /** Subscribes with explicit options (start position, retry policy). */

@@ -12,7 +12,8 @@ import java.util.regex.Pattern;
  * <p>{@code *} matches any run of characters (also none), so {@code order-*} matches
  * {@code order-created} and {@code *} matches every topic. Topic names may contain letters, digits,
  * {@code .}, {@code _} and {@code -}, at most {@link #MAX_TOPIC_LENGTH} (245) of them, so that a topic and its
- * dead-letter topic are names Kafka takes (a dead-letter topic, ending in {@code .DLT}, may be 249 long). A wildcard never matches a dead-letter topic (suffix
+ * dead-letter topic are names Kafka takes (a dead-letter topic, ending in {@code .DLT}, may be 249 long; an event bus
+ * subscribes to none over 245, whose own dead letters it could not send). A wildcard never matches a dead-letter topic (suffix
  * {@code .DLT}) or an internal topic (prefix {@code __}): a catch-all handler that fails must not
  * consume its own dead letters. Subscribe to those by exact name. A refused name or pattern is quoted in the
  * {@link ConfigurationException} whole up to 64 characters, else as its first 64 and its length (a topic may come

@@ -21,6 +21,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Backoff through the bus's scheduler, interceptors, and threads released on close. */
@@ -374,6 +375,34 @@ class BusRetryAndInterceptorTest {
             assertFalse(subscription.isActive());
             assertFalse(consumerThreadAlive("thread-check"), "close() joins the consumer thread");
         }
+    }
+
+    @Test
+    void aDeadLetterTopicWhoseOwnDeadLetterTopicKafkaRefusesCannotBeSubscribedTo() {
+        // a 245-character topic's dead-letter topic (249) is a legal name: a handler subscribed to it that failed had
+        // its record dead-lettered to the name and .DLT (253), which the transport refused, so the record was
+        // delivered again and again, what the 245-character limit exists to prevent
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(TYPES).retryPolicy(RetryPolicy.builder().maxAttempts(1).build()).build();
+        String deadLetters = "t".repeat(245) + MessageHeaders.DEAD_LETTER_SUFFIX;
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> bus.subscribe("ops", deadLetters,
+                OrderCreated.class, (event, ctx) -> {
+                    throw new IllegalStateException("down");
+                }));
+        assertEquals("group 'ops' cannot subscribe to a topic over 245 characters, whose dead-letter topic (the name and"
+                + " .DLT) would be over the 249 Kafka takes, but was '" + "t".repeat(64) + "...' (249 characters)", e.getMessage());
+        // the longest topic's dead letters are still published, and a 245-character dead-letter topic is subscribed to
+        String shorter = "t".repeat(241) + MessageHeaders.DEAD_LETTER_SUFFIX;
+        List<String> failed = new CopyOnWriteArrayList<>();
+        bus.subscribe("ops", shorter, OrderCreated.class, (event, ctx) -> {
+            failed.add(event.orderId());
+            throw new IllegalStateException("down");
+        });
+        bus.publish(shorter, "k", new OrderCreated("o-1")).toCompletableFuture().join();
+        assertEquals(deadLetters, bus.publish(deadLetters, "k", new OrderCreated("o-2")).toCompletableFuture().join().topic());
+        transport.drainAll();
+        assertEquals(List.of("o-1"), failed);
+        assertEquals(1, transport.messages(shorter + MessageHeaders.DEAD_LETTER_SUFFIX).size());
     }
 
     private static boolean consumerThreadAlive(String group) {

@@ -245,6 +245,12 @@ public final class DefaultEventBus implements EventBus {
         ConfigurationException.require(eventType != null, "event type class must not be null (group '%s')", group);
         ConfigurationException.require(handler != null, "handler must not be null (group '%s')", group);
         TopicPattern pattern = TopicPattern.of(topicPattern);
+        // A handler's failure is dead-lettered to the topic and .DLT: a topic whose dead-letter topic Kafka refuses
+        // (a dead-letter topic of 246-249 characters itself) would have its failing record delivered again and again.
+        ConfigurationException.require(pattern.isWildcard() || topicPattern.length() <= TopicPattern.MAX_TOPIC_LENGTH,
+                "group '%s' cannot subscribe to a topic over %s characters, whose dead-letter topic (the name and %s)"
+                        + " would be over the 249 Kafka takes, but was %s", group, TopicPattern.MAX_TOPIC_LENGTH,
+                MessageHeaders.DEAD_LETTER_SUFFIX, StreamSagaException.quote(topicPattern));
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
         Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
         requireOpen(group, pattern);
