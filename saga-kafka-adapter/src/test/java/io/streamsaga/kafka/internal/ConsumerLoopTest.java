@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -1006,6 +1007,8 @@ class ConsumerLoopTest {
          * not answer.
          */
         volatile boolean readsWaitTheirTimeoutOnceWokenUp;
+        /** Never counted down: what a read of a Kafka that does not answer blocks on. */
+        private final CountDownLatch kafkaNeverAnswers = new CountDownLatch(1);
         /** Whether {@code committed} stops timing out once the consumer is woken up (Kafka answering by then). */
         volatile boolean readsTimeOutUntilWokenUp;
         final CountDownLatch inCommittedAwaitingWakeup = new CountDownLatch(1);
@@ -1078,7 +1081,8 @@ class ConsumerLoopTest {
                                                                              Duration timeout) {
             if (readsWaitTheirTimeoutOnceWokenUp && wokenUp.getCount() == 0 && !wakeupPending.get()) {
                 try {
-                    Thread.sleep(timeout.toMillis()); // Kafka not answering: the read waits its timeout
+                    // Kafka not answering: the read blocks until its timeout or an interrupt (close()'s), as a real one
+                    kafkaNeverAnswers.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
                 } catch (InterruptedException e) {
                     throw new org.apache.kafka.common.errors.InterruptException(e); // sets the interrupt again
                 }
