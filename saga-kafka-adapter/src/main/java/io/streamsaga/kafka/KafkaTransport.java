@@ -361,8 +361,8 @@ public final class KafkaTransport implements Transport {
             }
         }
         ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, producers,
-                currentTransaction, config.pollTimeout, config.redeliveryBackoff, config.closeTimeout, existingTopics,
-                latestStarts);
+                currentTransaction, config.pollTimeout, config.redeliveryBackoff, config.closeTimeout,
+                config.requestTimeout, existingTopics, latestStarts);
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop,
                 () -> {
@@ -1152,7 +1152,8 @@ public final class KafkaTransport implements Transport {
          * How long closing waits (default 10 s): for a consumer thread before interrupting it, and as long again
          * after that (closing the transport: for all its consumer threads at once); and what the Kafka clients'
          * own {@code close(timeout)} get: each member's consumer (which leaves the group then) and transactional
-         * producer, the shared producer and the admin client. The Kafka
+         * producer, the shared producer and the admin client; also how long a member's final commit of the records
+         * it handled waits. The Kafka
          * producer can take longer, up to its {@code request.timeout.ms}, against a broker that never answered
          * (see {@link KafkaTransport#close()}).
          */
@@ -1163,7 +1164,10 @@ public final class KafkaTransport implements Transport {
 
         /**
          * Timeout of admin queries (offsets, groups, topics), per request; {@link KafkaTransport#committedOffsets}
-         * in all, its wait for offsets pending in a transaction included. Default 30 s.
+         * in all, its wait for offsets pending in a transaction included. Default 30 s. Also how long a member's
+         * synchronous offset commits wait: on revoke, and of a {@code LATEST} start at its assignment (one made
+         * again waits up to {@link #pollTimeout}); a start not committed in time is committed again before its
+         * partitions are consumed.
          */
         public Builder requestTimeout(Duration timeout) {
             this.requestTimeout = ConfigurationException.requirePositive(timeout, "request timeout");

@@ -79,6 +79,8 @@ public final class ConsumerLoop implements Runnable {
     private final Duration redeliveryBackoff;
     /** How long closing waits for this loop's thread, and what its consumer's and producer's close get. */
     private final Duration closeTimeout;
+    /** What a synchronous commit on revoke, and of a LATEST start at the assignment, waits at most. */
+    private final Duration requestTimeout;
     private final Set<String> topicsBeforeSubscribe;
     private final Map<TopicPartition, Long> latestStarts;
 
@@ -117,7 +119,11 @@ public final class ConsumerLoop implements Runnable {
      * @param currentTransaction     where the loop publishes its transaction while a handler runs, so sends from
      *                               the handler join it
      * @param closeTimeout           how long {@link #close()} waits for the thread before interrupting it (and
-     *                               again after), and the timeout the consumer's and producer's own close get
+     *                               again after), the timeout the consumer's and producer's own close get, and
+     *                               what the final commit of the handled records waits at most
+     * @param requestTimeout         what a synchronous commit on revoke, and of a {@link StartPosition#LATEST}
+     *                               start at the assignment, waits at most (without one, Kafka's
+     *                               {@code commitSync} waits up to {@code default.api.timeout.ms})
      * @param topicsBeforeSubscribe  topics that existed when the subscription started; a group with no
      *                               committed offset starts at their end for {@link StartPosition#LATEST},
      *                               and at the beginning of any topic created later
@@ -130,8 +136,8 @@ public final class ConsumerLoop implements Runnable {
     public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
                         Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
                         TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
-                        Duration redeliveryBackoff, Duration closeTimeout, Set<String> topicsBeforeSubscribe,
-                        Map<TopicPartition, Long> latestStarts) {
+                        Duration redeliveryBackoff, Duration closeTimeout, Duration requestTimeout,
+                        Set<String> topicsBeforeSubscribe, Map<TopicPartition, Long> latestStarts) {
         this.group = group;
         this.pattern = pattern;
         this.start = start;
@@ -143,6 +149,7 @@ public final class ConsumerLoop implements Runnable {
         this.pollTimeout = pollTimeout;
         this.redeliveryBackoff = redeliveryBackoff;
         this.closeTimeout = closeTimeout;
+        this.requestTimeout = requestTimeout;
         this.topicsBeforeSubscribe = Set.copyOf(topicsBeforeSubscribe);
         this.latestStarts = Map.copyOf(latestStarts);
     }
@@ -730,7 +737,7 @@ public final class ConsumerLoop implements Runnable {
 
     private void shutdown() {
         if (transactionalProducer == null && !processed.isEmpty()) {
-            commitHandled(new HashMap<>(processed), "final offset commit", HANDLED_AGAIN);
+            commitHandled(new HashMap<>(processed), closeTimeout, "final offset commit", HANDLED_AGAIN);
         }
         // after the final commit: its reads may wait pollTimeout, and a close that interrupts them (a pollTimeout
         // longer than closeTimeout) would fail that commit too, the records handled then handled again
@@ -781,29 +788,39 @@ public final class ConsumerLoop implements Runnable {
             }
         });
         if (!untold.isEmpty()) {
-            log.warn("group {} on {} closes before Kafka could position {}: the start subscribe read is not committed"
-                    + " there, so unless subscribe committed it (a group without members) the group's next member starts"
-                    + " at the end as of its own subscribe", group, pattern, untold);
+            log.warn("group {} on {} closes before Kafka could position {} and commit the start subscribe read there:"
+                    + " unless subscribe committed it (a group without members) the group's next member starts at the"
+                    + " end as of its own subscribe", group, pattern, untold);
+        }
+    }
+
+    /**
+     * Plain mode: commits the handled records' {@code offsets} (at close, on revoke) with {@link #commitSync},
+     * logging a failure as {@code what} failed, with its {@code consequence}.
+     */
+    private void commitHandled(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout, String what,
+                               String consequence) {
+        try {
+            commitSync(offsets, timeout);
+        } catch (RuntimeException e) {
+            log.warn("{} of group {} on {} failed ({}): {}", what, group, pattern, consequence, e.toString());
         }
     }
 
     /**
      * Commits {@code offsets} synchronously (plain mode: the final commit of handled records, and the commit on
-     * revoke; in both modes a {@link StartPosition#LATEST} group's start), logging a failure as {@code what}
-     * failed, with its {@code consequence}. {@link #stop()} wakes the consumer, and when this thread was not in
-     * {@code poll} then (inside a handler, or past its last poll), or was in a rebalance listener inside
-     * {@code poll}, the wakeup is still pending: the next blocking call, this commit, throws it and so consumes
-     * it, and the commit is made again.
+     * revoke; in both modes a {@link StartPosition#LATEST} group's start), waiting at most {@code timeout}: without
+     * one, Kafka's {@code commitSync} waits up to {@code default.api.timeout.ms}, then throws a
+     * {@code TimeoutException}. {@link #stop()} wakes the consumer, and when this thread was not in {@code poll}
+     * then (inside a handler, or past its last poll), or was in a rebalance listener inside {@code poll}, the
+     * wakeup is still pending: the next blocking call, this commit, throws it and so consumes it, and the commit
+     * is made again.
      */
-    private void commitHandled(Map<TopicPartition, OffsetAndMetadata> offsets, String what, String consequence) {
+    private void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
         try {
-            try {
-                consumer.commitSync(offsets);
-            } catch (WakeupException e) {
-                consumer.commitSync(offsets);
-            }
-        } catch (RuntimeException e) {
-            log.warn("{} of group {} on {} failed ({}): {}", what, group, pattern, consequence, e.toString());
+            consumer.commitSync(offsets, timeout);
+        } catch (WakeupException e) {
+            consumer.commitSync(offsets, timeout);
         }
     }
 
@@ -854,18 +871,7 @@ public final class ConsumerLoop implements Runnable {
         try {
             position(toPosition, wait);
         } catch (RetriableException e) {
-            boolean again = unpositioned.containsAll(toPosition);
-            unpositioned.addAll(toPosition);
-            unresolved.keySet().removeAll(toPosition);
-            consumer.pause(toPosition);
-            if (again) {
-                log.debug("group {} on {} could not position its assigned partitions {} again ({}); they stay paused",
-                        group, pattern, toPosition, e.toString());
-            } else {
-                log.warn("group {} on {} could not position its assigned partitions {} ({}); they stay paused and are"
-                        + " positioned again before each poll, each attempt waiting up to {}", group, pattern,
-                        toPosition, e.toString(), pollTimeout);
-            }
+            postpone(toPosition, e);
             return;
         }
         boolean wasPostponed = unpositioned.removeAll(toPosition);
@@ -883,6 +889,26 @@ public final class ConsumerLoop implements Runnable {
         if (wasPostponed) {
             consumer.resume(toPosition.stream().filter(partition -> !unresolved.containsKey(partition)
                     && !pausedUntilNanos.containsKey(partition)).toList());
+        }
+    }
+
+    /**
+     * Leaves {@code partitions}, which Kafka could not position (or commit the start of), to be positioned again
+     * before each poll: paused, so nothing is fetched from a position Kafka chose, or consumed before its start
+     * is committed. The first failure is a warning, one again debug.
+     */
+    private void postpone(Set<TopicPartition> partitions, RetriableException e) {
+        boolean again = unpositioned.containsAll(partitions);
+        unpositioned.addAll(partitions);
+        unresolved.keySet().removeAll(partitions);
+        consumer.pause(partitions);
+        if (again) {
+            log.debug("group {} on {} could not position its assigned partitions {} again ({}); they stay paused",
+                    group, pattern, partitions, e.toString());
+        } else {
+            log.warn("group {} on {} could not position its assigned partitions {} ({}); they stay paused and are"
+                    + " positioned again before each poll, each attempt waiting up to {}", group, pattern,
+                    partitions, e.toString(), pollTimeout);
         }
     }
 
@@ -913,9 +939,10 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Resumes each {@link #unresolved} partition whose position Kafka tells, committing its LATEST start. Kafka is
-     * given up to {@code wait} to tell one (its position without a wait is only one already valid when asked); after
-     * one such wait ran out, the others are only asked, as in {@link #position}.
+     * Resumes each {@link #unresolved} partition whose position Kafka tells, committing its LATEST start (within
+     * {@link #pollTimeout}; one Kafka does not commit in time is {@link #postpone postponed}). Kafka is given up to
+     * {@code wait} to tell one (its position without a wait is only one already valid when asked); after one such
+     * wait ran out, the others are only asked, as in {@link #position}.
      */
     private void tellUnresolved(Duration wait) {
         List<TopicPartition> told = new ArrayList<>();
@@ -939,7 +966,15 @@ public final class ConsumerLoop implements Runnable {
             return;
         }
         if (!starts.isEmpty()) {
-            commitStarts(starts);
+            try {
+                commitStarts(starts, pollTimeout);
+            } catch (RetriableException e) {
+                postpone(starts.keySet(), e);
+                told.removeAll(starts.keySet());
+            }
+        }
+        if (told.isEmpty()) {
+            return;
         }
         consumer.resume(told.stream().filter(partition -> !pausedUntilNanos.containsKey(partition)).toList());
         log.info("group {} on {}: Kafka now tells the positions of {}, which are consumed again", group, pattern, told);
@@ -949,7 +984,10 @@ public final class ConsumerLoop implements Runnable {
      * Positions the assigned partitions; a LATEST group commits its start on those it had none for. A partition
      * whose position Kafka cannot tell in time is left {@link #unresolved} (after one such wait, the others are only
      * asked: one wait per partition could hold the member past {@code max.poll.interval.ms}). Kafka's reads wait
-     * up to {@code wait}, or its {@code default.api.timeout.ms} when that is null.
+     * up to {@code wait}, or its {@code default.api.timeout.ms} when that is null; the start commit up to
+     * {@link #requestTimeout} then, else {@link #pollTimeout} (a commit that takes longer may still land: the
+     * next attempt reads it as committed). A retriable failure of any of them (a read or the commit not answered
+     * in time) is thrown.
      */
     private void position(Collection<TopicPartition> partitions, Duration wait) {
         Set<TopicPartition> fresh = new HashSet<>(partitions);
@@ -993,7 +1031,7 @@ public final class ConsumerLoop implements Runnable {
             }
         }
         if (!starts.isEmpty()) {
-            commitStarts(starts);
+            commitStarts(starts, wait == null ? requestTimeout : pollTimeout);
         }
     }
 
@@ -1001,10 +1039,19 @@ public final class ConsumerLoop implements Runnable {
      * Commits a LATEST group's start: a later member (after a rebalance, a close or a crash) resumes there rather
      * than at a newer end, which would skip records never handled. That includes the beginning of a topic created
      * after the subscription: for a member that subscribed later the topic existed, and it would start at its end.
+     * A retriable failure (not committed within {@code timeout}, the coordinator moving) is thrown, so that the
+     * partitions wait to be positioned again, their start committed before they are consumed; another one is
+     * logged.
      */
-    private void commitStarts(Map<TopicPartition, OffsetAndMetadata> starts) {
-        commitHandled(starts, "offset commit of the start position",
-                "the group's next member starts at the end as of its own subscribe");
+    private void commitStarts(Map<TopicPartition, OffsetAndMetadata> starts, Duration timeout) {
+        try {
+            commitSync(starts, timeout);
+        } catch (RetriableException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            log.warn("offset commit of the start position of group {} on {} failed (the group's next member starts at"
+                    + " the end as of its own subscribe): {}", group, pattern, e.toString());
+        }
     }
 
     /**
@@ -1037,7 +1084,7 @@ public final class ConsumerLoop implements Runnable {
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
             if (transactionalProducer == null && !revoked.isEmpty()) {
-                commitHandled(revoked, "offset commit on revoke", HANDLED_AGAIN);
+                commitHandled(revoked, requestTimeout, "offset commit on revoke", HANDLED_AGAIN);
             }
         }
 

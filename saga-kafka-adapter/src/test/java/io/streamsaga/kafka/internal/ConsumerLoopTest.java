@@ -50,7 +50,7 @@ class ConsumerLoopTest {
         RecordingProducer producer = new RecordingProducer();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, producer, null, new ThreadLocal<>(), Duration.ofMillis(100),
-                Duration.ofSeconds(1), closeTimeout, Set.of(), Map.of());
+                Duration.ofSeconds(1), closeTimeout, Duration.ofSeconds(30), Set.of(), Map.of());
 
         loop.close();
 
@@ -79,7 +79,8 @@ class ConsumerLoopTest {
         AtomicInteger handled = new AtomicInteger();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
-                Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(5), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(5), Duration.ofSeconds(30),
+                Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
         try {
             await().until(() -> producer.commits() > 0 || !loop.isRunning());
@@ -104,8 +105,8 @@ class ConsumerLoopTest {
         CountDownLatch inHandler = new CountDownLatch(1);
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handleFirstUntilWokenUp(record, inHandler, consumer), consumer, null, null,
-                new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(),
-                Map.of());
+                new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30),
+                Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         inHandler.await();
@@ -127,7 +128,7 @@ class ConsumerLoopTest {
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handleFirstUntilWokenUp(record, inHandler, consumer), consumer, producer,
                 oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
-                Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         inHandler.await();
@@ -152,7 +153,7 @@ class ConsumerLoopTest {
                         never.await();
                     }
                 }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
-                Duration.ofMillis(200), Set.of(), Map.of());
+                Duration.ofMillis(200), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
         inSecondHandler.await();
 
@@ -169,7 +170,7 @@ class ConsumerLoopTest {
         AtomicReference<ConsumerLoop> self = new AtomicReference<>();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> self.get().close(), consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         self.set(loop);
         loop.start("streamsaga-kafka-billing-0");
 
@@ -197,7 +198,7 @@ class ConsumerLoopTest {
         });
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         inRebalance.await();
@@ -228,7 +229,8 @@ class ConsumerLoopTest {
         AtomicReference<ConsumerLoop> self = new AtomicReference<>();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> self.get().close(), consumer, producer, oneProducer(), new ThreadLocal<>(),
-                Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of(), Map.of());
         self.set(loop);
         loop.start("streamsaga-kafka-billing-0");
 
@@ -265,7 +267,8 @@ class ConsumerLoopTest {
         });
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
         loop.start("streamsaga-kafka-billing-0");
 
         inRebalance.await();
@@ -285,7 +288,7 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         assertTrue(loop.awaitAssignment(java.time.temporal.ChronoUnit.FOREVER.getDuration()));
@@ -305,7 +308,8 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(before, added)));
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(before, 5L));
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(before, 5L));
         loop.start("streamsaga-kafka-billing-0");
 
         assertTrue(loop.awaitAssignment(Duration.ofSeconds(30)));
@@ -341,7 +345,8 @@ class ConsumerLoopTest {
         List<Long> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
                 record -> handled.add(record.offset()), consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
         loop.start("streamsaga-kafka-billing-0");
 
         await().until(() -> polledPast.getCount() == 0 || !loop.isRunning());
@@ -378,7 +383,7 @@ class ConsumerLoopTest {
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handled.add(new TopicPartition(record.message().topic(), record.partition())), consumer,
                 null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of());
+                Duration.ofSeconds(30), Set.of("orders"), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         await().until(() -> handled.contains(flowing) || !loop.isRunning());
@@ -408,7 +413,7 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
         java.io.PrintStream original = System.err;
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -447,7 +452,7 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         consumer.inCommittedAwaitingWakeup.await();
@@ -476,7 +481,8 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
         loop.start("streamsaga-kafka-billing-0");
 
         if (readAwaitsWakeup) {
@@ -505,7 +511,8 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
         loop.start("streamsaga-kafka-billing-0");
 
         await().until(() -> consumer.blockingPositionCallsOfUnsettled.get() == 1 || !loop.isRunning());
@@ -544,7 +551,8 @@ class ConsumerLoopTest {
         List<Long> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
                 record -> handled.add(record.offset()), consumer, null, null, new ThreadLocal<>(),
-                Duration.ofMinutes(1), Duration.ofSeconds(1), Duration.ofMillis(200), Set.of("orders"),
+                Duration.ofMinutes(1), Duration.ofSeconds(1), Duration.ofMillis(200), Duration.ofSeconds(30),
+                Set.of("orders"),
                 Map.of(flowing, 0L, waiting, 0L));
         loop.start("streamsaga-kafka-billing-0");
 
@@ -555,6 +563,79 @@ class ConsumerLoopTest {
 
         assertEquals(new OffsetAndMetadata(1), consumer.committedAtClose.get(flowing),
                 "the record handled is committed: " + consumer.committedAtClose);
+    }
+
+    @Test
+    void synchronousCommitsWaitAtMostTheRequestTimeoutAndAtCloseTheCloseTimeout() throws InterruptedException {
+        // The commits of a LATEST start at the assignment, on revoke and at close were made with commitSync
+        // without a timeout, each blocking the member up to the consumer's default.api.timeout.ms (60 s) when the
+        // group's coordinator does not answer, whatever the transport's timeouts said.
+        TopicPartition first = new TopicPartition("orders", 0);
+        TopicPartition second = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(first, 0L, second, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(first))); // its start commit
+        consumer.schedulePollTask(() -> consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L,
+                TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty())));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(second))); // the commit on revoke, a start commit
+        consumer.schedulePollTask(() -> consumer.addRecord(new ConsumerRecord<>("orders", 1, 0L, 0L,
+                TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty())));
+        CountDownLatch polledPast = new CountDownLatch(1);
+        consumer.schedulePollTask(polledPast::countDown);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(20), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(first, 5L, second, 0L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> polledPast.getCount() == 0 || !loop.isRunning());
+        loop.close(); // the final commit
+
+        assertEquals(List.of("PT30S", "PT30S", "PT30S", "PT20S"), consumer.commitWaits,
+                "the start, revoke and start commits get the request timeout, the final commit the close timeout");
+        assertEquals(Map.of(first, new OffsetAndMetadata(6), second, new OffsetAndMetadata(1)),
+                consumer.committedAtClose);
+    }
+
+    @Test
+    void aLatestStartNotCommittedInTimeIsCommittedAgainBeforeItsPartitionIsConsumed() throws InterruptedException {
+        // A start commit that failed (here not acknowledged in time) was logged as a warning and the partition
+        // consumed all the same: until a record was handled there, the group had no offset on it, so a member
+        // taking it over after this one (a close, a crash, a rebalance) started at the end as of its own
+        // subscribe, skipping what was published in between. The partition now waits, paused, and is positioned
+        // again, its start sought and committed, before each poll, each attempt waiting up to pollTimeout.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.commitTimeouts.set(1);
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        List<String> commitsWhenHandled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch handled = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> {
+                    commitsWhenHandled.addAll(consumer.commitWaits);
+                    handled.countDown();
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
+                Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> handled.getCount() == 0 || !loop.isRunning());
+        assertTrue(loop.isRunning(), "the member goes on");
+        assertTrue(loop.awaitAssignment(Duration.ZERO), "the assignment completes once the start is committed");
+        assertEquals(List.of("PT30S", "PT0.01S"), commitsWhenHandled,
+                "the record is handled only after its start was committed again, within pollTimeout");
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
     }
 
     @Test
@@ -582,7 +663,7 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(polledPast::countDown);
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         polledPast.await();
@@ -619,7 +700,7 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(polledPast::countDown);
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         await().until(() -> polledPast.getCount() == 0 || !loop.isRunning());
@@ -661,7 +742,7 @@ class ConsumerLoopTest {
         producer.initTransactions();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         polledPast.await();
@@ -688,7 +769,7 @@ class ConsumerLoopTest {
         producer.initTransactions();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofMillis(10), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
         try {
             await().until(() -> producer.committedOffsets().size() == 1 || !loop.isRunning());
@@ -714,7 +795,7 @@ class ConsumerLoopTest {
         producer.initTransactions();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofMillis(10), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         java.io.PrintStream original = System.err;
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -749,7 +830,7 @@ class ConsumerLoopTest {
         producer.initTransactions();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         idle.await();
@@ -783,7 +864,7 @@ class ConsumerLoopTest {
                 record -> {
                     throw new IllegalStateException("handler failed");
                 }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofHours(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofHours(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
         try {
             await().until(() -> committedOffsets(producer).contains(Map.of(onlyAborted, new OffsetAndMetadata(2)))
@@ -815,7 +896,8 @@ class ConsumerLoopTest {
         AtomicInteger handled = new AtomicInteger();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
-                Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Duration.ofSeconds(30),
+                Set.of(), Map.of());
         java.io.PrintStream original = System.err; // reads slf4j-simple's output
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -855,7 +937,8 @@ class ConsumerLoopTest {
         AtomicInteger handled = new AtomicInteger();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> handled.incrementAndGet(), consumer, producer, oneProducer(), new ThreadLocal<>(),
-                Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(5), Duration.ofSeconds(30),
+                Set.of(), Map.of());
         java.io.PrintStream original = System.err;
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -893,7 +976,7 @@ class ConsumerLoopTest {
         producer.initTransactions();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofMillis(10), Duration.ofMillis(200), Set.of(), Map.of());
+                Duration.ofMillis(10), Duration.ofMillis(200), Duration.ofSeconds(30), Set.of(), Map.of());
         java.io.PrintStream original = System.err;
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -923,7 +1006,7 @@ class ConsumerLoopTest {
         RecordingConsumer consumer = new RecordingConsumer();
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Set.of(), Map.of());
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
         loop.start("streamsaga-kafka-billing-0");
 
         loop.close();
@@ -996,6 +1079,14 @@ class ConsumerLoopTest {
         /** How long each read of committed offsets was given: its timeout, or default.api.timeout.ms when none. */
         final List<String> committedReadWaits = new java.util.concurrent.CopyOnWriteArrayList<>();
         private Duration boundedRead;
+        /** How many more synchronous commits throw a TimeoutException, as KafkaConsumer's after its timeout. */
+        final AtomicInteger commitTimeouts = new AtomicInteger();
+        /**
+         * How long each synchronous commit was given (one that threw a pending wakeup not counted): its timeout, or
+         * default.api.timeout.ms when none.
+         */
+        final List<String> commitWaits = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private Duration boundedCommit;
         /**
          * Whether {@code committed}, once its timeouts are used up, blocks until the consumer is woken up and then
          * throws that wakeup, as KafkaConsumer's does when close() lands while it waits for the coordinator.
@@ -1119,10 +1210,25 @@ class ConsumerLoopTest {
         }
 
         @Override
+        public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+            boundedCommit = timeout;
+            try {
+                commitSync(offsets); // as MockConsumer's does
+            } finally {
+                boundedCommit = null;
+            }
+        }
+
+        @Override
         public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
             throwPendingWakeup();
+            commitWaits.add(boundedCommit == null ? "default.api.timeout.ms" : boundedCommit.toString());
             if (Thread.interrupted()) { // as KafkaConsumer's network client, on an interrupted thread
                 throw new org.apache.kafka.common.errors.InterruptException(new InterruptedException());
+            }
+            if (commitTimeouts.getAndUpdate(left -> Math.max(0, left - 1)) > 0) {
+                throw new org.apache.kafka.common.errors.TimeoutException(
+                        "Timeout of 60000ms expired before successfully committing offsets " + offsets);
             }
             inCommitSync = true; // MockConsumer's commitSync commits through commitAsync
             try {
