@@ -1107,8 +1107,10 @@ public final class ConsumerLoop implements Runnable {
                 } catch (WakeupException e) {
                     // close() woke the consumer during the assignment, and a blocking call here (reading the
                     // committed offsets, resolving a position) threw the wakeup, which consumed it: position
-                    // again, so that a LATEST group's start is committed for the group's next member.
-                    positionOrPostpone(partitions, null);
+                    // again, so that a LATEST group's start is committed for the group's next member. Part of
+                    // closing, each call waits as closing's own attempt does (not default.api.timeout.ms); what
+                    // Kafka does not answer in time is postponed, and closing tries once more.
+                    positionOrPostpone(partitions, pollTimeout);
                 }
             }
             if (unpositioned.isEmpty() && unresolved.isEmpty()) {

@@ -279,6 +279,45 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void closingDuringTheAssignmentPositionsItAgainWaitingNoLongerThanAPoll() throws InterruptedException {
+        // close() lands in the rebalance that assigns the member a partition its group has no offset for, and the
+        // assignment's read of the committed offsets throws the wakeup. The rebalance listener positioned the
+        // partition again as the assignment does, each read waiting up to the consumer's default.api.timeout.ms
+        // (60 s): against a coordinator that stopped answering, closing waited that long (or until its interrupt,
+        // after closeTimeout). That attempt is part of closing, so it now waits as closing's other attempt does.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.wakeupInCommitted = true;
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        CountDownLatch inRebalance = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            inRebalance.countDown();
+            try {
+                consumer.wokenUp.await();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            consumer.rebalance(List.of(partition));
+        });
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(20), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        inRebalance.await();
+        loop.close();
+
+        assertEquals(List.of("default.api.timeout.ms", "PT0.01S"), consumer.committedReadWaits,
+                "the assignment's read, cut short by the wakeup, then the read made again");
+        assertEquals(List.of("PT0.01S"), consumer.positionWaits);
+        assertEquals(List.of("PT0.01S"), consumer.commitWaits);
+        assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose,
+                "the start read when subscribing is committed");
+    }
+
+    @Test
     void anAssignmentWaitLongerThanTheMaximumDurationWaitsForTheAssignmentInsteadOfThrowing() throws InterruptedException {
         // KafkaSubscription.awaitAssignment(ChronoUnit.FOREVER.getDuration()), "wait however long it takes", threw
         // an ArithmeticException (long overflow) before waiting; a longer wait is now taken as the longest there is.
@@ -1088,6 +1127,12 @@ class ConsumerLoopTest {
         final List<String> commitWaits = new java.util.concurrent.CopyOnWriteArrayList<>();
         private Duration boundedCommit;
         /**
+         * How long each position call that may wait was given: its timeout, or default.api.timeout.ms when none
+         * (the lookups without a wait after every poll not counted).
+         */
+        final List<String> positionWaits = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private boolean boundedPosition;
+        /**
          * Whether {@code committed}, once its timeouts are used up, blocks until the consumer is woken up and then
          * throws that wakeup, as KafkaConsumer's does when close() lands while it waits for the coordinator.
          */
@@ -1123,6 +1168,9 @@ class ConsumerLoopTest {
         @Override
         public synchronized long position(TopicPartition partition) {
             // MockConsumer's position(partition, timeout) calls this one
+            if (!boundedPosition) {
+                positionWaits.add("default.api.timeout.ms");
+            }
             if (partition.equals(unsettled)) {
                 blockingPositionCallsOfUnsettled.incrementAndGet();
                 throw new org.apache.kafka.common.errors.TimeoutException(
@@ -1133,6 +1181,9 @@ class ConsumerLoopTest {
 
         @Override
         public synchronized long position(TopicPartition partition, Duration timeout) {
+            if (!timeout.isZero()) {
+                positionWaits.add(timeout.toString());
+            }
             if (partition.equals(unsettled) && aWaitTellsUnsettled && !timeout.isZero()) {
                 return super.position(partition); // MockConsumer's, not the override above
             }
@@ -1140,7 +1191,12 @@ class ConsumerLoopTest {
                 throw new org.apache.kafka.common.errors.TimeoutException(
                         "Timeout expired before the position for partition " + partition + " could be determined");
             }
-            return super.position(partition, timeout);
+            boundedPosition = true;
+            try {
+                return super.position(partition, timeout);
+            } finally {
+                boundedPosition = false;
+            }
         }
 
         @Override
