@@ -994,7 +994,8 @@ public final class KafkaTransport implements Transport {
         return props;
     }
 
-    private Map<String, Object> producerProperties(String transactionalId) {
+    /** The properties of a producer (transactional with {@code transactionalId}); package-private for tests. */
+    Map<String, Object> producerProperties(String transactionalId) {
         Map<String, Object> props = new HashMap<>();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
         props.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -1008,7 +1009,8 @@ public final class KafkaTransport implements Transport {
         return props;
     }
 
-    private Map<String, Object> consumerProperties(String group, int member, String clientId) {
+    /** The properties of a member's consumer; package-private for tests. */
+    Map<String, Object> consumerProperties(String group, int member, String clientId) {
         Map<String, Object> props = new HashMap<>();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
@@ -1070,10 +1072,14 @@ public final class KafkaTransport implements Transport {
 
         /** A producer property over the defaults ({@code acks=all}, idempotence on, {@code linger.ms=5}). */
         public Builder producerProperty(String name, Object value) {
-            ConfigurationException.require(name != null && !OWNED_PRODUCER_KEYS.contains(name),
-                    "producer property '%s' is set by the transport; use exactlyOnce(..) for transactions", name);
+            requireProducerProperty(name);
             producerOverrides.put(name, value);
             return this;
+        }
+
+        private static void requireProducerProperty(String name) {
+            ConfigurationException.require(name != null && !OWNED_PRODUCER_KEYS.contains(name),
+                    "producer property '%s' is set by the transport; use exactlyOnce(..) for transactions", name);
         }
 
         /**
@@ -1088,6 +1094,12 @@ public final class KafkaTransport implements Transport {
          * decide where such an offset resumes.
          */
         public Builder consumerProperty(String name, Object value) {
+            requireConsumerProperty(name, value);
+            consumerOverrides.put(name, value);
+            return this;
+        }
+
+        private static void requireConsumerProperty(String name, Object value) {
             ConfigurationException.require(name != null && !OWNED_CONSUMER_KEYS.contains(name),
                     "consumer property '%s' is set by the transport and cannot be overridden", name);
             ConfigurationException.require(!ConsumerConfig.AUTO_OFFSET_RESET_CONFIG.equals(name)
@@ -1095,24 +1107,32 @@ public final class KafkaTransport implements Transport {
                     "consumer property 'auto.offset.reset' = '%s' is not supported: the consumer's poll would throw for a"
                             + " partition waiting to be positioned again or an offset deleted by retention, ending the"
                             + " member; use 'earliest' (the default) or 'latest'", value);
-            consumerOverrides.put(name, value);
-            return this;
         }
 
         /** A property for the admin client used by offset and group queries (security settings, for example). */
         public Builder adminProperty(String name, Object value) {
-            ConfigurationException.require(name != null && !name.isBlank(), "admin property name must not be blank, but was '%s'", name);
+            requireAdminProperty(name);
             adminOverrides.put(name, value);
             return this;
         }
 
+        private static void requireAdminProperty(String name) {
+            ConfigurationException.require(name != null && !name.isBlank(), "admin property name must not be blank, but was '%s'", name);
+        }
+
         /**
-         * A property for every client (producers, consumers, admin), such as {@code security.protocol}.
+         * A property for every client (producers, consumers, admin), such as {@code security.protocol}. One that
+         * any of them refuses (see {@link #producerProperty}, {@link #consumerProperty}, {@link #adminProperty}) is
+         * set for none.
          */
         public Builder clientProperty(String name, Object value) {
-            producerProperty(name, value);
-            consumerProperty(name, value);
-            return adminProperty(name, value);
+            requireProducerProperty(name);
+            requireConsumerProperty(name, value);
+            requireAdminProperty(name);
+            producerOverrides.put(name, value);
+            consumerOverrides.put(name, value);
+            adminOverrides.put(name, value);
+            return this;
         }
 
         /** How long one poll waits for records (default 100 ms); bounds how fast close and resume react. */

@@ -63,6 +63,29 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void aClientPropertyOneClientRefusesIsSetForNoClient() {
+        // clientProperty set the producer's property, then the consumer's refused it (auto.offset.reset=none, a
+        // name the transport owns), or the consumer's too, then the admin client's (a blank name): the refused
+        // call left the builder with the setting half made, and a transport built from it gave it to those clients.
+        KafkaTransport.Builder builder = KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .closeTimeout(Duration.ofSeconds(1));
+        assertThrows(ConfigurationException.class,
+                () -> builder.clientProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none"));
+        assertThrows(ConfigurationException.class,
+                () -> builder.clientProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, true));
+        assertThrows(ConfigurationException.class, () -> builder.clientProperty(" ", "refused"));
+        try (KafkaTransport transport = builder.build()) {
+            java.util.Map<String, Object> producer = transport.producerProperties(null);
+            java.util.Map<String, Object> consumer = transport.consumerProperties("billing", 0, "billing-0");
+            assertFalse(producer.containsKey(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), producer.toString());
+            assertFalse(producer.containsKey(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG), producer.toString());
+            assertFalse(producer.containsKey(" "), producer.toString());
+            assertFalse(consumer.containsKey(" "), consumer.toString());
+            assertEquals("earliest", consumer.get(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG));
+        }
+    }
+
+    @Test
     void exactlyOnceRefusesConsumersThatReadUncommittedRecords() {
         // docs/kafka.md: in exactly-once mode consumers read with isolation.level=read_committed
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
