@@ -895,14 +895,18 @@ public final class ConsumerLoop implements Runnable {
     /**
      * Leaves {@code partitions}, which Kafka could not position (or commit the start of), to be positioned again
      * before each poll: paused, so nothing is fetched from a position Kafka chose, or consumed before its start
-     * is committed. The first failure is a warning, one again debug.
+     * is committed. The first failure is a warning, one again debug; so is one while closing, which polls no more
+     * (its last attempt warns about what it could not position: {@link #commitPostponedStarts}).
      */
     private void postpone(Set<TopicPartition> partitions, RetriableException e) {
         boolean again = unpositioned.containsAll(partitions);
         unpositioned.addAll(partitions);
         unresolved.keySet().removeAll(partitions);
         consumer.pause(partitions);
-        if (again) {
+        if (!running) {
+            log.debug("group {} on {} could not position its assigned partitions {} while closing ({})", group, pattern,
+                    partitions, e.toString());
+        } else if (again) {
             log.debug("group {} on {} could not position its assigned partitions {} again ({}); they stay paused",
                     group, pattern, partitions, e.toString());
         } else {
@@ -965,9 +969,10 @@ public final class ConsumerLoop implements Runnable {
         if (told.isEmpty()) {
             return;
         }
+        boolean startsCommitted = false;
         if (!starts.isEmpty()) {
             try {
-                commitStarts(starts, pollTimeout);
+                startsCommitted = commitStarts(starts, pollTimeout);
             } catch (RetriableException e) {
                 postpone(starts.keySet(), e);
                 told.removeAll(starts.keySet());
@@ -977,7 +982,12 @@ public final class ConsumerLoop implements Runnable {
             return;
         }
         consumer.resume(told.stream().filter(partition -> !pausedUntilNanos.containsKey(partition)).toList());
-        log.info("group {} on {}: Kafka now tells the positions of {}, which are consumed again", group, pattern, told);
+        if (running) {
+            log.info("group {} on {}: Kafka now tells the positions of {}, which are consumed again", group, pattern, told);
+        } else { // closing's last attempt: nothing is consumed any more, it was for the start
+            log.info("group {} on {} as the member closes: Kafka now tells the positions of {}{}", group, pattern, told,
+                    startsCommitted ? "; the start subscribe read is committed on " + starts.keySet() : "");
+        }
     }
 
     /**
@@ -1041,16 +1051,18 @@ public final class ConsumerLoop implements Runnable {
      * after the subscription: for a member that subscribed later the topic existed, and it would start at its end.
      * A retriable failure (not committed within {@code timeout}, the coordinator moving) is thrown, so that the
      * partitions wait to be positioned again, their start committed before they are consumed; another one is
-     * logged.
+     * logged, and false returned.
      */
-    private void commitStarts(Map<TopicPartition, OffsetAndMetadata> starts, Duration timeout) {
+    private boolean commitStarts(Map<TopicPartition, OffsetAndMetadata> starts, Duration timeout) {
         try {
             commitSync(starts, timeout);
+            return true;
         } catch (RetriableException e) {
             throw e;
         } catch (RuntimeException e) {
             log.warn("offset commit of the start position of group {} on {} failed (the group's next member starts at"
                     + " the end as of its own subscribe): {}", group, pattern, e.toString());
+            return false;
         }
     }
 

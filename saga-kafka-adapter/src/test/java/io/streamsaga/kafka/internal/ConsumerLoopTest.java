@@ -563,6 +563,88 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aPartitionKafkaPositionsAsTheMemberClosesIsLoggedAsItsStartCommittedNotAsConsumedAgain() {
+        // Closing's extra attempt told the position of a partition that waited for it and committed its start,
+        // and the log said Kafka "now tells the positions of [orders-0], which are consumed again": nothing is
+        // consumed after that, the member is ending. Reads slf4j-simple's output (System.err).
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.unsettled = partition;
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
+
+        String logged = standardErrorOf(() -> {
+            loop.start("streamsaga-kafka-billing-0");
+            await().until(() -> consumer.blockingPositionCallsOfUnsettled.get() == 1 || !loop.isRunning());
+            consumer.aWaitTellsUnsettled = true; // Kafka answers now, within a wait
+            loop.close();
+        });
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose);
+        assertFalse(logged.contains("consumed again"), logged);
+        assertTrue(logged.contains("as the member closes: Kafka now tells the positions of [orders-0];"
+                + " the start subscribe read is committed on [orders-0]"), logged);
+    }
+
+    @Test
+    void aPartitionKafkaCannotPositionAsTheMemberClosesIsNotLoggedAsPositionedAgainBeforeEachPoll()
+            throws InterruptedException {
+        // close() lands in the assignment, whose read threw the wakeup, and Kafka does not answer the read made
+        // again either: that was logged as partitions that "stay paused and are positioned again before each
+        // poll", though the member was ending and polls no more; closing's warning that it could not position them
+        // says what happens.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.wakeupInCommitted = true;
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        CountDownLatch inRebalance = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            inRebalance.countDown();
+            try {
+                consumer.wokenUp.await();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            consumer.committedTimeouts.set(Integer.MAX_VALUE); // the coordinator stops answering
+            consumer.rebalance(List.of(partition));
+        });
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
+                Set.of("orders"), Map.of(partition, 5L));
+
+        String logged = standardErrorOf(() -> {
+            loop.start("streamsaga-kafka-billing-0");
+            inRebalance.await();
+            loop.close();
+        });
+
+        assertFalse(logged.contains("positioned again before each poll"), logged);
+        assertEquals(1, logged.split("closes before Kafka could position \\[orders-0\\]", -1).length - 1, logged);
+    }
+
+    /** What slf4j-simple logs (to System.err) while {@code action} runs. */
+    private static String standardErrorOf(org.junit.jupiter.api.function.Executable action) {
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            action.execute();
+        } catch (Throwable e) {
+            throw new AssertionError(e);
+        } finally {
+            System.setErr(original);
+        }
+        return captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    @Test
     void closingALatestMemberWhosePartitionWaitsToBePositionedAgainCommitsTheRecordsItHandledFirst() {
         // Closing made its extra attempt to position a partition waiting to be positioned again (to commit its
         // start) before the final commit of the records the member had handled. Each read of that attempt may
