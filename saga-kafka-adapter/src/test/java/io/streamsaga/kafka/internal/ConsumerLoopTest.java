@@ -186,16 +186,7 @@ class ConsumerLoopTest {
         // covers those records (taken out of what is to commit), so the partition's next owner handled them again.
         TopicPartition partition = new TopicPartition("orders", 0);
         WakingConsumer consumer = consumerWithTwoRecords(partition);
-        CountDownLatch inRebalance = new CountDownLatch(1);
-        consumer.schedulePollTask(() -> {
-            inRebalance.countDown();
-            try {
-                consumer.wokenUp.await();
-            } catch (InterruptedException e) {
-                throw new AssertionError(e);
-            }
-            consumer.rebalance(List.of());
-        });
+        CountDownLatch inRebalance = rebalanceOnceWokenUp(consumer, List.of(), () -> { });
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
                 Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
@@ -255,20 +246,8 @@ class ConsumerLoopTest {
         consumer.wakeupInCommitted = inCommitted;
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         consumer.updateEndOffsets(Map.of(partition, 7L));
-        CountDownLatch inRebalance = new CountDownLatch(1);
-        consumer.schedulePollTask(() -> {
-            inRebalance.countDown();
-            try {
-                consumer.wokenUp.await();
-            } catch (InterruptedException e) {
-                throw new AssertionError(e);
-            }
-            consumer.rebalance(List.of(partition));
-        });
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of(partition, 5L));
+        CountDownLatch inRebalance = rebalanceOnceWokenUp(consumer, List.of(partition), () -> { });
+        ConsumerLoop loop = latestMember(consumer, partition);
         loop.start("streamsaga-kafka-billing-0");
 
         inRebalance.await();
@@ -290,20 +269,8 @@ class ConsumerLoopTest {
         consumer.wakeupInCommitted = true;
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         consumer.updateEndOffsets(Map.of(partition, 7L));
-        CountDownLatch inRebalance = new CountDownLatch(1);
-        consumer.schedulePollTask(() -> {
-            inRebalance.countDown();
-            try {
-                consumer.wokenUp.await();
-            } catch (InterruptedException e) {
-                throw new AssertionError(e);
-            }
-            consumer.rebalance(List.of(partition));
-        });
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(20), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of(partition, 5L));
+        CountDownLatch inRebalance = rebalanceOnceWokenUp(consumer, List.of(partition), () -> { });
+        ConsumerLoop loop = latestMember(consumer, partition);
         loop.start("streamsaga-kafka-billing-0");
 
         inRebalance.await();
@@ -453,19 +420,16 @@ class ConsumerLoopTest {
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
                 Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
-        java.io.PrintStream original = System.err;
-        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
-        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
-        try {
+        String logged = standardErrorOf(() -> {
             loop.start("streamsaga-kafka-billing-0");
-            await().until(() -> assignmentComplete(loop) || !loop.isRunning());
-        } finally {
-            loop.close();
-            System.setErr(original);
-        }
+            try {
+                await().until(() -> assignmentComplete(loop) || !loop.isRunning());
+            } finally {
+                loop.close();
+            }
+        });
         assertEquals(List.of("default.api.timeout.ms", "PT0.01S", "PT0.01S", "PT0.01S"), consumer.committedReadWaits,
                 "the assignment's read blocks, each read again waits at most pollTimeout");
-        String logged = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
         assertEquals(1, logged.split("could not position its assigned partitions", -1).length - 1, logged);
     }
 
@@ -518,10 +482,7 @@ class ConsumerLoopTest {
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         consumer.updateEndOffsets(Map.of(partition, 7L));
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of(partition, 5L));
+        ConsumerLoop loop = latestMember(consumer, partition);
         loop.start("streamsaga-kafka-billing-0");
 
         if (readAwaitsWakeup) {
@@ -548,10 +509,7 @@ class ConsumerLoopTest {
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         consumer.updateEndOffsets(Map.of(partition, 7L));
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of(partition, 5L));
+        ConsumerLoop loop = latestMember(consumer, partition);
         loop.start("streamsaga-kafka-billing-0");
 
         await().until(() -> consumer.blockingPositionCallsOfUnsettled.get() == 1 || !loop.isRunning());
@@ -573,10 +531,7 @@ class ConsumerLoopTest {
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         consumer.updateEndOffsets(Map.of(partition, 7L));
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of(partition, 5L));
+        ConsumerLoop loop = latestMember(consumer, partition);
 
         String logged = standardErrorOf(() -> {
             loop.start("streamsaga-kafka-billing-0");
@@ -603,21 +558,9 @@ class ConsumerLoopTest {
         consumer.wakeupInCommitted = true;
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         consumer.updateEndOffsets(Map.of(partition, 7L));
-        CountDownLatch inRebalance = new CountDownLatch(1);
-        consumer.schedulePollTask(() -> {
-            inRebalance.countDown();
-            try {
-                consumer.wokenUp.await();
-            } catch (InterruptedException e) {
-                throw new AssertionError(e);
-            }
-            consumer.committedTimeouts.set(Integer.MAX_VALUE); // the coordinator stops answering
-            consumer.rebalance(List.of(partition));
-        });
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> { }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
-                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30),
-                Set.of("orders"), Map.of(partition, 5L));
+        CountDownLatch inRebalance = rebalanceOnceWokenUp(consumer, List.of(partition),
+                () -> consumer.committedTimeouts.set(Integer.MAX_VALUE)); // the coordinator stops answering
+        ConsumerLoop loop = latestMember(consumer, partition);
 
         String logged = standardErrorOf(() -> {
             loop.start("streamsaga-kafka-billing-0");
@@ -1135,6 +1078,33 @@ class ConsumerLoopTest {
 
         assertTrue(loop.finished().toCompletableFuture().isDone());
         assertEquals(1, consumer.wakeups.get(), "woken up by the first close only");
+    }
+
+    /** A plain {@link StartPosition#LATEST} member of billing on orders; its subscribe read the end 5 of {@code partition}. */
+    private static ConsumerLoop latestMember(WakingConsumer consumer, TopicPartition partition) {
+        return new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST, record -> { }, consumer,
+                null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(30),
+                Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+    }
+
+    /**
+     * Schedules a poll that waits until closing wakes the consumer up, then runs {@code before} and rebalances to
+     * {@code assignment}: a rebalance that {@code close()} lands in. The latch returned opens once that poll runs.
+     */
+    private static CountDownLatch rebalanceOnceWokenUp(WakingConsumer consumer, List<TopicPartition> assignment,
+                                                       Runnable before) {
+        CountDownLatch inRebalance = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            inRebalance.countDown();
+            try {
+                consumer.wokenUp.await();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            before.run();
+            consumer.rebalance(assignment);
+        });
+        return inRebalance;
     }
 
     /** Blocks the handler of offset 0 until closing has woken the consumer up. */
