@@ -28,8 +28,8 @@ import java.util.stream.Stream;
  * A {@link PayloadStore} in a directory, with the JDK only. Each payload is the file {@code <id>.payload}
  * (written to a temporary file and moved into place atomically, so a reader never sees half a payload);
  * its last-modified time is its stored time; its holders are empty marker files under
- * {@code <id>.holders/}, named by a hash of the holder id (a holder holding U+0000 or a lone surrogate is refused,
- * as every store refuses it: {@link StoredKeys}). {@link #deleteStoredBefore} also deletes the
+ * {@code <id>.holders/}, named by a hash of the holder id (a holder holding U+0000 or a lone surrogate, or longer
+ * than {@link StoredKeys#MAX_HOLDER_LENGTH}, is refused, as every store refuses it: {@link StoredKeys}). {@link #deleteStoredBefore} also deletes the
  * temporary files ({@code *.tmp}) last modified before the cutoff, which a crash during a write leaves.
  *
  * <p>Thread-safe. {@link #put}, {@link #release} and {@link #deleteStoredBefore} hold an exclusive lock on
@@ -70,7 +70,7 @@ public final class FileSystemPayloadStore implements PayloadStore {
         Objects.requireNonNull(content, "content");
         Objects.requireNonNull(holder, "holder");
         // its marker is named by a hash of its UTF-8 bytes, in which a lone surrogate is '?': refused as every store does
-        StoredKeys.requireStorable(holder, "holder");
+        StoredKeys.requireStorable(holder, StoredKeys.MAX_HOLDER_LENGTH, "holder");
         Path payload = root.resolve(id + PAYLOAD);
         try (FileChannel lock = lockDirectory()) {
             if (!Files.exists(payload)) {

@@ -257,8 +257,9 @@ public interface SagaOrchestrator extends AutoCloseable {
         public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
 
         public Ownership {
-            if (nodeId == null || nodeId.isBlank() || nodeId.length() > 200) {
-                throw new ConfigurationException("the node id must be 1 to 200 characters and not blank, but was "
+            if (nodeId == null || nodeId.isBlank() || nodeId.length() > StoredKeys.MAX_NODE_ID_LENGTH) {
+                throw new ConfigurationException("the node id must be 1 to " + StoredKeys.MAX_NODE_ID_LENGTH
+                        + " characters and not blank, but was "
                         + StreamSagaException.quote(nodeId));
             }
             // written with every saga and heartbeat: refused here, not by a store later (StoredKeys)

@@ -33,4 +33,15 @@ class StoredKeysTest {
         assertTrue(lone.getMessage().startsWith("owner must not contain a lone surrogate (U+DC00 at index 2,"),
                 lone.getMessage());
     }
+
+    @Test
+    void aValueOverItsLimitIsRefusedNamingTheLimitAndOneAtItPasses() {
+        StoredKeys.requireStorable("s".repeat(StoredKeys.MAX_SAGA_ID_LENGTH), StoredKeys.MAX_SAGA_ID_LENGTH, "saga id");
+        StoredKeys.requireStorable(null, StoredKeys.MAX_SAGA_ID_LENGTH, "saga id");
+        ConfigurationException tooLong = assertThrows(ConfigurationException.class, () -> StoredKeys.requireStorable(
+                "s".repeat(StoredKeys.MAX_SAGA_ID_LENGTH + 1), StoredKeys.MAX_SAGA_ID_LENGTH, "saga id"));
+        assertTrue(tooLong.getMessage().startsWith("saga id must be at most 200 characters, but was 'sss"),
+                tooLong.getMessage());
+        assertThrows(ConfigurationException.class, () -> StoredKeys.requireStorable("s\0", 10, "saga id"));
+    }
 }

@@ -14,7 +14,9 @@ import java.util.Optional;
  * parts; {@link #append} is such a save too, of a group that gained one part, which a store may write alone (the
  * aggregator adds each arriving part with it, so that a group of n parts costs n part writes, not n whole groups).
  * Implementations are thread-safe; durable ones must keep that atomicity across processes. Every operation
- * refuses an aggregator name or group key holding U+0000 or a lone surrogate, and {@link #save} and {@link #append} a
+ * refuses an aggregator name or group key holding U+0000 or a lone surrogate or longer than its limit
+ * ({@link io.streamsaga.spi.StoredKeys#MAX_AGGREGATOR_NAME_LENGTH}, {@link io.streamsaga.spi.StoredKeys#MAX_GROUP_KEY_LENGTH}),
+ * and {@link #save} and {@link #append} a
  * part's header name holding a lone surrogate, with an {@link io.streamsaga.ConfigurationException}, as a durable
  * store must ({@link io.streamsaga.spi.StoredKeys}).
  */

@@ -13,7 +13,8 @@ import java.util.Optional;
  *
  * <p>Ids come back from message headers, which are untrusted: implementations must refuse ids that are
  * not 1 to 128 characters of {@code [A-Za-z0-9_-]} (a {@link io.streamsaga.ConfigurationException}), and
- * {@link #put} a holder holding U+0000 or a lone surrogate ({@link io.streamsaga.spi.StoredKeys}; a release by one
+ * {@link #put} a holder holding U+0000 or a lone surrogate or longer than
+ * {@link io.streamsaga.spi.StoredKeys#MAX_HOLDER_LENGTH} ({@link io.streamsaga.spi.StoredKeys}; a release by one
  * releases nothing).
  * Time is passed in, never read from a clock. Implementations are thread-safe; failures of the underlying
  * storage are {@link io.streamsaga.claimcheck.ClaimCheckException}s that are retriable.

@@ -16,7 +16,7 @@ import java.time.Instant;
  * <p>Keys are strings of any length (an {@code IdempotentConsumer}'s default key is its group and a message id,
  * whose length nothing bounds): a store that keeps them in a bounded column maps long keys to distinct stored
  * forms (a digest, say) rather than refusing or cutting them; so too a key holding U+0000 or a lone surrogate. An
- * owner holding either is refused by {@link #tryClaim} with an {@link io.streamsaga.ConfigurationException}, as a
+ * owner holding either, or longer than {@link io.streamsaga.spi.StoredKeys#MAX_DEDUP_OWNER_LENGTH}, is refused by {@link #tryClaim} with an {@link io.streamsaga.ConfigurationException}, as a
  * durable store must ({@link io.streamsaga.spi.StoredKeys}); it then holds no claim.
  *
  * <p>Time is passed in by the caller (from the library's {@code Scheduler}), so implementations never

@@ -36,8 +36,10 @@ import java.util.Set;
  * publishes after the write, and a crash in between is repaired by recovery re-sending the command.
  *
  * <p>A write whose saga id, saga, step or node name, business key, data type, failure class or owner holds U+0000
- * or a lone surrogate is refused with a {@link ConfigurationException} before anything is written, as a durable
- * store must ({@link io.streamsaga.spi.StoredKeys}); a read by such a value finds nothing.
+ * or a lone surrogate, or is longer than its limit (the {@code MAX_*_LENGTH} constants of
+ * {@link io.streamsaga.spi.StoredKeys}, the JDBC columns' widths), is refused with a {@link ConfigurationException}
+ * before anything is written, as a durable store must ({@link io.streamsaga.spi.StoredKeys}); a read by such a value
+ * finds nothing.
  */
 public interface SagaStore {
 

@@ -4,6 +4,7 @@ import io.streamsaga.aggregator.AggregatedPart;
 import io.streamsaga.aggregator.AggregationGroup;
 import io.streamsaga.aggregator.GroupState;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.spi.StoredKeys;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import org.junit.jupiter.api.Test;
 
@@ -181,6 +182,30 @@ public abstract class AggregationStoreContractTest {
         AggregatedPart inValues = new AggregatedPart("m1", "t", "t", 1, Map.of("h\0", "v\0\uD800"), new byte[0], T0);
         assertTrue(store.save(AggregationGroup.open("agg", "o-1", T0, null).withPart(inValues).withVersion(1)));
         assertEquals(Map.of("h\0", "v\0\uD800"), store.find("agg", "o-1").orElseThrow().parts().get(0).headers());
+    }
+
+    /**
+     * Every store keeps an aggregator name and a group key up to the lengths of {@link StoredKeys} (the JDBC schema's
+     * column widths) and refuses a longer one in every operation, alike: an in-memory store that took one would let a
+     * test pass where production fails.
+     */
+    @Test
+    void namesAndKeysUpToTheirStoredLengthAreKeptAndALongerOneIsRefusedWithNothingStored() {
+        AggregationStore store = createStore();
+        String name = "a".repeat(StoredKeys.MAX_AGGREGATOR_NAME_LENGTH);
+        String key = "k".repeat(StoredKeys.MAX_GROUP_KEY_LENGTH);
+        assertTrue(store.save(AggregationGroup.open(name, key, T0, T0.plusSeconds(60)).withPart(part("m1")).withVersion(1)));
+        assertEquals(List.of("m1"), ids(store.find(name, key).orElseThrow()));
+        assertEquals(1, store.withDeadlines(name).size());
+        for (String[] id : new String[][]{{name + "a", "o-1"}, {"agg", key + "k"}}) {
+            AggregationGroup group = AggregationGroup.open(id[0], id[1], T0, T0.plusSeconds(60)).withVersion(1);
+            assertThrows(ConfigurationException.class, () -> store.save(group));
+            assertThrows(ConfigurationException.class, () -> store.append(group.withPart(part("m1")).withVersion(1)));
+            assertThrows(ConfigurationException.class, () -> store.find(id[0], id[1]));
+            assertThrows(ConfigurationException.class, () -> store.delete(id[0], id[1], 1));
+        }
+        assertThrows(ConfigurationException.class, () -> store.withDeadlines(name + "a"));
+        assertTrue(store.find("agg", "o-1").isEmpty(), "a refused save stores nothing");
     }
 
     private static List<String> ids(AggregationGroup group) {

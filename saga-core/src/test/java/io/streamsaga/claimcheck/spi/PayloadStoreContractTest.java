@@ -1,6 +1,7 @@
 package io.streamsaga.claimcheck.spi;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.spi.StoredKeys;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -147,5 +148,23 @@ public abstract class PayloadStoreContractTest {
         assertFalse(store.release(id, "h\0"));
         assertFalse(store.release(id, "h\uD800"), "a holder that was never stored holds nothing");
         assertArrayEquals(content, store.get(id).orElseThrow());
+    }
+
+    /**
+     * Every store keeps a holder up to {@link StoredKeys#MAX_HOLDER_LENGTH} (the JDBC column's width) and refuses a
+     * longer one with nothing stored, alike: an in-memory store that took one would let a test pass where production
+     * fails.
+     */
+    @Test
+    void aHolderUpToItsStoredLengthIsKeptAndALongerOneIsRefusedWithNothingStored() throws Exception {
+        PayloadStore store = createStore();
+        byte[] content = bytes("payload");
+        String id = idOf(content);
+        String holder = "h".repeat(StoredKeys.MAX_HOLDER_LENGTH);
+        assertThrows(ConfigurationException.class, () -> store.put(id, content, holder + "h", T0));
+        assertTrue(store.get(id).isEmpty(), "a refused put stores nothing");
+        store.put(id, content, holder, T0);
+        assertArrayEquals(content, store.get(id).orElseThrow());
+        assertTrue(store.release(id, holder));
     }
 }

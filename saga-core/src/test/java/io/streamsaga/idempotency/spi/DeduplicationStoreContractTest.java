@@ -1,6 +1,7 @@
 package io.streamsaga.idempotency.spi;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.spi.StoredKeys;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import org.junit.jupiter.api.Test;
 
@@ -166,5 +167,22 @@ public abstract class DeduplicationStoreContractTest {
         assertTrue(store.complete("k\uD800", "owner", T0));
         assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k\uDC00", "owner", T0, LEASE),
                 "keys differing only in a lone surrogate are two keys");
+    }
+
+    /**
+     * Every store keeps an owner up to {@link StoredKeys#MAX_DEDUP_OWNER_LENGTH} (the JDBC column's width) and refuses
+     * a longer one, alike; a key has no limit (a durable store keeps a long one under a digest).
+     */
+    @Test
+    void anOwnerUpToItsStoredLengthIsKeptALongerOneRefusedAndAKeyOfAnyLengthIsAKeyLikeAnother() {
+        DeduplicationStore store = store();
+        String owner = "o".repeat(StoredKeys.MAX_DEDUP_OWNER_LENGTH);
+        assertThrows(ConfigurationException.class, () -> store.tryClaim("k", owner + "o", T0, LEASE));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("k", owner, T0, LEASE), "the refused claim took nothing");
+        assertTrue(store.complete("k", owner, T0));
+        String longKey = "k".repeat(10_000);
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim(longKey, owner, T0, LEASE));
+        assertTrue(store.complete(longKey, owner, T0));
+        assertEquals(ClaimOutcome.DONE, store.tryClaim(longKey, "other", T0, LEASE));
     }
 }

@@ -12,6 +12,7 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.spi.StoredKeys;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -464,6 +465,71 @@ public abstract class SagaStoreContractTest {
         insert(instance(emoji, emoji, SagaStatus.RUNNING, T0, 1).withOwner(emoji));
         assertEquals(emoji, store.find(emoji).orElseThrow().owner());
         assertEquals(List.of(emoji), ids(store.findByBusinessKey(emoji)));
+    }
+
+    /**
+     * Every store keeps ids, keys and names up to the lengths of {@link StoredKeys} (the JDBC schema's column widths)
+     * and refuses a longer one with a ConfigurationException before anything is stored, alike: an in-memory store that
+     * took one would let a test pass where production fails.
+     */
+    @Test
+    void idsKeysAndNamesUpToTheirStoredLengthAreKeptAndALongerOneIsRefusedWithNothingStored() {
+        String id = "s".repeat(StoredKeys.MAX_SAGA_ID_LENGTH);
+        String name = "n".repeat(StoredKeys.MAX_SAGA_NAME_LENGTH);
+        String key = "k".repeat(StoredKeys.MAX_BUSINESS_KEY_LENGTH);
+        String type = "t".repeat(StoredKeys.MAX_DATA_TYPE_LENGTH);
+        String step = "p".repeat(StoredKeys.MAX_STEP_NAME_LENGTH);
+        String errorClass = "e".repeat(StoredKeys.MAX_FAILURE_CLASS_LENGTH);
+        String node = "o".repeat(StoredKeys.MAX_NODE_ID_LENGTH);
+        SagaInstance longest = withFields(instance(id, null, SagaStatus.RUNNING, T0, 1), name, type, key,
+                List.of(StepState.pending(step)), new SagaFailure(step, errorClass, "boom")).withOwner(node);
+        store.insert(longest, new SagaTransition(id, 1, longest.updatedAt(), TransitionType.SAGA_STARTED, step, 1, null));
+        SagaInstance found = store.find(id).orElseThrow();
+        assertEquals(List.of(name, type, key, step, step, errorClass, node), List.of(found.sagaName(), found.dataType(),
+                found.businessKey(), found.steps().get(0).name(), found.failure().step(), found.failure().errorClass(),
+                found.owner()));
+        assertEquals(step, store.history(id).get(0).step());
+
+        SagaInstance ok = instance("s-1", "order-1", SagaStatus.RUNNING, T0, 1);
+        insert(ok);
+        SagaFailure failure = new SagaFailure("create-order", "java.lang.IllegalStateException", "boom");
+        List<SagaInstance> refused = List.of(
+                instance(id + "s", null, SagaStatus.RUNNING, T0, 1),
+                withFields(ok, name + "n", "order-saga-data", null, List.of(), null),
+                withFields(ok, "order-saga", type + "t", null, List.of(), null),
+                withFields(ok, "order-saga", "order-saga-data", key + "k", List.of(), null),
+                withFields(ok, "order-saga", "order-saga-data", null, List.of(StepState.pending(step + "p")), null),
+                withFields(ok, "order-saga", "order-saga-data", null, List.of(),
+                        new SagaFailure(step + "p", failure.errorClass(), failure.message())),
+                withFields(ok, "order-saga", "order-saga-data", null, List.of(),
+                        new SagaFailure(failure.step(), errorClass + "e", failure.message())),
+                ok.withOwner(node + "o"));
+        for (SagaInstance instance : refused) {
+            boolean longId = instance.sagaId().length() > StoredKeys.MAX_SAGA_ID_LENGTH;
+            SagaInstance inserted = copy(instance, longId ? instance.sagaId() : "s-2", 1);
+            assertThrows(ConfigurationException.class, () -> insert(inserted), instance.toString());
+            if (!longId) {
+                SagaInstance next = copy(instance, "s-1", 2);
+                assertThrows(ConfigurationException.class,
+                        () -> store.update(next, transition(next, TransitionType.STEP_STARTED)), instance.toString());
+            }
+        }
+        SagaInstance v2 = instance("s-1", "order-1", SagaStatus.RUNNING, T0, 2);
+        assertThrows(ConfigurationException.class, () -> store.insert(copy(v2, "s-2", 1), new SagaTransition("s-2", 1,
+                v2.updatedAt(), TransitionType.SAGA_STARTED, step + "p", 1, null)));
+        assertThrows(ConfigurationException.class, () -> store.update(v2, new SagaTransition("s-1", 2,
+                v2.updatedAt(), TransitionType.STEP_STARTED, step + "p", 1, null)));
+        assertThrows(ConfigurationException.class,
+                () -> store.update(v2, TransitionType.STEP_STARTED, step + "p", 1, null));
+        assertEquals(ok.version(), store.find("s-1").orElseThrow().version(), "a refused write changes nothing");
+        assertEquals(1, store.history("s-1").size());
+        assertTrue(store.find("s-2").isEmpty(), "a refused write stores nothing");
+        assertTrue(store.find(id + "s").isEmpty());
+        if (store instanceof NodeRegistry registry) {
+            registry.heartbeat(node, T0);
+            assertThrows(ConfigurationException.class, () -> registry.heartbeat(node + "o", T0));
+            assertEquals(Map.of(node, T0), registry.heartbeats());
+        }
     }
 
     /**

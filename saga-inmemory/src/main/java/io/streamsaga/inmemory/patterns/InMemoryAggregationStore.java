@@ -17,7 +17,8 @@ import java.util.concurrent.ConcurrentMap;
  * An {@link AggregationStore} in the heap: groups survive a new aggregator instance in the same process
  * (what tests use to model a restart) but not the process. Versioned saves are atomic per group through
  * {@link ConcurrentMap#compute}; an {@link #append} checks only the appended part, so adding a part costs the same
- * whatever the group's size. An aggregator name or group key holding U+0000 or a lone surrogate, and a part's
+ * whatever the group's size. An aggregator name or group key holding U+0000 or a lone surrogate or longer than its
+ * limit ({@link StoredKeys#MAX_AGGREGATOR_NAME_LENGTH}, {@link StoredKeys#MAX_GROUP_KEY_LENGTH}), and a part's
  * header name holding a lone surrogate, are refused by every operation, as a durable store refuses them
  * ({@link StoredKeys}). Thread-safe.
  */
@@ -93,7 +94,7 @@ public final class InMemoryAggregationStore implements AggregationStore {
 
     @Override
     public List<AggregationGroup> withDeadlines(String aggregator) {
-        StoredKeys.requireStorable(aggregator, "aggregator name");
+        StoredKeys.requireStorable(aggregator, StoredKeys.MAX_AGGREGATOR_NAME_LENGTH, "aggregator name");
         return groups.values().stream()
                 .filter(g -> g.aggregator().equals(aggregator) && g.deadline() != null)
                 .toList();
@@ -101,8 +102,8 @@ public final class InMemoryAggregationStore implements AggregationStore {
 
     /** Refuses what a durable store cannot keep ({@link StoredKeys}), so that a test here fails as production would. */
     private static void requireStorable(String aggregator, String key) {
-        StoredKeys.requireStorable(aggregator, "aggregator name");
-        StoredKeys.requireStorable(key, "group key");
+        StoredKeys.requireStorable(aggregator, StoredKeys.MAX_AGGREGATOR_NAME_LENGTH, "aggregator name");
+        StoredKeys.requireStorable(key, StoredKeys.MAX_GROUP_KEY_LENGTH, "group key");
     }
 
     /** How many groups (open or tombstones) are stored. */

@@ -22,8 +22,9 @@ import java.util.Objects;
  * keys older than the window, {@code capacity} for keys dropped early to respect {@code maxEntries}: those
  * are the dangerous ones, so the first is also logged as a warning). Forgets everything on restart; use a
  * durable store where duplicates after a restart matter. Thread-safe (one lock; operations are O(1)
- * amortized). An owner holding U+0000 or a lone surrogate is refused, as a durable store refuses it
- * ({@link StoredKeys}); a key holding one is a key like another.
+ * amortized). An owner holding U+0000 or a lone surrogate, or longer than
+ * {@link StoredKeys#MAX_DEDUP_OWNER_LENGTH}, is refused, as a durable store refuses it ({@link StoredKeys}); a key
+ * holding one, or of any length, is a key like another.
  */
 public final class InMemoryDeduplicationStore implements DeduplicationStore {
     private static final Logger log = LoggerFactory.getLogger(InMemoryDeduplicationStore.class);
@@ -56,7 +57,7 @@ public final class InMemoryDeduplicationStore implements DeduplicationStore {
     public synchronized ClaimOutcome tryClaim(String key, String owner, Instant now, Duration lease) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(owner, "owner");
-        StoredKeys.requireStorable(owner, "owner"); // as a durable store must: such an owner then holds no claim
+        StoredKeys.requireStorable(owner, StoredKeys.MAX_DEDUP_OWNER_LENGTH, "owner"); // as a durable store must: such an owner then holds no claim
         purgeExpired(now);
         if (isDoneAt(key, now)) {
             return ClaimOutcome.DONE;

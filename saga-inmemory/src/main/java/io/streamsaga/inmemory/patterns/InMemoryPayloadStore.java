@@ -13,8 +13,8 @@ import java.util.concurrent.ConcurrentMap;
 
 /**
  * A {@link PayloadStore} in the heap, for tests and single-process use. Each operation is atomic per
- * payload id ({@link ConcurrentMap#compute}). A holder holding U+0000 or a lone surrogate is refused, as a durable
- * store refuses it ({@link StoredKeys}). Thread-safe.
+ * payload id ({@link ConcurrentMap#compute}). A holder holding U+0000 or a lone surrogate, or longer than
+ * {@link StoredKeys#MAX_HOLDER_LENGTH}, is refused, as a durable store refuses it ({@link StoredKeys}). Thread-safe.
  */
 public final class InMemoryPayloadStore implements PayloadStore {
     private final ConcurrentMap<String, Entry> payloads = new ConcurrentHashMap<>();
@@ -24,7 +24,7 @@ public final class InMemoryPayloadStore implements PayloadStore {
         PayloadReference.requireValidId(id);
         Objects.requireNonNull(content, "content");
         Objects.requireNonNull(holder, "holder");
-        StoredKeys.requireStorable(holder, "holder"); // as a durable store must: releasing by one then releases nothing
+        StoredKeys.requireStorable(holder, StoredKeys.MAX_HOLDER_LENGTH, "holder"); // as a durable store must: releasing by one then releases nothing
         payloads.compute(id, (key, current) -> {
             byte[] stored = current == null ? content.clone() : current.content;
             Set<String> holders = current == null ? ConcurrentHashMap.newKeySet() : current.holders;

@@ -34,8 +34,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * monitor with it. It takes transition batches ({@link #writesTransitionBatches()}). It is also the
  * {@link NodeRegistry} of the orchestrators sharing it with saga ownership. It refuses, as a durable store does, a
  * saga id, saga, step or node name, business key, data type, failure class or owner holding U+0000 or a lone
- * surrogate ({@link StoredKeys}), with nothing written, so that a test on it fails where production would; a read
- * by one finds nothing. Thread-safe.
+ * surrogate or longer than its limit ({@link StoredKeys}, such as {@link StoredKeys#MAX_SAGA_ID_LENGTH}), with nothing
+ * written, so that a test on it fails where production would; a read by one finds nothing. Thread-safe.
  */
 public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     private static final Comparator<SagaInstance> OLDEST_FIRST =
@@ -125,7 +125,7 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     /** Without history the transition is never built. */
     @Override
     public void update(SagaInstance updated, TransitionType type, String step, int attempt, String detail) {
-        StoredKeys.requireStorable(step, "step name");
+        StoredKeys.requireStorable(step, StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
         updateAll(updated, keepHistory ? List.of(new SagaTransition(updated.sagaId(), updated.version(), updated.updatedAt(),
                 type, step, attempt, detail)) : List.of());
     }
@@ -162,7 +162,8 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     }
 
     /**
-     * What a durable store refuses to write ({@link StoredKeys}): refused alike here, before anything is written. The
+     * What a durable store refuses to write ({@link StoredKeys}: a NUL, a lone surrogate, a value over its length):
+     * refused alike here, before anything is written. The
      * transitions are read only when kept: without history the engine may build them on demand. On an update, a value
      * that is the very object the stored instance holds was checked when it was written: only what changed is scanned,
      * and nothing is allocated (the engine writes every transition through here).
@@ -172,40 +173,40 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
      */
     private void requireStorable(SagaInstance s, SagaInstance stored, List<SagaTransition> transitions) {
         if (stored == null) {
-            StoredKeys.requireStorable(s.sagaId(), "saga id");
+            StoredKeys.requireStorable(s.sagaId(), StoredKeys.MAX_SAGA_ID_LENGTH, "saga id");
         }
         if (stored == null || s.sagaName() != stored.sagaName()) {
-            StoredKeys.requireStorable(s.sagaName(), "saga name");
+            StoredKeys.requireStorable(s.sagaName(), StoredKeys.MAX_SAGA_NAME_LENGTH, "saga name");
         }
         if (stored == null || s.businessKey() != stored.businessKey()) {
-            StoredKeys.requireStorable(s.businessKey(), "business key");
+            StoredKeys.requireStorable(s.businessKey(), StoredKeys.MAX_BUSINESS_KEY_LENGTH, "business key");
         }
         if (stored == null || s.dataType() != stored.dataType()) {
-            StoredKeys.requireStorable(s.dataType(), "data type");
+            StoredKeys.requireStorable(s.dataType(), StoredKeys.MAX_DATA_TYPE_LENGTH, "data type");
         }
         if (stored == null || s.owner() != stored.owner()) {
-            StoredKeys.requireStorable(s.owner(), "owner node id");
+            StoredKeys.requireStorable(s.owner(), StoredKeys.MAX_NODE_ID_LENGTH, "owner node id");
         }
         List<StepState> steps = s.steps();
         List<StepState> storedSteps = stored == null ? List.of() : stored.steps();
         for (int i = 0; i < steps.size(); i++) {
             String name = steps.get(i).name();
             if (i >= storedSteps.size() || name != storedSteps.get(i).name()) {
-                StoredKeys.requireStorable(name, "step name");
+                StoredKeys.requireStorable(name, StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
             }
         }
         requireStorable(s.failure(), stored == null ? null : stored.failure());
         requireStorable(s.compensationFailure(), stored == null ? null : stored.compensationFailure());
         for (int i = 0; keepHistory && i < transitions.size(); i++) {
             SagaTransition t = transitions.get(i);
-            StoredKeys.requireStorable(t.step(), "step name");
+            StoredKeys.requireStorable(t.step(), StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
         }
     }
 
     private static void requireStorable(SagaFailure failure, SagaFailure stored) {
         if (failure != null && failure != stored) {
-            StoredKeys.requireStorable(failure.step(), "step name");
-            StoredKeys.requireStorable(failure.errorClass(), "failure class");
+            StoredKeys.requireStorable(failure.step(), StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
+            StoredKeys.requireStorable(failure.errorClass(), StoredKeys.MAX_FAILURE_CLASS_LENGTH, "failure class");
         }
     }
 
@@ -302,7 +303,7 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public void heartbeat(String nodeId, Instant at) {
-        StoredKeys.requireStorable(Objects.requireNonNull(nodeId, "nodeId"), "node id");
+        StoredKeys.requireStorable(Objects.requireNonNull(nodeId, "nodeId"), StoredKeys.MAX_NODE_ID_LENGTH, "node id");
         heartbeats.put(nodeId, Objects.requireNonNull(at, "at"));
     }
 

@@ -13,6 +13,7 @@ import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import io.streamsaga.spi.StoredKeys;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,8 +103,8 @@ public final class JdbcAggregationStore implements AggregationStore {
      * can: the two would differ).
      */
     private static void requireStorable(String aggregator, String key) {
-        Columns.requireFits(aggregator, 200, "aggregator name", "");
-        Columns.requireFits(key, 500, "group key", "");
+        Columns.requireFits(aggregator, StoredKeys.MAX_AGGREGATOR_NAME_LENGTH, "aggregator name", "");
+        Columns.requireFits(key, StoredKeys.MAX_GROUP_KEY_LENGTH, "group key", "");
     }
 
     @Override
@@ -334,7 +335,7 @@ public final class JdbcAggregationStore implements AggregationStore {
      */
     @Override
     public List<AggregationGroup> withDeadlines(String aggregator) {
-        Columns.requireFits(aggregator, 200, "aggregator name", "");
+        Columns.requireFits(aggregator, StoredKeys.MAX_AGGREGATOR_NAME_LENGTH, "aggregator name", "");
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(SELECT
                     + " WHERE aggregator = ? AND deadline IS NOT NULL ORDER BY deadline")) {

@@ -10,6 +10,7 @@ import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import io.streamsaga.spi.StoredKeys;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -60,7 +61,7 @@ public final class JdbcPayloadStore implements PayloadStore {
         Objects.requireNonNull(content, "content");
         ConfigurationException.require(holder != null && !holder.isBlank(), "holder must not be blank, but was %s",
                 StreamSagaException.quote(holder));
-        Columns.requireFits(holder, 500, "holder", "");
+        Columns.requireFits(holder, StoredKeys.MAX_HOLDER_LENGTH, "holder", "");
         Objects.requireNonNull(now, "now");
         guarded(id, "store", () -> {
             for (int tries = 1; ; tries++) {

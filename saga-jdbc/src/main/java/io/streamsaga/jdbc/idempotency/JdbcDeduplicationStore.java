@@ -12,6 +12,7 @@ import io.streamsaga.jdbc.internal.Columns;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import io.streamsaga.spi.StoredKeys;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -61,8 +62,8 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     private static final int MAX_TRIES = 5;
     /** The width of {@code ss_dedup.dedup_key}. */
     private static final int KEY_COLUMN = 500;
-    /** The width of {@code ss_dedup.owner}. */
-    private static final int OWNER_COLUMN = 200;
+    /** The width of {@code ss_dedup.owner}: the limit every deduplication store holds an owner to. */
+    private static final int OWNER_COLUMN = StoredKeys.MAX_DEDUP_OWNER_LENGTH;
     /** Separates the kept prefix of a long key from its digest. */
     private static final String DIGEST_MARK = "#sha256:";
 

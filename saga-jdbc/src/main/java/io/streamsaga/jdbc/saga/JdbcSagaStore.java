@@ -31,6 +31,7 @@ import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.UnreadableSagaData;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import io.streamsaga.spi.StoredKeys;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -82,8 +83,6 @@ import java.util.stream.Collectors;
  */
 public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     private static final Logger log = LoggerFactory.getLogger(JdbcSagaStore.class);
-    /** The width of {@code ss_saga.owner} and {@code ss_saga_node.node_id} (schema version 7). */
-    private static final int NODE_ID_WIDTH = 200;
     private static final String HEARTBEAT_SQL = "MERGE INTO ss_saga_node t USING (VALUES (CAST(? AS VARCHAR(200)),"
             + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(node_id, heartbeat_at) ON t.node_id = s.node_id"
             + " WHEN MATCHED THEN UPDATE SET heartbeat_at = s.heartbeat_at"
@@ -271,22 +270,22 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      */
     private static void checkWidths(Write w) {
         SagaInstance s = w.instance();
-        requireWidth(s.sagaId(), 200, "saga id");
-        requireWidth(s.sagaName(), 200, "saga name");
-        requireWidth(s.businessKey(), 500, "business key");
-        requireWidth(s.dataType(), 255, "data type");
-        requireWidth(s.owner(), NODE_ID_WIDTH, "owner node id");
+        requireWidth(s.sagaId(), StoredKeys.MAX_SAGA_ID_LENGTH, "saga id");
+        requireWidth(s.sagaName(), StoredKeys.MAX_SAGA_NAME_LENGTH, "saga name");
+        requireWidth(s.businessKey(), StoredKeys.MAX_BUSINESS_KEY_LENGTH, "business key");
+        requireWidth(s.dataType(), StoredKeys.MAX_DATA_TYPE_LENGTH, "data type");
+        requireWidth(s.owner(), StoredKeys.MAX_NODE_ID_LENGTH, "owner node id");
         for (StepState step : s.steps()) {
-            requireWidth(step.name(), 200, "step name");
+            requireWidth(step.name(), StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
         }
         for (SagaFailure failure : new SagaFailure[]{s.failure(), s.compensationFailure()}) {
             if (failure != null) {
-                requireWidth(failure.step(), 200, "step name");
-                requireWidth(failure.errorClass(), 500, "failure class");
+                requireWidth(failure.step(), StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
+                requireWidth(failure.errorClass(), StoredKeys.MAX_FAILURE_CLASS_LENGTH, "failure class");
             }
         }
         for (SagaTransition t : w.transitions()) {
-            requireWidth(t.step(), 200, "step name");
+            requireWidth(t.step(), StoredKeys.MAX_STEP_NAME_LENGTH, "step name");
         }
     }
 
@@ -724,7 +723,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public void heartbeat(String nodeId, Instant at) {
-        requireWidth(Objects.requireNonNull(nodeId, "nodeId"), NODE_ID_WIDTH, "node id");
+        requireWidth(Objects.requireNonNull(nodeId, "nodeId"), StoredKeys.MAX_NODE_ID_LENGTH, "node id");
         Objects.requireNonNull(at, "at");
         tx.run(c -> {
             try (PreparedStatement ps = c.prepareStatement(HEARTBEAT_SQL)) {
