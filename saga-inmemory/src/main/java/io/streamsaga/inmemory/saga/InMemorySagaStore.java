@@ -2,6 +2,8 @@ package io.streamsaga.inmemory.saga;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -19,6 +21,7 @@ import java.lang.invoke.VarHandle;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -71,21 +74,61 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     /**
      * A store that keeps the saga data as a JSON tree, as a durable store does (and returns it as a
-     * {@code JsonNode}): tests that recover from it prove the data survives serialisation.
+     * {@code JsonNode}): tests that recover from it prove the data survives serialisation. Data a durable store cannot
+     * write as JSON that reads back (data the mapper cannot write, a map key holding a lone surrogate) is refused with a
+     * {@link ConfigurationException}, with nothing written, as a durable store refuses it.
      */
     public static InMemorySagaStore serializingJson(ObjectMapper mapper) {
         return new InMemorySagaStore(true, true, Objects.requireNonNull(mapper, "mapper"));
     }
 
+    /**
+     * The instance as stored: as it is, or with its data as a JSON tree when this store serialises. Data a durable store
+     * cannot write as JSON that reads back is refused as it refuses it (JdbcSagaStore: "cannot be written as JSON"), with
+     * a {@link ConfigurationException}: data the mapper cannot write, and a field name (a map key) holding a lone
+     * surrogate, which JSON reads back in a value but not in a name.
+     */
     private SagaInstance stored(SagaInstance instance) {
-        if (mapper == null || instance.data() instanceof JsonNode) {
+        if (mapper == null) {
             return instance;
         }
-        JsonNode tree = mapper.valueToTree(instance.data());
+        if (instance.data() instanceof JsonNode given) {
+            requireReadableNames(given, instance);
+            return instance;
+        }
+        JsonNode tree;
+        try {
+            tree = mapper.valueToTree(instance.data());
+        } catch (IllegalArgumentException e) {
+            throw new ConfigurationException("data of saga " + instance.sagaId() + " (type '" + instance.dataType()
+                    + "') cannot be written as JSON: " + e.getMessage());
+        }
+        requireReadableNames(tree, instance);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), instance.definitionVersion(), instance.businessKey(),
                 instance.dataType(), tree, instance.status(), instance.steps(), instance.failure(),
                 instance.compensationFailure(), instance.createdAt(), instance.updatedAt(), instance.version(),
                 instance.owner());
+    }
+
+    private static void requireReadableNames(JsonNode node, SagaInstance instance) {
+        if (node.isObject()) {
+            for (Iterator<Map.Entry<String, JsonNode>> fields = node.fields(); fields.hasNext(); ) {
+                Map.Entry<String, JsonNode> field = fields.next();
+                int lone = StoredKeys.firstLoneSurrogate(field.getKey());
+                if (lone >= 0) {
+                    throw new ConfigurationException(String.format("data of saga %s (type '%s') cannot be written as"
+                            + " JSON that reads back: the field name %s holds a lone surrogate (U+%04X at index %d, not"
+                            + " half of a pair: malformed UTF-16), which JSON cannot read back in a name",
+                            instance.sagaId(), instance.dataType(), StreamSagaException.quote(field.getKey()),
+                            (int) field.getKey().charAt(lone), lone));
+                }
+                requireReadableNames(field.getValue(), instance);
+            }
+        } else if (node.isArray()) {
+            for (JsonNode element : node) {
+                requireReadableNames(element, instance);
+            }
+        }
     }
 
     @Override
@@ -137,6 +180,7 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
         if (entry == null) {
             // refused for what it holds as a durable store refuses it, before looking the saga up: not as a conflict
             requireStorable(updated, null, transitions);
+            stored(updated);
             throw new ConcurrentSagaUpdateException(updated.sagaId(), expected, 0);
         }
         requireStorable(updated, entry.current(), transitions);
