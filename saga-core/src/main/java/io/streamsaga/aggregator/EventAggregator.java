@@ -530,7 +530,7 @@ public final class EventAggregator implements AutoCloseable {
             }
             boolean takeOver = group.state() == GroupState.TIMING_OUT;
             if (!group.isOpen() && !takeOver) {
-                if (config.store().delete(config.name(), key, group.version())) {
+                if (config.store().delete(group)) {
                     timers.remove(key);
                     return;
                 }

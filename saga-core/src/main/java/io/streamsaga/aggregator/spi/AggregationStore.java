@@ -26,15 +26,16 @@ public interface AggregationStore {
     Optional<AggregationGroup> find(String aggregator, String key);
 
     /**
-     * Stores {@code group} if the stored version is {@code group.version() - 1} (absent when it is 1);
-     * returns false and changes nothing otherwise.
+     * Stores {@code group} if the stored version is {@code group.version() - 1} (absent when it is 1) and, above 1, the
+     * stored group is the same group, opened at {@code group.createdAt()} (a key's next group, once one was deleted,
+     * counts its versions from 1 again); returns false and changes nothing otherwise.
      */
     boolean save(AggregationGroup group);
 
     /**
      * Stores {@code group}, the group stored at version {@code group.version() - 1} with one part appended (its last
      * part; its state and deadline may change too), if the stored version is still {@code group.version() - 1} (absent
-     * when it is 1); returns false and changes nothing otherwise. The caller built it from the group it read at that
+     * when it is 1) of the same group, as {@link #save} checks; returns false and changes nothing otherwise. The caller built it from the group it read at that
      * version, so the parts before the last are the stored ones and a store may write only the new part and the
      * group's state: a cost of the size of that part, not of the group. The default saves the whole group ({@link #save}), which an application's own
      * store may keep.
@@ -43,8 +44,24 @@ public interface AggregationStore {
         return save(group);
     }
 
-    /** Deletes the group if its stored version is {@code version}; returns whether it did. */
+    /**
+     * Deletes the group if its stored version is {@code version}; returns whether it did. It cannot tell a key's groups
+     * apart (a key's next group, once one was deleted, counts its versions from 1 again): the aggregator deletes with
+     * {@link #delete(AggregationGroup)}.
+     */
     boolean delete(String aggregator, String key, long version);
+
+    /**
+     * Deletes {@code group} if the stored group is that group, opened at its {@link AggregationGroup#createdAt()}, at its
+     * version; returns whether it did. A key's next group, once one was deleted, counts its versions from 1 again, so a
+     * writer that read the earlier group and was held up meanwhile would otherwise delete the next group, its parts
+     * unreleased; for the same reason {@link #save} and {@link #append} of a version above 1 store nothing over a group
+     * opened at another time. The default deletes by version alone ({@link #delete(String, String, long)}), which tells
+     * no two groups of a key apart: the contract suite holds a store to this one.
+     */
+    default boolean delete(AggregationGroup group) {
+        return delete(group.aggregator(), group.key(), group.version());
+    }
 
     /** Every stored group of {@code aggregator} with a non-null deadline (to re-arm after a restart). */
     List<AggregationGroup> withDeadlines(String aggregator);

@@ -208,6 +208,43 @@ public abstract class AggregationStoreContractTest {
         assertTrue(store.find("agg", "o-1").isEmpty(), "a refused save stores nothing");
     }
 
+    /**
+     * A key's next group, once its group was deleted, counts its versions from 1 again, so a version is met again: a
+     * writer that read the earlier group and was held up (a pause of its process) while it was deleted and the next
+     * group reached that version must not take the next group for the one it read. A store tells them apart by when each
+     * was opened ({@link AggregationGroup#createdAt()}, which a group keeps for its life): the stale writer's save,
+     * append and delete change nothing. The in-memory store replaced the next group with the earlier one's parts and
+     * the stale part (the released parts back, the next group's lost), and every store deleted the next group, its
+     * parts unreleased.
+     */
+    @Test
+    void aWriterOfAnEarlierGroupOfTheKeyMeetingItsVersionAgainChangesNothingInTheNextGroup() {
+        AggregationStore store = createStore();
+        AggregationGroup earlier = AggregationGroup.open("agg", "o-1", T0, T0.plusSeconds(60)).withPart(part("m1")).withVersion(1);
+        assertTrue(store.save(earlier));
+        earlier = earlier.withPart(part("m2")).withVersion(2);
+        assertTrue(store.append(earlier));
+        AggregationGroup read = store.find("agg", "o-1").orElseThrow(); // the stale writer's read, at version 2
+        assertTrue(store.delete(read));
+
+        Instant later = T0.plusSeconds(600);
+        AggregationGroup next = AggregationGroup.open("agg", "o-1", later, later.plusSeconds(60)).withPart(part("n1")).withVersion(1);
+        assertTrue(store.save(next));
+        next = next.withPart(part("n2")).withVersion(2);
+        assertTrue(store.append(next));
+
+        assertFalse(store.append(read.withPart(part("stale")).withVersion(3)), "an append built on the earlier group");
+        assertFalse(store.save(read.withState(GroupState.COMPLETED, null).withVersion(3)), "a save of the earlier group");
+        assertFalse(store.delete(read), "a delete of the earlier group at the version met again");
+        AggregationGroup found = store.find("agg", "o-1").orElseThrow();
+        assertEquals(List.of("n1", "n2"), ids(found));
+        assertEquals(later, found.createdAt());
+        assertEquals(2, found.version());
+        assertEquals(GroupState.OPEN, found.state());
+        assertTrue(store.delete(found));
+        assertTrue(store.find("agg", "o-1").isEmpty());
+    }
+
     private static List<String> ids(AggregationGroup group) {
         return group.parts().stream().map(AggregatedPart::messageId).toList();
     }

@@ -16,7 +16,8 @@ import java.util.concurrent.ConcurrentMap;
 /**
  * An {@link AggregationStore} in the heap: groups survive a new aggregator instance in the same process
  * (what tests use to model a restart) but not the process. Versioned saves are atomic per group through
- * {@link ConcurrentMap#compute}; an {@link #append} checks only the appended part, so adding a part costs the same
+ * {@link ConcurrentMap#compute}, the stored group being the one written over only when opened at the same time (a
+ * key's next group counts its versions from 1 again); an {@link #append} checks only the appended part, so adding a part costs the same
  * whatever the group's size. An aggregator name or group key holding U+0000 or a lone surrogate or longer than its
  * limit ({@link StoredKeys#MAX_AGGREGATOR_NAME_LENGTH}, {@link StoredKeys#MAX_GROUP_KEY_LENGTH}), and a part's
  * header name holding a lone surrogate, are refused by every operation, as a durable store refuses them
@@ -69,7 +70,8 @@ public final class InMemoryAggregationStore implements AggregationStore {
         boolean[] saved = new boolean[1];
         groups.compute(new GroupId(group.aggregator(), group.key()), (id, stored) -> {
             long storedVersion = stored == null ? 0 : stored.version();
-            if (group.version() != storedVersion + 1) {
+            // a key's next group counts from 1 again: a version met again is another group's unless opened at once
+            if (group.version() != storedVersion + 1 || stored != null && !stored.createdAt().equals(group.createdAt())) {
                 return stored;
             }
             saved[0] = true;
@@ -84,6 +86,22 @@ public final class InMemoryAggregationStore implements AggregationStore {
         boolean[] deleted = new boolean[1];
         groups.computeIfPresent(new GroupId(aggregator, key), (id, stored) -> {
             if (stored.version() != version) {
+                return stored;
+            }
+            deleted[0] = true;
+            return null;
+        });
+        return deleted[0];
+    }
+
+    /** {@inheritDoc} The stored group must be {@code group}: its version, and opened at its time. */
+    @Override
+    public boolean delete(AggregationGroup group) {
+        Objects.requireNonNull(group, "group");
+        requireStorable(group.aggregator(), group.key());
+        boolean[] deleted = new boolean[1];
+        groups.computeIfPresent(new GroupId(group.aggregator(), group.key()), (id, stored) -> {
+            if (stored.version() != group.version() || !stored.createdAt().equals(group.createdAt())) {
                 return stored;
             }
             deleted[0] = true;

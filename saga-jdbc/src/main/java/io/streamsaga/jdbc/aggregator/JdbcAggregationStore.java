@@ -208,17 +208,21 @@ public final class JdbcAggregationStore implements AggregationStore {
         }
     }
 
-    /** Updates the group's row, not its parts, if its stored version is the one before. */
+    /**
+     * Updates the group's row, not its parts, if its stored version is the one before and it is the same group, opened
+     * at the same time: a key's next group, once one was deleted, counts its versions from 1 again. Both times go
+     * through {@link Sql#setInstant}, so they are rounded to the column's precision alike.
+     */
     private static boolean update(Connection c, AggregationGroup g) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("UPDATE ss_aggregation_group SET version = ?, state = ?,"
-                + " created_at = ?, deadline = ? WHERE aggregator = ? AND group_key = ? AND version = ?")) {
+                + " deadline = ? WHERE aggregator = ? AND group_key = ? AND version = ? AND created_at = ?")) {
             ps.setLong(1, g.version());
             ps.setString(2, g.state().name());
-            Sql.setInstant(ps, 3, g.createdAt());
-            Sql.setInstant(ps, 4, g.deadline());
-            ps.setString(5, g.aggregator());
-            ps.setString(6, g.key());
-            ps.setLong(7, g.version() - 1);
+            Sql.setInstant(ps, 3, g.deadline());
+            ps.setString(4, g.aggregator());
+            ps.setString(5, g.key());
+            ps.setLong(6, g.version() - 1);
+            Sql.setInstant(ps, 7, g.createdAt());
             return ps.executeUpdate() == 1;
         }
     }
@@ -309,12 +313,28 @@ public final class JdbcAggregationStore implements AggregationStore {
     @Override
     public boolean delete(String aggregator, String key, long version) {
         requireStorable(aggregator, key);
+        return delete(aggregator, key, version, null);
+    }
+
+    /** {@inheritDoc} The stored group must be {@code group}: its version, and opened at its time. */
+    @Override
+    public boolean delete(AggregationGroup group) {
+        Objects.requireNonNull(group, "group");
+        requireStorable(group.aggregator(), group.key());
+        return delete(group.aggregator(), group.key(), group.version(), group.createdAt());
+    }
+
+    /** Deletes the group's row at {@code version} (opened at {@code createdAt} unless null) and its part rows. */
+    private boolean delete(String aggregator, String key, long version, Instant createdAt) {
         return tx.inTransaction(c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "DELETE FROM ss_aggregation_group WHERE aggregator = ? AND group_key = ? AND version = ?")) {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_aggregation_group WHERE aggregator = ?"
+                    + " AND group_key = ? AND version = ?" + (createdAt == null ? "" : " AND created_at = ?"))) {
                 ps.setString(1, aggregator);
                 ps.setString(2, key);
                 ps.setLong(3, version);
+                if (createdAt != null) {
+                    Sql.setInstant(ps, 4, createdAt);
+                }
                 if (ps.executeUpdate() != 1) {
                     return false;
                 }
