@@ -7,7 +7,9 @@ import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.saga.SagaException;
+import io.streamsaga.spi.StoredKeys;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
@@ -15,8 +17,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -36,6 +40,8 @@ class OperatorRefusalQuotingTest {
     }
 
     private static final String HUGE = "s-" + "x".repeat(10_000);
+    /** The longest saga id a store keeps ({@link StoredKeys#MAX_SAGA_ID_LENGTH}): a saga with {@link #HUGE} never starts. */
+    private static final String LONGEST = "s-" + "x".repeat(StoredKeys.MAX_SAGA_ID_LENGTH - 2);
 
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private final EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).retryPolicy(RetryPolicy.NONE)
@@ -56,7 +62,11 @@ class OperatorRefusalQuotingTest {
     }
 
     private static void assertQuotedBounded(String text) {
-        assertTrue(text.length() < 300 && text.contains("'s-xxx") && text.contains("(10002 characters)"), text);
+        assertQuotedBounded(text, HUGE);
+    }
+
+    private static void assertQuotedBounded(String text, String id) {
+        assertTrue(text.length() < 300 && text.contains("'s-xxx") && text.contains("(" + id.length() + " characters)"), text);
     }
 
     @Test
@@ -68,17 +78,22 @@ class OperatorRefusalQuotingTest {
 
     @Test
     void aCancelledSagasFailureAndAnIllegalOperatorCallQuoteItsIdBounded() {
-        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, HUGE, null, new Data("d-1"))
+        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, LONGEST, null, new Data("d-1"))
                 .toCompletableFuture();
         transport.drainAll(); // the command is sent; no participant replies, the saga waits
 
-        assertQuotedBounded(assertThrows(SagaException.class, () -> orchestrator.retryCompensation(HUGE)).getMessage());
-        orchestrator.cancel(HUGE);
+        assertQuotedBounded(assertThrows(SagaException.class, () -> orchestrator.retryCompensation(LONGEST)).getMessage(),
+                LONGEST);
+        orchestrator.cancel(LONGEST);
         transport.drainAll();
 
         SagaResult<Data> cancelled = result.join();
         assertEquals(SagaOutcome.COMPENSATED, cancelled.outcome());
-        assertQuotedBounded(cancelled.failure().message());
-        assertQuotedBounded(assertThrows(SagaException.class, () -> orchestrator.cancel(HUGE)).getMessage());
+        assertQuotedBounded(cancelled.failure().message(), LONGEST);
+        assertQuotedBounded(assertThrows(SagaException.class, () -> orchestrator.cancel(LONGEST)).getMessage(), LONGEST);
+        CompletionException refused = assertThrows(CompletionException.class, () -> orchestrator.start(definition, HUGE,
+                null, new Data("d-2")).toCompletableFuture().join(), "a longer id no store keeps is refused at the start");
+        assertInstanceOf(ConfigurationException.class, refused.getCause());
+        assertQuotedBounded(refused.getCause().getMessage());
     }
 }
