@@ -129,8 +129,9 @@ public interface SagaOrchestrator extends AutoCloseable {
     void cancel(String sagaId);
 
     /**
-     * Operator: retries the failed compensations (or stuck retriable step) of a saga that needs attention: one
-     * more attempt each, numbered after the earlier ones (a remote compensation's command gets a new id).
+     * Operator: retries the failed compensations (or stuck retriable step, or the step whose outcome the store refused)
+     * of a saga that needs attention: one more attempt each, numbered after the earlier ones (a remote compensation's
+     * command gets a new id).
      */
     CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);
 

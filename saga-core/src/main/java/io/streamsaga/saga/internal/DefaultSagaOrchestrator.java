@@ -893,6 +893,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return new SagaRun<>(this, definition, instance, toData(definition, instance.data()));
     }
 
+    /** {@code raw}, saga data as a store gives it back (the object, or its JSON tree), bound to the definition's class. */
+    <D> D dataOf(SagaDefinition<D> definition, Object raw) {
+        return toData(definition, raw);
+    }
+
     private <D> D toData(SagaDefinition<D> definition, Object raw) {
         if (definition.dataClass().isInstance(raw)) {
             return definition.dataClass().cast(raw);

@@ -1739,8 +1739,8 @@ final class SagaRun<D> {
             stopHere(e);
             return false;
         } catch (ConfigurationException e) {
-            if (!insert) { // stored before: it stays running there, and recover() resumes it, as on a store failure
-                return storeFailed(transitions, current, e);
+            if (!insert) { // stored before: a retry would be refused again (see refusedAfterTheStart)
+                return refusedAfterTheStart(transitions, current, e);
             }
             // The store refuses a start (an id or key longer than its column): nothing was written, and writing it
             // again would be refused again, so the caller gets the refusal itself, not a store failure.
@@ -1756,6 +1756,92 @@ final class SagaRun<D> {
             commands.clear();
         }
         return true;
+    }
+
+    /**
+     * The store refused a write of a saga it holds ({@code refusal}: a value it cannot keep, such as a step's result that
+     * cannot be written as JSON). The refusal does not change on a retry: a step re-run by recover() returns the same
+     * result and is refused again, for ever. So a running saga is stored as it was before that write (its data and steps)
+     * with status {@link SagaStatus#FAILED_NEEDS_ATTENTION} and the refusal as its failure, naming the step whose success
+     * the write held; its result completes with that outcome, recover() leaves it alone, and an operator resolves it or,
+     * once the step is fixed, retries it ({@code retryCompensation} re-runs the step, whose state is as stored before).
+     * Only on this rare path is the store read. A saga compensating (whose compensations change no data) or a write
+     * that fails as well stays a store failure ({@link #storeFailed}), as does a read of the saga that fails; a saga
+     * another writer moved meanwhile is left to it.
+     */
+    private boolean refusedAfterTheStart(PendingTransitions transitions, SagaInstance current, ConfigurationException refusal) {
+        SagaInstance stored;
+        try {
+            stored = orchestrator.store().find(sagaId).orElse(null);
+        } catch (RuntimeException e) {
+            refusal.addSuppressed(e);
+            return storeFailed(transitions, current, refusal);
+        }
+        if (stored == null || stored.version() != storedVersion) {
+            drop(stored == null ? 0 : stored.version());
+            return false;
+        }
+        if (stored.status() != SagaStatus.RUNNING) {
+            return storeFailed(transitions, current, refusal);
+        }
+        String step = transitions == null ? null : transitions.lastStep();
+        for (int i = 0; i < steps.length; i++) { // the step whose success the refused write held: its result was refused
+            if (current.steps().get(i).status() == StepStatus.SUCCEEDED && stored.steps().get(i).status() != StepStatus.SUCCEEDED) {
+                step = steps[i].name();
+            }
+        }
+        SagaFailure cause = SagaFailure.of(step, refusal);
+        Instant at = now();
+        SagaInstance attention = new SagaInstance(sagaId, stored.sagaName(), stored.definitionVersion(),
+                stored.businessKey(), stored.dataType(), stored.data(), SagaStatus.FAILED_NEEDS_ATTENTION, stored.steps(),
+                cause, stored.compensationFailure(), stored.createdAt(), at, storedVersion + 1, orchestrator.nodeId());
+        SagaTransition transition = new SagaTransition(sagaId, attention.version(), at,
+                TransitionType.SAGA_NEEDS_ATTENTION, step, 0, PendingTransitions.describe(refusal));
+        try {
+            if (orchestrator.transactionalMessages()) {
+                Message event = orchestrator.lifecycleMessage(attention, transition);
+                orchestrator.store().update(attention, transition, event == null ? List.of() : List.of(event));
+            } else if (orchestrator.batchesTransitions()) {
+                orchestrator.store().updateAll(attention, List.of(transition));
+            } else {
+                orchestrator.store().update(attention, transition);
+            }
+        } catch (ConcurrentSagaUpdateException e) {
+            stopHere(e);
+            return false;
+        } catch (RuntimeException e) {
+            refusal.addSuppressed(e);
+            return storeFailed(transitions, current, refusal);
+        }
+        log.error("saga {}: the store refuses the write of step {}'s outcome (status {}, failure {}), which a retry would"
+                + " not change; the saga needs attention, stored as before that write: {}", sagaId, step, current.status(),
+                current.failure(), refusal.getMessage());
+        storedVersion = attention.version();
+        unstage();
+        if (commands != null) {
+            commands.clear();
+        }
+        stepStates = stored.steps();
+        status = SagaStatus.FAILED_NEEDS_ATTENTION;
+        failure = cause;
+        updatedAt = at;
+        snapshot = attention;
+        exception = refusal;
+        try { // listeners and the result get the data bound, as the stored one (a JSON tree from a durable store)
+            data = orchestrator.dataOf(definition, stored.data());
+            snapshot = null;
+        } catch (RuntimeException e) {
+            log.debug("saga {}: its stored data is not read back for its result: {}", sagaId, e.toString());
+        }
+        SagaInstance finalState = snapshot();
+        finished = true;
+        orchestrator.onFailed(finalState);
+        orchestrator.onFinished(this, finalState, SagaOutcome.FAILED_NEEDS_ATTENTION);
+        future.complete(new SagaResult<>(sagaId, SagaOutcome.FAILED_NEEDS_ATTENTION, data, failure, compensationFailure,
+                exception));
+        orchestrator.detach(this);
+        stop(refusal); // its result is complete: this ends the timers and the invocations still open
+        return false;
     }
 
     /** A write of {@code current} failed: the run stops, and recover() resumes the saga from what is stored. */
