@@ -32,8 +32,8 @@ import java.util.concurrent.CompletionStage;
  * <p>Publishing from inside a handler (on its thread) propagates the handled message's correlation id,
  * saga id and {@code traceparent}, and sets the causation id to its message id.
  *
- * <p>Thread-safe. Closing the bus closes its subscriptions (not the transport, which the application
- * owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}, and to
+ * <p>Thread-safe. Closing the bus closes its subscriptions and the scheduler it created, if it created one (not the
+ * transport, nor a scheduler it was given, which the application owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}, and to
  * publish, failing the stage with one.
  */
 public interface EventBus extends AutoCloseable {
@@ -99,6 +99,9 @@ public interface EventBus extends AutoCloseable {
      * Closes every subscription made through this bus, one being made meanwhile included (its subscribe then throws);
      * from then on, subscribing is refused with a {@link io.streamsaga.ConfigurationException}. Once it has returned,
      * publishing fails the stage with one too (a handler finishing while its subscription closes may still publish).
+     * A bus built without a {@link Builder#scheduler scheduler} then closes the one it created (its thread ends; a
+     * component built on the bus, an aggregator say, can schedule nothing on it afterwards: close those first); a
+     * scheduler the bus was given is left running.
      */
     @Override
     void close();
@@ -161,6 +164,11 @@ public interface EventBus extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Time and backoff, and the scheduler of the components built on this bus that take it from
+         * {@link EventBus#scheduler()}; the application's to close. Without one, the bus creates a
+         * {@link Scheduler#system()} and closes it on {@link EventBus#close()}: close such components first.
+         */
         public Builder scheduler(Scheduler scheduler) {
             this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
             return this;
@@ -177,8 +185,9 @@ public interface EventBus extends AutoCloseable {
         }
 
         public EventBus build() {
+            boolean ownScheduler = scheduler == null; // closed with the bus
             return new DefaultEventBus(new Config(transport, codec != null ? codec : new JsonEventCodec(types),
-                    retryPolicy, scheduler != null ? scheduler : Scheduler.system(), metrics, interceptors));
+                    retryPolicy, ownScheduler ? Scheduler.system() : scheduler, metrics, interceptors), ownScheduler);
         }
     }
 }

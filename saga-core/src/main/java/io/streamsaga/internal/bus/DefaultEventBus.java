@@ -87,8 +87,13 @@ public final class DefaultEventBus implements EventBus {
     /** Stamps published messages (see {@link StampClock} for the system clock's millisecond stamps). */
     private final StampClock publishClock;
 
-    public DefaultEventBus(Config config) {
+    /** Whether the builder created the scheduler (none was given): close() then closes it. */
+    private final boolean ownsScheduler;
+
+    /** {@code ownsScheduler}: the scheduler was created for this bus, which closes it on {@link #close()}. */
+    public DefaultEventBus(Config config, boolean ownsScheduler) {
         this.config = config;
+        this.ownsScheduler = ownsScheduler;
         this.transport = config.transport();
         this.codec = config.codec();
         this.metrics = config.metrics();
@@ -361,6 +366,9 @@ public final class DefaultEventBus implements EventBus {
         // Only now: a handler finishing while its subscription closes may still publish what it was publishing.
         publishRefused = true;
         publishClock.close();
+        if (ownsScheduler) { // after the subscriptions: a handler's backoff sleeps on it
+            config.scheduler().close();
+        }
     }
 
     /** Decodes, calls the handler with retries, and dead-letters what cannot be handled. */
