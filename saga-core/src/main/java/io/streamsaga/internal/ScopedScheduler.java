@@ -19,8 +19,6 @@ import java.util.concurrent.TimeUnit;
  * the shared scheduler goes on. Thread-safe.
  */
 public final class ScopedScheduler implements Scheduler {
-    /** How long close() waits for a task running on another thread, as an in-memory subscription's close waits. */
-    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
     private static final Logger log = LoggerFactory.getLogger(ScopedScheduler.class);
 
     private final Scheduler shared;

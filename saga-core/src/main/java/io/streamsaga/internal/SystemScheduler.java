@@ -19,8 +19,6 @@ import java.util.concurrent.TimeUnit;
  * and waits, bounded, for the running one, as {@link ScopedScheduler#close()} does, rather than interrupting it.
  */
 public final class SystemScheduler implements Scheduler {
-    /** How long close() waits for a running task, as a scoped scheduler's close waits. */
-    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
     private static final Logger log = LoggerFactory.getLogger(SystemScheduler.class);
     private final Clock clock;
     private volatile ScheduledThreadPoolExecutor executor;

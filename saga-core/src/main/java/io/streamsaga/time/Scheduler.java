@@ -13,6 +13,13 @@ import java.time.Duration;
  */
 public interface Scheduler extends AutoCloseable {
 
+    /**
+     * How long a close() of the library waits for work still running on another thread before it stops waiting
+     * (logged at WARN): 10 s. The close() of {@link #system()} and of {@link #scoped} waits so for a running task, an
+     * outbox relay's for a poll in progress, an in-memory subscription's for its consumer thread.
+     */
+    Duration CLOSE_WAIT = Duration.ofSeconds(10);
+
     /** The wall clock of this scheduler. */
     Clock clock();
 
@@ -29,18 +36,18 @@ public interface Scheduler extends AutoCloseable {
     void sleep(Duration delay) throws InterruptedException;
 
     /**
-     * Stops the scheduler's threads; pending tasks are dropped. The scheduler of {@link #system()} waits, up to 10 s,
-     * for a task running on its thread to finish (not when that task calls it), without interrupting it, as one of
-     * {@link #scoped} does, and refuses a task scheduled after it.
+     * Stops the scheduler's threads; pending tasks are dropped. The scheduler of {@link #system()} waits, up to
+     * {@link #CLOSE_WAIT}, for a task running on its thread to finish (not when that task calls it), without
+     * interrupting it, as one of {@link #scoped} does, and refuses a task scheduled after it.
      */
     @Override
     void close();
 
     /**
      * A scheduler on the system clock with one daemon thread, created lazily; what a task throws is logged at ERROR.
-     * Its {@link #close()} drops the queued tasks and waits, up to 10 s (then logs a warning and interrupts it), for the
-     * task running on its thread, unless that task calls it: a component closing the scheduler it owns does not cut its
-     * own timer work short, and no task runs once close() has returned.
+     * Its {@link #close()} drops the queued tasks and waits, up to {@link #CLOSE_WAIT} (then logs a warning and
+     * interrupts it), for the task running on its thread, unless that task calls it: a component closing the scheduler
+     * it owns does not cut its own timer work short, and no task runs once close() has returned.
      */
     static Scheduler system() {
         return new SystemScheduler(Clock.systemUTC());
@@ -48,11 +55,11 @@ public interface Scheduler extends AutoCloseable {
 
     /**
      * The tasks one component schedules on {@code shared}, which other components may share: the returned
-     * scheduler's {@link #close()} cancels those of its tasks not started yet, waits (up to 10 s, then logs a warning
-     * naming {@code owner}) for those running on other threads to finish (not for the task that calls it, if one
-     * does), and from then on runs none; {@code shared} goes on running. The library's components schedule their
-     * timers so (an aggregator's deadlines, a flow tracker's checks, the claim-check sweep, an orchestrator's purge,
-     * recovery sweep and heartbeat), so that once their {@code close()} has returned they do no more work.
+     * scheduler's {@link #close()} cancels those of its tasks not started yet, waits (up to {@link #CLOSE_WAIT}, then
+     * logs a warning naming {@code owner}) for those running on other threads to finish (not for the task that calls
+     * it, if one does), and from then on runs none; {@code shared} goes on running. The library's components schedule
+     * their timers so (an aggregator's deadlines, a flow tracker's checks, the claim-check sweep, an orchestrator's
+     * purge, recovery sweep and heartbeat), so that once their {@code close()} has returned they do no more work.
      *
      * @param owner what the component is, for the log ({@code "aggregator 'orders'"})
      */

@@ -12,6 +12,7 @@ import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.spi.TransportRecord;
+import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -728,7 +729,7 @@ public final class InMemoryTransport implements Transport {
             if (worker != null && worker != Thread.currentThread()) {
                 worker.interrupt();
                 try {
-                    worker.join(TimeUnit.SECONDS.toMillis(10));
+                    worker.join(Scheduler.CLOSE_WAIT.toMillis());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }

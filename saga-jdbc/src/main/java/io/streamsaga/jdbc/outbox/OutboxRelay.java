@@ -74,9 +74,6 @@ public final class OutboxRelay implements AutoCloseable {
     /** Counter of failed publish attempts, tagged {@code relay} and {@code kind} ({@code retriable} or {@code rejected}). */
     public static final String FAILURES_METRIC = "streamsaga_outbox_publish_failures_total";
 
-    /** How long close() waits for a poll in progress, as the library's other components wait for their timers. */
-    private static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
-
     private final Config config;
     private final JdbcTransactions tx;
     private final Executor executor;
@@ -457,11 +454,11 @@ public final class OutboxRelay implements AutoCloseable {
 
     private void awaitPollInProgress() {
         try {
-            if (pollLock.tryLock(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+            if (pollLock.tryLock(Scheduler.CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
                 pollLock.unlock();
             } else {
                 log.warn("outbox relay '{}': close() stopped waiting after {} for a poll still publishing a row",
-                        config.name(), CLOSE_WAIT);
+                        config.name(), Scheduler.CLOSE_WAIT);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
