@@ -69,18 +69,21 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     private static final String REFERENCE_CONTENT_TYPE = "application/vnd.streamsaga.claim-check+json";
 
     private final Config config;
-    /** True when the builder created the scheduler, which {@link #close()} then closes. */
-    private final boolean ownsScheduler;
     private final Map<String, Tracking> tracking = new ConcurrentHashMap<>();
-    /** The expiry sweeps on the configured scheduler: close() cancels the one queued and waits for one running. */
+    /**
+     * The expiry sweeps on the configured scheduler: close() cancels the one queued and waits for one running. A
+     * scope of a scheduler the application gave, which others may share; the scheduler itself when the builder
+     * created it, which nothing else uses: its close() then waits for a running sweep once, not a scope's close and
+     * then the scheduler's again.
+     */
     private final Scheduler sweeps;
     private volatile Scheduler.Cancellable sweep;
     private volatile boolean closed;
 
+    /** {@code ownsScheduler}: the builder created the scheduler, which {@link #close()} then closes. */
     private ClaimCheckInterceptor(Config config, boolean ownsScheduler) {
         this.config = config;
-        this.ownsScheduler = ownsScheduler;
-        this.sweeps = Scheduler.scoped(config.scheduler(), "claim-check interceptor");
+        this.sweeps = ownsScheduler ? config.scheduler() : Scheduler.scoped(config.scheduler(), "claim-check interceptor");
         scheduleSweep();
     }
 
@@ -300,10 +303,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (current != null) {
             current.cancel();
         }
-        sweeps.close();
-        if (ownsScheduler) {
-            config.scheduler().close();
-        }
+        sweeps.close(); // the scheduler itself when the builder created it
     }
 
     private Instant now() {

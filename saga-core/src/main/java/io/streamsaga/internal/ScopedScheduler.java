@@ -68,6 +68,15 @@ public final class ScopedScheduler implements Scheduler {
      */
     @Override
     public void close() {
+        closeBy(System.nanoTime() + CLOSE_WAIT.toNanos());
+    }
+
+    /**
+     * {@link #close()}, waiting until {@code deadline} (a {@link System#nanoTime()}) rather than for
+     * {@link #CLOSE_WAIT}: a component that closes a scheduler of its own after this one gives both one deadline
+     * ({@link SystemScheduler#closeBy}), so that a task stuck longer is waited for once, not twice.
+     */
+    public void closeBy(long deadline) {
         synchronized (running) {
             closed = true;
         }
@@ -75,7 +84,6 @@ public final class ScopedScheduler implements Scheduler {
             task.cancel();
         }
         Thread self = Thread.currentThread();
-        long deadline = System.nanoTime() + CLOSE_WAIT.toNanos();
         synchronized (running) {
             while (running.size() > (running.containsKey(self) ? 1 : 0)) {
                 long left = deadline - System.nanoTime();

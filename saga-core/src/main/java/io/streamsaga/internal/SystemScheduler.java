@@ -99,6 +99,15 @@ public final class SystemScheduler implements Scheduler {
      */
     @Override
     public void close() {
+        closeBy(System.nanoTime() + CLOSE_WAIT.toNanos());
+    }
+
+    /**
+     * {@link #close()}, waiting for the running task until {@code deadline} (a {@link System#nanoTime()}) rather than
+     * for {@link #CLOSE_WAIT}: a component that owns this scheduler and first closes a scoped one over it gives both
+     * closes one deadline, so that a task stuck longer is waited for once, not twice.
+     */
+    public void closeBy(long deadline) {
         ScheduledThreadPoolExecutor current;
         synchronized (this) {
             closed = true; // also keeps executor() from starting a thread after this one
@@ -116,7 +125,7 @@ public final class SystemScheduler implements Scheduler {
             return; // a task closing its own scheduler: it finishes after this returns, the thread then ends
         }
         try {
-            if (!current.awaitTermination(CLOSE_WAIT.toNanos(), TimeUnit.NANOSECONDS)) {
+            if (!current.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
                 log.warn("scheduler close() stopped waiting after {} for a task still running on {}; interrupting it",
                         CLOSE_WAIT, thread);
                 current.shutdownNow();

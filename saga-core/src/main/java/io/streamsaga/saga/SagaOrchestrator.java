@@ -7,12 +7,14 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.spi.StoredKeys;
 import io.streamsaga.time.Scheduler;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -568,8 +570,10 @@ public interface SagaOrchestrator extends AutoCloseable {
                 ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::usesBus),
                         "saga '%s' has remote steps or compensations, so the orchestrator needs a bus", d.name());
             }
-            boolean ownScheduler = scheduler == null && bus == null; // closed with the orchestrator
-            Scheduler effectiveScheduler = scheduler != null ? scheduler : bus != null ? bus.scheduler() : Scheduler.system();
+            // Created for the orchestrator when it has neither a scheduler nor a bus's: closed with it.
+            SystemScheduler ownScheduler = scheduler == null && bus == null
+                    ? new SystemScheduler(Clock.systemUTC()) : null;
+            Scheduler effectiveScheduler = scheduler != null ? scheduler : bus != null ? bus.scheduler() : ownScheduler;
             MetricsRecorder effectiveMetrics = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
             ObjectMapper effectiveMapper = mapper != null ? mapper
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();

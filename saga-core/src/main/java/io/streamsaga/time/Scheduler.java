@@ -16,7 +16,9 @@ public interface Scheduler extends AutoCloseable {
     /**
      * How long a close() of the library waits for work still running on another thread before it stops waiting
      * (logged at WARN): 10 s. The close() of {@link #system()} and of {@link #scoped} waits so for a running task, an
-     * outbox relay's for a poll in progress, an in-memory subscription's for its consumer thread.
+     * outbox relay's for a poll in progress, an in-memory subscription's for its consumer thread. A component that
+     * closes its scoped timers and then the {@code system()} scheduler it created (an orchestrator or a claim-check
+     * interceptor built without one) waits this once in all for a task stuck longer, not once in each close.
      */
     Duration CLOSE_WAIT = Duration.ofSeconds(10);
 

@@ -27,7 +27,9 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
+import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
@@ -74,7 +76,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** The store writes each transition's outgoing messages in the transition's transaction (an outbox). */
     private final boolean transactionalMessages;
     private final Scheduler scheduler;
-    private final boolean ownsScheduler;
+    /** The scheduler created for this orchestrator (it was given none, nor a bus), closed by close(); else null. */
+    private final SystemScheduler ownScheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
     /** By definition identity: definitions are immutable and few. */
@@ -88,7 +91,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * The repeating timers (purge, recovery sweep, heartbeat) on the scheduler, which may be shared: close() cancels
      * those queued and waits for one running, so that none works after it returned.
      */
-    private final Scheduler repeatingScope;
+    private final ScopedScheduler repeatingScope;
     /**
      * Saga ids: a random prefix per orchestrator (62 bits, base 36) and a counter; UUID.randomUUID() per saga
      * would cost more than a local saga, and a short id hashes and stores for less.
@@ -114,13 +117,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private volatile Instant lastHeartbeat;
 
     public DefaultSagaOrchestrator(Config config) {
-        this(config, false);
+        this(config, null);
     }
 
-    /** {@code ownsScheduler}: the scheduler was created for this orchestrator, which closes it on {@link #close()}. */
-    public DefaultSagaOrchestrator(Config config, boolean ownsScheduler) {
+    /**
+     * {@code ownScheduler}: the configuration's scheduler when it was created for this orchestrator, which closes it on
+     * {@link #close()}; null when the application gave it (or a bus).
+     */
+    public DefaultSagaOrchestrator(Config config, SystemScheduler ownScheduler) {
         this.config = config;
-        this.ownsScheduler = ownsScheduler;
+        this.ownScheduler = ownScheduler;
         this.store = config.store();
         this.transactionalMessages = store.storesOutgoingMessages();
         // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
@@ -129,7 +135,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
         this.scheduler = config.scheduler();
-        this.repeatingScope = Scheduler.scoped(scheduler, "saga orchestrator");
+        this.repeatingScope = new ScopedScheduler(scheduler, "saga orchestrator");
         Ownership ownership = config.ownership();
         this.nodeId = ownership == null ? null : ownership.nodeId();
         this.registry = ownership == null ? null : (NodeRegistry) store;
@@ -139,8 +145,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 registry.heartbeat(nodeId, at);
                 lastHeartbeat = at;
             } catch (RuntimeException e) {
-                if (ownsScheduler) {
-                    scheduler.close();
+                if (ownScheduler != null) {
+                    ownScheduler.close();
                 }
                 throw e;
             }
@@ -170,8 +176,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     e.addSuppressed(removal);
                 }
             }
-            if (ownsScheduler) {
-                scheduler.close();
+            if (ownScheduler != null) {
+                ownScheduler.close();
             }
             throw e;
         }
@@ -1318,8 +1324,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         closed = true;
         repeating.forEach(Repeating::cancel);
+        // One wait in all for a timer stuck longer than it, not one here and one again in the own scheduler's close.
+        long deadline = System.nanoTime() + Scheduler.CLOSE_WAIT.toNanos();
         // Before the runs stop: a recovery sweep running now may still adopt a saga, which is then stopped below.
-        repeatingScope.close();
+        repeatingScope.closeBy(deadline);
         for (SagaRun<?> run : runs.values()) {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
@@ -1336,8 +1344,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
         }
         clock.close();
-        if (ownsScheduler) {
-            scheduler.close();
+        if (ownScheduler != null) {
+            ownScheduler.closeBy(deadline);
         }
         synchronized (this) {
             if (ownParallelExecutor != null) {
