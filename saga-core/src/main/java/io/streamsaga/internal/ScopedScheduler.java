@@ -65,6 +65,7 @@ public final class ScopedScheduler implements Scheduler {
     /**
      * Cancels the tasks not started, then waits, up to 10 s, for those running on other threads (not for one that
      * calls this, from its own task); a task that starts later runs nothing. The shared scheduler is left running.
+     * Called on an interrupted thread, it waits all the same and returns with the thread's interrupt flag set.
      */
     @Override
     public void close() {
@@ -84,21 +85,26 @@ public final class ScopedScheduler implements Scheduler {
             task.cancel();
         }
         Thread self = Thread.currentThread();
+        // An interrupted caller waits all the same, bounded, and gets its interrupt back, as ExecutorService.close()
+        // (Java 19+) does: the promise that no task of this scope runs once this has returned holds.
+        boolean interrupted = false;
         synchronized (running) {
             while (running.size() > (running.containsKey(self) ? 1 : 0)) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     log.warn("{}: close() stopped waiting after {} for a scheduled task still running on {}", owner,
                             CLOSE_WAIT, running.keySet());
-                    return;
+                    break;
                 }
                 try {
                     TimeUnit.NANOSECONDS.timedWait(running, left);
                 } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
+                    interrupted = true;
                 }
             }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -95,7 +95,8 @@ public final class SystemScheduler implements Scheduler {
      * Drops the tasks not started and waits, up to 10 s, for the one running (not when that task calls this), without
      * interrupting it: a timer of a component is not cut short in the middle of its work (an interrupted JDBC call,
      * a half-done purge), and once this has returned no task runs. A task still running after 10 s is logged at WARN
-     * and interrupted, so the thread ends.
+     * and interrupted, so the thread ends. Called on an interrupted thread, it waits all the same and returns with the
+     * thread's interrupt flag set.
      */
     @Override
     public void close() {
@@ -124,15 +125,23 @@ public final class SystemScheduler implements Scheduler {
         if (Thread.currentThread() == thread) {
             return; // a task closing its own scheduler: it finishes after this returns, the thread then ends
         }
-        try {
-            if (!current.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
-                log.warn("scheduler close() stopped waiting after {} for a task still running on {}; interrupting it",
-                        CLOSE_WAIT, thread);
-                current.shutdownNow();
+        // An interrupted caller waits all the same, bounded, and gets its interrupt back, as ExecutorService.close()
+        // (Java 19+) does: the promises (no task runs after this returns, none is interrupted before the bound) hold.
+        boolean interrupted = false;
+        while (true) {
+            try {
+                if (!current.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
+                    log.warn("scheduler close() stopped waiting after {} for a task still running on {}; interrupting"
+                            + " it", CLOSE_WAIT, thread);
+                    current.shutdownNow();
+                }
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
             }
-        } catch (InterruptedException e) {
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
-            current.shutdownNow();
         }
     }
 }

@@ -40,7 +40,9 @@ public interface Scheduler extends AutoCloseable {
     /**
      * Stops the scheduler's threads; pending tasks are dropped. The scheduler of {@link #system()} waits, up to
      * {@link #CLOSE_WAIT}, for a task running on its thread to finish (not when that task calls it), without
-     * interrupting it, as one of {@link #scoped} does, and refuses a task scheduled after it.
+     * interrupting it, as one of {@link #scoped} does, and refuses a task scheduled after it. Called on an interrupted
+     * thread, both wait all the same and return with its interrupt flag set (as {@code ExecutorService.close()} does
+     * from Java 19).
      */
     @Override
     void close();
