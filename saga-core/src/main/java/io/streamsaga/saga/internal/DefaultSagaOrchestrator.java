@@ -167,18 +167,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 repeatEvery(config.ownership().heartbeatInterval(), this::writeHeartbeat);
             }
         } catch (RuntimeException | Error e) {
-            if (registry != null) {
-                // Not alive after all: a heartbeat left behind would keep the other nodes from adopting this node's
-                // sagas for a lease, and for as long as a node failing here restarts (and writes it again) within one.
-                try {
-                    registry.remove(nodeId);
-                } catch (RuntimeException removal) {
-                    e.addSuppressed(removal);
-                }
-            }
-            if (ownScheduler != null) {
-                ownScheduler.close();
-            }
+            // Not built after all: undone as close() would, in its order (the replies' subscription, the timers, then
+            // the scheduler they run on), or a timer armed before the failure runs on a shared scheduler for good.
+            // A heartbeat left behind would keep the other nodes from adopting this node's sagas for a lease, and
+            // for as long as a node failing here restarts (and writes it again) within one.
+            shutDown(removal -> e.addSuppressed(removal));
             throw e;
         }
     }
@@ -1314,6 +1307,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     @Override
     public void close() {
+        shutDown(removal -> log.warn("saga ownership: node {}'s heartbeat could not be removed; the other nodes adopt"
+                + " its sagas once its lease runs out: {}", nodeId, removal.toString()));
+    }
+
+    /**
+     * close(), and the constructor's undoing of what it did before it failed; a heartbeat removal that fails is handed
+     * to {@code removalFailed}.
+     */
+    private void shutDown(Consumer<RuntimeException> removalFailed) {
         // The replies first, while the runs are still driven: a reply delivered meanwhile is handled, one not yet
         // delivered stays on the topic for the group's next orchestrator. A reply failed because the orchestrator
         // is closed could be dead-lettered, and a waiting step whose command recovery does not re-send (an outbox)
@@ -1338,8 +1340,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 try {
                     registry.remove(nodeId);
                 } catch (RuntimeException e) {
-                    log.warn("saga ownership: node {}'s heartbeat could not be removed; the other nodes adopt its sagas"
-                            + " once its lease runs out: {}", nodeId, e.toString());
+                    removalFailed.accept(e);
                 }
             }
         }

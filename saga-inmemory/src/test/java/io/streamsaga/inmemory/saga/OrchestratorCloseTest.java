@@ -1,9 +1,14 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
+import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.Test;
 
@@ -17,6 +22,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -26,6 +32,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.mockito.AdditionalAnswers.delegatesTo;
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.mock;
 
 /** close() stops the threads the orchestrator started for itself. */
 class OrchestratorCloseTest {
@@ -61,6 +71,96 @@ class OrchestratorCloseTest {
             thread.join(Duration.ofSeconds(10).toMillis());
             assertFalse(thread.isAlive(), "thread " + thread.getName() + " left running after close()");
         }
+    }
+
+    /** A scheduler over {@code virtual} that refuses its {@code refused}-th timer (saturated, say). */
+    private static Scheduler refusingTimer(VirtualScheduler virtual, int refused) {
+        return new Scheduler() {
+            private int timers;
+
+            @Override
+            public Clock clock() {
+                return virtual.clock();
+            }
+
+            @Override
+            public Cancellable schedule(Duration delay, Runnable task) {
+                if (++timers == refused) {
+                    throw new RejectedExecutionException("saturated");
+                }
+                return virtual.schedule(delay, task);
+            }
+
+            @Override
+            public void sleep(Duration delay) {
+                virtual.sleep(delay);
+            }
+
+            @Override
+            public void close() {
+                virtual.close();
+            }
+        };
+    }
+
+    @Test
+    void aBuildThatFailsAfterArmingARepeatingTimerLeavesNoTimerOnTheSharedScheduler() {
+        // The constructor's failure path closed an own scheduler but neither cancelled the repeating timers it had
+        // armed nor closed their scope: on a shared scheduler the purge of an orchestrator that was never built ran
+        // on, every interval, for good.
+        VirtualScheduler virtual = new VirtualScheduler();
+        AtomicBoolean purged = new AtomicBoolean();
+        ForwardingSagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
+            @Override
+            public int deleteFinishedBefore(Instant cutoff) {
+                purged.set(true);
+                return delegate.deleteFinishedBefore(cutoff);
+            }
+        };
+        SagaOrchestrator.Builder builder = SagaOrchestrator.builder().store(store).scheduler(refusingTimer(virtual, 2))
+                .purgeEvery(Duration.ofMinutes(1)) // armed first
+                .recoverEvery(Duration.ofMinutes(1), Duration.ZERO); // refused: build() fails
+
+        assertThrows(RejectedExecutionException.class, builder::build);
+
+        virtual.advance(Duration.ofMinutes(5));
+        assertFalse(purged.get(), "the purge of an orchestrator whose build failed ran on the shared scheduler");
+        assertEquals(0, virtual.pendingTasks(), "a timer of an orchestrator whose build failed stayed scheduled");
+    }
+
+    @Test
+    void aBuildThatFailsAfterSubscribingToRepliesLeavesNoSubscription() {
+        // As close() closes the replies first: a build failing after the subscription left it active, and the
+        // orchestrator that was never built took the replies meant for the group's next one.
+        VirtualScheduler virtual = new VirtualScheduler();
+        List<Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
+        InMemoryTransport inMemory = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        Transport transport = mock(Transport.class, delegatesTo(inMemory));
+        doAnswer(call -> {
+            Subscription made = inMemory.subscribe(call.getArgument(0), call.getArgument(1), call.getArgument(2),
+                    call.getArgument(3));
+            subscriptions.add(made);
+            return made;
+        }).when(transport).subscribe(any(), any(), any(), any());
+        record Charge(String id) {
+        }
+        record Charged(String id) {
+        }
+        EventBus bus = EventBus.builder(transport).scheduler(virtual).build();
+        SagaDefinition<Data> definition = SagaDefinition.builder("remote", Data.class)
+                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .onReply(Charged.class, (d, reply) -> d)
+                .build();
+        SagaOrchestrator.Builder builder = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus)
+                .scheduler(refusingTimer(virtual, 1)).register(definition)
+                .purgeEvery(Duration.ofMinutes(1)); // refused, after the replies' subscription: build() fails
+
+        assertThrows(RejectedExecutionException.class, builder::build);
+
+        assertEquals(1, subscriptions.size(), "the orchestrator subscribed to its replies");
+        assertFalse(subscriptions.get(0).isActive(), "the replies' subscription of a failed build stayed active");
+        bus.close();
+        inMemory.close();
     }
 
     @Test
