@@ -155,10 +155,7 @@ public final class TypeRegistry {
          *                                or the class or the id is already registered otherwise
          */
         public Builder register(String type, int version, Class<?> eventClass) {
-            EventTypeId id = new EventTypeId(type, version);
-            ConfigurationException.require(type.length() <= MAX_TYPE_LENGTH,
-                    "event type must be at most %s characters, but was %s", MAX_TYPE_LENGTH, StreamSagaException.quote(type));
-            StoredKeys.requireStorable(type, "event type");
+            EventTypeId id = typeId(type, version);
             ConfigurationException.require(eventClass != null, "the event class of %s must not be null", id);
             EventTypeId previous = idsByClass.get(eventClass);
             ConfigurationException.require(previous == null || previous.equals(id),
@@ -171,14 +168,29 @@ public final class TypeRegistry {
             return this;
         }
 
-        /** Registers the upcaster that turns {@code type} version {@code fromVersion} into {@code fromVersion + 1}. */
+        /**
+         * Registers the upcaster that turns {@code type} version {@code fromVersion} into {@code fromVersion + 1}.
+         *
+         * @throws ConfigurationException for a type id {@link #register(String, int, Class)} refuses (no event could
+         *                                be registered under it, so the upcaster would never run), a version below 1,
+         *                                a null upcaster, or a second upcaster from the same version
+         */
         public Builder upcaster(String type, int fromVersion, EventUpcaster upcaster) {
-            new EventTypeId(type, fromVersion);
+            typeId(type, fromVersion);
             ConfigurationException.require(upcaster != null, "upcaster of %s v%s must not be null", type, fromVersion);
             EventUpcaster previous = upcasters.computeIfAbsent(type, t -> new HashMap<>()).putIfAbsent(fromVersion, upcaster);
             ConfigurationException.require(previous == null,
                     "an upcaster of %s from version %s is already registered", type, fromVersion);
             return this;
+        }
+
+        /** The id of {@code type} version {@code version}, refused as described at {@link #register(String, int, Class)}. */
+        private static EventTypeId typeId(String type, int version) {
+            EventTypeId id = new EventTypeId(type, version);
+            ConfigurationException.require(type.length() <= MAX_TYPE_LENGTH,
+                    "event type must be at most %s characters, but was %s", MAX_TYPE_LENGTH, StreamSagaException.quote(type));
+            StoredKeys.requireStorable(type, "event type");
+            return id;
         }
 
         public TypeRegistry build() {

@@ -66,6 +66,25 @@ class EventVersioningTest {
     }
 
     @Test
+    void anUpcasterOfATypeIdThatCannotBeRegisteredIsRefusedAsTheRegistrationIs() {
+        // register refused such an id but upcaster took it: an upcaster for a type no event can be registered as
+        // (a typo'd or pasted id), kept silently and never used
+        String longest = "t".repeat(TypeRegistry.MAX_TYPE_LENGTH);
+        TypeRegistry.builder().upcaster(longest, 1, t -> t).build();
+        ConfigurationException tooLong = assertThrows(ConfigurationException.class,
+                () -> TypeRegistry.builder().upcaster("t".repeat(256), 1, t -> t));
+        assertEquals("event type must be at most 255 characters, but was '" + "t".repeat(64) + "...' (256 characters)",
+                tooLong.getMessage());
+        ConfigurationException nul = assertThrows(ConfigurationException.class,
+                () -> TypeRegistry.builder().upcaster("order\0", 1, t -> t));
+        assertTrue(nul.getMessage().startsWith("event type must not contain the character U+0000"), nul.getMessage());
+        ConfigurationException surrogate = assertThrows(ConfigurationException.class,
+                () -> TypeRegistry.builder().upcaster("order-\uD800", 1, t -> t));
+        assertTrue(surrogate.getMessage().startsWith("event type must not contain a lone surrogate"),
+                surrogate.getMessage());
+    }
+
+    @Test
     void v1JsonIsUpcastToV2WithCurrencyDefaultingToUsd() {
         JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
         OrderCreatedV2 event = codec.decode(json("order-created", 1, "{\"orderId\":\"o-1\",\"amount\":100}"),
