@@ -6,6 +6,7 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
@@ -454,10 +455,19 @@ public interface SagaOrchestrator extends AutoCloseable {
 
         /**
          * The topic participants reply to ({@code saga-replies} by default): a legal topic name (letters, digits,
-         * '.', '_', '-'; {@link TopicPattern#requireTopicName}), refused here rather than at every command.
+         * '.', '_', '-'; {@link TopicPattern#requireTopicName}) of at most {@link TopicPattern#MAX_TOPIC_LENGTH}
+         * characters, as the orchestrator subscribes to it (a dead-letter topic's name of 246-249 characters, legal
+         * to publish to, the bus does not subscribe to), refused here rather than at every command or at subscribe.
          */
         public Builder replyTopic(String replyTopic) {
-            this.replyTopic = TopicPattern.requireTopicName(replyTopic);
+            TopicPattern.requireTopicName(replyTopic);
+            if (replyTopic.length() > TopicPattern.MAX_TOPIC_LENGTH) {
+                throw new ConfigurationException("reply topic must be at most " + TopicPattern.MAX_TOPIC_LENGTH
+                        + " characters, as the orchestrator subscribes to it and the bus subscribes to no topic whose"
+                        + " dead-letter topic (the name and " + MessageHeaders.DEAD_LETTER_SUFFIX + ") would be over the"
+                        + " 249 Kafka takes, but was " + StreamSagaException.quote(replyTopic));
+            }
+            this.replyTopic = replyTopic;
             return this;
         }
 

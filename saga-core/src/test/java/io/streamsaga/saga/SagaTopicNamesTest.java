@@ -1,6 +1,7 @@
 package io.streamsaga.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.TopicPattern;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,6 +31,22 @@ class SagaTopicNamesTest {
                     () -> SagaOrchestrator.builder().replyTopic(illegal));
             assertTrue(refused.getMessage().startsWith("topic name must be"), refused.getMessage());
         }
+    }
+
+    @Test
+    void aReplyTopicTheOrchestratorCouldNotSubscribeToIsRefusedByTheBuilderNotAtSubscribe() {
+        // A dead-letter topic's name of 246-249 characters is legal, but the bus subscribes to no topic over
+        // TopicPattern.MAX_TOPIC_LENGTH: the orchestrator took it and failed later, when it subscribed to its replies
+        for (int length = TopicPattern.MAX_TOPIC_LENGTH + 1; length <= 249; length++) {
+            String deadLetterName = "r".repeat(length - ".DLT".length()) + ".DLT";
+            assertEquals(deadLetterName, TopicPattern.requireTopicName(deadLetterName), "a legal topic name");
+            ConfigurationException refused = assertThrows(ConfigurationException.class,
+                    () -> SagaOrchestrator.builder().replyTopic(deadLetterName));
+            assertTrue(refused.getMessage().startsWith("reply topic must be at most 245 characters, as the orchestrator"
+                    + " subscribes to it"), refused.getMessage());
+        }
+        String longest = "r".repeat(TopicPattern.MAX_TOPIC_LENGTH - ".DLT".length()) + ".DLT";
+        assertEquals(SagaOrchestrator.Builder.class, SagaOrchestrator.builder().replyTopic(longest).getClass());
     }
 
     @Test
