@@ -10,7 +10,8 @@ import java.util.Map;
  *
  * <p>A null topic, group, error type, reason, saga name, outcome or tag value is a value the caller could not name:
  * the library's recorders ({@code MicrometerMetricsRecorder}, the test kit's {@code InMemoryMetrics}) record it as
- * {@code none}, and take null tags as none. A null counter name or tag name is a bug of the caller: they refuse it with a
+ * {@code none}, and take null tags as none; a null latency or saga duration is one it could not measure: they count the
+ * event or saga without a timer sample. A null counter name or tag name is a bug of the caller: they refuse it with a
  * {@link NullPointerException} naming the counter.
  *
  * <p>What a recorder throws never changes what the library does: every recorder configured on the bus, the saga

@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.LongAdder;
  * dropped first) so a long-running sample does not grow without limit; the counters are exact.
  * A null topic, group, error type, reason, saga name, outcome or tag value is recorded (and read) as
  * {@value #NONE}, as {@code MicrometerMetricsRecorder} records it, so a test counts what production counts; a null
- * counter name or tag name is refused with a {@link NullPointerException} naming it.
+ * latency or saga duration is counted without a sample, as there; a null counter name or tag name is refused with a
+ * {@link NullPointerException} naming it.
  * Thread-safe: the bus calls it from its consumer threads while a test reads it.
  */
 public final class InMemoryMetrics implements MetricsRecorder {
@@ -94,7 +95,9 @@ public final class InMemoryMetrics implements MetricsRecorder {
     public void eventProcessed(String topic, String group, Duration latency) {
         TopicGroup key = new TopicGroup(topic, group);
         processed.computeIfAbsent(key, k -> new LongAdder()).increment();
-        latencies.computeIfAbsent(key, k -> new Samples(maxSamples)).add(latency);
+        if (latency != null) { // one the caller could not measure: counted, without a sample
+            latencies.computeIfAbsent(key, k -> new Samples(maxSamples)).add(latency);
+        }
     }
 
     @Override
@@ -115,7 +118,9 @@ public final class InMemoryMetrics implements MetricsRecorder {
     @Override
     public void sagaFinished(String sagaName, String outcome, Duration duration) {
         bump(sagasFinished, orNone(sagaName), outcome);
-        sagaDurations.computeIfAbsent(orNone(sagaName), k -> new Samples(maxSamples)).add(duration);
+        if (duration != null) { // one the caller could not measure: counted, without a sample
+            sagaDurations.computeIfAbsent(orNone(sagaName), k -> new Samples(maxSamples)).add(duration);
+        }
     }
 
     @Override

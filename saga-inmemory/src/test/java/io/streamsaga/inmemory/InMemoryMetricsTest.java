@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -105,6 +106,22 @@ class InMemoryMetricsTest {
         assertEquals(Duration.ofMillis(8), metrics.maxLatency("t", "g"));
         assertEquals("maxSamples must be 1 or more, but was 0",
                 assertThrows(ConfigurationException.class, () -> new InMemoryMetrics(0)).getMessage());
+    }
+
+    @Test
+    void aNullLatencyOrDurationIsCountedWithoutASampleAndTheSamplesAroundItStay() {
+        // The sample window threw on a null latency after the event had been counted: a value the caller could not
+        // measure is counted without a sample, as MicrometerMetricsRecorder records it
+        InMemoryMetrics metrics = new InMemoryMetrics();
+
+        metrics.eventProcessed("t", "g", Duration.ofMillis(1));
+        metrics.eventProcessed("t", "g", null);
+        metrics.sagaFinished("trip", "completed", null);
+
+        assertEquals(2, metrics.processed("t", "g"));
+        assertEquals(List.of(Duration.ofMillis(1)), metrics.latencies("t", "g"));
+        assertEquals(1, metrics.sagasFinished("trip", "completed"));
+        assertEquals(List.of(), metrics.sagaDurations("trip"));
     }
 
     @Test

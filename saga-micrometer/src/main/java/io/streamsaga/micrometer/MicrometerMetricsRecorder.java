@@ -33,7 +33,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Prometheus measures time in seconds, so the source's {@code event_latency_ms} becomes
  * {@code event_latency_seconds}. A null tag value (a topic, a reason, a value in {@link #increment}'s tags) is
  * recorded as {@code none}, as Micrometer refuses a null; null tags in {@link #increment} are none, and a null counter
- * name or tag name is refused with a {@link NullPointerException} naming it (as {@code InMemoryMetrics} does). Meters are cached per name and tags, so the delivery path
+ * name or tag name is refused with a {@link NullPointerException} naming it (as {@code InMemoryMetrics} does). A null
+ * latency or saga duration, one the caller could not measure, is counted without a timer sample (as there too). Meters
+ * are cached per name and tags, so the delivery path
  * does one map lookup. Thread-safe.
  */
 public final class MicrometerMetricsRecorder implements MetricsRecorder {
@@ -56,7 +58,9 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     @Override
     public void eventProcessed(String topic, String group, Duration latency) {
         counter("events.processed", "events processed successfully", "topic", topic, "group", group).increment();
-        timer("event.latency", "event latency as the bus reports it", "topic", topic, "group", group).record(latency);
+        if (latency != null) { // one the caller could not measure: counted, without a sample
+            timer("event.latency", "event latency as the bus reports it", "topic", topic, "group", group).record(latency);
+        }
     }
 
     @Override
@@ -77,7 +81,10 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     @Override
     public void sagaFinished(String sagaName, String outcome, Duration duration) {
         counter("saga.finished", "saga instances finished", "saga", sagaName, "outcome", outcome).increment();
-        timer("saga.duration", "saga duration from start to its terminal state", "saga", sagaName, "outcome", outcome).record(duration);
+        if (duration != null) { // one the caller could not measure: counted, without a sample
+            timer("saga.duration", "saga duration from start to its terminal state", "saga", sagaName, "outcome", outcome)
+                    .record(duration);
+        }
     }
 
     @Override

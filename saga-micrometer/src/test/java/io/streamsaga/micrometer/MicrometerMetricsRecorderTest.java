@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -97,6 +98,30 @@ class MicrometerMetricsRecorderTest {
         assertEquals(2.0, registry.get("unroutable").tags("topic", "orders", "route", "none").counter().count(),
                 "a null value and \"none\" are one series, as for the bus's meters");
         assertEquals(1.0, registry.get("events.dead.lettered").tags("group", "none").counter().count());
+    }
+
+    @Test
+    void aNullLatencyOrDurationIsCountedWithoutATimerSampleAsTheInMemoryRecorderCountsIt() {
+        // A null latency threw a bare NullPointerException out of Timer.record after the counter had grown (the
+        // in-memory recorder's sample window threw the same way): a value the caller could not measure, like a null
+        // topic it could not name, so the event or saga is counted and its timer gets no sample, in both recorders.
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : java.util.List.of(metrics, inMemory)) {
+            recorder.eventProcessed("orders", "billing", null);
+            recorder.sagaFinished("trip", "completed", null);
+        }
+
+        assertEquals(1.0, registry.get("events.processed").tags("topic", "orders", "group", "billing").counter().count());
+        assertNull(registry.find("event.latency").timer(), "no timer sample");
+        assertEquals(1.0, registry.get("saga.finished").tags("saga", "trip", "outcome", "completed").counter().count());
+        assertNull(registry.find("saga.duration").timer(), "no timer sample");
+        assertEquals(1, inMemory.processed("orders", "billing"));
+        assertEquals(java.util.List.of(), inMemory.latencies("orders", "billing"));
+        assertEquals(1, inMemory.sagasFinished("trip", "completed"));
+        assertEquals(java.util.List.of(), inMemory.sagaDurations("trip"));
     }
 
     @Test
