@@ -763,9 +763,16 @@ public final class InMemoryTransport implements Transport {
             return this;
         }
 
-        /** Drop records older than this (by the transport's clock); also the replay horizon. */
+        /**
+         * Drop records older than this (by the transport's clock); also the replay horizon. Positive; an age threshold,
+         * not a delay, so one longer than {@link ConfigurationException#MAX_DURATION} ({@code
+         * ChronoUnit.FOREVER.getDuration()}, keeping every record) is taken as that, as
+         * {@link ConfigurationException#requireAge} takes every age.
+         */
         public Builder retention(Duration retention) {
-            this.retention = ConfigurationException.requirePositive(retention, "retention");
+            ConfigurationException.require(retention != null && !retention.isNegative() && !retention.isZero(),
+                    "retention must be positive, but was %s", retention); // zero would drop each record as it came
+            this.retention = ConfigurationException.requireAge(retention, "retention");
             return this;
         }
 

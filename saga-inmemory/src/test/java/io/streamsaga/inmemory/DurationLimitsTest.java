@@ -81,7 +81,6 @@ class DurationLimitsTest {
         settings.put("claim-check expiry", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).expiry(FOREVER).build());
         settings.put("sweep interval", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).sweepInterval(FOREVER).build());
         settings.put("window", () -> InMemoryDeduplicationStore.builder().window(FOREVER));
-        settings.put("retention ", () -> InMemoryTransport.builder().retention(FOREVER));
         settings.forEach((name, setting) -> {
             ConfigurationException refused = assertThrows(ConfigurationException.class, setting, name);
             assertEquals(name.strip() + " must be at most PT2562047H47M16.854775807S (Long.MAX_VALUE nanoseconds, about"
@@ -148,6 +147,29 @@ class DurationLimitsTest {
                 .contains("retention must be zero or positive"));
         zero.close();
         keepingAll.close();
+    }
+
+    @Test
+    void aTransportRetentionLongerThanTheMaximumIsTakenAsTheMaximumSoEveryRecordIsKept() {
+        // The in-memory transport's retention is an age threshold too (a record older than it by the transport's
+        // clock is dropped), yet retention(FOREVER), a natural "keep them all", was refused as if it were a delay.
+        VirtualScheduler scheduler = new VirtualScheduler();
+        try (InMemoryTransport keepingAll = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL)
+                .clock(scheduler.clock()).retention(FOREVER).build()) {
+            EventBus keepingBus = EventBus.builder(keepingAll).scheduler(scheduler)
+                    .types(io.streamsaga.codec.TypeRegistry.builder().register("data", 1, Data.class).build()).build();
+            keepingBus.publish("t", "k", new Data("old")).toCompletableFuture().join();
+            scheduler.advance(Duration.ofDays(365 * 10));
+            keepingBus.publish("t", "k", new Data("new")).toCompletableFuture().join();
+
+            assertEquals(2, keepingAll.messages("t").size(), "the ten-year-old record is kept");
+            assertEquals(java.util.Optional.of(ConfigurationException.MAX_DURATION), keepingAll.retentionHorizon());
+            keepingBus.close();
+        }
+        for (Duration refused : new Duration[] {Duration.ZERO, Duration.ofSeconds(-1), null}) {
+            assertTrue(assertThrows(ConfigurationException.class, () -> InMemoryTransport.builder().retention(refused))
+                    .getMessage().startsWith("retention must be positive"), String.valueOf(refused));
+        }
     }
 
     @Test
