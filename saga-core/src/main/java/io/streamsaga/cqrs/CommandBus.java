@@ -63,9 +63,10 @@ public final class CommandBus {
             log.warn("command {} failed: {}", command, e.toString());
             return new CommandResult.Failed<>(e);
         } catch (AssertionError | StackOverflowError e) {
-            // A bug of the handler, as the event bus and the strangler count them; the JVM's own errors (out of
-            // memory, a class missing) and an error standing for the process dying are not the command's: they go
-            // through, as the bus lets them through to the transport.
+            // A bug of the handler, as the event bus counts them; the JVM's own errors (out of memory, a class
+            // missing) and an error standing for the process dying are not the command's: they go through to the
+            // caller, who has no other answer, as the bus lets them through to the transport. (A strangler's shadow
+            // call confines a LinkageError too: there the caller already has the legacy answer.)
             log.error("command {} failed", command, e);
             return new CommandResult.Failed<>(e);
         }
