@@ -728,9 +728,19 @@ public final class InMemoryTransport implements Transport {
             Thread worker = thread;
             if (worker != null && worker != Thread.currentThread()) {
                 worker.interrupt();
-                try {
-                    worker.join(Scheduler.CLOSE_WAIT.toMillis());
-                } catch (InterruptedException e) {
+                // An interrupted caller waits all the same, bounded, and gets its interrupt back, as the schedulers'
+                // close() does: no handler of this subscription runs once this has returned.
+                long deadline = System.nanoTime() + Scheduler.CLOSE_WAIT.toNanos();
+                boolean interrupted = false;
+                for (long left = Scheduler.CLOSE_WAIT.toNanos(); left > 0 && worker.isAlive();
+                        left = deadline - System.nanoTime()) {
+                    try {
+                        TimeUnit.NANOSECONDS.timedJoin(worker, left);
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
+                }
+                if (interrupted) {
                     Thread.currentThread().interrupt();
                 }
             }
