@@ -8,6 +8,7 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.TransportRecord;
+import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -18,6 +19,7 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -870,7 +872,7 @@ public final class ConsumerLoop implements Runnable {
         Set<TopicPartition> toPosition = Set.copyOf(partitions);
         try {
             position(toPosition, wait);
-        } catch (RetriableException e) {
+        } catch (RetriableException | CommitFailedException | RebalanceInProgressException e) {
             postpone(toPosition, e);
             return;
         }
@@ -893,12 +895,13 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Leaves {@code partitions}, which Kafka could not position (or commit the start of), to be positioned again
+     * Leaves {@code partitions}, which Kafka could not position (or commit the start of, a rebalance's refusal
+     * included), to be positioned again
      * before each poll: paused, so nothing is fetched from a position Kafka chose, or consumed before its start
      * is committed. The first failure is a warning, one again debug; so is one while closing, which polls no more
      * (its last attempt warns about what it could not position: {@link #commitPostponedStarts}).
      */
-    private void postpone(Set<TopicPartition> partitions, RetriableException e) {
+    private void postpone(Set<TopicPartition> partitions, KafkaException e) {
         boolean again = unpositioned.containsAll(partitions);
         unpositioned.addAll(partitions);
         unresolved.keySet().removeAll(partitions);
@@ -973,7 +976,7 @@ public final class ConsumerLoop implements Runnable {
         if (!starts.isEmpty()) {
             try {
                 startsCommitted = commitStarts(starts, pollTimeout);
-            } catch (RetriableException e) {
+            } catch (RetriableException | CommitFailedException | RebalanceInProgressException e) {
                 postpone(starts.keySet(), e);
                 told.removeAll(starts.keySet());
             }
@@ -997,7 +1000,7 @@ public final class ConsumerLoop implements Runnable {
      * up to {@code wait}, or its {@code default.api.timeout.ms} when that is null; the start commit up to
      * {@link #requestTimeout} then, else {@link #pollTimeout} (a commit that takes longer may still land: the
      * next attempt reads it as committed). A retriable failure of any of them (a read or the commit not answered
-     * in time) is thrown.
+     * in time), and the commit's refusal for a rebalance, is thrown.
      */
     private void position(Collection<TopicPartition> partitions, Duration wait) {
         Set<TopicPartition> fresh = new HashSet<>(partitions);
@@ -1050,14 +1053,18 @@ public final class ConsumerLoop implements Runnable {
      * than at a newer end, which would skip records never handled. That includes the beginning of a topic created
      * after the subscription: for a member that subscribed later the topic existed, and it would start at its end.
      * A retriable failure (not committed within {@code timeout}, the coordinator moving) is thrown, so that the
-     * partitions wait to be positioned again, their start committed before they are consumed; another one is
-     * logged, and false returned.
+     * partitions wait to be positioned again, their start committed before they are consumed; so is a refusal for a
+     * rebalance ({@code RebalanceInProgressException} while the group rebalances, {@code CommitFailedException}
+     * once its generation moved on), which the next poll's rejoin settles: the partitions are revoked then (and
+     * positioned anew if assigned again) or kept, and then committed at the next attempt. Consumed before then, a
+     * partition the rebalance hands to a member that subscribed later would start at that member's end. Another
+     * failure is logged, and false returned.
      */
     private boolean commitStarts(Map<TopicPartition, OffsetAndMetadata> starts, Duration timeout) {
         try {
             commitSync(starts, timeout);
             return true;
-        } catch (RetriableException e) {
+        } catch (RetriableException | CommitFailedException | RebalanceInProgressException e) {
             throw e;
         } catch (RuntimeException e) {
             log.warn("offset commit of the start position of group {} on {} failed (the group's next member starts at"

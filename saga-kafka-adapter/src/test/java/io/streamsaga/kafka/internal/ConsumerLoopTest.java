@@ -702,6 +702,49 @@ class ConsumerLoopTest {
         assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aLatestStartCommitRefusedForARebalanceIsCommittedAgainBeforeItsPartitionIsConsumed(boolean generationMoved)
+            throws InterruptedException {
+        // A start commit the coordinator refused for a rebalance (RebalanceInProgressException while the group
+        // rebalances, CommitFailedException once its generation moved on) is not retriable: it was logged and
+        // the partition consumed all the same, so until a record was handled there the group had no offset on
+        // it, and the member taking it over in that very rebalance, had it subscribed later, started at the end
+        // as of its own subscribe, skipping what was published in between. The partition now waits, paused, as
+        // for a commit not acknowledged in time, and its start is committed again before it is consumed.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.commitRefusal.set(generationMoved
+                ? new org.apache.kafka.clients.consumer.CommitFailedException()
+                : new org.apache.kafka.common.errors.RebalanceInProgressException("the group is rebalancing"));
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        List<String> commitsWhenHandled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch handled = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> {
+                    commitsWhenHandled.addAll(consumer.commitWaits);
+                    handled.countDown();
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
+                Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> handled.getCount() == 0 || !loop.isRunning());
+        assertTrue(loop.isRunning(), "the member goes on");
+        assertEquals(List.of("PT30S", "PT0.01S"), commitsWhenHandled,
+                "the record is handled only after its start, refused once, was committed again");
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
+    }
+
     @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
@@ -1178,6 +1221,8 @@ class ConsumerLoopTest {
          */
         final List<String> commitWaits = new java.util.concurrent.CopyOnWriteArrayList<>();
         private Duration boundedCommit;
+        /** What the next synchronous commit throws, once: the coordinator refusing it (a rebalance). */
+        final AtomicReference<RuntimeException> commitRefusal = new AtomicReference<>();
         /**
          * How long each position call that may wait was given: its timeout, or default.api.timeout.ms when none
          * (the lookups without a wait after every poll not counted).
@@ -1337,6 +1382,10 @@ class ConsumerLoopTest {
             if (commitTimeouts.getAndUpdate(left -> Math.max(0, left - 1)) > 0) {
                 throw new org.apache.kafka.common.errors.TimeoutException(
                         "Timeout of 60000ms expired before successfully committing offsets " + offsets);
+            }
+            RuntimeException refusal = commitRefusal.getAndSet(null);
+            if (refusal != null) {
+                throw refusal;
             }
             inCommitSync = true; // MockConsumer's commitSync commits through commitAsync
             try {
