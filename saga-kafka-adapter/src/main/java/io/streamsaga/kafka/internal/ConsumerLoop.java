@@ -40,6 +40,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * One consumer group member: a thread that polls one {@link Consumer} and hands each record to the bus's
@@ -744,6 +745,9 @@ public final class ConsumerLoop implements Runnable {
         // after the final commit: its reads may wait pollTimeout, and a close that interrupts them (a pollTimeout
         // longer than closeTimeout) would fail that commit too, the records handled then handled again
         commitPostponedStarts();
+        // that was the last attempt, warned about when it failed: not made again when the consumer's close revokes them
+        unpositioned.clear();
+        unresolved.clear();
         awaitLastTransactionsOffsets();
         try {
             consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(closeTimeout));
@@ -1086,9 +1090,54 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
+    /**
+     * A {@link StartPosition#LATEST} member whose revoked {@code partitions} include some that wait to be positioned
+     * again with their start to commit ({@link #unpositioned}, or {@link #unresolved} with their start to commit)
+     * makes one more attempt while they are still its own, each read and the commit waiting up to
+     * {@link #pollTimeout} (the group waits for this rebalance), as closing does ({@link #commitPostponedStarts}):
+     * dropped with their start not committed, the member they go to, had it subscribed later, would start at the
+     * end as of its own subscribe, skipping what was published in between. A wakeup of {@code close()} that cuts
+     * the attempt short is consumed by it, and the attempt made again. When Kafka still cannot commit it, that is
+     * logged as a warning.
+     */
+    private void commitWaitingStartsOf(Collection<TopicPartition> partitions) {
+        if (start != StartPosition.LATEST) {
+            return;
+        }
+        Set<TopicPartition> waiting = new HashSet<>();
+        for (TopicPartition partition : partitions) {
+            if (unpositioned.contains(partition) || Boolean.TRUE.equals(unresolved.get(partition))) {
+                waiting.add(partition);
+            }
+        }
+        if (waiting.isEmpty()) {
+            return;
+        }
+        Set<TopicPartition> untold = waiting;
+        String why = "";
+        try {
+            try {
+                position(waiting, pollTimeout);
+            } catch (WakeupException e) {
+                position(waiting, pollTimeout);
+            }
+            untold = waiting.stream().filter(partition -> Boolean.TRUE.equals(unresolved.get(partition)))
+                    .collect(Collectors.toSet());
+        } catch (RuntimeException e) {
+            why = " (" + e + ")";
+        }
+        if (!untold.isEmpty()) {
+            log.warn("group {} on {} loses {} in a rebalance before Kafka could position them and commit the start"
+                    + " subscribe read there{}: unless subscribe committed it (a group without members), a member that"
+                    + " subscribed later and takes them over starts at the end as of its own subscribe", group, pattern,
+                    untold, why);
+        }
+    }
+
     private final class Listener implements ConsumerRebalanceListener {
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            commitWaitingStartsOf(partitions);
             Map<TopicPartition, OffsetAndMetadata> revoked = new HashMap<>();
             for (TopicPartition partition : partitions) {
                 OffsetAndMetadata offset = processed.remove(partition);

@@ -746,6 +746,34 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void aPartitionRevokedWhileItsLatestStartWaitsToBeCommittedAgainHasItCommittedBeforeItGoes()
+            throws InterruptedException {
+        // A partition whose start commit failed waits, paused, to be positioned and committed again before each
+        // poll; revoked meanwhile (the coordinator slow through a rebalance), it was dropped from that wait with
+        // its start never committed, so the member it went to, had it subscribed later, started at the end as of
+        // its own subscribe, skipping what was published since this one's. The revocation now makes one more
+        // attempt, as closing does, while the partition is still this member's.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.commitTimeouts.set(2); // at the assignment, and when made again before the next poll
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of()));
+        CountDownLatch revoked = new CountDownLatch(1);
+        consumer.schedulePollTask(revoked::countDown);
+        ConsumerLoop loop = latestMember(consumer, partition);
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> revoked.getCount() == 0 || !loop.isRunning());
+        loop.close();
+
+        assertEquals(List.of("PT30S", "PT0.01S", "PT0.01S"), consumer.commitWaits,
+                "the start is committed once more as the partition is revoked, within pollTimeout");
+        assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose);
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
