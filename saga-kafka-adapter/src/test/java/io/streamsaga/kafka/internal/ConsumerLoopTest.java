@@ -670,36 +670,9 @@ class ConsumerLoopTest {
         // taking it over after this one (a close, a crash, a rebalance) started at the end as of its own
         // subscribe, skipping what was published in between. The partition now waits, paused, and is positioned
         // again, its start sought and committed, before each poll, each attempt waiting up to pollTimeout.
-        TopicPartition partition = new TopicPartition("orders", 0);
         WakingConsumer consumer = new WakingConsumer();
         consumer.commitTimeouts.set(1);
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        consumer.updateEndOffsets(Map.of(partition, 7L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L, TimestampType.CREATE_TIME, 1, 0,
-                    "k", sent.value(), sent.headers(), Optional.empty()));
-        });
-        List<String> commitsWhenHandled = new java.util.concurrent.CopyOnWriteArrayList<>();
-        CountDownLatch handled = new CountDownLatch(1);
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> {
-                    commitsWhenHandled.addAll(consumer.commitWaits);
-                    handled.countDown();
-                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
-                Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
-        loop.start("streamsaga-kafka-billing-0");
-
-        await().until(() -> handled.getCount() == 0 || !loop.isRunning());
-        assertTrue(loop.isRunning(), "the member goes on");
-        assertTrue(loop.awaitAssignment(Duration.ZERO), "the assignment completes once the start is committed");
-        assertEquals(List.of("PT30S", "PT0.01S"), commitsWhenHandled,
-                "the record is handled only after its start was committed again, within pollTimeout");
-        loop.close();
-
-        assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
+        assertTheStartIsCommittedAgainBeforeThePartitionIsConsumed(consumer);
     }
 
     @ParameterizedTest
@@ -712,37 +685,11 @@ class ConsumerLoopTest {
         // it, and the member taking it over in that very rebalance, had it subscribed later, started at the end
         // as of its own subscribe, skipping what was published in between. The partition now waits, paused, as
         // for a commit not acknowledged in time, and its start is committed again before it is consumed.
-        TopicPartition partition = new TopicPartition("orders", 0);
         WakingConsumer consumer = new WakingConsumer();
         consumer.commitRefusal.set(generationMoved
                 ? new org.apache.kafka.clients.consumer.CommitFailedException()
                 : new org.apache.kafka.common.errors.RebalanceInProgressException("the group is rebalancing"));
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        consumer.updateEndOffsets(Map.of(partition, 7L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L, TimestampType.CREATE_TIME, 1, 0,
-                    "k", sent.value(), sent.headers(), Optional.empty()));
-        });
-        List<String> commitsWhenHandled = new java.util.concurrent.CopyOnWriteArrayList<>();
-        CountDownLatch handled = new CountDownLatch(1);
-        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
-                record -> {
-                    commitsWhenHandled.addAll(consumer.commitWaits);
-                    handled.countDown();
-                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
-                Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
-        loop.start("streamsaga-kafka-billing-0");
-
-        await().until(() -> handled.getCount() == 0 || !loop.isRunning());
-        assertTrue(loop.isRunning(), "the member goes on");
-        assertEquals(List.of("PT30S", "PT0.01S"), commitsWhenHandled,
-                "the record is handled only after its start, refused once, was committed again");
-        loop.close();
-
-        assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
+        assertTheStartIsCommittedAgainBeforeThePartitionIsConsumed(consumer);
     }
 
     @Test
@@ -1149,6 +1096,43 @@ class ConsumerLoopTest {
 
         assertTrue(loop.finished().toCompletableFuture().isDone());
         assertEquals(1, consumer.wakeups.get(), "woken up by the first close only");
+    }
+
+    /**
+     * Runs a plain LATEST member whose subscribe read the end 5 of orders-0, on {@code consumer}, whose first start
+     * commit fails, and asserts that the record at 5 is handled only after the start was committed again, within
+     * pollTimeout, and that the member goes on.
+     */
+    private static void assertTheStartIsCommittedAgainBeforeThePartitionIsConsumed(WakingConsumer consumer)
+            throws InterruptedException {
+        TopicPartition partition = new TopicPartition("orders", 0);
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.updateEndOffsets(Map.of(partition, 7L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                    "k", sent.value(), sent.headers(), Optional.empty()));
+        });
+        List<String> commitsWhenHandled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch handled = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
+                record -> {
+                    commitsWhenHandled.addAll(consumer.commitWaits);
+                    handled.countDown();
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
+                Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of("orders"), Map.of(partition, 5L));
+        loop.start("streamsaga-kafka-billing-0");
+
+        await().until(() -> handled.getCount() == 0 || !loop.isRunning());
+        assertTrue(loop.isRunning(), "the member goes on");
+        assertTrue(loop.awaitAssignment(Duration.ZERO), "the assignment completes once the start is committed");
+        assertEquals(List.of("PT30S", "PT0.01S"), commitsWhenHandled,
+                "the record is handled only after its start was committed again, within pollTimeout");
+        loop.close();
+
+        assertEquals(Map.of(partition, new OffsetAndMetadata(6)), consumer.committedAtClose);
     }
 
     /** A plain {@link StartPosition#LATEST} member of billing on orders; its subscribe read the end 5 of {@code partition}. */
