@@ -93,9 +93,15 @@ public final class StranglerGateway<Q, R> {
         log.info("strangler rules changed from {} to {}", previous, next);
     }
 
-    /** Changes the rules atomically, e.g. {@code gateway.update(r -> r.withRoute("orders", Target.MODERN))}. */
+    /**
+     * Changes the rules atomically, e.g. {@code gateway.update(r -> r.withRoute("orders", Target.MODERN))}. A change
+     * that returns null is refused with a {@link NullPointerException}, as {@link #rules(RoutingRules)} refuses null,
+     * and the rules in force stay (installed, null would fail every request after it).
+     */
     public RoutingRules update(UnaryOperator<RoutingRules> change) {
-        RoutingRules next = rules.updateAndGet(change);
+        Objects.requireNonNull(change, "change");
+        RoutingRules next = rules.updateAndGet(current -> Objects.requireNonNull(change.apply(current),
+                () -> "rules change returned null for " + current));
         log.info("strangler rules changed to {}", next);
         return next;
     }

@@ -167,6 +167,19 @@ class StranglerGatewayTest {
     }
 
     @Test
+    void anUpdateThatReturnsNoRulesIsRefusedAndTheGatewayKeepsRoutingByTheRulesInForce() throws Exception {
+        StranglerGateway<Request, String> gateway = gateway();
+        gateway.rules(RoutingRules.allLegacy().withRoute("orders", Target.MODERN));
+
+        // a change function with a bug (a missing return in a branch, a lookup that found nothing)
+        assertThrows(NullPointerException.class, () -> gateway.update(rules -> null));
+
+        assertEquals(RoutingRules.allLegacy().withRoute("orders", Target.MODERN), gateway.rules());
+        assertEquals("legacy:1", gateway.handle(new Request("orders", "t1", "u", 1)), "served by the new implementation");
+        assertEquals(1, modernCalls.get());
+    }
+
+    @Test
     void invalidPercentageIsRejectedQuotingTheValue() {
         ConfigurationException error = assertThrows(ConfigurationException.class,
                 () -> RoutingRules.allLegacy().withPercentage("orders", 120));
