@@ -5,6 +5,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.diagram.internal.MermaidText;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.time.Scheduler;
@@ -16,6 +17,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -23,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -290,50 +293,42 @@ public final class FlowTracker implements AutoCloseable {
 
     /**
      * The path of one instance as a Mermaid sequence diagram: one arrow from the emitting service to each
-     * reacting service per event, a note for events nobody reacts to, and a closing note with the status.
+     * reacting service per event, a note for events nobody reacts to, and a closing note with the status. Each
+     * service is a participant labelled with its name, under an id made of the name's ASCII letters, digits and '_'
+     * (other characters become '_'), suffixed {@code _2}, {@code _3}... when another service has that id already or
+     * it is a Mermaid keyword; line breaks, ';' and '#' in names and in the correlation id become spaces or ','.
      */
     public Optional<String> mermaid(String correlationId) {
         return where(correlationId).map(this::mermaid);
     }
 
-    /** The Mermaid sequence diagram of a snapshot of this flow. */
+    /** The Mermaid sequence diagram of a snapshot of this flow; see {@link #mermaid(String)}. */
     public String mermaid(FlowInstance instance) {
-        List<String> participants = new ArrayList<>();
+        Map<String, String> participants = new LinkedHashMap<>(); // service name -> its id in the diagram
+        Set<String> ids = new HashSet<>();
         for (FlowDefinition.EventRole role : flow.events().values()) {
-            addOnce(participants, role.emitter());
-            role.reactors().forEach(r -> addOnce(participants, r));
+            participants.computeIfAbsent(role.emitter(), name -> MermaidText.participantId(name, ids));
+            role.reactors().forEach(r -> participants.computeIfAbsent(r, name -> MermaidText.participantId(name, ids)));
         }
         StringBuilder out = new StringBuilder("sequenceDiagram\n");
-        for (String participant : participants) {
-            out.append("    participant ").append(id(participant)).append(" as ").append(participant).append('\n');
-        }
+        participants.forEach((name, id) -> out.append("    participant ").append(id).append(" as ")
+                .append(MermaidText.oneLine(name)).append('\n'));
         for (FlowStep step : instance.steps()) {
             FlowDefinition.EventRole role = flow.role(step.event());
+            String emitter = participants.get(role.emitter());
             if (role.reactors().isEmpty()) {
-                out.append("    Note over ").append(id(role.emitter())).append(": ").append(step.event()).append('\n');
+                out.append("    Note over ").append(emitter).append(": ").append(step.event()).append('\n');
             }
             for (String reactor : role.reactors()) {
-                out.append("    ").append(id(role.emitter())).append("->>").append(id(reactor)).append(": ")
+                out.append("    ").append(emitter).append("->>").append(participants.get(reactor)).append(": ")
                         .append(step.event()).append('\n');
             }
         }
-        String first = id(participants.get(0));
-        String last = id(participants.get(participants.size() - 1));
-        out.append("    Note over ").append(first).append(',').append(last).append(": ")
-                .append(instance.correlationId()).append(' ').append(instance.status())
+        List<String> order = List.copyOf(participants.values());
+        out.append("    Note over ").append(order.get(0)).append(',').append(order.get(order.size() - 1)).append(": ")
+                .append(MermaidText.oneLine(instance.correlationId())).append(' ').append(instance.status())
                 .append(instance.missedDeadline() ? " (missed deadline)" : "").append('\n');
         return out.toString();
-    }
-
-    private static void addOnce(List<String> list, String value) {
-        if (!list.contains(value)) {
-            list.add(value);
-        }
-    }
-
-    /** Mermaid participant ids must be plain words. */
-    private static String id(String participant) {
-        return participant.replaceAll("[^A-Za-z0-9_]", "_");
     }
 
     /**

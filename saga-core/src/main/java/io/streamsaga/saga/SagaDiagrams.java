@@ -1,10 +1,11 @@
 package io.streamsaga.saga;
 
+import io.streamsaga.diagram.internal.MermaidText;
+
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -123,12 +124,12 @@ public final class SagaDiagrams {
         Set<String> ids = new HashSet<>(Set.of("O"));
         for (SagaTransition t : history) {
             if (t.step() != null && !participants.containsKey(t.step())) {
-                participants.put(t.step(), alias(t.step(), ids));
+                participants.put(t.step(), MermaidText.participantId(t.step(), ids));
             }
         }
         StringBuilder out = new StringBuilder("sequenceDiagram\n");
-        out.append("  participant O as ").append(oneLine(sagaName)).append('\n');
-        participants.forEach((name, id) -> out.append("  participant ").append(id).append(" as ").append(oneLine(name)).append('\n'));
+        out.append("  participant O as ").append(MermaidText.oneLine(sagaName)).append('\n');
+        participants.forEach((name, id) -> out.append("  participant ").append(id).append(" as ").append(MermaidText.oneLine(name)).append('\n'));
         for (SagaTransition t : history) {
             String step = t.step() == null ? null : participants.get(t.step());
             String detail = t.detail() == null ? "" : ": " + sanitize(t.detail());
@@ -158,33 +159,8 @@ public final class SagaDiagrams {
         return out.toString();
     }
 
-    /**
-     * The step's participant id: its name with every character but ASCII letters, digits and '_' replaced by
-     * '_', made unique ({@code taken} holds the ids given so far, and "O", the orchestrator's), and never a
-     * word Mermaid's sequence diagrams read as a keyword (they do so ignoring case).
-     */
-    private static String alias(String step, Set<String> taken) {
-        String base = step.replaceAll("[^A-Za-z0-9_]", "_");
-        String id = base;
-        for (int n = 2; taken.contains(id) || KEYWORDS.contains(id.toLowerCase(Locale.ROOT)); n++) {
-            id = base + "_" + n;
-        }
-        taken.add(id);
-        return id;
-    }
-
-    private static final Set<String> KEYWORDS = Set.of("participant", "actor", "create", "destroy", "box", "as", "loop",
-            "rect", "opt", "alt", "else", "par", "par_over", "and", "critical", "option", "break", "end", "links", "link",
-            "properties", "details", "over", "note", "activate", "deactivate", "autonumber", "off", "title",
-            "sequencediagram");
-
-    /** The text on one line, without the characters that end a Mermaid sequence-diagram statement (';', '#'). */
-    private static String oneLine(String text) {
-        return text.replace("\r\n", " ").replace('\r', ' ').replace('\n', ' ').replace(';', ',').replace('#', ' ');
-    }
-
     private static String sanitize(String text) {
-        String oneLine = oneLine(text);
+        String oneLine = MermaidText.oneLine(text);
         if (oneLine.length() <= 80) {
             return oneLine;
         }
