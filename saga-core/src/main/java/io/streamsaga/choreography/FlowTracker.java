@@ -45,7 +45,9 @@ import java.util.function.Consumer;
  * a flow works both with a topic per event (the source's style) and with several event types on a shared
  * topic ({@link Builder#topics}). Events of one instance arrive on different topics, so the tracker may see them out of order; it
  * sorts steps by message timestamp and creates an instance from whichever event it sees first. The
- * deadline runs from the earliest timestamp seen. A duplicate delivery (same message id) is recorded once.
+ * deadline runs from the earliest timestamp seen, but ends no sooner than a deadline after the tracker first saw the
+ * instance, so a tracker reading a backlog (started from the earliest position, or back after an outage) gives each
+ * instance the time to show its events on the other topics instead of reporting it stalled at once. A duplicate delivery (same message id) is recorded once.
  * Finished instances beyond {@code maxFinishedInstances} are forgotten oldest first, so memory stays
  * bounded; running and stalled ones are always kept. The correlation ids of as many forgotten instances are
  * remembered, so an event of one of them redelivered later (at-least-once) starts no new instance that would
@@ -165,7 +167,7 @@ public final class FlowTracker implements AutoCloseable {
                 return true;
             }
             if (state == null) {
-                state = new State(correlationId, step.at());
+                state = new State(correlationId, step.at(), scheduler.clock().instant());
                 instances.put(correlationId, state);
                 checkAt = state.deadlineAt();
                 started = true;
@@ -352,17 +354,28 @@ public final class FlowTracker implements AutoCloseable {
     private final class State {
         final String correlationId;
         final List<FlowStep> steps = new ArrayList<>();
+        /** When the tracker saw the instance's first event, on the scheduler's clock. */
+        final Instant firstSeenAt;
         Instant startedAt;
         FlowStatus status = FlowStatus.RUNNING;
         boolean missedDeadline;
 
-        State(String correlationId, Instant startedAt) {
+        State(String correlationId, Instant startedAt, Instant firstSeenAt) {
             this.correlationId = correlationId;
             this.startedAt = startedAt;
+            this.firstSeenAt = firstSeenAt;
         }
 
+        /**
+         * The deadline from the earliest event, but not before a deadline has passed since the tracker first saw the
+         * instance: a tracker reading a backlog (started from the earliest position, back after an outage) sees an
+         * instance's events on its topics one after another, and would otherwise report a flow stalled that had
+         * ended well within its deadline, its terminal event still unread on another topic.
+         */
         Instant deadlineAt() {
-            return startedAt.plus(flow.deadline());
+            Instant fromStart = startedAt.plus(flow.deadline());
+            Instant fromFirstSeen = firstSeenAt.plus(flow.deadline());
+            return fromStart.isBefore(fromFirstSeen) ? fromFirstSeen : fromStart;
         }
 
         boolean add(FlowStep step) {

@@ -360,6 +360,42 @@ class FlowTrackerTest {
     }
 
     @Test
+    void aTrackerCatchingUpOnTheLogGivesEachInstanceItsDeadlineToShowItsOtherEventsInsteadOfReportingItAtOnce() {
+        // yesterday: o-10 succeeded within a second, o-11 stalled (the payment service was down)
+        services(1000, 1000);
+        placeOrder("o-10", 100);
+        transport.drainAll();
+        bus.close();
+        EventBus inventoryOnly = EventBus.builder(transport).types(bus.codec().types()).scheduler(scheduler).build();
+        inventoryOnly.register("inventory", new Inventory(inventoryOnly, 1000));
+        inventoryOnly.publish(Message.builder("order-created").key("o-11").type("order-created")
+                .payload(new OrderCreated("o-11", 100)).timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, "corr-o-11").build());
+        transport.drainAll();
+        scheduler.advance(Duration.ofDays(1));
+
+        // today a tracker (new, or back after an outage) reads that history; its topics come in one at a time
+        try (FlowTracker late = FlowTracker.builder(inventoryOnly, ORDER_FLOW).group("late").build()) {
+            List<FlowInstance> reported = new CopyOnWriteArrayList<>();
+            late.onStalled(reported::add);
+            late.start(io.streamsaga.bus.StartPosition.EARLIEST);
+            for (int delivered = 0; transport.drain(1) > 0; delivered++) {
+                scheduler.runDueTasks(); // what a scheduler thread does between two deliveries
+                assertTrue(reported.isEmpty(), "reported stalled after " + (delivered + 1) + " deliveries: " + reported);
+            }
+
+            FlowInstance succeeded = late.where("corr-o-10").orElseThrow();
+            assertEquals(FlowStatus.SUCCEEDED, succeeded.status());
+            assertFalse(succeeded.missedDeadline(), "o-10 ended a second after it began: " + succeeded);
+            assertEquals(FlowStatus.RUNNING, late.where("corr-o-11").orElseThrow().status());
+
+            scheduler.advance(Duration.ofSeconds(30)); // the deadline, counted from when the tracker first saw o-11
+            assertEquals(List.of("corr-o-11"), reported.stream().map(FlowInstance::correlationId).toList());
+        } finally {
+            inventoryOnly.close();
+        }
+    }
+
+    @Test
     void finishedInstancesBeyondTheLimitAreForgottenOldestFirst() {
         try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(2).build()) {
             for (int i = 1; i <= 3; i++) {
