@@ -74,6 +74,9 @@ public interface EventBus extends AutoCloseable {
     /**
      * Subscribes every {@link EventPattern} method of {@code handlers} under {@code group}: all or none (every method
      * is checked first, and a subscription that fails closes those already made before the exception is thrown).
+     * Each method is a member of the group, and the members of a group share its messages, so an object two of whose
+     * methods take topics in common (the same topic, a wildcard matching the other's topic, two wildcards matching
+     * one topic) is refused with a {@link io.streamsaga.ConfigurationException}: each would get only some of them.
      */
     List<Subscription> register(String group, Object handlers);
 

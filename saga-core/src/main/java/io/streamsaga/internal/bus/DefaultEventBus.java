@@ -275,15 +275,78 @@ public final class DefaultEventBus implements EventBus {
         // Every method is checked before any is subscribed, and a subscription that fails closes those made: the
         // caller gets no handle to close them when register throws.
         List<Supplier<Subscription>> planned = new ArrayList<>();
+        List<Method> methods = new ArrayList<>();
         for (Method method : handlers.getClass().getMethods()) {
             EventPattern annotation = method.getAnnotation(EventPattern.class);
             if (annotation != null) {
                 planned.add(planMethod(group, handlers, method, annotation));
+                methods.add(method);
             }
         }
         ConfigurationException.require(!planned.isEmpty(), "%s has no public method annotated with @EventPattern",
                 handlers.getClass().getName());
+        // Each method is a member of the group, and the members of a group share its messages: two methods whose
+        // topics overlap would each get only some of the messages of the topics they both take.
+        for (int a = 0; a < methods.size(); a++) {
+            for (int b = a + 1; b < methods.size(); b++) {
+                String first = methods.get(a).getAnnotation(EventPattern.class).value();
+                String second = methods.get(b).getAnnotation(EventPattern.class).value();
+                ConfigurationException.require(!overlap(first, second), "@EventPattern methods %s ('%s') and %s ('%s') take"
+                        + " topics in common, and under the one group '%s' each would get only some of their messages (the"
+                        + " members of a group share them); handle them in one method, or register the object's handlers"
+                        + " under a group each", methods.get(a).getName(), first, methods.get(b).getName(), second, group);
+            }
+        }
         return Subscription.allOrNone(planned, Supplier::get);
+    }
+
+    /** Whether some topic is matched by both patterns (two wildcards: whether their languages intersect). */
+    static boolean overlap(String first, String second) {
+        TopicPattern a = TopicPattern.of(first);
+        TopicPattern b = TopicPattern.of(second);
+        if (!a.isWildcard()) {
+            return b.matches(first);
+        }
+        if (!b.isWildcard()) {
+            return a.matches(second);
+        }
+        // Walk both patterns at once: a state is a position in each; '*' may match nothing (skip it) or one more
+        // character, which the other pattern must match too. A topic matches both when both ends are reached.
+        int n = first.length();
+        int m = second.length();
+        boolean[][] seen = new boolean[n + 1][m + 1];
+        java.util.ArrayDeque<int[]> todo = new java.util.ArrayDeque<>();
+        todo.add(new int[]{0, 0});
+        while (!todo.isEmpty()) {
+            int[] at = todo.poll();
+            int i = at[0];
+            int j = at[1];
+            if (seen[i][j]) {
+                continue;
+            }
+            seen[i][j] = true;
+            if (i == n && j == m) {
+                return true;
+            }
+            boolean starA = i < n && first.charAt(i) == '*';
+            boolean starB = j < m && second.charAt(j) == '*';
+            if (starA) {
+                todo.add(new int[]{i + 1, j});
+            }
+            if (starB) {
+                todo.add(new int[]{i, j + 1});
+            }
+            if (i < n && j < m && !(starA && starB)) {
+                if (starA) {
+                    todo.add(new int[]{i, j + 1});
+                } else if (starB) {
+                    todo.add(new int[]{i + 1, j});
+                } else if (first.charAt(i) == second.charAt(j)) {
+                    todo.add(new int[]{i + 1, j + 1});
+                }
+            }
+        }
+        return false;
     }
 
     private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {
