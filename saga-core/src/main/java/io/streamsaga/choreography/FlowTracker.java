@@ -353,7 +353,13 @@ public final class FlowTracker implements AutoCloseable {
     /** Mutable state of one instance; guarded by the tracker's lock. */
     private final class State {
         final String correlationId;
+        /** In causal order: see {@link #add}. */
         final List<FlowStep> steps = new ArrayList<>();
+        final Map<String, FlowStep> byId = new java.util.HashMap<>();
+        /** The sort key of every step, by message id. */
+        final Map<String, Key> keys = new java.util.HashMap<>();
+        /** The causation ids the steps name, so that a cause arriving after its effects is known as one. */
+        final java.util.Set<String> referencedCauses = new java.util.HashSet<>();
         /** When the tracker saw the instance's first event, on the scheduler's clock. */
         final Instant firstSeenAt;
         Instant startedAt;
@@ -378,55 +384,86 @@ public final class FlowTracker implements AutoCloseable {
             return fromStart.isBefore(fromFirstSeen) ? fromFirstSeen : fromStart;
         }
 
+        /**
+         * Adds a step, unless one with its message id is there already. An event always sorts after the event that
+         * caused it: timestamps can tie (coarse or virtual clocks) or even run backwards (wall clocks of other
+         * services, clock adjustments), so a step sorts by the latest timestamp along its causation chain, then by
+         * its depth in that chain, then by arrival. Those keys are kept per step: a step that caused none of those
+         * seen takes its keys from its cause and goes into place, and only a cause arriving after its effects (the
+         * keys of the steps below it change) has every key worked out again and the steps sorted. So a long flow
+         * costs each event a look-up, not a walk of every chain at every comparison of a sort (cubic in its length).
+         */
         boolean add(FlowStep step) {
-            for (FlowStep seen : steps) {
-                if (seen.messageId().equals(step.messageId())) {
-                    return false;
-                }
+            if (byId.putIfAbsent(step.messageId(), step) != null) {
+                return false;
             }
-            steps.add(step);
-            // An event always sorts after the event that caused it: timestamps can tie (coarse or virtual
-            // clocks) or even run backwards (wall clocks of other services, clock adjustments), so an event
-            // sorts by the latest timestamp along its causation chain, then by causation depth. The sort is
-            // stable, arrival order comes last.
-            Map<String, FlowStep> byId = new java.util.HashMap<>();
-            steps.forEach(s -> byId.put(s.messageId(), s));
-            Map<String, Integer> depth = new java.util.HashMap<>();
-            steps.sort(Comparator.comparing((FlowStep s) -> notBeforeCauses(s, byId))
-                    .thenComparing(s -> depthOf(s, byId, depth)));
+            boolean causedSeenSteps = referencedCauses.contains(step.messageId());
+            if (step.causationId() != null) {
+                referencedCauses.add(step.causationId());
+            }
+            if (causedSeenSteps) {
+                keys.clear();
+                steps.add(step);
+                steps.forEach(this::keyOf);
+                steps.sort(Comparator.comparing((FlowStep s) -> keys.get(s.messageId())));
+                return true;
+            }
+            Key key = keyOf(step);
+            int at = steps.size();
+            while (at > 0 && keys.get(steps.get(at - 1).messageId()).compareTo(key) > 0) {
+                at--; // after every step whose key is not greater: a stable sort's place for it
+            }
+            steps.add(at, step);
             return true;
         }
 
-        /** The latest timestamp of the step and the known events that (transitively) caused it. */
-        private static Instant notBeforeCauses(FlowStep step, Map<String, FlowStep> byId) {
-            Instant latest = step.at();
-            FlowStep cause = step.causationId() == null ? null : byId.get(step.causationId());
-            for (int guard = 0; cause != null && guard < byId.size(); guard++) {
-                if (cause.at().isAfter(latest)) {
-                    latest = cause.at();
-                }
-                cause = cause.causationId() == null ? null : byId.get(cause.causationId());
-            }
-            return latest;
-        }
-
-        private int depthOf(FlowStep step, Map<String, FlowStep> byId, Map<String, Integer> memo) {
-            Integer known = memo.get(step.messageId());
+        /**
+         * The sort key of {@code step}, worked out from its cause's (walking up to the first step with a key, the
+         * chain's start, or a step met twice: causation ids from outside may form a cycle) and kept.
+         */
+        private Key keyOf(FlowStep step) {
+            Key known = keys.get(step.messageId());
             if (known != null) {
                 return known;
             }
-            int depth = 0;
-            FlowStep cause = step.causationId() == null ? null : byId.get(step.causationId());
-            for (int guard = 0; cause != null && guard < byId.size(); guard++) {
-                depth++;
-                cause = cause.causationId() == null ? null : byId.get(cause.causationId());
+            java.util.ArrayDeque<FlowStep> unkeyed = new java.util.ArrayDeque<>();
+            java.util.Set<String> onPath = new java.util.HashSet<>();
+            FlowStep cursor = step;
+            Key base = null;
+            while (cursor != null && onPath.add(cursor.messageId())) {
+                base = keys.get(cursor.messageId());
+                if (base != null) {
+                    break;
+                }
+                unkeyed.push(cursor);
+                cursor = cursor.causationId() == null ? null : byId.get(cursor.causationId());
             }
-            memo.put(step.messageId(), depth);
-            return depth;
+            Key key = base;
+            while (!unkeyed.isEmpty()) {
+                FlowStep next = unkeyed.pop();
+                key = key == null ? new Key(next.at(), 0)
+                        : new Key(next.at().isAfter(key.notBefore()) ? next.at() : key.notBefore(), key.depth() + 1);
+                keys.put(next.messageId(), key);
+            }
+            return key;
         }
 
         FlowInstance snapshot() {
             return new FlowInstance(flow.name(), correlationId, status, steps, startedAt, deadlineAt(), missedDeadline);
+        }
+    }
+
+    /**
+     * Where a step sorts: after the latest timestamp along its causation chain, then by its depth in the chain.
+     *
+     * @param notBefore the latest timestamp of the step and the known events that (transitively) caused it
+     * @param depth     how many known events caused it, one after another
+     */
+    private record Key(Instant notBefore, int depth) implements Comparable<Key> {
+        @Override
+        public int compareTo(Key other) {
+            int byTime = notBefore.compareTo(other.notBefore);
+            return byTime != 0 ? byTime : Integer.compare(depth, other.depth);
         }
     }
 

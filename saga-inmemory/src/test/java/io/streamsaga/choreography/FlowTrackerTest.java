@@ -347,6 +347,29 @@ class FlowTrackerTest {
     }
 
     @Test
+    void anInstanceOfThousandsOfEventsInOneCausationChainIsFollowedWithoutTheTrackerHanging() {
+        // a long-running flow: each retry of a payment caused by the failure before it, all under one correlation id.
+        // Each event sorted the instance's steps again, walking every step's causation chain at each comparison:
+        // 2,000 events took minutes (the tracker's lock held all along), 5,000 far longer.
+        int events = 5_000;
+        List<String> path = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            tracker.observe(event("order-created", "m0", null, "c-long"));
+            for (int i = 1; i < events - 1; i++) {
+                tracker.observe(event("inventory-reserved", "m" + i, "m" + (i - 1), "c-long"));
+            }
+            // one late event and its effect arriving before it, stamped earlier than both: causation still orders them
+            Message last = event("payment-processed", "m" + (events - 1), "late", "c-long");
+            tracker.observe(last.toBuilder().timestamp(last.timestamp().minusSeconds(1)).build());
+            tracker.observe(event("payment-failed", "late", "m" + (events - 2), "c-long"));
+            return tracker.where("c-long").orElseThrow().path();
+        }, "the tracker hangs on a long flow");
+
+        assertEquals(events + 1, path.size());
+        assertEquals("order-created", path.get(0));
+        assertEquals(List.of("inventory-reserved", "payment-failed", "payment-processed"), path.subList(events - 2, events + 1));
+    }
+
+    @Test
     void terminalEventAfterTheDeadlineFinishesTheInstanceButKeepsTheMissedDeadline() {
         tracker.observe(event("order-created", "m1", null, "c9"));
         scheduler.advance(Duration.ofSeconds(31));
