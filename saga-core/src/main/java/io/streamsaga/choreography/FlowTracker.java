@@ -86,7 +86,13 @@ public final class FlowTracker implements AutoCloseable {
     /** Set by close(): no more subscriptions, and deadlines passing afterwards are not reported as stalls. */
     private volatile boolean closed;
     private final List<Subscription> subscriptions = new ArrayList<>();
-    private int finishedCount;
+    /**
+     * The finished instances' correlation ids by the order the instances were first seen, oldest first: they are
+     * forgotten in that order, without walking past the running and stalled instances, which are kept.
+     */
+    private final java.util.TreeMap<Long, String> finishedInOrderSeen = new java.util.TreeMap<>();
+    /** Numbers the instances in the order they are first seen. */
+    private long instancesSeen;
 
     private FlowTracker(Builder builder) {
         this.flow = builder.flow;
@@ -167,7 +173,7 @@ public final class FlowTracker implements AutoCloseable {
                 return true;
             }
             if (state == null) {
-                state = new State(correlationId, step.at(), scheduler.clock().instant());
+                state = new State(correlationId, ++instancesSeen, step.at(), scheduler.clock().instant());
                 instances.put(correlationId, state);
                 checkAt = state.deadlineAt();
                 started = true;
@@ -182,7 +188,7 @@ public final class FlowTracker implements AutoCloseable {
             FlowStatus next = flow.statusAfter(step.event());
             if (next.isTerminal() && !state.status.isTerminal()) {
                 state.status = next;
-                finishedCount++;
+                finishedInOrderSeen.put(state.seen, correlationId);
                 finished = state.snapshot();
                 evictFinished();
             }
@@ -237,17 +243,10 @@ public final class FlowTracker implements AutoCloseable {
     }
 
     private void evictFinished() {
-        if (finishedCount <= maxFinished) {
-            return;
-        }
-        Iterator<State> it = instances.values().iterator();
-        while (finishedCount > maxFinished && it.hasNext()) {
-            State state = it.next();
-            if (state.status.isTerminal()) {
-                it.remove();
-                finishedCount--;
-                forgotten.add(state.correlationId);
-            }
+        while (finishedInOrderSeen.size() > maxFinished) {
+            String correlationId = finishedInOrderSeen.pollFirstEntry().getValue();
+            instances.remove(correlationId);
+            forgotten.add(correlationId);
         }
         Iterator<String> oldest = forgotten.iterator();
         while (forgotten.size() > maxFinished && oldest.hasNext()) {
@@ -353,6 +352,8 @@ public final class FlowTracker implements AutoCloseable {
     /** Mutable state of one instance; guarded by the tracker's lock. */
     private final class State {
         final String correlationId;
+        /** Its number in the order the tracker first saw the instances. */
+        final long seen;
         /** In causal order: see {@link #add}. */
         final List<FlowStep> steps = new ArrayList<>();
         final Map<String, FlowStep> byId = new java.util.HashMap<>();
@@ -366,8 +367,9 @@ public final class FlowTracker implements AutoCloseable {
         FlowStatus status = FlowStatus.RUNNING;
         boolean missedDeadline;
 
-        State(String correlationId, Instant startedAt, Instant firstSeenAt) {
+        State(String correlationId, long seen, Instant startedAt, Instant firstSeenAt) {
             this.correlationId = correlationId;
+            this.seen = seen;
             this.startedAt = startedAt;
             this.firstSeenAt = firstSeenAt;
         }

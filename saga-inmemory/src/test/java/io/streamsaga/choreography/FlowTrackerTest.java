@@ -434,6 +434,32 @@ class FlowTrackerTest {
     }
 
     @Test
+    void flowsFinishingBesideManyUnfinishedInstancesAreForgottenWithoutWalkingPastThem() {
+        // 50,000 flows in flight (or stalled: the payment service was down a while), all kept; traffic goes on.
+        // Forgetting a finished instance walked the instances oldest first, past every unfinished one: 20,000 flows
+        // finishing took 155 s, the tracker's lock held all along.
+        int unfinished = 50_000;
+        int finishing = 20_000;
+        try (EventBus quiet = EventBus.builder(transport).scheduler(scheduler).build(); // not this class's list of counters
+             FlowTracker busy = FlowTracker.builder(quiet, ORDER_FLOW).group("busy").maxFinishedInstances(100).build()) {
+            for (int i = 0; i < unfinished; i++) {
+                busy.observe(event("order-created", "u" + i, null, "unfinished-" + i));
+            }
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+                for (int i = 0; i < finishing; i++) {
+                    busy.observe(event("order-created", "a" + i, null, "f" + i));
+                    busy.observe(event("payment-processed", "b" + i, "a" + i, "f" + i));
+                }
+            }, "the tracker hangs forgetting finished instances");
+
+            assertEquals(Map.of(FlowStatus.RUNNING, (long) unfinished, FlowStatus.SUCCEEDED, 100L, FlowStatus.FAILED, 0L,
+                    FlowStatus.STALLED, 0L), busy.outcomes());
+            assertTrue(busy.where("f" + (finishing - 101)).isEmpty(), "the oldest finished are forgotten");
+            assertTrue(busy.where("f" + (finishing - 100)).isPresent());
+        }
+    }
+
+    @Test
     void anEventOfAForgottenFinishedInstanceRedeliveredLaterStartsNoPhantomInstance() {
         try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(1).build()) {
             Message created = event("order-created", "a1", null, "f1");
