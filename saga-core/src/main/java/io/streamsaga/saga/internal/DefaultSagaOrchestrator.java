@@ -1031,28 +1031,51 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
                 return;
             }
+            // Refused before the saga is adopted: a run adopted here and never driven would keep the saga from every
+            // recovery of this orchestrator (it drives it, as far as they can tell), its timeout never armed.
+            SagaDefinition<?> registered = registered(stored.get().sagaName(), stored.get().definitionVersion());
+            SagaException refused = registered != null ? refusal(registered, sagaId, stepName, message) : null;
+            if (refused != null) {
+                throw refused;
+            }
             run = adopt(stored.get());
             if (run == null) {
                 throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
                         + " whose definition is not registered", null, true);
             }
+            refused = refusal(run.definition, sagaId, stepName, message); // a version it was migrated to, say
+            if (refused != null) {
+                runs.remove(sagaId, run); // never driven: left to a recovery, as it was before this reply
+                throw refused;
+            }
         }
         deliver(run, stepName, message);
     }
 
+    /** Why {@code definition}'s step {@code stepName} cannot take {@code message} as its reply, or null when it can. */
+    private static SagaException refusal(SagaDefinition<?> definition, String sagaId, String stepName, Message message) {
+        SagaStep<?> step = definition.steps().stream().filter(s -> s.name().equals(stepName)).findFirst().orElse(null);
+        if (step == null) {
+            return new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for step " + quote(stepName)
+                    + " which saga '" + definition.name() + "' v" + definition.version() + " does not have", null, false);
+        }
+        if (message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()) {
+            return step.remoteCompensation().isPresent() ? null : new SagaException(sagaId, stepName, "compensation reply "
+                    + quote(message.id()) + " for step '" + stepName + "' which has no remote compensation", null, false);
+        }
+        return step.isRemote() ? null : new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for step '"
+                + stepName + "' which is not a remote step", null, false);
+    }
+
     private <D> void deliver(SagaRun<D> run, String stepName, Message message) {
+        SagaException refused = refusal(run.definition, run.sagaId(), stepName, message);
+        if (refused != null) {
+            throw refused;
+        }
         SagaStep<D> step = run.definition.step(stepName);
         if (message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()) {
-            if (step.remoteCompensation().isEmpty()) {
-                throw new SagaException(run.sagaId(), stepName, "compensation reply " + quote(message.id()) + " for step '"
-                        + stepName + "' which has no remote compensation", null, false);
-            }
             run.onCompensationReply(step, message);
         } else {
-            if (!step.isRemote()) {
-                throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " for step '" + stepName
-                        + "' which is not a remote step", null, false);
-            }
             run.onReply(step, message);
         }
         run.drive();

@@ -1,0 +1,86 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A reply the orchestrator refuses for the step it names (a step the saga does not have) is dead-lettered, and
+ * must not leave the saga behind: "recovery resumes every unfinished saga" (docs/sagas.md).
+ */
+class MisdirectedReplyTest {
+    record Data(String id) {
+    }
+
+    record Charge(String id) {
+    }
+
+    record Charged(String chargeId) {
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+            .build();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final List<Message> commands = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    private final SagaDefinition<Data> definition = SagaDefinition.builder("pay-saga", Data.class)
+            .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+            .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
+            .timeout(Duration.ofMinutes(1))
+            .build();
+
+    @Test
+    void aReplyNamingAStepTheSagaDoesNotHaveReachingAFreshOrchestratorLeavesTheSagaToItsRecovery() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        first.start(definition, "saga-1", null, new Data("a"));
+        transport.drainAll();
+        first.close();
+
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        bus.publish(Message.builder("saga-replies").type("charged").payload(new Charged("c-1"))
+                .header(MessageHeaders.SAGA_ID, "saga-1").header(SagaMessages.STEP, "no-such-step").build())
+                .toCompletableFuture().join();
+        transport.drainAll();
+        assertEquals(1, transport.messages("saga-replies.DLT").size());
+
+        SagaOrchestrator.RecoveryReport report = second.recover();
+        assertEquals(List.of("saga-1"), report.resumed(), "the saga the refused reply named is not resumed");
+        transport.drainAll();
+        SagaMessages.reply(bus, commands.get(commands.size() - 1), new Charged("c-1"));
+        transport.drainAll();
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        second.close();
+    }
+}
