@@ -261,7 +261,9 @@ public final class SagaDefinition<D> {
         /**
          * How the data a member returns is merged into the saga data as members complete
          * ({@code (current, memberResult) -> merged}); by default the member's result replaces it, so
-         * members that change different fields should supply a merge.
+         * members that change different fields should supply a merge. A merge that throws fails the member for
+         * good, whatever its retry policy: its action took effect, so it is compensated (an idempotent retry
+         * would return the same result).
          */
         public ParallelBuilder<D> merge(BinaryOperator<D> merge) {
             this.merge = Objects.requireNonNull(merge, "merge");

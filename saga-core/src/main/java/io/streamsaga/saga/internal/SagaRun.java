@@ -679,8 +679,11 @@ final class SagaRun<D> {
         D merged;
         try {
             merged = result == null ? data : definition.merge(step.group()).apply(data, result);
-        } catch (RuntimeException e) { // the group's merge threw: the action took effect, its result is unusable
-            onActionFailure(step, e, true);
+        } catch (RuntimeException e) {
+            // The group's merge threw: the action took effect, its result is unusable. Not retried: an idempotent
+            // action returns the same result again, and the uncertainty of a retried attempt would live only in this
+            // run (a timed-out one's is in the history), so a retry failing after a restart would leave it undone.
+            onActionFailure(step, e, true, false);
             return;
         }
         D previous = data;
@@ -698,11 +701,16 @@ final class SagaRun<D> {
 
     /** A failed attempt: retried per the step's policy, else the step fails for good. */
     private void onActionFailure(SagaStep<D> step, Throwable error, boolean uncertain) {
+        onActionFailure(step, error, uncertain, true);
+    }
+
+    /** {@code mayRetry} false: the step fails for good whatever its policy. */
+    private void onActionFailure(SagaStep<D> step, Throwable error, boolean uncertain, boolean mayRetry) {
         int i = step.index();
         StepState state = stepStates.get(i);
         RetryPolicy policy = step.retryPolicy();
         // The error is the transition's detail, described only when a store or a log reads it.
-        if (status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
+        if (mayRetry && status == SagaStatus.RUNNING && policy.shouldRetry(error, state.attempts())) {
             if (uncertain) {
                 if (uncertainAttempts() == NO_FLAGS) {
                     uncertainAttempt = new boolean[steps.length];
