@@ -78,12 +78,18 @@ public record RetryPolicy(int maxAttempts, Duration initialBackoff, double multi
         return Duration.ofNanos((long) Math.max(0, Math.min(capped + spread, maxBackoff.toNanos())));
     }
 
-    /** Builds a {@link RetryPolicy}; not thread-safe. */
+    /**
+     * Builds a {@link RetryPolicy}; not thread-safe. Defaults: 3 attempts, 100 ms initial backoff, multiplier 2,
+     * 20 % jitter, and a maxBackoff of 30 s, or the initial backoff when that is longer (an initial backoff of an
+     * hour alone is taken, not refused for a cap it was never given).
+     */
     public static final class Builder {
+        private static final Duration DEFAULT_MAX_BACKOFF = Duration.ofSeconds(30);
         private int maxAttempts = 3;
         private Duration initialBackoff = Duration.ofMillis(100);
         private double multiplier = 2.0;
-        private Duration maxBackoff = Duration.ofSeconds(30);
+        private Duration maxBackoff;
+        private boolean maxBackoffGiven; // else the default: DEFAULT_MAX_BACKOFF, or initialBackoff if longer
         private double jitter = 0.2;
         private final Set<Class<? extends Throwable>> nonRetryable = new LinkedHashSet<>();
 
@@ -107,6 +113,7 @@ public record RetryPolicy(int maxAttempts, Duration initialBackoff, double multi
 
         public Builder maxBackoff(Duration maxBackoff) {
             this.maxBackoff = maxBackoff;
+            this.maxBackoffGiven = true;
             return this;
         }
 
@@ -119,6 +126,7 @@ public record RetryPolicy(int maxAttempts, Duration initialBackoff, double multi
         public Builder noBackoff() {
             this.initialBackoff = Duration.ZERO;
             this.maxBackoff = Duration.ZERO;
+            this.maxBackoffGiven = true;
             this.jitter = 0;
             return this;
         }
@@ -130,7 +138,10 @@ public record RetryPolicy(int maxAttempts, Duration initialBackoff, double multi
         }
 
         public RetryPolicy build() {
-            return new RetryPolicy(maxAttempts, initialBackoff, multiplier, maxBackoff, jitter, nonRetryable);
+            Duration cap = maxBackoffGiven ? maxBackoff
+                    : initialBackoff != null && initialBackoff.compareTo(DEFAULT_MAX_BACKOFF) > 0 ? initialBackoff
+                    : DEFAULT_MAX_BACKOFF;
+            return new RetryPolicy(maxAttempts, initialBackoff, multiplier, cap, jitter, nonRetryable);
         }
     }
 }

@@ -95,6 +95,17 @@ class RetryPolicyTest {
     }
 
     @Test
+    void anInitialBackoffLongerThanTheDefaultMaxBackoffIsTakenWithoutAMaxBackoffOfItsOwn() {
+        RetryPolicy hourly = RetryPolicy.builder().initialBackoff(Duration.ofHours(1)).jitter(0).build();
+
+        assertEquals(Duration.ofHours(1), hourly.maxBackoff());
+        assertEquals(Duration.ofHours(1), hourly.delayBefore(3, new SplittableRandom(1)));
+        assertEquals(Duration.ofSeconds(30), RetryPolicy.builder().initialBackoff(Duration.ofSeconds(1)).build().maxBackoff());
+        assertEquals(Duration.ofMinutes(10), RetryPolicy.builder().maxBackoff(Duration.ofMinutes(10))
+                .initialBackoff(Duration.ofMinutes(2)).build().maxBackoff());
+    }
+
+    @Test
     void defaultsAreThreeAttemptsFromOneHundredMillis() {
         assertEquals(3, RetryPolicy.DEFAULT.maxAttempts());
         assertEquals(Duration.ofMillis(100), RetryPolicy.DEFAULT.initialBackoff());
