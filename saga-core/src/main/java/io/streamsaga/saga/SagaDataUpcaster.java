@@ -9,6 +9,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  */
 @FunctionalInterface
 public interface SagaDataUpcaster {
-    /** Changes the tree in place (add defaults, rename fields) or returns a new one. */
+    /**
+     * Changes the tree in place (add defaults, rename fields) or returns a new one. An upcaster that throws, or
+     * returns null, migrates nothing: the saga stays in the store as it was, reported unresolvable by a recovery.
+     */
     ObjectNode upcast(ObjectNode data);
 }

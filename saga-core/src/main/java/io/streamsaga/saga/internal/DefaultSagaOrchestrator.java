@@ -969,6 +969,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         ObjectNode upcast = objectTree;
         for (int v = instance.definitionVersion(); v < target.version(); v++) {
             upcast = chain.get(v).upcast(upcast);
+            if (upcast == null) { // bound, no tree would be data null, which no saga starts with
+                log.error("saga {}: the upcaster of '{}' from version {} returned no data; it stays in the store",
+                        instance.sagaId(), instance.sagaName(), v);
+                return null;
+            }
         }
         Object data = toData(target, upcast);
         return new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
