@@ -290,7 +290,7 @@ public final class SagaDefinition<D> {
         private Class<?> compensationReplyType;
         private CompensationReplyHandler<D, Object> onCompensationReply;
         private RetryPolicy retry;
-        private RetryPolicy compensationRetry = RetryPolicy.DEFAULT;
+        private RetryPolicy compensationRetry; // null: RetryPolicy.DEFAULT
         private Duration timeout;
         private Duration compensationTimeout;
 
@@ -384,7 +384,10 @@ public final class SagaDefinition<D> {
             return this;
         }
 
-        /** Retries of the compensation ({@link RetryPolicy#DEFAULT} by default). */
+        /**
+         * Retries of the compensation ({@link RetryPolicy#DEFAULT} by default); a step with no compensation (a pivot, a
+         * retriable step) refuses it when built.
+         */
         public StepBuilder<D> compensationRetry(RetryPolicy policy) {
             this.compensationRetry = Objects.requireNonNull(policy, "policy");
             return this;
@@ -469,6 +472,9 @@ public final class SagaDefinition<D> {
                     saga, role.name().toLowerCase(java.util.Locale.ROOT), name);
             ConfigurationException.require(compensationTimeout == null || compensations == 1,
                     "saga '%s': step '%s' has a compensationTimeout (%s) but no compensation", saga, name, compensationTimeout);
+            // As a compensationTimeout: a policy nothing would apply is a mistake to say, not to ignore.
+            ConfigurationException.require(compensationRetry == null || compensations == 1,
+                    "saga '%s': step '%s' has a compensationRetry policy but no compensation", saga, name);
             // The driving thread runs a lone step's synchronous compensation to its end (also the only member of a
             // parallel group's): no timeout could apply.
             ConfigurationException.require(compensationTimeout == null || compensation == null || concurrent,
@@ -483,7 +489,7 @@ public final class SagaDefinition<D> {
                     : new SagaStep.RemoteCompensation<>(compensationTopic, compensationCommand, compensationReplyType,
                     onCompensationReply);
             return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, asyncCompensation,
-                    remoteCompensation, policy, compensationRetry, timeout,
+                    remoteCompensation, policy, compensationRetry != null ? compensationRetry : RetryPolicy.DEFAULT, timeout,
                     compensationTimeout != null ? compensationTimeout : timeout);
         }
     }

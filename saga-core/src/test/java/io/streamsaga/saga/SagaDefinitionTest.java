@@ -148,6 +148,25 @@ class SagaDefinitionTest {
     }
 
     @Test
+    void aCompensationRetryPolicyOnAStepWithoutACompensationIsRefusedAsACompensationTimeoutIs() {
+        ConfigurationException pivot = assertThrows(ConfigurationException.class, () -> saga()
+                .step("reserve").action((d, c) -> d).compensation((d, c) -> { })
+                .pivot("charge").action((d, c) -> d).compensationRetry(io.streamsaga.retry.RetryPolicy.NONE)
+                .build());
+        assertEquals("saga 'order-saga': step 'charge' has a compensationRetry policy but no compensation", pivot.getMessage());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .step("ship").action((d, c) -> d).compensationRetry(io.streamsaga.retry.RetryPolicy.DEFAULT).build());
+
+        SagaDefinition<Data> definition = saga()
+                .step("ship").action((d, c) -> d).compensation((d, c) -> { })
+                .compensationRetry(io.streamsaga.retry.RetryPolicy.NONE)
+                .step("label").action((d, c) -> d)
+                .build();
+        assertEquals(io.streamsaga.retry.RetryPolicy.NONE, definition.step("ship").compensationRetryPolicy());
+        assertEquals(io.streamsaga.retry.RetryPolicy.DEFAULT, definition.step("label").compensationRetryPolicy());
+    }
+
+    @Test
     void aLoneMemberOfAParallelGroupRefusesACompensationTimeoutOnItsSynchronousCompensation() {
         // A group of one runs its member's synchronous compensation on the driving thread, to its end: the
         // timeout would be silently ignored. Two members compensate on the parallel executor: bounded.
