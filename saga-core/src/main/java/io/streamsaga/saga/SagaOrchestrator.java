@@ -118,7 +118,9 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
      * pivot (the pivot succeeded, or a retriable step started) cannot go back: its cancellation is refused; so is
-     * that of a saga whose every step succeeded, which completes (a {@link SagaListener} cancelling from
+     * that of a saga whose pivot is in flight (running, or a remote pivot waiting for its reply: if it succeeds the
+     * saga cannot go back, if it fails the saga compensates anyway), and that of a saga whose every step succeeded,
+     * which completes (a {@link SagaListener} cancelling from
      * {@code onStepCompleted} of the last step sees it still {@code RUNNING}).
      * An asynchronous action in flight is not abandoned: the saga is {@code COMPENSATING} from this call on, and its
      * compensations start once that action's outcome is known (its stage completes, or its step's timeout fires), so

@@ -1407,6 +1407,14 @@ final class SagaRun<D> {
                 throw SagaException.illegalState(sagaId, null, "cannot cancel a saga past its pivot: step '"
                         + steps[i].name() + "' (" + steps[i].role() + ") is " + stepStatus);
             }
+            // A pivot in flight (running, its outcome not recorded, or waiting for its reply) may succeed: the saga could
+            // not go back then, and compensating the steps before it would leave the pivot's effect alone. If it fails,
+            // the saga compensates without a cancel.
+            if (steps[i].role() == StepRole.PIVOT && (stepStatus == StepStatus.RUNNING || stepStatus == StepStatus.WAITING)) {
+                throw SagaException.illegalState(sagaId, null, "cannot cancel a saga while its pivot step '"
+                        + steps[i].name() + "' is " + stepStatus + ": if it succeeds the saga cannot go back, if it fails"
+                        + " the saga compensates");
+            }
             everyStepSucceeded &= stepStatus == StepStatus.SUCCEEDED;
         }
         // Still RUNNING only in the drive that completes it (a listener's onStepCompleted of the last step, a run

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -55,6 +56,37 @@ class CancelAfterThePivotTest {
         assertEquals(List.of(), released, "a step before the pivot was compensated after the pivot succeeded");
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
         assertNotNull(refused, "cancel() past the pivot must be refused");
+        orchestrator.close();
+    }
+
+    @Test
+    void aCancelWhileThePivotRunsDoesNotUndoTheStepsBeforeAPivotThatThenSucceeds() {
+        CompletableFuture<Data> charge = new CompletableFuture<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("pivot-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> released.add(ctx.idempotencyKey()))
+                .pivot("charge").asyncAction((d, ctx) -> charge).timeout(Duration.ofMinutes(5))
+                .retriable("ship").action((d, ctx) -> {
+                    shipAttempts.incrementAndGet();
+                    return d;
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+
+        SagaException refused = null;
+        try {
+            orchestrator.cancel("saga-1"); // the charge is in flight: its outcome decides whether the saga can go back
+        } catch (SagaException e) {
+            refused = e;
+        }
+        charge.complete(new Data("charged"));
+        scheduler.advance(Duration.ofMinutes(10));
+
+        assertEquals(List.of(), released, "the reservation was released though the charge, the pivot, succeeded: "
+                + store.history("saga-1"));
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertEquals(1, shipAttempts.get());
+        assertNotNull(refused, "cancel() while the pivot runs must be refused: once it succeeds the saga cannot go back");
         orchestrator.close();
     }
 }

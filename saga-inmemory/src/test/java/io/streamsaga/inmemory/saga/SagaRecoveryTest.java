@@ -79,14 +79,20 @@ class SagaRecoveryTest {
 
     /** reserve (local, compensated) then charge (remote, waits up to a day for the payment service). */
     private SagaDefinition<PaymentData> paymentSaga() {
-        return SagaDefinition.builder("payment-saga", PaymentData.class)
+        return paymentSaga(true);
+    }
+
+    /** {@code pivot} false: the charge is a plain remote step, so a cancel while it waits for its reply is accepted. */
+    private SagaDefinition<PaymentData> paymentSaga(boolean pivot) {
+        SagaDefinition.Builder<PaymentData> builder = SagaDefinition.builder("payment-saga", PaymentData.class)
                 .version(1)
-                .dataType("payment-saga-data")
-                .step("reserve").action((d, ctx) -> {
-                    reserved.add(ctx.idempotencyKey());
-                    return d;
-                }).compensation((d, ctx) -> released.add(ctx.idempotencyKey()))
-                .pivot("charge").command("payment-commands", (d, ctx) -> new ChargeCard(d.orderId(), d.amount()))
+                .dataType("payment-saga-data");
+        builder.step("reserve").action((d, ctx) -> {
+            reserved.add(ctx.idempotencyKey());
+            return d;
+        }).compensation((d, ctx) -> released.add(ctx.idempotencyKey()));
+        return (pivot ? builder.pivot("charge") : builder.remoteStep("charge"))
+                .command("payment-commands", (d, ctx) -> new ChargeCard(d.orderId(), d.amount()))
                 .onReply(CardCharged.class, (d, reply) -> d.withCharge(reply.chargeId()))
                 .timeout(Duration.ofDays(1))
                 .build();
@@ -169,10 +175,10 @@ class SagaRecoveryTest {
 
     @Test
     void twoOrchestratorsNeverDriveTheSameSagaAtOnce() {
-        SagaOrchestrator first = orchestrator(paymentSaga());
+        SagaOrchestrator first = orchestrator(paymentSaga(false));
         CompletableFuture<SagaResult<PaymentData>> firstResult =
-                first.start(paymentSaga(), "saga-1", null, new PaymentData("order-1", 50, null)).toCompletableFuture();
-        SagaOrchestrator second = orchestrator(paymentSaga());
+                first.start(paymentSaga(false), "saga-1", null, new PaymentData("order-1", 50, null)).toCompletableFuture();
+        SagaOrchestrator second = orchestrator(paymentSaga(false));
         second.recover();
 
         second.cancel("saga-1");
