@@ -31,6 +31,7 @@ import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.saga.StepRole;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
@@ -958,6 +959,23 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (!kept && old.status() != StepStatus.PENDING) {
                 log.error("saga {}: step '{}' ({}) no longer exists in '{}' version {}; it stays in the store",
                         instance.sagaId(), old.name(), old.status(), target.name(), target.version());
+                return null;
+            }
+        }
+        // Past its pivot a saga goes forward only: a compensatable step the new version adds (before the pivot) would
+        // run after it, and its failure compensate the steps the pivot made final.
+        boolean pastPivot = false;
+        for (int i = 0; i < steps.size(); i++) {
+            StepRole role = target.steps().get(i).role();
+            StepStatus status = steps.get(i).status();
+            pastPivot |= role == StepRole.PIVOT && status == StepStatus.SUCCEEDED
+                    || role == StepRole.RETRIABLE && status != StepStatus.PENDING;
+        }
+        for (int i = 0; pastPivot && i < steps.size(); i++) {
+            if (target.steps().get(i).role() == StepRole.COMPENSATABLE && steps.get(i).status() == StepStatus.PENDING) {
+                log.error("saga {}: it is past its pivot, and '{}' version {} adds the compensatable step '{}', which it "
+                        + "would run after the pivot; it stays in the store", instance.sagaId(), target.name(),
+                        target.version(), target.steps().get(i).name());
                 return null;
             }
         }
