@@ -987,7 +987,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         ObjectNode upcast = objectTree;
         for (int v = instance.definitionVersion(); v < target.version(); v++) {
             upcast = chain.get(v).upcast(upcast);
-            if (upcast == null) { // bound, no tree would be data null, which no saga starts with
+            if (upcast == null) { // no tree: bound, it would be null data, which no start accepts
                 log.error("saga {}: the upcaster of '{}' from version {} returned no data; it stays in the store",
                         instance.sagaId(), instance.sagaName(), v);
                 return null;
@@ -1077,7 +1077,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /** Why {@code definition}'s step {@code stepName} cannot take {@code message} as its reply, or null when it can. */
     private static SagaException refusal(SagaDefinition<?> definition, String sagaId, String stepName, Message message) {
-        SagaStep<?> step = definition.steps().stream().filter(s -> s.name().equals(stepName)).findFirst().orElse(null);
+        SagaStep<?> step = null;
+        for (SagaStep<?> candidate : definition.steps()) { // a loop, not a stream: every reply passes here
+            if (candidate.name().equals(stepName)) {
+                step = candidate;
+                break;
+            }
+        }
         if (step == null) {
             return new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for step " + quote(stepName)
                     + " which saga '" + definition.name() + "' v" + definition.version() + " does not have", null, false);
