@@ -28,7 +28,9 @@ public interface AggregationStore {
     /**
      * Stores {@code group} if the stored version is {@code group.version() - 1} (absent when it is 1) and, above 1, the
      * stored group is the same group, opened at {@code group.createdAt()} (a key's next group, once one was deleted,
-     * counts its versions from 1 again); returns false and changes nothing otherwise.
+     * counts its versions from 1 again); returns false and changes nothing otherwise. A store that keeps that time
+     * coarser than an {@link java.time.Instant} (a TIMESTAMP column: microseconds) compares it as it keeps it: the
+     * caller may pass the group it opened, with the clock's nanoseconds, not one read back.
      */
     boolean save(AggregationGroup group);
 

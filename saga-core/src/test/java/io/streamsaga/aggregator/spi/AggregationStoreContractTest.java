@@ -245,6 +245,34 @@ public abstract class AggregationStoreContractTest {
         assertTrue(store.find("agg", "o-1").isEmpty());
     }
 
+    /**
+     * A group's writer may write it again from the group it built, not from one read back: the aggregator releases a
+     * group complete on its first part and saves it COMPLETED from the group it opened at the clock's instant, which
+     * has nanoseconds (a system clock on Linux), finer than a durable store keeps (a TIMESTAMP column: microseconds).
+     * The store must still take it for the same group, opened at that time: its save, append and delete of the next
+     * versions change the group, rounded or not (JdbcAggregationStore compared the unrounded instant with the stored,
+     * rounded one on H2: the release's COMPLETED save refused, the group left RELEASING and released again once its
+     * lease passed).
+     */
+    @Test
+    void aGroupOpenedAtAnInstantFinerThanTheStoreKeepsIsWrittenAgainFromTheGroupItsWriterBuilt() {
+        AggregationStore store = createStore();
+        for (Instant opened : List.of(T0.plusNanos(123_456_789), T0.plusNanos(1), T0.plusNanos(999_999_999))) {
+            String key = "o-" + opened.getNano();
+            AggregationGroup group = AggregationGroup.open("agg", key, opened, opened.plusSeconds(60))
+                    .withPart(part("m1")).withVersion(1);
+            assertTrue(store.append(group));
+            group = group.withPart(part("m2")).withVersion(2);
+            assertTrue(store.append(group), "an append built on the group as opened, at " + opened);
+            group = group.withState(GroupState.RELEASING, opened.plusSeconds(30)).withVersion(3);
+            assertTrue(store.save(group), "a save built on the group as opened, at " + opened);
+            assertEquals(3, store.find("agg", key).orElseThrow().version());
+            assertEquals(List.of("m1", "m2"), ids(store.find("agg", key).orElseThrow()));
+            assertTrue(store.delete(group), "a delete of the group as opened, at " + opened);
+            assertTrue(store.find("agg", key).isEmpty());
+        }
+    }
+
     private static List<String> ids(AggregationGroup group) {
         return group.parts().stream().map(AggregatedPart::messageId).toList();
     }

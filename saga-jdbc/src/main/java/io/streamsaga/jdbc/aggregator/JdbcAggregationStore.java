@@ -64,6 +64,13 @@ import java.util.function.Supplier;
  */
 public final class JdbcAggregationStore implements AggregationStore {
     private static final Logger log = LoggerFactory.getLogger(JdbcAggregationStore.class);
+    /**
+     * The stored group was opened at the given time, as the column keeps it: the column keeps microseconds, and H2
+     * compares a parameter with nanoseconds (a group its writer opened at the clock's instant and writes again, as the
+     * aggregator releases a group complete on its first part) unrounded, so that the group opened then was not found;
+     * cast to the column's type, the parameter is rounded as the insert rounded it, on both databases.
+     */
+    private static final String SAME_CREATED_AT = " AND created_at = CAST(? AS TIMESTAMP WITH TIME ZONE)";
     private final JdbcTransactions tx;
     private final ObjectMapper json = new ObjectMapper();
 
@@ -210,12 +217,12 @@ public final class JdbcAggregationStore implements AggregationStore {
 
     /**
      * Updates the group's row, not its parts, if its stored version is the one before and it is the same group, opened
-     * at the same time: a key's next group, once one was deleted, counts its versions from 1 again. Both times go
-     * through {@link Sql#setInstant}, so they are rounded to the column's precision alike.
+     * at the same time: a key's next group, once one was deleted, counts its versions from 1 again. The time is compared
+     * as stored ({@link #SAME_CREATED_AT}).
      */
     private static boolean update(Connection c, AggregationGroup g) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("UPDATE ss_aggregation_group SET version = ?, state = ?,"
-                + " deadline = ? WHERE aggregator = ? AND group_key = ? AND version = ? AND created_at = ?")) {
+                + " deadline = ? WHERE aggregator = ? AND group_key = ? AND version = ?" + SAME_CREATED_AT)) {
             ps.setLong(1, g.version());
             ps.setString(2, g.state().name());
             Sql.setInstant(ps, 3, g.deadline());
@@ -328,7 +335,7 @@ public final class JdbcAggregationStore implements AggregationStore {
     private boolean delete(String aggregator, String key, long version, Instant createdAt) {
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_aggregation_group WHERE aggregator = ?"
-                    + " AND group_key = ? AND version = ?" + (createdAt == null ? "" : " AND created_at = ?"))) {
+                    + " AND group_key = ? AND version = ?" + (createdAt == null ? "" : SAME_CREATED_AT))) {
                 ps.setString(1, aggregator);
                 ps.setString(2, key);
                 ps.setLong(3, version);

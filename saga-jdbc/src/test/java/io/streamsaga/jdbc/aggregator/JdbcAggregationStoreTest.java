@@ -170,6 +170,36 @@ abstract class JdbcAggregationStoreTest extends AggregationStoreContractTest {
     }
 
     @Test
+    void aGroupCompleteOnItsFirstPartAtAClockWithNanosecondsIsReleasedOnceAndRecordedCompleted() {
+        // The aggregator saves a group complete on its first part COMPLETED from the group it opened at the clock's
+        // instant; created_at keeps microseconds, and H2 compared that instant's nanoseconds with it unrounded: the
+        // COMPLETED save was refused ("outlived its lease"), the group stayed RELEASING, and once its lease passed the
+        // group was taken over and released a second time.
+        var scheduler = new io.streamsaga.inmemory.VirtualScheduler(Instant.parse("2026-03-01T10:00:00.123456789Z"));
+        var transport = io.streamsaga.inmemory.InMemoryTransport.builder()
+                .deliveryMode(io.streamsaga.inmemory.DeliveryMode.MANUAL).build();
+        var bus = io.streamsaga.bus.EventBus.builder(transport).scheduler(scheduler).types(io.streamsaga.codec.TypeRegistry
+                .builder().register("parcel-scanned", 1, Scanned.class).build()).build();
+        try (transport; bus) {
+            AggregationStore store = createStore();
+            List<String> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+            var aggregator = io.streamsaga.aggregator.EventAggregator.builder(bus, store).name("scans")
+                    .correlateByField("parcel").completeOnSize(1).releaseLease(java.time.Duration.ofMinutes(1))
+                    .keepClosed(java.time.Duration.ofHours(1)).onRelease(aggregate -> released.add(aggregate.key())).build();
+            aggregator.subscribe("aggregator", "parcel-scanned");
+            bus.publish("parcel-scanned", "p-1", new Scanned("p-1", Instant.parse("2026-03-01T10:00:00Z")))
+                    .toCompletableFuture().join();
+            transport.drainAll();
+            assertEquals(io.streamsaga.aggregator.GroupState.COMPLETED,
+                    store.find("scans", "p-1").orElseThrow().state());
+            scheduler.advance(java.time.Duration.ofMinutes(2));
+            transport.drainAll();
+            assertEquals(List.of("p-1"), released, "released once");
+            aggregator.close();
+        }
+    }
+
+    @Test
     void aPartForAGroupNoReadCanParseIsDeadLetteredAtItsFirstAttemptAndTheGroupIsLeftUntouched() throws Exception {
         // The find of such a group fails with a JdbcException that is not retriable (a row no read can parse, not a
         // transient database failure): the bus does not retry the part, it dead-letters it at once (kept there for a
