@@ -62,6 +62,16 @@ public class ConfigurationException extends StreamSagaException {
         return value.compareTo(MAX_DURATION) > 0 ? MAX_DURATION : value;
     }
 
+    /**
+     * As {@link #requireAge} but zero is refused too: for an age beyond which something is dropped (a transport's
+     * retention, whose zero would drop each record as it came). One longer than {@link #MAX_DURATION}
+     * ({@code ChronoUnit.FOREVER.getDuration()}, keeping everything) is taken as that.
+     */
+    public static Duration requirePositiveAge(Duration value, String what) {
+        require(value != null && !value.isNegative() && !value.isZero(), "%s must be positive, but was %s", what, value);
+        return requireAge(value, what);
+    }
+
     private static Duration requireAtMostMax(Duration value, String what) {
         require(value.compareTo(MAX_DURATION) <= 0, "%s must be at most %s (Long.MAX_VALUE nanoseconds, about 292 years),"
                 + " but was %s", what, MAX_DURATION, value);

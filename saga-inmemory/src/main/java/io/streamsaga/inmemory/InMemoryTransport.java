@@ -776,13 +776,11 @@ public final class InMemoryTransport implements Transport {
         /**
          * Drop records older than this (by the transport's clock); also the replay horizon. Positive; an age threshold,
          * not a delay, so one longer than {@link ConfigurationException#MAX_DURATION} ({@code
-         * ChronoUnit.FOREVER.getDuration()}, keeping every record) is taken as that, as
-         * {@link ConfigurationException#requireAge} takes every age.
+         * ChronoUnit.FOREVER.getDuration()}, keeping every record) is taken as that
+         * ({@link ConfigurationException#requirePositiveAge}).
          */
         public Builder retention(Duration retention) {
-            ConfigurationException.require(retention != null && !retention.isNegative() && !retention.isZero(),
-                    "retention must be positive, but was %s", retention); // zero would drop each record as it came
-            this.retention = ConfigurationException.requireAge(retention, "retention");
+            this.retention = ConfigurationException.requirePositiveAge(retention, "retention");
             return this;
         }
 

@@ -1210,9 +1210,14 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** The topics' retention, reported by {@link KafkaTransport#retentionHorizon()}; unknown by default. */
+        /**
+         * The topics' retention, reported by {@link KafkaTransport#retentionHorizon()}; unknown by default. Positive; an
+         * age, not a delay, so one longer than {@link ConfigurationException#MAX_DURATION} ({@code
+         * ChronoUnit.FOREVER.getDuration()}, for topics with {@code retention.ms=-1}) is taken as that
+         * ({@link ConfigurationException#requirePositiveAge}).
+         */
         public Builder retentionHorizon(Duration retention) {
-            this.retentionHorizon = ConfigurationException.requirePositive(retention, "retention horizon");
+            this.retentionHorizon = ConfigurationException.requirePositiveAge(retention, "retention horizon");
             return this;
         }
 

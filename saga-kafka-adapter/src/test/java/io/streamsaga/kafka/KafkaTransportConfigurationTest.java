@@ -104,12 +104,27 @@ class KafkaTransportConfigurationTest {
         settings.put("close timeout", () -> KafkaTransport.builder().closeTimeout(forever));
         settings.put("request timeout", () -> KafkaTransport.builder().requestTimeout(forever));
         settings.put("consumer groups max age", () -> KafkaTransport.builder().consumerGroupsMaxAge(forever));
-        settings.put("retention horizon", () -> KafkaTransport.builder().retentionHorizon(forever));
         settings.forEach((name, setting) -> {
             ConfigurationException e = assertThrows(ConfigurationException.class, setting, name);
             assertTrue(e.getMessage().startsWith(name + " must be at most PT2562047H47M16.854775807S"), e.getMessage());
         });
         KafkaTransport.builder().requestTimeout(ConfigurationException.MAX_DURATION); // the maximum itself is taken
+    }
+
+    @Test
+    void aRetentionHorizonLongerThanTheMaximumIsTakenAsTheMaximumAsATopicKeepingEveryRecordHasNoHorizon() {
+        // The horizon is an age (how old a record the topics still hold), like the in-memory transport's retention and
+        // every age threshold (ConfigurationException.requireAge), not a delay: FOREVER, for topics with
+        // retention.ms=-1, was refused as if the library were to wait that long.
+        Duration forever = java.time.temporal.ChronoUnit.FOREVER.getDuration();
+        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .retentionHorizon(forever).build()) {
+            assertEquals(java.util.Optional.of(ConfigurationException.MAX_DURATION), transport.retentionHorizon());
+        }
+        for (Duration refused : new Duration[] {Duration.ZERO, Duration.ofSeconds(-1), null}) {
+            assertTrue(assertThrows(ConfigurationException.class, () -> KafkaTransport.builder().retentionHorizon(refused))
+                    .getMessage().startsWith("retention horizon must be positive"), String.valueOf(refused));
+        }
     }
 
     @Test
