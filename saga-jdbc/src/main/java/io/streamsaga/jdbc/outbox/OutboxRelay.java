@@ -424,8 +424,9 @@ public final class OutboxRelay implements AutoCloseable {
     /**
      * Stops polling; the outbox rows stay as they are. A poll or {@link #relayPending} in progress on another thread
      * finishes its current row (publishes it and marks it sent, or records its failure) and starts no other:
-     * close() waits for it, up to 10 s (then logs a warning), so that once it has returned the relay publishes and
-     * marks nothing more. Called from the relay's own poll or {@link #relayPending} (its transport closed), it waits
+     * close() waits for it, up to {@link Scheduler#CLOSE_WAIT} in all (then logs a warning), so that once it has
+     * returned the relay publishes and marks nothing more; called on an interrupted thread, it waits all the same
+     * and returns with the interrupt flag set. Called from the relay's own poll or {@link #relayPending} (its transport closed), it waits
      * for no poll: one scheduled meanwhile waits for that poll's lock, then starts nothing.
      */
     @Override
@@ -441,6 +442,9 @@ public final class OutboxRelay implements AutoCloseable {
         // running on another thread (the scheduler's, on a caller-runs executor) waits for that lock, then starts
         // nothing; waiting for it here would wait for this thread until the timeout.
         boolean underOwnLock = pollLock.isHeldByCurrentThread();
+        // One bound for both waits: on a caller-runs executor the scheduled task that polls is the poll in progress,
+        // which polls.close() waits for; waiting for its lock again after that gave up would double the wait.
+        long deadline = System.nanoTime() + Scheduler.CLOSE_WAIT.toNanos();
         if (!underOwnLock) {
             polls.close();
         }
@@ -448,19 +452,30 @@ public final class OutboxRelay implements AutoCloseable {
             ownedExecutor.shutdown();
         }
         if (!underOwnLock) {
-            awaitPollInProgress();
+            awaitPollInProgress(deadline);
         }
     }
 
-    private void awaitPollInProgress() {
-        try {
-            if (pollLock.tryLock(Scheduler.CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
-                pollLock.unlock();
-            } else {
-                log.warn("outbox relay '{}': close() stopped waiting after {} for a poll still publishing a row",
-                        config.name(), Scheduler.CLOSE_WAIT);
+    /**
+     * Waits until {@code deadline} (a {@link System#nanoTime()}) for a poll in progress. An interrupted caller waits
+     * all the same and gets its interrupt back, as the library's schedulers do: nothing is published after close().
+     */
+    private void awaitPollInProgress(long deadline) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                if (pollLock.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    pollLock.unlock();
+                } else {
+                    log.warn("outbox relay '{}': close() stopped waiting after {} for a poll still publishing a row",
+                            config.name(), Scheduler.CLOSE_WAIT);
+                }
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
             }
-        } catch (InterruptedException e) {
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
         }
     }

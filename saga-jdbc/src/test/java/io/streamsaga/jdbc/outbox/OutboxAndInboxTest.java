@@ -248,6 +248,80 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void closeCalledOnAnInterruptedThreadStillWaitsForAPollInProgressAndGivesTheInterruptBack() throws Exception {
+        // The wait for a poll in progress was a tryLock, which throws at once on an interrupted thread: close()
+        // returned while the poll still published, as the scheduler's and the subscriptions' closes no longer do.
+        tx.run(c -> createOrder(c, "o-1", 1));
+        java.util.concurrent.CountDownLatch publishing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean closeReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Thread> closer = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean publishedAfterClose = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean interruptGivenBack = new java.util.concurrent.atomic.AtomicBoolean();
+        OutboxRelay relay = OutboxRelay.builder(database.dataSource()).scheduler(scheduler).batchSize(1)
+                .pollInterval(Duration.ofSeconds(5)).publisher(m -> {
+                    publishing.countDown();
+                    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> closeReturned.get()
+                            || closer.get() != null && closer.get().getState() == Thread.State.TIMED_WAITING);
+                    publishedAfterClose.set(closeReturned.get());
+                    return bus.publish(m);
+                }).build(); // the relay's own executor
+        relay.start();
+        assertTrue(publishing.await(30, java.util.concurrent.TimeUnit.SECONDS), "the first poll publishes");
+
+        Thread closing = new Thread(() -> {
+            Thread.currentThread().interrupt();
+            relay.close();
+            closeReturned.set(true);
+            interruptGivenBack.set(Thread.currentThread().isInterrupted());
+        }, "closer");
+        closer.set(closing);
+        closing.start();
+        closing.join();
+
+        assertFalse(publishedAfterClose.get(), "close() on an interrupted thread returned while a poll published");
+        assertTrue(interruptGivenBack.get(), "the caller's interrupt is given back");
+        assertEquals(0, outbox.pendingCount(), "the row in progress was published and marked sent");
+    }
+
+    @Test
+    void closeWaitsForAScheduledPollStuckOnACallerRunsExecutorOnceNotOnceForTheTaskAndAgainForItsLock()
+            throws Exception {
+        // On a caller-runs executor the scheduled task is the poll: close() waited Scheduler.CLOSE_WAIT for the task
+        // (the scoped scheduler's close), then CLOSE_WAIT again for the poll's lock, 20 s for one stuck poll.
+        java.util.concurrent.CountDownLatch stuck = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        OutboxRelay relay = relayTo().publisher(m -> {
+            stuck.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return CompletableFuture.failedFuture(new IllegalStateException("released after the test"));
+        }).build();
+        relay.start(); // the first poll finds nothing and schedules the next one
+        tx.run(c -> createOrder(c, "o-1", 1));
+        Thread polling = new Thread(() -> scheduler.advance(Duration.ofSeconds(5)), "scheduler");
+        polling.start();
+        assertTrue(stuck.await(30, java.util.concurrent.TimeUnit.SECONDS), "the scheduled poll publishes");
+        try {
+            Thread closing = new Thread(relay::close, "closer");
+            closing.start();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> waitingIn(closing, "closeBy"));
+
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(1))
+                    .until(() -> !closing.isAlive() || waitingIn(closing, "awaitPollInProgress"));
+            assertFalse(waitingIn(closing, "awaitPollInProgress"),
+                    "close() waited again for the lock of the poll its scoped close had given up on");
+            closing.join();
+        } finally {
+            release.countDown();
+            polling.join();
+        }
+        assertEquals(1, outbox.pendingCount(), "the row stays pending for the next relay");
+    }
+
+    @Test
     void aRelayPendingThatFindsTheTransportClosedStopsTheRelayWithoutWaitingForAPollBlockedOnItsLock()
             throws Exception {
         // A relayPending() whose transport was closed stops the relay with close(), which waited for the relay's
