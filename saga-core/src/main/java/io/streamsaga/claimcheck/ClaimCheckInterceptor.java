@@ -1,5 +1,6 @@
 package io.streamsaga.claimcheck;
 
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.Sha256;
 import io.streamsaga.bus.MessageInterceptor;
@@ -127,8 +128,10 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         }
         config.metrics().increment(STORED_METRIC, Map.of("topic", message.topic()));
         log.debug("claim-checked {} bytes of {} as {}", bytes.length, message, reference.id());
+        // For readers in other languages: the content type comes from the publisher, so it is escaped as JSON.
         String body = "{\"claimCheck\":{\"id\":\"" + reference.id() + "\",\"size\":" + reference.size()
-                + ",\"sha256\":\"" + reference.sha256() + "\",\"contentType\":\"" + contentType.replace("\"", "") + "\"}}";
+                + ",\"sha256\":\"" + reference.sha256() + "\",\"contentType\":\""
+                + new String(JsonStringEncoder.getInstance().quoteAsString(contentType)) + "\"}}";
         return message.toBuilder()
                 .payload(body.getBytes(StandardCharsets.UTF_8))
                 .headers(reference.toHeaders())

@@ -87,6 +87,25 @@ class ClaimCheckTest {
     }
 
     @Test
+    void theReferenceBodyIsJsonThatReadsBackTheContentTypeWhateverItHolds() throws Exception {
+        // The body, for readers in other languages, was built by concatenation with only '"' taken out of the
+        // content type: a backslash or a control character in that header (it comes from the publisher) made it
+        // invalid JSON, and a quoted parameter lost its quotes.
+        start(false);
+        String contentType = "application/json; profile=\"urn:a\\b\"; note=\u0001\n";
+        Message message = Message.builder("large-order").key("o-1").type("large-order").payload(large("o-1"))
+                .header(MessageHeaders.CONTENT_TYPE, contentType).build();
+
+        Message reference = claimCheck.beforePublish(message, bus.codec());
+
+        com.fasterxml.jackson.databind.JsonNode body = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree((byte[]) reference.payload());
+        assertEquals(contentType, body.path("claimCheck").path("contentType").asText());
+        assertEquals(PayloadReference.fromHeaders(reference.headers()).orElseThrow().id(),
+                body.path("claimCheck").path("id").asText());
+    }
+
+    @Test
     void smallPayloadTravelsInline() {
         start(false);
         bus.publish("large-order", "o-1", new LargeOrder("o-1", "few")).toCompletableFuture().join();
