@@ -115,4 +115,31 @@ class EventPatternMethodsOfOneGroupTest {
 
         assertEquals(16, service.log.size(), service.log.toString());
     }
+
+    /** A service written against a generic handler interface of the application's. */
+    public interface Handles<T> {
+        void on(T event);
+    }
+
+    /** Its one annotated method overrides the interface's: javac adds a bridge on(Object) carrying the annotation. */
+    public static final class GenericService implements Handles<Message> {
+        final List<String> log = new CopyOnWriteArrayList<>();
+
+        @Override
+        @EventPattern("order-created")
+        public void on(Message event) {
+            log.add(event.key());
+        }
+    }
+
+    @Test
+    void aMethodImplementingAGenericInterfaceIsSubscribedOnceNotAlsoAsItsCompilersBridge() {
+        GenericService service = new GenericService();
+
+        assertEquals(1, bus.register("inventory", service).size());
+        publish("order-created", 4);
+        transport.drainAll();
+
+        assertEquals(List.of("o-0", "o-1", "o-2", "o-3"), service.log.stream().sorted().toList(), "each order handled once");
+    }
 }

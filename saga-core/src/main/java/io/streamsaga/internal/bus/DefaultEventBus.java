@@ -278,7 +278,9 @@ public final class DefaultEventBus implements EventBus {
         List<Method> methods = new ArrayList<>();
         for (Method method : handlers.getClass().getMethods()) {
             EventPattern annotation = method.getAnnotation(EventPattern.class);
-            if (annotation != null) {
+            // javac copies a method's annotations to the bridge it adds when the method implements a generic one
+            // (on(Object) beside on(OrderCreated)): the bridge is the same method, not a second member of the group
+            if (annotation != null && !method.isBridge()) {
                 planned.add(planMethod(group, handlers, method, annotation));
                 methods.add(method);
             }
