@@ -74,12 +74,17 @@ public record FlowDefinition(String name, Map<String, EventRole> events, Set<Str
      * Who emits an event and who reacts to it; used for the sequence diagram. Immutable.
      *
      * @param emitter  the service that publishes the event
-     * @param reactors the services that subscribe to it (empty for an event nobody reacts to)
+     * @param reactors the services that subscribe to it (empty for an event nobody reacts to), none blank
      */
     public record EventRole(String emitter, List<String> reactors) {
         public EventRole {
             ConfigurationException.require(emitter != null && !emitter.isBlank(), "emitter must not be blank, but was '%s'", emitter);
             reactors = List.copyOf(reactors);
+            for (String reactor : reactors) {
+                // a service is drawn as a participant named after it: a blank name would be none
+                ConfigurationException.require(!reactor.isBlank(), "reactor of an event emitted by '%s' must not be blank,"
+                        + " but was '%s'", emitter, reactor);
+            }
         }
     }
 

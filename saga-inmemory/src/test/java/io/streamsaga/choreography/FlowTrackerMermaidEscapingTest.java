@@ -1,5 +1,6 @@
 package io.streamsaga.choreography;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
@@ -14,6 +15,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -88,5 +90,15 @@ class FlowTrackerMermaidEscapingTest {
             assertFalse(line.matches(".*[;#].*"), "Mermaid ends the statement at ';' or '#': '" + line + "'");
         }
         assertEquals(2, participantIds(diagram).size(), diagram);
+    }
+
+    @Test
+    void aBlankReactingServiceIsRefusedWhenTheFlowIsDeclaredAsABlankEmitterIs() {
+        // drawn, an empty name was a participant with an empty id ("participant  as "), which breaks the diagram
+        for (String blank : List.of("", " ")) {
+            ConfigurationException refused = assertThrows(ConfigurationException.class,
+                    () -> FlowDefinition.builder("order").event("order-created", "Order", "Inventory", blank));
+            assertTrue(refused.getMessage().contains("reactor"), refused.getMessage());
+        }
     }
 }
