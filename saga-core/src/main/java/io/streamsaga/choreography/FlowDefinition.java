@@ -23,7 +23,9 @@ import java.util.Set;
  * @param events        every event of the flow, by event type id (or topic name), in declaration order
  * @param successEvents terminal events that end an instance successfully
  * @param failureEvents terminal events that end an instance in failure (after compensation)
- * @param deadline      how long after its first event an instance may run before it counts as stalled
+ * @param deadline      how long after its first event an instance may run before it counts as stalled (a tracker
+ *                      reading a backlog gives it no less than this from when it first saw the instance:
+ *                      {@link FlowTracker})
  */
 public record FlowDefinition(String name, Map<String, EventRole> events, Set<String> successEvents,
                              Set<String> failureEvents, Duration deadline) {

@@ -12,9 +12,11 @@ import java.util.Optional;
  * @param flow           the flow's name
  * @param correlationId  the correlation id shared by every event of the instance
  * @param status         where it stands
- * @param steps          the events seen so far, in timestamp order
+ * @param steps          the events seen so far, each after the event that caused it: by the latest timestamp along
+ *                       its causation chain, then its depth in that chain, then arrival ({@link FlowTracker})
  * @param startedAt      the timestamp of its earliest event
- * @param deadlineAt     when it counts as stalled if no terminal event came
+ * @param deadlineAt     when it counts as stalled if no terminal event came: the deadline after its earliest event,
+ *                       but no sooner than the deadline after the tracker first saw the instance
  * @param missedDeadline whether it was reported stalled (stays true if a terminal event came late)
  */
 public record FlowInstance(String flow, String correlationId, FlowStatus status, List<FlowStep> steps,
