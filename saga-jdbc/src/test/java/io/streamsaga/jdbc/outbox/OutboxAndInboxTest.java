@@ -212,12 +212,30 @@ abstract class OutboxAndInboxTest {
     void closeWaitsForAPollInProgressSoTheRelayPublishesAndMarksNothingAfterItReturned() throws Exception {
         // OutboxRelay.close() returned while a poll of its own executor was publishing a row: the relay then still
         // published and marked rows after close() had returned (a bus or transport closed right after it saw them).
+        closeWhileAPollPublishes(false);
+    }
+
+    @Test
+    void closeOnAnInterruptedThreadWaitsForThePollInProgressAndKeepsTheInterrupt() throws Exception {
+        // Called on an interrupted thread, close() saw the interrupt in its wait for the poll at once and returned
+        // while the poll still published and marked rows, where the schedulers' and an in-memory subscription's close
+        // wait all the same, bounded, and return with the caller's interrupt flag set (Scheduler.close()).
+        assertTrue(closeWhileAPollPublishes(true), "close() returned with the caller's interrupt flag set");
+    }
+
+    /**
+     * Closes the relay on another thread (interrupted first if {@code interrupted}) while its first poll publishes a
+     * row, which it finishes only once close() waits for it or has returned; asserts that the row finished before
+     * close() returned and nothing after it was relayed. Returns whether close() returned with the interrupt flag set.
+     */
+    private boolean closeWhileAPollPublishes(boolean interrupted) throws Exception {
         for (int i = 0; i < 3; i++) {
             int n = i;
             tx.run(c -> createOrder(c, "o-" + n, n));
         }
         java.util.concurrent.CountDownLatch publishing = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.atomic.AtomicBoolean closeReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean interruptKept = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicReference<Thread> closer = new java.util.concurrent.atomic.AtomicReference<>();
         java.util.concurrent.atomic.AtomicBoolean publishedAfterClose = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.CountDownLatch published = new java.util.concurrent.CountDownLatch(1);
@@ -235,7 +253,11 @@ abstract class OutboxAndInboxTest {
         assertTrue(publishing.await(30, java.util.concurrent.TimeUnit.SECONDS), "the first poll publishes");
 
         Thread closing = new Thread(() -> {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
             relay.close();
+            interruptKept.set(Thread.interrupted());
             closeReturned.set(true);
         }, "closer");
         closer.set(closing);
@@ -245,42 +267,7 @@ abstract class OutboxAndInboxTest {
 
         assertFalse(publishedAfterClose.get(), "the row in progress finished before close() returned");
         assertEquals(2, outbox.pendingCount(), "that row is marked sent, nothing after it");
-    }
-
-    @Test
-    void closeCalledOnAnInterruptedThreadStillWaitsForAPollInProgressAndGivesTheInterruptBack() throws Exception {
-        // The wait for a poll in progress was a tryLock, which throws at once on an interrupted thread: close()
-        // returned while the poll still published, as the scheduler's and the subscriptions' closes no longer do.
-        tx.run(c -> createOrder(c, "o-1", 1));
-        java.util.concurrent.CountDownLatch publishing = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.atomic.AtomicBoolean closeReturned = new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicReference<Thread> closer = new java.util.concurrent.atomic.AtomicReference<>();
-        java.util.concurrent.atomic.AtomicBoolean publishedAfterClose = new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicBoolean interruptGivenBack = new java.util.concurrent.atomic.AtomicBoolean();
-        OutboxRelay relay = OutboxRelay.builder(database.dataSource()).scheduler(scheduler).batchSize(1)
-                .pollInterval(Duration.ofSeconds(5)).publisher(m -> {
-                    publishing.countDown();
-                    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> closeReturned.get()
-                            || closer.get() != null && closer.get().getState() == Thread.State.TIMED_WAITING);
-                    publishedAfterClose.set(closeReturned.get());
-                    return bus.publish(m);
-                }).build(); // the relay's own executor
-        relay.start();
-        assertTrue(publishing.await(30, java.util.concurrent.TimeUnit.SECONDS), "the first poll publishes");
-
-        Thread closing = new Thread(() -> {
-            Thread.currentThread().interrupt();
-            relay.close();
-            closeReturned.set(true);
-            interruptGivenBack.set(Thread.currentThread().isInterrupted());
-        }, "closer");
-        closer.set(closing);
-        closing.start();
-        closing.join();
-
-        assertFalse(publishedAfterClose.get(), "close() on an interrupted thread returned while a poll published");
-        assertTrue(interruptGivenBack.get(), "the caller's interrupt is given back");
-        assertEquals(0, outbox.pendingCount(), "the row in progress was published and marked sent");
+        return interruptKept.get();
     }
 
     @Test
