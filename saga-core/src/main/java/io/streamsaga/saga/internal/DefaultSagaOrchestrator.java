@@ -919,35 +919,47 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * not resumed here.
      */
     private SagaInstance migrate(SagaInstance instance) {
-        SagaInstance migrated = upcast(instance);
-        return migrated == null ? null : storeMigration(instance, migrated);
+        Upcast upcast = upcast(instance);
+        if (upcast.migrated() == null) {
+            log.error("saga {}: {}; it stays in the store", instance.sagaId(), upcast.refusal(), upcast.cause());
+            return null;
+        }
+        return storeMigration(instance, upcast.migrated());
+    }
+
+    /**
+     * What {@link #upcast} made of a saga: the migrated instance, or why it cannot be migrated (the refusal, and the
+     * exception that stopped it, if any): recover() logs it, an operator call is refused with it.
+     */
+    private record Upcast(SagaInstance migrated, String refusal, RuntimeException cause) {
+        static Upcast refused(String refusal) {
+            return new Upcast(null, refusal, null);
+        }
     }
 
     /**
      * The instance upcast to the newest registered version of its definition (steps matched by name), not stored
-     * yet; null (logged) when no upcaster chain leads there or a step it ran no longer exists.
+     * yet; or refused when no upcaster chain leads there, a step it ran no longer exists, or the new version would
+     * have it go back past its pivot.
      */
-    private SagaInstance upcast(SagaInstance instance) {
+    private Upcast upcast(SagaInstance instance) {
         TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(instance.sagaName());
         Map<Integer, SagaDataUpcaster> chain = config.upcasters().getOrDefault(instance.sagaName(), Map.of());
         if (versions == null || versions.isEmpty()) {
-            log.error("saga {}: no definition named '{}' is registered; it stays in the store", instance.sagaId(), instance.sagaName());
-            return null;
+            return Upcast.refused("no definition named '" + instance.sagaName() + "' is registered");
         }
         SagaDefinition<?> target;
         synchronized (versions) {
             target = versions.lastEntry().getValue();
         }
         if (target.version() <= instance.definitionVersion()) {
-            log.error("saga {}: definition '{}' version {} is not registered; it stays in the store", instance.sagaId(),
-                    instance.sagaName(), instance.definitionVersion());
-            return null;
+            return Upcast.refused("definition '" + instance.sagaName() + "' version " + instance.definitionVersion()
+                    + " is not registered, nor a later one");
         }
         for (int v = instance.definitionVersion(); v < target.version(); v++) {
             if (!chain.containsKey(v)) {
-                log.error("saga {}: '{}' version {} is not registered and no upcaster migrates its data from version {}; "
-                        + "it stays in the store", instance.sagaId(), instance.sagaName(), instance.definitionVersion(), v);
-                return null;
+                return Upcast.refused("'" + instance.sagaName() + "' version " + instance.definitionVersion()
+                        + " is not registered and no upcaster migrates its data from version " + v);
             }
         }
         List<StepState> steps = new ArrayList<>();
@@ -957,9 +969,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         for (StepState old : instance.steps()) {
             boolean kept = target.steps().stream().anyMatch(s -> s.name().equals(old.name()));
             if (!kept && old.status() != StepStatus.PENDING) {
-                log.error("saga {}: step '{}' ({}) no longer exists in '{}' version {}; it stays in the store",
-                        instance.sagaId(), old.name(), old.status(), target.name(), target.version());
-                return null;
+                return Upcast.refused("step '" + old.name() + "' (" + old.status() + ") no longer exists in '"
+                        + target.name() + "' version " + target.version());
             }
         }
         // Past its pivot a saga goes forward only: a compensatable step the new version adds (before the pivot) would
@@ -973,30 +984,27 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         for (int i = 0; pastPivot && i < steps.size(); i++) {
             if (target.steps().get(i).role() == StepRole.COMPENSATABLE && steps.get(i).status() == StepStatus.PENDING) {
-                log.error("saga {}: it is past its pivot, and '{}' version {} adds the compensatable step '{}', which it "
-                        + "would run after the pivot; it stays in the store", instance.sagaId(), target.name(),
-                        target.version(), target.steps().get(i).name());
-                return null;
+                return Upcast.refused("it is past its pivot, and '" + target.name() + "' version " + target.version()
+                        + " adds the compensatable step '" + target.steps().get(i).name()
+                        + "', which it would run after the pivot");
             }
         }
         JsonNode tree = instance.data() instanceof JsonNode node ? node.deepCopy() : config.mapper().valueToTree(instance.data());
         if (!(tree instanceof ObjectNode objectTree)) {
-            log.error("saga {}: its data is not a JSON object; it cannot be upcast", instance.sagaId());
-            return null;
+            return Upcast.refused("its data is not a JSON object; it cannot be upcast");
         }
         ObjectNode upcast = objectTree;
         for (int v = instance.definitionVersion(); v < target.version(); v++) {
             upcast = chain.get(v).upcast(upcast);
             if (upcast == null) { // no tree: bound, it would be null data, which no start accepts
-                log.error("saga {}: the upcaster of '{}' from version {} returned no data; it stays in the store",
-                        instance.sagaId(), instance.sagaName(), v);
-                return null;
+                return Upcast.refused("the upcaster of '" + instance.sagaName() + "' from version " + v
+                        + " returned no data");
             }
         }
         Object data = toData(target, upcast);
-        return new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
+        return new Upcast(new SagaInstance(instance.sagaId(), instance.sagaName(), target.version(),
                 instance.businessKey(), target.dataType(), data, instance.status(), steps, instance.failure(),
-                instance.compensationFailure(), instance.createdAt(), now(), instance.version() + 1, nodeId);
+                instance.compensationFailure(), instance.createdAt(), now(), instance.version() + 1, nodeId), null, null);
     }
 
     /**
@@ -1298,12 +1306,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaInstance migrated = null;
         if (definition == null) {
             // Its version is gone (an upgrade): migrated as recover() would, but stored only once the call is allowed.
-            migrated = upcast(instance);
-            if (migrated == null) {
-                throw SagaException.illegalState(sagaId, null, "its definition '" + instance.sagaName() + "' version "
-                        + instance.definitionVersion() + " is not registered with this orchestrator, and no upcaster"
-                        + " chain migrates it to a registered version");
+            Upcast upcast = upcast(instance);
+            if (upcast.migrated() == null) {
+                throw new SagaException(sagaId, null, "saga " + SagaException.quote(sagaId) + ": its definition '"
+                        + instance.sagaName() + "' version " + instance.definitionVersion() + " is not registered with"
+                        + " this orchestrator, and it cannot be migrated to a registered version: " + upcast.refusal(),
+                        upcast.cause(), false);
             }
+            migrated = upcast.migrated();
             definition = registered(migrated.sagaName(), migrated.definitionVersion());
         }
         SagaRun<?> created = newRun(definition, migrated != null ? migrated : instance);
