@@ -995,7 +995,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         ObjectNode upcast = objectTree;
         for (int v = instance.definitionVersion(); v < target.version(); v++) {
-            upcast = chain.get(v).upcast(upcast);
+            try {
+                upcast = chain.get(v).upcast(upcast);
+            } catch (RuntimeException e) { // the application's code: an operator call gets a SagaException carrying it
+                return new Upcast(null, "the upcaster of '" + instance.sagaName() + "' from version " + v + " threw "
+                        + e, e);
+            }
             if (upcast == null) { // no tree: bound, it would be null data, which no start accepts
                 return Upcast.refused("the upcaster of '" + instance.sagaName() + "' from version " + v
                         + " returned no data");
