@@ -118,7 +118,8 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
      * pivot (the pivot succeeded, or a retriable step started) cannot go back: its cancellation is refused; so is
-     * that of a saga whose pivot is in flight (running, or a remote pivot waiting for its reply: if it succeeds the
+     * that of a saga whose pivot is in flight (running, a remote pivot waiting for its reply, or one waiting for its
+     * retry after an attempt that may have taken effect, one that timed out or a remote one's: if it succeeds the
      * saga cannot go back, if it fails the saga compensates anyway), and that of a saga whose every step succeeded,
      * which completes (a {@link SagaListener} cancelling from
      * {@code onStepCompleted} of the last step sees it still {@code RUNNING}).

@@ -1409,8 +1409,10 @@ final class SagaRun<D> {
             }
             // A pivot in flight (running, its outcome not recorded, or waiting for its reply) may succeed: the saga could
             // not go back then, and compensating the steps before it would leave the pivot's effect alone. If it fails,
-            // the saga compensates without a cancel.
-            if (steps[i].role() == StepRole.PIVOT && (stepStatus == StepStatus.RUNNING || stepStatus == StepStatus.WAITING)) {
+            // the saga compensates without a cancel. So may a pivot waiting for its retry after an attempt that may have
+            // taken effect (timed out, not interrupted; a remote one's): its retry, idempotent, then succeeds.
+            if (steps[i].role() == StepRole.PIVOT && (stepStatus == StepStatus.RUNNING || stepStatus == StepStatus.WAITING
+                    || stepStatus == StepStatus.RETRY_SCHEDULED && earlierAttemptsMayHaveTakenEffect(i))) {
                 throw SagaException.illegalState(sagaId, null, "cannot cancel a saga while its pivot step '"
                         + steps[i].name() + "' is " + stepStatus + ": if it succeeds the saga cannot go back, if it fails"
                         + " the saga compensates");

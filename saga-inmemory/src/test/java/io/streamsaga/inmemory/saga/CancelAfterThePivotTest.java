@@ -89,4 +89,41 @@ class CancelAfterThePivotTest {
         assertNotNull(refused, "cancel() while the pivot runs must be refused: once it succeeds the saga cannot go back");
         orchestrator.close();
     }
+
+    @Test
+    void aCancelWhileAPivotWhoseAttemptTimedOutWaitsForItsRetryIsRefusedSoTheStepsBeforeTheChargeAreNotUndone() {
+        List<CompletableFuture<Data>> charges = new CopyOnWriteArrayList<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("pivot-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> released.add(ctx.idempotencyKey()))
+                .pivot("charge").asyncAction((d, ctx) -> {
+                    CompletableFuture<Data> charge = new CompletableFuture<>();
+                    charges.add(charge);
+                    return charges.size() == 1 ? charge : CompletableFuture.completedFuture(d); // idempotent retry
+                }).timeout(Duration.ofMinutes(1))
+                .retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofMinutes(5)).jitter(0).build())
+                .retriable("ship").action((d, ctx) -> {
+                    shipAttempts.incrementAndGet();
+                    return d;
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+        scheduler.advance(Duration.ofMinutes(1)); // the first charge times out, not interrupted: its retry waits 5 min
+        charges.get(0).complete(new Data("charged")); // it took the charge after all (its late result is ignored)
+
+        SagaException refused = null;
+        try {
+            orchestrator.cancel("saga-1");
+        } catch (SagaException e) {
+            refused = e;
+        }
+        scheduler.advance(Duration.ofMinutes(10));
+
+        assertEquals(List.of(), released, "the reservation was released though the charge, the pivot, may have been "
+                + "taken by its attempt that timed out: " + store.history("saga-1"));
+        assertNotNull(refused, "cancel() while a pivot that may have taken effect waits for its retry must be refused");
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertEquals(1, shipAttempts.get());
+        orchestrator.close();
+    }
 }
