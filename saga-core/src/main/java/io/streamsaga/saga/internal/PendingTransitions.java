@@ -71,6 +71,16 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
         return (Instant) parts[i * FIELDS + 4];
     }
 
+    /** Adds each error staged as a detail (a step's failure the write held) to {@code target}'s suppressed, once. */
+    void suppressErrorsIn(Throwable target) {
+        for (int i = 0; i < size; i++) {
+            if (parts[i * FIELDS + 3] instanceof Throwable error && error != target
+                    && !Arrays.asList(target.getSuppressed()).contains(error)) {
+                target.addSuppressed(error);
+            }
+        }
+    }
+
     /** The step of the last staged transition (for error messages). */
     String lastStep() {
         return size > 0 ? step(size - 1) : null;

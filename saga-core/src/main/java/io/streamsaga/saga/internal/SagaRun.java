@@ -1834,6 +1834,14 @@ final class SagaRun<D> {
         log.error("saga {}: the store refuses the write of step {}'s outcome (status {}, failure {}), which a retry would"
                 + " not change; the saga needs attention, stored as before that write: {}", sagaId, step, current.status(),
                 current.failure(), refusal.getMessage());
+        // The original error is never swallowed: a step's failure the refused write held (the reason the saga was
+        // about to compensate) goes with the refusal, which becomes the result's exception.
+        if (exception != null && exception != refusal) {
+            refusal.addSuppressed(exception);
+        }
+        if (transitions != null) {
+            transitions.suppressErrorsIn(refusal);
+        }
         storedVersion = attention.version();
         unstage();
         if (commands != null) {

@@ -76,6 +76,34 @@ class StoreRefusalAfterTheStartTest {
     }
 
     /**
+     * docs/sagas.md: "The original error is never swallowed". A refused write that held a step's failure (the saga
+     * about to compensate) leaves the saga needing attention with the refusal as its failure; the step's own error,
+     * the reason it was compensating, goes with the refusal (suppressed by it) into the result, not only into a log.
+     */
+    @Test
+    void aRefusedWriteOfAStepsFailureKeepsTheStepsOwnErrorInTheResult() {
+        RefusingOnceStore store = new RefusingOnceStore(TransitionType.STEP_FAILED);
+        IllegalStateException declined = new IllegalStateException("card declined");
+        SagaDefinition<Data> definition = SagaDefinition.builder("refused-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").action((d, ctx) -> {
+                    throw declined;
+                })
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+
+        SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join();
+
+        assertTrue(result.needsAttention(), result.toString());
+        assertSame(store.refusal, result.exception());
+        assertTrue(List.of(result.exception().getSuppressed()).contains(declined),
+                "the step's own error was swallowed: " + result);
+        orchestrator.close();
+        scheduler.close();
+    }
+
+    /**
      * A step whose result the store refuses to write (here: saga data with a map key holding a lone surrogate, which
      * JdbcSagaStore refuses as data that cannot be written as JSON that reads back, and so does the in-memory store
      * that keeps data as JSON) took effect, and every new attempt returns what is refused again. It was a store failure:
