@@ -11,12 +11,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The tasks one component schedules on a scheduler it may share with others (see {@link Scheduler#scoped}). Its
  * {@link #close()} cancels those not started, waits for those running on other threads, and from then on runs none;
- * the shared scheduler goes on. Thread-safe.
+ * the shared scheduler goes on. A task of this scope that schedules again (a repeating timer's reschedule) after the
+ * shared scheduler was closed is refused there: that is logged once, as one WARN line naming the owner (closed after
+ * the scheduler it runs on, as a component closed after its bus), and the task is dropped, not thrown back into the
+ * scheduler, which would log it as a bug in a timer. Thread-safe.
  */
 public final class ScopedScheduler implements Scheduler {
     private static final Logger log = LoggerFactory.getLogger(ScopedScheduler.class);
@@ -27,6 +32,7 @@ public final class ScopedScheduler implements Scheduler {
     /** The threads running a task of this scope now, with how many each (a virtual scheduler nests them); under itself. */
     private final Map<Thread, Integer> running = new HashMap<>();
     private volatile boolean closed;
+    private final AtomicBoolean refusalLogged = new AtomicBoolean();
 
     public ScopedScheduler(Scheduler shared, String owner) {
         this.shared = java.util.Objects.requireNonNull(shared, "shared");
@@ -47,7 +53,18 @@ public final class ScopedScheduler implements Scheduler {
         queued.add(scheduled);
         try {
             scheduled.handle = shared.schedule(delay, scheduled);
-        } catch (RuntimeException | Error e) { // a shared scheduler closed: nothing to keep for close()
+        } catch (RejectedExecutionException e) { // the shared scheduler closed: nothing to keep for close()
+            queued.remove(scheduled);
+            if (!runsHere()) {
+                throw e; // the caller is told (a constructor arming its first timer fails)
+            }
+            // A reschedule from a task of this scope: nobody but the scheduler would see the exception.
+            if (refusalLogged.compareAndSet(false, true)) {
+                log.warn("{}: its scheduler was closed before it, so its timers stop (close the components built on a"
+                        + " bus before the bus)", owner);
+            }
+            return () -> { };
+        } catch (RuntimeException | Error e) {
             queued.remove(scheduled);
             throw e;
         }
@@ -105,6 +122,13 @@ public final class ScopedScheduler implements Scheduler {
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Whether the calling thread runs a task of this scope now. */
+    private boolean runsHere() {
+        synchronized (running) {
+            return running.containsKey(Thread.currentThread());
         }
     }
 
