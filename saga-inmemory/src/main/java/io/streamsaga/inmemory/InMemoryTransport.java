@@ -717,17 +717,24 @@ public final class InMemoryTransport implements Transport {
 
         @Override
         public void close() {
-            if (!active) {
-                return;
+            boolean first;
+            synchronized (this) { // one closer leaves the group and interrupts the thread
+                first = active;
+                active = false;
             }
-            active = false;
-            synchronized (structure) {
-                group.members.remove(this);
-                reassign(group);
+            if (first) {
+                synchronized (structure) {
+                    group.members.remove(this);
+                    reassign(group);
+                }
             }
             Thread worker = thread;
             if (worker != null && worker != Thread.currentThread()) {
-                worker.interrupt();
+                if (first) {
+                    worker.interrupt();
+                }
+                // Every closer waits, not only the first: a second one returning at once would let its caller go on
+                // while the handler in progress still runs.
                 // An interrupted caller waits all the same, bounded, and gets its interrupt back, as the schedulers'
                 // close() does: no handler of this subscription runs once this has returned.
                 long deadline = System.nanoTime() + Scheduler.CLOSE_WAIT.toNanos();
