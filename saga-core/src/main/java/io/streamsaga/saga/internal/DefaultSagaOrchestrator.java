@@ -85,6 +85,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Map<SagaDefinition<?>, StepStates> stepStates = new ConcurrentHashMap<>();
     private final Object subscriptionLock = new Object();
     private volatile Subscription replies;
+    /** Set under subscriptionLock once shutDown() has read {@code replies}: a subscription made later would stay. */
+    private boolean repliesClosed;
     private volatile boolean closed;
     /** The retention purge, the recovery sweeps and the heartbeat, each when configured; cancelled by close(). */
     private final List<Repeating> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -430,6 +432,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         synchronized (subscriptionLock) {
             if (replies != null) {
                 return;
+            }
+            if (repliesClosed) { // a start() racing close(): its subscription would outlive the orchestrator
+                throw new SagaException(null, null, "the orchestrator is closed", null, false);
             }
             ConfigurationException.require(config.bus() != null, "remote saga steps need a bus on the orchestrator");
             // EARLIEST: a reply published before this orchestrator subscribed (after a restart) is still read.
@@ -1387,7 +1392,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         // delivered stays on the topic for the group's next orchestrator. A reply failed because the orchestrator
         // is closed could be dead-lettered, and a waiting step whose command recovery does not re-send (an outbox)
         // would then wait for it forever.
-        Subscription subscription = replies;
+        // Read under the lock of subscribeReplies(): one in progress (a start() racing this) is waited for and
+        // closed here, and a later one refused, rather than left active after this returned.
+        Subscription subscription;
+        synchronized (subscriptionLock) {
+            subscription = replies;
+            repliesClosed = true;
+        }
         if (subscription != null) {
             subscription.close();
         }
