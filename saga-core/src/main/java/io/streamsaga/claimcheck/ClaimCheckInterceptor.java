@@ -23,6 +23,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The claim check as a bus interceptor: opting in is one line,
@@ -82,7 +83,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     private volatile boolean closed;
 
     /** {@code ownsScheduler}: the builder created the scheduler, which {@link #close()} then closes. */
-    private ClaimCheckInterceptor(Config config, boolean ownsScheduler) {
+    ClaimCheckInterceptor(Config config, boolean ownsScheduler) { // package-private for a test of the own scheduler
         this.config = config;
         this.sweeps = ownsScheduler ? config.scheduler() : Scheduler.scoped(config.scheduler(), "claim-check interceptor");
         scheduleSweep();
@@ -278,14 +279,22 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         if (closed) {
             return;
         }
-        Scheduler.Cancellable next = sweeps.schedule(config.sweepInterval(), () -> {
-            try {
-                purgeExpired();
-            } catch (RuntimeException e) {
-                log.warn("claim-check expiry sweep failed: {}", e.toString());
+        Scheduler.Cancellable next;
+        try {
+            next = sweeps.schedule(config.sweepInterval(), () -> {
+                try {
+                    purgeExpired();
+                } catch (RuntimeException e) {
+                    log.warn("claim-check expiry sweep failed: {}", e.toString());
+                }
+                scheduleSweep();
+            });
+        } catch (RejectedExecutionException e) {
+            if (closed) { // close() shut the own scheduler down since the check above: no sweep is wanted
+                return;
             }
-            scheduleSweep();
-        });
+            throw e;
+        }
         sweep = next;
         // close() may have run since the check above and cancelled the previous sweep: it sets 'closed'
         // before reading 'sweep', so either it cancels this one or this check sees it.
