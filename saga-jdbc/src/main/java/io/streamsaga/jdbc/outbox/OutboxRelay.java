@@ -89,6 +89,8 @@ public final class OutboxRelay implements AutoCloseable {
     private volatile boolean closed;
     private volatile int consecutiveFailures;
     private Scheduler.Cancellable nextPoll;
+    /** Whether a refused reschedule was logged; under scheduleLock. */
+    private boolean refusalLogged;
     private boolean lockRowEnsured;
 
     private OutboxRelay(Config config, Executor executor) {
@@ -265,11 +267,22 @@ public final class OutboxRelay implements AutoCloseable {
             if (nextPoll != null) {
                 nextPoll.cancel();
             }
-            nextPoll = polls.schedule(delay, () -> {
-                if (!closed) {
-                    execute();
+            try {
+                nextPoll = polls.schedule(delay, () -> {
+                    if (!closed) {
+                        execute();
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                // The scheduler (a bus's own) was closed before this relay: the poll runs on the relay's executor,
+                // not on a task of the scope (which would log it so itself), and would hand the refusal to it.
+                nextPoll = null;
+                if (!closed && !refusalLogged) {
+                    refusalLogged = true;
+                    log.warn("outbox relay '{}': its scheduler was closed before it, so its timers stop (close the"
+                            + " components built on a bus before the bus)", config.name());
                 }
-            });
+            }
         }
     }
 

@@ -30,6 +30,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -407,6 +408,48 @@ abstract class OutboxAndInboxTest {
 
         relay.get().wakeUp();
         relay.get().wakeUp(); // and after the close, as documented
+    }
+
+    @Test
+    void aPollWhoseRescheduleTheSchedulerClosedBeforeTheRelayRefusesEndsWithoutLettingTheRefusalOut() {
+        // A relay closed after the bus whose Scheduler.system() it polls on: the poll running on the relay's executor
+        // at the bus's close had its reschedule refused, and the RejectedExecutionException went out of the poll to
+        // the executor's thread (a stack trace on System.err, the thread replaced). Now one WARN line, once (not
+        // asserted: this module's test logging turns io.streamsaga.jdbc.outbox off).
+        java.util.concurrent.atomic.AtomicBoolean schedulerClosed = new java.util.concurrent.atomic.AtomicBoolean();
+        io.streamsaga.time.Scheduler closing = new io.streamsaga.time.Scheduler() {
+            @Override
+            public java.time.Clock clock() {
+                return scheduler.clock();
+            }
+
+            @Override
+            public Cancellable schedule(Duration delay, Runnable task) {
+                if (schedulerClosed.get()) { // as Scheduler.system() once closed
+                    throw new java.util.concurrent.RejectedExecutionException("the scheduler is closed");
+                }
+                return scheduler.schedule(delay, task);
+            }
+
+            @Override
+            public void sleep(Duration delay) {
+                scheduler.sleep(delay);
+            }
+
+            @Override
+            public void close() {
+                schedulerClosed.set(true);
+            }
+        };
+        List<Runnable> polls = new CopyOnWriteArrayList<>(); // the relay's executor: run here, one by one
+        try (OutboxRelay relay = OutboxRelay.builder(database.dataSource()).eventBus(bus).scheduler(closing)
+                .executor(polls::add).name("late").pollInterval(Duration.ofSeconds(5)).build()) {
+            relay.start();
+            closing.close(); // the bus closed its scheduler while the first poll was on its way
+            assertDoesNotThrow(() -> polls.remove(0).run(), "the refused reschedule went out of the poll");
+            relay.wakeUp();
+            assertDoesNotThrow(() -> polls.remove(0).run(), "the refused reschedule went out of the poll");
+        }
     }
 
     @Test
