@@ -63,6 +63,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.function.Function;
 
 import static io.streamsaga.StreamSagaException.quote;
 
@@ -818,7 +819,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /** Creates a run for a stored instance just read (migrating its data when needed), or null when impossible. */
     private SagaRun<?> adopt(SagaInstance instance) {
-        return adopt(instance, null);
+        return adopt(instance, null, null);
+    }
+
+    private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
+        return adopt(instance, moved, null);
     }
 
     /**
@@ -829,9 +834,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * ({@link SagaRun#dropIfMovedSinceRead}), the id added to {@code moved}, and null returned; so too, with saga
      * ownership, when another node's recovery migrated it first (and so adopted it). An instance whose stored state the
      * store could not read ({@link UnreadableSagaData}) is refused with a {@link SagaException}: a recovery reports it
-     * unresolvable and reads on.
+     * unresolvable and reads on. {@code refusal} non-null: what it makes of the definition the saga is to run under
+     * (migrated, say) is thrown before a run is registered, so that none is left here undriven, and a run another
+     * caller registered meanwhile is left to it.
      */
-    private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
+    private SagaRun<?> adopt(SagaInstance instance, List<String> moved,
+                             Function<SagaDefinition<?>, SagaException> refusal) {
         if (instance.data() instanceof UnreadableSagaData unreadable) {
             // Before a migration, which would store what it made of the marker as the saga's data.
             throw new SagaException(instance.sagaId(), null, "its stored state cannot be read: " + unreadable.reason(),
@@ -854,6 +862,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             definition = registered(current.sagaName(), current.definitionVersion());
         }
         requireStepsOf(definition, current);
+        SagaException refused = refusal != null ? refusal.apply(definition) : null;
+        if (refused != null) {
+            throw refused;
+        }
         if (stepStates(definition).usesBus) {
             subscribeReplies();
         }
@@ -1072,22 +1084,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
                 return;
             }
-            // Refused before the saga is adopted: a run adopted here and never driven would keep the saga from every
-            // recovery of this orchestrator (it drives it, as far as they can tell), its timeout never armed.
-            SagaDefinition<?> registered = registered(stored.get().sagaName(), stored.get().definitionVersion());
-            SagaException refused = registered != null ? refusal(registered, sagaId, stepName, message) : null;
-            if (refused != null) {
-                throw refused;
-            }
-            run = adopt(stored.get());
+            // Refused before a run is registered (under the version it was migrated to, say): a run adopted here and
+            // never driven would keep the saga from every recovery of this orchestrator (it drives it, as far as they
+            // can tell), its timeout never armed; and one a recovery registered meanwhile is driven, not to be dropped.
+            run = adopt(stored.get(), null, definition -> refusal(definition, sagaId, stepName, message));
             if (run == null) {
                 throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
                         + " whose definition is not registered", null, true);
-            }
-            refused = refusal(run.definition, sagaId, stepName, message); // a version it was migrated to, say
-            if (refused != null) {
-                runs.remove(sagaId, run); // never driven: left to a recovery, as it was before this reply
-                throw refused;
             }
         }
         deliver(run, stepName, message);

@@ -20,8 +20,11 @@ import org.junit.jupiter.api.Test;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A reply the orchestrator refuses for the step it names (a step the saga does not have) is dead-lettered, and
@@ -78,6 +81,57 @@ class MisdirectedReplyTest {
         SagaOrchestrator.RecoveryReport report = second.recover();
         assertEquals(List.of("saga-1"), report.resumed(), "the saga the refused reply named is not resumed");
         transport.drainAll();
+        SagaMessages.reply(bus, commands.get(commands.size() - 1), new Charged("c-1"));
+        transport.drainAll();
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        second.close();
+    }
+
+    @Test
+    void aMisdirectedReplyMigratingItsSagaWhileARecoveryAdoptsItLeavesTheRecoveredRunRegistered() throws Exception {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        first.start(definition, "saga-1", null, new Data("a"));
+        transport.drainAll();
+        first.close();
+
+        // Version 2 keeps the step; the reply thread's migration is held in its upcaster while a recovery adopts it.
+        SagaDefinition<Data> v2 = SagaDefinition.builder("pay-saga", Data.class).version(2)
+                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
+                .timeout(Duration.ofMinutes(1))
+                .build();
+        CountDownLatch upcasting = new CountDownLatch(1);
+        CountDownLatch recovered = new CountDownLatch(1);
+        AtomicBoolean held = new AtomicBoolean();
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(v2)
+                .dataUpcaster("pay-saga", 1, data -> {
+                    if (held.compareAndSet(false, true)) {
+                        upcasting.countDown();
+                        try {
+                            recovered.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                    return data;
+                }).build();
+        bus.publish(Message.builder("saga-replies").type("charged").payload(new Charged("c-1"))
+                .header(MessageHeaders.SAGA_ID, "saga-1").header(SagaMessages.STEP, "no-such-step").build())
+                .toCompletableFuture().join();
+        Thread replies = new Thread(transport::drainAll);
+        replies.start();
+        upcasting.await();
+        assertEquals(List.of("saga-1"), second.recover().resumed());
+        recovered.countDown();
+        replies.join();
+        transport.drainAll();
+        assertEquals(1, transport.messages("saga-replies.DLT").size());
+
+        assertTrue(second.recover().resumed().isEmpty(),
+                "the run the recovery adopted was unregistered by the refused reply, so a second run drives the saga");
         SagaMessages.reply(bus, commands.get(commands.size() - 1), new Charged("c-1"));
         transport.drainAll();
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
