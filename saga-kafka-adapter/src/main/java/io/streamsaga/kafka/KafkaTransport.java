@@ -1070,7 +1070,10 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** A producer property over the defaults ({@code acks=all}, idempotence on, {@code linger.ms=5}). */
+        /**
+         * A producer property over the defaults ({@code acks=all}, idempotence on, {@code linger.ms=5}); a blank or
+         * null name is refused, as by every client's setter.
+         */
         public Builder producerProperty(String name, Object value) {
             requireProducerProperty(name);
             producerOverrides.put(name, value);
@@ -1078,7 +1081,8 @@ public final class KafkaTransport implements Transport {
         }
 
         private static void requireProducerProperty(String name) {
-            ConfigurationException.require(name != null && !OWNED_PRODUCER_KEYS.contains(name),
+            requirePropertyName("producer", name);
+            ConfigurationException.require(!OWNED_PRODUCER_KEYS.contains(name),
                     "producer property '%s' is set by the transport; use exactlyOnce(..) for transactions", name);
         }
 
@@ -1100,7 +1104,8 @@ public final class KafkaTransport implements Transport {
         }
 
         private static void requireConsumerProperty(String name, Object value) {
-            ConfigurationException.require(name != null && !OWNED_CONSUMER_KEYS.contains(name),
+            requirePropertyName("consumer", name);
+            ConfigurationException.require(!OWNED_CONSUMER_KEYS.contains(name),
                     "consumer property '%s' is set by the transport and cannot be overridden", name);
             ConfigurationException.require(!ConsumerConfig.AUTO_OFFSET_RESET_CONFIG.equals(name)
                             || !"none".equalsIgnoreCase(String.valueOf(value).trim()),
@@ -1117,7 +1122,13 @@ public final class KafkaTransport implements Transport {
         }
 
         private static void requireAdminProperty(String name) {
-            ConfigurationException.require(name != null && !name.isBlank(), "admin property name must not be blank, but was '%s'", name);
+            requirePropertyName("admin", name);
+        }
+
+        /** No client knows a blank name: Kafka would drop it with a warning, so it is refused for every client alike. */
+        private static void requirePropertyName(String client, String name) {
+            ConfigurationException.require(name != null && !name.isBlank(), "%s property name must not be blank, but was"
+                    + " '%s'", client, name);
         }
 
         /**

@@ -63,6 +63,24 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void aBlankOrNullPropertyNameIsRefusedForEveryClientAlike() {
+        // Only adminProperty refused a blank name; producerProperty and consumerProperty took it (a property no
+        // client knows, dropped with a warning by Kafka), and refused a null one as "set by the transport".
+        KafkaTransport.Builder builder = KafkaTransport.builder();
+        java.util.Map<String, org.junit.jupiter.api.function.Executable> calls = new java.util.LinkedHashMap<>();
+        for (String name : new String[] {"", " ", null}) {
+            calls.put("producer property '" + name + "'", () -> builder.producerProperty(name, "x"));
+            calls.put("consumer property '" + name + "'", () -> builder.consumerProperty(name, "x"));
+            calls.put("admin property '" + name + "'", () -> builder.adminProperty(name, "x"));
+            calls.put("client property '" + name + "'", () -> builder.clientProperty(name, "x"));
+        }
+        calls.forEach((call, executable) -> {
+            ConfigurationException e = assertThrows(ConfigurationException.class, executable, call);
+            assertTrue(e.getMessage().contains("property name must not be blank"), call + ": " + e.getMessage());
+        });
+    }
+
+    @Test
     void aClientPropertyOneClientRefusesIsSetForNoClient() {
         // clientProperty set the producer's property, then the consumer's refused it (auto.offset.reset=none, a
         // name the transport owns), or the consumer's too, then the admin client's (a blank name): the refused
