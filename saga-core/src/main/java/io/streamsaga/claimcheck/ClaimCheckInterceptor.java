@@ -357,7 +357,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             Objects.requireNonNull(scheduler, "scheduler");
             metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             ConfigurationException.require(threshold >= 0, "claim-check threshold must be 0 or more bytes, but was %s", threshold);
-            ConfigurationException.requirePositive(expiry, "claim-check expiry");
+            // An age threshold, not a delay: FOREVER (covering a transport that keeps every record) is taken as MAX_DURATION.
+            expiry = ConfigurationException.requirePositiveAge(expiry, "claim-check expiry");
             ConfigurationException.requirePositive(sweepInterval, "sweep interval");
             Optional<Duration> horizon = transport.retentionHorizon();
             ConfigurationException.require(horizon.isEmpty() || expiry.compareTo(horizon.get()) >= 0,
@@ -403,7 +404,11 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             return this;
         }
 
-        /** Payloads older than this are deleted in any case (default 7 days). */
+        /**
+         * Payloads older than this are deleted in any case (default 7 days). Positive; an age, not a delay, so one
+         * longer than {@link ConfigurationException#MAX_DURATION} ({@code ChronoUnit.FOREVER.getDuration()}, to cover
+         * a transport that keeps every record) is taken as that ({@link ConfigurationException#requirePositiveAge}).
+         */
         public Builder expiry(Duration expiry) {
             this.expiry = expiry;
             return this;

@@ -78,7 +78,6 @@ class DurationLimitsTest {
         settings.put("lease", () -> IdempotentConsumer.builder(bus, InMemoryDeduplicationStore.builder().build()).lease(FOREVER).build());
         settings.put("lease ", () -> IdempotentProducer.builder(bus, InMemoryDeduplicationStore.builder().build()).lease(FOREVER));
         settings.put("flow 'f': deadline", () -> FlowDefinition.builder("f").event("e", "A").succeedsOn("e").deadline(FOREVER).build());
-        settings.put("claim-check expiry", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).expiry(FOREVER).build());
         settings.put("sweep interval", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).sweepInterval(FOREVER).build());
         settings.put("window", () -> InMemoryDeduplicationStore.builder().window(FOREVER));
         settings.forEach((name, setting) -> {
@@ -169,6 +168,26 @@ class DurationLimitsTest {
         for (Duration refused : new Duration[] {Duration.ZERO, Duration.ofSeconds(-1), null}) {
             assertTrue(assertThrows(ConfigurationException.class, () -> InMemoryTransport.builder().retention(refused))
                     .getMessage().startsWith("retention must be positive"), String.valueOf(refused));
+        }
+    }
+
+    @Test
+    void aClaimCheckExpiryLongerThanTheMaximumIsTakenAsTheMaximumSoItCoversATransportKeepingEveryRecord() {
+        // The expiry is an age threshold (purgeExpired deletes payloads stored longer ago than it) and must cover the
+        // transport's replay horizon, which a transport keeping every record reports as MAX_DURATION; yet
+        // expiry(FOREVER), the natural "keep them all" beside retention(FOREVER), was refused as if it were a delay.
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemoryPayloadStore store = new InMemoryPayloadStore();
+        try (InMemoryTransport keepingAll = InMemoryTransport.builder().retention(FOREVER).build();
+             ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(store, keepingAll).scheduler(scheduler)
+                     .expiry(FOREVER).build()) {
+            assertEquals(ConfigurationException.MAX_DURATION, claimCheck.config().expiry());
+            assertEquals(0, claimCheck.purgeExpired(), "nothing is that old");
+        }
+        for (Duration refused : new Duration[] {Duration.ZERO, Duration.ofSeconds(-1), null}) {
+            assertTrue(assertThrows(ConfigurationException.class, () -> ClaimCheckInterceptor.builder(store, transport)
+                    .expiry(refused).build()).getMessage().startsWith("claim-check expiry must be positive"),
+                    String.valueOf(refused));
         }
     }
 
