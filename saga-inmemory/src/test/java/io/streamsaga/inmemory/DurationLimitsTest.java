@@ -79,12 +79,22 @@ class DurationLimitsTest {
         settings.put("lease ", () -> IdempotentProducer.builder(bus, InMemoryDeduplicationStore.builder().build()).lease(FOREVER));
         settings.put("flow 'f': deadline", () -> FlowDefinition.builder("f").event("e", "A").succeedsOn("e").deadline(FOREVER).build());
         settings.put("sweep interval", () -> ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), transport).sweepInterval(FOREVER).build());
-        settings.put("window", () -> InMemoryDeduplicationStore.builder().window(FOREVER));
         settings.forEach((name, setting) -> {
             ConfigurationException refused = assertThrows(ConfigurationException.class, setting, name);
             assertEquals(name.strip() + " must be at most PT2562047H47M16.854775807S (Long.MAX_VALUE nanoseconds, about"
                     + " 292 years), but was " + FOREVER, refused.getMessage());
         });
+    }
+
+    @Test
+    void aDeduplicationWindowLongerThanTheMaximumIsTakenAsTheMaximumSoItCoversATransportKeepingEveryRecord() {
+        // The window is an age (a done key older than it is forgotten), and must be at least the transport's replay
+        // horizon, which a transport keeping every record reports as MAX_DURATION: window(FOREVER) was refused.
+        assertEquals(ConfigurationException.MAX_DURATION, InMemoryDeduplicationStore.builder().window(FOREVER).build().window());
+        for (Duration refused : new Duration[] {Duration.ZERO, Duration.ofSeconds(-1), null}) {
+            assertTrue(assertThrows(ConfigurationException.class, () -> InMemoryDeduplicationStore.builder().window(refused))
+                    .getMessage().startsWith("window must be positive"), String.valueOf(refused));
+        }
     }
 
     @Test

@@ -17,8 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /**
  * A duration longer than {@link ConfigurationException#MAX_DURATION} is refused where it is configured, naming the
  * setting: the relay's {@code pollInterval} and {@code publishTimeout} threw an {@code ArithmeticException} from
- * their own check ({@code toMillis()} overflows), the dedup store's {@code window} was taken and then subtracted from
- * the time at every purge. No database is needed.
+ * their own check ({@code toMillis()} overflows). The dedup store's {@code window}, an age, is taken as the maximum. No database is needed.
  */
 class JdbcDurationLimitsTest {
     private static final Duration FOREVER = ChronoUnit.FOREVER.getDuration();
@@ -39,7 +38,13 @@ class JdbcDurationLimitsTest {
                     () -> OutboxRelay.builder(dataSource).transport(transport).scheduler(scheduler).pollInterval(Duration.ofNanos(500_000))
                             .build()).getMessage());
         }
-        assertEquals("window" + TOO_LONG, assertThrows(ConfigurationException.class,
-                () -> JdbcDeduplicationStore.builder(dataSource).window(FOREVER)).getMessage());
+        // The dedup window is an age, not a delay: a longer one is taken as the maximum (292 years before now is a
+        // time every database keeps), to cover a transport that keeps every record.
+        JdbcDataSource migrated = new JdbcDataSource();
+        migrated.setURL("jdbc:h2:mem:duration-limits-dedup;DB_CLOSE_DELAY=-1");
+        JdbcSchema.of(migrated).migrate();
+        JdbcDeduplicationStore keepingAll = JdbcDeduplicationStore.builder(migrated).window(FOREVER).build();
+        assertEquals(ConfigurationException.MAX_DURATION, keepingAll.window());
+        assertEquals(0, keepingAll.purge(java.time.Instant.parse("2026-11-27T00:00:00Z"), 10), "a purge finds nothing past it");
     }
 }

@@ -361,9 +361,13 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
             return this;
         }
 
-        /** How long a done key is remembered (default 7 days, Kafka's default retention). */
+        /**
+         * How long a done key is remembered (default 7 days, Kafka's default retention). Positive; an age, so one longer
+         * than {@link ConfigurationException#MAX_DURATION} ({@code ChronoUnit.FOREVER.getDuration()}, to cover a
+         * transport that keeps every record) is taken as that ({@link ConfigurationException#requirePositiveAge}).
+         */
         public Builder window(Duration window) {
-            this.window = ConfigurationException.requirePositive(window, "window");
+            this.window = ConfigurationException.requirePositiveAge(window, "window");
             return this;
         }
 
