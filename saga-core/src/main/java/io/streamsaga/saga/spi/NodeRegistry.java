@@ -30,6 +30,8 @@ public interface NodeRegistry {
      * Removes the heartbeat of node {@code nodeId} only while it still is {@code at} (atomically: a compare and
      * delete), and tells whether it did. A recovery removes so the heartbeat of a node it found older than the lease
      * (a node that crashed and never came back); a node that wrote a newer one since (awake after a pause) keeps it.
+     * {@code at} is a time as {@link #heartbeats()} read it or as {@link #heartbeat} was given it: a store keeping
+     * coarser times (a database's microseconds) compares it rounded as it rounded the heartbeat it wrote.
      */
     boolean remove(String nodeId, Instant at);
 }

@@ -162,6 +162,17 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void aNodeRegistryRemovesAHeartbeatByTheTimeItWasWrittenWithEvenWhenItStoresItRounded() {
+        assumeTrue(store instanceof NodeRegistry, "the store is no NodeRegistry");
+        NodeRegistry registry = (NodeRegistry) store;
+        Instant written = T0.plusNanos(123_456_789); // finer than a database's microseconds
+        registry.heartbeat("node-a", written);
+
+        assertTrue(registry.remove("node-a", written), "the heartbeat still is the one written at that time");
+        assertEquals(Map.of(), registry.heartbeats());
+    }
+
+    @Test
     void insertingAnExistingSagaIdIsRejected() {
         insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
 

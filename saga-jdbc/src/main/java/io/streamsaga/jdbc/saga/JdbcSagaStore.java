@@ -771,7 +771,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
         return tx.inTransaction(c -> {
             try (PreparedStatement ps = c.prepareStatement(
-                    "DELETE FROM ss_saga_node WHERE node_id = ? AND heartbeat_at = ?")) {
+                    // rounded to the column as the heartbeat's write rounded it (H2 compares a parameter unrounded)
+                    "DELETE FROM ss_saga_node WHERE node_id = ? AND heartbeat_at = CAST(? AS TIMESTAMP WITH TIME ZONE)")) {
                 ps.setString(1, nodeId);
                 Sql.setInstant(ps, 2, at);
                 return ps.executeUpdate() > 0;
