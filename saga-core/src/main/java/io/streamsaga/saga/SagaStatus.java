@@ -11,8 +11,8 @@ public enum SagaStatus {
     /** A step failed and every completed step was compensated. Terminal. */
     COMPENSATED,
     /**
-     * A compensation (or a retriable step) kept failing, or the store refused a write of the running saga (a step's
-     * result it cannot keep); an operator must retry, skip or resolve it.
+     * A compensation (or a retriable step) kept failing, or the store refused a write of the running or compensating
+     * saga (a step's result, a compensation's failure it cannot keep); an operator must retry, skip or resolve it.
      */
     FAILED_NEEDS_ATTENTION,
     /** An operator marked a saga that needed attention as resolved by hand. Terminal. */

@@ -1256,8 +1256,9 @@ final class SagaRun<D> {
         }
         log.error("saga {}: compensation of {} failed for good after {} attempts: {}", sagaId, step.name(),
                 state.compensationAttempts(), detail);
+        // The error itself as the detail (described when written): a write the store refuses carries it on.
         stage(i, state.with(StepStatus.COMPENSATION_FAILED), status, failure, SagaFailure.of(step.name(), error),
-                TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), detail, null);
+                TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), error, null);
     }
 
     private void needsAttention(SagaFailure cause) {
@@ -1294,8 +1295,10 @@ final class SagaRun<D> {
         now = null;
         requireNeedsAttention();
         StepState[] changed = stepStates.toArray(new StepState[0]);
-        boolean compensating = failure != null && stepStates.stream()
-                .anyMatch(s -> s.status() == StepStatus.COMPENSATION_FAILED);
+        // Compensating: a compensation failed for good, or the store refused a write of the compensating saga (its
+        // compensation failure is the refusal; see refusedAfterTheStart), which may have named no step.
+        boolean compensating = failure != null && (compensationFailure != null || stepStates.stream()
+                .anyMatch(s -> s.status() == StepStatus.COMPENSATION_FAILED));
         Instant at = now();
         for (int i = 0; i < changed.length; i++) {
             if (changed[i].status() == StepStatus.COMPENSATION_FAILED) {
@@ -1778,16 +1781,29 @@ final class SagaRun<D> {
 
     /**
      * The store refused a write of a saga it holds ({@code refusal}: a value it cannot keep, such as a step's result that
-     * cannot be written as JSON). The refusal does not change on a retry: a step re-run by recover() returns the same
-     * result and is refused again, for ever. So a running saga is stored as it was before that write (its data and steps)
-     * with status {@link SagaStatus#FAILED_NEEDS_ATTENTION} and the refusal as its failure, naming the step whose success
-     * the write held; its result completes with that outcome, recover() leaves it alone, and an operator resolves it or,
-     * once the step is fixed, retries it ({@code retryCompensation} re-runs the step, whose state is as stored before).
-     * Only on this rare path is the store read. A saga compensating (whose compensations change no data) or a write
-     * that fails as well stays a store failure ({@link #storeFailed}), as does a read of the saga that fails; a saga
-     * another writer moved meanwhile is left to it.
+     * cannot be written as JSON, or a compensation's failure whose class is longer than its column). The refusal does not
+     * change on a retry: a step or compensation re-run by recover() has the same outcome, refused again, for ever. So the
+     * saga is stored as it was before that write with status {@link SagaStatus#FAILED_NEEDS_ATTENTION}, its result
+     * completes with that outcome, recover() leaves it alone, and an operator resolves it or, once the cause is fixed,
+     * retries it. A running saga keeps its data and steps as stored, the refusal its failure naming the step whose
+     * success the write held ({@code retryCompensation} re-runs the step). A compensating saga keeps its failure, the
+     * refusal its compensation failure naming the step whose compensation's outcome the write held, and each step whose
+     * compensation state the write changed is stored {@code COMPENSATION_FAILED}, for {@code retryCompensation} (its
+     * compensation runs again: compensations are idempotent) or {@code skipCompensation}. The errors the refused write
+     * held (a step's, a compensation's) go with the refusal, which becomes the result's exception. Only on this rare path
+     * is the store read. A read of the saga that fails, or a needs-attention write that fails, stays a store failure
+     * ({@link #storeFailed}); a needs-attention write refused as well stops the run with the saga as stored before
+     * ({@link #refusedTwice}); a saga another writer moved meanwhile is left to it.
      */
     private boolean refusedAfterTheStart(PendingTransitions transitions, SagaInstance current, ConfigurationException refusal) {
+        // The original errors are never swallowed: a step's failure the refused write held (the reason the saga was
+        // about to compensate), a compensation's failure, go with the refusal, which the result or the failure carries.
+        if (exception != null && exception != refusal) {
+            refusal.addSuppressed(exception);
+        }
+        if (transitions != null) {
+            transitions.suppressErrorsIn(refusal);
+        }
         SagaInstance stored;
         try {
             stored = orchestrator.store().find(sagaId).orElse(null);
@@ -1799,20 +1815,44 @@ final class SagaRun<D> {
             drop(stored == null ? 0 : stored.version());
             return false;
         }
-        if (stored.status() != SagaStatus.RUNNING) {
+        String step = transitions == null ? null : transitions.lastStep();
+        List<StepState> attentionSteps = stored.steps();
+        SagaFailure attentionFailure;
+        SagaFailure attentionCompensationFailure;
+        if (stored.status() == SagaStatus.RUNNING) {
+            for (int i = 0; i < steps.length; i++) { // the step whose success the refused write held: its result was refused
+                if (current.steps().get(i).status() == StepStatus.SUCCEEDED
+                        && stored.steps().get(i).status() != StepStatus.SUCCEEDED) {
+                    step = steps[i].name();
+                }
+            }
+            attentionFailure = SagaFailure.of(step, refusal);
+            attentionCompensationFailure = stored.compensationFailure();
+        } else if (stored.status() == SagaStatus.COMPENSATING) {
+            StepState[] changed = stored.steps().toArray(new StepState[0]);
+            String named = null;
+            for (int i = 0; i < steps.length; i++) { // the steps whose compensation's outcome (or start) the write held
+                StepState before = changed[i];
+                if (!before.equals(current.steps().get(i)) && steps[i].hasCompensation()
+                        && before.status().needsCompensation()) {
+                    changed[i] = before.with(StepStatus.COMPENSATION_FAILED);
+                    if (named == null || steps[i].name().equals(step)) {
+                        named = steps[i].name();
+                    }
+                }
+            }
+            step = named != null ? named : step;
+            attentionSteps = List.of(changed);
+            attentionFailure = stored.failure();
+            attentionCompensationFailure = SagaFailure.of(step, refusal);
+        } else { // an operator's write of a saga that needs attention
             return storeFailed(transitions, current, refusal);
         }
-        String step = transitions == null ? null : transitions.lastStep();
-        for (int i = 0; i < steps.length; i++) { // the step whose success the refused write held: its result was refused
-            if (current.steps().get(i).status() == StepStatus.SUCCEEDED && stored.steps().get(i).status() != StepStatus.SUCCEEDED) {
-                step = steps[i].name();
-            }
-        }
-        SagaFailure cause = SagaFailure.of(step, refusal);
         Instant at = now();
         SagaInstance attention = new SagaInstance(sagaId, stored.sagaName(), stored.definitionVersion(),
-                stored.businessKey(), stored.dataType(), stored.data(), SagaStatus.FAILED_NEEDS_ATTENTION, stored.steps(),
-                cause, stored.compensationFailure(), stored.createdAt(), at, storedVersion + 1, orchestrator.nodeId());
+                stored.businessKey(), stored.dataType(), stored.data(), SagaStatus.FAILED_NEEDS_ATTENTION, attentionSteps,
+                attentionFailure, attentionCompensationFailure, stored.createdAt(), at, storedVersion + 1,
+                orchestrator.nodeId());
         SagaTransition transition = new SagaTransition(sagaId, attention.version(), at,
                 TransitionType.SAGA_NEEDS_ATTENTION, step, 0, PendingTransitions.describe(refusal));
         try {
@@ -1827,29 +1867,25 @@ final class SagaRun<D> {
         } catch (ConcurrentSagaUpdateException e) {
             stopHere(e);
             return false;
+        } catch (ConfigurationException e) {
+            refusal.addSuppressed(e);
+            return refusedTwice(stored, step, refusal);
         } catch (RuntimeException e) {
             refusal.addSuppressed(e);
             return storeFailed(transitions, current, refusal);
         }
-        log.error("saga {}: the store refuses the write of step {}'s outcome (status {}, failure {}), which a retry would"
-                + " not change; the saga needs attention, stored as before that write: {}", sagaId, step, current.status(),
-                current.failure(), refusal.getMessage());
-        // The original error is never swallowed: a step's failure the refused write held (the reason the saga was
-        // about to compensate) goes with the refusal, which becomes the result's exception.
-        if (exception != null && exception != refusal) {
-            refusal.addSuppressed(exception);
-        }
-        if (transitions != null) {
-            transitions.suppressErrorsIn(refusal);
-        }
+        log.error("saga {}: the store refuses a write of it (status {}, step {}, failure {}, compensation failure {}),"
+                + " which a retry would not change; the saga needs attention, stored as before that write: {}", sagaId,
+                current.status(), step, current.failure(), current.compensationFailure(), refusal.getMessage());
         storedVersion = attention.version();
         unstage();
         if (commands != null) {
             commands.clear();
         }
-        stepStates = stored.steps();
+        stepStates = attention.steps();
         status = SagaStatus.FAILED_NEEDS_ATTENTION;
-        failure = cause;
+        failure = attention.failure();
+        compensationFailure = attention.compensationFailure();
         updatedAt = at;
         snapshot = attention;
         exception = refusal;
@@ -1867,6 +1903,24 @@ final class SagaRun<D> {
                 exception));
         orchestrator.detach(this);
         stop(refusal); // its result is complete: this ends the timers and the invocations still open
+        return false;
+    }
+
+    /**
+     * The store refused a write of the saga and then the write marking it as needing attention ({@code refusal}, the
+     * second refusal suppressed by it): nothing more is written, so the saga stays as {@code stored}, the last state the
+     * store took, and nothing it held is lost. The run stops, its result failing with a {@link SagaException} that is
+     * not retriable (a retry meets the same refusal), its cause the refusal with the original errors; logged at error.
+     * recover() resumes the saga as stored, and meets the refusal again until the store takes the value or the data is
+     * repaired.
+     */
+    private boolean refusedTwice(SagaInstance stored, String step, ConfigurationException refusal) {
+        log.error("saga {}: the store refuses a write of it and the write marking it as needing attention; it stays as"
+                + " stored before that write (status {}, version {}), which recover() resumes, to meet the refusal again"
+                + " until the store takes the value: {}", sagaId, stored.status(), stored.version(), refusal.toString());
+        stopHere(new SagaException(sagaId, step, "saga " + SagaException.quote(sagaId) + ": the store refuses a write of"
+                + " it and the write marking it as needing attention; it stays as stored before (status "
+                + stored.status() + "): " + refusal.getMessage(), refusal, false));
         return false;
     }
 

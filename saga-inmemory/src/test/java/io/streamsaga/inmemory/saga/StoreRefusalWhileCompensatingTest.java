@@ -1,0 +1,184 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A write the store refuses while the saga compensates (a compensation's failure whose class it cannot keep, as
+ * JdbcSagaStore refuses a failure class longer than its column) is refused again on every retry, as a refused write of
+ * a running saga is (StoreRefusalAfterTheStartTest): the saga is stored needing attention with the refusal as its
+ * compensation failure, for an operator, rather than left compensating for every recover() to run the compensation
+ * again, to be refused again.
+ */
+class StoreRefusalWhileCompensatingTest {
+    record Data(String id) {
+    }
+
+    /** A compensation's error whose class the store below cannot keep. */
+    static final class WarehouseUnreachable extends RuntimeException {
+        WarehouseUnreachable() {
+            super("warehouse unreachable");
+        }
+    }
+
+    /**
+     * Refuses every write holding a compensation failure of {@link WarehouseUnreachable}, as a durable store refuses a
+     * failure class it cannot keep, and every write of a transition of type {@code alsoRefused}.
+     */
+    private static final class RefusingStore extends ForwardingSagaStore {
+        private final TransitionType alsoRefused;
+        final AtomicInteger refusals = new AtomicInteger();
+
+        RefusingStore(TransitionType alsoRefused) {
+            super(new InMemorySagaStore());
+            this.alsoRefused = alsoRefused;
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            if (updated.compensationFailure() != null
+                    && WarehouseUnreachable.class.getName().equals(updated.compensationFailure().errorClass())
+                    || transition.type() == alsoRefused) {
+                refusals.incrementAndGet();
+                throw new ConfigurationException("failure class must be at most 500 characters, but was '"
+                        + (updated.compensationFailure() == null ? "?" : updated.compensationFailure().errorClass()) + "'");
+            }
+            delegate.update(updated, transition);
+        }
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final IllegalStateException declined = new IllegalStateException("card declined");
+    private final AtomicBoolean warehouseDown = new AtomicBoolean(true);
+    private final AtomicInteger releases = new AtomicInteger();
+    private final SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+            .step("reserve").action((d, ctx) -> d)
+            .compensation((d, ctx) -> {
+                releases.incrementAndGet();
+                if (warehouseDown.get()) {
+                    throw new WarehouseUnreachable();
+                }
+            })
+            .compensationRetry(RetryPolicy.NONE)
+            .step("charge").action((d, ctx) -> {
+                throw declined;
+            })
+            .build();
+
+    @AfterEach
+    void closeScheduler() {
+        scheduler.close();
+    }
+
+    private SagaOrchestrator orchestrator(RefusingStore store) {
+        return SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+    }
+
+    /**
+     * Was: the refused COMPENSATION_FAILED was a store failure, the saga stayed COMPENSATING with its compensation in
+     * flight, and each recover() ran the compensation again, whose failure was refused again, for ever.
+     */
+    @Test
+    void aCompensationFailureTheStoreRefusesLeavesTheSagaNeedingAttentionNotCompensatedAgainByEveryRecovery() {
+        RefusingStore store = new RefusingStore(null);
+        SagaOrchestrator orchestrator = orchestrator(store);
+
+        SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join();
+
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome(), result.toString());
+        assertEquals("reserve", result.compensationFailure().step());
+        assertEquals(ConfigurationException.class.getName(), result.compensationFailure().errorClass());
+        assertEquals("charge", result.failure().step(), "the saga's own failure is the step's, as stored");
+        assertInstanceOf(ConfigurationException.class, result.exception());
+        List<Throwable> suppressed = List.of(result.exception().getSuppressed());
+        assertTrue(suppressed.contains(declined), "the step's own error was swallowed: " + suppressed);
+        assertTrue(suppressed.stream().anyMatch(WarehouseUnreachable.class::isInstance),
+                "the compensation's own error was swallowed: " + suppressed);
+        SagaInstance stored = store.find("saga-1").orElseThrow();
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, stored.status());
+        assertEquals(result.compensationFailure(), stored.compensationFailure());
+        assertEquals(StepStatus.COMPENSATION_FAILED, stored.step("reserve").orElseThrow().status());
+
+        assertEquals(List.of(), orchestrator.recover().resumed());
+        assertEquals(1, releases.get(), "no recovery runs the compensation again");
+
+        warehouseDown.set(false);
+        SagaResult<Object> retried = orchestrator.retryCompensation("saga-1").toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPENSATED, retried.outcome(), retried.toString());
+        assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        assertEquals(2, releases.get());
+        orchestrator.close();
+    }
+
+    @Test
+    void aSagaWhoseCompensationFailureTheStoreRefusedIsSkippedOrResolvedByTheOperator() {
+        RefusingStore store = new RefusingStore(null);
+        SagaOrchestrator orchestrator = orchestrator(store);
+        orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join();
+        orchestrator.start(definition, "saga-2", null, new Data("b")).toCompletableFuture().join();
+
+        assertEquals(SagaOutcome.COMPENSATED,
+                orchestrator.skipCompensation("saga-1", "reserve").toCompletableFuture().join().outcome());
+        assertEquals(StepStatus.COMPENSATION_SKIPPED, store.find("saga-1").orElseThrow().step("reserve").orElseThrow().status());
+        orchestrator.markResolved("saga-2");
+        assertEquals(SagaStatus.RESOLVED, store.find("saga-2").orElseThrow().status());
+        assertEquals(2, releases.get(), "each compensation ran once");
+        orchestrator.close();
+    }
+
+    /**
+     * The write that would mark the saga as needing attention is refused as well: nothing more is written, so the saga
+     * stays stored as it was before the refused write (the last state the store took), and its result fails with a
+     * SagaException that is not retriable (a retry meets the same refusal), whose cause is the first refusal, carrying
+     * the second one and the original errors: the step's and the compensation's.
+     */
+    @Test
+    void aNeedsAttentionWriteRefusedAsWellLeavesTheSagaAsStoredAndFailsTheResultWithEveryErrorKept() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_NEEDS_ATTENTION);
+        SagaOrchestrator orchestrator = orchestrator(store);
+
+        CompletionException thrown = assertThrows(CompletionException.class,
+                () -> orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join());
+
+        SagaException failure = assertInstanceOf(SagaException.class, thrown.getCause());
+        assertFalse(failure.isRetriable(), "a retry meets the same refusal: " + failure);
+        assertEquals("saga-1", failure.sagaId());
+        assertEquals("reserve", failure.step());
+        ConfigurationException refusal = assertInstanceOf(ConfigurationException.class, failure.getCause());
+        List<Throwable> suppressed = List.of(refusal.getSuppressed());
+        assertTrue(suppressed.stream().anyMatch(ConfigurationException.class::isInstance),
+                "the needs-attention write's refusal: " + suppressed);
+        assertTrue(suppressed.contains(declined), "the step's own error was swallowed: " + suppressed);
+        assertTrue(suppressed.stream().anyMatch(WarehouseUnreachable.class::isInstance),
+                "the compensation's own error was swallowed: " + suppressed);
+        SagaInstance stored = store.find("saga-1").orElseThrow();
+        assertEquals(SagaStatus.COMPENSATING, stored.status(), "as stored before the refused write");
+        assertEquals(StepStatus.COMPENSATING, stored.step("reserve").orElseThrow().status());
+        assertEquals(2, store.refusals.get());
+        orchestrator.close();
+    }
+}
