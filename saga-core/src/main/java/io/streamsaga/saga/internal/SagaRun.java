@@ -115,6 +115,11 @@ final class SagaRun<D> {
         SagaInterceptor.Invocation[] openInvocations;
         /** Why the run stopped ({@link #stop}), for an operator call that returns nothing: see {@link #requireWritten}. */
         Throwable stopReason;
+        /**
+         * The version the saga had when the operator call in progress began (its own write not stored while the run's
+         * stored version is still this one), or -1 outside one: a write refused then is the call's ({@link #flush}).
+         */
+        long operatorCallFrom = -1;
     }
 
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
@@ -1273,27 +1278,55 @@ final class SagaRun<D> {
     synchronized void cancel() {
         now = null;
         requireCancellable();
-        long before = storedVersion;
-        SagaException cancelled = SagaException.cancelled(sagaId);
-        SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
-        recordAndDrive(() -> {
-            if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
-                    null, 0, "cancelled", null)) {
-                if (exception == null) {
-                    exception = cancelled;
+        long before = operatorCallBegins();
+        try {
+            SagaException cancelled = SagaException.cancelled(sagaId);
+            SagaFailure cause = failure != null ? failure : SagaFailure.of(null, cancelled);
+            recordAndDrive(() -> {
+                if (stage(-1, null, SagaStatus.COMPENSATING, cause, null, TransitionType.SAGA_COMPENSATING,
+                        null, 0, "cancelled", null)) {
+                    if (exception == null) {
+                        exception = cancelled;
+                    }
+                    if (observedAndFlushed()) {
+                        orchestrator.onCompensationStarting(snapshot());
+                    }
                 }
-                if (observedAndFlushed()) {
-                    orchestrator.onCompensationStarting(snapshot());
-                }
-            }
-        });
+            });
+        } finally {
+            operatorCallEnds();
+        }
         requireWritten(before);
+    }
+
+    /**
+     * An operator call begins (its checks passed): returns the saga's stored version, which a write the store refuses
+     * while it is still the stored one makes the call's ({@link #flush}). Its result is reopened first, so that a call
+     * stopped at its own write fails the stage its caller gets.
+     */
+    private long operatorCallBegins() {
+        reopen();
+        uncommon().operatorCallFrom = storedVersion;
+        return storedVersion;
+    }
+
+    private void operatorCallEnds() {
+        uncommon.operatorCallFrom = -1;
     }
 
     /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
     synchronized void retryFailed() {
         now = null;
         requireNeedsAttention();
+        operatorCallBegins();
+        try {
+            retryFailedNow();
+        } finally {
+            operatorCallEnds();
+        }
+    }
+
+    private void retryFailedNow() {
         StepState[] changed = stepStates.toArray(new StepState[0]);
         // Compensating: a compensation failed for good, or the store refused a write of the compensating saga (its
         // compensation failure is the refusal; see refusedAfterTheStart), which may have named no step.
@@ -1315,7 +1348,6 @@ final class SagaRun<D> {
                 compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null) && !compensating) {
             exception = null;
         }
-        reopen();
         drive();
     }
 
@@ -1323,6 +1355,15 @@ final class SagaRun<D> {
     synchronized void skip(String stepName) {
         now = null;
         requireSkippable(stepName);
+        operatorCallBegins();
+        try {
+            skipNow(stepName);
+        } finally {
+            operatorCallEnds();
+        }
+    }
+
+    private void skipNow(String stepName) {
         SagaStep<D> step = definition.step(stepName);
         StepState state = stepStates.get(step.index());
         boolean othersFailed = false;
@@ -1336,7 +1377,6 @@ final class SagaRun<D> {
         stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
                 othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
                 stillFailed, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
-        reopen();
         drive();
     }
 
@@ -1369,10 +1409,13 @@ final class SagaRun<D> {
     synchronized void resolve() {
         now = null;
         requireNeedsAttention();
-        long before = storedVersion;
-        writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
-        reopen();
-        drive();
+        long before = operatorCallBegins();
+        try {
+            writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
+            drive();
+        } finally {
+            operatorCallEnds();
+        }
         requireWritten(before);
     }
 
@@ -1760,6 +1803,15 @@ final class SagaRun<D> {
             stopHere(e);
             return false;
         } catch (ConfigurationException e) {
+            if (!insert && uncommon != null && uncommon.operatorCallFrom == storedVersion) {
+                // An operator call's own write (with what it drove along): the call did not happen, and its caller gets
+                // the refusal itself; the saga stays as stored (a running one is not taken for one whose progress the
+                // store refuses), and a run it stops here resumes on recover().
+                log.warn("saga {}: the store refuses the write of an operator call, which did not happen; the saga stays"
+                        + " as stored: {}", current.sagaId(), e.getMessage());
+                stopHere(e);
+                return false;
+            }
             if (!insert) { // stored before: a retry would be refused again (see refusedAfterTheStart)
                 return refusedAfterTheStart(transitions, current, e);
             }

@@ -1,0 +1,186 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * An operator call whose own write the store refuses (a value it cannot keep) did not happen: its caller gets the
+ * store's {@link ConfigurationException} itself (not a retriable store failure: a retry meets the same refusal), from
+ * the call for {@code cancel} and {@code markResolved}, from the returned stage for {@code retryCompensation} and
+ * {@code skipCompensation}, and the saga stays as stored, as for a call that loses a race
+ * (OperatorCallThatLosesARaceTest); the refusal of a running saga's cancellation does not turn the saga into one
+ * needing attention, as a refused write of the running saga's own progress does (StoreRefusalAfterTheStartTest).
+ */
+class StoreRefusalOfAnOperatorCallTest {
+    record Data(String id) {
+    }
+
+    /** Version 2's data: notes by name. */
+    record NotedData(String id, java.util.Map<String, String> notes) {
+    }
+
+    /** Refuses every write of a transition of type {@code refused}, as a durable store refuses a value it cannot keep. */
+    private static final class RefusingStore extends ForwardingSagaStore {
+        private final TransitionType refused;
+        final ConfigurationException refusal = new ConfigurationException("owner node id must be at most 200 characters");
+
+        RefusingStore(TransitionType refused) {
+            super(new InMemorySagaStore());
+            this.refused = refused;
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            if (transition.type() == refused) {
+                throw refusal;
+            }
+            delegate.update(updated, transition);
+        }
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final SagaDefinition<Data> needingAttention = SagaDefinition.builder("order-saga", Data.class)
+            .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                throw new IllegalStateException("warehouse down");
+            }).compensationRetry(RetryPolicy.NONE)
+            .step("charge").action((d, ctx) -> {
+                throw new IllegalStateException("card declined");
+            })
+            .build();
+
+    @AfterEach
+    void closeScheduler() {
+        scheduler.close();
+    }
+
+    /** The saga started on {@code store} (by an orchestrator closed since), and a fresh orchestrator over it. */
+    private SagaOrchestrator started(RefusingStore store, SagaDefinition<Data> definition) {
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+        first.start(definition, "saga-1", null, new Data("a"));
+        first.close();
+        return SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition).build();
+    }
+
+    private static ConfigurationException refusalOf(Supplier<? extends java.util.concurrent.CompletionStage<?>> call) {
+        CompletableFuture<?> stage = call.get().toCompletableFuture();
+        assertTrue(stage.isDone(), "the stage of a call whose write was refused never completes");
+        CompletionException thrown = assertThrows(CompletionException.class, stage::join);
+        return assertInstanceOf(ConfigurationException.class, thrown.getCause());
+    }
+
+    @Test
+    void aRetryCompensationWhoseWriteTheStoreRefusesFailsItsStageWithTheRefusalAndLeavesTheSagaAsStored() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_RETRIED);
+        SagaOrchestrator orchestrator = started(store, needingAttention);
+        SagaInstance before = store.find("saga-1").orElseThrow();
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, before.status());
+
+        assertSame(store.refusal, refusalOf(() -> orchestrator.retryCompensation("saga-1")));
+
+        assertEquals(before, store.find("saga-1").orElseThrow());
+        orchestrator.close();
+    }
+
+    @Test
+    void aSkipCompensationWhoseWriteTheStoreRefusesFailsItsStageWithTheRefusalAndLeavesTheSagaAsStored() {
+        RefusingStore store = new RefusingStore(TransitionType.COMPENSATION_SKIPPED);
+        SagaOrchestrator orchestrator = started(store, needingAttention);
+        SagaInstance before = store.find("saga-1").orElseThrow();
+
+        assertSame(store.refusal, refusalOf(() -> orchestrator.skipCompensation("saga-1", "reserve")));
+
+        assertEquals(before, store.find("saga-1").orElseThrow());
+        orchestrator.close();
+    }
+
+    @Test
+    void aMarkResolvedWhoseWriteTheStoreRefusesThrowsTheRefusalAndLeavesTheSagaAsStored() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_RESOLVED);
+        SagaOrchestrator orchestrator = started(store, needingAttention);
+        SagaInstance before = store.find("saga-1").orElseThrow();
+
+        assertSame(store.refusal, assertThrows(ConfigurationException.class, () -> orchestrator.markResolved("saga-1")));
+
+        assertEquals(before, store.find("saga-1").orElseThrow());
+        orchestrator.close();
+    }
+
+    /**
+     * The cancellation of a running saga is the operator's write, not the saga's progress: refused, it is not taken for
+     * a write of the running saga that the store refuses (which stores the saga needing attention); the call throws the
+     * refusal, the saga stays running as stored, and recover() resumes it.
+     */
+    @Test
+    void aCancelWhoseWriteTheStoreRefusesThrowsTheRefusalAndLeavesTheSagaRunningAsStored() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_COMPENSATING);
+        CompletableFuture<Data> charge = new CompletableFuture<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").asyncAction((d, ctx) -> charge) // still running at the close
+                .build();
+        SagaOrchestrator orchestrator = started(store, definition);
+        SagaInstance before = store.find("saga-1").orElseThrow();
+
+        assertSame(store.refusal, assertThrows(ConfigurationException.class, () -> orchestrator.cancel("saga-1")));
+
+        assertEquals(before, store.find("saga-1").orElseThrow());
+        assertEquals(SagaStatus.RUNNING, before.status());
+        orchestrator.recover();
+        charge.complete(new Data("charged"));
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+    }
+
+    /**
+     * A call on a saga of a version no longer registered stores its migration first: data the upcaster makes that the
+     * store refuses (a map key holding a lone surrogate, which JSON cannot read back in a name) fails the call with the
+     * refusal, thrown by the call, and the saga stays as stored, at its old version.
+     */
+    @Test
+    void anOperatorCallWhoseMigrationTheStoreRefusesThrowsTheRefusalAndLeavesTheSagaAtItsOldVersion() throws Exception {
+        InMemorySagaStore store = InMemorySagaStore.serializingJson(JsonEventCodec.defaultMapper());
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(needingAttention).build();
+        first.start(needingAttention, "saga-1", null, new Data("a")).toCompletableFuture().get(1, TimeUnit.SECONDS);
+        first.close();
+        SagaInstance before = store.find("saga-1").orElseThrow();
+        SagaDefinition<NotedData> v2 = SagaDefinition.builder("order-saga", NotedData.class).version(2)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").action((d, ctx) -> d)
+                .build();
+        SagaOrchestrator upgraded = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
+                .dataUpcaster("order-saga", 1, data -> {
+                    data.putObject("notes").put("note-\uD800", "x");
+                    return data;
+                })
+                .build();
+
+        assertThrows(ConfigurationException.class, () -> upgraded.retryCompensation("saga-1"));
+        assertThrows(ConfigurationException.class, () -> upgraded.markResolved("saga-1"));
+
+        assertEquals(before, store.find("saga-1").orElseThrow());
+        assertEquals(1, store.find("saga-1").orElseThrow().definitionVersion());
+        upgraded.close();
+    }
+}
