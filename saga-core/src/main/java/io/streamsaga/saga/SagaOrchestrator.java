@@ -139,7 +139,7 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Operator: retries the failed compensations (or stuck retriable step, or the step whose outcome the store refused)
      * of a saga that needs attention: one more attempt each, numbered after the earlier ones (a remote compensation's
-     * command gets a new id).
+     * command gets a new id, as does a remote step's whose reply's outcome the store refused).
      */
     CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);
 

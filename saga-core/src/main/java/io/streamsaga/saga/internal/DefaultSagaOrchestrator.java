@@ -1129,9 +1129,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.onReply(step, message);
         }
         run.drive();
-        if (run.isStopped()) {
+        if (run.stoppedUnfinished()) {
             // The run stopped (its store failed, another orchestrator took over, an Error): the reply's outcome may
-            // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then.
+            // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then. A run that
+            // finished as it stopped (the store refused the reply's outcome: the saga is stored needing attention) took
+            // the reply, as it takes one whose handler throws.
             throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " not handled: saga " + quote(run.sagaId())
                     + " stopped while it was delivered", null, true);
         }

@@ -1341,6 +1341,10 @@ final class SagaRun<D> {
             } else if ((changed[i].status() == StepStatus.FAILED || changed[i].status() == StepStatus.UNCERTAIN)
                     && steps[i].role() == StepRole.RETRIABLE) { // uncertain: its last attempt timed out, say
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
+            } else if (!compensating && changed[i].status() == StepStatus.WAITING) {
+                // A remote step whose reply's outcome the store refused (see refusedAfterTheStart): its participant
+                // answered that attempt's command, and may ignore it sent again, so a new attempt, with a new command id.
+                changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
         // A retried retriable step goes forward again: its failure made the saga compensate nothing.
@@ -1646,9 +1650,12 @@ final class SagaRun<D> {
         stop(reason);
     }
 
-    /** Whether the run stopped (closed, a store failure, another orchestrator took over). */
-    synchronized boolean isStopped() {
-        return stopped;
+    /**
+     * Whether the run stopped before its saga's outcome was stored: not so for one that finished as it stopped (the
+     * store refused a write, and the saga is stored needing attention: {@link #refusedAfterTheStart}).
+     */
+    synchronized boolean stoppedUnfinished() {
+        return stopped && !finished;
     }
 
     // ---------------------------------------------------------------- end

@@ -1,0 +1,121 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaListener;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A remote step's reply whose outcome the store refuses to write (its handler's data holds a receipt id as a map key
+ * with a lone surrogate, which a durable store cannot write as JSON that reads back), end to end on the in-memory bus:
+ * the reply is not lost silently; the saga needs attention, as for any write of a running saga the store refuses
+ * (StoreRefusalAfterTheStartTest), its failure naming the step, and the operator's retry, once the participant is fixed,
+ * sends the step's command as a new attempt, which a participant that answers each command once answers, and the saga
+ * completes.
+ */
+class StoreRefusalOfAReplyTest {
+    record Order(String id, Map<String, String> receipts) {
+    }
+
+    record Charge(String orderId) {
+    }
+
+    record Charged(String receiptId) {
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+            .build();
+    private final InMemorySagaStore store = InMemorySagaStore.serializingJson(JsonEventCodec.defaultMapper());
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+        scheduler.close();
+    }
+
+    @Test
+    void aReplyWhoseOutcomeTheStoreRefusesLeavesTheSagaNeedingAttentionAndTheRetrySendsANewAttemptThatCompletesIt() {
+        // The payment service answers each command once (by its id): a command sent again is a duplicate it ignores.
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+        List<String> commands = new CopyOnWriteArrayList<>();
+        boolean[] fixed = {false};
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> {
+                    commands.add(ctx.message().id());
+                    if (answered.add(ctx.message().id())) {
+                        SagaMessages.reply(bus, ctx.message(), new Charged(fixed[0] ? "r-1" : "r-\uD800"));
+                    }
+                });
+        SagaDefinition<Order> definition = SagaDefinition.builder("order-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")))
+                .build();
+        List<SagaInstance> failed = new CopyOnWriteArrayList<>();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).listener(new SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        failed.add(instance);
+                    }
+                }).build();
+
+        CompletableFuture<SagaResult<Order>> result = orchestrator.start(definition, "saga-1", null,
+                new Order("o-1", Map.of())).toCompletableFuture();
+        transport.drainAll();
+
+        assertTrue(result.isDone(), "the saga's result waits for a reply that was consumed");
+        SagaResult<Order> outcome = result.join();
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, outcome.outcome(), outcome.toString());
+        assertEquals("charge", outcome.failure().step());
+        assertEquals(ConfigurationException.class.getName(), outcome.failure().errorClass());
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
+        assertEquals(1, failed.size(), "the listeners hear that the saga needs attention");
+        assertTrue(store.history("saga-1").stream().anyMatch(t -> t.type() == TransitionType.SAGA_NEEDS_ATTENTION
+                && "charge".equals(t.step())));
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "the reply was taken by the saga, not dead-lettered");
+        assertEquals(List.of(), orchestrator.recover().resumed());
+
+        fixed[0] = true;
+        CompletableFuture<SagaResult<Object>> retried = orchestrator.retryCompensation("saga-1").toCompletableFuture();
+        transport.drainAll();
+
+        assertTrue(retried.isDone(), "the retry re-sent the answered command, which the participant ignores as a"
+                + " duplicate: " + commands);
+        assertEquals(SagaOutcome.COMPLETED, retried.join().outcome());
+        assertEquals(List.of("saga-1/charge/1", "saga-1/charge/2"), commands);
+        assertEquals(new Order("o-1", Map.of("r-1", "paid")), JsonEventCodec.defaultMapper()
+                .convertValue(store.find("saga-1").orElseThrow().data(), Order.class));
+        orchestrator.close();
+    }
+}
