@@ -848,7 +848,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
         SagaInstance current = instance;
         if (definition == null) {
-            current = migrate(instance);
+            current = migrate(instance, refusal);
             if (current == null) {
                 return null;
             }
@@ -933,13 +933,20 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /**
      * Upcasts an instance whose definition version is gone to the newest registered version, if a chain exists, and
      * stores the migration; null when it cannot be migrated, or another orchestrator migrated it to a state that is
-     * not resumed here.
+     * not resumed here. {@code refusal} non-null (a reply's, see {@link #adopt(SagaInstance, List, Function)}): what it
+     * makes of the version the saga would be migrated to is thrown before the migration is stored, so that a refused
+     * reply leaves the saga as it was, not taken over by this node (its driver elsewhere would lose its next write).
      */
-    private SagaInstance migrate(SagaInstance instance) {
+    private SagaInstance migrate(SagaInstance instance, Function<SagaDefinition<?>, SagaException> refusal) {
         Upcast upcast = upcast(instance);
         if (upcast.migrated() == null) {
             log.error("saga {}: {}; it stays in the store", instance.sagaId(), upcast.refusal(), upcast.cause());
             return null;
+        }
+        SagaException refused = refusal == null ? null
+                : refusal.apply(registered(upcast.migrated().sagaName(), upcast.migrated().definitionVersion()));
+        if (refused != null) {
+            throw refused;
         }
         return storeMigration(instance, upcast.migrated());
     }

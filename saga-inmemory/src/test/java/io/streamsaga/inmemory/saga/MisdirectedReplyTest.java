@@ -12,6 +12,7 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
 import org.junit.jupiter.api.AfterEach;
@@ -136,5 +137,48 @@ class MisdirectedReplyTest {
         transport.drainAll();
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
         second.close();
+    }
+
+    /**
+     * docs/sagas.md: an orchestrator that does not drive the saga refuses such a reply "without taking the saga over".
+     * One whose registered version is newer migrated the saga (its upcaster run, the migration stored under its node's
+     * id) before refusing the reply, so the node that drove the saga lost its next write (the real reply's outcome) and
+     * stopped, and the saga, owned by a live node that does not drive it, was skipped by every recovery but that
+     * node's. The reply is now refused before the migration is stored: the saga stays as it was, and its driver
+     * completes it.
+     */
+    @Test
+    void aMisdirectedReplyReachingANodeOfANewerVersionLeavesTheSagaToTheNodeThatDrivesIt() {
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+        Duration heartbeat = Duration.ofSeconds(10);
+        Duration lease = Duration.ofSeconds(30);
+        SagaOrchestrator a = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(definition)
+                .replyTopic("replies-a").ownership("a", heartbeat, lease).build();
+        a.start(definition, "saga-1", null, new Data("a"));
+        transport.drainAll();
+        SagaInstance before = store.find("saga-1").orElseThrow();
+        SagaDefinition<Data> v2 = SagaDefinition.builder("pay-saga", Data.class).version(2)
+                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
+                .timeout(Duration.ofMinutes(1))
+                .build();
+        SagaOrchestrator b = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(v2)
+                .dataUpcaster("pay-saga", 1, data -> data).ownership("b", heartbeat, lease).build();
+        b.recover(); // subscribes b to its replies; the saga is a's, a live node
+        transport.drainAll();
+
+        bus.publish(Message.builder("saga-replies").type("charged").payload(new Charged("c-1"))
+                .header(MessageHeaders.SAGA_ID, "saga-1").header(SagaMessages.STEP, "no-such-step").build())
+                .toCompletableFuture().join();
+        transport.drainAll();
+
+        assertEquals(1, transport.messages("saga-replies.DLT").size());
+        assertEquals(before, store.find("saga-1").orElseThrow(), "the refused reply changed the saga");
+        SagaMessages.reply(bus, commands.get(commands.size() - 1), new Charged("c-1"));
+        transport.drainAll();
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        a.close();
+        b.close();
     }
 }
