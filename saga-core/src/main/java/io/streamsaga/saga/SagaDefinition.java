@@ -99,6 +99,14 @@ public final class SagaDefinition<D> {
         return merges.get(group);
     }
 
+    /**
+     * Whether group {@code group} has a merge of its own, which may throw (a member's effect then compensated: see
+     * {@link ParallelBuilder#merge}); the default one, the member's result replacing the data, cannot.
+     */
+    boolean hasOwnMerge(int group) {
+        return merges.get(group) != Builder.LAST_WRITER_WINS;
+    }
+
     /** The named step. */
     public SagaStep<D> step(String stepName) {
         for (SagaStep<D> step : steps) {
@@ -188,8 +196,12 @@ public final class SagaDefinition<D> {
             return step;
         }
 
+        /** The default merge, one instance, so that a group's own merge is told from it ({@link #hasOwnMerge}). */
+        private static final BinaryOperator<Object> LAST_WRITER_WINS = (current, result) -> result;
+
+        @SuppressWarnings("unchecked")
         private static <D> BinaryOperator<D> lastWriterWins() {
-            return (current, result) -> result;
+            return (BinaryOperator<D>) LAST_WRITER_WINS;
         }
 
         /** Validates the steps and builds the definition. */

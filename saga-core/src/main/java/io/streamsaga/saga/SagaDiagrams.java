@@ -38,8 +38,9 @@ public final class SagaDiagrams {
         }
         out.append("  ").append(previous).append(" --> completed([completed])\n");
         // Compensations run group by group in reverse order (a parallel group's completed members together);
-        // a failing step enters the chain at its own group's node when it has siblings (or is a remote step, or
-        // one that may time out, with a compensation: uncertain, so undone too), else at the nearest earlier group that has something to undo.
+        // a failing step enters the chain at its own group's node when it has siblings (or is a remote step, one that
+        // may time out or one of a group with its own merge, with a compensation: uncertain, so undone too), else at the
+        // nearest earlier group that has something to undo.
         List<Integer> undoable = new ArrayList<>();
         for (int g = 0; g < groups.size(); g++) {
             if (groups.get(g).stream().anyMatch(SagaStep::hasCompensation)) {
@@ -73,9 +74,11 @@ public final class SagaDiagrams {
                         .anyMatch(other -> other != step && other.hasCompensation());
                 // A remote step's failure leaves it uncertain (it may have taken effect): it is compensated too; so
                 // is a step whose attempt timed out, which was not interrupted (an asynchronous action's, a member's of
-                // a group of two or more: a lone synchronous action runs to its end and cannot time out).
+                // a group of two or more: a lone synchronous action runs to its end and cannot time out), and a member
+                // whose result its group's own merge refused (it took effect; the default merge cannot throw).
                 boolean timesOut = step.timeout() != null && (step.asyncAction() != null || isParallel(definition, g));
-                boolean uncertain = g == step.group() && (step.isRemote() || timesOut) && step.hasCompensation();
+                boolean uncertain = g == step.group() && (step.isRemote() || timesOut || definition.hasOwnMerge(g))
+                        && step.hasCompensation();
                 if (g < step.group() || siblings || uncertain) {
                     target = "c" + g;
                     break;

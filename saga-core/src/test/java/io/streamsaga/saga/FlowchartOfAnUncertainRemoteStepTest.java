@@ -49,4 +49,33 @@ class FlowchartOfAnUncertainRemoteStepTest {
         assertTrue(mermaid.contains("s2 -. fails .-> c1"), mermaid);
         assertTrue(mermaid.contains("s3 -. fails .-> c2"), mermaid);
     }
+
+    /**
+     * A member whose group's merge throws (its action took effect, its result unusable) fails for good as uncertain and
+     * is compensated (UnusableResultAfterRecoveryTest), also without a timeout or a sibling with a compensation: its
+     * failure enters the chain at its own group's undo. A group that keeps the default merge (the member's result
+     * replaces the data, which cannot throw) has no such path.
+     */
+    @Test
+    void aMemberOfAGroupWithItsOwnMergeEntersTheChainAtItsOwnUndo() {
+        String mermaid = SagaDefinition.builder("trip-saga", Data.class)
+                .step("create-trip").action((d, c) -> d).compensation((d, c) -> { })
+                .parallel(p -> {
+                    p.step("book-hotel").action((d, c) -> d).compensation((d, c) -> { });
+                    p.step("log-request").action((d, c) -> d); // no compensation
+                    p.merge((current, result) -> {
+                        throw new IllegalStateException("conflicting results");
+                    });
+                })
+                .parallel(p -> {
+                    p.step("book-car").action((d, c) -> d).compensation((d, c) -> { });
+                    p.step("log-car").action((d, c) -> d);
+                })
+                .pivot("charge").action((d, c) -> d)
+                .build().toMermaid();
+
+        assertTrue(mermaid.contains("s1 -. fails .-> c1"), mermaid);
+        assertTrue(mermaid.contains("s2 -. fails .-> c1"), "no compensation of its own, but in a group that has: " + mermaid);
+        assertTrue(mermaid.contains("s3 -. fails .-> c1"), "the default merge cannot throw: " + mermaid);
+    }
 }
