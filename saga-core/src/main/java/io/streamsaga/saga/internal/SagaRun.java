@@ -435,7 +435,13 @@ final class SagaRun<D> {
                 return;
             }
             D previous = data;
-            data = result == null ? data : definition.merge(step.group()).apply(data, result);
+            try {
+                data = result == null ? data : definition.merge(step.group()).apply(data, result);
+            } catch (RuntimeException e) {
+                // A lone member's group's own merge threw (the default cannot): uncertain, as in onActionSuccess.
+                onActionFailure(step, e, true, false);
+                return;
+            }
             if (!stageStraight(shared.succeededList(i), TransitionType.STEP_SUCCEEDED, step.name())) {
                 data = previous;
                 return;

@@ -73,4 +73,45 @@ class UnusableResultAfterRecoveryTest {
         assertEquals(StepStatus.COMPENSATED, store.find("trip-1").orElseThrow().step("book-hotel").orElseThrow().status());
         second.close();
     }
+
+    /**
+     * A parallel group of one member runs on the starting thread, and a definition of such groups, local and
+     * synchronous, is driven straight through (SagaRun.forwardStraight), which applied the group's merge unguarded: a
+     * merge that threw went out of start() as a bare IllegalStateException, the saga left RUNNING with the member's
+     * effect in place and nothing compensated until a recovery. The member now fails for good as uncertain there too,
+     * and is compensated with the steps before it.
+     */
+    @Test
+    void aLoneMemberWhoseResultTheMergeRefusesOnTheStraightPathIsCompensatedWithTheStepsBeforeIt() {
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemorySagaStore store = new InMemorySagaStore();
+        List<String> effects = new CopyOnWriteArrayList<>();
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .step("rent-car").action((trip, ctx) -> {
+                    effects.add("car rented");
+                    return new Trip(trip.hotel(), "c-1");
+                }).compensation((trip, ctx) -> effects.add("car returned"))
+                .parallel(group -> {
+                    group.step("book-hotel").action((trip, ctx) -> {
+                        effects.add("hotel booked");
+                        return new Trip("h-1", trip.car());
+                    }).compensation((trip, ctx) -> effects.add("hotel cancelled"));
+                    group.merge((current, result) -> {
+                        throw new IllegalStateException("merge refused the hotel's result");
+                    });
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+
+        io.streamsaga.saga.SagaResult<Trip> result = orchestrator.start(definition, "trip-1", null, new Trip(null, null))
+                .toCompletableFuture().join();
+
+        assertEquals(io.streamsaga.saga.SagaOutcome.COMPENSATED, result.outcome(), result.toString());
+        assertEquals("book-hotel", result.failure().step());
+        assertEquals(List.of("car rented", "hotel booked", "hotel cancelled", "car returned"), effects);
+        assertEquals(StepStatus.COMPENSATED, store.find("trip-1").orElseThrow().step("book-hotel").orElseThrow().status());
+        orchestrator.close();
+        scheduler.close();
+    }
 }
