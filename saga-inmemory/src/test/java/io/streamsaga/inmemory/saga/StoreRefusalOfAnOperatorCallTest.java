@@ -90,41 +90,40 @@ class StoreRefusalOfAnOperatorCallTest {
         return assertInstanceOf(ConfigurationException.class, thrown.getCause());
     }
 
-    @Test
-    void aRetryCompensationWhoseWriteTheStoreRefusesFailsItsStageWithTheRefusalAndLeavesTheSagaAsStored() {
-        RefusingStore store = new RefusingStore(TransitionType.SAGA_RETRIED);
+    /**
+     * On a saga needing attention, an operator call whose write of a {@code refused} transition the store refuses gets
+     * the refusal itself ({@code call} returns what it got: from the call, or from its stage) and leaves the saga as
+     * stored.
+     */
+    private void assertRefusedLeavingTheSagaAsStored(TransitionType refused,
+                                                     java.util.function.Function<SagaOrchestrator, ConfigurationException> call) {
+        RefusingStore store = new RefusingStore(refused);
         SagaOrchestrator orchestrator = started(store, needingAttention);
         SagaInstance before = store.find("saga-1").orElseThrow();
         assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, before.status());
 
-        assertSame(store.refusal, refusalOf(() -> orchestrator.retryCompensation("saga-1")));
+        assertSame(store.refusal, call.apply(orchestrator));
 
         assertEquals(before, store.find("saga-1").orElseThrow());
         orchestrator.close();
+    }
+
+    @Test
+    void aRetryCompensationWhoseWriteTheStoreRefusesFailsItsStageWithTheRefusalAndLeavesTheSagaAsStored() {
+        assertRefusedLeavingTheSagaAsStored(TransitionType.SAGA_RETRIED,
+                orchestrator -> refusalOf(() -> orchestrator.retryCompensation("saga-1")));
     }
 
     @Test
     void aSkipCompensationWhoseWriteTheStoreRefusesFailsItsStageWithTheRefusalAndLeavesTheSagaAsStored() {
-        RefusingStore store = new RefusingStore(TransitionType.COMPENSATION_SKIPPED);
-        SagaOrchestrator orchestrator = started(store, needingAttention);
-        SagaInstance before = store.find("saga-1").orElseThrow();
-
-        assertSame(store.refusal, refusalOf(() -> orchestrator.skipCompensation("saga-1", "reserve")));
-
-        assertEquals(before, store.find("saga-1").orElseThrow());
-        orchestrator.close();
+        assertRefusedLeavingTheSagaAsStored(TransitionType.COMPENSATION_SKIPPED,
+                orchestrator -> refusalOf(() -> orchestrator.skipCompensation("saga-1", "reserve")));
     }
 
     @Test
     void aMarkResolvedWhoseWriteTheStoreRefusesThrowsTheRefusalAndLeavesTheSagaAsStored() {
-        RefusingStore store = new RefusingStore(TransitionType.SAGA_RESOLVED);
-        SagaOrchestrator orchestrator = started(store, needingAttention);
-        SagaInstance before = store.find("saga-1").orElseThrow();
-
-        assertSame(store.refusal, assertThrows(ConfigurationException.class, () -> orchestrator.markResolved("saga-1")));
-
-        assertEquals(before, store.find("saga-1").orElseThrow());
-        orchestrator.close();
+        assertRefusedLeavingTheSagaAsStored(TransitionType.SAGA_RESOLVED, orchestrator ->
+                assertThrows(ConfigurationException.class, () -> orchestrator.markResolved("saga-1")));
     }
 
     /**
