@@ -647,9 +647,15 @@ class DocsSnippetsTest {
                 outbox.append(c, "order-created", "o-2", new OrderCreated("o-2", 90));
                 c.commit();
             }
+            SagaResult<OrderSagaSample.OrderData> saga = sagas.start(orderSaga,
+                    new OrderSagaSample.OrderData("an", List.of("book"), 2500, null, null, null)).toCompletableFuture().join();
+            assertTrue(saga.isCompleted());
             relay.relayPending(); // what its next poll does, on this thread
             transport.drainAll();
             assertEquals(2, invoices(ds));
+            // started, a step-completed per step and completed, written with the transitions and relayed
+            assertEquals(java.util.Collections.nCopies(6, "saga-lifecycle"),
+                    transport.messages("saga-events").stream().map(m -> m.type()).toList());
             relay.close();
             sagas.close();
         } finally {
