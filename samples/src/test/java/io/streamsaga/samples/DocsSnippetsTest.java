@@ -178,6 +178,34 @@ class DocsSnippetsTest {
         }
     }
 
+    @Test
+    void readmePublishInsideAHandlerCarriesTheCorrelationIdAndAThrowingHandlerIsRetriedThenDeadLettered() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        TypeRegistry types = TypeRegistry.builder()
+                .register(OrderCreated.class)
+                .register(PaymentProcessed.class)
+                .build();
+        try (EventBus bus = EventBus.builder(transport).types(types).scheduler(new VirtualScheduler()).build()) {
+            bus.subscribe("payment-service", "order-created", OrderCreated.class,
+                    (order, ctx) -> bus.publish("payment-processed", order.orderId(), new PaymentProcessed(order.orderId())));
+            bus.subscribe("broken-service", "order-created", OrderCreated.class, (order, ctx) -> {
+                throw new IllegalStateException("broken for " + order.orderId());
+            });
+            bus.publish("order-created", "order-1", new OrderCreated("order-1", 2500));
+            transport.drainAll();
+
+            String created = transport.messages("order-created").get(0).id();
+            io.streamsaga.message.Message payment = transport.messages("payment-processed").get(0);
+            assertEquals(java.util.Optional.of(created), payment.correlationId());
+            assertEquals(java.util.Optional.of(created), payment.causationId());
+            io.streamsaga.message.Message deadLetter = transport.messages("order-created.DLT").get(0);
+            assertEquals(java.util.Optional.of("broken for order-1"), deadLetter.header("dlt-error-message"));
+            assertEquals(java.util.Optional.of(String.valueOf(RetryPolicy.DEFAULT.maxAttempts())), deadLetter.header("dlt-attempts"));
+        } finally {
+            transport.close();
+        }
+    }
+
     // ---- docs/sagas.md, "The definition DSL"
 
     record OrderData(String customer, List<String> items, long amount, String orderId, String reservationId,
@@ -598,6 +626,7 @@ class DocsSnippetsTest {
 
     // ---- docs/durability.md
 
+    @EventType("order-created")
     record OrderCreated(String orderId, long amount) { }
 
     private static void insertInvoice(Connection connection, OrderCreated event) throws java.sql.SQLException {
