@@ -310,7 +310,8 @@ public final class KafkaTransport implements Transport {
      * @throws KafkaTransportException at {@link StartPosition#LATEST}, when listing the topics or reading the
      *                                 end offsets or the group's committed offsets, or committing its start,
      *                                 fails or takes longer than
-     *                                 {@link Builder#requestTimeout}; when Kafka cannot create the member's
+     *                                 {@link Builder#requestTimeout}, or Kafka cannot create the admin client
+     *                                 for it; when Kafka cannot create the member's
      *                                 consumer (settings that parse but that it cannot use, such as a keystore
      *                                 it cannot load); in exactly-once mode, when the member's producer cannot
      *                                 initialise its transactions. Retriable on a timeout or when Kafka says
@@ -414,9 +415,14 @@ public final class KafkaTransport implements Transport {
             return new KafkaConsumer<>(consumerProperties(group, member, clientId), new StringDeserializer(),
                     new ByteArrayDeserializer());
         } catch (KafkaException e) {
-            throw new KafkaTransportException("cannot create the consumer of group '" + group + "': " + e
-                    + (e.getCause() != null ? " (" + e.getCause() + ")" : ""), e, e instanceof RetriableException);
+            throw cannotCreate("the consumer of group '" + group + "'", e);
         }
+    }
+
+    /** Kafka could not create a client from settings that parse: retriable when Kafka says so. */
+    private static KafkaTransportException cannotCreate(String client, KafkaException e) {
+        return new KafkaTransportException("cannot create " + client + ": " + e
+                + (e.getCause() != null ? " (" + e.getCause() + ")" : ""), e, e instanceof RetriableException);
     }
 
     /** The transactional producers of one exactly-once member, all with its transactional id. */
@@ -972,6 +978,10 @@ public final class KafkaTransport implements Transport {
                 cause instanceof RetriableException || cause instanceof TimeoutException);
     }
 
+    /**
+     * The admin client, created at the first admin query; Kafka refusing to create it (settings that parse but
+     * that it cannot use) is a {@link KafkaTransportException}, as the query's other failures.
+     */
     private Admin admin() {
         Admin current = admin;
         if (current != null) {
@@ -980,7 +990,13 @@ public final class KafkaTransport implements Transport {
         synchronized (adminLock) {
             ConfigurationException.require(!closed, "the Kafka transport is closed");
             if (admin == null) {
-                admin = config.adminFactory.apply(adminProperties());
+                // Created at the first admin query: settings that parse but that it cannot use (a keystore it
+                // cannot load) fail that query, typed as its other failures, and the next one tries again.
+                try {
+                    admin = config.adminFactory.apply(adminProperties());
+                } catch (KafkaException e) {
+                    throw cannotCreate("the admin client", e);
+                }
             }
             return admin;
         }

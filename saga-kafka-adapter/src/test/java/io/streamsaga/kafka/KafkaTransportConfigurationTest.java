@@ -171,4 +171,30 @@ class KafkaTransportConfigurationTest {
             assertEquals(java.util.Set.of(), transport.subscriptions(), "no member is started");
         }
     }
+
+    @Test
+    void anAdminClientKafkaCannotCreateFailsEveryAdminQueryWithANonRetriableKafkaTransportException() {
+        // The admin client is created at the first admin query; settings that parse but that it cannot use (here a
+        // keystore file that does not exist) threw Kafka's own KafkaException out of endOffsets, committedOffsets,
+        // consumerGroups and a LATEST subscribe, where docs/kafka.md promises a KafkaTransportException for an admin
+        // query that fails, as the consumer's creation in subscribe is one.
+        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .adminProperty("security.protocol", "SSL")
+                .adminProperty("ssl.keystore.location", "/nonexistent/streamsaga-test.jks")
+                .adminProperty("ssl.keystore.password", "secret")
+                .closeTimeout(Duration.ofSeconds(1)).build()) {
+            java.util.Map<String, org.junit.jupiter.api.function.Executable> queries = new java.util.LinkedHashMap<>();
+            queries.put("endOffsets", () -> transport.endOffsets("orders"));
+            queries.put("committedOffsets", () -> transport.committedOffsets("billing", "orders"));
+            queries.put("consumerGroups", () -> transport.consumerGroups("orders"));
+            queries.put("LATEST subscribe", () -> transport.subscribe("billing", io.streamsaga.bus.TopicPattern.of("orders"),
+                    io.streamsaga.bus.StartPosition.LATEST, record -> { }));
+            queries.forEach((query, call) -> {
+                KafkaTransportException e = assertThrows(KafkaTransportException.class, call, query);
+                assertTrue(e.getMessage().contains("admin client"), query + ": " + e.getMessage());
+                assertFalse(e.isRetriable(), query + ": " + e);
+            });
+            assertEquals(java.util.Set.of(), transport.subscriptions(), "no member is started");
+        }
+    }
 }
