@@ -139,9 +139,11 @@ public final class KafkaTransport implements Transport {
         Map<String, Object> consumerProps = consumerProperties("streamsaga-validation", 0, clientPrefix + "-validation");
         consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class);
         consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
-        Map<String, Object> consumerConfig = refuseInvalid("consumer", () -> ConsumerConfig.configDef().parse(consumerProps));
+        // As the consumer itself takes them (without its log of every value): its checks of settings that
+        // conflict with each other, such as session.timeout.ms with group.protocol=consumer, run after the parse.
+        ConsumerConfig consumerConfig = refuseInvalid("consumer", () -> new ConsumerConfig(consumerProps, false) { });
         this.memberIsolation = IsolationLevel.valueOf(
-                String.valueOf(consumerConfig.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG)).toUpperCase(Locale.ROOT));
+                consumerConfig.getString(ConsumerConfig.ISOLATION_LEVEL_CONFIG).toUpperCase(Locale.ROOT));
         refuseInvalid("admin", () -> AdminClientConfig.configDef().parse(adminProperties()));
         this.producer = refuseInvalid("producer",
                 () -> new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer()));
@@ -1308,7 +1310,8 @@ public final class KafkaTransport implements Transport {
         /**
          * Creates the transport and its producer (the connection itself opens lazily). A setting the Kafka
          * clients refuse (a bootstrap server that does not parse or resolve, a bad or conflicting producer,
-         * consumer or admin property, such as {@code acks=1} with the transport's idempotent producer) is a
+         * consumer or admin property, such as {@code acks=1} with the transport's idempotent producer, or
+         * {@code session.timeout.ms} with the consumer's {@code group.protocol=consumer}) is a
          * {@link ConfigurationException} quoting Kafka's reason; so is exactly-once mode with consumers that
          * read uncommitted records.
          */

@@ -45,6 +45,25 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void consumerPropertiesThatConflictWithEachOtherFailTheBuildNotTheFirstSubscribe() {
+        // Each parsed alone, so build() took them and every subscribe failed creating its consumer; Kafka's consumer
+        // refuses them together without connecting (ConfigException), as the producer's acks=1 beside idempotence is.
+        java.util.Map<String, KafkaTransport.Builder> conflicts = new java.util.LinkedHashMap<>();
+        conflicts.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .consumerProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")
+                .consumerProperty(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 10_000));
+        conflicts.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .consumerProperty(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, "uniform"));
+        conflicts.forEach((property, builder) -> {
+            ConfigurationException e = assertThrows(ConfigurationException.class, builder::build, property);
+            assertTrue(e.getMessage().contains(property) && e.getMessage().contains("group.protocol"), e.getMessage());
+        });
+        KafkaTransport.builder().bootstrapServers("localhost:9092").closeTimeout(Duration.ofSeconds(1))
+                .consumerProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")
+                .consumerProperty(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, "uniform").build().close(); // together they go
+    }
+
+    @Test
     void autoOffsetResetNoneIsRefusedWhereItIsGiven() {
         // Kafka's consumer accepts it, but its poll then throws NoOffsetForPartitionException for an assigned
         // partition that has no position and no committed offset, paused or not: one whose assignment could not
