@@ -315,9 +315,11 @@ public final class KafkaTransport implements Transport {
      *                                 {@link Builder#requestTimeout}, or Kafka cannot create the admin client
      *                                 for it; when Kafka cannot create the member's
      *                                 consumer (settings that parse but that it cannot use, such as a keystore
-     *                                 it cannot load); in exactly-once mode, when the member's producer cannot
+     *                                 it cannot load); when Kafka ends the member while this waits for its
+     *                                 assignment (credentials the broker refuses), with Kafka's error as the
+     *                                 cause; in exactly-once mode, when the member's producer cannot
      *                                 initialise its transactions. Retriable on a timeout or when Kafka says
-     *                                 so; no member is started then
+     *                                 so; no member is left running then
      */
     @Override
     public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
@@ -403,6 +405,14 @@ public final class KafkaTransport implements Transport {
         } else if (!config.assignmentTimeout.isZero() && !subscription.awaitAssignment(config.assignmentTimeout)) {
             log.warn("group {} on {} got no partition assignment within {}; it will start when it does",
                     group, pattern, config.assignmentTimeout);
+        }
+        Throwable failure = loop.failure();
+        if (failure != null) {
+            // Ended by Kafka before subscribe returned (credentials the broker refuses, say): the caller gets the
+            // error rather than a member that is already gone.
+            subscription.close();
+            throw new KafkaTransportException("the member of group '" + group + "' on " + pattern
+                    + " failed before subscribe returned: " + failure, failure, failure instanceof RetriableException);
         }
         return subscription;
     }

@@ -1241,6 +1241,27 @@ class KafkaTransportTest {
         }
     }
 
+    @Test
+    void aMemberThatKafkaEndsBeforeItsFirstAssignmentFailsSubscribeWithATypedErrorAndLeavesNoSubscription() {
+        // Credentials the broker refuses (here SASL against its plaintext listener) fail no client's creation: the
+        // member's first poll throws Kafka's AuthenticationException, which ended its thread with an ERROR line,
+        // and subscribe returned that dead member as its subscription, isActive() false, the error swallowed.
+        try (KafkaTransport refused = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .consumerProperty(AdminClientConfig.SECURITY_PROTOCOL_CONFIG, "SASL_PLAINTEXT")
+                .consumerProperty("sasl.mechanism", "PLAIN")
+                .consumerProperty("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule"
+                        + " required username=\"payment\" password=\"secret\";")
+                .closeTimeout(Duration.ofSeconds(1)).build()) {
+            String group = SharedKafkaBroker.unique("payment");
+            KafkaTransportException e = assertThrows(KafkaTransportException.class, () -> refused.subscribe(group,
+                    TopicPattern.of(SharedKafkaBroker.unique("orders")), StartPosition.EARLIEST, record -> { }));
+            assertInstanceOf(org.apache.kafka.common.errors.AuthenticationException.class, e.getCause(), e.toString());
+            assertTrue(e.getMessage().contains(group), e.getMessage());
+            assertFalse(e.isRetriable(), e.toString());
+            assertEquals(Set.of(), refused.subscriptions(), "no member is left");
+        }
+    }
+
     /** A "broker" that accepts connections and never answers, so every request waits for its timeout. */
     private static final class SilentBroker implements AutoCloseable {
         private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());

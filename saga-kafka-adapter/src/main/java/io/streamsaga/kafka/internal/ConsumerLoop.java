@@ -110,6 +110,8 @@ public final class ConsumerLoop implements Runnable {
     /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
+    /** The unexpected error that ended the loop (not one while closing), or null. */
+    private volatile Throwable failure;
     private volatile Thread thread;
     /** Set by the first {@link #stop()} that wakes the consumer: a later one would wake a closed consumer. */
     private final AtomicBoolean wokenUp = new AtomicBoolean();
@@ -205,6 +207,14 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
+     * The error that ended the loop when it was not closing (Kafka's poll refusing the member's credentials, say),
+     * or null; set before {@link #awaitAssignment} returns for a loop that ended so before its first assignment.
+     */
+    public Throwable failure() {
+        return failure;
+    }
+
+    /**
      * Completes once the loop has ended and released its consumer and producer: after {@link #close} from
      * another thread returns, or later, when the loop was closed from inside its handler (or could not be
      * stopped within the timeout).
@@ -253,6 +263,7 @@ public final class ConsumerLoop implements Runnable {
             log.debug("consumer of group {} on {} interrupted while closing", group, pattern);
         } catch (Throwable e) {
             if (running) {
+                failure = e;
                 log.error("consumer of group {} on {} stopped by an unexpected error", group, pattern, e);
             }
         } finally {
