@@ -752,6 +752,9 @@ public final class ConsumerLoop implements Runnable {
     private void shutdown() {
         if (transactionalProducer == null && !processed.isEmpty()) {
             commitHandled(new HashMap<>(processed), closeTimeout, "final offset commit", HANDLED_AGAIN);
+            // made once: the consumer's close revokes the partitions, and the revoke commit would make it again, a
+            // second request, and after one that timed out another wait of up to requestTimeout past closeTimeout
+            processed.clear();
         }
         // after the final commit: its reads may wait pollTimeout, and a close that interrupts them (a pollTimeout
         // longer than closeTimeout) would fail that commit too, the records handled then handled again

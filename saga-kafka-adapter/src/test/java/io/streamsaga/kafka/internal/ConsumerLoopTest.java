@@ -663,6 +663,32 @@ class ConsumerLoopTest {
                 consumer.committedAtClose);
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void theFinalCommitIsMadeOnceWithinTheCloseTimeoutNotAgainByTheConsumersCloseOnRevoke(boolean finalCommitTimesOut)
+            throws InterruptedException {
+        // KafkaConsumer's close() leaves the group through the rebalance listener's onPartitionsRevoked, which
+        // committed the handled records again after the final commit had: a second request when that one
+        // succeeded, and when it had timed out (after the close timeout) one more wait of up to the request
+        // timeout, where docs/kafka.md bounds the final commit by the close timeout.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        consumer.revokesOnClose = true;
+        consumer.commitTimeouts.set(finalCommitTimesOut ? 1 : 0); // async commits fail: the first sync one is the final
+        CountDownLatch handledBoth = new CountDownLatch(2);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> handledBoth.countDown(), consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        handledBoth.await();
+        loop.close();
+
+        assertEquals(List.of("PT20S"), consumer.commitWaits, "one final commit, given the close timeout");
+        assertEquals(finalCommitTimesOut ? Map.of() : Map.of(partition, new OffsetAndMetadata(2)),
+                consumer.committedAtClose);
+    }
+
     @Test
     void aLatestStartNotCommittedInTimeIsCommittedAgainBeforeItsPartitionIsConsumed() throws InterruptedException {
         // A start commit that failed (here not acknowledged in time) was logged as a warning and the partition
@@ -1270,8 +1296,19 @@ class ConsumerLoopTest {
          */
         volatile boolean aWaitTellsUnsettled;
 
+        /** Whether close() revokes the assigned partitions through the rebalance listener first, as KafkaConsumer's does. */
+        volatile boolean revokesOnClose;
+        private org.apache.kafka.clients.consumer.ConsumerRebalanceListener listener;
+
         WakingConsumer() {
             super("earliest");
+        }
+
+        @Override
+        public synchronized void subscribe(java.util.Collection<String> topics,
+                                           org.apache.kafka.clients.consumer.ConsumerRebalanceListener listener) {
+            this.listener = listener;
+            super.subscribe(topics, listener);
         }
 
         @Override
@@ -1420,6 +1457,9 @@ class ConsumerLoopTest {
 
         @Override
         public synchronized void close(CloseOptions options) {
+            if (revokesOnClose && listener != null) {
+                listener.onPartitionsRevoked(assignment()); // leaving the group
+            }
             committedAtClose = Map.copyOf(committedSync);
             super.close(options);
         }
