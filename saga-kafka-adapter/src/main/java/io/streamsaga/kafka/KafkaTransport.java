@@ -1327,18 +1327,23 @@ public final class KafkaTransport implements Transport {
          */
         public KafkaTransport build() {
             ConfigurationException.require(bootstrapServers != null, "bootstrap servers are required");
+            // Read as Kafka reads them, trimmed: a properties file keeps a value's trailing spaces.
             Object acks = producerOverrides.get(ProducerConfig.ACKS_CONFIG);
             Object idempotence = producerOverrides.get(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG);
             ConfigurationException.require(transactionalIdPrefix == null
-                            || ((acks == null || "all".equals(String.valueOf(acks)) || "-1".equals(String.valueOf(acks)))
-                            && (idempotence == null || Boolean.parseBoolean(String.valueOf(idempotence)))),
+                            || ((acks == null || "all".equals(trimmed(acks)) || "-1".equals(trimmed(acks)))
+                            && (idempotence == null || Boolean.parseBoolean(trimmed(idempotence)))),
                     "exactly-once mode needs acks=all and idempotence, but acks was '%s' and enable.idempotence '%s'",
                     acks, idempotence);
             Object isolation = consumerOverrides.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG);
             ConfigurationException.require(transactionalIdPrefix == null || isolation == null
-                            || "read_committed".equalsIgnoreCase(String.valueOf(isolation)),
+                            || "read_committed".equalsIgnoreCase(trimmed(isolation)),
                     "exactly-once mode needs consumers with isolation.level=read_committed, but it was '%s'", isolation);
             return new KafkaTransport(copy());
+        }
+
+        private static String trimmed(Object value) {
+            return String.valueOf(value).trim();
         }
 
         /** A snapshot, so that changing this builder later does not change a built transport. */

@@ -132,6 +132,25 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void exactlyOnceTakesTheSettingsItNeedsAsKafkaReadsThemWithTheSpacesAPropertiesFileLeaves() {
+        // Properties.load keeps a value's trailing spaces, and Kafka trims them: "all " is acks=all to the producer.
+        // The exactly-once checks compared the raw values and refused these, saying acks=all and idempotence, or
+        // read_committed, were needed, though that is what they are.
+        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .exactlyOnce("payment-service-1")
+                .producerProperty(ProducerConfig.ACKS_CONFIG, "all ")
+                .producerProperty(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, " true ")
+                .consumerProperty(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed ")
+                .closeTimeout(Duration.ofSeconds(1)).build()) {
+            assertTrue(transport.exactlyOnce());
+        }
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").exactlyOnce("payment-service-1")
+                .producerProperty(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false ").build());
+        assertTrue(e.getMessage().contains("exactly-once mode needs acks=all and idempotence"), e.getMessage());
+    }
+
+    @Test
     void aDurationLongerThanTheMaximumIsRefusedWhereItIsGivenNotWhenFirstUsed() {
         Duration forever = java.time.temporal.ChronoUnit.FOREVER.getDuration();
         java.util.Map<String, org.junit.jupiter.api.function.Executable> settings = new java.util.LinkedHashMap<>();
