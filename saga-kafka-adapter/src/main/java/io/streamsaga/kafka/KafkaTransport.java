@@ -245,8 +245,12 @@ public final class KafkaTransport implements Transport {
         ProducerRecord<String, byte[]> record;
         try {
             record = WireFormat.toRecord(message, headerValues);
-        } catch (RuntimeException e) {
+        } catch (PublishException e) {
             return e;
+        } catch (RuntimeException e) {
+            // what a record cannot carry: a timestamp before the epoch (Kafka's ProducerRecord refuses it) or
+            // beyond a long of milliseconds
+            return failure(message.topic(), e);
         }
         ConsumerLoop.Transaction transaction = currentTransaction.get();
         try {

@@ -117,6 +117,26 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aMessageWhoseTimestampKafkaCannotCarryFailsItsSendWithAPublishExceptionNamingTheTopic() throws Exception {
+        // A record's timestamp is epoch milliseconds, never negative: Kafka's ProducerRecord refuses an earlier
+        // one (and toEpochMilli one beyond a long), and that IllegalArgumentException (or ArithmeticException) went
+        // out of send as it was, where docs/kafka.md promises a PublishException naming the topic.
+        String topic = SharedKafkaBroker.unique("history");
+        for (java.time.Instant timestamp : new java.time.Instant[] {java.time.Instant.EPOCH.minusSeconds(1), java.time.Instant.MAX}) {
+            Message message = Message.builder(topic).key("k").type("t").payload(new byte[0]).timestamp(timestamp).build();
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> transport.send(message).toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS));
+            PublishException error = assertInstanceOf(PublishException.class, failure.getCause(), timestamp.toString());
+            assertTrue(error.getMessage().contains(topic), error.getMessage());
+            assertFalse(error.isRetriable(), error.toString());
+
+            CompletableFuture<Throwable> reported = new CompletableFuture<>();
+            transport.send(message, (position, sendError) -> reported.complete(sendError));
+            assertInstanceOf(PublishException.class, reported.get(WAIT.toSeconds(), TimeUnit.SECONDS), timestamp.toString());
+        }
+    }
+
+    @Test
     void aSendTheProducerCannotTakeWithinMaxBlockMsFailsItsStageWithARetriablePublishException() throws Exception {
         // docs/kafka.md: send blocks its caller while the producer has no metadata for the topic (a broker down)
         // or a full buffer, up to the producer's max.block.ms, and then fails as a retriable PublishException.
