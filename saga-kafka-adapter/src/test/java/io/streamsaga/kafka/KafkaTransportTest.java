@@ -441,6 +441,36 @@ class KafkaTransportTest {
     }
 
     @Test
+    void aHandlerThatLeavesItsThreadInterruptedDoesNotEndTheMember() {
+        // Only closing interrupts a member's thread, and it stops the member first. A handler that restored the
+        // interrupt it caught (and returned, or threw the InterruptedException) left the flag set, and the member's
+        // next Kafka call threw InterruptException, taken for closing: the member ended with no more than a failed
+        // final commit in the log, isActive() false, and the group's records went unhandled.
+        String topic = SharedKafkaBroker.unique("interrupted");
+        List<String> seen = new CopyOnWriteArrayList<>();
+        AtomicInteger throwsLeft = new AtomicInteger(1);
+        try (Subscription subscription = transport.subscribe(SharedKafkaBroker.unique("g"), TopicPattern.of(topic),
+                StartPosition.EARLIEST, record -> {
+                    String value = new String((byte[]) record.message().payload(), StandardCharsets.UTF_8);
+                    seen.add(value);
+                    if (value.equals("returns-interrupted")) {
+                        Thread.currentThread().interrupt();
+                    } else if (value.equals("throws-interrupted") && throwsLeft.getAndDecrement() > 0) {
+                        Thread.currentThread().interrupt(); // as the bus does before it passes the exception on
+                        throw new InterruptedException("a blocking call the handler made");
+                    }
+                })) {
+            send(topic, "order-1", "returns-interrupted"); // one key: one partition, in this order
+            send(topic, "order-1", "throws-interrupted");
+            send(topic, "order-1", "last");
+            await().atMost(WAIT).until(() -> seen.contains("last") || !subscription.isActive());
+            assertEquals(List.of("returns-interrupted", "throws-interrupted", "throws-interrupted", "last"), seen,
+                    "the record whose handler threw is delivered again");
+            assertTrue(subscription.isActive(), "the member keeps running");
+        }
+    }
+
+    @Test
     void aLatestGroupThatClosesBeforeHandlingARecordGetsItOnResubscribing() {
         // StartPosition.LATEST: "only messages published after the subscription" - once subscribed, the group's
         // start position is fixed; a record published after it and never handled must not be skipped later.

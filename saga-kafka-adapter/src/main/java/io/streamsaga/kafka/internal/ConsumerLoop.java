@@ -290,14 +290,20 @@ public final class ConsumerLoop implements Runnable {
                     try {
                         deliver(record);
                     } catch (InterruptedException e) {
-                        running = false;
-                        throw e;
+                        if (!running) {
+                            throw e; // closing's interrupt
+                        }
+                        clearForeignInterrupt(record);
+                        redeliverLater(partition, record.offset(), e);
+                        break;
                     } catch (Exception | Error e) {
                         // an Error the bus passed on (not an AssertionError or StackOverflowError) is
                         // redelivered like an exception, as the in-memory transport does: not a dead thread
+                        clearForeignInterrupt(record);
                         redeliverLater(partition, record.offset(), e);
                         break;
                     }
+                    clearForeignInterrupt(record);
                     next = record.offset() + 1;
                     handledRecords++;
                 }
@@ -435,13 +441,20 @@ public final class ConsumerLoop implements Runnable {
                     try {
                         deliver(record);
                     } catch (InterruptedException e) {
-                        running = false;
-                        throw e;
+                        if (!running) {
+                            throw e; // closing's interrupt
+                        }
+                        clearForeignInterrupt(record);
+                        failedPartition = partition;
+                        failure = e;
+                        break outer;
                     } catch (Exception | Error e) {
+                        clearForeignInterrupt(record);
                         failedPartition = partition;
                         failure = e;
                         break outer;
                     }
+                    clearForeignInterrupt(record);
                     offsets.put(partition, new OffsetAndMetadata(record.offset() + 1));
                 }
             }
@@ -634,6 +647,19 @@ public final class ConsumerLoop implements Runnable {
                         + " the broker aborts it with the batch's outputs, so the batch is handled again"
                         + " (raise transaction.timeout.ms above the slowest batch)",
                 group, pattern, openFor, producers.transactionTimeout());
+    }
+
+    /**
+     * Clears the thread's interrupt when the loop is running: closing stops the loop before it interrupts the
+     * thread, so such an interrupt is a handler's own (restored after it caught an InterruptedException, say),
+     * and left set it made the next Kafka call throw InterruptException, which ended the member as if closing.
+     */
+    private void clearForeignInterrupt(ConsumerRecord<String, byte[]> record) {
+        if (running && Thread.interrupted()) {
+            log.warn("the handler of group {} on {} left its thread interrupted at {}-{}@{}; only closing stops the"
+                    + " member, so the interrupt is cleared", group, pattern, record.topic(), record.partition(),
+                    record.offset());
+        }
     }
 
     private void deliver(ConsumerRecord<String, byte[]> record) throws Exception {
