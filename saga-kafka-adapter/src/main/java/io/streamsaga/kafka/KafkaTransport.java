@@ -1178,9 +1178,12 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
-        /** How long one poll waits for records (default 100 ms); bounds how fast close and resume react. */
+        /**
+         * How long one poll waits for records (default 100 ms; at least 1 ms, as Kafka counts in whole milliseconds);
+         * bounds how fast close and resume react.
+         */
         public Builder pollTimeout(Duration timeout) {
-            this.pollTimeout = ConfigurationException.requirePositive(timeout, "poll timeout");
+            this.pollTimeout = requireKafkaWait(timeout, "poll timeout");
             return this;
         }
 
@@ -1212,7 +1215,7 @@ public final class KafkaTransport implements Transport {
         }
 
         /**
-         * How long closing waits (default 10 s): for a consumer thread before interrupting it, and as long again
+         * How long closing waits (default 10 s; at least 1 ms, as Kafka counts in whole milliseconds): for a consumer thread before interrupting it, and as long again
          * after that (closing the transport: for all its consumer threads at once); and what the Kafka clients'
          * own {@code close(timeout)} get: each member's consumer (which leaves the group then) and transactional
          * producer, the shared producer and the admin client; also how long a member's final commit of the records
@@ -1221,19 +1224,20 @@ public final class KafkaTransport implements Transport {
          * (see {@link KafkaTransport#close()}).
          */
         public Builder closeTimeout(Duration timeout) {
-            this.closeTimeout = ConfigurationException.requirePositive(timeout, "close timeout");
+            this.closeTimeout = requireKafkaWait(timeout, "close timeout");
             return this;
         }
 
         /**
          * Timeout of admin queries (offsets, groups, topics), per request; {@link KafkaTransport#committedOffsets}
-         * in all, its wait for offsets pending in a transaction included. Default 30 s. Also how long a member's
+         * in all, its wait for offsets pending in a transaction included. Default 30 s; at least 1 ms, as Kafka counts
+         * in whole milliseconds. Also how long a member's
          * synchronous offset commits wait: on revoke, and of a {@code LATEST} start at its assignment (one made
          * again waits up to {@link #pollTimeout}); a start not committed in time is committed again before its
          * partitions are consumed.
          */
         public Builder requestTimeout(Duration timeout) {
-            this.requestTimeout = ConfigurationException.requirePositive(timeout, "request timeout");
+            this.requestTimeout = requireKafkaWait(timeout, "request timeout");
             return this;
         }
 
@@ -1344,6 +1348,17 @@ public final class KafkaTransport implements Transport {
                             || "read_committed".equalsIgnoreCase(trimmed(isolation)),
                     "exactly-once mode needs consumers with isolation.level=read_committed, but it was '%s'", isolation);
             return new KafkaTransport(copy());
+        }
+
+        /**
+         * A wait given to Kafka's clients, which count in whole milliseconds: one under 1 ms would be none (a poll
+         * that does not wait, an idle member spinning; a commit given no time), so it is refused.
+         */
+        private static Duration requireKafkaWait(Duration timeout, String what) {
+            ConfigurationException.requirePositive(timeout, what);
+            ConfigurationException.require(timeout.compareTo(Duration.ofMillis(1)) >= 0, "%s must be at least 1 ms"
+                    + " (Kafka's clients wait in whole milliseconds, so a shorter wait is none), but was %s", what, timeout);
+            return timeout;
         }
 
         private static String trimmed(Object value) {

@@ -168,6 +168,25 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void aWaitShorterThanTheMillisecondKafkasClientsCountInIsRefusedWhereItIsGiven() {
+        // Kafka's clients take a Duration in whole milliseconds: a poll timeout under 1 ms polled without waiting,
+        // so an idle member spun a core, and a close or request timeout under 1 ms gave the final, revoke and start
+        // commits no wait at all; each was taken as given.
+        Duration underAMillisecond = Duration.ofNanos(999_999);
+        java.util.Map<String, org.junit.jupiter.api.function.Executable> settings = new java.util.LinkedHashMap<>();
+        settings.put("poll timeout", () -> KafkaTransport.builder().pollTimeout(underAMillisecond));
+        settings.put("close timeout", () -> KafkaTransport.builder().closeTimeout(underAMillisecond));
+        settings.put("request timeout", () -> KafkaTransport.builder().requestTimeout(underAMillisecond));
+        settings.forEach((name, setting) -> {
+            ConfigurationException e = assertThrows(ConfigurationException.class, setting, name);
+            assertTrue(e.getMessage().startsWith(name + " must be at least 1 ms") && e.getMessage().contains("PT0.000999999S"),
+                    e.getMessage());
+        });
+        Duration oneMillisecond = Duration.ofMillis(1);
+        KafkaTransport.builder().pollTimeout(oneMillisecond).closeTimeout(oneMillisecond).requestTimeout(oneMillisecond);
+    }
+
+    @Test
     void aRetentionHorizonLongerThanTheMaximumIsTakenAsTheMaximumAsATopicKeepingEveryRecordHasNoHorizon() {
         // The horizon is an age (how old a record the topics still hold), like the in-memory transport's retention and
         // every age threshold (ConfigurationException.requireAge), not a delay: FOREVER, for topics with
