@@ -215,11 +215,7 @@ class KafkaTransportConfigurationTest {
         // Settings that parse but that the consumer cannot use (here a keystore file that does not exist) pass
         // build() and fail in subscribe's new KafkaConsumer: that threw Kafka's own KafkaException, neither the
         // adapter's KafkaTransportException nor documented, unlike subscribe's other failures.
-        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9092")
-                .consumerProperty("security.protocol", "SSL")
-                .consumerProperty("ssl.keystore.location", "/nonexistent/streamsaga-test.jks")
-                .consumerProperty("ssl.keystore.password", "secret")
-                .closeTimeout(Duration.ofSeconds(1)).build()) {
+        try (KafkaTransport transport = withAMissingKeystore(KafkaTransport.Builder::consumerProperty)) {
             KafkaTransportException e = assertThrows(KafkaTransportException.class, () -> transport.subscribe(
                     "g", io.streamsaga.bus.TopicPattern.of("orders"), io.streamsaga.bus.StartPosition.EARLIEST,
                     record -> { }));
@@ -235,11 +231,7 @@ class KafkaTransportConfigurationTest {
         // keystore file that does not exist) threw Kafka's own KafkaException out of endOffsets, committedOffsets,
         // consumerGroups and a LATEST subscribe, where docs/kafka.md promises a KafkaTransportException for an admin
         // query that fails, as the consumer's creation in subscribe is one.
-        try (KafkaTransport transport = KafkaTransport.builder().bootstrapServers("localhost:9092")
-                .adminProperty("security.protocol", "SSL")
-                .adminProperty("ssl.keystore.location", "/nonexistent/streamsaga-test.jks")
-                .adminProperty("ssl.keystore.password", "secret")
-                .closeTimeout(Duration.ofSeconds(1)).build()) {
+        try (KafkaTransport transport = withAMissingKeystore(KafkaTransport.Builder::adminProperty)) {
             java.util.Map<String, org.junit.jupiter.api.function.Executable> queries = new java.util.LinkedHashMap<>();
             queries.put("endOffsets", () -> transport.endOffsets("orders"));
             queries.put("committedOffsets", () -> transport.committedOffsets("billing", "orders"));
@@ -253,5 +245,23 @@ class KafkaTransportConfigurationTest {
             });
             assertEquals(java.util.Set.of(), transport.subscriptions(), "no member is started");
         }
+    }
+
+    /**
+     * A transport whose settings for one client, given through {@code property} (its setter), name a keystore file
+     * that does not exist: settings that parse, so build() takes them, but that Kafka cannot create that client with.
+     */
+    private static KafkaTransport withAMissingKeystore(PropertySetter property) {
+        KafkaTransport.Builder builder = KafkaTransport.builder().bootstrapServers("localhost:9092")
+                .closeTimeout(Duration.ofSeconds(1));
+        property.set(builder, "security.protocol", "SSL");
+        property.set(builder, "ssl.keystore.location", "/nonexistent/streamsaga-test.jks");
+        property.set(builder, "ssl.keystore.password", "secret");
+        return builder.build();
+    }
+
+    /** One client's property setter of the builder, such as {@code consumerProperty}. */
+    private interface PropertySetter {
+        void set(KafkaTransport.Builder builder, String name, Object value);
     }
 }
