@@ -26,7 +26,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Headers: one rule across the API, no header name or value is ever null. A message refuses one (this
  * constructor, {@link #withHeader}, {@link #withHeaders}, {@link Builder#header}, {@link Builder#headers}) with a
  * {@link ConfigurationException} naming the header, as a publish with such headers fails its stage; a header is
- * dropped with {@link Builder#removeHeader}. So whatever a consumer receives holds no null header value.
+ * dropped with {@link Builder#removeHeader}. So whatever a consumer receives holds no null header value. A header named
+ * after a field ({@link MessageHeaders#MESSAGE_ID}, {@link MessageHeaders#EVENT_TYPE},
+ * {@link MessageHeaders#EVENT_VERSION}: the names a transport carries the fields under) is refused alike, naming the
+ * builder method that sets the field, so that a message reaches a consumer the same on every transport.
  *
  * @param id        unique message id, also the idempotency key of consumers
  * @param topic     the topic it is published to
@@ -79,6 +82,9 @@ public record Message(String id, String topic, String key, String type, int vers
         }
         Class<?> type = headers.getClass();
         if (type == MAP_OF_ONE || type == MAP_OF_MANY) {
+            requireNoFieldHeader(headers.containsKey(MessageHeaders.MESSAGE_ID) ? MessageHeaders.MESSAGE_ID
+                    : headers.containsKey(MessageHeaders.EVENT_TYPE) ? MessageHeaders.EVENT_TYPE
+                    : headers.containsKey(MessageHeaders.EVENT_VERSION) ? MessageHeaders.EVENT_VERSION : null);
             return headers;
         }
         LinkedHashMap<String, String> copy = new LinkedHashMap<>(headers);
@@ -92,6 +98,22 @@ public record Message(String id, String topic, String key, String type, int vers
         if (name == null || value == null) {
             throw new ConfigurationException("header names and values must not be null, but header '" + name
                     + "' was '" + value + "' (use Message.Builder.removeHeader to drop a header)");
+        }
+        requireNoFieldHeader(MessageHeaders.MESSAGE_ID.equals(name) || MessageHeaders.EVENT_TYPE.equals(name)
+                || MessageHeaders.EVENT_VERSION.equals(name) ? name : null);
+    }
+
+    /**
+     * The id, type and version are fields, which a transport carries as headers of these names (Kafka writes them so and
+     * drops a header of such a name): as a header one would reach a consumer on one transport and not on another, and a
+     * message-id header would leave the message its random id. Refused, naming the builder method that sets the field.
+     */
+    private static void requireNoFieldHeader(String name) {
+        if (name != null) {
+            String setter = MessageHeaders.MESSAGE_ID.equals(name) ? "id" : MessageHeaders.EVENT_TYPE.equals(name) ? "type"
+                    : "version";
+            throw new ConfigurationException("header '" + name + "' is the message's " + setter + ", a field, not a header:"
+                    + " set it with Message.Builder." + setter + " (and send the message with EventBus.publish(Message))");
         }
     }
 

@@ -115,6 +115,32 @@ class MessageTest {
         assertThrows(ConfigurationException.class, () -> message.withHeaders(nullValue));
     }
 
+    /**
+     * The id, type and version are fields a transport carries as these headers (Kafka drops such a header when it
+     * writes the record and reads them back as the fields): as a header they would reach a consumer on one transport
+     * and vanish on another, and an application setting message-id there would get a random id (and its inbox a
+     * resend taken as a new message). One rule on every transport: refused, naming the builder method to use.
+     */
+    @Test
+    void aHeaderNamedAfterTheIdTypeOrVersionFieldIsRefusedNamingTheFieldToSet() {
+        Message message = Message.builder("t").type("e").build();
+        for (String field : List.of(MessageHeaders.MESSAGE_ID, MessageHeaders.EVENT_TYPE, MessageHeaders.EVENT_VERSION)) {
+            Map<String, String> copied = new LinkedHashMap<>(Map.of("a", "1", field, "x"));
+            ConfigurationException refused = assertThrows(ConfigurationException.class,
+                    () -> new Message("id", "t", null, "e", 1, null, Map.of(field, "x"), Instant.now()));
+            assertTrue(refused.getMessage().contains("'" + field + "'") && refused.getMessage().contains("Message.Builder."),
+                    refused.getMessage());
+            assertThrows(ConfigurationException.class,
+                    () -> new Message("id", "t", null, "e", 1, null, Map.of("a", "1", field, "x"), Instant.now()));
+            assertThrows(ConfigurationException.class,
+                    () -> new Message("id", "t", null, "e", 1, null, copied, Instant.now()));
+            assertThrows(ConfigurationException.class, () -> Message.builder("t").type("e").header(field, "x").build());
+            assertThrows(ConfigurationException.class, () -> Message.builder("t").type("e").headers(copied).build());
+            assertThrows(ConfigurationException.class, () -> message.withHeader(field, "x"));
+            assertThrows(ConfigurationException.class, () -> message.withHeaders(copied));
+        }
+    }
+
     @Test
     void standardHeadersHaveAccessors() {
         Message message = Message.builder("t").type("e")

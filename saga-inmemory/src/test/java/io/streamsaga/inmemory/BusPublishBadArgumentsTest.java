@@ -60,6 +60,21 @@ class BusPublishBadArgumentsTest {
         }
     }
 
+    /**
+     * The seed's idempotent producer puts its deterministic id in a messageId header. Here the in-memory bus kept such
+     * a header beside a random id and Kafka dropped it, so the consumer's inbox took a resend as a new message on both:
+     * refused, naming the way to set the id.
+     */
+    @Test
+    void aMessageIdHeaderIsRefusedNamingTheBuildersIdRatherThanSentWithARandomId() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            String refusal = refusal(bus.publish("item", "k", new Item("1"), Map.of("message-id", "order-1"))).getMessage();
+            assertTrue(refusal.contains("'message-id'") && refusal.contains("Message.Builder.id"), refusal);
+            assertEquals(0, transport.messages("item").size());
+        }
+    }
+
     @Test
     void theRefusalOfANullEventOrNullHeadersQuotesTheTopicBounded() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
