@@ -8,6 +8,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
 import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.message.Message;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
@@ -46,6 +47,7 @@ public final class JdbcOutbox {
     static final TypeReference<Map<String, String>> HEADERS = new TypeReference<>() { };
 
     private final DataSource dataSource;
+    private final JdbcTransactions tx;
     private final EventCodec codec;
     private final Clock clock;
     /** The bus whose handled message ({@code currentMessage()}) an append inside a handler inherits from; or null. */
@@ -55,6 +57,7 @@ public final class JdbcOutbox {
 
     private JdbcOutbox(Builder b) {
         this.dataSource = b.dataSource;
+        this.tx = new JdbcTransactions(b.dataSource);
         this.codec = b.codec != null ? b.codec : b.bus.codec();
         this.writer = new OutboxWriter(codec);
         this.clock = b.clock;
@@ -186,26 +189,23 @@ public final class JdbcOutbox {
         }
     }
 
-    /** Puts FAILED rows back to PENDING (after an operator fixed the cause); returns how many. */
+    /** Puts FAILED rows back to PENDING (after an operator fixed the cause), in a transaction of its own; returns how many. */
     public int retryFailed() {
-        return update("UPDATE ss_outbox SET status = 'PENDING', attempts = 0 WHERE status = 'FAILED'");
+        return write("cannot put failed outbox rows back", "UPDATE ss_outbox SET status = 'PENDING', attempts = 0"
+                + " WHERE status = 'FAILED'", ps -> { });
     }
 
     /**
      * Deletes at most {@code maxRows} rows sent before {@code sentBefore}, oldest first, and returns how
-     * many. Bounded, so a periodic clean-up never holds long locks; call it until it returns 0.
+     * many, in a transaction of its own. Bounded, so a periodic clean-up never holds long locks; call it until it returns 0.
      */
     public int purgeSent(Instant sentBefore, int maxRows) {
         ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("DELETE FROM ss_outbox WHERE seq IN (SELECT seq FROM ss_outbox"
-                     + " WHERE status = 'SENT' AND sent_at < ? ORDER BY seq LIMIT ?)")) {
-            Sql.setInstant(ps, 1, sentBefore);
-            ps.setInt(2, maxRows);
-            return ps.executeUpdate();
-        } catch (SQLException e) {
-            throw JdbcException.of("cannot purge sent outbox rows", e);
-        }
+        return write("cannot purge sent outbox rows", "DELETE FROM ss_outbox WHERE seq IN (SELECT seq FROM ss_outbox"
+                + " WHERE status = 'SENT' AND sent_at < ? ORDER BY seq LIMIT ?)", ps -> {
+                    Sql.setInstant(ps, 1, sentBefore);
+                    ps.setInt(2, maxRows);
+                });
     }
 
     private long count(String status) {
@@ -221,12 +221,26 @@ public final class JdbcOutbox {
         }
     }
 
-    private int update(String sql) {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            return ps.executeUpdate();
-        } catch (SQLException e) {
-            throw JdbcException.of("cannot update outbox rows", e);
-        }
+    /** Sets the parameters of a statement. */
+    @FunctionalInterface
+    private interface Parameters {
+        void set(PreparedStatement ps) throws SQLException;
+    }
+
+    /**
+     * Runs one UPDATE or DELETE in a transaction of its own, committed: run on a bare connection of a pool handing out
+     * connections with auto-commit off (HikariCP's {@code autoCommit=false}), it was rolled back when the connection
+     * went back, and reported the rows it had changed all the same.
+     */
+    private int write(String operation, String sql, Parameters parameters) {
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                parameters.set(ps);
+                return ps.executeUpdate();
+            } catch (SQLException e) {
+                throw JdbcException.of(operation, e);
+            }
+        });
     }
 
     /**

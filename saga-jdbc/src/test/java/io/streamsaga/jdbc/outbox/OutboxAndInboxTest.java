@@ -1250,4 +1250,29 @@ abstract class OutboxAndInboxTest {
         assertEquals(java.util.stream.LongStream.range(0, 40).boxed().toList(), seen.stream().map(OrderCreated::amount).toList(),
                 "one key, so one order: the commit order");
     }
+
+    @Test
+    void onAPoolHandingOutConnectionsWithAutoCommitOffRetryFailedAndPurgeSentAreCommitted() {
+        // JdbcOutbox.retryFailed() and purgeSent(...) ran their UPDATE and DELETE on a connection of the pool without
+        // committing: on a pool handing out connections with auto-commit off (HikariCP's autoCommit=false) the pool
+        // rolled them back, and they returned the rows they had changed while the rows stayed FAILED, or kept.
+        javax.sql.DataSource pool = io.streamsaga.jdbc.testing.PoolSettings.autoCommitOff().applyTo(database.dataSource());
+        JdbcOutbox pooled = JdbcOutbox.builder(pool).codec(bus.codec()).clock(scheduler.clock()).build();
+        tx.run(c -> createOrder(c, "o-1", "poison", 1));
+        tx.run(c -> createOrder(c, "o-2", 2));
+        OutboxRelay relay = OutboxRelay.builder(pool).scheduler(scheduler).executor(Runnable::run)
+                .publisher(m -> "poison".equals(m.key())
+                        ? CompletableFuture.failedFuture(new PublishException(m.topic(), "record too large", null, false))
+                        : bus.publish(m)).build();
+        assertEquals(1, relay.relayPending());
+        assertEquals(1, pooled.failedCount());
+
+        assertEquals(1, pooled.retryFailed());
+        assertEquals(0, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE status = 'FAILED'"),
+                "the row put back is PENDING for good");
+        scheduler.advance(Duration.ofMinutes(1));
+        assertEquals(1, pooled.purgeSent(scheduler.now(), 10));
+        assertEquals(0, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE status = 'SENT'"),
+                "the row purged is gone for good");
+    }
 }
