@@ -1,5 +1,7 @@
 package io.streamsaga.jdbc;
 
+import io.streamsaga.ConfigurationException;
+
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -8,14 +10,42 @@ import java.util.Objects;
 /**
  * Runs work in one JDBC transaction on a connection from a {@link DataSource}: commits when the work
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
- * {@link JdbcException}). Restores the connection's auto-commit mode before returning it to the pool.
- * Stateless apart from the data source; thread-safe.
+ * {@link JdbcException}). Restores the connection's auto-commit mode (and its isolation level, when
+ * {@link #withIsolation} set another) before returning it to the pool.
+ * Immutable; thread-safe.
  */
 public final class JdbcTransactions {
+    /** No isolation level of its own: transactions run at the connection's. */
+    private static final int CONNECTIONS_OWN = -1;
+
     private final DataSource dataSource;
+    private final int isolation;
 
     public JdbcTransactions(DataSource dataSource) {
+        this(dataSource, CONNECTIONS_OWN);
+    }
+
+    private JdbcTransactions(DataSource dataSource, int isolation) {
         this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        this.isolation = isolation;
+    }
+
+    /**
+     * Transactions over the same data source that run at {@code level} ({@link Connection#TRANSACTION_READ_COMMITTED}
+     * and so on) whatever level the pool hands its connections out at; each connection's own level is restored after.
+     * The library's outbox relay runs at {@code READ_COMMITTED}: it reads the outbox after waiting for another node's
+     * relay, and must see what that one committed meanwhile.
+     *
+     * @throws ConfigurationException when {@code level} is no isolation level of {@link Connection} (or is
+     *                                {@link Connection#TRANSACTION_NONE})
+     */
+    public JdbcTransactions withIsolation(int level) {
+        ConfigurationException.require(level == Connection.TRANSACTION_READ_UNCOMMITTED
+                        || level == Connection.TRANSACTION_READ_COMMITTED || level == Connection.TRANSACTION_REPEATABLE_READ
+                        || level == Connection.TRANSACTION_SERIALIZABLE,
+                "isolation must be one of Connection's TRANSACTION_READ_UNCOMMITTED, _READ_COMMITTED, _REPEATABLE_READ"
+                        + " and _SERIALIZABLE, but was %s", level);
+        return new JdbcTransactions(dataSource, level);
     }
 
     /** The data source connections come from. */
@@ -52,8 +82,12 @@ public final class JdbcTransactions {
     public <T> T call(Work<T> work) throws Exception {
         try (Connection connection = dataSource.getConnection()) {
             boolean autoCommit = connection.getAutoCommit();
-            connection.setAutoCommit(false);
+            int ownIsolation = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : connection.getTransactionIsolation();
+            if (ownIsolation != isolation) {
+                connection.setTransactionIsolation(isolation); // before the transaction begins, as drivers require
+            }
             try {
+                connection.setAutoCommit(false);
                 T result = work.run(connection);
                 connection.commit();
                 return result;
@@ -61,7 +95,7 @@ public final class JdbcTransactions {
                 rollbackQuietly(connection, e);
                 throw e;
             } finally {
-                restore(connection, autoCommit);
+                restore(connection, autoCommit, ownIsolation == isolation ? CONNECTIONS_OWN : ownIsolation);
             }
         }
     }
@@ -82,8 +116,11 @@ public final class JdbcTransactions {
         }
     }
 
-    private static void restore(Connection connection, boolean autoCommit) {
+    private static void restore(Connection connection, boolean autoCommit, int isolation) {
         try {
+            if (isolation != CONNECTIONS_OWN) {
+                connection.setTransactionIsolation(isolation);
+            }
             connection.setAutoCommit(autoCommit);
         } catch (SQLException ignored) {
             // the connection is broken; the pool will discard it

@@ -48,7 +48,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li><b>Order.</b> Rows are published one at a time in sequence order, each awaited before the next;
  *       a batch stops at the first retriable failure, so no later row (of any key) overtakes it. One lock
  *       row ({@code ss_outbox_lock}, selected {@code FOR UPDATE}) makes relays on several nodes take
- *       turns instead of interleaving.</li>
+ *       turns instead of interleaving; a batch runs at {@code READ COMMITTED} whatever the pool's isolation level,
+ *       so the relay that waited for the lock sees the rows the other one marked sent.</li>
  *   <li><b>At least once.</b> A row is marked sent only after the transport acknowledged it, in the
  *       transaction that holds the lock. A relay that crashes before committing leaves its rows pending,
  *       and the next relay publishes them again: consumers see duplicates (same message id), which the
@@ -95,7 +96,9 @@ public final class OutboxRelay implements AutoCloseable {
 
     private OutboxRelay(Config config, Executor executor) {
         this.config = config;
-        this.tx = new JdbcTransactions(config.dataSource());
+        // Read committed whatever the pool's level: the batch reads the outbox after waiting for the lock, and must see
+        // the rows another node's relay marked sent meanwhile (at REPEATABLE READ it published them all again).
+        this.tx = new JdbcTransactions(config.dataSource()).withIsolation(Connection.TRANSACTION_READ_COMMITTED);
         this.polls = Scheduler.scoped(config.scheduler(), "outbox relay '" + config.name() + "'");
         if (executor == null) {
             this.ownedExecutor = Executors.newSingleThreadExecutor(r -> {

@@ -1275,4 +1275,57 @@ abstract class OutboxAndInboxTest {
         assertEquals(0, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE status = 'SENT'"),
                 "the row purged is gone for good");
     }
+    @Test
+    void relaysOnTwoNodesOverRepeatableReadConnectionsPublishARowTheOtherMarkedSentNotAgain() throws Exception {
+        // The relays take turns on their lock row, but on connections whose transactions are REPEATABLE READ (a pool's
+        // transactionIsolation, PostgreSQL's default_transaction_isolation) the relay that waited for the lock read the
+        // outbox in a snapshot taken before the other relay committed: it published every row of the other's batch a
+        // second time (then failed to mark them), beyond the at-least-once of a crash or a lost acknowledgement.
+        javax.sql.DataSource pool = io.streamsaga.jdbc.testing.PoolSettings.repeatableRead().applyTo(database.dataSource());
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        java.util.concurrent.CountDownLatch aPublishing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch bWaiting = new java.util.concurrent.CountDownLatch(1);
+        List<String> published = new CopyOnWriteArrayList<>();
+        OutboxRelay nodeA = OutboxRelay.builder(pool).scheduler(scheduler).name("orders").publisher(m -> {
+            aPublishing.countDown();
+            try {
+                assertTrue(bWaiting.await(60, java.util.concurrent.TimeUnit.SECONDS));
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            published.add("A " + m.id());
+            return CompletableFuture.completedFuture(null);
+        }).build();
+        OutboxRelay nodeB = OutboxRelay.builder(pool).scheduler(scheduler).name("orders").publisher(m -> {
+            published.add("B " + m.id());
+            return CompletableFuture.completedFuture(null);
+        }).build();
+        java.util.concurrent.ExecutorService nodes = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<Integer> a = nodes.submit(nodeA::relayPending);
+            assertTrue(aPublishing.await(60, java.util.concurrent.TimeUnit.SECONDS), "A holds the lock, publishing");
+            java.util.concurrent.Future<Integer> b = nodes.submit(() -> {
+                try {
+                    return nodeB.relayPending();
+                } catch (RuntimeException e) {
+                    return -1;
+                }
+            });
+            String blocked = kind() == TestDatabase.Kind.POSTGRES
+                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> database.queryLong(blocked) > 0);
+            bWaiting.countDown();
+            assertEquals(3, a.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            b.get(60, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            bWaiting.countDown();
+            nodes.shutdownNow();
+        }
+        assertEquals(3, published.size(), "each row published once: " + published);
+        assertEquals(0, outbox.pendingCount());
+    }
 }

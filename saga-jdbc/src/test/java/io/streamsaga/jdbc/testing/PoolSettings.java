@@ -21,6 +21,11 @@ public record PoolSettings(boolean autoCommit, int isolation) {
         return new PoolSettings(false, Connection.TRANSACTION_READ_COMMITTED);
     }
 
+    /** Connections in auto-commit mode, whose transactions are {@code REPEATABLE READ}. */
+    public static PoolSettings repeatableRead() {
+        return new PoolSettings(true, Connection.TRANSACTION_REPEATABLE_READ);
+    }
+
     /** {@code target}'s connections, each set up with these settings when handed out. */
     public DataSource applyTo(DataSource target) {
         return (DataSource) Proxy.newProxyInstance(DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class},
