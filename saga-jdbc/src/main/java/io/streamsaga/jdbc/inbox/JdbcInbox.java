@@ -69,9 +69,12 @@ public final class JdbcInbox {
      *                                or either holds U+0000 (which PostgreSQL cannot store) or a lone surrogate
      *                                (which PostgreSQL's driver writes as {@code '?'}: another message's id differing
      *                                only there would be taken as processed); inside {@link #handler} the delivery is
-     *                                then dead-lettered (not retriable)
+     *                                then dead-lettered (not retriable); also when {@code connection} is in
+     *                                auto-commit mode, where the row would be committed alone, the message taken as
+     *                                processed whether the caller's effect commits or not
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
+        Objects.requireNonNull(connection, "connection");
         // Plain ifs: the quotes are built only for a refusal, not on every message marked.
         if (group == null || group.isBlank()) {
             throw new ConfigurationException("group must not be blank, but was " + StreamSagaException.quote(group));
@@ -82,6 +85,7 @@ public final class JdbcInbox {
         // The columns' widths: a longer value would be cut to a prefix that another message may share.
         Columns.requireFits(group, 255, "group", " for the inbox");
         Columns.requireFits(messageId, 500, "message id", " for the inbox");
+        Sql.requireTransaction(connection, "JdbcInbox.markProcessed");
         try (PreparedStatement ps = connection.prepareStatement(
                 "MERGE INTO ss_inbox i USING (VALUES (CAST(? AS VARCHAR(255)), CAST(? AS VARCHAR(500)),"
                         + " CAST(? AS TIMESTAMP WITH TIME ZONE))) AS s(consumer_group, message_id, processed_at)"

@@ -1,5 +1,9 @@
 package io.streamsaga.jdbc.internal;
 
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.jdbc.JdbcException;
+
+import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -15,6 +19,28 @@ import java.time.ZoneOffset;
  */
 public final class Sql {
     private Sql() {
+    }
+
+    /**
+     * Refuses, before any SQL, a connection in auto-commit mode given to write "in the caller's transaction": there is
+     * none, so the row would be committed alone at once, whatever became of the caller's other writes.
+     *
+     * @param what what writes, for the message (such as {@code "JdbcOutbox.append"})
+     * @throws ConfigurationException when {@code connection} is in auto-commit mode
+     * @throws JdbcException          when its mode cannot be read (the connection is closed or broken)
+     */
+    public static void requireTransaction(Connection connection, String what) {
+        boolean autoCommit;
+        try {
+            autoCommit = connection.getAutoCommit();
+        } catch (SQLException e) {
+            throw JdbcException.of(what + " cannot read the connection's auto-commit mode", e);
+        }
+        if (autoCommit) {
+            throw new ConfigurationException(what + " writes in the caller's transaction, but the connection is in"
+                    + " auto-commit mode: its row would be committed alone, whether the caller's other writes are or not;"
+                    + " call setAutoCommit(false) first and commit or roll back the whole");
+        }
     }
 
     public static void setInstant(PreparedStatement ps, int index, Instant instant) throws SQLException {

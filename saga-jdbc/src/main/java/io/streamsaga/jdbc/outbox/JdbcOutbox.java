@@ -92,7 +92,8 @@ public final class JdbcOutbox {
      * {@link #append(Connection, Message)}.
      *
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when an argument but the key
-     *                                is null ({@code Map.of()} for no headers), a header name or value is null, a
+     *                                is null ({@code Map.of()} for no headers), the connection is in auto-commit mode,
+     *                                a header name or value is null, a
      *                                header name holds a lone surrogate, or the topic or key does not fit its column
      */
     public Message append(Connection connection, String topic, String key, Object event, Map<String, String> headers) {
@@ -100,6 +101,7 @@ public final class JdbcOutbox {
         requireArgument(topic, "topic");
         requireArgument(event, "event");
         ConfigurationException.require(headers != null, "headers must not be null (Map.of() for none)");
+        Sql.requireTransaction(connection, "JdbcOutbox.append");
         EventTypeId id = codec.types().idOf(event.getClass());
         Message message = Message.builder(topic).key(key).type(id.type()).version(id.version())
                 .payload(event).headers(withCause(headers)).timestamp(clock.instant()).build();
@@ -142,7 +144,9 @@ public final class JdbcOutbox {
      * message's own id).
      *
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when {@code connection} or
-     *                                {@code message} is null, or a value does not fit its column: a message id over
+     *                                {@code message} is null, or {@code connection} is in auto-commit mode (no
+     *                                transaction of the caller's: the row would be committed alone, and published
+     *                                whatever became of the rest), or a value does not fit its column: a message id over
      *                                500 characters, a topic or event type over 255, a
      *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it)
      *                                or a lone surrogate (PostgreSQL's driver writes it as {@code '?'}: two ids
@@ -156,6 +160,7 @@ public final class JdbcOutbox {
     public void append(Connection connection, Message message) {
         requireArgument(connection, "connection");
         requireArgument(message, "message");
+        Sql.requireTransaction(connection, "JdbcOutbox.append");
         Map<String, String> headers = withCause(message.headers());
         writer.write(connection, headers == message.headers() ? message : message.withHeaders(headers));
     }

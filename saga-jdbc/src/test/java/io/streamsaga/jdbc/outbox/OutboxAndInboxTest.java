@@ -1328,4 +1328,28 @@ abstract class OutboxAndInboxTest {
         assertEquals(3, published.size(), "each row published once: " + published);
         assertEquals(0, outbox.pendingCount());
     }
+
+    @Test
+    void anAppendOrAMarkOnAConnectionInAutoCommitModeIsRefusedBeforeAnySqlNotCommittedAlone() throws Exception {
+        // JdbcOutbox.append and JdbcInbox.markProcessed write "in the caller's transaction". Given a connection in
+        // auto-commit mode (no transaction begun: a forgotten setAutoCommit(false), a template outside a transaction)
+        // each committed its row alone at once: the event was published though the order it announced was rolled
+        // back, and the message counted as processed though the handler's effect never committed.
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        try (Connection c = database.dataSource().getConnection()) {
+            c.setAutoCommit(true);
+            List<String> refusals = new ArrayList<>();
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 1))).getMessage());
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> outbox.append(c, order("m-1", "order-created", "k", "order-created"))).getMessage());
+            refusals.add(assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> inbox.markProcessed(c, "billing", "m-1")).getMessage());
+            for (String refusal : refusals) {
+                assertTrue(refusal.contains("auto-commit"), refusal);
+            }
+        }
+        assertEquals(0, database.queryLong("SELECT COUNT(*) FROM ss_outbox"), "no message committed alone");
+        assertFalse(inbox.isProcessed("billing", "m-1"), "no message taken as processed");
+    }
 }
