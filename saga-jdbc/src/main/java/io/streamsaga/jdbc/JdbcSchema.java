@@ -45,6 +45,9 @@ public final class JdbcSchema {
     /** SQL states of a CREATE TABLE IF NOT EXISTS that lost a race with the same statement on another node. */
     private static final Set<String> CREATED_CONCURRENTLY = Set.of("23505", "42P07", "42710");
 
+    /** SQL states of a query of a table that does not exist: PostgreSQL's, and H2's (also with candidates or no table). */
+    private static final Set<String> UNDEFINED_TABLE = Set.of("42P01", "42S02", "42S03", "42S04");
+
     private static final Object MIGRATING = new Object();
 
     private final DataSource dataSource;
@@ -137,7 +140,12 @@ public final class JdbcSchema {
         });
     }
 
-    /** The version the database is at; 0 when the schema was never created. */
+    /**
+     * The version the database is at; 0 when the schema was never created (no {@code ss_schema_version} table).
+     *
+     * @throws JdbcException when it cannot be read: the database is unreachable, the table cannot be read (the user
+     *                       lacks the right to), a query fails
+     */
     public int currentVersion() {
         try (Connection connection = dataSource.getConnection()) {
             if (!tableExists(connection)) {
@@ -149,12 +157,20 @@ public final class JdbcSchema {
         }
     }
 
+    /**
+     * Whether the version table exists. Only "no such table" means it does not: any other error (no right to read it,
+     * a connection lost) is thrown, or a component's check would take the schema as the application's own tool's to
+     * manage and skip itself over a database at an older version.
+     */
     private static boolean tableExists(Connection connection) throws SQLException {
         try (Statement s = connection.createStatement()) {
             s.executeQuery("SELECT 1 FROM ss_schema_version WHERE 1 = 0").close();
             return true;
         } catch (SQLException e) {
-            return false;
+            if (UNDEFINED_TABLE.contains(e.getSQLState())) {
+                return false;
+            }
+            throw e;
         }
     }
 

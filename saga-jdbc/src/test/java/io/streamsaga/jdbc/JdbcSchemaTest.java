@@ -51,4 +51,10 @@ class JdbcSchemaTest {
             pool.shutdownNow();
         }
     }
+
+    @Test
+    void aDatabaseWithoutTheVersionTableIsAtVersionZero() {
+        // only "no such table" (42P01 here) means version 0; any other error of the probe is thrown (SchemaVersionCheckTest)
+        assertEquals(0, JdbcSchema.of(db.database().dataSource()).currentVersion());
+    }
 }

@@ -122,4 +122,23 @@ class SchemaVersionCheckTest {
         components().values().forEach(Supplier::get);
         assertEquals(0, JdbcSchema.of(dataSource).currentVersion());
     }
+
+    @Test
+    void aVersionTableTheApplicationsUserMayNotReadFailsTheBuildInsteadOfSkippingTheCheck() {
+        // JdbcSchema.currentVersion() took any error of its probe of ss_schema_version for "no such table": a user
+        // without the right to read it (the schema migrated by an admin user, the application's user granted only its
+        // tables), or a connection lost mid-query, read version 0, and every component skipped its check, as if the
+        // application's own tool managed the schema, over a database at an older version.
+        int older = JdbcSchema.latestVersion() - 1;
+        JdbcSchema.of(dataSource).migrate(older);
+        db.database().execute("CREATE USER app PASSWORD 'app'");
+        org.h2.jdbcx.JdbcDataSource app = new org.h2.jdbcx.JdbcDataSource();
+        app.setURL(db.database().jdbcUrl().replace(";DEFAULT_NULL_ORDERING=HIGH;DB_CLOSE_DELAY=-1", "")); // settings only an admin may give
+        app.setUser("app");
+        app.setPassword("app");
+        dataSource = app;
+
+        assertThrows(JdbcException.class, () -> JdbcSchema.of(app).currentVersion());
+        components().forEach((name, build) -> assertThrows(JdbcException.class, build::get, name));
+    }
 }
