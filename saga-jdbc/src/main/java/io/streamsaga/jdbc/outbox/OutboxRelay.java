@@ -373,13 +373,7 @@ public final class OutboxRelay implements AutoCloseable {
             return;
         }
         try {
-            tx.run(connection -> {
-                try (PreparedStatement ps = connection.prepareStatement("MERGE INTO ss_outbox_lock l USING (VALUES (CAST(? AS VARCHAR(100))))"
-                        + " AS s(name) ON l.name = s.name WHEN NOT MATCHED THEN INSERT (name) VALUES (s.name)")) {
-                    ps.setString(1, config.name());
-                    ps.executeUpdate();
-                }
-            });
+            tx.run(this::insertLockRow);
         } catch (JdbcException e) {
             // another node inserted the same lock row at the same moment: it exists now
             if (!"23505".equals(e.sqlState())) {
@@ -389,10 +383,34 @@ public final class OutboxRelay implements AutoCloseable {
         lockRowEnsured = true;
     }
 
+    private void insertLockRow(Connection connection) throws SQLException {
+        try (PreparedStatement ps = connection.prepareStatement("MERGE INTO ss_outbox_lock l USING (VALUES (CAST(? AS VARCHAR(100))))"
+                + " AS s(name) ON l.name = s.name WHEN NOT MATCHED THEN INSERT (name) VALUES (s.name)")) {
+            ps.setString(1, config.name());
+            ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Locks the relay's row for this transaction. A row deleted since it was written (an operator clearing what looks
+     * like stale locks) is written again in this transaction, which then holds it: locking no row kept no other relay
+     * of the name out, and both published the same rows. Two relays writing it again at once: the second fails on the
+     * key (a retriable failure of its poll) or waits for the first and locks the row it committed.
+     */
     private void lock(Connection connection) throws SQLException {
+        if (!selectLockRow(connection)) {
+            log.warn("outbox relay '{}': its lock row in ss_outbox_lock was deleted; writing it again", config.name());
+            insertLockRow(connection);
+            selectLockRow(connection);
+        }
+    }
+
+    private boolean selectLockRow(Connection connection) throws SQLException {
         try (PreparedStatement ps = connection.prepareStatement("SELECT name FROM ss_outbox_lock WHERE name = ? FOR UPDATE")) {
             ps.setString(1, config.name());
-            ps.executeQuery().close();
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
         }
     }
 

@@ -1352,4 +1352,65 @@ abstract class OutboxAndInboxTest {
         assertEquals(0, database.queryLong("SELECT COUNT(*) FROM ss_outbox"), "no message committed alone");
         assertFalse(inbox.isProcessed("billing", "m-1"), "no message taken as processed");
     }
+
+    @Test
+    void aLockRowDeletedByAnOperatorIsWrittenAgainSoRelaysOnTwoNodesStillTakeTurns() throws Exception {
+        // A relay wrote its lock row in ss_outbox_lock once, at its first batch, and then locked whatever it found:
+        // after an operator deleted the row (clearing "stale locks", as with a scheduler's lock table) it locked
+        // nothing, and a relay of the same name on another node published the rows it was publishing too.
+        java.util.concurrent.atomic.AtomicBoolean holdA = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.CountDownLatch aPublishing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch aGoesOn = new java.util.concurrent.CountDownLatch(1);
+        List<String> published = new CopyOnWriteArrayList<>();
+        OutboxRelay nodeA = relayTo().name("orders").publisher(m -> {
+            if (holdA.getAndSet(false)) {
+                aPublishing.countDown();
+                try {
+                    assertTrue(aGoesOn.await(60, java.util.concurrent.TimeUnit.SECONDS));
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+            published.add("A " + m.id());
+            return CompletableFuture.completedFuture(null);
+        }).build();
+        OutboxRelay nodeB = relayTo().name("orders").publisher(m -> {
+            published.add("B " + m.id());
+            return CompletableFuture.completedFuture(null);
+        }).build();
+        assertEquals(0, nodeA.relayPending() + nodeB.relayPending(), "both wrote their lock row, with nothing to relay");
+        for (int i = 0; i < 3; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+        }
+        database.execute("DELETE FROM ss_outbox_lock");
+
+        holdA.set(true);
+        java.util.concurrent.ExecutorService nodes = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<Integer> a = nodes.submit(nodeA::relayPending);
+            assertTrue(aPublishing.await(60, java.util.concurrent.TimeUnit.SECONDS), "A publishes, holding its lock");
+            java.util.concurrent.Future<Integer> b = nodes.submit(nodeB::relayPending);
+            String blocked = kind() == TestDatabase.Kind.POSTGRES
+                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60))
+                    .until(() -> b.isDone() || database.queryLong(blocked) > 0);
+            aGoesOn.countDown();
+            a.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            try {
+                b.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                // B lost the race to write the row again (the key, or a lock timeout on H2): its batch failed, as a
+                // poll's would, to be retried after a backoff
+                org.junit.jupiter.api.Assertions.assertInstanceOf(io.streamsaga.jdbc.JdbcException.class, e.getCause());
+            }
+            assertEquals(0, nodeB.relayPending(), "nothing left for B");
+        } finally {
+            aGoesOn.countDown();
+            nodes.shutdownNow();
+        }
+        assertEquals(3, published.size(), "each row published once: " + published);
+        assertEquals(0, outbox.pendingCount());
+    }
 }
