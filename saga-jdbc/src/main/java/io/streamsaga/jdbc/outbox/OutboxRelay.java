@@ -11,6 +11,7 @@ import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
 import io.streamsaga.jdbc.internal.Columns;
@@ -54,7 +55,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       transaction that holds the lock. A relay that crashes before committing leaves its rows pending,
  *       and the next relay publishes them again: consumers see duplicates (same message id), which the
  *       inbox filters.</li>
- *   <li><b>Broker outage.</b> A retriable publish failure (or a database failure) is recorded on the row
+ *   <li><b>Broker outage.</b> A retriable publish failure (any exception or {@link Error} but a non-retriable
+ *       {@link StreamSagaException} and a {@link VirtualMachineError}; or a database failure) is recorded on the row
  *       and the relay polls again after a backoff from its {@link RetryPolicy} (only the delays are used:
  *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
@@ -242,7 +244,10 @@ public final class OutboxRelay implements AutoCloseable {
                     r = relayBatch();
                 } while (!r.failed && r.fetched == config.batchSize() && !closed);
                 failed = r.failed;
-            } catch (RuntimeException e) {
+            } catch (VirtualMachineError | SimulatedProcessCrash e) {
+                throw e;
+            } catch (RuntimeException | Error e) {
+                // an Error too: a poll that ends without rescheduling itself stops the relay for good
                 log.warn("outbox relay '{}' could not poll: {}", config.name(), e.toString());
                 failed = true;
             }
@@ -354,7 +359,11 @@ public final class OutboxRelay implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return new StreamSagaException("interrupted while publishing", e, true);
-        } catch (RuntimeException e) {
+        } catch (VirtualMachineError | SimulatedProcessCrash e) {
+            throw e; // the process is dying (or a test says so): nothing is marked, the next relay publishes again
+        } catch (RuntimeException | Error e) {
+            // An Error too (an interceptor's AssertionError, a codec's NoClassDefFoundError) is the row's failure,
+            // retried after the backoff: thrown on, it ended the poll, which never rescheduled itself.
             return e;
         }
     }

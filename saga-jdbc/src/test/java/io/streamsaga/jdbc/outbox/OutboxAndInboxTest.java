@@ -48,8 +48,12 @@ abstract class OutboxAndInboxTest {
     }
 
     /** Stands for a process dying in the middle of a relay batch: nothing after it runs. */
-    static final class SimulatedCrash extends Error {
+    static final class SimulatedCrash extends io.streamsaga.saga.spi.SimulatedProcessCrash {
         private static final long serialVersionUID = 1L;
+
+        SimulatedCrash() {
+            super("the relay's process dies");
+        }
     }
 
     @RegisterExtension
@@ -1412,5 +1416,32 @@ abstract class OutboxAndInboxTest {
         }
         assertEquals(3, published.size(), "each row published once: " + published);
         assertEquals(0, outbox.pendingCount());
+    }
+
+    @Test
+    void aPublisherThrowingAnErrorFailsItsRowForARetryInsteadOfStoppingAStartedRelayForGood() {
+        // An Error thrown by the publisher (an interceptor's AssertionError, a codec's NoClassDefFoundError) went
+        // through the relay's poll: the batch rolled back, the poll never rescheduled itself, and the started relay
+        // published nothing more for good, its consecutiveFailures() still 0 for monitoring to see.
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> createOrder(c, "o-1", 1));
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relayTo().publisher(m -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new AssertionError("an interceptor's bug");
+            }
+            return bus.publish(m);
+        }).build()) {
+            assertDoesNotThrow(relay::start);
+            assertEquals(1, relay.consecutiveFailures(), "a failed poll, seen by monitoring");
+            OutboxRow row = outbox.rows(OutboxRow.Status.PENDING, 1).get(0);
+            assertEquals(1, row.attempts());
+            assertTrue(row.lastError().contains("an interceptor's bug"), row.lastError());
+
+            scheduler.advance(Duration.ofSeconds(1)); // the backoff
+            transport.drainAll();
+            assertEquals(List.of(1L), seen.stream().map(OrderCreated::amount).toList());
+            assertEquals(0, outbox.pendingCount());
+        }
     }
 }
