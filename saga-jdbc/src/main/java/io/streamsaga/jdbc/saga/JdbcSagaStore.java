@@ -116,7 +116,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         this.transactionalMessages = b.transactionalMessages;
         this.outbox = b.lifecycleTopic == null && !b.transactionalMessages ? null
                 : new OutboxWriter(dataCodec);
-        this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch, b.groupCommitLanes) : null;
+        this.groupCommit = b.groupCommitBatch > 1 ? new GroupCommit(this, tx, b.groupCommitBatch,
+                b.groupCommitLanes == null ? 4 : b.groupCommitLanes) : null;
     }
 
     /** A store writing saga data with the library's default JSON mapper (records, ISO dates). */
@@ -937,7 +938,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         private final DataSource dataSource;
         private ObjectMapper mapper = JsonEventCodec.defaultMapper();
         private int groupCommitBatch = 1;
-        private int groupCommitLanes = 4;
+        /** Null until given: then it needs group commit, which it configures. */
+        private Integer groupCommitLanes;
         private String lifecycleTopic;
         private boolean transactionalMessages;
 
@@ -967,7 +969,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
         /**
          * How many group-commit batches may be in flight at once, on as many connections (default 4). A
-         * saga always uses the same lane, so its writes stay in order.
+         * saga always uses the same lane, so its writes stay in order. Only with {@link #groupCommit} above 1:
+         * without it {@link #build()} refuses it rather than ignore it.
          */
         public Builder groupCommitLanes(int lanes) {
             ConfigurationException.require(lanes >= 1, "group commit lanes must be 1 or more, but was %s", lanes);
@@ -1004,7 +1007,17 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             return this;
         }
 
+        /**
+         * The store.
+         *
+         * @throws ConfigurationException when {@link #groupCommitLanes} was given without {@link #groupCommit} above 1
+         *                                (each write in its own transaction: the lanes would be ignored), or the schema
+         *                                is older
+         */
         public JdbcSagaStore build() {
+            ConfigurationException.require(groupCommitLanes == null || groupCommitBatch > 1,
+                    "groupCommitLanes(%s) is for group commit, but groupCommit is %s (each write in its own transaction):"
+                            + " set groupCommit(n) above 1, or leave groupCommitLanes out", groupCommitLanes, groupCommitBatch);
             SchemaCheck.requireMigrated(dataSource, "JdbcSagaStore");
             return new JdbcSagaStore(this);
         }

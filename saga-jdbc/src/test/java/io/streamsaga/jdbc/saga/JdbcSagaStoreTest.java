@@ -299,6 +299,19 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void groupCommitLanesWithoutGroupCommitIsRefusedAtBuildNotIgnored() {
+        // groupCommitLanes(k) was taken and ignored when groupCommit was left at 1 (each write its own transaction):
+        // a store meant to commit up to k batches in parallel ran without group commit, and nothing said so.
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> JdbcSagaStore.builder(db.database().dataSource()).groupCommitLanes(8).build());
+        assertTrue(e.getMessage().contains("groupCommit"), e.getMessage());
+        assertThrows(ConfigurationException.class,
+                () -> JdbcSagaStore.builder(db.database().dataSource()).groupCommit(1).groupCommitLanes(8).build());
+        JdbcSagaStore.builder(db.database().dataSource()).groupCommitLanes(8).groupCommit(16).build();
+        JdbcSagaStore.builder(db.database().dataSource()).groupCommit(16).build();
+    }
+
+    @Test
     void aStartWithAnIdOrBusinessKeyTheStoreRefusesFailsWithItsConfigurationExceptionNotAsARetriableStoreFailure() {
         // The store refuses them up front with a ConfigurationException (above); the start's stage failed instead
         // with a retriable SagaException "saga store failed", logged as "resumes on recover()", though nothing
