@@ -309,6 +309,13 @@ public final class OutboxRelay implements AutoCloseable {
                 if (closed) {
                     break;
                 }
+                if (row != rows.get(0)) {
+                    // The transaction sat idle while the last row was acknowledged: a server may have ended the session
+                    // meanwhile (PostgreSQL's idle_in_transaction_session_timeout), and the lock with it, so that another
+                    // node's relay took the batch. Selecting the lock row again fails then, before this row goes out
+                    // after that relay's, and restarts the idle timer otherwise.
+                    selectLockRow(connection);
+                }
                 Throwable error = publish(row.message());
                 if (error == null) {
                     sent.add(row.sequence());
