@@ -136,7 +136,8 @@ public final class OutboxRelay implements AutoCloseable {
      *                       the same name take turns
      * @param batchSize      rows read and marked per transaction
      * @param pollInterval   delay between polls when the outbox is empty
-     * @param backoff        delays after failures (attempt limits are ignored)
+     * @param backoff        delays after failures (attempt limits are ignored), from an {@code initialBackoff} of at
+     *                       least 1 ms
      * @param publishTimeout how long to wait for one acknowledgement before treating it as failed
      * @param metrics        where published rows and failures are counted; kept {@link MetricsRecorder#guarded guarded}
      */
@@ -156,6 +157,10 @@ public final class OutboxRelay implements AutoCloseable {
                     "pollInterval must be at least 1 ms, but was %s", pollInterval);
             ConfigurationException.requirePositive(pollInterval, "pollInterval");
             Objects.requireNonNull(backoff, "backoff");
+            // Its delays are what keeps a relay from hammering a broker that is down (and the row, and the log).
+            ConfigurationException.require(backoff.initialBackoff().compareTo(Duration.ofMillis(1)) >= 0,
+                    "backoff must wait at least 1 ms after a failed poll, but its initialBackoff was %s",
+                    backoff.initialBackoff());
             ConfigurationException.require(publishTimeout != null && publishTimeout.compareTo(Duration.ofMillis(1)) >= 0,
                     "publishTimeout must be at least 1 ms, but was %s", publishTimeout);
             ConfigurationException.requirePositive(publishTimeout, "publishTimeout");
@@ -621,7 +626,11 @@ public final class OutboxRelay implements AutoCloseable {
             return this;
         }
 
-        /** Backoff delays after failed polls; the relay keeps retrying whatever {@code maxAttempts} says. */
+        /**
+         * Backoff delays after failed polls; the relay keeps retrying whatever {@code maxAttempts} says. An
+         * {@code initialBackoff} under 1 ms is refused by {@link #build()}: the relay would retry at once, a thousand
+         * times a second in a broker outage.
+         */
         public Builder backoff(RetryPolicy backoff) {
             this.backoff = Objects.requireNonNull(backoff, "backoff");
             return this;

@@ -802,6 +802,16 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aRelayBackoffThatWouldRetryAtOnceIsRefusedAtBuildAsAPollIntervalUnderAMillisecondIs() {
+        // backoff(...) took a RetryPolicy with no initial backoff: every delay was 0, taken as 1 ms, so in a broker
+        // outage the relay published, recorded the failure on the row and logged a warning a thousand times a second.
+        io.streamsaga.ConfigurationException e = assertThrows(io.streamsaga.ConfigurationException.class,
+                () -> relay().backoff(RetryPolicy.builder().initialBackoff(Duration.ZERO).build()).build());
+        assertTrue(e.getMessage().contains("backoff"), e.getMessage());
+        relay().backoff(RetryPolicy.builder().initialBackoff(Duration.ofMillis(1)).build()).build();
+    }
+
+    @Test
     void handlerFailureRollsBackItsEffectAndTheInboxRowSoTheRetryDoesTheWork() {
         JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
         AtomicInteger calls = new AtomicInteger();
