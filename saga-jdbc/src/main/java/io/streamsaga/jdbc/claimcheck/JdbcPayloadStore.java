@@ -158,6 +158,7 @@ public final class JdbcPayloadStore implements PayloadStore {
     /** Deletes every payload last stored before {@code cutoff}, batch after bounded batch. */
     @Override
     public int deleteStoredBefore(Instant cutoff) {
+        Objects.requireNonNull(cutoff, "cutoff");
         int total = 0;
         while (true) {
             int deleted = deleteStoredBefore(cutoff, BATCH);
@@ -170,6 +171,7 @@ public final class JdbcPayloadStore implements PayloadStore {
 
     /** Deletes at most {@code maxPayloads} payloads last stored before {@code cutoff}, oldest first. */
     public int deleteStoredBefore(Instant cutoff, int maxPayloads) {
+        Objects.requireNonNull(cutoff, "cutoff"); // as NULL in SQL it would match no row: nothing deleted
         ConfigurationException.require(maxPayloads > 0, "maxPayloads must be positive, but was %s", maxPayloads);
         return guarded(null, "expire", () -> tx.inTransaction(c -> {
             List<String> ids = new ArrayList<>();

@@ -220,6 +220,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
      * until it returns less than {@code maxRows}.
      */
     public int purge(Instant now, int maxRows) {
+        Objects.requireNonNull(now, "now");
         ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
         return tx.inTransaction(c -> {
             long threshold = doneCount(c) - maxEntries;

@@ -147,6 +147,7 @@ public final class JdbcInbox {
      * how many. Bounded, so it never holds long locks; call it until it returns 0.
      */
     public int purgeProcessedBefore(Instant before, int maxRows) {
+        Objects.requireNonNull(before, "before"); // as NULL in SQL it would match no row: nothing purged
         ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
         return tx.inTransaction(connection -> {
             try (PreparedStatement ps = connection.prepareStatement(

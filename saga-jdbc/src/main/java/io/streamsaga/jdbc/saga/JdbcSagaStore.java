@@ -678,6 +678,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /** Deletes every finished saga last updated before {@code cutoff}, batch after bounded batch. */
     @Override
     public int deleteFinishedBefore(Instant cutoff) {
+        Objects.requireNonNull(cutoff, "cutoff");
         int total = 0;
         while (true) {
             int deleted = deleteFinishedBefore(cutoff, DEFAULT_BATCH);
@@ -693,6 +694,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * {@code cutoff}, oldest first, with their history, in one short transaction; returns how many.
      */
     public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+        Objects.requireNonNull(cutoff, "cutoff"); // as NULL in SQL it would match no row: nothing deleted
         ConfigurationException.require(maxSagas > 0, "maxSagas must be positive, but was %s", maxSagas);
         return tx.inTransaction(c -> {
             List<String> ids = new ArrayList<>();
