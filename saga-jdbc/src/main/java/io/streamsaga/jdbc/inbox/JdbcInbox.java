@@ -127,19 +127,37 @@ public final class JdbcInbox {
      * An event handler that runs {@code handler} once per message id for the subscribing group: the inbox
      * row and the handler's writes commit together; a duplicate is acknowledged without calling it. What
      * the handler throws is rethrown unchanged (after the rollback), so the bus retries and dead-letters
-     * as usual.
+     * as usual; a failure of the transaction itself (no connection, a failed commit) as a {@link JdbcException},
+     * retriable as its SQL state says.
      */
     public <T> EventHandler<T> handler(InboxHandler<T> handler) {
         Objects.requireNonNull(handler, "handler");
-        return (event, context) -> tx.call(connection -> {
-            if (markProcessed(connection, context.group(), context.message().id())) {
-                handler.handle(event, context, connection);
-            } else {
-                log.debug("group {} already processed message {}; skipping the duplicate", context.group(),
-                        context.message().id());
+        return (event, context) -> {
+            Exception[] handlers = new Exception[1];
+            try {
+                tx.call(connection -> {
+                    if (markProcessed(connection, context.group(), context.message().id())) {
+                        try {
+                            handler.handle(event, context, connection);
+                        } catch (Exception e) {
+                            handlers[0] = e;
+                            throw e;
+                        }
+                    } else {
+                        log.debug("group {} already processed message {}; skipping the duplicate", context.group(),
+                                context.message().id());
+                    }
+                    return null;
+                });
+            } catch (SQLException e) {
+                if (e == handlers[0]) {
+                    throw e; // the handler's own, unchanged
+                }
+                // the transaction's own (no connection, a failed commit): typed, retriable as its SQL state says
+                throw JdbcException.of("the inbox transaction of message " + context.message().id() + " for group "
+                        + context.group() + " failed", e);
             }
-            return null;
-        });
+        };
     }
 
     /**

@@ -1454,4 +1454,67 @@ abstract class OutboxAndInboxTest {
             assertEquals(0, outbox.pendingCount());
         }
     }
+
+    @Test
+    void aDatabaseFailureAroundAnInboxHandlerReachesTheBusAsATypedJdbcExceptionAndTheHandlersOwnErrorAsItWas()
+            throws Exception {
+        // JdbcInbox.handler rethrows what the handler throws unchanged, but the SQLExceptions of its own transaction
+        // (no connection from the pool, a commit that fails) went out raw as well: untyped, where every other database
+        // failure of the library is a JdbcException that says whether a retry may succeed, for the bus to decide by.
+        java.util.concurrent.atomic.AtomicBoolean down = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean commitFails = new java.util.concurrent.atomic.AtomicBoolean();
+        javax.sql.DataSource flaky = (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[] {javax.sql.DataSource.class}, (proxy, method, args) -> {
+                    if (down.get() && method.getName().equals("getConnection")) {
+                        throw new java.sql.SQLException("connection refused", "08001");
+                    }
+                    Object result = invoke(method, database.dataSource(), args);
+                    if (!(result instanceof Connection connection)) {
+                        return result;
+                    }
+                    return java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                            new Class<?>[] {Connection.class}, (p, m, a) -> {
+                                if (commitFails.get() && m.getName().equals("commit")) {
+                                    throw new java.sql.SQLException("could not serialize access", "40001");
+                                }
+                                return invoke(m, connection, a);
+                            });
+                });
+        JdbcInbox inbox = JdbcInbox.create(flaky, scheduler.clock());
+        java.sql.SQLException own = new java.sql.SQLException("the handler's own check failed", "23514");
+        io.streamsaga.bus.EventHandler<OrderCreated> invoicing = inbox.handler((event, ctx, c) -> {
+            if (event.amount() < 0) {
+                throw own;
+            }
+        });
+        Message message = Message.builder("order-created").id("m-1").type("order-created").payload(new OrderCreated("o-1", 1)).build();
+        io.streamsaga.bus.DeliveryContext context = new io.streamsaga.bus.DeliveryContext(message, "billing", 0, 0, 1);
+
+        down.set(true);
+        Exception refused = assertThrows(Exception.class, () -> invoicing.handle(new OrderCreated("o-1", 1), context));
+        io.streamsaga.jdbc.JdbcException noConnection = org.junit.jupiter.api.Assertions.assertInstanceOf(
+                io.streamsaga.jdbc.JdbcException.class, refused);
+        assertTrue(noConnection.isRetriable(), noConnection.toString());
+        down.set(false);
+
+        commitFails.set(true);
+        Exception failedCommit = assertThrows(Exception.class, () -> invoicing.handle(new OrderCreated("o-1", 1), context));
+        assertTrue(org.junit.jupiter.api.Assertions.assertInstanceOf(io.streamsaga.jdbc.JdbcException.class, failedCommit)
+                .isRetriable(), failedCommit.toString());
+        commitFails.set(false);
+        assertFalse(inbox.isProcessed("billing", "m-1"), "the commit failed: not processed");
+
+        assertEquals(own, assertThrows(Exception.class, () -> invoicing.handle(new OrderCreated("o-1", -1), context)),
+                "the handler's own SQLException, unchanged");
+        invoicing.handle(new OrderCreated("o-1", 1), context);
+        assertTrue(inbox.isProcessed("billing", "m-1"));
+    }
+
+    private static Object invoke(java.lang.reflect.Method method, Object target, Object[] args) throws Throwable {
+        try {
+            return method.invoke(target, args);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+        }
+    }
 }
