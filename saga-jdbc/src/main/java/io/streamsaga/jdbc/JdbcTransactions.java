@@ -12,7 +12,7 @@ import java.util.Objects;
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
  * {@link JdbcException}). Restores the connection's auto-commit mode (and its isolation level, when
  * {@link #withIsolation} set another) before returning it to the pool.
- * Immutable; thread-safe.
+ * Thread-safe.
  */
 public final class JdbcTransactions {
     /** No isolation level of its own: transactions run at the connection's. */
@@ -20,6 +20,8 @@ public final class JdbcTransactions {
 
     private final DataSource dataSource;
     private final int isolation;
+    /** The level the data source's connections come with, once known (with {@link #isolation} set); benign race. */
+    private volatile int handedOut = CONNECTIONS_OWN;
 
     public JdbcTransactions(DataSource dataSource) {
         this(dataSource, CONNECTIONS_OWN);
@@ -33,6 +35,8 @@ public final class JdbcTransactions {
     /**
      * Transactions over the same data source that run at {@code level} ({@link Connection#TRANSACTION_READ_COMMITTED}
      * and so on) whatever level the pool hands its connections out at; each connection's own level is restored after.
+     * The level the pool hands them out at is asked of the first connection only (a pool hands them all out alike):
+     * while it is {@code level}, no connection is asked or set again.
      * The library's outbox relay runs at {@code READ_COMMITTED}: it reads the outbox after waiting for another node's
      * relay, and must see what that one committed meanwhile.
      *
@@ -82,7 +86,7 @@ public final class JdbcTransactions {
     public <T> T call(Work<T> work) throws Exception {
         try (Connection connection = dataSource.getConnection()) {
             boolean autoCommit = connection.getAutoCommit();
-            int ownIsolation = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : connection.getTransactionIsolation();
+            int ownIsolation = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : handedOutIsolation(connection);
             if (ownIsolation != isolation) {
                 connection.setTransactionIsolation(isolation); // before the transaction begins, as drivers require
             }
@@ -114,6 +118,20 @@ public final class JdbcTransactions {
         } catch (SQLException e) {
             cause.addSuppressed(e);
         }
+    }
+
+    /**
+     * The isolation level the data source hands its connections out at, asked of the first connection only: a pool
+     * hands them all out alike, and PostgreSQL's driver asks the server each time, a round trip per transaction that
+     * would cost more than most of the library's transactions do.
+     */
+    private int handedOutIsolation(Connection connection) throws SQLException {
+        int level = handedOut;
+        if (level == CONNECTIONS_OWN) {
+            level = connection.getTransactionIsolation();
+            handedOut = level;
+        }
+        return level;
     }
 
     private static void restore(Connection connection, boolean autoCommit, int isolation) {

@@ -109,7 +109,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     private volatile Dialect dialect;
 
     private JdbcSagaStore(Builder b) {
-        this.tx = new JdbcTransactions(b.dataSource);
+        // Read committed whatever the pool's level: a version-checked update that waited for another orchestrator's
+        // write then finds the version moved and the loser gets ConcurrentSagaUpdateException; at REPEATABLE READ it
+        // got a serialization failure, a store failure left for recover() instead of the loser's stop.
+        this.tx = new JdbcTransactions(b.dataSource).withIsolation(java.sql.Connection.TRANSACTION_READ_COMMITTED);
         this.mapper = b.mapper;
         this.dataCodec = new JsonEventCodec(b.mapper, TypeRegistry.empty());
         this.lifecycleTopic = b.lifecycleTopic;

@@ -389,6 +389,39 @@ abstract class JdbcSagaStoreTest {
     }
 
     @Test
+    void aWriterThatWaitedForAnotherOrchestratorsWriteLosesWithAConcurrentUpdateAlsoOverRepeatableReadConnections()
+            throws Exception {
+        // The loser of two orchestrators writing one saga "gets ConcurrentSagaUpdateException and stops"
+        // (docs/durability.md). On connections whose transactions are REPEATABLE READ (a pool's transactionIsolation,
+        // PostgreSQL's default_transaction_isolation) a writer that waited for the other's uncommitted write got a
+        // serialization failure instead: a retriable JdbcException, a store failure left for recover(), not the stop.
+        JdbcSagaStore repeatable = JdbcSagaStore.create(
+                io.streamsaga.jdbc.testing.PoolSettings.repeatableRead().applyTo(db.database().dataSource()));
+        repeatable.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (java.sql.Connection other = db.database().dataSource().getConnection()) {
+            other.setAutoCommit(false);
+            try (java.sql.Statement s = other.createStatement()) { // the other orchestrator's write, not committed yet
+                s.executeUpdate("UPDATE ss_saga SET version = 2 WHERE saga_id = 's-1' AND version = 1");
+            }
+            java.util.concurrent.Future<?> mine = writer.submit(() -> repeatable.update(
+                    saga("s-1", "o-1", SagaStatus.COMPENSATING, T0, 2), transition("s-1", 2, TransitionType.SAGA_COMPENSATING)));
+            String blocked = kind() == TestDatabase.Kind.POSTGRES
+                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
+                    .until(() -> mine.isDone() || db.database().queryLong(blocked) > 0);
+            other.commit();
+
+            java.util.concurrent.ExecutionException lost = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> mine.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            org.junit.jupiter.api.Assertions.assertInstanceOf(ConcurrentSagaUpdateException.class, lost.getCause());
+        } finally {
+            writer.shutdownNow();
+        }
+    }
+
+    @Test
     void concurrentUpdatesOfOneVersionHaveExactlyOneWinner() throws Exception {
         store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
         int writers = 6;
