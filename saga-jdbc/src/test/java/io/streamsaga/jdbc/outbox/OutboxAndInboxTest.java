@@ -1197,10 +1197,7 @@ abstract class OutboxAndInboxTest {
             assertTrue(inbox.markProcessed(first, "billing", "m-1"));
             java.util.concurrent.Future<Boolean> loser = second.submit(
                     () -> tx.inTransaction(c -> inbox.markProcessed(c, "billing", "m-1")));
-            String blocked = kind() == TestDatabase.Kind.POSTGRES
-                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
-            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> loser.isDone() || database.queryLong(blocked) > 0); // H2 may time out on the lock (HYT00) instead
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> loser.isDone() || database.sessionsWaitingForALock() > 0); // H2 may time out on the lock (HYT00) instead
             first.commit();
 
             java.util.concurrent.ExecutionException failure = assertThrows(java.util.concurrent.ExecutionException.class,
@@ -1328,10 +1325,7 @@ abstract class OutboxAndInboxTest {
                     return -1;
                 }
             });
-            String blocked = kind() == TestDatabase.Kind.POSTGRES
-                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
-            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> database.queryLong(blocked) > 0);
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> database.sessionsWaitingForALock() > 0);
             bWaiting.countDown();
             assertEquals(3, a.get(60, java.util.concurrent.TimeUnit.SECONDS));
             b.get(60, java.util.concurrent.TimeUnit.SECONDS);
@@ -1405,11 +1399,8 @@ abstract class OutboxAndInboxTest {
             java.util.concurrent.Future<Integer> a = nodes.submit(nodeA::relayPending);
             assertTrue(aPublishing.await(60, java.util.concurrent.TimeUnit.SECONDS), "A publishes, holding its lock");
             java.util.concurrent.Future<Integer> b = nodes.submit(nodeB::relayPending);
-            String blocked = kind() == TestDatabase.Kind.POSTGRES
-                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60))
-                    .until(() -> b.isDone() || database.queryLong(blocked) > 0);
+                    .until(() -> b.isDone() || database.sessionsWaitingForALock() > 0);
             aGoesOn.countDown();
             a.get(60, java.util.concurrent.TimeUnit.SECONDS);
             try {

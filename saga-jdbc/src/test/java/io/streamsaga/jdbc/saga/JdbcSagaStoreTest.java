@@ -406,11 +406,8 @@ abstract class JdbcSagaStoreTest {
             }
             java.util.concurrent.Future<?> mine = writer.submit(() -> repeatable.update(
                     saga("s-1", "o-1", SagaStatus.COMPENSATING, T0, 2), transition("s-1", 2, TransitionType.SAGA_COMPENSATING)));
-            String blocked = kind() == TestDatabase.Kind.POSTGRES
-                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
             org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
-                    .until(() -> mine.isDone() || db.database().queryLong(blocked) > 0);
+                    .until(() -> mine.isDone() || db.database().sessionsWaitingForALock() > 0);
             other.commit();
 
             java.util.concurrent.ExecutionException lost = assertThrows(java.util.concurrent.ExecutionException.class,

@@ -29,6 +29,16 @@ public record TestDatabase(Kind kind, DataSource dataSource, String jdbcUrl, Str
         }
     }
 
+    /**
+     * How many sessions of the database wait for a lock another holds: a test awaits it before it lets the holder go
+     * on, so that the waiter is known to have reached the lock.
+     */
+    public long sessionsWaitingForALock() {
+        return queryLong(kind == Kind.POSTGRES
+                ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL");
+    }
+
     /** A single long value from a query such as {@code select count(*) ...}. */
     public long queryLong(String sql) {
         try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
