@@ -60,7 +60,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       and the relay polls again after a backoff from its {@link RetryPolicy} (only the delays are used:
  *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
- *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row.</li>
+ *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row; so does a row that
+ *       cannot be read as a message (written by other SQL, or corrupted), which every batch would fail on.</li>
  *   <li><b>Closed transport.</b> A {@link TransportClosedException} (the transport, or the bus's, was closed
  *       before the relay) is not the row's fault: the row stays PENDING, untouched, and the relay stops as if
  *       {@linkplain #close() closed}, leaving the backlog to the next relay.</li>
@@ -306,15 +307,24 @@ public final class OutboxRelay implements AutoCloseable {
         ensureLockRow();
         BatchResult result = tx.inTransaction(connection -> {
             lock(connection);
-            List<OutboxRow> rows = pending(connection);
+            List<PendingRow> rows = pending(connection);
             List<Long> sent = new ArrayList<>(rows.size());
             boolean failed = false;
             boolean transportClosed = false;
-            for (OutboxRow row : rows) {
+            for (PendingRow pending : rows) {
                 if (closed) {
                     break;
                 }
-                if (row != rows.get(0)) {
+                if (pending.unreadable() != null) {
+                    // a poison row: the same read fails at every batch, and would hold back every row after it for good
+                    recordFailure(connection, pending.sequence(), pending.unreadable(), false);
+                    config.metrics().increment(FAILURES_METRIC, Map.of("relay", config.name(), "kind", "rejected"));
+                    log.error("outbox relay '{}': outbox row {} cannot be read and is marked FAILED: {}", config.name(),
+                            pending.sequence(), pending.unreadable().toString());
+                    continue;
+                }
+                OutboxRow row = pending.row();
+                if (pending != rows.get(0)) {
                     // The transaction sat idle while the last row was acknowledged: a server may have ended the session
                     // meanwhile (PostgreSQL's idle_in_transaction_session_timeout), and the lock with it, so that another
                     // node's relay took the batch. Selecting the lock row again fails then, before this row goes out
@@ -332,7 +342,7 @@ public final class OutboxRelay implements AutoCloseable {
                     break;
                 }
                 boolean retriable = !(error instanceof StreamSagaException sse) || sse.isRetriable();
-                recordFailure(connection, row, error, retriable);
+                recordFailure(connection, row.sequence(), error, retriable);
                 config.metrics().increment(FAILURES_METRIC, Map.of("relay", config.name(),
                         "kind", retriable ? "retriable" : "rejected"));
                 if (retriable) {
@@ -435,14 +445,27 @@ public final class OutboxRelay implements AutoCloseable {
         }
     }
 
-    private List<OutboxRow> pending(Connection connection) throws SQLException {
+    /** A pending row as read: the row, or why it cannot be read (then null). */
+    private record PendingRow(long sequence, OutboxRow row, Exception unreadable) {
+    }
+
+    private List<PendingRow> pending(Connection connection) throws SQLException {
         try (PreparedStatement ps = connection.prepareStatement(
                 OutboxRows.SELECT + " WHERE status = 'PENDING' ORDER BY seq LIMIT ?")) {
             ps.setInt(1, config.batchSize());
-            List<OutboxRow> rows = new ArrayList<>();
+            List<PendingRow> rows = new ArrayList<>();
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    rows.add(OutboxRows.read(rs, json));
+                    long sequence = rs.getLong("seq");
+                    try {
+                        rows.add(new PendingRow(sequence, OutboxRows.read(rs, json), null));
+                    } catch (OutboxRows.UnreadableRow e) {
+                        rows.add(new PendingRow(sequence, null, e));
+                    } catch (RuntimeException e) {
+                        // written by other SQL than the outbox's (a trigger) or corrupted: a message that cannot be built
+                        rows.add(new PendingRow(sequence, null,
+                                new OutboxRows.UnreadableRow("unreadable outbox row " + sequence + ": " + e, e)));
+                    }
                 }
             }
             return rows;
@@ -465,13 +488,13 @@ public final class OutboxRelay implements AutoCloseable {
         }
     }
 
-    private void recordFailure(Connection connection, OutboxRow row, Throwable error, boolean retriable)
+    private void recordFailure(Connection connection, long sequence, Throwable error, boolean retriable)
             throws SQLException {
         try (PreparedStatement ps = connection.prepareStatement(
                 "UPDATE ss_outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE seq = ?")) {
             ps.setString(1, Columns.text(error.toString(), 2000));
             ps.setString(2, retriable ? "PENDING" : "FAILED");
-            ps.setLong(3, row.sequence());
+            ps.setLong(3, sequence);
             ps.executeUpdate();
         }
     }

@@ -17,12 +17,28 @@ final class OutboxRows {
     private OutboxRows() {
     }
 
+    /** A row that holds no message this library can build: its headers are no JSON object of strings, say. */
+    static final class UnreadableRow extends SQLException {
+        private static final long serialVersionUID = 1L;
+
+        UnreadableRow(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * Reads the row at {@code rs}'s cursor.
+     *
+     * @throws UnreadableRow     when its headers cannot be read
+     * @throws RuntimeException  when its values make no message ({@link Message} refuses them)
+     * @throws SQLException      when the database fails
+     */
     static OutboxRow read(ResultSet rs, ObjectMapper json) throws SQLException {
         Map<String, String> headers;
         try {
             headers = json.readValue(rs.getString("headers"), JdbcOutbox.HEADERS);
         } catch (JsonProcessingException e) {
-            throw new SQLException("unreadable headers in outbox row " + rs.getLong("seq") + ": " + e.getMessage(), e);
+            throw new UnreadableRow("unreadable headers in outbox row " + rs.getLong("seq") + ": " + e.getMessage(), e);
         }
         if (headers.containsValue(null)) {
             // Written by a version whose Message took a null header value; a Message now refuses one (no header

@@ -1508,4 +1508,30 @@ abstract class OutboxAndInboxTest {
             throw e.getCause();
         }
     }
+
+    @Test
+    void aRowNoRelayCanReadIsMarkedFailedWithItsErrorAndTheRowsAfterItAreRelayed() {
+        // A row the relay could not read (written by the application's own SQL, a trigger say, or corrupted by hand:
+        // headers that are no JSON object, a blank event type) failed the read of every batch: the relay published
+        // nothing more, for good, each poll failing on it. It is a poison row: marked FAILED with the reason, as a row
+        // the transport rejects for good is, and the rows after it go out.
+        List<OrderCreated> seen = collect("billing");
+        database.execute("INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload,"
+                + " headers, created_at, status, attempts) VALUES ('by-a-trigger', 'order-created', 'k', 'order-created',"
+                + " 1, NULL, 'not json', CURRENT_TIMESTAMP, 'PENDING', 0)");
+        database.execute("INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload,"
+                + " headers, created_at, status, attempts) VALUES ('blank-type', 'order-created', 'k', ' ',"
+                + " 1, NULL, '{}', CURRENT_TIMESTAMP, 'PENDING', 0)");
+        tx.run(c -> createOrder(c, "o-1", 1));
+
+        assertEquals(1, relay().build().relayPending());
+        transport.drainAll();
+
+        assertEquals(List.of(1L), seen.stream().map(OrderCreated::amount).toList());
+        assertEquals(2, outbox.failedCount());
+        assertEquals(0, outbox.pendingCount());
+        assertEquals(2, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE status = 'FAILED' AND attempts = 1"
+                + " AND last_error LIKE '%unreadable%'"));
+        assertEquals(2, metrics.count(OutboxRelay.FAILURES_METRIC + "{kind=rejected, relay=default}"));
+    }
 }
