@@ -148,7 +148,8 @@ public final class FlowTracker implements AutoCloseable {
     /**
      * Records one message of the flow. The tracker's subscriptions call this; an application may also feed
      * messages it received some other way. Messages of other topics, or without a correlation id, are
-     * ignored (returns false).
+     * ignored (returns false), and so is every message once the tracker is {@linkplain #close() closed}: it records,
+     * counts and schedules nothing more, as its subscriptions deliver nothing more.
      */
     public boolean observe(Message message) {
         String event = flow.role(message.type()) != null ? message.type()
@@ -166,6 +167,13 @@ public final class FlowTracker implements AutoCloseable {
         boolean started = false;
         FlowInstance finished = null;
         synchronized (this) {
+            if (closed) {
+                // close() said it observes nothing more: no instance, metric or deadline after it. A handler finishing
+                // its message while close() waits for it lands here too, and must not fail it (a false alarm at every
+                // shutdown, or a dead letter of a sound message in the tracker's group).
+                log.debug("flow '{}': tracker closed, {} ignored", flow.name(), message);
+                return false;
+            }
             State state = instances.get(correlationId);
             if (state == null && forgotten.contains(correlationId)) {
                 // a late or redelivered event of an instance that finished and was forgotten: not a new instance
@@ -334,8 +342,9 @@ public final class FlowTracker implements AutoCloseable {
 
     /**
      * Closes the tracker's subscriptions, each waiting for its handler to finish the message in hand; what it knows
-     * stays queryable. A closed tracker observes nothing more, so a deadline passing afterwards is not reported as a
-     * stall (no warning, metric or {@link #onStalled} call), and {@link #start} is refused. Its queued deadline checks
+     * stays queryable. A closed tracker observes nothing more ({@link #observe} ignores what it is fed and returns
+     * false), so a deadline passing afterwards is not reported as a stall (no warning, metric or {@link #onStalled}
+     * call), and {@link #start} is refused. Its queued deadline checks
      * are cancelled, and one running on another thread (its stalled listeners) ends before close() returns (it waits
      * up to 10 s; called from a stalled listener, it does not wait for it).
      */

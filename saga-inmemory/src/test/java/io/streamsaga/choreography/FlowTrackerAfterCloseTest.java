@@ -7,14 +7,19 @@ import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
@@ -57,6 +62,32 @@ class FlowTrackerAfterCloseTest {
         assertEquals(0, metrics.counter(FlowTracker.STALLED_COUNTER, java.util.Map.of("flow", "order")));
         assertEquals("flow tracker 'order' is closed",
                 assertThrows(ConfigurationException.class, tracker::start).getMessage());
+    }
+
+    @Test
+    void aMessageFedAfterCloseIsIgnoredAndNeitherRecordedNorCounted() {
+        FlowTracker tracker = FlowTracker.builder(bus, flow).build().start();
+        List<FlowInstance> stalled = new CopyOnWriteArrayList<>();
+        tracker.onStalled(stalled::add);
+        tracker.close();
+
+        // an application feeding messages it received some other way, after the tracker was closed
+        assertFalse(tracker.observe(message("a", "m1", "o-1")), "ignored, as a message of another flow is");
+        assertFalse(tracker.observe(message("b", "m2", "o-2")));
+        scheduler.advance(Duration.ofMinutes(2));
+
+        assertEquals(Optional.empty(), tracker.where("o-1"), "a closed tracker observes nothing more");
+        assertEquals(Optional.empty(), tracker.where("o-2"));
+        assertEquals(Map.of(FlowStatus.RUNNING, 0L, FlowStatus.SUCCEEDED, 0L, FlowStatus.FAILED, 0L, FlowStatus.STALLED, 0L),
+                tracker.outcomes());
+        assertEquals(0, metrics.sagasStarted("order"));
+        assertEquals(0, metrics.sagasFinished("order", FlowTracker.OUTCOME_SUCCEEDED));
+        assertEquals(List.of(), stalled);
+    }
+
+    private Message message(String event, String id, String correlationId) {
+        return Message.builder(event).id(id).key(correlationId).type(event).payload(new Item(correlationId))
+                .timestamp(scheduler.now()).header(MessageHeaders.CORRELATION_ID, correlationId).build();
     }
 
     @Test
