@@ -48,7 +48,7 @@ import java.util.function.Consumer;
  * deadline runs from the earliest timestamp seen, but ends no sooner than a deadline after the tracker first saw the
  * instance, so a tracker reading a backlog (started from the earliest position, or back after an outage) gives each
  * instance the time to show its events on the other topics instead of reporting it stalled at once. A duplicate delivery (same message id) is recorded once.
- * Finished instances beyond {@code maxFinishedInstances} are forgotten oldest first, so memory stays
+ * Finished instances beyond {@code maxFinishedInstances} are forgotten in the order they finished, so memory stays
  * bounded; running and stalled ones are always kept. The correlation ids of as many forgotten instances are
  * remembered, so an event of one of them redelivered later (at-least-once) starts no new instance that would
  * be reported stalled. The duration reported for an instance runs from the earliest event seen when its
@@ -87,12 +87,11 @@ public final class FlowTracker implements AutoCloseable {
     private volatile boolean closed;
     private final List<Subscription> subscriptions = new ArrayList<>();
     /**
-     * The finished instances' correlation ids by the order the instances were first seen, oldest first: they are
-     * forgotten in that order, without walking past the running and stalled instances, which are kept.
+     * The finished instances' correlation ids in the order they finished, earliest first: they are forgotten in that
+     * order, so the most recently finished stay queryable (an instance first seen long before it finished included),
+     * without walking past the running and stalled instances, which are kept. A finished instance stays finished.
      */
-    private final java.util.TreeMap<Long, String> finishedInOrderSeen = new java.util.TreeMap<>();
-    /** Numbers the instances in the order they are first seen. */
-    private long instancesSeen;
+    private final java.util.ArrayDeque<String> finishedInOrder = new java.util.ArrayDeque<>();
 
     private FlowTracker(Builder builder) {
         this.flow = builder.flow;
@@ -181,7 +180,7 @@ public final class FlowTracker implements AutoCloseable {
                 return true;
             }
             if (state == null) {
-                state = new State(correlationId, ++instancesSeen, step.at(), scheduler.clock().instant());
+                state = new State(correlationId, step.at(), scheduler.clock().instant());
                 instances.put(correlationId, state);
                 checkAt = state.deadlineAt();
                 started = true;
@@ -196,7 +195,7 @@ public final class FlowTracker implements AutoCloseable {
             FlowStatus next = flow.statusAfter(step.event());
             if (next.isTerminal() && !state.status.isTerminal()) {
                 state.status = next;
-                finishedInOrderSeen.put(state.seen, correlationId);
+                finishedInOrder.addLast(correlationId);
                 finished = state.snapshot();
                 evictFinished();
             }
@@ -251,8 +250,8 @@ public final class FlowTracker implements AutoCloseable {
     }
 
     private void evictFinished() {
-        while (finishedInOrderSeen.size() > maxFinished) {
-            String correlationId = finishedInOrderSeen.pollFirstEntry().getValue();
+        while (finishedInOrder.size() > maxFinished) {
+            String correlationId = finishedInOrder.pollFirst();
             instances.remove(correlationId);
             forgotten.add(correlationId);
         }
@@ -361,8 +360,6 @@ public final class FlowTracker implements AutoCloseable {
     /** Mutable state of one instance; guarded by the tracker's lock. */
     private final class State {
         final String correlationId;
-        /** Its number in the order the tracker first saw the instances. */
-        final long seen;
         /** In causal order: see {@link #add}. */
         final List<FlowStep> steps = new ArrayList<>();
         final Map<String, FlowStep> byId = new java.util.HashMap<>();
@@ -376,9 +373,8 @@ public final class FlowTracker implements AutoCloseable {
         FlowStatus status = FlowStatus.RUNNING;
         boolean missedDeadline;
 
-        State(String correlationId, long seen, Instant startedAt, Instant firstSeenAt) {
+        State(String correlationId, Instant startedAt, Instant firstSeenAt) {
             this.correlationId = correlationId;
-            this.seen = seen;
             this.startedAt = startedAt;
             this.firstSeenAt = firstSeenAt;
         }

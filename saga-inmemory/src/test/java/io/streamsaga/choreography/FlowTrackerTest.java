@@ -438,6 +438,23 @@ class FlowTrackerTest {
     }
 
     @Test
+    void anInstanceFinishingLongAfterItBeganIsKeptAsTheMostRecentlyFinishedNotForgottenAtOnce() {
+        try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(2).build()) {
+            small.observe(event("order-created", "s1", null, "slow")); // first seen, finishes last
+            for (int i = 1; i <= 2; i++) {
+                small.observe(event("order-created", "a" + i, null, "f" + i));
+                small.observe(event("payment-processed", "b" + i, "a" + i, "f" + i));
+            }
+            small.observe(event("payment-processed", "s2", "s1", "slow"));
+
+            assertEquals(FlowStatus.SUCCEEDED, small.where("slow").orElseThrow().status(),
+                    "the instance that finished last is among the 2 most recently finished");
+            assertTrue(small.where("f1").isEmpty(), "f1 finished first, so it is the one forgotten");
+            assertTrue(small.where("f2").isPresent());
+        }
+    }
+
+    @Test
     void finishedInstancesAmongUnfinishedOnesAreForgottenOldestFirstAndTheUnfinishedAreAllKept() {
         // flows in flight (or stalled: the payment service was down a while), all kept, among flows that finish.
         // That forgetting does not walk past the unfinished instances is measured by
