@@ -38,6 +38,9 @@ import java.util.concurrent.TimeUnit;
  *       caused by the one before (a payment retried again and again under one correlation id), on a fresh tracker.
  *       Each event used to sort the instance's steps again walking every causation chain at each comparison
  *       (cubic in the length).</li>
+ *   <li>{@code causesArrivingInReverse}: the same instance, its events handed over last first, so that each is the
+ *       cause of every step seen before it (its topic lagging behind those of its effects), then one query of it.
+ *       Each such cause used to work out every step's key again and sort the steps (quadratic in the length).</li>
  *   <li>{@code flowFinishingBesideUnfinishedInstances}: one operation is a flow that starts and finishes, beside
  *       {@code unfinished} instances that never do (kept), with {@code maxFinishedInstances(100)}, so at steady
  *       state each finishing flow has the tracker forget one. Forgetting used to walk past every unfinished
@@ -126,6 +129,16 @@ public class FlowTrackerBenchmark {
         try (FlowTracker tracker = FlowTracker.builder(chain.bus, FLOW).build()) {
             for (Message event : chain.events) {
                 tracker.observe(event);
+            }
+            return tracker.where("c").orElseThrow().steps().size();
+        }
+    }
+
+    @Benchmark
+    public int causesArrivingInReverse(Chain chain) {
+        try (FlowTracker tracker = FlowTracker.builder(chain.bus, FLOW).build()) {
+            for (int i = chain.events.length - 1; i >= 0; i--) {
+                tracker.observe(chain.events[i]);
             }
             return tracker.where("c").orElseThrow().steps().size();
         }

@@ -15,6 +15,7 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.HashSet;
@@ -360,13 +361,16 @@ public final class FlowTracker implements AutoCloseable {
     /** Mutable state of one instance; guarded by the tracker's lock. */
     private final class State {
         final String correlationId;
-        /** In causal order: see {@link #add}. */
-        final List<FlowStep> steps = new ArrayList<>();
-        final Map<String, FlowStep> byId = new java.util.HashMap<>();
-        /** The sort key of every step, by message id. */
-        final Map<String, Key> keys = new java.util.HashMap<>();
+        /** In causal order unless {@link #unsorted}: see {@link #add}. */
+        final List<Placed> steps = new ArrayList<>();
+        final Map<String, Placed> byId = new java.util.HashMap<>();
         /** The causation ids the steps name, so that a cause arriving after its effects is known as one. */
         final java.util.Set<String> referencedCauses = new java.util.HashSet<>();
+        /**
+         * Set when a cause arrived after its effects, changing their keys: the keys are dropped and the steps added
+         * since are appended unsorted, until {@link #snapshot} works the keys out and sorts them, once.
+         */
+        boolean unsorted;
         /** When the tracker saw the instance's first event, on the scheduler's clock. */
         final Instant firstSeenAt;
         Instant startedAt;
@@ -396,31 +400,33 @@ public final class FlowTracker implements AutoCloseable {
          * caused it: timestamps can tie (coarse or virtual clocks) or even run backwards (wall clocks of other
          * services, clock adjustments), so a step sorts by the latest timestamp along its causation chain, then by
          * its depth in that chain, then by arrival. Those keys are kept per step: a step that caused none of those
-         * seen takes its keys from its cause and goes into place, and only a cause arriving after its effects (the
-         * keys of the steps below it change) has every key worked out again and the steps sorted. So a long flow
-         * costs each event a look-up, not a walk of every chain at every comparison of a sort (cubic in its length).
+         * seen takes its keys from its cause and goes into place, so a long flow costs each event a look-up, not a
+         * walk of every chain at every comparison of a sort (cubic in its length). A cause arriving after its effects
+         * changes the keys of the steps below it: the steps are then left unsorted until read, so that causes
+         * arriving last first (their topic lagging behind their effects') cost one sort, not one each (quadratic).
          */
         boolean add(FlowStep step) {
-            if (byId.putIfAbsent(step.messageId(), step) != null) {
+            Placed placed = new Placed(step, byId.size());
+            if (byId.putIfAbsent(step.messageId(), placed) != null) {
                 return false;
             }
-            boolean causedSeenSteps = referencedCauses.contains(step.messageId());
+            if (!unsorted && referencedCauses.contains(step.messageId())) {
+                unsorted = true;
+                steps.forEach(seen -> seen.key = null);
+            }
             if (step.causationId() != null) {
                 referencedCauses.add(step.causationId());
             }
-            if (causedSeenSteps) {
-                keys.clear();
-                steps.add(step);
-                steps.forEach(this::keyOf);
-                steps.sort(Comparator.comparing((FlowStep s) -> keys.get(s.messageId())));
+            if (unsorted) {
+                steps.add(placed);
                 return true;
             }
-            Key key = keyOf(step);
+            Key key = keyOf(placed);
             int at = steps.size();
-            while (at > 0 && keys.get(steps.get(at - 1).messageId()).compareTo(key) > 0) {
-                at--; // after every step whose key is not greater: a stable sort's place for it
+            while (at > 0 && steps.get(at - 1).key.compareTo(key) > 0) {
+                at--; // after every step whose key is not greater: the place of the latest arrival among equal keys
             }
-            steps.add(at, step);
+            steps.add(at, placed);
             return true;
         }
 
@@ -428,35 +434,69 @@ public final class FlowTracker implements AutoCloseable {
          * The sort key of {@code step}, worked out from its cause's (walking up to the first step with a key, the
          * chain's start, or a step met twice: causation ids from outside may form a cycle) and kept.
          */
-        private Key keyOf(FlowStep step) {
-            Key known = keys.get(step.messageId());
-            if (known != null) {
-                return known;
+        private Key keyOf(Placed step) {
+            if (step.key != null) {
+                return step.key;
             }
-            java.util.ArrayDeque<FlowStep> unkeyed = new java.util.ArrayDeque<>();
-            java.util.Set<String> onPath = new java.util.HashSet<>();
-            FlowStep cursor = step;
-            Key base = null;
-            while (cursor != null && onPath.add(cursor.messageId())) {
-                base = keys.get(cursor.messageId());
-                if (base != null) {
+            Placed cause = step.step.causationId() == null ? null : byId.get(step.step.causationId());
+            if (cause == null || cause.key != null) { // the usual case: the chain's start, or its cause placed already
+                step.key = step.after(cause == null ? null : cause.key);
+                return step.key;
+            }
+            java.util.ArrayDeque<Placed> unkeyed = new java.util.ArrayDeque<>();
+            java.util.Set<Placed> onPath = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            Placed cursor = step;
+            Key key = null;
+            while (cursor != null && onPath.add(cursor)) {
+                key = cursor.key;
+                if (key != null) {
                     break;
                 }
                 unkeyed.push(cursor);
-                cursor = cursor.causationId() == null ? null : byId.get(cursor.causationId());
+                cursor = cursor.step.causationId() == null ? null : byId.get(cursor.step.causationId());
             }
-            Key key = base;
             while (!unkeyed.isEmpty()) {
-                FlowStep next = unkeyed.pop();
-                key = key == null ? new Key(next.at(), 0)
-                        : new Key(next.at().isAfter(key.notBefore()) ? next.at() : key.notBefore(), key.depth() + 1);
-                keys.put(next.messageId(), key);
+                Placed next = unkeyed.pop();
+                next.key = next.after(key);
+                key = next.key;
             }
             return key;
         }
 
         FlowInstance snapshot() {
-            return new FlowInstance(flow.name(), correlationId, status, steps, startedAt, deadlineAt(), missedDeadline);
+            if (unsorted) {
+                steps.forEach(this::keyOf);
+                steps.sort(Placed.ORDER);
+                unsorted = false;
+            }
+            FlowStep[] inOrder = new FlowStep[steps.size()];
+            for (int i = 0; i < inOrder.length; i++) {
+                inOrder[i] = steps.get(i).step;
+            }
+            return new FlowInstance(flow.name(), correlationId, status, Arrays.asList(inOrder), startedAt, deadlineAt(),
+                    missedDeadline);
+        }
+    }
+
+    /** A step of an instance and where it sorts; guarded by the tracker's lock. */
+    private static final class Placed {
+        /** By key, then arrival. */
+        static final Comparator<Placed> ORDER = Comparator.comparing((Placed p) -> p.key).thenComparingInt(p -> p.arrival);
+        final FlowStep step;
+        /** Its number in the order the instance's steps arrived. */
+        final int arrival;
+        /** Where it sorts; null until worked out, and while the instance's steps are unsorted. */
+        Key key;
+
+        Placed(FlowStep step, int arrival) {
+            this.step = step;
+            this.arrival = arrival;
+        }
+
+        /** Its key as the effect of a step keyed {@code cause}, or as a chain's start when that is null. */
+        Key after(Key cause) {
+            return cause == null ? new Key(step.at(), 0)
+                    : new Key(step.at().isAfter(cause.notBefore()) ? step.at() : cause.notBefore(), cause.depth() + 1);
         }
     }
 

@@ -374,6 +374,42 @@ class FlowTrackerTest {
     }
 
     @Test
+    void causesArrivingLastFirstAreSortedByCausationThenArrivalWhereverTheInstanceIsRead() {
+        // the topics of the causes lag behind those of their effects: each event arrives after the ones it caused,
+        // all stamped alike; x is a second reaction to m1, arriving early. What this costs on a long chain is measured
+        // by FlowTrackerBenchmark.causesArrivingInReverse, not here.
+        tracker.observe(event("inventory-released", "m5", "m4", "c-rev"));
+        tracker.observe(event("order-cancelled", "m4", "m3", "c-rev"));
+        tracker.observe(event("inventory-reserved", "x", "m1", "c-rev"));
+        tracker.observe(event("payment-failed", "m3", "m2", "c-rev"));
+        tracker.observe(event("order-cancelled", "m4", "m3", "c-rev")); // redelivered: recorded once
+        assertEquals(List.of("x", "m3", "m4", "m5"), ids(tracker.where("c-rev").orElseThrow()),
+                "read half-way: two chain starts of equal keys (x, m3) in the order they arrived");
+
+        tracker.observe(event("inventory-reserved", "m2", "m1", "c-rev"));
+        tracker.observe(event("order-created", "m1", null, "c-rev"));
+
+        FlowInstance instance = tracker.where("c-rev").orElseThrow();
+        assertEquals(List.of("m1", "x", "m2", "m3", "m4", "m5"), ids(instance), "x and m2, both caused by m1, by arrival");
+        assertEquals(FlowStatus.FAILED, instance.status());
+    }
+
+    @Test
+    void stepsOfEqualKeysSortByArrivalAlsoAfterALateCauseMakesTheirKeysEqual() {
+        // all stamped alike: a follows c0; b arrives before its cause x, which then puts b at a's depth
+        tracker.observe(event("order-created", "c0", null, "c-tie"));
+        tracker.observe(event("inventory-reserved", "a", "c0", "c-tie"));
+        tracker.observe(event("inventory-reserved", "b", "x", "c-tie"));
+        tracker.observe(event("order-created", "x", null, "c-tie"));
+        assertEquals(List.of("c0", "x", "a", "b"), ids(tracker.where("c-tie").orElseThrow()),
+                "a and b, each one step after a chain's start, in the order they arrived");
+    }
+
+    private static List<String> ids(FlowInstance instance) {
+        return instance.steps().stream().map(FlowStep::messageId).toList();
+    }
+
+    @Test
     void terminalEventAfterTheDeadlineFinishesTheInstanceButKeepsTheMissedDeadline() {
         tracker.observe(event("order-created", "m1", null, "c9"));
         scheduler.advance(Duration.ofSeconds(31));
