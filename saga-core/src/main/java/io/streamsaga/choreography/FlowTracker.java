@@ -48,7 +48,10 @@ import java.util.function.Consumer;
  * sorts steps by message timestamp and creates an instance from whichever event it sees first. The
  * deadline runs from the earliest timestamp seen, but ends no sooner than a deadline after the tracker first saw the
  * instance, so a tracker reading a backlog (started from the earliest position, or back after an outage) gives each
- * instance the time to show its events on the other topics instead of reporting it stalled at once. A duplicate delivery (same message id) is recorded once.
+ * instance the time to show its events on the other topics instead of reporting it stalled at once. It does not see
+ * what is left unread on its other topics: an instance whose terminal event is read more than a deadline after its
+ * first is reported stalled though it may have ended in time, and {@link FlowInstance#missedDeadline()} says the
+ * tracker reported the instance stalled, not that its events came late (docs/choreography.md). A duplicate delivery (same message id) is recorded once.
  * Finished instances beyond {@code maxFinishedInstances} are forgotten in the order they finished, so memory stays
  * bounded; running and stalled ones are always kept. The correlation ids of as many forgotten instances are
  * remembered, so an event of one of them redelivered later (at-least-once) starts no new instance that would

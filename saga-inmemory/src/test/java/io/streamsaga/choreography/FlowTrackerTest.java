@@ -458,6 +458,41 @@ class FlowTrackerTest {
         }
     }
 
+    /** Limit of a tracker reading a backlog, documented in docs/choreography.md. */
+    @Test
+    void aPastFlowThatFinishedLateReadFromABacklogIsNotMarkedAsHavingMissedItsDeadline() {
+        // yesterday o-20 took 45 s, over its 30 s deadline; today the tracker reads both events one after the other
+        Message created = event("order-created", "m1", null, "c-late");
+        tracker.observe(created.toBuilder().timestamp(scheduler.now().minus(Duration.ofDays(1))).build());
+        tracker.observe(created.toBuilder().id("m2").type("payment-processed").header(MessageHeaders.CAUSATION_ID, "m1")
+                .timestamp(scheduler.now().minus(Duration.ofDays(1)).plusSeconds(45)).build().withTopic("payment-processed"));
+
+        FlowInstance instance = tracker.where("c-late").orElseThrow();
+        assertEquals(FlowStatus.SUCCEEDED, instance.status());
+        assertFalse(instance.missedDeadline(), "it was never reported stalled: it finished before the tracker's deadline");
+        assertTrue(instance.lastStep().orElseThrow().at().isAfter(instance.startedAt().plus(ORDER_FLOW.deadline())),
+                "its own timestamps show it: the terminal event came 45 s after the first");
+    }
+
+    /** Limit of a tracker reading a backlog, documented in docs/choreography.md. */
+    @Test
+    void aPastFlowWhoseTerminalEventIsReadMoreThanADeadlineAfterItsFirstIsReportedStalledThoughItFinishedInTime() {
+        // yesterday o-21 succeeded within a second; today the payment topic's backlog is read 31 s after the order's
+        Message created = event("order-created", "m1", null, "c-slow-read");
+        List<FlowInstance> reported = new CopyOnWriteArrayList<>();
+        tracker.onStalled(reported::add);
+        tracker.observe(created.toBuilder().timestamp(scheduler.now().minus(Duration.ofDays(1))).build());
+        scheduler.advance(Duration.ofSeconds(31));
+        tracker.observe(created.toBuilder().id("m2").type("payment-processed").header(MessageHeaders.CAUSATION_ID, "m1")
+                .timestamp(scheduler.now().minus(Duration.ofDays(1))).build().withTopic("payment-processed"));
+
+        assertEquals(List.of("c-slow-read"), reported.stream().map(FlowInstance::correlationId).toList(),
+                "the tracker cannot tell an unread terminal event from a missing one");
+        FlowInstance instance = tracker.where("c-slow-read").orElseThrow();
+        assertEquals(FlowStatus.SUCCEEDED, instance.status());
+        assertTrue(instance.missedDeadline());
+    }
+
     @Test
     void finishedInstancesBeyondTheLimitAreForgottenOldestFirst() {
         try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(2).build()) {
