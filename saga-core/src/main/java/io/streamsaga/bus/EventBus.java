@@ -76,7 +76,8 @@ public interface EventBus extends AutoCloseable {
      * is checked first, and a subscription that fails closes those already made before the exception is thrown).
      * Each method is a member of the group, and the members of a group share its messages, so an object two of whose
      * methods take topics in common (the same topic, a wildcard matching the other's topic, two wildcards matching
-     * one topic) is refused with a {@link io.streamsaga.ConfigurationException}: each would get only some of them.
+     * one topic, as {@link TopicPattern#matches} matches: never a dead-letter or internal topic for a wildcard) is
+     * refused with a {@link io.streamsaga.ConfigurationException}: each would get only some of them.
      * A method implementing a generic interface's is one method, though javac adds a bridge carrying its annotation.
      */
     List<Subscription> register(String group, Object handlers);
