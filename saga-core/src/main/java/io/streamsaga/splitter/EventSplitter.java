@@ -6,10 +6,10 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -17,7 +17,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -37,8 +36,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>Inside a handler a part's message id is derived from the handled message's id, the sequence id and the
  * part's number, so a handler that splits the same message again (retried after it failed halfway, or the
- * message redelivered) publishes the same ids and an aggregator takes each part once. Outside a handler
- * every part gets a new id.
+ * message redelivered) publishes the same ids and an aggregator takes each part once; two different parts never get
+ * one id, whatever characters the ids hold. Outside a handler every part gets a new id.
  *
  * <p>Parts are published on the calling thread, in order, so publishing inside a handler keeps correlation.
  * A sequence one of whose parts is known to have failed emits no more parts: a later {@link Sequence#emit}
@@ -215,8 +214,7 @@ public final class EventSplitter {
             } catch (StreamSagaException e) {
                 return CompletableFuture.failedFuture(e);
             }
-            String id = UUID.nameUUIDFromBytes((source.id() + '/' + sequenceId + '/' + number)
-                    .getBytes(StandardCharsets.UTF_8)).toString();
+            String id = DerivedIds.uuidOf(source.id(), sequenceId, Integer.toString(number));
             return bus.publish(Message.builder(part.topic()).id(id).key(part.key()).type(type.type())
                     .version(type.version()).payload(part.event()).headers(headers)
                     .timestamp(bus.scheduler().clock().instant()).build());

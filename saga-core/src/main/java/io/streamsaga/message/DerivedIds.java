@@ -1,0 +1,38 @@
+package io.streamsaga.message;
+
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+
+/**
+ * Message ids derived from other ids, so that work done again (a retried handler, a redelivered message) publishes
+ * under the same ids and is taken once downstream: the ids of a split's parts, of dead letters, and of what an
+ * application publishes from a handler that may run twice (an aggregator's release). Stateless and thread-safe.
+ */
+public final class DerivedIds {
+    private DerivedIds() {
+    }
+
+    /**
+     * The name-based UUID of {@code parts} joined with '/', each part's '\' and '/' escaped with a '\': two different
+     * lists of parts never give one name (a plain join gave {@code a/b} + {@code c} and {@code a} + {@code b/c} the
+     * same), and parts holding neither character give the name of the plain join, so ids derived before stay as they
+     * were.
+     */
+    public static String uuidOf(String... parts) {
+        StringBuilder name = new StringBuilder();
+        for (int p = 0; p < parts.length; p++) {
+            if (p > 0) {
+                name.append('/');
+            }
+            String part = parts[p];
+            for (int i = 0, n = part.length(); i < n; i++) {
+                char c = part.charAt(i);
+                if (c == '/' || c == '\\') {
+                    name.append('\\');
+                }
+                name.append(c);
+            }
+        }
+        return UUID.nameUUIDFromBytes(name.toString().getBytes(StandardCharsets.UTF_8)).toString();
+    }
+}
