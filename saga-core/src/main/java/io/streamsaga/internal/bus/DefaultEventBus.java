@@ -17,6 +17,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.DecodingException;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
@@ -41,7 +42,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -775,7 +775,7 @@ public final class DefaultEventBus implements EventBus {
             }
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
             // dead-letter topic can recognise the duplicate.
-            String id = UUID.nameUUIDFromBytes((original.id() + '/' + group).getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+            String id = DerivedIds.uuidOf(original.id(), group);
             Message deadLetter = original.toBuilder()
                     .id(id)
                     .headers(headers)
