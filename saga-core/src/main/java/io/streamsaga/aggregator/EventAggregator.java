@@ -8,6 +8,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.splitter.SequenceInfo;
@@ -711,8 +712,7 @@ public final class EventAggregator implements AutoCloseable {
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, config.name());
             Message original = part.toMessage();
             Message letter = original.toBuilder()
-                    .id(java.util.UUID.nameUUIDFromBytes((part.messageId() + "/" + config.name())
-                            .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString())
+                    .id(DerivedIds.uuidOf(part.messageId(), config.name()))
                     .headers(headers).build()
                     .withTopic(part.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
             bus.publish(letter).toCompletableFuture().join();
