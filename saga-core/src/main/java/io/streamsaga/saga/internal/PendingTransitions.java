@@ -74,10 +74,16 @@ final class PendingTransitions extends AbstractList<SagaTransition> implements R
     /** Adds each error staged as a detail (a step's failure the write held) to {@code target}'s suppressed, once. */
     void suppressErrorsIn(Throwable target) {
         for (int i = 0; i < size; i++) {
-            if (parts[i * FIELDS + 3] instanceof Throwable error && error != target
-                    && !Arrays.asList(target.getSuppressed()).contains(error)) {
-                target.addSuppressed(error);
+            if (parts[i * FIELDS + 3] instanceof Throwable error) {
+                suppressIn(target, error);
             }
+        }
+    }
+
+    /** Adds {@code error} to {@code target}'s suppressed, unless it is the target or there already. */
+    static void suppressIn(Throwable target, Throwable error) {
+        if (error != target && !Arrays.asList(target.getSuppressed()).contains(error)) {
+            target.addSuppressed(error);
         }
     }
 

@@ -120,6 +120,12 @@ final class SagaRun<D> {
          * stored version is still this one), or -1 outside one: a write refused then is the call's ({@link #flush}).
          */
         long operatorCallFrom = -1;
+        /**
+         * The errors staged as transitions' details (a compensation's failure, say) while the run records no
+         * transitions ({@link #pending} null), so that a write the store refuses carries them ({@link
+         * #refusedAfterTheStart}) as the recorded transitions would; null when none, dropped with what is staged.
+         */
+        List<Throwable> unrecordedErrors;
     }
 
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
@@ -1868,6 +1874,10 @@ final class SagaRun<D> {
         }
         if (transitions != null) {
             transitions.suppressErrorsIn(refusal);
+        } else if (uncommon != null && uncommon.unrecordedErrors != null) {
+            for (Throwable error : uncommon.unrecordedErrors) {
+                PendingTransitions.suppressIn(refusal, error);
+            }
         }
         SagaInstance stored;
         try {
@@ -2025,6 +2035,12 @@ final class SagaRun<D> {
         staged++;
         if (pending != null) {
             pending.add(type, step, attempt, detail, at);
+        } else if (detail instanceof Throwable error) { // kept only for a write the store refuses
+            Uncommon u = uncommon();
+            if (u.unrecordedErrors == null) {
+                u.unrecordedErrors = new java.util.ArrayList<>(2);
+            }
+            u.unrecordedErrors.add(error);
         }
     }
 
@@ -2032,6 +2048,8 @@ final class SagaRun<D> {
         staged = 0;
         if (pending != null) {
             pending.reset();
+        } else if (uncommon != null) {
+            uncommon.unrecordedErrors = null;
         }
     }
 

@@ -49,25 +49,64 @@ class StoreRefusalWhileCompensatingTest {
      * Refuses every write holding a compensation failure of {@link WarehouseUnreachable}, as a durable store refuses a
      * failure class it cannot keep, and every write of a transition of type {@code alsoRefused}.
      */
-    private static final class RefusingStore extends ForwardingSagaStore {
+    private static class RefusingStore extends ForwardingSagaStore {
         private final TransitionType alsoRefused;
         final AtomicInteger refusals = new AtomicInteger();
 
         RefusingStore(TransitionType alsoRefused) {
-            super(new InMemorySagaStore());
+            this(alsoRefused, new InMemorySagaStore());
+        }
+
+        RefusingStore(TransitionType alsoRefused, InMemorySagaStore delegate) {
+            super(delegate);
             this.alsoRefused = alsoRefused;
         }
 
         @Override
         public void update(SagaInstance updated, SagaTransition transition) {
+            refuse(updated, List.of(transition));
+            delegate.update(updated, transition);
+        }
+
+        void refuse(SagaInstance updated, List<SagaTransition> transitions) {
             if (updated.compensationFailure() != null
                     && WarehouseUnreachable.class.getName().equals(updated.compensationFailure().errorClass())
-                    || transition.type() == alsoRefused) {
+                    || transitions.stream().anyMatch(t -> t.type() == alsoRefused)) {
                 refusals.incrementAndGet();
                 throw new ConfigurationException("failure class must be at most 500 characters, but was '"
                         + (updated.compensationFailure() == null ? "?" : updated.compensationFailure().errorClass()) + "'");
             }
-            delegate.update(updated, transition);
+        }
+    }
+
+    /**
+     * {@link RefusingStore} taking transition batches and keeping no history, as {@code new InMemorySagaStore(false, ..)}
+     * does: the engine then records no transitions at all, so none holds the errors of a write it refuses.
+     */
+    private static final class RefusingStoreWithoutHistory extends RefusingStore {
+        RefusingStoreWithoutHistory() {
+            super(null, new InMemorySagaStore(false, true));
+        }
+
+        @Override
+        public boolean writesTransitionBatches() {
+            return true;
+        }
+
+        @Override
+        public boolean keepsHistory() {
+            return false;
+        }
+
+        @Override
+        public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
+            delegate.insertAll(instance, transitions);
+        }
+
+        @Override
+        public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
+            refuse(updated, transitions);
+            delegate.updateAll(updated, transitions);
         }
     }
 
@@ -131,6 +170,28 @@ class StoreRefusalWhileCompensatingTest {
         assertEquals(SagaOutcome.COMPENSATED, retried.outcome(), retried.toString());
         assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
         assertEquals(2, releases.get());
+        orchestrator.close();
+    }
+
+    /**
+     * docs/durability.md: "the errors the refused write held (a step's failure, a compensation's) are suppressed by the
+     * refusal, the result's exception()". On a store that takes batches and keeps no history the engine records no
+     * transitions, and the compensation's error, held only by the transition it staged, was lost: the result carried
+     * the step's error alone.
+     */
+    @Test
+    void aCompensationFailureTheStoreRefusesKeepsTheCompensationsErrorOnAStoreThatKeepsNoHistory() {
+        RefusingStore store = new RefusingStoreWithoutHistory();
+        SagaOrchestrator orchestrator = orchestrator(store);
+
+        SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join();
+
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome(), result.toString());
+        assertEquals(StepStatus.COMPENSATION_FAILED, store.find("saga-1").orElseThrow().step("reserve").orElseThrow().status());
+        List<Throwable> suppressed = List.of(result.exception().getSuppressed());
+        assertTrue(suppressed.contains(declined), "the step's own error was swallowed: " + suppressed);
+        assertTrue(suppressed.stream().anyMatch(WarehouseUnreachable.class::isInstance),
+                "the compensation's own error was swallowed: " + suppressed);
         orchestrator.close();
     }
 
