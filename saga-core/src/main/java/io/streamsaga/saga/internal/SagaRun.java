@@ -1869,8 +1869,10 @@ final class SagaRun<D> {
     private boolean refusedAfterTheStart(PendingTransitions transitions, SagaInstance current, ConfigurationException refusal) {
         // The original errors are never swallowed: a step's failure the refused write held (the reason the saga was
         // about to compensate), a compensation's failure, go with the refusal, which the result or the failure carries.
-        if (exception != null && exception != refusal) {
-            refusal.addSuppressed(exception);
+        // Through suppressIn: a store may throw one instance for a refusal that does not change, and an exception
+        // cannot suppress itself (Throwable throws).
+        if (exception != null) {
+            PendingTransitions.suppressIn(refusal, exception);
         }
         if (transitions != null) {
             transitions.suppressErrorsIn(refusal);
@@ -1883,7 +1885,7 @@ final class SagaRun<D> {
         try {
             stored = orchestrator.store().find(sagaId).orElse(null);
         } catch (RuntimeException e) {
-            refusal.addSuppressed(e);
+            PendingTransitions.suppressIn(refusal, e);
             return storeFailed(transitions, current, refusal);
         }
         if (stored == null || stored.version() != storedVersion) {
@@ -1943,10 +1945,10 @@ final class SagaRun<D> {
             stopHere(e);
             return false;
         } catch (ConfigurationException e) {
-            refusal.addSuppressed(e);
+            PendingTransitions.suppressIn(refusal, e);
             return refusedTwice(stored, step, refusal);
         } catch (RuntimeException e) {
-            refusal.addSuppressed(e);
+            PendingTransitions.suppressIn(refusal, e);
             return storeFailed(transitions, current, refusal);
         }
         log.error("saga {}: the store refuses a write of it (status {}, step {}, failure {}, compensation failure {}),"

@@ -242,4 +242,43 @@ class StoreRefusalWhileCompensatingTest {
         assertEquals(2, store.refusals.get());
         orchestrator.close();
     }
+
+    /**
+     * A store may throw one exception instance for a refusal that does not change (a read-only mode, say): the
+     * needs-attention write refused with the very instance that refused the first write was added to that instance's
+     * suppressed, which Throwable rejects ("Self-suppression not permitted"); that IllegalArgumentException went out of
+     * start(), the run neither stopped nor unregistered, so that no recover() of this orchestrator resumed the saga, left
+     * compensating with nobody driving it.
+     */
+    @Test
+    void aNeedsAttentionWriteRefusedWithTheFirstRefusalsVeryInstanceStopsTheRunForRecoveryToResume() {
+        ConfigurationException readOnly = new ConfigurationException("the store is read-only");
+        AtomicBoolean refusing = new AtomicBoolean(true);
+        ForwardingSagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (refusing.get() && updated.status() != SagaStatus.RUNNING
+                        && transition.type() != TransitionType.SAGA_COMPENSATING
+                        && transition.type() != TransitionType.COMPENSATION_STARTED) {
+                    throw readOnly; // the compensation's failure, then the needs-attention write
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+
+        CompletionException thrown = assertThrows(CompletionException.class,
+                () -> orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join());
+
+        SagaException failure = assertInstanceOf(SagaException.class, thrown.getCause());
+        assertFalse(failure.isRetriable(), failure.toString());
+        assertEquals(readOnly, failure.getCause());
+        assertEquals(SagaStatus.COMPENSATING, store.find("saga-1").orElseThrow().status(), "as stored before");
+        refusing.set(false);
+        warehouseDown.set(false);
+        assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
+        assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+    }
 }
