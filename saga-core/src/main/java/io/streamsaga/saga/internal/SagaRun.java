@@ -1300,7 +1300,9 @@ final class SagaRun<D> {
                     if (exception == null) {
                         exception = cancelled;
                     }
-                    if (observedAndFlushed()) {
+                    // Written within the call, also when it is made while the run is driven (an action cancelling its
+                    // own saga), whose pass would write it after the call returned: a refusal then is the call's.
+                    if (flush() && orchestrator.observed()) {
                         orchestrator.onCompensationStarting(snapshot());
                     }
                 }

@@ -42,8 +42,8 @@ class StoreRefusalOfAnOperatorCallTest {
     }
 
     /** Refuses every write of a transition of type {@code refused}, as a durable store refuses a value it cannot keep. */
-    private static final class RefusingStore extends ForwardingSagaStore {
-        private final TransitionType refused;
+    private static class RefusingStore extends ForwardingSagaStore {
+        final TransitionType refused;
         final ConfigurationException refusal = new ConfigurationException("owner node id must be at most 200 characters");
 
         RefusingStore(TransitionType refused) {
@@ -57,6 +57,31 @@ class StoreRefusalOfAnOperatorCallTest {
                 throw refusal;
             }
             delegate.update(updated, transition);
+        }
+    }
+
+    /** {@link RefusingStore} taking transition batches, as InMemorySagaStore and JdbcSagaStore without a lifecycle topic do. */
+    private static final class BatchingRefusingStore extends RefusingStore {
+        BatchingRefusingStore(TransitionType refused) {
+            super(refused);
+        }
+
+        @Override
+        public boolean writesTransitionBatches() {
+            return true;
+        }
+
+        @Override
+        public void insertAll(SagaInstance instance, java.util.List<SagaTransition> transitions) {
+            delegate.insertAll(instance, transitions);
+        }
+
+        @Override
+        public void updateAll(SagaInstance updated, java.util.List<SagaTransition> transitions) {
+            if (transitions.stream().anyMatch(t -> t.type() == refused)) {
+                throw refusal;
+            }
+            delegate.updateAll(updated, transitions);
         }
     }
 
@@ -148,6 +173,41 @@ class StoreRefusalOfAnOperatorCallTest {
         assertEquals(SagaStatus.RUNNING, before.status());
         orchestrator.recover();
         charge.complete(new Data("charged"));
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+    }
+
+    /**
+     * A cancel made while the run is driven (an action cancelling its own saga) on a store that takes batches staged its
+     * write for the pass to write after the call had returned as if it had cancelled; the refusal then was taken for
+     * one of the running saga's progress, and the saga was stored needing attention. The call's own write is now made
+     * within the call: the call throws the refusal, and the saga stays running as stored, for recover() to resume.
+     */
+    @Test
+    void aCancelFromTheSagasOwnActionWhoseWriteTheStoreRefusesThrowsTheRefusalAndLeavesTheSagaRunningAsStored() {
+        BatchingRefusingStore store = new BatchingRefusingStore(TransitionType.SAGA_COMPENSATING);
+        java.util.concurrent.atomic.AtomicReference<SagaOrchestrator> self = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<RuntimeException> cancelled = new java.util.concurrent.atomic.AtomicReference<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").action((d, ctx) -> {
+                    if (cancelled.get() == null) { // the first attempt only: recover() runs the action again
+                        cancelled.set(assertThrows(RuntimeException.class, () -> self.get().cancel(ctx.sagaId()),
+                                "the cancel returned as if it had cancelled"));
+                    }
+                    return d;
+                }).compensation((d, ctx) -> { })
+                .step("ship").action((d, ctx) -> d)
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+        self.set(orchestrator);
+
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+
+        assertSame(store.refusal, cancelled.get());
+        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+        orchestrator.recover();
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
         orchestrator.close();
     }
