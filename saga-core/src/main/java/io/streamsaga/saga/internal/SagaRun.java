@@ -1316,10 +1316,13 @@ final class SagaRun<D> {
     /**
      * An operator call begins (its checks passed): returns the saga's stored version, which a write the store refuses
      * while it is still the stored one makes the call's ({@link #flush}). Its result is reopened first, so that a call
-     * stopped at its own write fails the stage its caller gets.
+     * stopped at its own write fails the stage its caller gets; not that of a run that stopped before the call took its
+     * lock (its write lost, say, while the call waited), whose result, failed with the reason, is the call's.
      */
     private long operatorCallBegins() {
-        reopen();
+        if (!stopped) {
+            reopen();
+        }
         uncommon().operatorCallFrom = storedVersion;
         return storedVersion;
     }

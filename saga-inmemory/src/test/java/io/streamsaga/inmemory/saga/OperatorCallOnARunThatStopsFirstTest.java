@@ -1,0 +1,83 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * An operator call that found the saga's run registered here and waited for its lock while the run stopped (its write
+ * lost to another orchestrator's, say): the call did not happen, and its caller learns so from its stage, as one whose
+ * own write loses (OperatorCallThatLosesARaceTest), rather than holding a stage that nothing completes.
+ */
+class OperatorCallOnARunThatStopsFirstTest {
+    record Data(String id) {
+    }
+
+    @Test
+    void aRetryCompensationWaitingForARunThatStopsMeanwhileFailsItsStageWithTheReason() throws Exception {
+        CountDownLatch writing = new CountDownLatch(1);
+        CountDownLatch lose = new CountDownLatch(1);
+        ForwardingSagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) { // the run holds its lock here
+                    writing.countDown();
+                    try {
+                        lose.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                    throw new IllegalStateException("warehouse down");
+                }).compensationRetry(RetryPolicy.NONE)
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+        Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
+        starter.start();
+        writing.await(); // the run, registered, needs attention as far as it knows, and writes it
+
+        AtomicReference<CompletionStage<SagaResult<Object>>> retried = new AtomicReference<>();
+        Thread operator = new Thread(() -> retried.set(orchestrator.retryCompensation("saga-1")));
+        operator.start();
+        await().until(() -> operator.getState() == Thread.State.BLOCKED); // on the run's lock
+        lose.countDown();
+        operator.join();
+        starter.join();
+
+        CompletableFuture<SagaResult<Object>> stage = retried.get().toCompletableFuture();
+        assertTrue(stage.isDone(), "the stage of the call on a run that stopped meanwhile never completes");
+        CompletionException thrown = assertThrows(CompletionException.class, stage::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, thrown.getCause());
+        orchestrator.close();
+        scheduler.close();
+    }
+}
