@@ -56,7 +56,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       and the next relay publishes them again: consumers see duplicates (same message id), which the
  *       inbox filters.</li>
  *   <li><b>Broker outage.</b> A retriable publish failure (any exception or {@link Error} but a non-retriable
- *       {@link StreamSagaException} and a {@link VirtualMachineError}; or a database failure) is recorded on the row
+ *       {@link StreamSagaException} and a {@link VirtualMachineError} other than a {@link StackOverflowError}; or a
+ *       database failure) is recorded on the row
  *       and the relay polls again after a backoff from its {@link RetryPolicy} (only the delays are used:
  *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
@@ -250,9 +251,10 @@ public final class OutboxRelay implements AutoCloseable {
                     r = relayBatch();
                 } while (!r.failed && r.fetched == config.batchSize() && !closed);
                 failed = r.failed;
-            } catch (VirtualMachineError | SimulatedProcessCrash e) {
-                throw e;
             } catch (RuntimeException | Error e) {
+                if (isProcessDying(e)) {
+                    throw e;
+                }
                 // an Error too: a poll that ends without rescheduling itself stops the relay for good
                 log.warn("outbox relay '{}' could not poll: {}", config.name(), e.toString());
                 failed = true;
@@ -381,13 +383,23 @@ public final class OutboxRelay implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return new StreamSagaException("interrupted while publishing", e, true);
-        } catch (VirtualMachineError | SimulatedProcessCrash e) {
-            throw e; // the process is dying (or a test says so): nothing is marked, the next relay publishes again
         } catch (RuntimeException | Error e) {
-            // An Error too (an interceptor's AssertionError, a codec's NoClassDefFoundError) is the row's failure,
-            // retried after the backoff: thrown on, it ended the poll, which never rescheduled itself.
+            if (isProcessDying(e)) {
+                throw e; // nothing is marked, the next relay publishes again
+            }
+            // An Error too (an interceptor's AssertionError or StackOverflowError, a codec's NoClassDefFoundError) is
+            // the row's failure, retried after the backoff: thrown on, it ended the poll, which never rescheduled itself.
             return e;
         }
+    }
+
+    /**
+     * Whether {@code e} says the process is dying (or a test says so), to be thrown on: a VirtualMachineError but a
+     * StackOverflowError, which unwound the recursion that overflowed and leaves the thread and the process sound.
+     */
+    private static boolean isProcessDying(Throwable e) {
+        return e instanceof SimulatedProcessCrash
+                || e instanceof VirtualMachineError && !(e instanceof StackOverflowError);
     }
 
     private static boolean isTransportClosed(Throwable error) {

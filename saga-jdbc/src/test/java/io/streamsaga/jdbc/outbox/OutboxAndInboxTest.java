@@ -1447,6 +1447,34 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aPublisherOverflowingItsStackFailsItsRowForARetryAsWhenItsFutureCompletesWithTheSameError() {
+        // A StackOverflowError is a VirtualMachineError, but not the process dying: the publisher's own recursion (an
+        // interceptor, a codec walking a cyclic payload) unwound, the thread goes on. Thrown on by the relay, it
+        // ended the poll, which never rescheduled itself: a started relay published nothing more, for good, though
+        // the same error completing the publisher's future was a retriable failure of the row.
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> createOrder(c, "o-1", 1));
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relayTo().publisher(m -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new StackOverflowError("an interceptor calling itself");
+            }
+            return bus.publish(m);
+        }).build()) {
+            assertDoesNotThrow(relay::start);
+            assertEquals(1, relay.consecutiveFailures(), "a failed poll, seen by monitoring");
+            OutboxRow row = outbox.rows(OutboxRow.Status.PENDING, 1).get(0);
+            assertEquals(1, row.attempts());
+            assertTrue(row.lastError().contains("an interceptor calling itself"), row.lastError());
+
+            scheduler.advance(Duration.ofSeconds(1)); // the backoff
+            transport.drainAll();
+            assertEquals(List.of(1L), seen.stream().map(OrderCreated::amount).toList());
+            assertEquals(0, outbox.pendingCount());
+        }
+    }
+
+    @Test
     void aDatabaseFailureAroundAnInboxHandlerReachesTheBusAsATypedJdbcExceptionAndTheHandlersOwnErrorAsItWas()
             throws Exception {
         // JdbcInbox.handler rethrows what the handler throws unchanged, but the SQLExceptions of its own transaction
