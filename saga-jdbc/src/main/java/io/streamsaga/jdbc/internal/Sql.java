@@ -21,18 +21,23 @@ public final class Sql {
     private Sql() {
     }
 
+    /** PostgreSQL's driver's connection, which tells its transaction state; null when that driver is absent. */
+    private static final Class<?> POSTGRES_CONNECTION = classOrNull("org.postgresql.core.BaseConnection");
+
     /**
      * Refuses, before any SQL, a connection in auto-commit mode given to write "in the caller's transaction": there is
-     * none, so the row would be committed alone at once, whatever became of the caller's other writes.
+     * none, so the row would be committed alone at once, whatever became of the caller's other writes. Taken is one
+     * whose driver says a transaction is open all the same (PostgreSQL's, in an XA branch of a transaction manager,
+     * where it keeps auto-commit on since 42.7.13, or after a BEGIN sent as SQL).
      *
      * @param what what writes, for the message (such as {@code "JdbcOutbox.append"})
-     * @throws ConfigurationException when {@code connection} is in auto-commit mode
+     * @throws ConfigurationException when {@code connection} is in auto-commit mode outside a transaction
      * @throws JdbcException          when its mode cannot be read (the connection is closed or broken)
      */
     public static void requireTransaction(Connection connection, String what) {
         boolean autoCommit;
         try {
-            autoCommit = connection.getAutoCommit();
+            autoCommit = connection.getAutoCommit() && !transactionOpen(connection);
         } catch (SQLException e) {
             throw JdbcException.of(what + " cannot read the connection's auto-commit mode", e);
         }
@@ -40,6 +45,30 @@ public final class Sql {
             throw new ConfigurationException(what + " writes in the caller's transaction, but the connection is in"
                     + " auto-commit mode: its row would be committed alone, whether the caller's other writes are or not;"
                     + " call setAutoCommit(false) first and commit or roll back the whole");
+        }
+    }
+
+    /**
+     * Whether the driver says a transaction is open on {@code connection}; only PostgreSQL's tells (a state other
+     * than idle), any other is taken to have none.
+     */
+    private static boolean transactionOpen(Connection connection) throws SQLException {
+        if (POSTGRES_CONNECTION == null || !connection.isWrapperFor(POSTGRES_CONNECTION)) {
+            return false;
+        }
+        try {
+            Object state = POSTGRES_CONNECTION.getMethod("getTransactionState").invoke(connection.unwrap(POSTGRES_CONNECTION));
+            return !"IDLE".equals(String.valueOf(state));
+        } catch (ReflectiveOperationException e) {
+            return false; // a driver without it: no transaction known, refused as before
+        }
+    }
+
+    private static Class<?> classOrNull(String name) {
+        try {
+            return Class.forName(name, false, Sql.class.getClassLoader());
+        } catch (ClassNotFoundException | LinkageError e) {
+            return null;
         }
     }
 

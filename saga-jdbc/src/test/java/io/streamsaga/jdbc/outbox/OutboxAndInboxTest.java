@@ -1362,6 +1362,60 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void anAppendAndAMarkInATransactionBegunWithoutLeavingAutoCommitModeAreTakenAndCommitWithIt() throws Exception {
+        // The refusal of a connection in auto-commit mode took getAutoCommit() for "no transaction", but a transaction
+        // can be open in that mode: an XA branch of a transaction manager (PostgreSQL's driver keeps auto-commit on in
+        // one since 42.7.13) or a BEGIN sent as SQL. Both were refused, a JTA application unable to use the outbox.
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler.clock());
+        javax.sql.XADataSource xaDataSource = xaDataSource();
+        javax.sql.XAConnection xa = xaDataSource.getXAConnection(database.user(), database.password());
+        try {
+            javax.transaction.xa.XAResource resource = xa.getXAResource();
+            javax.transaction.xa.Xid xid = new TestXid(new byte[] {1}, new byte[] {1});
+            resource.start(xid, javax.transaction.xa.XAResource.TMNOFLAGS);
+            Connection c = xa.getConnection(); // a handle, closed with the XA connection (H2's rolls back on close)
+            outbox.append(c, "order-created", "o-1", new OrderCreated("o-1", 1));
+            assertTrue(inbox.markProcessed(c, "billing", "m-1"));
+            resource.end(xid, javax.transaction.xa.XAResource.TMSUCCESS);
+            resource.commit(xid, true); // one phase
+        } finally {
+            xa.close();
+        }
+        try (Connection c = database.dataSource().getConnection()) {
+            c.setAutoCommit(true);
+            try (java.sql.Statement s = c.createStatement()) {
+                s.execute("BEGIN"); // H2 leaves auto-commit mode on it; PostgreSQL's driver does not
+            }
+            outbox.append(c, "order-created", "o-2", new OrderCreated("o-2", 2));
+            assertTrue(inbox.markProcessed(c, "billing", "m-2"));
+            try (java.sql.Statement s = c.createStatement()) {
+                s.execute("ROLLBACK");
+            }
+        }
+        assertEquals(1, outbox.pendingCount(), "the XA branch's row committed, the rolled-back one did not");
+        assertTrue(inbox.isProcessed("billing", "m-1"));
+        assertFalse(inbox.isProcessed("billing", "m-2"));
+    }
+
+    private javax.sql.XADataSource xaDataSource() {
+        if (kind() == TestDatabase.Kind.POSTGRES) {
+            org.postgresql.xa.PGXADataSource ds = new org.postgresql.xa.PGXADataSource();
+            ds.setUrl(database.jdbcUrl());
+            return ds;
+        }
+        org.h2.jdbcx.JdbcDataSource ds = new org.h2.jdbcx.JdbcDataSource();
+        ds.setURL(database.jdbcUrl());
+        return ds;
+    }
+
+    private record TestXid(byte[] getGlobalTransactionId, byte[] getBranchQualifier) implements javax.transaction.xa.Xid {
+        @Override
+        public int getFormatId() {
+            return 1;
+        }
+    }
+
+    @Test
     void aLockRowDeletedByAnOperatorIsWrittenAgainSoRelaysOnTwoNodesStillTakeTurns() throws Exception {
         // A relay wrote its lock row in ss_outbox_lock once, at its first batch, and then locked whatever it found:
         // after an operator deleted the row (clearing "stale locks", as with a scheduler's lock table) it locked
