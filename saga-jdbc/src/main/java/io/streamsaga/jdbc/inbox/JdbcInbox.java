@@ -71,7 +71,8 @@ public final class JdbcInbox {
      *                                only there would be taken as processed); inside {@link #handler} the delivery is
      *                                then dead-lettered (not retriable); also when {@code connection} is in
      *                                auto-commit mode, where the row would be committed alone, the message taken as
-     *                                processed whether the caller's effect commits or not
+     *                                processed whether the caller's effect commits or not (taken when PostgreSQL's
+     *                                driver says a transaction is open on it, an XA branch say)
      */
     public boolean markProcessed(Connection connection, String group, String messageId) {
         Objects.requireNonNull(connection, "connection");

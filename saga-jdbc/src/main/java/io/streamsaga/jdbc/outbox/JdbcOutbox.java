@@ -146,7 +146,8 @@ public final class JdbcOutbox {
      * @throws ConfigurationException before any SQL (the caller's transaction can go on) when {@code connection} or
      *                                {@code message} is null, or {@code connection} is in auto-commit mode (no
      *                                transaction of the caller's: the row would be committed alone, and published
-     *                                whatever became of the rest), or a value does not fit its column: a message id over
+     *                                whatever became of the rest; taken when PostgreSQL's driver says a transaction is
+     *                                open on it, an XA branch say), or a value does not fit its column: a message id over
      *                                500 characters, a topic or event type over 255, a
      *                                key over 1000, or an id, key or type holding U+0000 (PostgreSQL cannot store it)
      *                                or a lone surrogate (PostgreSQL's driver writes it as {@code '?'}: two ids
