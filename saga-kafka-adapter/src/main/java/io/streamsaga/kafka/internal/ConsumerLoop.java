@@ -290,20 +290,20 @@ public final class ConsumerLoop implements Runnable {
                     try {
                         deliver(record);
                     } catch (InterruptedException e) {
+                        clearInterrupt(record);
                         if (!running) {
-                            throw e; // closing's interrupt
+                            throw e; // closing
                         }
-                        clearForeignInterrupt(record);
                         redeliverLater(partition, record.offset(), e);
                         break;
                     } catch (Exception | Error e) {
                         // an Error the bus passed on (not an AssertionError or StackOverflowError) is
                         // redelivered like an exception, as the in-memory transport does: not a dead thread
-                        clearForeignInterrupt(record);
+                        clearInterrupt(record);
                         redeliverLater(partition, record.offset(), e);
                         break;
                     }
-                    clearForeignInterrupt(record);
+                    clearInterrupt(record);
                     next = record.offset() + 1;
                     handledRecords++;
                 }
@@ -441,20 +441,20 @@ public final class ConsumerLoop implements Runnable {
                     try {
                         deliver(record);
                     } catch (InterruptedException e) {
+                        clearInterrupt(record);
                         if (!running) {
-                            throw e; // closing's interrupt
+                            throw e; // closing
                         }
-                        clearForeignInterrupt(record);
                         failedPartition = partition;
                         failure = e;
                         break outer;
                     } catch (Exception | Error e) {
-                        clearForeignInterrupt(record);
+                        clearInterrupt(record);
                         failedPartition = partition;
                         failure = e;
                         break outer;
                     }
-                    clearForeignInterrupt(record);
+                    clearInterrupt(record);
                     offsets.put(partition, new OffsetAndMetadata(record.offset() + 1));
                 }
             }
@@ -650,12 +650,15 @@ public final class ConsumerLoop implements Runnable {
     }
 
     /**
-     * Clears the thread's interrupt when the loop is running: closing stops the loop before it interrupts the
-     * thread, so such an interrupt is a handler's own (restored after it caught an InterruptedException, say),
-     * and left set it made the next Kafka call throw InterruptException, which ended the member as if closing.
+     * Clears the interrupt a handler left on the thread, which made the next Kafka call throw InterruptException:
+     * while running, that ended the member as if closing, and while closing it failed the final commit (in
+     * exactly-once mode, the commit of the transaction) of what was handled. Closing stops the loop before it
+     * interrupts the thread, and its interrupt has done its work once the handler is out (the loop then stops), so
+     * one seen while running is the handler's own (restored after it caught an InterruptedException, say): a
+     * warning. Read after the clear, {@code running} is false for closing's interrupt, written before it was sent.
      */
-    private void clearForeignInterrupt(ConsumerRecord<String, byte[]> record) {
-        if (running && Thread.interrupted()) {
+    private void clearInterrupt(ConsumerRecord<String, byte[]> record) {
+        if (Thread.interrupted() && running) {
             log.warn("the handler of group {} on {} left its thread interrupted at {}-{}@{}; only closing stops the"
                     + " member, so the interrupt is cleared", group, pattern, record.topic(), record.partition(),
                     record.offset());

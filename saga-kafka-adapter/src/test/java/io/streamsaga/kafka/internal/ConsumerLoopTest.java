@@ -163,6 +163,45 @@ class ConsumerLoopTest {
         assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose);
     }
 
+    @ParameterizedTest(name = "interrupted by close: {0}")
+    @ValueSource(booleans = {false, true})
+    void closingAMemberWhoseHandlerLeavesItsThreadInterruptedStillCommitsTheRecordsHandledBefore(boolean byClose)
+            throws InterruptedException {
+        // A handler can leave its thread interrupted while the member closes: its own interrupt, restored as it
+        // returns after close() stopped the loop (and before close's interrupt, which comes after the close
+        // timeout); or close's interrupt, restored as the bus restores it before passing the InterruptedException
+        // on. Only an interrupt while running was cleared, so the flag failed the final commit (Kafka's network
+        // client throws InterruptException on an interrupted thread) and the records handled were handled again.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithTwoRecords(partition);
+        CountDownLatch inHandler = new CountDownLatch(1);
+        CountDownLatch never = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                record -> {
+                    if (!byClose && record.offset() == 0) {
+                        inHandler.countDown();
+                        consumer.wokenUp.await(); // close() has stopped the loop
+                        Thread.currentThread().interrupt();
+                    } else if (byClose && record.offset() == 1) {
+                        inHandler.countDown();
+                        try {
+                            never.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt(); // as the bus does
+                            throw e;
+                        }
+                    }
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1),
+                byClose ? Duration.ofMillis(200) : Duration.ofSeconds(20), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        inHandler.await();
+
+        loop.close();
+
+        loop.finished().toCompletableFuture().join();
+        assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose);
+    }
+
     @Test
     void closingAMemberFromInsideItsHandlerCommitsTheRecordItHandled() {
         TopicPartition partition = new TopicPartition("orders", 0);
