@@ -17,4 +17,16 @@ public final class Strings {
         return (first > ' ' && first < 0x7f) || !value.isBlank();
     }
 
+    /**
+     * {@code value} as it is when it has at most {@code max} characters; otherwise its first {@code max} (one less
+     * where that would split a surrogate pair), then {@code ... (N characters)} with its whole length. For text from
+     * outside that goes into a header, where a huge one (an exception message holding a payload) would not fit.
+     */
+    public static String bounded(String value, int max) {
+        if (value == null || value.length() <= max) {
+            return value;
+        }
+        int end = Character.isHighSurrogate(value.charAt(max - 1)) ? max - 1 : max;
+        return value.substring(0, end) + "... (" + value.length() + " characters)";
+    }
 }

@@ -31,6 +31,12 @@ public final class MessageHeaders {
     public static final String DLT_ORIGINAL_OFFSET = "dlt-original-offset";
     public static final String DLT_ORIGINAL_GROUP = "dlt-original-group";
     public static final String DLT_ATTEMPTS = "dlt-attempts";
+    /**
+     * On a dead letter sent without the original's payload, because the transport refused it with the payload as too
+     * large: why (the refusal). The original is at {@link #DLT_ORIGINAL_TOPIC}, {@link #DLT_ORIGINAL_PARTITION} and
+     * {@link #DLT_ORIGINAL_OFFSET} for as long as its topic keeps it.
+     */
+    public static final String DLT_PAYLOAD_OMITTED = "dlt-payload-omitted";
 
     /** Sequence headers written by the event splitter and read by the aggregator. */
     public static final String SEQUENCE_ID = "sequence-id";

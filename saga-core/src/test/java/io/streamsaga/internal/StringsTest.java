@@ -16,4 +16,12 @@ class StringsTest {
         }
         assertFalse(Strings.notBlank(null));
     }
+
+    @Test
+    void boundedKeepsAShortValueAndCutsALongOneBeforeASurrogatePairNamingItsLength() {
+        assertEquals("abc", Strings.bounded("abc", 3));
+        assertEquals(null, Strings.bounded(null, 3));
+        assertEquals("abc... (4 characters)", Strings.bounded("abcd", 3));
+        assertEquals("ab... (4 characters)", Strings.bounded("ab\uD83D\uDE00", 3), "a pair is not split");
+    }
 }

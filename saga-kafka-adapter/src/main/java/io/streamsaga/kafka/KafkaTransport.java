@@ -1,6 +1,7 @@
 package io.streamsaga.kafka;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
@@ -42,6 +43,7 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
@@ -265,9 +267,13 @@ public final class KafkaTransport implements Transport {
 
     /**
      * Retriable when Kafka says so, and for a send into a transaction the broker aborted for its timeout
-     * ({@link InvalidProducerEpochException}): the bus's retry runs in the member's next transaction.
+     * ({@link InvalidProducerEpochException}): the bus's retry runs in the member's next transaction. A record too
+     * large for Kafka is a {@link MessageTooLargeException}, to which the bus's dead-lettering reacts.
      */
     private static PublishException failure(String topic, Exception error) {
+        if (error instanceof RecordTooLargeException) { // over max.request.size, buffer.memory or message.max.bytes
+            return new MessageTooLargeException(topic, error.toString(), error);
+        }
         return new PublishException(topic, error.toString(), error,
                 error instanceof RetriableException || error instanceof InvalidProducerEpochException);
     }

@@ -220,7 +220,7 @@ class ExactlyOnceTest {
         }
     }
 
-    private static String header(ConsumerRecord<String, byte[]> record, String name) {
+    static String header(ConsumerRecord<String, byte[]> record, String name) {
         org.apache.kafka.common.header.Header header = record.headers().lastHeader(name);
         return header == null ? null : new String(header.value(), java.nio.charset.StandardCharsets.UTF_8);
     }
@@ -651,7 +651,7 @@ class ExactlyOnceTest {
     }
 
     /** Everything a plain consumer with the given isolation level reads up to the end of the topic. */
-    private static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
+    static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic, String isolation) {
         Map<String, Object> config = Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);

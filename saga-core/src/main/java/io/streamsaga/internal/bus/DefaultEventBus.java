@@ -1,6 +1,7 @@
 package io.streamsaga.internal.bus;
 
 import io.streamsaga.internal.StampClock;
+import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.DeadLetterListener;
@@ -9,6 +10,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.bus.EventPattern;
 import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.Subscription;
@@ -59,6 +61,8 @@ public final class DefaultEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(DefaultEventBus.class);
     private static final String UNDECODABLE = "undecodable";
     private static final String HANDLER_FAILED = "handler-failed";
+    /** The most characters of an error message a dead letter's header carries (then its length). */
+    static final int MAX_ERROR_MESSAGE_LENGTH = 4096;
     private static final String REJECTED = "rejected-on-receive";
 
     private final Config config;
@@ -530,6 +534,14 @@ public final class DefaultEventBus implements EventBus {
          * can only go in the next one), instead of running the handler again with fresh attempts.
          */
         private final Map<String, Waiting> attemptsMade;
+        /**
+         * By topic and partition, the offset of the record whose dead letter the transport refused as too large
+         * ({@link MessageTooLargeException}: the original with the dead-letter headers added, over a limit the original
+         * just fitted): its redelivery sends the dead letter without the payload. Not at once: in exactly-once mode the
+         * refused send leaves the Kafka transaction unable to send anything. One entry per partition at most (the
+         * partition waits at that record), dropped once that dead letter is sent.
+         */
+        private final Map<String, Long> deadLetterTooLarge = new ConcurrentHashMap<>();
 
         Dispatcher(String group, Class<T> eventType, RetryPolicy policy, DeadLetterListener deadLetterListener,
                    EventHandler<T> handler) {
@@ -763,7 +775,9 @@ public final class DefaultEventBus implements EventBus {
             Map<String, String> headers = new LinkedHashMap<>();
             headers.put(MessageHeaders.DLT_REASON, reason);
             headers.put(MessageHeaders.DLT_ERROR_CLASS, error.getClass().getName());
-            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, String.valueOf(error.getMessage()));
+            // bounded: an exception message can be as long as anything (one quoting a payload) and a header must fit
+            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, Strings.bounded(String.valueOf(error.getMessage()),
+                    MAX_ERROR_MESSAGE_LENGTH));
             headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, original.topic());
             headers.put(MessageHeaders.DLT_ORIGINAL_PARTITION, Integer.toString(record.partition()));
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
@@ -776,18 +790,42 @@ public final class DefaultEventBus implements EventBus {
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
             // dead-letter topic can recognise the duplicate.
             String id = DerivedIds.uuidOf(original.id(), group);
+            String partition = original.topic() + '/' + record.partition();
+            Long tooLargeAt = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
+            boolean withoutPayload = tooLargeAt != null && tooLargeAt == record.offset();
+            if (withoutPayload) {
+                headers.put(MessageHeaders.DLT_PAYLOAD_OMITTED, "the dead letter with the payload was refused as too"
+                        + " large; the original is at its topic, partition and offset");
+            }
             Message deadLetter = original.toBuilder()
                     .id(id)
                     .headers(headers)
                     .build()
                     .withTopic(original.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
             Object payload = deadLetter.payload();
-            if (!transport.carriesObjects() && payload != null && !(payload instanceof byte[])) {
+            if (withoutPayload) {
+                deadLetter = deadLetter.withPayload(null);
+            } else if (!transport.carriesObjects() && payload != null && !(payload instanceof byte[])) {
                 deadLetter = deadLetter.withPayload(codec.encode(payload));
             }
-            // Synchronous on purpose: the record is acknowledged only once its dead letter is durable.
-            transport.send(deadLetter).toCompletableFuture().join();
-            log.warn("dead-lettered {} of group {} to {} ({}): {}", original, group, deadLetter.topic(), reason, error.toString());
+            try {
+                // Synchronous on purpose: the record is acknowledged only once its dead letter is durable.
+                transport.send(deadLetter).toCompletableFuture().join();
+            } catch (RuntimeException e) {
+                Throwable refusal = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                if (!withoutPayload && refusal instanceof MessageTooLargeException) {
+                    deadLetterTooLarge.put(partition, record.offset());
+                    log.warn("the dead letter of {} by group {} was refused as too large ({}); its redelivery sends it"
+                            + " without the payload, naming the original's topic, partition and offset", original,
+                            group, refusal.toString());
+                }
+                throw e;
+            }
+            if (tooLargeAt != null && tooLargeAt <= record.offset()) {
+                deadLetterTooLarge.remove(partition, tooLargeAt); // sent, or stale (a later record of the partition)
+            }
+            log.warn("dead-lettered {} of group {} to {} ({}{}): {}", original, group, deadLetter.topic(), reason,
+                    withoutPayload ? ", without its payload" : "", error.toString());
             metrics.eventDeadLettered(original.topic(), group, reason);
             for (MessageInterceptor interceptor : interceptors) {
                 try {

@@ -1,0 +1,16 @@
+package io.streamsaga.bus;
+
+/**
+ * The transport refused a message as larger than it carries (on Kafka the producer's {@code max.request.size} or the
+ * broker's {@code message.max.bytes}). Not retriable: the same message is refused again. The bus reacts to it when
+ * it dead-letters: a dead letter refused so (the original record with the dead-letter headers added, over the limit
+ * the original just fitted) is sent again, at the record's redelivery, without its payload, naming where the original
+ * is, rather than holding its partition for ever.
+ */
+public class MessageTooLargeException extends PublishException {
+    private static final long serialVersionUID = 1L;
+
+    public MessageTooLargeException(String topic, String message, Throwable cause) {
+        super(topic, message, cause, false);
+    }
+}
