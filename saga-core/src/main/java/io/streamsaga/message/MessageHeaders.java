@@ -17,6 +17,12 @@ public final class MessageHeaders {
     public static final String EVENT_TYPE = "event-type";
     /** Schema version of the payload, an integer starting at 1. */
     public static final String EVENT_VERSION = "event-version";
+    /**
+     * The names a transport carries a message's fields under ({@link #MESSAGE_ID}, {@link #EVENT_TYPE},
+     * {@link #EVENT_VERSION}), which a {@link Message} refuses as headers: a store reading back what an earlier version
+     * wrote drops a header of such a name, as Kafka always did, rather than fail on it.
+     */
+    public static final java.util.Set<String> FIELDS = java.util.Set.of(MESSAGE_ID, EVENT_TYPE, EVENT_VERSION);
     /** W3C trace context, propagated unchanged when present. */
     public static final String TRACEPARENT = "traceparent";
     /** Media type of the payload; {@code application/json} by default. */

@@ -4,6 +4,7 @@ import io.streamsaga.jdbc.internal.Sql;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -40,12 +41,14 @@ final class OutboxRows {
         } catch (JsonProcessingException e) {
             throw new UnreadableRow("unreadable headers in outbox row " + rs.getLong("seq") + ": " + e.getMessage(), e);
         }
-        if (headers.containsValue(null)) {
-            // Written by a version whose Message took a null header value; a Message now refuses one (no header
-            // is ever null), and a null value always meant no header: dropped, rather than the row unreadable and
-            // every relay batch failing on it.
+        if (headers.containsValue(null) || !java.util.Collections.disjoint(headers.keySet(), MessageHeaders.FIELDS)) {
+            // Written by a version whose Message took a null header value, or a header named after the id, type or
+            // version; a Message now refuses both. A null value always meant no header, and the row's columns always
+            // gave the id, type and version (Kafka dropped such a header): dropped, rather than the row unreadable,
+            // marked FAILED and never sent.
             headers = new java.util.LinkedHashMap<>(headers);
             headers.values().removeIf(java.util.Objects::isNull);
+            headers.keySet().removeAll(MessageHeaders.FIELDS);
         }
         Message message = new Message(rs.getString("message_id"), rs.getString("topic"), rs.getString("message_key"),
                 rs.getString("event_type"), rs.getInt("event_version"), rs.getBytes("payload"), headers,
