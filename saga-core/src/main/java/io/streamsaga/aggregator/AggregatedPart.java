@@ -3,6 +3,7 @@ package io.streamsaga.aggregator;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.splitter.SequenceInfo;
 
 import java.time.Instant;
@@ -18,7 +19,8 @@ import java.util.Optional;
  * @param topic      the topic it came from
  * @param type       its event type id
  * @param version    its event version
- * @param headers    its headers (including sequence headers)
+ * @param headers    its headers (including sequence headers), without a header named after the id, type or version
+ *                   ({@link MessageHeaders#FIELDS}), which an earlier version may have stored with a part
  * @param payload    its encoded payload
  * @param receivedAt when the aggregator took it
  * @param key        its partitioning key, kept for its dead letter; may be null (none, or a part stored before
@@ -31,6 +33,12 @@ public record AggregatedPart(String messageId, String topic, String type, int ve
         Objects.requireNonNull(topic, "topic");
         Objects.requireNonNull(type, "type");
         Objects.requireNonNull(receivedAt, "receivedAt");
+        if (!java.util.Collections.disjoint(headers.keySet(), MessageHeaders.FIELDS)) {
+            // stored by an earlier version, whose Message took such a header: the part's own id, type and version
+            // stand, as on Kafka, which dropped it; kept, it would make the part no message (a Message refuses it)
+            headers = new java.util.HashMap<>(headers);
+            headers.keySet().removeAll(MessageHeaders.FIELDS);
+        }
         headers = Map.copyOf(headers);
         payload = payload == null ? new byte[0] : payload;
     }
