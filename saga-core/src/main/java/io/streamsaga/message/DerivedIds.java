@@ -1,5 +1,7 @@
 package io.streamsaga.message;
 
+import io.streamsaga.ConfigurationException;
+
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 
@@ -17,14 +19,22 @@ public final class DerivedIds {
      * lists of parts never give one name (a plain join gave {@code a/b} + {@code c} and {@code a} + {@code b/c} the
      * same), and parts holding neither character give the name of the plain join, so ids derived before stay as they
      * were.
+     *
+     * @throws ConfigurationException when there is no part, or a part is null
      */
     public static String uuidOf(String... parts) {
+        if (parts == null || parts.length == 0) { // no parts and one empty part would both be the empty name
+            throw new ConfigurationException("an id is derived from at least one part");
+        }
         StringBuilder name = new StringBuilder();
         for (int p = 0; p < parts.length; p++) {
             if (p > 0) {
                 name.append('/');
             }
             String part = parts[p];
+            if (part == null) {
+                throw new ConfigurationException("part " + p + " of a derived id must not be null");
+            }
             for (int i = 0, n = part.length(); i < n; i++) {
                 char c = part.charAt(i);
                 if (c == '/' || c == '\\') {

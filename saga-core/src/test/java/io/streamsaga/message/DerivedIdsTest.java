@@ -1,5 +1,6 @@
 package io.streamsaga.message;
 
+import io.streamsaga.ConfigurationException;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -9,6 +10,8 @@ import java.util.Set;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class DerivedIdsTest {
 
@@ -23,6 +26,16 @@ class DerivedIdsTest {
             ids.add(DerivedIds.uuidOf(parts));
         }
         assertEquals(lists.size(), ids.size());
+    }
+
+    @Test
+    void noPartsOrANullPartIsRefusedRatherThanNamedAsOneEmptyPart() {
+        // no parts joined and one empty part joined are both the empty name: two lists of parts, one id
+        ConfigurationException none = assertThrows(ConfigurationException.class, DerivedIds::uuidOf);
+        assertTrue(none.getMessage().contains("at least one part"), none.getMessage());
+        ConfigurationException nullPart = assertThrows(ConfigurationException.class, () -> DerivedIds.uuidOf("a", null));
+        assertTrue(nullPart.getMessage().contains("part 1"), nullPart.getMessage());
+        assertEquals(UUID.nameUUIDFromBytes(new byte[0]).toString(), DerivedIds.uuidOf(""));
     }
 
     @Test
