@@ -322,7 +322,18 @@ public final class DefaultEventBus implements EventBus {
         if (!b.isWildcard()) {
             return a.matches(second);
         }
-        return WildcardIntersection.shortestCommonTopic(collapseStars(first), collapseStars(second)) <= LONGEST_TOPIC;
+        String one = collapseStars(first);
+        String other = collapseStars(second);
+        if (spelled(one) > LONGEST_TOPIC || spelled(other) > LONGEST_TOPIC) {
+            // matches no topic name; and the walk's states, the product of the two lengths, are thus bounded
+            return false;
+        }
+        return WildcardIntersection.shortestCommonTopic(one, other) <= LONGEST_TOPIC;
+    }
+
+    /** How many characters every topic {@code wildcard} matches holds at least: those that are no '*'. */
+    private static int spelled(String wildcard) {
+        return wildcard.length() - (int) wildcard.chars().filter(c -> c == '*').count();
     }
 
     /** The longest topic name Kafka takes, a dead-letter topic's. */

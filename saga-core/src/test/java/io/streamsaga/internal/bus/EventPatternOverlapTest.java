@@ -1,10 +1,13 @@
 package io.streamsaga.internal.bus;
 
 import io.streamsaga.bus.TopicPattern;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The check behind {@code EventBus.register}'s refusal of two {@code @EventPattern} methods of one object whose topics
@@ -51,5 +54,17 @@ class EventPatternOverlapTest {
         String second = "*" + "b".repeat(literal);
         assertEquals(overlap, DefaultEventBus.overlap(first, second));
         assertEquals(overlap, DefaultEventBus.overlap(second, first));
+    }
+
+    @Test
+    void wildcardsSpellingMoreCharactersThanATopicNameHoldsMatchNoTopicWhateverTheirLength() {
+        // the walk's states grow with the product of the two lengths: two such wildcards of 13,000 characters made
+        // register fail on an array of overflowing size (or out of memory, a little longer) instead of answering
+        String first = "a".repeat(13_000) + "*";
+        String second = "*" + "a".repeat(13_000) + "*";
+        assertFalse(DefaultEventBus.overlap(first, second));
+        assertFalse(DefaultEventBus.overlap(second, first));
+        assertFalse(DefaultEventBus.overlap(first, "*"));
+        assertTrue(DefaultEventBus.overlap("a".repeat(249) + "*", "*"), "249 characters are a topic name");
     }
 }
