@@ -6,6 +6,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
+import io.streamsaga.message.DerivedIds;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
@@ -146,7 +147,7 @@ public final class IdempotentConsumer {
         private final EventBus bus;
         private final DeduplicationStore store;
         private Duration lease = Duration.ofMinutes(5);
-        private Function<DeliveryContext, String> keyFunction = ctx -> ctx.group() + "/" + ctx.message().id();
+        private Function<DeliveryContext, String> keyFunction = ctx -> DerivedIds.joined(ctx.group(), ctx.message().id());
 
         private Builder(EventBus bus, DeduplicationStore store) {
             this.bus = Objects.requireNonNull(bus, "bus");
@@ -161,7 +162,9 @@ public final class IdempotentConsumer {
 
         /**
          * The deduplication key (default: consumer group + "/" + message id, so that two groups sharing a
-         * store each process the message). Use an application key when producers cannot keep ids stable.
+         * store each process the message; a '/' or '\' within either escaped with a '\', {@link DerivedIds#joined},
+         * so that group {@code billing/eu} with message {@code 7} and group {@code billing} with message {@code eu/7}
+         * keep apart). Use an application key when producers cannot keep ids stable.
          */
         public Builder keyFunction(Function<DeliveryContext, String> keyFunction) {
             this.keyFunction = Objects.requireNonNull(keyFunction, "keyFunction");

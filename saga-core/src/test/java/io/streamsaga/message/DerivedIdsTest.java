@@ -43,4 +43,13 @@ class DerivedIdsTest {
         assertEquals(UUID.nameUUIDFromBytes("m-1/seq.9/3".getBytes(StandardCharsets.UTF_8)).toString(),
                 DerivedIds.uuidOf("m-1", "seq.9", "3"));
     }
+
+    @Test
+    void twoPartsAreJoinedAsAnyOtherNumberOfPartsAre() {
+        assertEquals("payments/m-1", DerivedIds.joined("payments", "m-1"));
+        assertEquals("billing\\/eu/7", DerivedIds.joined("billing/eu", "7"));
+        assertEquals("billing/eu\\/7", DerivedIds.joined("billing", "eu/7"));
+        assertEquals("a\\\\/b", DerivedIds.joined("a\\", "b"));
+        assertEquals("a/b/c", DerivedIds.joined("a", "b", "c"));
+    }
 }

@@ -324,6 +324,25 @@ class IdempotencyTest {
         assertEquals(2, handled.size());
     }
 
+    /**
+     * The default key joined group and message id with '/': group billing/eu handling message 7 and group billing
+     * handling message eu/7 had one key in a shared store, so the second was skipped as a duplicate it was not.
+     */
+    @Test
+    void groupsAndIdsThatRunTogetherTheSameWayStillGetKeysOfTheirOwnAndPlainOnesKeepTheirKeys() {
+        IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        bus.subscribe("billing/eu", "orders", Message.class, consumer.wrap((m, ctx) -> handled.add(ctx.group() + " " + m.id())));
+        bus.subscribe("billing", "orders", Message.class, consumer.wrap((m, ctx) -> handled.add(ctx.group() + " " + m.id())));
+        bus.publish(Message.builder("orders").id("7").type("order").payload(Map.of()).build());
+        bus.publish(Message.builder("orders").id("eu/7").type("order").payload(Map.of()).build());
+        transport.drainAll();
+
+        assertEquals(4, handled.size(), handled.toString());
+        // a group and an id holding neither '/' nor '\' keep the key earlier versions gave them: group + '/' + id
+        assertEquals(ClaimOutcome.DONE, store.tryClaim("billing/7", "x", scheduler.now(), Duration.ofMinutes(1)));
+    }
+
     @Test
     void windowShorterThanTheReplayHorizonIsRefused() {
         InMemoryTransport retained = InMemoryTransport.builder().retention(Duration.ofDays(7)).build();
