@@ -64,6 +64,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.function.Predicate;
 
 import static io.streamsaga.StreamSagaException.quote;
 
@@ -1293,8 +1294,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> retryCompensation(String sagaId) {
         ensureOpen();
-        SagaRun<?> run = runFor(sagaId, SagaRun::requireNeedsAttention);
-        run.retryFailed();
+        SagaRun<?> run = operate(sagaId, SagaRun::requireNeedsAttention, SagaRun::retryFailed);
         return (CompletionStage) run.pendingResult();
     }
 
@@ -1302,15 +1302,27 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step) {
         ensureOpen();
-        SagaRun<?> run = runFor(sagaId, r -> r.requireSkippable(step));
-        run.skip(step);
+        SagaRun<?> run = operate(sagaId, r -> r.requireSkippable(step), r -> r.skip(step));
         return (CompletionStage) run.pendingResult();
     }
 
     @Override
     public void markResolved(String sagaId) {
         ensureOpen();
-        runFor(sagaId, SagaRun::requireNeedsAttention).resolve();
+        operate(sagaId, SagaRun::requireNeedsAttention, SagaRun::resolve);
+    }
+
+    /**
+     * Makes an operator {@code call} on the saga's run ({@link #runFor}); when the run it found registered finished as it
+     * stopped while the call waited for its lock (the store refused its write: the saga is stored needing attention,
+     * the run unregistered), the call returns false having done nothing, and is made on a run over the stored saga.
+     */
+    private SagaRun<?> operate(String sagaId, Consumer<SagaRun<?>> check, Predicate<SagaRun<?>> call) {
+        SagaRun<?> run = runFor(sagaId, check);
+        while (!call.test(run)) {
+            run = runFor(sagaId, check);
+        }
+        return run;
     }
 
     /**

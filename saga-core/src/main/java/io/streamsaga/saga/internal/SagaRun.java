@@ -1331,8 +1331,14 @@ final class SagaRun<D> {
         uncommon.operatorCallFrom = -1;
     }
 
-    /** Operator: retries failed compensations (or a retriable step that exhausted its retries). */
-    synchronized void retryFailed() {
+    /**
+     * Operator: retries failed compensations (or a retriable step that exhausted its retries). False when the run
+     * finished as it stopped before the call took its lock ({@link #endedBeforeTheCall}): nothing done.
+     */
+    synchronized boolean retryFailed() {
+        if (endedBeforeTheCall()) {
+            return false;
+        }
         now = null;
         requireNeedsAttention();
         operatorCallBegins();
@@ -1341,6 +1347,7 @@ final class SagaRun<D> {
         } finally {
             operatorCallEnds();
         }
+        return true;
     }
 
     private void retryFailedNow() {
@@ -1372,8 +1379,11 @@ final class SagaRun<D> {
         drive();
     }
 
-    /** Operator: skips the failed compensation of one step and goes on compensating. */
-    synchronized void skip(String stepName) {
+    /** Operator: skips the failed compensation of one step and goes on compensating; false as {@link #retryFailed}. */
+    synchronized boolean skip(String stepName) {
+        if (endedBeforeTheCall()) {
+            return false;
+        }
         now = null;
         requireSkippable(stepName);
         operatorCallBegins();
@@ -1382,6 +1392,7 @@ final class SagaRun<D> {
         } finally {
             operatorCallEnds();
         }
+        return true;
     }
 
     private void skipNow(String stepName) {
@@ -1426,8 +1437,11 @@ final class SagaRun<D> {
         return new SagaFailure(other, SagaException.class.getName(), "its compensation failed for good");
     }
 
-    /** Operator: the saga was repaired by hand. */
-    synchronized void resolve() {
+    /** Operator: the saga was repaired by hand; false as {@link #retryFailed}. */
+    synchronized boolean resolve() {
+        if (endedBeforeTheCall()) {
+            return false;
+        }
         now = null;
         requireNeedsAttention();
         long before = operatorCallBegins();
@@ -1438,6 +1452,17 @@ final class SagaRun<D> {
             operatorCallEnds();
         }
         requireWritten(before);
+        return true;
+    }
+
+    /**
+     * Whether the run finished as it stopped (the store refused its write, and it stored the saga needing attention:
+     * {@link #refusedAfterTheStart}) before an operator call that found it registered took its lock: it is no longer
+     * registered, and the saga, stored as the run has it, is to be called on anew (a run over the stored instance), not
+     * on this run, whose writes stopped and whose result is complete.
+     */
+    private boolean endedBeforeTheCall() {
+        return stopped && finished;
     }
 
     /**

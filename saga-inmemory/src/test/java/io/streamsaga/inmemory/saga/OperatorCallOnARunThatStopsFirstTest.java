@@ -2,11 +2,14 @@ package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.Test;
@@ -15,10 +18,14 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -79,5 +86,107 @@ class OperatorCallOnARunThatStopsFirstTest {
         assertInstanceOf(ConcurrentSagaUpdateException.class, thrown.getCause());
         orchestrator.close();
         scheduler.close();
+    }
+
+    @Test
+    void aRetryCompensationWaitingForARunThatTheStoresRefusalFinishesNeedingAttentionRetriesTheSagaAsStored()
+            throws Exception {
+        RefusingOnceStore store = new RefusingOnceStore();
+        AtomicInteger compensations = new AtomicInteger();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> compensations.incrementAndGet())
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+        Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
+        starter.start();
+        store.writing.await(); // the run, registered, writes the saga needing attention, which the store takes
+
+        AtomicReference<CompletionStage<SagaResult<Object>>> retried = new AtomicReference<>();
+        Thread operator = new Thread(() -> retried.set(orchestrator.retryCompensation("saga-1")));
+        operator.start();
+        await().until(() -> operator.getState() == Thread.State.BLOCKED); // on the run's lock
+        store.release.countDown();
+        operator.join();
+        starter.join();
+
+        // The saga needed attention when the call took the lock, so the call retries it: not the stopped run's result.
+        SagaResult<Object> result = retried.get().toCompletableFuture().join();
+        assertEquals(SagaOutcome.COMPENSATED, result.outcome());
+        assertEquals(1, compensations.get());
+        assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+        scheduler.close();
+    }
+
+    @Test
+    void aMarkResolvedWaitingForARunThatTheStoresRefusalFinishesNeedingAttentionResolvesTheSaga() throws Exception {
+        RefusingOnceStore store = new RefusingOnceStore();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                })
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+        Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
+        starter.start();
+        store.writing.await();
+
+        AtomicReference<RuntimeException> thrown = new AtomicReference<>();
+        Thread operator = new Thread(() -> {
+            try {
+                orchestrator.markResolved("saga-1");
+            } catch (RuntimeException e) {
+                thrown.set(e);
+            }
+        });
+        operator.start();
+        await().until(() -> operator.getState() == Thread.State.BLOCKED);
+        store.release.countDown();
+        operator.join();
+        starter.join();
+
+        assertNull(thrown.get(), () -> "markResolved threw " + thrown.get());
+        assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+        scheduler.close();
+    }
+
+    /**
+     * Refuses the first write of a compensation's start, as a value it cannot keep, and holds the run's write of the
+     * saga needing attention (the run holding its lock) until released, then takes it.
+     */
+    private static final class RefusingOnceStore extends ForwardingSagaStore {
+        final CountDownLatch writing = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        private final AtomicBoolean refused = new AtomicBoolean();
+
+        RefusingOnceStore() {
+            super(new InMemorySagaStore());
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            if (transition.type() == TransitionType.COMPENSATION_STARTED && refused.compareAndSet(false, true)) {
+                throw new ConfigurationException("the store cannot keep this value");
+            }
+            if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) {
+                writing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            delegate.update(updated, transition);
+        }
     }
 }
