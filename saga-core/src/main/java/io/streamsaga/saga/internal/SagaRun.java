@@ -123,7 +123,8 @@ final class SagaRun<D> {
         /**
          * The errors staged as transitions' details (a compensation's failure, say) while the run records no
          * transitions ({@link #pending} null), so that a write the store refuses carries them ({@link
-         * #refusedAfterTheStart}) as the recorded transitions would; null when none, dropped with what is staged.
+         * #refusedAfterTheStart}) as the recorded transitions would; null when none, dropped with what is staged. Not
+         * the run's {@link #exception}, which a refusal carries anyway: a saga whose step fails keeps nothing here.
          */
         List<Throwable> unrecordedErrors;
     }
@@ -748,12 +749,14 @@ final class SagaRun<D> {
         // An earlier attempt that timed out (not interrupted) or went to a participant may have taken effect too.
         StepState failed = uncertain || state.attempts() > 1 && earlierAttemptsMayHaveTakenEffect(i)
                 ? state.with(StepStatus.UNCERTAIN) : shared.failed(i, state);
+        if (exception == null && !stopped) {
+            // Before it is staged: a store that keeps no history then keeps nothing aside for it (record), the result
+            // carrying it already (a failing saga's only error on the benchmark's path).
+            exception = error;
+        }
         if (stage(i, failed, status, failure == null ? stepFailure : failure, compensationFailure,
                 error instanceof SagaTimeoutException ? TransitionType.STEP_TIMED_OUT : TransitionType.STEP_FAILED,
                 step.name(), state.attempts(), error, null)) {
-            if (exception == null) {
-                exception = error;
-            }
             // debug, not info: a failed step is an expected business outcome, reported to listeners and metrics
             if (log.isDebugEnabled()) {
                 log.debug("saga {}: step {} failed: {}", sagaId, step.name(), PendingTransitions.describe(error));
@@ -2067,7 +2070,7 @@ final class SagaRun<D> {
         staged++;
         if (pending != null) {
             pending.add(type, step, attempt, detail, at);
-        } else if (detail instanceof Throwable error) { // kept only for a write the store refuses
+        } else if (detail instanceof Throwable error && error != exception) { // for a write the store refuses only
             Uncommon u = uncommon();
             if (u.unrecordedErrors == null) {
                 u.unrecordedErrors = new java.util.ArrayList<>(2);
