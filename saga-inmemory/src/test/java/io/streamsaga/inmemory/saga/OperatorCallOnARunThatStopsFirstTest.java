@@ -1,9 +1,10 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
-import io.streamsaga.ConfigurationException;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
+import io.streamsaga.saga.SagaCompensation;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
@@ -12,6 +13,7 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.CompletableFuture;
@@ -21,18 +23,19 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * An operator call that found the saga's run registered here and waited for its lock while the run stopped (its write
  * lost to another orchestrator's, say): the call did not happen, and its caller learns so from its stage, as one whose
- * own write loses (OperatorCallThatLosesARaceTest), rather than holding a stage that nothing completes.
+ * own write loses (OperatorCallThatLosesARaceTest), rather than holding a stage that nothing completes; while the store's
+ * refusal of the run's write finished it needing attention: the call is made on the saga as stored.
  */
 class OperatorCallOnARunThatStopsFirstTest {
     record Data(String id) {
@@ -57,35 +60,14 @@ class OperatorCallOnARunThatStopsFirstTest {
                 delegate.update(updated, transition);
             }
         };
-        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
-                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
-                    throw new IllegalStateException("warehouse down");
-                }).compensationRetry(RetryPolicy.NONE)
-                .step("charge").action((d, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                })
-                .build();
-        VirtualScheduler scheduler = new VirtualScheduler();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
-                .build();
-        Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
-        starter.start();
-        writing.await(); // the run, registered, needs attention as far as it knows, and writes it
+        Object retried = callWaitingForTheRunsNeedsAttentionWrite(store, writing, lose, (d, ctx) -> {
+            throw new IllegalStateException("warehouse down");
+        }, orchestrator -> orchestrator.retryCompensation("saga-1"));
 
-        AtomicReference<CompletionStage<SagaResult<Object>>> retried = new AtomicReference<>();
-        Thread operator = new Thread(() -> retried.set(orchestrator.retryCompensation("saga-1")));
-        operator.start();
-        await().until(() -> operator.getState() == Thread.State.BLOCKED); // on the run's lock
-        lose.countDown();
-        operator.join();
-        starter.join();
-
-        CompletableFuture<SagaResult<Object>> stage = retried.get().toCompletableFuture();
+        CompletableFuture<?> stage = assertInstanceOf(CompletionStage.class, retried).toCompletableFuture();
         assertTrue(stage.isDone(), "the stage of the call on a run that stopped meanwhile never completes");
         CompletionException thrown = assertThrows(CompletionException.class, stage::join);
         assertInstanceOf(ConcurrentSagaUpdateException.class, thrown.getCause());
-        orchestrator.close();
-        scheduler.close();
     }
 
     @Test
@@ -93,42 +75,44 @@ class OperatorCallOnARunThatStopsFirstTest {
             throws Exception {
         RefusingOnceStore store = new RefusingOnceStore();
         AtomicInteger compensations = new AtomicInteger();
-        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
-                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> compensations.incrementAndGet())
-                .step("charge").action((d, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                })
-                .build();
-        VirtualScheduler scheduler = new VirtualScheduler();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
-                .build();
-        Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
-        starter.start();
-        store.writing.await(); // the run, registered, writes the saga needing attention, which the store takes
 
-        AtomicReference<CompletionStage<SagaResult<Object>>> retried = new AtomicReference<>();
-        Thread operator = new Thread(() -> retried.set(orchestrator.retryCompensation("saga-1")));
-        operator.start();
-        await().until(() -> operator.getState() == Thread.State.BLOCKED); // on the run's lock
-        store.release.countDown();
-        operator.join();
-        starter.join();
+        Object retried = callWaitingForTheRunsNeedsAttentionWrite(store, store.writing, store.release,
+                (d, ctx) -> compensations.incrementAndGet(),
+                orchestrator -> orchestrator.retryCompensation("saga-1").toCompletableFuture().join());
 
         // The saga needed attention when the call took the lock, so the call retries it: not the stopped run's result.
-        SagaResult<Object> result = retried.get().toCompletableFuture().join();
+        SagaResult<?> result = assertInstanceOf(SagaResult.class, retried);
         assertEquals(SagaOutcome.COMPENSATED, result.outcome());
         assertEquals(1, compensations.get());
         assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
-        orchestrator.close();
-        scheduler.close();
     }
 
     @Test
     void aMarkResolvedWaitingForARunThatTheStoresRefusalFinishesNeedingAttentionResolvesTheSaga() throws Exception {
         RefusingOnceStore store = new RefusingOnceStore();
+
+        Object resolved = callWaitingForTheRunsNeedsAttentionWrite(store, store.writing, store.release, (d, ctx) -> {
+        }, orchestrator -> {
+            orchestrator.markResolved("saga-1");
+            return "resolved";
+        });
+
+        assertEquals("resolved", resolved, () -> "markResolved threw " + resolved);
+        assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
+    }
+
+    /**
+     * Starts saga-1 (reserve, undone by {@code compensation}, then charge, which fails) on a thread; once {@code store}
+     * says that its run, holding its lock, writes the saga needing attention ({@code writing}), makes {@code call} on
+     * another thread, lets the write go on ({@code release}) once the call waits for that lock, and returns what the
+     * call returned, or the exception it threw.
+     */
+    private static Object callWaitingForTheRunsNeedsAttentionWrite(SagaStore store, CountDownLatch writing,
+                                                                  CountDownLatch release, SagaCompensation<Data> compensation,
+                                                                  Function<SagaOrchestrator, Object> call)
+            throws InterruptedException {
         SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
-                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
-                })
+                .step("reserve").action((d, ctx) -> d).compensation(compensation).compensationRetry(RetryPolicy.NONE)
                 .step("charge").action((d, ctx) -> {
                     throw new IllegalStateException("card declined");
                 })
@@ -138,26 +122,24 @@ class OperatorCallOnARunThatStopsFirstTest {
                 .build();
         Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
         starter.start();
-        store.writing.await();
+        writing.await(); // the run, registered, writes the saga needing attention
 
-        AtomicReference<RuntimeException> thrown = new AtomicReference<>();
+        AtomicReference<Object> outcome = new AtomicReference<>();
         Thread operator = new Thread(() -> {
             try {
-                orchestrator.markResolved("saga-1");
+                outcome.set(call.apply(orchestrator));
             } catch (RuntimeException e) {
-                thrown.set(e);
+                outcome.set(e);
             }
         });
         operator.start();
-        await().until(() -> operator.getState() == Thread.State.BLOCKED);
-        store.release.countDown();
+        await().until(() -> operator.getState() == Thread.State.BLOCKED); // on the run's lock
+        release.countDown();
         operator.join();
         starter.join();
-
-        assertNull(thrown.get(), () -> "markResolved threw " + thrown.get());
-        assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
         orchestrator.close();
         scheduler.close();
+        return outcome.get();
     }
 
     /**
