@@ -1292,6 +1292,7 @@ final class SagaRun<D> {
     /** Cancels a running saga: waiting or scheduled steps are settled, done steps compensated. */
     synchronized void cancel() {
         now = null;
+        throwIfStoppedUnwritten();
         requireCancellable();
         long before = operatorCallBegins();
         try {
@@ -1342,6 +1343,9 @@ final class SagaRun<D> {
         if (endedBeforeTheCall()) {
             return false;
         }
+        if (stopped) { // unfinished: see throwIfStoppedUnwritten; the stage is its result, failed with the reason
+            return true;
+        }
         now = null;
         requireNeedsAttention();
         operatorCallBegins();
@@ -1386,6 +1390,9 @@ final class SagaRun<D> {
     synchronized boolean skip(String stepName) {
         if (endedBeforeTheCall()) {
             return false;
+        }
+        if (stopped) { // as in retryFailed
+            return true;
         }
         now = null;
         requireSkippable(stepName);
@@ -1446,6 +1453,7 @@ final class SagaRun<D> {
             return false;
         }
         now = null;
+        throwIfStoppedUnwritten();
         requireNeedsAttention();
         long before = operatorCallBegins();
         try {
@@ -1466,6 +1474,17 @@ final class SagaRun<D> {
      */
     private boolean endedBeforeTheCall() {
         return stopped && finished;
+    }
+
+    /**
+     * Before an operator call's check: a run that stopped unfinished before the call took its lock (its write lost to
+     * another orchestrator's, the store failed) may hold changes it staged and never stored, so the call, which did not
+     * happen, throws the reason it stopped with rather than a check's verdict on that state.
+     */
+    private void throwIfStoppedUnwritten() {
+        if (stopped && !finished && uncommon != null && uncommon.stopReason instanceof RuntimeException reason) {
+            throw reason;
+        }
     }
 
     /**

@@ -60,7 +60,7 @@ class OperatorCallOnARunThatStopsFirstTest {
                 delegate.update(updated, transition);
             }
         };
-        Object retried = callWaitingForTheRunsNeedsAttentionWrite(store, writing, lose, (d, ctx) -> {
+        Object retried = callWaitingForTheRunsWrite(store, writing, lose, (d, ctx) -> {
             throw new IllegalStateException("warehouse down");
         }, orchestrator -> orchestrator.retryCompensation("saga-1"));
 
@@ -76,7 +76,7 @@ class OperatorCallOnARunThatStopsFirstTest {
         RefusingOnceStore store = new RefusingOnceStore();
         AtomicInteger compensations = new AtomicInteger();
 
-        Object retried = callWaitingForTheRunsNeedsAttentionWrite(store, store.writing, store.release,
+        Object retried = callWaitingForTheRunsWrite(store, store.writing, store.release,
                 (d, ctx) -> compensations.incrementAndGet(),
                 orchestrator -> orchestrator.retryCompensation("saga-1").toCompletableFuture().join());
 
@@ -91,7 +91,7 @@ class OperatorCallOnARunThatStopsFirstTest {
     void aMarkResolvedWaitingForARunThatTheStoresRefusalFinishesNeedingAttentionResolvesTheSaga() throws Exception {
         RefusingOnceStore store = new RefusingOnceStore();
 
-        Object resolved = callWaitingForTheRunsNeedsAttentionWrite(store, store.writing, store.release, (d, ctx) -> {
+        Object resolved = callWaitingForTheRunsWrite(store, store.writing, store.release, (d, ctx) -> {
         }, orchestrator -> {
             orchestrator.markResolved("saga-1");
             return "resolved";
@@ -101,13 +101,45 @@ class OperatorCallOnARunThatStopsFirstTest {
         assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
     }
 
+    @Test
+    void aCancelWaitingForARunWhoseWriteOfItsCompensationLosesMeanwhileThrowsTheReasonNotTheUnwrittenStatus()
+            throws Exception {
+        CountDownLatch writing = new CountDownLatch(1);
+        CountDownLatch lose = new CountDownLatch(1);
+        ForwardingSagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_COMPENSATING) { // the run holds its lock here
+                    writing.countDown();
+                    try {
+                        lose.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
+                }
+                delegate.update(updated, transition);
+            }
+        };
+
+        Object cancelled = callWaitingForTheRunsWrite(store, writing, lose, (d, ctx) -> {
+        }, orchestrator -> {
+            orchestrator.cancel("saga-1");
+            return "cancelled";
+        });
+
+        // The run's COMPENSATING was never stored: the call lost as the run did, and says so, not that the saga compensates.
+        assertInstanceOf(ConcurrentSagaUpdateException.class, cancelled, () -> "cancel gave " + cancelled);
+        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+    }
+
     /**
      * Starts saga-1 (reserve, undone by {@code compensation}, then charge, which fails) on a thread; once {@code store}
-     * says that its run, holding its lock, writes the saga needing attention ({@code writing}), makes {@code call} on
+     * says that its run, holding its lock, writes the saga ({@code writing}), makes {@code call} on
      * another thread, lets the write go on ({@code release}) once the call waits for that lock, and returns what the
      * call returned, or the exception it threw.
      */
-    private static Object callWaitingForTheRunsNeedsAttentionWrite(SagaStore store, CountDownLatch writing,
+    private static Object callWaitingForTheRunsWrite(SagaStore store, CountDownLatch writing,
                                                                   CountDownLatch release, SagaCompensation<Data> compensation,
                                                                   Function<SagaOrchestrator, Object> call)
             throws InterruptedException {
@@ -122,7 +154,7 @@ class OperatorCallOnARunThatStopsFirstTest {
                 .build();
         Thread starter = new Thread(() -> orchestrator.start(definition, "saga-1", null, new Data("a")));
         starter.start();
-        writing.await(); // the run, registered, writes the saga needing attention
+        writing.await(); // the run, registered, writes the saga
 
         AtomicReference<Object> outcome = new AtomicReference<>();
         Thread operator = new Thread(() -> {
