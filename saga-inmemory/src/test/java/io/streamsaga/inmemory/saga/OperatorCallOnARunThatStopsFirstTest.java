@@ -43,24 +43,8 @@ class OperatorCallOnARunThatStopsFirstTest {
 
     @Test
     void aRetryCompensationWaitingForARunThatStopsMeanwhileFailsItsStageWithTheReason() throws Exception {
-        CountDownLatch writing = new CountDownLatch(1);
-        CountDownLatch lose = new CountDownLatch(1);
-        ForwardingSagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
-            @Override
-            public void update(SagaInstance updated, SagaTransition transition) {
-                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) { // the run holds its lock here
-                    writing.countDown();
-                    try {
-                        lose.await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                    throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
-                }
-                delegate.update(updated, transition);
-            }
-        };
-        Object retried = callWaitingForTheRunsWrite(store, writing, lose, (d, ctx) -> {
+        LosingStore store = new LosingStore(TransitionType.SAGA_NEEDS_ATTENTION);
+        Object retried = callWaitingForTheRunsWrite(store, store.writing, store.lose, (d, ctx) -> {
             throw new IllegalStateException("warehouse down");
         }, orchestrator -> orchestrator.retryCompensation("saga-1"));
 
@@ -104,25 +88,9 @@ class OperatorCallOnARunThatStopsFirstTest {
     @Test
     void aCancelWaitingForARunWhoseWriteOfItsCompensationLosesMeanwhileThrowsTheReasonNotTheUnwrittenStatus()
             throws Exception {
-        CountDownLatch writing = new CountDownLatch(1);
-        CountDownLatch lose = new CountDownLatch(1);
-        ForwardingSagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
-            @Override
-            public void update(SagaInstance updated, SagaTransition transition) {
-                if (transition.type() == TransitionType.SAGA_COMPENSATING) { // the run holds its lock here
-                    writing.countDown();
-                    try {
-                        lose.await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                    throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
-                }
-                delegate.update(updated, transition);
-            }
-        };
+        LosingStore store = new LosingStore(TransitionType.SAGA_COMPENSATING);
 
-        Object cancelled = callWaitingForTheRunsWrite(store, writing, lose, (d, ctx) -> {
+        Object cancelled = callWaitingForTheRunsWrite(store, store.writing, store.lose, (d, ctx) -> {
         }, orchestrator -> {
             orchestrator.cancel("saga-1");
             return "cancelled";
@@ -172,6 +140,35 @@ class OperatorCallOnARunThatStopsFirstTest {
         orchestrator.close();
         scheduler.close();
         return outcome.get();
+    }
+
+    /**
+     * Holds the run's write of a transition of type {@code lostAt} (the run holding its lock) until {@code lose}, then
+     * refuses it as lost to another orchestrator's write.
+     */
+    private static final class LosingStore extends ForwardingSagaStore {
+        final CountDownLatch writing = new CountDownLatch(1);
+        final CountDownLatch lose = new CountDownLatch(1);
+        private final TransitionType lostAt;
+
+        LosingStore(TransitionType lostAt) {
+            super(new InMemorySagaStore());
+            this.lostAt = lostAt;
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            if (transition.type() == lostAt) {
+                writing.countDown();
+                try {
+                    lose.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
+            }
+            delegate.update(updated, transition);
+        }
     }
 
     /**
