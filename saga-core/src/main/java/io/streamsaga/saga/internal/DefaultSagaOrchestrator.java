@@ -1313,9 +1313,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     /**
-     * Makes an operator {@code call} on the saga's run ({@link #runFor}); when the run it found registered finished as it
-     * stopped while the call waited for its lock (the store refused its write: the saga is stored needing attention,
-     * the run unregistered), the call returns false having done nothing, and is made on a run over the stored saga.
+     * Makes an operator {@code call} on the saga's run ({@link #runFor}); when the run it found registered finished
+     * while the call waited for its lock (needing attention, or as the store refused its write: the saga is stored
+     * needing attention, the run unregistered), the call returns false having done nothing, and is made on a run over
+     * the stored saga.
      */
     private SagaRun<?> operate(String sagaId, Consumer<SagaRun<?>> check, Predicate<SagaRun<?>> call) {
         SagaRun<?> run = runFor(sagaId, check);

@@ -1337,7 +1337,7 @@ final class SagaRun<D> {
 
     /**
      * Operator: retries failed compensations (or a retriable step that exhausted its retries). False when the run
-     * finished as it stopped before the call took its lock ({@link #endedBeforeTheCall}): nothing done.
+     * finished before the call took its lock ({@link #endedBeforeTheCall}): nothing done.
      */
     synchronized boolean retryFailed() {
         if (endedBeforeTheCall()) {
@@ -1467,13 +1467,14 @@ final class SagaRun<D> {
     }
 
     /**
-     * Whether the run finished as it stopped (the store refused its write, and it stored the saga needing attention:
-     * {@link #refusedAfterTheStart}) before an operator call that found it registered took its lock: it is no longer
-     * registered, and the saga, stored as the run has it, is to be called on anew (a run over the stored instance), not
-     * on this run, whose writes stopped and whose result is complete.
+     * Whether the run finished before an operator call that found it registered took its lock: needing attention (a
+     * compensation failed for good, {@link #finish}) or as it stopped (the store refused its write, and it stored the
+     * saga needing attention: {@link #refusedAfterTheStart}). Either way it is no longer registered, and the saga,
+     * stored as the run has it, is to be called on anew (a run over the stored instance, registered): this run, driven
+     * again, would go on unregistered, its result not result()'s, a recover() adopting the saga as a second run here.
      */
     private boolean endedBeforeTheCall() {
-        return stopped && finished;
+        return finished;
     }
 
     /**

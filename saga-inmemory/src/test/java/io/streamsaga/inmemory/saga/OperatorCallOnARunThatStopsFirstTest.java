@@ -86,6 +86,33 @@ class OperatorCallOnARunThatStopsFirstTest {
     }
 
     @Test
+    void aRetryCompensationWaitingForARunThatFinishesNeedingAttentionMeanwhileRetriesTheSagaOnARunRegisteredHere()
+            throws Exception {
+        HoldingStore store = new HoldingStore();
+        AtomicInteger compensations = new AtomicInteger();
+        AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
+        AtomicReference<CompletableFuture<SagaResult<Object>>> resultDuringTheRetry = new AtomicReference<>();
+
+        Object retried = callWaitingForTheRunsWrite(store, store.writing, store.release, (d, ctx) -> {
+            if (compensations.incrementAndGet() == 1) {
+                throw new IllegalStateException("warehouse down");
+            }
+            resultDuringTheRetry.set(orchestratorRef.get().result("saga-1").toCompletableFuture());
+        }, orchestrator -> {
+            orchestratorRef.set(orchestrator);
+            return orchestrator.retryCompensation("saga-1").toCompletableFuture().join();
+        });
+
+        SagaResult<?> result = assertInstanceOf(SagaResult.class, retried, () -> "retryCompensation gave " + retried);
+        assertEquals(SagaOutcome.COMPENSATED, result.outcome());
+        assertEquals(2, compensations.get());
+        // The retry was driven by a run registered here, whose result result() gives, not by the finished run.
+        Object seen = resultDuringTheRetry.get().handle((r, e) -> e != null ? e : r).join();
+        SagaResult<?> seenResult = assertInstanceOf(SagaResult.class, seen, () -> "result() during the retry gave " + seen);
+        assertEquals(SagaOutcome.COMPENSATED, seenResult.outcome());
+    }
+
+    @Test
     void aCancelWaitingForARunWhoseWriteOfItsCompensationLosesMeanwhileThrowsTheReasonNotTheUnwrittenStatus()
             throws Exception {
         LosingStore store = new LosingStore(TransitionType.SAGA_COMPENSATING);
@@ -166,6 +193,29 @@ class OperatorCallOnARunThatStopsFirstTest {
                     Thread.currentThread().interrupt();
                 }
                 throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
+            }
+            delegate.update(updated, transition);
+        }
+    }
+
+    /** Holds the run's write of the saga needing attention (the run holding its lock) until released, then takes it. */
+    private static final class HoldingStore extends ForwardingSagaStore {
+        final CountDownLatch writing = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+
+        HoldingStore() {
+            super(new InMemorySagaStore());
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION && writing.getCount() > 0) {
+                writing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
             delegate.update(updated, transition);
         }
