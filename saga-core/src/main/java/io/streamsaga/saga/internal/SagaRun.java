@@ -1483,8 +1483,8 @@ final class SagaRun<D> {
      * happen, throws the reason it stopped with rather than a check's verdict on that state.
      */
     private void throwIfStoppedUnwritten() {
-        if (stopped && !finished && uncommon != null && uncommon.stopReason instanceof RuntimeException reason) {
-            throw reason;
+        if (stopped && !finished) {
+            throwStopReason();
         }
     }
 
@@ -1494,9 +1494,25 @@ final class SagaRun<D> {
      * caller gets the reason the run stopped with, as the other calls' callers get it from their stage.
      */
     private void requireWritten(long before) {
-        if (stopped && storedVersion == before && uncommon != null
-                && uncommon.stopReason instanceof RuntimeException reason) {
-            throw reason;
+        if (stopped && storedVersion == before) {
+            throwStopReason();
+        }
+    }
+
+    /**
+     * Throws the reason the run stopped with, to an operator call that therefore did not happen: an Error (the run
+     * abandoned as if the process died there, {@link #abandon}) in a SagaException, retriable as the saga resumes on
+     * recover(), the caller's thread not being the one it struck; none when the run stopped without a reason.
+     */
+    private void throwStopReason() {
+        Throwable reason = uncommon == null ? null : uncommon.stopReason;
+        if (reason instanceof RuntimeException e) {
+            throw e;
+        }
+        if (reason != null) {
+            throw new SagaException(sagaId, null, "saga " + SagaException.quote(sagaId) + ": its run here stopped on "
+                    + reason + " before the operator call, which did not happen; the saga resumes on recover()",
+                    reason, true);
         }
     }
 

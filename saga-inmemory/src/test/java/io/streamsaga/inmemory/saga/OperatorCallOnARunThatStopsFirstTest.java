@@ -6,6 +6,7 @@ import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaCompensation;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
@@ -28,6 +29,7 @@ import java.util.function.Function;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -128,6 +130,23 @@ class OperatorCallOnARunThatStopsFirstTest {
         assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
     }
 
+    @Test
+    void aCancelWaitingForARunThatAnErrorStopsBeforeItsWriteOfItsCompensationThrowsTheReasonNotTheUnwrittenStatus()
+            throws Exception {
+        ErringStore store = new ErringStore();
+
+        Object cancelled = callWaitingForTheRunsWrite(store, store.writing, store.release, (d, ctx) -> {
+        }, orchestrator -> {
+            orchestrator.cancel("saga-1");
+            return "cancelled";
+        });
+
+        // The run, abandoned for the store's Error, never stored its COMPENSATING: the call did not happen and says why.
+        SagaException thrown = assertInstanceOf(SagaException.class, cancelled, () -> "cancel gave " + cancelled);
+        assertSame(store.error, thrown.getCause(), () -> "cancel threw " + thrown);
+        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+    }
+
     /**
      * Starts saga-1 (reserve, undone by {@code compensation}, then charge, which fails) on a thread; once {@code store}
      * says that its run, holding its lock, writes the saga ({@code writing}), makes {@code call} on
@@ -193,6 +212,34 @@ class OperatorCallOnARunThatStopsFirstTest {
                     Thread.currentThread().interrupt();
                 }
                 throw new ConcurrentSagaUpdateException(updated.sagaId(), updated.version() - 1, updated.version());
+            }
+            delegate.update(updated, transition);
+        }
+    }
+
+    /**
+     * Holds the run's write of the saga compensating (the run holding its lock) until released, then throws an Error (a
+     * bug in the store, say), for which the run stops as if the process died there.
+     */
+    private static final class ErringStore extends ForwardingSagaStore {
+        final CountDownLatch writing = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        final AssertionError error = new AssertionError("a bug in the store");
+
+        ErringStore() {
+            super(new InMemorySagaStore());
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            if (transition.type() == TransitionType.SAGA_COMPENSATING) {
+                writing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                throw error;
             }
             delegate.update(updated, transition);
         }
