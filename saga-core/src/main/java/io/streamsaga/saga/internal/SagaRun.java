@@ -2042,8 +2042,10 @@ final class SagaRun<D> {
             log.debug("saga {}: its stored data is not read back for its result: {}", sagaId, e.toString());
         }
         SagaInstance finalState = snapshot();
-        finished = true;
+        // Listeners first, the run still registered and not finished: an operator call one makes (markResolved, say)
+        // is made on this run, as during a needs-attention write's report, not called anew for ever (endedBeforeTheCall).
         orchestrator.onFailed(finalState);
+        finished = true;
         orchestrator.onFinished(this, finalState, SagaOutcome.FAILED_NEEDS_ATTENTION);
         future.complete(new SagaResult<>(sagaId, SagaOutcome.FAILED_NEEDS_ATTENTION, data, failure, compensationFailure,
                 exception));

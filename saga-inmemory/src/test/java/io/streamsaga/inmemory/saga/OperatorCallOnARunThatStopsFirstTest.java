@@ -8,6 +8,7 @@ import io.streamsaga.saga.SagaCompensation;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
@@ -145,6 +146,37 @@ class OperatorCallOnARunThatStopsFirstTest {
         SagaException thrown = assertInstanceOf(SagaException.class, cancelled, () -> "cancel gave " + cancelled);
         assertSame(store.error, thrown.getCause(), () -> "cancel threw " + thrown);
         assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
+    }
+
+    @Test
+    void aMarkResolvedFromAListenerHearingThatTheStoresRefusalFinishesTheRunNeedingAttentionResolvesTheSaga() {
+        RefusingOnceStore store = new RefusingOnceStore();
+        store.release.countDown(); // nothing held: the listener's call is made on the run's own thread
+        AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                })
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .listener(new SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        // The run, finished as the refusal stopped it, is still registered while it reports so.
+                        orchestratorRef.get().markResolved(instance.sagaId());
+                    }
+                })
+                .build();
+        orchestratorRef.set(orchestrator);
+
+        orchestrator.start(definition, "saga-1", null, new Data("a"));
+
+        assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
+        orchestrator.close();
+        scheduler.close();
     }
 
     /**
