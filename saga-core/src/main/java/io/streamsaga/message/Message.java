@@ -99,8 +99,7 @@ public record Message(String id, String topic, String key, String type, int vers
             throw new ConfigurationException("header names and values must not be null, but header '" + name
                     + "' was '" + value + "' (use Message.Builder.removeHeader to drop a header)");
         }
-        requireNoFieldHeader(MessageHeaders.MESSAGE_ID.equals(name) || MessageHeaders.EVENT_TYPE.equals(name)
-                || MessageHeaders.EVENT_VERSION.equals(name) ? name : null);
+        requireNoFieldHeader(MessageHeaders.FIELDS.contains(name) ? name : null);
     }
 
     /**

@@ -606,7 +606,7 @@ public final class DefaultEventBus implements EventBus {
          */
         private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
                                              T event, Message outer) throws Exception {
-            String key = attemptsMade.isEmpty() ? null : record.message().topic() + '/' + record.partition();
+            String key = attemptsMade.isEmpty() ? null : partitionOf(record);
             Waiting waiting = key == null ? null : attemptsMade.get(key);
             if (waiting != null && waiting.offset() != record.offset()) {
                 if (record.offset() > waiting.offset()) {
@@ -633,7 +633,7 @@ public final class DefaultEventBus implements EventBus {
                 }
                 return;
             }
-            String retryKey = key != null ? key : record.message().topic() + '/' + record.partition();
+            String retryKey = key != null ? key : partitionOf(record);
             current.set(delivered);
             try {
                 metrics.eventFailed(message.topic(), group, error.getClass().getSimpleName());
@@ -782,6 +782,11 @@ public final class DefaultEventBus implements EventBus {
             }
         }
 
+        /** The key of a record's topic and partition in {@link #attemptsMade} and {@link #deadLetterTooLarge}. */
+        private static String partitionOf(TransportRecord record) {
+            return record.message().topic() + '/' + record.partition();
+        }
+
         private void deadLetter(TransportRecord record, Message original, Throwable error, String reason, int attempts) {
             Map<String, String> headers = new LinkedHashMap<>();
             headers.put(MessageHeaders.DLT_REASON, reason);
@@ -801,7 +806,7 @@ public final class DefaultEventBus implements EventBus {
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
             // dead-letter topic can recognise the duplicate.
             String id = DerivedIds.uuidOf(original.id(), group);
-            String partition = original.topic() + '/' + record.partition();
+            String partition = partitionOf(record);
             Long tooLargeAt = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
             boolean withoutPayload = tooLargeAt != null && tooLargeAt == record.offset();
             if (withoutPayload) {

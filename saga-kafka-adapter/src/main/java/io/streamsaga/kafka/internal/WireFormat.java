@@ -48,11 +48,9 @@ public final class WireFormat {
         headers.add(MessageHeaders.MESSAGE_ID, utf8(message.id()));
         headers.add(MessageHeaders.EVENT_TYPE, shared.type(message.type()));
         headers.add(MessageHeaders.EVENT_VERSION, shared.version(message.version()));
+        // A message holds no header named after a field (Message refuses one), so none is written twice.
         for (Map.Entry<String, String> header : message.headers().entrySet()) {
-            String name = header.getKey();
-            if (!isFieldHeader(name)) {
-                headers.add(name, utf8(header.getValue()));
-            }
+            headers.add(header.getKey(), utf8(header.getValue()));
         }
         return new ProducerRecord<>(message.topic(), null, message.timestamp().toEpochMilli(), message.key(),
                 (byte[]) payload, headers);
@@ -147,11 +145,6 @@ public final class WireFormat {
         log.warn("record {}-{}@{} has an invalid {} header '{}'; reading it as version 1", record.topic(),
                 record.partition(), record.offset(), MessageHeaders.EVENT_VERSION, text);
         return 1;
-    }
-
-    private static boolean isFieldHeader(String name) {
-        return MessageHeaders.MESSAGE_ID.equals(name) || MessageHeaders.EVENT_TYPE.equals(name)
-                || MessageHeaders.EVENT_VERSION.equals(name);
     }
 
     private static byte[] utf8(String value) {
