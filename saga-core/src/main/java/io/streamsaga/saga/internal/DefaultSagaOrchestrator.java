@@ -1084,12 +1084,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
                 return;
             }
-            // A reply for a step that moved on is ignored, and must not make this orchestrator take the saga over.
-            StepStatus awaited = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()
-                    ? StepStatus.COMPENSATING : StepStatus.WAITING;
-            StepStatus current = stored.get().step(stepName).map(StepState::status).orElse(awaited);
+            // A reply for a step that moved on (or of an attempt a retry superseded) is ignored, and must not make this
+            // orchestrator take the saga over.
+            boolean compensation = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent();
+            StepStatus awaited = compensation ? StepStatus.COMPENSATING : StepStatus.WAITING;
+            StepState state = stored.get().step(stepName).orElse(null);
+            StepStatus current = state == null ? awaited : state.status();
             if (current != awaited) {
                 log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
+                return;
+            }
+            if (state != null && SagaRun.ofAnotherAttempt(message, compensation ? state.compensationAttempts() : state.attempts())) {
+                log.debug("saga {}: ignoring reply {} of a superseded attempt of step {}", sagaId, message.id(), stepName);
                 return;
             }
             // Refused before a run is registered (under the version it was migrated to, say): a run adopted here and

@@ -864,7 +864,10 @@ final class SagaRun<D> {
         } // else the command was stored with the STEP_WAITING transition, and the store's relay delivers it
     }
 
-    /** A reply for {@code step}: completes the step if it still waits (from any attempt: same idempotency key). */
+    /**
+     * A reply for {@code step}: completes the step if it still waits for the attempt the reply answers (see {@link
+     * #ofAnotherAttempt}).
+     */
     synchronized void onReply(SagaStep<D> step, Message reply) {
         now = null;
         int i = step.index();
@@ -872,6 +875,11 @@ final class SagaRun<D> {
         if (stopped || state.status() != StepStatus.WAITING) {
             log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
                     state.status());
+            return;
+        }
+        if (ofAnotherAttempt(reply, state.attempts())) {
+            log.debug("saga {}: ignoring reply {} of a superseded attempt of step {}, which waits for attempt {}", sagaId,
+                    reply.id(), step.name(), state.attempts());
             return;
         }
         attached()[i] = true;
@@ -1233,7 +1241,8 @@ final class SagaRun<D> {
 
     /**
      * A reply to {@code step}'s compensation command: completes the compensation if the step still
-     * compensates (from any attempt, and also in a run this process adopted after a restart).
+     * compensates in the attempt the reply answers ({@link #ofAnotherAttempt}), also in a run this process adopted
+     * after a restart.
      */
     synchronized void onCompensationReply(SagaStep<D> step, Message reply) {
         now = null;
@@ -1241,6 +1250,11 @@ final class SagaRun<D> {
         if (stopped || state.status() != StepStatus.COMPENSATING) {
             log.debug("saga {}: ignoring compensation reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
                     state.status());
+            return;
+        }
+        if (ofAnotherAttempt(reply, state.compensationAttempts())) {
+            log.debug("saga {}: ignoring compensation reply {} of a superseded attempt of step {}, which waits for"
+                    + " attempt {}", sagaId, reply.id(), step.name(), state.compensationAttempts());
             return;
         }
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
@@ -1259,6 +1273,25 @@ final class SagaRun<D> {
         now = null;
         Throwable outcome = rejected;
         recordAndDrive(() -> settleCompensation(step, state, outcome));
+    }
+
+    /**
+     * Whether {@code reply} answers another attempt than {@code attempt}, the one its step (or compensation) waits for:
+     * an earlier one that a retry superseded (its wait timed out, its reply was rejected, the operator retried it), whose
+     * reply, late or delivered again, is not the outcome of the attempt in flight (the participant may answer that one
+     * otherwise: a refusal from before it was fixed, say), as {@link SagaMessages} promises. A reply without the {@link
+     * SagaMessages#ATTEMPT} header (not written by {@link SagaMessages#reply}) cannot tell, and is taken.
+     */
+    static boolean ofAnotherAttempt(Message reply, int attempt) {
+        String answered = reply.headers().get(SagaMessages.ATTEMPT);
+        if (answered == null) {
+            return false;
+        }
+        try {
+            return Integer.parseInt(answered) != attempt;
+        } catch (NumberFormatException e) {
+            return true; // no attempt of this step
+        }
     }
 
     private void onCompensationFailure(SagaStep<D> step, Throwable error) {

@@ -1,0 +1,198 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/**
+ * A reply carries the attempt of the command it answers ({@link SagaMessages#ATTEMPT}, copied by {@link
+ * SagaMessages#reply}); one answering an attempt that a later one superseded (its wait timed out and the step, or the
+ * compensation, was retried by its policy or by the operator) arrives late: it is acknowledged and ignored, not taken
+ * for the outcome of the attempt the saga waits for, which its own reply settles. The participants here hold each
+ * command and answer it when the test says, the earlier attempt's answer being a refusal from before they were fixed.
+ */
+class ReplyOfASupersededAttemptTest {
+    record Booking(String passenger) {
+    }
+
+    record ReserveSeat(String passenger) {
+    }
+
+    record SeatReserved(boolean reserved) {
+    }
+
+    record ReleaseSeat(String passenger) {
+    }
+
+    record SeatReleased(boolean released) {
+    }
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
+                    .register("seat-reserved", 1, SeatReserved.class).register("release-seat", 1, ReleaseSeat.class)
+                    .register("seat-released", 1, SeatReleased.class).build())
+            .build();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final List<Message> reserveCommands = new CopyOnWriteArrayList<>();
+    private final List<Message> releaseCommands = new CopyOnWriteArrayList<>();
+
+    ReplyOfASupersededAttemptTest() {
+        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
+        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
+                (command, ctx) -> reserveCommands.add(ctx.message()));
+        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest,
+                (command, ctx) -> releaseCommands.add(ctx.message()));
+    }
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+        scheduler.close();
+    }
+
+    private void answer(Message command, Object reply) {
+        SagaMessages.reply(bus, command, reply);
+        transport.drainAll();
+    }
+
+    @Test
+    void aLateRefusalOfACompensationsAttemptThatTheOperatorRetriedIsIgnoredAndTheRetrysReplySettlesIt() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                    if (!reply.released()) {
+                        throw new IllegalStateException("release refused");
+                    }
+                })
+                .compensationRetry(RetryPolicy.NONE)
+                .compensationTimeout(Duration.ofMinutes(1))
+                .step("charge").action((b, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Booking("bob"));
+        transport.drainAll();
+        answer(reserveCommands.get(0), new SeatReserved(true));
+        scheduler.advance(Duration.ofMinutes(1)); // the release desk does not answer in time: the saga needs attention
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
+
+        CompletableFuture<SagaResult<Object>> retried = orchestrator.retryCompensation("saga-1").toCompletableFuture();
+        transport.drainAll();
+        assertEquals(List.of("1", "2"), releaseCommands.stream()
+                .map(m -> m.header(SagaMessages.ATTEMPT).orElseThrow()).toList());
+        answer(releaseCommands.get(0), new SeatReleased(false)); // the first attempt's answer, from before the fix
+
+        assertFalse(retried.isDone(), "the first attempt's late refusal was taken for the retry's outcome: "
+                + store.find("saga-1").orElseThrow());
+        assertEquals(SagaStatus.COMPENSATING, store.find("saga-1").orElseThrow().status());
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "an ignored reply is acknowledged");
+
+        answer(releaseCommands.get(1), new SeatReleased(true));
+        assertEquals(SagaOutcome.COMPENSATED, retried.join().outcome());
+        orchestrator.close();
+    }
+
+    @Test
+    void aLateRefusalOfAStepsAttemptThatTimedOutAndWasRetriedIsIgnoredAndTheRetrysReplyCompletesTheStep() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> {
+                    if (!reply.reserved()) {
+                        throw new IllegalStateException("no seat");
+                    }
+                    return b;
+                })
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> { })
+                .timeout(Duration.ofMinutes(1))
+                .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
+                .toCompletableFuture();
+        transport.drainAll();
+        scheduler.advance(Duration.ofMinutes(1)); // the first attempt times out; the second is sent at once
+        transport.drainAll();
+        assertEquals(List.of("1", "2"), reserveCommands.stream()
+                .map(m -> m.header(SagaMessages.ATTEMPT).orElseThrow()).toList());
+
+        answer(reserveCommands.get(0), new SeatReserved(false)); // the first attempt's answer, late
+
+        assertFalse(result.isDone(), "the first attempt's late refusal was taken for the second's outcome: "
+                + store.find("saga-1").orElseThrow());
+        assertEquals(List.of(), releaseCommands, "the step was compensated on the first attempt's late refusal");
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "an ignored reply is acknowledged");
+
+        answer(reserveCommands.get(1), new SeatReserved(true));
+        assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
+        orchestrator.close();
+    }
+
+    @Test
+    void aLateReplyOfASupersededAttemptDoesNotMakeAnOrchestratorThatDoesNotDriveTheSagaTakeItOver() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .timeout(Duration.ofMinutes(1))
+                .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .build();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        first.start(definition, "saga-1", null, new Booking("bob"));
+        transport.drainAll();
+        scheduler.advance(Duration.ofMinutes(1));
+        transport.drainAll();
+        assertEquals(2, reserveCommands.size());
+        first.close(); // the process ends while the second attempt waits; the next one has not run recover() yet
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+
+        SagaInstance waiting = store.find("saga-1").orElseThrow();
+
+        answer(reserveCommands.get(0), new SeatReserved(true));
+
+        assertEquals(waiting, store.find("saga-1").orElseThrow(), "the reply of the superseded attempt was taken by an"
+                + " orchestrator that adopted the saga for it");
+        assertEquals(2, reserveCommands.size());
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "an ignored reply is acknowledged");
+        assertEquals(List.of("saga-1"), second.recover().resumed());
+        transport.drainAll();
+        answer(reserveCommands.get(2), new SeatReserved(true));
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        second.close();
+    }
+}
