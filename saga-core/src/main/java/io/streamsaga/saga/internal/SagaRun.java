@@ -2078,6 +2078,11 @@ final class SagaRun<D> {
         // Listeners first, the run still registered and not finished: an operator call one makes (markResolved, say)
         // is made on this run, as during a needs-attention write's report, not called anew for ever (endedBeforeTheCall).
         orchestrator.onFailed(finalState);
+        if (finished || status != SagaStatus.FAILED_NEEDS_ATTENTION) {
+            // Such a call was made (markResolved, retryCompensation): the run goes on from it, registered, and reports
+            // only how that ends (finish), as after a needs-attention write's report, not also this finish.
+            return false;
+        }
         finished = true;
         orchestrator.onFinished(this, finalState, SagaOutcome.FAILED_NEEDS_ATTENTION);
         future.complete(new SagaResult<>(sagaId, SagaOutcome.FAILED_NEEDS_ATTENTION, data, failure, compensationFailure,

@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
@@ -177,6 +178,67 @@ class OperatorCallOnARunThatStopsFirstTest {
         assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
         orchestrator.close();
         scheduler.close();
+    }
+
+    /**
+     * Starts saga-1 (reserve, then charge, which fails; the store refuses the start of reserve's compensation once) with
+     * a listener that makes {@code call} from onFailed, on the run's own thread, and returns the saga's result.
+     */
+    private static SagaResult<Data> callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(
+            InMemoryMetrics metrics, Function<SagaOrchestrator, Object> call) {
+        RefusingOnceStore store = new RefusingOnceStore();
+        store.release.countDown();
+        AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                })
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .metrics(metrics).listener(new SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        call.apply(orchestratorRef.get());
+                    }
+                })
+                .build();
+        orchestratorRef.set(orchestrator);
+        try {
+            return orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture().join();
+        } finally {
+            orchestrator.close();
+            scheduler.close();
+        }
+    }
+
+    @Test
+    void aSagaThatAListenerResolvesAsTheStoresRefusalFinishesItNeedingAttentionIsCountedResolvedOnly() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+
+        SagaResult<Data> result = callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(metrics,
+                orchestrator -> {
+                    orchestrator.markResolved("saga-1");
+                    return null;
+                });
+
+        assertEquals(SagaOutcome.RESOLVED, result.outcome(), result.toString());
+        assertEquals(1, metrics.sagasFinished("order-saga", "resolved"));
+        assertEquals(0, metrics.sagasFinished("order-saga", "failed"), "the saga was counted resolved and failed");
+    }
+
+    @Test
+    void aSagaThatAListenerRetriesAsTheStoresRefusalFinishesItNeedingAttentionGoesOnAndIsCountedByItsOutcomeOnly() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+
+        SagaResult<Data> result = callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(metrics,
+                orchestrator -> orchestrator.retryCompensation("saga-1"));
+
+        assertEquals(SagaOutcome.COMPENSATED, result.outcome(), result.toString());
+        assertEquals(1, metrics.sagasFinished("order-saga", "compensated"));
+        assertEquals(0, metrics.sagasFinished("order-saga", "failed"), "the saga was counted compensated and failed");
     }
 
     /**
