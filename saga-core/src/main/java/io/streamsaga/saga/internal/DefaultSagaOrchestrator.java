@@ -1144,6 +1144,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         run.drive();
         if (run.stoppedUnfinished()) {
+            SagaException refusedTwice = run.refusedTwiceReason();
+            if (refusedTwice != null) {
+                // The store refused the reply's outcome and then the saga's needs-attention write: delivered again, the
+                // reply goes to the saga as stored and meets the same refusals, so it is dead-lettered now, naming them.
+                throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " not handled: "
+                        + refusedTwice.getMessage(), refusedTwice, false);
+            }
             // The run stopped (its store failed, another orchestrator took over, an Error): the reply's outcome may
             // not be stored, so it is not acknowledged. Delivered again, it goes to the saga as stored then. A run that
             // finished as it stopped (the store refused the reply's outcome: the saga is stored needing attention) took

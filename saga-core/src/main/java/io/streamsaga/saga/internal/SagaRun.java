@@ -2110,6 +2110,17 @@ final class SagaRun<D> {
         return false;
     }
 
+    /**
+     * The reason the run stopped with when the store refused a write of it and then the write marking the saga as
+     * needing attention ({@link #refusedTwice}), which a run of the saga as stored meets again; null when it stopped
+     * otherwise, or not at all.
+     */
+    synchronized SagaException refusedTwiceReason() {
+        Throwable reason = uncommon == null ? null : uncommon.stopReason;
+        return reason instanceof SagaException e && !e.isRetriable() && e.getCause() instanceof ConfigurationException
+                ? e : null;
+    }
+
     /** A write of {@code current} failed: the run stops, and recover() resumes the saga from what is stored. */
     private boolean storeFailed(PendingTransitions transitions, SagaInstance current, RuntimeException e) {
         String step = transitions == null ? null : transitions.lastStep();

@@ -9,8 +9,11 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaMessages;
@@ -18,6 +21,7 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -26,10 +30,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -117,5 +125,50 @@ class StoreRefusalOfAReplyTest {
         assertEquals(new Order("o-1", Map.of("r-1", "paid")), JsonEventCodec.defaultMapper()
                 .convertValue(store.find("saga-1").orElseThrow().data(), Order.class));
         orchestrator.close();
+    }
+
+    @Test
+    void aReplyWhoseOutcomeAndThenTheNeedsAttentionWriteTheStoreRefusesIsDeadLetteredAtOnceNamingTheRefusal() {
+        EventBus retrying = EventBus.builder(transport).scheduler(scheduler)
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+                .build();
+        ForwardingSagaStore refusingTwice = new ForwardingSagaStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) {
+                    throw new ConfigurationException("the store cannot keep this saga's failure either");
+                }
+                super.update(updated, transition);
+            }
+        };
+        retrying.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                (command, ctx) -> SagaMessages.reply(retrying, ctx.message(), new Charged("r-\uD800")));
+        SagaDefinition<Order> definition = SagaDefinition.builder("order-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")))
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(refusingTwice).bus(retrying).scheduler(scheduler)
+                .register(definition).build();
+
+        CompletableFuture<SagaResult<Order>> result = orchestrator.start(definition, "saga-1", null,
+                new Order("o-1", Map.of())).toCompletableFuture();
+        transport.drainAll();
+
+        SagaException failed = assertInstanceOf(SagaException.class,
+                assertThrows(CompletionException.class, result::join).getCause());
+        assertFalse(failed.isRetriable(), failed.toString());
+        List<Message> deadLetters = transport.messages("saga-replies.DLT");
+        assertEquals(1, deadLetters.size());
+        Message deadLetter = deadLetters.get(0);
+        assertEquals("1", deadLetter.header(MessageHeaders.DLT_ATTEMPTS).orElseThrow(), "a reply that meets the same"
+                + " refusals at every delivery was delivered again: " + deadLetter.headers());
+        String reason = deadLetter.header(MessageHeaders.DLT_ERROR_MESSAGE).orElseThrow();
+        assertTrue(reason.contains("cannot be written as JSON") && reason.contains("marking it as needing attention"),
+                "the dead letter hides the store's refusals: " + reason);
+        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status(), "stored as before the refused write");
+        orchestrator.close();
+        retrying.close();
     }
 }
