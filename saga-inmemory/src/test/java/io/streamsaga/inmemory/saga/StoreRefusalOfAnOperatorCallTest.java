@@ -8,6 +8,7 @@ import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
@@ -61,7 +62,7 @@ class StoreRefusalOfAnOperatorCallTest {
     }
 
     /** {@link RefusingStore} taking transition batches, as InMemorySagaStore and JdbcSagaStore without a lifecycle topic do. */
-    private static final class BatchingRefusingStore extends RefusingStore {
+    private static class BatchingRefusingStore extends RefusingStore {
         BatchingRefusingStore(TransitionType refused) {
             super(refused);
         }
@@ -241,5 +242,83 @@ class StoreRefusalOfAnOperatorCallTest {
         assertEquals(before, store.find("saga-1").orElseThrow());
         assertEquals(1, store.find("saga-1").orElseThrow().definitionVersion());
         upgraded.close();
+    }
+
+    /**
+     * A retriable step after the pivot that fails at each attempt until {@code fixed} (counted in {@code runs}), with
+     * no retries: the saga needs attention once it failed, for the operator to retry.
+     */
+    private static SagaDefinition<Data> shippingAfterThePivot(java.util.concurrent.atomic.AtomicInteger runs,
+                                                              java.util.concurrent.atomic.AtomicBoolean fixed,
+                                                              java.util.List<Throwable> errors) {
+        return SagaDefinition.builder("order-saga", Data.class)
+                .pivot("charge").action((d, ctx) -> d)
+                .retriable("ship").action((d, ctx) -> {
+                    runs.incrementAndGet();
+                    if (fixed.get()) {
+                        return d;
+                    }
+                    IllegalStateException error = new IllegalStateException("carrier down");
+                    errors.add(error);
+                    throw error;
+                }).retry(RetryPolicy.NONE)
+                .build();
+    }
+
+    /**
+     * On a store taking batches the retry's write (SAGA_RETRIED) goes with the start of the retried step, and is
+     * written before the step's action runs: refused, the call did not happen, and nothing ran.
+     */
+    @Test
+    void aRetryOfARetriableStepWhoseWriteABatchingStoreRefusesRunsNothingAndFailsItsStageWithTheRefusal() {
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        BatchingRefusingStore store = new BatchingRefusingStore(TransitionType.SAGA_RETRIED);
+        SagaOrchestrator orchestrator = started(store, shippingAfterThePivot(runs,
+                new java.util.concurrent.atomic.AtomicBoolean(), new java.util.concurrent.CopyOnWriteArrayList<>()));
+        SagaInstance before = store.find("saga-1").orElseThrow();
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, before.status());
+
+        assertSame(store.refusal, refusalOf(() -> orchestrator.retryCompensation("saga-1")));
+
+        assertEquals(1, runs.get(), "the step's action ran for a call that did not happen");
+        assertEquals(before, store.find("saga-1").orElseThrow());
+        orchestrator.close();
+    }
+
+    /**
+     * On a store taking batches, a refusal of the write of the retried step's outcome (its action ran: the call's own
+     * write, with the step's start, was stored before) is one of the saga's progress: the call was made, its stage
+     * completes with the saga needing attention, the refusal keeping the step's error, and a further retry goes on.
+     */
+    @Test
+    void aRetryOfARetriableStepWhoseFailureABatchingStoreRefusesIsMadeAndKeepsTheStepsError() {
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicBoolean fixed = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.List<Throwable> errors = new java.util.concurrent.CopyOnWriteArrayList<>();
+        BatchingRefusingStore store = new BatchingRefusingStore(TransitionType.STEP_FAILED) {
+            @Override
+            public void updateAll(SagaInstance updated, java.util.List<SagaTransition> transitions) {
+                if (runs.get() == 1) { // the first failure is stored: the saga needs attention
+                    delegate.updateAll(updated, transitions);
+                } else {
+                    super.updateAll(updated, transitions);
+                }
+            }
+        };
+        SagaOrchestrator orchestrator = started(store, shippingAfterThePivot(runs, fixed, errors));
+
+        SagaResult<?> retried = orchestrator.retryCompensation("saga-1").toCompletableFuture().join();
+
+        assertEquals(2, runs.get());
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, retried.outcome(), retried.toString());
+        assertSame(store.refusal, retried.exception());
+        assertTrue(java.util.List.of(store.refusal.getSuppressed()).contains(errors.get(1)),
+                "the retried step's error is lost: " + java.util.Arrays.toString(store.refusal.getSuppressed()));
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
+
+        fixed.set(true);
+        assertEquals(SagaOutcome.COMPLETED, orchestrator.retryCompensation("saga-1").toCompletableFuture().join().outcome());
+        assertEquals(3, runs.get());
+        orchestrator.close();
     }
 }
