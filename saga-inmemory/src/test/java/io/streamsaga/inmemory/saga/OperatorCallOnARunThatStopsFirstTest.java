@@ -149,45 +149,14 @@ class OperatorCallOnARunThatStopsFirstTest {
         assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
     }
 
-    @Test
-    void aMarkResolvedFromAListenerHearingThatTheStoresRefusalFinishesTheRunNeedingAttentionResolvesTheSaga() {
-        RefusingOnceStore store = new RefusingOnceStore();
-        store.release.countDown(); // nothing held: the listener's call is made on the run's own thread
-        AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
-        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
-                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
-                })
-                .step("charge").action((d, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                })
-                .build();
-        VirtualScheduler scheduler = new VirtualScheduler();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
-                .listener(new SagaListener() {
-                    @Override
-                    public void onFailed(SagaInstance instance) {
-                        // The run, finished as the refusal stopped it, is still registered while it reports so.
-                        orchestratorRef.get().markResolved(instance.sagaId());
-                    }
-                })
-                .build();
-        orchestratorRef.set(orchestrator);
-
-        orchestrator.start(definition, "saga-1", null, new Data("a"));
-
-        assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
-        orchestrator.close();
-        scheduler.close();
-    }
-
     /**
-     * Starts saga-1 (reserve, then charge, which fails; the store refuses the start of reserve's compensation once) with
-     * a listener that makes {@code call} from onFailed, on the run's own thread, and returns the saga's result.
+     * Starts saga-1 (reserve, then charge, which fails) on {@code store}, which refuses the start of reserve's
+     * compensation once, with a listener that makes {@code call} from onFailed, on the run's own thread (the run,
+     * finished as the refusal stopped it, is still registered while it reports so), and returns the saga's result.
      */
     private static SagaResult<Data> callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(
-            InMemoryMetrics metrics, Function<SagaOrchestrator, Object> call) {
-        RefusingOnceStore store = new RefusingOnceStore();
-        store.release.countDown();
+            RefusingOnceStore store, InMemoryMetrics metrics, Function<SagaOrchestrator, Object> call) {
+        store.release.countDown(); // nothing held: the listener's call is made on the run's own thread
         AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
         SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
                 .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
@@ -215,11 +184,23 @@ class OperatorCallOnARunThatStopsFirstTest {
     }
 
     @Test
+    void aMarkResolvedFromAListenerHearingThatTheStoresRefusalFinishesTheRunNeedingAttentionResolvesTheSaga() {
+        RefusingOnceStore store = new RefusingOnceStore();
+
+        callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(store, new InMemoryMetrics(), orchestrator -> {
+            orchestrator.markResolved("saga-1");
+            return null;
+        });
+
+        assertEquals(SagaStatus.RESOLVED, store.find("saga-1").orElseThrow().status());
+    }
+
+    @Test
     void aSagaThatAListenerResolvesAsTheStoresRefusalFinishesItNeedingAttentionIsCountedResolvedOnly() {
         InMemoryMetrics metrics = new InMemoryMetrics();
 
-        SagaResult<Data> result = callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(metrics,
-                orchestrator -> {
+        SagaResult<Data> result = callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(new RefusingOnceStore(),
+                metrics, orchestrator -> {
                     orchestrator.markResolved("saga-1");
                     return null;
                 });
@@ -233,8 +214,8 @@ class OperatorCallOnARunThatStopsFirstTest {
     void aSagaThatAListenerRetriesAsTheStoresRefusalFinishesItNeedingAttentionGoesOnAndIsCountedByItsOutcomeOnly() {
         InMemoryMetrics metrics = new InMemoryMetrics();
 
-        SagaResult<Data> result = callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(metrics,
-                orchestrator -> orchestrator.retryCompensation("saga-1"));
+        SagaResult<Data> result = callFromAListenerHearingThatTheStoresRefusalFinishesTheRun(new RefusingOnceStore(),
+                metrics, orchestrator -> orchestrator.retryCompensation("saga-1"));
 
         assertEquals(SagaOutcome.COMPENSATED, result.outcome(), result.toString());
         assertEquals(1, metrics.sagasFinished("order-saga", "compensated"));
