@@ -76,6 +76,15 @@ final class GuardedMetricsRecorder implements MetricsRecorder {
         }
     }
 
+    @Override
+    public void observe(String name, double value, Map<String, String> tags) {
+        try {
+            delegate.observe(name, value, tags);
+        } catch (Throwable e) {
+            failed("observe", name, e);
+        }
+    }
+
     private void failed(String call, String of, Throwable e) {
         if (e instanceof VirtualMachineError || e instanceof SimulatedProcessCrash) {
             throw (Error) e;

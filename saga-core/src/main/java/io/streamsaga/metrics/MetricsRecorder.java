@@ -11,8 +11,9 @@ import java.util.Map;
  * <p>A null topic, group, error type, reason, saga name, outcome or tag value is a value the caller could not name:
  * the library's recorders ({@code MicrometerMetricsRecorder}, the test kit's {@code InMemoryMetrics}) record it as
  * {@code none}, and take null tags as none; a null latency or saga duration is one it could not measure: they count the
- * event or saga without a timer sample. A null counter name or tag name is a bug of the caller: they refuse it with a
- * {@link NullPointerException} naming the counter.
+ * event or saga without a timer sample. A null counter or distribution name or tag name is a bug of the caller: they
+ * refuse it with a {@link NullPointerException} naming the counter or distribution; so is an observed value that is
+ * NaN, infinite or negative, which they refuse with an {@link IllegalArgumentException} ({@link #observe}).
  *
  * <p>What a recorder throws never changes what the library does: every recorder configured on the bus, the saga
  * orchestrator or a pattern is used {@link #guarded}, which logs it and ignores it (a message handled stays handled,
@@ -46,6 +47,24 @@ public interface MetricsRecorder {
 
     /** A named counter of a pattern (dedup evictions, unroutable messages...) grew by one. */
     default void increment(String name, Map<String, String> tags) {
+    }
+
+    /**
+     * One value of a named distribution was observed: an order's amount, a payload's size, a latency the application
+     * measured itself (the source's {@code metrics.observe('order_amount', data.amount)}). A recorder keeps its count,
+     * sum and maximum, and where it can, its spread (a Prometheus histogram through {@code MicrometerMetricsRecorder}).
+     * Names and tags are as for {@link #increment}: a null name is refused with a {@link NullPointerException} saying
+     * {@code name}, a null tag name with one naming the distribution; null tags are none, a null tag value is
+     * {@code none}.
+     *
+     * <p>{@code value} must be a finite number of 0 or more: the library's recorders refuse NaN, an infinity or a
+     * negative value with an {@link IllegalArgumentException} quoting it and naming the distribution, and record
+     * nothing. Such a value is a bug of the caller (an amount computed from a missing field, a clock gone backwards),
+     * and recording it would corrupt the series rather than add to it: NaN or an infinity makes its sum and maximum
+     * meaningless from then on, and a Micrometer {@code DistributionSummary} would drop a negative value without a
+     * word. Called through {@link #guarded}, the refusal is logged at WARN and the caller goes on.
+     */
+    default void observe(String name, double value, Map<String, String> tags) {
     }
 
     /**

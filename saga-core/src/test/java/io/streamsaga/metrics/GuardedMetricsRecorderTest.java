@@ -4,8 +4,14 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * The guard forwards every method of {@link MetricsRecorder}: a method added to the interface with a default body and
@@ -22,5 +28,42 @@ class GuardedMetricsRecorderTest {
             Method implemented = GuardedMetricsRecorder.class.getMethod(method.getName(), method.getParameterTypes());
             assertEquals(GuardedMetricsRecorder.class, implemented.getDeclaringClass(), method.toString());
         }
+    }
+
+    @Test
+    void anObserveThatThrowsAnExceptionOrAnErrorIsForwardedThenLoggedAndIgnoredButADyingVirtualMachineGoesThrough() {
+        // observe is the one call an application makes with its own values (the source's metrics.observe): a recorder
+        // refusing one (NaN, a null name) or a broken registry must not fail the handler that measured it.
+        for (Supplier<? extends Throwable> thrown : List.<Supplier<? extends Throwable>>of(
+                () -> new IllegalArgumentException("a value of distribution order_amount must be finite and 0 or more, but was NaN"),
+                () -> new NullPointerException("name"),
+                () -> new AssertionError("a bug in the recorder"),
+                () -> new java.io.IOException("a checked one, sneaked"))) {
+            List<String> observed = new ArrayList<>();
+            MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(observed, thrown));
+
+            guarded.observe("order_amount", 25.5, Map.of("currency", "EUR"));
+
+            assertEquals(List.of("order_amount 25.5 {currency=EUR}"), observed, "forwarded as given: " + thrown.get());
+        }
+        OutOfMemoryError dying = new OutOfMemoryError("the process is dying");
+        MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(new ArrayList<>(), () -> dying));
+        assertSame(dying, assertThrows(OutOfMemoryError.class, () -> guarded.observe("order_amount", 1, null)));
+    }
+
+    /** Records each observe call, then throws what {@code thrown} makes. */
+    private static MetricsRecorder throwingObserve(List<String> observed, Supplier<? extends Throwable> thrown) {
+        return new MetricsRecorder() {
+            @Override
+            public void observe(String name, double value, Map<String, String> tags) {
+                observed.add(name + " " + value + " " + tags);
+                sneakyThrow(thrown.get());
+            }
+        };
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <E extends Throwable> void sneakyThrow(Throwable e) throws E {
+        throw (E) e;
     }
 }

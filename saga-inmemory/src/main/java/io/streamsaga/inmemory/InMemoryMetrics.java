@@ -3,7 +3,9 @@ package io.streamsaga.inmemory;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.metrics.MetricsRecorder;
 
+import java.math.BigDecimal;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -20,14 +22,17 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A {@link MetricsRecorder} that keeps every number in memory, for tests and samples: events processed,
  * failed (by error type) and dead-lettered (by reason) per topic and consumer group, handling latency
- * samples, saga starts and outcomes, and named counters with tags.
+ * samples, saga starts and outcomes, named counters with tags, and named distributions with tags
+ * ({@link #observe}, read as {@link #observations}).
  *
- * <p>Latency samples are bounded ({@link #DEFAULT_MAX_SAMPLES} per topic and group by default, the oldest
- * dropped first) so a long-running sample does not grow without limit; the counters are exact.
+ * <p>Latency samples and observed values are bounded ({@link #DEFAULT_MAX_SAMPLES} per topic and group, and per
+ * distribution, by default, the oldest dropped first) so a long-running sample does not grow without limit; the
+ * counters, and a distribution's count, sum and maximum, are exact.
  * A null topic, group, error type, reason, saga name, outcome or tag value is recorded (and read) as
  * {@value #NONE}, as {@code MicrometerMetricsRecorder} records it, so a test counts what production counts; a null
- * latency or saga duration is counted without a sample, as there; a null counter name or tag name is refused with a
- * {@link NullPointerException} naming it.
+ * latency or saga duration is counted without a sample, as there; a null counter or distribution name or tag name is
+ * refused with a {@link NullPointerException} naming it, and an observed value that is NaN, infinite or negative with
+ * an {@link IllegalArgumentException} quoting it, as there too.
  * Thread-safe: the bus calls it from its consumer threads while a test reads it.
  */
 public final class InMemoryMetrics implements MetricsRecorder {
@@ -53,18 +58,29 @@ public final class InMemoryMetrics implements MetricsRecorder {
     public record CounterKey(String name, Map<String, String> tags) {
         public CounterKey {
             Objects.requireNonNull(name, "name");
-            if (tags == null || tags.isEmpty()) {
-                tags = Map.of();
-            } else {
-                Map<String, String> copy = new HashMap<>(tags.size() * 2);
-                for (Map.Entry<String, String> tag : tags.entrySet()) {
-                    if (tag.getKey() == null) {
-                        throw new NullPointerException("counter " + name + " has a tag with a null name (tags " + tags + ")");
-                    }
-                    copy.put(tag.getKey(), orNone(tag.getValue()));
-                }
-                tags = Map.copyOf(copy);
-            }
+            tags = normalised("counter", name, tags);
+        }
+    }
+
+    /**
+     * What {@link #observe} recorded of one distribution with one set of tags: the number of values, their sum and the
+     * largest (exact, 0 when none was observed), and the newest values kept, oldest first (at most the recorder's
+     * {@code maxSamples}).
+     */
+    public record Observations(long count, double sum, double max, List<Double> values) {
+        /** Nothing observed. */
+        public static final Observations EMPTY = new Observations(0, 0, 0, List.of());
+
+        public Observations {
+            values = List.copyOf(values);
+        }
+    }
+
+    /** A distribution with its tags, normalised as a {@link CounterKey}. */
+    private record DistributionKey(String name, Map<String, String> tags) {
+        DistributionKey {
+            Objects.requireNonNull(name, "name");
+            tags = normalised("distribution", name, tags);
         }
     }
 
@@ -77,13 +93,17 @@ public final class InMemoryMetrics implements MetricsRecorder {
     private final Map<String, Map<String, LongAdder>> sagasFinished = new ConcurrentHashMap<>();
     private final Map<String, Samples> sagaDurations = new ConcurrentHashMap<>();
     private final Map<CounterKey, LongAdder> counters = new ConcurrentHashMap<>();
+    private final Map<DistributionKey, Distribution> distributions = new ConcurrentHashMap<>();
 
     /** A recorder keeping {@link #DEFAULT_MAX_SAMPLES} latency samples per topic and group. */
     public InMemoryMetrics() {
         this(DEFAULT_MAX_SAMPLES);
     }
 
-    /** A recorder keeping at most {@code maxSamples} latency samples per topic and group (and per saga). */
+    /**
+     * A recorder keeping at most {@code maxSamples} latency samples per topic and group (and per saga), and observed
+     * values per distribution.
+     */
     public InMemoryMetrics(int maxSamples) {
         ConfigurationException.require(maxSamples >= 1, "maxSamples must be 1 or more, but was %s", maxSamples);
         this.maxSamples = maxSamples;
@@ -126,6 +146,16 @@ public final class InMemoryMetrics implements MetricsRecorder {
     @Override
     public void increment(String name, Map<String, String> tags) {
         counters.computeIfAbsent(new CounterKey(name, tags), k -> new LongAdder()).increment();
+    }
+
+    @Override
+    public void observe(String name, double value, Map<String, String> tags) {
+        DistributionKey key = new DistributionKey(name, tags);
+        if (!Double.isFinite(value) || value < 0) {
+            // As MicrometerMetricsRecorder refuses it: its DistributionSummary would drop the value or spoil the sum.
+            throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
+        }
+        distributions.computeIfAbsent(key, k -> new Distribution(maxSamples)).add(value);
     }
 
     private static <K> void bump(Map<K, Map<String, LongAdder>> table, K key, String detail) {
@@ -227,6 +257,12 @@ public final class InMemoryMetrics implements MetricsRecorder {
         return total;
     }
 
+    /** What was observed of the named distribution with exactly these tags ({@link Observations#EMPTY} if nothing). */
+    public Observations observations(String name, Map<String, String> tags) {
+        Distribution distribution = distributions.get(new DistributionKey(name, tags));
+        return distribution == null ? Observations.EMPTY : distribution.snapshot();
+    }
+
     /** Forgets everything recorded so far. */
     public void reset() {
         processed.clear();
@@ -237,6 +273,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
         sagasFinished.clear();
         sagaDurations.clear();
         counters.clear();
+        distributions.clear();
     }
 
     /**
@@ -260,6 +297,13 @@ public final class InMemoryMetrics implements MetricsRecorder {
         sagasFinished.forEach((name, byOutcome) -> byOutcome.forEach((outcome, count) ->
                 lines.add("sagas_finished_total{saga=" + name + ",outcome=" + outcome + "} " + count.sum())));
         counters.forEach((key, count) -> lines.add(key.name() + new TreeMap<>(key.tags()) + " " + count.sum()));
+        distributions.forEach((key, distribution) -> {
+            Observations observed = distribution.snapshot();
+            String tags = new TreeMap<>(key.tags()) + " ";
+            lines.add(key.name() + "_count" + tags + observed.count());
+            lines.add(key.name() + "_sum" + tags + plain(observed.sum()));
+            lines.add(key.name() + "_max" + tags + plain(observed.max()));
+        });
         Collections.sort(lines);
         return String.join(System.lineSeparator(), lines);
     }
@@ -280,6 +324,29 @@ public final class InMemoryMetrics implements MetricsRecorder {
         return out;
     }
 
+    /** {@code value} without an exponent or a trailing {@code .0}: 137490, 12.5. */
+    private static String plain(double value) {
+        return BigDecimal.valueOf(value).stripTrailingZeros().toPlainString();
+    }
+
+    /**
+     * {@code tags} as a key holds them: null tags as none, a null value as {@value #NONE}; a null tag name is refused,
+     * naming the {@code kind} and {@code name}.
+     */
+    private static Map<String, String> normalised(String kind, String name, Map<String, String> tags) {
+        if (tags == null || tags.isEmpty()) {
+            return Map.of();
+        }
+        Map<String, String> copy = new HashMap<>(tags.size() * 2);
+        for (Map.Entry<String, String> tag : tags.entrySet()) {
+            if (tag.getKey() == null) {
+                throw new NullPointerException(kind + " " + name + " has a tag with a null name (tags " + tags + ")");
+            }
+            copy.put(tag.getKey(), orNone(tag.getValue()));
+        }
+        return Map.copyOf(copy);
+    }
+
     private static String orNone(String value) {
         return value == null ? NONE : value;
     }
@@ -297,6 +364,36 @@ public final class InMemoryMetrics implements MetricsRecorder {
             total += adder.sum();
         }
         return total;
+    }
+
+    /**
+     * A distribution: its exact count, sum and maximum, and its newest {@code max} values. One lock, so that a reading
+     * is whole (a count and a sum of the same values); the library never calls {@link #observe} on its delivery path.
+     */
+    private static final class Distribution {
+        private final int maxValues;
+        private final ArrayDeque<Double> values = new ArrayDeque<>();
+        private long count;
+        private double sum;
+        private double max;
+
+        Distribution(int maxValues) {
+            this.maxValues = maxValues;
+        }
+
+        synchronized void add(double value) {
+            count++;
+            sum += value;
+            max = Math.max(max, value);
+            if (values.size() == maxValues) {
+                values.pollFirst();
+            }
+            values.addLast(value);
+        }
+
+        synchronized Observations snapshot() {
+            return new Observations(count, sum, max, List.copyOf(values));
+        }
     }
 
     /** A bounded window of durations: the newest {@code max} kept. */

@@ -153,4 +153,63 @@ class InMemoryMetricsTest {
         assertEquals(1, metrics.sagasFinished(null, "none"));
         assertEquals(1, metrics.sagaDurations("none").size());
     }
+
+    @Test
+    void observedValuesAreCountedSummedAndKeptPerDistributionAndTags() {
+        // The source's metrics.observe('order_amount', data.amount): a test reads what was observed, per tag set, with
+        // the count, sum and maximum exact while the values kept are bounded as the latency samples are.
+        InMemoryMetrics metrics = new InMemoryMetrics(2);
+        metrics.observe("order_amount", 25_00, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 1_250_00, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 99_90, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 7.5, Map.of("currency", "USD"));
+        Map<String, String> noCurrency = new java.util.HashMap<>();
+        noCurrency.put("currency", null);
+        metrics.observe("order_amount", 0, noCurrency);
+        metrics.observe("payload_bytes", 512, null);
+
+        InMemoryMetrics.Observations eur = metrics.observations("order_amount", Map.of("currency", "EUR"));
+        assertEquals(3, eur.count());
+        assertEquals(25_00 + 1_250_00 + 99_90, eur.sum());
+        assertEquals(1_250_00, eur.max());
+        assertEquals(List.of(1_250_00.0, 99_90.0), eur.values(), "the newest two kept, oldest first");
+        assertEquals(new InMemoryMetrics.Observations(1, 7.5, 7.5, List.of(7.5)),
+                metrics.observations("order_amount", Map.of("currency", "USD")));
+        assertEquals(1, metrics.observations("order_amount", Map.of("currency", "none")).count(),
+                "a null tag value is none, as for a counter");
+        assertEquals(1, metrics.observations("payload_bytes", Map.of()).count(), "null tags are none");
+        assertEquals(InMemoryMetrics.Observations.EMPTY, metrics.observations("order_amount", Map.of()),
+                "another tag set, another series");
+        List<String> report = metrics.report().lines().toList();
+        assertTrue(report.contains("order_amount_count{currency=EUR} 3"), report.toString());
+        assertTrue(report.contains("order_amount_sum{currency=EUR} 137490"), report.toString());
+        assertTrue(report.contains("order_amount_max{currency=USD} 7.5"), report.toString());
+
+        metrics.reset();
+        assertEquals(InMemoryMetrics.Observations.EMPTY, metrics.observations("order_amount", Map.of("currency", "EUR")));
+    }
+
+    @Test
+    void aValueThatIsNaNInfiniteOrNegativeIsRefusedQuotingItAndRecordsNothing() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        metrics.observe("order_amount", 10, Map.of());
+
+        for (double bad : new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, -0.01}) {
+            assertEquals("a value of distribution order_amount must be finite and 0 or more, but was " + bad,
+                    assertThrows(IllegalArgumentException.class, () -> metrics.observe("order_amount", bad, Map.of())).getMessage());
+        }
+        assertEquals(new InMemoryMetrics.Observations(1, 10, 10, List.of(10.0)), metrics.observations("order_amount", Map.of()));
+    }
+
+    @Test
+    void aNullDistributionNameOrTagNameIsRefusedNamingItAsForACounter() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        Map<String, String> tags = new java.util.HashMap<>();
+        tags.put(null, "x");
+
+        assertEquals("name", assertThrows(NullPointerException.class, () -> metrics.observe(null, 1, Map.of())).getMessage());
+        assertEquals("distribution order_amount has a tag with a null name (tags {null=x})",
+                assertThrows(NullPointerException.class, () -> metrics.observe("order_amount", 1, tags)).getMessage());
+        assertEquals("", metrics.report(), "nothing recorded");
+    }
 }

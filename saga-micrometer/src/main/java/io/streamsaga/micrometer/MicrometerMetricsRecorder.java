@@ -1,6 +1,7 @@
 package io.streamsaga.micrometer;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
@@ -29,11 +30,16 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <tr><td>saga.finished</td><td>saga_finished_total</td><td>saga, outcome</td></tr>
  *   <tr><td>saga.duration (timer, histogram)</td><td>saga_duration_seconds_*</td><td>saga, outcome</td></tr>
  *   <tr><td>pattern counters ({@link #increment})</td><td>{@code <name>_total}</td><td>as given</td></tr>
+ *   <tr><td>distributions ({@link #observe}; summary, histogram)</td><td>{@code <name>_bucket/_count/_sum/_max}</td><td>as given</td></tr>
  * </table>
  * Prometheus measures time in seconds, so the source's {@code event_latency_ms} becomes
- * {@code event_latency_seconds}. A null tag value (a topic, a reason, a value in {@link #increment}'s tags) is
- * recorded as {@code none}, as Micrometer refuses a null; null tags in {@link #increment} are none, and a null counter
- * name or tag name is refused with a {@link NullPointerException} naming it (as {@code InMemoryMetrics} does). A null
+ * {@code event_latency_seconds}. A distribution is a {@link DistributionSummary} publishing Micrometer's default
+ * percentile histogram, as the timers do; a {@code MeterFilter} on the registry can set its buckets (service level
+ * objectives, minimum and maximum expected values) or turn the histogram off. A null tag value (a topic, a reason, a
+ * value in {@link #increment}'s or {@link #observe}'s tags) is recorded as {@code none}, as Micrometer refuses a null;
+ * null tags there are none, and a null counter or distribution name or tag name is refused with a
+ * {@link NullPointerException} naming it (as {@code InMemoryMetrics} does), an observed value that is NaN, infinite or
+ * negative with an {@link IllegalArgumentException} quoting it (as there), which registers and records nothing. A null
  * latency or saga duration, one the caller could not measure, is counted without a timer sample (as there too). Meters
  * are cached per name and tags, so the delivery path
  * does one map lookup. Thread-safe.
@@ -44,6 +50,7 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     private final MeterRegistry registry;
     private final Map<List<String>, Counter> counters = new ConcurrentHashMap<>();
     private final Map<List<String>, Timer> timers = new ConcurrentHashMap<>();
+    private final Map<List<String>, DistributionSummary> summaries = new ConcurrentHashMap<>();
 
     /** Records into {@code registry}. */
     public MicrometerMetricsRecorder(MeterRegistry registry) {
@@ -90,24 +97,49 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     @Override
     public void increment(String name, Map<String, String> tags) {
         Objects.requireNonNull(name, "name");
+        Map<String, String> sorted = sorted("counter", name, tags);
+        counters.computeIfAbsent(key(name, sorted), k -> Counter.builder(name)
+                .description("pattern counter " + name).tags(toTags(sorted)).register(registry)).increment();
+    }
+
+    @Override
+    public void observe(String name, double value, Map<String, String> tags) {
+        Objects.requireNonNull(name, "name");
+        Map<String, String> sorted = sorted("distribution", name, tags);
+        if (!Double.isFinite(value) || value < 0) {
+            // DistributionSummary.record drops a negative value (and NaN) without a word and lets an infinity into the
+            // sum and maximum for good: the SPI has the library's recorders refuse all three, as InMemoryMetrics does.
+            throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
+        }
+        summaries.computeIfAbsent(key(name, sorted), k -> DistributionSummary.builder(name)
+                .description("distribution " + name).tags(toTags(sorted)).publishPercentileHistogram().register(registry))
+                .record(value);
+    }
+
+    /** {@code tags} sorted by name, null tags as none; a null tag name is refused, naming the {@code kind} and name. */
+    private static Map<String, String> sorted(String kind, String name, Map<String, String> tags) {
         Map<String, String> sorted = new TreeMap<>();
         if (tags != null) {
             for (Map.Entry<String, String> tag : tags.entrySet()) {
                 if (tag.getKey() == null) {
                     // A tag cannot be recorded without its name; leaving it out would merge its series silently.
-                    throw new NullPointerException("counter " + name + " has a tag with a null name (tags " + tags + ")");
+                    throw new NullPointerException(kind + " " + name + " has a tag with a null name (tags " + tags + ")");
                 }
                 sorted.put(tag.getKey(), tag.getValue());
             }
         }
+        return sorted;
+    }
+
+    /** The cache key of a meter of {@code name} with {@code sorted} tags, a null value as {@value #NONE}. */
+    private static List<String> key(String name, Map<String, String> sorted) {
         List<String> key = new ArrayList<>(1 + 2 * sorted.size());
         key.add(name);
         sorted.forEach((k, v) -> {
             key.add(k);
             key.add(v == null ? NONE : v);
         });
-        counters.computeIfAbsent(List.copyOf(key), k -> Counter.builder(name)
-                .description("pattern counter " + name).tags(toTags(sorted)).register(registry)).increment();
+        return List.copyOf(key);
     }
 
     private Counter counter(String name, String description, String... tagPairs) {

@@ -148,4 +148,91 @@ class MicrometerMetricsRecorderTest {
         assertEquals(1, inMemory.counter("unroutable", Map.of()));
         assertEquals(1, registry.getMeters().size(), "nothing registered for the refused calls");
     }
+
+    @Test
+    void observedValuesGoToOneDistributionSummaryPerNameAndTagsNamedAndTaggedAsTheCountersAre() {
+        // The source's metrics.observe('order_amount', data.amount): before, the recorder had no such call and the
+        // samples kept the amounts as a running sum in their own logs.
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        Map<String, String> noCurrency = new java.util.HashMap<>();
+        noCurrency.put("currency", null);
+
+        metrics.observe("order_amount", 25_00, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 1_250_00, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 99_90, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 0, noCurrency);
+        metrics.observe("order_amount", 5, Map.of("currency", "none"));
+        metrics.observe("payload_bytes", 512, null);
+
+        io.micrometer.core.instrument.DistributionSummary eur =
+                registry.get("order_amount").tags("currency", "EUR").summary();
+        assertEquals(3, eur.count());
+        assertEquals(25_00 + 1_250_00 + 99_90, eur.totalAmount());
+        assertEquals(1_250_00, eur.max());
+        assertEquals(2, registry.get("order_amount").tags("currency", "none").summary().count(),
+                "a null tag value and \"none\" are one series, as for a counter");
+        assertEquals(1, registry.get("payload_bytes").summary().count(), "null tags are none");
+        assertEquals(3, registry.getMeters().size(), "one meter per name and tags, reused");
+    }
+
+    @Test
+    void anObservedDistributionScrapesAsAPrometheusHistogramUnderItsOwnName() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+
+        metrics.observe("order_amount", 25_00, Map.of("currency", "EUR"));
+        metrics.observe("order_amount", 99_90, Map.of("currency", "EUR"));
+
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("order_amount_count{currency=\"EUR\"} 2"), scrape);
+        assertTrue(scrape.contains("order_amount_sum{currency=\"EUR\"} 12490"), scrape);
+        assertTrue(scrape.contains("order_amount_max{currency=\"EUR\"} 9990"), scrape);
+        assertTrue(scrape.contains("order_amount_bucket{currency=\"EUR\",le=\"+Inf\"} 2"), scrape);
+    }
+
+    @Test
+    void aNaNInfiniteOrNegativeObservedValueIsRefusedByBothRecordersQuotingItAndRecordsNothing() {
+        // Micrometer's DistributionSummary drops a negative value or NaN without a word and keeps an infinity in its
+        // sum and maximum for good: both recorders refuse the three alike, before anything is registered, and a
+        // guarded recorder (as the library uses every recorder) logs the refusal and goes on.
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : java.util.List.of(metrics, inMemory)) {
+            for (double bad : new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, -1}) {
+                IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
+                        () -> recorder.observe("order_amount", bad, Map.of("currency", "EUR")));
+                assertEquals("a value of distribution order_amount must be finite and 0 or more, but was " + bad,
+                        refused.getMessage(), recorder.toString());
+                io.streamsaga.metrics.MetricsRecorder.guarded(recorder).observe("order_amount", bad, Map.of("currency", "EUR"));
+            }
+        }
+        assertNull(registry.find("order_amount").summary(), "nothing registered for the refused values");
+        assertEquals(0, inMemory.observations("order_amount", Map.of("currency", "EUR")).count());
+    }
+
+    @Test
+    void aNullDistributionNameOrTagNameIsRefusedByBothRecordersAsForACounterAndNullTagsAreNone() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+        Map<String, String> tags = new java.util.HashMap<>();
+        tags.put("currency", "EUR");
+        tags.put(null, "x");
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : java.util.List.of(metrics, inMemory)) {
+            NullPointerException refused = assertThrows(NullPointerException.class, () -> recorder.observe("order_amount", 1, tags));
+            assertTrue(String.valueOf(refused.getMessage()).contains("distribution order_amount has a tag with a null name"),
+                    recorder + ": " + refused.getMessage());
+            assertEquals("name", assertThrows(NullPointerException.class,
+                    () -> recorder.observe(null, 1, Map.of("currency", "EUR"))).getMessage());
+            io.streamsaga.metrics.MetricsRecorder.guarded(recorder).observe(null, 1, Map.of("currency", "EUR"));
+            recorder.observe("order_amount", 1, null);
+        }
+        assertEquals(1, registry.get("order_amount").summary().count(), "null tags are none, one series without tags");
+        assertEquals(1, inMemory.observations("order_amount", Map.of()).count());
+        assertEquals(1, registry.getMeters().size(), "nothing registered for the refused calls");
+    }
 }
