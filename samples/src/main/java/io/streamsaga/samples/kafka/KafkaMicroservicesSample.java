@@ -1,13 +1,20 @@
 package io.streamsaga.samples.kafka;
 
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.EventType;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.kafka.KafkaTransport;
 import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.micrometer.MicrometerMetricsRecorder;
 
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -16,8 +23,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The source's event-driven microservices over Apache Kafka: an Order service publishes
  * {@code order-created}; a Payment service consumes it and emits {@code payment-processed}; an Analytics
- * service counts orders, revenue and payments. Each service has its own transport (its own Kafka clients
- * and consumer group), as separate processes would.
+ * service counts orders and payments and observes each order's amount into Micrometer, through its bus's
+ * {@link MicrometerMetricsRecorder}. Each service has its own transport (its own Kafka clients and consumer
+ * group), as separate processes would.
  *
  * <p>Run with {@code --bootstrap-servers host:port} against an existing cluster, or without it to start a
  * local embedded broker for the demo. {@code --orders N} sets how many orders to publish (default 5);
@@ -81,14 +89,16 @@ public final class KafkaMicroservicesSample {
         }
         CountDownLatch allPaymentsCounted = new CountDownLatch(orders);
         AtomicLong paymentsEmitted = new AtomicLong();
+        SimpleMeterRegistry analyticsRegistry = new SimpleMeterRegistry(); // a Prometheus registry in production
         try (KafkaTransport orderKafka = KafkaTransport.builder().bootstrapServers(bootstrapServers).clientIdPrefix("order-service").build();
              KafkaTransport paymentKafka = paymentTransport.build();
              KafkaTransport analyticsKafka = KafkaTransport.builder().bootstrapServers(bootstrapServers).clientIdPrefix("analytics-service").build();
              EventBus orderBus = EventBus.builder(orderKafka).types(types).build();
              EventBus paymentBus = EventBus.builder(paymentKafka).types(types).build();
-             EventBus analyticsBus = EventBus.builder(analyticsKafka).types(types).build()) {
+             EventBus analyticsBus = EventBus.builder(analyticsKafka).types(types)
+                     .metrics(new MicrometerMetricsRecorder(analyticsRegistry)).build()) {
 
-            Analytics analytics = new Analytics(out, allPaymentsCounted);
+            Analytics analytics = new Analytics(analyticsBus.metrics(), analyticsRegistry, out, allPaymentsCounted);
             analyticsBus.subscribe("analytics-service", orderTopic, OrderCreated.class, (order, ctx) -> analytics.trackOrder(order));
             analyticsBus.subscribe("analytics-service", paymentTopic, PaymentProcessed.class, (payment, ctx) -> analytics.trackPayment(payment));
             paymentBus.subscribe("payment-service", orderTopic, OrderCreated.class, (order, ctx) -> {
@@ -106,36 +116,56 @@ public final class KafkaMicroservicesSample {
             }
             boolean done = allPaymentsCounted.await(60, TimeUnit.SECONDS);
             out.printf("[summary]   %s: orders_total=%d revenue=%d payments_total=%d (exactly-once: %s)%n",
-                    done ? "done" : "TIMED OUT", analytics.orders.get(), analytics.revenue.get(), analytics.payments.get(), exactlyOnce);
+                    done ? "done" : "TIMED OUT", analytics.orders(), analytics.revenue(), analytics.payments(), exactlyOnce);
             out.printf("[summary]   lag of analytics-service on %s: end offsets %s, committed %s%n", orderTopic,
                     orderKafka.endOffsets(orderTopic), orderKafka.committedOffsets("analytics-service", orderTopic));
-            return new Result(orders, (int) paymentsEmitted.get(), analytics.orders.get(), analytics.revenue.get(), analytics.payments.get());
+            return new Result(orders, (int) paymentsEmitted.get(), analytics.orders(), analytics.revenue(), analytics.payments());
         }
     }
 
-    /** The Analytics service's counters (the source's metrics.increment / observe). */
+    /**
+     * The Analytics service: the source's {@code metrics.increment('orders_total')}, {@code metrics.observe('order_amount',
+     * data.amount)} and {@code metrics.increment('payments_total')}, recorded through its bus's recorder and read back
+     * from the registry.
+     */
     static final class Analytics {
+        private final MetricsRecorder metrics;
+        private final MeterRegistry registry;
         private final PrintStream out;
         private final CountDownLatch paymentsCounted;
-        final AtomicLong orders = new AtomicLong();
-        final AtomicLong revenue = new AtomicLong();
-        final AtomicLong payments = new AtomicLong();
 
-        Analytics(PrintStream out, CountDownLatch paymentsCounted) {
+        Analytics(MetricsRecorder metrics, MeterRegistry registry, PrintStream out, CountDownLatch paymentsCounted) {
+            this.metrics = metrics;
+            this.registry = registry;
             this.out = out;
             this.paymentsCounted = paymentsCounted;
         }
 
         void trackOrder(OrderCreated order) {
-            orders.incrementAndGet();
-            revenue.addAndGet(order.amount());
-            out.printf("[analytics] orders_total=%d order_amount=%d%n", orders.get(), order.amount());
+            metrics.increment("orders_total", Map.of());
+            metrics.observe("order_amount", order.amount(), Map.of());
+            out.printf("[analytics] orders_total=%d order_amount=%d%n", orders(), order.amount());
         }
 
         void trackPayment(PaymentProcessed payment) {
-            payments.incrementAndGet();
-            out.printf("[analytics] payments_total=%d (%s %s)%n", payments.get(), payment.paymentId(), payment.status());
+            metrics.increment("payments_total", Map.of());
+            out.printf("[analytics] payments_total=%d (%s %s)%n", payments(), payment.paymentId(), payment.status());
             paymentsCounted.countDown();
+        }
+
+        long orders() {
+            Counter counter = registry.find("orders_total").counter();
+            return counter == null ? 0 : (long) counter.count();
+        }
+
+        long revenue() {
+            DistributionSummary amounts = registry.find("order_amount").summary();
+            return amounts == null ? 0 : (long) amounts.totalAmount();
+        }
+
+        long payments() {
+            Counter counter = registry.find("payments_total").counter();
+            return counter == null ? 0 : (long) counter.count();
         }
     }
 

@@ -9,6 +9,7 @@ import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.message.Message;
+import io.streamsaga.metrics.MetricsRecorder;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -40,7 +41,10 @@ public final class EventDrivenMicroservicesSample {
     public record PaymentProcessed(String orderId, String paymentId, String status) {
     }
 
-    /** What happened, in order, and the numbers, so that a test can check the run. */
+    /**
+     * What happened, in order, and the numbers, so that a test can check the run; {@code revenue} is the sum of the
+     * {@code order_amount} distribution Analytics observed.
+     */
     public record Outcome(List<String> timeline, long ordersCounted, long paymentsCounted, long revenue,
                          List<Message> paymentMessages, List<Message> orderMessages, InMemoryMetrics metrics) {
     }
@@ -73,7 +77,7 @@ public final class EventDrivenMicroservicesSample {
             InventoryService inventory = new InventoryService(log);
             bus.subscribe("inventory-service", "order-created", OrderCreated.class, inventory::reserve);
             bus.register("notification-service", new NotificationService(log));
-            AnalyticsService analytics = new AnalyticsService(metrics, log);
+            AnalyticsService analytics = new AnalyticsService(bus.metrics(), log);
             bus.register("analytics-service", analytics);
             List<Message> paymentMessages = new ArrayList<>();
             List<Message> orderMessages = new ArrayList<>();
@@ -90,7 +94,7 @@ public final class EventDrivenMicroservicesSample {
             out.println("== " + delivered + " deliveries; metrics ==");
             out.println(metrics.report());
             return new Outcome(List.copyOf(timeline), analytics.orders.get(), analytics.payments.get(),
-                    analytics.revenue.get(), List.copyOf(paymentMessages), List.copyOf(orderMessages), metrics);
+                    (long) metrics.observations("order_amount", Map.of()).sum(), List.copyOf(paymentMessages), List.copyOf(orderMessages), metrics);
         } finally {
             transport.close();
         }
@@ -168,15 +172,17 @@ public final class EventDrivenMicroservicesSample {
         }
     }
 
-    /** Counts orders and payments, as the source's AnalyticsService. */
+    /**
+     * Counts orders and payments and observes each order's amount, as the source's AnalyticsService, through the bus's
+     * recorder (its {@code metrics.increment} and {@code metrics.observe}).
+     */
     public static final class AnalyticsService {
-        private final InMemoryMetrics metrics;
+        private final MetricsRecorder metrics;
         private final Timeline log;
         final AtomicLong orders = new AtomicLong();
         final AtomicLong payments = new AtomicLong();
-        final AtomicLong revenue = new AtomicLong();
 
-        AnalyticsService(InMemoryMetrics metrics, Timeline log) {
+        AnalyticsService(MetricsRecorder metrics, Timeline log) {
             this.metrics = metrics;
             this.log = log;
         }
@@ -184,9 +190,9 @@ public final class EventDrivenMicroservicesSample {
         @EventPattern("order-created")
         public void trackOrder(OrderCreated order) {
             orders.incrementAndGet();
-            revenue.addAndGet(order.amount());
             metrics.increment("orders_total", Map.of());
-            log.add("[analytics]    orders_total=" + orders.get() + ", order_amount_sum=" + revenue.get());
+            metrics.observe("order_amount", order.amount(), Map.of());
+            log.add("[analytics]    orders_total=" + orders.get() + ", order_amount=" + order.amount());
         }
 
         @EventPattern("payment-processed")

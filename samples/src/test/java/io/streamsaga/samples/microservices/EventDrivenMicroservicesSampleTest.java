@@ -1,5 +1,6 @@
 package io.streamsaga.samples.microservices;
 
+import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.message.Message;
 import io.streamsaga.samples.microservices.EventDrivenMicroservicesSample.Outcome;
 import org.junit.jupiter.api.Test;
@@ -7,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,6 +36,11 @@ class EventDrivenMicroservicesSampleTest {
         assertEquals(2, outcome.metrics().counter("payments_total", Map.of("status", "success")));
         assertEquals(1, outcome.metrics().counter("payments_total", Map.of("status", "declined")));
         assertEquals(0, outcome.metrics().failed("order-created", "payment-service"));
+        // Each order's amount observed, as the source's metrics.observe('order_amount', data.amount).
+        InMemoryMetrics.Observations amounts = outcome.metrics().observations("order_amount", Map.of());
+        assertEquals(3, amounts.count());
+        assertEquals(1_250_00, amounts.max());
+        assertEquals(List.of(25_00.0, 99_90.0, 1_250_00.0), amounts.values().stream().sorted().toList());
 
         // Each payment is correlated with, and caused by, its order's message.
         for (Message payment : outcome.paymentMessages()) {
@@ -44,6 +51,7 @@ class EventDrivenMicroservicesSampleTest {
         }
         String output = printed.toString(StandardCharsets.UTF_8);
         assertTrue(output.contains("events_processed_total{topic=order-created,group=analytics-service} 3"), output);
+        assertTrue(output.contains("order_amount_sum{} 137490"), output);
     }
 
     private static long count(Outcome outcome, String prefix) {
