@@ -5,7 +5,9 @@ package io.streamsaga.bus;
  * broker's {@code message.max.bytes}). Not retriable: the same message is refused again. The bus reacts to it when
  * it dead-letters: a dead letter refused so (the original record with the dead-letter headers added, over the limit
  * the original just fitted) is sent again, at the record's redelivery, without its payload, naming where the original
- * is, rather than holding its partition for ever.
+ * is, rather than holding its partition for ever; refused again, without the original's headers too, and then without
+ * its key too, each omission marked by a header ({@link io.streamsaga.message.MessageHeaders#DLT_PAYLOAD_OMITTED},
+ * {@link io.streamsaga.message.MessageHeaders#DLT_HEADERS_OMITTED}, {@link io.streamsaga.message.MessageHeaders#DLT_KEY_OMITTED}).
  */
 public class MessageTooLargeException extends PublishException {
     private static final long serialVersionUID = 1L;

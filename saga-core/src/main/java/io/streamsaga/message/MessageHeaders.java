@@ -43,6 +43,17 @@ public final class MessageHeaders {
      * {@link #DLT_ORIGINAL_OFFSET} for as long as its topic keeps it.
      */
     public static final String DLT_PAYLOAD_OMITTED = "dlt-payload-omitted";
+    /**
+     * On a dead letter sent without the original's headers (and payload), because the transport refused it without
+     * the payload as too large: why, and how many headers the original had. It carries the dead-letter headers only.
+     */
+    public static final String DLT_HEADERS_OMITTED = "dlt-headers-omitted";
+    /**
+     * On a dead letter sent without the original's key (and headers and payload), because the transport refused it
+     * without the headers as too large: why, the key's length and its first characters. The dead letter has no key, so
+     * it goes to any partition of the dead-letter topic.
+     */
+    public static final String DLT_KEY_OMITTED = "dlt-key-omitted";
 
     /** Sequence headers written by the event splitter and read by the aggregator. */
     public static final String SEQUENCE_ID = "sequence-id";

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static io.streamsaga.kafka.ExactlyOnceTest.header;
@@ -18,19 +19,24 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * "Nothing is lost, one bad message never stops a consumer": a record just under the producer's
  * {@code max.request.size} whose handler fails had a dead letter (the record with the dlt-* headers added) over the
  * limit, which Kafka refused every time (RecordTooLargeException), so its partition was redelivered for ever and the
  * records after it never handled. Its redelivery now dead-letters it without its payload, naming where the original
- * is; in plain and in exactly-once mode alike.
+ * is; in plain and in exactly-once mode alike. One still too large without its payload (a key or headers near the limit)
+ * was refused at every redelivery for ever; each redelivery now leaves out one thing more, the original's headers and
+ * then its key, keeping the dead-letter headers that point at the original.
  */
 class DeadLetterTooLargeTest {
     record OrderCreated(String orderId, long amount) {
     }
 
     private static final Duration WAIT = Duration.ofSeconds(60);
+    /** Characters of a key or header (or payload) that keep a record under max.request.size, but not its dead letter. */
+    private static final int NEAR_LIMIT = 1_047_000;
     /** With the dlt-* headers it takes the dead letter over the limit the record itself fits. */
     private static final String DECLINED = "card declined: " + "x".repeat(3_000);
 
@@ -56,7 +62,7 @@ class DeadLetterTooLargeTest {
                 .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
                 .retryPolicy(RetryPolicy.NONE)
                 .build()) {
-            bus.publish(orders, "k", new OrderCreated("x".repeat(1_047_000), 1)).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("x".repeat(NEAR_LIMIT), 1)).toCompletableFuture().join();
             bus.publish(orders, "k", new OrderCreated("after", 2)).toCompletableFuture().join();
             bus.subscribe(group, orders, OrderCreated.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
                     (event, ctx) -> {
@@ -80,6 +86,94 @@ class DeadLetterTooLargeTest {
             assertEquals("handler-failed", header(deadLetter, "dlt-reason"));
             assertEquals(DECLINED, header(deadLetter, "dlt-error-message"));
             assertEquals("k", deadLetter.key());
+        } finally {
+            transport.close();
+        }
+    }
+
+    @Test
+    void aRecordWhoseDeadLetterIsStillTooLargeWithoutItsPayloadIsDeadLetteredWithoutTheOriginalsHeaders() {
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+        ConsumerRecord<String, byte[]> deadLetter = deadLetterOfAFailingRecord(transport, "k",
+                Map.of("baggage", "b".repeat(NEAR_LIMIT)));
+
+        assertNull(deadLetter.value());
+        assertNull(header(deadLetter, "baggage"), "the original's headers are left out");
+        assertNotNull(header(deadLetter, "dlt-payload-omitted"));
+        assertNotNull(header(deadLetter, "dlt-headers-omitted"));
+        assertNull(header(deadLetter, "dlt-key-omitted"));
+        assertEquals("k", deadLetter.key(), "the key is kept, so the dead letter goes where the key's others go");
+    }
+
+    @Test
+    void aRecordWhoseDeadLetterIsStillTooLargeWithoutItsHeadersIsDeadLetteredWithoutItsKey() {
+        deadLetteredWithoutItsKey(KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .redeliveryBackoff(Duration.ofMillis(100)).build());
+    }
+
+    @Test
+    void inExactlyOnceModeTooARecordWhoseDeadLetterIsStillTooLargeWithoutItsHeadersIsDeadLetteredWithoutItsKey() {
+        deadLetteredWithoutItsKey(KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service"))
+                .redeliveryBackoff(Duration.ofMillis(100)).build());
+    }
+
+    private static void deadLetteredWithoutItsKey(KafkaTransport transport) {
+        String hugeKey = "k".repeat(NEAR_LIMIT);
+        ConsumerRecord<String, byte[]> deadLetter = deadLetterOfAFailingRecord(transport, hugeKey, Map.of());
+
+        assertNull(deadLetter.value());
+        assertTrue(deadLetter.key() == null, "the key is left out");
+        assertNotNull(header(deadLetter, "dlt-payload-omitted"));
+        assertNotNull(header(deadLetter, "dlt-headers-omitted"));
+        String keyOmitted = header(deadLetter, "dlt-key-omitted");
+        assertTrue(keyOmitted != null && keyOmitted.contains("(" + NEAR_LIMIT + " characters)"),
+                String.valueOf(keyOmitted).substring(0, Math.min(200, String.valueOf(keyOmitted).length())));
+    }
+
+    /**
+     * Publishes a record of {@code key} and {@code headers} whose handler fails, and one after it of the same key, which
+     * the handler takes; waits for both to be committed and returns the one dead letter, checking that it points at
+     * the original (topic, partition, offset, group, error).
+     */
+    private static ConsumerRecord<String, byte[]> deadLetterOfAFailingRecord(KafkaTransport transport, String key,
+                                                                              Map<String, String> headers) {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("payment");
+        List<String> handled = new CopyOnWriteArrayList<>();
+        List<Integer> failedIn = new CopyOnWriteArrayList<>();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .retryPolicy(RetryPolicy.NONE)
+                .build()) {
+            bus.publish(orders, key, new OrderCreated("declined", 1), headers).toCompletableFuture().join();
+            bus.publish(orders, key, new OrderCreated("after", 2)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                    (event, ctx) -> {
+                        if (event.orderId().equals("declined")) {
+                            failedIn.add(ctx.partition());
+                            throw new IllegalStateException(DECLINED);
+                        }
+                        handled.add(event.orderId());
+                    });
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 2);
+
+            assertEquals(List.of("after"), handled);
+            List<ConsumerRecord<String, byte[]>> deadLetters = readAll(bootstrap, orders + ".DLT", "read_committed");
+            assertEquals(1, deadLetters.size(), "one dead letter, the one that fitted");
+            ConsumerRecord<String, byte[]> deadLetter = deadLetters.get(0);
+            assertEquals(orders, header(deadLetter, "dlt-original-topic"));
+            assertEquals(Integer.toString(failedIn.get(0)), header(deadLetter, "dlt-original-partition"));
+            assertEquals("0", header(deadLetter, "dlt-original-offset"));
+            assertEquals(group, header(deadLetter, "dlt-original-group"));
+            assertEquals("handler-failed", header(deadLetter, "dlt-reason"));
+            assertEquals(IllegalStateException.class.getName(), header(deadLetter, "dlt-error-class"));
+            assertEquals(DECLINED, header(deadLetter, "dlt-error-message"));
+            assertEquals("order-created", header(deadLetter, "event-type"));
+            return deadLetter;
         } finally {
             transport.close();
         }

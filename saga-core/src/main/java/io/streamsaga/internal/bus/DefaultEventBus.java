@@ -546,13 +546,14 @@ public final class DefaultEventBus implements EventBus {
          */
         private final Map<String, Waiting> attemptsMade;
         /**
-         * By topic and partition, the offset of the record whose dead letter the transport refused as too large
+         * By topic and partition, the record whose dead letter the transport refused as too large
          * ({@link MessageTooLargeException}: the original with the dead-letter headers added, over a limit the original
-         * just fitted): its redelivery sends the dead letter without the payload. Not at once: in exactly-once mode the
-         * refused send leaves the Kafka transaction unable to send anything. One entry per partition at most (the
-         * partition waits at that record), dropped once that dead letter is sent.
+         * just fitted) and what its redelivery leaves out: the payload, then the original's headers too, then its key
+         * too ({@link Omitted}). Not at once: in exactly-once mode the refused send leaves the Kafka transaction unable
+         * to send anything. One entry per partition at most (the partition waits at that record), dropped once that
+         * dead letter is sent.
          */
-        private final Map<String, Long> deadLetterTooLarge = new ConcurrentHashMap<>();
+        private final Map<String, TooLarge> deadLetterTooLarge = new ConcurrentHashMap<>();
 
         Dispatcher(String group, Class<T> eventType, RetryPolicy policy, DeadLetterListener deadLetterListener,
                    EventHandler<T> handler) {
@@ -799,49 +800,39 @@ public final class DefaultEventBus implements EventBus {
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, group);
             headers.put(MessageHeaders.DLT_ATTEMPTS, Integer.toString(attempts));
-            if (!original.headers().containsKey(MessageHeaders.CAUSATION_ID)) {
-                // Only when the original had none: these headers are merged over the original's.
-                headers.put(MessageHeaders.CAUSATION_ID, original.id());
-            }
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
             // dead-letter topic can recognise the duplicate.
             String id = DerivedIds.uuidOf(original.id(), group);
             String partition = partitionOf(record);
-            Long tooLargeAt = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
-            boolean withoutPayload = tooLargeAt != null && tooLargeAt == record.offset();
-            if (withoutPayload) {
-                headers.put(MessageHeaders.DLT_PAYLOAD_OMITTED, "the dead letter with the payload was refused as too"
-                        + " large; the original is at its topic, partition and offset");
-            }
-            Message deadLetter = original.toBuilder()
-                    .id(id)
-                    .headers(headers)
-                    .build()
-                    .withTopic(original.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
-            Object payload = deadLetter.payload();
-            if (withoutPayload) {
-                deadLetter = deadLetter.withPayload(null);
-            } else if (!transport.carriesObjects() && payload != null && !(payload instanceof byte[])) {
-                deadLetter = deadLetter.withPayload(codec.encode(payload));
-            }
+            TooLarge tooLarge = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
+            Omitted omitted = tooLarge != null && tooLarge.offset() == record.offset() ? tooLarge.omitted() : Omitted.NOTHING;
+            Message deadLetter = deadLetterOf(original, id, headers, omitted);
             try {
                 // Synchronous on purpose: the record is acknowledged only once its dead letter is durable.
                 transport.send(deadLetter).toCompletableFuture().join();
             } catch (RuntimeException e) {
                 Throwable refusal = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-                if (!withoutPayload && refusal instanceof MessageTooLargeException) {
-                    deadLetterTooLarge.put(partition, record.offset());
-                    log.warn("the dead letter of {} by group {} was refused as too large ({}); its redelivery sends it"
-                            + " without the payload, naming the original's topic, partition and offset", original,
-                            group, refusal.toString());
+                if (refusal instanceof MessageTooLargeException) {
+                    if (omitted != Omitted.KEY) {
+                        deadLetterTooLarge.put(partition, new TooLarge(record.offset(), omitted.next()));
+                        log.warn("the dead letter of {} by group {} ({}) was refused as too large ({}); its redelivery"
+                                + " sends it {}, naming the original's topic, partition and offset", original, group,
+                                omitted.description(), refusal.toString(), omitted.next().description());
+                    } else {
+                        // nothing more to leave out but the pointers to the original: the record waits, not lost
+                        log.error("the dead letter of {} by group {} was refused as too large even with only its"
+                                + " dead-letter headers ({}); the record is delivered again until the transport takes"
+                                + " it: raise its limit (on Kafka max.request.size, message.max.bytes)", original, group,
+                                refusal.toString());
+                    }
                 }
                 throw e;
             }
-            if (tooLargeAt != null && tooLargeAt <= record.offset()) {
-                deadLetterTooLarge.remove(partition, tooLargeAt); // sent, or stale (a later record of the partition)
+            if (tooLarge != null && tooLarge.offset() <= record.offset()) {
+                deadLetterTooLarge.remove(partition, tooLarge); // sent, or stale (a later record of the partition)
             }
             log.warn("dead-lettered {} of group {} to {} ({}{}): {}", original, group, deadLetter.topic(), reason,
-                    withoutPayload ? ", without its payload" : "", error.toString());
+                    omitted == Omitted.NOTHING ? "" : ", " + omitted.description(), error.toString());
             metrics.eventDeadLettered(original.topic(), group, reason);
             for (MessageInterceptor interceptor : interceptors) {
                 try {
@@ -862,6 +853,75 @@ public final class DefaultEventBus implements EventBus {
                 }
             }
         }
+
+        /**
+         * The dead letter of {@code original} under {@code id}, with the dead-letter {@code headers}, leaving out what
+         * {@code omitted} says: with nothing left out it is the original (key, payload, headers) with the headers added
+         * and a causation id (the original's id, when it had none); each step further leaves out one thing more, marked
+         * by a header of its own, down to the dead-letter headers alone, which point at the original.
+         */
+        private Message deadLetterOf(Message original, String id, Map<String, String> headers, Omitted omitted) {
+            String topic = original.topic() + MessageHeaders.DEAD_LETTER_SUFFIX;
+            if (omitted.compareTo(Omitted.HEADERS) < 0 && !original.headers().containsKey(MessageHeaders.CAUSATION_ID)) {
+                // Only when the original had none: these headers are merged over the original's.
+                headers.put(MessageHeaders.CAUSATION_ID, original.id());
+            }
+            if (omitted == Omitted.NOTHING) {
+                Message deadLetter = original.toBuilder().id(id).headers(headers).build().withTopic(topic);
+                Object payload = deadLetter.payload();
+                return !transport.carriesObjects() && payload != null && !(payload instanceof byte[])
+                        ? deadLetter.withPayload(codec.encode(payload)) : deadLetter;
+            }
+            headers.put(MessageHeaders.DLT_PAYLOAD_OMITTED, "the dead letter with the payload was refused as too large;"
+                    + " the original is at its topic, partition and offset");
+            if (omitted == Omitted.PAYLOAD) {
+                return original.toBuilder().id(id).headers(headers).payload(null).build().withTopic(topic);
+            }
+            headers.put(MessageHeaders.DLT_HEADERS_OMITTED, "the dead letter without the payload was refused as too"
+                    + " large; the original's " + original.headers().size() + " header(s) are at its topic, partition"
+                    + " and offset");
+            String key = original.key();
+            if (omitted == Omitted.KEY) {
+                headers.put(MessageHeaders.DLT_KEY_OMITTED, "the dead letter without the payload and the headers was"
+                        + " refused as too large; " + (key == null ? "the original had no key"
+                        : "the original's key " + StreamSagaException.quote(key) + " is at its topic, partition and"
+                        + " offset"));
+                key = null;
+            }
+            return new Message(id, topic, key, original.type(), original.version(), null, headers, original.timestamp());
+        }
+    }
+
+    /**
+     * What a dead letter leaves out of its original, one thing more at each redelivery of a record whose dead letter
+     * the transport refused as too large ({@link MessageTooLargeException}): nothing, the payload, the original's
+     * headers too, its key too. What is left at the last step, the dead-letter headers, points at the original
+     * (topic, partition, offset, group, error); a dead letter refused even so holds its record until the transport
+     * takes it.
+     */
+    private enum Omitted {
+        NOTHING("whole"),
+        PAYLOAD("without its payload"),
+        HEADERS("without its payload and headers"),
+        KEY("without its payload, headers and key");
+
+        private final String description;
+
+        Omitted(String description) {
+            this.description = description;
+        }
+
+        String description() {
+            return description;
+        }
+
+        Omitted next() {
+            return values()[ordinal() + 1];
+        }
+    }
+
+    /** The record (by its offset) whose dead letter was refused as too large, and what its next one leaves out. */
+    private record TooLarge(long offset, Omitted omitted) {
     }
 
     /**

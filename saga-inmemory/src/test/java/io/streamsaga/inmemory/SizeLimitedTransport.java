@@ -1,0 +1,50 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.bus.MessageTooLargeException;
+import io.streamsaga.message.Message;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.IntSupplier;
+
+import static org.mockito.AdditionalAnswers.delegatesTo;
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.mock;
+
+/**
+ * An in-memory transport that refuses a message over a size limit with {@link MessageTooLargeException}, as Kafka
+ * refuses a record over {@code max.request.size}. The size is counted in characters: the key, the type, each header's
+ * name and value, and the payload (a byte array's length, any other payload's {@code toString()}); the limit is read
+ * at each send, so a test can raise it.
+ */
+public final class SizeLimitedTransport {
+    private SizeLimitedTransport() {
+    }
+
+    /** {@code real} refusing what is over {@code limit}, each refused message added to {@code refused}. */
+    public static InMemoryTransport over(InMemoryTransport real, IntSupplier limit, List<Message> refused) {
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            if (size(message) > limit.getAsInt()) {
+                refused.add(message);
+                return CompletableFuture.failedFuture(new MessageTooLargeException(message.topic(),
+                        "the message has " + size(message) + " characters, over the " + limit.getAsInt() + " taken", null));
+            }
+            return real.send(message);
+        }).when(transport).send(any(Message.class));
+        return transport;
+    }
+
+    /** The size counted against the limit, in characters. */
+    public static int size(Message message) {
+        int size = message.type().length() + (message.key() == null ? 0 : message.key().length());
+        for (Map.Entry<String, String> header : message.headers().entrySet()) {
+            size += header.getKey().length() + header.getValue().length();
+        }
+        Object payload = message.payload();
+        return size + (payload == null ? 0 : payload instanceof byte[] bytes ? bytes.length : payload.toString().length());
+    }
+}
