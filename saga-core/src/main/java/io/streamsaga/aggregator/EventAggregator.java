@@ -2,10 +2,12 @@ package io.streamsaga.aggregator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.aggregator.spi.AggregationStore;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
+import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.message.DerivedIds;
@@ -25,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.function.Predicate;
@@ -45,7 +48,10 @@ import java.util.function.Predicate;
  *       before any part carried the size and are numbered beyond it are dead-lettered by the aggregator when the
  *       size arrives, so they are never released with the group either.</li>
  *   <li>A group may have a timeout, run on the bus's {@link Scheduler}; the {@link TimeoutPolicy} decides
- *       whether the partial group is released or its parts are dead-lettered.</li>
+ *       whether the partial group is released or its parts are dead-lettered. A part's dead letter names its message
+ *       id ({@link MessageHeaders#DLT_ORIGINAL_MESSAGE_ID}); one the transport refuses as too large
+ *       ({@link MessageTooLargeException}) is sent again at once without the payload, then without the part's headers
+ *       too, then without its key too, each omission marked by a header, rather than fail the outcome.</li>
  *   <li>A closed group is kept as a tombstone for {@code keepClosed}; a part that arrives for it is a late
  *       part and is dead-lettered, never the start of a new group. A part arriving while the group's outcome
  *       runs ({@link GroupState#RELEASING}, {@link GroupState#TIMING_OUT}) is refused with a retriable
@@ -701,7 +707,14 @@ public final class EventAggregator implements AutoCloseable {
         deadLetter(group.parts(), "aggregation-timeout", part -> timedOut);
     }
 
-    /** Publishes each part to its topic's dead-letter topic, with {@code reason} and the error made for it. */
+    /**
+     * Publishes each part to its topic's dead-letter topic, with {@code reason} and the error made for it. A dead letter
+     * the transport refuses as too large ({@link MessageTooLargeException}: a part just under the limit, with these
+     * headers added) is sent again at once leaving out one thing more, each marked by a header: the payload, then the
+     * part's headers too, then its key too; its dead-letter headers name the part's message id, so the part is found on
+     * its topic (and in the group's tombstone while {@code keepClosed} keeps it). Refused even so, it throws, and the
+     * outcome is tried again later as after any failed dead letter.
+     */
     private void deadLetter(List<AggregatedPart> parts, String reason, Function<AggregatedPart, AggregationException> error) {
         for (AggregatedPart part : parts) {
             Map<String, String> headers = new LinkedHashMap<>();
@@ -710,14 +723,54 @@ public final class EventAggregator implements AutoCloseable {
             headers.put(MessageHeaders.DLT_ERROR_MESSAGE, error.apply(part).getMessage());
             headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, part.topic());
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, config.name());
+            headers.put(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID, part.messageId());
             Message original = part.toMessage();
-            Message letter = original.toBuilder()
-                    .id(DerivedIds.uuidOf(part.messageId(), config.name()))
-                    .headers(headers).build()
-                    .withTopic(part.topic() + MessageHeaders.DEAD_LETTER_SUFFIX);
-            bus.publish(letter).toCompletableFuture().join();
+            String id = DerivedIds.uuidOf(part.messageId(), config.name());
+            String topic = part.topic() + MessageHeaders.DEAD_LETTER_SUFFIX;
+            // Sent from a timer (outside any Kafka transaction, which a refused send would spoil), so the next form
+            // goes at once; on a consumer thread in exactly-once mode (the out-of-sequence parts) it fails as any send
+            // after a failed one in that transaction, failing the part that brought them.
+            for (int omitted = 0; ; omitted++) {
+                try {
+                    bus.publish(deadLetterOf(original, id, topic, headers, omitted)).toCompletableFuture().join();
+                    break;
+                } catch (CompletionException e) {
+                    if (!(e.getCause() instanceof MessageTooLargeException) || omitted == 3) {
+                        throw e;
+                    }
+                    log.warn("the dead letter of part {} of aggregator '{}' was refused as too large ({}); sending it"
+                            + " without {} too", part.messageId(), config.name(), e.getCause().toString(),
+                            omitted == 0 ? "its payload" : omitted == 1 ? "the part's headers" : "the part's key");
+                }
+            }
             bus.metrics().eventDeadLettered(part.topic(), config.name(), reason);
         }
+    }
+
+    /**
+     * The dead letter of {@code original} under {@code id} on {@code topic}: the part with the dead-letter
+     * {@code headers} added, or, {@code omitted} steps on, without its payload (1), then without its headers too, only
+     * the dead-letter ones kept (2), then without its key too (3), each step marked by a header saying so.
+     */
+    private static Message deadLetterOf(Message original, String id, String topic, Map<String, String> headers,
+                                        int omitted) {
+        if (omitted == 0) {
+            return original.toBuilder().id(id).headers(headers).build().withTopic(topic);
+        }
+        String where = "; the part is message " + StreamSagaException.quote(original.id()) + " of its topic";
+        Map<String, String> marked = new LinkedHashMap<>(headers);
+        marked.put(MessageHeaders.DLT_PAYLOAD_OMITTED, "the dead letter with the payload was refused as too large" + where);
+        if (omitted == 1) {
+            return original.toBuilder().id(id).headers(marked).payload(null).build().withTopic(topic);
+        }
+        marked.put(MessageHeaders.DLT_HEADERS_OMITTED, "the dead letter without the payload was refused as too large;"
+                + " the part had " + original.headers().size() + " header(s)" + where);
+        if (omitted == 3) {
+            marked.put(MessageHeaders.DLT_KEY_OMITTED, "the dead letter without the payload and the headers was refused"
+                    + " as too large; the part's key was " + StreamSagaException.quote(original.key()) + where);
+        }
+        return new Message(id, topic, omitted == 3 ? null : original.key(), original.type(), original.version(), null,
+                marked, original.timestamp());
     }
 
     private void metric(String outcome) {

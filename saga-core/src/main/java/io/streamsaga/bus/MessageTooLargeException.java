@@ -8,6 +8,7 @@ package io.streamsaga.bus;
  * is, rather than holding its partition for ever; refused again, without the original's headers too, and then without
  * its key too, each omission marked by a header ({@link io.streamsaga.message.MessageHeaders#DLT_PAYLOAD_OMITTED},
  * {@link io.streamsaga.message.MessageHeaders#DLT_HEADERS_OMITTED}, {@link io.streamsaga.message.MessageHeaders#DLT_KEY_OMITTED}).
+ * An aggregator's dead letter of a part goes the same way down, at once.
  */
 public class MessageTooLargeException extends PublishException {
     private static final long serialVersionUID = 1L;

@@ -38,6 +38,11 @@ public final class MessageHeaders {
     public static final String DLT_ORIGINAL_GROUP = "dlt-original-group";
     public static final String DLT_ATTEMPTS = "dlt-attempts";
     /**
+     * On a dead letter an aggregator sends for a part (which names no partition or offset: the part was handled and
+     * kept): the part's message id, by which it is found on {@link #DLT_ORIGINAL_TOPIC}.
+     */
+    public static final String DLT_ORIGINAL_MESSAGE_ID = "dlt-original-message-id";
+    /**
      * On a dead letter sent without the original's payload, because the transport refused it with the payload as too
      * large: why (the refusal). The original is at {@link #DLT_ORIGINAL_TOPIC}, {@link #DLT_ORIGINAL_PARTITION} and
      * {@link #DLT_ORIGINAL_OFFSET} for as long as its topic keeps it.
