@@ -563,6 +563,9 @@ final class SagaRun<D> {
             return;
         }
         inFlight[i] = true;
+        // The timeout counts from here: the work may run before the stage is returned (a parallel executor running
+        // it on this thread, an asynchronous action doing it before it returns its stage).
+        Instant started = now();
         CompletionStage<D> stage;
         try {
             openInvocation(i, before(SagaInterceptor.Kind.ACTION, context));
@@ -580,9 +583,20 @@ final class SagaRun<D> {
             stage = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous action of step '"
                     + step.name() + "' returned null instead of a stage"));
         }
-        if (armTimeout(step, attempt, step.timeout())) {
-            stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, result, error));
+        if (step.timeout() == null || arm(i, left(step.timeout(), started), () -> onTimeout(step, attempt, step.timeout()))) {
+            stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, started, result, error));
         }
+    }
+
+    /** What is left of {@code timeout} counted from {@code started}: nothing (due at once) once it has passed. */
+    private Duration left(Duration timeout, Instant started) {
+        Duration left = timeout.minus(Duration.between(started, now()));
+        return left.isNegative() ? Duration.ZERO : left;
+    }
+
+    /** Whether work started at {@code started} and bounded by {@code timeout} (or null: none) ends after its deadline. */
+    private boolean overran(Duration timeout, Instant started) {
+        return timeout != null && now().isAfter(started.plus(timeout));
     }
 
     /**
@@ -612,12 +626,28 @@ final class SagaRun<D> {
         return error instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : error;
     }
 
-    private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, D result, Throwable error) {
+    /**
+     * The outcome of an asynchronous action or a parallel member's, the attempt started at {@code started}. One that
+     * comes after the step's timeout (its timer not run yet: the work ran while the engine started it, on a parallel
+     * executor that runs it on the calling thread, or a scheduler's thread late) is the timeout's, as the timer's
+     * would have been on time.
+     */
+    private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, Instant started, D result, Throwable error) {
         now = null;
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
             log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
+            return;
+        }
+        if (overran(step.timeout(), started)) {
+            inFlight[i] = false;
+            SagaTimeoutException timedOut = SagaException.timeout(sagaId, step.name(), step.timeout());
+            recordAndDrive(() -> {
+                cancelTimer(i);
+                endInvocation(i, timedOut); // its outcome came too late and is ignored
+                onActionFailure(step, timedOut, true);
+            });
             return;
         }
         recordAndDrive(() -> {
@@ -1155,6 +1185,7 @@ final class SagaRun<D> {
         StepContext context = context(step, attempt);
         D input = data;
         inFlight[i] = true;
+        Instant started = now(); // the timeout counts from here, as an action's (startAction)
         CompletionStage<?> outcome;
         try {
             if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
@@ -1176,11 +1207,11 @@ final class SagaRun<D> {
         }
         Duration timeout = step.compensationTimeout();
         // The timeout is cancelled when the outcome settles (at once, if it already has).
-        if (timeout != null && !arm(i, timeout, () -> onConcurrentCompensation(step, attempt,
+        if (timeout != null && !arm(i, left(timeout, started), () -> onConcurrentCompensation(step, attempt, null,
                 SagaException.timeout(sagaId, step.name(), timeout)))) {
             return;
         }
-        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, error));
+        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, started, error));
     }
 
     private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
@@ -1190,7 +1221,12 @@ final class SagaRun<D> {
         });
     }
 
-    private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, Throwable error) {
+    /**
+     * The outcome of a compensation the driving thread did not wait for: from its stage ({@code started}: when its
+     * attempt started), or its timer's timeout (null). One from its stage after the compensation's timeout, its timer
+     * not run yet (the work ran while the engine started it), is the timeout's, as for an action (onAsyncCompletion).
+     */
+    private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, Instant started, Throwable error) {
         now = null;
         int i = step.index();
         StepState state = stepStates.get(i);
@@ -1198,7 +1234,10 @@ final class SagaRun<D> {
             log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
-        recordAndDrive(() -> settleCompensation(step, state, unwrapped(error)));
+        Duration timeout = step.compensationTimeout();
+        Throwable outcome = started != null && overran(timeout, started)
+                ? SagaException.timeout(sagaId, step.name(), timeout) : unwrapped(error);
+        recordAndDrive(() -> settleCompensation(step, state, outcome));
     }
 
     /**
