@@ -33,6 +33,17 @@ class SagaTestKitTest {
     }
 
     @Test
+    void aTypoInTheStepOfAnExpectedAttemptCountIsReportedInsteadOfPassingAsNeverAttempted() {
+        SagaRunReport<Services, OrderData> run = kit().whenRun().expectCompleted();
+
+        // "never attempted" of a step the saga does not have would pass whatever the saga did
+        ConfigurationException typo = assertThrows(ConfigurationException.class,
+                () -> run.expectAttempts("process-paymnet", 0));
+        assertTrue(typo.getMessage().contains("process-paymnet"), typo.getMessage());
+        run.expectAttempts("process-payment", 1);
+    }
+
+    @Test
     void unmetExpectationsThrowAssertionErrorsThatShowTheRun() {
         SagaRunReport<Services, OrderData> run = kit().whenRun();
 

@@ -598,8 +598,14 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         return expectList("compensations succeeded", Arrays.asList(steps), compensationsSucceeded());
     }
 
-    /** How many times the step's action (or reply handling) was invoked. */
+    /**
+     * How many times the step's action (or reply handling) was invoked.
+     *
+     * @throws io.streamsaga.ConfigurationException when the saga has no such step (a typo would pass as "never
+     *                                              attempted"), as {@link SagaTestKit#failStep} does
+     */
     public SagaRunReport<F, D> expectAttempts(String step, int attempts) {
+        definition.step(step);
         long actual = invocations().stream().filter(i -> i.isForward() && i.step().equals(step)).count();
         if (actual != attempts) {
             throw new AssertionError("expected " + attempts + " attempts of step " + step + " but saw " + actual);
