@@ -44,6 +44,19 @@ class SagaTestKitTest {
     }
 
     @Test
+    void aNullStepOrFailureModeIsRefusedWhereItIsGivenNamingIt() {
+        // before, taken, and whenRun() failed with a NullPointerException without a message from deep in the kit
+        assertEquals("mode", assertThrows(NullPointerException.class,
+                () -> kit().failStep("process-payment", null)).getMessage());
+        assertEquals("step", assertThrows(NullPointerException.class,
+                () -> kit().failStep(null, FailureMode.once())).getMessage());
+        assertEquals("mode", assertThrows(NullPointerException.class,
+                () -> kit().failCompensation("create-order", null)).getMessage());
+        assertEquals("step", assertThrows(NullPointerException.class,
+                () -> kit().failCompensation(null, FailureMode.once())).getMessage());
+    }
+
+    @Test
     void unmetExpectationsThrowAssertionErrorsThatShowTheRun() {
         SagaRunReport<Services, OrderData> run = kit().whenRun();
 

@@ -105,7 +105,7 @@ public final class SagaTestKit<F, D> {
 
     /** Fails the step's action (or the handling of its reply) as {@code mode} says. */
     public SagaTestKit<F, D> failStep(String step, FailureMode mode) {
-        stepFailures.put(step, mode);
+        stepFailures.put(Objects.requireNonNull(step, "step"), Objects.requireNonNull(mode, "mode"));
         return this;
     }
 
@@ -114,7 +114,7 @@ public final class SagaTestKit<F, D> {
      * the participant undid; the retry sends the command again, for the participant to dedupe by its key).
      */
     public SagaTestKit<F, D> failCompensation(String step, FailureMode mode) {
-        compensationFailures.put(step, mode);
+        compensationFailures.put(Objects.requireNonNull(step, "step"), Objects.requireNonNull(mode, "mode"));
         return this;
     }
 
