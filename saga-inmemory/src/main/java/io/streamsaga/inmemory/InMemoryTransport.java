@@ -161,7 +161,7 @@ public final class InMemoryTransport implements Transport {
                 if (pattern.matches(topic.name)) {
                     for (PartitionLog partitionLog : topic.logs) {
                         state.cursorFor(partitionLog, start == StartPosition.EARLIEST
-                                ? partitionLog.startOffset() : partitionLog.endOffset());
+                                ? retained(partitionLog).startOffset() : partitionLog.endOffset());
                     }
                 }
             }
@@ -265,7 +265,7 @@ public final class InMemoryTransport implements Transport {
             for (Member member : group.members) {
                 for (Cursor cursor : member.assigned) {
                     // Records already dropped by retention can no longer be delivered: they are not pending.
-                    long from = Math.max(cursor.position, cursor.log.startOffset());
+                    long from = Math.max(cursor.position, retained(cursor.log).startOffset());
                     pending += Math.max(0, cursor.log.endOffset() - from);
                 }
             }
@@ -291,7 +291,7 @@ public final class InMemoryTransport implements Transport {
         Map<Integer, Long> starts = new TreeMap<>();
         if (topic != null) {
             for (PartitionLog partitionLog : topic.logs) {
-                starts.put(partitionLog.partition(), partitionLog.startOffset());
+                starts.put(partitionLog.partition(), retained(partitionLog).startOffset());
             }
         }
         return starts;
@@ -336,7 +336,7 @@ public final class InMemoryTransport implements Transport {
         List<Message> all = new ArrayList<>();
         if (topic != null) {
             for (PartitionLog partitionLog : topic.logs) {
-                for (long offset = partitionLog.startOffset(); offset < partitionLog.endOffset(); offset++) {
+                for (long offset = retained(partitionLog).startOffset(); offset < partitionLog.endOffset(); offset++) {
                     Message message = partitionLog.read(offset);
                     if (message != null) {
                         all.add(message);
@@ -345,6 +345,18 @@ public final class InMemoryTransport implements Transport {
             }
         }
         return all;
+    }
+
+    /**
+     * {@code partitionLog} with the records older than the retention dropped: an append drops them too, but a
+     * partition no one appends to any more must not keep them past the replay horizon (a deduplication window or a
+     * claim-check expiry covering it would no longer cover them).
+     */
+    private PartitionLog retained(PartitionLog partitionLog) {
+        if (retention != null) {
+            partitionLog.expire(clock.instant().minus(retention));
+        }
+        return partitionLog;
     }
 
     @Override
@@ -658,7 +670,7 @@ public final class InMemoryTransport implements Transport {
                     if (position >= end) {
                         break;
                     }
-                    long start = partitionLog.startOffset();
+                    long start = retained(partitionLog).startOffset();
                     if (position < start) {
                         log.warn("group {} lost records {}..{} of {}-{} to retention before handling them",
                                 group.name, position, start - 1, partitionLog.topic(), partitionLog.partition());
@@ -781,7 +793,8 @@ public final class InMemoryTransport implements Transport {
         }
 
         /**
-         * Drop records older than this (by the transport's clock); also the replay horizon. Positive; an age threshold,
+         * Drop records older than this (by the transport's clock), where they are read (delivered, listed, replayed) as
+         * well as when a record is appended to their partition; also the replay horizon. Positive; an age threshold,
          * not a delay, so one longer than {@link ConfigurationException#MAX_DURATION} ({@code
          * ChronoUnit.FOREVER.getDuration()}, keeping every record) is taken as that
          * ({@link ConfigurationException#requirePositiveAge}).

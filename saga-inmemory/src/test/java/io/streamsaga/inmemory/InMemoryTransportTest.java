@@ -70,6 +70,35 @@ class InMemoryTransportTest {
     }
 
     @Test
+    void aRecordOlderThanTheRetentionIsNeitherReplayedNorDeliveredNorListedAlsoWithNothingAppendedSince() {
+        // The retention is the replay horizon that a deduplication window and a claim-check expiry must cover: a
+        // record older than it must not be delivered, though no later send to its partition dropped it.
+        VirtualScheduler time = new VirtualScheduler();
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).retention(Duration.ofHours(1))
+                .clock(time.clock()).deliveryMode(DeliveryMode.MANUAL).build();
+        List<Object> lagging = new ArrayList<>();
+        transport.subscribe("lagging", TopicPattern.of("log"), StartPosition.LATEST,
+                record -> lagging.add(record.message().payload()));
+        transport.send(message("log", "k", "old"));
+        time.advance(Duration.ofHours(2));
+
+        assertEquals(List.of(), payloads(transport.messages("log")));
+        assertEquals(Map.of(0, 1L), transport.startOffsets("log"));
+        assertEquals(0, transport.pendingCount());
+        List<Object> replayed = new ArrayList<>();
+        transport.subscribe("replay", TopicPattern.of("log"), StartPosition.EARLIEST,
+                record -> replayed.add(record.message().payload()));
+        transport.drainAll();
+        assertEquals(List.of(), replayed);
+        assertEquals(List.of(), lagging);
+
+        transport.send(message("log", "k", "new"));
+        transport.drainAll();
+        assertEquals(List.of("new"), replayed);
+        assertEquals(List.of("new"), lagging);
+    }
+
+    @Test
     void aGroupThatFellBehindRetentionSkipsToTheFirstRetainedRecord() {
         InMemoryTransport transport = InMemoryTransport.builder().partitions(1).maxRecordsPerPartition(2)
                 .deliveryMode(DeliveryMode.MANUAL).build();

@@ -86,6 +86,22 @@ public final class PartitionLog extends PartitionLogPadAfter {
         }
     }
 
+    /**
+     * Drops the records appended before {@code dropBefore}, as an append would (a timed log only; the others keep
+     * no append times): retention by age must hold for a partition no one appends to any more, where it is read.
+     */
+    public void expire(Instant dropBefore) {
+        if (!timed || start == end) {
+            return;
+        }
+        acquire();
+        try {
+            trim(segment, end, 0, dropBefore);
+        } finally {
+            LOCK.setRelease(this, 0);
+        }
+    }
+
     private void acquire() {
         int spins = 0;
         while (!LOCK.compareAndSet(this, 0, 1)) {
