@@ -412,7 +412,9 @@ public final class SagaDefinition<D> {
          * engine waits as long as it takes: an asynchronous action whose stage never completes leaves the saga
          * {@code RUNNING} for ever, and {@code COMPENSATING} for ever once cancelled
          * ({@link SagaOrchestrator#cancel} waits for the outcome of an action in flight); give a step that may hang
-         * a timeout.
+         * a timeout. A synchronous action outside a parallel group of two or more runs to its end on the thread that
+         * drives the saga: on such a step a timeout bounds only an asynchronous or remote compensation, and one with
+         * neither refuses it when built, rather than ignore it.
          */
         public StepBuilder<D> timeout(Duration timeout) {
             this.timeout = ConfigurationException.requirePositive(timeout, "step '" + name + "': timeout");
@@ -493,6 +495,16 @@ public final class SagaDefinition<D> {
                     "saga '%s': step '%s' has a compensationTimeout (%s) but a synchronous compensation, which runs to "
                     + "its end on the thread that drives the saga (only an asynchronous or remote compensation, or that of "
                     + "a member of a parallel group of two or more, is bounded by a timeout)", saga, name, compensationTimeout);
+            // Likewise a timeout: a synchronous action outside a group of two or more runs to its end on the driving
+            // thread, and so does a synchronous compensation there; only an asynchronous or remote compensation is
+            // left for it to bound.
+            ConfigurationException.require(timeout == null || action == null || concurrent
+                            || asyncCompensation != null || compensationCommand != null,
+                    "saga '%s': step '%s' has a timeout (%s) but a synchronous action, which runs to its end on the thread "
+                    + "that drives the saga, and no asynchronous or remote compensation for it to bound (a timeout bounds "
+                    + "an asynchronous or remote action, a member of a parallel group of two or more, and a compensation "
+                    + "the engine does not block on); declare the action with asyncAction(...) to bound it", saga, name,
+                    timeout);
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;

@@ -167,6 +167,40 @@ class SagaDefinitionTest {
     }
 
     @Test
+    void aTimeoutThatWouldBoundNothingIsRefusedAsACompensationTimeoutIs() {
+        // A synchronous action outside a parallel group of two or more runs to its end on the driving thread, and a
+        // synchronous compensation there too: a timeout on such a step bounded nothing, silently (a hanging call hung
+        // the saga for ever, its timeout notwithstanding).
+        java.time.Duration tenSeconds = java.time.Duration.ofSeconds(10);
+        ConfigurationException lone = assertThrows(ConfigurationException.class, () -> saga()
+                .step("reserve").action((d, c) -> d).compensation((d, c) -> { }).timeout(tenSeconds).build());
+        assertTrue(lone.getMessage().startsWith("saga 'order-saga': step 'reserve' has a timeout (PT10S) but a "
+                + "synchronous action"), lone.getMessage());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .pivot("charge").action((d, c) -> d).timeout(tenSeconds).build());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .step("reserve").action((d, c) -> d).compensation((d, c) -> { })
+                .retriable("ship").action((d, c) -> d).timeout(tenSeconds).build());
+        assertThrows(ConfigurationException.class, () -> saga()
+                .parallel(g -> g.step("ship").action((d, c) -> d).timeout(tenSeconds)).build());
+
+        // Where it bounds something: an asynchronous or remote compensation, a member of a group of two, an async action.
+        SagaDefinition<Data> definition = saga()
+                .step("reserve").action((d, c) -> d)
+                .asyncCompensation((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(null))
+                .timeout(tenSeconds)
+                .parallel(g -> {
+                    g.step("hotel").action((d, c) -> d).timeout(tenSeconds);
+                    g.step("flight").action((d, c) -> d);
+                })
+                .step("label").asyncAction((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(d))
+                .timeout(tenSeconds)
+                .build();
+        assertEquals(tenSeconds, definition.step("reserve").timeout());
+        assertEquals(tenSeconds, definition.step("hotel").timeout());
+    }
+
+    @Test
     void aLoneMemberOfAParallelGroupRefusesACompensationTimeoutOnItsSynchronousCompensation() {
         // A group of one runs its member's synchronous compensation on the driving thread, to its end: the
         // timeout would be silently ignored. Two members compensate on the parallel executor: bounded.

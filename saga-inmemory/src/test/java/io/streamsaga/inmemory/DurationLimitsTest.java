@@ -205,7 +205,8 @@ class DurationLimitsTest {
     void theMaximumItselfIsAccepted() {
         Duration max = ConfigurationException.MAX_DURATION;
         assertAll(
-                () -> SagaDefinition.builder("s", Data.class).step("a").action((d, c) -> d).timeout(max).build(),
+                () -> SagaDefinition.builder("s", Data.class).step("a")
+                        .asyncAction((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(d)).timeout(max).build(),
                 () -> RetryPolicy.builder().initialBackoff(max).maxBackoff(max).build(),
                 () -> aggregator().timeout(max, TimeoutPolicy.RELEASE_PARTIAL).keepClosed(max).releaseLease(max).build(),
                 () -> InMemoryTransport.builder().retention(max).build().close());
