@@ -61,9 +61,11 @@ public interface EventBus extends AutoCloseable {
     CompletionStage<RecordPosition> publish(Message message);
 
     /**
-     * Subscribes a consumer group to a topic or wildcard pattern, from the latest position; refused once closed, and
-     * for a topic over {@link TopicPattern#MAX_TOPIC_LENGTH} characters (a long dead-letter topic), whose own dead
-     * letters could not be sent.
+     * Subscribes a consumer group to a topic or wildcard pattern, from the latest position; refused once closed, for
+     * a topic over {@link TopicPattern#MAX_TOPIC_LENGTH} characters (a long dead-letter topic), whose own dead
+     * letters could not be sent, and for a wildcard that matches no topic ({@code *.DLT}, {@code __*}: a wildcard
+     * never matches a dead-letter or internal topic; subscribe to one by its exact name), whose subscription would
+     * never get a message.
      */
     <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler);
 

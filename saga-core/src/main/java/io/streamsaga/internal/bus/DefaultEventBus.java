@@ -253,13 +253,7 @@ public final class DefaultEventBus implements EventBus {
         ConfigurationException.require(group != null && !group.isBlank(), "consumer group must not be blank, but was '%s'", group);
         ConfigurationException.require(eventType != null, "event type class must not be null (group '%s')", group);
         ConfigurationException.require(handler != null, "handler must not be null (group '%s')", group);
-        TopicPattern pattern = TopicPattern.of(topicPattern);
-        // A handler's failure is dead-lettered to the topic and .DLT: a topic whose dead-letter topic Kafka refuses
-        // (a dead-letter topic of 246-249 characters itself) would have its failing record delivered again and again.
-        ConfigurationException.require(pattern.isWildcard() || topicPattern.length() <= TopicPattern.MAX_TOPIC_LENGTH,
-                "group '%s' cannot subscribe to a topic over %s characters, whose dead-letter topic (the name and %s)"
-                        + " would be over the 249 Kafka takes, but was %s", group, TopicPattern.MAX_TOPIC_LENGTH,
-                MessageHeaders.DEAD_LETTER_SUFFIX, StreamSagaException.quote(topicPattern));
+        TopicPattern pattern = subscribable(group, topicPattern);
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
         Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
         requireOpen(group, pattern);
@@ -304,6 +298,29 @@ public final class DefaultEventBus implements EventBus {
             }
         }
         return Subscription.allOrNone(planned, Supplier::get);
+    }
+
+    /**
+     * {@code topicPattern} parsed, refused when a subscription to it would deliver nothing or could not dead-letter.
+     */
+    private static TopicPattern subscribable(String group, String topicPattern) {
+        TopicPattern pattern = TopicPattern.of(topicPattern);
+        // A handler's failure is dead-lettered to the topic and .DLT: a topic whose dead-letter topic Kafka refuses
+        // (a dead-letter topic of 246-249 characters itself) would have its failing record delivered again and again.
+        ConfigurationException.require(pattern.isWildcard() || topicPattern.length() <= TopicPattern.MAX_TOPIC_LENGTH,
+                "group '%s' cannot subscribe to a topic over %s characters, whose dead-letter topic (the name and %s)"
+                        + " would be over the 249 Kafka takes, but was %s", group, TopicPattern.MAX_TOPIC_LENGTH,
+                MessageHeaders.DEAD_LETTER_SUFFIX, StreamSagaException.quote(topicPattern));
+        // A subscription that can never get a message is a mistake, most likely a wish to follow the dead letters
+        // (*.DLT), which a wildcard never takes so that a catch-all handler does not consume its own.
+        if (pattern.isWildcard() && !overlap(topicPattern, "*")) {
+            throw new ConfigurationException("group '" + group + "' cannot subscribe to "
+                    + StreamSagaException.quote(topicPattern) + ", a wildcard that matches no topic: a wildcard never"
+                    + " matches a dead-letter topic (ending " + MessageHeaders.DEAD_LETTER_SUFFIX + ") or an internal one"
+                    + " (starting __), and a topic name is at most 249 characters; subscribe to such a topic by its"
+                    + " exact name");
+        }
+        return pattern;
     }
 
     /**
@@ -467,7 +484,7 @@ public final class DefaultEventBus implements EventBus {
                 }
             }
         };
-        TopicPattern.of(annotation.value()); // an illegal pattern refused with the others, before any subscription
+        subscribable(group, annotation.value()); // a refused pattern refused with the others, before any subscription
         return () -> subscribe(group, annotation.value(), eventType,
                 SubscriptionOptions.defaults().withStart(annotation.start()), handler);
     }
