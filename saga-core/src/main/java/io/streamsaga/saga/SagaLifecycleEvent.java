@@ -1,5 +1,8 @@
 package io.streamsaga.saga;
 
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+
 /**
  * A lifecycle event an orchestrator publishes on the bus when configured to (message type
  * {@value #TYPE}). Immutable and thread-safe.
@@ -16,4 +19,16 @@ public record SagaLifecycleEvent(String sagaId, String sagaName, String event, S
                                  String error) {
     /** The event type id on the wire. */
     public static final String TYPE = "saga-lifecycle";
+
+    /**
+     * The message id of the lifecycle event of {@code saga}'s transition to {@code version}, where a store writes it
+     * with the transition (an outbox): {@code <saga id>/<created at>/<version>}, the start of the saga as an ISO-8601
+     * instant to the microsecond (what a database keeps of it). The same for the same transition, so that a consumer
+     * can tell an event sent again from a new one, and another for a saga started later under the same id, once the
+     * first one was purged (as long as the clock does not go back).
+     */
+    public static String messageId(SagaInstance saga, long version) {
+        Instant createdAt = saga.createdAt().truncatedTo(ChronoUnit.MICROS);
+        return saga.sagaId() + "/" + createdAt + "/" + version;
+    }
 }

@@ -134,7 +134,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.ownScheduler = ownScheduler;
         this.store = config.store();
         this.transactionalMessages = store.storesOutgoingMessages();
-        // Lifecycle event ids are <saga id>/<version>: one write must emit at most one, so no batches with messages.
+        // A lifecycle event's id ends with its transition's version (SagaLifecycleEvent.messageId): one write must
+        // emit at most one, so no batches with messages.
         this.batchesTransitions = store.writesTransitionBatches() && !transactionalMessages;
         this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
         this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
@@ -335,7 +336,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /**
      * The lifecycle event a stored transition emits, for a store that writes it with the transition, or null.
-     * Its id is {@code <saga id>/<version>}: deterministic, so a relayed duplicate is recognisable.
+     * Its id is {@link SagaLifecycleEvent#messageId}: deterministic, so a relayed duplicate is recognisable, and
+     * another for a saga started later under the same id.
      */
     Message lifecycleMessage(SagaInstance instance, SagaTransition transition) {
         if (config.lifecycleTopic() == null) {
@@ -359,7 +361,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             default -> null;
         };
         return lifecycleBuilder(instance, event, event.equals("step-completed") ? transition.step() : null, failure, true)
-                .id(instance.sagaId() + "/" + transition.version())
+                .id(SagaLifecycleEvent.messageId(instance, transition.version()))
                 .timestamp(transition.at())
                 .build();
     }

@@ -137,7 +137,7 @@ class TransactionalMessagesTest {
             assertEquals("s-1/remote/1", command.id());
             assertEquals("asks", command.topic());
             assertInstanceOf(byte[].class, command.payload(), "encoded for the store");
-            assertEquals("s-1/1", store.messages.get(TransitionType.SAGA_STARTED).get(0).id());
+            assertEquals("s-1/2026-01-01T00:00:00Z/1", store.messages.get(TransitionType.SAGA_STARTED).get(0).id());
 
             // What a relay does: publish what the store holds.
             store.all.forEach(bus::publish);

@@ -168,8 +168,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             + " attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
     /**
-     * True without a lifecycle topic and transactional messages: a lifecycle event's id is
-     * {@code <saga id>/<version>}, so a write that emits one holds one transition.
+     * True without a lifecycle topic and transactional messages: a lifecycle event's id ends with its transition's
+     * version ({@link SagaLifecycleEvent#messageId}), so a write that emits one holds one transition.
      */
     @Override
     public boolean writesTransitionBatches() {
@@ -344,7 +344,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     /**
      * Writes the transition's lifecycle event to the outbox in the transition's own transaction. Its
-     * message id is {@code <saga id>/<version>}, so a consumer can tell a re-sent event from a new one.
+     * message id is {@link SagaLifecycleEvent#messageId}, so a consumer can tell a re-sent event from a new one, and
+     * a saga started under the id of a purged one does not repeat that one's ids (the outbox refused them).
      */
     private void appendLifecycleEvent(Connection c, Write w) {
         if (lifecycleTopic == null) {
@@ -360,7 +361,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 event.equals("step-completed") ? w.last().step() : null, s.status(),
                 event.equals("compensating") || event.equals("compensated") || event.equals("failed")
                         ? (failure == null ? null : failure.toString()) : null);
-        outbox.write(c, Message.builder(lifecycleTopic).id(s.sagaId() + "/" + w.last().version())
+        outbox.write(c, Message.builder(lifecycleTopic).id(SagaLifecycleEvent.messageId(s, w.last().version()))
                 .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)
                 .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.last().at()).build());
     }

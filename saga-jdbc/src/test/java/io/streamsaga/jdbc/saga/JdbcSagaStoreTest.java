@@ -611,7 +611,7 @@ abstract class JdbcSagaStoreTest {
         for (JdbcSagaStore single : List.of(
                 JdbcSagaStore.builder(db.database().dataSource()).lifecycleEventsToOutbox("saga-events").build(),
                 JdbcSagaStore.builder(db.database().dataSource()).transactionalMessages().build())) {
-            assertFalse(single.writesTransitionBatches(), "a lifecycle event's id is <saga id>/<version>: one per write");
+            assertFalse(single.writesTransitionBatches(), "a lifecycle event's id ends with its version: one per write");
             SagaInstance v1 = saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1);
             assertThrows(ConfigurationException.class, () -> single.insertAll(v1,
                     List.of(transition("s-1", 1, TransitionType.SAGA_STARTED), transition("s-1", 1, TransitionType.STEP_STARTED))));

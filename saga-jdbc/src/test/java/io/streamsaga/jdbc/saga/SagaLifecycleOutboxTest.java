@@ -22,6 +22,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -97,7 +98,7 @@ abstract class SagaLifecycleOutboxTest {
         assertEquals("reserve", received.get(1).step());
         assertEquals(SagaStatus.COMPENSATED, received.get(3).status());
         assertEquals("charge: java.lang.IllegalStateException: card declined", received.get(3).error());
-        assertEquals("s-1/1", ids.get(0));
+        assertEquals("s-1/2026-01-01T00:00:00Z/1", ids.get(0), "<saga id>/<created at>/<version>");
     }
 
     @Test
@@ -118,5 +119,29 @@ abstract class SagaLifecycleOutboxTest {
         assertEquals(List.of("started", "step-completed", "step-completed", "completed"),
                 received.stream().map(SagaLifecycleEvent::event).toList());
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event once");
+    }
+
+    @Test
+    void aSagaIdUsedAgainAfterItsSagaWasPurgedGetsLifecycleEventIdsOfItsOwn() {
+        // The ids were <saga id>/<version>: a saga started under the id of one purged by retention gave its events
+        // the ids of that saga's, which the outbox (message ids unique) refused while it kept the first saga's rows,
+        // so the second saga could not even start, and which an idempotent consumer would take for those it had seen.
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga)
+                .retention(Duration.ZERO).build()) {
+            assertEquals(SagaOutcome.COMPLETED, orchestrator.start(saga, "s-3", "o-3", new Order("o-3", false))
+                    .toCompletableFuture().join().outcome());
+            relay();
+            scheduler.advance(Duration.ofSeconds(1));
+            assertEquals(1, orchestrator.purgeFinished());
+
+            assertEquals(SagaOutcome.COMPENSATED, orchestrator.start(saga, "s-3", "o-3", new Order("o-3", true))
+                    .toCompletableFuture().join().outcome());
+        }
+        relay();
+
+        assertEquals(List.of("started", "step-completed", "step-completed", "completed",
+                "started", "step-completed", "compensating", "compensated"),
+                received.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }
 }

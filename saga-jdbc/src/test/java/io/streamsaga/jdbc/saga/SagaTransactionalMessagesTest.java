@@ -31,6 +31,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -242,7 +243,7 @@ abstract class SagaTransactionalMessagesTest {
     @Test
     void aSagaWithTheLongestIdTheStoreTakesSendsItsCommandsAndEventsThroughTheOutboxAndThePaymentsInbox() {
         // JdbcSagaStore takes saga ids of up to 200 characters, but the ids of the messages derived from one
-        // (<saga id>/<version>, <saga id>/<step>/<attempt>, <saga id>/<step>/compensation/<attempt>) did not fit
+        // (<saga id>/<created at>/<version>, <saga id>/<step>/<attempt>, <saga id>/<step>/compensation/<attempt>) did not fit
         // the outbox's and the inbox's message_id of 200: such a saga could not even start.
         String id = "s".repeat(200);
         try (SagaOrchestrator orchestrator = orchestrator(store).register(declined).build()) {
@@ -255,6 +256,32 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(List.of(id + "/pay/1"), charges);
         assertEquals(List.of(id + "/reserve/compensation/1"), releases);
         assertEquals(List.of("started", "step-completed", "compensating", "compensated"), lifecycle);
+    }
+
+    @Test
+    void aSagaIdUsedAgainAfterItsSagaWasPurgedGetsLifecycleEventIdsOfItsOwn() {
+        // The orchestrator's lifecycle events, written by the store with their transitions, had the ids
+        // <saga id>/<version>: a saga started under the id of one purged by retention repeated them, which the outbox
+        // (message ids unique) refused while it kept the first saga's rows, so the second saga could not start.
+        SagaDefinition<Order> local = SagaDefinition.builder("local-order", Order.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> d).build();
+        List<String> ids = new CopyOnWriteArrayList<>();
+        bus.subscribe("audit", "saga-events", SagaLifecycleEvent.class, (event, ctx) -> ids.add(ctx.message().id()));
+        try (SagaOrchestrator orchestrator = orchestrator(store).register(local).retention(Duration.ZERO).build()) {
+            assertEquals(SagaOutcome.COMPLETED, orchestrator.start(local, "s-6", "o-6", new Order("o-6", null))
+                    .toCompletableFuture().join().outcome());
+            relay();
+            scheduler.advance(Duration.ofSeconds(1));
+            assertEquals(1, orchestrator.purgeFinished());
+
+            assertEquals(SagaOutcome.COMPLETED, orchestrator.start(local, "s-6", "o-6", new Order("o-6", null))
+                    .toCompletableFuture().join().outcome());
+        }
+        relay();
+
+        assertEquals(List.of("started", "step-completed", "completed", "started", "step-completed", "completed"),
+                lifecycle);
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }
 
     private long outboxRowsTo(String topic) throws SQLException {
