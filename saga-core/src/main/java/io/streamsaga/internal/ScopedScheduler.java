@@ -80,18 +80,25 @@ public final class ScopedScheduler implements Scheduler {
     }
 
     /**
-     * Cancels the tasks not started, then waits, up to 10 s, for those running on other threads (not for one that
+     * Cancels the tasks not started, then waits, up to the shared scheduler's {@link #closeWait()} (10 s unless it
+     * says otherwise), for those running on other threads (not for one that
      * calls this, from its own task); a task that starts later runs nothing. The shared scheduler is left running.
      * Called on an interrupted thread, it waits all the same and returns with the thread's interrupt flag set.
      */
     @Override
     public void close() {
-        closeBy(System.nanoTime() + CLOSE_WAIT.toNanos());
+        closeBy(System.nanoTime() + closeWait().toNanos());
+    }
+
+    /** The shared scheduler's: the tasks of this scope run on it. */
+    @Override
+    public Duration closeWait() {
+        return shared.closeWait();
     }
 
     /**
      * {@link #close()}, waiting until {@code deadline} (a {@link System#nanoTime()}) rather than for
-     * {@link #CLOSE_WAIT}: a component that closes a scheduler of its own after this one gives both one deadline
+     * {@link #closeWait()}: a component that closes a scheduler of its own after this one gives both one deadline
      * ({@link SystemScheduler#closeBy}), so that a task stuck longer is waited for once, not twice.
      */
     public void closeBy(long deadline) {
@@ -110,7 +117,7 @@ public final class ScopedScheduler implements Scheduler {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     log.warn("{}: close() stopped waiting after {} for a scheduled task still running on {}", owner,
-                            CLOSE_WAIT, running.keySet());
+                            closeWait(), running.keySet());
                     break;
                 }
                 try {

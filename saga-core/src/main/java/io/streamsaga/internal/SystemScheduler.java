@@ -21,18 +21,34 @@ import java.util.concurrent.TimeUnit;
 public final class SystemScheduler implements Scheduler {
     private static final Logger log = LoggerFactory.getLogger(SystemScheduler.class);
     private final Clock clock;
+    private final Duration closeWait;
     private volatile ScheduledThreadPoolExecutor executor;
     /** The executor's thread, which close() does not wait for when a task of its own calls it. */
     private volatile Thread thread;
     private volatile boolean closed;
 
     public SystemScheduler(Clock clock) {
+        this(clock, CLOSE_WAIT);
+    }
+
+    /**
+     * A scheduler whose close() waits {@code closeWait} for a running task, and so the closes of the components that
+     * own it (a test meeting a stuck task passes a short one); zero or positive, a longer one than
+     * {@link ConfigurationException#MAX_DURATION} taken as that.
+     */
+    public SystemScheduler(Clock clock, Duration closeWait) {
         this.clock = clock;
+        this.closeWait = ConfigurationException.requireAge(closeWait, "closeWait");
     }
 
     @Override
     public Clock clock() {
         return clock;
+    }
+
+    @Override
+    public Duration closeWait() {
+        return closeWait;
     }
 
     @Override
@@ -92,20 +108,20 @@ public final class SystemScheduler implements Scheduler {
     }
 
     /**
-     * Drops the tasks not started and waits, up to 10 s, for the one running (not when that task calls this), without
-     * interrupting it: a timer of a component is not cut short in the middle of its work (an interrupted JDBC call,
-     * a half-done purge), and once this has returned no task runs. A task still running after 10 s is logged at WARN
-     * and interrupted, so the thread ends. Called on an interrupted thread, it waits all the same and returns with the
+     * Drops the tasks not started and waits, up to {@link #closeWait()} (10 s unless given), for the one running (not
+     * when that task calls this), without interrupting it: a timer of a component is not cut short in the middle of
+     * its work (an interrupted JDBC call, a half-done purge), and once this has returned no task runs. A task still
+     * running after that is logged at WARN and interrupted, so the thread ends. Called on an interrupted thread, it waits all the same and returns with the
      * thread's interrupt flag set.
      */
     @Override
     public void close() {
-        closeBy(System.nanoTime() + CLOSE_WAIT.toNanos());
+        closeBy(System.nanoTime() + closeWait.toNanos());
     }
 
     /**
      * {@link #close()}, waiting for the running task until {@code deadline} (a {@link System#nanoTime()}) rather than
-     * for {@link #CLOSE_WAIT}: a component that owns this scheduler and first closes a scoped one over it gives both
+     * for {@link #closeWait()}: a component that owns this scheduler and first closes a scoped one over it gives both
      * closes one deadline, so that a task stuck longer is waited for once, not twice.
      */
     public void closeBy(long deadline) {
@@ -132,7 +148,7 @@ public final class SystemScheduler implements Scheduler {
             try {
                 if (!current.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
                     log.warn("scheduler close() stopped waiting after {} for a task still running on {}; interrupting"
-                            + " it", CLOSE_WAIT, thread);
+                            + " it", closeWait, thread);
                     current.shutdownNow();
                 }
                 break;

@@ -15,15 +15,27 @@ public interface Scheduler extends AutoCloseable {
 
     /**
      * How long a close() of the library waits for work still running on another thread before it stops waiting
-     * (logged at WARN): 10 s. The close() of {@link #system()} and of {@link #scoped} waits so for a running task, an
-     * outbox relay's for a poll in progress, an in-memory subscription's for its consumer thread. A component that
-     * closes its scoped timers and then the {@code system()} scheduler it created (an orchestrator or a claim-check
-     * interceptor built without one) waits this once in all for a task stuck longer, not once in each close.
+     * (logged at WARN): 10 s, the {@link #closeWait()} of every scheduler that does not say otherwise. The close() of
+     * {@link #system()} and of {@link #scoped} waits so for a running task, an outbox relay's for a poll in progress,
+     * an in-memory subscription's for its consumer thread. A component that closes its scoped timers and then the
+     * {@code system()} scheduler it created (an orchestrator or a claim-check interceptor built without one) waits
+     * this once in all for a task stuck longer, not once in each close.
      */
     Duration CLOSE_WAIT = Duration.ofSeconds(10);
 
     /** The wall clock of this scheduler. */
     Clock clock();
+
+    /**
+     * How long, in real time, a close() waits for work still running on another thread: that of this scheduler, of a
+     * {@link #scoped} scheduler over it, and of the components that run their timers on it (an orchestrator, an outbox
+     * relay); {@link #CLOSE_WAIT} by default. A scheduler whose application must shut down sooner, or that tests
+     * closes meeting stuck work, may say less, one whose application can wait longer more: zero or positive, and at
+     * most {@link io.streamsaga.ConfigurationException#MAX_DURATION}.
+     */
+    default Duration closeWait() {
+        return CLOSE_WAIT;
+    }
 
     /**
      * Runs {@code task} once after {@code delay} (a negative delay as zero; one longer than
@@ -39,7 +51,7 @@ public interface Scheduler extends AutoCloseable {
 
     /**
      * Stops the scheduler's threads; pending tasks are dropped. The scheduler of {@link #system()} waits, up to
-     * {@link #CLOSE_WAIT}, for a task running on its thread to finish (not when that task calls it), without
+     * {@link #closeWait()}, for a task running on its thread to finish (not when that task calls it), without
      * interrupting it, as one of {@link #scoped} does, and refuses a task scheduled after it. Called on an interrupted
      * thread, both wait all the same and return with its interrupt flag set (as {@code ExecutorService.close()} does
      * from Java 19).
@@ -59,9 +71,9 @@ public interface Scheduler extends AutoCloseable {
 
     /**
      * The tasks one component schedules on {@code shared}, which other components may share: the returned
-     * scheduler's {@link #close()} cancels those of its tasks not started yet, waits (up to {@link #CLOSE_WAIT}, then
-     * logs a warning naming {@code owner}) for those running on other threads to finish (not for the task that calls
-     * it, if one does), and from then on runs none; {@code shared} goes on running. The library's components schedule
+     * scheduler's {@link #close()} cancels those of its tasks not started yet, waits (up to {@code shared}'s
+     * {@link #closeWait()}, then logs a warning naming {@code owner}) for those running on other threads to finish
+     * (not for the task that calls it, if one does), and from then on runs none; {@code shared} goes on running. The library's components schedule
      * their timers so (an aggregator's deadlines, a flow tracker's checks, the claim-check sweep, an orchestrator's
      * purge, recovery sweep and heartbeat), so that once their {@code close()} has returned they do no more work.
      *

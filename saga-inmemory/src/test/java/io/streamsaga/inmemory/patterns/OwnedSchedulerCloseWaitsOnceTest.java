@@ -1,11 +1,16 @@
 package io.streamsaga.inmemory.patterns;
 
 import io.streamsaga.claimcheck.ClaimCheckInterceptor;
+import io.streamsaga.claimcheck.OwnedSchedulerInterceptors;
 import io.streamsaga.claimcheck.spi.PayloadStore;
+import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.saga.InMemorySagaStore;
+import io.streamsaga.internal.SystemScheduler;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -15,8 +20,11 @@ import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -31,7 +39,9 @@ import static org.mockito.Mockito.mock;
  * {@code CLOSE_WAIT} again for the same task before interrupting it: 20 s instead of the 10 s promised. The orchestrator's
  * two closes now share one deadline (once the scoped close has given up, the scheduler's interrupts the task without
  * waiting again), and the claim-check interceptor, whose own scheduler runs nothing else, schedules its sweeps on it
- * without a scope. Each test takes {@code CLOSE_WAIT} (the wait it proves is not doubled).
+ * without a scope. Each component owns a {@link SystemScheduler} as its builder makes, with a short close wait (its
+ * {@link Scheduler#closeWait()}, which the component's close takes as its own) rather than 10 s: what is proved is
+ * that no second wait follows the first, whatever its length.
  */
 class OwnedSchedulerCloseWaitsOnceTest {
     private final CountDownLatch entered = new CountDownLatch(1);
@@ -89,13 +99,19 @@ class OwnedSchedulerCloseWaitsOnceTest {
         closer.join();
     }
 
+    /** The scheduler a component built without one owns, as its builder makes it, but with a short close wait. */
+    private static SystemScheduler ownScheduler() {
+        return new SystemScheduler(Clock.systemUTC(), Duration.ofMillis(200));
+    }
+
     @Test
     void theClaimCheckCloseWaitsOnceForASweepStuckLongerThanTheCloseWait() throws Exception {
         PayloadStore store = mock(PayloadStore.class, delegatesTo(new InMemoryPayloadStore()));
         doAnswer(call -> stuckWork()).when(store).deleteStoredBefore(any(Instant.class));
         try (InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build()) {
-            ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(store, transport)
-                    .sweepInterval(Duration.ofMillis(1)).build(); // no scheduler: it owns a Scheduler.system()
+            // as ClaimCheckInterceptor.builder(store, transport).sweepInterval(1 ms).build(), which owns its scheduler
+            ClaimCheckInterceptor claimCheck = OwnedSchedulerInterceptors.owning(ownScheduler(), store, transport,
+                    Duration.ofMillis(1));
 
             closeWhileTheWorkIsStuck(claimCheck::close);
         }
@@ -105,8 +121,13 @@ class OwnedSchedulerCloseWaitsOnceTest {
     void aSagaOrchestratorsCloseWaitsOnceForAPurgeStuckLongerThanTheCloseWait() throws Exception {
         InMemorySagaStore store = mock(InMemorySagaStore.class, delegatesTo(new InMemorySagaStore()));
         doAnswer(call -> stuckWork()).when(store).deleteFinishedBefore(any(Instant.class));
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store)
-                .purgeEvery(Duration.ofMillis(1)).build(); // no scheduler, no bus: it owns a Scheduler.system()
+        // as SagaOrchestrator.builder().store(store).purgeEvery(1 ms).build(), which, given no scheduler nor bus, owns
+        // its scheduler
+        SystemScheduler own = ownScheduler();
+        SagaOrchestrator orchestrator = new DefaultSagaOrchestrator(new SagaOrchestrator.Config(store, null, own,
+                MetricsRecorder.NOOP, List.of(), List.of(), List.of(), Map.of(), JsonEventCodec.defaultMapper(),
+                "saga-replies", "saga-orchestrator", null, Duration.ofDays(7), Duration.ofMillis(1), null, null, null),
+                own);
 
         closeWhileTheWorkIsStuck(orchestrator::close);
     }

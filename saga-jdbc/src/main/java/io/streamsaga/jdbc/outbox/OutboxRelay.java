@@ -514,7 +514,8 @@ public final class OutboxRelay implements AutoCloseable {
     /**
      * Stops polling; the outbox rows stay as they are. A poll or {@link #relayPending} in progress on another thread
      * finishes its current row (publishes it and marks it sent, or records its failure) and starts no other:
-     * close() waits for it, up to {@link Scheduler#CLOSE_WAIT} in all (then logs a warning), so that once it has
+     * close() waits for it, up to its scheduler's {@link Scheduler#closeWait()} in all (10 s unless the scheduler
+     * says otherwise; then logs a warning), so that once it has
      * returned the relay publishes and marks nothing more; called on an interrupted thread, it waits all the same
      * and returns with the interrupt flag set. Called from the relay's own poll or {@link #relayPending} (its transport closed), it waits
      * for no poll: one scheduled meanwhile waits for that poll's lock, then starts nothing.
@@ -534,7 +535,7 @@ public final class OutboxRelay implements AutoCloseable {
         boolean underOwnLock = pollLock.isHeldByCurrentThread();
         // One bound for both waits: on a caller-runs executor the scheduled task that polls is the poll in progress,
         // which polls.close() waits for; waiting for its lock again after that gave up would double the wait.
-        long deadline = System.nanoTime() + Scheduler.CLOSE_WAIT.toNanos();
+        long deadline = System.nanoTime() + config.scheduler().closeWait().toNanos(); // the scoped polls' own
         if (!underOwnLock) {
             polls.close();
         }
@@ -558,7 +559,7 @@ public final class OutboxRelay implements AutoCloseable {
                     pollLock.unlock();
                 } else {
                     log.warn("outbox relay '{}': close() stopped waiting after {} for a poll still publishing a row",
-                            config.name(), Scheduler.CLOSE_WAIT);
+                            config.name(), config.scheduler().closeWait());
                 }
                 break;
             } catch (InterruptedException e) {

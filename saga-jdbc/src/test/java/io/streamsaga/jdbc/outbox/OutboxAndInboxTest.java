@@ -15,6 +15,7 @@ import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -279,10 +280,12 @@ abstract class OutboxAndInboxTest {
     void closeWaitsForAScheduledPollStuckOnACallerRunsExecutorOnceNotOnceForTheTaskAndAgainForItsLock()
             throws Exception {
         // On a caller-runs executor the scheduled task is the poll: close() waited Scheduler.CLOSE_WAIT for the task
-        // (the scoped scheduler's close), then CLOSE_WAIT again for the poll's lock, 20 s for one stuck poll.
+        // (the scoped scheduler's close), then CLOSE_WAIT again for the poll's lock, 20 s for one stuck poll. Both
+        // waits are the scheduler's closeWait(), here a short one: the first gives up soon, and the second must not
+        // wait at all (it never parks the closer, whatever the wait), where before it waited as long again.
         java.util.concurrent.CountDownLatch stuck = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        OutboxRelay relay = relayTo().publisher(m -> {
+        OutboxRelay relay = relayTo().scheduler(closingWithin(Duration.ofMillis(200))).publisher(m -> {
             stuck.countDown();
             try {
                 release.await();
@@ -299,13 +302,11 @@ abstract class OutboxAndInboxTest {
         try {
             Thread closing = new Thread(relay::close, "closer");
             closing.start();
-            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> waitingIn(closing, "closeBy"));
-
-            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(1))
-                    .until(() -> !closing.isAlive() || waitingIn(closing, "awaitPollInProgress"));
-            assertFalse(waitingIn(closing, "awaitPollInProgress"),
-                    "close() waited again for the lock of the poll its scoped close had given up on");
-            closing.join();
+            while (closing.isAlive()) {
+                assertFalse(waitingIn(closing, "awaitPollInProgress"),
+                        "close() waited again for the lock of the poll its scoped close had given up on");
+                Thread.onSpinWait();
+            }
         } finally {
             release.countDown();
             polling.join();
@@ -356,6 +357,36 @@ abstract class OutboxAndInboxTest {
     }
 
     /** Whether {@code thread} is waiting in a method of OutboxRelay or ScopedScheduler named {@code method}. */
+    /** The test's scheduler, but whose closes wait {@code closeWait} for work still running. */
+    private Scheduler closingWithin(Duration closeWait) {
+        return new Scheduler() {
+            @Override
+            public java.time.Clock clock() {
+                return scheduler.clock();
+            }
+
+            @Override
+            public Cancellable schedule(Duration delay, Runnable task) {
+                return scheduler.schedule(delay, task);
+            }
+
+            @Override
+            public void sleep(Duration delay) {
+                scheduler.sleep(delay);
+            }
+
+            @Override
+            public Duration closeWait() {
+                return closeWait;
+            }
+
+            @Override
+            public void close() {
+                scheduler.close();
+            }
+        };
+    }
+
     private static boolean waitingIn(Thread thread, String method) {
         Thread.State state = thread.getState();
         if (state != Thread.State.WAITING && state != Thread.State.TIMED_WAITING) {
