@@ -98,7 +98,7 @@ public final class KafkaTransport implements Transport {
 
     private final Builder config;
     private final String clientPrefix;
-    private final KafkaProducer<String, byte[]> producer;
+    private final Producer<String, byte[]> producer;
     /** The transactional producers' {@code transaction.timeout.ms}. */
     private final Duration transactionTimeout;
     /** The members' {@code isolation.level}: where the end of a partition lies for them. */
@@ -147,8 +147,7 @@ public final class KafkaTransport implements Transport {
         this.memberIsolation = IsolationLevel.valueOf(
                 consumerConfig.getString(ConsumerConfig.ISOLATION_LEVEL_CONFIG).toUpperCase(Locale.ROOT));
         refuseInvalid("admin", () -> AdminClientConfig.configDef().parse(adminProperties()));
-        this.producer = refuseInvalid("producer",
-                () -> new KafkaProducer<>(producerProperties(null), new StringSerializer(), new ByteArraySerializer()));
+        this.producer = refuseInvalid("producer", () -> config.producerFactory.apply(producerProperties(null)));
         Map<String, Object> producerProps = producerProperties("streamsaga-validation");
         producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
         producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
@@ -212,7 +211,9 @@ public final class KafkaTransport implements Transport {
         SendResult result = new SendResult(message.topic());
         Throwable refused = produce(message, result);
         if (refused != null) {
-            result.completeExceptionally(refused);
+            // What send threw is the outcome, even when the producer's thread already failed the record it had
+            // taken (produce): nobody holds the stage yet, so it can still be replaced.
+            result.obtrudeException(refused);
         }
         return result;
     }
@@ -223,22 +224,18 @@ public final class KafkaTransport implements Transport {
      */
     @Override
     public void send(Message message, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
-        String topic = message.topic();
-        Throwable refused = produce(message, (metadata, error) -> {
-            if (error != null) {
-                onOutcome.accept(null, failure(topic, error));
-            } else {
-                onOutcome.accept(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()), null);
-            }
-        });
-        if (refused != null) {
-            onOutcome.accept(null, refused);
-        }
+        OutcomeOnce outcome = new OutcomeOnce(message.topic(), onOutcome);
+        outcome.handedOver(produce(message, outcome));
     }
 
     /**
      * Hands the message's record to the producer (inside an exactly-once handler: to the handler's
-     * transaction) with {@code callback}; returns the error when it was refused before that (nothing sent).
+     * transaction) with {@code callback}; returns the error when the producer's {@code send} threw, which is then
+     * the send's outcome, whatever {@code callback} gets. Kafka's producer may have taken the record before it
+     * threw: in a transaction an earlier send left in an error state (a record over {@code max.request.size}), it
+     * appends the record and then refuses it, and its I/O thread aborts the appended record, before or after that
+     * refusal, calling {@code callback} with the transaction's last error, the earlier send's (which, a
+     * {@code RecordTooLargeException}, made a small dead letter look too large to the bus).
      */
     private Throwable produce(Message message, Callback callback) {
         if (closed) {
@@ -276,6 +273,68 @@ public final class KafkaTransport implements Transport {
         }
         return new PublishException(topic, error.toString(), error,
                 error instanceof RetriableException || error instanceof InvalidProducerEpochException);
+    }
+
+    /**
+     * The producer's callback of the callback form of {@link #send(Message, BiConsumer)}, which reports to
+     * {@code onOutcome} once: what the producer's {@code send} threw (see {@link #produce}), or else what the
+     * callback got, held until {@code send} returned when it came before (from the producer's thread, or from
+     * {@code send} itself for a record it refused at once).
+     */
+    private static final class OutcomeOnce implements Callback {
+        private final String topic;
+        private final BiConsumer<? super RecordPosition, ? super Throwable> onOutcome;
+        /** Whether the producer's send returned or threw, and whether it threw; guarded by this. */
+        private boolean handedOver;
+        private boolean refused;
+        /** Whether the callback came before send returned, with what; guarded by this. */
+        private boolean early;
+        private RecordMetadata earlyMetadata;
+        private Exception earlyError;
+
+        OutcomeOnce(String topic, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
+            this.topic = topic;
+            this.onOutcome = onOutcome;
+        }
+
+        @Override
+        public void onCompletion(RecordMetadata metadata, Exception error) {
+            synchronized (this) {
+                if (refused) {
+                    return; // reported: what send threw
+                }
+                if (!handedOver) {
+                    early = true;
+                    earlyMetadata = metadata;
+                    earlyError = error;
+                    return;
+                }
+            }
+            report(metadata, error);
+        }
+
+        /** The producer's send returned ({@code refusal} null) or threw {@code refusal}, the outcome then. */
+        void handedOver(Throwable refusal) {
+            boolean reportEarly;
+            synchronized (this) {
+                handedOver = true;
+                refused = refusal != null;
+                reportEarly = early && !refused;
+            }
+            if (refusal != null) {
+                onOutcome.accept(null, refusal);
+            } else if (reportEarly) {
+                report(earlyMetadata, earlyError);
+            }
+        }
+
+        private void report(RecordMetadata metadata, Exception error) {
+            if (error != null) {
+                onOutcome.accept(null, failure(topic, error));
+            } else {
+                onOutcome.accept(new RecordPosition(metadata.topic(), metadata.partition(), metadata.offset()), null);
+            }
+        }
     }
 
     /**
@@ -459,10 +518,9 @@ public final class KafkaTransport implements Transport {
 
         @Override
         public Producer<String, byte[]> create() {
-            KafkaProducer<String, byte[]> transactional = null;
+            Producer<String, byte[]> transactional = null;
             try {
-                transactional = new KafkaProducer<>(producerProperties(transactionalId), new StringSerializer(),
-                        new ByteArraySerializer());
+                transactional = config.producerFactory.apply(producerProperties(transactionalId));
                 transactional.initTransactions();
             } catch (RuntimeException e) {
                 if (transactional != null) {
@@ -1095,6 +1153,8 @@ public final class KafkaTransport implements Transport {
         private String clientIdPrefix = "streamsaga";
         private Runnable consumerGroupsStep = () -> { };
         private Function<Map<String, Object>, Admin> adminFactory = Admin::create;
+        private Function<Map<String, Object>, Producer<String, byte[]>> producerFactory =
+                properties -> new KafkaProducer<>(properties, new StringSerializer(), new ByteArraySerializer());
         private LongSupplier nanoClock = System::nanoTime;
 
         private Builder() {
@@ -1322,6 +1382,12 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
+        /** Test seam: creates the plain and the transactional producers from their properties (a fake one in a test). */
+        Builder producerFactory(Function<Map<String, Object>, Producer<String, byte[]>> factory) {
+            this.producerFactory = factory;
+            return this;
+        }
+
         /**
          * Test seam: the clock ({@code nanoTime}) the deadlines of admin requests are measured on, so that a test
          * can move it with a fake admin client's answers.
@@ -1389,6 +1455,7 @@ public final class KafkaTransport implements Transport {
             copy.clientIdPrefix = clientIdPrefix;
             copy.consumerGroupsStep = consumerGroupsStep;
             copy.adminFactory = adminFactory;
+            copy.producerFactory = producerFactory;
             copy.nanoClock = nanoClock;
             return copy;
         }
