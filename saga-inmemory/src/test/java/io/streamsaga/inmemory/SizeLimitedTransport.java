@@ -17,7 +17,8 @@ import static org.mockito.Mockito.mock;
  * An in-memory transport that refuses a message over a size limit with {@link MessageTooLargeException}, as Kafka
  * refuses a record over {@code max.request.size}. The size is counted in characters: the key, the type, each header's
  * name and value, and the payload (a byte array's length, any other payload's {@code toString()}); the limit is read
- * at each send, so a test can raise it.
+ * at each send, so a test can raise it. Only {@code send(Message)}, the form the bus publishes and dead-letters
+ * through, is limited; the callback form {@code send(Message, onOutcome)} goes to {@code real} unlimited.
  */
 public final class SizeLimitedTransport {
     private SizeLimitedTransport() {
