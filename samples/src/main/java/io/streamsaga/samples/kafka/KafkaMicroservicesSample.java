@@ -74,7 +74,10 @@ public final class KafkaMicroservicesSample {
         }
     }
 
-    /** Runs the three services against {@code bootstrapServers} until analytics has seen every payment. */
+    /**
+     * Runs the three services against {@code bootstrapServers} until the Payment service has emitted a payment for
+     * every order and Analytics has counted every order and every payment.
+     */
     public static Result run(String bootstrapServers, int orders, boolean exactlyOnce, PrintStream out) throws InterruptedException {
         // Unique topic names per run, so repeated demos on one cluster do not see each other's events.
         String run = UUID.randomUUID().toString().substring(0, 6);
@@ -87,7 +90,12 @@ public final class KafkaMicroservicesSample {
         if (exactlyOnce) {
             paymentTransport.exactlyOnce("payment-service-" + run);
         }
+        // One latch per count the result reads: Analytics hears order-created on a member of its own, which nothing
+        // orders before the payment chain, so waiting for the payments alone could read the orders before they were
+        // all counted; and without exactly-once a payment can reach Analytics before its handler counted it emitted.
+        CountDownLatch allOrdersCounted = new CountDownLatch(orders);
         CountDownLatch allPaymentsCounted = new CountDownLatch(orders);
+        CountDownLatch allPaymentsEmitted = new CountDownLatch(orders);
         AtomicLong paymentsEmitted = new AtomicLong();
         SimpleMeterRegistry analyticsRegistry = new SimpleMeterRegistry(); // a Prometheus registry in production
         try (KafkaTransport orderKafka = KafkaTransport.builder().bootstrapServers(bootstrapServers).clientIdPrefix("order-service").build();
@@ -98,7 +106,7 @@ public final class KafkaMicroservicesSample {
              EventBus analyticsBus = EventBus.builder(analyticsKafka).types(types)
                      .metrics(new MicrometerMetricsRecorder(analyticsRegistry)).build()) {
 
-            Analytics analytics = new Analytics(analyticsBus.metrics(), analyticsRegistry, out, allPaymentsCounted);
+            Analytics analytics = new Analytics(analyticsBus.metrics(), analyticsRegistry, out, allOrdersCounted, allPaymentsCounted);
             analyticsBus.subscribe("analytics-service", orderTopic, OrderCreated.class, (order, ctx) -> analytics.trackOrder(order));
             analyticsBus.subscribe("analytics-service", paymentTopic, PaymentProcessed.class, (payment, ctx) -> analytics.trackPayment(payment));
             paymentBus.subscribe("payment-service", orderTopic, OrderCreated.class, (order, ctx) -> {
@@ -107,6 +115,7 @@ public final class KafkaMicroservicesSample {
                 paymentBus.publish(paymentTopic, order.orderId(), new PaymentProcessed(order.orderId(), paymentId, "success"))
                         .toCompletableFuture().join();
                 paymentsEmitted.incrementAndGet();
+                allPaymentsEmitted.countDown();
             });
 
             for (int i = 1; i <= orders; i++) {
@@ -114,7 +123,9 @@ public final class KafkaMicroservicesSample {
                 orderBus.publish(orderTopic, order.orderId(), order).toCompletableFuture().join();
                 out.printf("[order]     published order-created %s (amount %d)%n", order.orderId(), order.amount());
             }
-            boolean done = allPaymentsCounted.await(60, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            boolean done = awaitUntil(deadline, allPaymentsEmitted) && awaitUntil(deadline, allOrdersCounted)
+                    && awaitUntil(deadline, allPaymentsCounted);
             out.printf("[summary]   %s: orders_total=%d revenue=%d payments_total=%d (exactly-once: %s)%n",
                     done ? "done" : "TIMED OUT", analytics.orders(), analytics.revenue(), analytics.payments(), exactlyOnce);
             out.printf("[summary]   lag of analytics-service on %s: end offsets %s, committed %s%n", orderTopic,
@@ -132,12 +143,15 @@ public final class KafkaMicroservicesSample {
         private final MetricsRecorder metrics;
         private final MeterRegistry registry;
         private final PrintStream out;
+        private final CountDownLatch ordersCounted;
         private final CountDownLatch paymentsCounted;
 
-        Analytics(MetricsRecorder metrics, MeterRegistry registry, PrintStream out, CountDownLatch paymentsCounted) {
+        Analytics(MetricsRecorder metrics, MeterRegistry registry, PrintStream out, CountDownLatch ordersCounted,
+                  CountDownLatch paymentsCounted) {
             this.metrics = metrics;
             this.registry = registry;
             this.out = out;
+            this.ordersCounted = ordersCounted;
             this.paymentsCounted = paymentsCounted;
         }
 
@@ -145,6 +159,7 @@ public final class KafkaMicroservicesSample {
             metrics.increment("orders_total", Map.of());
             metrics.observe("order_amount", order.amount(), Map.of());
             out.printf("[analytics] orders_total=%d order_amount=%d%n", orders(), order.amount());
+            ordersCounted.countDown();
         }
 
         void trackPayment(PaymentProcessed payment) {
@@ -167,6 +182,11 @@ public final class KafkaMicroservicesSample {
             Counter counter = registry.find("payments_total").counter();
             return counter == null ? 0 : (long) counter.count();
         }
+    }
+
+    /** Waits for {@code latch} until {@code deadline} ({@link System#nanoTime}); false if it passed first. */
+    private static boolean awaitUntil(long deadline, CountDownLatch latch) throws InterruptedException {
+        return latch.await(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
     }
 
     /** Kafka's clients log every connection at INFO; the demo shows the services' own lines. */
