@@ -31,8 +31,9 @@ import java.util.concurrent.atomic.LongAdder;
  * A null topic, group, error type, reason, saga name, outcome or tag value is recorded (and read) as
  * {@value #NONE}, as {@code MicrometerMetricsRecorder} records it, so a test counts what production counts; a null
  * latency or saga duration is counted without a sample, as there; a null counter or distribution name or tag name is
- * refused with a {@link NullPointerException} naming it, and an observed value that is NaN, infinite or negative with
- * an {@link IllegalArgumentException} quoting it, as there too.
+ * refused with a {@link NullPointerException} naming it, an observed value that is NaN, infinite or negative with
+ * an {@link IllegalArgumentException} quoting it, and a name given to both {@link #increment} and {@link #observe}
+ * (whatever the tags) at the second kind with an {@link IllegalArgumentException} naming both, as there too.
  * Thread-safe: the bus calls it from its consumer threads while a test reads it.
  */
 public final class InMemoryMetrics implements MetricsRecorder {
@@ -94,6 +95,8 @@ public final class InMemoryMetrics implements MetricsRecorder {
     private final Map<String, Samples> sagaDurations = new ConcurrentHashMap<>();
     private final Map<CounterKey, LongAdder> counters = new ConcurrentHashMap<>();
     private final Map<DistributionKey, Distribution> distributions = new ConcurrentHashMap<>();
+    /** What each name of {@link #increment} and {@link #observe} is, {@code counter} or {@code distribution}; kept by reset. */
+    private final Map<String, String> kinds = new ConcurrentHashMap<>();
 
     /** A recorder keeping {@link #DEFAULT_MAX_SAMPLES} latency samples per topic and group. */
     public InMemoryMetrics() {
@@ -145,7 +148,10 @@ public final class InMemoryMetrics implements MetricsRecorder {
 
     @Override
     public void increment(String name, Map<String, String> tags) {
-        counters.computeIfAbsent(new CounterKey(name, tags), k -> new LongAdder()).increment();
+        counters.computeIfAbsent(new CounterKey(name, tags), k -> {
+            claim(name, "counter");
+            return new LongAdder();
+        }).increment();
     }
 
     @Override
@@ -155,7 +161,22 @@ public final class InMemoryMetrics implements MetricsRecorder {
             // As MicrometerMetricsRecorder refuses it: its DistributionSummary would drop the value or spoil the sum.
             throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
         }
-        distributions.computeIfAbsent(key, k -> new Distribution(maxSamples)).add(value);
+        distributions.computeIfAbsent(key, k -> {
+            claim(name, "distribution");
+            return new Distribution(maxSamples);
+        }).add(value);
+    }
+
+    /**
+     * Notes {@code name} as a {@code kind} at its first series of that kind, and refuses a name of the other kind, whatever
+     * its tags, as {@code MicrometerMetricsRecorder} does: a registry keeps one meter type per name.
+     */
+    private void claim(String name, String kind) {
+        String known = kinds.putIfAbsent(name, kind);
+        if (known != null && !known.equals(kind)) {
+            throw new IllegalArgumentException(kind + " " + name + " cannot be recorded: " + name + " is a " + known
+                    + " already (a registry keeps one meter type per name)");
+        }
     }
 
     private static <K> void bump(Map<K, Map<String, LongAdder>> table, K key, String detail) {
@@ -263,7 +284,10 @@ public final class InMemoryMetrics implements MetricsRecorder {
         return distribution == null ? Observations.EMPTY : distribution.snapshot();
     }
 
-    /** Forgets everything recorded so far. */
+    /**
+     * Forgets everything recorded so far; a name of {@link #increment} or {@link #observe} stays the kind it was, as a
+     * registry keeps its meters.
+     */
     public void reset() {
         processed.clear();
         failed.clear();

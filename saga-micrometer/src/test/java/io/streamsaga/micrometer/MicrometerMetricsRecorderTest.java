@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -234,5 +235,47 @@ class MicrometerMetricsRecorderTest {
         assertEquals(1, registry.get("order_amount").summary().count(), "null tags are none, one series without tags");
         assertEquals(1, inMemory.observations("order_amount", Map.of()).count());
         assertEquals(1, registry.getMeters().size(), "nothing registered for the refused calls");
+    }
+
+    @Test
+    void aCounterAndADistributionOfOneNameAreRefusedByBothRecordersWhicheverComesFirstAndWhateverTheirTags() {
+        // A registry keeps one meter type per name: with the same tags Micrometer threw its own IllegalArgumentException
+        // at each call, with other tags a Prometheus registry took the second meter and left it out of every scrape (one
+        // WARN per virtual machine, then debug), while the in-memory recorder took both: a test passed where production
+        // lost the values. Both recorders now refuse the second kind of a name, alike, and keep recording the first.
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : java.util.List.of(metrics, inMemory)) {
+            recorder.increment("orders", Map.of("region", "eu"));
+            recorder.observe("order_amount", 25, Map.of("currency", "EUR"));
+            for (Map<String, String> tags : java.util.List.of(Map.of("region", "eu"), Map.<String, String>of())) {
+                assertEquals("distribution orders cannot be recorded: orders is a counter already (a registry keeps one"
+                                + " meter type per name)",
+                        assertThrows(IllegalArgumentException.class, () -> recorder.observe("orders", 1, tags)).getMessage(),
+                        recorder + " " + tags);
+            }
+            for (Map<String, String> tags : java.util.List.of(Map.of("currency", "EUR"), Map.<String, String>of())) {
+                assertEquals("counter order_amount cannot be recorded: order_amount is a distribution already (a registry"
+                                + " keeps one meter type per name)",
+                        assertThrows(IllegalArgumentException.class, () -> recorder.increment("order_amount", tags)).getMessage(),
+                        recorder + " " + tags);
+            }
+            io.streamsaga.metrics.MetricsRecorder.guarded(recorder).observe("orders", 1, Map.of()); // logged, not thrown
+            recorder.increment("orders", Map.of("region", "us"));
+            recorder.observe("order_amount", 75, Map.of());
+        }
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("orders_total{region=\"us\"} 1"), scrape);
+        assertTrue(scrape.contains("order_amount_count 1"), scrape);
+        assertFalse(scrape.contains("orders_count"), scrape);
+        assertEquals(1, inMemory.counter("orders", Map.of("region", "us")));
+        assertEquals(1, inMemory.observations("order_amount", Map.of()).count());
+        assertEquals(io.streamsaga.inmemory.InMemoryMetrics.Observations.EMPTY, inMemory.observations("orders", Map.of()));
+        assertEquals(0, inMemory.counter("order_amount", Map.of()));
+        inMemory.reset();
+        assertThrows(IllegalArgumentException.class, () -> inMemory.observe("orders", 1, Map.of()),
+                "a name keeps its kind across reset, as a registry keeps its meters");
     }
 }
