@@ -54,7 +54,8 @@ public interface MetricsRecorder {
     /**
      * One value of a named distribution was observed: an order's amount, a payload's size, a latency the application
      * measured itself (the source's {@code metrics.observe('order_amount', data.amount)}). A recorder keeps its count,
-     * sum and maximum, and where it can, its spread (a Prometheus histogram through {@code MicrometerMetricsRecorder}).
+     * sum and maximum, and where it is configured to, its spread (histogram buckets through {@code MicrometerMetricsRecorder}
+     * and a Micrometer {@code MeterFilter}).
      * Names and tags are as for {@link #increment}: a null name is refused with a {@link NullPointerException} saying
      * {@code name}, a null tag name with one naming the distribution; null tags are none, a null tag value is
      * {@code none}.

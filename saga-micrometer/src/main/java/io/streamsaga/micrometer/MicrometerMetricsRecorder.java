@@ -30,12 +30,14 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <tr><td>saga.finished</td><td>saga_finished_total</td><td>saga, outcome</td></tr>
  *   <tr><td>saga.duration (timer, histogram)</td><td>saga_duration_seconds_*</td><td>saga, outcome</td></tr>
  *   <tr><td>pattern counters ({@link #increment})</td><td>{@code <name>_total}</td><td>as given</td></tr>
- *   <tr><td>distributions ({@link #observe}; summary, histogram)</td><td>{@code <name>_bucket/_count/_sum/_max}</td><td>as given</td></tr>
+ *   <tr><td>distributions ({@link #observe}; summary)</td><td>{@code <name>_count/_sum/_max}</td><td>as given</td></tr>
  * </table>
  * Prometheus measures time in seconds, so the source's {@code event_latency_ms} becomes
- * {@code event_latency_seconds}. A distribution is a {@link DistributionSummary} publishing Micrometer's default
- * percentile histogram, as the timers do; a {@code MeterFilter} on the registry can set its buckets (service level
- * objectives, minimum and maximum expected values) or turn the histogram off. A null tag value (a topic, a reason, a
+ * {@code event_latency_seconds}. A distribution is a {@link DistributionSummary} with no buckets: unlike a time, its
+ * values (an amount, a size) have no range the library could know, and Micrometer's default percentile histogram for
+ * one spans 1 to {@code Long.MAX_VALUE} in 276 buckets, each a series per tag set (a timer's, 1 ms to 30 s, has 69). A
+ * {@code MeterFilter} on the registry gives it the buckets that fit (service level objectives, or a percentile
+ * histogram with its minimum and maximum expected values). A null tag value (a topic, a reason, a
  * value in {@link #increment}'s or {@link #observe}'s tags) is recorded as {@code none}, as Micrometer refuses a null;
  * null tags there are none, and a null counter or distribution name or tag name is refused with a
  * {@link NullPointerException} naming it (as {@code InMemoryMetrics} does), an observed value that is NaN, infinite or
@@ -117,7 +119,7 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
             throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
         }
         summaries.computeIfAbsent(key(name, sorted), k -> DistributionSummary.builder(name).description("distribution " + name)
-                .tags(toTags(claim(name, "distribution", sorted))).publishPercentileHistogram().register(registry))
+                .tags(toTags(claim(name, "distribution", sorted))).register(registry))
                 .record(value);
     }
 

@@ -1,5 +1,8 @@
 package io.streamsaga.micrometer;
 
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.micrometer.core.instrument.distribution.DistributionStatisticConfig;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -13,6 +16,7 @@ import io.streamsaga.retry.RetryPolicy;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -178,18 +182,34 @@ class MicrometerMetricsRecorderTest {
     }
 
     @Test
-    void anObservedDistributionScrapesAsAPrometheusHistogramUnderItsOwnName() {
+    void anObservedDistributionScrapesAsCountSumAndMaxWithoutBucketsUnlessAMeterFilterAsksForThem() {
+        // The summary published Micrometer's default percentile histogram, "as the timers do": but a timer's default
+        // range is 1 ms to 30 s (69 buckets), a summary's 1 to Long.MAX_VALUE in no unit, 276 buckets, each a series of
+        // its own per tag set, for values (an amount, a size) whose range only the application knows. As Micrometer
+        // itself, a summary now publishes none unless a MeterFilter asks, with the buckets the application chooses.
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        registry.config().meterFilter(new MeterFilter() {
+            @Override
+            public DistributionStatisticConfig configure(Meter.Id id, DistributionStatisticConfig config) {
+                return !id.getName().equals("order_amount") ? config
+                        : DistributionStatisticConfig.builder().serviceLevelObjectives(50_00, 500_00).build().merge(config);
+            }
+        });
         MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
 
-        metrics.observe("order_amount", 25_00, Map.of("currency", "EUR"));
-        metrics.observe("order_amount", 99_90, Map.of("currency", "EUR"));
+        metrics.observe("payload_bytes", 512, Map.of("topic", "orders"));
+        metrics.observe("payload_bytes", 2048, Map.of("topic", "orders"));
+        metrics.observe("order_amount", 25_00, Map.of());
+        metrics.observe("order_amount", 99_90, Map.of());
 
         String scrape = registry.scrape();
-        assertTrue(scrape.contains("order_amount_count{currency=\"EUR\"} 2"), scrape);
-        assertTrue(scrape.contains("order_amount_sum{currency=\"EUR\"} 12490"), scrape);
-        assertTrue(scrape.contains("order_amount_max{currency=\"EUR\"} 9990"), scrape);
-        assertTrue(scrape.contains("order_amount_bucket{currency=\"EUR\",le=\"+Inf\"} 2"), scrape);
+        assertTrue(scrape.contains("payload_bytes_count{topic=\"orders\"} 2"), scrape);
+        assertTrue(scrape.contains("payload_bytes_sum{topic=\"orders\"} 2560"), scrape);
+        assertTrue(scrape.contains("payload_bytes_max{topic=\"orders\"} 2048"), scrape);
+        assertFalse(scrape.contains("payload_bytes_bucket"), scrape);
+        assertEquals(List.of("order_amount_bucket{le=\"5000.0\"} 1", "order_amount_bucket{le=\"50000.0\"} 2",
+                        "order_amount_bucket{le=\"+Inf\"} 2"),
+                scrape.lines().filter(line -> line.startsWith("order_amount_bucket")).toList(), scrape);
     }
 
     @Test
