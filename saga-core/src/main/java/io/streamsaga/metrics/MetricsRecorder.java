@@ -14,8 +14,9 @@ import java.util.Map;
  * event or saga without a timer sample. A null counter or distribution name or tag name is a bug of the caller: they
  * refuse it with a {@link NullPointerException} naming the counter or distribution; so is an observed value that is
  * NaN, infinite or negative, which they refuse with an {@link IllegalArgumentException} ({@link #observe}), and a name
- * given to both {@link #increment} and {@link #observe}: a registry keeps one meter type per name, so they refuse the
- * second kind, whatever its tags, with an {@link IllegalArgumentException} naming both.
+ * of {@link #increment} or {@link #observe} whose Prometheus name another counter or distribution, or one of the
+ * library's own meters, has already: a registry keeps one meter to a name, so they refuse it, whatever its tags, with
+ * an {@link IllegalArgumentException} naming both ({@link MeterNames}).
  *
  * <p>What a recorder throws never changes what the library does: every recorder configured on the bus, the saga
  * orchestrator or a pattern is used {@link #guarded}, which logs it and ignores it (a message handled stays handled,

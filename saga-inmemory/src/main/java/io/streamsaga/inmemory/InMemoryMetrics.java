@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.metrics.MeterNames;
 import io.streamsaga.metrics.MetricsRecorder;
 
 import java.math.BigDecimal;
@@ -32,8 +33,9 @@ import java.util.concurrent.atomic.LongAdder;
  * {@value #NONE}, as {@code MicrometerMetricsRecorder} records it, so a test counts what production counts; a null
  * latency or saga duration is counted without a sample, as there; a null counter or distribution name or tag name is
  * refused with a {@link NullPointerException} naming it, an observed value that is NaN, infinite or negative with
- * an {@link IllegalArgumentException} quoting it, and a name given to both {@link #increment} and {@link #observe}
- * (whatever the tags) at the second kind with an {@link IllegalArgumentException} naming both, as there too.
+ * an {@link IllegalArgumentException} quoting it, and a name of {@link #increment} or {@link #observe} whose Prometheus
+ * name a counter or distribution of another kind or name, or one of the library's meters, has already (whatever the
+ * tags: {@link MeterNames}) with an {@link IllegalArgumentException} naming both, as there too.
  * Thread-safe: the bus calls it from its consumer threads while a test reads it.
  */
 public final class InMemoryMetrics implements MetricsRecorder {
@@ -95,8 +97,8 @@ public final class InMemoryMetrics implements MetricsRecorder {
     private final Map<String, Samples> sagaDurations = new ConcurrentHashMap<>();
     private final Map<CounterKey, LongAdder> counters = new ConcurrentHashMap<>();
     private final Map<DistributionKey, Distribution> distributions = new ConcurrentHashMap<>();
-    /** What each name of {@link #increment} and {@link #observe} is, {@code counter} or {@code distribution}; kept by reset. */
-    private final Map<String, String> kinds = new ConcurrentHashMap<>();
+    /** The names of {@link #increment} and {@link #observe}, claimed as a registry would; kept by reset. */
+    private final MeterNames names = new MeterNames();
 
     /** A recorder keeping {@link #DEFAULT_MAX_SAMPLES} latency samples per topic and group. */
     public InMemoryMetrics() {
@@ -149,7 +151,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
     @Override
     public void increment(String name, Map<String, String> tags) {
         counters.computeIfAbsent(new CounterKey(name, tags), k -> {
-            claim(name, "counter");
+            names.claimCounter(name);
             return new LongAdder();
         }).increment();
     }
@@ -162,21 +164,9 @@ public final class InMemoryMetrics implements MetricsRecorder {
             throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
         }
         distributions.computeIfAbsent(key, k -> {
-            claim(name, "distribution");
+            names.claimDistribution(name);
             return new Distribution(maxSamples);
         }).add(value);
-    }
-
-    /**
-     * Notes {@code name} as a {@code kind} at its first series of that kind, and refuses a name of the other kind, whatever
-     * its tags, as {@code MicrometerMetricsRecorder} does: a registry keeps one meter type per name.
-     */
-    private void claim(String name, String kind) {
-        String known = kinds.putIfAbsent(name, kind);
-        if (known != null && !known.equals(kind)) {
-            throw new IllegalArgumentException(kind + " " + name + " cannot be recorded: " + name + " is a " + known
-                    + " already (a registry keeps one meter type per name)");
-        }
     }
 
     private static <K> void bump(Map<K, Map<String, LongAdder>> table, K key, String detail) {
@@ -285,8 +275,8 @@ public final class InMemoryMetrics implements MetricsRecorder {
     }
 
     /**
-     * Forgets everything recorded so far; a name of {@link #increment} or {@link #observe} stays the kind it was, as a
-     * registry keeps its meters.
+     * Forgets everything recorded so far; a name of {@link #increment} or {@link #observe} stays claimed by its counter or
+     * distribution, as a registry keeps its meters.
      */
     public void reset() {
         processed.clear();

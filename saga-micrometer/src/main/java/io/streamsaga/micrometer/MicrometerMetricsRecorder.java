@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
+import io.streamsaga.metrics.MeterNames;
 import io.streamsaga.metrics.MetricsRecorder;
 
 import java.time.Duration;
@@ -41,10 +42,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * value in {@link #increment}'s or {@link #observe}'s tags) is recorded as {@code none}, as Micrometer refuses a null;
  * null tags there are none, and a null counter or distribution name or tag name is refused with a
  * {@link NullPointerException} naming it (as {@code InMemoryMetrics} does), an observed value that is NaN, infinite or
- * negative with an {@link IllegalArgumentException} quoting it (as there), which registers and records nothing; so is
- * a name used by both: once {@link #increment} or {@link #observe} recorded a name, a call of the other refuses it,
- * whatever the tags, with an {@link IllegalArgumentException} naming both kinds (as there), since a registry keeps one
- * meter type per name and a Prometheus registry would leave the second out of its scrape without a word. A null
+ * negative with an {@link IllegalArgumentException} quoting it (as there), which registers and records nothing, and a
+ * name whose Prometheus name a counter or distribution of another kind or name, or one of the library's meters above,
+ * has already, whatever the tags, with one naming both (as there; {@link MeterNames}: a registry keeps one meter to a
+ * name, and a Prometheus registry would leave one of the two out of its scrape, saying so once per process). A null
  * latency or saga duration, one the caller could not measure, is counted without a timer sample (as there too). Meters
  * are cached per name and tags, so the delivery path
  * does one map lookup. Thread-safe.
@@ -56,8 +57,8 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     private final Map<List<String>, Counter> counters = new ConcurrentHashMap<>();
     private final Map<List<String>, Timer> timers = new ConcurrentHashMap<>();
     private final Map<List<String>, DistributionSummary> summaries = new ConcurrentHashMap<>();
-    /** What each name of {@link #increment} and {@link #observe} is, {@code counter} or {@code distribution}. */
-    private final Map<String, String> kinds = new ConcurrentHashMap<>();
+    /** The names of {@link #increment} and {@link #observe}, claimed at each one's first series. */
+    private final MeterNames names = new MeterNames();
 
     /** Records into {@code registry}. */
     public MicrometerMetricsRecorder(MeterRegistry registry) {
@@ -105,8 +106,10 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     public void increment(String name, Map<String, String> tags) {
         Objects.requireNonNull(name, "name");
         Map<String, String> sorted = sorted("counter", name, tags);
-        counters.computeIfAbsent(key(name, sorted), k -> Counter.builder(name).description("pattern counter " + name)
-                .tags(toTags(claim(name, "counter", sorted))).register(registry)).increment();
+        counters.computeIfAbsent(key(name, sorted), k -> {
+            names.claimCounter(name);
+            return Counter.builder(name).description("pattern counter " + name).tags(toTags(sorted)).register(registry);
+        }).increment();
     }
 
     @Override
@@ -118,24 +121,10 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
             // sum and maximum for good: the SPI has the library's recorders refuse all three, as InMemoryMetrics does.
             throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
         }
-        summaries.computeIfAbsent(key(name, sorted), k -> DistributionSummary.builder(name).description("distribution " + name)
-                .tags(toTags(claim(name, "distribution", sorted))).register(registry))
-                .record(value);
-    }
-
-    /**
-     * Returns {@code tags} once {@code name} is known as a {@code kind} (its first series of that kind noted it); refuses a
-     * name of the other kind, whatever its tags: Micrometer refuses a second meter type under one name and tags, and a
-     * Prometheus registry takes one under other tags but leaves it out of every scrape, logging that once per virtual
-     * machine.
-     */
-    private Map<String, String> claim(String name, String kind, Map<String, String> tags) {
-        String known = kinds.putIfAbsent(name, kind);
-        if (known != null && !known.equals(kind)) {
-            throw new IllegalArgumentException(kind + " " + name + " cannot be recorded: " + name + " is a " + known
-                    + " already (a registry keeps one meter type per name)");
-        }
-        return tags;
+        summaries.computeIfAbsent(key(name, sorted), k -> {
+            names.claimDistribution(name);
+            return DistributionSummary.builder(name).description("distribution " + name).tags(toTags(sorted)).register(registry);
+        }).record(value);
     }
 
     /** {@code tags} sorted by name, null tags as none; a null tag name is refused, naming the {@code kind} and name. */

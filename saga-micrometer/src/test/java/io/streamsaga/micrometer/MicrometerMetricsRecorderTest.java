@@ -271,14 +271,14 @@ class MicrometerMetricsRecorderTest {
             recorder.increment("orders", Map.of("region", "eu"));
             recorder.observe("order_amount", 25, Map.of("currency", "EUR"));
             for (Map<String, String> tags : java.util.List.of(Map.of("region", "eu"), Map.<String, String>of())) {
-                assertEquals("distribution orders cannot be recorded: orders is a counter already (a registry keeps one"
-                                + " meter type per name)",
+                assertEquals("distribution orders cannot be recorded: counter orders has the name orders already"
+                                + " (as Prometheus shows it; a registry keeps one meter to a name)",
                         assertThrows(IllegalArgumentException.class, () -> recorder.observe("orders", 1, tags)).getMessage(),
                         recorder + " " + tags);
             }
             for (Map<String, String> tags : java.util.List.of(Map.of("currency", "EUR"), Map.<String, String>of())) {
-                assertEquals("counter order_amount cannot be recorded: order_amount is a distribution already (a registry"
-                                + " keeps one meter type per name)",
+                assertEquals("counter order_amount cannot be recorded: distribution order_amount has the name order_amount"
+                                + " already (as Prometheus shows it; a registry keeps one meter to a name)",
                         assertThrows(IllegalArgumentException.class, () -> recorder.increment("order_amount", tags)).getMessage(),
                         recorder + " " + tags);
             }
@@ -297,5 +297,50 @@ class MicrometerMetricsRecorderTest {
         inMemory.reset();
         assertThrows(IllegalArgumentException.class, () -> inMemory.observe("orders", 1, Map.of()),
                 "a name keeps its kind across reset, as a registry keeps its meters");
+    }
+
+    @Test
+    void aNameThatPrometheusShowsAsALibraryMetersOrAnotherNamesIsRefusedByBothRecordersSoNoMeterLeavesTheScrape() {
+        // A Prometheus registry takes a meter whose Prometheus name another meter has and leaves whichever came second
+        // out of every scrape, saying so once per process: an application's observe("events_processed") before the bus's
+        // first delivery took the library's events_processed_total out of the scrape, and observe("flow_stalled") beside
+        // the counter flow_stalled_total was never scraped, where the in-memory recorder kept both.
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+        String rule = " already (as Prometheus shows it; a registry keeps one meter to a name)";
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : List.of(metrics, inMemory)) {
+            assertEquals("distribution events_processed cannot be recorded: the library's counter events.processed has the"
+                            + " name events_processed" + rule,
+                    assertThrows(IllegalArgumentException.class, () -> recorder.observe("events_processed", 1, Map.of())).getMessage(),
+                    recorder.toString());
+            assertEquals("distribution saga_duration_seconds cannot be recorded: the library's timer saga.duration has the"
+                            + " name saga_duration_seconds" + rule,
+                    assertThrows(IllegalArgumentException.class,
+                            () -> recorder.observe("saga_duration_seconds", 1, Map.of("saga", "trip"))).getMessage(),
+                    recorder.toString());
+            assertEquals("counter saga.started cannot be recorded: the library's counter saga.started has the name"
+                            + " saga_started" + rule,
+                    assertThrows(IllegalArgumentException.class,
+                            () -> recorder.increment("saga.started", Map.of("saga", "trip"))).getMessage(),
+                    recorder.toString());
+            recorder.increment("flow_stalled_total", Map.of("flow", "order"));
+            assertEquals("distribution flow_stalled cannot be recorded: counter flow_stalled_total has the name flow_stalled" + rule,
+                    assertThrows(IllegalArgumentException.class, () -> recorder.observe("flow_stalled", 1, Map.of())).getMessage(),
+                    recorder.toString());
+            assertEquals("counter flow-stalled cannot be recorded: counter flow_stalled_total has the name flow_stalled" + rule,
+                    assertThrows(IllegalArgumentException.class, () -> recorder.increment("flow-stalled", Map.of())).getMessage(),
+                    recorder.toString());
+            recorder.eventProcessed("orders", "billing", Duration.ofMillis(3));
+            recorder.sagaFinished("trip", "completed", Duration.ofSeconds(1));
+        }
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("events_processed_total{group=\"billing\",topic=\"orders\"} 1"), scrape);
+        assertTrue(scrape.contains("saga_duration_seconds_count{outcome=\"completed\",saga=\"trip\"} 1"), scrape);
+        assertTrue(scrape.contains("flow_stalled_total{flow=\"order\"} 1"), scrape);
+        assertEquals(1, inMemory.processed("orders", "billing"));
+        assertEquals(io.streamsaga.inmemory.InMemoryMetrics.Observations.EMPTY, inMemory.observations("events_processed", Map.of()));
+        assertEquals(0, inMemory.counter("saga.started", Map.of("saga", "trip")));
     }
 }
