@@ -1096,7 +1096,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
                 return;
             }
-            if (state != null && SagaRun.ofAnotherAttempt(message, compensation ? state.compensationAttempts() : state.attempts())) {
+            if (state != null && SagaRun.ofAnEarlierAttempt(message, compensation ? state.compensationAttempts() : state.attempts())) {
                 log.debug("saga {}: ignoring reply {} of a superseded attempt of step {}", sagaId, message.id(), stepName);
                 return;
             }

@@ -895,8 +895,8 @@ final class SagaRun<D> {
     }
 
     /**
-     * A reply for {@code step}: completes the step if it still waits for the attempt the reply answers (see {@link
-     * #ofAnotherAttempt}).
+     * A reply for {@code step}: completes the step if it still waits, unless the reply answers an earlier attempt (see
+     * {@link #ofAnEarlierAttempt}).
      */
     synchronized void onReply(SagaStep<D> step, Message reply) {
         now = null;
@@ -907,7 +907,7 @@ final class SagaRun<D> {
                     state.status());
             return;
         }
-        if (ofAnotherAttempt(reply, state.attempts())) {
+        if (ofAnEarlierAttempt(reply, state.attempts())) {
             log.debug("saga {}: ignoring reply {} of a superseded attempt of step {}, which waits for attempt {}", sagaId,
                     reply.id(), step.name(), state.attempts());
             return;
@@ -1280,8 +1280,8 @@ final class SagaRun<D> {
 
     /**
      * A reply to {@code step}'s compensation command: completes the compensation if the step still
-     * compensates in the attempt the reply answers ({@link #ofAnotherAttempt}), also in a run this process adopted
-     * after a restart.
+     * compensates, unless the reply answers an earlier attempt ({@link #ofAnEarlierAttempt}), also in a run this process
+     * adopted after a restart.
      */
     synchronized void onCompensationReply(SagaStep<D> step, Message reply) {
         now = null;
@@ -1291,7 +1291,7 @@ final class SagaRun<D> {
                     state.status());
             return;
         }
-        if (ofAnotherAttempt(reply, state.compensationAttempts())) {
+        if (ofAnEarlierAttempt(reply, state.compensationAttempts())) {
             log.debug("saga {}: ignoring compensation reply {} of a superseded attempt of step {}, which waits for"
                     + " attempt {}", sagaId, reply.id(), step.name(), state.compensationAttempts());
             return;
@@ -1315,19 +1315,22 @@ final class SagaRun<D> {
     }
 
     /**
-     * Whether {@code reply} answers another attempt than {@code attempt}, the one its step (or compensation) waits for:
-     * an earlier one that a retry superseded (its wait timed out, its reply was rejected, the operator retried it), whose
+     * Whether {@code reply} answers an attempt earlier than {@code attempt}, the one its step (or compensation) waits
+     * for: one that a retry superseded (its wait timed out, its reply was rejected, the operator retried it), whose
      * reply, late or delivered again, is not the outcome of the attempt in flight (the participant may answer that one
-     * otherwise: a refusal from before it was fixed, say), as {@link SagaMessages} promises. A reply without the {@link
-     * SagaMessages#ATTEMPT} header (not written by {@link SagaMessages#reply}) cannot tell, and is taken.
+     * otherwise: a refusal from before it was fixed, say), as {@link SagaMessages} promises. A reply of a later attempt
+     * is not: a run that waits for an earlier one is behind the store (another orchestrator adopted the saga and sent
+     * that attempt), so it takes the reply, whose outcome's write then loses to that orchestrator's and leaves the reply
+     * unacknowledged for the saga as stored. A reply without the {@link SagaMessages#ATTEMPT} header (not written by
+     * {@link SagaMessages#reply}) cannot tell, and is taken.
      */
-    static boolean ofAnotherAttempt(Message reply, int attempt) {
+    static boolean ofAnEarlierAttempt(Message reply, int attempt) {
         String answered = reply.headers().get(SagaMessages.ATTEMPT);
         if (answered == null) {
             return false;
         }
         try {
-            return Integer.parseInt(answered) != attempt;
+            return Integer.parseInt(answered) < attempt;
         } catch (NumberFormatException e) {
             return true; // no attempt of this step
         }

@@ -26,6 +26,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A reply carries the attempt of the command it answers ({@link SagaMessages#ATTEMPT}, copied by {@link
@@ -194,5 +195,63 @@ class ReplyOfASupersededAttemptTest {
         answer(reserveCommands.get(2), new SeatReserved(true));
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
         second.close();
+    }
+
+    @Test
+    void aReplyOfALaterAttemptThatAnotherOrchestratorSentReachingARunStillWaitingForTheEarlierOneIsTakenByTheSaga() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .timeout(Duration.ofMinutes(1))
+                .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .build();
+        // Node A, whose bus redelivers a reply its handling left unacknowledged, drives the saga, waiting for attempt 1.
+        EventBus busA = EventBus.builder(transport).scheduler(scheduler)
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
+                        .register("seat-reserved", 1, SeatReserved.class).build())
+                .build();
+        SagaOrchestrator nodeA = SagaOrchestrator.builder().store(store).bus(busA).scheduler(scheduler)
+                .register(definition).build();
+        CompletableFuture<SagaResult<Booking>> result = nodeA.start(definition, "saga-1", null, new Booking("bob"))
+                .toCompletableFuture();
+        transport.drainAll();
+        assertEquals(1, reserveCommands.size());
+        // Node B (its own bus and clock) adopts the saga, as a recovery does, and its wait times out first: it stores
+        // and sends attempt 2, while node A's run, which wrote nothing since, still waits for attempt 1.
+        InMemoryTransport transportB = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        VirtualScheduler schedulerB = new VirtualScheduler(scheduler.now());
+        EventBus busB = EventBus.builder(transportB).scheduler(schedulerB).retryPolicy(RetryPolicy.NONE)
+                .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
+                        .register("seat-reserved", 1, SeatReserved.class).build())
+                .build();
+        List<Message> commandsOfB = new CopyOnWriteArrayList<>();
+        busB.subscribe("airline", "seat-commands", ReserveSeat.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                (command, ctx) -> commandsOfB.add(ctx.message()));
+        SagaOrchestrator nodeB = SagaOrchestrator.builder().store(store).bus(busB).scheduler(schedulerB)
+                .register(definition).build();
+        assertEquals(List.of("saga-1"), nodeB.recover().resumed());
+        schedulerB.advance(Duration.ofMinutes(1));
+        transportB.drainAll();
+        Message secondAttempt = commandsOfB.get(commandsOfB.size() - 1);
+        assertEquals("2", secondAttempt.header(SagaMessages.ATTEMPT).orElseThrow());
+
+        // The participant's answer to attempt 2 reaches node A.
+        SagaMessages.reply(busA, secondAttempt, new SeatReserved(true));
+        transport.drainAll();
+
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status(), "the reply of the attempt the"
+                + " saga waits for was acknowledged and dropped by a run that waited for an earlier one: "
+                + store.find("saga-1").orElseThrow());
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"));
+        assertTrue(result.isCompletedExceptionally(), "node A's run lost its saga to node B's write");
+        nodeA.close();
+        nodeB.close();
+        busA.close();
+        busB.close();
+        transportB.close();
+        schedulerB.close();
     }
 }
