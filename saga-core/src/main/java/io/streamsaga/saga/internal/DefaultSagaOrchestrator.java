@@ -1139,17 +1139,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             throw refused;
         }
         SagaStep<D> step = run.definition.step(stepName);
-        if (message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()) {
-            run.onCompensationReply(step, message);
-        } else {
-            run.onReply(step, message);
-        }
+        long takenAt = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()
+                ? run.onCompensationReply(step, message) : run.onReply(step, message);
         run.drive();
         if (run.stoppedUnfinished()) {
-            SagaException refusedTwice = run.refusedTwiceReason();
+            SagaException refusedTwice = run.refusedTwiceReason(takenAt);
             if (refusedTwice != null) {
                 // The store refused the reply's outcome and then the saga's needs-attention write: delivered again, the
                 // reply goes to the saga as stored and meets the same refusals, so it is dead-lettered now, naming them.
+                // Not so for a later write's refusals (the reply's outcome stored): delivered again, it is ignored.
                 throw new SagaException(run.sagaId(), stepName, "reply " + quote(message.id()) + " not handled: "
                         + refusedTwice.getMessage(), refusedTwice, false);
             }

@@ -896,22 +896,24 @@ final class SagaRun<D> {
 
     /**
      * A reply for {@code step}: completes the step if it still waits, unless the reply answers an earlier attempt (see
-     * {@link #ofAnEarlierAttempt}).
+     * {@link #ofAnEarlierAttempt}). Returns the saga's stored version when the run took the reply (the first write
+     * after it holds its outcome: see {@link #refusedTwiceReason}), -1 when it ignored it.
      */
-    synchronized void onReply(SagaStep<D> step, Message reply) {
+    synchronized long onReply(SagaStep<D> step, Message reply) {
         now = null;
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.WAITING) {
             log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
                     state.status());
-            return;
+            return -1;
         }
         if (ofAnEarlierAttempt(reply, state.attempts())) {
             log.debug("saga {}: ignoring reply {} of a superseded attempt of step {}, which waits for attempt {}", sagaId,
                     reply.id(), step.name(), state.attempts());
-            return;
+            return -1;
         }
+        long takenAt = storedVersion;
         attached()[i] = true;
         cancelTimer(i);
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
@@ -927,7 +929,7 @@ final class SagaRun<D> {
             Exception cause = endedHandling(invocation, e);
             // The participant may have acted before its reply was rejected: compensate it if it fails for good.
             recordAndDrive(() -> onActionFailure(step, cause, true));
-            return;
+            return takenAt;
         } catch (Error e) {
             endedHandling(invocation, e);
             throw e;
@@ -935,6 +937,7 @@ final class SagaRun<D> {
         now = null;
         endedHandling(invocation, null);
         recordAndDrive(() -> onActionSuccess(step, result));
+        return takenAt;
     }
 
     /**
@@ -1281,21 +1284,22 @@ final class SagaRun<D> {
     /**
      * A reply to {@code step}'s compensation command: completes the compensation if the step still
      * compensates, unless the reply answers an earlier attempt ({@link #ofAnEarlierAttempt}), also in a run this process
-     * adopted after a restart.
+     * adopted after a restart. Returns what {@link #onReply} does.
      */
-    synchronized void onCompensationReply(SagaStep<D> step, Message reply) {
+    synchronized long onCompensationReply(SagaStep<D> step, Message reply) {
         now = null;
         StepState state = stepStates.get(step.index());
         if (stopped || state.status() != StepStatus.COMPENSATING) {
             log.debug("saga {}: ignoring compensation reply {} for step {} in status {}", sagaId, reply.id(), step.name(),
                     state.status());
-            return;
+            return -1;
         }
         if (ofAnEarlierAttempt(reply, state.compensationAttempts())) {
             log.debug("saga {}: ignoring compensation reply {} of a superseded attempt of step {}, which waits for"
                     + " attempt {}", sagaId, reply.id(), step.name(), state.compensationAttempts());
-            return;
+            return -1;
         }
+        long takenAt = storedVersion;
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
         Throwable rejected = null;
         SagaInterceptor.Invocation invocation = null;
@@ -1312,6 +1316,7 @@ final class SagaRun<D> {
         now = null;
         Throwable outcome = rejected;
         recordAndDrive(() -> settleCompensation(step, state, outcome));
+        return takenAt;
     }
 
     /**
@@ -2154,13 +2159,15 @@ final class SagaRun<D> {
 
     /**
      * The reason the run stopped with when the store refused a write of it and then the write marking the saga as
-     * needing attention ({@link #refusedTwice}), which a run of the saga as stored meets again; null when it stopped
-     * otherwise, or not at all.
+     * needing attention ({@link #refusedTwice}), that refused write being the first after the run took a reply at stored
+     * version {@code takenAt} ({@link #onReply}), so holding its outcome, which the reply delivered again to the saga as
+     * stored meets again; null when it stopped otherwise, or not at all, or after a write of the reply's outcome was
+     * stored (the saga no longer waits for the reply), or when the run ignored it ({@code takenAt} -1).
      */
-    synchronized SagaException refusedTwiceReason() {
+    synchronized SagaException refusedTwiceReason(long takenAt) {
         Throwable reason = uncommon == null ? null : uncommon.stopReason;
-        return reason instanceof SagaException e && !e.isRetriable() && e.getCause() instanceof ConfigurationException
-                ? e : null;
+        return storedVersion == takenAt && reason instanceof SagaException e && !e.isRetriable()
+                && e.getCause() instanceof ConfigurationException ? e : null;
     }
 
     /** A write of {@code current} failed: the run stops, and recover() resumes the saga from what is stored. */

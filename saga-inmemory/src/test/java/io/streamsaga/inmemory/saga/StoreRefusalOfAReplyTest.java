@@ -22,6 +22,7 @@ import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -168,6 +169,48 @@ class StoreRefusalOfAReplyTest {
         assertTrue(reason.contains("cannot be written as JSON") && reason.contains("marking it as needing attention"),
                 "the dead letter hides the store's refusals: " + reason);
         assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status(), "stored as before the refused write");
+        orchestrator.close();
+        retrying.close();
+    }
+
+    @Test
+    void aReplyWhoseOutcomeIsStoredBeforeALaterWriteAndTheNeedsAttentionWriteAreRefusedIsNotDeadLettered() {
+        EventBus retrying = EventBus.builder(transport).scheduler(scheduler)
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+                .build();
+        ForwardingSagaStore refusingTwice = new ForwardingSagaStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) {
+                    throw new ConfigurationException("the store cannot keep this saga's failure either");
+                }
+                super.update(updated, transition);
+            }
+        };
+        retrying.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                (command, ctx) -> SagaMessages.reply(retrying, ctx.message(), new Charged("r-1")));
+        // The reply's outcome is stored; the next step's result, which the store refuses, is not the reply's.
+        SagaDefinition<Order> definition = SagaDefinition.builder("order-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")))
+                .step("ship").action((d, ctx) -> new Order(d.id(), Map.of("s-\uD800", "shipped")))
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(refusingTwice).bus(retrying).scheduler(scheduler)
+                .register(definition).build();
+
+        CompletableFuture<SagaResult<Order>> result = orchestrator.start(definition, "saga-1", null,
+                new Order("o-1", Map.of())).toCompletableFuture();
+        transport.drainAll();
+
+        SagaException failed = assertInstanceOf(SagaException.class,
+                assertThrows(CompletionException.class, result::join).getCause());
+        assertFalse(failed.isRetriable(), failed.toString());
+        SagaInstance stored = store.find("saga-1").orElseThrow();
+        assertEquals(StepStatus.SUCCEEDED, stored.step("charge").orElseThrow().status(), "the reply's outcome is stored");
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "a reply the saga took, its outcome stored, was"
+                + " dead-lettered as not handled for a later write's refusals");
         orchestrator.close();
         retrying.close();
     }
