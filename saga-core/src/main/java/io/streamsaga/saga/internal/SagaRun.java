@@ -2124,10 +2124,12 @@ final class SagaRun<D> {
         SagaInstance finalState = snapshot();
         // Listeners first, the run still registered and not finished: an operator call one makes (markResolved, say)
         // is made on this run, as during a needs-attention write's report, not called anew for ever (endedBeforeTheCall).
+        int before = changes;
         orchestrator.onFailed(finalState);
-        if (finished || status != SagaStatus.FAILED_NEEDS_ATTENTION) {
-            // Such a call was made (markResolved, retryCompensation): the run goes on from it, registered, and reports
-            // only how that ends (finish), as after a needs-attention write's report, not also this finish.
+        if (finished || changes != before && !stopped) {
+            // Such a call was made (markResolved, retryCompensation, a skipCompensation that leaves the saga needing
+            // attention): the run goes on from it, registered, and reports only how that ends (finish), as after a
+            // needs-attention write's report, not also this finish; inside a pass, the pass writes what the call staged.
             return false;
         }
         finished = true;

@@ -15,6 +15,7 @@ import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.Test;
@@ -220,6 +221,76 @@ class OperatorCallOnARunThatStopsFirstTest {
         assertEquals(SagaOutcome.COMPENSATED, result.outcome(), result.toString());
         assertEquals(1, metrics.sagasFinished("order-saga", "compensated"));
         assertEquals(0, metrics.sagasFinished("order-saga", "failed"), "the saga was counted compensated and failed");
+    }
+
+    @Test
+    void aSkipCompensationFromAListenerHearingThatABatchingStoresRefusalFinishesTheRunIsWrittenAndTheRunFinishesOnce() {
+        // Takes batches; refuses the one holding the flight's compensation's success, the hotel's failed for good.
+        InMemorySagaStore memory = new InMemorySagaStore();
+        ForwardingSagaStore store = new ForwardingSagaStore(memory) {
+            private final AtomicBoolean refused = new AtomicBoolean();
+
+            @Override
+            public boolean writesTransitionBatches() {
+                return true;
+            }
+
+            @Override
+            public void insertAll(SagaInstance instance, java.util.List<SagaTransition> transitions) {
+                delegate.insertAll(instance, transitions);
+            }
+
+            @Override
+            public void updateAll(SagaInstance updated, java.util.List<SagaTransition> transitions) {
+                if (transitions.stream().anyMatch(t -> t.type() == TransitionType.COMPENSATION_SUCCEEDED
+                        && "flight".equals(t.step())) && refused.compareAndSet(false, true)) {
+                    throw new ConfigurationException("the store cannot keep this value");
+                }
+                delegate.updateAll(updated, transitions);
+            }
+        };
+        AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
+        AtomicReference<CompletionStage<SagaResult<Object>>> skipped = new AtomicReference<>();
+        // The group's members run on the calling thread: the refusal comes inside the pass that drives the saga.
+        SagaDefinition<Data> definition = SagaDefinition.builder("trip-saga", Data.class)
+                .parallel(group -> {
+                    group.step("hotel").action((d, ctx) -> d).compensation((d, ctx) -> {
+                        throw new IllegalStateException("hotel desk closed");
+                    }).compensationRetry(RetryPolicy.NONE);
+                    group.step("flight").action((d, ctx) -> d).compensation((d, ctx) -> {
+                    });
+                })
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .parallelExecutor(Runnable::run).metrics(metrics).listener(new SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        if (skipped.get() == null) { // both compensations failed (the flight's by the refusal): one skipped
+                            skipped.set(orchestratorRef.get().skipCompensation("saga-1", "hotel"));
+                        }
+                    }
+                })
+                .build();
+        orchestratorRef.set(orchestrator);
+
+        SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture()
+                .join();
+
+        SagaInstance stored = memory.find("saga-1").orElseThrow();
+        assertEquals(StepStatus.COMPENSATION_SKIPPED, stored.step("hotel").orElseThrow().status(), "the listener's"
+                + " skip, made on the run, was never written: " + stored);
+        assertEquals(StepStatus.COMPENSATION_FAILED, stored.step("flight").orElseThrow().status());
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, stored.status());
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome());
+        assertEquals(1, metrics.sagasFinished("trip-saga", "failed"));
+        assertEquals(result, skipped.get().toCompletableFuture().join());
+        orchestrator.close();
+        scheduler.close();
     }
 
     /**
