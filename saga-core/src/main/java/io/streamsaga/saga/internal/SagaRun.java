@@ -1327,7 +1327,8 @@ final class SagaRun<D> {
      * is not: a run that waits for an earlier one is behind the store (another orchestrator adopted the saga and sent
      * that attempt), so it takes the reply, whose outcome's write then loses to that orchestrator's and leaves the reply
      * unacknowledged for the saga as stored. A reply without the {@link SagaMessages#ATTEMPT} header (not written by
-     * {@link SagaMessages#reply}) cannot tell, and is taken.
+     * {@link SagaMessages#reply}) cannot tell, and is taken; one whose header is not an attempt number is bad input,
+     * refused with a non-retriable {@link SagaException} (the bus dead-letters it with that reason), not dropped.
      */
     static boolean ofAnEarlierAttempt(Message reply, int attempt) {
         String answered = reply.headers().get(SagaMessages.ATTEMPT);
@@ -1337,7 +1338,9 @@ final class SagaRun<D> {
         try {
             return Integer.parseInt(answered) < attempt;
         } catch (NumberFormatException e) {
-            return true; // no attempt of this step
+            throw new SagaException(reply.sagaId().orElse(null), reply.header(SagaMessages.STEP).orElse(null), "reply "
+                    + SagaException.quote(reply.id()) + " has a " + SagaMessages.ATTEMPT + " header "
+                    + SagaException.quote(answered) + " that is not an attempt number", null, false);
         }
     }
 

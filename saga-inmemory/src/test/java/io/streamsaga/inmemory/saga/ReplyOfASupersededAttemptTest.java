@@ -8,6 +8,7 @@ import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
@@ -253,5 +254,33 @@ class ReplyOfASupersededAttemptTest {
         busB.close();
         transportB.close();
         schedulerB.close();
+    }
+
+    @Test
+    void aReplyWhoseAttemptHeaderIsNotAnAttemptNumberIsDeadLetteredNamingIt() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
+                .toCompletableFuture();
+        transport.drainAll();
+
+        // Not written by SagaMessages.reply: its attempt is a word.
+        bus.publish("saga-replies", "saga-1", new SeatReserved(true), java.util.Map.of(MessageHeaders.SAGA_ID, "saga-1",
+                SagaMessages.STEP, "reserve-seat", SagaMessages.ATTEMPT, "first"));
+        transport.drainAll();
+
+        List<Message> deadLetters = transport.messages("saga-replies.DLT");
+        assertEquals(1, deadLetters.size(), "a reply whose attempt header names no attempt was dropped silently");
+        String reason = deadLetters.get(0).header(MessageHeaders.DLT_ERROR_MESSAGE).orElseThrow();
+        assertTrue(reason.contains(SagaMessages.ATTEMPT) && reason.contains("first"), reason);
+        assertFalse(result.isDone());
+        answer(reserveCommands.get(0), new SeatReserved(true));
+        assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
+        orchestrator.close();
     }
 }
