@@ -283,4 +283,39 @@ class ReplyOfASupersededAttemptTest {
         assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
         orchestrator.close();
     }
+
+    @Test
+    void aRemoteCompensationThatARecoveryStartsAgainAsANewAttemptIgnoresTheFirstAttemptsReplyAndSettlesOnTheNewOnes() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> { })
+                .step("charge").action((b, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        SagaOrchestrator first = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        first.start(definition, "saga-1", null, new Booking("bob"));
+        transport.drainAll();
+        answer(reserveCommands.get(0), new SeatReserved(true));
+        assertEquals(1, releaseCommands.size());
+        first.close(); // the process ends while the compensation's first attempt waits for its reply
+        SagaOrchestrator second = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        assertEquals(List.of("saga-1"), second.recover().resumed());
+        transport.drainAll();
+        assertEquals(List.of("1", "2"), releaseCommands.stream()
+                .map(m -> m.header(SagaMessages.ATTEMPT).orElseThrow()).toList());
+
+        answer(releaseCommands.get(0), new SeatReleased(true)); // the first attempt's, whose outcome was never recorded
+
+        assertEquals(SagaStatus.COMPENSATING, store.find("saga-1").orElseThrow().status());
+        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "an ignored reply is acknowledged");
+        answer(releaseCommands.get(1), new SeatReleased(true));
+        assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        second.close();
+    }
 }
