@@ -226,29 +226,7 @@ class OperatorCallOnARunThatStopsFirstTest {
     @Test
     void aSkipCompensationFromAListenerHearingThatABatchingStoresRefusalFinishesTheRunIsWrittenAndTheRunFinishesOnce() {
         // Takes batches; refuses the one holding the flight's compensation's success, the hotel's failed for good.
-        InMemorySagaStore memory = new InMemorySagaStore();
-        ForwardingSagaStore store = new ForwardingSagaStore(memory) {
-            private final AtomicBoolean refused = new AtomicBoolean();
-
-            @Override
-            public boolean writesTransitionBatches() {
-                return true;
-            }
-
-            @Override
-            public void insertAll(SagaInstance instance, java.util.List<SagaTransition> transitions) {
-                delegate.insertAll(instance, transitions);
-            }
-
-            @Override
-            public void updateAll(SagaInstance updated, java.util.List<SagaTransition> transitions) {
-                if (transitions.stream().anyMatch(t -> t.type() == TransitionType.COMPENSATION_SUCCEEDED
-                        && "flight".equals(t.step())) && refused.compareAndSet(false, true)) {
-                    throw new ConfigurationException("the store cannot keep this value");
-                }
-                delegate.updateAll(updated, transitions);
-            }
-        };
+        SagaStore store = new StoreRefusalOfAnOperatorCallTest.BatchingRefusingStore(TransitionType.COMPENSATION_SUCCEEDED);
         AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
         AtomicReference<CompletionStage<SagaResult<Object>>> skipped = new AtomicReference<>();
         // The group's members run on the calling thread: the refusal comes inside the pass that drives the saga.
@@ -281,7 +259,7 @@ class OperatorCallOnARunThatStopsFirstTest {
         SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture()
                 .join();
 
-        SagaInstance stored = memory.find("saga-1").orElseThrow();
+        SagaInstance stored = store.find("saga-1").orElseThrow();
         assertEquals(StepStatus.COMPENSATION_SKIPPED, stored.step("hotel").orElseThrow().status(), "the listener's"
                 + " skip, made on the run, was never written: " + stored);
         assertEquals(StepStatus.COMPENSATION_FAILED, stored.step("flight").orElseThrow().status());

@@ -10,6 +10,8 @@ import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.CompensationReplyHandler;
+import io.streamsaga.saga.ReplyHandler;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaMessages;
@@ -78,6 +80,32 @@ class ReplyOfASupersededAttemptTest {
         scheduler.close();
     }
 
+    /** The saga's remote step reserve-seat, its reply handled by {@code onReply}. */
+    private static SagaDefinition.StepBuilder<Booking> reserveSeat(ReplyHandler<Booking, SeatReserved> onReply) {
+        return SagaDefinition.builder("seat-saga", Booking.class).remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, onReply);
+    }
+
+    /** {@code step} undone by the seat's release, a remote compensation whose reply {@code check} checks. */
+    private static SagaDefinition.StepBuilder<Booking> releasedBy(SagaDefinition.StepBuilder<Booking> step,
+                                                                   CompensationReplyHandler<Booking, SeatReleased> check) {
+        return step.compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
+                .onCompensationReply(SeatReleased.class, check);
+    }
+
+    /** {@code step} with a timeout of a minute and one retry, sent at once. */
+    private static SagaDefinition<Booking> retriedOnceAfterAMinute(SagaDefinition.StepBuilder<Booking> step) {
+        return step.timeout(Duration.ofMinutes(1)).retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
+    }
+
+    /** {@code step} followed by a charge that fails. */
+    private static SagaDefinition<Booking> followedByADeclinedCharge(SagaDefinition.StepBuilder<Booking> step) {
+        return step.step("charge").action((b, ctx) -> {
+            throw new IllegalStateException("card declined");
+        }).build();
+    }
+
     private void answer(Message command, Object reply) {
         SagaMessages.reply(bus, command, reply);
         transport.drainAll();
@@ -85,22 +113,11 @@ class ReplyOfASupersededAttemptTest {
 
     @Test
     void aLateRefusalOfACompensationsAttemptThatTheOperatorRetriedIsIgnoredAndTheRetrysReplySettlesIt() {
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
-                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> b)
-                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
-                .onCompensationReply(SeatReleased.class, (b, reply) -> {
-                    if (!reply.released()) {
-                        throw new IllegalStateException("release refused");
-                    }
-                })
-                .compensationRetry(RetryPolicy.NONE)
-                .compensationTimeout(Duration.ofMinutes(1))
-                .step("charge").action((b, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                })
-                .build();
+        SagaDefinition<Booking> definition = followedByADeclinedCharge(releasedBy(reserveSeat((b, reply) -> b), (b, reply) -> {
+            if (!reply.released()) {
+                throw new IllegalStateException("release refused");
+            }
+        }).compensationRetry(RetryPolicy.NONE).compensationTimeout(Duration.ofMinutes(1)));
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(definition).build();
         orchestrator.start(definition, "saga-1", null, new Booking("bob"));
@@ -127,20 +144,12 @@ class ReplyOfASupersededAttemptTest {
 
     @Test
     void aLateRefusalOfAStepsAttemptThatTimedOutAndWasRetriedIsIgnoredAndTheRetrysReplyCompletesTheStep() {
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
-                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> {
-                    if (!reply.reserved()) {
-                        throw new IllegalStateException("no seat");
-                    }
-                    return b;
-                })
-                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
-                .onCompensationReply(SeatReleased.class, (b, reply) -> { })
-                .timeout(Duration.ofMinutes(1))
-                .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
-                .build();
+        SagaDefinition<Booking> definition = retriedOnceAfterAMinute(releasedBy(reserveSeat((b, reply) -> {
+            if (!reply.reserved()) {
+                throw new IllegalStateException("no seat");
+            }
+            return b;
+        }), (b, reply) -> { }));
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(definition).build();
         CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
@@ -165,13 +174,7 @@ class ReplyOfASupersededAttemptTest {
 
     @Test
     void aLateReplyOfASupersededAttemptDoesNotMakeAnOrchestratorThatDoesNotDriveTheSagaTakeItOver() {
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
-                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> b)
-                .timeout(Duration.ofMinutes(1))
-                .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
-                .build();
+        SagaDefinition<Booking> definition = retriedOnceAfterAMinute(reserveSeat((b, reply) -> b));
         SagaOrchestrator first = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(definition).build();
         first.start(definition, "saga-1", null, new Booking("bob"));
@@ -200,13 +203,7 @@ class ReplyOfASupersededAttemptTest {
 
     @Test
     void aReplyOfALaterAttemptThatAnotherOrchestratorSentReachingARunStillWaitingForTheEarlierOneIsTakenByTheSaga() {
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
-                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> b)
-                .timeout(Duration.ofMinutes(1))
-                .retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
-                .build();
+        SagaDefinition<Booking> definition = retriedOnceAfterAMinute(reserveSeat((b, reply) -> b));
         // Node A, whose bus redelivers a reply its handling left unacknowledged, drives the saga, waiting for attempt 1.
         EventBus busA = EventBus.builder(transport).scheduler(scheduler)
                 .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
@@ -258,11 +255,7 @@ class ReplyOfASupersededAttemptTest {
 
     @Test
     void aReplyWhoseAttemptHeaderIsNotAnAttemptNumberIsDeadLetteredNamingIt() {
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
-                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> b)
-                .build();
+        SagaDefinition<Booking> definition = reserveSeat((b, reply) -> b).build();
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(definition).build();
         CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
@@ -286,16 +279,8 @@ class ReplyOfASupersededAttemptTest {
 
     @Test
     void aRemoteCompensationThatARecoveryStartsAgainAsANewAttemptIgnoresTheFirstAttemptsReplyAndSettlesOnTheNewOnes() {
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
-                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> b)
-                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
-                .onCompensationReply(SeatReleased.class, (b, reply) -> { })
-                .step("charge").action((b, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                })
-                .build();
+        SagaDefinition<Booking> definition = followedByADeclinedCharge(releasedBy(reserveSeat((b, reply) -> b),
+                (b, reply) -> { }));
         SagaOrchestrator first = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(definition).build();
         first.start(definition, "saga-1", null, new Booking("bob"));

@@ -86,10 +86,7 @@ class StoreRefusalOfAReplyTest {
                         SagaMessages.reply(bus, ctx.message(), new Charged(fixed[0] ? "r-1" : "r-\uD800"));
                     }
                 });
-        SagaDefinition<Order> definition = SagaDefinition.builder("order-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
-                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")))
-                .build();
+        SagaDefinition<Order> definition = charge().build();
         List<SagaInstance> failed = new CopyOnWriteArrayList<>();
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                 .register(definition).listener(new SagaListener() {
@@ -128,30 +125,38 @@ class StoreRefusalOfAReplyTest {
         orchestrator.close();
     }
 
-    @Test
-    void aReplyWhoseOutcomeAndThenTheNeedsAttentionWriteTheStoreRefusesIsDeadLetteredAtOnceNamingTheRefusal() {
+    /**
+     * A bus over the test's transport that delivers a record again twice when its handler fails retriably, with a payment
+     * service on it answering each charge with receipt {@code receiptId}.
+     */
+    private EventBus retryingBusCharging(String receiptId) {
         EventBus retrying = EventBus.builder(transport).scheduler(scheduler)
                 .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
                 .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
                 .build();
-        ForwardingSagaStore refusingTwice = new ForwardingSagaStore(store) {
-            @Override
-            public void update(SagaInstance updated, SagaTransition transition) {
-                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) {
-                    throw new ConfigurationException("the store cannot keep this saga's failure either");
-                }
-                super.update(updated, transition);
-            }
-        };
         retrying.subscribe("payment-service", "charge-commands", Charge.class,
                 SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
-                (command, ctx) -> SagaMessages.reply(retrying, ctx.message(), new Charged("r-\uD800")));
-        SagaDefinition<Order> definition = SagaDefinition.builder("order-saga", Order.class)
+                (command, ctx) -> SagaMessages.reply(retrying, ctx.message(), new Charged(receiptId)));
+        return retrying;
+    }
+
+    /** The order saga's remote step charge, whose reply's receipt id is kept in the order's receipts. */
+    private static SagaDefinition.StepBuilder<Order> charge() {
+        return SagaDefinition.builder("order-saga", Order.class)
                 .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
-                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")))
-                .build();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(refusingTwice).bus(retrying).scheduler(scheduler)
-                .register(definition).build();
+                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")));
+    }
+
+    /**
+     * Starts saga-1 of {@code definition} over the test's store refusing the write marking it as needing attention as
+     * well, a payment service answering with receipt {@code receiptId} on a bus that delivers again what its handler
+     * failed retriably; once all is delivered, checks that the saga's result failed with a non-retriable SagaException
+     * (the store refused a write and then the needs-attention write) and closes what it built.
+     */
+    private void startedOnAStoreRefusingTheNeedsAttentionWrite(SagaDefinition<Order> definition, String receiptId) {
+        EventBus retrying = retryingBusCharging(receiptId);
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(refusingTheNeedsAttentionWrite()).bus(retrying)
+                .scheduler(scheduler).register(definition).build();
 
         CompletableFuture<SagaResult<Order>> result = orchestrator.start(definition, "saga-1", null,
                 new Order("o-1", Map.of())).toCompletableFuture();
@@ -160,6 +165,27 @@ class StoreRefusalOfAReplyTest {
         SagaException failed = assertInstanceOf(SagaException.class,
                 assertThrows(CompletionException.class, result::join).getCause());
         assertFalse(failed.isRetriable(), failed.toString());
+        orchestrator.close();
+        retrying.close();
+    }
+
+    /** The test's store, refusing the write marking a saga as needing attention as well. */
+    private ForwardingSagaStore refusingTheNeedsAttentionWrite() {
+        return new ForwardingSagaStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) {
+                    throw new ConfigurationException("the store cannot keep this saga's failure either");
+                }
+                super.update(updated, transition);
+            }
+        };
+    }
+
+    @Test
+    void aReplyWhoseOutcomeAndThenTheNeedsAttentionWriteTheStoreRefusesIsDeadLetteredAtOnceNamingTheRefusal() {
+        startedOnAStoreRefusingTheNeedsAttentionWrite(charge().build(), "r-\uD800");
+
         List<Message> deadLetters = transport.messages("saga-replies.DLT");
         assertEquals(1, deadLetters.size());
         Message deadLetter = deadLetters.get(0);
@@ -169,49 +195,18 @@ class StoreRefusalOfAReplyTest {
         assertTrue(reason.contains("cannot be written as JSON") && reason.contains("marking it as needing attention"),
                 "the dead letter hides the store's refusals: " + reason);
         assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status(), "stored as before the refused write");
-        orchestrator.close();
-        retrying.close();
     }
 
     @Test
     void aReplyWhoseOutcomeIsStoredBeforeALaterWriteAndTheNeedsAttentionWriteAreRefusedIsNotDeadLettered() {
-        EventBus retrying = EventBus.builder(transport).scheduler(scheduler)
-                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
-                .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
-                .build();
-        ForwardingSagaStore refusingTwice = new ForwardingSagaStore(store) {
-            @Override
-            public void update(SagaInstance updated, SagaTransition transition) {
-                if (transition.type() == TransitionType.SAGA_NEEDS_ATTENTION) {
-                    throw new ConfigurationException("the store cannot keep this saga's failure either");
-                }
-                super.update(updated, transition);
-            }
-        };
-        retrying.subscribe("payment-service", "charge-commands", Charge.class,
-                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
-                (command, ctx) -> SagaMessages.reply(retrying, ctx.message(), new Charged("r-1")));
         // The reply's outcome is stored; the next step's result, which the store refuses, is not the reply's.
-        SagaDefinition<Order> definition = SagaDefinition.builder("order-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
-                .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")))
+        startedOnAStoreRefusingTheNeedsAttentionWrite(charge()
                 .step("ship").action((d, ctx) -> new Order(d.id(), Map.of("s-\uD800", "shipped")))
-                .build();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(refusingTwice).bus(retrying).scheduler(scheduler)
-                .register(definition).build();
+                .build(), "r-1");
 
-        CompletableFuture<SagaResult<Order>> result = orchestrator.start(definition, "saga-1", null,
-                new Order("o-1", Map.of())).toCompletableFuture();
-        transport.drainAll();
-
-        SagaException failed = assertInstanceOf(SagaException.class,
-                assertThrows(CompletionException.class, result::join).getCause());
-        assertFalse(failed.isRetriable(), failed.toString());
         SagaInstance stored = store.find("saga-1").orElseThrow();
         assertEquals(StepStatus.SUCCEEDED, stored.step("charge").orElseThrow().status(), "the reply's outcome is stored");
         assertEquals(List.of(), transport.messages("saga-replies.DLT"), "a reply the saga took, its outcome stored, was"
                 + " dead-lettered as not handled for a later write's refusals");
-        orchestrator.close();
-        retrying.close();
     }
 }

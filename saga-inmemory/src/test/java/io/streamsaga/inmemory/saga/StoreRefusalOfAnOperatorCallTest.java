@@ -42,8 +42,11 @@ class StoreRefusalOfAnOperatorCallTest {
     record NotedData(String id, java.util.Map<String, String> notes) {
     }
 
-    /** Refuses every write of a transition of type {@code refused}, as a durable store refuses a value it cannot keep. */
-    private static class RefusingStore extends ForwardingSagaStore {
+    /**
+     * Refuses every write of a transition of type {@code refused}, as a durable store refuses a value it cannot keep (also
+     * used by OperatorCallOnARunThatStopsFirstTest).
+     */
+    static class RefusingStore extends ForwardingSagaStore {
         final TransitionType refused;
         final ConfigurationException refusal = new ConfigurationException("owner node id must be at most 200 characters");
 
@@ -62,7 +65,7 @@ class StoreRefusalOfAnOperatorCallTest {
     }
 
     /** {@link RefusingStore} taking transition batches, as InMemorySagaStore and JdbcSagaStore without a lifecycle topic do. */
-    private static class BatchingRefusingStore extends RefusingStore {
+    static class BatchingRefusingStore extends RefusingStore {
         BatchingRefusingStore(TransitionType refused) {
             super(refused);
         }
