@@ -145,8 +145,9 @@ final class SagaRun<D> {
     private int changes;
     /**
      * The clock, read once per burst of engine work: reset when a pass starts and whenever the application
-     * ran, so a transition's time is at most the engine's own bookkeeping late (a clock read costs about as
-     * much as a whole transition).
+     * ran (an action, a compensation, a reply's handler, the listeners), so a transition's time and the start a
+     * timeout counts from are at most the engine's own bookkeeping late (a clock read costs about as much as a
+     * whole transition).
      */
     private Instant now;
 
@@ -338,6 +339,7 @@ final class SagaRun<D> {
         if (g == groupCount) {
             if (writeStatus(TransitionType.SAGA_COMPLETED, null, 0, null, SagaStatus.COMPLETED) && observedAndFlushed()) {
                 orchestrator.onCompleted(snapshot());
+                now = null; // the listeners ran: the application's time
             }
             return;
         }
@@ -404,6 +406,7 @@ final class SagaRun<D> {
             if (writeStatus(TransitionType.SAGA_COMPENSATING, null, 0, failure, SagaStatus.COMPENSATING)
                     && observedAndFlushed()) {
                 orchestrator.onCompensationStarting(snapshot());
+                now = null; // the listeners ran: the application's time
             }
         }
     }
@@ -744,6 +747,7 @@ final class SagaRun<D> {
         }
         if (observedAndFlushed()) {
             orchestrator.onStepCompleted(snapshot(), step.name());
+            now = null; // the listeners ran: the application's time
         }
     }
 
@@ -793,6 +797,7 @@ final class SagaRun<D> {
             }
             if (observedAndFlushed()) {
                 orchestrator.onStepFailed(snapshot(), step.name(), stepFailure);
+                now = null; // the listeners ran: the application's time
             }
         }
     }
@@ -1023,6 +1028,7 @@ final class SagaRun<D> {
         if (g < 0) {
             if (writeStatus(TransitionType.SAGA_COMPENSATED, null, 0, null, SagaStatus.COMPENSATED) && observedAndFlushed()) {
                 orchestrator.onCompensated(snapshot());
+                now = null; // the listeners ran: the application's time
             }
             return;
         }
@@ -1171,6 +1177,7 @@ final class SagaRun<D> {
         if (writeStep(i, shared.compensated(i, compensating), TransitionType.COMPENSATION_SUCCEEDED,
                 compensating.compensationAttempts(), null) && observedAndFlushed()) {
             orchestrator.onStepCompensated(snapshot(), step.name());
+            now = null; // the listeners ran: the application's time
         }
     }
 
@@ -1367,6 +1374,7 @@ final class SagaRun<D> {
     private void needsAttention(SagaFailure cause) {
         if (writeStatus(TransitionType.SAGA_NEEDS_ATTENTION, null, 0, cause, SagaStatus.FAILED_NEEDS_ATTENTION) && observedAndFlushed()) {
             orchestrator.onFailed(snapshot());
+            now = null; // the listeners ran: the application's time
         }
     }
 
@@ -1391,6 +1399,7 @@ final class SagaRun<D> {
                     // own saga), whose pass would write it after the call returned: a refusal then is the call's.
                     if (flush() && orchestrator.observed()) {
                         orchestrator.onCompensationStarting(snapshot());
+                        now = null; // the listeners ran: the application's time
                     }
                 }
             });
@@ -2129,6 +2138,7 @@ final class SagaRun<D> {
         // is made on this run, as during a needs-attention write's report, not called anew for ever (endedBeforeTheCall).
         int before = changes;
         orchestrator.onFailed(finalState);
+        now = null; // the listeners ran: the application's time
         if (finished || changes != before && !stopped) {
             // Such a call was made (markResolved, retryCompensation, a skipCompensation that leaves the saga needing
             // attention): the run goes on from it, registered, and reports only how that ends (finish), as after a

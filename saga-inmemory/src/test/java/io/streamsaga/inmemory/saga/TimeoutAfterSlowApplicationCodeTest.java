@@ -1,0 +1,136 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaListener;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A step's timeout counts from the start of its attempt (docs/sagas.md), not from the engine's last reading of the
+ * clock: application code that takes its time on the driving thread between two attempts (a listener hearing of the
+ * step before, here for a minute of virtual time through {@code scheduler.sleep}) leaves the next attempt its whole
+ * timeout. The next step, quick, has a timeout of ten seconds: it must not time out, nor its saga compensate or fail.
+ */
+class TimeoutAfterSlowApplicationCodeTest {
+    record Trip(String id) {
+    }
+
+    private static final Duration TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration SLOW = Duration.ofMinutes(1);
+
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE).build();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final List<String> ran = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+    }
+
+    /** An orchestrator whose listener takes a minute to hear of the start of compensation and of step "order". */
+    private SagaOrchestrator orchestrator(SagaDefinition<Trip> definition) {
+        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .parallelExecutor(Runnable::run)
+                .listener(new SagaListener() {
+                    @Override
+                    public void onStepCompleted(SagaInstance instance, String step) {
+                        if (step.equals("order")) {
+                            scheduler.sleep(SLOW); // an audit write, say, that takes a minute
+                        }
+                    }
+
+                    @Override
+                    public void onCompensationStarting(SagaInstance instance) {
+                        scheduler.sleep(SLOW);
+                    }
+                })
+                .register(definition).build();
+    }
+
+    private List<TransitionType> timeouts() {
+        return store.history("trip-1").stream().map(t -> t.type())
+                .filter(t -> t == TransitionType.STEP_TIMED_OUT || t == TransitionType.COMPENSATION_FAILED).toList();
+    }
+
+    @Test
+    void aQuickParallelMemberAfterASlowListenerDoesNotTimeOut() {
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .step("order").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo order"))
+                .parallel(group -> {
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo flight"))
+                            .timeout(TIMEOUT).retry(RetryPolicy.NONE);
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo hotel"));
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = orchestrator(definition)) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
+            assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
+            assertEquals(List.of(), ran);
+        }
+    }
+
+    @Test
+    void anAsynchronousActionStartedAfterASlowListenerHasItsWholeTimeout() {
+        CompletableFuture<Trip> booked = new CompletableFuture<>();
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .step("order").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo order"))
+                .step("flight").asyncAction((trip, ctx) -> booked).compensation((trip, ctx) -> ran.add("undo flight"))
+                .timeout(TIMEOUT).retry(RetryPolicy.NONE)
+                .build();
+        try (SagaOrchestrator orchestrator = orchestrator(definition)) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(TIMEOUT.minusSeconds(1)); // within its ten seconds
+            booked.complete(new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
+            assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
+            assertEquals(List.of(), ran);
+        }
+    }
+
+    @Test
+    void aQuickParallelMembersCompensationAfterASlowListenerDoesNotTimeOut() {
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .parallel(group -> {
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo flight"))
+                            .compensationRetry(RetryPolicy.NONE).timeout(TIMEOUT);
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo hotel"));
+                })
+                .step("pay").action((trip, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        try (SagaOrchestrator orchestrator = orchestrator(definition)) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
+            assertEquals(SagaStatus.COMPENSATED, store.find("trip-1").orElseThrow().status());
+            assertTrue(ran.containsAll(List.of("undo hotel", "undo flight")), ran.toString());
+        }
+    }
+}
