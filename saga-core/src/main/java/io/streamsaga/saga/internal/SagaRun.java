@@ -2362,6 +2362,7 @@ final class SagaRun<D> {
         if (invocation != null) {
             open[i] = null;
             after(invocation, error);
+            now = null; // the interceptors ran: the application's time (the clock may have been read before, see overran)
         }
     }
 

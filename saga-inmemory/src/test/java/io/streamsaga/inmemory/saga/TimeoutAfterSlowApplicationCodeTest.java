@@ -7,6 +7,7 @@ import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaInterceptor;
 import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
@@ -25,8 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A step's timeout counts from the start of its attempt (docs/sagas.md), not from the engine's last reading of the
  * clock: application code that takes its time on the driving thread between two attempts (a listener hearing of the
- * step before, here for a minute of virtual time through {@code scheduler.sleep}) leaves the next attempt its whole
- * timeout. The next step, quick, has a timeout of ten seconds: it must not time out, nor its saga compensate or fail.
+ * step before, an interceptor's {@code after()} ending it, here for a minute of virtual time through
+ * {@code scheduler.sleep}) leaves the next attempt its whole timeout. The next step, quick, has a timeout of ten seconds: it must not time out, nor its saga compensate or fail.
  */
 class TimeoutAfterSlowApplicationCodeTest {
     record Trip(String id) {
@@ -49,8 +50,7 @@ class TimeoutAfterSlowApplicationCodeTest {
 
     /** An orchestrator whose listener takes a minute to hear of the start of compensation and of step "order". */
     private SagaOrchestrator orchestrator(SagaDefinition<Trip> definition) {
-        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
-                .parallelExecutor(Runnable::run)
+        return builder()
                 .listener(new SagaListener() {
                     @Override
                     public void onStepCompleted(SagaInstance instance, String step) {
@@ -65,6 +65,11 @@ class TimeoutAfterSlowApplicationCodeTest {
                     }
                 })
                 .register(definition).build();
+    }
+
+    /** Members of a parallel group run on the calling thread, as in the test kit. */
+    private SagaOrchestrator.Builder builder() {
+        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).parallelExecutor(Runnable::run);
     }
 
     private List<TransitionType> timeouts() {
@@ -131,6 +136,35 @@ class TimeoutAfterSlowApplicationCodeTest {
             assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
             assertEquals(SagaStatus.COMPENSATED, store.find("trip-1").orElseThrow().status());
             assertTrue(ran.containsAll(List.of("undo hotel", "undo flight")), ran.toString());
+        }
+    }
+
+    @Test
+    void aParallelMemberStartedAfterASlowInterceptorEndedTheOneBeforeHasItsWholeTimeout() {
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .parallel(group -> {
+                    // a timeout longer than its interceptor's minute: its timer never falls due
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo flight"))
+                            .timeout(SLOW.multipliedBy(2)).retry(RetryPolicy.NONE);
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> ran.add("undo hotel"))
+                            .timeout(TIMEOUT).retry(RetryPolicy.NONE);
+                })
+                .build();
+        SagaInterceptor slowAfterFlight = new SagaInterceptor() {
+            @Override
+            public void after(Invocation invocation, Throwable error) {
+                if (invocation.context().step().equals("flight")) {
+                    scheduler.sleep(SLOW); // a tracing exporter that blocks for a minute, say
+                }
+            }
+        };
+        try (SagaOrchestrator orchestrator = builder().interceptor(slowAfterFlight).register(definition).build()) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
+            assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
+            assertEquals(List.of(), ran);
         }
     }
 }
