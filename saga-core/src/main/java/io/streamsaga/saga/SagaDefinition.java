@@ -413,8 +413,9 @@ public final class SagaDefinition<D> {
          * {@code RUNNING} for ever, and {@code COMPENSATING} for ever once cancelled
          * ({@link SagaOrchestrator#cancel} waits for the outcome of an action in flight); give a step that may hang
          * a timeout. A synchronous action outside a parallel group of two or more runs to its end on the thread that
-         * drives the saga: on such a step a timeout bounds only an asynchronous or remote compensation, and one with
-         * neither refuses it when built, rather than ignore it.
+         * drives the saga: on such a step a timeout bounds only an asynchronous or remote compensation without a
+         * {@link #compensationTimeout} of its own, and one with no such compensation refuses it when built, rather than
+         * ignore it.
          */
         public StepBuilder<D> timeout(Duration timeout) {
             this.timeout = ConfigurationException.requirePositive(timeout, "step '" + name + "': timeout");
@@ -497,14 +498,14 @@ public final class SagaDefinition<D> {
                     + "a member of a parallel group of two or more, is bounded by a timeout)", saga, name, compensationTimeout);
             // Likewise a timeout: a synchronous action outside a group of two or more runs to its end on the driving
             // thread, and so does a synchronous compensation there; only an asynchronous or remote compensation is
-            // left for it to bound.
+            // left for it to bound, unless a compensationTimeout of its own bounds that.
             ConfigurationException.require(timeout == null || action == null || concurrent
-                            || asyncCompensation != null || compensationCommand != null,
+                            || compensationTimeout == null && (asyncCompensation != null || compensationCommand != null),
                     "saga '%s': step '%s' has a timeout (%s) but a synchronous action, which runs to its end on the thread "
                     + "that drives the saga, and no asynchronous or remote compensation for it to bound (a timeout bounds "
                     + "an asynchronous or remote action, a member of a parallel group of two or more, and a compensation "
-                    + "the engine does not block on); declare the action with asyncAction(...) to bound it", saga, name,
-                    timeout);
+                    + "the engine does not block on, when it has no compensationTimeout of its own); declare the action "
+                    + "with asyncAction(...) to bound it", saga, name, timeout);
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;

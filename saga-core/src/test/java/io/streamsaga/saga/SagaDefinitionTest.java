@@ -134,8 +134,9 @@ class SagaDefinitionTest {
         assertTrue(blocking.getMessage().startsWith("saga 'order-saga': step 'ship' has a compensationTimeout (PT5M) but "
                 + "a synchronous compensation"), blocking.getMessage());
 
-        SagaDefinition<Data> definition = saga()
-                .step("ship").action((d, c) -> d).asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
+        SagaDefinition<Data> definition = saga() // ship's timeout bounds its asynchronous action, the other its undo
+                .step("ship").asyncAction((d, c) -> CompletableFuture.completedFuture(d))
+                .asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
                 .timeout(java.time.Duration.ofSeconds(30)).compensationTimeout(java.time.Duration.ofMinutes(5))
                 .step("pack").action((d, c) -> d).asyncCompensation((d, c) -> CompletableFuture.completedFuture(null))
                 .timeout(java.time.Duration.ofSeconds(30))
@@ -198,6 +199,32 @@ class SagaDefinitionTest {
                 .build();
         assertEquals(tenSeconds, definition.step("reserve").timeout());
         assertEquals(tenSeconds, definition.step("hotel").timeout());
+    }
+
+    @Test
+    void aTimeoutThatACompensationTimeoutOverridesOnASynchronousActionIsRefusedAsBoundingNothing() {
+        // The compensation's own timeout bounds the asynchronous or remote compensation, and the synchronous action
+        // runs to its end on the driving thread: the step's timeout was left to bound nothing, silently.
+        java.time.Duration tenSeconds = java.time.Duration.ofSeconds(10);
+        ConfigurationException overridden = assertThrows(ConfigurationException.class, () -> saga()
+                .step("reserve").action((d, c) -> d)
+                .asyncCompensation((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(null))
+                .timeout(tenSeconds).compensationTimeout(java.time.Duration.ofMinutes(1))
+                .build());
+        assertTrue(overridden.getMessage().startsWith("saga 'order-saga': step 'reserve' has a timeout (PT10S) but a "
+                + "synchronous action"), overridden.getMessage());
+
+        // Either alone bounds the compensation; on an asynchronous action both apply.
+        SagaDefinition<Data> definition = saga()
+                .step("reserve").action((d, c) -> d)
+                .asyncCompensation((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(null))
+                .compensationTimeout(java.time.Duration.ofMinutes(1))
+                .step("label").asyncAction((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(d))
+                .asyncCompensation((d, c) -> java.util.concurrent.CompletableFuture.completedFuture(null))
+                .timeout(tenSeconds).compensationTimeout(java.time.Duration.ofMinutes(1))
+                .build();
+        assertEquals(java.time.Duration.ofMinutes(1), definition.step("reserve").compensationTimeout());
+        assertEquals(tenSeconds, definition.step("label").timeout());
     }
 
     @Test
