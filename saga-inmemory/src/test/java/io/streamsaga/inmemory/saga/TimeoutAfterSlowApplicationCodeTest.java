@@ -72,9 +72,12 @@ class TimeoutAfterSlowApplicationCodeTest {
         return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).parallelExecutor(Runnable::run);
     }
 
-    private List<TransitionType> timeouts() {
-        return store.history("trip-1").stream().map(t -> t.type())
+    /** No attempt of the saga timed out (nor any compensation failed), and it ended {@code status}. */
+    private void assertNothingTimedOutAndItEnded(SagaStatus status) {
+        List<TransitionType> timedOut = store.history("trip-1").stream().map(t -> t.type())
                 .filter(t -> t == TransitionType.STEP_TIMED_OUT || t == TransitionType.COMPENSATION_FAILED).toList();
+        assertEquals(List.of(), timedOut, store.history("trip-1").toString());
+        assertEquals(status, store.find("trip-1").orElseThrow().status());
     }
 
     @Test
@@ -91,8 +94,7 @@ class TimeoutAfterSlowApplicationCodeTest {
             orchestrator.start(definition, "trip-1", null, new Trip("t"));
             scheduler.advance(SLOW);
 
-            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
-            assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
             assertEquals(List.of(), ran);
         }
     }
@@ -111,8 +113,7 @@ class TimeoutAfterSlowApplicationCodeTest {
             booked.complete(new Trip("t"));
             scheduler.advance(SLOW);
 
-            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
-            assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
             assertEquals(List.of(), ran);
         }
     }
@@ -133,8 +134,7 @@ class TimeoutAfterSlowApplicationCodeTest {
             orchestrator.start(definition, "trip-1", null, new Trip("t"));
             scheduler.advance(SLOW);
 
-            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
-            assertEquals(SagaStatus.COMPENSATED, store.find("trip-1").orElseThrow().status());
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPENSATED);
             assertTrue(ran.containsAll(List.of("undo hotel", "undo flight")), ran.toString());
         }
     }
@@ -162,8 +162,7 @@ class TimeoutAfterSlowApplicationCodeTest {
             orchestrator.start(definition, "trip-1", null, new Trip("t"));
             scheduler.advance(SLOW);
 
-            assertEquals(List.of(), timeouts(), store.history("trip-1").toString());
-            assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
             assertEquals(List.of(), ran);
         }
     }
