@@ -39,7 +39,7 @@ class SagaTestKitAdvanceTest {
     record Booked(String id) {
     }
 
-    private static final TypeRegistry TYPES = TypeRegistry.builder()
+    static final TypeRegistry TYPES = TypeRegistry.builder()
             .register("book", 1, Book.class).register("booked", 1, Booked.class).build();
 
     /** A participant that answers each command from a task on the environment's scheduler, {@code delay} later. */
@@ -58,7 +58,7 @@ class SagaTestKitAdvanceTest {
         }
     }
 
-    private static SagaDefinition<Trip> booking(Duration timeout, RetryPolicy retry) {
+    static SagaDefinition<Trip> booking(Duration timeout, RetryPolicy retry) {
         return SagaDefinition.builder("trip", Trip.class)
                 .remoteStep("book").command("book-commands", (trip, ctx) -> new Book(trip.id()))
                 .onReply(Booked.class, (trip, reply) -> trip)

@@ -18,6 +18,8 @@ final class RecordingInterceptor implements SagaInterceptor {
     private final Map<String, Integer> strikes = new HashMap<>();
     private final List<RecordedInvocation> invocations = new ArrayList<>();
     private final List<CompensationEvent> compensations = new ArrayList<>();
+    /** The commands the orchestrators sent for each remote step: the attempts they started, answered or not. */
+    private final Map<String, Integer> stepCommands = new HashMap<>();
 
     /**
      * A compensation attempt starting ({@code started}) or succeeding, in the order they happened: unlike
@@ -61,23 +63,39 @@ final class RecordingInterceptor implements SagaInterceptor {
         }
     }
 
-    /** Records the start of a remote compensation when the orchestrator publishes its command. */
+    /**
+     * Records the start of a remote step's attempt, or of a remote compensation's, when the orchestrator publishes its
+     * command.
+     */
     MessageInterceptor commandObserver() {
         return new MessageInterceptor() {
             @Override
             public Message beforePublish(Message message, EventCodec codec) {
-                // A compensation's command names the reply topic; its reply, which has the same phase, does not.
-                if (SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null))
-                        && message.header(SagaMessages.REPLY_TOPIC).isPresent()) {
-                    compensationStarted(message.header(SagaMessages.STEP).orElse(""));
+                // A command names the reply topic; its reply, which has the same step and phase, does not.
+                if (message.header(SagaMessages.REPLY_TOPIC).isPresent()) {
+                    commandSent(message.header(SagaMessages.STEP).orElse(""),
+                            SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)));
                 }
                 return message;
             }
         };
     }
 
-    private synchronized void compensationStarted(String step) {
-        compensations.add(new CompensationEvent(step, true));
+    private synchronized void commandSent(String step, boolean compensation) {
+        if (compensation) {
+            compensations.add(new CompensationEvent(step, true));
+        } else {
+            stepCommands.merge(step, 1, Integer::sum);
+        }
+    }
+
+    /**
+     * The attempts started of {@code step}: its action's invocations (a local step's) and the commands sent for it (a
+     * remote step's, whose invocations are only the handlings of the replies that came).
+     */
+    synchronized int stepAttempts(String step) {
+        long actions = invocations.stream().filter(i -> i.kind() == Kind.ACTION && i.step().equals(step)).count();
+        return (int) actions + stepCommands.getOrDefault(step, 0);
     }
 
     synchronized List<CompensationEvent> compensationEvents() {

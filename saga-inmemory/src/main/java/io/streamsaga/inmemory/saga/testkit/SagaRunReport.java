@@ -599,14 +599,18 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
-     * How many times the step's action (or reply handling) was invoked.
+     * How many attempts of the step started: for a local step, the invocations of its action; for a remote step, the
+     * commands sent for it, whether a reply came, was rejected or never came (a timeout), not the handlings of its
+     * replies, which {@link #invocations()} lists. An action run again, or a command sent again, by a recovery after a
+     * simulated crash counts too, as does an attempt whose failure was injected ({@link SagaTestKit#failStep}: before
+     * the action, or when the reply is handled).
      *
      * @throws io.streamsaga.ConfigurationException when the saga has no such step (a typo would pass as "never
      *                                              attempted"), as {@link SagaTestKit#failStep} does
      */
     public SagaRunReport<F, D> expectAttempts(String step, int attempts) {
         definition.step(step);
-        long actual = invocations().stream().filter(i -> i.isForward() && i.step().equals(step)).count();
+        int actual = interceptor.stepAttempts(step);
         if (actual != attempts) {
             throw new AssertionError("expected " + attempts + " attempts of step " + step + " but saw " + actual);
         }

@@ -1,0 +1,49 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Airline;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Trip;
+import io.streamsaga.inmemory.saga.testkit.FailureMode;
+import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Function;
+
+import static io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.TYPES;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * {@code expectAttempts(step, n)} counts the attempts started, a remote step's as a local one's: each command the
+ * orchestrator sent for it, answered or not. It counted only a remote step's reply handlings, so a step whose three
+ * commands all timed out unanswered passed {@code expectAttempts(step, 0)}, read as "never attempted".
+ */
+class SagaTestKitAttemptsTest {
+    /** Books a trip with an airline answering the attempts {@code answers} accepts at once; three attempts, 10 s each. */
+    private static SagaTestKit<Airline, Trip> booking(Function<String, Boolean> answers) {
+        return SagaTestKit.given(env -> new Airline(env, Duration.ZERO, answers),
+                        airline -> SagaTestKitAdvanceTest.booking(Duration.ofSeconds(10),
+                                RetryPolicy.builder().maxAttempts(3).noBackoff().build()), new Trip("t-1"))
+                .types(TYPES);
+    }
+
+    @Test
+    void aRemoteStepWhoseCommandsAllTimedOutUnansweredCountsEachCommandSentAsAnAttempt() {
+        var run = booking(attempt -> false).whenRun().expectCompensated();
+
+        assertEquals(List.of("1", "2", "3"), run.fixture().attempts);
+        run.expectAttempts("book", 3);
+        AssertionError never = assertThrows(AssertionError.class, () -> run.expectAttempts("book", 0));
+        assertEquals("expected 0 attempts of step book but saw 3", never.getMessage());
+    }
+
+    @Test
+    void aRemoteStepCountsOneAttemptPerCommandWhetherItsReplyWasMissingRejectedOrTaken() {
+        // Attempt 1 unanswered (timed out), attempt 2's reply rejected (injected), attempt 3's reply taken.
+        booking(attempt -> !attempt.equals("1")).failStep("book", FailureMode.once()).whenRun()
+                .expectCompleted()
+                .expectAttempts("book", 3);
+    }
+}
