@@ -63,15 +63,32 @@ public final class VirtualScheduler implements Scheduler {
         }
     }
 
-    /** Advances the clock instead of blocking, running the tasks that fall due meanwhile. */
+    /**
+     * Advances the clock instead of blocking, running the tasks that fall due meanwhile; {@code delay} is taken as
+     * {@link Scheduler#sleep} takes it (negative as zero): code under test may compute a delay already past.
+     */
     @Override
     public void sleep(Duration delay) {
-        advance(delay);
+        advanceTo(after(delay));
     }
 
-    /** Moves time forward by {@code delay}, running every task due up to the new instant. */
+    /**
+     * Moves time forward by {@code delay}, running every task due up to the new instant; one longer than
+     * {@link ConfigurationException#MAX_DURATION} is taken as that.
+     *
+     * @throws ConfigurationException when {@code delay} is null or negative (a test's mistake: the clock never moves
+     *                                backwards, and taking it as zero would let the test read a clock that did not
+     *                                move as one it moved), before anything runs
+     */
     public void advance(Duration delay) {
-        advanceTo(after(delay));
+        advanceTo(after(requireAdvance(delay)));
+    }
+
+    /** Returns {@code delay} for {@link #advance}; throws when it is null or negative (the test kit's run checks so too). */
+    private static Duration requireAdvance(Duration delay) {
+        ConfigurationException.require(delay != null && !delay.isNegative(), "advance(Duration) cannot move the virtual"
+                + " clock backwards: its duration must be zero or positive, but was %s", delay);
+        return delay;
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.Test;
 
@@ -12,6 +13,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class VirtualSchedulerTest {
@@ -103,8 +105,25 @@ class VirtualSchedulerTest {
         VirtualScheduler scheduler = new VirtualScheduler(START);
         scheduler.advanceTo(START.plusSeconds(10));
         scheduler.advanceTo(START);
-        scheduler.advance(Duration.ofSeconds(-5));
+        scheduler.sleep(Duration.ofSeconds(-5)); // a delay, taken as schedule takes it: negative as zero
         assertEquals(START.plusSeconds(10), scheduler.now());
+    }
+
+    @Test
+    void aNegativeOrNullAdvanceIsRefusedNamingItRatherThanTakenAsZero() {
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<String> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ZERO, () -> ran.add("due now"));
+
+        ConfigurationException negative = assertThrows(ConfigurationException.class,
+                () -> scheduler.advance(Duration.ofSeconds(-5)));
+        ConfigurationException none = assertThrows(ConfigurationException.class, () -> scheduler.advance(null));
+
+        assertEquals("advance(Duration) cannot move the virtual clock backwards: its duration must be zero or positive,"
+                + " but was PT-5S", negative.getMessage());
+        assertTrue(none.getMessage().endsWith("but was null"), none.getMessage());
+        assertEquals(List.of(), ran, "a refused advance ran the due tasks");
+        assertEquals(START, scheduler.now());
     }
 
     @Test

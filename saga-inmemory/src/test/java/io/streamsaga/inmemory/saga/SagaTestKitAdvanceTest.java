@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
@@ -19,6 +20,8 @@ import java.util.function.Function;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -76,6 +79,27 @@ class SagaTestKitAdvanceTest {
         run.advance(Duration.ofMinutes(1)) // the reply is sent at 30 s, the step would time out at 45 s
                 .expectCompleted();
         assertTrue(run.history().stream().noneMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT), run.sequenceDiagram());
+    }
+
+    @Test
+    void aNegativeOrNullAdvanceIsRefusedNamingItAndLeavesTheRunOpenWhereItWas() {
+        SagaRunReport<Airline, Trip> run = SagaTestKit.given(env -> new Airline(env, Duration.ofSeconds(30), attempt -> true),
+                        airline -> booking(Duration.ofSeconds(45), RetryPolicy.NONE), new Trip("t-4"))
+                .types(TYPES)
+                .whenStarted();
+        java.time.Instant started = run.environment().scheduler().now();
+
+        // before, taken as zero: the test read a saga that had not moved as one checked after a step back in time
+        ConfigurationException negative = assertThrows(ConfigurationException.class,
+                () -> run.advance(Duration.ofSeconds(-30)));
+        ConfigurationException none = assertThrows(ConfigurationException.class, () -> run.advance(null));
+
+        assertEquals("advance(Duration) cannot move the virtual clock backwards: its duration must be zero or positive,"
+                + " but was PT-30S", negative.getMessage());
+        assertTrue(none.getMessage().endsWith("but was null"), none.getMessage());
+        assertFalse(run.isClosed(), "a refused advance closed the run");
+        assertEquals(started, run.environment().scheduler().now());
+        run.advance(Duration.ofSeconds(30)).expectCompleted(); // the test goes on
     }
 
     @Test

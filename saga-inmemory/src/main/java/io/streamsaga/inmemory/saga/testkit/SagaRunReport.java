@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.saga.testkit;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDefinition;
@@ -391,8 +392,16 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * on the way (an application's timer every second over a month); it fails ({@link AssertionError}) only on a
      * livelock: more than {@link SagaTestKit#maxRoundsAtOneInstant} settling rounds (messages delivered, timers run)
      * at one virtual instant without the clock moving.
+     *
+     * @throws ConfigurationException when {@code duration} is null or negative (the clock never moves
+     *                                backwards, and taking it as zero would let the test read a saga that
+     *                                did not move as one checked later), before anything runs: the run
+     *                                stays as it was, open or finished
      */
     public SagaRunReport<F, D> advance(Duration duration) {
+        // As VirtualScheduler.advance checks it: scheduler.after takes a negative delay as zero, as schedule does.
+        ConfigurationException.require(duration != null && !duration.isNegative(), "advance(Duration)"
+                + " cannot move the virtual clock backwards: its duration must be zero or positive, but was %s", duration);
         if (finished) {
             return this;
         }
