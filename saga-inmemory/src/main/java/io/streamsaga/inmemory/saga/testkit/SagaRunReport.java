@@ -3,6 +3,7 @@ package io.streamsaga.inmemory.saga.testkit;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.saga.SagaDataUpcaster;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaInstance;
@@ -15,13 +16,16 @@ import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 
 /**
  * One run of a saga in the test kit, and the "expect" half of given/when/expect. Assertions throw
@@ -31,9 +35,9 @@ import java.util.stream.Collectors;
  * <p>The kit closes what it created for the run (its orchestrators and its {@link SagaTestEnvironment}: bus,
  * transport, virtual clock, executor) once the run is finished: when a call that drives the saga
  * ({@code whenRun()}, {@code whenStarted()}, {@link #settle()}, {@link #advance}, {@link #cancel()}, the operator
- * calls) returns with the saga completed, compensated or resolved and nothing left to deliver or run. A run that
- * needs attention stays open for the operator calls, and one still running (started with {@code whenStarted()})
- * until a later call finishes it: {@link #close()} it (try-with-resources) to end it sooner.
+ * calls, {@link #upgradeTo}) returns with the saga completed, compensated or resolved and nothing left to deliver or
+ * run. A run that needs attention stays open for the operator calls, and one still running (started with
+ * {@code whenStarted()}) until a later call finishes it: {@link #close()} it (try-with-resources) to end it sooner.
  *
  * <p>A call that drives the saga and fails (an Error of the application's code, such as a failed assertion, also
  * one a message handler throws while the kit delivers, a fake participant's included; a task of the environment's
@@ -64,10 +68,14 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private final RecordingInterceptor interceptor;
     private final CrashingSagaStore crashingStore;
     private final SettleLimits limits;
+    /** The saga's data upcasters by source version, registered on every orchestrator of the run. */
+    private final Map<Integer, SagaDataUpcaster> upcasters;
     private SagaOrchestrator orchestrator;
     private boolean recovered;
     private java.util.concurrent.CompletionStage<?> latest;
     private boolean closed;
+    /** Closed by {@link #upgradeTo}, whose report drives the run on. */
+    private boolean upgraded;
     /** Closed because the saga finished: settling or advancing it then has nothing left to do. */
     private boolean finished;
     /** The writes made before the explorer cancelled the saga ({@link #cancelAfterStart}, {@link #cancelAfterStep}). */
@@ -81,16 +89,21 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
                   boolean crashBeforeWrite) {
-        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, limits, crashAt,
+        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, limits, Map.of(), crashAt,
                 crashBeforeWrite, null);
     }
 
-    /** {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null). */
+    /**
+     * {@code upcasters}: the saga's data upcasters by source version ({@link SagaTestKit#dataUpcaster});
+     * {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null).
+     */
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
-                  Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
-                  boolean crashBeforeWrite, String cancelAfterStep) {
+                  Map<String, FailureMode> compensationFailures, SettleLimits limits,
+                  Map<Integer, SagaDataUpcaster> upcasters, int crashAt, boolean crashBeforeWrite,
+                  String cancelAfterStep) {
         this.limits = limits;
+        this.upcasters = Map.copyOf(upcasters);
         this.cancelAfterStep = cancelAfterStep;
         // Created first: it also sees the commands the bus publishes (a remote compensation starts with its command).
         this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
@@ -118,6 +131,23 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
+     * The run after {@code previous}'s {@link #upgradeTo}: its environment, fixture, store and recordings, with
+     * {@code definition} registered on a new orchestrator instead of the previous one's.
+     */
+    private SagaRunReport(SagaRunReport<F, ?> previous, SagaDefinition<D> definition) {
+        this.limits = previous.limits;
+        this.upcasters = previous.upcasters;
+        this.cancelAfterStep = null;
+        this.interceptor = previous.interceptor;
+        this.environment = previous.environment;
+        this.fixture = previous.fixture;
+        this.definition = definition;
+        this.crashingStore = previous.crashingStore;
+        this.recovered = previous.recovered;
+        this.orchestrator = newOrchestrator(crashingStore, false);
+    }
+
+    /**
      * {@code cancelling}: with the listener that cancels the saga after {@link #cancelAfterStep}'s success (the first
      * orchestrator only: a cancel lost in a crash is not made again after recovery).
      */
@@ -129,6 +159,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 .parallelExecutor(Runnable::run) // parallel members one after another: every run reproducible
                 .interceptor(interceptor)
                 .register(definition);
+        upcasters.forEach((fromVersion, upcaster) -> builder.dataUpcaster(definition.name(), fromVersion, upcaster));
         if (cancelling) {
             builder.listener(new SagaListener() {
                 private boolean tried;
@@ -467,6 +498,87 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
+     * Simulates an upgrade of the application, as a test of its versioned definitions and data upcasters: the process
+     * stops (the run's orchestrator closes, as in a shutdown: the saga stops where it was, its timers with it; the
+     * store, the bus's messages and the fixture stay, as the application's database and broker would), and a new
+     * orchestrator starts over the same store with {@code definition} registered instead of the run's (a newer version
+     * of the saga, built over the run's fixture) and the kit's {@linkplain SagaTestKit#dataUpcaster data upcasters};
+     * its {@link SagaOrchestrator#recover()} resumes the saga, under the version it was stored with if that is the one
+     * registered, else migrated to it through the upcasters (a {@code SAGA_MIGRATED} transition in {@link #history()}),
+     * as docs/sagas.md ("Versions") says. Then settles what is due at the current instant, as
+     * {@link SagaTestKit#whenStarted()} does. A saga that needs attention is not resumed: its operator calls on the
+     * returned report migrate it. Upgrade a run still open: started with {@code whenStarted()}, or needing attention (a
+     * run finished is closed: it cannot be upgraded).
+     *
+     * <p>Returns the report of the upgraded run, which drives it on and closes it; this one can still be read (the
+     * recordings, store and history are shared) but no longer driven, nor closed ({@link #isClosed()} is then true).
+     *
+     * @throws AssertionError          when the recovery leaves the saga unresolvable: not migrated (an upcaster missing
+     *                                 on the way from its version, named; one that threw or returned no data; a step it
+     *                                 started that the new version no longer has; a saga past its pivot given a
+     *                                 compensatable step), the run then closed, the saga left in the store as it was
+     * @throws IllegalStateException   when the run is closed or was upgraded already (a definition that fails to build
+     *                                 throws its own exception too; either leaves the run as it was)
+     */
+    public <E> SagaRunReport<F, E> upgradeTo(Function<F, SagaDefinition<E>> definition) {
+        Objects.requireNonNull(definition, "definition");
+        ensureOpen();
+        // Built first: a definition that fails to build changes nothing, and leaves the run open.
+        SagaDefinition<E> upgradedTo = Objects.requireNonNull(definition.apply(fixture), "the definition upgraded to");
+        List<SagaRunReport<F, E>> next = new ArrayList<>(1);
+        driving(() -> {
+            orchestrator.close();
+            next.add(new SagaRunReport<>(this, upgradedTo));
+        });
+        upgraded = true; // the next report owns the environment from here: this one must not close it
+        closed = true;
+        return next.get(0).resumeAfterUpgrade();
+    }
+
+    /** The recovery of a run just upgraded ({@link #upgradeTo}), then what is due now, as in {@code whenStarted()}. */
+    private SagaRunReport<F, D> resumeAfterUpgrade() {
+        return driving(() -> {
+            SagaInstance stored = instance().orElseThrow(() -> new AssertionError("the saga was never stored"));
+            if (orchestrator.recover().unresolvable().contains(SAGA_ID)) {
+                throw new AssertionError("the upgrade left saga " + SAGA_ID + " unresolvable, stored as '"
+                        + stored.sagaName() + "' version " + stored.definitionVersion() + ", not migrated to '"
+                        + definition.name() + "' version " + definition.version() + ", the one registered: "
+                        + whyNotMigrated(stored));
+            }
+            settleUntil(environment.scheduler().now());
+            closeIfFinished();
+        });
+    }
+
+    /**
+     * Why the recovery could not resume {@code stored} under {@link #definition}, as far as the kit can tell from what
+     * it registered; the orchestrator's ERROR log names the reason it found.
+     */
+    private String whyNotMigrated(SagaInstance stored) {
+        int from = stored.definitionVersion();
+        if (!stored.sagaName().equals(definition.name())) {
+            return "a saga migrates only to another version of its own name";
+        }
+        if (definition.version() < from) {
+            return "a saga migrates only to a newer version";
+        }
+        if (definition.version() == from) {
+            return "its stored steps are not those of the definition registered under its version (change steps under"
+                    + " a new version, with an upcaster)";
+        }
+        List<Integer> missing = IntStream.range(from, definition.version()).filter(v -> !upcasters.containsKey(v))
+                .boxed().toList();
+        if (!missing.isEmpty()) {
+            return "no data upcaster from version " + missing.stream().map(String::valueOf)
+                    .collect(Collectors.joining(", ")) + " is registered (SagaTestKit.dataUpcaster(fromVersion,"
+                    + " upcaster), one for each version on the way)";
+        }
+        return "the orchestrator refused the migration (an upcaster that threw or returned no data, a step the saga"
+                + " started that version " + definition.version() + " no longer has, or a saga past its pivot given a"
+                + " compensatable step); its ERROR log says which";
+    }
+
+    /**
      * Closes what the kit created for this run: its orchestrator (a saga still running stops, as in a process
      * that shuts down) and its environment. Idempotent; the kit calls it when the run is finished (see the class
      * comment). Inspections and expectations keep working.
@@ -490,6 +602,10 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     private void ensureOpen() {
+        if (upgraded) {
+            throw new IllegalStateException("the run was upgraded (upgradeTo): the report upgradeTo returned drives it,"
+                    + " this one can be read, not driven");
+        }
         if (closed) {
             throw new IllegalStateException("the run is closed (the saga is "
                     + instance().map(i -> i.status().toString()).orElse("not stored") + "): it can be read, not driven");

@@ -2,6 +2,7 @@ package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.saga.SagaDataUpcaster;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaStatus;
@@ -35,7 +36,9 @@ import java.util.function.Function;
  * completed, compensated or resolved when {@code whenRun()}, {@code whenStarted()} or a later call of the report
  * returns, or when one of them fails; a run that needs attention or is still running stays open until then
  * (a call the orchestrator refuses for the saga's state leaves it open), or until its report is
- * {@linkplain SagaRunReport#close() closed} (see {@link SagaRunReport}). Not thread-safe.
+ * {@linkplain SagaRunReport#close() closed} (see {@link SagaRunReport}). To test versioned definitions and data
+ * upcasters, register the upcasters with {@link #dataUpcaster} and upgrade a run still going with
+ * {@link SagaRunReport#upgradeTo}. Not thread-safe.
  *
  * @param <F> the fixture type: the application services a run uses (fresh per run)
  * @param <D> the saga data type
@@ -48,6 +51,7 @@ public final class SagaTestKit<F, D> {
     private final Map<String, FailureMode> stepFailures = new LinkedHashMap<>();
     private final Map<String, FailureMode> compensationFailures = new LinkedHashMap<>();
     private SettleLimits limits = SettleLimits.DEFAULTS;
+    private final Map<Integer, SagaDataUpcaster> upcasters = new LinkedHashMap<>();
 
     private SagaTestKit(Function<SagaTestEnvironment, F> fixture, Function<F, SagaDefinition<D>> definition, D data) {
         this.fixture = Objects.requireNonNull(fixture, "fixture");
@@ -103,6 +107,20 @@ public final class SagaTestKit<F, D> {
         return this;
     }
 
+    /**
+     * Registers an upcaster of the saga's data from definition version {@code fromVersion} to the next on every
+     * orchestrator of the run, under the saga's name, as {@link io.streamsaga.saga.SagaOrchestrator.Builder#dataUpcaster}
+     * does: with it, {@link SagaRunReport#upgradeTo} migrates a saga started under {@code fromVersion} (one for each
+     * version on the way, to skip several). A second one for the same version replaces the first.
+     *
+     * @throws ConfigurationException when {@code fromVersion} is below 1
+     */
+    public SagaTestKit<F, D> dataUpcaster(int fromVersion, SagaDataUpcaster upcaster) {
+        ConfigurationException.require(fromVersion >= 1, "fromVersion must be 1 or more, but was %s", fromVersion);
+        upcasters.put(fromVersion, Objects.requireNonNull(upcaster, "upcaster"));
+        return this;
+    }
+
     /** Fails the step's action (or the handling of its reply) as {@code mode} says. */
     public SagaTestKit<F, D> failStep(String step, FailureMode mode) {
         stepFailures.put(Objects.requireNonNull(step, "step"), Objects.requireNonNull(mode, "mode"));
@@ -120,7 +138,8 @@ public final class SagaTestKit<F, D> {
 
     /** Starts the saga and settles it: every message delivered, every timer run. */
     public SagaRunReport<F, D> whenRun() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, 0, false).start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, upcasters,
+                0, false, null).start(data, true);
     }
 
     /**
@@ -132,13 +151,14 @@ public final class SagaTestKit<F, D> {
      * finished like a settled one: its run is closed.
      */
     public SagaRunReport<F, D> whenStarted() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, 0, false).start(data, false);
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, upcasters,
+                0, false, null).start(data, false);
     }
 
     SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, int crashAt,
                             boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, steps, compensations, limits, crashAt, crashBeforeWrite)
-                .start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, steps, compensations, limits, upcasters, crashAt,
+                crashBeforeWrite, null).start(data, true);
     }
 
     /**
@@ -147,7 +167,7 @@ public final class SagaTestKit<F, D> {
      */
     SagaRunReport<F, D> runCancelled(int crashAt, boolean crashBeforeWrite) {
         SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits,
-                crashAt, crashBeforeWrite).start(data, false);
+                upcasters, crashAt, crashBeforeWrite, null).start(data, false);
         if (report.isClosed() || report.status() != SagaStatus.RUNNING) {
             report.close();
             return null;
@@ -166,8 +186,8 @@ public final class SagaTestKit<F, D> {
      * {@link SagaRunReport#cancelAccepted()}.
      */
     SagaRunReport<F, D> runCancelledAfter(String step, int crashAt, boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits, crashAt, crashBeforeWrite,
-                step).start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits, upcasters, crashAt,
+                crashBeforeWrite, step).start(data, true);
     }
 
     TypeRegistry types() {

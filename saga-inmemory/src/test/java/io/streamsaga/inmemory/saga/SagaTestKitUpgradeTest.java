@@ -1,0 +1,197 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The test kit tests versioned definitions and data upcasters (docs/sagas.md, "The test kit", "Versions"): a saga
+ * started under one version, upgraded with {@code upgradeTo} (the process restarts with a newer version registered
+ * and the kit's upcasters), is migrated and finishes under the new version; one that cannot be migrated fails the
+ * upgrade naming why. Before, the kit registered one definition and no upcaster, and had no restart under another.
+ */
+class SagaTestKitUpgradeTest {
+    record OrderV1(String id) {
+    }
+
+    record OrderV2(String id, String currency) {
+    }
+
+    /** The application's shipping service, which outlives the upgrade as its database would. */
+    static final class Shipping {
+        final List<String> shipped = new CopyOnWriteArrayList<>();
+        final List<String> refunded = new CopyOnWriteArrayList<>();
+        volatile boolean refundsDown = true;
+    }
+
+    /**
+     * Pays (refunding fails while the refunds are down), then fails to ship: under {@code version}, over data
+     * {@code type}, naming what it refunds with {@code what}.
+     */
+    private static <D> SagaDefinition<D> refundedWhenShippingFails(Shipping shipping, Class<D> type, int version,
+                                                                   Function<D, String> what) {
+        return SagaDefinition.builder("order", type).version(version).dataType("order-data")
+                .step("pay").action((order, ctx) -> order).compensation((order, ctx) -> {
+                    if (shipping.refundsDown) {
+                        throw new IllegalStateException("refunds are down");
+                    }
+                    shipping.refunded.add(what.apply(order));
+                })
+                .compensationRetry(RetryPolicy.NONE)
+                .step("ship").action((order, ctx) -> {
+                    throw new IllegalStateException("no carrier");
+                })
+                .build();
+    }
+
+    /** Version 1: pays, then ships on a stage that is still open when the application is upgraded. */
+    static final class OrderSagaV1 {
+        static SagaDefinition<OrderV1> definition(Shipping shipping) {
+            return SagaDefinition.builder("order", OrderV1.class).dataType("order-data")
+                    .step("pay").action((order, ctx) -> order)
+                    .step("ship").asyncAction((order, ctx) -> new CompletableFuture<>())
+                    .build();
+        }
+    }
+
+    /** Version 2: the data gains a currency; shipping names it. */
+    static final class OrderSagaV2 {
+        static SagaDefinition<OrderV2> definition(Shipping shipping) {
+            return SagaDefinition.builder("order", OrderV2.class).version(2).dataType("order-data")
+                    .step("pay").action((order, ctx) -> order)
+                    .step("ship").action((order, ctx) -> {
+                        shipping.shipped.add(order.id() + " in " + order.currency());
+                        return order;
+                    })
+                    .build();
+        }
+    }
+
+    /** Version 3: as version 2, the data unchanged; only the version moves. */
+    private static SagaDefinition<OrderV2> versionThree(Shipping shipping) {
+        return SagaDefinition.builder("order", OrderV2.class).version(3).dataType("order-data")
+                .step("pay").action((order, ctx) -> order)
+                .step("ship").action((order, ctx) -> order)
+                .build();
+    }
+
+    @Test
+    void aSagaStartedUnderVersionOneIsMigratedByTheUpcasterAndFinishedByVersionTwoAfterTheUpgrade() {
+        SagaRunReport<Shipping, OrderV1> v1 = SagaTestKit.given(env -> new Shipping(), OrderSagaV1::definition, new OrderV1("o-1"))
+            .dataUpcaster(1, json -> json.put("currency", "EUR"))
+            .whenStarted()
+            .expectStatus(SagaStatus.RUNNING);
+        SagaRunReport<Shipping, OrderV2> v2 = v1.upgradeTo(OrderSagaV2::definition)
+            .expectCompleted()
+            .expectSteps("pay", "ship")
+            .expectAttempts("ship", 2);
+        assertEquals(2, v2.instance().orElseThrow().definitionVersion());
+        assertEquals(List.of("o-1 in EUR"), v2.fixture().shipped);
+
+        assertEquals(new OrderV2("o-1", "EUR"), v2.result().data());
+        assertTrue(v2.history().stream().anyMatch(t -> t.type() == TransitionType.SAGA_MIGRATED
+                && "version 1 -> 2".equals(t.detail())), v2.sequenceDiagram());
+        assertTrue(v2.isClosed(), "the upgraded run finished and was not closed");
+        IllegalStateException old = assertThrows(IllegalStateException.class, () -> v1.advance(Duration.ofMinutes(1)));
+        assertTrue(old.getMessage().contains("upgradeTo"), old.getMessage());
+        v1.expectStatus(SagaStatus.COMPLETED); // the previous report still reads the run
+    }
+
+    @Test
+    void anUpgradeWithoutTheUpcasterOfTheSagasVersionFailsNamingTheMissingVersionAndLeavesTheSagaAsStored() {
+        List<Shipping> fixtures = new CopyOnWriteArrayList<>();
+        SagaRunReport<Shipping, OrderV1> v1 = SagaTestKit.given(env -> {
+                    Shipping shipping = new Shipping();
+                    fixtures.add(shipping);
+                    return shipping;
+                }, OrderSagaV1::definition, new OrderV1("o-2"))
+                .whenStarted();
+
+        AssertionError refused = assertThrows(AssertionError.class, () -> v1.upgradeTo(OrderSagaV2::definition));
+
+        assertEquals("the upgrade left saga test-saga-1 unresolvable, stored as 'order' version 1, not migrated to"
+                + " 'order' version 2, the one registered: no data upcaster from version 1 is registered"
+                + " (SagaTestKit.dataUpcaster(fromVersion, upcaster), one for each version on the way)", refused.getMessage());
+        assertEquals(1, v1.instance().orElseThrow().definitionVersion());
+        assertEquals(new OrderV1("o-2"), v1.instance().orElseThrow().data());
+        assertEquals(List.of(), fixtures.get(0).shipped);
+    }
+
+    @Test
+    void anUpgradeSkippingAVersionNeedsAnUpcasterFromEachVersionOnTheWayAndNamesTheOneMissing() {
+        AssertionError refused = assertThrows(AssertionError.class, () -> SagaTestKit.given(env -> new Shipping(),
+                        OrderSagaV1::definition, new OrderV1("o-3"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted()
+                .upgradeTo(SagaTestKitUpgradeTest::versionThree));
+        assertTrue(refused.getMessage().contains("not migrated to 'order' version 3, the one registered: no data upcaster"
+                + " from version 2 is registered"), refused.getMessage());
+
+        SagaTestKit.given(env -> new Shipping(), OrderSagaV1::definition, new OrderV1("o-3"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .dataUpcaster(2, json -> json)
+                .whenStarted()
+                .upgradeTo(SagaTestKitUpgradeTest::versionThree)
+                .expectCompleted()
+                .expectSteps("pay", "ship");
+    }
+
+    @Test
+    void anUpcasterThatThrowsFailsTheUpgradeSayingTheOrchestratorRefusedTheMigration() {
+        AssertionError refused = assertThrows(AssertionError.class, () -> SagaTestKit.given(env -> new Shipping(),
+                        OrderSagaV1::definition, new OrderV1("o-4"))
+                .dataUpcaster(1, json -> {
+                    throw new IllegalStateException("no currency for o-4");
+                })
+                .whenStarted()
+                .upgradeTo(OrderSagaV2::definition));
+
+        assertTrue(refused.getMessage().contains("the orchestrator refused the migration (an upcaster that threw or"
+                + " returned no data"), refused.getMessage());
+    }
+
+    @Test
+    void aSagaNeedingAttentionIsLeftByTheUpgradesRecoveryAndMigratedByTheOperatorCallOnTheUpgradedRun() {
+        SagaRunReport<Shipping, OrderV2> v2 = SagaTestKit.given(env -> new Shipping(),
+                        shipping -> refundedWhenShippingFails(shipping, OrderV1.class, 1, OrderV1::id), new OrderV1("o-6"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenRun()
+                .expectNeedsAttention()
+                .upgradeTo(shipping -> refundedWhenShippingFails(shipping, OrderV2.class, 2,
+                        order -> order.id() + " in " + order.currency()))
+                .expectNeedsAttention();
+        assertEquals(1, v2.instance().orElseThrow().definitionVersion(), "the recovery migrated a saga needing attention");
+
+        v2.fixture().refundsDown = false;
+        v2.retryCompensation()
+                .expectCompensated()
+                .expectCompensations("pay");
+        assertEquals(2, v2.instance().orElseThrow().definitionVersion());
+        assertEquals(List.of("o-6 in EUR"), v2.fixture().refunded);
+    }
+
+    @Test
+    void anUpcasterOfAVersionBelowOneOrNullIsRefusedWhereItIsGiven() {
+        SagaTestKit<Shipping, OrderV1> kit = SagaTestKit.given(env -> new Shipping(), OrderSagaV1::definition,
+                new OrderV1("o-5"));
+
+        ConfigurationException zero = assertThrows(ConfigurationException.class, () -> kit.dataUpcaster(0, json -> json));
+        assertEquals("fromVersion must be 1 or more, but was 0", zero.getMessage());
+        assertEquals("upcaster", assertThrows(NullPointerException.class, () -> kit.dataUpcaster(1, null)).getMessage());
+    }
+}
