@@ -1,5 +1,6 @@
 package io.streamsaga.internal;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,6 +29,8 @@ public final class ScopedScheduler implements Scheduler {
 
     private final Scheduler shared;
     private final String owner;
+    /** The shared scheduler's, read once here: an application's scheduler says it, and may say it wrong. */
+    private final Duration closeWait;
     private final Set<Task> queued = ConcurrentHashMap.newKeySet();
     /** The threads running a task of this scope now, with how many each (a virtual scheduler nests them); under itself. */
     private final Map<Thread, Integer> running = new HashMap<>();
@@ -37,6 +40,9 @@ public final class ScopedScheduler implements Scheduler {
     public ScopedScheduler(Scheduler shared, String owner) {
         this.shared = java.util.Objects.requireNonNull(shared, "shared");
         this.owner = java.util.Objects.requireNonNull(owner, "owner");
+        // Refused or capped here, as SystemScheduler takes its own: at close() a null would throw, and one over
+        // MAX_DURATION (ChronoUnit.FOREVER) would overflow toNanos(), either before anything was closed.
+        this.closeWait = ConfigurationException.requireAge(shared.closeWait(), owner + ": its scheduler's closeWait()");
     }
 
     @Override
@@ -90,10 +96,10 @@ public final class ScopedScheduler implements Scheduler {
         closeBy(System.nanoTime() + closeWait().toNanos());
     }
 
-    /** The shared scheduler's: the tasks of this scope run on it. */
+    /** The shared scheduler's, as it was when this scope was made: the tasks of this scope run on it. */
     @Override
     public Duration closeWait() {
-        return shared.closeWait();
+        return closeWait;
     }
 
     /**

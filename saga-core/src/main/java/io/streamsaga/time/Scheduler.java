@@ -30,8 +30,10 @@ public interface Scheduler extends AutoCloseable {
      * How long, in real time, a close() waits for work still running on another thread: that of this scheduler, of a
      * {@link #scoped} scheduler over it, and of the components that run their timers on it (an orchestrator, an outbox
      * relay); {@link #CLOSE_WAIT} by default. A scheduler whose application must shut down sooner, or that tests
-     * closes meeting stuck work, may say less, one whose application can wait longer more: zero or positive, and at
-     * most {@link io.streamsaga.ConfigurationException#MAX_DURATION}.
+     * closes meeting stuck work, may say less, one whose application can wait longer more: zero or positive. It is
+     * read once, when a scoped scheduler (and so a component) is made over this one: a null or negative wait is
+     * refused there with a {@link io.streamsaga.ConfigurationException}, and one longer than
+     * {@link io.streamsaga.ConfigurationException#MAX_DURATION} ({@code ChronoUnit.FOREVER}) is taken as that.
      */
     default Duration closeWait() {
         return CLOSE_WAIT;

@@ -1443,7 +1443,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         closed = true;
         repeating.forEach(Repeating::cancel);
         // One wait in all for a timer stuck longer than it, not one here and one again in the own scheduler's close.
-        long deadline = System.nanoTime() + scheduler.closeWait().toNanos(); // the own scheduler's, when it has one
+        // The scheduler's closeWait() (the own one's, when it has one), as the scope over it read and checked it.
+        long deadline = System.nanoTime() + repeatingScope.closeWait().toNanos();
         // Before the runs stop: a recovery sweep running now may still adopt a saga, which is then stopped below.
         repeatingScope.closeBy(deadline);
         for (SagaRun<?> run : runs.values()) {

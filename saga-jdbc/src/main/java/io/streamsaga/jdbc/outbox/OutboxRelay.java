@@ -535,7 +535,8 @@ public final class OutboxRelay implements AutoCloseable {
         boolean underOwnLock = pollLock.isHeldByCurrentThread();
         // One bound for both waits: on a caller-runs executor the scheduled task that polls is the poll in progress,
         // which polls.close() waits for; waiting for its lock again after that gave up would double the wait.
-        long deadline = System.nanoTime() + config.scheduler().closeWait().toNanos(); // the scoped polls' own
+        // The scheduler's closeWait(), as the scoped polls read and checked it when the relay was built.
+        long deadline = System.nanoTime() + polls.closeWait().toNanos();
         if (!underOwnLock) {
             polls.close();
         }
@@ -559,7 +560,7 @@ public final class OutboxRelay implements AutoCloseable {
                     pollLock.unlock();
                 } else {
                     log.warn("outbox relay '{}': close() stopped waiting after {} for a poll still publishing a row",
-                            config.name(), config.scheduler().closeWait());
+                            config.name(), polls.closeWait());
                 }
                 break;
             } catch (InterruptedException e) {

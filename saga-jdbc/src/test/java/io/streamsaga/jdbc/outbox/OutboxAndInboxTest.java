@@ -356,7 +356,23 @@ abstract class OutboxAndInboxTest {
         return CompletableFuture.failedFuture(new io.streamsaga.bus.TransportClosedException("orders", "closed"));
     }
 
-    /** Whether {@code thread} is waiting in a method of OutboxRelay or ScopedScheduler named {@code method}. */
+    @Test
+    void aRelayOnASchedulerWaitingLongerThanTheLongestDurationClosesAndOneWaitingANegativeOrNullTimeIsRefused() {
+        // The relay took its close's deadline from its scheduler's closeWait() as the application's scheduler said it:
+        // ChronoUnit.FOREVER made close() throw an ArithmeticException before it stopped polling, and a negative or
+        // null wait was taken until then. Now read when the relay is built: refused there, or taken as the maximum.
+        OutboxRelay relay = relayTo().scheduler(closingWithin(java.time.temporal.ChronoUnit.FOREVER.getDuration()))
+                .eventBus(bus).build();
+        relay.close(); // no poll in progress: returns at once
+
+        for (Duration closeWait : new Duration[] {Duration.ofSeconds(-1), null}) {
+            io.streamsaga.ConfigurationException e = assertThrows(io.streamsaga.ConfigurationException.class,
+                    () -> relayTo().scheduler(closingWithin(closeWait)).eventBus(bus).build());
+            assertTrue(e.getMessage().contains("closeWait() must be zero or positive, but was " + closeWait),
+                    e.getMessage());
+        }
+    }
+
     /** The test's scheduler, but whose closes wait {@code closeWait} for work still running. */
     private Scheduler closingWithin(Duration closeWait) {
         return new Scheduler() {
@@ -387,6 +403,7 @@ abstract class OutboxAndInboxTest {
         };
     }
 
+    /** Whether {@code thread} is waiting in a method of OutboxRelay or ScopedScheduler named {@code method}. */
     private static boolean waitingIn(Thread thread, String method) {
         Thread.State state = thread.getState();
         if (state != Thread.State.WAITING && state != Thread.State.TIMED_WAITING) {
