@@ -1,7 +1,6 @@
 package io.streamsaga.saga;
 
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
+import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 
 /**
  * A lifecycle event an orchestrator publishes on the bus when configured to (message type
@@ -28,7 +27,6 @@ public record SagaLifecycleEvent(String sagaId, String sagaName, String event, S
      * first one was purged (as long as the clock does not go back).
      */
     public static String messageId(SagaInstance saga, long version) {
-        Instant createdAt = saga.createdAt().truncatedTo(ChronoUnit.MICROS);
-        return saga.sagaId() + "/" + createdAt + "/" + version;
+        return DefaultSagaOrchestrator.sagaMessageIdPrefix(saga.sagaId(), saga.createdAt()) + "/" + version;
     }
 }

@@ -411,6 +411,17 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return clock.now();
     }
 
+    /**
+     * The start of the id of every message derived from the saga {@code sagaId} started at {@code createdAt}, its
+     * lifecycle events' ({@link SagaLifecycleEvent#messageId}) and its remote steps' commands':
+     * {@code <saga id>/<created at>}, the start as an ISO-8601 instant to the microsecond, so that a saga started
+     * later under the same id, once the first one was purged, repeats none of them. A saga's start is taken to the
+     * microsecond when it starts (see {@link SagaRun}), which a database keeps exactly: the same ids after a recovery.
+     */
+    public static String sagaMessageIdPrefix(String sagaId, Instant createdAt) {
+        return sagaId + "/" + createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS);
+    }
+
     boolean isClosed() {
         return closed;
     }

@@ -167,7 +167,10 @@ final class SagaRun<D> {
     /** A saga just started at {@code now}: not stored yet, its {@code SAGA_STARTED} staged (version 1). */
     SagaRun(DefaultSagaOrchestrator orchestrator, SagaDefinition<D> definition, StepStates shared, String sagaId,
             String businessKey, D data, Instant now) {
-        this(orchestrator, definition, shared, sagaId, businessKey, definition.dataType(), now, data);
+        // Its start to the microsecond, what a database keeps of it: the ids of its messages, which hold it, are then
+        // the same when the saga is read back from the store (a command sent again after a recovery).
+        this(orchestrator, definition, shared, sagaId, businessKey, definition.dataType(),
+                now.truncatedTo(java.time.temporal.ChronoUnit.MICROS), data);
         this.stepStates = shared.pending;
         this.status = SagaStatus.RUNNING;
         this.updatedAt = now;
@@ -837,7 +840,10 @@ final class SagaRun<D> {
             builder.header(SagaMessages.PHASE, SagaMessages.COMPENSATION);
         }
         return (encoded ? orchestrator.inheritingHandled(builder) : builder) // for the store: see inheritingHandled
-                .id(sagaId + "/" + step.name() + phase + "/" + context.attempt())
+                // Not <saga id>/<step>/<attempt> alone: a saga started later under this id would repeat it (an outbox
+                // refuses a message id it holds; an inbox skips it). The idempotency key stays <saga id>/<step>.
+                .id(DefaultSagaOrchestrator.sagaMessageIdPrefix(sagaId, createdAt) + "/" + step.name() + phase + "/"
+                        + context.attempt())
                 .key(sagaId)
                 .type(typeId.type())
                 .version(typeId.version())

@@ -119,7 +119,9 @@ class StoreRefusalOfAReplyTest {
         assertTrue(retried.isDone(), "the retry re-sent the answered command, which the participant ignores as a"
                 + " duplicate: " + commands);
         assertEquals(SagaOutcome.COMPLETED, retried.join().outcome());
-        assertEquals(List.of("saga-1/charge/1", "saga-1/charge/2"), commands);
+        String start = io.streamsaga.saga.internal.DefaultSagaOrchestrator.sagaMessageIdPrefix("saga-1",
+                store.find("saga-1").orElseThrow().createdAt());
+        assertEquals(List.of(start + "/charge/1", start + "/charge/2"), commands);
         assertEquals(new Order("o-1", Map.of("r-1", "paid")), JsonEventCodec.defaultMapper()
                 .convertValue(store.find("saga-1").orElseThrow().data(), Order.class));
         orchestrator.close();

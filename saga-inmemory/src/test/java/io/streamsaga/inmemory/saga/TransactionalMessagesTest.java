@@ -134,7 +134,7 @@ class TransactionalMessagesTest {
             assertEquals(StepStatus.WAITING, store.find("s-1").orElseThrow().step("remote").map(StepState::status).orElseThrow());
 
             Message command = store.messages.get(TransitionType.STEP_WAITING).get(0);
-            assertEquals("s-1/remote/1", command.id());
+            assertEquals("s-1/2026-01-01T00:00:00Z/remote/1", command.id());
             assertEquals("asks", command.topic());
             assertInstanceOf(byte[].class, command.payload(), "encoded for the store");
             assertEquals("s-1/2026-01-01T00:00:00Z/1", store.messages.get(TransitionType.SAGA_STARTED).get(0).id());
@@ -144,7 +144,7 @@ class TransactionalMessagesTest {
             transport.drainAll();
             assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
             assertEquals("answer-1", result.join().data().answer());
-            assertEquals(List.of("s-1/remote/1"), asks);
+            assertEquals(List.of("s-1/2026-01-01T00:00:00Z/remote/1"), asks);
             assertTrue(store.messages.containsKey(TransitionType.SAGA_COMPLETED));
         }
         assertEquals(List.of("started", "step-completed"), events, "only the events relayed so far");

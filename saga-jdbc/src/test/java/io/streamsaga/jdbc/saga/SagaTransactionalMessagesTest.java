@@ -18,6 +18,7 @@ import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
@@ -170,7 +171,7 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals("p-o-1", result.join().data().payment());
             relay(); // the events of the transitions since
         }
-        assertEquals(List.of("s-1/pay/1"), charges);
+        assertEquals(List.of(commandId("s-1", "pay/1")), charges);
         assertEquals(List.of("started", "step-completed", "step-completed", "completed"), lifecycle);
         assertEquals(0, pendingInOutbox());
     }
@@ -185,13 +186,13 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(StepStatus.WAITING, store.find("s-2").orElseThrow().step("pay").orElseThrow().status());
 
         relay(); // the dead process never published the command: the relay does
-        assertEquals(List.of("s-2/pay/1"), deliveries);
+        assertEquals(List.of(commandId("s-2", "pay/1")), deliveries);
         // The relay dies before marking the row sent: the command goes out again.
         try (Connection c = db.database().dataSource().getConnection(); Statement st = c.createStatement()) {
-            st.executeUpdate("UPDATE ss_outbox SET status = 'PENDING' WHERE message_id = 's-2/pay/1'");
+            st.executeUpdate("UPDATE ss_outbox SET status = 'PENDING' WHERE message_id = '" + commandId("s-2", "pay/1") + "'");
         }
         relay();
-        assertEquals(List.of("s-2/pay/1", "s-2/pay/1"), deliveries, "at least once on the bus");
+        assertEquals(List.of(commandId("s-2", "pay/1"), commandId("s-2", "pay/1")), deliveries, "at least once on the bus");
 
         try (SagaOrchestrator second = orchestrator(store).build()) {
             second.recover();
@@ -199,7 +200,7 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPLETED, second.result("s-2").toCompletableFuture().join().outcome());
             relay();
         }
-        assertEquals(List.of("s-2/pay/1"), charges, "exactly once past the inbox");
+        assertEquals(List.of(commandId("s-2", "pay/1")), charges, "exactly once past the inbox");
         assertEquals(2, deliveries.size(), "recovery did not re-send: the outbox had the command");
         assertEquals(List.of("started", "step-completed", "step-completed", "completed"), lifecycle);
     }
@@ -220,8 +221,8 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPLETED, second.result("s-3").toCompletableFuture().join().outcome());
             relay();
         }
-        assertEquals(List.of("s-3/pay/1"), deliveries);
-        assertEquals(List.of("s-3/pay/1"), charges);
+        assertEquals(List.of(commandId("s-3", "pay/1")), deliveries);
+        assertEquals(List.of(commandId("s-3", "pay/1")), charges);
         assertTrue(lifecycle.containsAll(List.of("started", "completed")));
     }
 
@@ -237,13 +238,13 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
             relay();
         }
-        assertEquals(List.of("s-4/reserve/compensation/1"), releases);
+        assertEquals(List.of(commandId("s-4", "reserve/compensation/1")), releases);
     }
 
     @Test
     void aSagaWithTheLongestIdTheStoreTakesSendsItsCommandsAndEventsThroughTheOutboxAndThePaymentsInbox() {
         // JdbcSagaStore takes saga ids of up to 200 characters, but the ids of the messages derived from one
-        // (<saga id>/<created at>/<version>, <saga id>/<step>/<attempt>, <saga id>/<step>/compensation/<attempt>) did not fit
+        // (<saga id>/<created at>/<version>, <saga id>/<created at>/<step>/<attempt>, <saga id>/<created at>/<step>/compensation/<attempt>) did not fit
         // the outbox's and the inbox's message_id of 200: such a saga could not even start.
         String id = "s".repeat(200);
         try (SagaOrchestrator orchestrator = orchestrator(store).register(declined).build()) {
@@ -253,8 +254,8 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
             relay();
         }
-        assertEquals(List.of(id + "/pay/1"), charges);
-        assertEquals(List.of(id + "/reserve/compensation/1"), releases);
+        assertEquals(List.of(commandId(id, "pay/1")), charges);
+        assertEquals(List.of(commandId(id, "reserve/compensation/1")), releases);
         assertEquals(List.of("started", "step-completed", "compensating", "compensated"), lifecycle);
     }
 
@@ -282,6 +283,36 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(List.of("started", "step-completed", "completed", "started", "step-completed", "completed"),
                 lifecycle);
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
+    }
+
+    @Test
+    void aSagaIdUsedAgainAfterItsSagaWasPurgedGetsCommandIdsOfItsOwnAndItsCommandPastThePaymentsInbox() {
+        // A remote step's command, written to the outbox with its transition, had the id <saga id>/<step>/<attempt>:
+        // a saga started under the id of one purged by retention repeated it, which the outbox (message ids unique)
+        // refused while it kept the first saga's sent row, and which the participant's inbox would have taken for
+        // the first saga's command, sent again, and skipped. The idempotency key header stays <saga id>/<step>.
+        List<String> keys = new CopyOnWriteArrayList<>();
+        bus.subscribe("audit", "payment-commands", Charge.class,
+                (command, ctx) -> keys.add(ctx.message().headers().get(SagaMessages.IDEMPOTENCY_KEY)));
+        try (SagaOrchestrator orchestrator = orchestrator(store).retention(Duration.ZERO).build()) {
+            for (int run = 0; run < 2; run++) {
+                var result = orchestrator.start(saga, "s-7", "o-7", new Order("o-7", null)).toCompletableFuture();
+                relay(); // the command reaches the participant, whose reply completes the saga
+                assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
+                relay();
+                scheduler.advance(Duration.ofSeconds(1));
+                assertEquals(1, orchestrator.purgeFinished());
+            }
+        }
+
+        assertEquals(2, charges.size(), "each saga's command past the inbox: " + charges);
+        assertEquals(2, deliveries.stream().distinct().count(), "each command an id of its own: " + deliveries);
+        assertEquals(List.of("s-7/pay", "s-7/pay"), keys, "the idempotency key as before");
+    }
+
+    /** The id of a command of the saga {@code sagaId} started now (the virtual clock), {@code <step>/<attempt>} given. */
+    private String commandId(String sagaId, String stepAndAttempt) {
+        return DefaultSagaOrchestrator.sagaMessageIdPrefix(sagaId, scheduler.clock().instant()) + "/" + stepAndAttempt;
     }
 
     private long outboxRowsTo(String topic) throws SQLException {
