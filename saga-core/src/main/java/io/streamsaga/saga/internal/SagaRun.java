@@ -145,7 +145,7 @@ final class SagaRun<D> {
     private int changes;
     /**
      * The clock, read once per burst of engine work: reset when a pass starts and whenever the application
-     * ran (an action, a compensation, a reply's handler, the listeners), so a transition's time and the start a
+     * ran (an action, a compensation, a reply's handler, a group's merge, the listeners, the interceptors), so a transition's time and the start a
      * timeout counts from are at most the engine's own bookkeeping late (a clock read costs about as much as a
      * whole transition).
      */
@@ -734,11 +734,17 @@ final class SagaRun<D> {
         try {
             merged = result == null ? data : definition.merge(step.group()).apply(data, result);
         } catch (RuntimeException e) {
+            now = null; // the merge ran: the application's time
             // The group's merge threw: the action took effect, its result is unusable. Not retried: an idempotent
             // action returns the same result again, and the uncertainty of a retried attempt would live only in this
             // run (a timed-out one's is in the history), so a retry failing after a restart would leave it undone.
             onActionFailure(step, e, true, false);
             return;
+        }
+        if (result != null) {
+            // The merge ran: the application's time (the clock may have been read before it, see overran), which the
+            // next attempt started in this pass must not count against its timeout.
+            now = null;
         }
         D previous = data;
         data = merged;

@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A step's timeout counts from the start of its attempt (docs/sagas.md), not from the engine's last reading of the
  * clock: application code that takes its time on the driving thread between two attempts (a listener hearing of the
- * step before, an interceptor's {@code after()} ending it, here for a minute of virtual time through
- * {@code scheduler.sleep}) leaves the next attempt its whole timeout. The next step, quick, has a timeout of ten seconds: it must not time out, nor its saga compensate or fail.
+ * step before, an interceptor's {@code after()} ending it, the group's merge taking its result, here for a minute of
+ * virtual time through {@code scheduler.sleep}) leaves the next attempt its whole timeout. The next step, quick, has a
+ * timeout of ten seconds: it must not time out, nor its saga compensate or fail.
  */
 class TimeoutAfterSlowApplicationCodeTest {
     record Trip(String id) {
@@ -159,6 +160,30 @@ class TimeoutAfterSlowApplicationCodeTest {
             }
         };
         try (SagaOrchestrator orchestrator = builder().interceptor(slowAfterFlight).register(definition).build()) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
+            assertEquals(List.of(), ran);
+        }
+    }
+    @Test
+    void aParallelMemberStartedAfterASlowMergeOfTheOneBeforeHasItsWholeTimeout() {
+        SagaDefinition<Trip> definition = SagaDefinition.builder("trip", Trip.class)
+                .parallel(group -> {
+                    group.step("flight").action((trip, ctx) -> new Trip("flight")).compensation((trip, ctx) -> ran.add("undo flight"))
+                            .timeout(TIMEOUT).retry(RetryPolicy.NONE);
+                    group.step("hotel").action((trip, ctx) -> new Trip("hotel")).compensation((trip, ctx) -> ran.add("undo hotel"))
+                            .timeout(TIMEOUT).retry(RetryPolicy.NONE);
+                    group.merge((trip, result) -> {
+                        if (result.id().equals("flight")) {
+                            scheduler.sleep(SLOW); // a merge that looks something up, say, for a minute
+                        }
+                        return result;
+                    });
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = builder().register(definition).build()) {
             orchestrator.start(definition, "trip-1", null, new Trip("t"));
             scheduler.advance(SLOW);
 
