@@ -571,7 +571,7 @@ final class SagaRun<D> {
         inFlight[i] = true;
         // The timeout counts from here: the work may run before the stage is returned (a parallel executor running
         // it on this thread, an asynchronous action doing it before it returns its stage).
-        Instant started = now();
+        Instant started = startOf(step.timeout());
         CompletionStage<D> stage;
         try {
             openInvocation(i, before(SagaInterceptor.Kind.ACTION, context));
@@ -592,6 +592,20 @@ final class SagaRun<D> {
         if (step.timeout() == null || arm(i, left(step.timeout(), started), () -> onTimeout(step, attempt, step.timeout()))) {
             stage.whenComplete((result, error) -> onAsyncCompletion(step, attempt, started, result, error));
         }
+    }
+
+    /**
+     * The start of an attempt bounded by {@code timeout}, which counts from it: the clock read afresh, not the reading
+     * cached for the burst ({@link #now}), which may be older than the work before the attempt that is not its own (the
+     * write of its start, a metrics recorder hearing of the saga's, whatever application code ran since without a
+     * reset). Null, and no clock read, without a timeout: nothing counts from it.
+     */
+    private Instant startOf(Duration timeout) {
+        if (timeout == null) {
+            return null;
+        }
+        now = null;
+        return now();
     }
 
     /** What is left of {@code timeout} counted from {@code started}: nothing (due at once) once it has passed. */
@@ -633,7 +647,8 @@ final class SagaRun<D> {
     }
 
     /**
-     * The outcome of an asynchronous action or a parallel member's, the attempt started at {@code started}. One that
+     * The outcome of an asynchronous action or a parallel member's, the attempt started at {@code started} (null
+     * without a timeout: see {@link #startOf}). One that
      * comes after the step's timeout (its timer not run yet: the work ran while the engine started it, on a parallel
      * executor that runs it on the calling thread, or a scheduler's thread late) is the timeout's, as the timer's
      * would have been on time.
@@ -1207,7 +1222,7 @@ final class SagaRun<D> {
         StepContext context = context(step, attempt);
         D input = data;
         inFlight[i] = true;
-        Instant started = now(); // the timeout counts from here, as an action's (startAction)
+        Instant started = startOf(step.compensationTimeout()); // the timeout counts from here, as an action's
         CompletionStage<?> outcome;
         try {
             if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
@@ -1245,7 +1260,7 @@ final class SagaRun<D> {
 
     /**
      * The outcome of a compensation the driving thread did not wait for: from its stage ({@code started}: when its
-     * attempt started), or its timer's timeout (null). One from its stage after the compensation's timeout, its timer
+     * attempt started, null without a timeout), or its timer's timeout (null). One from its stage after the compensation's timeout, its timer
      * not run yet (the work ran while the engine started it), is the timeout's, as for an action (onAsyncCompletion).
      */
     private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, Instant started, Throwable error) {

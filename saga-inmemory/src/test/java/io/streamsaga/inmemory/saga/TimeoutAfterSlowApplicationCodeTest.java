@@ -4,6 +4,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
@@ -11,7 +12,9 @@ import io.streamsaga.saga.SagaInterceptor;
 import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -189,6 +192,55 @@ class TimeoutAfterSlowApplicationCodeTest {
 
             assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
             assertEquals(List.of(), ran);
+        }
+    }
+
+    /** A group whose first member, "flight", has a timeout of ten seconds and which starts the saga. */
+    private static SagaDefinition<Trip> startingWithATimedParallelMember() {
+        return SagaDefinition.builder("trip", Trip.class)
+                .parallel(group -> {
+                    group.step("flight").action((trip, ctx) -> trip).compensation((trip, ctx) -> { })
+                            .timeout(TIMEOUT).retry(RetryPolicy.NONE);
+                    group.step("hotel").action((trip, ctx) -> trip).compensation((trip, ctx) -> { });
+                })
+                .build();
+    }
+
+    @Test
+    void aParallelMemberStartedAfterASlowMetricsRecorderHeardOfTheStartHasItsWholeTimeout() {
+        SagaDefinition<Trip> definition = startingWithATimedParallelMember();
+        MetricsRecorder slowOnStart = new MetricsRecorder() {
+            @Override
+            public void sagaStarted(String sagaName) {
+                scheduler.sleep(SLOW); // a recorder pushing to a remote registry, say, that takes a minute
+            }
+        };
+        try (SagaOrchestrator orchestrator = builder().metrics(slowOnStart).register(definition).build()) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
+        }
+    }
+
+    @Test
+    void aParallelMemberWhoseStartTheStoreTakesAMinuteToWriteHasItsWholeTimeout() {
+        SagaDefinition<Trip> definition = startingWithATimedParallelMember();
+        SagaStore slowStore = new ForwardingSagaStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.STEP_STARTED && "flight".equals(transition.step())) {
+                    scheduler.sleep(SLOW); // a database waiting for a lock, say
+                }
+                super.update(updated, transition);
+            }
+        };
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(slowStore).bus(bus).scheduler(scheduler)
+                .parallelExecutor(Runnable::run).register(definition).build()) {
+            orchestrator.start(definition, "trip-1", null, new Trip("t"));
+            scheduler.advance(SLOW);
+
+            assertNothingTimedOutAndItEnded(SagaStatus.COMPLETED);
         }
     }
 }
