@@ -766,7 +766,9 @@ final class SagaRun<D> {
         int i = step.index();
         if (!writeStep(i, shared.succeeded(i, stepStates.get(i)), TransitionType.STEP_SUCCEEDED,
                 stepStates.get(i).attempts(), null)) {
-            data = previous;
+            if (stopped) { // not when the store refused the write and a listener's call went on from the saga as stored
+                data = previous; // (refusedAfterTheStart): the data is that call's, a retried attempt's result, say
+            }
             return;
         }
         if (observedAndFlushed()) {

@@ -271,6 +271,56 @@ class OperatorCallOnARunThatStopsFirstTest {
         scheduler.close();
     }
 
+    @Test
+    void aRetryFromAListenerHearingThatTheStoreRefusedAnAsynchronousStepsOutcomeKeepsTheRetriedAttemptsResult() {
+        // Refuses the first write of reserve's success (a result it cannot keep): the retried attempt's it takes.
+        AtomicBoolean refusedOnce = new AtomicBoolean();
+        SagaStore store = new ForwardingSagaStore(new InMemorySagaStore()) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.STEP_SUCCEEDED && refusedOnce.compareAndSet(false, true)) {
+                    throw new ConfigurationException("the store cannot keep this value");
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        CompletableFuture<Data> firstAttempt = new CompletableFuture<>();
+        CompletableFuture<Data> shipped = new CompletableFuture<>();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").asyncAction((d, ctx) -> ctx.attempt() == 1 ? firstAttempt
+                        : CompletableFuture.completedFuture(new Data("reserved again")))
+                .compensation((d, ctx) -> {
+                })
+                .step("ship").asyncAction((d, ctx) -> shipped) // completes with no result: the data stays as it is
+                .build();
+        AtomicReference<SagaOrchestrator> orchestratorRef = new AtomicReference<>();
+        AtomicReference<CompletionStage<SagaResult<Object>>> retried = new AtomicReference<>();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .listener(new SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        if (retried.get() == null) { // the participant is fixed: the operator's retry, made on the run
+                            retried.set(orchestratorRef.get().retryCompensation("saga-1"));
+                        }
+                    }
+                })
+                .build();
+        orchestratorRef.set(orchestrator);
+        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, "saga-1", null, new Data("new"))
+                .toCompletableFuture();
+
+        firstAttempt.complete(new Data("too large to keep")); // outside a drive pass, as an outcome comes
+        shipped.complete(null);
+
+        assertEquals(SagaOutcome.COMPLETED, result.join().outcome(), result.join().toString());
+        assertEquals(new Data("reserved again"), result.join().data(), "the retried attempt's result was lost");
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertEquals(new Data("reserved again"), store.find("saga-1").orElseThrow().data(), "as stored");
+        orchestrator.close();
+        scheduler.close();
+    }
+
     /**
      * Starts saga-1 (reserve, undone by {@code compensation}, then charge, which fails) on a thread; once {@code store}
      * says that its run, holding its lock, writes the saga ({@code writing}), makes {@code call} on
