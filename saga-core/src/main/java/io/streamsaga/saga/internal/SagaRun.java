@@ -145,9 +145,9 @@ final class SagaRun<D> {
     private int changes;
     /**
      * The clock, read once per burst of engine work: reset when a pass starts and whenever the application
-     * ran (an action, a compensation, a reply's handler, a group's merge, the listeners, the interceptors), so a transition's time and the start a
-     * timeout counts from are at most the engine's own bookkeeping late (a clock read costs about as much as a
-     * whole transition).
+     * ran (an action, a compensation, a reply's handler, a group's merge, the listeners, the interceptors), so a
+     * transition's time is at most the engine's own bookkeeping late (a clock read costs about as much as a whole
+     * transition); the start a timeout counts from is read afresh ({@link #startOf}).
      */
     private Instant now;
 
@@ -648,10 +648,9 @@ final class SagaRun<D> {
 
     /**
      * The outcome of an asynchronous action or a parallel member's, the attempt started at {@code started} (null
-     * without a timeout: see {@link #startOf}). One that
-     * comes after the step's timeout (its timer not run yet: the work ran while the engine started it, on a parallel
-     * executor that runs it on the calling thread, or a scheduler's thread late) is the timeout's, as the timer's
-     * would have been on time.
+     * without a timeout: see {@link #startOf}). One that comes after the step's timeout (its timer not run yet: the
+     * work ran while the engine started it, on a parallel executor that runs it on the calling thread, or a
+     * scheduler's thread late) is the timeout's, as the timer's would have been on time.
      */
     private synchronized void onAsyncCompletion(SagaStep<D> step, int attempt, Instant started, D result, Throwable error) {
         now = null;
@@ -1262,8 +1261,9 @@ final class SagaRun<D> {
 
     /**
      * The outcome of a compensation the driving thread did not wait for: from its stage ({@code started}: when its
-     * attempt started, null without a timeout), or its timer's timeout (null). One from its stage after the compensation's timeout, its timer
-     * not run yet (the work ran while the engine started it), is the timeout's, as for an action (onAsyncCompletion).
+     * attempt started, null without a timeout), or its timer's timeout (null). One from its stage after the
+     * compensation's timeout, its timer not run yet (the work ran while the engine started it), is the timeout's, as
+     * for an action (onAsyncCompletion).
      */
     private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, Instant started, Throwable error) {
         now = null;
