@@ -1,10 +1,12 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Airline;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Booked;
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Trip;
 import io.streamsaga.inmemory.saga.testkit.FailureMode;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -45,5 +47,28 @@ class SagaTestKitAttemptsTest {
         booking(attempt -> !attempt.equals("1")).failStep("book", FailureMode.once()).whenRun()
                 .expectCompleted()
                 .expectAttempts("book", 3);
+    }
+
+    @Test
+    void aRemoteStepWhoseCommandCouldNotBeBuiltCountsEachAttemptStartedThoughNoCommandWasSent() {
+        // The step's own code (its command factory) fails each of the three attempts, as a local action may throw:
+        // the engine starts each attempt (STEP_WAITING), no command leaves, and the retries run out.
+        var run = SagaTestKit.given(env -> new Airline(env, Duration.ZERO, attempt -> true),
+                        airline -> SagaDefinition.builder("trip", Trip.class)
+                                .remoteStep("book").command("book-commands", (trip, ctx) -> {
+                                    throw new IllegalStateException("no fare for " + trip.id());
+                                })
+                                .onReply(Booked.class, (trip, reply) -> trip)
+                                .timeout(Duration.ofSeconds(10))
+                                .retry(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                                .build(), new Trip("t-3"))
+                .types(TYPES)
+                .whenRun()
+                .expectCompensated();
+
+        assertEquals(List.of(), run.fixture().attempts);
+        run.expectAttempts("book", 3);
+        AssertionError never = assertThrows(AssertionError.class, () -> run.expectAttempts("book", 0));
+        assertEquals("expected 0 attempts of step book but saw 3", never.getMessage());
     }
 }

@@ -5,11 +5,15 @@ import io.streamsaga.codec.EventCodec;
 import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaInterceptor;
 import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /** Records every invocation and injects the configured failures. Shared by the orchestrators of one run. */
 final class RecordingInterceptor implements SagaInterceptor {
@@ -20,6 +24,8 @@ final class RecordingInterceptor implements SagaInterceptor {
     private final List<CompensationEvent> compensations = new ArrayList<>();
     /** The commands the orchestrators sent for each remote step: the attempts they started, answered or not. */
     private final Map<String, Integer> stepCommands = new HashMap<>();
+    /** The attempt numbers of those commands, by step: an attempt started with none sent is counted from the history. */
+    private final Map<String, Set<Integer>> stepCommandAttempts = new HashMap<>();
 
     /**
      * A compensation attempt starting ({@code started}) or succeeding, in the order they happened: unlike
@@ -74,6 +80,7 @@ final class RecordingInterceptor implements SagaInterceptor {
                 // A command names the reply topic; its reply, which has the same step and phase, does not.
                 if (message.header(SagaMessages.REPLY_TOPIC).isPresent()) {
                     commandSent(message.header(SagaMessages.STEP).orElse(""),
+                            message.header(SagaMessages.ATTEMPT).orElse(""),
                             SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)));
                 }
                 return message;
@@ -81,21 +88,36 @@ final class RecordingInterceptor implements SagaInterceptor {
         };
     }
 
-    private synchronized void commandSent(String step, boolean compensation) {
+    private synchronized void commandSent(String step, String attempt, boolean compensation) {
         if (compensation) {
             compensations.add(new CompensationEvent(step, true));
         } else {
             stepCommands.merge(step, 1, Integer::sum);
+            stepCommandAttempts.computeIfAbsent(step, s -> new HashSet<>()).add(attemptNumber(attempt));
+        }
+    }
+
+    private static int attemptNumber(String attempt) {
+        try {
+            return Integer.parseInt(attempt);
+        } catch (NumberFormatException e) {
+            return 0; // not the engine's command: no attempt of the history matches it
         }
     }
 
     /**
-     * The attempts started of {@code step}: its action's invocations (a local step's) and the commands sent for it (a
-     * remote step's, whose invocations are only the handlings of the replies that came).
+     * The attempts started of {@code step}: its action's invocations (a local step's), the commands sent for it (a
+     * remote step's, whose invocations are only the handlings of the replies that came), and the attempts of it that
+     * {@code history} shows started ({@code STEP_WAITING}) with no command sent: its command factory, the remote
+     * step's own code, threw, as a local action may.
      */
-    synchronized int stepAttempts(String step) {
+    synchronized int stepAttempts(String step, List<SagaTransition> history) {
         long actions = invocations.stream().filter(i -> i.kind() == Kind.ACTION && i.step().equals(step)).count();
-        return (int) actions + stepCommands.getOrDefault(step, 0);
+        Set<Integer> sent = stepCommandAttempts.getOrDefault(step, Set.of());
+        long unsent = history.stream()
+                .filter(t -> t.type() == TransitionType.STEP_WAITING && step.equals(t.step()) && !sent.contains(t.attempt()))
+                .mapToInt(SagaTransition::attempt).distinct().count();
+        return (int) (actions + unsent) + stepCommands.getOrDefault(step, 0);
     }
 
     synchronized List<CompensationEvent> compensationEvents() {

@@ -726,7 +726,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     /**
      * How many attempts of the step started: for a local step, the invocations of its action; for a remote step, the
      * commands sent for it, whether a reply came, was rejected or never came (a timeout), not the handlings of its
-     * replies, which {@link #invocations()} lists. An action run again, or a command sent again, by a recovery after a
+     * replies, which {@link #invocations()} lists, and each attempt whose command could not be built (its command
+     * factory threw, as a local action may: the attempt started, no command left). An action run again, or a command sent again, by a recovery after a
      * simulated crash counts too, as does an attempt whose failure was injected ({@link SagaTestKit#failStep}: before
      * the action, or when the reply is handled).
      *
@@ -735,7 +736,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      */
     public SagaRunReport<F, D> expectAttempts(String step, int attempts) {
         definition.step(step);
-        int actual = interceptor.stepAttempts(step);
+        int actual = interceptor.stepAttempts(step, history());
         if (actual != attempts) {
             throw new AssertionError("expected " + attempts + " attempts of step " + step + " but saw " + actual);
         }
