@@ -1,12 +1,17 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Airline;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Book;
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Booked;
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Trip;
 import io.streamsaga.inmemory.saga.testkit.FailureMode;
+import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -70,5 +75,48 @@ class SagaTestKitAttemptsTest {
         run.expectAttempts("book", 3);
         AssertionError never = assertThrows(AssertionError.class, () -> run.expectAttempts("book", 0));
         assertEquals("expected 0 attempts of step book but saw 3", never.getMessage());
+    }
+
+    /**
+     * An airline that runs a saga of its own on the kit's bus for each booking (its seat hold, whose remote step is
+     * also named "book", answered by a reservation system), and answers the run's command at once.
+     */
+    static final class AirlineHoldingSeats implements AutoCloseable {
+        final SagaOrchestrator own;
+
+        AirlineHoldingSeats(SagaTestEnvironment env) {
+            SagaDefinition<Trip> seatHold = SagaDefinition.builder("seat-hold", Trip.class)
+                    .remoteStep("book").command("gds-commands", (trip, ctx) -> new Book(trip.id()))
+                    .onReply(Booked.class, (trip, reply) -> trip)
+                    .build();
+            own = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(env.bus()).scheduler(env.scheduler())
+                    .parallelExecutor(Runnable::run).replyTopic("airline-replies").group("airline-sagas")
+                    .register(seatHold).build();
+            env.bus().subscribe("gds", "gds-commands", Book.class,
+                    (command, ctx) -> SagaMessages.reply(env.bus(), ctx.message(), new Booked(command.id())));
+            env.bus().subscribe("airline", "book-commands", Book.class, (command, ctx) -> {
+                own.start(seatHold, "hold-" + command.id(), command.id(), new Trip(command.id()));
+                SagaMessages.reply(env.bus(), ctx.message(), new Booked(command.id()));
+            });
+        }
+
+        @Override
+        public void close() {
+            own.close();
+        }
+    }
+
+    @Test
+    void theCommandsOfAnotherSagaOnTheKitsBusAreNotCountedAsTheRunsAttempts() {
+        var run = SagaTestKit.given(AirlineHoldingSeats::new,
+                        airline -> SagaTestKitAdvanceTest.booking(Duration.ofSeconds(10), RetryPolicy.NONE), new Trip("t-5"))
+                .types(TYPES)
+                .whenRun()
+                .expectCompleted();
+        try (AirlineHoldingSeats airline = run.fixture()) {
+            assertEquals(SagaStatus.COMPLETED, airline.own.find("hold-t-5").orElseThrow().status());
+
+            run.expectAttempts("book", 1); // the seat hold's command of its step "book" is the airline's saga's
+        }
     }
 }

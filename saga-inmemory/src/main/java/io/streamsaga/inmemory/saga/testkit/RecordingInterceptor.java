@@ -71,14 +71,16 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /**
      * Records the start of a remote step's attempt, or of a remote compensation's, when the orchestrator publishes its
-     * command.
+     * command for the run's saga ({@link SagaRunReport#SAGA_ID}).
      */
     MessageInterceptor commandObserver() {
         return new MessageInterceptor() {
             @Override
             public Message beforePublish(Message message, EventCodec codec) {
-                // A command names the reply topic; its reply, which has the same step and phase, does not.
-                if (message.header(SagaMessages.REPLY_TOPIC).isPresent()) {
+                // A command names the reply topic; its reply, which has the same step and phase, does not. Only the
+                // run's saga's: the fixture may run sagas of its own on the kit's bus, with steps of the same names.
+                if (message.header(SagaMessages.REPLY_TOPIC).isPresent()
+                        && SagaRunReport.SAGA_ID.equals(message.sagaId().orElse(null))) {
                     commandSent(message.header(SagaMessages.STEP).orElse(""),
                             message.header(SagaMessages.ATTEMPT).orElse(""),
                             SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)));

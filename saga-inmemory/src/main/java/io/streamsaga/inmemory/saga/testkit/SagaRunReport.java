@@ -727,9 +727,10 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * How many attempts of the step started: for a local step, the invocations of its action; for a remote step, the
      * commands sent for it, whether a reply came, was rejected or never came (a timeout), not the handlings of its
      * replies, which {@link #invocations()} lists, and each attempt whose command could not be built (its command
-     * factory threw, as a local action may: the attempt started, no command left). An action run again, or a command sent again, by a recovery after a
-     * simulated crash counts too, as does an attempt whose failure was injected ({@link SagaTestKit#failStep}: before
-     * the action, or when the reply is handled).
+     * factory threw, as a local action may: the attempt started, no command left). An action run again, or a command
+     * sent again, by a recovery (after a simulated crash, or {@link #upgradeTo}'s) counts too (a command of another
+     * saga the fixture runs on the kit's bus does not), as does an attempt whose failure was injected ({@link
+     * SagaTestKit#failStep}: before the action, or when the reply is handled).
      *
      * @throws io.streamsaga.ConfigurationException when the saga has no such step (a typo would pass as "never
      *                                              attempted"), as {@link SagaTestKit#failStep} does
