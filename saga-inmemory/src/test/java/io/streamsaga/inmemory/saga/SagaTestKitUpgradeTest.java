@@ -194,4 +194,16 @@ class SagaTestKitUpgradeTest {
         assertEquals("fromVersion must be 1 or more, but was 0", zero.getMessage());
         assertEquals("upcaster", assertThrows(NullPointerException.class, () -> kit.dataUpcaster(1, null)).getMessage());
     }
+
+    @Test
+    void aFailedUpgradeLeavesThePreviousReportSayingTheRunIsClosedNotThatAnUpgradedReportDrivesIt() {
+        SagaRunReport<Shipping, OrderV1> v1 = SagaTestKit.given(env -> new Shipping(), OrderSagaV1::definition,
+                        new OrderV1("o-7"))
+                .whenStarted();
+        assertThrows(AssertionError.class, () -> v1.upgradeTo(OrderSagaV2::definition)); // no upcaster: no report
+
+        IllegalStateException refused = assertThrows(IllegalStateException.class, v1::settle);
+        assertEquals("the run is closed (the saga is RUNNING): it can be read, not driven", refused.getMessage());
+        assertTrue(v1.isClosed());
+    }
 }

@@ -516,7 +516,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * @throws AssertionError          when the recovery leaves the saga unresolvable: not migrated (an upcaster missing
      *                                 on the way from its version, named; one that threw or returned no data; a step it
      *                                 started that the new version no longer has; a saga past its pivot given a
-     *                                 compensatable step), the run then closed, the saga left in the store as it was
+     *                                 compensatable step), the run then closed (this report says so: no report
+     *                                 drives it), the saga left in the store as it was
      * @throws IllegalStateException   when the run is closed or was upgraded already (a definition that fails to build
      *                                 throws its own exception too; either leaves the run as it was)
      */
@@ -532,7 +533,12 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         });
         upgraded = true; // the next report owns the environment from here: this one must not close it
         closed = true;
-        return next.get(0).resumeAfterUpgrade();
+        try {
+            return next.get(0).resumeAfterUpgrade();
+        } catch (RuntimeException | Error e) {
+            upgraded = false; // the upgraded run failed and closed, its report lost: none drives the run
+            throw e;
+        }
     }
 
     /** The recovery of a run just upgraded ({@link #upgradeTo}), then what is due now, as in {@code whenStarted()}. */
