@@ -1,6 +1,10 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Airline;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Book;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Booked;
+import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Trip;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.retry.RetryPolicy;
@@ -10,6 +14,7 @@ import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -205,5 +210,34 @@ class SagaTestKitUpgradeTest {
         IllegalStateException refused = assertThrows(IllegalStateException.class, v1::settle);
         assertEquals("the run is closed (the saga is RUNNING): it can be read, not driven", refused.getMessage());
         assertTrue(v1.isClosed());
+    }
+
+    @Test
+    void aReplyToTheCommandOfARemoteStepWaitingAcrossTheUpgradeIsTakenByTheUpgradedRunOnTheSameClock() {
+        // The airline answers each command 30 s later; the application is upgraded 10 s after the command left.
+        Instant start = Instant.parse("2026-01-01T00:00:00Z");
+        SagaRunReport<Airline, Trip> v1 = SagaTestKit.given(env -> new Airline(env, Duration.ofSeconds(30), attempt -> true),
+                        airline -> SagaTestKitAdvanceTest.booking(Duration.ofSeconds(45), RetryPolicy.NONE), new Trip("t-6"))
+                .types(SagaTestKitAdvanceTest.TYPES)
+                .dataUpcaster(1, json -> json)
+                .whenStarted()
+                .advance(Duration.ofSeconds(10));
+
+        SagaRunReport<Airline, Trip> v2 = v1.upgradeTo(airline -> SagaDefinition.builder("trip", Trip.class).version(2)
+                        .remoteStep("book").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                        .onReply(Booked.class, (trip, reply) -> trip)
+                        .timeout(Duration.ofSeconds(45))
+                        .build())
+                .expectStatus(SagaStatus.RUNNING);
+        assertEquals(start.plusSeconds(10), v2.environment().scheduler().now(), "the upgrade moved the clock");
+        assertEquals(List.of("1", "1"), v2.fixture().attempts, "the recovery re-sends the waiting attempt's command");
+
+        v2.advance(Duration.ofSeconds(20)).expectCompleted(); // the first command's reply, at 30 s
+        assertEquals(start.plusSeconds(30), v2.history().get(v2.history().size() - 1).at());
+        assertEquals(2, v2.instance().orElseThrow().definitionVersion());
+        v2.expectAttempts("book", 2); // one attempt of the engine, its command sent twice: the airline saw both
+        v2.advance(Duration.ofSeconds(10)); // the reply to the command re-sent, at 40 s: ignored
+        assertTrue(v2.isClosed(), "the upgraded run finished and was not closed");
+        assertTrue(v2.history().stream().noneMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT), v2.sequenceDiagram());
     }
 }
