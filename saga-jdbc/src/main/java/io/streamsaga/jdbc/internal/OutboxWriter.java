@@ -6,6 +6,7 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.outbox.DuplicateOutboxMessageException;
 import io.streamsaga.message.Message;
 
 import java.nio.charset.StandardCharsets;
@@ -24,6 +25,8 @@ public final class OutboxWriter {
     private static final int MAX_ID_LENGTH = 500;
     private static final int MAX_NAME_LENGTH = 255;
     private static final int MAX_KEY_LENGTH = 1000;
+    /** The SQL state of a unique violation, on PostgreSQL and on H2. */
+    private static final String UNIQUE_VIOLATION = "23505";
 
     private final EventCodec codec;
     private final ObjectMapper json = new ObjectMapper();
@@ -37,7 +40,8 @@ public final class OutboxWriter {
      * Inserts {@code message} as a pending row.
      *
      * @throws ConfigurationException before any SQL when a value does not fit its column
-     * @throws JdbcException          when the insert fails
+     * @throws DuplicateOutboxMessageException when a row of the outbox has the message's id already
+     * @throws JdbcException          when the insert fails otherwise
      */
     public void write(Connection connection, Message message) {
         TopicPattern.requireTopicName(message.topic());
@@ -63,6 +67,9 @@ public final class OutboxWriter {
             Sql.setInstant(ps, 8, message.timestamp());
             ps.executeUpdate();
         } catch (SQLException e) {
+            if (UNIQUE_VIOLATION.equals(e.getSQLState())) { // the only unique key of ss_outbox but seq, which is generated
+                throw new DuplicateOutboxMessageException(message.id(), message.topic(), e);
+            }
             throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);
         }
     }

@@ -134,7 +134,8 @@ public final class JdbcOutbox {
 
     /**
      * Writes a fully built message in the caller's transaction. Its payload may be the event object (encoded
-     * here) or already encoded bytes. A message id already in the outbox is rejected by the unique key.
+     * here) or already encoded bytes. A message id already in the outbox is rejected by the unique key
+     * ({@link DuplicateOutboxMessageException}).
      *
      * <p>Inside a handler of the bus given to {@link Builder#eventBus}, the message written also carries what it
      * inherits from the message handled, as with the bus's {@code publish(Message)}: the handled message's
@@ -156,7 +157,9 @@ public final class JdbcOutbox {
      *                                lone surrogate, whose escape JSON does not read back in a name
      * @throws io.streamsaga.codec.EncodingException before any SQL when the payload cannot be encoded as JSON that
      *                                reads back (a lone surrogate in a field name: see {@link io.streamsaga.codec.JsonEventCodec#encode})
-     * @throws JdbcException          when the insert fails; the caller should roll back
+     * @throws DuplicateOutboxMessageException when a row of the outbox has the message's id already; the caller should
+     *                                roll back
+     * @throws JdbcException          when the insert fails otherwise; the caller should roll back
      */
     public void append(Connection connection, Message message) {
         requireArgument(connection, "connection");

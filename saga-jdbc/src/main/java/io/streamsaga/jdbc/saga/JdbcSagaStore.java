@@ -30,6 +30,7 @@ import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.UnreadableSagaData;
 import io.streamsaga.jdbc.internal.OutboxWriter;
+import io.streamsaga.jdbc.outbox.DuplicateOutboxMessageException;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 import io.streamsaga.spi.StoredKeys;
 
@@ -204,7 +205,13 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         return transactionalMessages;
     }
 
-    /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
+    /**
+     * Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction.
+     *
+     * @throws ConcurrentSagaUpdateException   when a saga with this id is stored already
+     * @throws DuplicateOutboxMessageException when a row of the outbox has the id of a message of {@code outgoing} (or of
+     *                                         the lifecycle event the store writes): nothing of the write is stored
+     */
     @Override
     public void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
         Objects.requireNonNull(instance, "instance");
@@ -213,7 +220,13 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 outgoing(outgoing)));
     }
 
-    /** Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction. */
+    /**
+     * Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction.
+     *
+     * @throws ConcurrentSagaUpdateException   when the stored version is not the one before {@code updated}'s
+     * @throws DuplicateOutboxMessageException when a row of the outbox has the id of a message of {@code outgoing} (or of
+     *                                         the lifecycle event the store writes): nothing of the write is stored
+     */
     @Override
     public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
         Objects.requireNonNull(updated, "updated");
@@ -250,7 +263,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         return new Write(insert, instance, transitions, writeData(instance), writeSteps(instance.steps()));
     }
 
-    /** Runs one write: in its own transaction, or batched with concurrent writes under group commit. */
+    /**
+     * Runs one write: in its own transaction, or batched with concurrent writes under group commit. A unique violation
+     * of an insert is the saga id stored meanwhile by another writer ({@link ConcurrentSagaUpdateException}), unless
+     * the outbox refused a message's id ({@link DuplicateOutboxMessageException}, thrown as it is).
+     */
     private void write(Write w) {
         checkWidths(w);
         try {
@@ -259,8 +276,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             } else {
                 groupCommit.submit(w);
             }
+        } catch (DuplicateOutboxMessageException e) {
+            throw e; // an outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such
         } catch (JdbcException e) {
-            if (w.insert() && "23505".equals(e.sqlState())) {
+            if (w.insert() && "23505".equals(e.sqlState())) { // the saga's row, inserted meanwhile by another writer
                 throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
             }
             throw e;

@@ -11,10 +11,13 @@ import io.streamsaga.inmemory.saga.testkit.CrashingSagaStore;
 import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.inbox.JdbcInbox;
+import io.streamsaga.jdbc.outbox.DuplicateOutboxMessageException;
 import io.streamsaga.jdbc.outbox.JdbcOutbox;
 import io.streamsaga.jdbc.outbox.OutboxRelay;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.message.Message;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaMessages;
@@ -23,6 +26,7 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.StepStatus;
+import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -37,6 +41,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -313,6 +318,37 @@ abstract class SagaTransactionalMessagesTest {
     /** The id of a command of the saga {@code sagaId} started now (the virtual clock), {@code <step>/<attempt>} given. */
     private String commandId(String sagaId, String stepAndAttempt) {
         return DefaultSagaOrchestrator.sagaMessageIdPrefix(sagaId, scheduler.clock().instant()) + "/" + stepAndAttempt;
+    }
+
+    @Test
+    void aMessageIdTheOutboxHoldsAlreadyFailsTheWriteNamingTheOutboxRowNotAsAConcurrentUpdateOfTheSaga() {
+        // Any unique violation of an insert was reported as the saga's: "a saga with this id is already stored", though
+        // the saga id was free and the row the database refused was an outgoing message's in the outbox.
+        Message taken = Message.builder("payment-commands").id("taken-id").key("s-8").type("charge")
+                .payload(new byte[]{'{', '}'}).build();
+        new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
+                JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build().append(c, taken));
+
+        DuplicateOutboxMessageException onInsert = assertThrows(DuplicateOutboxMessageException.class,
+                () -> store.insert(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
+                        JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of(taken)));
+        assertEquals("taken-id", onInsert.messageId());
+        assertTrue(onInsert.getMessage().contains("'taken-id'") && onInsert.getMessage().contains("outbox"),
+                onInsert.getMessage());
+        assertFalse(onInsert.isRetriable(), "the same write meets the same row again");
+        assertTrue(store.find("s-8").isEmpty(), "nothing of the write is stored");
+
+        store.insert(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
+                JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of());
+        DuplicateOutboxMessageException onUpdate = assertThrows(DuplicateOutboxMessageException.class,
+                () -> store.update(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 2),
+                        JdbcSagaStoreTest.transition("s-8", 2, TransitionType.STEP_WAITING), List.of(taken)));
+        assertEquals("taken-id", onUpdate.messageId());
+        assertEquals(1, store.find("s-8").orElseThrow().version(), "nothing of the write is stored");
+        // the saga's own id taken is still the concurrent insert it was
+        assertThrows(ConcurrentSagaUpdateException.class,
+                () -> store.insert(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
+                        JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of()));
     }
 
     private long outboxRowsTo(String topic) throws SQLException {
