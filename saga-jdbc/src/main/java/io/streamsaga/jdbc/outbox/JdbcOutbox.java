@@ -4,6 +4,7 @@ import io.streamsaga.jdbc.internal.Sql;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
@@ -12,6 +13,8 @@ import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.message.Message;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -45,6 +48,9 @@ import java.util.Objects;
  */
 public final class JdbcOutbox {
     static final TypeReference<Map<String, String>> HEADERS = new TypeReference<>() { };
+    private static final Logger log = LoggerFactory.getLogger(JdbcOutbox.class);
+    /** The rows {@link #unreadableRows} reads at a time. */
+    private static final int UNREADABLE_PAGE = 100;
 
     private final DataSource dataSource;
     private final JdbcTransactions tx;
@@ -179,23 +185,106 @@ public final class JdbcOutbox {
         return count("FAILED");
     }
 
-    /** The rows in {@code status}, oldest first, at most {@code limit}. */
+    /**
+     * The rows in {@code status} that hold a message, oldest first, at most {@code limit}. A row that holds none this
+     * library can build (see {@link UnreadableOutboxRow}: a poison row, which a relay marks {@code FAILED}) is left out,
+     * logged at WARN with its sequence and the reason, and the listing is filled up from the rows after it; such rows
+     * are listed by {@link #unreadableRows}.
+     */
     public List<OutboxRow> rows(OutboxRow.Status status, int limit) {
         ConfigurationException.require(limit > 0, "limit must be positive, but was %s", limit);
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement(OutboxRows.SELECT + " WHERE status = ? ORDER BY seq LIMIT ?")) {
-            ps.setString(1, status.name());
-            ps.setInt(2, limit);
-            List<OutboxRow> rows = new ArrayList<>();
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    rows.add(OutboxRows.read(rs, json));
-                }
+        List<OutboxRow> rows = new ArrayList<>();
+        scan(status, limit, (row, unreadable) -> {
+            if (row != null) {
+                rows.add(row);
+            } else {
+                log.warn("outbox row {} (message id {}, {}) holds no message and is left out of the listing of {} rows"
+                                + " (JdbcOutbox.unreadableRows lists it): {}", unreadable.sequence(),
+                        StreamSagaException.quote(unreadable.messageId()), unreadable.status(), status, unreadable.reason());
             }
-            return rows;
-        } catch (SQLException e) {
-            throw JdbcException.of("cannot read outbox rows", e);
+            return rows.size() < limit;
+        });
+        return rows;
+    }
+
+    /**
+     * The rows in {@code status} that hold no message this library can build, oldest first, at most {@code limit}, each
+     * with the columns every row has, as stored, and the reason, for an operator to repair or delete
+     * ({@link #retryFailed} puts one back to {@code PENDING}, where a relay marks it {@code FAILED} again). It reads the
+     * rows of {@code status} until it found {@code limit} of them, all of them when there are fewer: meant for
+     * {@code FAILED}, where a relay puts each such row it meets.
+     */
+    public List<UnreadableOutboxRow> unreadableRows(OutboxRow.Status status, int limit) {
+        ConfigurationException.require(limit > 0, "limit must be positive, but was %s", limit);
+        List<UnreadableOutboxRow> rows = new ArrayList<>();
+        scan(status, UNREADABLE_PAGE, (row, unreadable) -> {
+            if (unreadable != null) {
+                rows.add(unreadable);
+            }
+            return rows.size() < limit;
+        });
+        return rows;
+    }
+
+    /** Takes each row of a {@link #scan}: as read, or (then {@code row} is null) as unreadable; false to stop. */
+    @FunctionalInterface
+    private interface RowSink {
+        boolean take(OutboxRow row, UnreadableOutboxRow unreadable);
+    }
+
+    /**
+     * Reads the rows in {@code status} in sequence order into {@code sink} until it says stop or none is left, a page of
+     * {@code pageSize} at a time (each a query with a limit, as the listing always was: the database reads a range of
+     * its index and stops, where one query without a limit was planned for the whole table).
+     */
+    private void scan(OutboxRow.Status status, int pageSize, RowSink sink) {
+        Objects.requireNonNull(status, "status");
+        long[] after = {Long.MIN_VALUE};
+        boolean more = true;
+        while (more) {
+            more = tx.inTransaction(c -> {
+                try (PreparedStatement ps = c.prepareStatement(OutboxRows.SELECT
+                        + " WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?")) {
+                    ps.setString(1, status.name());
+                    ps.setLong(2, after[0]);
+                    ps.setInt(3, pageSize);
+                    int read = 0;
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            read++;
+                            after[0] = rs.getLong("seq");
+                            if (!take(rs, status, sink)) {
+                                return false;
+                            }
+                        }
+                    }
+                    return read == pageSize;
+                } catch (SQLException e) {
+                    throw JdbcException.of("cannot read outbox rows", e);
+                }
+            });
         }
+    }
+
+    /** Hands the row at {@code rs}'s cursor to {@code sink}, read or as unreadable; returns what the sink says. */
+    private boolean take(ResultSet rs, OutboxRow.Status status, RowSink sink) throws SQLException {
+        OutboxRow row;
+        String reason;
+        try {
+            row = OutboxRows.read(rs, json);
+            reason = null;
+        } catch (OutboxRows.UnreadableRow e) {
+            reason = e.getMessage();
+            row = null;
+        } catch (RuntimeException e) { // values a Message refuses, as the relay finds them
+            reason = OutboxRows.unreadable(rs.getLong("seq"), e).getMessage();
+            row = null;
+        }
+        if (row != null) {
+            return sink.take(row, null);
+        }
+        return sink.take(null, new UnreadableOutboxRow(rs.getLong("seq"), rs.getString("message_id"),
+                rs.getString("topic"), status, rs.getInt("attempts"), rs.getString("last_error"), reason));
     }
 
     /** Puts FAILED rows back to PENDING (after an operator fixed the cause), in a transaction of its own; returns how many. */

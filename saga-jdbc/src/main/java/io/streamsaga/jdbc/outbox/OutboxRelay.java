@@ -475,8 +475,7 @@ public final class OutboxRelay implements AutoCloseable {
                         rows.add(new PendingRow(sequence, null, e));
                     } catch (RuntimeException e) {
                         // written by other SQL than the outbox's (a trigger) or corrupted: a message that cannot be built
-                        rows.add(new PendingRow(sequence, null,
-                                new OutboxRows.UnreadableRow("unreadable outbox row " + sequence + ": " + e, e)));
+                        rows.add(new PendingRow(sequence, null, OutboxRows.unreadable(sequence, e)));
                     }
                 }
             }

@@ -5,7 +5,9 @@ import io.streamsaga.message.Message;
 import java.util.Objects;
 
 /**
- * A message kept in the outbox table, with its position and delivery state.
+ * A message kept in the outbox table, with its position and delivery state. A row that holds no message this library
+ * can build is no {@code OutboxRow}: {@link JdbcOutbox#rows} leaves it out and {@link JdbcOutbox#unreadableRows} lists
+ * it as an {@link UnreadableOutboxRow}.
  *
  * @param sequence  the row's position; the relay publishes in this order
  * @param message   the message, with its payload as encoded bytes

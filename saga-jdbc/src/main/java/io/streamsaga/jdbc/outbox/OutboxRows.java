@@ -27,6 +27,11 @@ final class OutboxRows {
         }
     }
 
+    /** Why the row {@code sequence} makes no message: its values are refused by {@link Message} ({@code e}). */
+    static UnreadableRow unreadable(long sequence, RuntimeException e) {
+        return new UnreadableRow("unreadable outbox row " + sequence + ": " + e, e);
+    }
+
     /**
      * Reads the row at {@code rs}'s cursor.
      *

@@ -639,14 +639,19 @@ abstract class OutboxAndInboxTest {
         }
     }
 
+    /** Orders o-1 (key poison, which the relay's transport rejects for good: record too large) and o-2. */
+    private OutboxRelay aPoisonOrderAndAnotherWithARelayRejectingThePoison() {
+        tx.run(c -> createOrder(c, "o-1", "poison", 1));
+        tx.run(c -> createOrder(c, "o-2", 2));
+        return relayTo().publisher(m -> "poison".equals(m.key())
+                ? CompletableFuture.failedFuture(new PublishException(m.topic(), "record too large", null, false))
+                : bus.publish(m)).build();
+    }
+
     @Test
     void rowRejectedForGoodIsMarkedFailedKeptAndTheRelayGoesOn() {
         List<OrderCreated> seen = collect("billing");
-        tx.run(c -> createOrder(c, "o-1", "poison", 1));
-        tx.run(c -> createOrder(c, "o-2", 2));
-        OutboxRelay relay = relayTo().publisher(m -> "poison".equals(m.key())
-                ? CompletableFuture.failedFuture(new PublishException(m.topic(), "record too large", null, false))
-                : bus.publish(m)).build();
+        OutboxRelay relay = aPoisonOrderAndAnotherWithARelayRejectingThePoison();
 
         assertEquals(1, relay.relayPending());
         transport.drainAll();
@@ -658,6 +663,38 @@ abstract class OutboxAndInboxTest {
         assertTrue(failed.lastError().contains("record too large"), failed.lastError());
         assertEquals(1, outbox.retryFailed());
         assertEquals(1, outbox.pendingCount());
+    }
+
+    @Test
+    void theFailedRowsAreListedWithoutTheRowsNoRelayCouldReadWhichAreListedApartWithTheirReason() {
+        // A row the relay could not read as a message is marked FAILED (a poison row); rows(FAILED, n) then failed for
+        // every row, as its read of that one threw, so an operator could not list what failed.
+        database.execute("INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload,"
+                + " headers, created_at, status, attempts) VALUES ('by-a-trigger', 'order-created', 'k', 'order-created',"
+                + " 1, NULL, 'not json', CURRENT_TIMESTAMP, 'PENDING', 0)");
+        OutboxRelay relay = aPoisonOrderAndAnotherWithARelayRejectingThePoison();
+        assertEquals(1, relay.relayPending());
+        assertEquals(2, outbox.failedCount());
+
+        List<OutboxRow> failed = outbox.rows(OutboxRow.Status.FAILED, 1);
+        assertEquals(1, failed.size(), "the oldest readable row, the unreadable one before it left out");
+        assertEquals("poison", failed.get(0).message().key());
+        assertTrue(failed.get(0).lastError().contains("record too large"), failed.get(0).lastError());
+        assertEquals(List.of(failed.get(0).sequence()),
+                outbox.rows(OutboxRow.Status.FAILED, 10).stream().map(OutboxRow::sequence).toList());
+
+        List<UnreadableOutboxRow> unreadable = outbox.unreadableRows(OutboxRow.Status.FAILED, 10);
+        assertEquals(1, unreadable.size());
+        UnreadableOutboxRow poison = unreadable.get(0);
+        assertTrue(poison.sequence() < failed.get(0).sequence(), "the oldest row");
+        assertEquals("by-a-trigger", poison.messageId());
+        assertEquals("order-created", poison.topic());
+        assertEquals(OutboxRow.Status.FAILED, poison.status());
+        assertEquals(1, poison.attempts());
+        assertTrue(poison.reason().startsWith("unreadable headers in outbox row " + poison.sequence()), poison.reason());
+        assertTrue(poison.lastError().contains(poison.reason()), poison.lastError());
+        assertEquals(List.of(), outbox.unreadableRows(OutboxRow.Status.PENDING, 10));
+        assertEquals(List.of(), outbox.rows(OutboxRow.Status.PENDING, 10));
     }
 
     @Test
