@@ -115,8 +115,14 @@ public final class TransactionalSagaCommandSample {
             out.println("2. the outbox relay publishes the command the dead process never sent");
             relay(dataSource, bus, transport);
             out.println("3. the relay dies before marking the row sent: on restart it sends the command again");
-            tx.run(c -> c.createStatement().executeUpdate("UPDATE ss_outbox SET status = 'PENDING' WHERE message_id = '"
-                    + sagaId + "/charge-card/1'"));
+            tx.run(c -> {
+                // the saga's command: its key is the saga id (its id, <saga id>/<created at>/charge-card/1, holds a time)
+                try (PreparedStatement ps = c.prepareStatement("UPDATE ss_outbox SET status = 'PENDING'"
+                        + " WHERE topic = 'payment-commands' AND message_key = ?")) {
+                    ps.setString(1, sagaId);
+                    ps.executeUpdate();
+                }
+            });
             relay(dataSource, bus, transport);
 
             out.println("4. a fresh orchestrator recovers the saga (it does not re-send: the outbox had the command)");
