@@ -403,13 +403,19 @@ abstract class OutboxAndInboxTest {
         };
     }
 
-    /** Whether {@code thread} is waiting in a method of OutboxRelay or ScopedScheduler named {@code method}. */
+    /**
+     * Whether {@code thread} is waiting in a method of OutboxRelay or ScopedScheduler named {@code method}: parked or
+     * waiting (its top frame) with that method on its stack, both read from one stack trace. Reading the thread's state
+     * apart from its stack could see it waiting in one method and then running in another: the closer seen waiting in
+     * its scoped close and, a moment later, passing through awaitPollInProgress, which at its deadline never waits.
+     */
     private static boolean waitingIn(Thread thread, String method) {
-        Thread.State state = thread.getState();
-        if (state != Thread.State.WAITING && state != Thread.State.TIMED_WAITING) {
+        StackTraceElement[] stack = thread.getStackTrace();
+        if (stack.length == 0 || !(stack[0].getMethodName().startsWith("park")
+                || stack[0].getMethodName().startsWith("wait") || stack[0].getMethodName().startsWith("sleep"))) {
             return false;
         }
-        for (StackTraceElement frame : thread.getStackTrace()) {
+        for (StackTraceElement frame : stack) {
             if (frame.getMethodName().equals(method) && (frame.getClassName().equals(OutboxRelay.class.getName())
                     || frame.getClassName().endsWith(".ScopedScheduler"))) {
                 return true;
