@@ -1156,6 +1156,28 @@ abstract class OutboxAndInboxTest {
     }
 
     @Test
+    void aSequenceTheOutboxHandsOutAgainIsNotReportedAsAMessageIdTheOutboxHolds() {
+        // A unique violation of an append was taken for the message id's, whatever the key: a row whose seq the
+        // identity hands out next (written with an explicit seq, as a restore or a copy does) made an append of a new
+        // id fail "a row of the outbox has this message id already", sending an operator after a row no one has.
+        database.execute("INSERT INTO ss_outbox (seq, message_id, topic, message_key, event_type, event_version,"
+                + " payload, headers, created_at, status, attempts) OVERRIDING SYSTEM VALUE VALUES (1, 'restored',"
+                + " 'order-created', 'k', 'order-created', 1, NULL, '{}', CURRENT_TIMESTAMP, 'SENT', 0)");
+        Message fresh = Message.builder("order-created").id("fresh").type("order-created").payload(new byte[]{'{', '}'})
+                .build();
+
+        io.streamsaga.jdbc.JdbcException refused = assertThrows(io.streamsaga.jdbc.JdbcException.class,
+                () -> tx.run(c -> outbox.append(c, fresh)));
+        assertFalse(refused instanceof DuplicateOutboxMessageException, refused.getMessage());
+        assertEquals("23505", refused.sqlState());
+        // the id held, by contrast, is still said as such
+        DuplicateOutboxMessageException duplicate = assertThrows(DuplicateOutboxMessageException.class,
+                () -> tx.run(c -> outbox.append(c, Message.builder("order-created").id("restored").type("order-created")
+                        .payload(new byte[]{'{', '}'}).build())));
+        assertEquals("restored", duplicate.messageId());
+    }
+
+    @Test
     void anEventWithALoneSurrogateInAFieldNameIsRefusedUpFrontNotRelayedForEveryConsumerToDeadLetter() {
         // The payload is JSON in which Jackson escapes a lone surrogate: such an event was stored, relayed, and
         // dead-lettered as undecodable by every consumer (Jackson refuses that escape in a field name). The codec now
