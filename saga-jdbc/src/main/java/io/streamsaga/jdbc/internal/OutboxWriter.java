@@ -14,7 +14,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -27,13 +26,7 @@ public final class OutboxWriter {
     private static final int MAX_ID_LENGTH = 500;
     private static final int MAX_NAME_LENGTH = 255;
     private static final int MAX_KEY_LENGTH = 1000;
-    /** The SQL state of a unique violation, on PostgreSQL and on H2. */
-    private static final String UNIQUE_VIOLATION = "23505";
-    /**
-     * How the unique key on {@code message_id} is named in a violation's message: PostgreSQL names the constraint
-     * (also without the detail), H2 the index with its columns (its message also quotes our statement, which writes
-     * {@code ss_outbox (message_id}, with a space).
-     */
+    /** The unique key on {@code message_id}, as PostgreSQL (its constraint) and H2 (its index) name it. */
     private static final List<String> MESSAGE_ID_KEY = List.of("ss_outbox_message_id_key", "ss_outbox(message_id");
 
     private final EventCodec codec;
@@ -75,24 +68,11 @@ public final class OutboxWriter {
             Sql.setInstant(ps, 8, message.timestamp());
             ps.executeUpdate();
         } catch (SQLException e) {
-            if (isMessageIdTaken(e)) {
+            if (Sql.violatesKey(e.getSQLState(), e.getMessage(), MESSAGE_ID_KEY)) { // not seq's, say
                 throw new DuplicateOutboxMessageException(message.id(), message.topic(), e);
             }
             throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);
         }
-    }
-
-    /**
-     * Whether {@code e} is the outbox's refusal of a message id it holds: a unique violation of the key on
-     * {@code message_id}, not of another one (the primary key on {@code seq}, which an identity handing out a sequence
-     * a row was written with explicitly, by a restore say, violates; a unique index the application added).
-     */
-    private static boolean isMessageIdTaken(SQLException e) {
-        if (!UNIQUE_VIOLATION.equals(e.getSQLState()) || e.getMessage() == null) {
-            return false;
-        }
-        String text = e.getMessage().toLowerCase(Locale.ROOT);
-        return MESSAGE_ID_KEY.stream().anyMatch(text::contains);
     }
 
     /**

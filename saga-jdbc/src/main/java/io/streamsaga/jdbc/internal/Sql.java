@@ -21,6 +21,25 @@ public final class Sql {
     private Sql() {
     }
 
+    /** The SQL state of a unique violation, on PostgreSQL and on H2. */
+    private static final String UNIQUE_VIOLATION = "23505";
+
+    /**
+     * Whether a failure ({@code sqlState}, {@code message}) is a unique violation of one key: one whose message names
+     * it as one of {@code keyNames}, lower case (PostgreSQL names the constraint, {@code ss_saga_pkey}, also without
+     * the detail; H2 the index with its table and first column, {@code ss_saga(saga_id}, where its quote of the
+     * statement has a space). A table has other unique keys (a generated seq an identity can hand out again after a
+     * row was written with an explicit one, by a restore say; an index the application added): a violation of those is
+     * not taken for this key's.
+     */
+    public static boolean violatesKey(String sqlState, String message, java.util.List<String> keyNames) {
+        if (!UNIQUE_VIOLATION.equals(sqlState) || message == null) {
+            return false;
+        }
+        String text = message.toLowerCase(java.util.Locale.ROOT);
+        return keyNames.stream().anyMatch(text::contains);
+    }
+
     /** PostgreSQL's driver's connection, which tells its transaction state; null when that driver is absent. */
     private static final Class<?> POSTGRES_CONNECTION = classOrNull("org.postgresql.core.BaseConnection");
 

@@ -156,6 +156,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
     }
 
+    /** The saga's primary key, as PostgreSQL (its constraint) and H2 (its index) name it in a unique violation. */
+    private static final List<String> SAGA_KEY = List.of("ss_saga_pkey", "ss_saga(saga_id");
     private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
             + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
             + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
@@ -265,7 +267,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     /**
      * Runs one write: in its own transaction, or batched with concurrent writes under group commit. A unique violation
-     * of an insert is the saga id stored meanwhile by another writer ({@link ConcurrentSagaUpdateException}), unless
+     * of an insert on the saga's key is the saga id stored meanwhile by another writer ({@link ConcurrentSagaUpdateException}), unless
      * the outbox refused a message's id ({@link DuplicateOutboxMessageException}, thrown as it is).
      */
     private void write(Write w) {
@@ -279,7 +281,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         } catch (DuplicateOutboxMessageException e) {
             throw e; // an outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such
         } catch (JdbcException e) {
-            if (w.insert() && "23505".equals(e.sqlState())) { // the saga's row, inserted meanwhile by another writer
+            if (w.insert() && Sql.violatesKey(e.sqlState(), e.getMessage(), SAGA_KEY)) { // inserted meanwhile by another writer
                 throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
             }
             throw e;

@@ -351,6 +351,44 @@ abstract class SagaTransactionalMessagesTest {
                         JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of()));
     }
 
+    @Test
+    void anOutboxRowsSequenceHandedOutAgainFailsTheInsertAsADatabaseFailureNotAsTheSagaIdTaken() throws SQLException {
+        // Any unique violation of an insert but the outbox's message id was taken for the saga's: a row whose seq the
+        // outbox's identity hands out next (written with an explicit seq, by a restore say) made a saga's start fail
+        // as "a saga with this id is already stored" though no saga had its id.
+        Message probe = Message.builder("payment-commands").id("probe").key("p").type("charge")
+                .payload(new byte[]{'{', '}'}).build();
+        new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
+                JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build().append(c, probe));
+        long next = outboxSequence("probe") + 1;
+        for (long seq = next; seq < next + 2; seq++) { // two: group commit writes a batch's write again alone
+            db.database().execute("INSERT INTO ss_outbox (seq, message_id, topic, message_key, event_type,"
+                    + " event_version, payload, headers, created_at, status, attempts) OVERRIDING SYSTEM VALUE VALUES ("
+                    + seq + ", 'restored-" + seq + "', 'payment-commands', 'k', 'charge', 1, NULL, '{}',"
+                    + " CURRENT_TIMESTAMP, 'SENT', 0)");
+        }
+        Message fresh = Message.builder("payment-commands").id("fresh-id").key("s-9").type("charge")
+                .payload(new byte[]{'{', '}'}).build();
+
+        io.streamsaga.jdbc.JdbcException refused = assertThrows(io.streamsaga.jdbc.JdbcException.class,
+                () -> store.insert(JdbcSagaStoreTest.saga("s-9", "o-9", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
+                        JdbcSagaStoreTest.transition("s-9", 1, TransitionType.SAGA_STARTED), List.of(fresh)));
+        assertFalse(refused instanceof DuplicateOutboxMessageException, refused.getMessage());
+        assertTrue(store.find("s-9").isEmpty(), "nothing of the write is stored");
+    }
+
+    /** The seq of the outbox row holding {@code messageId}. */
+    private long outboxSequence(String messageId) throws SQLException {
+        try (Connection c = db.database().dataSource().getConnection();
+             var ps = c.prepareStatement("SELECT seq FROM ss_outbox WHERE message_id = ?")) {
+            ps.setString(1, messageId);
+            try (var rs = ps.executeQuery()) {
+                assertTrue(rs.next(), messageId);
+                return rs.getLong(1);
+            }
+        }
+    }
+
     private long outboxRowsTo(String topic) throws SQLException {
         try (Connection c = db.database().dataSource().getConnection();
              var ps = c.prepareStatement("SELECT COUNT(*) FROM ss_outbox WHERE topic = ?")) {
