@@ -120,7 +120,9 @@ public final class TransactionalSagaCommandSample {
                 try (PreparedStatement ps = c.prepareStatement("UPDATE ss_outbox SET status = 'PENDING'"
                         + " WHERE topic = 'payment-commands' AND message_key = ?")) {
                     ps.setString(1, sagaId);
-                    ps.executeUpdate();
+                    if (ps.executeUpdate() != 1) { // the row not found: the sample would show no re-send at all
+                        throw new IllegalStateException("the saga's command row was not found in the outbox");
+                    }
                 }
             });
             relay(dataSource, bus, transport);
