@@ -72,6 +72,21 @@ public final class MeterNames {
         claim(DISTRIBUTION, name);
     }
 
+    /**
+     * Refuses a {@code value} of the distribution {@code name} that is NaN, infinite or negative, as both library
+     * recorders do ({@link MetricsRecorder#observe}): a Micrometer {@code DistributionSummary} drops a negative value
+     * and NaN without a word and keeps an infinity in its sum and maximum for good, and the in-memory recorder refuses
+     * what production would lose.
+     *
+     * @throws IllegalArgumentException quoting the value and naming the distribution
+     */
+    public static void requireObservable(String name, double value) {
+        if (!Double.isFinite(value) || value < 0) {
+            throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was "
+                    + value);
+        }
+    }
+
     private void claim(String kind, String name) {
         Objects.requireNonNull(name, "name");
         String prometheus = prometheusName(name);

@@ -159,10 +159,7 @@ public final class InMemoryMetrics implements MetricsRecorder {
     @Override
     public void observe(String name, double value, Map<String, String> tags) {
         DistributionKey key = new DistributionKey(name, tags);
-        if (!Double.isFinite(value) || value < 0) {
-            // As MicrometerMetricsRecorder refuses it: its DistributionSummary would drop the value or spoil the sum.
-            throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
-        }
+        MeterNames.requireObservable(name, value); // as MicrometerMetricsRecorder refuses it
         distributions.computeIfAbsent(key, k -> {
             names.claimDistribution(name);
             return new Distribution(maxSamples);

@@ -116,11 +116,7 @@ public final class MicrometerMetricsRecorder implements MetricsRecorder {
     public void observe(String name, double value, Map<String, String> tags) {
         Objects.requireNonNull(name, "name");
         Map<String, String> sorted = sorted("distribution", name, tags);
-        if (!Double.isFinite(value) || value < 0) {
-            // DistributionSummary.record drops a negative value (and NaN) without a word and lets an infinity into the
-            // sum and maximum for good: the SPI has the library's recorders refuse all three, as InMemoryMetrics does.
-            throw new IllegalArgumentException("a value of distribution " + name + " must be finite and 0 or more, but was " + value);
-        }
+        MeterNames.requireObservable(name, value); // DistributionSummary.record would drop it or spoil its sum for good
         summaries.computeIfAbsent(key(name, sorted), k -> {
             names.claimDistribution(name);
             return DistributionSummary.builder(name).description("distribution " + name).tags(toTags(sorted)).register(registry);
