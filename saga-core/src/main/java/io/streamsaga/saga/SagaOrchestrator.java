@@ -131,7 +131,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * When another orchestrator wrote the saga since it was read here (it drives it now), nothing is stored and
      * the call throws that {@link ConcurrentSagaUpdateException}; a store failure that kept the cancellation
      * from being stored is thrown as well, and so is the store's {@link ConfigurationException} when it refuses the
-     * cancellation's write (a value it cannot keep): the saga then stays running as stored ({@link #markResolved}
+     * cancellation's write (a value it cannot keep), or its {@link io.streamsaga.saga.spi.SagaWriteRefusedException}
+     * (a write that meets what the store holds): the saga then stays running as stored ({@link #markResolved}
      * likewise; {@link #retryCompensation} and {@link #skipCompensation} fail their stage so).
      */
     void cancel(String sagaId);

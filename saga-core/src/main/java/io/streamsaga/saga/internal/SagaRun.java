@@ -8,6 +8,7 @@ import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepRole;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -22,6 +23,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.spi.SagaWriteRefusedException;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
@@ -2011,7 +2013,7 @@ final class SagaRun<D> {
             }
             stopHere(e);
             return false;
-        } catch (ConfigurationException e) {
+        } catch (ConfigurationException | SagaWriteRefusedException e) { // refused, and would be refused again
             if (!insert && uncommon != null && uncommon.operatorCallFrom == storedVersion) {
                 // An operator call's own write (with what it drove along): the call did not happen, and its caller gets
                 // the refusal itself; the saga stays as stored (a running one is not taken for one whose progress the
@@ -2042,7 +2044,9 @@ final class SagaRun<D> {
 
     /**
      * The store refused a write of a saga it holds ({@code refusal}: a value it cannot keep, such as a step's result that
-     * cannot be written as JSON, or a compensation's failure whose class is longer than its column). The refusal does not
+     * cannot be written as JSON, or a compensation's failure whose class is longer than its column, a
+     * {@link ConfigurationException}; or what the write meets in the store, such as an outbox row with the id of its
+     * command, a {@link SagaWriteRefusedException}). The refusal does not
      * change on a retry: a step or compensation re-run by recover() has the same outcome, refused again, for ever. So the
      * saga is stored as it was before that write with status {@link SagaStatus#FAILED_NEEDS_ATTENTION}, its result
      * completes with that outcome, recover() leaves it alone, and an operator resolves it or, once the cause is fixed,
@@ -2056,7 +2060,7 @@ final class SagaRun<D> {
      * ({@link #storeFailed}); a needs-attention write refused as well stops the run with the saga as stored before
      * ({@link #refusedTwice}); a saga another writer moved meanwhile is left to it.
      */
-    private boolean refusedAfterTheStart(PendingTransitions transitions, SagaInstance current, ConfigurationException refusal) {
+    private boolean refusedAfterTheStart(PendingTransitions transitions, SagaInstance current, StreamSagaException refusal) {
         // The original errors are never swallowed: a step's failure the refused write held (the reason the saga was
         // about to compensate), a compensation's failure, go with the refusal, which the result or the failure carries.
         // Through suppressIn: a store may throw one instance for a refusal that does not change, and an exception
@@ -2134,7 +2138,7 @@ final class SagaRun<D> {
         } catch (ConcurrentSagaUpdateException e) {
             stopHere(e);
             return false;
-        } catch (ConfigurationException e) {
+        } catch (ConfigurationException | SagaWriteRefusedException e) {
             PendingTransitions.suppressIn(refusal, e);
             return refusedTwice(stored, step, refusal);
         } catch (RuntimeException e) {
@@ -2191,7 +2195,7 @@ final class SagaRun<D> {
      * recover() resumes the saga as stored, and meets the refusal again until the store takes the value or the data is
      * repaired.
      */
-    private boolean refusedTwice(SagaInstance stored, String step, ConfigurationException refusal) {
+    private boolean refusedTwice(SagaInstance stored, String step, StreamSagaException refusal) {
         log.error("saga {}: the store refuses a write of it and the write marking it as needing attention; it stays as"
                 + " stored before that write (status {}, version {}), which recover() resumes, to meet the refusal again"
                 + " until the store takes the value: {}", sagaId, stored.status(), stored.version(), refusal.toString());
@@ -2211,7 +2215,8 @@ final class SagaRun<D> {
     synchronized SagaException refusedTwiceReason(long takenAt) {
         Throwable reason = uncommon == null ? null : uncommon.stopReason;
         return storedVersion == takenAt && reason instanceof SagaException e && !e.isRetriable()
-                && e.getCause() instanceof ConfigurationException ? e : null;
+                && (e.getCause() instanceof ConfigurationException || e.getCause() instanceof SagaWriteRefusedException)
+                ? e : null;
     }
 
     /** A write of {@code current} failed: the run stops, and recover() resumes the saga from what is stored. */

@@ -40,6 +40,17 @@ import java.util.Set;
  * {@link io.streamsaga.spi.StoredKeys}, the JDBC columns' widths), is refused with a {@link ConfigurationException}
  * before anything is written, as a durable store must ({@link io.streamsaga.spi.StoredKeys}); a read by such a value
  * finds nothing.
+ *
+ * <p>Refused writes: a write the store refuses for what it holds, and would refuse again however often it is repeated,
+ * is thrown as a {@link ConfigurationException} when a value of the write is one the store cannot keep (the widths
+ * above, data that cannot be written as JSON), or as a {@link SagaWriteRefusedException} when the write meets something
+ * the store holds that the engine cannot change (a transactional outbox that holds a row with the id of one of its
+ * messages already), nothing of the write stored. The engine does not retry either: a refused start fails the caller
+ * with the refusal, and a saga whose later write is refused is stored as it was before that write, needing attention,
+ * with the refusal as its failure, for an operator (recover() leaves it alone). Any other exception of a write is a store
+ * failure, which recover() retries: throw neither for a failure that is not this write's (a permission, a full disk, a
+ * lost connection: every write fails alike, and once it is fixed recover() resumes each saga it stopped), even one the
+ * store knows will not pass by itself.
  */
 public interface SagaStore {
 

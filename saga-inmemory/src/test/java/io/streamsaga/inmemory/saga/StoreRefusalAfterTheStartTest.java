@@ -1,8 +1,10 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
@@ -11,13 +13,16 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaWriteRefusedException;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -160,6 +165,60 @@ class StoreRefusalAfterTheStartTest {
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
         assertEquals(2, runs.get());
         orchestrator.close();
+        scheduler.close();
+    }
+
+    /** Throws {@code failure} at the first write of a step's success, as a store whose write meets what it holds. */
+    private static ForwardingSagaStore failingOnceAtAStepsSuccess(RuntimeException failure) {
+        AtomicBoolean failed = new AtomicBoolean();
+        return new ForwardingSagaStore(new InMemorySagaStore()) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.STEP_SUCCEEDED && failed.compareAndSet(false, true)) {
+                    throw failure;
+                }
+                delegate.update(updated, transition);
+            }
+        };
+    }
+
+    /**
+     * A store's SagaWriteRefusedException (JdbcSagaStore: the transactional outbox holds the id of a message of the
+     * write already, which the same write meets again) is a refusal, as a ConfigurationException is: it was a store
+     * failure, the saga left running for every recover() to make the same write again. A failure that is not the
+     * write's (a permission denied, not retriable by itself) stays a store failure that recover() retries.
+     */
+    @Test
+    void aWriteTheStoreRefusesForWhatItMeetsLeavesTheSagaNeedingAttentionButAFailureNotTheWritesStaysForRecover() {
+        SagaDefinition<Data> definition = SagaDefinition.builder("refused-saga", Data.class)
+                .step("reserve").action((d, ctx) -> new Data("reserved"))
+                .build();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        SagaWriteRefusedException refusal = new SagaWriteRefusedException("the outbox holds message 'm-1' already", null);
+        ForwardingSagaStore refusing = failingOnceAtAStepsSuccess(refusal);
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(refusing).scheduler(scheduler)
+                .register(definition).build()) {
+            SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture()
+                    .join();
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome());
+            assertSame(refusal, result.exception());
+            assertEquals(new SagaFailure("reserve", SagaWriteRefusedException.class.getName(), refusal.getMessage()),
+                    result.failure());
+            assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, refusing.find("saga-1").orElseThrow().status());
+            assertEquals(List.of(), orchestrator.recover().resumed());
+        }
+
+        ForwardingSagaStore failing = failingOnceAtAStepsSuccess(new StreamSagaException("permission denied", false));
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(failing).scheduler(scheduler)
+                .register(definition).build()) {
+            var stage = orchestrator.start(definition, "saga-2", null, new Data("a")).toCompletableFuture();
+            SagaException storeFailed = assertInstanceOf(SagaException.class,
+                    assertThrows(java.util.concurrent.CompletionException.class, stage::join).getCause());
+            assertTrue(storeFailed.isRetriable(), storeFailed.toString());
+            assertEquals(SagaStatus.RUNNING, failing.find("saga-2").orElseThrow().status());
+            assertEquals(List.of("saga-2"), orchestrator.recover().resumed());
+            assertEquals(SagaStatus.COMPLETED, failing.find("saga-2").orElseThrow().status());
+        }
         scheduler.close();
     }
 

@@ -9,13 +9,15 @@ import java.sql.SQLException;
  * A message could not be written to the outbox because a row of the outbox holds its message id already (the
  * outbox's message ids are unique: SQL state 23505 on {@code ss_outbox.message_id}): the same message written a
  * second time, or another message given that id. Thrown by {@link JdbcOutbox#append(java.sql.Connection,
- * io.streamsaga.message.Message)} and by {@code JdbcSagaStore}'s writes of outgoing messages and lifecycle events,
- * where it is told apart from a saga id already stored ({@code ConcurrentSagaUpdateException}); the write's
- * transaction is rolled back. Not retriable: the same write meets the same row again. Immutable.
+ * io.streamsaga.message.Message)} and by {@code JdbcSagaStore}'s insert of a saga with outgoing messages or a lifecycle
+ * event, where it is told apart from a saga id already stored ({@code ConcurrentSagaUpdateException}); at a later write
+ * of a saga the store throws a {@link io.streamsaga.saga.spi.SagaWriteRefusedException} with this as its cause, for the
+ * engine to leave the saga needing attention rather than retry the same write. The write's transaction is rolled back. Not retriable: the same write meets the same row again. Immutable.
  */
 public final class DuplicateOutboxMessageException extends JdbcException {
     private static final long serialVersionUID = 1L;
     private final String messageId;
+    private final String topic;
 
     /**
      * @param messageId the message id the outbox holds already
@@ -27,10 +29,16 @@ public final class DuplicateOutboxMessageException extends JdbcException {
                 + ") to the outbox: a row of the outbox has this message id already (message ids are unique there:"
                 + " the message was written before, or another one has its id)", cause);
         this.messageId = messageId;
+        this.topic = topic;
     }
 
     /** The message id the outbox holds already. */
     public String messageId() {
         return messageId;
+    }
+
+    /** The topic of the message refused. */
+    public String topic() {
+        return topic;
     }
 }

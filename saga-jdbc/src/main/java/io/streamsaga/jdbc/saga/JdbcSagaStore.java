@@ -28,6 +28,7 @@ import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.saga.spi.SagaWriteRefusedException;
 import io.streamsaga.saga.spi.UnreadableSagaData;
 import io.streamsaga.jdbc.internal.OutboxWriter;
 import io.streamsaga.jdbc.outbox.DuplicateOutboxMessageException;
@@ -225,9 +226,13 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction.
      *
-     * @throws ConcurrentSagaUpdateException   when the stored version is not the one before {@code updated}'s
-     * @throws DuplicateOutboxMessageException when a row of the outbox has the id of a message of {@code outgoing} (or of
-     *                                         the lifecycle event the store writes): nothing of the write is stored
+     * @throws ConcurrentSagaUpdateException when the stored version is not the one before {@code updated}'s
+     * @throws SagaWriteRefusedException    when a row of the outbox has the id of a message of {@code outgoing} (or of
+     *                                       the lifecycle event the store writes), which the same write would meet
+     *                                       again: nothing of the write is stored; its message names the id and topic,
+     *                                       its cause is the outbox's {@link DuplicateOutboxMessageException} (so too at
+     *                                       every other update, whose lifecycle event {@code lifecycleEventsToOutbox}
+     *                                       writes)
      */
     @Override
     public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
@@ -279,13 +284,28 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 groupCommit.submit(w);
             }
         } catch (DuplicateOutboxMessageException e) {
-            throw e; // an outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such
+            // An outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such. At a later
+            // write the engine would take it for a store failure and recover() would make the same write, for ever.
+            throw w.insert() ? e : refused(w, e);
         } catch (JdbcException e) {
             if (w.insert() && Sql.violatesKey(e.sqlState(), e.getMessage(), SAGA_KEY)) { // inserted meanwhile by another writer
                 throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
             }
             throw e;
         }
+    }
+
+    /**
+     * The write {@code w} of a saga stored before, refused because the outbox holds the id of one of its messages: a
+     * {@link SagaWriteRefusedException} naming the id and topic, the outbox's exception as its cause, so that the engine
+     * leaves the saga needing attention rather than retry the same write.
+     */
+    private static SagaWriteRefusedException refused(Write w, DuplicateOutboxMessageException e) {
+        return new SagaWriteRefusedException("JdbcSagaStore refuses the write of saga "
+                + StreamSagaException.quote(w.instance().sagaId()) + " at version " + w.instance().version()
+                + ", and would refuse it again: the outbox holds a row with the id " + StreamSagaException.quote(e.messageId())
+                + " of its message to topic " + e.topic() + " already (a restore of the outbox, or a row the application"
+                + " wrote itself, say); repair or delete that row before retrying the saga", e);
     }
 
     /**

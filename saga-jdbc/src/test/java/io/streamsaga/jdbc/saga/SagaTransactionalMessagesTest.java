@@ -19,6 +19,7 @@ import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.message.Message;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
@@ -27,6 +28,7 @@ import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaWriteRefusedException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -43,6 +45,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -340,15 +343,60 @@ abstract class SagaTransactionalMessagesTest {
 
         store.insert(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
                 JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of());
-        DuplicateOutboxMessageException onUpdate = assertThrows(DuplicateOutboxMessageException.class,
+        // at a later write, a refusal the engine does not retry (see the test after this one), the outbox's kept
+        SagaWriteRefusedException onUpdate = assertThrows(SagaWriteRefusedException.class,
                 () -> store.update(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 2),
                         JdbcSagaStoreTest.transition("s-8", 2, TransitionType.STEP_WAITING), List.of(taken)));
-        assertEquals("taken-id", onUpdate.messageId());
+        assertEquals("taken-id", assertInstanceOf(DuplicateOutboxMessageException.class, onUpdate.getCause()).messageId());
+        assertTrue(onUpdate.getMessage().contains("'taken-id'") && onUpdate.getMessage().contains("payment-commands"),
+                onUpdate.getMessage());
         assertEquals(1, store.find("s-8").orElseThrow().version(), "nothing of the write is stored");
         // the saga's own id taken is still the concurrent insert it was
         assertThrows(ConcurrentSagaUpdateException.class,
                 () -> store.insert(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
                         JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of()));
+    }
+
+    @Test
+    void aCommandIdTheOutboxHoldsAtALaterWriteLeavesTheSagaNeedingAttentionNamingItNotRetriedByEveryRecovery() {
+        // The outbox refusing a message id at a write after the saga's start (a row with the id of its command, left by
+        // a restore of the outbox or written by the application's own SQL) reached the engine as any store failure: the
+        // result failed with a retriable SagaException, the saga stayed running, and every recover() ran the step again,
+        // to meet the same row again, for ever.
+        String id = commandId("s-10", "pay/1");
+        Message taken = Message.builder("payment-commands").id(id).key("s-10").type("charge")
+                .payload(new byte[]{'{', '}'}).build();
+        new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
+                JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build().append(c, taken));
+
+        long version;
+        try (SagaOrchestrator orchestrator = orchestrator(store).build()) {
+            var result = orchestrator.start(saga, "s-10", "o-10", new Order("o-10", null)).toCompletableFuture().join();
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome());
+            assertEquals("pay", result.failure().step());
+            assertEquals(SagaWriteRefusedException.class.getName(), result.failure().errorClass());
+            assertTrue(result.failure().message().contains("'" + id + "'")
+                    && result.failure().message().contains("payment-commands"), result.failure().message());
+            SagaWriteRefusedException refusal = assertInstanceOf(SagaWriteRefusedException.class, result.exception());
+            assertFalse(refusal.isRetriable());
+            assertEquals(id, assertInstanceOf(DuplicateOutboxMessageException.class, refusal.getCause()).messageId(),
+                    "the outbox's own exception kept");
+            SagaInstance stored = store.find("s-10").orElseThrow();
+            assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, stored.status());
+            assertNotEquals(StepStatus.WAITING, stored.step("pay").orElseThrow().status(), "as stored before the refused write");
+            version = stored.version();
+        }
+        try (SagaOrchestrator second = orchestrator(store).build()) {
+            assertEquals(List.of(), second.recover().resumed(), "left alone, for an operator");
+        }
+        assertEquals(version, store.find("s-10").orElseThrow().version(), "nothing written by the recovery");
+        assertEquals(List.of(id), outboxMessageIdsTo("payment-commands"), "only the row that was there");
+    }
+
+    private List<String> outboxMessageIdsTo(String topic) {
+        return JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build()
+                .rows(io.streamsaga.jdbc.outbox.OutboxRow.Status.PENDING, 100).stream()
+                .filter(row -> row.message().topic().equals(topic)).map(row -> row.message().id()).toList();
     }
 
     @Test
