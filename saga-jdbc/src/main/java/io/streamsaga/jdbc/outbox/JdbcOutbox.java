@@ -49,8 +49,10 @@ import java.util.Objects;
 public final class JdbcOutbox {
     static final TypeReference<Map<String, String>> HEADERS = new TypeReference<>() { };
     private static final Logger log = LoggerFactory.getLogger(JdbcOutbox.class);
-    /** The rows {@link #unreadableRows} reads at a time. */
+    /** The rows {@link #unreadableRows} reads at a time, and a listing after its first page (see {@link #scan}). */
     private static final int UNREADABLE_PAGE = 100;
+    /** How many poison rows' sequences an outbox remembers having warned of (see {@link #rows(OutboxRow.Status, long, int)}). */
+    private static final int WARNED_ROWS = 1000;
 
     private final DataSource dataSource;
     private final JdbcTransactions tx;
@@ -60,6 +62,18 @@ public final class JdbcOutbox {
     private final EventBus bus;
     private final OutboxWriter writer;
     private final ObjectMapper json = new ObjectMapper();
+    /**
+     * The sequences of the poison rows a listing warned of, the last {@link #WARNED_ROWS} (eldest dropped first), so
+     * that each is logged at WARN once rather than at every listing; guarded by itself.
+     */
+    private final java.util.Set<Long> warned = java.util.Collections.newSetFromMap(new java.util.LinkedHashMap<>() {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
+            return size() > WARNED_ROWS;
+        }
+    });
 
     private JdbcOutbox(Builder b) {
         this.dataSource = b.dataSource;
@@ -186,38 +200,79 @@ public final class JdbcOutbox {
     }
 
     /**
-     * The rows in {@code status} that hold a message, oldest first, at most {@code limit}. A row that holds none this
-     * library can build (see {@link UnreadableOutboxRow}: a poison row, which a relay marks {@code FAILED}) is left out,
-     * logged at WARN with its sequence and the reason, and the listing is filled up from the rows after it; such rows
-     * are listed by {@link #unreadableRows}.
+     * The rows in {@code status} that hold a message, oldest first, at most {@code limit}: the first page of
+     * {@link #rows(OutboxRow.Status, long, int)}.
      */
     public List<OutboxRow> rows(OutboxRow.Status status, int limit) {
+        return rows(status, Long.MIN_VALUE, limit);
+    }
+
+    /**
+     * The rows in {@code status} that hold a message whose {@link OutboxRow#sequence() sequence} is after
+     * {@code afterSequence}, oldest first, at most {@code limit}: the page after the one whose last row had that sequence
+     * (a row's sequence never changes, so pages neither skip nor repeat a row, whatever is written, marked or deleted
+     * meanwhile). It holds fewer than {@code limit} rows only when no later row in {@code status} holds a message; so the
+     * listing is read page by page, each after the last row of the one before, until a page holds fewer than the limit.
+     * A row that holds none this library can build (see {@link UnreadableOutboxRow}: a poison row, which a relay marks
+     * {@code FAILED}) is left out, and the page filled up from the rows after it; such rows are listed by
+     * {@link #unreadableRows}. Such a row is logged at WARN (its sequence, message id and reason) by the first listing of
+     * this outbox that meets it, at DEBUG by the later ones, so that a listing read again and again (a dashboard's) does
+     * not log it each time: this outbox remembers the sequences of the last {@value #WARNED_ROWS} such rows it warned of
+     * and no more, so that with more poison rows than that one may be warned of again.
+     */
+    public List<OutboxRow> rows(OutboxRow.Status status, long afterSequence, int limit) {
         ConfigurationException.require(limit > 0, "limit must be positive, but was %s", limit);
         List<OutboxRow> rows = new ArrayList<>();
-        scan(status, limit, (row, unreadable) -> {
+        scan(status, afterSequence, limit, (row, unreadable) -> {
             if (row != null) {
                 rows.add(row);
             } else {
-                log.warn("outbox row {} (message id {}, {}) holds no message and is left out of the listing of {} rows"
-                                + " (JdbcOutbox.unreadableRows lists it): {}", unreadable.sequence(),
-                        StreamSagaException.quote(unreadable.messageId()), unreadable.status(), status, unreadable.reason());
+                warnOnce(status, unreadable);
             }
             return rows.size() < limit;
         });
         return rows;
     }
 
+    /** Logs {@code unreadable}, left out of a listing of {@code status} rows: at WARN the first time (see {@link #rows}). */
+    private void warnOnce(OutboxRow.Status status, UnreadableOutboxRow unreadable) {
+        boolean first;
+        synchronized (warned) {
+            first = warned.add(unreadable.sequence());
+        }
+        if (first || log.isDebugEnabled()) {
+            String format = "outbox row {} (message id {}, {}) holds no message and is left out of the listing of {} rows"
+                    + " (JdbcOutbox.unreadableRows lists it): {}";
+            Object[] arguments = {unreadable.sequence(), StreamSagaException.quote(unreadable.messageId()),
+                    unreadable.status(), status, unreadable.reason()};
+            if (first) {
+                log.warn(format, arguments);
+            } else {
+                log.debug(format, arguments);
+            }
+        }
+    }
+
     /**
-     * The rows in {@code status} that hold no message this library can build, oldest first, at most {@code limit}, each
-     * with the columns every row has, as stored, and the reason, for an operator to repair or delete
-     * ({@link #retryFailed} puts one back to {@code PENDING}, where a relay marks it {@code FAILED} again). It reads the
-     * rows of {@code status} until it found {@code limit} of them, all of them when there are fewer: meant for
-     * {@code FAILED}, where a relay puts each such row it meets.
+     * The rows in {@code status} that hold no message this library can build, oldest first, at most {@code limit}: the
+     * first page of {@link #unreadableRows(OutboxRow.Status, long, int)}.
      */
     public List<UnreadableOutboxRow> unreadableRows(OutboxRow.Status status, int limit) {
+        return unreadableRows(status, Long.MIN_VALUE, limit);
+    }
+
+    /**
+     * The rows in {@code status} that hold no message this library can build whose sequence is after
+     * {@code afterSequence}, oldest first, at most {@code limit} (pages as {@link #rows(OutboxRow.Status, long, int)}'s),
+     * each with the columns every row has, as stored, and the reason, for an operator to repair or delete
+     * ({@link #retryFailed} puts one back to {@code PENDING}, where a relay marks it {@code FAILED} again). It reads the
+     * rows of {@code status} after {@code afterSequence} until it found {@code limit} of them, all of them when there
+     * are fewer: meant for {@code FAILED}, where a relay puts each such row it meets.
+     */
+    public List<UnreadableOutboxRow> unreadableRows(OutboxRow.Status status, long afterSequence, int limit) {
         ConfigurationException.require(limit > 0, "limit must be positive, but was %s", limit);
         List<UnreadableOutboxRow> rows = new ArrayList<>();
-        scan(status, UNREADABLE_PAGE, (row, unreadable) -> {
+        scan(status, afterSequence, UNREADABLE_PAGE, (row, unreadable) -> {
             if (unreadable != null) {
                 rows.add(unreadable);
             }
@@ -233,13 +288,16 @@ public final class JdbcOutbox {
     }
 
     /**
-     * Reads the rows in {@code status} in sequence order into {@code sink} until it says stop or none is left, a page of
-     * {@code pageSize} at a time (each a query with a limit, as the listing always was: the database reads a range of
-     * its index and stops, where one query without a limit was planned for the whole table).
+     * Reads the rows in {@code status} after {@code afterSequence} in sequence order into {@code sink} until it says
+     * stop or none is left: first a page of {@code firstPage} rows, then pages of at least {@link #UNREADABLE_PAGE}
+     * (each a query with a limit, as the listing always was: the database reads a range of its index and stops, where
+     * one query without a limit was planned for the whole table). A listing of n rows with poison rows among them so
+     * costs one query for the first n rows and one for each further 100 or n, not one per poison row with n = 1.
      */
-    private void scan(OutboxRow.Status status, int pageSize, RowSink sink) {
+    private void scan(OutboxRow.Status status, long afterSequence, int firstPage, RowSink sink) {
         Objects.requireNonNull(status, "status");
-        long[] after = {Long.MIN_VALUE};
+        long[] after = {afterSequence};
+        int[] pageSize = {firstPage};
         boolean more = true;
         while (more) {
             more = tx.inTransaction(c -> {
@@ -247,7 +305,7 @@ public final class JdbcOutbox {
                         + " WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?")) {
                     ps.setString(1, status.name());
                     ps.setLong(2, after[0]);
-                    ps.setInt(3, pageSize);
+                    ps.setInt(3, pageSize[0]);
                     int read = 0;
                     try (ResultSet rs = ps.executeQuery()) {
                         while (rs.next()) {
@@ -258,7 +316,9 @@ public final class JdbcOutbox {
                             }
                         }
                     }
-                    return read == pageSize;
+                    boolean full = read == pageSize[0];
+                    pageSize[0] = Math.max(pageSize[0], UNREADABLE_PAGE);
+                    return full;
                 } catch (SQLException e) {
                     throw JdbcException.of("cannot read outbox rows", e);
                 }

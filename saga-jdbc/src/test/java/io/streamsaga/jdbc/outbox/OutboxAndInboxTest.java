@@ -703,6 +703,120 @@ abstract class OutboxAndInboxTest {
         assertEquals(List.of(), outbox.rows(OutboxRow.Status.PENDING, 10));
     }
 
+    /** A row of {@code status} that holds no message this library can build (its headers are no JSON). */
+    private void insertPoisonRow(String messageId, OutboxRow.Status status) {
+        database.execute("INSERT INTO ss_outbox (message_id, topic, message_key, event_type, event_version, payload,"
+                + " headers, created_at, status, attempts) VALUES ('" + messageId + "', 'order-created', 'k',"
+                + " 'order-created', 1, NULL, 'not json', CURRENT_TIMESTAMP, '" + status + "', 1)");
+    }
+
+    @Test
+    void theFailedRowsArePagedThroughPastTheFirstPageAndTheRowsNoRelayCouldReadLikewise() {
+        // rows(status, n) and unreadableRows(status, n) listed the first n rows only: an operator with more FAILED rows
+        // than that could not see the rest.
+        for (int i = 0; i < 5; i++) {
+            int n = i;
+            tx.run(c -> createOrder(c, "o-" + n, n));
+            if (i < 3) {
+                insertPoisonRow("poison-" + i, OutboxRow.Status.PENDING);
+            }
+        }
+        database.execute("UPDATE ss_outbox SET status = 'FAILED'");
+
+        List<List<Long>> pages = new ArrayList<>();
+        List<OutboxRow> page = outbox.rows(OutboxRow.Status.FAILED, 2);
+        while (true) {
+            pages.add(page.stream().map(OutboxRow::sequence).toList());
+            if (page.size() < 2) {
+                break;
+            }
+            page = outbox.rows(OutboxRow.Status.FAILED, page.get(page.size() - 1).sequence(), 2);
+        }
+        List<Long> readable = outbox.rows(OutboxRow.Status.FAILED, 100).stream().map(OutboxRow::sequence).toList();
+        assertEquals(5, readable.size());
+        assertEquals(List.of(readable.subList(0, 2), readable.subList(2, 4), readable.subList(4, 5)), pages,
+                "each row once, in order, the poison rows between them left out");
+
+        List<UnreadableOutboxRow> first = outbox.unreadableRows(OutboxRow.Status.FAILED, 2);
+        assertEquals(List.of("poison-0", "poison-1"), first.stream().map(UnreadableOutboxRow::messageId).toList());
+        List<UnreadableOutboxRow> second = outbox.unreadableRows(OutboxRow.Status.FAILED, first.get(1).sequence(), 2);
+        assertEquals(List.of("poison-2"), second.stream().map(UnreadableOutboxRow::messageId).toList());
+        assertEquals(List.of(), outbox.unreadableRows(OutboxRow.Status.FAILED, second.get(0).sequence(), 2));
+        assertEquals(List.of(), outbox.rows(OutboxRow.Status.FAILED, readable.get(4), 2), "nothing after the last row");
+    }
+
+    /** {@code target}'s connections, counting each statement prepared on them into {@code prepared}. */
+    private static javax.sql.DataSource countingStatements(javax.sql.DataSource target, AtomicInteger prepared) {
+        return forwarding(javax.sql.DataSource.class, target, result -> result instanceof Connection connection
+                ? forwarding(Connection.class, connection, r -> {
+                    if (r instanceof PreparedStatement) {
+                        prepared.incrementAndGet();
+                    }
+                    return r;
+                })
+                : result);
+    }
+
+    /** A proxy of {@code type} calling {@code target} and passing each result through {@code results}. */
+    private static <T> T forwarding(Class<T> type, T target, java.util.function.UnaryOperator<Object> results) {
+        return type.cast(java.lang.reflect.Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[]{type},
+                (proxy, method, args) -> {
+                    try {
+                        return results.apply(method.invoke(target, args));
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                }));
+    }
+
+    @Test
+    void aListingShortOfPoisonRowsReadsOnAHundredRowsAtATimeNotAQueryPerPoisonRow() {
+        // A listing of n rows read the rows after its first page n at a time: rows(FAILED, 1) behind 50 poison rows
+        // cost 51 queries.
+        for (int i = 0; i < 50; i++) {
+            insertPoisonRow("poison-" + i, OutboxRow.Status.FAILED);
+        }
+        tx.run(c -> createOrder(c, "o-1", 1));
+        database.execute("UPDATE ss_outbox SET status = 'FAILED'");
+        AtomicInteger prepared = new AtomicInteger();
+        JdbcOutbox counted = JdbcOutbox.builder(countingStatements(database.dataSource(), prepared)).eventBus(bus).build();
+        prepared.set(0);
+
+        assertEquals(1, counted.rows(OutboxRow.Status.FAILED, 1).size());
+        assertEquals(2, prepared.get(), "its first row, then the next hundred");
+    }
+
+    /** What slf4j-simple (System.err, WARN and above here) writes while {@code body} runs. */
+    private static String stderrOf(Runnable body) {
+        java.io.PrintStream original = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            body.run();
+        } finally {
+            System.setErr(original);
+        }
+        return captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void aRowNoRelayCouldReadIsWarnedOfByTheFirstListingNotByEveryListingAgain() {
+        // Each listing of rows(status, n) logged a WARN for each poison row it left out: a listing read again and again,
+        // a dashboard's, logged the same rows each time.
+        insertPoisonRow("by-a-trigger", OutboxRow.Status.FAILED);
+        tx.run(c -> createOrder(c, "o-1", 1));
+        database.execute("UPDATE ss_outbox SET status = 'FAILED'");
+        long poison = outbox.unreadableRows(OutboxRow.Status.FAILED, 10).get(0).sequence();
+
+        String logged = stderrOf(() -> {
+            for (int i = 0; i < 3; i++) {
+                assertEquals(1, outbox.rows(OutboxRow.Status.FAILED, 10).size());
+            }
+        });
+        String warning = "WARN io.streamsaga.jdbc.outbox.JdbcOutbox - outbox row " + poison + " (message id 'by-a-trigger'";
+        assertEquals(1, logged.split(java.util.regex.Pattern.quote(warning), -1).length - 1, logged);
+    }
+
     @Test
     void aTransportClosedBeforeTheRelayLeavesTheRowsPendingAndStopsTheRelay() {
         // A closed transport is not the rows' fault: its "transport is closed" was a non-retriable rejection, so
