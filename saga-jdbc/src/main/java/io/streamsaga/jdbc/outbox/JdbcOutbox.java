@@ -217,7 +217,7 @@ public final class JdbcOutbox {
      * {@code FAILED}) is left out, and the page filled up from the rows after it; such rows are listed by
      * {@link #unreadableRows}. Such a row is logged at WARN (its sequence, message id and reason) by the first listing of
      * this outbox that meets it, at DEBUG by the later ones, so that a listing read again and again (a dashboard's) does
-     * not log it each time: this outbox remembers the sequences of the last {@value #WARNED_ROWS} such rows it warned of
+     * not log it each time: this outbox remembers the sequences of the last 1000 such rows it warned of
      * and no more, so that with more poison rows than that one may be warned of again.
      */
     public List<OutboxRow> rows(OutboxRow.Status status, long afterSequence, int limit) {

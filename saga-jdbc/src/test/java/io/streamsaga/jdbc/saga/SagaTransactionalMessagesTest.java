@@ -391,6 +391,14 @@ abstract class SagaTransactionalMessagesTest {
         }
         assertEquals(version, store.find("s-10").orElseThrow().version(), "nothing written by the recovery");
         assertEquals(List.of(id), outboxMessageIdsTo("payment-commands"), "only the row that was there");
+
+        db.database().execute("DELETE FROM ss_outbox WHERE message_id = '" + id + "'"); // the operator's repair
+        try (SagaOrchestrator operator = orchestrator(store).build()) {
+            var retried = operator.retryCompensation("s-10").toCompletableFuture();
+            relay(); // the command reaches the participant, whose reply completes the saga
+            assertEquals(SagaOutcome.COMPLETED, retried.join().outcome());
+        }
+        assertEquals(1, charges.size(), "the saga's command, once: " + charges);
     }
 
     private List<String> outboxMessageIdsTo(String topic) {
