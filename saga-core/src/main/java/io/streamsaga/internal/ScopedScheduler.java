@@ -52,6 +52,9 @@ public final class ScopedScheduler implements Scheduler {
 
     @Override
     public Cancellable schedule(Duration delay, Runnable task) {
+        // Refused here, also when closed: the shared scheduler is the application's and may take a null one.
+        SchedulerArguments.requireDelay(delay, "schedule(Duration, Runnable)");
+        SchedulerArguments.requireTask(task);
         if (closed) {
             return () -> { };
         }
@@ -82,7 +85,7 @@ public final class ScopedScheduler implements Scheduler {
 
     @Override
     public void sleep(Duration delay) throws InterruptedException {
-        shared.sleep(delay);
+        shared.sleep(SchedulerArguments.requireDelay(delay, "sleep(Duration)"));
     }
 
     /**

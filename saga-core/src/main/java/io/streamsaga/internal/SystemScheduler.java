@@ -53,6 +53,8 @@ public final class SystemScheduler implements Scheduler {
 
     @Override
     public Cancellable schedule(Duration delay, Runnable task) {
+        SchedulerArguments.requireDelay(delay, "schedule(Duration, Runnable)");
+        SchedulerArguments.requireTask(task);
         // The executor keeps what a task throws in a future nobody reads: logged here, or a bug in a timer vanishes.
         Runnable logged = () -> {
             if (closed) { // due before close() but still queued behind the task close() waited for: dropped too
@@ -71,6 +73,7 @@ public final class SystemScheduler implements Scheduler {
 
     @Override
     public void sleep(Duration delay) throws InterruptedException {
+        SchedulerArguments.requireDelay(delay, "sleep(Duration)");
         if (!delay.isZero() && !delay.isNegative()) {
             TimeUnit.NANOSECONDS.sleep(nanos(delay));
         }

@@ -40,14 +40,17 @@ public interface Scheduler extends AutoCloseable {
     }
 
     /**
-     * Runs {@code task} once after {@code delay} (a negative delay as zero; one longer than
-     * {@link io.streamsaga.ConfigurationException#MAX_DURATION} as that); the returned handle cancels it.
+     * Runs {@code task} once after {@code delay} (a negative delay as zero: a deadline already past is due now; one
+     * longer than {@link io.streamsaga.ConfigurationException#MAX_DURATION} as that); the returned handle cancels it.
+     * The library's schedulers ({@link #system()}, {@link #scoped}, saga-inmemory's {@code VirtualScheduler}) refuse a
+     * null delay or task at the call with a {@link io.streamsaga.ConfigurationException} naming the argument, not
+     * with a NullPointerException from inside, or, for a task, only when it falls due on the scheduler's thread.
      */
     Cancellable schedule(Duration delay, Runnable task);
 
     /**
-     * Blocks the calling thread for {@code delay}, taken as in {@link #schedule} (a virtual scheduler advances its
-     * clock instead).
+     * Blocks the calling thread for {@code delay}, taken as in {@link #schedule} (negative as zero, null refused with a
+     * {@link io.streamsaga.ConfigurationException}; a virtual scheduler advances its clock instead).
      */
     void sleep(Duration delay) throws InterruptedException;
 

@@ -52,8 +52,11 @@ public final class VirtualScheduler implements Scheduler {
 
     @Override
     public Cancellable schedule(Duration delay, Runnable task) {
+        Duration bounded = bounded(delay, "schedule(Duration, Runnable)");
+        // Refused here: a null task would throw only when time reaches it, in whatever the test does then.
+        ConfigurationException.require(task != null, "schedule(Duration, Runnable): the task must not be null");
         synchronized (lock) {
-            Task scheduled = new Task(clock.instant().plus(bounded(delay)), sequence++, task);
+            Task scheduled = new Task(clock.instant().plus(bounded), sequence++, task);
             tasks.add(scheduled);
             return () -> {
                 synchronized (lock) {
@@ -69,7 +72,7 @@ public final class VirtualScheduler implements Scheduler {
      */
     @Override
     public void sleep(Duration delay) {
-        advanceTo(after(delay));
+        advanceTo(after(delay, "sleep(Duration)"));
     }
 
     /**
@@ -94,14 +97,24 @@ public final class VirtualScheduler implements Scheduler {
     /**
      * The virtual instant {@code delay} from now, the delay taken as {@link Scheduler#schedule} takes it (negative as
      * zero, longer than {@link ConfigurationException#MAX_DURATION} as that): when a task scheduled now falls due.
+     *
+     * @throws ConfigurationException when {@code delay} is null
      */
     public Instant after(Duration delay) {
+        return after(delay, "after(Duration)");
+    }
+
+    private Instant after(Duration delay, String call) {
+        Duration bounded = bounded(delay, call);
         synchronized (lock) {
-            return clock.instant().plus(bounded(delay));
+            return clock.instant().plus(bounded);
         }
     }
 
-    private static Duration bounded(Duration delay) {
+    /** {@code delay} as {@link Scheduler#schedule} takes it; refused when null, naming it as an argument of {@code call}. */
+    private static Duration bounded(Duration delay, String call) {
+        ConfigurationException.require(delay != null, "%s: the delay must not be null (a negative one is taken as zero)",
+                call);
         if (delay.isNegative()) {
             return Duration.ZERO;
         }

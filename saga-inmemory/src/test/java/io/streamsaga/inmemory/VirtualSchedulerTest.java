@@ -165,4 +165,26 @@ class VirtualSchedulerTest {
         assertEquals(List.of("first", "second"), ran);
         assertEquals(START.plusSeconds(5), scheduler.now());
     }
+
+    @Test
+    void aNullDelayOrTaskIsRefusedNamingItWhereItIsGivenNotWhenTimeAdvancesAndANegativeDelayIsStillTakenAsZero() {
+        // A null task was accepted and threw a NullPointerException from advance(), in the test's next step; a null
+        // delay threw one from inside Instant.plus.
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        ConfigurationException delay = assertThrows(ConfigurationException.class, () -> scheduler.schedule(null, () -> { }));
+        assertEquals("schedule(Duration, Runnable): the delay must not be null (a negative one is taken as zero)",
+                delay.getMessage());
+        ConfigurationException task = assertThrows(ConfigurationException.class, () -> scheduler.schedule(Duration.ZERO, null));
+        assertEquals("schedule(Duration, Runnable): the task must not be null", task.getMessage());
+        ConfigurationException sleep = assertThrows(ConfigurationException.class, () -> scheduler.sleep(null));
+        assertEquals("sleep(Duration): the delay must not be null (a negative one is taken as zero)", sleep.getMessage());
+        ConfigurationException after = assertThrows(ConfigurationException.class, () -> scheduler.after(null));
+        assertEquals("after(Duration): the delay must not be null (a negative one is taken as zero)", after.getMessage());
+        assertEquals(0, scheduler.pendingTasks());
+
+        List<Instant> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ofSeconds(-1), () -> ran.add(scheduler.now()));
+        scheduler.runDueTasks();
+        assertEquals(List.of(START), ran);
+    }
 }
