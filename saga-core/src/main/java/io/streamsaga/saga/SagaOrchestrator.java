@@ -225,14 +225,43 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        read: the store leaves the sagas of the nodes alive at the query out of it, so these
      *                        are the ones found so after it (an owner alive again, an adoption lost). Always empty
      *                        without ownership
+     * @param unresolvableReasons why each saga of {@code unresolvable} was left, by its id, in the order of
+     *                        {@code unresolvable} (what the recovery's ERROR or WARN line says of it): no upcaster on
+     *                        the way from its version, an upcaster that threw (its exception's class and message) or
+     *                        returned no data, upcast data the registered version's data class cannot read, a started
+     *                        step the new version no longer has, a saga past its pivot given a compensatable step,
+     *                        stored step states not those of its definition, a stored state the store cannot read, a
+     *                        store failure. A recovery gives one for each id; a report made with the constructors that
+     *                        take none has none. A reason for an id not in {@code unresolvable} is refused
+     *                        ({@link ConfigurationException})
      */
     record RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated,
-                          List<String> ownedElsewhere) {
+                          List<String> ownedElsewhere, Map<String, String> unresolvableReasons) {
         public RecoveryReport {
             resumed = List.copyOf(resumed);
             unresolvable = List.copyOf(unresolvable);
             recentlyUpdated = List.copyOf(recentlyUpdated);
             ownedElsewhere = List.copyOf(ownedElsewhere);
+            for (Map.Entry<String, String> reason : unresolvableReasons.entrySet()) {
+                ConfigurationException.require(reason.getKey() != null && unresolvable.contains(reason.getKey()),
+                        "a reason is given for saga %s, which is not reported unresolvable", reason.getKey());
+                ConfigurationException.require(reason.getValue() != null, "the reason for saga %s is null",
+                        reason.getKey());
+            }
+            Map<String, String> reasons = new java.util.LinkedHashMap<>(); // in the order of unresolvable
+            for (String sagaId : unresolvable) {
+                String reason = unresolvableReasons.get(sagaId);
+                if (reason != null) {
+                    reasons.put(sagaId, reason);
+                }
+            }
+            unresolvableReasons = java.util.Collections.unmodifiableMap(reasons);
+        }
+
+        /** A report without the reasons of the unresolvable sagas. */
+        public RecoveryReport(List<String> resumed, List<String> unresolvable, List<String> recentlyUpdated,
+                              List<String> ownedElsewhere) {
+            this(resumed, unresolvable, recentlyUpdated, ownedElsewhere, Map.of());
         }
 
         /** A report of a recovery without saga ownership (nothing owned elsewhere). */

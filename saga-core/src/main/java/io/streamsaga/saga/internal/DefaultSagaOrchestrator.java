@@ -50,6 +50,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -594,7 +595,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         // Zero compares nothing: another node's clock ahead of this one's must not hide its sagas from recover().
         Instant idleSince = idleFor.isZero() ? null : idleSince(now(), idleFor);
         List<String> resumed = new ArrayList<>();
-        List<String> unresolvable = new ArrayList<>();
+        // By saga id, why each was left: the report gives the reasons, not only the log.
+        Map<String, String> unresolvable = new LinkedHashMap<>();
         List<String> recentlyUpdated = new ArrayList<>();
         List<String> moved = new ArrayList<>();
         List<String> ownedElsewhere = new ArrayList<>();
@@ -664,9 +666,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 SagaRun<?> run;
                 int movedBefore = moved.size();
                 try {
-                    run = adopt(instance, moved);
+                    run = adopt(instance, moved, unresolvable, null);
                 } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
                     log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
+                    // The engine's own refusals say what is wrong in their message; another exception needs its class.
+                    unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException ? e.getMessage() : e.toString());
                     run = null;
                 }
                 if (moved.size() > movedBefore) {
@@ -679,11 +683,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                         continue;
                     }
                     if (claim == SagaRun.Claim.FAILED) {
+                        Throwable stopped = run.stopReason();
+                        unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id did"
+                                + " not happen (the next recovery tries again)" + (stopped == null ? "" : ": " + stopped));
                         run = null;
                     }
                 }
                 if (run == null) {
-                    unresolvable.add(instance.sagaId());
+                    unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
                 } else {
                     resumed.add(instance.sagaId());
                     run.drive();
@@ -723,7 +730,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     + " nodes", resumed.size(), unresolvable.size(), recentlyUpdated.size(), idleFor,
                     ownedElsewhere.size());
         }
-        return new RecoveryReport(resumed, unresolvable, recentlyUpdated, ownedElsewhere);
+        return new RecoveryReport(resumed, List.copyOf(unresolvable.keySet()), recentlyUpdated, ownedElsewhere,
+                unresolvable);
     }
 
     /**
@@ -773,16 +781,17 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /**
      * {@link SagaRun#dropIfSuperseded}; when the store cannot be read for it, false, the saga added to
-     * {@code unchecked} and the failure logged: the run stays driven here (nothing changed), the recovery goes on with
-     * the other sagas, and the next one checks the run again.
+     * {@code unchecked} with the reason and the failure logged: the run stays driven here (nothing changed), the
+     * recovery goes on with the other sagas, and the next one checks the run again.
      */
-    private static boolean dropIfSuperseded(SagaRun<?> run, List<String> unchecked) {
+    private static boolean dropIfSuperseded(SagaRun<?> run, Map<String, String> unchecked) {
         try {
             return run.dropIfSuperseded();
         } catch (RuntimeException e) {
             log.warn("saga {}: driven here, but the store failed while checking whether another orchestrator wrote it"
                     + " since; it stays driven here and the next recovery checks it again: {}", run.sagaId(), e.toString());
-            unchecked.add(run.sagaId());
+            unchecked.putIfAbsent(run.sagaId(), "driven here, but the store failed while checking whether another"
+                    + " orchestrator wrote it since (it stays driven here; the next recovery checks it again): " + e);
             return false;
         }
     }
@@ -831,20 +840,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return idleFor.compareTo(Duration.between(Instant.MIN, now)) >= 0 ? Instant.MIN : now.minus(idleFor);
     }
 
-    /** Creates a run for a stored instance just read (migrating its data when needed), or null when impossible. */
-    private SagaRun<?> adopt(SagaInstance instance) {
-        return adopt(instance, null, null);
-    }
-
-    private SagaRun<?> adopt(SagaInstance instance, List<String> moved) {
-        return adopt(instance, moved, null);
-    }
-
     /**
-     * {@link #adopt(SagaInstance)}; {@code moved} non-null: {@code instance} comes from a recovery's query, which a run
-     * here may have overtaken since (it finished, say, and is no longer registered): once the new run is registered
-     * (no run here can write the saga any more), the store is read again, and when it no longer holds the version the
-     * run was made from (and the run itself wrote nothing meanwhile), the run is stopped and dropped
+     * Creates a run for a stored instance just read (migrating its data when needed), or null when impossible; then,
+     * when it could not be migrated, {@code unmigrated} (if given) has why, by its id. {@code moved} non-null:
+     * {@code instance} comes from a recovery's query, which a run here may have overtaken since (it finished, say, and
+     * is no longer registered): once the new run is registered (no run here can write the saga any more), the store is
+     * read again, and when it no longer holds the version the run was made from (and the run itself wrote nothing meanwhile), the run is stopped and dropped
      * ({@link SagaRun#dropIfMovedSinceRead}), the id added to {@code moved}, and null returned; so too, with saga
      * ownership, when another node's recovery migrated it first (and so adopted it). An instance whose stored state the
      * store could not read ({@link UnreadableSagaData}) is refused with a {@link SagaException}: a recovery reports it
@@ -852,7 +853,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * (migrated, say) is thrown before a run is registered, so that none is left here undriven, and a run another
      * caller registered meanwhile is left to it.
      */
-    private SagaRun<?> adopt(SagaInstance instance, List<String> moved,
+    private SagaRun<?> adopt(SagaInstance instance, List<String> moved, Map<String, String> unmigrated,
                              Function<SagaDefinition<?>, SagaException> refusal) {
         if (instance.data() instanceof UnreadableSagaData unreadable) {
             // Before a migration, which would store what it made of the marker as the saga's data.
@@ -862,7 +863,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
         SagaInstance current = instance;
         if (definition == null) {
-            current = migrate(instance, refusal);
+            current = migrate(instance, unmigrated, refusal);
             if (current == null) {
                 return null;
             }
@@ -947,14 +948,18 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /**
      * Upcasts an instance whose definition version is gone to the newest registered version, if a chain exists, and
      * stores the migration; null when it cannot be migrated, or another orchestrator migrated it to a state that is
-     * not resumed here. {@code refusal} non-null (a reply's, see {@link #adopt(SagaInstance, List, Function)}): what it
-     * makes of the version the saga would be migrated to is thrown before the migration is stored, so that a refused
+     * not resumed here, why put in {@code unmigrated} (if given) by its id. {@code refusal} non-null (a reply's, see
+     * {@link #adopt}): what it makes of the version the saga would be migrated to is thrown before the migration is stored, so that a refused
      * reply leaves the saga as it was, not taken over by this node (its driver elsewhere would lose its next write).
      */
-    private SagaInstance migrate(SagaInstance instance, Function<SagaDefinition<?>, SagaException> refusal) {
+    private SagaInstance migrate(SagaInstance instance, Map<String, String> unmigrated,
+                                 Function<SagaDefinition<?>, SagaException> refusal) {
         Upcast upcast = upcast(instance);
         if (upcast.migrated() == null) {
             log.error("saga {}: {}; it stays in the store", instance.sagaId(), upcast.refusal(), upcast.cause());
+            if (unmigrated != null) {
+                unmigrated.putIfAbsent(instance.sagaId(), upcast.refusal());
+            }
             return null;
         }
         SagaException refused = refusal == null ? null
@@ -962,7 +967,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (refused != null) {
             throw refused;
         }
-        return storeMigration(instance, upcast.migrated());
+        SagaInstance stored = storeMigration(instance, upcast.migrated());
+        if (stored == null && unmigrated != null) {
+            unmigrated.putIfAbsent(instance.sagaId(), "another orchestrator migrated it first, to a state not resumed"
+                    + " here");
+        }
+        return stored;
     }
 
     /**
@@ -1114,7 +1124,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             // Refused before a run is registered (under the version it was migrated to, say): a run adopted here and
             // never driven would keep the saga from every recovery of this orchestrator (it drives it, as far as they
             // can tell), its timeout never armed; and one a recovery registered meanwhile is driven, not to be dropped.
-            run = adopt(stored.get(), null, definition -> refusal(definition, sagaId, stepName, message));
+            run = adopt(stored.get(), null, null, definition -> refusal(definition, sagaId, stepName, message));
             if (run == null) {
                 throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
                         + " whose definition is not registered", null, true);

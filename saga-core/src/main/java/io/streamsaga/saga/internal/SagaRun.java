@@ -1830,6 +1830,11 @@ final class SagaRun<D> {
         return lostToAnotherWrite() ? Claim.LOST : Claim.FAILED;
     }
 
+    /** The reason the run stopped with (a store failure, say), or null: a recovery reports it when a claim failed. */
+    synchronized Throwable stopReason() {
+        return uncommon == null ? null : uncommon.stopReason;
+    }
+
     /** Whether the run stopped on a write that another orchestrator's won (not on a store failure, close(), ...). */
     private boolean lostToAnotherWrite() {
         return uncommon != null && uncommon.stopReason instanceof ConcurrentSagaUpdateException;

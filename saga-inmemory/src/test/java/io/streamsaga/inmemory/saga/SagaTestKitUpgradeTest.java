@@ -157,7 +157,7 @@ class SagaTestKitUpgradeTest {
     }
 
     @Test
-    void anUpcasterThatThrowsFailsTheUpgradeSayingTheOrchestratorRefusedTheMigration() {
+    void anUpcasterThatThrowsFailsTheUpgradeQuotingTheReasonTheOrchestratorGave() {
         AssertionError refused = assertThrows(AssertionError.class, () -> SagaTestKit.given(env -> new Shipping(),
                         OrderSagaV1::definition, new OrderV1("o-4"))
                 .dataUpcaster(1, json -> {
@@ -166,8 +166,25 @@ class SagaTestKitUpgradeTest {
                 .whenStarted()
                 .upgradeTo(OrderSagaV2::definition));
 
-        assertTrue(refused.getMessage().contains("the orchestrator refused the migration (an upcaster that threw or"
-                + " returned no data"), refused.getMessage());
+        assertEquals("the upgrade left saga test-saga-1 unresolvable, stored as 'order' version 1, not migrated to"
+                + " 'order' version 2, the one registered: the orchestrator refused the migration: the upcaster of"
+                + " 'order' from version 1 threw java.lang.IllegalStateException: no currency for o-4",
+                refused.getMessage());
+    }
+
+    @Test
+    void aStartedStepTheNewVersionNoLongerHasFailsTheUpgradeQuotingTheReasonTheOrchestratorGave() {
+        AssertionError refused = assertThrows(AssertionError.class, () -> SagaTestKit.given(env -> new Shipping(),
+                        OrderSagaV1::definition, new OrderV1("o-8"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted()
+                .upgradeTo(shipping -> SagaDefinition.builder("order", OrderV2.class).version(2).dataType("order-data")
+                        .step("pay").action((order, ctx) -> order)
+                        .step("deliver").action((order, ctx) -> order)
+                        .build()));
+
+        assertTrue(refused.getMessage().endsWith("the one registered: the orchestrator refused the migration: step"
+                + " 'ship' (RUNNING) no longer exists in 'order' version 2"), refused.getMessage());
     }
 
     @Test

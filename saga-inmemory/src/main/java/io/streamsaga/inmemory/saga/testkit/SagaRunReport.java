@@ -514,10 +514,12 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * recordings, store and history are shared) but no longer driven, nor closed ({@link #isClosed()} is then true).
      *
      * @throws AssertionError          when the recovery leaves the saga unresolvable: not migrated (an upcaster missing
-     *                                 on the way from its version, named; one that threw or returned no data; a step it
-     *                                 started that the new version no longer has; a saga past its pivot given a
-     *                                 compensatable step), the run then closed (this report says so: no report
-     *                                 drives it), the saga left in the store as it was
+     *                                 on the way from its version, named; else the reason the orchestrator gave
+     *                                 ({@link SagaOrchestrator.RecoveryReport#unresolvableReasons()}), quoted: an
+     *                                 upcaster that threw, with its exception, or returned no data; data the new
+     *                                 version's class cannot read; a step it started that the new version no longer
+     *                                 has; a saga past its pivot given a compensatable step), the run then closed (this
+     *                                 report says so: no report drives it), the saga left in the store as it was
      * @throws IllegalStateException   when the run is closed or was upgraded already (a definition that fails to build
      *                                 throws its own exception too; either leaves the run as it was)
      */
@@ -545,11 +547,12 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private SagaRunReport<F, D> resumeAfterUpgrade() {
         return driving(() -> {
             SagaInstance stored = instance().orElseThrow(() -> new AssertionError("the saga was never stored"));
-            if (orchestrator.recover().unresolvable().contains(SAGA_ID)) {
+            SagaOrchestrator.RecoveryReport recovery = orchestrator.recover();
+            if (recovery.unresolvable().contains(SAGA_ID)) {
                 throw new AssertionError("the upgrade left saga " + SAGA_ID + " unresolvable, stored as '"
                         + stored.sagaName() + "' version " + stored.definitionVersion() + ", not migrated to '"
                         + definition.name() + "' version " + definition.version() + ", the one registered: "
-                        + whyNotMigrated(stored));
+                        + whyNotMigrated(stored, recovery.unresolvableReasons().get(SAGA_ID)));
             }
             settleUntil(environment.scheduler().now());
             closeIfFinished();
@@ -557,10 +560,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     }
 
     /**
-     * Why the recovery could not resume {@code stored} under {@link #definition}, as far as the kit can tell from what
-     * it registered; the orchestrator's ERROR log names the reason it found.
+     * Why the recovery could not resume {@code stored} under {@link #definition}: what the kit can tell from what it
+     * registered (a missing upcaster, named with the call that registers it), else {@code reason}, the orchestrator's
+     * ({@link SagaOrchestrator.RecoveryReport#unresolvableReasons()}).
      */
-    private String whyNotMigrated(SagaInstance stored) {
+    private String whyNotMigrated(SagaInstance stored, String reason) {
         int from = stored.definitionVersion();
         if (!stored.sagaName().equals(definition.name())) {
             return "a saga migrates only to another version of its own name";
@@ -570,7 +574,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         }
         if (definition.version() == from) {
             return "its stored steps are not those of the definition registered under its version (change steps under"
-                    + " a new version, with an upcaster)";
+                    + " a new version, with an upcaster): " + reason;
         }
         List<Integer> missing = IntStream.range(from, definition.version()).filter(v -> !upcasters.containsKey(v))
                 .boxed().toList();
@@ -579,9 +583,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                     .collect(Collectors.joining(", ")) + " is registered (SagaTestKit.dataUpcaster(fromVersion,"
                     + " upcaster), one for each version on the way)";
         }
-        return "the orchestrator refused the migration (an upcaster that threw or returned no data, a step the saga"
-                + " started that version " + definition.version() + " no longer has, or a saga past its pivot given a"
-                + " compensatable step); its ERROR log says which";
+        return "the orchestrator refused the migration: " + reason;
     }
 
     /**
