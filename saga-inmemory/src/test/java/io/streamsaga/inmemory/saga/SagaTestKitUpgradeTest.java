@@ -5,6 +5,8 @@ import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Airline;
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Book;
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Booked;
 import io.streamsaga.inmemory.saga.SagaTestKitAdvanceTest.Trip;
+import io.streamsaga.inmemory.saga.testkit.FailureInjection;
+import io.streamsaga.inmemory.saga.testkit.FailureMode;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.retry.RetryPolicy;
@@ -256,5 +258,109 @@ class SagaTestKitUpgradeTest {
         v2.advance(Duration.ofSeconds(10)); // the reply to the command re-sent, at 40 s: ignored
         assertTrue(v2.isClosed(), "the upgraded run finished and was not closed");
         assertTrue(v2.history().stream().noneMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT), v2.sequenceDiagram());
+    }
+
+    /** The application's stock and payments, which outlive the upgrade; what each compensation undid, as it saw it. */
+    static final class Shop {
+        final List<String> undone = new CopyOnWriteArrayList<>();
+    }
+
+    /** Version 1: reserves, then charges on a stage still open when the application is upgraded. */
+    private static SagaDefinition<OrderV1> reserveThenCharge(Shop shop) {
+        return SagaDefinition.builder("order", OrderV1.class).dataType("order-data")
+                .step("reserve").action((order, ctx) -> order)
+                .compensation((order, ctx) -> shop.undone.add("reserve " + order.id()))
+                .step("charge").asyncAction((order, ctx) -> new CompletableFuture<>())
+                .compensation((order, ctx) -> shop.undone.add("charge " + order.id()))
+                .build();
+    }
+
+    /** Version 2: charges in the order's currency, then notifies the customer, a step version 1 does not have. */
+    private static SagaDefinition<OrderV2> reserveChargeThenNotify(Shop shop) {
+        return SagaDefinition.builder("order", OrderV2.class).version(2).dataType("order-data")
+                .step("reserve").action((order, ctx) -> order)
+                .compensation((order, ctx) -> shop.undone.add("reserve " + order.id()))
+                .step("charge").action((order, ctx) -> order)
+                .compensation((order, ctx) -> shop.undone.add("charge " + order.id() + " in " + order.currency()))
+                .step("notify").action((order, ctx) -> order)
+                .compensation((order, ctx) -> shop.undone.add("notify " + order.id()))
+                .build();
+    }
+
+    @Test
+    void aStepOnlyTheNewVersionHasFailsWhenTheUpgradeInjectsItsFailureAndTheMigratedSagaCompensatesUnderTheNewVersion() {
+        SagaTestKit<Shop, OrderV1> kit = SagaTestKit.given(env -> new Shop(),
+                        SagaTestKitUpgradeTest::reserveThenCharge, new OrderV1("o-9"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"));
+        // The kit checks its failures against the definition the run starts with: a typo must not inject nothing.
+        assertThrows(ConfigurationException.class, () -> kit.failStep("notify", FailureMode.always()).whenStarted());
+
+        SagaRunReport<Shop, OrderV2> v2 = SagaTestKit.given(env -> new Shop(),
+                        SagaTestKitUpgradeTest::reserveThenCharge, new OrderV1("o-9"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted()
+                .upgradeTo(SagaTestKitUpgradeTest::reserveChargeThenNotify,
+                        FailureInjection.step("notify", FailureMode.always()))
+                .expectCompensated()
+                .expectFailureAt("notify")
+                .expectSteps("reserve", "charge")
+                .expectAttempts("notify", 1)
+                .expectCompensations("charge", "reserve");
+        assertEquals(2, v2.instance().orElseThrow().definitionVersion());
+        assertEquals(List.of("charge o-9 in EUR", "reserve o-9"), v2.fixture().undone);
+        assertTrue(v2.isClosed(), "the upgraded run finished and was not closed");
+    }
+
+    @Test
+    void aCompensationOnlyTheNewVersionHasFailsWhenTheUpgradeInjectsItsFailureAndTheSagaThenNeedsAttention() {
+        SagaRunReport<Shop, OrderV2> v2 = SagaTestKit.given(env -> new Shop(),
+                        SagaTestKitUpgradeTest::reserveThenCharge, new OrderV1("o-10"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted()
+                .upgradeTo(shop -> SagaDefinition.builder("order", OrderV2.class).version(2).dataType("order-data")
+                                .step("reserve").action((order, ctx) -> order)
+                                .compensation((order, ctx) -> shop.undone.add("reserve " + order.id()))
+                                .step("charge").action((order, ctx) -> order)
+                                .compensation((order, ctx) -> shop.undone.add("charge " + order.id()))
+                                .step("hold").action((order, ctx) -> order)
+                                .compensation((order, ctx) -> shop.undone.add("hold " + order.id()))
+                                .compensationRetry(RetryPolicy.NONE)
+                                .step("ship").action((order, ctx) -> {
+                                    throw new IllegalStateException("no carrier");
+                                })
+                                .build(),
+                        FailureInjection.compensation("hold", FailureMode.once()))
+                .expectNeedsAttention()
+                .expectFailureAt("ship");
+        assertEquals(List.of(), v2.fixture().undone, "a compensation ran before the one of hold that failed");
+
+        v2.retryCompensation()
+                .expectCompensated()
+                .expectCompensations("hold", "charge", "reserve");
+        assertEquals(List.of("hold o-10", "charge o-10", "reserve o-10"), v2.fixture().undone);
+    }
+
+    @Test
+    void aFailureTheUpgradeInjectsIntoAStepOrCompensationTheNewVersionLacksIsRefusedAndLeavesTheRunAsItWas() {
+        SagaRunReport<Shop, OrderV1> v1 = SagaTestKit.given(env -> new Shop(),
+                        SagaTestKitUpgradeTest::reserveThenCharge, new OrderV1("o-11"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted();
+
+        assertThrows(ConfigurationException.class, () -> v1.upgradeTo(SagaTestKitUpgradeTest::reserveChargeThenNotify,
+                FailureInjection.step("notfy", FailureMode.always())));
+        AssertionError noCompensation = assertThrows(AssertionError.class, () -> v1.upgradeTo(
+                shop -> SagaDefinition.builder("order", OrderV2.class).version(2).dataType("order-data")
+                        .step("reserve").action((order, ctx) -> order)
+                        .compensation((order, ctx) -> shop.undone.add("reserve " + order.id()))
+                        .step("charge").action((order, ctx) -> order)
+                        .compensation((order, ctx) -> shop.undone.add("charge " + order.id()))
+                        .step("notify").action((order, ctx) -> order)
+                        .build(),
+                FailureInjection.compensation("notify", FailureMode.always())));
+        assertEquals("step 'notify' has no compensation to fail", noCompensation.getMessage());
+
+        assertTrue(!v1.isClosed(), "a refused injection closed the run");
+        v1.upgradeTo(SagaTestKitUpgradeTest::reserveChargeThenNotify).expectCompleted();
     }
 }

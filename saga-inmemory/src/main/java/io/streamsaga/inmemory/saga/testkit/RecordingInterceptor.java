@@ -37,8 +37,18 @@ final class RecordingInterceptor implements SagaInterceptor {
     }
 
     RecordingInterceptor(Map<String, FailureMode> stepFailures, Map<String, FailureMode> compensationFailures) {
-        this.stepFailures = Map.copyOf(stepFailures);
-        this.compensationFailures = Map.copyOf(compensationFailures);
+        // Copies the run may add to: an upgrade injects failures into the steps of the version it upgrades to.
+        this.stepFailures = new HashMap<>(stepFailures);
+        this.compensationFailures = new HashMap<>(compensationFailures);
+    }
+
+    /**
+     * Fails {@code step}'s action (or its compensation) as {@code mode} says from now on, in place of a failure injected
+     * into it before, whose strikes are forgotten: {@code mode} counts from here.
+     */
+    synchronized void inject(String step, boolean compensation, FailureMode mode) {
+        (compensation ? compensationFailures : stepFailures).put(step, mode);
+        strikes.remove((compensation ? "compensation:" : "step:") + step);
     }
 
     @Override

@@ -112,12 +112,10 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             this.fixture = fixtureFactory.apply(environment);
             this.definition = definitionFactory.apply(fixture);
             for (String step : stepFailures.keySet()) {
-                definition.step(step); // a typo in a test must not silently inject nothing
+                requireFailable(definition, step, false);
             }
             for (String step : compensationFailures.keySet()) {
-                if (!definition.step(step).hasCompensation()) {
-                    throw new AssertionError("step '" + step + "' has no compensation to fail");
-                }
+                requireFailable(definition, step, true);
             }
             this.crashingStore = new CrashingSagaStore(environment.store(), crashAt, crashBeforeWrite);
             if (cancelAfterStep != null) {
@@ -127,6 +125,16 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             environment.close(); // no report to close it
             throw e;
+        }
+    }
+
+    /**
+     * Throws when {@code definition} has no step {@code step} ({@link ConfigurationException}: a typo in a test must not
+     * silently inject nothing), or, for a failure of its {@code compensation}, no compensation of it.
+     */
+    private static void requireFailable(SagaDefinition<?> definition, String step, boolean compensation) {
+        if (!definition.step(step).hasCompensation() && compensation) {
+            throw new AssertionError("step '" + step + "' has no compensation to fail");
         }
     }
 
@@ -510,6 +518,12 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * returned report migrate it. Upgrade a run still open: started with {@code whenStarted()}, or needing attention (a
      * run finished is closed: it cannot be upgraded).
      *
+     * <p>{@code failures} are injected into the steps and compensations of {@code definition} from the upgrade on, as
+     * {@link SagaTestKit#failStep} and {@link SagaTestKit#failCompensation} inject theirs into the definition the run
+     * starts with, which they are checked against: so a step or compensation only the newer version has can be failed.
+     * The kit's own failures go on striking the steps of their names; one given here for a step (or compensation) the
+     * kit fails already replaces it, its strikes counted from the upgrade.
+     *
      * <p>Returns the report of the upgraded run, which drives it on and closes it; this one can still be read (the
      * recordings, store and history are shared) but no longer driven, nor closed ({@link #isClosed()} is then true).
      *
@@ -521,16 +535,25 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      *                                 has; a saga past its pivot given a compensatable step), the run then closed (this
      *                                 report says so: no report drives it), the saga left in the store as it was
      * @throws IllegalStateException   when the run is closed or was upgraded already (a definition that fails to build
-     *                                 throws its own exception too; either leaves the run as it was)
+     *                                 throws its own exception too, as does a failure naming a step {@code definition}
+     *                                 does not have, {@link ConfigurationException}, or a compensation it does not have,
+     *                                 {@link AssertionError}; each leaves the run as it was)
      */
-    public <E> SagaRunReport<F, E> upgradeTo(Function<F, SagaDefinition<E>> definition) {
+    public <E> SagaRunReport<F, E> upgradeTo(Function<F, SagaDefinition<E>> definition, FailureInjection... failures) {
         Objects.requireNonNull(definition, "definition");
+        List<FailureInjection> injected = List.of(failures); // refuses a null one
         ensureOpen();
-        // Built first: a definition that fails to build changes nothing, and leaves the run open.
+        // Built and checked first: a definition that fails to build, or a failure it cannot take, changes nothing, and
+        // leaves the run open.
         SagaDefinition<E> upgradedTo = Objects.requireNonNull(definition.apply(fixture), "the definition upgraded to");
+        for (FailureInjection failure : injected) {
+            requireFailable(upgradedTo, failure.step(), failure.compensation());
+        }
         List<SagaRunReport<F, E>> next = new ArrayList<>(1);
         driving(() -> {
             orchestrator.close();
+            // Once the previous version's orchestrator is closed: its steps are no longer run.
+            injected.forEach(failure -> interceptor.inject(failure.step(), failure.compensation(), failure.mode()));
             next.add(new SagaRunReport<>(this, upgradedTo));
         });
         upgraded = true; // the next report owns the environment from here: this one must not close it

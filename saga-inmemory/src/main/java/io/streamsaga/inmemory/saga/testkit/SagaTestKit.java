@@ -121,7 +121,11 @@ public final class SagaTestKit<F, D> {
         return this;
     }
 
-    /** Fails the step's action (or the handling of its reply) as {@code mode} says. */
+    /**
+     * Fails the step's action (or the handling of its reply) as {@code mode} says; a step of the definition the run
+     * starts with (checked when the run is made). One only a newer version has is failed by
+     * {@link SagaRunReport#upgradeTo}'s {@link FailureInjection}s.
+     */
     public SagaTestKit<F, D> failStep(String step, FailureMode mode) {
         stepFailures.put(Objects.requireNonNull(step, "step"), Objects.requireNonNull(mode, "mode"));
         return this;
