@@ -129,6 +129,12 @@ final class SagaRun<D> {
          * the run's {@link #exception}, which a refusal carries anyway: a saga whose step fails keeps nothing here.
          */
         List<Throwable> unrecordedErrors;
+        /**
+         * Per step, the deadline of the attempt of its remote compensation that this run sent, when the compensation has
+         * a timeout: a reply after it is the timeout's ({@link #onCompensationReply}). Not stored, as a compensation's
+         * attempt is not resumed but started again after a restart. Null until the first is set.
+         */
+        Instant[] compensationDeadlines;
     }
 
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
@@ -616,6 +622,11 @@ final class SagaRun<D> {
         return left.isNegative() ? Duration.ZERO : left;
     }
 
+    /** Whether it is now after {@code deadline} (null: none, never), the clock read afresh by the caller. */
+    private boolean isPast(Instant deadline) {
+        return deadline != null && now().isAfter(deadline);
+    }
+
     /** Whether work started at {@code started} and bounded by {@code timeout} (or null: none) ends after its deadline. */
     private boolean overran(Duration timeout, Instant started) {
         return timeout != null && now().isAfter(started.plus(timeout));
@@ -931,7 +942,7 @@ final class SagaRun<D> {
 
     /**
      * A reply for {@code step}: completes the step if it still waits, unless the reply answers an earlier attempt (see
-     * {@link #ofAnEarlierAttempt}). Returns the saga's stored version when the run took the reply (the first write
+     * {@link #ofAnEarlierAttempt}) or comes after the attempt's stored deadline (its timeout's outcome then). Returns the saga's stored version when the run took the reply (the first write
      * after it holds its outcome: see {@link #refusedTwiceReason}), -1 when it ignored it.
      */
     synchronized long onReply(SagaStep<D> step, Message reply) {
@@ -951,6 +962,15 @@ final class SagaRun<D> {
         long takenAt = storedVersion;
         attached()[i] = true;
         cancelTimer(i);
+        if (isPast(state.dueAt())) {
+            // Its timer not run yet (a scheduler running late, a clock moved past the deadline): the timeout's outcome, as
+            // the timer's is when it runs first, so that the order of the two does not decide. The reply is taken unread.
+            log.debug("saga {}: reply {} of step {} attempt {} came after the attempt's deadline {}: it timed out", sagaId,
+                    reply.id(), step.name(), state.attempts(), state.dueAt());
+            SagaTimeoutException timedOut = SagaException.timeout(sagaId, step.name(), step.timeout());
+            recordAndDrive(() -> onActionFailure(step, timedOut, true));
+            return takenAt;
+        }
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
         StepContext context = context(step, state.attempts());
         D result;
@@ -1246,6 +1266,13 @@ final class SagaRun<D> {
                     + step.name() + "' returned null instead of a stage"));
         }
         Duration timeout = step.compensationTimeout();
+        if (timeout != null && step.remoteCompensation().isPresent()) { // its reply's outcome is checked against it
+            Uncommon state = uncommon();
+            if (state.compensationDeadlines == null) {
+                state.compensationDeadlines = new Instant[steps.length];
+            }
+            state.compensationDeadlines[i] = started.plus(timeout);
+        }
         // The timeout is cancelled when the outcome settles (at once, if it already has).
         if (timeout != null && !arm(i, left(timeout, started), () -> onConcurrentCompensation(step, attempt, null,
                 SagaException.timeout(sagaId, step.name(), timeout)))) {
@@ -1322,7 +1349,9 @@ final class SagaRun<D> {
     /**
      * A reply to {@code step}'s compensation command: completes the compensation if the step still
      * compensates, unless the reply answers an earlier attempt ({@link #ofAnEarlierAttempt}), also in a run this process
-     * adopted after a restart. Returns what {@link #onReply} does.
+     * adopted after a restart, or comes after the deadline of the attempt this run sent (the compensation's timeout's
+     * outcome then; a run that adopted the saga waiting for its reply knows no deadline). Returns what {@link #onReply}
+     * does.
      */
     synchronized long onCompensationReply(SagaStep<D> step, Message reply) {
         now = null;
@@ -1338,6 +1367,15 @@ final class SagaRun<D> {
             return -1;
         }
         long takenAt = storedVersion;
+        Instant[] deadlines = uncommon == null ? null : uncommon.compensationDeadlines;
+        if (deadlines != null && isPast(deadlines[step.index()])) {
+            // As a remote step's reply after its deadline (onReply): the timeout's outcome, whatever ran first.
+            log.debug("saga {}: compensation reply {} of step {} attempt {} came after the attempt's deadline {}: it timed"
+                    + " out", sagaId, reply.id(), step.name(), state.compensationAttempts(), deadlines[step.index()]);
+            SagaTimeoutException timedOut = SagaException.timeout(sagaId, step.name(), step.compensationTimeout());
+            recordAndDrive(() -> settleCompensation(step, state, timedOut));
+            return takenAt;
+        }
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
         Throwable rejected = null;
         SagaInterceptor.Invocation invocation = null;
