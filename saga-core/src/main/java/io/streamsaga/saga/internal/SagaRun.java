@@ -541,7 +541,6 @@ final class SagaRun<D> {
         int attempt = state.attempts() + 1;
         cancelTimer(i);
         if (step.isRemote()) {
-            Instant deadline = step.timeout() == null ? null : now().plus(step.timeout());
             // The command is built before the write so a store with an outbox can write both in one transaction.
             Message command = null;
             Exception commandError = null;
@@ -550,6 +549,10 @@ final class SagaRun<D> {
             } catch (Exception e) {
                 commandError = e;
             }
+            // The deadline counts from the command built (its factory is the application's time, as is what ran before it
+            // on this thread since the cached reading), up to the write that stores it with the attempt's start.
+            Instant started = startOf(step.timeout());
+            Instant deadline = started == null ? null : started.plus(step.timeout());
             boolean stored = command != null && orchestrator.transactionalMessages();
             if (!stage(i, state.nextAttempt(StepStatus.WAITING, deadline), status, failure, compensationFailure,
                     TransitionType.STEP_WAITING, step.name(), attempt, null, stored ? command : null) || !flush()) {
@@ -560,7 +563,10 @@ final class SagaRun<D> {
                 onActionFailure(step, commandError, false);
                 return;
             }
-            if (armTimeout(step, attempt, step.timeout()) && !stored) {
+            if (started != null) {
+                now = null; // the timer falls due at the stored deadline, the write's time taken, as after a recovery
+            }
+            if ((started == null || armTimeout(step, attempt, left(step.timeout(), started))) && !stored) {
                 publishCommand(step, attempt, command);
             }
             return;
@@ -1245,12 +1251,15 @@ final class SagaRun<D> {
         StepContext context = context(step, attempt);
         D input = data;
         inFlight[i] = true;
-        Instant started = startOf(step.compensationTimeout()); // the timeout counts from here, as an action's
+        Instant started = null;
         CompletionStage<?> outcome;
         try {
             if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
-                outcome = sendCompensationCommand(step, attempt, context, outboxed);
+                Message command = outboxed ? null : commandMessage(step, context, true, false);
+                started = startOf(step.compensationTimeout()); // from the command built, as a remote step's deadline
+                outcome = sendCompensationCommand(command);
             } else {
+                started = startOf(step.compensationTimeout()); // the timeout counts from here, as an action's
                 openInvocation(i, before(SagaInterceptor.Kind.COMPENSATION, context));
                 outcome = step.asyncCompensation() != null ? step.asyncCompensation().compensate(input, context)
                         : compensateInParallel(step, input, context);
@@ -1278,7 +1287,8 @@ final class SagaRun<D> {
                 SagaException.timeout(sagaId, step.name(), timeout)))) {
             return;
         }
-        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, started, error));
+        Instant begun = started;
+        outcome.whenComplete((ignored, error) -> onConcurrentCompensation(step, attempt, begun, error));
     }
 
     private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
@@ -1326,15 +1336,13 @@ final class SagaRun<D> {
     }
 
     /**
-     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then; {@code outboxed}: the
-     * store wrote the command with it, and its relay publishes it). The returned stage fails only when the
+     * Sends a remote compensation's command (COMPENSATION_STARTED is stored by then; null: the store wrote the
+     * command with it, and its relay publishes it). The returned stage fails only when the
      * command cannot be sent: otherwise the step stays COMPENSATING, persisted, until the reply. A run
      * recovered in that state starts the compensation again as a new attempt (the participant dedupes by the
      * command's idempotency key), as it does for a local compensation whose outcome was never recorded.
      */
-    private CompletionStage<?> sendCompensationCommand(SagaStep<D> step, int attempt, StepContext context, boolean outboxed)
-            throws Exception {
-        Message command = outboxed ? null : commandMessage(step, context, true, false);
+    private CompletionStage<?> sendCompensationCommand(Message command) {
         CompletableFuture<Void> sendFailure = new CompletableFuture<>();
         if (command != null) { // else the store's outbox relay publishes it
             orchestrator.bus().publish(command).whenComplete((position, error) -> {
