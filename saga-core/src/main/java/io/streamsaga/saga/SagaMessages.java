@@ -12,8 +12,9 @@ import java.util.concurrent.CompletionStage;
 
 /**
  * Headers of saga commands and replies, and the helper a participant uses to answer a command. The
- * orchestrator correlates a reply by saga id, step and attempt; stale replies (an older attempt, a saga
- * that moved on) are ignored. Stateless.
+ * orchestrator correlates a reply by saga id, step and attempt, and by its causation id, the command's id, which holds
+ * the saga's start; stale replies (an older attempt, a saga that moved on, a command of a saga that had the id before,
+ * purged by retention) are ignored. A reply without a causation id of a command is correlated without it. Stateless.
  */
 public final class SagaMessages {
     /** The step that sent the command. */
@@ -37,7 +38,9 @@ public final class SagaMessages {
 
     /**
      * Publishes {@code reply} (a registered event) to the reply topic named in {@code command}, with the
-     * correlation headers the orchestrator needs.
+     * correlation headers the orchestrator needs: the command's saga id, step, attempt and phase, and the command's id as
+     * causation id, also when called outside the command's handler (from another thread, once the work is done), where
+     * the bus would not set it.
      */
     public static CompletionStage<RecordPosition> reply(EventBus bus, Message command, Object reply) {
         String topic = command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
@@ -46,7 +49,8 @@ public final class SagaMessages {
         Map<String, String> headers = new HashMap<>(Map.of(
                 MessageHeaders.SAGA_ID, command.sagaId().orElse(""),
                 STEP, command.header(STEP).orElse(""),
-                ATTEMPT, command.header(ATTEMPT).orElse("1")));
+                ATTEMPT, command.header(ATTEMPT).orElse("1"),
+                MessageHeaders.CAUSATION_ID, command.id()));
         command.header(PHASE).ifPresent(phase -> headers.put(PHASE, phase));
         return bus.publish(topic, command.key(), reply, headers);
     }

@@ -423,6 +423,36 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return sagaId + "/" + createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS);
     }
 
+    /**
+     * Whether {@code reply} answers a command of another saga under the id {@code sagaId} than the one started at
+     * {@code createdAt} (a saga purged by retention, whose id was used again): its causation id, the id of the command
+     * it answers ({@link SagaMessages#reply} sets it), starts with the {@link #sagaMessageIdPrefix} of another start. A
+     * reply whose causation id is absent or of another form (a participant's hand-built reply, one from before command
+     * ids held the start) cannot tell, and is not.
+     */
+    static boolean answersAnotherSaga(Message reply, String sagaId, Instant createdAt) {
+        String cause = reply.causationId().orElse(null);
+        int from = sagaId.length() + 1;
+        if (cause == null || cause.length() <= from || !cause.startsWith(sagaId) || cause.charAt(from - 1) != '/') {
+            return false;
+        }
+        int end = cause.indexOf('/', from);
+        if (end < 0) {
+            return false;
+        }
+        String start = createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS).toString();
+        if (end - from == start.length() && cause.startsWith(start, from)) {
+            return false; // this saga's: every reply of a library participant, so no parse
+        }
+        Instant started;
+        try {
+            started = Instant.parse(cause.substring(from, end));
+        } catch (java.time.format.DateTimeParseException e) {
+            return false; // not a start: an id of another form
+        }
+        return !started.equals(createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS));
+    }
+
     boolean isClosed() {
         return closed;
     }
@@ -1107,6 +1137,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
                 return;
             }
+            if (answersAnotherSaga(message, sagaId, stored.get().createdAt())) {
+                ignoreAnotherSagasReply(message, sagaId, stored.get().createdAt());
+                return; // nor does it make this orchestrator take the saga over
+            }
             // A reply for a step that moved on (or of an attempt a retry superseded) is ignored, and must not make this
             // orchestrator take the saga over.
             boolean compensation = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent();
@@ -1129,8 +1163,21 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
                         + " whose definition is not registered", null, true);
             }
+        } else if (answersAnotherSaga(message, sagaId, run.createdAt())) {
+            ignoreAnotherSagasReply(message, sagaId, run.createdAt());
+            return;
         }
         deliver(run, stepName, message);
+    }
+
+    /**
+     * Acknowledges {@code reply} to a command of another saga under the id than the one started at {@code createdAt} (one
+     * purged before it): its outcome is that saga's, not this one's, whose step of the same name and attempt waits for
+     * its own reply.
+     */
+    private static void ignoreAnotherSagasReply(Message reply, String sagaId, Instant createdAt) {
+        log.info("saga {}: ignoring reply {} to command {} of another saga under this id, not of the saga started at {}",
+                sagaId, reply.id(), reply.causationId().orElse(null), createdAt);
     }
 
     /** Why {@code definition}'s step {@code stepName} cannot take {@code message} as its reply, or null when it can. */

@@ -209,6 +209,11 @@ final class SagaRun<D> {
         return sagaId;
     }
 
+    /** The saga's start, to the microsecond: in the ids of its messages ({@link DefaultSagaOrchestrator#sagaMessageIdPrefix}). */
+    Instant createdAt() {
+        return createdAt;
+    }
+
     synchronized SagaInstance instance() {
         return snapshot();
     }
