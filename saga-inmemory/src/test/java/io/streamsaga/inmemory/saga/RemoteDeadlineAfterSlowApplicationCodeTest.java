@@ -1,17 +1,17 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.bus.EventBus;
-import io.streamsaga.bus.StartPosition;
-import io.streamsaga.bus.SubscriptionOptions;
-import io.streamsaga.codec.TypeRegistry;
-import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.Booking;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReleaseSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReserveSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReleased;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReserved;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
-import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.StepStatus;
@@ -21,7 +21,6 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -33,55 +32,27 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * reply nine seconds after the command completes the step, or the compensation.
  */
 class RemoteDeadlineAfterSlowApplicationCodeTest {
-    record Booking(String passenger) {
-    }
-
-    record ReserveSeat(String passenger) {
-    }
-
-    record SeatReserved(boolean reserved) {
-    }
-
-    record ReleaseSeat(String passenger) {
-    }
-
-    record SeatReleased(boolean released) {
-    }
-
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final Duration SLOW = Duration.ofMinutes(1);
 
-    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private final VirtualScheduler scheduler = new VirtualScheduler();
-    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
-            .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
-                    .register("seat-reserved", 1, SeatReserved.class).register("release-seat", 1, ReleaseSeat.class)
-                    .register("seat-released", 1, SeatReleased.class).build())
-            .build();
+    private final SeatDeskFixture desk = new SeatDeskFixture(scheduler);
+    private final EventBus bus = desk.bus;
+    private final InMemoryTransport transport = desk.transport;
+    private final List<Message> reserveCommands = desk.reserveCommands;
+    private final List<Message> releaseCommands = desk.releaseCommands;
     private final InMemorySagaStore store = new InMemorySagaStore();
-    private final List<Message> reserveCommands = new CopyOnWriteArrayList<>();
-    private final List<Message> releaseCommands = new CopyOnWriteArrayList<>();
-
-    RemoteDeadlineAfterSlowApplicationCodeTest() {
-        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
-        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
-                (command, ctx) -> reserveCommands.add(ctx.message()));
-        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest,
-                (command, ctx) -> releaseCommands.add(ctx.message()));
-    }
 
     @AfterEach
     void close() {
-        bus.close();
-        transport.close();
+        desk.close();
         scheduler.close();
     }
 
     /** The participant answers {@code command} nine seconds after it was sent, within its ten. */
     private void answerWithinTheTimeout(Message command, Object reply) {
         scheduler.advance(TIMEOUT.minusSeconds(1));
-        SagaMessages.reply(bus, command, reply);
-        transport.drainAll();
+        desk.answer(command, reply);
     }
 
     /** The remote step reserve-seat, its command built by {@code slow} (a minute, or at once), with a ten-second timeout. */
@@ -158,8 +129,7 @@ class RemoteDeadlineAfterSlowApplicationCodeTest {
                 .register(definition).build()) {
             orchestrator.start(definition, "saga-1", null, new Booking("bob"));
             transport.drainAll();
-            SagaMessages.reply(bus, reserveCommands.get(0), new SeatReserved(true));
-            transport.drainAll();
+            desk.answer(reserveCommands.get(0), new SeatReserved(true));
             assertEquals(1, releaseCommands.size());
 
             answerWithinTheTimeout(releaseCommands.get(0), new SeatReleased(true));

@@ -1,16 +1,15 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.bus.EventBus;
-import io.streamsaga.bus.StartPosition;
-import io.streamsaga.bus.SubscriptionOptions;
-import io.streamsaga.codec.TypeRegistry;
-import io.streamsaga.inmemory.DeliveryMode;
-import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.Booking;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReleaseSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReserveSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReleased;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReserved;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
-import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
@@ -40,21 +39,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * compensated as a timed-out attempt is, and the reply is acknowledged, not dead-lettered. Its handler never runs.
  */
 class ReplyAfterTheDeadlineTest {
-    record Booking(String passenger) {
-    }
-
-    record ReserveSeat(String passenger) {
-    }
-
-    record SeatReserved(boolean reserved) {
-    }
-
-    record ReleaseSeat(String passenger) {
-    }
-
-    record SeatReleased(boolean released) {
-    }
-
     private static final Duration TIMEOUT = Duration.ofMinutes(1);
     private static final Duration LATE = Duration.ofHours(1);
 
@@ -84,35 +68,21 @@ class ReplyAfterTheDeadlineTest {
     }
 
     private final LateScheduler scheduler = new LateScheduler();
-    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler.delegate).retryPolicy(RetryPolicy.NONE)
-            .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
-                    .register("seat-reserved", 1, SeatReserved.class).register("release-seat", 1, ReleaseSeat.class)
-                    .register("seat-released", 1, SeatReleased.class).build())
-            .build();
+    private final SeatDeskFixture desk = new SeatDeskFixture(scheduler.delegate); // the bus's timers are not late
+    private final EventBus bus = desk.bus;
+    private final List<Message> reserveCommands = desk.reserveCommands;
+    private final List<Message> releaseCommands = desk.releaseCommands;
     private final InMemorySagaStore store = new InMemorySagaStore();
-    private final List<Message> reserveCommands = new CopyOnWriteArrayList<>();
-    private final List<Message> releaseCommands = new CopyOnWriteArrayList<>();
     private final List<String> handled = new CopyOnWriteArrayList<>();
-
-    ReplyAfterTheDeadlineTest() {
-        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
-        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
-                (command, ctx) -> reserveCommands.add(ctx.message()));
-        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest,
-                (command, ctx) -> releaseCommands.add(ctx.message()));
-    }
 
     @AfterEach
     void close() {
-        bus.close();
-        transport.close();
+        desk.close();
         scheduler.close();
     }
 
     private void answer(Message command, Object reply) {
-        SagaMessages.reply(bus, command, reply);
-        transport.drainAll();
+        desk.answer(command, reply);
     }
 
     private List<TransitionType> historyOf(String step) {
@@ -133,7 +103,7 @@ class ReplyAfterTheDeadlineTest {
                 .register(definition).build();
         CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
                 .toCompletableFuture();
-        transport.drainAll();
+        desk.transport.drainAll();
         scheduler.delegate.advance(TIMEOUT.multipliedBy(2)); // past the deadline; the timer, an hour late, has not run
 
         answer(reserveCommands.get(0), new SeatReserved(true));
@@ -141,8 +111,8 @@ class ReplyAfterTheDeadlineTest {
         assertEquals(List.of(TransitionType.STEP_WAITING, TransitionType.STEP_TIMED_OUT, TransitionType.STEP_WAITING),
                 historyOf("reserve-seat"), "the reply after the deadline was not taken for the attempt's timeout");
         assertEquals(List.of(), handled, "the reply's handler ran on a reply that came after the deadline");
-        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "the late reply is acknowledged");
-        transport.drainAll();
+        assertEquals(List.of(), desk.deadLetteredReplies(), "the late reply is acknowledged");
+        desk.transport.drainAll();
         assertEquals(2, reserveCommands.size(), "the timed-out attempt was not retried");
         assertFalse(result.isDone());
 
@@ -169,7 +139,7 @@ class ReplyAfterTheDeadlineTest {
                 .register(definition).build();
         CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
                 .toCompletableFuture();
-        transport.drainAll();
+        desk.transport.drainAll();
         scheduler.delegate.advance(TIMEOUT.multipliedBy(2));
 
         answer(reserveCommands.get(0), new SeatReserved(true));
@@ -179,7 +149,7 @@ class ReplyAfterTheDeadlineTest {
         assertInstanceOf(SagaTimeoutException.class, outcome.cause().orElseThrow());
         assertEquals(List.of("order undone"), handled);
         assertTrue(historyOf("reserve-seat").contains(TransitionType.STEP_TIMED_OUT));
-        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "the late reply is acknowledged");
+        assertEquals(List.of(), desk.deadLetteredReplies(), "the late reply is acknowledged");
         orchestrator.close();
     }
 
@@ -199,7 +169,7 @@ class ReplyAfterTheDeadlineTest {
                 .register(definition).build();
         CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
                 .toCompletableFuture();
-        transport.drainAll();
+        desk.transport.drainAll();
         answer(reserveCommands.get(0), new SeatReserved(true));
         assertEquals(1, releaseCommands.size());
         scheduler.delegate.advance(TIMEOUT.multipliedBy(2)); // past the compensation's deadline; its timer has not run
@@ -210,7 +180,7 @@ class ReplyAfterTheDeadlineTest {
                 "the compensation's reply after its deadline was taken for its outcome");
         assertEquals(SagaTimeoutException.class.getName(), result.join().compensationFailure().errorClass());
         assertEquals(List.of(), handled, "the reply's handler ran on a reply that came after the deadline");
-        assertEquals(List.of(), transport.messages("saga-replies.DLT"), "the late reply is acknowledged");
+        assertEquals(List.of(), desk.deadLetteredReplies(), "the late reply is acknowledged");
         orchestrator.close();
     }
 }

@@ -7,6 +7,11 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.Booking;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReleaseSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReserveSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReleased;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReserved;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -39,44 +44,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * command and answer it when the test says, the earlier attempt's answer being a refusal from before they were fixed.
  */
 class ReplyOfASupersededAttemptTest {
-    record Booking(String passenger) {
-    }
-
-    record ReserveSeat(String passenger) {
-    }
-
-    record SeatReserved(boolean reserved) {
-    }
-
-    record ReleaseSeat(String passenger) {
-    }
-
-    record SeatReleased(boolean released) {
-    }
-
-    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private final VirtualScheduler scheduler = new VirtualScheduler();
-    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
-            .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
-                    .register("seat-reserved", 1, SeatReserved.class).register("release-seat", 1, ReleaseSeat.class)
-                    .register("seat-released", 1, SeatReleased.class).build())
-            .build();
+    private final SeatDeskFixture desk = new SeatDeskFixture(scheduler);
+    private final InMemoryTransport transport = desk.transport;
+    private final EventBus bus = desk.bus;
     private final InMemorySagaStore store = new InMemorySagaStore();
-    private final List<Message> reserveCommands = new CopyOnWriteArrayList<>();
-    private final List<Message> releaseCommands = new CopyOnWriteArrayList<>();
-
-    ReplyOfASupersededAttemptTest() {
-        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
-        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
-                (command, ctx) -> reserveCommands.add(ctx.message()));
-        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest,
-                (command, ctx) -> releaseCommands.add(ctx.message()));
-    }
+    private final List<Message> reserveCommands = desk.reserveCommands;
+    private final List<Message> releaseCommands = desk.releaseCommands;
 
     @AfterEach
     void close() {
-        bus.close();
-        transport.close();
+        desk.close();
         scheduler.close();
     }
 
@@ -107,8 +85,7 @@ class ReplyOfASupersededAttemptTest {
     }
 
     private void answer(Message command, Object reply) {
-        SagaMessages.reply(bus, command, reply);
-        transport.drainAll();
+        desk.answer(command, reply);
     }
 
     @Test
