@@ -9,7 +9,8 @@ import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
  * @param sagaId   the saga instance
  * @param sagaName the definition name
  * @param event    {@code started}, {@code step-completed}, {@code compensating}, {@code completed},
- *                 {@code compensated} or {@code failed}
+ *                 {@code compensated}, {@code failed} (the saga needs attention) or {@code resolved} (an operator's
+ *                 {@code markResolved} of such a saga; its error the failure that was resolved)
  * @param step     the step concerned, or null
  * @param status   the saga status after the event
  * @param error    the failure description, or null

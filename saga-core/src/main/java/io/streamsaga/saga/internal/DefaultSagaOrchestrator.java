@@ -351,6 +351,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             case SAGA_COMPLETED -> "completed";
             case SAGA_COMPENSATED -> "compensated";
             case SAGA_NEEDS_ATTENTION -> "failed";
+            case SAGA_RESOLVED -> "resolved";
             default -> null;
         };
         if (event == null) {
@@ -358,7 +359,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         SagaFailure failure = switch (event) {
             case "compensating", "compensated" -> instance.failure();
-            case "failed" -> instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure();
+            case "failed", "resolved" -> instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure();
             default -> null;
         };
         return lifecycleBuilder(instance, event, event.equals("step-completed") ? transition.step() : null, failure, true)
@@ -1278,6 +1279,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onFailed(instance));
         }
+    }
+
+    /**
+     * An operator resolved the saga (markResolved): a lifecycle consumer whose last event of it was {@code failed}
+     * learns that it no longer needs attention. Listeners have no hook of their own for it.
+     */
+    void onResolved(SagaInstance instance) {
+        publish(instance, "resolved", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
     }
 
     /** {@code instance}: the run's final state, as just stored. */

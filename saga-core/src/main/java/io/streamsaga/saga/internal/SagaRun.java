@@ -1631,7 +1631,10 @@ final class SagaRun<D> {
         requireNeedsAttention();
         long before = operatorCallBegins();
         try {
-            writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED);
+            if (writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED) && observedAndFlushed()) {
+                orchestrator.onResolved(snapshot());
+                now = null; // the lifecycle topic was told: the application's time
+            }
             drive();
         } finally {
             operatorCallEnds();

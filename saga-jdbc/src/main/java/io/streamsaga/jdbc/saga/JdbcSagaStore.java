@@ -379,6 +379,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             case SAGA_COMPLETED -> "completed";
             case SAGA_COMPENSATED -> "compensated";
             case SAGA_NEEDS_ATTENTION -> "failed";
+            case SAGA_RESOLVED -> "resolved";
             default -> null;
         };
     }
@@ -397,10 +398,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             return;
         }
         SagaInstance s = w.instance();
-        SagaFailure failure = s.compensationFailure() != null && event.equals("failed") ? s.compensationFailure() : s.failure();
+        boolean attention = event.equals("failed") || event.equals("resolved");
+        SagaFailure failure = s.compensationFailure() != null && attention ? s.compensationFailure() : s.failure();
         SagaLifecycleEvent payload = new SagaLifecycleEvent(s.sagaId(), s.sagaName(), event,
                 event.equals("step-completed") ? w.last().step() : null, s.status(),
-                event.equals("compensating") || event.equals("compensated") || event.equals("failed")
+                event.equals("compensating") || event.equals("compensated") || attention
                         ? (failure == null ? null : failure.toString()) : null);
         outbox.write(c, Message.builder(lifecycleTopic).id(SagaLifecycleEvent.messageId(s, w.last().version()))
                 .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)

@@ -166,4 +166,27 @@ abstract class SagaLifecycleOutboxTest {
                 received.stream().map(SagaLifecycleEvent::event).toList());
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }
+
+    @Test
+    void aSagaResolvedByTheOperatorEndsWithAResolvedEventRelayedFromTheOutbox() {
+        SagaDefinition<Order> stuck = SagaDefinition.builder("stuck-order", Order.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                    throw new IllegalStateException("release refused");
+                }).compensationRetry(RetryPolicy.NONE)
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(stuck).build()) {
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.start(stuck, "s-9", "o-9", new Order("o-9", true))
+                    .toCompletableFuture().join().outcome());
+            orchestrator.markResolved("s-9");
+        }
+        relay();
+
+        assertEquals(List.of("started", "step-completed", "compensating", "failed", "resolved"),
+                received.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals(SagaStatus.RESOLVED, received.get(4).status());
+        assertEquals("reserve: java.lang.IllegalStateException: release refused", received.get(4).error());
+    }
 }
