@@ -181,7 +181,10 @@ public interface SagaOrchestrator extends AutoCloseable {
     /** The recorded run of a saga as a Mermaid sequence diagram. */
     String sequenceDiagram(String sagaId);
 
-    /** Deletes finished sagas older than the configured retention; returns how many. */
+    /**
+     * Deletes the completed, compensated and resolved sagas that finished (their last transition) longer ago than the
+     * configured retention, with their history; returns how many. Sagas that need attention are kept.
+     */
     int purgeFinished();
 
     /**
