@@ -509,7 +509,12 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
-        /** The consumer group of the reply subscription ({@code saga-orchestrator} by default). */
+        /**
+         * The consumer group of the reply subscription ({@code saga-orchestrator} by default). Each application that
+         * runs sagas on a shared broker needs a reply topic and group of its own ({@link #replyTopic}): at the same
+         * defaults, two applications' orchestrators split the replies, each dead-lettering the other's as replies for
+         * an unknown saga.
+         */
         public Builder group(String group) {
             ConfigurationException.require(group != null && !group.isBlank(), "group must not be blank, but was '%s'", group);
             this.group = group;
