@@ -359,7 +359,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         SagaFailure failure = switch (event) {
             case "compensating", "compensated" -> instance.failure();
-            case "failed", "resolved" -> instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure();
+            case "failed", "resolved" -> attentionFailure(instance);
             default -> null;
         };
         return lifecycleBuilder(instance, event, event.equals("step-completed") ? transition.step() : null, failure, true)
@@ -1275,7 +1275,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     void onFailed(SagaInstance instance) {
-        publish(instance, "failed", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
+        publish(instance, "failed", null, attentionFailure(instance));
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onFailed(instance));
         }
@@ -1286,7 +1286,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * learns that it no longer needs attention. Listeners have no hook of their own for it.
      */
     void onResolved(SagaInstance instance) {
-        publish(instance, "resolved", null, instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure());
+        publish(instance, "resolved", null, attentionFailure(instance));
+    }
+
+    /** What a saga needing attention (or resolved from it) failed on: its compensation's failure, else its step's. */
+    private static SagaFailure attentionFailure(SagaInstance instance) {
+        return instance.compensationFailure() != null ? instance.compensationFailure() : instance.failure();
     }
 
     /** {@code instance}: the run's final state, as just stored. */
