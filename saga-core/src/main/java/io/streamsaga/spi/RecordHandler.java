@@ -9,4 +9,17 @@ package io.streamsaga.spi;
 @FunctionalInterface
 public interface RecordHandler {
     void handle(TransportRecord record) throws Exception;
+
+    /**
+     * Tells the handler that what it learnt about the records of {@code partition} of {@code topic} may be stale: the
+     * transport took the partition from this subscription (revoked or lost in a rebalance), or gives it back after
+     * another member of the group had it, so the record at an offset may have been handled elsewhere meanwhile, or be
+     * another record (a topic deleted and created again). Called on the thread that delivers the partition's records,
+     * never while one of them is handled; the default keeps nothing, so forgets nothing.
+     *
+     * @param topic     the partition's topic
+     * @param partition the partition
+     */
+    default void forgetPartition(String topic, int partition) {
+    }
 }

@@ -501,10 +501,12 @@ public final class InMemoryTransport implements Transport {
         long p00, p01, p02, p03, p04, p05, p06, p07;
     }
 
-    /** The fields the deliverer writes: its claim on the cursor and the committed position. */
+    /** The fields the deliverer writes: its claim on the cursor, the committed position, and who delivered last. */
     private abstract static class CursorFields extends CursorPadBefore {
         volatile int busy;
         volatile long position;
+        /** The member that delivered from the cursor last, or null; read and written under the claim. */
+        Member deliveredBy;
     }
 
     /**
@@ -662,6 +664,14 @@ public final class InMemoryTransport implements Transport {
             long position = cursor.position;
             int delivered = 0;
             try {
+                if (cursor.deliveredBy != this) {
+                    // another member had the partition since this one (if ever) did: what the handler learnt of it
+                    // then may be stale, as a Kafka member's is after a rebalance took the partition from it
+                    if (cursor.deliveredBy != null) {
+                        forgetPartition(partitionLog);
+                    }
+                    cursor.deliveredBy = this;
+                }
                 // The end offset and the segment are read once per chunk, not per record: the producer
                 // writes the end on every append, and re-reading it would bounce its cache line. The loop
                 // repeats only when retention moved the start meanwhile.
@@ -709,6 +719,15 @@ public final class InMemoryTransport implements Transport {
                 // Committed once per chunk (and on failure): only this deliverer writes the cursor.
                 cursor.position = position;
                 cursor.release();
+            }
+        }
+
+        private void forgetPartition(PartitionLog partitionLog) {
+            try {
+                handler.forgetPartition(partitionLog.topic(), partitionLog.partition());
+            } catch (RuntimeException e) {
+                log.warn("group {} could not have its handler forget {}-{}: {}", group.name, partitionLog.topic(),
+                        partitionLog.partition(), e.toString());
             }
         }
 

@@ -568,7 +568,8 @@ public final class DefaultEventBus implements EventBus {
          * just fitted) and what its redelivery leaves out: the payload, then the original's headers too, then its key
          * too ({@link Omitted}). Not at once: in exactly-once mode the refused send leaves the Kafka transaction unable
          * to send anything. One entry per partition at most (the partition waits at that record), dropped once that
-         * dead letter is sent.
+         * dead letter is sent, and when the transport says the partition may have been handled elsewhere since
+         * ({@link #forgetPartition}): a step learnt before could skip one the record's dead letter now passes at.
          */
         private final Map<String, TooLarge> deadLetterTooLarge = new ConcurrentHashMap<>();
 
@@ -802,7 +803,18 @@ public final class DefaultEventBus implements EventBus {
 
         /** The key of a record's topic and partition in {@link #attemptsMade} and {@link #deadLetterTooLarge}. */
         private static String partitionOf(TransportRecord record) {
-            return record.message().topic() + '/' + record.partition();
+            return partitionOf(record.message().topic(), record.partition());
+        }
+
+        private static String partitionOf(String topic, int partition) {
+            return topic + '/' + partition;
+        }
+
+        @Override
+        public void forgetPartition(String topic, int partition) {
+            if (!deadLetterTooLarge.isEmpty()) {
+                deadLetterTooLarge.remove(partitionOf(topic, partition));
+            }
         }
 
         private void deadLetter(TransportRecord record, Message original, Throwable error, String reason, int attempts) {

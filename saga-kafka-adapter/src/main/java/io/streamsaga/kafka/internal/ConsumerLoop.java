@@ -1191,6 +1191,7 @@ public final class ConsumerLoop implements Runnable {
                 assignedAt.remove(partition);
                 unpositioned.remove(partition);
                 unresolved.remove(partition);
+                forget(partition);
             }
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
@@ -1207,6 +1208,20 @@ public final class ConsumerLoop implements Runnable {
                 assignedAt.remove(partition);
                 unpositioned.remove(partition);
                 unresolved.remove(partition);
+                forget(partition);
+            }
+        }
+
+        /**
+         * The partition may come back after another member handled records of it (or after its topic was created
+         * again): what the handler learnt of it is stale then.
+         */
+        private void forget(TopicPartition partition) {
+            try {
+                handler.forgetPartition(partition.topic(), partition.partition());
+            } catch (RuntimeException e) {
+                log.warn("group {} on {} could not have its handler forget {}: {}", group, pattern, partition,
+                        e.toString());
             }
         }
 
