@@ -6,6 +6,7 @@ import io.streamsaga.message.Message;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.function.IntSupplier;
 
 import static org.mockito.AdditionalAnswers.delegatesTo;
@@ -24,15 +25,35 @@ public final class SizeLimitedTransport {
     private SizeLimitedTransport() {
     }
 
+    /** How the refusal comes: the forms a transport may give it in. */
+    public enum Refusal {
+        /** The stage fails with it, as Kafka's producer reports a record over {@code max.request.size}. */
+        FAILED_STAGE,
+        /** The stage fails with it wrapped in a {@link CompletionException}, as a stage derived from another's does. */
+        WRAPPED_IN_THE_STAGE,
+        /** {@code send} throws it. */
+        THROWN
+    }
+
     /** {@code real} refusing what is over {@code limit}, each refused message added to {@code refused}. */
     public static InMemoryTransport over(InMemoryTransport real, IntSupplier limit, List<Message> refused) {
+        return over(real, limit, refused, Refusal.FAILED_STAGE);
+    }
+
+    /** {@code real} refusing what is over {@code limit} in the {@code form} given, each refused one added to {@code refused}. */
+    public static InMemoryTransport over(InMemoryTransport real, IntSupplier limit, List<Message> refused, Refusal form) {
         InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
         doAnswer(call -> {
             Message message = call.getArgument(0);
             if (size(message) > limit.getAsInt()) {
                 refused.add(message);
-                return CompletableFuture.failedFuture(new MessageTooLargeException(message.topic(),
-                        "the message has " + size(message) + " characters, over the " + limit.getAsInt() + " taken", null));
+                MessageTooLargeException refusal = new MessageTooLargeException(message.topic(),
+                        "the message has " + size(message) + " characters, over the " + limit.getAsInt() + " taken", null);
+                return switch (form) {
+                    case FAILED_STAGE -> CompletableFuture.failedFuture(refusal);
+                    case WRAPPED_IN_THE_STAGE -> CompletableFuture.failedFuture(new CompletionException(refusal));
+                    case THROWN -> throw refusal;
+                };
             }
             return real.send(message);
         }).when(transport).send(any(Message.class));

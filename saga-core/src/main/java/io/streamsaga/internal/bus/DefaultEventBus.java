@@ -217,6 +217,10 @@ public final class DefaultEventBus implements EventBus {
         }
         try {
             return transport.send(outgoing);
+        } catch (PublishException e) {
+            // the transport's own refusal, thrown rather than failing the stage: kept as it is, so that its type (a
+            // MessageTooLargeException an aggregator's dead letter steps down at) and retriability reach the caller
+            return CompletableFuture.failedFuture(e);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(new PublishException(message.topic(), e.toString(), e, true));
         }

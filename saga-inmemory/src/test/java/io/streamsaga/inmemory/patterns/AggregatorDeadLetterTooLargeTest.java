@@ -14,6 +14,8 @@ import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.time.Duration;
 import java.util.List;
@@ -93,6 +95,37 @@ class AggregatorDeadLetterTooLargeTest {
         assertEquals("items", headers.get(MessageHeaders.DLT_ORIGINAL_GROUP));
         assertEquals("aggregation-timeout", headers.get(MessageHeaders.DLT_REASON));
         assertEquals(refusedDeadLetters().get(0).id(), deadLetter.id(), "the same dead letter, less of it");
+    }
+
+    @ParameterizedTest(name = "refused as {0}")
+    @EnumSource(SizeLimitedTransport.Refusal.class)
+    void aTimedOutPartWhoseDeadLetterIsTooLargeStepsDownWhateverFormTheTransportsRefusalComesIn(
+            SizeLimitedTransport.Refusal form) {
+        // Only a refusal failing the stage stepped down: one thrown by the transport's send reached the aggregator
+        // as a retriable PublishException the bus wrapped it in, and the group was reopened and timed out for ever.
+        InMemoryTransport another = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        List<Message> refusedHere = new CopyOnWriteArrayList<>();
+        EventBus busHere = EventBus.builder(SizeLimitedTransport.over(another, () -> LIMIT, refusedHere, form))
+                .scheduler(scheduler).types(TypeRegistry.builder().register("item", 1, Item.class).build()).build();
+        try (EventAggregator aggregatorHere = EventAggregator.builder(busHere, new InMemoryAggregationStore())
+                .name("items").correlateByField("orderId").completeOnSize(2).timeout(TIMEOUT, TimeoutPolicy.DEAD_LETTER)
+                .onRelease(aggregate -> { }).build()) {
+            aggregatorHere.subscribe("aggregator", "item");
+            busHere.publish(Message.builder("item").id("part-1").key("o-1").type("item")
+                    .payload(new Item("o-1", "x".repeat(NEAR_LIMIT))).build()).toCompletableFuture().join();
+            another.drainAll();
+            scheduler.advance(TIMEOUT);
+
+            assertEquals(GroupState.TIMED_OUT_DEAD_LETTERED, aggregatorHere.group("o-1").orElseThrow().state());
+            List<Message> dead = another.messages("item.DLT");
+            assertEquals(1, dead.size());
+            assertNull(dead.get(0).payload());
+            assertTrue(dead.get(0).headers().containsKey(MessageHeaders.DLT_PAYLOAD_OMITTED), dead.get(0).headers().toString());
+            assertEquals(1, refusedHere.size(), "refused once, whole");
+        } finally {
+            busHere.close();
+            another.close();
+        }
     }
 
     @Test
