@@ -253,7 +253,11 @@ public final class KafkaTransport implements Transport {
         }
         ConsumerLoop.Transaction transaction = currentTransaction.get();
         try {
-            (transaction != null ? transaction.producerForSend() : producer).send(record, callback);
+            if (transaction == null) {
+                producer.send(record, callback);
+            } else {
+                transaction.producerForSend().send(record, transaction.reporting(callback));
+            }
             return null;
         } catch (RuntimeException e) {
             // closed between the check and the send: the producer refuses it for that reason only

@@ -14,12 +14,14 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -28,8 +30,10 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -596,6 +600,8 @@ public final class ConsumerLoop implements Runnable {
         private final Producer<String, byte[]> producer;
         private boolean sent;
         private long firstSendNanos;
+        /** The refusals as too large reported to a record of this transaction; guarded by itself, made at the first. */
+        private Set<RecordTooLargeException> tooLarge;
 
         Transaction(Producer<String, byte[]> producer) {
             this.producer = producer;
@@ -608,6 +614,30 @@ public final class ConsumerLoop implements Runnable {
                 firstSendNanos = System.nanoTime();
             }
             return producer;
+        }
+
+        /**
+         * {@code callback} for a record sent into this transaction, which gets a {@code RecordTooLargeException}
+         * another record of the transaction got first as a {@code KafkaException} caused by it: once the broker
+         * refused a record as too large (over a topic's {@code max.message.bytes}, say) the transaction is in an error
+         * state, and the producer's I/O thread aborts the records it has not sent yet with that same exception, the
+         * transaction's last error, so a small dead letter sent beside a handler's publish nobody awaits looked too
+         * large itself. Called on the producer's I/O thread (or in {@code send}); thread-safe.
+         */
+        public Callback reporting(Callback callback) {
+            return (metadata, error) -> callback.onCompletion(metadata,
+                    error instanceof RecordTooLargeException refusal && !firstReportOf(refusal)
+                            ? new KafkaException("aborted with its transaction, which the refusal of another of its"
+                            + " records as too large left in an error state", refusal) : error);
+        }
+
+        private boolean firstReportOf(RecordTooLargeException refusal) {
+            synchronized (this) {
+                if (tooLarge == null) {
+                    tooLarge = Collections.newSetFromMap(new IdentityHashMap<>());
+                }
+                return tooLarge.add(refusal);
+            }
         }
     }
 
