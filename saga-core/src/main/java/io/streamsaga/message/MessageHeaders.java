@@ -59,6 +59,13 @@ public final class MessageHeaders {
      * it goes to any partition of the dead-letter topic.
      */
     public static final String DLT_KEY_OMITTED = "dlt-key-omitted";
+    /**
+     * On a dead letter sent without the original's type (and key, headers and payload), because the transport refused
+     * it without the key as too large and the type is long enough to be why: the type's length and its first
+     * characters. The dead letter's type is then its topic's name, what a Kafka record without an {@code event-type}
+     * header reads as.
+     */
+    public static final String DLT_TYPE_OMITTED = "dlt-type-omitted";
 
     /** Sequence headers written by the event splitter and read by the aggregator. */
     public static final String SEQUENCE_ID = "sequence-id";

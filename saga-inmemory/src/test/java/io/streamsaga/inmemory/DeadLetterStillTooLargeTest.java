@@ -147,6 +147,37 @@ class DeadLetterStillTooLargeTest {
     }
 
     @Test
+    void aDeadLetterStillTooLargeForItsOriginalsTypeIsSentUnderTheDeadLetterTopicsNameAndThePartitionMovesOn() {
+        // The type is the one thing of the original every form kept: a record whose type alone took its dead letter
+        // over the limit was held for ever, logged at ERROR at each redelivery.
+        String hugeType = "t".repeat(NEAR_LIMIT);
+        bus.publish(Message.builder("orders").key("k").type(hugeType).payload(Map.of("fail", "x")).build())
+                .toCompletableFuture().join();
+        publish("k", Map.of(), Map.of("id", "after"));
+
+        drain();
+
+        List<Message> refusedDeadLetters = refusedDeadLetters();
+        assertEquals(4, refusedDeadLetters.size(), "refused whole, without the payload, the headers, the key: "
+                + refusedDeadLetters.size());
+        List<Message> dead = real.messages("orders.DLT");
+        assertEquals(1, dead.size());
+        Message deadLetter = dead.get(0);
+        assertEquals("orders.DLT", deadLetter.type(), "what a Kafka record without an event-type header reads as");
+        String typeOmitted = deadLetter.headers().get(MessageHeaders.DLT_TYPE_OMITTED);
+        assertTrue(typeOmitted != null && typeOmitted.contains(hugeType.length() + " characters")
+                && typeOmitted.length() < 500, String.valueOf(typeOmitted).substring(0, Math.min(100,
+                String.valueOf(typeOmitted).length())));
+        assertTrue(deadLetter.key() == null);
+        assertNull(deadLetter.payload());
+        assertTrue(deadLetter.headers().containsKey(MessageHeaders.DLT_KEY_OMITTED));
+        assertEquals("0", deadLetter.headers().get(MessageHeaders.DLT_ORIGINAL_OFFSET));
+        assertEquals(Integer.toString(failedIn.get()), deadLetter.headers().get(MessageHeaders.DLT_ORIGINAL_PARTITION));
+        assertEquals(refusedDeadLetters.get(0).id(), deadLetter.id());
+        assertEquals(List.of("after"), handled);
+    }
+
+    @Test
     void aDeadLetterRefusedEvenWithOnlyItsPointersHoldsTheRecordUntilTheTransportTakesItNothingLost() {
         String hugeKey = "k".repeat(NEAR_LIMIT);
         publish(hugeKey, Map.of(), Map.of("fail", "x"));

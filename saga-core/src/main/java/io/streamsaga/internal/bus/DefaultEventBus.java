@@ -63,6 +63,11 @@ public final class DefaultEventBus implements EventBus {
     private static final String HANDLER_FAILED = "handler-failed";
     /** The most characters of an error message a dead letter's header carries (then its length). */
     static final int MAX_ERROR_MESSAGE_LENGTH = 4096;
+    /**
+     * The longest type of an original its dead letter keeps at every step: a longer one, which may be why the dead
+     * letter is too large even without the original's key, is left out at a last step. Registered types are short.
+     */
+    private static final int MAX_KEPT_TYPE_LENGTH = 256;
     private static final String REJECTED = "rejected-on-receive";
 
     private final Config config;
@@ -846,11 +851,12 @@ public final class DefaultEventBus implements EventBus {
             } catch (RuntimeException e) {
                 Throwable refusal = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
                 if (refusal instanceof MessageTooLargeException) {
-                    if (omitted != Omitted.KEY) {
-                        deadLetterTooLarge.put(partition, new TooLarge(record.offset(), omitted.next()));
+                    Omitted next = omitted.next(original);
+                    if (next != null) {
+                        deadLetterTooLarge.put(partition, new TooLarge(record.offset(), next));
                         log.warn("the dead letter of {} by group {} ({}) was refused as too large ({}); its redelivery"
                                 + " sends it {}, naming the original's topic, partition and offset", original, group,
-                                omitted.description(), refusal.toString(), omitted.next().description());
+                                omitted.description(), refusal.toString(), next.description());
                     } else {
                         // nothing more to leave out but the pointers to the original: the record waits, not lost
                         log.error("the dead letter of {} by group {} was refused as too large even with only its"
@@ -914,29 +920,38 @@ public final class DefaultEventBus implements EventBus {
                     + " large; the original's " + original.headers().size() + " header(s) are at its topic, partition"
                     + " and offset");
             String key = original.key();
-            if (omitted == Omitted.KEY) {
+            String type = original.type();
+            if (omitted.compareTo(Omitted.KEY) >= 0) {
                 headers.put(MessageHeaders.DLT_KEY_OMITTED, "the dead letter without the payload and the headers was"
                         + " refused as too large; " + (key == null ? "the original had no key"
                         : "the original's key " + StreamSagaException.quote(key) + " is at its topic, partition and"
                         + " offset"));
                 key = null;
             }
-            return new Message(id, topic, key, original.type(), original.version(), null, headers, original.timestamp());
+            if (omitted == Omitted.TYPE) {
+                headers.put(MessageHeaders.DLT_TYPE_OMITTED, "the dead letter without the payload, the headers and the"
+                        + " key was refused as too large; the original's type " + StreamSagaException.quote(type)
+                        + " is at its topic, partition and offset");
+                type = topic; // what a Kafka record without an event-type header reads as
+            }
+            return new Message(id, topic, key, type, original.version(), null, headers, original.timestamp());
         }
     }
 
     /**
      * What a dead letter leaves out of its original, one thing more at each redelivery of a record whose dead letter
      * the transport refused as too large ({@link MessageTooLargeException}): nothing, the payload, the original's
-     * headers too, its key too. What is left at the last step, the dead-letter headers, points at the original
-     * (topic, partition, offset, group, error); a dead letter refused even so holds its record until the transport
-     * takes it.
+     * headers too, its key too, and, for a type over {@link #MAX_KEPT_TYPE_LENGTH}, its type too. What is left at the
+     * last step, the dead-letter headers, points at the original (topic, partition, offset, group, error); a dead
+     * letter refused even so holds its record until the transport takes it.
      */
     private enum Omitted {
         NOTHING("whole"),
         PAYLOAD("without its payload"),
         HEADERS("without its payload and headers"),
-        KEY("without its payload, headers and key");
+        KEY("without its payload, headers and key"),
+        /** Only for a type long enough to be why (a short one cannot be): the type is the topic's name then. */
+        TYPE("without its payload, headers, key and type");
 
         private final String description;
 
@@ -948,8 +963,12 @@ public final class DefaultEventBus implements EventBus {
             return description;
         }
 
-        Omitted next() {
-            return values()[ordinal() + 1];
+        /** The next step for {@code original}'s dead letter, or null when there is nothing more to leave out. */
+        Omitted next(Message original) {
+            if (this == KEY) {
+                return original.type().length() > MAX_KEPT_TYPE_LENGTH ? TYPE : null;
+            }
+            return this == TYPE ? null : values()[ordinal() + 1];
         }
     }
 
