@@ -189,6 +189,46 @@ class SagaTestKitUpgradeTest {
                 + " 'ship' (RUNNING) no longer exists in 'order' version 2"), refused.getMessage());
     }
 
+    /** Data whose id is a number: what version 1's data class became without a new version. */
+    record NumberedOrder(long id) {
+    }
+
+    @Test
+    void anUpgradeUnderTheSameVersionWhoseDataClassCannotReadTheStoredDataQuotesThatReasonNotAStepMismatch() {
+        // The kit said of every saga left unresolvable under its own version that its stored steps were not those of
+        // the definition, then quoted the orchestrator's reason, here one about its data: a reason it had not checked.
+        AssertionError refused = assertThrows(AssertionError.class, () -> SagaTestKit.given(env -> new Shipping(),
+                        OrderSagaV1::definition, new OrderV1("o-12"))
+                .whenStarted()
+                .upgradeTo(shipping -> SagaDefinition.builder("order", NumberedOrder.class).dataType("order-data")
+                        .step("pay").action((order, ctx) -> order)
+                        .step("ship").action((order, ctx) -> order)
+                        .build()));
+
+        assertTrue(refused.getMessage().startsWith("the upgrade left saga test-saga-1 unresolvable, stored as 'order'"
+                + " version 1, not migrated to 'order' version 1, the one registered: the orchestrator could not resume"
+                + " it under the version it is stored with: saga data of type 'order-data' cannot be read as "
+                + NumberedOrder.class.getName() + ": "), refused.getMessage());
+        assertTrue(!refused.getMessage().contains("stored steps"), refused.getMessage());
+    }
+
+    @Test
+    void anUpgradeUnderTheSameVersionWithOtherStepsQuotesTheStepMismatchTheOrchestratorFound() {
+        AssertionError refused = assertThrows(AssertionError.class, () -> SagaTestKit.given(env -> new Shipping(),
+                        OrderSagaV1::definition, new OrderV1("o-13"))
+                .whenStarted()
+                .upgradeTo(shipping -> SagaDefinition.builder("order", OrderV1.class).dataType("order-data")
+                        .step("pay").action((order, ctx) -> order)
+                        .step("deliver").action((order, ctx) -> order)
+                        .build()));
+
+        assertEquals("the upgrade left saga test-saga-1 unresolvable, stored as 'order' version 1, not migrated to"
+                + " 'order' version 1, the one registered: the orchestrator could not resume it under the version it is"
+                + " stored with: its stored step states [pay, ship] are not those of the steps of 'order' version 1"
+                + " [pay, deliver] (a definition changed without a new version?); change steps under a new version,"
+                + " with an upcaster", refused.getMessage());
+    }
+
     @Test
     void aSagaNeedingAttentionIsLeftByTheUpgradesRecoveryAndMigratedByTheOperatorCallOnTheUpgradedRun() {
         SagaRunReport<Shipping, OrderV2> v2 = SagaTestKit.given(env -> new Shipping(),

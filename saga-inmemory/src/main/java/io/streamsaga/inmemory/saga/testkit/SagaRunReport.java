@@ -11,7 +11,9 @@ import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Duration;
@@ -585,7 +587,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     /**
      * Why the recovery could not resume {@code stored} under {@link #definition}: what the kit can tell from what it
      * registered (a missing upcaster, named with the call that registers it), else {@code reason}, the orchestrator's
-     * ({@link SagaOrchestrator.RecoveryReport#unresolvableReasons()}).
+     * ({@link SagaOrchestrator.RecoveryReport#unresolvableReasons()}), not prefaced with a cause the kit did not check.
      */
     private String whyNotMigrated(SagaInstance stored, String reason) {
         int from = stored.definitionVersion();
@@ -596,8 +598,12 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             return "a saga migrates only to a newer version";
         }
         if (definition.version() == from) {
-            return "its stored steps are not those of the definition registered under its version (change steps under"
-                    + " a new version, with an upcaster): " + reason;
+            // No migration: the orchestrator's reason says what (steps, data, a store failure); the kit adds its advice
+            // only where it sees the stored steps differ itself.
+            boolean otherSteps = !stored.steps().stream().map(StepState::name).toList()
+                    .equals(definition.steps().stream().map(SagaStep::name).toList());
+            return "the orchestrator could not resume it under the version it is stored with: " + reason
+                    + (otherSteps ? "; change steps under a new version, with an upcaster" : "");
         }
         List<Integer> missing = IntStream.range(from, definition.version()).filter(v -> !upcasters.containsKey(v))
                 .boxed().toList();
