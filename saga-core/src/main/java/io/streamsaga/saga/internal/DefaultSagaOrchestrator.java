@@ -700,8 +700,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     run = adopt(instance, moved, unresolvable, null);
                 } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
                     log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
-                    // The engine's own refusals say what is wrong in their message; another exception needs its class.
-                    unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException ? e.getMessage() : e.toString());
+                    // The engine's own refusals say what is wrong in their message; another exception needs its class,
+                    // as does a SagaException without a message (a store's): a null reason would be replaced by the
+                    // generic one below.
+                    unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException && e.getMessage() != null
+                            ? e.getMessage() : e.toString());
                     run = null;
                 }
                 if (moved.size() > movedBefore) {

@@ -4,7 +4,11 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDataUpcaster;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -111,5 +115,29 @@ class RecoveryReportReasonsTest {
                 () -> new SagaOrchestrator.RecoveryReport(List.of(), List.of("b"), List.of(), List.of(),
                         Map.of("c", "why")));
         assertEquals("a reason is given for saga c, which is not reported unresolvable", refused.getMessage());
+    }
+
+    @Test
+    void aStoreFailureWithoutAMessageIsReportedByItsClassNotByTheGenericReason() {
+        startUnderVersionOne("silent", "good");
+        // An application's store may throw the SPI's SagaException without a message: the reason taken was its null
+        // message, which the generic "it cannot be resumed here" then replaced (putIfAbsent), the store failure lost.
+        ForwardingSagaStore silent = new ForwardingSagaStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_MIGRATED && updated.sagaId().equals("silent")) {
+                    throw new SagaException(updated.sagaId(), null, null, null, true);
+                }
+                delegate.update(updated, transition);
+            }
+        };
+        SagaOrchestrator.RecoveryReport report;
+        try (SagaOrchestrator second = SagaOrchestrator.builder().store(silent).scheduler(scheduler).register(versionTwo())
+                .dataUpcaster("order", 1, json -> json.put("quantity", 1)).build()) {
+            report = second.recover();
+        }
+
+        assertEquals(List.of("good"), report.resumed());
+        assertEquals(Map.of("silent", SagaException.class.getName()), report.unresolvableReasons());
     }
 }
