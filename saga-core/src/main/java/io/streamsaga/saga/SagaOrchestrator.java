@@ -19,6 +19,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -245,8 +246,10 @@ public interface SagaOrchestrator extends AutoCloseable {
             unresolvable = List.copyOf(unresolvable);
             recentlyUpdated = List.copyOf(recentlyUpdated);
             ownedElsewhere = List.copyOf(ownedElsewhere);
+            // A set, not the list: a recovery may leave many thousand sagas unresolvable, each with a reason.
+            Set<String> ids = new HashSet<>(unresolvable);
             for (Map.Entry<String, String> reason : unresolvableReasons.entrySet()) {
-                ConfigurationException.require(reason.getKey() != null && unresolvable.contains(reason.getKey()),
+                ConfigurationException.require(reason.getKey() != null && ids.contains(reason.getKey()),
                         "a reason is given for saga %s, which is not reported unresolvable", reason.getKey());
                 ConfigurationException.require(reason.getValue() != null, "the reason for saga %s is null",
                         reason.getKey());
