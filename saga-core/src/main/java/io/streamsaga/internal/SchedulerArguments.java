@@ -22,7 +22,8 @@ final class SchedulerArguments {
 
     /** Returns {@code task}; throws when it is null. */
     static Runnable requireTask(Runnable task) {
-        ConfigurationException.require(task != null, "schedule(Duration, Runnable): the task must not be null");
+        // The one-argument overload: with none, the varargs form would allocate an empty array at every schedule.
+        ConfigurationException.require(task != null, "%s: the task must not be null", "schedule(Duration, Runnable)");
         return task;
     }
 }

@@ -54,7 +54,7 @@ public final class VirtualScheduler implements Scheduler {
     public Cancellable schedule(Duration delay, Runnable task) {
         Duration bounded = bounded(delay, "schedule(Duration, Runnable)");
         // Refused here: a null task would throw only when time reaches it, in whatever the test does then.
-        ConfigurationException.require(task != null, "schedule(Duration, Runnable): the task must not be null");
+        ConfigurationException.require(task != null, "%s: the task must not be null", "schedule(Duration, Runnable)");
         synchronized (lock) {
             Task scheduled = new Task(clock.instant().plus(bounded), sequence++, task);
             tasks.add(scheduled);
