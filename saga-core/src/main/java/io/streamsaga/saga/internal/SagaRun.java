@@ -633,9 +633,12 @@ final class SagaRun<D> {
         return left.isNegative() ? Duration.ZERO : left;
     }
 
-    /** Whether it is now after {@code deadline} (null: none, never), the clock read afresh by the caller. */
+    /**
+     * Whether {@code deadline} (null: none, never) has come, the clock read afresh by the caller: at the deadline itself
+     * too, when the timer armed for it is due and fails the attempt if it runs first, so the order does not decide.
+     */
     private boolean isPast(Instant deadline) {
-        return deadline != null && now().isAfter(deadline);
+        return deadline != null && !now().isBefore(deadline);
     }
 
     /** Whether work started at {@code started} and bounded by {@code timeout} (or null: none) ends after its deadline. */
@@ -953,7 +956,7 @@ final class SagaRun<D> {
 
     /**
      * A reply for {@code step}: completes the step if it still waits, unless the reply answers an earlier attempt (see
-     * {@link #ofAnEarlierAttempt}) or comes after the attempt's stored deadline (its timeout's outcome then). Returns the saga's stored version when the run took the reply (the first write
+     * {@link #ofAnEarlierAttempt}) or comes at or after the attempt's stored deadline (its timeout's outcome then). Returns the saga's stored version when the run took the reply (the first write
      * after it holds its outcome: see {@link #refusedTwiceReason}), -1 when it ignored it.
      */
     synchronized long onReply(SagaStep<D> step, Message reply) {
@@ -1362,7 +1365,7 @@ final class SagaRun<D> {
     /**
      * A reply to {@code step}'s compensation command: completes the compensation if the step still
      * compensates, unless the reply answers an earlier attempt ({@link #ofAnEarlierAttempt}), also in a run this process
-     * adopted after a restart, or comes after the deadline of the attempt this run sent (the compensation's timeout's
+     * adopted after a restart, or comes at or after the deadline of the attempt this run sent (the compensation's timeout's
      * outcome then; a run that adopted the saga waiting for its reply knows no deadline). Returns what {@link #onReply}
      * does.
      */

@@ -125,6 +125,32 @@ class ReplyAfterTheDeadlineTest {
     }
 
     @Test
+    void aReplyAtTheStepsExactDeadlineBeforeItsLateTimerRanIsTheTimeoutsAsTheTimerDueThenWouldHaveMadeIt() {
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> {
+                    handled.add("reserved " + reply.reserved());
+                    return b;
+                })
+                .timeout(TIMEOUT).retry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        orchestrator.start(definition, "saga-1", null, new Booking("bob"));
+        desk.transport.drainAll();
+        // The deadline itself: a timer on time runs now and times the attempt out, so a reply now must not complete it.
+        scheduler.delegate.advance(TIMEOUT);
+
+        answer(reserveCommands.get(0), new SeatReserved(true));
+
+        assertEquals(List.of(TransitionType.STEP_WAITING, TransitionType.STEP_TIMED_OUT, TransitionType.STEP_WAITING),
+                historyOf("reserve-seat"), "a reply at the deadline was taken while the timer due then fails the attempt");
+        assertEquals(List.of(), handled, "the reply's handler ran on a reply that came at the deadline");
+        assertEquals(List.of(), desk.deadLetteredReplies(), "the reply at the deadline is acknowledged");
+        orchestrator.close();
+    }
+
+    @Test
     void aReplyAfterTheStepsDeadlineBeforeItsLateTimerRanFailsTheStepAsItsTimeoutAndTheSagaCompensates() {
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
                 .step("order").action((b, ctx) -> b).compensation((b, ctx) -> handled.add("order undone"))
