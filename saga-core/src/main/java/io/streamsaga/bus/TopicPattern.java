@@ -4,6 +4,8 @@ import io.streamsaga.StreamSagaException;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.message.MessageHeaders;
 
+import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.regex.Pattern;
 
 /**
@@ -26,6 +28,9 @@ public final class TopicPattern {
      * name and {@code .DLT}, which must be a name Kafka takes too (a dead-letter topic itself may be 249 long).
      */
     public static final int MAX_TOPIC_LENGTH = 249 - MessageHeaders.DEAD_LETTER_SUFFIX.length();
+
+    /** Every topic but the dead-letter and internal ones. */
+    private static final TopicPattern ANY = new TopicPattern("*");
 
     private final String pattern;
     private final Pattern regex;
@@ -94,6 +99,165 @@ public final class TopicPattern {
             return false;
         }
         return regex.matcher(topic).matches();
+    }
+
+    /**
+     * Whether some topic name is matched by both this pattern and {@code other}, as {@link #matches} matches: an
+     * exact name by itself only, a wildcard by its regular expression but never a dead-letter topic ({@code .DLT}) or
+     * an internal one ({@code __}), so {@code *.DLT} and {@code __*} match no topic at all. A topic name is at most
+     * 249 characters, the most Kafka takes: a bus publishes to none over {@link #MAX_TOPIC_LENGTH}, but a wildcard on
+     * Kafka may match one another producer made. Two handlers of one consumer group whose patterns overlap would each
+     * get only some of the messages of the topics they share.
+     */
+    public boolean overlaps(TopicPattern other) {
+        if (!isWildcard()) {
+            return other.matches(pattern);
+        }
+        if (!other.isWildcard()) {
+            return matches(other.pattern);
+        }
+        String one = collapseStars(pattern);
+        String two = collapseStars(other.pattern);
+        if (spelled(one) > LONGEST_TOPIC || spelled(two) > LONGEST_TOPIC) {
+            // matches no topic name; and the walk's states, the product of the two lengths, are thus bounded
+            return false;
+        }
+        return WildcardIntersection.shortestCommonTopic(one, two) <= LONGEST_TOPIC;
+    }
+
+    /**
+     * Whether some topic name is matched by this pattern: always for an exact name, which names its topic; for a
+     * wildcard, not when every topic it spells is a dead-letter topic ({@code *.DLT}), an internal one ({@code __*})
+     * or longer than 249 characters, which no wildcard matches. A subscription or a route for such a wildcard would
+     * never get a message.
+     */
+    public boolean matchesSomeTopic() {
+        return !isWildcard() || overlaps(ANY);
+    }
+
+    /**
+     * This pattern, or a {@link ConfigurationException} when it {@linkplain #matchesSomeTopic matches no topic},
+     * starting with {@code refusal} (who refuses it, as {@code "group 'ops' cannot subscribe to"}), quoting the pattern
+     * and saying to name such a topic exactly.
+     */
+    public TopicPattern requireMatchesSomeTopic(String refusal) {
+        if (!matchesSomeTopic()) {
+            throw new ConfigurationException(refusal + " " + StreamSagaException.quote(pattern) + ", a wildcard that"
+                    + " matches no topic: a wildcard never matches a dead-letter topic (ending "
+                    + MessageHeaders.DEAD_LETTER_SUFFIX + ") or an internal one (starting __), and a topic name is at most"
+                    + " 249 characters; name such a topic by its exact name");
+        }
+        return this;
+    }
+
+    /** How many characters every topic {@code wildcard} matches holds at least: those that are no '*'. */
+    private static int spelled(String wildcard) {
+        return wildcard.length() - (int) wildcard.chars().filter(c -> c == '*').count();
+    }
+
+    /** The longest topic name Kafka takes, a dead-letter topic's. */
+    private static final int LONGEST_TOPIC = MAX_TOPIC_LENGTH + MessageHeaders.DEAD_LETTER_SUFFIX.length();
+
+    /** {@code pattern} with each run of '*' as one: the same topics, fewer states to walk. */
+    private static String collapseStars(String pattern) {
+        return pattern.replaceAll("\\*+", "*");
+    }
+
+    /**
+     * The length of the shortest topic two wildcards both match, or {@link Integer#MAX_VALUE} when none does within
+     * {@link #LONGEST_TOPIC} characters. A walk of both patterns at once: a state is a position in each, and how the
+     * topic spelled so far stands against the exclusions (does it start with '_' or "__"; how much of a closing
+     * ".DLT" does it end with). A '*' may match nothing (skip it, costing no character) or one more character, which
+     * the other pattern must match too; two '*' together take a letter, which starts no exclusion and ends any. The
+     * states are walked cheapest first (a 0-1 breadth-first search), so the first one accepting, both patterns read,
+     * a topic spelled that is neither internal nor a dead-letter topic, gives the shortest such topic.
+     */
+    private static final class WildcardIntersection {
+        private static final String DLT = MessageHeaders.DEAD_LETTER_SUFFIX;
+        /** Start: nothing spelled yet; one '_' spelled; started otherwise (a topic starting "__" is never kept). */
+        private static final int NOTHING = 0;
+        private static final int ONE_UNDERSCORE = 1;
+        private static final int STARTED = 2;
+
+        static int shortestCommonTopic(String first, String second) {
+            int n = first.length();
+            int m = second.length();
+            int suffixes = DLT.length() + 1;
+            int states = (n + 1) * (m + 1) * 3 * suffixes;
+            int[] cost = new int[states];
+            Arrays.fill(cost, Integer.MAX_VALUE);
+            ArrayDeque<Integer> todo = new ArrayDeque<>();
+            cost[0] = 0;
+            todo.add(0);
+            while (!todo.isEmpty()) {
+                int state = todo.poll();
+                int suffix = state % suffixes;
+                int start = state / suffixes % 3;
+                int j = state / suffixes / 3 % (m + 1);
+                int i = state / suffixes / 3 / (m + 1);
+                int spent = cost[state];
+                if (i == n && j == m && start != NOTHING && suffix != DLT.length()) {
+                    return spent; // the cheapest state is taken first: the shortest topic
+                }
+                boolean starA = i < n && first.charAt(i) == '*';
+                boolean starB = j < m && second.charAt(j) == '*';
+                if (starA) {
+                    relax(cost, todo, spent, index(i + 1, j, start, suffix, m), false);
+                }
+                if (starB) {
+                    relax(cost, todo, spent, index(i, j + 1, start, suffix, m), false);
+                }
+                if (i == n || j == m || spent == LONGEST_TOPIC) {
+                    continue;
+                }
+                char c;
+                int nextI = i;
+                int nextJ = j;
+                if (starA && starB) {
+                    c = 'a';
+                } else if (starA) {
+                    c = second.charAt(j);
+                    nextJ++;
+                } else if (starB) {
+                    c = first.charAt(i);
+                    nextI++;
+                } else if (first.charAt(i) == second.charAt(j)) {
+                    c = first.charAt(i);
+                    nextI++;
+                    nextJ++;
+                } else {
+                    continue;
+                }
+                int nextStart = start == STARTED ? STARTED : c != '_' ? STARTED : start == NOTHING ? ONE_UNDERSCORE : -1;
+                if (nextStart >= 0) { // not a topic starting "__"
+                    relax(cost, todo, spent + 1, index(nextI, nextJ, nextStart, nextSuffix(suffix, c), m), true);
+                }
+            }
+            return Integer.MAX_VALUE;
+        }
+
+        /** How much of ".DLT" the topic ends with after {@code c}, from {@code suffix} before it (".DLT" has no border). */
+        private static int nextSuffix(int suffix, char c) {
+            if (suffix < DLT.length() && c == DLT.charAt(suffix)) {
+                return suffix + 1;
+            }
+            return c == DLT.charAt(0) ? 1 : 0;
+        }
+
+        private static int index(int i, int j, int start, int suffix, int m) {
+            return ((i * (m + 1) + j) * 3 + start) * (DLT.length() + 1) + suffix;
+        }
+
+        private static void relax(int[] cost, ArrayDeque<Integer> todo, int reached, int state, boolean spends) {
+            if (reached < cost[state]) {
+                cost[state] = reached;
+                if (spends) {
+                    todo.addLast(state);
+                } else {
+                    todo.addFirst(state);
+                }
+            }
+        }
     }
 
     /**

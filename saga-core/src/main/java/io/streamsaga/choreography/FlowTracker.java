@@ -5,6 +5,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.diagram.internal.MermaidText;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
@@ -552,12 +553,14 @@ public final class FlowTracker implements AutoCloseable {
         /**
          * The topics or wildcard patterns to follow, when the flow's events share topics (for example
          * {@code orders} carrying {@code order-created} and {@code order-cancelled}); default: one topic per
-         * declared event, named as the event.
+         * declared event, named as the event. A wildcard that matches no topic ({@code *.DLT}: see
+         * {@link TopicPattern#matchesSomeTopic}) is refused with a {@link ConfigurationException} naming it.
          */
         public Builder topics(String... topicsOrPatterns) {
             ConfigurationException.require(topicsOrPatterns.length > 0, "topics must not be empty");
             for (String topic : topicsOrPatterns) {
-                io.streamsaga.bus.TopicPattern.of(topic);
+                // refused here, naming the flow, rather than by the bus at start()
+                TopicPattern.of(topic).requireMatchesSomeTopic("flow tracker '" + flow.name() + "' cannot follow");
             }
             this.topics = List.of(topicsOrPatterns);
             return this;

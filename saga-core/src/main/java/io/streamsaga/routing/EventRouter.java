@@ -155,10 +155,14 @@ public final class EventRouter {
 
         /**
          * Routes an exact topic or a wildcard pattern ({@code payment-*}) to {@code handler}, decoding to
-         * {@code eventClass} (a registered class, {@code JsonNode} or {@code Message}).
+         * {@code eventClass} (a registered class, {@code JsonNode} or {@code Message}). A wildcard that matches no
+         * topic ({@code *.DLT}, {@code __*}: see {@link TopicPattern#matchesSomeTopic}) is refused with a
+         * {@link ConfigurationException} naming it: route a dead-letter topic by its exact name.
          */
         public <T> Builder onTopic(String topicOrPattern, Class<T> eventClass, RouteHandler<T> handler) {
-            TopicPattern pattern = TopicPattern.of(topicOrPattern);
+            // A route no message can take is a mistake, most likely a wish to route the dead letters (*.DLT)
+            TopicPattern pattern = TopicPattern.of(topicOrPattern)
+                    .requireMatchesSomeTopic("router '" + name + "' cannot route");
             if (pattern.isWildcard()) {
                 ConfigurationException.require(wildcards.stream().noneMatch(r -> r.matchedBy.equals(topicOrPattern)),
                         "router '%s' already has a route for pattern '%s'", name, topicOrPattern);

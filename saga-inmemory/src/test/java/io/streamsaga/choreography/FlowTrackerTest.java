@@ -493,6 +493,20 @@ class FlowTrackerTest {
         assertTrue(instance.missedDeadline());
     }
 
+    /**
+     * {@code topics("*.DLT")} (the tracker following dead letters, which a wildcard never takes) was taken by the
+     * builder and refused only by the bus at {@code start()}, far from the call that named it.
+     */
+    @Test
+    void aTopicPatternThatMatchesNoTopicIsRefusedByTheBuilderNamingIt() {
+        FlowTracker.Builder builder = FlowTracker.builder(bus, ORDER_FLOW);
+
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> builder.topics("orders", "*.DLT"));
+
+        assertTrue(e.getMessage().startsWith("flow tracker 'order' cannot follow '*.DLT', a wildcard that matches no"
+                + " topic"), e.getMessage());
+    }
+
     @Test
     void finishedInstancesBeyondTheLimitAreForgottenOldestFirst() {
         try (FlowTracker small = FlowTracker.builder(bus, ORDER_FLOW).group("small").maxFinishedInstances(2).build()) {

@@ -300,7 +300,7 @@ public final class DefaultEventBus implements EventBus {
             for (int b = a + 1; b < methods.size(); b++) {
                 String first = methods.get(a).getAnnotation(EventPattern.class).value();
                 String second = methods.get(b).getAnnotation(EventPattern.class).value();
-                ConfigurationException.require(!overlap(first, second), "@EventPattern methods %s ('%s') and %s ('%s') take"
+                ConfigurationException.require(!TopicPattern.of(first).overlaps(TopicPattern.of(second)), "@EventPattern methods %s ('%s') and %s ('%s') take"
                         + " topics in common, and under the one group '%s' each would get only some of their messages (the"
                         + " members of a group share them); handle them in one method, or register the object's handlers"
                         + " under a group each", methods.get(a).getName(), first, methods.get(b).getName(), second, group);
@@ -322,149 +322,8 @@ public final class DefaultEventBus implements EventBus {
                 MessageHeaders.DEAD_LETTER_SUFFIX, StreamSagaException.quote(topicPattern));
         // A subscription that can never get a message is a mistake, most likely a wish to follow the dead letters
         // (*.DLT), which a wildcard never takes so that a catch-all handler does not consume its own.
-        if (pattern.isWildcard() && !overlap(topicPattern, "*")) {
-            throw new ConfigurationException("group '" + group + "' cannot subscribe to "
-                    + StreamSagaException.quote(topicPattern) + ", a wildcard that matches no topic: a wildcard never"
-                    + " matches a dead-letter topic (ending " + MessageHeaders.DEAD_LETTER_SUFFIX + ") or an internal one"
-                    + " (starting __), and a topic name is at most 249 characters; subscribe to such a topic by its"
-                    + " exact name");
-        }
+        pattern.requireMatchesSomeTopic("group '" + group + "' cannot subscribe to");
         return pattern;
-    }
-
-    /**
-     * Whether some topic name is matched by both patterns, as {@link TopicPattern#matches} matches: an exact name by
-     * itself only, a wildcard by its regular expression but never a dead-letter topic ({@code .DLT}) or an internal
-     * one ({@code __}), so {@code *.DLT} and {@code __*} match no topic at all. A topic name is at most 249
-     * characters, the most Kafka takes: a bus publishes to none over {@link TopicPattern#MAX_TOPIC_LENGTH}, but a
-     * wildcard on Kafka may match one another producer made.
-     */
-    static boolean overlap(String first, String second) {
-        TopicPattern a = TopicPattern.of(first);
-        TopicPattern b = TopicPattern.of(second);
-        if (!a.isWildcard()) {
-            return b.matches(first);
-        }
-        if (!b.isWildcard()) {
-            return a.matches(second);
-        }
-        String one = collapseStars(first);
-        String other = collapseStars(second);
-        if (spelled(one) > LONGEST_TOPIC || spelled(other) > LONGEST_TOPIC) {
-            // matches no topic name; and the walk's states, the product of the two lengths, are thus bounded
-            return false;
-        }
-        return WildcardIntersection.shortestCommonTopic(one, other) <= LONGEST_TOPIC;
-    }
-
-    /** How many characters every topic {@code wildcard} matches holds at least: those that are no '*'. */
-    private static int spelled(String wildcard) {
-        return wildcard.length() - (int) wildcard.chars().filter(c -> c == '*').count();
-    }
-
-    /** The longest topic name Kafka takes, a dead-letter topic's. */
-    private static final int LONGEST_TOPIC = TopicPattern.MAX_TOPIC_LENGTH + MessageHeaders.DEAD_LETTER_SUFFIX.length();
-
-    /** {@code pattern} with each run of '*' as one: the same topics, fewer states to walk. */
-    private static String collapseStars(String pattern) {
-        return pattern.replaceAll("\\*+", "*");
-    }
-
-    /**
-     * The length of the shortest topic two wildcards both match, or {@link Integer#MAX_VALUE} when none does within
-     * {@link #LONGEST_TOPIC} characters. A walk of both patterns at once: a state is a position in each, and how the
-     * topic spelled so far stands against the exclusions (does it start with '_' or "__"; how much of a closing
-     * ".DLT" does it end with). A '*' may match nothing (skip it, costing no character) or one more character, which
-     * the other pattern must match too; two '*' together take a letter, which starts no exclusion and ends any. The
-     * states are walked cheapest first (a 0-1 breadth-first search), so the first one accepting, both patterns read,
-     * a topic spelled that is neither internal nor a dead-letter topic, gives the shortest such topic.
-     */
-    private static final class WildcardIntersection {
-        private static final String DLT = MessageHeaders.DEAD_LETTER_SUFFIX;
-        /** Start: nothing spelled yet; one '_' spelled; started otherwise (a topic starting "__" is never kept). */
-        private static final int NOTHING = 0;
-        private static final int ONE_UNDERSCORE = 1;
-        private static final int STARTED = 2;
-
-        static int shortestCommonTopic(String first, String second) {
-            int n = first.length();
-            int m = second.length();
-            int suffixes = DLT.length() + 1;
-            int states = (n + 1) * (m + 1) * 3 * suffixes;
-            int[] cost = new int[states];
-            java.util.Arrays.fill(cost, Integer.MAX_VALUE);
-            java.util.ArrayDeque<Integer> todo = new java.util.ArrayDeque<>();
-            cost[0] = 0;
-            todo.add(0);
-            while (!todo.isEmpty()) {
-                int state = todo.poll();
-                int suffix = state % suffixes;
-                int start = state / suffixes % 3;
-                int j = state / suffixes / 3 % (m + 1);
-                int i = state / suffixes / 3 / (m + 1);
-                int spent = cost[state];
-                if (i == n && j == m && start != NOTHING && suffix != DLT.length()) {
-                    return spent; // the cheapest state is taken first: the shortest topic
-                }
-                boolean starA = i < n && first.charAt(i) == '*';
-                boolean starB = j < m && second.charAt(j) == '*';
-                if (starA) {
-                    relax(cost, todo, spent, index(i + 1, j, start, suffix, m), false);
-                }
-                if (starB) {
-                    relax(cost, todo, spent, index(i, j + 1, start, suffix, m), false);
-                }
-                if (i == n || j == m || spent == LONGEST_TOPIC) {
-                    continue;
-                }
-                char c;
-                int nextI = i;
-                int nextJ = j;
-                if (starA && starB) {
-                    c = 'a';
-                } else if (starA) {
-                    c = second.charAt(j);
-                    nextJ++;
-                } else if (starB) {
-                    c = first.charAt(i);
-                    nextI++;
-                } else if (first.charAt(i) == second.charAt(j)) {
-                    c = first.charAt(i);
-                    nextI++;
-                    nextJ++;
-                } else {
-                    continue;
-                }
-                int nextStart = start == STARTED ? STARTED : c != '_' ? STARTED : start == NOTHING ? ONE_UNDERSCORE : -1;
-                if (nextStart >= 0) { // not a topic starting "__"
-                    relax(cost, todo, spent + 1, index(nextI, nextJ, nextStart, nextSuffix(suffix, c), m), true);
-                }
-            }
-            return Integer.MAX_VALUE;
-        }
-
-        /** How much of ".DLT" the topic ends with after {@code c}, from {@code suffix} before it (".DLT" has no border). */
-        private static int nextSuffix(int suffix, char c) {
-            if (suffix < DLT.length() && c == DLT.charAt(suffix)) {
-                return suffix + 1;
-            }
-            return c == DLT.charAt(0) ? 1 : 0;
-        }
-
-        private static int index(int i, int j, int start, int suffix, int m) {
-            return ((i * (m + 1) + j) * 3 + start) * (DLT.length() + 1) + suffix;
-        }
-
-        private static void relax(int[] cost, java.util.ArrayDeque<Integer> todo, int reached, int state, boolean spends) {
-            if (reached < cost[state]) {
-                cost[state] = reached;
-                if (spends) {
-                    todo.addLast(state);
-                } else {
-                    todo.addFirst(state);
-                }
-            }
-        }
     }
 
     private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {

@@ -142,6 +142,43 @@ class EventRouterTest {
         assertThrows(ConfigurationException.class, () -> EventRouter.builder(bus).onTopic("bad topic!", Message.class, (m, ctx) -> { }));
     }
 
+    /**
+     * A wildcard never matches a dead-letter topic ({@code .DLT}) or an internal one ({@code __}), and a topic name is
+     * at most 249 characters: a route for {@code *.DLT} or {@code __*} could never take a message, and was taken
+     * without a word (an application meaning to route its dead letters saw none of them routed).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("patternsMatchingNoTopic")
+    void aWildcardRouteThatCanMatchNoTopicIsRefusedNamingThePattern(String pattern) {
+        EventRouter.Builder builder = EventRouter.builder(bus).name("gateway");
+
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> builder.onTopic(pattern, Message.class, (m, ctx) -> { }));
+
+        assertTrue(e.getMessage().startsWith("router 'gateway' cannot route " + io.streamsaga.StreamSagaException.quote(pattern)
+                + ", a wildcard that matches no topic"), e.getMessage());
+        assertTrue(e.getMessage().contains("by its exact name"), e.getMessage());
+    }
+
+    static List<String> patternsMatchingNoTopic() {
+        return List.of("*.DLT", "orders-*.DLT", "__*", "__*.DLT", "a".repeat(250) + "*");
+    }
+
+    @Test
+    void aRouteForADeadLetterTopicByItsExactNameOrAWildcardThatMatchesSomeTopicIsTaken() {
+        EventRouter router = EventRouter.builder(bus).name("gateway")
+                .onTopic("orders.DLT", Message.class, (m, ctx) -> seen.add("dead:" + ctx.topic()))
+                .onTopic("*.DLT*", Message.class, (m, ctx) -> seen.add("wild:" + ctx.topic()))
+                .build();
+
+        router.subscribe("gateway-dlt", "orders.DLT", io.streamsaga.bus.SubscriptionOptions.defaults());
+        bus.publish("orders.DLT", "o-1", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of("dead:orders.DLT"), seen);
+        assertEquals(java.util.Optional.of("WILDCARD:*.DLT*"), router.describeRoute(Message.builder("a.DLTb").type("x").build()));
+    }
+
     @Test
     void routeContextCarriesTheDelivery() {
         List<RouteContext> contexts = new CopyOnWriteArrayList<>();

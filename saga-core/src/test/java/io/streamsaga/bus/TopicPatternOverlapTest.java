@@ -1,6 +1,5 @@
-package io.streamsaga.internal.bus;
+package io.streamsaga.bus;
 
-import io.streamsaga.bus.TopicPattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -10,12 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The check behind {@code EventBus.register}'s refusal of two {@code @EventPattern} methods of one object whose topics
- * overlap: two patterns overlap exactly when some topic name both match, by {@link TopicPattern#matches}, so a wildcard
+ * {@link TopicPattern#overlaps}, the check behind {@code EventBus.register}'s refusal of two {@code @EventPattern}
+ * methods of one object whose topics overlap, and behind {@link TopicPattern#matchesSomeTopic}: two patterns overlap exactly when some topic name both match, by {@link TopicPattern#matches}, so a wildcard
  * never on a dead-letter topic ({@code .DLT}) or an internal one ({@code __}), and a topic name at most 249 long.
  * Each pair is checked both ways round.
  */
-class EventPatternOverlapTest {
+class TopicPatternOverlapTest {
 
     @ParameterizedTest(name = "{0} and {1}: {2} ({3})")
     @CsvSource(delimiter = '|', textBlock = """
@@ -41,8 +40,8 @@ class EventPatternOverlapTest {
             *_                 | __*           | false | the same
             """)
     void twoPatternsOverlapExactlyWhenSomeTopicMatchesBoth(String first, String second, boolean overlap, String why) {
-        assertEquals(overlap, DefaultEventBus.overlap(first, second), why);
-        assertEquals(overlap, DefaultEventBus.overlap(second, first), why + ", the other way round");
+        assertEquals(overlap, overlap(first, second), why);
+        assertEquals(overlap, overlap(second, first), why + ", the other way round");
     }
 
     @ParameterizedTest(name = "{0} characters each")
@@ -52,8 +51,8 @@ class EventPatternOverlapTest {
         // Kafka (a bus publishes to none over 245, but another producer may have made one there)
         String first = "a".repeat(literal) + "*";
         String second = "*" + "b".repeat(literal);
-        assertEquals(overlap, DefaultEventBus.overlap(first, second));
-        assertEquals(overlap, DefaultEventBus.overlap(second, first));
+        assertEquals(overlap, overlap(first, second));
+        assertEquals(overlap, overlap(second, first));
     }
 
     @Test
@@ -62,9 +61,13 @@ class EventPatternOverlapTest {
         // register fail on an array of overflowing size (or out of memory, a little longer) instead of answering
         String first = "a".repeat(13_000) + "*";
         String second = "*" + "a".repeat(13_000) + "*";
-        assertFalse(DefaultEventBus.overlap(first, second));
-        assertFalse(DefaultEventBus.overlap(second, first));
-        assertFalse(DefaultEventBus.overlap(first, "*"));
-        assertTrue(DefaultEventBus.overlap("a".repeat(249) + "*", "*"), "249 characters are a topic name");
+        assertFalse(overlap(first, second));
+        assertFalse(overlap(second, first));
+        assertFalse(overlap(first, "*"));
+        assertTrue(overlap("a".repeat(249) + "*", "*"), "249 characters are a topic name");
+    }
+
+    private static boolean overlap(String first, String second) {
+        return TopicPattern.of(first).overlaps(TopicPattern.of(second));
     }
 }
