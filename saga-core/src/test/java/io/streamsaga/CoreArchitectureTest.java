@@ -1,10 +1,20 @@
 package io.streamsaga;
 
+import com.tngtech.archunit.core.domain.Dependency;
+import com.tngtech.archunit.core.domain.JavaClass;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.junit.AnalyzeClasses;
 import com.tngtech.archunit.junit.ArchTest;
+import com.tngtech.archunit.lang.ArchCondition;
 import com.tngtech.archunit.lang.ArchRule;
+import com.tngtech.archunit.lang.ConditionEvents;
+import com.tngtech.archunit.lang.SimpleConditionEvent;
 
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Set;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 
 /**
@@ -37,4 +47,54 @@ class CoreArchitectureTest {
             .should().dependOnClassesThat().resideOutsideOfPackages(
                     "io.streamsaga..", "java..", "javax.annotation..", "com.fasterxml.jackson..", "org.slf4j..")
             .because("saga-core's only dependencies are slf4j-api and jackson-databind");
+
+    /**
+     * The API classes (every package but an {@code internal} one, the SPI included) that reach into an internal class,
+     * and the internal classes each may use, with why. Only these: an API whose contract (a message id's form, a
+     * rule of a name) lives in the engine cannot be read, changed or kept stable without the engine; the engine calls
+     * the API, not the reverse. A new entry needs the same kind of reason.
+     */
+    private static final Map<String, Set<String>> API_USES_OF_INTERNALS = Map.ofEntries(
+            // entry points that build the engine they stand for (the engine's type never leaves them)
+            Map.entry("io.streamsaga.bus.EventBus", Set.of("io.streamsaga.internal.bus.DefaultEventBus")),
+            Map.entry("io.streamsaga.saga.SagaOrchestrator", Set.of("io.streamsaga.saga.internal.DefaultSagaOrchestrator",
+                    "io.streamsaga.internal.SystemScheduler")),
+            Map.entry("io.streamsaga.time.Scheduler", Set.of("io.streamsaga.internal.SystemScheduler",
+                    "io.streamsaga.internal.ScopedScheduler")),
+            // helpers that hold no contract of the API: a blank check, text escaping, Jackson plumbing, a bounded set
+            Map.entry("io.streamsaga.message.Message", Set.of("io.streamsaga.internal.Strings")),
+            Map.entry("io.streamsaga.saga.SagaInstance", Set.of("io.streamsaga.internal.Strings")),
+            Map.entry("io.streamsaga.saga.StepState", Set.of("io.streamsaga.internal.Strings")),
+            Map.entry("io.streamsaga.saga.SagaDiagrams", Set.of("io.streamsaga.diagram.internal.MermaidText")),
+            Map.entry("io.streamsaga.choreography.FlowTracker", Set.of("io.streamsaga.diagram.internal.MermaidText")),
+            Map.entry("io.streamsaga.codec.JsonEventCodec", Set.of("io.streamsaga.internal.codec.IsoJavaTimeModule",
+                    "io.streamsaga.internal.codec.JsonEscapes")),
+            Map.entry("io.streamsaga.strangler.LegacyEventSync", Set.of("io.streamsaga.strangler.internal.BoundedSeenSet")));
+
+    @ArchTest
+    static final ArchRule apiUsesInternalsOnlyWhereListed = classes()
+            .that().resideOutsideOfPackage("..internal..")
+            .should(new ArchCondition<JavaClass>("use internal classes only as listed in API_USES_OF_INTERNALS") {
+                @Override
+                public void check(JavaClass origin, ConditionEvents events) {
+                    for (Dependency dependency : origin.getDirectDependenciesFromSelf()) {
+                        JavaClass target = dependency.getTargetClass().getBaseComponentType();
+                        if (isInternal(target) && !API_USES_OF_INTERNALS.getOrDefault(topLevel(origin), Set.of())
+                                .contains(topLevel(target))) {
+                            events.add(SimpleConditionEvent.violated(dependency, dependency.getDescription()));
+                        }
+                    }
+                }
+            })
+            .because("the API states contracts the engine implements; an API that calls into the engine for one hides it there");
+
+    private static boolean isInternal(JavaClass javaClass) {
+        return Arrays.asList(javaClass.getPackageName().split("\\.")).contains("internal");
+    }
+
+    private static String topLevel(JavaClass javaClass) {
+        String name = javaClass.getName();
+        int nested = name.indexOf('$');
+        return nested < 0 ? name : name.substring(0, nested);
+    }
 }

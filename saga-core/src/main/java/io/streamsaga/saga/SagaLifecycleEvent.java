@@ -1,7 +1,5 @@
 package io.streamsaga.saga;
 
-import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
-
 /**
  * A lifecycle event an orchestrator publishes on the bus when configured to (message type
  * {@value #TYPE}). Immutable and thread-safe.
@@ -28,6 +26,6 @@ public record SagaLifecycleEvent(String sagaId, String sagaName, String event, S
      * first one was purged (as long as the clock does not go back).
      */
     public static String messageId(SagaInstance saga, long version) {
-        return DefaultSagaOrchestrator.sagaMessageIdPrefix(saga.sagaId(), saga.createdAt()) + "/" + version;
+        return SagaMessages.idPrefix(saga.sagaId(), saga.createdAt()) + "/" + version;
     }
 }

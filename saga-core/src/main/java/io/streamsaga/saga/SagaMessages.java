@@ -6,6 +6,8 @@ import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
@@ -34,6 +36,28 @@ public final class SagaMessages {
     public static final String COMPENSATION = "compensation";
 
     private SagaMessages() {
+    }
+
+    /**
+     * The message id of the command the orchestrator sends for {@code attempt} of the remote step {@code step} (or of
+     * its remote compensation, when {@code compensation}) of the saga {@code sagaId} started at {@code createdAt}:
+     * {@code <saga id>/<created at>/<step>/<attempt>}, or {@code <saga id>/<created at>/<step>/compensation/<attempt>}.
+     * The same for the same attempt, so that an outbox or an inbox recognises a command sent again; another for a
+     * saga started later under the same id, once the first one was purged (see {@link SagaLifecycleEvent#messageId}).
+     */
+    public static String commandId(String sagaId, Instant createdAt, String step, boolean compensation, int attempt) {
+        return idPrefix(sagaId, createdAt) + "/" + step + (compensation ? "/" + COMPENSATION : "") + "/" + attempt;
+    }
+
+    /**
+     * The start of the id of every message derived from the saga {@code sagaId} started at {@code createdAt}, its
+     * lifecycle events' and its remote steps' commands': {@code <saga id>/<created at>}, the start as an ISO-8601
+     * instant to the microsecond, so that a saga started later under the same id, once the first one was purged,
+     * repeats none of them. A saga's start is taken to the microsecond when it starts, which a database keeps
+     * exactly: the same ids after a recovery.
+     */
+    static String idPrefix(String sagaId, Instant createdAt) {
+        return sagaId + "/" + createdAt.truncatedTo(ChronoUnit.MICROS);
     }
 
     /**

@@ -414,20 +414,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     /**
-     * The start of the id of every message derived from the saga {@code sagaId} started at {@code createdAt}, its
-     * lifecycle events' ({@link SagaLifecycleEvent#messageId}) and its remote steps' commands':
-     * {@code <saga id>/<created at>}, the start as an ISO-8601 instant to the microsecond, so that a saga started
-     * later under the same id, once the first one was purged, repeats none of them. A saga's start is taken to the
-     * microsecond when it starts (see {@link SagaRun}), which a database keeps exactly: the same ids after a recovery.
-     */
-    public static String sagaMessageIdPrefix(String sagaId, Instant createdAt) {
-        return sagaId + "/" + createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS);
-    }
-
-    /**
      * Whether {@code reply} answers a command of another saga under the id {@code sagaId} than the one started at
      * {@code createdAt} (a saga purged by retention, whose id was used again): its causation id, the id of the command
-     * it answers ({@link SagaMessages#reply} sets it), starts with the {@link #sagaMessageIdPrefix} of another start. A
+     * it answers ({@link SagaMessages#reply} sets it), starts with the {@code <saga id>/<created at>} of another start ({@link SagaMessages#commandId}). A
      * reply whose causation id is absent or of another form (a participant's hand-built reply, one from before command
      * ids held the start) cannot tell, and is not.
      */

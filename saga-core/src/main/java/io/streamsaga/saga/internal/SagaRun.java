@@ -209,7 +209,7 @@ final class SagaRun<D> {
         return sagaId;
     }
 
-    /** The saga's start, to the microsecond: in the ids of its messages ({@link DefaultSagaOrchestrator#sagaMessageIdPrefix}). */
+    /** The saga's start, to the microsecond: in the ids of its messages ({@link SagaMessages#commandId}). */
     Instant createdAt() {
         return createdAt;
     }
@@ -891,8 +891,7 @@ final class SagaRun<D> {
         return (encoded ? orchestrator.inheritingHandled(builder) : builder) // for the store: see inheritingHandled
                 // Not <saga id>/<step>/<attempt> alone: a saga started later under this id would repeat it (an outbox
                 // refuses a message id it holds; an inbox skips it). The idempotency key stays <saga id>/<step>.
-                .id(DefaultSagaOrchestrator.sagaMessageIdPrefix(sagaId, createdAt) + "/" + step.name() + phase + "/"
-                        + context.attempt())
+                .id(SagaMessages.commandId(sagaId, createdAt, step.name(), compensation, context.attempt()))
                 .key(sagaId)
                 .type(typeId.type())
                 .version(typeId.version())

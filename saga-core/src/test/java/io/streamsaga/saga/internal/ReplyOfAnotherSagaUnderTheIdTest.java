@@ -2,6 +2,7 @@ package io.streamsaga.saga.internal;
 
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.saga.SagaMessages;
 import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
@@ -28,7 +29,7 @@ class ReplyOfAnotherSagaUnderTheIdTest {
 
     @Test
     void aReplyToACommandOfTheSagaItselfIsItsOwn() {
-        String command = DefaultSagaOrchestrator.sagaMessageIdPrefix("a/b", STARTED) + "/pay/1";
+        String command = SagaMessages.commandId("a/b", STARTED, "pay", false, 1);
         assertFalse(DefaultSagaOrchestrator.answersAnotherSaga(replyCausedBy(command), "a/b", STARTED));
         assertFalse(DefaultSagaOrchestrator.answersAnotherSaga(replyCausedBy(command.replace("/pay/1", "/pay/compensation/2")),
                 "a/b", STARTED));
@@ -36,9 +37,9 @@ class ReplyOfAnotherSagaUnderTheIdTest {
 
     @Test
     void aReplyToACommandOfASagaStartedAtAnotherInstantUnderTheIdIsAnothers() {
-        String earlier = DefaultSagaOrchestrator.sagaMessageIdPrefix("a/b", STARTED.minusSeconds(3600)) + "/pay/1";
+        String earlier = SagaMessages.commandId("a/b", STARTED.minusSeconds(3600), "pay", false, 1);
         assertTrue(DefaultSagaOrchestrator.answersAnotherSaga(replyCausedBy(earlier), "a/b", STARTED));
-        String whole = DefaultSagaOrchestrator.sagaMessageIdPrefix("a/b", Instant.parse("2026-01-01T00:00:00Z")) + "/pay/1";
+        String whole = SagaMessages.commandId("a/b", Instant.parse("2026-01-01T00:00:00Z"), "pay", false, 1);
         assertTrue(DefaultSagaOrchestrator.answersAnotherSaga(replyCausedBy(whole), "a/b", STARTED));
     }
 

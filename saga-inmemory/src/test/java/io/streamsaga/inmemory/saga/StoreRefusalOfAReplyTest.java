@@ -27,6 +27,7 @@ import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -119,9 +120,9 @@ class StoreRefusalOfAReplyTest {
         assertTrue(retried.isDone(), "the retry re-sent the answered command, which the participant ignores as a"
                 + " duplicate: " + commands);
         assertEquals(SagaOutcome.COMPLETED, retried.join().outcome());
-        String start = io.streamsaga.saga.internal.DefaultSagaOrchestrator.sagaMessageIdPrefix("saga-1",
-                store.find("saga-1").orElseThrow().createdAt());
-        assertEquals(List.of(start + "/charge/1", start + "/charge/2"), commands);
+        Instant started = store.find("saga-1").orElseThrow().createdAt();
+        assertEquals(List.of(SagaMessages.commandId("saga-1", started, "charge", false, 1),
+                SagaMessages.commandId("saga-1", started, "charge", false, 2)), commands);
         assertEquals(new Order("o-1", Map.of("r-1", "paid")), JsonEventCodec.defaultMapper()
                 .convertValue(store.find("saga-1").orElseThrow().data(), Order.class));
         orchestrator.close();

@@ -22,7 +22,6 @@ import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaMessages;
-import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
@@ -179,7 +178,7 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals("p-o-1", result.join().data().payment());
             relay(); // the events of the transitions since
         }
-        assertEquals(List.of(commandId("s-1", "pay/1")), charges);
+        assertEquals(List.of(commandId("s-1", "pay", false, 1)), charges);
         assertEquals(List.of("started", "step-completed", "step-completed", "completed"), lifecycle);
         assertEquals(0, pendingInOutbox());
     }
@@ -194,13 +193,13 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(StepStatus.WAITING, store.find("s-2").orElseThrow().step("pay").orElseThrow().status());
 
         relay(); // the dead process never published the command: the relay does
-        assertEquals(List.of(commandId("s-2", "pay/1")), deliveries);
+        assertEquals(List.of(commandId("s-2", "pay", false, 1)), deliveries);
         // The relay dies before marking the row sent: the command goes out again.
         try (Connection c = db.database().dataSource().getConnection(); Statement st = c.createStatement()) {
-            st.executeUpdate("UPDATE ss_outbox SET status = 'PENDING' WHERE message_id = '" + commandId("s-2", "pay/1") + "'");
+            st.executeUpdate("UPDATE ss_outbox SET status = 'PENDING' WHERE message_id = '" + commandId("s-2", "pay", false, 1) + "'");
         }
         relay();
-        assertEquals(List.of(commandId("s-2", "pay/1"), commandId("s-2", "pay/1")), deliveries, "at least once on the bus");
+        assertEquals(List.of(commandId("s-2", "pay", false, 1), commandId("s-2", "pay", false, 1)), deliveries, "at least once on the bus");
 
         try (SagaOrchestrator second = orchestrator(store).build()) {
             second.recover();
@@ -208,7 +207,7 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPLETED, second.result("s-2").toCompletableFuture().join().outcome());
             relay();
         }
-        assertEquals(List.of(commandId("s-2", "pay/1")), charges, "exactly once past the inbox");
+        assertEquals(List.of(commandId("s-2", "pay", false, 1)), charges, "exactly once past the inbox");
         assertEquals(2, deliveries.size(), "recovery did not re-send: the outbox had the command");
         assertEquals(List.of("started", "step-completed", "step-completed", "completed"), lifecycle);
     }
@@ -229,8 +228,8 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPLETED, second.result("s-3").toCompletableFuture().join().outcome());
             relay();
         }
-        assertEquals(List.of(commandId("s-3", "pay/1")), deliveries);
-        assertEquals(List.of(commandId("s-3", "pay/1")), charges);
+        assertEquals(List.of(commandId("s-3", "pay", false, 1)), deliveries);
+        assertEquals(List.of(commandId("s-3", "pay", false, 1)), charges);
         assertTrue(lifecycle.containsAll(List.of("started", "completed")));
     }
 
@@ -246,7 +245,7 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
             relay();
         }
-        assertEquals(List.of(commandId("s-4", "reserve/compensation/1")), releases);
+        assertEquals(List.of(commandId("s-4", "reserve", true, 1)), releases);
     }
 
     @Test
@@ -262,8 +261,8 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
             relay();
         }
-        assertEquals(List.of(commandId(id, "pay/1")), charges);
-        assertEquals(List.of(commandId(id, "reserve/compensation/1")), releases);
+        assertEquals(List.of(commandId(id, "pay", false, 1)), charges);
+        assertEquals(List.of(commandId(id, "reserve", true, 1)), releases);
         assertEquals(List.of("started", "step-completed", "compensating", "compensated"), lifecycle);
     }
 
@@ -318,9 +317,9 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(List.of("s-7/pay", "s-7/pay"), keys, "the idempotency key as before");
     }
 
-    /** The id of a command of the saga {@code sagaId} started now (the virtual clock), {@code <step>/<attempt>} given. */
-    private String commandId(String sagaId, String stepAndAttempt) {
-        return DefaultSagaOrchestrator.sagaMessageIdPrefix(sagaId, scheduler.clock().instant()) + "/" + stepAndAttempt;
+    /** The id of a command of the saga {@code sagaId} started now (the virtual clock). */
+    private String commandId(String sagaId, String step, boolean compensation, int attempt) {
+        return SagaMessages.commandId(sagaId, scheduler.clock().instant(), step, compensation, attempt);
     }
 
     @Test
