@@ -1,8 +1,10 @@
-package io.streamsaga.cqrs;
+package io.streamsaga.inmemory.cqrs;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.cqrs.Projection;
+import io.streamsaga.cqrs.ProjectionDefinition;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;

@@ -1,4 +1,4 @@
-package io.streamsaga.kappa;
+package io.streamsaga.inmemory.kappa;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
@@ -6,6 +6,9 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.kappa.Replay;
+import io.streamsaga.kappa.ReplayProgress;
+import io.streamsaga.kappa.Reprocessor;
 import io.streamsaga.message.Message;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -1,10 +1,12 @@
-package io.streamsaga.kappa;
+package io.streamsaga.inmemory.kappa;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.kappa.Replay;
+import io.streamsaga.kappa.Reprocessor;
 import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

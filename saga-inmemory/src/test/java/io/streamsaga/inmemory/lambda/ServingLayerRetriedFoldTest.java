@@ -1,10 +1,12 @@
-package io.streamsaga.lambda;
+package io.streamsaga.inmemory.lambda;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.lambda.BatchView;
+import io.streamsaga.lambda.ServingLayer;
 import io.streamsaga.retry.RetryPolicy;
 import org.junit.jupiter.api.Test;
 

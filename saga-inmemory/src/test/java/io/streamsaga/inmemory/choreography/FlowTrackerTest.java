@@ -1,8 +1,13 @@
-package io.streamsaga.choreography;
+package io.streamsaga.inmemory.choreography;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventPattern;
+import io.streamsaga.choreography.FlowDefinition;
+import io.streamsaga.choreography.FlowInstance;
+import io.streamsaga.choreography.FlowStatus;
+import io.streamsaga.choreography.FlowStep;
+import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;

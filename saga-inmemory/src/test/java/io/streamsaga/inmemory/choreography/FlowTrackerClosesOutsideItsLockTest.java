@@ -1,9 +1,11 @@
-package io.streamsaga.choreography;
+package io.streamsaga.inmemory.choreography;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.choreography.FlowDefinition;
+import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;

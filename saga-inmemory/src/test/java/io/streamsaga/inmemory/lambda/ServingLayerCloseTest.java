@@ -1,4 +1,4 @@
-package io.streamsaga.lambda;
+package io.streamsaga.inmemory.lambda;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.Subscription;
@@ -7,6 +7,8 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.lambda.BatchView;
+import io.streamsaga.lambda.ServingLayer;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.Test;

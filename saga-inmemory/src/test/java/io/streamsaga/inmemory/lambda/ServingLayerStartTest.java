@@ -1,4 +1,4 @@
-package io.streamsaga.lambda;
+package io.streamsaga.inmemory.lambda;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
@@ -6,6 +6,7 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.lambda.ServingLayer;
 import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

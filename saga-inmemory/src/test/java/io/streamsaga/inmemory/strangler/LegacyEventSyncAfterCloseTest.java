@@ -1,4 +1,4 @@
-package io.streamsaga.strangler;
+package io.streamsaga.inmemory.strangler;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
@@ -6,6 +6,7 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.strangler.LegacyEventSync;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 

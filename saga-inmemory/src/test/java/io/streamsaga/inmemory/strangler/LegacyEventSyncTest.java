@@ -1,4 +1,4 @@
-package io.streamsaga.strangler;
+package io.streamsaga.inmemory.strangler;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
@@ -7,6 +7,7 @@ import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.strangler.LegacyEventSync;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 

@@ -1,7 +1,9 @@
-package io.streamsaga.choreography;
+package io.streamsaga.inmemory.choreography;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.choreography.FlowDefinition;
+import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;

@@ -9,7 +9,9 @@ import java.time.Duration;
 
 /**
  * Claim-check interceptors that own a scheduler the test gives, as the builder's own when given none (which it closes
- * with itself), for tests outside this package: a {@code SystemScheduler} with a short close wait, say.
+ * with itself), for tests outside this package: a {@code SystemScheduler} with a short close wait, say. Here, in
+ * saga-core's tests (its test-jar), because it needs the package-private constructor: in another module's tests this
+ * package would be split across modules.
  */
 public final class OwnedSchedulerInterceptors {
     private OwnedSchedulerInterceptors() {
