@@ -19,6 +19,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A {@link MetricsRecorder} that keeps every number in memory, for tests and samples: events processed,
@@ -36,7 +38,14 @@ import java.util.concurrent.atomic.LongAdder;
  * an {@link IllegalArgumentException} quoting it, and a name of {@link #increment} or {@link #observe} whose Prometheus
  * name a counter or distribution of another kind or name, or one of the library's meters, has already (whatever the
  * tags: {@link MeterNames}) with an {@link IllegalArgumentException} naming both, as there too.
- * Thread-safe: the bus calls it from its consumer threads while a test reads it.
+ * Thread-safe: the bus calls it from its consumer threads while a test reads it. {@link #reset()} and a recording are
+ * atomic to each other: reset() waits for the recordings under way, so a value is forgotten exactly when its
+ * recording returned before reset() did.
+ *
+ * <p>Every tag set recorded of a counter or distribution is kept, with its count, until {@link #reset()}: no bound,
+ * as a registry keeps a meter per tag set, because a test reads them all back; a test that records tags of unbounded
+ * values (a message id, say) grows it with each, as it would a production registry, and should reset it or not do
+ * that.
  */
 public final class InMemoryMetrics implements MetricsRecorder {
     /** Latency samples kept per topic and group unless configured otherwise. */
@@ -99,6 +108,12 @@ public final class InMemoryMetrics implements MetricsRecorder {
     private final Map<DistributionKey, Distribution> distributions = new ConcurrentHashMap<>();
     /** The names of {@link #increment} and {@link #observe}, claimed as a registry would; kept by reset. */
     private final MeterNames names = new MeterNames();
+    /**
+     * Shared by the recordings, exclusive to {@link #reset()}: a recording takes its counter from a table and adds to it
+     * after, so a reset clearing the table between the two lost the value (and could clear one table after a
+     * recording and another before the same thread's next recording).
+     */
+    private final ReadWriteLock resetLock = new ReentrantReadWriteLock();
 
     /** A recorder keeping {@link #DEFAULT_MAX_SAMPLES} latency samples per topic and group. */
     public InMemoryMetrics() {
@@ -119,51 +134,68 @@ public final class InMemoryMetrics implements MetricsRecorder {
     @Override
     public void eventProcessed(String topic, String group, Duration latency) {
         TopicGroup key = new TopicGroup(topic, group);
-        processed.computeIfAbsent(key, k -> new LongAdder()).increment();
-        if (latency != null) { // one the caller could not measure: counted, without a sample
-            latencies.computeIfAbsent(key, k -> new Samples(maxSamples)).add(latency);
-        }
+        recording(() -> {
+            processed.computeIfAbsent(key, k -> new LongAdder()).increment();
+            if (latency != null) { // one the caller could not measure: counted, without a sample
+                latencies.computeIfAbsent(key, k -> new Samples(maxSamples)).add(latency);
+            }
+        });
     }
 
     @Override
     public void eventFailed(String topic, String group, String errorType) {
-        bump(failed, new TopicGroup(topic, group), errorType);
+        TopicGroup key = new TopicGroup(topic, group);
+        recording(() -> bump(failed, key, errorType));
     }
 
     @Override
     public void eventDeadLettered(String topic, String group, String reason) {
-        bump(deadLettered, new TopicGroup(topic, group), reason);
+        TopicGroup key = new TopicGroup(topic, group);
+        recording(() -> bump(deadLettered, key, reason));
     }
 
     @Override
     public void sagaStarted(String sagaName) {
-        sagasStarted.computeIfAbsent(orNone(sagaName), k -> new LongAdder()).increment();
+        recording(() -> sagasStarted.computeIfAbsent(orNone(sagaName), k -> new LongAdder()).increment());
     }
 
     @Override
     public void sagaFinished(String sagaName, String outcome, Duration duration) {
-        bump(sagasFinished, orNone(sagaName), outcome);
-        if (duration != null) { // one the caller could not measure: counted, without a sample
-            sagaDurations.computeIfAbsent(orNone(sagaName), k -> new Samples(maxSamples)).add(duration);
-        }
+        recording(() -> {
+            bump(sagasFinished, orNone(sagaName), outcome);
+            if (duration != null) { // one the caller could not measure: counted, without a sample
+                sagaDurations.computeIfAbsent(orNone(sagaName), k -> new Samples(maxSamples)).add(duration);
+            }
+        });
     }
 
     @Override
     public void increment(String name, Map<String, String> tags) {
-        counters.computeIfAbsent(new CounterKey(name, tags), k -> {
+        CounterKey key = new CounterKey(name, tags);
+        recording(() -> counters.computeIfAbsent(key, k -> {
             names.claimCounter(name);
             return new LongAdder();
-        }).increment();
+        }).increment());
     }
 
     @Override
     public void observe(String name, double value, Map<String, String> tags) {
         DistributionKey key = new DistributionKey(name, tags);
         MeterNames.requireObservable(name, value); // as MicrometerMetricsRecorder refuses it
-        distributions.computeIfAbsent(key, k -> {
+        recording(() -> distributions.computeIfAbsent(key, k -> {
             names.claimDistribution(name);
             return new Distribution(maxSamples);
-        }).add(value);
+        }).add(value));
+    }
+
+    /** Runs {@code write}, a recording, with no {@link #reset()} under way. */
+    private void recording(Runnable write) {
+        resetLock.readLock().lock();
+        try {
+            write.run();
+        } finally {
+            resetLock.readLock().unlock();
+        }
     }
 
     private static <K> void bump(Map<K, Map<String, LongAdder>> table, K key, String detail) {
@@ -273,9 +305,18 @@ public final class InMemoryMetrics implements MetricsRecorder {
 
     /**
      * Forgets everything recorded so far; a name of {@link #increment} or {@link #observe} stays claimed by its counter or
-     * distribution, as a registry keeps its meters.
+     * distribution, as a registry keeps its meters. Waits for the recordings under way, which it forgets too.
      */
     public void reset() {
+        resetLock.writeLock().lock();
+        try {
+            clear();
+        } finally {
+            resetLock.writeLock().unlock();
+        }
+    }
+
+    private void clear() {
         processed.clear();
         failed.clear();
         deadLettered.clear();

@@ -1,0 +1,72 @@
+package io.streamsaga.inmemory;
+
+import org.junit.jupiter.api.Test;
+
+import java.lang.reflect.Field;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * {@link InMemoryMetrics#reset()} against a recording under way on another thread (the bus's consumer threads record
+ * while a test resets): a recording took its counter or distribution from the recorder's tables, and reset() cleared
+ * them before the recording added its value, which went to a table no one would read again, so a value whose
+ * {@code observe} returned after reset() had returned was lost, never counted before nor after the reset (and a thread
+ * recording two meters could see the first kept and the second lost). A recording and reset() are now atomic to each
+ * other: a value is forgotten only if its recording ended before reset() returned.
+ */
+class InMemoryMetricsResetTest {
+    private static final Map<String, String> TAGS = Map.of("step", "charge");
+
+    @Test
+    void aValueObservedWhileResetRunsIsForgottenOnlyIfItsObserveReturnedBeforeResetDid() throws Exception {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        metrics.observe("charge_amount", 5.0, TAGS);
+        Object distribution = distributionOf(metrics); // its lock is the one observe takes to add a value
+        AtomicInteger order = new AtomicInteger();
+        AtomicInteger observeReturned = new AtomicInteger();
+        AtomicInteger resetReturned = new AtomicInteger();
+        Thread observer = new Thread(() -> {
+            metrics.observe("charge_amount", 7.0, TAGS);
+            observeReturned.set(order.incrementAndGet());
+        }, "observer");
+        Thread resetter = new Thread(() -> {
+            metrics.reset();
+            resetReturned.set(order.incrementAndGet());
+        }, "resetter");
+
+        synchronized (distribution) {
+            observer.start();
+            awaitState(observer, Thread.State.BLOCKED); // the observe has its distribution and waits to add 7.0
+            resetter.start();
+            // the reset returns, or waits for the observe under way
+            awaitState(resetter, Thread.State.TERMINATED, Thread.State.WAITING);
+        }
+        observer.join();
+        resetter.join();
+
+        boolean observeReturnedAfterTheReset = observeReturned.get() > resetReturned.get();
+        assertEquals(observeReturnedAfterTheReset ? List.of(7.0) : List.of(),
+                metrics.observations("charge_amount", TAGS).values(),
+                "observe returned " + (observeReturnedAfterTheReset ? "after" : "before") + " reset() did: 5.0 forgotten"
+                        + " by the reset, 7.0 " + (observeReturnedAfterTheReset ? "kept" : "forgotten with it"));
+        metrics.observe("charge_amount", 9.0, TAGS);
+        assertEquals(observeReturnedAfterTheReset ? List.of(7.0, 9.0) : List.of(9.0),
+                metrics.observations("charge_amount", TAGS).values());
+    }
+
+    /** The recorder's one distribution, whose monitor its add takes. */
+    private static Object distributionOf(InMemoryMetrics metrics) throws ReflectiveOperationException {
+        Field field = InMemoryMetrics.class.getDeclaredField("distributions");
+        field.setAccessible(true);
+        return ((Map<?, ?>) field.get(metrics)).values().iterator().next();
+    }
+
+    private static void awaitState(Thread thread, Thread.State... states) {
+        while (!List.of(states).contains(thread.getState())) {
+            Thread.onSpinWait();
+        }
+    }
+}
