@@ -5,7 +5,6 @@ import org.junit.jupiter.api.Test;
 import java.lang.reflect.Field;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -25,29 +24,21 @@ class InMemoryMetricsResetTest {
         InMemoryMetrics metrics = new InMemoryMetrics();
         metrics.observe("charge_amount", 5.0, TAGS);
         Object distribution = distributionOf(metrics); // its lock is the one observe takes to add a value
-        AtomicInteger order = new AtomicInteger();
-        AtomicInteger observeReturned = new AtomicInteger();
-        AtomicInteger resetReturned = new AtomicInteger();
-        Thread observer = new Thread(() -> {
-            metrics.observe("charge_amount", 7.0, TAGS);
-            observeReturned.set(order.incrementAndGet());
-        }, "observer");
-        Thread resetter = new Thread(() -> {
-            metrics.reset();
-            resetReturned.set(order.incrementAndGet());
-        }, "resetter");
+        Thread observer = new Thread(() -> metrics.observe("charge_amount", 7.0, TAGS), "observer");
+        Thread resetter = new Thread(metrics::reset, "resetter");
 
+        Thread.State resetWhileTheObserveWaits;
         synchronized (distribution) {
             observer.start();
             awaitState(observer, Thread.State.BLOCKED); // the observe has its distribution and waits to add 7.0
             resetter.start();
-            // the reset returns, or waits for the observe under way
-            awaitState(resetter, Thread.State.TERMINATED, Thread.State.WAITING);
+            // the reset returns (its observe returning after it), or waits for the observe under way
+            resetWhileTheObserveWaits = awaitState(resetter, Thread.State.TERMINATED, Thread.State.WAITING);
         }
         observer.join();
         resetter.join();
 
-        boolean observeReturnedAfterTheReset = observeReturned.get() > resetReturned.get();
+        boolean observeReturnedAfterTheReset = resetWhileTheObserveWaits == Thread.State.TERMINATED;
         assertEquals(observeReturnedAfterTheReset ? List.of(7.0) : List.of(),
                 metrics.observations("charge_amount", TAGS).values(),
                 "observe returned " + (observeReturnedAfterTheReset ? "after" : "before") + " reset() did: 5.0 forgotten"
@@ -64,9 +55,13 @@ class InMemoryMetricsResetTest {
         return ((Map<?, ?>) field.get(metrics)).values().iterator().next();
     }
 
-    private static void awaitState(Thread thread, Thread.State... states) {
-        while (!List.of(states).contains(thread.getState())) {
+    /** The first of {@code states} {@code thread} is seen in. */
+    private static Thread.State awaitState(Thread thread, Thread.State... states) {
+        Thread.State state = thread.getState();
+        while (!List.of(states).contains(state)) {
             Thread.onSpinWait();
+            state = thread.getState();
         }
+        return state;
     }
 }
