@@ -19,7 +19,15 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>A Prometheus name is the name with each character Prometheus does not allow in one (a dot, a dash) as {@code _},
  * without a {@code _total}, {@code _created}, {@code _bucket} or {@code _info} at its end, which Prometheus takes off
  * any meter's name (and adds to a counter's samples); a library timer's Micrometer name
- * ({@code event.latency}, {@code saga.duration}) is taken too, as a meter of another type under it clashes. Thread-safe;
+ * ({@code event.latency}, {@code saga.duration}) is taken too, as a meter of another type under it clashes.
+ *
+ * <p>A distribution (and a library timer) has a second Prometheus name, its maximum's: Micrometer exports it as a gauge
+ * {@code <name>_max}, and a Prometheus registry takes a counter or distribution of that name beside it, then fails every
+ * scrape ({@code orders_max: conflicting metric types}), so a distribution claims both names. Its other samples are
+ * no clash and not checked: {@code orders_count} and {@code orders_sum} are samples of the family {@code orders}, which
+ * a counter {@code orders_count} (family {@code orders_count}, sample {@code orders_count_total}) or a distribution
+ * {@code orders_count} (samples {@code orders_count_count}, {@code orders_count_sum}) shares no sample name with; the
+ * registry scrapes both (checked against micrometer-registry-prometheus 1.17 in saga-micrometer's tests). Thread-safe;
  * a name stays claimed for the recorder's life, as a registry keeps its meters.
  */
 public final class MeterNames {
@@ -31,16 +39,18 @@ public final class MeterNames {
      * their names (an application meter of the same name and another type clashes) and with the {@code _seconds} a
      * Prometheus registry adds to a timer.
      */
-    private static final Map<String, String> LIBRARY = Map.of(
-            "events_processed", "the library's counter events.processed",
-            "events_failed", "the library's counter events.failed",
-            "events_dead_lettered", "the library's counter events.dead.lettered",
-            "saga_started", "the library's counter saga.started",
-            "saga_finished", "the library's counter saga.finished",
-            "event_latency", "the library's timer event.latency",
-            "event_latency_seconds", "the library's timer event.latency",
-            "saga_duration", "the library's timer saga.duration",
-            "saga_duration_seconds", "the library's timer saga.duration");
+    private static final Map<String, String> LIBRARY = Map.ofEntries(
+            Map.entry("events_processed", "the library's counter events.processed"),
+            Map.entry("events_failed", "the library's counter events.failed"),
+            Map.entry("events_dead_lettered", "the library's counter events.dead.lettered"),
+            Map.entry("saga_started", "the library's counter saga.started"),
+            Map.entry("saga_finished", "the library's counter saga.finished"),
+            Map.entry("event_latency", "the library's timer event.latency"),
+            Map.entry("event_latency_seconds", "the library's timer event.latency"),
+            Map.entry("event_latency_seconds_max", "the library's timer event.latency"),
+            Map.entry("saga_duration", "the library's timer saga.duration"),
+            Map.entry("saga_duration_seconds", "the library's timer saga.duration"),
+            Map.entry("saga_duration_seconds_max", "the library's timer saga.duration"));
 
     /** What Prometheus takes off the end of every metric's name, again and again ({@code a_info_total} is {@code a}). */
     private static final List<String> RESERVED_SUFFIXES = List.of("_total", "_created", "_bucket", "_info");
@@ -63,10 +73,11 @@ public final class MeterNames {
     }
 
     /**
-     * Claims {@code name} for a distribution; a no-op if this distribution has it already.
+     * Claims {@code name} for a distribution, and its maximum's Prometheus name ({@code <name>_max}); a no-op if this
+     * distribution has them already.
      *
-     * @throws IllegalArgumentException when its Prometheus name is a counter's, another distribution's or a library
-     *                                  meter's, naming both
+     * @throws IllegalArgumentException when either Prometheus name is a counter's, another distribution's or a library
+     *                                  meter's, naming both; neither is claimed then
      */
     public void claimDistribution(String name) {
         claim(DISTRIBUTION, name);
@@ -87,15 +98,23 @@ public final class MeterNames {
         }
     }
 
-    private void claim(String kind, String name) {
+    /**
+     * Claims the Prometheus names of the counter or distribution {@code name}, both or none; synchronized so that a
+     * distribution's two names are taken together (a claim is made once per name, at its first series).
+     */
+    private synchronized void claim(String kind, String name) {
         Objects.requireNonNull(name, "name");
         String prometheus = prometheusName(name);
         String claimant = kind + " " + name;
-        String owner = owners.putIfAbsent(prometheus, claimant);
-        if (owner != null && !owner.equals(claimant)) {
-            throw new IllegalArgumentException(claimant + " cannot be recorded: " + owner + " has the name " + prometheus
-                    + " already (as Prometheus shows it; a registry keeps one meter to a name)");
+        List<String> wanted = kind.equals(DISTRIBUTION) ? List.of(prometheus, prometheus + "_max") : List.of(prometheus);
+        for (String taken : wanted) {
+            String owner = owners.get(taken);
+            if (owner != null && !owner.equals(claimant)) {
+                throw new IllegalArgumentException(claimant + " cannot be recorded: " + owner + " has the name " + taken
+                        + " already (as Prometheus shows it; a registry keeps one meter to a name)");
+            }
         }
+        wanted.forEach(taken -> owners.put(taken, claimant));
     }
 
     /** {@code name} as a Prometheus registry shows it (micrometer-registry-prometheus 1.17 on prometheus-metrics 1.7). */

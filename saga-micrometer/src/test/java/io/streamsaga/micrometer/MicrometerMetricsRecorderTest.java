@@ -343,4 +343,47 @@ class MicrometerMetricsRecorderTest {
         assertEquals(io.streamsaga.inmemory.InMemoryMetrics.Observations.EMPTY, inMemory.observations("events_processed", Map.of()));
         assertEquals(0, inMemory.counter("saga.started", Map.of("saga", "trip")));
     }
+
+    @Test
+    void aNameThatADistributionsMaximumHasInPrometheusIsRefusedByBothRecordersSoTheScrapeDoesNotFail() {
+        // A distribution's maximum is a gauge of its own, <name>_max, which a Prometheus registry takes beside a counter
+        // or distribution of that Prometheus name and then fails every scrape on ("orders_max: conflicting metric types:
+        // CounterSnapshot and GaugeSnapshot"), whichever came first, the library's timers' maxima too: every meter of the
+        // registry left the scrape. Samples of other names are no clash: a distribution's orders_count and orders_sum are
+        // samples of the family orders, a counter orders_count's sample is orders_count_total, and the scrape has both.
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MicrometerMetricsRecorder metrics = new MicrometerMetricsRecorder(registry);
+        io.streamsaga.inmemory.InMemoryMetrics inMemory = new io.streamsaga.inmemory.InMemoryMetrics();
+        String rule = " already (as Prometheus shows it; a registry keeps one meter to a name)";
+
+        for (io.streamsaga.metrics.MetricsRecorder recorder : List.of(metrics, inMemory)) {
+            recorder.observe("orders", 3, Map.of());
+            assertEquals("counter orders_max cannot be recorded: distribution orders has the name orders_max" + rule,
+                    assertThrows(IllegalArgumentException.class, () -> recorder.increment("orders_max", Map.of())).getMessage(),
+                    recorder.toString());
+            assertEquals("distribution orders.max cannot be recorded: distribution orders has the name orders_max" + rule,
+                    assertThrows(IllegalArgumentException.class, () -> recorder.observe("orders.max", 1, Map.of())).getMessage(),
+                    recorder.toString());
+            recorder.increment("refunds_max_total", Map.of());
+            assertEquals("distribution refunds cannot be recorded: counter refunds_max_total has the name refunds_max" + rule,
+                    assertThrows(IllegalArgumentException.class, () -> recorder.observe("refunds", 1, Map.of())).getMessage(),
+                    recorder.toString());
+            recorder.increment("refunds", Map.of()); // the refused distribution claimed no name
+            assertEquals("counter event_latency_seconds_max cannot be recorded: the library's timer event.latency has the"
+                            + " name event_latency_seconds_max" + rule,
+                    assertThrows(IllegalArgumentException.class,
+                            () -> recorder.increment("event_latency_seconds_max", Map.of())).getMessage(),
+                    recorder.toString());
+            recorder.increment("orders_count", Map.of());
+            recorder.eventProcessed("orders", "billing", Duration.ofMillis(3));
+        }
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("orders_count 1\n"), scrape);
+        assertTrue(scrape.contains("orders_max 3.0"), scrape);
+        assertTrue(scrape.contains("orders_count_total 1.0"), scrape);
+        assertTrue(scrape.contains("refunds_total 1.0"), scrape);
+        assertTrue(scrape.contains("events_processed_total{group=\"billing\",topic=\"orders\"} 1"), scrape);
+        assertEquals(1, inMemory.counter("orders_count", Map.of()));
+        assertEquals(1, inMemory.observations("orders", Map.of()).count());
+    }
 }
