@@ -1,10 +1,12 @@
 package io.streamsaga.metrics;
 
+import io.streamsaga.CapturedLog;
 import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -12,6 +14,7 @@ import java.util.function.Supplier;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The guard forwards every method of {@link MetricsRecorder}: a method added to the interface with a default body and
@@ -31,24 +34,38 @@ class GuardedMetricsRecorderTest {
     }
 
     @Test
-    void anObserveThatThrowsAnExceptionOrAnErrorIsForwardedThenLoggedAndIgnoredButADyingVirtualMachineGoesThrough() {
+    void anObserveThatThrowsAnExceptionOrAnErrorIsForwardedThenLoggedAndIgnoredButADyingVirtualMachineGoesThrough()
+            throws Throwable {
         // observe is the one call an application makes with its own values (the source's metrics.observe): a recorder
-        // refusing one (NaN, a null name) or a broken registry must not fail the handler that measured it.
-        for (Supplier<? extends Throwable> thrown : List.<Supplier<? extends Throwable>>of(
-                () -> new IllegalArgumentException("a value of distribution order_amount must be finite and 0 or more, but was NaN"),
-                () -> new NullPointerException("name"),
-                () -> new AssertionError("a bug in the recorder"),
-                () -> new java.io.IOException("a checked one, sneaked"))) {
+        // refusing one (NaN, a null name) or a broken registry must not fail the handler that measured it; what it
+        // threw is logged, an Error at ERROR, an exception at WARN, naming the recorder, the call and the meter.
+        String failed = "io.streamsaga.metrics.GuardedMetricsRecorder - metrics recorder throwing recorder failed on"
+                + " observe(order_amount); ignored: ";
+        Map<Supplier<? extends Throwable>, String> logged = new LinkedHashMap<>();
+        logged.put(() -> new IllegalArgumentException("a value of distribution order_amount must be finite and 0 or more,"
+                + " but was NaN"), "WARN " + failed + "java.lang.IllegalArgumentException: a value of distribution"
+                + " order_amount must be finite and 0 or more, but was NaN");
+        logged.put(() -> new NullPointerException("name"), "WARN " + failed + "java.lang.NullPointerException: name");
+        logged.put(() -> new AssertionError("a bug in the recorder"), "ERROR " + failed
+                + "java.lang.AssertionError: a bug in the recorder");
+        logged.put(() -> new java.io.IOException("a checked one, sneaked"), "WARN " + failed
+                + "java.io.IOException: a checked one, sneaked");
+        for (Map.Entry<Supplier<? extends Throwable>, String> thrown : logged.entrySet()) {
             List<String> observed = new ArrayList<>();
-            MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(observed, thrown));
+            MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(observed, thrown.getKey()));
 
-            guarded.observe("order_amount", 25.5, Map.of("currency", "EUR"));
+            String log = CapturedLog.during(() -> guarded.observe("order_amount", 25.5, Map.of("currency", "EUR")));
 
-            assertEquals(List.of("order_amount 25.5 {currency=EUR}"), observed, "forwarded as given: " + thrown.get());
+            assertEquals(List.of("order_amount 25.5 {currency=EUR}"), observed, "forwarded as given: " + thrown.getValue());
+            assertTrue(log.contains(thrown.getValue() + System.lineSeparator()), "logged once, as " + thrown.getValue()
+                    + ": " + log);
+            assertEquals(1, log.lines().count(), log);
         }
         OutOfMemoryError dying = new OutOfMemoryError("the process is dying");
         MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(new ArrayList<>(), () -> dying));
-        assertSame(dying, assertThrows(OutOfMemoryError.class, () -> guarded.observe("order_amount", 1, null)));
+        String log = CapturedLog.during(() -> assertSame(dying, assertThrows(OutOfMemoryError.class,
+                () -> guarded.observe("order_amount", 1, null))));
+        assertEquals("", log, "thrown through, not logged as ignored");
     }
 
     /** Records each observe call, then throws what {@code thrown} makes. */
@@ -58,6 +75,11 @@ class GuardedMetricsRecorderTest {
             public void observe(String name, double value, Map<String, String> tags) {
                 observed.add(name + " " + value + " " + tags);
                 sneakyThrow(thrown.get());
+            }
+
+            @Override
+            public String toString() {
+                return "throwing recorder";
             }
         };
     }

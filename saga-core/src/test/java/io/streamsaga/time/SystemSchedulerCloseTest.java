@@ -1,11 +1,8 @@
 package io.streamsaga.time;
 
+import io.streamsaga.CapturedLog;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -87,7 +84,7 @@ class SystemSchedulerCloseTest {
         }
         assertTrue(running.await(30, TimeUnit.SECONDS), "the first task runs");
 
-        String log = capturingTheLog(() -> {
+        String log = CapturedLog.during(() -> {
             Thread closing = new Thread(scheduler::close, "closer");
             closing.start();
             while (closing.isAlive() && !waiting(closing)) { // close() shut the executor down, waits for the task
@@ -123,24 +120,11 @@ class SystemSchedulerCloseTest {
             Thread.onSpinWait();
         }
 
-        String log = capturingTheLog(scheduler::close);
+        String log = CapturedLog.during(scheduler::close);
 
         assertFalse(log.contains("stopped waiting"), "close() gave up waiting for a thread running nothing: " + log);
         assertFalse(laterRan.get(), "the task not due yet was dropped");
         worker.get().join(); // the thread ended
-    }
-
-    /** Runs {@code action} and returns what was logged meanwhile (slf4j-simple writes to System.err). */
-    private static String capturingTheLog(Executable action) throws Throwable {
-        PrintStream original = System.err;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
-        try {
-            action.execute();
-        } finally {
-            System.setErr(original);
-        }
-        return captured.toString(StandardCharsets.UTF_8);
     }
 
     private static void awaitUninterruptibly(CountDownLatch latch) {
