@@ -210,8 +210,11 @@ public final class JdbcOutbox {
     /**
      * The rows in {@code status} that hold a message whose {@link OutboxRow#sequence() sequence} is after
      * {@code afterSequence}, oldest first, at most {@code limit}: the page after the one whose last row had that sequence
-     * (a row's sequence never changes, so pages neither skip nor repeat a row, whatever is written, marked or deleted
-     * meanwhile). It holds fewer than {@code limit} rows only when no later row in {@code status} holds a message; so the
+     * (a row's sequence never changes, so pages never repeat a row, and a row in {@code status} from the first page's
+     * read to the last's is listed once, whatever else is written, marked or deleted meanwhile; a row that enters
+     * {@code status} meanwhile with a sequence before the last page read, such as an older row a relay marks
+     * {@code FAILED} or one whose transaction commits late, is listed by the next pass from the start, not by this one).
+     * It holds fewer than {@code limit} rows only when no later row in {@code status} holds a message; so the
      * listing is read page by page, each after the last row of the one before, until a page holds fewer than the limit.
      * A row that holds none this library can build (see {@link UnreadableOutboxRow}: a poison row, which a relay marks
      * {@code FAILED}) is left out, and the page filled up from the rows after it; such rows are listed by
