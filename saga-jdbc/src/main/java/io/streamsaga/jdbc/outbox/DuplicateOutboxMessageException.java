@@ -12,7 +12,8 @@ import java.sql.SQLException;
  * io.streamsaga.message.Message)} and by {@code JdbcSagaStore}'s insert of a saga with outgoing messages or a lifecycle
  * event, where it is told apart from a saga id already stored ({@code ConcurrentSagaUpdateException}); at a later write
  * of a saga the store throws a {@link io.streamsaga.saga.spi.SagaWriteRefusedException} with this as its cause, for the
- * engine to leave the saga needing attention rather than retry the same write. The write's transaction is rolled back. Not retriable: the same write meets the same row again. Immutable.
+ * engine to leave the saga needing attention rather than retry the same write (the needs-attention write whose own
+ * lifecycle event has the id is stored without that event). The write's transaction is rolled back. Not retriable: the same write meets the same row again. Immutable.
  */
 public final class DuplicateOutboxMessageException extends JdbcException {
     private static final long serialVersionUID = 1L;

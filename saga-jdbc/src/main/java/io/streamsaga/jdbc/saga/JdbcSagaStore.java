@@ -143,17 +143,28 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * One write of the store: a saga's insert or update with its transitions (one, or a batch), serialised
      * ahead of the transaction, and the messages the transition sends (empty unless transactional messages
-     * are on; then there is exactly one transition).
+     * are on; then there is exactly one transition). {@code withoutEvent}, null but for a needs-attention write made
+     * again without its lifecycle event ({@link #write}), is that event's id, left out of the outbox.
      */
     record Write(boolean insert, SagaInstance instance, List<SagaTransition> transitions, byte[] data, byte[] steps,
-                 List<Message> outgoing) {
+                 List<Message> outgoing, String withoutEvent) {
+        Write(boolean insert, SagaInstance instance, List<SagaTransition> transitions, byte[] data, byte[] steps,
+              List<Message> outgoing) {
+            this(insert, instance, transitions, data, steps, outgoing, null);
+        }
+
         Write(boolean insert, SagaInstance instance, List<SagaTransition> transitions, byte[] data, byte[] steps) {
-            this(insert, instance, transitions, data, steps, List.of());
+            this(insert, instance, transitions, data, steps, List.of(), null);
         }
 
         /** The last transition: the one a lifecycle event reports (lifecycle events come with single-transition writes). */
         SagaTransition last() {
             return transitions.get(transitions.size() - 1);
+        }
+
+        /** This write, with no message of id {@code eventId} to the outbox. */
+        Write without(String eventId) {
+            return new Write(insert, instance, transitions, data, steps, outgoing, eventId);
         }
     }
 
@@ -232,7 +243,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      *                                       again: nothing of the write is stored; its message names the id and topic,
      *                                       its cause is the outbox's {@link DuplicateOutboxMessageException} (so too at
      *                                       every other update, whose lifecycle event {@code lifecycleEventsToOutbox}
-     *                                       writes)
+     *                                       writes); but a {@code SAGA_NEEDS_ATTENTION} write whose own lifecycle event's
+     *                                       id the outbox holds is stored without that event (logged at WARN), so that
+     *                                       the saga the engine marks needing attention after a write refused for that
+     *                                       id (the same version, so the same event id) does not stay running
      */
     @Override
     public void update(SagaInstance updated, SagaTransition transition, List<Message> outgoing) {
@@ -273,7 +287,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * Runs one write: in its own transaction, or batched with concurrent writes under group commit. A unique violation
      * of an insert on the saga's key is the saga id stored meanwhile by another writer ({@link ConcurrentSagaUpdateException}), unless
-     * the outbox refused a message's id ({@link DuplicateOutboxMessageException}, thrown as it is).
+     * the outbox refused a message's id ({@link DuplicateOutboxMessageException}: thrown as it is at an insert, as a
+     * {@link SagaWriteRefusedException} at an update, but for a needs-attention write's own lifecycle event, written
+     * again without it).
      */
     private void write(Write w) {
         checkWidths(w);
@@ -286,7 +302,22 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         } catch (DuplicateOutboxMessageException e) {
             // An outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such. At a later
             // write the engine would take it for a store failure and recover() would make the same write, for ever.
-            throw w.insert() ? e : refused(w, e);
+            if (w.insert()) {
+                throw e;
+            }
+            if (w.withoutEvent() == null && w.last().type() == TransitionType.SAGA_NEEDS_ATTENTION
+                    && e.messageId().equals(SagaLifecycleEvent.messageId(w.instance(), w.last().version()))) {
+                // Its own lifecycle event's id, which the write the engine marks the saga needing attention after (of
+                // the same version, so the same event id) met: refused, the saga would stay running for recover() to
+                // meet the row for ever. The event is left out: a consumer telling events apart by id takes that row
+                // for it anyway, and the saga parks for an operator as the engine means it to.
+                log.warn("saga {}: the outbox holds a row with the id {} of its 'failed' lifecycle event already; the"
+                        + " saga is stored needing attention without that event", w.instance().sagaId(),
+                        StreamSagaException.quote(e.messageId()));
+                write(w.without(e.messageId()));
+                return;
+            }
+            throw refused(w, e);
         } catch (JdbcException e) {
             if (w.insert() && Sql.violatesKey(e.sqlState(), e.getMessage(), SAGA_KEY)) { // inserted meanwhile by another writer
                 throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
@@ -364,7 +395,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      */
     private void appendOutgoing(Connection c, Write w) {
         for (Message message : w.outgoing()) {
-            if (lifecycleTopic == null || !SagaLifecycleEvent.TYPE.equals(message.type())) {
+            if ((lifecycleTopic == null || !SagaLifecycleEvent.TYPE.equals(message.type()))
+                    && !message.id().equals(w.withoutEvent())) {
                 outbox.write(c, message);
             }
         }
@@ -390,7 +422,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * a saga started under the id of a purged one does not repeat that one's ids (the outbox refused them).
      */
     private void appendLifecycleEvent(Connection c, Write w) {
-        if (lifecycleTopic == null) {
+        if (lifecycleTopic == null || w.withoutEvent() != null) {
             return;
         }
         String event = lifecycleEvent(w.last().type());

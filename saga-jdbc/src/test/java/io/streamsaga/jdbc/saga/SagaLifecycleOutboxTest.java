@@ -103,6 +103,30 @@ abstract class SagaLifecycleOutboxTest {
     }
 
     @Test
+    void aLifecycleEventIdTheOutboxHoldsLeavesTheSagaNeedingAttentionWithoutThatEventNotRunningForRecover() {
+        // Write 3 (reserve succeeded) carries the event of id <saga>/<start>/3, which the outbox holds (a restore of
+        // it): refused, and the needs-attention write that follows, of the same version, carried its 'failed' event
+        // under that id, refused again: the saga stayed running, for every recover() to meet the row again.
+        String id = "s-5/2026-01-01T00:00:00Z/3";
+        io.streamsaga.message.Message taken = io.streamsaga.message.Message.builder("saga-events").id(id).key("s-5")
+                .type("restored").payload(new byte[]{'{', '}'}).build();
+        new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c -> io.streamsaga.jdbc.outbox.JdbcOutbox
+                .builder(db.database().dataSource()).codec(bus.codec()).build().append(c, taken));
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga).build()) {
+            var result = orchestrator.start(saga, "s-5", "o-5", new Order("o-5", false)).toCompletableFuture().join();
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome());
+            assertEquals(io.streamsaga.saga.spi.SagaWriteRefusedException.class.getName(), result.failure().errorClass());
+            assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("s-5").orElseThrow().status());
+        }
+        try (SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga).build()) {
+            assertEquals(List.of(), second.recover().resumed(), "left alone, for an operator");
+        }
+        relay();
+        assertEquals(List.of("s-5/2026-01-01T00:00:00Z/1"), ids.stream().filter(i -> !i.equals(id)).toList(),
+                "the 'started' event; no 'failed' event under the id the outbox holds");
+    }
+
+    @Test
     void aCrashNeitherLosesNorInventsALifecycleEvent() {
         CrashingSagaStore dying = new CrashingSagaStore(store, 4); // dies after storing STEP_STARTED(charge)
         try (SagaOrchestrator first = SagaOrchestrator.builder().store(dying).scheduler(scheduler).register(saga).build()) {

@@ -400,6 +400,39 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(1, charges.size(), "the saga's command, once: " + charges);
     }
 
+    @Test
+    void aLifecycleEventIdTheOutboxHoldsAtALaterWriteLeavesTheSagaNeedingAttentionWithoutThatEventNotRunningForRecover() {
+        // The write at version 3 (reserve succeeded) carries the lifecycle event with the id of that version, which the
+        // outbox holds (a restore of the outbox): refused. The needs-attention write that follows is of the same version,
+        // so its 'failed' event had the same id, refused again: the saga stayed running as stored before, for every
+        // recover() to run it into the same row again, for ever.
+        String id = DefaultSagaOrchestrator.sagaMessageIdPrefix("s-11", scheduler.clock().instant()) + "/3";
+        Message taken = Message.builder("saga-events").id(id).key("s-11").type("restored")
+                .payload(new byte[]{'{', '}'}).build();
+        new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
+                JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build().append(c, taken));
+
+        long version;
+        try (SagaOrchestrator orchestrator = orchestrator(store).build()) {
+            var result = orchestrator.start(saga, "s-11", "o-11", new Order("o-11", null)).toCompletableFuture().join();
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome());
+            assertEquals("reserve", result.failure().step());
+            assertEquals(SagaWriteRefusedException.class.getName(), result.failure().errorClass());
+            assertTrue(result.failure().message().contains("'" + id + "'"), result.failure().message());
+            SagaInstance stored = store.find("s-11").orElseThrow();
+            assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, stored.status());
+            assertEquals(3, stored.version(), "the needs-attention write stored, of the refused write's version");
+            version = stored.version();
+        }
+        try (SagaOrchestrator second = orchestrator(store).build()) {
+            assertEquals(List.of(), second.recover().resumed(), "left alone, for an operator");
+        }
+        assertEquals(version, store.find("s-11").orElseThrow().version(), "nothing written by the recovery");
+        String prefix = DefaultSagaOrchestrator.sagaMessageIdPrefix("s-11", scheduler.clock().instant());
+        assertEquals(List.of(id, prefix + "/1"), outboxMessageIdsTo("saga-events"), // in the order written
+                "the saga's 'started' event and the row that was there: the 'failed' event of that id is not written");
+    }
+
     private List<String> outboxMessageIdsTo(String topic) {
         return JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build()
                 .rows(io.streamsaga.jdbc.outbox.OutboxRow.Status.PENDING, 100).stream()
