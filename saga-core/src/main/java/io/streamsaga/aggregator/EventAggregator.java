@@ -51,7 +51,8 @@ import java.util.function.Predicate;
  *       whether the partial group is released or its parts are dead-lettered. A part's dead letter names its message
  *       id ({@link MessageHeaders#DLT_ORIGINAL_MESSAGE_ID}); one the transport refuses as too large
  *       ({@link MessageTooLargeException}) is sent again at once without the payload, then without the part's headers
- *       too, then without its key too, each omission marked by a header, rather than fail the outcome.</li>
+ *       too, then without its key too, then (a type over 256 characters) without its type too, each omission marked
+ *       by a header, rather than fail the outcome.</li>
  *   <li>A closed group is kept as a tombstone for {@code keepClosed}; a part that arrives for it is a late
  *       part and is dead-lettered, never the start of a new group. A part arriving while the group's outcome
  *       runs ({@link GroupState#RELEASING}, {@link GroupState#TIMING_OUT}) is refused with a retriable
@@ -95,6 +96,12 @@ public final class EventAggregator implements AutoCloseable {
     /** Counter of closed groups, tagged by aggregator and outcome. */
     public static final String GROUPS_METRIC = "streamsaga_aggregator_groups_total";
     private static final int MAX_CONFLICTS = 50;
+    /**
+     * The longest type of a part its dead letter keeps at every step, as the bus's own dead letters do: a longer one
+     * (a part of any type, as the aggregator reads its topics as {@link Message}) may be why the dead letter is too
+     * large even without the part's key, and is left out at a last step. Registered types are short.
+     */
+    private static final int MAX_KEPT_TYPE_LENGTH = 256;
 
     private final Config config;
     private final EventBus bus;
@@ -711,7 +718,8 @@ public final class EventAggregator implements AutoCloseable {
      * Publishes each part to its topic's dead-letter topic, with {@code reason} and the error made for it. A dead letter
      * the transport refuses as too large ({@link MessageTooLargeException}: a part just under the limit, with these
      * headers added) is sent again at once leaving out one thing more, each marked by a header: the payload, then the
-     * part's headers too, then its key too; its dead-letter headers name the part's message id, so the part is found on
+     * part's headers too, then its key too, then, for a type over {@value #MAX_KEPT_TYPE_LENGTH} characters, its type
+     * too; its dead-letter headers name the part's message id, so the part is found on
      * its topic (and in the group's tombstone while {@code keepClosed} keeps it). Refused even so, it throws, and the
      * outcome is tried again later as after any failed dead letter.
      */
@@ -735,12 +743,14 @@ public final class EventAggregator implements AutoCloseable {
                     bus.publish(deadLetterOf(original, id, topic, headers, omitted)).toCompletableFuture().join();
                     break;
                 } catch (CompletionException e) {
-                    if (!(e.getCause() instanceof MessageTooLargeException) || omitted == 3) {
+                    if (!(e.getCause() instanceof MessageTooLargeException) || omitted == 4
+                            || omitted == 3 && original.type().length() <= MAX_KEPT_TYPE_LENGTH) {
                         throw e;
                     }
                     log.warn("the dead letter of part {} of aggregator '{}' was refused as too large ({}); sending it"
                             + " without {} too", part.messageId(), config.name(), e.getCause().toString(),
-                            omitted == 0 ? "its payload" : omitted == 1 ? "the part's headers" : "the part's key");
+                            omitted == 0 ? "its payload" : omitted == 1 ? "the part's headers"
+                                    : omitted == 2 ? "the part's key" : "the part's type");
                 }
             }
             bus.metrics().eventDeadLettered(part.topic(), config.name(), reason);
@@ -750,7 +760,8 @@ public final class EventAggregator implements AutoCloseable {
     /**
      * The dead letter of {@code original} under {@code id} on {@code topic}: the part with the dead-letter
      * {@code headers} added, or, {@code omitted} steps on, without its payload (1), then without its headers too, only
-     * the dead-letter ones kept (2), then without its key too (3), each step marked by a header saying so.
+     * the dead-letter ones kept (2), then without its key too (3), then without its type too, the dead letter's type
+     * being its topic's name (4), each step marked by a header saying so.
      */
     private static Message deadLetterOf(Message original, String id, String topic, Map<String, String> headers,
                                         int omitted) {
@@ -765,12 +776,18 @@ public final class EventAggregator implements AutoCloseable {
         }
         marked.put(MessageHeaders.DLT_HEADERS_OMITTED, "the dead letter without the payload was refused as too large;"
                 + " the part had " + original.headers().size() + " header(s)" + where);
-        if (omitted == 3) {
+        if (omitted >= 3) {
             marked.put(MessageHeaders.DLT_KEY_OMITTED, "the dead letter without the payload and the headers was refused"
                     + " as too large; the part's key was " + StreamSagaException.quote(original.key()) + where);
         }
-        return new Message(id, topic, omitted == 3 ? null : original.key(), original.type(), original.version(), null,
-                marked, original.timestamp());
+        String type = original.type();
+        if (omitted == 4) {
+            marked.put(MessageHeaders.DLT_TYPE_OMITTED, "the dead letter without the payload, the headers and the key was"
+                    + " refused as too large; the part's type was " + StreamSagaException.quote(type) + where);
+            type = topic; // what a Kafka record without an event-type header reads as
+        }
+        return new Message(id, topic, omitted >= 3 ? null : original.key(), type, original.version(), null, marked,
+                original.timestamp());
     }
 
     private void metric(String outcome) {

@@ -150,6 +150,33 @@ class AggregatorDeadLetterTooLargeTest {
     }
 
     @Test
+    void aTimedOutPartWhoseHugeTypeKeepsItsDeadLetterTooLargeWithoutItsKeyIsDeadLetteredWithoutItsType() {
+        // The aggregator reads its topics as Message, so a part may carry any type, one of thousands of characters
+        // too (a record something else wrote): every form kept it, so the group was reopened and timed out for ever.
+        String hugeType = "t".repeat(NEAR_LIMIT);
+        aggregator.subscribe("aggregator", "item");
+        bus.publish(Message.builder("item").id("part-1").key("o-1").type(hugeType).payload(new Item("o-1", "small"))
+                .build()).toCompletableFuture().join();
+        real.drainAll();
+        scheduler.advance(TIMEOUT);
+
+        assertEquals(4, refusedDeadLetters().size(), "refused whole, without the payload, the headers, the key");
+        assertEquals(GroupState.TIMED_OUT_DEAD_LETTERED, aggregator.group("o-1").orElseThrow().state());
+        List<Message> dead = real.messages("item.DLT");
+        assertEquals(1, dead.size());
+        Message deadLetter = dead.get(0);
+        assertEquals("item.DLT", deadLetter.type(), "what a Kafka record without an event-type header reads as");
+        assertNull(deadLetter.payload());
+        assertNull(deadLetter.key());
+        Map<String, String> headers = deadLetter.headers();
+        assertTrue(headers.containsKey(MessageHeaders.DLT_KEY_OMITTED), headers.toString());
+        String typeOmitted = headers.get(MessageHeaders.DLT_TYPE_OMITTED);
+        assertTrue(typeOmitted != null && typeOmitted.contains("(" + NEAR_LIMIT + " characters)")
+                && typeOmitted.length() < 500, String.valueOf(typeOmitted));
+        assertEquals("part-1", headers.get(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID));
+    }
+
+    @Test
     void aTimedOutPartWhoseDeadLetterIsRefusedEvenWithoutItsKeyReopensItsGroupAndIsDeadLetteredOnceTheTransportTakesIt() {
         String hugeKey = "k".repeat(NEAR_LIMIT);
         aggregator.subscribe("aggregator", "item");
