@@ -62,20 +62,41 @@ public final class SagaMessages {
 
     /**
      * Publishes {@code reply} (a registered event) to the reply topic named in {@code command}, with the
-     * correlation headers the orchestrator needs: the command's saga id, step, attempt and phase, and the command's id as
-     * causation id, also when called outside the command's handler (from another thread, once the work is done), where
-     * the bus would not set it.
+     * correlation headers the orchestrator needs ({@link #replyHeaders}): the command's saga id, step, attempt and
+     * phase, and the command's id as causation id, also when called outside the command's handler (from another
+     * thread, once the work is done), where the bus would not set it.
+     *
+     * @throws SagaException when {@code command} is not a saga command (it has no {@value #REPLY_TOPIC} header)
      */
     public static CompletionStage<RecordPosition> reply(EventBus bus, Message command, Object reply) {
-        String topic = command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
-                command.header(STEP).orElse(null), "message " + StreamSagaException.quote(command.id()) + " is not a saga command: it has no "
-                + REPLY_TOPIC + " header", null, false));
+        return bus.publish(replyTopic(command), command.key(), reply, replyHeaders(command));
+    }
+
+    /**
+     * The headers {@link #reply} puts on a reply to {@code command}, for a reply sent another way: one a participant
+     * appends to its own outbox in the transaction of the command's effect, say
+     * ({@code outbox.append(connection, command.header(SagaMessages.REPLY_TOPIC).orElseThrow(), command.key(), reply,
+     * SagaMessages.replyHeaders(command))}), so that it commits with the effect. The command's saga id, step, attempt
+     * and phase, and its id as causation id (which tells the orchestrator which saga of the id the reply answers); a
+     * new map, to which the caller may add headers of its own.
+     *
+     * @throws SagaException when {@code command} is not a saga command (it has no {@value #REPLY_TOPIC} header)
+     */
+    public static Map<String, String> replyHeaders(Message command) {
+        replyTopic(command);
         Map<String, String> headers = new HashMap<>(Map.of(
                 MessageHeaders.SAGA_ID, command.sagaId().orElse(""),
                 STEP, command.header(STEP).orElse(""),
                 ATTEMPT, command.header(ATTEMPT).orElse("1"),
                 MessageHeaders.CAUSATION_ID, command.id()));
         command.header(PHASE).ifPresent(phase -> headers.put(PHASE, phase));
-        return bus.publish(topic, command.key(), reply, headers);
+        return headers;
+    }
+
+    /** The topic the reply to {@code command} goes to; refused when it is not a saga command. */
+    private static String replyTopic(Message command) {
+        return command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
+                command.header(STEP).orElse(null), "message " + StreamSagaException.quote(command.id()) + " is not a saga command: it has no "
+                + REPLY_TOPIC + " header", null, false));
     }
 }
