@@ -1061,7 +1061,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
         /**
          * Writes a {@link SagaLifecycleEvent} ({@code started}, {@code step-completed}, {@code compensating},
-         * {@code completed}, {@code compensated}, {@code failed}) for each matching transition to the
+         * {@code completed}, {@code compensated}, {@code failed}, {@code resolved}) for each matching transition to the
          * transactional outbox, in the transition's own transaction, for an {@code OutboxRelay} to publish
          * on {@code topic}: no event is lost or invented by a crash between the two. Use it instead of the
          * orchestrator's {@code publishLifecycleEvents}, which publishes after the write.
