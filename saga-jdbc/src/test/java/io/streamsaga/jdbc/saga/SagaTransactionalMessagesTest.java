@@ -322,6 +322,11 @@ abstract class SagaTransactionalMessagesTest {
         return SagaMessages.commandId(sagaId, scheduler.clock().instant(), step, compensation, attempt);
     }
 
+    /** The id of the lifecycle event of {@code version} of a saga started now ({@link SagaLifecycleEvent#messageId}). */
+    private String lifecycleEventId(String sagaId, long version) {
+        return sagaId + "/" + scheduler.clock().instant().truncatedTo(java.time.temporal.ChronoUnit.MICROS) + "/" + version;
+    }
+
     @Test
     void aMessageIdTheOutboxHoldsAlreadyFailsTheWriteNamingTheOutboxRowNotAsAConcurrentUpdateOfTheSaga() {
         // Any unique violation of an insert was reported as the saga's: "a saga with this id is already stored", though
@@ -362,7 +367,7 @@ abstract class SagaTransactionalMessagesTest {
         // a restore of the outbox or written by the application's own SQL) reached the engine as any store failure: the
         // result failed with a retriable SagaException, the saga stayed running, and every recover() ran the step again,
         // to meet the same row again, for ever.
-        String id = commandId("s-10", "pay/1");
+        String id = commandId("s-10", "pay", false, 1);
         Message taken = Message.builder("payment-commands").id(id).key("s-10").type("charge")
                 .payload(new byte[]{'{', '}'}).build();
         new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
@@ -406,7 +411,7 @@ abstract class SagaTransactionalMessagesTest {
         // outbox holds (a restore of the outbox): refused. The needs-attention write that follows is of the same version,
         // so its 'failed' event had the same id, refused again: the saga stayed running as stored before, for every
         // recover() to run it into the same row again, for ever.
-        String id = DefaultSagaOrchestrator.sagaMessageIdPrefix("s-11", scheduler.clock().instant()) + "/3";
+        String id = lifecycleEventId("s-11", 3);
         Message taken = Message.builder("saga-events").id(id).key("s-11").type("restored")
                 .payload(new byte[]{'{', '}'}).build();
         new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
@@ -428,8 +433,7 @@ abstract class SagaTransactionalMessagesTest {
             assertEquals(List.of(), second.recover().resumed(), "left alone, for an operator");
         }
         assertEquals(version, store.find("s-11").orElseThrow().version(), "nothing written by the recovery");
-        String prefix = DefaultSagaOrchestrator.sagaMessageIdPrefix("s-11", scheduler.clock().instant());
-        assertEquals(List.of(id, prefix + "/1"), outboxMessageIdsTo("saga-events"), // in the order written
+        assertEquals(List.of(id, lifecycleEventId("s-11", 1)), outboxMessageIdsTo("saga-events"), // in the order written
                 "the saga's 'started' event and the row that was there: the 'failed' event of that id is not written");
     }
 
