@@ -641,9 +641,12 @@ final class SagaRun<D> {
         return deadline != null && !now().isBefore(deadline);
     }
 
-    /** Whether work started at {@code started} and bounded by {@code timeout} (or null: none) ends after its deadline. */
+    /**
+     * Whether work started at {@code started} and bounded by {@code timeout} (or null: none) ends at or after its
+     * deadline: at the deadline itself too, as a remote reply ({@link #isPast}), the timer due then failing it otherwise.
+     */
     private boolean overran(Duration timeout, Instant started) {
-        return timeout != null && now().isAfter(started.plus(timeout));
+        return timeout != null && isPast(started.plus(timeout));
     }
 
     /**
@@ -675,7 +678,7 @@ final class SagaRun<D> {
 
     /**
      * The outcome of an asynchronous action or a parallel member's, the attempt started at {@code started} (null
-     * without a timeout: see {@link #startOf}). One that comes after the step's timeout (its timer not run yet: the
+     * without a timeout: see {@link #startOf}). One that comes at or after the step's deadline (its timer not run yet: the
      * work ran while the engine started it, on a parallel executor that runs it on the calling thread, or a
      * scheduler's thread late) is the timeout's, as the timer's would have been on time.
      */
@@ -1307,8 +1310,8 @@ final class SagaRun<D> {
 
     /**
      * The outcome of a compensation the driving thread did not wait for: from its stage ({@code started}: when its
-     * attempt started, null without a timeout), or its timer's timeout (null). One from its stage after the
-     * compensation's timeout, its timer not run yet (the work ran while the engine started it), is the timeout's, as
+     * attempt started, null without a timeout), or its timer's timeout (null). One from its stage at or after
+     * the compensation's deadline, its timer not run yet (the work ran while the engine started it), is the timeout's, as
      * for an action (onAsyncCompletion).
      */
     private synchronized void onConcurrentCompensation(SagaStep<D> step, int attempt, Instant started, Throwable error) {

@@ -41,7 +41,11 @@ class TimeoutOfWorkThatRunsWhileItStartsTest {
         }
 
         Trip slowly(String what, Trip trip) throws InterruptedException {
-            env.scheduler().sleep(SLOW); // a call that takes a minute
+            return taking(SLOW, what, trip); // a call that takes a minute
+        }
+
+        Trip taking(Duration time, String what, Trip trip) throws InterruptedException {
+            env.scheduler().sleep(time);
             ran.add(what);
             return trip;
         }
@@ -106,6 +110,46 @@ class TimeoutOfWorkThatRunsWhileItStartsTest {
                 .whenRun();
 
         // the undo took a minute against its ten seconds: its attempt failed, and its policy gives up
+        run.expectNeedsAttention();
+        assertTrue(run.history().stream().anyMatch(t -> t.type() == TransitionType.COMPENSATION_FAILED
+                && t.step().equals("flight") && t.detail().contains("timed out")), run.history().toString());
+    }
+
+    @Test
+    void anAsynchronousActionWhoseOutcomeComesAtExactlyItsDeadlineTimesOutAsTheTimerDueThenWouldHaveMadeIt() {
+        // The outcome at the deadline itself, the timer armed for that instant not run yet: the timeout's, as a remote
+        // step's reply at its deadline is, so that which of the two runs first does not decide.
+        SagaRunReport<Services, Trip> run = SagaTestKit.given(Services::new, services ->
+                SagaDefinition.builder("trip", Trip.class)
+                        .step("order").action((trip, ctx) -> trip).compensation((trip, ctx) -> services.ran.add("undo order"))
+                        .step("flight")
+                        .asyncAction((trip, ctx) -> CompletableFuture.completedFuture(services.taking(TIMEOUT, "flight", trip)))
+                        .compensation((trip, ctx) -> services.ran.add("undo flight"))
+                        .timeout(TIMEOUT).retry(RetryPolicy.NONE)
+                        .step("confirm").action((trip, ctx) -> trip)
+                        .build(), new Trip("t-4")).whenRun();
+
+        run.expectCompensated().expectFailureAt("flight");
+        assertTrue(run.history().stream().anyMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT
+                && t.step().equals("flight")), run.history().toString());
+    }
+
+    @Test
+    void aParallelMembersCompensationWhoseOutcomeComesAtExactlyItsDeadlineFailsItsAttempt() {
+        SagaRunReport<Services, Trip> run = SagaTestKit.given(Services::new, services ->
+                SagaDefinition.builder("trip", Trip.class)
+                        .parallel(group -> {
+                            group.step("hotel").action((trip, ctx) -> trip)
+                                    .compensation((trip, ctx) -> services.ran.add("undo hotel"));
+                            group.step("flight").action((trip, ctx) -> trip)
+                                    .compensation((trip, ctx) -> services.taking(TIMEOUT, "undo flight", trip))
+                                    .compensationRetry(RetryPolicy.NONE).timeout(TIMEOUT);
+                        })
+                        .step("pay").action((trip, ctx) -> trip)
+                        .build(), new Trip("t-5"))
+                .failStep("pay", FailureMode.always())
+                .whenRun();
+
         run.expectNeedsAttention();
         assertTrue(run.history().stream().anyMatch(t -> t.type() == TransitionType.COMPENSATION_FAILED
                 && t.step().equals("flight") && t.detail().contains("timed out")), run.history().toString());
