@@ -1267,6 +1267,13 @@ final class SagaRun<D> {
             if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
                 Message command = outboxed ? null : commandMessage(step, context, true, false);
                 started = startOf(step.compensationTimeout()); // from the command built, as a remote step's deadline
+                if (started != null) { // before the command is sent: a transport may deliver its reply on this thread
+                    Uncommon state = uncommon();
+                    if (state.compensationDeadlines == null) {
+                        state.compensationDeadlines = new Instant[steps.length];
+                    }
+                    state.compensationDeadlines[i] = started.plus(step.compensationTimeout());
+                }
                 outcome = sendCompensationCommand(command);
             } else {
                 started = startOf(step.compensationTimeout()); // the timeout counts from here, as an action's
@@ -1284,14 +1291,13 @@ final class SagaRun<D> {
             outcome = CompletableFuture.failedFuture(new IllegalStateException("the asynchronous compensation of step '"
                     + step.name() + "' returned null instead of a stage"));
         }
-        Duration timeout = step.compensationTimeout();
-        if (timeout != null && step.remoteCompensation().isPresent()) { // its reply's outcome is checked against it
-            Uncommon state = uncommon();
-            if (state.compensationDeadlines == null) {
-                state.compensationDeadlines = new Instant[steps.length];
-            }
-            state.compensationDeadlines[i] = started.plus(timeout);
+        StepState current = stepStates.get(i);
+        if (stopped || !inFlight[i] || current.status() != StepStatus.COMPENSATING || current.compensationAttempts() != attempt) {
+            // Settled while its command was sent (its reply delivered on this thread): a timer armed now would take the
+            // slot of the one its outcome armed (a retry's), which then never runs.
+            return;
         }
+        Duration timeout = step.compensationTimeout();
         // The timeout is cancelled when the outcome settles (at once, if it already has).
         if (timeout != null && !arm(i, left(timeout, started), () -> onConcurrentCompensation(step, attempt, null,
                 SagaException.timeout(sagaId, step.name(), timeout)))) {

@@ -1,0 +1,213 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.Booking;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReleaseSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.ReserveSeat;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReleased;
+import io.streamsaga.inmemory.saga.SeatDeskFixture.SeatReserved;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.Transport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A remote compensation's reply that a transport delivers on the thread that publishes its command, the participant
+ * answering at once (a transport delivering synchronously, here a manually drained in-memory transport drained by each
+ * send), arrives while the engine is still sending the command: it is checked against the deadline of the attempt that
+ * command starts, not against the (past) deadline of the attempt before it, which a retry's command would otherwise
+ * find still stored and time out on.
+ */
+class CompensationReplyOnTheSendingThreadTest {
+    private static final Duration TIMEOUT = Duration.ofMinutes(1);
+
+    /** Delivers every record sent at once, on the sending thread (a record sent while it delivers, in the same pass). */
+    static final class DeliveringOnSendTransport implements Transport {
+        final InMemoryTransport delegate = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        private boolean delivering;
+
+        @Override
+        public String name() {
+            return "delivering-on-send";
+        }
+
+        @Override
+        public boolean carriesObjects() {
+            return delegate.carriesObjects();
+        }
+
+        @Override
+        public synchronized CompletionStage<RecordPosition> send(Message message) {
+            CompletionStage<RecordPosition> sent = delegate.send(message);
+            if (!delivering) {
+                delivering = true;
+                try {
+                    delegate.drainAll();
+                } finally {
+                    delivering = false;
+                }
+            }
+            return sent;
+        }
+
+        @Override
+        public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
+            return delegate.subscribe(group, pattern, start, handler);
+        }
+
+        @Override
+        public Map<Integer, Long> endOffsets(String topic) {
+            return delegate.endOffsets(topic);
+        }
+
+        @Override
+        public Map<Integer, Long> committedOffsets(String group, String topic) {
+            return delegate.committedOffsets(group, topic);
+        }
+
+        @Override
+        public Set<String> consumerGroups(String topic) {
+            return delegate.consumerGroups(topic);
+        }
+
+        @Override
+        public Optional<Duration> retentionHorizon() {
+            return delegate.retentionHorizon();
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final DeliveringOnSendTransport transport = new DeliveringOnSendTransport();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("reserve-seat", 1, ReserveSeat.class)
+                    .register("seat-reserved", 1, SeatReserved.class).register("release-seat", 1, ReleaseSeat.class)
+                    .register("seat-released", 1, SeatReleased.class).build())
+            .build();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final List<String> releases = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        bus.close();
+        transport.close();
+        scheduler.close();
+    }
+
+    @Test
+    void aRetriedCompensationsReplyDeliveredWhileItsCommandIsSentIsCheckedAgainstThatAttemptsDeadline() {
+        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
+        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new SeatReserved(true)));
+        // The desk misses the first release (its attempt times out) and answers the retry's at once.
+        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest, (command, ctx) -> {
+            String attempt = ctx.message().header(SagaMessages.ATTEMPT).orElseThrow();
+            releases.add(attempt);
+            if (!attempt.equals("1")) {
+                SagaMessages.reply(bus, ctx.message(), new SeatReleased(true));
+            }
+        });
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                })
+                .compensationTimeout(TIMEOUT).compensationRetry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .step("charge").action((b, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
+                .toCompletableFuture();
+        assertEquals(List.of("1"), releases, "the first release was not sent");
+
+        scheduler.advance(TIMEOUT); // the first attempt times out; the retry's command is answered while it is sent
+
+        assertEquals(List.of("1", "2"), releases);
+        assertEquals(SagaOutcome.COMPENSATED, result.join().outcome(),
+                "the retry's reply was checked against the first attempt's deadline: " + store.history("saga-1").stream()
+                        .map(SagaTransition::toString).toList());
+        assertEquals(List.of(TransitionType.COMPENSATION_STARTED, TransitionType.COMPENSATION_RETRY_SCHEDULED,
+                        TransitionType.COMPENSATION_STARTED, TransitionType.COMPENSATION_SUCCEEDED),
+                store.history("saga-1").stream().filter(t -> "reserve-seat".equals(t.step()))
+                        .map(SagaTransition::type).filter(t -> t.name().startsWith("COMPENSATION")).toList());
+        orchestrator.close();
+    }
+
+    @Test
+    void aCompensationRefusedWhileItsCommandIsSentIsRetriedAfterItsBackoffNotLeftWaitingForItsTimeout() {
+        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
+        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new SeatReserved(true)));
+        // The desk answers every release at once: the first time that it could not release the seat.
+        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest, (command, ctx) -> {
+            String attempt = ctx.message().header(SagaMessages.ATTEMPT).orElseThrow();
+            releases.add(attempt);
+            SagaMessages.reply(bus, ctx.message(), new SeatReleased(!attempt.equals("1")));
+        });
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b)
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                    if (!reply.released()) {
+                        throw new IllegalStateException("seat not released");
+                    }
+                })
+                .compensationTimeout(TIMEOUT)
+                .compensationRetry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofSeconds(1)).jitter(0).build())
+                .step("charge").action((b, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).build();
+        CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
+                .toCompletableFuture();
+        assertEquals(List.of("1"), releases);
+
+        // The retry's timer, armed while the first command was sent, is the step's: the attempt's timeout, armed once
+        // the send returned, must not take its place.
+        scheduler.advance(Duration.ofSeconds(1));
+
+        assertEquals(List.of("1", "2"), releases, "the refused compensation was not retried after its backoff");
+        assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+        orchestrator.close();
+    }
+}
