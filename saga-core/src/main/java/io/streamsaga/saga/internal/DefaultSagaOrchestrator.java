@@ -421,26 +421,49 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * ids held the start) cannot tell, and is not.
      */
     static boolean answersAnotherSaga(Message reply, String sagaId, Instant createdAt) {
+        Instant own = createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS);
+        Instant answered = startAnswered(reply, sagaId, own);
+        return answered != null && !answered.equals(own);
+    }
+
+    /**
+     * The start of the saga under the id {@code sagaId} whose command {@code reply} answers, read from its causation id
+     * (see {@link #answersAnotherSaga}), or null when that names none; {@code own} itself, not parsed, when it names that
+     * (every reply of a library participant).
+     */
+    private static Instant startAnswered(Message reply, String sagaId, Instant own) {
         String cause = reply.causationId().orElse(null);
         int from = sagaId.length() + 1;
         if (cause == null || cause.length() <= from || !cause.startsWith(sagaId) || cause.charAt(from - 1) != '/') {
-            return false;
+            return null;
         }
         int end = cause.indexOf('/', from);
         if (end < 0) {
+            return null;
+        }
+        String start = own.toString();
+        if (end - from == start.length() && cause.startsWith(start, from)) {
+            return own; // this saga's: no parse
+        }
+        try {
+            return Instant.parse(cause.substring(from, end));
+        } catch (java.time.format.DateTimeParseException e) {
+            return null; // not a start: an id of another form
+        }
+    }
+
+    /**
+     * Whether {@code reply}, taken for another saga's ({@link #answersAnotherSaga}), answers a saga started within the
+     * millisecond of {@code createdAt} as stored, which holds no part of a millisecond: the likely sign of a store that
+     * keeps a saga's start to the millisecond only, against {@link SagaStore}'s requirement, not of another saga.
+     */
+    static boolean startMatchesOnlyToTheMillisecond(Message reply, String sagaId, Instant createdAt) {
+        if (createdAt.getNano() % 1_000_000 != 0) {
             return false;
         }
-        String start = createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS).toString();
-        if (end - from == start.length() && cause.startsWith(start, from)) {
-            return false; // this saga's: every reply of a library participant, so no parse
-        }
-        Instant started;
-        try {
-            started = Instant.parse(cause.substring(from, end));
-        } catch (java.time.format.DateTimeParseException e) {
-            return false; // not a start: an id of another form
-        }
-        return !started.equals(createdAt.truncatedTo(java.time.temporal.ChronoUnit.MICROS));
+        Instant answered = startAnswered(reply, sagaId, createdAt);
+        return answered != null && !answered.equals(createdAt)
+                && answered.truncatedTo(java.time.temporal.ChronoUnit.MILLIS).equals(createdAt);
     }
 
     boolean isClosed() {
@@ -1168,7 +1191,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * purged before it): its outcome is that saga's, not this one's, whose step of the same name and attempt waits for
      * its own reply.
      */
-    private static void ignoreAnotherSagasReply(Message reply, String sagaId, Instant createdAt) {
+    private void ignoreAnotherSagasReply(Message reply, String sagaId, Instant createdAt) {
+        if (startMatchesOnlyToTheMillisecond(reply, sagaId, createdAt)) {
+            // Not taken even so: an engine lenient here would still derive other message ids after every read-back.
+            log.warn("saga {}: ignoring reply {} to command {}, of a saga started within the millisecond of this saga's stored"
+                    + " start {} but not at it: the saga store {} seems to keep a saga's createdAt to the millisecond, not to"
+                    + " the microsecond as SagaStore requires (docs/durability.md), so replies to this saga's commands are"
+                    + " taken for another saga's and its steps wait for their timeouts", sagaId, reply.id(),
+                    reply.causationId().orElse(null), createdAt, store.getClass().getName());
+            return;
+        }
         log.info("saga {}: ignoring reply {} to command {} of another saga under this id, not of the saga started at {}",
                 sagaId, reply.id(), reply.causationId().orElse(null), createdAt);
     }

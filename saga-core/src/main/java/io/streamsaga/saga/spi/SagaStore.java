@@ -26,6 +26,15 @@ import java.util.Set;
  * serialise the saga data to JSON under {@link SagaInstance#dataType()} and may return it as a
  * {@code JsonNode}; the engine binds it to the definition's data class.
  *
+ * <p>Timestamps: a store gives a saga's {@link SagaInstance#createdAt()} back as it was written, to the microsecond
+ * (the engine writes it truncated to the microsecond; a store may drop what is finer). The engine derives the ids of a
+ * saga's commands and lifecycle events from it ({@code <saga id>/<created at>/...}), which must come out the same after
+ * the saga is read back, and tells a reply to a command of the saga from one to an earlier saga under the same id (purged
+ * by retention) by it: a store that keeps it to the millisecond only (a {@code DATETIME(3)} column, a BSON date) makes
+ * every reply to a command sent before the saga was read back look like another saga's, which the engine ignores (with a
+ * WARN naming the store), so the step waits for its timeout (on the system clock the engine takes the start to the
+ * millisecond anyway; on another clock, a virtual one say, it has microseconds). {@code SagaStoreContractTest} checks it.
+ *
  * <p>Transactional messages (optional capability): a store whose {@link #storesOutgoingMessages()} is true
  * takes the messages a transition sends (remote-step commands, lifecycle events) with the transition
  * itself ({@link #insert(SagaInstance, SagaTransition, List)}, {@link #update(SagaInstance, SagaTransition, List)})

@@ -106,6 +106,21 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void aSagaCreatedAtAnInstantWithMicrosecondsIsGivenBackCreatedAtExactlyThatInstant() {
+        // The engine writes a saga's start to the microsecond and derives its message ids from it (SagaStore's Javadoc)
+        Instant created = T0.plusNanos(123_456_000);
+        SagaInstance v1 = instance("s-1", null, SagaStatus.RUNNING, created, 1);
+        insert(v1);
+        assertEquals(created, store.find("s-1").orElseThrow().createdAt(), "createdAt as inserted");
+
+        SagaInstance v2 = instance("s-1", null, SagaStatus.COMPENSATING, created, 2);
+        store.update(v2, transition(v2, TransitionType.SAGA_COMPENSATING));
+        assertEquals(created, store.find("s-1").orElseThrow().createdAt(), "createdAt after an update");
+        assertEquals(List.of(created), store.findActiveCreatedBefore(created.plusSeconds(1)).stream()
+                .map(SagaInstance::createdAt).toList(), "createdAt as a query lists it");
+    }
+
+    @Test
     void theOwnerIsStoredWithEveryWriteAndNullStaysNull() {
         SagaInstance v1 = instance("s-1", null, SagaStatus.RUNNING, T0, 1).withOwner("node-a");
         insert(v1);
