@@ -37,6 +37,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -120,24 +121,34 @@ class CompensationReplyOnTheSendingThreadTest {
     private final InMemorySagaStore store = new InMemorySagaStore();
     private final List<String> releases = new CopyOnWriteArrayList<>();
 
+    private SagaOrchestrator orchestrator;
+
     @AfterEach
     void close() {
+        if (orchestrator != null) {
+            orchestrator.close();
+        }
         bus.close();
         transport.close();
         scheduler.close();
     }
 
-    @Test
-    void aRetriedCompensationsReplyDeliveredWhileItsCommandIsSentIsCheckedAgainstThatAttemptsDeadline() {
+    /**
+     * A seat saga whose charge fails, so that its seat is released (a remote compensation bounded by {@link #TIMEOUT},
+     * retried per {@code retry}), started; the desk reserves every seat at once and answers each release command with
+     * what {@code answer} gives for its attempt (null: no answer), at once. The release's handler refuses a seat not
+     * released.
+     */
+    private CompletableFuture<SagaResult<Booking>> started(RetryPolicy retry, IntFunction<SeatReleased> answer) {
         SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
         bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
                 (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new SeatReserved(true)));
-        // The desk misses the first release (its attempt times out) and answers the retry's at once.
         bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest, (command, ctx) -> {
             String attempt = ctx.message().header(SagaMessages.ATTEMPT).orElseThrow();
             releases.add(attempt);
-            if (!attempt.equals("1")) {
-                SagaMessages.reply(bus, ctx.message(), new SeatReleased(true));
+            SeatReleased reply = answer.apply(Integer.parseInt(attempt));
+            if (reply != null) {
+                SagaMessages.reply(bus, ctx.message(), reply);
             }
         });
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
@@ -145,16 +156,24 @@ class CompensationReplyOnTheSendingThreadTest {
                 .onReply(SeatReserved.class, (b, reply) -> b)
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
                 .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                    if (!reply.released()) {
+                        throw new IllegalStateException("seat not released");
+                    }
                 })
-                .compensationTimeout(TIMEOUT).compensationRetry(RetryPolicy.builder().maxAttempts(2).noBackoff().build())
+                .compensationTimeout(TIMEOUT).compensationRetry(retry)
                 .step("charge").action((b, ctx) -> {
                     throw new IllegalStateException("card declined");
                 })
                 .build();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
-                .register(definition).build();
-        CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
-                .toCompletableFuture();
+        orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(definition).build();
+        return orchestrator.start(definition, "saga-1", null, new Booking("bob")).toCompletableFuture();
+    }
+
+    @Test
+    void aRetriedCompensationsReplyDeliveredWhileItsCommandIsSentIsCheckedAgainstThatAttemptsDeadline() {
+        // The desk misses the first release (its attempt times out) and answers the retry's at once.
+        CompletableFuture<SagaResult<Booking>> result = started(RetryPolicy.builder().maxAttempts(2).noBackoff().build(),
+                attempt -> attempt == 1 ? null : new SeatReleased(true));
         assertEquals(List.of("1"), releases, "the first release was not sent");
 
         scheduler.advance(TIMEOUT); // the first attempt times out; the retry's command is answered while it is sent
@@ -167,39 +186,13 @@ class CompensationReplyOnTheSendingThreadTest {
                         TransitionType.COMPENSATION_STARTED, TransitionType.COMPENSATION_SUCCEEDED),
                 store.history("saga-1").stream().filter(t -> "reserve-seat".equals(t.step()))
                         .map(SagaTransition::type).filter(t -> t.name().startsWith("COMPENSATION")).toList());
-        orchestrator.close();
     }
 
     @Test
     void aCompensationRefusedWhileItsCommandIsSentIsRetriedAfterItsBackoffNotLeftWaitingForItsTimeout() {
-        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
-        bus.subscribe("airline", "seat-commands", ReserveSeat.class, earliest,
-                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new SeatReserved(true)));
         // The desk answers every release at once: the first time that it could not release the seat.
-        bus.subscribe("airline-releases", "seat-release-commands", ReleaseSeat.class, earliest, (command, ctx) -> {
-            String attempt = ctx.message().header(SagaMessages.ATTEMPT).orElseThrow();
-            releases.add(attempt);
-            SagaMessages.reply(bus, ctx.message(), new SeatReleased(!attempt.equals("1")));
-        });
-        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
-                .onReply(SeatReserved.class, (b, reply) -> b)
-                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
-                .onCompensationReply(SeatReleased.class, (b, reply) -> {
-                    if (!reply.released()) {
-                        throw new IllegalStateException("seat not released");
-                    }
-                })
-                .compensationTimeout(TIMEOUT)
-                .compensationRetry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofSeconds(1)).jitter(0).build())
-                .step("charge").action((b, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                })
-                .build();
-        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
-                .register(definition).build();
-        CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null, new Booking("bob"))
-                .toCompletableFuture();
+        CompletableFuture<SagaResult<Booking>> result = started(RetryPolicy.builder().maxAttempts(2)
+                .initialBackoff(Duration.ofSeconds(1)).jitter(0).build(), attempt -> new SeatReleased(attempt != 1));
         assertEquals(List.of("1"), releases);
 
         // The retry's timer, armed while the first command was sent, is the step's: the attempt's timeout, armed once
@@ -208,6 +201,5 @@ class CompensationReplyOnTheSendingThreadTest {
 
         assertEquals(List.of("1", "2"), releases, "the refused compensation was not retried after its backoff");
         assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
-        orchestrator.close();
     }
 }
