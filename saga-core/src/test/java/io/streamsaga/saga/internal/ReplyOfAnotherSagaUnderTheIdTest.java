@@ -60,16 +60,16 @@ class ReplyOfAnotherSagaUnderTheIdTest {
         // A store keeping createdAt to the millisecond (against SagaStore's Javadoc) gives back STARTED without its
         // microseconds: the saga's own reply then looks like another saga's, which the engine warns of, naming the store.
         Instant storedToTheMillisecond = Instant.parse("2026-01-01T00:00:00.123Z");
-        Message own = replyCausedBy(DefaultSagaOrchestrator.sagaMessageIdPrefix("a/b", STARTED) + "/pay/1");
+        Message own = replyCausedBy(SagaMessages.commandId("a/b", STARTED, "pay", false, 1));
         assertTrue(DefaultSagaOrchestrator.answersAnotherSaga(own, "a/b", storedToTheMillisecond));
         assertTrue(DefaultSagaOrchestrator.startMatchesOnlyToTheMillisecond(own, "a/b", storedToTheMillisecond));
 
         assertFalse(DefaultSagaOrchestrator.startMatchesOnlyToTheMillisecond(own, "a/b", STARTED), "its own start");
-        Message earlier = replyCausedBy(DefaultSagaOrchestrator.sagaMessageIdPrefix("a/b", STARTED.minusSeconds(3600)) + "/pay/1");
+        Message earlier = replyCausedBy(SagaMessages.commandId("a/b", STARTED.minusSeconds(3600), "pay", false, 1));
         assertFalse(DefaultSagaOrchestrator.startMatchesOnlyToTheMillisecond(earlier, "a/b", storedToTheMillisecond),
                 "a saga started an hour before");
-        Message sameMillisecondStored = replyCausedBy(DefaultSagaOrchestrator.sagaMessageIdPrefix("a/b",
-                storedToTheMillisecond) + "/pay/1");
+        Message sameMillisecondStored = replyCausedBy(SagaMessages.commandId("a/b",
+                storedToTheMillisecond, "pay", false, 1));
         assertFalse(DefaultSagaOrchestrator.startMatchesOnlyToTheMillisecond(sameMillisecondStored, "a/b",
                 storedToTheMillisecond), "a start on the millisecond is the saga's own");
         assertFalse(DefaultSagaOrchestrator.startMatchesOnlyToTheMillisecond(own, "a/b",
