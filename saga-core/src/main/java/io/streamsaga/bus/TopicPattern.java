@@ -106,15 +106,16 @@ public final class TopicPattern {
      * exact name by itself only, a wildcard by its regular expression but never a dead-letter topic ({@code .DLT}) or
      * an internal one ({@code __}), so {@code *.DLT} and {@code __*} match no topic at all. A topic name is at most
      * 249 characters, the most Kafka takes: a bus publishes to none over {@link #MAX_TOPIC_LENGTH}, but a wildcard on
-     * Kafka may match one another producer made. Two handlers of one consumer group whose patterns overlap would each
-     * get only some of the messages of the topics they share.
+     * Kafka may match one another producer made; an exact name over 249 names no topic and overlaps nothing, itself
+     * neither. Two handlers of one consumer group whose patterns overlap would each get only some of the messages of
+     * the topics they share.
      */
     public boolean overlaps(TopicPattern other) {
         if (!isWildcard()) {
-            return other.matches(pattern);
+            return pattern.length() <= LONGEST_TOPIC && other.matches(pattern);
         }
         if (!other.isWildcard()) {
-            return matches(other.pattern);
+            return other.pattern.length() <= LONGEST_TOPIC && matches(other.pattern);
         }
         String one = collapseStars(pattern);
         String two = collapseStars(other.pattern);
@@ -126,21 +127,25 @@ public final class TopicPattern {
     }
 
     /**
-     * Whether some topic name is matched by this pattern: always for an exact name, which names its topic; for a
-     * wildcard, not when every topic it spells is a dead-letter topic ({@code *.DLT}), an internal one ({@code __*})
-     * or longer than 249 characters, which no wildcard matches. A subscription or a route for such a wildcard would
-     * never get a message.
+     * Whether some topic name is matched by this pattern: for an exact name, when it is at most 249 characters, the
+     * most Kafka takes (a dead-letter topic's name included); for a wildcard, not when every topic it spells is a
+     * dead-letter topic ({@code *.DLT}), an internal one ({@code __*}) or longer than 249 characters, which no wildcard
+     * matches. A subscription or a route for such a pattern would never get a message.
      */
     public boolean matchesSomeTopic() {
-        return !isWildcard() || overlaps(ANY);
+        return isWildcard() ? overlaps(ANY) : pattern.length() <= LONGEST_TOPIC;
     }
 
     /**
      * This pattern, or a {@link ConfigurationException} when it {@linkplain #matchesSomeTopic matches no topic},
-     * starting with {@code refusal} (who refuses it, as {@code "group 'ops' cannot subscribe to"}), quoting the pattern
-     * and saying to name such a topic exactly.
+     * starting with {@code refusal} (who refuses it, as {@code "group 'ops' cannot subscribe to"}) and quoting the
+     * pattern: for a wildcard, saying to name such a topic exactly; for an exact name, that it is longer than any.
      */
     public TopicPattern requireMatchesSomeTopic(String refusal) {
+        if (!isWildcard() && !matchesSomeTopic()) {
+            throw new ConfigurationException(refusal + " " + StreamSagaException.quote(pattern) + ", a name longer than"
+                    + " the 249 characters of the longest topic name Kafka takes, so no topic's");
+        }
         if (!matchesSomeTopic()) {
             throw new ConfigurationException(refusal + " " + StreamSagaException.quote(pattern) + ", a wildcard that"
                     + " matches no topic: a wildcard never matches a dead-letter topic (ending "

@@ -67,6 +67,26 @@ class TopicPatternOverlapTest {
         assertTrue(overlap("a".repeat(249) + "*", "*"), "249 characters are a topic name");
     }
 
+    @Test
+    void anExactNameLongerThanTheTopicNamesKafkaTakesMatchesNoTopicAndOverlapsNothing() {
+        // 249 characters are a topic name, a dead-letter topic's too; 250 are none: a route for such a name (which
+        // EventRouter.onTopic asks matchesSomeTopic about) could never take a message, as a wildcard spelling 250
+        String longest = "a".repeat(249);
+        String longestDeadLetter = "a".repeat(245) + ".DLT";
+        assertTrue(TopicPattern.of(longest).matchesSomeTopic());
+        assertTrue(TopicPattern.of(longestDeadLetter).matchesSomeTopic());
+        assertTrue(overlap(longest, "*"));
+        assertTrue(overlap(longest, longest));
+        assertTrue(overlap(longestDeadLetter, longestDeadLetter));
+
+        for (String tooLong : new String[] {"a".repeat(250), "a".repeat(246) + ".DLT"}) {
+            assertFalse(TopicPattern.of(tooLong).matchesSomeTopic(), tooLong.length() + " characters");
+            assertFalse(overlap(tooLong, "*"), tooLong.length() + " characters");
+            assertFalse(overlap("*", tooLong), tooLong.length() + " characters, the other way round");
+            assertFalse(overlap(tooLong, tooLong), tooLong.length() + " characters, by its exact name twice");
+        }
+    }
+
     private static boolean overlap(String first, String second) {
         return TopicPattern.of(first).overlaps(TopicPattern.of(second));
     }

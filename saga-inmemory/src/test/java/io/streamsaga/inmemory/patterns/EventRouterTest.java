@@ -164,6 +164,24 @@ class EventRouterTest {
         return List.of("*.DLT", "orders-*.DLT", "__*", "__*.DLT", "a".repeat(250) + "*");
     }
 
+    /**
+     * Kafka takes no topic name over 249 characters (and the bus publishes to none over 245 but a dead-letter topic):
+     * a route for an exact name of 250 could never take a message, and was taken without a word, as a wildcard
+     * spelling 250 no longer is.
+     */
+    @Test
+    void aRouteForAnExactNameLongerThanAnyTopicNameIsRefusedNamingIt() {
+        EventRouter.Builder builder = EventRouter.builder(bus).name("gateway");
+        String tooLong = "a".repeat(250);
+
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> builder.onTopic(tooLong, Message.class, (m, ctx) -> { }));
+
+        assertTrue(e.getMessage().startsWith("router 'gateway' cannot route " + io.streamsaga.StreamSagaException.quote(tooLong)
+                + ", a name longer than the 249 characters"), e.getMessage());
+        builder.onTopic("a".repeat(249), Message.class, (m, ctx) -> { }); // the longest topic name is taken
+    }
+
     @Test
     void aRouteForADeadLetterTopicByItsExactNameOrAWildcardThatMatchesSomeTopicIsTaken() {
         EventRouter router = EventRouter.builder(bus).name("gateway")
