@@ -3,10 +3,14 @@ package io.streamsaga.inmemory;
 import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.Field;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
  * {@link InMemoryMetrics#reset()} against a recording under way on another thread (the bus's consumer threads record
@@ -18,6 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 class InMemoryMetricsResetTest {
     private static final Map<String, String> TAGS = Map.of("step", "charge");
+    /** Far beyond what any step here takes; only a recorder that never lets a thread through reaches it. */
+    private static final Duration BOUND = Duration.ofSeconds(30);
 
     @Test
     void aValueObservedWhileResetRunsIsForgottenOnlyIfItsObserveReturnedBeforeResetDid() throws Exception {
@@ -35,8 +41,10 @@ class InMemoryMetricsResetTest {
             // the reset returns (its observe returning after it), or waits for the observe under way
             resetWhileTheObserveWaits = awaitState(resetter, Thread.State.TERMINATED, Thread.State.WAITING);
         }
-        observer.join();
-        resetter.join();
+        // bounded, as the waits for a state above: a recorder that deadlocked fails the test rather than hanging it
+        observer.join(BOUND.toMillis());
+        resetter.join(BOUND.toMillis());
+        assertFalse(observer.isAlive() || resetter.isAlive(), "the observe and the reset return once the distribution is let go");
 
         boolean observeReturnedAfterTheReset = resetWhileTheObserveWaits == Thread.State.TERMINATED;
         assertEquals(observeReturnedAfterTheReset ? List.of(7.0) : List.of(),
@@ -55,13 +63,15 @@ class InMemoryMetricsResetTest {
         return ((Map<?, ?>) field.get(metrics)).values().iterator().next();
     }
 
-    /** The first of {@code states} {@code thread} is seen in. */
+    /**
+     * The first of {@code states} {@code thread} is seen in, each of which it stays in once there (blocked or waiting on
+     * what the test holds, or ended); within {@link #BOUND}, so that a thread that never gets there (an observe that no
+     * longer takes the distribution's lock ends without blocking) fails the test rather than spinning for ever.
+     */
     private static Thread.State awaitState(Thread thread, Thread.State... states) {
-        Thread.State state = thread.getState();
-        while (!List.of(states).contains(state)) {
-            Thread.onSpinWait();
-            state = thread.getState();
-        }
-        return state;
+        AtomicReference<Thread.State> seen = new AtomicReference<>();
+        await().atMost(BOUND).pollInterval(Duration.ofMillis(1))
+                .until(() -> List.of(states).contains(seen.updateAndGet(ignored -> thread.getState())));
+        return seen.get();
     }
 }
