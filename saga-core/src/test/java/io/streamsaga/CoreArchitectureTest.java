@@ -2,6 +2,7 @@ package io.streamsaga;
 
 import com.tngtech.archunit.core.domain.Dependency;
 import com.tngtech.archunit.core.domain.JavaClass;
+import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.junit.AnalyzeClasses;
 import com.tngtech.archunit.junit.ArchTest;
@@ -13,8 +14,11 @@ import com.tngtech.archunit.lang.SimpleConditionEvent;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 
 /**
@@ -87,6 +91,26 @@ class CoreArchitectureTest {
                 }
             })
             .because("the API states contracts the engine implements; an API that calls into the engine for one hides it there");
+
+    /**
+     * Every use {@link #API_USES_OF_INTERNALS} lists is made: an entry outliving its use (an API class that stopped
+     * calling into the engine) would let a new use of that internal class in unseen, without the reason an entry needs.
+     */
+    @ArchTest
+    static void everyListedUseOfAnInternalIsMade(JavaClasses classes) {
+        Map<String, Set<String>> unused = new TreeMap<>();
+        API_USES_OF_INTERNALS.forEach((api, internals) -> unused.put(api, new TreeSet<>(internals)));
+        for (JavaClass origin : classes) {
+            for (Dependency dependency : origin.getDirectDependenciesFromSelf()) {
+                Set<String> listed = unused.get(topLevel(origin));
+                if (listed != null && !isInternal(origin)) {
+                    listed.remove(topLevel(dependency.getTargetClass().getBaseComponentType()));
+                }
+            }
+        }
+        unused.values().removeIf(Set::isEmpty);
+        assertEquals(Map.of(), unused, "entries of API_USES_OF_INTERNALS no class makes: remove them");
+    }
 
     private static boolean isInternal(JavaClass javaClass) {
         return Arrays.asList(javaClass.getPackageName().split("\\.")).contains("internal");
