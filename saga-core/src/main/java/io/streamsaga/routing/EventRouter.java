@@ -157,8 +157,8 @@ public final class EventRouter {
          * Routes an exact topic or a wildcard pattern ({@code payment-*}) to {@code handler}, decoding to
          * {@code eventClass} (a registered class, {@code JsonNode} or {@code Message}). A wildcard that matches no
          * topic ({@code *.DLT}, {@code __*}: see {@link TopicPattern#matchesSomeTopic}) is refused with a
-         * {@link ConfigurationException} naming it: route a dead-letter topic by its exact name; so is an exact name
-         * over the 249 characters of a topic name.
+         * {@link ConfigurationException} naming it (route a dead-letter topic by its exact name), and so is an exact
+         * name over the 249 characters of a topic name.
          */
         public <T> Builder onTopic(String topicOrPattern, Class<T> eventClass, RouteHandler<T> handler) {
             // A route no message can take is a mistake, most likely a wish to route the dead letters (*.DLT)
