@@ -1,5 +1,6 @@
 package io.streamsaga.saga;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.RecordPosition;
@@ -44,8 +45,24 @@ public final class SagaMessages {
      * {@code <saga id>/<created at>/<step>/<attempt>}, or {@code <saga id>/<created at>/<step>/compensation/<attempt>}.
      * The same for the same attempt, so that an outbox or an inbox recognises a command sent again; another for a
      * saga started later under the same id, once the first one was purged (see {@link SagaLifecycleEvent#messageId}).
+     *
+     * @throws ConfigurationException when the saga id or step is null or blank, the start null or the attempt below 1
+     *                                (an id made of them would name no command the orchestrator sends)
      */
     public static String commandId(String sagaId, Instant createdAt, String step, boolean compensation, int attempt) {
+        // Checked before any message is built, and without building one when they hold: this runs for every command.
+        if (sagaId == null || sagaId.isBlank()) {
+            throw new ConfigurationException("commandId: sagaId must not be null or blank, but was "
+                    + (sagaId == null ? null : "'" + sagaId + "'"));
+        }
+        if (createdAt == null) {
+            throw new ConfigurationException("commandId: createdAt (the saga's start) must not be null");
+        }
+        if (step == null || step.isBlank()) {
+            throw new ConfigurationException("commandId: step must not be null or blank, but was "
+                    + (step == null ? null : "'" + step + "'"));
+        }
+        ConfigurationException.require(attempt >= 1, "commandId: attempt must be 1 or more, but was %s", attempt);
         return idPrefix(sagaId, createdAt) + "/" + step + (compensation ? "/" + COMPENSATION : "") + "/" + attempt;
     }
 
