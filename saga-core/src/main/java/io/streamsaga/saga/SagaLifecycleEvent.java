@@ -7,8 +7,11 @@ package io.streamsaga.saga;
  * @param sagaId   the saga instance
  * @param sagaName the definition name
  * @param event    {@code started}, {@code step-completed}, {@code compensating}, {@code completed},
- *                 {@code compensated}, {@code failed} (the saga needs attention) or {@code resolved} (an operator's
- *                 {@code markResolved} of such a saga; its error the failure that was resolved)
+ *                 {@code compensated}, {@code failed} (the saga needs attention), {@code resolved} (an operator's
+ *                 {@code markResolved} of such a saga; its error the failure that was resolved) or {@code retried}
+ *                 (an operator's {@code retryCompensation} sent such a saga forward again: status {@code RUNNING});
+ *                 an operator's {@code retryCompensation} or {@code skipCompensation} that sends such a saga back to
+ *                 compensating emits {@code compensating} again
  * @param step     the step concerned, or null
  * @param status   the saga status after the event
  * @param error    the failure description, or null

@@ -23,7 +23,11 @@ public interface SagaListener {
     default void onStepFailed(SagaInstance instance, String step, SagaFailure failure) {
     }
 
-    /** The saga begins compensating; {@code instance.failure()} says why. */
+    /**
+     * The saga begins compensating; {@code instance.failure()} says why. Also when an operator's
+     * {@link SagaOrchestrator#retryCompensation} or {@link SagaOrchestrator#skipCompensation} sends a saga that needed
+     * attention back to compensating (after {@link #onFailed}): it is heard of once more then.
+     */
     default void onCompensationStarting(SagaInstance instance) {
     }
 
@@ -42,5 +46,14 @@ public interface SagaListener {
      * {@code instance.failure()} names the step).
      */
     default void onFailed(SagaInstance instance) {
+    }
+
+    /**
+     * An operator's {@link SagaOrchestrator#retryCompensation} sent a saga that needed attention forward again (status
+     * {@code RUNNING}): a retriable step that exhausted its retries, or a step whose outcome the store refused, is
+     * attempted once more. Called once the retry is stored, before the step runs. A retry that compensates again is
+     * {@link #onCompensationStarting} instead.
+     */
+    default void onRetried(SagaInstance instance) {
     }
 }

@@ -141,11 +141,19 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Operator: retries the failed compensations (or stuck retriable step, or the step whose outcome the store refused)
      * of a saga that needs attention: one more attempt each, numbered after the earlier ones (a remote compensation's
-     * command gets a new id, as does a remote step's whose reply's outcome the store refused).
+     * command gets a new id, as does a remote step's whose reply's outcome the store refused). Once the retry is
+     * stored, a saga compensating again emits a {@code compensating} lifecycle event (as a saga beginning to
+     * compensate; {@link SagaListener#onCompensationStarting}), one sent forward a {@code retried} event (status
+     * {@code RUNNING}; {@link SagaListener#onRetried}), so that a consumer whose last event of it was {@code failed}
+     * learns at once that it no longer needs attention.
      */
     CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);
 
-    /** Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. */
+    /**
+     * Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. Once stored,
+     * a {@code compensating} lifecycle event and {@link SagaListener#onCompensationStarting}, as for
+     * {@link #retryCompensation}; none when another compensation still failed (the saga still needs attention).
+     */
     CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step);
 
     /**

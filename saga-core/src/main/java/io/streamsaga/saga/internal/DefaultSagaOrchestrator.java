@@ -352,6 +352,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             case SAGA_COMPENSATED -> "compensated";
             case SAGA_NEEDS_ATTENTION -> "failed";
             case SAGA_RESOLVED -> "resolved";
+            // An operator's retry or skip that took the saga out of needing attention (see SagaRun.operatorRestarted).
+            case SAGA_RETRIED, COMPENSATION_SKIPPED -> instance.status() == SagaStatus.COMPENSATING ? "compensating"
+                    : instance.status() == SagaStatus.RUNNING ? "retried" : null;
             default -> null;
         };
         if (event == null) {
@@ -1302,6 +1305,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         publish(instance, "failed", null, attentionFailure(instance));
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onFailed(instance));
+        }
+    }
+
+    /** An operator's retryCompensation sent the saga forward again (RUNNING): it no longer needs attention. */
+    void onRetried(SagaInstance instance) {
+        publish(instance, "retried", null, null);
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onRetried(instance));
         }
     }
 

@@ -1565,8 +1565,11 @@ final class SagaRun<D> {
         }
         // A retried retriable step goes forward again: its failure made the saga compensate nothing.
         if (stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING,
-                compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null) && !compensating) {
-            exception = null;
+                compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null)) {
+            if (!compensating) {
+                exception = null;
+            }
+            operatorRestarted();
         }
         drive();
     }
@@ -1601,10 +1604,29 @@ final class SagaRun<D> {
         if (othersFailed && (stillFailed == null || stepName.equals(stillFailed.step()))) {
             stillFailed = otherFailedCompensation(step.index()); // the one that needs attention now
         }
-        stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
+        if (stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
                 othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
-                stillFailed, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null);
+                stillFailed, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null) && !othersFailed) {
+            operatorRestarted();
+        }
         drive();
+    }
+
+    /**
+     * An operator's retry or skip just staged took the saga out of needing attention: once written, the lifecycle
+     * topic, whose last event of it was {@code failed}, and the listeners hear of it now, not at its next event (a
+     * retried remote compensation's reply, or its timeout): compensating again as a saga beginning to compensate,
+     * running again as {@code retried} (see {@link DefaultSagaOrchestrator#lifecycleMessage}).
+     */
+    private void operatorRestarted() {
+        if (observedAndFlushed()) {
+            if (status == SagaStatus.COMPENSATING) {
+                orchestrator.onCompensationStarting(snapshot());
+            } else {
+                orchestrator.onRetried(snapshot());
+            }
+            now = null; // the listeners ran: the application's time
+        }
     }
 
     /**

@@ -402,8 +402,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
     }
 
-    /** The lifecycle event names of the orchestrator's own {@code publishLifecycleEvents}, by transition. */
-    private static String lifecycleEvent(TransitionType type) {
+    /**
+     * The lifecycle event names of the orchestrator's own {@code publishLifecycleEvents}, by transition and the status
+     * it leaves the saga in.
+     */
+    private static String lifecycleEvent(TransitionType type, SagaStatus status) {
         return switch (type) {
             case SAGA_STARTED -> "started";
             case STEP_SUCCEEDED -> "step-completed";
@@ -412,6 +415,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             case SAGA_COMPENSATED -> "compensated";
             case SAGA_NEEDS_ATTENTION -> "failed";
             case SAGA_RESOLVED -> "resolved";
+            // An operator's retry or skip that took the saga out of needing attention: compensating again, or running.
+            case SAGA_RETRIED, COMPENSATION_SKIPPED -> status == SagaStatus.COMPENSATING ? "compensating"
+                    : status == SagaStatus.RUNNING ? "retried" : null;
             default -> null;
         };
     }
@@ -425,7 +431,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         if (lifecycleTopic == null || w.withoutEvent() != null) {
             return;
         }
-        String event = lifecycleEvent(w.last().type());
+        String event = lifecycleEvent(w.last().type(), w.instance().status());
         if (event == null) {
             return;
         }
@@ -1061,7 +1067,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
         /**
          * Writes a {@link SagaLifecycleEvent} ({@code started}, {@code step-completed}, {@code compensating},
-         * {@code completed}, {@code compensated}, {@code failed}, {@code resolved}) for each matching transition to the
+         * {@code completed}, {@code compensated}, {@code failed}, {@code resolved}, and for an operator's retry or skip
+         * that takes a saga out of needing attention {@code compensating} again or {@code retried}, as the
+         * orchestrator's) for each matching transition to the
          * transactional outbox, in the transition's own transaction, for an {@code OutboxRelay} to publish
          * on {@code topic}: no event is lost or invented by a crash between the two. Use it instead of the
          * orchestrator's {@code publishLifecycleEvents}, which publishes after the write.

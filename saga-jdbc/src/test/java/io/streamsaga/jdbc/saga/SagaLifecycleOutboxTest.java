@@ -213,4 +213,57 @@ abstract class SagaLifecycleOutboxTest {
         assertEquals(SagaStatus.RESOLVED, received.get(4).status());
         assertEquals("reserve: java.lang.IllegalStateException: release refused", received.get(4).error());
     }
+
+    @Test
+    void anOperatorsRetryAndSkipOfASagaThatNeedsAttentionEachRelayACompensatingEventUnderAnIdOfItsOwn() {
+        SagaDefinition<Order> stuck = SagaDefinition.builder("stuck-order", Order.class).dataType("order-data")
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                    throw new IllegalStateException("release refused");
+                }).compensationRetry(RetryPolicy.NONE)
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(stuck).build()) {
+            orchestrator.start(stuck, "s-10", "o-10", new Order("o-10", true));
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.retryCompensation("s-10")
+                    .toCompletableFuture().join().outcome()); // refused again
+            assertEquals(SagaOutcome.COMPENSATED, orchestrator.skipCompensation("s-10", "reserve")
+                    .toCompletableFuture().join().outcome());
+        }
+        relay();
+
+        assertEquals(List.of("started", "step-completed", "compensating", "failed", "compensating", "failed",
+                "compensating", "compensated"), received.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals(SagaStatus.COMPENSATING, received.get(4).status());
+        assertEquals("charge: java.lang.IllegalStateException: card declined", received.get(4).error());
+        assertEquals(SagaStatus.COMPENSATING, received.get(6).status());
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
+    }
+
+    @Test
+    void anOperatorsRetryOfAStuckRetriableStepRelaysARetriedEventWithStatusRunning() {
+        java.util.concurrent.atomic.AtomicBoolean carrierDown = new java.util.concurrent.atomic.AtomicBoolean(true);
+        SagaDefinition<Order> shipping = SagaDefinition.builder("shipping", Order.class).dataType("order-data")
+                .pivot("charge").action((d, ctx) -> d)
+                .retriable("ship").action((d, ctx) -> {
+                    if (carrierDown.get()) {
+                        throw new IllegalStateException("carrier down");
+                    }
+                    return d;
+                }).retry(RetryPolicy.NONE)
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(shipping).build()) {
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.start(shipping, "s-11", "o-11",
+                    new Order("o-11", false)).toCompletableFuture().join().outcome());
+            carrierDown.set(false);
+            assertEquals(SagaOutcome.COMPLETED, orchestrator.retryCompensation("s-11").toCompletableFuture().join().outcome());
+        }
+        relay();
+
+        assertEquals(List.of("started", "step-completed", "failed", "retried", "step-completed", "completed"),
+                received.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals(SagaStatus.RUNNING, received.get(3).status());
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
+    }
 }
