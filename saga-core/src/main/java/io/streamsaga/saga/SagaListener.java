@@ -56,4 +56,13 @@ public interface SagaListener {
      */
     default void onRetried(SagaInstance instance) {
     }
+
+    /**
+     * An operator's {@link SagaOrchestrator#markResolved} of a saga that needed attention is stored (status
+     * {@code RESOLVED}, terminal; {@code instance.failure()} and {@code compensationFailure()} say what was resolved):
+     * called once, on the thread that made the call, after the {@code resolved} lifecycle event; not when the store
+     * refused the write or another orchestrator wrote the saga first (the call throws then, and nothing is resolved).
+     */
+    default void onResolved(SagaInstance instance) {
+    }
 }

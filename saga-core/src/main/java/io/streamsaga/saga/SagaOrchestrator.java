@@ -157,7 +157,12 @@ public interface SagaOrchestrator extends AutoCloseable {
     CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step);
 
     /**
-     * Operator: marks a saga that needs attention as resolved by hand (terminal).
+     * Operator: marks a saga that needs attention as resolved by hand (terminal). Once the write is stored, a
+     * {@code resolved} lifecycle event is emitted (status {@code RESOLVED}, its error the failure that was resolved:
+     * published after the write, or written with it by a store that takes outgoing messages or
+     * {@code JdbcSagaStore}'s {@code lifecycleEventsToOutbox}), so that a consumer whose last event of the saga was
+     * {@code failed} learns it no longer needs attention; then {@link SagaListener#onResolved} is called, on this
+     * thread. A call that throws (refused, or another orchestrator's write first) emits neither.
      *
      * <p>This and the other operator calls ({@link #cancel}, {@link #retryCompensation}, {@link #skipCompensation})
      * accept a saga whose definition version is no longer registered when a {@link Builder#dataUpcaster} chain

@@ -1318,10 +1318,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /**
      * An operator resolved the saga (markResolved): a lifecycle consumer whose last event of it was {@code failed}
-     * learns that it no longer needs attention. Listeners have no hook of their own for it.
+     * learns that it no longer needs attention; then the listeners hear of it.
      */
     void onResolved(SagaInstance instance) {
         publish(instance, "resolved", null, attentionFailure(instance));
+        if (!config.listeners().isEmpty()) {
+            notify(l -> l.onResolved(instance));
+        }
     }
 
     /** What a saga needing attention (or resolved from it) failed on: its compensation's failure, else its step's. */

@@ -1666,7 +1666,7 @@ final class SagaRun<D> {
         try {
             if (writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED) && observedAndFlushed()) {
                 orchestrator.onResolved(snapshot());
-                now = null; // the lifecycle topic was told: the application's time
+                now = null; // the listeners ran: the application's time
             }
             drive();
         } finally {
