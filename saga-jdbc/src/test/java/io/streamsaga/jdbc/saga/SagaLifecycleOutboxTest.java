@@ -62,6 +62,16 @@ abstract class SagaLifecycleOutboxTest {
             }).retry(RetryPolicy.NONE).compensation((d, ctx) -> { })
             .build();
 
+    /** A saga that needs attention: its compensation of reserve keeps failing. */
+    private final SagaDefinition<Order> stuck = SagaDefinition.builder("stuck-order", Order.class).dataType("order-data")
+            .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
+                throw new IllegalStateException("release refused");
+            }).compensationRetry(RetryPolicy.NONE)
+            .step("charge").action((d, ctx) -> {
+                throw new IllegalStateException("card declined");
+            }).retry(RetryPolicy.NONE)
+            .build();
+
     @BeforeEach
     void setUp() {
         TestDatabase database = db.database();
@@ -193,14 +203,6 @@ abstract class SagaLifecycleOutboxTest {
 
     @Test
     void aSagaResolvedByTheOperatorEndsWithAResolvedEventRelayedFromTheOutbox() {
-        SagaDefinition<Order> stuck = SagaDefinition.builder("stuck-order", Order.class).dataType("order-data")
-                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
-                    throw new IllegalStateException("release refused");
-                }).compensationRetry(RetryPolicy.NONE)
-                .step("charge").action((d, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                }).retry(RetryPolicy.NONE)
-                .build();
         try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(stuck).build()) {
             assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.start(stuck, "s-9", "o-9", new Order("o-9", true))
                     .toCompletableFuture().join().outcome());
@@ -216,14 +218,6 @@ abstract class SagaLifecycleOutboxTest {
 
     @Test
     void anOperatorsRetryAndSkipOfASagaThatNeedsAttentionEachRelayACompensatingEventUnderAnIdOfItsOwn() {
-        SagaDefinition<Order> stuck = SagaDefinition.builder("stuck-order", Order.class).dataType("order-data")
-                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
-                    throw new IllegalStateException("release refused");
-                }).compensationRetry(RetryPolicy.NONE)
-                .step("charge").action((d, ctx) -> {
-                    throw new IllegalStateException("card declined");
-                }).retry(RetryPolicy.NONE)
-                .build();
         try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(stuck).build()) {
             orchestrator.start(stuck, "s-10", "o-10", new Order("o-10", true));
             assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.retryCompensation("s-10")
