@@ -46,7 +46,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * answering at once (a transport delivering synchronously, here a manually drained in-memory transport drained by each
  * send), arrives while the engine is still sending the command: it is checked against the deadline of the attempt that
  * command starts, not against the (past) deadline of the attempt before it, which a retry's command would otherwise
- * find still stored and time out on.
+ * find still stored and time out on. A remote step's reply on the sending thread, whose deadline and timer the forward
+ * path sets before it publishes, is the guard that that path keeps the same order.
  */
 class CompensationReplyOnTheSendingThreadTest {
     private static final Duration TIMEOUT = Duration.ofMinutes(1);
@@ -201,5 +202,37 @@ class CompensationReplyOnTheSendingThreadTest {
 
         assertEquals(List.of("1", "2"), releases, "the refused compensation was not retried after its backoff");
         assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+    }
+
+    @Test
+    void aRemoteStepRefusedWhileItsCommandIsSentIsRetriedAfterItsBackoffAndItsRetrysReplyTaken() {
+        // The forward path arms the attempt's timeout and stores its deadline before it publishes: a reply on the sending
+        // thread finds both, and nothing is armed after it that would take the retry timer's slot.
+        List<String> reservations = new CopyOnWriteArrayList<>();
+        bus.subscribe("airline", "seat-commands", ReserveSeat.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> {
+                    String attempt = ctx.message().header(SagaMessages.ATTEMPT).orElseThrow();
+                    reservations.add(attempt);
+                    SagaMessages.reply(bus, ctx.message(), new SeatReserved(!"1".equals(attempt)));
+                });
+        SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
+                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> {
+                    if (!reply.reserved()) {
+                        throw new IllegalStateException("no seat");
+                    }
+                    return b;
+                })
+                .timeout(TIMEOUT).retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofSeconds(1)).jitter(0).build())
+                .build();
+        orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(definition).build();
+        CompletableFuture<SagaResult<Booking>> result =
+                orchestrator.start(definition, "saga-1", null, new Booking("bob")).toCompletableFuture();
+        assertEquals(List.of("1"), reservations);
+
+        scheduler.advance(Duration.ofSeconds(1));
+
+        assertEquals(List.of("1", "2"), reservations, "the refused step was not retried after its backoff");
+        assertEquals(SagaOutcome.COMPLETED, result.join().outcome());
     }
 }
