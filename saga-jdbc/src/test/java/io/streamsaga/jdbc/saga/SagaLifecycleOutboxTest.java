@@ -260,4 +260,55 @@ abstract class SagaLifecycleOutboxTest {
         assertEquals(SagaStatus.RUNNING, received.get(3).status());
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }
+    /**
+     * The store's own mapping of transitions to lifecycle events (lifecycleEventsToOutbox) and the orchestrator's
+     * (publishLifecycleEvents) tell the same course, event for event (name, step, status, error), for every event an
+     * operator call emits as well: a needing-attention saga retried, skipped, resolved, and a stuck step retried.
+     */
+    @Test
+    void theOutboxRelaysTheEventsTheOrchestratorPublishesForTheSameCourseOfOperatorCalls() {
+        java.util.concurrent.atomic.AtomicBoolean carrierDown = new java.util.concurrent.atomic.AtomicBoolean(true);
+        SagaDefinition<Order> shipping = SagaDefinition.builder("shipping", Order.class).dataType("order-data")
+                .pivot("charge").action((d, ctx) -> d)
+                .retriable("ship").action((d, ctx) -> {
+                    if (carrierDown.get()) {
+                        throw new IllegalStateException("carrier down");
+                    }
+                    return d;
+                }).retry(RetryPolicy.NONE)
+                .build();
+        java.util.function.Consumer<SagaOrchestrator> course = orchestrator -> {
+            carrierDown.set(true);
+            orchestrator.start(saga, "s-20", "o-20", new Order("o-20", true));
+            orchestrator.start(stuck, "s-21", "o-21", new Order("o-21", true));
+            orchestrator.retryCompensation("s-21"); // fails again
+            orchestrator.skipCompensation("s-21", "reserve");
+            orchestrator.start(stuck, "s-22", "o-22", new Order("o-22", true));
+            orchestrator.markResolved("s-22");
+            orchestrator.start(shipping, "s-23", "o-23", new Order("o-23", false));
+            carrierDown.set(false);
+            orchestrator.retryCompensation("s-23");
+        };
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(saga).register(stuck).register(shipping).build()) {
+            course.accept(orchestrator);
+        }
+        relay();
+        List<String> relayed = received.stream().map(SagaLifecycleOutboxTest::describe).toList();
+        received.clear();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder()
+                .store(new io.streamsaga.inmemory.saga.InMemorySagaStore()).bus(bus).scheduler(scheduler)
+                .register(saga).register(stuck).register(shipping).publishLifecycleEvents("saga-events").build()) {
+            course.accept(orchestrator);
+        }
+        transport.drainAll();
+        List<String> published = received.stream().map(SagaLifecycleOutboxTest::describe).toList();
+
+        assertEquals(published, relayed);
+        assertTrue(relayed.stream().anyMatch(e -> e.startsWith("s-23 retried")), relayed.toString());
+    }
+
+    private static String describe(SagaLifecycleEvent e) {
+        return e.sagaId() + " " + e.event() + " " + e.step() + " " + e.status() + " " + e.error();
+    }
 }
