@@ -299,8 +299,8 @@ final class SagaRun<D> {
 
     /**
      * Records an outcome that arrives outside {@link #drive()} (an asynchronous completion, a reply, a timeout, a
-     * failed send, an operator's cancel) and drives on. An Error from the store or a listener while recording it
-     * stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown; when the outcome arrived
+     * failed send, an operator's cancel, retry or skip) and drives on. An Error from the store or a listener while
+     * recording it stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown; when the outcome arrived
      * inside a drive pass (a stage complete when returned), the pass rethrows it too.
      */
     private void recordAndDrive(Runnable outcome) {
@@ -1563,15 +1563,17 @@ final class SagaRun<D> {
                 changed[i] = changed[i].with(StepStatus.RETRY_SCHEDULED, at);
             }
         }
-        // A retried retriable step goes forward again: its failure made the saga compensate nothing.
-        if (stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING,
-                compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null)) {
-            if (!compensating) {
-                exception = null;
+        // A retried retriable step goes forward again: its failure made the saga compensate nothing. Written and told
+        // outside a pass (observed): an Error from the store or a listener stops the run as in one (recordAndDrive).
+        recordAndDrive(() -> {
+            if (stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING,
+                    compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null)) {
+                if (!compensating) {
+                    exception = null;
+                }
+                operatorRestarted();
             }
-            operatorRestarted();
-        }
-        drive();
+        });
     }
 
     /** Operator: skips the failed compensation of one step and goes on compensating; false as {@link #retryFailed}. */
@@ -1604,12 +1606,15 @@ final class SagaRun<D> {
         if (othersFailed && (stillFailed == null || stepName.equals(stillFailed.step()))) {
             stillFailed = otherFailedCompensation(step.index()); // the one that needs attention now
         }
-        if (stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
-                othersFailed ? SagaStatus.FAILED_NEEDS_ATTENTION : SagaStatus.COMPENSATING, failure,
-                stillFailed, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null) && !othersFailed) {
-            operatorRestarted();
-        }
-        drive();
+        boolean restarts = !othersFailed;
+        SagaFailure attention = stillFailed;
+        recordAndDrive(() -> { // as in retryFailedNow
+            if (stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
+                    restarts ? SagaStatus.COMPENSATING : SagaStatus.FAILED_NEEDS_ATTENTION, failure,
+                    attention, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null) && restarts) {
+                operatorRestarted();
+            }
+        });
     }
 
     /**
