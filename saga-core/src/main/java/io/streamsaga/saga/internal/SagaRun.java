@@ -299,9 +299,9 @@ final class SagaRun<D> {
 
     /**
      * Records an outcome that arrives outside {@link #drive()} (an asynchronous completion, a reply, a timeout, a
-     * failed send, an operator's cancel, retry or skip) and drives on. An Error from the store or a listener while
-     * recording it stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown; when the outcome arrived
-     * inside a drive pass (a stage complete when returned), the pass rethrows it too.
+     * failed send, an operator's cancel, retry, skip or resolve) and drives on. An Error from the store or a listener
+     * while recording it stops the run as it would in {@code drive()} ({@link #abandon}) and is rethrown; when the
+     * outcome arrived inside a drive pass (a stage complete when returned), the pass rethrows it too.
      */
     private void recordAndDrive(Runnable outcome) {
         try {
@@ -1669,11 +1669,12 @@ final class SagaRun<D> {
         requireNeedsAttention();
         long before = operatorCallBegins();
         try {
-            if (writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED) && observedAndFlushed()) {
-                orchestrator.onResolved(snapshot());
-                now = null; // the listeners ran: the application's time
-            }
-            drive();
+            recordAndDrive(() -> { // written and told outside a pass: an Error there stops the run as in one
+                if (writeStatus(TransitionType.SAGA_RESOLVED, null, 0, null, SagaStatus.RESOLVED) && observedAndFlushed()) {
+                    orchestrator.onResolved(snapshot());
+                    now = null; // the listeners ran: the application's time
+                }
+            });
         } finally {
             operatorCallEnds();
         }

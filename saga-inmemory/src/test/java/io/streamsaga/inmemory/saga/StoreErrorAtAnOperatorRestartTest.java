@@ -90,4 +90,9 @@ class StoreErrorAtAnOperatorRestartTest {
     void anErrorFromTheStoreAtAnOperatorsSkipStopsTheRunLeavingTheSagaAsStored() {
         anErrorAtTheWriteOf(TransitionType.COMPENSATION_SKIPPED, o -> o.skipCompensation("s-1", "reserve"));
     }
+    /** The same for markResolved, whose write is followed by its 'resolved' event and SagaListener.onResolved. */
+    @Test
+    void anErrorFromTheStoreAtAnOperatorsResolveStopsTheRunLeavingTheSagaAsStored() {
+        anErrorAtTheWriteOf(TransitionType.SAGA_RESOLVED, o -> o.markResolved("s-1"));
+    }
 }
