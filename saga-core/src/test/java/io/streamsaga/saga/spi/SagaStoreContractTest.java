@@ -116,8 +116,24 @@ public abstract class SagaStoreContractTest {
         SagaInstance v2 = instance("s-1", null, SagaStatus.COMPENSATING, created, 2);
         store.update(v2, transition(v2, TransitionType.SAGA_COMPENSATING));
         assertEquals(created, store.find("s-1").orElseThrow().createdAt(), "createdAt after an update");
-        assertEquals(List.of(created), store.findActiveCreatedBefore(created.plusSeconds(1)).stream()
-                .map(SagaInstance::createdAt).toList(), "createdAt as a query lists it");
+        assertEquals(List.of(created), createdAts(store.findActiveCreatedBefore(created.plusSeconds(1))),
+                "createdAt as findActiveCreatedBefore lists it");
+        assertEquals(List.of(created), createdAts(store.findByStatus(EnumSet.of(SagaStatus.COMPENSATING))),
+                "createdAt as findByStatus lists it");
+        assertEquals(List.of(), createdAts(store.findByBusinessKey("key-1")));
+        insert(instance("s-2", "key-1", SagaStatus.RUNNING, created, 1));
+        assertEquals(List.of(created), createdAts(store.findByBusinessKey("key-1")),
+                "createdAt as findByBusinessKey lists it");
+        // Both at the same instant: the second page, after s-1's position (its createdAt as the store gave it back),
+        // holds s-2 only if the store compares that microsecond instant exactly
+        assertEquals(List.of("s-1", "s-2"), ids(readPages(RecoveryQuery.firstPage(null, Set.of(), 1))),
+                "each saga on a page of its own");
+        assertEquals(List.of(created, created), createdAts(readPages(RecoveryQuery.firstPage(null, Set.of(), 100))),
+                "createdAt as findRecoveryCandidates lists it");
+    }
+
+    private static List<Instant> createdAts(List<SagaInstance> instances) {
+        return instances.stream().map(SagaInstance::createdAt).toList();
     }
 
     @Test
