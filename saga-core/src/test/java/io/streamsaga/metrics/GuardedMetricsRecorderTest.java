@@ -21,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * not overridden here would make every guarded recorder (the library guards all) silently drop that metric.
  */
 class GuardedMetricsRecorderTest {
+    private static final String GUARDED = "io.streamsaga.metrics.GuardedMetricsRecorder";
 
     @Test
     void everyMethodOfTheInterfaceIsForwardedNotLeftToItsDefault() throws Exception {
@@ -39,7 +40,7 @@ class GuardedMetricsRecorderTest {
         // observe is the one call an application makes with its own values (the source's metrics.observe): a recorder
         // refusing one (NaN, a null name) or a broken registry must not fail the handler that measured it; what it
         // threw is logged, an Error at ERROR, an exception at WARN, naming the recorder, the call and the meter.
-        String failed = "io.streamsaga.metrics.GuardedMetricsRecorder - metrics recorder throwing recorder failed on"
+        String failed = GUARDED + " - metrics recorder throwing recorder failed on"
                 + " observe(order_amount); ignored: ";
         Map<Supplier<? extends Throwable>, String> logged = new LinkedHashMap<>();
         logged.put(() -> new IllegalArgumentException("a value of distribution order_amount must be finite and 0 or more,"
@@ -54,7 +55,8 @@ class GuardedMetricsRecorderTest {
             List<String> observed = new ArrayList<>();
             MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(observed, thrown.getKey()));
 
-            String log = CapturedLog.during(() -> guarded.observe("order_amount", 25.5, Map.of("currency", "EUR")));
+            String log = CapturedLog.ofLogger(GUARDED,
+                    () -> guarded.observe("order_amount", 25.5, Map.of("currency", "EUR")));
 
             assertEquals(List.of("order_amount 25.5 {currency=EUR}"), observed, "forwarded as given: " + thrown.getValue());
             assertTrue(log.contains(thrown.getValue() + System.lineSeparator()), "logged once, as " + thrown.getValue()
@@ -63,7 +65,7 @@ class GuardedMetricsRecorderTest {
         }
         OutOfMemoryError dying = new OutOfMemoryError("the process is dying");
         MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(new ArrayList<>(), () -> dying));
-        String log = CapturedLog.during(() -> assertSame(dying, assertThrows(OutOfMemoryError.class,
+        String log = CapturedLog.ofLogger(GUARDED, () -> assertSame(dying, assertThrows(OutOfMemoryError.class,
                 () -> guarded.observe("order_amount", 1, null))));
         assertEquals("", log, "thrown through, not logged as ignored");
     }

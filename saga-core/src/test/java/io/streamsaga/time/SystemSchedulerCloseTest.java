@@ -84,7 +84,7 @@ class SystemSchedulerCloseTest {
         }
         assertTrue(running.await(30, TimeUnit.SECONDS), "the first task runs");
 
-        String log = CapturedLog.during(() -> {
+        String log = CapturedLog.ofLogger("io.streamsaga.internal.SystemScheduler", () -> {
             Thread closing = new Thread(scheduler::close, "closer");
             closing.start();
             while (closing.isAlive() && !waiting(closing)) { // close() shut the executor down, waits for the task
@@ -120,7 +120,7 @@ class SystemSchedulerCloseTest {
             Thread.onSpinWait();
         }
 
-        String log = CapturedLog.during(scheduler::close);
+        String log = CapturedLog.ofLogger("io.streamsaga.internal.SystemScheduler", scheduler::close);
 
         assertFalse(log.contains("stopped waiting"), "close() gave up waiting for a thread running nothing: " + log);
         assertFalse(laterRan.get(), "the task not due yet was dropped");
