@@ -11,7 +11,8 @@ package io.streamsaga.saga;
  *                 {@code markResolved} of such a saga; its error the failure that was resolved) or {@code retried}
  *                 (an operator's {@code retryCompensation} sent such a saga forward again: status {@code RUNNING});
  *                 an operator's {@code retryCompensation} or {@code skipCompensation} that sends such a saga back to
- *                 compensating emits {@code compensating} again
+ *                 compensating emits {@code compensating} again, a {@code skipCompensation} that leaves another
+ *                 compensation failed {@code failed} again (naming that one)
  * @param step     the step concerned, or null
  * @param status   the saga status after the event
  * @param error    the failure description, or null

@@ -43,7 +43,9 @@ public interface SagaListener {
     /**
      * The saga needs attention: a compensation kept failing ({@code instance.compensationFailure()} says which),
      * or a retriable step exhausted its retries ({@code compensationFailure()} is null, nothing was compensated:
-     * {@code instance.failure()} names the step).
+     * {@code instance.failure()} names the step). Heard once more when an operator's
+     * {@link SagaOrchestrator#skipCompensation} leaves the saga needing attention for another failed compensation,
+     * which {@code compensationFailure()} then names.
      */
     default void onFailed(SagaInstance instance) {
     }

@@ -152,7 +152,9 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Operator: skips the failed compensation of {@code step} and continues compensating earlier steps. Once stored,
      * a {@code compensating} lifecycle event and {@link SagaListener#onCompensationStarting}, as for
-     * {@link #retryCompensation}; none when another compensation still failed (the saga still needs attention).
+     * {@link #retryCompensation}. When another compensation still failed the saga still needs attention, now for
+     * that one: a {@code failed} lifecycle event again (status {@code FAILED_NEEDS_ATTENTION}, error that
+     * compensation's failure) and {@link SagaListener#onFailed} once more, as the last ones named the skipped step.
      */
     CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step);
 

@@ -352,9 +352,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             case SAGA_COMPENSATED -> "compensated";
             case SAGA_NEEDS_ATTENTION -> "failed";
             case SAGA_RESOLVED -> "resolved";
-            // An operator's retry or skip that took the saga out of needing attention (see SagaRun.operatorRestarted).
-            case SAGA_RETRIED, COMPENSATION_SKIPPED -> instance.status() == SagaStatus.COMPENSATING ? "compensating"
-                    : instance.status() == SagaStatus.RUNNING ? "retried" : null;
+            // An operator's retry or skip that took the saga out of needing attention (see SagaRun.operatorRestarted),
+            // or a skip that left it needing attention for another failed compensation (SagaRun.skipNow)
+            case SAGA_RETRIED, COMPENSATION_SKIPPED -> switch (instance.status()) {
+                case COMPENSATING -> "compensating";
+                case RUNNING -> "retried";
+                case FAILED_NEEDS_ATTENTION -> "failed";
+                default -> null;
+            };
             default -> null;
         };
         if (event == null) {

@@ -1611,8 +1611,15 @@ final class SagaRun<D> {
         recordAndDrive(() -> { // as in retryFailedNow
             if (stage(step.index(), state.with(StepStatus.COMPENSATION_SKIPPED),
                     restarts ? SagaStatus.COMPENSATING : SagaStatus.FAILED_NEEDS_ATTENTION, failure,
-                    attention, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null) && restarts) {
-                operatorRestarted();
+                    attention, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null)) {
+                if (restarts) {
+                    operatorRestarted();
+                } else if (observedAndFlushed()) {
+                    // Still needing attention, but for another compensation: the last 'failed' event and onFailed named
+                    // the skipped one, so both are told again with the failure that needs attention now.
+                    orchestrator.onFailed(snapshot());
+                    now = null; // the listeners ran: the application's time
+                }
             }
         });
     }

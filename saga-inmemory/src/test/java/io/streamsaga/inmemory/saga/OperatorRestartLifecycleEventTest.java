@@ -15,6 +15,7 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.TwoRefusedCancellations;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -23,13 +24,15 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * An operator's retryCompensation or skipCompensation moves a saga that needs attention back to COMPENSATING (or, for
  * a retried stuck step, RUNNING): a consumer of the lifecycle topic, whose last event of it was {@code failed}, hears
  * of that at once ({@code compensating}, as a saga beginning to compensate; {@code retried}, status RUNNING), not only
  * at the saga's next event, which for a retried remote compensation can be its reply's timeout; and listeners hear of
- * it after that event ({@code onCompensationStarting}, {@code onRetried}).
+ * it after that event ({@code onCompensationStarting}, {@code onRetried}). A skip that leaves another compensation
+ * failed tells {@code failed} (and {@code onFailed}) again, naming the compensation that needs attention now.
  */
 class OperatorRestartLifecycleEventTest {
     record Order(String id) {
@@ -42,6 +45,8 @@ class OperatorRestartLifecycleEventTest {
     private final AtomicBoolean releaseRefused = new AtomicBoolean(true);
     private final AtomicBoolean carrierDown = new AtomicBoolean(true);
     private final List<String> heard = new CopyOnWriteArrayList<>();
+    /** The step whose compensation failure each onFailed names. */
+    private final List<String> failedHeard = new CopyOnWriteArrayList<>();
 
     private final SagaDefinition<Order> compensating = SagaDefinition.builder("order", Order.class)
             .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
@@ -64,6 +69,9 @@ class OperatorRestartLifecycleEventTest {
             }).retry(RetryPolicy.NONE)
             .build();
 
+    /** Needs attention for two failed compensations at once. */
+    private final SagaDefinition<Order> trip = TwoRefusedCancellations.trip(Order.class, "order");
+
     /** Records each hook, and each lifecycle event as the bus delivers it, in one order. */
     private final SagaListener listener = new SagaListener() {
         @Override
@@ -74,6 +82,11 @@ class OperatorRestartLifecycleEventTest {
         @Override
         public void onRetried(SagaInstance instance) {
             heard.add("onRetried " + instance.status());
+        }
+
+        @Override
+        public void onFailed(SagaInstance instance) {
+            failedHeard.add(instance.compensationFailure().step());
         }
     };
 
@@ -86,7 +99,7 @@ class OperatorRestartLifecycleEventTest {
     private SagaOrchestrator orchestrator(SagaDefinition<Order> definition, List<SagaLifecycleEvent> events) {
         bus.subscribe("ops", "saga-events", SagaLifecycleEvent.class, (event, ctx) -> events.add(event));
         return SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus).scheduler(scheduler)
-                .register(definition).publishLifecycleEvents("saga-events").listener(listener).build();
+                .parallelExecutor(Runnable::run).register(definition).publishLifecycleEvents("saga-events").listener(listener).build();
     }
 
     @Test
@@ -154,6 +167,45 @@ class OperatorRestartLifecycleEventTest {
         assertEquals(List.of("compensating"), retried.stream().map(SagaLifecycleEvent::event).toList());
         assertEquals(SagaStatus.COMPENSATING, retried.get(0).status());
         assertEquals(List.of("compensating"), skipped.stream().map(SagaLifecycleEvent::event).toList());
+        List<String> ids = store.all.stream().filter(m -> SagaLifecycleEvent.TYPE.equals(m.type())).map(Message::id).toList();
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
+    }
+
+    @Test
+    void aSkipThatLeavesAnotherCompensationFailedPublishesAFailedEventNamingThatOne() {
+        List<SagaLifecycleEvent> events = new CopyOnWriteArrayList<>();
+        try (SagaOrchestrator orchestrator = orchestrator(trip, events)) {
+            String skipped = orchestrator.start(trip, "s-5", "o-5", new Order("o-5")).toCompletableFuture().join()
+                    .compensationFailure().step();
+            String other = skipped.equals("hotel") ? "flight" : "hotel";
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.skipCompensation("s-5", skipped)
+                    .toCompletableFuture().join().outcome());
+            transport.drainAll();
+
+            List<String> names = events.stream().map(SagaLifecycleEvent::event).toList();
+            assertEquals(List.of("compensating", "failed", "failed"), names.subList(names.size() - 3, names.size()),
+                    names.toString());
+            SagaLifecycleEvent failedAgain = events.get(events.size() - 1);
+            assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, failedAgain.status());
+            assertTrue(failedAgain.error().startsWith(other + ": "), failedAgain.error());
+            assertEquals(List.of(skipped, other), failedHeard, "onFailed heard again, naming the other step");
+        }
+    }
+
+    @Test
+    void aSkipThatLeavesAnotherCompensationFailedHandsAFailedEventToAStoreThatStoresOutgoingMessages() {
+        TransactionalMessagesTest.RecordingStore store = new TransactionalMessagesTest.RecordingStore();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .parallelExecutor(Runnable::run).register(trip).publishLifecycleEvents("saga-events").build()) {
+            String skipped = orchestrator.start(trip, "s-6", "o-6", new Order("o-6")).toCompletableFuture().join()
+                    .compensationFailure().step();
+            orchestrator.skipCompensation("s-6", skipped);
+            String other = skipped.equals("hotel") ? "flight" : "hotel";
+            List<SagaLifecycleEvent> events = lifecycleEvents(store.messages.get(TransitionType.COMPENSATION_SKIPPED));
+            assertEquals(List.of("failed"), events.stream().map(SagaLifecycleEvent::event).toList());
+            assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, events.get(0).status());
+            assertTrue(events.get(0).error().startsWith(other + ": "), events.get(0).error());
+        }
         List<String> ids = store.all.stream().filter(m -> SagaLifecycleEvent.TYPE.equals(m.type())).map(Message::id).toList();
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }

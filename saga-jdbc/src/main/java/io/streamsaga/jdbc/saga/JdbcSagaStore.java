@@ -415,9 +415,14 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             case SAGA_COMPENSATED -> "compensated";
             case SAGA_NEEDS_ATTENTION -> "failed";
             case SAGA_RESOLVED -> "resolved";
-            // An operator's retry or skip that took the saga out of needing attention: compensating again, or running.
-            case SAGA_RETRIED, COMPENSATION_SKIPPED -> status == SagaStatus.COMPENSATING ? "compensating"
-                    : status == SagaStatus.RUNNING ? "retried" : null;
+            // An operator's retry or skip that took the saga out of needing attention: compensating again, or running;
+            // or a skip that left it needing attention for another failed compensation: failed again, naming that one
+            case SAGA_RETRIED, COMPENSATION_SKIPPED -> switch (status) {
+                case COMPENSATING -> "compensating";
+                case RUNNING -> "retried";
+                case FAILED_NEEDS_ATTENTION -> "failed";
+                default -> null;
+            };
             default -> null;
         };
     }
@@ -1068,8 +1073,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         /**
          * Writes a {@link SagaLifecycleEvent} ({@code started}, {@code step-completed}, {@code compensating},
          * {@code completed}, {@code compensated}, {@code failed}, {@code resolved}, and for an operator's retry or skip
-         * that takes a saga out of needing attention {@code compensating} again or {@code retried}, as the
-         * orchestrator's) for each matching transition to the
+         * that takes a saga out of needing attention {@code compensating} again or {@code retried}, for a skip that
+         * leaves another compensation failed {@code failed} again, as the orchestrator's) for each matching transition to the
          * transactional outbox, in the transition's own transaction, for an {@code OutboxRelay} to publish
          * on {@code topic}: no event is lost or invented by a crash between the two. Use it instead of the
          * orchestrator's {@code publishLifecycleEvents}, which publishes after the write.

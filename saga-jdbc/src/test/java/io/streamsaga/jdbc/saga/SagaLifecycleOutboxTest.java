@@ -17,6 +17,7 @@ import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.TwoRefusedCancellations;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -232,6 +233,29 @@ abstract class SagaLifecycleOutboxTest {
         assertEquals(SagaStatus.COMPENSATING, received.get(4).status());
         assertEquals("charge: java.lang.IllegalStateException: card declined", received.get(4).error());
         assertEquals(SagaStatus.COMPENSATING, received.get(6).status());
+        assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
+    }
+
+    @Test
+    void anOperatorsSkipThatLeavesAnotherCompensationFailedRelaysAFailedEventNamingThatOne() {
+        SagaDefinition<Order> trip = TwoRefusedCancellations.trip(Order.class, "order-data");
+        String other;
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .parallelExecutor(Runnable::run).register(trip).build()) {
+            String skipped = orchestrator.start(trip, "s-12", "o-12", new Order("o-12", true)).toCompletableFuture()
+                    .join().compensationFailure().step();
+            other = skipped.equals("hotel") ? "flight" : "hotel";
+            assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, orchestrator.skipCompensation("s-12", skipped)
+                    .toCompletableFuture().join().outcome());
+        }
+        relay();
+
+        List<String> events = received.stream().map(SagaLifecycleEvent::event).toList();
+        assertEquals(List.of("compensating", "failed", "failed"), events.subList(events.size() - 3, events.size()),
+                events.toString());
+        SagaLifecycleEvent failedAgain = received.get(received.size() - 1);
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, failedAgain.status());
+        assertTrue(failedAgain.error().startsWith(other + ": "), failedAgain.error());
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }
 
