@@ -1,0 +1,218 @@
+package io.streamsaga.kafka;
+
+import io.streamsaga.aggregator.Aggregate;
+import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.bus.DeliveryContext;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
+import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
+import io.streamsaga.message.Message;
+import io.streamsaga.routing.EventRouter;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.IntStream;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The stream patterns on Kafka as an application runs them (docs/patterns.md): the aggregator and the idempotent
+ * consumer over topics of several partitions with a consumer closed mid-stream and built again over the same group,
+ * the aggregator's poison and late parts, and the router on a wildcard meeting topics created after it subscribed.
+ */
+class KafkaStreamPatternsTest {
+    record OrderCreated(String orderId) {
+    }
+
+    record PaymentProcessed(String orderId) {
+    }
+
+    record InventoryReserved(String orderId) {
+    }
+
+    private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final int ORDERS = 6;
+
+    private static TypeRegistry types() {
+        return TypeRegistry.builder()
+                .register("order-created", 1, OrderCreated.class)
+                .register("payment-processed", 1, PaymentProcessed.class)
+                .register("inventory-reserved", 1, InventoryReserved.class)
+                .build();
+    }
+
+    private static KafkaTransport transport() {
+        return KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .redeliveryBackoff(Duration.ofMillis(100)).build();
+    }
+
+    private static void createTopics(String... topics) throws Exception {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers()))) {
+            admin.createTopics(Arrays.stream(topics).map(t -> new NewTopic(t, 3, (short) 1)).toList()).all().get();
+        }
+    }
+
+    private static List<String> orders() {
+        return IntStream.range(0, ORDERS).mapToObj(i -> "o-" + i).toList();
+    }
+
+    @Test
+    void anAggregatorRestartedOverTheSameGroupAndStoreReleasesEveryGroupOnceWithAllItsParts() throws Exception {
+        String created = SharedKafkaBroker.unique("order-created");
+        String paid = SharedKafkaBroker.unique("payment-processed");
+        String reserved = SharedKafkaBroker.unique("inventory-reserved");
+        String group = SharedKafkaBroker.unique("order-aggregator");
+        createTopics(created, paid, reserved);
+        InMemoryAggregationStore store = new InMemoryAggregationStore();
+        Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
+        Map<String, Integer> partsReleased = new ConcurrentHashMap<>();
+
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build();
+             EventAggregator aggregator = aggregator(bus, store, releases, partsReleased)) {
+            aggregator.subscribe(group, created, paid, reserved);
+            for (String order : orders()) {
+                bus.publish(created, order, new OrderCreated(order)).toCompletableFuture().join();
+                bus.publish(paid, order, new PaymentProcessed(order)).toCompletableFuture().join();
+            }
+            await().atMost(WAIT).until(() -> orders().stream()
+                    .allMatch(o -> aggregator.group(o).map(g -> g.size() == 2).orElse(false)));
+        }
+
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build();
+             EventAggregator aggregator = aggregator(bus, store, releases, partsReleased)) {
+            aggregator.subscribe(group, created, paid, reserved);
+            for (String order : orders()) {
+                bus.publish(reserved, order, new InventoryReserved(order)).toCompletableFuture().join();
+            }
+            await().atMost(WAIT).until(() -> releases.size() == ORDERS);
+        }
+        orders().forEach(o -> {
+            assertEquals(1, releases.get(o).get(), "releases of " + o);
+            assertEquals(3, partsReleased.get(o), "parts released for " + o);
+        });
+    }
+
+    private static EventAggregator aggregator(EventBus bus, InMemoryAggregationStore store,
+                                              Map<String, AtomicInteger> releases, Map<String, Integer> parts) {
+        return EventAggregator.builder(bus, store)
+                .name("order-aggregator")
+                .correlateByField("orderId")
+                .completeWhen(g -> g.hasTypes("order-created", "payment-processed", "inventory-reserved"))
+                .onRelease((Aggregate aggregate) -> {
+                    releases.computeIfAbsent(aggregate.key(), k -> new AtomicInteger()).incrementAndGet();
+                    parts.put(aggregate.key(), aggregate.group().size());
+                })
+                .build();
+    }
+
+    @Test
+    void anIdempotentConsumerRestartedOverTheSameGroupAppliesEachMessageOnceAndDropsARepublishedDuplicate()
+            throws Exception {
+        String topic = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("billing");
+        createTopics(topic);
+        InMemoryDeduplicationStore store = InMemoryDeduplicationStore.builder().build();
+        Map<String, AtomicInteger> applied = new ConcurrentHashMap<>();
+        io.streamsaga.bus.EventHandler<OrderCreated> apply =
+                (event, ctx) -> applied.computeIfAbsent(event.orderId(), k -> new AtomicInteger()).incrementAndGet();
+
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build()) {
+            IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+            try (Subscription subscription = bus.subscribe(group, topic, OrderCreated.class, consumer.wrap(apply))) {
+                for (String order : orders().subList(0, 3)) {
+                    bus.publish(topic, order, new OrderCreated(order)).toCompletableFuture().join();
+                }
+                await().atMost(WAIT).until(() -> applied.size() == 3);
+            }
+        }
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build()) {
+            IdempotentConsumer consumer = IdempotentConsumer.builder(bus, store).build();
+            try (Subscription subscription = bus.subscribe(group, topic, OrderCreated.class, consumer.wrap(apply))) {
+                for (String order : orders().subList(3, ORDERS)) {
+                    bus.publish(topic, order, new OrderCreated(order)).toCompletableFuture().join();
+                }
+                // the same message sent twice by a producer that retried (one id), on the key's partition
+                Message twice = Message.builder(topic).id("resent-o-0").key("o-0").type("order-created")
+                        .payload("{\"orderId\":\"o-0\"}".getBytes(StandardCharsets.UTF_8)).build();
+                kafka.send(twice).toCompletableFuture().join();
+                kafka.send(twice).toCompletableFuture().join();
+                // after them on the key's partition: once it is applied, so are they (order per key)
+                bus.publish(topic, "o-0", new OrderCreated("o-last")).toCompletableFuture().join();
+                await().atMost(WAIT).until(() -> applied.containsKey("o-last"));
+            }
+        }
+        assertEquals(2, applied.get("o-0").get(), "o-0 once as published, once under the resent id, not thrice");
+        assertEquals(1, applied.get("o-last").get());
+        orders().subList(1, ORDERS).forEach(o -> assertEquals(1, applied.get(o).get(), "applications of " + o));
+    }
+
+    @Test
+    void aRouterOnAWildcardRoutesTheFirstMessagesOfTopicsCreatedAfterItSubscribedAndDeadLettersTheUnroutable() {
+        // A LATEST wildcard member learns of a new topic at its next metadata refresh; the messages published to
+        // it meanwhile (the first one created the topic) must be routed, not skipped as before its start.
+        String prefix = SharedKafkaBroker.unique("rt");
+        String group = SharedKafkaBroker.unique("gateway");
+        Map<String, String> routed = new ConcurrentHashMap<>();
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build()) {
+            EventRouter router = EventRouter.builder(bus)
+                    .onTopic(prefix + "-order-created", OrderCreated.class, (event, ctx) -> routed.put(event.orderId(), ctx.topic()))
+                    .onTopic(prefix + "-inventory-*", InventoryReserved.class, (event, ctx) -> routed.put(event.orderId(), ctx.topic()))
+                    .build();
+            try (Subscription gateway = router.subscribe(group, prefix + "-*", SubscriptionOptions.defaults());
+                 Subscription dlt = bus.subscribe(SharedKafkaBroker.unique("ops"), prefix + "-unknown.DLT", Message.class,
+                         SubscriptionOptions.fromEarliest(), (message, ctx) -> deadLetters.add(message))) {
+                bus.publish(prefix + "-order-created", "o-1", new OrderCreated("o-1")).toCompletableFuture().join();
+                bus.publish(prefix + "-inventory-reserved", "o-2", new InventoryReserved("o-2")).toCompletableFuture().join();
+                bus.publish(prefix + "-unknown", "o-3", new OrderCreated("o-3")).toCompletableFuture().join();
+                await().atMost(WAIT).until(() -> routed.size() == 2 && deadLetters.size() == 1);
+            }
+        }
+        assertEquals(Map.of("o-1", prefix + "-order-created", "o-2", prefix + "-inventory-reserved"), routed);
+    }
+
+    @Test
+    void anAggregatorDeadLettersAPoisonPartAndALatePartAndItsPartitionMovesOnToReleaseTheGroup() throws Exception {
+        String topic = SharedKafkaBroker.unique("order-parts");
+        createTopics(topic);
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build();
+             EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore())
+                     .name("pairs").correlateByField("orderId").completeOnSize(2)
+                     .onRelease(aggregate -> releases.computeIfAbsent(aggregate.key(), k -> new AtomicInteger()).incrementAndGet())
+                     .build();
+             Subscription dlt = bus.subscribe(SharedKafkaBroker.unique("ops"), topic + ".DLT", Message.class,
+                     SubscriptionOptions.fromEarliest(), (message, ctx) -> deadLetters.add(message))) {
+            aggregator.subscribe(SharedKafkaBroker.unique("pairs"), topic);
+            bus.publish(topic, "o-1", new OrderCreated("o-1")).toCompletableFuture().join();
+            kafka.send(Message.builder(topic).key("o-1").type("order-created")
+                    .payload("not json".getBytes(StandardCharsets.UTF_8)).build()).toCompletableFuture().join();
+            bus.publish(topic, "o-1", new PaymentProcessed("o-1")).toCompletableFuture().join();
+            bus.publish(topic, "o-1", new InventoryReserved("o-1")).toCompletableFuture().join(); // late: the pair is released
+            await().atMost(WAIT).until(() -> deadLetters.size() == 2);
+        }
+        assertEquals(1, releases.get("o-1").get());
+        // both fail the aggregator's handling at once (not retriable): the poison part's payload is decoded by
+        // the aggregator, not the bus (it reads Message), so its reason is handler-failed, not undecodable
+        assertEquals(List.of("order-created:DecodingException:1", "inventory-reserved:AggregationException:1"),
+                deadLetters.stream().map(m -> m.type() + ":" + m.header("dlt-error-class").orElse("none")
+                        .replaceAll(".*\\.", "") + ":" + m.header("dlt-attempts").orElse("none")).toList(),
+                deadLetters.toString());
+    }
+}
