@@ -2,6 +2,9 @@ package io.streamsaga.kafka;
 
 import io.streamsaga.aggregator.Aggregate;
 import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.choreography.FlowDefinition;
+import io.streamsaga.choreography.FlowStatus;
+import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.Subscription;
@@ -33,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * The stream patterns on Kafka as an application runs them (docs/patterns.md): the aggregator and the idempotent
  * consumer over topics of several partitions with a consumer closed mid-stream and built again over the same group,
- * the aggregator's poison and late parts, and the router on a wildcard meeting topics created after it subscribed.
+ * the aggregator's poison and late parts, the router on a wildcard meeting topics created after it subscribed, and a
+ * flow tracker started before its topics exist.
  */
 class KafkaStreamPatternsTest {
     record OrderCreated(String orderId) {
@@ -214,5 +218,32 @@ class KafkaStreamPatternsTest {
                 deadLetters.stream().map(m -> m.type() + ":" + m.header("dlt-error-class").orElse("none")
                         .replaceAll(".*\\.", "") + ":" + m.header("dlt-attempts").orElse("none")).toList(),
                 deadLetters.toString());
+    }
+
+    @Test
+    void aFlowTrackerStartedBeforeItsTopicsExistFollowsAChoreographedFlowToItsEnd() {
+        // docs/choreography.md: the tracker starts (LATEST) before any service published, so its topics do not exist
+        // yet; the first event on each, which creates the topic, must still be seen.
+        String created = SharedKafkaBroker.unique("order-created");
+        String paid = SharedKafkaBroker.unique("payment-processed");
+        FlowDefinition flow = FlowDefinition.builder(SharedKafkaBroker.unique("order-flow"))
+                .event("order-created", "OrderService", "PaymentService")
+                .event("payment-processed", "PaymentService")
+                .succeedsOn("payment-processed")
+                .deadline(Duration.ofMinutes(5))
+                .build();
+        Map<String, String> correlations = new ConcurrentHashMap<>();
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build();
+             FlowTracker tracker = FlowTracker.builder(bus, flow).topics(created, paid).build().start();
+             Subscription payments = bus.subscribe(SharedKafkaBroker.unique("payment-service"), created, OrderCreated.class,
+                     SubscriptionOptions.fromEarliest(), (order, ctx) -> {
+                         correlations.put(order.orderId(), ctx.message().correlationId().orElseThrow());
+                         bus.publish(paid, order.orderId(), new PaymentProcessed(order.orderId())).toCompletableFuture().join();
+                     })) {
+            bus.publish(created, "o-1", new OrderCreated("o-1")).toCompletableFuture().join();
+            await().atMost(WAIT).until(() -> correlations.containsKey("o-1") && tracker.where(correlations.get("o-1"))
+                    .map(instance -> instance.status() == FlowStatus.SUCCEEDED).orElse(false));
+            assertEquals(2, tracker.where(correlations.get("o-1")).orElseThrow().steps().size());
+        }
     }
 }
