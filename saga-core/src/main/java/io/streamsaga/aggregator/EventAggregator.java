@@ -143,6 +143,7 @@ public final class EventAggregator implements AutoCloseable {
         return new Builder(bus, store);
     }
 
+    /** This aggregator's configuration, as its builder made it. */
     public Config config() {
         return config;
     }
