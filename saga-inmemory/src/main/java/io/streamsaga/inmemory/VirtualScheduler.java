@@ -121,8 +121,15 @@ public final class VirtualScheduler implements Scheduler {
         return delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? ConfigurationException.MAX_DURATION : delay;
     }
 
-    /** Moves time forward to {@code target} (never backwards), running every task due up to it. */
+    /**
+     * Moves time forward to {@code target} (never backwards), running every task due up to it.
+     *
+     * @throws ConfigurationException when {@code target} is null
+     */
     public void advanceTo(Instant target) {
+        if (target == null) {
+            throw new ConfigurationException("advanceTo(Instant): the target must not be null");
+        }
         Task next;
         while ((next = take(target, true)) != null) {
             next.task.run();
@@ -134,8 +141,13 @@ public final class VirtualScheduler implements Scheduler {
      * first (never backwards); the clock does not move otherwise. Returns whether a task ran. Lets a test settle
      * what each task started (messages to deliver, work on other threads) before the next one runs, also among
      * tasks due at the same instant.
+     *
+     * @throws ConfigurationException when {@code notAfter} is null
      */
     public boolean runNext(Instant notAfter) {
+        if (notAfter == null) {
+            throw new ConfigurationException("runNext(Instant): the limit must not be null");
+        }
         Task next = take(notAfter, false);
         if (next == null) {
             return false;

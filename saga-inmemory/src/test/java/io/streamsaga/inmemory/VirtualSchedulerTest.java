@@ -187,4 +187,19 @@ class VirtualSchedulerTest {
         scheduler.runDueTasks();
         assertEquals(List.of(START), ran);
     }
+
+    @Test
+    void aNullInstantToAdvanceToOrRunUpToIsRefusedNamingItAndNoTaskRuns() {
+        // Both threw a bare NullPointerException from inside Instant.isAfter (advanceTo only when a task was pending).
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        List<String> ran = new ArrayList<>();
+        scheduler.schedule(Duration.ofSeconds(1), () -> ran.add("task"));
+        ConfigurationException advanceTo = assertThrows(ConfigurationException.class, () -> scheduler.advanceTo(null));
+        assertEquals("advanceTo(Instant): the target must not be null", advanceTo.getMessage());
+        ConfigurationException runNext = assertThrows(ConfigurationException.class, () -> scheduler.runNext(null));
+        assertEquals("runNext(Instant): the limit must not be null", runNext.getMessage());
+        assertEquals(List.of(), ran);
+        assertEquals(START, scheduler.now());
+        assertEquals(1, scheduler.pendingTasks());
+    }
 }
