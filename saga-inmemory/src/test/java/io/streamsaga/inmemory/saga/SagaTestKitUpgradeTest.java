@@ -403,4 +403,25 @@ class SagaTestKitUpgradeTest {
         assertTrue(!v1.isClosed(), "a refused injection closed the run");
         v1.upgradeTo(SagaTestKitUpgradeTest::reserveChargeThenNotify).expectCompleted();
     }
+
+    @Test
+    void twoFailuresOneUpgradeInjectsIntoTheSameStepAreRefusedAsConflictingAndLeaveTheRunAsItWas() {
+        // The last of the two was taken without a word, the first silently dropped.
+        SagaRunReport<Shop, OrderV1> v1 = SagaTestKit.given(env -> new Shop(),
+                        SagaTestKitUpgradeTest::reserveThenCharge, new OrderV1("o-12"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted();
+
+        ConfigurationException conflicting = assertThrows(ConfigurationException.class, () -> v1.upgradeTo(
+                SagaTestKitUpgradeTest::reserveChargeThenNotify, FailureInjection.step("notify", FailureMode.always()),
+                FailureInjection.step("notify", FailureMode.once())));
+        assertTrue(conflicting.getMessage().contains("'notify'"), conflicting.getMessage());
+        assertTrue(!v1.isClosed(), "a refused injection closed the run");
+        // The action and the compensation of one step are two places to fail, not a conflict.
+        try (SagaRunReport<Shop, OrderV2> v2 = v1.upgradeTo(SagaTestKitUpgradeTest::reserveChargeThenNotify,
+                FailureInjection.step("notify", FailureMode.always()),
+                FailureInjection.compensation("charge", FailureMode.always()))) {
+            assertEquals("notify", v2.instance().orElseThrow().failure().step(), "the step's failure was injected");
+        }
+    }
 }

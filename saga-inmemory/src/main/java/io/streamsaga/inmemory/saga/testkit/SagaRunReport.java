@@ -20,10 +20,12 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -524,7 +526,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      * {@link SagaTestKit#failStep} and {@link SagaTestKit#failCompensation} inject theirs into the definition the run
      * starts with, which they are checked against: so a step or compensation only the newer version has can be failed.
      * The kit's own failures go on striking the steps of their names; one given here for a step (or compensation) the
-     * kit fails already replaces it, its strikes counted from the upgrade.
+     * kit fails already replaces it, its strikes counted from the upgrade. Two given for one step (or one compensation)
+     * are refused as conflicting.
      *
      * <p>Returns the report of the upgraded run, which drives it on and closes it; this one can still be read (the
      * recordings, store and history are shared) but no longer driven, nor closed ({@link #isClosed()} is then true).
@@ -548,8 +551,13 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         // Built and checked first: a definition that fails to build, or a failure it cannot take, changes nothing, and
         // leaves the run open.
         SagaDefinition<E> upgradedTo = Objects.requireNonNull(definition.apply(fixture), "the definition upgraded to");
+        Set<String> named = new HashSet<>();
         for (FailureInjection failure : injected) {
             requireFailable(upgradedTo, failure.step(), failure.compensation());
+            String place = (failure.compensation() ? "the compensation of '" : "step '") + failure.step() + "'";
+            if (!named.add(place)) { // two for one place conflict: neither can be the one the test meant
+                throw new ConfigurationException("upgradeTo: two failures given for " + place);
+            }
         }
         List<SagaRunReport<F, E>> next = new ArrayList<>(1);
         driving(() -> {
