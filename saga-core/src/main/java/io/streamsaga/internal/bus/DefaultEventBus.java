@@ -423,8 +423,9 @@ public final class DefaultEventBus implements EventBus {
          * On a transport that redelivers per partition: for each partition whose record waits for its
          * redelivery (one at most: the partition waits at it), that record's offset and the attempts already
          * made, by topic and partition. Looked up only while it is not empty; an entry for another offset is
-         * stale (the record was handled elsewhere after a rebalance) and is dropped, so the map stays within
-         * the partitions this member reads. A record whose attempts are spent but whose dead letter failed
+         * stale (the record was handled elsewhere after a rebalance) and is dropped, and so is the partition's entry
+         * when the transport says the partition may have been handled elsewhere since ({@link #forgetPartition}), so
+         * the map stays within the partitions this member reads. A record whose attempts are spent but whose dead letter failed
          * waits with the error to dead-letter: its redelivery writes only the dead letter (in exactly-once mode
          * the handler's failed publish leaves its Kafka transaction unable to send anything, so the dead letter
          * can only go in the next one), instead of running the handler again with fresh attempts.
@@ -488,7 +489,8 @@ public final class DefaultEventBus implements EventBus {
          * One attempt per delivery, on a transport that redelivers per partition: between the policy's
          * attempts the record's partition waits ({@link RedeliverLater}) while the others keep flowing,
          * instead of the consumer thread sleeping. The attempts made survive the redelivery in
-         * {@link #attemptsMade}; a rebalance that moves the partition starts them again (at-least-once).
+         * {@link #attemptsMade}; a rebalance that moves the partition starts them again (at-least-once), also
+         * when the partition comes back to this member ({@link #forgetPartition}).
          * Called on the subscription's consumer thread.
          */
         private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
@@ -682,6 +684,11 @@ public final class DefaultEventBus implements EventBus {
         public void forgetPartition(String topic, int partition) {
             if (!deadLetterTooLarge.isEmpty()) {
                 deadLetterTooLarge.remove(partitionOf(topic, partition));
+            }
+            // the attempts too: met again after another member had the record, it starts them again (at-least-once)
+            // rather than resume from a count of this member's, and with spent attempts be dead-lettered unhandled
+            if (attemptsMade != null && !attemptsMade.isEmpty()) {
+                attemptsMade.remove(partitionOf(topic, partition));
             }
         }
 
