@@ -163,4 +163,54 @@ class PartitionStateOfARedeliveringTransportTest {
             assertEquals(List.of(), transport.deadLetters());
         }
     }
+
+    @Test
+    void aRecordOfATopicCreatedAgainAtTheOffsetOfOneWhoseDeadLetterFailedIsHandledNotDeadLetteredWithTheOldError() {
+        RedeliveringTransport transport = new RedeliveringTransport();
+        transport.tooLarge = false;
+        transport.refusals.set(1);
+        List<String> handled = new CopyOnWriteArrayList<>();
+        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.NONE).build()) {
+            bus.subscribe("payment", ORDERS, Message.class, (message, ctx) -> {
+                handled.add(message.id() + "@" + ctx.attempt());
+                if (message.id().equals("declined")) {
+                    throw new IllegalStateException("declined");
+                }
+            });
+            // its attempts spent, its dead letter refused: the record waits to have only its dead letter written
+            assertInstanceOf(PublishException.class, transport.deliver(order("declined"), 0));
+
+            // the topic deleted and created again, no revoke between: another record at the same offset
+            assertNull(transport.deliver(order("accepted"), 0));
+
+            assertEquals(List.of("declined@1", "accepted@1"), handled, "the new record is handled, once, as a first attempt");
+            assertEquals(List.of(), transport.deadLetters(), "nothing dead-lettered in its name");
+        }
+    }
+
+    @Test
+    void aRecordOfATopicCreatedAgainAtTheOffsetOfOneWhoseDeadLetterSteppedDownHasItsOwnDeadLetterSentWhole() {
+        RedeliveringTransport transport = new RedeliveringTransport();
+        transport.refusals.set(3);
+        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.NONE).build()) {
+            bus.subscribe("payment", ORDERS, Message.class, (message, ctx) -> {
+                throw new IllegalStateException("declined " + message.id());
+            });
+            Message huge = order("huge");
+            // refused whole, without its payload, without its headers: its next dead letter goes without its key
+            for (int redelivery = 0; redelivery < 3; redelivery++) {
+                assertInstanceOf(MessageTooLargeException.class, transport.deliver(huge, 0));
+            }
+
+            // the topic deleted and created again, no revoke between: another record at the same offset, which fits
+            assertNull(transport.deliver(order("small"), 0));
+
+            assertEquals(1, transport.deadLetters().size(), "one dead letter, the new record's");
+            Message deadLetter = transport.deadLetters().get(0);
+            assertEquals("declined small", deadLetter.headers().get(MessageHeaders.DLT_ERROR_MESSAGE));
+            assertEquals("k", deadLetter.key(), "sent with its key, so to the partition of the key's dead letters");
+            assertEquals(Map.of("id", "small"), deadLetter.payload());
+            assertNull(deadLetter.headers().get(MessageHeaders.DLT_PAYLOAD_OMITTED));
+        }
+    }
 }

@@ -422,8 +422,9 @@ public final class DefaultEventBus implements EventBus {
         /**
          * On a transport that redelivers per partition: for each partition whose record waits for its
          * redelivery (one at most: the partition waits at it), that record's offset and the attempts already
-         * made, by topic and partition. Looked up only while it is not empty; an entry for another offset is
-         * stale (the record was handled elsewhere after a rebalance) and is dropped, and so is the partition's entry
+         * made, by topic and partition. Looked up only while it is not empty; an entry for a later offset, or for
+         * another record at the same offset ({@link Waiting#isOf}), is stale (the record was handled elsewhere after
+         * a rebalance, or its topic created again) and is dropped, and so is the partition's entry
          * when the transport says the partition may have been handled elsewhere since ({@link #forgetPartition}), so
          * the map stays within the partitions this member reads. A record whose attempts are spent but whose dead letter failed
          * waits with the error to dead-letter: its redelivery writes only the dead letter (in exactly-once mode
@@ -437,7 +438,8 @@ public final class DefaultEventBus implements EventBus {
          * just fitted) and what its redelivery leaves out: the payload, then the original's headers too, then its key
          * too ({@link Omitted}). Not at once: in exactly-once mode the refused send leaves the Kafka transaction unable
          * to send anything. One entry per partition at most (the partition waits at that record), dropped once that
-         * dead letter is sent, and when the transport says the partition may have been handled elsewhere since
+         * dead letter is sent, or stale (a later record, or another at its offset: {@link TooLarge#isOf}), and when
+         * the transport says the partition may have been handled elsewhere since
          * ({@link #forgetPartition}): a step learnt before could skip one the record's dead letter now passes at.
          */
         private final Map<String, TooLarge> deadLetterTooLarge = new ConcurrentHashMap<>();
@@ -497,9 +499,11 @@ public final class DefaultEventBus implements EventBus {
                                              T event, Message outer) throws Exception {
             String key = attemptsMade.isEmpty() ? null : partitionOf(record);
             Waiting waiting = key == null ? null : attemptsMade.get(key);
-            if (waiting != null && waiting.offset() != record.offset()) {
-                if (record.offset() > waiting.offset()) {
-                    attemptsMade.remove(key); // stale: that record was handled or dead-lettered elsewhere
+            if (waiting != null && !waiting.isOf(record)) {
+                if (record.offset() >= waiting.offset()) {
+                    // stale: that record was handled or dead-lettered elsewhere, or this is another record at its
+                    // offset (its topic deleted and created again, which Kafka need not tell by a revoke)
+                    attemptsMade.remove(key);
                 }
                 // an earlier record comes first (an exactly-once batch handled again from its first record):
                 // the waiting record keeps the attempts it made
@@ -535,7 +539,7 @@ public final class DefaultEventBus implements EventBus {
             } finally {
                 current.set(outer);
             }
-            attemptsMade.put(retryKey, new Waiting(record.offset(), attempt, null));
+            attemptsMade.put(retryKey, new Waiting(record.offset(), record.message().id(), attempt, null));
             throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
         }
 
@@ -548,7 +552,7 @@ public final class DefaultEventBus implements EventBus {
             try {
                 deadLetter(record, received, error, HANDLER_FAILED, attempts);
             } catch (RuntimeException e) {
-                attemptsMade.put(key, new Waiting(record.offset(), attempts, error));
+                attemptsMade.put(key, new Waiting(record.offset(), record.message().id(), attempts, error));
                 throw e;
             }
             attemptsMade.remove(key);
@@ -709,7 +713,7 @@ public final class DefaultEventBus implements EventBus {
             String id = DerivedIds.uuidOf(original.id(), group);
             String partition = partitionOf(record);
             TooLarge tooLarge = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
-            Omitted omitted = tooLarge != null && tooLarge.offset() == record.offset() ? tooLarge.omitted() : Omitted.NOTHING;
+            Omitted omitted = tooLarge != null && tooLarge.isOf(record) ? tooLarge.omitted() : Omitted.NOTHING;
             Message deadLetter = deadLetterOf(original, id, headers, omitted);
             try {
                 // Synchronous on purpose: the record is acknowledged only once its dead letter is durable.
@@ -719,7 +723,7 @@ public final class DefaultEventBus implements EventBus {
                 if (refusal instanceof MessageTooLargeException) {
                     Omitted next = omitted.next(original);
                     if (next != null) {
-                        deadLetterTooLarge.put(partition, new TooLarge(record.offset(), next));
+                        deadLetterTooLarge.put(partition, new TooLarge(record.offset(), record.message().id(), next));
                         log.warn("the dead letter of {} by group {} ({}) was refused as too large ({}); its redelivery"
                                 + " sends it {}, naming the original's topic, partition and offset", original, group,
                                 omitted.description(), refusal.toString(), next.description());
@@ -734,7 +738,8 @@ public final class DefaultEventBus implements EventBus {
                 throw e;
             }
             if (tooLarge != null && tooLarge.offset() <= record.offset()) {
-                deadLetterTooLarge.remove(partition, tooLarge); // sent, or stale (a later record of the partition)
+                // sent, or stale (a later record of the partition, or another record at its offset)
+                deadLetterTooLarge.remove(partition, tooLarge);
             }
             log.warn("dead-lettered {} of group {} to {} ({}{}): {}", original, group, deadLetter.topic(), reason,
                     omitted == Omitted.NOTHING ? "" : ", " + omitted.description(), error.toString());
@@ -838,15 +843,34 @@ public final class DefaultEventBus implements EventBus {
         }
     }
 
-    /** The record (by its offset) whose dead letter was refused as too large, and what its next one leaves out. */
-    private record TooLarge(long offset, Omitted omitted) {
+    /**
+     * The record (by its offset and message id) whose dead letter was refused as too large, and what its next one
+     * leaves out.
+     */
+    private record TooLarge(long offset, String messageId, Omitted omitted) {
+        boolean isOf(TransportRecord record) {
+            return isSameRecord(offset, messageId, record);
+        }
     }
 
     /**
-     * A record waiting for its redelivery: its offset, the attempts made, and when they are spent the error
-     * it is to be dead-lettered with (null while attempts remain).
+     * A record waiting for its redelivery: its offset and message id, the attempts made, and when they are spent the
+     * error it is to be dead-lettered with (null while attempts remain).
      */
-    private record Waiting(long offset, int attempts, Throwable deadLetterOf) {
+    private record Waiting(long offset, String messageId, int attempts, Throwable deadLetterOf) {
+        boolean isOf(TransportRecord record) {
+            return isSameRecord(offset, messageId, record);
+        }
+    }
+
+    /**
+     * Whether {@code record} is the one at {@code offset} with id {@code messageId}: a topic deleted and created again
+     * has other records at the old offsets, which Kafka need not tell by a revoke (a consumer rebalances when a topic's
+     * partition count changes, not its id). A record without a message id of its own carries one of its position
+     * (WireFormat), so for it only a revoke tells. An equals of two ids, no allocation.
+     */
+    private static boolean isSameRecord(long offset, String messageId, TransportRecord record) {
+        return offset == record.offset() && messageId.equals(record.message().id());
     }
 
     /** Forgets the subscription in the bus when it is closed. */
