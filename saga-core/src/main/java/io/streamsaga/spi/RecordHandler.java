@@ -14,7 +14,9 @@ public interface RecordHandler {
      * Tells the handler that what it learnt about the records of {@code partition} of {@code topic} may be stale: the
      * transport took the partition from this subscription (revoked or lost in a rebalance), or gives it back after
      * another member of the group had it, so the record at an offset may have been handled elsewhere meanwhile, or be
-     * another record (a topic deleted and created again). Called on the thread that delivers the partition's records,
+     * another record (a topic deleted and created again). Not for a partition a rebalance revokes and gives straight
+     * back to the subscription with no other member having had it (Kafka's eager assignors revoke every partition at
+     * every rebalance): what was learnt of it holds. Called on the thread that delivers the partition's records,
      * never while one of them is handled; the default keeps nothing, so forgets nothing.
      *
      * @param topic     the partition's topic

@@ -7,12 +7,14 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 
 import static io.streamsaga.kafka.ExactlyOnceTest.header;
 import static io.streamsaga.kafka.ExactlyOnceTest.readAll;
@@ -142,6 +144,57 @@ class DeadLetterTooLargeTest {
             assertEquals("undecodable", header(deadLetter, "dlt-reason"));
             assertEquals("0", header(deadLetter, "dlt-original-offset"));
             assertNull(deadLetter.value());
+        } finally {
+            transport.close();
+        }
+    }
+
+    @Test
+    void aRebalanceThatGivesThePartitionBackKeepsTheStepItsTooLargeDeadLetterReached() throws InterruptedException {
+        // An eager assignor (the first of Kafka's default list, RangeAssignor) revokes every partition at every
+        // rebalance of the group, also those it gives back to the same member: the step the record's dead letter
+        // reached was forgotten then, and redelivered at once (the revoke ends the partition's pause), the dead letter
+        // was tried whole again, refused, and waited for the next redelivery, so a group rebalancing more often than
+        // that (members joining, one per topic of an aggregator) never dead-lettered the record.
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String other = SharedKafkaBroker.unique("order-paid");
+        String group = SharedKafkaBroker.unique("payment");
+        // without a rebalance the record would wait this long for its redelivery
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .consumerProperty("partition.assignment.strategy", RangeAssignor.class.getName())
+                .redeliveryBackoff(Duration.ofHours(1)).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        CountDownLatch failed = new CountDownLatch(1);
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .retryPolicy(RetryPolicy.NONE)
+                .build()) {
+            bus.publish(orders, "k", new OrderCreated("x".repeat(NEAR_LIMIT), 1)).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("after", 2)).toCompletableFuture().join();
+            bus.publish(other, "k", new OrderCreated("paid", 3)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                    (event, ctx) -> {
+                        if (!event.orderId().equals("after")) {
+                            failed.countDown();
+                            throw new IllegalStateException(DECLINED);
+                        }
+                        handled.add(event.orderId());
+                    });
+            // The dead letter is refused within the delivery that failed, and the member meets the rebalance at a
+            // later poll of the same thread: once the handler failed, the step is learnt before the revoke.
+            assertTrue(failed.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS));
+            // a second member of the group, on another topic: the group rebalances, the first gets its partition back
+            bus.subscribe(group, other, OrderCreated.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                    (event, ctx) -> { });
+
+            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                    .mapToLong(Long::longValue).sum() == 2);
+            assertEquals(List.of("after"), handled);
+            List<ConsumerRecord<String, byte[]>> deadLetters = readAll(bootstrap, orders + ".DLT", "read_committed");
+            assertEquals(1, deadLetters.size());
+            assertNull(deadLetters.get(0).value(), "the step learnt before the rebalance: without its payload");
+            assertNotNull(header(deadLetters.get(0), "dlt-payload-omitted"));
         } finally {
             transport.close();
         }

@@ -111,6 +111,16 @@ public final class ConsumerLoop implements Runnable {
      * {@link StartPosition#LATEST} start is to be committed then. Loop thread only.
      */
     private final Map<TopicPartition, Boolean> unresolved = new HashMap<>();
+    /**
+     * The partitions revoked in the rebalance under way whose handler is not told to forget them yet, each with the
+     * group generation it was revoked at: an eager assignor (Kafka's {@code RangeAssignor}, the first of its default
+     * list) revokes every partition at every rebalance and may give some straight back, and no other member had such a
+     * one meanwhile (under an eager protocol nobody consumes between the revoke and the assignment), so what the
+     * handler learnt of it holds: forgetting it there restarted a too-large dead letter's steps at every rebalance. The
+     * assignment that ends the rebalance tells the handler to forget the others (see {@link #forgetRevokedNotGivenBack});
+     * loop thread only.
+     */
+    private final Map<TopicPartition, Integer> revokedUntold = new HashMap<>();
     /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
@@ -1207,6 +1217,15 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
+    /** The consumer's group generation (its member epoch under the consumer protocol), or -1 when it has none. */
+    private int generation() {
+        try {
+            return consumer.groupMetadata().generationId();
+        } catch (RuntimeException e) {
+            return -1; // not told: the partition is forgotten, as before
+        }
+    }
+
     private final class Listener implements ConsumerRebalanceListener {
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
@@ -1221,7 +1240,7 @@ public final class ConsumerLoop implements Runnable {
                 assignedAt.remove(partition);
                 unpositioned.remove(partition);
                 unresolved.remove(partition);
-                forget(partition);
+                revokedUntold.put(partition, generation());
             }
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
@@ -1232,6 +1251,9 @@ public final class ConsumerLoop implements Runnable {
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            // the member left the group: another member may have had those revoked since
+            revokedUntold.keySet().forEach(this::forget);
+            revokedUntold.clear();
             for (TopicPartition partition : partitions) {
                 processed.remove(partition);
                 pausedUntilNanos.remove(partition);
@@ -1255,8 +1277,30 @@ public final class ConsumerLoop implements Runnable {
             }
         }
 
+        /**
+         * Tells the handler to forget each partition revoked in this rebalance that it does not get back, or gets back
+         * at a generation later than the next (a rebalance this member was not in came between, in which another member
+         * may have had it): only one given back at the generation right after its revoke is kept, with what the
+         * handler learnt of it. Called at the assignment, before any record of the partitions is delivered.
+         */
+        private void forgetRevokedNotGivenBack() {
+            if (revokedUntold.isEmpty()) {
+                return;
+            }
+            int generation = generation();
+            Set<TopicPartition> owned = consumer.assignment();
+            for (Map.Entry<TopicPartition, Integer> revoked : revokedUntold.entrySet()) {
+                int revokedAt = revoked.getValue();
+                if (!(owned.contains(revoked.getKey()) && revokedAt > 0 && generation == revokedAt + 1)) {
+                    forget(revoked.getKey());
+                }
+            }
+            revokedUntold.clear();
+        }
+
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            forgetRevokedNotGivenBack();
             if (!partitions.isEmpty()) {
                 try {
                     positionOrPostpone(partitions, null);
