@@ -267,8 +267,10 @@ public final class KafkaTransport implements Transport {
     }
 
     /**
-     * Retriable when Kafka says so, and for a send into a transaction the broker aborted for its timeout
-     * ({@link InvalidProducerEpochException}): the bus's retry runs in the member's next transaction. A record too
+     * Retriable when Kafka says so (also for a record the producer aborted with its transaction because another
+     * record of it was refused as too large: ConsumerLoop.Transaction#reporting), and for a send into a transaction the
+     * broker aborted for its timeout ({@link InvalidProducerEpochException}): the bus's retry runs in the member's next
+     * transaction. A record too
      * large for Kafka is a {@link MessageTooLargeException}, to which the bus's dead-lettering reacts.
      */
     private static PublishException failure(String topic, Exception error) {

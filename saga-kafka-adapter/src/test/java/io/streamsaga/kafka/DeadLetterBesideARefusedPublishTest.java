@@ -120,4 +120,58 @@ class DeadLetterBesideARefusedPublishTest {
             plain.close();
         }
     }
+
+    @Test
+    void aHandlersAwaitedPublishAbortedWithTheRefusalOfAnotherRecordsPublishIsRetriedNotDeadLettered() {
+        // The awaited publish of the batch's second record, aborted by Kafka's producer with the refusal of the first
+        // record's publish, failed as a non-retriable PublishException, so the bus dead-lettered a record that was
+        // not at fault at its first attempt: its publish goes through in the next transaction.
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String audit = SharedKafkaBroker.unique("audit");
+        String receipts = SharedKafkaBroker.unique("receipts");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport plain = KafkaTransport.builder().bootstrapServers(bootstrap).build();
+        List<RefusingOnceProducer> producers = new java.util.concurrent.CopyOnWriteArrayList<>();
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service")).redeliveryBackoff(Duration.ofMillis(100))
+                .producerFactory(properties -> {
+                    RefusingOnceProducer producer = new RefusingOnceProducer(audit);
+                    producers.add(producer);
+                    return producer;
+                }).build();
+        List<Integer> attempts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (EventBus publisher = EventBus.builder(plain).build();
+             EventBus bus = EventBus.builder(transport)
+                     .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build()) {
+            // one partition, one batch: a record whose handler publishes without awaiting, then one that awaits
+            publisher.publish(Message.builder(orders).key("k").type("order").payload(Map.of("id", "audited")).build())
+                    .toCompletableFuture().join();
+            publisher.publish(Message.builder(orders).key("k").type("order").payload(Map.of("id", "paid")).build())
+                    .toCompletableFuture().join();
+            bus.subscribe(group, orders, Message.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
+                    (order, ctx) -> {
+                        if (ctx.offset() == 0) {
+                            bus.publish(Message.builder(audit).key("k").type("audit").payload(new byte[10]).build());
+                            return;
+                        }
+                        attempts.add(ctx.attempt());
+                        bus.publish(Message.builder(receipts).key("k").type("receipt").payload(new byte[10]).build())
+                                .toCompletableFuture().join();
+                    });
+
+            // the fake producer's history holds what its transactions committed: the receipt, or the dead letter
+            await().atMost(WAIT).until(() -> producers.stream().anyMatch(p -> p.history().stream()
+                    .anyMatch(r -> r.topic().equals(receipts) || r.topic().equals(orders + MessageHeaders.DEAD_LETTER_SUFFIX))));
+
+            assertEquals(0, producers.stream().flatMap(p -> p.history().stream())
+                    .filter(r -> r.topic().equals(orders + MessageHeaders.DEAD_LETTER_SUFFIX)).count(), "no dead letter");
+            assertEquals(List.of(1, 2), attempts, "retried once, in the next transaction");
+            assertEquals(1, producers.stream().flatMap(p -> p.history().stream())
+                    .filter(r -> r.topic().equals(receipts)).count(), "its publish committed once");
+        } finally {
+            transport.close();
+            plain.close();
+        }
+    }
 }

@@ -637,8 +637,7 @@ public final class ConsumerLoop implements Runnable {
         public Callback reporting(Callback callback) {
             return (metadata, error) -> callback.onCompletion(metadata,
                     error instanceof RecordTooLargeException refusal && !firstReportOf(refusal)
-                            ? new KafkaException("aborted with its transaction, which the refusal of another of its"
-                            + " records as too large left in an error state", refusal) : error);
+                            ? new AbortedWithItsTransactionException(refusal) : error);
         }
 
         private boolean firstReportOf(RecordTooLargeException refusal) {
@@ -648,6 +647,21 @@ public final class ConsumerLoop implements Runnable {
                 }
                 return tooLarge.add(refusal);
             }
+        }
+    }
+
+    /**
+     * A record of a transaction aborted by Kafka's producer because another record of it was refused as too large:
+     * retriable, as it was not this record's fault and goes through in the member's next transaction (the bus retries
+     * a handler whose awaited publish failed so per its policy; it dead-lettered such a handler at its first attempt,
+     * the failure non-retriable). Caused by the other record's refusal.
+     */
+    private static final class AbortedWithItsTransactionException extends RetriableException {
+        private static final long serialVersionUID = 1L;
+
+        AbortedWithItsTransactionException(RecordTooLargeException refusal) {
+            super("aborted with its transaction, which the refusal of another of its records as too large left in an"
+                    + " error state", refusal);
         }
     }
 
