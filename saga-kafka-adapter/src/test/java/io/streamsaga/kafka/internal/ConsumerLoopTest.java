@@ -357,6 +357,48 @@ class ConsumerLoopTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {4, 5})
+    void aPartitionARebalanceRevokesIsForgottenOnlyWhenItIsNotGivenBackAtTheNextGeneration(int assignedAt)
+            throws InterruptedException {
+        // An eager assignor revokes every partition at every rebalance, also one it gives straight back, which no
+        // other member had meanwhile: forgetting it there restarted a too-large dead letter's steps at each rebalance.
+        // Given back at a later generation than the next, a rebalance this member was not in came between.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        consumer.schedulePollTask(() -> {
+            consumer.generation = 3;
+            consumer.listener.onPartitionsRevoked(List.of(partition));
+            consumer.generation = assignedAt;
+            consumer.listener.onPartitionsAssigned(List.of(partition));
+        });
+        CountDownLatch rebalanced = new CountDownLatch(1);
+        consumer.schedulePollTask(rebalanced::countDown);
+        List<String> forgotten = new java.util.concurrent.CopyOnWriteArrayList<>();
+        RecordHandler handler = new RecordHandler() {
+            @Override
+            public void handle(TransportRecord record) {
+            }
+
+            @Override
+            public void forgetPartition(String topic, int number) {
+                forgotten.add(topic + "-" + number);
+            }
+        };
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                handler, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            assertTrue(rebalanced.await(30, TimeUnit.SECONDS));
+            assertEquals(assignedAt == 4 ? List.of() : List.of("orders-0"), forgotten);
+        } finally {
+            loop.close();
+        }
+    }
+
     @Test
     void anAssignmentWaitLongerThanTheMaximumDurationWaitsForTheAssignmentInsteadOfThrowing() throws InterruptedException {
         // KafkaSubscription.awaitAssignment(ChronoUnit.FOREVER.getDuration()), "wait however long it takes", threw
@@ -1375,6 +1417,16 @@ class ConsumerLoopTest {
 
         WakingConsumer() {
             super("earliest");
+        }
+
+        /** The group generation groupMetadata tells; MockConsumer's own while null. */
+        volatile Integer generation;
+
+        @Override
+        public synchronized org.apache.kafka.clients.consumer.ConsumerGroupMetadata groupMetadata() {
+            Integer told = generation;
+            return told == null ? super.groupMetadata()
+                    : new org.apache.kafka.clients.consumer.ConsumerGroupMetadata("billing", told, "member-1", Optional.empty());
         }
 
         @Override
