@@ -71,6 +71,20 @@ class DeadLetterBesideARefusedPublishTest {
         }
     }
 
+    /**
+     * An exactly-once transport whose members' transactional producers are {@link RefusingOnceProducer}s of
+     * {@code refusedTopic}, each added to {@code producers}.
+     */
+    private static KafkaTransport refusingOnce(String bootstrap, String refusedTopic, List<RefusingOnceProducer> producers) {
+        return KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service")).redeliveryBackoff(Duration.ofMillis(100))
+                .producerFactory(properties -> {
+                    RefusingOnceProducer producer = new RefusingOnceProducer(refusedTopic);
+                    producers.add(producer);
+                    return producer;
+                }).build();
+    }
+
     @Test
     void aDeadLetterAbortedWithTheRefusalOfAnotherRecordOfItsTransactionIsSentWholeInTheNext() {
         String bootstrap = SharedKafkaBroker.bootstrapServers();
@@ -79,13 +93,7 @@ class DeadLetterBesideARefusedPublishTest {
         String group = SharedKafkaBroker.unique("payment");
         KafkaTransport plain = KafkaTransport.builder().bootstrapServers(bootstrap).build();
         List<RefusingOnceProducer> producers = new java.util.concurrent.CopyOnWriteArrayList<>();
-        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
-                .exactlyOnce(SharedKafkaBroker.unique("payment-service")).redeliveryBackoff(Duration.ofMillis(100))
-                .producerFactory(properties -> {
-                    RefusingOnceProducer producer = new RefusingOnceProducer(audit);
-                    producers.add(producer);
-                    return producer;
-                }).build();
+        KafkaTransport transport = refusingOnce(bootstrap, audit, producers);
         try (EventBus publisher = EventBus.builder(plain).build();
              EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.NONE).build()) {
             // one partition, one batch: a record whose handler publishes without awaiting, then one that fails
@@ -133,13 +141,7 @@ class DeadLetterBesideARefusedPublishTest {
         String group = SharedKafkaBroker.unique("payment");
         KafkaTransport plain = KafkaTransport.builder().bootstrapServers(bootstrap).build();
         List<RefusingOnceProducer> producers = new java.util.concurrent.CopyOnWriteArrayList<>();
-        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
-                .exactlyOnce(SharedKafkaBroker.unique("payment-service")).redeliveryBackoff(Duration.ofMillis(100))
-                .producerFactory(properties -> {
-                    RefusingOnceProducer producer = new RefusingOnceProducer(audit);
-                    producers.add(producer);
-                    return producer;
-                }).build();
+        KafkaTransport transport = refusingOnce(bootstrap, audit, producers);
         List<Integer> attempts = new java.util.concurrent.CopyOnWriteArrayList<>();
         try (EventBus publisher = EventBus.builder(plain).build();
              EventBus bus = EventBus.builder(transport)

@@ -335,16 +335,7 @@ class ConsumerLoopTest {
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         consumer.schedulePollTask(() -> consumer.rebalance(List.of()));
         List<String> forgotten = new java.util.concurrent.CopyOnWriteArrayList<>();
-        RecordHandler handler = new RecordHandler() {
-            @Override
-            public void handle(TransportRecord record) {
-            }
-
-            @Override
-            public void forgetPartition(String topic, int number) {
-                forgotten.add(topic + "-" + number);
-            }
-        };
+        RecordHandler handler = forgetting(forgotten);
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 handler, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
                 Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
@@ -377,16 +368,7 @@ class ConsumerLoopTest {
         CountDownLatch rebalanced = new CountDownLatch(1);
         consumer.schedulePollTask(rebalanced::countDown);
         List<String> forgotten = new java.util.concurrent.CopyOnWriteArrayList<>();
-        RecordHandler handler = new RecordHandler() {
-            @Override
-            public void handle(TransportRecord record) {
-            }
-
-            @Override
-            public void forgetPartition(String topic, int number) {
-                forgotten.add(topic + "-" + number);
-            }
-        };
+        RecordHandler handler = forgetting(forgotten);
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
                 handler, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
                 Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
@@ -1352,6 +1334,20 @@ class ConsumerLoopTest {
      * synchronous commit commits. Records what is committed when it is closed, for every partition it was
      * assigned (a revoked one too).
      */
+    /** A handler that takes every record and notes each partition it is told to forget as {@code topic-partition}. */
+    private static RecordHandler forgetting(List<String> forgotten) {
+        return new RecordHandler() {
+            @Override
+            public void handle(TransportRecord record) {
+            }
+
+            @Override
+            public void forgetPartition(String topic, int number) {
+                forgotten.add(topic + "-" + number);
+            }
+        };
+    }
+
     private static final class WakingConsumer extends MockConsumer<String, byte[]> {
         final CountDownLatch wokenUp = new CountDownLatch(1);
         private final AtomicBoolean wakeupPending = new AtomicBoolean();
