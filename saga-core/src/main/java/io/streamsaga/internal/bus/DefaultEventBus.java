@@ -492,7 +492,7 @@ public final class DefaultEventBus implements EventBus {
          * attempts the record's partition waits ({@link RedeliverLater}) while the others keep flowing,
          * instead of the consumer thread sleeping. The attempts made survive the redelivery in
          * {@link #attemptsMade}; a rebalance that moves the partition starts them again (at-least-once), also
-         * when the partition comes back to this member ({@link #forgetPartition}).
+         * when the partition comes back to this member after another could have had it ({@link #forgetPartition}).
          * Called on the subscription's consumer thread.
          */
         private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
