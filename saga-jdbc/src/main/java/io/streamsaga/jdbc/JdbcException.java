@@ -21,6 +21,12 @@ public class JdbcException extends StreamSagaException {
         this.sqlState = cause.getSQLState();
     }
 
+    /** A failure retriable as {@code retriable} says, whatever the SQL state of {@code cause}. */
+    protected JdbcException(String message, SQLException cause, boolean retriable) {
+        super(message + ": " + cause.getMessage() + " (SQL state " + cause.getSQLState() + ")", cause, retriable);
+        this.sqlState = cause.getSQLState();
+    }
+
     /** The SQL state of the underlying error; may be null. */
     public String sqlState() {
         return sqlState;

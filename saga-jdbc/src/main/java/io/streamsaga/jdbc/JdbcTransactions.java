@@ -10,7 +10,8 @@ import java.util.Objects;
 /**
  * Runs work in one JDBC transaction on a connection from a {@link DataSource}: commits when the work
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
- * {@link JdbcException}). Restores the connection's auto-commit mode (and its isolation level, when
+ * {@link JdbcException}). A commit that fails without the database saying it rolled back (the connection lost
+ * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored. Restores the connection's auto-commit mode (and its isolation level, when
  * {@link #withIsolation} set another) before returning it to the pool.
  * Thread-safe.
  */
@@ -82,7 +83,10 @@ public final class JdbcTransactions {
         }
     }
 
-    /** Runs {@code work} in a new transaction; whatever it throws is rethrown unchanged after the rollback. */
+    /**
+     * Runs {@code work} in a new transaction; whatever it throws is rethrown unchanged after the rollback, and a
+     * commit whose outcome is unknown throws {@link CommitOutcomeUnknownException}.
+     */
     public <T> T call(Work<T> work) throws Exception {
         try (Connection connection = dataSource.getConnection()) {
             boolean autoCommit = connection.getAutoCommit();
@@ -93,7 +97,7 @@ public final class JdbcTransactions {
             try {
                 connection.setAutoCommit(false);
                 T result = work.run(connection);
-                connection.commit();
+                commit(connection);
                 return result;
             } catch (Throwable e) {
                 rollbackQuietly(connection, e);
@@ -110,6 +114,23 @@ public final class JdbcTransactions {
             work.run(connection);
             return null;
         });
+    }
+
+    /**
+     * Commits; a failure that leaves the outcome unknown (the connection lost during {@code COMMIT}, say: the
+     * database may have committed) is a {@link CommitOutcomeUnknownException}, so that no caller takes it for a
+     * transaction that did not happen (and, repeating a version-checked write, its own committed row for another
+     * writer's).
+     */
+    private static void commit(Connection connection) throws SQLException {
+        try {
+            connection.commit();
+        } catch (SQLException e) {
+            if (CommitOutcomeUnknownException.leavesOutcomeUnknown(e)) {
+                throw new CommitOutcomeUnknownException("the commit of a transaction failed", e);
+            }
+            throw e;
+        }
     }
 
     private static void rollbackQuietly(Connection connection, Throwable cause) {

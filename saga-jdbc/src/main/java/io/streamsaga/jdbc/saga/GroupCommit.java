@@ -1,6 +1,10 @@
 package io.streamsaga.jdbc.saga;
 
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.jdbc.CommitOutcomeUnknownException;
 import io.streamsaga.jdbc.JdbcTransactions;
+
+import java.sql.SQLException;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -23,7 +27,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>A version conflict fails only its own writer. A database error (or any exception or Error) aborts the
  * batch's transaction; then each write of it is tried again alone, so the error reaches only the writer that
- * caused it. Several
+ * caused it. But a commit whose outcome is unknown ({@link CommitOutcomeUnknownException}: the batch may be stored)
+ * is each writer's outcome, not tried again. Several
  * lanes commit in parallel on their own connections; a saga always uses the same lane. Thread-safe.
  */
 final class GroupCommit {
@@ -115,6 +120,15 @@ final class GroupCommit {
             RuntimeException[] errors = tx.call(c -> store.writeBatch(c, writes));
             for (int i = 0; i < batch.size(); i++) {
                 batch.get(i).error = errors[i];
+            }
+        } catch (CommitOutcomeUnknownException unknown) {
+            // The batch may be stored: tried alone, a write would meet its own committed row as another writer's
+            // (a ConcurrentSagaUpdateException, "another orchestrator drives it", though none does). Each writer is
+            // told the truth instead, and its saga is left for recover(), which reads what was stored.
+            for (Pending p : batch) {
+                p.error = new CommitOutcomeUnknownException("the commit of a group-commit batch holding the write of saga "
+                        + StreamSagaException.quote(p.write.instance().sagaId()) + " at version "
+                        + p.write.instance().version() + " failed", (SQLException) unknown.getCause());
             }
         } catch (Throwable batchFailure) {
             // an Error too: every writer of the batch must get an outcome, or it stays parked for ever

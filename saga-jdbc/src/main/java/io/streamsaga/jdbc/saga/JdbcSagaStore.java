@@ -223,6 +223,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction.
      *
      * @throws ConcurrentSagaUpdateException   when a saga with this id is stored already
+     * @throws io.streamsaga.jdbc.CommitOutcomeUnknownException when the commit failed so that the write may be stored
+     *                                         (read it back; alone or under group commit, never a conflict)
      * @throws DuplicateOutboxMessageException when a row of the outbox has the id of a message of {@code outgoing} (or of
      *                                         the lifecycle event the store writes): nothing of the write is stored
      */
@@ -238,6 +240,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction.
      *
      * @throws ConcurrentSagaUpdateException when the stored version is not the one before {@code updated}'s
+     * @throws io.streamsaga.jdbc.CommitOutcomeUnknownException when the commit failed so that the write may be stored
+     *                                       (read it back; alone or under group commit, never a conflict)
      * @throws SagaWriteRefusedException    when a row of the outbox has the id of a message of {@code outgoing} (or of
      *                                       the lifecycle event the store writes), which the same write would meet
      *                                       again: nothing of the write is stored; its message names the id and topic,
