@@ -60,6 +60,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *       database failure) is recorded on the row
  *       and the relay polls again after a backoff from its {@link RetryPolicy} (only the delays are used:
  *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
+ *   <li><b>A {@link VirtualMachineError}</b> (an {@link OutOfMemoryError}, say) in a poll rolls its batch back without
+ *       writing anything more (the row is left as it was), is logged at ERROR with its stack trace, counts as a
+ *       failed poll ({@link #consecutiveFailures()}) and the relay polls again after the backoff: it is not thrown to
+ *       the executor, where it ended the poll and with it the relay, unseen. {@link #relayPending()} throws it.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
  *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row; so does a row that
  *       cannot be read as a message (written by other SQL, or corrupted), which every batch would fail on.</li>
@@ -252,11 +256,18 @@ public final class OutboxRelay implements AutoCloseable {
                 } while (!r.failed && r.fetched == config.batchSize() && !closed);
                 failed = r.failed;
             } catch (RuntimeException | Error e) {
-                if (isProcessDying(e)) {
-                    throw e;
+                if (e instanceof SimulatedProcessCrash) {
+                    throw e; // a test's process dying here: nothing of it runs on
                 }
-                // an Error too: a poll that ends without rescheduling itself stops the relay for good
-                log.warn("outbox relay '{}' could not poll: {}", config.name(), e.toString());
+                // An Error too, a VirtualMachineError included: a poll that ends without rescheduling itself stops the
+                // relay for good, unseen. An OutOfMemoryError is often one huge message or a burst the process survives;
+                // if the process is dying, the next poll does not matter.
+                if (e instanceof VirtualMachineError) {
+                    log.error("outbox relay '{}' could not poll; nothing of the batch was marked, and it polls again after"
+                            + " its backoff", config.name(), e);
+                } else {
+                    log.warn("outbox relay '{}' could not poll: {}", config.name(), e.toString());
+                }
                 failed = true;
             }
             if (failed) {
@@ -385,7 +396,9 @@ public final class OutboxRelay implements AutoCloseable {
             return new StreamSagaException("interrupted while publishing", e, true);
         } catch (RuntimeException | Error e) {
             if (isProcessDying(e)) {
-                throw e; // nothing is marked, the next relay publishes again
+                // Nothing more is written in the batch's transaction, which rolls back: nothing is marked, and the
+                // next poll (logged, after the backoff) or the next relay publishes the row again.
+                throw e;
             }
             // An Error too (an interceptor's AssertionError or StackOverflowError, a codec's NoClassDefFoundError) is
             // the row's failure, retried after the backoff: thrown on, it ended the poll, which never rescheduled itself.
@@ -394,8 +407,9 @@ public final class OutboxRelay implements AutoCloseable {
     }
 
     /**
-     * Whether {@code e} says the process is dying (or a test says so), to be thrown on: a VirtualMachineError but a
-     * StackOverflowError, which unwound the recursion that overflowed and leaves the thread and the process sound.
+     * Whether {@code e} says the process may be dying (or a test says so), to be thrown on out of the batch, which then
+     * writes nothing more: a VirtualMachineError but a StackOverflowError, which unwound the recursion that overflowed
+     * and leaves the thread and the process sound.
      */
     private static boolean isProcessDying(Throwable e) {
         return e instanceof SimulatedProcessCrash

@@ -1741,6 +1741,45 @@ abstract class OutboxAndInboxTest {
         assertAnErrorThrownByThePublisherFailsItsRowForARetry(new StackOverflowError("an interceptor calling itself"));
     }
 
+    @Test
+    void aPublisherRunningOutOfMemoryIsLoggedAndCountedAndTheStartedRelayPublishesTheRowAfterItsBackoff()
+            throws Throwable {
+        // An OutOfMemoryError (a VirtualMachineError, but often one huge message or a burst the process survives) went
+        // through the relay's poll, which never rescheduled itself: a started relay published nothing more, for good,
+        // with nothing logged by the relay (on its own executor only the dying thread's stack on System.err) and
+        // consecutiveFailures() still 0 for monitoring to see.
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> createOrder(c, "o-1", 1));
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relayTo().publisher(m -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new OutOfMemoryError("Java heap space (simulated)");
+            }
+            return bus.publish(m);
+        }).build()) {
+            java.util.concurrent.atomic.AtomicReference<Throwable> escaped = new java.util.concurrent.atomic.AtomicReference<>();
+            String log = io.streamsaga.CapturedLog.ofLogger(OutboxRelay.class.getName(), () -> {
+                try {
+                    relay.start(); // polls at once, on this thread (the relay's executor here)
+                } catch (Throwable e) { // JUnit's assertDoesNotThrow would rethrow an OutOfMemoryError and end the run
+                    escaped.set(e);
+                }
+            });
+            assertEquals(null, escaped.get(), "the poll's failure is the relay's to handle, not its executor's");
+            assertTrue(log.contains(" ERROR ") && log.contains("java.lang.OutOfMemoryError: Java heap space (simulated)"),
+                    "logged with the error: " + log);
+            assertEquals(1, relay.consecutiveFailures(), "a failed poll, seen by monitoring");
+            assertEquals(0, outbox.rows(OutboxRow.Status.PENDING, 1).get(0).attempts(),
+                    "nothing written after a VirtualMachineError: the batch rolled back, the row left as it was");
+
+            scheduler.advance(Duration.ofSeconds(1)); // the backoff
+            transport.drainAll();
+            assertEquals(List.of(1L), seen.stream().map(OrderCreated::amount).toList());
+            assertEquals(0, outbox.pendingCount());
+            assertEquals(0, relay.consecutiveFailures());
+        }
+    }
+
     private void assertAnErrorThrownByThePublisherFailsItsRowForARetry(Error error) {
         List<OrderCreated> seen = collect("billing");
         tx.run(c -> createOrder(c, "o-1", 1));
