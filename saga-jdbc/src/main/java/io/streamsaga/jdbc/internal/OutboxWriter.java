@@ -13,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
-import java.util.List;
 import java.util.Objects;
 
 /**
@@ -26,8 +25,8 @@ public final class OutboxWriter {
     private static final int MAX_ID_LENGTH = 500;
     private static final int MAX_NAME_LENGTH = 255;
     private static final int MAX_KEY_LENGTH = 1000;
-    /** The unique key on {@code message_id}, as PostgreSQL (its constraint) and H2 (its index) name it. */
-    private static final List<String> MESSAGE_ID_KEY = List.of("ss_outbox_message_id_key", "ss_outbox(message_id");
+    /** The unique key on {@code message_id}, whatever it is named. */
+    private static final Sql.UniqueKey MESSAGE_ID_KEY = new Sql.UniqueKey("ss_outbox", "message_id", "ss_outbox_message_id_key");
 
     private final EventCodec codec;
     private final ObjectMapper json = new ObjectMapper();
@@ -68,7 +67,7 @@ public final class OutboxWriter {
             Sql.setInstant(ps, 8, message.timestamp());
             ps.executeUpdate();
         } catch (SQLException e) {
-            if (Sql.violatesKey(e.getSQLState(), e.getMessage(), MESSAGE_ID_KEY)) { // not seq's, say
+            if (MESSAGE_ID_KEY.violatedBy(e.getSQLState(), e.getMessage())) { // not seq's, say
                 throw new DuplicateOutboxMessageException(message.id(), message.topic(), e);
             }
             throw JdbcException.of("cannot append message " + message.id() + " to the outbox", e);

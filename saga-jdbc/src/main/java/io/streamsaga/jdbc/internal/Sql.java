@@ -25,19 +25,46 @@ public final class Sql {
     private static final String UNIQUE_VIOLATION = "23505";
 
     /**
-     * Whether a failure ({@code sqlState}, {@code message}) is a unique violation of one key: one whose message names
-     * it as one of {@code keyNames}, lower case (PostgreSQL names the constraint, {@code ss_saga_pkey}, also without
-     * the detail; H2 the index with its table and first column, {@code ss_saga(saga_id}, where its quote of the
-     * statement has a space). A table has other unique keys (a generated seq an identity can hand out again after a
-     * row was written with an explicit one, by a restore say; an index the application added): a violation of those is
-     * not taken for this key's.
+     * One single-column unique key of the library's tables, as a unique violation's message tells it whatever the key
+     * is named: PostgreSQL's detail {@code Key (saga_id)=(...)} names its column (its label is translated with the
+     * server's {@code lc_messages}, the column list is not), H2's message its table and column ({@code ss_saga(saga_id});
+     * {@code defaultName}, the name the library's schema files give it, covers a PostgreSQL message without its detail
+     * (the driver's {@code logServerErrorDetail=false}).
+     *
+     * @param table       the table, lower case
+     * @param column      the column, lower case
+     * @param defaultName the constraint's name in the library's schema files
      */
-    public static boolean violatesKey(String sqlState, String message, java.util.List<String> keyNames) {
-        if (!UNIQUE_VIOLATION.equals(sqlState) || message == null) {
+    public record UniqueKey(String table, String column, String defaultName) {
+        /**
+         * Whether a failure ({@code sqlState}, {@code message}) is a unique violation of this key. A table has other
+         * unique keys (a generated seq an identity can hand out again after a row was written with an explicit one, by
+         * a restore say; an index the application added): a violation of those is not taken for this key's, nor one of
+         * a key of several columns that holds this one.
+         */
+        public boolean violatedBy(String sqlState, String message) {
+            if (!UNIQUE_VIOLATION.equals(sqlState) || message == null) {
+                return false;
+            }
+            String text = message.toLowerCase(java.util.Locale.ROOT);
+            return text.contains("(" + column + ")=(") || followedByEndOfColumn(text, table + "(" + column)
+                    || text.contains(defaultName);
+        }
+
+        /**
+         * Whether {@code text} holds {@code prefix} (H2's {@code table(column}) as the whole of H2's column list: followed
+         * by {@code ")"} or by the column's order ({@code " nulls first)"}), no other column after it.
+         */
+        private static boolean followedByEndOfColumn(String text, String prefix) {
+            for (int at = text.indexOf(prefix); at >= 0; at = text.indexOf(prefix, at + 1)) {
+                int end = at + prefix.length();
+                int close = text.indexOf(')', end);
+                if (close >= 0 && (close == end || text.charAt(end) == ' ') && text.lastIndexOf(',', close) < end) {
+                    return true;
+                }
+            }
             return false;
         }
-        String text = message.toLowerCase(java.util.Locale.ROOT);
-        return keyNames.stream().anyMatch(text::contains);
     }
 
     /** PostgreSQL's driver's connection, which tells its transaction state; null when that driver is absent. */

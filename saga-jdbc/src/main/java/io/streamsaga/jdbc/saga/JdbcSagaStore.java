@@ -168,8 +168,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         }
     }
 
-    /** The saga's primary key, as PostgreSQL (its constraint) and H2 (its index) name it in a unique violation. */
-    private static final List<String> SAGA_KEY = List.of("ss_saga_pkey", "ss_saga(saga_id");
+    /** The saga's primary key, whatever it is named. */
+    private static final Sql.UniqueKey SAGA_KEY = new Sql.UniqueKey("ss_saga", "saga_id", "ss_saga_pkey");
     private static final String INSERT_SQL = "MERGE INTO ss_saga t USING (VALUES (CAST(? AS VARCHAR(200))))"
             + " AS s(saga_id) ON t.saga_id = s.saga_id WHEN NOT MATCHED THEN INSERT (saga_id, saga_name,"
             + " definition_version, business_key, data_type, data, status, steps, failure_step, failure_class,"
@@ -323,7 +323,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             }
             throw refused(w, e);
         } catch (JdbcException e) {
-            if (w.insert() && Sql.violatesKey(e.sqlState(), e.getMessage(), SAGA_KEY)) { // inserted meanwhile by another writer
+            if (w.insert() && SAGA_KEY.violatedBy(e.sqlState(), e.getMessage())) { // inserted meanwhile by another writer
                 throw new ConcurrentSagaUpdateException(w.instance().sagaId(), 0, 1);
             }
             throw e;
