@@ -36,8 +36,10 @@ public final class JdbcTransactions {
     /**
      * Transactions over the same data source that run at {@code level} ({@link Connection#TRANSACTION_READ_COMMITTED}
      * and so on) whatever level the pool hands its connections out at; each connection's own level is restored after.
-     * The level the pool hands them out at is asked of the first connection only (a pool hands them all out alike):
-     * while it is {@code level}, no connection is asked or set again.
+     * The level the pool hands them out at is asked of the first connection only: while it is {@code level}, no
+     * connection is asked or set (a later connection handed out at another level, by a pool that does not reset a level
+     * its last user set, then runs at that one); while it is another, each connection's own level is asked, set to
+     * {@code level} and given back after.
      * The library's outbox relay runs at {@code READ_COMMITTED}: it reads the outbox after waiting for another node's
      * relay, and must see what that one committed meanwhile.
      *
@@ -90,10 +92,7 @@ public final class JdbcTransactions {
     public <T> T call(Work<T> work) throws Exception {
         try (Connection connection = dataSource.getConnection()) {
             boolean autoCommit = connection.getAutoCommit();
-            int ownIsolation = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : handedOutIsolation(connection);
-            if (ownIsolation != isolation) {
-                connection.setTransactionIsolation(isolation); // before the transaction begins, as drivers require
-            }
+            int restoreTo = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : setIsolation(connection);
             try {
                 connection.setAutoCommit(false);
                 T result = work.run(connection);
@@ -103,7 +102,7 @@ public final class JdbcTransactions {
                 rollbackQuietly(connection, e);
                 throw e;
             } finally {
-                restore(connection, autoCommit, ownIsolation == isolation ? CONNECTIONS_OWN : ownIsolation);
+                restore(connection, autoCommit, restoreTo);
             }
         }
     }
@@ -142,17 +141,32 @@ public final class JdbcTransactions {
     }
 
     /**
-     * The isolation level the data source hands its connections out at, asked of the first connection only: a pool
-     * hands them all out alike, and PostgreSQL's driver asks the server each time, a round trip per transaction that
-     * would cost more than most of the library's transactions do.
+     * Sets {@link #isolation} on {@code connection} unless it has it already; returns the level to give it back at, or
+     * {@link #CONNECTIONS_OWN} when nothing was changed. The level the pool hands its connections out at is asked of the
+     * first connection only (PostgreSQL's driver asks the server each time, a round trip per transaction that would
+     * cost more than most of the library's transactions do): while it is {@link #isolation}, no connection is asked or
+     * set. Otherwise each connection's own level is asked before it is changed, so that it is given back at it: given
+     * back at the first connection's, a connection of a pool that does not hand them all out alike (one not resetting a
+     * level its last user set, a data source routing to databases of other defaults) went back to the pool at a level
+     * it never had, for every later user.
      */
-    private int handedOutIsolation(Connection connection) throws SQLException {
+    private int setIsolation(Connection connection) throws SQLException {
         int level = handedOut;
+        boolean asked = false;
         if (level == CONNECTIONS_OWN) {
             level = connection.getTransactionIsolation();
             handedOut = level;
+            asked = true;
         }
-        return level;
+        if (level == isolation) {
+            return CONNECTIONS_OWN;
+        }
+        int own = asked ? level : connection.getTransactionIsolation();
+        if (own == isolation) {
+            return CONNECTIONS_OWN;
+        }
+        connection.setTransactionIsolation(isolation); // before the transaction begins, as drivers require
+        return own;
     }
 
     private static void restore(Connection connection, boolean autoCommit, int isolation) {
