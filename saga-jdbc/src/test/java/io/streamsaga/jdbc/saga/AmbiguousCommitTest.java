@@ -3,6 +3,7 @@ package io.streamsaga.jdbc.saga;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.jdbc.CommitOutcomeUnknownException;
 import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.testing.Around;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.saga.SagaDefinition;
@@ -18,8 +19,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import javax.sql.DataSource;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
@@ -124,30 +123,16 @@ abstract class AmbiguousCommitTest {
 
     /** Connections of {@code target} whose commit, when armed, commits and then throws as a connection lost then. */
     private DataSource answerLosing(DataSource target) {
-        return proxy(DataSource.class, target, (method, result) -> result instanceof Connection c
-                ? proxy(Connection.class, c, (m, r) -> {
-                    if (m.equals("commit") && loseTheNextCommitsAnswer.getAndSet(false)) {
-                        throw new SQLException("An I/O error occurred while sending to the backend (simulated: the"
-                                + " connection was lost after COMMIT was sent)", "08006");
-                    }
-                    return r;
-                })
-                : result);
-    }
-
-    private interface After {
-        Object apply(String method, Object result) throws Throwable;
-    }
-
-    private static <T> T proxy(Class<T> type, T target, After after) {
-        return type.cast(Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[]{type}, (p, method, args) -> {
-            Object result;
-            try {
-                result = method.invoke(target, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
-            }
-            return after.apply(method.getName(), result);
-        }));
+        return Around.wrap(DataSource.class, target, (method, proceed) -> {
+            Object handedOut = proceed.call();
+            return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                Object result = call.call();
+                if (m.equals("commit") && loseTheNextCommitsAnswer.getAndSet(false)) {
+                    throw new SQLException("An I/O error occurred while sending to the backend (simulated: the"
+                            + " connection was lost after COMMIT was sent)", "08006");
+                }
+                return result;
+            }) : handedOut;
+        });
     }
 }
