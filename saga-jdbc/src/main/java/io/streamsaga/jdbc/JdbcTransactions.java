@@ -11,8 +11,9 @@ import java.util.Objects;
  * Runs work in one JDBC transaction on a connection from a {@link DataSource}: commits when the work
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
  * {@link JdbcException}). A commit that fails without the database saying it rolled back (the connection lost
- * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored. Restores the connection's auto-commit mode (and its isolation level, when
- * {@link #withIsolation} set another) before returning it to the pool.
+ * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored. Restores the
+ * connection's auto-commit mode (and its isolation level, when {@link #withIsolation} set another) before returning it
+ * to the pool.
  * Thread-safe.
  */
 public final class JdbcTransactions {

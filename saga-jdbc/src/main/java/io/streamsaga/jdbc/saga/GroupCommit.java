@@ -5,7 +5,6 @@ import io.streamsaga.jdbc.CommitOutcomeUnknownException;
 import io.streamsaga.jdbc.JdbcTransactions;
 
 import java.sql.SQLException;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
