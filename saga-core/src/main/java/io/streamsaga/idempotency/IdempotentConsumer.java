@@ -8,6 +8,7 @@ import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
 import io.streamsaga.message.DerivedIds;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,6 +17,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
@@ -31,6 +33,11 @@ import java.util.function.Function;
  *   <li>A claim is a lease: if the process crashes while handling, the claim ends after {@link Config#lease()}
  *       and a redelivery can run. Choose a lease longer than the slowest handler.</li>
  *   <li>A handler that throws releases its claim, so the bus's retry runs it again.</li>
+ *   <li>A handler that returned has its key marked done once the delivery stays handled
+ *       ({@link Transport#afterDelivery}): at once on most transports; on Kafka in exactly-once mode once the poll
+ *       batch's transaction committed, while one that aborted (a later record of the batch failed an attempt) has the
+ *       claim released, so the record, delivered again, runs again and its outputs are published again rather than
+ *       lost. Meanwhile the same key delivered on that thread (a duplicate in the same batch) is skipped with it.</li>
  *   <li>A handler that returned is acknowledged even when the store then fails to mark its key done (logged):
  *       failing the delivery would have the bus's retry run the handler again once the lease ended. The
  *       claim then ends with its lease, as after a crash.</li>
@@ -49,6 +56,14 @@ public final class IdempotentConsumer {
     public static final String DUPLICATES_METRIC = "streamsaga_idempotent_duplicates_total";
 
     private final Config config;
+    private final Transport transport;
+    /**
+     * Keys whose handler returned in a delivery the transport may still withdraw (a Kafka transaction not ended yet),
+     * with the thread of that delivery: the claim is held until the transport tells, and a delivery of the same key on
+     * that thread meanwhile (a duplicate in the same poll batch) shares its fate, so it is a duplicate, not a claim in
+     * progress (retried, that would abort the batch for ever). Empty on a transport that never withdraws a delivery.
+     */
+    private final Map<String, Thread> awaitingOutcome = new ConcurrentHashMap<>();
     /**
      * Claim owners are this instance's random prefix plus a counter: unique across processes like a UUID,
      * without paying for {@code UUID.randomUUID()} (a SecureRandom read) on every delivery.
@@ -56,8 +71,9 @@ public final class IdempotentConsumer {
     private final String ownerPrefix = UUID.randomUUID() + "-";
     private final AtomicLong owners = new AtomicLong();
 
-    private IdempotentConsumer(Config config) {
+    private IdempotentConsumer(Config config, Transport transport) {
         this.config = config;
+        this.transport = transport;
     }
 
     /** Starts a consumer over {@code bus} (for time, metrics and the replay horizon) and {@code store}. */
@@ -85,11 +101,16 @@ public final class IdempotentConsumer {
         ClaimOutcome outcome = config.store().tryClaim(key, owner, scheduler.clock().instant(), config.lease());
         switch (outcome) {
             case DONE -> {
-                log.debug("skipping duplicate {} (key {})", context.message(), key);
-                config.metrics().increment(DUPLICATES_METRIC, Map.of("group", context.group(), "topic", context.topic()));
+                skipDuplicate(context, key);
                 return;
             }
-            case IN_PROGRESS -> throw new ClaimInProgressException(key);
+            case IN_PROGRESS -> {
+                if (!awaitingOutcome.isEmpty() && awaitingOutcome.get(key) == Thread.currentThread()) {
+                    skipDuplicate(context, key); // kept or withdrawn with the delivery that holds the claim
+                    return;
+                }
+                throw new ClaimInProgressException(key);
+            }
             case ACQUIRED -> {
                 // fall through to run the handler
             }
@@ -105,9 +126,64 @@ public final class IdempotentConsumer {
             }
             throw e;
         }
+        // Done once the delivery stays handled: a delivery the transport withdraws (a Kafka transaction aborted for a
+        // later record of its batch, with this handler's outputs) is delivered again and must run again.
+        Outcome told = new Outcome(key, owner, context);
+        transport.afterDelivery(told::kept, told::withdrawn);
+        if (!told.told) {
+            told.awaited = Thread.currentThread();
+            awaitingOutcome.put(key, told.awaited);
+        }
+    }
+
+    private void skipDuplicate(DeliveryContext context, String key) {
+        log.debug("skipping duplicate {} (key {})", context.message(), key);
+        config.metrics().increment(DUPLICATES_METRIC, Map.of("group", context.group(), "topic", context.topic()));
+    }
+
+    /** What to do with a handled delivery's claim once the transport tells whether the delivery stays handled. */
+    private final class Outcome {
+        private final String key;
+        private final String owner;
+        private final DeliveryContext context;
+        /** Told already (at once, on most transports); read and written on the delivery's thread. */
+        private boolean told;
+        private Thread awaited;
+
+        Outcome(String key, String owner, DeliveryContext context) {
+            this.key = key;
+            this.owner = owner;
+            this.context = context;
+        }
+
+        void kept() {
+            settled();
+            complete(key, owner, context);
+        }
+
+        void withdrawn() {
+            settled();
+            try {
+                config.store().release(key, owner);
+            } catch (RuntimeException e) {
+                log.warn("delivery of {} was withdrawn by the transport but key {} could not be released ({}); its claim"
+                        + " ends with the lease {}, and its redelivery waits for that", context.message(), key, e.toString(),
+                        config.lease());
+            }
+        }
+
+        private void settled() {
+            told = true;
+            if (awaited != null) {
+                awaitingOutcome.remove(key, awaited);
+            }
+        }
+    }
+
+    private void complete(String key, String owner, DeliveryContext context) {
         boolean completed;
         try {
-            completed = config.store().complete(key, owner, scheduler.clock().instant());
+            completed = config.store().complete(key, owner, config.scheduler().clock().instant());
         } catch (RuntimeException e) {
             // The handler ran: failing the delivery would have the bus retry it, and the retry run the handler
             // again once the claim's lease ended. Acknowledge it; the claim ends with its lease, as after a crash.
@@ -173,7 +249,7 @@ public final class IdempotentConsumer {
 
         public IdempotentConsumer build() {
             WindowChecks.requireCoversReplay(store, bus.transport());
-            return new IdempotentConsumer(new Config(store, bus.scheduler(), bus.metrics(), lease, keyFunction));
+            return new IdempotentConsumer(new Config(store, bus.scheduler(), bus.metrics(), lease, keyFunction), bus.transport());
         }
     }
 }

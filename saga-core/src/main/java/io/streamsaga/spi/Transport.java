@@ -48,6 +48,26 @@ public interface Transport extends AutoCloseable {
     }
 
     /**
+     * Tells what becomes of the delivery being handled on the calling thread once its handler returned: runs
+     * {@code kept} once the transport will not deliver the record to the group again, or {@code withdrawn} once it
+     * took the delivery back with everything its handler published, to deliver the record again. Only a transport
+     * that makes a record's handling and its outputs one transaction over several records withdraws a delivery
+     * whose handler returned (Kafka's exactly-once mode: a poll batch is one transaction, which aborts when a later
+     * record of it fails an attempt, and is then handled again from its first record); it runs one of the two on the
+     * thread that delivers the record, after the transaction ended and before it delivers another record, and
+     * runs {@code withdrawn} when it cannot tell (the transaction's end was left to the broker). State kept outside
+     * the transport about a delivery (an idempotency key marked done, a payload released, a group recorded
+     * released) is only true once it is kept. The default, for transports without such transactions (and for a
+     * call outside a delivery), runs {@code kept} at once, on the caller's thread; what it throws reaches the caller.
+     *
+     * @param kept      run once the delivery stays handled
+     * @param withdrawn run once it was taken back
+     */
+    default void afterDelivery(Runnable kept, Runnable withdrawn) {
+        kept.run();
+    }
+
+    /**
      * Appends the message to its topic; completes with its position once it is durable. Once the transport
      * is closed it fails with {@link io.streamsaga.bus.TransportClosedException}. It may block the caller
      * while the transport cannot take the message yet (a client buffer full, a broker unreachable); a

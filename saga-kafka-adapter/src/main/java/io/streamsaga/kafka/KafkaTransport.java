@@ -62,6 +62,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
@@ -187,6 +188,24 @@ public final class KafkaTransport implements Transport {
     @Override
     public boolean redeliversPerPartition() {
         return true;
+    }
+
+    /**
+     * In exactly-once mode, on a member's thread while it handles a batch: runs {@code kept} once the batch's
+     * transaction committed, {@code withdrawn} once it aborted (the batch is then handled again from its first record)
+     * or its outcome was left to the broker; either on that thread, before the next batch. Otherwise (plain mode, or
+     * outside a handler) runs {@code kept} at once: a plain member never takes back a delivery whose handler returned.
+     */
+    @Override
+    public void afterDelivery(Runnable kept, Runnable withdrawn) {
+        Objects.requireNonNull(kept, "kept");
+        Objects.requireNonNull(withdrawn, "withdrawn");
+        ConsumerLoop.Transaction transaction = currentTransaction.get();
+        if (transaction == null) {
+            kept.run();
+        } else {
+            transaction.afterOutcome(kept, withdrawn);
+        }
     }
 
     /** Whether subscriptions run their handlers in Kafka transactions (exactly-once consume-transform-publish). */

@@ -9,7 +9,9 @@ import io.streamsaga.choreography.FlowDefinition;
 import io.streamsaga.choreography.FlowStatus;
 import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
+import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.routing.EventRouter;
@@ -121,6 +123,37 @@ class KafkaExactlyOncePatternsTest {
     private static Message notJson(String topic, String key) {
         return Message.builder(topic).key(key).type("order-created")
                 .payload("not json".getBytes(StandardCharsets.UTF_8)).build();
+    }
+
+    @Test
+    void anIdempotentConsumersOutputOfARecordWhoseBatchAbortedForALaterRecordIsCommittedOnce() throws Exception {
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("billing");
+        createTopics(orders, payments, orders + ".DLT");
+        AtomicInteger flakyAttempts = new AtomicInteger();
+        try (EventBus bus = bus(kafka)) {
+            IdempotentConsumer idempotent = IdempotentConsumer.builder(bus, InMemoryDeduplicationStore.builder().build()).build();
+            bus.publish(orders, "k", new OrderCreated("o-1")).toCompletableFuture().join();
+            // the same message sent twice by a producer that retried (one id): in the same batch, and its transaction
+            Message twice = Message.builder(orders).id("resent-o-2").key("k").type("order-created")
+                    .payload("{\"orderId\":\"o-2\"}".getBytes(StandardCharsets.UTF_8)).build();
+            kafka.send(twice).toCompletableFuture().join();
+            kafka.send(twice).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("flaky")).toCompletableFuture().join();
+            try (Subscription billing = bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST,
+                    idempotent.wrap((order, ctx) -> {
+                        bus.publish(payments, order.orderId(), new PaymentProcessed(order.orderId())).toCompletableFuture().join();
+                        if (order.orderId().equals("flaky") && flakyAttempts.incrementAndGet() == 1) {
+                            throw new IllegalStateException("a downstream service is down for a moment");
+                        }
+                    }))) {
+                await().atMost(WAIT).until(() -> committed(kafka, group, orders) == 4);
+            }
+        }
+        assertEquals(List.of("flaky", "o-1", "o-2"), committedKeys(payments), "each order's payment, once");
+        assertEquals(List.of(), committedKeys(orders + ".DLT"), "the duplicate is skipped, not dead-lettered");
+        assertEquals(2, flakyAttempts.get());
     }
 
     @Test

@@ -430,6 +430,19 @@ public final class ConsumerLoop implements Runnable {
      */
     private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records,
                                           Map<TopicPartition, OffsetAndMetadata> moved) throws InterruptedException {
+        Transaction transaction = new Transaction(transactionalProducer);
+        try {
+            handleBatchInTransaction(records, moved, transaction);
+        } finally {
+            // after the abort's seeks, before the next poll: what the handlers kept outside Kafka about the batch's
+            // deliveries is settled before any of its records is delivered again
+            transaction.ended();
+        }
+    }
+
+    private void handleBatchInTransaction(ConsumerRecords<String, byte[]> records,
+                                          Map<TopicPartition, OffsetAndMetadata> moved,
+                                          Transaction transaction) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         TopicPartition failedPartition = null;
         Throwable failure = null;
@@ -443,7 +456,6 @@ public final class ConsumerLoop implements Runnable {
         } catch (KafkaException e) {
             beginFailure = e;
         }
-        Transaction transaction = new Transaction(transactionalProducer);
         currentTransaction.set(transaction);
         try {
             outer:
@@ -492,6 +504,7 @@ public final class ConsumerLoop implements Runnable {
                     transactionalProducer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 }
                 if (commit()) {
+                    transaction.committed = true;
                     processed.putAll(offsets);
                     if (!offsets.isEmpty()) {
                         lastTransactionPartitions = Set.copyOf(offsets.keySet());
@@ -610,11 +623,44 @@ public final class ConsumerLoop implements Runnable {
         private final Producer<String, byte[]> producer;
         private boolean sent;
         private long firstSendNanos;
+        private boolean committed;
+        /** Pairs of what to run once the transaction committed, and once it did not; made at the first. */
+        private List<Runnable> outcomes;
         /** The refusals as too large reported to a record of this transaction; guarded by itself, made at the first. */
         private Set<RecordTooLargeException> tooLarge;
 
         Transaction(Producer<String, byte[]> producer) {
             this.producer = producer;
+        }
+
+        /**
+         * Runs {@code kept} once this transaction committed, {@code withdrawn} once it aborted or its outcome was left
+         * to the broker (see {@code Transport.afterDelivery}); on the loop thread, when the batch's handling ends.
+         */
+        public void afterOutcome(Runnable kept, Runnable withdrawn) {
+            if (outcomes == null) {
+                outcomes = new ArrayList<>();
+            }
+            outcomes.add(kept);
+            outcomes.add(withdrawn);
+        }
+
+        /** Runs, in the order they were given, the actions for how the transaction ended; each failure is logged. */
+        void ended() {
+            if (outcomes == null) {
+                return;
+            }
+            List<Runnable> actions = outcomes;
+            outcomes = null;
+            for (int i = committed ? 0 : 1; i < actions.size(); i += 2) {
+                try {
+                    actions.get(i).run();
+                } catch (RuntimeException e) {
+                    // the transaction's outcome stands: a failing action must not change what the loop does
+                    log.warn("an action run once a transaction {} failed: {}", committed ? "committed" : "was withdrawn",
+                            e.toString());
+                }
+            }
         }
 
         /** The producer to send a record into this transaction with; notes the first send. */
