@@ -28,7 +28,10 @@ public interface MessageInterceptor {
     }
 
     /**
-     * The group handled the message successfully (its position will be committed). An exception thrown here
+     * The group handled the message successfully (its position will be committed). Called once the delivery stays
+     * handled ({@link io.streamsaga.spi.Transport#afterDelivery}): right after the handler returned on most
+     * transports; on Kafka in exactly-once mode once the poll batch's transaction committed, and not at all for a
+     * delivery that an aborted transaction withdrew (the message is delivered again). An exception thrown here
      * is logged and changes nothing: the message is not handled again.
      */
     default void onAcknowledged(Message message, String group) {
@@ -46,8 +49,10 @@ public interface MessageInterceptor {
     }
 
     /**
-     * The group gave up on the message and dead-lettered it (the dead letter is sent). An exception thrown
-     * here is logged and changes nothing: the message is not handled again.
+     * The group gave up on the message and dead-lettered it (the dead letter is sent). Called once the dead letter
+     * stays sent, as {@link #onAcknowledged} is (a dead letter in a Kafka transaction that aborts is withdrawn with
+     * it, and the message delivered again). An exception thrown here is logged and changes nothing: the message is
+     * not handled again.
      */
     default void onDeadLettered(Message message, String group) {
     }

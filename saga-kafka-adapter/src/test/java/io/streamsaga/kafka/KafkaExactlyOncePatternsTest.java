@@ -8,10 +8,12 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.choreography.FlowDefinition;
 import io.streamsaga.choreography.FlowStatus;
 import io.streamsaga.choreography.FlowTracker;
+import io.streamsaga.claimcheck.ClaimCheckInterceptor;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
+import io.streamsaga.inmemory.patterns.InMemoryPayloadStore;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.routing.EventRouter;
@@ -154,6 +156,33 @@ class KafkaExactlyOncePatternsTest {
         assertEquals(List.of("flaky", "o-1", "o-2"), committedKeys(payments), "each order's payment, once");
         assertEquals(List.of(), committedKeys(orders + ".DLT"), "the duplicate is skipped, not dead-lettered");
         assertEquals(2, flakyAttempts.get());
+    }
+
+    @Test
+    void aClaimCheckedRecordWhoseBatchAbortedForALaterRecordIsHandledAgainWithItsPayload() throws Exception {
+        String orders = SharedKafkaBroker.unique("order-created");
+        String payments = SharedKafkaBroker.unique("payment-processed");
+        String group = SharedKafkaBroker.unique("billing");
+        createTopics(orders, payments, orders + ".DLT");
+        String bigId = "o-" + "x".repeat(4096); // over the claim check's threshold below
+        AtomicInteger flakyAttempts = new AtomicInteger();
+        try (ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(new InMemoryPayloadStore(), kafka)
+                .threshold(1024).build();
+             EventBus bus = EventBus.builder(kafka).types(types()).retryPolicy(THREE_ATTEMPTS).interceptor(claimCheck).build()) {
+            bus.publish(orders, "k", new OrderCreated(bigId)).toCompletableFuture().join();
+            bus.publish(orders, "k", new OrderCreated("flaky")).toCompletableFuture().join();
+            try (Subscription billing = bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (order, ctx) -> {
+                bus.publish(payments, order.orderId().substring(0, Math.min(8, order.orderId().length())),
+                        new PaymentProcessed("paid")).toCompletableFuture().join();
+                if (order.orderId().equals("flaky") && flakyAttempts.incrementAndGet() == 1) {
+                    throw new IllegalStateException("a downstream service is down for a moment");
+                }
+            })) {
+                await().atMost(WAIT).until(() -> committed(kafka, group, orders) == 2);
+            }
+        }
+        assertEquals(List.of(), committedKeys(orders + ".DLT"), "nothing dead-lettered");
+        assertEquals(List.of("flaky", "o-xxxxxx"), committedKeys(payments), "each order's payment, once");
     }
 
     @Test

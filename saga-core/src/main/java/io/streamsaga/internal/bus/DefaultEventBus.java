@@ -76,6 +76,9 @@ public final class DefaultEventBus implements EventBus {
     private final MetricsRecorder metrics;
     /** Arrays, not lists: iterating an empty {@code List.of()} still showed in the publish profile. */
     private final MessageInterceptor[] interceptors;
+    /** What the bus does about an interceptor's hook when the transport withdraws a delivery: nothing, it comes again. */
+    private static final Runnable NOTHING = () -> {
+    };
     private final MessageInterceptor[] receiveInterceptors;
     /** The message being handled on each consumer thread; an instance field, so buses never share it. */
     private final ThreadLocal<Message> current = new ThreadLocal<>();
@@ -634,6 +637,14 @@ public final class DefaultEventBus implements EventBus {
             if (timed) {
                 metrics.eventProcessed(message.topic(), group, Duration.ofNanos(System.nanoTime() - started));
             }
+            if (interceptors.length != 0) {
+                // once the delivery stays handled: a Kafka transaction that aborts withdraws it, and the record comes
+                // again (the claim check must not release a payload its redelivery needs)
+                transport.afterDelivery(() -> tellAcknowledged(message), NOTHING);
+            }
+        }
+
+        private void tellAcknowledged(Message message) {
             for (MessageInterceptor interceptor : interceptors) {
                 try {
                     interceptor.onAcknowledged(message, group);
@@ -744,14 +755,9 @@ public final class DefaultEventBus implements EventBus {
             log.warn("dead-lettered {} of group {} to {} ({}{}): {}", original, group, deadLetter.topic(), reason,
                     omitted == Omitted.NOTHING ? "" : ", " + omitted.description(), error.toString());
             metrics.eventDeadLettered(original.topic(), group, reason);
-            for (MessageInterceptor interceptor : interceptors) {
-                try {
-                    interceptor.onDeadLettered(original, group);
-                } catch (RuntimeException | AssertionError | StackOverflowError e) {
-                    // The dead letter is sent: a failing hook must not make the bus handle the record again.
-                    log.warn("interceptor {} failed on the dead letter of {} by group {}; the record stays dead-lettered: {}",
-                            interceptor, original.id(), group, e.toString());
-                }
+            if (interceptors.length != 0) {
+                // as for an acknowledgement: a dead letter in a Kafka transaction that aborts is withdrawn with it
+                transport.afterDelivery(() -> tellDeadLettered(original), NOTHING);
             }
             if (deadLetterListener != null) {
                 try {
@@ -760,6 +766,18 @@ public final class DefaultEventBus implements EventBus {
                 } catch (RuntimeException | AssertionError | StackOverflowError e) {
                     // The dead letter is sent: the record is acknowledged whatever the listener does.
                     log.warn("dead-letter listener of group {} failed on {}: {}", group, original, e.toString());
+                }
+            }
+        }
+
+        private void tellDeadLettered(Message original) {
+            for (MessageInterceptor interceptor : interceptors) {
+                try {
+                    interceptor.onDeadLettered(original, group);
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
+                    // The dead letter is sent: a failing hook must not make the bus handle the record again.
+                    log.warn("interceptor {} failed on the dead letter of {} by group {}; the record stays dead-lettered: {}",
+                            interceptor, original.id(), group, e.toString());
                 }
             }
         }
