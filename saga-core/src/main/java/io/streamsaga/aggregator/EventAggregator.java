@@ -87,6 +87,10 @@ import java.util.function.Predicate;
  *       holds is released whole at its deadline, never closed by the {@link TimeoutPolicy} (only its release
  *       failed); only an incomplete group times out. A group still {@link GroupState#RELEASING} once the lease of its
  *       release passed (its instance died, no part of it in flight) is released again then.</li>
+ *   <li>A release whose part's delivery the transport withdraws with what the releaser published
+ *       ({@link io.streamsaga.spi.Transport#afterDelivery}: on Kafka in exactly-once mode, a batch's transaction that
+ *       aborted) reopens the group with all its parts, as a releaser that threw does, so the part, delivered again,
+ *       releases it again.</li>
  *   <li>A redelivered part (same message id) is not added twice.</li>
  * </ul>
  * Thread-safe.
@@ -333,7 +337,10 @@ public final class EventAggregator implements AutoCloseable {
         }
         if (config.store().save(completed)) {
             arm(releasing.key(), completed.deadline());
-            metric("completed");
+            // Released once the part's delivery stays handled: on Kafka in exactly-once mode the release ran in the
+            // transaction of the part's poll batch, which aborts with what the releaser published when a later record
+            // of the batch fails an attempt; the part then comes again and must find the group open, not released.
+            bus.transport().afterDelivery(() -> metric("completed"), () -> releaseWithdrawn(completed));
         } else {
             // the claim's lease passed during the release and another releaser took the group over
             log.warn("release of group '{}' of aggregator '{}' outlived its lease {} and was taken over: the group may have been released twice",
@@ -402,6 +409,18 @@ public final class EventAggregator implements AutoCloseable {
     /** Whether {@code messageId} is the part whose arrival completed {@code group}: its last part. */
     private static boolean completedBy(AggregationGroup group, String messageId) {
         return !group.parts().isEmpty() && group.parts().get(group.size() - 1).messageId().equals(messageId);
+    }
+
+    /**
+     * The transport withdrew the delivery of the part whose handling released the group, with everything the releaser
+     * published (a Kafka transaction that aborted): the group is reopened with its parts, as after a failed release, so
+     * that the part, delivered again, releases it again (or, should it not come, its deadline does).
+     */
+    private void releaseWithdrawn(AggregationGroup completed) {
+        log.info("release of group '{}' of aggregator '{}' was withdrawn with the delivery of its part (a transaction that"
+                + " aborted); reopening the group to release it again", completed.key(), config.name());
+        Instant now = scheduler.clock().instant();
+        reopen(completed, now.plus(retryAfter(completed, now)));
     }
 
     /**

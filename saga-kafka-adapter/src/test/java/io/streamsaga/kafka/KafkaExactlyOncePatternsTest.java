@@ -186,6 +186,34 @@ class KafkaExactlyOncePatternsTest {
     }
 
     @Test
+    void anAggregatorsReleaseInABatchThatAbortedForALaterGroupsFailedReleaseIsCommittedOnce() throws Exception {
+        String parts = SharedKafkaBroker.unique("order-parts");
+        String completed = SharedKafkaBroker.unique("order-completed");
+        String group = SharedKafkaBroker.unique("order-aggregator");
+        createTopics(parts, completed);
+        AtomicInteger g2Releases = new AtomicInteger();
+        try (EventBus bus = bus(kafka);
+             EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore())
+                     .name("pairs").correlateByField("orderId").completeOnSize(2)
+                     .onRelease(aggregate -> {
+                         bus.publish(completed, aggregate.key(), new OrderCompleted(aggregate.key(), aggregate.group().size()))
+                                 .toCompletableFuture().join();
+                         if (aggregate.key().equals("g-2") && g2Releases.incrementAndGet() == 1) {
+                             throw new IllegalStateException("the release's downstream service is down for a moment");
+                         }
+                     })
+                     .build()) {
+            bus.publish(parts, "k", new OrderCreated("g-1")).toCompletableFuture().join();
+            bus.publish(parts, "k", new PaymentProcessed("g-1")).toCompletableFuture().join();
+            bus.publish(parts, "k", new OrderCreated("g-2")).toCompletableFuture().join();
+            bus.publish(parts, "k", new PaymentProcessed("g-2")).toCompletableFuture().join();
+            aggregator.subscribe(group, FROM_EARLIEST, parts);
+            await().atMost(WAIT).until(() -> committed(kafka, group, parts) == 4);
+        }
+        assertEquals(List.of("g-1", "g-2"), committedKeys(completed), "each group's release, once");
+    }
+
+    @Test
     void anAggregatorDeadLettersAPoisonAndALatePartWithTheirPayloadsOnceAndReleasesTheGroupOnce() throws Exception {
         String parts = SharedKafkaBroker.unique("order-parts");
         String completed = SharedKafkaBroker.unique("order-completed");
