@@ -1,6 +1,7 @@
 package io.streamsaga.kafka;
 
 import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.aggregator.GroupReleaser;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
@@ -22,7 +23,6 @@ import io.streamsaga.splitter.SplitPart;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -107,9 +107,13 @@ class KafkaExactlyOncePatternsTest {
     }
 
     private static void createTopics(String... topics) throws Exception {
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers()))) {
-            admin.createTopics(Arrays.stream(topics).map(t -> new NewTopic(t, 1, (short) 1)).toList()).all().get();
-        }
+        SharedKafkaBroker.createTopics(1, topics);
+    }
+
+    /** A releaser that publishes the group's key and size to {@code topic} (in the part's transaction). */
+    private static GroupReleaser publishTo(EventBus bus, String topic) {
+        return aggregate -> bus.publish(topic, aggregate.key(), new OrderCompleted(aggregate.key(), aggregate.group().size()))
+                .toCompletableFuture().join();
     }
 
     private static long committed(KafkaTransport transport, String group, String topic) {
@@ -222,8 +226,7 @@ class KafkaExactlyOncePatternsTest {
         try (EventBus bus = bus(kafka);
              EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore())
                      .name("pairs").correlateByField("orderId").completeOnSize(2)
-                     .onRelease(aggregate -> bus.publish(completed, aggregate.key(),
-                             new OrderCompleted(aggregate.key(), aggregate.group().size())).toCompletableFuture().join())
+                     .onRelease(publishTo(bus, completed))
                      .build()) {
             bus.publish(parts, "g-1", new OrderCreated("g-1")).toCompletableFuture().join();
             kafka.send(notJson(parts, "g-1")).toCompletableFuture().join();
@@ -254,8 +257,7 @@ class KafkaExactlyOncePatternsTest {
         try (EventBus bus = bus(kafka);
              EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore())
                      .name("assembler").completeOnSequenceEnd()
-                     .onRelease(aggregate -> bus.publish(completed, aggregate.key(),
-                             new OrderCompleted(aggregate.key(), aggregate.group().size())).toCompletableFuture().join())
+                     .onRelease(publishTo(bus, completed))
                      .build()) {
             EventSplitter splitter = EventSplitter.of(bus);
             bus.publish(orders, "k", new OrderCreated("o-1")).toCompletableFuture().join();

@@ -2,6 +2,11 @@ package io.streamsaga.kafka;
 
 import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
 
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+
+import java.util.Arrays;
 import java.util.Map;
 import java.util.UUID;
 
@@ -25,6 +30,13 @@ final class SharedKafkaBroker {
             broker = started;
         }
         return broker.bootstrapServers();
+    }
+
+    /** Creates {@code topics} with {@code partitions} partitions each (the broker's default is one). */
+    static void createTopics(int partitions, String... topics) throws Exception {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()))) {
+            admin.createTopics(Arrays.stream(topics).map(t -> new NewTopic(t, partitions, (short) 1)).toList()).all().get();
+        }
     }
 
     /** A name unique in this broker, such as {@code orders-3f2a9c1b}. */
