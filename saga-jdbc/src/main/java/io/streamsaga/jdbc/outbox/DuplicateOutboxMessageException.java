@@ -9,11 +9,11 @@ import java.sql.SQLException;
  * A message could not be written to the outbox because a row of the outbox holds its message id already (the
  * outbox's message ids are unique: SQL state 23505 on {@code ss_outbox.message_id}): the same message written a
  * second time, or another message given that id. Thrown by {@link JdbcOutbox#append(java.sql.Connection,
- * io.streamsaga.message.Message)} and by {@code JdbcSagaStore}'s insert of a saga with outgoing messages or a lifecycle
- * event, where it is told apart from a saga id already stored ({@code ConcurrentSagaUpdateException}); at a later write
- * of a saga the store throws a {@link io.streamsaga.saga.spi.SagaWriteRefusedException} with this as its cause, for the
- * engine to leave the saga needing attention rather than retry the same write (the needs-attention write whose own
- * lifecycle event has the id is stored without that event). The write's transaction is rolled back. Not retriable: the same write meets the same row again. Immutable.
+ * io.streamsaga.message.Message)}. {@code JdbcSagaStore} tells it apart from a saga id already stored
+ * ({@code ConcurrentSagaUpdateException}) and throws a {@link io.streamsaga.saga.spi.SagaWriteRefusedException} with this
+ * as its cause, for the engine not to retry the same write: a saga's start fails with it, nothing stored, and a saga
+ * whose later write meets it is left needing attention (the needs-attention write whose own lifecycle event has the id
+ * is stored without that event). The write's transaction is rolled back. Not retriable: the same write meets the same row again. Immutable.
  */
 public final class DuplicateOutboxMessageException extends JdbcException {
     private static final long serialVersionUID = 1L;

@@ -222,11 +222,15 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * Writes the instance, its transition and {@code outgoing} (to the outbox) in one transaction.
      *
-     * @throws ConcurrentSagaUpdateException   when a saga with this id is stored already
+     * @throws ConcurrentSagaUpdateException when a saga with this id is stored already
      * @throws io.streamsaga.jdbc.CommitOutcomeUnknownException when the commit failed so that the write may be stored
-     *                                         (read it back; alone or under group commit, never a conflict)
-     * @throws DuplicateOutboxMessageException when a row of the outbox has the id of a message of {@code outgoing} (or of
-     *                                         the lifecycle event the store writes): nothing of the write is stored
+     *                                       (read it back; alone or under group commit, never a conflict)
+     * @throws SagaWriteRefusedException    when a row of the outbox has the id of a message of {@code outgoing} (or of
+     *                                       the lifecycle event the store writes), which the same write would meet
+     *                                       again: nothing of the write is stored; its message names the id and topic,
+     *                                       its cause is the outbox's {@link DuplicateOutboxMessageException} (so too at
+     *                                       every other insert, whose lifecycle event {@code lifecycleEventsToOutbox}
+     *                                       writes). The engine fails the start with it, not retriable
      */
     @Override
     public void insert(SagaInstance instance, SagaTransition transition, List<Message> outgoing) {
@@ -291,9 +295,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * Runs one write: in its own transaction, or batched with concurrent writes under group commit. A unique violation
      * of an insert on the saga's key is the saga id stored meanwhile by another writer ({@link ConcurrentSagaUpdateException}), unless
-     * the outbox refused a message's id ({@link DuplicateOutboxMessageException}: thrown as it is at an insert, as a
-     * {@link SagaWriteRefusedException} at an update, but for a needs-attention write's own lifecycle event, written
-     * again without it).
+     * the outbox refused a message's id ({@link DuplicateOutboxMessageException}: thrown as the cause of a
+     * {@link SagaWriteRefusedException}, but for a needs-attention write's own lifecycle event, written again without
+     * it).
      */
     private void write(Write w) {
         checkWidths(w);
@@ -304,12 +308,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                 groupCommit.submit(w);
             }
         } catch (DuplicateOutboxMessageException e) {
-            // An outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such. At a later
-            // write the engine would take it for a store failure and recover() would make the same write, for ever.
-            if (w.insert()) {
-                throw e;
-            }
-            if (w.withoutEvent() == null && w.last().type() == TransitionType.SAGA_NEEDS_ATTENTION
+            // An outgoing message's or lifecycle event's id the outbox holds, not the saga's: said as such, as a refusal
+            // (SagaStore: refused writes). Thrown as it is, the engine would take it for a store failure: at a later
+            // write recover() would make the same write, for ever; at a start the caller would be told to retry it.
+            if (!w.insert() && w.withoutEvent() == null && w.last().type() == TransitionType.SAGA_NEEDS_ATTENTION
                     && e.messageId().equals(SagaLifecycleEvent.messageId(w.instance(), w.last().version()))) {
                 // Its own lifecycle event's id, which the write the engine marks the saga needing attention after (of
                 // the same version, so the same event id) met: refused, the saga would stay running for recover() to
@@ -331,16 +333,18 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     }
 
     /**
-     * The write {@code w} of a saga stored before, refused because the outbox holds the id of one of its messages: a
+     * The write {@code w}, refused because the outbox holds the id of one of its messages: a
      * {@link SagaWriteRefusedException} naming the id and topic, the outbox's exception as its cause, so that the engine
-     * leaves the saga needing attention rather than retry the same write.
+     * does not retry the same write: it fails a start with it (nothing stored), and leaves a saga stored before needing
+     * attention.
      */
     private static SagaWriteRefusedException refused(Write w, DuplicateOutboxMessageException e) {
-        return new SagaWriteRefusedException("JdbcSagaStore refuses the write of saga "
+        return new SagaWriteRefusedException("JdbcSagaStore refuses the " + (w.insert() ? "start" : "write") + " of saga "
                 + StreamSagaException.quote(w.instance().sagaId()) + " at version " + w.instance().version()
                 + ", and would refuse it again: the outbox holds a row with the id " + StreamSagaException.quote(e.messageId())
                 + " of its message to topic " + e.topic() + " already (a restore of the outbox, or a row the application"
-                + " wrote itself, say); repair or delete that row before retrying the saga", e);
+                + " wrote itself, say); repair or delete that row before " + (w.insert() ? "starting" : "retrying")
+                + " the saga", e);
     }
 
     /**

@@ -336,11 +336,13 @@ abstract class SagaTransactionalMessagesTest {
         new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
                 JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build().append(c, taken));
 
-        DuplicateOutboxMessageException onInsert = assertThrows(DuplicateOutboxMessageException.class,
+        // at the start too a refusal (SagaStore: refused writes), which the engine fails the start with (see
+        // aLifecycleEventIdTheOutboxHoldsAtASagasStartFailsTheStartWithANonRetriableRefusalNamingItAndStoresNothing)
+        SagaWriteRefusedException onInsert = assertThrows(SagaWriteRefusedException.class,
                 () -> store.insert(JdbcSagaStoreTest.saga("s-8", "o-8", SagaStatus.RUNNING, JdbcSagaStoreTest.T0, 1),
                         JdbcSagaStoreTest.transition("s-8", 1, TransitionType.SAGA_STARTED), List.of(taken)));
-        assertEquals("taken-id", onInsert.messageId());
-        assertTrue(onInsert.getMessage().contains("'taken-id'") && onInsert.getMessage().contains("outbox"),
+        assertEquals("taken-id", assertInstanceOf(DuplicateOutboxMessageException.class, onInsert.getCause()).messageId());
+        assertTrue(onInsert.getMessage().contains("'taken-id'") && onInsert.getMessage().contains("payment-commands"),
                 onInsert.getMessage());
         assertFalse(onInsert.isRetriable(), "the same write meets the same row again");
         assertTrue(store.find("s-8").isEmpty(), "nothing of the write is stored");
@@ -435,6 +437,36 @@ abstract class SagaTransactionalMessagesTest {
         assertEquals(version, store.find("s-11").orElseThrow().version(), "nothing written by the recovery");
         assertEquals(List.of(id, lifecycleEventId("s-11", 1)), outboxMessageIdsTo("saga-events"), // in the order written
                 "the saga's 'started' event and the row that was there: the 'failed' event of that id is not written");
+    }
+
+    @Test
+    void aLifecycleEventIdTheOutboxHoldsAtASagasStartFailsTheStartWithANonRetriableRefusalNamingItAndStoresNothing() {
+        // The start's write carries the 'started' event of version 1, whose id the outbox holds (a restore of the
+        // outbox): the store threw its DuplicateOutboxMessageException, which the engine took for a store failure, so the
+        // caller got a retriable "saga store failed" SagaException and, retrying the start, met the same row for ever.
+        String id = lifecycleEventId("s-12", 1);
+        Message taken = Message.builder("saga-events").id(id).key("s-12").type("restored")
+                .payload(new byte[]{'{', '}'}).build();
+        new io.streamsaga.jdbc.JdbcTransactions(db.database().dataSource()).run(c ->
+                JdbcOutbox.builder(db.database().dataSource()).codec(bus.codec()).build().append(c, taken));
+
+        try (SagaOrchestrator orchestrator = orchestrator(store).build()) {
+            for (int attempt = 1; attempt <= 2; attempt++) { // a caller retrying the start meets the same refusal
+                var start = orchestrator.start(saga, "s-12", "o-12", new Order("o-12", null)).toCompletableFuture();
+                var thrown = assertThrows(java.util.concurrent.CompletionException.class, start::join);
+                SagaWriteRefusedException refusal = assertInstanceOf(SagaWriteRefusedException.class, thrown.getCause(),
+                        "the store's refusal itself, not a store failure");
+                assertFalse(refusal.isRetriable(), "the same start meets the same row again");
+                assertTrue(refusal.getMessage().contains("'" + id + "'") && refusal.getMessage().contains("saga-events"),
+                        refusal.getMessage());
+                assertEquals(id, assertInstanceOf(DuplicateOutboxMessageException.class, refusal.getCause()).messageId(),
+                        "the outbox's own exception kept");
+                assertTrue(store.find("s-12").isEmpty(), "nothing of the start is stored");
+            }
+            assertEquals(List.of(), orchestrator.recover().resumed(), "nothing for recover() either");
+        }
+        assertEquals(List.of(id), outboxMessageIdsTo("saga-events"), "only the row that was there");
+        assertEquals(List.of(), charges);
     }
 
     private List<String> outboxMessageIdsTo(String topic) {
