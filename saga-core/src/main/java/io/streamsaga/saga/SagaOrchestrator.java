@@ -224,7 +224,11 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * The outcome of {@link #recover()} or {@link #recover(Duration)}.
      *
-     * @param resumed         ids of the sagas this orchestrator now drives
+     * @param resumed         ids of the sagas this orchestrator now drives that it did not start and no recovery
+     *                        reported before: those this recovery adopted, and those a reply's arrival made it drive
+     *                        since the previous recovery (a reply to a command of a saga not driven here, read after a
+     *                        restart before {@code recover()} was called, say), each reported once, by the first
+     *                        recovery that reads it unfinished; {@link #result(String)} gives their outcome
      * @param unresolvable    ids of unfinished sagas whose definition (name and version) is not registered and
      *                        cannot be migrated, and those whose stored state the store cannot read
      *                        ({@link io.streamsaga.saga.spi.UnreadableSagaData}) or whose step states are not one per

@@ -84,6 +84,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final SystemScheduler ownScheduler;
     private final Map<String, TreeMap<Integer, SagaDefinition<?>>> definitions = new ConcurrentHashMap<>();
     private final Map<String, SagaRun<?>> runs = new ConcurrentHashMap<>();
+    /**
+     * The runs a reply's arrival registered here (the saga was not driven here: a restart, another node's saga) that no
+     * recovery has reported yet: nobody was told that this orchestrator drives them, so the first recovery that reads
+     * the saga reports it resumed (RecoveryReport.resumed), as it does when it adopts the saga while the reply does.
+     * Removed once reported or unregistered; empty on the common path.
+     */
+    private final Map<String, SagaRun<?>> adoptedByReplies = new ConcurrentHashMap<>();
     /** By definition identity: definitions are immutable and few. */
     private final Map<SagaDefinition<?>, StepStates> stepStates = new ConcurrentHashMap<>();
     private final Object subscriptionLock = new Object();
@@ -685,6 +692,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 // other.
                 if (registered != null && (registered.storedVersionHint() >= instance.version()
                         || !dropIfSuperseded(registered, unresolvable))) {
+                    // Driven here already; but one a reply made this orchestrator drive, which no report told of yet,
+                    // is reported now (not while a store failure left it unchecked: the next recovery reports it).
+                    if (!unresolvable.containsKey(instance.sagaId())
+                            && adoptedByReplies.remove(instance.sagaId(), registered)) {
+                        resumed.add(instance.sagaId());
+                    }
                     continue;
                 }
                 // Left out by the store already, but for a node alive only in the reading after the page (and for a
@@ -747,6 +760,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
                 } else {
                     resumed.add(instance.sagaId());
+                    adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported here
                     run.drive();
                     drovenSinceRead = true;
                 }
@@ -939,12 +953,20 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             subscribeReplies();
         }
         SagaRun<?> run = newRun(definition, current);
+        boolean byReply = refusal != null;
+        if (byReply) { // before it is registered: a recovery that finds it registered reports it
+            adoptedByReplies.put(current.sagaId(), run);
+        }
         SagaRun<?> existing = runs.putIfAbsent(current.sagaId(), run);
         if (existing != null) {
+            if (byReply) {
+                adoptedByReplies.remove(current.sagaId(), run);
+            }
             return existing;
         }
         if (closed) { // close() ran since it was read and did not see this run: it would never be stopped
             runs.remove(current.sagaId(), run);
+            adoptedByReplies.remove(current.sagaId(), run);
             ensureOpen();
         }
         if (moved != null && run.dropIfMovedSinceRead(current.version())) { // stopped: a caller may hold its result
@@ -1340,6 +1362,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** {@code instance}: the run's final state, as just stored. */
     void onFinished(SagaRun<?> run, SagaInstance instance, SagaOutcome outcome) {
         runs.remove(instance.sagaId(), run);
+        forgetAdoption(run);
         String tag = switch (outcome) {
             case COMPLETED -> "completed";
             case COMPENSATED -> "compensated";
@@ -1354,6 +1377,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     void detach(SagaRun<?> run) {
         runs.remove(run.sagaId(), run);
+        forgetAdoption(run);
+    }
+
+    /** A run no longer registered is no longer driven here: no recovery is to report it (see adoptedByReplies). */
+    private void forgetAdoption(SagaRun<?> run) {
+        if (!adoptedByReplies.isEmpty()) { // a size check on the common path, where it is always empty
+            adoptedByReplies.remove(run.sagaId(), run);
+        }
     }
 
     private void notify(Consumer<SagaListener> call) {
@@ -1576,6 +1607,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             run.stop(new SagaException(run.sagaId(), null, "orchestrator closed; the saga resumes on recover()", null, true));
         }
         runs.clear();
+        adoptedByReplies.clear();
         if (registry != null) {
             // After the runs stopped (none writes any more): the other nodes adopt its sagas at their next recovery.
             synchronized (heartbeatLock) {
