@@ -134,7 +134,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * from being stored is thrown as well, and so is the store's {@link ConfigurationException} when it refuses the
      * cancellation's write (a value it cannot keep), or its {@link io.streamsaga.saga.spi.SagaWriteRefusedException}
      * (a write that meets what the store holds): the saga then stays running as stored ({@link #markResolved}
-     * likewise; {@link #retryCompensation} and {@link #skipCompensation} fail their stage so).
+     * likewise; {@link #retryCompensation} and {@link #skipCompensation} fail their stage so), and a run of it driven
+     * here goes on as if the call had not been made.
      */
     void cancel(String sagaId);
 

@@ -65,7 +65,6 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.Function;
-import java.util.function.Predicate;
 
 import static io.streamsaga.StreamSagaException.quote;
 
@@ -1463,36 +1462,35 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> retryCompensation(String sagaId) {
         ensureOpen();
-        SagaRun<?> run = operate(sagaId, SagaRun::requireNeedsAttention, SagaRun::retryFailed);
-        return (CompletionStage) run.pendingResult();
+        return (CompletionStage) operate(sagaId, SagaRun::requireNeedsAttention, SagaRun::retryFailed);
     }
 
     @Override
     @SuppressWarnings({"unchecked", "rawtypes"})
     public CompletionStage<SagaResult<Object>> skipCompensation(String sagaId, String step) {
         ensureOpen();
-        SagaRun<?> run = operate(sagaId, r -> r.requireSkippable(step), r -> r.skip(step));
-        return (CompletionStage) run.pendingResult();
+        return (CompletionStage) operate(sagaId, r -> r.requireSkippable(step), r -> r.skip(step));
     }
 
     @Override
     public void markResolved(String sagaId) {
         ensureOpen();
-        operate(sagaId, SagaRun::requireNeedsAttention, SagaRun::resolve);
+        operate(sagaId, SagaRun::requireNeedsAttention, r -> r.resolve() ? r : null);
     }
 
     /**
-     * Makes an operator {@code call} on the saga's run ({@link #runFor}); when the run it found registered finished
-     * while the call waited for its lock (needing attention, or as the store refused its write: the saga is stored
-     * needing attention, the run unregistered), the call returns false having done nothing, and is made on a run over
-     * the stored saga.
+     * Makes an operator {@code call} on the saga's run ({@link #runFor}) and returns what it returns; when the run it
+     * found registered finished while the call waited for its lock (needing attention, or as the store refused its
+     * write: the saga is stored needing attention, the run unregistered), the call returns null having done nothing,
+     * and is made on a run over the stored saga.
      */
-    private SagaRun<?> operate(String sagaId, Consumer<SagaRun<?>> check, Predicate<SagaRun<?>> call) {
+    private <T> T operate(String sagaId, Consumer<SagaRun<?>> check, Function<SagaRun<?>, T> call) {
         SagaRun<?> run = runFor(sagaId, check);
-        while (!call.test(run)) {
+        T made;
+        while ((made = call.apply(run)) == null) {
             run = runFor(sagaId, check);
         }
-        return run;
+        return made;
     }
 
     /**
@@ -1522,6 +1520,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         SagaRun<?> created = newRun(definition, migrated != null ? migrated : instance);
         check.accept(created);
+        created.createdForACall(); // nobody waits on it: a refused call stops it rather than putting it back
         if (migrated != null && storeMigration(instance, migrated) != migrated) {
             throw new ConcurrentSagaUpdateException(sagaId, instance.version(), migrated.version());
         }

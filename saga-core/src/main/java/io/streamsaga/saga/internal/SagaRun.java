@@ -123,6 +123,16 @@ final class SagaRun<D> {
          */
         long operatorCallFrom = -1;
         /**
+         * The run's state when the operator call in progress began, when the run was driven here before it (someone
+         * may wait for its result) and had nothing staged: a write of the call that the store refuses then puts it back
+         * ({@link #restoreBeforeTheCall}) and the run goes on as if the call had not been made. Null otherwise.
+         */
+        BeforeTheCall beforeTheCall;
+        /** The refusal of the operator call in progress, the run put back as before it: the call's to throw or fail with. */
+        StreamSagaException refusedCall;
+        /** Created over the stored saga for the operator call about to be made ({@code runFor}): driven by nobody yet. */
+        boolean createdForACall;
+        /**
          * The errors staged as transitions' details (a compensation's failure, say) while the run records no
          * transitions ({@link #pending} null), so that a write the store refuses carries them ({@link
          * #refusedAfterTheStart}) as the recorded transitions would; null when none, dropped with what is staged. Not
@@ -135,6 +145,12 @@ final class SagaRun<D> {
          * attempt is not resumed but started again after a restart. Null until the first is set.
          */
         Instant[] compensationDeadlines;
+    }
+
+    /** What an operator call may change before its own write is stored (see {@link Uncommon#beforeTheCall}). */
+    private record BeforeTheCall(List<StepState> stepStates, SagaStatus status, SagaFailure failure,
+                                 SagaFailure compensationFailure, Instant updatedAt, SagaInstance snapshot, Object data,
+                                 Throwable exception, boolean finished, int changes) {
     }
 
     /** Groups before this one all succeeded: a step of a running saga never leaves SUCCEEDED. */
@@ -1500,6 +1516,15 @@ final class SagaRun<D> {
             operatorCallEnds();
         }
         requireWritten(before);
+        throwIfRefused();
+    }
+
+    /** After an operator call that returns nothing: the refusal of its write on a run driven here, thrown. */
+    private void throwIfRefused() {
+        StreamSagaException refusal = takeRefusedCall();
+        if (refusal != null) {
+            throw refusal;
+        }
     }
 
     /**
@@ -1509,27 +1534,76 @@ final class SagaRun<D> {
      * lock (its write lost, say, while the call waited), whose result, failed with the reason, is the call's.
      */
     private long operatorCallBegins() {
+        Uncommon u = uncommon();
+        // A run driven here (its caller, or a listener's, may wait for its result) is put back as it was should the
+        // store refuse the call's write, rather than stopped; one just made for the call has nobody waiting on it.
+        u.beforeTheCall = u.createdForACall || staged != 0 ? null : new BeforeTheCall(stepStates, status, failure,
+                compensationFailure, updatedAt, snapshot, data, exception, finished, changes);
+        u.createdForACall = false;
+        u.refusedCall = null;
         if (!stopped) {
             reopen();
         }
-        uncommon().operatorCallFrom = storedVersion;
+        u.operatorCallFrom = storedVersion;
         return storedVersion;
     }
 
     private void operatorCallEnds() {
         uncommon.operatorCallFrom = -1;
+        uncommon.beforeTheCall = null;
     }
 
     /**
-     * Operator: retries failed compensations (or a retriable step that exhausted its retries). False when the run
-     * finished before the call took its lock ({@link #endedBeforeTheCall}): nothing done.
+     * The store refused the write of the operator call in progress on a run driven here ({@code refusal}): the call did
+     * not happen, so what it staged is dropped and the run is put back as it was when the call began, to go on as if the
+     * call had not been made; the call gets the refusal ({@link #refusedCall}). Its later writes are the run's own.
      */
-    synchronized boolean retryFailed() {
+    @SuppressWarnings("unchecked")
+    private void restoreBeforeTheCall(StreamSagaException refusal) {
+        BeforeTheCall before = uncommon.beforeTheCall;
+        unstage();
+        if (commands != null) {
+            commands.clear();
+        }
+        stepStates = before.stepStates();
+        status = before.status();
+        failure = before.failure();
+        compensationFailure = before.compensationFailure();
+        updatedAt = before.updatedAt();
+        snapshot = before.snapshot();
+        data = (D) before.data();
+        exception = before.exception();
+        finished = before.finished();
+        changes = before.changes();
+        uncommon.beforeTheCall = null;
+        uncommon.operatorCallFrom = -1;
+        uncommon.refusedCall = refusal;
+    }
+
+    /** The refusal of the operator call just made, taken: null when its write was not refused on a run driven here. */
+    private StreamSagaException takeRefusedCall() {
+        StreamSagaException refusal = uncommon == null ? null : uncommon.refusedCall;
+        if (refusal != null) {
+            uncommon.refusedCall = null;
+        }
+        return refusal;
+    }
+
+    /** A run made over the stored saga for an operator call ({@code runFor}), driven by nobody before the call. */
+    synchronized void createdForACall() {
+        uncommon().createdForACall = true;
+    }
+
+    /**
+     * Operator: retries failed compensations (or a retriable step that exhausted its retries); returns the call's stage.
+     * Null when the run finished before the call took its lock ({@link #endedBeforeTheCall}): nothing done.
+     */
+    synchronized CompletableFuture<SagaResult<D>> retryFailed() {
         if (endedBeforeTheCall()) {
-            return false;
+            return null;
         }
         if (stopped) { // unfinished: see throwIfStoppedUnwritten; the stage is its result, failed with the reason
-            return true;
+            return future;
         }
         now = null;
         requireNeedsAttention();
@@ -1539,7 +1613,16 @@ final class SagaRun<D> {
         } finally {
             operatorCallEnds();
         }
-        return true;
+        return callStage();
+    }
+
+    /**
+     * The stage of a retry or skip just made: the run's result, or failed with the refusal of the call's write when the
+     * run, driven here, was put back as before the call (its result is not the call's).
+     */
+    private CompletableFuture<SagaResult<D>> callStage() {
+        StreamSagaException refusal = takeRefusedCall();
+        return refusal == null ? future : CompletableFuture.failedFuture(refusal);
     }
 
     private void retryFailedNow() {
@@ -1576,13 +1659,13 @@ final class SagaRun<D> {
         });
     }
 
-    /** Operator: skips the failed compensation of one step and goes on compensating; false as {@link #retryFailed}. */
-    synchronized boolean skip(String stepName) {
+    /** Operator: skips the failed compensation of one step and goes on compensating; as {@link #retryFailed}. */
+    synchronized CompletableFuture<SagaResult<D>> skip(String stepName) {
         if (endedBeforeTheCall()) {
-            return false;
+            return null;
         }
         if (stopped) { // as in retryFailed
-            return true;
+            return future;
         }
         now = null;
         requireSkippable(stepName);
@@ -1592,7 +1675,7 @@ final class SagaRun<D> {
         } finally {
             operatorCallEnds();
         }
-        return true;
+        return callStage();
     }
 
     private void skipNow(String stepName) {
@@ -1686,6 +1769,7 @@ final class SagaRun<D> {
             operatorCallEnds();
         }
         requireWritten(before);
+        throwIfRefused();
         return true;
     }
 
@@ -2122,10 +2206,15 @@ final class SagaRun<D> {
             if (!insert && uncommon != null && uncommon.operatorCallFrom == storedVersion) {
                 // An operator call's own write (with what it drove along): the call did not happen, and its caller gets
                 // the refusal itself; the saga stays as stored (a running one is not taken for one whose progress the
-                // store refuses), and a run it stops here resumes on recover().
+                // store refuses). A run driven here before the call goes on as if it had not been made; one made for
+                // the call stops (recover() resumes a running saga).
                 log.warn("saga {}: the store refuses the write of an operator call, which did not happen; the saga stays"
                         + " as stored: {}", current.sagaId(), e.getMessage());
-                stopHere(e);
+                if (uncommon.beforeTheCall != null) {
+                    restoreBeforeTheCall(e);
+                } else {
+                    stopHere(e);
+                }
                 return false;
             }
             if (!insert) { // stored before: a retry would be refused again (see refusedAfterTheStart)

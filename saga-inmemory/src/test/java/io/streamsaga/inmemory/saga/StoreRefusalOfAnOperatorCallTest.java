@@ -185,17 +185,21 @@ class StoreRefusalOfAnOperatorCallTest {
      * A cancel made while the run is driven (an action cancelling its own saga) on a store that takes batches staged its
      * write for the pass to write after the call had returned as if it had cancelled; the refusal then was taken for
      * one of the running saga's progress, and the saga was stored needing attention. The call's own write is now made
-     * within the call: the call throws the refusal, and the saga stays running as stored, for recover() to resume.
+     * within the call: the call throws the refusal, and the saga stays running as stored; its run, driven here, goes on
+     * as if the call had not been made, to complete here, its action run once (it stopped, for recover() to run the
+     * action again).
      */
     @Test
-    void aCancelFromTheSagasOwnActionWhoseWriteTheStoreRefusesThrowsTheRefusalAndLeavesTheSagaRunningAsStored() {
+    void aCancelFromTheSagasOwnActionWhoseWriteTheStoreRefusesThrowsTheRefusalAndTheSagaGoesOnAsIfItHadNotBeenMade() {
         BatchingRefusingStore store = new BatchingRefusingStore(TransitionType.SAGA_COMPENSATING);
         java.util.concurrent.atomic.AtomicReference<SagaOrchestrator> self = new java.util.concurrent.atomic.AtomicReference<>();
         java.util.concurrent.atomic.AtomicReference<RuntimeException> cancelled = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger charges = new java.util.concurrent.atomic.AtomicInteger();
         SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
                 .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
                 .step("charge").action((d, ctx) -> {
-                    if (cancelled.get() == null) { // the first attempt only: recover() runs the action again
+                    charges.incrementAndGet();
+                    if (cancelled.get() == null) {
                         cancelled.set(assertThrows(RuntimeException.class, () -> self.get().cancel(ctx.sagaId()),
                                 "the cancel returned as if it had cancelled"));
                     }
@@ -207,12 +211,14 @@ class StoreRefusalOfAnOperatorCallTest {
                 .build();
         self.set(orchestrator);
 
-        orchestrator.start(definition, "saga-1", null, new Data("a"));
+        SagaResult<Data> result = orchestrator.start(definition, "saga-1", null, new Data("a")).toCompletableFuture()
+                .join();
 
         assertSame(store.refusal, cancelled.get());
-        assertEquals(SagaStatus.RUNNING, store.find("saga-1").orElseThrow().status());
-        orchestrator.recover();
+        assertEquals(SagaOutcome.COMPLETED, result.outcome(), result.toString());
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertEquals(1, charges.get(), "the charge ran once");
+        assertTrue(store.history("saga-1").stream().noneMatch(t -> t.type() == TransitionType.SAGA_COMPENSATING));
         orchestrator.close();
     }
 
@@ -322,6 +328,101 @@ class StoreRefusalOfAnOperatorCallTest {
         fixed.set(true);
         assertEquals(SagaOutcome.COMPLETED, orchestrator.retryCompensation("saga-1").toCompletableFuture().join().outcome());
         assertEquals(3, runs.get());
+        orchestrator.close();
+    }
+
+    /**
+     * A cancel of a saga this orchestrator drives, whose write the store refuses, did not happen: the run goes on as if
+     * it had not been made. It stopped before, as for a write it lost, though no other orchestrator drives the saga: the
+     * start's caller got the operator's refusal as the saga's outcome, the action in flight was dropped when it completed,
+     * and the saga stayed running, driven by nobody, until a recover() ran that action again.
+     */
+    @Test
+    void aRefusedCancelOfASagaDrivenHereLeavesItsRunGoingOnToItsOwnOutcome() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_COMPENSATING);
+        CompletableFuture<Data> charge = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicInteger charges = new java.util.concurrent.atomic.AtomicInteger();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").asyncAction((d, ctx) -> {
+                    charges.incrementAndGet();
+                    return charge;
+                })
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .build();
+        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, "saga-1", null, new Data("a"))
+                .toCompletableFuture();
+
+        assertSame(store.refusal, assertThrows(ConfigurationException.class, () -> orchestrator.cancel("saga-1")));
+
+        assertTrue(!result.isDone(), () -> "the saga's outcome is the refused call's: " + result);
+        charge.complete(new Data("charged"));
+        assertEquals(SagaOutcome.COMPLETED, result.join().outcome(), "driven on here, without a recover()");
+        assertEquals(new Data("charged"), result.join().data());
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertEquals(1, charges.get(), "the charge ran once");
+        orchestrator.close();
+    }
+
+    /**
+     * A listener's markResolved from onFailed, whose write the store refuses, did not happen: the run finishes needing
+     * attention as the saga is stored, its result saying so. It stopped before, its result the operator's refusal, as if
+     * the saga had not reached its end.
+     */
+    @Test
+    void aRefusedMarkResolvedFromAListenerLeavesTheRunToFinishNeedingAttentionAsStored() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_RESOLVED);
+        java.util.concurrent.atomic.AtomicReference<SagaOrchestrator> self = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<RuntimeException> refused = new java.util.concurrent.atomic.AtomicReference<>();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(needingAttention).listener(new io.streamsaga.saga.SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        refused.set(assertThrows(RuntimeException.class, () -> self.get().markResolved(instance.sagaId())));
+                    }
+                })
+                .build();
+        self.set(orchestrator);
+
+        SagaResult<Data> result = orchestrator.start(needingAttention, "saga-1", null, new Data("a")).toCompletableFuture()
+                .join();
+
+        assertSame(store.refusal, refused.get());
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome(), result.toString());
+        assertEquals("warehouse down", result.compensationFailure().message());
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION,
+                orchestrator.result("saga-1").toCompletableFuture().join().outcome(), "as stored, the run finished");
+        orchestrator.close();
+    }
+
+    /**
+     * A listener's retryCompensation from onFailed, whose write the store refuses, gets a stage failed with the refusal,
+     * not the run's result; the run finishes needing attention as stored, its result saying so.
+     */
+    @Test
+    void aRefusedRetryFromAListenerFailsItsStageWithTheRefusalAndTheRunFinishesNeedingAttentionAsStored() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_RETRIED);
+        java.util.concurrent.atomic.AtomicReference<SagaOrchestrator> self = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<java.util.concurrent.CompletionStage<SagaResult<Object>>> retried =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(needingAttention).listener(new io.streamsaga.saga.SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        retried.set(self.get().retryCompensation(instance.sagaId()));
+                    }
+                })
+                .build();
+        self.set(orchestrator);
+
+        SagaResult<Data> result = orchestrator.start(needingAttention, "saga-1", null, new Data("a")).toCompletableFuture()
+                .join();
+
+        assertSame(store.refusal, refusalOf(retried::get));
+        assertEquals(SagaOutcome.FAILED_NEEDS_ATTENTION, result.outcome(), result.toString());
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
         orchestrator.close();
     }
 }
