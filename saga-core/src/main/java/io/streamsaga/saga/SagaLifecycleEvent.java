@@ -9,7 +9,8 @@ package io.streamsaga.saga;
  * @param event    {@code started}, {@code step-completed}, {@code compensating}, {@code completed},
  *                 {@code compensated}, {@code failed} (the saga needs attention), {@code resolved} (an operator's
  *                 {@code markResolved} of such a saga; its error the failure that was resolved) or {@code retried}
- *                 (an operator's {@code retryCompensation} sent such a saga forward again: status {@code RUNNING});
+ *                 (an operator's {@code retryCompensation} sent such a saga forward again: status {@code RUNNING}, its error
+ *                 the failure it retries after, that of the {@code failed} event before it);
  *                 an operator's {@code retryCompensation} or {@code skipCompensation} that sends such a saga back to
  *                 compensating emits {@code compensating} again, a {@code skipCompensation} that leaves another
  *                 compensation failed {@code failed} again (naming that one)

@@ -54,7 +54,9 @@ public interface SagaListener {
      * An operator's {@link SagaOrchestrator#retryCompensation} sent a saga that needed attention forward again (status
      * {@code RUNNING}): a retriable step that exhausted its retries, or a step whose outcome the store refused, is
      * attempted once more. Called once the retry is stored, before the step runs. A retry that compensates again is
-     * {@link #onCompensationStarting} instead.
+     * {@link #onCompensationStarting} instead. The instance, running again, holds no failure: what it retries after is
+     * the detail of its last transition ({@code SAGA_RETRIED}, {@link SagaOrchestrator#history}) and the error of its
+     * {@code retried} lifecycle event.
      */
     default void onRetried(SagaInstance instance) {
     }

@@ -19,7 +19,10 @@ public enum TransitionType {
     SAGA_COMPLETED,
     SAGA_COMPENSATED,
     SAGA_NEEDS_ATTENTION,
-    /** An operator asked to retry what failed (compensations or a retriable step). */
+    /**
+     * An operator asked to retry what failed (compensations or a retriable step); when it sends the saga forward again,
+     * its detail is the failure it retries after (the saga, running, no longer holds it).
+     */
     SAGA_RETRIED,
     SAGA_RESOLVED,
     /** The saga's data was upcast to a newer definition version. */

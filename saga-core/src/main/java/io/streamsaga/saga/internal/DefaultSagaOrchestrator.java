@@ -376,7 +376,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             case "failed", "resolved" -> attentionFailure(instance);
             default -> null;
         };
-        return lifecycleBuilder(instance, event, event.equals("step-completed") ? transition.step() : null, failure, true)
+        // A saga sent forward again keeps no failure: the retry's detail is the one it retries after (SagaRun.retryFailedNow)
+        String error = event.equals("retried") ? transition.detail() : failure == null ? null : failure.toString();
+        return lifecycleBuilder(instance, event, event.equals("step-completed") ? transition.step() : null, error, true)
                 .id(SagaLifecycleEvent.messageId(instance, transition.version()))
                 .timestamp(transition.at())
                 .build();
@@ -1334,9 +1336,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    /** An operator's retryCompensation sent the saga forward again (RUNNING): it no longer needs attention. */
-    void onRetried(SagaInstance instance) {
-        publish(instance, "retried", null, null);
+    /**
+     * An operator's retryCompensation sent the saga forward again (RUNNING): it no longer needs attention; the event names
+     * {@code retriedAfter}, what it needed attention for, which the saga, running, no longer holds.
+     */
+    void onRetried(SagaInstance instance, SagaFailure retriedAfter) {
+        publish(instance, "retried", null, retriedAfter);
         if (!config.listeners().isEmpty()) {
             notify(l -> l.onRetried(instance));
         }
@@ -1401,10 +1406,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    private Message.Builder lifecycleBuilder(SagaInstance instance, String event, String step, SagaFailure failure,
+    private Message.Builder lifecycleBuilder(SagaInstance instance, String event, String step, String error,
                                              boolean encoded) {
         Object payload = new SagaLifecycleEvent(instance.sagaId(), instance.sagaName(), event, step, instance.status(),
-                failure == null ? null : failure.toString());
+                error);
         Message.Builder builder = Message.builder(config.lifecycleTopic());
         return (encoded ? inheritingHandled(builder) : builder)
                 .key(instance.sagaId())
@@ -1418,7 +1423,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (config.lifecycleTopic() == null || transactionalMessages) {
             return;
         }
-        Message message = lifecycleBuilder(instance, event, step, failure, false).timestamp(now()).build();
+        Message message = lifecycleBuilder(instance, event, step, failure == null ? null : failure.toString(), false)
+                .timestamp(now()).build();
         config.bus().publish(message).whenComplete((position, error) -> {
             if (error != null) {
                 log.warn("saga {}: lifecycle event '{}' could not be published: {}", instance.sagaId(), event, error.toString());

@@ -1648,13 +1648,16 @@ final class SagaRun<D> {
         }
         // A retried retriable step goes forward again: its failure made the saga compensate nothing. Written and told
         // outside a pass (observed): an Error from the store or a listener stops the run as in one (recordAndDrive).
+        // Sent forward, the saga keeps no failure: what it retries after (the 'failed' event's error) is the retry's
+        // detail, which its 'retried' event names, as 'resolved' names the failure resolved.
+        SagaFailure retriedAfter = compensating ? null : compensationFailure != null ? compensationFailure : failure;
         recordAndDrive(() -> {
             if (stageSteps(List.of(changed), compensating ? SagaStatus.COMPENSATING : SagaStatus.RUNNING,
-                    compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, null, null)) {
+                    compensating ? failure : null, null, TransitionType.SAGA_RETRIED, null, 0, retriedAfter, null)) {
                 if (!compensating) {
                     exception = null;
                 }
-                operatorRestarted();
+                operatorRestarted(retriedAfter);
             }
         });
     }
@@ -1696,7 +1699,7 @@ final class SagaRun<D> {
                     restarts ? SagaStatus.COMPENSATING : SagaStatus.FAILED_NEEDS_ATTENTION, failure,
                     attention, TransitionType.COMPENSATION_SKIPPED, stepName, 0, null, null)) {
                 if (restarts) {
-                    operatorRestarted();
+                    operatorRestarted(null);
                 } else if (observedAndFlushed()) {
                     // Still needing attention, but for another compensation: the last 'failed' event and onFailed named
                     // the skipped one, so both are told again with the failure that needs attention now.
@@ -1711,14 +1714,15 @@ final class SagaRun<D> {
      * An operator's retry or skip just staged took the saga out of needing attention: once written, the lifecycle
      * topic, whose last event of it was {@code failed}, and the listeners hear of it now, not at its next event (a
      * retried remote compensation's reply, or its timeout): compensating again as a saga beginning to compensate,
-     * running again as {@code retried} (see {@link DefaultSagaOrchestrator#lifecycleMessage}).
+     * running again as {@code retried} (see {@link DefaultSagaOrchestrator#lifecycleMessage}), naming
+     * {@code retriedAfter}, the failure the saga needed attention for.
      */
-    private void operatorRestarted() {
+    private void operatorRestarted(SagaFailure retriedAfter) {
         if (observedAndFlushed()) {
             if (status == SagaStatus.COMPENSATING) {
                 orchestrator.onCompensationStarting(snapshot());
             } else {
-                orchestrator.onRetried(snapshot());
+                orchestrator.onRetried(snapshot(), retriedAfter);
             }
             now = null; // the listeners ran: the application's time
         }

@@ -149,8 +149,27 @@ class OperatorRestartLifecycleEventTest {
                 events.stream().map(SagaLifecycleEvent::event).toList());
         SagaLifecycleEvent retried = events.get(3);
         assertEquals(SagaStatus.RUNNING, retried.status());
-        assertEquals(null, retried.error());
+        // What it retries after, as 'resolved' names the failure resolved: the 'failed' event's error
+        assertEquals("ship: java.lang.IllegalStateException: carrier down", retried.error());
+        assertEquals(events.get(2).error(), retried.error());
         assertEquals(List.of("onRetried RUNNING"), heard);
+    }
+
+    @Test
+    void aRetriedStuckStepHandsARetriedEventNamingWhatItRetriesAfterToAStoreThatStoresOutgoingMessages() {
+        TransactionalMessagesTest.RecordingStore store = new TransactionalMessagesTest.RecordingStore();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus)
+                .scheduler(scheduler).register(stuck).publishLifecycleEvents("saga-events").build()) {
+            orchestrator.start(stuck, "s-7", "o-7", new Order("o-7"));
+            carrierDown.set(false);
+            assertEquals(SagaOutcome.COMPLETED, orchestrator.retryCompensation("s-7").toCompletableFuture().join().outcome());
+        }
+        List<SagaLifecycleEvent> failed = lifecycleEvents(store.messages.get(TransitionType.SAGA_NEEDS_ATTENTION));
+        List<SagaLifecycleEvent> retried = lifecycleEvents(store.messages.get(TransitionType.SAGA_RETRIED));
+        assertEquals(List.of("retried"), retried.stream().map(SagaLifecycleEvent::event).toList());
+        assertEquals(SagaStatus.RUNNING, retried.get(0).status());
+        assertEquals("ship: java.lang.IllegalStateException: carrier down", retried.get(0).error());
+        assertEquals(failed.get(0).error(), retried.get(0).error());
     }
 
     @Test

@@ -451,10 +451,13 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
         SagaInstance s = w.instance();
         boolean attention = event.equals("failed") || event.equals("resolved");
         SagaFailure failure = s.compensationFailure() != null && attention ? s.compensationFailure() : s.failure();
+        // A saga sent forward again keeps no failure: its retry's detail is the one it retries after, as the engine's
+        // 'retried' names it
         SagaLifecycleEvent payload = new SagaLifecycleEvent(s.sagaId(), s.sagaName(), event,
                 event.equals("step-completed") ? w.last().step() : null, s.status(),
                 event.equals("compensating") || event.equals("compensated") || attention
-                        ? (failure == null ? null : failure.toString()) : null);
+                        ? (failure == null ? null : failure.toString())
+                        : event.equals("retried") ? w.last().detail() : null);
         outbox.write(c, Message.builder(lifecycleTopic).id(SagaLifecycleEvent.messageId(s, w.last().version()))
                 .key(s.sagaId()).type(SagaLifecycleEvent.TYPE).payload(payload)
                 .header(MessageHeaders.SAGA_ID, s.sagaId()).timestamp(w.last().at()).build());

@@ -282,6 +282,9 @@ abstract class SagaLifecycleOutboxTest {
         assertEquals(List.of("started", "step-completed", "failed", "retried", "step-completed", "completed"),
                 received.stream().map(SagaLifecycleEvent::event).toList());
         assertEquals(SagaStatus.RUNNING, received.get(3).status());
+        // what it retries after, the 'failed' event's error, as 'resolved' names the failure resolved
+        assertEquals("ship: java.lang.IllegalStateException: carrier down", received.get(3).error());
+        assertEquals(received.get(2).error(), received.get(3).error());
         assertEquals(ids.size(), ids.stream().distinct().count(), "each event an id of its own: " + ids);
     }
     /**
