@@ -13,6 +13,7 @@ import io.streamsaga.message.Message;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaWriteRefusedException;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -79,11 +80,11 @@ abstract class RenamedKeysTest {
                 JdbcOutbox.builder(db.database().dataSource()).codec(codec).build().append(c, held));
         for (JdbcSagaStore store : List.of(JdbcSagaStore.builder(db.database().dataSource()).transactionalMessages().build(),
                 JdbcSagaStore.builder(db.database().dataSource()).transactionalMessages().groupCommit(8).build())) {
-            DuplicateOutboxMessageException refused = assertThrows(DuplicateOutboxMessageException.class,
+            SagaWriteRefusedException refused = assertThrows(SagaWriteRefusedException.class,
                     () -> store.insert(saga("s-1", "o-1", SagaStatus.RUNNING, T0, 1),
                             transition("s-1", 1, TransitionType.SAGA_STARTED), List.of(held)),
                     "not the saga id taken, nor a plain database failure");
-            assertEquals("held-id", refused.messageId());
+            assertEquals("held-id", assertInstanceOf(DuplicateOutboxMessageException.class, refused.getCause()).messageId());
             assertTrue(store.find("s-1").isEmpty(), "nothing of the write is stored");
         }
     }
