@@ -27,7 +27,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>A version conflict fails only its own writer. A database error (or any exception or Error) aborts the
  * batch's transaction; then each write of it is tried again alone, so the error reaches only the writer that
  * caused it. But a commit whose outcome is unknown ({@link CommitOutcomeUnknownException}: the batch may be stored)
- * is each writer's outcome, not tried again. Several
+ * is each writer's outcome, not tried again, but for a write the batch refused as a conflict (nothing of it was in the
+ * transaction), whose outcome stays that conflict. Several
  * lanes commit in parallel on their own connections; a saga always uses the same lane. Thread-safe.
  */
 final class GroupCommit {
@@ -115,8 +116,11 @@ final class GroupCommit {
         for (Pending p : batch) {
             writes.add(p.write);
         }
+        // The batch's own conflicts, known before its commit: a write refused as stale or as a saga stored already is
+        // nothing of the transaction, whatever its commit's outcome.
+        RuntimeException[][] refused = new RuntimeException[1][];
         try {
-            RuntimeException[] errors = tx.call(c -> store.writeBatch(c, writes));
+            RuntimeException[] errors = tx.call(c -> refused[0] = store.writeBatch(c, writes));
             for (int i = 0; i < batch.size(); i++) {
                 batch.get(i).error = errors[i];
             }
@@ -124,8 +128,10 @@ final class GroupCommit {
             // The batch may be stored: tried alone, a write would meet its own committed row as another writer's
             // (a ConcurrentSagaUpdateException, "another orchestrator drives it", though none does). Each writer is
             // told the truth instead, and its saga is left for recover(), which reads what was stored.
-            for (Pending p : batch) {
-                p.error = new CommitOutcomeUnknownException("the commit of a group-commit batch holding the write of saga "
+            for (int i = 0; i < batch.size(); i++) {
+                Pending p = batch.get(i);
+                p.error = refused[0][i] != null ? refused[0][i] // set: only the commit, after the work, throws this
+                        : new CommitOutcomeUnknownException("the commit of a group-commit batch holding the write of saga "
                         + StreamSagaException.quote(p.write.instance().sagaId()) + " at version "
                         + p.write.instance().version() + " failed", (SQLException) unknown.getCause());
             }

@@ -6,6 +6,7 @@ import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.Around;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaOrchestrator;
@@ -13,6 +14,7 @@ import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.TransitionType;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -21,11 +23,19 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 import static io.streamsaga.jdbc.saga.JdbcSagaStoreTest.T0;
 import static io.streamsaga.jdbc.saga.JdbcSagaStoreTest.saga;
@@ -51,6 +61,10 @@ abstract class AmbiguousCommitTest {
 
     /** Armed, the next commit commits and then fails as a lost connection would (once). */
     private final AtomicBoolean loseTheNextCommitsAnswer = new AtomicBoolean();
+    /** Armed, the next commit waits for {@link #heldCommitMayGo} (once), and then commits and answers. */
+    private final AtomicBoolean holdTheNextCommit = new AtomicBoolean();
+    private final CountDownLatch heldCommitMayGo = new CountDownLatch(1);
+    private final AtomicInteger heldCommits = new AtomicInteger();
     private final VirtualScheduler scheduler = new VirtualScheduler();
     private final List<String> effects = new CopyOnWriteArrayList<>();
     private DataSource losingAnswers;
@@ -121,11 +135,59 @@ abstract class AmbiguousCommitTest {
         }
     }
 
+    @Test
+    void aWriteRefusedAsAConflictInABatchWhoseCommitOutcomeIsUnknownIsStillReportedAsTheConflictItIs() throws Exception {
+        // Nothing of a write the batch refused as stale (another writer's version stored) or as a start of a saga
+        // stored already is in the batch's transaction, committed or not: its writer's outcome is that conflict, known
+        // whatever the commit did. Only the batch's other writes may be stored.
+        JdbcSagaStore store = JdbcSagaStore.builder(losingAnswers).groupCommit(8).groupCommitLanes(1).build();
+        for (String id : List.of("s-1", "s-2", "s-3")) {
+            store.insert(saga(id, "o", SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED));
+        }
+        holdTheNextCommit.set(true);
+        List<FutureTask<Void>> writes = new ArrayList<>();
+        List<Thread> writers = new ArrayList<>();
+        List<Runnable> work = List.of(
+                () -> store.insert(saga("s-0", "o", SagaStatus.RUNNING, T0, 1), transition("s-0", 1, TransitionType.SAGA_STARTED)),
+                () -> store.update(saga("s-1", "o", SagaStatus.COMPLETED, T0, 3), transition("s-1", 3, TransitionType.SAGA_COMPLETED)),
+                () -> store.insert(saga("s-2", "o", SagaStatus.RUNNING, T0, 1), transition("s-2", 1, TransitionType.SAGA_STARTED)),
+                () -> store.update(saga("s-3", "o", SagaStatus.COMPLETED, T0, 2), transition("s-3", 2, TransitionType.SAGA_COMPLETED)));
+        for (Runnable w : work) {
+            FutureTask<Void> write = new FutureTask<>(w, null);
+            Thread writer = new Thread(write, "writer-" + writers.size());
+            writes.add(write);
+            writers.add(writer);
+            writer.start();
+            if (writers.size() == 1) { // s-0's batch, alone, holds the lane in its commit while the others queue
+                Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> heldCommits.get() == 1);
+            }
+        }
+        Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> writers.subList(1, writers.size()).stream()
+                .allMatch(t -> LockSupport.getBlocker(t) instanceof GroupCommit));
+        loseTheNextCommitsAnswer.set(true); // the next batch's: s-1's stale update, s-2's start again, s-3's update
+        heldCommitMayGo.countDown();
+
+        writes.get(0).get(30, TimeUnit.SECONDS);
+        ExecutionException stale = assertThrows(ExecutionException.class, () -> writes.get(1).get(30, TimeUnit.SECONDS));
+        assertInstanceOf(ConcurrentSagaUpdateException.class, stale.getCause(), "s-1: stored at version 1, not 2");
+        ExecutionException started = assertThrows(ExecutionException.class, () -> writes.get(2).get(30, TimeUnit.SECONDS));
+        assertInstanceOf(ConcurrentSagaUpdateException.class, started.getCause(), "s-2: stored already");
+        ExecutionException unknown = assertThrows(ExecutionException.class, () -> writes.get(3).get(30, TimeUnit.SECONDS));
+        assertInstanceOf(CommitOutcomeUnknownException.class, unknown.getCause(), "s-3: its update may be stored");
+        assertEquals(1, store.find("s-1").orElseThrow().version());
+        assertEquals(SagaStatus.COMPLETED, store.find("s-3").orElseThrow().status(), "the batch was committed");
+    }
+
     /** Connections of {@code target} whose commit, when armed, commits and then throws as a connection lost then. */
     private DataSource answerLosing(DataSource target) {
         return Around.wrap(DataSource.class, target, (method, proceed) -> {
             Object handedOut = proceed.call();
             return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                if (m.equals("commit") && holdTheNextCommit.getAndSet(false)) {
+                    heldCommits.incrementAndGet();
+                    heldCommitMayGo.await();
+                    return call.call();
+                }
                 Object result = call.call();
                 if (m.equals("commit") && loseTheNextCommitsAnswer.getAndSet(false)) {
                     throw new SQLException("An I/O error occurred while sending to the backend (simulated: the"
