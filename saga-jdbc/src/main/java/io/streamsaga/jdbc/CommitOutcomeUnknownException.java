@@ -9,8 +9,8 @@ import java.sql.SQLException;
  * read it back before acting on either. Retriable in that sense only (a later attempt that re-reads what is stored
  * and does what is missing may succeed); a blind repeat of a write that is not idempotent may apply it twice, and a
  * version-checked write repeated meets its own committed row as a conflict. A commit the database refused as a
- * rollback (SQL state class 40, such as a serialization failure, or a deferred constraint's violation, class 23) is a
- * plain {@link JdbcException}: nothing was committed.
+ * rollback (SQL state class 40, such as a serialization failure, but 40003, "statement completion unknown", or a
+ * deferred constraint's violation, class 23) is a plain {@link JdbcException}: nothing was committed.
  */
 public class CommitOutcomeUnknownException extends JdbcException {
     private static final long serialVersionUID = 1L;
@@ -25,10 +25,11 @@ public class CommitOutcomeUnknownException extends JdbcException {
 
     /**
      * Whether a failure of {@code COMMIT} ({@code cause}) leaves its outcome unknown: every failure but one whose SQL
-     * state says the database rolled the transaction back (class 40) or refused it for a deferred constraint (class 23).
+     * state says the database rolled the transaction back (class 40, but 40003, the SQL standard's "statement completion
+     * unknown") or refused it for a deferred constraint (class 23).
      */
     public static boolean leavesOutcomeUnknown(SQLException cause) {
         String state = cause.getSQLState();
-        return state == null || !(state.startsWith("40") || state.startsWith("23"));
+        return state == null || state.equals("40003") || !(state.startsWith("40") || state.startsWith("23"));
     }
 }

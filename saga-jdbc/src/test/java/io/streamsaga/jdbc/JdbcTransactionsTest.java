@@ -1,12 +1,17 @@
 package io.streamsaga.jdbc;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.jdbc.testing.Around;
 import org.h2.jdbcx.JdbcDataSource;
 import org.junit.jupiter.api.Test;
 
+import javax.sql.DataSource;
 import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,5 +24,30 @@ class JdbcTransactionsTest {
             assertTrue(e.getMessage().contains("but was " + level), e.getMessage());
         }
         assertDoesNotThrow(() -> tx.withIsolation(Connection.TRANSACTION_SERIALIZABLE));
+    }
+
+    @Test
+    void aCommitFailingWithTheStandardsStatementCompletionUnknownIsOfUnknownOutcomeUnlikeARollbackTheDatabaseReports() {
+        // Class 40 is a rollback the database reports but for its subclass 003, "statement completion unknown" (SQL
+        // standard; PostgreSQL's statement_completion_unknown): then whether the commit happened is not known.
+        JdbcDataSource h2 = new JdbcDataSource();
+        h2.setURL("jdbc:h2:mem:commit-failures");
+        Map<String, Boolean> unknownByState = Map.of("40003", true, "08007", true, "08006", true, "40001", false,
+                "40P01", false, "23505", false);
+        unknownByState.forEach((state, unknown) -> {
+            DataSource failingCommits = Around.wrap(DataSource.class, h2, (method, proceed) -> {
+                Object handedOut = proceed.call();
+                return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                    if (m.equals("commit")) {
+                        throw new SQLException("simulated failure of COMMIT", state);
+                    }
+                    return call.call();
+                }) : handedOut;
+            });
+            JdbcException e = assertThrows(JdbcException.class, () -> new JdbcTransactions(failingCommits).run(c -> {
+            }));
+            assertEquals(unknown, e instanceof CommitOutcomeUnknownException, state + ": " + e);
+            assertEquals(state, e.sqlState());
+        });
     }
 }
