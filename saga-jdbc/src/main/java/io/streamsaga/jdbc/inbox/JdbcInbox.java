@@ -129,7 +129,9 @@ public final class JdbcInbox {
      * row and the handler's writes commit together; a duplicate is acknowledged without calling it. What
      * the handler throws is rethrown unchanged (after the rollback), so the bus retries and dead-letters
      * as usual; a failure of the transaction itself (no connection, a failed commit) as a {@link JdbcException},
-     * retriable as its SQL state says.
+     * retriable as its SQL state says, but a commit whose outcome is unknown, a retriable
+     * {@link io.streamsaga.jdbc.CommitOutcomeUnknownException} whatever its SQL state (a redelivery finds the inbox row
+     * when the commit happened).
      */
     public <T> EventHandler<T> handler(InboxHandler<T> handler) {
         Objects.requireNonNull(handler, "handler");
