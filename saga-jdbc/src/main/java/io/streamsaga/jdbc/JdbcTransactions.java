@@ -1,6 +1,8 @@
 package io.streamsaga.jdbc;
 
 import io.streamsaga.ConfigurationException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -11,12 +13,13 @@ import java.util.Objects;
  * Runs work in one JDBC transaction on a connection from a {@link DataSource}: commits when the work
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
  * {@link JdbcException}). A commit that fails without the database saying it rolled back (the connection lost
- * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored. Restores the
- * connection's auto-commit mode (and its isolation level, when {@link #withIsolation} set another) before returning it
- * to the pool.
+ * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored; a failure to
+ * close the connection after the commit is only logged (the transaction happened). Restores the connection's
+ * auto-commit mode (and its isolation level, when {@link #withIsolation} set another) before returning it to the pool.
  * Thread-safe.
  */
 public final class JdbcTransactions {
+    private static final Logger log = LoggerFactory.getLogger(JdbcTransactions.class);
     /** No isolation level of its own: transactions run at the connection's. */
     private static final int CONNECTIONS_OWN = -1;
 
@@ -91,20 +94,41 @@ public final class JdbcTransactions {
      * commit whose outcome is unknown throws {@link CommitOutcomeUnknownException}.
      */
     public <T> T call(Work<T> work) throws Exception {
-        try (Connection connection = dataSource.getConnection()) {
-            boolean autoCommit = connection.getAutoCommit();
-            int restoreTo = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : setIsolation(connection);
+        Connection connection = dataSource.getConnection();
+        T result;
+        try {
+            result = callOn(connection, work);
+        } catch (Throwable e) {
             try {
-                connection.setAutoCommit(false);
-                T result = work.run(connection);
-                commit(connection);
-                return result;
-            } catch (Throwable e) {
-                rollbackQuietly(connection, e);
-                throw e;
-            } finally {
-                restore(connection, autoCommit, restoreTo);
+                connection.close();
+            } catch (Throwable closeFailure) {
+                e.addSuppressed(closeFailure);
             }
+            throw e;
+        }
+        try {
+            connection.close();
+        } catch (SQLException e) {
+            // Committed: a failure to hand the connection back (a pool resetting it, say) is no failure of the
+            // transaction. Thrown, a caller took it for one and a version-checked write repeated met its own row.
+            log.warn("a transaction was committed, but closing its connection failed: {}", e.toString());
+        }
+        return result;
+    }
+
+    private <T> T callOn(Connection connection, Work<T> work) throws Exception {
+        boolean autoCommit = connection.getAutoCommit();
+        int restoreTo = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : setIsolation(connection);
+        try {
+            connection.setAutoCommit(false);
+            T result = work.run(connection);
+            commit(connection);
+            return result;
+        } catch (Throwable e) {
+            rollbackQuietly(connection, e);
+            throw e;
+        } finally {
+            restore(connection, autoCommit, restoreTo);
         }
     }
 

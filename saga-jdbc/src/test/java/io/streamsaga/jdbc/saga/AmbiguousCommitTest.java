@@ -61,6 +61,8 @@ abstract class AmbiguousCommitTest {
 
     /** Armed, the next commit commits and then fails as a lost connection would (once). */
     private final AtomicBoolean loseTheNextCommitsAnswer = new AtomicBoolean();
+    /** Armed, the next close of a connection closes it and then fails (once). */
+    private final AtomicBoolean failTheNextClose = new AtomicBoolean();
     /** Armed, the next commit waits for {@link #heldCommitMayGo} (once), and then commits and answers. */
     private final AtomicBoolean holdTheNextCommit = new AtomicBoolean();
     private final CountDownLatch heldCommitMayGo = new CountDownLatch(1);
@@ -96,6 +98,23 @@ abstract class AmbiguousCommitTest {
             assertThrows(CommitOutcomeUnknownException.class, () -> store.update(
                     saga(id, "o", SagaStatus.COMPLETED, T0, 2), transition(id, 2, TransitionType.SAGA_COMPLETED)));
             assertEquals(SagaStatus.COMPLETED, store.find(id).orElseThrow().status(), "the update was committed");
+            assertEquals(2, store.history(id).size());
+        }
+    }
+
+    @Test
+    void aWriteWhoseConnectionFailsToCloseAfterTheCommitIsReportedStoredNotAsAFailureOrAConflictWithAndWithoutGroupCommit() {
+        // The commit succeeded: what closing the connection throws after it (a pool failing to reset the connection
+        // it takes back, say) is no failure of the write. Thrown, the write was a failure alone and, under group
+        // commit, each write of the batch was tried again alone and met its own committed row as another writer's.
+        for (String id : List.of("alone", "grouped")) {
+            JdbcSagaStore store = id.equals("alone") ? JdbcSagaStore.create(losingAnswers)
+                    : JdbcSagaStore.builder(losingAnswers).groupCommit(8).build();
+            failTheNextClose.set(true);
+            store.insert(saga(id, "o", SagaStatus.RUNNING, T0, 1), transition(id, 1, TransitionType.SAGA_STARTED));
+            failTheNextClose.set(true);
+            store.update(saga(id, "o", SagaStatus.COMPLETED, T0, 2), transition(id, 2, TransitionType.SAGA_COMPLETED));
+            assertEquals(SagaStatus.COMPLETED, store.find(id).orElseThrow().status());
             assertEquals(2, store.history(id).size());
         }
     }
@@ -183,6 +202,10 @@ abstract class AmbiguousCommitTest {
         return Around.wrap(DataSource.class, target, (method, proceed) -> {
             Object handedOut = proceed.call();
             return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                if (m.equals("close") && failTheNextClose.getAndSet(false)) {
+                    call.call();
+                    throw new SQLException("simulated: the connection was closed, and then its close failed", "08006");
+                }
                 if (m.equals("commit") && holdTheNextCommit.getAndSet(false)) {
                     heldCommits.incrementAndGet();
                     heldCommitMayGo.await();
