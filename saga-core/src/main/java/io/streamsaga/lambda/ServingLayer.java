@@ -9,6 +9,7 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.kappa.Replay;
 import io.streamsaga.kappa.Reprocessor;
+import io.streamsaga.spi.Transport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,9 +47,13 @@ import java.util.function.Supplier;
  * computed elsewhere and installed ({@link #installBatch}). Each recompute reads under a new consumer group
  * ({@code <name>.batch-<n>}); on a broker, old groups expire with the broker's offset retention.
  *
- * <p>After a restart on a durable log the real-time group resumes from its committed position, so the
- * views start empty: recompute the batch first; it covers everything up to the log's end, and the
- * real-time side counts only what comes after. Thread-safe.
+ * <p>The views live in memory, so after a restart on a durable log they start empty: {@link #start()} then reads under
+ * a real-time group that never read the topic ({@code <name>.realtime-2}, {@code -3}...), from the earliest position
+ * again, rather than resume the used one at its committed position (which left the events below it out of the view
+ * while {@link #position()} claimed them). Until a batch view covers them the real-time side holds the whole log, as
+ * at the first start: recompute the batch soon after a restart. The views are this process's: give each instance of
+ * an application a layer name of its own, as instances starting together under one name may take the same real-time
+ * group and split the topic's partitions between them. Thread-safe.
  *
  * @param <E> the event type
  * @param <V> the view type
@@ -105,7 +110,8 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     }
 
     /**
-     * Subscribes the real-time side (group {@code <name>.realtime}, from the earliest position); queries are answered
+     * Subscribes the real-time side (group {@code <name>.realtime}, or the first {@code <name>.realtime-<n>} that never read
+     * the topic, from the earliest position); queries are answered
      * meanwhile, and a {@link #close()} meanwhile waits for the subscription to close it. Refused once started or
      * closed.
      */
@@ -123,7 +129,7 @@ public final class ServingLayer<E, V> implements AutoCloseable {
             }
             Subscription made;
             try {
-                made = bus.subscribe(name + ".realtime", topic, eventType,
+                made = bus.subscribe(unusedRealtimeGroup(), topic, eventType,
                         SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), this::onRealtime);
             } catch (RuntimeException | Error e) {
                 synchronized (this) {
@@ -138,6 +144,21 @@ public final class ServingLayer<E, V> implements AutoCloseable {
             }
         }
         return this;
+    }
+
+    /**
+     * {@code <name>.realtime}, or when that group read the topic before (a restart on a durable log) the first of
+     * {@code <name>.realtime-2}, {@code -3}... that never did: the views start empty, and a used group would resume at
+     * its committed position, leaving the events below it out of the view while {@link #position()} claimed them.
+     */
+    private String unusedRealtimeGroup() {
+        Transport transport = bus.transport();
+        String group = name + ".realtime";
+        for (int n = 2; transport.consumerGroups(topic).contains(group)
+                || !transport.committedOffsets(group, topic).isEmpty(); n++) {
+            group = name + ".realtime-" + n;
+        }
+        return group;
     }
 
     private synchronized void onRealtime(E event, DeliveryContext ctx) {
