@@ -2,6 +2,8 @@ package io.streamsaga.kafka;
 
 import io.streamsaga.aggregator.Aggregate;
 import io.streamsaga.aggregator.EventAggregator;
+import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.aggregator.TimeoutPolicy;
 import io.streamsaga.choreography.FlowDefinition;
 import io.streamsaga.choreography.FlowStatus;
 import io.streamsaga.choreography.FlowTracker;
@@ -11,9 +13,11 @@ import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.routing.EventRouter;
 import org.junit.jupiter.api.Test;
 
@@ -32,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * The stream patterns on Kafka as an application runs them (docs/patterns.md): the aggregator and the idempotent
  * consumer over topics of several partitions with a consumer closed mid-stream and built again over the same group,
- * the aggregator's poison and late parts, the router on a wildcard meeting topics created after it subscribed, and a
+ * the aggregator's poison and late parts, its timeouts on a virtual clock (across a restart, and two instances sharing
+ * its store), the router on a wildcard meeting topics created after it subscribed, and a
  * flow tracker started before its topics exist.
  */
 class KafkaStreamPatternsTest {
@@ -114,6 +119,116 @@ class KafkaStreamPatternsTest {
                 .onRelease((Aggregate aggregate) -> {
                     releases.computeIfAbsent(aggregate.key(), k -> new AtomicInteger()).incrementAndGet();
                     parts.put(aggregate.key(), aggregate.group().size());
+                })
+                .build();
+    }
+
+    @Test
+    void aGroupThatNeverCompletesIsDeadLetteredByItsTimeoutOnTheVirtualClockAlsoWhenTheDeadlinePassedWhileNoInstanceRan()
+            throws Exception {
+        // patterns.md section 4: the docs' aggregator with its 15-minute DEAD_LETTER timeout, on the bus's scheduler (a
+        // virtual one here); building an aggregator re-arms every stored deadline, and one that passed while nothing ran
+        // fires at once; a part for a group its timeout closed is a late part, dead-lettered
+        String created = SharedKafkaBroker.unique("order-created");
+        String paid = SharedKafkaBroker.unique("payment-processed");
+        String reserved = SharedKafkaBroker.unique("inventory-reserved");
+        String group = SharedKafkaBroker.unique("order-aggregator");
+        createTopics(created, paid, reserved);
+        VirtualScheduler clock = new VirtualScheduler();
+        InMemoryAggregationStore store = new InMemoryAggregationStore();
+        Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
+        Map<String, String> released = new ConcurrentHashMap<>();
+        List<String> complete = orders().subList(0, 3);
+        List<String> incomplete = orders().subList(3, ORDERS);
+
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).scheduler(clock).build();
+             EventAggregator aggregator = timedAggregator(bus, store, TimeoutPolicy.DEAD_LETTER, releases, released)) {
+            aggregator.subscribe(group, created, paid, reserved);
+            for (String order : orders()) {
+                bus.publish(created, order, new OrderCreated(order)).toCompletableFuture().join();
+            }
+            for (String order : complete) {
+                bus.publish(paid, order, new PaymentProcessed(order)).toCompletableFuture().join();
+                bus.publish(reserved, order, new InventoryReserved(order)).toCompletableFuture().join();
+            }
+            await().atMost(WAIT).until(() -> releases.size() == complete.size()
+                    && incomplete.stream().allMatch(o -> aggregator.group(o).isPresent()));
+            clock.advance(Duration.ofMinutes(10));
+            incomplete.forEach(o -> assertEquals(GroupState.OPEN, aggregator.group(o).orElseThrow().state(), o));
+        }
+        clock.advance(Duration.ofMinutes(10)); // the deadline passes while no instance runs
+
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).scheduler(clock).build();
+             EventAggregator aggregator = timedAggregator(bus, store, TimeoutPolicy.DEAD_LETTER, releases, released);
+             Subscription dlt = bus.subscribe(SharedKafkaBroker.unique("ops"), created + ".DLT", Message.class,
+                     SubscriptionOptions.fromEarliest(), (message, ctx) -> deadLetters.add(message))) {
+            clock.runDueTasks(); // the deadlines re-armed when the aggregator was built are due
+            incomplete.forEach(o -> assertEquals(GroupState.TIMED_OUT_DEAD_LETTERED, aggregator.group(o).orElseThrow().state(), o));
+            aggregator.subscribe(group, created, paid, reserved);
+            bus.publish(created, "o-3", new OrderCreated("o-3")).toCompletableFuture().join(); // sent again, a new id: late
+            await().atMost(WAIT).until(() -> deadLetters.size() == incomplete.size() + 1);
+        }
+        complete.forEach(o -> assertEquals(1, releases.get(o).get(), "releases of " + o));
+        assertEquals(Map.of("o-0", "3", "o-1", "3", "o-2", "3"), released, "an incomplete group is never released");
+        assertEquals(List.of("o-3:aggregation-timeout:" + created, "o-3:handler-failed:AggregationException",
+                        "o-4:aggregation-timeout:" + created, "o-5:aggregation-timeout:" + created),
+                deadLetters.stream().map(m -> m.key() + ":" + m.header(MessageHeaders.DLT_REASON).orElseThrow() + ":"
+                        + (m.header(MessageHeaders.DLT_REASON).orElseThrow().equals("handler-failed")
+                        ? m.header(MessageHeaders.DLT_ERROR_CLASS).orElseThrow().replaceAll(".*\\.", "")
+                        : m.header(MessageHeaders.DLT_ORIGINAL_TOPIC).orElseThrow())).sorted().toList(),
+                deadLetters.toString());
+        // each timed-out part is dead-lettered once, under the id by which it is found on its topic
+        assertEquals(incomplete.size(), deadLetters.stream().flatMap(m -> m.header(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID).stream())
+                .distinct().count());
+    }
+
+    @Test
+    void aGroupThatNeverCompletesIsReleasedPartialOnceByItsTimeoutWhoeverOfTwoInstancesHoldsItsParts() throws Exception {
+        // Two instances of the application under one group over the docs' topics share the store and (here) the virtual
+        // clock; the topics' partitions are split between them, so a group's parts come to either. Its deadline is
+        // armed by the instance that opened it; its partial release, at the timeout, runs once.
+        String created = SharedKafkaBroker.unique("order-created");
+        String paid = SharedKafkaBroker.unique("payment-processed");
+        String reserved = SharedKafkaBroker.unique("inventory-reserved");
+        String group = SharedKafkaBroker.unique("order-aggregator");
+        createTopics(created, paid, reserved);
+        VirtualScheduler clock = new VirtualScheduler();
+        InMemoryAggregationStore store = new InMemoryAggregationStore();
+        Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
+        Map<String, String> released = new ConcurrentHashMap<>();
+        try (KafkaTransport kafkaA = transport(); EventBus busA = EventBus.builder(kafkaA).types(types()).scheduler(clock).build();
+             KafkaTransport kafkaB = transport(); EventBus busB = EventBus.builder(kafkaB).types(types()).scheduler(clock).build();
+             EventAggregator a = timedAggregator(busA, store, TimeoutPolicy.RELEASE_PARTIAL, releases, released);
+             EventAggregator b = timedAggregator(busB, store, TimeoutPolicy.RELEASE_PARTIAL, releases, released)) {
+            a.subscribe(group, created, paid, reserved);
+            b.subscribe(group, created, paid, reserved);
+            for (String order : orders()) { // no inventory reserved: no group completes
+                busA.publish(created, order, new OrderCreated(order)).toCompletableFuture().join();
+                busA.publish(paid, order, new PaymentProcessed(order)).toCompletableFuture().join();
+            }
+            await().atMost(WAIT).until(() -> orders().stream().allMatch(o -> a.group(o).map(g -> g.size() == 2).orElse(false)));
+            clock.advance(Duration.ofMinutes(15));
+            orders().forEach(o -> assertEquals(GroupState.TIMED_OUT_RELEASED, a.group(o).orElseThrow().state(), o));
+            clock.advance(Duration.ofMinutes(30)); // nothing is released again
+        }
+        orders().forEach(o -> {
+            assertEquals(1, releases.get(o).get(), "releases of " + o);
+            assertEquals("2 partial", released.get(o), "release of " + o);
+        });
+    }
+
+    /** The docs' aggregator with a 15-minute timeout; {@code released} gets each release's part count and whether partial. */
+    private static EventAggregator timedAggregator(EventBus bus, InMemoryAggregationStore store, TimeoutPolicy policy,
+                                                   Map<String, AtomicInteger> releases, Map<String, String> released) {
+        return EventAggregator.builder(bus, store)
+                .name("order-aggregator")
+                .correlateByField("orderId")
+                .completeWhen(g -> g.hasTypes("order-created", "payment-processed", "inventory-reserved"))
+                .timeout(Duration.ofMinutes(15), policy)
+                .onRelease((Aggregate aggregate) -> {
+                    releases.computeIfAbsent(aggregate.key(), k -> new AtomicInteger()).incrementAndGet();
+                    released.put(aggregate.key(), aggregate.group().size() + (aggregate.partial() ? " partial" : ""));
                 })
                 .build();
     }
