@@ -1,14 +1,19 @@
 package io.streamsaga.kafka;
 
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.Subscription;
+import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.lambda.BatchView;
 import io.streamsaga.lambda.ServingLayer;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.junit.jupiter.api.Test;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -16,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 
@@ -136,6 +142,34 @@ class KafkaLambdaServingLayerTest {
             second.get(WAIT.toSeconds(), TimeUnit.SECONDS);
             assertEquals(recount(14), answerAtTheEnd(kafka, topic, serving).view());
         }
+    }
+
+    @Test
+    void anUndecodableEventIsLeftOutOfEveryAnswerAndDeadLetteredOnceByTheSpeedLayerAndOnceByEachBatchRun() throws Exception {
+        String topic = SharedKafkaBroker.unique("orders");
+        String name = SharedKafkaBroker.unique("order-metrics");
+        createTopic(topic);
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        try (KafkaTransport kafka = transport(); EventBus bus = bus(kafka);
+             Subscription dlt = bus.subscribe(SharedKafkaBroker.unique("ops"), topic + ".DLT", Message.class,
+                     SubscriptionOptions.fromEarliest(), (message, ctx) -> deadLetters.add(message));
+             ServingLayer<OrderPlaced, Map<String, List<Integer>>> serving = layer(bus, name, topic).start()) {
+            publish(bus, topic, 0, 2);
+            kafka.send(Message.builder(topic).key("c-0").type("order-placed")
+                    .payload("not json".getBytes(StandardCharsets.UTF_8)).build()).toCompletableFuture().join();
+            publish(bus, topic, 2, 3); // c-0's next order takes the position past the poison
+            assertEquals(recount(3), answerAtTheEnd(kafka, topic, serving).view());
+
+            serving.recomputeBatch().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(recount(3), answerAtTheEnd(kafka, topic, serving).view());
+            serving.recomputeBatch().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            await().atMost(WAIT).until(() -> deadLetters.size() == 3);
+        }
+        // each run reads the log under a new group, which meets the poison again
+        assertEquals(List.of(name + ".batch-1." + topic, name + ".batch-2." + topic, name + ".realtime"),
+                deadLetters.stream().map(m -> m.header(MessageHeaders.DLT_ORIGINAL_GROUP).orElseThrow() + ":"
+                        + m.header(MessageHeaders.DLT_REASON).orElseThrow()).sorted()
+                        .map(s -> s.replace(":undecodable", "")).toList(), deadLetters.toString());
     }
 
     @Test
