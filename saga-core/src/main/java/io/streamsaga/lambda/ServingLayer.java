@@ -48,12 +48,13 @@ import java.util.function.Supplier;
  * ({@code <name>.batch-<n>}); on a broker, old groups expire with the broker's offset retention.
  *
  * <p>The views live in memory, so after a restart on a durable log they start empty: {@link #start()} then reads under
- * a real-time group that never read the topic ({@code <name>.realtime-2}, {@code -3}...), from the earliest position
- * again, rather than resume the used one at its committed position (which left the events below it out of the view
- * while {@link #position()} claimed them). Until a batch view covers them the real-time side holds the whole log, as
- * at the first start: recompute the batch soon after a restart. The views are this process's: give each instance of
- * an application a layer name of its own, as instances starting together under one name may take the same real-time
- * group and split the topic's partitions between them. Thread-safe.
+ * a real-time group that never read the topic ({@code <name>.realtime-2}, {@code -3}...; on a broker, those left behind
+ * expire as the batch groups do), from the earliest position again, rather than resume the used one at its committed
+ * position (which left the events below it out of the view while {@link #position()} claimed them). Until a batch view
+ * covers them the real-time side holds the whole log, as at the first start: recompute the batch soon after a restart.
+ * The views are this process's: give each instance of an application a layer name of its own, as instances starting
+ * together under one name may take the same real-time group and split the topic's partitions between them.
+ * Thread-safe.
  *
  * @param <E> the event type
  * @param <V> the view type

@@ -74,23 +74,35 @@ class KafkaStreamPatternsTest {
         return IntStream.range(0, ORDERS).mapToObj(i -> "o-" + i).toList();
     }
 
+    /** The docs' three topics, of three partitions each, and the aggregator's group, named for one test. */
+    private record OrderTopics(String created, String paid, String reserved, String group) {
+        static OrderTopics create() throws Exception {
+            OrderTopics topics = new OrderTopics(SharedKafkaBroker.unique("order-created"),
+                    SharedKafkaBroker.unique("payment-processed"), SharedKafkaBroker.unique("inventory-reserved"),
+                    SharedKafkaBroker.unique("order-aggregator"));
+            createTopics(topics.created, topics.paid, topics.reserved);
+            return topics;
+        }
+
+        /** Subscribes {@code aggregator} to the three topics under the group, as the docs' snippet does. */
+        void subscribe(EventAggregator aggregator) {
+            aggregator.subscribe(group, created, paid, reserved);
+        }
+    }
+
     @Test
     void anAggregatorRestartedOverTheSameGroupAndStoreReleasesEveryGroupOnceWithAllItsParts() throws Exception {
-        String created = SharedKafkaBroker.unique("order-created");
-        String paid = SharedKafkaBroker.unique("payment-processed");
-        String reserved = SharedKafkaBroker.unique("inventory-reserved");
-        String group = SharedKafkaBroker.unique("order-aggregator");
-        createTopics(created, paid, reserved);
+        OrderTopics topics = OrderTopics.create();
         InMemoryAggregationStore store = new InMemoryAggregationStore();
         Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
         Map<String, Integer> partsReleased = new ConcurrentHashMap<>();
 
         try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build();
              EventAggregator aggregator = aggregator(bus, store, releases, partsReleased)) {
-            aggregator.subscribe(group, created, paid, reserved);
+            topics.subscribe(aggregator);
             for (String order : orders()) {
-                bus.publish(created, order, new OrderCreated(order)).toCompletableFuture().join();
-                bus.publish(paid, order, new PaymentProcessed(order)).toCompletableFuture().join();
+                bus.publish(topics.created(), order, new OrderCreated(order)).toCompletableFuture().join();
+                bus.publish(topics.paid(), order, new PaymentProcessed(order)).toCompletableFuture().join();
             }
             await().atMost(WAIT).until(() -> orders().stream()
                     .allMatch(o -> aggregator.group(o).map(g -> g.size() == 2).orElse(false)));
@@ -98,9 +110,9 @@ class KafkaStreamPatternsTest {
 
         try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).build();
              EventAggregator aggregator = aggregator(bus, store, releases, partsReleased)) {
-            aggregator.subscribe(group, created, paid, reserved);
+            topics.subscribe(aggregator);
             for (String order : orders()) {
-                bus.publish(reserved, order, new InventoryReserved(order)).toCompletableFuture().join();
+                bus.publish(topics.reserved(), order, new InventoryReserved(order)).toCompletableFuture().join();
             }
             await().atMost(WAIT).until(() -> releases.size() == ORDERS);
         }
@@ -129,11 +141,7 @@ class KafkaStreamPatternsTest {
         // patterns.md section 4: the docs' aggregator with its 15-minute DEAD_LETTER timeout, on the bus's scheduler (a
         // virtual one here); building an aggregator re-arms every stored deadline, and one that passed while nothing ran
         // fires at once; a part for a group its timeout closed is a late part, dead-lettered
-        String created = SharedKafkaBroker.unique("order-created");
-        String paid = SharedKafkaBroker.unique("payment-processed");
-        String reserved = SharedKafkaBroker.unique("inventory-reserved");
-        String group = SharedKafkaBroker.unique("order-aggregator");
-        createTopics(created, paid, reserved);
+        OrderTopics topics = OrderTopics.create();
         VirtualScheduler clock = new VirtualScheduler();
         InMemoryAggregationStore store = new InMemoryAggregationStore();
         Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
@@ -143,13 +151,13 @@ class KafkaStreamPatternsTest {
 
         try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).scheduler(clock).build();
              EventAggregator aggregator = timedAggregator(bus, store, TimeoutPolicy.DEAD_LETTER, releases, released)) {
-            aggregator.subscribe(group, created, paid, reserved);
+            topics.subscribe(aggregator);
             for (String order : orders()) {
-                bus.publish(created, order, new OrderCreated(order)).toCompletableFuture().join();
+                bus.publish(topics.created(), order, new OrderCreated(order)).toCompletableFuture().join();
             }
             for (String order : complete) {
-                bus.publish(paid, order, new PaymentProcessed(order)).toCompletableFuture().join();
-                bus.publish(reserved, order, new InventoryReserved(order)).toCompletableFuture().join();
+                bus.publish(topics.paid(), order, new PaymentProcessed(order)).toCompletableFuture().join();
+                bus.publish(topics.reserved(), order, new InventoryReserved(order)).toCompletableFuture().join();
             }
             await().atMost(WAIT).until(() -> releases.size() == complete.size()
                     && incomplete.stream().allMatch(o -> aggregator.group(o).isPresent()));
@@ -161,18 +169,18 @@ class KafkaStreamPatternsTest {
         List<Message> deadLetters = new CopyOnWriteArrayList<>();
         try (KafkaTransport kafka = transport(); EventBus bus = EventBus.builder(kafka).types(types()).scheduler(clock).build();
              EventAggregator aggregator = timedAggregator(bus, store, TimeoutPolicy.DEAD_LETTER, releases, released);
-             Subscription dlt = bus.subscribe(SharedKafkaBroker.unique("ops"), created + ".DLT", Message.class,
+             Subscription dlt = bus.subscribe(SharedKafkaBroker.unique("ops"), topics.created() + ".DLT", Message.class,
                      SubscriptionOptions.fromEarliest(), (message, ctx) -> deadLetters.add(message))) {
             clock.runDueTasks(); // the deadlines re-armed when the aggregator was built are due
             incomplete.forEach(o -> assertEquals(GroupState.TIMED_OUT_DEAD_LETTERED, aggregator.group(o).orElseThrow().state(), o));
-            aggregator.subscribe(group, created, paid, reserved);
-            bus.publish(created, "o-3", new OrderCreated("o-3")).toCompletableFuture().join(); // sent again, a new id: late
+            topics.subscribe(aggregator);
+            bus.publish(topics.created(), "o-3", new OrderCreated("o-3")).toCompletableFuture().join(); // sent again, a new id: late
             await().atMost(WAIT).until(() -> deadLetters.size() == incomplete.size() + 1);
         }
         complete.forEach(o -> assertEquals(1, releases.get(o).get(), "releases of " + o));
         assertEquals(Map.of("o-0", "3", "o-1", "3", "o-2", "3"), released, "an incomplete group is never released");
-        assertEquals(List.of("o-3:aggregation-timeout:" + created, "o-3:handler-failed:AggregationException",
-                        "o-4:aggregation-timeout:" + created, "o-5:aggregation-timeout:" + created),
+        assertEquals(List.of("o-3:aggregation-timeout:" + topics.created(), "o-3:handler-failed:AggregationException",
+                        "o-4:aggregation-timeout:" + topics.created(), "o-5:aggregation-timeout:" + topics.created()),
                 deadLetters.stream().map(m -> m.key() + ":" + m.header(MessageHeaders.DLT_REASON).orElseThrow() + ":"
                         + (m.header(MessageHeaders.DLT_REASON).orElseThrow().equals("handler-failed")
                         ? m.header(MessageHeaders.DLT_ERROR_CLASS).orElseThrow().replaceAll(".*\\.", "")
@@ -188,11 +196,7 @@ class KafkaStreamPatternsTest {
         // Two instances of the application under one group over the docs' topics share the store and (here) the virtual
         // clock; the topics' partitions are split between them, so a group's parts come to either. Its deadline is
         // armed by the instance that opened it; its partial release, at the timeout, runs once.
-        String created = SharedKafkaBroker.unique("order-created");
-        String paid = SharedKafkaBroker.unique("payment-processed");
-        String reserved = SharedKafkaBroker.unique("inventory-reserved");
-        String group = SharedKafkaBroker.unique("order-aggregator");
-        createTopics(created, paid, reserved);
+        OrderTopics topics = OrderTopics.create();
         VirtualScheduler clock = new VirtualScheduler();
         InMemoryAggregationStore store = new InMemoryAggregationStore();
         Map<String, AtomicInteger> releases = new ConcurrentHashMap<>();
@@ -201,11 +205,11 @@ class KafkaStreamPatternsTest {
              KafkaTransport kafkaB = transport(); EventBus busB = EventBus.builder(kafkaB).types(types()).scheduler(clock).build();
              EventAggregator a = timedAggregator(busA, store, TimeoutPolicy.RELEASE_PARTIAL, releases, released);
              EventAggregator b = timedAggregator(busB, store, TimeoutPolicy.RELEASE_PARTIAL, releases, released)) {
-            a.subscribe(group, created, paid, reserved);
-            b.subscribe(group, created, paid, reserved);
+            topics.subscribe(a);
+            topics.subscribe(b);
             for (String order : orders()) { // no inventory reserved: no group completes
-                busA.publish(created, order, new OrderCreated(order)).toCompletableFuture().join();
-                busA.publish(paid, order, new PaymentProcessed(order)).toCompletableFuture().join();
+                busA.publish(topics.created(), order, new OrderCreated(order)).toCompletableFuture().join();
+                busA.publish(topics.paid(), order, new PaymentProcessed(order)).toCompletableFuture().join();
             }
             await().atMost(WAIT).until(() -> orders().stream().allMatch(o -> a.group(o).map(g -> g.size() == 2).orElse(false)));
             clock.advance(Duration.ofMinutes(15));
