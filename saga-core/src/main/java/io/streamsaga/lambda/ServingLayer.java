@@ -111,10 +111,9 @@ public final class ServingLayer<E, V> implements AutoCloseable {
     }
 
     /**
-     * Subscribes the real-time side (group {@code <name>.realtime}, or the first {@code <name>.realtime-<n>} that never read
-     * the topic, from the earliest position); queries are answered
-     * meanwhile, and a {@link #close()} meanwhile waits for the subscription to close it. Refused once started or
-     * closed.
+     * Subscribes the real-time side (group {@code <name>.realtime}, or the first {@code <name>.realtime-<n>} that never
+     * read the topic, from the earliest position); queries are answered meanwhile, and a {@link #close()} meanwhile
+     * waits for the subscription to close it. Refused once started or closed.
      */
     public ServingLayer<E, V> start() {
         synchronized (this) {
