@@ -56,11 +56,26 @@ public final class TypeRegistry {
     public EventTypeId idOf(Class<?> eventClass) {
         EventTypeId id = idsByClass.get(eventClass);
         if (id == null) {
-            throw new UnknownEventTypeException("event class " + eventClass.getName()
-                    + " is not registered; register it with TypeRegistry.builder().register(type, version, class)"
-                    + " or annotate it with @EventType");
+            throw new UnknownEventTypeException("event class " + notRegistered(eventClass));
         }
         return id;
+    }
+
+    /**
+     * That {@code eventClass} is not registered, and the call that registers it. An annotated class is only
+     * registered by {@code register(Class)}: the annotation names its type, so such a class is told to be registered,
+     * not to be annotated, which it is.
+     */
+    static String notRegistered(Class<?> eventClass) {
+        String name = eventClass.getSimpleName().isEmpty() ? eventClass.getName() : eventClass.getSimpleName();
+        EventType annotation = eventClass.getAnnotation(EventType.class);
+        if (annotation != null) {
+            return eventClass.getName() + " (@EventType(\"" + annotation.value() + "\"), version " + annotation.version()
+                    + ") is not registered; the annotation gives its type id, and the registry still needs it:"
+                    + " TypeRegistry.builder().register(" + name + ".class)";
+        }
+        return eventClass.getName() + " is not registered; register it with TypeRegistry.builder().register(type, version, "
+                + name + ".class) or annotate it with @EventType and register(" + name + ".class)";
     }
 
     /** The type id and version of {@code eventClass}, if registered. */

@@ -6,6 +6,7 @@ import io.streamsaga.message.Message;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -223,7 +224,7 @@ class EventVersioningTest {
         JsonEventCodec codec = new JsonEventCodec(v2Registry().build());
         DecodingException e = assertThrows(DecodingException.class,
                 () -> codec.decode(json("order-created", 1, "{}"), OrderCreatedV1.class));
-        assertTrue(e.getMessage().contains("which is not registered in the TypeRegistry"), e.getMessage());
+        assertTrue(e.getMessage().contains(OrderCreatedV1.class.getName() + " is not registered"), e.getMessage());
     }
 
     @Test
@@ -236,6 +237,31 @@ class EventVersioningTest {
 
     @EventType(value = "payment-processed", version = 2)
     record PaymentProcessed(String orderId) {
+    }
+
+    @EventType("order-shipped")
+    record OrderShipped(String orderId) {
+    }
+
+    @Test
+    void anAnnotatedClassLeftOutOfTheRegistryIsToldToBeRegisteredNotToBeAnnotated() {
+        TypeRegistry registry = TypeRegistry.builder().register(PaymentProcessed.class).build();
+
+        UnknownEventTypeException published = assertThrows(UnknownEventTypeException.class,
+                () -> registry.idOf(OrderShipped.class));
+        DecodingException handled = assertThrows(DecodingException.class, () -> new JsonEventCodec(registry)
+                .decode(json("order-shipped", 1, "{}"), OrderShipped.class));
+
+        for (String message : List.of(published.getMessage(), handled.getMessage())) {
+            assertTrue(message.contains(OrderShipped.class.getName() + " (@EventType(\"order-shipped\"), version 1)"
+                    + " is not registered"), message);
+            assertTrue(message.contains("TypeRegistry.builder().register(OrderShipped.class)"), message);
+            assertFalse(message.contains("annotate"), message);
+        }
+        UnknownEventTypeException plain = assertThrows(UnknownEventTypeException.class,
+                () -> registry.idOf(OrderCreatedV1.class));
+        assertTrue(plain.getMessage().contains("register(type, version, OrderCreatedV1.class) or annotate it with"
+                + " @EventType and register(OrderCreatedV1.class)"), plain.getMessage());
     }
 
     @Test
