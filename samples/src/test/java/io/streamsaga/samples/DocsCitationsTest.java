@@ -35,6 +35,9 @@ class DocsCitationsTest {
     /** A test method cited on its own after its class was named once: long lower-camel names in backticks. */
     private static final Pattern BARE_METHOD = Pattern.compile("`([a-z][A-Za-z0-9]{29,})`");
     private static final Pattern MAIN_CLASS = Pattern.compile("-Dexec\\.mainClass=([A-Za-z0-9_.]+)");
+    /** A sample named in backticks, in full or relative to {@code io.streamsaga.samples}: {@code `saga.OrderSagaSample`}. */
+    private static final Pattern SAMPLE_NAME =
+            Pattern.compile("`(?:io\\.streamsaga\\.samples\\.)?([a-z]+\\.[A-Z][A-Za-z0-9]*Sample)`");
 
     private static Path root;
     private static Map<String, String> docs;
@@ -122,6 +125,33 @@ class DocsCitationsTest {
             }
         });
         assertTrue(missing.isEmpty(), "samples the docs tell to run that cannot run: " + missing);
+    }
+
+    @Test
+    void everySampleTheDocsNameIsAClassWithAMainMethodThatATestRuns() {
+        TreeSet<String> missing = new TreeSet<>();
+        docs.forEach((doc, text) -> {
+            Matcher m = SAMPLE_NAME.matcher(text);
+            while (m.find()) {
+                String name = "io.streamsaga.samples." + m.group(1);
+                try {
+                    Method main = Class.forName(name).getMethod("main", String[].class);
+                    if (!Modifier.isStatic(main.getModifiers())) {
+                        missing.add(doc + ": " + name + " (main is not static)");
+                    }
+                } catch (ClassNotFoundException | NoSuchMethodException e) {
+                    missing.add(doc + ": " + name + " (" + e + ")");
+                }
+                Pattern used = Pattern.compile("\\b" + m.group(1).substring(m.group(1).indexOf('.') + 1) + "\\b");
+                boolean tested = sourcesBySimpleName.entrySet().stream()
+                        .filter(e -> e.getKey().endsWith("Test") && !e.getKey().startsWith("Docs"))
+                        .flatMap(e -> e.getValue().stream()).anyMatch(source -> used.matcher(source).find());
+                if (!tested) {
+                    missing.add(doc + ": " + name + " (no test runs it)");
+                }
+            }
+        });
+        assertTrue(missing.isEmpty(), "samples the docs name that are not a runnable, tested class: " + missing);
     }
 
     private static String read(Path file) {

@@ -9,6 +9,7 @@ import io.streamsaga.aggregator.TimeoutPolicy;
 import io.streamsaga.aggregator.spi.AggregationStore;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventPattern;
+import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.choreography.FlowDefinition;
 import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.codec.EventType;
@@ -201,6 +202,27 @@ class DocsSnippetsTest {
             io.streamsaga.message.Message deadLetter = transport.messages("order-created.DLT").get(0);
             assertEquals(java.util.Optional.of("broken for order-1"), deadLetter.header("dlt-error-message"));
             assertEquals(java.util.Optional.of(String.valueOf(RetryPolicy.DEFAULT.maxAttempts())), deadLetter.header("dlt-attempts"));
+        } finally {
+            transport.close();
+        }
+    }
+
+    @Test
+    void readmeANewGroupGetsOnlyWhatIsPublishedAfterItSubscribedUnlessItStartsFromTheEarliest() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = EventBus.builder(transport).types(TypeRegistry.builder().register(OrderCreated.class).build())
+                .scheduler(new VirtualScheduler()).build()) {
+            bus.publish("order-created", "alice", new OrderCreated("order-1", 2500)); // one key: one partition, in order
+            List<String> latest = new ArrayList<>();
+            List<String> earliest = new ArrayList<>();
+            bus.subscribe("late-service", "order-created", OrderCreated.class, (order, ctx) -> latest.add(order.orderId()));
+            bus.subscribe("replaying-service", "order-created", OrderCreated.class, SubscriptionOptions.fromEarliest(),
+                    (order, ctx) -> earliest.add(order.orderId()));
+            bus.publish("order-created", "alice", new OrderCreated("order-2", 900));
+            transport.drainAll();
+
+            assertEquals(List.of("order-2"), latest);
+            assertEquals(List.of("order-1", "order-2"), earliest);
         } finally {
             transport.close();
         }
