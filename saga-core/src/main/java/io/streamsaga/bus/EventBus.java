@@ -65,7 +65,9 @@ public interface EventBus extends AutoCloseable {
      * a topic over {@link TopicPattern#MAX_TOPIC_LENGTH} characters (a long dead-letter topic), whose own dead
      * letters could not be sent, and for a wildcard that matches no topic ({@code *.DLT}, {@code __*}: a wildcard
      * never matches a dead-letter or internal topic; subscribe to one by its exact name), whose subscription would
-     * never get a message.
+     * never get a message, and for an {@code eventType} the codec cannot decode to (neither {@link Message}, a
+     * {@code JsonNode} nor a class of the bus's {@link io.streamsaga.codec.TypeRegistry}), whose handler would get
+     * none either: every message would be dead-lettered as undecodable.
      */
     <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler);
 
@@ -79,7 +81,8 @@ public interface EventBus extends AutoCloseable {
      * Each method is a member of the group, and the members of a group share its messages, so an object two of whose
      * methods take topics in common (the same topic, a wildcard matching the other's topic, two wildcards matching
      * one topic, as {@link TopicPattern#matches} matches: never a dead-letter or internal topic for a wildcard) is
-     * refused with a {@link io.streamsaga.ConfigurationException}: each would get only some of them.
+     * refused with a {@link io.streamsaga.ConfigurationException}: each would get only some of them. So is a method
+     * whose event class the codec cannot decode to, as {@link #subscribe} refuses it.
      * A method implementing a generic interface's is one method, though javac adds a bridge carrying its annotation.
      */
     List<Subscription> register(String group, Object handlers);

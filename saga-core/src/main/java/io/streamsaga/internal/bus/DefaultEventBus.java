@@ -4,6 +4,7 @@ import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.bus.DeadLetterListener;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
@@ -19,6 +20,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.DecodingException;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
+import io.streamsaga.codec.UnknownEventTypeException;
 import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
@@ -266,6 +268,7 @@ public final class DefaultEventBus implements EventBus {
         ConfigurationException.require(eventType != null, "event type class must not be null (group '%s')", group);
         ConfigurationException.require(handler != null, "handler must not be null (group '%s')", group);
         TopicPattern pattern = subscribable(group, topicPattern);
+        requireDecodable(group, topicPattern, eventType);
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
         Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
         requireOpen(group, pattern);
@@ -329,11 +332,28 @@ public final class DefaultEventBus implements EventBus {
         return pattern;
     }
 
+    /**
+     * Refuses a handler of a class the codec cannot decode to (neither {@code Message}, a JSON tree nor a registered
+     * class, as {@link io.streamsaga.codec.EventCodec#decode} takes): every message would be dead-lettered.
+     */
+    private void requireDecodable(String group, String topicPattern, Class<?> eventType) {
+        if (eventType == Message.class || JsonNode.class.isAssignableFrom(eventType)) {
+            return;
+        }
+        try {
+            codec.types().idOf(eventType);
+        } catch (UnknownEventTypeException e) {
+            throw new ConfigurationException("group '" + group + "' cannot handle " + StreamSagaException.quote(topicPattern)
+                    + " as a class the bus's codec cannot decode to, every message would be dead-lettered: " + e.getMessage());
+        }
+    }
+
     private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {
         Class<?>[] params = method.getParameterTypes();
         boolean withContext = params.length == 2 && params[1] == DeliveryContext.class;
         ConfigurationException.require(!Modifier.isStatic(method.getModifiers()) && (params.length == 1 || withContext),
                 "@EventPattern method %s must be an instance method taking (event) or (event, DeliveryContext)", method);
+        requireDecodable(group, annotation.value(), params[0]);
         // A public method of a package-private class (the usual test or service class) is not callable
         // by reflection from here without this; fail at registration, not on every message.
         ConfigurationException.require(method.trySetAccessible(),

@@ -66,7 +66,7 @@ class CrashExplorerSettleBoundsTest {
                         env.scheduler().schedule(Duration.ofSeconds(i), () -> { });
                     }
                     return env;
-                }, env -> fanOut(env, 0), new Order("o-1")).maxTimersToSettle(2);
+                }, env -> fanOut(env, 0), new Order("o-1")).types(types()).maxTimersToSettle(2);
 
         AssertionError failed = assertThrows(AssertionError.class, explorer::explore);
 
