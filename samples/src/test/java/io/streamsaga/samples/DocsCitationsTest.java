@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -114,14 +115,7 @@ class DocsCitationsTest {
         docs.forEach((doc, text) -> {
             Matcher m = MAIN_CLASS.matcher(text);
             while (m.find()) {
-                try {
-                    Method main = Class.forName(m.group(1)).getMethod("main", String[].class);
-                    if (!Modifier.isStatic(main.getModifiers())) {
-                        missing.add(doc + ": " + m.group(1) + " (main is not static)");
-                    }
-                } catch (ClassNotFoundException | NoSuchMethodException e) {
-                    missing.add(doc + ": " + m.group(1) + " (" + e + ")");
-                }
+                whyNotRunnable(m.group(1)).ifPresent(why -> missing.add(doc + ": " + m.group(1) + " (" + why + ")"));
             }
         });
         assertTrue(missing.isEmpty(), "samples the docs tell to run that cannot run: " + missing);
@@ -134,14 +128,7 @@ class DocsCitationsTest {
             Matcher m = SAMPLE_NAME.matcher(text);
             while (m.find()) {
                 String name = "io.streamsaga.samples." + m.group(1);
-                try {
-                    Method main = Class.forName(name).getMethod("main", String[].class);
-                    if (!Modifier.isStatic(main.getModifiers())) {
-                        missing.add(doc + ": " + name + " (main is not static)");
-                    }
-                } catch (ClassNotFoundException | NoSuchMethodException e) {
-                    missing.add(doc + ": " + name + " (" + e + ")");
-                }
+                whyNotRunnable(name).ifPresent(why -> missing.add(doc + ": " + name + " (" + why + ")"));
                 Pattern used = Pattern.compile("\\b" + m.group(1).substring(m.group(1).indexOf('.') + 1) + "\\b");
                 boolean tested = sourcesBySimpleName.entrySet().stream()
                         .filter(e -> e.getKey().endsWith("Test") && !e.getKey().startsWith("Docs"))
@@ -152,6 +139,16 @@ class DocsCitationsTest {
             }
         });
         assertTrue(missing.isEmpty(), "samples the docs name that are not a runnable, tested class: " + missing);
+    }
+
+    /** Why {@code className} cannot be run as a program, if it cannot: no such class, or no static main. */
+    private static Optional<String> whyNotRunnable(String className) {
+        try {
+            Method main = Class.forName(className).getMethod("main", String[].class);
+            return Modifier.isStatic(main.getModifiers()) ? Optional.empty() : Optional.of("main is not static");
+        } catch (ClassNotFoundException | NoSuchMethodException e) {
+            return Optional.of(e.toString());
+        }
     }
 
     private static String read(Path file) {
