@@ -26,4 +26,13 @@ public interface EventCodec {
      * @throws DecodingException when that is impossible; the message must then be dead-lettered
      */
     <T> T decode(Message message, Class<T> target);
+
+    /**
+     * Whether {@link #decode} can give a {@code target} at all: {@link Message}, a {@link JsonNode} or a class of
+     * {@link #types()} by default. The bus refuses to subscribe a handler of any other class, whose every message would
+     * be dead-lettered; a codec that binds more classes says so here.
+     */
+    default boolean canDecodeTo(Class<?> target) {
+        return target == Message.class || JsonNode.class.isAssignableFrom(target) || types().findIdOf(target).isPresent();
+    }
 }

@@ -3,7 +3,9 @@ package io.streamsaga.bus;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventType;
+import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import org.junit.jupiter.api.Test;
@@ -18,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * without a word (an adopter who annotated a record with {@code @EventType} and forgot to register it found the
  * orders in {@code order-created.DLT}). The bus now refuses such a subscription, and an {@code @EventPattern} method of
  * such a class, with a {@link ConfigurationException} naming the class and the call that registers it, before
- * anything is subscribed; {@code Message}, JSON-tree and registered classes are taken as before.
+ * anything is subscribed; {@code Message}, JSON-tree and registered classes are taken as before, and so is any class
+ * that the bus's own codec says it decodes to ({@link EventCodec#canDecodeTo}).
  */
 class HandlerOfAnUnregisteredClassTest {
     @EventType("order-created")
@@ -62,6 +65,49 @@ class HandlerOfAnUnregisteredClassTest {
         assertTrue(e.getMessage().contains(OrderShipped.class.getName() + " (@EventType(\"order-shipped\"), version 1)"
                 + " is not registered"), e.getMessage());
         assertTrue(transport.registrations.isEmpty(), "nothing subscribed");
+    }
+
+    record Untyped(String orderId) { }
+
+    /** An application's codec that binds one class it has not registered, and says so. */
+    static final class LenientCodec implements EventCodec {
+        private final JsonEventCodec json = new JsonEventCodec(TypeRegistry.empty());
+
+        @Override
+        public TypeRegistry types() {
+            return json.types();
+        }
+
+        @Override
+        public byte[] encode(Object payload) {
+            return json.encode(payload);
+        }
+
+        @Override
+        public JsonNode toTree(Object payload) {
+            return json.toTree(payload);
+        }
+
+        @Override
+        public <T> T decode(Message message, Class<T> target) {
+            return target == Untyped.class ? target.cast(new Untyped(message.key())) : json.decode(message, target);
+        }
+
+        @Override
+        public boolean canDecodeTo(Class<?> target) {
+            return target == Untyped.class || EventCodec.super.canDecodeTo(target);
+        }
+    }
+
+    @Test
+    void aHandlerOfAClassTheBussOwnCodecSaysItDecodesToIsTaken() {
+        EventBus lenient = EventBus.builder(transport).codec(new LenientCodec()).build();
+
+        lenient.subscribe("audit", "orders", Untyped.class, (order, context) -> { });
+
+        assertEquals(1, transport.registrations.size());
+        assertThrows(ConfigurationException.class,
+                () -> lenient.subscribe("shipping", "order-shipped", OrderShipped.class, (shipped, context) -> { }));
     }
 
     @Test

@@ -4,7 +4,6 @@ import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
-import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.bus.DeadLetterListener;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
@@ -333,19 +332,21 @@ public final class DefaultEventBus implements EventBus {
     }
 
     /**
-     * Refuses a handler of a class the codec cannot decode to (neither {@code Message}, a JSON tree nor a registered
-     * class, as {@link io.streamsaga.codec.EventCodec#decode} takes): every message would be dead-lettered.
+     * Refuses a handler of a class the codec cannot decode to ({@link EventCodec#canDecodeTo}): every message would be
+     * dead-lettered.
      */
     private void requireDecodable(String group, String topicPattern, Class<?> eventType) {
-        if (eventType == Message.class || JsonNode.class.isAssignableFrom(eventType)) {
+        if (codec.canDecodeTo(eventType)) {
             return;
         }
+        String why;
         try {
-            codec.types().idOf(eventType);
+            why = eventType.getName() + " is registered as " + codec.types().idOf(eventType) + ", which the codec does not decode to";
         } catch (UnknownEventTypeException e) {
-            throw new ConfigurationException("group '" + group + "' cannot handle " + StreamSagaException.quote(topicPattern)
-                    + " as a class the bus's codec cannot decode to, every message would be dead-lettered: " + e.getMessage());
+            why = e.getMessage();
         }
+        throw new ConfigurationException("group '" + group + "' cannot handle " + StreamSagaException.quote(topicPattern)
+                + " as a class the bus's codec cannot decode to, every message would be dead-lettered: " + why);
     }
 
     private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {
