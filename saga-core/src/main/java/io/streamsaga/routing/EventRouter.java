@@ -1,12 +1,14 @@
 package io.streamsaga.routing;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.UnknownEventTypeException;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import org.slf4j.Logger;
@@ -158,12 +160,15 @@ public final class EventRouter {
          * {@code eventClass} (a registered class, {@code JsonNode} or {@code Message}). A wildcard that matches no
          * topic ({@code *.DLT}, {@code __*}: see {@link TopicPattern#matchesSomeTopic}) is refused with a
          * {@link ConfigurationException} naming it (route a dead-letter topic by its exact name), and so is an exact
-         * name over the 249 characters of a topic name.
+         * name over the 249 characters of a topic name. An {@code eventClass} the bus's codec cannot decode to
+         * ({@link io.streamsaga.codec.EventCodec#canDecodeTo}: a class left out of the registry) is refused too, as the
+         * bus refuses such a subscription: every message the route took would fail.
          */
         public <T> Builder onTopic(String topicOrPattern, Class<T> eventClass, RouteHandler<T> handler) {
             // A route no message can take is a mistake, most likely a wish to route the dead letters (*.DLT)
             TopicPattern pattern = TopicPattern.of(topicOrPattern)
                     .requireMatchesSomeTopic("router '" + name + "' cannot route");
+            requireDecodable(topicOrPattern, eventClass);
             if (pattern.isWildcard()) {
                 ConfigurationException.require(wildcards.stream().noneMatch(r -> r.matchedBy.equals(topicOrPattern)),
                         "router '%s' already has a route for pattern '%s'", name, topicOrPattern);
@@ -176,13 +181,34 @@ public final class EventRouter {
             return this;
         }
 
-        /** Routes every message of event type {@code eventType} (whatever its topic) to {@code handler}. */
+        /**
+         * Routes every message of event type {@code eventType} (whatever its topic) to {@code handler}, decoding to
+         * {@code eventClass}, refused as by {@link #onTopic} when the bus's codec cannot decode to it.
+         */
         public <T> Builder onType(String eventType, Class<T> eventClass, RouteHandler<T> handler) {
             ConfigurationException.require(eventType != null && !eventType.isBlank(), "event type must not be blank, but was '%s'", eventType);
             ConfigurationException.require(!byType.containsKey(eventType),
                     "router '%s' already has a route for event type '%s'", name, eventType);
+            requireDecodable(eventType, eventClass);
             byType.put(eventType, new Route<>(RouteContext.Kind.EVENT_TYPE, eventType, null, eventClass, handler));
             return this;
+        }
+
+        /** A route decodes what it takes to its class: one the codec cannot decode to would fail every message. */
+        private void requireDecodable(String route, Class<?> eventClass) {
+            Objects.requireNonNull(eventClass, "eventClass");
+            if (bus.codec().canDecodeTo(eventClass)) {
+                return;
+            }
+            String why;
+            try {
+                why = "registered as " + bus.codec().types().idOf(eventClass) + ", which the codec does not decode to";
+            } catch (UnknownEventTypeException e) {
+                why = e.getMessage();
+            }
+            throw new ConfigurationException("router '" + name + "' cannot route " + StreamSagaException.quote(route) + " to "
+                    + eventClass.getName() + ", a class the bus's codec cannot decode to, every message it took would be"
+                    + " dead-lettered: " + why);
         }
 
         /** What happens to a message no route accepts (default {@link UnmatchedPolicy#DEAD_LETTER}). */

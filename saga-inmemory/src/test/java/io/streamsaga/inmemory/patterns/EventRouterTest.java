@@ -182,6 +182,34 @@ class EventRouterTest {
         builder.onTopic("a".repeat(249), Message.class, (m, ctx) -> { }); // the longest topic name is taken
     }
 
+    record UserRegistered(String userId) {
+    }
+
+    /**
+     * A route decodes each message it takes to its class, so a route of a class the bus's codec cannot decode to
+     * (one left out of the registry) failed every message it took, dead-lettered as a handler failure, while the route
+     * was taken without a word, where the bus refuses such a subscription.
+     */
+    @Test
+    void aRouteOfAClassTheBussCodecCannotDecodeToIsRefusedNamingTheCallThatRegistersIt() {
+        EventRouter.Builder builder = EventRouter.builder(bus).name("gateway");
+
+        ConfigurationException byTopic = assertThrows(ConfigurationException.class,
+                () -> builder.onTopic("user-registered", UserRegistered.class, (u, ctx) -> { }));
+        ConfigurationException byType = assertThrows(ConfigurationException.class,
+                () -> builder.onType("user-registered", UserRegistered.class, (u, ctx) -> { }));
+
+        for (ConfigurationException e : List.of(byTopic, byType)) {
+            assertTrue(e.getMessage().startsWith("router 'gateway' cannot route 'user-registered' to "
+                    + UserRegistered.class.getName() + ", a class the bus's codec cannot decode to"), e.getMessage());
+            assertTrue(e.getMessage().contains("register(type, version, UserRegistered.class)"), e.getMessage());
+        }
+        builder.onTopic("order-created", OrderCreated.class, (o, ctx) -> { }) // registered, a tree and a message: taken
+                .onTopic("user-*", com.fasterxml.jackson.databind.JsonNode.class, (tree, ctx) -> { })
+                .onType("user-registered", Message.class, (m, ctx) -> { })
+                .build();
+    }
+
     @Test
     void aRouteForADeadLetterTopicByItsExactNameOrAWildcardThatMatchesSomeTopicIsTaken() {
         EventRouter router = EventRouter.builder(bus).name("gateway")
