@@ -343,6 +343,41 @@ class ExactlyOnceTest {
     }
 
     /**
+     * What a handler left to its batch's outcome ({@code Transport.afterDelivery}) runs on the member's thread once the
+     * transaction ended; an action that throws an {@code AssertionError} (an error of its own making, as the bus takes a
+     * handler's) is logged as one that throws an exception is: the batch's other actions still run and the member goes on.
+     */
+    @Test
+    void anActionRunOnceTheBatchCommittedThatThrowsAnAssertionErrorStopsNeitherTheOtherActionsNorTheMember() throws Exception {
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("payment");
+        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service")).build();
+        CountDownLatch otherActionRan = new CountDownLatch(1);
+        CountDownLatch laterRecordHandled = new CountDownLatch(1);
+        try (EventBus bus = bus(transport)) {
+            bus.publish(orders, "k", new OrderCreated("first", 1)).toCompletableFuture().join();
+            bus.subscribe(group, orders, OrderCreated.class, FROM_EARLIEST, (event, ctx) -> {
+                if (event.orderId().equals("first")) {
+                    transport.afterDelivery(() -> {
+                        throw new AssertionError("an action failing its own check");
+                    }, () -> { });
+                    transport.afterDelivery(otherActionRan::countDown, () -> { });
+                } else {
+                    laterRecordHandled.countDown();
+                }
+            });
+            assertTrue(otherActionRan.await(WAIT.toSeconds(), TimeUnit.SECONDS), "the batch's other action ran");
+            bus.publish(orders, "k", new OrderCreated("later", 1)).toCompletableFuture().join();
+            assertTrue(laterRecordHandled.await(WAIT.toSeconds(), TimeUnit.SECONDS), "the member handled a later record");
+            assertTrue(transport.subscriptions().stream().allMatch(KafkaSubscription::isActive));
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
      * A subscription re-created in a group after another closed takes the lowest free member number, so its
      * transactional id is the one a restarted instance uses (and fences), not {@code <prefix>.<group>.1}.
      */

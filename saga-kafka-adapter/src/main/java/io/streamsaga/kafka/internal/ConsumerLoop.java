@@ -645,21 +645,35 @@ public final class ConsumerLoop implements Runnable {
             outcomes.add(withdrawn);
         }
 
-        /** Runs, in the order they were given, the actions for how the transaction ended; each failure is logged. */
+        /**
+         * Runs, in the order they were given, the actions for how the transaction ended; each failure is logged (an
+         * {@code AssertionError} or {@code StackOverflowError} too, of the action's own making as the bus takes a
+         * handler's); any other {@code Error} is thrown once every action ran, so no claim is left unreleased.
+         */
         void ended() {
             if (outcomes == null) {
                 return;
             }
             List<Runnable> actions = outcomes;
             outcomes = null;
+            Error fatal = null;
             for (int i = committed ? 0 : 1; i < actions.size(); i += 2) {
                 try {
                     actions.get(i).run();
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
                     // the transaction's outcome stands: a failing action must not change what the loop does
                     log.warn("an action run once a transaction {} failed: {}", committed ? "committed" : "was withdrawn",
                             e.toString());
+                } catch (Error e) {
+                    if (fatal == null) {
+                        fatal = e;
+                    } else {
+                        fatal.addSuppressed(e);
+                    }
                 }
+            }
+            if (fatal != null) {
+                throw fatal;
             }
         }
 
