@@ -329,7 +329,13 @@ final class SagaRun<D> {
             }
             throw e;
         }
+        // An operator call refused here, its run put back (restoreBeforeTheCall): the drive may meet another call (a
+        // listener's), which takes only its own refusal; this one stays the caller's to throw or fail its stage with.
+        StreamSagaException refusal = takeRefusedCall();
         drive();
+        if (refusal != null) {
+            uncommon.refusedCall = refusal;
+        }
     }
 
     /** In a pass that found the run stopped: rethrows the Error that stopped it inside the pass, if one did. */

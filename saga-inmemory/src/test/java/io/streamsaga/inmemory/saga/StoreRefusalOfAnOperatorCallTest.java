@@ -425,4 +425,54 @@ class StoreRefusalOfAnOperatorCallTest {
         assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, store.find("saga-1").orElseThrow().status());
         orchestrator.close();
     }
+
+    /**
+     * A refused cancel puts the run back as it was and lets it go on within the call: when that drive meets a listener's
+     * operator call before the cancel returns (a retry falling due at the call's instant, its timer not run yet, fails
+     * for good, and onFailed resolves the saga), the cancel still throws its refusal. The listener's call, beginning,
+     * cleared the refusal the cancel was to throw, and the cancel returned as if it had cancelled.
+     */
+    @Test
+    void aRefusedCancelThrowsTheRefusalAlsoWhenTheRunGoingOnMeetsAListenersOperatorCallFirst() {
+        RefusingStore store = new RefusingStore(TransitionType.SAGA_COMPENSATING);
+        java.util.concurrent.atomic.AtomicReference<SagaOrchestrator> self = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger resolves = new java.util.concurrent.atomic.AtomicInteger();
+        SagaDefinition<Data> definition = SagaDefinition.builder("order-saga", Data.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(java.time.Duration.ofSeconds(1)).jitter(0)
+                        .build())
+                .build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .listener(new io.streamsaga.saga.SagaListener() {
+                    @Override
+                    public void onFailed(SagaInstance instance) {
+                        resolves.incrementAndGet();
+                        self.get().markResolved(instance.sagaId());
+                    }
+                })
+                .build();
+        self.set(orchestrator);
+        // Scheduled before the charge's retry, at the same instant: it runs first, the retry due and its timer not run.
+        java.util.concurrent.atomic.AtomicReference<Throwable> cancel = new java.util.concurrent.atomic.AtomicReference<>();
+        scheduler.schedule(java.time.Duration.ofSeconds(1), () -> {
+            try {
+                orchestrator.cancel("saga-1");
+                cancel.set(new AssertionError("the cancel returned as if it had cancelled"));
+            } catch (RuntimeException e) {
+                cancel.set(e);
+            }
+        });
+        CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, "saga-1", null, new Data("a"))
+                .toCompletableFuture();
+        assertTrue(!result.isDone());
+
+        scheduler.advance(java.time.Duration.ofSeconds(1));
+
+        assertEquals(1, resolves.get(), "the listener's call was made while the cancel went on");
+        assertSame(store.refusal, cancel.get());
+        assertTrue(store.history("saga-1").stream().noneMatch(t -> "cancelled".equals(t.detail())));
+        orchestrator.close();
+    }
 }
