@@ -35,7 +35,11 @@ import java.util.Objects;
  * counter counts as evicted at once, so the bound holds without counting rows. Rows past the window or
  * the bound, and claims whose lease ended, are deleted by {@link #purge} in bounded batches (call it
  * periodically; until then they only take space). Completions of one store serialise on its counter row;
- * give busy consumers their own store name.
+ * give busy consumers their own store name. A done row keeps the owner that completed it. A claim or completion that
+ * fails retriably is repeated, also after a commit whose outcome is unknown (the connection lost after
+ * {@code COMMIT}): a claim's repeat finds the owner's claim and renews it, and a completion's repeat that finds the row
+ * done by this owner at the version its committed attempt wrote returns true, not false as for a claim another owner
+ * took over.
  *
  * <p>Keys of any length and content are accepted. A key of up to 500 characters (the column's width) is stored as
  * it is; a longer one as its first 428 characters, {@code #sha256:} and the hex SHA-256 of the whole key (500
@@ -146,13 +150,20 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     public boolean complete(String key, String owner, Instant now) {
         Objects.requireNonNull(now, "now");
         String stored = storedKey(key);
+        // The version an attempt's update gave the row (-1: none yet). A commit whose outcome is unknown is retried: a
+        // repeat finding the row done by this owner at that version finds that attempt's commit, which happened.
+        long[] written = {-1};
         return retrying("complete", () -> tx.inTransaction(c -> {
             Row row = lockRow(c, stored);
+            if (row != null && row.doneAt != null && row.version == written[0] && owner.equals(row.owner)) {
+                return true;
+            }
             if (row == null || row.doneAt != null || !owner.equals(row.owner)) {
                 return false;
             }
             long seq = nextDoneSeq(c);
-            try (PreparedStatement ps = c.prepareStatement("UPDATE ss_dedup SET owner = NULL, lease_until = NULL,"
+            // the owner is kept on the done row: who completed it, for the repeat above
+            try (PreparedStatement ps = c.prepareStatement("UPDATE ss_dedup SET lease_until = NULL,"
                     + " done_at = ?, done_seq = ?, version = version + 1"
                     + " WHERE store_name = ? AND dedup_key = ? AND version = ?")) {
                 Sql.setInstant(ps, 1, now);
@@ -164,6 +175,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
                     throw new StaleVersionException("ss_dedup", stored, row.version);
                 }
             }
+            written[0] = row.version + 1;
             return true;
         }));
     }
@@ -316,7 +328,12 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         return doneCount(c);
     }
 
-    /** Repeats an operation that lost a race (unique key, stale version, serialization, deadlock, lock timeout). */
+    /**
+     * Repeats an operation that lost a race (unique key, stale version, serialization, deadlock, lock timeout) or failed
+     * retriably otherwise, a commit whose outcome is unknown ({@link io.streamsaga.jdbc.CommitOutcomeUnknownException})
+     * included: an operation repeated must then read back what its committed attempt stored (a claim's repeat finds the
+     * owner's own claim and renews it; a completion's finds the row done by the owner at the version it wrote).
+     */
     private <T> T retrying(String operation, java.util.function.Supplier<T> attempt) {
         for (int tries = 1; ; tries++) {
             try {

@@ -4,16 +4,21 @@ import io.streamsaga.idempotency.spi.ClaimOutcome;
 import io.streamsaga.idempotency.spi.DeduplicationStore;
 import io.streamsaga.idempotency.spi.DeduplicationStoreContractTest;
 import io.streamsaga.jdbc.JdbcSchema;
+import io.streamsaga.jdbc.testing.Around;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
 import io.streamsaga.metrics.MetricsRecorder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -121,6 +126,48 @@ abstract class JdbcDeduplicationStoreTest extends DeduplicationStoreContractTest
         org.junit.jupiter.api.Assertions.assertThrows(io.streamsaga.ConfigurationException.class,
                 () -> builder().name("bill\0ing"));
         assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-1", "o".repeat(200), T0, Duration.ofSeconds(30)));
+    }
+
+    @Test
+    void aCompletionWhoseCommitsAnswerIsLostIsReportedDoneByItsOwnerNotAsAClaimAnotherOwnerTookOver() {
+        // complete repeats an attempt that failed retriably, and a commit whose outcome is unknown (the connection lost
+        // after COMMIT was sent) is retriable: the repeat found the key done, by the first attempt's commit, and
+        // returned false, which says the owner's claim was taken over and nothing changed, and IdempotentConsumer
+        // warned that the message may have been processed twice.
+        AtomicBoolean loseTheNextCommitsAnswer = new AtomicBoolean();
+        JdbcSchema.of(db.database().dataSource()).migrate();
+        JdbcDeduplicationStore store = JdbcDeduplicationStore.builder(
+                answerLosing(db.database().dataSource(), loseTheNextCommitsAnswer)).build();
+        loseTheNextCommitsAnswer.set(true);
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-1", "node-a", T0, Duration.ofSeconds(30)),
+                "a claim's repeat finds its own claim and renews it");
+        loseTheNextCommitsAnswer.set(true);
+        assertTrue(store.complete("m-1", "node-a", T0), "the first attempt's commit happened: the owner's completion");
+        assertTrue(store.isDone("m-1", T0));
+        assertEquals(1, db.database().queryLong("SELECT done_count FROM ss_dedup_store WHERE store_name = 'default'"),
+                "completed once");
+
+        // a completion another owner made after taking the claim over is still not this owner's
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-2", "node-a", T0, Duration.ofSeconds(30)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("m-2", "node-b", T0.plusSeconds(31), Duration.ofSeconds(30)));
+        assertTrue(store.complete("m-2", "node-b", T0.plusSeconds(32)));
+        loseTheNextCommitsAnswer.set(true);
+        assertFalse(store.complete("m-2", "node-a", T0.plusSeconds(33)));
+    }
+
+    /** {@code target}, whose next commit, once {@code armed}, commits and then fails as a lost connection would. */
+    private static DataSource answerLosing(DataSource target, AtomicBoolean armed) {
+        return Around.wrap(DataSource.class, target, (method, proceed) -> {
+            Object handedOut = proceed.call();
+            return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                Object result = call.call();
+                if (m.equals("commit") && armed.getAndSet(false)) {
+                    throw new SQLException("An I/O error occurred while sending to the backend (simulated: the"
+                            + " connection was lost after COMMIT was sent)", "08006");
+                }
+                return result;
+            }) : handedOut;
+        });
     }
 
     @Test
