@@ -63,7 +63,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li><b>A {@link VirtualMachineError}</b> (an {@link OutOfMemoryError}, say) in a poll rolls its batch back without
  *       writing anything more (the row is left as it was), is logged at ERROR with its stack trace, counts as a
  *       failed poll ({@link #consecutiveFailures()}) and the relay polls again after the backoff: it is not thrown to
- *       the executor, where it ended the poll and with it the relay, unseen. {@link #relayPending()} throws it.</li>
+ *       the executor, where it ended the poll and with it the relay, unseen. {@link #relayPending()} throws it. An
+ *       Error thrown while it is logged (the heap still exhausted) fails the poll as well: the relay counts it, polls
+ *       again after the backoff, and then that second Error goes on to the executor.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
  *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row; so does a row that
  *       cannot be read as a message (written by other SQL, or corrupted), which every batch would fail on.</li>
@@ -242,23 +244,27 @@ public final class OutboxRelay implements AutoCloseable {
         if (closed) {
             return;
         }
-        Duration delay;
+        Duration delay = null; // null: no next poll (closed meanwhile, or a test's process dying)
         pollLock.lock();
         try {
             if (closed) { // checked under the lock: once close() has returned, nothing starts
                 return;
             }
-            boolean failed;
+            // Failed until the batches say otherwise: whatever escapes below fails the poll too, such as a second Error
+            // thrown by the log call for the first (the heap still exhausted), which ended the poll before it
+            // rescheduled itself and stopped the relay for good.
+            boolean failed = true;
+            boolean crashed = false;
             try {
                 BatchResult r;
                 do {
                     r = relayBatch();
                 } while (!r.failed && r.fetched == config.batchSize() && !closed);
                 failed = r.failed;
+            } catch (SimulatedProcessCrash e) {
+                crashed = true;
+                throw e; // a test's process dying here: nothing of it runs on
             } catch (RuntimeException | Error e) {
-                if (e instanceof SimulatedProcessCrash) {
-                    throw e; // a test's process dying here: nothing of it runs on
-                }
                 // An Error too, a VirtualMachineError included: a poll that ends without rescheduling itself stops the
                 // relay for good, unseen. An OutOfMemoryError is often one huge message or a burst the process survives;
                 // if the process is dying, the next poll does not matter.
@@ -268,22 +274,28 @@ public final class OutboxRelay implements AutoCloseable {
                 } else {
                     log.warn("outbox relay '{}' could not poll: {}", config.name(), e.toString());
                 }
-                failed = true;
-            }
-            if (failed) {
-                consecutiveFailures++;
-                delay = config.backoff().delayBefore(consecutiveFailures + 1, random);
-                if (delay.toMillis() < 1) {
-                    delay = Duration.ofMillis(1);
+            } finally {
+                if (!crashed) {
+                    delay = delayAfter(failed);
                 }
-            } else {
-                consecutiveFailures = 0;
-                delay = config.pollInterval();
             }
         } finally {
             pollLock.unlock();
+            if (delay != null) {
+                scheduleNext(delay); // what the log threw, if anything, goes on to the executor after this
+            }
         }
-        scheduleNext(delay);
+    }
+
+    /** The delay before the next poll after one that {@code failed} or not; counts the failures in a row. */
+    private Duration delayAfter(boolean failed) {
+        if (!failed) {
+            consecutiveFailures = 0;
+            return config.pollInterval();
+        }
+        consecutiveFailures++;
+        Duration delay = config.backoff().delayBefore(consecutiveFailures + 1, random);
+        return delay.toMillis() < 1 ? Duration.ofMillis(1) : delay;
     }
 
     private void scheduleNext(Duration delay) {

@@ -35,6 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -1757,27 +1758,92 @@ abstract class OutboxAndInboxTest {
             }
             return bus.publish(m);
         }).build()) {
-            java.util.concurrent.atomic.AtomicReference<Throwable> escaped = new java.util.concurrent.atomic.AtomicReference<>();
-            String log = io.streamsaga.CapturedLog.ofLogger(OutboxRelay.class.getName(), () -> {
-                try {
-                    relay.start(); // polls at once, on this thread (the relay's executor here)
-                } catch (Throwable e) { // JUnit's assertDoesNotThrow would rethrow an OutOfMemoryError and end the run
-                    escaped.set(e);
-                }
-            });
-            assertEquals(null, escaped.get(), "the poll's failure is the relay's to handle, not its executor's");
+            Started started = startCatchingWhatEscapes(relay);
+            String log = started.log();
+            assertEquals(null, started.escaped(), "the poll's failure is the relay's to handle, not its executor's");
             assertTrue(log.contains(" ERROR ") && log.contains("java.lang.OutOfMemoryError: Java heap space (simulated)"),
                     "logged with the error: " + log);
             assertEquals(1, relay.consecutiveFailures(), "a failed poll, seen by monitoring");
             assertEquals(0, outbox.rows(OutboxRow.Status.PENDING, 1).get(0).attempts(),
                     "nothing written after a VirtualMachineError: the batch rolled back, the row left as it was");
 
-            scheduler.advance(Duration.ofSeconds(1)); // the backoff
-            transport.drainAll();
-            assertEquals(List.of(1L), seen.stream().map(OrderCreated::amount).toList());
-            assertEquals(0, outbox.pendingCount());
-            assertEquals(0, relay.consecutiveFailures());
+            assertTheRowIsPublishedAfterTheBackoff(relay, seen);
         }
+    }
+
+    @Test
+    void aStartedRelayWhoseLogOfAnOutOfMemoryErrorThrowsAnotherStillPollsAgainAfterItsBackoff() throws Throwable {
+        // With the heap still exhausted, logging the publisher's OutOfMemoryError may throw another: that second Error
+        // went through the poll before it rescheduled itself, and a started relay published nothing more, for good,
+        // with consecutiveFailures() still 0. Here the first error's message throws, as the log writes it.
+        List<OrderCreated> seen = collect("billing");
+        tx.run(c -> createOrder(c, "o-1", 1));
+        OutOfMemoryError whileLogging = new OutOfMemoryError("Java heap space (simulated, while logging)");
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relayTo().publisher(m -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new OutOfMemoryError() {
+                    @Override
+                    public String getMessage() {
+                        throw whileLogging;
+                    }
+                };
+            }
+            return bus.publish(m);
+        }).build()) {
+            assertSame(whileLogging, startCatchingWhatEscapes(relay).escaped(),
+                    "what the log threw goes on to the relay's executor");
+            assertEquals(1, relay.consecutiveFailures(), "a failed poll, seen by monitoring");
+
+            assertTheRowIsPublishedAfterTheBackoff(relay, seen);
+        }
+    }
+
+    @Test
+    void aStartedRelayWhoseProcessASimulatedCrashEndsPollsNoMoreAndLeavesTheRowPending() {
+        // A test's process dying in the poll: nothing of it runs on, no next poll either (the reschedule that an Error
+        // thrown while logging no longer skips is skipped for it), and the row stays for the next relay.
+        tx.run(c -> createOrder(c, "o-1", 1));
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relayTo().publisher(m -> {
+            attempts.incrementAndGet();
+            throw new SimulatedCrash();
+        }).build()) {
+            assertThrows(SimulatedCrash.class, relay::start); // polls at once, on this thread (the relay's executor here)
+            scheduler.advance(Duration.ofMinutes(1)); // past every backoff and poll interval
+            assertEquals(1, attempts.get(), "polled no more");
+            assertEquals(0, relay.consecutiveFailures());
+            assertEquals(1, outbox.pendingCount());
+        }
+    }
+
+    /** After the backoff of its first failed poll, {@code relay} publishes the row, which {@code seen} receives. */
+    private void assertTheRowIsPublishedAfterTheBackoff(OutboxRelay relay, List<OrderCreated> seen) {
+        scheduler.advance(Duration.ofSeconds(1)); // the backoff
+        transport.drainAll();
+        assertEquals(List.of(1L), seen.stream().map(OrderCreated::amount).toList());
+        assertEquals(0, outbox.pendingCount());
+        assertEquals(0, relay.consecutiveFailures());
+    }
+
+    /** What the relay logged while it started and what its start threw (null: nothing). */
+    private record Started(String log, Throwable escaped) {
+    }
+
+    /**
+     * Starts {@code relay}, which polls at once on this thread (the relay's executor here), catching whatever escapes:
+     * JUnit's assertDoesNotThrow and assertThrows would rethrow an OutOfMemoryError and end the run.
+     */
+    private static Started startCatchingWhatEscapes(OutboxRelay relay) throws Throwable {
+        java.util.concurrent.atomic.AtomicReference<Throwable> escaped = new java.util.concurrent.atomic.AtomicReference<>();
+        String log = io.streamsaga.CapturedLog.ofLogger(OutboxRelay.class.getName(), () -> {
+            try {
+                relay.start();
+            } catch (Throwable e) {
+                escaped.set(e);
+            }
+        });
+        return new Started(log, escaped.get());
     }
 
     private void assertAnErrorThrownByThePublisherFailsItsRowForARetry(Error error) {
