@@ -461,7 +461,7 @@ public final class KafkaTransport implements Transport {
         }
         ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, producers,
                 currentTransaction, config.pollTimeout, config.redeliveryBackoff, config.closeTimeout,
-                config.requestTimeout, existingTopics, latestStarts);
+                config.requestTimeout, existingTopics, latestStarts, config.nanoClock);
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop,
                 () -> {
@@ -1414,8 +1414,8 @@ public final class KafkaTransport implements Transport {
         }
 
         /**
-         * Test seam: the clock ({@code nanoTime}) the deadlines of admin requests are measured on, so that a test
-         * can move it with a fake admin client's answers.
+         * Test seam: the clock ({@code nanoTime}) the deadlines of admin requests, and the members' waits for a
+         * redelivery, are measured on, so that a test can move it with a fake admin client's answers, or end a wait.
          */
         Builder nanoClock(LongSupplier clock) {
             this.nanoClock = clock;

@@ -3,6 +3,7 @@ package io.streamsaga.kafka;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
@@ -15,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static io.streamsaga.kafka.ExactlyOnceTest.header;
 import static io.streamsaga.kafka.ExactlyOnceTest.readAll;
@@ -153,18 +156,21 @@ class DeadLetterTooLargeTest {
     void aRebalanceThatGivesThePartitionBackKeepsTheStepItsTooLargeDeadLetterReached() throws InterruptedException {
         // An eager assignor (the first of Kafka's default list, RangeAssignor) revokes every partition at every
         // rebalance of the group, also those it gives back to the same member: the step the record's dead letter
-        // reached was forgotten then, and redelivered at once (the revoke ends the partition's pause), the dead letter
-        // was tried whole again, refused, and waited for the next redelivery, so a group rebalancing more often than
-        // that (members joining, one per topic of an aggregator) never dead-lettered the record.
+        // reached was forgotten then, with the record's attempts, so its dead letter was tried whole again, refused,
+        // and the record waited again, and a group rebalancing more often than that (members joining, one per topic
+        // of an aggregator) never dead-lettered the record. The record's wait survives the give-back too, so the test
+        // ends it on the members' clock once the rebalance is over: a single redelivery must dead-letter the record.
         String bootstrap = SharedKafkaBroker.bootstrapServers();
         String orders = SharedKafkaBroker.unique("order-created");
         String other = SharedKafkaBroker.unique("order-paid");
         String group = SharedKafkaBroker.unique("payment");
-        // without a rebalance the record would wait this long for its redelivery
+        AtomicLong skew = new AtomicLong();
         KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
                 .consumerProperty("partition.assignment.strategy", RangeAssignor.class.getName())
+                .nanoClock(() -> System.nanoTime() + skew.get())
                 .redeliveryBackoff(Duration.ofHours(1)).build();
         List<String> handled = new CopyOnWriteArrayList<>();
+        AtomicInteger failures = new AtomicInteger();
         CountDownLatch failed = new CountDownLatch(1);
         try (EventBus bus = EventBus.builder(transport)
                 .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
@@ -176,6 +182,7 @@ class DeadLetterTooLargeTest {
             bus.subscribe(group, orders, OrderCreated.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
                     (event, ctx) -> {
                         if (!event.orderId().equals("after")) {
+                            failures.incrementAndGet();
                             failed.countDown();
                             throw new IllegalStateException(DECLINED);
                         }
@@ -184,13 +191,18 @@ class DeadLetterTooLargeTest {
             // The dead letter is refused within the delivery that failed, and the member meets the rebalance at a
             // later poll of the same thread: once the handler failed, the step is learnt before the revoke.
             assertTrue(failed.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS));
-            // a second member of the group, on another topic: the group rebalances, the first gets its partition back
-            bus.subscribe(group, other, OrderCreated.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
-                    (event, ctx) -> { });
+            // A second member of the group, on another topic: its first assignment ends a rebalance that the first
+            // member joined again, so revoked its partition before, and got it back in.
+            try (KafkaSubscription second = (KafkaSubscription) transport.subscribe(group, TopicPattern.of(other),
+                    StartPosition.EARLIEST, record -> { })) {
+                assertTrue(second.awaitAssignment(WAIT));
+                skew.addAndGet(Duration.ofHours(1).toNanos()); // the record's wait is over: one redelivery
 
-            await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
-                    .mapToLong(Long::longValue).sum() == 2);
+                await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
+                        .mapToLong(Long::longValue).sum() == 2);
+            }
             assertEquals(List.of("after"), handled);
+            assertEquals(1, failures.get(), "its attempts kept: dead-lettered without its handler running again");
             List<ConsumerRecord<String, byte[]>> deadLetters = readAll(bootstrap, orders + ".DLT", "read_committed");
             assertEquals(1, deadLetters.size());
             assertNull(deadLetters.get(0).value(), "the step learnt before the rebalance: without its payload");

@@ -43,6 +43,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
@@ -84,6 +85,8 @@ public final class ConsumerLoop implements Runnable {
     private final ThreadLocal<Transaction> currentTransaction;
     private final Duration pollTimeout;
     private final Duration redeliveryBackoff;
+    /** The clock ({@code nanoTime}) redelivery waits are measured on: a test seam, System::nanoTime otherwise. */
+    private final LongSupplier nanoClock;
     /** How long closing waits for this loop's thread, and what its consumer's and producer's close get. */
     private final Duration closeTimeout;
     /** What a synchronous commit on revoke, and of a LATEST start at the assignment, waits at most. */
@@ -113,14 +116,15 @@ public final class ConsumerLoop implements Runnable {
     private final Map<TopicPartition, Boolean> unresolved = new HashMap<>();
     /**
      * The partitions revoked in the rebalance under way whose handler is not told to forget them yet, each with the
-     * group generation it was revoked at: an eager assignor (Kafka's {@code RangeAssignor}, the first of its default
-     * list) revokes every partition at every rebalance and may give some straight back, and no other member had such a
-     * one meanwhile (under an eager protocol nobody consumes between the revoke and the assignment), so what the
-     * handler learnt of it holds: forgetting it there restarted a too-large dead letter's steps at every rebalance. The
-     * assignment that ends the rebalance tells the handler to forget the others (see {@link #forgetRevokedNotGivenBack});
-     * loop thread only.
+     * group generation it was revoked at and its wait for a redelivery: an eager assignor (Kafka's
+     * {@code RangeAssignor}, the first of its default list) revokes every partition at every rebalance and may give
+     * some straight back, and no other member had such a one meanwhile (under an eager protocol nobody consumes
+     * between the revoke and the assignment), so what the handler learnt of it holds, and so does its wait: forgetting
+     * it there restarted a too-large dead letter's steps at every rebalance, and dropping the wait redelivered the
+     * record at once, its retries used up without their backoff. The assignment that ends the rebalance keeps those
+     * and tells the handler to forget the others (see {@link #keepGivenBackForgetOthers}); loop thread only.
      */
-    private final Map<TopicPartition, Integer> revokedUntold = new HashMap<>();
+    private final Map<TopicPartition, Revoked> revokedUntold = new HashMap<>();
     /** Exactly-once: the partitions of the last committed transaction that carried offsets; loop thread only. */
     private Set<TopicPartition> lastTransactionPartitions = Set.of();
     private volatile boolean running = true;
@@ -157,6 +161,20 @@ public final class ConsumerLoop implements Runnable {
                         TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
                         Duration redeliveryBackoff, Duration closeTimeout, Duration requestTimeout,
                         Set<String> topicsBeforeSubscribe, Map<TopicPartition, Long> latestStarts) {
+        this(group, pattern, start, handler, consumer, transactionalProducer, producers, currentTransaction, pollTimeout,
+                redeliveryBackoff, closeTimeout, requestTimeout, topicsBeforeSubscribe, latestStarts, System::nanoTime);
+    }
+
+    /**
+     * As {@link #ConsumerLoop(String, TopicPattern, StartPosition, RecordHandler, Consumer, Producer,
+     * TransactionalProducers, ThreadLocal, Duration, Duration, Duration, Duration, Set, Map)}, with the clock
+     * ({@code nanoTime}) the waits for redeliveries are measured on, so that a test can end one.
+     */
+    public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
+                        Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
+                        TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
+                        Duration redeliveryBackoff, Duration closeTimeout, Duration requestTimeout,
+                        Set<String> topicsBeforeSubscribe, Map<TopicPartition, Long> latestStarts, LongSupplier nanoClock) {
         this.group = group;
         this.pattern = pattern;
         this.start = start;
@@ -167,6 +185,7 @@ public final class ConsumerLoop implements Runnable {
         this.currentTransaction = currentTransaction;
         this.pollTimeout = pollTimeout;
         this.redeliveryBackoff = redeliveryBackoff;
+        this.nanoClock = nanoClock;
         this.closeTimeout = closeTimeout;
         this.requestTimeout = requestTimeout;
         this.topicsBeforeSubscribe = Set.copyOf(topicsBeforeSubscribe);
@@ -582,7 +601,7 @@ public final class ConsumerLoop implements Runnable {
             // Every handler returned but the transaction could not commit (say a handler swallowed its own
             // failed publish): handling the batch again at once would spin; it waits for redeliveryBackoff, and
             // so do the moved positions it carried, committed again after that.
-            long until = System.nanoTime() + redeliveryBackoff.toNanos();
+            long until = nanoClock.getAsLong() + redeliveryBackoff.toNanos();
             Set<TopicPartition> retried = new HashSet<>(records.partitions());
             retried.addAll(moved.keySet());
             consumer.pause(retried);
@@ -797,14 +816,14 @@ public final class ConsumerLoop implements Runnable {
         }
         consumer.seek(partition, offset);
         consumer.pause(List.of(partition));
-        pausedUntilNanos.put(partition, System.nanoTime() + delay.toNanos());
+        pausedUntilNanos.put(partition, nanoClock.getAsLong() + delay.toNanos());
     }
 
     private void resumeDuePartitions() {
         if (pausedUntilNanos.isEmpty()) {
             return;
         }
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         List<TopicPartition> due = new ArrayList<>();
         for (Iterator<Map.Entry<TopicPartition, Long>> it = pausedUntilNanos.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<TopicPartition, Long> entry = it.next();
@@ -1291,6 +1310,13 @@ public final class ConsumerLoop implements Runnable {
         }
     }
 
+    /**
+     * A partition revoked in the rebalance under way: the group generation it was revoked at, and when the wait for
+     * its record's redelivery ends ({@code nanoClock}), null when it had none.
+     */
+    private record Revoked(int generation, Long pausedUntilNanos) {
+    }
+
     /** The consumer's group generation (its member epoch under the consumer protocol), or -1 when it has none. */
     private int generation() {
         try {
@@ -1310,11 +1336,11 @@ public final class ConsumerLoop implements Runnable {
                 if (offset != null) {
                     revoked.put(partition, offset);
                 }
-                pausedUntilNanos.remove(partition);
                 assignedAt.remove(partition);
                 unpositioned.remove(partition);
                 unresolved.remove(partition);
-                revokedUntold.put(partition, generation());
+                // the wait too is kept until the assignment: given straight back, the record still waits
+                revokedUntold.put(partition, new Revoked(generation(), pausedUntilNanos.remove(partition)));
             }
             // Transactions commit their offsets with each batch; plain mode commits what it handled now, so
             // the next owner starts right after it instead of handling it again.
@@ -1354,27 +1380,36 @@ public final class ConsumerLoop implements Runnable {
         /**
          * Tells the handler to forget each partition revoked in this rebalance that it does not get back, or gets back
          * at a generation later than the next (a rebalance this member was not in came between, in which another member
-         * may have had it): only one given back at the generation right after its revoke is kept, with what the
-         * handler learnt of it. Called at the assignment, before any record of the partitions is delivered.
+         * may have had it), its wait for a redelivery dropped with it: only one given back at the generation right
+         * after its revoke is kept, with what the handler learnt of it and its wait, paused again until that wait's
+         * deadline (Kafka's new assignment starts unpaused). Called at the assignment, before any record of the
+         * partitions is delivered.
          */
-        private void forgetRevokedNotGivenBack() {
+        private void keepGivenBackForgetOthers() {
             if (revokedUntold.isEmpty()) {
                 return;
             }
             int generation = generation();
             Set<TopicPartition> owned = consumer.assignment();
-            for (Map.Entry<TopicPartition, Integer> revoked : revokedUntold.entrySet()) {
-                int revokedAt = revoked.getValue();
+            List<TopicPartition> stillWaiting = new ArrayList<>();
+            for (Map.Entry<TopicPartition, Revoked> revoked : revokedUntold.entrySet()) {
+                int revokedAt = revoked.getValue().generation();
                 if (!(owned.contains(revoked.getKey()) && revokedAt > 0 && generation == revokedAt + 1)) {
                     forget(revoked.getKey());
+                } else if (revoked.getValue().pausedUntilNanos() != null) {
+                    pausedUntilNanos.put(revoked.getKey(), revoked.getValue().pausedUntilNanos());
+                    stillWaiting.add(revoked.getKey());
                 }
             }
             revokedUntold.clear();
+            if (!stillWaiting.isEmpty()) {
+                consumer.pause(stillWaiting); // resumed once due, as before the rebalance (resumeDuePartitions)
+            }
         }
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-            forgetRevokedNotGivenBack();
+            keepGivenBackForgetOthers();
             if (!partitions.isEmpty()) {
                 try {
                     positionOrPostpone(partitions, null);

@@ -4,6 +4,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.TransportRecord;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -376,6 +377,50 @@ class ConsumerLoopTest {
         try {
             assertTrue(rebalanced.await(30, TimeUnit.SECONDS));
             assertEquals(assignedAt == 4 ? List.of() : List.of("orders-0"), forgotten);
+        } finally {
+            loop.close();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {4, 5})
+    void aPartitionARebalanceGivesStraightBackKeepsWaitingForItsRecordsRedelivery(int assignedAt)
+            throws InterruptedException {
+        // Given straight back (the generation after its revoke), the partition keeps what the handler learnt of it
+        // (the attempts, a too-large dead letter's step), but the revoke dropped its wait and its new assignment
+        // started unpaused: the record asked to wait an hour was delivered again at once, so a group rebalancing
+        // often used up its attempts without the policy's backoff. Given back later, the wait goes with the rest.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        ConsumerRecord<String, byte[]> record = new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                "k", sent.value(), sent.headers(), Optional.empty());
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        consumer.schedulePollTask(() -> consumer.addRecord(record));
+        consumer.schedulePollTask(() -> {
+            consumer.generation = 3;
+            consumer.listener.onPartitionsRevoked(List.of(partition));
+            consumer.resume(List.of(partition)); // KafkaConsumer's new assignment starts unpaused
+            consumer.generation = assignedAt;
+            consumer.listener.onPartitionsAssigned(List.of(partition));
+            consumer.addRecord(record); // the broker still has it
+        });
+        CountDownLatch rebalanced = new CountDownLatch(1);
+        consumer.schedulePollTask(rebalanced::countDown);
+        List<Long> delivered = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                r -> {
+                    delivered.add(r.offset());
+                    throw new RedeliverLater(Duration.ofHours(1), new IllegalStateException("down"));
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            assertTrue(rebalanced.await(30, TimeUnit.SECONDS));
+            assertEquals(assignedAt == 4 ? List.of(0L) : List.of(0L, 0L), delivered,
+                    assignedAt == 4 ? "not again before the hour it waits" : "again at once, its wait forgotten");
         } finally {
             loop.close();
         }
