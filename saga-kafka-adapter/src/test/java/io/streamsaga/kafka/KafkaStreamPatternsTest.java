@@ -19,6 +19,7 @@ import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.routing.EventRouter;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -62,7 +63,11 @@ class KafkaStreamPatternsTest {
     }
 
     private static KafkaTransport transport() {
+        // The aggregator subscribes its group to three topics, one member each, and every member that joins or leaves
+        // rebalances the group: the members already in it learn of that by their next heartbeat, every 3 s by default,
+        // which made each instance's subscribe take seconds (about two thirds of these tests' time)
         return KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .consumerProperty(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 100)
                 .redeliveryBackoff(Duration.ofMillis(100)).build();
     }
 
