@@ -315,6 +315,14 @@ public final class InMemoryTransport implements Transport {
     public Set<String> consumerGroups(String topicName) {
         Set<String> names = new HashSet<>();
         for (Group group : groups.values()) {
+            // A group with a subscription open on the topic counts before the topic exists (it has no position on
+            // it yet), as the contract says: a ServingLayer or a replay asking whether a group is unused would take it
+            for (Member member : group.members) {
+                if (member.pattern.matches(topicName)) {
+                    names.add(group.name);
+                    break;
+                }
+            }
             for (Cursor cursor : group.cursors.values()) {
                 if (cursor.log.topic().equals(topicName)) {
                     names.add(group.name);
