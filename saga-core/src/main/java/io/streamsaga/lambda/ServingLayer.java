@@ -52,8 +52,9 @@ import java.util.function.Supplier;
  * expire as the batch groups do), from the earliest position again, rather than resume the used one at its committed
  * position (which left the events below it out of the view while {@link #position()} claimed them). Until a batch view
  * covers them the real-time side holds the whole log, as at the first start: recompute the batch soon after a restart.
- * The views are this process's: give each instance of an application a layer name of its own, as instances starting
- * together under one name may take the same real-time group and split the topic's partitions between them.
+ * The views are this process's: give each instance of an application a layer name of its own, as instances under one
+ * name may take the same real-time group and split the topic's partitions between them: those starting together, and
+ * on a broker also one started later while the group has committed nothing on the topic (it was still empty).
  * Thread-safe.
  *
  * @param <E> the event type
