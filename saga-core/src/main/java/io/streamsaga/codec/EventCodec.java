@@ -28,11 +28,13 @@ public interface EventCodec {
     <T> T decode(Message message, Class<T> target);
 
     /**
-     * Whether {@link #decode} can give a {@code target} at all: {@link Message}, a {@link JsonNode} or a class of
-     * {@link #types()} by default. The bus refuses to subscribe a handler of any other class, whose every message would
-     * be dead-lettered; a codec that binds more classes says so here.
+     * Whether {@link #decode} can give a {@code target} at all. The bus refuses to subscribe a handler of a class this
+     * says no to, whose every message would be dead-lettered. {@link JsonEventCodec} answers for what it binds:
+     * {@link Message}, a {@link JsonNode} or a class of {@link #types()}. The default says yes to every class: a codec
+     * that does not answer (one written before this method) binds what its {@link #decode} binds, which the bus cannot
+     * know, and its handlers are taken as they were.
      */
     default boolean canDecodeTo(Class<?> target) {
-        return target == Message.class || JsonNode.class.isAssignableFrom(target) || types().findIdOf(target).isPresent();
+        return true;
     }
 }

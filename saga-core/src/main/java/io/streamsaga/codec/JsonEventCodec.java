@@ -201,6 +201,12 @@ public final class JsonEventCodec implements EventCodec {
         }
     }
 
+    /** {@link Message}, a {@link JsonNode} (or a subtype) or a class of the registry: what {@link #decode} binds. */
+    @Override
+    public boolean canDecodeTo(Class<?> target) {
+        return target == Message.class || JsonNode.class.isAssignableFrom(target) || types.idOrNull(target) != null;
+    }
+
     /**
      * As {@link #toTree}, with decimals exact (digits and scale), for decoding: {@link #toTree} reads JSON
      * decimals as doubles and {@code valueToTree} strips a {@code BigDecimal}'s trailing zeros. ({@link #toTree}

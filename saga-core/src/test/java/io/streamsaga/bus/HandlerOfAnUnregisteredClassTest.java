@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * orders in {@code order-created.DLT}). The bus now refuses such a subscription, and an {@code @EventPattern} method of
  * such a class, with a {@link ConfigurationException} naming the class and the call that registers it, before
  * anything is subscribed; {@code Message}, JSON-tree and registered classes are taken as before, and so is any class
- * that the bus's own codec says it decodes to ({@link EventCodec#canDecodeTo}).
+ * that the bus's own codec says it decodes to ({@link EventCodec#canDecodeTo}; one that does not say takes every class).
  */
 class HandlerOfAnUnregisteredClassTest {
     @EventType("order-created")
@@ -95,7 +95,7 @@ class HandlerOfAnUnregisteredClassTest {
 
         @Override
         public boolean canDecodeTo(Class<?> target) {
-            return target == Untyped.class || EventCodec.super.canDecodeTo(target);
+            return target == Untyped.class || json.canDecodeTo(target);
         }
     }
 
@@ -108,6 +108,43 @@ class HandlerOfAnUnregisteredClassTest {
         assertEquals(1, transport.registrations.size());
         assertThrows(ConfigurationException.class,
                 () -> lenient.subscribe("shipping", "order-shipped", OrderShipped.class, (shipped, context) -> { }));
+    }
+
+    /**
+     * An application's codec written before {@link EventCodec#canDecodeTo} existed: it binds a class it has not
+     * registered, and cannot say so. Its handlers were taken and got their events; the default must not refuse them.
+     */
+    static final class CodecWrittenBeforeCanDecodeTo implements EventCodec {
+        private final JsonEventCodec json = new JsonEventCodec(TypeRegistry.empty());
+
+        @Override
+        public TypeRegistry types() {
+            return json.types();
+        }
+
+        @Override
+        public byte[] encode(Object payload) {
+            return json.encode(payload);
+        }
+
+        @Override
+        public JsonNode toTree(Object payload) {
+            return json.toTree(payload);
+        }
+
+        @Override
+        public <T> T decode(Message message, Class<T> target) {
+            return target == Untyped.class ? target.cast(new Untyped(message.key())) : json.decode(message, target);
+        }
+    }
+
+    @Test
+    void aHandlerOfAnApplicationsCodecThatDoesNotOverrideCanDecodeToIsTakenAsBefore() {
+        EventBus own = EventBus.builder(transport).codec(new CodecWrittenBeforeCanDecodeTo()).build();
+
+        own.subscribe("audit", "orders", Untyped.class, (order, context) -> { });
+
+        assertEquals(1, transport.registrations.size());
     }
 
     @Test
