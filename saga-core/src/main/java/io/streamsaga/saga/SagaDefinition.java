@@ -338,7 +338,12 @@ public final class SagaDefinition<D> {
             return this;
         }
 
-        /** How a remote step's reply (decoded into {@code type}) updates the data; throw to fail the step. */
+        /**
+         * How a remote step's reply (decoded into {@code type}) updates the data; throw to fail the step. {@code type}
+         * is a class the orchestrator's bus's codec decodes to (registered in its {@code TypeRegistry}, a
+         * {@code JsonNode} or {@code Message}): the orchestrator refuses the definition otherwise, where it meets the
+         * bus ({@link SagaOrchestrator.Builder#build}, or its first start).
+         */
         @SuppressWarnings("unchecked")
         public <R> StepBuilder<D> onReply(Class<R> type, ReplyHandler<D, R> handler) {
             this.replyType = Objects.requireNonNull(type, "type");
@@ -382,7 +387,10 @@ public final class SagaDefinition<D> {
             }
         }
 
-        /** How the reply to the compensation command (decoded into {@code type}) is checked; throw to fail the attempt. */
+        /**
+         * How the reply to the compensation command (decoded into {@code type}) is checked; throw to fail the attempt.
+         * {@code type} must be a class the bus's codec decodes to, as {@link #onReply}'s.
+         */
         @SuppressWarnings("unchecked")
         public <R> StepBuilder<D> onCompensationReply(Class<R> type, CompensationReplyHandler<D, R> handler) {
             this.compensationReplyType = Objects.requireNonNull(type, "type");

@@ -52,7 +52,9 @@ public interface SagaOrchestrator extends AutoCloseable {
     /**
      * Starts a saga of {@code definition} with a random id and no business key. A null definition, or data that
      * is null or not of the definition's data class, is refused with a {@link ConfigurationException} (by every
-     * {@code start}).
+     * {@code start}), and so is, at the first start of a definition not registered with the builder, one whose remote
+     * step or compensation waits for a reply of a class the bus's codec cannot decode to (as {@link Builder#build}
+     * refuses a registered one).
      */
     <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data);
 
@@ -630,7 +632,11 @@ public interface SagaOrchestrator extends AutoCloseable {
 
         /**
          * Builds the orchestrator: checks the configuration (a store; a bus for lifecycle events and for definitions
-         * with remote steps; no definition registered twice), writes the first heartbeat with saga ownership,
+         * with remote steps; no definition registered twice; no remote step or remote compensation whose reply class,
+         * its {@code onReply} or {@code onCompensationReply} class, the bus's codec cannot decode to, as
+         * {@link io.streamsaga.codec.EventCodec#canDecodeTo} says: a class left out of the bus's {@code TypeRegistry},
+         * whose every reply would fail the step, is refused naming the saga, the step and the call that registers it),
+         * writes the first heartbeat with saga ownership,
          * subscribes to the reply topic when a registered definition uses the bus, and arms the retention purge and
          * the recovery sweeps that are set. It recovers nothing itself: call
          * {@link SagaOrchestrator#recover()} once the application's participants are subscribed.

@@ -19,7 +19,7 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.DecodingException;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
-import io.streamsaga.codec.UnknownEventTypeException;
+import io.streamsaga.internal.codec.Decodability;
 import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
@@ -336,14 +336,9 @@ public final class DefaultEventBus implements EventBus {
      * dead-lettered.
      */
     private void requireDecodable(String group, String topicPattern, Class<?> eventType) {
-        if (codec.canDecodeTo(eventType)) {
+        String why = Decodability.whyNot(codec, eventType);
+        if (why == null) {
             return;
-        }
-        String why;
-        try {
-            why = eventType.getName() + " is registered as " + codec.types().idOf(eventType) + ", which the codec does not decode to";
-        } catch (UnknownEventTypeException e) {
-            why = e.getMessage();
         }
         throw new ConfigurationException("group '" + group + "' cannot handle " + StreamSagaException.quote(topicPattern)
                 + " as a class the bus's codec cannot decode to, every message would be dead-lettered: " + why);

@@ -28,6 +28,7 @@ import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.internal.ScopedScheduler;
+import io.streamsaga.internal.codec.Decodability;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.metrics.MetricsRecorder;
@@ -137,6 +138,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * {@link #close()}; null when the application gave it (or a bus).
      */
     public DefaultSagaOrchestrator(Config config, SystemScheduler ownScheduler) {
+        // Before anything is written or armed (an own scheduler exists only without a bus, where this checks nothing).
+        config.definitions().forEach(d -> requireRepliesDecodable(config.bus(), d));
         this.config = config;
         this.ownScheduler = ownScheduler;
         this.store = config.store();
@@ -493,6 +496,36 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
+    /**
+     * Refuses a definition whose remote step or remote compensation waits for a reply of a class the bus's codec cannot
+     * decode to ({@link io.streamsaga.codec.EventCodec#canDecodeTo}): every reply would fail that step, and the saga
+     * compensate, or that compensation. Checked where a definition meets the bus, at build for the registered ones and at
+     * the first start of another, so recovery and replies only meet checked ones. Without a bus a remote step is refused
+     * as such.
+     */
+    private static void requireRepliesDecodable(EventBus bus, SagaDefinition<?> definition) {
+        if (bus == null) {
+            return;
+        }
+        for (SagaStep<?> step : definition.steps()) {
+            Class<?> reply = step.remote().<Class<?>>map(SagaStep.Remote::replyType).orElse(null);
+            String why = reply == null ? null : Decodability.whyNot(bus.codec(), reply);
+            if (why != null) {
+                throw new ConfigurationException("saga " + quote(definition.name()) + ": step "
+                        + quote(step.name()) + " waits for a reply of class " + reply.getName()
+                        + ", which the bus's codec cannot decode to, so every reply would fail the step: " + why);
+            }
+            reply = step.remoteCompensation().<Class<?>>map(SagaStep.RemoteCompensation::replyType).orElse(null);
+            why = reply == null ? null : Decodability.whyNot(bus.codec(), reply);
+            if (why != null) {
+                throw new ConfigurationException("saga " + quote(definition.name())
+                        + ": the compensation of step " + quote(step.name()) + " waits for a reply of"
+                        + " class " + reply.getName() + ", which the bus's codec cannot decode to, so every reply would"
+                        + " fail the compensation: " + why);
+            }
+        }
+    }
+
     private SagaDefinition<?> registered(String name, int version) {
         TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(name);
         if (versions == null) {
@@ -571,6 +604,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         StepStates states = stepStates.get(definition);
         if (states == null) { // first start of this definition object
+            requireRepliesDecodable(config.bus(), definition);
             register(definition);
             states = stepStates(definition);
         }
