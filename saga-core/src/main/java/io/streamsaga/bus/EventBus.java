@@ -1,5 +1,6 @@
 package io.streamsaga.bus;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.codec.TypeRegistry;
@@ -146,7 +147,8 @@ public interface EventBus extends AutoCloseable {
     /** Builds an {@link EventBus}; not thread-safe. */
     final class Builder {
         private final Transport transport;
-        private TypeRegistry types = TypeRegistry.empty();
+        /** Null until given: the default JSON codec's registry is then empty. */
+        private TypeRegistry types;
         private EventCodec codec;
         private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
         private Scheduler scheduler;
@@ -157,13 +159,16 @@ public interface EventBus extends AutoCloseable {
             this.transport = Objects.requireNonNull(transport, "transport");
         }
 
-        /** The type registry for the default JSON codec. */
+        /** The type registry for the default JSON codec; refused at {@link #build} together with a {@link #codec}. */
         public Builder types(TypeRegistry types) {
             this.types = Objects.requireNonNull(types, "types");
             return this;
         }
 
-        /** A codec other than JSON over {@link #types}; takes precedence over {@code types}. */
+        /**
+         * A codec other than JSON over {@link #types}, bringing its own registry ({@link EventCodec#types}): given with
+         * {@code types(...)} it is refused at {@link #build}, which one to keep being the application's to say.
+         */
         public Builder codec(EventCodec codec) {
             this.codec = Objects.requireNonNull(codec, "codec");
             return this;
@@ -194,9 +199,19 @@ public interface EventBus extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Builds the bus.
+         *
+         * @throws ConfigurationException for both a {@link #codec} and a {@link #types} registry
+         */
         public EventBus build() {
+            // The codec's registry is the one it decodes with: the other one was dropped without a word.
+            ConfigurationException.require(codec == null || types == null, "an EventBus takes a codec(...) or a types(...)"
+                    + " registry for the default JSON codec, not both: keep codec(...) and give it the registry, or keep"
+                    + " types(...) and drop codec(...) for the JSON codec");
             boolean ownScheduler = scheduler == null; // closed with the bus
-            return new DefaultEventBus(new Config(transport, codec != null ? codec : new JsonEventCodec(types),
+            return new DefaultEventBus(new Config(transport, codec != null ? codec
+                    : new JsonEventCodec(types != null ? types : TypeRegistry.empty()),
                     retryPolicy, ownScheduler ? Scheduler.system() : scheduler, metrics, interceptors), ownScheduler);
         }
     }

@@ -10,6 +10,8 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -145,6 +147,22 @@ class HandlerOfAnUnregisteredClassTest {
         own.subscribe("audit", "orders", Untyped.class, (order, context) -> { });
 
         assertEquals(1, transport.registrations.size());
+    }
+
+    /**
+     * A codec brings its own registry, so a {@code types(...)} given with it was dropped without a word (the codec
+     * took precedence), and a handler of a class of that registry was then refused as unregistered.
+     */
+    @Test
+    void aBusGivenBothACodecAndATypeRegistryIsRefusedAtBuildSayingWhichToKeep() {
+        TypeRegistry types = TypeRegistry.builder().register(OrderShipped.class).build();
+        for (EventBus.Builder both : List.of(EventBus.builder(transport).types(types).codec(new LenientCodec()),
+                EventBus.builder(transport).codec(new LenientCodec()).types(types))) {
+            ConfigurationException e = assertThrows(ConfigurationException.class, both::build);
+
+            assertTrue(e.getMessage().startsWith("an EventBus takes a codec(...) or a types(...) registry for the default"
+                    + " JSON codec, not both"), e.getMessage());
+        }
     }
 
     @Test
