@@ -676,7 +676,7 @@ class SagaOwnershipTest {
         // renew it at each start).
         InMemoryTransport down = InMemoryTransport.builder().build();
         down.close();
-        EventBus downBus = EventBus.builder(down).scheduler(scheduler).build();
+        EventBus downBus = EventBus.builder(down).scheduler(scheduler).types(bus.codec().types()).build();
         RuntimeException e = assertThrows(RuntimeException.class, () -> SagaOrchestrator.builder().store(store)
                 .bus(downBus).scheduler(scheduler).register(paySaga()).ownership("a", HEARTBEAT, LEASE).build());
 

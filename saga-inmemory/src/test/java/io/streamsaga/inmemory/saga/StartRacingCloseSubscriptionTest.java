@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
@@ -54,7 +55,8 @@ class StartRacingCloseSubscriptionTest {
             subscriptions.add(made);
             return made;
         }).when(transport).subscribe(any(), any(), any(), any());
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).build();
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
+                .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build()).build();
         SagaDefinition<Data> definition = SagaDefinition.builder("remote", Data.class)
                 .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> d)
