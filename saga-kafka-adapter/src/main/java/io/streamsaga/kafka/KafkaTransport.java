@@ -15,6 +15,7 @@ import io.streamsaga.kafka.internal.WireFormat;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConsumerGroupOffsetsOptions;
@@ -1248,10 +1249,17 @@ public final class KafkaTransport implements Transport {
             requirePropertyName("admin", name);
         }
 
-        /** No client knows a blank name: Kafka would drop it with a warning, so it is refused for every client alike. */
+        /**
+         * No client knows a blank name: Kafka would drop it with a warning, so it is refused for every client alike. Nor
+         * is {@code bootstrap.servers} taken here: a client's override replaced {@link #bootstrapServers} for that client
+         * without a word, so one transport could reach two clusters.
+         */
         private static void requirePropertyName(String client, String name) {
             ConfigurationException.require(name != null && !name.isBlank(), "%s property name must not be blank, but was"
                     + " '%s'", client, name);
+            ConfigurationException.require(!CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG.equals(name.trim()), "%s property"
+                    + " '%s' is refused: the transport's clients share one cluster, set with bootstrapServers(..)",
+                    client, name);
         }
 
         /**

@@ -4,8 +4,11 @@ import io.streamsaga.ConfigurationException;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -79,6 +82,21 @@ class KafkaTransportConfigurationTest {
         assertTrue(viaClient.getMessage().contains("auto.offset.reset"), viaClient.getMessage());
         KafkaTransport.builder().bootstrapServers("localhost:9092")
                 .consumerProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest"); // still the user's to choose
+    }
+
+    @Test
+    void bootstrapServersGivenAsAClientsPropertyAreRefusedNamingTheBuilderCallThatSetsThem() {
+        // a client's override was applied after bootstrapServers(..), so it replaced them for that client without a word
+        KafkaTransport.Builder builder = KafkaTransport.builder().bootstrapServers("localhost:9092");
+        Map<String, Executable> calls = new LinkedHashMap<>();
+        calls.put("producer", () -> builder.producerProperty("bootstrap.servers", "other:9092"));
+        calls.put("consumer", () -> builder.consumerProperty("bootstrap.servers", "other:9092"));
+        calls.put("admin", () -> builder.adminProperty("bootstrap.servers", "other:9092"));
+        calls.put("client", () -> builder.clientProperty("bootstrap.servers", "other:9092"));
+        calls.forEach((client, call) -> {
+            ConfigurationException e = assertThrows(ConfigurationException.class, call, client);
+            assertTrue(e.getMessage().contains("bootstrapServers("), client + ": " + e.getMessage());
+        });
     }
 
     @Test
