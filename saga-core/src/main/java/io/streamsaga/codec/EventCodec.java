@@ -37,4 +37,15 @@ public interface EventCodec {
     default boolean canDecodeTo(Class<?> target) {
         return true;
     }
+
+    /**
+     * Why {@code codec} cannot decode to {@code target} ({@link #canDecodeTo} said no), for the refusal of a handler of
+     * that class (by the bus, {@code EventRouter} and {@code Reprocessor}, which give the same reason): registered but
+     * not bound by the codec, or not registered, with the call that registers it.
+     */
+    static String whyCannotDecodeTo(EventCodec codec, Class<?> target) {
+        EventTypeId id = codec.types().idOrNull(target);
+        return id != null ? target.getName() + " is registered as " + id + ", which the codec does not decode to"
+                : "event class " + TypeRegistry.notRegistered(target);
+    }
 }

@@ -8,6 +8,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.codec.EventCodec;
 import io.streamsaga.spi.Transport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -100,10 +101,21 @@ public final class Reprocessor {
      * from its committed position instead of the beginning). A start that fails (a topic the transport cannot
      * subscribe to) closes the subscriptions it made before it throws.
      *
-     * @throws ConfigurationException when a group already read one of the topics
+     * @throws ConfigurationException when a group already read one of the topics, or a topic's class is one the bus's
+     *         codec cannot decode to ({@link io.streamsaga.codec.EventCodec#canDecodeTo}: a class left out of the
+     *         registry), before anything is subscribed
      */
     public Replay start(String group) {
         ConfigurationException.require(group != null && !group.isBlank(), "replay group must not be blank, but was '%s'", group);
+        // Every binding's class is checked before anything is subscribed: the bus would refuse a later one only after
+        // the earlier ones had subscribed under their groups, which the transport may then list as having read the topic.
+        for (Binding<?> binding : bindings) {
+            if (!bus.codec().canDecodeTo(binding.type())) {
+                throw new ConfigurationException("replay group '" + group + "' cannot handle '" + binding.topic()
+                        + "' as a class the bus's codec cannot decode to, every message would be dead-lettered: "
+                        + EventCodec.whyCannotDecodeTo(bus.codec(), binding.type()));
+            }
+        }
         Transport transport = bus.transport();
         for (String topic : topics()) {
             ConfigurationException.require(!used(transport, groupFor(group, topic), topic),

@@ -8,7 +8,7 @@ import io.streamsaga.bus.EventHandler;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
-import io.streamsaga.codec.UnknownEventTypeException;
+import io.streamsaga.codec.EventCodec;
 import io.streamsaga.message.Message;
 import io.streamsaga.metrics.MetricsRecorder;
 import org.slf4j.Logger;
@@ -200,15 +200,9 @@ public final class EventRouter {
             if (bus.codec().canDecodeTo(eventClass)) {
                 return;
             }
-            String why;
-            try {
-                why = "registered as " + bus.codec().types().idOf(eventClass) + ", which the codec does not decode to";
-            } catch (UnknownEventTypeException e) {
-                why = e.getMessage();
-            }
             throw new ConfigurationException("router '" + name + "' cannot route " + StreamSagaException.quote(route) + " to "
                     + eventClass.getName() + ", a class the bus's codec cannot decode to, every message it took would be"
-                    + " dead-lettered: " + why);
+                    + " dead-lettered: " + EventCodec.whyCannotDecodeTo(bus.codec(), eventClass));
         }
 
         /** What happens to a message no route accepts (default {@link UnmatchedPolicy#DEAD_LETTER}). */

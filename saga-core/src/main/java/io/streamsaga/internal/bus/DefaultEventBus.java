@@ -19,7 +19,6 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.DecodingException;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.EventTypeId;
-import io.streamsaga.internal.codec.Decodability;
 import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
@@ -336,12 +335,12 @@ public final class DefaultEventBus implements EventBus {
      * dead-lettered.
      */
     private void requireDecodable(String group, String topicPattern, Class<?> eventType) {
-        String why = Decodability.whyNot(codec, eventType);
-        if (why == null) {
+        if (codec.canDecodeTo(eventType)) {
             return;
         }
         throw new ConfigurationException("group '" + group + "' cannot handle " + StreamSagaException.quote(topicPattern)
-                + " as a class the bus's codec cannot decode to, every message would be dead-lettered: " + why);
+                + " as a class the bus's codec cannot decode to, every message would be dead-lettered: "
+                + EventCodec.whyCannotDecodeTo(codec, eventType));
     }
 
     private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {

@@ -3,6 +3,7 @@ package io.streamsaga.saga.internal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.EventCodec;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
@@ -28,7 +29,6 @@ import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.internal.ScopedScheduler;
-import io.streamsaga.internal.codec.Decodability;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.metrics.MetricsRecorder;
@@ -496,6 +496,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
+    /** Null when {@code codec} decodes to {@code reply}; else why not ({@link EventCodec#whyCannotDecodeTo}). */
+    private static String whyNotDecodable(EventCodec codec, Class<?> reply) {
+        return codec.canDecodeTo(reply) ? null : EventCodec.whyCannotDecodeTo(codec, reply);
+    }
+
     /**
      * Refuses a definition whose remote step or remote compensation waits for a reply of a class the bus's codec cannot
      * decode to ({@link io.streamsaga.codec.EventCodec#canDecodeTo}): every reply would fail that step, and the saga
@@ -509,14 +514,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         for (SagaStep<?> step : definition.steps()) {
             Class<?> reply = step.remote().<Class<?>>map(SagaStep.Remote::replyType).orElse(null);
-            String why = reply == null ? null : Decodability.whyNot(bus.codec(), reply);
+            String why = reply == null ? null : whyNotDecodable(bus.codec(), reply);
             if (why != null) {
                 throw new ConfigurationException("saga " + quote(definition.name()) + ": step "
                         + quote(step.name()) + " waits for a reply of class " + reply.getName()
                         + ", which the bus's codec cannot decode to, so every reply would fail the step: " + why);
             }
             reply = step.remoteCompensation().<Class<?>>map(SagaStep.RemoteCompensation::replyType).orElse(null);
-            why = reply == null ? null : Decodability.whyNot(bus.codec(), reply);
+            why = reply == null ? null : whyNotDecodable(bus.codec(), reply);
             if (why != null) {
                 throw new ConfigurationException("saga " + quote(definition.name())
                         + ": the compensation of step " + quote(step.name()) + " waits for a reply of"
