@@ -68,7 +68,9 @@ public interface EventBus extends AutoCloseable {
      * never matches a dead-letter or internal topic; subscribe to one by its exact name), whose subscription would
      * never get a message, and for an {@code eventType} the codec cannot decode to (neither {@link Message}, a
      * {@code JsonNode} nor a class of the bus's {@link io.streamsaga.codec.TypeRegistry}), whose handler would get
-     * none either: every message would be dead-lettered as undecodable.
+     * none either: every message would be dead-lettered as undecodable. The refusal names the call that registers an
+     * application's class; for a JDK or generic type ({@code String}, {@code byte[]}, {@code Map}) it says to take
+     * {@link Message} or {@code JsonNode} and read the payload instead.
      */
     <T> Subscription subscribe(String group, String topicPattern, Class<T> eventType, EventHandler<T> handler);
 

@@ -41,11 +41,30 @@ public interface EventCodec {
     /**
      * Why {@code codec} cannot decode to {@code target} ({@link #canDecodeTo} said no), for the refusal of a handler of
      * that class (by the bus, {@code EventRouter} and {@code Reprocessor}, which give the same reason): registered but
-     * not bound by the codec, or not registered, with the call that registers it.
+     * not bound by the codec; not registered, with the call that registers it, for an application's class (annotated
+     * with {@link EventType}, or outside the JDK's packages); for a JDK or generic type ({@code String}, {@code byte[]},
+     * {@code Map}, {@code Object}), which is no event class to register, that the handler is to take the
+     * {@link Message} or its {@link JsonNode} and read the payload.
      */
     static String whyCannotDecodeTo(EventCodec codec, Class<?> target) {
         EventTypeId id = codec.types().idOrNull(target);
-        return id != null ? target.getName() + " is registered as " + id + ", which the codec does not decode to"
-                : "event class " + TypeRegistry.notRegistered(target);
+        if (id != null) {
+            return target.getName() + " is registered as " + id + ", which the codec does not decode to";
+        }
+        return isApplicationClass(target) ? "event class " + TypeRegistry.notRegistered(target)
+                : target.getTypeName() + " is not an event class the registry can bind; take Message (its payload()) or"
+                        + " JsonNode (the payload as a JSON tree) and read the value from it";
+    }
+
+    /** An annotated class, or one of the application's own: not an array, a primitive or a class of the JDK's packages. */
+    private static boolean isApplicationClass(Class<?> type) {
+        if (type.isAnnotationPresent(EventType.class)) {
+            return true;
+        }
+        if (type.isArray() || type.isPrimitive()) {
+            return false;
+        }
+        String name = type.getName();
+        return !(name.startsWith("java.") || name.startsWith("javax.") || name.startsWith("jdk.") || name.startsWith("sun."));
     }
 }

@@ -11,8 +11,10 @@ import io.streamsaga.message.Message;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,6 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * such a class, with a {@link ConfigurationException} naming the class and the call that registers it, before
  * anything is subscribed; {@code Message}, JSON-tree and registered classes are taken as before, and so is any class
  * that the bus's own codec says it decodes to ({@link EventCodec#canDecodeTo}; one that does not say takes every class).
+ * A handler of a JDK or generic type ({@code String}, {@code byte[]}, {@code Map}, {@code Object}) is told to take
+ * {@code Message} or {@code JsonNode} and read the payload, not to register that type.
  */
 class HandlerOfAnUnregisteredClassTest {
     @EventType("order-created")
@@ -173,5 +177,24 @@ class HandlerOfAnUnregisteredClassTest {
         bus.subscribe("billing", "order-created", OrderCreated.class, (created, context) -> { });
 
         assertEquals(4, transport.registrations.size());
+    }
+
+    @Test
+    void aHandlerOfAJdkOrGenericTypeIsToldToTakeAMessageOrAJsonTreeNotToRegisterTheType() {
+        for (Class<?> type : List.of(String.class, byte[].class, Map.class, Object.class)) {
+            ConfigurationException e = assertThrows(ConfigurationException.class,
+                    () -> bus.subscribe("audit", "order-created", type, (event, context) -> { }));
+
+            assertTrue(e.getMessage().startsWith("group 'audit' cannot handle 'order-created' as a class the bus's codec"
+                    + " cannot decode to, every message would be dead-lettered: " + type.getTypeName()
+                    + " is not an event class the registry can bind; take Message (its payload()) or JsonNode (the payload"
+                    + " as a JSON tree) and read the value from it"), e.getMessage());
+            assertFalse(e.getMessage().contains("register"), e.getMessage());
+        }
+        ConfigurationException untyped = assertThrows(ConfigurationException.class,
+                () -> bus.subscribe("audit", "orders", Untyped.class, (order, context) -> { }));
+        assertTrue(untyped.getMessage().contains(Untyped.class.getName() + " is not registered; register it with"
+                + " TypeRegistry.builder().register(type, version, Untyped.class)"), untyped.getMessage());
+        assertTrue(transport.registrations.isEmpty(), "nothing subscribed");
     }
 }

@@ -188,7 +188,8 @@ class EventRouterTest {
     /**
      * A route decodes each message it takes to its class, so a route of a class the bus's codec cannot decode to
      * (one left out of the registry) failed every message it took, dead-lettered as a handler failure, while the route
-     * was taken without a word, where the bus refuses such a subscription.
+     * was taken without a word, where the bus refuses such a subscription. A route of a JDK type is told to take a
+     * message or a JSON tree, not to register the type.
      */
     @Test
     void aRouteOfAClassTheBussCodecCannotDecodeToIsRefusedNamingTheCallThatRegistersIt() {
@@ -204,6 +205,11 @@ class EventRouterTest {
                     + UserRegistered.class.getName() + ", a class the bus's codec cannot decode to"), e.getMessage());
             assertTrue(e.getMessage().contains("register(type, version, UserRegistered.class)"), e.getMessage());
         }
+        ConfigurationException ofString = assertThrows(ConfigurationException.class,
+                () -> builder.onTopic("user-registered", String.class, (u, ctx) -> { }));
+        assertTrue(ofString.getMessage().endsWith("java.lang.String is not an event class the registry can bind; take"
+                + " Message (its payload()) or JsonNode (the payload as a JSON tree) and read the value from it"),
+                ofString.getMessage());
         builder.onTopic("order-created", OrderCreated.class, (o, ctx) -> { }) // registered, a tree and a message: taken
                 .onTopic("user-*", com.fasterxml.jackson.databind.JsonNode.class, (tree, ctx) -> { })
                 .onType("user-registered", Message.class, (m, ctx) -> { })
