@@ -51,20 +51,8 @@ public interface EventCodec {
         if (id != null) {
             return target.getName() + " is registered as " + id + ", which the codec does not decode to";
         }
-        return isApplicationClass(target) ? "event class " + TypeRegistry.notRegistered(target)
+        return TypeRegistry.isApplicationClass(target) ? "event class " + TypeRegistry.notRegistered(target)
                 : target.getTypeName() + " is not an event class the registry can bind; take Message (its payload()) or"
                         + " JsonNode (the payload as a JSON tree) and read the value from it";
-    }
-
-    /** An annotated class, or one of the application's own: not an array, a primitive or a class of the JDK's packages. */
-    private static boolean isApplicationClass(Class<?> type) {
-        if (type.isAnnotationPresent(EventType.class)) {
-            return true;
-        }
-        if (type.isArray() || type.isPrimitive()) {
-            return false;
-        }
-        String name = type.getName();
-        return !(name.startsWith("java.") || name.startsWith("javax.") || name.startsWith("jdk.") || name.startsWith("sun."));
     }
 }

@@ -156,7 +156,7 @@ public final class JsonEventCodec implements EventCodec {
         }
         EventTypeId expected = types.idOrNull(target);
         if (expected == null) {
-            throw new DecodingException("handler expects event class " + TypeRegistry.notRegistered(target));
+            throw new DecodingException("the handler's " + EventCodec.whyCannotDecodeTo(this, target));
         }
         Object payload = message.payload();
         if (message.version() == expected.version() && target.isInstance(payload) && expected.type().equals(type)) {

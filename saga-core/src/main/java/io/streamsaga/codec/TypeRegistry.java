@@ -1,5 +1,6 @@
 package io.streamsaga.codec;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
@@ -52,13 +53,37 @@ public final class TypeRegistry {
         return builder().build();
     }
 
-    /** The type id and version registered for {@code eventClass}. */
+    /**
+     * The type id and version registered for {@code eventClass}.
+     *
+     * @throws UnknownEventTypeException if it is not registered: naming the call that registers an application's class, and
+     *                                   telling a publish of a JDK or generic type (a {@code String}, a {@code Map}) to
+     *                                   publish a registered event class holding the value instead
+     */
     public EventTypeId idOf(Class<?> eventClass) {
         EventTypeId id = idsByClass.get(eventClass);
         if (id == null) {
-            throw new UnknownEventTypeException("event class " + notRegistered(eventClass));
+            throw new UnknownEventTypeException(isApplicationClass(eventClass) ? "event class " + notRegistered(eventClass)
+                    : eventClass.getTypeName() + " is not an event class the registry can bind; publish an instance of"
+                            + " an event class registered in the TypeRegistry that holds the value, not the bare value");
         }
         return id;
+    }
+
+    /**
+     * An annotated class, or one of the application's own: not an array, a primitive, a JSON tree or a class of the
+     * JDK's packages. Only such a class is told how to register itself; a {@code String}, {@code byte[]}, {@code Map},
+     * {@code Object} or {@code JsonNode} is no event class, and registering it would bind every such value to one type.
+     */
+    static boolean isApplicationClass(Class<?> type) {
+        if (type.isAnnotationPresent(EventType.class)) {
+            return true;
+        }
+        if (type.isArray() || type.isPrimitive() || JsonNode.class.isAssignableFrom(type)) {
+            return false;
+        }
+        String name = type.getName();
+        return !(name.startsWith("java.") || name.startsWith("javax.") || name.startsWith("jdk.") || name.startsWith("sun."));
     }
 
     /**

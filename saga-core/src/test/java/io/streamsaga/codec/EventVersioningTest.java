@@ -265,6 +265,30 @@ class EventVersioningTest {
     }
 
     @Test
+    void aPublishOrHandlerOfAJdkOrGenericTypeIsToldToUseAnEventClassOrTheMessageNotToRegisterTheType() {
+        TypeRegistry registry = TypeRegistry.builder().register(PaymentProcessed.class).build();
+        JsonEventCodec codec = new JsonEventCodec(registry);
+
+        for (Class<?> type : List.of(String.class, byte[].class, java.util.Map.class, Object.class,
+                com.fasterxml.jackson.databind.node.ObjectNode.class)) {
+            String published = assertThrows(UnknownEventTypeException.class, () -> registry.idOf(type)).getMessage();
+            assertEquals(type.getTypeName() + " is not an event class the registry can bind; publish an instance of an"
+                    + " event class registered in the TypeRegistry that holds the value, not the bare value", published);
+            assertFalse(published.contains("register it"), published);
+        }
+        for (Class<?> type : List.of(String.class, byte[].class, java.util.Map.class, Object.class)) {
+            String handled = assertThrows(DecodingException.class,
+                    () -> codec.decode(json("order-shipped", 1, "{}"), type)).getMessage();
+            assertEquals("the handler's " + type.getTypeName() + " is not an event class the registry can bind; take"
+                    + " Message (its payload()) or JsonNode (the payload as a JSON tree) and read the value from it", handled);
+        }
+        String application = assertThrows(UnknownEventTypeException.class, () -> registry.idOf(OrderCreatedV1.class))
+                .getMessage();
+        assertTrue(application.contains("register it with TypeRegistry.builder().register(type, version,"
+                + " OrderCreatedV1.class)"), application);
+    }
+
+    @Test
     void registryTakesTypeIdsFromTheAnnotationAndNeverFromClassNames() {
         TypeRegistry registry = TypeRegistry.builder().register(PaymentProcessed.class).build();
         assertEquals(new EventTypeId("payment-processed", 2), registry.idOf(PaymentProcessed.class));
