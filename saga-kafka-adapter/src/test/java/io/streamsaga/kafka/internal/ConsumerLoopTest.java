@@ -399,14 +399,7 @@ class ConsumerLoopTest {
                 "k", sent.value(), sent.headers(), Optional.empty());
         consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
         consumer.schedulePollTask(() -> consumer.addRecord(record));
-        consumer.schedulePollTask(() -> {
-            consumer.generation = 3;
-            consumer.listener.onPartitionsRevoked(List.of(partition));
-            consumer.resume(List.of(partition)); // KafkaConsumer's new assignment starts unpaused
-            consumer.generation = assignedAt;
-            consumer.listener.onPartitionsAssigned(List.of(partition));
-            consumer.addRecord(record); // the broker still has it
-        });
+        consumer.schedulePollTask(() -> revokeAtThreeAndAssignAt(assignedAt, consumer, partition, record));
         CountDownLatch rebalanced = new CountDownLatch(1);
         consumer.schedulePollTask(rebalanced::countDown);
         List<Long> delivered = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -424,6 +417,58 @@ class ConsumerLoopTest {
         } finally {
             loop.close();
         }
+    }
+
+    @Test
+    void aPartitionARebalanceGivesStraightBackKeepsTheRemainderOfItsRedeliveryWaitNotAFreshOne()
+            throws InterruptedException {
+        // aPartitionARebalanceGivesStraightBackKeepsWaitingForItsRecordsRedelivery proves the wait is kept, not
+        // that it keeps its deadline: re-armed afresh at the new assignment, a record asked to wait 10 minutes would
+        // wait up to 16 here (6 before the rebalance, 10 after), and each rebalance of a busy group would push it back.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        ConsumerRecord<String, byte[]> record = new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0,
+                "k", sent.value(), sent.headers(), Optional.empty());
+        java.util.concurrent.atomic.AtomicLong nanos = new java.util.concurrent.atomic.AtomicLong();
+        consumer.schedulePollTask(() -> consumer.rebalance(List.of(partition)));
+        consumer.schedulePollTask(() -> consumer.addRecord(record));
+        consumer.schedulePollTask(() -> {
+            nanos.addAndGet(Duration.ofMinutes(6).toNanos());
+            revokeAtThreeAndAssignAt(4, consumer, partition, record);
+        });
+        consumer.schedulePollTask(() -> nanos.addAndGet(Duration.ofMinutes(5).toNanos())); // 11 minutes in
+        consumer.schedulePollTask(() -> { }); // the loop resumes what is due before this poll, which returns the record
+        CountDownLatch polledAfter = new CountDownLatch(1);
+        consumer.schedulePollTask(polledAfter::countDown); // the record that poll returned has been handled
+        List<Long> delivered = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST,
+                r -> {
+                    delivered.add(r.offset());
+                    throw new RedeliverLater(Duration.ofMinutes(10), new IllegalStateException("down"));
+                }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of("orders"), Map.of(),
+                nanos::get);
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            assertTrue(polledAfter.await(30, TimeUnit.SECONDS));
+            assertEquals(List.of(0L, 0L), delivered, "delivered again once the 10 minutes asked for are over");
+        } finally {
+            loop.close();
+        }
+    }
+
+    /** A rebalance revoking {@code partition} at generation 3 and assigning it again at {@code assignedAt}. */
+    private static void revokeAtThreeAndAssignAt(int assignedAt, WakingConsumer consumer, TopicPartition partition,
+                                                 ConsumerRecord<String, byte[]> record) {
+        consumer.generation = 3;
+        consumer.listener.onPartitionsRevoked(List.of(partition));
+        consumer.resume(List.of(partition)); // KafkaConsumer's new assignment starts unpaused
+        consumer.generation = assignedAt;
+        consumer.listener.onPartitionsAssigned(List.of(partition));
+        consumer.addRecord(record); // the broker still has it
     }
 
     @Test
