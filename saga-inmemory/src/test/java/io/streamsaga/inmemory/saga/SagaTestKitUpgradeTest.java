@@ -23,6 +23,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -117,6 +118,32 @@ class SagaTestKitUpgradeTest {
         IllegalStateException old = assertThrows(IllegalStateException.class, () -> v1.advance(Duration.ofMinutes(1)));
         assertTrue(old.getMessage().contains("upgradeTo"), old.getMessage());
         v1.expectStatus(SagaStatus.COMPLETED); // the previous report still reads the run
+    }
+
+    /** A reply class the kit's TypeRegistry (empty unless given) does not have. */
+    record Shipped(String id) {
+    }
+
+    /** Version 2 whose shipping is a remote step waiting for a {@link Shipped} reply. */
+    private static SagaDefinition<OrderV2> shippedRemotely(Shipping shipping) {
+        return SagaDefinition.builder("order", OrderV2.class).version(2).dataType("order-data")
+                .step("pay").action((order, ctx) -> order)
+                .step("ship").command("shipments", (order, ctx) -> order).onReply(Shipped.class, (order, reply) -> order)
+                .build();
+    }
+
+    @Test
+    void anUpgradeToADefinitionTheOrchestratorRefusesForItsReplyClassLeavesTheRunOpenAsItWas() {
+        SagaRunReport<Shipping, OrderV1> v1 = SagaTestKit.given(env -> new Shipping(), OrderSagaV1::definition, new OrderV1("o-4"))
+                .dataUpcaster(1, json -> json.put("currency", "EUR"))
+                .whenStarted();
+
+        ConfigurationException refused = assertThrows(ConfigurationException.class,
+                () -> v1.upgradeTo(SagaTestKitUpgradeTest::shippedRemotely));
+
+        assertTrue(refused.getMessage().contains(Shipped.class.getName()), refused.getMessage());
+        assertFalse(v1.isClosed(), "a refused upgrade closed the run");
+        v1.upgradeTo(OrderSagaV2::definition).expectCompleted().expectSteps("pay", "ship");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDataUpcaster;
@@ -541,7 +542,9 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      *                                 report says so: no report drives it), the saga left in the store as it was
      * @throws IllegalStateException   when the run is closed or was upgraded already (a definition that fails to build
      *                                 throws its own exception too, as does a failure naming a step {@code definition}
-     *                                 does not have, {@link ConfigurationException}, or a compensation it does not have,
+     *                                 does not have, or a remote step or compensation of it waiting for a reply of a class
+     *                                 the kit's bus's codec cannot decode to, {@link ConfigurationException}, or a
+     *                                 compensation it does not have,
      *                                 {@link AssertionError}; each leaves the run as it was)
      */
     public <E> SagaRunReport<F, E> upgradeTo(Function<F, SagaDefinition<E>> definition, FailureInjection... failures) {
@@ -559,6 +562,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 throw new ConfigurationException("upgradeTo: two failures given for " + place);
             }
         }
+        requireRepliesDecodable(upgradedTo);
         List<SagaRunReport<F, E>> next = new ArrayList<>(1);
         driving(() -> {
             orchestrator.close();
@@ -573,6 +577,29 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             upgraded = false; // the upgraded run failed and closed, its report lost: none drives the run
             throw e;
+        }
+    }
+
+    /**
+     * Refuses, before the run's orchestrator is closed, a definition the new one's build would refuse for a remote
+     * step's or compensation's reply class the kit's bus's codec cannot decode to ({@link EventCodec#canDecodeTo}):
+     * refused by that build only after the close, the upgrade would leave the run closed, not as it was.
+     */
+    private void requireRepliesDecodable(SagaDefinition<?> upgradedTo) {
+        EventCodec codec = environment.bus().codec();
+        for (SagaStep<?> step : upgradedTo.steps()) {
+            List<Class<?>> replies = new ArrayList<>(2);
+            step.remote().ifPresent(remote -> replies.add(remote.replyType()));
+            step.remoteCompensation().ifPresent(remote -> replies.add(remote.replyType()));
+            for (Class<?> reply : replies) {
+                if (reply != null && !codec.canDecodeTo(reply)) {
+                    throw new ConfigurationException("upgradeTo: saga '" + upgradedTo.name() + "' version "
+                            + upgradedTo.version() + ": step '" + step.name() + "' waits for a reply of class "
+                            + reply.getName() + ", which the bus's codec cannot decode to, so the orchestrator refuses"
+                            + " the definition (give the class to SagaTestKit.types(..)): "
+                            + EventCodec.whyCannotDecodeTo(codec, reply));
+                }
+            }
         }
     }
 
