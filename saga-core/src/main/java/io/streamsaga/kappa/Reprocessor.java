@@ -79,16 +79,21 @@ public final class Reprocessor {
      */
     public static boolean isUnused(Transport transport, String group, Iterable<String> topics) {
         for (String topic : topics) {
-            if (used(transport, groupFor(group, topic), topic)) {
+            if (hasRead(transport, groupFor(group, topic), topic)) {
                 return false;
             }
         }
         return true;
     }
 
-    private static boolean used(Transport transport, String topicGroup, String topic) {
-        return transport.consumerGroups(topic).contains(topicGroup)
-                || !transport.committedOffsets(topicGroup, topic).isEmpty();
+    /**
+     * Whether the consumer group {@code consumerGroup} itself has read {@code topic} (is among its consumer groups, or has
+     * committed offsets on it, as {@link #isUnused} asks of each replay group), for a consumer that must start from the
+     * beginning under a group that never read the topic (a serving layer's real-time side after a restart).
+     */
+    public static boolean hasRead(Transport transport, String consumerGroup, String topic) {
+        return transport.consumerGroups(topic).contains(consumerGroup)
+                || !transport.committedOffsets(consumerGroup, topic).isEmpty();
     }
 
     /** The topics this reprocessor reads. */
@@ -118,7 +123,7 @@ public final class Reprocessor {
         }
         Transport transport = bus.transport();
         for (String topic : topics()) {
-            ConfigurationException.require(!used(transport, groupFor(group, topic), topic),
+            ConfigurationException.require(!hasRead(transport, groupFor(group, topic), topic),
                     "consumer group '%s' already read topic '%s'; a replay needs a new group", groupFor(group, topic), topic);
         }
         // The target is taken before subscribing, so nothing written before the start can be missed.

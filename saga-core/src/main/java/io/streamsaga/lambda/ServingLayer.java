@@ -9,7 +9,6 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.kappa.Replay;
 import io.streamsaga.kappa.Reprocessor;
-import io.streamsaga.spi.Transport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -153,10 +152,8 @@ public final class ServingLayer<E, V> implements AutoCloseable {
      * its committed position, leaving the events below it out of the view while {@link #position()} claimed them.
      */
     private String unusedRealtimeGroup() {
-        Transport transport = bus.transport();
         String group = name + ".realtime";
-        for (int n = 2; transport.consumerGroups(topic).contains(group)
-                || !transport.committedOffsets(group, topic).isEmpty(); n++) {
+        for (int n = 2; Reprocessor.hasRead(bus.transport(), group, topic); n++) {
             group = name + ".realtime-" + n;
         }
         return group;
