@@ -275,7 +275,7 @@ public final class SagaCrashExplorer<F, D> {
     private void check(SagaRunReport<F, D> report, SagaStatus expected, List<String> violations) {
         SagaStatus status = report.status();
         if (status != expected) {
-            violations.add("expected " + expected + " but ended " + status);
+            violations.add("expected " + expected + " but ended " + status + lastFailure(report.history()));
         }
         if (!report.environment().store().findByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING)).isEmpty()) {
             violations.add("a saga is still running or compensating");
@@ -349,6 +349,23 @@ public final class SagaCrashExplorer<F, D> {
             }
             violations.addAll(compensationOrderViolations(definition, report.compensationEvents()));
         }
+    }
+
+    /**
+     * The last failure the history recorded, as {@code " (last failure: compensation of x, attempt 3: error)"}, or
+     * empty: a scenario that ends in the wrong state then says which code stopped it, not only the states.
+     */
+    private static String lastFailure(List<SagaTransition> history) {
+        for (int i = history.size() - 1; i >= 0; i--) {
+            SagaTransition t = history.get(i);
+            if (t.type() == TransitionType.STEP_FAILED || t.type() == TransitionType.STEP_TIMED_OUT
+                    || t.type() == TransitionType.COMPENSATION_FAILED) {
+                String what = t.type() == TransitionType.COMPENSATION_FAILED ? "compensation of " : "step ";
+                String how = t.type() == TransitionType.STEP_TIMED_OUT ? "timed out" : String.valueOf(t.detail());
+                return " (last failure: " + what + t.step() + ", attempt " + t.attempt() + ": " + how + ")";
+            }
+        }
+        return "";
     }
 
     /**
