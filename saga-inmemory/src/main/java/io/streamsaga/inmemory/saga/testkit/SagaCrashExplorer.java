@@ -28,7 +28,8 @@ import java.util.function.Supplier;
  * keep. The scenarios:
  * <ul>
  *   <li>the happy path;</li>
- *   <li>each step failing (always; once for a retriable step, which must then complete);</li>
+ *   <li>each step failing (always; once for a retriable step, which must then complete, or need attention when its
+ *       retry policy does not retry that {@link InjectedFailure}: one attempt, or its type declared non-retryable);</li>
  *   <li>each compensation failing once while the last non-retriable step fails (if the compensation's
  *       retry policy gives up, the saga needs attention and the explorer retries it as an operator would);</li>
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
@@ -126,8 +127,11 @@ public final class SagaCrashExplorer<F, D> {
         int compensatingWrites = 0;
         for (SagaStep<D> step : definition.steps()) {
             boolean retriable = step.role() == StepRole.RETRIABLE;
+            // A retriable step fails once: it completes if its own policy retries that failure (attempts left, and
+            // not a type it declares non-retryable), else it needs attention.
             SagaStatus expected = retriable
-                    ? (step.retryPolicy().maxAttempts() >= 2 ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
+                    ? (step.retryPolicy().shouldRetry(new InjectedFailure("injected failure 1 of step " + step.name()), 1)
+                            ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
                     : SagaStatus.COMPENSATED;
             SagaRunReport<F, D> report = run("step " + step.name() + " fails", Map.of(step.name(),
                     retriable ? FailureMode.once() : FailureMode.always()), Map.of(), 0, false, expected, scenarios);
