@@ -36,8 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The crash explorer on saga shapes an adopter writes and the other exploration tests do not: a pivot first, only
  * retriable steps, parallel groups first, last and back to back, remote members with compensation replies, steps
  * without compensation between compensatable ones, asynchronous actions and compensations with timeouts and retries on
- * the virtual clock, and a long saga; each correct one passes with every effect undone exactly once, in reverse order,
- * the compensation seeing its step's result, and a broken application fails it.
+ * the virtual clock, effects keyed by the business key, and a long saga; each correct one passes with every effect
+ * undone exactly once, in reverse order, the compensation seeing its step's result, and a broken application fails it.
  */
 class CrashExplorerShapesTest {
 
@@ -364,5 +364,21 @@ class CrashExplorerShapesTest {
                 "compensation of r2 fails once (last fails)"), compensations);
         assertTrue(report.scenarios().stream().anyMatch(s -> s.name().startsWith("crash before write")
                 && s.name().endsWith("while cancelled after r1 succeeded")), "scenarios: " + report.scenarios());
+    }
+
+    @Test
+    void aSagaThatKeysItsEffectsByTheBusinessKeyFindsThemAgainAfterEveryCrash() {
+        ExplorationReport report = SagaCrashExplorer.forSaga(Ledger::new, l -> SagaDefinition.builder("by-business-key", Doc.class)
+                .step("reserve").action((d, ctx) -> d.with(l.apply(ctx.businessKey() + ":" + ctx.step())))
+                .compensation((d, ctx) -> l.undo(ctx.businessKey() + ":" + ctx.step(), d))
+                .step("charge").action((d, ctx) -> d.with(l.apply(ctx.businessKey() + ":" + ctx.step())))
+                .build(), START).types(types()).invariant((l, run) -> {
+                    String reserve = SagaRunReport.BUSINESS_KEY + ":reserve";
+                    assertEquals(run.status() == SagaStatus.COMPLETED, l.live.contains(reserve), "live: " + l.live);
+                    assertEquals(Set.of(), Set.copyOf(l.applied.keySet().stream()
+                            .filter(k -> !k.startsWith(SagaRunReport.BUSINESS_KEY + ":")).toList()), "keyed otherwise");
+                }).explore();
+
+        assertTrue(report.crashScenarios() > 0);
     }
 }

@@ -67,6 +67,8 @@ import java.util.stream.IntStream;
 public final class SagaRunReport<F, D> implements AutoCloseable {
     /** The id the kit gives the saga of a run. */
     public static final String SAGA_ID = "test-saga-1";
+    /** The business key the kit starts the saga of a run with ({@code StepContext.businessKey()}). */
+    public static final String BUSINESS_KEY = "test";
     private final SagaTestEnvironment environment;
     private final F fixture;
     private final SagaDefinition<D> definition;
@@ -209,7 +211,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     SagaRunReport<F, D> start(D data, boolean settle) {
         return driving(() -> {
             try {
-                latest = orchestrator.start(definition, SAGA_ID, "test", data);
+                latest = orchestrator.start(definition, SAGA_ID, BUSINESS_KEY, data);
             } catch (SimulatedCrash crash) {
                 requireCrashPoint(crash); // the process died at a write; settling recovers
             }
