@@ -9,7 +9,9 @@ import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.saga.SagaDefinition;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -66,6 +68,32 @@ class SagaCrashExplorationTest {
 
         assertTrue(error.getMessage().contains("released 2 times"), error.getMessage());
         assertTrue(error.getMessage().contains("crash before write"), error.getMessage());
+    }
+
+    /**
+     * Without an invariant the explorer sees only the store's record and the idempotency keys it passed: the same
+     * careless compensation releases twice after a crash before its write, and the exploration passes.
+     */
+    @Test
+    void withoutAnInvariantTheExplorerDoesNotSeeACompensationThatReleasesTwice() {
+        List<CarelessInventory> fixtures = new ArrayList<>();
+        ExplorationReport report = SagaCrashExplorer.forSaga(env -> {
+                    CarelessInventory inv = new CarelessInventory();
+                    fixtures.add(inv);
+                    return inv;
+                },
+                inv -> SagaDefinition.builder("careless-saga", OrderData.class)
+                        .step("reserve").action((d, ctx) -> {
+                            inv.reserved.add(ctx.idempotencyKey());
+                            return d;
+                        }).compensation((d, ctx) -> inv.releases++)
+                        .step("charge").action((d, ctx) -> d)
+                        .build(),
+                OrderData.of("carol", 10, "cup"))
+                .explore();
+
+        assertEquals(List.of(), report.violations());
+        assertTrue(fixtures.stream().anyMatch(inv -> inv.releases == 2), "no scenario released twice");
     }
 
     @Test
