@@ -50,7 +50,7 @@ import java.util.function.Supplier;
  * groups succeeded, a remote one when its command is sent; a parallel group's members may overlap), and no
  * step that never took effect was compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
  * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
- * every violation. Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
+ * every violation (a text several scenarios share once, with its count and their names). Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
  * bus, transport, clock, executor), so an invariant must not keep its report to drive it later. Not thread-safe.
  *
  * @param <F> the fixture type (fresh per scenario)
@@ -111,7 +111,10 @@ public final class SagaCrashExplorer<F, D> {
         return this;
     }
 
-    /** Runs every scenario; throws an {@link AssertionError} listing every violated invariant. */
+    /**
+     * Runs every scenario; throws an {@link AssertionError} listing every violated invariant, a text that several
+     * scenarios share once with its count and their names.
+     */
     public ExplorationReport explore() {
         List<ExplorationReport.Scenario> scenarios = new ArrayList<>();
         SagaRunReport<F, D> happy = run("happy path", Map.of(), Map.of(), 0, false, SagaStatus.COMPLETED, scenarios);
@@ -167,11 +170,45 @@ public final class SagaCrashExplorer<F, D> {
         exploreCancellation(definition, scenarios);
         ExplorationReport report = new ExplorationReport(definition.name(), scenarios);
         if (!report.violations().isEmpty()) {
-            throw new AssertionError("crash exploration of saga '" + definition.name() + "' found "
-                    + report.violations().size() + " violation(s) in " + scenarios.size() + " scenarios:\n  - "
-                    + String.join("\n  - ", report.violations()));
+            throw new AssertionError(failureMessage(report));
         }
         return report;
+    }
+
+    /**
+     * Every violation, a text that several scenarios share written once with how often and where: one root cause (a
+     * compensation that always throws) breaks dozens of scenarios with the same text, which written out each time
+     * buries the others. A text of one scenario keeps the form {@code scenario: text}.
+     */
+    static String failureMessage(ExplorationReport report) {
+        Map<String, List<String>> scenariosByText = new LinkedHashMap<>();
+        Map<String, String> alone = new HashMap<>(); // the violation as written, for a text seen once
+        for (ExplorationReport.Scenario scenario : report.scenarios()) {
+            String prefix = scenario.name() + ": ";
+            for (String violation : scenario.violations()) {
+                String text = violation.startsWith(prefix) ? violation.substring(prefix.length()) : violation;
+                scenariosByText.computeIfAbsent(text, t -> new ArrayList<>()).add(scenario.name());
+                alone.put(text, violation);
+            }
+        }
+        int total = report.violations().size();
+        StringBuilder message = new StringBuilder("crash exploration of saga '").append(report.sagaName())
+                .append("' found ").append(total).append(" violation(s) in ").append(report.scenarios().size())
+                .append(" scenarios");
+        if (scenariosByText.size() < total) {
+            message.append(", ").append(scenariosByText.size()).append(" distinct");
+        }
+        message.append(':');
+        scenariosByText.forEach((text, names) -> {
+            message.append("\n  - ");
+            if (names.size() == 1) {
+                message.append(alone.get(text));
+            } else {
+                message.append(text).append("\n      ").append(names.size()).append(" times, in: ")
+                        .append(String.join("; ", new LinkedHashSet<>(names)));
+            }
+        });
+        return message.toString();
     }
 
     /**
