@@ -70,6 +70,27 @@ class ExplorationFailureMessageTest {
         assertEquals(message.split("\n  - ", -1).length - 1, Integer.parseInt(header.group(2)), message);
     }
 
+    /** An application's error message of 100,000 characters is cut in the violations it ends, not repeated whole in each. */
+    @Test
+    void aHugeErrorMessageIsCutWithItsLengthInTheViolation() {
+        String huge = "the release service is gone: " + "x".repeat(100_000);
+        SagaCrashExplorer<Void, String> explorer = SagaCrashExplorer.forSaga(SagaDefinition.builder("verbose", String.class)
+                .step("reserve").action((d, ctx) -> d)
+                .compensation((d, ctx) -> {
+                    throw new IllegalStateException(huge);
+                })
+                .step("charge").action((d, ctx) -> d)
+                .build(), "order-3");
+
+        String message = assertThrows(AssertionError.class, explorer::explore).getMessage();
+
+        assertTrue(message.length() < 20_000, "a message of " + message.length() + " characters");
+        assertTrue(message.contains("(last failure: compensation of reserve, attempt 3: IllegalStateException: the release "
+                + "service is gone: xxx"), message.substring(0, 2_000));
+        assertTrue(message.contains("... (" + ("IllegalStateException: " + huge).length() + " characters))"),
+                message.substring(0, 2_000));
+    }
+
     /** {@code scenario} is listed under the violation {@code text}: alone as {@code scenario: text}, or among others. */
     static void assertListedUnder(String text, String scenario, String message) {
         assertTrue(message.contains(scenario + ": " + text) || Pattern.compile(Pattern.quote(text)

@@ -57,6 +57,8 @@ import java.util.function.Supplier;
  * @param <D> the saga data type
  */
 public final class SagaCrashExplorer<F, D> {
+    /** The most of a failure's detail a violation shows. */
+    static final int FAILURE_DETAIL = 500;
     private final SagaTestKit<F, D> kit;
     private BiConsumer<F, SagaRunReport<F, D>> invariant = (f, r) -> {
     };
@@ -394,19 +396,33 @@ public final class SagaCrashExplorer<F, D> {
 
     /**
      * The last failure the history recorded, as {@code " (last failure: compensation of x, attempt 3: error)"}, or
-     * empty: a scenario that ends in the wrong state then says which code stopped it, not only the states.
+     * empty: a scenario that ends in the wrong state then says which code stopped it, not only the states. The
+     * detail as recorded (a time-out's names its timeout, a step settled while the saga compensates says so), cut
+     * after {@value #FAILURE_DETAIL} characters: an application's message of a megabyte would otherwise go whole into
+     * every violation it ends.
      */
-    private static String lastFailure(List<SagaTransition> history) {
+    static String lastFailure(List<SagaTransition> history) {
         for (int i = history.size() - 1; i >= 0; i--) {
             SagaTransition t = history.get(i);
             if (t.type() == TransitionType.STEP_FAILED || t.type() == TransitionType.STEP_TIMED_OUT
                     || t.type() == TransitionType.COMPENSATION_FAILED) {
                 String what = t.type() == TransitionType.COMPENSATION_FAILED ? "compensation of " : "step ";
-                String how = t.type() == TransitionType.STEP_TIMED_OUT ? "timed out" : String.valueOf(t.detail());
-                return " (last failure: " + what + t.step() + ", attempt " + t.attempt() + ": " + how + ")";
+                String detail = t.detail() != null ? cut(t.detail())
+                        : t.type() == TransitionType.STEP_TIMED_OUT ? "timed out" : null;
+                return " (last failure: " + what + t.step() + ", attempt " + t.attempt()
+                        + (detail == null ? "" : ": " + detail) + ")";
             }
         }
         return "";
+    }
+
+    /** {@code detail} whole up to {@link #FAILURE_DETAIL} characters, else its start (never half a character) and length. */
+    private static String cut(String detail) {
+        if (detail.length() <= FAILURE_DETAIL) {
+            return detail;
+        }
+        int end = Character.isHighSurrogate(detail.charAt(FAILURE_DETAIL - 1)) ? FAILURE_DETAIL - 1 : FAILURE_DETAIL;
+        return detail.substring(0, end) + "... (" + detail.length() + " characters)";
     }
 
     /**
