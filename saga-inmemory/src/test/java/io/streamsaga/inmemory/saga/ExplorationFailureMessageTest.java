@@ -5,8 +5,6 @@ import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -20,19 +18,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ExplorationFailureMessageTest {
 
-    @Test
-    void aScenarioThatEndsInTheWrongStateNamesTheCompensationThatFailedForGoodAndItsError() {
-        List<String> effects = new ArrayList<>();
-        SagaCrashExplorer<Void, String> explorer = SagaCrashExplorer.forSaga(SagaDefinition.builder("stuck", String.class)
-                .step("reserve").action((d, ctx) -> {
-                    effects.add(ctx.idempotencyKey());
-                    return d;
-                })
+    /** A saga whose compensation always throws: every scenario that compensates ends needing attention. */
+    static SagaDefinition<String> stuck() {
+        return SagaDefinition.builder("stuck", String.class)
+                .step("reserve").action((d, ctx) -> d)
                 .compensation((d, ctx) -> {
                     throw new IllegalStateException("the release service is gone");
                 })
                 .step("charge").action((d, ctx) -> d)
-                .build(), "order-1");
+                .build();
+    }
+
+    @Test
+    void aScenarioThatEndsInTheWrongStateNamesTheCompensationThatFailedForGoodAndItsError() {
+        SagaCrashExplorer<Void, String> explorer = SagaCrashExplorer.forSaga(stuck(), "order-1");
 
         AssertionError error = assertThrows(AssertionError.class, explorer::explore);
 
@@ -46,13 +45,7 @@ class ExplorationFailureMessageTest {
      */
     @Test
     void aViolationManyScenariosShareIsWrittenOnceWithItsCountAndTheirNames() {
-        SagaCrashExplorer<Void, String> explorer = SagaCrashExplorer.forSaga(SagaDefinition.builder("stuck", String.class)
-                .step("reserve").action((d, ctx) -> d)
-                .compensation((d, ctx) -> {
-                    throw new IllegalStateException("the release service is gone");
-                })
-                .step("charge").action((d, ctx) -> d)
-                .build(), "order-1");
+        SagaCrashExplorer<Void, String> explorer = SagaCrashExplorer.forSaga(stuck(), "order-1");
 
         String message = assertThrows(AssertionError.class, explorer::explore).getMessage();
 

@@ -51,16 +51,20 @@ class SagaCrashExplorationTest {
         int releases;
     }
 
+    static SagaDefinition<OrderData> careless(CarelessInventory inv) {
+        return SagaDefinition.builder("careless-saga", OrderData.class)
+                .step("reserve").action((d, ctx) -> {
+                    inv.reserved.add(ctx.idempotencyKey());
+                    return d;
+                }).compensation((d, ctx) -> inv.releases++)
+                .step("charge").action((d, ctx) -> d)
+                .build();
+    }
+
     @Test
     void explorationCatchesACompensationThatIgnoresTheIdempotencyKey() {
         SagaCrashExplorer<CarelessInventory, OrderData> explorer = SagaCrashExplorer.forSaga(env -> new CarelessInventory(),
-                inv -> SagaDefinition.builder("careless-saga", OrderData.class)
-                        .step("reserve").action((d, ctx) -> {
-                            inv.reserved.add(ctx.idempotencyKey());
-                            return d;
-                        }).compensation((d, ctx) -> inv.releases++)
-                        .step("charge").action((d, ctx) -> d)
-                        .build(),
+                SagaCrashExplorationTest::careless,
                 OrderData.of("carol", 10, "cup"))
                 .invariant((inv, run) -> assertTrue(inv.releases <= 1, "released " + inv.releases + " times"));
 
@@ -82,13 +86,7 @@ class SagaCrashExplorationTest {
                     fixtures.add(inv);
                     return inv;
                 },
-                inv -> SagaDefinition.builder("careless-saga", OrderData.class)
-                        .step("reserve").action((d, ctx) -> {
-                            inv.reserved.add(ctx.idempotencyKey());
-                            return d;
-                        }).compensation((d, ctx) -> inv.releases++)
-                        .step("charge").action((d, ctx) -> d)
-                        .build(),
+                SagaCrashExplorationTest::careless,
                 OrderData.of("carol", 10, "cup"))
                 .explore();
 
