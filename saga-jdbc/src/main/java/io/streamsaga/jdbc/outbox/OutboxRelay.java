@@ -56,8 +56,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       and the next relay publishes them again: consumers see duplicates (same message id), which the
  *       inbox filters.</li>
  *   <li><b>Broker outage.</b> A retriable publish failure (any exception or {@link Error} but a non-retriable
- *       {@link StreamSagaException} and a {@link VirtualMachineError} other than a {@link StackOverflowError}; or a
- *       database failure) is recorded on the row
+ *       {@link StreamSagaException}, a {@link VirtualMachineError} other than a {@link StackOverflowError} and a
+ *       {@link ThreadDeath}; or a database failure) is recorded on the row
  *       and the relay polls again after a backoff from its {@link RetryPolicy} (only the delays are used:
  *       the relay never gives up on a retriable failure), through the {@link Scheduler}.</li>
  *   <li><b>A {@link VirtualMachineError}</b> (an {@link OutOfMemoryError}, say) in a poll rolls its batch back without
@@ -66,6 +66,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *       the executor, where it ended the poll and with it the relay, unseen. {@link #relayPending()} throws it. An
  *       Error thrown while it is logged (the heap still exhausted) fails the poll as well: the relay counts it, polls
  *       again after the backoff, and then that second Error goes on to the executor.</li>
+ *   <li><b>A {@link ThreadDeath}</b> (the polling thread stopped with {@code Thread.stop}) rolls its batch back without
+ *       writing anything more and is thrown on, as its Javadoc asks of whoever catches it: that poll schedules no next
+ *       one, and {@link #relayPending()} throws it.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
  *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row; so does a row that
  *       cannot be read as a message (written by other SQL, or corrupted), which every batch would fail on.</li>
@@ -261,9 +264,11 @@ public final class OutboxRelay implements AutoCloseable {
                     r = relayBatch();
                 } while (!r.failed && r.fetched == config.batchSize() && !closed);
                 failed = r.failed;
-            } catch (SimulatedProcessCrash e) {
+            } catch (SimulatedProcessCrash | ThreadDeath e) {
+                // A test's process dying here, or this thread stopped (Thread.stop, whose ThreadDeath a catcher must
+                // rethrow so that the thread dies): nothing of the poll runs on, and no next poll
                 crashed = true;
-                throw e; // a test's process dying here: nothing of it runs on
+                throw e;
             } catch (RuntimeException | Error e) {
                 // An Error too, a VirtualMachineError included: a poll that ends without rescheduling itself stops the
                 // relay for good, unseen. An OutOfMemoryError is often one huge message or a burst the process survives;
@@ -419,12 +424,12 @@ public final class OutboxRelay implements AutoCloseable {
     }
 
     /**
-     * Whether {@code e} says the process may be dying (or a test says so), to be thrown on out of the batch, which then
-     * writes nothing more: a VirtualMachineError but a StackOverflowError, which unwound the recursion that overflowed
-     * and leaves the thread and the process sound.
+     * Whether {@code e} says the process may be dying (or a test says so) or the thread is being stopped (a
+     * {@link ThreadDeath}), to be thrown on out of the batch, which then writes nothing more: a VirtualMachineError but
+     * a StackOverflowError, which unwound the recursion that overflowed and leaves the thread and the process sound.
      */
     private static boolean isProcessDying(Throwable e) {
-        return e instanceof SimulatedProcessCrash
+        return e instanceof SimulatedProcessCrash || e instanceof ThreadDeath
                 || e instanceof VirtualMachineError && !(e instanceof StackOverflowError);
     }
 

@@ -1817,6 +1817,27 @@ abstract class OutboxAndInboxTest {
         }
     }
 
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aPublisherThreadStoppedWithThreadDeathEndsThePollAsACrashDoesAndTheRowStaysPendingUntouched() {
+        // ThreadDeath asks the thread to die; a method that catches it must rethrow it (its Javadoc). The relay took it
+        // for the row's retriable failure: it recorded it on the row, swallowed it and polled again after its backoff.
+        tx.run(c -> createOrder(c, "o-1", 1));
+        AtomicInteger attempts = new AtomicInteger();
+        try (OutboxRelay relay = relayTo().publisher(m -> {
+            attempts.incrementAndGet();
+            throw new ThreadDeath();
+        }).build()) {
+            assertThrows(ThreadDeath.class, relay::relayPending, "on the calling thread");
+            assertThrows(ThreadDeath.class, relay::start); // polls at once, on this thread (the relay's executor here)
+            scheduler.advance(Duration.ofMinutes(1)); // past every backoff and poll interval
+            assertEquals(2, attempts.get(), "polled no more after the stopped poll");
+            assertEquals(0, relay.consecutiveFailures());
+            OutboxRow row = outbox.rows(OutboxRow.Status.PENDING, 1).get(0);
+            assertEquals(0, row.attempts(), "nothing written: the batch rolled back, the row left as it was");
+        }
+    }
+
     /** After the backoff of its first failed poll, {@code relay} publishes the row, which {@code seen} receives. */
     private void assertTheRowIsPublishedAfterTheBackoff(OutboxRelay relay, List<OrderCreated> seen) {
         scheduler.advance(Duration.ofSeconds(1)); // the backoff
