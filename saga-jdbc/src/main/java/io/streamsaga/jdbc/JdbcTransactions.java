@@ -7,13 +7,15 @@ import org.slf4j.LoggerFactory;
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.SQLRecoverableException;
 import java.util.Objects;
 
 /**
  * Runs work in one JDBC transaction on a connection from a {@link DataSource}: commits when the work
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
  * {@link JdbcException}). A commit that fails without the database saying it rolled back (the connection lost
- * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored; a failure to
+ * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored (but not on a
+ * connection closed before the commit, which could not send it: a retriable {@link JdbcException}); a failure to
  * close the connection after the commit is only logged (the transaction happened). Restores the connection's
  * auto-commit mode (and its isolation level, when {@link #withIsolation} set another) before returning it to the pool.
  * Thread-safe.
@@ -144,12 +146,21 @@ public final class JdbcTransactions {
      * Commits; a failure that leaves the outcome unknown (the connection lost during {@code COMMIT}, say: the
      * database may have committed) is a {@link CommitOutcomeUnknownException}, so that no caller takes it for a
      * transaction that did not happen (and, repeating a version-checked write, its own committed row for another
-     * writer's).
+     * writer's). But on a connection closed before the commit (a pool closing one it took for abandoned, or aborting it
+     * at its shutdown; work that went on after its statement's failure closed it) no {@code COMMIT} can be sent, and a
+     * session that ends with its transaction open has it rolled back: nothing was committed, which the failure says as
+     * a plain {@link java.sql.SQLRecoverableException} (a retriable {@link JdbcException}: on another connection the
+     * same work may succeed).
      */
     private static void commit(Connection connection) throws SQLException {
+        boolean closedBefore = connection.isClosed(); // a flag of the driver's or the pool's, no round trip
         try {
             connection.commit();
         } catch (SQLException e) {
+            if (closedBefore) {
+                throw new SQLRecoverableException("the connection was closed before the transaction's COMMIT could be"
+                        + " sent, so nothing of it was committed: " + e.getMessage(), e.getSQLState(), e);
+            }
             if (CommitOutcomeUnknownException.leavesOutcomeUnknown(e)) {
                 throw new CommitOutcomeUnknownException("the commit of a transaction failed", e);
             }

@@ -2,6 +2,7 @@ package io.streamsaga.jdbc.saga;
 
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.jdbc.CommitOutcomeUnknownException;
+import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.Around;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -41,6 +43,7 @@ import static io.streamsaga.jdbc.saga.JdbcSagaStoreTest.T0;
 import static io.streamsaga.jdbc.saga.JdbcSagaStoreTest.saga;
 import static io.streamsaga.jdbc.saga.JdbcSagaStoreTest.transition;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -63,6 +66,11 @@ abstract class AmbiguousCommitTest {
     private final AtomicBoolean loseTheNextCommitsAnswer = new AtomicBoolean();
     /** Armed, the next close of a connection closes it and then fails (once). */
     private final AtomicBoolean failTheNextClose = new AtomicBoolean();
+    /**
+     * Armed, the connection is closed right after the next insert of history rows (once), before its transaction's
+     * {@code COMMIT}: as a pool closes a connection it takes for abandoned, or aborts at its shutdown.
+     */
+    private final AtomicBoolean closeAfterTheNextHistoryInsert = new AtomicBoolean();
     /** Armed, the next commit waits for {@link #heldCommitMayGo} (once), and then commits and answers. */
     private final AtomicBoolean holdTheNextCommit = new AtomicBoolean();
     private final CountDownLatch heldCommitMayGo = new CountDownLatch(1);
@@ -100,6 +108,27 @@ abstract class AmbiguousCommitTest {
             assertEquals(SagaStatus.COMPLETED, store.find(id).orElseThrow().status(), "the update was committed");
             assertEquals(2, store.history(id).size());
         }
+    }
+
+    @Test
+    void aWriteWhoseConnectionWasClosedBeforeItsCommitFailsAsNotStoredAloneAndIsWrittenAgainAloneUnderGroupCommit() {
+        // The connection was closed before COMMIT could be sent on it: nothing of the transaction was committed (a
+        // session that ends with its transaction open rolls it back). Reported as of unknown outcome, a write under
+        // group commit was not tried again (the batch "may be stored"): its run stopped for recover() as after a
+        // commit that may have happened, and a start's caller was told its saga might be stored.
+        JdbcSagaStore alone = JdbcSagaStore.create(losingAnswers);
+        closeAfterTheNextHistoryInsert.set(true);
+        JdbcException failed = assertThrows(JdbcException.class, () -> alone.insert(
+                saga("alone", "o", SagaStatus.RUNNING, T0, 1), transition("alone", 1, TransitionType.SAGA_STARTED)));
+        assertFalse(failed instanceof CommitOutcomeUnknownException, "nothing was committed: " + failed);
+        assertTrue(failed.isRetriable(), "a new connection may succeed: " + failed);
+        assertTrue(alone.find("alone").isEmpty());
+
+        JdbcSagaStore grouped = JdbcSagaStore.builder(losingAnswers).groupCommit(8).build();
+        closeAfterTheNextHistoryInsert.set(true);
+        grouped.insert(saga("grouped", "o", SagaStatus.RUNNING, T0, 1), transition("grouped", 1, TransitionType.SAGA_STARTED));
+        assertEquals(1, grouped.find("grouped").orElseThrow().version(), "written again alone, on another connection");
+        assertEquals(1, grouped.history("grouped").size());
     }
 
     @Test
@@ -205,6 +234,17 @@ abstract class AmbiguousCommitTest {
                 if (m.equals("close") && failTheNextClose.getAndSet(false)) {
                     call.call();
                     throw new SQLException("simulated: the connection was closed, and then its close failed", "08006");
+                }
+                if (m.equals("prepareStatement") && closeAfterTheNextHistoryInsert.get()) {
+                    PreparedStatement statement = (PreparedStatement) call.call();
+                    return Around.wrap(PreparedStatement.class, statement, (sm, execute) -> {
+                        Object done = execute.call();
+                        if (sm.startsWith("execute") && statement.toString().contains("ss_saga_transition")
+                                && closeAfterTheNextHistoryInsert.getAndSet(false)) {
+                            c.close();
+                        }
+                        return done;
+                    });
                 }
                 if (m.equals("commit") && holdTheNextCommit.getAndSet(false)) {
                     heldCommits.incrementAndGet();
