@@ -29,7 +29,9 @@ public final class Sql {
      * is named: PostgreSQL's detail {@code Key (saga_id)=(...)} names its column (its label is translated with the
      * server's {@code lc_messages}, the column list is not), H2's message its table and column ({@code ss_saga(saga_id});
      * {@code defaultName}, the name the library's schema files give it, covers a PostgreSQL message without its detail
-     * (the driver's {@code logServerErrorDetail=false}).
+     * (the driver's {@code logServerErrorDetail=false}; the server leaves it out for a role without {@code SELECT} on the
+     * key's columns and on a table under row-level security). Only the part of the message before the values is read:
+     * both databases describe the violated key first, and a value (a business key, a message's key) may hold any text.
      *
      * @param table       the table, lower case
      * @param column      the column, lower case
@@ -40,15 +42,22 @@ public final class Sql {
          * Whether a failure ({@code sqlState}, {@code message}) is a unique violation of this key. A table has other
          * unique keys (a generated seq an identity can hand out again after a row was written with an explicit one, by
          * a restore say; an index the application added): a violation of those is not taken for this key's, nor one of
-         * a key of several columns that holds this one.
+         * a key of several columns that holds this one, nor one whose value holds this key's description.
          */
         public boolean violatedBy(String sqlState, String message) {
             if (!UNIQUE_VIOLATION.equals(sqlState) || message == null) {
                 return false;
             }
             String text = message.toLowerCase(java.util.Locale.ROOT);
-            return text.contains("(" + column + ")=(") || followedByEndOfColumn(text, table + "(" + column)
-                    || text.contains(defaultName);
+            // Where the values begin, whichever database wrote it: PostgreSQL's detail after the ")=(" that ends the key's
+            // column list, H2's after " values (" (the index and its table(columns) before it)
+            int postgresValues = text.indexOf(")=(");
+            int h2Values = text.indexOf(" values (");
+            if (postgresValues >= 0 && (h2Values < 0 || postgresValues < h2Values)) {
+                return text.startsWith("(" + column, postgresValues - column.length() - 1);
+            }
+            String description = h2Values >= 0 ? text.substring(0, h2Values) : text;
+            return followedByEndOfColumn(description, table + "(" + column) || holdsName(description, defaultName);
         }
 
         /**
@@ -64,6 +73,22 @@ public final class Sql {
                 }
             }
             return false;
+        }
+
+        /** Whether {@code text} holds {@code name} as a whole identifier, not as a part of a longer one. */
+        private static boolean holdsName(String text, String name) {
+            for (int at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+                int end = at + name.length();
+                if ((at == 0 || !isIdentifierPart(text.charAt(at - 1)))
+                        && (end == text.length() || !isIdentifierPart(text.charAt(end)))) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private static boolean isIdentifierPart(char c) {
+            return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9';
         }
     }
 

@@ -34,4 +34,22 @@ class UniqueKeyTest {
                 + "  Detail: Key (seq)=(5) already exists."));
         assertFalse(messageId.violatedBy("23503", "Detail: Key (message_id)=(m-1) is not present"), "not a unique violation");
     }
+
+    @Test
+    void anotherKeysViolationWhoseValueHoldsThisKeysColumnTableOrNameIsNotThisKeys() {
+        // The key's description comes before the values in both databases' messages: only that part tells the key.
+        // Searched in the whole message, a value (a business key, an outbox message's key) holding the text of this
+        // key's description was taken for its violation.
+        for (String value : new String[]{"x(message_id)=(m-1", "x ss_outbox(message_id) y", "ss_outbox_message_id_key"}) {
+            assertFalse(messageId.violatedBy("23505", "ERROR: duplicate key value violates unique constraint \"app_key\"\n"
+                    + "  Detail: Key (key)=(" + value + ") already exists."), value);
+            assertFalse(messageId.violatedBy("23505", "Unique index or primary key violation: \"PUBLIC.APP_KEY_INDEX_9 ON"
+                    + " PUBLIC.SS_OUTBOX(KEY NULLS FIRST) VALUES ( /* 1 */ '" + value + "' )\"; SQL statement:\n"
+                    + "INSERT INTO ss_outbox (message_id, key) VALUES (?, ?) [23505-232]"), value);
+        }
+        assertFalse(messageId.violatedBy("23505", "duplicate key value violates unique constraint"
+                + " \"ss_outbox_message_id_key_old\""), "another name that begins with the default one");
+        assertTrue(messageId.violatedBy("23505", "ERROR: duplicate key value violates unique constraint \"uq\"\n"
+                + "  Detail: Key (message_id)=(x(seq)=(1) already exists."), "the value holding another key's text");
+    }
 }

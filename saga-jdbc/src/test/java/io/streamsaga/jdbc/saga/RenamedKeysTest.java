@@ -126,6 +126,21 @@ abstract class RenamedKeysTest {
         assertEquals("23505", failed.sqlState());
     }
 
+    @Test
+    void anotherUniqueViolationWhoseValueHoldsTheSagaKeysDescriptionStaysAPlainDatabaseFailure() {
+        // The violated key is told by the message's description of it, which comes before the values: a business key
+        // holding PostgreSQL's or H2's description of the saga's key was taken for its violation, "a saga with this id
+        // is already stored" (ConcurrentSagaUpdateException) though none was
+        db.database().execute("CREATE UNIQUE INDEX app_saga_business_key ON ss_saga (business_key)");
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        String businessKey = "o-1 (saga_id)=(s-1) ss_saga(saga_id) ss_saga_pkey";
+        store.insert(saga("s-1", businessKey, SagaStatus.RUNNING, T0, 1), transition("s-1", 1, TransitionType.SAGA_STARTED));
+
+        JdbcException failed = assertThrows(JdbcException.class, () -> store.insert(
+                saga("s-2", businessKey, SagaStatus.RUNNING, T0, 1), transition("s-2", 1, TransitionType.SAGA_STARTED)));
+        assertEquals("23505", failed.sqlState());
+    }
+
     /** Renames the primary or unique key of {@code table} on {@code column} alone to {@code name}. */
     private void renameKey(String table, String column, String name) {
         String current;
