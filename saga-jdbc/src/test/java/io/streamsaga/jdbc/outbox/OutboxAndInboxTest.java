@@ -1838,6 +1838,35 @@ abstract class OutboxAndInboxTest {
         }
     }
 
+    @Test
+    void anAppendByARoleThatMayNotReadTheOutboxTellsAnIdItHoldsByTheKeysDefaultNameThoughTheServerHidesTheValues()
+            throws Exception {
+        // A probe of what Sql.UniqueKey reads: PostgreSQL leaves the detail with the key's column and values out of its
+        // error for a role without SELECT on the key's columns (an application's role that may only append), so only
+        // the constraint's name, the library's default, tells the message id's key
+        org.junit.jupiter.api.Assumptions.assumeTrue(kind() == TestDatabase.Kind.POSTGRES, "PostgreSQL's privileges");
+        String schema;
+        try (Connection c = database.dataSource().getConnection()) {
+            schema = c.getSchema();
+        }
+        String role = "outbox_appender_" + schema;
+        database.execute("CREATE ROLE " + role + " LOGIN");
+        database.execute("GRANT USAGE ON SCHEMA " + schema + " TO " + role);
+        database.execute("GRANT INSERT ON ss_outbox TO " + role);
+        Message message = Message.builder("billing").id("m-1").key("k").type("order-created")
+                .payload(new byte[]{'{', '}'}).build();
+        tx.run(c -> outbox.append(c, message));
+        try (Connection appender = java.sql.DriverManager.getConnection(database.jdbcUrl(), role, "")) {
+            appender.setAutoCommit(false);
+            DuplicateOutboxMessageException refused = assertThrows(DuplicateOutboxMessageException.class,
+                    () -> outbox.append(appender, message));
+            assertEquals("m-1", refused.messageId());
+            assertFalse(refused.getCause().getMessage().contains("(message_id)="),
+                    "the server hid the key's values: " + refused.getCause().getMessage());
+            appender.rollback();
+        }
+    }
+
     /** After the backoff of its first failed poll, {@code relay} publishes the row, which {@code seen} receives. */
     private void assertTheRowIsPublishedAfterTheBackoff(OutboxRelay relay, List<OrderCreated> seen) {
         scheduler.advance(Duration.ofSeconds(1)); // the backoff
