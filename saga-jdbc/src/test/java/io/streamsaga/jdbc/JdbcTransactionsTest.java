@@ -12,6 +12,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,6 +25,40 @@ class JdbcTransactionsTest {
             assertTrue(e.getMessage().contains("but was " + level), e.getMessage());
         }
         assertDoesNotThrow(() -> tx.withIsolation(Connection.TRANSACTION_SERIALIZABLE));
+    }
+
+    @Test
+    void aConnectionFailureBeforeTheCommitIsAPlainFailureNotOfUnknownOutcome() {
+        // Opening the connection, turning auto-commit off and the work's statements come before COMMIT: a connection
+        // failure there leaves nothing committed, whatever its SQL state
+        JdbcDataSource h2 = new JdbcDataSource();
+        h2.setURL("jdbc:h2:mem:failures-before-commit");
+        java.util.List<String> commits = new java.util.concurrent.CopyOnWriteArrayList<>();
+        for (String failing : java.util.List.of("getConnection", "setAutoCommit", "work")) {
+            DataSource failingSource = Around.wrap(DataSource.class, h2, (method, proceed) -> {
+                if (failing.equals(method)) {
+                    throw new SQLException("simulated: the connection failed in " + method, "08006");
+                }
+                Object handedOut = proceed.call();
+                return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                    if (m.equals("commit")) {
+                        commits.add(failing);
+                    }
+                    if (m.equals(failing) && failing.equals("setAutoCommit") && commits.isEmpty()) {
+                        throw new SQLException("simulated: the connection failed in " + m, "08006");
+                    }
+                    return call.call();
+                }) : handedOut;
+            });
+            JdbcException e = assertThrows(JdbcException.class, () -> new JdbcTransactions(failingSource).run(c -> {
+                if (failing.equals("work")) {
+                    throw new SQLException("simulated: the connection failed in a statement", "08006");
+                }
+            }));
+            assertFalse(e instanceof CommitOutcomeUnknownException, failing + ": " + e);
+            assertTrue(e.isRetriable(), failing + ": " + e);
+        }
+        assertEquals(java.util.List.of(), commits, "no commit was attempted");
     }
 
     @Test
