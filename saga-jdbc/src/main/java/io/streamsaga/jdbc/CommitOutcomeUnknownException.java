@@ -10,8 +10,8 @@ import java.sql.SQLException;
  * and does what is missing may succeed); a blind repeat of a write that is not idempotent may apply it twice, and a
  * version-checked write repeated meets its own committed row as a conflict. A commit the database refused as a
  * rollback (SQL state class 40, such as a serialization failure, but 40003, "statement completion unknown", or a
- * deferred constraint's violation, class 23) is a plain {@link JdbcException}: nothing was committed; so is a commit
- * on a connection closed before it, which could not be sent ({@link JdbcTransactions}).
+ * deferred constraint's violation, class 23) is a plain {@link JdbcException}: nothing was committed; so is, on PostgreSQL
+ * and H2, a commit on a connection closed before it, which could not be sent ({@link JdbcTransactions}).
  */
 public class CommitOutcomeUnknownException extends JdbcException {
     private static final long serialVersionUID = 1L;

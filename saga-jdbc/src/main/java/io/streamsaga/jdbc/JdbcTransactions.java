@@ -1,6 +1,7 @@
 package io.streamsaga.jdbc;
 
 import io.streamsaga.ConfigurationException;
+import io.streamsaga.jdbc.internal.Dialect;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,7 +16,8 @@ import java.util.Objects;
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
  * {@link JdbcException}). A commit that fails without the database saying it rolled back (the connection lost
  * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored (but not on a
- * connection closed before the commit, which could not send it: a retriable {@link JdbcException}); a failure to
+ * connection closed before the commit, which could not send it, on PostgreSQL and H2, which roll back a transaction
+ * open at a close: a retriable {@link JdbcException}); a failure to
  * close the connection after the commit is only logged (the transaction happened). Restores the connection's
  * auto-commit mode (and its isolation level, when {@link #withIsolation} set another) before returning it to the pool.
  * Thread-safe.
@@ -29,6 +31,11 @@ public final class JdbcTransactions {
     private final int isolation;
     /** The level the data source's connections come with, once known (with {@link #isolation} set); benign race. */
     private volatile int handedOut = CONNECTIONS_OWN;
+    /**
+     * Whether the database rolls back a transaction whose connection is closed (PostgreSQL and H2, the library's), once
+     * known: null before the first commit; benign race.
+     */
+    private volatile Boolean closeRollsBack;
 
     public JdbcTransactions(DataSource dataSource) {
         this(dataSource, CONNECTIONS_OWN);
@@ -121,10 +128,11 @@ public final class JdbcTransactions {
     private <T> T callOn(Connection connection, Work<T> work) throws Exception {
         boolean autoCommit = connection.getAutoCommit();
         int restoreTo = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : setIsolation(connection);
+        boolean closeRollsBack = closeRollsBack(connection); // asked while the connection is open: the commit may not be
         try {
             connection.setAutoCommit(false);
             T result = work.run(connection);
-            commit(connection);
+            commit(connection, closeRollsBack);
             return result;
         } catch (Throwable e) {
             rollbackQuietly(connection, e);
@@ -147,13 +155,15 @@ public final class JdbcTransactions {
      * database may have committed) is a {@link CommitOutcomeUnknownException}, so that no caller takes it for a
      * transaction that did not happen (and, repeating a version-checked write, its own committed row for another
      * writer's). But on a connection closed before the commit (a pool closing one it took for abandoned, or aborting it
-     * at its shutdown; work that went on after its statement's failure closed it) no {@code COMMIT} can be sent, and a
-     * session that ends with its transaction open has it rolled back: nothing was committed, which the failure says as
-     * a plain {@link java.sql.SQLRecoverableException} (a retriable {@link JdbcException}: on another connection the
-     * same work may succeed).
+     * at its shutdown; work that went on after its statement's failure closed it) no {@code COMMIT} can be sent, and on
+     * PostgreSQL and H2 a connection closed with its transaction open has it rolled back: nothing was committed, which
+     * the failure says as a plain {@link java.sql.SQLRecoverableException} (a retriable {@link JdbcException}: on
+     * another connection the same work may succeed). Other databases' drivers may commit at a close (JDBC leaves it to
+     * them; Oracle's does): there such a failure stays of unknown outcome.
      */
-    private static void commit(Connection connection) throws SQLException {
-        boolean closedBefore = connection.isClosed(); // a flag of the driver's or the pool's, no round trip
+    private static void commit(Connection connection, boolean closeRollsBack) throws SQLException {
+        // isClosed is a flag of the driver's or the pool's, no round trip
+        boolean closedBefore = closeRollsBack && connection.isClosed();
         try {
             connection.commit();
         } catch (SQLException e) {
@@ -166,6 +176,26 @@ public final class JdbcTransactions {
             }
             throw e;
         }
+    }
+
+    /**
+     * Whether {@code connection}'s database rolls back a transaction open at a close, asked of the first connection
+     * only (false while it cannot be told).
+     */
+    private boolean closeRollsBack(Connection connection) {
+        Boolean known = closeRollsBack;
+        if (known == null) {
+            try {
+                Dialect.of(connection); // PostgreSQL or H2, or it throws
+                known = true;
+            } catch (ConfigurationException e) {
+                known = false; // another database
+            } catch (RuntimeException e) {
+                return false; // closed or broken already: not known, so not taken for a rollback
+            }
+            closeRollsBack = known;
+        }
+        return known;
     }
 
     private static void rollbackQuietly(Connection connection, Throwable cause) {

@@ -62,6 +62,27 @@ class JdbcTransactionsTest {
     }
 
     @Test
+    void aCommitOnAConnectionClosedBeforeItIsNotCommittedOnTheLibrarysDatabasesAndOfUnknownOutcomeOnOthers() {
+        // PostgreSQL and H2 roll back a transaction open when its connection closes; JDBC leaves that to the driver,
+        // and some commit then (Oracle's): there the failed commit stays of unknown outcome
+        JdbcDataSource h2 = new JdbcDataSource();
+        h2.setURL("jdbc:h2:mem:closed-before-commit");
+        for (String product : java.util.List.of("H2", "Oracle")) {
+            DataSource named = Around.wrap(DataSource.class, h2, (method, proceed) -> {
+                Object handedOut = proceed.call();
+                return handedOut instanceof Connection c ? Around.wrap(Connection.class, c, (m, call) -> {
+                    Object result = call.call();
+                    return result instanceof java.sql.DatabaseMetaData md ? Around.wrap(java.sql.DatabaseMetaData.class,
+                            md, (mm, get) -> mm.equals("getDatabaseProductName") ? product : get.call()) : result;
+                }) : handedOut;
+            });
+            JdbcException e = assertThrows(JdbcException.class, () -> new JdbcTransactions(named).run(Connection::close));
+            assertEquals(product.equals("Oracle"), e instanceof CommitOutcomeUnknownException, product + ": " + e);
+            assertTrue(e.isRetriable(), product + ": " + e);
+        }
+    }
+
+    @Test
     void aCommitFailingWithTheStandardsStatementCompletionUnknownIsOfUnknownOutcomeUnlikeARollbackTheDatabaseReports() {
         // Class 40 is a rollback the database reports but for its subclass 003, "statement completion unknown" (SQL
         // standard; PostgreSQL's statement_completion_unknown): then whether the commit happened is not known.
