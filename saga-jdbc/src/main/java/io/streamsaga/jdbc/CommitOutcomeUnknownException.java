@@ -11,7 +11,8 @@ import java.sql.SQLException;
  * version-checked write repeated meets its own committed row as a conflict. A commit the database refused as a
  * rollback (SQL state class 40, such as a serialization failure, but 40003, "statement completion unknown", or a
  * deferred constraint's violation, class 23) is a plain {@link JdbcException}: nothing was committed; so is, on PostgreSQL
- * and H2, a commit on a connection closed before it, which could not be sent ({@link JdbcTransactions}).
+ * and H2, a commit on a connection whose session (the driver's connection, not only a pool's handle) was closed before
+ * it, which could not be sent ({@link JdbcTransactions}).
  */
 public class CommitOutcomeUnknownException extends JdbcException {
     private static final long serialVersionUID = 1L;

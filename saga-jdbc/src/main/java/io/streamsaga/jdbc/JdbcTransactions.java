@@ -2,6 +2,7 @@ package io.streamsaga.jdbc;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.jdbc.internal.Dialect;
+import io.streamsaga.jdbc.internal.Sql;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,8 +17,8 @@ import java.util.Objects;
  * returns, rolls back when it throws (the exception is rethrown unchanged, SQL errors wrapped in
  * {@link JdbcException}). A commit that fails without the database saying it rolled back (the connection lost
  * during {@code COMMIT}) is a {@link CommitOutcomeUnknownException}: the work's writes may be stored (but not on a
- * connection closed before the commit, which could not send it, on PostgreSQL and H2, which roll back a transaction
- * open at a close: a retriable {@link JdbcException}); a failure to
+ * connection whose session, the driver's connection, was closed before the commit, which could not send it, on PostgreSQL
+ * and H2, which roll back a transaction open at a close: a retriable {@link JdbcException}); a failure to
  * close the connection after the commit is only logged (the transaction happened). Restores the connection's
  * auto-commit mode (and its isolation level, when {@link #withIsolation} set another) before returning it to the pool.
  * Thread-safe.
@@ -128,11 +129,13 @@ public final class JdbcTransactions {
     private <T> T callOn(Connection connection, Work<T> work) throws Exception {
         boolean autoCommit = connection.getAutoCommit();
         int restoreTo = isolation == CONNECTIONS_OWN ? CONNECTIONS_OWN : setIsolation(connection);
-        boolean closeRollsBack = closeRollsBack(connection); // asked while the connection is open: the commit may not be
+        // Asked while the connection is open (the commit may find it closed): the session, the driver's connection
+        // behind a pool's proxy, whose close rolls back, when the database is one that does
+        Connection session = closeRollsBack(connection) ? Sql.driversConnection(connection) : null;
         try {
             connection.setAutoCommit(false);
             T result = work.run(connection);
-            commit(connection, closeRollsBack);
+            commit(connection, session);
             return result;
         } catch (Throwable e) {
             rollbackQuietly(connection, e);
@@ -154,16 +157,19 @@ public final class JdbcTransactions {
      * Commits; a failure that leaves the outcome unknown (the connection lost during {@code COMMIT}, say: the
      * database may have committed) is a {@link CommitOutcomeUnknownException}, so that no caller takes it for a
      * transaction that did not happen (and, repeating a version-checked write, its own committed row for another
-     * writer's). But on a connection closed before the commit (a pool closing one it took for abandoned, or aborting it
-     * at its shutdown; work that went on after its statement's failure closed it) no {@code COMMIT} can be sent, and on
-     * PostgreSQL and H2 a connection closed with its transaction open has it rolled back: nothing was committed, which
-     * the failure says as a plain {@link java.sql.SQLRecoverableException} (a retriable {@link JdbcException}: on
-     * another connection the same work may succeed). Other databases' drivers may commit at a close (JDBC leaves it to
-     * them; Oracle's does): there such a failure stays of unknown outcome.
+     * writer's). But on a session closed before the commit (a pool closing a connection it took for abandoned, or
+     * aborting it at its shutdown; work that went on after its statement's failure closed it) no {@code COMMIT} can be
+     * sent, and on PostgreSQL and H2 a session closed with its transaction open has it rolled back: nothing was
+     * committed, which the failure says as a plain {@link java.sql.SQLRecoverableException} (a retriable
+     * {@link JdbcException}: on another connection the same work may succeed). {@code session} is the driver's
+     * connection, null when there is none to ask: a pool's handle closed by its user says it is closed though the pool
+     * took the session back with its transaction open, and may commit it there (c3p0's {@code autoCommitOnClose}).
+     * Other databases' drivers may commit at a close (JDBC leaves it to them; Oracle's does): there, and for a closed
+     * handle whose session is open, such a failure stays of unknown outcome.
      */
-    private static void commit(Connection connection, boolean closeRollsBack) throws SQLException {
-        // isClosed is a flag of the driver's or the pool's, no round trip
-        boolean closedBefore = closeRollsBack && connection.isClosed();
+    private static void commit(Connection connection, Connection session) throws SQLException {
+        // isClosed of the driver's connection is a flag, no round trip
+        boolean closedBefore = session != null && session.isClosed();
         try {
             connection.commit();
         } catch (SQLException e) {

@@ -83,6 +83,59 @@ class JdbcTransactionsTest {
     }
 
     @Test
+    void aCommitOnAPoolsHandleClosedWhileItsSessionStaysOpenIsOfUnknownOutcome() throws SQLException {
+        // A pool's handle closed by its user says isClosed() though the driver's connection behind it, and its
+        // transaction, stay open: the pool takes it back, and one may commit it there (c3p0's autoCommitOnClose, DBCP's
+        // rollbackOnReturn=false; Tomcat's pool by default leaves it to the next user). Only a closed session is rolled
+        // back: taken for nothing committed, such a commit that did happen was reported as a retriable failure.
+        JdbcDataSource h2 = new JdbcDataSource();
+        h2.setURL("jdbc:h2:mem:handle-taken-back;DB_CLOSE_DELAY=-1");
+        java.util.List<Connection> sessions = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Connection setup = h2.getConnection(); java.sql.Statement s = setup.createStatement()) {
+            sessions.add(setup);
+            s.execute("CREATE TABLE taken_back (id INT PRIMARY KEY)");
+            DataSource pool = Around.wrap(DataSource.class, h2, (method, proceed) -> {
+                Object handedOut = proceed.call();
+                if (!(handedOut instanceof Connection session)) {
+                    return handedOut;
+                }
+                sessions.add(session);
+                java.util.concurrent.atomic.AtomicBoolean returned = new java.util.concurrent.atomic.AtomicBoolean();
+                return Around.wrap(Connection.class, session, (m, call) -> {
+                    if (m.equals("close")) {
+                        if (!returned.getAndSet(true) && !session.getAutoCommit()) {
+                            session.commit(); // taken back and committed, as c3p0 does with autoCommitOnClose
+                        }
+                        return null;
+                    }
+                    if (m.equals("isClosed")) {
+                        return returned.get();
+                    }
+                    if (returned.get()) {
+                        throw new SQLException("simulated: the pool's handle is closed", "08003");
+                    }
+                    return call.call();
+                });
+            });
+            JdbcException e = assertThrows(JdbcException.class, () -> new JdbcTransactions(pool).run(c -> {
+                try (java.sql.Statement insert = c.createStatement()) {
+                    insert.execute("INSERT INTO taken_back VALUES (1)");
+                }
+                c.close();
+            }));
+            assertTrue(e instanceof CommitOutcomeUnknownException, "the pool committed it: " + e);
+            try (java.sql.ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM taken_back")) {
+                assertTrue(rs.next());
+                assertEquals(1, rs.getInt(1), "committed by the pool");
+            }
+        } finally {
+            for (Connection session : sessions) {
+                session.close();
+            }
+        }
+    }
+
+    @Test
     void aCommitFailingWithTheStandardsStatementCompletionUnknownIsOfUnknownOutcomeUnlikeARollbackTheDatabaseReports() {
         // Class 40 is a rollback the database reports but for its subclass 003, "statement completion unknown" (SQL
         // standard; PostgreSQL's statement_completion_unknown): then whether the commit happened is not known.

@@ -95,6 +95,28 @@ public final class Sql {
     /** PostgreSQL's driver's connection, which tells its transaction state; null when that driver is absent. */
     private static final Class<?> POSTGRES_CONNECTION = classOrNull("org.postgresql.core.BaseConnection");
 
+    /** H2's driver's connection; null when that driver is absent. */
+    private static final Class<?> H2_CONNECTION = classOrNull("org.h2.jdbc.JdbcConnection");
+
+    /**
+     * PostgreSQL's or H2's driver's own connection behind {@code connection} (itself, or behind a pool's proxy); null
+     * when it is neither's or a wrapper does not tell. Its {@code isClosed()} says whether the database session ended,
+     * a proxy's only that its handle did: a pool takes a handle closed by its user back with the session, its
+     * transaction open, and may commit it there.
+     */
+    public static Connection driversConnection(Connection connection) {
+        for (Class<?> type : new Class<?>[]{POSTGRES_CONNECTION, H2_CONNECTION}) {
+            try {
+                if (type != null && connection.isWrapperFor(type)) {
+                    return (Connection) connection.unwrap(type);
+                }
+            } catch (SQLException | RuntimeException e) {
+                return null; // not told: taken for none
+            }
+        }
+        return null;
+    }
+
     /**
      * Refuses, before any SQL, a connection in auto-commit mode given to write "in the caller's transaction": there is
      * none, so the row would be committed alone at once, whatever became of the caller's other writes. Taken is one
