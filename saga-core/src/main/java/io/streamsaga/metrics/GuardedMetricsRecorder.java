@@ -10,8 +10,8 @@ import java.util.Map;
 /**
  * {@link MetricsRecorder#guarded}: forwards each call and logs what the recorder throws instead of throwing it, as
  * the saga orchestrator does with what a listener throws: an exception (also a checked one, sneaked) at WARN, an
- * error at ERROR; a {@link VirtualMachineError} (the process is dying) and a {@link SimulatedProcessCrash} (a test
- * says it is) go through.
+ * error at ERROR; a {@link VirtualMachineError} (the process is dying), a {@link SimulatedProcessCrash} (a test
+ * says it is) and a {@link ThreadDeath} (the thread is stopped) go through.
  */
 final class GuardedMetricsRecorder implements MetricsRecorder {
     private static final Logger log = LoggerFactory.getLogger(GuardedMetricsRecorder.class);
@@ -86,7 +86,8 @@ final class GuardedMetricsRecorder implements MetricsRecorder {
     }
 
     private void failed(String call, String of, Throwable e) {
-        if (e instanceof VirtualMachineError || e instanceof SimulatedProcessCrash) {
+        // ThreadDeath: the thread stopped (Thread.stop), which whoever catches it must let die by rethrowing it
+        if (e instanceof VirtualMachineError || e instanceof SimulatedProcessCrash || e instanceof ThreadDeath) {
             throw (Error) e;
         }
         if (e instanceof Error) {

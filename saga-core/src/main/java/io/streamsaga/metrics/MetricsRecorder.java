@@ -73,7 +73,7 @@ public interface MetricsRecorder {
 
     /**
      * {@code recorder}, but what it throws is logged (an exception at WARN, an error at ERROR, as what a saga listener
-     * throws) and ignored; a {@link VirtualMachineError} still goes through. {@link #NOOP} and a recorder already
+     * throws) and ignored; a {@link VirtualMachineError} and a {@link ThreadDeath} still go through. {@link #NOOP} and a recorder already
      * guarded are returned as they are. The library guards every recorder it is given; an application's own code
      * calling a recorder can too.
      */

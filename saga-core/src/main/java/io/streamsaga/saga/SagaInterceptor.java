@@ -33,7 +33,8 @@ package io.streamsaga.saga;
  * and ignored, an {@code Error} such as an {@code AssertionError} too (at ERROR), as a {@link SagaListener}'s is:
  * the invocation already happened and its outcome is recorded as the saga's, whatever its interceptors do. Only an
  * Error that stands for the process dying, a {@link VirtualMachineError} or a test's
- * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run from {@code after()} (a reply's handling's
+ * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, or a {@link ThreadDeath} (the thread stopped), stops the run
+ * from {@code after()} (a reply's handling's
  * too), as it would in the action: the outcome is then not recorded, and {@code recover()} runs the invocation again.
  */
 public interface SagaInterceptor {
@@ -57,7 +58,8 @@ public interface SagaInterceptor {
     /**
      * After the invocation, with its error or null on success: once for each {@link #before} (see the
      * pairing rule above). What it throws is logged and ignored, an Error too, except a
-     * {@link VirtualMachineError} or a {@link io.streamsaga.saga.spi.SimulatedProcessCrash} (see "Failures" above).
+     * {@link VirtualMachineError}, a {@link io.streamsaga.saga.spi.SimulatedProcessCrash} or a {@link ThreadDeath} (see
+     * "Failures" above).
      */
     default void after(Invocation invocation, Throwable error) {
     }

@@ -5,7 +5,8 @@ package io.streamsaga.saga;
  * the saga, after the transition is stored; a listener that throws is logged and ignored, also when it throws
  * an {@link Error} such as an {@code AssertionError} (logged at ERROR): a listener never changes the saga's
  * course. Only an Error that stands for the process dying, a {@link VirtualMachineError} or a test's
- * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, stops the run as an Error in an action does
+ * {@link io.streamsaga.saga.spi.SimulatedProcessCrash}, or a {@link ThreadDeath} (the thread stopped, which its
+ * catcher must let die), stops the run as an Error in an action does
  * ({@link SagaOrchestrator}). Implementations must be thread-safe and quick. A hook may call the orchestrator
  * (cancel the saga, say; not once its every step succeeded: {@link SagaOrchestrator#cancel} refuses, the saga
  * completes): the hooks of what that does run at once, so listeners registered after that one hear

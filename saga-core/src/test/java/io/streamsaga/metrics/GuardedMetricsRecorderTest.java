@@ -70,6 +70,18 @@ class GuardedMetricsRecorderTest {
         assertEquals("", log, "thrown through, not logged as ignored");
     }
 
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aThreadDeathFromTheRecorderGoesThroughNotLoggedAsIgnored() throws Throwable {
+        // ThreadDeath asks the thread to die; whoever catches it must rethrow it (its Javadoc). The guard logged it as
+        // a recorder's Error and went on, so a thread stopped while it recorded a metric lived on.
+        ThreadDeath stopped = new ThreadDeath();
+        MetricsRecorder guarded = MetricsRecorder.guarded(throwingObserve(new ArrayList<>(), () -> stopped));
+        String log = CapturedLog.ofLogger(GUARDED, () -> assertSame(stopped, assertThrows(ThreadDeath.class,
+                () -> guarded.observe("order_amount", 1, null))));
+        assertEquals("", log, "thrown through, not logged as ignored");
+    }
+
     /** Records each observe call, then throws what {@code thrown} makes. */
     private static MetricsRecorder throwingObserve(List<String> observed, Supplier<? extends Throwable> thrown) {
         return new MetricsRecorder() {

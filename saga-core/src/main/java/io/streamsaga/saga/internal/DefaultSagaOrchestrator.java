@@ -1435,8 +1435,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         for (SagaListener listener : config.listeners()) {
             try {
                 call.accept(listener);
-            } catch (VirtualMachineError | SimulatedProcessCrash e) {
-                throw e; // the process is dying (or a test says so): the run stops as for any Error while driven
+            } catch (VirtualMachineError | SimulatedProcessCrash | ThreadDeath e) {
+                // The process is dying (or a test says so), or the thread is stopped (Thread.stop, whose ThreadDeath a
+                // catcher must rethrow): the run stops as for any Error while driven
+                throw e;
             } catch (Exception e) { // also a checked one (a Kotlin listener, a sneaky throw)
                 log.warn("saga listener {} failed: {}", listener, e.toString());
             } catch (Error e) { // a bug in the listener (an AssertionError, say) must not change the saga's course

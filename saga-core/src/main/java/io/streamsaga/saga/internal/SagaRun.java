@@ -2555,12 +2555,12 @@ final class SagaRun<D> {
     /**
      * What {@code after()} throws is logged and ignored, an Error such as an AssertionError too: the invocation it
      * ends already happened, and its outcome is the saga's (the listeners' rule). Only an Error that stands for the
-     * process dying stops the run, as it would in the action itself.
+     * process dying, or a ThreadDeath, stops the run, as it would in the action itself.
      */
     private static void after(SagaInterceptor interceptor, SagaInterceptor.Invocation invocation, Throwable error) {
         try {
             interceptor.after(invocation, error);
-        } catch (VirtualMachineError | SimulatedProcessCrash e) {
+        } catch (VirtualMachineError | SimulatedProcessCrash | ThreadDeath e) { // ThreadDeath: as a listener's
             throw e;
         } catch (Exception e) { // also a checked one (a sneaky throw)
             log.warn("saga interceptor {} failed: {}", interceptor, e.toString());

@@ -117,6 +117,32 @@ class ErrorInAListenerTest {
         orchestrator.close();
     }
 
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aThreadDeathInOnStepCompletedStopsTheRunAndRecoverResumesIt() {
+        // ThreadDeath asks the thread to die; whoever catches it must rethrow it (its Javadoc). Logged as a listener's
+        // bug and ignored, the stopped thread drove the saga on to its end.
+        SagaDefinition<Data> definition = definition();
+        AtomicBoolean stopped = new AtomicBoolean();
+        SagaOrchestrator orchestrator = orchestrator(definition, new SagaListener() {
+            @Override
+            public void onStepCompleted(SagaInstance instance, String step) {
+                if (stopped.compareAndSet(false, true)) {
+                    throw new ThreadDeath();
+                }
+            }
+        });
+
+        assertThrows(ThreadDeath.class, () -> orchestrator.start(definition, "saga-1", null, new Data("a")));
+        assertEquals(List.of("reserve"), ran);
+        assertTrue(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally());
+
+        assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
+        assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+        assertEquals(List.of("reserve", "book"), ran);
+        orchestrator.close();
+    }
+
     @SuppressWarnings("unchecked")
     private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
         throw (T) t;

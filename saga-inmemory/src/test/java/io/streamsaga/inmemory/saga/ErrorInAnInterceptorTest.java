@@ -154,6 +154,23 @@ class ErrorInAnInterceptorTest {
         }
     }
 
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aThreadDeathInAnInterceptorsAfterStopsTheRunAndRecoverResumesIt() {
+        // ThreadDeath asks the thread to die; whoever catches it must rethrow it (its Javadoc). Logged as an
+        // interceptor's bug and ignored, the stopped thread drove the saga on to its end.
+        SagaDefinition<Data> definition = definition();
+        try (SagaOrchestrator orchestrator = orchestrator(definition, throwingAfter("reserve", new ThreadDeath(), true))) {
+            assertThrows(ThreadDeath.class, () -> orchestrator.start(definition, "saga-1", null, new Data("a")));
+            assertEquals(List.of("reserve"), ran);
+            assertTrue(orchestrator.result("saga-1").toCompletableFuture().isCompletedExceptionally());
+
+            assertEquals(List.of("saga-1"), orchestrator.recover().resumed());
+            assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
+            assertEquals(List.of("reserve", "reserve", "book"), ran, "its outcome was never stored: it runs again");
+        }
+    }
+
     /** A remote step whose participant reserves and releases at once, then a payment that is declined when asked. */
     private SagaDefinition<Data> remoteReservation(boolean declined) {
         bus.subscribe("participant", "reserve-commands", Reserve.class,
