@@ -1,23 +1,28 @@
 package io.streamsaga.kafka;
 
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.EventHandler;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.RangeAssignor;
+import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.UnaryOperator;
 
 import static io.streamsaga.kafka.ExactlyOnceTest.header;
 import static io.streamsaga.kafka.ExactlyOnceTest.readAll;
@@ -154,21 +159,136 @@ class DeadLetterTooLargeTest {
 
     @Test
     void aRebalanceThatGivesThePartitionBackKeepsTheStepItsTooLargeDeadLetterReached() throws InterruptedException {
-        // An eager assignor (the first of Kafka's default list, RangeAssignor) revokes every partition at every
-        // rebalance of the group, also those it gives back to the same member: the step the record's dead letter
-        // reached was forgotten then, with the record's attempts, so its dead letter was tried whole again, refused,
-        // and the record waited again, and a group rebalancing more often than that (members joining, one per topic
-        // of an aggregator) never dead-lettered the record. The record's wait survives the give-back too, so the test
-        // ends it on the members' clock once the rebalance is over: a single redelivery must dead-letter the record.
+        keepsTheStepThroughARebalance(DeadLetterTooLargeTest::eager);
+    }
+
+    @Test
+    void inExactlyOnceModeTooARebalanceThatGivesThePartitionBackKeepsTheStepItsTooLargeDeadLetterReached()
+            throws InterruptedException {
+        // There the refused dead letter aborts the batch's transaction, and the record waits as after any abort.
+        keepsTheStepThroughARebalance(builder -> eager(builder).exactlyOnce(SharedKafkaBroker.unique("payment-service")));
+    }
+
+    @Test
+    void underTheConsumerGroupProtocolARebalanceKeepsTheStepItsTooLargeDeadLetterReached() throws InterruptedException {
+        // KIP-848 (group.protocol=consumer): the broker assigns, and revokes only the partitions that move, so the
+        // member's partition is not revoked when the second member joins; its member epoch moves on all the same.
+        keepsTheStepThroughARebalance(DeadLetterTooLargeTest::consumerProtocol);
+    }
+
+    @Test
+    void underTheConsumerGroupProtocolInExactlyOnceModeARebalanceKeepsTheStepItsTooLargeDeadLetterReached()
+            throws InterruptedException {
+        keepsTheStepThroughARebalance(builder -> consumerProtocol(builder)
+                .exactlyOnce(SharedKafkaBroker.unique("payment-service")));
+    }
+
+    @Test
+    void underTheConsumerGroupProtocolAPartitionThatMovesIsHandledAfreshByItsNewMemberAndOneThatStaysKeepsItsStep()
+            throws Exception {
+        // KIP-848 revokes incrementally: a second member of the group on the same topic takes one of the first
+        // member's two partitions (the broker chooses which), each waiting at a record whose dead letter is too
+        // large. The one that stays keeps its step, attempts and wait; the one that moves is a new partition to its
+        // new member, whose handler runs the record again.
+        String bootstrap = SharedKafkaBroker.bootstrapServers();
+        String orders = SharedKafkaBroker.unique("order-created");
+        String group = SharedKafkaBroker.unique("payment");
+        SharedKafkaBroker.createTopics(2, orders);
+        List<String> keys = List.of(keyOfPartition(0, 2), keyOfPartition(1, 2));
+        AtomicLong skew = new AtomicLong();
+        KafkaTransport transport = consumerProtocol(KafkaTransport.builder().bootstrapServers(bootstrap)
+                .nanoClock(() -> System.nanoTime() + skew.get())
+                .redeliveryBackoff(Duration.ofHours(1))).build();
+        List<String> handled = new CopyOnWriteArrayList<>();
+        Map<String, AtomicInteger> failures = new ConcurrentHashMap<>();
+        try (EventBus bus = EventBus.builder(transport)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .retryPolicy(RetryPolicy.NONE)
+                .build()) {
+            for (String key : keys) {
+                bus.publish(orders, key, new OrderCreated("x".repeat(NEAR_LIMIT), 1)).toCompletableFuture().join();
+                bus.publish(orders, key, new OrderCreated("after-" + key, 2)).toCompletableFuture().join();
+            }
+            EventHandler<OrderCreated> handler = (event, ctx) -> {
+                if (!event.orderId().startsWith("after")) {
+                    failures.computeIfAbsent(ctx.message().key(), k -> new AtomicInteger()).incrementAndGet();
+                    throw new IllegalStateException(DECLINED);
+                }
+                handled.add(event.orderId());
+            };
+            SubscriptionOptions fromEarliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
+            bus.subscribe(group, orders, OrderCreated.class, fromEarliest, handler);
+            await().atMost(WAIT).until(() -> failures.size() == 2); // each partition waits at its record
+            KafkaSubscription first = transport.subscriptions().iterator().next();
+            bus.subscribe(group, orders, OrderCreated.class, fromEarliest, handler);
+            // the moved record is handled again by its new member, and waits there too
+            await().atMost(WAIT).until(() -> failures.values().stream().mapToInt(AtomicInteger::get).sum() == 3);
+
+            await().atMost(WAIT).until(() -> endingEveryWait(skew)
+                    && transport.committedOffsets(group, orders).values().stream().mapToLong(Long::longValue).sum() == 4);
+            assertTrue(first.isActive());
+            assertEquals(List.of(1, 2), failures.values().stream().map(AtomicInteger::get).sorted().toList(),
+                    "the record that stayed ran its handler once, the one that moved once more, at its new member");
+            assertEquals(keys.stream().map(key -> "after-" + key).sorted().toList(), handled.stream().sorted().toList());
+            List<ConsumerRecord<String, byte[]>> deadLetters = readAll(bootstrap, orders + ".DLT", "read_committed");
+            assertEquals(2, deadLetters.size(), "one dead letter each, the one that fitted");
+            deadLetters.forEach(deadLetter -> assertNull(deadLetter.value(), "at the first redelivery: without its payload"));
+        } finally {
+            transport.close();
+        }
+    }
+
+    /**
+     * Moves the members' clock ({@code skew}) an hour on, so that every record's redelivery wait armed by then is over;
+     * returns true. A member arms the wait once the record's dead letter was refused, after its handler failed, which
+     * the test cannot see: called at each look of an await, it ends a wait armed before or after any of them.
+     */
+    private static boolean endingEveryWait(AtomicLong skew) {
+        skew.addAndGet(Duration.ofHours(1).toNanos());
+        return true;
+    }
+
+    /** A key Kafka's default partitioner puts in {@code partition} of a topic of {@code partitions}. */
+    private static String keyOfPartition(int partition, int partitions) {
+        for (int i = 0; ; i++) {
+            String key = "k-" + i;
+            if (Utils.toPositive(Utils.murmur2(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))) % partitions
+                    == partition) {
+                return key;
+            }
+        }
+    }
+
+    /**
+     * An eager assignor (the first of Kafka's default list, RangeAssignor) revokes every partition at every rebalance
+     * of the group, also those it gives back to the same member.
+     */
+    private static KafkaTransport.Builder eager(KafkaTransport.Builder builder) {
+        return builder.consumerProperty("partition.assignment.strategy", RangeAssignor.class.getName());
+    }
+
+    private static KafkaTransport.Builder consumerProtocol(KafkaTransport.Builder builder) {
+        return builder.consumerProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+    }
+
+    /**
+     * The step the record's dead letter reached was forgotten at a rebalance that revoked its partition and gave it
+     * straight back, with the record's attempts, so its dead letter was tried whole again, refused, and the record
+     * waited again, and a group rebalancing more often than that (members joining, one per topic of an aggregator)
+     * never dead-lettered the record. The record's wait survives the rebalance too, so the test ends it on the
+     * members' clock once the rebalance is over (the second member handled its topic's record): a single redelivery
+     * must dead-letter the record.
+     */
+    private static void keepsTheStepThroughARebalance(UnaryOperator<KafkaTransport.Builder> protocol)
+            throws InterruptedException {
         String bootstrap = SharedKafkaBroker.bootstrapServers();
         String orders = SharedKafkaBroker.unique("order-created");
         String other = SharedKafkaBroker.unique("order-paid");
         String group = SharedKafkaBroker.unique("payment");
         AtomicLong skew = new AtomicLong();
-        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap)
-                .consumerProperty("partition.assignment.strategy", RangeAssignor.class.getName())
+        KafkaTransport transport = protocol.apply(KafkaTransport.builder().bootstrapServers(bootstrap)
                 .nanoClock(() -> System.nanoTime() + skew.get())
-                .redeliveryBackoff(Duration.ofHours(1)).build();
+                .redeliveryBackoff(Duration.ofHours(1))).build();
         List<String> handled = new CopyOnWriteArrayList<>();
         AtomicInteger failures = new AtomicInteger();
         CountDownLatch failed = new CountDownLatch(1);
@@ -191,15 +311,16 @@ class DeadLetterTooLargeTest {
             // The dead letter is refused within the delivery that failed, and the member meets the rebalance at a
             // later poll of the same thread: once the handler failed, the step is learnt before the revoke.
             assertTrue(failed.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS));
-            // A second member of the group, on another topic: its first assignment ends a rebalance that the first
-            // member joined again, so revoked its partition before, and got it back in.
+            // A second member of the group, on another topic: the assignment that gives it its topic's partitions ends
+            // a rebalance of the group that the first member was in (eager: its partition revoked before, and given
+            // back in it). Its first assignment may be none (KIP-848 assigns what it subscribed to a heartbeat later).
+            CountDownLatch paidHandled = new CountDownLatch(1);
             try (KafkaSubscription second = (KafkaSubscription) transport.subscribe(group, TopicPattern.of(other),
-                    StartPosition.EARLIEST, record -> { })) {
-                assertTrue(second.awaitAssignment(WAIT));
-                skew.addAndGet(Duration.ofHours(1).toNanos()); // the record's wait is over: one redelivery
+                    StartPosition.EARLIEST, record -> paidHandled.countDown())) {
+                assertTrue(paidHandled.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS));
 
-                await().atMost(WAIT).until(() -> transport.committedOffsets(group, orders).values().stream()
-                        .mapToLong(Long::longValue).sum() == 2);
+                await().atMost(WAIT).until(() -> endingEveryWait(skew)
+                        && transport.committedOffsets(group, orders).values().stream().mapToLong(Long::longValue).sum() == 2);
             }
             assertEquals(List.of("after"), handled);
             assertEquals(1, failures.get(), "its attempts kept: dead-lettered without its handler running again");
