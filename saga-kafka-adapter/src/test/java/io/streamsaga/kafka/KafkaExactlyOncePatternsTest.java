@@ -2,6 +2,8 @@ package io.streamsaga.kafka;
 
 import io.streamsaga.aggregator.EventAggregator;
 import io.streamsaga.aggregator.GroupReleaser;
+import io.streamsaga.aggregator.GroupState;
+import io.streamsaga.aggregator.TimeoutPolicy;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
@@ -12,6 +14,7 @@ import io.streamsaga.choreography.FlowTracker;
 import io.streamsaga.claimcheck.ClaimCheckInterceptor;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.inmemory.patterns.InMemoryPayloadStore;
@@ -243,6 +246,103 @@ class KafkaExactlyOncePatternsTest {
                 deadLetters.stream().map(r -> header(r, "dlt-original-offset") + ":"
                         + header(r, "dlt-error-class").replaceAll(".*\\.", "") + ":"
                         + new String(r.value(), StandardCharsets.UTF_8)).toList());
+    }
+
+    @Test
+    void aGroupReleasedPartialByItsDeadlineWhileABatchHoldingItsPartAbortsIsReleasedOnceAndItsLatePartDeadLetteredOnce()
+            throws Exception {
+        TimeoutOutcome outcome = timeoutDuringAbortingBatches(TimeoutPolicy.RELEASE_PARTIAL);
+
+        assertEquals(List.of("g:1", "h:2", "i:2"), outcome.releases(), "g's partial release and h's and i's, each once");
+        assertEquals(List.of("3:handler-failed:AggregationException"), outcome.deadLetters(),
+                "g's part redelivered after the timeout is no late part; its late part is dead-lettered once");
+    }
+
+    @Test
+    void aGroupDeadLetteredByItsDeadlineWhileABatchHoldingItsPartAbortsHasEachPartDeadLetteredOnce() throws Exception {
+        TimeoutOutcome outcome = timeoutDuringAbortingBatches(TimeoutPolicy.DEAD_LETTER);
+
+        assertEquals(List.of("h:2", "i:2"), outcome.releases(), "g is never released");
+        assertEquals(List.of("0:aggregation-timeout:" + outcome.parts(), "3:handler-failed:AggregationException"),
+                outcome.deadLetters(),
+                "g's timed-out part once (not again when its aborted batch brings it back), its late part once");
+    }
+
+    /**
+     * What {@link #timeoutDuringAbortingBatches} committed: the releases on the output topic as key:parts, and the
+     * dead letters of the parts' topic {@code parts} as (the original's offset):reason:(error class, or the original
+     * topic of a timeout's), each sorted.
+     */
+    private record TimeoutOutcome(String parts, List<String> releases, List<String> deadLetters) {
+    }
+
+    /**
+     * The timeouts of docs/patterns.md section 4 in exactly-once mode, on a virtual clock: one batch holds (offsets 0
+     * to 5) g's first part, h's two parts, g's second part, and i's two parts. g's deadline passes (the test moves the
+     * clock) while h's releaser, in the batch's transaction, is running; the timeout's outcome is sent at once, outside
+     * any transaction. h's releaser then fails its first attempt, which aborts the batch: g's first part comes back to
+     * a group the timeout closed. In the batch handled again g's second part is late, dead-lettered in the batch's
+     * transaction, and i's releaser fails its first attempt, which aborts the batch again; the third attempt commits.
+     */
+    private static TimeoutOutcome timeoutDuringAbortingBatches(TimeoutPolicy policy) throws Exception {
+        String parts = SharedKafkaBroker.unique("order-parts");
+        String completed = SharedKafkaBroker.unique("order-completed");
+        String group = SharedKafkaBroker.unique("order-aggregator");
+        createTopics(parts, completed, parts + ".DLT");
+        VirtualScheduler clock = new VirtualScheduler();
+        CountDownLatch releasingH = new CountDownLatch(1);
+        CountDownLatch timedOut = new CountDownLatch(1);
+        Map<String, AtomicInteger> attempts = new ConcurrentHashMap<>();
+        try (EventBus bus = EventBus.builder(kafka).types(types()).retryPolicy(THREE_ATTEMPTS).scheduler(clock).build();
+             EventAggregator aggregator = EventAggregator.builder(bus, new InMemoryAggregationStore())
+                     .name("pairs").correlateByField("orderId").completeOnSize(2)
+                     .timeout(Duration.ofMinutes(15), policy)
+                     .releaseLease(Duration.ofHours(1)) // h's lease does not run out when the clock moves
+                     .onRelease(aggregate -> {
+                         publishTo(bus, completed).release(aggregate);
+                         int attempt = attempts.computeIfAbsent(aggregate.key(), k -> new AtomicInteger()).incrementAndGet();
+                         if (aggregate.key().equals("h") && attempt == 1) {
+                             releasingH.countDown();
+                             assertTrue(timedOut.await(60, TimeUnit.SECONDS));
+                             throw new IllegalStateException("h's downstream service is down for a moment");
+                         }
+                         if (aggregate.key().equals("i") && attempt == 1) {
+                             throw new IllegalStateException("i's downstream service is down for a moment");
+                         }
+                     })
+                     .build()) {
+            bus.publish(parts, "k", new OrderCreated("g")).toCompletableFuture().join();
+            bus.publish(parts, "k", new OrderCreated("h")).toCompletableFuture().join();
+            bus.publish(parts, "k", new PaymentProcessed("h")).toCompletableFuture().join();
+            bus.publish(parts, "k", new PaymentProcessed("g")).toCompletableFuture().join(); // late once g timed out
+            bus.publish(parts, "k", new OrderCreated("i")).toCompletableFuture().join();
+            bus.publish(parts, "k", new PaymentProcessed("i")).toCompletableFuture().join();
+            aggregator.subscribe(group, FROM_EARLIEST, parts);
+            assertTrue(releasingH.await(60, TimeUnit.SECONDS), "the batch's transaction is open, h releasing");
+            clock.advance(Duration.ofMinutes(15)); // g's deadline: its outcome runs here, on the test's thread
+            GroupState closed = policy == TimeoutPolicy.RELEASE_PARTIAL
+                    ? GroupState.TIMED_OUT_RELEASED : GroupState.TIMED_OUT_DEAD_LETTERED;
+            assertEquals(closed, aggregator.group("g").orElseThrow().state());
+            timedOut.countDown();
+            await().atMost(WAIT).until(() -> committed(kafka, group, parts) == 6);
+            assertEquals(closed, aggregator.group("g").orElseThrow().state());
+            assertEquals(GroupState.COMPLETED, aggregator.group("h").orElseThrow().state());
+            assertEquals(GroupState.COMPLETED, aggregator.group("i").orElseThrow().state());
+        }
+        assertNoTransactionLeftOpen(completed, parts + ".DLT");
+        List<String> releases = readAll(SharedKafkaBroker.bootstrapServers(), completed, "read_committed").stream()
+                .map(r -> r.key() + ":" + new String(r.value(), StandardCharsets.UTF_8).replaceAll(".*\"parts\":(\\d+).*", "$1"))
+                .sorted().toList();
+        // a timeout's dead letter names its part by message id (the group keeps no offsets): the offset it has there
+        Map<String, Long> offsetOfId = readAll(SharedKafkaBroker.bootstrapServers(), parts, "read_committed").stream()
+                .collect(Collectors.toMap(r -> header(r, "message-id"), ConsumerRecord::offset));
+        List<String> deadLetters = readAll(SharedKafkaBroker.bootstrapServers(), parts + ".DLT", "read_committed").stream()
+                .map(r -> (header(r, "dlt-original-offset") != null ? header(r, "dlt-original-offset")
+                        : offsetOfId.get(header(r, "dlt-original-message-id"))) + ":" + header(r, "dlt-reason") + ":"
+                        + (header(r, "dlt-reason").equals("handler-failed")
+                        ? header(r, "dlt-error-class").replaceAll(".*\\.", "") : header(r, "dlt-original-topic")))
+                .sorted().toList();
+        return new TimeoutOutcome(parts, releases, deadLetters);
     }
 
     @Test
