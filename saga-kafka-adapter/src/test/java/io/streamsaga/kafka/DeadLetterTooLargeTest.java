@@ -8,9 +8,13 @@ import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.RangeAssignor;
+import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.Test;
 
@@ -248,6 +252,17 @@ class DeadLetterTooLargeTest {
         return true;
     }
 
+    /**
+     * Whether {@code group} is stable with {@code members} members, each at the group's epoch (KIP-848: its heartbeat
+     * answered with the epoch, its partitions reconciled; classic: no epochs, every member in the generation).
+     */
+    private static boolean stableWithEveryMemberAtItsEpoch(Admin admin, String group, int members) throws Exception {
+        ConsumerGroupDescription description = admin.describeConsumerGroups(List.of(group)).describedGroups().get(group)
+                .get();
+        return description.groupState() == GroupState.STABLE && description.members().size() == members
+                && description.members().stream().allMatch(member -> member.memberEpoch().equals(description.groupEpoch()));
+    }
+
     /** A key Kafka's default partitioner puts in {@code partition} of a topic of {@code partitions}. */
     private static String keyOfPartition(int partition, int partitions) {
         for (int i = 0; ; i++) {
@@ -295,7 +310,8 @@ class DeadLetterTooLargeTest {
         try (EventBus bus = EventBus.builder(transport)
                 .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
                 .retryPolicy(RetryPolicy.NONE)
-                .build()) {
+                .build();
+             Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
             bus.publish(orders, "k", new OrderCreated("x".repeat(NEAR_LIMIT), 1)).toCompletableFuture().join();
             bus.publish(orders, "k", new OrderCreated("after", 2)).toCompletableFuture().join();
             bus.publish(other, "k", new OrderCreated("paid", 3)).toCompletableFuture().join();
@@ -318,6 +334,10 @@ class DeadLetterTooLargeTest {
             try (KafkaSubscription second = (KafkaSubscription) transport.subscribe(group, TopicPattern.of(other),
                     StartPosition.EARLIEST, record -> paidHandled.countDown())) {
                 assertTrue(paidHandled.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS));
+                // Under KIP-848 the first member, whose partitions stay, takes the group's new epoch only at its own
+                // next heartbeat, which may come after the second member got its partitions: the clock moves once the
+                // group is stable, every member at its epoch, so that the record's redelivery follows the rebalance.
+                await().atMost(WAIT).until(() -> stableWithEveryMemberAtItsEpoch(admin, group, 2));
 
                 await().atMost(WAIT).until(() -> endingEveryWait(skew)
                         && transport.committedOffsets(group, orders).values().stream().mapToLong(Long::longValue).sum() == 2);
