@@ -1,14 +1,17 @@
 package io.streamsaga.inmemory.saga.testkit;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -21,8 +24,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link SimulatedCrash} is thrown, and every later call throws too (a dead process does nothing more): each
  * tagged as this store's, so that the test kit tells them from one the application's code throws.
  * A fresh orchestrator over the delegate then recovers. Thread-safe.
+ *
+ * <p>It is a {@link NodeRegistry} too, over a delegate that is one (InMemorySagaStore, JdbcSagaStore), so that a node
+ * of a cluster with saga ownership can die mid-saga: once crashed it writes no heartbeat and removes none (a dead
+ * process does neither; its close() neither), so the other nodes adopt its sagas once its lease ran out. Saga
+ * ownership over it with a delegate that is no NodeRegistry fails the orchestrator's {@code build()} with a
+ * {@link ConfigurationException} naming the delegate.
  */
-public final class CrashingSagaStore implements SagaStore {
+public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     private final SagaStore delegate;
     private final int crashAfterWrite;
     private final boolean beforeWrite;
@@ -209,5 +218,42 @@ public final class CrashingSagaStore implements SagaStore {
     public int deleteFinishedBefore(Instant cutoff) {
         checkAlive();
         return delegate.deleteFinishedBefore(cutoff);
+    }
+
+    /** The delegate as a NodeRegistry: saga ownership over this store needs one. */
+    private NodeRegistry registry() {
+        if (delegate instanceof NodeRegistry registry) {
+            return registry;
+        }
+        throw new ConfigurationException("saga ownership needs a store that is a NodeRegistry, but the delegate of this "
+                + "CrashingSagaStore, " + delegate.getClass().getName() + ", is not");
+    }
+
+    @Override
+    public void heartbeat(String nodeId, Instant at) {
+        NodeRegistry registry = registry();
+        if (!crashed) { // a dead process writes no heartbeat: the other nodes' lease on it runs out
+            registry.heartbeat(nodeId, at);
+        }
+    }
+
+    @Override
+    public Map<String, Instant> heartbeats() {
+        checkAlive();
+        return registry().heartbeats();
+    }
+
+    @Override
+    public void remove(String nodeId) {
+        NodeRegistry registry = registry();
+        if (!crashed) { // nor does it remove its heartbeat (close() after the crash, as a graceful close would)
+            registry.remove(nodeId);
+        }
+    }
+
+    @Override
+    public boolean remove(String nodeId, Instant at) {
+        checkAlive();
+        return registry().remove(nodeId, at);
     }
 }
