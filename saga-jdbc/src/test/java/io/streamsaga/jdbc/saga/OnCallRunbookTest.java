@@ -423,4 +423,75 @@ abstract class OnCallRunbookTest {
         assertEquals(List.of(), upgraded.findUnfinishedLongerThan(Duration.ZERO));
         assertEquals(16, upgraded.findByStatus(SagaStatus.COMPLETED).size());
     }
+
+    record Release(String orderId) {
+    }
+
+    record Released(boolean released) {
+    }
+
+    @Test
+    void aRemoteCompensationRetriedFromOneInstanceIsFinishedWhereItsReplyArrivesAndTheCallerElsewhereLearnsOfItAtTheTimeout() {
+        AtomicBoolean stockDown = new AtomicBoolean(true);
+        TypeRegistry types = TypeRegistry.builder().register(SagaLifecycleEvent.TYPE, 1, SagaLifecycleEvent.class)
+                .register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                .register("release", 1, Release.class).register("released", 1, Released.class).build();
+        java.util.function.Supplier<EventBus> newBus = () -> {
+            EventBus bus = EventBus.builder(transport).scheduler(scheduler).types(types).build();
+            closeables.add(bus);
+            return bus;
+        };
+        EventBus stock = newBus.get();
+        stock.subscribe("stock", "stock-commands", Release.class,
+                (command, ctx) -> SagaMessages.reply(stock, ctx.message(), new Released(!stockDown.get())));
+        SagaDefinition<Order> def = SagaDefinition.builder("release-saga", Order.class).dataType("release-data")
+                .step("reserve").action((d, ctx) -> d)
+                .compensationCommand("stock-commands", (d, ctx) -> new Release(d.orderId()))
+                .onCompensationReply(Released.class, (d, reply) -> {
+                    if (!reply.released()) {
+                        throw new IllegalStateException("stock refused the release");
+                    }
+                })
+                .compensationRetry(RetryPolicy.NONE).compensationTimeout(Duration.ofMinutes(1))
+                .step("charge").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        SagaOrchestrator a = node(SagaOrchestrator.builder().bus(newBus.get()).scheduler(scheduler).register(def)
+                .ownership("orders-a", Duration.ofSeconds(10), Duration.ofSeconds(60)));
+        SagaOrchestrator b = node(SagaOrchestrator.builder().bus(newBus.get()).scheduler(scheduler).register(def)
+                .ownership("orders-b", Duration.ofSeconds(10), Duration.ofSeconds(60)));
+        for (int i = 0; i < 6; i++) {
+            a.start(def, "s-" + i, "order-" + i, new Order("order-" + i, null));
+        }
+        transport.drainAll();
+        assertEquals(6, b.findByStatus(SagaStatus.FAILED_NEEDS_ATTENTION).size());
+        stockDown.set(false);
+        List<java.util.concurrent.CompletableFuture<io.streamsaga.saga.SagaResult<Object>>> retries = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            retries.add(b.retryCompensation("s-" + i).toCompletableFuture());
+        }
+        transport.drainAll();
+
+        // Each retry's reply reached one instance or the other (the reply topic's group), which finished the saga.
+        List<Integer> answeredElsewhere = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            assertEquals(SagaStatus.COMPENSATED, b.find("s-" + i).orElseThrow().status(), "s-" + i);
+            if (retries.get(i).isDone()) {
+                assertEquals(SagaOutcome.COMPENSATED, retries.get(i).join().outcome());
+            } else {
+                answeredElsewhere.add(i);
+            }
+        }
+        assertTrue(!answeredElsewhere.isEmpty() && answeredElsewhere.size() < 6, answeredElsewhere.toString());
+        // The caller on B learns of a saga instance A finished only at the compensation's timeout, as for any run of a
+        // saga another node moved on (docs/sagas.md, "Recovery with several nodes"): the outcome is in the store.
+        scheduler.advance(Duration.ofMinutes(1));
+        for (int i : answeredElsewhere) {
+            java.util.concurrent.CompletionException e = assertThrows(java.util.concurrent.CompletionException.class,
+                    retries.get(i)::join);
+            assertTrue(e.getCause() instanceof io.streamsaga.saga.ConcurrentSagaUpdateException, e.toString());
+            assertEquals(SagaStatus.COMPENSATED, b.find("s-" + i).orElseThrow().status());
+        }
+    }
 }
