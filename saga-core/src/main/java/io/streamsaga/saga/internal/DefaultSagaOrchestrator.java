@@ -50,6 +50,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -1244,10 +1245,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             // Refused before a run is registered (under the version it was migrated to, say): a run adopted here and
             // never driven would keep the saga from every recovery of this orchestrator (it drives it, as far as they
             // can tell), its timeout never armed; and one a recovery registered meanwhile is driven, not to be dropped.
-            run = adopt(stored.get(), null, null, definition -> refusal(definition, sagaId, stepName, message));
+            // Why it could not be migrated here: the dead letter this reply may become names the version to register.
+            Map<String, String> unmigrated = new HashMap<>(1);
+            run = adopt(stored.get(), null, unmigrated, definition -> refusal(definition, sagaId, stepName, message));
             if (run == null) {
+                String why = unmigrated.get(sagaId);
                 throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
-                        + " whose definition is not registered", null, true);
+                        + " whose definition is not registered" + (why == null ? "" : " here: " + why), null, true);
             }
         } else if (answersAnotherSaga(message, sagaId, run.createdAt())) {
             ignoreAnotherSagasReply(message, sagaId, run.createdAt());

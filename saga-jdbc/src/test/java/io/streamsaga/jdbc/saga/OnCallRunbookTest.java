@@ -398,7 +398,9 @@ abstract class OnCallRunbookTest {
         assertTrue(!waiting.isEmpty(), "some replies reached the old instance");
         assertEquals(waiting, deadLetters.stream().map(m -> m.sagaId().orElseThrow()).sorted().toList(),
                 "each reply the old instance could not take is a dead letter naming its saga");
-        assertTrue(deadLetters.get(0).header("dlt-error-message").orElseThrow().contains("whose definition is not registered"));
+        String reason = deadLetters.get(0).header("dlt-error-message").orElseThrow();
+        assertTrue(reason.contains("whose definition is not registered here: definition 'pay-saga' version 2 is not registered,"
+                + " nor a later one"), "the dead letter names the version the instance lacks: " + reason);
         assertEquals(8, charged.size(), "every payment was taken");
 
         old.close(); // the old instance is upgraded in its turn, before the steps' timeout
