@@ -14,6 +14,7 @@ import io.streamsaga.saga.spi.SagaStore;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -65,6 +66,29 @@ class CrashingSagaStoreOwnershipTest {
             assertEquals(Set.of("s-1/reserve", "s-1/charge", "s-1/ship"), applied);
             assertEquals(List.of("reserve", "charge", "charge", "ship"), effects, "the step whose outcome was lost runs again");
             assertTrue(!store.heartbeats().containsKey("node-a"), "the dead node's heartbeat is removed by B's recovery");
+        }
+        scheduler.close();
+    }
+
+    @Test
+    void aCrashedNodesCloseRemovesNoHeartbeatSoItsSagaWaitsForTheLeaseAsAfterADeadProcess() {
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemorySagaStore store = new InMemorySagaStore();
+        CrashingSagaStore dying = new CrashingSagaStore(store, 3, true);
+        SagaOrchestrator a = SagaOrchestrator.builder().store(dying).scheduler(scheduler).register(saga)
+                .ownership("node-a", Duration.ofSeconds(10), Duration.ofSeconds(60)).build();
+        try (SagaOrchestrator b = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga)
+                .ownership("node-b", Duration.ofSeconds(10), Duration.ofSeconds(60)).build()) {
+            assertThrows(SimulatedCrash.class, () -> a.start(saga, "s-1", null, new Order("o-1")));
+            Instant lastHeartbeat = store.heartbeats().get("node-a");
+            scheduler.advance(Duration.ofSeconds(30)); // three of A's heartbeat intervals
+            a.close(); // a graceful close would remove the heartbeat, and B would adopt at once
+
+            assertEquals(lastHeartbeat, store.heartbeats().get("node-a"), "no heartbeat written or removed after the crash");
+            assertEquals(List.of(), b.recover().resumed(), "node A's lease has not run out");
+            scheduler.advance(Duration.ofSeconds(31));
+            assertEquals(List.of("s-1"), b.recover().resumed());
+            assertEquals(SagaStatus.COMPLETED, store.find("s-1").orElseThrow().status());
         }
         scheduler.close();
     }
