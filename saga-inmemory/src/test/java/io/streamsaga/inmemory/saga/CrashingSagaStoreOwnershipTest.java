@@ -94,6 +94,30 @@ class CrashingSagaStoreOwnershipTest {
     }
 
     @Test
+    void aCrashedNodeWithItsOwnRecoverySweepAndPurgeStopsThemInsteadOfThrowingTheCrashIntoTheTestsClock() {
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemorySagaStore store = new InMemorySagaStore();
+        CrashingSagaStore dying = new CrashingSagaStore(store, 3, true);
+        // The nodes of a cluster configured alike: node A sweeps and purges too, on the clock the test advances.
+        try (SagaOrchestrator a = SagaOrchestrator.builder().store(dying).scheduler(scheduler).register(saga)
+                     .ownership("node-a", Duration.ofSeconds(10), Duration.ofSeconds(60))
+                     .recoverEvery(Duration.ofSeconds(30), Duration.ZERO).purgeEvery(Duration.ofSeconds(30)).build();
+             SagaOrchestrator b = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(saga)
+                     .ownership("node-b", Duration.ofSeconds(10), Duration.ofSeconds(60))
+                     .recoverEvery(Duration.ofSeconds(30), Duration.ZERO).purgeEvery(Duration.ofSeconds(30)).build()) {
+            assertThrows(SimulatedCrash.class, () -> a.start(saga, "s-1", null, new Order("o-1")));
+
+            scheduler.advance(Duration.ofSeconds(90)); // A's sweeps and purges read the crashed store: they stop
+
+            SagaInstance done = store.find("s-1").orElseThrow();
+            assertEquals(SagaStatus.COMPLETED, done.status());
+            assertEquals("node-b", done.owner());
+            assertEquals(List.of("reserve", "charge", "charge", "ship"), effects);
+        }
+        scheduler.close();
+    }
+
+    @Test
     void ownershipOverACrashingStoreWhoseDelegateIsNoNodeRegistryIsRefusedAtBuild() {
         InMemorySagaStore inMemory = new InMemorySagaStore();
         // An application's own store that is no NodeRegistry: the in-memory one seen through the SagaStore interface only.
