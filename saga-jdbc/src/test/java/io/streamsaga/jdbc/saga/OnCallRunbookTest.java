@@ -460,9 +460,11 @@ abstract class OnCallRunbookTest {
                     throw new IllegalStateException("card declined");
                 }).retry(RetryPolicy.NONE)
                 .build();
-        SagaOrchestrator a = node(SagaOrchestrator.builder().bus(newBus.get()).scheduler(scheduler).register(def)
+        InMemoryMetrics metricsA = new InMemoryMetrics();
+        InMemoryMetrics metricsB = new InMemoryMetrics();
+        SagaOrchestrator a = node(SagaOrchestrator.builder().bus(newBus.get()).scheduler(scheduler).metrics(metricsA).register(def)
                 .ownership("orders-a", Duration.ofSeconds(10), Duration.ofSeconds(60)));
-        SagaOrchestrator b = node(SagaOrchestrator.builder().bus(newBus.get()).scheduler(scheduler).register(def)
+        SagaOrchestrator b = node(SagaOrchestrator.builder().bus(newBus.get()).scheduler(scheduler).metrics(metricsB).register(def)
                 .ownership("orders-b", Duration.ofSeconds(10), Duration.ofSeconds(60)));
         for (int i = 0; i < 6; i++) {
             a.start(def, "s-" + i, "order-" + i, new Order("order-" + i, null));
@@ -487,8 +489,12 @@ abstract class OnCallRunbookTest {
             }
         }
         assertTrue(!answeredElsewhere.isEmpty() && answeredElsewhere.size() < 6, answeredElsewhere.toString());
+        // saga_finished counts each compensated once, on the instance that finished it, not the caller's.
+        assertEquals(answeredElsewhere.size(), metricsA.sagasFinished("release-saga", "compensated"));
+        assertEquals(6 - answeredElsewhere.size(), metricsB.sagasFinished("release-saga", "compensated"));
         // The caller on B learns of a saga instance A finished only at the compensation's timeout, as for any run of a
         // saga another node moved on (docs/sagas.md, "Recovery with several nodes"): the outcome is in the store.
+        long failedOnBBefore = metricsB.sagasFinished("release-saga", "failed");
         scheduler.advance(Duration.ofMinutes(1));
         for (int i : answeredElsewhere) {
             java.util.concurrent.CompletionException e = assertThrows(java.util.concurrent.CompletionException.class,
@@ -496,5 +502,8 @@ abstract class OnCallRunbookTest {
             assertTrue(e.getCause() instanceof io.streamsaga.saga.ConcurrentSagaUpdateException, e.toString());
             assertEquals(SagaStatus.COMPENSATED, b.find("s-" + i).orElseThrow().status());
         }
+        assertEquals(6 - answeredElsewhere.size(), metricsB.sagasFinished("release-saga", "compensated"),
+                "the caller's stage failing at the timeout counts nothing");
+        assertEquals(0, metricsB.sagasFinished("release-saga", "failed") - failedOnBBefore);
     }
 }
