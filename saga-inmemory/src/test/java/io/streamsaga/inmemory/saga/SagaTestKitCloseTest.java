@@ -8,6 +8,7 @@ import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
+import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
@@ -146,6 +147,28 @@ class SagaTestKitCloseTest {
         assertTrue(isClosed(report.environment()));
         assertEquals(SagaStatus.RUNNING, report.status());
         assertThrows(IllegalStateException.class, report::cancel, "a closed run cannot be driven");
+    }
+
+    record Shipped(String id) {
+    }
+
+    @Test
+    void aRunWhoseOrchestratorIsRefusedAtBuildLeavesItsEnvironmentClosed() {
+        List<SagaTestEnvironment> environments = new CopyOnWriteArrayList<>();
+        SagaTestKit<Shop, Order> kit = SagaTestKit.given(env -> {
+            environments.add(env);
+            return new Shop(env);
+        }, shop -> SagaDefinition.builder("shop", Order.class)
+                .step("ship").command("shipments", (order, ctx) -> order).onReply(Shipped.class, (order, reply) -> order)
+                .build(), new Order("o-1")); // the kit's empty registry cannot decode Shipped: build() refuses
+
+        ConfigurationException refused = assertThrows(ConfigurationException.class, kit::whenRun);
+
+        assertTrue(refused.getMessage().contains(Shipped.class.getName()), refused.getMessage());
+        SagaTestEnvironment env = environments.get(0);
+        assertTrue(isClosed(env), "the executor of a run refused at build left open");
+        assertTrue(env.transport().send(Message.builder("orders").type("order").build()).toCompletableFuture()
+                .isCompletedExceptionally(), "the transport of a run refused at build left open");
     }
 
     @Test
