@@ -1,7 +1,6 @@
 package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.ConfigurationException;
-import io.streamsaga.codec.EventCodec;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaDataUpcaster;
@@ -19,7 +18,6 @@ import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -544,10 +542,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      *                                 report says so: no report drives it), the saga left in the store as it was
      * @throws IllegalStateException   when the run is closed or was upgraded already (a definition that fails to build
      *                                 throws its own exception too, as does a failure naming a step {@code definition}
-     *                                 does not have, or a remote step or compensation of it waiting for a reply of a class
-     *                                 the kit's bus's codec cannot decode to, {@link ConfigurationException}, or a
-     *                                 compensation it does not have,
-     *                                 {@link AssertionError}; each leaves the run as it was)
+     *                                 does not have, {@link ConfigurationException}, or a compensation it does not have,
+     *                                 {@link AssertionError}, and the new orchestrator's build refusing the definition
+     *                                 (a remote step or compensation of it waiting for a reply of a class the kit's
+     *                                 bus's codec cannot decode to, {@link ConfigurationException}): that orchestrator
+     *                                 is built before the run's closes, so each leaves the run as it was)
      */
     public <E> SagaRunReport<F, E> upgradeTo(Function<F, SagaDefinition<E>> definition, FailureInjection... failures) {
         Objects.requireNonNull(definition, "definition");
@@ -564,44 +563,37 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 throw new ConfigurationException("upgradeTo: two failures given for " + place);
             }
         }
-        requireRepliesDecodable(upgradedTo);
-        List<SagaRunReport<F, E>> next = new ArrayList<>(1);
+        // The new orchestrator is built before the run's is closed: one its build refuses (a reply class the bus's
+        // codec cannot decode to, say) leaves the run as it was. The two share the store and the bus for a moment:
+        // the new one neither recovers nor is handed a message before resumeAfterUpgrade (the kit delivers by hand,
+        // and gives the orchestrators no ownership nor recovery sweep), so only the run's drives the saga meanwhile.
+        SagaRunReport<F, E> next = new SagaRunReport<>(this, upgradedTo);
         driving(() -> {
-            orchestrator.close();
+            try {
+                orchestrator.close();
+            } catch (RuntimeException | Error e) {
+                next.closeOrchestratorAfter(e); // the run closes (driving): the new orchestrator must not stay open
+                throw e;
+            }
             // Once the previous version's orchestrator is closed: its steps are no longer run.
             injected.forEach(failure -> interceptor.inject(failure.step(), failure.compensation(), failure.mode()));
-            next.add(new SagaRunReport<>(this, upgradedTo));
         });
         upgraded = true; // the next report owns the environment from here: this one must not close it
         closed = true;
         try {
-            return next.get(0).resumeAfterUpgrade();
+            return next.resumeAfterUpgrade();
         } catch (RuntimeException | Error e) {
             upgraded = false; // the upgraded run failed and closed, its report lost: none drives the run
             throw e;
         }
     }
 
-    /**
-     * Refuses, before the run's orchestrator is closed, a definition the new one's build would refuse for a remote
-     * step's or compensation's reply class the kit's bus's codec cannot decode to ({@link EventCodec#canDecodeTo}):
-     * refused by that build only after the close, the upgrade would leave the run closed, not as it was.
-     */
-    private void requireRepliesDecodable(SagaDefinition<?> upgradedTo) {
-        EventCodec codec = environment.bus().codec();
-        for (SagaStep<?> step : upgradedTo.steps()) {
-            List<Class<?>> replies = new ArrayList<>(2);
-            step.remote().ifPresent(remote -> replies.add(remote.replyType()));
-            step.remoteCompensation().ifPresent(remote -> replies.add(remote.replyType()));
-            for (Class<?> reply : replies) {
-                if (reply != null && !codec.canDecodeTo(reply)) {
-                    throw new ConfigurationException("upgradeTo: saga '" + upgradedTo.name() + "' version "
-                            + upgradedTo.version() + ": step '" + step.name() + "' waits for a reply of class "
-                            + reply.getName() + ", which the bus's codec cannot decode to, so the orchestrator refuses"
-                            + " the definition (give the class to SagaTestKit.types(..)): "
-                            + EventCodec.whyCannotDecodeTo(codec, reply));
-                }
-            }
+    /** Closes this report's orchestrator after {@code failure} without hiding it: a failure to close is suppressed. */
+    private void closeOrchestratorAfter(Throwable failure) {
+        try {
+            orchestrator.close();
+        } catch (RuntimeException | Error e) {
+            failure.addSuppressed(e);
         }
     }
 
