@@ -1521,8 +1521,11 @@ final class SagaRun<D> {
         } finally {
             operatorCallEnds();
         }
-        requireWritten(before);
+        // Its refusal first: a run put back as before the call goes on in recordAndDrive, and may stop on a later write
+        // of its own, the saga's version still the one before the call; that stop is the run's (its result's), not why
+        // the call did not happen.
         throwIfRefused();
+        requireWritten(before);
     }
 
     /** After an operator call that returns nothing: the refusal of its write on a run driven here, thrown. */
