@@ -55,11 +55,11 @@ public interface SagaListener {
      * An operator's {@link SagaOrchestrator#retryCompensation} sent a saga that needed attention forward again (status
      * {@code RUNNING}): a retriable step that exhausted its retries, or a step whose outcome the store refused, is
      * attempted once more. Called once the retry is stored, before the step runs. A retry that compensates again is
-     * {@link #onCompensationStarting} instead. The instance, running again, holds no failure: what it retries after is
-     * the detail of its last transition ({@code SAGA_RETRIED}, {@link SagaOrchestrator#history}) and the error of its
-     * {@code retried} lifecycle event.
+     * {@link #onCompensationStarting} instead. The instance, running again, holds no failure: {@code retriedAfter} is
+     * what it needed attention for and is retried after, as the error of its {@code retried} lifecycle event and the
+     * detail of its {@code SAGA_RETRIED} transition name it.
      */
-    default void onRetried(SagaInstance instance) {
+    default void onRetried(SagaInstance instance, SagaFailure retriedAfter) {
     }
 
     /**

@@ -148,7 +148,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * stored, a saga compensating again emits a {@code compensating} lifecycle event (as a saga beginning to
      * compensate; {@link SagaListener#onCompensationStarting}), one sent forward a {@code retried} event (status
      * {@code RUNNING}, its error the failure it retries after, which the running saga no longer holds and its
-     * {@code SAGA_RETRIED} transition's detail keeps; {@link SagaListener#onRetried}), so that a consumer whose last event of it was {@code failed}
+     * {@code SAGA_RETRIED} transition's detail keeps; {@link SagaListener#onRetried}, which is handed that failure), so
+     * that a consumer whose last event of it was {@code failed}
      * learns at once that it no longer needs attention.
      */
     CompletionStage<SagaResult<Object>> retryCompensation(String sagaId);

@@ -1392,7 +1392,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     void onRetried(SagaInstance instance, SagaFailure retriedAfter) {
         publish(instance, "retried", null, retriedAfter);
         if (!config.listeners().isEmpty()) {
-            notify(l -> l.onRetried(instance));
+            notify(l -> l.onRetried(instance, retriedAfter));
         }
     }
 

@@ -8,6 +8,7 @@ import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaLifecycleEvent;
 import io.streamsaga.saga.SagaListener;
@@ -47,6 +48,8 @@ class OperatorRestartLifecycleEventTest {
     private final List<String> heard = new CopyOnWriteArrayList<>();
     /** The step whose compensation failure each onFailed names. */
     private final List<String> failedHeard = new CopyOnWriteArrayList<>();
+    /** What each onRetried was told the saga is retried after. */
+    private final List<SagaFailure> retriedAfterHeard = new CopyOnWriteArrayList<>();
 
     private final SagaDefinition<Order> compensating = SagaDefinition.builder("order", Order.class)
             .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> {
@@ -80,8 +83,9 @@ class OperatorRestartLifecycleEventTest {
         }
 
         @Override
-        public void onRetried(SagaInstance instance) {
+        public void onRetried(SagaInstance instance, SagaFailure retriedAfter) {
             heard.add("onRetried " + instance.status());
+            retriedAfterHeard.add(retriedAfter);
         }
 
         @Override
@@ -153,6 +157,21 @@ class OperatorRestartLifecycleEventTest {
         assertEquals("ship: java.lang.IllegalStateException: carrier down", retried.error());
         assertEquals(events.get(2).error(), retried.error());
         assertEquals(List.of("onRetried RUNNING"), heard);
+    }
+
+    @Test
+    void aRetriedStuckStepTellsOnRetriedTheFailureItRetriesAfterWhichTheRunningInstanceNoLongerHolds() {
+        try (SagaOrchestrator orchestrator = orchestrator(stuck, new CopyOnWriteArrayList<>())) {
+            SagaFailure stuckOn = orchestrator.start(stuck, "s-5", "o-5", new Order("o-5")).toCompletableFuture().join()
+                    .failure();
+            carrierDown.set(false);
+            assertEquals(SagaOutcome.COMPLETED, orchestrator.retryCompensation("s-5").toCompletableFuture().join().outcome());
+            transport.drainAll();
+
+            assertEquals(List.of(new SagaFailure("ship", IllegalStateException.class.getName(), "carrier down")),
+                    retriedAfterHeard);
+            assertEquals(List.of(stuckOn), retriedAfterHeard);
+        }
     }
 
     @Test
