@@ -233,7 +233,10 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        reported before: those this recovery adopted, and those a reply's arrival made it drive
      *                        since the previous recovery (a reply to a command of a saga not driven here, read after a
      *                        restart before {@code recover()} was called, say), each reported once, by the first
-     *                        recovery that reads it unfinished; {@link #result(String)} gives their outcome
+     *                        recovery that reads it unfinished; {@link #result(String)} gives their outcome. Not
+     *                        those an operator call ({@link #cancel}, {@link #retryCompensation},
+     *                        {@link #skipCompensation}) made it drive: that call's caller knows, and follows the saga by
+     *                        the call's stage or {@code result(String)}
      * @param unresolvable    ids of unfinished sagas whose definition (name and version) is not registered and
      *                        cannot be migrated, and those whose stored state the store cannot read
      *                        ({@link io.streamsaga.saga.spi.UnreadableSagaData}) or whose step states are not one per

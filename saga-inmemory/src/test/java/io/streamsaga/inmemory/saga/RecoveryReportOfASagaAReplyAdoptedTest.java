@@ -47,15 +47,23 @@ class RecoveryReportOfASagaAReplyAdoptedTest {
     record Shipped(String parcel) {
     }
 
+    record Refund(String id) {
+    }
+
+    record Refunded(String id) {
+    }
+
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private final VirtualScheduler scheduler = new VirtualScheduler();
     private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
             .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
-                    .register("ship", 1, Ship.class).register("shipped", 1, Shipped.class).build())
+                    .register("ship", 1, Ship.class).register("shipped", 1, Shipped.class)
+                    .register("refund", 1, Refund.class).register("refunded", 1, Refunded.class).build())
             .build();
     private final InMemorySagaStore store = new InMemorySagaStore();
     private final List<Message> charges = new CopyOnWriteArrayList<>();
     private final List<Message> shipments = new CopyOnWriteArrayList<>();
+    private final List<Message> refunds = new CopyOnWriteArrayList<>();
 
     private final SagaDefinition<Data> definition = SagaDefinition.builder("pay-and-ship", Data.class)
             .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
@@ -66,6 +74,17 @@ class RecoveryReportOfASagaAReplyAdoptedTest {
             .timeout(Duration.ofMinutes(1))
             .build();
 
+    /** A charge refunded by a command of its own (a remote compensation), then a local step. */
+    private final SagaDefinition<Data> refundable = SagaDefinition.builder("pay-or-refund", Data.class)
+            .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+            .onReply(Charged.class, (d, reply) -> d)
+            .compensationCommand("refund-commands", (d, ctx) -> new Refund(d.id()))
+            .onCompensationReply(Refunded.class, (d, reply) -> {
+            })
+            .timeout(Duration.ofMinutes(1))
+            .step("confirm").action((d, ctx) -> d)
+            .build();
+
     @AfterEach
     void close() {
         bus.close();
@@ -73,7 +92,8 @@ class RecoveryReportOfASagaAReplyAdoptedTest {
     }
 
     private SagaOrchestrator orchestrator() {
-        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(definition).build();
+        return SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler).register(definition)
+                .register(refundable).build();
     }
 
     @Test
@@ -105,5 +125,31 @@ class RecoveryReportOfASagaAReplyAdoptedTest {
         }
         assertEquals(SagaStatus.COMPLETED, store.find("saga-1").orElseThrow().status());
         assertEquals(1, shipments.size(), "the next step's command sent once: the recovery re-sent nothing");
+    }
+
+    @Test
+    void aSagaAnOperatorCallMadeThisOrchestratorDriveIsNotReportedResumedItsCallerHoldsItsResult() {
+        SubscriptionOptions earliest = SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST);
+        bus.subscribe("payments", "charge-commands", Charge.class, earliest, (command, ctx) -> charges.add(ctx.message()));
+        bus.subscribe("refunds", "refund-commands", Refund.class, earliest, (command, ctx) -> refunds.add(ctx.message()));
+        SagaOrchestrator first = orchestrator();
+        first.start(refundable, "saga-2", null, new Data("b"));
+        transport.drainAll();
+        first.close(); // the process stops while the charge waits for its reply
+
+        try (SagaOrchestrator restarted = orchestrator()) {
+            // The operator cancels the saga before recover(): its run here compensates it, waiting for the refund's reply.
+            restarted.cancel("saga-2");
+            transport.drainAll();
+            assertEquals(1, refunds.size(), "driven here: the refund's command sent");
+
+            // Not a saga nobody was told this orchestrator drives: the call's caller was, and follows it by result().
+            assertEquals(List.of(), restarted.recover().resumed());
+            CompletableFuture<SagaResult<Object>> result = restarted.result("saga-2").toCompletableFuture();
+            SagaMessages.reply(bus, refunds.get(0), new Refunded("b"));
+            transport.drainAll();
+            assertEquals(SagaOutcome.COMPENSATED, result.join().outcome());
+        }
+        assertEquals(1, refunds.size(), "the refund's command sent once: the recovery re-sent nothing");
     }
 }
