@@ -5,6 +5,8 @@ import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaWriteRefusedException;
@@ -12,9 +14,13 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -74,7 +80,8 @@ class CancelRefusedByTheStoreTest {
                 .build();
         try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
                 .register(definition).build()) {
-            orchestrator.start(definition, "saga-1", null, new Data("a"));
+            CompletableFuture<SagaResult<Data>> result = orchestrator.start(definition, "saga-1", null, new Data("a"))
+                    .toCompletableFuture();
             // charge's retry is due, its timer late: the run drives it at its next pass, which the cancel's makes.
             scheduler.delegate.advance(Duration.ofMinutes(1));
             assertEquals(1, charges.get());
@@ -83,6 +90,14 @@ class CancelRefusedByTheStoreTest {
                     () -> orchestrator.cancel("saga-1"));
 
             assertSame(store.refusal, thrown);
+            // The call did not happen: the saga is stored running as before it, and the run, gone on, stopped on its
+            // own write lost (charge's retry's start, so the retry did not run here), which its result reports.
+            SagaInstance stored = store.find("saga-1").orElseThrow();
+            assertEquals(SagaStatus.RUNNING, stored.status());
+            assertFalse(store.history("saga-1").stream().anyMatch(t -> t.type() == TransitionType.SAGA_COMPENSATING));
+            CompletionException stopped = assertThrows(CompletionException.class, result::join);
+            assertInstanceOf(ConcurrentSagaUpdateException.class, stopped.getCause());
+            assertEquals(1, charges.get(), "charge retried here though its start was not stored");
         }
     }
 }
