@@ -145,6 +145,12 @@ final class SagaRun<D> {
          * attempt is not resumed but started again after a restart. Null until the first is set.
          */
         Instant[] compensationDeadlines;
+        /**
+         * The compensations that failed for good in what is staged, logged at ERROR once their write is stored (or fails
+         * for a reason of this node's) but not when it loses to another orchestrator's, which moved the saga on (its
+         * reply reached that node, say): the saga did not fail then ({@link #movedOnElsewhere}). Null when none.
+         */
+        List<String> unloggedFailures;
     }
 
     /** What an operator call may change before its own write is stored (see {@link Uncommon#beforeTheCall}). */
@@ -1479,8 +1485,13 @@ final class SagaRun<D> {
                     TransitionType.COMPENSATION_RETRY_SCHEDULED, state.compensationAttempts(), detail);
             return;
         }
-        log.error("saga {}: compensation of {} failed for good after {} attempts: {}", sagaId, step.name(),
-                state.compensationAttempts(), detail);
+        // Logged once the write is stored (logFailures): one that loses to another orchestrator's is no failure.
+        Uncommon u = uncommon();
+        if (u.unloggedFailures == null) {
+            u.unloggedFailures = new java.util.ArrayList<>(1);
+        }
+        u.unloggedFailures.add("compensation of " + step.name() + " failed for good after " + state.compensationAttempts()
+                + " attempts: " + detail);
         // The error itself as the detail (described when written): a write the store refuses carries it on.
         stage(i, state.with(StepStatus.COMPENSATION_FAILED), status, failure, SagaFailure.of(step.name(), error),
                 TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), error, null);
@@ -2048,6 +2059,7 @@ final class SagaRun<D> {
      * completes with the reason; the store keeps what was written, from which recover() resumes the saga.
      */
     private void stopHere(Throwable reason) {
+        logFailures(); // staged, not written for a reason of this node's (its write lost to another's: cleared before)
         unstage();
         if (commands != null) {
             commands.clear();
@@ -2170,6 +2182,7 @@ final class SagaRun<D> {
     /** Writes the staged transitions, if any, before the engine acts; on a lost race or a store failure the run stops. */
     private boolean flush() {
         if (stopped) {
+            logFailures();
             return false;
         }
         if (staged == 0) {
@@ -2211,11 +2224,12 @@ final class SagaRun<D> {
                 log.warn("saga {}: a saga with this id is already stored; this start stops: {}", current.sagaId(),
                         e.getMessage());
             } else {
-                log.warn("saga {}: another orchestrator drives it now; this one stops: {}", current.sagaId(), e.getMessage());
+                movedOnElsewhere(e);
             }
             stopHere(e);
             return false;
         } catch (ConfigurationException | SagaWriteRefusedException e) { // refused, and would be refused again
+            logFailures();
             if (!insert && uncommon != null && uncommon.operatorCallFrom == storedVersion) {
                 // An operator call's own write (with what it drove along): the call did not happen, and its caller gets
                 // the refusal itself; the saga stays as stored (a running one is not taken for one whose progress the
@@ -2239,6 +2253,7 @@ final class SagaRun<D> {
             stopHere(e);
             return false;
         } catch (RuntimeException e) {
+            logFailures();
             return storeFailed(transitions, current, e);
         }
         storedVersion = current.version();
@@ -2246,7 +2261,51 @@ final class SagaRun<D> {
         if (commands != null) {
             commands.clear();
         }
+        if (uncommon != null && uncommon.unloggedFailures != null) {
+            logFailures();
+        }
         return true;
+    }
+
+    /** Logs the failures for good of what was staged ({@link Uncommon#unloggedFailures}), at ERROR, once. */
+    private void logFailures() {
+        List<String> failures = uncommon == null ? null : uncommon.unloggedFailures;
+        if (failures != null) {
+            uncommon.unloggedFailures = null;
+            for (String failure : failures) {
+                log.error("saga {}: {}", sagaId, failure);
+            }
+        }
+    }
+
+    /**
+     * The run's write lost to another orchestrator's ({@code lost}): that one moved the saga on (a reply of this run's
+     * attempt reached it, and this run learns of it at the attempt's timeout, say), so what this run staged (a timeout,
+     * a compensation failed for good) is not the saga's outcome, and is logged as not written, once, at INFO with the
+     * saga as stored; at WARN when the store cannot be read for it. Only on this rare path is the store read.
+     */
+    private void movedOnElsewhere(ConcurrentSagaUpdateException lost) {
+        List<String> failures = uncommon == null ? null : uncommon.unloggedFailures;
+        if (failures != null) {
+            uncommon.unloggedFailures = null;
+        }
+        String unwritten = failures == null ? "" : " (not written: " + String.join("; ", failures) + ")";
+        SagaInstance stored;
+        try {
+            stored = orchestrator.store().find(sagaId).orElse(null);
+        } catch (RuntimeException e) {
+            log.warn("saga {}: moved on by another node, whose outcome cannot be read ({}); this one stops{}: {}", sagaId,
+                    e.toString(), unwritten, lost.getMessage());
+            return;
+        }
+        if (stored == null) {
+            log.info("saga {}: moved on by another node, finished and purged there; this one stops{}: {}", sagaId,
+                    unwritten, lost.getMessage());
+        } else {
+            log.info("saga {}: moved on by another node{}: stored {} at version {}; this one stops{}: {}", sagaId,
+                    stored.owner() == null ? "" : " (owner " + stored.owner() + ")", stored.status(), stored.version(),
+                    unwritten, lost.getMessage());
+        }
     }
 
     /**
