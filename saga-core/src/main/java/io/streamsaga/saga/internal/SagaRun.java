@@ -1942,8 +1942,9 @@ final class SagaRun<D> {
      * Whether another orchestrator wrote the saga since this run last did (it adopted the saga while this run
      * waited for a reply that went to it, say), which this run would learn only at its next write, and nothing
      * may wake it for that (a remote step without a timeout): the run then stops as on a write it lost, its
-     * result completing exceptionally with a {@link ConcurrentSagaUpdateException}, and is no longer registered.
-     * Under the run's lock, so that no write of its own is in progress; never while this thread drives it.
+     * result completing exceptionally with a {@link ConcurrentSagaUpdateException}, and is no longer registered,
+     * logged as such a write is, at INFO ({@link #movedOn}). Under the run's lock, so that no write of its own is in
+     * progress; never while this thread drives it.
      */
     synchronized boolean dropIfSuperseded() {
         if (stopped || driving || storedVersion == 0) {
@@ -1954,9 +1955,9 @@ final class SagaRun<D> {
         if (stored != null && current <= storedVersion) {
             return false;
         }
-        log.warn("saga {}: another orchestrator wrote it since this one did (version {}, the store has {}); this one"
-                + " stops", sagaId, storedVersion, stored == null ? "none" : current);
-        drop(current);
+        ConcurrentSagaUpdateException lost = new ConcurrentSagaUpdateException(sagaId, storedVersion, current);
+        movedOn(stored, "", lost); // as a write lost to that orchestrator's: the saga went on there, nothing failed here
+        stopHere(lost);
         return true;
     }
 
@@ -2298,6 +2299,15 @@ final class SagaRun<D> {
                     e.toString(), unwritten, lost.getMessage());
             return;
         }
+        movedOn(stored, unwritten, lost);
+    }
+
+    /**
+     * Logs, once, at INFO, that another orchestrator moved the saga on, as {@code stored} (null: finished and purged
+     * there), so that this run, which stops with {@code lost}, did not write {@code unwritten} (empty, or what it
+     * staged: {@link #movedOnElsewhere}).
+     */
+    private void movedOn(SagaInstance stored, String unwritten, ConcurrentSagaUpdateException lost) {
         if (stored == null) {
             log.info("saga {}: moved on by another node, finished and purged there; this one stops{}: {}", sagaId,
                     unwritten, lost.getMessage());

@@ -12,10 +12,13 @@ import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -102,10 +105,19 @@ class SagaMovedOnByAnotherNodeLoggingTest {
                 .build();
     }
 
+    /** charge (remote, no timeout: nothing but a reply wakes the run), then ship (local). */
+    private SagaDefinition<Order> patientPaySaga() {
+        return SagaDefinition.builder("patient-pay-saga", Order.class)
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order)
+                .step("ship").action((order, ctx) -> order)
+                .build();
+    }
+
     /** A node named {@code nodeId}, with a reply topic of its own, so that the test decides which node a reply reaches. */
     private SagaOrchestrator node(String nodeId) {
         SagaOrchestrator node = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
-                .register(releaseSaga()).register(paySaga()).replyTopic("replies-" + nodeId)
+                .register(releaseSaga()).register(paySaga()).register(patientPaySaga()).replyTopic("replies-" + nodeId)
                 .ownership(nodeId, Duration.ofSeconds(10), Duration.ofSeconds(60)).build();
         nodes.add(node);
         return node;
@@ -201,5 +213,31 @@ class SagaMovedOnByAnotherNodeLoggingTest {
         assertTrue(errors.get(0).startsWith("ERROR saga s-2: compensation of reserve failed for good after 1 attempts")
                 && errors.get(0).contains("SagaTimeoutException"), errors.get(0));
         assertFalse(log.stream().anyMatch(entry -> entry.contains("moved on")), log.toString());
+    }
+
+    @Test
+    void aRunWhoseSagaAnotherNodeFinishedIsLoggedByItsRecoveryAsMovedOnThere() throws Throwable {
+        participant("charge-commands", Charge.class);
+        SagaOrchestrator nodeB = node("node-b");
+        CompletableFuture<SagaResult<Order>> started =
+                nodeB.start(patientPaySaga(), "p-3", null, new Order("p-3")).toCompletableFuture();
+        transport.drainAll();
+        scheduler.advance(Duration.ofMinutes(2));
+        // Node A (its reply reached it) finished the saga; node B's run, with no timeout, would wait for ever.
+        SagaInstance s = store.find("p-3").orElseThrow();
+        SagaInstance finished = new SagaInstance(s.sagaId(), s.sagaName(), s.definitionVersion(), s.businessKey(),
+                s.dataType(), s.data(), SagaStatus.COMPLETED, s.steps(), null, null, s.createdAt(), scheduler.now(),
+                s.version() + 1, "node-a");
+        store.update(finished, new SagaTransition("p-3", finished.version(), scheduler.now(),
+                TransitionType.SAGA_COMPLETED, null, 0, "on node A"));
+
+        List<String> log = entries(CapturedLog.ofThisThread(() -> nodeB.recover(Duration.ofMinutes(1)))).stream()
+                .filter(entry -> entry.contains("p-3")).toList();
+
+        CompletionException e = assertThrows(CompletionException.class, started::join);
+        assertInstanceOf(ConcurrentSagaUpdateException.class, e.getCause());
+        assertEquals(1, log.size(), log.toString());
+        assertTrue(log.get(0).startsWith("INFO saga p-3: moved on by another node (owner node-a): stored COMPLETED at"
+                + " version " + finished.version() + "; this one stops"), log.get(0));
     }
 }
