@@ -1493,8 +1493,13 @@ final class SagaRun<D> {
         u.unloggedFailures.add("compensation of " + step.name() + " failed for good after " + state.compensationAttempts()
                 + " attempts: " + detail);
         // The error itself as the detail (described when written): a write the store refuses carries it on.
-        stage(i, state.with(StepStatus.COMPENSATION_FAILED), status, failure, SagaFailure.of(step.name(), error),
-                TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), error, null);
+        if (!stage(i, state.with(StepStatus.COMPENSATION_FAILED), status, failure, SagaFailure.of(step.name(), error),
+                TransitionType.COMPENSATION_FAILED, step.name(), state.compensationAttempts(), error, null)
+                && !lostToAnotherWrite()) {
+            // Not staged: stopped meanwhile (by the compensation's own code, a close()), which no flush follows; logged
+            // as on any stop of this node's (a failed write has logged it already).
+            logFailures();
+        }
     }
 
     private void needsAttention(SagaFailure cause) {

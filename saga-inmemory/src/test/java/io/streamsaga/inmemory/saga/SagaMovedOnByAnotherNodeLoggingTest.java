@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -40,7 +41,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * docs/sagas.md, "Recovery with several nodes": a run that learns at a timeout that another node moved its saga on
  * (the reply went there) logs that, once, at INFO, with the saga's stored status and owner, not the timed-out attempt
- * as a failure: the saga did not fail. A timeout with no other node involved still logs its failure for good at ERROR.
+ * as a failure: the saga did not fail. A timeout with no other node involved still logs its failure for good at ERROR,
+ * and so does a compensation that fails for good on a run stopped meanwhile (closed by the compensation's own code).
  */
 class SagaMovedOnByAnotherNodeLoggingTest {
     record Order(String id) {
@@ -239,5 +241,32 @@ class SagaMovedOnByAnotherNodeLoggingTest {
         assertEquals(1, log.size(), log.toString());
         assertTrue(log.get(0).startsWith("INFO saga p-3: moved on by another node (owner node-a): stored COMPLETED at"
                 + " version " + finished.version() + "; this one stops"), log.get(0));
+    }
+
+    @Test
+    void aCompensationFailingForGoodAfterItsOwnCodeClosedTheOrchestratorStillLogsItsFailureForGoodAtError()
+            throws Throwable {
+        AtomicReference<SagaOrchestrator> self = new AtomicReference<>();
+        SagaDefinition<Order> closing = SagaDefinition.builder("closing-saga", Order.class)
+                .step("reserve").action((order, ctx) -> order)
+                .compensation((order, ctx) -> {
+                    self.get().close(); // on the driving thread: the run stops before this failure is recorded
+                    throw new IllegalStateException("stock down");
+                })
+                .compensationRetry(RetryPolicy.NONE)
+                .step("charge").action((order, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        SagaOrchestrator node = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(closing).build();
+        nodes.add(node);
+        self.set(node);
+
+        List<String> log = entries(CapturedLog.ofThisThread(() -> node.start(closing, "c-1", null, new Order("c-1"))));
+
+        assertEquals(SagaStatus.COMPENSATING, store.find("c-1").orElseThrow().status(), "resumes on recover()");
+        List<String> errors = log.stream().filter(entry -> entry.startsWith("ERROR")).toList();
+        assertEquals(List.of("ERROR saga c-1: compensation of reserve failed for good after 1 attempts:"
+                + " IllegalStateException: stock down"), errors, log.toString());
     }
 }
