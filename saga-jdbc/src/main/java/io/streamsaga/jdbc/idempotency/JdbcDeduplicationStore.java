@@ -9,10 +9,12 @@ import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.StaleVersionException;
 import io.streamsaga.jdbc.internal.Columns;
+import io.streamsaga.jdbc.internal.PeriodicPurge;
 import io.streamsaga.jdbc.internal.Sql;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 import io.streamsaga.spi.StoredKeys;
+import io.streamsaga.time.Scheduler;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -34,7 +36,7 @@ import java.util.Objects;
  * store's counter ({@code ss_dedup_store}); a done key more than {@code maxEntries} completions behind the
  * counter counts as evicted at once, so the bound holds without counting rows. Rows past the window or
  * the bound, and claims whose lease ended, are deleted by {@link #purge} in bounded batches (call it
- * periodically; until then they only take space). Completions of one store serialise on its counter row;
+ * periodically, or have the store do so with {@link Builder#purgeEvery}; until then they only take space). Completions of one store serialise on its counter row;
  * give busy consumers their own store name. A done row keeps the owner that completed it. A claim or completion that
  * fails retriably is repeated, also after a commit whose outcome is unknown (the connection lost after
  * {@code COMMIT}): a claim's repeat finds the owner's claim and renews it, and a completion's repeat that finds the row
@@ -58,11 +60,13 @@ import java.util.Objects;
  * has such an owner,
  * {@link #release} and {@link #complete} by one change nothing (complete returns false), on both databases.
  *
- * <p>Time comes from the caller, as the SPI requires. Thread-safe.
+ * <p>Time comes from the caller, as the SPI requires (the scheduled purge's from its scheduler). Thread-safe.
  */
-public final class JdbcDeduplicationStore implements DeduplicationStore {
+public final class JdbcDeduplicationStore implements DeduplicationStore, AutoCloseable {
     /** Counter of keys deleted by {@link #purge}, tagged {@code store} and {@code reason}. */
     public static final String EVICTIONS_METRIC = "streamsaga_dedup_evictions_total";
+    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeEvery}), tagged {@code store}. */
+    public static final String PURGE_FAILURES_METRIC = "streamsaga_dedup_purge_failures_total";
     private static final int MAX_TRIES = 5;
     /** The width of {@code ss_dedup.dedup_key}. */
     private static final int KEY_COLUMN = 500;
@@ -76,6 +80,9 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
     private final Duration window;
     private final long maxEntries;
     private final MetricsRecorder metrics;
+    /** The scheduled purge and the scope it runs in; null without one. */
+    private final PeriodicPurge scheduledPurge;
+    private final Scheduler purges;
 
     private JdbcDeduplicationStore(Builder b) {
         this.tx = new JdbcTransactions(b.dataSource);
@@ -83,6 +90,16 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         this.window = b.window;
         this.maxEntries = b.maxEntries;
         this.metrics = MetricsRecorder.guarded(b.metrics);
+        if (b.purgeScheduler == null) {
+            this.purges = null;
+            this.scheduledPurge = null;
+        } else {
+            this.purges = Scheduler.scoped(b.purgeScheduler, "deduplication store '" + name + "' purge");
+            this.scheduledPurge = new PeriodicPurge(purges, b.purgeInterval, "deduplication store '" + name
+                    + "': expired, evicted and abandoned keys", this::purge, metrics, PURGE_FAILURES_METRIC,
+                    Map.of("store", name));
+            scheduledPurge.start();
+        }
     }
 
     public static Builder builder(DataSource dataSource) {
@@ -251,6 +268,19 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         });
     }
 
+    /**
+     * Stops the scheduled purge, if any: cancels its next run and waits (up to the scheduler's
+     * {@link Scheduler#closeWait()}) for one in progress on another thread, which starts no further batch. The store
+     * itself goes on working: its outdated rows are then deleted only by {@link #purge}.
+     */
+    @Override
+    public void close() {
+        if (scheduledPurge != null) {
+            scheduledPurge.stop();
+            purges.close();
+        }
+    }
+
     private int delete(Connection c, String condition, Instant at, Long seq, int limit) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_dedup WHERE (store_name, dedup_key) IN"
                 + " (SELECT store_name, dedup_key FROM ss_dedup WHERE store_name = ? AND " + condition
@@ -365,6 +395,8 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
         private Duration window = Duration.ofDays(7);
         private long maxEntries = 10_000_000;
         private MetricsRecorder metrics = MetricsRecorder.NOOP;
+        private Duration purgeInterval;
+        private Scheduler purgeScheduler;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -402,6 +434,26 @@ public final class JdbcDeduplicationStore implements DeduplicationStore {
             return this;
         }
 
+        /**
+         * Runs {@link #purge} every {@code interval} on {@code scheduler}, at its clock's time (as an orchestrator's
+         * {@code purgeEvery} deletes finished sagas): each run deletes the done keys past the {@link #window} or the
+         * {@link #maxEntries} bound and the claims whose lease ended, 500 rows per transaction, until none is left.
+         * A failed run is logged and counted ({@link JdbcDeduplicationStore#PURGE_FAILURES_METRIC}), and the next
+         * interval tries again. Stores of the same name on several nodes may all purge: each deletes what is still
+         * there. {@link JdbcDeduplicationStore#close()} cancels the next run and waits for one in progress, which
+         * starts no further batch. The interval must be positive.
+         */
+        public Builder purgeEvery(Duration interval, Scheduler scheduler) {
+            this.purgeInterval = ConfigurationException.requirePositive(interval, "purge interval");
+            this.purgeScheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        /**
+         * Builds the store; with {@link #purgeEvery}, its first purge runs one interval later.
+         *
+         * @throws ConfigurationException when the schema is older
+         */
         public JdbcDeduplicationStore build() {
             SchemaCheck.requireMigrated(dataSource, "JdbcDeduplicationStore");
             return new JdbcDeduplicationStore(this);

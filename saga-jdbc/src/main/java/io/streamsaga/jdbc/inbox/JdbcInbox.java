@@ -7,7 +7,10 @@ import io.streamsaga.bus.EventHandler;
 import io.streamsaga.jdbc.JdbcException;
 import io.streamsaga.jdbc.JdbcTransactions;
 import io.streamsaga.jdbc.internal.Columns;
+import io.streamsaga.jdbc.internal.PeriodicPurge;
 import io.streamsaga.jdbc.internal.SchemaCheck;
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,7 +21,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.SQLTransientException;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -36,26 +41,65 @@ import java.util.Objects;
  * }</pre>
  *
  * <p>Rows are kept for a retention period the application chooses; {@link #purgeProcessedBefore} removes
- * old ones in bounded batches (a message redelivered after its row was purged would be applied again, so
- * keep rows longer than the transport's redelivery horizon). Thread-safe.
+ * old ones in bounded batches, and an inbox {@linkplain #create(DataSource, Scheduler, Duration, Duration) created
+ * with a retention} does so on its scheduler (a message redelivered after its row was purged would be applied again,
+ * so keep rows longer than the transport's redelivery horizon). Thread-safe.
  */
-public final class JdbcInbox {
+public final class JdbcInbox implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(JdbcInbox.class);
 
     private final JdbcTransactions tx;
     private final Clock clock;
+    /** The scheduled purge and the scope it runs in; null without one. */
+    private final PeriodicPurge purge;
+    private final Scheduler purges;
 
-    private JdbcInbox(DataSource dataSource, Clock clock) {
+    private JdbcInbox(DataSource dataSource, Clock clock, Scheduler scheduler, Duration retention,
+                      Duration purgeInterval) {
         this.tx = new JdbcTransactions(dataSource);
         this.clock = clock;
+        if (scheduler == null) {
+            this.purges = null;
+            this.purge = null;
+        } else {
+            this.purges = Scheduler.scoped(scheduler, "inbox purge");
+            this.purge = new PeriodicPurge(purges, purgeInterval, "inbox: rows processed more than " + retention
+                    + " ago", (now, maxRows) -> purgeProcessedBefore(now.minus(retention), maxRows),
+                    MetricsRecorder.NOOP, null, Map.of());
+            purge.start();
+        }
     }
 
-    /** An inbox over the tables of {@code dataSource}, stamping rows with {@code clock}. */
+    /** An inbox over the tables of {@code dataSource}, stamping rows with {@code clock}; nothing is purged by itself. */
     public static JdbcInbox create(DataSource dataSource, Clock clock) {
         Objects.requireNonNull(dataSource, "dataSource");
         Objects.requireNonNull(clock, "clock");
         SchemaCheck.requireMigrated(dataSource, "JdbcInbox");
-        return new JdbcInbox(dataSource, clock);
+        return new JdbcInbox(dataSource, clock, null, null, null);
+    }
+
+    /**
+     * An inbox over the tables of {@code dataSource}, stamping rows with {@code scheduler}'s clock, that deletes rows
+     * processed more than {@code retention} ago every {@code purgeInterval} on {@code scheduler} (as an
+     * orchestrator's {@code retention}/{@code purgeEvery} do finished sagas): each run deletes every row processed
+     * before its start minus the retention, 500 rows per transaction, until none is left. A failed run is logged, and
+     * the next interval tries again. Inboxes on several nodes may all purge: each deletes what is still there.
+     * {@link #close()} cancels the next run and waits for one in progress, which starts no further batch.
+     *
+     * @param retention     how long a processed message's row is kept, positive: longer than any redelivery of it
+     *                      can arrive (the transport's retention plus the relay's worst outage), or a late duplicate
+     *                      is applied again; {@link ConfigurationException#MAX_DURATION} or more keeps every row
+     * @param purgeInterval how often the purge runs, positive
+     * @throws ConfigurationException when a duration is null, zero or negative, or the schema is older
+     */
+    public static JdbcInbox create(DataSource dataSource, Scheduler scheduler, Duration retention,
+                                   Duration purgeInterval) {
+        Objects.requireNonNull(dataSource, "dataSource");
+        Objects.requireNonNull(scheduler, "scheduler");
+        retention = ConfigurationException.requirePositiveAge(retention, "inbox retention");
+        ConfigurationException.requirePositive(purgeInterval, "inbox purge interval");
+        SchemaCheck.requireMigrated(dataSource, "JdbcInbox");
+        return new JdbcInbox(dataSource, scheduler.clock(), scheduler, retention, purgeInterval);
     }
 
     /**
@@ -179,6 +223,19 @@ public final class JdbcInbox {
                 return ps.executeUpdate();
             }
         });
+    }
+
+    /**
+     * Stops the scheduled purge, if any: cancels its next run and waits (up to the scheduler's
+     * {@link Scheduler#closeWait()}) for one in progress on another thread, which starts no further batch. The inbox
+     * itself goes on working: rows are then kept until {@link #purgeProcessedBefore}.
+     */
+    @Override
+    public void close() {
+        if (purge != null) {
+            purge.stop();
+            purges.close();
+        }
     }
 
     /** Rows currently kept. */

@@ -361,13 +361,7 @@ public final class JdbcOutbox {
      * many, in a transaction of its own. Bounded, so a periodic clean-up never holds long locks; call it until it returns 0.
      */
     public int purgeSent(Instant sentBefore, int maxRows) {
-        Objects.requireNonNull(sentBefore, "sentBefore"); // as NULL in SQL it would match no row: nothing purged
-        ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
-        return write("cannot purge sent outbox rows", "DELETE FROM ss_outbox WHERE seq IN (SELECT seq FROM ss_outbox"
-                + " WHERE status = 'SENT' AND sent_at < ? ORDER BY seq LIMIT ?)", ps -> {
-                    Sql.setInstant(ps, 1, sentBefore);
-                    ps.setInt(2, maxRows);
-                });
+        return OutboxRows.purgeSent(tx, sentBefore, maxRows);
     }
 
     private long count(String status) {

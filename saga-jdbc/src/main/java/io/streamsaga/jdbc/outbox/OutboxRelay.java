@@ -15,6 +15,7 @@ import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
 import io.streamsaga.jdbc.internal.Columns;
+import io.streamsaga.jdbc.internal.PeriodicPurge;
 import io.streamsaga.jdbc.internal.SchemaCheck;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,6 +88,8 @@ public final class OutboxRelay implements AutoCloseable {
     public static final String PUBLISHED_METRIC = "streamsaga_outbox_published_total";
     /** Counter of failed publish attempts, tagged {@code relay} and {@code kind} ({@code retriable} or {@code rejected}). */
     public static final String FAILURES_METRIC = "streamsaga_outbox_publish_failures_total";
+    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeSentOlderThan}), tagged {@code relay}. */
+    public static final String PURGE_FAILURES_METRIC = "streamsaga_outbox_purge_failures_total";
 
     private final Config config;
     private final JdbcTransactions tx;
@@ -98,6 +101,8 @@ public final class OutboxRelay implements AutoCloseable {
     private final ReentrantLock pollLock = new ReentrantLock();
     /** The relay's polls on the configured scheduler, which others may share: close() cancels the next one. */
     private final Scheduler polls;
+    /** The scheduled purge of sent rows, on {@link #polls}; null without one. */
+    private final PeriodicPurge purge;
     private final Object scheduleLock = new Object();
     private volatile boolean started;
     private volatile boolean closed;
@@ -113,6 +118,10 @@ public final class OutboxRelay implements AutoCloseable {
         // the rows another node's relay marked sent meanwhile (at REPEATABLE READ it published them all again).
         this.tx = new JdbcTransactions(config.dataSource()).withIsolation(Connection.TRANSACTION_READ_COMMITTED);
         this.polls = Scheduler.scoped(config.scheduler(), "outbox relay '" + config.name() + "'");
+        this.purge = config.purgeInterval() == null ? null : new PeriodicPurge(polls, config.purgeInterval(),
+                "outbox relay '" + config.name() + "': sent rows older than " + config.sentRetention(),
+                (now, maxRows) -> OutboxRows.purgeSent(tx, now.minus(config.sentRetention()), maxRows),
+                config.metrics(), PURGE_FAILURES_METRIC, Map.of("relay", config.name()));
         if (executor == null) {
             this.ownedExecutor = Executors.newSingleThreadExecutor(r -> {
                 Thread t = new Thread(r, "streamsaga-outbox-relay-" + config.name());
@@ -151,10 +160,13 @@ public final class OutboxRelay implements AutoCloseable {
      *                       least 1 ms
      * @param publishTimeout how long to wait for one acknowledgement before treating it as failed
      * @param metrics        where published rows and failures are counted; kept {@link MetricsRecorder#guarded guarded}
+     * @param sentRetention  how long sent rows are kept before the scheduled purge deletes them, positive; null
+     *                       without a scheduled purge
+     * @param purgeInterval  how often the scheduled purge runs, positive; null (with {@code sentRetention}) without one
      */
     public record Config(DataSource dataSource, MessagePublisher publisher, Scheduler scheduler, String name,
                          int batchSize, Duration pollInterval, RetryPolicy backoff, Duration publishTimeout,
-                         MetricsRecorder metrics) {
+                         MetricsRecorder metrics, Duration sentRetention, Duration purgeInterval) {
         public Config {
             metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             Objects.requireNonNull(dataSource, "dataSource");
@@ -175,6 +187,14 @@ public final class OutboxRelay implements AutoCloseable {
             ConfigurationException.require(publishTimeout != null && publishTimeout.compareTo(Duration.ofMillis(1)) >= 0,
                     "publishTimeout must be at least 1 ms, but was %s", publishTimeout);
             ConfigurationException.requirePositive(publishTimeout, "publishTimeout");
+            ConfigurationException.require((sentRetention == null) == (purgeInterval == null), "a scheduled purge of"
+                    + " sent rows needs both a retention and an interval, but was given retention %s and interval %s",
+                    sentRetention, purgeInterval);
+            if (sentRetention != null) { // null: sent rows are deleted only by JdbcOutbox.purgeSent
+                // Positive: a sent row deleted at once no longer keeps its message id from being appended again.
+                sentRetention = ConfigurationException.requirePositiveAge(sentRetention, "sent rows' retention");
+                ConfigurationException.requirePositive(purgeInterval, "purge interval");
+            }
         }
     }
 
@@ -188,10 +208,18 @@ public final class OutboxRelay implements AutoCloseable {
         return consecutiveFailures;
     }
 
-    /** Starts polling: the first poll runs at once on the relay's executor. */
+    /**
+     * Starts polling: the first poll runs at once on the relay's executor; and the scheduled purge of sent rows, when
+     * configured ({@link Builder#purgeSentOlderThan}), whose first run is one interval later (armed by the first call).
+     */
     public void start() {
         ConfigurationException.require(!closed, "relay '%s' is closed", config.name());
-        started = true;
+        synchronized (scheduleLock) {
+            if (!started && purge != null) {
+                purge.start();
+            }
+            started = true;
+        }
         wakeUp();
     }
 
@@ -553,6 +581,9 @@ public final class OutboxRelay implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        if (purge != null) {
+            purge.stop(); // a purge in progress starts no further batch; polls.close() waits for it
+        }
         synchronized (scheduleLock) {
             if (nextPoll != null) {
                 nextPoll.cancel();
@@ -623,6 +654,8 @@ public final class OutboxRelay implements AutoCloseable {
                 .initialBackoff(Duration.ofMillis(200)).multiplier(2).maxBackoff(Duration.ofSeconds(30)).build();
         private Duration publishTimeout = Duration.ofSeconds(30);
         private MetricsRecorder metrics;
+        private Duration sentRetention;
+        private Duration purgeInterval;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -720,6 +753,25 @@ public final class OutboxRelay implements AutoCloseable {
         }
 
         /**
+         * Deletes sent rows older than {@code retention} every {@code interval} once the relay is
+         * {@linkplain OutboxRelay#start() started}, on its scheduler (as an orchestrator's
+         * {@code retention}/{@code purgeEvery} do finished sagas): each run deletes every row sent before its start
+         * minus the retention, 500 rows per transaction, until none is left; pending and failed rows are never deleted.
+         * A failed run is logged and counted ({@link OutboxRelay#PURGE_FAILURES_METRIC}), and the next interval tries again; the
+         * relay polls on regardless. Relays on several nodes may all purge: each deletes what is still there.
+         * {@link OutboxRelay#close()} cancels the next run and waits for one in progress, which starts no further
+         * batch. Both durations must be positive ({@link ConfigurationException} at {@link #build()}); a retention of
+         * {@link ConfigurationException#MAX_DURATION} or more keeps every row. Keep sent rows as long as a message id
+         * may be appended again ({@link DuplicateOutboxMessageException} refuses it only while its row exists). Without
+         * this, sent rows stay until {@link JdbcOutbox#purgeSent} deletes them.
+         */
+        public Builder purgeSentOlderThan(Duration retention, Duration interval) {
+            this.sentRetention = retention;
+            this.purgeInterval = interval;
+            return this;
+        }
+
+        /**
          * Builds the relay.
          *
          * @throws ConfigurationException if two of eventBus, transport and publisher were given, or none, or
@@ -746,7 +798,7 @@ public final class OutboxRelay implements AutoCloseable {
             MetricsRecorder recorder = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
             ConfigurationException.require(time != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
             Config config = new Config(dataSource, target, time, name, batchSize, pollInterval, backoff,
-                    publishTimeout, recorder);
+                    publishTimeout, recorder, sentRetention, purgeInterval);
             SchemaCheck.requireMigrated(dataSource, "OutboxRelay"); // the only SQL, after every other check
             return new OutboxRelay(config, executor);
         }

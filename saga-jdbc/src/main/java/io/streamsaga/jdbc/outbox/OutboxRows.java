@@ -6,16 +6,42 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.jdbc.JdbcException;
+import io.streamsaga.jdbc.JdbcTransactions;
+
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Instant;
 import java.util.Map;
+import java.util.Objects;
 
-/** Reads outbox rows; shared by the outbox and its relay. */
+/** Reads outbox rows, and purges sent ones; shared by the outbox and its relay. */
 final class OutboxRows {
     static final String SELECT = "SELECT seq, message_id, topic, message_key, event_type, event_version, payload,"
             + " headers, created_at, status, attempts, last_error FROM ss_outbox";
 
     private OutboxRows() {
+    }
+
+    /**
+     * Deletes at most {@code maxRows} rows sent before {@code sentBefore}, oldest first, in a transaction of its own
+     * ({@link JdbcOutbox#purgeSent}, and the relay's scheduled purge); returns how many.
+     */
+    static int purgeSent(JdbcTransactions tx, Instant sentBefore, int maxRows) {
+        Objects.requireNonNull(sentBefore, "sentBefore"); // as NULL in SQL it would match no row: nothing purged
+        ConfigurationException.require(maxRows > 0, "maxRows must be positive, but was %s", maxRows);
+        return tx.inTransaction(c -> {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM ss_outbox WHERE seq IN (SELECT seq FROM ss_outbox"
+                    + " WHERE status = 'SENT' AND sent_at < ? ORDER BY seq LIMIT ?)")) {
+                Sql.setInstant(ps, 1, sentBefore);
+                ps.setInt(2, maxRows);
+                return ps.executeUpdate();
+            } catch (SQLException e) {
+                throw JdbcException.of("cannot purge sent outbox rows", e);
+            }
+        });
     }
 
     /** A row that holds no message this library can build: its headers are no JSON object of strings, say. */

@@ -1,0 +1,106 @@
+package io.streamsaga.jdbc.internal;
+
+import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A clean-up of one table repeated every interval on a component's {@link Scheduler#scoped scoped} scheduler, in the
+ * shape of an orchestrator's retention purge: each run deletes, in transactions of at most {@link #BATCH} rows, what
+ * is older than the cutoff read once at its start, until a batch deletes fewer; a failure is logged (and counted) and
+ * the next interval tries again. Several nodes purging one table at once is harmless: each batch deletes what is
+ * still there, and one that loses a race for a row fails and is retried the same way. The component closes its scope
+ * after {@link #stop()}: the scope waits for a run in progress, which starts no batch once stopped. Thread-safe.
+ */
+public final class PeriodicPurge {
+    private static final Logger log = LoggerFactory.getLogger(PeriodicPurge.class);
+    /** Rows deleted per transaction, as the saga store's and the payload store's clean-ups. */
+    public static final int BATCH = 500;
+
+    /** One bounded batch: deletes at most {@code maxRows} rows outdated at {@code now}, returns how many. */
+    @FunctionalInterface
+    public interface Batch {
+        int delete(Instant now, int maxRows);
+    }
+
+    private final Scheduler scope;
+    private final Duration interval;
+    private final String what;
+    private final Batch batch;
+    private final MetricsRecorder metrics;
+    private final String failureMetric;
+    private final Map<String, String> tags;
+    private volatile boolean stopped;
+    private volatile Scheduler.Cancellable next;
+
+    /**
+     * @param scope         the component's scoped scheduler, closed by the component
+     * @param what          what is purged, for the log ({@code "outbox relay 'default': sent rows"})
+     * @param failureMetric the counter of failed runs in {@code metrics}, tagged {@code tags}; null where the component
+     *                      has no recorder (then only logged)
+     */
+    public PeriodicPurge(Scheduler scope, Duration interval, String what, Batch batch, MetricsRecorder metrics,
+                         String failureMetric, Map<String, String> tags) {
+        this.scope = Objects.requireNonNull(scope, "scope");
+        this.interval = Objects.requireNonNull(interval, "interval");
+        this.what = Objects.requireNonNull(what, "what");
+        this.batch = Objects.requireNonNull(batch, "batch");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.failureMetric = failureMetric;
+        this.tags = Map.copyOf(tags);
+    }
+
+    /** Arms the first run, one interval from now. */
+    public void start() {
+        Scheduler.Cancellable timer = scope.schedule(interval, () -> {
+            if (stopped) {
+                return;
+            }
+            try {
+                runOnce();
+            } finally {
+                if (!stopped) {
+                    start();
+                }
+            }
+        });
+        next = timer;
+        if (stopped) { // stop() ran meanwhile and may have cancelled the previous timer only
+            timer.cancel();
+        }
+    }
+
+    /** Cancels the next run; a run in progress starts no further batch (the component's scope waits for it). */
+    public void stop() {
+        stopped = true;
+        Scheduler.Cancellable timer = next;
+        if (timer != null) {
+            timer.cancel();
+        }
+    }
+
+    private void runOnce() {
+        Instant now = scope.clock().instant(); // one cutoff per run: rows outdated meanwhile wait for the next one
+        int total = 0;
+        try {
+            int deleted;
+            do {
+                deleted = batch.delete(now, BATCH);
+                total += deleted;
+            } while (deleted == BATCH && !stopped);
+            log.debug("{}: {} row(s) deleted", what, total);
+        } catch (RuntimeException e) {
+            if (failureMetric != null) {
+                metrics.increment(failureMetric, tags);
+            }
+            log.warn("{}: purge failed after {} row(s) deleted, retrying at the next interval: {}", what, total,
+                    e.toString());
+        }
+    }
+}

@@ -1,0 +1,359 @@
+package io.streamsaga.jdbc;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.StreamSagaException;
+import io.streamsaga.codec.JsonEventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.idempotency.spi.ClaimOutcome;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.jdbc.idempotency.JdbcDeduplicationStore;
+import io.streamsaga.jdbc.inbox.JdbcInbox;
+import io.streamsaga.jdbc.outbox.JdbcOutbox;
+import io.streamsaga.jdbc.outbox.OutboxRelay;
+import io.streamsaga.jdbc.testing.Around;
+import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.jdbc.testing.TestDatabase;
+import io.streamsaga.metrics.MetricsRecorder;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The scheduled clean-ups of the outbox's sent rows ({@code OutboxRelay.Builder.purgeSentOlderThan}), the inbox's
+ * processed rows ({@code JdbcInbox.create} with a retention) and the deduplication store's outdated keys
+ * ({@code JdbcDeduplicationStore.Builder.purgeEvery}), on a virtual clock; subclasses pick PostgreSQL or H2.
+ */
+abstract class ScheduledPurgeTest {
+    record Note(int n) {
+    }
+
+    @RegisterExtension
+    final DatabaseExtension db = DatabaseExtension.of(kind());
+
+    abstract TestDatabase.Kind kind();
+
+    private static final Duration RETENTION = Duration.ofHours(1);
+    private static final Duration INTERVAL = Duration.ofMinutes(10);
+
+    private TestDatabase database;
+    private VirtualScheduler scheduler;
+    private JdbcOutbox outbox;
+    private JdbcTransactions tx;
+    /** While set, every connection asked of {@link #gated} fails, as an unreachable database's. */
+    private final AtomicBoolean unreachable = new AtomicBoolean();
+    /** While set, a connection asked of {@link #gated} is handed out only once the latch opens. */
+    private final AtomicReference<CountDownLatch> held = new AtomicReference<>();
+    private final CountDownLatch holding = new CountDownLatch(1);
+    private DataSource gated;
+    private final Counting metrics = new Counting();
+
+    /** Counts increments by name and tags. */
+    static final class Counting implements MetricsRecorder {
+        private final Map<String, Integer> counts = new ConcurrentHashMap<>();
+
+        @Override
+        public void increment(String name, Map<String, String> tags) {
+            counts.merge(name + new java.util.TreeMap<>(tags), 1, Integer::sum);
+        }
+
+        int count(String key) {
+            return counts.getOrDefault(key, 0);
+        }
+    }
+
+    @BeforeEach
+    void setUp() {
+        database = db.database();
+        JdbcSchema.of(database.dataSource()).migrate();
+        scheduler = new VirtualScheduler(Instant.parse("2026-01-01T00:00:00Z"));
+        outbox = JdbcOutbox.builder(database.dataSource()).clock(scheduler.clock()).codec(new JsonEventCodec(
+                JsonEventCodec.defaultMapper(), TypeRegistry.builder().register("note", 1, Note.class).build())).build();
+        tx = new JdbcTransactions(database.dataSource());
+        gated = Around.wrap(DataSource.class, database.dataSource(), (method, proceed) -> {
+            if (method.equals("getConnection")) {
+                if (unreachable.get()) {
+                    throw new SQLException("the database is unreachable (test)", "08001");
+                }
+                CountDownLatch latch = held.get();
+                if (latch != null) {
+                    holding.countDown();
+                    assertTrue(latch.await(60, TimeUnit.SECONDS), "the test lets the connection go");
+                }
+            }
+            return proceed.call();
+        });
+    }
+
+    /** A relay publishing every row but those of topic {@code poison}, which it rejects for good; polls only at start. */
+    private OutboxRelay.Builder relay(DataSource dataSource) {
+        return OutboxRelay.builder(dataSource).scheduler(scheduler).executor(Runnable::run).metrics(metrics)
+                .pollInterval(Duration.ofDays(365)).purgeSentOlderThan(RETENTION, INTERVAL)
+                .publisher(m -> m.topic().equals("poison")
+                        ? CompletableFuture.failedFuture(new StreamSagaException("rejected (test)", null, false))
+                        : CompletableFuture.completedFuture(null));
+    }
+
+    private void append(String topic, int rows) {
+        tx.run(c -> {
+            for (int i = 0; i < rows; i++) {
+                outbox.append(c, topic, "k", new Note(i));
+            }
+        });
+    }
+
+    private long outboxRows(String status) {
+        return database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE status = '" + status + "'");
+    }
+
+    @Test
+    void theRelayPurgesSentRowsOlderThanItsRetentionInBatchesAndKeepsNewerPendingAndFailedRows() {
+        append("notes", 1001); // more than two batches of 500
+        OutboxRelay relay = relay(database.dataSource()).build();
+        relay.start(); // publishes them: sent at T0
+        assertEquals(1001, outboxRows("SENT"));
+        scheduler.advance(Duration.ofMinutes(45));
+        append("notes", 2);
+        append("poison", 1);
+        relay.relayPending(); // sent (and failed) at T0 + 45 min
+        append("notes", 1); // pending: the relay polls no more
+        scheduler.advance(Duration.ofMinutes(15)); // the purge at T0 + 60 min: nothing sent before T0
+        assertEquals(1003, outboxRows("SENT"));
+
+        scheduler.advance(INTERVAL); // T0 + 70 min: everything sent before T0 + 10 min
+
+        assertEquals(2, outboxRows("SENT"), "the rows sent 25 minutes ago are kept");
+        assertEquals(1, outboxRows("FAILED"));
+        assertEquals(1, outboxRows("PENDING"));
+        scheduler.advance(Duration.ofHours(2));
+        assertEquals(0, outboxRows("SENT"), "sent rows are deleted once older than the retention");
+        assertEquals(1, outboxRows("FAILED"), "failed rows are never deleted");
+        assertEquals(1, outboxRows("PENDING"), "pending rows are never deleted");
+        relay.close();
+    }
+
+    @Test
+    void aFailedRelayPurgeIsLoggedCountedAndRetriedAtTheNextIntervalWhileTheRelayGoesOnPublishing() {
+        append("notes", 3);
+        OutboxRelay relay = relay(gated).build();
+        relay.start();
+        scheduler.advance(RETENTION);
+        unreachable.set(true);
+
+        scheduler.advance(INTERVAL);
+
+        assertEquals(1, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"));
+        assertEquals(3, outboxRows("SENT"));
+        unreachable.set(false);
+        append("notes", 1);
+        relay.wakeUp();
+        assertEquals(0, outboxRows("PENDING"), "the relay goes on publishing");
+        scheduler.advance(INTERVAL);
+        assertEquals(1, outboxRows("SENT"), "the next run deleted the old rows, not the one just sent");
+        assertEquals(1, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"));
+        relay.close();
+    }
+
+    @Test
+    void closeWaitsForARelayPurgeInProgressWhichStartsNoFurtherBatchAndCancelsTheNextOne() throws Exception {
+        append("notes", 600);
+        OutboxRelay relay = relay(gated).build();
+        relay.start();
+        scheduler.advance(RETENTION);
+        CountDownLatch release = new CountDownLatch(1);
+        held.set(release);
+        Thread purging = new Thread(() -> scheduler.advance(INTERVAL), "purging"); // its first batch waits
+        purging.start();
+        assertTrue(holding.await(60, TimeUnit.SECONDS), "the purge asked for its first batch's connection");
+        held.set(null);
+        AtomicBoolean closeReturned = new AtomicBoolean();
+        Thread closing = new Thread(() -> {
+            relay.close();
+            closeReturned.set(true);
+        }, "closing");
+        closing.start();
+        Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> closing.getState() == Thread.State.TIMED_WAITING);
+        assertFalse(closeReturned.get(), "close() waits for the purge in progress");
+
+        release.countDown();
+        closing.join();
+        purging.join();
+
+        assertEquals(100, outboxRows("SENT"), "the batch in progress was deleted, no further one");
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(100, outboxRows("SENT"), "no purge runs after close()");
+    }
+
+    @Test
+    void relaysOnTwoNodesPurgingAtOnceDeleteTheOldRowsOnceAndKeepTheNewer() throws Exception {
+        append("notes", 3);
+        VirtualScheduler otherClock = new VirtualScheduler(scheduler.now());
+        // Node A's purge holds its batch's transaction open (its rows locked) until node B's waits for them.
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicBoolean holdCommit = new AtomicBoolean();
+        CountDownLatch committing = new CountDownLatch(1);
+        DataSource nodeA = Around.wrap(DataSource.class, database.dataSource(), (method, proceed) -> {
+            Object result = proceed.call();
+            if (!method.equals("getConnection")) {
+                return result;
+            }
+            return Around.wrap(Connection.class, (Connection) result, (m, p) -> {
+                if (m.equals("commit") && holdCommit.getAndSet(false)) {
+                    committing.countDown();
+                    assertTrue(release.await(60, TimeUnit.SECONDS), "node B's purge waits for the rows");
+                }
+                return p.call();
+            });
+        });
+        OutboxRelay a = relay(nodeA).build();
+        OutboxRelay b = OutboxRelay.builder(database.dataSource()).scheduler(otherClock).executor(Runnable::run)
+                .metrics(metrics).pollInterval(Duration.ofDays(365)).purgeSentOlderThan(RETENTION, INTERVAL)
+                .publisher(m -> CompletableFuture.completedFuture(null)).build();
+        a.start(); // publishes the rows
+        b.start();
+        scheduler.advance(RETENTION);
+        otherClock.advance(RETENTION);
+        scheduler.advance(Duration.ofMinutes(5));
+        otherClock.advance(Duration.ofMinutes(5));
+        append("notes", 2);
+        a.relayPending(); // sent 65 minutes after the first ones
+
+        holdCommit.set(true);
+        Thread nodeAPurging = new Thread(() -> scheduler.advance(Duration.ofMinutes(5)), "node A");
+        nodeAPurging.start();
+        assertTrue(committing.await(60, TimeUnit.SECONDS), "node A deleted its batch and is about to commit");
+        Thread nodeBPurging = new Thread(() -> otherClock.advance(Duration.ofMinutes(5)), "node B");
+        nodeBPurging.start();
+        Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> database.sessionsWaitingForALock() > 0);
+        release.countDown();
+        nodeAPurging.join();
+        nodeBPurging.join();
+
+        assertEquals(2, outboxRows("SENT"), "the old rows are gone, the newer ones kept");
+        int failures = metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}");
+        scheduler.advance(INTERVAL);
+        otherClock.advance(INTERVAL);
+        assertEquals(failures, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"),
+                "the next runs of both succeed (a run that lost the race, if any, was only counted and logged)");
+        assertEquals(2, outboxRows("SENT"));
+        a.close();
+        b.close();
+    }
+
+    @Test
+    void aScheduledPurgeWithAMissingZeroOrNegativeDurationIsRefusedAtBuild() {
+        assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
+                .purgeSentOlderThan(null, INTERVAL).build());
+        assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
+                .purgeSentOlderThan(RETENTION, null).build());
+        ConfigurationException zero = assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
+                .purgeSentOlderThan(Duration.ZERO, INTERVAL).build());
+        assertTrue(zero.getMessage().contains("retention must be positive, but was PT0S"), zero.getMessage());
+        assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
+                .purgeSentOlderThan(RETENTION, Duration.ofMinutes(-1)).build());
+        ConfigurationException inbox = assertThrows(ConfigurationException.class,
+                () -> JdbcInbox.create(database.dataSource(), scheduler, Duration.ZERO, INTERVAL));
+        assertTrue(inbox.getMessage().contains("inbox retention must be positive, but was PT0S"), inbox.getMessage());
+        assertThrows(ConfigurationException.class,
+                () -> JdbcInbox.create(database.dataSource(), scheduler, RETENTION, Duration.ZERO));
+        assertThrows(ConfigurationException.class,
+                () -> JdbcInbox.create(database.dataSource(), scheduler, null, INTERVAL));
+        ConfigurationException dedup = assertThrows(ConfigurationException.class,
+                () -> JdbcDeduplicationStore.builder(database.dataSource()).purgeEvery(Duration.ZERO, scheduler));
+        assertTrue(dedup.getMessage().contains("purge interval must be positive, but was PT0S"), dedup.getMessage());
+        assertEquals(0, scheduler.pendingTasks(), "nothing was scheduled");
+    }
+
+    private void markProcessed(JdbcInbox inbox, String... ids) {
+        tx.run(c -> {
+            for (String id : ids) {
+                assertTrue(inbox.markProcessed(c, "billing", id));
+            }
+        });
+    }
+
+    private long inboxRows() {
+        return database.queryLong("SELECT COUNT(*) FROM ss_inbox");
+    }
+
+    @Test
+    void theInboxPurgesRowsProcessedLongerAgoThanItsRetentionAndKeepsNewerOnes() {
+        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler, RETENTION, INTERVAL);
+        markProcessed(inbox, "m-1", "m-2", "m-3");
+        scheduler.advance(Duration.ofMinutes(45));
+        markProcessed(inbox, "m-4");
+
+        scheduler.advance(Duration.ofMinutes(25)); // T0 + 70 min: runs at 60 (nothing) and 70 (before T0 + 10 min)
+
+        assertEquals(1, inboxRows());
+        assertTrue(inbox.isProcessed("billing", "m-4"));
+        assertFalse(inbox.isProcessed("billing", "m-1"));
+        inbox.close();
+    }
+
+    @Test
+    void aFailedInboxPurgeIsRetriedAtTheNextIntervalAndNoneRunsAfterClose() {
+        JdbcInbox inbox = JdbcInbox.create(gated, scheduler, RETENTION, INTERVAL);
+        markProcessed(inbox, "m-1");
+        scheduler.advance(RETENTION);
+        unreachable.set(true);
+        scheduler.advance(INTERVAL);
+        assertEquals(1, inboxRows(), "the run failed");
+        unreachable.set(false);
+        markProcessed(inbox, "m-2");
+
+        scheduler.advance(INTERVAL);
+
+        assertEquals(1, inboxRows(), "the next run deleted the old row");
+        inbox.close();
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(1, inboxRows(), "no purge runs after close()");
+        assertTrue(inbox.isProcessed("billing", "m-2"), "the inbox itself goes on working");
+    }
+
+    @Test
+    void theDeduplicationStorePurgesExpiredKeysAndEndedClaimsAndKeepsLiveKeysAndClaimsInProgress() {
+        JdbcDeduplicationStore store = JdbcDeduplicationStore.builder(gated).window(RETENTION).metrics(metrics)
+                .purgeEvery(INTERVAL, scheduler).build();
+        Instant t0 = scheduler.now();
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("done-old", "a", t0, Duration.ofMinutes(1)));
+        assertTrue(store.complete("done-old", "a", t0));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("abandoned", "a", t0, Duration.ofMinutes(1)));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("in-progress", "a", t0, Duration.ofHours(5)));
+        scheduler.advance(Duration.ofMinutes(45));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("done-new", "a", scheduler.now(), Duration.ofMinutes(1)));
+        assertTrue(store.complete("done-new", "a", scheduler.now()));
+        unreachable.set(true);
+        scheduler.advance(Duration.ofMinutes(25)); // runs at 50 (unreachable), 60, 70
+        assertEquals(3, metrics.count(JdbcDeduplicationStore.PURGE_FAILURES_METRIC + "{store=default}"));
+        unreachable.set(false);
+
+        scheduler.advance(INTERVAL); // T0 + 80 min
+
+        assertEquals(1, metrics.count(JdbcDeduplicationStore.EVICTIONS_METRIC + "{reason=expired, store=default}"));
+        assertEquals(2, database.queryLong("SELECT COUNT(*) FROM ss_dedup"));
+        assertTrue(store.isDone("done-new", scheduler.now()));
+        assertEquals(ClaimOutcome.IN_PROGRESS, store.tryClaim("in-progress", "b", scheduler.now(), Duration.ofMinutes(1)));
+        store.close();
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(2, database.queryLong("SELECT COUNT(*) FROM ss_dedup"), "no purge runs after close()");
+    }
+}
