@@ -38,9 +38,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The scheduled clean-ups of the outbox's sent rows ({@code OutboxRelay.Builder.purgeSentOlderThan}), the inbox's
- * processed rows ({@code JdbcInbox.create} with a retention) and the deduplication store's outdated keys
- * ({@code JdbcDeduplicationStore.Builder.purgeEvery}), on a virtual clock; subclasses pick PostgreSQL or H2.
+ * The scheduled clean-ups of the outbox's sent rows, the inbox's processed rows and the deduplication store's outdated
+ * keys ({@code retention} and {@code purgeEvery} on the builders of {@code OutboxRelay}, {@code JdbcInbox} and
+ * {@code JdbcDeduplicationStore}, whose retention is its window), on a virtual clock; subclasses pick PostgreSQL or H2.
  */
 abstract class ScheduledPurgeTest {
     record Note(int n) {
@@ -106,7 +106,7 @@ abstract class ScheduledPurgeTest {
     /** A relay publishing every row but those of topic {@code poison}, which it rejects for good; polls only at start. */
     private OutboxRelay.Builder relay(DataSource dataSource) {
         return OutboxRelay.builder(dataSource).scheduler(scheduler).executor(Runnable::run).metrics(metrics)
-                .pollInterval(Duration.ofDays(365)).purgeSentOlderThan(RETENTION, INTERVAL)
+                .pollInterval(Duration.ofDays(365)).retention(RETENTION).purgeEvery(INTERVAL)
                 .publisher(m -> m.topic().equals("poison")
                         ? CompletableFuture.failedFuture(new StreamSagaException("rejected (test)", null, false))
                         : CompletableFuture.completedFuture(null));
@@ -225,7 +225,7 @@ abstract class ScheduledPurgeTest {
         });
         OutboxRelay a = relay(nodeA).build();
         OutboxRelay b = OutboxRelay.builder(database.dataSource()).scheduler(otherClock).executor(Runnable::run)
-                .metrics(metrics).pollInterval(Duration.ofDays(365)).purgeSentOlderThan(RETENTION, INTERVAL)
+                .metrics(metrics).pollInterval(Duration.ofDays(365)).retention(RETENTION).purgeEvery(INTERVAL)
                 .publisher(m -> CompletableFuture.completedFuture(null)).build();
         a.start(); // publishes the rows
         b.start();
@@ -259,26 +259,74 @@ abstract class ScheduledPurgeTest {
     }
 
     @Test
-    void aScheduledPurgeWithAMissingZeroOrNegativeDurationIsRefusedAtBuild() {
-        assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
-                .purgeSentOlderThan(null, INTERVAL).build());
-        assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
-                .purgeSentOlderThan(RETENTION, null).build());
+    void aRelayNeverStartedArmsNoPurge() {
+        append("notes", 2);
+        OutboxRelay relay = relay(database.dataSource()).build();
+        relay.relayPending(); // sent at T0, without start()
+
+        assertEquals(0, scheduler.pendingTasks(), "nothing is armed before start()");
+        scheduler.advance(Duration.ofHours(3));
+
+        assertEquals(2, outboxRows("SENT"), "no purge ran");
+        relay.close();
+    }
+
+    @Test
+    void aPurgeGivenNoRetentionKeepsRowsSevenDaysAsAnOrchestratorKeepsFinishedSagas() {
+        append("notes", 1);
+        OutboxRelay relay = OutboxRelay.builder(database.dataSource()).scheduler(scheduler).executor(Runnable::run)
+                .pollInterval(Duration.ofDays(365)).purgeEvery(Duration.ofHours(1))
+                .publisher(m -> CompletableFuture.completedFuture(null)).build();
+        relay.start(); // sent at T0
+        JdbcInbox inbox = JdbcInbox.builder(database.dataSource()).scheduler(scheduler).purgeEvery(Duration.ofHours(1))
+                .build();
+        markProcessed(inbox, "m-1"); // processed at T0
+
+        scheduler.advance(Duration.ofDays(7)); // the run at T0 + 7 days deletes what is older than T0
+
+        assertEquals(1, outboxRows("SENT"));
+        assertEquals(1, inboxRows());
+        scheduler.advance(Duration.ofHours(1));
+        assertEquals(0, outboxRows("SENT"), "deleted once older than 7 days");
+        assertEquals(0, inboxRows(), "deleted once older than 7 days");
+        relay.close();
+        inbox.close();
+    }
+
+    @Test
+    void aScheduledPurgeWithAMissingZeroOrNegativeDurationOrNoSchedulerIsRefusedBeforeAnythingIsScheduled() {
+        assertThrows(ConfigurationException.class, () -> relay(database.dataSource()).retention(null).build());
+        assertThrows(ConfigurationException.class, () -> relay(database.dataSource()).purgeEvery(null).build());
         ConfigurationException zero = assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
-                .purgeSentOlderThan(Duration.ZERO, INTERVAL).build());
+                .retention(Duration.ZERO).build());
         assertTrue(zero.getMessage().contains("retention must be positive, but was PT0S"), zero.getMessage());
         assertThrows(ConfigurationException.class, () -> relay(database.dataSource())
-                .purgeSentOlderThan(RETENTION, Duration.ofMinutes(-1)).build());
+                .purgeEvery(Duration.ofMinutes(-1)).build());
+        ConfigurationException alone = assertThrows(ConfigurationException.class, () -> OutboxRelay
+                .builder(database.dataSource()).scheduler(scheduler).publisher(m -> CompletableFuture.completedFuture(null))
+                .retention(RETENTION).build());
+        assertTrue(alone.getMessage().contains("it would purge nothing"), alone.getMessage());
+
         ConfigurationException inbox = assertThrows(ConfigurationException.class,
-                () -> JdbcInbox.create(database.dataSource(), scheduler, Duration.ZERO, INTERVAL));
-        assertTrue(inbox.getMessage().contains("inbox retention must be positive, but was PT0S"), inbox.getMessage());
+                () -> JdbcInbox.builder(database.dataSource()).retention(Duration.ZERO));
+        assertTrue(inbox.getMessage().contains("retention must be positive, but was PT0S"), inbox.getMessage());
+        assertThrows(ConfigurationException.class, () -> JdbcInbox.builder(database.dataSource()).purgeEvery(null));
         assertThrows(ConfigurationException.class,
-                () -> JdbcInbox.create(database.dataSource(), scheduler, RETENTION, Duration.ZERO));
+                () -> JdbcInbox.builder(database.dataSource()).purgeEvery(Duration.ZERO));
         assertThrows(ConfigurationException.class,
-                () -> JdbcInbox.create(database.dataSource(), scheduler, null, INTERVAL));
+                () -> JdbcInbox.builder(database.dataSource()).purgeEvery(INTERVAL).build(), "no scheduler");
+        assertThrows(ConfigurationException.class, () -> JdbcInbox.builder(database.dataSource()).scheduler(scheduler)
+                .retention(RETENTION).build(), "a retention without purgeEvery");
+        assertThrows(ConfigurationException.class, () -> JdbcInbox.builder(database.dataSource()).scheduler(scheduler)
+                .clock(scheduler.clock()).purgeEvery(INTERVAL).build(), "a clock and a scheduler");
+
         ConfigurationException dedup = assertThrows(ConfigurationException.class,
-                () -> JdbcDeduplicationStore.builder(database.dataSource()).purgeEvery(Duration.ZERO, scheduler));
-        assertTrue(dedup.getMessage().contains("purge interval must be positive, but was PT0S"), dedup.getMessage());
+                () -> JdbcDeduplicationStore.builder(database.dataSource()).purgeEvery(Duration.ZERO));
+        assertTrue(dedup.getMessage().contains("purgeInterval must be positive, but was PT0S"), dedup.getMessage());
+        assertThrows(ConfigurationException.class,
+                () -> JdbcDeduplicationStore.builder(database.dataSource()).purgeEvery(INTERVAL).build(), "no scheduler");
+        assertThrows(ConfigurationException.class,
+                () -> JdbcDeduplicationStore.builder(database.dataSource()).scheduler(scheduler).build(), "no purgeEvery");
         assertEquals(0, scheduler.pendingTasks(), "nothing was scheduled");
     }
 
@@ -296,7 +344,8 @@ abstract class ScheduledPurgeTest {
 
     @Test
     void theInboxPurgesRowsProcessedLongerAgoThanItsRetentionAndKeepsNewerOnes() {
-        JdbcInbox inbox = JdbcInbox.create(database.dataSource(), scheduler, RETENTION, INTERVAL);
+        JdbcInbox inbox = JdbcInbox.builder(database.dataSource()).scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(INTERVAL).build();
         markProcessed(inbox, "m-1", "m-2", "m-3");
         scheduler.advance(Duration.ofMinutes(45));
         markProcessed(inbox, "m-4");
@@ -311,7 +360,7 @@ abstract class ScheduledPurgeTest {
 
     @Test
     void aFailedInboxPurgeIsRetriedAtTheNextIntervalAndNoneRunsAfterClose() {
-        JdbcInbox inbox = JdbcInbox.create(gated, scheduler, RETENTION, INTERVAL);
+        JdbcInbox inbox = JdbcInbox.builder(gated).scheduler(scheduler).retention(RETENTION).purgeEvery(INTERVAL).build();
         markProcessed(inbox, "m-1");
         scheduler.advance(RETENTION);
         unreachable.set(true);
@@ -332,7 +381,7 @@ abstract class ScheduledPurgeTest {
     @Test
     void theDeduplicationStorePurgesExpiredKeysAndEndedClaimsAndKeepsLiveKeysAndClaimsInProgress() {
         JdbcDeduplicationStore store = JdbcDeduplicationStore.builder(gated).window(RETENTION).metrics(metrics)
-                .purgeEvery(INTERVAL, scheduler).build();
+                .scheduler(scheduler).purgeEvery(INTERVAL).build();
         Instant t0 = scheduler.now();
         assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("done-old", "a", t0, Duration.ofMinutes(1)));
         assertTrue(store.complete("done-old", "a", t0));

@@ -36,7 +36,8 @@ import java.util.Objects;
  * store's counter ({@code ss_dedup_store}); a done key more than {@code maxEntries} completions behind the
  * counter counts as evicted at once, so the bound holds without counting rows. Rows past the window or
  * the bound, and claims whose lease ended, are deleted by {@link #purge} in bounded batches (call it
- * periodically, or have the store do so with {@link Builder#purgeEvery}; until then they only take space). Completions of one store serialise on its counter row;
+ * periodically, or have the store do so with {@link Builder#purgeEvery}; until then they only take space).
+ * Completions of one store serialise on its counter row;
  * give busy consumers their own store name. A done row keeps the owner that completed it. A claim or completion that
  * fails retriably is repeated, also after a commit whose outcome is unknown (the connection lost after
  * {@code COMMIT}): a claim's repeat finds the owner's claim and renews it, and a completion's repeat that finds the row
@@ -90,11 +91,11 @@ public final class JdbcDeduplicationStore implements DeduplicationStore, AutoClo
         this.window = b.window;
         this.maxEntries = b.maxEntries;
         this.metrics = MetricsRecorder.guarded(b.metrics);
-        if (b.purgeScheduler == null) {
+        if (b.purgeInterval == null) {
             this.purges = null;
             this.scheduledPurge = null;
         } else {
-            this.purges = Scheduler.scoped(b.purgeScheduler, "deduplication store '" + name + "' purge");
+            this.purges = Scheduler.scoped(b.scheduler, "deduplication store '" + name + "' purge");
             this.scheduledPurge = new PeriodicPurge(purges, b.purgeInterval, "deduplication store '" + name
                     + "': expired, evicted and abandoned keys", this::purge, metrics, PURGE_FAILURES_METRIC,
                     Map.of("store", name));
@@ -396,7 +397,7 @@ public final class JdbcDeduplicationStore implements DeduplicationStore, AutoClo
         private long maxEntries = 10_000_000;
         private MetricsRecorder metrics = MetricsRecorder.NOOP;
         private Duration purgeInterval;
-        private Scheduler purgeScheduler;
+        private Scheduler scheduler;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -435,26 +436,39 @@ public final class JdbcDeduplicationStore implements DeduplicationStore, AutoClo
         }
 
         /**
-         * Runs {@link #purge} every {@code interval} on {@code scheduler}, at its clock's time (as an orchestrator's
-         * {@code purgeEvery} deletes finished sagas): each run deletes the done keys past the {@link #window} or the
-         * {@link #maxEntries} bound and the claims whose lease ended, 500 rows per transaction, until none is left.
-         * A failed run is logged and counted ({@link JdbcDeduplicationStore#PURGE_FAILURES_METRIC}), and the next
-         * interval tries again. Stores of the same name on several nodes may all purge: each deletes what is still
-         * there. {@link JdbcDeduplicationStore#close()} cancels the next run and waits for one in progress, which
-         * starts no further batch. The interval must be positive.
+         * The scheduler the {@link #purgeEvery scheduled purge} runs on and takes its time from (required with it,
+         * refused without it: the store's own calls take their time from the caller, as the SPI requires).
          */
-        public Builder purgeEvery(Duration interval, Scheduler scheduler) {
-            this.purgeInterval = ConfigurationException.requirePositive(interval, "purge interval");
-            this.purgeScheduler = Objects.requireNonNull(scheduler, "scheduler");
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        /**
+         * Runs {@link JdbcDeduplicationStore#purge} every {@code interval} on the {@link #scheduler}, at its clock's
+         * time (as an orchestrator's {@code purgeEvery} deletes finished sagas; the store's {@link #window} is its
+         * retention): each run deletes the done keys past the window or the {@link #maxEntries} bound and the claims
+         * whose lease ended, 500 rows per transaction, until none is left. A failed run is logged and counted
+         * ({@link JdbcDeduplicationStore#PURGE_FAILURES_METRIC}), and the next interval tries again. Stores of the same
+         * name on several nodes may all purge: each deletes what is still there. {@link JdbcDeduplicationStore#close()}
+         * cancels the next run and waits for one in progress, which starts no further batch. The interval must be
+         * positive.
+         */
+        public Builder purgeEvery(Duration interval) {
+            this.purgeInterval = ConfigurationException.requirePositive(interval, "purgeInterval");
             return this;
         }
 
         /**
          * Builds the store; with {@link #purgeEvery}, its first purge runs one interval later.
          *
-         * @throws ConfigurationException when the schema is older
+         * @throws ConfigurationException when {@link #purgeEvery} was given without a {@link #scheduler} or the other
+         *                                way round (before any SQL), or the schema is older
          */
         public JdbcDeduplicationStore build() {
+            ConfigurationException.require((purgeInterval == null) == (scheduler == null), "a scheduled purge needs"
+                    + " both purgeEvery(interval) and scheduler(scheduler), but was given purge interval %s and scheduler"
+                    + " %s", purgeInterval, scheduler);
             SchemaCheck.requireMigrated(dataSource, "JdbcDeduplicationStore");
             return new JdbcDeduplicationStore(this);
         }

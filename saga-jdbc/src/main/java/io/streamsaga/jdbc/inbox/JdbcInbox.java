@@ -41,9 +41,9 @@ import java.util.Objects;
  * }</pre>
  *
  * <p>Rows are kept for a retention period the application chooses; {@link #purgeProcessedBefore} removes
- * old ones in bounded batches, and an inbox {@linkplain #create(DataSource, Scheduler, Duration, Duration) created
- * with a retention} does so on its scheduler (a message redelivered after its row was purged would be applied again,
- * so keep rows longer than the transport's redelivery horizon). Thread-safe.
+ * old ones in bounded batches, and an inbox built with {@link Builder#purgeEvery} does so on its scheduler (a message
+ * redelivered after its row was purged would be applied again, so keep rows longer than the transport's redelivery
+ * horizon). {@link #close()} stops that purge; an inbox without one has nothing to close. Thread-safe.
  */
 public final class JdbcInbox implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(JdbcInbox.class);
@@ -54,16 +54,16 @@ public final class JdbcInbox implements AutoCloseable {
     private final PeriodicPurge purge;
     private final Scheduler purges;
 
-    private JdbcInbox(DataSource dataSource, Clock clock, Scheduler scheduler, Duration retention,
-                      Duration purgeInterval) {
-        this.tx = new JdbcTransactions(dataSource);
-        this.clock = clock;
-        if (scheduler == null) {
+    private JdbcInbox(Builder b) {
+        this.tx = new JdbcTransactions(b.dataSource);
+        this.clock = b.clock != null ? b.clock : b.scheduler != null ? b.scheduler.clock() : Clock.systemUTC();
+        if (b.purgeInterval == null) {
             this.purges = null;
             this.purge = null;
         } else {
-            this.purges = Scheduler.scoped(scheduler, "inbox purge");
-            this.purge = new PeriodicPurge(purges, purgeInterval, "inbox: rows processed more than " + retention
+            Duration retention = b.retention;
+            this.purges = Scheduler.scoped(b.scheduler, "inbox purge");
+            this.purge = new PeriodicPurge(purges, b.purgeInterval, "inbox: rows processed more than " + retention
                     + " ago", (now, maxRows) -> purgeProcessedBefore(now.minus(retention), maxRows),
                     MetricsRecorder.NOOP, null, Map.of());
             purge.start();
@@ -72,34 +72,12 @@ public final class JdbcInbox implements AutoCloseable {
 
     /** An inbox over the tables of {@code dataSource}, stamping rows with {@code clock}; nothing is purged by itself. */
     public static JdbcInbox create(DataSource dataSource, Clock clock) {
-        Objects.requireNonNull(dataSource, "dataSource");
-        Objects.requireNonNull(clock, "clock");
-        SchemaCheck.requireMigrated(dataSource, "JdbcInbox");
-        return new JdbcInbox(dataSource, clock, null, null, null);
+        return builder(dataSource).clock(clock).build();
     }
 
-    /**
-     * An inbox over the tables of {@code dataSource}, stamping rows with {@code scheduler}'s clock, that deletes rows
-     * processed more than {@code retention} ago every {@code purgeInterval} on {@code scheduler} (as an
-     * orchestrator's {@code retention}/{@code purgeEvery} do finished sagas): each run deletes every row processed
-     * before its start minus the retention, 500 rows per transaction, until none is left. A failed run is logged, and
-     * the next interval tries again. Inboxes on several nodes may all purge: each deletes what is still there.
-     * {@link #close()} cancels the next run and waits for one in progress, which starts no further batch.
-     *
-     * @param retention     how long a processed message's row is kept, positive: longer than any redelivery of it
-     *                      can arrive (the transport's retention plus the relay's worst outage), or a late duplicate
-     *                      is applied again; {@link ConfigurationException#MAX_DURATION} or more keeps every row
-     * @param purgeInterval how often the purge runs, positive
-     * @throws ConfigurationException when a duration is null, zero or negative, or the schema is older
-     */
-    public static JdbcInbox create(DataSource dataSource, Scheduler scheduler, Duration retention,
-                                   Duration purgeInterval) {
-        Objects.requireNonNull(dataSource, "dataSource");
-        Objects.requireNonNull(scheduler, "scheduler");
-        retention = ConfigurationException.requirePositiveAge(retention, "inbox retention");
-        ConfigurationException.requirePositive(purgeInterval, "inbox purge interval");
-        SchemaCheck.requireMigrated(dataSource, "JdbcInbox");
-        return new JdbcInbox(dataSource, scheduler.clock(), scheduler, retention, purgeInterval);
+    /** A builder of an inbox over the tables of {@code dataSource}: its clock, and a scheduled purge. */
+    public static Builder builder(DataSource dataSource) {
+        return new Builder(dataSource);
     }
 
     /**
@@ -247,5 +225,82 @@ public final class JdbcInbox implements AutoCloseable {
                 return rs.getLong(1);
             }
         });
+    }
+
+    /** Builds a {@link JdbcInbox}; not thread-safe. */
+    public static final class Builder {
+        /** The orchestrator's default retention of finished sagas, and the deduplication store's window. */
+        private static final Duration DEFAULT_RETENTION = Duration.ofDays(7);
+        private final DataSource dataSource;
+        private Clock clock;
+        private Scheduler scheduler;
+        private Duration retention;
+        private Duration purgeInterval;
+
+        private Builder(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        }
+
+        /** The clock stamping rows (default: the {@link #scheduler}'s, else the system UTC clock). Not with a scheduler. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * The scheduler the {@link #purgeEvery scheduled purge} runs on, whose clock stamps rows and gives each run's
+         * cutoff (required with {@link #purgeEvery}). Not with {@link #clock}: rows stamped by one clock and purged by
+         * another's time would be kept too long or too short.
+         */
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+            return this;
+        }
+
+        /**
+         * How long a processed message's row is kept before the scheduled purge ({@link #purgeEvery}) deletes it
+         * (default 7 days, as an orchestrator's {@code retention} of finished sagas): positive, and longer than any
+         * redelivery of the message can arrive (the transport's retention plus the relay's worst outage), or a late
+         * duplicate is applied again; one of {@link ConfigurationException#MAX_DURATION} or more keeps every row.
+         * Without {@link #purgeEvery} it would purge nothing, and {@link #build()} refuses it.
+         */
+        public Builder retention(Duration retention) {
+            this.retention = ConfigurationException.requirePositiveAge(retention, "retention");
+            return this;
+        }
+
+        /**
+         * Deletes rows processed longer than the {@link #retention} ago every {@code interval} on the
+         * {@link #scheduler} (as an orchestrator's {@code purgeEvery} deletes finished sagas): each run deletes every
+         * row processed before its start minus the retention, 500 rows per transaction, until none is left. A failed
+         * run is logged, and the next interval tries again. Inboxes on several nodes may all purge: each deletes what
+         * is still there. {@link JdbcInbox#close()} cancels the next run and waits for one in progress, which starts
+         * no further batch. The interval must be positive.
+         */
+        public Builder purgeEvery(Duration interval) {
+            this.purgeInterval = ConfigurationException.requirePositive(interval, "purgeInterval");
+            return this;
+        }
+
+        /**
+         * Builds the inbox; with {@link #purgeEvery}, its first purge runs one interval later.
+         *
+         * @throws ConfigurationException when {@link #purgeEvery} was given without a {@link #scheduler}, a
+         *                                {@link #retention} without {@link #purgeEvery}, or both a clock and a
+         *                                scheduler (all before any SQL), or the schema is older
+         */
+        public JdbcInbox build() {
+            ConfigurationException.require(clock == null || scheduler == null, "an inbox takes its time from a clock or"
+                    + " from a scheduler, but was given both");
+            ConfigurationException.require(purgeInterval == null || scheduler != null,
+                    "an inbox's scheduled purge needs a scheduler to run on (scheduler(scheduler))");
+            ConfigurationException.require(retention == null || purgeInterval != null, "an inbox's retention is how long"
+                    + " its scheduled purge keeps rows, but no purgeEvery(interval) was given: it would purge nothing");
+            if (purgeInterval != null && retention == null) {
+                retention = DEFAULT_RETENTION;
+            }
+            SchemaCheck.requireMigrated(dataSource, "JdbcInbox"); // the only SQL, after every other check
+            return new JdbcInbox(this);
+        }
     }
 }

@@ -359,7 +359,7 @@ public final class JdbcOutbox {
     /**
      * Deletes at most {@code maxRows} rows sent before {@code sentBefore}, oldest first, and returns how
      * many, in a transaction of its own. Bounded, so a periodic clean-up never holds long locks; call it until it returns 0,
-     * or have the relay do so ({@link OutboxRelay.Builder#purgeSentOlderThan}).
+     * or have the relay do so ({@link OutboxRelay.Builder#purgeEvery}).
      */
     public int purgeSent(Instant sentBefore, int maxRows) {
         return OutboxRows.purgeSent(tx, sentBefore, maxRows);

@@ -88,7 +88,7 @@ public final class OutboxRelay implements AutoCloseable {
     public static final String PUBLISHED_METRIC = "streamsaga_outbox_published_total";
     /** Counter of failed publish attempts, tagged {@code relay} and {@code kind} ({@code retriable} or {@code rejected}). */
     public static final String FAILURES_METRIC = "streamsaga_outbox_publish_failures_total";
-    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeSentOlderThan}), tagged {@code relay}. */
+    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeEvery}), tagged {@code relay}. */
     public static final String PURGE_FAILURES_METRIC = "streamsaga_outbox_purge_failures_total";
 
     private final Config config;
@@ -119,8 +119,8 @@ public final class OutboxRelay implements AutoCloseable {
         this.tx = new JdbcTransactions(config.dataSource()).withIsolation(Connection.TRANSACTION_READ_COMMITTED);
         this.polls = Scheduler.scoped(config.scheduler(), "outbox relay '" + config.name() + "'");
         this.purge = config.purgeInterval() == null ? null : new PeriodicPurge(polls, config.purgeInterval(),
-                "outbox relay '" + config.name() + "': sent rows older than " + config.sentRetention(),
-                (now, maxRows) -> OutboxRows.purgeSent(tx, now.minus(config.sentRetention()), maxRows),
+                "outbox relay '" + config.name() + "': sent rows older than " + config.retention(),
+                (now, maxRows) -> OutboxRows.purgeSent(tx, now.minus(config.retention()), maxRows),
                 config.metrics(), PURGE_FAILURES_METRIC, Map.of("relay", config.name()));
         if (executor == null) {
             this.ownedExecutor = Executors.newSingleThreadExecutor(r -> {
@@ -160,13 +160,13 @@ public final class OutboxRelay implements AutoCloseable {
      *                       least 1 ms
      * @param publishTimeout how long to wait for one acknowledgement before treating it as failed
      * @param metrics        where published rows and failures are counted; kept {@link MetricsRecorder#guarded guarded}
-     * @param sentRetention  how long sent rows are kept before the scheduled purge deletes them, positive; null
+     * @param retention      how long sent rows are kept before the scheduled purge deletes them, positive; null
      *                       without a scheduled purge
-     * @param purgeInterval  how often the scheduled purge runs, positive; null (with {@code sentRetention}) without one
+     * @param purgeInterval  how often the scheduled purge runs, positive; null (with {@code retention}) without one
      */
     public record Config(DataSource dataSource, MessagePublisher publisher, Scheduler scheduler, String name,
                          int batchSize, Duration pollInterval, RetryPolicy backoff, Duration publishTimeout,
-                         MetricsRecorder metrics, Duration sentRetention, Duration purgeInterval) {
+                         MetricsRecorder metrics, Duration retention, Duration purgeInterval) {
         public Config {
             metrics = MetricsRecorder.guarded(Objects.requireNonNull(metrics, "metrics")); // what it throws: logged, ignored
             Objects.requireNonNull(dataSource, "dataSource");
@@ -187,13 +187,14 @@ public final class OutboxRelay implements AutoCloseable {
             ConfigurationException.require(publishTimeout != null && publishTimeout.compareTo(Duration.ofMillis(1)) >= 0,
                     "publishTimeout must be at least 1 ms, but was %s", publishTimeout);
             ConfigurationException.requirePositive(publishTimeout, "publishTimeout");
-            ConfigurationException.require((sentRetention == null) == (purgeInterval == null), "a scheduled purge of"
-                    + " sent rows needs both a retention and an interval, but was given retention %s and interval %s",
-                    sentRetention, purgeInterval);
-            if (sentRetention != null) { // null: sent rows are deleted only by JdbcOutbox.purgeSent
+            // A retention without an interval would purge nothing while the application believes it does.
+            ConfigurationException.require((retention == null) == (purgeInterval == null), "a scheduled purge of"
+                    + " sent rows needs both a retention and a purge interval, but was given retention %s and purge"
+                    + " interval %s", retention, purgeInterval);
+            if (retention != null) { // null: sent rows are deleted only by JdbcOutbox.purgeSent
                 // Positive: a sent row deleted at once no longer keeps its message id from being appended again.
-                sentRetention = ConfigurationException.requirePositiveAge(sentRetention, "sent rows' retention");
-                ConfigurationException.requirePositive(purgeInterval, "purge interval");
+                retention = ConfigurationException.requirePositiveAge(retention, "retention");
+                ConfigurationException.requirePositive(purgeInterval, "purgeInterval");
             }
         }
     }
@@ -210,7 +211,8 @@ public final class OutboxRelay implements AutoCloseable {
 
     /**
      * Starts polling: the first poll runs at once on the relay's executor; and the scheduled purge of sent rows, when
-     * configured ({@link Builder#purgeSentOlderThan}), whose first run is one interval later (armed by the first call).
+     * configured ({@link Builder#purgeEvery}), whose first run is one interval later (armed by the first call; a relay
+     * never started purges nothing).
      */
     public void start() {
         ConfigurationException.require(!closed, "relay '%s' is closed", config.name());
@@ -654,7 +656,8 @@ public final class OutboxRelay implements AutoCloseable {
                 .initialBackoff(Duration.ofMillis(200)).multiplier(2).maxBackoff(Duration.ofSeconds(30)).build();
         private Duration publishTimeout = Duration.ofSeconds(30);
         private MetricsRecorder metrics;
-        private Duration sentRetention;
+        private Duration retention = Duration.ofDays(7); // the orchestrator's default retention of finished sagas
+        private boolean retentionGiven;
         private Duration purgeInterval;
 
         private Builder(DataSource dataSource) {
@@ -753,20 +756,30 @@ public final class OutboxRelay implements AutoCloseable {
         }
 
         /**
-         * Deletes sent rows older than {@code retention} every {@code interval} once the relay is
-         * {@linkplain OutboxRelay#start() started}, on its scheduler (as an orchestrator's
-         * {@code retention}/{@code purgeEvery} do finished sagas): each run deletes every row sent before its start
-         * minus the retention, 500 rows per transaction, until none is left; pending and failed rows are never deleted.
-         * A failed run is logged and counted ({@link OutboxRelay#PURGE_FAILURES_METRIC}), and the next interval tries again; the
-         * relay polls on regardless. Relays on several nodes may all purge: each deletes what is still there.
-         * {@link OutboxRelay#close()} cancels the next run and waits for one in progress, which starts no further
-         * batch. Both durations must be positive ({@link ConfigurationException} at {@link #build()}); a retention of
-         * {@link ConfigurationException#MAX_DURATION} or more keeps every row. Keep sent rows as long as a message id
-         * may be appended again ({@link DuplicateOutboxMessageException} refuses it only while its row exists). Without
-         * this, sent rows stay until {@link JdbcOutbox#purgeSent} deletes them.
+         * How long sent rows are kept before the scheduled purge ({@link #purgeEvery}) deletes them (default 7 days,
+         * as an orchestrator's {@code retention} of finished sagas): positive, as a row deleted at once no longer
+         * refuses its message id ({@link DuplicateOutboxMessageException} does only while the row exists), so keep
+         * sent rows as long as a message id may be appended again; one of {@link ConfigurationException#MAX_DURATION}
+         * or more keeps every row. Without {@link #purgeEvery} it would purge nothing, and {@link #build()} refuses it.
          */
-        public Builder purgeSentOlderThan(Duration retention, Duration interval) {
-            this.sentRetention = retention;
+        public Builder retention(Duration retention) {
+            this.retention = retention;
+            this.retentionGiven = true;
+            return this;
+        }
+
+        /**
+         * Deletes sent rows older than the {@link #retention} every {@code interval} once the relay is
+         * {@linkplain OutboxRelay#start() started}, on its scheduler (as an orchestrator's {@code purgeEvery} deletes
+         * finished sagas): each run deletes every row sent before its start minus the retention, 500 rows per
+         * transaction, until none is left; pending and failed rows are never deleted. A failed run is logged and
+         * counted ({@link OutboxRelay#PURGE_FAILURES_METRIC}), and the next interval tries again; the relay polls on
+         * regardless. Relays on several nodes may all purge: each deletes what is still there.
+         * {@link OutboxRelay#close()} cancels the next run and waits for one in progress, which starts no further
+         * batch. Positive ({@link ConfigurationException} at {@link #build()}). Without it, sent rows stay until
+         * {@link JdbcOutbox#purgeSent} deletes them.
+         */
+        public Builder purgeEvery(Duration interval) {
             this.purgeInterval = interval;
             return this;
         }
@@ -797,8 +810,11 @@ public final class OutboxRelay implements AutoCloseable {
             Scheduler time = scheduler != null ? scheduler : bus != null ? bus.scheduler() : null;
             MetricsRecorder recorder = metrics != null ? metrics : bus != null ? bus.metrics() : MetricsRecorder.NOOP;
             ConfigurationException.require(time != null, "an outbox relay needs a scheduler (or an eventBus to take it from)");
+            ConfigurationException.require(!retentionGiven || purgeInterval != null, "an outbox relay's retention is"
+                    + " how long its scheduled purge keeps sent rows, but no purgeEvery(interval) was given: it would"
+                    + " purge nothing");
             Config config = new Config(dataSource, target, time, name, batchSize, pollInterval, backoff,
-                    publishTimeout, recorder, sentRetention, purgeInterval);
+                    publishTimeout, recorder, purgeInterval == null ? null : retention, purgeInterval);
             SchemaCheck.requireMigrated(dataSource, "OutboxRelay"); // the only SQL, after every other check
             return new OutboxRelay(config, executor);
         }
