@@ -30,6 +30,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -200,6 +201,44 @@ abstract class ScheduledPurgeTest {
         assertEquals(100, outboxRows("SENT"), "the batch in progress was deleted, no further one");
         scheduler.advance(Duration.ofHours(3));
         assertEquals(100, outboxRows("SENT"), "no purge runs after close()");
+    }
+
+    @Test
+    void closeCalledFromTheRelaysOwnPublishStillWaitsForAPurgeInProgressOnAnotherThread() throws Exception {
+        append("notes", 600);
+        AtomicReference<OutboxRelay> self = new AtomicReference<>();
+        AtomicLong sentWhenCloseReturned = new AtomicLong(-1);
+        OutboxRelay relay = OutboxRelay.builder(gated).scheduler(scheduler).executor(Runnable::run)
+                .pollInterval(Duration.ofDays(365)).retention(RETENTION).purgeEvery(INTERVAL).publisher(m -> {
+                    if (m.topic().equals("closer")) { // as a transport closing under the relay's poll closes it
+                        self.get().close();
+                        sentWhenCloseReturned.set(outboxRows("SENT"));
+                    }
+                    return CompletableFuture.completedFuture(null);
+                }).build();
+        self.set(relay);
+        relay.start(); // publishes the 600 rows
+        scheduler.advance(RETENTION);
+        CountDownLatch release = new CountDownLatch(1);
+        held.set(release);
+        Thread purging = new Thread(() -> scheduler.advance(INTERVAL), "purging"); // its first batch waits
+        purging.start();
+        assertTrue(holding.await(60, TimeUnit.SECONDS), "the purge asked for its first batch's connection");
+        held.set(null);
+        append("closer", 1);
+        Thread polling = new Thread(relay::wakeUp, "polling"); // its poll publishes the row that closes the relay
+        polling.start();
+        Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> polling.getState() == Thread.State.TIMED_WAITING
+                || polling.getState() == Thread.State.TERMINATED);
+
+        release.countDown();
+        polling.join();
+        purging.join();
+
+        assertEquals(100, sentWhenCloseReturned.get(), "close() returned once the batch in progress was deleted");
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(100, database.queryLong("SELECT COUNT(*) FROM ss_outbox WHERE status = 'SENT' AND topic = 'notes'"),
+                "no purge runs after close()");
     }
 
     @Test

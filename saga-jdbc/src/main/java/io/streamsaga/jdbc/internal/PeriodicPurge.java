@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A clean-up of one table repeated every interval on a component's {@link Scheduler#scoped scoped} scheduler, in the
@@ -38,6 +39,8 @@ public final class PeriodicPurge {
     private final Map<String, String> tags;
     private volatile boolean stopped;
     private volatile Scheduler.Cancellable next;
+    /** Held by a run in progress, for {@link #awaitIdle}. */
+    private final ReentrantLock running = new ReentrantLock();
 
     /**
      * @param scope         the component's scoped scheduler, closed by the component
@@ -63,7 +66,14 @@ public final class PeriodicPurge {
                 return;
             }
             try {
-                runOnce();
+                running.lock();
+                try {
+                    if (!stopped) {
+                        runOnce();
+                    }
+                } finally {
+                    running.unlock();
+                }
             } finally {
                 if (!stopped) {
                     start();
@@ -82,6 +92,18 @@ public final class PeriodicPurge {
         Scheduler.Cancellable timer = next;
         if (timer != null) {
             timer.cancel();
+        }
+    }
+
+    /**
+     * Waits, until {@code deadline} (a {@link System#nanoTime()}), for a run in progress on another thread after
+     * {@link #stop()} (not for one on the calling thread, which may be closing the component from inside it), for a
+     * component whose close() cannot close the purge's scope (an outbox relay closed from its own poll); logs a
+     * warning when it stops waiting.
+     */
+    public void awaitIdle(long deadline) {
+        if (!running.isHeldByCurrentThread() && !Locks.awaitUnlocked(running, deadline)) {
+            log.warn("{}: close() stopped waiting for a purge still deleting rows", what);
         }
     }
 
