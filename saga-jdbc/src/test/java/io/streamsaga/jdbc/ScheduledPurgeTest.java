@@ -186,9 +186,11 @@ abstract class ScheduledPurgeTest {
         assertTrue(holding.await(60, TimeUnit.SECONDS), "the purge asked for its first batch's connection");
         held.set(null);
         AtomicBoolean closeReturned = new AtomicBoolean();
+        AtomicLong sentWhenCloseReturned = new AtomicLong(-1);
         Thread closing = new Thread(() -> {
             relay.close();
             closeReturned.set(true);
+            sentWhenCloseReturned.set(outboxRows("SENT"));
         }, "closing");
         closing.start();
         Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> closing.getState() == Thread.State.TIMED_WAITING);
@@ -198,6 +200,7 @@ abstract class ScheduledPurgeTest {
         closing.join();
         purging.join();
 
+        assertEquals(100, sentWhenCloseReturned.get(), "close() returned once the batch in progress was committed");
         assertEquals(100, outboxRows("SENT"), "the batch in progress was deleted, no further one");
         scheduler.advance(Duration.ofHours(3));
         assertEquals(100, outboxRows("SENT"), "no purge runs after close()");
