@@ -401,19 +401,22 @@ abstract class ScheduledPurgeTest {
     }
 
     @Test
-    void aFailedInboxPurgeIsRetriedAtTheNextIntervalAndNoneRunsAfterClose() {
-        JdbcInbox inbox = JdbcInbox.builder(gated).scheduler(scheduler).retention(RETENTION).purgeEvery(INTERVAL).build();
+    void aFailedInboxPurgeIsCountedAndRetriedAtTheNextIntervalAndNoneRunsAfterClose() {
+        JdbcInbox inbox = JdbcInbox.builder(gated).scheduler(scheduler).retention(RETENTION).purgeEvery(INTERVAL)
+                .metrics(metrics).build();
         markProcessed(inbox, "m-1");
         scheduler.advance(RETENTION);
         unreachable.set(true);
         scheduler.advance(INTERVAL);
         assertEquals(1, inboxRows(), "the run failed");
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{}"));
         unreachable.set(false);
         markProcessed(inbox, "m-2");
 
         scheduler.advance(INTERVAL);
 
         assertEquals(1, inboxRows(), "the next run deleted the old row");
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{}"), "the next run succeeded");
         inbox.close();
         scheduler.advance(Duration.ofHours(3));
         assertEquals(1, inboxRows(), "no purge runs after close()");

@@ -47,6 +47,8 @@ import java.util.Objects;
  */
 public final class JdbcInbox implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(JdbcInbox.class);
+    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeEvery}), without tags. */
+    public static final String PURGE_FAILURES_METRIC = "streamsaga_inbox_purge_failures_total";
 
     private final JdbcTransactions tx;
     private final Clock clock;
@@ -65,7 +67,7 @@ public final class JdbcInbox implements AutoCloseable {
             this.purges = Scheduler.scoped(b.scheduler, "inbox purge");
             this.purge = new PeriodicPurge(purges, b.purgeInterval, "inbox: rows processed more than " + retention
                     + " ago", (now, maxRows) -> purgeProcessedBefore(now.minus(retention), maxRows),
-                    MetricsRecorder.NOOP, null, Map.of());
+                    MetricsRecorder.guarded(b.metrics), PURGE_FAILURES_METRIC, Map.of());
             purge.start();
         }
     }
@@ -236,6 +238,7 @@ public final class JdbcInbox implements AutoCloseable {
         private Scheduler scheduler;
         private Duration retention;
         private Duration purgeInterval;
+        private MetricsRecorder metrics = MetricsRecorder.NOOP;
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -273,12 +276,18 @@ public final class JdbcInbox implements AutoCloseable {
          * Deletes rows processed longer than the {@link #retention} ago every {@code interval} on the
          * {@link #scheduler} (as an orchestrator's {@code purgeEvery} deletes finished sagas): each run deletes every
          * row processed before its start minus the retention, 500 rows per transaction, until none is left. A failed
-         * run is logged, and the next interval tries again. Inboxes on several nodes may all purge: each deletes what
+         * run is logged and counted ({@link JdbcInbox#PURGE_FAILURES_METRIC}), and the next interval tries again. Inboxes on several nodes may all purge: each deletes what
          * is still there. {@link JdbcInbox#close()} cancels the next run and waits for one in progress, which starts
          * no further batch. The interval must be positive.
          */
         public Builder purgeEvery(Duration interval) {
             this.purgeInterval = ConfigurationException.requirePositive(interval, "purgeInterval");
+            return this;
+        }
+
+        /** Where failed runs of the scheduled purge are counted (default: nowhere, only logged). */
+        public Builder metrics(MetricsRecorder metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
             return this;
         }
 

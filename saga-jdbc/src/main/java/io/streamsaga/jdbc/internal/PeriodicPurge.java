@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * A clean-up of one table repeated every interval on a component's {@link Scheduler#scoped scoped} scheduler, in the
  * shape of an orchestrator's retention purge: each run deletes, in transactions of at most {@link #BATCH} rows, what
- * is older than the cutoff read once at its start, until a batch deletes fewer; a failure is logged (and counted) and
+ * is older than the cutoff read once at its start, until a batch deletes fewer; a failure is logged and counted, and
  * the next interval tries again. Several nodes purging one table at once is harmless: each batch deletes what is
  * still there, and one that loses a race for a row fails and is retried the same way. The component closes its scope
  * after {@link #stop()}: the scope waits for a run in progress, which starts no batch once stopped. Thread-safe.
@@ -45,8 +45,7 @@ public final class PeriodicPurge {
     /**
      * @param scope         the component's scoped scheduler, closed by the component
      * @param what          what is purged, for the log ({@code "outbox relay 'default': sent rows"})
-     * @param failureMetric the counter of failed runs in {@code metrics}, tagged {@code tags}; null where the component
-     *                      has no recorder (then only logged)
+     * @param failureMetric the counter of failed runs in {@code metrics}, tagged {@code tags}
      */
     public PeriodicPurge(Scheduler scope, Duration interval, String what, Batch batch, MetricsRecorder metrics,
                          String failureMetric, Map<String, String> tags) {
@@ -55,7 +54,7 @@ public final class PeriodicPurge {
         this.what = Objects.requireNonNull(what, "what");
         this.batch = Objects.requireNonNull(batch, "batch");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
-        this.failureMetric = failureMetric;
+        this.failureMetric = Objects.requireNonNull(failureMetric, "failureMetric");
         this.tags = Map.copyOf(tags);
     }
 
@@ -118,9 +117,7 @@ public final class PeriodicPurge {
             } while (deleted == BATCH && !stopped);
             log.debug("{}: {} row(s) deleted", what, total);
         } catch (RuntimeException e) {
-            if (failureMetric != null) {
-                metrics.increment(failureMetric, tags);
-            }
+            metrics.increment(failureMetric, tags);
             log.warn("{}: purge failed after {} row(s) deleted, retrying at the next interval: {}", what, total,
                     e.toString());
         }
