@@ -173,6 +173,19 @@ abstract class ScheduledPurgeTest {
         relay.close();
     }
 
+    /**
+     * Runs the purge due one interval from now on a thread of its own, returned once its first batch has asked
+     * {@link #gated} for its connection, which it gets when {@code release} opens; later connections are not held.
+     */
+    private Thread purgeHeldInItsFirstBatchUntil(CountDownLatch release) throws InterruptedException {
+        held.set(release);
+        Thread purging = new Thread(() -> scheduler.advance(INTERVAL), "purging");
+        purging.start();
+        assertTrue(holding.await(60, TimeUnit.SECONDS), "the purge asked for its first batch's connection");
+        held.set(null);
+        return purging;
+    }
+
     @Test
     void closeWaitsForARelayPurgeInProgressWhichStartsNoFurtherBatchAndCancelsTheNextOne() throws Exception {
         append("notes", 600);
@@ -180,11 +193,7 @@ abstract class ScheduledPurgeTest {
         relay.start();
         scheduler.advance(RETENTION);
         CountDownLatch release = new CountDownLatch(1);
-        held.set(release);
-        Thread purging = new Thread(() -> scheduler.advance(INTERVAL), "purging"); // its first batch waits
-        purging.start();
-        assertTrue(holding.await(60, TimeUnit.SECONDS), "the purge asked for its first batch's connection");
-        held.set(null);
+        Thread purging = purgeHeldInItsFirstBatchUntil(release);
         AtomicBoolean closeReturned = new AtomicBoolean();
         AtomicLong sentWhenCloseReturned = new AtomicLong(-1);
         Thread closing = new Thread(() -> {
@@ -223,11 +232,7 @@ abstract class ScheduledPurgeTest {
         relay.start(); // publishes the 600 rows
         scheduler.advance(RETENTION);
         CountDownLatch release = new CountDownLatch(1);
-        held.set(release);
-        Thread purging = new Thread(() -> scheduler.advance(INTERVAL), "purging"); // its first batch waits
-        purging.start();
-        assertTrue(holding.await(60, TimeUnit.SECONDS), "the purge asked for its first batch's connection");
-        held.set(null);
+        Thread purging = purgeHeldInItsFirstBatchUntil(release);
         append("closer", 1);
         Thread polling = new Thread(relay::wakeUp, "polling"); // its poll publishes the row that closes the relay
         polling.start();
