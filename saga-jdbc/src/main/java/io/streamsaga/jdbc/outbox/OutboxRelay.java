@@ -579,7 +579,9 @@ public final class OutboxRelay implements AutoCloseable {
      * says otherwise; then logs a warning), so that once it has
      * returned the relay publishes and marks nothing more; called on an interrupted thread, it waits all the same
      * and returns with the interrupt flag set. Called from the relay's own poll or {@link #relayPending} (its transport closed), it waits
-     * for no poll: one scheduled meanwhile waits for that poll's lock, then starts nothing.
+     * for no poll: one scheduled meanwhile waits for that poll's lock, then starts nothing. The scheduled purge
+     * ({@link Builder#purgeEvery}) runs no more: its next run is cancelled, and one in progress on another thread, which
+     * starts no further batch, is waited for within the same bound, also when called from the relay's own poll.
      */
     @Override
     public void close() {
