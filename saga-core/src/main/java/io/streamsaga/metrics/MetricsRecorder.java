@@ -73,9 +73,9 @@ public interface MetricsRecorder {
 
     /**
      * {@code recorder}, but what it throws is logged (an exception at WARN, an error at ERROR, as what a saga listener
-     * throws) and ignored; a {@link VirtualMachineError} and a {@link ThreadDeath} still go through. {@link #NOOP} and a recorder already
-     * guarded are returned as they are. The library guards every recorder it is given; an application's own code
-     * calling a recorder can too.
+     * throws) and ignored; a {@link VirtualMachineError}, a test's {@link io.streamsaga.saga.spi.SimulatedProcessCrash}
+     * and a {@link ThreadDeath} still go through. {@link #NOOP} and a recorder already guarded are returned as they
+     * are. The library guards every recorder it is given; an application's own code calling a recorder can too.
      */
     static MetricsRecorder guarded(MetricsRecorder recorder) {
         java.util.Objects.requireNonNull(recorder, "recorder");

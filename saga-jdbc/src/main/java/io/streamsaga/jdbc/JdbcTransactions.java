@@ -34,7 +34,7 @@ public final class JdbcTransactions {
     private volatile int handedOut = CONNECTIONS_OWN;
     /**
      * Whether the database rolls back a transaction whose connection is closed (PostgreSQL and H2, the library's), once
-     * known: null before the first commit; benign race.
+     * known: null before the first transaction (or while its connection could not tell); benign race.
      */
     private volatile Boolean closeRollsBack;
 

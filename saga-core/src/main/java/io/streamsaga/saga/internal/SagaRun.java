@@ -147,8 +147,9 @@ final class SagaRun<D> {
         Instant[] compensationDeadlines;
         /**
          * The compensations that failed for good in what is staged, logged at ERROR once their write is stored (or fails
-         * for a reason of this node's) but not when it loses to another orchestrator's, which moved the saga on (its
-         * reply reached that node, say): the saga did not fail then ({@link #movedOnElsewhere}). Null when none.
+         * for a reason of this node's, or is not staged at all, the run stopped by close(): onCompensationFailure) but
+         * not when it loses to another orchestrator's, which moved the saga on (its reply reached that node, say): the
+         * saga did not fail then ({@link #movedOnElsewhere}). Null when none.
          */
         List<String> unloggedFailures;
     }
@@ -1041,9 +1042,9 @@ final class SagaRun<D> {
 
     /**
      * Ends the invocation of a reply's handling, which runs outside {@link #drive()}: when {@code error} is an Error,
-     * or an {@code after()} throws one (the process dying: see {@link #after(SagaInterceptor, SagaInterceptor.Invocation,
-     * Throwable)}), the run stops there as in a drive pass ({@link #abandon}) and it is thrown. Returns the failure
-     * of a handling that threw an Exception ({@link #ended}).
+     * or an {@code after()} throws one (the process dying, or a ThreadDeath: see {@link #after(SagaInterceptor,
+     * SagaInterceptor.Invocation, Throwable)}), the run stops there as in a drive pass ({@link #abandon}) and it is
+     * thrown. Returns the failure of a handling that threw an Exception ({@link #ended}).
      */
     private Exception endedHandling(SagaInterceptor.Invocation invocation, Throwable error) {
         try {
@@ -2287,8 +2288,9 @@ final class SagaRun<D> {
     /**
      * The run's write lost to another orchestrator's ({@code lost}): that one moved the saga on (a reply of this run's
      * attempt reached it, and this run learns of it at the attempt's timeout, say), so what this run staged (a timeout,
-     * a compensation failed for good) is not the saga's outcome, and is logged as not written, once, at INFO with the
-     * saga as stored; at WARN when the store cannot be read for it. Only on this rare path is the store read.
+     * a compensation failed for good) is not the saga's outcome: logged once, at INFO with the saga as stored (at WARN
+     * when the store cannot be read for it), naming as not written the compensations it staged as failed for good
+     * (held unlogged until then: {@link Uncommon#unloggedFailures}). Only on this rare path is the store read.
      */
     private void movedOnElsewhere(ConcurrentSagaUpdateException lost) {
         List<String> failures = uncommon == null ? null : uncommon.unloggedFailures;

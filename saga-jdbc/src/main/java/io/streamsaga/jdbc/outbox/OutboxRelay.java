@@ -278,7 +278,7 @@ public final class OutboxRelay implements AutoCloseable {
         if (closed) {
             return;
         }
-        Duration delay = null; // null: no next poll (closed meanwhile, or a test's process dying)
+        Duration delay = null; // null: no next poll (closed meanwhile, a test's process dying, the thread stopped)
         pollLock.lock();
         try {
             if (closed) { // checked under the lock: once close() has returned, nothing starts
