@@ -464,7 +464,7 @@ class DocsSnippetsTest {
             .invariant((services, run) -> services.assertEveryEffectUndoneExactlyOnce(run.status()))
             .explore();   // throws AssertionError listing every violation
         assertEquals(List.of(), report.violations());
-        assertEquals(71, report.scenarios().size()); // "the OrderSaga's 32 become 71"
+        assertEquals(89, report.scenarios().size()); // "the OrderSaga's 71 become 89"
     }
 
     // ---- docs/architectures.md

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -36,6 +37,8 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     private final int crashAfterWrite;
     private final boolean beforeWrite;
     private final AtomicInteger writes = new AtomicInteger();
+    /** What each successful write stored, in order (see {@link #written()}). */
+    private final List<String> written = new CopyOnWriteArrayList<>();
     private volatile boolean crashed;
 
     /**
@@ -76,6 +79,15 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
         return writes.get();
     }
 
+    /**
+     * What each successful write stored, in order: its transitions as {@code TYPE step, attempt n} (a batch's joined by
+     * {@code "; "}; a store without history, given none, its status). The crash explorer numbers crash points by these
+     * and tells two runs' identical prefixes by them. The kit's own: not public.
+     */
+    List<String> written() {
+        return List.copyOf(written);
+    }
+
     private void checkAlive() {
         if (crashed) {
             throw new SimulatedCrash("the process crashed earlier (after write " + crashAfterWrite + ")", this);
@@ -87,6 +99,7 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     }
 
     private void afterWrite(SagaTransition transition) {
+        written.add(stored(transition));
         afterWrite(what(transition));
     }
 
@@ -136,6 +149,7 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
         String last = last(instance, transitions);
         beforeWrite(last);
         delegate.insertAll(instance, transitions);
+        written.add(stored(instance, transitions));
         afterWrite(last);
     }
 
@@ -145,12 +159,24 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
         String last = last(updated, transitions);
         beforeWrite(last);
         delegate.updateAll(updated, transitions);
+        written.add(stored(updated, transitions));
         afterWrite(last);
     }
 
     /** What the write is, to name the crash: its last transition, or (a store without history is given none) its status. */
     private static String last(SagaInstance instance, List<SagaTransition> transitions) {
         return transitions.isEmpty() ? "a write of status " + instance.status() : what(transitions.get(transitions.size() - 1));
+    }
+
+    /** A write's entry in {@link #written()}: its transitions, or its status when it has none. */
+    private static String stored(SagaInstance instance, List<SagaTransition> transitions) {
+        return transitions.isEmpty() ? "status " + instance.status()
+                : String.join("; ", transitions.stream().map(CrashingSagaStore::stored).toList());
+    }
+
+    /** A transition as {@link #written()} lists it: what it is and its attempt, not its time or detail. */
+    private static String stored(SagaTransition transition) {
+        return what(transition) + (transition.step() == null ? "" : ", attempt " + transition.attempt());
     }
 
     private static String what(SagaTransition transition) {

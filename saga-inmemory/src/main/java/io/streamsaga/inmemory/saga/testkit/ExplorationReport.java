@@ -26,15 +26,38 @@ public record ExplorationReport(String sagaName, List<Scenario> scenarios) {
         return scenarios.stream().filter(Scenario::crashedAndRecovered).count();
     }
 
+    /** The scenarios of one kind, in the order they ran. */
+    public List<Scenario> scenarios(Kind kind) {
+        return scenarios.stream().filter(s -> s.kind() == kind).toList();
+    }
+
+    /** What a scenario injects (see {@link SagaCrashExplorer}). */
+    public enum Kind {
+        /** No failure, no crash. */
+        HAPPY_PATH,
+        /** A step fails (always; once if retriable). */
+        STEP_FAILURE,
+        /** A compensation fails once while a step fails. */
+        COMPENSATION_FAILURE,
+        /** The saga is cancelled (once started, or after a step's success), no crash. */
+        CANCELLATION,
+        /** A crash right after a persisted transition, then recovery. */
+        CRASH_AFTER_WRITE,
+        /** A crash right before a transition is persisted (the action ran, its outcome lost), then recovery. */
+        CRASH_BEFORE_WRITE
+    }
+
     /**
      * One explored run.
      *
      * @param name                what was injected
+     * @param kind                what kind of scenario it is
      * @param finalStatus         the saga's final status
      * @param crashedAndRecovered whether a crash was simulated and recovered from
      * @param violations          the invariants it broke
      */
-    public record Scenario(String name, SagaStatus finalStatus, boolean crashedAndRecovered, List<String> violations) {
+    public record Scenario(String name, Kind kind, SagaStatus finalStatus, boolean crashedAndRecovered,
+                           List<String> violations) {
         public Scenario {
             violations = List.copyOf(violations);
         }

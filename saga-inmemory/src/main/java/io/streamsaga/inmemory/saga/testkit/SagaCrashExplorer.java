@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
@@ -35,6 +36,12 @@ import java.util.function.Supplier;
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
+ *   <li>a crash right after each persisted transition of each step failure and compensation failure above, recovered
+ *       the same way with the same failures injected: so also after what only a failure path writes (a step's
+ *       {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
+ *       {@code COMPENSATION_FAILED}, {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
+ *       writes up to it (their transitions, steps and attempts) an earlier scenario crashed after already is explored
+ *       once: the store is the same there. Named {@code crash after write n (the write's transitions) while ...};</li>
  *   <li>when the saga can be cancelled once started ({@code whenStarted().cancel()} is accepted: it still waits
  *       for a reply, a timer or a stage before its pivot), that cancellation; and the saga cancelled right after
  *       each step's success is stored (by a {@link io.streamsaga.saga.SagaListener} on the thread that drives it;
@@ -50,7 +57,8 @@ import java.util.function.Supplier;
  * groups succeeded, a remote one when its command is sent; a parallel group's members may overlap), and no
  * step that never took effect was compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
  * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
- * every violation (a text several scenarios share once, with its count and their names). Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
+ * every violation (a text several scenarios share once, with its count and their names); each scenario of the
+ * {@link ExplorationReport} has its {@link ExplorationReport.Kind}. Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
  * bus, transport, clock, executor), so an invariant must not keep its report to drive it later. Not thread-safe.
  *
  * @param <F> the fixture type (fresh per scenario)
@@ -119,7 +127,8 @@ public final class SagaCrashExplorer<F, D> {
      */
     public ExplorationReport explore() {
         List<ExplorationReport.Scenario> scenarios = new ArrayList<>();
-        SagaRunReport<F, D> happy = run("happy path", Map.of(), Map.of(), 0, false, SagaStatus.COMPLETED, scenarios);
+        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), 0, false, SagaStatus.COMPLETED,
+                scenarios);
         SagaDefinition<D> definition = happy.definition();
         int happyWrites = happy.writes();
 
@@ -130,6 +139,8 @@ public final class SagaCrashExplorer<F, D> {
             }
         }
         int compensatingWrites = 0;
+        List<String> compensatingWritten = List.of();
+        List<Failure> failures = new ArrayList<>(); // the failure scenarios, each explored with crashes below
         for (SagaStep<D> step : definition.steps()) {
             boolean retriable = step.role() == StepRole.RETRIABLE;
             // A retriable step fails once: it completes if its own policy retries that failure (attempts left, and
@@ -138,10 +149,13 @@ public final class SagaCrashExplorer<F, D> {
                     ? (step.retryPolicy().shouldRetry(new InjectedFailure("injected failure 1 of step " + step.name()), 1)
                             ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
                     : SagaStatus.COMPENSATED;
-            SagaRunReport<F, D> report = run("step " + step.name() + " fails", Map.of(step.name(),
-                    retriable ? FailureMode.once() : FailureMode.always()), Map.of(), 0, false, expected, scenarios);
+            String name = "step " + step.name() + " fails";
+            Map<String, FailureMode> fails = Map.of(step.name(), retriable ? FailureMode.once() : FailureMode.always());
+            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), 0, false, expected, scenarios);
+            failures.add(new Failure(name, fails, Map.of(), expected, report.written()));
             if (step == trigger) {
                 compensatingWrites = report.writes();
+                compensatingWritten = report.written();
             }
         }
         if (trigger != null) {
@@ -151,21 +165,48 @@ public final class SagaCrashExplorer<F, D> {
                 boolean undone = step.group() < trigger.group()
                         || (step.group() == trigger.group() && (step != trigger || step.isRemote()));
                 if (step.hasCompensation() && undone) {
-                    run("compensation of " + step.name() + " fails once (" + trigger.name() + " fails)",
-                            Map.of(trigger.name(), FailureMode.always()), Map.of(step.name(), FailureMode.once()), 0,
+                    String name = "compensation of " + step.name() + " fails once (" + trigger.name() + " fails)";
+                    Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
+                    Map<String, FailureMode> compensationFails = Map.of(step.name(), FailureMode.once());
+                    SagaRunReport<F, D> report = run(name, Kind.COMPENSATION_FAILURE, fails, compensationFails, 0,
                             false, SagaStatus.COMPENSATED, scenarios);
+                    failures.add(new Failure(name, fails, compensationFails, SagaStatus.COMPENSATED, report.written()));
                 }
             }
         }
+        // The run prefixes (the writes up to and including the crash point) already crashed after: a crash there
+        // leaves the same store whatever failure the run goes on to inject, so each is explored once.
+        Set<List<String>> crashedAfter = new HashSet<>();
+        List<String> happyWritten = happy.written();
         for (boolean before : new boolean[] {false, true}) {
             String when = before ? "crash before write " : "crash after write ";
+            Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
             for (int write = before ? 2 : 1; write <= happyWrites; write++) { // before write 1 the saga never started
-                run(when + write + " of the happy path", Map.of(), Map.of(), write, before, SagaStatus.COMPLETED, scenarios);
+                run(when + write + " of the happy path", kind, Map.of(), Map.of(), write, before, SagaStatus.COMPLETED,
+                        scenarios);
+                if (!before) {
+                    crashedAfter.add(happyWritten.subList(0, write));
+                }
             }
             if (trigger != null) {
                 for (int write = before ? 2 : 1; write <= compensatingWrites; write++) {
-                    run(when + write + " while " + trigger.name() + " fails", Map.of(trigger.name(), FailureMode.always()),
-                            Map.of(), write, before, SagaStatus.COMPENSATED, scenarios);
+                    run(when + write + " while " + trigger.name() + " fails", kind, Map.of(trigger.name(),
+                            FailureMode.always()), Map.of(), write, before, SagaStatus.COMPENSATED, scenarios);
+                    if (!before) {
+                        crashedAfter.add(compensatingWritten.subList(0, write));
+                    }
+                }
+            }
+        }
+        // A crash right after each transition only a failure path writes (a step's retry scheduled, another step's
+        // compensating path, a compensation's failure and retry, the operator's retry after it gave up).
+        for (Failure failure : failures) {
+            List<String> written = failure.written();
+            for (int write = 1; write <= written.size(); write++) {
+                if (crashedAfter.add(written.subList(0, write))) {
+                    run("crash after write " + write + " (" + written.get(write - 1) + ") while " + failure.name(),
+                            Kind.CRASH_AFTER_WRITE, failure.steps(), failure.compensations(), write, false,
+                            failure.expected(), scenarios);
                 }
             }
         }
@@ -240,6 +281,14 @@ public final class SagaCrashExplorer<F, D> {
         }
     }
 
+    /**
+     * A failure scenario: what it fails, the status it must end in, and what its run (no crash) wrote, write by write
+     * (the crash points explored along it).
+     */
+    private record Failure(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
+                           SagaStatus expected, List<String> written) {
+    }
+
     /** A run with a cancel, and the writes made before it (the cancel's are numbered from there). */
     private record Cancelled<F, D>(SagaRunReport<F, D> report, int writesBeforeCancel) {
     }
@@ -248,7 +297,7 @@ public final class SagaCrashExplorer<F, D> {
     private void exploreCancellation(String cancelled, BiFunction<Integer, Boolean, Cancelled<F, D>> runner,
                                      List<ExplorationReport.Scenario> scenarios) {
         int[] writesBeforeCancel = new int[1];
-        SagaRunReport<F, D> probe = run(cancelled, Map.of(), Map.of(), () -> {
+        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, Map.of(), () -> {
             Cancelled<F, D> run = runner.apply(0, false);
             if (run == null) {
                 return null;
@@ -266,24 +315,25 @@ public final class SagaCrashExplorer<F, D> {
                 String name = (before ? "crash before write " : "crash after write ") + write + " while " + cancelled
                         + (lost ? " (the cancel is lost)" : "");
                 int crashAt = write;
-                if (run(name, Map.of(), Map.of(), () -> {
+                Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
+                if (run(name, kind, Map.of(), () -> {
                     Cancelled<F, D> run = runner.apply(crashAt, before);
                     return run == null ? null : run.report();
                 }, lost ? SagaStatus.COMPLETED : SagaStatus.COMPENSATED, scenarios) == null) {
-                    scenarios.add(new ExplorationReport.Scenario(name, null, false,
+                    scenarios.add(new ExplorationReport.Scenario(name, kind, null, false,
                             List.of(name + ": the saga could not be cancelled, unlike in '" + cancelled + "'")));
                 }
             }
         }
     }
 
-    private SagaRunReport<F, D> run(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
-                                    int crashAt, boolean crashBefore, SagaStatus expected,
-                                    List<ExplorationReport.Scenario> out) {
-        return run(name, steps, compensations, () -> kit.run(steps, compensations, crashAt, crashBefore), expected, out);
+    private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> steps,
+                                    Map<String, FailureMode> compensations, int crashAt, boolean crashBefore,
+                                    SagaStatus expected, List<ExplorationReport.Scenario> out) {
+        return run(name, kind, compensations, () -> kit.run(steps, compensations, crashAt, crashBefore), expected, out);
     }
 
-    private SagaRunReport<F, D> run(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
+    private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> compensations,
                                     Supplier<SagaRunReport<F, D>> scenario, SagaStatus expected,
                                     List<ExplorationReport.Scenario> out) {
         List<String> violations = new ArrayList<>();
@@ -294,7 +344,7 @@ public final class SagaCrashExplorer<F, D> {
                 return null;
             }
         } catch (RuntimeException | AssertionError e) {
-            out.add(new ExplorationReport.Scenario(name, null, false, List.of(name + ": the run failed: " + e)));
+            out.add(new ExplorationReport.Scenario(name, kind, null, false, List.of(name + ": the run failed: " + e)));
             throw new AssertionError("crash exploration scenario '" + name + "' could not run", e);
         }
         try {
@@ -310,7 +360,7 @@ public final class SagaCrashExplorer<F, D> {
             report.close(); // checked: what the kit created for the scenario is closed (the report stays readable)
         }
         List<String> named = violations.stream().map(v -> name + ": " + v).toList();
-        out.add(new ExplorationReport.Scenario(name, report.instance().map(i -> i.status()).orElse(null),
+        out.add(new ExplorationReport.Scenario(name, kind, report.instance().map(i -> i.status()).orElse(null),
                 report.crashedAndRecovered(), named));
         return report;
     }

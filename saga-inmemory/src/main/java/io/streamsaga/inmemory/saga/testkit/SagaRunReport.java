@@ -702,6 +702,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         return recovered;
     }
 
+    /** What each write through the run's crashing store stored, in order (see {@link CrashingSagaStore#written()}). */
+    List<String> written() {
+        return crashingStore.written();
+    }
+
     /** Writes to the store so far (crash points are numbered by them). */
     public int writes() {
         return crashingStore.writes();
