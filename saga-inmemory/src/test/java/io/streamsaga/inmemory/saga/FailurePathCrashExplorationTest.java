@@ -2,6 +2,7 @@ package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
+import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import org.junit.jupiter.api.Test;
@@ -10,10 +11,13 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -82,5 +86,49 @@ class FailurePathCrashExplorationTest {
         assertEquals(3, report.scenarios(ExplorationReport.Kind.COMPENSATION_FAILURE).size());
         assertEquals(report.crashScenarios(), report.scenarios(ExplorationReport.Kind.CRASH_AFTER_WRITE).size()
                 + report.scenarios(ExplorationReport.Kind.CRASH_BEFORE_WRITE).size());
+    }
+
+    /** A scenario's fixture: its environment and its number, whose parity sets when quote's price arrives. */
+    record Quotes(SagaTestEnvironment env, int run) {
+    }
+
+    /**
+     * check's retry (1 s after its failure) races quote's price (0.5 s or 1.5 s, by the scenario's parity): a run
+     * whose timers fall otherwise than in another run of the same failure, as a retry policy's jitter makes them.
+     */
+    static SagaDefinition<String> racing(Quotes quotes) {
+        RetryPolicy afterOneSecond = RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofSeconds(1))
+                .jitter(0).build();
+        Duration priced = Duration.ofMillis(quotes.run() % 2 == 0 ? 500 : 1500);
+        return SagaDefinition.builder("racing-timers", String.class)
+                .step("reserve").action((d, ctx) -> d).compensation((d, ctx) -> { })
+                .parallel(group -> {
+                    group.step("check").action((d, ctx) -> d).retry(afterOneSecond).compensation((d, ctx) -> { });
+                    group.step("quote").asyncAction((d, ctx) -> {
+                        CompletableFuture<String> price = new CompletableFuture<>();
+                        quotes.env().scheduler().schedule(priced, () -> price.complete(d));
+                        return price;
+                    }).compensation((d, ctx) -> { });
+                    group.merge((current, result) -> current);
+                })
+                .step("charge").action((d, ctx) -> d)
+                .build();
+    }
+
+    @Test
+    void aCrashRunThatDoesNotRepeatTheRecordedWritesIsReportedNotNamedForAWriteItDidNotCrashAfter() {
+        AtomicInteger runs = new AtomicInteger();
+        SagaCrashExplorer<Quotes, String> explorer = SagaCrashExplorer.forSaga(
+                env -> new Quotes(env, runs.incrementAndGet()), FailurePathCrashExplorationTest::racing, "order-1");
+
+        AssertionError error = assertThrows(AssertionError.class, explorer::explore);
+
+        // Write 5 of the run the crash points were taken from: check's retry, its price coming later; in the crash
+        // run (the other parity) the price came first.
+        assertTrue(error.getMessage().contains("did not crash where its name says: its run wrote (STEP_SUCCEEDED quote,"
+                + " attempt 1) as write 5 where the run its crash point was taken from wrote (STEP_STARTED check,"
+                + " attempt 2): the saga's runs are not deterministic"), error.getMessage());
+        assertTrue(error.getMessage().contains("crash after write 5 (STEP_STARTED check, attempt 2) while step check"
+                + " fails"), error.getMessage());
     }
 }

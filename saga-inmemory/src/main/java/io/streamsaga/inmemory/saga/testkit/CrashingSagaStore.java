@@ -10,6 +10,7 @@ import io.streamsaga.saga.spi.RecoveryQuery;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -40,6 +41,8 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     /** What each successful write stored, in order (see {@link #written()}). */
     private final List<String> written = new CopyOnWriteArrayList<>();
     private volatile boolean crashed;
+    /** {@link #written()} at the crash, the write lost by a crash before it included; null before the crash. */
+    private volatile List<String> writtenUntilCrash;
 
     /**
      * @param delegate        the durable store
@@ -88,6 +91,16 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
         return List.copyOf(written);
     }
 
+    /**
+     * The writes the run made up to its crash point, in {@link #written()}'s form: those stored, the one at which it
+     * crashed included (for a crash before it, the write the crash lost); empty when it did not crash. The crash
+     * explorer checks by it that a crash run crashed after the same writes as the run it named the crash point from.
+     */
+    List<String> writtenUntilCrash() {
+        List<String> untilCrash = writtenUntilCrash;
+        return untilCrash == null ? List.of() : untilCrash;
+    }
+
     private void checkAlive() {
         if (crashed) {
             throw new SimulatedCrash("the process crashed earlier (after write " + crashAfterWrite + ")", this);
@@ -95,7 +108,7 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     }
 
     private void beforeWrite(SagaTransition transition) {
-        beforeWrite(what(transition));
+        beforeWrite(what(transition), stored(transition));
     }
 
     private void afterWrite(SagaTransition transition) {
@@ -103,8 +116,12 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
         afterWrite(what(transition));
     }
 
-    private void beforeWrite(String what) {
+    /** {@code entry}: the write's entry in {@link #written()}, kept as the lost write when the crash comes before it. */
+    private void beforeWrite(String what, String entry) {
         if (beforeWrite && writes.get() + 1 == crashAfterWrite) {
+            List<String> untilCrash = new ArrayList<>(written);
+            untilCrash.add(entry);
+            writtenUntilCrash = List.copyOf(untilCrash);
             crashed = true;
             throw new SimulatedCrash("simulated crash right before write " + crashAfterWrite + " (" + what + ")", this);
         }
@@ -112,6 +129,7 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
 
     private void afterWrite(String what) {
         if (writes.incrementAndGet() == crashAfterWrite && !beforeWrite) {
+            writtenUntilCrash = List.copyOf(written);
             crashed = true;
             throw new SimulatedCrash("simulated crash right after write " + crashAfterWrite + " (" + what + ")", this);
         }
@@ -147,9 +165,10 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     public void insertAll(SagaInstance instance, List<SagaTransition> transitions) {
         checkAlive();
         String last = last(instance, transitions);
-        beforeWrite(last);
+        String entry = stored(instance, transitions);
+        beforeWrite(last, entry);
         delegate.insertAll(instance, transitions);
-        written.add(stored(instance, transitions));
+        written.add(entry);
         afterWrite(last);
     }
 
@@ -157,9 +176,10 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     public void updateAll(SagaInstance updated, List<SagaTransition> transitions) {
         checkAlive();
         String last = last(updated, transitions);
-        beforeWrite(last);
+        String entry = stored(updated, transitions);
+        beforeWrite(last, entry);
         delegate.updateAll(updated, transitions);
-        written.add(stored(updated, transitions));
+        written.add(entry);
         afterWrite(last);
     }
 

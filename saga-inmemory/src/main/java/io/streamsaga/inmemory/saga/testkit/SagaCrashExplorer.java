@@ -18,6 +18,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.function.BiConsumer;
 import java.util.function.BiFunction;
@@ -41,7 +42,10 @@ import java.util.function.Supplier;
  *       {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
  *       {@code COMPENSATION_FAILED}, {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
  *       writes up to it (their transitions, steps and attempts) an earlier scenario crashed after already is explored
- *       once: the store is the same there. Named {@code crash after write n (the write's transitions) while ...};</li>
+ *       once: the store is the same there. Named {@code crash after write n (the write's transitions) while ...};
+ *       a crash point is taken from a run of the same failures without a crash, so a crash run that did not write
+ *       the same up to it (the saga's runs are not deterministic: timers falling in another order by a retry
+ *       policy's jitter, the application's own timing) is a violation naming the first write that differed;</li>
  *   <li>when the saga can be cancelled once started ({@code whenStarted().cancel()} is accepted: it still waits
  *       for a reply, a timer or a stage before its pivot), that cancellation; and the saga cancelled right after
  *       each step's success is stored (by a {@link io.streamsaga.saga.SagaListener} on the thread that drives it;
@@ -127,8 +131,8 @@ public final class SagaCrashExplorer<F, D> {
      */
     public ExplorationReport explore() {
         List<ExplorationReport.Scenario> scenarios = new ArrayList<>();
-        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), 0, false, SagaStatus.COMPLETED,
-                scenarios);
+        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), 0, false, null,
+                SagaStatus.COMPLETED, scenarios);
         SagaDefinition<D> definition = happy.definition();
         int happyWrites = happy.writes();
 
@@ -151,7 +155,8 @@ public final class SagaCrashExplorer<F, D> {
                     : SagaStatus.COMPENSATED;
             String name = "step " + step.name() + " fails";
             Map<String, FailureMode> fails = Map.of(step.name(), retriable ? FailureMode.once() : FailureMode.always());
-            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), 0, false, expected, scenarios);
+            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), 0, false, null, expected,
+                    scenarios);
             failures.add(new Failure(name, fails, Map.of(), expected, report.written()));
             if (step == trigger) {
                 compensatingWrites = report.writes();
@@ -169,7 +174,7 @@ public final class SagaCrashExplorer<F, D> {
                     Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
                     Map<String, FailureMode> compensationFails = Map.of(step.name(), FailureMode.once());
                     SagaRunReport<F, D> report = run(name, Kind.COMPENSATION_FAILURE, fails, compensationFails, 0,
-                            false, SagaStatus.COMPENSATED, scenarios);
+                            false, null, SagaStatus.COMPENSATED, scenarios);
                     failures.add(new Failure(name, fails, compensationFails, SagaStatus.COMPENSATED, report.written()));
                 }
             }
@@ -182,8 +187,8 @@ public final class SagaCrashExplorer<F, D> {
             String when = before ? "crash before write " : "crash after write ";
             Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
             for (int write = before ? 2 : 1; write <= happyWrites; write++) { // before write 1 the saga never started
-                run(when + write + " of the happy path", kind, Map.of(), Map.of(), write, before, SagaStatus.COMPLETED,
-                        scenarios);
+                run(when + write + " of the happy path", kind, Map.of(), Map.of(), write, before,
+                        happyWritten.subList(0, write), SagaStatus.COMPLETED, scenarios);
                 if (!before) {
                     crashedAfter.add(happyWritten.subList(0, write));
                 }
@@ -191,7 +196,8 @@ public final class SagaCrashExplorer<F, D> {
             if (trigger != null) {
                 for (int write = before ? 2 : 1; write <= compensatingWrites; write++) {
                     run(when + write + " while " + trigger.name() + " fails", kind, Map.of(trigger.name(),
-                            FailureMode.always()), Map.of(), write, before, SagaStatus.COMPENSATED, scenarios);
+                            FailureMode.always()), Map.of(), write, before, compensatingWritten.subList(0, write),
+                            SagaStatus.COMPENSATED, scenarios);
                     if (!before) {
                         crashedAfter.add(compensatingWritten.subList(0, write));
                     }
@@ -206,7 +212,7 @@ public final class SagaCrashExplorer<F, D> {
                 if (crashedAfter.add(written.subList(0, write))) {
                     run("crash after write " + write + " (" + written.get(write - 1) + ") while " + failure.name(),
                             Kind.CRASH_AFTER_WRITE, failure.steps(), failure.compensations(), write, false,
-                            failure.expected(), scenarios);
+                            written.subList(0, write), failure.expected(), scenarios);
                 }
             }
         }
@@ -297,7 +303,7 @@ public final class SagaCrashExplorer<F, D> {
     private void exploreCancellation(String cancelled, BiFunction<Integer, Boolean, Cancelled<F, D>> runner,
                                      List<ExplorationReport.Scenario> scenarios) {
         int[] writesBeforeCancel = new int[1];
-        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, Map.of(), () -> {
+        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, Map.of(), null, () -> {
             Cancelled<F, D> run = runner.apply(0, false);
             if (run == null) {
                 return null;
@@ -316,7 +322,7 @@ public final class SagaCrashExplorer<F, D> {
                         + (lost ? " (the cancel is lost)" : "");
                 int crashAt = write;
                 Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
-                if (run(name, kind, Map.of(), () -> {
+                if (run(name, kind, Map.of(), null, () -> {
                     Cancelled<F, D> run = runner.apply(crashAt, before);
                     return run == null ? null : run.report();
                 }, lost ? SagaStatus.COMPLETED : SagaStatus.COMPENSATED, scenarios) == null) {
@@ -327,15 +333,21 @@ public final class SagaCrashExplorer<F, D> {
         }
     }
 
+    /**
+     * {@code crashLandsOn}: for a crash point taken from an earlier run of the same failures, that run's writes up to
+     * and including the one the crash is at (null when there is none to check).
+     */
     private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> steps,
                                     Map<String, FailureMode> compensations, int crashAt, boolean crashBefore,
-                                    SagaStatus expected, List<ExplorationReport.Scenario> out) {
-        return run(name, kind, compensations, () -> kit.run(steps, compensations, crashAt, crashBefore), expected, out);
+                                    List<String> crashLandsOn, SagaStatus expected,
+                                    List<ExplorationReport.Scenario> out) {
+        return run(name, kind, compensations, crashLandsOn, () -> kit.run(steps, compensations, crashAt, crashBefore),
+                expected, out);
     }
 
     private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> compensations,
-                                    Supplier<SagaRunReport<F, D>> scenario, SagaStatus expected,
-                                    List<ExplorationReport.Scenario> out) {
+                                    List<String> crashLandsOn, Supplier<SagaRunReport<F, D>> scenario,
+                                    SagaStatus expected, List<ExplorationReport.Scenario> out) {
         List<String> violations = new ArrayList<>();
         SagaRunReport<F, D> report;
         try {
@@ -352,6 +364,9 @@ public final class SagaCrashExplorer<F, D> {
                     && expected == SagaStatus.COMPENSATED) {
                 report.retryCompensation(); // what an operator does after fixing the cause
             }
+            if (crashLandsOn != null) { // after the operator's retry: a crash point may be among its writes
+                crashMissed(crashLandsOn, report.writtenUntilCrash()).ifPresent(violations::add);
+            }
             check(report, expected, violations);
             invariant.accept(report.fixture(), report);
         } catch (RuntimeException | AssertionError e) {
@@ -363,6 +378,28 @@ public final class SagaCrashExplorer<F, D> {
         out.add(new ExplorationReport.Scenario(name, kind, report.instance().map(i -> i.status()).orElse(null),
                 report.crashedAndRecovered(), named));
         return report;
+    }
+
+    /**
+     * Empty when a crash run wrote {@code recorded} up to its crash point, the writes of the run the crash point was
+     * taken from (the crash explorer assumes a saga's runs with the same failures write alike); else the violation,
+     * naming the first write in which they differ: the scenario then crashed elsewhere than its name says.
+     */
+    static Optional<String> crashMissed(List<String> recorded, List<String> untilCrash) {
+        if (untilCrash.equals(recorded)) {
+            return Optional.empty();
+        }
+        int write = 0;
+        while (write < recorded.size() && write < untilCrash.size() && recorded.get(write).equals(untilCrash.get(write))) {
+            write++;
+        }
+        String ran = write < untilCrash.size() ? "its run wrote (" + untilCrash.get(write) + ") as write " + (write + 1)
+                : "its run wrote " + untilCrash.size() + " write(s) before it ended, crash point not reached";
+        String taken = write < recorded.size() ? "(" + recorded.get(write) + ")" : "nothing more";
+        return Optional.of("did not crash where its name says: " + ran + " where the run its crash point was taken from"
+                + " wrote " + taken + ": the saga's runs are not deterministic (timers that fall in another order, by"
+                + " a retry policy's jitter or the application's own timing or randomness), so another crash point was"
+                + " explored than the one named");
     }
 
     private void check(SagaRunReport<F, D> report, SagaStatus expected, List<String> violations) {

@@ -707,6 +707,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
         return crashingStore.written();
     }
 
+    /** The writes up to the run's crash point (see {@link CrashingSagaStore#writtenUntilCrash()}). */
+    List<String> writtenUntilCrash() {
+        return crashingStore.writtenUntilCrash();
+    }
+
     /** Writes to the store so far (crash points are numbered by them). */
     public int writes() {
         return crashingStore.writes();
