@@ -81,6 +81,10 @@ class FailurePathCrashExplorationTest {
         assertTrue(names.contains("crash after write 1 of the happy path"), names.toString());
         assertTrue(names.stream().noneMatch(n -> n.startsWith("crash after write 1 (")), names.toString());
         assertEquals(names.size(), Set.copyOf(names).size(), names.toString());
+        // "step charge fails" is the compensating path (charge, the last non-retriable step, failing), whose every
+        // crash point is explored already: none of its own.
+        assertTrue(names.contains("crash after write 5 while charge fails"), names.toString());
+        assertTrue(names.stream().noneMatch(n -> n.endsWith(" while step charge fails")), names.toString());
         assertEquals(1, report.scenarios(ExplorationReport.Kind.HAPPY_PATH).size());
         assertEquals(4, report.scenarios(ExplorationReport.Kind.STEP_FAILURE).size());
         assertEquals(3, report.scenarios(ExplorationReport.Kind.COMPENSATION_FAILURE).size());

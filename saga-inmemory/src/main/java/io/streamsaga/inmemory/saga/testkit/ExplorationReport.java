@@ -3,6 +3,7 @@ package io.streamsaga.inmemory.saga.testkit;
 import io.streamsaga.saga.SagaStatus;
 
 import java.util.List;
+import java.util.Objects;
 
 /**
  * What a crash exploration ran and found. Immutable.
@@ -26,12 +27,17 @@ public record ExplorationReport(String sagaName, List<Scenario> scenarios) {
         return scenarios.stream().filter(Scenario::crashedAndRecovered).count();
     }
 
-    /** The scenarios of one kind, in the order they ran. */
+    /** The scenarios of one kind, in the order they ran; a null kind is refused (it would match none). */
     public List<Scenario> scenarios(Kind kind) {
+        Objects.requireNonNull(kind, "kind");
         return scenarios.stream().filter(s -> s.kind() == kind).toList();
     }
 
-    /** What a scenario injects (see {@link SagaCrashExplorer}). */
+    /**
+     * What a scenario injects (see {@link SagaCrashExplorer}). A scenario with a crash is of a crash kind whatever
+     * path it crashes on (the happy or the compensating path, a step's or a compensation's failure, a cancellation):
+     * its name says which.
+     */
     public enum Kind {
         /** No failure, no crash. */
         HAPPY_PATH,
