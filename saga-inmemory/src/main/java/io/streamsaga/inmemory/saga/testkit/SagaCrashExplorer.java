@@ -44,8 +44,9 @@ import java.util.function.Supplier;
  *       writes up to it (their transitions, steps and attempts) an earlier scenario crashed after already is explored
  *       once: the store is the same there. Named {@code crash after write n (the write's transitions) while ...};
  *       a crash point is taken from a run of the same failures without a crash, so a crash run that did not write
- *       the same up to it (the saga's runs are not deterministic: timers falling in another order by a retry
- *       policy's jitter, the application's own timing) is a violation naming the first write that differed;</li>
+ *       the same up to it (the saga's runs are not deterministic: parallel members ending on the environment's
+ *       executor in either order, timers ordered by a retry policy's jitter) says in its name where it crashed
+ *       instead ({@code (crashed elsewhere: this run's write n was (...), not (...), ...)});</li>
  *   <li>when the saga can be cancelled once started ({@code whenStarted().cancel()} is accepted: it still waits
  *       for a reply, a timer or a stage before its pivot), that cancellation; and the saga cancelled right after
  *       each step's success is stored (by a {@link io.streamsaga.saga.SagaListener} on the thread that drives it;
@@ -364,9 +365,6 @@ public final class SagaCrashExplorer<F, D> {
                     && expected == SagaStatus.COMPENSATED) {
                 report.retryCompensation(); // what an operator does after fixing the cause
             }
-            if (crashLandsOn != null) { // after the operator's retry: a crash point may be among its writes
-                crashMissed(crashLandsOn, report.writtenUntilCrash()).ifPresent(violations::add);
-            }
             check(report, expected, violations);
             invariant.accept(report.fixture(), report);
         } catch (RuntimeException | AssertionError e) {
@@ -374,16 +372,22 @@ public final class SagaCrashExplorer<F, D> {
         } finally {
             report.close(); // checked: what the kit created for the scenario is closed (the report stays readable)
         }
-        List<String> named = violations.stream().map(v -> name + ": " + v).toList();
-        out.add(new ExplorationReport.Scenario(name, kind, report.instance().map(i -> i.status()).orElse(null),
+        // Read once the run is over (after the operator's retry, whose writes a crash point may be among).
+        String as = crashLandsOn == null ? name
+                : name + crashMissed(crashLandsOn, report.writtenUntilCrash()).map(m -> " (" + m + ")").orElse("");
+        List<String> named = violations.stream().map(v -> as + ": " + v).toList();
+        out.add(new ExplorationReport.Scenario(as, kind, report.instance().map(i -> i.status()).orElse(null),
                 report.crashedAndRecovered(), named));
         return report;
     }
 
     /**
      * Empty when a crash run wrote {@code recorded} up to its crash point, the writes of the run the crash point was
-     * taken from (the crash explorer assumes a saga's runs with the same failures write alike); else the violation,
-     * naming the first write in which they differ: the scenario then crashed elsewhere than its name says.
+     * taken from (its name says which write it crashes at); else what it did, added to its name: the first write in
+     * which they differ. A saga's runs may differ without any fault (parallel members whose work ends on the
+     * environment's executor threads in either order; timers ordered by a retry policy's jitter; the application's
+     * own timing), so that is no violation: the crash and the recovery after it are checked all the same, and the
+     * name says where the crash really was.
      */
     static Optional<String> crashMissed(List<String> recorded, List<String> untilCrash) {
         if (untilCrash.equals(recorded)) {
@@ -393,13 +397,11 @@ public final class SagaCrashExplorer<F, D> {
         while (write < recorded.size() && write < untilCrash.size() && recorded.get(write).equals(untilCrash.get(write))) {
             write++;
         }
-        String ran = write < untilCrash.size() ? "its run wrote (" + untilCrash.get(write) + ") as write " + (write + 1)
-                : "its run wrote " + untilCrash.size() + " write(s) before it ended, crash point not reached";
-        String taken = write < recorded.size() ? "(" + recorded.get(write) + ")" : "nothing more";
-        return Optional.of("did not crash where its name says: " + ran + " where the run its crash point was taken from"
-                + " wrote " + taken + ": the saga's runs are not deterministic (timers that fall in another order, by"
-                + " a retry policy's jitter or the application's own timing or randomness), so another crash point was"
-                + " explored than the one named");
+        String taken = write < recorded.size() ? "(" + recorded.get(write) + ")" : "nothing";
+        return Optional.of(write < untilCrash.size()
+                ? "crashed elsewhere: this run's write " + (write + 1) + " was (" + untilCrash.get(write) + "), not "
+                        + taken + ", its runs not deterministic"
+                : "no crash: this run made " + untilCrash.size() + " write(s), its runs not deterministic");
     }
 
     private void check(SagaRunReport<F, D> report, SagaStatus expected, List<String> violations) {
