@@ -53,7 +53,10 @@ import java.util.function.Supplier;
  *       not after the last step, which the saga's completion follows in the same drive), wherever the cancel is
  *       accepted (before the pivot). Each cancellation must compensate, and is explored with a crash right after
  *       and right before each of its writes, recovered the same way (a crash before its first write loses the
- *       cancel with the process: the saga must then complete).</li>
+ *       cancel with the process: the saga must then complete). A run whose cancel came at another write than in
+ *       the run its crash points were numbered from (parallel members ending on the executor in either order) must
+ *       end as what its cancel met: compensated when the cancel was stored before the crash, completed when not,
+ *       its name saying so ({@code (this run's cancel came after write n, not m, and was stored, ...)}).</li>
  * </ul>
  * Invariants: the saga reaches the expected terminal state; nothing is left running (no active saga, no
  * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
@@ -304,7 +307,7 @@ public final class SagaCrashExplorer<F, D> {
     private void exploreCancellation(String cancelled, BiFunction<Integer, Boolean, Cancelled<F, D>> runner,
                                      List<ExplorationReport.Scenario> scenarios) {
         int[] writesBeforeCancel = new int[1];
-        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, Map.of(), null, () -> {
+        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, Map.of(), () -> {
             Cancelled<F, D> run = runner.apply(0, false);
             if (run == null) {
                 return null;
@@ -323,15 +326,42 @@ public final class SagaCrashExplorer<F, D> {
                         + (lost ? " (the cancel is lost)" : "");
                 int crashAt = write;
                 Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
-                if (run(name, kind, Map.of(), null, () -> {
+                // The crash point is numbered from the probe, but a run is not always the same (parallel members
+                // whose work ends on the executor's threads store their successes in either order): the cancel
+                // may come at another write, or after the crash, so the status expected is what the cancel met.
+                if (run(name, kind, Map.of(), report -> cancelMet(report, lost, writesBeforeCancel[0]), () -> {
                     Cancelled<F, D> run = runner.apply(crashAt, before);
                     return run == null ? null : run.report();
-                }, lost ? SagaStatus.COMPLETED : SagaStatus.COMPENSATED, scenarios) == null) {
+                }, report -> cancelStored(report) ? SagaStatus.COMPENSATED : SagaStatus.COMPLETED,
+                        scenarios) == null) {
                     scenarios.add(new ExplorationReport.Scenario(name, kind, null, false,
                             List.of(name + ": the saga could not be cancelled, unlike in '" + cancelled + "'")));
                 }
             }
         }
+    }
+
+    /**
+     * Whether the run stored its cancel before it crashed (a run of no failure compensates only when cancelled): a
+     * crash right before the cancel's first write loses it, one before the cancel was made leaves nothing to lose.
+     */
+    private static boolean cancelStored(SagaRunReport<?, ?> report) {
+        return report.written().stream().anyMatch(w -> w.contains(TransitionType.SAGA_COMPENSATING.name()));
+    }
+
+    /**
+     * Empty when the cancel met in the run what it met in the probe its crash point was numbered from
+     * ({@code lost}: the crash comes right before the cancel's first write there); else where it came in this run.
+     */
+    private static Optional<String> cancelMet(SagaRunReport<?, ?> report, boolean lost, int probeWritesBeforeCancel) {
+        if (cancelStored(report) != lost) {
+            return Optional.empty();
+        }
+        int writesBefore = report.writesBeforeCancel(); // 0: the run crashed before it could cancel
+        String came = writesBefore == 0 ? "this run crashed before its cancel, which "
+                : writesBefore == probeWritesBeforeCancel ? "the cancel "
+                : "this run's cancel came after write " + writesBefore + ", not " + probeWritesBeforeCancel + ", and ";
+        return Optional.of(came + (lost ? "was stored" : "was not stored") + ", its runs not deterministic");
     }
 
     /**
@@ -342,13 +372,26 @@ public final class SagaCrashExplorer<F, D> {
                                     Map<String, FailureMode> compensations, int crashAt, boolean crashBefore,
                                     List<String> crashLandsOn, SagaStatus expected,
                                     List<ExplorationReport.Scenario> out) {
-        return run(name, kind, compensations, crashLandsOn, () -> kit.run(steps, compensations, crashAt, crashBefore),
-                expected, out);
+        return run(name, kind, compensations, crashLandsOn == null ? null
+                        : report -> crashMissed(crashLandsOn, report.writtenUntilCrash()),
+                () -> kit.run(steps, compensations, crashAt, crashBefore), report -> expected, out);
     }
 
     private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> compensations,
-                                    List<String> crashLandsOn, Supplier<SagaRunReport<F, D>> scenario,
-                                    SagaStatus expected, List<ExplorationReport.Scenario> out) {
+                                    Supplier<SagaRunReport<F, D>> scenario, SagaStatus expected,
+                                    List<ExplorationReport.Scenario> out) {
+        return run(name, kind, compensations, null, scenario, report -> expected, out);
+    }
+
+    /**
+     * {@code note}: what to add to the scenario's name once it ran (where it really crashed), or null;
+     * {@code expected}: the status the run must end in, from the run.
+     */
+    private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> compensations,
+                                    Function<SagaRunReport<F, D>, Optional<String>> note,
+                                    Supplier<SagaRunReport<F, D>> scenario,
+                                    Function<SagaRunReport<F, D>, SagaStatus> expectedOf,
+                                    List<ExplorationReport.Scenario> out) {
         List<String> violations = new ArrayList<>();
         SagaRunReport<F, D> report;
         try {
@@ -360,6 +403,7 @@ public final class SagaCrashExplorer<F, D> {
             out.add(new ExplorationReport.Scenario(name, kind, null, false, List.of(name + ": the run failed: " + e)));
             throw new AssertionError("crash exploration scenario '" + name + "' could not run", e);
         }
+        SagaStatus expected = expectedOf.apply(report);
         try {
             if (report.status() == SagaStatus.FAILED_NEEDS_ATTENTION && !compensations.isEmpty()
                     && expected == SagaStatus.COMPENSATED) {
@@ -373,8 +417,7 @@ public final class SagaCrashExplorer<F, D> {
             report.close(); // checked: what the kit created for the scenario is closed (the report stays readable)
         }
         // Read once the run is over (after the operator's retry, whose writes a crash point may be among).
-        String as = crashLandsOn == null ? name
-                : name + crashMissed(crashLandsOn, report.writtenUntilCrash()).map(m -> " (" + m + ")").orElse("");
+        String as = note == null ? name : name + note.apply(report).map(m -> " (" + m + ")").orElse("");
         List<String> named = violations.stream().map(v -> as + ": " + v).toList();
         out.add(new ExplorationReport.Scenario(as, kind, report.instance().map(i -> i.status()).orElse(null),
                 report.crashedAndRecovered(), named));
