@@ -98,6 +98,9 @@ public final class Sql {
     /** H2's driver's connection; null when that driver is absent. */
     private static final Class<?> H2_CONNECTION = classOrNull("org.h2.jdbc.JdbcConnection");
 
+    /** The drivers' connections {@link #driversConnection} looks for, made once: it runs at every transaction. */
+    private static final Class<?>[] DRIVERS_CONNECTIONS = {POSTGRES_CONNECTION, H2_CONNECTION};
+
     /**
      * PostgreSQL's or H2's driver's own connection behind {@code connection} (itself, or behind a pool's proxy); null
      * when it is neither's or a wrapper does not tell. Its {@code isClosed()} says whether the database session ended,
@@ -105,7 +108,7 @@ public final class Sql {
      * transaction open, and may commit it there.
      */
     public static Connection driversConnection(Connection connection) {
-        for (Class<?> type : new Class<?>[]{POSTGRES_CONNECTION, H2_CONNECTION}) {
+        for (Class<?> type : DRIVERS_CONNECTIONS) {
             try {
                 if (type != null && connection.isWrapperFor(type)) {
                     return (Connection) connection.unwrap(type);
