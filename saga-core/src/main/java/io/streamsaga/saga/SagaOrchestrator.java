@@ -319,8 +319,10 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param heartbeatInterval how often the heartbeat is written; positive
      * @param leaseTimeout      longer than {@code heartbeatInterval}: it must exceed the interval plus the clock skew
      *                          between the nodes plus the longest pause of a node (a GC pause, a frozen VM)
+     * @param versionGuard      what {@code start} does with a definition version another live node lacks
+     *                          ({@link Builder#versionGuard}); not null
      */
-    record Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
+    record Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout, VersionGuard versionGuard) {
         /**
          * The counter ({@link io.streamsaga.metrics.MetricsRecorder#increment}, tag {@code node}) of this node's
          * heartbeats written at least the lease timeout after its previous one (a long pause, a store outage, on its
@@ -329,7 +331,13 @@ public interface SagaOrchestrator extends AutoCloseable {
          */
         public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
 
+        /** Ownership with the default {@link VersionGuard#REFUSE}. */
+        public Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
+            this(nodeId, heartbeatInterval, leaseTimeout, VersionGuard.REFUSE);
+        }
+
         public Ownership {
+            Objects.requireNonNull(versionGuard, "versionGuard");
             if (nodeId == null || nodeId.isBlank() || nodeId.length() > StoredKeys.MAX_NODE_ID_LENGTH) {
                 throw new ConfigurationException("the node id must be 1 to " + StoredKeys.MAX_NODE_ID_LENGTH
                         + " characters and not blank, but was "
@@ -354,6 +362,25 @@ public interface SagaOrchestrator extends AutoCloseable {
                     "the lease timeout must be longer than the heartbeat interval (%s), but was %s", heartbeatInterval,
                     leaseTimeout);
         }
+    }
+
+    /**
+     * What {@code start} does, with saga ownership, with a saga whose definition version another live node over the
+     * same store (its heartbeat within the lease) has not registered: during a rolling deploy that node may take the
+     * saga's replies and would dead-letter them. Each node advertises the versions it has registered with its
+     * heartbeat, and a node reads the others' with its own heartbeat, so that {@code start} reads no store. Only
+     * definitions with a remote step or compensation (a reply) are guarded. See docs/sagas.md, "Rolling deploys".
+     */
+    enum VersionGuard {
+        /** The default: {@code start} throws a {@link SagaVersionNotDeployedException}, storing nothing. */
+        REFUSE,
+        /**
+         * {@code start} starts the newest version registered here and on every live node instead, when its data class
+         * is the one given's; else it refuses as {@link #REFUSE} does.
+         */
+        FALL_BACK,
+        /** {@code start} starts the version given, as without ownership; nothing is read for it. */
+        ALLOW
     }
 
     /**
@@ -450,6 +477,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         private Duration recoveryInterval;
         private Duration recoveryIdleFor;
         private Ownership ownership;
+        private VersionGuard versionGuard;
 
         private Builder() {
         }
@@ -635,6 +663,21 @@ public interface SagaOrchestrator extends AutoCloseable {
         }
 
         /**
+         * What {@code start} does with a saga of a definition version (with a remote step or compensation) that
+         * another live node over the same store has not registered ({@link VersionGuard}; {@link VersionGuard#REFUSE}
+         * by default). Needs {@link #ownership}: the nodes advertise their versions with their heartbeats; each node
+         * reads the others' with its own heartbeat, so that {@code start} reads nothing from the store, and a node
+         * that joins is seen at the others' next heartbeat.
+         *
+         * @throws ConfigurationException for null; at {@code build()} without {@link #ownership}
+         */
+        public Builder versionGuard(VersionGuard guard) {
+            ConfigurationException.require(guard != null, "the version guard must not be null");
+            this.versionGuard = guard;
+            return this;
+        }
+
+        /**
          * Builds the orchestrator: checks the configuration (a store; a bus for lifecycle events and for definitions
          * with remote steps; no definition registered twice; no remote step or remote compensation whose reply class,
          * its {@code onReply} or {@code onCompensationReply} class, the bus's codec cannot decode to, as
@@ -658,6 +701,12 @@ public interface SagaOrchestrator extends AutoCloseable {
                 ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::usesBus),
                         "saga '%s' has remote steps or compensations, so the orchestrator needs a bus", d.name());
             }
+            ConfigurationException.require(versionGuard == null || ownership != null,
+                    "versionGuard(%s) needs ownership(...): the nodes advertise their definition versions with their"
+                            + " heartbeats", versionGuard);
+            Ownership effectiveOwnership = ownership == null || versionGuard == null ? ownership
+                    : new Ownership(ownership.nodeId(), ownership.heartbeatInterval(), ownership.leaseTimeout(),
+                    versionGuard);
             // Created for the orchestrator when it has neither a scheduler nor a bus's: closed with it.
             SystemScheduler ownScheduler = scheduler == null && bus == null
                     ? new SystemScheduler(Clock.systemUTC()) : null;
@@ -667,7 +716,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, effectiveOwnership), ownScheduler);
         }
     }
 }

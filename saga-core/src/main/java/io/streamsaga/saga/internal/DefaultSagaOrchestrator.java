@@ -28,6 +28,7 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.SagaVersionNotDeployedException;
 import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
@@ -129,6 +130,10 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final Object heartbeatLock = new Object();
     /** The scheduler time of this node's last heartbeat written, with saga ownership. */
     private volatile Instant lastHeartbeat;
+    /** With saga ownership and a version guard other than ALLOW: start() checks {@link #liveDefinitions}. */
+    private final boolean guardsVersions;
+    /** What the other live nodes advertised, read with each heartbeat of this node (start() reads no store). */
+    private volatile LiveDefinitions liveDefinitions = LiveDefinitions.NONE;
 
     public DefaultSagaOrchestrator(Config config) {
         this(config, null);
@@ -156,11 +161,17 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         Ownership ownership = config.ownership();
         this.nodeId = ownership == null ? null : ownership.nodeId();
         this.registry = ownership == null ? null : (NodeRegistry) store;
+        this.guardsVersions = ownership != null && ownership.versionGuard() != SagaOrchestrator.VersionGuard.ALLOW;
+        // Before the first heartbeat, which advertises them (a map's puts: nothing to undo).
+        config.definitions().forEach(this::register);
         if (registry != null) { // before any recover(), and before anything a failure here would leave running
             try {
                 Instant at = scheduler.clock().instant();
-                registry.heartbeat(nodeId, at);
+                registry.heartbeat(nodeId, at, advertisedDefinitions());
                 lastHeartbeat = at;
+                if (guardsVersions) { // a node starting mid-deploy knows the others before its first start
+                    liveDefinitions = readLiveDefinitions(at);
+                }
             } catch (RuntimeException e) {
                 if (ownScheduler != null) {
                     ownScheduler.close();
@@ -170,7 +181,6 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
         try {
-            config.definitions().forEach(this::register);
             if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::usesBus))) {
                 subscribeReplies(); // the transport may refuse (closed, unreachable)
             }
@@ -260,12 +270,20 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             Instant at;
             try {
                 at = scheduler.clock().instant();
-                registry.heartbeat(nodeId, at);
+                registry.heartbeat(nodeId, at, advertisedDefinitions());
                 lastHeartbeat = at;
             } catch (RuntimeException e) {
                 log.warn("saga ownership: node {}'s heartbeat failed, retrying at the next interval: {}", nodeId,
                         e.toString());
                 return;
+            }
+            if (guardsVersions) {
+                try {
+                    liveDefinitions = readLiveDefinitions(at);
+                } catch (RuntimeException e) { // the last reading stays: a node it saw live stays so one more interval
+                    log.warn("saga ownership: node {} could not read the definitions the other nodes advertise, keeping"
+                            + " its last reading until the next heartbeat: {}", nodeId, e.toString());
+                }
             }
             // A lease or more since the previous one (both on this node's clock): for as long, the other nodes read
             // this node as dead and may have adopted its sagas.
@@ -278,6 +296,66 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 config.metrics().increment(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, Map.of("node", nodeId));
             }
         }
+    }
+
+    /**
+     * What this node advertises with its heartbeat: every definition version registered here, by saga name, when one
+     * of them has a remote step (this node then reads the reply topic and may take the replies of any saga); none
+     * otherwise, as a node reading no reply takes none. A definition registered at its first start is advertised from
+     * the next heartbeat on.
+     */
+    private Map<String, Set<Integer>> advertisedDefinitions() {
+        Map<String, Set<Integer>> advertised = new HashMap<>();
+        boolean readsReplies = false;
+        for (Map.Entry<String, TreeMap<Integer, SagaDefinition<?>>> saga : definitions.entrySet()) {
+            TreeMap<Integer, SagaDefinition<?>> versions = saga.getValue();
+            synchronized (versions) {
+                advertised.put(saga.getKey(), Set.copyOf(versions.keySet()));
+                for (SagaDefinition<?> definition : versions.values()) {
+                    readsReplies |= definition.steps().stream().anyMatch(SagaStep::usesBus);
+                }
+            }
+        }
+        return readsReplies ? advertised : Map.of();
+    }
+
+    /** The other live nodes' advertised definitions, as the registry has them now (one read). */
+    private LiveDefinitions readLiveDefinitions(Instant now) {
+        return LiveDefinitions.of(registry.nodes(), nodeId, idleSince(now, config.ownership().leaseTimeout()));
+    }
+
+    /**
+     * A start of {@code definition}'s version, which another live node has not registered: refused, or with
+     * FALL_BACK the newest version registered here and on every live node when its data class is the same. A
+     * definition without a remote step or compensation starts: no reply of it can reach another node.
+     */
+    @SuppressWarnings("unchecked")
+    private <D> SagaDefinition<D> notOnEveryNode(SagaDefinition<D> definition, LiveDefinitions live) {
+        if (definition.steps().stream().noneMatch(SagaStep::usesBus)) {
+            return definition;
+        }
+        SagaDefinition<?> newest = null;
+        TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(definition.name());
+        if (versions != null) {
+            synchronized (versions) {
+                for (SagaDefinition<?> registered : versions.descendingMap().values()) {
+                    if (live.everywhere(definition.name(), registered.version())) {
+                        newest = registered;
+                        break;
+                    }
+                }
+            }
+        }
+        String why = null;
+        if (config.ownership().versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null) {
+            if (newest.dataClass() == definition.dataClass()) {
+                return (SagaDefinition<D>) newest;
+            }
+            why = "not fallen back to: its data class is " + newest.dataClass().getName() + ", not "
+                    + definition.dataClass().getName();
+        }
+        throw new SagaVersionNotDeployedException(definition.name(), definition.version(),
+                live.lacking(definition.name(), definition.version()), newest == null ? null : newest.version(), why);
     }
 
     /**
@@ -613,6 +691,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (!definition.dataClass().isInstance(data)) {
             throw new ConfigurationException("saga '" + definition.name() + "': data must be a "
                     + definition.dataClass().getName() + ", but was a " + data.getClass().getName());
+        }
+        if (guardsVersions) {
+            LiveDefinitions live = liveDefinitions;
+            if (!live.everywhere(definition.name(), definition.version())) {
+                definition = notOnEveryNode(definition, live);
+            }
         }
         StepStates states = stepStates.get(definition);
         if (states == null) { // first start of this definition object

@@ -204,6 +204,37 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void aNodeRegistryKeepsTheDefinitionsEachNodeAdvertisedWithItsLastHeartbeat() {
+        assumeTrue(store instanceof NodeRegistry, "the store is no NodeRegistry");
+        NodeRegistry registry = (NodeRegistry) store;
+        registry.heartbeat("node-a", T0, Map.of("pay-saga", Set.of(2, 1), "order-saga", Set.of(1)));
+        assumeTrue(registry.nodes().get("node-a").definitions() != null,
+                "the registry advertises nothing (NodeRegistry's defaults): the start guard is off over it");
+        registry.heartbeat("node-b", T0.plusSeconds(1)); // a node that advertises nothing (an earlier release)
+        registry.heartbeat("node-c", T0.plusSeconds(2), Map.of()); // one that runs no saga
+
+        assertEquals(Map.of(
+                "node-a", new NodeRegistry.NodeHeartbeat(T0, Map.of("order-saga", Set.of(1), "pay-saga", Set.of(1, 2))),
+                "node-b", new NodeRegistry.NodeHeartbeat(T0.plusSeconds(1), null),
+                "node-c", new NodeRegistry.NodeHeartbeat(T0.plusSeconds(2), Map.of())), registry.nodes());
+        assertEquals(Map.of("node-a", T0, "node-b", T0.plusSeconds(1), "node-c", T0.plusSeconds(2)),
+                registry.heartbeats());
+
+        registry.heartbeat("node-a", T0.plusSeconds(10), Map.of("pay-saga", Set.of(2))); // upgraded: replaces
+        registry.heartbeat("node-b", T0.plusSeconds(11), Map.of("pay-saga", Set.of(1, 2)));
+        assertEquals(new NodeRegistry.NodeHeartbeat(T0.plusSeconds(10), Map.of("pay-saga", Set.of(2))),
+                registry.nodes().get("node-a"));
+        assertEquals(new NodeRegistry.NodeHeartbeat(T0.plusSeconds(11), Map.of("pay-saga", Set.of(1, 2))),
+                registry.nodes().get("node-b"));
+
+        registry.heartbeat("node-a", T0.plusSeconds(20)); // a heartbeat advertising nothing replaces it by nothing
+        assertEquals(new NodeRegistry.NodeHeartbeat(T0.plusSeconds(20), null), registry.nodes().get("node-a"));
+        registry.remove("node-a");
+        assertTrue(registry.remove("node-b", T0.plusSeconds(11)));
+        assertEquals(Map.of("node-c", new NodeRegistry.NodeHeartbeat(T0.plusSeconds(2), Map.of())), registry.nodes());
+    }
+
+    @Test
     void insertingAnExistingSagaIdIsRejected() {
         insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
 

@@ -21,6 +21,7 @@ import java.lang.invoke.VarHandle;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -48,7 +49,7 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     private final boolean keepHistory;
     private final boolean keepFinished;
     private final ObjectMapper mapper;
-    private final ConcurrentHashMap<String, Instant> heartbeats = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, NodeHeartbeat> heartbeats = new ConcurrentHashMap<>();
 
     /** A store that keeps every instance and its transitions (for queries and sequence diagrams). */
     public InMemorySagaStore() {
@@ -347,12 +348,24 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public void heartbeat(String nodeId, Instant at) {
+        heartbeat(nodeId, at, null);
+    }
+
+    @Override
+    public void heartbeat(String nodeId, Instant at, Map<String, Set<Integer>> definitions) {
         StoredKeys.requireStorable(Objects.requireNonNull(nodeId, "nodeId"), StoredKeys.MAX_NODE_ID_LENGTH, "node id");
-        heartbeats.put(nodeId, Objects.requireNonNull(at, "at"));
+        heartbeats.put(nodeId, new NodeHeartbeat(at, definitions));
     }
 
     @Override
     public Map<String, Instant> heartbeats() {
+        Map<String, Instant> result = new HashMap<>();
+        heartbeats.forEach((node, heartbeat) -> result.put(node, heartbeat.at()));
+        return Map.copyOf(result);
+    }
+
+    @Override
+    public Map<String, NodeHeartbeat> nodes() {
         return Map.copyOf(heartbeats);
     }
 
@@ -363,7 +376,13 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public boolean remove(String nodeId, Instant at) {
-        return heartbeats.remove(Objects.requireNonNull(nodeId, "nodeId"), Objects.requireNonNull(at, "at"));
+        Objects.requireNonNull(at, "at");
+        boolean[] removed = {false};
+        heartbeats.computeIfPresent(Objects.requireNonNull(nodeId, "nodeId"), (node, heartbeat) -> {
+            removed[0] = heartbeat.at().equals(at); // a compare and delete on the time alone
+            return removed[0] ? null : heartbeat;
+        });
+        return removed[0];
     }
 
     /** How many instances are stored. */

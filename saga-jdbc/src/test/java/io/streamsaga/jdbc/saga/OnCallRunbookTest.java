@@ -22,6 +22,7 @@ import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.SagaVersionNotDeployedException;
 import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -412,6 +413,47 @@ abstract class OnCallRunbookTest {
             assertEquals(SagaStatus.COMPLETED, upgraded.find("s-" + i).orElseThrow().status(), "s-" + i);
         }
         assertEquals(8, charged.size());
+    }
+
+    @Test
+    void withOwnershipVersionTwoIsRefusedWhileAVersionOneOnlyNodeIsLiveAndStartsAndFinishesOnceThatNodeIsUpgraded() {
+        List<io.streamsaga.message.Message> deadLetters = new CopyOnWriteArrayList<>();
+        participants.subscribe("ops-dlt", "saga-replies.DLT", io.streamsaga.message.Message.class,
+                (m, ctx) -> deadLetters.add(m));
+        // The same rolling deploy with ownership: each node advertises its versions with its heartbeat.
+        EventBus oldBus = bus();
+        SagaOrchestrator old = node(SagaOrchestrator.builder().bus(oldBus).scheduler(scheduler).register(v1)
+                .ownership("orders-a", Duration.ofSeconds(10), Duration.ofSeconds(60)));
+        SagaOrchestrator upgraded = node(SagaOrchestrator.builder().bus(bus()).scheduler(scheduler).register(v1).register(v2)
+                .ownership("orders-b", Duration.ofSeconds(10), Duration.ofSeconds(60)));
+
+        SagaVersionNotDeployedException refused = assertThrows(SagaVersionNotDeployedException.class,
+                () -> upgraded.start(v2, "v2-0", "order-0", new OrderV2("order-0", "USD", null)));
+        assertEquals(List.of("orders-a"), refused.nodes());
+        assertEquals(java.util.OptionalInt.of(1), refused.newestVersionOnEveryNode());
+        assertTrue(upgraded.find("v2-0").isEmpty(), "nothing stored, no command sent");
+        for (int i = 0; i < 8; i++) { // the new release still starts version 1, whose replies either node takes
+            upgraded.start(v1, "v1-" + i, "order-" + i, new Order("order-" + i, null));
+        }
+        transport.drainAll();
+        assertEquals(8, upgraded.findByStatus(SagaStatus.COMPLETED).size());
+
+        old.close(); // node a is upgraded in its turn: restarted under its id with both versions
+        oldBus.close();
+        node(SagaOrchestrator.builder().bus(bus()).scheduler(scheduler).register(v1).register(v2)
+                .ownership("orders-a", Duration.ofSeconds(10), Duration.ofSeconds(60)));
+        scheduler.advance(Duration.ofSeconds(10)); // node b reads the nodes' versions with its next heartbeat
+        for (int i = 0; i < 8; i++) {
+            upgraded.start(v2, "v2-" + i, "order-" + i, new OrderV2("order-" + i, "USD", null));
+        }
+        transport.drainAll();
+        for (int i = 0; i < 8; i++) {
+            SagaInstance done = upgraded.find("v2-" + i).orElseThrow();
+            assertEquals(SagaStatus.COMPLETED, done.status(), "v2-" + i);
+            assertEquals(2, done.definitionVersion());
+        }
+        assertEquals(List.of(), deadLetters, "no reply reached a node lacking its saga's version");
+        assertEquals(16, charged.size());
     }
 
     @Test

@@ -284,6 +284,20 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     }
 
     @Override
+    public void heartbeat(String nodeId, Instant at, Map<String, Set<Integer>> definitions) {
+        NodeRegistry registry = registry();
+        if (!crashed) {
+            registry.heartbeat(nodeId, at, definitions);
+        }
+    }
+
+    @Override
+    public Map<String, NodeHeartbeat> nodes() {
+        checkAlive();
+        return registry().nodes();
+    }
+
+    @Override
     public Map<String, Instant> heartbeats() {
         checkAlive();
         return registry().heartbeats();

@@ -1,0 +1,249 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaOrchestrator.VersionGuard;
+import io.streamsaga.saga.SagaVersionNotDeployedException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * docs/sagas.md, "Rolling deploys": with saga ownership, a node does not start a saga of a definition version that
+ * another live node over the same store has not registered (it may take the saga's replies and would dead-letter
+ * them): refused, fallen back to the newest version every live node has, or allowed ({@link VersionGuard}). The
+ * nodes advertise their versions with their heartbeats; a node reads the others' with its own, on the virtual clock.
+ */
+class VersionGuardTest {
+    record Order(String id) {
+    }
+
+    record OrderV2(String id, String currency) {
+    }
+
+    record Charge(String id) {
+    }
+
+    record Charged(String chargeId) {
+    }
+
+    private static final Duration HEARTBEAT = Duration.ofSeconds(10);
+    private static final Duration LEASE = Duration.ofSeconds(30);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                    .build())
+            .build();
+    private final List<SagaOrchestrator> nodes = new ArrayList<>();
+
+    private final SagaDefinition<Order> v1 = pay(1);
+    private final SagaDefinition<Order> v2 = pay(2);
+    private final SagaDefinition<OrderV2> v2WithNewData = SagaDefinition.builder("pay-saga", OrderV2.class).version(2)
+            .dataType("pay-data-v2")
+            .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+            .onReply(Charged.class, (order, reply) -> order)
+            .build();
+
+    @AfterEach
+    void tearDown() {
+        nodes.forEach(SagaOrchestrator::close);
+        bus.close();
+        transport.close();
+    }
+
+    /** A remote step: its reply may reach any node reading the reply topic. */
+    private static SagaDefinition<Order> pay(int version) {
+        return pay("pay-saga", version);
+    }
+
+    private static SagaDefinition<Order> pay(String name, int version) {
+        return SagaDefinition.builder(name, Order.class).version(version).dataType("pay-data")
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order)
+                .build();
+    }
+
+    /** Local steps only: no reply of it reaches another node. */
+    private static SagaDefinition<Order> ship(int version) {
+        return SagaDefinition.builder("ship-saga", Order.class).version(version).dataType("ship-data")
+                .step("ship").action((order, ctx) -> order).build();
+    }
+
+    private SagaOrchestrator node(String nodeId, VirtualScheduler clock, VersionGuard guard,
+                                  SagaDefinition<?>... definitions) {
+        SagaOrchestrator.Builder builder = SagaOrchestrator.builder().store(store).bus(bus).scheduler(clock)
+                .ownership(nodeId, HEARTBEAT, LEASE);
+        for (SagaDefinition<?> definition : definitions) {
+            builder.register(definition);
+        }
+        SagaOrchestrator node = (guard == null ? builder : builder.versionGuard(guard)).build();
+        nodes.add(node);
+        return node;
+    }
+
+    private SagaOrchestrator node(String nodeId, SagaDefinition<?>... definitions) {
+        return node(nodeId, scheduler, null, definitions);
+    }
+
+    private int startedVersion(SagaOrchestrator node, String sagaId) {
+        return node.find(sagaId).orElseThrow().definitionVersion();
+    }
+
+    @Test
+    void aVersionALiveNodeLacksIsRefusedStoringNothingAndStartsOnceThatNodeIsUpgraded() {
+        SagaOrchestrator old = node("a", v1);
+        SagaOrchestrator upgraded = node("b", v1, v2);
+
+        SagaVersionNotDeployedException refused = assertThrows(SagaVersionNotDeployedException.class,
+                () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
+        assertEquals("pay-saga", refused.sagaName());
+        assertEquals(2, refused.version());
+        assertEquals(List.of("a"), refused.nodes());
+        assertEquals(OptionalInt.of(1), refused.newestVersionOnEveryNode());
+        assertTrue(refused.isRetriable());
+        assertTrue(refused.getMessage().startsWith("saga 'pay-saga' version 2 is not started: live node(s) [a]"),
+                refused.getMessage());
+        assertTrue(upgraded.find("s-1").isEmpty(), "nothing stored");
+        upgraded.start(v1, "s-2", null, new Order("o-2"));
+        assertEquals(1, startedVersion(upgraded, "s-2"), "the version every node has starts");
+
+        old.close(); // node a is upgraded: restarted under its id with both versions
+        node("a", v1, v2);
+        assertThrows(SagaVersionNotDeployedException.class, () -> upgraded.start(v2, "s-3", null, new Order("o-3")),
+                "node b reads the others with its own heartbeat, not at each start");
+        scheduler.advance(HEARTBEAT);
+        upgraded.start(v2, "s-3", null, new Order("o-3"));
+        assertEquals(2, startedVersion(upgraded, "s-3"));
+    }
+
+    @Test
+    void aNodeStartedMidDeployKnowsTheOtherNodesVersionsBeforeItsFirstStart() {
+        node("a", v1);
+        SagaOrchestrator upgraded = node("b", v1, v2); // no heartbeat interval passed: its build read them
+
+        assertThrows(SagaVersionNotDeployedException.class, () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
+    }
+
+    @Test
+    void aVersionLackedOnlyByANodeWhoseHeartbeatIsOlderThanTheLeaseStarts() {
+        VirtualScheduler deadClock = new VirtualScheduler(); // node a's clock stops with it: no heartbeat after build
+        node("a", deadClock, null, v1);
+        SagaOrchestrator upgraded = node("b", v1, v2);
+
+        scheduler.advance(LEASE.minus(HEARTBEAT)); // node a's last heartbeat is within the lease at b's heartbeat
+        assertThrows(SagaVersionNotDeployedException.class, () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
+        scheduler.advance(HEARTBEAT); // b's heartbeat at the lease: a's is that old, a dead node
+        upgraded.start(v2, "s-1", null, new Order("o-1"));
+        assertEquals(2, startedVersion(upgraded, "s-1"));
+        deadClock.close();
+    }
+
+    @Test
+    void aSingleNodeStartsEveryVersionItHas() {
+        SagaOrchestrator only = node("a", v1, v2);
+
+        only.start(v2, "s-1", null, new Order("o-1"));
+        only.start(v1, "s-2", null, new Order("o-2"));
+        assertEquals(List.of(2, 1), List.of(startedVersion(only, "s-1"), startedVersion(only, "s-2")));
+    }
+
+    @Test
+    void fallBackStartsTheNewestVersionEveryLiveNodeHasInsteadWhenItsDataClassIsTheSame() {
+        node("a", v1);
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.FALL_BACK, v1, v2);
+
+        upgraded.start(v2, "s-1", null, new Order("o-1"));
+        assertEquals(1, startedVersion(upgraded, "s-1"), "started under version 1, which node a has");
+    }
+
+    @Test
+    void fallBackRefusesWhenTheVersionEveryLiveNodeHasTakesOtherData() {
+        node("a", v1);
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.FALL_BACK, v1, v2WithNewData);
+
+        SagaVersionNotDeployedException refused = assertThrows(SagaVersionNotDeployedException.class,
+                () -> upgraded.start(v2WithNewData, "s-1", null, new OrderV2("o-1", "EUR")));
+        assertEquals(OptionalInt.of(1), refused.newestVersionOnEveryNode());
+        assertTrue(refused.getMessage().endsWith("(not fallen back to: its data class is " + Order.class.getName()
+                + ", not " + OrderV2.class.getName() + ")"), refused.getMessage());
+    }
+
+    @Test
+    void fallBackRefusesWhenNoVersionIsOnEveryLiveNode() {
+        node("a", ship(1)); // local sagas only: it reads no reply, and advertises nothing
+        node("c", v1);
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.FALL_BACK, v2);
+
+        SagaVersionNotDeployedException refused = assertThrows(SagaVersionNotDeployedException.class,
+                () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
+        assertEquals(List.of("c"), refused.nodes(), "node a reads no reply: not counted");
+        assertEquals(OptionalInt.empty(), refused.newestVersionOnEveryNode(), "version 1 is not registered here");
+    }
+
+    @Test
+    void allowStartsAVersionAnotherLiveNodeLacksAsWithoutTheGuard() {
+        node("a", v1);
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.ALLOW, v1, v2);
+
+        upgraded.start(v2, "s-1", null, new Order("o-1"));
+        assertEquals(2, startedVersion(upgraded, "s-1"));
+    }
+
+    @Test
+    void aSagaWithoutARemoteStepStartsWhateverTheOtherNodesHave() {
+        node("a", v1, ship(1));
+        SagaOrchestrator upgraded = node("b", v1, ship(1), ship(2));
+
+        upgraded.start(ship(2), "s-1", null, new Order("o-1"));
+        assertEquals(2, startedVersion(upgraded, "s-1"));
+    }
+
+    @Test
+    void aSagaNameALiveNodeDoesNotKnowAtAllIsRefused() {
+        node("a", v1);
+        SagaDefinition<Order> refund = pay("refund-saga", 1); // a saga the new release adds
+        SagaOrchestrator upgraded = node("b", v1, refund);
+
+        SagaVersionNotDeployedException refused = assertThrows(SagaVersionNotDeployedException.class,
+                () -> upgraded.start(refund, "s-1", null, new Order("o-1")));
+        assertEquals(List.of("a"), refused.nodes());
+    }
+
+    @Test
+    void aNodeWhoseHeartbeatAdvertisesNothingIsNotCounted() {
+        store.heartbeat("earlier-release", scheduler.clock().instant()); // a node of a release that does not advertise
+        SagaOrchestrator upgraded = node("b", v1, v2);
+
+        upgraded.start(v2, "s-1", null, new Order("o-1"));
+        assertEquals(2, startedVersion(upgraded, "s-1"));
+        assertEquals(Map.of("pay-saga", Set.of(1, 2)), store.nodes().get("b").definitions(), "what b advertises");
+    }
+
+    @Test
+    void aVersionGuardWithoutOwnershipIsRefusedAtBuild() {
+        ConfigurationException refused = assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder()
+                .store(store).bus(bus).scheduler(scheduler).register(v1).versionGuard(VersionGuard.FALL_BACK).build());
+        assertTrue(refused.getMessage().startsWith("versionGuard(FALL_BACK) needs ownership(...)"), refused.getMessage());
+        assertThrows(ConfigurationException.class, () -> SagaOrchestrator.builder().versionGuard(null));
+    }
+}
