@@ -54,7 +54,10 @@ public interface SagaOrchestrator extends AutoCloseable {
      * is null or not of the definition's data class, is refused with a {@link ConfigurationException} (by every
      * {@code start}), and so is, at the first start of a definition not registered with the builder, one whose remote
      * step or compensation waits for a reply of a class the bus's codec cannot decode to (as {@link Builder#build}
-     * refuses a registered one).
+     * refuses a registered one). With saga ownership, a definition version with a remote step or compensation that
+     * another live node has not registered is refused by every {@code start} with a
+     * {@link SagaVersionNotDeployedException}, storing nothing, or started under an older version
+     * ({@link Builder#versionGuard}).
      */
     <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data);
 
@@ -644,7 +647,9 @@ public interface SagaOrchestrator extends AutoCloseable {
          * those of a dead one are adopted at the first recovery after its lease ran out, whatever their age. An
          * adoption is a write of the saga under this node's id (a {@code SAGA_ADOPTED} transition): of two nodes
          * adopting one saga at once, one wins and the other leaves it. {@code idleFor}, when given, still applies
-         * on top. {@link SagaOrchestrator#close()} stops the heartbeat and removes it, so that the other nodes adopt
+         * on top. The heartbeat advertises the definition versions registered here, and {@code start} refuses a
+         * version another live node lacks ({@link #versionGuard}: {@link VersionGuard#REFUSE} by default).
+         * {@link SagaOrchestrator#close()} stops the heartbeat and removes it, so that the other nodes adopt
          * this node's unfinished sagas at their next recovery. See docs/sagas.md, "Recovery with several nodes",
          * for what this guarantees and what not (clock skew, pauses).
          *

@@ -8,8 +8,11 @@ import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator.VersionGuard;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaVersionNotDeployedException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -20,8 +23,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -237,6 +242,33 @@ class VersionGuardTest {
         upgraded.start(v2, "s-1", null, new Order("o-1"));
         assertEquals(2, startedVersion(upgraded, "s-1"));
         assertEquals(Map.of("pay-saga", Set.of(1, 2)), store.nodes().get("b").definitions(), "what b advertises");
+    }
+
+    @Test
+    void aCallerRefusedAVersionStartsTheOneEveryLiveNodeHas() {
+        node("orders-a", v1);
+        SagaDefinition<Order> payV1 = v1;
+        SagaDefinition<Order> payV2 = v2;
+        Order order = new Order("o-1");
+        // docs/sagas.md, "Rolling deploys"
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder()
+                .store(store)
+                .bus(bus)
+                .register(payV1).register(payV2)                    // this release has both versions
+                .ownership("orders-b", Duration.ofSeconds(10), Duration.ofSeconds(60))
+                .versionGuard(SagaOrchestrator.VersionGuard.REFUSE) // the default with ownership
+                .build();
+        nodes.add(orchestrator);
+        CompletionStage<SagaResult<Order>> result;
+        try {
+            result = orchestrator.start(payV2, order);
+        } catch (SagaVersionNotDeployedException e) {           // a live node has not registered version 2 yet
+            result = orchestrator.start(payV1, order);
+        }
+
+        assertFalse(result.toCompletableFuture().isDone(), "the saga waits for its reply");
+        assertEquals(List.of(1), orchestrator.findByStatus(SagaStatus.RUNNING).stream()
+                .map(SagaInstance::definitionVersion).toList());
     }
 
     @Test

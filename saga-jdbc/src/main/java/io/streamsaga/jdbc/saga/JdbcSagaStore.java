@@ -80,7 +80,8 @@ import java.util.stream.Collectors;
  *
  * <p>It is also the {@link NodeRegistry} of orchestrators with saga ownership (schema version 7: the column
  * {@code ss_saga.owner} and the table {@code ss_saga_node}, one row per node, node ids up to 200 characters): a
- * heartbeat is one short transaction per node and interval.
+ * heartbeat is one short transaction per node and interval. It keeps the definition versions a node advertises with
+ * its heartbeat in {@code ss_saga_node.definitions} (schema version 9), as JSON.
  * Thread-safe.
  */
 public final class JdbcSagaStore implements SagaStore, NodeRegistry {

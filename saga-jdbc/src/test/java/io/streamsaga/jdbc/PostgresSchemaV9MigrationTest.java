@@ -1,0 +1,10 @@
+package io.streamsaga.jdbc;
+
+import io.streamsaga.jdbc.testing.TestDatabase;
+
+class PostgresSchemaV9MigrationTest extends SchemaV9MigrationTest {
+    @Override
+    TestDatabase.Kind kind() {
+        return TestDatabase.Kind.POSTGRES;
+    }
+}
