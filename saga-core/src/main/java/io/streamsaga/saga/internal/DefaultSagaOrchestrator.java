@@ -692,17 +692,23 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             throw new ConfigurationException("saga '" + definition.name() + "': data must be a "
                     + definition.dataClass().getName() + ", but was a " + data.getClass().getName());
         }
-        if (guardsVersions) {
-            LiveDefinitions live = liveDefinitions;
-            if (!live.everywhere(definition.name(), definition.version())) {
-                definition = notOnEveryNode(definition, live);
-            }
-        }
         StepStates states = stepStates.get(definition);
         if (states == null) { // first start of this definition object
             requireRepliesDecodable(config.bus(), definition);
+            // Before the guard, which may refuse it: advertised from the next heartbeat on, else nodes that each
+            // register it at its first start would refuse it for one another for good.
             register(definition);
             states = stepStates(definition);
+        }
+        if (guardsVersions) {
+            LiveDefinitions live = liveDefinitions;
+            if (!live.everywhere(definition.name(), definition.version())) {
+                SagaDefinition<D> started = notOnEveryNode(definition, live);
+                if (started != definition) {
+                    definition = started;
+                    states = stepStates(definition);
+                }
+            }
         }
         if (replies == null && states.usesBus) {
             subscribeReplies();

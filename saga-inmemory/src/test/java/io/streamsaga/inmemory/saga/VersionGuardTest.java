@@ -235,6 +235,22 @@ class VersionGuardTest {
     }
 
     @Test
+    void aSagaEachNodeRegistersAtItsFirstStartIsRefusedThereUntilTheNodesHaveAdvertisedItThenStarts() {
+        SagaDefinition<Order> refund = pay("refund-saga", 1); // registered with no builder: at its first start
+        SagaOrchestrator a = node("a", scheduler, VersionGuard.REFUSE, v1);
+        SagaOrchestrator b = node("b", scheduler, VersionGuard.REFUSE, v1);
+        scheduler.advance(HEARTBEAT); // a reads b, which started after it
+
+        assertThrows(SagaVersionNotDeployedException.class, () -> a.start(refund, "s-1", null, new Order("o-1")));
+        assertThrows(SagaVersionNotDeployedException.class, () -> b.start(refund, "s-2", null, new Order("o-2")));
+        // each advertises it with its next heartbeat; the node whose heartbeat ran first reads the other's at its next
+        scheduler.advance(HEARTBEAT.multipliedBy(2));
+        a.start(refund, "s-1", null, new Order("o-1"));
+        b.start(refund, "s-2", null, new Order("o-2"));
+        assertEquals(List.of(1, 1), List.of(startedVersion(a, "s-1"), startedVersion(b, "s-2")));
+    }
+
+    @Test
     void aNodeWhoseHeartbeatAdvertisesNothingIsNotCounted() {
         store.heartbeat("earlier-release", scheduler.clock().instant()); // a node of a release that does not advertise
         SagaOrchestrator upgraded = node("b", v1, v2);
