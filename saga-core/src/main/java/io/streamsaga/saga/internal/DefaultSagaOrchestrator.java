@@ -167,11 +167,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (registry != null) { // before any recover(), and before anything a failure here would leave running
             try {
                 Instant at = scheduler.clock().instant();
-                registry.heartbeat(nodeId, at, advertisedDefinitions());
-                lastHeartbeat = at;
-                if (guardsVersions) { // a node starting mid-deploy knows the others before its first start
+                // A node starting mid-deploy knows the others before its first start. Read before the heartbeat is
+                // written: a read failing after it would leave the heartbeat of a node that did not start.
+                if (guardsVersions) {
                     liveDefinitions = readLiveDefinitions(at);
                 }
+                registry.heartbeat(nodeId, at, advertisedDefinitions());
+                lastHeartbeat = at;
             } catch (RuntimeException e) {
                 if (ownScheduler != null) {
                     ownScheduler.close();

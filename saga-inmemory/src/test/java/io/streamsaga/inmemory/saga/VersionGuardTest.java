@@ -14,10 +14,12 @@ import io.streamsaga.saga.SagaOrchestrator.VersionGuard;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaVersionNotDeployedException;
+import io.streamsaga.saga.spi.NodeRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -285,6 +287,52 @@ class VersionGuardTest {
         assertFalse(result.toCompletableFuture().isDone(), "the saga waits for its reply");
         assertEquals(List.of(1), orchestrator.findByStatus(SagaStatus.RUNNING).stream()
                 .map(SagaInstance::definitionVersion).toList());
+    }
+
+    @Test
+    void aBuildThatCannotReadWhatTheOtherNodesAdvertiseFailsAndLeavesNoHeartbeat() {
+        // the registry's read of the nodes fails (the database went away between two statements, say)
+        class UnreadableNodes extends ForwardingSagaStore implements NodeRegistry {
+            UnreadableNodes() {
+                super(store);
+            }
+
+            @Override
+            public void heartbeat(String nodeId, Instant at) {
+                store.heartbeat(nodeId, at);
+            }
+
+            @Override
+            public void heartbeat(String nodeId, Instant at, Map<String, Set<Integer>> definitions) {
+                store.heartbeat(nodeId, at, definitions);
+            }
+
+            @Override
+            public Map<String, NodeRegistry.NodeHeartbeat> nodes() {
+                throw new IllegalStateException("the registry cannot be read");
+            }
+
+            @Override
+            public Map<String, Instant> heartbeats() {
+                return store.heartbeats();
+            }
+
+            @Override
+            public void remove(String nodeId) {
+                store.remove(nodeId);
+            }
+
+            @Override
+            public boolean remove(String nodeId, Instant at) {
+                return store.remove(nodeId, at);
+            }
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> SagaOrchestrator.builder()
+                .store(new UnreadableNodes()).bus(bus).scheduler(scheduler).register(v1)
+                .ownership("a", HEARTBEAT, LEASE).build());
+
+        assertEquals("the registry cannot be read", e.getMessage());
+        assertEquals(Map.of(), store.heartbeats(), "a node that did not start keeps no other node from its sagas");
     }
 
     @Test
