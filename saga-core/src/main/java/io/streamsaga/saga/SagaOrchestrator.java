@@ -55,9 +55,9 @@ public interface SagaOrchestrator extends AutoCloseable {
      * {@code start}), and so is, at the first start of a definition not registered with the builder, one whose remote
      * step or compensation waits for a reply of a class the bus's codec cannot decode to (as {@link Builder#build}
      * refuses a registered one). With saga ownership, a definition version with a remote step or compensation that
-     * another live node has not registered is refused by every {@code start} with a
-     * {@link SagaVersionNotDeployedException}, storing nothing, or started under an older version
-     * ({@link Builder#versionGuard}).
+     * another live node has not registered is started under the newest version registered here and on every live
+     * node when that version takes the same data class (the instance names the version started), else refused by
+     * every {@code start} with a {@link SagaVersionNotDeployedException}, storing nothing ({@link Builder#versionGuard}).
      */
     <D> CompletionStage<SagaResult<D>> start(SagaDefinition<D> definition, D data);
 
@@ -334,9 +334,9 @@ public interface SagaOrchestrator extends AutoCloseable {
          */
         public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
 
-        /** Ownership with the default {@link VersionGuard#REFUSE}. */
+        /** Ownership with the default {@link VersionGuard#FALL_BACK}. */
         public Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
-            this(nodeId, heartbeatInterval, leaseTimeout, VersionGuard.REFUSE);
+            this(nodeId, heartbeatInterval, leaseTimeout, VersionGuard.FALL_BACK);
         }
 
         public Ownership {
@@ -375,11 +375,12 @@ public interface SagaOrchestrator extends AutoCloseable {
      * definitions with a remote step or compensation (a reply) are guarded. See docs/sagas.md, "Rolling deploys".
      */
     enum VersionGuard {
-        /** The default: {@code start} throws a {@link SagaVersionNotDeployedException}, storing nothing. */
+        /** {@code start} throws a {@link SagaVersionNotDeployedException}, storing nothing. */
         REFUSE,
         /**
-         * {@code start} starts the newest version registered here and on every live node instead, when its data class
-         * is the one given's; else it refuses as {@link #REFUSE} does.
+         * The default: {@code start} starts the newest version registered here and on every live node instead, when
+         * its data class is the one given's (the instance, {@link SagaOrchestrator#find}, names the version started;
+         * each change is logged at INFO, not each start); else it refuses as {@link #REFUSE} does.
          */
         FALL_BACK,
         /** {@code start} starts the version given, as without ownership; nothing is read for it. */
@@ -648,7 +649,8 @@ public interface SagaOrchestrator extends AutoCloseable {
          * adoption is a write of the saga under this node's id (a {@code SAGA_ADOPTED} transition): of two nodes
          * adopting one saga at once, one wins and the other leaves it. {@code idleFor}, when given, still applies
          * on top. The heartbeat advertises the definition versions registered here, and {@code start} refuses a
-         * version another live node lacks ({@link #versionGuard}: {@link VersionGuard#REFUSE} by default).
+         * version another live node lacks, or starts the newest version every live node has ({@link #versionGuard}:
+         * {@link VersionGuard#FALL_BACK} by default).
          * {@link SagaOrchestrator#close()} stops the heartbeat and removes it, so that the other nodes adopt
          * this node's unfinished sagas at their next recovery. See docs/sagas.md, "Recovery with several nodes",
          * for what this guarantees and what not (clock skew, pauses).
@@ -669,7 +671,7 @@ public interface SagaOrchestrator extends AutoCloseable {
 
         /**
          * What {@code start} does with a saga of a definition version (with a remote step or compensation) that
-         * another live node over the same store has not registered ({@link VersionGuard}; {@link VersionGuard#REFUSE}
+         * another live node over the same store has not registered ({@link VersionGuard}; {@link VersionGuard#FALL_BACK}
          * by default). Needs {@link #ownership}: the nodes advertise their versions with their heartbeats; each node
          * reads the others' with its own heartbeat, so that {@code start} reads nothing from the store, and a node
          * that joins is seen at the others' next heartbeat.

@@ -6,8 +6,8 @@ import java.util.OptionalInt;
 /**
  * {@code start} refused a saga of a definition version that another live node over the same store has not registered
  * (a rolling deploy under way): that node may take the saga's replies, and it would dead-letter them. Thrown by
- * {@code start} before anything is stored, with saga ownership and {@link SagaOrchestrator.VersionGuard#REFUSE} (the
- * default), or {@link SagaOrchestrator.VersionGuard#FALL_BACK} when no version can be fallen back to. Retriable: the
+ * {@code start} before anything is stored, with saga ownership and {@link SagaOrchestrator.VersionGuard#FALL_BACK}
+ * (the default) when no version can be fallen back to, or {@link SagaOrchestrator.VersionGuard#REFUSE}. Retriable: the
  * same start succeeds once every live node has the version (upgraded, or gone beyond its lease). Immutable.
  */
 public class SagaVersionNotDeployedException extends SagaException {

@@ -134,6 +134,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final boolean guardsVersions;
     /** What the other live nodes advertised, read with each heartbeat of this node (start() reads no store). */
     private volatile LiveDefinitions liveDefinitions = LiveDefinitions.NONE;
+    /** What start does with each guarded version registered here, as last logged ({@link #logGuardChanges}). */
+    private Map<Guarded, Integer> lastGuarded = Map.of();
 
     public DefaultSagaOrchestrator(Config config) {
         this(config, null);
@@ -171,6 +173,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 // written: a read failing after it would leave the heartbeat of a node that did not start.
                 if (guardsVersions) {
                     liveDefinitions = readLiveDefinitions(at);
+                    logGuardChanges(liveDefinitions);
                 }
                 registry.heartbeat(nodeId, at, advertisedDefinitions());
                 lastHeartbeat = at;
@@ -282,6 +285,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (guardsVersions) {
                 try {
                     liveDefinitions = readLiveDefinitions(at);
+                    logGuardChanges(liveDefinitions);
                 } catch (RuntimeException e) { // the last reading stays: a node it saw live stays so one more interval
                     log.warn("saga ownership: node {} could not read the definitions the other nodes advertise, keeping"
                             + " its last reading until the next heartbeat: {}", nodeId, e.toString());
@@ -336,28 +340,86 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (definition.steps().stream().noneMatch(SagaStep::usesBus)) {
             return definition;
         }
-        SagaDefinition<?> newest = null;
-        TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(definition.name());
-        if (versions != null) {
-            synchronized (versions) {
-                for (SagaDefinition<?> registered : versions.descendingMap().values()) {
-                    if (live.everywhere(definition.name(), registered.version())) {
-                        newest = registered;
-                        break;
-                    }
-                }
-            }
-        }
+        SagaDefinition<?> newest = newestOnEveryNode(definition.name(), live);
         String why = null;
+        if (fallsBackTo(definition, newest)) {
+            return (SagaDefinition<D>) newest;
+        }
         if (config.ownership().versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null) {
-            if (newest.dataClass() == definition.dataClass()) {
-                return (SagaDefinition<D>) newest;
-            }
             why = "not fallen back to: its data class is " + newest.dataClass().getName() + ", not "
                     + definition.dataClass().getName();
         }
         throw new SagaVersionNotDeployedException(definition.name(), definition.version(),
                 live.lacking(definition.name(), definition.version()), newest == null ? null : newest.version(), why);
+    }
+
+    /** The newest version of saga {@code name} registered here that every other live node has, or null. */
+    private SagaDefinition<?> newestOnEveryNode(String name, LiveDefinitions live) {
+        TreeMap<Integer, SagaDefinition<?>> versions = definitions.get(name);
+        if (versions != null) {
+            synchronized (versions) {
+                for (SagaDefinition<?> registered : versions.descendingMap().values()) {
+                    if (live.everywhere(name, registered.version())) {
+                        return registered;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Whether FALL_BACK starts {@code newest} (possibly null) for {@code definition}: the same data class. */
+    private boolean fallsBackTo(SagaDefinition<?> definition, SagaDefinition<?> newest) {
+        return config.ownership().versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null
+                && newest.dataClass() == definition.dataClass();
+    }
+
+    /** A guarded version registered here that another live node lacks, for the log of what start does with it. */
+    private record Guarded(String saga, int version) {
+    }
+
+    /**
+     * Logs, at each heartbeat's reading, the guarded versions registered here whose start changed: fallen back (to
+     * which version), refused, or started as given again; once per change, not per start. {@code lastGuarded} is
+     * written in the constructor and under the heartbeat lock.
+     */
+    private void logGuardChanges(LiveDefinitions live) {
+        Map<Guarded, Integer> guarded = new HashMap<>(); // the version started instead, 0 for refused
+        Map<Guarded, List<String>> lacking = new HashMap<>();
+        for (TreeMap<Integer, SagaDefinition<?>> versions : definitions.values()) {
+            List<SagaDefinition<?>> registered;
+            synchronized (versions) {
+                registered = List.copyOf(versions.values());
+            }
+            for (SagaDefinition<?> definition : registered) {
+                if (definition.steps().stream().anyMatch(SagaStep::usesBus)
+                        && !live.everywhere(definition.name(), definition.version())) {
+                    SagaDefinition<?> newest = newestOnEveryNode(definition.name(), live);
+                    Guarded key = new Guarded(definition.name(), definition.version());
+                    guarded.put(key, fallsBackTo(definition, newest) ? newest.version() : 0);
+                    lacking.put(key, live.lacking(definition.name(), definition.version()));
+                }
+            }
+        }
+        lastGuarded.forEach((key, was) -> {
+            if (!guarded.containsKey(key)) {
+                log.info("saga ownership: node {} starts saga '{}' version {} as given again: every live node has"
+                        + " registered it", nodeId, key.saga(), key.version());
+            }
+        });
+        guarded.forEach((key, instead) -> {
+            if (!instead.equals(lastGuarded.get(key))) {
+                if (instead == 0) {
+                    log.info("saga ownership: node {} refuses to start saga '{}' version {}: live node(s) {} have not"
+                            + " registered it", nodeId, key.saga(), key.version(), lacking.get(key));
+                } else {
+                    log.info("saga ownership: node {} starts saga '{}' version {} as version {} (versionGuard"
+                            + " FALL_BACK): live node(s) {} have not registered it", nodeId, key.saga(),
+                            key.version(), instead, lacking.get(key));
+                }
+            }
+        });
+        lastGuarded = Map.copyOf(guarded);
     }
 
     /**

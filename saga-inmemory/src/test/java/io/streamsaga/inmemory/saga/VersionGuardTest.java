@@ -9,6 +9,7 @@ import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator.VersionGuard;
 import io.streamsaga.saga.SagaResult;
@@ -117,9 +118,9 @@ class VersionGuardTest {
     }
 
     @Test
-    void aVersionALiveNodeLacksIsRefusedStoringNothingAndStartsOnceThatNodeIsUpgraded() {
+    void withRefuseAVersionALiveNodeLacksIsRefusedStoringNothingAndStartsOnceThatNodeIsUpgraded() {
         SagaOrchestrator old = node("a", v1);
-        SagaOrchestrator upgraded = node("b", v1, v2);
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.REFUSE, v1, v2);
 
         SagaVersionNotDeployedException refused = assertThrows(SagaVersionNotDeployedException.class,
                 () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
@@ -146,7 +147,7 @@ class VersionGuardTest {
     @Test
     void aNodeStartedMidDeployKnowsTheOtherNodesVersionsBeforeItsFirstStart() {
         node("a", v1);
-        SagaOrchestrator upgraded = node("b", v1, v2); // no heartbeat interval passed: its build read them
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.REFUSE, v1, v2); // its build read them
 
         assertThrows(SagaVersionNotDeployedException.class, () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
     }
@@ -155,7 +156,7 @@ class VersionGuardTest {
     void aVersionLackedOnlyByANodeWhoseHeartbeatIsOlderThanTheLeaseStarts() {
         VirtualScheduler deadClock = new VirtualScheduler(); // node a's clock stops with it: no heartbeat after build
         node("a", deadClock, null, v1);
-        SagaOrchestrator upgraded = node("b", v1, v2);
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.REFUSE, v1, v2);
 
         scheduler.advance(LEASE.minus(HEARTBEAT)); // node a's last heartbeat is within the lease at b's heartbeat
         assertThrows(SagaVersionNotDeployedException.class, () -> upgraded.start(v2, "s-1", null, new Order("o-1")));
@@ -172,6 +173,54 @@ class VersionGuardTest {
         only.start(v2, "s-1", null, new Order("o-1"));
         only.start(v1, "s-2", null, new Order("o-2"));
         assertEquals(List.of(2, 1), List.of(startedVersion(only, "s-1"), startedVersion(only, "s-2")));
+    }
+
+    @Test
+    void withOwnershipTheDefaultStartsTheNewestVersionEveryLiveNodeHasAndTheGivenOneOnceThatNodeIsUpgraded() {
+        List<Integer> startedVersions = new ArrayList<>();
+        SagaOrchestrator old = node("a", v1);
+        SagaOrchestrator upgraded = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(v1).register(v2).ownership("b", HEARTBEAT, LEASE)
+                .listener(new SagaListener() {
+                    @Override
+                    public void onStarted(SagaInstance instance) {
+                        startedVersions.add(instance.definitionVersion());
+                    }
+                })
+                .build();
+        nodes.add(upgraded);
+
+        upgraded.start(v2, "s-1", null, new Order("o-1"));
+        upgraded.start(v2, "s-2", null, new Order("o-2"));
+        assertEquals(List.of(1, 1), List.of(startedVersion(upgraded, "s-1"), startedVersion(upgraded, "s-2")),
+                "version 1 while node a lacks version 2");
+        old.close(); // node a is upgraded
+        node("a", v1, v2);
+        scheduler.advance(HEARTBEAT);
+        upgraded.start(v2, "s-3", null, new Order("o-3"));
+        assertEquals(2, startedVersion(upgraded, "s-3"));
+        assertEquals(List.of(1, 1, 2), startedVersions, "a listener hears the version each saga started under");
+        assertEquals(VersionGuard.FALL_BACK, new SagaOrchestrator.Ownership("b", HEARTBEAT, LEASE).versionGuard());
+    }
+
+    @Test
+    void aCallerReadsWhichVersionStartedFromTheInstance() {
+        node("orders-a", v1);
+        SagaDefinition<Order> payV1 = v1;
+        SagaDefinition<Order> payV2 = v2;
+        Order order = new Order("o-1");
+        // docs/sagas.md, "Versions"
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder()
+                .store(store)
+                .bus(bus)
+                .register(payV1).register(payV2)                    // this release has both versions
+                .ownership("orders-b", Duration.ofSeconds(10), Duration.ofSeconds(60))
+                .build();
+        orchestrator.start(payV2, "order-o-1", null, order);  // version 1 while a live node lacks version 2
+        int started = orchestrator.find("order-o-1").orElseThrow().definitionVersion();
+        nodes.add(orchestrator);
+
+        assertEquals(1, started);
     }
 
     @Test
@@ -274,7 +323,7 @@ class VersionGuardTest {
                 .bus(bus)
                 .register(payV1).register(payV2)                    // this release has both versions
                 .ownership("orders-b", Duration.ofSeconds(10), Duration.ofSeconds(60))
-                .versionGuard(SagaOrchestrator.VersionGuard.REFUSE) // the default with ownership
+                .versionGuard(SagaOrchestrator.VersionGuard.REFUSE) // refuse rather than fall back
                 .build();
         nodes.add(orchestrator);
         CompletionStage<SagaResult<Order>> result;
