@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -47,5 +48,24 @@ abstract class SchemaV9MigrationTest {
                 + " WHEN MATCHED THEN UPDATE SET heartbeat_at = s.heartbeat_at"
                 + " WHEN NOT MATCHED THEN INSERT (node_id, heartbeat_at) VALUES (s.node_id, s.heartbeat_at)");
         assertEquals(new NodeHeartbeat(T0.plusSeconds(20), null), store.nodes().get("orders-c"));
+    }
+
+    @Test
+    void aNodeRowWhoseDefinitionsNoNodeWroteIsReadAsAdvertisingNothing() {
+        assertEquals(JdbcSchema.latestVersion(), JdbcSchema.of(db.database().dataSource()).migrate());
+        List<String> written = List.of("not json", "", "null", "[1, 2]", "{\"pay-saga\": 1}",
+                "{\"pay-saga\": [\"one\"]}", "{\"pay-saga\": [1, 99999999999]}");
+        for (int i = 0; i < written.size(); i++) { // edited by hand, or by a tool
+            db.database().execute("INSERT INTO ss_saga_node (node_id, heartbeat_at, definitions) VALUES ('n-" + i
+                    + "', TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00', '" + written.get(i) + "')");
+        }
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        store.heartbeat("orders-a", T0, Map.of("pay-saga", Set.of(1)));
+
+        Map<String, NodeHeartbeat> nodes = store.nodes(); // not a failure of every heartbeat's reading
+        for (int i = 0; i < written.size(); i++) {
+            assertEquals(new NodeHeartbeat(T0, null), nodes.get("n-" + i), written.get(i));
+        }
+        assertEquals(new NodeHeartbeat(T0, Map.of("pay-saga", Set.of(1))), nodes.get("orders-a"));
     }
 }
