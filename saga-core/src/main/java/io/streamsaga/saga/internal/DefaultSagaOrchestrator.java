@@ -169,15 +169,22 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (registry != null) { // before any recover(), and before anything a failure here would leave running
             try {
                 Instant at = scheduler.clock().instant();
-                // A node starting mid-deploy knows the others before its first start. Read before the heartbeat is
-                // written: a read failing after it would leave the heartbeat of a node that did not start.
+                registry.heartbeat(nodeId, at, advertisedDefinitions());
+                lastHeartbeat = at;
+                // A node starting mid-deploy knows the others before its first start. Read after its heartbeat is
+                // written: of two nodes building at once, one at least reads the other's.
                 if (guardsVersions) {
                     liveDefinitions = readLiveDefinitions(at);
                     logGuardChanges(liveDefinitions);
                 }
-                registry.heartbeat(nodeId, at, advertisedDefinitions());
-                lastHeartbeat = at;
             } catch (RuntimeException e) {
+                if (lastHeartbeat != null) { // a node that did not start keeps no other node from its sagas
+                    try {
+                        registry.remove(nodeId, lastHeartbeat);
+                    } catch (RuntimeException removal) {
+                        e.addSuppressed(removal);
+                    }
+                }
                 if (ownScheduler != null) {
                     ownScheduler.close();
                 }
