@@ -31,6 +31,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
@@ -1489,7 +1490,7 @@ final class SagaRun<D> {
         // Logged once the write is stored (logFailures): one that loses to another orchestrator's is no failure.
         Uncommon u = uncommon();
         if (u.unloggedFailures == null) {
-            u.unloggedFailures = new java.util.ArrayList<>(1);
+            u.unloggedFailures = new ArrayList<>(1);
         }
         u.unloggedFailures.add("compensation of " + step.name() + " failed for good after " + state.compensationAttempts()
                 + " attempts: " + detail);
@@ -2148,7 +2149,7 @@ final class SagaRun<D> {
         record(type, step, attempt, detail, updatedAt);
         if (command != null) {
             if (commands == null) {
-                commands = new java.util.ArrayList<>(2);
+                commands = new ArrayList<>(2);
             }
             commands.add(command);
         }
@@ -2200,7 +2201,7 @@ final class SagaRun<D> {
         PendingTransitions transitions = pending == null ? null : pending.of(current.sagaId(), current.version());
         try {
             if (orchestrator.transactionalMessages()) {
-                List<Message> outgoing = new java.util.ArrayList<>(commands == null ? List.of() : commands);
+                List<Message> outgoing = new ArrayList<>(commands == null ? List.of() : commands);
                 for (int t = 0; t < transitions.size(); t++) {
                     Message event = orchestrator.lifecycleMessage(current, transitions.get(t));
                     if (event != null) {
@@ -2541,7 +2542,7 @@ final class SagaRun<D> {
         } else if (detail instanceof Throwable error && error != exception) { // for a write the store refuses only
             Uncommon u = uncommon();
             if (u.unrecordedErrors == null) {
-                u.unrecordedErrors = new java.util.ArrayList<>(2);
+                u.unrecordedErrors = new ArrayList<>(2);
             }
             u.unrecordedErrors.add(error);
         }
