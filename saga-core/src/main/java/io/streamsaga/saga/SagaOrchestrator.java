@@ -262,7 +262,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        returned no data, upcast data the registered version's data class cannot read, a started
      *                        step the new version no longer has, a saga past its pivot given a compensatable step,
      *                        stored step states not those of its definition, a stored state the store cannot read, a
-     *                        store failure, another orchestrator having migrated (or finished) it first. A
+     *                        store failure, another orchestrator having migrated (or finished) it first (logged at
+     *                        INFO: two nodes recovering at once is normal operation). A
      *                        recovery gives one for each id; a report made with the constructors that take none has
      *                        none. A reason for an id not in {@code unresolvable} is refused
      *                        ({@link ConfigurationException})

@@ -1201,7 +1201,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: migrated concurrently; resuming its stored version {}", instance.sagaId(), stored.version());
                 return stored;
             }
-            log.warn("saga {}: migrated concurrently by another orchestrator", instance.sagaId());
+            // Two nodes recovering the same saga at once is normal operation (a rolling deploy, recoverEvery on each
+            // node), as a run's write lost to another node is (SagaRun.movedOn): INFO, with what the winner stored.
+            if (stored == null) {
+                log.info("saga {}: migrated concurrently by another node, finished and purged there; not resumed here",
+                        instance.sagaId());
+            } else {
+                log.info("saga {}: migrated concurrently by another node{}: stored {} at version {} (definition version"
+                        + " {}); not resumed here", instance.sagaId(), stored.owner() == null ? "" : " (owner "
+                        + stored.owner() + ")", stored.status(), stored.version(), stored.definitionVersion());
+            }
             return null;
         }
         return migrated;
