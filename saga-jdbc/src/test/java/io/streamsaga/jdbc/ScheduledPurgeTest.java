@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc;
 
+import io.streamsaga.CapturedLog;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.codec.JsonEventCodec;
@@ -61,6 +62,8 @@ abstract class ScheduledPurgeTest {
     private JdbcTransactions tx;
     /** While set, every connection asked of {@link #gated} fails, as an unreachable database's. */
     private final AtomicBoolean unreachable = new AtomicBoolean();
+    /** While set, the next connection asked of {@link #gated} throws a ThreadDeath instead, as a stopped thread. */
+    private final AtomicBoolean stopThread = new AtomicBoolean();
     /** While set, a connection asked of {@link #gated} is handed out only once the latch opens. */
     private final AtomicReference<CountDownLatch> held = new AtomicReference<>();
     private final CountDownLatch holding = new CountDownLatch(1);
@@ -93,6 +96,9 @@ abstract class ScheduledPurgeTest {
             if (method.equals("getConnection")) {
                 if (unreachable.get()) {
                     throw new SQLException("the database is unreachable (test)", "08001");
+                }
+                if (stopThread.getAndSet(false)) {
+                    throw new ThreadDeath();
                 }
                 CountDownLatch latch = held.get();
                 if (latch != null) {
@@ -454,5 +460,59 @@ abstract class ScheduledPurgeTest {
         store.close();
         scheduler.advance(Duration.ofHours(3));
         assertEquals(2, database.queryLong("SELECT COUNT(*) FROM ss_dedup"), "no purge runs after close()");
+    }
+
+    /**
+     * Stops the thread of the purge run due one interval from now (a ThreadDeath from its first connection): asserts
+     * that the run throws it on and says at WARN that the purge of {@code what} stops; then that no run follows it.
+     */
+    private void assertAPurgeWhoseThreadIsStoppedRunsNoMore(String what, Runnable keptRows) throws Throwable {
+        stopThread.set(true);
+        String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(INTERVAL),
+                "thrown on, as ThreadDeath's Javadoc asks"));
+        assertTrue(log.contains("WARN io.streamsaga.jdbc.internal.PeriodicPurge - " + what + ": the scheduled purge"
+                + " stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
+        scheduler.advance(Duration.ofHours(3));
+        keptRows.run();
+    }
+
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aRelayPurgeWhoseThreadIsStoppedSaysSoAndRunsNoMoreAsTheRelaysPollDoes() throws Throwable {
+        append("notes", 3);
+        OutboxRelay relay = relay(gated).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION);
+
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("outbox relay 'default': sent rows older than PT1H",
+                () -> assertEquals(3, outboxRows("SENT"), "no purge ran after it"));
+        relay.close();
+    }
+
+    @Test
+    @SuppressWarnings("removal")
+    void anInboxPurgeWhoseThreadIsStoppedSaysSoAndRunsNoMore() throws Throwable {
+        JdbcInbox inbox = JdbcInbox.builder(gated).scheduler(scheduler).retention(RETENTION).purgeEvery(INTERVAL)
+                .build();
+        markProcessed(inbox, "m-1");
+        scheduler.advance(RETENTION);
+
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("inbox: rows processed more than PT1H ago",
+                () -> assertEquals(1, inboxRows(), "no purge ran after it"));
+        inbox.close();
+    }
+
+    @Test
+    @SuppressWarnings("removal")
+    void aDeduplicationStorePurgeWhoseThreadIsStoppedSaysSoAndRunsNoMore() throws Throwable {
+        JdbcDeduplicationStore store = JdbcDeduplicationStore.builder(gated).window(RETENTION).scheduler(scheduler)
+                .purgeEvery(INTERVAL).build();
+        scheduler.advance(RETENTION.minus(INTERVAL));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("done", "a", scheduler.now(), Duration.ofMinutes(1)));
+        assertTrue(store.complete("done", "a", scheduler.now())); // expires 10 minutes after the run stopped
+
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("deduplication store 'default': expired, evicted and abandoned keys",
+                () -> assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_dedup"), "no purge ran after it"));
+        store.close();
     }
 }

@@ -175,13 +175,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 subscribeReplies(); // the transport may refuse (closed, unreachable)
             }
             if (config.purgeInterval() != null) {
-                repeatEvery(config.purgeInterval(), this::purgeOnce);
+                repeatEvery("retention purge", config.purgeInterval(), this::purgeOnce);
             }
             if (config.recoveryInterval() != null) {
-                repeatEvery(config.recoveryInterval(), this::sweepOnce);
+                repeatEvery("recovery sweep", config.recoveryInterval(), this::sweepOnce);
             }
             if (registry != null) {
-                repeatEvery(config.ownership().heartbeatInterval(), this::writeHeartbeat);
+                repeatEvery("heartbeat", config.ownership().heartbeatInterval(), this::writeHeartbeat);
             }
         } catch (RuntimeException | Error e) {
             // Not built after all: undone as close() would, in its order (the replies' subscription, the timers, then
@@ -193,22 +193,25 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    private void repeatEvery(Duration period, Runnable task) {
-        Repeating timer = new Repeating(period, task);
+    private void repeatEvery(String name, Duration period, Runnable task) {
+        Repeating timer = new Repeating(name, period, task);
         repeating.add(timer);
         timer.schedule();
     }
 
     /**
      * A task run every period on the scheduler until close(): rescheduled after each run, also after one that threw
-     * (an Error from a resumed saga's step propagates to the scheduler).
+     * (an Error from a resumed saga's step propagates to the scheduler), but for a ThreadDeath or a test's
+     * SimulatedProcessCrash, after which it runs no more (docs/architecture.md, "A periodic task whose thread is stopped").
      */
     private final class Repeating {
+        private final String name;
         private final Duration period;
         private final Runnable task;
         private volatile Scheduler.Cancellable next;
 
-        Repeating(Duration period, Runnable task) {
+        Repeating(String name, Duration period, Runnable task) {
+            this.name = name;
             this.period = period;
             this.task = task;
         }
@@ -226,6 +229,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     // runs no timers, and thrown on, the Error would fail whatever advanced the test's clock.
                     dead = true;
                     log.debug("{} thrown by a periodic task of this orchestrator: the task stops", e.toString());
+                } catch (ThreadDeath e) {
+                    // The thread was asked to stop (Thread.stop): a task rescheduled after it would ignore the request,
+                    // as the scheduler's thread outlives it (an executor keeps the Error in the task's future). Thrown
+                    // on, as its Javadoc asks of whoever catches it.
+                    dead = true;
+                    log.warn("saga orchestrator: its {} stops for good, its thread stopped ({}); close and build the"
+                            + " orchestrator again to run it", name, e.toString());
+                    throw e;
                 } finally {
                     if (!closed && !dead) {
                         schedule();

@@ -1,6 +1,7 @@
 package io.streamsaga.jdbc.internal;
 
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,7 +17,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * shape of an orchestrator's retention purge: each run deletes, in transactions of at most {@link #BATCH} rows, what
  * is older than the cutoff read once at its start, until a batch deletes fewer; a failure is logged and counted, and
  * the next interval tries again. Several nodes purging one table at once is harmless: each batch deletes what is
- * still there, and one that loses a race for a row fails and is retried the same way. The component closes its scope
+ * still there, and one that loses a race for a row fails and is retried the same way. A run that meets a
+ * {@link ThreadDeath} (its thread stopped) or a test's {@link SimulatedProcessCrash} throws it on, and none follows it
+ * (docs/architecture.md, "A periodic task whose thread is stopped"). The component closes its scope
  * after {@link #stop()}: the scope waits for a run in progress, which starts no batch once stopped. Thread-safe.
  */
 public final class PeriodicPurge {
@@ -64,6 +67,7 @@ public final class PeriodicPurge {
             if (stopped) {
                 return;
             }
+            boolean dead = false;
             try {
                 running.lock();
                 try {
@@ -73,8 +77,18 @@ public final class PeriodicPurge {
                 } finally {
                     running.unlock();
                 }
+            } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
+                dead = true;
+                throw e;
+            } catch (ThreadDeath e) {
+                // The thread was asked to stop (Thread.stop): rescheduled, the purge would ignore the request, as the
+                // scheduler's thread outlives it. Thrown on, as its Javadoc asks of whoever catches it.
+                dead = true;
+                log.warn("{}: the scheduled purge stops for good, its thread stopped ({}); close and build the"
+                        + " component again to run it", what, e.toString());
+                throw e;
             } finally {
-                if (!stopped) {
+                if (!stopped && !dead) {
                     start();
                 }
             }
