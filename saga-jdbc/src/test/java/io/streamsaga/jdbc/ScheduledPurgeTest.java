@@ -420,14 +420,14 @@ abstract class ScheduledPurgeTest {
         unreachable.set(true);
         scheduler.advance(INTERVAL);
         assertEquals(1, inboxRows(), "the run failed");
-        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{}"));
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=default}"));
         unreachable.set(false);
         markProcessed(inbox, "m-2");
 
         scheduler.advance(INTERVAL);
 
         assertEquals(1, inboxRows(), "the next run deleted the old row");
-        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{}"), "the next run succeeded");
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=default}"), "the next run succeeded");
         inbox.close();
         scheduler.advance(Duration.ofHours(3));
         assertEquals(1, inboxRows(), "no purge runs after close()");
@@ -497,7 +497,7 @@ abstract class ScheduledPurgeTest {
         markProcessed(inbox, "m-1");
         scheduler.advance(RETENTION);
 
-        assertAPurgeWhoseThreadIsStoppedRunsNoMore("inbox: rows processed more than PT1H ago",
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("inbox 'default': rows processed more than PT1H ago",
                 () -> assertEquals(1, inboxRows(), "no purge ran after it"));
         inbox.close();
     }
@@ -514,5 +514,27 @@ abstract class ScheduledPurgeTest {
         assertAPurgeWhoseThreadIsStoppedRunsNoMore("deduplication store 'default': expired, evicted and abandoned keys",
                 () -> assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_dedup"), "no purge ran after it"));
         store.close();
+    }
+
+    @Test
+    void inboxesOfOneProcessAreToldApartByNameInThePurgesLogAndFailureMetric() throws Throwable {
+        JdbcInbox orders = JdbcInbox.builder(gated).name("orders").scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(INTERVAL).metrics(metrics).build();
+        JdbcInbox billing = JdbcInbox.builder(database.dataSource()).name("billing").scheduler(scheduler)
+                .retention(RETENTION).purgeEvery(INTERVAL).metrics(metrics).build();
+        unreachable.set(true); // the orders inbox's database only
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(INTERVAL));
+
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=orders}"));
+        assertEquals(0, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=billing}"));
+        assertTrue(log.contains("WARN io.streamsaga.jdbc.internal.PeriodicPurge - inbox 'orders': rows processed more"
+                + " than PT1H ago: purge failed"), log);
+        assertFalse(log.contains("'billing'"), log);
+        ConfigurationException blank = assertThrows(ConfigurationException.class,
+                () -> JdbcInbox.builder(database.dataSource()).name(" "));
+        assertTrue(blank.getMessage().contains("inbox name must be 1 to 100 characters"), blank.getMessage());
+        orders.close();
+        billing.close();
     }
 }
