@@ -537,4 +537,21 @@ abstract class ScheduledPurgeTest {
         orders.close();
         billing.close();
     }
+
+    @Test
+    void aPurgeYieldsTheSchedulersThreadBetweenBatchesSoATimerDueMeanwhileRunsBeforeItsNextBatch() {
+        append("notes", 1001); // three batches
+        OutboxRelay relay = relay(database.dataSource()).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION.plus(INTERVAL).minusMinutes(1)); // the run at T0 + 70 min deletes them
+        AtomicLong sentWhenTheTimerRan = new AtomicLong(-1);
+        // Another component's timer on the same scheduler (a saga's timeout, say), due with the purge, armed after it
+        scheduler.schedule(Duration.ofMinutes(1), () -> sentWhenTheTimerRan.set(outboxRows("SENT")));
+
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(501, sentWhenTheTimerRan.get(), "the timer ran after the purge's first batch, not after all three");
+        assertEquals(0, outboxRows("SENT"), "the purge's run went on to its end");
+        relay.close();
+    }
 }
