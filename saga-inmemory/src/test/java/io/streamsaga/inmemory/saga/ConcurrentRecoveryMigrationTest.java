@@ -57,22 +57,31 @@ class ConcurrentRecoveryMigrationTest {
         }
     }
 
-    @Test
-    void twoRecoveriesAtOnceBothReportTheSagaEitherMigratedAsResumed() throws Exception {
-        VirtualScheduler scheduler = new VirtualScheduler();
-        BarrierStore store = new BarrierStore(new InMemorySagaStore());
+    /** Saga saga-1 started under version 1 of pay-saga, whose process then died with its first step in flight. */
+    private static void startedUnderVersionOne(SagaStore store, VirtualScheduler scheduler) {
         SagaDefinition<DataV1> v1 = SagaDefinition.builder("pay-saga", DataV1.class).dataType("pay-data")
                 .step("charge").asyncAction((d, ctx) -> new CompletableFuture<DataV1>()) // the process dies meanwhile
                 .build();
         SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v1).build();
         first.start(v1, "saga-1", null, new DataV1("a"));
         first.close();
+    }
 
+    /** An orchestrator that registers only version 2 of pay-saga, with an upcaster from version 1. */
+    private static SagaOrchestrator versionTwo(SagaStore store, VirtualScheduler scheduler) {
         SagaDefinition<DataV2> v2 = SagaDefinition.builder("pay-saga", DataV2.class).version(2).dataType("pay-data")
                 .step("charge").asyncAction((d, ctx) -> new CompletableFuture<DataV2>())
                 .build();
-        SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
+        return SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
                 .dataUpcaster("pay-saga", 1, data -> data.put("currency", "USD")).build();
+    }
+
+    @Test
+    void twoRecoveriesAtOnceBothReportTheSagaEitherMigratedAsResumed() throws Exception {
+        VirtualScheduler scheduler = new VirtualScheduler();
+        BarrierStore store = new BarrierStore(new InMemorySagaStore());
+        startedUnderVersionOne(store, scheduler);
+        SagaOrchestrator second = versionTwo(store, scheduler);
 
         CompletableFuture<RecoveryReport> one = CompletableFuture.supplyAsync(second::recover);
         CompletableFuture<RecoveryReport> other = CompletableFuture.supplyAsync(second::recover);
@@ -103,17 +112,8 @@ class ConcurrentRecoveryMigrationTest {
                 delegate.update(updated, transition);
             }
         };
-        SagaDefinition<DataV1> v1 = SagaDefinition.builder("pay-saga", DataV1.class).dataType("pay-data")
-                .step("charge").asyncAction((d, ctx) -> new CompletableFuture<DataV1>()) // the process dies meanwhile
-                .build();
-        SagaOrchestrator first = SagaOrchestrator.builder().store(memory).scheduler(scheduler).register(v1).build();
-        first.start(v1, "saga-1", null, new DataV1("a"));
-        first.close();
-        SagaDefinition<DataV2> v2 = SagaDefinition.builder("pay-saga", DataV2.class).version(2).dataType("pay-data")
-                .step("charge").asyncAction((d, ctx) -> new CompletableFuture<DataV2>())
-                .build();
-        SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
-                .dataUpcaster("pay-saga", 1, data -> data.put("currency", "USD")).build();
+        startedUnderVersionOne(memory, scheduler);
+        SagaOrchestrator second = versionTwo(store, scheduler);
 
         AtomicReference<RecoveryReport> report = new AtomicReference<>();
         String log = CapturedLog.ofThisThread(() -> report.set(second.recover()));
