@@ -554,4 +554,48 @@ abstract class ScheduledPurgeTest {
         assertEquals(0, outboxRows("SENT"), "the purge's run went on to its end");
         relay.close();
     }
+
+    @Test
+    void aRelayClosedBetweenTwoBatchesOfAPurgeStartsNoFurtherBatchAndLeavesNothingScheduled() {
+        append("notes", 1001); // three batches
+        OutboxRelay relay = relay(database.dataSource()).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION.plus(INTERVAL).minusMinutes(1)); // the run at T0 + 70 min deletes them
+        AtomicLong sentWhenClosed = new AtomicLong(-1);
+        // Due with the purge, armed after it: runs between its first and second batches
+        scheduler.schedule(Duration.ofMinutes(1), () -> {
+            relay.close();
+            sentWhenClosed.set(outboxRows("SENT"));
+        });
+
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(501, sentWhenClosed.get(), "closed after the run's first batch");
+        assertEquals(501, outboxRows("SENT"), "no batch after close()");
+        assertEquals(0, scheduler.pendingTasks(), "neither the run's next batch nor a next run is left scheduled");
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(501, outboxRows("SENT"), "no purge runs after close()");
+    }
+
+    @Test
+    void aRunWhoseSecondBatchFailsIsCountedOnceAndTheNextIntervalDeletesTheRest() {
+        append("notes", 1001); // three batches
+        OutboxRelay relay = relay(gated).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION.plus(INTERVAL).minusMinutes(1)); // the run at T0 + 70 min deletes them
+        // Due with the purge, armed after it: the database goes away between its first and second batches
+        scheduler.schedule(Duration.ofMinutes(1), () -> unreachable.set(true));
+
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(501, outboxRows("SENT"), "the run ended at its failed second batch");
+        assertEquals(1, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"), "one failed run, once");
+        unreachable.set(false);
+        scheduler.advance(INTERVAL.minusSeconds(1));
+        assertEquals(501, outboxRows("SENT"), "the next run comes one interval after the failed batch");
+        scheduler.advance(Duration.ofSeconds(1));
+        assertEquals(0, outboxRows("SENT"), "the next run deleted the rest");
+        assertEquals(1, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"));
+        relay.close();
+    }
 }
