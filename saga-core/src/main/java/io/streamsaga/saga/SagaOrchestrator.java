@@ -183,10 +183,45 @@ public interface SagaOrchestrator extends AutoCloseable {
 
     Optional<SagaInstance> find(String sagaId);
 
+    /**
+     * The sagas of {@code businessKey}, oldest first. Unbounded: every one is read, with its data; for a key that may
+     * have many, use {@link #findByBusinessKey(String, SagaPageRequest)}.
+     */
     List<SagaInstance> findByBusinessKey(String businessKey);
 
-    /** The sagas in any of {@code statuses}; none, or a null one, is refused with a {@link ConfigurationException}. */
+    /**
+     * A page of the sagas of {@code businessKey}, in {@link SagaPageRequest}'s order (oldest first, then by id). A null
+     * or unstorable {@code businessKey}, or a null {@code page}, is refused with a {@link ConfigurationException}.
+     */
+    SagaPage findByBusinessKey(String businessKey, SagaPageRequest page);
+
+    /**
+     * The sagas in any of {@code statuses}, oldest first; none, or a null one, is refused with a
+     * {@link ConfigurationException}. Unbounded: every one is read, with its data (of the terminal statuses, every
+     * saga retention keeps); for a status that may hold many, use {@link #findByStatus(Set, SagaPageRequest)}.
+     */
     List<SagaInstance> findByStatus(SagaStatus... statuses);
+
+    /**
+     * A page of the sagas in any of {@code statuses}, in {@link SagaPageRequest}'s order (oldest first, then by id): a
+     * saga that leaves the statuses between two pages (it finishes) is on neither the next page nor a later one, and
+     * moves no other saga off it. No status, a null one, or a null {@code page} is refused with a
+     * {@link ConfigurationException}.
+     */
+    SagaPage findByStatus(Set<SagaStatus> statuses, SagaPageRequest page);
+
+    /**
+     * A page of the running or compensating sagas idle for longer than {@code idleFor}: whose last transition
+     * ({@link SagaInstance#updatedAt()}) was written before now minus {@code idleFor}, in {@link SagaPageRequest}'s
+     * order (oldest first, then by id). Unlike {@link #findUnfinishedLongerThan}, which counts from a saga's start, a
+     * long saga that progresses (a remote step awaiting its reply for hours by design writes nothing meanwhile, so it
+     * is listed once it has waited that long, but not while its steps go on) is told from a stuck one by how long
+     * nothing happened to it. A saga that needs attention is not among them: {@code findByStatus} lists those.
+     * {@code idleFor} is a threshold, as {@link #recover(Duration)}'s: zero or positive, one longer than
+     * {@link ConfigurationException#MAX_DURATION} taken as that; null or negative is refused with a
+     * {@link ConfigurationException}, as is a null {@code page}.
+     */
+    SagaPage findIdleLongerThan(Duration idleFor, SagaPageRequest page);
 
     /**
      * Running or compensating sagas started longer than {@code age} ago: candidates for investigation. {@code age} is

@@ -24,6 +24,8 @@ import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator.Ownership;
 import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaPage;
+import io.streamsaga.saga.SagaPageRequest;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
@@ -38,6 +40,7 @@ import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.saga.spi.UnreadableSagaData;
@@ -1623,6 +1626,40 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     java.util.Arrays.toString(statuses));
         }
         return store.findByStatus(EnumSet.of(statuses[0], statuses));
+    }
+
+    @Override
+    public SagaPage findByBusinessKey(String businessKey, SagaPageRequest page) {
+        ConfigurationException.require(businessKey != null, "businessKey must not be null, but was %s", businessKey);
+        return page(EnumSet.allOf(SagaStatus.class), businessKey, null, page);
+    }
+
+    @Override
+    public SagaPage findByStatus(Set<SagaStatus> statuses, SagaPageRequest page) {
+        return page(statuses, null, null, page);
+    }
+
+    @Override
+    public SagaPage findIdleLongerThan(Duration idleFor, SagaPageRequest page) {
+        Duration threshold = ConfigurationException.requireAge(idleFor, "idleFor");
+        return page(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), null, idleSince(now(), threshold), page);
+    }
+
+    /**
+     * One page of the store's {@link SagaStore#findPage}, asked for one saga more than the page holds: whether there
+     * is a next page is then known, not guessed from a full page.
+     */
+    private SagaPage page(Set<SagaStatus> statuses, String businessKey, Instant updatedBefore, SagaPageRequest page) {
+        ConfigurationException.require(page != null, "page must not be null, but was %s", page);
+        RecoveryQuery.Position after = page.afterSagaId() == null ? null
+                : new RecoveryQuery.Position(page.afterCreatedAt(), page.afterSagaId());
+        List<SagaInstance> found = store.findPage(new SagaQuery(statuses, businessKey, updatedBefore, after,
+                page.size() + 1));
+        if (found.size() <= page.size()) {
+            return new SagaPage(found, null);
+        }
+        List<SagaInstance> sagas = found.subList(0, page.size());
+        return new SagaPage(sagas, SagaPageRequest.after(sagas.get(sagas.size() - 1), page.size()));
     }
 
     @Override
