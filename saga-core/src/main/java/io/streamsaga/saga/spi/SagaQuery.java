@@ -35,6 +35,11 @@ public record SagaQuery(Set<SagaStatus> statuses, String businessKey, Instant up
         ConfigurationException.require(limit >= 1, "limit must be at least 1, but was %s", limit);
     }
 
+    /** The page after the one that ended with {@code last}, with the same criteria and limit. */
+    public SagaQuery next(SagaInstance last) {
+        return new SagaQuery(statuses, businessKey, updatedBefore, RecoveryQuery.Position.of(last), limit);
+    }
+
     private static boolean holdsNull(Set<SagaStatus> statuses) {
         for (SagaStatus status : statuses) { // not contains(null): an immutable Set.of(...) throws for it
             if (status == null) {

@@ -382,8 +382,7 @@ public abstract class SagaStoreContractTest {
         List<SagaInstance> first = store.findPage(new SagaQuery(active, null, null, null, 2));
         assertEquals(List.of("a", "b"), ids(first));
         assertSameData(new OrderData("o-a", 100), first.get(0).data());
-        assertEquals(List.of("c", "f"), ids(store.findPage(new SagaQuery(active, null, null,
-                RecoveryQuery.Position.of(first.get(1)), 2))));
+        assertEquals(List.of("c", "f"), ids(store.findPage(new SagaQuery(active, null, null, null, 2).next(first.get(1)))));
         for (int limit : List.of(1, 2, 3, 100)) {
             assertEquals(List.of("a", "b", "c", "f"), ids(readPages(new SagaQuery(active, null, null, null, limit))),
                     "pages of " + limit);
@@ -417,16 +416,14 @@ public abstract class SagaStoreContractTest {
         assertEquals(List.of("s-0", "s-1"), ids(first));
         finish("s-0"); // left the query on the page read: an offset would now skip s-2
         finish("s-2"); // left it on the page to read
-        assertEquals(List.of("s-3"), ids(store.findPage(new SagaQuery(running.statuses(), null, null,
-                RecoveryQuery.Position.of(first.get(1)), 2))));
+        assertEquals(List.of("s-3"), ids(store.findPage(running.next(first.get(1)))));
 
         SagaQuery runningOrDone = new SagaQuery(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPLETED), null, null, null,
                 2);
         List<SagaInstance> page = store.findPage(runningOrDone);
         assertEquals(List.of("s-0", "s-1"), ids(page));
         finish("s-1"); // still matching, updated later: on the page read only
-        assertEquals(List.of("s-2", "s-3"), ids(store.findPage(new SagaQuery(runningOrDone.statuses(), null, null,
-                RecoveryQuery.Position.of(page.get(1)), 2))));
+        assertEquals(List.of("s-2", "s-3"), ids(store.findPage(runningOrDone.next(page.get(1)))));
     }
 
     private void finish(String sagaId) {
@@ -448,8 +445,7 @@ public abstract class SagaStoreContractTest {
             if (page.size() != query.limit()) {
                 return all;
             }
-            query = new SagaQuery(query.statuses(), query.businessKey(), query.updatedBefore(),
-                    RecoveryQuery.Position.of(page.get(page.size() - 1)), query.limit());
+            query = query.next(page.get(page.size() - 1));
         }
     }
 
