@@ -71,7 +71,9 @@ class OperatorQueriesTest {
 
         assertEquals(List.of("awaiting-reply", "at-threshold", "stuck"), ids(orchestrator.findUnfinishedLongerThan(hour)),
                 "by their start, a saga that progresses is listed with the stuck one");
-        assertEquals(List.of("stuck"), ids(orchestrator.findIdleLongerThan(hour, SagaPageRequest.first(10)).sagas()));
+        SagaPage idle = orchestrator.findIdleLongerThan(Duration.ofHours(1), SagaPageRequest.first(100));
+        assertEquals(List.of("stuck"), ids(idle.sagas()));
+        assertFalse(idle.hasNext());
         scheduler.advance(Duration.ofMinutes(1));
         assertEquals(List.of("at-threshold", "stuck"),
                 ids(orchestrator.findIdleLongerThan(hour, SagaPageRequest.first(10)).sagas()));
@@ -87,15 +89,18 @@ class OperatorQueriesTest {
 
     @Test
     void pagesFollowEachOtherOldestFirstAndTheLastOneSaysThatNoneFollows() {
-        for (int i = 0; i < 4; i++) {
-            stored("attention-" + i, "order-" + (i % 2), SagaStatus.FAILED_NEEDS_ATTENTION, Duration.ofHours(9 - i),
-                    Duration.ofHours(1));
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < 150; i++) {
+            String sagaId = String.format("attention-%03d", i);
+            stored(sagaId, "order-" + (i % 2), SagaStatus.FAILED_NEEDS_ATTENTION, Duration.ofMinutes(500 - i),
+                    Duration.ofMinutes(1));
+            expected.add(sagaId);
         }
-        stored("running", "order-0", SagaStatus.RUNNING, Duration.ofHours(1), Duration.ofMinutes(1));
+        stored("running", "order-0", SagaStatus.RUNNING, Duration.ofMinutes(1), Duration.ofMinutes(1));
         List<String> needingAttention = new ArrayList<>();
         List<Integer> pageSizes = new ArrayList<>();
 
-        SagaPageRequest request = SagaPageRequest.first(2);
+        SagaPageRequest request = SagaPageRequest.first(100);
         while (request != null) {
             SagaPage page = orchestrator.findByStatus(Set.of(SagaStatus.FAILED_NEEDS_ATTENTION), request);
             page.sagas().forEach(saga -> needingAttention.add(saga.sagaId()));
@@ -103,18 +108,19 @@ class OperatorQueriesTest {
             request = page.next();
         }
 
-        assertEquals(List.of("attention-0", "attention-1", "attention-2", "attention-3"), needingAttention);
-        assertEquals(List.of(2, 2), pageSizes, "the second page, full, is known to be the last: no empty third one");
-        SagaPage keyed = orchestrator.findByBusinessKey("order-0", SagaPageRequest.first(2));
-        assertEquals(List.of("attention-0", "attention-2"), ids(keyed.sagas()));
+        assertEquals(expected, needingAttention);
+        assertEquals(List.of(100, 50), pageSizes);
+        SagaPage keyed = orchestrator.findByBusinessKey("order-0", SagaPageRequest.first(38));
+        assertEquals(38, keyed.sagas().size());
         assertTrue(keyed.hasNext());
-        assertEquals(new SagaPageRequest(2, NOW.minus(Duration.ofHours(7)), "attention-2"), keyed.next());
+        assertEquals(new SagaPageRequest(38, NOW.minus(Duration.ofMinutes(500 - 74)), "attention-074"), keyed.next());
         SagaPage last = orchestrator.findByBusinessKey("order-0", keyed.next());
-        assertEquals(List.of("running"), ids(last.sagas()));
-        assertFalse(last.hasNext());
+        assertEquals(38, last.sagas().size(), "the other 37 of the key, and the running one");
+        assertEquals("running", last.sagas().get(37).sagaId());
+        assertFalse(last.hasNext(), "a full last page is known to be the last: no empty page after it");
         assertNull(last.next());
         assertEquals(List.of(), orchestrator.findByBusinessKey("nobody", SagaPageRequest.first(1)).sagas());
-        assertEquals(5, orchestrator.findByStatus(Set.of(SagaStatus.values()),
+        assertEquals(151, orchestrator.findByStatus(Set.of(SagaStatus.values()),
                 SagaPageRequest.first(SagaPageRequest.MAX_SIZE)).sagas().size());
     }
 
