@@ -13,7 +13,10 @@ import java.time.Instant;
  * the first page with {@link #first(int)} and the next ones with {@link SagaPage#next()}. Immutable and thread-safe.
  *
  * @param size           the most sagas a page holds: 1 to {@link #MAX_SIZE}, else a {@link ConfigurationException}
- * @param afterCreatedAt null for the first page; else the creation time of the saga the page starts after
+ * @param afterCreatedAt null for the first page; else the creation time of the saga the page starts after, which is
+ *                       to the microsecond as every saga's is (a finer one is refused with a
+ *                       {@link ConfigurationException}: a database rounds it, and would start the page elsewhere than
+ *                       the in-memory store)
  * @param afterSagaId    null for the first page; else the id of that saga (both null or neither, else a
  *                       {@link ConfigurationException}; an id no store can hold is refused as by
  *                       {@link StoredKeys#requireStorable(String, int, String)})
@@ -31,6 +34,8 @@ public record SagaPageRequest(int size, Instant afterCreatedAt, String afterSaga
         ConfigurationException.require((afterCreatedAt == null) == (afterSagaId == null),
                 "afterCreatedAt and afterSagaId must be both given or both null, but were %s and %s", afterCreatedAt,
                 afterSagaId);
+        ConfigurationException.require(afterCreatedAt == null || afterCreatedAt.getNano() % 1000 == 0,
+                "afterCreatedAt must be to the microsecond, as a saga's createdAt is, but was %s", afterCreatedAt);
         StoredKeys.requireStorable(afterSagaId, StoredKeys.MAX_SAGA_ID_LENGTH, "afterSagaId");
     }
 

@@ -134,6 +134,8 @@ class OperatorQueriesTest {
                 Map.entry("page size must be between 1 and 1000, but was 1001", () -> SagaPageRequest.first(1001)),
                 Map.entry("afterCreatedAt and afterSagaId must be both given or both null, but were " + NOW + " and null",
                         () -> new SagaPageRequest(10, NOW, null)),
+                Map.entry("afterCreatedAt must be to the microsecond, as a saga's createdAt is, but was "
+                        + NOW.plusNanos(500), () -> new SagaPageRequest(10, NOW.plusNanos(500), "s")),
                 Map.entry("afterSagaId must not contain the character U+0000",
                         () -> new SagaPageRequest(10, NOW, "s\0")),
                 Map.entry("idleFor must be zero or positive, but was null", () -> orchestrator.findIdleLongerThan(null, page)),
