@@ -734,6 +734,8 @@ public final class DefaultEventBus implements EventBus {
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, group);
             headers.put(MessageHeaders.DLT_ATTEMPTS, Integer.toString(attempts));
+            // the dead letter's id is its own: a redrive gives the original's back, for consumers deduplicating by it
+            headers.put(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID, original.id());
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
             // dead-letter topic can recognise the duplicate.
             String id = DerivedIds.uuidOf(original.id(), group);
