@@ -8,6 +8,7 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
+import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -24,6 +25,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mockito.AdditionalAnswers.delegatesTo;
@@ -184,6 +186,26 @@ class DeadLetterRedriveTest {
         assertEquals(new DeadLetterRedrive.Report(2, 0, 0, 0), finished(redrive.start()));
         real.drainAll();
         assertEquals(List.of(new Charge("o-0", 0), new Charge("o-1", 1)), handled.stream().map(Message::payload).toList());
+    }
+
+    @Test
+    void aRedrivenMessageThatFailsAgainIsDeadLetteredUnderAnIdOfItsOwnDerivedFromItsRedriveCount() throws Exception {
+        AtomicBoolean broken = new AtomicBoolean(true);
+        deadLetter(1, broken);
+        broken.set(true); // the fix did not work
+        List<Message> letters = new CopyOnWriteArrayList<>();
+        bus.subscribe("dlt-reader", DLT, Message.class, SubscriptionOptions.fromEarliest(), (letter, ctx) -> letters.add(letter));
+
+        assertEquals(new DeadLetterRedrive.Report(1, 0, 0, 0), finished(DeadLetterRedrive.builder(bus, DLT).build().start()));
+        real.drainAll();
+
+        assertEquals(2, letters.size());
+        String originalId = letters.get(0).headers().get(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID);
+        assertEquals(originalId, letters.get(1).headers().get(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID), "the same message");
+        assertNotEquals(letters.get(0).id(), letters.get(1).id(), "a reader deduplicating dead letters by id keeps both");
+        // derived from what the record carries, as before: a redelivered record dead-lettered again gets the same id
+        assertEquals(DerivedIds.uuidOf(originalId, "billing"), letters.get(0).id());
+        assertEquals(DerivedIds.uuidOf(originalId, "billing", "1"), letters.get(1).id());
     }
 
     @Test

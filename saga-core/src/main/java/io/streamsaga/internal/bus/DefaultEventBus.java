@@ -737,8 +737,11 @@ public final class DefaultEventBus implements EventBus {
             // the dead letter's id is its own: a redrive gives the original's back, for consumers deduplicating by it
             headers.put(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID, original.id());
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
-            // dead-letter topic can recognise the duplicate.
-            String id = DerivedIds.uuidOf(original.id(), group);
+            // dead-letter topic can recognise the duplicate. A redriven message (the original's id again) that fails
+            // again is another dead letter, not that duplicate: its redrive count, which the record carries, tells it.
+            String redriveCount = original.headers().get(MessageHeaders.REDRIVE_COUNT);
+            String id = redriveCount == null ? DerivedIds.uuidOf(original.id(), group)
+                    : DerivedIds.uuidOf(original.id(), group, redriveCount);
             String partition = partitionOf(record);
             TooLarge tooLarge = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
             Omitted omitted = tooLarge != null && tooLarge.isOf(record) ? tooLarge.omitted() : Omitted.NOTHING;
