@@ -19,9 +19,9 @@ import java.util.function.Predicate;
  * <p>A {@linkplain #start() run} reads the dead-letter topic under its own consumer group ({@link Builder#group},
  * {@code <dead-letter topic>.redrive} by default), from the earliest letter the group has not passed yet, up to the end
  * offsets taken when it starts, then stops: a letter dead-lettered again meanwhile (one that fails again) is left for
- * the next run rather than sent round in a loop. The group's committed position is what a run passed; the next run
- * under the group starts there. Each letter is sent to the topic its {@link MessageHeaders#DLT_ORIGINAL_TOPIC} header
- * names, which must be the one the dead-letter topic belongs to, as:
+ * the next run rather than sent round in a loop (logged once per partition, at INFO). The group's committed position
+ * is what a run passed; the next run under the group starts there. Each letter is sent to the topic its
+ * {@link MessageHeaders#DLT_ORIGINAL_TOPIC} header names, which must be the one the dead-letter topic belongs to, as:
  * <ul>
  *   <li>the original's message id ({@link MessageHeaders#DLT_ORIGINAL_MESSAGE_ID}), so that a consumer that
  *       deduplicates by it (an {@link io.streamsaga.idempotency.IdempotentConsumer}: every group of the topic receives
@@ -91,7 +91,10 @@ public final class DeadLetterRedrive {
 
     /**
      * Starts a run: takes the dead-letter topic's end offsets, and subscribes its group unless the group already
-     * passed them (the run is then finished at once, as it is on a topic that does not exist).
+     * passed them (the run is then finished at once, as it is on a topic that does not exist). Closing the bus closes
+     * the run, as it closes the bus's subscriptions.
+     *
+     * @throws ConfigurationException when the bus is closed
      */
     public Run start() {
         return RedriveRun.start(bus, deadLetterTopic, originalTopic, group, filter, limit);
@@ -114,20 +117,22 @@ public final class DeadLetterRedrive {
         /** The consumer group of the run. */
         String group();
 
-        /** The counts so far; asking also notices an end reached that no letter of this process showed. */
+        /** The counts so far. */
         Report report();
 
         /**
-         * Completes with the final report once the run stopped on its own: every partition reached the end offsets
-         * taken at its start, the {@linkplain Builder#limit limit} was reached, or a letter failed; its subscription is
-         * closed and what it passed committed by then. Completes exceptionally with a {@link CancellationException}
-         * when the run is {@linkplain #close() closed} before.
+         * Completes with the final report once the run stopped on its own: the group's committed offsets reached the
+         * end offsets taken at its start in every partition, the {@linkplain Builder#limit limit} was reached, or a
+         * letter failed; its subscription is closed and what it passed committed by then. Completes exceptionally with
+         * a {@link CancellationException} when the run (or the bus it was started on) is {@linkplain #close() closed}
+         * before.
          */
         CompletionStage<Report> finished();
 
         /**
          * Stops the run; the group keeps its position, the letters it did not pass stay for the next run. A run
          * closed before it finished never will: {@link #finished()} then completes with a {@link CancellationException}.
+         * Closing the bus the run was started on closes it too.
          */
         @Override
         void close();

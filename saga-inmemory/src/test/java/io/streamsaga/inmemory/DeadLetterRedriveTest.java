@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory;
 
+import io.streamsaga.CapturedLog;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.DeadLetterRedrive;
 import io.streamsaga.bus.EventBus;
@@ -18,13 +19,16 @@ import org.junit.jupiter.api.function.Executable;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -189,6 +193,24 @@ class DeadLetterRedriveTest {
     }
 
     @Test
+    void closingTheBusStopsARunningRedriveWhoseLettersStayForTheNextRunAndRefusesANewOne() throws Exception {
+        deadLetter(2, new AtomicBoolean(true));
+        DeadLetterRedrive redrive = DeadLetterRedrive.builder(bus, DLT).build();
+        DeadLetterRedrive.Run run = redrive.start();
+
+        bus.close(); // before any letter was delivered to the run
+
+        CompletableFuture<DeadLetterRedrive.Report> finished = run.finished().toCompletableFuture();
+        assertTrue(finished.isCompletedExceptionally(), "closed with the bus: " + finished);
+        assertInstanceOf(CancellationException.class, assertThrows(CompletionException.class, finished::join).getCause());
+        real.drainAll();
+        assertEquals(2, real.endOffsets(TOPIC).values().stream().mapToLong(Long::longValue).sum(), "nothing sent back");
+        assertTrue(real.committedOffsets(redrive.group(), DLT).values().stream().allMatch(next -> next == 0),
+                "the letters stay for the next run: " + real.committedOffsets(redrive.group(), DLT));
+        assertRefused("event bus is closed: group 'charges.DLT.redrive' cannot subscribe to 'charges.DLT'", redrive::start);
+    }
+
+    @Test
     void aRedrivenMessageThatFailsAgainIsDeadLetteredUnderAnIdOfItsOwnDerivedFromItsRedriveCount() throws Exception {
         AtomicBoolean broken = new AtomicBoolean(true);
         deadLetter(1, broken);
@@ -206,6 +228,53 @@ class DeadLetterRedriveTest {
         // derived from what the record carries, as before: a redelivered record dead-lettered again gets the same id
         assertEquals(DerivedIds.uuidOf(originalId, "billing"), letters.get(0).id());
         assertEquals(DerivedIds.uuidOf(originalId, "billing", "1"), letters.get(1).id());
+    }
+
+    /** Writes a dead letter of {@link #TOPIC} under {@code key}; returns its partition. */
+    private int letter(String key, long amount) {
+        return real.send(Message.builder(DLT).key(key).type("charge").payload(new Charge("o-" + amount, amount))
+                .header(MessageHeaders.DLT_ORIGINAL_TOPIC, TOPIC).build()).toCompletableFuture().join().partition();
+    }
+
+    private long committed(String group, int partition) {
+        return real.committedOffsets(group, DLT).getOrDefault(partition, 0L);
+    }
+
+    @Test
+    void aLetterPastTheEndOfAPartitionThatReachedItIsLeftForTheNextRunWithOneLogLineWhileTheOtherPartitionGoesOn()
+            throws Throwable {
+        int done = letter("a", 0); // one letter in one partition, four in the other
+        int other = 1 - done;
+        for (int i = 1; real.endOffsets(DLT).get(other) < 4; i++) {
+            String key = "b-" + i;
+            // the partition a key goes to, found on a topic of its own
+            if (real.send(Message.builder("probe").key(key).type("charge").payload(new Charge(key, i)).build())
+                    .toCompletableFuture().join().partition() == other) {
+                letter(key, i);
+            }
+        }
+        long inDone = 1;
+        DeadLetterRedrive redrive = DeadLetterRedrive.builder(bus, DLT).build();
+        DeadLetterRedrive.Run run = redrive.start();
+        for (int i = 0; committed(redrive.group(), done) < inDone; i++) {
+            assertTrue(i < 20, "the run took the letters of partition " + done);
+            real.drain(1);
+        }
+        assertTrue(committed(redrive.group(), other) < 4, "the other partition still has letters for the run");
+        letter("a", 99); // dead-lettered while the run goes on, past its end
+
+        String log = CapturedLog.ofThisThread(() -> {
+            for (int i = 0; committed(redrive.group(), other) < 4; i++) {
+                assertTrue(i < 20, "the run took the letters of partition " + other);
+                real.drain(1); // one letter at a time: the letter past the end is met on each call
+            }
+        });
+
+        assertEquals(List.of(), log.lines().filter(line -> line.contains(" WARN ")).toList(), log);
+        assertTrue(log.lines().filter(line -> line.contains("left for the next run")).count() <= 1, log);
+        assertEquals(new DeadLetterRedrive.Report(inDone + 4, 0, 0, 0), finished(run));
+        assertEquals(inDone, committed(redrive.group(), done), "the letter past the end is not passed");
+        assertEquals(new DeadLetterRedrive.Report(1, 0, 0, 0), finished(redrive.start()), "the next run takes it");
     }
 
     @Test

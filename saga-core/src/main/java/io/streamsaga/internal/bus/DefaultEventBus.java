@@ -13,6 +13,7 @@ import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
@@ -269,9 +270,20 @@ public final class DefaultEventBus implements EventBus {
         requireDecodable(group, topicPattern, eventType);
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
         Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
+        return subscribeTracked(group, pattern, options.start(), dispatcher, NOTHING);
+    }
+
+    /**
+     * Subscribes {@code handler} through the transport as one of this bus's subscriptions, which {@link #close()}
+     * closes; runs {@code afterClose} once the returned subscription was closed (by whoever closed it). Refused with
+     * a {@link ConfigurationException} once the bus is closed. What a {@link io.streamsaga.bus.DeadLetterRedrive} run
+     * reads its dead-letter topic with, so that closing the bus stops it.
+     */
+    Subscription subscribeTracked(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
+                                  Runnable afterClose) {
         requireOpen(group, pattern);
-        Subscription subscription = transport.subscribe(group, pattern, options.start(), dispatcher);
-        Subscription tracked = new TrackedSubscription(subscription);
+        Subscription subscription = transport.subscribe(group, pattern, start, handler);
+        Subscription tracked = new TrackedSubscription(subscription, afterClose);
         subscriptions.add(tracked);
         if (closed) { // close() ran during the transport's subscribe and may not have seen this one
             tracked.close();
@@ -914,9 +926,11 @@ public final class DefaultEventBus implements EventBus {
     /** Forgets the subscription in the bus when it is closed. */
     private final class TrackedSubscription implements Subscription {
         private final Subscription delegate;
+        private final Runnable afterClose;
 
-        TrackedSubscription(Subscription delegate) {
+        TrackedSubscription(Subscription delegate, Runnable afterClose) {
             this.delegate = delegate;
+            this.afterClose = afterClose;
         }
 
         @Override
@@ -938,6 +952,7 @@ public final class DefaultEventBus implements EventBus {
         public void close() {
             subscriptions.remove(this);
             delegate.close();
+            afterClose.run();
         }
     }
 }

@@ -19,17 +19,29 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Predicate;
 
 /**
  * One run of a {@link DeadLetterRedrive}: a subscription of the run's group to the dead-letter topic whose handler sends
  * each letter back, up to the end offsets taken at the start. Thread-safe.
+ *
+ * <p>The run ends its subscription from the consumer thread as soon as the letter it handles is the last it will take
+ * (its limit, or every partition handled to its end), so the transport delivers nothing after it: a letter dead-lettered
+ * meanwhile is not refused in the same Kafka transaction, which would abort the letters before it. It counts a
+ * partition as passed from what the group committed too, checked every {@link #END_CHECK} on a thread of its own: an
+ * end that no letter shows (a transaction's commit marker after the last letter, written by a bus in exactly-once
+ * mode). It finishes at its end only once the group's committed offsets reach it, and subscribes again otherwise (a
+ * transaction that aborted as the subscription closed).
  */
 public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private static final Logger log = LoggerFactory.getLogger(RedriveRun.class);
@@ -40,7 +52,13 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
      * run takes to close its subscription once it stopped, so the letter is not delivered again meanwhile.
      */
     private static final Duration LEFT_FOR_THE_NEXT_RUN = Duration.ofMinutes(1);
+    /** How often the run compares the group's committed offsets with its end. */
+    private static final Duration END_CHECK = Duration.ofSeconds(1);
 
+    /** Why a run stopped on its own. */
+    private enum Stop { END, LIMIT, FAILURE }
+
+    private final EventBus bus;
     private final Transport transport;
     private final Clock clock;
     private final String deadLetterTopic;
@@ -50,8 +68,12 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private final long limit;
     /** The end offsets per partition taken at the start: the run covers the letters below them. */
     private final Map<Integer, Long> end;
-    /** The next offset per partition the run passed (committed, or handled here). */
+    /** The next offset per partition the run passed: committed, or handled and kept. */
     private final Map<Integer, Long> passed = new ConcurrentHashMap<>();
+    /** The next offset per partition the run handled, kept or not yet (in a Kafka transaction still open). */
+    private final Map<Integer, Long> handled = new ConcurrentHashMap<>();
+    /** The partitions whose letters past the end were logged as left, once each. */
+    private final Set<Integer> leftLogged = ConcurrentHashMap.newKeySet();
     /** Letters sent back whose delivery was not withdrawn (yet): what the limit counts. */
     private final AtomicLong taken = new AtomicLong();
     private final AtomicLong redriven = new AtomicLong();
@@ -59,13 +81,15 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private final AtomicLong skipped = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
     private final CompletableFuture<DeadLetterRedrive.Report> finished = new CompletableFuture<>();
-    /** Set once the run takes no more letters: its end, its limit or a failure was reached, or it was closed. */
+    /** Set once the run takes no more letters: it stopped, or was closed. */
     private volatile boolean stopping;
-    private boolean finishing; // guarded by this
+    private Stop stop; // guarded by this; null while the run goes on
+    private boolean closed; // guarded by this; closed by its caller or with the bus
     private Subscription subscription; // guarded by this; null until subscribed
 
     private RedriveRun(EventBus bus, String deadLetterTopic, String originalTopic, String group, Predicate<Message> filter,
                        long limit, Map<Integer, Long> end) {
+        this.bus = bus;
         this.transport = bus.transport();
         this.clock = bus.scheduler().clock();
         this.deadLetterTopic = deadLetterTopic;
@@ -86,21 +110,49 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         run.passed.putAll(transport.committedOffsets(group, deadLetterTopic));
         if (run.reachedTheEnd()) {
             run.stopping = true;
-            run.finishing = true;
+            run.stop = Stop.END;
             run.complete();
             return run;
         }
-        Subscription subscription = transport.subscribe(group, TopicPattern.of(deadLetterTopic), StartPosition.EARLIEST, run);
-        boolean finishedMeanwhile;
-        synchronized (run) {
-            run.subscription = subscription;
-            finishedMeanwhile = run.finishing;
-        }
-        if (finishedMeanwhile) {
-            run.closeThenComplete();
-        }
+        run.subscribe();
         log.info("redrive of {} to {} by group {} started, up to {}", deadLetterTopic, originalTopic, group, end);
+        Thread watcher = new Thread(run::checkTheEndUntilFinished, "streamsaga-redrive-end-" + group);
+        watcher.setDaemon(true);
+        watcher.start();
         return run;
+    }
+
+    /** Subscribes the run's group, through the bus when it is this package's (closing the bus then closes the run). */
+    private void subscribe() {
+        TopicPattern pattern = TopicPattern.of(deadLetterTopic);
+        Subscription made = bus instanceof DefaultEventBus own
+                ? own.subscribeTracked(group, pattern, StartPosition.EARLIEST, this, this::subscriptionClosed)
+                : transport.subscribe(group, pattern, StartPosition.EARLIEST, this);
+        boolean stoppedMeanwhile;
+        boolean closedMeanwhile;
+        synchronized (this) {
+            subscription = made;
+            stoppedMeanwhile = stop != null;
+            closedMeanwhile = closed;
+        }
+        if (closedMeanwhile) {
+            made.close();
+        } else if (stoppedMeanwhile) { // stopped before the subscription was known: closed here
+            closeThenComplete();
+        }
+    }
+
+    /**
+     * Once the run's subscription was closed: when neither the run stopped nor its caller closed it, the bus closed it
+     * (with every subscription made through it), which closes the run.
+     */
+    private void subscriptionClosed() {
+        synchronized (this) {
+            if (stop != null || closed) {
+                return;
+            }
+        }
+        close();
     }
 
     @Override
@@ -110,8 +162,10 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         long partitionEnd = end.getOrDefault(partition, 0L);
         boolean pastTheEnd = offset >= partitionEnd;
         if (stopping || pastTheEnd || taken.get() >= limit) {
-            if (pastTheEnd && !stopping) {
-                passed(partition, partitionEnd); // the partition has nothing more for this run
+            if (pastTheEnd && !stopping && leftLogged.add(partition)) {
+                log.info("redrive of {} by group {} reached the end {}-{}@{} taken at its start: the dead letters from"
+                        + " there are left for the next run", deadLetterTopic, group, deadLetterTopic, partition,
+                        partitionEnd);
             }
             // Not acknowledged, so not committed: the letter is the next run's (a transport that redelivers per
             // partition holds it back, the others deliver it again until the run has closed its subscription).
@@ -120,6 +174,19 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
                     + group + ": this one ends at " + end + (limit == Long.MAX_VALUE ? "" : " or " + limit + " letters")
                     + ", or has stopped"));
         }
+        redriveOrPassOver(record);
+        handled.merge(partition, offset + 1, Math::max);
+        if (taken.get() >= limit) {
+            stop(Stop.LIMIT, true);
+        } else if (handledToTheEnd()) {
+            stop(Stop.END, true);
+        }
+    }
+
+    /** Sends {@code record}'s letter back, or passes over it (filtered out, or skipped); throws when that failed. */
+    private void redriveOrPassOver(TransportRecord record) throws Exception {
+        int partition = record.partition();
+        long offset = record.offset();
         Message letter = record.message();
         boolean wanted;
         try {
@@ -150,9 +217,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
                 redrive.id());
         taken.incrementAndGet();
         transport.afterDelivery(() -> {
-            if (redriven.incrementAndGet() >= limit) {
-                stop();
-            }
+            redriven.incrementAndGet();
             passed(partition, offset + 1);
         }, taken::decrementAndGet); // withdrawn with the send (a Kafka transaction aborted): it comes again
     }
@@ -229,7 +294,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         log.error("redrive of {} by group {} stopped at the dead letter {} at {}-{}@{}, which stays there: {}: {}",
                 deadLetterTopic, group, record.message().id(), deadLetterTopic, record.partition(), record.offset(), what,
                 failure.toString());
-        stop();
+        stop(Stop.FAILURE, true);
         return failure instanceof Exception e ? e : new IllegalStateException(what, failure);
     }
 
@@ -237,7 +302,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private void passed(int partition, long next) {
         Long now = passed.merge(partition, next, Math::max);
         if (now >= end.getOrDefault(partition, 0L) && reachedTheEnd()) {
-            stop();
+            stop(Stop.END, true); // on the consumer thread: a kept delivery, the handler's or after its transaction
         }
     }
 
@@ -250,40 +315,131 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         return true;
     }
 
-    /** Takes no more letters and, once, closes the subscription and completes the run. */
-    private void stop() {
+    /** Whether every partition was handled (or passed) to its end, what this delivery handled included. */
+    private boolean handledToTheEnd() {
+        for (Map.Entry<Integer, Long> partition : end.entrySet()) {
+            long next = Math.max(passed.getOrDefault(partition.getKey(), 0L),
+                    handled.getOrDefault(partition.getKey(), 0L));
+            if (next < partition.getValue()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Takes no more letters and, once, closes the subscription and completes the run. On the consumer thread
+     * ({@code onConsumerThread}), the subscription is closed there first, so that the transport delivers no record
+     * after the one being handled (which it still commits); a thread of the run's own then waits for the close.
+     */
+    private void stop(Stop why, boolean onConsumerThread) {
         stopping = true;
-        boolean subscribed;
+        Subscription toClose;
         synchronized (this) {
-            if (finishing) {
+            if (stop != null || closed) {
                 return;
             }
-            finishing = true;
-            subscribed = subscription != null;
+            stop = why;
+            toClose = subscription;
         }
-        if (subscribed) { // otherwise start() closes it once subscribed
+        if (toClose != null) { // otherwise subscribe() closes it once subscribed
+            if (onConsumerThread) {
+                toClose.close(); // from the consumer thread: not waited for, the delivery ends after this record
+            }
             closeThenComplete();
         }
     }
 
     /**
      * Closes the subscription on a thread of its own, then completes: the stop is seen on the consumer thread, in the
-     * handler, and a close from there would not wait for the transport to commit the letter being handled.
+     * handler, and a close from there would not wait for the transport to commit the letter being handled. At its end,
+     * the run completes only once the group's committed offsets reach it, and subscribes again otherwise.
      */
     private void closeThenComplete() {
         Thread closer = new Thread(() -> {
             try {
                 subscription().close();
-            } finally {
+                if (stopOf() == Stop.END && !isClosed()) {
+                    // what was kept (in Kafka's exactly-once mode: committed) or the group committed
+                    Map<Integer, Long> committed = transport.committedOffsets(group, deadLetterTopic);
+                    committed.forEach((partition, next) -> passed.merge(partition, next, Math::max));
+                    if (!reachedTheEnd()) {
+                        resume(committed);
+                        return;
+                    }
+                }
                 complete();
+            } catch (RuntimeException e) { // the bus was closed meanwhile, say: the run cannot go on
+                finished.completeExceptionally(e);
             }
         }, "streamsaga-redrive-" + group);
         closer.setDaemon(true);
         closer.start();
     }
 
+    /** Subscribes again after a stop at the end that the group's committed offsets do not show. */
+    private void resume(Map<Integer, Long> committed) {
+        log.info("redrive of {} by group {} resumes: its committed offsets {} are short of the end {} (a transaction"
+                + " aborted as it closed)", deadLetterTopic, group, committed, end);
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            stop = null;
+            subscription = null;
+        }
+        handled.clear();
+        stopping = false;
+        subscribe();
+    }
+
+    /**
+     * Until the run finished: every {@link #END_CHECK}, takes the group's committed offsets as passed, which shows an
+     * end no letter shows (a commit marker after the last letter) and stops the run there.
+     */
+    private void checkTheEndUntilFinished() {
+        while (true) {
+            try {
+                finished.get(END_CHECK.toMillis(), TimeUnit.MILLISECONDS);
+                return;
+            } catch (TimeoutException e) {
+                checkTheEnd();
+            } catch (ExecutionException | CancellationException e) {
+                return; // closed
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private void checkTheEnd() {
+        if (stopping) {
+            return;
+        }
+        try {
+            transport.committedOffsets(group, deadLetterTopic).forEach((partition, next) ->
+                    passed.merge(partition, next, Math::max));
+        } catch (RuntimeException e) {
+            log.debug("redrive of {} by group {} could not read its committed offsets: {}", deadLetterTopic, group,
+                    e.toString());
+            return;
+        }
+        if (reachedTheEnd()) {
+            stop(Stop.END, false);
+        }
+    }
+
     private synchronized Subscription subscription() {
         return subscription;
+    }
+
+    private synchronized Stop stopOf() {
+        return stop;
+    }
+
+    private synchronized boolean isClosed() {
+        return closed;
     }
 
     private void complete() {
@@ -304,10 +460,6 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
 
     @Override
     public DeadLetterRedrive.Report report() {
-        if (!stopping) {
-            // an end reached through offsets no letter showed here (transaction markers, another member's commits)
-            transport.committedOffsets(group, deadLetterTopic).forEach((partition, next) -> passed(partition, next));
-        }
         return counts();
     }
 
@@ -321,7 +473,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         stopping = true;
         Subscription toClose;
         synchronized (this) {
-            finishing = true;
+            closed = true;
             toClose = subscription;
         }
         if (toClose != null) {
