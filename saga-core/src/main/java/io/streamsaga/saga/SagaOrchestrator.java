@@ -8,6 +8,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.spi.NodeRegistry;
@@ -27,6 +28,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
+import java.util.random.RandomGenerator;
 
 /**
  * Runs sagas: executes steps, persists every transition to the {@link SagaStore} before acting on it,
@@ -420,12 +422,15 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        {@code recoveryInterval} is)
      * @param ownership       saga ownership ({@link Builder#ownership}), or null for none; needs a store that is a
      *                        {@link NodeRegistry}
+     * @param retryJitter     the random source of the retry policies' jitter ({@link Builder#retryJitter}), or null
+     *                        for {@link java.util.concurrent.ThreadLocalRandom}'s of the thread that schedules a retry
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
                   String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
-                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership) {
+                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership,
+                  RandomGenerator retryJitter) {
 
         /** A configuration without saga ownership. */
         public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
@@ -436,7 +441,19 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    null);
+                    null, null);
+        }
+
+        /** A configuration with the default jitter ({@link java.util.concurrent.ThreadLocalRandom}). */
+        public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                      List<SagaListener> listeners, List<SagaInterceptor> interceptors,
+                      List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
+                      ObjectMapper mapper, String replyTopic, String group, String lifecycleTopic, Duration retention,
+                      Duration purgeInterval, Executor parallelExecutor, Duration recoveryInterval,
+                      Duration recoveryIdleFor, Ownership ownership) {
+            this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
+                    group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
+                    ownership, null);
         }
 
         public Config {
@@ -486,6 +503,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         private Duration recoveryInterval;
         private Duration recoveryIdleFor;
         private Ownership ownership;
+        private RandomGenerator retryJitter;
 
         private Builder() {
         }
@@ -522,6 +540,20 @@ public interface SagaOrchestrator extends AutoCloseable {
 
         public Builder interceptor(SagaInterceptor interceptor) {
             interceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
+            return this;
+        }
+
+        /**
+         * The random source of the jitter of every retry policy's backoff ({@link RetryPolicy#delayBefore}), for the
+         * sagas' steps and compensations; {@link java.util.concurrent.ThreadLocalRandom} by default. A seeded one
+         * ({@code new java.util.Random(seed)}) makes the delays, and so the order of timers a jitter decides,
+         * repeat from run to run, as the test kit does for reproducible runs. It is drawn from only when a retry is
+         * scheduled, on whichever thread drives the saga then: one shared by sagas driven on several threads must be
+         * thread-safe ({@code java.util.Random} is, {@code SplittableRandom} is not), and then repeats only as far as
+         * their order does.
+         */
+        public Builder retryJitter(RandomGenerator random) {
+            this.retryJitter = Objects.requireNonNull(random, "random");
             return this;
         }
 
@@ -703,7 +735,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership, retryJitter), ownScheduler);
         }
     }
 }

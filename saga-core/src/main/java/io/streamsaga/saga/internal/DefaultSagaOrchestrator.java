@@ -68,7 +68,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
+import java.util.random.RandomGenerator;
 import java.util.function.Function;
 
 import static io.streamsaga.StreamSagaException.quote;
@@ -335,6 +337,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     Config config() {
         return config;
+    }
+
+    /**
+     * The random source of a retry's jitter: the configured one, else this thread's {@link ThreadLocalRandom} (taken
+     * at each retry, as it must be: one thread's is not to be used by another). Called only when a retry is scheduled.
+     */
+    RandomGenerator retryJitter() {
+        RandomGenerator configured = config.retryJitter();
+        return configured != null ? configured : ThreadLocalRandom.current();
     }
 
     SagaStore store() {

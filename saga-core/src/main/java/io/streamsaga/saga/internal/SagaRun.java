@@ -37,7 +37,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Drives one saga instance. Every state change is staged ({@link #stage}) and written to the store
@@ -854,7 +853,7 @@ final class SagaRun<D> {
                 }
                 uncertainAttempt[i] = true;
             }
-            Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
+            Duration delay = policy.delayBefore(state.attempts() + 1, orchestrator.retryJitter());
             if (log.isDebugEnabled()) {
                 log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
                         state.attempts(), delay, PendingTransitions.describe(error));
@@ -1480,7 +1479,7 @@ final class SagaRun<D> {
         String detail = PendingTransitions.describe(error);
         RetryPolicy policy = step.compensationRetryPolicy();
         if (policy.shouldRetry(error, state.compensationAttempts())) {
-            Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
+            Duration delay = policy.delayBefore(state.compensationAttempts() + 1, orchestrator.retryJitter());
             log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", sagaId, step.name(),
                     state.compensationAttempts(), delay, detail);
             writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, now().plus(delay)),
