@@ -1,0 +1,100 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.Airline;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.Booking;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.ReleaseSeat;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.ReserveSeat;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.SeatReleased;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.SeatReserved;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
+import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
+import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The crash explorer's scenarios of a remote participant that never replies ({@link Kind#NO_REPLY}). */
+class NoReplyExplorationTest {
+    private static final Booking BOOKING = new Booking("ann", null);
+
+    private static void consistent(Airline airline, SagaRunReport<Airline, Booking> run) {
+        assertTrue(airline.reservations <= 1 && airline.releases <= 1, "an effect was applied twice");
+        if (run.status() == SagaStatus.COMPLETED) {
+            assertEquals(0, airline.releases);
+        } else {
+            assertEquals(airline.reservations, airline.releases, "reservations vs releases");
+        }
+    }
+
+    private static boolean timedOut(List<SagaTransition> history, String step) {
+        return history.stream().anyMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT && t.step().equals(step));
+    }
+
+    @Test
+    void aRemoteStepWhoseParticipantNeverRepliesTimesOutAndIsCompensatedAndAnUnansweredCompensationIsSentAgain() {
+        AtomicInteger timedOutRuns = new AtomicInteger();
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(RemoteCompensationTest::airline, RemoteCompensationTest::definition, BOOKING)
+                .types(RemoteCompensationTest.types())
+                .invariant((airline, run) -> {
+                    consistent(airline, run);
+                    if (timedOut(run.history(), "reserve-seat")) { // only a lost reply times reserve-seat out
+                        timedOutRuns.incrementAndGet();
+                        // the participant acted: its reservation is undone by key, though no seat id was recorded
+                        assertEquals(1, airline.reservations, "the participant acted on the command");
+                        assertTrue(run.environment().transport().messages("saga-test-kit-lost-replies").size() > 0,
+                                "its replies were lost");
+                    }
+                })
+                .explore();
+
+        List<ExplorationReport.Scenario> noReply = report.scenarios(Kind.NO_REPLY);
+        assertEquals(List.of("no reply to reserve-seat ever", "no reply to the compensation of reserve-seat once (charge fails)"),
+                noReply.stream().map(ExplorationReport.Scenario::name).toList());
+        assertTrue(noReply.stream().allMatch(s -> s.finalStatus() == SagaStatus.COMPENSATED && s.violations().isEmpty()),
+                noReply.toString());
+        assertEquals(List.of(), report.skipped());
+        // a crash right after the step's timeout, recovered: explored as any write only a failure path makes
+        assertTrue(report.scenarios(Kind.CRASH_AFTER_WRITE).stream().anyMatch(s -> s.name().contains("STEP_TIMED_OUT reserve-seat")
+                && s.name().endsWith("while no reply to reserve-seat ever")), report.scenarios().toString());
+        assertTrue(timedOutRuns.get() >= 2, "runs in which reserve-seat timed out: " + timedOutRuns.get());
+    }
+
+    /** The booking saga with no timeout on its remote step and compensation: each waits for its reply for ever. */
+    static SagaDefinition<Booking> untimed(Airline airline) {
+        return SagaDefinition.builder("untimed-booking-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                })
+                .step("charge").action((b, ctx) -> b)
+                .build();
+    }
+
+    @Test
+    void aRemoteStepOrCompensationWithoutATimeoutIsReportedSkippedWithWhyNotAsAViolation() {
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(RemoteCompensationTest::airline, NoReplyExplorationTest::untimed, BOOKING)
+                .types(RemoteCompensationTest.types())
+                .invariant(NoReplyExplorationTest::consistent)
+                .explore();
+
+        assertEquals(List.of(), report.scenarios(Kind.NO_REPLY));
+        assertEquals(List.of("no reply to reserve-seat ever: step reserve-seat has no timeout, so the saga waits for its"
+                        + " reply for ever, by design",
+                "no reply to the compensation of reserve-seat once (charge fails): the compensation of reserve-seat has"
+                        + " no timeout, so the saga waits for its reply for ever, by design"), report.skipped());
+        assertTrue(report.violations().isEmpty(), report.violations().toString());
+    }
+}
