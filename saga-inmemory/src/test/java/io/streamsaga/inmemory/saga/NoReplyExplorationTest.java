@@ -10,12 +10,17 @@ import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -28,10 +33,10 @@ class NoReplyExplorationTest {
 
     private static void consistent(Airline airline, SagaRunReport<Airline, Booking> run) {
         assertTrue(airline.reservations <= 1 && airline.releases <= 1, "an effect was applied twice");
-        if (run.status() == SagaStatus.COMPLETED) {
-            assertEquals(0, airline.releases);
-        } else {
+        if (run.status() == SagaStatus.COMPENSATED) {
             assertEquals(airline.reservations, airline.releases, "reservations vs releases");
+        } else { // completed, or needing attention past the pivot: nothing is undone
+            assertEquals(0, airline.releases);
         }
     }
 
@@ -67,6 +72,71 @@ class NoReplyExplorationTest {
         assertTrue(report.scenarios(Kind.CRASH_AFTER_WRITE).stream().anyMatch(s -> s.name().contains("STEP_TIMED_OUT reserve-seat")
                 && s.name().endsWith("while no reply to reserve-seat ever")), report.scenarios().toString());
         assertTrue(timedOutRuns.get() >= 2, "runs in which reserve-seat timed out: " + timedOutRuns.get());
+    }
+
+    record Notify(String passenger) {
+    }
+
+    record Notified(String passenger) {
+    }
+
+    /** The booking saga, charged as its pivot, then a retriable remote step that notifies the passenger. */
+    static SagaDefinition<Booking> notifying(Airline airline, RetryPolicy notifyRetry) {
+        return SagaDefinition.builder("notifying-booking-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                })
+                .timeout(Duration.ofSeconds(30))
+                .pivot("charge").action((b, ctx) -> b)
+                .retriable("notify")
+                .command("notice-commands", (b, ctx) -> new Notify(b.passenger()))
+                .onReply(Notified.class, (b, reply) -> b)
+                .timeout(Duration.ofSeconds(30))
+                .retry(notifyRetry)
+                .build();
+    }
+
+    /** The airline, and a notifier that answers every notice. */
+    static Airline airlineAndNotifier(SagaTestEnvironment env) {
+        env.bus().subscribe("notifier", "notice-commands", Notify.class,
+                (command, ctx) -> SagaMessages.reply(env.bus(), ctx.message(), new Notified(command.passenger())));
+        return RemoteCompensationTest.airline(env);
+    }
+
+    static TypeRegistry notifyingTypes() {
+        return TypeRegistry.builder()
+                .register("reserve-seat", 1, ReserveSeat.class)
+                .register("seat-reserved", 1, SeatReserved.class)
+                .register("release-seat", 1, ReleaseSeat.class)
+                .register("seat-released", 1, SeatReleased.class)
+                .register("notify", 1, Notify.class)
+                .register("notified", 1, Notified.class)
+                .build();
+    }
+
+    private static ExplorationReport.Scenario noReplyToNotify(RetryPolicy notifyRetry) {
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(NoReplyExplorationTest::airlineAndNotifier, a -> notifying(a, notifyRetry), BOOKING)
+                .types(notifyingTypes())
+                .invariant(NoReplyExplorationTest::consistent)
+                .explore();
+        return report.scenarios(Kind.NO_REPLY).stream().filter(s -> s.name().startsWith("no reply to notify"))
+                .findFirst().orElseThrow(() -> new AssertionError("no scenario of notify: " + report.scenarios()));
+    }
+
+    @Test
+    void aRetriableRemoteStepNotAnsweredOnceCompletesWhenItsPolicyRetriesTheTimeoutAndElseNeedsAttention() {
+        ExplorationReport.Scenario retried = noReplyToNotify(RetryPolicy.builder().maxAttempts(3)
+                .initialBackoff(Duration.ofSeconds(1)).build());
+        assertEquals("no reply to notify once", retried.name());
+        assertEquals(SagaStatus.COMPLETED, retried.finalStatus());
+
+        ExplorationReport.Scenario notRetried = noReplyToNotify(RetryPolicy.builder().maxAttempts(1).build());
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, notRetried.finalStatus());
+        assertEquals(List.of(), notRetried.violations());
     }
 
     /** The booking saga with no timeout on its remote step and compensation: each waits for its reply for ever. */
