@@ -12,6 +12,7 @@ import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaDefinition;
@@ -47,6 +48,7 @@ class NoReplyExplorationTest {
     @Test
     void aRemoteStepWhoseParticipantNeverRepliesTimesOutAndIsCompensatedAndAnUnansweredCompensationIsSentAgain() {
         AtomicInteger timedOutRuns = new AtomicInteger();
+        AtomicInteger unansweredCompensationRuns = new AtomicInteger();
         ExplorationReport report = SagaCrashExplorer
                 .forSaga(RemoteCompensationTest::airline, RemoteCompensationTest::definition, BOOKING)
                 .types(RemoteCompensationTest.types())
@@ -58,6 +60,17 @@ class NoReplyExplorationTest {
                         assertEquals(1, airline.reservations, "the participant acted on the command");
                         assertTrue(run.environment().transport().messages("saga-test-kit-lost-replies").size() > 0,
                                 "its replies were lost");
+                    }
+                    List<Message> lostReleases = run.environment().transport().messages("saga-test-kit-lost-replies")
+                            .stream()
+                            .filter(m -> SagaMessages.COMPENSATION.equals(m.header(SagaMessages.PHASE).orElse(null)))
+                            .toList();
+                    if (!lostReleases.isEmpty()) { // the release's reply was lost: its timeout sent the release again
+                        unansweredCompensationRuns.incrementAndGet();
+                        assertEquals(1, lostReleases.size(), "one compensation reply lost");
+                        assertTrue(airline.releaseCommands.size() >= 2, "the release sent again: " + airline.releaseCommands
+                                .stream().map(m -> m.header(SagaMessages.ATTEMPT).orElse("?")).toList());
+                        assertEquals(1, airline.releases, "the participant released once");
                     }
                 })
                 .explore();
@@ -72,6 +85,8 @@ class NoReplyExplorationTest {
         assertTrue(report.scenarios(Kind.CRASH_AFTER_WRITE).stream().anyMatch(s -> s.name().contains("STEP_TIMED_OUT reserve-seat")
                 && s.name().endsWith("while no reply to reserve-seat ever")), report.scenarios().toString());
         assertTrue(timedOutRuns.get() >= 2, "runs in which reserve-seat timed out: " + timedOutRuns.get());
+        assertTrue(unansweredCompensationRuns.get() >= 1,
+                "runs in which the release's reply was lost: " + unansweredCompensationRuns.get());
     }
 
     record Notify(String passenger) {
