@@ -424,13 +424,15 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        {@link NodeRegistry}
      * @param retryJitter     the random source of the retry policies' jitter ({@link Builder#retryJitter}), or null
      *                        for {@link java.util.concurrent.ThreadLocalRandom}'s of the thread that schedules a retry
+     * @param logContext      whether the saga's id, name and step are in slf4j's MDC while the engine calls the
+     *                        application ({@link Builder#logContext})
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
                   String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
                   Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership,
-                  RandomGenerator retryJitter) {
+                  RandomGenerator retryJitter, boolean logContext) {
 
         /** A configuration without saga ownership. */
         public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
@@ -441,10 +443,10 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    null, null);
+                    null, null, false);
         }
 
-        /** A configuration with the default jitter ({@link java.util.concurrent.ThreadLocalRandom}). */
+        /** A configuration with the default jitter ({@link java.util.concurrent.ThreadLocalRandom}) and without log context. */
         public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                       List<SagaListener> listeners, List<SagaInterceptor> interceptors,
                       List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
@@ -453,7 +455,19 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor, Ownership ownership) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    ownership, null);
+                    ownership, null, false);
+        }
+
+        /** A configuration without log context (see {@link Builder#logContext}). */
+        public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                      List<SagaListener> listeners, List<SagaInterceptor> interceptors,
+                      List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
+                      ObjectMapper mapper, String replyTopic, String group, String lifecycleTopic, Duration retention,
+                      Duration purgeInterval, Executor parallelExecutor, Duration recoveryInterval,
+                      Duration recoveryIdleFor, Ownership ownership, RandomGenerator retryJitter) {
+            this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
+                    group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
+                    ownership, retryJitter, false);
         }
 
         public Config {
@@ -504,6 +518,7 @@ public interface SagaOrchestrator extends AutoCloseable {
         private Duration recoveryIdleFor;
         private Ownership ownership;
         private RandomGenerator retryJitter;
+        private boolean logContext;
 
         private Builder() {
         }
@@ -703,6 +718,19 @@ public interface SagaOrchestrator extends AutoCloseable {
         }
 
         /**
+         * Puts the saga's id ({@code streamsaga.sagaId}), its definition's name ({@code streamsaga.saga}) and the step
+         * ({@code streamsaga.step}) in slf4j's {@link org.slf4j.MDC} while the engine drives a saga and calls the
+         * application (actions, compensations, command factories, reply handlers, listeners, interceptors), so that
+         * their log lines and the engine's own carry them; the thread's own values are put back afterwards. Off by
+         * default: each put costs a thread-local map update in a real MDC adapter, on every saga. Work an action hands to
+         * another executor gets none of them (the MDC is per thread). See docs/sagas.md, "Log correlation".
+         */
+        public Builder logContext(boolean logContext) {
+            this.logContext = logContext;
+            return this;
+        }
+
+        /**
          * Builds the orchestrator: checks the configuration (a store; a bus for lifecycle events and for definitions
          * with remote steps; no definition registered twice; no remote step or remote compensation whose reply class,
          * its {@code onReply} or {@code onCompensationReply} class, the bus's codec cannot decode to, as
@@ -735,7 +763,8 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership, retryJitter), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership, retryJitter,
+                    logContext), ownScheduler);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.streamsaga.internal.bus;
 
+import io.streamsaga.internal.LogContext;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
@@ -77,6 +78,8 @@ public final class DefaultEventBus implements EventBus {
     private final MetricsRecorder metrics;
     /** Arrays, not lists: iterating an empty {@code List.of()} still showed in the publish profile. */
     private final MessageInterceptor[] interceptors;
+    /** Config.logContext: the delivered message's keys in the MDC while it is handled ({@link LogContext}). */
+    private final boolean logContext;
     /** What the bus does about an interceptor's hook when the transport withdraws a delivery: nothing, it comes again. */
     private static final Runnable NOTHING = () -> {
     };
@@ -113,6 +116,7 @@ public final class DefaultEventBus implements EventBus {
         this.timed = metrics != MetricsRecorder.NOOP;
         this.publishClock = new StampClock(config.scheduler().clock(), "streamsaga-publish-clock");
         this.interceptors = config.interceptors().toArray(new MessageInterceptor[0]);
+        this.logContext = config.logContext();
         List<MessageInterceptor> reversed = new ArrayList<>(config.interceptors());
         java.util.Collections.reverse(reversed);
         this.receiveInterceptors = reversed.toArray(new MessageInterceptor[0]);
@@ -492,6 +496,21 @@ public final class DefaultEventBus implements EventBus {
          */
         @Override
         public void handle(TransportRecord record) throws Exception {
+            if (!logContext) {
+                handleInContext(record);
+                return;
+            }
+            Message received = record.message();
+            String[] previous = LogContext.putMessage(received.id(), received.topic(), group,
+                    received.correlationId().orElse(received.id())); // none: it starts the conversation
+            try {
+                handleInContext(record);
+            } finally {
+                LogContext.restoreMessage(previous);
+            }
+        }
+
+        private void handleInContext(TransportRecord record) throws Exception {
             Message received = record.message();
             Message message = receiveInterceptors.length == 0 ? received : afterReceive(record, received);
             if (message == null) {

@@ -121,6 +121,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final SagaInterceptor[] interceptors;
     private final boolean observed;
     private final boolean recordsTransitions;
+    /** Config.logContext: the saga's keys in the MDC while a run is driven ({@link io.streamsaga.internal.LogContext}). */
+    private final boolean logContext;
     /** The executor of parallel members' synchronous actions when the configuration names none; started lazily. */
     private ExecutorService ownParallelExecutor;
     /** Transition times (a clock read costs about as much as a transition). */
@@ -156,6 +158,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
         this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
+        this.logContext = config.logContext();
         this.scheduler = config.scheduler();
         this.repeatingScope = new ScopedScheduler(scheduler, "saga orchestrator");
         Ownership ownership = config.ownership();
@@ -666,6 +669,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (observed) {
             SagaInstance instance = run.instance();
+            String[] previous = run.enterLogContext(); // the listeners hear of the start outside a drive
             try {
                 // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
                 publish(instance, "started", null, null);
@@ -675,6 +679,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             } catch (Error e) { // not yet driven: the run stops as for an Error while driven
                 run.abandonStarted(e);
                 throw e;
+            } finally {
+                run.leaveLogContext(previous);
             }
             run.drive();
         } else {
@@ -694,6 +700,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      */
     boolean drivesStraight() {
         return batchesTransitions && !observed;
+    }
+
+    /** Whether runs put the saga's keys in the MDC while they call the application (Builder.logContext). */
+    boolean logContext() {
+        return logContext;
     }
 
     /** The definition's shared common-path step states (a get, not computeIfAbsent: no lambda on the fast path). */

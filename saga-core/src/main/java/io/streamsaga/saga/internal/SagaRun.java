@@ -9,6 +9,7 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepRole;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.internal.LogContext;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -262,6 +263,45 @@ final class SagaRun<D> {
     }
 
     private void passes() {
+        if (!orchestrator.logContext()) {
+            passesInContext();
+            return;
+        }
+        String[] previous = enterLogContext();
+        try {
+            passesInContext();
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
+    /**
+     * Puts the saga's keys in the MDC (no step), when the orchestrator asks for them: the driving thread's log lines,
+     * the application's and the engine's, then carry them. Returns what the thread had, for {@link #leaveLogContext};
+     * null when off.
+     */
+    String[] enterLogContext() {
+        return orchestrator.logContext() ? LogContext.putSaga(sagaId, definition.name(), null) : null;
+    }
+
+    /** Puts back what {@link #enterLogContext} or {@link #enterStep} returned (null: nothing was put). */
+    void leaveLogContext(String[] previous) {
+        if (previous != null) {
+            LogContext.restoreSaga(previous);
+        }
+    }
+
+    /**
+     * Puts the saga's keys and {@code step}'s in the MDC while the application's code for the step runs on this thread
+     * (its action, compensation, command factory, reply handler, and the interceptors around them), when the
+     * orchestrator asks for them; null when off. The saga's too, not the step alone: a parallel member runs on
+     * another thread, a reply's handler outside a drive.
+     */
+    private String[] enterStep(SagaStep<D> step) {
+        return orchestrator.logContext() ? LogContext.putSaga(sagaId, definition.name(), step.name()) : null;
+    }
+
+    private void passesInContext() {
         driving = true;
         try {
             int before;
@@ -327,21 +367,26 @@ final class SagaRun<D> {
      * outcome arrived inside a drive pass (a stage complete when returned), the pass rethrows it too.
      */
     private void recordAndDrive(Runnable outcome) {
+        String[] previous = enterLogContext(); // the outcome's log lines and listeners too, not only the drive's
         try {
-            outcome.run();
-        } catch (Error e) {
-            abandon(e);
-            if (driving) { // the lock is re-entrant: this is the driving thread, in the stage's dependent
-                uncommon().abandonedWhileDriving = e;
+            try {
+                outcome.run();
+            } catch (Error e) {
+                abandon(e);
+                if (driving) { // the lock is re-entrant: this is the driving thread, in the stage's dependent
+                    uncommon().abandonedWhileDriving = e;
+                }
+                throw e;
             }
-            throw e;
-        }
-        // An operator call refused here, its run put back (restoreBeforeTheCall): the drive may meet another call (a
-        // listener's), which takes only its own refusal; this one stays the caller's to throw or fail its stage with.
-        StreamSagaException refusal = takeRefusedCall();
-        drive();
-        if (refusal != null) {
-            uncommon.refusedCall = refusal;
+            // An operator call refused here, its run put back (restoreBeforeTheCall): the drive may meet another call (a
+            // listener's), which takes only its own refusal; this one stays the caller's to throw or fail its stage with.
+            StreamSagaException refusal = takeRefusedCall();
+            drive();
+            if (refusal != null) {
+                uncommon.refusedCall = refusal;
+            }
+        } finally {
+            leaveLogContext(previous);
         }
     }
 
@@ -578,10 +623,13 @@ final class SagaRun<D> {
             // The command is built before the write so a store with an outbox can write both in one transaction.
             Message command = null;
             Exception commandError = null;
+            String[] previous = enterStep(step);
             try {
                 command = command(step, attempt, orchestrator.transactionalMessages());
             } catch (Exception e) {
                 commandError = e;
+            } finally {
+                leaveLogContext(previous);
             }
             // The deadline counts from the command built (its factory is the application's time, as is what ran before it
             // on this thread since the cached reading), up to the write that stores it with the attempt's start.
@@ -621,6 +669,7 @@ final class SagaRun<D> {
         // it on this thread, an asynchronous action doing it before it returns its stage).
         Instant started = startOf(step.timeout());
         CompletionStage<D> stage;
+        String[] previous = enterStep(step);
         try {
             openInvocation(i, before(SagaInterceptor.Kind.ACTION, context));
             stage = step.action() != null ? runInParallel(step, context) : step.asyncAction().execute(data, context);
@@ -631,6 +680,8 @@ final class SagaRun<D> {
             inFlight[i] = false;
             onActionFailure(step, cause, false);
             return;
+        } finally {
+            leaveLogContext(previous);
         }
         now = null;
         if (stage == null) {
@@ -684,18 +735,28 @@ final class SagaRun<D> {
      */
     private CompletionStage<D> runInParallel(SagaStep<D> step, StepContext context) {
         D input = data;
-        return onParallelExecutor(() -> step.action().execute(input, context));
+        return onParallelExecutor(step, () -> step.action().execute(input, context));
     }
 
-    /** Runs {@code task} on the orchestrator's parallel executor; its result or failure completes the stage. */
-    private <T> CompletionStage<T> onParallelExecutor(Callable<T> task) {
+    /**
+     * Runs {@code task} (of {@code step}) on the orchestrator's parallel executor; its result or failure completes the
+     * stage. The executor's thread has the step's keys in its MDC meanwhile, its own put back before the stage
+     * completes (what depends on it may run on that thread).
+     */
+    private <T> CompletionStage<T> onParallelExecutor(SagaStep<D> step, Callable<T> task) {
         CompletableFuture<T> outcome = new CompletableFuture<>();
         orchestrator.parallelExecutor().execute(() -> {
+            String[] previous = enterStep(step);
+            T result;
             try {
-                outcome.complete(task.call());
+                result = task.call();
             } catch (Throwable e) {
+                leaveLogContext(previous);
                 outcome.completeExceptionally(e);
+                return;
             }
+            leaveLogContext(previous);
+            outcome.complete(result);
         });
         return outcome;
     }
@@ -755,21 +816,26 @@ final class SagaRun<D> {
         inFlight[i] = true;
         D result;
         SagaInterceptor.Invocation invocation = null;
+        String[] previous = enterStep(step); // its failure's handling too: its log line, the listeners
         try {
-            invocation = before(SagaInterceptor.Kind.ACTION, context);
-            result = step.action().execute(data, context);
-        } catch (Exception e) {
+            try {
+                invocation = before(SagaInterceptor.Kind.ACTION, context);
+                result = step.action().execute(data, context);
+            } catch (Exception e) {
+                now = null;
+                Exception cause = ended(invocation, e);
+                inFlight[i] = false;
+                onActionFailure(step, cause, false);
+                return (D) FAILED;
+            } catch (Error e) {
+                after(invocation, e);
+                throw e;
+            }
             now = null;
-            Exception cause = ended(invocation, e);
-            inFlight[i] = false;
-            onActionFailure(step, cause, false);
-            return (D) FAILED;
-        } catch (Error e) {
-            after(invocation, e);
-            throw e;
+            after(invocation, null);
+        } finally {
+            leaveLogContext(previous);
         }
-        now = null;
-        after(invocation, null);
         inFlight[i] = false;
         return result;
     }
@@ -783,21 +849,26 @@ final class SagaRun<D> {
         StepContext context = context(step, attempt);
         inFlight[i] = true;
         SagaInterceptor.Invocation invocation = null;
+        String[] previous = enterStep(step); // its failure's handling too: the engine's WARN or ERROR, the listeners
         try {
-            invocation = before(SagaInterceptor.Kind.COMPENSATION, context);
-            step.compensation().compensate(data, context);
-        } catch (Exception e) {
+            try {
+                invocation = before(SagaInterceptor.Kind.COMPENSATION, context);
+                step.compensation().compensate(data, context);
+            } catch (Exception e) {
+                now = null;
+                Exception cause = ended(invocation, e);
+                inFlight[i] = false;
+                onCompensationFailure(step, cause);
+                return false;
+            } catch (Error e) {
+                after(invocation, e);
+                throw e;
+            }
             now = null;
-            Exception cause = ended(invocation, e);
-            inFlight[i] = false;
-            onCompensationFailure(step, cause);
-            return false;
-        } catch (Error e) {
-            after(invocation, e);
-            throw e;
+            after(invocation, null);
+        } finally {
+            leaveLogContext(previous);
         }
-        now = null;
-        after(invocation, null);
         inFlight[i] = false;
         return true;
     }
@@ -1020,23 +1091,28 @@ final class SagaRun<D> {
         StepContext context = context(step, state.attempts());
         D result;
         SagaInterceptor.Invocation invocation = null;
-        try { // the invocation is the reply's handling: its decoding too
-            invocation = before(SagaInterceptor.Kind.REPLY, context);
-            Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
-            result = remote.onReply().onReply(data, decoded);
-        } catch (Exception e) {
+        String[] previous = enterStep(step); // the drive after it puts its own (no step), then this back
+        try {
+            try { // the invocation is the reply's handling: its decoding too
+                invocation = before(SagaInterceptor.Kind.REPLY, context);
+                Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+                result = remote.onReply().onReply(data, decoded);
+            } catch (Exception e) {
+                now = null;
+                Exception cause = endedHandling(invocation, e);
+                // The participant may have acted before its reply was rejected: compensate it if it fails for good.
+                recordAndDrive(() -> onActionFailure(step, cause, true));
+                return takenAt;
+            } catch (Error e) {
+                endedHandling(invocation, e);
+                throw e;
+            }
             now = null;
-            Exception cause = endedHandling(invocation, e);
-            // The participant may have acted before its reply was rejected: compensate it if it fails for good.
-            recordAndDrive(() -> onActionFailure(step, cause, true));
-            return takenAt;
-        } catch (Error e) {
-            endedHandling(invocation, e);
-            throw e;
+            endedHandling(invocation, null);
+            recordAndDrive(() -> onActionSuccess(step, result));
+        } finally {
+            leaveLogContext(previous);
         }
-        now = null;
-        endedHandling(invocation, null);
-        recordAndDrive(() -> onActionSuccess(step, result));
         return takenAt;
     }
 
@@ -1292,6 +1368,7 @@ final class SagaRun<D> {
         inFlight[i] = true;
         Instant started = null;
         CompletionStage<?> outcome;
+        String[] previous = enterStep(step);
         try {
             if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
                 Message command = outboxed ? null : commandMessage(step, context, true, false);
@@ -1314,6 +1391,8 @@ final class SagaRun<D> {
             now = null;
             settleCompensation(step, stepStates.get(i), rejectedCause(e));
             return;
+        } finally {
+            leaveLogContext(previous);
         }
         now = null;
         if (outcome == null) {
@@ -1337,7 +1416,7 @@ final class SagaRun<D> {
     }
 
     private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
-        return onParallelExecutor(() -> {
+        return onParallelExecutor(step, () -> {
             step.compensation().compensate(input, context);
             return null;
         });
@@ -1432,19 +1511,24 @@ final class SagaRun<D> {
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
         Throwable rejected = null;
         SagaInterceptor.Invocation invocation = null;
-        try { // the invocation is the reply's handling, its decoding too, as for a remote step's reply (onReply)
-            invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
-            remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
-        } catch (Exception e) {
-            rejected = e;
-        } catch (Error e) {
-            endedHandling(invocation, e);
-            throw e;
+        String[] previous = enterStep(step); // as in onReply
+        try {
+            try { // the invocation is the reply's handling, its decoding too, as for a remote step's reply (onReply)
+                invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
+                remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
+            } catch (Exception e) {
+                rejected = e;
+            } catch (Error e) {
+                endedHandling(invocation, e);
+                throw e;
+            }
+            rejected = endedHandling(invocation, rejected);
+            now = null;
+            Throwable outcome = rejected;
+            recordAndDrive(() -> settleCompensation(step, state, outcome));
+        } finally {
+            leaveLogContext(previous);
         }
-        rejected = endedHandling(invocation, rejected);
-        now = null;
-        Throwable outcome = rejected;
-        recordAndDrive(() -> settleCompensation(step, state, outcome));
         return takenAt;
     }
 
