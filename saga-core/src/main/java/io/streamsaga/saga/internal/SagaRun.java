@@ -263,10 +263,15 @@ final class SagaRun<D> {
     }
 
     private void passes() {
-        if (!orchestrator.logContext()) {
+        // Off, the common path is the passes alone: nothing in them grows for the option (SagaBenchmark's sagaSuccess).
+        if (orchestrator.logContext()) {
+            passesWithLogContext();
+        } else {
             passesInContext();
-            return;
         }
+    }
+
+    private void passesWithLogContext() {
         String[] previous = enterLogContext();
         try {
             passesInContext();
@@ -810,32 +815,42 @@ final class SagaRun<D> {
      * Calls a synchronous action on this thread, the interceptors around it. Returns its result, or
      * {@link #FAILED} (compared by identity) when it threw, the failure then handled ({@link #onActionFailure}).
      */
-    @SuppressWarnings("unchecked")
     private D callAction(SagaStep<D> step, StepContext context) {
+        // Off, the common path's call is invokeAction alone, as small as without the option (it stays inlined).
+        return orchestrator.logContext() ? callActionWithKeys(step, context) : invokeAction(step, context);
+    }
+
+    /** {@link #callAction} with the step's keys in the MDC, its failure's handling too (its log line, the listeners). */
+    private D callActionWithKeys(SagaStep<D> step, StepContext context) {
+        String[] previous = enterStep(step);
+        try {
+            return invokeAction(step, context);
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private D invokeAction(SagaStep<D> step, StepContext context) {
         int i = step.index();
         inFlight[i] = true;
         D result;
         SagaInterceptor.Invocation invocation = null;
-        String[] previous = enterStep(step); // its failure's handling too: its log line, the listeners
         try {
-            try {
-                invocation = before(SagaInterceptor.Kind.ACTION, context);
-                result = step.action().execute(data, context);
-            } catch (Exception e) {
-                now = null;
-                Exception cause = ended(invocation, e);
-                inFlight[i] = false;
-                onActionFailure(step, cause, false);
-                return (D) FAILED;
-            } catch (Error e) {
-                after(invocation, e);
-                throw e;
-            }
+            invocation = before(SagaInterceptor.Kind.ACTION, context);
+            result = step.action().execute(data, context);
+        } catch (Exception e) {
             now = null;
-            after(invocation, null);
-        } finally {
-            leaveLogContext(previous);
+            Exception cause = ended(invocation, e);
+            inFlight[i] = false;
+            onActionFailure(step, cause, false);
+            return (D) FAILED;
+        } catch (Error e) {
+            after(invocation, e);
+            throw e;
         }
+        now = null;
+        after(invocation, null);
         inFlight[i] = false;
         return result;
     }
@@ -845,30 +860,42 @@ final class SagaRun<D> {
      * failure then handled ({@link #onCompensationFailure}).
      */
     private boolean callCompensation(SagaStep<D> step, int attempt) {
+        return orchestrator.logContext() ? callCompensationWithKeys(step, attempt) : invokeCompensation(step, attempt);
+    }
+
+    /**
+     * {@link #callCompensation} with the step's keys in the MDC, its failure's handling too (the engine's WARN or ERROR,
+     * the listeners).
+     */
+    private boolean callCompensationWithKeys(SagaStep<D> step, int attempt) {
+        String[] previous = enterStep(step);
+        try {
+            return invokeCompensation(step, attempt);
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
+    private boolean invokeCompensation(SagaStep<D> step, int attempt) {
         int i = step.index();
         StepContext context = context(step, attempt);
         inFlight[i] = true;
         SagaInterceptor.Invocation invocation = null;
-        String[] previous = enterStep(step); // its failure's handling too: the engine's WARN or ERROR, the listeners
         try {
-            try {
-                invocation = before(SagaInterceptor.Kind.COMPENSATION, context);
-                step.compensation().compensate(data, context);
-            } catch (Exception e) {
-                now = null;
-                Exception cause = ended(invocation, e);
-                inFlight[i] = false;
-                onCompensationFailure(step, cause);
-                return false;
-            } catch (Error e) {
-                after(invocation, e);
-                throw e;
-            }
+            invocation = before(SagaInterceptor.Kind.COMPENSATION, context);
+            step.compensation().compensate(data, context);
+        } catch (Exception e) {
             now = null;
-            after(invocation, null);
-        } finally {
-            leaveLogContext(previous);
+            Exception cause = ended(invocation, e);
+            inFlight[i] = false;
+            onCompensationFailure(step, cause);
+            return false;
+        } catch (Error e) {
+            after(invocation, e);
+            throw e;
         }
+        now = null;
+        after(invocation, null);
         inFlight[i] = false;
         return true;
     }
