@@ -66,6 +66,34 @@ class BusLogContextTest {
     }
 
     @Test
+    void aDeliveryNestedInAHandlerOnTheSameThreadPutsBackTheOuterMessagesKeys() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport other = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler()).logContext(true).build();
+        EventBus otherBus = EventBus.builder(other).types(TYPES).scheduler(new VirtualScheduler()).logContext(true)
+                .build();
+        bus.subscribe("payments", "order-placed", OrderPlaced.class, (event, ctx) -> {
+            see("payments");
+            otherBus.publish("payment-taken", event.orderId(), new PaymentTaken(event.orderId()))
+                    .toCompletableFuture().join();
+            other.drainAll(); // the other bus's delivery, inside this one, on this thread
+            see("payments after");
+        });
+        otherBus.subscribe("shipping", "payment-taken", PaymentTaken.class, (event, ctx) -> see("shipping"));
+        MDC.put("request", "r-1");
+
+        bus.publish("order-placed", "o-1", new OrderPlaced("o-1")).toCompletableFuture().join();
+        transport.drainAll();
+
+        String placed = transport.messages("order-placed").get(0).id();
+        String taken = other.messages("payment-taken").get(0).id();
+        String outer = placed + " order-placed payments " + placed;
+        assertEquals(List.of("payments " + outer, "shipping " + taken + " payment-taken shipping " + taken,
+                "payments after " + outer), seen);
+        assertEquals(Map.of("request", "r-1"), MDC.getCopyOfContextMap());
+    }
+
+    @Test
     void withoutLogContextTheBusLeavesTheMdcAlone() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler()).build();

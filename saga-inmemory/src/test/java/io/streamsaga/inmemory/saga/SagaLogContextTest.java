@@ -206,6 +206,57 @@ class SagaLogContextTest {
     }
 
     @Test
+    void aSagaDrivenOrStartedFromAnotherSagasStepOnTheSameThreadPutsBackThatSagasKeysNotNone() {
+        CompletableFuture<Order> released = new CompletableFuture<>();
+        SagaDefinition<Order> waiting = SagaDefinition.builder("waiting", Order.class)
+                .step("hold").asyncAction((o, ctx) -> {
+                    see("hold");
+                    return released;
+                })
+                .step("after").action((o, ctx) -> {
+                    see("after");
+                    return o;
+                })
+                .build();
+        SagaDefinition<Order> inner = SagaDefinition.builder("inner", Order.class)
+                .step("quick").asyncAction((o, ctx) -> { // complete when returned: its completion drives on, re-entrant
+                    see("quick");
+                    return CompletableFuture.completedFuture(o);
+                })
+                .step("x").action((o, ctx) -> {
+                    see("x");
+                    return o;
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).logContext(true)
+                .build()) {
+            SagaDefinition<Order> releasing = SagaDefinition.builder("releasing", Order.class)
+                    .step("release").action((o, ctx) -> {
+                        see("release");
+                        released.complete(o); // drives saga w-1 on, on this thread
+                        see("release, w-1 driven");
+                        assertTrue(orchestrator.start(inner, "i-1", "o-1", o).toCompletableFuture().isDone());
+                        see("release, i-1 run");
+                        return o;
+                    })
+                    .build();
+            CompletableFuture<SagaResult<Order>> held =
+                    orchestrator.start(waiting, "w-1", "o-1", new Order("o-1")).toCompletableFuture();
+            assertFalse(held.isDone());
+
+            SagaResult<Order> result = orchestrator.start(releasing, "r-1", "o-1", new Order("o-1"))
+                    .toCompletableFuture().join();
+
+            assertTrue(result.isCompleted(), result.toString());
+            assertTrue(held.join().isCompleted());
+            assertEquals(List.of("hold w-1/waiting/hold", "release r-1/releasing/release", "after w-1/waiting/after",
+                    "release, w-1 driven r-1/releasing/release", "quick i-1/inner/quick", "x i-1/inner/x",
+                    "release, i-1 run r-1/releasing/release"), seen);
+            assertEquals(callersContext(), MDC.getCopyOfContextMap());
+        }
+    }
+
+    @Test
     void aRetryAfterItsBackoffAndARecoveredRunHaveTheKeysToo() {
         VirtualScheduler scheduler = new VirtualScheduler(Instant.EPOCH);
         InMemorySagaStore store = new InMemorySagaStore();
