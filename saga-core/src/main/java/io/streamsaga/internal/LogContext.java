@@ -58,7 +58,7 @@ public final class LogContext {
      * Puts {@code value} under {@code key} ({@code null}: removes it) and returns what the thread had there, for
      * {@link #restore}.
      */
-    public static String put(String key, String value) {
+    private static String put(String key, String value) {
         String previous = MDC.get(key);
         if (value == null) {
             MDC.remove(key);
@@ -69,7 +69,7 @@ public final class LogContext {
     }
 
     /** Puts back what {@link #put} returned: the thread's own value, or no key when it had none. */
-    public static void restore(String key, String previous) {
+    private static void restore(String key, String previous) {
         if (previous == null) {
             MDC.remove(key);
         } else {
