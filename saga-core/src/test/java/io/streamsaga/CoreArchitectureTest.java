@@ -61,6 +61,7 @@ class CoreArchitectureTest {
     private static final Map<String, Set<String>> API_USES_OF_INTERNALS = Map.ofEntries(
             // entry points that build the engine they stand for (the engine's type never leaves them)
             Map.entry("io.streamsaga.bus.EventBus", Set.of("io.streamsaga.internal.bus.DefaultEventBus")),
+            Map.entry("io.streamsaga.bus.DeadLetterRedrive", Set.of("io.streamsaga.internal.bus.RedriveRun")),
             Map.entry("io.streamsaga.saga.SagaOrchestrator", Set.of("io.streamsaga.saga.internal.DefaultSagaOrchestrator",
                     "io.streamsaga.internal.SystemScheduler")),
             Map.entry("io.streamsaga.time.Scheduler", Set.of("io.streamsaga.internal.SystemScheduler",

@@ -133,9 +133,18 @@ public interface EventBus extends AutoCloseable {
      * @param scheduler    time and backoff
      * @param metrics      metrics recorder; kept {@link MetricsRecorder#guarded guarded}
      * @param interceptors publish/receive interceptors, in order
+     * @param logContext   whether a delivered message's id, topic, group and correlation id are in slf4j's MDC
+     *                     while the bus handles it ({@link Builder#logContext})
      */
     record Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
-                  MetricsRecorder metrics, List<MessageInterceptor> interceptors) {
+                  MetricsRecorder metrics, List<MessageInterceptor> interceptors, boolean logContext) {
+
+        /** A configuration without log context (see {@link Builder#logContext}). */
+        public Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
+                      MetricsRecorder metrics, List<MessageInterceptor> interceptors) {
+            this(transport, codec, retryPolicy, scheduler, metrics, interceptors, false);
+        }
+
         public Config {
             Objects.requireNonNull(transport, "transport");
             Objects.requireNonNull(codec, "codec");
@@ -156,6 +165,7 @@ public interface EventBus extends AutoCloseable {
         private Scheduler scheduler;
         private MetricsRecorder metrics = MetricsRecorder.NOOP;
         private final List<MessageInterceptor> interceptors = new ArrayList<>();
+        private boolean logContext;
 
         private Builder(Transport transport) {
             this.transport = Objects.requireNonNull(transport, "transport");
@@ -202,6 +212,20 @@ public interface EventBus extends AutoCloseable {
         }
 
         /**
+         * Puts the id ({@code streamsaga.messageId}), topic ({@code streamsaga.topic}), consumer group
+         * ({@code streamsaga.group}) and correlation id ({@code streamsaga.correlationId}) of the message being
+         * delivered in slf4j's {@link org.slf4j.MDC} while the bus handles it on the subscription's thread (receive
+         * interceptors, decoding, the handler and its retries, the dead letter), so that the handler's log lines and
+         * the bus's carry them; the thread's own values are put back afterwards. Off by default: each put costs a
+         * thread-local map update in a real MDC adapter, on every delivery. See docs/architecture.md, "Log
+         * correlation".
+         */
+        public Builder logContext(boolean logContext) {
+            this.logContext = logContext;
+            return this;
+        }
+
+        /**
          * Builds the bus.
          *
          * @throws ConfigurationException for both a {@link #codec} and a {@link #types} registry
@@ -214,7 +238,8 @@ public interface EventBus extends AutoCloseable {
             boolean ownScheduler = scheduler == null; // closed with the bus
             return new DefaultEventBus(new Config(transport, codec != null ? codec
                     : new JsonEventCodec(types != null ? types : TypeRegistry.empty()),
-                    retryPolicy, ownScheduler ? Scheduler.system() : scheduler, metrics, interceptors), ownScheduler);
+                    retryPolicy, ownScheduler ? Scheduler.system() : scheduler, metrics, interceptors, logContext),
+                    ownScheduler);
         }
     }
 }

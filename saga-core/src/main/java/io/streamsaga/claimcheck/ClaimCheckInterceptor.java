@@ -9,6 +9,7 @@ import io.streamsaga.codec.EventCodec;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
@@ -282,12 +283,27 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         Scheduler.Cancellable next;
         try {
             next = sweeps.schedule(config.sweepInterval(), () -> {
+                boolean dead = false;
                 try {
                     purgeExpired();
                 } catch (RuntimeException e) {
                     log.warn("claim-check expiry sweep failed: {}", e.toString());
+                } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
+                    dead = true;
+                    throw e;
+                } catch (ThreadDeath e) {
+                    // The thread was asked to stop (Thread.stop): rescheduled, the sweep would ignore the request, as
+                    // the scheduler's thread outlives it (docs/architecture.md, "A periodic task whose thread is
+                    // stopped"). Thrown on, as its Javadoc asks of whoever catches it.
+                    dead = true;
+                    log.warn("claim-check interceptor: its expiry sweep stops for good, its thread stopped ({}); close"
+                            + " and build the interceptor again to run it", e.toString());
+                    throw e;
+                } finally {
+                    if (!dead) { // also after another Error, thrown on to the scheduler, as the other periodic tasks
+                        scheduleSweep();
+                    }
                 }
-                scheduleSweep();
             });
         } catch (RejectedExecutionException e) {
             if (closed) { // close() shut the own scheduler down since the check above: no sweep is wanted

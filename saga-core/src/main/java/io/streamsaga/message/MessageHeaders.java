@@ -38,8 +38,10 @@ public final class MessageHeaders {
     public static final String DLT_ORIGINAL_GROUP = "dlt-original-group";
     public static final String DLT_ATTEMPTS = "dlt-attempts";
     /**
-     * On a dead letter an aggregator sends for a part (which names no partition or offset: the part was handled and
-     * kept): the part's message id, by which it is found on {@link #DLT_ORIGINAL_TOPIC}.
+     * On every dead letter: the original's message id (a dead letter has an id of its own), by which it is found on
+     * {@link #DLT_ORIGINAL_TOPIC} and which {@link io.streamsaga.bus.DeadLetterRedrive} gives the message it sends back.
+     * A dead letter an aggregator sends for a part names no partition or offset (the part was handled and kept): this
+     * id is how the part is found.
      */
     public static final String DLT_ORIGINAL_MESSAGE_ID = "dlt-original-message-id";
     /**
@@ -66,6 +68,13 @@ public final class MessageHeaders {
      * header reads as.
      */
     public static final String DLT_TYPE_OMITTED = "dlt-type-omitted";
+
+    /**
+     * On a message {@link io.streamsaga.bus.DeadLetterRedrive} sent back from a dead-letter topic to its original
+     * topic: how many times it was, 1 at the first redrive. A dead letter keeps its original's headers, so a message
+     * that fails again and is redriven again counts up, which shows a message that keeps failing.
+     */
+    public static final String REDRIVE_COUNT = "redrive-count";
 
     /** Sequence headers written by the event splitter and read by the aggregator. */
     public static final String SEQUENCE_ID = "sequence-id";

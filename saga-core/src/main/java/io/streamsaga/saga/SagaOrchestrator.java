@@ -8,6 +8,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.JsonEventCodec;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.saga.internal.DefaultSagaOrchestrator;
 import io.streamsaga.saga.spi.NodeRegistry;
@@ -27,6 +28,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
+import java.util.random.RandomGenerator;
 
 /**
  * Runs sagas: executes steps, persists every transition to the {@link SagaStore} before acting on it,
@@ -186,10 +188,45 @@ public interface SagaOrchestrator extends AutoCloseable {
 
     Optional<SagaInstance> find(String sagaId);
 
+    /**
+     * The sagas of {@code businessKey}, oldest first. Unbounded: every one is read, with its data; for a key that may
+     * have many, use {@link #findByBusinessKey(String, SagaPageRequest)}.
+     */
     List<SagaInstance> findByBusinessKey(String businessKey);
 
-    /** The sagas in any of {@code statuses}; none, or a null one, is refused with a {@link ConfigurationException}. */
+    /**
+     * A page of the sagas of {@code businessKey}, in {@link SagaPageRequest}'s order (oldest first, then by id). A null
+     * or unstorable {@code businessKey}, or a null {@code page}, is refused with a {@link ConfigurationException}.
+     */
+    SagaPage findByBusinessKey(String businessKey, SagaPageRequest page);
+
+    /**
+     * The sagas in any of {@code statuses}, oldest first; none, or a null one, is refused with a
+     * {@link ConfigurationException}. Unbounded: every one is read, with its data (of the terminal statuses, every
+     * saga retention keeps); for a status that may hold many, use {@link #findByStatus(Set, SagaPageRequest)}.
+     */
     List<SagaInstance> findByStatus(SagaStatus... statuses);
+
+    /**
+     * A page of the sagas in any of {@code statuses}, in {@link SagaPageRequest}'s order (oldest first, then by id): a
+     * saga that leaves the statuses between two pages (it finishes) is on neither the next page nor a later one, and
+     * moves no other saga off it. No status, a null one, or a null {@code page} is refused with a
+     * {@link ConfigurationException}.
+     */
+    SagaPage findByStatus(Set<SagaStatus> statuses, SagaPageRequest page);
+
+    /**
+     * A page of the running or compensating sagas idle for longer than {@code idleFor}: whose last transition
+     * ({@link SagaInstance#updatedAt()}) was written before now minus {@code idleFor}, in {@link SagaPageRequest}'s
+     * order (oldest first, then by id). Unlike {@link #findUnfinishedLongerThan}, which counts from a saga's start, a
+     * long saga that progresses (a remote step awaiting its reply for hours by design writes nothing meanwhile, so it
+     * is listed once it has waited that long, but not while its steps go on) is told from a stuck one by how long
+     * nothing happened to it. A saga that needs attention is not among them: {@code findByStatus} lists those.
+     * {@code idleFor} is a threshold, as {@link #recover(Duration)}'s: zero or positive, one longer than
+     * {@link ConfigurationException#MAX_DURATION} taken as that; null or negative is refused with a
+     * {@link ConfigurationException}, as is a null {@code page}.
+     */
+    SagaPage findIdleLongerThan(Duration idleFor, SagaPageRequest page);
 
     /**
      * Running or compensating sagas started longer than {@code age} ago: candidates for investigation. {@code age} is
@@ -265,7 +302,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        returned no data, upcast data the registered version's data class cannot read, a started
      *                        step the new version no longer has, a saga past its pivot given a compensatable step,
      *                        stored step states not those of its definition, a stored state the store cannot read, a
-     *                        store failure, another orchestrator having migrated (or finished) it first. A
+     *                        store failure, another orchestrator having migrated (or finished) it first (logged at
+     *                        INFO: two nodes recovering at once is normal operation). A
      *                        recovery gives one for each id; a report made with the constructors that take none has
      *                        none. A reason for an id not in {@code unresolvable} is refused
      *                        ({@link ConfigurationException})
@@ -415,12 +453,17 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        {@code recoveryInterval} is)
      * @param ownership       saga ownership ({@link Builder#ownership}), or null for none; needs a store that is a
      *                        {@link NodeRegistry}
+     * @param retryJitter     the random source of the retry policies' jitter ({@link Builder#retryJitter}), or null
+     *                        for {@link java.util.concurrent.ThreadLocalRandom}'s of the thread that schedules a retry
+     * @param logContext      whether the saga's id, name and step are in slf4j's MDC while the engine calls the
+     *                        application ({@link Builder#logContext})
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
                   String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
-                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership) {
+                  Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership,
+                  RandomGenerator retryJitter, boolean logContext) {
 
         /** A configuration without saga ownership. */
         public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
@@ -431,7 +474,31 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    null);
+                    null, null, false);
+        }
+
+        /** A configuration with the default jitter ({@link java.util.concurrent.ThreadLocalRandom}) and without log context. */
+        public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                      List<SagaListener> listeners, List<SagaInterceptor> interceptors,
+                      List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
+                      ObjectMapper mapper, String replyTopic, String group, String lifecycleTopic, Duration retention,
+                      Duration purgeInterval, Executor parallelExecutor, Duration recoveryInterval,
+                      Duration recoveryIdleFor, Ownership ownership) {
+            this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
+                    group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
+                    ownership, null, false);
+        }
+
+        /** A configuration without log context (see {@link Builder#logContext}). */
+        public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                      List<SagaListener> listeners, List<SagaInterceptor> interceptors,
+                      List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
+                      ObjectMapper mapper, String replyTopic, String group, String lifecycleTopic, Duration retention,
+                      Duration purgeInterval, Executor parallelExecutor, Duration recoveryInterval,
+                      Duration recoveryIdleFor, Ownership ownership, RandomGenerator retryJitter) {
+            this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
+                    group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
+                    ownership, retryJitter, false);
         }
 
         public Config {
@@ -482,6 +549,8 @@ public interface SagaOrchestrator extends AutoCloseable {
         private Duration recoveryIdleFor;
         private Ownership ownership;
         private VersionGuard versionGuard;
+        private RandomGenerator retryJitter;
+        private boolean logContext;
 
         private Builder() {
         }
@@ -518,6 +587,20 @@ public interface SagaOrchestrator extends AutoCloseable {
 
         public Builder interceptor(SagaInterceptor interceptor) {
             interceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
+            return this;
+        }
+
+        /**
+         * The random source of the jitter of every retry policy's backoff ({@link RetryPolicy#delayBefore}), for the
+         * sagas' steps and compensations; {@link java.util.concurrent.ThreadLocalRandom} by default. A seeded one
+         * ({@code new java.util.Random(seed)}) makes the delays, and so the order of timers a jitter decides,
+         * repeat from run to run, as the test kit does for reproducible runs. It is drawn from only when a retry is
+         * scheduled, on whichever thread drives the saga then: one shared by sagas driven on several threads must be
+         * thread-safe ({@code java.util.Random} is, {@code SplittableRandom} is not), and then repeats only as far as
+         * their order does.
+         */
+        public Builder retryJitter(RandomGenerator random) {
+            this.retryJitter = Objects.requireNonNull(random, "random");
             return this;
         }
 
@@ -685,6 +768,19 @@ public interface SagaOrchestrator extends AutoCloseable {
         }
 
         /**
+         * Puts the saga's id ({@code streamsaga.sagaId}), its definition's name ({@code streamsaga.saga}) and the step
+         * ({@code streamsaga.step}) in slf4j's {@link org.slf4j.MDC} while the engine drives a saga and calls the
+         * application (actions, compensations, command factories, reply handlers, listeners, interceptors), so that
+         * their log lines and the engine's own carry them; the thread's own values are put back afterwards. Off by
+         * default: each put costs a thread-local map update in a real MDC adapter, on every saga. Work an action hands to
+         * another executor gets none of them (the MDC is per thread). See docs/sagas.md, "Log correlation".
+         */
+        public Builder logContext(boolean logContext) {
+            this.logContext = logContext;
+            return this;
+        }
+
+        /**
          * Builds the orchestrator: checks the configuration (a store; a bus for lifecycle events and for definitions
          * with remote steps; no definition registered twice; no remote step or remote compensation whose reply class,
          * its {@code onReply} or {@code onCompensationReply} class, the bus's codec cannot decode to, as
@@ -723,7 +819,8 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, effectiveOwnership), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, effectiveOwnership, retryJitter,
+                    logContext), ownScheduler);
         }
     }
 }

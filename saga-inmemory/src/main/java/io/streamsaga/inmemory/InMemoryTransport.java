@@ -10,6 +10,7 @@ import io.streamsaga.inmemory.internal.AppendedStage;
 import io.streamsaga.inmemory.internal.PartitionLog;
 import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.spi.TransportRecord;
 import io.streamsaga.time.Scheduler;
@@ -706,6 +707,12 @@ public final class InMemoryTransport implements Transport {
                             handler.handle(new TransportRecord(message, group.name, partitionLog.partition(), position));
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
+                            return -(delivered + 1);
+                        } catch (RedeliverLater e) {
+                            // asked for, not an error (a handler that leaves a record for later): at debug, as Kafka's
+                            // member logs it; the record waits for the failure pause, not the delay this log ignores
+                            log.debug("group {} leaves {}-{}@{} for later: {}", group.name, partitionLog.topic(),
+                                    partitionLog.partition(), position, String.valueOf(e.getCause()));
                             return -(delivered + 1);
                         } catch (Exception | Error e) {
                             log.warn("group {} could not handle {} at {}-{}@{}; it will be delivered again: {}",

@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc;
 
+import io.streamsaga.CapturedLog;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.codec.JsonEventCodec;
@@ -61,6 +62,8 @@ abstract class ScheduledPurgeTest {
     private JdbcTransactions tx;
     /** While set, every connection asked of {@link #gated} fails, as an unreachable database's. */
     private final AtomicBoolean unreachable = new AtomicBoolean();
+    /** While set, the next connection asked of {@link #gated} throws a ThreadDeath instead, as a stopped thread. */
+    private final AtomicBoolean stopThread = new AtomicBoolean();
     /** While set, a connection asked of {@link #gated} is handed out only once the latch opens. */
     private final AtomicReference<CountDownLatch> held = new AtomicReference<>();
     private final CountDownLatch holding = new CountDownLatch(1);
@@ -93,6 +96,9 @@ abstract class ScheduledPurgeTest {
             if (method.equals("getConnection")) {
                 if (unreachable.get()) {
                     throw new SQLException("the database is unreachable (test)", "08001");
+                }
+                if (stopThread.getAndSet(false)) {
+                    throw new ThreadDeath();
                 }
                 CountDownLatch latch = held.get();
                 if (latch != null) {
@@ -414,14 +420,14 @@ abstract class ScheduledPurgeTest {
         unreachable.set(true);
         scheduler.advance(INTERVAL);
         assertEquals(1, inboxRows(), "the run failed");
-        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{}"));
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=default}"));
         unreachable.set(false);
         markProcessed(inbox, "m-2");
 
         scheduler.advance(INTERVAL);
 
         assertEquals(1, inboxRows(), "the next run deleted the old row");
-        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{}"), "the next run succeeded");
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=default}"), "the next run succeeded");
         inbox.close();
         scheduler.advance(Duration.ofHours(3));
         assertEquals(1, inboxRows(), "no purge runs after close()");
@@ -454,5 +460,142 @@ abstract class ScheduledPurgeTest {
         store.close();
         scheduler.advance(Duration.ofHours(3));
         assertEquals(2, database.queryLong("SELECT COUNT(*) FROM ss_dedup"), "no purge runs after close()");
+    }
+
+    /**
+     * Stops the thread of the purge run due one interval from now (a ThreadDeath from its first connection): asserts
+     * that the run throws it on and says at WARN that the purge of {@code what} stops; then that no run follows it.
+     */
+    private void assertAPurgeWhoseThreadIsStoppedRunsNoMore(String what, Runnable keptRows) throws Throwable {
+        stopThread.set(true);
+        String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(INTERVAL),
+                "thrown on, as ThreadDeath's Javadoc asks"));
+        assertTrue(log.contains("WARN io.streamsaga.jdbc.internal.PeriodicPurge - " + what + ": the scheduled purge"
+                + " stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
+        scheduler.advance(Duration.ofHours(3));
+        keptRows.run();
+    }
+
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aRelayPurgeWhoseThreadIsStoppedSaysSoAndRunsNoMoreAsTheRelaysPollDoes() throws Throwable {
+        append("notes", 3);
+        OutboxRelay relay = relay(gated).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION);
+
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("outbox relay 'default': sent rows older than PT1H",
+                () -> assertEquals(3, outboxRows("SENT"), "no purge ran after it"));
+        relay.close();
+    }
+
+    @Test
+    @SuppressWarnings("removal")
+    void anInboxPurgeWhoseThreadIsStoppedSaysSoAndRunsNoMore() throws Throwable {
+        JdbcInbox inbox = JdbcInbox.builder(gated).scheduler(scheduler).retention(RETENTION).purgeEvery(INTERVAL)
+                .build();
+        markProcessed(inbox, "m-1");
+        scheduler.advance(RETENTION);
+
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("inbox 'default': rows processed more than PT1H ago",
+                () -> assertEquals(1, inboxRows(), "no purge ran after it"));
+        inbox.close();
+    }
+
+    @Test
+    @SuppressWarnings("removal")
+    void aDeduplicationStorePurgeWhoseThreadIsStoppedSaysSoAndRunsNoMore() throws Throwable {
+        JdbcDeduplicationStore store = JdbcDeduplicationStore.builder(gated).window(RETENTION).scheduler(scheduler)
+                .purgeEvery(INTERVAL).build();
+        scheduler.advance(RETENTION.minus(INTERVAL));
+        assertEquals(ClaimOutcome.ACQUIRED, store.tryClaim("done", "a", scheduler.now(), Duration.ofMinutes(1)));
+        assertTrue(store.complete("done", "a", scheduler.now())); // expires 10 minutes after the run stopped
+
+        assertAPurgeWhoseThreadIsStoppedRunsNoMore("deduplication store 'default': expired, evicted and abandoned keys",
+                () -> assertEquals(1, database.queryLong("SELECT COUNT(*) FROM ss_dedup"), "no purge ran after it"));
+        store.close();
+    }
+
+    @Test
+    void inboxesOfOneProcessAreToldApartByNameInThePurgesLogAndFailureMetric() throws Throwable {
+        JdbcInbox orders = JdbcInbox.builder(gated).name("orders").scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(INTERVAL).metrics(metrics).build();
+        JdbcInbox billing = JdbcInbox.builder(database.dataSource()).name("billing").scheduler(scheduler)
+                .retention(RETENTION).purgeEvery(INTERVAL).metrics(metrics).build();
+        unreachable.set(true); // the orders inbox's database only
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(INTERVAL));
+
+        assertEquals(1, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=orders}"));
+        assertEquals(0, metrics.count(JdbcInbox.PURGE_FAILURES_METRIC + "{inbox=billing}"));
+        assertTrue(log.contains("WARN io.streamsaga.jdbc.internal.PeriodicPurge - inbox 'orders': rows processed more"
+                + " than PT1H ago: purge failed"), log);
+        assertFalse(log.contains("'billing'"), log);
+        ConfigurationException blank = assertThrows(ConfigurationException.class,
+                () -> JdbcInbox.builder(database.dataSource()).name(" "));
+        assertTrue(blank.getMessage().contains("inbox name must be 1 to 100 characters"), blank.getMessage());
+        orders.close();
+        billing.close();
+    }
+
+    @Test
+    void aPurgeYieldsTheSchedulersThreadBetweenBatchesSoATimerDueMeanwhileRunsBeforeItsNextBatch() {
+        append("notes", 1001); // three batches
+        OutboxRelay relay = relay(database.dataSource()).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION.plus(INTERVAL).minusMinutes(1)); // the run at T0 + 70 min deletes them
+        AtomicLong sentWhenTheTimerRan = new AtomicLong(-1);
+        // Another component's timer on the same scheduler (a saga's timeout, say), due with the purge, armed after it
+        scheduler.schedule(Duration.ofMinutes(1), () -> sentWhenTheTimerRan.set(outboxRows("SENT")));
+
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(501, sentWhenTheTimerRan.get(), "the timer ran after the purge's first batch, not after all three");
+        assertEquals(0, outboxRows("SENT"), "the purge's run went on to its end");
+        relay.close();
+    }
+
+    @Test
+    void aRelayClosedBetweenTwoBatchesOfAPurgeStartsNoFurtherBatchAndLeavesNothingScheduled() {
+        append("notes", 1001); // three batches
+        OutboxRelay relay = relay(database.dataSource()).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION.plus(INTERVAL).minusMinutes(1)); // the run at T0 + 70 min deletes them
+        AtomicLong sentWhenClosed = new AtomicLong(-1);
+        // Due with the purge, armed after it: runs between its first and second batches
+        scheduler.schedule(Duration.ofMinutes(1), () -> {
+            relay.close();
+            sentWhenClosed.set(outboxRows("SENT"));
+        });
+
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(501, sentWhenClosed.get(), "closed after the run's first batch");
+        assertEquals(501, outboxRows("SENT"), "no batch after close()");
+        assertEquals(0, scheduler.pendingTasks(), "neither the run's next batch nor a next run is left scheduled");
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(501, outboxRows("SENT"), "no purge runs after close()");
+    }
+
+    @Test
+    void aRunWhoseSecondBatchFailsIsCountedOnceAndTheNextIntervalDeletesTheRest() {
+        append("notes", 1001); // three batches
+        OutboxRelay relay = relay(gated).build();
+        relay.start(); // sent at T0
+        scheduler.advance(RETENTION.plus(INTERVAL).minusMinutes(1)); // the run at T0 + 70 min deletes them
+        // Due with the purge, armed after it: the database goes away between its first and second batches
+        scheduler.schedule(Duration.ofMinutes(1), () -> unreachable.set(true));
+
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(501, outboxRows("SENT"), "the run ended at its failed second batch");
+        assertEquals(1, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"), "one failed run, once");
+        unreachable.set(false);
+        scheduler.advance(INTERVAL.minusSeconds(1));
+        assertEquals(501, outboxRows("SENT"), "the next run comes one interval after the failed batch");
+        scheduler.advance(Duration.ofSeconds(1));
+        assertEquals(0, outboxRows("SENT"), "the next run deleted the rest");
+        assertEquals(1, metrics.count(OutboxRelay.PURGE_FAILURES_METRIC + "{relay=default}"));
+        relay.close();
     }
 }

@@ -1,5 +1,6 @@
 package io.streamsaga.internal.bus;
 
+import io.streamsaga.internal.LogContext;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
@@ -13,6 +14,7 @@ import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
@@ -76,6 +78,8 @@ public final class DefaultEventBus implements EventBus {
     private final MetricsRecorder metrics;
     /** Arrays, not lists: iterating an empty {@code List.of()} still showed in the publish profile. */
     private final MessageInterceptor[] interceptors;
+    /** Config.logContext: the delivered message's keys in the MDC while it is handled ({@link LogContext}). */
+    private final boolean logContext;
     /** What the bus does about an interceptor's hook when the transport withdraws a delivery: nothing, it comes again. */
     private static final Runnable NOTHING = () -> {
     };
@@ -112,6 +116,7 @@ public final class DefaultEventBus implements EventBus {
         this.timed = metrics != MetricsRecorder.NOOP;
         this.publishClock = new StampClock(config.scheduler().clock(), "streamsaga-publish-clock");
         this.interceptors = config.interceptors().toArray(new MessageInterceptor[0]);
+        this.logContext = config.logContext();
         List<MessageInterceptor> reversed = new ArrayList<>(config.interceptors());
         java.util.Collections.reverse(reversed);
         this.receiveInterceptors = reversed.toArray(new MessageInterceptor[0]);
@@ -269,9 +274,20 @@ public final class DefaultEventBus implements EventBus {
         requireDecodable(group, topicPattern, eventType);
         RetryPolicy policy = options.retryPolicy() != null ? options.retryPolicy() : config.retryPolicy();
         Dispatcher<T> dispatcher = new Dispatcher<>(group, eventType, policy, options.deadLetterListener(), handler);
+        return subscribeTracked(group, pattern, options.start(), dispatcher, NOTHING);
+    }
+
+    /**
+     * Subscribes {@code handler} through the transport as one of this bus's subscriptions, which {@link #close()}
+     * closes; runs {@code afterClose} once the returned subscription was closed (by whoever closed it). Refused with
+     * a {@link ConfigurationException} once the bus is closed. What a {@link io.streamsaga.bus.DeadLetterRedrive} run
+     * reads its dead-letter topic with, so that closing the bus stops it.
+     */
+    Subscription subscribeTracked(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
+                                  Runnable afterClose) {
         requireOpen(group, pattern);
-        Subscription subscription = transport.subscribe(group, pattern, options.start(), dispatcher);
-        Subscription tracked = new TrackedSubscription(subscription);
+        Subscription subscription = transport.subscribe(group, pattern, start, handler);
+        Subscription tracked = new TrackedSubscription(subscription, afterClose);
         subscriptions.add(tracked);
         if (closed) { // close() ran during the transport's subscribe and may not have seen this one
             tracked.close();
@@ -480,6 +496,21 @@ public final class DefaultEventBus implements EventBus {
          */
         @Override
         public void handle(TransportRecord record) throws Exception {
+            if (!logContext) {
+                handleInContext(record);
+                return;
+            }
+            Message received = record.message();
+            String[] previous = LogContext.putMessage(received.id(), received.topic(), group,
+                    received.correlationId().orElse(received.id())); // none: it starts the conversation
+            try {
+                handleInContext(record);
+            } finally {
+                LogContext.restoreMessage(previous);
+            }
+        }
+
+        private void handleInContext(TransportRecord record) throws Exception {
             Message received = record.message();
             Message message = receiveInterceptors.length == 0 ? received : afterReceive(record, received);
             if (message == null) {
@@ -734,9 +765,14 @@ public final class DefaultEventBus implements EventBus {
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
             headers.put(MessageHeaders.DLT_ORIGINAL_GROUP, group);
             headers.put(MessageHeaders.DLT_ATTEMPTS, Integer.toString(attempts));
+            // the dead letter's id is its own: a redrive gives the original's back, for consumers deduplicating by it
+            headers.put(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID, original.id());
             // A deterministic id: if this record is redelivered and dead-lettered again, consumers of the
-            // dead-letter topic can recognise the duplicate.
-            String id = DerivedIds.uuidOf(original.id(), group);
+            // dead-letter topic can recognise the duplicate. A redriven message (the original's id again) that fails
+            // again is another dead letter, not that duplicate: its redrive count, which the record carries, tells it.
+            String redriveCount = original.headers().get(MessageHeaders.REDRIVE_COUNT);
+            String id = redriveCount == null ? DerivedIds.uuidOf(original.id(), group)
+                    : DerivedIds.uuidOf(original.id(), group, redriveCount);
             String partition = partitionOf(record);
             TooLarge tooLarge = deadLetterTooLarge.isEmpty() ? null : deadLetterTooLarge.get(partition);
             Omitted omitted = tooLarge != null && tooLarge.isOf(record) ? tooLarge.omitted() : Omitted.NOTHING;
@@ -909,9 +945,11 @@ public final class DefaultEventBus implements EventBus {
     /** Forgets the subscription in the bus when it is closed. */
     private final class TrackedSubscription implements Subscription {
         private final Subscription delegate;
+        private final Runnable afterClose;
 
-        TrackedSubscription(Subscription delegate) {
+        TrackedSubscription(Subscription delegate, Runnable afterClose) {
             this.delegate = delegate;
+            this.afterClose = afterClose;
         }
 
         @Override
@@ -933,6 +971,7 @@ public final class DefaultEventBus implements EventBus {
         public void close() {
             subscriptions.remove(this);
             delegate.close();
+            afterClose.run();
         }
     }
 }

@@ -24,6 +24,8 @@ import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator.Ownership;
 import io.streamsaga.saga.SagaOutcome;
+import io.streamsaga.saga.SagaPage;
+import io.streamsaga.saga.SagaPageRequest;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
@@ -39,6 +41,7 @@ import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.saga.spi.UnreadableSagaData;
@@ -66,7 +69,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
+import java.util.random.RandomGenerator;
 import java.util.function.Function;
 
 import static io.streamsaga.StreamSagaException.quote;
@@ -117,6 +122,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private final SagaInterceptor[] interceptors;
     private final boolean observed;
     private final boolean recordsTransitions;
+    /** Config.logContext: the saga's keys in the MDC while a run is driven ({@link io.streamsaga.internal.LogContext}). */
+    private final boolean logContext;
     /** The executor of parallel members' synchronous actions when the configuration names none; started lazily. */
     private ExecutorService ownParallelExecutor;
     /** Transition times (a clock read costs about as much as a transition). */
@@ -158,6 +165,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         this.observed = !config.listeners().isEmpty() || config.lifecycleTopic() != null;
         this.interceptors = config.interceptors().toArray(new SagaInterceptor[0]);
         this.recordsTransitions = !batchesTransitions || store.keepsHistory();
+        this.logContext = config.logContext();
         this.scheduler = config.scheduler();
         this.repeatingScope = new ScopedScheduler(scheduler, "saga orchestrator");
         Ownership ownership = config.ownership();
@@ -197,13 +205,13 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 subscribeReplies(); // the transport may refuse (closed, unreachable)
             }
             if (config.purgeInterval() != null) {
-                repeatEvery(config.purgeInterval(), this::purgeOnce);
+                repeatEvery("retention purge", config.purgeInterval(), this::purgeOnce);
             }
             if (config.recoveryInterval() != null) {
-                repeatEvery(config.recoveryInterval(), this::sweepOnce);
+                repeatEvery("recovery sweep", config.recoveryInterval(), this::sweepOnce);
             }
             if (registry != null) {
-                repeatEvery(config.ownership().heartbeatInterval(), this::writeHeartbeat);
+                repeatEvery("heartbeat", config.ownership().heartbeatInterval(), this::writeHeartbeat);
             }
         } catch (RuntimeException | Error e) {
             // Not built after all: undone as close() would, in its order (the replies' subscription, the timers, then
@@ -215,22 +223,25 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    private void repeatEvery(Duration period, Runnable task) {
-        Repeating timer = new Repeating(period, task);
+    private void repeatEvery(String name, Duration period, Runnable task) {
+        Repeating timer = new Repeating(name, period, task);
         repeating.add(timer);
         timer.schedule();
     }
 
     /**
      * A task run every period on the scheduler until close(): rescheduled after each run, also after one that threw
-     * (an Error from a resumed saga's step propagates to the scheduler).
+     * (an Error from a resumed saga's step propagates to the scheduler), but for a ThreadDeath or a test's
+     * SimulatedProcessCrash, after which it runs no more (docs/architecture.md, "A periodic task whose thread is stopped").
      */
     private final class Repeating {
+        private final String name;
         private final Duration period;
         private final Runnable task;
         private volatile Scheduler.Cancellable next;
 
-        Repeating(Duration period, Runnable task) {
+        Repeating(String name, Duration period, Runnable task) {
+            this.name = name;
             this.period = period;
             this.task = task;
         }
@@ -248,6 +259,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     // runs no timers, and thrown on, the Error would fail whatever advanced the test's clock.
                     dead = true;
                     log.debug("{} thrown by a periodic task of this orchestrator: the task stops", e.toString());
+                } catch (ThreadDeath e) {
+                    // The thread was asked to stop (Thread.stop): a task rescheduled after it would ignore the request,
+                    // as the scheduler's thread outlives it (an executor keeps the Error in the task's future). Thrown
+                    // on, as its Javadoc asks of whoever catches it.
+                    dead = true;
+                    log.warn("saga orchestrator: its {} stops for good, its thread stopped ({}); close and build the"
+                            + " orchestrator again to run it", name, e.toString());
+                    throw e;
                 } finally {
                     if (!closed && !dead) {
                         schedule();
@@ -470,6 +489,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     Config config() {
         return config;
+    }
+
+    /**
+     * The random source of a retry's jitter: the configured one, else this thread's {@link ThreadLocalRandom} (taken
+     * at each retry, as it must be: one thread's is not to be used by another). Called only when a retry is scheduled.
+     */
+    RandomGenerator retryJitter() {
+        RandomGenerator configured = config.retryJitter();
+        return configured != null ? configured : ThreadLocalRandom.current();
     }
 
     SagaStore store() {
@@ -802,6 +830,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         if (observed) {
             SagaInstance instance = run.instance();
+            String[] previous = run.enterLogContext(); // the listeners hear of the start outside a drive
             try {
                 // Published before the listeners hear of it: a listener may cancel, and its events must follow this one.
                 publish(instance, "started", null, null);
@@ -811,6 +840,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             } catch (Error e) { // not yet driven: the run stops as for an Error while driven
                 run.abandonStarted(e);
                 throw e;
+            } finally {
+                run.leaveLogContext(previous);
             }
             run.drive();
         } else {
@@ -830,6 +861,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      */
     boolean drivesStraight() {
         return batchesTransitions && !observed;
+    }
+
+    /** Whether runs put the saga's keys in the MDC while they call the application (Builder.logContext). */
+    boolean logContext() {
+        return logContext;
     }
 
     /** The definition's shared common-path step states (a get, not computeIfAbsent: no lambda on the fast path). */
@@ -1362,7 +1398,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 log.debug("saga {}: migrated concurrently; resuming its stored version {}", instance.sagaId(), stored.version());
                 return stored;
             }
-            log.warn("saga {}: migrated concurrently by another orchestrator", instance.sagaId());
+            // Two nodes recovering the same saga at once is normal operation (a rolling deploy, recoverEvery on each
+            // node), as a run's write lost to another node is (SagaRun.movedOn): INFO, with what the winner stored.
+            if (stored == null) {
+                log.info("saga {}: migrated concurrently by another node, finished and purged there; not resumed here",
+                        instance.sagaId());
+            } else {
+                log.info("saga {}: migrated concurrently by another node{}: stored {} at version {} (definition version"
+                        + " {}); not resumed here", instance.sagaId(), stored.owner() == null ? "" : " (owner "
+                        + stored.owner() + ")", stored.status(), stored.version(), stored.definitionVersion());
+            }
             return null;
         }
         return migrated;
@@ -1764,6 +1809,40 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     java.util.Arrays.toString(statuses));
         }
         return store.findByStatus(EnumSet.of(statuses[0], statuses));
+    }
+
+    @Override
+    public SagaPage findByBusinessKey(String businessKey, SagaPageRequest page) {
+        ConfigurationException.require(businessKey != null, "businessKey must not be null, but was %s", businessKey);
+        return page(EnumSet.allOf(SagaStatus.class), businessKey, null, page);
+    }
+
+    @Override
+    public SagaPage findByStatus(Set<SagaStatus> statuses, SagaPageRequest page) {
+        return page(statuses, null, null, page);
+    }
+
+    @Override
+    public SagaPage findIdleLongerThan(Duration idleFor, SagaPageRequest page) {
+        Duration threshold = ConfigurationException.requireAge(idleFor, "idleFor");
+        return page(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), null, idleSince(now(), threshold), page);
+    }
+
+    /**
+     * One page of the store's {@link SagaStore#findPage}, asked for one saga more than the page holds: whether there
+     * is a next page is then known, not guessed from a full page.
+     */
+    private SagaPage page(Set<SagaStatus> statuses, String businessKey, Instant updatedBefore, SagaPageRequest page) {
+        ConfigurationException.require(page != null, "page must not be null, but was %s", page);
+        RecoveryQuery.Position after = page.afterSagaId() == null ? null
+                : new RecoveryQuery.Position(page.afterCreatedAt(), page.afterSagaId());
+        List<SagaInstance> found = store.findPage(new SagaQuery(statuses, businessKey, updatedBefore, after,
+                page.size() + 1));
+        if (found.size() <= page.size()) {
+            return new SagaPage(found, null);
+        }
+        List<SagaInstance> sagas = found.subList(0, page.size());
+        return new SagaPage(sagas, SagaPageRequest.after(sagas.get(sagas.size() - 1), page.size()));
     }
 
     @Override

@@ -9,6 +9,7 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepRole;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.internal.LogContext;
 import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -31,12 +32,12 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Drives one saga instance. Every state change is staged ({@link #stage}) and written to the store
@@ -262,6 +263,50 @@ final class SagaRun<D> {
     }
 
     private void passes() {
+        // Off, the common path is the passes alone: nothing in them grows for the option (SagaBenchmark's sagaSuccess).
+        if (orchestrator.logContext()) {
+            passesWithLogContext();
+        } else {
+            passesInContext();
+        }
+    }
+
+    private void passesWithLogContext() {
+        String[] previous = enterLogContext();
+        try {
+            passesInContext();
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
+    /**
+     * Puts the saga's keys in the MDC (no step), when the orchestrator asks for them: the driving thread's log lines,
+     * the application's and the engine's, then carry them. Returns what the thread had, for {@link #leaveLogContext};
+     * null when off.
+     */
+    String[] enterLogContext() {
+        return orchestrator.logContext() ? LogContext.putSaga(sagaId, definition.name(), null) : null;
+    }
+
+    /** Puts back what {@link #enterLogContext} or {@link #enterStep} returned (null: nothing was put). */
+    void leaveLogContext(String[] previous) {
+        if (previous != null) {
+            LogContext.restoreSaga(previous);
+        }
+    }
+
+    /**
+     * Puts the saga's keys and {@code step}'s in the MDC while the application's code for the step runs on this thread
+     * (its action, compensation, command factory, reply handler, and the interceptors around them), when the
+     * orchestrator asks for them; null when off. The saga's too, not the step alone: a parallel member runs on
+     * another thread, a reply's handler outside a drive.
+     */
+    private String[] enterStep(SagaStep<D> step) {
+        return orchestrator.logContext() ? LogContext.putSaga(sagaId, definition.name(), step.name()) : null;
+    }
+
+    private void passesInContext() {
         driving = true;
         try {
             int before;
@@ -327,21 +372,26 @@ final class SagaRun<D> {
      * outcome arrived inside a drive pass (a stage complete when returned), the pass rethrows it too.
      */
     private void recordAndDrive(Runnable outcome) {
+        String[] previous = enterLogContext(); // the outcome's log lines and listeners too, not only the drive's
         try {
-            outcome.run();
-        } catch (Error e) {
-            abandon(e);
-            if (driving) { // the lock is re-entrant: this is the driving thread, in the stage's dependent
-                uncommon().abandonedWhileDriving = e;
+            try {
+                outcome.run();
+            } catch (Error e) {
+                abandon(e);
+                if (driving) { // the lock is re-entrant: this is the driving thread, in the stage's dependent
+                    uncommon().abandonedWhileDriving = e;
+                }
+                throw e;
             }
-            throw e;
-        }
-        // An operator call refused here, its run put back (restoreBeforeTheCall): the drive may meet another call (a
-        // listener's), which takes only its own refusal; this one stays the caller's to throw or fail its stage with.
-        StreamSagaException refusal = takeRefusedCall();
-        drive();
-        if (refusal != null) {
-            uncommon.refusedCall = refusal;
+            // An operator call refused here, its run put back (restoreBeforeTheCall): the drive may meet another call (a
+            // listener's), which takes only its own refusal; this one stays the caller's to throw or fail its stage with.
+            StreamSagaException refusal = takeRefusedCall();
+            drive();
+            if (refusal != null) {
+                uncommon.refusedCall = refusal;
+            }
+        } finally {
+            leaveLogContext(previous);
         }
     }
 
@@ -578,10 +628,13 @@ final class SagaRun<D> {
             // The command is built before the write so a store with an outbox can write both in one transaction.
             Message command = null;
             Exception commandError = null;
+            String[] previous = enterStep(step);
             try {
                 command = command(step, attempt, orchestrator.transactionalMessages());
             } catch (Exception e) {
                 commandError = e;
+            } finally {
+                leaveLogContext(previous);
             }
             // The deadline counts from the command built (its factory is the application's time, as is what ran before it
             // on this thread since the cached reading), up to the write that stores it with the attempt's start.
@@ -621,6 +674,7 @@ final class SagaRun<D> {
         // it on this thread, an asynchronous action doing it before it returns its stage).
         Instant started = startOf(step.timeout());
         CompletionStage<D> stage;
+        String[] previous = enterStep(step);
         try {
             openInvocation(i, before(SagaInterceptor.Kind.ACTION, context));
             stage = step.action() != null ? runInParallel(step, context) : step.asyncAction().execute(data, context);
@@ -631,6 +685,8 @@ final class SagaRun<D> {
             inFlight[i] = false;
             onActionFailure(step, cause, false);
             return;
+        } finally {
+            leaveLogContext(previous);
         }
         now = null;
         if (stage == null) {
@@ -684,18 +740,28 @@ final class SagaRun<D> {
      */
     private CompletionStage<D> runInParallel(SagaStep<D> step, StepContext context) {
         D input = data;
-        return onParallelExecutor(() -> step.action().execute(input, context));
+        return onParallelExecutor(step, () -> step.action().execute(input, context));
     }
 
-    /** Runs {@code task} on the orchestrator's parallel executor; its result or failure completes the stage. */
-    private <T> CompletionStage<T> onParallelExecutor(Callable<T> task) {
+    /**
+     * Runs {@code task} (of {@code step}) on the orchestrator's parallel executor; its result or failure completes the
+     * stage. The executor's thread has the step's keys in its MDC meanwhile, its own put back before the stage
+     * completes (what depends on it may run on that thread).
+     */
+    private <T> CompletionStage<T> onParallelExecutor(SagaStep<D> step, Callable<T> task) {
         CompletableFuture<T> outcome = new CompletableFuture<>();
         orchestrator.parallelExecutor().execute(() -> {
+            String[] previous = enterStep(step);
+            T result;
             try {
-                outcome.complete(task.call());
+                result = task.call();
             } catch (Throwable e) {
+                leaveLogContext(previous);
                 outcome.completeExceptionally(e);
+                return;
             }
+            leaveLogContext(previous);
+            outcome.complete(result);
         });
         return outcome;
     }
@@ -749,8 +815,23 @@ final class SagaRun<D> {
      * Calls a synchronous action on this thread, the interceptors around it. Returns its result, or
      * {@link #FAILED} (compared by identity) when it threw, the failure then handled ({@link #onActionFailure}).
      */
-    @SuppressWarnings("unchecked")
     private D callAction(SagaStep<D> step, StepContext context) {
+        // Off, the common path's call is invokeAction alone, as small as without the option (it stays inlined).
+        return orchestrator.logContext() ? callActionWithKeys(step, context) : invokeAction(step, context);
+    }
+
+    /** {@link #callAction} with the step's keys in the MDC, its failure's handling too (its log line, the listeners). */
+    private D callActionWithKeys(SagaStep<D> step, StepContext context) {
+        String[] previous = enterStep(step);
+        try {
+            return invokeAction(step, context);
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private D invokeAction(SagaStep<D> step, StepContext context) {
         int i = step.index();
         inFlight[i] = true;
         D result;
@@ -779,6 +860,23 @@ final class SagaRun<D> {
      * failure then handled ({@link #onCompensationFailure}).
      */
     private boolean callCompensation(SagaStep<D> step, int attempt) {
+        return orchestrator.logContext() ? callCompensationWithKeys(step, attempt) : invokeCompensation(step, attempt);
+    }
+
+    /**
+     * {@link #callCompensation} with the step's keys in the MDC, its failure's handling too (the engine's WARN or ERROR,
+     * the listeners).
+     */
+    private boolean callCompensationWithKeys(SagaStep<D> step, int attempt) {
+        String[] previous = enterStep(step);
+        try {
+            return invokeCompensation(step, attempt);
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
+    private boolean invokeCompensation(SagaStep<D> step, int attempt) {
         int i = step.index();
         StepContext context = context(step, attempt);
         inFlight[i] = true;
@@ -853,7 +951,7 @@ final class SagaRun<D> {
                 }
                 uncertainAttempt[i] = true;
             }
-            Duration delay = policy.delayBefore(state.attempts() + 1, ThreadLocalRandom.current());
+            Duration delay = policy.delayBefore(state.attempts() + 1, orchestrator.retryJitter());
             if (log.isDebugEnabled()) {
                 log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
                         state.attempts(), delay, PendingTransitions.describe(error));
@@ -1020,23 +1118,28 @@ final class SagaRun<D> {
         StepContext context = context(step, state.attempts());
         D result;
         SagaInterceptor.Invocation invocation = null;
-        try { // the invocation is the reply's handling: its decoding too
-            invocation = before(SagaInterceptor.Kind.REPLY, context);
-            Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
-            result = remote.onReply().onReply(data, decoded);
-        } catch (Exception e) {
+        String[] previous = enterStep(step); // the drive after it puts its own (no step), then this back
+        try {
+            try { // the invocation is the reply's handling: its decoding too
+                invocation = before(SagaInterceptor.Kind.REPLY, context);
+                Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+                result = remote.onReply().onReply(data, decoded);
+            } catch (Exception e) {
+                now = null;
+                Exception cause = endedHandling(invocation, e);
+                // The participant may have acted before its reply was rejected: compensate it if it fails for good.
+                recordAndDrive(() -> onActionFailure(step, cause, true));
+                return takenAt;
+            } catch (Error e) {
+                endedHandling(invocation, e);
+                throw e;
+            }
             now = null;
-            Exception cause = endedHandling(invocation, e);
-            // The participant may have acted before its reply was rejected: compensate it if it fails for good.
-            recordAndDrive(() -> onActionFailure(step, cause, true));
-            return takenAt;
-        } catch (Error e) {
-            endedHandling(invocation, e);
-            throw e;
+            endedHandling(invocation, null);
+            recordAndDrive(() -> onActionSuccess(step, result));
+        } finally {
+            leaveLogContext(previous);
         }
-        now = null;
-        endedHandling(invocation, null);
-        recordAndDrive(() -> onActionSuccess(step, result));
         return takenAt;
     }
 
@@ -1292,6 +1395,7 @@ final class SagaRun<D> {
         inFlight[i] = true;
         Instant started = null;
         CompletionStage<?> outcome;
+        String[] previous = enterStep(step);
         try {
             if (step.remoteCompensation().isPresent()) { // its invocation is the handling of its reply, as a remote step's
                 Message command = outboxed ? null : commandMessage(step, context, true, false);
@@ -1314,6 +1418,8 @@ final class SagaRun<D> {
             now = null;
             settleCompensation(step, stepStates.get(i), rejectedCause(e));
             return;
+        } finally {
+            leaveLogContext(previous);
         }
         now = null;
         if (outcome == null) {
@@ -1337,7 +1443,7 @@ final class SagaRun<D> {
     }
 
     private CompletionStage<Void> compensateInParallel(SagaStep<D> step, D input, StepContext context) {
-        return onParallelExecutor(() -> {
+        return onParallelExecutor(step, () -> {
             step.compensation().compensate(input, context);
             return null;
         });
@@ -1432,19 +1538,24 @@ final class SagaRun<D> {
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
         Throwable rejected = null;
         SagaInterceptor.Invocation invocation = null;
-        try { // the invocation is the reply's handling, its decoding too, as for a remote step's reply (onReply)
-            invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
-            remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
-        } catch (Exception e) {
-            rejected = e;
-        } catch (Error e) {
-            endedHandling(invocation, e);
-            throw e;
+        String[] previous = enterStep(step); // as in onReply
+        try {
+            try { // the invocation is the reply's handling, its decoding too, as for a remote step's reply (onReply)
+                invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
+                remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
+            } catch (Exception e) {
+                rejected = e;
+            } catch (Error e) {
+                endedHandling(invocation, e);
+                throw e;
+            }
+            rejected = endedHandling(invocation, rejected);
+            now = null;
+            Throwable outcome = rejected;
+            recordAndDrive(() -> settleCompensation(step, state, outcome));
+        } finally {
+            leaveLogContext(previous);
         }
-        rejected = endedHandling(invocation, rejected);
-        now = null;
-        Throwable outcome = rejected;
-        recordAndDrive(() -> settleCompensation(step, state, outcome));
         return takenAt;
     }
 
@@ -1479,7 +1590,7 @@ final class SagaRun<D> {
         String detail = PendingTransitions.describe(error);
         RetryPolicy policy = step.compensationRetryPolicy();
         if (policy.shouldRetry(error, state.compensationAttempts())) {
-            Duration delay = policy.delayBefore(state.compensationAttempts() + 1, ThreadLocalRandom.current());
+            Duration delay = policy.delayBefore(state.compensationAttempts() + 1, orchestrator.retryJitter());
             log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", sagaId, step.name(),
                     state.compensationAttempts(), delay, detail);
             writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, now().plus(delay)),
@@ -1489,7 +1600,7 @@ final class SagaRun<D> {
         // Logged once the write is stored (logFailures): one that loses to another orchestrator's is no failure.
         Uncommon u = uncommon();
         if (u.unloggedFailures == null) {
-            u.unloggedFailures = new java.util.ArrayList<>(1);
+            u.unloggedFailures = new ArrayList<>(1);
         }
         u.unloggedFailures.add("compensation of " + step.name() + " failed for good after " + state.compensationAttempts()
                 + " attempts: " + detail);
@@ -2148,7 +2259,7 @@ final class SagaRun<D> {
         record(type, step, attempt, detail, updatedAt);
         if (command != null) {
             if (commands == null) {
-                commands = new java.util.ArrayList<>(2);
+                commands = new ArrayList<>(2);
             }
             commands.add(command);
         }
@@ -2200,7 +2311,7 @@ final class SagaRun<D> {
         PendingTransitions transitions = pending == null ? null : pending.of(current.sagaId(), current.version());
         try {
             if (orchestrator.transactionalMessages()) {
-                List<Message> outgoing = new java.util.ArrayList<>(commands == null ? List.of() : commands);
+                List<Message> outgoing = new ArrayList<>(commands == null ? List.of() : commands);
                 for (int t = 0; t < transitions.size(); t++) {
                     Message event = orchestrator.lifecycleMessage(current, transitions.get(t));
                     if (event != null) {
@@ -2541,7 +2652,7 @@ final class SagaRun<D> {
         } else if (detail instanceof Throwable error && error != exception) { // for a write the store refuses only
             Uncommon u = uncommon();
             if (u.unrecordedErrors == null) {
-                u.unrecordedErrors = new java.util.ArrayList<>(2);
+                u.unrecordedErrors = new ArrayList<>(2);
             }
             u.unrecordedErrors.add(error);
         }

@@ -182,11 +182,28 @@ public interface SagaStore {
 
     Optional<SagaInstance> find(String sagaId);
 
-    /** Instances with that business key, oldest first. */
+    /**
+     * Instances with that business key, oldest first. Unbounded: every one is read, with its data; {@link #findPage}
+     * reads them a page at a time.
+     */
     List<SagaInstance> findByBusinessKey(String businessKey);
 
-    /** Instances in any of the statuses, oldest first. */
+    /**
+     * Instances in any of the statuses, oldest first. Unbounded: every one is read, with its data (on a store holding
+     * a million completed sagas, a million of them); {@link #findPage} reads them a page at a time.
+     */
     List<SagaInstance> findByStatus(Set<SagaStatus> statuses);
+
+    /**
+     * One page of an operator's query: the instances {@link SagaQuery#matches matching} {@code query} (of its statuses,
+     * its business key if given, last updated before its time if given, after its position), in
+     * {@link RecoveryQuery#ORDER}, at most {@link SagaQuery#limit()} of them, never more. Keyset-paged on the
+     * instances' creation time and id, which never change: an instance is on one page of a query at most, and one
+     * that stops matching between two pages moves no other. No default: a store filters and pages where it keeps the
+     * instances (an index on the status and creation time, and one on the business key, serve a durable store), and a
+     * delegating store passes the call on, so that no store reads every instance for one page.
+     */
+    List<SagaInstance> findPage(SagaQuery query);
 
     /**
      * A page of the running or compensating instances a recovery may resume: those {@link RecoveryQuery#matches

@@ -130,6 +130,8 @@ public abstract class SagaStoreContractTest {
                 "each saga on a page of its own");
         assertEquals(List.of(created, created), createdAts(readPages(RecoveryQuery.firstPage(null, Set.of(), 100))),
                 "createdAt as findRecoveryCandidates lists it");
+        assertEquals(List.of("s-1", "s-2"), ids(readPages(new SagaQuery(EnumSet.allOf(SagaStatus.class), null, null,
+                null, 1))), "each saga on a page of findPage of its own");
     }
 
     private static List<Instant> createdAts(List<SagaInstance> instances) {
@@ -395,6 +397,86 @@ public abstract class SagaStoreContractTest {
                 return all;
             }
             query = query.next(page.get(page.size() - 1), query.excludedOwners());
+        }
+    }
+
+    @Test
+    void pagesOfAQueryHoldAtMostTheLimitOfTheMatchingSagasOldestFirstThenById() {
+        insert(instance("a", "order-1", SagaStatus.RUNNING, T0, 1)); // updated at T0 + 1 s (version 1)
+        insert(instance("c", "order-1", SagaStatus.RUNNING, T0.plusSeconds(10), 1)); // created with b: after it by id
+        insert(instance("b", "order-2", SagaStatus.COMPENSATING, T0.plusSeconds(10), 1));
+        insert(instance("d", "order-1", SagaStatus.COMPLETED, T0.plusSeconds(20), 1));
+        insert(instance("e", null, SagaStatus.FAILED_NEEDS_ATTENTION, T0.plusSeconds(30), 1));
+        insert(instance("f", "order-1", SagaStatus.RUNNING, T0.plusSeconds(40), 1)); // updated at T0 + 41 s
+        Set<SagaStatus> active = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING);
+
+        List<SagaInstance> first = store.findPage(new SagaQuery(active, null, null, null, 2));
+        assertEquals(List.of("a", "b"), ids(first));
+        assertSameData(new OrderData("o-a", 100), first.get(0).data());
+        assertEquals(List.of("c", "f"), ids(store.findPage(new SagaQuery(active, null, null, null, 2).next(first.get(1)))));
+        for (int limit : List.of(1, 2, 3, 100)) {
+            assertEquals(List.of("a", "b", "c", "f"), ids(readPages(new SagaQuery(active, null, null, null, limit))),
+                    "pages of " + limit);
+        }
+        assertEquals(List.of("a", "b", "c", "d", "e", "f"),
+                ids(readPages(new SagaQuery(EnumSet.allOf(SagaStatus.class), null, null, null, 4))));
+        assertEquals(List.of("e"), ids(store.findPage(new SagaQuery(Set.of(SagaStatus.FAILED_NEEDS_ATTENTION), null,
+                null, null, 10))));
+        assertEquals(List.of("a", "c", "d", "f"), ids(readPages(new SagaQuery(EnumSet.allOf(SagaStatus.class),
+                "order-1", null, null, 1))));
+        assertEquals(List.of("a", "c", "f"), ids(readPages(new SagaQuery(Set.of(SagaStatus.RUNNING), "order-1", null,
+                null, 2))));
+        assertEquals(List.of(), store.findPage(new SagaQuery(active, "nobody", null, null, 10)));
+        // last updated strictly before the time: f, updated at T0 + 41 s exactly, is not
+        assertEquals(List.of("a", "b", "c"), ids(readPages(new SagaQuery(active, null, T0.plusSeconds(41), null, 2))));
+        assertEquals(List.of("a", "b", "c", "f"), ids(readPages(new SagaQuery(active, null, T0.plusSeconds(42), null,
+                2))));
+        assertEquals(List.of("c"), ids(store.findPage(new SagaQuery(active, "order-1", T0.plusSeconds(41),
+                RecoveryQuery.Position.of(first.get(0)), 10))));
+        assertEquals(List.of(), store.findPage(new SagaQuery(active, null, T0.plusSeconds(1), null, 10)), "a at T0 + 1 s");
+        assertEquals(List.of(), store.findPage(new SagaQuery(active, null, Instant.MIN, null, 10)));
+    }
+
+    @Test
+    void aSagaThatChangesStatusBetweenPagesIsOnNoPageTwiceAndMovesNoOtherOffTheNextPage() {
+        for (int i = 0; i < 4; i++) {
+            insert(instance("s-" + i, null, SagaStatus.RUNNING, T0.plusSeconds(10L * i), 1));
+        }
+        SagaQuery running = new SagaQuery(Set.of(SagaStatus.RUNNING), null, null, null, 2);
+        List<SagaInstance> first = store.findPage(running);
+        assertEquals(List.of("s-0", "s-1"), ids(first));
+        finish("s-0"); // left the query on the page read: an offset would now skip s-2
+        finish("s-2"); // left it on the page to read
+        assertEquals(List.of("s-3"), ids(store.findPage(running.next(first.get(1)))));
+
+        SagaQuery runningOrDone = new SagaQuery(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPLETED), null, null, null,
+                2);
+        List<SagaInstance> page = store.findPage(runningOrDone);
+        assertEquals(List.of("s-0", "s-1"), ids(page));
+        finish("s-1"); // still matching, updated later: on the page read only
+        assertEquals(List.of("s-2", "s-3"), ids(store.findPage(runningOrDone.next(page.get(1)))));
+    }
+
+    private void finish(String sagaId) {
+        SagaInstance stored = store.find(sagaId).orElseThrow();
+        SagaInstance done = new SagaInstance(sagaId, stored.sagaName(), stored.definitionVersion(),
+                stored.businessKey(), stored.dataType(), new OrderData("o-" + sagaId, 100), SagaStatus.COMPLETED,
+                stored.steps(), null, null, stored.createdAt(), stored.updatedAt().plusSeconds(100),
+                stored.version() + 1);
+        store.update(done, transition(done, TransitionType.SAGA_COMPLETED));
+    }
+
+    /** All the pages of {@code query}, each the next after the last saga of a page that holds exactly the limit. */
+    private List<SagaInstance> readPages(SagaQuery query) {
+        List<SagaInstance> all = new java.util.ArrayList<>();
+        while (true) {
+            List<SagaInstance> page = store.findPage(query);
+            assertTrue(page.size() <= query.limit(), "a page of " + page.size() + " over the limit " + query.limit());
+            all.addAll(page);
+            if (page.size() != query.limit()) {
+                return all;
+            }
+            query = query.next(page.get(page.size() - 1));
         }
     }
 

@@ -13,6 +13,7 @@ import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.spi.StoredKeys;
 
@@ -30,6 +31,7 @@ import java.util.Optional;
 import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
 
 /**
  * A {@link SagaStore} in memory, for tests and for sagas that need no durability. It keeps the saga data
@@ -293,12 +295,22 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
      */
     @Override
     public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
+        return firstMatching(query::matches, query.limit());
+    }
+
+    /** As {@link #findRecoveryCandidates}: the first {@code limit} matching instances, by one pass over them. */
+    @Override
+    public List<SagaInstance> findPage(SagaQuery query) {
+        return firstMatching(query::matches, query.limit());
+    }
+
+    private List<SagaInstance> firstMatching(Predicate<SagaInstance> matches, int limit) {
         PriorityQueue<SagaInstance> firstOnes = new PriorityQueue<>(RecoveryQuery.ORDER.reversed()); // last on top
         for (Entry entry : entries.values()) {
             SagaInstance instance = entry.current();
-            if (query.matches(instance)) {
+            if (matches.test(instance)) {
                 firstOnes.add(instance);
-                if (firstOnes.size() > query.limit()) {
+                if (firstOnes.size() > limit) {
                     firstOnes.poll();
                 }
             }

@@ -3,6 +3,7 @@ package io.streamsaga.inmemory.saga;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.spi.SagaQuery;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
@@ -44,6 +45,11 @@ abstract class ForwardingSagaStore implements SagaStore {
     @Override
     public List<SagaInstance> findByStatus(Set<SagaStatus> statuses) {
         return delegate.findByStatus(statuses);
+    }
+
+    @Override
+    public List<SagaInstance> findPage(SagaQuery query) {
+        return delegate.findPage(query);
     }
 
     @Override

@@ -47,7 +47,7 @@ import java.util.Objects;
  */
 public final class JdbcInbox implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(JdbcInbox.class);
-    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeEvery}), without tags. */
+    /** Counter of failed runs of the scheduled purge ({@link Builder#purgeEvery}), tagged {@code inbox} ({@link Builder#name}). */
     public static final String PURGE_FAILURES_METRIC = "streamsaga_inbox_purge_failures_total";
 
     private final JdbcTransactions tx;
@@ -64,10 +64,10 @@ public final class JdbcInbox implements AutoCloseable {
             this.purge = null;
         } else {
             Duration retention = b.retention;
-            this.purges = Scheduler.scoped(b.scheduler, "inbox purge");
-            this.purge = new PeriodicPurge(purges, b.purgeInterval, "inbox: rows processed more than " + retention
-                    + " ago", (now, maxRows) -> purgeProcessedBefore(now.minus(retention), maxRows),
-                    MetricsRecorder.guarded(b.metrics), PURGE_FAILURES_METRIC, Map.of());
+            this.purges = Scheduler.scoped(b.scheduler, "inbox '" + b.name + "' purge");
+            this.purge = new PeriodicPurge(purges, b.purgeInterval, "inbox '" + b.name + "': rows processed more than "
+                    + retention + " ago", (now, maxRows) -> purgeProcessedBefore(now.minus(retention), maxRows),
+                    MetricsRecorder.guarded(b.metrics), PURGE_FAILURES_METRIC, Map.of("inbox", b.name));
             purge.start();
         }
     }
@@ -239,6 +239,7 @@ public final class JdbcInbox implements AutoCloseable {
         private Duration retention;
         private Duration purgeInterval;
         private MetricsRecorder metrics = MetricsRecorder.NOOP;
+        private String name = "default";
 
         private Builder(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -282,6 +283,19 @@ public final class JdbcInbox implements AutoCloseable {
          */
         public Builder purgeEvery(Duration interval) {
             this.purgeInterval = ConfigurationException.requirePositive(interval, "purgeInterval");
+            return this;
+        }
+
+        /**
+         * The inbox's name (default {@code default}), 1 to 100 characters, in its scheduled purge's log lines and the
+         * {@code inbox} tag of {@link JdbcInbox#PURGE_FAILURES_METRIC}, so that several inboxes of one process (over
+         * several databases) are told apart; it is stored nowhere: inboxes of one database share its table whatever
+         * their names. Any other is refused at the call with a {@link ConfigurationException}.
+         */
+        public Builder name(String name) {
+            ConfigurationException.require(name != null && !name.isBlank() && name.length() <= 100,
+                    "inbox name must be 1 to 100 characters, but was %s", StreamSagaException.quote(name));
+            this.name = name;
             return this;
         }
 

@@ -1,6 +1,7 @@
 package io.streamsaga.jdbc.internal;
 
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,10 +15,13 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * A clean-up of one table repeated every interval on a component's {@link Scheduler#scoped scoped} scheduler, in the
  * shape of an orchestrator's retention purge: each run deletes, in transactions of at most {@link #BATCH} rows, what
- * is older than the cutoff read once at its start, until a batch deletes fewer; a failure is logged and counted, and
+ * is older than the cutoff read once at its start, until a batch deletes fewer, each batch a task of its own so that
+ * the scheduler's other timers run between them; a failure is logged and counted, and
  * the next interval tries again. Several nodes purging one table at once is harmless: each batch deletes what is
- * still there, and one that loses a race for a row fails and is retried the same way. The component closes its scope
- * after {@link #stop()}: the scope waits for a run in progress, which starts no batch once stopped. Thread-safe.
+ * still there, and one that loses a race for a row fails and is retried the same way. A run that meets a
+ * {@link ThreadDeath} (its thread stopped) or a test's {@link SimulatedProcessCrash} throws it on, and none follows it
+ * (docs/architecture.md, "A periodic task whose thread is stopped"). The component closes its scope
+ * after {@link #stop()}: the scope waits for a batch in progress, after which none starts once stopped. Thread-safe.
  */
 public final class PeriodicPurge {
     private static final Logger log = LoggerFactory.getLogger(PeriodicPurge.class);
@@ -39,7 +43,7 @@ public final class PeriodicPurge {
     private final Map<String, String> tags;
     private volatile boolean stopped;
     private volatile Scheduler.Cancellable next;
-    /** Held by a run in progress, for {@link #awaitIdle}. */
+    /** Held by a batch in progress, for {@link #awaitIdle}. */
     private final ReentrantLock running = new ReentrantLock();
 
     /**
@@ -60,28 +64,61 @@ public final class PeriodicPurge {
 
     /** Arms the first run, one interval from now. */
     public void start() {
-        Scheduler.Cancellable timer = scope.schedule(interval, () -> {
-            if (stopped) {
-                return;
-            }
-            try {
-                running.lock();
-                try {
-                    if (!stopped) {
-                        runOnce();
-                    }
-                } finally {
-                    running.unlock();
-                }
-            } finally {
-                if (!stopped) {
-                    start();
-                }
-            }
-        });
+        schedule(interval, () -> batch(null));
+    }
+
+    private void schedule(Duration delay, Runnable task) {
+        Scheduler.Cancellable timer = scope.schedule(delay, task);
         next = timer;
         if (stopped) { // stop() ran meanwhile and may have cancelled the previous timer only
             timer.cancel();
+        }
+    }
+
+    /**
+     * One batch of a run ({@code run} null: its first, which reads the cutoff), a task of its own: after a full batch
+     * the next one is scheduled at once rather than run in a loop, so that on a scheduler of one thread shared with
+     * other timers (a bus's, whose timers drive sagas' timeouts and retries) those due meanwhile run between batches,
+     * not after a purge of a large backlog; after the last one, the next run is armed one interval later.
+     */
+    private void batch(Run run) {
+        if (stopped) {
+            return;
+        }
+        Run current = run;
+        boolean more = false;
+        boolean dead = false;
+        try {
+            running.lock();
+            try {
+                if (!stopped) {
+                    if (current == null) { // one cutoff per run: rows outdated meanwhile wait for the next one
+                        current = new Run(scope.clock().instant());
+                    }
+                    more = deleteOne(current);
+                }
+            } finally {
+                running.unlock();
+            }
+        } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
+            dead = true;
+            throw e;
+        } catch (ThreadDeath e) {
+            // The thread was asked to stop (Thread.stop): rescheduled, the purge would ignore the request, as the
+            // scheduler's thread outlives it. Thrown on, as its Javadoc asks of whoever catches it.
+            dead = true;
+            log.warn("{}: the scheduled purge stops for good, its thread stopped ({}); close and build the"
+                    + " component again to run it", what, e.toString());
+            throw e;
+        } finally {
+            if (!stopped && !dead) {
+                Run continued = current;
+                if (more) {
+                    schedule(Duration.ZERO, () -> batch(continued));
+                } else {
+                    start();
+                }
+            }
         }
     }
 
@@ -95,7 +132,7 @@ public final class PeriodicPurge {
     }
 
     /**
-     * Waits, until {@code deadline} (a {@link System#nanoTime()}), for a run in progress on another thread after
+     * Waits, until {@code deadline} (a {@link System#nanoTime()}), for a batch in progress on another thread after
      * {@link #stop()} (not for one on the calling thread, which may be closing the component from inside it), for a
      * component whose close() cannot close the purge's scope (an outbox relay closed from its own poll); logs a
      * warning when it stops waiting.
@@ -106,20 +143,30 @@ public final class PeriodicPurge {
         }
     }
 
-    private void runOnce() {
-        Instant now = scope.clock().instant(); // one cutoff per run: rows outdated meanwhile wait for the next one
-        int total = 0;
+    /** A run in progress: its cutoff's time and the rows its batches deleted so far; used by one batch at a time. */
+    private static final class Run {
+        final Instant now;
+        int total;
+
+        Run(Instant now) {
+            this.now = now;
+        }
+    }
+
+    /** Deletes one batch of {@code run}; whether it was full (another follows). A failure ends the run. */
+    private boolean deleteOne(Run run) {
         try {
-            int deleted;
-            do {
-                deleted = batch.delete(now, BATCH);
-                total += deleted;
-            } while (deleted == BATCH && !stopped);
-            log.debug("{}: {} row(s) deleted", what, total);
+            int deleted = batch.delete(run.now, BATCH);
+            run.total += deleted;
+            if (deleted == BATCH) {
+                return true;
+            }
+            log.debug("{}: {} row(s) deleted", what, run.total);
         } catch (RuntimeException e) {
             metrics.increment(failureMetric, tags);
-            log.warn("{}: purge failed after {} row(s) deleted, retrying at the next interval: {}", what, total,
+            log.warn("{}: purge failed after {} row(s) deleted, retrying at the next interval: {}", what, run.total,
                     e.toString());
         }
+        return false;
     }
 }

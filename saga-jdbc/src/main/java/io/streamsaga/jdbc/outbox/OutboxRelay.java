@@ -70,7 +70,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *       again after the backoff, and then that second Error goes on to the executor.</li>
  *   <li><b>A {@link ThreadDeath}</b> (the polling thread stopped with {@code Thread.stop}) rolls its batch back without
  *       writing anything more and is thrown on, as its Javadoc asks of whoever catches it: that poll schedules no next
- *       one, and {@link #relayPending()} throws it.</li>
+ *       one (logged at WARN; {@link #wakeUp()} polls again), and {@link #relayPending()} throws it.</li>
  *   <li><b>Poison rows.</b> A non-retriable rejection marks the row FAILED with the error (logged, kept,
  *       counted by {@link JdbcOutbox#failedCount()}), and the relay goes on with the next row; so does a row that
  *       cannot be read as a message (written by other SQL, or corrupted), which every batch would fail on.</li>
@@ -299,6 +299,10 @@ public final class OutboxRelay implements AutoCloseable {
                 // A test's process dying here, or this thread stopped (Thread.stop, whose ThreadDeath a catcher must
                 // rethrow so that the thread dies): nothing of the poll runs on, and no next poll
                 crashed = true;
+                if (e instanceof ThreadDeath) { // its executor's thread dies of it unseen (ThreadGroup ignores it)
+                    log.warn("outbox relay '{}': its polling stops, its thread stopped ({}); wakeUp() polls again",
+                            config.name(), e.toString());
+                }
                 throw e;
             } catch (RuntimeException | Error e) {
                 // An Error too, a VirtualMachineError included: a poll that ends without rescheduling itself stops the

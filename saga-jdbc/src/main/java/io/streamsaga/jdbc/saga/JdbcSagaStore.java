@@ -27,6 +27,7 @@ import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import io.streamsaga.saga.spi.SagaStore;
 import io.streamsaga.saga.spi.SagaWriteRefusedException;
 import io.streamsaga.saga.spi.UnreadableSagaData;
@@ -48,6 +49,7 @@ import java.sql.Types;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.BitSet;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -741,14 +743,76 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             params.add(after.createdAt());
             params.add(after.sagaId());
         }
+        return statusPage(List.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), filters.toString(), params, limit);
+    }
+
+    /**
+     * The statement of a page of the rows in any of {@code statuses} that match {@code filters} (each a
+     * {@code " AND ..."}, of {@code params}): the first {@code limit} of each status, each read in order from the
+     * index {@code ss_saga_status (status, created_at)}, then the first {@code limit} of them all, in one statement
+     * (one snapshot: a row changing status meanwhile is read once), as {@link #recoveryPage} tells.
+     */
+    private static PageQuery statusPage(Collection<SagaStatus> statuses, String filters, List<Object> params,
+                                        int limit) {
         String limited = " LIMIT " + limit;
         String statusOrder = " ORDER BY status, created_at, saga_id" + limited;
-        String sql = "SELECT * FROM ((" + SELECT + " WHERE status = 'RUNNING'" + filters + statusOrder + ") UNION ALL ("
-                + SELECT + " WHERE status = 'COMPENSATING'" + filters + statusOrder + ")) page"
-                + " ORDER BY created_at, saga_id" + limited;
-        List<Object> both = new ArrayList<>(params);
-        both.addAll(params);
-        return new PageQuery(sql, both);
+        StringBuilder sql = new StringBuilder("SELECT * FROM (");
+        List<Object> all = new ArrayList<>();
+        String union = "";
+        for (SagaStatus status : statuses) {
+            sql.append(union);
+            union = " UNION ALL ";
+            // the status a literal (an enum constant's name), as the index range's first column
+            sql.append('(').append(SELECT).append(" WHERE status = '").append(status.name()).append('\'')
+                    .append(filters).append(statusOrder).append(')');
+            all.addAll(params);
+        }
+        sql.append(") page ORDER BY created_at, saga_id").append(limited);
+        return new PageQuery(sql.toString(), all);
+    }
+
+    /**
+     * Filters and pages in the database, keyset-paged on {@code (created_at, saga_id)} as {@link #findRecoveryCandidates}
+     * is, with the indexes of schema version 4 (no index of its own): with a business key, the rows of the index
+     * {@code ss_saga_business_key} for that key (the sagas of one key, sorted); without, the first {@code limit} of
+     * each status, each read in order from {@code ss_saga_status (status, created_at)}, then the first {@code limit}
+     * of them all ({@link #statusPage}). A last-update bound (the orchestrator's {@code findIdleLongerThan}) filters
+     * the rows of the active statuses' ranges on the way, as a recovery's does. A row no instance can carry fails the
+     * page, as it fails {@link #findByStatus}.
+     */
+    @Override
+    public List<SagaInstance> findPage(SagaQuery query) {
+        Instant updatedBefore = query.updatedBefore();
+        if (updatedBefore != null && !updatedBefore.isAfter(EARLIEST_STORABLE)) {
+            return List.of(); // no instance is stored that old: its time could not have been written
+        }
+        StringBuilder filters = new StringBuilder();
+        List<Object> params = new ArrayList<>();
+        if (updatedBefore != null) {
+            filters.append(" AND updated_at < ?");
+            params.add(updatedBefore);
+        }
+        RecoveryQuery.Position after = query.after();
+        if (after != null) {
+            filters.append(" AND created_at >= ? AND (created_at > ? OR saga_id > ?)");
+            params.add(after.createdAt());
+            params.add(after.createdAt());
+            params.add(after.sagaId());
+        }
+        if (query.businessKey() == null) {
+            PageQuery page = statusPage(query.statuses(), filters.toString(), params, query.limit());
+            return query(page.sql(), page.params().toArray());
+        }
+        List<Object> keyed = new ArrayList<>();
+        keyed.add(query.businessKey());
+        String statuses = "";
+        if (query.statuses().size() < SagaStatus.values().length) {
+            statuses = " AND status IN (" + placeholders(query.statuses().size()) + ")";
+            query.statuses().forEach(status -> keyed.add(status.name()));
+        }
+        keyed.addAll(params);
+        return query(SELECT + " WHERE business_key = ?" + statuses + filters + " ORDER BY created_at, saga_id LIMIT "
+                + query.limit(), keyed.toArray());
     }
 
     @Override

@@ -397,6 +397,9 @@ abstract class DurableSagaRestartAndUpgradeTest {
         assertTrue(e.getMessage().contains("unreadable data of saga s-499"), e.getMessage());
         e = assertThrows(io.streamsaga.jdbc.JdbcException.class, () -> store.find("s-100"));
         assertTrue(e.getMessage().contains("unreadable step states of saga s-100"), e.getMessage());
+        e = assertThrows(io.streamsaga.jdbc.JdbcException.class, () -> store.findPage(
+                new io.streamsaga.saga.spi.SagaQuery(Set.of(SagaStatus.RUNNING), null, null, null, 10)));
+        assertTrue(e.getMessage().contains("unreadable step states of saga s-100"), e.getMessage());
     }
 
     @Test

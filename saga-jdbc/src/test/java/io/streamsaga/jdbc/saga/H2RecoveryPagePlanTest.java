@@ -2,7 +2,10 @@ package io.streamsaga.jdbc.saga;
 
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -10,6 +13,8 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -23,7 +28,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code ss_saga_status (status, created_at)} ("index sorted": only the sagas of equal creation times are sorted,
  * by id) and stops at its limit, instead of reading and sorting every unfinished saga after the position for each
  * page. {@code EXPLAIN ANALYZE} counts the rows each part read ({@code scanCount}). The statement and parameters are
- * those the store sends (captured from its connection).
+ * those the store sends (captured from its connection). So is a page of {@link JdbcSagaStore#findPage} (the
+ * orchestrator's paged queries) of a status, of idle sagas, and of a business key (from {@code ss_saga_business_key}):
+ * the indexes of schema version 4 serve it.
  */
 class H2RecoveryPagePlanTest {
     private static final Pattern SCAN_COUNT = Pattern.compile("scanCount: (\\d+)");
@@ -33,19 +40,7 @@ class H2RecoveryPagePlanTest {
 
     @Test
     void aRecoveryPageIsReadInOrderFromTheIndexAndStopsAtItsLimitWithoutSortingEveryUnfinishedSaga() throws Exception {
-        DataSource dataSource = db.database().dataSource();
-        JdbcSchema.of(dataSource).migrate();
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
-                    + " status, steps, created_at, updated_at, version)"
-                    + " SELECT 's-' || g, 'order', 1, 'k-' || g, 'order-data', X'7b7d',"
-                    + " CASE WHEN MOD(g, 10) = 0 THEN 'COMPLETED' WHEN MOD(g, 7) = 0 THEN 'COMPENSATING'"
-                    + " ELSE 'RUNNING' END, X'5b5d',"
-                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + CAST(g / 3 AS INT) * INTERVAL '0.001' SECOND,"
-                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + g * INTERVAL '0.001' SECOND, 1"
-                    + " FROM SYSTEM_RANGE(1, 20000) r(g)");
-            s.execute("ANALYZE");
-        }
+        DataSource dataSource = manySagas();
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         RecoveryQuery first = RecoveryQuery.firstPage(Instant.parse("2026-01-02T00:00:00Z"), Set.of("node-b"), 500);
@@ -77,5 +72,63 @@ class H2RecoveryPagePlanTest {
             n++;
         }
         return n;
+    }
+
+    @Test
+    void aPageOfAStatusOrOfIdleSagasIsReadInOrderFromTheStatusIndexAndAPageOfAKeyFromTheKeyIndex() throws Exception {
+        DataSource dataSource = manySagas();
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        SagaQuery completed = new SagaQuery(Set.of(SagaStatus.COMPLETED), null, null, null, 500);
+        SagaQuery idle = new SagaQuery(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), null,
+                Instant.parse("2026-01-01T00:00:10Z"), null, 500);
+        SagaQuery key = new SagaQuery(EnumSet.allOf(SagaStatus.class), "k-42", null, null, 2);
+        List<SagaQuery> secondPages = List.of(next(completed, store), next(idle, store), next(key, store));
+        capture.clear();
+
+        assertEquals(List.of(500, 500, 2), secondPages.stream().map(q -> store.findPage(q).size()).toList());
+
+        assertEquals(3, capture.statements().size(), "one statement per page");
+        for (int i = 0; i < 3; i++) {
+            String plan = capture.explain(dataSource, "EXPLAIN ANALYZE ", i);
+            if (i < 2) {
+                int statuses = i == 0 ? 1 : 2;
+                assertEquals(statuses, count(plan, "/* public.ss_saga_status: "), plan);
+                assertEquals(statuses, count(plan, "/* index sorted"), plan);
+            } else {
+                assertTrue(plan.contains("/* public.ss_saga_business_key: "), plan);
+            }
+            Matcher scans = SCAN_COUNT.matcher(plan);
+            while (scans.find()) {
+                assertTrue(Long.parseLong(scans.group(1)) <= 1001, plan); // a page per status, not every row after it
+            }
+        }
+    }
+
+    private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {
+        List<SagaInstance> first = store.findPage(query);
+        return query.next(first.get(first.size() - 1));
+    }
+
+    /**
+     * A migrated database of 20,000 sagas created 3 a millisecond: completed every 10th, compensating every 7th (not
+     * 10th), running the others; each updated g ms after the start of 2026; business keys {@code k-0} to
+     * {@code k-4999}, 4 sagas each.
+     */
+    private DataSource manySagas() throws Exception {
+        DataSource dataSource = db.database().dataSource();
+        JdbcSchema.of(dataSource).migrate();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
+                    + " status, steps, created_at, updated_at, version)"
+                    + " SELECT 's-' || g, 'order', 1, 'k-' || MOD(g, 5000), 'order-data', X'7b7d',"
+                    + " CASE WHEN MOD(g, 10) = 0 THEN 'COMPLETED' WHEN MOD(g, 7) = 0 THEN 'COMPENSATING'"
+                    + " ELSE 'RUNNING' END, X'5b5d',"
+                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + CAST(g / 3 AS INT) * INTERVAL '0.001' SECOND,"
+                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + g * INTERVAL '0.001' SECOND, 1"
+                    + " FROM SYSTEM_RANGE(1, 20000) r(g)");
+            s.execute("ANALYZE");
+        }
+        return dataSource;
     }
 }

@@ -2,7 +2,10 @@ package io.streamsaga.jdbc.saga;
 
 import io.streamsaga.jdbc.JdbcSchema;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -10,6 +13,8 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,7 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a page is read in order from the index and stops at its limit, instead of a sort of every unfinished saga for each
  * page (a recovery of N sagas would sort them N/500 times). The statement and parameters are those the store sends
  * (captured from its connection); the table holds fewer rows than ANALYZE samples, so its statistics, and the plan,
- * are the same at each run.
+ * are the same at each run. So is a page of {@link JdbcSagaStore#findPage} (the orchestrator's paged queries) of a
+ * status, of idle sagas, and of a business key (from {@code ss_saga_business_key}): the indexes of schema version 4
+ * serve it.
  */
 class PostgresRecoveryPagePlanTest {
     @RegisterExtension
@@ -29,17 +36,7 @@ class PostgresRecoveryPagePlanTest {
 
     @Test
     void aRecoveryPageIsReadInOrderFromTheIndexAndStopsAtItsLimitWithoutSortingEveryUnfinishedSaga() throws Exception {
-        DataSource dataSource = db.database().dataSource();
-        JdbcSchema.of(dataSource).migrate();
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
-                    + " status, steps, created_at, updated_at, version)"
-                    + " SELECT 's-' || g, 'order', 1, 'k-' || g, 'order-data', '{}'::bytea,"
-                    + " CASE WHEN g % 10 = 0 THEN 'COMPLETED' WHEN g % 7 = 0 THEN 'COMPENSATING' ELSE 'RUNNING' END,"
-                    + " '[]'::bytea, timestamptz '2026-01-01' + (g / 3) * interval '1 millisecond',"
-                    + " timestamptz '2026-01-01' + g * interval '1 millisecond', 1 FROM generate_series(1, 20000) g");
-            s.execute("ANALYZE ss_saga");
-        }
+        DataSource dataSource = manySagas();
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         RecoveryQuery first = RecoveryQuery.firstPage(Instant.parse("2026-01-02T00:00:00Z"), Set.of("node-b"), 500);
@@ -60,5 +57,57 @@ class PostgresRecoveryPagePlanTest {
             }
         }
         assertTrue(plan.contains("Index Scan using ss_saga_status"), plan);
+    }
+
+    @Test
+    void aPageOfAStatusOrOfIdleSagasIsReadInOrderFromTheStatusIndexAndAPageOfAKeyFromTheKeyIndex() throws Exception {
+        DataSource dataSource = manySagas();
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        SagaQuery completed = new SagaQuery(Set.of(SagaStatus.COMPLETED), null, null, null, 500);
+        SagaQuery idle = new SagaQuery(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), null,
+                Instant.parse("2026-01-01T00:00:10Z"), null, 500);
+        SagaQuery key = new SagaQuery(EnumSet.allOf(SagaStatus.class), "k-42", null, null, 2);
+        List<SagaQuery> secondPages = List.of(next(completed, store), next(idle, store), next(key, store));
+        capture.clear();
+
+        assertEquals(List.of(500, 500, 2), secondPages.stream().map(q -> store.findPage(q).size()).toList());
+
+        assertEquals(3, capture.statements().size(), "one statement per page");
+        for (int i = 0; i < 3; i++) {
+            String plan = capture.explain(dataSource, "EXPLAIN ", i);
+            assertFalse(plan.contains("Seq Scan"), plan);
+            for (String line : plan.split("\n")) {
+                if (line.contains("Sort  (") && !line.contains("Incremental")) {
+                    assertTrue(Long.parseLong(line.replaceAll(".*rows=(\\d+).*", "$1")) <= 1000, plan);
+                }
+            }
+            assertTrue(plan.contains(i < 2 ? "Index Scan using ss_saga_status" : "ss_saga_business_key"), plan);
+        }
+    }
+
+    private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {
+        List<SagaInstance> first = store.findPage(query);
+        return query.next(first.get(first.size() - 1));
+    }
+
+    /**
+     * A migrated database of 20,000 sagas created 3 a millisecond: completed every 10th, compensating every 7th (not
+     * 10th), running the others; each updated g ms after the start of 2026; business keys {@code k-0} to
+     * {@code k-4999}, 4 sagas each.
+     */
+    private DataSource manySagas() throws Exception {
+        DataSource dataSource = db.database().dataSource();
+        JdbcSchema.of(dataSource).migrate();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
+                    + " status, steps, created_at, updated_at, version)"
+                    + " SELECT 's-' || g, 'order', 1, 'k-' || (g % 5000), 'order-data', '{}'::bytea,"
+                    + " CASE WHEN g % 10 = 0 THEN 'COMPLETED' WHEN g % 7 = 0 THEN 'COMPENSATING' ELSE 'RUNNING' END,"
+                    + " '[]'::bytea, timestamptz '2026-01-01' + (g / 3) * interval '1 millisecond',"
+                    + " timestamptz '2026-01-01' + g * interval '1 millisecond', 1 FROM generate_series(1, 20000) g");
+            s.execute("ANALYZE ss_saga");
+        }
+        return dataSource;
     }
 }

@@ -7,6 +7,7 @@ import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.spi.NodeRegistry;
 import io.streamsaga.saga.spi.RecoveryQuery;
+import io.streamsaga.saga.spi.SagaQuery;
 import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
@@ -246,6 +247,12 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     public List<SagaInstance> findRecoveryCandidates(RecoveryQuery query) {
         checkAlive();
         return delegate.findRecoveryCandidates(query);
+    }
+
+    @Override
+    public List<SagaInstance> findPage(SagaQuery query) {
+        checkAlive();
+        return delegate.findPage(query);
     }
 
     @Override

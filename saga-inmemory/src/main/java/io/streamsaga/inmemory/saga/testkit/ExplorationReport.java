@@ -10,11 +10,21 @@ import java.util.Objects;
  *
  * @param sagaName  the explored saga
  * @param scenarios every scenario with its final status and violations
+ * @param skipped   the failure points not explored, each with why (a remote step without a timeout, which waits for
+ *                  its reply for ever by design, is not explored without one)
+ * @param seed      the seed of the retry jitter the scenarios ran with ({@link SagaCrashExplorer#seed}): the same
+ *                  seed runs them again
  */
-public record ExplorationReport(String sagaName, List<Scenario> scenarios) {
+public record ExplorationReport(String sagaName, List<Scenario> scenarios, List<String> skipped, long seed) {
 
     public ExplorationReport {
         scenarios = List.copyOf(scenarios);
+        skipped = List.copyOf(skipped);
+    }
+
+    /** A report of nothing skipped, of the kit's default seed (0). */
+    public ExplorationReport(String sagaName, List<Scenario> scenarios) {
+        this(sagaName, scenarios, List.of(), SagaTestKit.DEFAULT_SEED);
     }
 
     /** Every violation of every scenario. */
@@ -50,7 +60,12 @@ public record ExplorationReport(String sagaName, List<Scenario> scenarios) {
         /** A crash right after a persisted transition, then recovery. */
         CRASH_AFTER_WRITE,
         /** A crash right before a transition is persisted (the action ran, its outcome lost), then recovery. */
-        CRASH_BEFORE_WRITE
+        CRASH_BEFORE_WRITE,
+        /**
+         * A remote step's participant never replies (it acted, its replies are lost), so the step's timeout fails its
+         * attempts; or a remote compensation's participant does not reply once, while a step fails. No crash.
+         */
+        NO_REPLY
     }
 
     /**

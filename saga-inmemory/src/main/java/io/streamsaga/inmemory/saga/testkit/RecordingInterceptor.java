@@ -20,6 +20,7 @@ final class RecordingInterceptor implements SagaInterceptor {
     private final Map<String, FailureMode> stepFailures;
     private final Map<String, FailureMode> compensationFailures;
     private final Map<String, Integer> strikes = new HashMap<>();
+    private final LostReplies lost;
     private final List<RecordedInvocation> invocations = new ArrayList<>();
     private final List<CompensationEvent> compensations = new ArrayList<>();
     /** The commands the orchestrators sent for each remote step: the attempts they started, answered or not. */
@@ -36,7 +37,12 @@ final class RecordingInterceptor implements SagaInterceptor {
     record CompensationEvent(String step, boolean started) {
     }
 
-    RecordingInterceptor(Map<String, FailureMode> stepFailures, Map<String, FailureMode> compensationFailures) {
+    /** The topic a lost reply goes to instead of the orchestrator's: no one reads it, and a test may look at it. */
+    static final String LOST_REPLIES = "saga-test-kit-lost-replies";
+
+    RecordingInterceptor(Map<String, FailureMode> stepFailures, Map<String, FailureMode> compensationFailures,
+                         LostReplies lost) {
+        this.lost = lost;
         // Copies the run may add to: an upgrade injects failures into the steps of the version it upgrades to.
         this.stepFailures = new HashMap<>(stepFailures);
         this.compensationFailures = new HashMap<>(compensationFailures);
@@ -81,7 +87,8 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /**
      * Records the start of a remote step's attempt, or of a remote compensation's, when the orchestrator publishes its
-     * command for the run's saga ({@link SagaRunReport#SAGA_ID}).
+     * command for the run's saga ({@link SagaRunReport#SAGA_ID}); sends a reply of the run's saga to be lost
+     * ({@link LostReplies}) to {@link #LOST_REPLIES} instead, where the orchestrator never reads it.
      */
     MessageInterceptor commandObserver() {
         return new MessageInterceptor() {
@@ -94,10 +101,23 @@ final class RecordingInterceptor implements SagaInterceptor {
                     commandSent(message.header(SagaMessages.STEP).orElse(""),
                             message.header(SagaMessages.ATTEMPT).orElse(""),
                             SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)));
+                } else if (SagaRunReport.SAGA_ID.equals(message.sagaId().orElse(null))
+                        && message.header(SagaMessages.STEP).isPresent() && loses(message)) {
+                    return message.withTopic(LOST_REPLIES);
                 }
                 return message;
             }
         };
+    }
+
+    /** Whether {@code reply} (a message of the run's saga naming a step, not a command) is one to lose, counted. */
+    private synchronized boolean loses(Message reply) {
+        boolean compensation = SagaMessages.COMPENSATION.equals(reply.header(SagaMessages.PHASE).orElse(null));
+        String step = reply.header(SagaMessages.STEP).orElseThrow();
+        FailureMode mode = (compensation ? lost.compensations() : lost.steps()).get(step);
+        return mode != null
+                && strikes.merge((compensation ? "lost compensation reply:" : "lost reply:") + step, 1, Integer::sum)
+                <= mode.times();
     }
 
     private synchronized void commandSent(String step, String attempt, boolean compensation) {

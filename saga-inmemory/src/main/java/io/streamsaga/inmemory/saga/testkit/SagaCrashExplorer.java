@@ -5,6 +5,7 @@ import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
+import io.streamsaga.saga.SagaTimeoutException;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepRole;
 import io.streamsaga.saga.TransitionType;
@@ -34,10 +35,19 @@ import java.util.function.Supplier;
  *       retry policy does not retry that {@link InjectedFailure}: one attempt, or its type declared non-retryable);</li>
  *   <li>each compensation failing once while the last non-retriable step fails (if the compensation's
  *       retry policy gives up, the saga needs attention and the explorer retries it as an operator would);</li>
+ *   <li>each remote step whose participant never replies ({@link ExplorationReport.Kind#NO_REPLY}): it acts, and its
+ *       replies are lost, so the step's timeout fails every attempt on the virtual clock (once only for a retriable
+ *       step, which must then complete, or need attention when its policy does not retry a
+ *       {@link io.streamsaga.saga.SagaTimeoutException}); the step is uncertain, so the saga must compensate it with
+ *       the steps that took effect; and each remote compensation whose participant does not reply once while the
+ *       last non-retriable step fails (its compensation timeout fails the attempt; an operator retry follows if the
+ *       compensation's policy gives up). A step or compensation without a timeout waits for its reply for ever by
+ *       design: it is not explored so, and {@link ExplorationReport#skipped()} says why;</li>
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
- *   <li>a crash right after each persisted transition of each step failure and compensation failure above, recovered
+ *   <li>a crash right after each persisted transition of each step failure, compensation failure and missing reply
+ *       above, recovered
  *       the same way with the same failures injected: so also after what only a failure path writes (a step's
  *       {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
  *       {@code COMPENSATION_FAILED}, {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
@@ -66,7 +76,10 @@ import java.util.function.Supplier;
  * step that never took effect was compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
  * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
  * every violation (a text several scenarios share once, with its count and their names); each scenario of the
- * {@link ExplorationReport} has its {@link ExplorationReport.Kind}. Each scenario's run is closed once it is checked (what the kit created for it: orchestrator,
+ * {@link ExplorationReport} has its {@link ExplorationReport.Kind}. Every run draws the retry policies' jitter from a
+ * {@code java.util.Random} of one {@linkplain #seed seed} (0 by default), so the runs, and the timers a jitter orders,
+ * repeat from one exploration to the next; a failing exploration names its seed. Each scenario's run is closed
+ * once it is checked (what the kit created for it: orchestrator,
  * bus, transport, clock, executor), so an invariant must not keep its report to drive it later. Not thread-safe.
  *
  * @param <F> the fixture type (fresh per scenario)
@@ -123,6 +136,16 @@ public final class SagaCrashExplorer<F, D> {
         return this;
     }
 
+    /**
+     * The seed of the retry jitter of every scenario's run ({@link SagaTestKit#seed}; 0 by default): an exploration
+     * with the seed another one names (its {@link ExplorationReport#seed()}, or its failure's message) runs the same
+     * scenarios the same way; another seed explores other jittered delays.
+     */
+    public SagaCrashExplorer<F, D> seed(long seed) {
+        kit.seed(seed);
+        return this;
+    }
+
     /** The application's invariant, checked after every scenario (throw an AssertionError when it fails). */
     public SagaCrashExplorer<F, D> invariant(BiConsumer<F, SagaRunReport<F, D>> invariant) {
         this.invariant = Objects.requireNonNull(invariant, "invariant");
@@ -135,8 +158,8 @@ public final class SagaCrashExplorer<F, D> {
      */
     public ExplorationReport explore() {
         List<ExplorationReport.Scenario> scenarios = new ArrayList<>();
-        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), 0, false, null,
-                SagaStatus.COMPLETED, scenarios);
+        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), LostReplies.NONE, 0, false,
+                null, SagaStatus.COMPLETED, scenarios);
         SagaDefinition<D> definition = happy.definition();
         int happyWrites = happy.writes();
 
@@ -159,9 +182,9 @@ public final class SagaCrashExplorer<F, D> {
                     : SagaStatus.COMPENSATED;
             String name = "step " + step.name() + " fails";
             Map<String, FailureMode> fails = Map.of(step.name(), retriable ? FailureMode.once() : FailureMode.always());
-            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), 0, false, null, expected,
-                    scenarios);
-            failures.add(new Failure(name, fails, Map.of(), expected, report.written()));
+            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), LostReplies.NONE, 0, false,
+                    null, expected, scenarios);
+            failures.add(new Failure(name, fails, Map.of(), LostReplies.NONE, expected, report.written()));
             if (step == trigger) {
                 compensatingWrites = report.writes();
                 compensatingWritten = report.written();
@@ -169,20 +192,19 @@ public final class SagaCrashExplorer<F, D> {
         }
         if (trigger != null) {
             for (SagaStep<D> step : definition.steps()) {
-                // Undone when the trigger fails: the earlier groups, the trigger's siblings in a parallel group,
-                // and the trigger itself when it is remote (its failed reply leaves it uncertain).
-                boolean undone = step.group() < trigger.group()
-                        || (step.group() == trigger.group() && (step != trigger || step.isRemote()));
-                if (step.hasCompensation() && undone) {
+                if (step.hasCompensation() && undoneWhenFails(step, trigger)) {
                     String name = "compensation of " + step.name() + " fails once (" + trigger.name() + " fails)";
                     Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
                     Map<String, FailureMode> compensationFails = Map.of(step.name(), FailureMode.once());
-                    SagaRunReport<F, D> report = run(name, Kind.COMPENSATION_FAILURE, fails, compensationFails, 0,
-                            false, null, SagaStatus.COMPENSATED, scenarios);
-                    failures.add(new Failure(name, fails, compensationFails, SagaStatus.COMPENSATED, report.written()));
+                    SagaRunReport<F, D> report = run(name, Kind.COMPENSATION_FAILURE, fails, compensationFails,
+                            LostReplies.NONE, 0, false, null, SagaStatus.COMPENSATED, scenarios);
+                    failures.add(new Failure(name, fails, compensationFails, LostReplies.NONE, SagaStatus.COMPENSATED,
+                            report.written()));
                 }
             }
         }
+        List<String> skipped = new ArrayList<>();
+        exploreNoReply(definition, trigger, failures, skipped, scenarios);
         // The run prefixes (the writes up to and including the crash point) already crashed after: a crash there
         // leaves the same store whatever failure the run goes on to inject, so each is explored once.
         Set<List<String>> crashedAfter = new HashSet<>();
@@ -191,7 +213,7 @@ public final class SagaCrashExplorer<F, D> {
             String when = before ? "crash before write " : "crash after write ";
             Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
             for (int write = before ? 2 : 1; write <= happyWrites; write++) { // before write 1 the saga never started
-                run(when + write + " of the happy path", kind, Map.of(), Map.of(), write, before,
+                run(when + write + " of the happy path", kind, Map.of(), Map.of(), LostReplies.NONE, write, before,
                         happyWritten.subList(0, write), SagaStatus.COMPLETED, scenarios);
                 if (!before) {
                     crashedAfter.add(happyWritten.subList(0, write));
@@ -200,7 +222,8 @@ public final class SagaCrashExplorer<F, D> {
             if (trigger != null) {
                 for (int write = before ? 2 : 1; write <= compensatingWrites; write++) {
                     run(when + write + " while " + trigger.name() + " fails", kind, Map.of(trigger.name(),
-                            FailureMode.always()), Map.of(), write, before, compensatingWritten.subList(0, write),
+                            FailureMode.always()), Map.of(), LostReplies.NONE, write, before,
+                            compensatingWritten.subList(0, write),
                             SagaStatus.COMPENSATED, scenarios);
                     if (!before) {
                         crashedAfter.add(compensatingWritten.subList(0, write));
@@ -215,13 +238,13 @@ public final class SagaCrashExplorer<F, D> {
             for (int write = 1; write <= written.size(); write++) {
                 if (crashedAfter.add(written.subList(0, write))) {
                     run("crash after write " + write + " (" + written.get(write - 1) + ") while " + failure.name(),
-                            Kind.CRASH_AFTER_WRITE, failure.steps(), failure.compensations(), write, false,
-                            written.subList(0, write), failure.expected(), scenarios);
+                            Kind.CRASH_AFTER_WRITE, failure.steps(), failure.compensations(), failure.lost(), write,
+                            false, written.subList(0, write), failure.expected(), scenarios);
                 }
             }
         }
         exploreCancellation(definition, scenarios);
-        ExplorationReport report = new ExplorationReport(definition.name(), scenarios);
+        ExplorationReport report = new ExplorationReport(definition.name(), scenarios, skipped, kit.seed());
         if (!report.violations().isEmpty()) {
             throw new AssertionError(failureMessage(report));
         }
@@ -246,7 +269,9 @@ public final class SagaCrashExplorer<F, D> {
         }
         int total = report.violations().size();
         StringBuilder message = new StringBuilder("crash exploration of saga '").append(report.sagaName())
-                .append("' found ").append(total).append(" violation(s) in ").append(report.scenarios().size())
+                .append("' with retry jitter seed ").append(report.seed()).append(" (.seed(").append(report.seed())
+                .append(") runs its scenarios again) found ").append(total).append(" violation(s) in ")
+                .append(report.scenarios().size())
                 .append(" scenarios");
         if (scenariosByText.size() < total) {
             message.append(", ").append(scenariosByText.size()).append(" distinct");
@@ -296,7 +321,67 @@ public final class SagaCrashExplorer<F, D> {
      * (the crash points explored along it).
      */
     private record Failure(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
-                           SagaStatus expected, List<String> written) {
+                           LostReplies lost, SagaStatus expected, List<String> written) {
+    }
+
+    /**
+     * A remote step whose participant never replies, for each remote step: it acts, its replies are lost, and the
+     * step's timeout fails each attempt (a retriable step's first only, as a step failure fails it once); the step is
+     * then uncertain and compensated with those that took effect. And a remote compensation whose participant does not
+     * reply once, for each remote compensation the trigger's failure runs. A step or compensation without a timeout
+     * waits for its reply for ever by design, as docs/sagas.md says: skipped, with why.
+     */
+    private void exploreNoReply(SagaDefinition<D> definition, SagaStep<D> trigger, List<Failure> failures,
+                                List<String> skipped, List<ExplorationReport.Scenario> scenarios) {
+        for (SagaStep<D> step : definition.steps()) {
+            if (!step.isRemote()) {
+                continue;
+            }
+            boolean retriable = step.role() == StepRole.RETRIABLE;
+            String name = "no reply to " + step.name() + (retriable ? " once" : " ever");
+            if (step.timeout() == null) {
+                skipped.add(name + ": step " + step.name() + " has no timeout, so the saga waits for its reply for"
+                        + " ever, by design");
+                continue;
+            }
+            SagaStatus expected = retriable
+                    ? (step.retryPolicy().shouldRetry(new SagaTimeoutException(SagaRunReport.SAGA_ID, step.name(),
+                            step.timeout()), 1) ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
+                    : SagaStatus.COMPENSATED;
+            FailureMode mode = retriable ? FailureMode.once() : FailureMode.always();
+            LostReplies lost = new LostReplies(Map.of(step.name(), mode), Map.of());
+            SagaRunReport<F, D> report = run(name, Kind.NO_REPLY, Map.of(), Map.of(), lost, 0, false, null, expected,
+                    scenarios);
+            failures.add(new Failure(name, Map.of(), Map.of(), lost, expected, report.written()));
+        }
+        if (trigger == null) {
+            return;
+        }
+        for (SagaStep<D> step : definition.steps()) {
+            if (step.remoteCompensation().isEmpty() || !undoneWhenFails(step, trigger)) {
+                continue;
+            }
+            String name = "no reply to the compensation of " + step.name() + " once (" + trigger.name() + " fails)";
+            if (step.compensationTimeout() == null) {
+                skipped.add(name + ": the compensation of " + step.name() + " has no timeout, so the saga waits for its"
+                        + " reply for ever, by design");
+                continue;
+            }
+            Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
+            LostReplies lost = new LostReplies(Map.of(), Map.of(step.name(), FailureMode.once()));
+            SagaRunReport<F, D> report = run(name, Kind.NO_REPLY, fails, Map.of(), lost, 0, false, null,
+                    SagaStatus.COMPENSATED, scenarios);
+            failures.add(new Failure(name, fails, Map.of(), lost, SagaStatus.COMPENSATED, report.written()));
+        }
+    }
+
+    /**
+     * Whether {@code step} is undone when {@code trigger} fails: an earlier group's, a sibling of the trigger in a
+     * parallel group, or the trigger itself when it is remote (its failed reply leaves it uncertain).
+     */
+    private static boolean undoneWhenFails(SagaStep<?> step, SagaStep<?> trigger) {
+        return step.group() < trigger.group()
+                || (step.group() == trigger.group() && (step != trigger || step.isRemote()));
     }
 
     /** A run with a cancel, and the writes made before it (the cancel's are numbered from there). */
@@ -307,7 +392,7 @@ public final class SagaCrashExplorer<F, D> {
     private void exploreCancellation(String cancelled, BiFunction<Integer, Boolean, Cancelled<F, D>> runner,
                                      List<ExplorationReport.Scenario> scenarios) {
         int[] writesBeforeCancel = new int[1];
-        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, Map.of(), () -> {
+        SagaRunReport<F, D> probe = run(cancelled, Kind.CANCELLATION, () -> {
             Cancelled<F, D> run = runner.apply(0, false);
             if (run == null) {
                 return null;
@@ -329,7 +414,7 @@ public final class SagaCrashExplorer<F, D> {
                 // The crash point is numbered from the probe, but a run is not always the same (parallel members
                 // whose work ends on the executor's threads store their successes in either order): the cancel
                 // may come at another write, or after the crash, so the status expected is what the cancel met.
-                if (run(name, kind, Map.of(), report -> cancelMet(report, lost, writesBeforeCancel[0]), () -> {
+                if (run(name, kind, false, report -> cancelMet(report, lost, writesBeforeCancel[0]), () -> {
                     Cancelled<F, D> run = runner.apply(crashAt, before);
                     return run == null ? null : run.report();
                 }, report -> cancelStored(report) ? SagaStatus.COMPENSATED : SagaStatus.COMPLETED,
@@ -369,25 +454,25 @@ public final class SagaCrashExplorer<F, D> {
      * and including the one the crash is at (null when there is none to check).
      */
     private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> steps,
-                                    Map<String, FailureMode> compensations, int crashAt, boolean crashBefore,
-                                    List<String> crashLandsOn, SagaStatus expected,
+                                    Map<String, FailureMode> compensations, LostReplies lost, int crashAt,
+                                    boolean crashBefore, List<String> crashLandsOn, SagaStatus expected,
                                     List<ExplorationReport.Scenario> out) {
-        return run(name, kind, compensations, crashLandsOn == null ? null
+        return run(name, kind, !compensations.isEmpty() || !lost.compensations().isEmpty(), crashLandsOn == null ? null
                         : report -> crashMissed(crashLandsOn, report.writtenUntilCrash()),
-                () -> kit.run(steps, compensations, crashAt, crashBefore), report -> expected, out);
+                () -> kit.run(steps, compensations, lost, crashAt, crashBefore), report -> expected, out);
     }
 
-    private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> compensations,
-                                    Supplier<SagaRunReport<F, D>> scenario, SagaStatus expected,
-                                    List<ExplorationReport.Scenario> out) {
-        return run(name, kind, compensations, null, scenario, report -> expected, out);
+    private SagaRunReport<F, D> run(String name, Kind kind, Supplier<SagaRunReport<F, D>> scenario,
+                                    SagaStatus expected, List<ExplorationReport.Scenario> out) {
+        return run(name, kind, false, null, scenario, report -> expected, out);
     }
 
     /**
-     * {@code note}: what to add to the scenario's name once it ran (where it really crashed), or null;
-     * {@code expected}: the status the run must end in, from the run.
+     * {@code operatorRetries}: whether the run fails a compensation (or loses its reply), so that the explorer retries
+     * it as an operator would when its policy gives up; {@code note}: what to add to the scenario's name once it ran
+     * (where it really crashed), or null; {@code expected}: the status the run must end in, from the run.
      */
-    private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> compensations,
+    private SagaRunReport<F, D> run(String name, Kind kind, boolean operatorRetries,
                                     Function<SagaRunReport<F, D>, Optional<String>> note,
                                     Supplier<SagaRunReport<F, D>> scenario,
                                     Function<SagaRunReport<F, D>, SagaStatus> expectedOf,
@@ -405,7 +490,7 @@ public final class SagaCrashExplorer<F, D> {
         }
         SagaStatus expected = expectedOf.apply(report);
         try {
-            if (report.status() == SagaStatus.FAILED_NEEDS_ATTENTION && !compensations.isEmpty()
+            if (report.status() == SagaStatus.FAILED_NEEDS_ATTENTION && operatorRetries
                     && expected == SagaStatus.COMPENSATED) {
                 report.retryCompensation(); // what an operator does after fixing the cause
             }

@@ -94,25 +94,26 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
                   boolean crashBeforeWrite) {
-        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, limits, Map.of(), crashAt,
-                crashBeforeWrite, null);
+        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, LostReplies.NONE, limits,
+                SagaTestKit.DEFAULT_SEED, Map.of(), crashAt, crashBeforeWrite, null);
     }
 
     /**
      * {@code upcasters}: the saga's data upcasters by source version ({@link SagaTestKit#dataUpcaster});
-     * {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null).
+     * {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null);
+     * {@code lost}: the participants' replies the explorer loses; {@code seed}: of the retry jitter.
      */
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
-                  Map<String, FailureMode> compensationFailures, SettleLimits limits,
+                  Map<String, FailureMode> compensationFailures, LostReplies lost, SettleLimits limits, long seed,
                   Map<Integer, SagaDataUpcaster> upcasters, int crashAt, boolean crashBeforeWrite,
                   String cancelAfterStep) {
         this.limits = limits;
         this.upcasters = Map.copyOf(upcasters);
         this.cancelAfterStep = cancelAfterStep;
         // Created first: it also sees the commands the bus publishes (a remote compensation starts with its command).
-        this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures);
-        this.environment = new SagaTestEnvironment(types, interceptor.commandObserver());
+        this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures, lost);
+        this.environment = new SagaTestEnvironment(types, interceptor.commandObserver(), seed);
         try {
             this.fixture = fixtureFactory.apply(environment);
             this.definition = definitionFactory.apply(fixture);
@@ -170,6 +171,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 .bus(environment.bus())
                 .scheduler(environment.scheduler())
                 .parallelExecutor(Runnable::run) // parallel members one after another: every run reproducible
+                .retryJitter(environment.retryJitter()) // seeded, so are the timers a jitter orders
                 .interceptor(interceptor)
                 .register(definition);
         upcasters.forEach((fromVersion, upcaster) -> builder.dataUpcaster(definition.name(), fromVersion, upcaster));

@@ -15,7 +15,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
+import java.util.SplittableRandom;
 import java.util.concurrent.Executor;
+import java.util.random.RandomGenerator;
 
 /**
  * The world of one test-kit run: an in-memory transport in manual delivery, a virtual clock, a bus over
@@ -33,6 +36,8 @@ public final class SagaTestEnvironment {
     private final EventBus bus;
     private final InMemorySagaStore store;
     private final KitExecutor executor = new KitExecutor();
+    /** The retry jitter of the run's orchestrators, one sequence over them all (recovery goes on with it). */
+    private final Random retryJitter;
     /** The Errors handlers threw during the kit's deliveries, not yet taken ({@link #takeHandlerErrors()}). */
     private final List<Error> handlerErrors = new ArrayList<>();
     /**
@@ -46,8 +51,14 @@ public final class SagaTestEnvironment {
     private record Delivered(String topic, String type) {
     }
 
-    /** {@code observer}: sees what the bus publishes (the kit records when remote compensations start). */
-    SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer) {
+    /**
+     * {@code observer}: sees what the bus publishes (the kit records when remote compensations start); {@code seed}:
+     * of the orchestrators' retry jitter.
+     */
+    SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer, long seed) {
+        // Random: thread-safe, as a stage may complete on the executor's threads. Its seed mixed first: the first
+        // draws of Randoms of nearby seeds (0, 1, 2...) are nearly equal, which would explore the same delays.
+        this.retryJitter = new Random(new SplittableRandom(seed).nextLong());
         this.transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         this.scheduler = new VirtualScheduler();
         // Participants' handlers are not retried by the bus: their failures are the saga's to handle.
@@ -99,6 +110,11 @@ public final class SagaTestEnvironment {
      */
     public Executor executor() {
         return executor;
+    }
+
+    /** The random source of the run's orchestrators' retry jitter, seeded ({@link SagaTestKit#seed}). */
+    RandomGenerator retryJitter() {
+        return retryJitter;
     }
 
     private synchronized void handlerFailed(Error error) {

@@ -44,6 +44,8 @@ import java.util.function.Function;
  * @param <D> the saga data type
  */
 public final class SagaTestKit<F, D> {
+    /** The seed of the retry jitter when none is set ({@link #seed}). */
+    static final long DEFAULT_SEED = 0;
     private final Function<SagaTestEnvironment, F> fixture;
     private final Function<F, SagaDefinition<D>> definition;
     private final D data;
@@ -52,6 +54,7 @@ public final class SagaTestKit<F, D> {
     private final Map<String, FailureMode> compensationFailures = new LinkedHashMap<>();
     private SettleLimits limits = SettleLimits.DEFAULTS;
     private final Map<Integer, SagaDataUpcaster> upcasters = new LinkedHashMap<>();
+    private long seed = DEFAULT_SEED;
 
     private SagaTestKit(Function<SagaTestEnvironment, F> fixture, Function<F, SagaDefinition<D>> definition, D data) {
         this.fixture = Objects.requireNonNull(fixture, "fixture");
@@ -108,6 +111,19 @@ public final class SagaTestKit<F, D> {
     }
 
     /**
+     * The seed of the retry policies' jitter in every run ({@link io.streamsaga.saga.SagaOrchestrator.Builder#retryJitter}
+     * with a {@code java.util.Random} seeded from {@code seed}, mixed first so that nearby seeds draw different
+     * delays: not {@code new Random(seed)}'s sequence; one sequence for the run's orchestrators, the one recovering
+     * after a crash included): each run draws the same delays, so a saga whose retry timers race another timer (a
+     * reply from a participant's timer, another member's completion) runs the same way every time. 0 by default; another seed
+     * explores other jittered delays, and the crash explorer names the seed of an exploration that fails.
+     */
+    public SagaTestKit<F, D> seed(long seed) {
+        this.seed = seed;
+        return this;
+    }
+
+    /**
      * Registers an upcaster of the saga's data from definition version {@code fromVersion} to the next on every
      * orchestrator of the run, under the saga's name, as {@link io.streamsaga.saga.SagaOrchestrator.Builder#dataUpcaster}
      * does: with it, {@link SagaRunReport#upgradeTo} migrates a saga started under {@code fromVersion} (one for each
@@ -142,8 +158,8 @@ public final class SagaTestKit<F, D> {
 
     /** Starts the saga and settles it: every message delivered, every timer run. */
     public SagaRunReport<F, D> whenRun() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, upcasters,
-                0, false, null).start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostReplies.NONE,
+                limits, seed, upcasters, 0, false, null).start(data, true);
     }
 
     /**
@@ -155,14 +171,15 @@ public final class SagaTestKit<F, D> {
      * finished like a settled one: its run is closed.
      */
     public SagaRunReport<F, D> whenStarted() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, limits, upcasters,
-                0, false, null).start(data, false);
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostReplies.NONE,
+                limits, seed, upcasters, 0, false, null).start(data, false);
     }
 
-    SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, int crashAt,
-                            boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, steps, compensations, limits, upcasters, crashAt,
-                crashBeforeWrite, null).start(data, true);
+    /** A run of the crash explorer: {@code lost}, the participants' replies it loses. */
+    SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, LostReplies lost,
+                            int crashAt, boolean crashBeforeWrite) {
+        return new SagaRunReport<>(types, fixture, definition, steps, compensations, lost, limits, seed, upcasters,
+                crashAt, crashBeforeWrite, null).start(data, true);
     }
 
     /**
@@ -170,8 +187,8 @@ public final class SagaTestKit<F, D> {
      * started (it finished while it started, or is past its pivot: the orchestrator refused), its run then closed.
      */
     SagaRunReport<F, D> runCancelled(int crashAt, boolean crashBeforeWrite) {
-        SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits,
-                upcasters, crashAt, crashBeforeWrite, null).start(data, false);
+        SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(),
+                LostReplies.NONE, limits, seed, upcasters, crashAt, crashBeforeWrite, null).start(data, false);
         if (report.isClosed() || report.status() != SagaStatus.RUNNING) {
             report.close();
             return null;
@@ -190,8 +207,12 @@ public final class SagaTestKit<F, D> {
      * {@link SagaRunReport#cancelAccepted()}.
      */
     SagaRunReport<F, D> runCancelledAfter(String step, int crashAt, boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), limits, upcasters, crashAt,
-                crashBeforeWrite, step).start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), LostReplies.NONE, limits, seed,
+                upcasters, crashAt, crashBeforeWrite, step).start(data, true);
+    }
+
+    long seed() {
+        return seed;
     }
 
     TypeRegistry types() {

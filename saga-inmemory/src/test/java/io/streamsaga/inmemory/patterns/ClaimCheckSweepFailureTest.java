@@ -1,0 +1,109 @@
+package io.streamsaga.inmemory.patterns;
+
+import io.streamsaga.CapturedLog;
+import io.streamsaga.claimcheck.ClaimCheckInterceptor;
+import io.streamsaga.claimcheck.spi.PayloadStore;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * docs/architecture.md, "A periodic task whose thread is stopped": the claim-check interceptor's expiry sweep follows
+ * the rule of the library's other periodic tasks: a run that meets a {@link ThreadDeath} throws it on, says so at WARN
+ * and is the last; any other failure of a run, an Error too, is followed by the next run.
+ */
+class ClaimCheckSweepFailureTest {
+    private static final Duration EVERY = Duration.ofHours(1);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private ClaimCheckInterceptor claimCheck;
+
+    /** An in-memory store whose first sweep ({@link #deleteStoredBefore}) throws what it is given; sweeps counted. */
+    private static final class FailingOnceStore implements PayloadStore {
+        private final InMemoryPayloadStore delegate = new InMemoryPayloadStore();
+        private final Supplier<Error> first;
+        private final AtomicInteger sweeps = new AtomicInteger();
+
+        FailingOnceStore(Supplier<Error> first) {
+            this.first = first;
+        }
+
+        @Override
+        public void put(String id, byte[] content, String holder, Instant now) {
+            delegate.put(id, content, holder, now);
+        }
+
+        @Override
+        public Optional<byte[]> get(String id) {
+            return delegate.get(id);
+        }
+
+        @Override
+        public boolean release(String id, String holder) {
+            return delegate.release(id, holder);
+        }
+
+        @Override
+        public int deleteStoredBefore(Instant cutoff) {
+            if (sweeps.getAndIncrement() == 0) {
+                throw first.get();
+            }
+            return delegate.deleteStoredBefore(cutoff);
+        }
+    }
+
+    private FailingOnceStore build(Supplier<Error> first) {
+        FailingOnceStore store = new FailingOnceStore(first);
+        claimCheck = ClaimCheckInterceptor.builder(store, transport).scheduler(scheduler).expiry(Duration.ofDays(1))
+                .sweepInterval(EVERY).build();
+        return store;
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (claimCheck != null) {
+            claimCheck.close();
+        }
+        transport.close();
+    }
+
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void anExpirySweepWhoseThreadIsStoppedSaysSoAndRunsNoMore() throws Throwable {
+        FailingOnceStore store = build(ThreadDeath::new);
+
+        String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(EVERY),
+                "thrown on, as ThreadDeath's Javadoc asks"));
+        assertTrue(log.contains("WARN io.streamsaga.claimcheck.ClaimCheckInterceptor - claim-check interceptor: its"
+                + " expiry sweep stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
+        scheduler.advance(EVERY.multipliedBy(10));
+
+        assertEquals(1, store.sweeps.get(), "no sweep ran after it");
+        assertEquals(0, claimCheck.purgeExpired(), "the interceptor's own calls go on");
+    }
+
+    @Test
+    void anExpirySweepThatThrowsAnErrorOtherThanAThreadDeathIsFollowedByTheNextOne() {
+        AssertionError bug = new AssertionError("a bug in the payload store (test)");
+        FailingOnceStore store = build(() -> bug);
+
+        assertSame(bug, assertThrows(AssertionError.class, () -> scheduler.advance(EVERY)), "thrown on to the scheduler");
+        scheduler.advance(EVERY.multipliedBy(2));
+
+        assertEquals(3, store.sweeps.get(), "the next sweeps ran");
+    }
+}

@@ -1,0 +1,185 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.Airline;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.Booking;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.ReleaseSeat;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.ReserveSeat;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.SeatReleased;
+import io.streamsaga.inmemory.saga.RemoteCompensationTest.SeatReserved;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
+import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
+import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The crash explorer's scenarios of a remote participant that never replies ({@link Kind#NO_REPLY}). */
+class NoReplyExplorationTest {
+    private static final Booking BOOKING = new Booking("ann", null);
+
+    private static void consistent(Airline airline, SagaRunReport<Airline, Booking> run) {
+        assertTrue(airline.reservations <= 1 && airline.releases <= 1, "an effect was applied twice");
+        if (run.status() == SagaStatus.COMPENSATED) {
+            assertEquals(airline.reservations, airline.releases, "reservations vs releases");
+        } else { // completed, or needing attention past the pivot: nothing is undone
+            assertEquals(0, airline.releases);
+        }
+    }
+
+    private static boolean timedOut(List<SagaTransition> history, String step) {
+        return history.stream().anyMatch(t -> t.type() == TransitionType.STEP_TIMED_OUT && t.step().equals(step));
+    }
+
+    @Test
+    void aRemoteStepWhoseParticipantNeverRepliesTimesOutAndIsCompensatedAndAnUnansweredCompensationIsSentAgain() {
+        AtomicInteger timedOutRuns = new AtomicInteger();
+        AtomicInteger unansweredCompensationRuns = new AtomicInteger();
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(RemoteCompensationTest::airline, RemoteCompensationTest::definition, BOOKING)
+                .types(RemoteCompensationTest.types())
+                .invariant((airline, run) -> {
+                    consistent(airline, run);
+                    if (timedOut(run.history(), "reserve-seat")) { // only a lost reply times reserve-seat out
+                        timedOutRuns.incrementAndGet();
+                        // the participant acted: its reservation is undone by key, though no seat id was recorded
+                        assertEquals(1, airline.reservations, "the participant acted on the command");
+                        assertTrue(run.environment().transport().messages("saga-test-kit-lost-replies").size() > 0,
+                                "its replies were lost");
+                    }
+                    List<Message> lostReleases = run.environment().transport().messages("saga-test-kit-lost-replies")
+                            .stream()
+                            .filter(m -> SagaMessages.COMPENSATION.equals(m.header(SagaMessages.PHASE).orElse(null)))
+                            .toList();
+                    if (!lostReleases.isEmpty()) { // the release's reply was lost: its timeout sent the release again
+                        unansweredCompensationRuns.incrementAndGet();
+                        assertEquals(1, lostReleases.size(), "one compensation reply lost");
+                        assertTrue(airline.releaseCommands.size() >= 2, "the release sent again: " + airline.releaseCommands
+                                .stream().map(m -> m.header(SagaMessages.ATTEMPT).orElse("?")).toList());
+                        assertEquals(1, airline.releases, "the participant released once");
+                    }
+                })
+                .explore();
+
+        List<ExplorationReport.Scenario> noReply = report.scenarios(Kind.NO_REPLY);
+        assertEquals(List.of("no reply to reserve-seat ever", "no reply to the compensation of reserve-seat once (charge fails)"),
+                noReply.stream().map(ExplorationReport.Scenario::name).toList());
+        assertTrue(noReply.stream().allMatch(s -> s.finalStatus() == SagaStatus.COMPENSATED && s.violations().isEmpty()),
+                noReply.toString());
+        assertEquals(List.of(), report.skipped());
+        // a crash right after the step's timeout, recovered: explored as any write only a failure path makes
+        assertTrue(report.scenarios(Kind.CRASH_AFTER_WRITE).stream().anyMatch(s -> s.name().contains("STEP_TIMED_OUT reserve-seat")
+                && s.name().endsWith("while no reply to reserve-seat ever")), report.scenarios().toString());
+        assertTrue(timedOutRuns.get() >= 2, "runs in which reserve-seat timed out: " + timedOutRuns.get());
+        assertTrue(unansweredCompensationRuns.get() >= 1,
+                "runs in which the release's reply was lost: " + unansweredCompensationRuns.get());
+    }
+
+    record Notify(String passenger) {
+    }
+
+    record Notified(String passenger) {
+    }
+
+    /** The booking saga, charged as its pivot, then a retriable remote step that notifies the passenger. */
+    static SagaDefinition<Booking> notifying(Airline airline, RetryPolicy notifyRetry) {
+        return SagaDefinition.builder("notifying-booking-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                })
+                .timeout(Duration.ofSeconds(30))
+                .pivot("charge").action((b, ctx) -> b)
+                .retriable("notify")
+                .command("notice-commands", (b, ctx) -> new Notify(b.passenger()))
+                .onReply(Notified.class, (b, reply) -> b)
+                .timeout(Duration.ofSeconds(30))
+                .retry(notifyRetry)
+                .build();
+    }
+
+    /** The airline, and a notifier that answers every notice. */
+    static Airline airlineAndNotifier(SagaTestEnvironment env) {
+        env.bus().subscribe("notifier", "notice-commands", Notify.class,
+                (command, ctx) -> SagaMessages.reply(env.bus(), ctx.message(), new Notified(command.passenger())));
+        return RemoteCompensationTest.airline(env);
+    }
+
+    static TypeRegistry notifyingTypes() {
+        return TypeRegistry.builder()
+                .register("reserve-seat", 1, ReserveSeat.class)
+                .register("seat-reserved", 1, SeatReserved.class)
+                .register("release-seat", 1, ReleaseSeat.class)
+                .register("seat-released", 1, SeatReleased.class)
+                .register("notify", 1, Notify.class)
+                .register("notified", 1, Notified.class)
+                .build();
+    }
+
+    private static ExplorationReport.Scenario noReplyToNotify(RetryPolicy notifyRetry) {
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(NoReplyExplorationTest::airlineAndNotifier, a -> notifying(a, notifyRetry), BOOKING)
+                .types(notifyingTypes())
+                .invariant(NoReplyExplorationTest::consistent)
+                .explore();
+        return report.scenarios(Kind.NO_REPLY).stream().filter(s -> s.name().startsWith("no reply to notify"))
+                .findFirst().orElseThrow(() -> new AssertionError("no scenario of notify: " + report.scenarios()));
+    }
+
+    @Test
+    void aRetriableRemoteStepNotAnsweredOnceCompletesWhenItsPolicyRetriesTheTimeoutAndElseNeedsAttention() {
+        ExplorationReport.Scenario retried = noReplyToNotify(RetryPolicy.builder().maxAttempts(3)
+                .initialBackoff(Duration.ofSeconds(1)).build());
+        assertEquals("no reply to notify once", retried.name());
+        assertEquals(SagaStatus.COMPLETED, retried.finalStatus());
+
+        ExplorationReport.Scenario notRetried = noReplyToNotify(RetryPolicy.builder().maxAttempts(1).build());
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, notRetried.finalStatus());
+        assertEquals(List.of(), notRetried.violations());
+    }
+
+    /** The booking saga with no timeout on its remote step and compensation: each waits for its reply for ever. */
+    static SagaDefinition<Booking> untimed(Airline airline) {
+        return SagaDefinition.builder("untimed-booking-saga", Booking.class)
+                .remoteStep("reserve-seat")
+                .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
+                .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
+                .onCompensationReply(SeatReleased.class, (b, reply) -> {
+                })
+                .step("charge").action((b, ctx) -> b)
+                .build();
+    }
+
+    @Test
+    void aRemoteStepOrCompensationWithoutATimeoutIsReportedSkippedWithWhyNotAsAViolation() {
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(RemoteCompensationTest::airline, NoReplyExplorationTest::untimed, BOOKING)
+                .types(RemoteCompensationTest.types())
+                .invariant(NoReplyExplorationTest::consistent)
+                .explore();
+
+        assertEquals(List.of(), report.scenarios(Kind.NO_REPLY));
+        assertEquals(List.of("no reply to reserve-seat ever: step reserve-seat has no timeout, so the saga waits for its"
+                        + " reply for ever, by design",
+                "no reply to the compensation of reserve-seat once (charge fails): the compensation of reserve-seat has"
+                        + " no timeout, so the saga waits for its reply for ever, by design"), report.skipped());
+        assertTrue(report.violations().isEmpty(), report.violations().toString());
+    }
+}

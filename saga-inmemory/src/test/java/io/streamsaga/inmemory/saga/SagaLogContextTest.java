@@ -1,0 +1,371 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.CapturedLog;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaFailure;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaListener;
+import io.streamsaga.saga.SagaMessages;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.slf4j.MDC;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * With {@code logContext(true)} the saga's id, name and step are in slf4j's MDC while the engine calls the application,
+ * and the thread's own values are back afterwards (the tests' slf4j provider, MdcTestLoggingProvider in saga-core's
+ * test-jar, has a working, non-inheritable MDC). docs/sagas.md, "Log correlation".
+ */
+class SagaLogContextTest {
+    private static final String SAGA_ID = "streamsaga.sagaId";
+    private static final String SAGA = "streamsaga.saga";
+    private static final String STEP = "streamsaga.step";
+
+    record Order(String id) {
+    }
+
+    record Charge(String orderId) {
+    }
+
+    record Charged(String orderId) {
+    }
+
+    record Refund(String orderId) {
+    }
+
+    record Refunded(String orderId) {
+    }
+
+    static final class Crash extends SimulatedProcessCrash {
+        Crash() {
+            super("the process dies in step b");
+        }
+    }
+
+    /** What the MDC held at each call: "call" -> the saga's three keys (null when absent). */
+    private final List<String> seen = new CopyOnWriteArrayList<>();
+    private ExecutorService executor;
+
+    @BeforeEach
+    void callersOwnContext() {
+        MDC.clear();
+        MDC.put(SAGA_ID, "the-callers-saga");
+        MDC.put(STEP, "the-callers-step");
+        MDC.put("request", "r-1");
+    }
+
+    @AfterEach
+    void cleanUp() {
+        MDC.clear();
+        if (executor != null) {
+            executor.shutdownNow();
+        }
+    }
+
+    private void see(String call) {
+        seen.add(call + " " + MDC.get(SAGA_ID) + "/" + MDC.get(SAGA) + "/" + MDC.get(STEP));
+    }
+
+    private static Map<String, String> callersContext() {
+        return Map.of(SAGA_ID, "the-callers-saga", STEP, "the-callers-step", "request", "r-1");
+    }
+
+    /** a, b (fails for good), c: a compensated; each call records the MDC. */
+    private SagaDefinition<Order> failingAtB() {
+        return SagaDefinition.builder("order", Order.class)
+                .step("a").action((o, ctx) -> {
+                    see("a");
+                    return o;
+                }).compensation((o, ctx) -> see("undo-a"))
+                .step("b").action((o, ctx) -> {
+                    see("b");
+                    throw new IllegalStateException("declined");
+                }).retry(RetryPolicy.NONE)
+                .step("c").action((o, ctx) -> o)
+                .build();
+    }
+
+    @ParameterizedTest(name = "with a listener: {0}")
+    @ValueSource(booleans = {false, true}) // without one the engine takes its straight path, with one the general
+    void theSagasKeysAreInTheMdcDuringItsActionsCompensationsAndListenersAndTheCallersOwnAreBackAfter(boolean listener) {
+        SagaOrchestrator.Builder builder = SagaOrchestrator.builder().store(new InMemorySagaStore()).logContext(true);
+        if (listener) {
+            builder.listener(new SagaListener() {
+                @Override
+                public void onStarted(SagaInstance saga) {
+                    see("started");
+                }
+
+                @Override
+                public void onStepFailed(SagaInstance saga, String step, SagaFailure failure) {
+                    see("failed");
+                }
+
+                @Override
+                public void onCompensated(SagaInstance saga) {
+                    see("compensated");
+                }
+            });
+        }
+        try (SagaOrchestrator orchestrator = builder.build()) {
+            SagaResult<Order> result = orchestrator.start(failingAtB(), "s-1", "o-1", new Order("o-1"))
+                    .toCompletableFuture().join();
+
+            assertTrue(result.isCompensated(), result.toString());
+            List<String> expected = listener
+                    ? List.of("started s-1/order/null", "a s-1/order/a", "b s-1/order/b", "failed s-1/order/b",
+                    "undo-a s-1/order/a", "compensated s-1/order/null")
+                    : List.of("a s-1/order/a", "b s-1/order/b", "undo-a s-1/order/a");
+            assertEquals(expected, seen);
+            assertEquals(callersContext(), MDC.getCopyOfContextMap(), "start() ran on this thread: its own MDC is back");
+        }
+    }
+
+    @Test
+    void withoutLogContextTheEngineLeavesTheMdcAlone() {
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).build()) {
+            orchestrator.start(failingAtB(), "s-1", "o-1", new Order("o-1")).toCompletableFuture().join();
+        }
+        assertEquals(List.of("a the-callers-saga/null/the-callers-step", "b the-callers-saga/null/the-callers-step",
+                "undo-a the-callers-saga/null/the-callers-step"), seen);
+    }
+
+    @Test
+    void anAsynchronousStepsOwnCallHasTheKeysTheWorkItHandsToAnExecutorNoneAndThatThreadKeepsNone() throws Exception {
+        executor = Executors.newSingleThreadExecutor();
+        MDC.clear();
+        executor.submit(MDC::clear).get(); // the thread exists before any saga's keys do
+        // Let go once start() returned: the stage completes on the executor's thread, which then drives the saga on.
+        CompletableFuture<Void> gate = new CompletableFuture<>();
+        SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
+                .step("reserve").asyncAction((o, ctx) -> {
+                    see("reserve");
+                    return CompletableFuture.supplyAsync(() -> {
+                        gate.join();
+                        see("reserve's work");
+                        return o;
+                    }, executor);
+                })
+                .step("ship").action((o, ctx) -> { // driven on from the executor's thread, which completed the stage
+                    see("ship on " + (Thread.currentThread().getName().startsWith("pool-") ? "executor" : "caller"));
+                    return o;
+                })
+                .parallel(group -> {
+                    group.step("bill").action((o, ctx) -> {
+                        see("bill");
+                        return o;
+                    });
+                    group.step("notify").action((o, ctx) -> {
+                        see("notify");
+                        return o;
+                    });
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore())
+                .parallelExecutor(executor).logContext(true).build()) {
+            CompletableFuture<SagaResult<Order>> started =
+                    orchestrator.start(definition, "s-2", "o-2", new Order("o-2")).toCompletableFuture();
+            assertEquals(Map.of(), MDC.getCopyOfContextMap(), "start() returned: this thread keeps no key");
+            gate.complete(null);
+            SagaResult<Order> result = started.get();
+
+            assertTrue(result.isCompleted(), result.toString());
+        }
+        assertEquals(List.of("reserve s-2/order/reserve", "reserve's work null/null/null",
+                "ship on executor s-2/order/ship", "bill s-2/order/bill", "notify s-2/order/notify"), seen);
+        assertEquals(Map.of(), executor.submit(MDC::getCopyOfContextMap).get(), "the pooled thread keeps no key");
+        assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
+    @Test
+    void aSagaDrivenOrStartedFromAnotherSagasStepOnTheSameThreadPutsBackThatSagasKeysNotNone() {
+        CompletableFuture<Order> released = new CompletableFuture<>();
+        SagaDefinition<Order> waiting = SagaDefinition.builder("waiting", Order.class)
+                .step("hold").asyncAction((o, ctx) -> {
+                    see("hold");
+                    return released;
+                })
+                .step("after").action((o, ctx) -> {
+                    see("after");
+                    return o;
+                })
+                .build();
+        SagaDefinition<Order> inner = SagaDefinition.builder("inner", Order.class)
+                .step("quick").asyncAction((o, ctx) -> { // complete when returned: its completion drives on, re-entrant
+                    see("quick");
+                    return CompletableFuture.completedFuture(o);
+                })
+                .step("x").action((o, ctx) -> {
+                    see("x");
+                    return o;
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).logContext(true)
+                .build()) {
+            SagaDefinition<Order> releasing = SagaDefinition.builder("releasing", Order.class)
+                    .step("release").action((o, ctx) -> {
+                        see("release");
+                        released.complete(o); // drives saga w-1 on, on this thread
+                        see("release, w-1 driven");
+                        assertTrue(orchestrator.start(inner, "i-1", "o-1", o).toCompletableFuture().isDone());
+                        see("release, i-1 run");
+                        return o;
+                    })
+                    .build();
+            CompletableFuture<SagaResult<Order>> held =
+                    orchestrator.start(waiting, "w-1", "o-1", new Order("o-1")).toCompletableFuture();
+            assertFalse(held.isDone());
+
+            SagaResult<Order> result = orchestrator.start(releasing, "r-1", "o-1", new Order("o-1"))
+                    .toCompletableFuture().join();
+
+            assertTrue(result.isCompleted(), result.toString());
+            assertTrue(held.join().isCompleted());
+            assertEquals(List.of("hold w-1/waiting/hold", "release r-1/releasing/release", "after w-1/waiting/after",
+                    "release, w-1 driven r-1/releasing/release", "quick i-1/inner/quick", "x i-1/inner/x",
+                    "release, i-1 run r-1/releasing/release"), seen);
+            assertEquals(callersContext(), MDC.getCopyOfContextMap());
+        }
+    }
+
+    @Test
+    void aRetryAfterItsBackoffAndARecoveredRunHaveTheKeysToo() {
+        VirtualScheduler scheduler = new VirtualScheduler(Instant.EPOCH);
+        InMemorySagaStore store = new InMemorySagaStore();
+        AtomicBoolean crash = new AtomicBoolean(true);
+        SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
+                .step("a").action((o, ctx) -> {
+                    see("a/" + ctx.attempt());
+                    if (ctx.attempt() == 1) {
+                        throw new IllegalStateException("busy");
+                    }
+                    return o;
+                }).retry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofSeconds(1)).jitter(0).build())
+                .step("b").action((o, ctx) -> {
+                    see("b");
+                    if (crash.getAndSet(false)) {
+                        throw new Crash();
+                    }
+                    return o;
+                })
+                .build();
+        try (SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).logContext(true)
+                .build()) {
+            CompletableFuture<SagaResult<Order>> result =
+                    first.start(definition, "s-3", "o-3", new Order("o-3")).toCompletableFuture();
+            assertEquals(callersContext(), MDC.getCopyOfContextMap());
+            assertFalse(result.isDone());
+            assertThrows(Crash.class, () -> scheduler.advance(Duration.ofSeconds(1))); // the retry, then b's crash
+            assertEquals(callersContext(), MDC.getCopyOfContextMap(), "put back though an Error went through");
+        }
+        try (SagaOrchestrator second = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(definition)
+                .logContext(true).build()) {
+            assertEquals(List.of("s-3"), second.recover().resumed());
+            assertTrue(second.result("s-3").toCompletableFuture().join().isCompleted());
+        }
+        assertEquals(List.of("a/1 s-3/order/a", "a/2 s-3/order/a", "b s-3/order/b", "b s-3/order/b"), seen);
+        assertEquals(callersContext(), MDC.getCopyOfContextMap());
+    }
+
+    @Test
+    void aRemoteStepsCommandFactoriesAndReplyHandlersSeeTheSagasKeysAndTheHandlersTheReplysToo() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        TypeRegistry types = TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                .register("refund", 1, Refund.class).register("refunded", 1, Refunded.class).build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        // docs/sagas.md, "Log correlation": the snippet
+        EventBus bus = EventBus.builder(transport).types(types).logContext(true).build();
+        SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).logContext(true).build();
+        SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
+                .remoteStep("charge").command("payment-commands", (o, ctx) -> {
+                    see("command");
+                    return new Charge(o.id());
+                })
+                .onReply(Charged.class, (o, reply) -> {
+                    see("reply");
+                    seen.add("reply's message " + MDC.get("streamsaga.messageId") + " " + MDC.get("streamsaga.topic"));
+                    return o;
+                })
+                .compensationCommand("refund-commands", (o, ctx) -> {
+                    see("refund command");
+                    return new Refund(o.id());
+                })
+                .onCompensationReply(Refunded.class, (o, reply) -> {
+                    see("refund reply");
+                    seen.add("refund reply's message " + MDC.get("streamsaga.messageId"));
+                })
+                .step("ship").action((o, ctx) -> {
+                    throw new IllegalStateException("no stock");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        bus.subscribe("payments", "payment-commands", Charge.class, (command, ctx) -> {
+            see("participant");
+            SagaMessages.reply(bus, ctx.message(), new Charged(command.orderId()));
+        });
+        bus.subscribe("refunds", "refund-commands", Refund.class,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Refunded(command.orderId())));
+        try (bus; orchestrator) {
+            CompletableFuture<SagaResult<Order>> result =
+                    orchestrator.start(definition, "s-5", "o-5", new Order("o-5")).toCompletableFuture();
+            transport.drainAll(); // the commands, then their replies, on this thread
+
+            assertTrue(result.join().isCompensated());
+            Message reply = transport.messages("saga-replies").get(0);
+            Message refunded = transport.messages("saga-replies").get(1);
+            assertEquals(List.of("command s-5/order/charge", "participant the-callers-saga/null/the-callers-step",
+                    "reply s-5/order/charge", "reply's message " + reply.id() + " saga-replies",
+                    "refund command s-5/order/charge", "refund reply s-5/order/charge",
+                    "refund reply's message " + refunded.id()), seen);
+            assertEquals(callersContext(), MDC.getCopyOfContextMap());
+        }
+    }
+
+    @Test
+    void theEnginesOwnLogLineAboutAFailedCompensationCarriesTheKeys() throws Throwable {
+        MDC.clear();
+        SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
+                .step("a").action((o, ctx) -> o).compensation((o, ctx) -> {
+                    throw new IllegalStateException("refund refused");
+                }).compensationRetry(RetryPolicy.NONE)
+                .step("b").action((o, ctx) -> {
+                    throw new IllegalStateException("declined");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        String log;
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).logContext(true)
+                .build()) {
+            log = CapturedLog.ofThisThread(() -> orchestrator.start(definition, "s-4", "o-4", new Order("o-4")));
+        }
+        assertTrue(log.contains("ERROR io.streamsaga.saga.internal.SagaRun - saga s-4:"), log);
+        assertTrue(log.contains("mdc={streamsaga.saga=order, streamsaga.sagaId=s-4"), log);
+        assertNull(MDC.get(SAGA_ID));
+    }
+}
