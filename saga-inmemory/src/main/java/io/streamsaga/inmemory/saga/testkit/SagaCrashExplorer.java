@@ -3,11 +3,14 @@ package io.streamsaga.inmemory.saga.testkit;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTimeoutException;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepRole;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 
 import java.util.ArrayList;
@@ -70,7 +73,9 @@ import java.util.function.Supplier;
  * </ul>
  * Invariants: the saga reaches the expected terminal state; nothing is left running (no active saga, no
  * undelivered message, no timer); each step succeeds and each compensation succeeds at most once in the
- * store's history; if the saga did not complete, every step that took effect was compensated, with its
+ * store's history; if the saga did not complete, every step that took effect was compensated, and every step
+ * with a compensation whose stored status ends uncertain (timed out, its outcome lost) or otherwise still needing
+ * its compensation ended compensated, with its
  * idempotency key, groups in reverse order (a step's compensation starts only after those of the later
  * groups succeeded, a remote one when its command is sent; a parallel group's members may overlap), and no
  * step that never took effect was compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
@@ -88,6 +93,15 @@ import java.util.function.Supplier;
 public final class SagaCrashExplorer<F, D> {
     /** The most of a failure's detail a violation shows. */
     static final int FAILURE_DETAIL = 500;
+
+    /**
+     * The statuses a step must not end in when its saga ended compensated and it has a compensation: the engine's
+     * {@link StepStatus#needsCompensation()} spelled out, not called, so that an engine that wrongly skips a status
+     * there cannot blind this check too.
+     */
+    private static final Set<StepStatus> LEFT_TO_UNDO = EnumSet.of(StepStatus.SUCCEEDED, StepStatus.UNCERTAIN,
+            StepStatus.COMPENSATING, StepStatus.COMPENSATION_RETRY_SCHEDULED, StepStatus.COMPENSATION_FAILED);
+
     private final SagaTestKit<F, D> kit;
     private BiConsumer<F, SagaRunReport<F, D>> invariant = (f, r) -> {
     };
@@ -607,8 +621,25 @@ public final class SagaCrashExplorer<F, D> {
                     violations.add("step " + name + " was compensated but never took effect");
                 }
             }
+            report.instance().ifPresent(instance -> violations.addAll(uncompensatedStepViolations(definition, instance)));
             violations.addAll(compensationOrderViolations(definition, report.compensationEvents()));
         }
+    }
+
+    /**
+     * For a saga stored as compensated: each step with a compensation whose stored status still needs it. The check
+     * by recorded invocations covers only the steps that took effect; an uncertain step (timed out, its outcome lost)
+     * may not have, yet the engine must compensate it with the data it has.
+     */
+    static List<String> uncompensatedStepViolations(SagaDefinition<?> definition, SagaInstance instance) {
+        List<String> violations = new ArrayList<>();
+        for (StepState state : instance.steps()) {
+            if (LEFT_TO_UNDO.contains(state.status()) && definition.step(state.name()).hasCompensation()) {
+                violations.add("step " + state.name() + " ended " + state.status() + " in a compensated saga: it"
+                        + " needs compensation but was never compensated");
+            }
+        }
+        return violations;
     }
 
     /**
