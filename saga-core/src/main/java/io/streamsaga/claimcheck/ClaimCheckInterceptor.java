@@ -70,6 +70,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     /** Counter of payloads deleted, tagged {@code reason} = {@code released} or {@code expired}. */
     public static final String DELETED_METRIC = "streamsaga_claimcheck_deleted_total";
     private static final String REFERENCE_CONTENT_TYPE = "application/vnd.streamsaga.claim-check+json";
+    /** Payloads deleted per batch of the scheduled expiry sweep, as the JDBC components' purges. */
+    private static final int SWEEP_BATCH = 500;
 
     private final Config config;
     private final Map<String, Tracking> tracking = new ConcurrentHashMap<>();
@@ -82,12 +84,18 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     private final Scheduler sweeps;
     private volatile Scheduler.Cancellable sweep;
     private volatile boolean closed;
+    /**
+     * The cutoff of the expiry sweep's run in progress, null between runs, and what it deleted so far: used by one
+     * batch at a time, each queued by the one before.
+     */
+    private Instant sweepCutoff;
+    private int sweptInRun;
 
     /** {@code ownsScheduler}: the builder created the scheduler, which {@link #close()} then closes. */
     ClaimCheckInterceptor(Config config, boolean ownsScheduler) { // package-private for a test of the own scheduler
         this.config = config;
         this.sweeps = ownsScheduler ? config.scheduler() : Scheduler.scoped(config.scheduler(), "claim-check interceptor");
-        scheduleSweep();
+        scheduleSweep(config.sweepInterval());
     }
 
     /** Starts an interceptor over {@code store}; {@code transport} tells which groups must acknowledge. */
@@ -256,19 +264,59 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
 
     /**
      * Deletes every payload stored longer ago than the expiry, and forgets acknowledgement tracking just as
-     * old. Runs periodically on the scheduler; callable directly. Returns how many payloads were deleted.
+     * old, in one call of the store ({@link PayloadStore#deleteStoredBefore(Instant)}); returns how many payloads were
+     * deleted. The periodic sweep on the scheduler does the same batch by batch
+     * ({@link PayloadStore#deleteStoredBefore(Instant, int)}), each batch a task of its own.
      */
     public int purgeExpired() {
         Instant cutoff = now().minus(config.expiry());
         tracking.values().removeIf(t -> t.since.isBefore(cutoff));
         int deleted = config.store().deleteStoredBefore(cutoff);
+        countExpired(deleted);
+        logExpired(deleted);
+        return deleted;
+    }
+
+    private void countExpired(int deleted) {
         for (int i = 0; i < deleted; i++) {
             config.metrics().increment(DELETED_METRIC, Map.of("reason", "expired"));
         }
+    }
+
+    private void logExpired(int deleted) {
         if (deleted > 0) {
             log.info("deleted {} claim-checked payload(s) older than {}", deleted, config.expiry());
         }
-        return deleted;
+    }
+
+    /**
+     * One batch of the scheduled expiry sweep's run, which reads its cutoff at its first batch (forgetting the tracking
+     * as old, as {@link #purgeExpired()} does) and keeps it: payloads expiring meanwhile wait for the next run; true
+     * after a full batch: another follows, a task of its own queued at once, so that the scheduler's other timers (a
+     * bus's: sagas' timeouts and retries) due meanwhile run between batches. A failure ends the run.
+     */
+    private boolean sweepBatch() {
+        if (sweepCutoff == null) {
+            Instant cutoff = now().minus(config.expiry());
+            tracking.values().removeIf(t -> t.since.isBefore(cutoff));
+            sweepCutoff = cutoff;
+            sweptInRun = 0;
+        }
+        boolean more = false;
+        try {
+            int deleted = config.store().deleteStoredBefore(sweepCutoff, SWEEP_BATCH);
+            countExpired(deleted);
+            sweptInRun += deleted;
+            more = deleted == SWEEP_BATCH;
+            if (!more) {
+                logExpired(sweptInRun);
+            }
+        } finally {
+            if (!more) { // also after a failure: the next run reads its own cutoff
+                sweepCutoff = null;
+            }
+        }
+        return more;
     }
 
     /** How many records wait for some group to finish with them (tracked by this instance). */
@@ -276,16 +324,21 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         return tracking.size();
     }
 
-    private void scheduleSweep() {
+    /** Queues the sweep's next batch ({@code delay} zero) or its next run (the sweep interval). */
+    private void scheduleSweep(Duration delay) {
         if (closed) {
             return;
         }
         Scheduler.Cancellable next;
         try {
-            next = sweeps.schedule(config.sweepInterval(), () -> {
+            next = sweeps.schedule(delay, () -> {
+                if (closed) {
+                    return;
+                }
                 boolean dead = false;
+                boolean more = false;
                 try {
-                    purgeExpired();
+                    more = sweepBatch();
                 } catch (RuntimeException e) {
                     log.warn("claim-check expiry sweep failed: {}", e.toString());
                 } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
@@ -301,7 +354,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
                     throw e;
                 } finally {
                     if (!dead) { // also after another Error, thrown on to the scheduler, as the other periodic tasks
-                        scheduleSweep();
+                        scheduleSweep(more ? Duration.ZERO : config.sweepInterval());
                     }
                 }
             });

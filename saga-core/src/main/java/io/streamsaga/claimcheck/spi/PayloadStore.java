@@ -1,5 +1,7 @@
 package io.streamsaga.claimcheck.spi;
 
+import io.streamsaga.ConfigurationException;
+
 import java.time.Instant;
 import java.util.Optional;
 
@@ -38,4 +40,19 @@ public interface PayloadStore {
 
     /** Deletes every payload last stored before {@code cutoff}, held or not; returns how many. */
     int deleteStoredBefore(Instant cutoff);
+
+    /**
+     * Deletes at most {@code maxPayloads} of the payloads {@link #deleteStoredBefore(Instant)} deletes; returns how
+     * many. The interceptor's expiry sweep calls it batch after batch, each a task of its own, so that the other timers
+     * of its scheduler run between them. The default deletes them all in one call, {@code maxPayloads} aside: a store
+     * that keeps it sweeps its whole backlog in one task; a durable store should override it with a short transaction
+     * per call.
+     *
+     * @throws ConfigurationException when {@code maxPayloads} is not positive
+     */
+    default int deleteStoredBefore(Instant cutoff, int maxPayloads) {
+        ConfigurationException.require(maxPayloads > 0, "maxPayloads must be positive, but was %s",
+                maxPayloads);
+        return deleteStoredBefore(cutoff);
+    }
 }

@@ -70,6 +70,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.random.RandomGenerator;
 import java.util.function.Function;
@@ -81,6 +82,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private static final Logger log = LoggerFactory.getLogger(DefaultSagaOrchestrator.class);
     /** The most unfinished sagas (with their data) a recovery holds at a time: it reads them page by page. */
     static final int RECOVERY_PAGE = 500;
+    /** Finished sagas deleted per batch of the scheduled retention purge, as the JDBC components' purges. */
+    private static final int PURGE_BATCH = 500;
 
     private final Config config;
     private final SagaStore store;
@@ -105,6 +108,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** Set under subscriptionLock once shutDown() has read {@code replies}: a subscription made later would stay. */
     private boolean repliesClosed;
     private volatile boolean closed;
+    /**
+     * The cutoff of the scheduled retention purge's run in progress, null between runs, and what it deleted so far:
+     * used by one batch at a time, each queued by the one before (Repeating).
+     */
+    private Instant purgeCutoff;
+    private int purgedInRun;
     /** The retention purge, the recovery sweeps and the heartbeat, each when configured; cancelled by close(). */
     private final List<Repeating> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
     /**
@@ -205,7 +214,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                 subscribeReplies(); // the transport may refuse (closed, unreachable)
             }
             if (config.purgeInterval() != null) {
-                repeatEvery("retention purge", config.purgeInterval(), this::purgeOnce);
+                repeating("retention purge", config.purgeInterval(), this::purgeBatch);
             }
             if (config.recoveryInterval() != null) {
                 repeatEvery("recovery sweep", config.recoveryInterval(), this::sweepOnce);
@@ -224,36 +233,48 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     private void repeatEvery(String name, Duration period, Runnable task) {
-        Repeating timer = new Repeating(name, period, task);
+        repeating(name, period, () -> {
+            task.run();
+            return false;
+        });
+    }
+
+    /** {@code part}: one part of a run, true when another follows (a task of its own, queued at once). */
+    private void repeating(String name, Duration period, BooleanSupplier part) {
+        Repeating timer = new Repeating(name, period, part);
         repeating.add(timer);
-        timer.schedule();
+        timer.schedule(period);
     }
 
     /**
      * A task run every period on the scheduler until close(): rescheduled after each run, also after one that threw
      * (an Error from a resumed saga's step propagates to the scheduler), but for a ThreadDeath or a test's
      * SimulatedProcessCrash, after which it runs no more (docs/architecture.md, "A periodic task whose thread is stopped").
+     * A run may come in parts (the retention purge's batches), each a task of its own, the next queued at once when one
+     * says another follows: the scheduler's other timers (steps' timeouts and retries) due meanwhile run between them,
+     * and close() cancels the part queued. The period counts from the run's last part, so runs never overlap.
      */
     private final class Repeating {
         private final String name;
         private final Duration period;
-        private final Runnable task;
+        private final BooleanSupplier part;
         private volatile Scheduler.Cancellable next;
 
-        Repeating(String name, Duration period, Runnable task) {
+        Repeating(String name, Duration period, BooleanSupplier part) {
             this.name = name;
             this.period = period;
-            this.task = task;
+            this.part = part;
         }
 
-        void schedule() {
-            Scheduler.Cancellable timer = repeatingScope.schedule(period, () -> {
+        void schedule(Duration delay) {
+            Scheduler.Cancellable timer = repeatingScope.schedule(delay, () -> {
                 if (closed) {
                     return;
                 }
                 boolean dead = false;
+                boolean more = false;
                 try {
-                    task.run();
+                    more = part.getAsBoolean();
                 } catch (SimulatedProcessCrash e) {
                     // A test's store says this process died (a sweep or purge read it after its crash): a dead process
                     // runs no timers, and thrown on, the Error would fail whatever advanced the test's clock.
@@ -269,7 +290,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     throw e;
                 } finally {
                     if (!closed && !dead) {
-                        schedule();
+                        schedule(more ? Duration.ZERO : period);
                     }
                 }
             });
@@ -478,13 +499,33 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
     }
 
-    private void purgeOnce() {
-        try {
-            int deleted = purgeFinished();
-            log.debug("saga retention: {} finished saga(s) deleted", deleted);
-        } catch (RuntimeException e) {
-            log.warn("saga retention: purge failed, retrying at the next interval: {}", e.toString());
+    /**
+     * One batch of the scheduled retention purge's run, which reads its cutoff at its first batch and keeps it (sagas
+     * outdated meanwhile wait for the next run); true after a full batch: another follows, a task of its own. A failure
+     * ends the run, logged once; the next run tries again.
+     */
+    private boolean purgeBatch() {
+        if (purgeCutoff == null) {
+            purgeCutoff = now().minus(config.retention());
+            purgedInRun = 0;
         }
+        boolean more = false;
+        try {
+            int deleted = store.deleteFinishedBefore(purgeCutoff, PURGE_BATCH);
+            purgedInRun += deleted;
+            more = deleted == PURGE_BATCH;
+            if (!more) {
+                log.debug("saga retention: {} finished saga(s) deleted", purgedInRun);
+            }
+        } catch (RuntimeException e) {
+            log.warn("saga retention: purge failed after {} finished saga(s) deleted, retrying at the next interval: {}",
+                    purgedInRun, e.toString());
+        } finally {
+            if (!more) { // also after an Error: the next run, if any, reads its own cutoff
+                purgeCutoff = null;
+            }
+        }
+        return more;
     }
 
     Config config() {

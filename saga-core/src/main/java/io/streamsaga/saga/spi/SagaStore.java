@@ -240,4 +240,18 @@ public interface SagaStore {
      * before {@code cutoff}, with their history. Returns how many were deleted.
      */
     int deleteFinishedBefore(Instant cutoff);
+
+    /**
+     * Deletes at most {@code maxSagas} of the instances {@link #deleteFinishedBefore(Instant)} deletes, with their
+     * history; returns how many. The orchestrator's scheduled retention purge calls it batch after batch, each a task
+     * of its own, so that the other timers of its scheduler run between them. The default deletes them all in one
+     * call, {@code maxSagas} aside: a store that keeps it purges its whole backlog in one task; a durable store should
+     * override it with a short transaction per call.
+     *
+     * @throws ConfigurationException when {@code maxSagas} is not positive
+     */
+    default int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+        ConfigurationException.require(maxSagas > 0, "maxSagas must be positive, but was %s", maxSagas);
+        return deleteFinishedBefore(cutoff);
+    }
 }

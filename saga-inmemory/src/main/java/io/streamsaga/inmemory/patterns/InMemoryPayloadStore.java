@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.patterns;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.claimcheck.PayloadReference;
 import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.spi.StoredKeys;
@@ -56,8 +57,23 @@ public final class InMemoryPayloadStore implements PayloadStore {
 
     @Override
     public int deleteStoredBefore(Instant cutoff) {
+        return deleteStored(cutoff, Integer.MAX_VALUE);
+    }
+
+    /** Deletes at most {@code maxPayloads} payloads last stored before {@code cutoff}, in no particular order. */
+    @Override
+    public int deleteStoredBefore(Instant cutoff, int maxPayloads) {
+        ConfigurationException.require(maxPayloads > 0, "maxPayloads must be positive, but was %s", maxPayloads);
+        return deleteStored(cutoff, maxPayloads);
+    }
+
+    private int deleteStored(Instant cutoff, int maxPayloads) {
+        Objects.requireNonNull(cutoff, "cutoff");
         int[] deleted = new int[1];
         for (String id : payloads.keySet()) {
+            if (deleted[0] == maxPayloads) {
+                break;
+            }
             payloads.computeIfPresent(id, (key, current) -> {
                 if (current.storedAt.isBefore(cutoff)) {
                     deleted[0]++;

@@ -346,8 +346,23 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     @Override
     public int deleteFinishedBefore(Instant cutoff) {
+        return deleteFinished(cutoff, Integer.MAX_VALUE);
+    }
+
+    /** Deletes at most {@code maxSagas} finished sagas last updated before {@code cutoff}, in no particular order. */
+    @Override
+    public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+        ConfigurationException.require(maxSagas > 0, "maxSagas must be positive, but was %s", maxSagas);
+        return deleteFinished(cutoff, maxSagas);
+    }
+
+    private int deleteFinished(Instant cutoff, int maxSagas) {
+        Objects.requireNonNull(cutoff, "cutoff");
         int[] deleted = {0};
         entries.values().removeIf(entry -> {
+            if (deleted[0] == maxSagas) {
+                return false;
+            }
             SagaInstance instance = entry.current();
             boolean expired = instance.status().isTerminal() && instance.updatedAt().isBefore(cutoff);
             if (expired) {

@@ -31,6 +31,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.mockito.AdditionalAnswers.delegatesTo;
 import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.ArgumentMatchers.anyInt;
 import static org.mockito.Mockito.doAnswer;
 import static org.mockito.Mockito.mock;
 
@@ -166,7 +167,7 @@ class CloseWaitsForTimerWorkTest {
         doAnswer(call -> {
             blockingWork();
             return 0;
-        }).when(store).deleteStoredBefore(any(Instant.class));
+        }).when(store).deleteStoredBefore(any(Instant.class), anyInt());
         ClaimCheckInterceptor claimCheck = ClaimCheckInterceptor.builder(store, transport).scheduler(shared)
                 .sweepInterval(Duration.ofMillis(1)).build();
 
@@ -179,7 +180,7 @@ class CloseWaitsForTimerWorkTest {
         doAnswer(call -> {
             blockingWork();
             return 0;
-        }).when(store).deleteFinishedBefore(any(Instant.class));
+        }).when(store).deleteFinishedBefore(any(Instant.class), anyInt());
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(shared)
                 .purgeEvery(Duration.ofMillis(1)).build();
 

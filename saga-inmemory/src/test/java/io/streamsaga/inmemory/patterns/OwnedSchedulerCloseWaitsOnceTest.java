@@ -30,6 +30,7 @@ import java.util.concurrent.CountDownLatch;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.mockito.AdditionalAnswers.delegatesTo;
 import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.ArgumentMatchers.anyInt;
 import static org.mockito.Mockito.doAnswer;
 import static org.mockito.Mockito.mock;
 
@@ -107,7 +108,7 @@ class OwnedSchedulerCloseWaitsOnceTest {
     @Test
     void theClaimCheckCloseWaitsOnceForASweepStuckLongerThanTheCloseWait() throws Exception {
         PayloadStore store = mock(PayloadStore.class, delegatesTo(new InMemoryPayloadStore()));
-        doAnswer(call -> stuckWork()).when(store).deleteStoredBefore(any(Instant.class));
+        doAnswer(call -> stuckWork()).when(store).deleteStoredBefore(any(Instant.class), anyInt());
         try (InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build()) {
             // as ClaimCheckInterceptor.builder(store, transport).sweepInterval(1 ms).build(), which owns its scheduler
             ClaimCheckInterceptor claimCheck = OwnedSchedulerInterceptors.owning(ownScheduler(), store, transport,
@@ -120,7 +121,7 @@ class OwnedSchedulerCloseWaitsOnceTest {
     @Test
     void aSagaOrchestratorsCloseWaitsOnceForAPurgeStuckLongerThanTheCloseWait() throws Exception {
         InMemorySagaStore store = mock(InMemorySagaStore.class, delegatesTo(new InMemorySagaStore()));
-        doAnswer(call -> stuckWork()).when(store).deleteFinishedBefore(any(Instant.class));
+        doAnswer(call -> stuckWork()).when(store).deleteFinishedBefore(any(Instant.class), anyInt());
         // as SagaOrchestrator.builder().store(store).purgeEvery(1 ms).build(), which, given no scheduler nor bus, owns
         // its scheduler
         SystemScheduler own = ownScheduler();

@@ -169,7 +169,8 @@ public final class JdbcPayloadStore implements PayloadStore {
         }
     }
 
-    /** Deletes at most {@code maxPayloads} payloads last stored before {@code cutoff}, oldest first. */
+    /** Deletes at most {@code maxPayloads} payloads last stored before {@code cutoff}, oldest first, in one transaction. */
+    @Override
     public int deleteStoredBefore(Instant cutoff, int maxPayloads) {
         Objects.requireNonNull(cutoff, "cutoff"); // as NULL in SQL it would match no row: nothing deleted
         ConfigurationException.require(maxPayloads > 0, "maxPayloads must be positive, but was %s", maxPayloads);

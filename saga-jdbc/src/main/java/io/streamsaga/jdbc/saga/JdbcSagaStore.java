@@ -861,6 +861,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * Deletes at most {@code maxSagas} finished sagas (completed, compensated, resolved) last updated before
      * {@code cutoff}, oldest first, with their history, in one short transaction; returns how many.
      */
+    @Override
     public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
         Objects.requireNonNull(cutoff, "cutoff"); // as NULL in SQL it would match no row: nothing deleted
         ConfigurationException.require(maxSagas > 0, "maxSagas must be positive, but was %s", maxSagas);

@@ -273,6 +273,12 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
         return delegate.deleteFinishedBefore(cutoff);
     }
 
+    @Override
+    public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+        checkAlive();
+        return delegate.deleteFinishedBefore(cutoff, maxSagas);
+    }
+
     /** The delegate as a NodeRegistry: saga ownership over this store needs one. */
     private NodeRegistry registry() {
         if (delegate instanceof NodeRegistry registry) {

@@ -1,0 +1,92 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * docs/sagas.md, "Queries and retention": the orchestrator's scheduled retention purge deletes in batches of 500, each
+ * a task of its own on the orchestrator's scheduler, so that the timers that scheduler also fires (steps' timeouts and
+ * retries) run between batches rather than after a purge of the whole backlog; close() between two batches leaves none
+ * queued.
+ */
+class RetentionPurgeBatchesTest {
+    private static final Duration EVERY = Duration.ofMinutes(1);
+    private static final Duration RETENTION = Duration.ofHours(1);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore store = new InMemorySagaStore();
+    private SagaOrchestrator orchestrator;
+
+    @AfterEach
+    void tearDown() {
+        if (orchestrator != null) {
+            orchestrator.close();
+        }
+    }
+
+    /** {@code count} completed sagas, finished a retention and more ago. */
+    private void finished(int count) {
+        Instant at = scheduler.now().minus(RETENTION).minusSeconds(1);
+        for (int i = 0; i < count; i++) {
+            String id = "done-" + i;
+            store.insert(new SagaInstance(id, "retained", 1, null, "data", "x", SagaStatus.COMPLETED, List.of(), null,
+                    null, at, at, 1), new SagaTransition(id, 1, at, TransitionType.SAGA_COMPLETED, null, 0, null));
+        }
+    }
+
+    private int finishedLeft() {
+        return store.findByStatus(EnumSet.of(SagaStatus.COMPLETED)).size();
+    }
+
+    @Test
+    void aRetentionPurgeYieldsTheSchedulersThreadBetweenBatchesSoATimerDueMeanwhileRunsBeforeItsNextBatch() {
+        finished(1001); // three batches
+        orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(EVERY).build();
+        AtomicInteger leftWhenTheTimerRan = new AtomicInteger(-1);
+        // Another timer of the same scheduler (a step's timeout, say), due with the purge, armed after it
+        scheduler.schedule(EVERY, () -> leftWhenTheTimerRan.set(finishedLeft()));
+
+        scheduler.advance(EVERY);
+
+        assertEquals(501, leftWhenTheTimerRan.get(), "the timer ran after the purge's first batch, not after all three");
+        assertEquals(0, finishedLeft(), "the purge's run went on to its end");
+        assertEquals(1, scheduler.pendingTasks(), "the next run, one interval after the last batch");
+        assertEquals(scheduler.now().plus(EVERY), scheduler.nextDueAt().orElseThrow());
+    }
+
+    @Test
+    void anOrchestratorClosedBetweenTwoBatchesOfARetentionPurgeStartsNoFurtherBatchAndLeavesNothingScheduled() {
+        finished(1001); // three batches
+        orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(EVERY).build();
+        AtomicInteger leftWhenClosed = new AtomicInteger(-1);
+        // Due with the purge, armed after it: runs between its first and second batches
+        scheduler.schedule(EVERY, () -> {
+            orchestrator.close();
+            leftWhenClosed.set(finishedLeft());
+        });
+
+        scheduler.advance(EVERY);
+
+        assertEquals(501, leftWhenClosed.get(), "closed after the run's first batch");
+        assertEquals(501, finishedLeft(), "no batch after close()");
+        assertEquals(0, scheduler.pendingTasks(), "neither the run's next batch nor a next run is left scheduled");
+        scheduler.advance(Duration.ofHours(3));
+        assertEquals(501, finishedLeft(), "no purge runs after close()");
+    }
+}
