@@ -44,7 +44,7 @@ import java.util.concurrent.RejectedExecutionException;
  * is kept until the expiry by default, so that the dead letter can still be resolved and replayed. Whatever
  * happens — a group that never comes back, a crash that loses this interceptor's in-memory tracking, groups
  * acknowledging on different instances — every payload is deleted after the expiry
- * ({@link #purgeExpired()}, run periodically on the scheduler). The expiry must cover the transport's
+ * ({@link #purgeExpired()}, done periodically on the scheduler in batches). The expiry must cover the transport's
  * replay horizon. A message published twice to one topic (an application's publish retry, an outbox
  * relay's re-publish after a crash) is two records and two holds, so the second record is delivered with its
  * payload like any duplicate, whatever the groups did with the first. A publish that failed keeps its hold

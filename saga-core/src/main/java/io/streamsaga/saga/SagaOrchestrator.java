@@ -244,7 +244,8 @@ public interface SagaOrchestrator extends AutoCloseable {
 
     /**
      * Deletes the completed, compensated and resolved sagas that finished (their last transition) longer ago than the
-     * configured retention, with their history; returns how many. Sagas that need attention are kept.
+     * configured retention, with their history; returns how many. Sagas that need attention are kept. One call of
+     * the store, on the calling thread.
      */
     int purgeFinished();
 
@@ -688,7 +689,11 @@ public interface SagaOrchestrator extends AutoCloseable {
             return this;
         }
 
-        /** Deletes finished sagas older than the retention every {@code interval}, on the scheduler. */
+        /**
+         * Deletes finished sagas older than the retention every {@code interval}, on the scheduler, in batches
+         * ({@link io.streamsaga.saga.spi.SagaStore#deleteFinishedBefore(java.time.Instant, int)}), each a task of its
+         * own, so that the scheduler's other timers (steps' timeouts and retries) run between them.
+         */
         public Builder purgeEvery(Duration interval) {
             this.purgeInterval = interval;
             return this;
