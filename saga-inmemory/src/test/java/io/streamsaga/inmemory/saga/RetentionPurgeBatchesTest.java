@@ -1,5 +1,6 @@
 package io.streamsaga.inmemory.saga;
 
+import io.streamsaga.CapturedLog;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
@@ -16,6 +17,8 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * docs/sagas.md, "Queries and retention": the orchestrator's scheduled retention purge deletes in batches of 500, each
@@ -88,5 +91,68 @@ class RetentionPurgeBatchesTest {
         assertEquals(0, scheduler.pendingTasks(), "neither the run's next batch nor a next run is left scheduled");
         scheduler.advance(Duration.ofHours(3));
         assertEquals(501, finishedLeft(), "no purge runs after close()");
+    }
+
+    /** The in-memory store, whose second bounded delete (a run's second batch) throws {@code failure}; calls counted. */
+    private final class SecondBatchFails extends ForwardingSagaStore {
+        private final RuntimeException runtime;
+        private final Error error;
+        private final AtomicInteger calls = new AtomicInteger();
+
+        SecondBatchFails(RuntimeException runtime, Error error) {
+            super(store);
+            this.runtime = runtime;
+            this.error = error;
+        }
+
+        @Override
+        public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+            if (calls.incrementAndGet() == 2) {
+                if (error != null) {
+                    throw error;
+                }
+                throw runtime;
+            }
+            return delegate.deleteFinishedBefore(cutoff, maxSagas);
+        }
+    }
+
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread
+    void aRetentionPurgeWhoseThreadIsStoppedInALaterBatchSaysSoAndRunsNoFurtherBatchNorRun() throws Throwable {
+        finished(1001); // three batches
+        SecondBatchFails failing = new SecondBatchFails(null, new ThreadDeath());
+        orchestrator = SagaOrchestrator.builder().store(failing).scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(EVERY).build();
+
+        String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(EVERY),
+                "thrown on, as ThreadDeath's Javadoc asks"));
+
+        assertTrue(log.contains("saga orchestrator: its retention purge stops for good, its thread stopped"
+                + " (java.lang.ThreadDeath)"), log);
+        assertEquals(501, finishedLeft(), "the first batch ran, the second stopped");
+        assertEquals(0, scheduler.pendingTasks(), "neither a third batch nor a next run is scheduled");
+        scheduler.advance(EVERY.multipliedBy(10));
+        assertEquals(2, failing.calls.get(), "no batch ran after the stopped one");
+    }
+
+    @Test
+    void aRetentionPurgeWhoseLaterBatchFailsEndsItsRunWithOneWarningAndTheNextRunDeletesTheRest() throws Throwable {
+        finished(1001); // three batches
+        SecondBatchFails failing = new SecondBatchFails(new IllegalStateException("database gone"), null);
+        orchestrator = SagaOrchestrator.builder().store(failing).scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(EVERY).build();
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(EVERY));
+
+        assertEquals(1, log.split("purge failed", -1).length - 1, log);
+        assertTrue(log.contains("saga retention: purge failed after 500 finished saga(s) deleted, retrying at the next"
+                + " interval: java.lang.IllegalStateException: database gone"), log);
+        assertEquals(501, finishedLeft(), "the run ended at its failed batch");
+        assertEquals(1, scheduler.pendingTasks(), "the next run, one interval after the failed batch");
+        assertEquals(scheduler.now().plus(EVERY), scheduler.nextDueAt().orElseThrow());
+        scheduler.advance(EVERY);
+        assertEquals(0, finishedLeft(), "the next run deletes the rest");
+        assertEquals(4, failing.calls.get(), "one batch, the failed one, then two of the next run");
     }
 }
