@@ -43,10 +43,13 @@ public interface PayloadStore {
 
     /**
      * Deletes at most {@code maxPayloads} of the payloads {@link #deleteStoredBefore(Instant)} deletes; returns how
-     * many. The interceptor's expiry sweep calls it batch after batch, each a task of its own, so that the other timers
-     * of its scheduler run between them. The default deletes them all in one call, {@code maxPayloads} aside: a store
-     * that keeps it sweeps its whole backlog in one task; a durable store should override it with a short transaction
-     * per call.
+     * many it deleted. The interceptor's expiry sweep calls it batch after batch, each a task of its own, so that the
+     * other timers of its scheduler run between them: a return of exactly {@code maxPayloads} queues the next batch at
+     * once, any other ends the run, so a store must return what it deleted (one returning {@code maxPayloads} while
+     * deleting nothing makes the sweep call it again without end). The default deletes them all in one call,
+     * {@code maxPayloads} aside, and returns that count (more than {@code maxPayloads} ends the run): a store that
+     * keeps it sweeps its whole backlog in one task; a durable store should override it with a short transaction per
+     * call.
      *
      * @throws ConfigurationException when {@code maxPayloads} is not positive
      */

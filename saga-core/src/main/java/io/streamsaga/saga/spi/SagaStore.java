@@ -243,10 +243,13 @@ public interface SagaStore {
 
     /**
      * Deletes at most {@code maxSagas} of the instances {@link #deleteFinishedBefore(Instant)} deletes, with their
-     * history; returns how many. The orchestrator's scheduled retention purge calls it batch after batch, each a task
-     * of its own, so that the other timers of its scheduler run between them. The default deletes them all in one
-     * call, {@code maxSagas} aside: a store that keeps it purges its whole backlog in one task; a durable store should
-     * override it with a short transaction per call.
+     * history; returns how many it deleted. The orchestrator's scheduled retention purge calls it batch after batch,
+     * each a task of its own, so that the other timers of its scheduler run between them: a return of exactly
+     * {@code maxSagas} queues the next batch at once, any other ends the run, so a store must return what it deleted
+     * (one returning {@code maxSagas} while deleting nothing makes the purge call it again without end). The default
+     * deletes them all in one call, {@code maxSagas} aside, and returns that count (more than {@code maxSagas} ends the
+     * run): a store that keeps it purges its whole backlog in one task; a durable store should override it with a
+     * short transaction per call.
      *
      * @throws ConfigurationException when {@code maxSagas} is not positive
      */
