@@ -358,19 +358,18 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
 
     private int deleteFinished(Instant cutoff, int maxSagas) {
         Objects.requireNonNull(cutoff, "cutoff");
-        int[] deleted = {0};
-        entries.values().removeIf(entry -> {
-            if (deleted[0] == maxSagas) {
-                return false;
+        int deleted = 0;
+        // an iterator that stops at the bound: a scheduled purge calls this once per batch, and a removeIf over the
+        // whole map per batch made a run over n old sagas cost n * n / maxSagas checks
+        for (Iterator<Map.Entry<String, Entry>> it = entries.entrySet().iterator(); it.hasNext() && deleted < maxSagas; ) {
+            Map.Entry<String, Entry> candidate = it.next();
+            SagaInstance instance = candidate.getValue().current();
+            if (instance.status().isTerminal() && instance.updatedAt().isBefore(cutoff)
+                    && entries.remove(candidate.getKey(), candidate.getValue())) { // as removeIf: only the entry read
+                deleted++;
             }
-            SagaInstance instance = entry.current();
-            boolean expired = instance.status().isTerminal() && instance.updatedAt().isBefore(cutoff);
-            if (expired) {
-                deleted[0]++;
-            }
-            return expired;
-        });
-        return deleted[0];
+        }
+        return deleted;
     }
 
     @Override
