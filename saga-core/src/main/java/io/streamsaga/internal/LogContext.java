@@ -13,7 +13,10 @@ public final class LogContext {
     public static final String SAGA_ID = "streamsaga.sagaId";
     /** The saga definition's name. */
     public static final String SAGA = "streamsaga.saga";
-    /** The step whose action, compensation, command factory or reply handler runs. */
+    /**
+     * The step whose action, compensation, command factory or reply handler runs, or whose outcome a listener's per-step
+     * callback hears of.
+     */
     public static final String STEP = "streamsaga.step";
     /** The id of the message a bus handler handles. */
     public static final String MESSAGE_ID = "streamsaga.messageId";

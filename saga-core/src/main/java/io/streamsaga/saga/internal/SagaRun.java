@@ -928,9 +928,27 @@ final class SagaRun<D> {
             return;
         }
         if (observedAndFlushed()) {
-            orchestrator.onStepCompleted(snapshot(), step.name());
-            now = null; // the listeners ran: the application's time
+            notifyStep(TransitionType.STEP_SUCCEEDED, step, null);
         }
+    }
+
+    /**
+     * Tells the listeners of {@code step}'s outcome ({@code outcome}: succeeded, failed for good with {@code failure},
+     * or compensated) with the step's keys in the MDC when the orchestrator asks for them, wherever the outcome is
+     * handled (after the call, in a drive, a reply's handling). Only with listeners: never on the straight path.
+     */
+    private void notifyStep(TransitionType outcome, SagaStep<D> step, SagaFailure failure) {
+        String[] previous = enterStep(step);
+        try {
+            switch (outcome) {
+                case STEP_SUCCEEDED -> orchestrator.onStepCompleted(snapshot(), step.name());
+                case COMPENSATION_SUCCEEDED -> orchestrator.onStepCompensated(snapshot(), step.name());
+                default -> orchestrator.onStepFailed(snapshot(), step.name(), failure);
+            }
+        } finally {
+            leaveLogContext(previous);
+        }
+        now = null; // the listeners ran: the application's time
     }
 
     /** A failed attempt: retried per the step's policy, else the step fails for good. */
@@ -978,8 +996,7 @@ final class SagaRun<D> {
                 log.debug("saga {}: step {} failed: {}", sagaId, step.name(), PendingTransitions.describe(error));
             }
             if (observedAndFlushed()) {
-                orchestrator.onStepFailed(snapshot(), step.name(), stepFailure);
-                now = null; // the listeners ran: the application's time
+                notifyStep(TransitionType.STEP_FAILED, step, stepFailure);
             }
         }
     }
@@ -1374,8 +1391,7 @@ final class SagaRun<D> {
         int i = step.index();
         if (writeStep(i, shared.compensated(i, compensating), TransitionType.COMPENSATION_SUCCEEDED,
                 compensating.compensationAttempts(), null) && observedAndFlushed()) {
-            orchestrator.onStepCompensated(snapshot(), step.name());
-            now = null; // the listeners ran: the application's time
+            notifyStep(TransitionType.COMPENSATION_SUCCEEDED, step, null);
         }
     }
 

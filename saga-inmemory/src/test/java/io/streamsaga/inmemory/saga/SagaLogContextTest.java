@@ -149,6 +149,53 @@ class SagaLogContextTest {
         }
     }
 
+    @ParameterizedTest(name = "asynchronous steps: {0}")
+    @ValueSource(booleans = {false, true}) // synchronous: the outcome handled after the call; asynchronous: in a drive
+    void aListenersPerStepCallbacksHaveTheStepsKeyWhetherTheStepSucceededFailedOrWasCompensated(boolean async) {
+        SagaDefinition.StepBuilder<Order> a = SagaDefinition.builder("order", Order.class).step("a");
+        a = async ? a.asyncAction((o, ctx) -> CompletableFuture.completedFuture(o))
+                .asyncCompensation((o, ctx) -> CompletableFuture.completedFuture(null))
+                : a.action((o, ctx) -> o).compensation((o, ctx) -> {
+                });
+        SagaDefinition.StepBuilder<Order> b = a.step("b");
+        b = async ? b.asyncAction((o, ctx) -> CompletableFuture.failedFuture(new IllegalStateException("declined")))
+                : b.action((o, ctx) -> {
+                    throw new IllegalStateException("declined");
+                });
+        SagaDefinition<Order> definition = b.retry(RetryPolicy.NONE).build();
+        SagaListener listener = new SagaListener() {
+            @Override
+            public void onStepCompleted(SagaInstance saga, String step) {
+                see("completed " + step);
+            }
+
+            @Override
+            public void onStepFailed(SagaInstance saga, String step, SagaFailure failure) {
+                see("failed " + step);
+            }
+
+            @Override
+            public void onCompensationStarting(SagaInstance saga) {
+                see("compensating");
+            }
+
+            @Override
+            public void onStepCompensated(SagaInstance saga, String step) {
+                see("compensated " + step);
+            }
+        };
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).listener(listener)
+                .logContext(true).build()) {
+            SagaResult<Order> result = orchestrator.start(definition, "s-6", "o-6", new Order("o-6"))
+                    .toCompletableFuture().join();
+
+            assertTrue(result.isCompensated(), result.toString());
+        }
+        assertEquals(List.of("completed a s-6/order/a", "failed b s-6/order/b", "compensating s-6/order/null",
+                "compensated a s-6/order/a"), seen);
+        assertEquals(callersContext(), MDC.getCopyOfContextMap(), "start() ran on this thread: its own MDC is back");
+    }
+
     @Test
     void withoutLogContextTheEngineLeavesTheMdcAlone() {
         try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).build()) {
