@@ -1,5 +1,6 @@
 package io.streamsaga.jdbc;
 
+import io.streamsaga.CapturedLog;
 import io.streamsaga.jdbc.saga.JdbcSagaStore;
 import io.streamsaga.jdbc.testing.DatabaseExtension;
 import io.streamsaga.jdbc.testing.TestDatabase;
@@ -13,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Schema version 9 (the definitions a node advertises with its heartbeat) over a database at version 8 holding a
@@ -22,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 abstract class SchemaV9MigrationTest {
     private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
+    private static final String STORE_LOGGER = JdbcSagaStore.class.getName();
 
     @RegisterExtension
     final DatabaseExtension db = DatabaseExtension.of(kind());
@@ -67,5 +70,64 @@ abstract class SchemaV9MigrationTest {
             assertEquals(new NodeHeartbeat(T0, null), nodes.get("n-" + i), written.get(i));
         }
         assertEquals(new NodeHeartbeat(T0, Map.of("pay-saga", Set.of(1))), nodes.get("orders-a"));
+    }
+
+    @Test
+    void aHandWrittenVersionThatIsNotAnIntegerIsNotReadAsOne() {
+        // Jackson's canConvertToInt() is true for 1.5 (asInt() truncates it to 1): the row advertised version 1
+        assertEquals(JdbcSchema.latestVersion(), JdbcSchema.of(db.database().dataSource()).migrate());
+        List<String> written = List.of("{\"pay-saga\": [1.5]}", "{\"pay-saga\": [1, 2.5]}", "{\"pay-saga\": [1.0]}",
+                "{\"pay-saga\": [1e0]}");
+        for (int i = 0; i < written.size(); i++) {
+            db.database().execute("INSERT INTO ss_saga_node (node_id, heartbeat_at, definitions) VALUES ('n-" + i
+                    + "', TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00', '" + written.get(i) + "')");
+        }
+        Map<String, NodeHeartbeat> nodes = JdbcSagaStore.create(db.database().dataSource()).nodes();
+        for (int i = 0; i < written.size(); i++) {
+            assertEquals(new NodeHeartbeat(T0, null), nodes.get("n-" + i), written.get(i));
+        }
+    }
+
+    @Test
+    void aNodeRowWhoseDefinitionsNoNodeWroteIsWarnedOfOnceUntilItsValueChanges() throws Throwable {
+        // every node reads every row at each heartbeat: a row edited by hand logged a warning at each one, for as long
+        // as it stayed
+        assertEquals(JdbcSchema.latestVersion(), JdbcSchema.of(db.database().dataSource()).migrate());
+        db.database().execute("INSERT INTO ss_saga_node (node_id, heartbeat_at, definitions) VALUES ('n-1',"
+                + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00', 'not json')");
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        String warning = "WARN " + STORE_LOGGER + " - saga ownership: the definitions advertised by node 'n-1' are"
+                + " unreadable ('not json'): taken as unknown";
+
+        String log = CapturedLog.ofLogger(STORE_LOGGER, () -> {
+            for (int heartbeat = 0; heartbeat < 5; heartbeat++) {
+                assertEquals(new NodeHeartbeat(T0, null), store.nodes().get("n-1"));
+            }
+        });
+        assertEquals(1, warnings(log), log);
+        assertTrue(log.contains(warning), log);
+
+        db.database().execute("UPDATE ss_saga_node SET definitions = '[1]' WHERE node_id = 'n-1'");
+        log = CapturedLog.ofLogger(STORE_LOGGER, () -> {
+            for (int heartbeat = 0; heartbeat < 3; heartbeat++) {
+                store.nodes();
+            }
+        });
+        assertEquals(1, warnings(log), "another bad value is warned of once: " + log);
+        assertTrue(log.contains("are unreadable ('[1]')"), log);
+
+        // repaired, then broken again as before: warned of again, once
+        store.heartbeat("n-1", T0, Map.of("pay-saga", Set.of(1)));
+        log = CapturedLog.ofLogger(STORE_LOGGER, () -> {
+            store.nodes(); // read while repaired: nothing to warn of
+            db.database().execute("UPDATE ss_saga_node SET definitions = 'not json' WHERE node_id = 'n-1'");
+            store.nodes();
+            store.nodes();
+        });
+        assertEquals(1, warnings(log), log);
+    }
+
+    private static long warnings(String log) {
+        return log.lines().filter(line -> line.contains(" WARN ")).count();
     }
 }

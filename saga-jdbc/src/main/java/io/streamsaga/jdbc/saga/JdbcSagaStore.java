@@ -114,6 +114,12 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     private final OutboxWriter outbox;
     /** The database, learnt on group commit's first batch (it picks the multi-row update on PostgreSQL). */
     private volatile Dialect dialect;
+    /**
+     * The unreadable {@code ss_saga_node.definitions} value of each node whose row held one at the last {@link #nodes}
+     * read (node id to value), so that a row edited by hand is warned of once, not at every heartbeat; bounded by the
+     * rows of that read.
+     */
+    private final Map<String, String> unreadableDefinitions = new java.util.concurrent.ConcurrentHashMap<>();
 
     private JdbcSagaStore(Builder b) {
         // Read committed whatever the pool's level: a version-checked update that waited for another orchestrator's
@@ -934,16 +940,20 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                             readDefinitions(node, rs.getString("definitions"))));
                 }
             }
+            unreadableDefinitions.keySet().retainAll(result.keySet()); // a removed node's row: forgotten
             return Map.copyOf(result);
         });
     }
 
     /**
      * A node's advertised definitions, or null for none (a node of an earlier release) or a value no node of this
-     * release wrote (edited by hand), logged: the start guard then takes that node's versions as unknown.
+     * release wrote (edited by hand: not JSON, not an object of arrays of versions, or a version not a JSON integer in
+     * int range, such as {@code 1.5}), logged at WARN when first read for that node, at DEBUG while it stays: the start
+     * guard then takes that node's versions as unknown.
      */
     private Map<String, Set<Integer>> readDefinitions(String node, String json) {
         if (json == null) {
+            unreadableDefinitions.remove(node);
             return null;
         }
         try {
@@ -955,20 +965,30 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
                     Set<Integer> versions = new java.util.HashSet<>();
                     readable &= saga.getValue().isArray();
                     for (JsonNode version : saga.getValue()) {
-                        readable &= version.canConvertToInt();
+                        // canConvertToInt() alone takes 1.5, which asInt() truncates to 1
+                        readable &= version.isIntegralNumber() && version.canConvertToInt();
                         versions.add(version.asInt());
                     }
                     definitions.put(saga.getKey(), versions);
                 }
                 if (readable) {
+                    unreadableDefinitions.remove(node);
                     return definitions;
                 }
             }
         } catch (IOException e) {
             // logged below, as a value of the wrong shape
         }
-        log.warn("saga ownership: the definitions advertised by node {} are unreadable ({}): taken as unknown",
-                StreamSagaException.quote(node), StreamSagaException.quote(json));
+        // every node reads every row at each heartbeat: warned of once per node and value, not at each heartbeat
+        boolean first = !json.equals(unreadableDefinitions.put(node, json));
+        if (first || log.isDebugEnabled()) {
+            String format = "saga ownership: the definitions advertised by node {} are unreadable ({}): taken as unknown";
+            if (first) {
+                log.warn(format, StreamSagaException.quote(node), StreamSagaException.quote(json));
+            } else {
+                log.debug(format, StreamSagaException.quote(node), StreamSagaException.quote(json));
+            }
+        }
         return null;
     }
 
