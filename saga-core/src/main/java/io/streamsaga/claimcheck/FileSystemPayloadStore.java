@@ -1,5 +1,6 @@
 package io.streamsaga.claimcheck;
 
+import io.streamsaga.ConfigurationException;
 import io.streamsaga.Sha256;
 import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.spi.StoredKeys;
@@ -30,7 +31,10 @@ import java.util.stream.Stream;
  * its last-modified time is its stored time; its holders are empty marker files under
  * {@code <id>.holders/}, named by a hash of the holder id (a holder holding U+0000 or a lone surrogate, or longer
  * than {@link StoredKeys#MAX_HOLDER_LENGTH}, is refused, as every store refuses it: {@link StoredKeys}). {@link #deleteStoredBefore} also deletes the
- * temporary files ({@code *.tmp}) last modified before the cutoff, which a crash during a write leaves.
+ * temporary files ({@code *.tmp}) last modified before the cutoff, which a crash during a write leaves; they are not
+ * counted as payloads, and the bounded {@link #deleteStoredBefore(Instant, int)} deletes them only in a call that
+ * deleted fewer payloads than its bound (the last batch of each run of the interceptor's sweep), so they never make a
+ * run go on and are cleaned at the end of each run.
  *
  * <p>Thread-safe. {@link #put}, {@link #release} and {@link #deleteStoredBefore} hold an exclusive lock on
  * the file {@code .lock} in the directory ({@link FileChannel#lock()}), so several instances over one
@@ -137,15 +141,26 @@ public final class FileSystemPayloadStore implements PayloadStore {
     }
 
     @Override
-    public synchronized int deleteStoredBefore(Instant cutoff) {
+    public int deleteStoredBefore(Instant cutoff) {
+        return deleteStoredBefore(cutoff, Integer.MAX_VALUE);
+    }
+
+    /**
+     * Deletes at most {@code maxPayloads} payload files, stopping its pass over the directory at the bound, so that a
+     * batch of the interceptor's sweep holds the lock and the scheduler's thread for that many only; the temporary
+     * files a crash left are deleted only when fewer than {@code maxPayloads} payloads were, at the end of a run.
+     */
+    @Override
+    public synchronized int deleteStoredBefore(Instant cutoff, int maxPayloads) {
+        ConfigurationException.require(maxPayloads > 0, "maxPayloads must be positive, but was %s", maxPayloads);
         try (FileChannel lock = lockDirectory()) {
-            return deleteStoredBeforeLocked(cutoff);
+            return deleteStoredBeforeLocked(cutoff, maxPayloads);
         } catch (IOException e) {
             throw ClaimCheckException.storeFailure("*", "expire", e);
         }
     }
 
-    private int deleteStoredBeforeLocked(Instant cutoff) {
+    private int deleteStoredBeforeLocked(Instant cutoff, int maxPayloads) {
         int deleted = 0;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(root, "*" + PAYLOAD)) {
             for (Path file : files) {
@@ -153,6 +168,9 @@ public final class FileSystemPayloadStore implements PayloadStore {
                     String name = file.getFileName().toString();
                     delete(name.substring(0, name.length() - PAYLOAD.length()));
                     deleted++;
+                    if (deleted == maxPayloads) {
+                        return deleted; // a full batch: the temporary files wait for the run's last one
+                    }
                 }
             }
         } catch (IOException | UncheckedIOException e) {

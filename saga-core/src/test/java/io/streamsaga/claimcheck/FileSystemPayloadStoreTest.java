@@ -46,6 +46,25 @@ class FileSystemPayloadStoreTest extends PayloadStoreContractTest {
     }
 
     @Test
+    void aBoundedExpiryCountsNoTemporaryFileAndDeletesThemOnlyInACallThatDeletedFewerPayloadsThanItsBound()
+            throws Exception {
+        FileSystemPayloadStore store = new FileSystemPayloadStore(dir.resolve("bounded"));
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        for (String text : new String[]{"a", "b"}) {
+            byte[] content = text.getBytes(StandardCharsets.UTF_8);
+            store.put(idOf(content), content, "m1", t0);
+        }
+        Path stale = Files.write(store.root().resolve("crashed4711.tmp"), new byte[]{1});
+        Files.setLastModifiedTime(stale, FileTime.from(t0));
+        Instant cutoff = t0.plus(Duration.ofDays(1));
+
+        assertEquals(2, store.deleteStoredBefore(cutoff, 2), "a full batch: the sweep's run goes on");
+        assertTrue(Files.exists(stale), "left to the run's last batch");
+        assertEquals(0, store.deleteStoredBefore(cutoff, 2), "the temporary file is not counted: the run ends");
+        assertFalse(Files.exists(stale), "deleted by the run's last batch");
+    }
+
+    @Test
     void theExpirySweepDeletesATemporaryFileACrashLeftOnceItIsOlderThanTheCutoff() throws Exception {
         FileSystemPayloadStore store = new FileSystemPayloadStore(dir.resolve("crashed"));
         Instant t0 = Instant.parse("2026-01-01T00:00:00Z");

@@ -90,6 +90,29 @@ public abstract class PayloadStoreContractTest {
     }
 
     @Test
+    void aBoundedExpiryDeletesAtMostItsBoundPerCallAndReturnsWhatItDeleted() throws Exception {
+        PayloadStore store = createStore();
+        for (int i = 0; i < 5; i++) {
+            byte[] old = bytes("old-" + i);
+            store.put(idOf(old), old, "m" + i, T0);
+        }
+        byte[] recent = bytes("recent");
+        store.put(idOf(recent), recent, "r", T0.plusSeconds(100));
+        Instant cutoff = T0.plusSeconds(50);
+        assertEquals(2, store.deleteStoredBefore(cutoff, 2));
+        assertEquals(2, store.deleteStoredBefore(cutoff, 2));
+        assertEquals(1, store.deleteStoredBefore(cutoff, 2), "the last old one: fewer than the bound ends a sweep's run");
+        assertEquals(0, store.deleteStoredBefore(cutoff, 2));
+        for (int i = 0; i < 5; i++) {
+            assertTrue(store.get(idOf(bytes("old-" + i))).isEmpty());
+        }
+        assertTrue(store.get(idOf(recent)).isPresent());
+        assertThrows(ConfigurationException.class, () -> store.deleteStoredBefore(cutoff, 0));
+        assertThrows(ConfigurationException.class, () -> store.deleteStoredBefore(cutoff, -1));
+        assertTrue(store.get(idOf(recent)).isPresent());
+    }
+
+    @Test
     void concurrentHoldersOfOnePayloadKeepItUntilTheLastReleases() throws Exception {
         PayloadStore store = createStore();
         byte[] content = bytes("{\"shared\":true}");
