@@ -340,7 +340,9 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
                 try {
                     more = sweepBatch();
                 } catch (RuntimeException e) {
-                    log.warn("claim-check expiry sweep failed: {}", e.toString());
+                    // sweptInRun: the batches before the failing one, as the retention purge's WARN says
+                    log.warn("claim-check expiry sweep failed after {} expired payload(s) deleted, retrying at the next"
+                            + " interval: {}", sweptInRun, e.toString());
                 } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
                     dead = true;
                     throw e;

@@ -106,4 +106,52 @@ class ClaimCheckSweepFailureTest {
 
         assertEquals(3, store.sweeps.get(), "the next sweeps ran");
     }
+
+    @Test
+    void anExpirySweepFailingAfterABatchSaysHowManyPayloadsItsRunHadDeleted() throws Throwable {
+        InMemoryPayloadStore delegate = new InMemoryPayloadStore();
+        AtomicInteger batches = new AtomicInteger();
+        PayloadStore failingAtItsSecondBatch = new PayloadStore() {
+            @Override
+            public void put(String id, byte[] content, String holder, Instant now) {
+                delegate.put(id, content, holder, now);
+            }
+
+            @Override
+            public Optional<byte[]> get(String id) {
+                return delegate.get(id);
+            }
+
+            @Override
+            public boolean release(String id, String holder) {
+                return delegate.release(id, holder);
+            }
+
+            @Override
+            public int deleteStoredBefore(Instant cutoff) {
+                return delegate.deleteStoredBefore(cutoff);
+            }
+
+            @Override
+            public int deleteStoredBefore(Instant cutoff, int maxPayloads) {
+                if (batches.incrementAndGet() == 2) {
+                    throw new IllegalStateException("the store's disk is full (test)");
+                }
+                return delegate.deleteStoredBefore(cutoff, maxPayloads);
+            }
+        };
+        Instant old = scheduler.now().minus(Duration.ofDays(2));
+        for (int i = 0; i < 600; i++) {
+            failingAtItsSecondBatch.put("payload-" + i, new byte[]{1}, "holder", old);
+        }
+        claimCheck = ClaimCheckInterceptor.builder(failingAtItsSecondBatch, transport).scheduler(scheduler)
+                .expiry(Duration.ofDays(1)).sweepInterval(EVERY).build();
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(EVERY));
+
+        assertTrue(log.contains("WARN io.streamsaga.claimcheck.ClaimCheckInterceptor - claim-check expiry sweep failed"
+                + " after 500 expired payload(s) deleted, retrying at the next interval: java.lang.IllegalStateException:"
+                + " the store's disk is full (test)"), log);
+        assertEquals(100, delegate.size(), "the run ended at the failure");
+    }
 }
