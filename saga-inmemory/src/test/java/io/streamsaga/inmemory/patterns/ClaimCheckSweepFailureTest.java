@@ -32,15 +32,9 @@ class ClaimCheckSweepFailureTest {
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     private ClaimCheckInterceptor claimCheck;
 
-    /** An in-memory store whose first sweep ({@link #deleteStoredBefore}) throws what it is given; sweeps counted. */
-    private static final class FailingOnceStore implements PayloadStore {
-        private final InMemoryPayloadStore delegate = new InMemoryPayloadStore();
-        private final Supplier<Error> first;
-        private final AtomicInteger sweeps = new AtomicInteger();
-
-        FailingOnceStore(Supplier<Error> first) {
-            this.first = first;
-        }
+    /** An in-memory store whose expiry a test overrides. */
+    private abstract static class InMemoryDelegate implements PayloadStore {
+        final InMemoryPayloadStore delegate = new InMemoryPayloadStore();
 
         @Override
         public void put(String id, byte[] content, String holder, Instant now) {
@@ -55,6 +49,16 @@ class ClaimCheckSweepFailureTest {
         @Override
         public boolean release(String id, String holder) {
             return delegate.release(id, holder);
+        }
+    }
+
+    /** An in-memory store whose first sweep ({@link #deleteStoredBefore}) throws what it is given; sweeps counted. */
+    private static final class FailingOnceStore extends InMemoryDelegate {
+        private final Supplier<Error> first;
+        private final AtomicInteger sweeps = new AtomicInteger();
+
+        FailingOnceStore(Supplier<Error> first) {
+            this.first = first;
         }
 
         @Override
@@ -109,24 +113,8 @@ class ClaimCheckSweepFailureTest {
 
     @Test
     void anExpirySweepFailingAfterABatchSaysHowManyPayloadsItsRunHadDeleted() throws Throwable {
-        InMemoryPayloadStore delegate = new InMemoryPayloadStore();
         AtomicInteger batches = new AtomicInteger();
-        PayloadStore failingAtItsSecondBatch = new PayloadStore() {
-            @Override
-            public void put(String id, byte[] content, String holder, Instant now) {
-                delegate.put(id, content, holder, now);
-            }
-
-            @Override
-            public Optional<byte[]> get(String id) {
-                return delegate.get(id);
-            }
-
-            @Override
-            public boolean release(String id, String holder) {
-                return delegate.release(id, holder);
-            }
-
+        InMemoryDelegate failingAtItsSecondBatch = new InMemoryDelegate() {
             @Override
             public int deleteStoredBefore(Instant cutoff) {
                 return delegate.deleteStoredBefore(cutoff);
@@ -152,6 +140,6 @@ class ClaimCheckSweepFailureTest {
         assertTrue(log.contains("WARN io.streamsaga.claimcheck.ClaimCheckInterceptor - claim-check expiry sweep failed"
                 + " after 500 expired payload(s) deleted, retrying at the next interval: java.lang.IllegalStateException:"
                 + " the store's disk is full (test)"), log);
-        assertEquals(100, delegate.size(), "the run ended at the failure");
+        assertEquals(100, failingAtItsSecondBatch.delegate.size(), "the run ended at the failure");
     }
 }
