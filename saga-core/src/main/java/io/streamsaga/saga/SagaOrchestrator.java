@@ -216,6 +216,15 @@ public interface SagaOrchestrator extends AutoCloseable {
     SagaPage findByStatus(Set<SagaStatus> statuses, SagaPageRequest page);
 
     /**
+     * How many sagas are in each of {@code statuses}, as the store holds them: a map of every one of them, in the
+     * enum's order, 0 for a status no saga is in (the sagas needing attention, running and compensating, for a
+     * dashboard or a gauge: saga-micrometer's {@code SagaStatusGauges}). Counted by the store without reading any saga
+     * ({@link SagaStore#countByStatus}; {@code JdbcSagaStore} in one statement over its status index), on the calling
+     * thread. No status, or a null one, is refused with a {@link ConfigurationException}.
+     */
+    Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses);
+
+    /**
      * A page of the running or compensating sagas idle for longer than {@code idleFor}: whose last transition
      * ({@link SagaInstance#updatedAt()}) was written before now minus {@code idleFor}, in {@link SagaPageRequest}'s
      * order (oldest first, then by id). Unlike {@link #findUnfinishedLongerThan}, which counts from a saga's start, a

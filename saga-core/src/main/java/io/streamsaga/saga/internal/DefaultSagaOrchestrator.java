@@ -1864,6 +1864,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     @Override
+    public Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses) {
+        // checked as a query's statuses are, with its message: at least one, no null
+        return store.countByStatus(new SagaQuery(statuses, null, null, null, 1).statuses());
+    }
+
+    @Override
     public SagaPage findIdleLongerThan(Duration idleFor, SagaPageRequest page) {
         Duration threshold = ConfigurationException.requireAge(idleFor, "idleFor");
         return page(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), null, idleSince(now(), threshold), page);

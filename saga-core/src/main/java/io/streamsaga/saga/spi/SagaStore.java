@@ -12,6 +12,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -204,6 +205,17 @@ public interface SagaStore {
      * delegating store passes the call on, so that no store reads every instance for one page.
      */
     List<SagaInstance> findPage(SagaQuery query);
+
+    /**
+     * How many instances are in each of {@code statuses}, which holds at least one status and no null (the caller
+     * checks, as the orchestrator's {@code countByStatus} does): a map of every one of them, in the enum's order, 0 for
+     * a status no instance is in, and of no other status. For an operator's count and a metric's gauge, which ask for
+     * it often: no instance's data is read. A durable store counts in one statement (one snapshot; an index on the
+     * status serves it); a store without a snapshot may count a saga that changes status meanwhile under both statuses
+     * or neither. No default: a store counts where it keeps the instances, and a delegating store passes the call on,
+     * so that no store reads every instance to count them.
+     */
+    Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses);
 
     /**
      * A page of the running or compensating instances a recovery may resume: those {@link RecoveryQuery#matches

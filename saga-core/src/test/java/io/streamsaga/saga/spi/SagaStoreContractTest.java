@@ -481,6 +481,33 @@ public abstract class SagaStoreContractTest {
     }
 
     @Test
+    void countsByStatusAreOfTheStatusesAskedForEachOneZeroWhenNoSagaIsInItAndFollowUpdatesAndDeletions() {
+        insert(instance("r-1", null, SagaStatus.RUNNING, T0, 1));
+        insert(instance("r-2", "order-1", SagaStatus.RUNNING, T0.plusSeconds(10), 1));
+        insert(instance("c-1", null, SagaStatus.COMPENSATING, T0, 1));
+        insert(instance("f-1", null, SagaStatus.FAILED_NEEDS_ATTENTION, T0, 1));
+        insert(instance("d-1", null, SagaStatus.COMPLETED, T0, 1));
+        Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
+                SagaStatus.FAILED_NEEDS_ATTENTION, SagaStatus.RESOLVED);
+
+        Map<SagaStatus, Long> counts = store.countByStatus(attention);
+        assertEquals(Map.of(SagaStatus.RUNNING, 2L, SagaStatus.COMPENSATING, 1L, SagaStatus.FAILED_NEEDS_ATTENTION, 1L,
+                SagaStatus.RESOLVED, 0L), counts, "every status asked for, 0 for none, and no other");
+        assertEquals(List.copyOf(attention), List.copyOf(counts.keySet()), "in the enum's order");
+        assertEquals(Map.of(SagaStatus.COMPLETED, 1L), store.countByStatus(Set.of(SagaStatus.COMPLETED)));
+        Map<SagaStatus, Long> all = store.countByStatus(EnumSet.allOf(SagaStatus.class));
+        assertEquals(5L, all.values().stream().mapToLong(Long::longValue).sum());
+        assertEquals(0L, all.get(SagaStatus.COMPENSATED));
+
+        finish("r-1");
+        assertEquals(Map.of(SagaStatus.RUNNING, 1L, SagaStatus.COMPLETED, 2L),
+                store.countByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPLETED)), "after an update");
+        store.deleteFinishedBefore(T0.plus(Duration.ofDays(1)));
+        assertEquals(Map.of(SagaStatus.RUNNING, 1L, SagaStatus.COMPLETED, 0L),
+                store.countByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPLETED)), "after a deletion");
+    }
+
+    @Test
     void retentionDeletesOnlyFinishedInstancesLastUpdatedBeforeTheCutoff() {
         insert(instance("old-done", null, SagaStatus.COMPLETED, T0, 1));
         insert(instance("old-compensated", null, SagaStatus.COMPENSATED, T0, 1));

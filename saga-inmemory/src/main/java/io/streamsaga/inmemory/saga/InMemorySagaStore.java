@@ -21,7 +21,9 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -302,6 +304,20 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
     @Override
     public List<SagaInstance> findPage(SagaQuery query) {
         return firstMatching(query::matches, query.limit());
+    }
+
+    /** One pass over the instances, counting those of the statuses asked for. */
+    @Override
+    public Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses) {
+        long[] counts = new long[SagaStatus.values().length];
+        for (Entry entry : entries.values()) {
+            counts[entry.current().status().ordinal()]++;
+        }
+        Map<SagaStatus, Long> found = new EnumMap<>(SagaStatus.class);
+        for (SagaStatus status : statuses) {
+            found.put(status, counts[status.ordinal()]);
+        }
+        return Collections.unmodifiableMap(found);
     }
 
     private List<SagaInstance> firstMatching(Predicate<SagaInstance> matches, int limit) {

@@ -8,6 +8,7 @@ import io.streamsaga.saga.spi.SagaStore;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -50,6 +51,11 @@ abstract class ForwardingSagaStore implements SagaStore {
     @Override
     public List<SagaInstance> findPage(SagaQuery query) {
         return delegate.findPage(query);
+    }
+
+    @Override
+    public Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses) {
+        return delegate.countByStatus(statuses);
     }
 
     @Override

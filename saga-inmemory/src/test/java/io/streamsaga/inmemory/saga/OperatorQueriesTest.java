@@ -20,6 +20,7 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -122,6 +123,31 @@ class OperatorQueriesTest {
         assertEquals(List.of(), orchestrator.findByBusinessKey("nobody", SagaPageRequest.first(1)).sagas());
         assertEquals(151, orchestrator.findByStatus(Set.of(SagaStatus.values()),
                 SagaPageRequest.first(SagaPageRequest.MAX_SIZE)).sagas().size());
+    }
+
+    @Test
+    void countsByStatusHoldEveryStatusAskedForZeroForNoneAndAMissingOrNullStatusIsRefused() {
+        stored("running-1", null, SagaStatus.RUNNING, Duration.ofHours(2), Duration.ofHours(1));
+        stored("running-2", null, SagaStatus.RUNNING, Duration.ofHours(1), Duration.ofHours(1));
+        stored("needs-attention", null, SagaStatus.FAILED_NEEDS_ATTENTION, Duration.ofHours(3), Duration.ofHours(3));
+        stored("done", null, SagaStatus.COMPLETED, Duration.ofHours(4), Duration.ofHours(4));
+
+        Map<SagaStatus, Long> counts = orchestrator.countByStatus(EnumSet.of(SagaStatus.FAILED_NEEDS_ATTENTION,
+                SagaStatus.RUNNING, SagaStatus.COMPENSATING));
+
+        assertEquals(List.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILED_NEEDS_ATTENTION),
+                List.copyOf(counts.keySet()), "every status asked for, in the enum's order, and no other");
+        assertEquals(List.of(2L, 0L, 1L), List.copyOf(counts.values()));
+        Set<SagaStatus> withNull = new LinkedHashSet<>(Arrays.asList(null, SagaStatus.RUNNING));
+        Map<String, Executable> refused = Map.of(
+                "statuses must hold at least one status and no null, but was []",
+                () -> orchestrator.countByStatus(Set.of()),
+                "statuses must hold at least one status and no null, but was null",
+                () -> orchestrator.countByStatus(null),
+                "statuses must hold at least one status and no null, but was [null, RUNNING]",
+                () -> orchestrator.countByStatus(withNull));
+        refused.forEach((message, call) -> assertEquals(message,
+                assertThrows(ConfigurationException.class, call, message).getMessage()));
     }
 
     @Test

@@ -13,8 +13,10 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Instant;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -103,6 +105,54 @@ class H2RecoveryPagePlanTest {
                 assertTrue(Long.parseLong(scans.group(1)) <= 1001, plan); // a page per status, not every row after it
             }
         }
+    }
+
+    @Test
+    void aCountByStatusReadsTheEntriesOfTheStatusesAskedForFromTheStatusIndexNotEveryRow() throws Exception {
+        DataSource dataSource = mostlyCompleted(manySagas());
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
+                SagaStatus.FAILED_NEEDS_ATTENTION);
+
+        Map<SagaStatus, Long> counts = store.countByStatus(attention);
+
+        assertEquals(expectedCounts(attention), counts);
+        assertEquals(1, capture.statements().size(), "one statement");
+        String plan = capture.explain(dataSource, "EXPLAIN ANALYZE ", 0);
+        assertTrue(plan.contains("/* public.ss_saga_status: status IN("), plan);
+        Matcher scans = SCAN_COUNT.matcher(plan);
+        assertTrue(scans.find(), plan);
+        long read = Long.parseLong(scans.group(1));
+        // the entries of the statuses counted (and the one past their ranges), not the table's 20,000 rows
+        assertTrue(read <= counts.values().stream().mapToLong(Long::longValue).sum() + attention.size(), plan);
+    }
+
+    /**
+     * The status of saga {@code s-g} of {@link #manySagas()} once {@link #mostlyCompleted} ran: completed every 10th,
+     * compensating every 7th (not 10th), running those whose number ends in 3, completed the others.
+     */
+    static Map<SagaStatus, Long> expectedCounts(Set<SagaStatus> statuses) {
+        Map<SagaStatus, Long> counts = new EnumMap<>(SagaStatus.class);
+        statuses.forEach(status -> counts.put(status, 0L));
+        for (int g = 1; g <= 20_000; g++) {
+            SagaStatus status = g % 10 == 0 ? SagaStatus.COMPLETED : g % 7 == 0 ? SagaStatus.COMPENSATING
+                    : g % 10 == 3 ? SagaStatus.RUNNING : SagaStatus.COMPLETED;
+            counts.computeIfPresent(status, (s, n) -> n + 1);
+        }
+        return counts;
+    }
+
+    /**
+     * As a store that keeps its finished sagas for days holds them: most completed (the running sagas of
+     * {@link #manySagas()} but those whose number ends in 3), and statistics that say so.
+     */
+    static DataSource mostlyCompleted(DataSource dataSource) throws Exception {
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("UPDATE ss_saga SET status = 'COMPLETED' WHERE status = 'RUNNING' AND saga_id NOT LIKE '%3'");
+            s.execute("ANALYZE");
+        }
+        return dataSource;
     }
 
     private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {

@@ -86,6 +86,27 @@ class PostgresRecoveryPagePlanTest {
         }
     }
 
+    @Test
+    void aCountByStatusReadsTheEntriesOfTheStatusesAskedForFromTheStatusIndexNotEveryRow() throws Exception {
+        DataSource dataSource = manySagas();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            // as H2RecoveryPagePlanTest.mostlyCompleted: as a store that keeps its finished sagas for days holds them
+            s.execute("UPDATE ss_saga SET status = 'COMPLETED' WHERE status = 'RUNNING' AND saga_id NOT LIKE '%3'");
+            s.execute("VACUUM ANALYZE ss_saga");
+        }
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
+                SagaStatus.FAILED_NEEDS_ATTENTION);
+
+        assertEquals(H2RecoveryPagePlanTest.expectedCounts(attention), store.countByStatus(attention));
+
+        assertEquals(1, capture.statements().size(), "one statement");
+        String plan = capture.explain(dataSource, "EXPLAIN ", 0);
+        assertFalse(plan.contains("Seq Scan"), plan);
+        assertTrue(plan.contains("ss_saga_status"), plan);
+    }
+
     private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {
         List<SagaInstance> first = store.findPage(query);
         return query.next(first.get(first.size() - 1));

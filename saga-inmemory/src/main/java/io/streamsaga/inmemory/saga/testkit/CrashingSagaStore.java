@@ -256,6 +256,12 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     }
 
     @Override
+    public Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses) {
+        checkAlive();
+        return delegate.countByStatus(statuses);
+    }
+
+    @Override
     public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
         checkAlive();
         return delegate.findActiveCreatedBefore(createdBefore);
