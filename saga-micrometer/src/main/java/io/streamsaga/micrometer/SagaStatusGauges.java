@@ -1,0 +1,195 @@
+package io.streamsaga.micrometer;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
+import io.streamsaga.time.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Gauges of how many sagas are in each of some statuses, by default those an operator watches (running, compensating,
+ * needing attention): the gauge {@value #NAME} tagged {@code status} (the {@link SagaStatus} constant's name), which a
+ * Prometheus registry scrapes as {@code streamsaga_sagas{status="FAILED_NEEDS_ATTENTION"}}. A scrape reads the last
+ * counts and never the store: they are counted by {@link SagaOrchestrator#countByStatus} every interval (30 s by
+ * default), on the given scheduler, the first time at once; until that first count the gauges read NaN. A count that
+ * fails is logged at WARN and the gauges keep the last counts until the next interval's; a count whose thread is stopped
+ * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks (docs/architecture.md, "A periodic
+ * task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
+ * binding to a registry: a second one is refused at build. Thread-safe.
+ */
+public final class SagaStatusGauges implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SagaStatusGauges.class);
+    /** The gauges' Micrometer name; Prometheus shows it as {@code streamsaga_sagas}. */
+    public static final String NAME = "streamsaga.sagas";
+    /** The statuses counted unless the builder says otherwise: those of the sagas not finished. */
+    public static final Set<SagaStatus> DEFAULT_STATUSES = Collections.unmodifiableSet(
+            EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILED_NEEDS_ATTENTION));
+    /** How often the sagas are counted unless the builder says otherwise. */
+    public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(30);
+
+    private final SagaOrchestrator orchestrator;
+    private final MeterRegistry registry;
+    private final Set<SagaStatus> statuses;
+    private final Duration interval;
+    /** The counts on the configured scheduler: close() cancels the one queued and waits for one running. */
+    private final Scheduler counts;
+    private final List<Gauge> gauges = new ArrayList<>();
+    /** The last counts, null until the first one succeeds. */
+    private volatile Map<SagaStatus, Long> last;
+    private volatile boolean closed;
+    private volatile Scheduler.Cancellable next;
+
+    private SagaStatusGauges(Builder builder) {
+        this.orchestrator = builder.orchestrator;
+        this.registry = builder.registry;
+        this.statuses = Collections.unmodifiableSet(EnumSet.copyOf(builder.statuses));
+        this.interval = builder.interval;
+        this.counts = Scheduler.scoped(builder.scheduler, "saga status gauges");
+        for (SagaStatus status : statuses) {
+            // a strong reference: Micrometer holds a gauge's object weakly, and the application may keep no reference
+            gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(status)).strongReference(true)
+                    .tag("status", status.name()).description("sagas in the status, as last counted")
+                    .register(registry));
+        }
+        schedule(Duration.ZERO);
+    }
+
+    /**
+     * Gauges of the sagas of {@code orchestrator}'s store in {@code registry}, counted on {@code scheduler} (the bus's,
+     * {@code bus.scheduler()}, say).
+     */
+    public static Builder builder(SagaOrchestrator orchestrator, MeterRegistry registry, Scheduler scheduler) {
+        return new Builder(orchestrator, registry, scheduler);
+    }
+
+    /** The statuses counted, in the enum's order. */
+    public Set<SagaStatus> statuses() {
+        return statuses;
+    }
+
+    private double value(SagaStatus status) {
+        Map<SagaStatus, Long> counted = last;
+        Long count = counted == null ? null : counted.get(status); // none from a store that left it out
+        return count == null ? Double.NaN : count;
+    }
+
+    /** Queues the next count after {@code delay}. */
+    private void schedule(Duration delay) {
+        if (closed) {
+            return;
+        }
+        Scheduler.Cancellable timer = counts.schedule(delay, this::count);
+        next = timer;
+        // close() may have run since the check above and cancelled the previous count: it sets 'closed' before
+        // reading 'next', so either it cancels this one or this check sees it.
+        if (closed) {
+            timer.cancel();
+        }
+    }
+
+    private void count() {
+        if (closed) {
+            return;
+        }
+        boolean dead = false;
+        try {
+            last = Map.copyOf(orchestrator.countByStatus(statuses));
+        } catch (RuntimeException e) {
+            log.warn("saga status gauges: counting the sagas failed, the gauges keep the last counts until the next"
+                    + " interval: {}", e.toString());
+        } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
+            dead = true;
+            throw e;
+        } catch (ThreadDeath e) {
+            // The thread was asked to stop (Thread.stop): rescheduled, the count would ignore the request, as the
+            // scheduler's thread outlives it (docs/architecture.md, "A periodic task whose thread is stopped").
+            // Thrown on, as its Javadoc asks of whoever catches it.
+            dead = true;
+            log.warn("saga status gauges: the periodic count stops for good, its thread stopped ({}); close and build"
+                    + " the gauges again to count", e.toString());
+            throw e;
+        } finally {
+            if (!dead) { // also after another Error, thrown on to the scheduler, as the other periodic tasks
+                schedule(interval);
+            }
+        }
+    }
+
+    /**
+     * Stops the counts and removes the gauges from the registry: no count is left scheduled, and one running at that
+     * moment on another thread finishes before close() returns (it waits up to the scheduler's
+     * {@link Scheduler#closeWait()}).
+     */
+    @Override
+    public void close() {
+        closed = true;
+        Scheduler.Cancellable timer = next;
+        if (timer != null) {
+            timer.cancel();
+        }
+        counts.close();
+        gauges.forEach(registry::remove);
+    }
+
+    /** Builds {@link SagaStatusGauges}; not thread-safe. */
+    public static final class Builder {
+        private final SagaOrchestrator orchestrator;
+        private final MeterRegistry registry;
+        private final Scheduler scheduler;
+        private Set<SagaStatus> statuses = DEFAULT_STATUSES;
+        private Duration interval = DEFAULT_INTERVAL;
+
+        private Builder(SagaOrchestrator orchestrator, MeterRegistry registry, Scheduler scheduler) {
+            this.orchestrator = Objects.requireNonNull(orchestrator, "orchestrator");
+            this.registry = Objects.requireNonNull(registry, "registry");
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+        }
+
+        /**
+         * The statuses counted, a gauge each (default {@link #DEFAULT_STATUSES}): at least one, no null. A terminal
+         * status counts every saga retention keeps; the store counts them at each interval.
+         */
+        public Builder statuses(Set<SagaStatus> statuses) {
+            this.statuses = statuses;
+            return this;
+        }
+
+        /** How often the sagas are counted (default {@link #DEFAULT_INTERVAL}): positive. */
+        public Builder interval(Duration interval) {
+            this.interval = interval;
+            return this;
+        }
+
+        /**
+         * Registers the gauges and queues the first count, at once.
+         *
+         * @throws ConfigurationException when the statuses are none or hold a null, or the interval is not positive
+         */
+        public SagaStatusGauges build() {
+            ConfigurationException.require(statuses != null && !statuses.isEmpty()
+                            && statuses.stream().allMatch(Objects::nonNull),
+                    "statuses must hold at least one status and no null, but was %s", statuses);
+            interval = ConfigurationException.requirePositive(interval, "interval");
+            for (SagaStatus status : statuses) {
+                // Micrometer would hand back the existing gauge, which reads another binding's counts
+                ConfigurationException.require(registry.find(NAME).tag("status", status.name()).gauge() == null,
+                        "the registry has a gauge %s{status=%s} already: bind one SagaStatusGauges to a registry",
+                        NAME, status);
+            }
+            return new SagaStatusGauges(this);
+        }
+    }
+}

@@ -1,0 +1,208 @@
+package io.streamsaga.micrometer;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.streamsaga.CapturedLog;
+import io.streamsaga.ConfigurationException;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.InMemorySagaStore;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.StepState;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.SagaStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link SagaStatusGauges}: gauges of the sagas by status, read from counts a periodic task makes on a virtual
+ * scheduler, never from the store at a scrape; a failing count keeps the last counts, a stopped thread ends the counts
+ * (docs/architecture.md, "A periodic task whose thread is stopped"), and close() removes the gauges.
+ */
+class SagaStatusGaugesTest {
+    record Order(String id) {
+    }
+
+    private static final Duration EVERY = Duration.ofMinutes(1);
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore sagas = new InMemorySagaStore();
+    /** What the next counts throw, null for none. */
+    private final AtomicReference<Supplier<Throwable>> failure = new AtomicReference<>();
+    private final AtomicInteger countsAsked = new AtomicInteger();
+    private final SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(countingStore())
+            .scheduler(scheduler)
+            .register(SagaDefinition.builder("order-saga", Order.class).step("reserve").action((d, c) -> d).build())
+            .build();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+    @AfterEach
+    void close() {
+        orchestrator.close();
+    }
+
+    /** {@link #sagas}, whose counts are counted and throw what {@link #failure} says. */
+    private SagaStore countingStore() {
+        return (SagaStore) Proxy.newProxyInstance(SagaStore.class.getClassLoader(), new Class<?>[]{SagaStore.class},
+                (proxy, method, args) -> {
+                    if (method.getName().equals("countByStatus")) {
+                        countsAsked.incrementAndGet();
+                        Supplier<Throwable> thrown = failure.get();
+                        if (thrown != null) {
+                            throw thrown.get();
+                        }
+                    }
+                    try {
+                        return method.invoke(sagas, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
+    private void stored(String sagaId, SagaStatus status) {
+        Instant now = scheduler.now();
+        SagaInstance instance = new SagaInstance(sagaId, "order-saga", 1, null, "order", new Order(sagaId), status,
+                List.of(StepState.pending("reserve")), null, null, now, now, 1);
+        sagas.insert(instance, new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null));
+    }
+
+    private String scraped(SagaStatus status) {
+        String prefix = "streamsaga_sagas{status=\"" + status.name() + "\"} ";
+        return registry.scrape().lines().filter(line -> line.startsWith(prefix)).map(line -> line.substring(prefix.length()))
+                .findFirst().orElse(null);
+    }
+
+    @Test
+    void aScrapeReadsTheLastPeriodicCountAndNeverTheStore() {
+        stored("running-1", SagaStatus.RUNNING);
+        stored("running-2", SagaStatus.RUNNING);
+        stored("needs-attention", SagaStatus.FAILED_NEEDS_ATTENTION);
+        stored("done", SagaStatus.COMPLETED);
+
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+
+        assertEquals(SagaStatusGauges.DEFAULT_STATUSES, gauges.statuses());
+        assertEquals("NaN", scraped(SagaStatus.RUNNING), "no count yet: the first is queued, not made at build");
+        scheduler.runDueTasks();
+        assertEquals(1, countsAsked.get(), "the first count at once");
+        assertEquals("2.0", scraped(SagaStatus.RUNNING));
+        assertEquals("0.0", scraped(SagaStatus.COMPENSATING));
+        assertEquals("1.0", scraped(SagaStatus.FAILED_NEEDS_ATTENTION));
+        assertNull(scraped(SagaStatus.COMPLETED), "a status not asked for has no gauge");
+
+        stored("compensating", SagaStatus.COMPENSATING);
+        for (int i = 0; i < 3; i++) {
+            assertEquals("0.0", scraped(SagaStatus.COMPENSATING), "a scrape reads the last count");
+        }
+        assertEquals(1, countsAsked.get(), "the store is not asked at a scrape");
+        scheduler.advance(EVERY.minusNanos(1));
+        assertEquals(1, countsAsked.get());
+        scheduler.advance(Duration.ofNanos(1));
+        assertEquals(2, countsAsked.get(), "the next count one interval after");
+        assertEquals("1.0", scraped(SagaStatus.COMPENSATING));
+        gauges.close();
+    }
+
+    @Test
+    void aFailingCountIsLoggedAtWarnAndTheGaugesKeepTheLastCountsUntilTheNextInterval() throws Throwable {
+        stored("needs-attention", SagaStatus.FAILED_NEEDS_ATTENTION);
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY)
+                .statuses(EnumSet.of(SagaStatus.FAILED_NEEDS_ATTENTION)).build();
+        scheduler.runDueTasks();
+        stored("needs-attention-2", SagaStatus.FAILED_NEEDS_ATTENTION);
+        failure.set(() -> new IllegalStateException("the database is down (test)"));
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(EVERY));
+
+        assertTrue(log.contains("WARN io.streamsaga.micrometer.SagaStatusGauges - saga status gauges: counting the"
+                + " sagas failed, the gauges keep the last counts until the next interval:"
+                + " java.lang.IllegalStateException: the database is down (test)"), log);
+        assertEquals("1.0", scraped(SagaStatus.FAILED_NEEDS_ATTENTION), "the last count kept");
+        failure.set(null);
+        scheduler.advance(EVERY);
+        assertEquals("2.0", scraped(SagaStatus.FAILED_NEEDS_ATTENTION), "counted again at the next interval");
+        assertEquals(3, countsAsked.get());
+        gauges.close();
+    }
+
+    @Test
+    @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
+    void aCountWhoseThreadIsStoppedSaysSoAndIsTheLastButAnotherErrorIsFollowedByTheNextCount() throws Throwable {
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+        AssertionError bug = new AssertionError("a bug in the store (test)");
+        failure.set(() -> bug);
+        assertSame(bug, assertThrows(AssertionError.class, scheduler::runDueTasks), "thrown on to the scheduler");
+        failure.set(ThreadDeath::new);
+
+        String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(EVERY),
+                "thrown on, as ThreadDeath's Javadoc asks"));
+
+        assertTrue(log.contains("WARN io.streamsaga.micrometer.SagaStatusGauges - saga status gauges: the periodic"
+                + " count stops for good, its thread stopped (java.lang.ThreadDeath); close and build the gauges again"
+                + " to count"), log);
+        failure.set(null);
+        scheduler.advance(EVERY.multipliedBy(10));
+        assertEquals(2, countsAsked.get(), "no count after it");
+        gauges.close();
+    }
+
+    @Test
+    void closeRemovesTheGaugesAndLeavesNoCountScheduledAndOneBindingToARegistryAtATime() {
+        int pending = scheduler.pendingTasks();
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+        scheduler.runDueTasks();
+        ConfigurationException twice = assertThrows(ConfigurationException.class,
+                () -> SagaStatusGauges.builder(orchestrator, registry, scheduler).build());
+        assertEquals("the registry has a gauge streamsaga.sagas{status=RUNNING} already: bind one SagaStatusGauges to"
+                + " a registry", twice.getMessage());
+
+        gauges.close();
+
+        assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
+        assertEquals(pending, scheduler.pendingTasks(), "no count left scheduled");
+        scheduler.advance(EVERY.multipliedBy(3));
+        assertEquals(1, countsAsked.get());
+        SagaStatusGauges.builder(orchestrator, registry, scheduler).build().close(); // bound again once closed
+    }
+
+    @Test
+    void noStatusANullStatusOrAnIntervalThatIsNotPositiveIsRefusedAtBuild() {
+        SimpleMeterRegistry simple = new SimpleMeterRegistry();
+        Map<String, SagaStatusGauges.Builder> refused = Map.of(
+                "statuses must hold at least one status and no null, but was []",
+                SagaStatusGauges.builder(orchestrator, simple, scheduler).statuses(Set.of()),
+                "statuses must hold at least one status and no null, but was null",
+                SagaStatusGauges.builder(orchestrator, simple, scheduler).statuses(null),
+                "interval must be positive, but was PT0S",
+                SagaStatusGauges.builder(orchestrator, simple, scheduler).interval(Duration.ZERO),
+                "interval must be positive, but was null",
+                SagaStatusGauges.builder(orchestrator, simple, scheduler).interval(null));
+        refused.forEach((message, builder) -> assertEquals(message,
+                assertThrows(ConfigurationException.class, builder::build).getMessage()));
+        assertEquals(List.of(), simple.getMeters(), "nothing registered");
+        assertEquals(0, scheduler.pendingTasks(), "nothing scheduled");
+    }
+}
