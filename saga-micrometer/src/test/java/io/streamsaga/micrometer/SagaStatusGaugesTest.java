@@ -102,7 +102,8 @@ class SagaStatusGaugesTest {
         stored("needs-attention", SagaStatus.FAILED_NEEDS_ATTENTION);
         stored("done", SagaStatus.COMPLETED);
 
-        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler)
+                .interval(Duration.ofMinutes(1)).build();
 
         assertEquals(SagaStatusGauges.DEFAULT_STATUSES, gauges.statuses());
         assertEquals("NaN", scraped(SagaStatus.RUNNING), "no count yet: the first is queued, not made at build");
