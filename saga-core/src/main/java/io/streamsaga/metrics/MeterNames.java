@@ -37,7 +37,8 @@ public final class MeterNames {
     /**
      * The library's own meters, by Prometheus name: the bus's and the orchestrator's counters, and its timers under
      * their names (an application meter of the same name and another type clashes) and with the {@code _seconds} a
-     * Prometheus registry adds to a timer.
+     * Prometheus registry adds to a timer, and saga-micrometer's gauges of the sagas by status ({@code SagaStatusGauges},
+     * which a recorder does not register but which share the application's registry).
      */
     private static final Map<String, String> LIBRARY = Map.ofEntries(
             Map.entry("events_processed", "the library's counter events.processed"),
@@ -50,7 +51,8 @@ public final class MeterNames {
             Map.entry("event_latency_seconds_max", "the library's timer event.latency"),
             Map.entry("saga_duration", "the library's timer saga.duration"),
             Map.entry("saga_duration_seconds", "the library's timer saga.duration"),
-            Map.entry("saga_duration_seconds_max", "the library's timer saga.duration"));
+            Map.entry("saga_duration_seconds_max", "the library's timer saga.duration"),
+            Map.entry("streamsaga_sagas", "saga-micrometer's gauge streamsaga.sagas (SagaStatusGauges)"));
 
     /** What Prometheus takes off the end of every metric's name, again and again ({@code a_info_total} is {@code a}). */
     private static final List<String> RESERVED_SUFFIXES = List.of("_total", "_created", "_bucket", "_info");

@@ -41,6 +41,9 @@ class MeterNamesTest {
         assertEquals("counter events_dead_lettered_total cannot be recorded: the library's counter events.dead.lettered has"
                         + " the name events_dead_lettered" + rule,
                 assertThrows(IllegalArgumentException.class, () -> names.claimCounter("events_dead_lettered_total")).getMessage());
+        assertEquals("counter streamsaga.sagas cannot be recorded: saga-micrometer's gauge streamsaga.sagas"
+                        + " (SagaStatusGauges) has the name streamsaga_sagas" + rule,
+                assertThrows(IllegalArgumentException.class, () -> names.claimCounter("streamsaga.sagas")).getMessage());
         assertEquals("name", assertThrows(NullPointerException.class, () -> names.claimCounter(null)).getMessage());
 
         new MeterNames().claimDistribution("orders"); // each recorder its own names
