@@ -58,13 +58,18 @@ public final class SagaStatusGauges implements AutoCloseable {
         this.statuses = Collections.unmodifiableSet(EnumSet.copyOf(builder.statuses));
         this.interval = builder.interval;
         this.counts = Scheduler.scoped(builder.scheduler, "saga status gauges");
-        for (SagaStatus status : statuses) {
-            // a strong reference: Micrometer holds a gauge's object weakly, and the application may keep no reference
-            gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(status)).strongReference(true)
-                    .tag("status", status.name()).description("sagas in the status, as last counted")
-                    .register(registry));
+        try {
+            for (SagaStatus status : statuses) {
+                // a strong reference: Micrometer holds a gauge's object weakly, and the application may keep none
+                gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(status)).strongReference(true)
+                        .tag("status", status.name()).description("sagas in the status, as last counted")
+                        .register(registry));
+            }
+            schedule(Duration.ZERO); // refused by a closed scheduler
+        } catch (RuntimeException | Error e) {
+            close(); // no gauge left to refuse the next binding, no count left queued
+            throw e;
         }
-        schedule(Duration.ZERO);
     }
 
     /**
@@ -174,7 +179,8 @@ public final class SagaStatusGauges implements AutoCloseable {
         }
 
         /**
-         * Registers the gauges and queues the first count, at once.
+         * Registers the gauges and queues the first count, at once; when that fails (a scheduler already closed
+         * refuses the count with a {@link java.util.concurrent.RejectedExecutionException}) no gauge is left.
          *
          * @throws ConfigurationException when the statuses are none or hold a null, or the interval is not positive
          */

@@ -15,6 +15,7 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -26,6 +27,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
@@ -187,6 +189,21 @@ class SagaStatusGaugesTest {
         scheduler.advance(EVERY.multipliedBy(3));
         assertEquals(1, countsAsked.get());
         SagaStatusGauges.builder(orchestrator, registry, scheduler).build().close(); // bound again once closed
+    }
+
+    @Test
+    void aBuildOnAClosedSchedulerFailsAndLeavesNoGaugeSoTheRegistryTakesTheNextBinding() {
+        Scheduler closed = Scheduler.system();
+        closed.close();
+
+        assertThrows(RejectedExecutionException.class,
+                () -> SagaStatusGauges.builder(orchestrator, registry, closed).build());
+
+        assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList(), "no gauge left");
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).build();
+        scheduler.runDueTasks();
+        assertEquals("0.0", scraped(SagaStatus.RUNNING));
+        gauges.close();
     }
 
     @Test
