@@ -27,11 +27,15 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -54,6 +58,11 @@ class SagaStatusGaugesTest {
     /** What the next counts throw, null for none. */
     private final AtomicReference<Supplier<Throwable>> failure = new AtomicReference<>();
     private final AtomicInteger countsAsked = new AtomicInteger();
+    /** What each count does before it counts, null for nothing. */
+    private final AtomicReference<Runnable> duringCount = new AtomicReference<>();
+    /** For each count that ended: whether close() had returned by then. */
+    private final List<Boolean> countEndedAfterClose = new CopyOnWriteArrayList<>();
+    private final AtomicBoolean closeReturned = new AtomicBoolean();
     private final SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(countingStore())
             .scheduler(scheduler)
             .register(SagaDefinition.builder("order-saga", Order.class).step("reserve").action((d, c) -> d).build())
@@ -65,7 +74,10 @@ class SagaStatusGaugesTest {
         orchestrator.close();
     }
 
-    /** {@link #sagas}, whose counts are counted and throw what {@link #failure} says. */
+    /**
+     * {@link #sagas}, whose counts are counted, throw what {@link #failure} says, run {@link #duringCount} and record
+     * whether close() had returned when they ended.
+     */
     private SagaStore countingStore() {
         return (SagaStore) Proxy.newProxyInstance(SagaStore.class.getClassLoader(), new Class<?>[]{SagaStore.class},
                 (proxy, method, args) -> {
@@ -75,11 +87,19 @@ class SagaStatusGaugesTest {
                         if (thrown != null) {
                             throw thrown.get();
                         }
+                        Runnable during = duringCount.get();
+                        if (during != null) {
+                            during.run();
+                        }
                     }
                     try {
                         return method.invoke(sagas, args);
                     } catch (InvocationTargetException e) {
                         throw e.getCause();
+                    } finally {
+                        if (method.getName().equals("countByStatus")) {
+                            countEndedAfterClose.add(closeReturned.get());
+                        }
                     }
                 });
     }
@@ -189,6 +209,60 @@ class SagaStatusGaugesTest {
         scheduler.advance(EVERY.multipliedBy(3));
         assertEquals(1, countsAsked.get());
         SagaStatusGauges.builder(orchestrator, registry, scheduler).build().close(); // bound again once closed
+    }
+
+    @Test
+    void closeWaitsForACountRunningOnAnotherThread() throws Exception {
+        Scheduler system = Scheduler.system();
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        duringCount.set(() -> {
+            entered.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try {
+            SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, system).build();
+            entered.await();
+            Thread closer = new Thread(() -> {
+                gauges.close();
+                closeReturned.set(true);
+            });
+            closer.start();
+            await().until(() -> closer.getState() == Thread.State.TIMED_WAITING
+                    || closer.getState() == Thread.State.WAITING || closer.getState() == Thread.State.TERMINATED);
+            release.countDown();
+            closer.join();
+
+            assertEquals(List.of(false), countEndedAfterClose, "the count ended before close() returned");
+            assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
+        } finally {
+            release.countDown();
+            system.close();
+        }
+    }
+
+    @Test
+    void aCloseFromTheCountItselfReturnsWithoutWaitingForItAndNoCountFollows() throws Throwable {
+        AtomicReference<SagaStatusGauges> self = new AtomicReference<>();
+        duringCount.set(() -> { // on the count's own thread: it must not wait for itself
+            self.get().close();
+            closeReturned.set(true);
+        });
+        self.set(SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build());
+
+        String log = CapturedLog.ofThisThread(() -> {
+            scheduler.runDueTasks();
+            scheduler.advance(EVERY.multipliedBy(3));
+        });
+
+        assertEquals(List.of(true), countEndedAfterClose, "the count ended, after its close() returned");
+        assertEquals("", log, "close() did not wait for the count that called it");
+        assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
+        assertEquals(0, scheduler.pendingTasks(), "no count left scheduled");
     }
 
     @Test
