@@ -28,7 +28,8 @@ import java.util.Set;
  * fails is logged at WARN and the gauges keep the last counts until the next interval's; a count whose thread is stopped
  * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks (docs/architecture.md, "A periodic
  * task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
- * binding to a registry: a second one is refused at build. Thread-safe.
+ * binding to a registry: a second one that gauges a status the first one gauges is refused at build, as Micrometer
+ * would hand it the first one's gauge (orchestrators of one store count the same sagas: bind one of them). Thread-safe.
  */
 public final class SagaStatusGauges implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SagaStatusGauges.class);
