@@ -1753,7 +1753,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
         Object data = definition == null ? instance.data() : toData(definition, instance.data());
         return CompletableFuture.completedFuture(new SagaResult<>(sagaId, outcome, data, instance.failure(),
-                instance.compensationFailure(), null));
+                instance.compensationFailure(), null, instance.definitionVersion()));
     }
 
     @Override

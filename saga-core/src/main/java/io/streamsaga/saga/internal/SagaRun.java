@@ -2227,8 +2227,8 @@ final class SagaRun<D> {
             default -> SagaOutcome.FAILED_NEEDS_ATTENTION;
         };
         orchestrator.onFinished(this, snapshot(), outcome);
-        future.complete(new SagaResult<>(sagaId, outcome, data, failure, compensationFailure,
-                exception));
+        future.complete(new SagaResult<>(sagaId, outcome, data, failure, compensationFailure, exception,
+                definition.version()));
     }
 
     synchronized CompletableFuture<SagaResult<D>> pendingResult() {
@@ -2591,7 +2591,7 @@ final class SagaRun<D> {
         finished = true;
         orchestrator.onFinished(this, finalState, SagaOutcome.FAILED_NEEDS_ATTENTION);
         future.complete(new SagaResult<>(sagaId, SagaOutcome.FAILED_NEEDS_ATTENTION, data, failure, compensationFailure,
-                exception));
+                exception, definition.version()));
         orchestrator.detach(this);
         stop(refusal); // its result is complete: this ends the timers and the invocations still open
         return false;

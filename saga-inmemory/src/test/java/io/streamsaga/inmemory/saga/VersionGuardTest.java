@@ -2,14 +2,18 @@ package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaListener;
+import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaOrchestrator.VersionGuard;
 import io.streamsaga.saga.SagaResult;
@@ -230,6 +234,25 @@ class VersionGuardTest {
 
         upgraded.start(v2, "s-1", null, new Order("o-1"));
         assertEquals(1, startedVersion(upgraded, "s-1"), "started under version 1, which node a has");
+    }
+
+    @Test
+    void aStartFallenBackToAnOlderVersionGivesAResultNamingThatVersion() {
+        // node a, of the earlier release: only its heartbeat, so that every reply reaches node b, which sent the command
+        store.heartbeat("a", scheduler.clock().instant(), Map.of("pay-saga", Set.of(1)));
+        SagaOrchestrator upgraded = node("b", scheduler, VersionGuard.FALL_BACK, v1, v2);
+        List<Message> commands = new ArrayList<>();
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> commands.add(ctx.message()));
+
+        CompletionStage<SagaResult<Order>> result = upgraded.start(v2, "s-1", null, new Order("o-1"));
+        transport.drainAll();
+        SagaMessages.reply(bus, commands.get(0), new Charged("ch-1"));
+        transport.drainAll();
+
+        assertTrue(result.toCompletableFuture().isDone(), "the reply completed the saga");
+        assertEquals(1, result.toCompletableFuture().join().definitionVersion(), "version 2 was given, 1 started");
+        assertTrue(result.toCompletableFuture().join().isCompleted());
     }
 
     @Test
