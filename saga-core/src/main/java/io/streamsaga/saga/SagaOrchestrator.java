@@ -370,10 +370,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * @param heartbeatInterval how often the heartbeat is written; positive
      * @param leaseTimeout      longer than {@code heartbeatInterval}: it must exceed the interval plus the clock skew
      *                          between the nodes plus the longest pause of a node (a GC pause, a frozen VM)
-     * @param versionGuard      what {@code start} does with a definition version another live node lacks
-     *                          ({@link Builder#versionGuard}); not null
      */
-    record Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout, VersionGuard versionGuard) {
+    record Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
         /**
          * The counter ({@link io.streamsaga.metrics.MetricsRecorder#increment}, tag {@code node}) of this node's
          * heartbeats written at least the lease timeout after its previous one (a long pause, a store outage, on its
@@ -382,13 +380,7 @@ public interface SagaOrchestrator extends AutoCloseable {
          */
         public static final String LATE_HEARTBEAT_METRIC = "streamsaga_saga_late_heartbeats_total";
 
-        /** Ownership with the default {@link VersionGuard#FALL_BACK}. */
-        public Ownership(String nodeId, Duration heartbeatInterval, Duration leaseTimeout) {
-            this(nodeId, heartbeatInterval, leaseTimeout, VersionGuard.FALL_BACK);
-        }
-
         public Ownership {
-            Objects.requireNonNull(versionGuard, "versionGuard");
             if (nodeId == null || nodeId.isBlank() || nodeId.length() > StoredKeys.MAX_NODE_ID_LENGTH) {
                 throw new ConfigurationException("the node id must be 1 to " + StoredKeys.MAX_NODE_ID_LENGTH
                         + " characters and not blank, but was "
@@ -467,13 +459,16 @@ public interface SagaOrchestrator extends AutoCloseable {
      *                        for {@link java.util.concurrent.ThreadLocalRandom}'s of the thread that schedules a retry
      * @param logContext      whether the saga's id, name and step are in slf4j's MDC while the engine calls the
      *                        application ({@link Builder#logContext})
+     * @param versionGuard    what {@code start} does with a definition version another live node lacks
+     *                        ({@link Builder#versionGuard}); with ownership, null is taken as
+     *                        {@link VersionGuard#FALL_BACK}; without, it must be null
      */
     record Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
                   List<SagaListener> listeners, List<SagaInterceptor> interceptors, List<SagaDefinition<?>> definitions,
                   Map<String, Map<Integer, SagaDataUpcaster>> upcasters, ObjectMapper mapper, String replyTopic,
                   String group, String lifecycleTopic, Duration retention, Duration purgeInterval,
                   Executor parallelExecutor, Duration recoveryInterval, Duration recoveryIdleFor, Ownership ownership,
-                  RandomGenerator retryJitter, boolean logContext) {
+                  RandomGenerator retryJitter, boolean logContext, VersionGuard versionGuard) {
 
         /** A configuration without saga ownership. */
         public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
@@ -484,7 +479,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    null, null, false);
+                    null, null, false, null);
         }
 
         /** A configuration with the default jitter ({@link java.util.concurrent.ThreadLocalRandom}) and without log context. */
@@ -496,7 +491,7 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor, Ownership ownership) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    ownership, null, false);
+                    ownership, null, false, null);
         }
 
         /** A configuration without log context (see {@link Builder#logContext}). */
@@ -508,7 +503,19 @@ public interface SagaOrchestrator extends AutoCloseable {
                       Duration recoveryIdleFor, Ownership ownership, RandomGenerator retryJitter) {
             this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
                     group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
-                    ownership, retryJitter, false);
+                    ownership, retryJitter, false, null);
+        }
+
+        /** A configuration with the default version guard ({@link VersionGuard#FALL_BACK} with ownership). */
+        public Config(SagaStore store, EventBus bus, Scheduler scheduler, MetricsRecorder metrics,
+                      List<SagaListener> listeners, List<SagaInterceptor> interceptors,
+                      List<SagaDefinition<?>> definitions, Map<String, Map<Integer, SagaDataUpcaster>> upcasters,
+                      ObjectMapper mapper, String replyTopic, String group, String lifecycleTopic, Duration retention,
+                      Duration purgeInterval, Executor parallelExecutor, Duration recoveryInterval,
+                      Duration recoveryIdleFor, Ownership ownership, RandomGenerator retryJitter, boolean logContext) {
+            this(store, bus, scheduler, metrics, listeners, interceptors, definitions, upcasters, mapper, replyTopic,
+                    group, lifecycleTopic, retention, purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor,
+                    ownership, retryJitter, logContext, null);
         }
 
         public Config {
@@ -535,6 +542,12 @@ public interface SagaOrchestrator extends AutoCloseable {
             ConfigurationException.require(ownership == null || store instanceof NodeRegistry,
                     "saga ownership needs a store that is a NodeRegistry (InMemorySagaStore, JdbcSagaStore), but %s is not",
                     store.getClass().getName());
+            ConfigurationException.require(versionGuard == null || ownership != null,
+                    "versionGuard(%s) needs ownership(...): the nodes advertise their definition versions with their"
+                            + " heartbeats", versionGuard);
+            if (ownership != null && versionGuard == null) {
+                versionGuard = VersionGuard.FALL_BACK;
+            }
         }
     }
 
@@ -818,12 +831,6 @@ public interface SagaOrchestrator extends AutoCloseable {
                 ConfigurationException.require(bus != null || d.steps().stream().noneMatch(SagaStep::usesBus),
                         "saga '%s' has remote steps or compensations, so the orchestrator needs a bus", d.name());
             }
-            ConfigurationException.require(versionGuard == null || ownership != null,
-                    "versionGuard(%s) needs ownership(...): the nodes advertise their definition versions with their"
-                            + " heartbeats", versionGuard);
-            Ownership effectiveOwnership = ownership == null || versionGuard == null ? ownership
-                    : new Ownership(ownership.nodeId(), ownership.heartbeatInterval(), ownership.leaseTimeout(),
-                    versionGuard);
             // Created for the orchestrator when it has neither a scheduler nor a bus's: closed with it.
             SystemScheduler ownScheduler = scheduler == null && bus == null
                     ? new SystemScheduler(Clock.systemUTC()) : null;
@@ -833,8 +840,8 @@ public interface SagaOrchestrator extends AutoCloseable {
                     : bus != null && bus.codec() instanceof JsonEventCodec json ? json.mapper() : JsonEventCodec.defaultMapper();
             return new DefaultSagaOrchestrator(new Config(store, bus, effectiveScheduler, effectiveMetrics, listeners,
                     interceptors, definitions, upcasters, effectiveMapper, replyTopic, group, lifecycleTopic, retention,
-                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, effectiveOwnership, retryJitter,
-                    logContext), ownScheduler);
+                    purgeInterval, parallelExecutor, recoveryInterval, recoveryIdleFor, ownership, retryJitter,
+                    logContext, versionGuard), ownScheduler);
         }
     }
 }

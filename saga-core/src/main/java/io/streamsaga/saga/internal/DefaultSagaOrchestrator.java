@@ -180,7 +180,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         Ownership ownership = config.ownership();
         this.nodeId = ownership == null ? null : ownership.nodeId();
         this.registry = ownership == null ? null : (NodeRegistry) store;
-        this.guardsVersions = ownership != null && ownership.versionGuard() != SagaOrchestrator.VersionGuard.ALLOW;
+        this.guardsVersions = ownership != null && config.versionGuard() != SagaOrchestrator.VersionGuard.ALLOW;
         // Before the first heartbeat, which advertises them (a map's puts: nothing to undo).
         config.definitions().forEach(this::register);
         if (registry != null) { // before any recover(), and before anything a failure here would leave running
@@ -392,7 +392,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (fallsBackTo(definition, newest)) {
             return (SagaDefinition<D>) newest;
         }
-        if (config.ownership().versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null) {
+        if (config.versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null) {
             why = "not fallen back to: its data class is " + newest.dataClass().getName() + ", not "
                     + definition.dataClass().getName();
         }
@@ -417,7 +417,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
     /** Whether FALL_BACK starts {@code newest} (possibly null) for {@code definition}: the same data class. */
     private boolean fallsBackTo(SagaDefinition<?> definition, SagaDefinition<?> newest) {
-        return config.ownership().versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null
+        return config.versionGuard() == SagaOrchestrator.VersionGuard.FALL_BACK && newest != null
                 && newest.dataClass() == definition.dataClass();
     }
 

@@ -204,7 +204,6 @@ class VersionGuardTest {
         upgraded.start(v2, "s-3", null, new Order("o-3"));
         assertEquals(2, startedVersion(upgraded, "s-3"));
         assertEquals(List.of(1, 1, 2), startedVersions, "a listener hears the version each saga started under");
-        assertEquals(VersionGuard.FALL_BACK, new SagaOrchestrator.Ownership("b", HEARTBEAT, LEASE).versionGuard());
     }
 
     @Test
