@@ -782,8 +782,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     /**
      * Filters and pages in the database, keyset-paged on {@code (created_at, saga_id)} as {@link #findRecoveryCandidates}
-     * is, with the indexes of schema version 4 (no index of its own): with a business key, the rows of the index
-     * {@code ss_saga_business_key} for that key (the sagas of one key, sorted); without, the first {@code limit} of
+     * is: with a business key, read in that order from the index {@code ss_saga_business_key_created (business_key,
+     * created_at, saga_id)} of schema version 10, stopping at the page's end; without, the first {@code limit} of
      * each status, each read in order from {@code ss_saga_status (status, created_at)}, then the first {@code limit}
      * of them all ({@link #statusPage}). A last-update bound (the orchestrator's {@code findIdleLongerThan}) filters
      * the rows of the active statuses' ranges on the way, as a recovery's does. A row no instance can carry fails the
@@ -820,8 +820,9 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             query.statuses().forEach(status -> keyed.add(status.name()));
         }
         keyed.addAll(params);
-        return query(SELECT + " WHERE business_key = ?" + statuses + filters + " ORDER BY created_at, saga_id LIMIT "
-                + query.limit(), keyed.toArray());
+        // ordered by the key too, one value: H2 reads the index in its order only for an ORDER BY of its columns
+        return query(SELECT + " WHERE business_key = ?" + statuses + filters
+                + " ORDER BY business_key, created_at, saga_id LIMIT " + query.limit(), keyed.toArray());
     }
 
     /**

@@ -31,8 +31,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * by id) and stops at its limit, instead of reading and sorting every unfinished saga after the position for each
  * page. {@code EXPLAIN ANALYZE} counts the rows each part read ({@code scanCount}). The statement and parameters are
  * those the store sends (captured from its connection). So is a page of {@link JdbcSagaStore#findPage} (the
- * orchestrator's paged queries) of a status, of idle sagas, and of a business key (from {@code ss_saga_business_key}):
- * the indexes of schema version 4 serve it.
+ * orchestrator's paged queries) of a status, of idle sagas, and of a business key (from
+ * {@code ss_saga_business_key_created}):
+ * the indexes of schema version 4 serve it, the key's the index of version 10 in its keyset order.
  */
 class H2RecoveryPagePlanTest {
     private static final Pattern SCAN_COUNT = Pattern.compile("scanCount: (\\d+)");
@@ -98,7 +99,7 @@ class H2RecoveryPagePlanTest {
                 assertEquals(statuses, count(plan, "/* public.ss_saga_status: "), plan);
                 assertEquals(statuses, count(plan, "/* index sorted"), plan);
             } else {
-                assertTrue(plan.contains("/* public.ss_saga_business_key: "), plan);
+                assertTrue(plan.contains("/* public.ss_saga_business_key_created: "), plan);
             }
             Matcher scans = SCAN_COUNT.matcher(plan);
             while (scans.find()) {
@@ -153,6 +154,38 @@ class H2RecoveryPagePlanTest {
             s.execute("ANALYZE");
         }
         return dataSource;
+    }
+
+    @Test
+    void aPageOfABusinessKeyIsReadInItsOrderFromTheKeyIndexWithoutSortingEverySagaOfTheKey() throws Exception {
+        DataSource dataSource = manySagas();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            // 5,000 sagas of one key (an account's, say), 2 a millisecond
+            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
+                    + " status, steps, created_at, updated_at, version)"
+                    + " SELECT 'b-' || g, 'order', 1, 'k-big', 'order-data', X'7b7d',"
+                    + " CASE WHEN MOD(g, 10) = 0 THEN 'COMPLETED' ELSE 'RUNNING' END, X'5b5d',"
+                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + CAST(g / 2 AS INT) * INTERVAL '0.001' SECOND,"
+                    + " TIMESTAMP WITH TIME ZONE '2026-01-01 00:00:00+00' + g * INTERVAL '0.001' SECOND, 1"
+                    + " FROM SYSTEM_RANGE(1, 5000) r(g)");
+            s.execute("ANALYZE");
+        }
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        SagaQuery second = next(new SagaQuery(EnumSet.allOf(SagaStatus.class), "k-big", null, null, 500), store);
+        capture.clear();
+
+        assertEquals(500, store.findPage(second).size());
+
+        assertEquals(1, capture.statements().size(), "one statement per page");
+        String plan = capture.explain(dataSource, "EXPLAIN ANALYZE ", 0);
+        // read in the key's creation order (the index's order, nothing sorted), stopping at the page's end: not the
+        // 4,500 sagas of the key after the page's start read, then sorted
+        assertTrue(plan.contains("/* public.ss_saga_business_key_created: "), plan);
+        assertTrue(plan.contains("/* index sorted */"), plan);
+        Matcher scans = SCAN_COUNT.matcher(plan);
+        assertTrue(scans.find(), plan);
+        assertTrue(Long.parseLong(scans.group(1)) <= 501, plan);
     }
 
     private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {

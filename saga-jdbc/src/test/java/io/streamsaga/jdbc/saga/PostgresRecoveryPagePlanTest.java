@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * page (a recovery of N sagas would sort them N/500 times). The statement and parameters are those the store sends
  * (captured from its connection); the table holds fewer rows than ANALYZE samples, so its statistics, and the plan,
  * are the same at each run. So is a page of {@link JdbcSagaStore#findPage} (the orchestrator's paged queries) of a
- * status, of idle sagas, and of a business key (from {@code ss_saga_business_key}): the indexes of schema version 4
- * serve it.
+ * status, of idle sagas, and of a business key (from {@code ss_saga_business_key_created}): the indexes of schema
+ * version 4 serve it, the key's the index of version 10 in its keyset order.
  */
 class PostgresRecoveryPagePlanTest {
     @RegisterExtension
@@ -82,7 +82,7 @@ class PostgresRecoveryPagePlanTest {
                     assertTrue(Long.parseLong(line.replaceAll(".*rows=(\\d+).*", "$1")) <= 1000, plan);
                 }
             }
-            assertTrue(plan.contains(i < 2 ? "Index Scan using ss_saga_status" : "ss_saga_business_key"), plan);
+            assertTrue(plan.contains(i < 2 ? "Index Scan using ss_saga_status" : "ss_saga_business_key_created"), plan);
         }
     }
 
@@ -105,6 +105,35 @@ class PostgresRecoveryPagePlanTest {
         String plan = capture.explain(dataSource, "EXPLAIN ", 0);
         assertFalse(plan.contains("Seq Scan"), plan);
         assertTrue(plan.contains("ss_saga_status"), plan);
+    }
+
+    @Test
+    void aPageOfABusinessKeyIsReadInItsOrderFromTheKeyIndexWithoutSortingEverySagaOfTheKey() throws Exception {
+        DataSource dataSource = manySagas();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            // 5,000 sagas of one key (an account's, say), 2 a millisecond
+            s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
+                    + " status, steps, created_at, updated_at, version)"
+                    + " SELECT 'b-' || g, 'order', 1, 'k-big', 'order-data', '{}'::bytea,"
+                    + " CASE WHEN g % 10 = 0 THEN 'COMPLETED' ELSE 'RUNNING' END,"
+                    + " '[]'::bytea, timestamptz '2026-01-01' + (g / 2) * interval '1 millisecond',"
+                    + " timestamptz '2026-01-01' + g * interval '1 millisecond', 1 FROM generate_series(1, 5000) g");
+            s.execute("ANALYZE ss_saga");
+        }
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        SagaQuery second = next(new SagaQuery(EnumSet.allOf(SagaStatus.class), "k-big", null, null, 500), store);
+        capture.clear();
+
+        assertEquals(500, store.findPage(second).size());
+
+        assertEquals(1, capture.statements().size(), "one statement per page");
+        String plan = capture.explain(dataSource, "EXPLAIN ", 0);
+        // read in the key's creation order from the index, stopping at the page's end: no sort of the 4,500 sagas of
+        // the key after the page's start
+        assertFalse(plan.contains("Sort"), plan);
+        assertFalse(plan.contains("Seq Scan"), plan);
+        assertTrue(plan.contains("Index Scan using ss_saga_business_key_created"), plan);
     }
 
     private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {
