@@ -104,8 +104,9 @@ class SagaResultVersionTest {
         try (SagaOrchestrator first = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v1).build()) {
             first.start(v1, "s-1", null, new Order("o-1")); // closed while its step runs
         }
+        CompletableFuture<Order> answered = new CompletableFuture<>();
         SagaDefinition<Order> v1Again = SagaDefinition.builder("wait-saga", Order.class).version(1).dataType("order")
-                .step("wait").asyncAction((o, ctx) -> CompletableFuture.completedFuture(o))
+                .step("wait").asyncAction((o, ctx) -> answered)
                 .build();
         SagaDefinition<Order> v2 = SagaDefinition.builder("wait-saga", Order.class).version(2).dataType("order")
                 .step("wait").asyncAction((o, ctx) -> CompletableFuture.completedFuture(o))
@@ -113,8 +114,12 @@ class SagaResultVersionTest {
         try (SagaOrchestrator next = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v1Again)
                 .register(v2).build()) {
             assertEquals(List.of("s-1"), next.recover().resumed());
+            // the recovered run's own result, asked for while it waits on its step (not read back from the store)
+            CompletableFuture<SagaResult<Object>> pending = next.result("s-1").toCompletableFuture();
+            assertFalse(pending.isDone(), "the recovered run waits on its step");
+            answered.complete(new Order("o-1"));
 
-            SagaResult<Object> result = next.result("s-1").toCompletableFuture().join();
+            SagaResult<Object> result = pending.join();
             assertEquals(SagaOutcome.COMPLETED, result.outcome());
             assertEquals(1, result.definitionVersion());
         }
