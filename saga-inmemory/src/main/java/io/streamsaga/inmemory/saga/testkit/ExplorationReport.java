@@ -65,7 +65,13 @@ public record ExplorationReport(String sagaName, List<Scenario> scenarios, List<
          * A remote step's participant never replies (it acted, its replies are lost), so the step's timeout fails its
          * attempts; or a remote compensation's participant does not reply once, while a step fails. No crash.
          */
-        NO_REPLY
+        NO_REPLY,
+        /**
+         * A remote step's command never reaches its participant (lost on the way: the participant never acts), so the
+         * step's timeout fails its attempts (a retriable step's first only); the step, uncertain, is compensated, and
+         * its compensation must be harmless with nothing to undo. No crash.
+         */
+        LOST_COMMAND
     }
 
     /**

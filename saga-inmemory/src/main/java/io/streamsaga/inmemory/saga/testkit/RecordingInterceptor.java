@@ -20,7 +20,7 @@ final class RecordingInterceptor implements SagaInterceptor {
     private final Map<String, FailureMode> stepFailures;
     private final Map<String, FailureMode> compensationFailures;
     private final Map<String, Integer> strikes = new HashMap<>();
-    private final LostReplies lost;
+    private final LostMessages lost;
     private final List<RecordedInvocation> invocations = new ArrayList<>();
     private final List<CompensationEvent> compensations = new ArrayList<>();
     /** The commands the orchestrators sent for each remote step: the attempts they started, answered or not. */
@@ -39,9 +39,11 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /** The topic a lost reply goes to instead of the orchestrator's: no one reads it, and a test may look at it. */
     static final String LOST_REPLIES = "saga-test-kit-lost-replies";
+    /** The topic a lost command goes to instead of its participant's: no one reads it, and a test may look at it. */
+    static final String LOST_COMMANDS = "saga-test-kit-lost-commands";
 
     RecordingInterceptor(Map<String, FailureMode> stepFailures, Map<String, FailureMode> compensationFailures,
-                         LostReplies lost) {
+                         LostMessages lost) {
         this.lost = lost;
         // Copies the run may add to: an upgrade injects failures into the steps of the version it upgrades to.
         this.stepFailures = new HashMap<>(stepFailures);
@@ -87,8 +89,10 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /**
      * Records the start of a remote step's attempt, or of a remote compensation's, when the orchestrator publishes its
-     * command for the run's saga ({@link SagaRunReport#SAGA_ID}); sends a reply of the run's saga to be lost
-     * ({@link LostReplies}) to {@link #LOST_REPLIES} instead, where the orchestrator never reads it.
+     * command for the run's saga ({@link SagaRunReport#SAGA_ID}), and sends a step's command to be lost
+     * ({@link LostMessages}) to {@link #LOST_COMMANDS} instead, where its participant never reads it (the attempt was
+     * started all the same); sends a reply of the run's saga to be lost to {@link #LOST_REPLIES} instead, where the
+     * orchestrator never reads it.
      */
     MessageInterceptor commandObserver() {
         return new MessageInterceptor() {
@@ -98,9 +102,11 @@ final class RecordingInterceptor implements SagaInterceptor {
                 // run's saga's: the fixture may run sagas of its own on the kit's bus, with steps of the same names.
                 if (message.header(SagaMessages.REPLY_TOPIC).isPresent()
                         && SagaRunReport.SAGA_ID.equals(message.sagaId().orElse(null))) {
-                    commandSent(message.header(SagaMessages.STEP).orElse(""),
+                    if (commandSent(message.header(SagaMessages.STEP).orElse(""),
                             message.header(SagaMessages.ATTEMPT).orElse(""),
-                            SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)));
+                            SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)))) {
+                        return message.withTopic(LOST_COMMANDS);
+                    }
                 } else if (SagaRunReport.SAGA_ID.equals(message.sagaId().orElse(null))
                         && message.header(SagaMessages.STEP).isPresent() && loses(message)) {
                     return message.withTopic(LOST_REPLIES);
@@ -114,19 +120,22 @@ final class RecordingInterceptor implements SagaInterceptor {
     private synchronized boolean loses(Message reply) {
         boolean compensation = SagaMessages.COMPENSATION.equals(reply.header(SagaMessages.PHASE).orElse(null));
         String step = reply.header(SagaMessages.STEP).orElseThrow();
-        FailureMode mode = (compensation ? lost.compensations() : lost.steps()).get(step);
+        FailureMode mode = (compensation ? lost.compensationReplies() : lost.replies()).get(step);
         return mode != null
                 && strikes.merge((compensation ? "lost compensation reply:" : "lost reply:") + step, 1, Integer::sum)
                 <= mode.times();
     }
 
-    private synchronized void commandSent(String step, String attempt, boolean compensation) {
+    /** Records a command sent; whether it is one to lose (a step's, counted). */
+    private synchronized boolean commandSent(String step, String attempt, boolean compensation) {
         if (compensation) {
             compensations.add(new CompensationEvent(step, true));
-        } else {
-            stepCommands.merge(step, 1, Integer::sum);
-            stepCommandAttempts.computeIfAbsent(step, s -> new HashSet<>()).add(attemptNumber(attempt));
+            return false;
         }
+        stepCommands.merge(step, 1, Integer::sum);
+        stepCommandAttempts.computeIfAbsent(step, s -> new HashSet<>()).add(attemptNumber(attempt));
+        FailureMode mode = lost.commands().get(step);
+        return mode != null && strikes.merge("lost command:" + step, 1, Integer::sum) <= mode.times();
     }
 
     private static int attemptNumber(String attempt) {

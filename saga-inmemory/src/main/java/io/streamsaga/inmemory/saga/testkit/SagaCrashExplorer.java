@@ -46,16 +46,19 @@ import java.util.function.Supplier;
  *       last non-retriable step fails (its compensation timeout fails the attempt; an operator retry follows if the
  *       compensation's policy gives up). A step or compensation without a timeout waits for its reply for ever by
  *       design: it is not explored so, and {@link ExplorationReport#skipped()} says why;</li>
+ *   <li>each remote step whose command never reaches its participant ({@link ExplorationReport.Kind#LOST_COMMAND}):
+ *       the participant never acts, and the step times out as above (its first command only lost for a retriable
+ *       step), so the saga compensates it as uncertain: its compensation must be harmless with nothing to undo;</li>
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
- *   <li>a crash right after each persisted transition of each step failure, compensation failure and missing reply
- *       above, recovered
- *       the same way with the same failures injected: so also after what only a failure path writes (a step's
+ *   <li>a crash right after each persisted transition of each step failure, compensation failure, missing reply and
+ *       lost command above, recovered the same way with the same failures injected: so also after what only a failure path writes (a step's
  *       {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
  *       {@code COMPENSATION_FAILED}, {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
  *       writes up to it (their transitions, steps and attempts) an earlier scenario crashed after already is explored
- *       once: the store is the same there. Named {@code crash after write n (the write's transitions) while ...};
+ *       once: the store is the same there (a run that loses commands is compared only with runs that lose the same:
+ *       its participants never acted). Named {@code crash after write n (the write's transitions) while ...};
  *       a crash point is taken from a run of the same failures without a crash, so a crash run that did not write
  *       the same up to it (the saga's runs are not deterministic: parallel members ending on the environment's
  *       executor in either order, timers ordered by a retry policy's jitter) says in its name where it crashed
@@ -172,7 +175,7 @@ public final class SagaCrashExplorer<F, D> {
      */
     public ExplorationReport explore() {
         List<ExplorationReport.Scenario> scenarios = new ArrayList<>();
-        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), LostReplies.NONE, 0, false,
+        SagaRunReport<F, D> happy = run("happy path", Kind.HAPPY_PATH, Map.of(), Map.of(), LostMessages.NONE, 0, false,
                 null, SagaStatus.COMPLETED, scenarios);
         SagaDefinition<D> definition = happy.definition();
         int happyWrites = happy.writes();
@@ -196,9 +199,9 @@ public final class SagaCrashExplorer<F, D> {
                     : SagaStatus.COMPENSATED;
             String name = "step " + step.name() + " fails";
             Map<String, FailureMode> fails = Map.of(step.name(), retriable ? FailureMode.once() : FailureMode.always());
-            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), LostReplies.NONE, 0, false,
+            SagaRunReport<F, D> report = run(name, Kind.STEP_FAILURE, fails, Map.of(), LostMessages.NONE, 0, false,
                     null, expected, scenarios);
-            failures.add(new Failure(name, fails, Map.of(), LostReplies.NONE, expected, report.written()));
+            failures.add(new Failure(name, fails, Map.of(), LostMessages.NONE, expected, report.written()));
             if (step == trigger) {
                 compensatingWrites = report.writes();
                 compensatingWritten = report.written();
@@ -211,8 +214,8 @@ public final class SagaCrashExplorer<F, D> {
                     Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
                     Map<String, FailureMode> compensationFails = Map.of(step.name(), FailureMode.once());
                     SagaRunReport<F, D> report = run(name, Kind.COMPENSATION_FAILURE, fails, compensationFails,
-                            LostReplies.NONE, 0, false, null, SagaStatus.COMPENSATED, scenarios);
-                    failures.add(new Failure(name, fails, compensationFails, LostReplies.NONE, SagaStatus.COMPENSATED,
+                            LostMessages.NONE, 0, false, null, SagaStatus.COMPENSATED, scenarios);
+                    failures.add(new Failure(name, fails, compensationFails, LostMessages.NONE, SagaStatus.COMPENSATED,
                             report.written()));
                 }
             }
@@ -227,7 +230,7 @@ public final class SagaCrashExplorer<F, D> {
             String when = before ? "crash before write " : "crash after write ";
             Kind kind = before ? Kind.CRASH_BEFORE_WRITE : Kind.CRASH_AFTER_WRITE;
             for (int write = before ? 2 : 1; write <= happyWrites; write++) { // before write 1 the saga never started
-                run(when + write + " of the happy path", kind, Map.of(), Map.of(), LostReplies.NONE, write, before,
+                run(when + write + " of the happy path", kind, Map.of(), Map.of(), LostMessages.NONE, write, before,
                         happyWritten.subList(0, write), SagaStatus.COMPLETED, scenarios);
                 if (!before) {
                     crashedAfter.add(happyWritten.subList(0, write));
@@ -236,7 +239,7 @@ public final class SagaCrashExplorer<F, D> {
             if (trigger != null) {
                 for (int write = before ? 2 : 1; write <= compensatingWrites; write++) {
                     run(when + write + " while " + trigger.name() + " fails", kind, Map.of(trigger.name(),
-                            FailureMode.always()), Map.of(), LostReplies.NONE, write, before,
+                            FailureMode.always()), Map.of(), LostMessages.NONE, write, before,
                             compensatingWritten.subList(0, write),
                             SagaStatus.COMPENSATED, scenarios);
                     if (!before) {
@@ -249,8 +252,14 @@ public final class SagaCrashExplorer<F, D> {
         // compensating path, a compensation's failure and retry, the operator's retry after it gave up).
         for (Failure failure : failures) {
             List<String> written = failure.written();
+            // A run that loses commands leaves their participants otherwise than one that does not (they never acted,
+            // and recovery's re-sent command is lost too), though its store is the same: its crash points are its own.
+            List<String> lostCommands = failure.lost().commands().isEmpty() ? List.of()
+                    : List.of("commands lost " + failure.lost().commands());
             for (int write = 1; write <= written.size(); write++) {
-                if (crashedAfter.add(written.subList(0, write))) {
+                List<String> point = new ArrayList<>(lostCommands);
+                point.addAll(written.subList(0, write));
+                if (crashedAfter.add(point)) {
                     run("crash after write " + write + " (" + written.get(write - 1) + ") while " + failure.name(),
                             Kind.CRASH_AFTER_WRITE, failure.steps(), failure.compensations(), failure.lost(), write,
                             false, written.subList(0, write), failure.expected(), scenarios);
@@ -335,15 +344,17 @@ public final class SagaCrashExplorer<F, D> {
      * (the crash points explored along it).
      */
     private record Failure(String name, Map<String, FailureMode> steps, Map<String, FailureMode> compensations,
-                           LostReplies lost, SagaStatus expected, List<String> written) {
+                           LostMessages lost, SagaStatus expected, List<String> written) {
     }
 
     /**
      * A remote step whose participant never replies, for each remote step: it acts, its replies are lost, and the
      * step's timeout fails each attempt (a retriable step's first only, as a step failure fails it once); the step is
-     * then uncertain and compensated with those that took effect. And a remote compensation whose participant does not
-     * reply once, for each remote compensation the trigger's failure runs. A step or compensation without a timeout
-     * waits for its reply for ever by design, as docs/sagas.md says: skipped, with why.
+     * then uncertain and compensated with those that took effect. Then its command lost the same way: the participant
+     * never acts, and the step's compensation, sent all the same, must find nothing to undo and do no harm. And a
+     * remote compensation whose participant does not reply once, for each remote compensation the trigger's failure
+     * runs. A step or compensation without a timeout waits for its reply for ever by design, as docs/sagas.md says:
+     * skipped, with why.
      */
     private void exploreNoReply(SagaDefinition<D> definition, SagaStep<D> trigger, List<Failure> failures,
                                 List<String> skipped, List<ExplorationReport.Scenario> scenarios) {
@@ -353,9 +364,12 @@ public final class SagaCrashExplorer<F, D> {
             }
             boolean retriable = step.role() == StepRole.RETRIABLE;
             String name = "no reply to " + step.name() + (retriable ? " once" : " ever");
+            String lostName = "command to " + step.name() + (retriable ? " lost once" : " never delivered");
             if (step.timeout() == null) {
-                skipped.add(name + ": step " + step.name() + " has no timeout, so the saga waits for its reply for"
-                        + " ever, by design");
+                String why = ": step " + step.name() + " has no timeout, so the saga waits for its reply for ever, by"
+                        + " design";
+                skipped.add(name + why);
+                skipped.add(lostName + why);
                 continue;
             }
             SagaStatus expected = retriable
@@ -363,10 +377,15 @@ public final class SagaCrashExplorer<F, D> {
                             step.timeout()), 1) ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
                     : SagaStatus.COMPENSATED;
             FailureMode mode = retriable ? FailureMode.once() : FailureMode.always();
-            LostReplies lost = new LostReplies(Map.of(step.name(), mode), Map.of());
+            LostMessages lost = new LostMessages(Map.of(), Map.of(step.name(), mode), Map.of());
             SagaRunReport<F, D> report = run(name, Kind.NO_REPLY, Map.of(), Map.of(), lost, 0, false, null, expected,
                     scenarios);
             failures.add(new Failure(name, Map.of(), Map.of(), lost, expected, report.written()));
+            // Its command lost on the way: the participant never acts, yet the step is uncertain and compensated.
+            LostMessages lostCommand = new LostMessages(Map.of(step.name(), mode), Map.of(), Map.of());
+            report = run(lostName, Kind.LOST_COMMAND, Map.of(), Map.of(), lostCommand, 0, false, null, expected,
+                    scenarios);
+            failures.add(new Failure(lostName, Map.of(), Map.of(), lostCommand, expected, report.written()));
         }
         if (trigger == null) {
             return;
@@ -382,7 +401,7 @@ public final class SagaCrashExplorer<F, D> {
                 continue;
             }
             Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
-            LostReplies lost = new LostReplies(Map.of(), Map.of(step.name(), FailureMode.once()));
+            LostMessages lost = new LostMessages(Map.of(), Map.of(), Map.of(step.name(), FailureMode.once()));
             SagaRunReport<F, D> report = run(name, Kind.NO_REPLY, fails, Map.of(), lost, 0, false, null,
                     SagaStatus.COMPENSATED, scenarios);
             failures.add(new Failure(name, fails, Map.of(), lost, SagaStatus.COMPENSATED, report.written()));
@@ -468,10 +487,10 @@ public final class SagaCrashExplorer<F, D> {
      * and including the one the crash is at (null when there is none to check).
      */
     private SagaRunReport<F, D> run(String name, Kind kind, Map<String, FailureMode> steps,
-                                    Map<String, FailureMode> compensations, LostReplies lost, int crashAt,
+                                    Map<String, FailureMode> compensations, LostMessages lost, int crashAt,
                                     boolean crashBefore, List<String> crashLandsOn, SagaStatus expected,
                                     List<ExplorationReport.Scenario> out) {
-        return run(name, kind, !compensations.isEmpty() || !lost.compensations().isEmpty(), crashLandsOn == null ? null
+        return run(name, kind, !compensations.isEmpty() || !lost.compensationReplies().isEmpty(), crashLandsOn == null ? null
                         : report -> crashMissed(crashLandsOn, report.writtenUntilCrash()),
                 () -> kit.run(steps, compensations, lost, crashAt, crashBefore), report -> expected, out);
     }

@@ -94,18 +94,18 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
                   boolean crashBeforeWrite) {
-        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, LostReplies.NONE, limits,
+        this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, LostMessages.NONE, limits,
                 SagaTestKit.DEFAULT_SEED, Map.of(), crashAt, crashBeforeWrite, null);
     }
 
     /**
      * {@code upcasters}: the saga's data upcasters by source version ({@link SagaTestKit#dataUpcaster});
      * {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null);
-     * {@code lost}: the participants' replies the explorer loses; {@code seed}: of the retry jitter.
+     * {@code lost}: the commands and replies the explorer loses; {@code seed}: of the retry jitter.
      */
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
-                  Map<String, FailureMode> compensationFailures, LostReplies lost, SettleLimits limits, long seed,
+                  Map<String, FailureMode> compensationFailures, LostMessages lost, SettleLimits limits, long seed,
                   Map<Integer, SagaDataUpcaster> upcasters, int crashAt, boolean crashBeforeWrite,
                   String cancelAfterStep) {
         this.limits = limits;

@@ -158,7 +158,7 @@ public final class SagaTestKit<F, D> {
 
     /** Starts the saga and settles it: every message delivered, every timer run. */
     public SagaRunReport<F, D> whenRun() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostReplies.NONE,
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostMessages.NONE,
                 limits, seed, upcasters, 0, false, null).start(data, true);
     }
 
@@ -171,12 +171,12 @@ public final class SagaTestKit<F, D> {
      * finished like a settled one: its run is closed.
      */
     public SagaRunReport<F, D> whenStarted() {
-        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostReplies.NONE,
+        return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostMessages.NONE,
                 limits, seed, upcasters, 0, false, null).start(data, false);
     }
 
-    /** A run of the crash explorer: {@code lost}, the participants' replies it loses. */
-    SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, LostReplies lost,
+    /** A run of the crash explorer: {@code lost}, the commands and replies it loses. */
+    SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, LostMessages lost,
                             int crashAt, boolean crashBeforeWrite) {
         return new SagaRunReport<>(types, fixture, definition, steps, compensations, lost, limits, seed, upcasters,
                 crashAt, crashBeforeWrite, null).start(data, true);
@@ -188,7 +188,7 @@ public final class SagaTestKit<F, D> {
      */
     SagaRunReport<F, D> runCancelled(int crashAt, boolean crashBeforeWrite) {
         SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(),
-                LostReplies.NONE, limits, seed, upcasters, crashAt, crashBeforeWrite, null).start(data, false);
+                LostMessages.NONE, limits, seed, upcasters, crashAt, crashBeforeWrite, null).start(data, false);
         if (report.isClosed() || report.status() != SagaStatus.RUNNING) {
             report.close();
             return null;
@@ -207,7 +207,7 @@ public final class SagaTestKit<F, D> {
      * {@link SagaRunReport#cancelAccepted()}.
      */
     SagaRunReport<F, D> runCancelledAfter(String step, int crashAt, boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), LostReplies.NONE, limits, seed,
+        return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), LostMessages.NONE, limits, seed,
                 upcasters, crashAt, crashBeforeWrite, step).start(data, true);
     }
 

@@ -59,7 +59,7 @@ class ApplicationCrashAfterRecoveryTest {
         }, env -> reserveThenTimeOut(), new Order("o-1"));
 
         // A crash right after the saga's start is stored, recovered; then the timeout compensates the reservation.
-        SimulatedCrash crash = assertThrows(SimulatedCrash.class, () -> kit.run(Map.of(), Map.of(), LostReplies.NONE, 1, false));
+        SimulatedCrash crash = assertThrows(SimulatedCrash.class, () -> kit.run(Map.of(), Map.of(), LostMessages.NONE, 1, false));
 
         assertEquals("thrown by the application", crash.getMessage());
         assertThrows(RejectedExecutionException.class, () -> environments.get(0).executor().execute(() -> { }),
