@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
+import java.util.random.RandomGenerator;
 
 /**
  * Publishes events to topics and delivers them to typed handlers, over any {@link Transport}.
@@ -135,14 +136,23 @@ public interface EventBus extends AutoCloseable {
      * @param interceptors publish/receive interceptors, in order
      * @param logContext   whether a delivered message's id, topic, group and correlation id are in slf4j's MDC
      *                     while the bus handles it ({@link Builder#logContext})
+     * @param retryJitter  the random source of the retry policies' jitter ({@link Builder#retryJitter}), or null for
+     *                     {@link java.util.concurrent.ThreadLocalRandom}'s of the thread that retries
      */
     record Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
-                  MetricsRecorder metrics, List<MessageInterceptor> interceptors, boolean logContext) {
+                  MetricsRecorder metrics, List<MessageInterceptor> interceptors, boolean logContext,
+                  RandomGenerator retryJitter) {
 
-        /** A configuration without log context (see {@link Builder#logContext}). */
+        /** A configuration without log context (see {@link Builder#logContext}), with the default jitter. */
         public Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
                       MetricsRecorder metrics, List<MessageInterceptor> interceptors) {
-            this(transport, codec, retryPolicy, scheduler, metrics, interceptors, false);
+            this(transport, codec, retryPolicy, scheduler, metrics, interceptors, false, null);
+        }
+
+        /** A configuration with the default jitter ({@link java.util.concurrent.ThreadLocalRandom}). */
+        public Config(Transport transport, EventCodec codec, RetryPolicy retryPolicy, Scheduler scheduler,
+                      MetricsRecorder metrics, List<MessageInterceptor> interceptors, boolean logContext) {
+            this(transport, codec, retryPolicy, scheduler, metrics, interceptors, logContext, null);
         }
 
         public Config {
@@ -166,6 +176,7 @@ public interface EventBus extends AutoCloseable {
         private MetricsRecorder metrics = MetricsRecorder.NOOP;
         private final List<MessageInterceptor> interceptors = new ArrayList<>();
         private boolean logContext;
+        private RandomGenerator retryJitter;
 
         private Builder(Transport transport) {
             this.transport = Objects.requireNonNull(transport, "transport");
@@ -226,6 +237,20 @@ public interface EventBus extends AutoCloseable {
         }
 
         /**
+         * The random source of the jitter of every subscription's retry policy's backoff
+         * ({@link RetryPolicy#delayBefore}); {@link java.util.concurrent.ThreadLocalRandom} by default. A seeded one
+         * ({@code new java.util.Random(seed)}) makes the delays repeat from run to run, as the test kit does for
+         * reproducible runs ({@code SagaOrchestrator.Builder.retryJitter} is the same for sagas' steps). It is drawn
+         * from only when a handler's failure is retried, on the subscription's thread: one shared by several
+         * subscriptions, buses or orchestrators must be thread-safe ({@code java.util.Random} is,
+         * {@code SplittableRandom} is not), and then repeats only as far as their order does.
+         */
+        public Builder retryJitter(RandomGenerator random) {
+            this.retryJitter = Objects.requireNonNull(random, "random");
+            return this;
+        }
+
+        /**
          * Builds the bus.
          *
          * @throws ConfigurationException for both a {@link #codec} and a {@link #types} registry
@@ -238,7 +263,8 @@ public interface EventBus extends AutoCloseable {
             boolean ownScheduler = scheduler == null; // closed with the bus
             return new DefaultEventBus(new Config(transport, codec != null ? codec
                     : new JsonEventCodec(types != null ? types : TypeRegistry.empty()),
-                    retryPolicy, ownScheduler ? Scheduler.system() : scheduler, metrics, interceptors, logContext),
+                    retryPolicy, ownScheduler ? Scheduler.system() : scheduler, metrics, interceptors, logContext,
+                    retryJitter),
                     ownScheduler);
         }
     }

@@ -1,6 +1,7 @@
 package io.streamsaga.internal.bus;
 
 import io.streamsaga.internal.LogContext;
+import io.streamsaga.internal.RetryJitter;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
@@ -51,7 +52,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 
 /**
@@ -589,7 +589,7 @@ public final class DefaultEventBus implements EventBus {
                 current.set(outer);
             }
             attemptsMade.put(retryKey, new Waiting(record.offset(), record.message().id(), attempt, null));
-            throw new RedeliverLater(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()), error);
+            throw new RedeliverLater(RetryJitter.delayBefore(policy, attempt + 1, config.retryJitter()), error);
         }
 
         /**
@@ -723,7 +723,7 @@ public final class DefaultEventBus implements EventBus {
                 } finally {
                     current.set(outer);
                 }
-                config.scheduler().sleep(policy.delayBefore(attempt + 1, ThreadLocalRandom.current()));
+                config.scheduler().sleep(RetryJitter.delayBefore(policy, attempt + 1, config.retryJitter()));
                 attempt++;
                 error = attempt(record, message, delivered, event, attempt, outer);
                 if (error == null) {

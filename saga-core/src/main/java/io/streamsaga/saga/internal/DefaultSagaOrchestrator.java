@@ -10,6 +10,7 @@ import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDataUpcaster;
 import io.streamsaga.saga.SagaDefinition;
@@ -31,6 +32,7 @@ import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.SagaVersionNotDeployedException;
+import io.streamsaga.internal.RetryJitter;
 import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
@@ -69,10 +71,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executor;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
-import java.util.random.RandomGenerator;
 import java.util.function.Function;
 
 import static io.streamsaga.StreamSagaException.quote;
@@ -532,13 +532,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return config;
     }
 
-    /**
-     * The random source of a retry's jitter: the configured one, else this thread's {@link ThreadLocalRandom} (taken
-     * at each retry, as it must be: one thread's is not to be used by another). Called only when a retry is scheduled.
-     */
-    RandomGenerator retryJitter() {
-        RandomGenerator configured = config.retryJitter();
-        return configured != null ? configured : ThreadLocalRandom.current();
+    /** The jittered delay before a retry's attempt {@code nextAttempt} ({@link RetryJitter}). Only on retries. */
+    Duration retryDelay(RetryPolicy policy, int nextAttempt) {
+        return RetryJitter.delayBefore(policy, nextAttempt, config.retryJitter());
     }
 
     SagaStore store() {

@@ -969,7 +969,7 @@ final class SagaRun<D> {
                 }
                 uncertainAttempt[i] = true;
             }
-            Duration delay = policy.delayBefore(state.attempts() + 1, orchestrator.retryJitter());
+            Duration delay = orchestrator.retryDelay(policy, state.attempts() + 1);
             if (log.isDebugEnabled()) {
                 log.debug("saga {}: step {} attempt {} failed, retrying in {}: {}", sagaId, step.name(),
                         state.attempts(), delay, PendingTransitions.describe(error));
@@ -1606,7 +1606,7 @@ final class SagaRun<D> {
         String detail = PendingTransitions.describe(error);
         RetryPolicy policy = step.compensationRetryPolicy();
         if (policy.shouldRetry(error, state.compensationAttempts())) {
-            Duration delay = policy.delayBefore(state.compensationAttempts() + 1, orchestrator.retryJitter());
+            Duration delay = orchestrator.retryDelay(policy, state.compensationAttempts() + 1);
             log.warn("saga {}: compensation of {} failed (attempt {}), retrying in {}: {}", sagaId, step.name(),
                     state.compensationAttempts(), delay, detail);
             writeStep(i, state.with(StepStatus.COMPENSATION_RETRY_SCHEDULED, now().plus(delay)),

@@ -38,6 +38,8 @@ public final class SagaTestEnvironment {
     private final KitExecutor executor = new KitExecutor();
     /** The retry jitter of the run's orchestrators, one sequence over them all (recovery goes on with it). */
     private final Random retryJitter;
+    /** The retry jitter of the bus's subscriptions (a participant's handler retried), a sequence of its own. */
+    private final Random busRetryJitter;
     /** The Errors handlers threw during the kit's deliveries, not yet taken ({@link #takeHandlerErrors()}). */
     private final List<Error> handlerErrors = new ArrayList<>();
     /**
@@ -53,12 +55,15 @@ public final class SagaTestEnvironment {
 
     /**
      * {@code observer}: sees what the bus publishes (the kit records when remote compensations start); {@code seed}:
-     * of the orchestrators' retry jitter.
+     * of the orchestrators' and the bus's retry jitter.
      */
     SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer, long seed) {
         // Random: thread-safe, as a stage may complete on the executor's threads. Its seed mixed first: the first
-        // draws of Randoms of nearby seeds (0, 1, 2...) are nearly equal, which would explore the same delays.
-        this.retryJitter = new Random(new SplittableRandom(seed).nextLong());
+        // draws of Randoms of nearby seeds (0, 1, 2...) are nearly equal, which would explore the same delays. The
+        // bus's a sequence of its own, so that a participant's retries do not shift the orchestrators' delays.
+        SplittableRandom seeds = new SplittableRandom(seed);
+        this.retryJitter = new Random(seeds.nextLong());
+        this.busRetryJitter = new Random(seeds.nextLong());
         this.transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         this.scheduler = new VirtualScheduler();
         // Participants' handlers are not retried by the bus: their failures are the saga's to handle.
@@ -66,6 +71,7 @@ public final class SagaTestEnvironment {
         // SimulatedCrash, one from the orchestrator's reply handling), which it would otherwise dead-letter or leave
         // to the transport to log and deliver again: the kit fails its call with it.
         this.bus = EventBus.builder(transport).types(types).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+                .retryJitter(busRetryJitter) // seeded: a subscription with a retry policy of its own repeats its delays
                 .interceptor(observer).interceptor(new MessageInterceptor() {
                     @Override
                     public Message afterReceive(Message message, String group) {

@@ -114,8 +114,10 @@ public final class SagaTestKit<F, D> {
      * The seed of the retry policies' jitter in every run ({@link io.streamsaga.saga.SagaOrchestrator.Builder#retryJitter}
      * with a {@code java.util.Random} seeded from {@code seed}, mixed first so that nearby seeds draw different
      * delays: not {@code new Random(seed)}'s sequence; one sequence for the run's orchestrators, the one recovering
-     * after a crash included): each run draws the same delays, so a saga whose retry timers race another timer (a
-     * reply from a participant's timer, another member's completion) runs the same way every time. 0 by default; another seed
+     * after a crash included; and {@link io.streamsaga.bus.EventBus.Builder#retryJitter} on the environment's bus, a
+     * sequence of its own, for a participant subscribed with a retry policy): each run draws the same delays, so a saga
+     * whose retry timers race another timer (a reply from a participant's timer or its handler's retry, another
+     * member's completion) runs the same way every time. 0 by default; another seed
      * explores other jittered delays, and the crash explorer names the seed of an exploration that fails.
      */
     public SagaTestKit<F, D> seed(long seed) {
