@@ -14,6 +14,7 @@ import io.streamsaga.saga.StepStatus;
 import io.streamsaga.saga.TransitionType;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -629,33 +630,47 @@ public final class SagaCrashExplorer<F, D> {
             }
         }
         if (status == SagaStatus.COMPENSATED) {
-            for (String name : tookEffect) {
-                SagaStep<D> step = definition.step(name);
-                if (step.hasCompensation() && !firstCompensation.containsKey(name)) {
-                    violations.add("step " + name + " took effect but was never compensated");
-                }
-            }
-            for (String name : firstCompensation.keySet()) {
-                if (!tookEffect.contains(name) && !uncertain.containsKey(name)) { // uncertain: timed out or remote reply failed
-                    violations.add("step " + name + " was compensated but never took effect");
-                }
-            }
-            report.instance().ifPresent(instance -> violations.addAll(uncompensatedStepViolations(definition, instance)));
+            violations.addAll(compensatedSagaStepViolations(definition, report.instance().orElse(null), tookEffect,
+                    firstCompensation.keySet(), uncertain.keySet()));
             violations.addAll(compensationOrderViolations(definition, report.compensationEvents()));
         }
     }
 
     /**
-     * For a saga stored as compensated: each step with a compensation whose stored status still needs it. The check
-     * by recorded invocations covers only the steps that took effect; an uncertain step (timed out, its outcome lost)
-     * may not have, yet the engine must compensate it with the data it has.
+     * For a saga that ended compensated: each step that took effect ({@code tookEffect}, by the recorded invocations)
+     * with a compensation that never succeeded ({@code compensated}: those whose compensation did), each step
+     * compensated that never took effect and was not {@code uncertain} (timed out, or its remote reply failed), and
+     * each step with a compensation whose stored status in {@code instance} (null: none read) still needs it. The
+     * check by recorded invocations covers only the steps that took effect; an uncertain step may not have, yet the
+     * engine must compensate it with the data it has. One line a step: one that took effect, was never compensated and
+     * is stored as still needing it is one fault, its line naming the stored status.
      */
-    static List<String> uncompensatedStepViolations(SagaDefinition<?> definition, SagaInstance instance) {
+    static List<String> compensatedSagaStepViolations(SagaDefinition<?> definition, SagaInstance instance,
+                                                      Collection<String> tookEffect, Set<String> compensated,
+                                                      Set<String> uncertain) {
         List<String> violations = new ArrayList<>();
-        for (StepState state : instance.steps()) {
-            if (LEFT_TO_UNDO.contains(state.status()) && definition.step(state.name()).hasCompensation()) {
-                violations.add("step " + state.name() + " ended " + state.status() + " in a compensated saga: it"
-                        + " needs compensation but was never compensated");
+        Set<String> neverCompensated = new HashSet<>();
+        for (String name : tookEffect) {
+            if (definition.step(name).hasCompensation() && !compensated.contains(name)) {
+                neverCompensated.add(name);
+                StepStatus stored = instance == null ? null : instance.steps().stream()
+                        .filter(s -> s.name().equals(name)).map(StepState::status).findFirst().orElse(null);
+                violations.add("step " + name + " took effect but was never compensated" + (LEFT_TO_UNDO.contains(stored)
+                        ? " (it ended " + stored + " in a compensated saga)" : ""));
+            }
+        }
+        for (String name : compensated) {
+            if (!tookEffect.contains(name) && !uncertain.contains(name)) {
+                violations.add("step " + name + " was compensated but never took effect");
+            }
+        }
+        if (instance != null) {
+            for (StepState state : instance.steps()) {
+                if (LEFT_TO_UNDO.contains(state.status()) && definition.step(state.name()).hasCompensation()
+                        && !neverCompensated.contains(state.name())) {
+                    violations.add("step " + state.name() + " ended " + state.status() + " in a compensated saga: it"
+                            + " needs compensation but was never compensated");
+                }
             }
         }
         return violations;

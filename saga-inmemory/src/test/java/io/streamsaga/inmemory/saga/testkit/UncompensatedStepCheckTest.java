@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -47,7 +48,7 @@ class UncompensatedStepCheckTest {
 
         assertEquals(List.of("step hold ended UNCERTAIN in a compensated saga: it needs compensation but was never"
                         + " compensated"),
-                SagaCrashExplorer.uncompensatedStepViolations(SAGA, uncertainLeft));
+                SagaCrashExplorer.compensatedSagaStepViolations(SAGA, uncertainLeft, List.of(), Set.of(), Set.of()));
     }
 
     @Test
@@ -56,17 +57,31 @@ class UncompensatedStepCheckTest {
                 StepStatus.COMPENSATION_RETRY_SCHEDULED, StepStatus.COMPENSATION_FAILED)) {
             assertEquals(List.of("step reserve ended " + left + " in a compensated saga: it needs compensation but"
                             + " was never compensated"),
-                    SagaCrashExplorer.uncompensatedStepViolations(SAGA,
-                            compensated(left, StepStatus.SUCCEEDED, StepStatus.COMPENSATED)), left.name());
+                    SagaCrashExplorer.compensatedSagaStepViolations(SAGA,
+                            compensated(left, StepStatus.SUCCEEDED, StepStatus.COMPENSATED), List.of(), Set.of(),
+                            Set.of()), left.name());
         }
     }
 
     @Test
     void stepsCompensatedSkippedFailedNotStartedOrWithoutACompensationPass() {
         // notify has no compensation, so its success stays; an uncertain step without one has nothing to undo either
-        assertEquals(List.of(), SagaCrashExplorer.uncompensatedStepViolations(SAGA,
-                compensated(StepStatus.COMPENSATED, StepStatus.UNCERTAIN, StepStatus.FAILED)));
-        assertEquals(List.of(), SagaCrashExplorer.uncompensatedStepViolations(SAGA,
-                compensated(StepStatus.COMPENSATION_SKIPPED, StepStatus.SUCCEEDED, StepStatus.PENDING)));
+        assertEquals(List.of(), SagaCrashExplorer.compensatedSagaStepViolations(SAGA,
+                compensated(StepStatus.COMPENSATED, StepStatus.UNCERTAIN, StepStatus.FAILED), List.of(), Set.of(),
+                Set.of()));
+        assertEquals(List.of(), SagaCrashExplorer.compensatedSagaStepViolations(SAGA,
+                compensated(StepStatus.COMPENSATION_SKIPPED, StepStatus.SUCCEEDED, StepStatus.PENDING), List.of(),
+                Set.of(), Set.of()));
+    }
+
+    @Test
+    void aStepThatTookEffectAndWasLeftSucceededInACompensatedSagaIsOneViolationNamingItsStoredStatus() {
+        // reserve took effect, its compensation never ran, and the store says it is still SUCCEEDED: one fault, one line
+        SagaInstance succeededLeft = compensated(StepStatus.SUCCEEDED, StepStatus.SUCCEEDED, StepStatus.COMPENSATED);
+
+        assertEquals(List.of("step reserve took effect but was never compensated (it ended SUCCEEDED in a compensated"
+                        + " saga)"),
+                SagaCrashExplorer.compensatedSagaStepViolations(SAGA, succeededLeft, List.of("reserve", "notify", "hold"),
+                        Set.of("hold"), Set.of()));
     }
 }
