@@ -241,9 +241,10 @@ public interface EventBus extends AutoCloseable {
          * ({@link RetryPolicy#delayBefore}); {@link java.util.concurrent.ThreadLocalRandom} by default. A seeded one
          * ({@code new java.util.Random(seed)}) makes the delays repeat from run to run, as the test kit does for
          * reproducible runs ({@code SagaOrchestrator.Builder.retryJitter} is the same for sagas' steps). It is drawn
-         * from only when a handler's failure is retried, on the subscription's thread: one shared by several
-         * subscriptions, buses or orchestrators must be thread-safe ({@code java.util.Random} is,
-         * {@code SplittableRandom} is not), and then repeats only as far as their order does.
+         * from only when a handler's failure is retried, on the subscription's thread, holding its lock (synchronized
+         * on it): subscriptions on several threads, and other buses and orchestrators given the same source, never draw
+         * from it at once, so it need not be thread-safe itself ({@code SplittableRandom} will do) as long as nothing
+         * else draws from it; the delays then repeat only as far as the order of the retries does.
          */
         public Builder retryJitter(RandomGenerator random) {
             this.retryJitter = Objects.requireNonNull(random, "random");

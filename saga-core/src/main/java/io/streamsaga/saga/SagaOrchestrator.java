@@ -618,9 +618,10 @@ public interface SagaOrchestrator extends AutoCloseable {
          * sagas' steps and compensations; {@link java.util.concurrent.ThreadLocalRandom} by default. A seeded one
          * ({@code new java.util.Random(seed)}) makes the delays, and so the order of timers a jitter decides,
          * repeat from run to run, as the test kit does for reproducible runs. It is drawn from only when a retry is
-         * scheduled, on whichever thread drives the saga then: one shared by sagas driven on several threads must be
-         * thread-safe ({@code java.util.Random} is, {@code SplittableRandom} is not), and then repeats only as far as
-         * their order does.
+         * scheduled, on whichever thread drives the saga then, holding its lock (synchronized on it): sagas driven on
+         * several threads, and other orchestrators and buses given the same source, never draw from it at once, so it
+         * need not be thread-safe itself ({@code SplittableRandom} will do) as long as nothing else draws from it; the
+         * delays then repeat only as far as the order of the retries does.
          */
         public Builder retryJitter(RandomGenerator random) {
             this.retryJitter = Objects.requireNonNull(random, "random");

@@ -1,6 +1,7 @@
 package io.streamsaga.bus;
 
 import io.streamsaga.message.Message;
+import io.streamsaga.retry.LockCheckingRandom;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.Test;
@@ -61,5 +62,21 @@ class BusRetryJitterTest {
         Random same = new Random(42);
         assertEquals(List.of(policy.delayBefore(2, same), policy.delayBefore(3, same), policy.delayBefore(4, same)),
                 scheduler.slept);
+    }
+
+    @Test
+    void aJitterSourceThatIsNotThreadSafeIsDrawnFromOnlyUnderItsLock() throws Exception {
+        LockCheckingRandom jitter = new LockCheckingRandom();
+        RecordingTransport transport = new RecordingTransport();
+        try (EventBus bus = EventBus.builder(transport).scheduler(new SleepRecorder())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).jitter(0.5).build()).retryJitter(jitter).build()) {
+            bus.subscribe("billing", "orders", Message.class, (event, ctx) -> {
+                throw new IllegalStateException("the ledger is locked");
+            });
+            transport.deliver(Message.builder("orders").key("o-1").type("order-created").payload("o-1").build());
+        }
+
+        assertEquals(2, jitter.draws()); // one before each retry
+        assertEquals(0, jitter.drawsWithoutTheLock()); // so subscriptions on several threads never draw at once
     }
 }

@@ -1,6 +1,7 @@
 package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.LockCheckingRandom;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaOrchestrator;
@@ -63,6 +64,39 @@ class RetryJitterSourceTest {
         assertEquals(computed, first);
         assertEquals(first, attemptsWithSeed(42));
         assertNotEquals(first, attemptsWithSeed(43)); // the jitter is drawn from the source given, not elsewhere
+    }
+
+    @Test
+    void aJitterSourceThatIsNotThreadSafeIsDrawnFromOnlyUnderItsLock() {
+        LockCheckingRandom jitter = new LockCheckingRandom();
+        VirtualScheduler scheduler = new VirtualScheduler(START);
+        int[] calls = new int[2];
+        SagaDefinition<Data> definition = SagaDefinition.builder("jittered", Data.class)
+                .step("flaky").action((d, ctx) -> {
+                    if (++calls[0] < 4) {
+                        throw new IllegalStateException("attempt " + calls[0] + " fails");
+                    }
+                    return d;
+                }).retry(JITTERED)
+                .compensation((d, ctx) -> {
+                    if (++calls[1] == 1) {
+                        throw new IllegalStateException("the first undo fails");
+                    }
+                }).compensationRetry(JITTERED)
+                .step("undone").action((d, ctx) -> {
+                    throw new IllegalStateException("always fails");
+                })
+                .build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .retryJitter(jitter).register(definition).build()) {
+            orchestrator.start(definition, "saga-1", null, new Data("a"));
+            scheduler.advance(Duration.ofMinutes(5));
+            assertEquals(SagaStatus.COMPENSATED, store.find("saga-1").orElseThrow().status());
+        }
+
+        assertEquals(4, jitter.draws()); // one before each of flaky's retries, and before its compensation's
+        assertEquals(0, jitter.drawsWithoutTheLock()); // so sagas driven on several threads never draw at once
     }
 
     @Test
