@@ -54,8 +54,8 @@ import java.util.function.Supplier;
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
  *   <li>a crash right after each persisted transition of each step failure, compensation failure, missing reply and
- *       lost command above, recovered the same way with the same failures injected: so also after what only a failure path writes (a step's
- *       {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
+ *       lost command above, recovered the same way with the same failures injected: so also after what only a
+ *       failure path writes (a step's {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
  *       {@code COMPENSATION_FAILED}, {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
  *       writes up to it (their transitions, steps and attempts) an earlier scenario crashed after already is explored
  *       once: the store is the same there (a run that loses commands is compared only with runs that lose the same:
