@@ -12,6 +12,7 @@ import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
+import io.streamsaga.message.Message;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaStatus;
@@ -38,7 +39,7 @@ class LostCommandExplorationTest {
 
     /** Whether the run lost a command of event type {@code type} (the kit sends it to a topic no one reads). */
     private static boolean lostCommandOf(SagaTestEnvironment env, String type) {
-        return env.transport().messages("saga-test-kit-lost-commands").stream().anyMatch(m -> m.type().equals(type));
+        return env.transport().messages("__saga-test-kit-lost-commands").stream().anyMatch(m -> m.type().equals(type));
     }
 
     @Test
@@ -116,5 +117,47 @@ class LostCommandExplorationTest {
         // every other failure point's participant acted before the release came: the refusal is caught only here
         assertFalse(message.contains("happy path") || message.contains("no reply to") || message.contains("charge fails")
                 || message.contains("cancelled"), message);
+    }
+
+    /**
+     * An airline whose inbox takes every command topic by a wildcard ({@code *-commands}) and acts on the reservations
+     * among them; its release desk, by exact name, releases what it is asked to.
+     */
+    static final class InboxAirline {
+        int reservations;
+
+        InboxAirline(EventBus bus) {
+            bus.subscribe("airline-inbox", "*-commands", Message.class, (message, ctx) -> {
+                if (message.type().equals("reserve-seat")) {
+                    synchronized (this) {
+                        reservations++;
+                    }
+                    SagaMessages.reply(bus, message, new SeatReserved("seat-"
+                            + message.header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow()));
+                }
+            });
+            bus.subscribe("airline", "seat-release-commands", ReleaseSeat.class, SubscriptionOptions.fromEarliest(),
+                    (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new SeatReleased(command.seatId(), true)));
+        }
+    }
+
+    @Test
+    void aParticipantSubscribedByAWildcardNeverGetsTheCommandTheExplorerLoses() {
+        AtomicInteger lostRuns = new AtomicInteger();
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga((SagaTestEnvironment env) -> new InboxAirline(env.bus()),
+                        airline -> RemoteCompensationTest.definition(false), BOOKING)
+                .types(RemoteCompensationTest.types())
+                .invariant((airline, run) -> {
+                    if (lostCommandOf(run.environment(), "reserve-seat")) {
+                        lostRuns.incrementAndGet();
+                        assertEquals(0, airline.reservations, "the lost command reached a wildcard's subscriber");
+                    }
+                })
+                .explore();
+
+        assertEquals(List.of(SagaStatus.COMPENSATED), report.scenarios(Kind.LOST_COMMAND).stream()
+                .map(ExplorationReport.Scenario::finalStatus).toList());
+        assertTrue(lostRuns.get() >= 2, "runs that lost the command: " + lostRuns.get());
     }
 }

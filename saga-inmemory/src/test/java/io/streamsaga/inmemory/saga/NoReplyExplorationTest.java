@@ -56,7 +56,7 @@ class NoReplyExplorationTest {
                     consistent(airline, run);
                     // a lost reply times reserve-seat out, and so does a lost command (LostCommandExplorationTest)
                     if (timedOut(run.history(), "reserve-seat")
-                            && run.environment().transport().messages("saga-test-kit-lost-commands").isEmpty()) {
+                            && run.environment().transport().messages("__saga-test-kit-lost-commands").isEmpty()) {
                         timedOutRuns.incrementAndGet();
                         // the participant acted: its reservation is undone by key, though no seat id was recorded
                         assertEquals(1, airline.reservations, "the participant acted on the command");

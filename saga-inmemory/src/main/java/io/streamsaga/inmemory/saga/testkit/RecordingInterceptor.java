@@ -39,8 +39,12 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /** The topic a lost reply goes to instead of the orchestrator's: no one reads it, and a test may look at it. */
     static final String LOST_REPLIES = "saga-test-kit-lost-replies";
-    /** The topic a lost command goes to instead of its participant's: no one reads it, and a test may look at it. */
-    static final String LOST_COMMANDS = "saga-test-kit-lost-commands";
+    /**
+     * The topic a lost command goes to instead of its participant's: no one reads it, and a test may look at it. An
+     * internal topic ({@code __}), which no wildcard matches: a participant subscribed to {@code *-commands} must not
+     * act on the command it was never to get.
+     */
+    static final String LOST_COMMANDS = "__saga-test-kit-lost-commands";
 
     RecordingInterceptor(Map<String, FailureMode> stepFailures, Map<String, FailureMode> compensationFailures,
                          LostMessages lost) {
