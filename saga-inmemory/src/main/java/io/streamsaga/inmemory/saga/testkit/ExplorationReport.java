@@ -68,8 +68,9 @@ public record ExplorationReport(String sagaName, List<Scenario> scenarios, List<
         NO_REPLY,
         /**
          * A remote step's command never reaches its participant (lost on the way: the participant never acts), so the
-         * step's timeout fails its attempts (a retriable step's first only); the step, uncertain, is compensated, and
-         * its compensation must be harmless with nothing to undo. No crash.
+         * step's timeout fails its attempts: a step that is not retriable is left uncertain and compensated, and its
+         * compensation must be harmless with nothing to undo; a retriable step loses its first command only, and must
+         * then complete or need attention. No crash.
          */
         LOST_COMMAND
     }

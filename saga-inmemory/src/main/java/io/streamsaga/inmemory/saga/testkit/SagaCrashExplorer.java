@@ -48,8 +48,9 @@ import java.util.function.Supplier;
  *       compensation's policy gives up). A step or compensation without a timeout waits for its reply for ever by
  *       design: it is not explored so, and {@link ExplorationReport#skipped()} says why;</li>
  *   <li>each remote step whose command never reaches its participant ({@link ExplorationReport.Kind#LOST_COMMAND}):
- *       the participant never acts, and the step times out as above (its first command only lost for a retriable
- *       step), so the saga compensates it as uncertain: its compensation must be harmless with nothing to undo;</li>
+ *       the participant never acts, and the step times out as above, so the saga compensates it as uncertain: its
+ *       compensation must be harmless with nothing to undo (a retriable step loses its first command only, and must
+ *       then complete or need attention as above);</li>
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
