@@ -17,6 +17,7 @@ public final class RedeliverLater extends StreamSagaException {
     private static final long serialVersionUID = 1L;
 
     private final transient Duration delay;
+    private final boolean declined;
 
     /**
      * @param delay how long the record's partition waits before the record is delivered again; one longer than
@@ -24,12 +25,34 @@ public final class RedeliverLater extends StreamSagaException {
      * @param cause the failure of the attempt that asked for it
      */
     public RedeliverLater(Duration delay, Throwable cause) {
+        this(delay, cause, false);
+    }
+
+    private RedeliverLater(Duration delay, Throwable cause, boolean declined) {
         super("redeliver after " + delay, cause, true);
         Objects.requireNonNull(delay, "delay");
         this.delay = delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? ConfigurationException.MAX_DURATION : delay;
+        this.declined = declined;
+    }
+
+    /**
+     * For a record its handler declined without acting on it (as a dead-letter redrive does with a letter past the
+     * end it took at its start): delivered again after {@code delay}, as by the constructor, without withdrawing what
+     * the handler's earlier records of a transaction did (see the class comment).
+     *
+     * @param delay as for the constructor
+     * @param cause why the handler declined it
+     */
+    public static RedeliverLater declined(Duration delay, Throwable cause) {
+        return new RedeliverLater(delay, cause, true);
     }
 
     public Duration delay() {
         return delay;
+    }
+
+    /** Whether it was made by {@link #declined}: the handler did nothing for the record. */
+    public boolean declined() {
+        return declined;
     }
 }

@@ -2,11 +2,16 @@ package io.streamsaga.contract;
 
 import io.streamsaga.bus.DeadLetterRedrive;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -17,10 +22,14 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiConsumer;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -210,5 +219,116 @@ public abstract class DeadLetterRedriveContractTest {
                 "both letters stay in the dead-letter topic");
         assertEquals(0, transport.endOffsets(topic).values().stream().mapToLong(Long::longValue).sum(), "nothing sent back");
         assertEquals(List.of(), handled);
+    }
+
+    @Test
+    void aLetterDeadLetteredAfterTheStartBehindThePartitionsLastLetterIsLeftForTheNextRunWhichRedrivesIt() throws Exception {
+        String topic = unique("orders");
+        String deadLetterTopic = topic + MessageHeaders.DEAD_LETTER_SUFFIX;
+        AtomicBoolean broken = new AtomicBoolean(true);
+        List<Message> handled = service(topic, broken, new CopyOnWriteArrayList<>());
+        List<Message> letters = deadLetters(topic);
+        bus.publish(topic, "k-1", new RedriveOrderPlaced("o-1", 5)).toCompletableFuture().join();
+        eventually(() -> assertEquals(1, letters.size()));
+        // Once the run took its end offsets, and before it subscribes, one more message of the key fails: its letter
+        // follows the partition's last one (in exactly-once mode, behind that letter's commit marker), so the run's
+        // first poll returns both.
+        Transport endTakenThenFailing = new ForwardingTransport(transport) {
+            private final AtomicBoolean once = new AtomicBoolean();
+
+            @Override
+            public Map<Integer, Long> endOffsets(String topicName) {
+                Map<Integer, Long> end = super.endOffsets(topicName);
+                if (topicName.equals(deadLetterTopic) && once.compareAndSet(false, true)) {
+                    bus.publish(topic, "k-1", new RedriveOrderPlaced("o-2", 6)).toCompletableFuture().join();
+                    eventually(() -> assertEquals(2, letters.size()));
+                    broken.set(false); // the bug is fixed
+                }
+                return end;
+            }
+        };
+        try (EventBus redriving = EventBus.builder(endTakenThenFailing)
+                .types(TypeRegistry.builder().register(TYPE, 1, RedriveOrderPlaced.class).build()).build()) {
+            DeadLetterRedrive redrive = DeadLetterRedrive.builder(redriving, deadLetterTopic).build();
+
+            assertEquals(new DeadLetterRedrive.Report(1, 0, 0, 0), finished(redrive.start()), "o-1 only, then it ends");
+            eventually(() -> assertEquals(1, handled.size()));
+            assertEquals(new RedriveOrderPlaced("o-1", 5), handled.get(0).payload());
+
+            // the letter past the end stayed for the next run: neither lost nor committed
+            assertEquals(new DeadLetterRedrive.Report(1, 0, 0, 0), finished(redrive.start()));
+            eventually(() -> assertEquals(2, handled.size()));
+            assertEquals(new RedriveOrderPlaced("o-2", 6), handled.get(1).payload());
+            assertEquals("1", handled.get(1).headers().get(MessageHeaders.REDRIVE_COUNT));
+        }
+        assertEquals(2, letters.size(), "nothing failed again");
+    }
+
+    /** A transport that forwards every call to another, for a test to step in at one of them. */
+    private static class ForwardingTransport implements Transport {
+        private final Transport delegate;
+
+        ForwardingTransport(Transport delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public String name() {
+            return delegate.name();
+        }
+
+        @Override
+        public boolean carriesObjects() {
+            return delegate.carriesObjects();
+        }
+
+        @Override
+        public boolean redeliversPerPartition() {
+            return delegate.redeliversPerPartition();
+        }
+
+        @Override
+        public void afterDelivery(Runnable kept, Runnable withdrawn) {
+            delegate.afterDelivery(kept, withdrawn);
+        }
+
+        @Override
+        public CompletionStage<RecordPosition> send(Message message) {
+            return delegate.send(message);
+        }
+
+        @Override
+        public void send(Message message, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
+            delegate.send(message, onOutcome);
+        }
+
+        @Override
+        public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
+            return delegate.subscribe(group, pattern, start, handler);
+        }
+
+        @Override
+        public Map<Integer, Long> endOffsets(String topic) {
+            return delegate.endOffsets(topic);
+        }
+
+        @Override
+        public Map<Integer, Long> committedOffsets(String group, String topic) {
+            return delegate.committedOffsets(group, topic);
+        }
+
+        @Override
+        public Set<String> consumerGroups(String topic) {
+            return delegate.consumerGroups(topic);
+        }
+
+        @Override
+        public Optional<Duration> retentionHorizon() {
+            return delegate.retentionHorizon();
+        }
+
+        @Override
+        public void close() { // the test's transport, closed after each test
+        }
     }
 }

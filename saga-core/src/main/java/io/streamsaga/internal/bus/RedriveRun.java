@@ -37,7 +37,10 @@ import java.util.function.Predicate;
  *
  * <p>The run ends its subscription from the consumer thread as soon as the letter it handles is the last it will take
  * (its limit, or every partition handled to its end), so the transport delivers nothing after it: a letter dead-lettered
- * meanwhile is not refused in the same Kafka transaction, which would abort the letters before it. It counts a
+ * meanwhile is not refused in the same Kafka transaction. A letter it does not take (past its end or its limit, or
+ * once stopped) it declines ({@link RedeliverLater#declined}): the transport keeps what the run sent before it in the
+ * same transaction and commits the partition's position up to it, and one past the end shows its partition handled to
+ * the end (what lies between its last letter and it is no letter: a commit marker). It counts a
  * partition as passed from what the group committed too, checked every {@link #END_CHECK} on a thread of its own: an
  * end that no letter shows (a transaction's commit marker after the last letter, written by a bus in exactly-once
  * mode). It finishes at its end only once the group's committed offsets reach it, and subscribes again otherwise (a
@@ -162,14 +165,23 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         long partitionEnd = end.getOrDefault(partition, 0L);
         boolean pastTheEnd = offset >= partitionEnd;
         if (stopping || pastTheEnd || taken.get() >= limit) {
-            if (pastTheEnd && !stopping && leftLogged.add(partition)) {
-                log.info("redrive of {} by group {} reached the end {}-{}@{} taken at its start: the dead letters from"
-                        + " there are left for the next run", deadLetterTopic, group, deadLetterTopic, partition,
-                        partitionEnd);
+            if (pastTheEnd && !stopping) {
+                if (leftLogged.add(partition)) {
+                    log.info("redrive of {} by group {} reached the end {}-{}@{} taken at its start: the dead letters"
+                            + " from there are left for the next run", deadLetterTopic, group, deadLetterTopic,
+                            partition, partitionEnd);
+                }
+                // Delivered after the partition's last letter: what lies between them is no letter (a transaction's
+                // commit marker), and the transport commits the position up to this one, which it declines.
+                handled.merge(partition, partitionEnd, Math::max);
+                if (handledToTheEnd()) {
+                    stop(Stop.END, true);
+                }
             }
-            // Not acknowledged, so not committed: the letter is the next run's (a transport that redelivers per
-            // partition holds it back, the others deliver it again until the run has closed its subscription).
-            throw new RedeliverLater(LEFT_FOR_THE_NEXT_RUN, new IllegalStateException("the dead letter at "
+            // Declined, so not committed: the letter is the next run's (a transport that redelivers per partition
+            // holds it back, the others deliver it again until the run has closed its subscription); what the
+            // run sent before it in the same Kafka transaction is kept.
+            throw RedeliverLater.declined(LEFT_FOR_THE_NEXT_RUN, new IllegalStateException("the dead letter at "
                     + deadLetterTopic + "-" + partition + "@" + offset + " is left for the next redrive run of group "
                     + group + ": this one ends at " + end + (limit == Long.MAX_VALUE ? "" : " or " + limit + " letters")
                     + ", or has stopped"));

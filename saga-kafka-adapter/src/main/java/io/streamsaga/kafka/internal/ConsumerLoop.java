@@ -66,7 +66,10 @@ import java.util.stream.Collectors;
  * the broker aborts, fencing the producer's epoch) is not committed but aborted, logged and handled again:
  * that abort gives the producer a new epoch, which the coordinator refuses once another producer has taken
  * the transactional id, so only such a fence stops the member (at {@code transaction.version} 1 it refuses
- * it after a timeout too: see {@link TransactionalProducers}).
+ * it after a timeout too: see {@link TransactionalProducers}). A record its handler
+ * {@linkplain RedeliverLater#declined declined} is no failure: the offset committed for its partition is the
+ * record's own (past the markers before it), and in exactly-once mode the batch's transaction commits the
+ * other records; the record is delivered again after its delay.
  *
  * <p>Thread-safety: the consumer is used only by the loop thread (and by the constructor before it
  * starts); {@link #close()} and {@link #awaitAssignment} may be called from any thread.
@@ -333,6 +336,9 @@ public final class ConsumerLoop implements Runnable {
                         // an Error the bus passed on (not an AssertionError or StackOverflowError) is
                         // redelivered like an exception, as the in-memory transport does: not a dead thread
                         clearInterrupt(record);
+                        if (e instanceof RedeliverLater later && later.declined()) {
+                            next = record.offset(); // past the markers before it, which no record shows
+                        }
                         redeliverLater(partition, record.offset(), e);
                         break;
                     }
@@ -463,6 +469,8 @@ public final class ConsumerLoop implements Runnable {
                                           Map<TopicPartition, OffsetAndMetadata> moved,
                                           Transaction transaction) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+        // records their handlers declined (RedeliverLater.declined): not failures, redelivered once the batch commits
+        Map<TopicPartition, RedeliverLater> declined = new HashMap<>();
         TopicPartition failedPartition = null;
         Throwable failure = null;
         boolean transactionFailed = false;
@@ -495,6 +503,13 @@ public final class ConsumerLoop implements Runnable {
                         break outer;
                     } catch (Exception | Error e) {
                         clearInterrupt(record);
+                        if (e instanceof RedeliverLater later && later.declined()) {
+                            // the handler did nothing for it: the batch's other records still commit, and the
+                            // partition's position up to it (past the markers before it, which no record shows)
+                            declined.put(partition, later);
+                            offsets.put(partition, new OffsetAndMetadata(record.offset()));
+                            continue outer;
+                        }
                         failedPartition = partition;
                         failure = e;
                         break outer;
@@ -528,6 +543,10 @@ public final class ConsumerLoop implements Runnable {
                     if (!offsets.isEmpty()) {
                         lastTransactionPartitions = Set.copyOf(offsets.keySet());
                     }
+                }
+                if (running) {
+                    declined.forEach((partition, later) ->
+                            redeliverLater(partition, offsets.get(partition).offset(), later));
                 }
                 return;
             }
