@@ -178,6 +178,30 @@ class DeadLetterRedriveTest {
     }
 
     @Test
+    void closingARunEndsTheThreadsOfItsOwnWhetherItIsRunningOrHasStopped() throws Exception {
+        deadLetter(2, new AtomicBoolean(true));
+        DeadLetterRedrive.Run running = DeadLetterRedrive.builder(bus, DLT).build().start(); // not drained: nothing delivered
+        assertEquals(List.of("streamsaga-redrive-end-" + running.group()),
+                threadsOf(running).stream().map(Thread::getName).toList());
+
+        running.close();
+        assertEquals(List.of(), threadsOf(running), "close() ended the end check");
+
+        DeadLetterRedrive.Run stopped = DeadLetterRedrive.builder(bus, DLT).limit(1).build().start();
+        assertEquals(new DeadLetterRedrive.Report(1, 0, 0, 0), finished(stopped)); // closed its subscription on a thread
+        stopped.close();
+        assertEquals(List.of(), threadsOf(stopped), "close() ended them all");
+    }
+
+    /** The live threads a run started of its own (see RedriveRun): named for its group. */
+    private static List<Thread> threadsOf(DeadLetterRedrive.Run run) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(thread -> thread.isAlive() && thread.getName().startsWith("streamsaga-redrive-")
+                        && thread.getName().endsWith("-" + run.group()))
+                .toList();
+    }
+
+    @Test
     void aSendThatFailsStopsTheRunAtItsLetterWhichStaysForTheNextRun() throws Exception {
         List<Message> handled = deadLetter(2, new AtomicBoolean(true));
         refusing.set(true);

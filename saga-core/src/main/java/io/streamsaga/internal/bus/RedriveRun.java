@@ -45,6 +45,13 @@ import java.util.function.Predicate;
  * end that no letter shows (a transaction's commit marker after the last letter, written by a bus in exactly-once
  * mode). It finishes at its end only once the group's committed offsets reach it, and subscribes again otherwise (a
  * transaction that aborted as the subscription closed).
+ *
+ * <p>Both threads of its own, daemons named for the group ({@code streamsaga-redrive-end-<group>} for that check,
+ * {@code streamsaga-redrive-close-<group>} for the close once stopped), rather than the bus's {@link
+ * io.streamsaga.time.Scheduler}: each blocks on the transport (the check asks a broker for the group's offsets, the
+ * close waits for the consumer to commit its batch), which on the scheduler's one thread would hold back the bus's
+ * timers (sagas' timeouts, retries), and the check runs on real time, which a virtual scheduler does not advance.
+ * {@link #close()} ends them, waiting up to the scheduler's {@link io.streamsaga.time.Scheduler#closeWait()}.
  */
 public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private static final Logger log = LoggerFactory.getLogger(RedriveRun.class);
@@ -89,6 +96,8 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private Stop stop; // guarded by this; null while the run goes on
     private boolean closed; // guarded by this; closed by its caller or with the bus
     private Subscription subscription; // guarded by this; null until subscribed
+    /** The run's threads of its own that may still run: its end check and its closers; see the class comment. */
+    private final Set<Thread> threads = ConcurrentHashMap.newKeySet();
 
     private RedriveRun(EventBus bus, String deadLetterTopic, String originalTopic, String group, Predicate<Message> filter,
                        long limit, Map<Integer, Long> end) {
@@ -119,9 +128,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         }
         run.subscribe();
         log.info("redrive of {} to {} by group {} started, up to {}", deadLetterTopic, originalTopic, group, end);
-        Thread watcher = new Thread(run::checkTheEndUntilFinished, "streamsaga-redrive-end-" + group);
-        watcher.setDaemon(true);
-        watcher.start();
+        run.startThread("streamsaga-redrive-end-", run::checkTheEndUntilFinished);
         return run;
     }
 
@@ -368,7 +375,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
      * the run completes only once the group's committed offsets reach it, and subscribes again otherwise.
      */
     private void closeThenComplete() {
-        Thread closer = new Thread(() -> {
+        startThread("streamsaga-redrive-close-", () -> {
             try {
                 subscription().close();
                 if (stopOf() == Stop.END && !isClosed()) {
@@ -384,9 +391,51 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
             } catch (RuntimeException e) { // the bus was closed meanwhile, say: the run cannot go on
                 finished.completeExceptionally(e);
             }
-        }, "streamsaga-redrive-" + group);
-        closer.setDaemon(true);
-        closer.start();
+        });
+    }
+
+    /** Starts a daemon thread of the run's own, named {@code prefix} and the group, which {@link #close()} ends. */
+    private void startThread(String prefix, Runnable task) {
+        Thread thread = new Thread(() -> {
+            try {
+                task.run();
+            } finally {
+                threads.remove(Thread.currentThread());
+            }
+        }, prefix + group);
+        thread.setDaemon(true);
+        threads.add(thread);
+        thread.start();
+    }
+
+    /**
+     * Waits, up to the bus scheduler's close wait in all, for the run's threads to end (not for the calling thread,
+     * when it is one of them); an interrupted caller waits all the same and keeps its interrupt, as the schedulers'
+     * close() does. Each ends promptly once the run is closed: the end check at its next wake, which the close
+     * triggers, and a closer once the subscription it closes has closed.
+     */
+    private void awaitThreads() {
+        long deadline = System.nanoTime() + bus.scheduler().closeWait().toNanos();
+        boolean interrupted = false;
+        for (Thread thread : threads) {
+            if (thread == Thread.currentThread()) {
+                continue;
+            }
+            for (long left = deadline - System.nanoTime(); left > 0 && thread.isAlive(); left = deadline - System.nanoTime()) {
+                try {
+                    TimeUnit.NANOSECONDS.timedJoin(thread, left);
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (thread.isAlive()) {
+                log.warn("redrive of {} by group {} closed while its thread {} still runs after {}", deadLetterTopic,
+                        group, thread.getName(), bus.scheduler().closeWait());
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Subscribes again after a stop at the end that the group's committed offsets do not show. */
@@ -493,5 +542,6 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         }
         finished.completeExceptionally(new CancellationException("redrive of " + deadLetterTopic + " by group " + group
                 + " was closed before it finished"));
+        awaitThreads();
     }
 }
