@@ -29,8 +29,11 @@ import java.util.function.Predicate;
  *       (written by an earlier version) keeps its own id;</li>
  *   <li>its key, type, version and payload as the dead letter holds them (the original's);</li>
  *   <li>the original's headers: the dead letter's without the {@code dlt-*} ones, and without the causation id the bus
- *       gave the dead letter when the original had none; plus {@link MessageHeaders#REDRIVE_COUNT}, one more than the
- *       letter carried, so a message failing again and again shows;</li>
+ *       gave the dead letter when the original had none, and without the hold token of a claim-checked letter
+ *       ({@link io.streamsaga.claimcheck.ClaimCheckInterceptor}: it goes back as its reference, so its payload stays in
+ *       the store for the dead letter, which stays in its topic, until the claim check's expiry); plus
+ *       {@link MessageHeaders#REDRIVE_COUNT}, one more than the letter carried, so a message failing again and again
+ *       shows;</li>
  *   <li>the time of the redrive as its timestamp: it is a new record of the log (a broker's time-based retention or a
  *       limit on old timestamps would otherwise apply to the original's age).</li>
  * </ul>

@@ -6,6 +6,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.claimcheck.PayloadReference;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.spi.RecordHandler;
@@ -293,7 +294,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
         String originalId = letter.headers().get(MessageHeaders.DLT_ORIGINAL_MESSAGE_ID);
         Map<String, String> headers = new LinkedHashMap<>();
         letter.headers().forEach((name, value) -> {
-            if (!name.startsWith(DEAD_LETTER_HEADER_PREFIX)) {
+            if (!name.startsWith(DEAD_LETTER_HEADER_PREFIX) && !name.equals(PayloadReference.HOLD_HEADER)) {
                 headers.put(name, value);
             }
         });
