@@ -24,6 +24,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,6 +57,7 @@ public final class InMemoryTransport implements Transport {
     private static final Logger log = LoggerFactory.getLogger(InMemoryTransport.class);
     private static final int BATCH = 512;
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    /** How long a record whose handler threw waits before it is delivered again: its partition alone waits. */
     private static final long FAILURE_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /**
      * How many empty polls a consumer makes, after it ran dry, before it parks: a producer that publishes
@@ -569,6 +571,11 @@ public final class InMemoryTransport implements Transport {
         volatile boolean active = true;
         volatile boolean waiting;
         volatile Thread thread;
+        /**
+         * The cursors whose record failed, until when they wait ({@link System#nanoTime()}): the failing record's
+         * partition alone waits, so the member's other partitions keep flowing. The consumer thread's only.
+         */
+        private final Map<Cursor, Long> failedUntil = new HashMap<>();
 
         Member(Group group, TopicPattern pattern, RecordHandler handler, int id) {
             this.group = group;
@@ -599,22 +606,23 @@ public final class InMemoryTransport implements Transport {
             int backoff = 1;
             while (active) {
                 int delivered = 0;
-                boolean failed = false;
+                if (!failedUntil.isEmpty()) {
+                    long now = System.nanoTime();
+                    failedUntil.values().removeIf(until -> now - until >= 0);
+                }
                 for (Cursor cursor : assigned) {
-                    if (cursor.position >= cursor.log.endOffset()) {
-                        continue; // nothing new: no need to claim the cursor
+                    if (cursor.position >= cursor.log.endOffset() || failedUntil.containsKey(cursor)) {
+                        continue; // nothing new, or its failed record waits: no need to claim the cursor
                     }
                     int result = deliver(cursor, BATCH);
                     if (result < 0) {
-                        failed = true;
+                        failedUntil.put(cursor, System.nanoTime() + FAILURE_PAUSE_NANOS);
                         delivered += -result - 1;
                     } else {
                         delivered += result;
                     }
                 }
-                if (failed) {
-                    LockSupport.parkNanos(this, FAILURE_PAUSE_NANOS);
-                } else if (delivered > 0) {
+                if (delivered > 0) {
                     idlePolls = 0;
                     if (delivered < SMALL_PASS) {
                         // Level with the producers: polling again at once would pull the logs' end offsets
@@ -652,9 +660,13 @@ public final class InMemoryTransport implements Transport {
             }
         }
 
+        /**
+         * Whether a cursor has a record to deliver now: not one whose failed record waits (the idle park, at most
+         * {@link #IDLE_PARK_NANOS}, ends past its wait).
+         */
         private boolean hasWork() {
             for (Cursor cursor : assigned) {
-                if (cursor.position < cursor.log.endOffset()) {
+                if (cursor.position < cursor.log.endOffset() && !failedUntil.containsKey(cursor)) {
                     return true;
                 }
             }

@@ -5,6 +5,7 @@ import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
+import io.streamsaga.spi.RedeliverLater;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -19,6 +20,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -168,6 +170,37 @@ class InMemoryTransportTest {
             for (int i = 0; i < count; i++) {
                 assertEquals(i, seen.get(i));
             }
+        }
+    }
+
+    @Test
+    void aRecordWhoseHandlerThrowsWaitsOnItsOwnPartitionWhileTheMembersOtherPartitionsKeepFlowing() throws Exception {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2).build()) {
+            int chain = 20;
+            AtomicInteger refusals = new AtomicInteger();
+            AtomicInteger refusalsWhenTheChainEnded = new AtomicInteger(-1);
+            CountDownLatch chainEnded = new CountDownLatch(1);
+            transport.subscribe("g", TopicPattern.of("t"), StartPosition.EARLIEST, record -> {
+                if (record.message().key().equals("b")) { // partition 0: refused each time, as a redrive's letter past its end
+                    refusals.incrementAndGet();
+                    throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+                }
+                // partition 1: each record of the chain publishes the next one, which a later pass delivers
+                int link = Integer.parseInt((String) record.message().payload());
+                if (link < chain) {
+                    transport.send(message("t", "a", Integer.toString(link + 1)));
+                } else {
+                    refusalsWhenTheChainEnded.set(refusals.get());
+                    chainEnded.countDown();
+                }
+            });
+            assertEquals(0, transport.send(message("t", "b", "refused")).toCompletableFuture().join().partition());
+            assertEquals(1, transport.send(message("t", "a", "1")).toCompletableFuture().join().partition());
+
+            assertTrue(chainEnded.await(30, TimeUnit.SECONDS));
+            // a pause of the whole member after each refusal delivered one link per refusal (20 passes, 20 refusals)
+            assertTrue(refusalsWhenTheChainEnded.get() < chain / 2,
+                    refusalsWhenTheChainEnded.get() + " refusals while " + chain + " links of the other partition went by");
         }
     }
 
