@@ -933,6 +933,52 @@ class ConsumerLoopTest {
         assertEquals(Map.of(partition, new OffsetAndMetadata(5)), consumer.committedAtClose);
     }
 
+    @ParameterizedTest(name = "exactlyOnce={0}")
+    @ValueSource(booleans = {false, true})
+    void aDeclinedRecordKeepsTheRecordsHandledBeforeItAndHasThePositionCommittedUpToItPastTheMarkerBetween(
+            boolean exactlyOnce) throws InterruptedException {
+        // A dead-letter redrive's letter past its end: its handler did nothing for it. In exactly-once mode the
+        // batch's transaction aborted with the record before it (the run's redrive), and in both modes the offset
+        // committed was the handled record's next (1), before the commit marker at 1 that no record shows.
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            for (long offset : new long[] {0, 2}) { // a commit marker at 1
+                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0,
+                        "k", sent.value(), sent.headers(), Optional.empty()));
+            }
+        });
+        MockProducer<String, byte[]> producer = exactlyOnce ? new MockProducer<>() : null;
+        if (exactlyOnce) {
+            producer.initTransactions();
+        }
+        CountDownLatch declined = new CountDownLatch(1);
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST, record -> {
+            if (record.offset() == 2) {
+                declined.countDown();
+                throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+            }
+        }, consumer, producer, exactlyOnce ? oneProducer() : null, new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        declined.await();
+        loop.close();
+
+        if (exactlyOnce) {
+            assertEquals(List.of(Map.of(partition, new OffsetAndMetadata(2))), producer.consumerGroupOffsetsHistory()
+                    .stream().flatMap(byGroup -> byGroup.values().stream()).toList(),
+                    "committed with the transaction, up to the declined record");
+            assertFalse(producer.transactionAborted(), "nothing withdrawn");
+        } else {
+            assertEquals(Map.of(partition, new OffsetAndMetadata(2)), consumer.committedAtClose);
+        }
+    }
+
     @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
