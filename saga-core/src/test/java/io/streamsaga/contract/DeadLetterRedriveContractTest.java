@@ -2,16 +2,11 @@ package io.streamsaga.contract;
 
 import io.streamsaga.bus.DeadLetterRedrive;
 import io.streamsaga.bus.EventBus;
-import io.streamsaga.bus.RecordPosition;
-import io.streamsaga.bus.StartPosition;
-import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
-import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
-import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -22,14 +17,10 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.BiConsumer;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -262,73 +253,5 @@ public abstract class DeadLetterRedriveContractTest {
             assertEquals("1", handled.get(1).headers().get(MessageHeaders.REDRIVE_COUNT));
         }
         assertEquals(2, letters.size(), "nothing failed again");
-    }
-
-    /** A transport that forwards every call to another, for a test to step in at one of them. */
-    private static class ForwardingTransport implements Transport {
-        private final Transport delegate;
-
-        ForwardingTransport(Transport delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public String name() {
-            return delegate.name();
-        }
-
-        @Override
-        public boolean carriesObjects() {
-            return delegate.carriesObjects();
-        }
-
-        @Override
-        public boolean redeliversPerPartition() {
-            return delegate.redeliversPerPartition();
-        }
-
-        @Override
-        public void afterDelivery(Runnable kept, Runnable withdrawn) {
-            delegate.afterDelivery(kept, withdrawn);
-        }
-
-        @Override
-        public CompletionStage<RecordPosition> send(Message message) {
-            return delegate.send(message);
-        }
-
-        @Override
-        public void send(Message message, BiConsumer<? super RecordPosition, ? super Throwable> onOutcome) {
-            delegate.send(message, onOutcome);
-        }
-
-        @Override
-        public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
-            return delegate.subscribe(group, pattern, start, handler);
-        }
-
-        @Override
-        public Map<Integer, Long> endOffsets(String topic) {
-            return delegate.endOffsets(topic);
-        }
-
-        @Override
-        public Map<Integer, Long> committedOffsets(String group, String topic) {
-            return delegate.committedOffsets(group, topic);
-        }
-
-        @Override
-        public Set<String> consumerGroups(String topic) {
-            return delegate.consumerGroups(topic);
-        }
-
-        @Override
-        public Optional<Duration> retentionHorizon() {
-            return delegate.retentionHorizon();
-        }
-
-        @Override
-        public void close() { // the test's transport, closed after each test
-        }
     }
 }

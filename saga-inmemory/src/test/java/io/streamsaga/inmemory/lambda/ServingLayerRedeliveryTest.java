@@ -1,29 +1,21 @@
 package io.streamsaga.inmemory.lambda;
 
 import io.streamsaga.bus.EventBus;
-import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.contract.ForwardingTransport;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.lambda.BatchView;
 import io.streamsaga.lambda.ServingLayer;
-import io.streamsaga.message.Message;
 import io.streamsaga.spi.RecordHandler;
-import io.streamsaga.spi.Transport;
-import io.streamsaga.spi.TransportRecord;
 import org.junit.jupiter.api.Test;
 
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.CompletionStage;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -37,13 +29,14 @@ class ServingLayerRedeliveryTest {
     }
 
     /** An in-memory transport that can deliver again every record a group handled, as after a lost commit. */
-    static final class RedeliveringTransport implements Transport {
+    static final class RedeliveringTransport extends ForwardingTransport {
         private final InMemoryTransport delegate;
         private final List<Runnable> redeliveries = new ArrayList<>();
         /** Groups whose every record is delivered twice in a row (the second as after a lost commit). */
         private volatile java.util.function.Predicate<String> twice = group -> false;
 
         RedeliveringTransport(InMemoryTransport delegate) {
+            super(delegate);
             this.delegate = delegate;
         }
 
@@ -72,41 +65,6 @@ class ServingLayerRedeliveryTest {
         @Override
         public String name() {
             return "redelivering-" + delegate.name();
-        }
-
-        @Override
-        public boolean carriesObjects() {
-            return delegate.carriesObjects();
-        }
-
-        @Override
-        public CompletionStage<RecordPosition> send(Message message) {
-            return delegate.send(message);
-        }
-
-        @Override
-        public Map<Integer, Long> endOffsets(String topic) {
-            return delegate.endOffsets(topic);
-        }
-
-        @Override
-        public Map<Integer, Long> committedOffsets(String group, String topic) {
-            return delegate.committedOffsets(group, topic);
-        }
-
-        @Override
-        public Set<String> consumerGroups(String topic) {
-            return delegate.consumerGroups(topic);
-        }
-
-        @Override
-        public Optional<Duration> retentionHorizon() {
-            return delegate.retentionHorizon();
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
         }
     }
 

@@ -5,28 +5,19 @@ import io.streamsaga.aggregator.GroupState;
 import io.streamsaga.bus.DeliveryContext;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventHandler;
-import io.streamsaga.bus.RecordPosition;
-import io.streamsaga.bus.StartPosition;
-import io.streamsaga.bus.Subscription;
-import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.contract.ForwardingTransport;
 import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
-import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -41,9 +32,12 @@ class WithdrawnDeliveryTest {
     }
 
     /** The in-memory transport, but the outcome of each delivery waits for {@link #settle}, as in a transaction. */
-    static final class TransactionalTransport implements Transport {
-        private final InMemoryTransport delegate = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    static final class TransactionalTransport extends ForwardingTransport {
         private final List<Runnable[]> outcomes = new ArrayList<>();
+
+        TransactionalTransport() {
+            super(InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build());
+        }
 
         /** Ends the "transaction" of the deliveries so far: commits it, or aborts it. */
         void settle(boolean committed) {
@@ -60,46 +54,6 @@ class WithdrawnDeliveryTest {
         @Override
         public String name() {
             return "transactional-in-memory";
-        }
-
-        @Override
-        public boolean carriesObjects() {
-            return delegate.carriesObjects();
-        }
-
-        @Override
-        public CompletionStage<RecordPosition> send(Message message) {
-            return delegate.send(message);
-        }
-
-        @Override
-        public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
-            return delegate.subscribe(group, pattern, start, handler);
-        }
-
-        @Override
-        public Map<Integer, Long> endOffsets(String topic) {
-            return delegate.endOffsets(topic);
-        }
-
-        @Override
-        public Map<Integer, Long> committedOffsets(String group, String topic) {
-            return delegate.committedOffsets(group, topic);
-        }
-
-        @Override
-        public Set<String> consumerGroups(String topic) {
-            return delegate.consumerGroups(topic);
-        }
-
-        @Override
-        public Optional<Duration> retentionHorizon() {
-            return delegate.retentionHorizon();
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
         }
     }
 

@@ -3,10 +3,9 @@ package io.streamsaga.inmemory.saga;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
-import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
-import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.contract.ForwardingTransport;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
@@ -24,16 +23,11 @@ import io.streamsaga.saga.SagaOutcome;
 import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.TransitionType;
-import io.streamsaga.spi.RecordHandler;
-import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -53,18 +47,22 @@ class CompensationReplyOnTheSendingThreadTest {
     private static final Duration TIMEOUT = Duration.ofMinutes(1);
 
     /** Delivers every record sent at once, on the sending thread (a record sent while it delivers, in the same pass). */
-    static final class DeliveringOnSendTransport implements Transport {
-        final InMemoryTransport delegate = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    static final class DeliveringOnSendTransport extends ForwardingTransport {
+        private final InMemoryTransport delegate;
         private boolean delivering;
+
+        DeliveringOnSendTransport() {
+            this(InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build());
+        }
+
+        private DeliveringOnSendTransport(InMemoryTransport delegate) {
+            super(delegate);
+            this.delegate = delegate;
+        }
 
         @Override
         public String name() {
             return "delivering-on-send";
-        }
-
-        @Override
-        public boolean carriesObjects() {
-            return delegate.carriesObjects();
         }
 
         @Override
@@ -79,36 +77,6 @@ class CompensationReplyOnTheSendingThreadTest {
                 }
             }
             return sent;
-        }
-
-        @Override
-        public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
-            return delegate.subscribe(group, pattern, start, handler);
-        }
-
-        @Override
-        public Map<Integer, Long> endOffsets(String topic) {
-            return delegate.endOffsets(topic);
-        }
-
-        @Override
-        public Map<Integer, Long> committedOffsets(String group, String topic) {
-            return delegate.committedOffsets(group, topic);
-        }
-
-        @Override
-        public Set<String> consumerGroups(String topic) {
-            return delegate.consumerGroups(topic);
-        }
-
-        @Override
-        public Optional<Duration> retentionHorizon() {
-            return delegate.retentionHorizon();
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
         }
     }
 

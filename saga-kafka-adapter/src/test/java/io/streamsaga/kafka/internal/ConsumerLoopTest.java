@@ -941,17 +941,7 @@ class ConsumerLoopTest {
         // batch's transaction aborted with the record before it (the run's redrive), and in both modes the offset
         // committed was the handled record's next (1), before the commit marker at 1 that no record shows.
         TopicPartition partition = new TopicPartition("orders", 0);
-        WakingConsumer consumer = new WakingConsumer();
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            for (long offset : new long[] {0, 2}) { // a commit marker at 1
-                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0,
-                        "k", sent.value(), sent.headers(), Optional.empty()));
-            }
-        });
+        WakingConsumer consumer = consumerWithRecordsAt(partition, 0, 2); // a commit marker at 1
         MockProducer<String, byte[]> producer = exactlyOnce ? new MockProducer<>() : null;
         if (exactlyOnce) {
             producer.initTransactions();
@@ -1431,15 +1421,20 @@ class ConsumerLoopTest {
     }
 
     private static WakingConsumer consumerWithTwoRecords(TopicPartition partition) {
+        return consumerWithRecordsAt(partition, 0, 1);
+    }
+
+    /** A consumer whose first poll assigns {@code partition} and returns records of it at {@code offsets}. */
+    private static WakingConsumer consumerWithRecordsAt(TopicPartition partition, long... offsets) {
         WakingConsumer consumer = new WakingConsumer();
         consumer.updateBeginningOffsets(Map.of(partition, 0L));
         ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
                 Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
         consumer.schedulePollTask(() -> {
             consumer.rebalance(List.of(partition));
-            for (long offset = 0; offset < 2; offset++) {
-                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0,
-                        "k", sent.value(), sent.headers(), Optional.empty()));
+            for (long offset : offsets) {
+                consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
+                        TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
             }
         });
         return consumer;
