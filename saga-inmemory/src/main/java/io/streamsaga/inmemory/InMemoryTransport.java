@@ -39,6 +39,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 
 /**
  * A {@link Transport} that is a real partitioned log in memory: topics of N partitions chosen by key
@@ -87,6 +88,8 @@ public final class InMemoryTransport implements Transport {
     private final DeliveryMode mode;
     private final boolean carriesObjects;
     private final Clock clock;
+    /** The clock ({@code nanoTime}) a failed record's wait is measured on: a test seam, System::nanoTime otherwise. */
+    private final LongSupplier nanoClock;
     private final Map<String, Topic> topics = new ConcurrentHashMap<>();
     private final Map<String, Group> groups = new ConcurrentHashMap<>();
     /** Guards structural changes: topics created, members joining and leaving. */
@@ -107,6 +110,7 @@ public final class InMemoryTransport implements Transport {
         this.mode = builder.mode;
         this.carriesObjects = !builder.serializePayloads;
         this.clock = builder.clock;
+        this.nanoClock = builder.nanoClock;
     }
 
     public static Builder builder() {
@@ -572,7 +576,7 @@ public final class InMemoryTransport implements Transport {
         volatile boolean waiting;
         volatile Thread thread;
         /**
-         * The cursors whose record failed, until when they wait ({@link System#nanoTime()}): the failing record's
+         * The cursors whose record failed, until when they wait (on {@code nanoClock}): the failing record's
          * partition alone waits, so the member's other partitions keep flowing. The consumer thread's only.
          */
         private final Map<Cursor, Long> failedUntil = new HashMap<>();
@@ -607,16 +611,16 @@ public final class InMemoryTransport implements Transport {
             while (active) {
                 int delivered = 0;
                 if (!failedUntil.isEmpty()) {
-                    long now = System.nanoTime();
+                    long now = nanoClock.getAsLong();
                     failedUntil.values().removeIf(until -> now - until >= 0);
                 }
                 for (Cursor cursor : assigned) {
-                    if (cursor.position >= cursor.log.endOffset() || failedUntil.containsKey(cursor)) {
+                    if (cursor.position >= cursor.log.endOffset() || waits(cursor)) {
                         continue; // nothing new, or its failed record waits: no need to claim the cursor
                     }
                     int result = deliver(cursor, BATCH);
                     if (result < 0) {
-                        failedUntil.put(cursor, System.nanoTime() + FAILURE_PAUSE_NANOS);
+                        failedUntil.put(cursor, nanoClock.getAsLong() + FAILURE_PAUSE_NANOS);
                         delivered += -result - 1;
                     } else {
                         delivered += result;
@@ -666,11 +670,16 @@ public final class InMemoryTransport implements Transport {
          */
         private boolean hasWork() {
             for (Cursor cursor : assigned) {
-                if (cursor.position < cursor.log.endOffset() && !failedUntil.containsKey(cursor)) {
+                if (cursor.position < cursor.log.endOffset() && !waits(cursor)) {
                     return true;
                 }
             }
             return false;
+        }
+
+        /** Whether the cursor's failed record waits; no hashing on the delivery path while no record failed. */
+        private boolean waits(Cursor cursor) {
+            return !failedUntil.isEmpty() && failedUntil.containsKey(cursor);
         }
 
         /**
@@ -820,6 +829,7 @@ public final class InMemoryTransport implements Transport {
         private DeliveryMode mode = DeliveryMode.ASYNC;
         private boolean serializePayloads;
         private Clock clock = Clock.systemUTC();
+        private LongSupplier nanoClock = System::nanoTime;
 
         private Builder() {
         }
@@ -864,6 +874,15 @@ public final class InMemoryTransport implements Transport {
         /** The clock for record timestamps and age-based retention. */
         public Builder clock(Clock clock) {
             this.clock = java.util.Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * Test seam: the clock ({@code nanoTime}) a failed record's wait is measured on, so that a test ends the wait
+         * when it chooses rather than after real time.
+         */
+        Builder nanoClock(LongSupplier nanoClock) {
+            this.nanoClock = java.util.Objects.requireNonNull(nanoClock, "nanoClock");
             return this;
         }
 
