@@ -12,6 +12,12 @@ import java.util.Objects;
  * waits (nothing after the record is delivered before it, so order per key holds) while the subscription's
  * other partitions keep flowing. The bus throws it between the attempts of its retry policy instead of
  * sleeping on the consumer thread. Not an error: a transport logs it at debug. Immutable.
+ *
+ * <p>One made by {@link #declined} says the handler did nothing for the record (no send, no state): a transport
+ * commits its partition's position up to the record (past any transaction markers before it), and one that handles
+ * several records in a transaction (Kafka in exactly-once mode) commits what the other records did rather than
+ * aborting it; the record and those after it in its partition are delivered again after the delay. A handler that
+ * did act for the record must throw one made by the constructor, which withdraws the transaction.
  */
 public final class RedeliverLater extends StreamSagaException {
     private static final long serialVersionUID = 1L;
