@@ -469,8 +469,9 @@ public final class ConsumerLoop implements Runnable {
                                           Map<TopicPartition, OffsetAndMetadata> moved,
                                           Transaction transaction) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-        // records their handlers declined (RedeliverLater.declined): not failures, redelivered once the batch commits
-        Map<TopicPartition, RedeliverLater> declined = new HashMap<>();
+        // records their handlers declined (RedeliverLater.declined): not failures, redelivered once the batch commits;
+        // made at the first, so a batch without one allocates nothing more
+        Map<TopicPartition, RedeliverLater> declined = null;
         TopicPartition failedPartition = null;
         Throwable failure = null;
         boolean transactionFailed = false;
@@ -506,6 +507,9 @@ public final class ConsumerLoop implements Runnable {
                         if (e instanceof RedeliverLater later && later.declined()) {
                             // the handler did nothing for it: the batch's other records still commit, and the
                             // partition's position up to it (past the markers before it, which no record shows)
+                            if (declined == null) {
+                                declined = new HashMap<>();
+                            }
                             declined.put(partition, later);
                             offsets.put(partition, new OffsetAndMetadata(record.offset()));
                             continue outer;
@@ -544,7 +548,7 @@ public final class ConsumerLoop implements Runnable {
                         lastTransactionPartitions = Set.copyOf(offsets.keySet());
                     }
                 }
-                if (running) {
+                if (running && declined != null) {
                     declined.forEach((partition, later) ->
                             redeliverLater(partition, offsets.get(partition).offset(), later));
                 }
