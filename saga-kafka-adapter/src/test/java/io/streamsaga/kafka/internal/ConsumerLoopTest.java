@@ -970,6 +970,67 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void inExactlyOnceModeADeclinedRecordCommitsTheOutputsAndOffsetsOfTheBatchsOtherRecordsAndLeavesItAndThoseAfterIt()
+            throws InterruptedException {
+        // One batch: orders-0 at 0, 1 (declined), 2 and orders-1 at 0, 1. What the handlers before the declined
+        // record and on the other partition sent commits with their offsets in the batch's transaction; the
+        // declined record and the one after it are not handled in it, and orders-0 is committed up to the declined
+        // record (1, not 3: nothing skipped), sought back to it and paused for its delay.
+        TopicPartition declinedPartition = new TopicPartition("orders", 0);
+        TopicPartition other = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(declinedPartition, 0L, other, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(declinedPartition, other));
+            for (TopicPartition partition : List.of(declinedPartition, other)) {
+                for (long offset = 0; offset < (partition.equals(declinedPartition) ? 3 : 2); offset++) {
+                    consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
+                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
+                }
+            }
+        });
+        AtomicReference<Long> positionAfterTheBatch = new AtomicReference<>();
+        AtomicReference<Set<TopicPartition>> pausedAfterTheBatch = new AtomicReference<>();
+        CountDownLatch polledAfterTheBatch = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            positionAfterTheBatch.set(consumer.position(declinedPartition));
+            pausedAfterTheBatch.set(consumer.paused());
+            polledAfterTheBatch.countDown();
+        });
+        MockProducer<String, byte[]> producer = new MockProducer<>(true, null,
+                new org.apache.kafka.common.serialization.StringSerializer(),
+                new org.apache.kafka.common.serialization.ByteArraySerializer());
+        producer.initTransactions();
+        List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST, record -> {
+            String at = record.partition() + "@" + record.offset();
+            handled.add(at);
+            if (at.equals("0@1")) {
+                throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+            }
+            producer.send(new ProducerRecord<>("out", at, new byte[0])); // the record's output, in the transaction
+        }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of());
+        loop.start("streamsaga-kafka-billing-0");
+
+        polledAfterTheBatch.await();
+        loop.close();
+
+        assertEquals(List.of("0@0", "0@1", "1@0", "1@1"), handled,
+                "the other partition handled, nothing after the declined record of its partition");
+        assertEquals(List.of("0@0", "1@0", "1@1"), producer.history().stream().map(ProducerRecord::key).toList(),
+                "the other records' outputs committed");
+        assertFalse(producer.transactionAborted(), "nothing withdrawn");
+        assertEquals(List.of(Map.of(declinedPartition, new OffsetAndMetadata(1), other, new OffsetAndMetadata(2))),
+                producer.consumerGroupOffsetsHistory().stream().flatMap(byGroup -> byGroup.values().stream()).toList(),
+                "committed with those outputs, orders-0 up to the declined record");
+        assertEquals(1L, positionAfterTheBatch.get(), "sought back to the declined record");
+        assertEquals(Set.of(declinedPartition), pausedAfterTheBatch.get(), "its partition alone waits");
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
