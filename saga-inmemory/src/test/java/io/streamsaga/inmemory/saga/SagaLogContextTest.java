@@ -415,4 +415,62 @@ class SagaLogContextTest {
         assertTrue(log.contains("mdc={streamsaga.saga=order, streamsaga.sagaId=s-4"), log);
         assertNull(MDC.get(SAGA_ID));
     }
+
+    /** payment's remote step charge, answered by the test with charged; ship fails for good: charge refunded. */
+    private SagaDefinition<Order> chargedThenRefunded() {
+        return SagaDefinition.builder("order", Order.class)
+                .remoteStep("charge").command("payment-commands", (o, ctx) -> new Charge(o.id()))
+                .onReply(Charged.class, (o, reply) -> o)
+                .compensationCommand("refund-commands", (o, ctx) -> new Refund(o.id()))
+                .onCompensationReply(Refunded.class, (o, reply) -> {
+                })
+                .step("ship").action((o, ctx) -> {
+                    throw new IllegalStateException("no stock");
+                }).retry(RetryPolicy.NONE)
+                .build();
+    }
+
+    private static TypeRegistry paymentTypes() {
+        return TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                .register("refund", 1, Refund.class).register("refunded", 1, Refunded.class).build();
+    }
+
+    @Test
+    void aRemoteStepsPerStepListenerCallbacksHaveItsKeyWhenItsReplyArrives() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(paymentTypes()).build();
+        SagaListener listener = new SagaListener() {
+            @Override
+            public void onStepCompleted(SagaInstance saga, String step) {
+                see("completed " + step);
+            }
+
+            @Override
+            public void onStepFailed(SagaInstance saga, String step, SagaFailure failure) {
+                see("failed " + step);
+            }
+
+            @Override
+            public void onStepCompensated(SagaInstance saga, String step) {
+                see("compensated " + step);
+            }
+        };
+        bus.subscribe("payments", "payment-commands", Charge.class,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Charged(command.orderId())));
+        bus.subscribe("refunds", "refund-commands", Refund.class,
+                (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Refunded(command.orderId())));
+        try (bus; SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus)
+                .listener(listener).logContext(true).build()) {
+            CompletableFuture<SagaResult<Order>> result =
+                    orchestrator.start(chargedThenRefunded(), "s-7", "o-7", new Order("o-7")).toCompletableFuture();
+            assertEquals(List.of(), seen, "charge waits for its reply");
+
+            transport.drainAll(); // the replies, delivered on this thread outside start()
+
+            assertTrue(result.join().isCompensated());
+        }
+        assertEquals(List.of("completed charge s-7/order/charge", "failed ship s-7/order/ship",
+                "compensated charge s-7/order/charge"), seen);
+        assertEquals(callersContext(), MDC.getCopyOfContextMap());
+    }
 }
