@@ -33,6 +33,7 @@ import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.SagaVersionNotDeployedException;
 import io.streamsaga.internal.RetryJitter;
+import io.streamsaga.internal.LogContext;
 import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
@@ -900,6 +901,22 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         return batchesTransitions && !observed;
     }
 
+    /**
+     * Puts a saga's keys (no step) in the MDC while the engine works on it outside a run's drive (a recovery reading
+     * it, a reply or an operator call finding its run, a lifecycle event's failed send), when logContext asks for
+     * them: what it logs there is about that saga. Returns what the thread had, for {@link #leaveSaga}; null when off.
+     */
+    private String[] enterSaga(String sagaId, String sagaName) {
+        return logContext ? LogContext.putSaga(sagaId, sagaName, null) : null;
+    }
+
+    /** Puts back what {@link #enterSaga} returned (null: nothing was put). */
+    private static void leaveSaga(String[] previous) {
+        if (previous != null) {
+            LogContext.restoreSaga(previous);
+        }
+    }
+
     /** Whether runs put the saga's keys in the MDC while they call the application (Builder.logContext). */
     boolean logContext() {
         return logContext;
@@ -967,83 +984,89 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             boolean drovenSinceRead = false; // a saga was driven here since the heartbeats were read
             for (SagaInstance instance : page) {
-                activeIds.add(instance.sagaId());
-                SagaRun<?> registered = runs.get(instance.sagaId());
-                // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any
-                // other.
-                if (registered != null && (registered.storedVersionHint() >= instance.version()
-                        || !dropIfSuperseded(registered, unresolvable))) {
-                    // Driven here already; but one a reply made this orchestrator drive, which no report told of yet,
-                    // is reported now (not while a store failure left it unchecked: the next recovery reports it).
-                    if (!unresolvable.containsKey(instance.sagaId())
-                            && adoptedByReplies.remove(instance.sagaId(), registered)) {
-                        resumed.add(instance.sagaId());
-                    }
-                    continue;
-                }
-                // Left out by the store already, but for a node alive only in the reading after the page (and for a
-                // store that returns more than asked).
-                if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
-                    ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
-                    continue;
-                }
-                if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
-                    recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
-                    continue;
-                }
-                ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
-                if (registry != null) {
-                    heartbeatIfDue();
-                    String owner = instance.owner();
-                    if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
-                        // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted
-                        // under its id, awake after a pause), resuming its sagas itself without a write that would
-                        // stop this one.
-                        heartbeats = registry.heartbeats();
-                        leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
-                        drovenSinceRead = false;
-                        if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
-                            ownedElsewhere.add(instance.sagaId());
-                            continue;
-                        }
-                    }
-                }
-                SagaRun<?> run;
-                int movedBefore = moved.size();
+                // Its lines here (adopted, moved, left unresolvable) are about this saga: its keys, as in a drive
+                String[] keys = enterSaga(instance.sagaId(), instance.sagaName());
                 try {
-                    run = adopt(instance, moved, unresolvable, null);
-                } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
-                    log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
-                    // The engine's own refusals say what is wrong in their message; another exception needs its class,
-                    // as does a SagaException without a message (a store's): a null reason would be replaced by the
-                    // generic one below.
-                    unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException && e.getMessage() != null
-                            ? e.getMessage() : e.toString());
-                    run = null;
-                }
-                if (moved.size() > movedBefore) {
-                    continue;
-                }
-                if (run != null && registry != null) {
-                    SagaRun.Claim claim = run.claim();
-                    if (claim == SagaRun.Claim.LOST) {
-                        ownedElsewhere.add(instance.sagaId()); // another node adopted it first
+                    activeIds.add(instance.sagaId());
+                    SagaRun<?> registered = runs.get(instance.sagaId());
+                    // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any
+                    // other.
+                    if (registered != null && (registered.storedVersionHint() >= instance.version()
+                            || !dropIfSuperseded(registered, unresolvable))) {
+                        // Driven here already; but one a reply made this orchestrator drive, which no report told of yet,
+                        // is reported now (not while a store failure left it unchecked: the next recovery reports it).
+                        if (!unresolvable.containsKey(instance.sagaId())
+                                && adoptedByReplies.remove(instance.sagaId(), registered)) {
+                            resumed.add(instance.sagaId());
+                        }
                         continue;
                     }
-                    if (claim == SagaRun.Claim.FAILED) {
-                        Throwable stopped = run.stopReason();
-                        unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id did"
-                                + " not happen (the next recovery tries again)" + (stopped == null ? "" : ": " + stopped));
+                    // Left out by the store already, but for a node alive only in the reading after the page (and for a
+                    // store that returns more than asked).
+                    if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
+                        ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
+                        continue;
+                    }
+                    if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
+                        recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
+                        continue;
+                    }
+                    ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
+                    if (registry != null) {
+                        heartbeatIfDue();
+                        String owner = instance.owner();
+                        if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
+                            // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted
+                            // under its id, awake after a pause), resuming its sagas itself without a write that would
+                            // stop this one.
+                            heartbeats = registry.heartbeats();
+                            leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
+                            drovenSinceRead = false;
+                            if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
+                                ownedElsewhere.add(instance.sagaId());
+                                continue;
+                            }
+                        }
+                    }
+                    SagaRun<?> run;
+                    int movedBefore = moved.size();
+                    try {
+                        run = adopt(instance, moved, unresolvable, null);
+                    } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
+                        log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
+                        // The engine's own refusals say what is wrong in their message; another exception needs its class,
+                        // as does a SagaException without a message (a store's): a null reason would be replaced by the
+                        // generic one below.
+                        unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException && e.getMessage() != null
+                                ? e.getMessage() : e.toString());
                         run = null;
                     }
-                }
-                if (run == null) {
-                    unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
-                } else {
-                    resumed.add(instance.sagaId());
-                    adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported here
-                    run.drive();
-                    drovenSinceRead = true;
+                    if (moved.size() > movedBefore) {
+                        continue;
+                    }
+                    if (run != null && registry != null) {
+                        SagaRun.Claim claim = run.claim();
+                        if (claim == SagaRun.Claim.LOST) {
+                            ownedElsewhere.add(instance.sagaId()); // another node adopted it first
+                            continue;
+                        }
+                        if (claim == SagaRun.Claim.FAILED) {
+                            Throwable stopped = run.stopReason();
+                            unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id did"
+                                    + " not happen (the next recovery tries again)" + (stopped == null ? "" : ": " + stopped));
+                            run = null;
+                        }
+                    }
+                    if (run == null) {
+                        unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
+                    } else {
+                        resumed.add(instance.sagaId());
+                        adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported here
+                        run.drive();
+                        drovenSinceRead = true;
+                    }
+                } finally {
+                    leaveSaga(keys);
                 }
             }
             if (page.size() != RECOVERY_PAGE) { // the last page (or all of them at once, from a store that cannot page)
@@ -1061,9 +1084,15 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         for (SagaRun<?> registered : runs.values()) {
             Instant lastWrite = registered.updatedAtHint();
             if (!activeIds.contains(registered.sagaId()) && registered.storedVersionHint() != 0 && lastWrite != null
-                    && lastWrite.isBefore(scanned) && (idleSince == null || !lastWrite.isAfter(idleSince))
-                    && dropIfSuperseded(registered, unresolvable)) {
-                leftAloneAfterDrop(registered.sagaId(), idleSince, recentlyUpdated, ownedElsewhere);
+                    && lastWrite.isBefore(scanned) && (idleSince == null || !lastWrite.isAfter(idleSince))) {
+                String[] keys = registered.enterLogContext();
+                try {
+                    if (dropIfSuperseded(registered, unresolvable)) {
+                        leftAloneAfterDrop(registered.sagaId(), idleSince, recentlyUpdated, ownedElsewhere);
+                    }
+                } finally {
+                    registered.leaveLogContext(keys);
+                }
             }
         }
         if (heartbeats != null) {
@@ -1464,24 +1493,36 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                     + " or " + SagaMessages.STEP + " header", null, false);
         }
         SagaRun<?> run = runs.get(sagaId);
+        SagaInstance stored = run != null ? null : store.find(sagaId).orElse(null);
+        if (run == null && stored == null) {
+            throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for unknown saga " + quote(sagaId), null, false);
+        }
+        // What is logged of the reply (ignored, taken over) is about this saga: its keys, as in a drive
+        String[] keys = enterSaga(sagaId, run != null ? run.definition.name() : stored.sagaName());
+        try {
+            onReply(message, sagaId, stepName, run, stored);
+        } finally {
+            leaveSaga(keys);
+        }
+    }
+
+    /** {@link #onReply(Message)} for a saga known: {@code run} driven here, or else {@code stored}. */
+    private void onReply(Message message, String sagaId, String stepName, SagaRun<?> run,
+                         SagaInstance stored) {
         if (run == null) {
-            Optional<SagaInstance> stored = store.find(sagaId);
-            if (stored.isEmpty()) {
-                throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for unknown saga " + quote(sagaId), null, false);
-            }
-            if (!stored.get().status().isActive()) {
-                log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.get().status());
+            if (!stored.status().isActive()) {
+                log.debug("saga {}: ignoring reply {} for a saga in status {}", sagaId, message.id(), stored.status());
                 return;
             }
-            if (answersAnotherSaga(message, sagaId, stored.get().createdAt())) {
-                ignoreAnotherSagasReply(message, sagaId, stored.get().createdAt());
+            if (answersAnotherSaga(message, sagaId, stored.createdAt())) {
+                ignoreAnotherSagasReply(message, sagaId, stored.createdAt());
                 return; // nor does it make this orchestrator take the saga over
             }
             // A reply for a step that moved on (or of an attempt a retry superseded) is ignored, and must not make this
             // orchestrator take the saga over.
             boolean compensation = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent();
             StepStatus awaited = compensation ? StepStatus.COMPENSATING : StepStatus.WAITING;
-            StepState state = stored.get().step(stepName).orElse(null);
+            StepState state = stored.step(stepName).orElse(null);
             StepStatus current = state == null ? awaited : state.status();
             if (current != awaited) {
                 log.debug("saga {}: ignoring reply {} for step {} in status {}", sagaId, message.id(), stepName, current);
@@ -1496,7 +1537,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             // can tell), its timeout never armed; and one a recovery registered meanwhile is driven, not to be dropped.
             // Why it could not be migrated here: the dead letter this reply may become names the version to register.
             Map<String, String> unmigrated = new HashMap<>(1);
-            run = adopt(stored.get(), null, unmigrated, definition -> refusal(definition, sagaId, stepName, message));
+            run = adopt(stored, null, unmigrated, definition -> refusal(definition, sagaId, stepName, message));
             if (run == null) {
                 String why = unmigrated.get(sagaId);
                 throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for saga " + quote(sagaId)
@@ -1720,8 +1761,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         Message message = lifecycleBuilder(instance, event, step, failure == null ? null : failure.toString(), false)
                 .timestamp(now()).build();
         config.bus().publish(message).whenComplete((position, error) -> {
-            if (error != null) {
-                log.warn("saga {}: lifecycle event '{}' could not be published: {}", instance.sagaId(), event, error.toString());
+            if (error != null) { // on the transport's thread, perhaps: the saga's keys put here
+                String[] keys = enterSaga(instance.sagaId(), instance.sagaName());
+                try {
+                    log.warn("saga {}: lifecycle event '{}' could not be published: {}", instance.sagaId(), event,
+                            error.toString());
+                } finally {
+                    leaveSaga(keys);
+                }
             }
         });
     }
@@ -1804,6 +1851,17 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             return run;
         }
         SagaInstance instance = store.find(sagaId).orElseThrow(() -> SagaException.notFound(sagaId));
+        // A migration's lines (refused, or made concurrently elsewhere) are about this saga: its keys, as in a drive
+        String[] keys = enterSaga(sagaId, instance.sagaName());
+        try {
+            return runFor(instance, check);
+        } finally {
+            leaveSaga(keys);
+        }
+    }
+
+    private SagaRun<?> runFor(SagaInstance instance, Consumer<SagaRun<?>> check) {
+        String sagaId = instance.sagaId();
         SagaDefinition<?> definition = registered(instance.sagaName(), instance.definitionVersion());
         SagaInstance migrated = null;
         if (definition == null) {

@@ -289,6 +289,22 @@ final class SagaRun<D> {
         return orchestrator.logContext() ? LogContext.putSaga(sagaId, definition.name(), null) : null;
     }
 
+    /**
+     * A DEBUG line about this saga from outside a drive (a late outcome or a cancelled timer ignored, perhaps on
+     * another thread), with the saga's keys when the orchestrator asks for them, as a drive's lines have.
+     */
+    private void debugOutsideADrive(String format, Object... arguments) {
+        if (!log.isDebugEnabled()) {
+            return;
+        }
+        String[] previous = enterLogContext();
+        try {
+            log.debug(format, arguments);
+        } finally {
+            leaveLogContext(previous);
+        }
+    }
+
     /** Puts back what {@link #enterLogContext} or {@link #enterStep} returned (null: nothing was put). */
     void leaveLogContext(String[] previous) {
         if (previous != null) {
@@ -414,11 +430,14 @@ final class SagaRun<D> {
      * Error from the store stops the run as in {@link #drive()} ({@link #abandon}) and is rethrown.
      */
     synchronized boolean storeStart() {
+        String[] previous = enterLogContext(); // a refusal's line is about this saga, though outside a drive
         try {
             return flush();
         } catch (Error e) {
             abandon(e);
             throw e;
+        } finally {
+            leaveLogContext(previous);
         }
     }
 
@@ -782,7 +801,7 @@ final class SagaRun<D> {
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
-            log.debug("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
+            debugOutsideADrive("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
         if (overran(step.timeout(), started)) {
@@ -1476,7 +1495,7 @@ final class SagaRun<D> {
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.COMPENSATING || state.compensationAttempts() != attempt || !inFlight[i]) {
-            log.debug("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
+            debugOutsideADrive("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
             return;
         }
         Duration timeout = step.compensationTimeout();
@@ -2869,7 +2888,7 @@ final class SagaRun<D> {
         public void run() {
             synchronized (SagaRun.this) {
                 if (timers[step] != this) {
-                    log.debug("saga {}: ignoring a cancelled timer of step {}", sagaId, steps[step].name());
+                    debugOutsideADrive("saga {}: ignoring a cancelled timer of step {}", sagaId, steps[step].name());
                     return;
                 }
                 timers[step] = null;

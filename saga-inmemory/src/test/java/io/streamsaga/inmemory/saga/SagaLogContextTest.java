@@ -7,6 +7,7 @@ import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaFailure;
@@ -15,6 +16,9 @@ import io.streamsaga.saga.SagaListener;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaResult;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -472,5 +476,50 @@ class SagaLogContextTest {
         assertEquals(List.of("completed charge s-7/order/charge", "failed ship s-7/order/ship",
                 "compensated charge s-7/order/charge"), seen);
         assertEquals(callersContext(), MDC.getCopyOfContextMap());
+    }
+
+    @Test
+    void theEnginesLinesAboutOneSagaOutsideItsDriveCarryItsKeys() throws Throwable {
+        MDC.clear();
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(paymentTypes()).build(); // without keys of its own
+        InMemorySagaStore store = new InMemorySagaStore();
+        Instant at = Instant.parse("2026-01-01T00:00:00Z");
+        store.insert(new SagaInstance("s-9", "lost", 1, null, "data", "x", SagaStatus.RUNNING, List.of(), null, null,
+                at, at, 1), new SagaTransition("s-9", 1, at, TransitionType.SAGA_STARTED, null, 0, null));
+        try (bus; SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus)
+                .listener(new SagaListener() { // the orchestrator's general path, whose start stores before driving
+                }).logContext(true).build()) {
+            orchestrator.start(chargedThenRefunded(), "s-8", "o-8", new Order("o-8"));
+            SagaDefinition<Order> quick = SagaDefinition.builder("quick", Order.class).step("q").action((o, ctx) -> o)
+                    .build();
+            assertTrue(orchestrator.start(quick, "s-10", "o-10", new Order("o-10")).toCompletableFuture().join()
+                    .isCompleted());
+            // A reply to a command of another saga once under the id s-8 (purged since)
+            Message command = Message.builder("payment-commands").id(SagaMessages.commandId("s-8", at, "charge", false, 1))
+                    .type("charge").payload(new Charge("o-8")).header(MessageHeaders.SAGA_ID, "s-8").header(SagaMessages.STEP, "charge")
+                    .header(SagaMessages.REPLY_TOPIC, "saga-replies").build();
+            SagaMessages.reply(bus, command, new Charged("o-8")).toCompletableFuture().join();
+
+            String log = CapturedLog.ofThisThread(() -> {
+                transport.drainAll(); // the reply, handled on this thread, outside any drive
+                orchestrator.recover(); // s-9, whose definition is not registered here
+                orchestrator.start(quick, "s-10", "o-10", new Order("o-10")); // its id is taken
+            });
+
+            assertLine(log, "INFO io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-8: ignoring reply",
+                    "s-8", "order");
+            assertLine(log, "ERROR io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-9: no definition named"
+                    + " 'lost' is registered", "s-9", "lost");
+            assertLine(log, "WARN io.streamsaga.saga.internal.SagaRun - saga s-10: a saga with this id is already stored",
+                    "s-10", "quick");
+        }
+        assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
+    /** {@code log} has an entry starting with {@code entry} that carries the saga's keys, and no step's. */
+    private static void assertLine(String log, String entry, String sagaId, String saga) {
+        String line = log.lines().filter(l -> l.contains(entry)).findFirst().orElseThrow(() -> new AssertionError(log));
+        assertTrue(line.endsWith("mdc={" + SAGA + "=" + saga + ", " + SAGA_ID + "=" + sagaId + "}"), line);
     }
 }
