@@ -134,8 +134,8 @@ public interface EventBus extends AutoCloseable {
      * @param scheduler    time and backoff
      * @param metrics      metrics recorder; kept {@link MetricsRecorder#guarded guarded}
      * @param interceptors publish/receive interceptors, in order
-     * @param logContext   whether a delivered message's id, topic, group and correlation id are in slf4j's MDC
-     *                     while the bus handles it ({@link Builder#logContext})
+     * @param logContext   whether a delivered message's id, topic, group, correlation id, partition and offset are in
+     *                     slf4j's MDC while the bus handles it ({@link Builder#logContext})
      * @param retryJitter  the random source of the retry policies' jitter ({@link Builder#retryJitter}), or null for
      *                     {@link java.util.concurrent.ThreadLocalRandom}'s of the thread that retries
      */
@@ -224,8 +224,9 @@ public interface EventBus extends AutoCloseable {
 
         /**
          * Puts the id ({@code streamsaga.messageId}), topic ({@code streamsaga.topic}), consumer group
-         * ({@code streamsaga.group}) and correlation id ({@code streamsaga.correlationId}) of the message being
-         * delivered in slf4j's {@link org.slf4j.MDC} while the bus handles it on the subscription's thread (receive
+         * ({@code streamsaga.group}), correlation id ({@code streamsaga.correlationId}), partition
+         * ({@code streamsaga.partition}) and offset ({@code streamsaga.offset}) of the message being delivered in
+         * slf4j's {@link org.slf4j.MDC} while the bus handles it on the subscription's thread (receive
          * interceptors, decoding, the handler and its retries, the dead letter), so that the handler's log lines and
          * the bus's carry them; the thread's own values are put back afterwards. Off by default: each put costs a
          * thread-local map update in a real MDC adapter, on every delivery. See docs/architecture.md, "Log

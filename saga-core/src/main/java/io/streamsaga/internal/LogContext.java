@@ -26,10 +26,14 @@ public final class LogContext {
     public static final String GROUP = "streamsaga.group";
     /** Its correlation id (the first message's id of the conversation); a message without one removes the key. */
     public static final String CORRELATION_ID = "streamsaga.correlationId";
+    /** The partition the transport delivered it from (TransportRecord's). */
+    public static final String PARTITION = "streamsaga.partition";
+    /** Its offset within that partition (TransportRecord's). */
+    public static final String OFFSET = "streamsaga.offset";
 
     /** Never changed nor handed out. */
     private static final String[] SAGA_KEYS = {SAGA_ID, SAGA, STEP};
-    private static final String[] MESSAGE_KEYS = {MESSAGE_ID, TOPIC, GROUP, CORRELATION_ID};
+    private static final String[] MESSAGE_KEYS = {MESSAGE_ID, TOPIC, GROUP, CORRELATION_ID, PARTITION, OFFSET};
 
     private LogContext() {
     }
@@ -47,9 +51,14 @@ public final class LogContext {
         restoreAll(SAGA_KEYS, previous);
     }
 
-    /** Puts a delivered message's keys and returns what the thread had, for {@link #restoreMessage}. */
-    public static String[] putMessage(String messageId, String topic, String group, String correlationId) {
-        return putAll(MESSAGE_KEYS, messageId, topic, group, correlationId);
+    /**
+     * Puts a delivered message's keys, its log position among them, and returns what the thread had, for
+     * {@link #restoreMessage}.
+     */
+    public static String[] putMessage(String messageId, String topic, String group, String correlationId, int partition,
+                                      long offset) {
+        return putAll(MESSAGE_KEYS, messageId, topic, group, correlationId, Integer.toString(partition),
+                Long.toString(offset));
     }
 
     /** Puts back what {@link #putMessage} returned. */

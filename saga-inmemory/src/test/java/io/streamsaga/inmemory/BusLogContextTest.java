@@ -107,7 +107,7 @@ class BusLogContextTest {
 
     @Test
     void theBussOwnLogLineAboutADeadLetterCarriesTheMessagesKeys() throws Throwable {
-        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(1).deliveryMode(DeliveryMode.MANUAL).build();
         EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler())
                 .retryPolicy(RetryPolicy.NONE).logContext(true).build();
         bus.subscribe("payments", "order-placed", OrderPlaced.class, (event, ctx) -> {
@@ -120,7 +120,31 @@ class BusLogContextTest {
         Message placed = transport.messages("order-placed").get(0);
         assertTrue(log.contains("WARN io.streamsaga.internal.bus.DefaultEventBus - dead-lettered"), log);
         assertTrue(log.contains("mdc={streamsaga.correlationId=" + placed.id() + ", streamsaga.group=payments,"
-                + " streamsaga.messageId=" + placed.id() + ", streamsaga.topic=order-placed}"), log);
+                + " streamsaga.messageId=" + placed.id() + ", streamsaga.offset=0, streamsaga.partition=0,"
+                + " streamsaga.topic=order-placed}"), log);
         assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
+    @Test
+    void aHandlerSeesThePartitionAndOffsetItsMessageWasDeliveredFrom() {
+        InMemoryTransport transport = InMemoryTransport.builder().partitions(2).deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler()).logContext(true).build();
+        bus.subscribe("payments", "order-placed", OrderPlaced.class, (event, ctx) -> seen.add(MDC.get(
+                "streamsaga.partition") + "/" + MDC.get("streamsaga.offset") + " " + ctx.partition() + "/" + ctx.offset()));
+        MDC.put("streamsaga.offset", "the-callers-offset");
+
+        for (int i = 0; i < 6; i++) { // both partitions, some at offsets above 0
+            bus.publish("order-placed", "o-" + i, new OrderPlaced("o-" + i)).toCompletableFuture().join();
+        }
+        transport.drainAll();
+
+        assertEquals(6, seen.size(), seen.toString());
+        for (String delivery : seen) {
+            String[] keysAndContext = delivery.split(" ");
+            assertEquals(keysAndContext[1], keysAndContext[0], "the keys are the DeliveryContext's partition/offset");
+        }
+        assertEquals(2, seen.stream().map(d -> d.split("/")[0]).distinct().count(), seen.toString());
+        assertTrue(seen.stream().anyMatch(d -> !d.split(" ")[0].endsWith("/0")), seen.toString());
+        assertEquals(Map.of("streamsaga.offset", "the-callers-offset"), MDC.getCopyOfContextMap());
     }
 }

@@ -502,7 +502,8 @@ public final class DefaultEventBus implements EventBus {
             }
             Message received = record.message();
             String[] previous = LogContext.putMessage(received.id(), received.topic(), group,
-                    received.correlationId().orElse(received.id())); // none: it starts the conversation
+                    received.correlationId().orElse(received.id()), // none: it starts the conversation
+                    record.partition(), record.offset());
             try {
                 handleInContext(record);
             } finally {
