@@ -155,4 +155,39 @@ class RetentionPurgeBatchesTest {
         assertEquals(0, finishedLeft(), "the next run deletes the rest");
         assertEquals(4, failing.calls.get(), "one batch, the failed one, then two of the next run");
     }
+
+    @Test
+    void aRetentionPurgeRunKeepsTheCutoffItReadAtItsStartAcrossItsBatchesSoASagaFinishedAfterItsStartIsLeft() {
+        finished(1001); // three batches
+        AtomicInteger batches = new AtomicInteger();
+        Instant runStart = scheduler.after(EVERY);
+        // Its first batch takes three hours, the clock moving meanwhile; a saga finishes after the run started
+        ForwardingSagaStore slowFirstBatch = new ForwardingSagaStore(store) {
+            @Override
+            public int deleteFinishedBefore(Instant cutoff, int maxSagas) {
+                int deleted = delegate.deleteFinishedBefore(cutoff, maxSagas);
+                if (batches.incrementAndGet() == 1) {
+                    Instant at = runStart.plusSeconds(1);
+                    store.insert(new SagaInstance("late", "retained", 1, null, "data", "x", SagaStatus.COMPLETED,
+                            List.of(), null, null, at, at, 1),
+                            new SagaTransition("late", 1, at, TransitionType.SAGA_COMPLETED, null, 0, null));
+                    scheduler.advance(Duration.ofHours(3)); // nothing due meanwhile: the next batch is queued on return
+                }
+                return deleted;
+            }
+        };
+        orchestrator = SagaOrchestrator.builder().store(slowFirstBatch).scheduler(scheduler).retention(RETENTION)
+                .purgeEvery(EVERY).build();
+
+        scheduler.advance(EVERY); // the first batch, which moved the clock three hours past this advance's end
+        assertEquals(1, batches.get());
+        scheduler.runDueTasks(); // the run's later batches, queued at once, due at the clock's instant
+
+        assertEquals(3, batches.get());
+        assertEquals(List.of("late"), store.findByStatus(EnumSet.of(SagaStatus.COMPLETED)).stream()
+                .map(SagaInstance::sagaId).toList(), "older than the retention by the later batches' clock, but"
+                + " finished after the run's start: left to the next run");
+        scheduler.advance(EVERY);
+        assertEquals(0, finishedLeft(), "the next run reads its own cutoff, after it");
+    }
 }

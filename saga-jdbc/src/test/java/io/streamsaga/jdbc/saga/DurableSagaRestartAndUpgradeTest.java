@@ -22,7 +22,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -302,6 +304,41 @@ abstract class DurableSagaRestartAndUpgradeTest {
         assertTrue(o.find("done").isEmpty());
         assertTrue(o.history("done").isEmpty());
         assertTrue(o.find("held").isPresent());
+    }
+
+    /** A saga stored {@code status} since {@code at}, its start its only transition. */
+    private static void stored(JdbcSagaStore store, String sagaId, SagaStatus status, Instant at) {
+        store.insert(new SagaInstance(sagaId, "order-saga", 1, "order-1", "order-data", new Order("order-1", 1, null),
+                status, List.of(), null, null, at, at, 1),
+                new SagaTransition(sagaId, 1, at, TransitionType.SAGA_STARTED, null, 0, null));
+    }
+
+    @Test
+    void aScheduledRetentionPurgeDeletesFinishedSagasInBatchesOf500AndLeavesTheUnfinished() {
+        JdbcSagaStore store = JdbcSagaStore.create(db.database().dataSource());
+        Instant old = scheduler.now().minus(Duration.ofHours(2));
+        for (int i = 0; i < 501; i++) { // two batches
+            stored(store, "done-" + i, i % 3 == 0 ? SagaStatus.COMPENSATED : i % 3 == 1 ? SagaStatus.RESOLVED
+                    : SagaStatus.COMPLETED, old);
+        }
+        stored(store, "running", SagaStatus.RUNNING, old);
+        stored(store, "compensating", SagaStatus.COMPENSATING, old);
+        stored(store, "needs-attention", SagaStatus.FAILED_NEEDS_ATTENTION, old);
+        Set<SagaStatus> finished = Set.of(SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.RESOLVED);
+        Duration every = Duration.ofMinutes(1);
+        orchestrator(SagaOrchestrator.builder().retention(Duration.ofHours(1)).purgeEvery(every)); // its purge alone
+        List<Integer> finishedLeftWhenTheTimerRan = new ArrayList<>();
+        // Another timer of the scheduler, due with the purge, armed after it: it runs after the purge's first batch
+        scheduler.schedule(every, () -> finishedLeftWhenTheTimerRan.add(store.findByStatus(finished).size()));
+
+        scheduler.advance(every);
+
+        assertEquals(List.of(1), finishedLeftWhenTheTimerRan, "a batch deletes 500");
+        assertEquals(List.of(), store.findByStatus(finished), "the run's second batch deleted the rest");
+        assertEquals(List.of("compensating", "needs-attention", "running"), store.findByStatus(EnumSet.complementOf(
+                EnumSet.copyOf(finished))).stream().map(SagaInstance::sagaId).sorted().toList());
+        assertTrue(store.history("done-500").isEmpty(), "a purged saga's history goes with it");
+        assertEquals(1, store.history("running").size());
     }
 
     @Test
