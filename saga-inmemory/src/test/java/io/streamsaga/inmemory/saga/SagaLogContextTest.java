@@ -6,6 +6,8 @@ import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
+import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -515,6 +517,39 @@ class SagaLogContextTest {
                     "s-10", "quick");
         }
         assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
+    @ParameterizedTest(name = "logContext: {0}")
+    @ValueSource(booleans = {false, true})
+    void theTestKitsLogContextOptionGivesItsRunsTheSagasAndTheDeliveredMessagesKeys(boolean logContext) {
+        SagaTestKit.given(env -> env.bus().subscribe("payments", "payment-commands", Charge.class, (command, ctx) -> {
+            see("participant");
+            seen.add("participant's message " + MDC.get("streamsaga.topic"));
+            SagaMessages.reply(env.bus(), ctx.message(), new Charged(command.orderId()));
+        }), services -> SagaDefinition.builder("order", Order.class)
+                .step("reserve").action((o, ctx) -> {
+                    see("reserve");
+                    return o;
+                })
+                .remoteStep("charge").command("payment-commands", (o, ctx) -> new Charge(o.id()))
+                .onReply(Charged.class, (o, reply) -> {
+                    see("reply");
+                    return o;
+                })
+                .build(), new Order("o-1"))
+                .types(paymentTypes())
+                .logContext(logContext)
+                .whenRun()
+                .expectCompleted();
+
+        String id = SagaRunReport.SAGA_ID;
+        assertEquals(logContext
+                ? List.of("reserve " + id + "/order/reserve", "participant the-callers-saga/null/the-callers-step",
+                "participant's message payment-commands", "reply " + id + "/order/charge")
+                : List.of("reserve the-callers-saga/null/the-callers-step",
+                "participant the-callers-saga/null/the-callers-step", "participant's message null",
+                "reply the-callers-saga/null/the-callers-step"), seen);
+        assertEquals(callersContext(), MDC.getCopyOfContextMap());
     }
 
     /** {@code log} has an entry starting with {@code entry} that carries the saga's keys, and no step's. */

@@ -73,6 +73,8 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
     private final RecordingInterceptor interceptor;
     private final CrashingSagaStore crashingStore;
     private final SettleLimits limits;
+    /** Whether the run's orchestrators put the saga's keys in the MDC ({@link SagaTestKit#logContext}). */
+    private final boolean logContext;
     /** The saga's data upcasters by source version, registered on every orchestrator of the run. */
     private final Map<Integer, SagaDataUpcaster> upcasters;
     private SagaOrchestrator orchestrator;
@@ -95,25 +97,27 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                   Map<String, FailureMode> compensationFailures, SettleLimits limits, int crashAt,
                   boolean crashBeforeWrite) {
         this(types, fixtureFactory, definitionFactory, stepFailures, compensationFailures, LostMessages.NONE, limits,
-                SagaTestKit.DEFAULT_SEED, Map.of(), crashAt, crashBeforeWrite, null);
+                SagaTestKit.DEFAULT_SEED, false, Map.of(), crashAt, crashBeforeWrite, null);
     }
 
     /**
      * {@code upcasters}: the saga's data upcasters by source version ({@link SagaTestKit#dataUpcaster});
      * {@code cancelAfterStep}: the crash explorer cancels the saga once that step's success is stored (or null);
-     * {@code lost}: the commands and replies the explorer loses; {@code seed}: of the retry jitter.
+     * {@code lost}: the commands and replies the explorer loses; {@code seed}: of the retry jitter;
+     * {@code logContext}: the orchestrators' and the bus's ({@link SagaTestKit#logContext}).
      */
     SagaRunReport(TypeRegistry types, Function<SagaTestEnvironment, F> fixtureFactory,
                   Function<F, SagaDefinition<D>> definitionFactory, Map<String, FailureMode> stepFailures,
                   Map<String, FailureMode> compensationFailures, LostMessages lost, SettleLimits limits, long seed,
-                  Map<Integer, SagaDataUpcaster> upcasters, int crashAt, boolean crashBeforeWrite,
+                  boolean logContext, Map<Integer, SagaDataUpcaster> upcasters, int crashAt, boolean crashBeforeWrite,
                   String cancelAfterStep) {
         this.limits = limits;
+        this.logContext = logContext;
         this.upcasters = Map.copyOf(upcasters);
         this.cancelAfterStep = cancelAfterStep;
         // Created first: it also sees the commands the bus publishes (a remote compensation starts with its command).
         this.interceptor = new RecordingInterceptor(stepFailures, compensationFailures, lost);
-        this.environment = new SagaTestEnvironment(types, interceptor.commandObserver(), seed);
+        this.environment = new SagaTestEnvironment(types, interceptor.commandObserver(), seed, logContext);
         try {
             this.fixture = fixtureFactory.apply(environment);
             this.definition = definitionFactory.apply(fixture);
@@ -150,6 +154,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
      */
     private SagaRunReport(SagaRunReport<F, ?> previous, SagaDefinition<D> definition) {
         this.limits = previous.limits;
+        this.logContext = previous.logContext;
         this.upcasters = previous.upcasters;
         this.cancelAfterStep = null;
         this.interceptor = previous.interceptor;
@@ -173,6 +178,7 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
                 .parallelExecutor(Runnable::run) // parallel members one after another: every run reproducible
                 .retryJitter(environment.retryJitter()) // seeded, so are the timers a jitter orders
                 .interceptor(interceptor)
+                .logContext(logContext)
                 .register(definition);
         upcasters.forEach((fromVersion, upcaster) -> builder.dataUpcaster(definition.name(), fromVersion, upcaster));
         if (cancelling) {

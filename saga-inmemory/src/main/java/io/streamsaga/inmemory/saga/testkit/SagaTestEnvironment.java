@@ -55,9 +55,9 @@ public final class SagaTestEnvironment {
 
     /**
      * {@code observer}: sees what the bus publishes (the kit records when remote compensations start); {@code seed}:
-     * of the orchestrators' and the bus's retry jitter.
+     * of the orchestrators' and the bus's retry jitter; {@code logContext}: the bus's ({@link SagaTestKit#logContext}).
      */
-    SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer, long seed) {
+    SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer, long seed, boolean logContext) {
         // Random: thread-safe, as a stage may complete on the executor's threads. Its seed mixed first: the first
         // draws of Randoms of nearby seeds (0, 1, 2...) are nearly equal, which would explore the same delays. The
         // bus's a sequence of its own, so that a participant's retries do not shift the orchestrators' delays.
@@ -72,7 +72,7 @@ public final class SagaTestEnvironment {
         // to the transport to log and deliver again: the kit fails its call with it.
         this.bus = EventBus.builder(transport).types(types).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
                 .retryJitter(busRetryJitter) // seeded: a subscription with a retry policy of its own repeats its delays
-                .interceptor(observer).interceptor(new MessageInterceptor() {
+                .logContext(logContext).interceptor(observer).interceptor(new MessageInterceptor() {
                     @Override
                     public Message afterReceive(Message message, String group) {
                         delivered(message);

@@ -55,6 +55,7 @@ public final class SagaTestKit<F, D> {
     private SettleLimits limits = SettleLimits.DEFAULTS;
     private final Map<Integer, SagaDataUpcaster> upcasters = new LinkedHashMap<>();
     private long seed = DEFAULT_SEED;
+    private boolean logContext;
 
     private SagaTestKit(Function<SagaTestEnvironment, F> fixture, Function<F, SagaDefinition<D>> definition, D data) {
         this.fixture = Objects.requireNonNull(fixture, "fixture");
@@ -126,6 +127,17 @@ public final class SagaTestKit<F, D> {
     }
 
     /**
+     * Builds each run's orchestrator and bus with {@code logContext(logContext)}
+     * ({@link io.streamsaga.saga.SagaOrchestrator.Builder#logContext}, {@link io.streamsaga.bus.EventBus.Builder#logContext}):
+     * the saga's keys, and a delivered message's, in slf4j's MDC while the application's code runs, so that a test can
+     * check what its actions, handlers and listeners log with them (docs/sagas.md, "Log correlation"). Off by default.
+     */
+    public SagaTestKit<F, D> logContext(boolean logContext) {
+        this.logContext = logContext;
+        return this;
+    }
+
+    /**
      * Registers an upcaster of the saga's data from definition version {@code fromVersion} to the next on every
      * orchestrator of the run, under the saga's name, as {@link io.streamsaga.saga.SagaOrchestrator.Builder#dataUpcaster}
      * does: with it, {@link SagaRunReport#upgradeTo} migrates a saga started under {@code fromVersion} (one for each
@@ -161,7 +173,7 @@ public final class SagaTestKit<F, D> {
     /** Starts the saga and settles it: every message delivered, every timer run. */
     public SagaRunReport<F, D> whenRun() {
         return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostMessages.NONE,
-                limits, seed, upcasters, 0, false, null).start(data, true);
+                limits, seed, logContext, upcasters, 0, false, null).start(data, true);
     }
 
     /**
@@ -174,14 +186,14 @@ public final class SagaTestKit<F, D> {
      */
     public SagaRunReport<F, D> whenStarted() {
         return new SagaRunReport<>(types, fixture, definition, stepFailures, compensationFailures, LostMessages.NONE,
-                limits, seed, upcasters, 0, false, null).start(data, false);
+                limits, seed, logContext, upcasters, 0, false, null).start(data, false);
     }
 
     /** A run of the crash explorer: {@code lost}, the commands and replies it loses. */
     SagaRunReport<F, D> run(Map<String, FailureMode> steps, Map<String, FailureMode> compensations, LostMessages lost,
                             int crashAt, boolean crashBeforeWrite) {
-        return new SagaRunReport<>(types, fixture, definition, steps, compensations, lost, limits, seed, upcasters,
-                crashAt, crashBeforeWrite, null).start(data, true);
+        return new SagaRunReport<>(types, fixture, definition, steps, compensations, lost, limits, seed, logContext,
+                upcasters, crashAt, crashBeforeWrite, null).start(data, true);
     }
 
     /**
@@ -190,7 +202,8 @@ public final class SagaTestKit<F, D> {
      */
     SagaRunReport<F, D> runCancelled(int crashAt, boolean crashBeforeWrite) {
         SagaRunReport<F, D> report = new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(),
-                LostMessages.NONE, limits, seed, upcasters, crashAt, crashBeforeWrite, null).start(data, false);
+                LostMessages.NONE, limits, seed, logContext, upcasters, crashAt, crashBeforeWrite, null)
+                .start(data, false);
         if (report.isClosed() || report.status() != SagaStatus.RUNNING) {
             report.close();
             return null;
@@ -210,7 +223,7 @@ public final class SagaTestKit<F, D> {
      */
     SagaRunReport<F, D> runCancelledAfter(String step, int crashAt, boolean crashBeforeWrite) {
         return new SagaRunReport<>(types, fixture, definition, Map.of(), Map.of(), LostMessages.NONE, limits, seed,
-                upcasters, crashAt, crashBeforeWrite, step).start(data, true);
+                logContext, upcasters, crashAt, crashBeforeWrite, step).start(data, true);
     }
 
     long seed() {
