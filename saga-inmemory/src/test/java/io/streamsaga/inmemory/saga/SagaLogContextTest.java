@@ -155,21 +155,9 @@ class SagaLogContextTest {
         }
     }
 
-    @ParameterizedTest(name = "asynchronous steps: {0}")
-    @ValueSource(booleans = {false, true}) // synchronous: the outcome handled after the call; asynchronous: in a drive
-    void aListenersPerStepCallbacksHaveTheStepsKeyWhetherTheStepSucceededFailedOrWasCompensated(boolean async) {
-        SagaDefinition.StepBuilder<Order> a = SagaDefinition.builder("order", Order.class).step("a");
-        a = async ? a.asyncAction((o, ctx) -> CompletableFuture.completedFuture(o))
-                .asyncCompensation((o, ctx) -> CompletableFuture.completedFuture(null))
-                : a.action((o, ctx) -> o).compensation((o, ctx) -> {
-                });
-        SagaDefinition.StepBuilder<Order> b = a.step("b");
-        b = async ? b.asyncAction((o, ctx) -> CompletableFuture.failedFuture(new IllegalStateException("declined")))
-                : b.action((o, ctx) -> {
-                    throw new IllegalStateException("declined");
-                });
-        SagaDefinition<Order> definition = b.retry(RetryPolicy.NONE).build();
-        SagaListener listener = new SagaListener() {
+    /** A listener that records, with the MDC, each step's outcome and the compensation's start. */
+    private SagaListener recordingStepOutcomes() {
+        return new SagaListener() {
             @Override
             public void onStepCompleted(SagaInstance saga, String step) {
                 see("completed " + step);
@@ -190,6 +178,23 @@ class SagaLogContextTest {
                 see("compensated " + step);
             }
         };
+    }
+
+    @ParameterizedTest(name = "asynchronous steps: {0}")
+    @ValueSource(booleans = {false, true}) // synchronous: the outcome handled after the call; asynchronous: in a drive
+    void aListenersPerStepCallbacksHaveTheStepsKeyWhetherTheStepSucceededFailedOrWasCompensated(boolean async) {
+        SagaDefinition.StepBuilder<Order> a = SagaDefinition.builder("order", Order.class).step("a");
+        a = async ? a.asyncAction((o, ctx) -> CompletableFuture.completedFuture(o))
+                .asyncCompensation((o, ctx) -> CompletableFuture.completedFuture(null))
+                : a.action((o, ctx) -> o).compensation((o, ctx) -> {
+                });
+        SagaDefinition.StepBuilder<Order> b = a.step("b");
+        b = async ? b.asyncAction((o, ctx) -> CompletableFuture.failedFuture(new IllegalStateException("declined")))
+                : b.action((o, ctx) -> {
+                    throw new IllegalStateException("declined");
+                });
+        SagaDefinition<Order> definition = b.retry(RetryPolicy.NONE).build();
+        SagaListener listener = recordingStepOutcomes();
         try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).listener(listener)
                 .logContext(true).build()) {
             SagaResult<Order> result = orchestrator.start(definition, "s-6", "o-6", new Order("o-6"))
@@ -351,8 +356,7 @@ class SagaLogContextTest {
     @Test
     void aRemoteStepsCommandFactoriesAndReplyHandlersSeeTheSagasKeysAndTheHandlersTheReplysToo() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        TypeRegistry types = TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
-                .register("refund", 1, Refund.class).register("refunded", 1, Refunded.class).build();
+        TypeRegistry types = paymentTypes();
         InMemorySagaStore store = new InMemorySagaStore();
         // docs/sagas.md, "Log correlation": the snippet
         EventBus bus = EventBus.builder(transport).types(types).logContext(true).build();
@@ -445,22 +449,7 @@ class SagaLogContextTest {
     void aRemoteStepsPerStepListenerCallbacksHaveItsKeyWhenItsReplyArrives() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         EventBus bus = EventBus.builder(transport).types(paymentTypes()).build();
-        SagaListener listener = new SagaListener() {
-            @Override
-            public void onStepCompleted(SagaInstance saga, String step) {
-                see("completed " + step);
-            }
-
-            @Override
-            public void onStepFailed(SagaInstance saga, String step, SagaFailure failure) {
-                see("failed " + step);
-            }
-
-            @Override
-            public void onStepCompensated(SagaInstance saga, String step) {
-                see("compensated " + step);
-            }
-        };
+        SagaListener listener = recordingStepOutcomes();
         bus.subscribe("payments", "payment-commands", Charge.class,
                 (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Charged(command.orderId())));
         bus.subscribe("refunds", "refund-commands", Refund.class,
@@ -476,7 +465,7 @@ class SagaLogContextTest {
             assertTrue(result.join().isCompensated());
         }
         assertEquals(List.of("completed charge s-7/order/charge", "failed ship s-7/order/ship",
-                "compensated charge s-7/order/charge"), seen);
+                "compensating s-7/order/null", "compensated charge s-7/order/charge"), seen);
         assertEquals(callersContext(), MDC.getCopyOfContextMap());
     }
 
