@@ -129,8 +129,9 @@ class BusLogContextTest {
     void aHandlerSeesThePartitionAndOffsetItsMessageWasDeliveredFrom() {
         InMemoryTransport transport = InMemoryTransport.builder().partitions(2).deliveryMode(DeliveryMode.MANUAL).build();
         EventBus bus = EventBus.builder(transport).types(TYPES).scheduler(new VirtualScheduler()).logContext(true).build();
-        bus.subscribe("payments", "order-placed", OrderPlaced.class, (event, ctx) -> seen.add(MDC.get(
-                "streamsaga.partition") + "/" + MDC.get("streamsaga.offset") + " " + ctx.partition() + "/" + ctx.offset()));
+        bus.subscribe("payments", "order-placed", OrderPlaced.class, (event, ctx) -> seen.add(
+                MDC.get("streamsaga.partition") + "/" + MDC.get("streamsaga.offset") + " " + ctx.partition() + "/"
+                        + ctx.offset()));
         MDC.put("streamsaga.offset", "the-callers-offset");
 
         for (int i = 0; i < 6; i++) { // both partitions, some at offsets above 0

@@ -984,59 +984,61 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             boolean drovenSinceRead = false; // a saga was driven here since the heartbeats were read
             for (SagaInstance instance : page) {
-                // Its lines here (adopted, moved, left unresolvable) are about this saga: its keys, as in a drive
+                activeIds.add(instance.sagaId());
+                SagaRun<?> registered = runs.get(instance.sagaId());
+                // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any
+                // other.
+                if (registered != null && (registered.storedVersionHint() >= instance.version()
+                        || !dropIfSuperseded(registered, unresolvable))) {
+                    // Driven here already; but one a reply made this orchestrator drive, which no report told of yet,
+                    // is reported now (not while a store failure left it unchecked: the next recovery reports it).
+                    if (!unresolvable.containsKey(instance.sagaId())
+                            && adoptedByReplies.remove(instance.sagaId(), registered)) {
+                        resumed.add(instance.sagaId());
+                    }
+                    continue;
+                }
+                // Left out by the store already, but for a node alive only in the reading after the page (and for a
+                // store that returns more than asked).
+                if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
+                    ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
+                    continue;
+                }
+                if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
+                    recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
+                    continue;
+                }
+                ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
+                if (registry != null) {
+                    heartbeatIfDue();
+                    String owner = instance.owner();
+                    if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
+                        // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted
+                        // under its id, awake after a pause), resuming its sagas itself without a write that would
+                        // stop this one.
+                        heartbeats = registry.heartbeats();
+                        leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
+                        drovenSinceRead = false;
+                        if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
+                            ownedElsewhere.add(instance.sagaId());
+                            continue;
+                        }
+                    }
+                }
+                // What is logged of it from here (not resumable, moved, adopted elsewhere) is about this saga: its
+                // keys, as in a drive
                 String[] keys = enterSaga(instance.sagaId(), instance.sagaName());
                 try {
-                    activeIds.add(instance.sagaId());
-                    SagaRun<?> registered = runs.get(instance.sagaId());
-                    // A run here that another orchestrator's write superseded is dropped; its saga is then treated as any
-                    // other.
-                    if (registered != null && (registered.storedVersionHint() >= instance.version()
-                            || !dropIfSuperseded(registered, unresolvable))) {
-                        // Driven here already; but one a reply made this orchestrator drive, which no report told of yet,
-                        // is reported now (not while a store failure left it unchecked: the next recovery reports it).
-                        if (!unresolvable.containsKey(instance.sagaId())
-                                && adoptedByReplies.remove(instance.sagaId(), registered)) {
-                            resumed.add(instance.sagaId());
-                        }
-                        continue;
-                    }
-                    // Left out by the store already, but for a node alive only in the reading after the page (and for a
-                    // store that returns more than asked).
-                    if (heartbeats != null && ownedByLiveNode(instance.owner(), heartbeats, leaseSince)) {
-                        ownedElsewhere.add(instance.sagaId()); // its node is alive: it drives it, however long it waits
-                        continue;
-                    }
-                    if (idleSince != null && instance.updatedAt().isAfter(idleSince)) {
-                        recentlyUpdated.add(instance.sagaId()); // probably driven by another orchestrator right now
-                        continue;
-                    }
-                    ensureOpen(); // close() ran meanwhile (the sweep's thread is not the caller's): nothing more is resumed
-                    if (registry != null) {
-                        heartbeatIfDue();
-                        String owner = instance.owner();
-                        if (drovenSinceRead && owner != null && !owner.equals(nodeId)) {
-                            // Driving the sagas adopted so far took time: their owner may be back meanwhile (restarted
-                            // under its id, awake after a pause), resuming its sagas itself without a write that would
-                            // stop this one.
-                            heartbeats = registry.heartbeats();
-                            leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
-                            drovenSinceRead = false;
-                            if (ownedByLiveNode(owner, heartbeats, leaseSince)) {
-                                ownedElsewhere.add(instance.sagaId());
-                                continue;
-                            }
-                        }
-                    }
                     SagaRun<?> run;
                     int movedBefore = moved.size();
                     try {
                         run = adopt(instance, moved, unresolvable, null);
-                    } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
-                        log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
-                        // The engine's own refusals say what is wrong in their message; another exception needs its class,
-                        // as does a SagaException without a message (a store's): a null reason would be replaced by the
-                        // generic one below.
+                    } catch (RuntimeException e) { // its data cannot be upcast or read: the others are still resumed
+                        log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(),
+                                e.toString());
+                        // The engine's own refusals say what is wrong in their message; another exception needs its
+                        // class, as does a SagaException without a message (a store's): a null reason would be
+                        // replaced by the generic one below.
                         unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException && e.getMessage() != null
                                 ? e.getMessage() : e.toString());
                         run = null;
@@ -1052,8 +1054,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                         }
                         if (claim == SagaRun.Claim.FAILED) {
                             Throwable stopped = run.stopReason();
-                            unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id did"
-                                    + " not happen (the next recovery tries again)" + (stopped == null ? "" : ": " + stopped));
+                            unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id"
+                                    + " did not happen (the next recovery tries again)"
+                                    + (stopped == null ? "" : ": " + stopped));
                             run = null;
                         }
                     }
@@ -1061,7 +1064,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                         unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
                     } else {
                         resumed.add(instance.sagaId());
-                        adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported here
+                        adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported
                         run.drive();
                         drovenSinceRead = true;
                     }
@@ -1084,12 +1087,11 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         for (SagaRun<?> registered : runs.values()) {
             Instant lastWrite = registered.updatedAtHint();
             if (!activeIds.contains(registered.sagaId()) && registered.storedVersionHint() != 0 && lastWrite != null
-                    && lastWrite.isBefore(scanned) && (idleSince == null || !lastWrite.isAfter(idleSince))) {
-                String[] keys = registered.enterLogContext();
+                    && lastWrite.isBefore(scanned) && (idleSince == null || !lastWrite.isAfter(idleSince))
+                    && dropIfSuperseded(registered, unresolvable)) {
+                String[] keys = registered.enterLogContext(); // its line if it cannot be read again
                 try {
-                    if (dropIfSuperseded(registered, unresolvable)) {
-                        leftAloneAfterDrop(registered.sagaId(), idleSince, recentlyUpdated, ownedElsewhere);
-                    }
+                    leftAloneAfterDrop(registered.sagaId(), idleSince, recentlyUpdated, ownedElsewhere);
                 } finally {
                     registered.leaveLogContext(keys);
                 }
@@ -1163,6 +1165,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * recovery goes on with the other sagas, and the next one checks the run again.
      */
     private static boolean dropIfSuperseded(SagaRun<?> run, Map<String, String> unchecked) {
+        String[] keys = run.enterLogContext(); // a recovery's check, outside a drive: its lines are about this saga
         try {
             return run.dropIfSuperseded();
         } catch (RuntimeException e) {
@@ -1171,6 +1174,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             unchecked.putIfAbsent(run.sagaId(), "driven here, but the store failed while checking whether another"
                     + " orchestrator wrote it since (it stays driven here; the next recovery checks it again): " + e);
             return false;
+        } finally {
+            run.leaveLogContext(keys);
         }
     }
 

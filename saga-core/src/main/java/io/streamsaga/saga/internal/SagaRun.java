@@ -1495,7 +1495,8 @@ final class SagaRun<D> {
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.COMPENSATING || state.compensationAttempts() != attempt || !inFlight[i]) {
-            debugOutsideADrive("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(), attempt);
+            debugOutsideADrive("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(),
+                    attempt);
             return;
         }
         Duration timeout = step.compensationTimeout();

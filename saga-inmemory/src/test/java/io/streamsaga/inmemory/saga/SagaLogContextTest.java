@@ -487,8 +487,9 @@ class SagaLogContextTest {
             assertTrue(orchestrator.start(quick, "s-10", "o-10", new Order("o-10")).toCompletableFuture().join()
                     .isCompleted());
             // A reply to a command of another saga once under the id s-8 (purged since)
-            Message command = Message.builder("payment-commands").id(SagaMessages.commandId("s-8", at, "charge", false, 1))
-                    .type("charge").payload(new Charge("o-8")).header(MessageHeaders.SAGA_ID, "s-8").header(SagaMessages.STEP, "charge")
+            Message command = Message.builder("payment-commands")
+                    .id(SagaMessages.commandId("s-8", at, "charge", false, 1)).type("charge").payload(new Charge("o-8"))
+                    .header(MessageHeaders.SAGA_ID, "s-8").header(SagaMessages.STEP, "charge")
                     .header(SagaMessages.REPLY_TOPIC, "saga-replies").build();
             SagaMessages.reply(bus, command, new Charged("o-8")).toCompletableFuture().join();
 

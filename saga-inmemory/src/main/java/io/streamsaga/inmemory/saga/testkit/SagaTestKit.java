@@ -128,7 +128,8 @@ public final class SagaTestKit<F, D> {
 
     /**
      * Builds each run's orchestrator and bus with {@code logContext(logContext)}
-     * ({@link io.streamsaga.saga.SagaOrchestrator.Builder#logContext}, {@link io.streamsaga.bus.EventBus.Builder#logContext}):
+     * ({@link io.streamsaga.saga.SagaOrchestrator.Builder#logContext},
+     * {@link io.streamsaga.bus.EventBus.Builder#logContext}):
      * the saga's keys, and a delivered message's, in slf4j's MDC while the application's code runs, so that a test can
      * check what its actions, handlers and listeners log with them (docs/sagas.md, "Log correlation"). Off by default.
      */
