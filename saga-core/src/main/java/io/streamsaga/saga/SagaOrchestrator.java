@@ -799,9 +799,11 @@ public interface SagaOrchestrator extends AutoCloseable {
          * Puts the saga's id ({@code streamsaga.sagaId}), its definition's name ({@code streamsaga.saga}) and the step
          * ({@code streamsaga.step}) in slf4j's {@link org.slf4j.MDC} while the engine drives a saga and calls the
          * application (actions, compensations, command factories, reply handlers, listeners, interceptors), so that
-         * their log lines and the engine's own carry them; the thread's own values are put back afterwards. Off by
-         * default: each put costs a thread-local map update in a real MDC adapter, on every saga. Work an action hands to
-         * another executor gets none of them (the MDC is per thread). See docs/sagas.md, "Log correlation".
+         * their log lines and the engine's own carry them; the engine's lines about one saga outside a drive (its
+         * recovery, a reply ignored, its start refused) carry its id and name too. The thread's own values are put back
+         * afterwards. Off by default: each put costs a thread-local map update in a real MDC adapter, on every saga.
+         * Work an action hands to another executor gets none of them (the MDC is per thread). See docs/sagas.md, "Log
+         * correlation".
          */
         public Builder logContext(boolean logContext) {
             this.logContext = logContext;
