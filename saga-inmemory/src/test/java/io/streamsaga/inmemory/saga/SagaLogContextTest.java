@@ -2,7 +2,9 @@ package io.streamsaga.inmemory.saga;
 
 import io.streamsaga.CapturedLog;
 import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.contract.ForwardingTransport;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
@@ -34,6 +36,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -540,6 +543,55 @@ class SagaLogContextTest {
                 "participant the-callers-saga/null/the-callers-step", "participant's message null",
                 "reply the-callers-saga/null/the-callers-step"), seen);
         assertEquals(callersContext(), MDC.getCopyOfContextMap());
+    }
+
+    /** An in-memory transport whose sends to {@code held} wait for the test to fail them. */
+    static final class HoldingTransport extends ForwardingTransport {
+        final List<CompletableFuture<RecordPosition>> heldSends = new CopyOnWriteArrayList<>();
+        private final String held;
+
+        HoldingTransport(String held) {
+            super(InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build());
+            this.held = held;
+        }
+
+        @Override
+        public CompletionStage<RecordPosition> send(Message message) {
+            if (!message.topic().equals(held)) {
+                return super.send(message);
+            }
+            CompletableFuture<RecordPosition> send = new CompletableFuture<>();
+            heldSends.add(send);
+            return send;
+        }
+    }
+
+    @Test
+    void theEnginesWarningAboutALifecycleEventItCouldNotSendCarriesTheSagasKeysOnTheThreadThatFailedTheSend()
+            throws Throwable {
+        MDC.clear();
+        HoldingTransport transport = new HoldingTransport("saga-lifecycle");
+        EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.NONE).build(); // without keys of its own
+        SagaDefinition<Order> quick = SagaDefinition.builder("quick", Order.class).step("q").action((o, ctx) -> o)
+                .build();
+        try (bus; SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus)
+                .publishLifecycleEvents("saga-lifecycle").logContext(true).build()) {
+            assertTrue(orchestrator.start(quick, "s-11", "o-11", new Order("o-11")).toCompletableFuture().join()
+                    .isCompleted());
+            assertFalse(transport.heldSends.isEmpty(), "its lifecycle events wait to be sent");
+
+            String log = CapturedLog.ofThisThread(() -> { // the transport fails them on this thread, after the drive
+                for (CompletableFuture<RecordPosition> send : transport.heldSends) {
+                    send.completeExceptionally(new IllegalStateException("broker unreachable"));
+                }
+            });
+
+            assertLine(log, "WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-11: lifecycle event",
+                    "s-11", "quick");
+            assertEquals(transport.heldSends.size(), log.lines().filter(l -> l.contains("could not be published"))
+                    .count(), log);
+        }
+        assertEquals(Map.of(), MDC.getCopyOfContextMap());
     }
 
     /** {@code log} has an entry starting with {@code entry} that carries the saga's keys, and no step's. */
