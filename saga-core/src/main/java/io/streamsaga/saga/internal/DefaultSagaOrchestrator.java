@@ -1502,12 +1502,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         if (run == null && stored == null) {
             throw new SagaException(sagaId, stepName, "reply " + quote(message.id()) + " for unknown saga " + quote(sagaId), null, false);
         }
+        if (!logContext) { // the common path: no name read, no MDC work
+            onReply(message, sagaId, stepName, run, stored);
+            return;
+        }
         // What is logged of the reply (ignored, taken over) is about this saga: its keys, as in a drive
-        String[] keys = enterSaga(sagaId, run != null ? run.definition.name() : stored.sagaName());
+        String[] keys = LogContext.putSaga(sagaId, run != null ? run.definition.name() : stored.sagaName(), null);
         try {
             onReply(message, sagaId, stepName, run, stored);
         } finally {
-            leaveSaga(keys);
+            LogContext.restoreSaga(keys);
         }
     }
 
