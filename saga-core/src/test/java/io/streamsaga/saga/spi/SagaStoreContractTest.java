@@ -240,7 +240,9 @@ public abstract class SagaStoreContractTest {
     void insertingAnExistingSagaIdIsRejected() {
         insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1));
 
-        assertThrows(ConcurrentSagaUpdateException.class, () -> insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1)));
+        ConcurrentSagaUpdateException taken = assertThrows(ConcurrentSagaUpdateException.class,
+                () -> insert(instance("s-1", null, SagaStatus.RUNNING, T0, 1)));
+        assertTrue(taken.getMessage().startsWith("saga 's-1' exists already"), taken.getMessage());
         assertEquals(1, store.history("s-1").size());
     }
 
