@@ -342,7 +342,8 @@ public final class SagaDefinition<D> {
          * How a remote step's reply (decoded into {@code type}) updates the data; throw to fail the step. {@code type}
          * is a class the orchestrator's bus's codec decodes to (registered in its {@code TypeRegistry}, a
          * {@code JsonNode} or {@code Message}): the orchestrator refuses the definition otherwise, where it meets the
-         * bus ({@link SagaOrchestrator.Builder#build}, or its first start).
+         * bus ({@link SagaOrchestrator.Builder#build}, or its first start). A reply the codec cannot decode to it (a
+         * version newer than the registry knows) is dead-lettered, not handed to the handler, and the step waits on.
          */
         @SuppressWarnings("unchecked")
         public <R> StepBuilder<D> onReply(Class<R> type, ReplyHandler<D, R> handler) {

@@ -19,10 +19,11 @@ package io.streamsaga.saga;
  *       {@code recover()}, whose new attempt is a new invocation). {@link SagaOrchestrator#cancel} ends none:
  *       the saga compensates only once the running action's stage completed (or timed out);</li>
  *   <li>a remote step or a remote compensation: the invocation ({@link Kind#REPLY} for a step's,
- *       {@link Kind#COMPENSATION} for a compensation's) is the handling of its reply, decoding and reply handler
- *       included, in whichever process receives it (also one that took the saga over after a restart); sending
- *       its command is none, so a reply that never comes (a timeout) leaves nothing open. A failure injected by
- *       {@code before()} thus happens after the participant acted, like a reply handler's rejection;</li>
+ *       {@link Kind#COMPENSATION} for a compensation's) is the handling of its decoded reply by its reply handler,
+ *       in whichever process receives it (also one that took the saga over after a restart); a reply that cannot
+ *       be decoded is dead-lettered, not taken, and is none, nor is sending its command, so a reply that never
+ *       comes (a timeout) leaves nothing open. A failure injected by {@code before()} thus happens after the
+ *       participant acted, like a reply handler's rejection;</li>
  *   <li>when a {@code before()} throws, the invocation ends there: that interceptor and the ones before it
  *       get {@code after()} with its error, the ones after it are called neither.</li>
  * </ul>

@@ -1605,8 +1605,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             throw refused;
         }
         SagaStep<D> step = run.definition.step(stepName);
-        long takenAt = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()
-                ? run.onCompensationReply(step, message) : run.onReply(step, message);
+        long takenAt;
+        try {
+            takenAt = message.header(SagaMessages.PHASE).filter(SagaMessages.COMPENSATION::equals).isPresent()
+                    ? run.onCompensationReply(step, message) : run.onReply(step, message);
+        } catch (SagaException notTaken) {
+            // The reply refused (dead-lettered), the saga untouched: a run adopted for it is driven all the same, so
+            // that its wait's timeout is armed and this orchestrator's recoveries do not take it for one driven here.
+            run.drive();
+            throw notTaken;
+        }
         run.drive();
         if (run.stoppedUnfinished()) {
             SagaException refusedTwice = run.refusedTwiceReason(takenAt);

@@ -1,5 +1,6 @@
 package io.streamsaga.saga.internal;
 
+import io.streamsaga.codec.DecodingException;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -1138,10 +1139,25 @@ final class SagaRun<D> {
                     reply.id(), step.name(), state.attempts());
             return -1;
         }
+        SagaStep.Remote<D> remote = step.remote().orElseThrow();
+        // Decoded before the reply is taken: one that cannot be is refused (dead-lettered) and the step waits on, its
+        // timer armed. A late reply is the timeout's outcome, taken unread.
+        boolean late = isPast(state.dueAt());
+        Object decoded = null;
+        Exception undecoded = null;
+        if (!late) {
+            try {
+                decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+            } catch (DecodingException e) {
+                throw undecodable(step, reply, "", e);
+            } catch (RuntimeException e) { // an application codec's own failure: the handling's, as the handler's
+                undecoded = e;
+            }
+        }
         long takenAt = storedVersion;
         attached()[i] = true;
         cancelTimer(i);
-        if (isPast(state.dueAt())) {
+        if (late) {
             // Its timer not run yet (a scheduler running late, a clock moved past the deadline): the timeout's outcome, as
             // the timer's is when it runs first, so that the order of the two does not decide. The reply is taken unread.
             log.debug("saga {}: reply {} of step {} attempt {} came after the attempt's deadline {}: it timed out", sagaId,
@@ -1150,15 +1166,16 @@ final class SagaRun<D> {
             recordAndDrive(() -> onActionFailure(step, timedOut, true));
             return takenAt;
         }
-        SagaStep.Remote<D> remote = step.remote().orElseThrow();
         StepContext context = context(step, state.attempts());
         D result;
         SagaInterceptor.Invocation invocation = null;
         String[] previous = enterStep(step); // the drive after it puts its own (no step), then this back
         try {
-            try { // the invocation is the reply's handling: its decoding too
+            try { // the invocation is the reply's handling
                 invocation = before(SagaInterceptor.Kind.REPLY, context);
-                Object decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+                if (undecoded != null) {
+                    throw undecoded;
+                }
                 result = remote.onReply().onReply(data, decoded);
             } catch (Exception e) {
                 now = null;
@@ -1572,13 +1589,25 @@ final class SagaRun<D> {
             return takenAt;
         }
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
+        Object decoded = null;
+        Exception undecoded = null;
+        try { // as in onReply: a reply that cannot be decoded is refused, and the compensation waits on
+            decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+        } catch (DecodingException e) {
+            throw undecodable(step, reply, "compensation ", e);
+        } catch (RuntimeException e) {
+            undecoded = e;
+        }
         Throwable rejected = null;
         SagaInterceptor.Invocation invocation = null;
         String[] previous = enterStep(step); // as in onReply
         try {
-            try { // the invocation is the reply's handling, its decoding too, as for a remote step's reply (onReply)
+            try { // the invocation is the reply's handling, as for a remote step's reply (onReply)
                 invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
-                remote.onReply().onReply(data, orchestrator.bus().codec().decode(reply, remote.replyType()));
+                if (undecoded != null) {
+                    throw undecoded;
+                }
+                remote.onReply().onReply(data, decoded);
             } catch (Exception e) {
                 rejected = e;
             } catch (Error e) {
@@ -1593,6 +1622,18 @@ final class SagaRun<D> {
             leaveLogContext(previous);
         }
         return takenAt;
+    }
+
+    /**
+     * The refusal of a reply the bus's codec cannot decode to {@code step}'s reply class: bad input, which the bus
+     * dead-letters (not retriable), not the participant's outcome, so the step or its compensation goes on waiting, and
+     * the reply, redriven once the orchestrator's registry reads it, completes it.
+     */
+    private SagaException undecodable(SagaStep<D> step, Message reply, String phase, DecodingException e) {
+        return new SagaException(sagaId, step.name(), phase + "reply " + SagaException.quote(reply.id()) + " of step "
+                + SagaException.quote(step.name()) + " cannot be decoded, so it is not taken and the step waits for"
+                + " another reply or its timeout; once the orchestrator's TypeRegistry reads it (its type and version"
+                + " registered), redrive it from the dead-letter topic: " + e.getMessage(), e, false);
     }
 
     /**

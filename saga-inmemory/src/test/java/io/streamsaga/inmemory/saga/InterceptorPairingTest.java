@@ -11,6 +11,7 @@ import io.streamsaga.saga.SagaInterceptor;
 import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.StepStatus;
 import io.streamsaga.bus.SubscriptionOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -247,7 +248,7 @@ class InterceptorPairingTest {
     }
 
     @Test
-    void aReplyThatCannotBeDecodedIsHandledInsideItsInvocation() {
+    void aReplyThatCannotBeDecodedIsNoInvocationButADeadLetterAndTheStepWaitsOn() {
         bus.subscribe("participant", "reserve-commands", Reserve.class,
                 (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Unexpected(command.id())));
         SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
@@ -258,9 +259,10 @@ class InterceptorPairingTest {
             orchestrator.start(definition, "order-1", null, new Order("o-1"));
             transport.drainAll();
 
-            assertEquals(SagaStatus.COMPENSATED, orchestrator.find("order-1").orElseThrow().status());
-            assertEquals(List.of("tracer before REPLY reserve#1", "tracer after REPLY reserve#1 DecodingException"),
-                    tracer.events());
+            assertEquals(StepStatus.WAITING,
+                    orchestrator.find("order-1").orElseThrow().step("reserve").orElseThrow().status());
+            assertEquals(List.of(), tracer.events(), "a reply not taken is handled by no invocation");
+            assertEquals(1, transport.messages("saga-replies.DLT").size());
         }
     }
 
