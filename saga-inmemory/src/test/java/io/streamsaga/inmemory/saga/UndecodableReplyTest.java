@@ -109,6 +109,7 @@ class UndecodableReplyTest {
         assertEquals(1, deadLetters.size());
         Map<String, String> headers = deadLetters.get(0).headers();
         assertEquals(SagaException.class.getName(), headers.get(MessageHeaders.DLT_ERROR_CLASS));
+        assertEquals("handler-failed", headers.get(MessageHeaders.DLT_REASON), "the orchestrator's refusal, not the bus's");
         assertTrue(headers.get(MessageHeaders.DLT_ERROR_MESSAGE).contains("cannot be decoded"),
                 headers.get(MessageHeaders.DLT_ERROR_MESSAGE));
     }
@@ -151,6 +152,29 @@ class UndecodableReplyTest {
             assertEquals(SagaStatus.COMPLETED, store.find("trip-1").orElseThrow().status());
             assertEquals(new Trip("1", "HT-1"), store.find("trip-1").orElseThrow().data());
         });
+    }
+
+    @Test
+    void aReplyThatCannotBeDecodedLeavesTheTimeoutOfTheOrchestratorDrivingTheSagaArmed() {
+        hotel.subscribe("hotel", "hotel-commands", BookHotel.class,
+                (command, ctx) -> SagaMessages.reply(hotel, ctx.message(), new HotelBookedV2("HT-4", "104")));
+        SagaDefinition<Trip> definition = trip(false);
+        EventBus agency = agency(false);
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(agency).scheduler(scheduler)
+                .register(definition).build()) {
+            orchestrator.start(definition, "trip-4", null, new Trip("4", null));
+            transport.drainAll();
+            assertOneReplyDeadLetteredAsUndecodable();
+
+            scheduler.advance(Duration.ofMinutes(30));
+            transport.drainAll();
+
+            assertEquals(2, store.find("trip-4").orElseThrow().step("book-hotel").orElseThrow().attempts(),
+                    "the wait timed out at its deadline and its retry sent the command again");
+            assertEquals(2, transport.messages("saga-replies.DLT").size());
+        } finally {
+            agency.close();
+        }
     }
 
     @Test
