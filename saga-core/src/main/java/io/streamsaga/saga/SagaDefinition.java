@@ -390,7 +390,8 @@ public final class SagaDefinition<D> {
 
         /**
          * How the reply to the compensation command (decoded into {@code type}) is checked; throw to fail the attempt.
-         * {@code type} must be a class the bus's codec decodes to, as {@link #onReply}'s.
+         * {@code type} must be a class the bus's codec decodes to, as {@link #onReply}'s; a reply the codec cannot decode
+         * to it is dead-lettered, not handed to the handler, and the compensation waits on.
          */
         @SuppressWarnings("unchecked")
         public <R> StepBuilder<D> onCompensationReply(Class<R> type, CompensationReplyHandler<D, R> handler) {
