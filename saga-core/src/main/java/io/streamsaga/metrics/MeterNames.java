@@ -37,8 +37,9 @@ public final class MeterNames {
     /**
      * The library's own meters, by Prometheus name: the bus's and the orchestrator's counters, and its timers under
      * their names (an application meter of the same name and another type clashes) and with the {@code _seconds} a
-     * Prometheus registry adds to a timer, and saga-micrometer's gauges of the sagas by status ({@code SagaStatusGauges},
-     * which a recorder does not register but which share the application's registry).
+     * Prometheus registry adds to a timer, and saga-micrometer's gauges of the sagas by status and of the time they were
+     * last counted ({@code SagaStatusGauges}, which a recorder does not register but which share the application's
+     * registry), the latter under its name and with the {@code _seconds} of its base unit.
      */
     private static final Map<String, String> LIBRARY = Map.ofEntries(
             Map.entry("events_processed", "the library's counter events.processed"),
@@ -52,7 +53,11 @@ public final class MeterNames {
             Map.entry("saga_duration", "the library's timer saga.duration"),
             Map.entry("saga_duration_seconds", "the library's timer saga.duration"),
             Map.entry("saga_duration_seconds_max", "the library's timer saga.duration"),
-            Map.entry("streamsaga_sagas", "saga-micrometer's gauge streamsaga.sagas (SagaStatusGauges)"));
+            Map.entry("streamsaga_sagas", "saga-micrometer's gauge streamsaga.sagas (SagaStatusGauges)"),
+            Map.entry("streamsaga_sagas_counted_timestamp",
+                    "saga-micrometer's gauge streamsaga.sagas.counted.timestamp (SagaStatusGauges)"),
+            Map.entry("streamsaga_sagas_counted_timestamp_seconds",
+                    "saga-micrometer's gauge streamsaga.sagas.counted.timestamp (SagaStatusGauges)"));
 
     /** What Prometheus takes off the end of every metric's name, again and again ({@code a_info_total} is {@code a}). */
     private static final List<String> RESERVED_SUFFIXES = List.of("_total", "_created", "_bucket", "_info");

@@ -44,6 +44,16 @@ class MeterNamesTest {
         assertEquals("counter streamsaga.sagas cannot be recorded: saga-micrometer's gauge streamsaga.sagas"
                         + " (SagaStatusGauges) has the name streamsaga_sagas" + rule,
                 assertThrows(IllegalArgumentException.class, () -> names.claimCounter("streamsaga.sagas")).getMessage());
+        assertEquals("distribution streamsaga.sagas.counted.timestamp.seconds cannot be recorded: saga-micrometer's gauge"
+                        + " streamsaga.sagas.counted.timestamp (SagaStatusGauges) has the name"
+                        + " streamsaga_sagas_counted_timestamp_seconds" + rule,
+                assertThrows(IllegalArgumentException.class,
+                        () -> names.claimDistribution("streamsaga.sagas.counted.timestamp.seconds")).getMessage());
+        assertEquals("counter streamsaga_sagas_counted_timestamp cannot be recorded: saga-micrometer's gauge"
+                        + " streamsaga.sagas.counted.timestamp (SagaStatusGauges) has the name"
+                        + " streamsaga_sagas_counted_timestamp" + rule,
+                assertThrows(IllegalArgumentException.class,
+                        () -> names.claimCounter("streamsaga_sagas_counted_timestamp")).getMessage());
         assertEquals("name", assertThrows(NullPointerException.class, () -> names.claimCounter(null)).getMessage());
 
         new MeterNames().claimDistribution("orders"); // each recorder its own names

@@ -10,6 +10,7 @@ import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -25,16 +26,24 @@ import java.util.Set;
  * Prometheus registry scrapes as {@code streamsaga_sagas{status="FAILED_NEEDS_ATTENTION"}}. A scrape reads the last
  * counts and never the store: they are counted by {@link SagaOrchestrator#countByStatus} every interval (30 s by
  * default), on the given scheduler, the first time at once; until that first count the gauges read NaN. A count that
- * fails is logged at WARN and the gauges keep the last counts until the next interval's; a count whose thread is stopped
+ * fails is logged at WARN and the gauges keep the last counts until the next interval's; so that a dashboard can tell
+ * stale counts from fresh ones, the gauge {@value #COUNTED_NAME} (Prometheus:
+ * {@code streamsaga_sagas_counted_timestamp_seconds}) reads the time of the last count that succeeded, in seconds since
+ * the epoch on the scheduler's clock, NaN until the first one; a count whose thread is stopped
  * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks (docs/architecture.md, "A periodic
  * task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
- * binding to a registry: a second one that gauges a status the first one gauges is refused at build, as Micrometer
- * would hand it the first one's gauge (orchestrators of one store count the same sagas: bind one of them). Thread-safe.
+ * binding to a registry: a second one is refused at build, as Micrometer would hand it the first one's gauges
+ * (orchestrators of one store count the same sagas: bind one of them). Thread-safe.
  */
 public final class SagaStatusGauges implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SagaStatusGauges.class);
     /** The gauges' Micrometer name; Prometheus shows it as {@code streamsaga_sagas}. */
     public static final String NAME = "streamsaga.sagas";
+    /**
+     * The gauge of the time of the last count that succeeded, in seconds since the epoch (base unit seconds); Prometheus
+     * shows it as {@code streamsaga_sagas_counted_timestamp_seconds}.
+     */
+    public static final String COUNTED_NAME = "streamsaga.sagas.counted.timestamp";
     /** The statuses counted unless the builder says otherwise: those of the sagas not finished. */
     public static final Set<SagaStatus> DEFAULT_STATUSES = Collections.unmodifiableSet(
             EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILED_NEEDS_ATTENTION));
@@ -47,9 +56,13 @@ public final class SagaStatusGauges implements AutoCloseable {
     private final Duration interval;
     /** The counts on the configured scheduler: close() cancels the one queued and waits for one running. */
     private final Scheduler counts;
+    /** The clock of the counts' times: the scheduler's, so that a virtual one gives virtual times. */
+    private final Clock clock;
     private final List<Gauge> gauges = new ArrayList<>();
     /** The last counts, null until the first one succeeds. */
     private volatile Map<SagaStatus, Long> last;
+    /** When the last counts were made, in epoch seconds; NaN until the first one succeeds. */
+    private volatile double lastCounted = Double.NaN;
     private volatile boolean closed;
     private volatile Scheduler.Cancellable next;
 
@@ -59,6 +72,7 @@ public final class SagaStatusGauges implements AutoCloseable {
         this.statuses = Collections.unmodifiableSet(EnumSet.copyOf(builder.statuses));
         this.interval = builder.interval;
         this.counts = Scheduler.scoped(builder.scheduler, "saga status gauges");
+        this.clock = builder.scheduler.clock();
         try {
             for (SagaStatus status : statuses) {
                 // a strong reference: Micrometer holds a gauge's object weakly, and the application may keep none
@@ -66,6 +80,9 @@ public final class SagaStatusGauges implements AutoCloseable {
                         .tag("status", status.name()).description("sagas in the status, as last counted")
                         .register(registry));
             }
+            gauges.add(Gauge.builder(COUNTED_NAME, this, gauge -> gauge.lastCounted).strongReference(true)
+                    .baseUnit("seconds").description("when the sagas were last counted, in seconds since the epoch")
+                    .register(registry));
             schedule(Duration.ZERO); // refused by a closed scheduler
         } catch (RuntimeException | Error e) {
             close(); // no gauge left to refuse the next binding, no count left queued
@@ -113,6 +130,7 @@ public final class SagaStatusGauges implements AutoCloseable {
         boolean dead = false;
         try {
             last = Map.copyOf(orchestrator.countByStatus(statuses));
+            lastCounted = clock.millis() / 1000.0;
         } catch (RuntimeException e) {
             log.warn("saga status gauges: counting the sagas failed, the gauges keep the last counts until the next"
                     + " interval: {}", e.toString());
@@ -196,6 +214,9 @@ public final class SagaStatusGauges implements AutoCloseable {
                         "the registry has a gauge %s{status=%s} already: bind one SagaStatusGauges to a registry",
                         NAME, status);
             }
+            // also under other statuses: the time of the last count would be the other binding's
+            ConfigurationException.require(registry.find(COUNTED_NAME).gauge() == null,
+                    "the registry has a gauge %s already: bind one SagaStatusGauges to a registry", COUNTED_NAME);
             return new SagaStatusGauges(this);
         }
     }

@@ -171,6 +171,32 @@ class SagaStatusGaugesTest {
         gauges.close();
     }
 
+    private double lastCounted() {
+        return registry.get(SagaStatusGauges.COUNTED_NAME).gauge().value();
+    }
+
+    @Test
+    void theTimeOfTheLastSuccessfulCountIsAGaugeSoADashboardTellsAStaleCountFromAFreshOne() throws Throwable {
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+        assertEquals(Double.NaN, lastCounted(), "no count yet");
+        scheduler.runDueTasks();
+        double first = scheduler.now().toEpochMilli() / 1000.0;
+        assertEquals(first, lastCounted(), "the first count's time, in epoch seconds");
+        assertTrue(registry.scrape().lines().anyMatch(line -> line.startsWith("streamsaga_sagas_counted_timestamp_seconds ")),
+                registry.scrape());
+
+        failure.set(() -> new IllegalStateException("the database is down (test)"));
+        CapturedLog.ofThisThread(() -> scheduler.advance(EVERY.multipliedBy(3)));
+        assertEquals(4, countsAsked.get());
+        assertEquals(first, lastCounted(), "the failing counts leave the time of the last one that succeeded");
+
+        failure.set(null);
+        scheduler.advance(EVERY);
+        assertEquals(first + EVERY.multipliedBy(4).toSeconds(), lastCounted(), "counted again");
+        gauges.close();
+        assertNull(registry.find(SagaStatusGauges.COUNTED_NAME).gauge(), "removed on close");
+    }
+
     @Test
     @SuppressWarnings("removal") // ThreadDeath: what Thread.stop throws in the stopped thread, on the JDKs that have it
     void aCountWhoseThreadIsStoppedSaysSoAndIsTheLastButAnotherErrorIsFollowedByTheNextCount() throws Throwable {
@@ -201,10 +227,16 @@ class SagaStatusGaugesTest {
                 () -> SagaStatusGauges.builder(orchestrator, registry, scheduler).build());
         assertEquals("the registry has a gauge streamsaga.sagas{status=RUNNING} already: bind one SagaStatusGauges to"
                 + " a registry", twice.getMessage());
+        ConfigurationException otherStatuses = assertThrows(ConfigurationException.class,
+                () -> SagaStatusGauges.builder(orchestrator, registry, scheduler)
+                        .statuses(EnumSet.of(SagaStatus.COMPLETED)).build());
+        assertEquals("the registry has a gauge streamsaga.sagas.counted.timestamp already: bind one SagaStatusGauges to"
+                + " a registry", otherStatuses.getMessage(), "its time of the last count would be the first binding's");
 
         gauges.close();
 
         assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
+        assertNull(registry.find(SagaStatusGauges.COUNTED_NAME).gauge());
         assertEquals(pending, scheduler.pendingTasks(), "no count left scheduled");
         scheduler.advance(EVERY.multipliedBy(3));
         assertEquals(1, countsAsked.get());
@@ -274,6 +306,7 @@ class SagaStatusGaugesTest {
                 () -> SagaStatusGauges.builder(orchestrator, registry, closed).build());
 
         assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList(), "no gauge left");
+        assertNull(registry.find(SagaStatusGauges.COUNTED_NAME).gauge(), "no gauge left");
         SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).build();
         scheduler.runDueTasks();
         assertEquals("0.0", scraped(SagaStatus.RUNNING));
