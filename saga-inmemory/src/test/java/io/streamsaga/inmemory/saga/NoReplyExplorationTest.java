@@ -23,6 +23,8 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -60,10 +62,10 @@ class NoReplyExplorationTest {
                         timedOutRuns.incrementAndGet();
                         // the participant acted: its reservation is undone by key, though no seat id was recorded
                         assertEquals(1, airline.reservations, "the participant acted on the command");
-                        assertTrue(run.environment().transport().messages("saga-test-kit-lost-replies").size() > 0,
+                        assertTrue(run.environment().transport().messages("__saga-test-kit-lost-replies").size() > 0,
                                 "its replies were lost");
                     }
-                    List<Message> lostReleases = run.environment().transport().messages("saga-test-kit-lost-replies")
+                    List<Message> lostReleases = run.environment().transport().messages("__saga-test-kit-lost-replies")
                             .stream()
                             .filter(m -> SagaMessages.COMPENSATION.equals(m.header(SagaMessages.PHASE).orElse(null)))
                             .toList();
@@ -89,6 +91,40 @@ class NoReplyExplorationTest {
         assertTrue(timedOutRuns.get() >= 2, "runs in which reserve-seat timed out: " + timedOutRuns.get());
         assertTrue(unansweredCompensationRuns.get() >= 1,
                 "runs in which the release's reply was lost: " + unansweredCompensationRuns.get());
+    }
+
+    /**
+     * The airline, and an audit that reads every reply topic by a wildcard ({@code *-replies}), as a consumer tracing
+     * the replies of all sagas would, and records the topics of the replies it got.
+     */
+    record AuditedAirline(Airline airline, Set<String> auditedTopics) {
+        static AuditedAirline of(SagaTestEnvironment env) {
+            Set<String> topics = ConcurrentHashMap.newKeySet();
+            env.bus().subscribe("reply-audit", "*-replies", Message.class,
+                    (message, ctx) -> topics.add(ctx.message().topic()));
+            return new AuditedAirline(RemoteCompensationTest.airline(env), topics);
+        }
+    }
+
+    @Test
+    void aConsumerSubscribedByAWildcardNeverGetsTheReplyTheExplorerLoses() {
+        AtomicInteger lostRuns = new AtomicInteger();
+        ExplorationReport report = SagaCrashExplorer
+                .forSaga(AuditedAirline::of, audited -> RemoteCompensationTest.definition(false), BOOKING)
+                .types(RemoteCompensationTest.types())
+                .invariant((audited, run) -> {
+                    assertEquals(Set.of("saga-replies"), audited.auditedTopics(),
+                            "the wildcard's subscriber got the saga's replies, and a lost one if another topic shows");
+                    if (!run.environment().transport().messages("__saga-test-kit-lost-replies").isEmpty()) {
+                        lostRuns.incrementAndGet();
+                    }
+                })
+                .explore();
+
+        List<ExplorationReport.Scenario> noReply = report.scenarios(Kind.NO_REPLY);
+        assertTrue(!noReply.isEmpty() && noReply.stream().allMatch(s -> s.finalStatus() == SagaStatus.COMPENSATED
+                && s.violations().isEmpty()), noReply.toString());
+        assertTrue(lostRuns.get() >= 2, "runs that lost a reply: " + lostRuns.get());
     }
 
     record Notify(String passenger) {

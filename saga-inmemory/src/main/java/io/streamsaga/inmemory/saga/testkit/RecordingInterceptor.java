@@ -37,8 +37,12 @@ final class RecordingInterceptor implements SagaInterceptor {
     record CompensationEvent(String step, boolean started) {
     }
 
-    /** The topic a lost reply goes to instead of the orchestrator's: no one reads it, and a test may look at it. */
-    static final String LOST_REPLIES = "saga-test-kit-lost-replies";
+    /**
+     * The topic a lost reply goes to instead of the orchestrator's: no one reads it, and a test may look at it. An
+     * internal topic ({@code __}), which no wildcard matches: a consumer subscribed to {@code *-replies} or {@code *}
+     * must not get the reply the saga was never to get.
+     */
+    static final String LOST_REPLIES = "__saga-test-kit-lost-replies";
     /**
      * The topic a lost command goes to instead of its participant's: no one reads it, and a test may look at it. An
      * internal topic ({@code __}), which no wildcard matches: a participant subscribed to {@code *-commands} must not
@@ -95,8 +99,8 @@ final class RecordingInterceptor implements SagaInterceptor {
      * Records the start of a remote step's attempt, or of a remote compensation's, when the orchestrator publishes its
      * command for the run's saga ({@link SagaRunReport#SAGA_ID}), and sends a step's command to be lost
      * ({@link LostMessages}) to {@link #LOST_COMMANDS} instead, where its participant never reads it (the attempt was
-     * started all the same); sends a reply of the run's saga to be lost to {@link #LOST_REPLIES} instead, where the
-     * orchestrator never reads it.
+     * started all the same); sends a reply of the run's saga to be lost to {@link #LOST_REPLIES} instead, where neither
+     * the orchestrator nor a subscriber by a wildcard reads it.
      */
     MessageInterceptor commandObserver() {
         return new MessageInterceptor() {
