@@ -33,7 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * those the store sends (captured from its connection). So is a page of {@link JdbcSagaStore#findPage} (the
  * orchestrator's paged queries) of a status, of idle sagas, and of a business key (from
  * {@code ss_saga_business_key_created}):
- * the indexes of schema version 4 serve it, the key's the index of version 10 in its keyset order.
+ * the indexes of schema version 4 serve it, the key's the index of version 10 in its keyset order, as it serves
+ * {@link JdbcSagaStore#findByBusinessKey} (every saga of the key, in that order, none sorted).
  */
 class H2RecoveryPagePlanTest {
     private static final Pattern SCAN_COUNT = Pattern.compile("scanCount: (\\d+)");
@@ -156,11 +157,9 @@ class H2RecoveryPagePlanTest {
         return dataSource;
     }
 
-    @Test
-    void aPageOfABusinessKeyIsReadInItsOrderFromTheKeyIndexWithoutSortingEverySagaOfTheKey() throws Exception {
-        DataSource dataSource = manySagas();
+    /** {@code dataSource} with 5,000 more sagas of one key, {@code k-big} (an account's, say), 2 a millisecond. */
+    private static DataSource withABigKey(DataSource dataSource) throws Exception {
         try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            // 5,000 sagas of one key (an account's, say), 2 a millisecond
             s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
                     + " status, steps, created_at, updated_at, version)"
                     + " SELECT 'b-' || g, 'order', 1, 'k-big', 'order-data', X'7b7d',"
@@ -170,6 +169,12 @@ class H2RecoveryPagePlanTest {
                     + " FROM SYSTEM_RANGE(1, 5000) r(g)");
             s.execute("ANALYZE");
         }
+        return dataSource;
+    }
+
+    @Test
+    void aPageOfABusinessKeyIsReadInItsOrderFromTheKeyIndexWithoutSortingEverySagaOfTheKey() throws Exception {
+        DataSource dataSource = withABigKey(manySagas());
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         SagaQuery second = next(new SagaQuery(EnumSet.allOf(SagaStatus.class), "k-big", null, null, 500), store);
@@ -186,6 +191,26 @@ class H2RecoveryPagePlanTest {
         Matcher scans = SCAN_COUNT.matcher(plan);
         assertTrue(scans.find(), plan);
         assertTrue(Long.parseLong(scans.group(1)) <= 501, plan);
+    }
+
+    @Test
+    void theSagasOfABusinessKeyAreReadOldestFirstInTheKeyIndexsOrderWithoutSortingThem() throws Exception {
+        DataSource dataSource = withABigKey(manySagas());
+        StatementCapture capture = new StatementCapture(dataSource);
+
+        assertAllOfTheBigKeyOldestFirst(JdbcSagaStore.create(capture.dataSource()).findByBusinessKey("k-big"));
+
+        assertEquals(1, capture.statements().size(), "one statement");
+        String plan = capture.explain(dataSource, "EXPLAIN ANALYZE ", 0);
+        // read in the key's creation order from the index, nothing sorted: not the key's 5,000 sagas read, then sorted
+        assertTrue(plan.contains("/* public.ss_saga_business_key_created: "), plan);
+        assertTrue(plan.contains("/* index sorted */"), plan);
+    }
+
+    /** {@code sagas} are the 5,000 of {@link #withABigKey}'s key, oldest first, then by id. */
+    static void assertAllOfTheBigKeyOldestFirst(List<SagaInstance> sagas) {
+        assertEquals(5000, sagas.size());
+        assertEquals(sagas.stream().sorted(RecoveryQuery.ORDER).toList(), sagas, "oldest first, then by id");
     }
 
     private static SagaQuery next(SagaQuery query, JdbcSagaStore store) {

@@ -28,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (captured from its connection); the table holds fewer rows than ANALYZE samples, so its statistics, and the plan,
  * are the same at each run. So is a page of {@link JdbcSagaStore#findPage} (the orchestrator's paged queries) of a
  * status, of idle sagas, and of a business key (from {@code ss_saga_business_key_created}): the indexes of schema
- * version 4 serve it, the key's the index of version 10 in its keyset order.
+ * version 4 serve it, the key's the index of version 10 in its keyset order, as it serves
+ * {@link JdbcSagaStore#findByBusinessKey} (every saga of the key, in that order, none sorted).
  */
 class PostgresRecoveryPagePlanTest {
     @RegisterExtension
@@ -107,11 +108,9 @@ class PostgresRecoveryPagePlanTest {
         assertTrue(plan.contains("ss_saga_status"), plan);
     }
 
-    @Test
-    void aPageOfABusinessKeyIsReadInItsOrderFromTheKeyIndexWithoutSortingEverySagaOfTheKey() throws Exception {
-        DataSource dataSource = manySagas();
+    /** {@code dataSource} with 5,000 more sagas of one key, {@code k-big} (an account's, say), 2 a millisecond. */
+    private static DataSource withABigKey(DataSource dataSource) throws Exception {
         try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            // 5,000 sagas of one key (an account's, say), 2 a millisecond
             s.execute("INSERT INTO ss_saga (saga_id, saga_name, definition_version, business_key, data_type, data,"
                     + " status, steps, created_at, updated_at, version)"
                     + " SELECT 'b-' || g, 'order', 1, 'k-big', 'order-data', '{}'::bytea,"
@@ -120,6 +119,12 @@ class PostgresRecoveryPagePlanTest {
                     + " timestamptz '2026-01-01' + g * interval '1 millisecond', 1 FROM generate_series(1, 5000) g");
             s.execute("ANALYZE ss_saga");
         }
+        return dataSource;
+    }
+
+    @Test
+    void aPageOfABusinessKeyIsReadInItsOrderFromTheKeyIndexWithoutSortingEverySagaOfTheKey() throws Exception {
+        DataSource dataSource = withABigKey(manySagas());
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         SagaQuery second = next(new SagaQuery(EnumSet.allOf(SagaStatus.class), "k-big", null, null, 500), store);
@@ -131,6 +136,23 @@ class PostgresRecoveryPagePlanTest {
         String plan = capture.explain(dataSource, "EXPLAIN ", 0);
         // read in the key's creation order from the index, stopping at the page's end: no sort of the 4,500 sagas of
         // the key after the page's start
+        assertFalse(plan.contains("Sort"), plan);
+        assertFalse(plan.contains("Seq Scan"), plan);
+        assertTrue(plan.contains("Index Scan using ss_saga_business_key_created"), plan);
+    }
+
+    @Test
+    void theSagasOfABusinessKeyAreReadOldestFirstInTheKeyIndexsOrderWithoutSortingThem() throws Exception {
+        DataSource dataSource = withABigKey(manySagas());
+        StatementCapture capture = new StatementCapture(dataSource);
+
+        // as H2RecoveryPagePlanTest's big key
+        H2RecoveryPagePlanTest.assertAllOfTheBigKeyOldestFirst(JdbcSagaStore.create(capture.dataSource())
+                .findByBusinessKey("k-big"));
+
+        assertEquals(1, capture.statements().size(), "one statement");
+        String plan = capture.explain(dataSource, "EXPLAIN ", 0);
+        // read in the key's creation order from the index: no sort of the key's 5,000 sagas
         assertFalse(plan.contains("Sort"), plan);
         assertFalse(plan.contains("Seq Scan"), plan);
         assertTrue(plan.contains("Index Scan using ss_saga_business_key_created"), plan);
