@@ -80,8 +80,8 @@ public final class SagaMessages {
     /**
      * Publishes {@code reply} (a registered event) to the reply topic named in {@code command}, with the
      * correlation headers the orchestrator needs ({@link #replyHeaders}): the command's saga id, step, attempt and
-     * phase, and the command's id as causation id, also when called outside the command's handler (from another
-     * thread, once the work is done), where the bus would not set it.
+     * phase, the command's id as causation id and its correlation id, also when called outside the command's handler
+     * (from another thread, once the work is done), where the bus would not set them.
      *
      * @throws SagaException when {@code command} is not a saga command (it has no {@value #REPLY_TOPIC} header)
      */
@@ -94,8 +94,9 @@ public final class SagaMessages {
      * appends to its own outbox in the transaction of the command's effect, say
      * ({@code outbox.append(connection, command.header(SagaMessages.REPLY_TOPIC).orElseThrow(), command.key(), reply,
      * SagaMessages.replyHeaders(command))}), so that it commits with the effect. The command's saga id, step, attempt
-     * and phase, and its id as causation id (which tells the orchestrator which saga of the id the reply answers); a
-     * new map, to which the caller may add headers of its own.
+     * and phase, its id as causation id (which tells the orchestrator which saga of the id the reply answers) and its
+     * correlation id (the reply is of the command's conversation, wherever it is sent from); a new map, to which the
+     * caller may add headers of its own.
      *
      * @throws SagaException when {@code command} is not a saga command (it has no {@value #REPLY_TOPIC} header)
      */
@@ -107,6 +108,9 @@ public final class SagaMessages {
                 ATTEMPT, command.header(ATTEMPT).orElse("1"),
                 MessageHeaders.CAUSATION_ID, command.id()));
         command.header(PHASE).ifPresent(phase -> headers.put(PHASE, phase));
+        // the command's conversation, also for a reply sent outside its handler (a relay, another thread, another
+        // handler), where the bus would start a new one or take the other handler's
+        command.correlationId().ifPresent(id -> headers.put(MessageHeaders.CORRELATION_ID, id));
         return headers;
     }
 

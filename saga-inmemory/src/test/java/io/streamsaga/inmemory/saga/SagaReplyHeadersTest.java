@@ -92,6 +92,23 @@ class SagaReplyHeadersTest {
     }
 
     @Test
+    void aReplySentOutsideItsCommandsHandlerCarriesTheCommandsCorrelationIdSoTheConversationStaysOneInTheLogs() {
+        try (SagaOrchestrator orchestrator = orchestrator()) {
+            orchestrator.start(definition, "saga-1", null, new Booking("bob"));
+            desk.transport.drainAll();
+            Message command = desk.reserveCommands.get(0);
+            String conversation = command.correlationId().orElseThrow();
+
+            answerWithReplyHeaders(command, new SeatReserved(true));
+            SagaMessages.reply(desk.bus, command, new SeatReserved(true)); // SagaMessages.reply from another thread
+
+            assertEquals(conversation, SagaMessages.replyHeaders(command).get(MessageHeaders.CORRELATION_ID));
+            assertEquals(conversation, desk.transport.messages("saga-replies").get(0).correlationId().orElseThrow());
+            assertEquals(conversation, desk.transport.messages("saga-replies").get(1).correlationId().orElseThrow());
+        }
+    }
+
+    @Test
     void aCompensationsReplySentWithItsCommandsReplyHeadersCarriesThePhaseAndSettlesTheCompensation() {
         try (SagaOrchestrator orchestrator = orchestrator()) {
             CompletableFuture<SagaResult<Booking>> result = orchestrator.start(definition, "saga-1", null,
