@@ -48,6 +48,12 @@ import java.util.random.RandomGenerator;
  * drives the saga also when it writes the outcome of an asynchronous action or compensation whose stage was
  * already complete when returned (as for a synchronous one). An Error that completes an asynchronous action's
  * stage (or a parallel member's) is a failed attempt like an exception.
+ *
+ * <p>A store failure (an exception) at a transition's write stops the saga's run too, its result failing with a
+ * retriable {@link SagaException}; this orchestrator then resumes the saga itself, as {@link #recover()} would, after a
+ * backoff of 1 s doubling to 1 min while the store keeps failing, unless the saga is driven here again, finished, or
+ * another orchestrator's meanwhile (with {@link Builder#ownership}, a live node's; without, written by another since),
+ * or the orchestrator closes.
  */
 public interface SagaOrchestrator extends AutoCloseable {
 

@@ -38,6 +38,7 @@ import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.metrics.MetricsRecorder;
+import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.StepRole;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
@@ -115,6 +116,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      */
     private Instant purgeCutoff;
     private int purgedInRun;
+    /**
+     * The backoff between the tries to resume a saga whose run a store failure stopped ({@link StoreFailureResume}): 1 s
+     * doubling to 1 min, jittered by a fifth so that the sagas an outage stopped do not all try at once.
+     */
+    private static final RetryPolicy RESUME_BACKOFF = RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE)
+            .initialBackoff(Duration.ofSeconds(1)).multiplier(2).maxBackoff(Duration.ofMinutes(1)).jitter(0.2).build();
+    /** By saga id, the resumptions of sagas whose run a store failure stopped, until each ends; cleared by close(). */
+    private final Map<String, StoreFailureResume> resumes = new ConcurrentHashMap<>();
     /** The retention purge, the recovery sweeps and the heartbeat, each when configured; cancelled by close(). */
     private final List<Repeating> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
     /**
@@ -306,6 +315,198 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (timer != null) {
                 timer.cancel();
             }
+        }
+    }
+
+    /**
+     * A write of saga {@code sagaId} failed (the store unreachable, say) and stopped its run here ({@code written}: the
+     * version the run last wrote, 0 before its start was stored; {@code attempted}: the instance the failed write
+     * carried, which the store may hold all the same). Logged at ERROR once per streak of failures of the saga; then
+     * this orchestrator tries to resume the saga itself after a backoff, as recover() would, and again while the
+     * store fails ({@link StoreFailureResume}).
+     */
+    void storeFailed(String sagaId, long written, SagaInstance attempted, RuntimeException failure) {
+        if (closed) {
+            log.error("saga {}: the store failed as the orchestrator closed; the saga stops here and resumes on"
+                    + " recover(): {}", sagaId, failure.toString());
+            return;
+        }
+        while (true) {
+            StoreFailureResume fresh = new StoreFailureResume(sagaId);
+            StoreFailureResume resume = resumes.putIfAbsent(sagaId, fresh);
+            if (resume == null) {
+                log.error("saga {}: the store failed; the saga stops here, and this orchestrator resumes it once the"
+                        + " store answers (tried again with a backoff up to {}; recover() resumes it too): {}", sagaId,
+                        RESUME_BACKOFF.maxBackoff(), failure.toString());
+                fresh.failedAgain(written, attempted);
+                return;
+            }
+            if (resume.failedAgain(written, attempted)) {
+                log.debug("saga {}: the store failed again while it is resumed here: {}", sagaId, failure.toString());
+                return;
+            }
+            resumes.remove(sagaId, resume); // it ended meanwhile: a streak of its own
+        }
+    }
+
+    /**
+     * The resumption of one saga whose run a store failure stopped: a task on the scheduler (in the scope close()
+     * cancels) that resumes it as a recovery would ({@link #resumeRead}), after a backoff ({@link #RESUME_BACKOFF})
+     * that grows while the store keeps failing, its reading or the run's writes. It ends once the saga is driven here
+     * again (resumed by it, by a reply, a recovery or an operator call), is finished or gone, is another orchestrator's
+     * (with saga ownership, a live node's, as recover() leaves it; without, written by another orchestrator since this
+     * one last did, so driven there), cannot be resumed here (recover() reports why), or the orchestrator closes. It
+     * stops for good on a ThreadDeath or a test's SimulatedProcessCrash, as the periodic tasks do (docs/architecture.md,
+     * "A periodic task whose thread is stopped"); an Error from the resumed saga's step propagates, the run stopped as
+     * if the process died there, for recover() to resume.
+     */
+    private final class StoreFailureResume implements Runnable {
+        private final String sagaId;
+        /** Under this object's lock. The store failures of this streak. */
+        private int failures;
+        /** Under this object's lock: the last failing run's stored version, and the instance of its failed write. */
+        private long written;
+        private SagaInstance attempted;
+        /** Under this object's lock: a try runs now, and a failure during it asks for another. */
+        private boolean running;
+        private boolean again;
+
+        StoreFailureResume(String sagaId) {
+            this.sagaId = sagaId;
+        }
+
+        /** Under this object's lock: no try follows; a failure from now on begins a streak of its own. */
+        private boolean ended;
+
+        /**
+         * A store failure of the saga: a try is queued after the backoff, unless one is queued already; false when this
+         * resumption ended (nothing done).
+         */
+        synchronized boolean failedAgain(long written, SagaInstance attempted) {
+            if (ended) {
+                return false;
+            }
+            this.written = written;
+            this.attempted = attempted;
+            failures++;
+            if (running) {
+                again = true; // the try in progress queues the next when it ends
+            } else if (failures == 1) {
+                queue();
+            } // else: a try is queued, and it reads the saga as stored then
+            return true;
+        }
+
+        private synchronized void end() {
+            ended = true;
+            resumes.remove(sagaId, this);
+        }
+
+        private void queue() {
+            try {
+                repeatingScope.schedule(RESUME_BACKOFF.delayBefore(failures + 1, retryJitter()), this);
+            } catch (RuntimeException e) { // the scheduler closed before this orchestrator: recover() resumes it
+                end();
+                log.warn("saga {}: not resumed here after its store failure, the scheduler refused the task; recover()"
+                        + " resumes it: {}", sagaId, e.toString());
+            }
+        }
+
+        @Override
+        public void run() {
+            synchronized (this) {
+                running = true;
+                again = false;
+            }
+            RuntimeException failed = null;
+            boolean resumed = false;
+            try {
+                resumed = resumeOnce();
+            } catch (SimulatedProcessCrash e) {
+                // A test's store says this process died: a dead process runs no timers (as Repeating).
+                end();
+                log.debug("{} thrown while resuming saga {} after its store failure: no further try", e.toString(),
+                        sagaId);
+                return;
+            } catch (ThreadDeath e) {
+                end();
+                log.warn("saga {}: its resumption after a store failure stops for good, its thread stopped ({});"
+                        + " recover() resumes it", sagaId, e.toString());
+                throw e;
+            } catch (RuntimeException e) {
+                failed = e;
+            } catch (Error e) { // from the resumed saga's step: its run stopped as if the process died there
+                end();
+                throw e;
+            }
+            synchronized (this) {
+                running = false;
+                if (closed) {
+                    end();
+                    return;
+                }
+                if (failed != null) {
+                    failures++;
+                    log.debug("saga {}: not resumed yet, the store still fails (try {}): {}", sagaId, failures,
+                            failed.toString());
+                }
+                if (failed != null || again) {
+                    queue();
+                    return;
+                }
+                end();
+                if (resumed) {
+                    log.info("saga {}: resumed here after its store failure ({} failure(s) in a row)", sagaId,
+                            failures);
+                }
+            }
+        }
+
+        /**
+         * One try: false when it gave way (driven here, finished, another orchestrator's); throws a store's failure to
+         * read or adopt the saga (a write's failure comes back through {@link #storeFailed}).
+         */
+        private boolean resumeOnce() {
+            if (closed || runs.containsKey(sagaId)) {
+                return false; // driven here again (a reply, a recovery, an operator call), or closed
+            }
+            SagaInstance stored = store.find(sagaId).orElse(null);
+            if (stored == null || !stored.status().isActive()) {
+                log.debug("saga {}: finished or gone since its store failure; nothing to resume", sagaId);
+                return false;
+            }
+            long lastWritten;
+            SagaInstance write;
+            synchronized (this) {
+                lastWritten = written;
+                write = attempted;
+            }
+            if (registry != null) { // as a recovery leaves it: a live node's saga is that node's
+                Instant leaseSince = idleSince(scheduler.clock().instant(), config.ownership().leaseTimeout());
+                if (ownedByLiveNode(stored.owner(), registry.heartbeats(), leaseSince)) {
+                    log.info("saga {}: not resumed here after its store failure; live node {} drives it", sagaId,
+                            stored.owner());
+                    return false;
+                }
+                heartbeatIfDue();
+            } else if (stored.version() != lastWritten && !(stored.version() == write.version()
+                    && stored.updatedAt().equals(write.updatedAt()))) {
+                // Neither as this orchestrator last wrote it nor as its failed write would have: another one wrote it.
+                log.info("saga {}: not resumed here after its store failure; another orchestrator wrote it since"
+                        + " (version {}, this one's last {})", sagaId, stored.version(), lastWritten);
+                return false;
+            }
+            Map<String, String> unresolvable = new HashMap<>(1);
+            List<String> elsewhere = new ArrayList<>(1);
+            if (resumeRead(stored, new ArrayList<>(1), unresolvable, elsewhere, true)) {
+                return true;
+            }
+            if (!elsewhere.isEmpty()) {
+                log.info("saga {}: not resumed here after its store failure; another node adopted it first", sagaId);
+            } else if (!unresolvable.isEmpty()) {
+                log.debug("saga {}: not resumed here after its store failure: {}", sagaId, unresolvable.get(sagaId));
+            }
+            return false;
         }
     }
 
@@ -1025,51 +1226,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
                         }
                     }
                 }
-                // What is logged of it from here (not resumable, moved, adopted elsewhere) is about this saga: its
-                // keys, as in a drive
-                String[] keys = enterSaga(instance.sagaId(), instance.sagaName());
-                try {
-                    SagaRun<?> run;
-                    int movedBefore = moved.size();
-                    try {
-                        run = adopt(instance, moved, unresolvable, null);
-                    } catch (RuntimeException e) { // its data cannot be upcast or read: the others are still resumed
-                        log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(),
-                                e.toString());
-                        // The engine's own refusals say what is wrong in their message; another exception needs its
-                        // class, as does a SagaException without a message (a store's): a null reason would be
-                        // replaced by the generic one below.
-                        unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException && e.getMessage() != null
-                                ? e.getMessage() : e.toString());
-                        run = null;
-                    }
-                    if (moved.size() > movedBefore) {
-                        continue;
-                    }
-                    if (run != null && registry != null) {
-                        SagaRun.Claim claim = run.claim();
-                        if (claim == SagaRun.Claim.LOST) {
-                            ownedElsewhere.add(instance.sagaId()); // another node adopted it first
-                            continue;
-                        }
-                        if (claim == SagaRun.Claim.FAILED) {
-                            Throwable stopped = run.stopReason();
-                            unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id"
-                                    + " did not happen (the next recovery tries again)"
-                                    + (stopped == null ? "" : ": " + stopped));
-                            run = null;
-                        }
-                    }
-                    if (run == null) {
-                        unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
-                    } else {
-                        resumed.add(instance.sagaId());
-                        adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported
-                        run.drive();
-                        drovenSinceRead = true;
-                    }
-                } finally {
-                    leaveSaga(keys);
+                if (resumeRead(instance, moved, unresolvable, ownedElsewhere, false)) {
+                    resumed.add(instance.sagaId());
+                    drovenSinceRead = true;
                 }
             }
             if (page.size() != RECOVERY_PAGE) { // the last page (or all of them at once, from a store that cannot page)
@@ -1112,6 +1271,69 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         return new RecoveryReport(resumed, List.copyOf(unresolvable.keySet()), recentlyUpdated, ownedElsewhere,
                 unresolvable);
+    }
+
+    /**
+     * A recovery's resumption of one saga it read and may resume (not driven here, not left alone): adopts it
+     * ({@link #adopt}), with saga ownership claims it ({@link SagaRun#claim}), and drives it; true when it did. Otherwise
+     * the saga's id is added to {@code moved} (it moved since it was read), {@code ownedElsewhere} (another node claimed
+     * it first) or {@code unresolvable} (with why). {@code transientThrown}: a failure to adopt it other than the
+     * engine's refusal (a {@link SagaException}: a store's or a transport's failure) is thrown rather than reported, so
+     * that the caller tries again ({@link StoreFailureResume}).
+     */
+    private boolean resumeRead(SagaInstance instance, List<String> moved, Map<String, String> unresolvable,
+                               List<String> ownedElsewhere, boolean transientThrown) {
+        // What is logged of it from here (not resumable, moved, adopted elsewhere) is about this saga: its keys, as in
+        // a drive
+        String[] keys = enterSaga(instance.sagaId(), instance.sagaName());
+        try {
+            return resumeReadKeyed(instance, moved, unresolvable, ownedElsewhere, transientThrown);
+        } finally {
+            leaveSaga(keys);
+        }
+    }
+
+    private boolean resumeReadKeyed(SagaInstance instance, List<String> moved, Map<String, String> unresolvable,
+                                    List<String> ownedElsewhere, boolean transientThrown) {
+        SagaRun<?> run;
+        int movedBefore = moved.size();
+        try {
+            run = adopt(instance, moved, unresolvable, null);
+        } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
+            if (transientThrown && !(e instanceof SagaException)) {
+                throw e;
+            }
+            log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());
+            // The engine's own refusals say what is wrong in their message; another exception needs its class,
+            // as does a SagaException without a message (a store's): a null reason would be replaced by the
+            // generic one below.
+            unresolvable.putIfAbsent(instance.sagaId(), e instanceof SagaException && e.getMessage() != null
+                    ? e.getMessage() : e.toString());
+            run = null;
+        }
+        if (moved.size() > movedBefore) {
+            return false;
+        }
+        if (run != null && registry != null) {
+            SagaRun.Claim claim = run.claim();
+            if (claim == SagaRun.Claim.LOST) {
+                ownedElsewhere.add(instance.sagaId()); // another node adopted it first
+                return false;
+            }
+            if (claim == SagaRun.Claim.FAILED) {
+                Throwable stopped = run.stopReason();
+                unresolvable.putIfAbsent(instance.sagaId(), "the write adopting it under this node's id did"
+                        + " not happen (the next recovery tries again)" + (stopped == null ? "" : ": " + stopped));
+                run = null;
+            }
+        }
+        if (run == null) {
+            unresolvable.putIfAbsent(instance.sagaId(), "it cannot be resumed here");
+            return false;
+        }
+        adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported here
+        run.drive();
+        return true;
     }
 
     /**
@@ -2022,6 +2244,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         runs.clear();
         adoptedByReplies.clear();
+        resumes.clear(); // their tasks were cancelled with the scope
         if (registry != null) {
             // After the runs stopped (none writes any more): the other nodes adopt its sagas at their next recovery.
             synchronized (heartbeatLock) {

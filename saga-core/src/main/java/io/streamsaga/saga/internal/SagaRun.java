@@ -2690,11 +2690,15 @@ final class SagaRun<D> {
                 ? e : null;
     }
 
-    /** A write of {@code current} failed: the run stops, and recover() resumes the saga from what is stored. */
+    /**
+     * A write of {@code current} failed: the run stops, and the orchestrator resumes the saga from what is stored once
+     * the store answers (as recover() does), and logs it ({@link DefaultSagaOrchestrator#storeFailed}).
+     */
     private boolean storeFailed(PendingTransitions transitions, SagaInstance current, RuntimeException e) {
         String step = transitions == null ? null : transitions.lastStep();
-        log.error("saga {}: the store failed; the saga stops here and resumes on recover(): {}", current.sagaId(), e.toString());
+        long written = storedVersion;
         stopHere(new SagaException(current.sagaId(), step, "saga store failed: " + e.getMessage(), e, true));
+        orchestrator.storeFailed(current.sagaId(), written, current, e);
         return false;
     }
 

@@ -1,0 +1,318 @@
+package io.streamsaga.inmemory.saga;
+
+import io.streamsaga.CapturedLog;
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.DeliveryMode;
+import io.streamsaga.inmemory.InMemoryTransport;
+import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaOrchestrator;
+import io.streamsaga.saga.SagaStatus;
+import io.streamsaga.saga.SagaTransition;
+import io.streamsaga.saga.TransitionType;
+import io.streamsaga.saga.spi.NodeRegistry;
+import io.streamsaga.saga.spi.SagaQuery;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * docs/sagas.md, "Recovery and idempotency": a store failure at a transition's write stops the saga's run as a crash
+ * would, and the orchestrator that met it resumes the saga itself once the store answers again (tries after a backoff
+ * of 1 s doubling to 1 min), without a recover() call or a recoverEvery sweep; it gives way to a saga driven here again,
+ * finished, or driven by another live node, and close() cancels it. All on the virtual clock.
+ */
+class StoreFailureResumeTest {
+    record Order(String id) {
+    }
+
+    record Charge(String id) {
+    }
+
+    record Charged(String chargeId) {
+    }
+
+    /**
+     * Over a store: down (every call fails, as a database unreachable) from the write of a given transition until
+     * {@link #up()}; or the write of a given transition fails a given number of times, the rest working. A node
+     * registry, as its delegate is.
+     */
+    private static final class OutageStore extends ForwardingSagaStore implements NodeRegistry {
+        private volatile boolean down;
+        private volatile TransitionType downAt;
+        private volatile String downAtStep;
+        private final AtomicInteger writesToFail = new AtomicInteger();
+
+        OutageStore(InMemorySagaStore delegate) {
+            super(delegate);
+        }
+
+        /** Down from the write of {@code type} of {@code step} (that write failing) until {@link #up()}. */
+        void downAt(TransitionType type, String step) {
+            downAt = type;
+            downAtStep = step;
+        }
+
+        /** The next {@code n} writes of {@code type} of {@code step} fail; the store answers otherwise. */
+        void failWritesOf(TransitionType type, String step, int n) {
+            downAt = type;
+            downAtStep = step;
+            writesToFail.set(n);
+        }
+
+        void up() {
+            down = false;
+        }
+
+        private void answer() {
+            if (down) {
+                throw new IllegalStateException("database unreachable");
+            }
+        }
+
+        private void write(SagaTransition transition) {
+            if (transition.type() == downAt && Objects.equals(transition.step(), downAtStep)) {
+                if (writesToFail.get() > 0) {
+                    if (writesToFail.decrementAndGet() == 0) {
+                        downAt = null;
+                    }
+                    throw new IllegalStateException("connection reset");
+                }
+                downAt = null;
+                down = true;
+            }
+            answer();
+        }
+
+        @Override
+        public void insert(SagaInstance instance, SagaTransition transition) {
+            write(transition);
+            super.insert(instance, transition);
+        }
+
+        @Override
+        public void update(SagaInstance updated, SagaTransition transition) {
+            write(transition);
+            super.update(updated, transition);
+        }
+
+        @Override
+        public Optional<SagaInstance> find(String sagaId) {
+            answer();
+            return super.find(sagaId);
+        }
+
+        @Override
+        public List<SagaInstance> findPage(SagaQuery query) {
+            answer();
+            return super.findPage(query);
+        }
+
+        @Override
+        public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
+            answer();
+            return super.findActiveCreatedBefore(createdBefore);
+        }
+
+        @Override
+        public void heartbeat(String nodeId, Instant at) {
+            answer();
+            ((NodeRegistry) delegate).heartbeat(nodeId, at);
+        }
+
+        @Override
+        public Map<String, Instant> heartbeats() {
+            answer();
+            return ((NodeRegistry) delegate).heartbeats();
+        }
+
+        @Override
+        public void remove(String nodeId) {
+            answer();
+            ((NodeRegistry) delegate).remove(nodeId);
+        }
+
+        @Override
+        public boolean remove(String nodeId, Instant at) {
+            answer();
+            return ((NodeRegistry) delegate).remove(nodeId, at);
+        }
+    }
+
+    private final VirtualScheduler scheduler = new VirtualScheduler();
+    private final InMemorySagaStore durable = new InMemorySagaStore();
+    private final OutageStore store = new OutageStore(durable);
+    private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+    private final EventBus bus = EventBus.builder(transport).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+            .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
+            .build();
+    private final List<SagaOrchestrator> orchestrators = new ArrayList<>();
+    private final AtomicInteger reserved = new AtomicInteger();
+    private final AtomicInteger released = new AtomicInteger();
+    private final AtomicInteger shipped = new AtomicInteger();
+
+    @AfterEach
+    void tearDown() {
+        orchestrators.forEach(SagaOrchestrator::close);
+        bus.close();
+        transport.close();
+    }
+
+    /** reserve (local, compensated), then charge (remote, a 30-minute timeout, no retry): nobody answers. */
+    private SagaDefinition<Order> paySaga(Duration chargeTimeout) {
+        var charge = SagaDefinition.builder("pay-saga", Order.class)
+                .step("reserve").action((order, ctx) -> {
+                    reserved.incrementAndGet();
+                    return order;
+                }).compensation((order, ctx) -> released.incrementAndGet())
+                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .onReply(Charged.class, (order, reply) -> order).retry(RetryPolicy.NONE);
+        return (chargeTimeout == null ? charge : charge.timeout(chargeTimeout)).build();
+    }
+
+    /** reserve, then ship: both local. */
+    private SagaDefinition<Order> shipSaga() {
+        return SagaDefinition.builder("ship-saga", Order.class)
+                .step("reserve").action((order, ctx) -> {
+                    reserved.incrementAndGet();
+                    return order;
+                })
+                .step("ship").action((order, ctx) -> {
+                    shipped.incrementAndGet();
+                    return order;
+                })
+                .build();
+    }
+
+    private SagaOrchestrator orchestrator(SagaOrchestrator.Builder builder) {
+        SagaOrchestrator orchestrator = builder.build();
+        orchestrators.add(orchestrator);
+        return orchestrator;
+    }
+
+    @Test
+    void aSagaWaitingOnARemoteStepWhoseWriteFailedIsResumedWhenTheStoreIsBackAndItsTimeoutThenCompensatesIt() {
+        SagaDefinition<Order> definition = paySaga(Duration.ofMinutes(30));
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).bus(bus)
+                .scheduler(scheduler).register(definition));
+        store.downAt(TransitionType.STEP_WAITING, "charge");
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        scheduler.advance(Duration.ofSeconds(10)); // the database is still unreachable: the tries fail
+        assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status());
+
+        store.up();
+        scheduler.advance(Duration.ofMinutes(32)); // resumed at the next try; its charge times out 30 minutes later
+
+        assertEquals(SagaStatus.COMPENSATED, durable.find("s-1").orElseThrow().status());
+        assertEquals(1, reserved.get());
+        assertEquals(1, released.get());
+    }
+
+    @Test
+    void aSagaWhoseLocalStepsWriteFailedIsResumedAndCompletesWithOneErrorLineForTheStreakOfFailures() throws Throwable {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.failWritesOf(TransitionType.STEP_SUCCEEDED, "reserve", 3); // the first run's, then two resumptions'
+
+        String log = CapturedLog.ofThisThread(() -> {
+            orchestrator.start(definition, "s-1", null, new Order("s-1"));
+            scheduler.advance(Duration.ofMinutes(1));
+        });
+
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
+        assertEquals(4, reserved.get()); // its outcome not stored, the step runs again at each resumption
+        assertEquals(1, shipped.get());
+        assertEquals(1, log.lines().filter(line -> line.contains(" ERROR ")).count(), log);
+        assertEquals(0, log.lines().filter(line -> line.contains(" WARN ")).count(), log);
+        assertEquals(1, log.lines().filter(line -> line.contains(" INFO ")
+                && line.contains("resumed here after its store failure (3 failure(s) in a row)")).count(), log);
+    }
+
+    @Test
+    void closeLeavesNoResumptionScheduledAndNothingResumesTheSagaAfterIt() {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        assertEquals(1, scheduler.pendingTasks()); // the resumption's try
+        scheduler.advance(Duration.ofSeconds(5)); // tries that fail queue the next
+        assertEquals(1, scheduler.pendingTasks());
+
+        orchestrator.close();
+
+        assertEquals(0, scheduler.pendingTasks());
+        store.up();
+        scheduler.advance(Duration.ofMinutes(10));
+        assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status());
+        assertEquals(0, shipped.get());
+    }
+
+    @Test
+    void aSagaAnotherLiveNodeAdoptedMeanwhileIsLeftToItWhenTheStoreIsBack() {
+        SagaDefinition<Order> definition = paySaga(null);
+        SagaOrchestrator nodeA = orchestrator(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).replyTopic("replies-a")
+                .ownership("node-a", Duration.ofSeconds(1), Duration.ofSeconds(5)));
+        SagaOrchestrator nodeB = orchestrator(SagaOrchestrator.builder().store(durable).bus(bus).scheduler(scheduler)
+                .register(definition).replyTopic("replies-b")
+                .ownership("node-b", Duration.ofSeconds(1), Duration.ofSeconds(5)));
+        store.downAt(TransitionType.STEP_WAITING, "charge");
+        nodeA.start(definition, "s-1", null, new Order("s-1"));
+        scheduler.advance(Duration.ofSeconds(10)); // node A's store is down: its heartbeat too, its lease runs out
+
+        assertEquals(List.of("s-1"), nodeB.recover().resumed());
+        SagaInstance adopted = durable.find("s-1").orElseThrow();
+        assertEquals("node-b", adopted.owner());
+        store.up();
+        scheduler.advance(Duration.ofMinutes(5)); // node A's next try finds node B live, driving it
+
+        SagaInstance after = durable.find("s-1").orElseThrow();
+        assertEquals("node-b", after.owner());
+        assertEquals(adopted.version(), after.version());
+        assertEquals(1, durable.history("s-1").stream().filter(t -> t.type() == TransitionType.SAGA_ADOPTED).count());
+    }
+
+    @Test
+    void aSagaAnotherOrchestratorWroteSinceIsLeftToItWithoutOwnership() {
+        SagaDefinition<Order> definition = paySaga(null);
+        SagaOrchestrator first = orchestrator(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
+                .register(definition).replyTopic("replies-a"));
+        SagaOrchestrator second = orchestrator(SagaOrchestrator.builder().store(durable).bus(bus).scheduler(scheduler)
+                .register(definition).replyTopic("replies-b"));
+        List<Charge> charges = new CopyOnWriteArrayList<>();
+        bus.subscribe("payment-service", "charge-commands", Charge.class,
+                SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST), (command, ctx) -> charges.add(command));
+        store.downAt(TransitionType.STEP_WAITING, "charge");
+        first.start(definition, "s-1", null, new Order("s-1"));
+        scheduler.advance(Duration.ofSeconds(10));
+
+        assertEquals(List.of("s-1"), second.recover().resumed()); // it sends the charge and waits, a write of its own
+        SagaInstance driven = durable.find("s-1").orElseThrow();
+        store.up();
+        scheduler.advance(Duration.ofMinutes(5)); // the first one's next try finds a version it did not write
+
+        transport.drainAll();
+        assertEquals(List.of(new Charge("s-1")), charges); // the second one's: the first one sent none again
+        assertEquals(driven.version(), durable.find("s-1").orElseThrow().version());
+        assertEquals(1, durable.history("s-1").stream()
+                .filter(t -> t.type() == TransitionType.STEP_WAITING && "charge".equals(t.step())).count());
+    }
+}
