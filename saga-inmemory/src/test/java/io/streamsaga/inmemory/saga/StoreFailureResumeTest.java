@@ -31,6 +31,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * docs/sagas.md, "Recovery and idempotency": a store failure at a transition's write stops the saga's run as a crash
@@ -58,6 +60,8 @@ class StoreFailureResumeTest {
         private volatile TransitionType downAt;
         private volatile String downAtStep;
         private final AtomicInteger writesToFail = new AtomicInteger();
+        /** The next read throws a ThreadDeath (its thread stopped with Thread.stop). */
+        private volatile boolean threadStoppedAtNextRead;
 
         OutageStore(InMemorySagaStore delegate) {
             super(delegate);
@@ -81,6 +85,10 @@ class StoreFailureResumeTest {
         }
 
         private void answer() {
+            if (threadStoppedAtNextRead) {
+                threadStoppedAtNextRead = false;
+                throw new ThreadDeath();
+            }
             if (down) {
                 throw new IllegalStateException("database unreachable");
             }
@@ -314,5 +322,27 @@ class StoreFailureResumeTest {
         assertEquals(driven.version(), durable.find("s-1").orElseThrow().version());
         assertEquals(1, durable.history("s-1").stream()
                 .filter(t -> t.type() == TransitionType.STEP_WAITING && "charge".equals(t.step())).count());
+    }
+
+    @Test
+    void aResumptionWhoseThreadIsStoppedSaysSoAtWarnAndTriesNoMore() throws Throwable {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        store.up();
+        store.threadStoppedAtNextRead = true;
+
+        String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class,
+                () -> scheduler.advance(Duration.ofSeconds(5)), "thrown on, as ThreadDeath's Javadoc asks"));
+
+        assertTrue(log.contains("WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-1: its resumption"
+                + " after a store failure stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
+        assertEquals(0, scheduler.pendingTasks());
+        scheduler.advance(Duration.ofMinutes(10));
+        assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status());
+        assertEquals(List.of("s-1"), orchestrator.recover().resumed()); // recover() resumes it
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
     }
 }
