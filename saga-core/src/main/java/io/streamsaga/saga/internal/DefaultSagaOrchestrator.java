@@ -370,13 +370,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         /** Under this object's lock: a try runs now, and a failure during it asks for another. */
         private boolean running;
         private boolean again;
+        /** Under this object's lock: no try follows; a failure from now on begins a streak of its own. */
+        private boolean ended;
 
         StoreFailureResume(String sagaId) {
             this.sagaId = sagaId;
         }
-
-        /** Under this object's lock: no try follows; a failure from now on begins a streak of its own. */
-        private boolean ended;
 
         /**
          * A store failure of the saga: a try is queued after the backoff, unless one is queued already; false when this
