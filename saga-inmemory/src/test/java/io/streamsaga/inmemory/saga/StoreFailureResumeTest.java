@@ -325,6 +325,81 @@ class StoreFailureResumeTest {
     }
 
     @Test
+    void aSagaWhoseCompensationsWriteFailedIsResumedAndCompensatedOnce() {
+        SagaDefinition<Order> definition = SagaDefinition.builder("refund-saga", Order.class)
+                .step("reserve").action((order, ctx) -> {
+                    reserved.incrementAndGet();
+                    return order;
+                }).compensation((order, ctx) -> released.incrementAndGet())
+                .step("ship").action((order, ctx) -> {
+                    throw new IllegalStateException("no truck");
+                }).retry(RetryPolicy.NONE)
+                .build();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.failWritesOf(TransitionType.COMPENSATION_SUCCEEDED, "reserve", 2); // the first run's, then a resumption's
+
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(SagaStatus.COMPENSATED, durable.find("s-1").orElseThrow().status());
+        assertEquals(1, reserved.get());
+        assertEquals(3, released.get()); // its outcome not stored, the compensation runs again at each resumption
+        assertEquals(0, scheduler.pendingTasks());
+    }
+
+    @Test
+    void aSagaWhoseParallelMembersWriteFailedIsResumedAndCompletesOnce() {
+        AtomicInteger hotels = new AtomicInteger();
+        AtomicInteger flights = new AtomicInteger();
+        SagaDefinition<Order> definition = SagaDefinition.builder("trip-saga", Order.class)
+                .parallel(group -> {
+                    group.step("hotel").action((order, ctx) -> {
+                        hotels.incrementAndGet();
+                        return order;
+                    });
+                    group.step("flight").action((order, ctx) -> {
+                        flights.incrementAndGet();
+                        return order;
+                    });
+                })
+                .step("ship").action((order, ctx) -> {
+                    shipped.incrementAndGet();
+                    return order;
+                })
+                .build();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .parallelExecutor(Runnable::run).register(definition));
+        store.failWritesOf(TransitionType.STEP_SUCCEEDED, "flight", 1);
+
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
+        assertEquals(2, flights.get()); // its outcome not stored, the member runs again at the resumption
+        assertTrue(hotels.get() >= 1 && hotels.get() <= 2, "hotel ran " + hotels.get() + " times");
+        assertEquals(1, shipped.get());
+        assertEquals(0, scheduler.pendingTasks());
+    }
+
+    @Test
+    void aSagaARecoverySweepOfTheSameOrchestratorResumedFirstIsDrivenOnce() {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .recoverEvery(Duration.ofMillis(500), Duration.ZERO).register(definition));
+        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        store.up();
+
+        scheduler.advance(Duration.ofMinutes(5)); // the sweep at 0.5 s resumes it, before the resumption's try
+
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
+        assertEquals(2, reserved.get());
+        assertEquals(1, shipped.get());
+        assertEquals(1, durable.history("s-1").stream().filter(t -> t.type() == TransitionType.SAGA_COMPLETED).count());
+    }
+
+    @Test
     void aResumptionWhoseThreadIsStoppedSaysSoAtWarnAndTriesNoMore() throws Throwable {
         SagaDefinition<Order> definition = shipSaga();
         SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
