@@ -62,6 +62,8 @@ class StoreFailureResumeTest {
         private final AtomicInteger writesToFail = new AtomicInteger();
         /** The next read throws a ThreadDeath (its thread stopped with Thread.stop). */
         private volatile boolean threadStoppedAtNextRead;
+        /** The failing writes of {@link #failWritesOf} are stored before they fail ({@link #loseAnswersTo}). */
+        private volatile boolean landsFirst;
 
         OutageStore(InMemorySagaStore delegate) {
             super(delegate);
@@ -80,8 +82,22 @@ class StoreFailureResumeTest {
             writesToFail.set(n);
         }
 
+        /**
+         * The next {@code n} writes of {@code type} of {@code step} are stored, then fail (their answer lost, as a commit
+         * of unknown outcome); the store answers otherwise.
+         */
+        void loseAnswersTo(TransitionType type, String step, int n) {
+            failWritesOf(type, step, n);
+            landsFirst = true;
+        }
+
         void up() {
             down = false;
+        }
+
+        private boolean landsFirst(SagaTransition transition) {
+            return landsFirst && writesToFail.get() > 0 && transition.type() == downAt
+                    && Objects.equals(transition.step(), downAtStep);
         }
 
         private void answer() {
@@ -110,14 +126,26 @@ class StoreFailureResumeTest {
 
         @Override
         public void insert(SagaInstance instance, SagaTransition transition) {
-            write(transition);
+            boolean landsFirst = landsFirst(transition);
+            if (!landsFirst) {
+                write(transition);
+            }
             super.insert(instance, transition);
+            if (landsFirst) {
+                write(transition);
+            }
         }
 
         @Override
         public void update(SagaInstance updated, SagaTransition transition) {
-            write(transition);
+            boolean landsFirst = landsFirst(transition);
+            if (!landsFirst) {
+                write(transition);
+            }
             super.update(updated, transition);
+            if (landsFirst) {
+                write(transition);
+            }
         }
 
         @Override
@@ -251,6 +279,22 @@ class StoreFailureResumeTest {
         assertEquals(0, log.lines().filter(line -> line.contains(" WARN ")).count(), log);
         assertEquals(1, log.lines().filter(line -> line.contains(" INFO ")
                 && line.contains("resumed here after its store failure (3 failure(s) in a row)")).count(), log);
+    }
+
+    @Test
+    void aSagaWhoseFailedWriteWasStoredAllTheSameIsResumedFromItWithoutOwnership() {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.loseAnswersTo(TransitionType.STEP_SUCCEEDED, "reserve", 1); // stored, its answer lost
+
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status());
+        scheduler.advance(Duration.ofMinutes(1));
+
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
+        assertEquals(1, reserved.get()); // its success stored, the step does not run again
+        assertEquals(1, shipped.get());
     }
 
     @Test
