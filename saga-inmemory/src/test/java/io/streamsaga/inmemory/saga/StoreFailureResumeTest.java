@@ -126,23 +126,21 @@ class StoreFailureResumeTest {
 
         @Override
         public void insert(SagaInstance instance, SagaTransition transition) {
-            boolean landsFirst = landsFirst(transition);
-            if (!landsFirst) {
-                write(transition);
-            }
-            super.insert(instance, transition);
-            if (landsFirst) {
-                write(transition);
-            }
+            write(transition, () -> super.insert(instance, transition));
         }
 
         @Override
         public void update(SagaInstance updated, SagaTransition transition) {
+            write(transition, () -> super.update(updated, transition));
+        }
+
+        /** {@code stores} the transition, failing before it or, for {@link #loseAnswersTo}, after it. */
+        private void write(SagaTransition transition, Runnable stores) {
             boolean landsFirst = landsFirst(transition);
             if (!landsFirst) {
                 write(transition);
             }
-            super.update(updated, transition);
+            stores.run();
             if (landsFirst) {
                 write(transition);
             }
