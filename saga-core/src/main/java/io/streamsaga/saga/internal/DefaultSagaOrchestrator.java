@@ -403,7 +403,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
         private void queue() {
             try {
-                repeatingScope.schedule(RESUME_BACKOFF.delayBefore(failures + 1, retryJitter()), this);
+                repeatingScope.schedule(retryDelay(RESUME_BACKOFF, failures + 1), this);
             } catch (RuntimeException e) { // the scheduler closed before this orchestrator: recover() resumes it
                 end();
                 log.warn("saga {}: not resumed here after its store failure, the scheduler refused the task; recover()"
