@@ -38,7 +38,6 @@ import io.streamsaga.internal.ScopedScheduler;
 import io.streamsaga.internal.StampClock;
 import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.metrics.MetricsRecorder;
-import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.StepRole;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.StepStatus;
@@ -1276,9 +1275,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * A recovery's resumption of one saga it read and may resume (not driven here, not left alone): adopts it
      * ({@link #adopt}), with saga ownership claims it ({@link SagaRun#claim}), and drives it; true when it did. Otherwise
      * the saga's id is added to {@code moved} (it moved since it was read), {@code ownedElsewhere} (another node claimed
-     * it first) or {@code unresolvable} (with why). {@code transientThrown}: a failure to adopt it other than the
-     * engine's refusal (a {@link SagaException}: a store's or a transport's failure) is thrown rather than reported, so
-     * that the caller tries again ({@link StoreFailureResume}).
+     * it first) or {@code unresolvable} (with why). {@code transientThrown}: a failure to adopt it that is not the
+     * engine's refusal (a {@link SagaException}, reported as above), a store's or a transport's, is thrown rather than
+     * reported, so that the caller tries again ({@link StoreFailureResume}).
      */
     private boolean resumeRead(SagaInstance instance, List<String> moved, Map<String, String> unresolvable,
                                List<String> ownedElsewhere, boolean transientThrown) {

@@ -58,9 +58,9 @@ import java.util.Set;
  * messages already), nothing of the write stored. The engine does not retry either: a refused start fails the caller
  * with the refusal, and a saga whose later write is refused is stored as it was before that write, needing attention,
  * with the refusal as its failure, for an operator (recover() leaves it alone). Any other exception of a write is a store
- * failure, which recover() retries: throw neither for a failure that is not this write's (a permission, a full disk, a
- * lost connection: every write fails alike, and once it is fixed recover() resumes each saga it stopped), even one the
- * store knows will not pass by itself.
+ * failure, which the engine retries (the orchestrator that met it resumes the saga after a backoff, and recover() does
+ * too): throw neither for a failure that is not this write's (a permission, a full disk, a lost connection: every write
+ * fails alike, and once it is fixed each saga it stopped is resumed), even one the store knows will not pass by itself.
  */
 public interface SagaStore {
 

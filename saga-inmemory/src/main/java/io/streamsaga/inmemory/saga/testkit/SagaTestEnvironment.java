@@ -58,9 +58,10 @@ public final class SagaTestEnvironment {
      * of the orchestrators' and the bus's retry jitter; {@code logContext}: the bus's ({@link SagaTestKit#logContext}).
      */
     SagaTestEnvironment(TypeRegistry types, MessageInterceptor observer, long seed, boolean logContext) {
-        // Random: thread-safe, as a stage may complete on the executor's threads. Its seed mixed first: the first
-        // draws of Randoms of nearby seeds (0, 1, 2...) are nearly equal, which would explore the same delays. The
-        // bus's a sequence of its own, so that a participant's retries do not shift the orchestrators' delays.
+        // Random, drawn from under its lock (RetryJitter) as a stage may complete on the executor's threads. Its seed
+        // mixed first: the first draws of Randoms of nearby seeds (0, 1, 2...) are nearly equal, which would explore
+        // the same delays. The bus's a sequence of its own, so that a participant's retries do not shift the
+        // orchestrators' delays.
         SplittableRandom seeds = new SplittableRandom(seed);
         this.retryJitter = new Random(seeds.nextLong());
         this.busRetryJitter = new Random(seeds.nextLong());
