@@ -331,7 +331,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             return;
         }
         while (true) {
-            StoreFailureResume fresh = new StoreFailureResume(sagaId);
+            StoreFailureResume fresh = new StoreFailureResume(sagaId, attempted.sagaName());
             StoreFailureResume resume = resumes.putIfAbsent(sagaId, fresh);
             if (resume == null) {
                 log.error("saga {}: the store failed; the saga stops here, and this orchestrator resumes it once the"
@@ -361,6 +361,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      */
     private final class StoreFailureResume implements Runnable {
         private final String sagaId;
+        /** The saga's definition name, for its log keys (Builder.logContext) on the scheduler's thread. */
+        private final String sagaName;
         /** Under this object's lock. The store failures of this streak. */
         private int failures;
         /** Under this object's lock: the last failing run's stored version, and the instance of its failed write. */
@@ -372,8 +374,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         /** Under this object's lock: no try follows; a failure from now on begins a streak of its own. */
         private boolean ended;
 
-        StoreFailureResume(String sagaId) {
+        StoreFailureResume(String sagaId, String sagaName) {
             this.sagaId = sagaId;
+            this.sagaName = sagaName;
         }
 
         /**
@@ -412,6 +415,16 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
         @Override
         public void run() {
+            // What a try logs (given way, resumed, still failing) is about this saga, outside a drive: its keys
+            String[] keys = enterSaga(sagaId, sagaName);
+            try {
+                tryOnce();
+            } finally {
+                leaveSaga(keys);
+            }
+        }
+
+        private void tryOnce() {
             synchronized (this) {
                 running = true;
                 again = false;

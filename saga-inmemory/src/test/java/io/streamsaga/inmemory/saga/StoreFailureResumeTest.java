@@ -280,6 +280,22 @@ class StoreFailureResumeTest {
     }
 
     @Test
+    void theResumptionsLinesCarryTheSagasKeysWithLogContext() throws Throwable {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition).logContext(true));
+        store.failWritesOf(TransitionType.STEP_SUCCEEDED, "reserve", 2); // the first run's, then the first try's
+
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(Duration.ofMinutes(1))); // the tries, no drive
+
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
+        String resumed = log.lines().filter(line -> line.contains("resumed here after its store failure")).findFirst()
+                .orElseThrow(() -> new AssertionError(log));
+        assertTrue(resumed.endsWith("mdc={streamsaga.saga=ship-saga, streamsaga.sagaId=s-1}"), resumed);
+    }
+
+    @Test
     void aSagaWhoseFailedWriteWasStoredAllTheSameIsResumedFromItWithoutOwnership() {
         SagaDefinition<Order> definition = shipSaga();
         SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
