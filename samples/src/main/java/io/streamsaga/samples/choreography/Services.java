@@ -2,6 +2,7 @@ package io.streamsaga.samples.choreography;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventPattern;
+import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.samples.choreography.OrderEvents.InventoryReleased;
 import io.streamsaga.samples.choreography.OrderEvents.InventoryReservationFailed;
@@ -13,6 +14,7 @@ import io.streamsaga.samples.choreography.OrderEvents.PaymentProcessed;
 
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -45,9 +47,9 @@ public final class Services {
         }
 
         @EventPattern("payment-failed")
-        public void handlePaymentFailed(PaymentFailed event) {
+        public CompletionStage<RecordPosition> handlePaymentFailed(PaymentFailed event) {
             status.put(event.orderId(), "cancelled");
-            bus.publish("order-cancelled", event.orderId(), new OrderCancelled(event.orderId(), event.reason()));
+            return bus.publish("order-cancelled", event.orderId(), new OrderCancelled(event.orderId(), event.reason()));
         }
 
         @EventPattern("payment-processed")
@@ -71,23 +73,24 @@ public final class Services {
             this.outOfStock = Set.copyOf(outOfStock);
         }
 
+        // Each handler returns its publish's stage, which the bus waits for: a publish that fails (an event class
+        // left out of the registry, a record the broker refused) fails the handler, retried and then dead-lettered.
         @EventPattern("order-created")
-        public void reserveInventory(OrderCreated event) {
+        public CompletionStage<RecordPosition> reserveInventory(OrderCreated event) {
             for (String item : event.items()) {
                 if (outOfStock.contains(item)) {
-                    bus.publish("inventory-reservation-failed", event.orderId(),
+                    return bus.publish("inventory-reservation-failed", event.orderId(),
                             new InventoryReservationFailed(event.orderId(), item + " is out of stock"));
-                    return;
                 }
             }
             reserved.put(event.orderId(), true);
-            bus.publish("inventory-reserved", event.orderId(), new InventoryReserved(event.orderId(), event.amount()));
+            return bus.publish("inventory-reserved", event.orderId(), new InventoryReserved(event.orderId(), event.amount()));
         }
 
         @EventPattern("order-cancelled")
-        public void releaseInventory(OrderCancelled event) {
+        public CompletionStage<RecordPosition> releaseInventory(OrderCancelled event) {
             reserved.remove(event.orderId());
-            bus.publish("inventory-released", event.orderId(), new InventoryReleased(event.orderId()));
+            return bus.publish("inventory-released", event.orderId(), new InventoryReleased(event.orderId()));
         }
 
         public boolean isReserved(String orderId) {
@@ -106,12 +109,11 @@ public final class Services {
         }
 
         @EventPattern("inventory-reserved")
-        public void processPayment(InventoryReserved event) {
+        public CompletionStage<RecordPosition> processPayment(InventoryReserved event) {
             if (event.amount() > cardLimit) {
-                bus.publish("payment-failed", event.orderId(), new PaymentFailed(event.orderId(), "card declined"));
-            } else {
-                bus.publish("payment-processed", event.orderId(), new PaymentProcessed(event.orderId()));
+                return bus.publish("payment-failed", event.orderId(), new PaymentFailed(event.orderId(), "card declined"));
             }
+            return bus.publish("payment-processed", event.orderId(), new PaymentProcessed(event.orderId()));
         }
     }
 }
