@@ -52,8 +52,10 @@ public final class QuickStart {
         EventBus bus = EventBus.builder(transport).types(types).build();
 
         // A functional handler; publishing inside it carries the correlation id along and sets the causation id.
+        // Joining the publish makes one that fails fail the handler (retried, then dead-lettered) rather than be lost.
         bus.subscribe("payment-service", "order-created", OrderCreated.class,
-                (order, ctx) -> bus.publish("payment-processed", order.orderId(), new PaymentProcessed(order.orderId())));
+                (order, ctx) -> bus.publish("payment-processed", order.orderId(), new PaymentProcessed(order.orderId()))
+                        .toCompletableFuture().join());
         AnalyticsService analytics = new AnalyticsService();
         bus.register("analytics-service", analytics);
 
