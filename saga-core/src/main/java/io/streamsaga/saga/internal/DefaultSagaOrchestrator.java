@@ -1290,7 +1290,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * the saga's id is added to {@code moved} (it moved since it was read), {@code ownedElsewhere} (another node claimed
      * it first) or {@code unresolvable} (with why). {@code transientThrown}: a failure to adopt it that is not the
      * engine's refusal (a {@link SagaException}, reported as above), a store's or a transport's, is thrown rather than
-     * reported, so that the caller tries again ({@link StoreFailureResume}).
+     * reported, so that the caller tries again ({@link StoreFailureResume}); so is the refusal of an orchestrator closed
+     * meanwhile, which ends the caller's tries without a line.
      */
     private boolean resumeRead(SagaInstance instance, List<String> moved, Map<String, String> unresolvable,
                                List<String> ownedElsewhere, boolean transientThrown) {
@@ -1311,7 +1312,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         try {
             run = adopt(instance, moved, unresolvable, null);
         } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
-            if (transientThrown && !(e instanceof SagaException)) {
+            // A resumption's try: a close() since it checked (adopt's refusal, the orchestrator closed) ends it quietly
+            if (transientThrown && (!(e instanceof SagaException) || closed)) {
                 throw e;
             }
             log.error("saga {}: cannot be resumed; it stays in the store: {}", instance.sagaId(), e.toString());

@@ -64,6 +64,8 @@ class StoreFailureResumeTest {
         private volatile boolean threadStoppedAtNextRead;
         /** The failing writes of {@link #failWritesOf} are stored before they fail ({@link #loseAnswersTo}). */
         private volatile boolean landsFirst;
+        /** Run once by the next {@link #find}, before it reads (a close() racing the reader, say). */
+        private volatile Runnable atNextFind;
 
         OutageStore(InMemorySagaStore delegate) {
             super(delegate);
@@ -148,6 +150,11 @@ class StoreFailureResumeTest {
 
         @Override
         public Optional<SagaInstance> find(String sagaId) {
+            Runnable hook = atNextFind;
+            if (hook != null) {
+                atNextFind = null;
+                hook.run();
+            }
             answer();
             return super.find(sagaId);
         }
@@ -328,6 +335,25 @@ class StoreFailureResumeTest {
         store.up();
         scheduler.advance(Duration.ofMinutes(10));
         assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status());
+        assertEquals(0, shipped.get());
+    }
+
+    @Test
+    void aCloseRacingAResumptionsTryEndsItWithoutAnErrorLine() throws Throwable {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        store.up();
+        // close() while the try reads the saga: after the try checked that the orchestrator is open, before it adopts
+        store.atNextFind = orchestrator::close;
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(Duration.ofMinutes(1)));
+
+        assertEquals(0, log.lines().filter(line -> line.contains(" ERROR ") || line.contains(" WARN ")).count(), log);
+        assertEquals(0, scheduler.pendingTasks());
+        assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status()); // for recover() to resume
         assertEquals(0, shipped.get());
     }
 
