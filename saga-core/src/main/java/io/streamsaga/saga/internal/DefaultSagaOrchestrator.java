@@ -403,6 +403,22 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             resumes.remove(sagaId, this);
         }
 
+        /**
+         * A recovery resumes the saga: a try queued is ended (it gives way when it runs, and may never run, its
+         * scheduler closed before this orchestrator), so that a later failure is a streak of its own, logged and
+         * queued again; a try running now goes on.
+         */
+        synchronized void endIfWaiting() {
+            if (!running) {
+                end();
+            }
+        }
+
+        /** Whether a try is queued: not ended, and none running. */
+        synchronized boolean waiting() {
+            return !ended && !running;
+        }
+
         private void queue() {
             try {
                 repeatingScope.schedule(retryDelay(RESUME_BACKOFF, failures + 1), this);
@@ -426,6 +442,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
 
         private void tryOnce() {
             synchronized (this) {
+                if (ended) { // a recovery resumed the saga since this try was queued
+                    return;
+                }
                 running = true;
                 again = false;
             }
@@ -1345,6 +1364,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             return false;
         }
         adoptedByReplies.remove(instance.sagaId(), run); // a reply registered it meanwhile: reported here
+        if (!transientThrown) { // a recovery's: a resumption waiting gives way, a failure from here is a streak anew
+            StoreFailureResume resume = resumes.get(instance.sagaId());
+            if (resume != null) {
+                resume.endIfWaiting();
+            }
+        }
         run.drive();
         return true;
     }
@@ -2257,6 +2282,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         runs.clear();
         adoptedByReplies.clear();
+        warnOfResumptionsLeft();
         resumes.clear(); // their tasks were cancelled with the scope
         if (registry != null) {
             // After the runs stopped (none writes any more): the other nodes adopt its sagas at their next recovery.
@@ -2276,6 +2302,24 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             if (ownParallelExecutor != null) {
                 ownParallelExecutor.shutdownNow(); // a member still running is abandoned: recover() re-runs it
             }
+        }
+    }
+
+    /**
+     * close(): the sagas whose resumption after a store failure had not run yet, cancelled now (or dropped before, by a
+     * scheduler closed before this orchestrator), stay as stored until a recovery: one WARN names them (the first 20).
+     */
+    private void warnOfResumptionsLeft() {
+        List<String> waiting = new ArrayList<>();
+        resumes.forEach((sagaId, resume) -> {
+            if (resume.waiting()) {
+                waiting.add(sagaId);
+            }
+        });
+        if (!waiting.isEmpty()) {
+            log.warn("saga orchestrator closed before it resumed {} saga(s) a store failure stopped; recover() resumes"
+                    + " them: {}", waiting.size(), waiting.size() <= 20 ? waiting : waiting.subList(0, 20) + " and "
+                    + (waiting.size() - 20) + " more");
         }
     }
 

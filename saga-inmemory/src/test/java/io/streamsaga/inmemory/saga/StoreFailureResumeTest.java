@@ -358,6 +358,52 @@ class StoreFailureResumeTest {
     }
 
     @Test
+    void aSagaWhoseResumptionASchedulerClosedFirstDroppedIsResumedByRecoverAndItsNextFailureIsLoggedAgain()
+            throws Throwable {
+        RejectingSchedulerTest.RejectingScheduler given = new RejectingSchedulerTest.RejectingScheduler();
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(given)
+                .register(definition));
+        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
+        orchestrator.start(definition, "s-1", null, new Order("s-1")); // its resumption's try queued
+        given.close(); // the application's scheduler, closed before the orchestrator: the try is dropped
+        given.rejecting = true;
+        store.up();
+        store.failWritesOf(TransitionType.STEP_SUCCEEDED, "ship", 1);
+
+        String log = CapturedLog.ofThisThread(() -> assertEquals(List.of("s-1"), orchestrator.recover().resumed()));
+
+        // the resumed run's failure: a streak of its own, whose try the closed scheduler refuses, said with the saga's id
+        assertEquals(1, log.lines().filter(line -> line.contains("ERROR io.streamsaga.saga.internal.DefaultSagaOrchestrator"
+                + " - saga s-1: the store failed; the saga stops here")).count(), log);
+        assertTrue(log.contains("WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-1: not resumed here"
+                + " after its store failure, the scheduler refused the task; recover() resumes it"), log);
+        assertEquals(List.of("s-1"), orchestrator.recover().resumed());
+        assertEquals(SagaStatus.COMPLETED, durable.find("s-1").orElseThrow().status());
+        assertEquals(2, shipped.get()); // its outcome not stored the first time, the step runs again
+    }
+
+    @Test
+    void closeNamesTheSagasWhoseResumptionHadNotRunYetInOneWarning() throws Throwable {
+        RejectingSchedulerTest.RejectingScheduler given = new RejectingSchedulerTest.RejectingScheduler();
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(given)
+                .register(definition));
+        store.failWritesOf(TransitionType.STEP_SUCCEEDED, "reserve", 2);
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        orchestrator.start(definition, "s-2", null, new Order("s-2"));
+        given.close(); // closed before the orchestrator: the tries are dropped, and nothing else would say so
+        given.rejecting = true;
+
+        String log = CapturedLog.ofThisThread(orchestrator::close);
+
+        assertEquals(1, log.lines().filter(line -> line.contains(" WARN ")).count(), log);
+        assertTrue(log.contains("WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga orchestrator closed"
+                + " before it resumed 2 saga(s) a store failure stopped; recover() resumes them: ["), log);
+        assertTrue(log.contains("s-1") && log.contains("s-2"), log);
+    }
+
+    @Test
     void aSagaAnotherLiveNodeAdoptedMeanwhileIsLeftToItWhenTheStoreIsBack() {
         SagaDefinition<Order> definition = paySaga(null);
         SagaOrchestrator nodeA = orchestrator(SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
