@@ -522,6 +522,8 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             } else if (stored.version() != lastWritten && !(stored.version() == write.version()
                     && stored.updatedAt().equals(write.updatedAt()))) {
                 // Neither as this orchestrator last wrote it nor as its failed write would have: another one wrote it.
+                // A try never migrates the saga (what it resumes was written here, under a version registered here,
+                // and versions are never unregistered), so no write of its own can be taken for another's here.
                 log.info("saga {}: not resumed here after its store failure; another orchestrator wrote it since"
                         + " (version {}, this one's last {})", sagaId, stored.version(), lastWritten);
                 return false;

@@ -10,6 +10,7 @@ import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.saga.SagaDefinition;
+import io.streamsaga.saga.SagaException;
 import io.streamsaga.saga.SagaInstance;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
@@ -27,7 +28,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -401,6 +404,65 @@ class StoreFailureResumeTest {
         assertTrue(log.contains("WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga orchestrator closed"
                 + " before it resumed 2 saga(s) a store failure stopped; recover() resumes them: ["), log);
         assertTrue(log.contains("s-1") && log.contains("s-2"), log);
+    }
+
+    /** reserve (its compensation fails until {@code undoWorks}, no retry), then ship, which fails: needs attention. */
+    private SagaDefinition<Order> needsAttention(AtomicBoolean undoWorks) {
+        return SagaDefinition.builder("undo-saga", Order.class)
+                .step("reserve").action((order, ctx) -> {
+                    reserved.incrementAndGet();
+                    return order;
+                }).compensation((order, ctx) -> {
+                    if (!undoWorks.get()) {
+                        throw new IllegalStateException("warehouse down");
+                    }
+                    released.incrementAndGet();
+                }).compensationRetry(RetryPolicy.NONE)
+                .step("ship").action((order, ctx) -> {
+                    throw new IllegalStateException("no truck");
+                }).retry(RetryPolicy.NONE)
+                .build();
+    }
+
+    @Test
+    void anOperatorCallWhoseOwnWriteFailedIsNotMadeAgainByTheResumptionAndTheSagaStaysNeedingAttention() {
+        AtomicBoolean undoWorks = new AtomicBoolean();
+        SagaDefinition<Order> definition = needsAttention(undoWorks);
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, durable.find("s-1").orElseThrow().status());
+        undoWorks.set(true);
+        store.failWritesOf(TransitionType.SAGA_RETRIED, null, 1);
+
+        CompletionException refused = assertThrows(CompletionException.class,
+                () -> orchestrator.retryCompensation("s-1").toCompletableFuture().join());
+        assertTrue(refused.getCause() instanceof SagaException failure && failure.isRetriable(), refused.toString());
+        scheduler.advance(Duration.ofMinutes(5)); // the try reads it needing attention: nothing to resume
+
+        assertEquals(SagaStatus.FAILED_NEEDS_ATTENTION, durable.find("s-1").orElseThrow().status());
+        assertEquals(0, released.get()); // the operator's call is the operator's to make again
+        assertEquals(0, scheduler.pendingTasks());
+        assertTrue(orchestrator.retryCompensation("s-1").toCompletableFuture().join().isCompensated());
+        assertEquals(1, released.get());
+    }
+
+    @Test
+    void anOperatorCallWhoseWriteWasStoredAllTheSameIsDrivenOnByTheResumption() {
+        AtomicBoolean undoWorks = new AtomicBoolean();
+        SagaDefinition<Order> definition = needsAttention(undoWorks);
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        undoWorks.set(true);
+        store.loseAnswersTo(TransitionType.SAGA_RETRIED, null, 1); // stored, its answer lost
+
+        assertThrows(CompletionException.class, () -> orchestrator.retryCompensation("s-1").toCompletableFuture().join());
+        assertEquals(SagaStatus.COMPENSATING, durable.find("s-1").orElseThrow().status());
+        scheduler.advance(Duration.ofMinutes(1)); // resumed as stored, as recover() would
+
+        assertEquals(SagaStatus.COMPENSATED, durable.find("s-1").orElseThrow().status());
+        assertEquals(1, released.get());
     }
 
     @Test
