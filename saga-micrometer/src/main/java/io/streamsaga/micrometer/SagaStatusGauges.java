@@ -33,7 +33,8 @@ import java.util.Set;
  * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks (docs/architecture.md, "A periodic
  * task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
  * binding to a registry: a second one is refused at build, as Micrometer would hand it the first one's gauges
- * (orchestrators of one store count the same sagas: bind one of them). Thread-safe.
+ * (orchestrators of one store count the same sagas: bind one of them), also when two builds run at once (exactly one
+ * binds). Thread-safe.
  */
 public final class SagaStatusGauges implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SagaStatusGauges.class);
@@ -49,6 +50,12 @@ public final class SagaStatusGauges implements AutoCloseable {
             EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILED_NEEDS_ATTENTION));
     /** How often the sagas are counted unless the builder says otherwise. */
     public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(30);
+    /**
+     * Held by a build from its check that the registry holds no binding to the registration of its gauges: two builds
+     * at once on one registry would both pass the check, and Micrometer hand the second the first one's gauges. A lock,
+     * no state; builds are rare.
+     */
+    private static final Object BINDING = new Object();
 
     private final SagaOrchestrator orchestrator;
     private final MeterRegistry registry;
@@ -208,16 +215,18 @@ public final class SagaStatusGauges implements AutoCloseable {
                             && statuses.stream().allMatch(Objects::nonNull),
                     "statuses must hold at least one status and no null, but was %s", statuses);
             interval = ConfigurationException.requirePositive(interval, "interval");
-            for (SagaStatus status : statuses) {
-                // Micrometer would hand back the existing gauge, which reads another binding's counts
-                ConfigurationException.require(registry.find(NAME).tag("status", status.name()).gauge() == null,
-                        "the registry has a gauge %s{status=%s} already: bind one SagaStatusGauges to a registry",
-                        NAME, status);
+            synchronized (BINDING) {
+                for (SagaStatus status : statuses) {
+                    // Micrometer would hand back the existing gauge, which reads another binding's counts
+                    ConfigurationException.require(registry.find(NAME).tag("status", status.name()).gauge() == null,
+                            "the registry has a gauge %s{status=%s} already: bind one SagaStatusGauges to a registry",
+                            NAME, status);
+                }
+                // also under other statuses: the time of the last count would be the other binding's
+                ConfigurationException.require(registry.find(COUNTED_NAME).gauge() == null,
+                        "the registry has a gauge %s already: bind one SagaStatusGauges to a registry", COUNTED_NAME);
+                return new SagaStatusGauges(this);
             }
-            // also under other statuses: the time of the last count would be the other binding's
-            ConfigurationException.require(registry.find(COUNTED_NAME).gauge() == null,
-                    "the registry has a gauge %s already: bind one SagaStatusGauges to a registry", COUNTED_NAME);
-            return new SagaStatusGauges(this);
         }
     }
 }

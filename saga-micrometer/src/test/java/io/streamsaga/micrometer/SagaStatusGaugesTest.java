@@ -1,5 +1,6 @@
 package io.streamsaga.micrometer;
 
+import io.micrometer.core.instrument.search.Search;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -37,6 +38,7 @@ import java.util.function.Supplier;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -241,6 +243,53 @@ class SagaStatusGaugesTest {
         scheduler.advance(EVERY.multipliedBy(3));
         assertEquals(1, countsAsked.get());
         SagaStatusGauges.builder(orchestrator, registry, scheduler).build().close(); // bound again once closed
+    }
+
+    @Test
+    void twoBuildsOnOneRegistryAtOnceBindExactlyOneAndTheOtherIsRefused() throws Exception {
+        List<Thread> builders = new CopyOnWriteArrayList<>();
+        AtomicReference<Thread> held = new AtomicReference<>();
+        SimpleMeterRegistry shared = new SimpleMeterRegistry() {
+            @Override
+            public Search find(String name) {
+                Search search = super.find(name);
+                if (!name.equals(SagaStatusGauges.COUNTED_NAME) || !held.compareAndSet(null, Thread.currentThread())) {
+                    return search;
+                }
+                // The first build's last check, answered as the registry is now; then held until the other build has
+                // bound its gauges or waits to check (blocked): without one lock over check and registration, both
+                // checks see no gauge and both builds bind, the second handed the first one's gauges.
+                boolean none = search.gauge() == null;
+                Thread other = builders.stream().filter(t -> t != Thread.currentThread()).findFirst().orElseThrow();
+                while (other.isAlive() && other.getState() != Thread.State.BLOCKED) {
+                    Thread.onSpinWait();
+                }
+                return none ? Search.in(new SimpleMeterRegistry()).name(name) : search;
+            }
+        };
+        CountDownLatch go = new CountDownLatch(1);
+        List<SagaStatusGauges> bound = new CopyOnWriteArrayList<>();
+        List<Throwable> refused = new CopyOnWriteArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            builders.add(new Thread(() -> {
+                try {
+                    go.await();
+                    bound.add(SagaStatusGauges.builder(orchestrator, shared, scheduler).build());
+                } catch (Throwable e) {
+                    refused.add(e);
+                }
+            }, "gauges-build-" + i));
+        }
+        builders.forEach(Thread::start);
+        go.countDown();
+        for (Thread builder : builders) {
+            builder.join();
+        }
+        bound.forEach(SagaStatusGauges::close);
+
+        assertEquals(1, bound.size(), "bound: " + bound + ", refused: " + refused);
+        assertEquals(1, refused.size(), refused.toString());
+        assertInstanceOf(ConfigurationException.class, refused.get(0));
     }
 
     @Test
