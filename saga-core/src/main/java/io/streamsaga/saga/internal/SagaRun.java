@@ -292,12 +292,10 @@ final class SagaRun<D> {
 
     /**
      * A DEBUG line about this saga from outside a drive (a late outcome or a cancelled timer ignored, perhaps on
-     * another thread), with the saga's keys when the orchestrator asks for them, as a drive's lines have.
+     * another thread), with the saga's keys when the orchestrator asks for them, as a drive's lines have. Callers check
+     * {@code log.isDebugEnabled()} first, so that no arguments array is built for a line not written.
      */
     private void debugOutsideADrive(String format, Object... arguments) {
-        if (!log.isDebugEnabled()) {
-            return;
-        }
         String[] previous = enterLogContext();
         try {
             log.debug(format, arguments);
@@ -802,7 +800,10 @@ final class SagaRun<D> {
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.RUNNING || state.attempts() != attempt || !inFlight[i]) {
-            debugOutsideADrive("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(), attempt);
+            if (log.isDebugEnabled()) { // no arguments array, nor a boxed attempt, for a line not written
+                debugOutsideADrive("saga {}: ignoring late completion of step {} attempt {}", sagaId, step.name(),
+                        attempt);
+            }
             return;
         }
         if (overran(step.timeout(), started)) {
@@ -1512,8 +1513,10 @@ final class SagaRun<D> {
         int i = step.index();
         StepState state = stepStates.get(i);
         if (stopped || state.status() != StepStatus.COMPENSATING || state.compensationAttempts() != attempt || !inFlight[i]) {
-            debugOutsideADrive("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(),
-                    attempt);
+            if (log.isDebugEnabled()) { // as for a late completion
+                debugOutsideADrive("saga {}: ignoring late outcome of compensation {} attempt {}", sagaId, step.name(),
+                        attempt);
+            }
             return;
         }
         Duration timeout = step.compensationTimeout();
@@ -2934,7 +2937,9 @@ final class SagaRun<D> {
         public void run() {
             synchronized (SagaRun.this) {
                 if (timers[step] != this) {
-                    debugOutsideADrive("saga {}: ignoring a cancelled timer of step {}", sagaId, steps[step].name());
+                    if (log.isDebugEnabled()) { // as for a late completion
+                        debugOutsideADrive("saga {}: ignoring a cancelled timer of step {}", sagaId, steps[step].name());
+                    }
                     return;
                 }
                 timers[step] = null;
