@@ -13,6 +13,7 @@ import io.streamsaga.inmemory.saga.testkit.SagaTestKit;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.saga.ConcurrentSagaUpdateException;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaFailure;
 import io.streamsaga.saga.SagaInstance;
@@ -35,6 +36,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -508,6 +510,84 @@ class SagaLogContextTest {
                     + " 'lost' is registered", "s-9", "lost");
             assertLine(log, "WARN io.streamsaga.saga.internal.SagaRun - saga s-10: a saga with this id is already stored",
                     "s-10", "quick");
+        }
+        assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
+    @Test
+    void aRecoverysCheckOfARunAnotherOrchestratorWroteSinceLogsWithTheSagasKeys() throws Throwable {
+        MDC.clear();
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).types(paymentTypes()).build();
+        InMemorySagaStore store = new InMemorySagaStore();
+        AtomicBoolean nextFindFails = new AtomicBoolean();
+        ForwardingSagaStore failingOnce = new ForwardingSagaStore(store) {
+            @Override
+            public Optional<SagaInstance> find(String sagaId) {
+                if (nextFindFails.getAndSet(false)) {
+                    throw new IllegalStateException("database unreachable");
+                }
+                return super.find(sagaId);
+            }
+        };
+        SagaDefinition<Order> definition = chargedThenRefunded();
+        try (bus; SagaOrchestrator first = SagaOrchestrator.builder().store(failingOnce).bus(bus).register(definition)
+                .replyTopic("replies-a").logContext(true).build();
+             SagaOrchestrator second = SagaOrchestrator.builder().store(store).bus(bus).register(definition)
+                     .replyTopic("replies-b").build()) {
+            first.start(definition, "s-11", "o-11", new Order("o-11")); // waits for its charge's reply
+            second.cancel("s-11"); // a write of the other orchestrator: the run here is superseded
+            nextFindFails.set(true);
+
+            String log = CapturedLog.ofThisThread(() -> {
+                first.recover(); // its check of the run here cannot read the saga: the run stays
+                first.recover(); // read: written by the other since, the run here is dropped
+            });
+
+            assertLine(log, "WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-11: driven here, but the"
+                    + " store failed while checking", "s-11", "order");
+            assertLine(log, "INFO io.streamsaga.saga.internal.SagaRun - saga s-11: moved on by another node", "s-11",
+                    "order");
+        }
+        assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
+    @Test
+    void anOperatorCallsMigrationMadeConcurrentlyElsewhereLogsWithTheSagasKeys() throws Throwable {
+        MDC.clear();
+        VirtualScheduler scheduler = new VirtualScheduler();
+        InMemorySagaStore store = new InMemorySagaStore();
+        RetryPolicy later = RetryPolicy.builder().maxAttempts(10).initialBackoff(Duration.ofMinutes(5)).jitter(0).build();
+        SagaDefinition<Order> v1 = SagaDefinition.builder("moving", Order.class)
+                .step("a").action((o, ctx) -> {
+                    throw new IllegalStateException("not yet");
+                }).retry(later)
+                .build();
+        try (SagaOrchestrator old = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v1).build()) {
+            old.start(v1, "s-12", "o-12", new Order("o-12")); // its retry still waits when version 2 is deployed
+        }
+        SagaDefinition<Order> v2 = SagaDefinition.builder("moving", Order.class).version(2)
+                .step("a").action((o, ctx) -> o).retry(later)
+                .build();
+        SagaOrchestrator other = SagaOrchestrator.builder().store(store).scheduler(scheduler).register(v2)
+                .dataUpcaster("moving", 1, json -> json).build();
+        AtomicBoolean raced = new AtomicBoolean();
+        ForwardingSagaStore racing = new ForwardingSagaStore(store) {
+            @Override
+            public void update(SagaInstance updated, SagaTransition transition) {
+                if (transition.type() == TransitionType.SAGA_MIGRATED && raced.compareAndSet(false, true)) {
+                    other.cancel("s-12"); // another node migrates it first, and cancels it
+                }
+                super.update(updated, transition);
+            }
+        };
+        try (other; SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(racing).scheduler(scheduler)
+                .register(v2).dataUpcaster("moving", 1, json -> json).logContext(true).build()) {
+            String log = CapturedLog.ofThisThread(() -> assertThrows(ConcurrentSagaUpdateException.class,
+                    () -> orchestrator.cancel("s-12")));
+
+            assertLine(log, "INFO io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga s-12: migrated"
+                    + " concurrently by another node", "s-12", "moving");
         }
         assertEquals(Map.of(), MDC.getCopyOfContextMap());
     }
