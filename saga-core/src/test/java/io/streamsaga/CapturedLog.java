@@ -31,6 +31,20 @@ public final class CapturedLog {
     }
 
     /**
+     * {@link #ofThisThread}, with the DEBUG lines of every logger on this thread written meanwhile whatever slf4j-simple's
+     * level; only under the tests' {@link MdcTestLoggingProvider} (the modules whose surefire configuration names it):
+     * elsewhere the DEBUG lines stay off.
+     */
+    public static String ofThisThreadAtDebug(Executable action) throws Throwable {
+        MdcTestLoggingProvider.debugOnThisThread(true);
+        try {
+            return ofThisThread(action);
+        } finally {
+            MdcTestLoggingProvider.debugOnThisThread(false);
+        }
+    }
+
+    /**
      * Runs {@code action} and returns the entries of the logger named {@code logger} (slf4j's name, the class's for
      * {@code LoggerFactory.getLogger(Class)}), on any thread, logged meanwhile; System.err is restored after.
      */

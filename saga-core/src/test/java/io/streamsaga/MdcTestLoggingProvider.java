@@ -10,6 +10,8 @@ import org.slf4j.helpers.ThreadLocalMapOfStacks;
 import org.slf4j.simple.SimpleServiceProvider;
 import org.slf4j.spi.MDCAdapter;
 
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.Map;
@@ -27,6 +29,8 @@ import java.util.concurrent.ConcurrentMap;
  * so that {@link CapturedLog} shows what a log aggregator would get; other lines are slf4j-simple's, unchanged.
  */
 public class MdcTestLoggingProvider extends SimpleServiceProvider {
+    /** Whether this thread writes DEBUG lines whatever slf4j-simple's level ({@link CapturedLog#ofThisThreadAtDebug}). */
+    private static final ThreadLocal<Boolean> DEBUG_HERE = ThreadLocal.withInitial(() -> false);
     private final ThreadLocalMdc mdc = new ThreadLocalMdc();
     private final ConcurrentMap<String, Logger> loggers = new ConcurrentHashMap<>();
     private ILoggerFactory simple;
@@ -45,6 +49,14 @@ public class MdcTestLoggingProvider extends SimpleServiceProvider {
     @Override
     public MDCAdapter getMDCAdapter() {
         return mdc;
+    }
+
+    /**
+     * Turns DEBUG lines on or off for every logger on the calling thread, whatever slf4j-simple's level (INFO): such a
+     * line is written to System.err in slf4j-simple's format. Used by {@link CapturedLog#ofThisThreadAtDebug}.
+     */
+    static void debugOnThisThread(boolean on) {
+        DEBUG_HERE.set(on);
     }
 
     /** A per-thread MDC, not inheritable. */
@@ -121,7 +133,7 @@ public class MdcTestLoggingProvider extends SimpleServiceProvider {
 
         @Override
         public boolean isDebugEnabled() {
-            return delegate.isDebugEnabled();
+            return delegate.isDebugEnabled() || DEBUG_HERE.get();
         }
 
         @Override
@@ -156,7 +168,20 @@ public class MdcTestLoggingProvider extends SimpleServiceProvider {
                 case ERROR -> delegate.error(message, throwable);
                 case WARN -> delegate.warn(message, throwable);
                 case INFO -> delegate.info(message, throwable);
-                case DEBUG -> delegate.debug(message, throwable);
+                case DEBUG -> {
+                    if (delegate.isDebugEnabled()) {
+                        delegate.debug(message, throwable);
+                    } else { // asked for on this thread only: slf4j-simple's format, one write
+                        StringWriter line = new StringWriter();
+                        PrintWriter out = new PrintWriter(line);
+                        out.println("[" + Thread.currentThread().getName() + "] DEBUG " + name + " - " + message);
+                        if (throwable != null) {
+                            throwable.printStackTrace(out);
+                        }
+                        out.flush();
+                        System.err.print(line);
+                    }
+                }
                 case TRACE -> delegate.trace(message, throwable);
             }
         }

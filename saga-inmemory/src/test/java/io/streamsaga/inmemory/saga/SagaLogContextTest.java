@@ -592,6 +592,48 @@ class SagaLogContextTest {
         assertEquals(Map.of(), MDC.getCopyOfContextMap());
     }
 
+    @Test
+    void theEnginesDebugLinesAboutALateOutcomeOrACancelledTimerCarryTheSagasKeys() throws Throwable {
+        MDC.clear();
+        LateTimerCancellationTest.LateCancellingScheduler scheduler = new LateTimerCancellationTest.LateCancellingScheduler();
+        List<CompletableFuture<Order>> attempts = new CopyOnWriteArrayList<>();
+        List<CompletableFuture<Void>> undos = new CopyOnWriteArrayList<>();
+        SagaDefinition<Order> definition = SagaDefinition.builder("late", Order.class)
+                .step("a").action((o, ctx) -> o)
+                .asyncCompensation((o, ctx) -> {
+                    CompletableFuture<Void> undo = new CompletableFuture<>();
+                    undos.add(undo);
+                    return undo;
+                }).compensationTimeout(Duration.ofMinutes(1)).compensationRetry(RetryPolicy.NONE)
+                .step("b").asyncAction((o, ctx) -> {
+                    CompletableFuture<Order> attempt = new CompletableFuture<>();
+                    attempts.add(attempt);
+                    return attempt;
+                }).timeout(Duration.ofMinutes(1)).retry(RetryPolicy.NONE)
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore())
+                .scheduler(scheduler).register(definition).logContext(true).build()) {
+            orchestrator.start(definition, "s-13", "o-13", new Order("o-13"));
+            scheduler.delegate.advance(Duration.ofMinutes(2)); // b times out, then a's compensation: needs attention
+            orchestrator.start(definition, "s-14", "o-14", new Order("o-14"));
+
+            String log = CapturedLog.ofThisThreadAtDebug(() -> {
+                attempts.get(0).complete(new Order("o-13")); // s-13's b, after its timeout
+                undos.get(0).complete(null); // s-13's compensation of a, after its timeout
+                attempts.get(1).complete(new Order("o-14")); // s-14's b in time: its timeout's timer is cancelled
+                scheduler.delegate.advance(Duration.ofMinutes(1)); // and runs all the same
+            });
+
+            assertLine(log, "DEBUG io.streamsaga.saga.internal.SagaRun - saga s-13: ignoring late completion of step b"
+                    + " attempt 1", "s-13", "late");
+            assertLine(log, "DEBUG io.streamsaga.saga.internal.SagaRun - saga s-13: ignoring late outcome of"
+                    + " compensation a attempt 1", "s-13", "late");
+            assertLine(log, "DEBUG io.streamsaga.saga.internal.SagaRun - saga s-14: ignoring a cancelled timer of step"
+                    + " b", "s-14", "late");
+        }
+        assertEquals(Map.of(), MDC.getCopyOfContextMap());
+    }
+
     @ParameterizedTest(name = "logContext: {0}")
     @ValueSource(booleans = {false, true})
     void theTestKitsLogContextOptionGivesItsRunsTheSagasAndTheDeliveredMessagesKeys(boolean logContext) {
