@@ -414,9 +414,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
         }
 
-        /** Whether a try is queued: not ended, and none running. */
+        /**
+         * Whether the saga is still to be resumed: a try queued, or one running (close() waits for it, and a try a close
+         * cut short does not end, so that close() names the saga).
+         */
         synchronized boolean waiting() {
-            return !ended && !running;
+            return !ended;
         }
 
         private void queue() {
@@ -472,7 +475,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             synchronized (this) {
                 running = false;
                 if (closed) {
-                    end();
+                    if (failed == null && !again) { // resumed, or given way: nothing left to resume
+                        end();
+                    } // else not resumed (the close's refusal, the store): close(), which waits for this try, names it
                     return;
                 }
                 if (failed != null) {
@@ -497,8 +502,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
          * read or adopt the saga (a write's failure comes back through {@link #storeFailed}).
          */
         private boolean resumeOnce() {
-            if (closed || runs.containsKey(sagaId)) {
-                return false; // driven here again (a reply, a recovery, an operator call), or closed
+            ensureOpen(); // closed: not resumed, thrown as a close() after this check is (resumeRead)
+            if (runs.containsKey(sagaId)) {
+                return false; // driven here again (a reply, a recovery, an operator call)
             }
             SagaInstance stored = store.find(sagaId).orElse(null);
             if (stored == null || !stored.status().isActive()) {
@@ -1312,7 +1318,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      * it first) or {@code unresolvable} (with why). {@code transientThrown}: a failure to adopt it that is not the
      * engine's refusal (a {@link SagaException}, reported as above), a store's or a transport's, is thrown rather than
      * reported, so that the caller tries again ({@link StoreFailureResume}); so is the refusal of an orchestrator closed
-     * meanwhile, which ends the caller's tries without a line.
+     * meanwhile, which ends the caller's tries without an ERROR (close() names the saga in its WARN).
      */
     private boolean resumeRead(SagaInstance instance, List<String> moved, Map<String, String> unresolvable,
                                List<String> ownedElsewhere, boolean transientThrown) {
@@ -1333,7 +1339,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         try {
             run = adopt(instance, moved, unresolvable, null);
         } catch (RuntimeException e) { // its data cannot be upcast or read: the other sagas are still resumed
-            // A resumption's try: a close() since it checked (adopt's refusal, the orchestrator closed) ends it quietly
+            // A resumption's try: a close() since it checked (adopt's refusal) ends it without an ERROR
             if (transientThrown && (!(e instanceof SagaException) || closed)) {
                 throw e;
             }
@@ -2308,8 +2314,9 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     /**
-     * close(): the sagas whose resumption after a store failure had not run yet, cancelled now (or dropped before, by a
-     * scheduler closed before this orchestrator), stay as stored until a recovery: one WARN names them (the first 20).
+     * close(): the sagas whose resumption after a store failure had not resumed them, its try cancelled now (or dropped
+     * before, by a scheduler closed before this orchestrator) or cut short by this close, stay as stored until a
+     * recovery: one WARN names them (the first 20).
      */
     private void warnOfResumptionsLeft() {
         List<String> waiting = new ArrayList<>();

@@ -354,9 +354,43 @@ class StoreFailureResumeTest {
 
         String log = CapturedLog.ofThisThread(() -> scheduler.advance(Duration.ofMinutes(1)));
 
-        assertEquals(0, log.lines().filter(line -> line.contains(" ERROR ") || line.contains(" WARN ")).count(), log);
+        assertEquals(0, log.lines().filter(line -> line.contains(" ERROR ")).count(), log);
+        // not resumed: named by close() as one whose try had not run
+        assertEquals(List.of("[main] WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga orchestrator closed"
+                + " before it resumed 1 saga(s) a store failure stopped; recover() resumes them: [s-1]"),
+                log.lines().filter(line -> line.contains(" WARN ")).toList(), log);
         assertEquals(0, scheduler.pendingTasks());
         assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status()); // for recover() to resume
+        assertEquals(0, shipped.get());
+    }
+
+    @Test
+    void aCloseWhileAResumptionsTryRunsOnAnotherThreadNamesTheSagaInItsWarning() throws Throwable {
+        SagaDefinition<Order> definition = shipSaga();
+        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
+                .register(definition));
+        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
+        orchestrator.start(definition, "s-1", null, new Order("s-1"));
+        store.up();
+        Thread closing = new Thread(orchestrator::close, "closing");
+        // close() on another thread while the try reads the saga: it waits for the try (closeBy), which then ends
+        store.atNextFind = () -> {
+            closing.start();
+            while (closing.getState() != Thread.State.TIMED_WAITING && closing.isAlive()) {
+                Thread.onSpinWait();
+            }
+        };
+
+        String log = CapturedLog.ofLogger("io.streamsaga.saga.internal.DefaultSagaOrchestrator", () -> {
+            scheduler.advance(Duration.ofMinutes(1));
+            closing.join();
+        });
+
+        assertEquals(0, log.lines().filter(line -> line.contains(" ERROR ")).count(), log);
+        assertEquals(List.of("[closing] WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga orchestrator"
+                + " closed before it resumed 1 saga(s) a store failure stopped; recover() resumes them: [s-1]"),
+                log.lines().filter(line -> line.contains(" WARN ")).toList(), log);
+        assertEquals(SagaStatus.RUNNING, durable.find("s-1").orElseThrow().status());
         assertEquals(0, shipped.get());
     }
 
