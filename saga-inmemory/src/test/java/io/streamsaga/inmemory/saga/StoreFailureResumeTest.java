@@ -341,21 +341,27 @@ class StoreFailureResumeTest {
         assertEquals(0, shipped.get());
     }
 
-    @Test
-    void aCloseRacingAResumptionsTryEndsItWithoutAnErrorLine() throws Throwable {
+    /** A ship saga s-1 whose run a store failure stopped after reserve, its resumption's try queued, the store up. */
+    private SagaOrchestrator aShipSagaAwaitingItsResumption() {
         SagaDefinition<Order> definition = shipSaga();
         SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
                 .register(definition));
         store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
         orchestrator.start(definition, "s-1", null, new Order("s-1"));
         store.up();
+        return orchestrator;
+    }
+
+    @Test
+    void aCloseRacingAResumptionsTryEndsItWithoutAnErrorLine() throws Throwable {
+        SagaOrchestrator orchestrator = aShipSagaAwaitingItsResumption();
         // close() while the try reads the saga: after the try checked that the orchestrator is open, before it adopts
         store.atNextFind = orchestrator::close;
 
         String log = CapturedLog.ofThisThread(() -> scheduler.advance(Duration.ofMinutes(1)));
 
         assertEquals(0, log.lines().filter(line -> line.contains(" ERROR ")).count(), log);
-        // not resumed: named by close() as one whose try had not run
+        // not resumed: named by close(), for recover()
         assertEquals(List.of("[main] WARN io.streamsaga.saga.internal.DefaultSagaOrchestrator - saga orchestrator closed"
                 + " before it resumed 1 saga(s) a store failure stopped; recover() resumes them: [s-1]"),
                 log.lines().filter(line -> line.contains(" WARN ")).toList(), log);
@@ -366,12 +372,7 @@ class StoreFailureResumeTest {
 
     @Test
     void aCloseWhileAResumptionsTryRunsOnAnotherThreadNamesTheSagaInItsWarning() throws Throwable {
-        SagaDefinition<Order> definition = shipSaga();
-        SagaOrchestrator orchestrator = orchestrator(SagaOrchestrator.builder().store(store).scheduler(scheduler)
-                .register(definition));
-        store.downAt(TransitionType.STEP_SUCCEEDED, "reserve");
-        orchestrator.start(definition, "s-1", null, new Order("s-1"));
-        store.up();
+        SagaOrchestrator orchestrator = aShipSagaAwaitingItsResumption();
         Thread closing = new Thread(orchestrator::close, "closing");
         // close() on another thread while the try reads the saga: it waits for the try (closeBy), which then ends
         store.atNextFind = () -> {
