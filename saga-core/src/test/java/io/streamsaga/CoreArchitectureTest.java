@@ -65,7 +65,7 @@ class CoreArchitectureTest {
             Map.entry("io.streamsaga.saga.SagaOrchestrator", Set.of("io.streamsaga.saga.internal.DefaultSagaOrchestrator",
                     "io.streamsaga.internal.SystemScheduler")),
             Map.entry("io.streamsaga.time.Scheduler", Set.of("io.streamsaga.internal.SystemScheduler",
-                    "io.streamsaga.internal.ScopedScheduler")),
+                    "io.streamsaga.internal.ScopedScheduler", "io.streamsaga.internal.RepeatingTask")),
             // helpers that hold no contract of the API: a blank check, text escaping, Jackson plumbing, a bounded set
             Map.entry("io.streamsaga.message.Message", Set.of("io.streamsaga.internal.Strings")),
             Map.entry("io.streamsaga.saga.SagaInstance", Set.of("io.streamsaga.internal.Strings")),

@@ -9,7 +9,6 @@ import io.streamsaga.codec.EventCodec;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
-import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.spi.Transport;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
@@ -24,7 +23,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The claim check as a bus interceptor: opting in is one line,
@@ -82,7 +80,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      * then the scheduler's again.
      */
     private final Scheduler sweeps;
-    private volatile Scheduler.Cancellable sweep;
+    private final Scheduler.Cancellable sweep;
     private volatile boolean closed;
     /**
      * The cutoff of the expiry sweep's run in progress, null between runs, and what it deleted so far: used by one
@@ -95,7 +93,8 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     ClaimCheckInterceptor(Config config, boolean ownsScheduler) { // package-private for a test of the own scheduler
         this.config = config;
         this.sweeps = ownsScheduler ? config.scheduler() : Scheduler.scoped(config.scheduler(), "claim-check interceptor");
-        scheduleSweep(config.sweepInterval());
+        this.sweep = Scheduler.repeat(sweeps, "claim-check interceptor: its expiry sweep", config.sweepInterval(),
+                config.sweepInterval(), this::sweepBatch);
     }
 
     /** Starts an interceptor over {@code store}; {@code transport} tells which groups must acknowledge. */
@@ -296,6 +295,9 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
      * bus's: sagas' timeouts and retries) due meanwhile run between batches. A failure ends the run.
      */
     private boolean sweepBatch() {
+        if (closed) { // close() sets it before it cancels the sweep
+            return false;
+        }
         if (sweepCutoff == null) {
             Instant cutoff = now().minus(config.expiry());
             tracking.values().removeIf(t -> t.since.isBefore(cutoff));
@@ -311,6 +313,10 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
             if (!more) {
                 logExpired(sweptInRun);
             }
+        } catch (RuntimeException e) {
+            // sweptInRun: the batches before the failing one, as the retention purge's WARN says
+            log.warn("claim-check expiry sweep failed after {} expired payload(s) deleted, retrying at the next"
+                    + " interval: {}", sweptInRun, e.toString());
         } finally {
             if (!more) { // also after a failure: the next run reads its own cutoff
                 sweepCutoff = null;
@@ -324,56 +330,6 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
         return tracking.size();
     }
 
-    /** Queues the sweep's next batch ({@code delay} zero) or its next run (the sweep interval). */
-    private void scheduleSweep(Duration delay) {
-        if (closed) {
-            return;
-        }
-        Scheduler.Cancellable next;
-        try {
-            next = sweeps.schedule(delay, () -> {
-                if (closed) {
-                    return;
-                }
-                boolean dead = false;
-                boolean more = false;
-                try {
-                    more = sweepBatch();
-                } catch (RuntimeException e) {
-                    // sweptInRun: the batches before the failing one, as the retention purge's WARN says
-                    log.warn("claim-check expiry sweep failed after {} expired payload(s) deleted, retrying at the next"
-                            + " interval: {}", sweptInRun, e.toString());
-                } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
-                    dead = true;
-                    throw e;
-                } catch (ThreadDeath e) {
-                    // The thread was asked to stop (Thread.stop): rescheduled, the sweep would ignore the request, as
-                    // the scheduler's thread outlives it (docs/architecture.md, "A periodic task whose thread is
-                    // stopped"). Thrown on, as its Javadoc asks of whoever catches it.
-                    dead = true;
-                    log.warn("claim-check interceptor: its expiry sweep stops for good, its thread stopped ({}); close"
-                            + " and build the interceptor again to run it", e.toString());
-                    throw e;
-                } finally {
-                    if (!dead) { // also after another Error, thrown on to the scheduler, as the other periodic tasks
-                        scheduleSweep(more ? Duration.ZERO : config.sweepInterval());
-                    }
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            if (closed) { // close() shut the own scheduler down since the check above: no sweep is wanted
-                return;
-            }
-            throw e;
-        }
-        sweep = next;
-        // close() may have run since the check above and cancelled the previous sweep: it sets 'closed'
-        // before reading 'sweep', so either it cancels this one or this check sees it.
-        if (closed) {
-            next.cancel();
-        }
-    }
-
     /**
      * Stops the periodic expiry sweep (and the scheduler, when the builder created it): no sweep is left
      * scheduled, and one running at that moment on another thread finishes before close() returns (it waits up to
@@ -382,10 +338,7 @@ public final class ClaimCheckInterceptor implements MessageInterceptor, AutoClos
     @Override
     public void close() {
         closed = true;
-        Scheduler.Cancellable current = sweep;
-        if (current != null) {
-            current.cancel();
-        }
+        sweep.cancel();
         sweeps.close(); // the scheduler itself when the builder created it
     }
 

@@ -88,6 +88,33 @@ public interface Scheduler extends AutoCloseable {
         return new io.streamsaga.internal.ScopedScheduler(shared, owner);
     }
 
+    /**
+     * Runs a periodic task on {@code scheduler}, the first time after {@code firstDelay} (taken as in
+     * {@link #schedule}), then {@code period} after each run ends, so runs never overlap, until the returned handle
+     * cancels it: the rule of the library's periodic tasks (an orchestrator's purge, recovery sweep and heartbeat, the
+     * claim-check sweep, the JDBC components' purges, saga-micrometer's counts). A run may come in parts: {@code part}
+     * returns true when another part of the same run follows, queued at once as a task of its own, so that the
+     * scheduler's other timers due meanwhile (a bus's: sagas' timeouts and retries) run between the parts of a long
+     * run (a purge of a large backlog, batch by batch), and false when the run is over.
+     * <p>
+     * A run that throws a RuntimeException is logged at WARN and the next run follows; one that throws another Error
+     * is followed by the next run too, the Error thrown on to the scheduler (which logs it). A {@link ThreadDeath} (the
+     * thread stopped) is logged at WARN and thrown on, as its Javadoc asks, and a test's
+     * {@link io.streamsaga.saga.spi.SimulatedProcessCrash} logged at DEBUG and not thrown, as a dead process's timers
+     * do not run: after either the task runs no more. Cancelling drops the part or run queued; a part running on
+     * another thread then arms none after it (close the {@link #scoped} scheduler it runs on to wait for that part).
+     * Once cancelled, a refusal of the scheduler (a {@link java.util.concurrent.RejectedExecutionException} from one
+     * closed) is ignored; before, it is thrown, at this call for the first run.
+     *
+     * @param name   what runs, for the log, its component first ({@code "claim-check interceptor: its expiry sweep"})
+     * @param period positive
+     * @throws io.streamsaga.ConfigurationException when an argument is null or the period not positive
+     */
+    static Cancellable repeat(Scheduler scheduler, String name, Duration firstDelay, Duration period,
+                              java.util.function.BooleanSupplier part) {
+        return io.streamsaga.internal.RepeatingTask.start(scheduler, name, firstDelay, period, part);
+    }
+
     /** A handle to cancel a scheduled task. */
     @FunctionalInterface
     interface Cancellable {

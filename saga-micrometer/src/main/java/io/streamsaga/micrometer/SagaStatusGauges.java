@@ -5,7 +5,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.saga.SagaOrchestrator;
 import io.streamsaga.saga.SagaStatus;
-import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,8 +29,8 @@ import java.util.Set;
  * stale counts from fresh ones, the gauge {@value #COUNTED_NAME} (Prometheus:
  * {@code streamsaga_sagas_counted_timestamp_seconds}) reads the time of the last count that succeeded, in seconds since
  * the epoch on the scheduler's clock, NaN until the first one; a count whose thread is stopped
- * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks (docs/architecture.md, "A periodic
- * task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
+ * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks ({@link Scheduler#repeat};
+ * docs/architecture.md, "A periodic task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
  * binding to a registry: a second one is refused at build, as Micrometer would hand it the first one's gauges
  * (orchestrators of one store count the same sagas: bind one of them), also when two builds run at once (exactly one
  * binds). Thread-safe.
@@ -90,7 +89,7 @@ public final class SagaStatusGauges implements AutoCloseable {
             gauges.add(Gauge.builder(COUNTED_NAME, this, gauge -> gauge.lastCounted).strongReference(true)
                     .baseUnit("seconds").description("when the sagas were last counted, in seconds since the epoch")
                     .register(registry));
-            schedule(Duration.ZERO); // refused by a closed scheduler
+            scheduleCounts(); // refused by a closed scheduler
         } catch (RuntimeException | Error e) {
             close(); // no gauge left to refuse the next binding, no count left queued
             throw e;
@@ -116,46 +115,27 @@ public final class SagaStatusGauges implements AutoCloseable {
         return count == null ? Double.NaN : count;
     }
 
-    /** Queues the next count after {@code delay}. */
-    private void schedule(Duration delay) {
-        if (closed) {
-            return;
-        }
-        Scheduler.Cancellable timer = counts.schedule(delay, this::count);
-        next = timer;
-        // close() may have run since the check above and cancelled the previous count: it sets 'closed' before
-        // reading 'next', so either it cancels this one or this check sees it.
-        if (closed) {
-            timer.cancel();
-        }
+    /**
+     * The counts, the first at once, by the rule of the library's periodic tasks ({@link Scheduler#repeat}); a count
+     * that finds the gauges closing (close() sets 'closed' before it cancels the counts) does nothing.
+     */
+    private void scheduleCounts() {
+        next = Scheduler.repeat(counts, "saga status gauges: the periodic count", Duration.ZERO, interval, () -> {
+            count();
+            return false;
+        });
     }
 
     private void count() {
         if (closed) {
             return;
         }
-        boolean dead = false;
         try {
             last = Map.copyOf(orchestrator.countByStatus(statuses));
             lastCounted = clock.millis() / 1000.0;
         } catch (RuntimeException e) {
             log.warn("saga status gauges: counting the sagas failed, the gauges keep the last counts until the next"
                     + " interval: {}", e.toString());
-        } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
-            dead = true;
-            throw e;
-        } catch (ThreadDeath e) {
-            // The thread was asked to stop (Thread.stop): rescheduled, the count would ignore the request, as the
-            // scheduler's thread outlives it (docs/architecture.md, "A periodic task whose thread is stopped").
-            // Thrown on, as its Javadoc asks of whoever catches it.
-            dead = true;
-            log.warn("saga status gauges: the periodic count stops for good, its thread stopped ({}); close and build"
-                    + " the gauges again to count", e.toString());
-            throw e;
-        } finally {
-            if (!dead) { // also after another Error, thrown on to the scheduler, as the other periodic tasks
-                schedule(interval);
-            }
         }
     }
 

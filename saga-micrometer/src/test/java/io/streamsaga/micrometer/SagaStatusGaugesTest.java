@@ -16,6 +16,7 @@ import io.streamsaga.saga.SagaTransition;
 import io.streamsaga.saga.StepState;
 import io.streamsaga.saga.TransitionType;
 import io.streamsaga.saga.spi.SagaStore;
+import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -211,12 +212,27 @@ class SagaStatusGaugesTest {
         String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(EVERY),
                 "thrown on, as ThreadDeath's Javadoc asks"));
 
-        assertTrue(log.contains("WARN io.streamsaga.micrometer.SagaStatusGauges - saga status gauges: the periodic"
-                + " count stops for good, its thread stopped (java.lang.ThreadDeath); close and build the gauges again"
-                + " to count"), log);
+        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - saga status gauges: the periodic count"
+                + " stops for good, its thread stopped (java.lang.ThreadDeath); close and build its component again to"
+                + " run it"), log);
         failure.set(null);
         scheduler.advance(EVERY.multipliedBy(10));
         assertEquals(2, countsAsked.get(), "no count after it");
+        gauges.close();
+    }
+
+    @Test
+    void aCountMeetingATestsSimulatedProcessCrashIsTheLastAndDoesNotThrowItIntoWhatAdvancedTheClock() throws Throwable {
+        int pending = scheduler.pendingTasks();
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+        scheduler.runDueTasks();
+        failure.set(() -> new SimulatedProcessCrash("the process dies here (test)") { });
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(EVERY.multipliedBy(10)));
+
+        assertEquals("", log, "a crash the test asked for is no warning nor error");
+        assertEquals(2, countsAsked.get(), "a dead process counts no more");
+        assertEquals(pending, scheduler.pendingTasks(), "no count left scheduled");
         gauges.close();
     }
 

@@ -111,7 +111,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     private volatile boolean closed;
     /**
      * The cutoff of the scheduled retention purge's run in progress, null between runs, and what it deleted so far:
-     * used by one batch at a time, each queued by the one before (Repeating).
+     * used by one batch at a time, each queued by the one before (Scheduler.repeat).
      */
     private Instant purgeCutoff;
     private int purgedInRun;
@@ -124,7 +124,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     /** By saga id, the resumptions of sagas whose run a store failure stopped, until each ends; cleared by close(). */
     private final Map<String, StoreFailureResume> resumes = new ConcurrentHashMap<>();
     /** The retention purge, the recovery sweeps and the heartbeat, each when configured; cancelled by close(). */
-    private final List<Repeating> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<Scheduler.Cancellable> repeating = new java.util.concurrent.CopyOnWriteArrayList<>();
     /**
      * The repeating timers (purge, recovery sweep, heartbeat) on the scheduler, which may be shared: close() cancels
      * those queued and waits for one running, so that none works after it returned.
@@ -248,73 +248,14 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         });
     }
 
-    /** {@code part}: one part of a run, true when another follows (a task of its own, queued at once). */
-    private void repeating(String name, Duration period, BooleanSupplier part) {
-        Repeating timer = new Repeating(name, period, part);
-        repeating.add(timer);
-        timer.schedule(period);
-    }
-
     /**
-     * A task run every period on the scheduler until close(): rescheduled after each run, also after one that threw
-     * (an Error from a resumed saga's step propagates to the scheduler), but for a ThreadDeath or a test's
-     * SimulatedProcessCrash, after which it runs no more (docs/architecture.md, "A periodic task whose thread is stopped").
-     * A run may come in parts (the retention purge's batches), each a task of its own, the next queued at once when one
-     * says another follows: the scheduler's other timers (steps' timeouts and retries) due meanwhile run between them,
-     * and close() cancels the part queued. The period counts from the run's last part, so runs never overlap.
+     * {@code part}: one part of a run, true when another follows (the retention purge's batches), on the scope's
+     * scheduler by the rule of the library's periodic tasks ({@link Scheduler#repeat}); the first run one period from
+     * now. A part that finds the orchestrator closing (close() sets 'closed' before it cancels the task) does nothing.
      */
-    private final class Repeating {
-        private final String name;
-        private final Duration period;
-        private final BooleanSupplier part;
-        private volatile Scheduler.Cancellable next;
-
-        Repeating(String name, Duration period, BooleanSupplier part) {
-            this.name = name;
-            this.period = period;
-            this.part = part;
-        }
-
-        void schedule(Duration delay) {
-            Scheduler.Cancellable timer = repeatingScope.schedule(delay, () -> {
-                if (closed) {
-                    return;
-                }
-                boolean dead = false;
-                boolean more = false;
-                try {
-                    more = part.getAsBoolean();
-                } catch (SimulatedProcessCrash e) {
-                    // A test's store says this process died (a sweep or purge read it after its crash): a dead process
-                    // runs no timers, and thrown on, the Error would fail whatever advanced the test's clock.
-                    dead = true;
-                    log.debug("{} thrown by a periodic task of this orchestrator: the task stops", e.toString());
-                } catch (ThreadDeath e) {
-                    // The thread was asked to stop (Thread.stop): a task rescheduled after it would ignore the request,
-                    // as the scheduler's thread outlives it (an executor keeps the Error in the task's future). Thrown
-                    // on, as its Javadoc asks of whoever catches it.
-                    dead = true;
-                    log.warn("saga orchestrator: its {} stops for good, its thread stopped ({}); close and build the"
-                            + " orchestrator again to run it", name, e.toString());
-                    throw e;
-                } finally {
-                    if (!closed && !dead) {
-                        schedule(more ? Duration.ZERO : period);
-                    }
-                }
-            });
-            next = timer;
-            if (closed) { // close() ran meanwhile and may have cancelled the previous timer only
-                timer.cancel();
-            }
-        }
-
-        void cancel() {
-            Scheduler.Cancellable timer = next;
-            if (timer != null) {
-                timer.cancel();
-            }
-        }
+    private void repeating(String name, Duration period, BooleanSupplier part) {
+        repeating.add(Scheduler.repeat(repeatingScope, "saga orchestrator: its " + name, period, period,
+                () -> !closed && part.getAsBoolean()));
     }
 
     /**
@@ -456,7 +397,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             try {
                 resumed = resumeOnce();
             } catch (SimulatedProcessCrash e) {
-                // A test's store says this process died: a dead process runs no timers (as Repeating).
+                // A test's store says this process died: a dead process runs no timers (as Scheduler.repeat).
                 end();
                 log.debug("{} thrown while resuming saga {} after its store failure: no further try", e.toString(),
                         sagaId);
@@ -2279,7 +2220,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             subscription.close();
         }
         closed = true;
-        repeating.forEach(Repeating::cancel);
+        repeating.forEach(Scheduler.Cancellable::cancel);
         // One wait in all for a timer stuck longer than it, not one here and one again in the own scheduler's close.
         // The scheduler's closeWait() (the own one's, when it has one), as the scope over it read and checked it.
         long deadline = System.nanoTime() + repeatingScope.closeWait().toNanos();

@@ -1,7 +1,6 @@
 package io.streamsaga.jdbc.internal;
 
 import io.streamsaga.metrics.MetricsRecorder;
-import io.streamsaga.saga.spi.SimulatedProcessCrash;
 import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,9 +18,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * the scheduler's other timers run between them; a failure is logged and counted, and
  * the next interval tries again. Several nodes purging one table at once is harmless: each batch deletes what is
  * still there, and one that loses a race for a row fails and is retried the same way. A run that meets a
- * {@link ThreadDeath} (its thread stopped) or a test's {@link SimulatedProcessCrash} throws it on, and none follows it
- * (docs/architecture.md, "A periodic task whose thread is stopped"). The component closes its scope
- * after {@link #stop()}: the scope waits for a batch in progress, after which none starts once stopped. Thread-safe.
+ * {@link ThreadDeath} (its thread stopped) or a test's {@code SimulatedProcessCrash} is the last, as for every task
+ * of {@link Scheduler#repeat} (docs/architecture.md, "A periodic task whose thread is stopped"). The component closes
+ * its scope after {@link #stop()}: the scope waits for a batch in progress, after which none starts once stopped.
+ * Thread-safe.
  */
 public final class PeriodicPurge {
     private static final Logger log = LoggerFactory.getLogger(PeriodicPurge.class);
@@ -43,6 +43,8 @@ public final class PeriodicPurge {
     private final Map<String, String> tags;
     private volatile boolean stopped;
     private volatile Scheduler.Cancellable next;
+    /** The run in progress, null between runs; used by one batch at a time, under {@link #running}. */
+    private Run current;
     /** Held by a batch in progress, for {@link #awaitIdle}. */
     private final ReentrantLock running = new ReentrantLock();
 
@@ -62,64 +64,40 @@ public final class PeriodicPurge {
         this.tags = Map.copyOf(tags);
     }
 
-    /** Arms the first run, one interval from now. */
-    public void start() {
-        schedule(interval, () -> batch(null));
-    }
-
-    private void schedule(Duration delay, Runnable task) {
-        Scheduler.Cancellable timer = scope.schedule(delay, task);
-        next = timer;
-        if (stopped) { // stop() ran meanwhile and may have cancelled the previous timer only
-            timer.cancel();
-        }
-    }
-
     /**
-     * One batch of a run ({@code run} null: its first, which reads the cutoff), a task of its own: after a full batch
-     * the next one is scheduled at once rather than run in a loop, so that on a scheduler of one thread shared with
-     * other timers (a bus's, whose timers drive sagas' timeouts and retries) those due meanwhile run between batches,
-     * not after a purge of a large backlog; after the last one, the next run is armed one interval later.
+     * Arms the first run, one interval from now, by the rule of the library's periodic tasks ({@link Scheduler#repeat}):
+     * after a full batch the next one is a task of its own queued at once rather than run in a loop, so that on a
+     * scheduler of one thread shared with other timers (a bus's, whose timers drive sagas' timeouts and retries) those
+     * due meanwhile run between batches, not after a purge of a large backlog; after the last one, the next run is
+     * armed one interval later.
      */
-    private void batch(Run run) {
-        if (stopped) {
-            return;
+    public void start() {
+        Scheduler.Cancellable task = Scheduler.repeat(scope, what + ": the scheduled purge", interval, interval,
+                this::batch);
+        next = task;
+        if (stopped) { // stop() ran meanwhile and may have read no task to cancel
+            task.cancel();
         }
-        Run current = run;
+    }
+
+    /** One batch of a run, the first of which reads the cutoff; whether another follows. */
+    private boolean batch() {
         boolean more = false;
-        boolean dead = false;
+        running.lock();
         try {
-            running.lock();
-            try {
-                if (!stopped) {
-                    if (current == null) { // one cutoff per run: rows outdated meanwhile wait for the next one
-                        current = new Run(scope.clock().instant());
-                    }
-                    more = deleteOne(current);
+            if (!stopped) {
+                if (current == null) { // one cutoff per run: rows outdated meanwhile wait for the next one
+                    current = new Run(scope.clock().instant());
                 }
-            } finally {
-                running.unlock();
+                more = deleteOne(current);
             }
-        } catch (SimulatedProcessCrash e) { // a test's process dying: a dead process runs no timers
-            dead = true;
-            throw e;
-        } catch (ThreadDeath e) {
-            // The thread was asked to stop (Thread.stop): rescheduled, the purge would ignore the request, as the
-            // scheduler's thread outlives it. Thrown on, as its Javadoc asks of whoever catches it.
-            dead = true;
-            log.warn("{}: the scheduled purge stops for good, its thread stopped ({}); close and build the"
-                    + " component again to run it", what, e.toString());
-            throw e;
         } finally {
-            if (!stopped && !dead) {
-                Run continued = current;
-                if (more) {
-                    schedule(Duration.ZERO, () -> batch(continued));
-                } else {
-                    start();
-                }
+            if (!more) { // also after an Error: the next run reads its own cutoff
+                current = null;
             }
+            running.unlock();
         }
+        return more;
     }
 
     /** Cancels the next run; a run in progress starts no further batch (the component's scope waits for it). */
