@@ -28,9 +28,9 @@ import java.util.Set;
  * fails is logged at WARN and the gauges keep the last counts until the next interval's; so that a dashboard can tell
  * stale counts from fresh ones, the gauge {@value #COUNTED_NAME} (Prometheus:
  * {@code streamsaga_sagas_counted_timestamp_seconds}) reads the time of the last count that succeeded, in seconds since
- * the epoch on the scheduler's clock, NaN until the first one; a count whose thread is stopped
- * (a {@link ThreadDeath}) is the last, as for the library's other periodic tasks ({@link Scheduler#repeat};
- * docs/architecture.md, "A periodic task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
+ * the epoch on the scheduler's clock, NaN until the first one; a count whose thread is stopped (a {@link ThreadDeath})
+ * is the last, as for the library's other periodic tasks ({@link Scheduler#repeat}; docs/architecture.md, "A periodic
+ * task whose thread is stopped"). {@link #close()} stops the counts and removes the gauges from the registry. One
  * binding to a registry: a second one is refused at build, as Micrometer would hand it the first one's gauges
  * (orchestrators of one store count the same sagas: bind one of them), also when two builds run at once (exactly one
  * binds). Thread-safe.

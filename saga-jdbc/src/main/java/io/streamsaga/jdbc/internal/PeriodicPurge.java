@@ -65,11 +65,11 @@ public final class PeriodicPurge {
     }
 
     /**
-     * Arms the first run, one interval from now, by the rule of the library's periodic tasks ({@link Scheduler#repeat}):
-     * after a full batch the next one is a task of its own queued at once rather than run in a loop, so that on a
-     * scheduler of one thread shared with other timers (a bus's, whose timers drive sagas' timeouts and retries) those
-     * due meanwhile run between batches, not after a purge of a large backlog; after the last one, the next run is
-     * armed one interval later.
+     * Arms the first run, one interval from now, by the rule of the library's periodic tasks
+     * ({@link Scheduler#repeat}): after a full batch the next one is a task of its own queued at once rather than run
+     * in a loop, so that on a scheduler of one thread shared with other timers (a bus's, whose timers drive sagas'
+     * timeouts and retries) those due meanwhile run between batches, not after a purge of a large backlog; after the
+     * last one, the next run is armed one interval later.
      */
     public void start() {
         Scheduler.Cancellable task = Scheduler.repeat(scope, what + ": the scheduled purge", interval, interval,
