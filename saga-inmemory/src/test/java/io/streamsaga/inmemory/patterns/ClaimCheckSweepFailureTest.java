@@ -6,6 +6,7 @@ import io.streamsaga.claimcheck.spi.PayloadStore;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -23,7 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * docs/architecture.md, "A periodic task whose thread is stopped": the claim-check interceptor's expiry sweep follows
  * the rule of the library's other periodic tasks: a run that meets a {@link ThreadDeath} throws it on, says so at WARN
- * and is the last; any other failure of a run, an Error too, is followed by the next run.
+ * and is the last; a test's SimulatedProcessCrash ends it too, not thrown; any other failure of a run, an Error too,
+ * is followed by the next run.
  */
 class ClaimCheckSweepFailureTest {
     private static final Duration EVERY = Duration.ofHours(1);
@@ -98,6 +100,18 @@ class ClaimCheckSweepFailureTest {
 
         assertEquals(1, store.sweeps.get(), "no sweep ran after it");
         assertEquals(0, claimCheck.purgeExpired(), "the interceptor's own calls go on");
+    }
+
+    @Test
+    void anExpirySweepMeetingATestsSimulatedProcessCrashIsTheLastAndDoesNotThrowItIntoWhatAdvancedTheClock()
+            throws Throwable {
+        FailingOnceStore store = build(() -> new SimulatedCrash("the process dies here (test)"));
+
+        String log = CapturedLog.ofThisThread(() -> scheduler.advance(EVERY.multipliedBy(10)));
+
+        assertEquals("", log, "a crash the test asked for is no warning nor error");
+        assertEquals(1, store.sweeps.get(), "a dead process sweeps no more");
+        assertEquals(0, scheduler.pendingTasks(), "no sweep left scheduled");
     }
 
     @Test
