@@ -4,6 +4,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport;
+import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
 import io.streamsaga.inmemory.saga.testkit.SagaCrashExplorer;
 import io.streamsaga.inmemory.saga.testkit.SagaRunReport;
 import io.streamsaga.inmemory.saga.testkit.SagaTestEnvironment;
@@ -257,6 +258,12 @@ class CrashExplorerShapesTest {
         // the trigger g3-b fails: g3-a (its sibling), g2-*, g1-* are undone; audit has no compensation
         assertEquals(5, named(report, "compensation of "), "scenarios: " + report.scenarios());
         assertTrue(report.crashScenarios() >= 20, "crash scenarios: " + report.crashScenarios());
+        // the remote member's release lost once, then redelivered: undone once, with crashes along its path
+        assertEquals(List.of("compensation command to g2-hold lost once, then redelivered (g3-b fails)"),
+                report.scenarios(Kind.LOST_COMPENSATION_COMMAND).stream().map(ExplorationReport.Scenario::name).toList());
+        assertTrue(report.scenarios(Kind.CRASH_AFTER_WRITE).stream().anyMatch(s -> s.name().endsWith(
+                "while compensation command to g2-hold lost once, then redelivered (g3-b fails)")),
+                "scenarios: " + report.scenarios());
     }
 
     static SagaDefinition<Doc> timedAndRetried(Ledger l) {
@@ -362,6 +369,9 @@ class CrashExplorerShapesTest {
                 .filter(n -> n.startsWith("compensation of ")).toList();
         assertEquals(List.of("compensation of first fails once (last fails)", "compensation of r1 fails once (last fails)",
                 "compensation of r2 fails once (last fails)"), compensations);
+        assertEquals(List.of("compensation command to r1 lost once, then redelivered (last fails)",
+                "compensation command to r2 lost once, then redelivered (last fails)"),
+                report.scenarios(Kind.LOST_COMPENSATION_COMMAND).stream().map(ExplorationReport.Scenario::name).toList());
         assertTrue(report.scenarios().stream().anyMatch(s -> s.name().startsWith("crash before write")
                 && s.name().endsWith("while cancelled after r1 succeeded")), "scenarios: " + report.scenarios());
     }

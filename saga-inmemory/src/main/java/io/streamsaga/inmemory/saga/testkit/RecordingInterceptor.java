@@ -27,6 +27,10 @@ final class RecordingInterceptor implements SagaInterceptor {
     private final Map<String, Integer> stepCommands = new HashMap<>();
     /** The attempt numbers of those commands, by step: an attempt started with none sent is counted from the history. */
     private final Map<String, Set<Integer>> stepCommandAttempts = new HashMap<>();
+    /** The compensation commands lost, by step, as published: each turns up late once its step's next one is sent. */
+    private final Map<String, List<Message>> heldCompensationCommands = new HashMap<>();
+    /** The held compensation commands whose next one was sent: the kit delivers them ({@link #takeRedeliveries}). */
+    private final List<Message> redeliveries = new ArrayList<>();
 
     /**
      * A compensation attempt starting ({@code started}) or succeeding, in the order they happened: unlike
@@ -97,10 +101,11 @@ final class RecordingInterceptor implements SagaInterceptor {
 
     /**
      * Records the start of a remote step's attempt, or of a remote compensation's, when the orchestrator publishes its
-     * command for the run's saga ({@link SagaRunReport#SAGA_ID}), and sends a step's command to be lost
-     * ({@link LostMessages}) to {@link #LOST_COMMANDS} instead, where its participant never reads it (the attempt was
-     * started all the same); sends a reply of the run's saga to be lost to {@link #LOST_REPLIES} instead, where neither
-     * the orchestrator nor a subscriber by a wildcard reads it.
+     * command for the run's saga ({@link SagaRunReport#SAGA_ID}), and sends a step's or a compensation's command to be
+     * lost ({@link LostMessages}) to {@link #LOST_COMMANDS} instead, where its participant never reads it (the attempt
+     * was started all the same; a compensation's is delivered late, {@link #takeRedeliveries}); sends a reply of the
+     * run's saga to be lost to {@link #LOST_REPLIES} instead, where neither the orchestrator nor a subscriber by a
+     * wildcard reads it.
      */
     MessageInterceptor commandObserver() {
         return new MessageInterceptor() {
@@ -110,9 +115,7 @@ final class RecordingInterceptor implements SagaInterceptor {
                 // run's saga's: the fixture may run sagas of its own on the kit's bus, with steps of the same names.
                 if (message.header(SagaMessages.REPLY_TOPIC).isPresent()
                         && SagaRunReport.SAGA_ID.equals(message.sagaId().orElse(null))) {
-                    if (commandSent(message.header(SagaMessages.STEP).orElse(""),
-                            message.header(SagaMessages.ATTEMPT).orElse(""),
-                            SagaMessages.COMPENSATION.equals(message.header(SagaMessages.PHASE).orElse(null)))) {
+                    if (commandSent(message)) {
                         return message.withTopic(LOST_COMMANDS);
                     }
                 } else if (SagaRunReport.SAGA_ID.equals(message.sagaId().orElse(null))
@@ -134,16 +137,38 @@ final class RecordingInterceptor implements SagaInterceptor {
                 <= mode.times();
     }
 
-    /** Records a command sent; whether it is one to lose (a step's, counted). */
-    private synchronized boolean commandSent(String step, String attempt, boolean compensation) {
-        if (compensation) {
+    /**
+     * Records a command sent; whether it is one to lose (counted). A compensation's command lost is held, and handed to
+     * the kit to deliver late once its step's next compensation command is sent (its retry, the operator's, a
+     * recovery's): the participant then gets both, as from a broker that redelivers a command it seemed to lose.
+     */
+    private synchronized boolean commandSent(Message command) {
+        String step = command.header(SagaMessages.STEP).orElse("");
+        if (SagaMessages.COMPENSATION.equals(command.header(SagaMessages.PHASE).orElse(null))) {
             compensations.add(new CompensationEvent(step, true));
+            FailureMode mode = lost.compensationCommands().get(step);
+            if (mode != null && strikes.merge("lost compensation command:" + step, 1, Integer::sum) <= mode.times()) {
+                heldCompensationCommands.computeIfAbsent(step, s -> new ArrayList<>()).add(command);
+                return true;
+            }
+            List<Message> held = heldCompensationCommands.remove(step);
+            if (held != null) {
+                redeliveries.addAll(held);
+            }
             return false;
         }
         stepCommands.merge(step, 1, Integer::sum);
-        stepCommandAttempts.computeIfAbsent(step, s -> new HashSet<>()).add(attemptNumber(attempt));
+        stepCommandAttempts.computeIfAbsent(step, s -> new HashSet<>())
+                .add(attemptNumber(command.header(SagaMessages.ATTEMPT).orElse("")));
         FailureMode mode = lost.commands().get(step);
         return mode != null && strikes.merge("lost command:" + step, 1, Integer::sum) <= mode.times();
+    }
+
+    /** The lost compensation commands due to turn up late, in the order they were lost; taken once. */
+    synchronized List<Message> takeRedeliveries() {
+        List<Message> due = List.copyOf(redeliveries);
+        redeliveries.clear();
+        return due;
     }
 
     private static int attemptNumber(String attempt) {

@@ -2,8 +2,10 @@ package io.streamsaga.inmemory.saga.testkit;
 
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.saga.testkit.ExplorationReport.Kind;
+import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaInstance;
+import io.streamsaga.saga.SagaMessages;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaStep;
 import io.streamsaga.saga.SagaTimeoutException;
@@ -45,19 +47,29 @@ import java.util.function.Supplier;
  *       {@link io.streamsaga.saga.SagaTimeoutException}); the step is uncertain, so the saga must compensate it with
  *       the steps that took effect; and each remote compensation whose participant does not reply once while the
  *       last non-retriable step fails (its compensation timeout fails the attempt; an operator retry follows if the
- *       compensation's policy gives up). A step or compensation without a timeout waits for its reply for ever by
- *       design: it is not explored so, and {@link ExplorationReport#skipped()} says why;</li>
+ *       compensation's policy gives up). A step without a timeout waits for its reply for ever by design: it is not
+ *       explored so, and {@link ExplorationReport#skipped()} says why (a compensation without one is reported by its
+ *       lost command's scenario, below);</li>
  *   <li>each remote step whose command never reaches its participant ({@link ExplorationReport.Kind#LOST_COMMAND}):
  *       the participant never acts, and the step times out as above, so the saga compensates it as uncertain: its
  *       compensation must be harmless with nothing to undo (a retriable step loses its first command only, and must
  *       then complete or need attention as above);</li>
+ *   <li>each remote compensation whose command does not reach its participant once while the last non-retriable
+ *       step fails ({@link ExplorationReport.Kind#LOST_COMPENSATION_COMMAND}): the attempt must fail by the
+ *       compensation's timeout, with the error recorded, and be retried when its policy retries a timeout, else the
+ *       saga must need attention (an operator retry follows), never be compensated by that attempt; the lost command
+ *       is delivered late, once the next command of that compensation is sent (as a broker's redelivery), so the
+ *       participant gets the compensation twice under one idempotency key, and the application's invariant sees
+ *       whether it undid twice. A compensation without a timeout is explored too: the saga then waits in
+ *       {@code COMPENSATING} for ever, never needing attention, which is a violation;</li>
  *   <li>a crash right after each persisted transition of the happy path and of the compensating path,
  *       and a crash right before each (the action ran, its outcome was lost: recovery runs it again),
  *       each followed by recovery on a fresh orchestrator over the same store;</li>
  *   <li>a crash right after each persisted transition of each step failure, compensation failure, missing reply and
- *       lost command above, recovered the same way with the same failures injected: so also after what only a
- *       failure path writes (a step's {@code STEP_RETRY_SCHEDULED}, a compensation's {@code COMPENSATION_RETRY_SCHEDULED} or
- *       {@code COMPENSATION_FAILED}, {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
+ *       lost command above (a lost compensation command with a timeout), recovered the same way with the same
+ *       failures injected: so also after what only a failure path writes (a step's {@code STEP_RETRY_SCHEDULED}, a
+ *       compensation's {@code COMPENSATION_RETRY_SCHEDULED} or {@code COMPENSATION_FAILED},
+ *       {@code SAGA_NEEDS_ATTENTION}, the explorer's operator retry). A crash point whose
  *       writes up to it (their transitions, steps and attempts) an earlier scenario crashed after already is explored
  *       once: the store is the same there (a run that loses commands is compared only with runs that lose the same:
  *       its participants never acted). Named {@code crash after write n (the write's transitions) while ...};
@@ -83,9 +95,11 @@ import java.util.function.Supplier;
  * its compensation ended compensated, with its
  * idempotency key, groups in reverse order (a step's compensation starts only after those of the later
  * groups succeeded, a remote one when its command is sent; a parallel group's members may overlap), and no
- * step that never took effect was compensated; then the application's own invariant ({@link #invariant}) holds, which is where "took
- * effect exactly once" is checked against the application's state. {@link #explore()} throws an {@link AssertionError} listing
- * every violation (a text several scenarios share once, with its count and their names); each scenario of the
+ * step that never took effect was compensated; in a run without a crash, a compensation attempt whose command was
+ * lost failed by its timeout and was retried or needed attention, as above; then the application's own invariant
+ * ({@link #invariant}) holds, which is where "took effect exactly once" is checked against the application's state.
+ * {@link #explore()} throws an {@link AssertionError} listing every violation (a text several scenarios share once,
+ * with its count and their names); each scenario of the
  * {@link ExplorationReport} has its {@link ExplorationReport.Kind}. Every run draws the retry policies' jitter from a
  * {@code java.util.Random} of one {@linkplain #seed seed} (0 by default), so the runs, and the timers a jitter orders,
  * repeat from one exploration to the next; a failing exploration names its seed. Each scenario's run is closed
@@ -256,8 +270,10 @@ public final class SagaCrashExplorer<F, D> {
             List<String> written = failure.written();
             // A run that loses commands leaves their participants otherwise than one that does not (they never acted,
             // and recovery's re-sent command is lost too), though its store is the same: its crash points are its own.
-            List<String> lostCommands = failure.lost().commands().isEmpty() ? List.of()
-                    : List.of("commands lost " + failure.lost().commands());
+            List<String> lostCommands = failure.lost().commands().isEmpty()
+                    && failure.lost().compensationCommands().isEmpty() ? List.of()
+                    : List.of("commands lost " + failure.lost().commands() + ", compensation commands lost "
+                            + failure.lost().compensationCommands());
             for (int write = 1; write <= written.size(); write++) {
                 List<String> point = new ArrayList<>(lostCommands);
                 point.addAll(written.subList(0, write));
@@ -355,8 +371,8 @@ public final class SagaCrashExplorer<F, D> {
      * then uncertain and compensated with those that took effect. Then its command lost the same way: the participant
      * never acts, and the step's compensation, sent all the same, must find nothing to undo and do no harm. And a
      * remote compensation whose participant does not reply once, for each remote compensation the trigger's failure
-     * runs. A step or compensation without a timeout waits for its reply for ever by design, as docs/sagas.md says:
-     * skipped, with why.
+     * runs. A step without a timeout waits for its reply for ever by design, as docs/sagas.md says: skipped, with
+     * why; a compensation without one, by its lost command's scenario ({@link #exploreLostCompensationCommands}).
      */
     private void exploreNoReply(SagaDefinition<D> definition, SagaStep<D> trigger, List<Failure> failures,
                                 List<String> skipped, List<ExplorationReport.Scenario> scenarios) {
@@ -379,12 +395,12 @@ public final class SagaCrashExplorer<F, D> {
                             step.timeout()), 1) ? SagaStatus.COMPLETED : SagaStatus.FAILED_NEEDS_ATTENTION)
                     : SagaStatus.COMPENSATED;
             FailureMode mode = retriable ? FailureMode.once() : FailureMode.always();
-            LostMessages lost = new LostMessages(Map.of(), Map.of(step.name(), mode), Map.of());
+            LostMessages lost = new LostMessages(Map.of(), Map.of(step.name(), mode), Map.of(), Map.of());
             SagaRunReport<F, D> report = run(name, Kind.NO_REPLY, Map.of(), Map.of(), lost, 0, false, null, expected,
                     scenarios);
             failures.add(new Failure(name, Map.of(), Map.of(), lost, expected, report.written()));
             // Its command lost on the way: the participant never acts, yet the step is uncertain and compensated.
-            LostMessages lostCommand = new LostMessages(Map.of(step.name(), mode), Map.of(), Map.of());
+            LostMessages lostCommand = new LostMessages(Map.of(step.name(), mode), Map.of(), Map.of(), Map.of());
             report = run(lostName, Kind.LOST_COMMAND, Map.of(), Map.of(), lostCommand, 0, false, null, expected,
                     scenarios);
             failures.add(new Failure(lostName, Map.of(), Map.of(), lostCommand, expected, report.written()));
@@ -398,15 +414,41 @@ public final class SagaCrashExplorer<F, D> {
             }
             String name = "no reply to the compensation of " + step.name() + " once (" + trigger.name() + " fails)";
             if (step.compensationTimeout() == null) {
-                skipped.add(name + ": the compensation of " + step.name() + " has no timeout, so the saga waits for its"
-                        + " reply for ever, by design");
-                continue;
+                continue; // it would wait for ever: a violation its lost command's scenario reports, once
             }
             Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
-            LostMessages lost = new LostMessages(Map.of(), Map.of(), Map.of(step.name(), FailureMode.once()));
+            LostMessages lost = new LostMessages(Map.of(), Map.of(), Map.of(step.name(), FailureMode.once()), Map.of());
             SagaRunReport<F, D> report = run(name, Kind.NO_REPLY, fails, Map.of(), lost, 0, false, null,
                     SagaStatus.COMPENSATED, scenarios);
             failures.add(new Failure(name, fails, Map.of(), lost, SagaStatus.COMPENSATED, report.written()));
+        }
+        exploreLostCompensationCommands(definition, trigger, failures, scenarios);
+    }
+
+    /**
+     * For each remote compensation the trigger's failure runs, its command lost once
+     * ({@link Kind#LOST_COMPENSATION_COMMAND}), then delivered late, once the next command of that compensation was
+     * sent: the compensation's timeout must fail
+     * the attempt, retried per its policy (an operator retry follows if it gives up), and the participant gets the
+     * compensation twice under one key. Explored without a timeout too, unlike a missing reply: the saga then waits in
+     * {@code COMPENSATING} for ever and never needs attention, the failure hidden, which is reported (with no crash
+     * points: each would hang the same way).
+     */
+    private void exploreLostCompensationCommands(SagaDefinition<D> definition, SagaStep<D> trigger,
+                                                 List<Failure> failures, List<ExplorationReport.Scenario> scenarios) {
+        for (SagaStep<D> step : definition.steps()) {
+            if (step.remoteCompensation().isEmpty() || !undoneWhenFails(step, trigger)) {
+                continue;
+            }
+            String name = "compensation command to " + step.name() + " lost once, then redelivered (" + trigger.name()
+                    + " fails)";
+            Map<String, FailureMode> fails = Map.of(trigger.name(), FailureMode.always());
+            LostMessages lost = new LostMessages(Map.of(), Map.of(), Map.of(), Map.of(step.name(), FailureMode.once()));
+            SagaRunReport<F, D> report = run(name, Kind.LOST_COMPENSATION_COMMAND, fails, Map.of(), lost, 0, false,
+                    null, SagaStatus.COMPENSATED, scenarios);
+            if (step.compensationTimeout() != null) {
+                failures.add(new Failure(name, fails, Map.of(), lost, SagaStatus.COMPENSATED, report.written()));
+            }
         }
     }
 
@@ -492,7 +534,7 @@ public final class SagaCrashExplorer<F, D> {
                                     Map<String, FailureMode> compensations, LostMessages lost, int crashAt,
                                     boolean crashBefore, List<String> crashLandsOn, SagaStatus expected,
                                     List<ExplorationReport.Scenario> out) {
-        return run(name, kind, !compensations.isEmpty() || !lost.compensationReplies().isEmpty(), crashLandsOn == null ? null
+        return run(name, kind, !compensations.isEmpty() || lost.losesCompensations(), crashLandsOn == null ? null
                         : report -> crashMissed(crashLandsOn, report.writtenUntilCrash()),
                 () -> kit.run(steps, compensations, lost, crashAt, crashBefore), report -> expected, out);
     }
@@ -635,6 +677,64 @@ public final class SagaCrashExplorer<F, D> {
                     firstCompensation.keySet(), uncertain.keySet()));
             violations.addAll(compensationOrderViolations(definition, report.compensationEvents()));
         }
+        if (!report.crashedAndRecovered()) { // a recovery starts a compensation again as a new attempt, untimed
+            violations.addAll(lostCompensationCommandViolations(definition, report.history(),
+                    report.environment().transport().messages(RecordingInterceptor.LOST_COMMANDS)));
+        }
+    }
+
+    /**
+     * For a run without a crash, each compensation whose command {@code lost} holds (the messages sent to
+     * {@link RecordingInterceptor#LOST_COMMANDS}): the attempt whose command was lost must have failed in
+     * {@code history} by its timeout, with the error recorded, and never succeeded (its participant never got it in
+     * time); then been retried when its policy retries a timeout, else the saga must have needed attention (an operator
+     * retry may follow). One line a compensation: a compensation without a timeout waits for ever, which is said so.
+     */
+    static List<String> lostCompensationCommandViolations(SagaDefinition<?> definition, List<SagaTransition> history,
+                                                          List<Message> lost) {
+        List<String> violations = new ArrayList<>();
+        for (Message command : lost) {
+            if (!SagaMessages.COMPENSATION.equals(command.header(SagaMessages.PHASE).orElse(null))
+                    || !SagaRunReport.SAGA_ID.equals(command.sagaId().orElse(null))) {
+                continue;
+            }
+            SagaStep<?> step = definition.step(command.header(SagaMessages.STEP).orElseThrow());
+            int attempt = Integer.parseInt(command.header(SagaMessages.ATTEMPT).orElseThrow());
+            String of = "the compensation of " + step.name() + " whose command of attempt " + attempt + " was lost ";
+            SagaTransition ended = null;
+            for (SagaTransition t : history) {
+                if (step.name().equals(t.step()) && t.attempt() == attempt
+                        && (t.type() == TransitionType.COMPENSATION_SUCCEEDED
+                        || t.type() == TransitionType.COMPENSATION_RETRY_SCHEDULED
+                        || t.type() == TransitionType.COMPENSATION_FAILED)) {
+                    ended = t;
+                    break;
+                }
+            }
+            if (ended == null) {
+                violations.add(of + (step.compensationTimeout() == null
+                        ? "has no timeout (no compensationTimeout, no timeout): the saga waits for its reply for ever,"
+                                + " COMPENSATING, and never needs attention, so give the step a compensationTimeout"
+                        : "never timed out"));
+            } else if (ended.type() == TransitionType.COMPENSATION_SUCCEEDED) {
+                violations.add(of + "was recorded as succeeded by that attempt, which its participant never got in"
+                        + " time");
+            } else if (ended.detail() == null || ended.detail().isBlank()) {
+                violations.add(of + "failed with no error recorded (" + ended.type() + ")");
+            } else {
+                boolean retries = step.compensationRetryPolicy().shouldRetry(new SagaTimeoutException(
+                        SagaRunReport.SAGA_ID, step.name(), step.compensationTimeout()), attempt);
+                if (retries && ended.type() != TransitionType.COMPENSATION_RETRY_SCHEDULED) {
+                    violations.add(of + "timed out and its policy retries a timeout, but it was not retried ("
+                            + ended.type() + ")");
+                } else if (!retries && (ended.type() != TransitionType.COMPENSATION_FAILED || history.stream()
+                        .noneMatch(t -> t.type() == TransitionType.SAGA_NEEDS_ATTENTION))) {
+                    violations.add(of + "timed out and its policy gives up, but the saga never needed attention ("
+                            + ended.type() + ")");
+                }
+            }
+        }
+        return violations;
     }
 
     /**

@@ -3,6 +3,7 @@ package io.streamsaga.inmemory.saga.testkit;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.VirtualScheduler;
+import io.streamsaga.message.Message;
 import io.streamsaga.saga.SagaDataUpcaster;
 import io.streamsaga.saga.SagaDefinition;
 import io.streamsaga.saga.SagaException;
@@ -341,6 +342,11 @@ public final class SagaRunReport<F, D> implements AutoCloseable {
             environment.awaitExecutor();
             if (recoverIfCrashed()) {
                 continue;
+            }
+            // A compensation command the explorer lost turns up late, after the next one of its step was sent: as the
+            // broker's redelivery, on the participant's own topic, past the bus (its id and headers unchanged).
+            for (Message late : interceptor.takeRedeliveries()) {
+                environment.transport().send(late);
             }
             // At most one delivery past the bound: the loop must end even when each delivery publishes another.
             int delivered = environment.transport().drain(
