@@ -76,9 +76,10 @@ public record ExplorationReport(String sagaName, List<Scenario> scenarios, List<
         /**
          * A remote compensation's command does not reach its participant once, while a step fails: the compensation's
          * timeout must fail that attempt, which its policy retries, or the saga needs attention with the timeout
-         * recorded (then an operator retry); never compensated without it. The lost command turns up late, once the
-         * next one was sent, so the participant gets the compensation twice under one idempotency key and must undo
-         * once. A compensation without a timeout is explored too: the saga waiting for ever is a violation. No crash.
+         * recorded (then an operator retry); the lost attempt never counts as the compensation's success. The lost
+         * command turns up late, once the next one was sent, so the participant gets the compensation twice under one
+         * idempotency key and must undo once. A compensation without a timeout is explored too: the saga waiting for
+         * ever is a violation. No crash.
          */
         LOST_COMPENSATION_COMMAND
     }
