@@ -16,7 +16,7 @@ import java.util.function.BooleanSupplier;
  * ThreadDeath or a test's SimulatedProcessCrash stops it for good. Thread-safe.
  */
 public final class RepeatingTask implements Scheduler.Cancellable {
-    private static final Logger log = LoggerFactory.getLogger(RepeatingTask.class);
+    private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
 
     private final Scheduler scheduler;
     private final String name;

@@ -109,7 +109,7 @@ class SchedulerRepeatTest {
         String log = CapturedLog.ofThisThread(() -> scheduler.advance(FIRST));
         scheduler.advance(PERIOD);
 
-        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - " + NAME + " failed, the next run follows"
+        assertTrue(log.contains("WARN io.streamsaga.time.Scheduler - " + NAME + " failed, the next run follows"
                 + " in PT1M: java.lang.IllegalStateException: the store is unreachable (test)"), log);
         assertEquals(List.of("run@5", "run@65"), events);
     }
@@ -136,7 +136,7 @@ class SchedulerRepeatTest {
                 "thrown on, as ThreadDeath's Javadoc asks"));
         scheduler.advance(PERIOD.multipliedBy(10));
 
-        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - " + NAME + " stops for good, its thread"
+        assertTrue(log.contains("WARN io.streamsaga.time.Scheduler - " + NAME + " stops for good, its thread"
                 + " stopped (java.lang.ThreadDeath); close and build its component again to run it"), log);
         assertEquals(List.of("run@5"), events);
         assertEquals(0, scheduler.pendingTasks());

@@ -470,7 +470,7 @@ abstract class ScheduledPurgeTest {
         stopThread.set(true);
         String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(INTERVAL),
                 "thrown on, as ThreadDeath's Javadoc asks"));
-        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - " + what + ": the scheduled purge"
+        assertTrue(log.contains("WARN io.streamsaga.time.Scheduler - " + what + ": the scheduled purge"
                 + " stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
         scheduler.advance(Duration.ofHours(3));
         keptRows.run();

@@ -212,7 +212,7 @@ class SagaStatusGaugesTest {
         String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(EVERY),
                 "thrown on, as ThreadDeath's Javadoc asks"));
 
-        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - saga status gauges: the periodic count"
+        assertTrue(log.contains("WARN io.streamsaga.time.Scheduler - saga status gauges: the periodic count"
                 + " stops for good, its thread stopped (java.lang.ThreadDeath); close and build its component again to"
                 + " run it"), log);
         failure.set(null);

@@ -94,7 +94,7 @@ class ClaimCheckSweepFailureTest {
 
         String log = CapturedLog.ofThisThread(() -> assertThrows(ThreadDeath.class, () -> scheduler.advance(EVERY),
                 "thrown on, as ThreadDeath's Javadoc asks"));
-        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - claim-check interceptor: its"
+        assertTrue(log.contains("WARN io.streamsaga.time.Scheduler - claim-check interceptor: its"
                 + " expiry sweep stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
         scheduler.advance(EVERY.multipliedBy(10));
 

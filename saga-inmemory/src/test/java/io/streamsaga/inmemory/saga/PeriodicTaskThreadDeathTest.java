@@ -97,7 +97,7 @@ class PeriodicTaskThreadDeathTest {
     }
 
     private static void assertSaysItStops(String log, String task) {
-        assertTrue(log.contains("WARN io.streamsaga.internal.RepeatingTask - saga orchestrator: its "
+        assertTrue(log.contains("WARN io.streamsaga.time.Scheduler - saga orchestrator: its "
                 + task + " stops for good, its thread stopped (java.lang.ThreadDeath)"), log);
     }
 
