@@ -630,6 +630,18 @@ public final class ConsumerLoop implements Runnable {
             consumer.pause(retried);
             retried.forEach(partition -> pausedUntilNanos.put(partition, until));
         }
+        if (declined != null && running) {
+            // A declined record's partition, moved back above with the batch, keeps the wait its record asked for
+            // (from its first record of the batch, whose delivery was withdrawn too), or the longer one set above.
+            long now = nanoClock.getAsLong();
+            declined.forEach((partition, later) -> {
+                log.debug("group {} redelivers {}@{} after {}: {}", group, partition,
+                        records.records(partition).get(0).offset(), later.delay(), String.valueOf(later.getCause()));
+                consumer.pause(List.of(partition));
+                pausedUntilNanos.merge(partition, now + later.delay().toNanos(),
+                        (set, asked) -> set - asked >= 0 ? set : asked);
+            });
+        }
     }
 
     /**

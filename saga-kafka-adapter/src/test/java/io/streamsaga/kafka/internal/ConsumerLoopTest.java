@@ -1031,6 +1031,71 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void inExactlyOnceModeADeclinedPartitionThatAnotherRecordsFailureMovesBackKeepsWaitingForItsDelay()
+            throws InterruptedException {
+        // One batch: orders-0 at 0, 1 (declined for a minute) and orders-1 at 0, whose handler fails. The failure
+        // aborts the transaction and moves both partitions back to their first record of the batch; orders-1 waits
+        // redeliveryBackoff (1 s), and orders-0 the minute its declined record asked for, not nothing.
+        TopicPartition declinedPartition = new TopicPartition("orders", 0);
+        TopicPartition failing = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(declinedPartition, 0L, failing, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(declinedPartition, failing));
+            for (TopicPartition partition : List.of(declinedPartition, failing)) {
+                for (long offset = 0; offset < (partition.equals(declinedPartition) ? 2 : 1); offset++) {
+                    consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
+                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
+                }
+            }
+        });
+        java.util.concurrent.atomic.AtomicLong nanos = new java.util.concurrent.atomic.AtomicLong();
+        AtomicReference<Long> positionAfterTheBatch = new AtomicReference<>();
+        AtomicReference<Set<TopicPartition>> pausedAfterTheBatch = new AtomicReference<>();
+        AtomicReference<Set<TopicPartition>> pausedAfterTheBackoff = new AtomicReference<>();
+        CountDownLatch polledAfterTheBackoff = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            positionAfterTheBatch.set(consumer.position(declinedPartition));
+            pausedAfterTheBatch.set(consumer.paused());
+            nanos.addAndGet(Duration.ofSeconds(2).toNanos()); // past the backoff, short of the minute
+        });
+        consumer.schedulePollTask(() -> {
+            pausedAfterTheBackoff.set(consumer.paused());
+            polledAfterTheBackoff.countDown();
+        });
+        MockProducer<String, byte[]> producer = new MockProducer<>(true, null,
+                new org.apache.kafka.common.serialization.StringSerializer(),
+                new org.apache.kafka.common.serialization.ByteArraySerializer());
+        producer.initTransactions();
+        List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST, record -> {
+            String at = record.partition() + "@" + record.offset();
+            handled.add(at);
+            if (at.equals("0@1")) {
+                throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+            }
+            if (at.equals("1@0")) {
+                throw new IllegalStateException("down");
+            }
+        }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of(), nanos::get);
+        loop.start("streamsaga-kafka-billing-0");
+
+        polledAfterTheBackoff.await();
+        loop.close();
+
+        assertEquals(List.of("0@0", "0@1", "1@0"), handled);
+        assertTrue(producer.transactionAborted(), "the failure withdrew the batch");
+        assertEquals(0L, positionAfterTheBatch.get(), "moved back to its first record of the batch");
+        assertEquals(Set.of(declinedPartition, failing), pausedAfterTheBatch.get(),
+                "the declined record's partition waits as well as the failing one");
+        assertEquals(Set.of(declinedPartition), pausedAfterTheBackoff.get(),
+                "once the backoff is over the failing partition is resumed, the declined one waits for its minute");
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
