@@ -58,7 +58,10 @@ public final class InMemoryTransport implements Transport {
     private static final Logger log = LoggerFactory.getLogger(InMemoryTransport.class);
     private static final int BATCH = 512;
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
-    /** How long a record whose handler threw waits before it is delivered again: its partition alone waits. */
+    /**
+     * How long a record whose handler threw waits before it is delivered again, unless it threw a {@link RedeliverLater},
+     * whose delay it waits: its partition alone waits.
+     */
     private static final long FAILURE_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /**
      * How many empty polls a consumer makes, after it ran dry, before it parks: a producer that publishes
@@ -580,6 +583,8 @@ public final class InMemoryTransport implements Transport {
          * partition alone waits, so the member's other partitions keep flowing. The consumer thread's only.
          */
         private final Map<Cursor, Long> failedUntil = new HashMap<>();
+        /** How long the record {@link #deliver} left pending last waits; the consumer thread's only. */
+        private long failureWaitNanos;
 
         Member(Group group, TopicPattern pattern, RecordHandler handler, int id) {
             this.group = group;
@@ -620,7 +625,7 @@ public final class InMemoryTransport implements Transport {
                     }
                     int result = deliver(cursor, BATCH);
                     if (result < 0) {
-                        failedUntil.put(cursor, nanoClock.getAsLong() + FAILURE_PAUSE_NANOS);
+                        failedUntil.put(cursor, nanoClock.getAsLong() + failureWaitNanos);
                         delivered += -result - 1;
                     } else {
                         delivered += result;
@@ -728,14 +733,18 @@ public final class InMemoryTransport implements Transport {
                             handler.handle(new TransportRecord(message, group.name, partitionLog.partition(), position));
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
+                            failureWaitNanos = FAILURE_PAUSE_NANOS;
                             return -(delivered + 1);
                         } catch (RedeliverLater e) {
                             // asked for, not an error (a handler that leaves a record for later): at debug, as Kafka's
-                            // member logs it; the record waits for the failure pause, not the delay this log ignores
-                            log.debug("group {} leaves {}-{}@{} for later: {}", group.name, partitionLog.topic(),
-                                    partitionLog.partition(), position, String.valueOf(e.getCause()));
+                            // member logs it; the record waits for the delay asked (in nanoseconds: it is at most
+                            // MAX_DURATION)
+                            log.debug("group {} leaves {}-{}@{} for {}: {}", group.name, partitionLog.topic(),
+                                    partitionLog.partition(), position, e.delay(), String.valueOf(e.getCause()));
+                            failureWaitNanos = e.delay().toNanos();
                             return -(delivered + 1);
                         } catch (Exception | Error e) {
+                            failureWaitNanos = FAILURE_PAUSE_NANOS;
                             log.warn("group {} could not handle {} at {}-{}@{}; it will be delivered again: {}",
                                     group.name, message, partitionLog.topic(), partitionLog.partition(), position,
                                     e.toString());

@@ -13,7 +13,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -23,6 +25,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -193,7 +197,7 @@ class InMemoryTransportTest {
                 if (record.message().key().equals("b")) { // partition 0: refused, as a redrive's letter past its end
                     waitingPartition.add(payload);
                     if (refuse.get()) {
-                        throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+                        throw RedeliverLater.declined(Duration.ofMillis(100), new IllegalStateException("not this run's"));
                     }
                     if (payload.equals("second")) {
                         secondOfTheWaitingPartition.countDown();
@@ -233,6 +237,75 @@ class InMemoryTransportTest {
             nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(1));
             assertTrue(secondOfTheWaitingPartition.await(30, TimeUnit.SECONDS));
             assertEquals(List.of("refused", "refused", "second"), waitingPartition);
+        }
+    }
+
+    @Test
+    void aRecordDeclinedForADelayWaitsThatDelayNotAFixedPause() throws Exception {
+        SteppedNanoClock nanos = new SteppedNanoClock();
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2).nanoClock(nanos).build()) {
+            List<Object> waitingPartition = new CopyOnWriteArrayList<>(); // partition 0's deliveries, in order
+            AtomicBoolean refuse = new AtomicBoolean(true);
+            CountDownLatch refused = new CountDownLatch(1);
+            CountDownLatch deliveredAgain = new CountDownLatch(2);
+            Map<Object, CountDownLatch> barriers = Map.of("1", new CountDownLatch(1), "2", new CountDownLatch(1));
+            transport.subscribe("g", TopicPattern.of("t"), StartPosition.EARLIEST, record -> {
+                Object payload = record.message().payload();
+                if (record.message().key().equals("b")) {
+                    waitingPartition.add(payload);
+                    refused.countDown();
+                    deliveredAgain.countDown();
+                    if (refuse.get()) {
+                        throw RedeliverLater.declined(Duration.ofSeconds(10), new IllegalStateException("not this run's"));
+                    }
+                    return;
+                }
+                barriers.get(payload).countDown();
+            });
+            assertEquals(0, transport.send(message("t", "b", "refused")).toCompletableFuture().join().partition());
+            assertTrue(refused.await(30, TimeUnit.SECONDS));
+
+            // past the fixed pause of a failure (100 ms), short of the 10 s asked: two records of the other partition,
+            // the second delivered by a pass begun after the first was handled, so after the clock moved
+            nanos.advance(Duration.ofSeconds(1));
+            assertEquals(1, transport.send(message("t", "a", "1")).toCompletableFuture().join().partition());
+            assertTrue(barriers.get("1").await(30, TimeUnit.SECONDS));
+            transport.send(message("t", "a", "2"));
+            assertTrue(barriers.get("2").await(30, TimeUnit.SECONDS));
+            assertEquals(List.of("refused"), waitingPartition, "delivered again before the delay asked");
+
+            // 10 s from the refusal: the consumer reads the clock for its wait after the handler counted down, so
+            // possibly after the move above
+            refuse.set(false);
+            nanos.advance(Duration.ofSeconds(10));
+            assertTrue(deliveredAgain.await(30, TimeUnit.SECONDS));
+            assertEquals(List.of("refused", "refused"), waitingPartition);
+        }
+    }
+
+    /**
+     * A {@code nanoTime} that stands still until the test moves it; a move unparks each thread that read it, as the
+     * time reached would end a park measured on it. Counts its reads.
+     */
+    private static final class SteppedNanoClock implements LongSupplier {
+        private final AtomicLong nanos = new AtomicLong();
+        private final AtomicInteger reads = new AtomicInteger();
+        private final Set<Thread> readers = ConcurrentHashMap.newKeySet();
+
+        @Override
+        public long getAsLong() {
+            readers.add(Thread.currentThread());
+            reads.incrementAndGet();
+            return nanos.get();
+        }
+
+        void advance(Duration by) {
+            nanos.addAndGet(by.toNanos());
+            readers.forEach(LockSupport::unpark);
+        }
+
+        int reads() {
+            return reads.get();
         }
     }
 
