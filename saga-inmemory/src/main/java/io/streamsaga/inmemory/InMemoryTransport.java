@@ -153,7 +153,7 @@ public final class InMemoryTransport implements Transport {
         long offset = partitionLog.append(message, now, maxRecordsPerPartition,
                 retention == null ? null : now.minus(retention));
         for (Member watcher : topic.watchers) {
-            watcher.wake();
+            watcher.wake(partitionLog);
         }
         return new AppendedStage(message.topic(), partition, offset);
     }
@@ -462,6 +462,8 @@ public final class InMemoryTransport implements Transport {
         }
         for (Map.Entry<Member, List<Cursor>> entry : plan.entrySet()) {
             entry.getKey().assigned = List.copyOf(entry.getValue());
+            // a member parked until a waiting record's time would not see records on a partition it was just given
+            entry.getKey().wake(null);
         }
         for (Topic topic : topics.values()) {
             List<Member> watchers = new ArrayList<>();
@@ -583,6 +585,11 @@ public final class InMemoryTransport implements Transport {
          * partition alone waits, so the member's other partitions keep flowing. The consumer thread's only.
          */
         private final Map<Cursor, Long> failedUntil = new HashMap<>();
+        /**
+         * The logs of the cursors in {@code failedUntil}, for senders: an append to one does not wake the member,
+         * which would find nothing to deliver. Written by the consumer thread when {@code failedUntil} changes.
+         */
+        private volatile Set<PartitionLog> held = Set.of();
         /** How long the record {@link #deliver} left pending last waits; the consumer thread's only. */
         private long failureWaitNanos;
 
@@ -600,9 +607,13 @@ public final class InMemoryTransport implements Transport {
             worker.start();
         }
 
-        /** Unparks the consumer thread if it parks; one sender unparks it, the others see the flag cleared. */
-        void wake() {
-            if (waiting && WAITING.compareAndSet(this, true, false)) {
+        /**
+         * Unparks the consumer thread if it parks, unless {@code appendedTo} is the log of a cursor whose record waits
+         * (null for none): one waker unparks it, the others see the flag cleared.
+         */
+        void wake(PartitionLog appendedTo) {
+            if (waiting && (appendedTo == null || !held.contains(appendedTo))
+                    && WAITING.compareAndSet(this, true, false)) {
                 Thread worker = thread;
                 if (worker != null) {
                     LockSupport.unpark(worker);
@@ -617,7 +628,9 @@ public final class InMemoryTransport implements Transport {
                 int delivered = 0;
                 if (!failedUntil.isEmpty()) {
                     long now = nanoClock.getAsLong();
-                    failedUntil.values().removeIf(until -> now - until >= 0);
+                    if (failedUntil.values().removeIf(until -> now - until >= 0)) {
+                        held = Set.copyOf(logsOf(failedUntil.keySet()));
+                    }
                 }
                 for (Cursor cursor : assigned) {
                     if (cursor.position >= cursor.log.endOffset() || waits(cursor)) {
@@ -626,6 +639,7 @@ public final class InMemoryTransport implements Transport {
                     int result = deliver(cursor, BATCH);
                     if (result < 0) {
                         failedUntil.put(cursor, nanoClock.getAsLong() + failureWaitNanos);
+                        held = Set.copyOf(logsOf(failedUntil.keySet()));
                         delivered += -result - 1;
                     } else {
                         delivered += result;
@@ -643,7 +657,7 @@ public final class InMemoryTransport implements Transport {
                     } else {
                         backoff = Math.max(1, backoff >> 1);
                     }
-                } else if (idlePolls < IDLE_POLLS) {
+                } else if (idlePolls < IDLE_POLLS && failedUntil.isEmpty()) {
                     idlePolls++;
                     if (backoff < MAX_BACKOFF_SPINS) {
                         // Poll less and less often: every poll pulls the producers' cache lines (the logs'
@@ -662,7 +676,7 @@ public final class InMemoryTransport implements Transport {
                     // again, and a sender writes its end offset (volatile) before it reads the flag.
                     waiting = true;
                     if (!hasWork()) {
-                        LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+                        LockSupport.parkNanos(this, parkNanos());
                     }
                     waiting = false;
                 }
@@ -670,8 +684,33 @@ public final class InMemoryTransport implements Transport {
         }
 
         /**
-         * Whether a cursor has a record to deliver now: not one whose failed record waits (the idle park, at most
-         * {@link #IDLE_PARK_NANOS}, ends past its wait).
+         * How long an idle consumer parks: while a record waits, until the first wait ends (a record sent to another
+         * partition, or a new assignment, wakes it sooner; nothing else would be delivered before), rather than
+         * polling, with no spinning, at each send to the waiting partition or at each idle park's end.
+         */
+        private long parkNanos() {
+            if (failedUntil.isEmpty()) {
+                return IDLE_PARK_NANOS;
+            }
+            long now = nanoClock.getAsLong();
+            long first = Long.MAX_VALUE;
+            for (long until : failedUntil.values()) {
+                first = Math.min(first, until - now);
+            }
+            return first;
+        }
+
+        private static List<PartitionLog> logsOf(Set<Cursor> cursors) {
+            List<PartitionLog> logs = new ArrayList<>(cursors.size());
+            for (Cursor cursor : cursors) {
+                logs.add(cursor.log);
+            }
+            return logs;
+        }
+
+        /**
+         * Whether a cursor has a record to deliver now: not one whose failed record waits (the idle park ends when
+         * the first wait does).
          */
         private boolean hasWork() {
             for (Cursor cursor : assigned) {

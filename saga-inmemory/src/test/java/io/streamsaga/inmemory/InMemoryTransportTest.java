@@ -25,9 +25,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -281,6 +283,64 @@ class InMemoryTransportTest {
             assertTrue(deliveredAgain.await(30, TimeUnit.SECONDS));
             assertEquals(List.of("refused", "refused"), waitingPartition);
         }
+    }
+
+    @Test
+    void aConsumerWhoseOnlyRecordsWaitParksUntilTheWaitEndsUnwokenBySendsToTheWaitingPartition() throws Exception {
+        // Counted on the clock the waits are measured on, which the consumer reads once per pass over its partitions
+        // (and once more to park): a consumer woken by each send to its waiting partition, or polling without parking
+        // while that partition's record waits, reads it again and again, though there is nothing it may deliver.
+        SteppedNanoClock nanos = new SteppedNanoClock();
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(2).nanoClock(nanos).build()) {
+            int later = 50;
+            List<Object> waitingPartition = new CopyOnWriteArrayList<>(); // partition 0's deliveries, in order
+            AtomicBoolean refuse = new AtomicBoolean(true);
+            AtomicReference<Thread> consumer = new AtomicReference<>();
+            CountDownLatch refused = new CountDownLatch(1);
+            CountDownLatch other = new CountDownLatch(1);
+            CountDownLatch allDelivered = new CountDownLatch(1 + 1 + later);
+            transport.subscribe("g", TopicPattern.of("t"), StartPosition.EARLIEST, record -> {
+                consumer.set(Thread.currentThread());
+                if (record.message().key().equals("b")) {
+                    waitingPartition.add(record.message().payload());
+                    refused.countDown();
+                    allDelivered.countDown();
+                    if (refuse.get()) {
+                        throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+                    }
+                    return;
+                }
+                other.countDown();
+            });
+            assertEquals(0, transport.send(message("t", "b", "refused")).toCompletableFuture().join().partition());
+            assertTrue(refused.await(30, TimeUnit.SECONDS));
+            awaitParked(consumer.get());
+            int readsWhenParked = nanos.reads();
+
+            for (int i = 0; i < later; i++) {
+                assertEquals(0, transport.send(message("t", "b", "later-" + i)).toCompletableFuture().join().partition());
+            }
+            assertEquals(1, transport.send(message("t", "a", "other")).toCompletableFuture().join().partition());
+            assertTrue(other.await(30, TimeUnit.SECONDS));
+            awaitParked(consumer.get());
+            // the record of the other partition: a pass delivering it, one finding nothing, the read to park (3; room
+            // for a spurious return of the park), where a consumer spinning before it parks reads it 64 times
+            int reads = nanos.reads() - readsWhenParked;
+            assertTrue(reads <= 6, "clock reads (passes) for " + later + " sends to the waiting partition and one to "
+                    + "the other: " + reads);
+            assertEquals(List.of("refused"), waitingPartition);
+
+            // the wait's end wakes it (here the clock's move unparks the consumer, as the time reached would)
+            refuse.set(false);
+            nanos.advance(Duration.ofMinutes(1));
+            assertTrue(allDelivered.await(30, TimeUnit.SECONDS));
+            assertEquals(2 + later, waitingPartition.size());
+        }
+    }
+
+    private static void awaitParked(Thread thread) {
+        await().atMost(Duration.ofSeconds(30)).until(() -> thread.getState() == Thread.State.TIMED_WAITING
+                || thread.getState() == Thread.State.WAITING);
     }
 
     /**
