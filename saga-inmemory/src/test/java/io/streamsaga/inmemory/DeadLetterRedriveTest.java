@@ -9,6 +9,7 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
+import io.streamsaga.internal.SystemScheduler;
 import io.streamsaga.message.DerivedIds;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
@@ -17,12 +18,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -191,6 +194,31 @@ class DeadLetterRedriveTest {
         assertEquals(new DeadLetterRedrive.Report(1, 0, 0, 0), finished(stopped)); // closed its subscription on a thread
         stopped.close();
         assertEquals(List.of(), threadsOf(stopped), "close() ended them all");
+    }
+
+    @Test
+    void closingARunFromItsOwnConsumerThreadInItsFilterReturnsWithoutWaitingForTheBussCloseWait() throws Exception {
+        // the run's close waits up to the bus scheduler's close wait for its threads: ten minutes here, so a close
+        // on the consumer thread that waited for a thread waiting on that consumer thread would not return in time
+        try (InMemoryTransport threaded = InMemoryTransport.create();
+             SystemScheduler scheduler = new SystemScheduler(Clock.systemUTC(), Duration.ofMinutes(10));
+             EventBus bus = EventBus.builder(threaded).scheduler(scheduler).build()) {
+            threaded.send(Message.builder(DLT).key("k").type("letter").payload("a").build()).toCompletableFuture().join();
+            CompletableFuture<DeadLetterRedrive.Run> started = new CompletableFuture<>();
+            CountDownLatch closedInTheFilter = new CountDownLatch(1);
+            DeadLetterRedrive.Run run = DeadLetterRedrive.builder(bus, DLT).filter(letter -> {
+                started.join().close();
+                closedInTheFilter.countDown();
+                return false;
+            }).build().start();
+            started.complete(run);
+
+            assertTrue(closedInTheFilter.await(30, TimeUnit.SECONDS), "close() on the run's consumer thread returned");
+            CompletionException closed = assertThrows(CompletionException.class,
+                    () -> run.finished().toCompletableFuture().join());
+            assertInstanceOf(CancellationException.class, closed.getCause());
+            await().atMost(Duration.ofSeconds(30)).until(() -> threadsOf(run).isEmpty());
+        }
     }
 
     /** The live threads a run started of its own (see RedriveRun): named for its group. */
