@@ -63,6 +63,8 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
      * run takes to close its subscription once it stopped, so the letter is not delivered again meanwhile.
      */
     private static final Duration LEFT_FOR_THE_NEXT_RUN = Duration.ofMinutes(1);
+    /** The name of a thread of the run's that closes its subscription, before the group. */
+    private static final String CLOSER = "streamsaga-redrive-close-";
     /** How often the run compares the group's committed offsets with its end. */
     private static final Duration END_CHECK = Duration.ofSeconds(1);
 
@@ -99,6 +101,8 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
     private Subscription subscription; // guarded by this; null until subscribed
     /** The run's threads of its own that may still run: its end check and its closers; see the class comment. */
     private final Set<Thread> threads = ConcurrentHashMap.newKeySet();
+    /** The consumer thread while it handles a letter, else null: what a close() there does not wait for. */
+    private volatile Thread handling;
 
     private RedriveRun(EventBus bus, String deadLetterTopic, String originalTopic, String group, Predicate<Message> filter,
                        long limit, Map<Integer, Long> end) {
@@ -168,6 +172,15 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
 
     @Override
     public void handle(TransportRecord record) throws Exception {
+        handling = Thread.currentThread();
+        try {
+            handleLetter(record);
+        } finally {
+            handling = null;
+        }
+    }
+
+    private void handleLetter(TransportRecord record) throws Exception {
         int partition = record.partition();
         long offset = record.offset();
         long partitionEnd = end.getOrDefault(partition, 0L);
@@ -376,7 +389,7 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
      * the run completes only once the group's committed offsets reach it, and subscribes again otherwise.
      */
     private void closeThenComplete() {
-        startThread("streamsaga-redrive-close-", () -> {
+        startThread(CLOSER, () -> {
             try {
                 subscription().close();
                 if (stopOf() == Stop.END && !isClosed()) {
@@ -411,15 +424,17 @@ public final class RedriveRun implements DeadLetterRedrive.Run, RecordHandler {
 
     /**
      * Waits, up to the bus scheduler's close wait in all, for the run's threads to end (not for the calling thread,
-     * when it is one of them); an interrupted caller waits all the same and keeps its interrupt, as the schedulers'
-     * close() does. Each ends promptly once the run is closed: the end check at its next wake, which the close
-     * triggers, and a closer once the subscription it closes has closed.
+     * when it is one of them, nor for a closer when it is the consumer thread in a letter's handling: a closer's
+     * subscription close waits for that handling to end); an interrupted caller waits all the same and keeps its
+     * interrupt, as the schedulers' close() does. Each ends promptly once the run is closed: the end check at its next
+     * wake, which the close triggers, and a closer once the subscription it closes has closed.
      */
     private void awaitThreads() {
         long deadline = System.nanoTime() + bus.scheduler().closeWait().toNanos();
         boolean interrupted = false;
+        boolean inHandling = handling == Thread.currentThread();
         for (Thread thread : threads) {
-            if (thread == Thread.currentThread()) {
+            if (thread == Thread.currentThread() || inHandling && thread.getName().startsWith(CLOSER)) {
                 continue;
             }
             for (long left = deadline - System.nanoTime(); left > 0 && thread.isAlive(); left = deadline - System.nanoTime()) {
