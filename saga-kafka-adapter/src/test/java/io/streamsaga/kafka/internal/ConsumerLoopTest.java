@@ -1096,6 +1096,62 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void inExactlyOnceModeADeclinedPartitionWhoseBatchFailsToCommitWaitsForItsDelayNotOnlyTheBackoff()
+            throws InterruptedException {
+        // One batch: orders-0 at 0, 1 (declined for a minute) and orders-1 at 0; every handler returns but the commit
+        // fails, so the batch is aborted and both partitions wait: orders-1 redeliveryBackoff (1 s), and orders-0 the
+        // minute its declined record asked for, not only the backoff.
+        TopicPartition declinedPartition = new TopicPartition("orders", 0);
+        TopicPartition other = new TopicPartition("orders", 1);
+        WakingConsumer consumer = new WakingConsumer();
+        consumer.updateBeginningOffsets(Map.of(declinedPartition, 0L, other, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(declinedPartition, other));
+            for (TopicPartition partition : List.of(declinedPartition, other)) {
+                for (long offset = 0; offset < (partition.equals(declinedPartition) ? 2 : 1); offset++) {
+                    consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
+                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
+                }
+            }
+        });
+        java.util.concurrent.atomic.AtomicLong nanos = new java.util.concurrent.atomic.AtomicLong();
+        AtomicReference<Set<TopicPartition>> pausedAfterTheBatch = new AtomicReference<>();
+        AtomicReference<Set<TopicPartition>> pausedAfterTheBackoff = new AtomicReference<>();
+        CountDownLatch polledAfterTheBackoff = new CountDownLatch(1);
+        consumer.schedulePollTask(() -> {
+            pausedAfterTheBatch.set(consumer.paused());
+            nanos.addAndGet(Duration.ofSeconds(2).toNanos()); // past the backoff, short of the minute
+        });
+        consumer.schedulePollTask(() -> {
+            pausedAfterTheBackoff.set(consumer.paused());
+            polledAfterTheBackoff.countDown();
+        });
+        CommitFailingOnceProducer producer = new CommitFailingOnceProducer();
+        producer.initTransactions();
+        List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST, record -> {
+            String at = record.partition() + "@" + record.offset();
+            handled.add(at);
+            if (at.equals("0@1")) {
+                throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+            }
+        }, consumer, producer, oneProducer(), new ThreadLocal<>(), Duration.ofMillis(10),
+                Duration.ofSeconds(1), Duration.ofSeconds(30), Duration.ofSeconds(30), Set.of(), Map.of(), nanos::get);
+        loop.start("streamsaga-kafka-billing-0");
+
+        polledAfterTheBackoff.await();
+        loop.close();
+
+        assertEquals(List.of("0@0", "0@1", "1@0"), handled);
+        assertEquals(1, producer.aborts(), "the failed commit withdrew the batch");
+        assertEquals(Set.of(declinedPartition, other), pausedAfterTheBatch.get(), "the whole batch waits");
+        assertEquals(Set.of(declinedPartition), pausedAfterTheBackoff.get(),
+                "once the backoff is over the other partition is resumed, the declined one waits for its minute");
+    }
+
+    @Test
     void aPositionThatAPollMovedPastRecordsItDidNotReturnIsCommitted() throws InterruptedException {
         // read_committed: a poll moves the position past an aborted transaction's records and its marker (or a
         // commit marker fetched alone) without returning a record. Only handled records were committed, so the
