@@ -27,7 +27,8 @@ public final class RedeliverLater extends StreamSagaException {
 
     /**
      * @param delay how long the record's partition waits before the record is delivered again; one longer than
-     *              {@link ConfigurationException#MAX_DURATION} is taken as that (a transport counts it in nanoseconds)
+     *              {@link ConfigurationException#MAX_DURATION} is taken as that, a negative one as zero (a transport
+     *              counts it in nanoseconds)
      * @param cause the failure of the attempt that asked for it
      */
     public RedeliverLater(Duration delay, Throwable cause) {
@@ -37,7 +38,8 @@ public final class RedeliverLater extends StreamSagaException {
     private RedeliverLater(Duration delay, Throwable cause, boolean declined) {
         super("redeliver after " + delay, cause, true);
         Objects.requireNonNull(delay, "delay");
-        this.delay = delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? ConfigurationException.MAX_DURATION : delay;
+        this.delay = delay.compareTo(ConfigurationException.MAX_DURATION) > 0 ? ConfigurationException.MAX_DURATION
+                : delay.isNegative() ? Duration.ZERO : delay;
         this.declined = declined;
     }
 

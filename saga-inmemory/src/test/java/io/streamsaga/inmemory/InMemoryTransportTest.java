@@ -286,6 +286,27 @@ class InMemoryTransportTest {
     }
 
     @Test
+    void aRecordDeclinedForANegativeDelayTooLongForNanosecondsIsDeliveredAgainByAConsumerThatGoesOn() throws Exception {
+        // a transport counts RedeliverLater's delay in nanoseconds: one of Long.MIN_VALUE seconds is taken as zero
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build()) {
+            List<Object> deliveries = new CopyOnWriteArrayList<>();
+            AtomicBoolean refuse = new AtomicBoolean(true);
+            CountDownLatch deliveredAgain = new CountDownLatch(2);
+            transport.subscribe("g", TopicPattern.of("t"), StartPosition.EARLIEST, record -> {
+                deliveries.add(record.message().payload());
+                deliveredAgain.countDown();
+                if (refuse.getAndSet(false)) {
+                    throw RedeliverLater.declined(Duration.ofSeconds(Long.MIN_VALUE), new IllegalStateException("past"));
+                }
+            });
+            transport.send(message("t", "b", "refused"));
+
+            assertTrue(deliveredAgain.await(30, TimeUnit.SECONDS), "delivered again: " + deliveries);
+            assertEquals(List.of("refused", "refused"), deliveries);
+        }
+    }
+
+    @Test
     void aConsumerWhoseOnlyRecordsWaitParksUntilTheWaitEndsUnwokenBySendsToTheWaitingPartition() throws Exception {
         // Counted on the clock the waits are measured on, which the consumer reads once per pass over its partitions
         // (and once more to park): a consumer woken by each send to its waiting partition, or polling without parking
