@@ -292,12 +292,14 @@ public final class SagaDefinition<D> {
         private SagaAction<D> action;
         private AsyncSagaAction<D> asyncAction;
         private String commandTopic;
+        private Class<?> commandType; // null: not declared, known only when the factory runs
         private CommandFactory<D> command;
         private Class<?> replyType;
         private ReplyHandler<D, Object> onReply;
         private SagaCompensation<D> compensation;
         private AsyncSagaCompensation<D> asyncCompensation;
         private String compensationTopic;
+        private Class<?> compensationCommandType;
         private CommandFactory<D> compensationCommand;
         private Class<?> compensationReplyType;
         private CompensationReplyHandler<D, Object> onCompensationReply;
@@ -331,10 +333,29 @@ public final class SagaDefinition<D> {
             return this;
         }
 
-        /** Makes this a remote step: sends the command built by {@code factory} to {@code topic}. */
+        /**
+         * Makes this a remote step: sends the command built by {@code factory} to {@code topic}. The command's class must
+         * be registered in the bus's {@code TypeRegistry}, which gives its type id on the wire; this form learns the class
+         * only when the factory runs, so a class left out fails the step at each send. Declare the class with
+         * {@link #command(String, Class, CommandFactory)} to have the orchestrator check it before any saga starts.
+         */
         public StepBuilder<D> command(String topic, CommandFactory<D> factory) {
             this.commandTopic = requireCommandTopic(topic, "command topic");
+            this.commandType = null;
             this.command = Objects.requireNonNull(factory, "factory");
+            return this;
+        }
+
+        /**
+         * Makes this a remote step whose commands are of class {@code type}: sends the command built by {@code factory}
+         * to {@code topic}. The orchestrator refuses, where the definition meets its bus ({@link SagaOrchestrator.Builder#build}
+         * for a registered definition, else its first start), a {@code type} the bus's {@code TypeRegistry} does not
+         * register, naming the saga, the step, the class and the call that registers it; a command the factory builds of
+         * another class fails the step with a {@link ConfigurationException}.
+         */
+        public StepBuilder<D> command(String topic, Class<?> type, CommandFactory<D> factory) {
+            command(topic, factory);
+            this.commandType = Objects.requireNonNull(type, "type");
             return this;
         }
 
@@ -375,7 +396,18 @@ public final class SagaDefinition<D> {
          */
         public StepBuilder<D> compensationCommand(String topic, CommandFactory<D> factory) {
             this.compensationTopic = requireCommandTopic(topic, "compensation command topic");
+            this.compensationCommandType = null;
             this.compensationCommand = Objects.requireNonNull(factory, "factory");
+            return this;
+        }
+
+        /**
+         * As {@link #compensationCommand(String, CommandFactory)}, with the commands' class declared, checked against the
+         * bus's {@code TypeRegistry} as {@link #command(String, Class, CommandFactory)}'s.
+         */
+        public StepBuilder<D> compensationCommand(String topic, Class<?> type, CommandFactory<D> factory) {
+            compensationCommand(topic, factory);
+            this.compensationCommandType = Objects.requireNonNull(type, "type");
             return this;
         }
 
@@ -519,9 +551,11 @@ public final class SagaDefinition<D> {
             RetryPolicy policy = retry != null ? retry
                     : role == StepRole.RETRIABLE ? RetryPolicy.builder().maxAttempts(Integer.MAX_VALUE).build()
                     : RetryPolicy.NONE;
-            SagaStep.Remote<D> remote = command == null ? null : new SagaStep.Remote<>(commandTopic, command, replyType, onReply);
+            SagaStep.Remote<D> remote = command == null ? null : new SagaStep.Remote<>(commandTopic, commandType, command, replyType,
+                    onReply);
             SagaStep.RemoteCompensation<D> remoteCompensation = compensationCommand == null ? null
-                    : new SagaStep.RemoteCompensation<>(compensationTopic, compensationCommand, compensationReplyType,
+                    : new SagaStep.RemoteCompensation<>(compensationTopic, compensationCommandType, compensationCommand,
+                    compensationReplyType,
                     onCompensationReply);
             return new SagaStep<>(name, role, index, group, action, asyncAction, remote, compensation, asyncCompensation,
                     remoteCompensation, policy, compensationRetry != null ? compensationRetry : RetryPolicy.DEFAULT, timeout,

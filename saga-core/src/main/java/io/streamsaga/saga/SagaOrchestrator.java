@@ -61,8 +61,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * Starts a saga of {@code definition} with a random id and no business key. A null definition, or data that
      * is null or not of the definition's data class, is refused with a {@link ConfigurationException} (by every
      * {@code start}), and so is, at the first start of a definition not registered with the builder, one whose remote
-     * step or compensation waits for a reply of a class the bus's codec cannot decode to (as {@link Builder#build}
-     * refuses a registered one). With saga ownership, a definition version with a remote step or compensation that
+     * step or compensation waits for a reply of a class the bus's codec cannot decode to, or declares commands of a class
+     * the bus's {@code TypeRegistry} does not register (as {@link Builder#build} refuses a registered one). With saga ownership, a definition version with a remote step or compensation that
      * another live node has not registered is started under the newest version registered here and on every live
      * node when that version takes the same data class (the instance names the version started), else refused by
      * every {@code start} with a {@link SagaVersionNotDeployedException}, storing nothing ({@link Builder#versionGuard}).
@@ -821,7 +821,9 @@ public interface SagaOrchestrator extends AutoCloseable {
          * with remote steps; no definition registered twice; no remote step or remote compensation whose reply class,
          * its {@code onReply} or {@code onCompensationReply} class, the bus's codec cannot decode to, as
          * {@link io.streamsaga.codec.EventCodec#canDecodeTo} says: a class left out of the bus's {@code TypeRegistry},
-         * whose every reply would fail the step, is refused naming the saga, the step and the call that registers it),
+         * whose every reply would fail the step, is refused naming the saga, the step and the call that registers it; so is
+         * a command class declared with {@code command(topic, type, factory)} or {@code compensationCommand(topic, type,
+         * factory)} that the bus's {@code TypeRegistry} does not register),
          * writes the first heartbeat with saga ownership,
          * subscribes to the reply topic when a registered definition uses the bus, and arms the retention purge and
          * the recovery sweeps that are set. It recovers nothing itself: call

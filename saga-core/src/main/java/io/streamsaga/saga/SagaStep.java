@@ -141,12 +141,14 @@ public final class SagaStep<D> {
      * A remote step's command and reply handling.
      *
      * @param commandTopic where the command is published
+     * @param commandType  the class of the commands, when declared ({@link SagaDefinition.StepBuilder#command(String,
+     *                     Class, CommandFactory)}), else null
      * @param command      builds the command event from the data
      * @param replyType    the class the reply is decoded into
      * @param onReply      applies the reply to the data (throws to fail the step)
      * @param <D>          the saga data type
      */
-    public record Remote<D>(String commandTopic, CommandFactory<D> command, Class<?> replyType,
+    public record Remote<D>(String commandTopic, Class<?> commandType, CommandFactory<D> command, Class<?> replyType,
                             ReplyHandler<D, Object> onReply) {
     }
 
@@ -156,12 +158,14 @@ public final class SagaStep<D> {
      * {@link SagaStep#compensationTimeout()}, when it has one, bounds each attempt's wait.
      *
      * @param commandTopic where the command is published
+     * @param commandType  the class of the commands, when declared ({@link SagaDefinition.StepBuilder#compensationCommand(
+     *                     String, Class, CommandFactory)}), else null
      * @param command      builds the command event from the data
      * @param replyType    the class the reply is decoded into
      * @param onReply      checks the reply (throws to fail the attempt)
      * @param <D>          the saga data type
      */
-    public record RemoteCompensation<D>(String commandTopic, CommandFactory<D> command, Class<?> replyType,
-                                        CompensationReplyHandler<D, Object> onReply) {
+    public record RemoteCompensation<D>(String commandTopic, Class<?> commandType, CommandFactory<D> command,
+                                        Class<?> replyType, CompensationReplyHandler<D, Object> onReply) {
     }
 }

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.codec.EventCodec;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.codec.UnknownEventTypeException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
@@ -172,7 +174,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
      */
     public DefaultSagaOrchestrator(Config config, SystemScheduler ownScheduler) {
         // Before anything is written or armed (an own scheduler exists only without a bus, where this checks nothing).
-        config.definitions().forEach(d -> requireRepliesDecodable(config.bus(), d));
+        config.definitions().forEach(d -> requireCommandsAndRepliesCodable(config.bus(), d));
         this.config = config;
         this.ownScheduler = ownScheduler;
         this.store = config.store();
@@ -904,17 +906,45 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     /**
-     * Refuses a definition whose remote step or remote compensation waits for a reply of a class the bus's codec cannot
-     * decode to ({@link io.streamsaga.codec.EventCodec#canDecodeTo}): every reply would fail that step, and the saga
-     * compensate, or that compensation. Checked where a definition meets the bus, at build for the registered ones and at
-     * the first start of another, so recovery and replies only meet checked ones. Without a bus a remote step is refused
-     * as such.
+     * Null when the bus's registry gives {@code command} a type id; else why not ({@link TypeRegistry#idOf}'s
+     * refusal, which names the call that registers it).
      */
-    private static void requireRepliesDecodable(EventBus bus, SagaDefinition<?> definition) {
+    private static String whyNotRegistered(EventBus bus, Class<?> command) {
+        try {
+            bus.codec().types().idOf(command);
+            return null;
+        } catch (UnknownEventTypeException e) {
+            return e.getMessage();
+        }
+    }
+
+    /**
+     * Refuses a definition whose remote step or remote compensation waits for a reply of a class the bus's codec cannot
+     * decode to ({@link io.streamsaga.codec.EventCodec#canDecodeTo}), or sends commands of a declared class the bus's
+     * registry does not register (the type id a command goes on the wire under): every reply, or every send, would fail
+     * that step, and the saga compensate, or that compensation. Checked where a definition meets the bus, at build for
+     * the registered ones and at the first start of another, so recovery and replies only meet checked ones. A command
+     * class known only when its factory runs is met at the send. Without a bus a remote step is refused as such.
+     */
+    private static void requireCommandsAndRepliesCodable(EventBus bus, SagaDefinition<?> definition) {
         if (bus == null) {
             return;
         }
         for (SagaStep<?> step : definition.steps()) {
+            Class<?> command = step.remote().<Class<?>>map(SagaStep.Remote::commandType).orElse(null);
+            String unregistered = command == null ? null : whyNotRegistered(bus, command);
+            if (unregistered != null) {
+                throw new ConfigurationException("saga " + quote(definition.name()) + ": step " + quote(step.name())
+                        + " sends commands of class " + command.getName() + ", which the bus's TypeRegistry gives no type"
+                        + " id, so every send would fail the step: " + unregistered);
+            }
+            command = step.remoteCompensation().<Class<?>>map(SagaStep.RemoteCompensation::commandType).orElse(null);
+            unregistered = command == null ? null : whyNotRegistered(bus, command);
+            if (unregistered != null) {
+                throw new ConfigurationException("saga " + quote(definition.name()) + ": the compensation of step "
+                        + quote(step.name()) + " sends commands of class " + command.getName() + ", which the bus's"
+                        + " TypeRegistry gives no type id, so every send would fail the compensation: " + unregistered);
+            }
             Class<?> reply = step.remote().<Class<?>>map(SagaStep.Remote::replyType).orElse(null);
             String why = reply == null ? null : whyNotDecodable(bus.codec(), reply);
             if (why != null) {
@@ -1011,7 +1041,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         StepStates states = stepStates.get(definition);
         if (states == null) { // first start of this definition object
-            requireRepliesDecodable(config.bus(), definition);
+            requireCommandsAndRepliesCodable(config.bus(), definition);
             // Before the guard, which may refuse it: advertised from the next heartbeat on, else nodes that each
             // register it at its first start would refuse it for one another for good.
             register(definition);

@@ -1040,15 +1040,24 @@ final class SagaRun<D> {
     private Message commandMessage(SagaStep<D> step, StepContext context, boolean compensation, boolean encoded)
             throws Exception {
         String topic;
+        Class<?> declared;
         Object payload;
         if (compensation) {
             SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
             topic = remote.commandTopic();
+            declared = remote.commandType();
             payload = remote.command().command(data, context);
         } else {
             SagaStep.Remote<D> remote = step.remote().orElseThrow();
             topic = remote.commandTopic();
+            declared = remote.commandType();
             payload = remote.command().command(data, context);
+        }
+        if (declared != null && !declared.isInstance(payload)) { // the class the orchestrator checked is not the one sent
+            throw new ConfigurationException("saga " + StreamSagaException.quote(definition.name()) + ": "
+                    + (compensation ? "the compensation command" : "the command") + " of step "
+                    + StreamSagaException.quote(step.name()) + " is declared of class " + declared.getName()
+                    + " but its factory built " + (payload == null ? "null" : "a " + payload.getClass().getName()));
         }
         var typeId = orchestrator.bus().codec().types().idOf(payload.getClass());
         String phase = compensation ? "/" + SagaMessages.COMPENSATION : "";
