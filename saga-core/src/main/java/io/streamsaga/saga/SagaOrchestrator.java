@@ -126,8 +126,35 @@ public interface SagaOrchestrator extends AutoCloseable {
      */
     RecoveryReport recover(Duration idleFor);
 
-    /** The result of a saga driven by this orchestrator (started or recovered), when it finishes. */
+    /**
+     * The result of a saga driven by this orchestrator (started or recovered), when it finishes; its data is of the
+     * data class of the definition version it ended under ({@link SagaResult#definitionVersion()}), or as stored when
+     * that version is not registered here. {@link #result(String, Class)} gives it typed.
+     */
     CompletionStage<SagaResult<Object>> result(String sagaId);
+
+    /**
+     * {@link #result(String)} with the data as {@code dataClass} (the data class of the definition the saga ends under):
+     * the stage completes exceptionally with a {@link ConfigurationException} naming the saga, its data's class, the
+     * definition version and {@code dataClass} when the data is of another class (a saga of another definition, or one
+     * migrated to a version with another data class, or of a version not registered here, its data as stored). A null
+     * {@code dataClass} is refused with a {@link ConfigurationException}.
+     */
+    default <D> CompletionStage<SagaResult<D>> result(String sagaId, Class<D> dataClass) {
+        ConfigurationException.require(dataClass != null, "dataClass must not be null");
+        return result(sagaId).thenApply(result -> typed(result, dataClass));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <D> SagaResult<D> typed(SagaResult<Object> result, Class<D> dataClass) {
+        Object data = result.data();
+        if (data != null && !dataClass.isInstance(data)) {
+            throw new ConfigurationException("saga " + StreamSagaException.quote(result.sagaId()) + ": its data is a "
+                    + data.getClass().getName() + " (definition version " + result.definitionVersion() + "), not a "
+                    + dataClass.getName());
+        }
+        return (SagaResult<D>) (SagaResult<?>) result;
+    }
 
     /**
      * Cancels a running saga: what was done is compensated; the result is {@code COMPENSATED}. A saga past its
