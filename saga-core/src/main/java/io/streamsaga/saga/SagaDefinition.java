@@ -25,7 +25,7 @@ import java.util.function.Consumer;
  *     .step("create-order").action((d, ctx) -> d.withOrderId(orders.create(d, ctx.idempotencyKey())))
  *         .compensation((d, ctx) -> orders.cancel(d.orderId(), ctx.idempotencyKey()))
  *     .step("reserve-inventory").action(...).compensation(...)
- *     .pivot("process-payment").command("payment-commands", (d, ctx) -> new ProcessPayment(...))
+ *     .pivot("process-payment").command("payment-commands", ProcessPayment.class, (d, ctx) -> new ProcessPayment(...))
  *         .onReply(PaymentReply.class, (d, reply) -> ...).timeout(Duration.ofMinutes(5))
  *     .retriable("schedule-shipping").action(...)
  *     .build();
@@ -159,14 +159,22 @@ public final class SagaDefinition<D> {
             return this;
         }
 
-        /** A compensatable step. */
+        /**
+         * A compensatable step: local with {@code action(...)} or {@code asyncAction(...)}, remote with
+         * {@code command(...)} and {@code onReply(...)}.
+         */
         public StepBuilder<D> step(String stepName) {
             return addSingle(stepName, StepRole.COMPENSATABLE);
         }
 
-        /** A compensatable step that sends a command and completes on its reply (alias of {@link #step}). */
+        /**
+         * The same as {@link #step}.
+         *
+         * @deprecated use {@link #step}: a step is remote when it has {@code command(...)}, whatever declares it
+         */
+        @Deprecated
         public StepBuilder<D> remoteStep(String stepName) {
-            return addSingle(stepName, StepRole.COMPENSATABLE);
+            return step(stepName);
         }
 
         /** The pivot step: no compensation; once it succeeds the saga goes forward only. */
@@ -265,7 +273,12 @@ public final class SagaDefinition<D> {
             return step;
         }
 
-        /** Alias of {@link #step} for a member that sends a command. */
+        /**
+         * The same as {@link #step}.
+         *
+         * @deprecated use {@link #step}: a member is remote when it has {@code command(...)}, whatever declares it
+         */
+        @Deprecated
         public StepBuilder<D> remoteStep(String stepName) {
             return step(stepName);
         }
@@ -482,8 +495,14 @@ public final class SagaDefinition<D> {
             return owner().step(stepName);
         }
 
+        /**
+         * The same as {@link #step}.
+         *
+         * @deprecated use {@link #step}: a step is remote when it has {@code command(...)}, whatever declares it
+         */
+        @Deprecated
         public StepBuilder<D> remoteStep(String stepName) {
-            return owner().remoteStep(stepName);
+            return owner().step(stepName);
         }
 
         public StepBuilder<D> pivot(String stepName) {

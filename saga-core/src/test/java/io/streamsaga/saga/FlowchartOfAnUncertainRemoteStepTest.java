@@ -24,7 +24,7 @@ class FlowchartOfAnUncertainRemoteStepTest {
     void aFailingRemoteStepWithACompensationEntersTheChainAtItsOwnUndo() {
         String mermaid = SagaDefinition.builder("seat-saga", Data.class)
                 .step("create-booking").action((d, c) -> d).compensation((d, c) -> { })
-                .remoteStep("reserve-seat").command("seat-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
+                .step("reserve-seat").command("seat-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
                     .compensation((d, c) -> { })
                 .pivot("charge").action((d, c) -> d)
                 .build().toMermaid();

@@ -111,9 +111,27 @@ class SagaDefinitionTest {
         assertThrows(ConfigurationException.class, () -> saga().step("empty").build());
         assertThrows(ConfigurationException.class, () -> saga().step("both").action((d, c) -> d)
                 .command("payment-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d).build());
-        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga().remoteStep("pay")
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> saga().step("pay")
                 .command("payment-commands", (d, c) -> d).build());
         assertTrue(e.getMessage().contains("needs both command(...) and onReply(...)"), e.getMessage());
+    }
+
+    /** remoteStep(...) is deprecated for step(...), which declares local and remote steps alike: it still builds the same. */
+    @Test
+    @SuppressWarnings("deprecation")
+    void theDeprecatedRemoteStepDeclaresTheSameCompensatableStepAsStep() {
+        SagaDefinition<Data> saga = saga()
+                .remoteStep("hold").command("hold-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
+                .remoteStep("pay").command("payment-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
+                .parallel(g -> g.remoteStep("ship").command("shipping-commands", (d, c) -> d)
+                        .onReply(Reply.class, (d, r) -> d))
+                .build();
+
+        assertEquals(List.of(StepRole.COMPENSATABLE, StepRole.COMPENSATABLE, StepRole.COMPENSATABLE),
+                saga.steps().stream().map(SagaStep::role).toList());
+        assertTrue(saga.steps().stream().allMatch(SagaStep::isRemote));
+        assertEquals(List.of(List.of("hold"), List.of("pay"), List.of("ship")),
+                saga.groups().stream().map(g -> g.stream().map(SagaStep::name).toList()).toList());
     }
 
     @Test
@@ -268,7 +286,7 @@ class SagaDefinitionTest {
                 + "the rest of its command ids and idempotency keys)", e.getMessage());
         assertThrows(ConfigurationException.class, () -> saga().pivot("a/b"));
         assertThrows(ConfigurationException.class, () -> saga().retriable("a/b"));
-        assertThrows(ConfigurationException.class, () -> saga().parallel(g -> g.remoteStep("a/b")));
+        assertThrows(ConfigurationException.class, () -> saga().parallel(g -> g.step("a/b")));
     }
 
     @Test
@@ -301,7 +319,7 @@ class SagaDefinitionTest {
                 .step("validate").action((d, c) -> d)
                 .parallel(g -> {
                     g.step("hotel").action((d, c) -> d).compensation((d, c) -> { });
-                    g.remoteStep("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d);
+                    g.step("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d);
                 })
                 .pivot("charge").action((d, c) -> d)
                 .build();
@@ -338,7 +356,7 @@ class SagaDefinitionTest {
                 .step("validate").action((d, c) -> d).compensation((d, c) -> { })
                 .parallel(g -> {
                     g.step("hotel").action((d, c) -> d).compensation((d, c) -> { });
-                    g.remoteStep("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
+                    g.step("flight").command("flight-commands", (d, c) -> d).onReply(Reply.class, (d, r) -> d)
                             .compensation((d, c) -> { });
                 })
                 .pivot("charge").action((d, c) -> d)

@@ -373,10 +373,11 @@ class DocsSnippetsTest {
     @Test
     void sagaRemoteStepAndParallelGroupSnippetsBuildDefinitionsOfTheDescribedShape() {
         SagaDefinition<Booking> seats = SagaDefinition.builder("booking", Booking.class)
-            .remoteStep("reserve-seat")
-                .command("seat-commands", (booking, ctx) -> new ReserveSeat(booking.passenger()))
+            .step("reserve-seat")
+                .command("seat-commands", ReserveSeat.class, (booking, ctx) -> new ReserveSeat(booking.passenger()))
                 .onReply(SeatReserved.class, (booking, reply) -> booking.withSeat(reply.seatId()))
-                .compensationCommand("seat-release-commands", (booking, ctx) -> new ReleaseSeat(booking.seatId()))
+                .compensationCommand("seat-release-commands", ReleaseSeat.class,
+                    (booking, ctx) -> new ReleaseSeat(booking.seatId()))
                 .onCompensationReply(SeatReleased.class, (booking, reply) -> {
                     if (!reply.released()) throw new IllegalStateException("release refused");
                 })
@@ -385,11 +386,13 @@ class DocsSnippetsTest {
             .build();
         assertEquals(Duration.ofSeconds(30), seats.step("reserve-seat").timeout());
         assertEquals(Duration.ofMinutes(5), seats.step("reserve-seat").compensationTimeout());
+        assertEquals(ReserveSeat.class, seats.step("reserve-seat").remote().orElseThrow().commandType());
+        assertEquals(ReleaseSeat.class, seats.step("reserve-seat").remoteCompensation().orElseThrow().commandType());
 
         SagaDefinition<Booking> trip = SagaDefinition.builder("trip", Booking.class)
             .parallel(group -> {
                 group.step("book-hotel").action((booking, ctx) -> booking).compensation((booking, ctx) -> { });
-                group.remoteStep("book-flight").command("flight-commands", (booking, ctx) -> new BookFlight(booking.passenger()))
+                group.step("book-flight").command("flight-commands", (booking, ctx) -> new BookFlight(booking.passenger()))
                     .onReply(FlightBooked.class, (booking, reply) -> booking)
                     .compensation((booking, ctx) -> { });
                 group.merge((current, memberResult) -> current);  // members changing different fields: merge them

@@ -68,7 +68,7 @@ class BusRetryJitterExplorationTest {
 
     static SagaDefinition<Parcel> shipping(Carrier carrier) {
         return SagaDefinition.builder("shipping", Parcel.class)
-                .remoteStep("ship")
+                .step("ship")
                 .command("ship-commands", (p, ctx) -> new Ship(p.id()))
                 .onReply(Shipped.class, (p, reply) -> p)
                 .timeout(Duration.ofSeconds(10))

@@ -51,7 +51,7 @@ class CancelAfterATimedOutAttemptTest {
     @Test
     void aRemoteStepWhoseAttemptTimedOutIsCompensatedWhenTheSagaIsCancelledBeforeItsRetry() {
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
+                .step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b)
                 .compensation((b, ctx) -> released.add(ctx.idempotencyKey())) // tolerates "nothing to undo"

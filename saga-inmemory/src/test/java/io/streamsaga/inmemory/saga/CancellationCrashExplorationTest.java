@@ -120,7 +120,7 @@ class CancellationCrashExplorationTest {
                     return trip;
                 })
                 .compensation((trip, ctx) -> agency.release(ctx.idempotencyKey()))
-                .remoteStep("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                .step("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
                 .onReply(Booked.class, (trip, reply) -> trip)
                 .compensationCommand("cancel-commands", (trip, ctx) -> new CancelBooking(trip.id()))
                 .onCompensationReply(BookingCancelled.class, (trip, reply) -> { })

@@ -121,7 +121,7 @@ class CompensationReplyOnTheSendingThreadTest {
             }
         });
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b)
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
                 .onCompensationReply(SeatReleased.class, (b, reply) -> {
@@ -184,7 +184,7 @@ class CompensationReplyOnTheSendingThreadTest {
                     SagaMessages.reply(bus, ctx.message(), new SeatReserved(!"1".equals(attempt)));
                 });
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> {
                     if (!reply.reserved()) {
                         throw new IllegalStateException("no seat");

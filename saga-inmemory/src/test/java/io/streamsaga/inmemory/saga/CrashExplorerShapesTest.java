@@ -224,7 +224,7 @@ class CrashExplorerShapesTest {
         });
         b.parallel(g -> {
             local(g.step("g2-a"), l);
-            g.remoteStep("g2-hold").command("hold-commands", (d, ctx) -> new Hold("box"))
+            g.step("g2-hold").command("hold-commands", (d, ctx) -> new Hold("box"))
                     .onReply(Held.class, (d, reply) -> d.with(reply.holdId()))
                     .timeout(Duration.ofSeconds(30))
                     .compensationCommand("release-commands", (d, ctx) -> new Release(key("g2-hold")))
@@ -347,7 +347,7 @@ class CrashExplorerShapesTest {
         local(b.step("first"), l);
         b.parallel(g -> {
             for (String name : List.of("r1", "r2")) {
-                g.remoteStep(name).command("hold-commands", (d, ctx) -> new Hold(name))
+                g.step(name).command("hold-commands", (d, ctx) -> new Hold(name))
                         .onReply(Held.class, (d, reply) -> d.with(reply.holdId()))
                         .timeout(Duration.ofSeconds(30))
                         .compensationCommand("release-commands", (d, ctx) -> new Release(key(name)))

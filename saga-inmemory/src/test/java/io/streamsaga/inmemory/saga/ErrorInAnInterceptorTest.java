@@ -178,7 +178,7 @@ class ErrorInAnInterceptorTest {
         bus.subscribe("participant", "release-commands", Release.class,
                 (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Released(command.id())));
         return SagaDefinition.builder("intercepted-saga", Data.class)
-                .remoteStep("reserve").command("reserve-commands", (d, ctx) -> new Reserve(d.id()))
+                .step("reserve").command("reserve-commands", (d, ctx) -> new Reserve(d.id()))
                 .onReply(Reserved.class, (d, reply) -> d)
                 .compensationCommand("release-commands", (d, ctx) -> new Release(d.id()))
                 .onCompensationReply(Released.class, (d, reply) -> { })

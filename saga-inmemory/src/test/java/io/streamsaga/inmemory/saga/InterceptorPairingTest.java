@@ -234,7 +234,7 @@ class InterceptorPairingTest {
     @Test
     void aRemoteStepWhoseReplyNeverComesLeavesNoInvocationOpen() {
         SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
-                .remoteStep("reserve").command("reserve-commands", (order, ctx) -> new Reserve(order.id()))
+                .step("reserve").command("reserve-commands", (order, ctx) -> new Reserve(order.id()))
                 .onReply(Reserved.class, (order, reply) -> order).retry(RetryPolicy.NONE).timeout(TIMEOUT)
                 .build();
         try (SagaOrchestrator orchestrator = orchestrator(tracer).register(definition).build()) {
@@ -252,7 +252,7 @@ class InterceptorPairingTest {
         bus.subscribe("participant", "reserve-commands", Reserve.class,
                 (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Unexpected(command.id())));
         SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
-                .remoteStep("reserve").command("reserve-commands", (order, ctx) -> new Reserve(order.id()))
+                .step("reserve").command("reserve-commands", (order, ctx) -> new Reserve(order.id()))
                 .onReply(Reserved.class, (order, reply) -> order).retry(RetryPolicy.NONE)
                 .build();
         try (SagaOrchestrator orchestrator = orchestrator(tracer).register(definition).build()) {
@@ -286,7 +286,7 @@ class InterceptorPairingTest {
         bus.subscribe("participant", "reserve-commands", Reserve.class,
                 (command, ctx) -> SagaMessages.reply(bus, ctx.message(), new Reserved(command.id())));
         return SagaDefinition.builder("order", Order.class)
-                .remoteStep("reserve").command("reserve-commands", (order, ctx) -> new Reserve(order.id()))
+                .step("reserve").command("reserve-commands", (order, ctx) -> new Reserve(order.id()))
                 .onReply(Reserved.class, (order, reply) -> order)
                 .compensationCommand("release-commands", (order, ctx) -> new Release(order.id()))
                 .onCompensationReply(Released.class, (order, reply) -> { })

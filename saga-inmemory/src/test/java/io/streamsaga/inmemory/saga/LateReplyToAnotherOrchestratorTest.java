@@ -55,7 +55,7 @@ class LateReplyToAnotherOrchestratorTest {
     @Test
     void aDuplicateReplyForAStepThatMovedOnDoesNotMakeAnotherOrchestratorRerunTheNextStep() {
         SagaDefinition<Data> definition = SagaDefinition.builder("dup-saga", Data.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> d)
                 .step("ship").asyncAction((d, ctx) -> {
                     shipments.incrementAndGet();

@@ -56,7 +56,7 @@ class MisdirectedReplyTest {
     }
 
     private final SagaDefinition<Data> definition = SagaDefinition.builder("pay-saga", Data.class)
-            .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+            .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
             .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
             .timeout(Duration.ofMinutes(1))
             .build();
@@ -100,7 +100,7 @@ class MisdirectedReplyTest {
 
         // Version 2 keeps the step; the reply thread's migration is held in its upcaster while a recovery adopts it.
         SagaDefinition<Data> v2 = SagaDefinition.builder("pay-saga", Data.class).version(2)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
                 .timeout(Duration.ofMinutes(1))
                 .build();
@@ -159,7 +159,7 @@ class MisdirectedReplyTest {
         transport.drainAll();
         SagaInstance before = store.find("saga-1").orElseThrow();
         SagaDefinition<Data> v2 = SagaDefinition.builder("pay-saga", Data.class).version(2)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
                 .timeout(Duration.ofMinutes(1))
                 .build();

@@ -136,7 +136,7 @@ class NoReplyExplorationTest {
     /** The booking saga, charged as its pivot, then a retriable remote step that notifies the passenger. */
     static SagaDefinition<Booking> notifying(Airline airline, RetryPolicy notifyRetry) {
         return SagaDefinition.builder("notifying-booking-saga", Booking.class)
-                .remoteStep("reserve-seat")
+                .step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
@@ -199,7 +199,7 @@ class NoReplyExplorationTest {
      */
     static SagaDefinition<Booking> untimed(Airline airline) {
         return SagaDefinition.builder("untimed-booking-saga", Booking.class)
-                .remoteStep("reserve-seat")
+                .step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))

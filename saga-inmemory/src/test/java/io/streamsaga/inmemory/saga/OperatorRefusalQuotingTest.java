@@ -48,7 +48,7 @@ class OperatorRefusalQuotingTest {
             .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build())
             .build();
     private final SagaDefinition<Data> definition = SagaDefinition.builder("pay-saga", Data.class)
-            .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+            .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
             .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
             .build();
     private final SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus)

@@ -75,7 +75,7 @@ class OperatorRetryOfRemoteCompensationTest {
             SagaMessages.reply(bus, ctx.message(), new SeatReleased(!refuses));
         });
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat")
+                .step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b)
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))

@@ -150,7 +150,7 @@ class OrchestratorCloseTest {
         EventBus bus = EventBus.builder(transport).scheduler(virtual)
                 .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build()).build();
         SagaDefinition<Data> definition = SagaDefinition.builder("remote", Data.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> d)
                 .build();
         SagaOrchestrator.Builder builder = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus)

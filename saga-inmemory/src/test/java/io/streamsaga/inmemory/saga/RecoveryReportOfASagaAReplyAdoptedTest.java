@@ -66,17 +66,17 @@ class RecoveryReportOfASagaAReplyAdoptedTest {
     private final List<Message> refunds = new CopyOnWriteArrayList<>();
 
     private final SagaDefinition<Data> definition = SagaDefinition.builder("pay-and-ship", Data.class)
-            .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+            .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
             .onReply(Charged.class, (d, reply) -> d)
             .timeout(Duration.ofMinutes(1))
-            .remoteStep("ship").command("ship-commands", (d, ctx) -> new Ship(d.id()))
+            .step("ship").command("ship-commands", (d, ctx) -> new Ship(d.id()))
             .onReply(Shipped.class, (d, reply) -> new Data(reply.parcel()))
             .timeout(Duration.ofMinutes(1))
             .build();
 
     /** A charge refunded by a command of its own (a remote compensation), then a local step. */
     private final SagaDefinition<Data> refundable = SagaDefinition.builder("pay-or-refund", Data.class)
-            .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+            .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
             .onReply(Charged.class, (d, reply) -> d)
             .compensationCommand("refund-commands", (d, ctx) -> new Refund(d.id()))
             .onCompensationReply(Refunded.class, (d, reply) -> {

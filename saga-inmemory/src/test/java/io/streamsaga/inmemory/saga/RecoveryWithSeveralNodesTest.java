@@ -251,7 +251,7 @@ class RecoveryWithSeveralNodesTest {
     /** charge (remote, waits up to a day) then ship (local). */
     private SagaDefinition<Order> paySaga() {
         return SagaDefinition.builder("pay-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .timeout(Duration.ofDays(1))
                 .step("ship").action((order, ctx) -> {
@@ -342,7 +342,7 @@ class RecoveryWithSeveralNodesTest {
     /** charge (remote, no timeout: nothing but a reply wakes the run) then ship (local). */
     private SagaDefinition<Order> patientPaySaga() {
         return SagaDefinition.builder("patient-pay-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .step("ship").action((order, ctx) -> {
                     shipped.computeIfAbsent(order.id(), id -> new AtomicInteger()).incrementAndGet();
@@ -530,7 +530,7 @@ class RecoveryWithSeveralNodesTest {
     @Test
     void aRunARecoveryAdoptedThatAnOperatorCallWritesBeforeTheRecoveryChecksItStaysDrivenAndItsResultCompletes() {
         SagaDefinition<Order> refundable = SagaDefinition.builder("refundable-pay-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .compensationCommand("refund-commands", (order, ctx) -> new Refund(order.id()))
                 .onCompensationReply(Refunded.class, (order, reply) -> { })

@@ -124,7 +124,7 @@ class RemoteCompensationTest {
 
     static SagaDefinition<Booking> definition(boolean chargeDeclined) {
         return SagaDefinition.builder("booking-saga", Booking.class)
-                .remoteStep("reserve-seat")
+                .step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))
@@ -263,7 +263,7 @@ class RemoteCompensationTest {
                         airline -> SagaDefinition.builder("trip-booking-saga", Booking.class)
                                 .step("quote").action((b, ctx) -> b).compensation((b, ctx) -> { })
                                 .parallel(group -> {
-                                    group.remoteStep("reserve-seat")
+                                    group.step("reserve-seat")
                                             .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                                             .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
                                             .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))

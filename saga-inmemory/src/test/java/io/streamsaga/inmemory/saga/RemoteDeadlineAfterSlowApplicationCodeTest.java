@@ -58,7 +58,7 @@ class RemoteDeadlineAfterSlowApplicationCodeTest {
     /** The remote step reserve-seat, its command built by {@code slow} (a minute, or at once), with a ten-second timeout. */
     private SagaDefinition.StepBuilder<Booking> reserveSeat(boolean slow) {
         return SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> {
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> {
                     if (slow) {
                         scheduler.sleep(SLOW); // a factory that looks the fare up, say, for a minute
                     }

@@ -92,7 +92,7 @@ class ReplyAfterTheDeadlineTest {
     @Test
     void aReplyAfterTheStepsDeadlineBeforeItsLateTimerRanTimesTheAttemptOutAndTheRetrysReplyCompletesTheStep() {
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> {
                     handled.add("reserved " + reply.reserved());
                     return b;
@@ -127,7 +127,7 @@ class ReplyAfterTheDeadlineTest {
     @Test
     void aReplyAtTheStepsExactDeadlineBeforeItsLateTimerRanIsTheTimeoutsAsTheTimerDueThenWouldHaveMadeIt() {
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> {
                     handled.add("reserved " + reply.reserved());
                     return b;
@@ -154,7 +154,7 @@ class ReplyAfterTheDeadlineTest {
     void aReplyAfterTheStepsDeadlineBeforeItsLateTimerRanFailsTheStepAsItsTimeoutAndTheSagaCompensates() {
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
                 .step("order").action((b, ctx) -> b).compensation((b, ctx) -> handled.add("order undone"))
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> {
                     handled.add("reserved " + reply.reserved());
                     return b;
@@ -182,7 +182,7 @@ class ReplyAfterTheDeadlineTest {
     @Test
     void aCompensationReplyAfterTheCompensationsDeadlineBeforeItsLateTimerRanIsTheTimeoutsFailure() {
         SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-                .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+                .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b)
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
                 .onCompensationReply(SeatReleased.class, (b, reply) -> handled.add("released " + reply.released()))

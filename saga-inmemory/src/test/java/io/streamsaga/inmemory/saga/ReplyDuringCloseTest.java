@@ -89,7 +89,7 @@ class ReplyDuringCloseTest {
     @Test
     void aReplyArrivingWhileTheOrchestratorClosesIsHandledByTheNextOne() {
         SagaDefinition<Data> definition = SagaDefinition.builder("pay-saga", Data.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId())) // no timeout
                 .build();
         // The participant answers each command once (a re-sent command is a duplicate it ignores).

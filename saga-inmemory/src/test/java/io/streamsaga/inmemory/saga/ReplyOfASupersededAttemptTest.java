@@ -60,7 +60,7 @@ class ReplyOfASupersededAttemptTest {
 
     /** The saga's remote step reserve-seat, its reply handled by {@code onReply}. */
     private static SagaDefinition.StepBuilder<Booking> reserveSeat(ReplyHandler<Booking, SeatReserved> onReply) {
-        return SagaDefinition.builder("seat-saga", Booking.class).remoteStep("reserve-seat")
+        return SagaDefinition.builder("seat-saga", Booking.class).step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, onReply);
     }

@@ -47,7 +47,7 @@ class ReplyRefusalQuotingTest {
     @Test
     void aReplyForAnUnknownSagaIsDeadLetteredQuotingItsIdsBounded() {
         SagaDefinition<Data> definition = SagaDefinition.builder("pay-saga", Data.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> new Data(reply.chargeId()))
                 .build();
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(bus)

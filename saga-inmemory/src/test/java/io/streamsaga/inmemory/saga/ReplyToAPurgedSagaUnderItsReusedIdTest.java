@@ -61,7 +61,7 @@ class ReplyToAPurgedSagaUnderItsReusedIdTest {
     private final List<Message> reserveCommands = new CopyOnWriteArrayList<>();
     private final List<String> reserved = new CopyOnWriteArrayList<>();
     private final SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-            .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+            .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
             .onReply(SeatReserved.class, (b, reply) -> {
                 reserved.add(reply.passenger());
                 return b;

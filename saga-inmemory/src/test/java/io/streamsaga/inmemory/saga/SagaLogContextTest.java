@@ -367,7 +367,7 @@ class SagaLogContextTest {
         EventBus bus = EventBus.builder(transport).types(types).logContext(true).build();
         SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(bus).logContext(true).build();
         SagaDefinition<Order> definition = SagaDefinition.builder("order", Order.class)
-                .remoteStep("charge").command("payment-commands", (o, ctx) -> {
+                .step("charge").command("payment-commands", (o, ctx) -> {
                     see("command");
                     return new Charge(o.id());
                 })
@@ -434,7 +434,7 @@ class SagaLogContextTest {
     /** payment's remote step charge, answered by the test with charged; ship fails for good: charge refunded. */
     private SagaDefinition<Order> chargedThenRefunded() {
         return SagaDefinition.builder("order", Order.class)
-                .remoteStep("charge").command("payment-commands", (o, ctx) -> new Charge(o.id()))
+                .step("charge").command("payment-commands", (o, ctx) -> new Charge(o.id()))
                 .onReply(Charged.class, (o, reply) -> o)
                 .compensationCommand("refund-commands", (o, ctx) -> new Refund(o.id()))
                 .onCompensationReply(Refunded.class, (o, reply) -> {
@@ -646,7 +646,7 @@ class SagaLogContextTest {
                     see("reserve");
                     return o;
                 })
-                .remoteStep("charge").command("payment-commands", (o, ctx) -> new Charge(o.id()))
+                .step("charge").command("payment-commands", (o, ctx) -> new Charge(o.id()))
                 .onReply(Charged.class, (o, reply) -> {
                     see("reply");
                     return o;

@@ -100,7 +100,7 @@ class SagaMovedOnByAnotherNodeLoggingTest {
     /** charge (remote, a minute's timeout), then ship (local). */
     private SagaDefinition<Order> paySaga() {
         return SagaDefinition.builder("pay-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .timeout(Duration.ofMinutes(1))
                 .step("ship").action((order, ctx) -> order)
@@ -110,7 +110,7 @@ class SagaMovedOnByAnotherNodeLoggingTest {
     /** charge (remote, no timeout: nothing but a reply wakes the run), then ship (local). */
     private SagaDefinition<Order> patientPaySaga() {
         return SagaDefinition.builder("patient-pay-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .step("ship").action((order, ctx) -> order)
                 .build();

@@ -112,7 +112,7 @@ class SagaOwnershipTest {
     /** charge (remote: its reply may take hours; timeout a day) then ship (local). */
     private SagaDefinition<Order> paySaga() {
         return SagaDefinition.builder("pay-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .timeout(Duration.ofDays(1))
                 .step("ship").action((order, ctx) -> ship(order))

@@ -91,7 +91,7 @@ class SagaRecoveryTest {
             reserved.add(ctx.idempotencyKey());
             return d;
         }).compensation((d, ctx) -> released.add(ctx.idempotencyKey()));
-        return (pivot ? builder.pivot("charge") : builder.remoteStep("charge"))
+        return (pivot ? builder.pivot("charge") : builder.step("charge"))
                 .command("payment-commands", (d, ctx) -> new ChargeCard(d.orderId(), d.amount()))
                 .onReply(CardCharged.class, (d, reply) -> d.withCharge(reply.chargeId()))
                 .timeout(Duration.ofDays(1))

@@ -37,7 +37,7 @@ class SagaReplyHeadersTest {
     private final SeatDeskFixture desk = new SeatDeskFixture(scheduler);
     private final InMemorySagaStore store = new InMemorySagaStore();
     private final SagaDefinition<Booking> definition = SagaDefinition.builder("seat-saga", Booking.class)
-            .remoteStep("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
+            .step("reserve-seat").command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
             .onReply(SeatReserved.class, (b, reply) -> b)
             .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.passenger()))
             .onCompensationReply(SeatReleased.class, (b, reply) -> {

@@ -63,7 +63,7 @@ class SagaTestKitAdvanceTest {
 
     static SagaDefinition<Trip> booking(Duration timeout, RetryPolicy retry) {
         return SagaDefinition.builder("trip", Trip.class)
-                .remoteStep("book").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                .step("book").command("book-commands", (trip, ctx) -> new Book(trip.id()))
                 .onReply(Booked.class, (trip, reply) -> trip)
                 .timeout(timeout).retry(retry)
                 .build();

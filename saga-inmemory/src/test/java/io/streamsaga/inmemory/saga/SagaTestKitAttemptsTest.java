@@ -60,7 +60,7 @@ class SagaTestKitAttemptsTest {
         // the engine starts each attempt (STEP_WAITING), no command leaves, and the retries run out.
         var run = SagaTestKit.given(env -> new Airline(env, Duration.ZERO, attempt -> true),
                         airline -> SagaDefinition.builder("trip", Trip.class)
-                                .remoteStep("book").command("book-commands", (trip, ctx) -> {
+                                .step("book").command("book-commands", (trip, ctx) -> {
                                     throw new IllegalStateException("no fare for " + trip.id());
                                 })
                                 .onReply(Booked.class, (trip, reply) -> trip)
@@ -86,7 +86,7 @@ class SagaTestKitAttemptsTest {
 
         AirlineHoldingSeats(SagaTestEnvironment env) {
             SagaDefinition<Trip> seatHold = SagaDefinition.builder("seat-hold", Trip.class)
-                    .remoteStep("book").command("gds-commands", (trip, ctx) -> new Book(trip.id()))
+                    .step("book").command("gds-commands", (trip, ctx) -> new Book(trip.id()))
                     .onReply(Booked.class, (trip, reply) -> trip)
                     .build();
             own = SagaOrchestrator.builder().store(new InMemorySagaStore()).bus(env.bus()).scheduler(env.scheduler())

@@ -310,7 +310,7 @@ class SagaTestKitUpgradeTest {
                 .advance(Duration.ofSeconds(10));
 
         SagaRunReport<Airline, Trip> v2 = v1.upgradeTo(airline -> SagaDefinition.builder("trip", Trip.class).version(2)
-                        .remoteStep("book").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                        .step("book").command("book-commands", (trip, ctx) -> new Book(trip.id()))
                         .onReply(Booked.class, (trip, reply) -> trip)
                         .timeout(Duration.ofSeconds(45))
                         .build())

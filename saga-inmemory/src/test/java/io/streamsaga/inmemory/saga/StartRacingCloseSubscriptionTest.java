@@ -58,7 +58,7 @@ class StartRacingCloseSubscriptionTest {
         EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler())
                 .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class).build()).build();
         SagaDefinition<Data> definition = SagaDefinition.builder("remote", Data.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> d)
                 .build();
         // Not registered at build: the first start() subscribes to the replies.

@@ -225,7 +225,7 @@ class StoreFailureResumeTest {
                     reserved.incrementAndGet();
                     return order;
                 }).compensation((order, ctx) -> released.incrementAndGet())
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order).retry(RetryPolicy.NONE);
         return (chargeTimeout == null ? charge : charge.timeout(chargeTimeout)).build();
     }

@@ -146,7 +146,7 @@ class StoreRefusalOfAReplyTest {
     /** The order saga's remote step charge, whose reply's receipt id is kept in the order's receipts. */
     private static SagaDefinition.StepBuilder<Order> charge() {
         return SagaDefinition.builder("order-saga", Order.class)
-                .remoteStep("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
+                .step("charge").command("charge-commands", (d, ctx) -> new Charge(d.id()))
                 .onReply(Charged.class, (d, reply) -> new Order(d.id(), Map.of(reply.receiptId(), "paid")));
     }
 

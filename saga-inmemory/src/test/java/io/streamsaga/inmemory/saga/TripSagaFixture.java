@@ -136,7 +136,7 @@ final class TripSagaFixture {
                     group.step("book-hotel")
                             .action((d, ctx) -> d.withHotel(t.bookHotel(ctx.idempotencyKey())))
                             .compensation((d, ctx) -> t.cancelHotel(ctx.idempotencyKey()));
-                    group.remoteStep("book-flight")
+                    group.step("book-flight")
                             .command("flight-commands", (d, ctx) -> new BookFlight(d.traveller()))
                             .onReply(FlightBooked.class, (d, reply) -> {
                                 if (!reply.ok()) {

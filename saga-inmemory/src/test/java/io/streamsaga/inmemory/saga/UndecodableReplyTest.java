@@ -87,7 +87,7 @@ class UndecodableReplyTest {
 
     private static SagaDefinition<Trip> trip(boolean failsAfterTheHotel) {
         return SagaDefinition.builder("trip", Trip.class)
-                .remoteStep("book-hotel")
+                .step("book-hotel")
                     .command("hotel-commands", (trip, ctx) -> new BookHotel(trip.id()))
                     .onReply(HotelBooked.class, (trip, reply) -> new Trip(trip.id(), reply.hotelRef()))
                     .compensationCommand("hotel-cancel-commands", (trip, ctx) -> new CancelHotel(trip.id()))

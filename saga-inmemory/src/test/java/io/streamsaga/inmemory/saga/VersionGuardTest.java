@@ -72,7 +72,7 @@ class VersionGuardTest {
     private final SagaDefinition<Order> v2 = pay(2);
     private final SagaDefinition<OrderV2> v2WithNewData = SagaDefinition.builder("pay-saga", OrderV2.class).version(2)
             .dataType("pay-data-v2")
-            .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+            .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
             .onReply(Charged.class, (order, reply) -> order)
             .build();
 
@@ -90,7 +90,7 @@ class VersionGuardTest {
 
     private static SagaDefinition<Order> pay(String name, int version) {
         return SagaDefinition.builder(name, Order.class).version(version).dataType("pay-data")
-                .remoteStep("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
+                .step("charge").command("charge-commands", (order, ctx) -> new Charge(order.id()))
                 .onReply(Charged.class, (order, reply) -> order)
                 .build();
     }

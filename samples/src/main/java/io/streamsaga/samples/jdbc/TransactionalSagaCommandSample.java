@@ -128,12 +128,12 @@ public final class TransactionalSagaCommandSample {
             relay(dataSource, bus, transport);
 
             out.println("4. a fresh orchestrator recovers the saga (it does not re-send: the outbox had the command)");
-            SagaResult<Object> result;
+            SagaResult<OrderData> result;
             try (SagaOrchestrator second = SagaOrchestrator.builder().store(store).bus(bus).scheduler(scheduler)
                     .register(saga).build()) {
                 second.recover();
                 transport.drainAll(); // the payment service's reply
-                result = second.result(sagaId).toCompletableFuture().join();
+                result = second.result(sagaId, OrderData.class).toCompletableFuture().join();
             }
             long charges = tx.inTransaction(c -> {
                 try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM charges WHERE order_id = ?")) {
@@ -144,7 +144,7 @@ public final class TransactionalSagaCommandSample {
                     }
                 }
             });
-            String paymentId = ((OrderData) result.data()).paymentId();
+            String paymentId = result.data().paymentId();
             out.printf("5. outcome %s, payment %s; command delivered %d times, card charged %d time(s)%n", result.outcome(),
                     paymentId, deliveries.get(), charges);
             return new Result(crashed, deliveries.get(), charges, result.outcome(), paymentId);

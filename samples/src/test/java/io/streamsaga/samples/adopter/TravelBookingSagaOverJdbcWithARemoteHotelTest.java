@@ -322,7 +322,7 @@ class TravelBookingSagaOverJdbcWithARemoteHotelTest {
                 .step("book-flight")
                     .action((trip, ctx) -> trip.withFlightRef(flights.book(ctx.idempotencyKey())))
                     .compensation((trip, ctx) -> flights.cancel(ctx.idempotencyKey()))
-                .remoteStep("book-hotel")
+                .step("book-hotel")
                     .command("hotel-commands", (trip, ctx) -> new BookHotel(trip.tripId(), trip.customer()))
                     .onReply(HotelBooked.class, (trip, reply) -> trip.withHotelRef(reply.hotelRef()))
                     .compensationCommand("hotel-cancel-commands", (trip, ctx) -> new CancelHotel(trip.tripId()))
@@ -551,9 +551,9 @@ class TravelBookingSagaOverJdbcWithARemoteHotelTest {
         pump();
 
         assertEquals(1, run.finished().toCompletableFuture().join().redriven());
-        SagaResult<Object> done = upgraded.result("trip-6").toCompletableFuture().join();
+        SagaResult<Trip> done = upgraded.result("trip-6", Trip.class).toCompletableFuture().join();
         assertEquals(SagaOutcome.COMPLETED, done.outcome());
-        assertTrue(((Trip) done.data()).hotelRef().startsWith("HT-"));
+        assertTrue(done.data().hotelRef().startsWith("HT-"));
         assertEquals(0, hotel.cancellations.get());
     }
 

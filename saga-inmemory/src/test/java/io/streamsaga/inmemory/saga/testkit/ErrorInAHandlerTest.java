@@ -50,7 +50,7 @@ class ErrorInAHandlerTest {
 
     private static <F> SagaDefinition<Trip> definition(F fixture, Error fromReplyHandler) {
         return SagaDefinition.builder("trip", Trip.class)
-                .remoteStep("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                .step("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
                 .onReply(Booked.class, (trip, reply) -> {
                     if (fromReplyHandler != null) {
                         throw fromReplyHandler;

@@ -51,7 +51,7 @@ class RemoteCompensationStartTest {
 
     private static SagaDefinition<Trip> definition(Void airline) {
         return SagaDefinition.builder("trip", Trip.class)
-                .remoteStep("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
+                .step("book-flight").command("book-commands", (trip, ctx) -> new Book(trip.id()))
                 .onReply(Booked.class, (trip, reply) -> trip)
                 .compensationCommand("cancel-commands", (trip, ctx) -> new CancelBooking(trip.id()))
                 .onCompensationReply(BookingCancelled.class, (trip, reply) -> { })
