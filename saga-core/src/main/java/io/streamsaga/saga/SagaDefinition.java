@@ -364,7 +364,8 @@ public final class SagaDefinition<D> {
          * to {@code topic}. The orchestrator refuses, where the definition meets its bus ({@link SagaOrchestrator.Builder#build}
          * for a registered definition, else its first start), a {@code type} the bus's {@code TypeRegistry} does not
          * register, naming the saga, the step, the class and the call that registers it; a command the factory builds of
-         * another class fails the step with a {@link ConfigurationException}.
+         * another class, a subclass of {@code type} included (the registry gives a type id to a class, not to its
+         * subclasses), fails the step with a {@link ConfigurationException}.
          */
         public StepBuilder<D> command(String topic, Class<?> type, CommandFactory<D> factory) {
             command(topic, factory);

@@ -1053,7 +1053,9 @@ final class SagaRun<D> {
             declared = remote.commandType();
             payload = remote.command().command(data, context);
         }
-        if (declared != null && !declared.isInstance(payload)) { // the class the orchestrator checked is not the one sent
+        // The class the orchestrator checked is not the one sent: the registry gives a type id to a class, not to its
+        // subclasses, so a subclass is refused here too rather than met as an unregistered class below.
+        if (declared != null && (payload == null || payload.getClass() != declared)) {
             throw new ConfigurationException("saga " + StreamSagaException.quote(definition.name()) + ": "
                     + (compensation ? "the compensation command" : "the command") + " of step "
                     + StreamSagaException.quote(step.name()) + " is declared of class " + declared.getName()

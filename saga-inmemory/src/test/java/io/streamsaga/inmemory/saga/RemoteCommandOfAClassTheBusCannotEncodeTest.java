@@ -50,6 +50,15 @@ class RemoteCommandOfAClassTheBusCannotEncodeTest {
     record ReleaseSeat(String id) {
     }
 
+    /** A command class open to subclasses, unlike a record. */
+    @EventType("hold-seat")
+    static class HoldSeat {
+    }
+
+    /** Not registered: the registry gives a type id to a class, never to its subclasses. */
+    static final class HoldSeatForAWeek extends HoldSeat {
+    }
+
     private final VirtualScheduler scheduler = new VirtualScheduler();
     private final InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
     /** ReserveSeat and ReleaseSeat left out: the adopter's slip. */
@@ -149,6 +158,28 @@ class RemoteCommandOfAClassTheBusCannotEncodeTest {
             assertEquals(ConfigurationException.class.getName(), result.failure().errorClass());
             assertEquals("saga 'trip': the command of step 'reserve' is declared of class " + ReleaseSeat.class.getName()
                     + " but its factory built a " + ReserveSeat.class.getName(), result.failure().message());
+            assertFalse(transport.topics().contains("seats"), "no command sent");
+        } finally {
+            registered.close();
+        }
+    }
+
+    @Test
+    void aCommandOfASubclassOfTheDeclaredClassFailsItsStepNamingBothAsTheRegistryGivesTheSubclassNoTypeId() {
+        EventBus registered = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
+                .register(HoldSeat.class).register(SeatReserved.class).build()).build();
+        SagaDefinition<Trip> saga = SagaDefinition.builder("trip", Trip.class)
+                .step("hold").command("seats", HoldSeat.class, (d, ctx) -> new HoldSeatForAWeek())
+                .onReply(SeatReserved.class, (d, reply) -> d)
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(registered).scheduler(scheduler)
+                .register(saga).build()) {
+            SagaResult<Trip> result = orchestrator.start(saga, "s-1", null, new Trip("1")).toCompletableFuture().join();
+
+            assertEquals(SagaOutcome.COMPENSATED, result.outcome());
+            assertEquals(ConfigurationException.class.getName(), result.failure().errorClass());
+            assertEquals("saga 'trip': the command of step 'hold' is declared of class " + HoldSeat.class.getName()
+                    + " but its factory built a " + HoldSeatForAWeek.class.getName(), result.failure().message());
             assertFalse(transport.topics().contains("seats"), "no command sent");
         } finally {
             registered.close();
