@@ -187,6 +187,36 @@ class RemoteCommandOfAClassTheBusCannotEncodeTest {
     }
 
     @Test
+    void aCompensationCommandOfAnotherClassThanTheDeclaredOneFailsTheCompensationOnceWithoutARetryAndTheSagaNeedsAttention() {
+        EventBus registered = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
+                .register(ReserveSeat.class).register(SeatReserved.class).register(ReleaseSeat.class).build()).build();
+        SagaDefinition<Trip> saga = SagaDefinition.builder("trip", Trip.class)
+                .step("reserve").action((d, ctx) -> d)
+                .compensationCommand("seats", ReleaseSeat.class, (d, ctx) -> new ReserveSeat(d.id()))
+                .onCompensationReply(SeatReserved.class, (d, reply) -> { })
+                .step("pay").action((d, ctx) -> {
+                    throw new IllegalStateException("card declined");
+                })
+                .build();
+        try (SagaOrchestrator orchestrator = SagaOrchestrator.builder().store(store).bus(registered).scheduler(scheduler)
+                .register(saga).build()) {
+            SagaResult<Trip> result = orchestrator.start(saga, "s-1", null, new Trip("1")).toCompletableFuture().join();
+
+            assertTrue(result.needsAttention(), result.outcome().toString());
+            assertEquals("reserve", result.compensationFailure().step());
+            assertEquals(ConfigurationException.class.getName(), result.compensationFailure().errorClass());
+            assertEquals("saga 'trip': the compensation command of step 'reserve' is declared of class "
+                    + ReleaseSeat.class.getName() + " but its factory built a " + ReserveSeat.class.getName(),
+                    result.compensationFailure().message());
+            assertEquals(1, store.find("s-1").orElseThrow().step("reserve").orElseThrow().compensationAttempts(),
+                    "not retried: a ConfigurationException is not retriable");
+            assertFalse(transport.topics().contains("seats"), "no command sent");
+        } finally {
+            registered.close();
+        }
+    }
+
+    @Test
     void aDeclaredCommandClassTheRegistryHoldsIsSentUnderItsTypeId() {
         EventBus registered = EventBus.builder(transport).scheduler(scheduler).types(TypeRegistry.builder()
                 .register(ReserveSeat.class).register(SeatReserved.class).build()).build();
