@@ -62,7 +62,8 @@ public interface SagaOrchestrator extends AutoCloseable {
      * is null or not of the definition's data class, is refused with a {@link ConfigurationException} (by every
      * {@code start}), and so is, at the first start of a definition not registered with the builder, one whose remote
      * step or compensation waits for a reply of a class the bus's codec cannot decode to, or declares commands of a class
-     * the bus's {@code TypeRegistry} does not register (as {@link Builder#build} refuses a registered one). With saga ownership, a definition version with a remote step or compensation that
+     * the bus's {@code TypeRegistry} does not register (as {@link Builder#build} refuses a registered one). With saga
+     * ownership, a definition version with a remote step or compensation that
      * another live node has not registered is started under the newest version registered here and on every live
      * node when that version takes the same data class (the instance names the version started), else refused by
      * every {@code start} with a {@link SagaVersionNotDeployedException}, storing nothing ({@link Builder#versionGuard}).
