@@ -50,7 +50,7 @@ class LostCompensationCommandExplorationTest {
     /** The booking saga, its seat released with {@code releaseRetry}; each wait bounded by {@code timeout}, none if null. */
     static SagaDefinition<Booking> booking(RetryPolicy releaseRetry, Duration timeout) {
         SagaDefinition.StepBuilder<Booking> reserve = SagaDefinition.builder("booking-saga", Booking.class)
-                .remoteStep("reserve-seat")
+                .step("reserve-seat")
                 .command("seat-commands", (b, ctx) -> new ReserveSeat(b.passenger()))
                 .onReply(SeatReserved.class, (b, reply) -> b.withSeat(reply.seatId()))
                 .compensationCommand("seat-release-commands", (b, ctx) -> new ReleaseSeat(b.seatId()))

@@ -33,7 +33,7 @@ class LostCompensationCommandCheckTest {
 
     private static SagaDefinition<Data> saga(RetryPolicy compensationRetry, Duration timeout) {
         SagaDefinition.StepBuilder<Data> hold = SagaDefinition.builder("trip", Data.class)
-                .remoteStep("hold").command("hold-commands", (d, c) -> new Release())
+                .step("hold").command("hold-commands", (d, c) -> new Release())
                 .onReply(Release.class, (d, r) -> d)
                 .compensationCommand("release-commands", (d, c) -> new Release())
                 .onCompensationReply(Release.class, (d, r) -> { })
