@@ -624,8 +624,20 @@ public final class InMemoryTransport implements Transport {
         private void run() {
             int idlePolls = 0;
             int backoff = 1;
+            List<Cursor> seenAssigned = assigned;
             while (active) {
                 int delivered = 0;
+                List<Cursor> current = assigned;
+                if (current != seenAssigned) {
+                    seenAssigned = current;
+                    // As on Kafka, where a revoked partition's pause goes with it: a wait ends with the partition
+                    // (the record it held may have been handled by another member since), else it would hold the
+                    // partition given back, and the sends to it would not wake this member, until its end
+                    if (!failedUntil.isEmpty()
+                            && failedUntil.keySet().removeIf(cursor -> !current.contains(cursor) || movedOn(cursor))) {
+                        held = Set.copyOf(logsOf(failedUntil.keySet()));
+                    }
+                }
                 if (!failedUntil.isEmpty()) {
                     long now = nanoClock.getAsLong();
                     if (failedUntil.values().removeIf(until -> now - until >= 0)) {
@@ -698,6 +710,21 @@ public final class InMemoryTransport implements Transport {
                 first = Math.min(first, until - now);
             }
             return first;
+        }
+
+        /**
+         * Whether another member delivered from the cursor since this one did (or delivers now): read under the claim,
+         * which orders it after that member's writes.
+         */
+        private boolean movedOn(Cursor cursor) {
+            if (!cursor.claim()) {
+                return true;
+            }
+            try {
+                return cursor.deliveredBy != this;
+            } finally {
+                cursor.release();
+            }
         }
 
         private static List<PartitionLog> logsOf(Set<Cursor> cursors) {

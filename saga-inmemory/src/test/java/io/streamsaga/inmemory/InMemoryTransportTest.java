@@ -359,6 +359,42 @@ class InMemoryTransportTest {
         }
     }
 
+    @Test
+    void aWaitOfADeclinedRecordEndsWithThePartitionSoItsMemberGivenItBackDeliversTheNextRecordAtOnce() throws Exception {
+        // One partition, topic "u" (its hash is odd): the second member of the group takes it, and gives it back at its
+        // close. As on Kafka, where a revoked partition's pause goes with it, the first member's wait ends when the
+        // partition leaves it: the record it declined was handled by the other member meanwhile.
+        SteppedNanoClock nanos = new SteppedNanoClock(); // stands still: a wait of a minute never ends here
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).nanoClock(nanos).build()) {
+            List<Object> first = new CopyOnWriteArrayList<>();
+            CountDownLatch refused = new CountDownLatch(1);
+            CountDownLatch next = new CountDownLatch(1);
+            transport.subscribe("g", TopicPattern.of("u"), StartPosition.EARLIEST, record -> {
+                first.add(record.message().payload());
+                if (record.message().payload().equals("declined")) {
+                    refused.countDown();
+                    throw RedeliverLater.declined(Duration.ofMinutes(1), new IllegalStateException("not this run's"));
+                }
+                next.countDown();
+            });
+            transport.send(message("u", "k", "declined"));
+            assertTrue(refused.await(30, TimeUnit.SECONDS));
+
+            CountDownLatch handledByTheOther = new CountDownLatch(1);
+            var second = transport.subscribe("g", TopicPattern.of("u"), StartPosition.EARLIEST, record -> {
+                if (record.message().payload().equals("declined")) {
+                    handledByTheOther.countDown();
+                }
+            });
+            assertTrue(handledByTheOther.await(30, TimeUnit.SECONDS));
+            second.close();
+
+            transport.send(message("u", "k", "next"));
+            assertTrue(next.await(30, TimeUnit.SECONDS), "the first member's deliveries: " + first);
+            assertEquals(List.of("declined", "next"), first);
+        }
+    }
+
     private static void awaitParked(Thread thread) {
         await().atMost(Duration.ofSeconds(30)).until(() -> thread.getState() == Thread.State.TIMED_WAITING
                 || thread.getState() == Thread.State.WAITING);
