@@ -32,7 +32,15 @@ import java.util.random.RandomGenerator;
  * the bus lets it through to the transport, as a crash would, and the record is not acknowledged.
  *
  * <p>Publishing from inside a handler (on its thread) propagates the handled message's correlation id,
- * saga id and {@code traceparent}, and sets the causation id to its message id.
+ * saga id and {@code traceparent}, and sets the causation id to its message id. Such a publish is part of the
+ * delivery, whether or not the handler waits for its stage: the message is acknowledged only once every publish its
+ * handler made on that thread has completed (on Kafka, once the broker took the record), and a publish that failed
+ * (bad input, such as a class the registry lacks, or the transport's refusal) fails the handling as if the handler had
+ * thrown a {@link PublishException} naming its topic: retried per the policy when it is retriable, then dead-lettered.
+ * A failed {@link #publish(Message)} whose message the handler then sends again under the same id, successfully (a
+ * smaller form after a refusal as too large), counts as sent. In a transport's transaction with the delivery (Kafka's
+ * exactly-once mode) a publish in flight is that transaction's, which it aborts. A publish from another thread the
+ * handler started is not part of the delivery: wait for that one's stage in the handler.
  *
  * <p>Thread-safe. Closing the bus closes its subscriptions and the scheduler it created, if it created one (not the
  * transport, nor a scheduler it was given, which the application owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}, and to
@@ -41,7 +49,8 @@ import java.util.random.RandomGenerator;
 public interface EventBus extends AutoCloseable {
 
     /**
-     * Publishes {@code event} under the type id and version registered for its class. The key may be null;
+     * Publishes {@code event} under the type id and version registered for its class (inside a handler, as part of
+     * its delivery: see the class comment). The key may be null;
      * bad input (a null or illegal topic, a null event) fails the returned stage with a
      * {@link io.streamsaga.ConfigurationException} naming it (an unregistered class: an
      * {@link io.streamsaga.codec.UnknownEventTypeException}; on a transport of bytes, an event the codec cannot encode

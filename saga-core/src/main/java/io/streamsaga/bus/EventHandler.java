@@ -1,8 +1,9 @@
 package io.streamsaga.bus;
 
 /**
- * Handles one decoded event. Returning normally acknowledges the message; throwing makes the bus retry
- * it per the subscription's retry policy and then dead-letter it. Messages published through the bus
+ * Handles one decoded event. Returning normally acknowledges the message, once what the handler published on its
+ * thread has completed; throwing, or such a publish failing, makes the bus retry it per the subscription's retry
+ * policy and then dead-letter it ({@link EventBus}). Messages published through the bus
  * while the handler runs (on the handler's thread) inherit its correlation and saga ids and take its
  * message id as their causation id.
  *

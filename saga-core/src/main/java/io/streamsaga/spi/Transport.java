@@ -68,6 +68,18 @@ public interface Transport extends AutoCloseable {
     }
 
     /**
+     * Whether what is published on the calling thread goes into one transaction with the delivery being handled on it,
+     * committed or aborted with it by the transport (Kafka's exactly-once mode): a failed publish then makes the
+     * transport take the delivery back ({@link #afterDelivery}), so the bus need not wait for the publishes a handler
+     * made before the delivery counts as handled. False by default (and outside a delivery): the bus acknowledges a
+     * delivery only once every publish its handler made on its thread has completed, and fails the handling when one
+     * failed. Asked on the delivering thread, only for a publish whose stage was not completed normally at once.
+     */
+    default boolean publishesInDeliveryTransaction() {
+        return false;
+    }
+
+    /**
      * Appends the message to its topic; completes with its position once it is durable. Once the transport
      * is closed it fails with {@link io.streamsaga.bus.TransportClosedException}. It may block the caller
      * while the transport cannot take the message yet (a client buffer full, a broker unreachable); a

@@ -86,6 +86,11 @@ public final class DefaultEventBus implements EventBus {
     private final MessageInterceptor[] receiveInterceptors;
     /** The message being handled on each consumer thread; an instance field, so buses never share it. */
     private final ThreadLocal<Message> current = new ThreadLocal<>();
+    /**
+     * Per consumer thread, once a handler on it published something not completed at once: the publishes its
+     * deliveries wait for ({@link #partOfDelivery}); null on a thread where every publish completed at once.
+     */
+    private final ThreadLocal<HandlerPublishes> handlerPublishes = new ThreadLocal<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     /** Set by close() before it closes the subscriptions: a subscribe that missed it sees it and closes its own. */
     private volatile boolean closed;
@@ -129,6 +134,13 @@ public final class DefaultEventBus implements EventBus {
 
     @Override
     public CompletionStage<RecordPosition> publish(String topic, String key, Object event, Map<String, String> headers) {
+        Message cause = current.get();
+        CompletionStage<RecordPosition> stage = publish(cause, topic, key, event, headers);
+        return cause == null ? stage : partOfDelivery(cause, topic, null, stage);
+    }
+
+    private CompletionStage<RecordPosition> publish(Message cause, String topic, String key, Object event,
+                                                    Map<String, String> headers) {
         EventTypeId typeId;
         try {
             requireTopicName(topic);
@@ -145,7 +157,7 @@ public final class DefaultEventBus implements EventBus {
         }
         String id = Message.newId();
         Instant now = publishClock.now();
-        Map<String, String> added = propagatedHeaders(id, headers);
+        Map<String, String> added = propagatedHeaders(cause, id, headers);
         if (headers.isEmpty()) {
             // The common case, built once without a builder: this is the publish fast path.
             return send(new Message(id, topic, key, typeId.type(), typeId.version(), event,
@@ -173,13 +185,29 @@ public final class DefaultEventBus implements EventBus {
 
     @Override
     public CompletionStage<RecordPosition> publish(Message message) {
+        Message cause = current.get();
+        CompletionStage<RecordPosition> stage = publish(cause, message);
+        return cause == null || message == null ? stage : partOfDelivery(cause, message.topic(), message.id(), stage);
+    }
+
+    /**
+     * Publishes {@code message} as {@link #publish(Message)} does, but from a handler not as part of its delivery: for
+     * the framework's own publishers that act on the outcome themselves (the saga engine's commands, an aggregator's
+     * dead letter stepping down at a refusal), whose failure must not fail the delivery that ran them. Any other bus
+     * publishes as {@link EventBus#publish(Message)}.
+     */
+    public static CompletionStage<RecordPosition> publishOutsideDelivery(EventBus bus, Message message) {
+        return bus instanceof DefaultEventBus own ? own.publish(own.current.get(), message) : bus.publish(message);
+    }
+
+    private CompletionStage<RecordPosition> publish(Message cause, Message message) {
         Message outgoing;
         try {
             if (message == null) {
                 throw new ConfigurationException("message must not be null");
             }
             requireTopicName(message.topic());
-            Map<String, String> added = propagatedHeaders(message.id(), message.headers());
+            Map<String, String> added = propagatedHeaders(cause, message.id(), message.headers());
             outgoing = added == null ? message : message.withHeaders(added);
         } catch (StreamSagaException e) {
             return CompletableFuture.failedFuture(e);
@@ -244,8 +272,7 @@ public final class DefaultEventBus implements EventBus {
      * traceparent of the message handled on this thread, and the causation id = its id; or, outside a
      * handler, a correlation id = the message's own id. Headers already set win. Null when nothing is added.
      */
-    private Map<String, String> propagatedHeaders(String messageId, Map<String, String> headers) {
-        Message cause = current.get();
+    private static Map<String, String> propagatedHeaders(Message cause, String messageId, Map<String, String> headers) {
         if (cause == null) {
             return headers.containsKey(MessageHeaders.CORRELATION_ID)
                     ? null : Map.of(MessageHeaders.CORRELATION_ID, messageId);
@@ -257,6 +284,39 @@ public final class DefaultEventBus implements EventBus {
             }
         }
         return added.isEmpty() ? null : added;
+    }
+
+    /**
+     * A publish made by the handler of {@code cause} on its thread: a stage already completed normally (the in-memory
+     * transport's) is returned as it is, after a completed-check, and so is one in flight in the delivery's
+     * transaction ({@link Transport#publishesInDeliveryTransaction}); any other (in flight, or failed) is noted as part of
+     * that delivery, which is acknowledged only once it completed and fails when it failed ({@link #publishesOf}), so
+     * that a publish the handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message
+     * the handler published again under the same id, and which went through, counts as sent (a dead letter sent in a
+     * smaller form after a refusal as too large, as the aggregator does).
+     */
+    private CompletionStage<RecordPosition> partOfDelivery(Message cause, String topic, String messageId,
+                                                           CompletionStage<RecordPosition> stage) {
+        boolean done = stage instanceof CompletableFuture<RecordPosition> future && future.isDone();
+        if (done && !((CompletableFuture<RecordPosition>) stage).isCompletedExceptionally()) {
+            if (messageId != null) { // publish(Message): it may be a failed one's message again, which it answers
+                HandlerPublishes publishes = handlerPublishes.get();
+                if (publishes != null && !publishes.isEmpty()) {
+                    publishes.sentAgain(cause, messageId);
+                }
+            }
+            return stage;
+        }
+        if (!done && transport.publishesInDeliveryTransaction()) {
+            return stage; // in flight in the delivery's transaction, which a failed publish aborts
+        }
+        HandlerPublishes publishes = handlerPublishes.get();
+        if (publishes == null) {
+            publishes = new HandlerPublishes();
+            handlerPublishes.set(publishes);
+        }
+        publishes.add(cause, topic, messageId, stage);
+        return stage;
     }
 
     @Override
@@ -647,24 +707,41 @@ public final class DefaultEventBus implements EventBus {
             current.set(delivered);
             try {
                 handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
+                HandlerPublishes publishes = handlerPublishes.get();
+                Throwable publishFailure = publishes == null || publishes.isEmpty() ? null
+                        : publishes.awaitThoseOf(delivered);
+                if (publishFailure != null) {
+                    handlerFailed(message, publishFailure);
+                    return publishFailure;
+                }
                 if (timed || interceptors.length != 0) {
                     acknowledged(message, started);
                 }
                 return null;
             } catch (InterruptedException e) {
+                forgetPublishesOf(delivered);
                 Thread.currentThread().interrupt();
                 throw e;
             } catch (Exception | AssertionError | StackOverflowError e) {
+                forgetPublishesOf(delivered); // the attempt failed anyway: its retry publishes again
                 // Errors of the message's own making are failures like exceptions; any other Error (out of
                 // memory, an Error standing for the process dying) goes to the transport, which redelivers.
                 Throwable failure = e instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e;
                 handlerFailed(message, failure);
                 return failure;
             } catch (Error e) {
+                forgetPublishesOf(delivered);
                 handlerFailed(message, e);
                 throw e;
             } finally {
                 current.set(outer);
+            }
+        }
+
+        private void forgetPublishesOf(Message delivered) {
+            HandlerPublishes publishes = handlerPublishes.get();
+            if (publishes != null && !publishes.isEmpty()) {
+                publishes.forget(delivered);
             }
         }
 
@@ -876,6 +953,137 @@ public final class DefaultEventBus implements EventBus {
                 type = topic; // what a Kafka record without an event-type header reads as
             }
             return new Message(id, topic, key, type, original.version(), null, headers, original.timestamp());
+        }
+    }
+
+    /**
+     * The publishes made by handlers on one consumer thread whose stage was not completed normally when publish
+     * returned, each with the delivered message whose handler made it (a handler may drive a nested delivery on its
+     * thread, the in-memory transport's drainAll, whose publishes are that delivery's). Used by its thread only.
+     */
+    private static final class HandlerPublishes {
+        private final List<Message> causes = new ArrayList<>();
+        private final List<String> topics = new ArrayList<>();
+        /** The message id of a {@code publish(Message)}, which the handler may publish again; else null. */
+        private final List<String> messageIds = new ArrayList<>();
+        private final List<CompletionStage<RecordPosition>> stages = new ArrayList<>();
+
+        boolean isEmpty() {
+            return causes.isEmpty();
+        }
+
+        void add(Message cause, String topic, String messageId, CompletionStage<RecordPosition> stage) {
+            causes.add(cause);
+            topics.add(topic);
+            messageIds.add(messageId);
+            stages.add(stage);
+        }
+
+        /** The handler of {@code cause} sent {@code messageId} again, successfully: its earlier failures are answered. */
+        void sentAgain(Message cause, String messageId) {
+            for (int i = causes.size() - 1; i >= 0; i--) {
+                if (causes.get(i) == cause && messageId.equals(messageIds.get(i))) {
+                    remove(i);
+                }
+            }
+        }
+
+        /**
+         * Waits for the publishes made by the handler of {@code delivered} and forgets them; returns the first one's
+         * failure (the others' suppressed by it) as a {@link PublishException} naming its topic, or null when all
+         * completed normally (or a failed one's message went through under its id in another of them).
+         */
+        Throwable awaitThoseOf(Message delivered) throws InterruptedException {
+            List<String> failedTopics = null;
+            List<String> failedIds = null;
+            List<Throwable> errors = null;
+            List<String> sentIds = null;
+            for (int i = 0; i < causes.size(); ) {
+                if (causes.get(i) != delivered) {
+                    i++;
+                    continue;
+                }
+                String topic = topics.get(i);
+                String messageId = messageIds.get(i);
+                Throwable error = outcomeOf(stages.get(i));
+                remove(i);
+                if (error == null) {
+                    if (messageId != null) {
+                        sentIds = sentIds == null ? new ArrayList<>() : sentIds;
+                        sentIds.add(messageId);
+                    }
+                } else {
+                    if (errors == null) {
+                        failedTopics = new ArrayList<>();
+                        failedIds = new ArrayList<>();
+                        errors = new ArrayList<>();
+                    }
+                    failedTopics.add(topic);
+                    failedIds.add(messageId);
+                    errors.add(error);
+                }
+            }
+            if (errors == null) {
+                return null;
+            }
+            Throwable failure = null;
+            for (int i = 0; i < errors.size(); i++) {
+                if (sentIds != null && failedIds.get(i) != null && sentIds.contains(failedIds.get(i))) {
+                    continue;
+                }
+                Throwable error = errors.get(i);
+                PublishException named = error instanceof PublishException publish ? publish
+                        : new PublishException(failedTopics.get(i), "a publish of the handler failed: " + error, error,
+                        !(error instanceof StreamSagaException refusal) || refusal.isRetriable());
+                if (failure == null) {
+                    failure = named;
+                } else if (named != failure) {
+                    failure.addSuppressed(named);
+                }
+            }
+            return failure;
+        }
+
+        void forget(Message delivered) {
+            for (int i = causes.size() - 1; i >= 0; i--) {
+                if (causes.get(i) == delivered) {
+                    remove(i);
+                }
+            }
+        }
+
+        private void remove(int i) {
+            causes.remove(i);
+            topics.remove(i);
+            messageIds.remove(i);
+            stages.remove(i);
+        }
+
+        /** Waits for {@code stage}; its failure (unwrapped), or null. */
+        private static Throwable outcomeOf(CompletionStage<RecordPosition> stage) throws InterruptedException {
+            CompletableFuture<RecordPosition> future;
+            try {
+                future = stage.toCompletableFuture();
+            } catch (UnsupportedOperationException e) { // a stage that will not convert: followed through a callback
+                CompletableFuture<RecordPosition> followed = new CompletableFuture<>();
+                stage.whenComplete((position, error) -> {
+                    if (error != null) {
+                        followed.completeExceptionally(error);
+                    } else {
+                        followed.complete(position);
+                    }
+                });
+                future = followed;
+            }
+            try {
+                future.get();
+                return null;
+            } catch (ExecutionException e) {
+                Throwable error = e.getCause();
+                return error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            } catch (java.util.concurrent.CancellationException e) {
+                return e;
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.streamsaga.saga.internal;
 
+import io.streamsaga.internal.bus.DefaultEventBus;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
@@ -2016,7 +2017,7 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         Message message = lifecycleBuilder(instance, event, step, failure == null ? null : failure.toString(), false)
                 .timestamp(now()).build();
-        config.bus().publish(message).whenComplete((position, error) -> {
+        DefaultEventBus.publishOutsideDelivery(config.bus(), message).whenComplete((position, error) -> {
             if (error != null) { // on the transport's thread, perhaps: the saga's keys put here
                 String[] keys = enterSaga(instance.sagaId(), instance.sagaName());
                 try {

@@ -1,5 +1,6 @@
 package io.streamsaga.saga.internal;
 
+import io.streamsaga.internal.bus.DefaultEventBus;
 import io.streamsaga.codec.DecodingException;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
@@ -1098,7 +1099,7 @@ final class SagaRun<D> {
     }
 
     private void publishCommand(SagaStep<D> step, int attempt, Message command) {
-        orchestrator.bus().publish(command).whenComplete((position, error) -> {
+        DefaultEventBus.publishOutsideDelivery(orchestrator.bus(), command).whenComplete((position, error) -> {
             if (error != null) {
                 onSendFailure(step, attempt, error);
             }
@@ -1563,7 +1564,7 @@ final class SagaRun<D> {
     private CompletionStage<?> sendCompensationCommand(Message command) {
         CompletableFuture<Void> sendFailure = new CompletableFuture<>();
         if (command != null) { // else the store's outbox relay publishes it
-            orchestrator.bus().publish(command).whenComplete((position, error) -> {
+            DefaultEventBus.publishOutsideDelivery(orchestrator.bus(), command).whenComplete((position, error) -> {
                 if (error != null) {
                     sendFailure.completeExceptionally(error);
                 }

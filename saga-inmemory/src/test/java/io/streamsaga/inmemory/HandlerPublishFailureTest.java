@@ -1,0 +1,161 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.mockito.AdditionalAnswers.delegatesTo;
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.mock;
+
+/**
+ * EventBus's promise "nothing is dropped silently" for what a handler publishes: a publish made on the delivering
+ * thread inside a handler is part of the delivery, acknowledged only once it completed; one that fails fails the
+ * handling (retried per the policy, then dead-lettered naming the publish), whether or not the handler awaited its
+ * stage.
+ */
+class HandlerPublishFailureTest {
+    record OrderCreated(String orderId) {
+    }
+
+    record PaymentRequested(String orderId) {
+    }
+
+    /** A class the bus's registry leaves out. */
+    record NotRegistered(String orderId) {
+    }
+
+    private static TypeRegistry types() {
+        return TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
+                .register("payment-requested", 1, PaymentRequested.class).build();
+    }
+
+    @Test
+    void aPublishOfAnUnregisteredClassThatTheHandlerIgnoresDeadLettersTheHandledEvent() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).build();
+        bus.subscribe("orders", "order-created", OrderCreated.class,
+                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new NotRegistered(event.orderId())));
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        List<Message> dead = transport.messages("order-created.DLT");
+        assertEquals(1, dead.size(), "the event whose handler's publish failed must not be acknowledged as handled");
+        assertEquals("handler-failed", dead.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals("1", dead.get(0).headers().get(MessageHeaders.DLT_ATTEMPTS),
+                "an unregistered class is bad input: not retried");
+        String error = dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE);
+        assertTrue(error.contains("payment-requested") && error.contains(NotRegistered.class.getName()), error);
+        assertEquals(PublishException.class.getName(), dead.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+    }
+
+    @Test
+    void aRetriablePublishFailureRetriesTheHandlerAndItsSecondPublishIsKept() {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        AtomicInteger refusals = new AtomicInteger(1);
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            if (message.topic().equals("payment-requested") && refusals.getAndDecrement() > 0) {
+                return CompletableFuture.failedFuture(new PublishException(message.topic(), "broker unavailable", null, true));
+            }
+            return real.send(message);
+        }).when(transport).send(any(Message.class));
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build();
+        AtomicInteger attempts = new AtomicInteger();
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            attempts.incrementAndGet();
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        });
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+
+        assertEquals(2, attempts.get(), "the failed publish must fail the attempt, which the policy retries");
+        assertEquals(1, real.messages("payment-requested").size());
+        assertTrue(real.messages("order-created.DLT").isEmpty());
+    }
+
+    @Test
+    void aPublishThatFailsAfterTheHandlerReturnedDeadLettersTheHandledEvent() throws Exception {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        CompletableFuture<RecordPosition> pending = new CompletableFuture<>();
+        CountDownLatch sent = new CountDownLatch(1);
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            if (message.topic().equals("payment-requested")) {
+                sent.countDown();
+                return pending; // in flight, as a Kafka producer's send is until the broker answers
+            }
+            return real.send(message);
+        }).when(transport).send(any(Message.class));
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .retryPolicy(RetryPolicy.NONE).build();
+        AtomicReference<Boolean> doneWhenReturned = new AtomicReference<>();
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            doneWhenReturned.set(pending.isDone());
+        });
+        Thread broker = new Thread(() -> {
+            try {
+                sent.await();
+                pending.completeExceptionally(new PublishException("payment-requested", "record refused", null, false));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        broker.start();
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+        broker.join();
+
+        assertEquals(Boolean.FALSE, doneWhenReturned.get(), "the publish was still in flight when the handler returned");
+        List<Message> dead = real.messages("order-created.DLT");
+        assertEquals(1, dead.size(), "the event must not be acknowledged before its handler's publish completed");
+        assertTrue(dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE).contains("record refused"));
+    }
+
+    @Test
+    void aRefusedPublishWhoseMessageTheHandlerSendsAgainUnderItsIdIsAnswered() {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        List<Message> refused = new java.util.ArrayList<>();
+        InMemoryTransport transport = SizeLimitedTransport.over(real, () -> 200, refused);
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .retryPolicy(RetryPolicy.NONE).build();
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            Message whole = Message.builder("audit").id("audit-" + event.orderId()).type("audit")
+                    .payload("x".repeat(500)).build();
+            try {
+                bus.publish(whole).toCompletableFuture().join();
+            } catch (java.util.concurrent.CompletionException tooLarge) {
+                // the handler answers the refusal itself: the same message, smaller
+                bus.publish(whole.toBuilder().payload("see the order").build()).toCompletableFuture().join();
+            }
+        });
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+
+        assertEquals(1, refused.size());
+        assertEquals(List.of("see the order"), real.messages("audit").stream().map(Message::payload).toList());
+        assertTrue(real.messages("order-created.DLT").isEmpty(), "the refusal was answered by the handler");
+    }
+}
