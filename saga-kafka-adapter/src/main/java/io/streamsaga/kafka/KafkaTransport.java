@@ -209,6 +209,17 @@ public final class KafkaTransport implements Transport {
         }
     }
 
+    /**
+     * True on a member's thread in exactly-once mode while it handles a record: what its handler publishes goes into
+     * the poll batch's transaction, which a failed publish aborts, the batch then being handled again. In plain mode
+     * false: the bus waits for a handler's publishes before the record counts as handled, so that its offset is
+     * committed only once the broker took them.
+     */
+    @Override
+    public boolean publishesInDeliveryTransaction() {
+        return currentTransaction.get() != null;
+    }
+
     /** Whether subscriptions run their handlers in Kafka transactions (exactly-once consume-transform-publish). */
     public boolean exactlyOnce() {
         return config.transactionalIdPrefix != null;
