@@ -39,7 +39,7 @@ import java.util.random.RandomGenerator;
  * thrown a {@link PublishException} naming its topic: retried per the policy when it is retriable, then dead-lettered.
  * A failed {@link #publish(Message)} whose message the handler then sends again under the same id, successfully (a
  * smaller form after a refusal as too large), counts as sent. In a transport's transaction with the delivery (Kafka's
- * exactly-once mode) a publish in flight is that transaction's, which it aborts. A publish from another thread the
+ * exactly-once mode) what the transport took or refused is that transaction's, which a failed send aborts. A publish from another thread the
  * handler started is not part of the delivery: wait for that one's stage in the handler.
  *
  * <p>Thread-safe. Closing the bus closes its subscriptions and the scheduler it created, if it created one (not the
@@ -102,6 +102,16 @@ public interface EventBus extends AutoCloseable {
 
     /** The message being handled on the calling thread, if any. */
     Optional<Message> currentMessage();
+
+    /**
+     * Waits for what the handler running on the calling thread has published so far as part of its delivery (see the
+     * class comment), which the delivery then no longer waits for; throws the {@link PublishException} of a failed one
+     * (naming its topic). Returns at once outside a handler. For a wrapper that acts once the handler's work is done:
+     * {@link io.streamsaga.idempotency.IdempotentConsumer} marks a key done only after it.
+     *
+     * @throws InterruptedException when interrupted while waiting
+     */
+    void awaitPublishes() throws InterruptedException;
 
     /** The codec (and through it the type registry). */
     EventCodec codec();

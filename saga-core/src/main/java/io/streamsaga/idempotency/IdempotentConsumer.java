@@ -32,7 +32,8 @@ import java.util.function.Function;
  *       {@link ClaimInProgressException}, so the bus retries it and then sees the outcome.</li>
  *   <li>A claim is a lease: if the process crashes while handling, the claim ends after {@link Config#lease()}
  *       and a redelivery can run. Choose a lease longer than the slowest handler.</li>
- *   <li>A handler that throws releases its claim, so the bus's retry runs it again.</li>
+ *   <li>A handler that throws releases its claim, so the bus's retry runs it again; so does one whose publish (made
+ *       on its thread, awaited or not) failed ({@link EventBus#awaitPublishes}).</li>
  *   <li>A handler that returned has its key marked done once the delivery stays handled
  *       ({@link Transport#afterDelivery}): at once on most transports; on Kafka in exactly-once mode once the poll
  *       batch's transaction committed, while one that aborted (a later record of the batch failed an attempt) has the
@@ -56,6 +57,7 @@ public final class IdempotentConsumer {
     public static final String DUPLICATES_METRIC = "streamsaga_idempotent_duplicates_total";
 
     private final Config config;
+    private final EventBus bus;
     private final Transport transport;
     /**
      * Keys whose handler returned in a delivery the transport may still withdraw (a Kafka transaction not ended yet),
@@ -71,9 +73,10 @@ public final class IdempotentConsumer {
     private final String ownerPrefix = UUID.randomUUID() + "-";
     private final AtomicLong owners = new AtomicLong();
 
-    private IdempotentConsumer(Config config, Transport transport) {
+    private IdempotentConsumer(Config config, EventBus bus) {
         this.config = config;
-        this.transport = transport;
+        this.bus = bus;
+        this.transport = bus.transport();
     }
 
     /** Starts a consumer over {@code bus} (for time, metrics and the replay horizon) and {@code store}. */
@@ -117,6 +120,7 @@ public final class IdempotentConsumer {
         }
         try {
             handler.handle(event, context);
+            bus.awaitPublishes(); // its publishes are its work: one that failed fails it, before the key is done
         } catch (Exception | Error e) {
             try {
                 config.store().release(key, owner);
@@ -249,7 +253,7 @@ public final class IdempotentConsumer {
 
         public IdempotentConsumer build() {
             WindowChecks.requireCoversReplay(store, bus.transport());
-            return new IdempotentConsumer(new Config(store, bus.scheduler(), bus.metrics(), lease, keyFunction), bus.transport());
+            return new IdempotentConsumer(new Config(store, bus.scheduler(), bus.metrics(), lease, keyFunction), bus);
         }
     }
 }

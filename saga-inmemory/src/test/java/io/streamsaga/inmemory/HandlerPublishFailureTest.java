@@ -96,12 +96,11 @@ class HandlerPublishFailureTest {
     void aPublishThatFailsAfterTheHandlerReturnedDeadLettersTheHandledEvent() throws Exception {
         InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         CompletableFuture<RecordPosition> pending = new CompletableFuture<>();
-        CountDownLatch sent = new CountDownLatch(1);
+        CountDownLatch handlerReturned = new CountDownLatch(1);
         InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
         doAnswer(call -> {
             Message message = call.getArgument(0);
             if (message.topic().equals("payment-requested")) {
-                sent.countDown();
                 return pending; // in flight, as a Kafka producer's send is until the broker answers
             }
             return real.send(message);
@@ -112,10 +111,11 @@ class HandlerPublishFailureTest {
         bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
             bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
             doneWhenReturned.set(pending.isDone());
+            handlerReturned.countDown();
         });
         Thread broker = new Thread(() -> {
             try {
-                sent.await();
+                handlerReturned.await(); // the broker answers once the handler returned
                 pending.completeExceptionally(new PublishException("payment-requested", "record refused", null, false));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -157,5 +157,35 @@ class HandlerPublishFailureTest {
         assertEquals(1, refused.size());
         assertEquals(List.of("see the order"), real.messages("audit").stream().map(Message::payload).toList());
         assertTrue(real.messages("order-created.DLT").isEmpty(), "the refusal was answered by the handler");
+    }
+
+    @Test
+    void anIdempotentHandlersFailedPublishIsRetriedNotSkippedAsDone() {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        AtomicInteger refusals = new AtomicInteger(1);
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            if (message.topic().equals("payment-requested") && refusals.getAndDecrement() > 0) {
+                return CompletableFuture.failedFuture(new PublishException(message.topic(), "broker unavailable", null, true));
+            }
+            return real.send(message);
+        }).when(transport).send(any(Message.class));
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build();
+        io.streamsaga.idempotency.IdempotentConsumer consumer = io.streamsaga.idempotency.IdempotentConsumer
+                .builder(bus, io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore.builder().build()).build();
+        AtomicInteger runs = new AtomicInteger();
+        bus.subscribe("orders", "order-created", OrderCreated.class, consumer.wrap((event, ctx) -> {
+            runs.incrementAndGet();
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        }));
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+
+        assertEquals(2, runs.get(), "the key must not be marked done before the handler's publish went through");
+        assertEquals(1, real.messages("payment-requested").size());
+        assertTrue(real.messages("order-created.DLT").isEmpty());
     }
 }

@@ -153,7 +153,7 @@ public final class DefaultEventBus implements EventBus {
             }
             typeId = typeIdOf(event.getClass());
         } catch (StreamSagaException e) {
-            return CompletableFuture.failedFuture(e);
+            return notSent(e);
         }
         String id = Message.newId();
         Instant now = publishClock.now();
@@ -178,7 +178,7 @@ public final class DefaultEventBus implements EventBus {
             }
             message = builder.build();
         } catch (StreamSagaException e) { // fails the stage rather than throwing, as the checks above
-            return CompletableFuture.failedFuture(e);
+            return notSent(e);
         }
         return send(message);
     }
@@ -192,8 +192,8 @@ public final class DefaultEventBus implements EventBus {
 
     /**
      * Publishes {@code message} as {@link #publish(Message)} does, but from a handler not as part of its delivery: for
-     * the framework's own publishers that act on the outcome themselves (the saga engine's commands, an aggregator's
-     * dead letter stepping down at a refusal), whose failure must not fail the delivery that ran them. Any other bus
+     * the engine's own publishers that act on the outcome themselves (the saga engine's commands, failing the step;
+     * its lifecycle events, logged), whose failure must not also fail the delivery that ran them. Any other bus
      * publishes as {@link EventBus#publish(Message)}.
      */
     public static CompletionStage<RecordPosition> publishOutsideDelivery(EventBus bus, Message message) {
@@ -210,9 +210,23 @@ public final class DefaultEventBus implements EventBus {
             Map<String, String> added = propagatedHeaders(cause, message.id(), message.headers());
             outgoing = added == null ? message : message.withHeaders(added);
         } catch (StreamSagaException e) {
-            return CompletableFuture.failedFuture(e);
+            return notSent(e);
         }
         return send(outgoing);
+    }
+
+    /** A publish the bus refused before handing it to the transport, failed with {@code error}. */
+    private static CompletableFuture<RecordPosition> notSent(Throwable error) {
+        NotSent refused = new NotSent();
+        refused.completeExceptionally(error);
+        return refused;
+    }
+
+    /**
+     * The stage of a publish the bus refused before the transport: no transaction of the transport's knows of it, so
+     * inside a handler it fails the delivery also where the transport's transaction holds the handler's sends.
+     */
+    private static final class NotSent extends CompletableFuture<RecordPosition> {
     }
 
     /** The registered type id of an event class, through a one-entry cache of the last class published. */
@@ -240,7 +254,7 @@ public final class DefaultEventBus implements EventBus {
     /** Runs the publish interceptors, encodes for byte transports, and sends. */
     private CompletionStage<RecordPosition> send(Message message) {
         if (publishRefused) {
-            return CompletableFuture.failedFuture(new ConfigurationException("event bus is closed: cannot publish to "
+            return notSent(new ConfigurationException("event bus is closed: cannot publish to "
                     + StreamSagaException.quote(message.topic())));
         }
         Message outgoing = message;
@@ -252,9 +266,9 @@ public final class DefaultEventBus implements EventBus {
                 outgoing = outgoing.withPayload(codec.encode(outgoing.payload()));
             }
         } catch (StreamSagaException e) {
-            return CompletableFuture.failedFuture(e);
+            return notSent(e);
         } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(new PublishException(message.topic(), e.toString(), e, false));
+            return notSent(new PublishException(message.topic(), e.toString(), e, false));
         }
         try {
             return transport.send(outgoing);
@@ -288,9 +302,11 @@ public final class DefaultEventBus implements EventBus {
 
     /**
      * A publish made by the handler of {@code cause} on its thread: a stage already completed normally (the in-memory
-     * transport's) is returned as it is, after a completed-check, and so is one in flight in the delivery's
-     * transaction ({@link Transport#publishesInDeliveryTransaction}); any other (in flight, or failed) is noted as part of
-     * that delivery, which is acknowledged only once it completed and fails when it failed ({@link #publishesOf}), so
+     * transport's) is returned as it is, after a completed-check, and so is the transport's in the delivery's
+     * transaction ({@link Transport#publishesInDeliveryTransaction}: a failed send aborts it), but not a publish the
+     * bus refused before the transport ({@link NotSent}: bad input, an interceptor's failure); any other (in flight, or failed) is noted as part of
+     * that delivery, which is acknowledged only once it completed and fails when it failed
+     * ({@link HandlerPublishes#awaitThoseOf}), so
      * that a publish the handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message
      * the handler published again under the same id, and which went through, counts as sent (a dead letter sent in a
      * smaller form after a refusal as too large, as the aggregator does).
@@ -307,8 +323,8 @@ public final class DefaultEventBus implements EventBus {
             }
             return stage;
         }
-        if (!done && transport.publishesInDeliveryTransaction()) {
-            return stage; // in flight in the delivery's transaction, which a failed publish aborts
+        if (!(stage instanceof NotSent) && transport.publishesInDeliveryTransaction()) {
+            return stage; // the transport's, in the delivery's transaction, which a failed send aborts
         }
         HandlerPublishes publishes = handlerPublishes.get();
         if (publishes == null) {
@@ -317,6 +333,18 @@ public final class DefaultEventBus implements EventBus {
         }
         publishes.add(cause, topic, messageId, stage);
         return stage;
+    }
+
+    @Override
+    public void awaitPublishes() throws InterruptedException {
+        Message delivered = current.get();
+        HandlerPublishes publishes = delivered == null ? null : handlerPublishes.get();
+        if (publishes != null && !publishes.isEmpty()) {
+            PublishException failure = publishes.awaitThoseOf(delivered);
+            if (failure != null) {
+                throw failure;
+            }
+        }
     }
 
     @Override
@@ -993,7 +1021,7 @@ public final class DefaultEventBus implements EventBus {
          * failure (the others' suppressed by it) as a {@link PublishException} naming its topic, or null when all
          * completed normally (or a failed one's message went through under its id in another of them).
          */
-        Throwable awaitThoseOf(Message delivered) throws InterruptedException {
+        PublishException awaitThoseOf(Message delivered) throws InterruptedException {
             List<String> failedTopics = null;
             List<String> failedIds = null;
             List<Throwable> errors = null;
@@ -1026,7 +1054,7 @@ public final class DefaultEventBus implements EventBus {
             if (errors == null) {
                 return null;
             }
-            Throwable failure = null;
+            PublishException failure = null;
             for (int i = 0; i < errors.size(); i++) {
                 if (sentIds != null && failedIds.get(i) != null && sentIds.contains(failedIds.get(i))) {
                     continue;
