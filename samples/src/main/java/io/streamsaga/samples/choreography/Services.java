@@ -73,8 +73,8 @@ public final class Services {
             this.outOfStock = Set.copyOf(outOfStock);
         }
 
-        // Each handler returns its publish's stage, which the bus waits for: a publish that fails (an event class
-        // left out of the registry, a record the broker refused) fails the handler, retried and then dead-lettered.
+        // The bus waits for a handler's publishes, returned or not: a publish that fails (an event class left out
+        // of the registry, a record the broker refused) fails the handler, retried and then dead-lettered.
         @EventPattern("order-created")
         public CompletionStage<RecordPosition> reserveInventory(OrderCreated event) {
             for (String item : event.items()) {
