@@ -188,4 +188,43 @@ class HandlerPublishFailureTest {
         assertEquals(1, real.messages("payment-requested").size());
         assertTrue(real.messages("order-created.DLT").isEmpty());
     }
+
+    @Test
+    void aFailedPublishOfAFailureHookIsNotTheHandlersAndDoesNotFailItsRetryThatSucceeds() {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            if (message.topic().equals("alerts")) {
+                return CompletableFuture.failedFuture(new PublishException(message.topic(), "alerts refused", null, false));
+            }
+            return real.send(message);
+        }).when(transport).send(any(Message.class));
+        AtomicReference<EventBus> busRef = new AtomicReference<>();
+        // a hook publishing an alert on the handler's thread, best effort: MessageInterceptor says it changes nothing
+        io.streamsaga.bus.MessageInterceptor alerting = new io.streamsaga.bus.MessageInterceptor() {
+            @Override
+            public void onHandlerFailed(Message message, String group, Throwable error) {
+                busRef.get().publish("alerts", message.key(), new PaymentRequested(message.key()));
+            }
+        };
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).interceptor(alerting)
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
+        busRef.set(bus);
+        AtomicInteger attempts = new AtomicInteger();
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new IllegalStateException("first attempt fails");
+            }
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        });
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+
+        assertEquals(2, attempts.get());
+        assertEquals(1, real.messages("payment-requested").size());
+        assertTrue(real.messages("order-created.DLT").isEmpty(),
+                "the second attempt succeeded: the hook's failed alert is not a publish of the handler's");
+    }
 }

@@ -87,8 +87,8 @@ public final class DefaultEventBus implements EventBus {
     /** The message being handled on each consumer thread; an instance field, so buses never share it. */
     private final ThreadLocal<Message> current = new ThreadLocal<>();
     /**
-     * Per consumer thread, once a handler on it published something not completed at once: the publishes its
-     * deliveries wait for ({@link #partOfDelivery}); null on a thread where every publish completed at once.
+     * Per consumer thread, from its first delivery: whose handler runs on it now and the publishes its deliveries wait
+     * for ({@link #partOfDelivery}); null on a thread that never ran a handler of this bus.
      */
     private final ThreadLocal<HandlerPublishes> handlerPublishes = new ThreadLocal<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
@@ -301,8 +301,9 @@ public final class DefaultEventBus implements EventBus {
     }
 
     /**
-     * A publish made by the handler of {@code cause} on its thread: a stage already completed normally (the in-memory
-     * transport's) is returned as it is, after a completed-check, and so is the transport's in the delivery's
+     * A publish made on a consumer thread while {@code cause} is its current message: a stage already completed normally
+     * (the in-memory transport's) is returned as it is, after a completed-check, and so is one made outside the handler
+     * (an interceptor's hook or a dead-letter listener, which run with the message current), and the transport's in the delivery's
      * transaction ({@link Transport#publishesInDeliveryTransaction}: a failed send aborts it), but not a publish the
      * bus refused before the transport ({@link NotSent}: bad input, an interceptor's failure); any other (in flight, or failed) is noted as part of
      * that delivery, which is acknowledged only once it completed and fails when it failed
@@ -323,13 +324,12 @@ public final class DefaultEventBus implements EventBus {
             }
             return stage;
         }
+        HandlerPublishes publishes = handlerPublishes.get();
+        if (publishes == null || publishes.handling != cause) {
+            return stage; // not the handler's: a hook's or a dead-letter listener's, run after it, awaits its own
+        }
         if (!(stage instanceof NotSent) && transport.publishesInDeliveryTransaction()) {
             return stage; // the transport's, in the delivery's transaction, which a failed send aborts
-        }
-        HandlerPublishes publishes = handlerPublishes.get();
-        if (publishes == null) {
-            publishes = new HandlerPublishes();
-            handlerPublishes.set(publishes);
         }
         publishes.add(cause, topic, messageId, stage);
         return stage;
@@ -337,10 +337,9 @@ public final class DefaultEventBus implements EventBus {
 
     @Override
     public void awaitPublishes() throws InterruptedException {
-        Message delivered = current.get();
-        HandlerPublishes publishes = delivered == null ? null : handlerPublishes.get();
-        if (publishes != null && !publishes.isEmpty()) {
-            PublishException failure = publishes.awaitThoseOf(delivered);
+        HandlerPublishes publishes = handlerPublishes.get();
+        if (publishes != null && publishes.handling != null && !publishes.isEmpty()) {
+            PublishException failure = publishes.awaitThoseOf(publishes.handling);
             if (failure != null) {
                 throw failure;
             }
@@ -733,11 +732,20 @@ public final class DefaultEventBus implements EventBus {
                                   Message outer) throws InterruptedException {
             long started = timed ? System.nanoTime() : 0L;
             current.set(delivered);
+            HandlerPublishes publishes = handlerPublishes.get();
+            if (publishes == null) { // once per consumer thread
+                publishes = new HandlerPublishes();
+                handlerPublishes.set(publishes);
+            }
+            Message outerHandling = publishes.handling; // a nested delivery's (drainAll) is restored
             try {
-                handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
-                HandlerPublishes publishes = handlerPublishes.get();
-                Throwable publishFailure = publishes == null || publishes.isEmpty() ? null
-                        : publishes.awaitThoseOf(delivered);
+                publishes.handling = delivered;
+                try {
+                    handler.handle(event, new DeliveryContext(delivered, group, record.partition(), record.offset(), attempt));
+                } finally {
+                    publishes.handling = outerHandling; // the hooks and listeners after it publish as their own
+                }
+                Throwable publishFailure = publishes.isEmpty() ? null : publishes.awaitThoseOf(delivered);
                 if (publishFailure != null) {
                     handlerFailed(message, publishFailure);
                     return publishFailure;
@@ -990,6 +998,8 @@ public final class DefaultEventBus implements EventBus {
      * thread, the in-memory transport's drainAll, whose publishes are that delivery's). Used by its thread only.
      */
     private static final class HandlerPublishes {
+        /** The delivered message whose handler runs on the thread now, or null: only its publishes are noted. */
+        Message handling;
         private final List<Message> causes = new ArrayList<>();
         private final List<String> topics = new ArrayList<>();
         /** The message id of a {@code publish(Message)}, which the handler may publish again; else null. */
