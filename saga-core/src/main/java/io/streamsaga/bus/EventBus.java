@@ -39,8 +39,9 @@ import java.util.random.RandomGenerator;
  * thrown a {@link PublishException} naming its topic: retried per the policy when it is retriable, then dead-lettered.
  * A failed {@link #publish(Message)} whose message the handler then sends again under the same id, successfully (a
  * smaller form after a refusal as too large), counts as sent. In a transport's transaction with the delivery (Kafka's
- * exactly-once mode) what the transport took or refused is that transaction's, which a failed send aborts. A publish from another thread the
- * handler started is not part of the delivery: wait for that one's stage in the handler.
+ * exactly-once mode) what the transport took or refused is that transaction's, which a failed send aborts. A publish
+ * from another thread the handler started is not part of the delivery: wait for that one's stage in the handler. Nor
+ * is one made by a {@link MessageInterceptor}'s hook or a {@link DeadLetterListener}, which run after the handler.
  *
  * <p>Thread-safe. Closing the bus closes its subscriptions and the scheduler it created, if it created one (not the
  * transport, nor a scheduler it was given, which the application owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}, and to
@@ -106,8 +107,11 @@ public interface EventBus extends AutoCloseable {
     /**
      * Waits for what the handler running on the calling thread has published so far as part of its delivery (see the
      * class comment), which the delivery then no longer waits for; throws the {@link PublishException} of a failed one
-     * (naming its topic). Returns at once outside a handler. For a wrapper that acts once the handler's work is done:
-     * {@link io.streamsaga.idempotency.IdempotentConsumer} marks a key done only after it.
+     * (naming its topic). Returns at once outside a handler (also in an interceptor's hook or a dead-letter listener).
+     * A handler need not call it: the bus waits for those publishes itself once the handler returns. It is for a
+     * wrapper of a handler that acts once the handler's work is done, before the delivery ends:
+     * {@link io.streamsaga.idempotency.IdempotentConsumer} marks a key done only after it. A class implementing this
+     * interface by delegating to another bus delegates this method too.
      *
      * @throws InterruptedException when interrupted while waiting
      */

@@ -120,7 +120,7 @@ public final class IdempotentConsumer {
         }
         try {
             handler.handle(event, context);
-            bus.awaitPublishes(); // its publishes are its work: one that failed fails it, before the key is done
+            bus.awaitPublishes(); // its publishes are its work: one that failed fails it before the key is done
         } catch (Exception | Error e) {
             try {
                 config.store().release(key, owner);

@@ -301,16 +301,16 @@ public final class DefaultEventBus implements EventBus {
     }
 
     /**
-     * A publish made on a consumer thread while {@code cause} is its current message: a stage already completed normally
-     * (the in-memory transport's) is returned as it is, after a completed-check, and so is one made outside the handler
-     * (an interceptor's hook or a dead-letter listener, which run with the message current), and the transport's in the delivery's
-     * transaction ({@link Transport#publishesInDeliveryTransaction}: a failed send aborts it), but not a publish the
-     * bus refused before the transport ({@link NotSent}: bad input, an interceptor's failure); any other (in flight, or failed) is noted as part of
-     * that delivery, which is acknowledged only once it completed and fails when it failed
-     * ({@link HandlerPublishes#awaitThoseOf}), so
-     * that a publish the handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message
-     * the handler published again under the same id, and which went through, counts as sent (a dead letter sent in a
-     * smaller form after a refusal as too large, as the aggregator does).
+     * A publish made on a consumer thread while {@code cause} is its current message: a stage already completed
+     * normally (the in-memory transport's) is returned as it is, after a completed-check; so is one made outside the
+     * handler (an interceptor's hook or a dead-letter listener, which run with the message current), and the
+     * transport's in the delivery's transaction ({@link Transport#publishesInDeliveryTransaction}: a failed send aborts
+     * it), but not a publish the bus refused before the transport ({@link NotSent}: bad input, an interceptor's
+     * failure). Any other (in flight, or failed) is noted as part of that delivery, which is acknowledged only once it
+     * completed and fails when it failed ({@link HandlerPublishes#awaitThoseOf}), so that a publish the handler does
+     * not wait for is not lost unseen. A failed {@code publish(Message)} whose message the handler published again
+     * under the same id, and which went through, counts as sent (a dead letter sent in a smaller form after a refusal
+     * as too large, as the aggregator does).
      */
     private CompletionStage<RecordPosition> partOfDelivery(Message cause, String topic, String messageId,
                                                            CompletionStage<RecordPosition> stage) {
