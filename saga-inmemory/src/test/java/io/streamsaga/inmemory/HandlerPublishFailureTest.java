@@ -227,4 +227,31 @@ class HandlerPublishFailureTest {
         assertTrue(real.messages("order-created.DLT").isEmpty(),
                 "the second attempt succeeded: the hook's failed alert is not a publish of the handler's");
     }
+
+    @Test
+    void aHandlerWhosePublishFailedAndThatThrowsIsReportedOnceWithItsOwnFailure() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        List<Throwable> reported = new java.util.concurrent.CopyOnWriteArrayList<>();
+        io.streamsaga.bus.MessageInterceptor failures = new io.streamsaga.bus.MessageInterceptor() {
+            @Override
+            public void onHandlerFailed(Message message, String group, Throwable error) {
+                reported.add(error);
+            }
+        };
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).interceptor(failures)
+                .retryPolicy(RetryPolicy.NONE).build();
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            bus.publish("payment-requested", event.orderId(), new NotRegistered(event.orderId()));
+            throw new IllegalStateException("the handler's own failure");
+        });
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(1, reported.size(), "one attempt, one failure: " + reported);
+        assertEquals("the handler's own failure", reported.get(0).getMessage());
+        List<Message> dead = transport.messages("order-created.DLT");
+        assertEquals(1, dead.size());
+        assertEquals(IllegalStateException.class.getName(), dead.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+    }
 }
