@@ -98,8 +98,25 @@ public interface EventBus extends AutoCloseable {
      * refused with a {@link io.streamsaga.ConfigurationException}: each would get only some of them. So is a method
      * whose event class the codec cannot decode to, as {@link #subscribe} refuses it.
      * A method implementing a generic interface's is one method, though javac adds a bridge carrying its annotation.
+     * A pattern holding a placeholder ({@code ${env}.orders}) is refused, naming the method and the placeholder: '$'
+     * and braces are no topic characters, and the placeholder's value is given with
+     * {@link #register(String, Object, RegistrationOptions)}. The same as that with {@link RegistrationOptions#defaults()}.
      */
-    List<Subscription> register(String group, Object handlers);
+    default List<Subscription> register(String group, Object handlers) {
+        return register(group, handlers, RegistrationOptions.defaults());
+    }
+
+    /**
+     * As {@link #register(String, Object)}, with {@code options}: each {@code ${name}} placeholder of a method's pattern
+     * replaced by its value ({@link RegistrationOptions#placeholders()}), and each method's handler wrapped by the
+     * {@link RegistrationOptions#decorator() decorator} ({@code idempotentConsumer::wrap}). Every check applies to the
+     * resolved patterns (topics in common, a pattern matching no topic, a topic too long); a placeholder with no value,
+     * a blank one, one holding other than topic characters ({@code *} included), a malformed placeholder, and a
+     * decorator returning null are refused with a {@link io.streamsaga.ConfigurationException} naming the method and its
+     * annotation's value, before anything is subscribed. A class implementing this interface by delegating to another
+     * bus delegates this method (the two-argument one calls it).
+     */
+    List<Subscription> register(String group, Object handlers, RegistrationOptions options);
 
     /** The message being handled on the calling thread, if any. */
     Optional<Message> currentMessage();

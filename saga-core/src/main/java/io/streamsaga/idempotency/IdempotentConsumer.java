@@ -89,7 +89,14 @@ public final class IdempotentConsumer {
         return config;
     }
 
-    /** A handler that runs {@code handler} at most once per key (see the class comment). */
+    /**
+     * A handler that runs {@code handler} at most once per key (see the class comment). For the
+     * {@link io.streamsaga.bus.EventPattern} methods of an object, give it as their decorator:
+     * {@code bus.register(group, service, RegistrationOptions.builder().around(consumer::wrap).build())}, on the bus this
+     * consumer was built over (it waits for the handler's publishes through that bus's
+     * {@link EventBus#awaitPublishes}). The default key (group and message id) is then shared by the object's methods,
+     * as by any handlers of one group.
+     */
     public <T> EventHandler<T> wrap(EventHandler<T> handler) {
         Objects.requireNonNull(handler, "handler");
         return (event, context) -> handleOnce(event, context, handler);

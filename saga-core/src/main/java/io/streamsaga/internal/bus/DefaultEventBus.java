@@ -15,6 +15,7 @@ import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.bus.RegistrationOptions;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
@@ -52,6 +53,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -384,36 +386,68 @@ public final class DefaultEventBus implements EventBus {
     }
 
     @Override
-    public List<Subscription> register(String group, Object handlers) {
+    public List<Subscription> register(String group, Object handlers, RegistrationOptions options) {
         ConfigurationException.require(handlers != null, "handler object must not be null (group '%s')", group);
+        ConfigurationException.require(options != null, "registration options must not be null (group '%s')", group);
         // Every method is checked before any is subscribed, and a subscription that fails closes those made: the
         // caller gets no handle to close them when register throws.
-        List<Supplier<Subscription>> planned = new ArrayList<>();
-        List<Method> methods = new ArrayList<>();
+        List<PlannedMethod> planned = new ArrayList<>();
         for (Method method : handlers.getClass().getMethods()) {
             EventPattern annotation = method.getAnnotation(EventPattern.class);
             // javac copies a method's annotations to the bridge it adds when the method implements a generic one
             // (on(Object) beside on(OrderCreated)): the bridge is the same method, not a second member of the group
             if (annotation != null && !method.isBridge()) {
-                planned.add(planMethod(group, handlers, method, annotation));
-                methods.add(method);
+                planned.add(planMethod(group, handlers, method, annotation, options.placeholders()));
             }
         }
         ConfigurationException.require(!planned.isEmpty(), "%s has no public method annotated with @EventPattern",
                 handlers.getClass().getName());
         // Each method is a member of the group, and the members of a group share its messages: two methods whose
-        // topics overlap would each get only some of the messages of the topics they both take.
-        for (int a = 0; a < methods.size(); a++) {
-            for (int b = a + 1; b < methods.size(); b++) {
-                String first = methods.get(a).getAnnotation(EventPattern.class).value();
-                String second = methods.get(b).getAnnotation(EventPattern.class).value();
-                ConfigurationException.require(!TopicPattern.of(first).overlaps(TopicPattern.of(second)), "@EventPattern methods %s ('%s') and %s ('%s') take"
-                        + " topics in common, and under the one group '%s' each would get only some of their messages (the"
-                        + " members of a group share them); handle them in one method, or register the object's handlers"
-                        + " under a group each", methods.get(a).getName(), first, methods.get(b).getName(), second, group);
+        // topics overlap would each get only some of the messages of the topics they both take. Resolved patterns:
+        // what is subscribed.
+        for (int a = 0; a < planned.size(); a++) {
+            for (int b = a + 1; b < planned.size(); b++) {
+                PlannedMethod first = planned.get(a);
+                PlannedMethod second = planned.get(b);
+                ConfigurationException.require(!first.pattern().overlaps(second.pattern()), "@EventPattern methods %s (%s)"
+                        + " and %s (%s) take topics in common, and under the one group '%s' each would get only some of"
+                        + " their messages (the members of a group share them); handle them in one method, or register the"
+                        + " object's handlers under a group each", first.method().getName(), first.shown(),
+                        second.method().getName(), second.shown(), group);
             }
         }
-        return Subscription.allOrNone(planned, Supplier::get);
+        // Decorated once every check passed: a refused registration never calls the decorator for some methods only.
+        List<Supplier<Subscription>> subscriptions = new ArrayList<>();
+        for (PlannedMethod plan : planned) {
+            EventHandler<Object> handler = plan.handler();
+            if (options.decorator() != null) {
+                handler = options.decorator().apply(handler);
+                ConfigurationException.require(handler != null, "the handler decorator of registration options returned"
+                        + " null for @EventPattern method %s, whose messages would have no handler", describe(plan.method()));
+            }
+            EventHandler<Object> subscribed = handler;
+            subscriptions.add(() -> subscribe(group, plan.pattern().pattern(), plan.eventType(),
+                    SubscriptionOptions.defaults().withStart(plan.start()), subscribed));
+        }
+        return Subscription.allOrNone(subscriptions, Supplier::get);
+    }
+
+    /**
+     * An {@code @EventPattern} method checked for registration: its annotation's value, the pattern it resolved to, and
+     * the handler calling it.
+     */
+    private record PlannedMethod(Method method, String value, TopicPattern pattern, StartPosition start,
+                                 Class<Object> eventType, EventHandler<Object> handler) {
+        /** The pattern as a refusal shows it: as written, and what it resolved to when that differs. */
+        String shown() {
+            return value.equals(pattern.pattern()) ? "'" + value + "'"
+                    : StreamSagaException.quote(value) + " resolved to " + StreamSagaException.quote(pattern.pattern());
+        }
+    }
+
+    /** {@code ClassName.method}, as a refusal names a method. */
+    private static String describe(Method method) {
+        return method.getDeclaringClass().getSimpleName() + "." + method.getName();
     }
 
     /**
@@ -446,12 +480,26 @@ public final class DefaultEventBus implements EventBus {
                 + EventCodec.whyCannotDecodeTo(codec, eventType));
     }
 
-    private Supplier<Subscription> planMethod(String group, Object target, Method method, EventPattern annotation) {
+    private PlannedMethod planMethod(String group, Object target, Method method, EventPattern annotation,
+                                     Function<String, String> placeholders) {
         Class<?>[] params = method.getParameterTypes();
         boolean withContext = params.length == 2 && params[1] == DeliveryContext.class;
         ConfigurationException.require(!Modifier.isStatic(method.getModifiers()) && (params.length == 1 || withContext),
                 "@EventPattern method %s must be an instance method taking (event) or (event, DeliveryContext)", method);
-        requireDecodable(group, annotation.value(), params[0]);
+        String value = annotation.value();
+        String topicPattern = TopicPlaceholders.resolve(value, placeholders, describe(method));
+        TopicPattern pattern;
+        try {
+            requireDecodable(group, topicPattern, params[0]);
+            pattern = subscribable(group, topicPattern); // refused with the others, before any subscription
+        } catch (ConfigurationException e) {
+            if (topicPattern.equals(value)) {
+                throw e;
+            }
+            // the refusal quotes the resolved pattern: say where it came from
+            throw new ConfigurationException(TopicPlaceholders.where(value, describe(method)) + ", resolved to "
+                    + StreamSagaException.quote(topicPattern) + ", is refused: " + e.getMessage());
+        }
         // A public method of a package-private class (the usual test or service class) is not callable
         // by reflection from here without this; fail at registration, not on every message.
         ConfigurationException.require(method.trySetAccessible(),
@@ -473,9 +521,7 @@ public final class DefaultEventBus implements EventBus {
                 }
             }
         };
-        subscribable(group, annotation.value()); // a refused pattern refused with the others, before any subscription
-        return () -> subscribe(group, annotation.value(), eventType,
-                SubscriptionOptions.defaults().withStart(annotation.start()), handler);
+        return new PlannedMethod(method, value, pattern, annotation.start(), eventType, handler);
     }
 
     private static Exception rethrowable(Throwable cause) {
