@@ -109,6 +109,20 @@ class EventPatternPlaceholdersTest {
     }
 
     @Test
+    void aRefusalNamesTheMethodOfAnAnonymousClassByItsClassesName() {
+        Object anonymous = new Object() {
+            @EventPattern("${env}.orders")
+            public void placed(OrderPlaced order) {
+            }
+        };
+
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> bus.register("orders", anonymous));
+
+        assertTrue(e.getMessage().startsWith("@EventPattern('${env}.orders') of method " + anonymous.getClass().getName()
+                + ".placed holds the placeholder ${env}"), e.getMessage());
+    }
+
+    @Test
     void aPlaceholderWithoutAValueIsRefusedAndNoMethodIsSubscribed() {
         ConfigurationException e = assertThrows(ConfigurationException.class,
                 () -> bus.register("orders", new OrderService(), values(Map.of("env", "prod"))));

@@ -445,9 +445,11 @@ public final class DefaultEventBus implements EventBus {
         }
     }
 
-    /** {@code ClassName.method}, as a refusal names a method. */
+    /** {@code ClassName.method}, as a refusal names a method; an anonymous class (no simple name) by its name. */
     private static String describe(Method method) {
-        return method.getDeclaringClass().getSimpleName() + "." + method.getName();
+        Class<?> declaring = method.getDeclaringClass();
+        String simpleName = declaring.getSimpleName();
+        return (simpleName.isEmpty() ? declaring.getName() : simpleName) + "." + method.getName();
     }
 
     /**
