@@ -7,13 +7,16 @@ import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.UnaryOperator;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -99,6 +102,54 @@ class EventPatternDecoratorTest {
         Message dead = transport.sent.get(0);
         assertEquals("refunds.DLT", dead.topic(), "the decorator rethrew: the failure is dead-lettered as without it");
         assertEquals("refund gateway down", dead.header(MessageHeaders.DLT_ERROR_MESSAGE).orElseThrow());
+    }
+
+    /** A method whose stage completes after it returned, failing, as a remote call's reply does. */
+    static final class Remote {
+        final CompletableFuture<Void> reply = new CompletableFuture<>();
+        final CountDownLatch returned = new CountDownLatch(1);
+
+        @EventPattern("orders")
+        public CompletionStage<Void> placed(OrderPlaced order) {
+            returned.countDown();
+            return reply;
+        }
+    }
+
+    @Test
+    void theHandlerTheDecoratorGetsReturnsOnlyOnceTheMethodsStageCompletedAndThrowsWhatItFailedWith() throws Exception {
+        Remote remote = new Remote();
+        List<String> seen = new CopyOnWriteArrayList<>();
+        bus.register("shop", remote, RegistrationOptions.builder().around(handler -> (event, context) -> {
+            try {
+                handler.handle(event, context);
+                seen.add("returned, stage done " + remote.reply.isDone());
+            } catch (Exception e) {
+                seen.add("failed, stage done " + remote.reply.isDone() + ": " + e.getMessage());
+                throw e;
+            }
+        }).build());
+        Thread delivering = Thread.currentThread();
+        Thread replier = new Thread(() -> {
+            try {
+                remote.returned.await();
+                // the delivering thread waits for the stage (the handler's get) before the reply comes
+                await().atMost(Duration.ofSeconds(10)).until(() -> delivering.getState() == Thread.State.WAITING);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                remote.reply.completeExceptionally(new IllegalStateException("remote said no")); // never left waiting
+            }
+        });
+        replier.start();
+
+        transport.deliver(on("orders", "o-1"));
+        replier.join();
+
+        assertEquals(List.of("failed, stage done true: remote said no"), seen,
+                "a decorator cannot see the handler return before the method's stage completed");
+        assertEquals("orders.DLT", transport.sent.get(0).topic());
+        assertEquals("remote said no", transport.sent.get(0).header(MessageHeaders.DLT_ERROR_MESSAGE).orElseThrow());
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.streamsaga.inmemory.patterns;
 
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.EventPattern;
+import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RegistrationOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
@@ -18,9 +19,15 @@ import org.junit.jupiter.api.Test;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.mockito.AdditionalAnswers.delegatesTo;
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.mock;
 
 /**
  * An {@link IdempotentConsumer} around the {@code @EventPattern} methods of a service, given as the decorator of its
@@ -111,5 +118,60 @@ class IdempotentEventPatternHandlersTest {
         bus.publish(payment("m-3", "o-2", -5)); // the dead-lettered one delivered again: not done, so it runs again
         transport.drainAll();
         assertEquals(8, service.log.size(), service.log.toString());
+    }
+
+    record PaymentCompleted(String orderId) {
+    }
+
+    /** Charges and tells, without waiting for its publish: the publish is part of the delivery all the same. */
+    public static final class TellingPaymentService {
+        final List<String> log = new CopyOnWriteArrayList<>();
+        private final EventBus bus;
+
+        TellingPaymentService(EventBus bus) {
+            this.bus = bus;
+        }
+
+        @EventPattern("${env}.payment-requested")
+        public void charge(PaymentRequested request) {
+            log.add("charge " + request.orderId());
+            bus.publish("prod.payment-completed", request.orderId(), new PaymentCompleted(request.orderId()));
+        }
+    }
+
+    @Test
+    void aMethodWhosePublishFailsReleasesItsKeySoTheRetryRunsItAgainRatherThanSkippingItAsDone() {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        AtomicInteger refusals = new AtomicInteger(1);
+        InMemoryTransport failingOnce = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            if (message.topic().equals("prod.payment-completed") && refusals.getAndDecrement() > 0) {
+                return CompletableFuture.failedFuture(new PublishException(message.topic(), "broker unavailable", null, true));
+            }
+            return real.send(message);
+        }).when(failingOnce).send(any(Message.class));
+        try (EventBus telling = EventBus.builder(failingOnce)
+                .types(TypeRegistry.builder().register("payment-requested", 1, PaymentRequested.class)
+                        .register("payment-completed", 1, PaymentCompleted.class).build())
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .scheduler(scheduler).metrics(metrics).build()) {
+            IdempotentConsumer consumer = IdempotentConsumer.builder(telling, InMemoryDeduplicationStore.builder().build())
+                    .build();
+            TellingPaymentService service = new TellingPaymentService(telling);
+            telling.register("payments", service, RegistrationOptions.builder()
+                    .placeholders(Map.of("env", "prod")::get).around(consumer::wrap).build());
+
+            telling.publish(payment("m-1", "o-1", 100));
+            telling.publish(payment("m-1", "o-1", 100));
+            real.drainAll();
+
+            assertEquals(List.of("charge o-1", "charge o-1"), service.log,
+                    "the failed publish failed the attempt and released the key: retried once, the duplicate dropped");
+            assertEquals(1, real.messages("prod.payment-completed").size());
+            assertEquals(List.of(), real.messages("prod.payment-requested.DLT"));
+        } finally {
+            real.close();
+        }
     }
 }
