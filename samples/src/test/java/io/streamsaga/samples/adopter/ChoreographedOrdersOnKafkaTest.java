@@ -160,9 +160,10 @@ class ChoreographedOrdersOnKafkaTest {
     }
 
     /**
-     * The Payment service: charges a reserved order, or declines it over the card limit. It has no
-     * {@code @EventPattern}: an {@link IdempotentConsumer} wraps a functional handler, so it is subscribed with
-     * {@code bus.subscribe}. A delivery of a message id it charged already is skipped by the consumer.
+     * The Payment service: charges a reserved order, or declines it over the card limit. It is subscribed by hand
+     * ({@code bus.subscribe}) with its handler wrapped by an {@link IdempotentConsumer}; an {@code @EventPattern} service
+     * gets the same with {@code register(group, service, RegistrationOptions.builder().around(once::wrap).build())}. A
+     * delivery of a message id it charged already is skipped by the consumer.
      */
     static final class PaymentService {
         final Map<String, AtomicInteger> charges = new ConcurrentHashMap<>();
