@@ -111,10 +111,10 @@ public interface EventBus extends AutoCloseable {
      * replaced by its value ({@link RegistrationOptions#placeholders()}), and each method's handler wrapped by the
      * {@link RegistrationOptions#decorator() decorator} ({@code idempotentConsumer::wrap}). Every check applies to the
      * resolved patterns (topics in common, a pattern matching no topic, a topic too long); a placeholder with no value,
-     * a blank one, one holding other than topic characters ({@code *} included), a malformed placeholder, and a
-     * decorator returning null are refused with a {@link io.streamsaga.ConfigurationException} naming the method and its
-     * annotation's value, before anything is subscribed. A class implementing this interface by delegating to another
-     * bus delegates this method (the two-argument one calls it).
+     * a blank one, one holding other than topic characters ({@code *} included), a malformed placeholder (each named
+     * with the method and its annotation's value), and a decorator returning null (naming the method) are refused with a
+     * {@link io.streamsaga.ConfigurationException}, before anything is subscribed. A class implementing this interface
+     * by delegating to another bus delegates this method (the two-argument one calls it).
      */
     List<Subscription> register(String group, Object handlers, RegistrationOptions options);
 

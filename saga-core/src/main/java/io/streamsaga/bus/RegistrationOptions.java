@@ -20,7 +20,7 @@ import java.util.function.UnaryOperator;
  * <p>The decorator gets each method's handler (which calls the method and waits for the stage it returns) and returns
  * the handler the bus subscribes: {@code around(idempotentConsumer::wrap)} makes every method of the object run once
  * per message key ({@link io.streamsaga.idempotency.IdempotentConsumer}). Immutable; thread-safe as far as the function
- * and decorator given are (register calls them on its own thread, before anything is subscribed).
+ * and decorator given are (register calls them on the thread calling it, before anything is subscribed).
  *
  * @param placeholders the value of each placeholder by its name (null or blank: none), or null for no placeholders
  * @param decorator    what wraps each method's handler (a null result is refused), or null to subscribe it as it is
@@ -79,6 +79,7 @@ public record RegistrationOptions(Function<String, String> placeholders, UnaryOp
             return this;
         }
 
+        /** The options given so far; the builder may go on to build others. */
         public RegistrationOptions build() {
             return new RegistrationOptions(placeholders, decorator);
         }
