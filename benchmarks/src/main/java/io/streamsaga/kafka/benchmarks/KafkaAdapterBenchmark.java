@@ -54,7 +54,7 @@ import java.util.function.LongConsumer;
  * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
  * (default: an embedded broker), {@code --producer name=value} (a producer setting for every path),
  * {@code --kinds raw,adapter} (default: every path; fewer paths make a
- * profile easier to read), {@code --broker-pid P} (an external broker's process id on this Linux host:
+ * profile easier to read; {@code relay}, a handler publishing one event per record, only when named), {@code --broker-pid P} (an external broker's process id on this Linux host:
  * its CPU time per record is printed too). Prints Markdown tables.
  */
 public final class KafkaAdapterBenchmark {
@@ -68,6 +68,13 @@ public final class KafkaAdapterBenchmark {
      * watches it (the shape of Transport.send), to measure what that shape costs by itself.
      */
     private static final String RAW_FUTURE = "raw-future";
+    /**
+     * Only with --kinds: a choreography step on the bus. The input is published as on the bus row; the handler
+     * publishes one event per consumed record to a second topic without waiting for it, and a record counts once
+     * that reaction is acknowledged by the broker (records handled end to end, publish included). In plain mode
+     * the bus acknowledges a record only once its handler's publishes completed.
+     */
+    private static final String RELAY = "relay";
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
 
@@ -91,7 +98,7 @@ public final class KafkaAdapterBenchmark {
         this.brokerPid = brokerPid;
         this.producerExtras = Map.copyOf(producerExtras);
         for (String kind : kinds) {
-            if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE)) {
+            if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE) && !kind.equals(RELAY)) {
                 throw new IllegalArgumentException("unknown kind " + kind + "; known: " + KINDS);
             }
         }
@@ -150,7 +157,7 @@ public final class KafkaAdapterBenchmark {
             for (String kind : order) {
                 // raw-json publishes exactly like raw; only its consumer does more (JSON decoding)
                 double publish = Double.NaN;
-                if (!kind.equals("raw-json")) {
+                if (!kind.equals("raw-json") && !kind.equals(RELAY)) {
                     String publishTopic = newTopic(kind);
                     settle();
                     publish = publish(kind, publishTopic);
@@ -188,7 +195,7 @@ public final class KafkaAdapterBenchmark {
             double p = median(results.get(kind + " publish"));
             double e = median(results.get(kind + " publish-to-handle"));
             // the adapter hands over headers as strings (= raw); the bus also decodes the JSON (= raw-json)
-            String baseline = kind.equals("bus") || kind.equals("raw-json") ? "raw-json" : "raw";
+            String baseline = baselineOf(kind);
             double base = median(results.get(baseline + " publish-to-handle"));
             String publishRate = Double.isNaN(p) ? "(as raw)" : String.format(Locale.ROOT, "%,.0f", p);
             String publishRatio = Double.isNaN(p) ? "-" : String.format(Locale.ROOT, "%.2fx", p / rawPublish);
@@ -201,7 +208,7 @@ public final class KafkaAdapterBenchmark {
         System.out.println("| Path | publish vs raw, median of per-round ratios | publish-to-handle vs baseline, median of per-round ratios | CPU per record in publish-to-handle, this JVM (us, median) | broker (us, median) |");
         System.out.println("| --- | ---: | ---: | ---: | ---: |");
         for (String kind : kinds) {
-            String baseline = kind.equals("bus") || kind.equals("raw-json") ? "raw-json" : "raw";
+            String baseline = baselineOf(kind);
             System.out.printf(Locale.ROOT, "| %s | %.2fx | %.2fx | %.2f | %.2f |%n", kind,
                     medianRatio(results.get(kind + " publish"), results.get("raw publish")),
                     medianRatio(results.get(kind + " publish-to-handle"), results.get(baseline + " publish-to-handle")),
@@ -211,10 +218,18 @@ public final class KafkaAdapterBenchmark {
         System.out.println("| Path | latency p50 (ms) | p99 (ms) | max (ms) |");
         System.out.println("| --- | ---: | ---: | ---: |");
         for (String kind : kinds) {
+            if (kind.equals(RELAY)) {
+                continue; // a throughput measurement only
+            }
             long[] latencies = latencies(kind, newTopic(kind), 5_000);
             System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f |%n", kind, percentile(latencies, 50) / 1e6,
                     percentile(latencies, 99) / 1e6, latencies[latencies.length - 1] / 1e6);
         }
+    }
+
+    /** What a path's publish-to-handle is compared with: the raw consumer doing the same decoding work. */
+    private static String baselineOf(String kind) {
+        return kind.equals("bus") || kind.equals("raw-json") || kind.equals(RELAY) ? "raw-json" : "raw";
     }
 
     // ---- publish only --------------------------------------------------------------------------------
@@ -288,6 +303,24 @@ public final class KafkaAdapterBenchmark {
                              record -> done.countDown())) {
                     long start = System.nanoTime();
                     sendAll(transport, topic, records, null, done);
+                    await(done);
+                    return rate(start);
+                }
+            }
+            case RELAY -> {
+                String reactions = newTopic(kind + "-out");
+                try (KafkaTransport transport = transport(); EventBus bus = bus(transport)) {
+                    // one callback object per measurement: counts each reaction once the broker has it
+                    BiConsumer<Object, Throwable> onReaction = (position, error) -> {
+                        if (error != null) {
+                            failed(null, error);
+                        }
+                        done.countDown();
+                    };
+                    bus.subscribe(unique("g"), topic, PriceChanged.class, io.streamsaga.bus.SubscriptionOptions.fromEarliest(),
+                            (e, ctx) -> bus.publish(reactions, ctx.message().key(), e).whenComplete(onReaction));
+                    long start = System.nanoTime();
+                    publishAll(bus, topic, records, null, null);
                     await(done);
                     return rate(start);
                 }
