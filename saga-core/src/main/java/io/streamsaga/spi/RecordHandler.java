@@ -2,9 +2,10 @@ package io.streamsaga.spi;
 
 /**
  * The bus's callback into a transport subscription. Returning normally means the record is done for the
- * group and its position may be committed; throwing means it was not, and the transport must deliver it
- * again (at-least-once). The bus itself retries and dead-letters, so a throw reaches the transport only
- * when even dead-lettering failed.
+ * group and its position may be committed (unless the bus handed the transport the rest of the delivery during the
+ * call, {@link Transport#finishLater}: then once that is finished); throwing means it was not, and the transport must
+ * deliver it again (at-least-once). The bus itself retries and dead-letters, so a throw reaches the transport only
+ * when even dead-lettering failed, or between two attempts of a retry ({@link RedeliverLater}).
  */
 @FunctionalInterface
 public interface RecordHandler {

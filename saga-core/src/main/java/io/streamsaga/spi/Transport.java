@@ -80,6 +80,25 @@ public interface Transport extends AutoCloseable {
     }
 
     /**
+     * Offers to take over the rest of the delivery being handled on the calling thread, whose handler returned while
+     * publishes it made on that thread are still in flight ({@code rest}: waiting for them, and handling a failed one
+     * as the record's failure). A transport that takes it (returns true) calls {@link PendingDelivery#finish()} later,
+     * on that thread, before it commits a position past the record, and treats what it throws as it treats what
+     * {@link RecordHandler#handle} throws: it delivers the record again, and the records after it in its partition
+     * (handled meanwhile) too, since it commits nothing past an unfinished record. So it can wait for the publishes of
+     * many records at once (Kafka's plain mode with {@code awaitPublishesPerBatch}: once per poll batch) instead of
+     * one broker round trip per record. The default, for transports that do not (the bus then waits before the record
+     * counts as handled, as it does outside a delivery), returns false. Asked by the bus only for a delivery with a
+     * publish not completed yet, on a transport without {@link #publishesInDeliveryTransaction()}.
+     *
+     * @param rest the rest of the delivery
+     * @return whether the transport finishes it
+     */
+    default boolean finishLater(PendingDelivery rest) {
+        return false;
+    }
+
+    /**
      * Appends the message to its topic; completes with its position once it is durable. Once the transport
      * is closed it fails with {@link io.streamsaga.bus.TransportClosedException}. It may block the caller
      * while the transport cannot take the message yet (a client buffer full, a broker unreachable); a

@@ -5,6 +5,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
+import io.streamsaga.spi.PendingDelivery;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 
@@ -44,6 +45,11 @@ public class ForwardingTransport implements Transport {
     @Override
     public void afterDelivery(Runnable kept, Runnable withdrawn) {
         delegate.afterDelivery(kept, withdrawn);
+    }
+
+    @Override
+    public boolean finishLater(PendingDelivery rest) {
+        return delegate.finishLater(rest);
     }
 
     @Override

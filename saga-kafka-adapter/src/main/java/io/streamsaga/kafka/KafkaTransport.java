@@ -13,6 +13,7 @@ import io.streamsaga.kafka.internal.HeaderValues;
 import io.streamsaga.kafka.internal.TransactionalProducers;
 import io.streamsaga.kafka.internal.WireFormat;
 import io.streamsaga.message.Message;
+import io.streamsaga.spi.PendingDelivery;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.Transport;
 import org.apache.kafka.clients.CommonClientConfigs;
@@ -107,6 +108,8 @@ public final class KafkaTransport implements Transport {
     private final IsolationLevel memberIsolation;
     private final HeaderValues headerValues = new HeaderValues();
     private final ThreadLocal<ConsumerLoop.Transaction> currentTransaction = new ThreadLocal<>();
+    /** With {@link Builder#awaitPublishesPerBatch}: a plain member's deferred deliveries while it delivers a record. */
+    private final ThreadLocal<ConsumerLoop.DeferredDeliveries> currentDeferrals = new ThreadLocal<>();
     private final Set<KafkaSubscription> subscriptions = ConcurrentHashMap.newKeySet();
     /**
      * The group and pattern of each subscription closed here, with when its thread ended ({@code nanoTime}):
@@ -218,6 +221,18 @@ public final class KafkaTransport implements Transport {
     @Override
     public boolean publishesInDeliveryTransaction() {
         return currentTransaction.get() != null;
+    }
+
+    /**
+     * With {@link Builder#awaitPublishesPerBatch} (plain mode), on a member's thread while it delivers a record: takes
+     * the rest of the delivery, whose handler's publishes are in flight, and finishes it (waits for them, or handles
+     * their failure as the record's) once the poll batch's records were delivered, before it commits their offsets.
+     * Otherwise false: the bus waits for each record's publishes before the next record is delivered.
+     */
+    @Override
+    public boolean finishLater(PendingDelivery rest) {
+        ConsumerLoop.DeferredDeliveries deferrals = currentDeferrals.get();
+        return deferrals != null && deferrals.defer(rest);
     }
 
     /** Whether subscriptions run their handlers in Kafka transactions (exactly-once consume-transform-publish). */
@@ -473,7 +488,8 @@ public final class KafkaTransport implements Transport {
         }
         ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, transactional, producers,
                 currentTransaction, config.pollTimeout, config.redeliveryBackoff, config.closeTimeout,
-                config.requestTimeout, existingTopics, latestStarts, config.nanoClock);
+                config.requestTimeout, existingTopics, latestStarts, config.nanoClock,
+                config.awaitPublishesPerBatch ? currentDeferrals : null);
         KafkaSubscription[] holder = new KafkaSubscription[1];
         KafkaSubscription subscription = new KafkaSubscription(group, pattern, loop,
                 () -> {
@@ -1187,6 +1203,7 @@ public final class KafkaTransport implements Transport {
         private Duration consumerGroupsMaxAge = Duration.ofSeconds(5);
         private Duration retentionHorizon;
         private String transactionalIdPrefix;
+        private boolean awaitPublishesPerBatch;
         private String clientIdPrefix = "streamsaga";
         private Runnable consumerGroupsStep = () -> { };
         private Function<Map<String, Object>, Admin> adminFactory = Admin::create;
@@ -1403,6 +1420,30 @@ public final class KafkaTransport implements Transport {
             return this;
         }
 
+        /**
+         * Plain mode: whether a member waits for its handlers' publishes once per poll batch rather than once per record
+         * (default false). By default the bus acknowledges a record only once the broker took what its handler
+         * published, so a handler that publishes one event per record costs one broker round trip (with the
+         * producer's {@code linger.ms}) per record and partition. With this on, the member delivers every record of a
+         * poll batch while their publishes are in flight, then waits for them in offset order per partition and
+         * commits each partition's offset only past records whose publishes completed: nothing is lost, and the
+         * producer sends the batch's publishes together.
+         *
+         * <p>The trade-off, when a publish fails: the record is handled as failed as by default (retried per the bus's
+         * policy, then dead-lettered with {@code handler-failed} naming the publish's topic), but the records after it
+         * in its partition were handled already. When the policy retries, the member seeks back to the failed record,
+         * so those records are delivered and handled again (at-least-once): their reactions are published twice, and
+         * their first copies come before the failed record's retried reaction, so the order of reactions per key is
+         * no longer that of the records. When the record is dead-lettered instead, the reactions of the records after it
+         * may be on their topics before its dead letter. A handler that waits for its publishes itself (or an
+         * {@code IdempotentConsumer}, which does) keeps the per-record wait. Refused with {@link #exactlyOnce}, whose
+         * transactions commit a batch's publishes and offsets together already.
+         */
+        public Builder awaitPublishesPerBatch(boolean enabled) {
+            this.awaitPublishesPerBatch = enabled;
+            return this;
+        }
+
         /** Prefix of the Kafka client ids (default {@code streamsaga}), visible in broker logs and metrics. */
         public Builder clientIdPrefix(String prefix) {
             ConfigurationException.require(prefix != null && !prefix.isBlank(), "client id prefix must not be blank, but was '%s'", prefix);
@@ -1459,6 +1500,9 @@ public final class KafkaTransport implements Transport {
                             && (idempotence == null || Boolean.parseBoolean(trimmed(idempotence)))),
                     "exactly-once mode needs acks=all and idempotence, but acks was '%s' and enable.idempotence '%s'",
                     acks, idempotence);
+            ConfigurationException.require(transactionalIdPrefix == null || !awaitPublishesPerBatch,
+                    "awaitPublishesPerBatch(true) is for plain mode, but exactlyOnce('%s') is set: its transactions commit"
+                            + " a poll batch's publishes with its offsets already", transactionalIdPrefix);
             Object isolation = consumerOverrides.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG);
             ConfigurationException.require(transactionalIdPrefix == null || isolation == null
                             || "read_committed".equalsIgnoreCase(trimmed(isolation)),
@@ -1496,6 +1540,7 @@ public final class KafkaTransport implements Transport {
             copy.consumerGroupsMaxAge = consumerGroupsMaxAge;
             copy.retentionHorizon = retentionHorizon;
             copy.transactionalIdPrefix = transactionalIdPrefix;
+            copy.awaitPublishesPerBatch = awaitPublishesPerBatch;
             copy.clientIdPrefix = clientIdPrefix;
             copy.consumerGroupsStep = consumerGroupsStep;
             copy.adminFactory = adminFactory;

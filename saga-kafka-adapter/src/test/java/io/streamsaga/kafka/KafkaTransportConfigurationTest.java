@@ -150,6 +150,16 @@ class KafkaTransportConfigurationTest {
     }
 
     @Test
+    void awaitingPublishesPerBatchIsRefusedWithExactlyOnceWhoseTransactionsAlreadyDoIt() {
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> KafkaTransport.builder()
+                .bootstrapServers("localhost:9092").exactlyOnce("payment-service-1").awaitPublishesPerBatch(true).build());
+        assertTrue(e.getMessage().contains("awaitPublishesPerBatch") && e.getMessage().contains("payment-service-1"),
+                e.getMessage());
+        KafkaTransport.builder().bootstrapServers("localhost:9092").exactlyOnce("payment-service-1")
+                .awaitPublishesPerBatch(false).build().close();
+    }
+
+    @Test
     void exactlyOnceTakesTheSettingsItNeedsAsKafkaReadsThemWithTheSpacesAPropertiesFileLeaves() {
         // Properties.load keeps a value's trailing spaces, and Kafka trims them: "all " is acks=all to the producer.
         // The exactly-once checks compared the raw values and refused these, saying acks=all and idempotence, or

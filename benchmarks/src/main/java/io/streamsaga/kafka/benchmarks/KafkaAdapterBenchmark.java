@@ -54,7 +54,8 @@ import java.util.function.LongConsumer;
  * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
  * (default: an embedded broker), {@code --producer name=value} (a producer setting for every path),
  * {@code --kinds raw,adapter} (default: every path; fewer paths make a
- * profile easier to read; {@code relay}, a handler publishing one event per record, only when named), {@code --broker-pid P} (an external broker's process id on this Linux host:
+ * profile easier to read; {@code relay}, a handler publishing one event per record, and {@code relay-batch}, the same with the
+ * transport's {@code awaitPublishesPerBatch}, only when named), {@code --broker-pid P} (an external broker's process id on this Linux host:
  * its CPU time per record is printed too). Prints Markdown tables.
  */
 public final class KafkaAdapterBenchmark {
@@ -75,6 +76,8 @@ public final class KafkaAdapterBenchmark {
      * the bus acknowledges a record only once its handler's publishes completed.
      */
     private static final String RELAY = "relay";
+    /** {@link #RELAY} on a transport with {@code awaitPublishesPerBatch(true)}: the publishes awaited per poll batch. */
+    private static final String RELAY_BATCH = "relay-batch";
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
 
@@ -98,7 +101,7 @@ public final class KafkaAdapterBenchmark {
         this.brokerPid = brokerPid;
         this.producerExtras = Map.copyOf(producerExtras);
         for (String kind : kinds) {
-            if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE) && !kind.equals(RELAY)) {
+            if (!KINDS.contains(kind) && !kind.equals(RAW_FUTURE) && !kind.startsWith(RELAY)) {
                 throw new IllegalArgumentException("unknown kind " + kind + "; known: " + KINDS);
             }
         }
@@ -157,7 +160,7 @@ public final class KafkaAdapterBenchmark {
             for (String kind : order) {
                 // raw-json publishes exactly like raw; only its consumer does more (JSON decoding)
                 double publish = Double.NaN;
-                if (!kind.equals("raw-json") && !kind.equals(RELAY)) {
+                if (!kind.equals("raw-json") && !kind.startsWith(RELAY)) {
                     String publishTopic = newTopic(kind);
                     settle();
                     publish = publish(kind, publishTopic);
@@ -218,7 +221,7 @@ public final class KafkaAdapterBenchmark {
         System.out.println("| Path | latency p50 (ms) | p99 (ms) | max (ms) |");
         System.out.println("| --- | ---: | ---: | ---: |");
         for (String kind : kinds) {
-            if (kind.equals(RELAY)) {
+            if (kind.startsWith(RELAY)) {
                 continue; // a throughput measurement only
             }
             long[] latencies = latencies(kind, newTopic(kind), 5_000);
@@ -229,6 +232,9 @@ public final class KafkaAdapterBenchmark {
 
     /** What a path's publish-to-handle is compared with: the raw consumer doing the same decoding work. */
     private static String baselineOf(String kind) {
+        if (kind.equals(RELAY_BATCH)) {
+            return RELAY;
+        }
         return kind.equals("bus") || kind.equals("raw-json") || kind.equals(RELAY) ? "raw-json" : "raw";
     }
 
@@ -307,9 +313,9 @@ public final class KafkaAdapterBenchmark {
                     return rate(start);
                 }
             }
-            case RELAY -> {
+            case RELAY, RELAY_BATCH -> {
                 String reactions = newTopic(kind + "-out");
-                try (KafkaTransport transport = transport(); EventBus bus = bus(transport)) {
+                try (KafkaTransport transport = transport(kind.equals(RELAY_BATCH)); EventBus bus = bus(transport)) {
                     // one callback object per measurement: counts each reaction once the broker has it
                     BiConsumer<Object, Throwable> onReaction = (position, error) -> {
                         if (error != null) {
@@ -552,7 +558,12 @@ public final class KafkaAdapterBenchmark {
     }
 
     private KafkaTransport transport() {
-        KafkaTransport.Builder builder = KafkaTransport.builder().bootstrapServers(bootstrap);
+        return transport(false);
+    }
+
+    private KafkaTransport transport(boolean awaitPublishesPerBatch) {
+        KafkaTransport.Builder builder = KafkaTransport.builder().bootstrapServers(bootstrap)
+                .awaitPublishesPerBatch(awaitPublishesPerBatch);
         producerSettings().forEach((name, value) -> {
             if (!name.equals(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
                 builder.producerProperty(name, value);

@@ -28,6 +28,7 @@ import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.PendingDelivery;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.Transport;
@@ -309,8 +310,9 @@ public final class DefaultEventBus implements EventBus {
      * transport's in the delivery's transaction ({@link Transport#publishesInDeliveryTransaction}: a failed send aborts
      * it), but not a publish the bus refused before the transport ({@link NotSent}: bad input, an interceptor's
      * failure). Any other (in flight, or failed) is noted as part of that delivery, which is acknowledged only once it
-     * completed and fails when it failed ({@link HandlerPublishes#awaitThoseOf}), so that a publish the handler does
-     * not wait for is not lost unseen. A failed {@code publish(Message)} whose message the handler published again
+     * completed and fails when it failed ({@link HandlerPublishes#awaitThoseOf}: by the bus once the handler returned,
+     * or later by a transport that finishes the delivery itself, {@link Transport#finishLater}), so that a publish the
+     * handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message the handler published again
      * under the same id, and which went through, counts as sent (a dead letter sent in a smaller form after a refusal
      * as too large, as the aggregator does).
      */
@@ -668,7 +670,7 @@ public final class DefaultEventBus implements EventBus {
             }
             Throwable failure = attempt(record, message, delivered, event, 1, outer);
             if (failure != null) {
-                retry(record, received, message, delivered, event, outer, failure);
+                retry(record, received, message, delivered, event, outer, failure, 1);
             }
         }
 
@@ -711,12 +713,23 @@ public final class DefaultEventBus implements EventBus {
                 }
                 return;
             }
-            String retryKey = key != null ? key : partitionOf(record);
+            redeliverLaterOrDeadLetter(key != null ? key : partitionOf(record), record, received, message, delivered,
+                    outer, error, attempt);
+        }
+
+        /**
+         * After a failed attempt, on a transport that redelivers per partition: dead-letters the record when the policy
+         * retries no more, else has it delivered again after the policy's backoff ({@link RedeliverLater}), its
+         * attempts noted in {@link #attemptsMade} under {@code key}.
+         */
+        private void redeliverLaterOrDeadLetter(String key, TransportRecord record, Message received, Message message,
+                                                Message delivered, Message outer, Throwable error, int attempt)
+                throws RedeliverLater {
             current.set(delivered);
             try {
                 metrics.eventFailed(message.topic(), group, error.getClass().getSimpleName());
                 if (!policy.shouldRetry(error, attempt)) {
-                    deadLetterAfterAttempts(retryKey, record, received, error, attempt);
+                    deadLetterAfterAttempts(key, record, received, error, attempt);
                     return;
                 }
                 log.debug("handler of group {} failed on {} (attempt {}), redelivering: {}", group, message, attempt,
@@ -724,7 +737,7 @@ public final class DefaultEventBus implements EventBus {
             } finally {
                 current.set(outer);
             }
-            attemptsMade.put(retryKey, new Waiting(record.offset(), record.message().id(), attempt, null));
+            attemptsMade.put(key, new Waiting(record.offset(), record.message().id(), attempt, null));
             throw new RedeliverLater(RetryJitter.delayBefore(policy, attempt + 1, config.retryJitter()), error);
         }
 
@@ -793,7 +806,14 @@ public final class DefaultEventBus implements EventBus {
                 } finally {
                     publishes.handling = outerHandling; // the hooks and listeners after it publish as their own
                 }
-                Throwable publishFailure = publishes.isEmpty() ? null : publishes.awaitThoseOf(delivered);
+                Throwable publishFailure = null;
+                if (!publishes.isEmpty()) {
+                    if (publishes.hasThoseOf(delivered)
+                            && finishedLater(record, message, delivered, event, attempt, started, publishes)) {
+                        return null; // the transport finishes the delivery, acknowledgement included, once they completed
+                    }
+                    publishFailure = publishes.awaitThoseOf(delivered);
+                }
                 if (publishFailure != null) {
                     handlerFailed(message, publishFailure);
                     return publishFailure;
@@ -819,6 +839,85 @@ public final class DefaultEventBus implements EventBus {
                 throw e;
             } finally {
                 current.set(outer);
+            }
+        }
+
+        /**
+         * Offers the transport the rest of the delivery of {@code delivered}, whose handler returned with publishes in
+         * flight ({@link Transport#finishLater}); when it takes it, those publishes move from the thread's list to that
+         * rest, which it finishes later. Returns whether it took it.
+         */
+        private boolean finishedLater(TransportRecord record, Message message, Message delivered, T event, int attempt,
+                                      long started, HandlerPublishes publishes) {
+            Finishing rest = new Finishing(record, message, delivered, event, attempt, started);
+            if (!transport.finishLater(rest)) {
+                return false;
+            }
+            rest.publishes = publishes.takeThoseOf(delivered);
+            return true;
+        }
+
+        /**
+         * The rest of an attempt whose handler returned with publishes in flight, which the transport finishes later on
+         * the delivering thread ({@link PendingDelivery}): waits for them, then acknowledges the record as the attempt
+         * would have, or handles their failure as the attempt's (retried per the policy, then dead-lettered).
+         */
+        private final class Finishing implements PendingDelivery {
+            private final TransportRecord record;
+            private final Message message;
+            private final Message delivered;
+            private final T event;
+            private final int attempt;
+            private final long started;
+            /** The handler's publishes in flight, set once the transport took this; used by the delivering thread. */
+            private HandlerPublishes publishes;
+
+            Finishing(TransportRecord record, Message message, Message delivered, T event, int attempt, long started) {
+                this.record = record;
+                this.message = message;
+                this.delivered = delivered;
+                this.event = event;
+                this.attempt = attempt;
+                this.started = started;
+            }
+
+            @Override
+            public void finish() throws Exception {
+                if (!logContext) {
+                    finishInContext();
+                    return;
+                }
+                Message received = record.message();
+                String[] previous = LogContext.putMessage(received.id(), received.topic(), group,
+                        received.correlationId().orElse(received.id()), record.partition(), record.offset());
+                try {
+                    finishInContext();
+                } finally {
+                    LogContext.restoreMessage(previous);
+                }
+            }
+
+            private void finishInContext() throws Exception {
+                PublishException failure = publishes.awaitThoseOf(delivered); // interrupted: the transport is closing
+                Message outer = current.get();
+                current.set(delivered); // as during the attempt: its hooks see the delivered message as current
+                try {
+                    if (failure == null) {
+                        if (timed || interceptors.length != 0) {
+                            acknowledged(message, started);
+                        }
+                        return;
+                    }
+                    handlerFailed(message, failure);
+                } finally {
+                    current.set(outer);
+                }
+                if (attemptsMade != null) {
+                    redeliverLaterOrDeadLetter(partitionOf(record), record, record.message(), message, delivered, outer,
+                            failure, attempt);
+                } else {
+                    retry(record, record.message(), message, delivered, event, outer, failure, attempt);
+                }
             }
         }
 
@@ -865,14 +964,14 @@ public final class DefaultEventBus implements EventBus {
         }
 
         /**
-         * After a failed attempt: retries per the policy (sleeping between attempts), then dead-letters.
-         * The failure hooks run with {@code delivered} as the current message, as the handler did.
+         * After failed attempt {@code failedAttempt}: retries per the policy (sleeping between attempts), then
+         * dead-letters. The failure hooks run with {@code delivered} as the current message, as the handler did.
          */
         private void retry(TransportRecord record, Message received, Message message, Message delivered, T event,
-                           Message outer, Throwable firstFailure) throws Exception {
+                           Message outer, Throwable firstFailure, int failedAttempt) throws Exception {
             String topic = message.topic();
             Throwable error = firstFailure;
-            int attempt = 1;
+            int attempt = failedAttempt;
             while (true) {
                 current.set(delivered);
                 try {
@@ -1056,6 +1155,30 @@ public final class DefaultEventBus implements EventBus {
 
         boolean isEmpty() {
             return causes.isEmpty();
+        }
+
+        /** Whether the handler of {@code delivered} made a publish noted here. */
+        boolean hasThoseOf(Message delivered) {
+            for (int i = 0; i < causes.size(); i++) {
+                if (causes.get(i) == delivered) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** Moves the publishes of the handler of {@code delivered} to a list of their own, which is returned. */
+        HandlerPublishes takeThoseOf(Message delivered) {
+            HandlerPublishes taken = new HandlerPublishes();
+            for (int i = 0; i < causes.size(); ) {
+                if (causes.get(i) == delivered) {
+                    taken.add(causes.get(i), topics.get(i), messageIds.get(i), stages.get(i));
+                    remove(i);
+                } else {
+                    i++;
+                }
+            }
+            return taken;
         }
 
         void add(Message cause, String topic, String messageId, CompletionStage<RecordPosition> stage) {

@@ -5,6 +5,7 @@ import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.spi.PendingDelivery;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.RedeliverLater;
 import io.streamsaga.spi.TransportRecord;
@@ -53,7 +54,9 @@ import java.util.stream.Collectors;
  *
  * <p>Offsets are committed only for records whose handler returned (the bus returns once the record is
  * handled or dead-lettered): asynchronously after each poll batch, synchronously when partitions are
- * revoked and on close. When the handler throws (an exception, or an {@link Error} the bus passed on, which
+ * revoked and on close. In plain mode with the transport's {@code awaitPublishesPerBatch} the bus hands the loop the
+ * rest of a delivery whose handler's publishes are in flight, and a batch's offsets are committed only past records
+ * whose rest finished ({@link #handleBatchFinishingLater}). When the handler throws (an exception, or an {@link Error} the bus passed on, which
  * is redelivered as by the in-memory transport rather than ending the thread), the consumer seeks back to
  * that record and pauses only its partition for the redelivery backoff; other partitions keep flowing. In
  * exactly-once mode each poll batch runs in one producer transaction that also carries the consumed
@@ -86,6 +89,12 @@ public final class ConsumerLoop implements Runnable {
     /** Replaced only after a transaction timeout the coordinator did not let it abort; loop thread only. */
     private Producer<String, byte[]> transactionalProducer;
     private final ThreadLocal<Transaction> currentTransaction;
+    /**
+     * Plain mode with the transport's {@code awaitPublishesPerBatch}: where the loop publishes the batch's deferred
+     * deliveries while it delivers a record, so that the transport can take the rest of a delivery
+     * ({@code Transport.finishLater}); null otherwise (the bus waits for each record's publishes).
+     */
+    private final ThreadLocal<DeferredDeliveries> currentDeferrals;
     private final Duration pollTimeout;
     private final Duration redeliveryBackoff;
     /** The clock ({@code nanoTime}) redelivery waits are measured on: a test seam, System::nanoTime otherwise. */
@@ -178,6 +187,28 @@ public final class ConsumerLoop implements Runnable {
                         TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
                         Duration redeliveryBackoff, Duration closeTimeout, Duration requestTimeout,
                         Set<String> topicsBeforeSubscribe, Map<TopicPartition, Long> latestStarts, LongSupplier nanoClock) {
+        this(group, pattern, start, handler, consumer, transactionalProducer, producers, currentTransaction, pollTimeout,
+                redeliveryBackoff, closeTimeout, requestTimeout, topicsBeforeSubscribe, latestStarts, nanoClock, null);
+    }
+
+    /**
+     * As {@link #ConsumerLoop(String, TopicPattern, StartPosition, RecordHandler, Consumer, Producer,
+     * TransactionalProducers, ThreadLocal, Duration, Duration, Duration, Duration, Set, Map, LongSupplier)}; in plain
+     * mode with {@code currentDeferrals} (null otherwise), the handlers' publishes are awaited once per poll batch:
+     * the loop sets it while it delivers a record, the transport hands it the rest of a delivery whose publishes are
+     * in flight, and the loop finishes those before it commits past them ({@link #handleBatchFinishingLater}).
+     */
+    public ConsumerLoop(String group, TopicPattern pattern, StartPosition start, RecordHandler handler,
+                        Consumer<String, byte[]> consumer, Producer<String, byte[]> transactionalProducer,
+                        TransactionalProducers producers, ThreadLocal<Transaction> currentTransaction, Duration pollTimeout,
+                        Duration redeliveryBackoff, Duration closeTimeout, Duration requestTimeout,
+                        Set<String> topicsBeforeSubscribe, Map<TopicPartition, Long> latestStarts, LongSupplier nanoClock,
+                        ThreadLocal<DeferredDeliveries> currentDeferrals) {
+        if (currentDeferrals != null && transactionalProducer != null) {
+            throw new IllegalArgumentException("deferred deliveries are for plain mode: exactly-once mode commits a"
+                    + " batch's publishes in its transaction");
+        }
+        this.currentDeferrals = currentDeferrals;
         this.group = group;
         this.pattern = pattern;
         this.start = start;
@@ -312,6 +343,14 @@ public final class ConsumerLoop implements Runnable {
 
     private void handleBatch(ConsumerRecords<String, byte[]> records) throws InterruptedException {
         Map<TopicPartition, OffsetAndMetadata> toCommit = new HashMap<>();
+        if (currentDeferrals != null) {
+            try {
+                handleBatchFinishingLater(records, toCommit);
+            } finally {
+                commitAsync(toCommit); // also when closing is interrupted: what finished is committed
+            }
+            return;
+        }
         for (TopicPartition partition : records.partitions()) {
             // The next offset to commit is recorded once per partition, after its handled records, rather
             // than per record: nothing reads it before this batch ends (revoke and close run on this thread).
@@ -353,6 +392,10 @@ public final class ConsumerLoop implements Runnable {
                 markHandled(partition, next, toCommit); // also when stopping: close commits what was handled
             }
         }
+        commitAsync(toCommit);
+    }
+
+    private void commitAsync(Map<TopicPartition, OffsetAndMetadata> toCommit) {
         if (!toCommit.isEmpty()) {
             consumer.commitAsync(toCommit, (offsets, error) -> {
                 if (error != null) {
@@ -360,6 +403,182 @@ public final class ConsumerLoop implements Runnable {
                     log.debug("async offset commit of group {} failed: {}", group, error.toString());
                 }
             });
+        }
+    }
+
+    /**
+     * Plain mode, the handlers' publishes awaited once per batch: delivers the batch's records (per partition up to
+     * the first whose handling throws, as {@link #handleBatch} does), the rest of each delivery whose publishes are
+     * in flight deferred to the transport ({@link DeferredDeliveries}); then finishes those deferred deliveries in
+     * offset order per partition, so that the producer sends the batch's publishes together and the loop waits for
+     * them about once. The offset committed for a partition never passes a record whose delivery has not finished:
+     * at the first that throws (its publish failed and the bus retries it after a backoff, or its dead letter failed)
+     * the partition is sought back to that record and paused as for a failed handling, and the records after it,
+     * handled already, are delivered again (at-least-once: their publishes are made again, after those of the first
+     * time and possibly before the failed record's retried ones). While closing the deliveries made so far are still
+     * finished (their waits bounded by the producer's {@code delivery.timeout.ms}, or cut by closing's interrupt,
+     * which leaves the rest unfinished and uncommitted), so that the final commit covers them.
+     */
+    private void handleBatchFinishingLater(ConsumerRecords<String, byte[]> records,
+                                           Map<TopicPartition, OffsetAndMetadata> toCommit) throws InterruptedException {
+        DeferredDeliveries deferrals = new DeferredDeliveries();
+        List<PartitionPass> passes = new ArrayList<>(records.partitions().size());
+        InterruptedException closing = null;
+        currentDeferrals.set(deferrals);
+        try {
+            outer:
+            for (TopicPartition partition : records.partitions()) {
+                List<ConsumerRecord<String, byte[]>> partitionRecords = records.records(partition);
+                PartitionPass pass = new PartitionPass(partition, partitionRecords.size());
+                passes.add(pass);
+                for (ConsumerRecord<String, byte[]> record : partitionRecords) {
+                    if (!running) {
+                        break outer;
+                    }
+                    deferrals.delivering(pass, record.offset());
+                    try {
+                        deliver(record);
+                    } catch (InterruptedException e) {
+                        clearInterrupt(record);
+                        if (!running) {
+                            closing = e;
+                            break outer;
+                        }
+                        pass.failed(record.offset(), e);
+                        break;
+                    } catch (Exception | Error e) {
+                        clearInterrupt(record); // an Error the bus passed on is redelivered, as in handleBatch
+                        pass.failed(record.offset(), e);
+                        break;
+                    } finally {
+                        deferrals.delivering(null, -1);
+                    }
+                    clearInterrupt(record);
+                    pass.handled(record.offset());
+                }
+            }
+        } finally {
+            currentDeferrals.remove();
+        }
+        for (PartitionPass pass : passes) {
+            if (closing == null) {
+                closing = finish(pass);
+            }
+            // not past the first unfinished deferred delivery (all of them once closing was interrupted)
+            long next = pass.next;
+            if (!pass.deferred.isEmpty()) {
+                next = pass.deferred.get(0).offset();
+            }
+            if (next >= 0 && pass.deferred.isEmpty() && pass.failedOffset < 0 && pass.handled == pass.size) {
+                next = positionAfter(pass.partition, next);
+            }
+            markHandled(pass.partition, next, toCommit);
+        }
+        if (closing != null) {
+            throw closing;
+        }
+    }
+
+    /**
+     * Finishes {@code pass}'s deferred deliveries in offset order, removing each finished one; at the first that
+     * throws, seeks the partition back to its record and pauses it (see {@link #redeliverLater}), the others left
+     * unfinished. When none throws, a record whose handling threw in the first pass is redelivered. Returns closing's
+     * interrupt when it cut a wait short, else null.
+     */
+    private InterruptedException finish(PartitionPass pass) {
+        while (!pass.deferred.isEmpty()) {
+            Deferred deferred = pass.deferred.get(0);
+            if (pass.failedOffset >= 0 && deferred.offset() >= pass.failedOffset) {
+                break; // the record's handling threw after all: redelivered below, as it is
+            }
+            try {
+                deferred.rest().finish();
+            } catch (InterruptedException e) {
+                Thread.interrupted();
+                if (!running) {
+                    return e;
+                }
+                redeliverLater(pass.partition, deferred.offset(), e);
+                return null;
+            } catch (Exception | Error e) {
+                Thread.interrupted();
+                redeliverLater(pass.partition, deferred.offset(), e);
+                return null;
+            }
+            pass.deferred.remove(0);
+        }
+        pass.deferred.clear();
+        if (pass.failedOffset >= 0 && running) {
+            redeliverLater(pass.partition, pass.failedOffset, pass.failure);
+        }
+        return null;
+    }
+
+    /**
+     * One partition's records of a batch in {@link #handleBatchFinishingLater}: how far their handling got, and the
+     * deliveries deferred to it; loop thread only.
+     */
+    private static final class PartitionPass {
+        private final TopicPartition partition;
+        private final int size;
+        /** The offset after the last record whose handler returned, or -1. */
+        private long next = -1;
+        private int handled;
+        /** The record whose handling threw, or -1, and what it threw. */
+        private long failedOffset = -1;
+        private Throwable failure;
+        private final List<Deferred> deferred = new ArrayList<>();
+
+        PartitionPass(TopicPartition partition, int size) {
+            this.partition = partition;
+            this.size = size;
+        }
+
+        void handled(long offset) {
+            next = offset + 1;
+            handled++;
+        }
+
+        void failed(long offset, Throwable error) {
+            failedOffset = offset;
+            failure = error;
+            if (error instanceof RedeliverLater later && later.declined()) {
+                next = offset; // past the markers before it, which no record shows
+            }
+        }
+    }
+
+    /** The rest of the delivery of the record at {@code offset}, deferred by its handler's bus. */
+    private record Deferred(long offset, PendingDelivery rest) {
+    }
+
+    /**
+     * Where the transport hands the loop the rest of a delivery ({@code Transport.finishLater}) while the loop
+     * delivers a record in plain mode with the handlers' publishes awaited per batch; reached through the transport's
+     * thread-local, on the loop thread only.
+     */
+    public static final class DeferredDeliveries {
+        private PartitionPass pass;
+        private long offset;
+
+        DeferredDeliveries() {
+        }
+
+        void delivering(PartitionPass pass, long offset) {
+            this.pass = pass;
+            this.offset = offset;
+        }
+
+        /**
+         * Takes {@code rest}, the rest of the delivery of the record being delivered, to finish it before the batch's
+         * offsets are committed; false outside a delivery (a hook run after it, say), when the caller waits itself.
+         */
+        public boolean defer(PendingDelivery rest) {
+            if (pass == null) {
+                return false;
+            }
+            pass.deferred.add(new Deferred(offset, rest));
+            return true;
         }
     }
 

@@ -1,0 +1,114 @@
+package io.streamsaga.inmemory;
+
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.MessageInterceptor;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
+import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.PendingDelivery;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.mockito.AdditionalAnswers.delegatesTo;
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.mock;
+
+/**
+ * A transport that takes over the rest of a delivery whose handler's publishes are in flight
+ * ({@code Transport.finishLater}, as Kafka's plain mode with {@code awaitPublishesPerBatch} does): the bus
+ * acknowledges the record only when the transport finishes it and the publishes completed, and a failed one is the
+ * attempt's failure then (retried per the policy, then dead-lettered naming the publish's topic).
+ */
+class DeliveryFinishedLaterTest {
+    record OrderCreated(String orderId) {
+    }
+
+    record PaymentRequested(String orderId) {
+    }
+
+    private static TypeRegistry types() {
+        return TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
+                .register("payment-requested", 1, PaymentRequested.class).build();
+    }
+
+    /** The in-memory transport whose sends to payment-requested return {@code pending} in turn, finishing later. */
+    private static InMemoryTransport finishingLater(InMemoryTransport real, List<CompletableFuture<RecordPosition>> pending,
+                                                    List<PendingDelivery> rests) {
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        AtomicInteger sends = new AtomicInteger();
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            return message.topic().equals("payment-requested") ? pending.get(sends.getAndIncrement()) : real.send(message);
+        }).when(transport).send(any(Message.class));
+        doAnswer(call -> rests.add(call.getArgument(0))).when(transport).finishLater(any());
+        return transport;
+    }
+
+    @Test
+    void aDeliveryTheTransportFinishesLaterIsAcknowledgedOnlyOnceItFinishedAndItsPublishesCompleted() throws Exception {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
+        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
+        List<String> acknowledged = new CopyOnWriteArrayList<>();
+        EventBus bus = EventBus.builder(finishingLater(real, List.of(inFlight), rests)).scheduler(new VirtualScheduler())
+                .types(types()).interceptor(new MessageInterceptor() {
+                    @Override
+                    public void onAcknowledged(Message message, String group) {
+                        acknowledged.add(message.topic());
+                    }
+                }).build();
+        bus.subscribe("orders", "order-created", OrderCreated.class,
+                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId())));
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+
+        assertEquals(1, rests.size(), "the handler returned with its publish in flight: the transport took the rest");
+        assertTrue(acknowledged.isEmpty(), "not acknowledged before the transport finished the delivery");
+        inFlight.complete(new RecordPosition("payment-requested", 0, 0));
+        rests.get(0).finish();
+        assertEquals(List.of("order-created"), acknowledged);
+        assertTrue(real.messages("order-created.DLT").isEmpty());
+    }
+
+    @Test
+    void aFailedPublishOfADeliveryFinishedLaterIsRetriedPerThePolicyThenDeadLetteredNamingItsTopic() throws Exception {
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        List<CompletableFuture<RecordPosition>> pending = List.of(new CompletableFuture<>(), new CompletableFuture<>());
+        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
+        EventBus bus = EventBus.builder(finishingLater(real, pending, rests)).scheduler(new VirtualScheduler())
+                .types(types()).retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
+        AtomicInteger attempts = new AtomicInteger();
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            attempts.incrementAndGet();
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        });
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+        pending.forEach(stage -> stage.completeExceptionally(
+                new PublishException("payment-requested", "broker unavailable", null, true)));
+        rests.get(0).finish(); // the failed publish fails attempt 1, which the policy retries
+        assertEquals(2, rests.size(), "attempt 2's publish is in flight too, its delivery finished later as well");
+        assertTrue(real.messages("order-created.DLT").isEmpty());
+        rests.get(1).finish(); // attempt 2 fails on its own publish: the policy's attempts are spent
+
+        assertEquals(2, attempts.get(), "the failed publish failed the attempt, which the policy retried");
+        List<Message> dead = real.messages("order-created.DLT");
+        assertEquals(1, dead.size());
+        assertEquals("handler-failed", dead.get(0).headers().get(MessageHeaders.DLT_REASON));
+        assertEquals("2", dead.get(0).headers().get(MessageHeaders.DLT_ATTEMPTS));
+        assertTrue(dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE).contains("payment-requested"),
+                dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE));
+    }
+}
