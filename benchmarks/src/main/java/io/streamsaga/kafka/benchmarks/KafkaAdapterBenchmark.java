@@ -54,8 +54,9 @@ import java.util.function.LongConsumer;
  * <p>Args: {@code --records N} (default 200000), {@code --rounds R} (3), {@code --bootstrap-servers h:p}
  * (default: an embedded broker), {@code --producer name=value} (a producer setting for every path),
  * {@code --kinds raw,adapter} (default: every path; fewer paths make a
- * profile easier to read; {@code relay}, a handler publishing one event per record, and {@code relay-batch}, the same with the
- * transport's {@code awaitPublishesPerBatch}, only when named), {@code --broker-pid P} (an external broker's process id on this Linux host:
+ * profile easier to read; {@code relay}, a handler publishing one event per record, and {@code relay-batch}, the
+ * same with the transport's {@code awaitPublishesPerBatch}, only when named), {@code --broker-pid P} (an external
+ * broker's process id on this Linux host:
  * its CPU time per record is printed too). Prints Markdown tables.
  */
 public final class KafkaAdapterBenchmark {
@@ -76,7 +77,7 @@ public final class KafkaAdapterBenchmark {
      * the bus acknowledges a record only once its handler's publishes completed.
      */
     private static final String RELAY = "relay";
-    /** {@link #RELAY} on a transport with {@code awaitPublishesPerBatch(true)}: the publishes awaited per poll batch. */
+    /** {@link #RELAY} on a transport with {@code awaitPublishesPerBatch(true)}: publishes awaited per poll batch. */
     private static final String RELAY_BATCH = "relay-batch";
     private static final ObjectMapper MAPPER = new ObjectMapper();
 

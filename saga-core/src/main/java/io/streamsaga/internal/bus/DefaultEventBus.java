@@ -312,9 +312,9 @@ public final class DefaultEventBus implements EventBus {
      * failure). Any other (in flight, or failed) is noted as part of that delivery, which is acknowledged only once it
      * completed and fails when it failed ({@link HandlerPublishes#awaitThoseOf}: by the bus once the handler returned,
      * or later by a transport that finishes the delivery itself, {@link Transport#finishLater}), so that a publish the
-     * handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message the handler published again
-     * under the same id, and which went through, counts as sent (a dead letter sent in a smaller form after a refusal
-     * as too large, as the aggregator does).
+     * handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message the handler
+     * published again under the same id, and which went through, counts as sent (a dead letter sent in a smaller form
+     * after a refusal as too large, as the aggregator does).
      */
     private CompletionStage<RecordPosition> partOfDelivery(Message cause, String topic, String messageId,
                                                            CompletionStage<RecordPosition> stage) {
@@ -810,7 +810,7 @@ public final class DefaultEventBus implements EventBus {
                 if (!publishes.isEmpty()) {
                     if (publishes.hasThoseOf(delivered)
                             && finishedLater(record, message, delivered, event, attempt, started, publishes)) {
-                        return null; // the transport finishes the delivery, acknowledgement included, once they completed
+                        return null; // the transport finishes the delivery (acknowledgement included) later
                     }
                     publishFailure = publishes.awaitThoseOf(delivered);
                 }
