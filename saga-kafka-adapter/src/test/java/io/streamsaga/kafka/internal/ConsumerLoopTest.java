@@ -97,6 +97,48 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void withPublishesAwaitedPerBatchTheCommitStopsAtTheFirstDeliveryWhoseRestFailedAndItsPartitionGoesBackToIt() {
+        // awaitPublishesPerBatch: the batch's records are handled first, their deferred rests finished after, in
+        // offset order; the one at offset 1 fails (its publish failed, the bus retries it later), so nothing past
+        // it is committed and the partition is sought back to it
+        TopicPartition partition = new TopicPartition("orders", 0);
+        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
+        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+        consumer.schedulePollTask(() -> {
+            consumer.rebalance(List.of(partition));
+            for (long offset = 0; offset < 3; offset++) {
+                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
+                        sent.value(), sent.headers(), Optional.empty()));
+            }
+        });
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        List<Long> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<Long> finished = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST, record -> {
+            handled.add(record.offset());
+            assertTrue(deferrals.get().defer(() -> {
+                finished.add(record.offset());
+                if (record.offset() == 1) {
+                    throw new RedeliverLater(Duration.ofMinutes(10), new IllegalStateException("publish failed"));
+                }
+            }));
+        }, consumer, null, null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(5),
+                Duration.ofSeconds(30), Set.of(), Map.of(), System::nanoTime, deferrals);
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            await().until(() -> new OffsetAndMetadata(1).equals(consumer.committed(Set.of(partition)).get(partition)));
+            assertEquals(List.of(0L, 1L, 2L), handled, "the batch was handled before its rests were finished");
+            assertEquals(List.of(0L, 1L), finished, "in offset order, none after the one that failed");
+            assertEquals(1L, consumer.position(partition), "sought back to the record whose rest failed");
+            assertEquals(Set.of(partition), consumer.paused(), "waiting for its redelivery");
+        } finally {
+            loop.close(); // its final commit past the failed record: KafkaBatchPublishWaitTest, on a real broker
+        }
+    }
+
+    @Test
     void closingWhileAHandlerRunsCommitsTheRecordItHandled() throws InterruptedException {
         // close() wakes the consumer; a member inside its handler then ends without polling again, so the
         // wakeup was still pending at the final commitSync, which threw WakeupException (logged at debug
