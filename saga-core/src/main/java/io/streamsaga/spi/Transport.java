@@ -89,12 +89,22 @@ public interface Transport extends AutoCloseable {
      * many records at once (Kafka's plain mode with {@code awaitPublishesPerBatch}: once per poll batch) instead of
      * one broker round trip per record. The default, for transports that do not (the bus then waits before the record
      * counts as handled, as it does outside a delivery), returns false. Asked by the bus only for a delivery with a
-     * publish not completed yet, on a transport without {@link #publishesInDeliveryTransaction()}.
+     * publish not completed yet, on a transport without {@link #publishesInDeliveryTransaction()}, and only when
+     * {@link #mayFinishLater()} said it may take one.
      *
      * @param rest the rest of the delivery
      * @return whether the transport finishes it
      */
     default boolean finishLater(PendingDelivery rest) {
+        return false;
+    }
+
+    /**
+     * Whether this transport may take the rest of a delivery over ({@link #finishLater}); asked once per subscription.
+     * The default, false, has the bus never offer one: a delivery whose publishes are in flight then costs no more
+     * than the bus's own wait for them.
+     */
+    default boolean mayFinishLater() {
         return false;
     }
 

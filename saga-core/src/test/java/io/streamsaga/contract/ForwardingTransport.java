@@ -53,6 +53,11 @@ public class ForwardingTransport implements Transport {
     }
 
     @Override
+    public boolean mayFinishLater() {
+        return delegate.mayFinishLater();
+    }
+
+    @Override
     public CompletionStage<RecordPosition> send(Message message) {
         return delegate.send(message);
     }

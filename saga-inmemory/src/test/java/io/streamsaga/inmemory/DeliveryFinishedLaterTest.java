@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,7 +22,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mockito.AdditionalAnswers.delegatesTo;
 import static org.mockito.ArgumentMatchers.any;
 import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.doReturn;
 import static org.mockito.Mockito.mock;
+import static org.mockito.Mockito.never;
+import static org.mockito.Mockito.verify;
 
 /**
  * A transport that takes over the rest of a delivery whose handler's publishes are in flight
@@ -51,6 +55,7 @@ class DeliveryFinishedLaterTest {
             return message.topic().equals("payment-requested") ? pending.get(sends.getAndIncrement()) : real.send(message);
         }).when(transport).send(any(Message.class));
         doAnswer(call -> rests.add(call.getArgument(0))).when(transport).finishLater(any());
+        doReturn(true).when(transport).mayFinishLater();
         return transport;
     }
 
@@ -110,5 +115,47 @@ class DeliveryFinishedLaterTest {
         assertEquals("2", dead.get(0).headers().get(MessageHeaders.DLT_ATTEMPTS));
         assertTrue(dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE).contains("payment-requested"),
                 dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE));
+    }
+
+    @Test
+    void aTransportThatDoesNotSayItMayFinishDeliveriesLaterIsNeverOfferedOneAndTheBusWaitsItself() throws Exception {
+        // Transport.mayFinishLater() false (the default; Kafka without awaitPublishesPerBatch): the bus offers no rest,
+        // allocating nothing for it, and waits for the handler's publish before it acknowledges the record
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
+        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+        doAnswer(call -> {
+            Message message = call.getArgument(0);
+            return message.topic().equals("payment-requested") ? inFlight : real.send(message);
+        }).when(transport).send(any(Message.class));
+        List<String> acknowledged = new CopyOnWriteArrayList<>();
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .interceptor(new MessageInterceptor() {
+                    @Override
+                    public void onAcknowledged(Message message, String group) {
+                        acknowledged.add(message.topic());
+                    }
+                }).build();
+        CountDownLatch published = new CountDownLatch(1);
+        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            published.countDown(); // in flight when publish returned: the bus waits for it after the handler
+        });
+        Thread broker = new Thread(() -> {
+            try {
+                published.await();
+                inFlight.complete(new RecordPosition("payment-requested", 0, 0));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        broker.start();
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+        broker.join();
+
+        verify(transport, never()).finishLater(any());
+        assertEquals(List.of("order-created"), acknowledged);
     }
 }

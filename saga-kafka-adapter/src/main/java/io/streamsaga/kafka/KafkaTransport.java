@@ -235,6 +235,12 @@ public final class KafkaTransport implements Transport {
         return deferrals != null && deferrals.defer(rest);
     }
 
+    /** Whether {@link Builder#awaitPublishesPerBatch} is on: only then may a member take the rest of a delivery. */
+    @Override
+    public boolean mayFinishLater() {
+        return config.awaitPublishesPerBatch;
+    }
+
     /** Whether subscriptions run their handlers in Kafka transactions (exactly-once consume-transform-publish). */
     public boolean exactlyOnce() {
         return config.transactionalIdPrefix != null;

@@ -614,6 +614,11 @@ public final class DefaultEventBus implements EventBus {
          * ({@link #forgetPartition}): a step learnt before could skip one the record's dead letter now passes at.
          */
         private final Map<String, TooLarge> deadLetterTooLarge = new ConcurrentHashMap<>();
+        /**
+         * Whether the transport may take the rest of a delivery whose publishes are in flight
+         * ({@link Transport#mayFinishLater}): when not, the bus offers none, allocating nothing for it.
+         */
+        private final boolean mayFinishLater;
 
         Dispatcher(String group, Class<T> eventType, RetryPolicy policy, DeadLetterListener deadLetterListener,
                    EventHandler<T> handler) {
@@ -623,6 +628,7 @@ public final class DefaultEventBus implements EventBus {
             this.deadLetterListener = deadLetterListener;
             this.handler = handler;
             this.attemptsMade = transport.redeliversPerPartition() ? new java.util.concurrent.ConcurrentHashMap<>() : null;
+            this.mayFinishLater = transport.mayFinishLater();
         }
 
         /**
@@ -808,7 +814,7 @@ public final class DefaultEventBus implements EventBus {
                 }
                 Throwable publishFailure = null;
                 if (!publishes.isEmpty()) {
-                    if (publishes.hasThoseOf(delivered)
+                    if (mayFinishLater && publishes.hasThoseOf(delivered)
                             && finishedLater(record, message, delivered, event, attempt, started, publishes)) {
                         return null; // the transport finishes the delivery (acknowledgement included) later
                     }
