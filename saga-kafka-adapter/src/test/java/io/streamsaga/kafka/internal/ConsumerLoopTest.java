@@ -139,6 +139,97 @@ class ConsumerLoopTest {
     }
 
     @Test
+    void withPublishesAwaitedPerBatchAHandlerFailureAfterDeferredDeliveriesCommitsUpToItOnceTheyFinished() {
+        // the records before the one whose handler threw finish first; the commit stops at that record, which waits
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithRecordsAt(partition, 0, 1, 2);
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        List<Long> finished = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = deferringLoop(consumer, deferrals, Duration.ofSeconds(5), record -> {
+            if (record.offset() == 2) {
+                throw new RedeliverLater(Duration.ofMinutes(10), new IllegalStateException("handler failed"));
+            }
+            assertTrue(deferrals.get().defer(() -> finished.add(record.offset())));
+        });
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            await().until(() -> Set.of(partition).equals(consumer.paused())); // waiting for its redelivery
+            assertEquals(List.of(0L, 1L), finished);
+            assertEquals(2L, consumer.position(partition), "sought back to the record whose handler threw");
+        } finally {
+            loop.close();
+        }
+        assertEquals(Map.of(partition, new OffsetAndMetadata(2)), consumer.committedAtClose);
+    }
+
+    @Test
+    void withPublishesAwaitedPerBatchAFailedDeferredDeliveryBeforeAFailedHandlerTakesThePartitionBackToItself() {
+        // offset 0's rest fails and offset 2's handler threw: the partition goes back to 0, nothing past it committed
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithRecordsAt(partition, 0, 1, 2);
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        List<Long> finished = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ConsumerLoop loop = deferringLoop(consumer, deferrals, Duration.ofSeconds(5), record -> {
+            if (record.offset() == 2) {
+                throw new RedeliverLater(Duration.ofMinutes(10), new IllegalStateException("handler failed"));
+            }
+            assertTrue(deferrals.get().defer(() -> {
+                finished.add(record.offset());
+                if (record.offset() == 0) {
+                    throw new RedeliverLater(Duration.ofMinutes(10), new IllegalStateException("publish failed"));
+                }
+            }));
+        });
+        loop.start("streamsaga-kafka-billing-0");
+        try {
+            await().until(() -> Set.of(partition).equals(consumer.paused()));
+            assertEquals(List.of(0L), finished, "none finished after the one that failed");
+            assertEquals(0L, consumer.position(partition), "sought back to the record whose rest failed");
+        } finally {
+            loop.close();
+        }
+        assertEquals(Map.of(partition, new OffsetAndMetadata(0)), consumer.committedAtClose, "nothing past offset 0");
+    }
+
+    @Test
+    void withPublishesAwaitedPerBatchClosingWhileADeferredDeliveryWaitsCommitsOnlyTheOnesFinishedBeforeIt()
+            throws InterruptedException {
+        // close() interrupts the wait for offset 1's publishes (after closeTimeout): 0 finished, 1 and 2 did not
+        TopicPartition partition = new TopicPartition("orders", 0);
+        WakingConsumer consumer = consumerWithRecordsAt(partition, 0, 1, 2);
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        List<Long> finished = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch waiting = new CountDownLatch(1);
+        CountDownLatch never = new CountDownLatch(1);
+        ConsumerLoop loop = deferringLoop(consumer, deferrals, Duration.ofMillis(200), record ->
+                assertTrue(deferrals.get().defer(() -> {
+                    if (record.offset() == 1) {
+                        waiting.countDown();
+                        never.await();
+                    }
+                    finished.add(record.offset());
+                })));
+        loop.start("streamsaga-kafka-billing-0");
+        waiting.await();
+
+        loop.close();
+
+        loop.finished().toCompletableFuture().join();
+        assertEquals(List.of(0L), finished);
+        assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose,
+                "the final commit stops at the record whose publishes were not awaited");
+    }
+
+    /** A plain-mode loop over {@code consumer} whose handlers' publishes are awaited per batch through {@code deferrals}. */
+    private static ConsumerLoop deferringLoop(WakingConsumer consumer,
+                                              ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals,
+                                              Duration closeTimeout, RecordHandler handler) {
+        return new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.EARLIEST, handler, consumer, null,
+                null, new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), closeTimeout,
+                Duration.ofSeconds(30), Set.of(), Map.of(), System::nanoTime, deferrals);
+    }
+
+    @Test
     void closingWhileAHandlerRunsCommitsTheRecordItHandled() throws InterruptedException {
         // close() wakes the consumer; a member inside its handler then ends without polling again, so the
         // wakeup was still pending at the final commitSync, which threw WakeupException (logged at debug
