@@ -5,6 +5,8 @@ import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -156,6 +158,47 @@ class DeliveryFinishedLaterTest {
         broker.join();
 
         verify(transport, never()).finishLater(any());
+        assertEquals(List.of("order-created"), acknowledged);
+    }
+
+    @Test
+    void aHandlerWrappedByAnIdempotentConsumerWaitsForItsPublishesItselfSoItsDeliveryIsNotFinishedLater()
+            throws Exception {
+        // the IdempotentConsumer awaits the handler's publishes before it marks the key done (EventBus.awaitPublishes):
+        // none is left in flight when the handler returns, so the transport is offered no rest (per-record wait)
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
+        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
+        List<String> acknowledged = new CopyOnWriteArrayList<>();
+        EventBus bus = EventBus.builder(finishingLater(real, List.of(inFlight), rests)).scheduler(new VirtualScheduler())
+                .types(types()).interceptor(new MessageInterceptor() {
+                    @Override
+                    public void onAcknowledged(Message message, String group) {
+                        acknowledged.add(message.topic());
+                    }
+                }).build();
+        IdempotentConsumer idempotent = IdempotentConsumer.builder(bus,
+                InMemoryDeduplicationStore.builder().build()).build();
+        CountDownLatch published = new CountDownLatch(1);
+        bus.subscribe("orders", "order-created", OrderCreated.class, idempotent.wrap((event, ctx) -> {
+            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            published.countDown();
+        }));
+        Thread broker = new Thread(() -> {
+            try {
+                published.await();
+                inFlight.complete(new RecordPosition("payment-requested", 0, 0));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        broker.start();
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+        broker.join();
+
+        assertTrue(rests.isEmpty(), "no rest offered: the IdempotentConsumer waited for the publish");
         assertEquals(List.of("order-created"), acknowledged);
     }
 }
