@@ -259,6 +259,17 @@ public interface SagaOrchestrator extends AutoCloseable {
     Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses);
 
     /**
+     * {@link #countByStatus}, per saga name: for each saga name of which at least one saga is in one of
+     * {@code statuses}, a map of every one of them, in the enum's order, 0 for a status no saga of that name is in; a
+     * name with no saga in any of them is left out; the names in their natural order (saga-micrometer's
+     * {@code SagaStatusGauges} shows them as a gauge per saga and status). Counted by the store without reading any saga
+     * ({@link SagaStore#countBySagaAndStatus}), on the calling thread, the names as stored, those of sagas this
+     * orchestrator's definitions did not start too. No status, or a null one, is refused with a
+     * {@link ConfigurationException}.
+     */
+    Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses);
+
+    /**
      * A page of the running or compensating sagas idle for longer than {@code idleFor}: whose last transition
      * ({@link SagaInstance#updatedAt()}) was written before now minus {@code idleFor}, in {@link SagaPageRequest}'s
      * order (oldest first, then by id). Unlike {@link #findUnfinishedLongerThan}, which counts from a saga's start, a

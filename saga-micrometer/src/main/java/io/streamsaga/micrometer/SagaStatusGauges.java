@@ -14,18 +14,25 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 
 /**
- * Gauges of how many sagas are in each of some statuses, by default those an operator watches (running, compensating,
- * needing attention): the gauge {@value #NAME} tagged {@code status} (the {@link SagaStatus} constant's name), which a
- * Prometheus registry scrapes as {@code streamsaga_sagas{status="FAILED_NEEDS_ATTENTION"}}. A scrape reads the last
- * counts and never the store: they are counted by {@link SagaOrchestrator#countByStatus} every interval (30 s by
- * default), on the given scheduler, the first time at once; until that first count the gauges read NaN. A count that
- * fails is logged at WARN and the gauges keep the last counts until the next interval's; so that a dashboard can tell
+ * Gauges of how many sagas of each saga name are in each of some statuses, by default those an operator watches
+ * (running, compensating, needing attention): the gauge {@value #NAME} tagged {@code saga} (the saga's name, as the
+ * orchestrator's {@code saga.started} and {@code saga.finished} meters are) and {@code status} (the {@link SagaStatus}
+ * constant's name), which a Prometheus registry scrapes as
+ * {@code streamsaga_sagas{saga="order-saga",status="FAILED_NEEDS_ATTENTION"}}, one series per saga and status; the
+ * totals over the sagas are a query's, {@code sum by (status) (streamsaga_sagas)}. A scrape reads the last counts and
+ * never the store: they are counted by {@link SagaOrchestrator#countBySagaAndStatus} every interval (30 s by default),
+ * on the given scheduler, the first time at once. The saga names are the store's: a saga name gets its gauges (one per
+ * status counted) at the first count that finds a saga of it in one of the statuses, so none before the first count,
+ * and they stay, reading 0 once no saga of the name is in them, until {@link #close()}; the names are those of the
+ * definitions sagas were started under, a bounded set. A count that fails is logged at WARN and the gauges keep the
+ * last counts until the next interval's; so that a dashboard can tell
  * stale counts from fresh ones, the gauge {@value #COUNTED_NAME} (Prometheus:
  * {@code streamsaga_sagas_counted_timestamp_seconds}) reads the time of the last count that succeeded, in seconds since
  * the epoch on the scheduler's clock, NaN until the first one; a count whose thread is stopped (a {@link ThreadDeath})
@@ -64,9 +71,15 @@ public final class SagaStatusGauges implements AutoCloseable {
     private final Scheduler counts;
     /** The clock of the counts' times: the scheduler's, so that a virtual one gives virtual times. */
     private final Clock clock;
+    /**
+     * The gauges registered: the time of the last count's, then a gauge per status of each saga name counted so far;
+     * added to by a count and emptied by close(), each under this object's lock.
+     */
     private final List<Gauge> gauges = new ArrayList<>();
-    /** The last counts, null until the first one succeeds. */
-    private volatile Map<SagaStatus, Long> last;
+    /** The saga names whose gauges are registered; under this object's lock. */
+    private final Set<String> sagas = new HashSet<>();
+    /** The last counts, per saga name; empty until the first one succeeds. */
+    private volatile Map<String, Map<SagaStatus, Long>> last = Map.of();
     /** When the last counts were made, in epoch seconds; NaN until the first one succeeds. */
     private volatile double lastCounted = Double.NaN;
     private volatile boolean closed;
@@ -80,12 +93,7 @@ public final class SagaStatusGauges implements AutoCloseable {
         this.counts = Scheduler.scoped(builder.scheduler, "saga status gauges");
         this.clock = builder.scheduler.clock();
         try {
-            for (SagaStatus status : statuses) {
-                // a strong reference: Micrometer holds a gauge's object weakly, and the application may keep none
-                gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(status)).strongReference(true)
-                        .tag("status", status.name()).description("sagas in the status, as last counted")
-                        .register(registry));
-            }
+            // a strong reference: Micrometer holds a gauge's object weakly, and the application may keep none
             gauges.add(Gauge.builder(COUNTED_NAME, this, gauge -> gauge.lastCounted).strongReference(true)
                     .baseUnit("seconds").description("when the sagas were last counted, in seconds since the epoch")
                     .register(registry));
@@ -109,10 +117,24 @@ public final class SagaStatusGauges implements AutoCloseable {
         return statuses;
     }
 
-    private double value(SagaStatus status) {
-        Map<SagaStatus, Long> counted = last;
-        Long count = counted == null ? null : counted.get(status); // none from a store that left it out
+    /** The last count of {@code saga}'s sagas in {@code status}: 0 once the count finds none in any status counted. */
+    private double value(String saga, SagaStatus status) {
+        Map<SagaStatus, Long> counted = last.get(saga);
+        if (counted == null) {
+            return 0;
+        }
+        Long count = counted.get(status); // none from a store that left it out
         return count == null ? Double.NaN : count;
+    }
+
+    /** Registers a gauge per status counted for {@code saga}, a name no count found before; under this object's lock. */
+    private void register(String saga) {
+        for (SagaStatus status : statuses) {
+            gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(saga, status)).strongReference(true)
+                    .tag("saga", saga).tag("status", status.name())
+                    .description("sagas of the saga name in the status, as last counted").register(registry));
+        }
+        sagas.add(saga);
     }
 
     /**
@@ -130,12 +152,25 @@ public final class SagaStatusGauges implements AutoCloseable {
         if (closed) {
             return;
         }
+        Map<String, Map<SagaStatus, Long>> counted;
         try {
-            last = Map.copyOf(orchestrator.countByStatus(statuses));
-            lastCounted = clock.millis() / 1000.0;
+            counted = Map.copyOf(orchestrator.countBySagaAndStatus(statuses));
         } catch (RuntimeException e) {
             log.warn("saga status gauges: counting the sagas failed, the gauges keep the last counts until the next"
                     + " interval: {}", e.toString());
+            return;
+        }
+        synchronized (this) {
+            if (closed) { // closed while the store counted (close() removed the gauges): register none
+                return;
+            }
+            last = counted;
+            lastCounted = clock.millis() / 1000.0;
+            for (String saga : counted.keySet()) {
+                if (!sagas.contains(saga)) {
+                    register(saga);
+                }
+            }
         }
     }
 
@@ -152,7 +187,11 @@ public final class SagaStatusGauges implements AutoCloseable {
             timer.cancel();
         }
         counts.close();
-        gauges.forEach(registry::remove);
+        synchronized (this) {
+            gauges.forEach(registry::remove);
+            gauges.clear();
+            sagas.clear();
+        }
     }
 
     /** Builds {@link SagaStatusGauges}; not thread-safe. */
@@ -170,8 +209,8 @@ public final class SagaStatusGauges implements AutoCloseable {
         }
 
         /**
-         * The statuses counted, a gauge each (default {@link #DEFAULT_STATUSES}): at least one, no null. A terminal
-         * status counts every saga retention keeps; the store counts them at each interval.
+         * The statuses counted, a gauge each per saga name (default {@link #DEFAULT_STATUSES}): at least one, no null.
+         * A terminal status counts every saga retention keeps; the store counts them at each interval.
          */
         public Builder statuses(Set<SagaStatus> statuses) {
             this.statuses = statuses;
@@ -196,13 +235,11 @@ public final class SagaStatusGauges implements AutoCloseable {
                     "statuses must hold at least one status and no null, but was %s", statuses);
             interval = ConfigurationException.requirePositive(interval, "interval");
             synchronized (BINDING) {
-                for (SagaStatus status : statuses) {
-                    // Micrometer would hand back the existing gauge, which reads another binding's counts
-                    ConfigurationException.require(registry.find(NAME).tag("status", status.name()).gauge() == null,
-                            "the registry has a gauge %s{status=%s} already: bind one SagaStatusGauges to a registry",
-                            NAME, status);
-                }
-                // also under other statuses: the time of the last count would be the other binding's
+                // Micrometer would hand back an existing gauge of a saga and status, which reads another binding's counts
+                ConfigurationException.require(registry.find(NAME).gauge() == null,
+                        "the registry has gauges %s already: bind one SagaStatusGauges to a registry", NAME);
+                // also before the other binding's first count, and under other statuses: the time of the last count
+                // would be the other binding's
                 ConfigurationException.require(registry.find(COUNTED_NAME).gauge() == null,
                         "the registry has a gauge %s already: bind one SagaStatusGauges to a registry", COUNTED_NAME);
                 return new SagaStatusGauges(this);

@@ -84,7 +84,7 @@ class SagaStatusGaugesTest {
     private SagaStore countingStore() {
         return (SagaStore) Proxy.newProxyInstance(SagaStore.class.getClassLoader(), new Class<?>[]{SagaStore.class},
                 (proxy, method, args) -> {
-                    if (method.getName().equals("countByStatus")) {
+                    if (method.getName().equals("countBySagaAndStatus")) {
                         countsAsked.incrementAndGet();
                         Supplier<Throwable> thrown = failure.get();
                         if (thrown != null) {
@@ -100,7 +100,7 @@ class SagaStatusGaugesTest {
                     } catch (InvocationTargetException e) {
                         throw e.getCause();
                     } finally {
-                        if (method.getName().equals("countByStatus")) {
+                        if (method.getName().equals("countBySagaAndStatus")) {
                             countEndedAfterClose.add(closeReturned.get());
                         }
                     }
@@ -108,14 +108,31 @@ class SagaStatusGaugesTest {
     }
 
     private void stored(String sagaId, SagaStatus status) {
+        stored("order-saga", sagaId, status);
+    }
+
+    private void stored(String saga, String sagaId, SagaStatus status) {
         Instant now = scheduler.now();
-        SagaInstance instance = new SagaInstance(sagaId, "order-saga", 1, null, "order", new Order(sagaId), status,
+        SagaInstance instance = new SagaInstance(sagaId, saga, 1, null, "order", new Order(sagaId), status,
                 List.of(StepState.pending("reserve")), null, null, now, now, 1);
         sagas.insert(instance, new SagaTransition(sagaId, 1, now, TransitionType.SAGA_STARTED, null, 0, null));
     }
 
+    private void compensated(String sagaId) {
+        SagaInstance stored = sagas.find(sagaId).orElseThrow();
+        Instant now = scheduler.now();
+        sagas.update(new SagaInstance(sagaId, stored.sagaName(), 1, null, "order", stored.data(), SagaStatus.COMPENSATED,
+                stored.steps(), null, null, stored.createdAt(), now, 2),
+                new SagaTransition(sagaId, 2, now, TransitionType.SAGA_COMPENSATED, null, 0, null));
+    }
+
+    /** The scraped value of order-saga's sagas in {@code status}, null for no series. */
     private String scraped(SagaStatus status) {
-        String prefix = "streamsaga_sagas{status=\"" + status.name() + "\"} ";
+        return scraped("order-saga", status);
+    }
+
+    private String scraped(String saga, SagaStatus status) {
+        String prefix = "streamsaga_sagas{saga=\"" + saga + "\",status=\"" + status.name() + "\"} ";
         return registry.scrape().lines().filter(line -> line.startsWith(prefix)).map(line -> line.substring(prefix.length()))
                 .findFirst().orElse(null);
     }
@@ -131,7 +148,7 @@ class SagaStatusGaugesTest {
                 .interval(Duration.ofMinutes(1)).build();
 
         assertEquals(SagaStatusGauges.DEFAULT_STATUSES, gauges.statuses());
-        assertEquals("NaN", scraped(SagaStatus.RUNNING), "no count yet: the first is queued, not made at build");
+        assertNull(scraped(SagaStatus.RUNNING), "no count yet, no saga name known: the first is queued, not made at build");
         scheduler.runDueTasks();
         assertEquals(1, countsAsked.get(), "the first count at once");
         assertEquals("2.0", scraped(SagaStatus.RUNNING));
@@ -150,6 +167,38 @@ class SagaStatusGaugesTest {
         assertEquals(2, countsAsked.get(), "the next count one interval after");
         assertEquals("1.0", scraped(SagaStatus.COMPENSATING));
         gauges.close();
+    }
+
+    @Test
+    void eachSagaNameHasASeriesPerStatusOneAppearingLaterGetsItsAtTheNextCountAndOneWithNoSagaLeftReadsZero() {
+        stored("order-saga", "order-1", SagaStatus.RUNNING);
+        stored("order-saga", "order-2", SagaStatus.FAILED_NEEDS_ATTENTION);
+        stored("refund-saga", "refund-1", SagaStatus.COMPENSATING);
+        stored("archive-saga", "archive-1", SagaStatus.COMPLETED);
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+
+        scheduler.runDueTasks();
+
+        assertEquals("1.0", scraped("order-saga", SagaStatus.RUNNING));
+        assertEquals("0.0", scraped("order-saga", SagaStatus.COMPENSATING));
+        assertEquals("1.0", scraped("order-saga", SagaStatus.FAILED_NEEDS_ATTENTION));
+        assertEquals("0.0", scraped("refund-saga", SagaStatus.RUNNING));
+        assertEquals("1.0", scraped("refund-saga", SagaStatus.COMPENSATING));
+        assertEquals("0.0", scraped("refund-saga", SagaStatus.FAILED_NEEDS_ATTENTION));
+        assertNull(scraped("archive-saga", SagaStatus.RUNNING), "no saga of it in a status counted: no series");
+        assertEquals(6, registry.find(SagaStatusGauges.NAME).gauges().size(), "a series per saga name and status");
+
+        stored("payment-saga", "payment-1", SagaStatus.FAILED_NEEDS_ATTENTION);
+        compensated("refund-1");
+        assertNull(scraped("payment-saga", SagaStatus.FAILED_NEEDS_ATTENTION), "until the next count");
+        scheduler.advance(EVERY);
+
+        assertEquals("1.0", scraped("payment-saga", SagaStatus.FAILED_NEEDS_ATTENTION), "a name stored later");
+        assertEquals("0.0", scraped("payment-saga", SagaStatus.RUNNING));
+        assertEquals("0.0", scraped("refund-saga", SagaStatus.COMPENSATING), "its series stays, at 0");
+        assertEquals(9, registry.find(SagaStatusGauges.NAME).gauges().size());
+        gauges.close();
+        assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
     }
 
     @Test
@@ -243,13 +292,16 @@ class SagaStatusGaugesTest {
         scheduler.runDueTasks();
         ConfigurationException twice = assertThrows(ConfigurationException.class,
                 () -> SagaStatusGauges.builder(orchestrator, registry, scheduler).build());
-        assertEquals("the registry has a gauge streamsaga.sagas{status=RUNNING} already: bind one SagaStatusGauges to"
-                + " a registry", twice.getMessage());
+        assertEquals("the registry has a gauge streamsaga.sagas.counted.timestamp already: bind one SagaStatusGauges to"
+                + " a registry", twice.getMessage(), "refused before the first binding's count found a saga name");
+        stored("running-1", SagaStatus.RUNNING);
+        scheduler.advance(EVERY);
+        assertEquals("1.0", scraped(SagaStatus.RUNNING));
         ConfigurationException otherStatuses = assertThrows(ConfigurationException.class,
                 () -> SagaStatusGauges.builder(orchestrator, registry, scheduler)
                         .statuses(EnumSet.of(SagaStatus.COMPLETED)).build());
-        assertEquals("the registry has a gauge streamsaga.sagas.counted.timestamp already: bind one SagaStatusGauges to"
-                + " a registry", otherStatuses.getMessage(), "its time of the last count would be the first binding's");
+        assertEquals("the registry has gauges streamsaga.sagas already: bind one SagaStatusGauges to a registry",
+                otherStatuses.getMessage(), "whatever the statuses");
 
         gauges.close();
 
@@ -257,7 +309,7 @@ class SagaStatusGaugesTest {
         assertNull(registry.find(SagaStatusGauges.COUNTED_NAME).gauge());
         assertEquals(pending, scheduler.pendingTasks(), "no count left scheduled");
         scheduler.advance(EVERY.multipliedBy(3));
-        assertEquals(1, countsAsked.get());
+        assertEquals(2, countsAsked.get());
         SagaStatusGauges.builder(orchestrator, registry, scheduler).build().close(); // bound again once closed
     }
 
@@ -374,7 +426,7 @@ class SagaStatusGaugesTest {
         assertNull(registry.find(SagaStatusGauges.COUNTED_NAME).gauge(), "no gauge left");
         SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).build();
         scheduler.runDueTasks();
-        assertEquals("0.0", scraped(SagaStatus.RUNNING));
+        assertEquals(scheduler.now().toEpochMilli() / 1000.0, lastCounted(), "counted");
         gauges.close();
     }
 

@@ -2181,6 +2181,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
     }
 
     @Override
+    public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
+        // checked as countByStatus's: at least one, no null
+        return store.countBySagaAndStatus(new SagaQuery(statuses, null, null, null, 1).statuses());
+    }
+
+    @Override
     public SagaPage findIdleLongerThan(Duration idleFor, SagaPageRequest page) {
         Duration threshold = ConfigurationException.requireAge(idleFor, "idleFor");
         return page(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING), null, idleSince(now(), threshold), page);

@@ -218,6 +218,17 @@ public interface SagaStore {
     Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses);
 
     /**
+     * {@link #countByStatus}, per saga name ({@link SagaInstance#sagaName()}): for each name of which at least one
+     * instance is in one of {@code statuses} (which holds at least one status and no null; the caller checks), a map of
+     * every one of them, in the enum's order, 0 for a status no instance of that name is in; a name with no instance in
+     * any of them is left out. The names in their natural order. For a metric's gauge per saga (saga-micrometer's
+     * {@code SagaStatusGauges}), which asks for it often: no instance's data is read, and the names are those of the
+     * definitions stored sagas were started under, a bounded set. A durable store counts in one statement, as for
+     * {@link #countByStatus}. No default, for the same reason.
+     */
+    Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses);
+
+    /**
      * A page of the running or compensating instances a recovery may resume: those {@link RecoveryQuery#matches
      * matching} {@code query} (updated at or before its time, of no excluded owner, after its position), in
      * {@link RecoveryQuery#ORDER}, at most {@link RecoveryQuery#limit()} of them. The recovery asks for the next

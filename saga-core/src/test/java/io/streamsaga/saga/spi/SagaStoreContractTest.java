@@ -459,6 +459,43 @@ public abstract class SagaStoreContractTest {
         assertEquals(List.of("s-2", "s-3"), ids(store.findPage(runningOrDone.next(page.get(1)))));
     }
 
+    /** {@link #instance} of the saga {@code sagaName}. */
+    private static SagaInstance ofSaga(String sagaName, String id, SagaStatus status) {
+        SagaInstance order = instance(id, null, status, T0, 1);
+        return new SagaInstance(id, sagaName, 1, null, order.dataType(), order.data(), status, order.steps(), null,
+                null, order.createdAt(), order.updatedAt(), order.version());
+    }
+
+    @Test
+    void countsBySagaAndStatusHoldEachSagaNameWithASagaInAStatusAskedForEachStatusOfItZeroWhenNone() {
+        insert(ofSaga("order-saga", "o-1", SagaStatus.RUNNING));
+        insert(ofSaga("order-saga", "o-2", SagaStatus.RUNNING));
+        insert(ofSaga("order-saga", "o-3", SagaStatus.FAILED_NEEDS_ATTENTION));
+        insert(ofSaga("refund-saga", "r-1", SagaStatus.COMPENSATING));
+        insert(ofSaga("archive-saga", "a-1", SagaStatus.COMPLETED));
+        Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
+                SagaStatus.FAILED_NEEDS_ATTENTION);
+
+        Map<String, Map<SagaStatus, Long>> counts = store.countBySagaAndStatus(attention);
+
+        assertEquals(Map.of(
+                "order-saga", Map.of(SagaStatus.RUNNING, 2L, SagaStatus.COMPENSATING, 0L,
+                        SagaStatus.FAILED_NEEDS_ATTENTION, 1L),
+                "refund-saga", Map.of(SagaStatus.RUNNING, 0L, SagaStatus.COMPENSATING, 1L,
+                        SagaStatus.FAILED_NEEDS_ATTENTION, 0L)), counts, "no archive-saga: none in a status asked for");
+        assertEquals(List.of("order-saga", "refund-saga"), List.copyOf(counts.keySet()), "in the names' order");
+        assertEquals(List.copyOf(attention), List.copyOf(counts.get("refund-saga").keySet()), "in the enum's order");
+        assertEquals(Map.of("archive-saga", Map.of(SagaStatus.COMPLETED, 1L)),
+                store.countBySagaAndStatus(Set.of(SagaStatus.COMPLETED)));
+
+        finish("r-1");
+        assertEquals(Map.of(
+                "archive-saga", Map.of(SagaStatus.COMPENSATING, 0L, SagaStatus.COMPLETED, 1L),
+                "refund-saga", Map.of(SagaStatus.COMPENSATING, 0L, SagaStatus.COMPLETED, 1L)),
+                store.countBySagaAndStatus(EnumSet.of(SagaStatus.COMPENSATING, SagaStatus.COMPLETED)),
+                "after an update; order-saga, none in them, left out");
+    }
+
     private void finish(String sagaId) {
         SagaInstance stored = store.find(sagaId).orElseThrow();
         SagaInstance done = new SagaInstance(sagaId, stored.sagaName(), stored.definitionVersion(),

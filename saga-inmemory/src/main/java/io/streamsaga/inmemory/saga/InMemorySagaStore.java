@@ -32,6 +32,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.PriorityQueue;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Predicate;
 
@@ -317,6 +318,28 @@ public final class InMemorySagaStore implements SagaStore, NodeRegistry {
         for (SagaStatus status : statuses) {
             found.put(status, counts[status.ordinal()]);
         }
+        return Collections.unmodifiableMap(found);
+    }
+
+    /** One pass over the instances, counting those of the statuses asked for per saga name. */
+    @Override
+    public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
+        Map<String, long[]> counted = new TreeMap<>();
+        for (Entry entry : entries.values()) {
+            SagaInstance instance = entry.current();
+            if (statuses.contains(instance.status())) {
+                counted.computeIfAbsent(instance.sagaName(), name -> new long[SagaStatus.values().length])
+                        [instance.status().ordinal()]++;
+            }
+        }
+        Map<String, Map<SagaStatus, Long>> found = new TreeMap<>();
+        counted.forEach((name, counts) -> {
+            Map<SagaStatus, Long> ofName = new EnumMap<>(SagaStatus.class);
+            for (SagaStatus status : statuses) {
+                ofName.put(status, counts[status.ordinal()]);
+            }
+            found.put(name, Collections.unmodifiableMap(ofName));
+        });
         return Collections.unmodifiableMap(found);
     }
 

@@ -59,6 +59,11 @@ abstract class ForwardingSagaStore implements SagaStore {
     }
 
     @Override
+    public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
+        return delegate.countBySagaAndStatus(statuses);
+    }
+
+    @Override
     public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
         return delegate.findActiveCreatedBefore(createdBefore);
     }

@@ -151,6 +151,30 @@ class OperatorQueriesTest {
     }
 
     @Test
+    void countsBySagaAndStatusAreTheStoresPerSagaNameAndAMissingOrNullStatusIsRefusedAsForCountsByStatus() {
+        stored("running-1", null, SagaStatus.RUNNING, Duration.ofHours(2), Duration.ofHours(1));
+        stored("needs-attention", null, SagaStatus.FAILED_NEEDS_ATTENTION, Duration.ofHours(3), Duration.ofHours(3));
+        stored("done", null, SagaStatus.COMPLETED, Duration.ofHours(4), Duration.ofHours(4));
+        String saga = orchestrator.find("running-1").orElseThrow().sagaName();
+
+        Map<String, Map<SagaStatus, Long>> counts = orchestrator.countBySagaAndStatus(EnumSet.of(
+                SagaStatus.FAILED_NEEDS_ATTENTION, SagaStatus.RUNNING, SagaStatus.COMPENSATING));
+
+        assertEquals(Map.of(saga, Map.of(SagaStatus.RUNNING, 1L, SagaStatus.COMPENSATING, 0L,
+                SagaStatus.FAILED_NEEDS_ATTENTION, 1L)), counts);
+        Set<SagaStatus> withNull = new LinkedHashSet<>(Arrays.asList(null, SagaStatus.RUNNING));
+        Map<String, Executable> refused = Map.of(
+                "statuses must hold at least one status and no null, but was []",
+                () -> orchestrator.countBySagaAndStatus(Set.of()),
+                "statuses must hold at least one status and no null, but was null",
+                () -> orchestrator.countBySagaAndStatus(null),
+                "statuses must hold at least one status and no null, but was [null, RUNNING]",
+                () -> orchestrator.countBySagaAndStatus(withNull));
+        refused.forEach((message, call) -> assertEquals(message,
+                assertThrows(ConfigurationException.class, call, message).getMessage()));
+    }
+
+    @Test
     void aMissingOrOutOfRangeArgumentOfAPagedQueryIsRefusedNamingIt() {
         SagaPageRequest page = SagaPageRequest.first(10);
         // insertion order: a HashSet printed its two elements in an order that changed from run to run

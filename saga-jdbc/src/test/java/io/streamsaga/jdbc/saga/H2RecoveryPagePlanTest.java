@@ -130,6 +130,29 @@ class H2RecoveryPagePlanTest {
         assertTrue(read <= counts.values().stream().mapToLong(Long::longValue).sum() + attention.size(), plan);
     }
 
+    @Test
+    void aCountBySagaAndStatusFindsTheSagasOfTheStatusesAskedForByTheStatusIndexNotEveryRow() throws Exception {
+        DataSource dataSource = mostlyCompleted(manySagas());
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
+                SagaStatus.FAILED_NEEDS_ATTENTION);
+
+        Map<String, Map<SagaStatus, Long>> counts = store.countBySagaAndStatus(attention);
+
+        assertEquals(expectedCounts(attention), counts.values().stream().findFirst().orElseThrow(), counts.toString());
+        assertEquals(1, counts.size(), "one saga name");
+        assertEquals(1, capture.statements().size(), "one statement");
+        String plan = capture.explain(dataSource, "EXPLAIN ANALYZE ", 0);
+        assertTrue(plan.contains("/* public.ss_saga_status: status IN("), plan);
+        Matcher scans = SCAN_COUNT.matcher(plan);
+        assertTrue(scans.find(), plan);
+        long read = Long.parseLong(scans.group(1));
+        // the entries of the statuses counted (and the one past their ranges), not the table's 20,000 rows
+        assertTrue(read <= expectedCounts(attention).values().stream().mapToLong(Long::longValue).sum()
+                + attention.size(), plan);
+    }
+
     /**
      * The status of saga {@code s-g} of {@link #manySagas()} once {@link #mostlyCompleted} ran: completed every 10th,
      * compensating every 7th (not 10th), running those whose number ends in 3, completed the others.

@@ -262,6 +262,12 @@ public final class CrashingSagaStore implements SagaStore, NodeRegistry {
     }
 
     @Override
+    public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
+        checkAlive();
+        return delegate.countBySagaAndStatus(statuses);
+    }
+
+    @Override
     public List<SagaInstance> findActiveCreatedBefore(Instant createdBefore) {
         checkAlive();
         return delegate.findActiveCreatedBefore(createdBefore);
