@@ -635,13 +635,13 @@ public final class InMemoryTransport implements Transport {
                     // partition given back, and the sends to it would not wake this member, until its end
                     if (!failedUntil.isEmpty()
                             && failedUntil.keySet().removeIf(cursor -> !current.contains(cursor) || movedOn(cursor))) {
-                        held = Set.copyOf(logsOf(failedUntil.keySet()));
+                        refreshHeld();
                     }
                 }
                 if (!failedUntil.isEmpty()) {
                     long now = nanoClock.getAsLong();
                     if (failedUntil.values().removeIf(until -> now - until >= 0)) {
-                        held = Set.copyOf(logsOf(failedUntil.keySet()));
+                        refreshHeld();
                     }
                 }
                 for (Cursor cursor : assigned) {
@@ -651,7 +651,7 @@ public final class InMemoryTransport implements Transport {
                     int result = deliver(cursor, BATCH);
                     if (result < 0) {
                         failedUntil.put(cursor, nanoClock.getAsLong() + failureWaitNanos);
-                        held = Set.copyOf(logsOf(failedUntil.keySet()));
+                        refreshHeld();
                         delivered += -result - 1;
                     } else {
                         delivered += result;
@@ -727,12 +727,13 @@ public final class InMemoryTransport implements Transport {
             }
         }
 
-        private static List<PartitionLog> logsOf(Set<Cursor> cursors) {
-            List<PartitionLog> logs = new ArrayList<>(cursors.size());
-            for (Cursor cursor : cursors) {
+        /** Writes {@code held} again, after {@code failedUntil} changed: the logs of its cursors. */
+        private void refreshHeld() {
+            List<PartitionLog> logs = new ArrayList<>(failedUntil.size());
+            for (Cursor cursor : failedUntil.keySet()) {
                 logs.add(cursor.log);
             }
-            return logs;
+            held = Set.copyOf(logs);
         }
 
         /**
