@@ -35,10 +35,11 @@ public final class RepeatingTask implements Scheduler.Cancellable {
     /** Arms the first run after {@code firstDelay}; see {@link Scheduler#repeat} for the arguments. */
     public static RepeatingTask start(Scheduler scheduler, String name, Duration firstDelay, Duration period,
                                       BooleanSupplier part) {
-        ConfigurationException.require(scheduler != null, "repeat: the %s must not be null", "scheduler");
         ConfigurationException.require(name != null, "repeat: the %s must not be null", "name");
-        ConfigurationException.require(firstDelay != null, "repeat: the %s must not be null", "first delay");
-        ConfigurationException.require(part != null, "repeat: the %s must not be null", "task");
+        // the others name the task, as its period's check does: a caller repeats several
+        ConfigurationException.require(scheduler != null, "%s: its %s must not be null", name, "scheduler");
+        ConfigurationException.require(firstDelay != null, "%s: its %s must not be null", name, "first delay");
+        ConfigurationException.require(part != null, "%s: its %s must not be null", name, "part");
         RepeatingTask task = new RepeatingTask(scheduler, name, ConfigurationException.requirePositive(period,
                 name + ": its period"), part);
         task.arm(firstDelay);

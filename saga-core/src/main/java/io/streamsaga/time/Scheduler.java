@@ -108,7 +108,8 @@ public interface Scheduler extends AutoCloseable {
      *
      * @param name   what runs, for the log, its component first ({@code "claim-check interceptor: its expiry sweep"})
      * @param period positive
-     * @throws io.streamsaga.ConfigurationException when an argument is null or the period not positive
+     * @throws io.streamsaga.ConfigurationException when an argument is null or the period not positive, naming it and,
+     *                                             but for a null name, the task
      */
     static Cancellable repeat(Scheduler scheduler, String name, Duration firstDelay, Duration period,
                               java.util.function.BooleanSupplier part) {

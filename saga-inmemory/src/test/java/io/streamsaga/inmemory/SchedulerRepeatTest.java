@@ -5,11 +5,13 @@ import io.streamsaga.ConfigurationException;
 import io.streamsaga.inmemory.saga.testkit.SimulatedCrash;
 import io.streamsaga.time.Scheduler;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -188,16 +190,22 @@ class SchedulerRepeatTest {
     }
 
     @Test
-    void aNullArgumentOrAPeriodThatIsNotPositiveIsRefusedBeforeAnythingIsScheduled() {
-        assertEquals("test component: its periodic task: its period must be positive, but was PT0S",
-                assertThrows(ConfigurationException.class,
-                        () -> Scheduler.repeat(scheduler, NAME, FIRST, Duration.ZERO, () -> false)).getMessage());
-        assertThrows(ConfigurationException.class, () -> Scheduler.repeat(scheduler, NAME, FIRST, null, () -> false));
-        assertThrows(ConfigurationException.class, () -> Scheduler.repeat(scheduler, NAME, null, PERIOD, () -> false));
-        assertEquals("repeat: the task must not be null", assertThrows(ConfigurationException.class,
-                () -> Scheduler.repeat(scheduler, NAME, FIRST, PERIOD, null)).getMessage());
-        assertThrows(ConfigurationException.class, () -> Scheduler.repeat(null, NAME, FIRST, PERIOD, () -> false));
-        assertThrows(ConfigurationException.class, () -> Scheduler.repeat(scheduler, null, FIRST, PERIOD, () -> false));
+    void aNullArgumentOrAPeriodThatIsNotPositiveIsRefusedBeforeAnythingIsScheduledNamingTheArgumentAndTheTask() {
+        Map<String, Executable> refused = Map.of(
+                "test component: its periodic task: its period must be positive, but was PT0S",
+                () -> Scheduler.repeat(scheduler, NAME, FIRST, Duration.ZERO, () -> false),
+                "test component: its periodic task: its period must be positive, but was null",
+                () -> Scheduler.repeat(scheduler, NAME, FIRST, null, () -> false),
+                "test component: its periodic task: its first delay must not be null",
+                () -> Scheduler.repeat(scheduler, NAME, null, PERIOD, () -> false),
+                "test component: its periodic task: its part must not be null",
+                () -> Scheduler.repeat(scheduler, NAME, FIRST, PERIOD, null),
+                "test component: its periodic task: its scheduler must not be null",
+                () -> Scheduler.repeat(null, NAME, FIRST, PERIOD, () -> false),
+                "repeat: the name must not be null",
+                () -> Scheduler.repeat(scheduler, null, FIRST, PERIOD, () -> false));
+        refused.forEach((message, call) -> assertEquals(message,
+                assertThrows(ConfigurationException.class, call, message).getMessage()));
         assertEquals(0, scheduler.pendingTasks());
     }
 }
