@@ -40,11 +40,18 @@ import java.util.concurrent.atomic.AtomicReference;
  * one id, whatever characters the ids hold. Outside a handler every part gets a new id.
  *
  * <p>Parts are published on the calling thread, in order, so publishing inside a handler keeps correlation.
- * A sequence one of whose parts is known to have failed emits no more parts: a later {@link Sequence#emit}
- * throws a {@link PublishException}. A failure the transport reports later fails only that part's stage and
- * {@link Sequence#completion()}, so a handler that splits must join the returned stage (or the completion)
- * before it returns: a failed part then fails the handler, the bus retries the message, and the derived
- * ids make the retry publish each part once more under the same id.
+ * There a part is one of the handler's publishes: a part the bus or the transport fails (an interceptor's refusal,
+ * a send that fails, also one the transport reports later) fails the handling as any of its publishes does, whether
+ * the handler joins the stage or not; the bus retries the message, the derived ids making the retry publish each part
+ * once more under the same id, then dead-letters it (docs/architecture.md, "Publishing and delivery"). A sequence one
+ * of whose parts is known to have failed emits no more parts: a later {@link Sequence#emit} throws a
+ * {@link PublishException}. What the splitter refuses itself never reaches the bus and fails only the returned stage
+ * (and {@link Sequence#completion()}): no part, a null part, a part of an unregistered class
+ * ({@link #split(String, List)} checks every part before it publishes any; {@link #split(String, Iterator)} and
+ * {@link Sequence#emit} refuse it when they reach it), and a failure of {@link #split(String, Iterator)}'s iterator
+ * (the parts read before it are published, the last is not). So a handler that splits still joins the returned stage
+ * (or the completion) before it returns: such a failure then fails the handler too, which would otherwise be
+ * acknowledged with its sequence unpublished or without its last part.
  * Thread-safe; a {@link Sequence} is not.
  */
 public final class EventSplitter {
@@ -88,7 +95,8 @@ public final class EventSplitter {
      * Publishes the parts of a stream whose length is unknown until it ends: reads one part ahead so that
      * the last one is marked and carries the size. Nothing is thrown: a failure of the iterator itself (a
      * closed cursor), a bad part or a part whose publish failed fails the returned stage, and no part is
-     * published after it (so the sequence has no last part; join the stage so the split is retried).
+     * published after it, so the sequence has no last part. Inside a handler a failed publish fails the handling
+     * anyway, but the iterator's failure and a bad part fail only the stage: join it, so that the split is retried.
      */
     public CompletionStage<List<RecordPosition>> split(String sequenceId, Iterator<SplitPart> parts) {
         try {
