@@ -15,6 +15,7 @@ import java.sql.Statement;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -29,7 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * are the same at each run. So is a page of {@link JdbcSagaStore#findPage} (the orchestrator's paged queries) of a
  * status, of idle sagas, and of a business key (from {@code ss_saga_business_key_created}): the indexes of schema
  * version 4 serve it, the key's the index of version 10 in its keyset order, as it serves
- * {@link JdbcSagaStore#findByBusinessKey} (every saga of the key, in that order, none sorted).
+ * {@link JdbcSagaStore#findByBusinessKey} (every saga of the key, in that order, none sorted). A count by status, and
+ * one by saga name and status, finds the sagas of the statuses asked for by the status index, not by reading every row.
  */
 class PostgresRecoveryPagePlanTest {
     @RegisterExtension
@@ -101,6 +103,28 @@ class PostgresRecoveryPagePlanTest {
                 SagaStatus.FAILED_NEEDS_ATTENTION);
 
         assertEquals(H2RecoveryPagePlanTest.expectedCounts(attention), store.countByStatus(attention));
+
+        assertEquals(1, capture.statements().size(), "one statement");
+        String plan = capture.explain(dataSource, "EXPLAIN ", 0);
+        assertFalse(plan.contains("Seq Scan"), plan);
+        assertTrue(plan.contains("ss_saga_status"), plan);
+    }
+
+    @Test
+    void aCountBySagaAndStatusReadsTheSagasOfTheStatusesAskedForFoundByTheStatusIndexNotEveryRow() throws Exception {
+        DataSource dataSource = manySagas();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            // as aCountByStatusReadsTheEntriesOfTheStatusesAskedForFromTheStatusIndexNotEveryRow
+            s.execute("UPDATE ss_saga SET status = 'COMPLETED' WHERE status = 'RUNNING' AND saga_id NOT LIKE '%3'");
+            s.execute("VACUUM ANALYZE ss_saga");
+        }
+        StatementCapture capture = new StatementCapture(dataSource);
+        JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
+        Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
+                SagaStatus.FAILED_NEEDS_ATTENTION);
+
+        assertEquals(Map.of("order", H2RecoveryPagePlanTest.expectedCounts(attention)),
+                store.countBySagaAndStatus(attention));
 
         assertEquals(1, capture.statements().size(), "one statement");
         String plan = capture.explain(dataSource, "EXPLAIN ", 0);
