@@ -31,9 +31,9 @@ import java.util.Set;
  * on the given scheduler, the first time at once. The saga names are the store's: a saga name gets its gauges (one per
  * status counted) at the first count that finds a saga of it in one of the statuses, so none before the first count,
  * and they stay, reading 0 once no saga of the name is in them, until {@link #close()}; the names are those of the
- * definitions sagas were started under, a bounded set. A count that fails is logged at WARN and the gauges keep the
- * last counts until the next interval's; so that a dashboard can tell
- * stale counts from fresh ones, the gauge {@value #COUNTED_NAME} (Prometheus:
+ * definitions sagas were started under, a bounded set; a gauge the registry refuses then is logged at WARN, once, and
+ * left out. A count that fails is logged at WARN and the gauges keep the last counts until the next interval's; so that
+ * a dashboard can tell stale counts from fresh ones, the gauge {@value #COUNTED_NAME} (Prometheus:
  * {@code streamsaga_sagas_counted_timestamp_seconds}) reads the time of the last count that succeeded, in seconds since
  * the epoch on the scheduler's clock, NaN until the first one; a count whose thread is stopped (a {@link ThreadDeath})
  * is the last, as for the library's other periodic tasks ({@link Scheduler#repeat}; docs/architecture.md, "A periodic
@@ -127,14 +127,23 @@ public final class SagaStatusGauges implements AutoCloseable {
         return count == null ? Double.NaN : count;
     }
 
-    /** Registers a gauge per status counted for {@code saga}, a name no count found before; under this object's lock. */
+    /**
+     * Registers a gauge per status counted for {@code saga}, a name no count found before; under this object's lock. A
+     * gauge the registry refuses (a meter filter or listener that throws) is logged and left out, not asked for again at
+     * each count: the other names' gauges are registered all the same, and none is registered twice.
+     */
     private void register(String saga) {
-        for (SagaStatus status : statuses) {
-            gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(saga, status)).strongReference(true)
-                    .tag("saga", saga).tag("status", status.name())
-                    .description("sagas of the saga name in the status, as last counted").register(registry));
-        }
         sagas.add(saga);
+        for (SagaStatus status : statuses) {
+            try {
+                gauges.add(Gauge.builder(NAME, this, gauge -> gauge.value(saga, status)).strongReference(true)
+                        .tag("saga", saga).tag("status", status.name())
+                        .description("sagas of the saga name in the status, as last counted").register(registry));
+            } catch (RuntimeException e) {
+                log.warn("saga status gauges: the registry refused the gauge {} of saga {} in status {}, left out: {}",
+                        NAME, saga, status, e.toString());
+            }
+        }
     }
 
     /**

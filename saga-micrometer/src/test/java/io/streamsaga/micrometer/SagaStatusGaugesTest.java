@@ -1,5 +1,7 @@
 package io.streamsaga.micrometer;
 
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.search.Search;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -197,6 +199,44 @@ class SagaStatusGaugesTest {
         assertEquals("0.0", scraped("payment-saga", SagaStatus.RUNNING));
         assertEquals("0.0", scraped("refund-saga", SagaStatus.COMPENSATING), "its series stays, at 0");
         assertEquals(9, registry.find(SagaStatusGauges.NAME).gauges().size());
+        gauges.close();
+        assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
+    }
+
+    @Test
+    void aGaugeTheRegistryRefusesOnACountIsLoggedAtWarnOnceAndLeftOutAndEveryOtherSeriesIsRegistered() throws Throwable {
+        registry.config().meterFilter(new MeterFilter() {
+            @Override
+            public Meter.Id map(Meter.Id id) {
+                if ("refused-saga".equals(id.getTag("saga")) && SagaStatus.COMPENSATING.name().equals(id.getTag("status"))) {
+                    throw new IllegalArgumentException("refused by the registry (test)");
+                }
+                return id;
+            }
+        });
+        stored("refused-saga", "refused-1", SagaStatus.RUNNING);
+        for (int i = 0; i < 10; i++) {
+            stored("saga-" + i, "s-" + i, SagaStatus.COMPENSATING);
+        }
+        SagaStatusGauges gauges = SagaStatusGauges.builder(orchestrator, registry, scheduler).interval(EVERY).build();
+
+        String log = CapturedLog.ofThisThread(() -> {
+            scheduler.runDueTasks();
+            scheduler.advance(EVERY.multipliedBy(3));
+        });
+
+        assertEquals(4, countsAsked.get());
+        assertEquals(1, log.lines().filter(line -> line.contains("refused by the registry (test)")).count(), log);
+        assertTrue(log.contains("WARN io.streamsaga.micrometer.SagaStatusGauges - saga status gauges: the registry"
+                + " refused the gauge streamsaga.sagas of saga refused-saga in status COMPENSATING, left out:"
+                + " java.lang.IllegalArgumentException: refused by the registry (test)"), log);
+        assertEquals("1.0", scraped("refused-saga", SagaStatus.RUNNING), "its other statuses registered");
+        assertEquals("0.0", scraped("refused-saga", SagaStatus.FAILED_NEEDS_ATTENTION));
+        assertNull(scraped("refused-saga", SagaStatus.COMPENSATING));
+        for (int i = 0; i < 10; i++) {
+            assertEquals("1.0", scraped("saga-" + i, SagaStatus.COMPENSATING), "saga-" + i);
+        }
+        assertEquals(11 * 3 - 1, registry.find(SagaStatusGauges.NAME).gauges().size());
         gauges.close();
         assertEquals(List.of(), registry.find(SagaStatusGauges.NAME).gauges().stream().toList());
     }
