@@ -1153,10 +1153,20 @@ final class SagaRun<D> {
             return -1;
         }
         SagaStep.Remote<D> remote = step.remote().orElseThrow();
-        // Decoded before the reply is taken, so that one that cannot be is refused with the step still waiting, its
+        // Decoded before the reply is taken: one that cannot be is refused (dead-lettered) and the step waits on, its
         // timer armed. A late reply is the timeout's outcome, taken unread.
         boolean late = isPast(state.dueAt());
-        DecodedReply decoded = late ? null : decodeBeforeTaking(step, reply, remote.replyType(), "");
+        Object decoded = null;
+        Exception undecoded = null;
+        if (!late) {
+            try {
+                decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+            } catch (DecodingException e) {
+                throw undecodable(step, reply, "", e);
+            } catch (RuntimeException e) { // an application codec's own failure: the handling's, as the handler's
+                undecoded = e;
+            }
+        }
         long takenAt = storedVersion;
         attached()[i] = true;
         cancelTimer(i);
@@ -1176,7 +1186,10 @@ final class SagaRun<D> {
         try {
             try { // the invocation is the reply's handling
                 invocation = before(SagaInterceptor.Kind.REPLY, context);
-                result = remote.onReply().onReply(data, decoded.valueOrThrow());
+                if (undecoded != null) {
+                    throw undecoded;
+                }
+                result = remote.onReply().onReply(data, decoded);
             } catch (Exception e) {
                 now = null;
                 Exception cause = endedHandling(invocation, e);
@@ -1591,15 +1604,25 @@ final class SagaRun<D> {
             return takenAt;
         }
         SagaStep.RemoteCompensation<D> remote = step.remoteCompensation().orElseThrow();
-        // as in onReply: a reply that cannot be decoded is refused, and the compensation waits on
-        DecodedReply decoded = decodeBeforeTaking(step, reply, remote.replyType(), "compensation ");
+        Object decoded = null;
+        Exception undecoded = null;
+        try { // as in onReply: a reply that cannot be decoded is refused, and the compensation waits on
+            decoded = orchestrator.bus().codec().decode(reply, remote.replyType());
+        } catch (DecodingException e) {
+            throw undecodable(step, reply, "compensation ", e);
+        } catch (RuntimeException e) {
+            undecoded = e;
+        }
         Throwable rejected = null;
         SagaInterceptor.Invocation invocation = null;
         String[] previous = enterStep(step); // as in onReply
         try {
             try { // the invocation is the reply's handling, as for a remote step's reply (onReply)
                 invocation = before(SagaInterceptor.Kind.COMPENSATION, context(step, state.compensationAttempts()));
-                remote.onReply().onReply(data, decoded.valueOrThrow());
+                if (undecoded != null) {
+                    throw undecoded;
+                }
+                remote.onReply().onReply(data, decoded);
             } catch (Exception e) {
                 rejected = e;
             } catch (Error e) {
@@ -1614,32 +1637,6 @@ final class SagaRun<D> {
             leaveLogContext(previous);
         }
         return takenAt;
-    }
-
-    /**
-     * {@code reply} decoded to {@code replyType} before the run takes it (a reply to {@code step}, or to its compensation,
-     * {@code phase} {@code "compensation "}): a {@link DecodingException}, bad input, is thrown as its refusal
-     * ({@link #undecodable}) while the step or compensation still waits; another failure of the codec (an application
-     * codec's own) is kept to be thrown in the reply's handling, as the handler's would be.
-     */
-    private DecodedReply decodeBeforeTaking(SagaStep<D> step, Message reply, Class<?> replyType, String phase) {
-        try {
-            return new DecodedReply(orchestrator.bus().codec().decode(reply, replyType), null);
-        } catch (DecodingException e) {
-            throw undecodable(step, reply, phase, e);
-        } catch (RuntimeException e) {
-            return new DecodedReply(null, e);
-        }
-    }
-
-    /** A reply's payload as {@link #decodeBeforeTaking} decoded it, or the codec's failure to throw in its handling. */
-    private record DecodedReply(Object value, RuntimeException failure) {
-        Object valueOrThrow() {
-            if (failure != null) {
-                throw failure;
-            }
-            return value;
-        }
     }
 
     /**
