@@ -91,12 +91,7 @@ class PostgresRecoveryPagePlanTest {
 
     @Test
     void aCountByStatusReadsTheEntriesOfTheStatusesAskedForFromTheStatusIndexNotEveryRow() throws Exception {
-        DataSource dataSource = manySagas();
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            // as H2RecoveryPagePlanTest.mostlyCompleted: as a store that keeps its finished sagas for days holds them
-            s.execute("UPDATE ss_saga SET status = 'COMPLETED' WHERE status = 'RUNNING' AND saga_id NOT LIKE '%3'");
-            s.execute("VACUUM ANALYZE ss_saga");
-        }
+        DataSource dataSource = mostlyCompleted(manySagas());
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
@@ -112,12 +107,7 @@ class PostgresRecoveryPagePlanTest {
 
     @Test
     void aCountBySagaAndStatusReadsTheSagasOfTheStatusesAskedForFoundByTheStatusIndexNotEveryRow() throws Exception {
-        DataSource dataSource = manySagas();
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            // as aCountByStatusReadsTheEntriesOfTheStatusesAskedForFromTheStatusIndexNotEveryRow
-            s.execute("UPDATE ss_saga SET status = 'COMPLETED' WHERE status = 'RUNNING' AND saga_id NOT LIKE '%3'");
-            s.execute("VACUUM ANALYZE ss_saga");
-        }
+        DataSource dataSource = mostlyCompleted(manySagas());
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
         Set<SagaStatus> attention = EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPENSATING,
@@ -130,6 +120,18 @@ class PostgresRecoveryPagePlanTest {
         String plan = capture.explain(dataSource, "EXPLAIN ", 0);
         assertFalse(plan.contains("Seq Scan"), plan);
         assertTrue(plan.contains("ss_saga_status"), plan);
+    }
+
+    /**
+     * {@code dataSource} with the running sagas completed but those whose number ends in 3, as
+     * H2RecoveryPagePlanTest.mostlyCompleted: as a store that keeps its finished sagas for days holds them.
+     */
+    private static DataSource mostlyCompleted(DataSource dataSource) throws Exception {
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("UPDATE ss_saga SET status = 'COMPLETED' WHERE status = 'RUNNING' AND saga_id NOT LIKE '%3'");
+            s.execute("VACUUM ANALYZE ss_saga");
+        }
+        return dataSource;
     }
 
     /** {@code dataSource} with 5,000 more sagas of one key, {@code k-big} (an account's, say), 2 a millisecond. */
