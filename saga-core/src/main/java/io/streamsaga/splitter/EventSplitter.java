@@ -43,7 +43,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * There a part is one of the handler's publishes: a part the bus or the transport fails (an interceptor's refusal,
  * a send that fails, also one the transport reports later) fails the handling as any of its publishes does, whether
  * the handler joins the stage or not; the bus retries the message, the derived ids making the retry publish each part
- * once more under the same id, then dead-letters it (docs/architecture.md, "Publishing and delivery"). A sequence one
+ * once more under the same id, and dead-letters it once the retries are spent, when the failure lasts
+ * (docs/architecture.md, "Publishing and delivery"). A sequence one
  * of whose parts is known to have failed emits no more parts: a later {@link Sequence#emit} throws a
  * {@link PublishException}. What the splitter refuses itself never reaches the bus and fails only the returned stage
  * (and {@link Sequence#completion()}): no part, a null part, a part of an unregistered class
