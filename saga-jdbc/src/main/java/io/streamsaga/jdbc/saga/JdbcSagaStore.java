@@ -856,7 +856,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     /**
      * One statement, {@code SELECT saga_name, status, COUNT(*) ... WHERE status IN (...) GROUP BY saga_name, status},
      * as {@link #countByStatus}'s: the status index finds the sagas of the statuses asked for, whose rows are read for
-     * their name, not every saga retention keeps ({@code H2RecoveryPagePlanTest}).
+     * their name, not every saga retention keeps ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
      */
     @Override
     public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
