@@ -2,6 +2,7 @@ package io.streamsaga.jdbc.testing;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.h2.jdbcx.JdbcDataSource;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.postgresql.ds.PGSimpleDataSource;
@@ -22,13 +23,16 @@ import java.util.concurrent.atomic.AtomicLong;
  * costs seconds on a loaded machine); JUnit closes it when the run ends. Each test then gets its own
  * schema on that server, so tests never see each other's rows. H2 gets a fresh named in-memory database
  * per test. No static mutable state: the server lives in the store, the per-test database in this
- * extension instance, which a test class registers with {@code @RegisterExtension}.
+ * extension instance, which a test class registers with {@code @RegisterExtension}. Registered on a static field, it
+ * hands the whole class one database, made before {@code @BeforeAll} methods run (for services a class starts once,
+ * such as those on a Kafka broker).
  */
-public final class DatabaseExtension implements BeforeEachCallback {
+public final class DatabaseExtension implements BeforeAllCallback, BeforeEachCallback {
     private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(DatabaseExtension.class);
 
     private final TestDatabase.Kind kind;
     private TestDatabase current;
+    private boolean perClass;
 
     private DatabaseExtension(TestDatabase.Kind kind) {
         this.kind = kind;
@@ -49,7 +53,10 @@ public final class DatabaseExtension implements BeforeEachCallback {
         return new DatabaseExtension(kind);
     }
 
-    /** The database of the running test; valid from {@code @BeforeEach} on. */
+    /**
+     * The database of the running test, or of the class for an extension on a static field; valid from
+     * {@code @BeforeEach} on, from {@code @BeforeAll} on for a static one.
+     */
     public TestDatabase database() {
         if (current == null) {
             throw new IllegalStateException("no test database yet: use it from @BeforeEach or a test method");
@@ -57,12 +64,25 @@ public final class DatabaseExtension implements BeforeEachCallback {
         return current;
     }
 
+    /** Called only for an extension on a static field: one database for every test of the class. */
+    @Override
+    public void beforeAll(ExtensionContext context) {
+        perClass = true;
+        current = newDatabase(context);
+    }
+
     @Override
     public void beforeEach(ExtensionContext context) {
+        if (!perClass) {
+            current = newDatabase(context);
+        }
+    }
+
+    private TestDatabase newDatabase(ExtensionContext context) {
         ExtensionContext.Store root = context.getRoot().getStore(NAMESPACE);
         AtomicLong counter = root.getOrComputeIfAbsent("counter", k -> new AtomicLong(), AtomicLong.class);
         String name = "t" + counter.incrementAndGet();
-        current = kind == TestDatabase.Kind.POSTGRES ? postgresSchema(root, name) : h2Database(name);
+        return kind == TestDatabase.Kind.POSTGRES ? postgresSchema(root, name) : h2Database(name);
     }
 
     private static TestDatabase h2Database(String name) {

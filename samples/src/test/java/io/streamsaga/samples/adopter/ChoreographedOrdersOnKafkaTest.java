@@ -16,7 +16,6 @@ import io.streamsaga.inmemory.VirtualScheduler;
 import io.streamsaga.inmemory.patterns.InMemoryAggregationStore;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.kafka.KafkaTransport;
-import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.metrics.MetricsRecorder;
@@ -26,12 +25,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -91,23 +88,6 @@ class ChoreographedOrdersOnKafkaTest {
             .register(PaymentCompleted.class).register(PaymentFailed.class).register(OrderConfirmed.class)
             .register(OrderCancelled.class).register(InventoryReleased.class)
             .build();
-
-    /** Futures completed by the services and the projection, so that a test waits for an event, never for time. */
-    static final class Signals {
-        private final Map<String, CompletableFuture<Object>> futures = new ConcurrentHashMap<>();
-
-        CompletableFuture<Object> of(String what) {
-            return futures.computeIfAbsent(what, w -> new CompletableFuture<>());
-        }
-
-        void fire(String what, Object value) {
-            of(what).complete(value);
-        }
-
-        Object await(String what) throws Exception {
-            return of(what).get(WAIT.toSeconds(), TimeUnit.SECONDS);
-        }
-    }
 
     /**
      * The Inventory service: reserves stock for a placed order, or rejects it; releases the reservation when the
@@ -235,9 +215,9 @@ class ChoreographedOrdersOnKafkaTest {
      */
     static final class OrderViews {
         final Map<String, OrderView> rows = new ConcurrentHashMap<>();
-        private final Signals signals;
+        private final KafkaServices.Signals signals;
 
-        OrderViews(Signals signals) {
+        OrderViews(KafkaServices.Signals signals) {
             this.signals = signals;
         }
 
@@ -258,7 +238,7 @@ class ChoreographedOrdersOnKafkaTest {
         }
     }
 
-    static ProjectionDefinition<OrderViews> orderViews(Signals signals) {
+    static ProjectionDefinition<OrderViews> orderViews(KafkaServices.Signals signals) {
         return ProjectionDefinition.builder(() -> new OrderViews(signals))
                 .on("order-placed", OrderPlaced.class, (views, e, ctx) -> views.update(e.orderId(), row ->
                         new OrderView(row.orderId(), row.status().equals("UNKNOWN") ? "PLACED" : row.status(),
@@ -277,9 +257,8 @@ class ChoreographedOrdersOnKafkaTest {
                 .build();
     }
 
-    private static EmbeddedKafkaBroker broker;
-    private static final List<AutoCloseable> closeables = new ArrayList<>();
-    private static final Signals signals = new Signals();
+    private static KafkaServices services;
+    private static final KafkaServices.Signals signals = new KafkaServices.Signals(WAIT);
     private static final String run = UUID.randomUUID().toString().substring(0, 8);
     private static EventBus orderBus;
     private static EventBus paymentBus;
@@ -295,10 +274,7 @@ class ChoreographedOrdersOnKafkaTest {
     }
 
     static KafkaTransport kafka(String service) {
-        KafkaTransport transport = KafkaTransport.builder().bootstrapServers(broker.bootstrapServers())
-                .clientIdPrefix(service).build();
-        closeables.add(0, transport);
-        return transport;
+        return services.transport(service);
     }
 
     static EventBus bus(String service, MetricsRecorder metrics, EventBus.Builder builder) {
@@ -306,13 +282,12 @@ class ChoreographedOrdersOnKafkaTest {
         EventBus bus = builder.types(TYPES).metrics(metrics)
                 .retryPolicy(RetryPolicy.builder().nonRetryable(IllegalArgumentException.class).build())
                 .build();
-        closeables.add(0, bus);
-        return bus;
+        return services.closeAtEnd(bus);
     }
 
     @BeforeAll
     static void startTheShop() {
-        broker = EmbeddedKafkaBroker.start();
+        services = KafkaServices.start();
         EventBus inventoryBus = bus("inventory-service", MetricsRecorder.NOOP);
         paymentBus = bus("payment-service", new MetricsRecorder() {
             @Override
@@ -351,17 +326,14 @@ class ChoreographedOrdersOnKafkaTest {
                 .onRelease(parcel -> signals.fire("fulfilled:" + parcel.key(), parcel))
                 .build();
         fulfilment.subscribe("fulfilment-" + run, "inventory-reserved", "payment-completed");
-        closeables.add(0, fulfilment);
+        services.closeAtEnd(fulfilment);
         projection = Projection.<OrderViews>create(viewsBus, "order-views-" + run).start(orderViews(signals));
-        closeables.add(0, projection);
+        services.closeAtEnd(projection);
     }
 
     @AfterAll
     static void stopTheShop() throws Exception {
-        for (AutoCloseable closeable : closeables) {
-            closeable.close();
-        }
-        broker.close();
+        services.close();
     }
 
     static String newOrderId(String prefix) {
