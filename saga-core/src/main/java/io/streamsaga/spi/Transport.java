@@ -139,7 +139,11 @@ public interface Transport extends AutoCloseable {
      */
     Map<Integer, Long> endOffsets(String topic);
 
-    /** The committed offset (next to handle) of {@code group}, per partition of {@code topic}. */
+    /**
+     * The committed offset (next to handle) of {@code group}, per partition of {@code topic}. A partition the group
+     * holds no offset on yet is absent (on Kafka an empty partition of a topic created after the group subscribed), so
+     * compare it with {@link #endOffsets} partition by partition, an absent one read as 0.
+     */
     Map<Integer, Long> committedOffsets(String group, String topic);
 
     /**
