@@ -222,6 +222,12 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
         }
         this.clock = new StampClock(scheduler.clock(), "streamsaga-saga-clock");
         try {
+            if (registry != null) {
+                // Before the replies' subscription, which may wait long (Kafka's first assignment, up to its
+                // assignmentTimeout): the first heartbeat is written, so the node must keep it fresh from now on, or
+                // it reads as dead to the others and its next heartbeat is counted late.
+                repeatEvery("heartbeat", config.ownership().heartbeatInterval(), this::writeHeartbeat);
+            }
             if (config.definitions().stream().anyMatch(d -> d.steps().stream().anyMatch(SagaStep::usesBus))) {
                 subscribeReplies(); // the transport may refuse (closed, unreachable)
             }
@@ -230,9 +236,6 @@ public final class DefaultSagaOrchestrator implements SagaOrchestrator {
             }
             if (config.recoveryInterval() != null) {
                 repeatEvery("recovery sweep", config.recoveryInterval(), this::sweepOnce);
-            }
-            if (registry != null) {
-                repeatEvery("heartbeat", config.ownership().heartbeatInterval(), this::writeHeartbeat);
             }
         } catch (RuntimeException | Error e) {
             // Not built after all: undone as close() would, in its order (the replies' subscription, the timers, then

@@ -3,6 +3,10 @@ package io.streamsaga.inmemory.saga;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.StartPosition;
+import io.streamsaga.contract.ForwardingTransport;
+import io.streamsaga.spi.RecordHandler;
+import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.inmemory.DeliveryMode;
@@ -290,6 +294,35 @@ class SagaOwnershipTest {
         assertEquals(1, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA), "none written yet");
         scheduler.advance(Duration.ofSeconds(1)); // the first one written after it, a lease and an interval late
         assertEquals(2, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, nodeA));
+    }
+
+    @Test
+    void aNodeWhoseReplySubscriptionTakesALeaseToStartKeepsItsHeartbeatMeanwhileAndIsNotCountedLate() {
+        InMemoryMetrics metrics = new InMemoryMetrics();
+        // As a Kafka subscribe waiting for its first partition assignment: the node's time goes on meanwhile.
+        ForwardingTransport slowToAssign = new ForwardingTransport(transport) {
+            @Override
+            public Subscription subscribe(String group, TopicPattern pattern, StartPosition start,
+                                          RecordHandler handler) {
+                scheduler.advance(LEASE.plus(HEARTBEAT));
+                return super.subscribe(group, pattern, start, handler);
+            }
+        };
+        EventBus slowBus = EventBus.builder(slowToAssign).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+                .types(TypeRegistry.builder().register("charge", 1, Charge.class).register("charged", 1, Charged.class)
+                        .build())
+                .build();
+        try (slowBus) {
+            track(SagaOrchestrator.builder().store(store).bus(slowBus).scheduler(scheduler).metrics(metrics)
+                    .register(paySaga()).replyTopic("replies-a").ownership("a", HEARTBEAT, LEASE).build());
+
+            Duration sinceHeartbeat = Duration.between(store.heartbeats().get("a"), scheduler.clock().instant());
+            assertTrue(sinceHeartbeat.compareTo(HEARTBEAT) <= 0, "the other nodes read it live while it subscribed: "
+                    + sinceHeartbeat);
+            scheduler.advance(HEARTBEAT);
+            assertEquals(0, metrics.counter(SagaOrchestrator.Ownership.LATE_HEARTBEAT_METRIC, Map.of("node", "a")),
+                    "a node that just started is not late");
+        }
     }
 
     @Test
