@@ -193,7 +193,8 @@ class OrchestratedOrdersOnKafkaTest {
             tx.run(c -> {
                 c.createStatement().execute("CREATE TABLE stock (sku VARCHAR(50) PRIMARY KEY, available INT NOT NULL)");
                 c.createStatement().execute("CREATE TABLE reservations (reservation_key VARCHAR(300) PRIMARY KEY,"
-                        + " order_id VARCHAR(100) NOT NULL, sku VARCHAR(50), quantity INT, status VARCHAR(20) NOT NULL)");
+                        + " order_id VARCHAR(100) NOT NULL, sku VARCHAR(50), quantity INT,"
+                        + " status VARCHAR(20) NOT NULL)");
                 c.createStatement().execute("INSERT INTO stock VALUES ('book', 1000)");
             });
             JdbcInbox inbox = JdbcInbox.create(db, java.time.Clock.systemUTC());
@@ -214,7 +215,8 @@ class OrchestratedOrdersOnKafkaTest {
             answerReservation(connection, command, message);
         }
 
-        private void answerReservation(Connection connection, ReserveInventory command, Message message) throws Exception {
+        private void answerReservation(Connection connection, ReserveInventory command, Message message)
+                throws Exception {
             String key = message.header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow();
             String status = text(connection, "SELECT status FROM reservations WHERE reservation_key = ?", key);
             if (status == null) { // a new attempt of the same step finds RESERVED, a late one after a release CANCELLED
@@ -245,7 +247,8 @@ class OrchestratedOrdersOnKafkaTest {
             // The compensation's key is the step's plus /compensation; the reservation is kept under the step's.
             String key = message.header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow();
             String reservationKey = key.substring(0, key.length() - ("/" + SagaMessages.COMPENSATION).length());
-            String status = text(connection, "SELECT status FROM reservations WHERE reservation_key = ?", reservationKey);
+            String status = text(connection, "SELECT status FROM reservations WHERE reservation_key = ?",
+                    reservationKey);
             if ("RESERVED".equals(status)) {
                 update(connection, "UPDATE stock SET available = available + (SELECT quantity FROM reservations"
                         + " WHERE reservation_key = ?) WHERE sku = 'book'", reservationKey);
@@ -283,7 +286,8 @@ class OrchestratedOrdersOnKafkaTest {
                     + " order_id VARCHAR(100) NOT NULL, amount_cents BIGINT NOT NULL)"));
             JdbcInbox inbox = JdbcInbox.create(db, java.time.Clock.systemUTC());
             JdbcOutbox outbox = JdbcOutbox.builder(db).eventBus(bus).build();
-            bus.subscribe("payment-service", PAYMENT_COMMANDS, ProcessPayment.class, inbox.handler((command, ctx, c) -> {
+            bus.subscribe("payment-service", PAYMENT_COMMANDS, ProcessPayment.class,
+                    inbox.handler((command, ctx, c) -> {
                 Message message = ctx.message();
                 PaymentProcessed reply;
                 if (command.amountCents() > CARD_LIMIT_CENTS) {
@@ -343,7 +347,8 @@ class OrchestratedOrdersOnKafkaTest {
                         }
                     })
                     .timeout(REPLY_TIMEOUT)
-                    .compensationRetry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofMillis(100)).build())
+                    .compensationRetry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofMillis(100))
+                            .build())
                 .pivot("process-payment")
                     .command(PAYMENT_COMMANDS, ProcessPayment.class,
                             (order, ctx) -> new ProcessPayment(order.orderId(), order.amountCents()))
@@ -378,7 +383,8 @@ class OrchestratedOrdersOnKafkaTest {
     }
 
     static OutboxRelay relay(DataSource db, EventBus bus, String name) {
-        OutboxRelay relay = OutboxRelay.builder(db).eventBus(bus).name(name).pollInterval(Duration.ofMillis(20)).build();
+        OutboxRelay relay = OutboxRelay.builder(db).eventBus(bus).name(name).pollInterval(Duration.ofMillis(20))
+                .build();
         relay.start();
         return services.closeAtEnd(relay);
     }
