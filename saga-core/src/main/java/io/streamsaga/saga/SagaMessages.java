@@ -114,6 +114,25 @@ public final class SagaMessages {
         return headers;
     }
 
+    /**
+     * The idempotency key of the step {@code command} was sent for, {@code <saga id>/<step>} (what the step's
+     * {@link StepContext#idempotencyKey()} is): its {@value #IDEMPOTENCY_KEY} header, less the {@code /compensation} a
+     * remote compensation's command carries. A participant keeps the effect of a step's command under it, so that the
+     * compensation's command finds the effect it undoes (or leaves its tombstone where a late command will look), while
+     * it deduplicates each command by the header itself.
+     *
+     * @throws SagaException when {@code command} is not a saga command (it has no {@value #IDEMPOTENCY_KEY} header)
+     */
+    public static String stepIdempotencyKey(Message command) {
+        String key = command.header(IDEMPOTENCY_KEY).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),
+                command.header(STEP).orElse(null), "message " + StreamSagaException.quote(command.id())
+                + " is not a saga command: it has no " + IDEMPOTENCY_KEY + " header", null, false));
+        String suffix = "/" + COMPENSATION;
+        // '/' is refused in saga ids and step names: only a compensation's key ends so
+        boolean compensation = command.header(PHASE).filter(COMPENSATION::equals).isPresent();
+        return compensation && key.endsWith(suffix) ? key.substring(0, key.length() - suffix.length()) : key;
+    }
+
     /** The topic the reply to {@code command} goes to; refused when it is not a saga command. */
     private static String replyTopic(Message command) {
         return command.header(REPLY_TOPIC).orElseThrow(() -> new SagaException(command.sagaId().orElse(null),

@@ -244,9 +244,9 @@ class OrchestratedOrdersOnKafkaTest {
                         new InventoryReleased(command.orderId(), false), SagaMessages.replyHeaders(message));
                 return;
             }
-            // The compensation's key is the step's plus /compensation; the reservation is kept under the step's.
-            String key = message.header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow();
-            String reservationKey = key.substring(0, key.length() - ("/" + SagaMessages.COMPENSATION).length());
+            // The compensation's saga-idempotency-key is the step's plus /compensation; the reservation is kept
+            // under the step's.
+            String reservationKey = SagaMessages.stepIdempotencyKey(message);
             String status = text(connection, "SELECT status FROM reservations WHERE reservation_key = ?",
                     reservationKey);
             if ("RESERVED".equals(status)) {

@@ -234,8 +234,7 @@ class TravelBookingSagaOverJdbcWithARemoteHotelTest {
         private void cancel(CancelHotel command, Message message, Connection connection) throws Exception {
             cancellations.incrementAndGet();
             // The compensation's key is the step's plus /compensation: the booking's own key is the step's.
-            String key = message.header(SagaMessages.IDEMPOTENCY_KEY).orElseThrow();
-            String bookingKey = key.substring(0, key.length() - "/compensation".length());
+            String bookingKey = SagaMessages.stepIdempotencyKey(message);
             try (PreparedStatement ps = connection.prepareStatement("MERGE INTO hotel_booking (booking_key, trip_id,"
                     + " status) KEY (booking_key) VALUES (?, ?, 'CANCELLED')")) {
                 ps.setString(1, bookingKey);
