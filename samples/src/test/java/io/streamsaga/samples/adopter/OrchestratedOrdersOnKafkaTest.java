@@ -274,6 +274,12 @@ class OrchestratedOrdersOnKafkaTest {
         long replies(String sagaId) {
             return tx.inTransaction(c -> number(c, "SELECT COUNT(*) FROM ss_outbox WHERE message_key = ?", sagaId));
         }
+
+        /** Those of them the relay has published. */
+        long repliesSent(String sagaId) {
+            return tx.inTransaction(c -> number(c, "SELECT COUNT(*) FROM ss_outbox WHERE message_key = ?"
+                    + " AND status = 'SENT'", sagaId));
+        }
     }
 
     /** The Payment service: charges keyed by the pivot's idempotency key, declines over the card limit. */
@@ -508,15 +514,17 @@ class OrchestratedOrdersOnKafkaTest {
         assertEquals("CANCELLED", inventory.reservation(order.orderId()), "the release left a tombstone");
 
         inventory.answerHeld(order.orderId()); // the warehouse answers, seconds late
-        await().atMost(WAIT).until(() -> inventory.replies(result.sagaId()) == 2
-                && consumed(orderBus, "order-saga", REPLIES));
+        // Published first: the reply is in the outbox as soon as answerHeld returns, on the topic only once the relay
+        // sent it, and the group has read the topic to its end before that too.
+        await().atMost(WAIT).until(() -> inventory.repliesSent(result.sagaId()) == 2);
+        await().atMost(WAIT).until(() -> consumed(orderBus, "order-saga", REPLIES));
 
         SagaInstance saga = orchestrator.find(result.sagaId()).orElseThrow();
         assertEquals(SagaStatus.COMPENSATED, saga.status());
         assertEquals(before, inventory.available(), "the late reservation took nothing past its tombstone");
         assertEquals("CANCELLED", orders.status(order.orderId()));
         assertEquals(0, payment.charges(order.orderId()));
-        assertTrue(deadLetters.stream().noneMatch(dead -> dead.key().equals(order.orderId())),
+        assertTrue(deadLetters.stream().noneMatch(dead -> dead.key().equals(result.sagaId())),
                 "a late reply is ignored, not dead-lettered: " + deadLetters);
     }
 
