@@ -329,6 +329,11 @@ class OrchestratedOrdersOnKafkaTest {
      * service cannot read yet.
      */
     static SagaDefinition<OrderData> orderSaga(String name, Orders orders, boolean express) {
+        return orderSaga(name, orders, express, REPLY_TIMEOUT);
+    }
+
+    /** The OrderSaga whose remote steps wait {@code replyTimeout} for each reply. */
+    static SagaDefinition<OrderData> orderSaga(String name, Orders orders, boolean express, Duration replyTimeout) {
         SagaDefinition.StepBuilder<OrderData> reserve = SagaDefinition.builder(name, OrderData.class)
                 .dataType(name + "-data")
                 .step("create-order")
@@ -352,7 +357,7 @@ class OrchestratedOrdersOnKafkaTest {
                             throw new IllegalStateException("the warehouse refused to release " + reply.orderId());
                         }
                     })
-                    .timeout(REPLY_TIMEOUT)
+                    .timeout(replyTimeout)
                     .compensationRetry(RetryPolicy.builder().maxAttempts(2).initialBackoff(Duration.ofMillis(100))
                             .build())
                 .pivot("process-payment")
@@ -364,7 +369,7 @@ class OrchestratedOrdersOnKafkaTest {
                         }
                         return order.withPaymentId(reply.paymentId());
                     })
-                    .timeout(REPLY_TIMEOUT)
+                    .timeout(replyTimeout)
                 .retriable("schedule-shipping")
                     .action((order, ctx) -> {
                         orders.scheduleShipping(ctx.idempotencyKey(), order.orderId());
@@ -602,16 +607,19 @@ class OrchestratedOrdersOnKafkaTest {
         EventBus busB = bus("order-service-b", TYPES);
         OutboxRelay relayA = relay(orderDb, busA, "orders-a");
         OutboxRelay relayB = relay(orderDb, busB, "orders-b");
+        // The replies reach B only once its group has rebalanced after A's consumer left, which it learns at its next
+        // Kafka heartbeat (3 s apart by default): a reply wait longer than that, lest the step time out first.
+        SagaDefinition<OrderData> patientSaga = orderSaga("order-saga", orders, false, WAIT);
         // Node A dies before its 4th write (started, create-order started and succeeded, then the reservation's
         // WAITING state with its command), so the order is created and no command was sent: a recovery must go on.
         CrashingSagaStore dying = new CrashingSagaStore(JdbcSagaStore.builder(orderDb).transactionalMessages().build(),
                 4, true);
         SagaOrchestrator nodeA = services.closeAtEnd(SagaOrchestrator.builder().store(dying).bus(busA)
-                .replyTopic(replies).group("order-saga-crash").register(orderSaga)
+                .replyTopic(replies).group("order-saga-crash").register(patientSaga)
                 .ownership("orders-a", Duration.ofMillis(200), Duration.ofSeconds(1)).build());
         SagaOrchestrator nodeB = SagaOrchestrator.builder()
                 .store(JdbcSagaStore.builder(orderDb).transactionalMessages().build()).bus(busB)
-                .replyTopic(replies).group("order-saga-crash").register(orderSaga)
+                .replyTopic(replies).group("order-saga-crash").register(patientSaga)
                 .ownership("orders-b", Duration.ofMillis(200), Duration.ofSeconds(1))
                 .recoverEvery(Duration.ofMillis(300), Duration.ZERO).build();
         try {
@@ -620,7 +628,7 @@ class OrchestratedOrdersOnKafkaTest {
             long before = inventory.available();
 
             // the crash is an Error: it propagates from start on the thread that drove the saga to the dying write
-            assertThrows(SimulatedCrash.class, () -> nodeA.start(orderSaga, sagaId, order.orderId(), order));
+            assertThrows(SimulatedCrash.class, () -> nodeA.start(patientSaga, sagaId, order.orderId(), order));
             assertTrue(dying.crashed());
             // a dead process's consumers leave the group and its relay stops
             relayA.close();
