@@ -326,6 +326,34 @@ class SagaOwnershipTest {
     }
 
     @Test
+    void aBuildWhoseReplySubscriptionFailsAfterHeartbeatsWereWrittenLeavesNoHeartbeatTimerBehind() {
+        // The heartbeat timer is armed before the subscription (above): one failing after it ran must still cancel
+        // it, or a node that never started renews its heartbeat on a shared scheduler for good.
+        ForwardingTransport assignsThenFails = new ForwardingTransport(transport) {
+            @Override
+            public Subscription subscribe(String group, TopicPattern pattern, StartPosition start,
+                                          RecordHandler handler) {
+                scheduler.advance(HEARTBEAT.multipliedBy(2));
+                throw new IllegalStateException("no assignment within the assignment timeout");
+            }
+        };
+        EventBus failingBus = EventBus.builder(assignsThenFails).scheduler(scheduler).retryPolicy(RetryPolicy.NONE)
+                .types(bus.codec().types()).build();
+        try (failingBus) {
+            int tasksBefore = scheduler.pendingTasks();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> SagaOrchestrator.builder()
+                    .store(store).bus(failingBus).scheduler(scheduler).register(paySaga()).replyTopic("replies-a")
+                    .ownership("a", HEARTBEAT, LEASE).build());
+
+            assertEquals("no assignment within the assignment timeout", e.getMessage());
+            assertEquals(Map.of(), store.heartbeats());
+            assertEquals(tasksBefore, scheduler.pendingTasks(), "no timer of the failed build left on the scheduler");
+            scheduler.advance(HEARTBEAT.multipliedBy(3));
+            assertEquals(Map.of(), store.heartbeats(), "no heartbeat written after the failed build");
+        }
+    }
+
+    @Test
     void aMetricsRecorderThatThrowsAtTheLateHeartbeatARecoveryWritesIsIgnoredAndTheRecoveryGoesOn() {
         VirtualScheduler deadClock = new VirtualScheduler();
         SagaOrchestrator nodeA = node("a", store, deadClock, "replies-a").build();
