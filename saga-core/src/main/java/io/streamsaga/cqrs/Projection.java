@@ -79,6 +79,26 @@ public final class Projection<M> implements AutoCloseable {
         return requireStarted().replay.caughtUp();
     }
 
+    /**
+     * Completes once the version serving queries at this call has applied every record published to its topics before
+     * the call, for read-your-writes (publish or send a command, wait for this, then query), a test without polling,
+     * or a readiness check after a rebuild swapped in: see {@link Replay#caughtUpToNow()} for how, and its cost (none
+     * per record while no stage is pending). A record dead-lettered (its handler kept failing) counts as applied once
+     * its dead letter is sent, so the stage never hangs on it. Completes at once when nothing is pending. Completes
+     * exceptionally with a {@link java.util.concurrent.CancellationException} when that version stops first: the
+     * projection is closed (or was already), or a rebuild swaps it out; then call again, the new version serving.
+     *
+     * <p>During a rebuild the stage follows the serving version, not the one being built. A rebuild swaps in once its
+     * version reached the end offsets taken at <em>its</em> start, so a rebuild started before this call may swap in a
+     * version that has not applied everything this stage waited for: after {@link Rebuild#swapped()}, call again for
+     * the new version.
+     *
+     * @throws ConfigurationException when the projection is not started
+     */
+    public CompletionStage<ReplayProgress> caughtUpToNow() {
+        return requireStarted().replay.caughtUpToNow();
+    }
+
     /** The read model queries should use now. */
     public M readModel() {
         return requireStarted().model;

@@ -18,14 +18,19 @@ public final class Replay implements AutoCloseable {
     private final Map<String, String> groups;
     private final Supplier<ReplayProgress> progress;
     private final CompletableFuture<ReplayProgress> caughtUp;
+    private final Supplier<CompletionStage<ReplayProgress>> caughtUpToNow;
+    private final Runnable onClose;
     private final List<Subscription> subscriptions;
 
     Replay(String group, Map<String, String> groups, Supplier<ReplayProgress> progress,
-           CompletableFuture<ReplayProgress> caughtUp, List<Subscription> subscriptions) {
+           CompletableFuture<ReplayProgress> caughtUp, Supplier<CompletionStage<ReplayProgress>> caughtUpToNow,
+           Runnable onClose, List<Subscription> subscriptions) {
         this.group = group;
         this.groups = Map.copyOf(groups);
         this.progress = progress;
         this.caughtUp = caughtUp;
+        this.caughtUpToNow = caughtUpToNow;
+        this.onClose = onClose;
         this.subscriptions = List.copyOf(subscriptions);
     }
 
@@ -53,6 +58,32 @@ public final class Replay implements AutoCloseable {
         return caughtUp.minimalCompletionStage();
     }
 
+    /**
+     * Completes once the replay has passed every record published to its topics before this call: takes the end offsets
+     * of every partition of its topics now ({@link io.streamsaga.spi.Transport#endOffsets}) and completes with the
+     * progress against them once each partition's handled position reached its end, a record whose handler kept
+     * failing (or that could not be decoded) counting as passed once its dead letter is sent, as for
+     * {@link #caughtUp()}. For read-your-writes after a publish, a test without polling, or a readiness check. Completes
+     * at once when nothing is pending (a topic or partition with no records has nothing to pass); exceptionally with a
+     * {@link CancellationException} when the replay is {@linkplain #close() closed} before it got there (or already
+     * closed at the call). Records published after the call, and partitions or topics created after it, are not waited
+     * for.
+     *
+     * <p>Costs two transport requests per topic at the call (one on the in-memory transport). Until then a record
+     * handled pays one read of an empty queue; while a stage is pending, a record that takes its partition to that
+     * stage's end checks it, and every 100 ms (on the bus's scheduler) the groups' committed offsets are read too, for
+     * what no handler of this process passes (records another member of the group handles, Kafka's transaction markers,
+     * aborted or retention-deleted records). Callbacks run on the thread that completes the stage: the caller's when
+     * nothing was pending, else a consumer thread of the replay or the scheduler's; never wait for the stage on a
+     * consumer thread of the replay itself (its handler), which would wait for itself.
+     *
+     * @throws io.streamsaga.ConfigurationException for a {@link Reprocessor.Mode#UNTIL_TARGET} replay, which never
+     *                                              applies what was published after its start
+     */
+    public CompletionStage<ReplayProgress> caughtUpToNow() {
+        return caughtUpToNow.get();
+    }
+
     /** Whether the replay has reached its target. */
     public boolean isCaughtUp() {
         return caughtUp.isDone() && !caughtUp.isCompletedExceptionally();
@@ -66,10 +97,11 @@ public final class Replay implements AutoCloseable {
     /**
      * Stops the replay's subscriptions; their groups keep their positions. A replay closed before it caught
      * up never will: {@link #caughtUp()} then completes exceptionally with a {@link CancellationException}
-     * rather than leave whoever waits for it waiting forever.
+     * rather than leave whoever waits for it waiting forever; so does a pending {@link #caughtUpToNow()}.
      */
     @Override
     public void close() {
+        onClose.run(); // first: a record its subscriptions finish while they close must not complete a stage of a replay stopped
         subscriptions.forEach(Subscription::close);
         caughtUp.completeExceptionally(new CancellationException("replay '" + group + "' was closed before it caught up"));
     }

@@ -10,6 +10,7 @@ import io.streamsaga.bus.SubscriptionOptions;
 import io.streamsaga.bus.TopicPattern;
 import io.streamsaga.codec.EventCodec;
 import io.streamsaga.spi.Transport;
+import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,9 +19,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Queue;
 import java.util.TreeMap;
+import java.time.Duration;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * Kappa reprocessing: replays topics from the beginning of the log under consumer groups that have never
@@ -42,6 +49,14 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class Reprocessor {
     private static final Logger log = LoggerFactory.getLogger(Reprocessor.class);
+
+    /**
+     * How often a {@link Replay#caughtUpToNow()} still pending reads the groups' committed offsets: a partition whose
+     * last records this process never hands to a handler (another member of the group handles them, Kafka's
+     * transaction markers or aborted records lie before the end, retention deleted them unread) only shows as passed
+     * there.
+     */
+    static final Duration CAUGHT_UP_TO_NOW_RECHECK = Duration.ofMillis(100);
 
     /** What a replay does once it reached the end offsets taken at its start. */
     public enum Mode {
@@ -139,7 +154,7 @@ public final class Reprocessor {
         run.replay = new Replay(group, run.groups, () -> {
             run.checkCaughtUp();
             return run.progress();
-        }, run.caughtUp, subscriptions);
+        }, run.caughtUp, run::caughtUpToNow, run::close, subscriptions);
         run.checkCaughtUp(); // an empty log, or a target already reached
         return run.replay;
     }
@@ -151,7 +166,11 @@ public final class Reprocessor {
         final Map<String, Map<Integer, Long>> handled = new ConcurrentHashMap<>();
         final Map<String, String> groups = new LinkedHashMap<>();
         final CompletableFuture<ReplayProgress> caughtUp = new CompletableFuture<>();
+        /** The pending {@link #caughtUpToNow()} stages; empty unless one is asked for, so a record pays one read. */
+        final Queue<Waiter> waiters = new ConcurrentLinkedQueue<>();
         volatile Replay replay;
+        volatile boolean closed;
+        private Scheduler.Cancellable recheck; // guarded by this: reads committed offsets while waiters are pending
 
         Run(String group, Map<String, Map<Integer, Long>> target) {
             this.group = group;
@@ -184,14 +203,134 @@ public final class Reprocessor {
          */
         private void passed(String topic, DeliveryContext ctx) {
             long partitionTarget = target.get(topic).getOrDefault(ctx.partition(), 0L);
-            boolean[] reachedTarget = {false};
+            long[] moved = new long[2]; // the partition's position before and after this record
             handled.computeIfAbsent(topic, t -> new ConcurrentHashMap<>()).compute(ctx.partition(), (p, before) -> {
                 long now = before == null ? ctx.offset() + 1 : Math.max(before, ctx.offset() + 1);
-                reachedTarget[0] = now >= partitionTarget && (before == null || before < partitionTarget);
+                moved[0] = before == null ? 0 : before;
+                moved[1] = now;
                 return now;
             });
-            if (reachedTarget[0]) {
+            if (moved[1] >= partitionTarget && moved[0] < partitionTarget) {
                 checkCaughtUp();
+            }
+            if (!waiters.isEmpty()) {
+                // a waiter is checked only when this record took the partition to its target, as caughtUp is
+                for (Waiter waiter : waiters) {
+                    long waited = waiter.target.getOrDefault(topic, Map.of()).getOrDefault(ctx.partition(), 0L);
+                    if (moved[1] >= waited && moved[0] < waited) {
+                        waiter.check(null);
+                    }
+                }
+            }
+        }
+
+        /**
+         * Backs {@link Replay#caughtUpToNow()}: the end offsets now are the waiter's target. Checked at once against what
+         * the handlers passed, then whenever a passed record takes a partition to its target, and every
+         * {@link #CAUGHT_UP_TO_NOW_RECHECK} against the committed offsets too while any waiter is pending.
+         */
+        CompletionStage<ReplayProgress> caughtUpToNow() {
+            ConfigurationException.require(mode == Mode.FOLLOW, "replay '%s' runs until the end offsets taken at its "
+                    + "start (Mode.UNTIL_TARGET) and never applies what was published after: wait for caughtUp()", group);
+            if (closed) {
+                return CompletableFuture.failedStage(new CancellationException("replay '" + group + "' is closed"));
+            }
+            Map<String, Map<Integer, Long>> now = new TreeMap<>();
+            for (String topic : target.keySet()) {
+                now.put(topic, Map.copyOf(bus.transport().endOffsets(topic)));
+            }
+            Waiter waiter = new Waiter(now);
+            waiters.add(waiter); // before the first check: a record passed meanwhile is then seen by one or the other
+            waiter.done.whenComplete((progress, error) -> waiters.remove(waiter));
+            if (closed) { // close() ran since the check above and may have missed this waiter
+                waiter.cancel();
+            }
+            waiter.check(null);
+            if (!waiter.done.isDone()) {
+                armRecheck();
+            }
+            return waiter.done.minimalCompletionStage();
+        }
+
+        private synchronized void armRecheck() {
+            if (recheck != null || closed) {
+                return;
+            }
+            try {
+                recheck = Scheduler.repeat(bus.scheduler(), "replay '" + group + "': its check of committed offsets for "
+                        + "caughtUpToNow", CAUGHT_UP_TO_NOW_RECHECK, CAUGHT_UP_TO_NOW_RECHECK, this::recheckWaiters);
+            } catch (RejectedExecutionException e) { // the bus's scheduler is closed: handled records still complete
+                log.debug("replay '{}' cannot check committed offsets for caughtUpToNow: {}", group, e.toString());
+            }
+        }
+
+        /** One run of the recheck: reads the committed offsets for the pending waiters, or stops when none is. */
+        private boolean recheckWaiters() {
+            if (waiters.isEmpty()) {
+                synchronized (this) {
+                    if (waiters.isEmpty() && recheck != null) { // a waiter added since arms it again
+                        recheck.cancel();
+                        recheck = null;
+                    }
+                }
+                return false;
+            }
+            Map<String, Map<Integer, Long>> committed = new TreeMap<>();
+            groups.forEach((topic, topicGroup) -> committed.put(topic, bus.transport().committedOffsets(topicGroup, topic)));
+            for (Waiter waiter : waiters) {
+                waiter.check(committed);
+            }
+            return false;
+        }
+
+        /** Fails every pending {@link #caughtUpToNow()}; called by {@link Replay#close()}. */
+        void close() {
+            closed = true;
+            for (Waiter waiter : waiters) {
+                waiter.cancel();
+            }
+            synchronized (this) {
+                if (recheck != null) {
+                    recheck.cancel();
+                    recheck = null;
+                }
+            }
+        }
+
+        /** What the handlers passed per topic and partition, merged with {@code committed} when given. */
+        private Map<String, Map<Integer, Long>> reached(Map<String, Map<Integer, Long>> committed) {
+            Map<String, Map<Integer, Long>> reached = new TreeMap<>();
+            for (String topic : target.keySet()) {
+                Map<Integer, Long> positions = new TreeMap<>(committed == null ? Map.of() : committed.getOrDefault(topic, Map.of()));
+                handled.getOrDefault(topic, Map.of()).forEach((p, o) -> positions.merge(p, o, Math::max));
+                reached.put(topic, positions);
+            }
+            return reached;
+        }
+
+        /** One pending {@link #caughtUpToNow()}: the end offsets at the call, and the stage to complete. */
+        private final class Waiter {
+            final Map<String, Map<Integer, Long>> target;
+            final CompletableFuture<ReplayProgress> done = new CompletableFuture<>();
+
+            Waiter(Map<String, Map<Integer, Long>> target) {
+                this.target = target;
+            }
+
+            /** Completes the stage when every partition reached its target, by the handlers or {@code committed}. */
+            void check(Map<String, Map<Integer, Long>> committed) {
+                if (done.isDone()) {
+                    return;
+                }
+                ReplayProgress progress = new ReplayProgress(target, reached(committed));
+                if (progress.isComplete()) {
+                    done.complete(progress);
+                }
+            }
+
+            void cancel() {
+                done.completeExceptionally(new CancellationException("replay '" + group
+                        + "' was closed before it applied every record published before caughtUpToNow() was called"));
             }
         }
 

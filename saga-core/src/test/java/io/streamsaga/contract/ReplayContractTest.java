@@ -158,4 +158,37 @@ public abstract class ReplayContractTest {
             assertEquals(10, old.size());
         }
     }
+
+    @Test
+    void caughtUpToNowCompletesOnceTheProjectionAppliedEveryEventPublishedBeforeTheCallADeadLetteredOneIncluded() throws Exception {
+        String topic = unique("orders");
+        ProjectionDefinition<Map<String, Long>> definition = ProjectionDefinition.<Map<String, Long>>builder(ConcurrentHashMap::new)
+                .on(topic, ReplayOrderPlaced.class, (model, e, ctx) -> {
+                    if (e.amount() < 0) {
+                        throw new IllegalArgumentException("a negative amount: " + e);
+                    }
+                    model.put(e.orderId(), e.amount());
+                }).build();
+        try (Projection<Map<String, Long>> projection = Projection.<Map<String, Long>>create(bus, unique("view")).start(definition)) {
+            publish(topic, 0, 10);
+            // the last event before the call is one the handler refuses: it is dead-lettered, and counts as applied
+            bus.publish(topic, "k-poison", new ReplayOrderPlaced("o-poison", -1)).toCompletableFuture().join();
+
+            java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> applied =
+                    projection.caughtUpToNow().toCompletableFuture();
+            waitFor(applied);
+
+            assertEquals(10, projection.readModel().size(), "every event before the call is in the read model");
+            assertEquals(11, applied.join().total());
+            assertTrue(applied.join().isComplete());
+            // with nothing published since, the next call has nothing to wait for
+            assertTrue(projection.caughtUpToNow().toCompletableFuture().isDone());
+        }
+    }
+
+    /** Waits for {@code stage}, pumping a caller-driven transport meanwhile. */
+    private void waitFor(java.util.concurrent.CompletableFuture<?> stage) {
+        eventually(() -> assertTrue(stage.isDone()));
+        stage.join();
+    }
 }

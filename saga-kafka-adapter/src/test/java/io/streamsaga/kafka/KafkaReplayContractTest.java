@@ -233,6 +233,40 @@ class KafkaReplayContractTest extends ReplayContractTest {
         }
     }
 
+    @Test
+    void caughtUpToNowCompletesOnATopicWrittenInTransactionsThoughNoHandlerSeesTheMarkerBeforeTheEnd() throws Exception {
+        // An exactly-once relay publishes each event in its handler's transaction, so the topic's end offset lies past
+        // the transaction's commit marker, which no handler is ever given: the projection's handled position stops
+        // one short of it, and only the group's committed offset (the consumer's position, past the marker) reaches it.
+        String commands = SharedKafkaBroker.unique("commands");
+        String orders = SharedKafkaBroker.unique("orders");
+        io.streamsaga.codec.TypeRegistry types = io.streamsaga.codec.TypeRegistry.builder()
+                .register("replay-contract-order-placed", 1, ReplayOrderPlaced.class).build();
+        try (KafkaTransport relayTransport = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers())
+                .exactlyOnce(SharedKafkaBroker.unique("relay")).build();
+             EventBus relay = EventBus.builder(relayTransport).types(types).build();
+             KafkaTransport viewTransport = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers()).build();
+             EventBus views = EventBus.builder(viewTransport).types(types).build();
+             io.streamsaga.cqrs.Projection<Map<String, Long>> projection = io.streamsaga.cqrs.Projection.<Map<String, Long>>create(
+                     views, SharedKafkaBroker.unique("view")).start(io.streamsaga.cqrs.ProjectionDefinition
+                     .<Map<String, Long>>builder(java.util.concurrent.ConcurrentHashMap::new)
+                     .on(orders, ReplayOrderPlaced.class, (model, e, ctx) -> model.put(e.orderId(), e.amount())).build())) {
+            relay.subscribe(SharedKafkaBroker.unique("relay"), commands, ReplayOrderPlaced.class,
+                    io.streamsaga.bus.SubscriptionOptions.fromEarliest(), (e, ctx) -> relay.publish(orders, e.orderId(), e));
+            relay.publish(commands, "o-1", new ReplayOrderPlaced("o-1", 100)).toCompletableFuture().join();
+            // the relayed event's transaction committed: the record at 0 of its partition, the marker at 1; the topic's
+            // other partitions have no record
+            await().atMost(Duration.ofSeconds(30)).until(() ->
+                    viewTransport.endOffsets(orders).values().stream().mapToLong(Long::longValue).sum() == 2);
+
+            ReplayProgress applied = projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
+
+            assertEquals(Map.of("o-1", 100L), projection.readModel());
+            assertTrue(applied.isComplete(), applied.toString());
+            assertEquals(2, applied.total(), "the record and its transaction's marker");
+        }
+    }
+
     /** Hands the admin client's total request count to the {@link AtomicReference} given as {@link #SINK}. */
     public static final class RequestCounter implements MetricsReporter {
         static final String SINK = "test.requests.sink";

@@ -262,4 +262,100 @@ class ProjectionTest {
             second.close();
         }
     }
+
+    @Test
+    void caughtUpToNowLetsAWriterReadItsOwnWritesWithoutPolling() throws Exception {
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(4).build();
+             EventBus bus = bus(transport);
+             Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition())) {
+            for (int i = 0; i < 50; i++) {
+                bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-1", i)).toCompletableFuture().join();
+            }
+            bus.publish("order-shipped", "o-7", new OrderShipped("o-7")).toCompletableFuture().join();
+
+            io.streamsaga.kappa.ReplayProgress applied = projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
+
+            assertEquals(51, applied.total());
+            assertEquals(50, projection.readModel().orders.size(), "every write before the call is in the read model");
+            assertEquals("shipped", projection.readModel().orders.get("o-7").status());
+        }
+    }
+
+    @Test
+    void caughtUpToNowDuringARebuildFollowsTheServingVersionNotTheOneBeingBuilt() throws Exception {
+        java.util.concurrent.CountDownLatch v2Reached = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v2Release = new java.util.concurrent.CountDownLatch(1);
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build(); EventBus bus = bus(transport);
+             Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition())) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
+            projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(blockingOn("o-1", v2Reached, v2Release,
+                    new java.util.concurrent.CountDownLatch(1), new java.util.concurrent.atomic.AtomicReference<>()));
+            assertTrue(v2Reached.await(30, TimeUnit.SECONDS)); // version 2 is held before it caught up
+            bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
+
+            projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
+
+            assertEquals(1, projection.version());
+            assertTrue(projection.readModel().orders.containsKey("o-2"));
+            v2Release.countDown();
+            rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aRebuildSwappingOutTheServingVersionFailsItsPendingCaughtUpToNowAndTheNextCallWaitsForTheNewVersion() throws Exception {
+        java.util.concurrent.CountDownLatch v1Reached = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v1Release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v2Reached = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch v2Release = new java.util.concurrent.CountDownLatch(1);
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build(); EventBus bus = bus(transport)) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders")
+                    .start(blockingOn("o-2", v1Reached, v1Release, new java.util.concurrent.CountDownLatch(1),
+                            new java.util.concurrent.atomic.AtomicReference<>()));
+            try {
+                projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(blockingOn("o-1", v2Reached, v2Release,
+                        new java.util.concurrent.CountDownLatch(1), new java.util.concurrent.atomic.AtomicReference<>()));
+                assertTrue(v2Reached.await(30, TimeUnit.SECONDS));
+                bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
+                assertTrue(v1Reached.await(30, TimeUnit.SECONDS)); // version 1 is busy with o-2 in its handler
+                java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> onVersion1 =
+                        projection.caughtUpToNow().toCompletableFuture();
+
+                v2Release.countDown(); // version 2 catches up to its start's end and swaps in before version 1 got there
+
+                assertInstanceOf(java.util.concurrent.CancellationException.class, assertThrows(
+                        java.util.concurrent.ExecutionException.class, () -> onVersion1.get(30, TimeUnit.SECONDS)).getCause());
+                v1Release.countDown();
+                rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertEquals(2, projection.version());
+                projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertTrue(projection.readModel().orders.containsKey("o-2"));
+            } finally {
+                v1Release.countDown();
+                v2Release.countDown();
+                projection.close();
+            }
+        }
+    }
+
+    @Test
+    void closingTheProjectionFailsAPendingCaughtUpToNowAndALaterCallAtOnce() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        try (EventBus bus = bus(transport)) {
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders").start(definition());
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100));
+            java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> pending =
+                    projection.caughtUpToNow().toCompletableFuture();
+
+            projection.close();
+
+            assertInstanceOf(java.util.concurrent.CancellationException.class,
+                    assertThrows(java.util.concurrent.CompletionException.class, pending::join).getCause());
+            assertInstanceOf(java.util.concurrent.CancellationException.class, assertThrows(
+                    java.util.concurrent.CompletionException.class, projection.caughtUpToNow().toCompletableFuture()::join).getCause());
+        }
+    }
 }

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -28,9 +29,10 @@ class ReprocessorTest {
     }
 
     private final InMemoryTransport transport = InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build();
+    private final VirtualScheduler scheduler = new VirtualScheduler();
     private final EventBus bus = EventBus.builder(transport)
             .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
-            .scheduler(new VirtualScheduler()).build();
+            .scheduler(scheduler).build();
     private final List<String> seen = new CopyOnWriteArrayList<>();
 
     @AfterEach
@@ -171,5 +173,137 @@ class ReprocessorTest {
         assertTrue(replay.isCaughtUp());
         assertEquals(List.of("o-0", "o-1"), seen.stream().sorted().toList());
         assertEquals(1, transport.messages("order-created.DLT").size());
+    }
+
+    @Test
+    void caughtUpToNowCompletesOnceEveryRecordPublishedBeforeTheCallIsHandledAndNotBefore() {
+        publish(0, 6);
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+        transport.drainAll();
+        publish(6, 10);
+
+        java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+        java.util.concurrent.CompletableFuture<Integer> seenAtCompletion = upToNow.thenApply(progress -> seen.size());
+        publish(10, 12); // after the call: not waited for
+        transport.drain(3);
+
+        assertFalse(upToNow.isDone(), "a record published before the call is still pending");
+        transport.drainAll();
+        assertTrue(upToNow.isDone());
+        assertEquals(10, upToNow.join().total());
+        assertTrue(upToNow.join().isComplete());
+        assertTrue(seenAtCompletion.join() >= 10, "the records before the call were applied when it completed");
+        assertTrue(seen.containsAll(List.of("o-6", "o-7", "o-8", "o-9")));
+    }
+
+    @Test
+    void caughtUpToNowWithNothingPendingCompletesAtOnceAlsoForPartitionsAndTopicsWithoutRecords() {
+        publish(0, 1); // one of the three partitions has a record, two have none
+        Replay replay = Reprocessor.builder(bus)
+                .on("order-created", OrderCreated.class, (e, ctx) -> seen.add(e.orderId()))
+                .on("never-published", OrderCreated.class, (e, ctx) -> seen.add(e.orderId()))
+                .build().start("stats-v2");
+        transport.drainAll();
+
+        java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+
+        assertTrue(upToNow.isDone(), "nothing was pending");
+        assertEquals(1, upToNow.join().total());
+        assertEquals(List.of("o-0"), seen);
+    }
+
+    @Test
+    void aDeadLetteredRecordCountsAsAppliedSoCaughtUpToNowDoesNotWaitForItForever() {
+        Replay replay = Reprocessor.builder(bus).on("order-created", OrderCreated.class, (e, ctx) -> {
+            if (e.orderId().equals("o-2")) {
+                throw new IllegalStateException("poison");
+            }
+            seen.add(e.orderId());
+        }).build().start("with-poison");
+        bus.publish("order-created", "same-key", new OrderCreated("o-1", 1));
+        bus.publish("order-created", "same-key", new OrderCreated("o-2", 2)); // the last record before the call
+
+        java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+        transport.drainAll();
+
+        assertTrue(upToNow.isDone(), "no record after the poison one, nor a progress() call, is needed");
+        assertEquals(List.of("o-2"), transport.messages("order-created.DLT").stream()
+                .map(m -> ((OrderCreated) m.payload()).orderId()).toList());
+        assertEquals(List.of("o-1"), seen);
+    }
+
+    @Test
+    void closingAReplayFailsItsPendingCaughtUpToNowWithACancellationAndALaterCallAtOnce() {
+        publish(0, 5);
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+        java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+
+        replay.close();
+
+        assertInstanceOf(java.util.concurrent.CancellationException.class,
+                assertThrows(java.util.concurrent.CompletionException.class, upToNow::join).getCause());
+        assertInstanceOf(java.util.concurrent.CancellationException.class, assertThrows(
+                java.util.concurrent.CompletionException.class, replay.caughtUpToNow().toCompletableFuture()::join).getCause());
+    }
+
+    @Test
+    void aBoundedReplayRefusesCaughtUpToNowAsItNeverAppliesWhatCameAfterItsStart() {
+        Replay replay = reprocessor(Reprocessor.Mode.UNTIL_TARGET).start("batch-1");
+
+        ConfigurationException refused = assertThrows(ConfigurationException.class, replay::caughtUpToNow);
+        assertTrue(refused.getMessage().contains("UNTIL_TARGET"), refused.getMessage());
+    }
+
+    @Test
+    void aPartitionAnotherMemberOfTheGroupHandlesCountsOnceItsCommittedOffsetReachesTheEndSeenByTheRecheck() {
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+        // another instance of the same replay joins its group and takes some of the partitions
+        io.streamsaga.bus.Subscription otherMember = transport.subscribe("stats-v2.order-created",
+                io.streamsaga.bus.TopicPattern.of("order-created"), io.streamsaga.bus.StartPosition.EARLIEST, record -> { });
+        try {
+            publish(0, 12);
+            java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+            transport.drainAll();
+            assertTrue(seen.size() < 12, "the other member handled some: " + seen);
+            assertFalse(upToNow.isDone(), "what the other member handled shows only in the group's committed offsets");
+
+            scheduler.advance(Duration.ofMillis(100));
+
+            assertTrue(upToNow.isDone());
+            assertEquals(12, upToNow.join().done());
+        } finally {
+            otherMember.close();
+        }
+    }
+
+    @Test
+    void noRecheckOfCommittedOffsetsRunsOnceNoCaughtUpToNowIsPending() {
+        InMemoryTransport counted = org.mockito.Mockito.spy(
+                InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build());
+        VirtualScheduler clock = new VirtualScheduler();
+        EventBus countedBus = EventBus.builder(counted)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .scheduler(clock).build();
+        try {
+            Replay replay = Reprocessor.builder(countedBus)
+                    .on("order-created", OrderCreated.class, (e, ctx) -> seen.add(e.orderId())).build().start("stats-v2");
+            countedBus.publish("order-created", "k", new OrderCreated("o-1", 1));
+            java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+            counted.drainAll();
+            assertTrue(upToNow.isDone());
+            clock.advance(Duration.ofMillis(100)); // the recheck armed while it was pending finds none and stops
+            org.mockito.Mockito.clearInvocations(counted);
+
+            clock.advance(Duration.ofSeconds(10));
+            countedBus.publish("order-created", "k", new OrderCreated("o-2", 2));
+            counted.drainAll();
+
+            org.mockito.Mockito.verify(counted, org.mockito.Mockito.never()).committedOffsets(
+                    org.mockito.ArgumentMatchers.anyString(), org.mockito.ArgumentMatchers.anyString());
+            assertEquals(0, clock.pendingTasks(), "the recheck stopped");
+        } finally {
+            countedBus.close();
+            counted.close();
+        }
     }
 }
