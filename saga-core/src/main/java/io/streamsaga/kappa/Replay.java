@@ -69,13 +69,15 @@ public final class Replay implements AutoCloseable {
      * closed at the call). Records published after the call, and partitions or topics created after it, are not waited
      * for.
      *
-     * <p>Costs two transport requests per topic at the call (one on the in-memory transport). Until then a record
-     * handled pays one read of an empty queue; while a stage is pending, a record that takes its partition to that
-     * stage's end checks it, and every 100 ms (on the bus's scheduler) the groups' committed offsets are read too, for
-     * what no handler of this process passes (records another member of the group handles, Kafka's transaction markers,
-     * aborted or retention-deleted records). Callbacks run on the thread that completes the stage: the caller's when
-     * nothing was pending, else a consumer thread of the replay or the scheduler's; never wait for the stage on a
-     * consumer thread of the replay itself (its handler), which would wait for itself.
+     * <p>The call asks the transport for each topic's end offsets (on Kafka two Admin requests a topic). While no stage
+     * is pending a handled record pays one read of an empty queue; while one is, a record that takes its partition to
+     * that stage's end checks it, and every 100 ms (on the bus's scheduler) the groups' committed offsets are read for
+     * every pending stage, for what no handler of this process passes: records another member of the group handles,
+     * Kafka's transaction markers (a topic written in transactions ends past its last record) and aborted or
+     * retention-deleted records. Callbacks run on the thread that completes the stage: the caller's when nothing was
+     * pending, else a consumer thread of the replay or the scheduler's. Never wait for the stage in a handler of the
+     * replay itself, which would wait for its own consumer thread. What the transport throws asking for the end
+     * offsets (on Kafka a retriable {@code KafkaTransportException} past its request timeout) reaches the caller.
      *
      * @throws io.streamsaga.ConfigurationException for a {@link Reprocessor.Mode#UNTIL_TARGET} replay, which never
      *                                              applies what was published after its start

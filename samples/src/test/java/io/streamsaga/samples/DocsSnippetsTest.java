@@ -73,6 +73,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -533,6 +534,31 @@ class DocsSnippetsTest {
             assertEquals(2, projection.version());
             assertEquals(1, queries.ask(new GetOrdersQuery("u-1", "created")).size());
             projection.close();
+        } finally {
+            transport.close();
+        }
+    }
+
+    @Test
+    void cqrsReadYourWritesSnippetQueriesTheOrderTheCommandJustCreated() {
+        Map<String, String> users = Map.of("u-1", "Nguyen An");
+        InMemoryTransport transport = InMemoryTransport.builder().build(); // delivery on consumer threads, as on a broker
+        try (EventBus bus = EventBus.builder(transport).types(TypeRegistry.builder()
+                .register("order-created", 1, OrderCreatedEvent.class).build()).build();
+             Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "order-read-model")
+                     .start(ProjectionDefinition.builder(OrderReadModel::new)
+                             .on("order-created", OrderCreatedEvent.class, (model, event, ctx) -> model.insert(new OrderView(
+                                     event.orderId(), event.userId(), users.get(event.userId()), "created", event.amount(), event.timestamp())))
+                             .build())) {
+            QueryBus queries = new QueryBus().register(GetOrdersQuery.class, q -> projection.readModel().find(q.userId(), q.status()));
+            CommandBus commands = new CommandBus().register(CreateOrderCommand.class, new CreateOrderHandler(bus));
+
+            CommandResult<String> created = commands.send(new CreateOrderCommand("u-1", 250));
+            projection.caughtUpToNow().toCompletableFuture().orTimeout(5, TimeUnit.SECONDS).join(); // the order's event is applied
+            List<OrderView> mine = queries.ask(new GetOrdersQuery("u-1", "created")); // so the query sees the new order
+
+            assertInstanceOf(CommandResult.Accepted.class, created);
+            assertEquals(List.of("ord-1"), mine.stream().map(OrderView::orderId).toList());
         } finally {
             transport.close();
         }
