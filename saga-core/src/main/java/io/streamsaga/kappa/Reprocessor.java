@@ -14,6 +14,7 @@ import io.streamsaga.time.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,7 +22,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Queue;
 import java.util.TreeMap;
-import java.time.Duration;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -203,10 +203,10 @@ public final class Reprocessor {
          */
         private void passed(String topic, DeliveryContext ctx) {
             long partitionTarget = target.get(topic).getOrDefault(ctx.partition(), 0L);
-            long[] moved = new long[2]; // the partition's position before and after this record
+            long[] moved = new long[2]; // the partition's position before (-1: none yet) and after this record
             handled.computeIfAbsent(topic, t -> new ConcurrentHashMap<>()).compute(ctx.partition(), (p, before) -> {
                 long now = before == null ? ctx.offset() + 1 : Math.max(before, ctx.offset() + 1);
-                moved[0] = before == null ? 0 : before;
+                moved[0] = before == null ? -1 : before;
                 moved[1] = now;
                 return now;
             });
