@@ -271,12 +271,14 @@ class ProjectionTest {
             for (int i = 0; i < 50; i++) {
                 bus.publish("order-created", "o-" + i, new OrderCreated("o-" + i, "u-1", i)).toCompletableFuture().join();
             }
-            bus.publish("order-shipped", "o-7", new OrderShipped("o-7")).toCompletableFuture().join();
 
             io.streamsaga.kappa.ReplayProgress applied = projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
 
-            assertEquals(51, applied.total());
+            assertEquals(50, applied.total());
             assertEquals(50, projection.readModel().orders.size(), "every write before the call is in the read model");
+            // the shipping is read on a topic of its own, in no set order with order-created: shipped once o-7 is there
+            bus.publish("order-shipped", "o-7", new OrderShipped("o-7")).toCompletableFuture().join();
+            projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
             assertEquals("shipped", projection.readModel().orders.get("o-7").status());
         }
     }
