@@ -51,8 +51,12 @@ public final class Replay implements AutoCloseable {
 
     /**
      * Completes once every partition reached the position it had when the replay started, or exceptionally
-     * with a {@link CancellationException} when the replay is {@linkplain #close() closed} before. Callbacks run
-     * on the consumer thread that handled the last record.
+     * with a {@link CancellationException} when the replay is {@linkplain #close() closed} before. Checked when a
+     * handled record takes a partition to its target, and, while the replay has passed no record for 100 ms, against
+     * the groups' committed offsets on the bus's scheduler: a partition whose end lies past the records handed to a
+     * handler (a topic whose last write was a transaction ends past its commit marker) or that another member of the
+     * group handles shows as reached only there. Callbacks run on the consumer thread that handled the last record,
+     * or the scheduler's.
      */
     public CompletionStage<ReplayProgress> caughtUp() {
         return caughtUp.minimalCompletionStage();

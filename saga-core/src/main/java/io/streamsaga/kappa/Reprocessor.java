@@ -36,8 +36,9 @@ import java.util.concurrent.RejectedExecutionException;
  * when the replay starts; {@link Replay#progress()} compares the groups' committed positions to them and
  * {@link Replay#caughtUp()} completes when they are reached. Handling a record costs the replay only local
  * bookkeeping: it asks the transport for the committed offsets when a record it handled takes a partition to
- * its target, and at each {@link Replay#progress()} call (which also notices a target reached by another
- * member of the group), never once per record. The replay then either goes on following the
+ * its target, at each {@link Replay#progress()} call, and, until caught up, every 100 ms in which it passed no
+ * record (which notices a target reached by another member of the group, or past a transaction's commit marker
+ * no handler is given), never once per record. The replay then either goes on following the
  * topics live ({@link Mode#FOLLOW}, for a projection that takes over) or stops and ignores anything
  * published after the start ({@link Mode#UNTIL_TARGET}, for a batch recompute that covers an exact log
  * position). A record whose handler keeps failing (or that cannot be decoded) is dead-lettered by the bus as
@@ -51,10 +52,10 @@ public final class Reprocessor {
     private static final Logger log = LoggerFactory.getLogger(Reprocessor.class);
 
     /**
-     * How often a {@link Replay#caughtUpToNow()} still pending reads the groups' committed offsets: a partition whose
-     * last records this process never hands to a handler (another member of the group handles them, Kafka's
-     * transaction markers or aborted records lie before the end, retention deleted them unread) only shows as passed
-     * there.
+     * How often a {@link Replay#caughtUpToNow()} still pending reads the groups' committed offsets, and a replay not
+     * caught up yet does when it passed no record since the last time: a partition whose last records this process
+     * never hands to a handler (another member of the group handles them, Kafka's transaction markers or aborted
+     * records lie before the end, retention deleted them unread) only shows as passed there.
      */
     static final Duration CAUGHT_UP_TO_NOW_RECHECK = Duration.ofMillis(100);
 
@@ -156,6 +157,7 @@ public final class Reprocessor {
             return run.progress();
         }, run.caughtUp, run::caughtUpToNow, run::close, subscriptions);
         run.checkCaughtUp(); // an empty log, or a target already reached
+        run.armRecheck(); // unless caught up: a target only the committed offsets show reached (transaction markers)
         return run.replay;
     }
 
@@ -170,7 +172,8 @@ public final class Reprocessor {
         final Queue<Waiter> waiters = new ConcurrentLinkedQueue<>();
         volatile Replay replay;
         volatile boolean closed;
-        private Scheduler.Cancellable recheck; // guarded by this: reads committed offsets while waiters are pending
+        private Scheduler.Cancellable recheck; // guarded by this: reads committed offsets while recheckWanted()
+        private long positionAtLastRecheck = -1; // the sum of the handled positions; only the recheck reads and writes it
 
         Run(String group, Map<String, Map<Integer, Long>> target) {
             this.group = group;
@@ -241,7 +244,10 @@ public final class Reprocessor {
             }
             Waiter waiter = new Waiter(now);
             waiters.add(waiter); // before the first check: a record passed meanwhile is then seen by one or the other
-            waiter.done.whenComplete((progress, error) -> waiters.remove(waiter));
+            waiter.done.whenComplete((progress, error) -> {
+                waiters.remove(waiter);
+                disarmRecheckWhenIdle();
+            });
             if (closed) { // close() ran since the check above and may have missed this waiter
                 waiter.cancel();
             }
@@ -252,8 +258,14 @@ public final class Reprocessor {
             return waiter.done.minimalCompletionStage();
         }
 
-        private synchronized void armRecheck() {
-            if (recheck != null || closed) {
+        /** Whether the recheck has work: a {@link #caughtUpToNow()} pending, or {@link #caughtUp} not reached yet. */
+        private boolean recheckWanted() {
+            return !waiters.isEmpty() || !caughtUp.isDone();
+        }
+
+        /** Arms the recheck when it has work and is not armed; a waiter is added, or the run started, before. */
+        synchronized void armRecheck() {
+            if (recheck != null || closed || !recheckWanted()) {
                 return;
             }
             try {
@@ -264,15 +276,37 @@ public final class Reprocessor {
             }
         }
 
-        /** One run of the recheck: reads the committed offsets for the pending waiters, or stops when none is. */
+        /** Cancels the recheck once it has no work; a waiter added since arms it again (it is added before it arms). */
+        private synchronized void disarmRecheckWhenIdle() {
+            if (recheck != null && !recheckWanted()) {
+                recheck.cancel();
+                recheck = null;
+            }
+        }
+
+        /**
+         * One run of the recheck: reads the committed offsets for the pending waiters, and for {@link #caughtUp} when
+         * no record was passed since the last run (a replay still moving checks it when a record reaches a target, so
+         * a long replay makes no request every run, but one that stopped short of its target, before a transaction's
+         * commit marker or with partitions another member handles, is seen caught up); stops when there is no work.
+         */
         private boolean recheckWaiters() {
-            if (waiters.isEmpty()) {
-                synchronized (this) {
-                    if (waiters.isEmpty() && recheck != null) { // a waiter added since arms it again
-                        recheck.cancel();
-                        recheck = null;
-                    }
+            if (!recheckWanted() || closed) {
+                disarmRecheckWhenIdle();
+                return false;
+            }
+            long position = 0;
+            for (Map<Integer, Long> positions : handled.values()) {
+                for (long p : positions.values()) {
+                    position += p;
                 }
+            }
+            boolean quiet = position == positionAtLastRecheck;
+            positionAtLastRecheck = position;
+            if (quiet && !caughtUp.isDone()) {
+                checkCaughtUp();
+            }
+            if (waiters.isEmpty()) {
                 return false;
             }
             Map<String, Map<Integer, Long>> committed = new TreeMap<>();
@@ -335,12 +369,13 @@ public final class Reprocessor {
         }
 
         void checkCaughtUp() {
-            if (caughtUp.isDone() || replay == null) {
+            if (caughtUp.isDone() || replay == null || closed) {
                 return; // replay is null only while the subscriptions are being made; start() checks again
             }
             ReplayProgress progress = progress();
             if (progress.isComplete() && caughtUp.complete(progress)) {
                 log.info("replay '{}' caught up: {}", group, progress);
+                disarmRecheckWhenIdle();
                 if (mode == Mode.UNTIL_TARGET) {
                     replay.close();
                 }

@@ -267,6 +267,44 @@ class KafkaReplayContractTest extends ReplayContractTest {
         }
     }
 
+    @Test
+    void aProjectionOnATopicWhoseLastWriteWasTransactionalCatchesUpAndItsRebuildSwapsInWithNoFurtherRecord() throws Exception {
+        // The topic's end offset (the target taken at the start) lies past the last transaction's commit marker, which no
+        // handler is given: the handled position stops one short of it. caughtUp() was checked only when a handled record
+        // took a partition to its target, so on a quiet topic it never completed (nor did a rebuild swap in) until the
+        // next record or a progress() call; only the group's committed offset (the consumer's position) passes the marker.
+        String topic = SharedKafkaBroker.unique("orders");
+        try (KafkaTransport here = KafkaTransport.builder().bootstrapServers(SharedKafkaBroker.bootstrapServers()).build();
+             EventBus views = EventBus.builder(here).build();
+             KafkaProducer<String, byte[]> transactional = new KafkaProducer<>(Map.of(
+                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, SharedKafkaBroker.bootstrapServers(),
+                     ProducerConfig.TRANSACTIONAL_ID_CONFIG, SharedKafkaBroker.unique("writer")),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            transactional.initTransactions();
+            transactional.beginTransaction();
+            RecordMetadata written = transactional.send(new ProducerRecord<>(topic, "o-1",
+                    "{\"orderId\":\"o-1\",\"amount\":100}".getBytes(StandardCharsets.UTF_8))).get();
+            transactional.commitTransaction();
+            // the marker is written once the coordinator completes the commit, after commitTransaction returned
+            await().atMost(Duration.ofSeconds(30)).until(() ->
+                    here.endOffsets(topic).getOrDefault(written.partition(), 0L) == written.offset() + 2);
+
+            try (io.streamsaga.cqrs.Projection<Map<String, Long>> projection = io.streamsaga.cqrs.Projection.<Map<String, Long>>create(
+                    views, SharedKafkaBroker.unique("view")).start(io.streamsaga.cqrs.ProjectionDefinition
+                    .<Map<String, Long>>builder(java.util.concurrent.ConcurrentHashMap::new)
+                    .on(topic, JsonNode.class, (model, e, ctx) -> model.put(e.get("orderId").asText(), e.get("amount").asLong()))
+                    .build())) {
+                ReplayProgress caughtUp = projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertTrue(caughtUp.isComplete(), caughtUp.toString());
+                assertEquals(Map.of("o-1", 100L), projection.readModel());
+
+                Map<String, Long> rebuilt = projection.rebuild().swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertEquals(Map.of("o-1", 100L), rebuilt);
+                assertEquals(2, projection.version());
+            }
+        }
+    }
+
     /** Hands the admin client's total request count to the {@link AtomicReference} given as {@link #SINK}. */
     public static final class RequestCounter implements MetricsReporter {
         static final String SINK = "test.requests.sink";

@@ -277,6 +277,30 @@ class ReprocessorTest {
     }
 
     @Test
+    void aReplayWhoseLastPartitionsAnotherMemberHandledCatchesUpByTheRecheckOnceQuietAndTheRecheckThenStops() {
+        // caughtUp was checked only when a record handled here took a partition to its target (or at a progress()
+        // call): a target reached where no handler of this process passes (another member's partitions, on Kafka a
+        // transaction's commit marker after the last record) left it pending on a quiet topic
+        publish(0, 12);
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+        io.streamsaga.bus.Subscription otherMember = transport.subscribe("stats-v2.order-created",
+                io.streamsaga.bus.TopicPattern.of("order-created"), io.streamsaga.bus.StartPosition.EARLIEST, record -> { });
+        try {
+            transport.drainAll();
+            assertTrue(seen.size() < 12, "the other member handled some: " + seen);
+            assertFalse(replay.isCaughtUp(), "what the other member handled shows only in the group's committed offsets");
+
+            scheduler.advance(Duration.ofMillis(200)); // a run that finds records passed since the start, then a quiet one
+
+            assertTrue(replay.isCaughtUp());
+            assertEquals(12, replay.caughtUp().toCompletableFuture().join().done());
+            assertEquals(0, scheduler.pendingTasks(), "the recheck stopped once caught up");
+        } finally {
+            otherMember.close();
+        }
+    }
+
+    @Test
     void noRecheckOfCommittedOffsetsRunsOnceNoCaughtUpToNowIsPending() {
         InMemoryTransport counted = org.mockito.Mockito.spy(
                 InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build());
