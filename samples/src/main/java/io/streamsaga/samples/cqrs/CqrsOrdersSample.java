@@ -91,8 +91,10 @@ public final class CqrsOrdersSample {
         public String execute(CreateOrderCommand command) {
             String orderId = "ord-" + ids.incrementAndGet();
             orderRepository.put(orderId, command.amount());
+            // joined: the command succeeds only once its event is in the log (a failed publish fails the command
+            // instead of leaving an order the read side never sees), as docs/architectures.md asks of a command handler
             bus.publish("order-created", orderId, new OrderCreatedEvent(orderId, command.userId(), command.amount(),
-                    bus.scheduler().clock().instant()));
+                    bus.scheduler().clock().instant())).toCompletableFuture().join();
             return orderId;
         }
     }
