@@ -64,7 +64,7 @@ import java.util.function.Predicate;
  *       re-arms the deadlines stored under its name, so timeouts survive a restart; a deadline stored while the
  *       aggregator had a timeout is honoured (with the current {@link TimeoutPolicy}) even if it no longer has one.</li>
  *   <li>Outcomes survive a crash: a completed group is saved as {@link GroupState#RELEASING} before its
- *       releaser runs and as {@link GroupState#COMPLETED} once it returned, and a timeout is saved as
+ *       releaser runs and as {@link GroupState#COMPLETED} once it returned (and its publishes went through), and a timeout is saved as
  *       {@link GroupState#TIMING_OUT} before its release or
  *       dead letters run, with a lease of {@link Builder#releaseLease} (as a release) during which no other instance
  *       touches it, and is
@@ -77,7 +77,11 @@ import java.util.function.Predicate;
  *       part's redelivery or the group's deadline claims the group (a versioned save: of several instances one wins) and releases it again (reopening it, as a
  *       first release does, should the releaser throw), while a part of a COMPLETED group arriving again is only
  *       a duplicate.</li>
- *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again;
+ *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again; so
+ *       does a publish the releaser made on its thread that failed, awaited or not (a class the registry lacks, the
+ *       transport's refusal, a closed bus): the group is recorded released only once those publishes went through,
+ *       on a consumer thread and on a timer alike, so that a part redelivered after such a failure releases the
+ *       group again rather than being taken for a duplicate of a released group;
  *       should that part never come back, the release is retried on the {@link Scheduler}: at the group's
  *       deadline, then every timeout, until it succeeds or {@code keepClosed} passed since the part that completed
  *       the group arrived: a retry then that fails too dead-letters the group's parts with the release's error
@@ -331,7 +335,7 @@ public final class EventAggregator implements AutoCloseable {
                 scheduler.clock().instant().plus(config.keepClosed())).withVersion(releasing.version() + 1);
         outcomeStarts(releasing.key());
         try {
-            config.releaser().release(new Aggregate(completed, false, bus.codec()));
+            releaseAwaitingPublishes(new Aggregate(completed, false, bus.codec()));
         } finally {
             outcomeEnded(releasing.key());
         }
@@ -346,6 +350,21 @@ public final class EventAggregator implements AutoCloseable {
             log.warn("release of group '{}' of aggregator '{}' outlived its lease {} and was taken over: the group may have been released twice",
                     releasing.key(), config.name(), config.releaseLease());
         }
+    }
+
+    /**
+     * Runs the releaser and waits for what it published (on this thread, awaited or not), so that a group is recorded
+     * released only once its outcome went through: a publish the releaser does not wait for that fails (a class the
+     * registry lacks, the transport's refusal, a closed bus) fails the release with its {@link
+     * io.streamsaga.bus.PublishException}, as a releaser that threw, and the group is reopened for the release to run
+     * again, rather than recorded released with its outcome lost (a redelivered part of a released group is only a
+     * duplicate). Also on a timer (a retried release, a partial one), where no delivery waits for those publishes.
+     */
+    private void releaseAwaitingPublishes(Aggregate aggregate) throws Exception {
+        bus.awaitingPublishes(() -> {
+            config.releaser().release(aggregate);
+            return null;
+        });
     }
 
     /**
@@ -707,7 +726,7 @@ public final class EventAggregator implements AutoCloseable {
         outcomeStarts(key);
         try {
             if (outcome == GroupState.TIMED_OUT_RELEASED) {
-                config.releaser().release(new Aggregate(closedGroup, true, bus.codec()));
+                releaseAwaitingPublishes(new Aggregate(closedGroup, true, bus.codec()));
             } else {
                 deadLetter(closedGroup);
             }

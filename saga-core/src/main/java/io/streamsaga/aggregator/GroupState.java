@@ -24,8 +24,9 @@ public enum GroupState {
     TIMING_OUT,
     /**
      * A completion rule held and the releaser is running (or the process died before it returned); closed to
-     * new parts. It becomes {@link #COMPLETED} once the releaser returned, and {@link #OPEN} again, with all its
-     * parts, when the releaser threw (the first time or run again). Its deadline is the release's lease
+     * new parts. It becomes {@link #COMPLETED} once the releaser returned and what it published on its thread went
+     * through, and {@link #OPEN} again, with all its parts, when the releaser threw or such a publish failed (the first
+     * time or run again). Its deadline is the release's lease
      * ({@code releaseLease} after the release began): until then no other release of the group runs, and the
      * part that completed the group arriving again (not acknowledged until the releaser returned) is taken
      * without a release, the instance taking it checking the group when the lease ends. Once it passed with the group still RELEASING (its releaser

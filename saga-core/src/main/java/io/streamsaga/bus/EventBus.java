@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletionStage;
 import java.util.random.RandomGenerator;
 
@@ -133,6 +134,26 @@ public interface EventBus extends AutoCloseable {
      * @throws InterruptedException when interrupted while waiting
      */
     void awaitPublishes() throws InterruptedException;
+
+    /**
+     * Runs {@code work} on the calling thread and waits for what it published there through this bus, whether or not
+     * it waited for those stages itself; throws the {@link PublishException} of one that failed (naming its topic), as
+     * a delivery fails on a failed publish of its handler, else returns what {@code work} returned. In a handler it
+     * waits for what the delivery published so far, as {@link #awaitPublishes()} does (in a transport's transaction
+     * with the delivery, Kafka's exactly-once mode, that transaction answers for them instead); outside one (a timer's
+     * thread), where no delivery waits for them, for the publishes {@code work} made on this thread. For work whose
+     * outcome is recorded only once what it published went through: an aggregator records a group released only once
+     * its releaser's publishes did. A publish from another thread the work started is not waited for. The default, for a class implementing
+     * this interface by delegating to another bus (which should delegate this method), runs {@code work} and then
+     * {@link #awaitPublishes()}.
+     *
+     * @throws Exception what {@code work} threw, or the {@link PublishException} of a publish of it that failed
+     */
+    default <T> T awaitingPublishes(Callable<T> work) throws Exception {
+        T result = work.call();
+        awaitPublishes();
+        return result;
+    }
 
     /** The codec (and through it the type registry). */
     EventCodec codec();

@@ -254,4 +254,23 @@ class HandlerPublishFailureTest {
         assertEquals(1, dead.size());
         assertEquals(IllegalStateException.class.getName(), dead.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
     }
+
+    @Test
+    void workRunOutsideAHandlerAwaitingItsPublishesFailsWithTheFailedPublishItDidNotWaitFor() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).build();
+
+        PublishException failure = org.junit.jupiter.api.Assertions.assertThrows(PublishException.class,
+                () -> bus.awaitingPublishes(() -> bus.publish("payment-requested", "o-1", new NotRegistered("o-1"))));
+
+        assertTrue(failure.getMessage().contains("payment-requested")
+                && failure.getMessage().contains("a publish outside a handler failed"), failure.getMessage());
+        assertEquals("done", org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> bus.awaitingPublishes(() -> {
+            bus.publish("payment-requested", "o-1", new PaymentRequested("o-1"));
+            return "done";
+        })), "work whose publishes went through returns what it returned");
+        bus.publish("payment-requested", "o-1", new NotRegistered("o-1")); // outside any such work: its caller's to see
+        assertEquals("after", org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> bus.awaitingPublishes(() -> "after")),
+                "a failed publish made before the work is not the work's");
+    }
 }

@@ -49,6 +49,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -94,6 +95,11 @@ public final class DefaultEventBus implements EventBus {
      * for ({@link #partOfDelivery}); null on a thread that never ran a handler of this bus.
      */
     private final ThreadLocal<HandlerPublishes> handlerPublishes = new ThreadLocal<>();
+    /**
+     * Per thread, while {@link #awaitingPublishes} runs work on it outside a handler: the publishes that work made
+     * (noted under a null cause), which it waits for; null otherwise.
+     */
+    private final ThreadLocal<HandlerPublishes> workPublishes = new ThreadLocal<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     /** Set by close() before it closes the subscriptions: a subscribe that missed it sees it and closes its own. */
     private volatile boolean closed;
@@ -139,7 +145,7 @@ public final class DefaultEventBus implements EventBus {
     public CompletionStage<RecordPosition> publish(String topic, String key, Object event, Map<String, String> headers) {
         Message cause = current.get();
         CompletionStage<RecordPosition> stage = publish(cause, topic, key, event, headers);
-        return cause == null ? stage : partOfDelivery(cause, topic, null, stage);
+        return cause == null ? partOfWork(topic, null, stage) : partOfDelivery(cause, topic, null, stage);
     }
 
     private CompletionStage<RecordPosition> publish(Message cause, String topic, String key, Object event,
@@ -190,7 +196,57 @@ public final class DefaultEventBus implements EventBus {
     public CompletionStage<RecordPosition> publish(Message message) {
         Message cause = current.get();
         CompletionStage<RecordPosition> stage = publish(cause, message);
-        return cause == null || message == null ? stage : partOfDelivery(cause, message.topic(), message.id(), stage);
+        if (message == null) {
+            return stage;
+        }
+        return cause == null ? partOfWork(message.topic(), message.id(), stage)
+                : partOfDelivery(cause, message.topic(), message.id(), stage);
+    }
+
+    @Override
+    public <T> T awaitingPublishes(Callable<T> work) throws Exception {
+        if (current.get() != null) { // in a handler: its publishes are noted as the delivery's
+            T result = work.call();
+            awaitPublishes();
+            return result;
+        }
+        HandlerPublishes outer = workPublishes.get();
+        HandlerPublishes publishes = new HandlerPublishes();
+        workPublishes.set(publishes);
+        T result;
+        try {
+            result = work.call();
+        } finally {
+            if (outer == null) {
+                workPublishes.remove();
+            } else {
+                workPublishes.set(outer);
+            }
+        }
+        PublishException failure = publishes.isEmpty() ? null : publishes.awaitThoseOf(null);
+        if (failure != null) {
+            throw failure;
+        }
+        return result;
+    }
+
+    /**
+     * A publish made outside a handler: noted when {@link #awaitingPublishes} runs work on this thread (unless it
+     * completed normally at once; a {@code publish(Message)} that went through answers a failed one under its id).
+     */
+    private CompletionStage<RecordPosition> partOfWork(String topic, String messageId, CompletionStage<RecordPosition> stage) {
+        HandlerPublishes publishes = workPublishes.get();
+        if (publishes == null) {
+            return stage;
+        }
+        boolean done = stage instanceof CompletableFuture<RecordPosition> future && future.isDone()
+                && !future.isCompletedExceptionally();
+        if (!done) {
+            publishes.add(null, topic, messageId, stage);
+        } else if (messageId != null && !publishes.isEmpty()) {
+            publishes.sentAgain(null, messageId);
+        }
+        return stage;
     }
 
     /**
@@ -1204,7 +1260,8 @@ public final class DefaultEventBus implements EventBus {
         }
 
         /**
-         * Waits for the publishes made by the handler of {@code delivered} and forgets them; returns the first one's
+         * Waits for the publishes made by the handler of {@code delivered} (null: by the work {@link DefaultEventBus#awaitingPublishes}
+         * runs) and forgets them; returns the first one's
          * failure (the others' suppressed by it) as a {@link PublishException} naming its topic, or null when all
          * completed normally (or a failed one's message went through under its id in another of them).
          */
@@ -1248,7 +1305,8 @@ public final class DefaultEventBus implements EventBus {
                 }
                 Throwable error = errors.get(i);
                 PublishException named = error instanceof PublishException publish ? publish
-                        : new PublishException(failedTopics.get(i), "a publish of the handler failed: " + error, error,
+                        : new PublishException(failedTopics.get(i), (delivered == null ? "a publish outside a handler failed: "
+                        : "a publish of the handler failed: ") + error, error,
                         !(error instanceof StreamSagaException refusal) || refusal.isRetriable());
                 if (failure == null) {
                     failure = named;
