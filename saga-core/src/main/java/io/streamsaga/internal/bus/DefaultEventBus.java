@@ -55,6 +55,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -100,6 +101,11 @@ public final class DefaultEventBus implements EventBus {
      * (noted under a null cause), which it waits for; null otherwise.
      */
     private final ThreadLocal<HandlerPublishes> workPublishes = new ThreadLocal<>();
+    /**
+     * How many {@link #awaitingPublishes} runs are under way outside a handler, on any thread: while none is, a publish
+     * outside a handler skips the thread-local lookup (a producer's publish is the bus's hottest path).
+     */
+    private final AtomicInteger worksRunning = new AtomicInteger();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     /** Set by close() before it closes the subscriptions: a subscribe that missed it sees it and closes its own. */
     private volatile boolean closed;
@@ -213,10 +219,12 @@ public final class DefaultEventBus implements EventBus {
         HandlerPublishes outer = workPublishes.get();
         HandlerPublishes publishes = new HandlerPublishes();
         workPublishes.set(publishes);
+        worksRunning.incrementAndGet();
         T result;
         try {
             result = work.call();
         } finally {
+            worksRunning.decrementAndGet();
             if (outer == null) {
                 workPublishes.remove();
             } else {
@@ -235,6 +243,9 @@ public final class DefaultEventBus implements EventBus {
      * completed normally at once; a {@code publish(Message)} that went through answers a failed one under its id).
      */
     private CompletionStage<RecordPosition> partOfWork(String topic, String messageId, CompletionStage<RecordPosition> stage) {
+        if (worksRunning.get() == 0) {
+            return stage;
+        }
         HandlerPublishes publishes = workPublishes.get();
         if (publishes == null) {
             return stage;
