@@ -71,9 +71,14 @@ public interface Transport extends AutoCloseable {
      * Whether what is published on the calling thread goes into one transaction with the delivery being handled on it,
      * committed or aborted with it by the transport (Kafka's exactly-once mode): a failed publish then makes the
      * transport take the delivery back ({@link #afterDelivery}), so the bus need not wait for the publishes a handler
-     * made before the delivery counts as handled. False by default (and outside a delivery): the bus acknowledges a
-     * delivery only once every publish its handler made on its thread has completed, and fails the handling when one
-     * failed. Asked on the delivering thread, only for a publish whose stage was not completed normally at once.
+     * made before the delivery counts as handled: only one failed already when the handler returns fails the handling
+     * then, and once the transport withdrew the delivery, one of those left in flight that failed non-retriably (a
+     * record refused for good, not one aborted with its transaction: report that one as retriable) fails it, the
+     * record's next delivery then handling it as the retry policy says. False by default (and outside a delivery): the
+     * bus acknowledges a delivery only once every publish its handler made on its thread has completed, and fails the
+     * handling when one failed. Asked on the delivering thread, when a handler that made a publish whose stage was not
+     * completed normally at once returns, or calls {@code EventBus.awaitPublishes} (on a transport that {@link
+     * #redeliversPerPartition redelivers per partition}: the bus waits for the publishes on any other).
      */
     default boolean publishesInDeliveryTransaction() {
         return false;

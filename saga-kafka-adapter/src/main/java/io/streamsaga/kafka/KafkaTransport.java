@@ -314,13 +314,13 @@ public final class KafkaTransport implements Transport {
         } catch (RuntimeException e) {
             // closed between the check and the send: the producer refuses it for that reason only
             return closed ? new TransportClosedException(message.topic(), "the Kafka transport is closed")
-                    : failure(message.topic(), e);
+                    : failure(message.topic(), transaction == null ? e : transaction.thrownBySend(e));
         }
     }
 
     /**
-     * Retriable when Kafka says so (also for a record the producer aborted with its transaction because another
-     * record of it was refused as too large: ConsumerLoop.Transaction#reporting), and for a send into a transaction the
+     * Retriable when Kafka says so (also for a record the producer aborted with its transaction, or refused, because
+     * another record of it failed: ConsumerLoop.Transaction#reporting), and for a send into a transaction the
      * broker aborted for its timeout ({@link InvalidProducerEpochException}): the bus's retry runs in the member's next
      * transaction. A record too
      * large for Kafka is a {@link MessageTooLargeException}, to which the bus's dead-lettering reacts.
@@ -1407,14 +1407,16 @@ public final class KafkaTransport implements Transport {
          * subscription of the group, so a subscription re-created after a close gets the id a restarted instance
          * would use; a closed subscription's number is free once its thread has ended, so one closed from its
          * handler keeps it until its last batch is committed); what a handler publishes and the consumed offsets commit in one
-         * transaction. A transaction that cannot commit although every handler returned (a handler swallowed its
-         * own failed publish) is aborted and its batch redelivered after {@link #redeliveryBackoff}, again and
-         * again until it commits: nothing dead-letters it, so a handler should let its publish failures
-         * propagate. A batch open longer than the producer's {@code transaction.timeout.ms} (a
-         * {@link #producerProperty}) is aborted (by the broker, and by the member instead of a commit): a
-         * publish after the broker's abort fails, retriable, and the member logs it and handles the batch again
-         * (with a new producer with the same id on a cluster at {@code transaction.version} 1), unless a restarted
-         * instance has fenced it meanwhile (docs/kafka.md).
+         * transaction. A publish refused for good (over {@code max.request.size} or the topic's
+         * {@code max.message.bytes}, awaited or not) is the failure of the record whose handler made it: the transaction
+         * aborts, and the batch's next handling, after {@link #redeliveryBackoff}, dead-letters that record and commits
+         * the others. A transaction that cannot commit for another reason although every handler returned (a publish
+         * failed retriably, or one made outside a handler was refused) is aborted and its batch redelivered after the
+         * backoff, again and again until it commits. A batch open longer than the producer's
+         * {@code transaction.timeout.ms} (a {@link #producerProperty}) is aborted (by the broker, and by the member
+         * instead of a commit): a publish after the broker's abort fails, retriable, and the member logs it and
+         * handles the batch again (with a new producer with the same id on a cluster at {@code transaction.version}
+         * 1), unless a restarted instance has fenced it meanwhile (docs/kafka.md).
          * The prefix must be stable per application instance (such as {@code payment-service-1})
          * and unique across instances, so that a restarted instance fences its crashed predecessor. Consumers
          * then read with {@code isolation.level=read_committed}; {@link #build()} refuses another level.

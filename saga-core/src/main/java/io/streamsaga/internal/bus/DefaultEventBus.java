@@ -231,7 +231,7 @@ public final class DefaultEventBus implements EventBus {
                 workPublishes.set(outer);
             }
         }
-        PublishException failure = publishes.isEmpty() ? null : publishes.awaitThoseOf(null);
+        PublishException failure = publishes.isEmpty() ? null : publishes.awaitThoseOf(null, null);
         if (failure != null) {
             throw failure;
         }
@@ -373,15 +373,16 @@ public final class DefaultEventBus implements EventBus {
     /**
      * A publish made on a consumer thread while {@code cause} is its current message: a stage already completed
      * normally (the in-memory transport's) is returned as it is, after a completed-check; so is one made outside the
-     * handler (an interceptor's hook or a dead-letter listener, which run with the message current), and the
-     * transport's in the delivery's transaction ({@link Transport#publishesInDeliveryTransaction}: a failed send aborts
-     * it), but not a publish the bus refused before the transport ({@link NotSent}: bad input, an interceptor's
-     * failure). Any other (in flight, or failed) is noted as part of that delivery, which is acknowledged only once it
-     * completed and fails when it failed ({@link HandlerPublishes#awaitThoseOf}: by the bus once the handler returned,
-     * or later by a transport that finishes the delivery itself, {@link Transport#finishLater}), so that a publish the
-     * handler does not wait for is not lost unseen. A failed {@code publish(Message)} whose message the handler
-     * published again under the same id, and which went through, counts as sent (a dead letter sent in a smaller form
-     * after a refusal as too large, as the aggregator does).
+     * handler (an interceptor's hook or a dead-letter listener, which run with the message current). Any other (in
+     * flight, or failed) is noted as part of that delivery, which is acknowledged only once it completed and fails when
+     * it failed ({@link HandlerPublishes#awaitThoseOf}: by the bus once the handler returned, or later by a transport
+     * that finishes the delivery itself, {@link Transport#finishLater}), so that a publish the handler does not wait
+     * for is not lost unseen; in the delivery's transaction ({@link Transport#publishesInDeliveryTransaction}) one
+     * still in flight when the handler returns is not waited for but left to the transaction, and its refusal, should
+     * the transport withdraw the delivery, fails the delivery's attempt then ({@link Dispatcher#refusedInTransaction}).
+     * A failed {@code publish(Message)} whose message the handler published again under the same id, and which went
+     * through, counts as sent (a dead letter sent in a smaller form after a refusal as too large, as the aggregator
+     * does).
      */
     private CompletionStage<RecordPosition> partOfDelivery(Message cause, String topic, String messageId,
                                                            CompletionStage<RecordPosition> stage) {
@@ -399,9 +400,6 @@ public final class DefaultEventBus implements EventBus {
         if (publishes == null || publishes.handling != cause) {
             return stage; // not the handler's: a hook's or a dead-letter listener's, run after it, awaits its own
         }
-        if (!(stage instanceof NotSent) && transport.publishesInDeliveryTransaction()) {
-            return stage; // the transport's, in the delivery's transaction, which a failed send aborts
-        }
         publishes.add(cause, topic, messageId, stage);
         return stage;
     }
@@ -410,7 +408,16 @@ public final class DefaultEventBus implements EventBus {
     public void awaitPublishes() throws InterruptedException {
         HandlerPublishes publishes = handlerPublishes.get();
         if (publishes != null && publishes.handling != null && !publishes.isEmpty()) {
-            PublishException failure = publishes.awaitThoseOf(publishes.handling);
+            // in the delivery's transaction those in flight go with it, as the attempt leaves them: not waited for
+            List<Object> inFlight = transport.publishesInDeliveryTransaction() ? new ArrayList<>(2) : null;
+            PublishException failure = publishes.awaitThoseOf(publishes.handling, inFlight);
+            if (inFlight != null) {
+                for (int i = 0; i < inFlight.size(); i += 2) {
+                    @SuppressWarnings("unchecked")
+                    CompletionStage<RecordPosition> stage = (CompletionStage<RecordPosition>) inFlight.get(i + 1);
+                    publishes.add(publishes.handling, (String) inFlight.get(i), null, stage);
+                }
+            }
             if (failure != null) {
                 throw failure;
             }
@@ -885,7 +892,7 @@ public final class DefaultEventBus implements EventBus {
                             && finishedLater(record, message, delivered, event, attempt, started, publishes)) {
                         return null; // the transport finishes the delivery (acknowledgement included) later
                     }
-                    publishFailure = publishes.awaitThoseOf(delivered);
+                    publishFailure = awaitPublishesOf(publishes, record, message, delivered, attempt);
                 }
                 if (publishFailure != null) {
                     handlerFailed(message, publishFailure);
@@ -971,7 +978,8 @@ public final class DefaultEventBus implements EventBus {
             }
 
             private void finishInContext() throws Exception {
-                PublishException failure = publishes.awaitThoseOf(delivered); // interrupted: the transport is closing
+                // interrupted: the transport is closing
+                PublishException failure = publishes.awaitThoseOf(delivered, null);
                 Message outer = current.get();
                 current.set(delivered); // as during the attempt: its hooks see the delivered message as current
                 try {
@@ -992,6 +1000,63 @@ public final class DefaultEventBus implements EventBus {
                     retry(record, record.message(), message, delivered, event, outer, failure, attempt);
                 }
             }
+        }
+
+        /**
+         * Waits for the publishes the handler of {@code delivered} made and returns the first one's failure (see
+         * {@link HandlerPublishes#awaitThoseOf}). In the delivery's transaction ({@link
+         * Transport#publishesInDeliveryTransaction}) only a publish already failed is its failure now: those in flight
+         * go with the transaction, which a refusal of one aborts, and when the transport then withdraws the delivery,
+         * {@link #refusedInTransaction} looks at them.
+         */
+        private Throwable awaitPublishesOf(HandlerPublishes publishes, TransportRecord record, Message message,
+                                           Message delivered, int attempt) throws InterruptedException {
+            if (attemptsMade == null || !transport.publishesInDeliveryTransaction()) {
+                return publishes.awaitThoseOf(delivered, null);
+            }
+            List<Object> inFlight = new ArrayList<>(2);
+            PublishException failure = publishes.awaitThoseOf(delivered, inFlight);
+            if (failure == null && !inFlight.isEmpty()) {
+                transport.afterDelivery(NOTHING,
+                        () -> refusedInTransaction(record, message, delivered, attempt, inFlight));
+            }
+            return failure;
+        }
+
+        /**
+         * The transport withdrew a delivery (Kafka's exactly-once mode aborted its batch's transaction) whose handler
+         * returned leaving {@code inFlight} publishes (topic, stage pairs) to the transaction: when one of them failed
+         * non-retriably (a record the broker refused as too large, a topic not authorised; the transport reports a
+         * record aborted only with its transaction as retriable), that is the failure of the delivery's attempt, as a
+         * publish awaited in plain mode is: the record waits with it in {@link #attemptsMade}, so the batch's next
+         * handling dead-letters it when the policy says no more (as it always does for a non-retriable error), without
+         * calling the handler again; otherwise the handler has the record again as its next attempt. The failure hooks
+         * and the failure metric are told now. A withdrawal for another reason (a later record of the batch failed, a
+         * retriable send failure) leaves the record to be handled again as it was. Called on the thread that delivers
+         * the record, before any record of the batch is delivered again.
+         */
+        private void refusedInTransaction(TransportRecord record, Message message, Message delivered, int attempt,
+                                          List<Object> inFlight) {
+            PublishException refusal = HandlerPublishes.refusalAmong(inFlight);
+            if (refusal == null) {
+                return;
+            }
+            Message outer = current.get();
+            current.set(delivered);
+            try {
+                metrics.eventFailed(message.topic(), group, refusal.getClass().getSimpleName());
+                handlerFailed(message, refusal);
+            } finally {
+                current.set(outer);
+            }
+            boolean retry = policy.shouldRetry(refusal, attempt);
+            log.warn("a publish of the handler of group {} on {} (attempt {}) was refused in its transaction, which is"
+                    + " aborted; the batch's next handling {} it: {}", group, message, attempt,
+                    retry ? "retries" : "dead-letters", refusal.toString());
+            // one per partition: a later record of it that failed in this batch comes after this one, and has its
+            // attempts again
+            attemptsMade.put(partitionOf(record), new Waiting(record.offset(), record.message().id(), attempt,
+                    retry ? null : refusal));
         }
 
         private void forgetPublishesOf(Message delivered) {
@@ -1274,9 +1339,10 @@ public final class DefaultEventBus implements EventBus {
          * Waits for the publishes made by the handler of {@code delivered} (null: by the work {@link DefaultEventBus#awaitingPublishes}
          * runs) and forgets them; returns the first one's
          * failure (the others' suppressed by it) as a {@link PublishException} naming its topic, or null when all
-         * completed normally (or a failed one's message went through under its id in another of them).
+         * completed normally (or a failed one's message went through under its id in another of them). With
+         * {@code inFlight}, one not completed yet is not waited for but added to it, its topic and its stage.
          */
-        PublishException awaitThoseOf(Message delivered) throws InterruptedException {
+        PublishException awaitThoseOf(Message delivered, List<Object> inFlight) throws InterruptedException {
             List<String> failedTopics = null;
             List<String> failedIds = null;
             List<Throwable> errors = null;
@@ -1288,8 +1354,14 @@ public final class DefaultEventBus implements EventBus {
                 }
                 String topic = topics.get(i);
                 String messageId = messageIds.get(i);
-                Throwable error = outcomeOf(stages.get(i));
+                CompletionStage<RecordPosition> stage = stages.get(i);
                 remove(i);
+                if (inFlight != null && !isDone(stage)) {
+                    inFlight.add(topic);
+                    inFlight.add(stage);
+                    continue;
+                }
+                Throwable error = outcomeOf(stage);
                 if (error == null) {
                     if (messageId != null) {
                         sentIds = sentIds == null ? new ArrayList<>() : sentIds;
@@ -1314,11 +1386,7 @@ public final class DefaultEventBus implements EventBus {
                 if (sentIds != null && failedIds.get(i) != null && sentIds.contains(failedIds.get(i))) {
                     continue;
                 }
-                Throwable error = errors.get(i);
-                PublishException named = error instanceof PublishException publish ? publish
-                        : new PublishException(failedTopics.get(i), (delivered == null ? "a publish outside a handler failed: "
-                        : "a publish of the handler failed: ") + error, error,
-                        !(error instanceof StreamSagaException refusal) || refusal.isRetriable());
+                PublishException named = named(failedTopics.get(i), errors.get(i), delivered == null);
                 if (failure == null) {
                     failure = named;
                 } else if (named != failure) {
@@ -1326,6 +1394,50 @@ public final class DefaultEventBus implements EventBus {
                 }
             }
             return failure;
+        }
+
+        /**
+         * {@code error} of a publish to {@code topic} as a {@link PublishException} naming it, as retriable as it was
+         * ({@code outsideAHandler}: made by work {@link DefaultEventBus#awaitingPublishes} ran, not by a handler).
+         */
+        private static PublishException named(String topic, Throwable error, boolean outsideAHandler) {
+            return error instanceof PublishException publish ? publish
+                    : new PublishException(topic, (outsideAHandler ? "a publish outside a handler failed: "
+                    : "a publish of the handler failed: ") + error, error,
+                    !(error instanceof StreamSagaException refusal) || refusal.isRetriable());
+        }
+
+        /**
+         * The first non-retriable failure among the completed stages of {@code inFlight} (topic, stage pairs, as
+         * {@link #awaitThoseOf} left them), named as there; null when none failed so. Does not wait.
+         */
+        static PublishException refusalAmong(List<Object> inFlight) {
+            for (int i = 0; i < inFlight.size(); i += 2) {
+                @SuppressWarnings("unchecked")
+                CompletionStage<RecordPosition> stage = (CompletionStage<RecordPosition>) inFlight.get(i + 1);
+                if (!isDone(stage)) {
+                    continue; // the transaction's end was left to the broker (closing): not told
+                }
+                CompletableFuture<RecordPosition> future = stage.toCompletableFuture();
+                if (future.isCompletedExceptionally()) {
+                    Throwable error = future.handle((position, e) -> e).join(); // done: no wait
+                    error = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+                    PublishException named = named((String) inFlight.get(i), error, false);
+                    if (!named.isRetriable()) {
+                        return named;
+                    }
+                }
+            }
+            return null;
+        }
+
+        /** Whether {@code stage} completed; false for one that will not convert to a future (waited for otherwise). */
+        private static boolean isDone(CompletionStage<RecordPosition> stage) {
+            try {
+                return stage.toCompletableFuture().isDone();
+            } catch (UnsupportedOperationException e) {
+                return false;
+            }
         }
 
         void forget(Message delivered) {

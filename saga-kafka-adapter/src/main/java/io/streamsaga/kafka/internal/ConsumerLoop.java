@@ -22,8 +22,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
-import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.RetriableException;
+import org.apache.kafka.common.errors.TransactionAbortedException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -899,8 +899,8 @@ public final class ConsumerLoop implements Runnable {
         private boolean committed;
         /** Pairs of what to run once the transaction committed, and once it did not; made at the first. */
         private List<Runnable> outcomes;
-        /** The refusals as too large reported to a record of this transaction; guarded by itself, made at the first. */
-        private Set<RecordTooLargeException> tooLarge;
+        /** The failures reported to a record of this transaction; guarded by itself, made at the first. */
+        private Set<Exception> reported;
 
         Transaction(Producer<String, byte[]> producer) {
             this.producer = producer;
@@ -960,41 +960,54 @@ public final class ConsumerLoop implements Runnable {
         }
 
         /**
-         * {@code callback} for a record sent into this transaction, which gets a {@code RecordTooLargeException}
-         * another record of the transaction got first as a {@code KafkaException} caused by it: once the broker
-         * refused a record as too large (over a topic's {@code max.message.bytes}, say) the transaction is in an error
-         * state, and the producer's I/O thread aborts the records it has not sent yet with that same exception, the
-         * transaction's last error, so a small dead letter sent beside a handler's publish nobody awaits looked too
-         * large itself. Called on the producer's I/O thread (or in {@code send}); thread-safe.
+         * {@code callback} for a record sent into this transaction, which gets a failure that is not the record's own
+         * but its transaction's as a retriable {@code AbortedWithItsTransactionException} caused by it: an exception
+         * another record of the transaction got first (once the broker refused a record, as too large or its topic not
+         * authorised, the transaction is in an error state, and the producer's I/O thread aborts the records it has not
+         * sent yet with that same exception, the transaction's last error, so a small dead letter sent beside a
+         * handler's publish nobody awaits looked too large itself), and the {@code TransactionAbortedException} of a
+         * record the transaction's abort found unsent. So a non-retriable failure a record reports is its own refusal,
+         * which the bus takes for the failure of the handling that published it. Called on the producer's I/O thread
+         * (or in {@code send}); thread-safe.
          */
         public Callback reporting(Callback callback) {
             return (metadata, error) -> callback.onCompletion(metadata,
-                    error instanceof RecordTooLargeException refusal && !firstReportOf(refusal)
-                            ? new AbortedWithItsTransactionException(refusal) : error);
+                    error != null && (error instanceof TransactionAbortedException || !firstReportOf(error))
+                            ? new AbortedWithItsTransactionException(error) : error);
         }
 
-        private boolean firstReportOf(RecordTooLargeException refusal) {
+        /**
+         * What the producer's {@code send} of a record into this transaction threw, as the record's outcome: a plain
+         * {@code KafkaException} with a cause is the transaction's error state (the producer refuses every send once
+         * another record's failure left it so, that failure the cause), retriable as in {@link #reporting}; anything
+         * else is as thrown.
+         */
+        public RuntimeException thrownBySend(RuntimeException error) {
+            return error.getClass() == KafkaException.class && error.getCause() != null
+                    ? new AbortedWithItsTransactionException(error.getCause()) : error;
+        }
+
+        private boolean firstReportOf(Exception error) {
             synchronized (this) {
-                if (tooLarge == null) {
-                    tooLarge = Collections.newSetFromMap(new IdentityHashMap<>());
+                if (reported == null) {
+                    reported = Collections.newSetFromMap(new IdentityHashMap<>());
                 }
-                return tooLarge.add(refusal);
+                return reported.add(error);
             }
         }
     }
 
     /**
-     * A record of a transaction aborted by Kafka's producer because another record of it was refused as too large:
-     * retriable, as it was not this record's fault and goes through in the member's next transaction (the bus retries
-     * a handler whose awaited publish failed so per its policy; it dead-lettered such a handler at its first attempt,
-     * the failure non-retriable). Caused by the other record's refusal.
+     * A record of a transaction aborted by Kafka's producer for another record's failure, or by the transaction's abort:
+     * retriable, as it was not this record's fault and goes through in the member's next transaction (the bus retries a
+     * handler whose awaited publish failed so per its policy, and takes a non-retriable failure of a publish left to the
+     * transaction for its handling's refusal). Caused by the transaction's error.
      */
     private static final class AbortedWithItsTransactionException extends RetriableException {
         private static final long serialVersionUID = 1L;
 
-        AbortedWithItsTransactionException(RecordTooLargeException refusal) {
-            super("aborted with its transaction, which the refusal of another of its records as too large left in an"
-                    + " error state", refusal);
+        AbortedWithItsTransactionException(Throwable transactions) {
+            super("aborted with its transaction, not for a fault of its own (" + transactions + ")", transactions);
         }
     }
 
