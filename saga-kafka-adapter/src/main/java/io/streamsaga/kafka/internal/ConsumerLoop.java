@@ -965,14 +965,16 @@ public final class ConsumerLoop implements Runnable {
          * another record of the transaction got first (once the broker refused a record, as too large or its topic not
          * authorised, the transaction is in an error state, and the producer's I/O thread aborts the records it has not
          * sent yet with that same exception, the transaction's last error, so a small dead letter sent beside a
-         * handler's publish nobody awaits looked too large itself), and the {@code TransactionAbortedException} of a
-         * record the transaction's abort found unsent. So a non-retriable failure a record reports is its own refusal,
-         * which the bus takes for the failure of the handling that published it. Called on the producer's I/O thread
-         * (or in {@code send}); thread-safe.
+         * handler's publish nobody awaits looked too large itself), the {@code TransactionAbortedException} of a
+         * record the transaction's abort found unsent, and a {@code ProducerFencedException} (another producer took the
+         * transactional id: the member stops, no record was refused for anything of its own). So a non-retriable
+         * failure a record reports is its own refusal, which the bus takes for the failure of the handling that
+         * published it. Called on the producer's I/O thread (or in {@code send}); thread-safe.
          */
         public Callback reporting(Callback callback) {
             return (metadata, error) -> callback.onCompletion(metadata,
-                    error != null && (error instanceof TransactionAbortedException || !firstReportOf(error))
+                    error != null && (error instanceof TransactionAbortedException
+                            || error instanceof ProducerFencedException || !firstReportOf(error))
                             ? new AbortedWithItsTransactionException(error) : error);
         }
 

@@ -56,6 +56,18 @@ class TransactionReportingTest {
     }
 
     @Test
+    void aRecordTheProducersFenceEndedReportsARetriableFailureNotARefusalOfItsOwn() {
+        // the first record the fence is reported to (its produce response, or the abort of every batch of a producer in
+        // a fatal state) is not refused for anything of its own: the member stops, its handling is no failure
+        ProducerFencedException fenced = new ProducerFencedException("fenced");
+
+        Exception reported = reported(fenced);
+
+        assertInstanceOf(RetriableException.class, reported);
+        assertSame(fenced, reported.getCause());
+    }
+
+    @Test
     void aSendRefusedForTheTransactionsErrorStateIsRetriableAndAnyOtherThrownAsItIs() {
         RecordTooLargeException earlier = new RecordTooLargeException("too large");
         KafkaException errorState = new KafkaException("Cannot execute transactional method because we are in an error"
