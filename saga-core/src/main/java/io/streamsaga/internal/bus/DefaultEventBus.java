@@ -678,6 +678,18 @@ public final class DefaultEventBus implements EventBus {
          */
         private final Map<String, Waiting> attemptsMade;
         /**
+         * On a transport that redelivers per partition, by topic, partition and offset: each record a publish of whose
+         * handler was refused for good in a transaction the transport then withdrew ({@link #refusedInTransaction}),
+         * the attempt made and the refusal its next handling dead-letters it with, without calling the handler (null
+         * when the policy retries it). Per record, apart from {@link #attemptsMade}: every record of an aborted batch
+         * may have had a publish refused, and a record beside them may be counting its own attempts. An entry stays
+         * until the transaction holding the record's dead letter commits (one that aborts has the record dead-lettered
+         * again at the batch's next handling), or is dropped as stale (another record met at its offset) or with its
+         * partition ({@link #forgetPartition}), so it holds at most the records of the batches in flight. Looked up
+         * only while it is not empty; null on any other transport.
+         */
+        private final Map<String, Waiting> refused;
+        /**
          * By topic and partition, the record whose dead letter the transport refused as too large
          * ({@link MessageTooLargeException}: the original with the dead-letter headers added, over a limit the original
          * just fitted) and what its redelivery leaves out: the payload, then the original's headers too, then its key
@@ -702,6 +714,7 @@ public final class DefaultEventBus implements EventBus {
             this.deadLetterListener = deadLetterListener;
             this.handler = handler;
             this.attemptsMade = transport.redeliversPerPartition() ? new java.util.concurrent.ConcurrentHashMap<>() : null;
+            this.refused = attemptsMade == null ? null : new ConcurrentHashMap<>();
             this.mayFinishLater = transport.mayFinishLater();
         }
 
@@ -764,6 +777,11 @@ public final class DefaultEventBus implements EventBus {
          */
         private void deliverOrRedeliverLater(TransportRecord record, Message received, Message message, Message delivered,
                                              T event, Message outer) throws Exception {
+            Waiting refusal = refused.isEmpty() ? null : refusalOf(record);
+            if (refusal != null && refusal.deadLetterOf() != null) {
+                deadLetterRefused(record, received, delivered, outer, refusal);
+                return;
+            }
             String key = attemptsMade.isEmpty() ? null : partitionOf(record);
             Waiting waiting = key == null ? null : attemptsMade.get(key);
             if (waiting != null && !waiting.isOf(record)) {
@@ -785,7 +803,7 @@ public final class DefaultEventBus implements EventBus {
                 }
                 return;
             }
-            int attempt = waiting == null ? 1 : waiting.attempts() + 1;
+            int attempt = refusal != null ? refusal.attempts() + 1 : waiting == null ? 1 : waiting.attempts() + 1;
             Throwable error = attempt(record, message, delivered, event, attempt, outer);
             if (error == null) {
                 if (waiting != null) {
@@ -795,6 +813,43 @@ public final class DefaultEventBus implements EventBus {
             }
             redeliverLaterOrDeadLetter(key != null ? key : partitionOf(record), record, received, message, delivered,
                     outer, error, attempt);
+        }
+
+        /**
+         * The entry of {@code record} in {@link #refused}, or null; a policy's retry is taken (its handler runs again),
+         * a stale entry dropped.
+         */
+        private Waiting refusalOf(TransportRecord record) {
+            String key = refusedKey(record);
+            Waiting refusal = refused.get(key);
+            if (refusal != null && (!refusal.isOf(record) || refusal.deadLetterOf() == null)) {
+                refused.remove(key, refusal);
+                return refusal.isOf(record) ? refusal : null;
+            }
+            return refusal;
+        }
+
+        /**
+         * Dead-letters a record whose publish was refused in a transaction the transport withdrew. Its entry in
+         * {@link #refused} stays until the transaction holding the dead letter commits: should that one abort too (the
+         * refusal of another record's publish, a later record's failure), the batch's next handling dead-letters the
+         * record again rather than calling its handler.
+         */
+        private void deadLetterRefused(TransportRecord record, Message received, Message delivered, Message outer,
+                                       Waiting refusal) {
+            current.set(delivered);
+            try {
+                deadLetter(record, received, refusal.deadLetterOf(), HANDLER_FAILED, refusal.attempts());
+            } finally {
+                current.set(outer);
+            }
+            String key = refusedKey(record);
+            transport.afterDelivery(() -> refused.remove(key, refusal), NOTHING);
+        }
+
+        /** The key of a record in {@link #refused}: its topic, partition and offset. */
+        private static String refusedKey(TransportRecord record) {
+            return partitionOf(record) + '@' + record.offset();
         }
 
         /**
@@ -1028,9 +1083,9 @@ public final class DefaultEventBus implements EventBus {
          * returned leaving {@code inFlight} publishes (topic, stage pairs) to the transaction: when one of them failed
          * non-retriably (a record the broker refused as too large, a topic not authorised; the transport reports a
          * record aborted only with its transaction as retriable), that is the failure of the delivery's attempt, as a
-         * publish awaited in plain mode is: the record waits with it in {@link #attemptsMade}, so the batch's next
-         * handling dead-letters it when the policy says no more (as it always does for a non-retriable error), without
-         * calling the handler again; otherwise the handler has the record again as its next attempt. The failure hooks
+         * publish awaited in plain mode is: the record waits with it in {@link #refused}, so the batch's next handling
+         * dead-letters it when the policy says no more (as it always does for a non-retriable error), without calling
+         * the handler again; otherwise the handler has the record again as its next attempt. The failure hooks
          * and the failure metric are told now. A withdrawal for another reason (a later record of the batch failed, a
          * retriable send failure) leaves the record to be handled again as it was. Called on the thread that delivers
          * the record, before any record of the batch is delivered again.
@@ -1053,9 +1108,8 @@ public final class DefaultEventBus implements EventBus {
             log.warn("a publish of the handler of group {} on {} (attempt {}) was refused in its transaction, which is"
                     + " aborted; the batch's next handling {} it: {}", group, message, attempt,
                     retry ? "retries" : "dead-letters", refusal.toString());
-            // one per partition: a later record of it that failed in this batch comes after this one, and has its
-            // attempts again
-            attemptsMade.put(partitionOf(record), new Waiting(record.offset(), record.message().id(), attempt,
+            // per record: others of the batch may have been refused too, or wait in attemptsMade for their retry
+            refused.put(refusedKey(record), new Waiting(record.offset(), record.message().id(), attempt,
                     retry ? null : refusal));
         }
 
@@ -1149,6 +1203,10 @@ public final class DefaultEventBus implements EventBus {
             // rather than resume from a count of this member's, and with spent attempts be dead-lettered unhandled
             if (attemptsMade != null && !attemptsMade.isEmpty()) {
                 attemptsMade.remove(partitionOf(topic, partition));
+            }
+            if (refused != null && !refused.isEmpty()) {
+                String prefix = partitionOf(topic, partition) + '@';
+                refused.keySet().removeIf(key -> key.startsWith(prefix));
             }
         }
 
