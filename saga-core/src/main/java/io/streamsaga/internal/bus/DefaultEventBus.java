@@ -287,16 +287,7 @@ public final class DefaultEventBus implements EventBus {
 
     /** A publish the bus refused before handing it to the transport, failed with {@code error}. */
     private static CompletableFuture<RecordPosition> notSent(Throwable error) {
-        NotSent refused = new NotSent();
-        refused.completeExceptionally(error);
-        return refused;
-    }
-
-    /**
-     * The stage of a publish the bus refused before the transport: no transaction of the transport's knows of it, so
-     * inside a handler it fails the delivery also where the transport's transaction holds the handler's sends.
-     */
-    private static final class NotSent extends CompletableFuture<RecordPosition> {
+        return CompletableFuture.failedFuture(error);
     }
 
     /** The registered type id of an event class, through a one-entry cache of the last class published. */
