@@ -42,6 +42,10 @@ class DeliveryFinishedLaterTest {
     record PaymentRequested(String orderId) {
     }
 
+    /** A class the registry lacks: its publish fails at once, before the transport. */
+    record Unregistered(String orderId) {
+    }
+
     private static TypeRegistry types() {
         return TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
                 .register("payment-requested", 1, PaymentRequested.class).build();
@@ -103,11 +107,11 @@ class DeliveryFinishedLaterTest {
 
         bus.publish("order-created", "o-1", new OrderCreated("o-1"));
         real.drainAll();
-        pending.forEach(stage -> stage.completeExceptionally(
-                new PublishException("payment-requested", "broker unavailable", null, true)));
+        pending.get(0).completeExceptionally(new PublishException("payment-requested", "broker unavailable", null, true));
         rests.get(0).finish(); // the failed publish fails attempt 1, which the policy retries
         assertEquals(2, rests.size(), "attempt 2's publish is in flight too, its delivery finished later as well");
         assertTrue(real.messages("order-created.DLT").isEmpty());
+        pending.get(1).completeExceptionally(new PublishException("payment-requested", "broker unavailable", null, true));
         rests.get(1).finish(); // attempt 2 fails on its own publish: the policy's attempts are spent
 
         assertEquals(2, attempts.get(), "the failed publish failed the attempt, which the policy retried");
@@ -200,5 +204,26 @@ class DeliveryFinishedLaterTest {
 
         assertTrue(rests.isEmpty(), "no rest offered: the IdempotentConsumer waited for the publish");
         assertEquals(List.of("order-created"), acknowledged);
+    }
+
+    @Test
+    void aPublishFailedAlreadyWhenTheHandlerReturnsFailsTheAttemptAtOnceAndNoRestIsOffered() throws Exception {
+        // Transport.finishLater is asked only for a delivery with a publish not completed yet: one the bus refused
+        // already (a class the registry lacks) fails the attempt at once, as without the option, rather than being
+        // deferred with its records' later ones handled meanwhile (and handled again after a seek back)
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
+        EventBus bus = EventBus.builder(finishingLater(real, List.of(), rests)).scheduler(new VirtualScheduler())
+                .types(types()).build();
+        bus.subscribe("orders", "order-created", OrderCreated.class,
+                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new Unregistered(event.orderId())));
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        real.drainAll();
+
+        assertTrue(rests.isEmpty(), "no rest offered for a publish that failed already");
+        List<Message> dead = real.messages("order-created.DLT");
+        assertEquals(1, dead.size(), "the refused publish failed the attempt at once: dead-lettered, not deferred");
+        assertEquals("handler-failed", dead.get(0).headers().get(MessageHeaders.DLT_REASON));
     }
 }

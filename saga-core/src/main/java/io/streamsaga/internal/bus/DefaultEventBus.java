@@ -934,7 +934,7 @@ public final class DefaultEventBus implements EventBus {
                 }
                 Throwable publishFailure = null;
                 if (!publishes.isEmpty()) {
-                    if (mayFinishLater && publishes.hasThoseOf(delivered)
+                    if (mayFinishLater && publishes.onlyInFlightOf(delivered)
                             && finishedLater(record, message, delivered, event, attempt, started, publishes)) {
                         return null; // the transport finishes the delivery (acknowledgement included) later
                     }
@@ -1344,14 +1344,30 @@ public final class DefaultEventBus implements EventBus {
             return causes.isEmpty();
         }
 
-        /** Whether the handler of {@code delivered} made a publish noted here. */
-        boolean hasThoseOf(Message delivered) {
+        /**
+         * Whether the handler of {@code delivered} made a publish noted here and none of them failed already: one that
+         * did fails the attempt at once, as it does without a transport finishing deliveries later.
+         */
+        boolean onlyInFlightOf(Message delivered) {
+            boolean any = false;
             for (int i = 0; i < causes.size(); i++) {
                 if (causes.get(i) == delivered) {
-                    return true;
+                    if (failedAlready(stages.get(i))) {
+                        return false;
+                    }
+                    any = true;
                 }
             }
-            return false;
+            return any;
+        }
+
+        /** Whether {@code stage} completed exceptionally; false for one that will not convert to a future. */
+        private static boolean failedAlready(CompletionStage<RecordPosition> stage) {
+            try {
+                return stage.toCompletableFuture().isCompletedExceptionally();
+            } catch (UnsupportedOperationException e) {
+                return false;
+            }
         }
 
         /** Moves the publishes of the handler of {@code delivered} to a list of their own, which is returned. */
