@@ -80,7 +80,9 @@ import java.util.function.Predicate;
  *   <li>A releaser that throws reopens the group with all its parts, so the retried part completes it again; so
  *       does a publish the releaser made on its thread that failed, awaited or not (a class the registry lacks, the
  *       transport's refusal, a closed bus): the group is recorded released only once those publishes went through,
- *       on a consumer thread and on a timer alike, so that a part redelivered after such a failure releases the
+ *       on a consumer thread and on a timer alike (in Kafka's exactly-once mode, where the release's publishes are
+ *       in the delivery's transaction, the group is recorded when the release returns and reopened if that
+ *       transaction is withdrawn: docs/patterns.md), so that a part redelivered after such a failure releases the
  *       group again rather than being taken for a duplicate of a released group;
  *       should that part never come back, the release is retried on the {@link Scheduler}: at the group's
  *       deadline, then every timeout, until it succeeds or {@code keepClosed} passed since the part that completed

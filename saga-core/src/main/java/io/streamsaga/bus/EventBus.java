@@ -126,6 +126,8 @@ public interface EventBus extends AutoCloseable {
      * Waits for what the handler running on the calling thread has published so far as part of its delivery (see the
      * class comment), which the delivery then no longer waits for; throws the {@link PublishException} of a failed one
      * (naming its topic). Returns at once outside a handler (also in an interceptor's hook or a dead-letter listener).
+     * In a transport's transaction with the delivery (Kafka's exactly-once mode) it does not wait for publishes still
+     * in flight, which the transaction answers for, and throws only for one that failed already.
      * A handler need not call it: the bus waits for those publishes itself once the handler returns. It is for a
      * wrapper of a handler that acts once the handler's work is done, before the delivery ends:
      * {@link io.streamsaga.idempotency.IdempotentConsumer} marks a key done only after it. A class implementing this
@@ -136,16 +138,18 @@ public interface EventBus extends AutoCloseable {
     void awaitPublishes() throws InterruptedException;
 
     /**
-     * Runs {@code work} on the calling thread and waits for what it published there through this bus, whether or not
-     * it waited for those stages itself; throws the {@link PublishException} of one that failed (naming its topic), as
-     * a delivery fails on a failed publish of its handler, else returns what {@code work} returned. In a handler it
-     * waits for what the delivery published so far, as {@link #awaitPublishes()} does (in a transport's transaction
-     * with the delivery, Kafka's exactly-once mode, that transaction answers for them instead); outside one (a timer's
-     * thread), where no delivery waits for them, for the publishes {@code work} made on this thread. For work whose
-     * outcome is recorded only once what it published went through: an aggregator records a group released only once
-     * its releaser's publishes did. A publish from another thread the work started is not waited for. The default, for a class implementing
-     * this interface by delegating to another bus (which should delegate this method), runs {@code work} and then
-     * {@link #awaitPublishes()}.
+     * Runs {@code work} on the calling thread and waits for what it published there through this bus, whether or not it
+     * waited for those stages itself; throws the {@link PublishException} of one that failed (naming its topic), as a
+     * delivery fails on a failed publish of its handler, else returns what {@code work} returned. In a handler it waits
+     * for what the delivery published so far, as {@link #awaitPublishes()} does (in a transport's transaction with the
+     * delivery, Kafka's exactly-once mode, that transaction answers for them instead); outside one (a timer's thread),
+     * where no delivery waits for them, for the publishes {@code work} made on this thread. For work whose outcome is
+     * recorded only once what it published went through: an aggregator records a group released only once its
+     * releaser's publishes did. A publish from another thread the work started is not waited for, nor anything in an
+     * interceptor's hook or a dead-letter listener (a message current but no handler running), where it waits for
+     * nothing as {@link #awaitPublishes()} does there. The default, for a class implementing this interface by
+     * delegating to another bus (which should delegate this method), runs {@code work} and then {@link
+     * #awaitPublishes()}.
      *
      * @throws Exception what {@code work} threw, or the {@link PublishException} of a publish of it that failed
      */
