@@ -115,8 +115,12 @@ class KafkaBatchPublishWaitTest {
         SharedKafkaBroker.createTopics(1, orders, reactions);
         List<Long> handled = new CopyOnWriteArrayList<>();
         AtomicBoolean failed = new AtomicBoolean();
+        // the failing publish fails once the next record is handled, so after its handler returned: a publish failed
+        // already when its handler returns fails the attempt at once, not at the batch's end (DeliveryFinishedLaterTest)
+        CompletableFuture<Void> nextHandled = new CompletableFuture<>();
         KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap).awaitPublishesPerBatch(true)
-                .producerFactory(properties -> failingOnce(properties, reactions, Integer.toString(FAILING), failed))
+                .producerFactory(properties -> failingOnce(properties, reactions, Integer.toString(FAILING), failed,
+                        nextHandled))
                 .build();
         try (transport;
              // retried, but only after a backoff that outlasts the test: the record waits at its failed publish
@@ -126,6 +130,9 @@ class KafkaBatchPublishWaitTest {
             bus.subscribe(group, orders, Message.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
                     (order, ctx) -> {
                         handled.add(ctx.offset());
+                        if (ctx.offset() == FAILING + 1) {
+                            nextHandled.complete(null);
+                        }
                         bus.publish(Message.builder(reactions).key("k").type("payment").header("n", order.headers().get("n"))
                                 .payload(new byte[10]).build());
                     });
@@ -174,7 +181,7 @@ class KafkaBatchPublishWaitTest {
      */
     @SuppressWarnings("unchecked")
     private static Producer<String, byte[]> failingOnce(Map<String, Object> properties, String topic, String n,
-                                                        AtomicBoolean failed) {
+                                                        AtomicBoolean failed, CompletableFuture<Void> failWhen) {
         KafkaProducer<String, byte[]> real = new KafkaProducer<>(properties, new StringSerializer(),
                 new ByteArraySerializer());
         Producer<String, byte[]> producer = mock(Producer.class, delegatesTo(real));
@@ -186,7 +193,7 @@ class KafkaBatchPublishWaitTest {
                     java.nio.charset.StandardCharsets.UTF_8)) && !failed.get()) {
                 NotEnoughReplicasException error = new NotEnoughReplicasException("not enough in-sync replicas (test)");
                 // answered later, from another thread, as the producer's I/O thread does
-                CompletableFuture.runAsync(() -> {
+                failWhen.thenRunAsync(() -> {
                     failed.set(true);
                     callback.onCompletion(null, error);
                 });
