@@ -44,7 +44,8 @@ public final class JdbcSchema {
             "V7__saga_ownership.sql",
             "V8__aggregation_parts.sql",
             "V9__node_definitions.sql",
-            "V10__business_key_order.sql");
+            "V10__business_key_order.sql",
+            "V11__saga_name_status.sql");
 
     /** SQL states of a CREATE TABLE IF NOT EXISTS that lost a race with the same statement on another node. */
     private static final Set<String> CREATED_CONCURRENTLY = Set.of("23505", "42P07", "42710");

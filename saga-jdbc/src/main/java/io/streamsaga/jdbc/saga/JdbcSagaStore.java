@@ -832,7 +832,8 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
      * One statement, {@code SELECT status, COUNT(*) ... WHERE status IN (...) GROUP BY status}, the statuses literals
      * (enum constants' names, as {@link #statusPage} writes them): the index {@code ss_saga_status (status, created_at)}
      * of schema version 4 serves it, so that only the sagas of the statuses asked for are read (H2 counts the index's
-     * entries; PostgreSQL finds their rows by a bitmap scan of it), not every saga retention keeps
+     * entries; PostgreSQL finds their rows by a bitmap scan of it, or, where its planner finds that cheaper, counts the
+     * entries of version 11's {@code ss_saga_name_status} reading no row), not every saga retention keeps
      * ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
      */
     @Override
@@ -855,8 +856,13 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     /**
      * One statement, {@code SELECT saga_name, status, COUNT(*) ... WHERE status IN (...) GROUP BY saga_name, status},
-     * as {@link #countByStatus}'s: the status index finds the sagas of the statuses asked for, whose rows are read for
-     * their name, not every saga retention keeps ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
+     * as {@link #countByStatus}'s, served by the index of schema version 11 that holds the name beside the status, so
+     * that no saga's row is read for its name: H2 reads the entries of the statuses asked for from
+     * {@code ss_saga_status_name (status, saga_name)}; PostgreSQL counts in an index-only scan of
+     * {@code ss_saga_name_status (saga_name, status)}, in its order, the entries of other statuses passed over in the
+     * index (led by the name so that the pages of a status keep to version 4's status index), unless finding the few
+     * sagas of the statuses asked for by the status index and reading their rows costs less (a few unfinished sagas
+     * among millions kept) ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
      */
     @Override
     public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
