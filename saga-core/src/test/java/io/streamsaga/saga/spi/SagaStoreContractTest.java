@@ -18,6 +18,7 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
@@ -461,7 +462,12 @@ public abstract class SagaStoreContractTest {
 
     /** {@link #instance} of the saga {@code sagaName}. */
     private static SagaInstance ofSaga(String sagaName, String id, SagaStatus status) {
-        SagaInstance order = instance(id, null, status, T0, 1);
+        return ofSaga(sagaName, id, status, T0);
+    }
+
+    /** {@link #instance} of the saga {@code sagaName}, created (and last updated a second after) {@code createdAt}. */
+    private static SagaInstance ofSaga(String sagaName, String id, SagaStatus status, Instant createdAt) {
+        SagaInstance order = instance(id, null, status, createdAt, 1);
         return new SagaInstance(id, sagaName, 1, null, order.dataType(), order.data(), status, order.steps(), null,
                 null, order.createdAt(), order.updatedAt(), order.version());
     }
@@ -494,6 +500,91 @@ public abstract class SagaStoreContractTest {
                 "refund-saga", Map.of(SagaStatus.COMPENSATING, 0L, SagaStatus.COMPLETED, 1L)),
                 store.countBySagaAndStatus(EnumSet.of(SagaStatus.COMPENSATING, SagaStatus.COMPLETED)),
                 "after an update; order-saga, none in them, left out");
+    }
+
+    /**
+     * Three saga names over every status, the finished sagas of two of them old enough for retention:
+     * {@code order-saga} running, completed (old and new), compensated (old); {@code refund-saga} needing attention,
+     * resolved (old); {@code archive-saga} only finished ones, all old. Returns the retention cutoff.
+     */
+    private Instant sagasOfThreeNamesSomeFinishedBeforeTheCutoff() {
+        Instant old = T0;
+        Instant recent = T0.plus(Duration.ofDays(2));
+        insert(ofSaga("order-saga", "o-run", SagaStatus.RUNNING, old));
+        insert(ofSaga("order-saga", "o-done-old", SagaStatus.COMPLETED, old));
+        insert(ofSaga("order-saga", "o-done-new", SagaStatus.COMPLETED, recent));
+        insert(ofSaga("order-saga", "o-comp-old", SagaStatus.COMPENSATED, old));
+        insert(ofSaga("refund-saga", "r-attention", SagaStatus.FAILED_NEEDS_ATTENTION, old));
+        insert(ofSaga("refund-saga", "r-resolved-old", SagaStatus.RESOLVED, old));
+        insert(ofSaga("archive-saga", "a-done-old", SagaStatus.COMPLETED, old));
+        insert(ofSaga("archive-saga", "a-comp-old", SagaStatus.COMPENSATED, old));
+        assertEquals(Map.of(
+                "archive-saga", counts(0, 0, 1, 1, 0, 0),
+                "order-saga", counts(1, 0, 2, 1, 0, 0),
+                "refund-saga", counts(0, 0, 0, 0, 1, 1)),
+                store.countBySagaAndStatus(EnumSet.allOf(SagaStatus.class)), "before the deletion");
+        return T0.plus(Duration.ofDays(1));
+    }
+
+    /** A count of every status: running, compensating, completed, compensated, needing attention, resolved. */
+    private static Map<SagaStatus, Long> counts(long running, long compensating, long completed, long compensated,
+                                                long attention, long resolved) {
+        Map<SagaStatus, Long> counts = new EnumMap<>(Map.of(SagaStatus.RUNNING, running,
+                SagaStatus.COMPENSATING, compensating, SagaStatus.COMPLETED, completed,
+                SagaStatus.COMPENSATED, compensated, SagaStatus.FAILED_NEEDS_ATTENTION, attention,
+                SagaStatus.RESOLVED, resolved));
+        assertEquals(EnumSet.allOf(SagaStatus.class), counts.keySet(), "a count of every status");
+        return counts;
+    }
+
+    @Test
+    void countsBySagaAndStatusAfterARetentionDeletionCountEachPairLeftAndLeaveOutANameWithNoSagaLeft() {
+        Instant cutoff = sagasOfThreeNamesSomeFinishedBeforeTheCutoff();
+
+        assertEquals(5, store.deleteFinishedBefore(cutoff));
+
+        assertEquals(Map.of(
+                "order-saga", counts(1, 0, 1, 0, 0, 0),
+                "refund-saga", counts(0, 0, 0, 0, 1, 0)),
+                store.countBySagaAndStatus(EnumSet.allOf(SagaStatus.class)),
+                "each (saga, status) pair less its deleted sagas; archive-saga, none left, left out");
+        assertEquals(Map.of("order-saga", Map.of(SagaStatus.COMPLETED, 1L, SagaStatus.COMPENSATED, 0L,
+                        SagaStatus.RESOLVED, 0L)),
+                store.countBySagaAndStatus(EnumSet.of(SagaStatus.COMPLETED, SagaStatus.COMPENSATED,
+                        SagaStatus.RESOLVED)),
+                "refund-saga, none left in a finished status, left out");
+        assertEquals(Map.of(SagaStatus.RUNNING, 1L, SagaStatus.COMPLETED, 1L, SagaStatus.FAILED_NEEDS_ATTENTION, 1L),
+                store.countByStatus(EnumSet.of(SagaStatus.RUNNING, SagaStatus.COMPLETED,
+                        SagaStatus.FAILED_NEEDS_ATTENTION)), "the totals by status agree");
+
+        insert(ofSaga("archive-saga", "a-new", SagaStatus.RUNNING, cutoff));
+        assertEquals(Map.of("archive-saga", Map.of(SagaStatus.RUNNING, 1L),
+                        "order-saga", Map.of(SagaStatus.RUNNING, 1L)),
+                store.countBySagaAndStatus(Set.of(SagaStatus.RUNNING)),
+                "a name whose sagas were all deleted is counted again with a new one");
+    }
+
+    @Test
+    void countsBySagaAndStatusFollowEachBatchOfABatchedPurgeAndEndAsAfterOneDeletion() {
+        Instant cutoff = sagasOfThreeNamesSomeFinishedBeforeTheCutoff();
+        long stored = 8;
+
+        int deleted;
+        do {
+            deleted = store.deleteFinishedBefore(cutoff, 2);
+            stored -= deleted;
+            Map<String, Map<SagaStatus, Long>> counts = store.countBySagaAndStatus(EnumSet.allOf(SagaStatus.class));
+            assertEquals(stored, counts.values().stream().flatMap(ofName -> ofName.values().stream())
+                    .mapToLong(Long::longValue).sum(), "after a batch of " + deleted + ": " + counts);
+            counts.values().forEach(ofName -> assertTrue(ofName.values().stream().anyMatch(n -> n > 0),
+                    "a name is counted only with a saga left: " + counts));
+        } while (deleted == 2);
+
+        assertEquals(3, stored);
+        assertEquals(Map.of(
+                "order-saga", counts(1, 0, 1, 0, 0, 0),
+                "refund-saga", counts(0, 0, 0, 0, 1, 0)),
+                store.countBySagaAndStatus(EnumSet.allOf(SagaStatus.class)));
     }
 
     private void finish(String sagaId) {
