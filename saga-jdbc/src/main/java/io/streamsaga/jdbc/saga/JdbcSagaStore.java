@@ -830,10 +830,10 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
 
     /**
      * One statement, {@code SELECT status, COUNT(*) ... WHERE status IN (...) GROUP BY status}, the statuses literals
-     * (enum constants' names, as {@link #statusPage} writes them): the index {@code ss_saga_status (status, created_at)}
-     * of schema version 4 serves it, so that only the sagas of the statuses asked for are read (H2 counts the index's
-     * entries; PostgreSQL finds their rows by a bitmap scan of it, or, where its planner finds that cheaper, counts the
-     * entries of version 11's {@code ss_saga_name_status} reading no row), not every saga retention keeps
+     * (enum constants' names, as {@link #statusPage} writes them), served by an index, not by reading every saga
+     * retention keeps: H2 counts the entries of the statuses asked for in {@code ss_saga_status (status, created_at)}
+     * of schema version 4; PostgreSQL finds their rows by a bitmap scan of it or, where its planner finds that cheaper,
+     * counts every entry of version 11's compact {@code ss_saga_name_status} in an index-only scan, reading no row
      * ({@code H2RecoveryPagePlanTest}, {@code PostgresRecoveryPagePlanTest}).
      */
     @Override

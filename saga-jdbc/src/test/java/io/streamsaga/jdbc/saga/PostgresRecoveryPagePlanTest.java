@@ -94,7 +94,7 @@ class PostgresRecoveryPagePlanTest {
     }
 
     @Test
-    void aCountByStatusReadsTheEntriesOfTheStatusesAskedForFromTheStatusIndexNotEveryRow() throws Exception {
+    void aCountByStatusIsServedByTheStatusIndexOrAnIndexOnlyScanOfTheNameAndStatusIndex() throws Exception {
         DataSource dataSource = mostlyCompleted(manySagas());
         StatementCapture capture = new StatementCapture(dataSource);
         JdbcSagaStore store = JdbcSagaStore.create(capture.dataSource());
