@@ -42,7 +42,8 @@ import java.util.random.RandomGenerator;
  * smaller form after a refusal as too large), counts as sent. In a transport's transaction with the delivery (Kafka's
  * exactly-once mode) what the transport took or refused is that transaction's, which a failed send aborts. A publish
  * from another thread the handler started is not part of the delivery: wait for that one's stage in the handler. Nor
- * is one made by a {@link MessageInterceptor}'s hook or a {@link DeadLetterListener}, which run after the handler.
+ * is one made by a {@link MessageInterceptor}'s hook or a {@link DeadLetterListener}, which run after the handler:
+ * such a one is waited for, as any outside a handler, in the work {@link #awaitingPublishes} runs.
  *
  * <p>Thread-safe. Closing the bus closes its subscriptions and the scheduler it created, if it created one (not the
  * transport, nor a scheduler it was given, which the application owns and may share); a closed bus refuses to subscribe, with a {@link io.streamsaga.ConfigurationException}, and to
@@ -125,9 +126,12 @@ public interface EventBus extends AutoCloseable {
     /**
      * Waits for what the handler running on the calling thread has published so far as part of its delivery (see the
      * class comment), which the delivery then no longer waits for; throws the {@link PublishException} of a failed one
-     * (naming its topic). Returns at once outside a handler (also in an interceptor's hook or a dead-letter listener).
-     * In a transport's transaction with the delivery (Kafka's exactly-once mode) it does not wait for publishes still
-     * in flight, which the transaction answers for, and throws only for one that failed already.
+     * (naming its topic). Outside a handler (on a timer's thread, and in an interceptor's hook or a dead-letter
+     * listener, which run with a message current but no handler running) it waits for what the work
+     * {@link #awaitingPublishes} runs on the calling thread published so far, which that work then no longer waits for,
+     * and returns at once outside such work.
+     * In a handler in a transport's transaction with the delivery (Kafka's exactly-once mode) it does not wait for
+     * publishes still in flight, which the transaction answers for, and throws only for one that failed already.
      * A handler need not call it: the bus waits for those publishes itself once the handler returns. It is for a
      * wrapper of a handler that acts once the handler's work is done, before the delivery ends:
      * {@link io.streamsaga.idempotency.IdempotentConsumer} marks a key done only after it. A class implementing this
@@ -142,12 +146,12 @@ public interface EventBus extends AutoCloseable {
      * waited for those stages itself; throws the {@link PublishException} of one that failed (naming its topic), as a
      * delivery fails on a failed publish of its handler, else returns what {@code work} returned. In a handler it waits
      * for what the delivery published so far, as {@link #awaitPublishes()} does (in a transport's transaction with the
-     * delivery, Kafka's exactly-once mode, that transaction answers for them instead); outside one (a timer's thread),
-     * where no delivery waits for them, for the publishes {@code work} made on this thread. For work whose outcome is
-     * recorded only once what it published went through: an aggregator records a group released only once its
-     * releaser's publishes did. A publish from another thread the work started is not waited for, nor anything in an
-     * interceptor's hook or a dead-letter listener (a message current but no handler running), where it waits for
-     * nothing as {@link #awaitPublishes()} does there. The default, for a class implementing this interface by
+     * delivery, Kafka's exactly-once mode, that transaction answers for them instead); outside one, where no delivery
+     * waits for them (a timer's thread, an interceptor's hook or a dead-letter listener: a message current but no
+     * handler running), for the publishes {@code work} made on this thread. For work whose outcome is recorded only once
+     * what it published went through: an aggregator records a group released only once its releaser's publishes did; a
+     * hook that must know its alert went out. A publish from another thread the work started is not waited for. The
+     * default, for a class implementing this interface by
      * delegating to another bus (which should delegate this method), runs {@code work} and then {@link
      * #awaitPublishes()}.
      *

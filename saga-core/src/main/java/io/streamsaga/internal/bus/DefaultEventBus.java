@@ -211,11 +211,13 @@ public final class DefaultEventBus implements EventBus {
 
     @Override
     public <T> T awaitingPublishes(Callable<T> work) throws Exception {
-        if (current.get() != null) { // in a handler: its publishes are noted as the delivery's
+        if (handlerRunning() != null) { // in a handler: its publishes are noted as the delivery's
             T result = work.call();
             awaitPublishes();
             return result;
         }
+        // outside a handler: on a timer, or in an interceptor's hook or a dead-letter listener (a message current, no
+        // handler running), whose publishes partOfDelivery hands to partOfWork
         HandlerPublishes outer = workPublishes.get();
         HandlerPublishes publishes = new HandlerPublishes();
         workPublishes.set(publishes);
@@ -239,8 +241,10 @@ public final class DefaultEventBus implements EventBus {
     }
 
     /**
-     * A publish made outside a handler: noted when {@link #awaitingPublishes} runs work on this thread (unless it
+     * A publish made outside a handler (also one of an interceptor's hook or a dead-letter listener, which
+     * {@link #partOfDelivery} hands here): noted when {@link #awaitingPublishes} runs work on this thread (unless it
      * completed normally at once; a {@code publish(Message)} that went through answers a failed one under its id).
+     * While no such work runs on any thread it costs one counter read.
      */
     private CompletionStage<RecordPosition> partOfWork(String topic, String messageId, CompletionStage<RecordPosition> stage) {
         if (worksRunning.get() == 0) {
@@ -363,8 +367,9 @@ public final class DefaultEventBus implements EventBus {
 
     /**
      * A publish made on a consumer thread while {@code cause} is its current message: a stage already completed
-     * normally (the in-memory transport's) is returned as it is, after a completed-check; so is one made outside the
-     * handler (an interceptor's hook or a dead-letter listener, which run with the message current). Any other (in
+     * normally (the in-memory transport's) is returned as it is, after a completed-check; one made outside the
+     * handler (an interceptor's hook or a dead-letter listener, which run with the message current) is not the
+     * delivery's: it goes to {@link #partOfWork}, as a publish with no message current does. Any other (in
      * flight, or failed) is noted as part of that delivery, which is acknowledged only once it completed and fails when
      * it failed ({@link HandlerPublishes#awaitThoseOf}: by the bus once the handler returned, or later by a transport
      * that finishes the delivery itself, {@link Transport#finishLater}), so that a publish the handler does not wait
@@ -381,7 +386,10 @@ public final class DefaultEventBus implements EventBus {
         if (done && !((CompletableFuture<RecordPosition>) stage).isCompletedExceptionally()) {
             if (messageId != null) { // publish(Message): it may be a failed one's message again, which it answers
                 HandlerPublishes publishes = handlerPublishes.get();
-                if (publishes != null && !publishes.isEmpty()) {
+                if (publishes == null || publishes.handling != cause) {
+                    return partOfWork(topic, messageId, stage); // a hook's: answers one of awaitingPublishes' work
+                }
+                if (!publishes.isEmpty()) {
                     publishes.sentAgain(cause, messageId);
                 }
             }
@@ -389,16 +397,36 @@ public final class DefaultEventBus implements EventBus {
         }
         HandlerPublishes publishes = handlerPublishes.get();
         if (publishes == null || publishes.handling != cause) {
-            return stage; // not the handler's: a hook's or a dead-letter listener's, run after it, awaits its own
+            // not the handler's: a hook's or a dead-letter listener's, run after it, noted only in awaitingPublishes' work
+            return partOfWork(topic, messageId, stage);
         }
         publishes.add(cause, topic, messageId, stage);
         return stage;
     }
 
+    /**
+     * The thread's handler's delivery when a handler runs on it, the current message being its delivered one; null
+     * outside a handler, also in an interceptor's hook or a dead-letter listener (a message current, the handler
+     * returned or none called), or a nested delivery's hook in a handler (drainAll), whose message is not the one
+     * handled.
+     */
+    private HandlerPublishes handlerRunning() {
+        HandlerPublishes publishes = handlerPublishes.get();
+        return publishes != null && publishes.handling != null && publishes.handling == current.get() ? publishes : null;
+    }
+
     @Override
     public void awaitPublishes() throws InterruptedException {
-        HandlerPublishes publishes = handlerPublishes.get();
-        if (publishes != null && publishes.handling != null && !publishes.isEmpty()) {
+        HandlerPublishes publishes = handlerRunning();
+        if (publishes == null) { // outside a handler: what awaitingPublishes' work running on this thread published
+            HandlerPublishes work = worksRunning.get() == 0 ? null : workPublishes.get();
+            PublishException failure = work == null || work.isEmpty() ? null : work.awaitThoseOf(null, null);
+            if (failure != null) {
+                throw failure;
+            }
+            return;
+        }
+        if (!publishes.isEmpty()) {
             // in the delivery's transaction those in flight go with it, as the attempt leaves them: not waited for
             List<Object> inFlight = transport.publishesInDeliveryTransaction() ? new ArrayList<>(2) : null;
             PublishException failure = publishes.awaitThoseOf(publishes.handling, inFlight);
