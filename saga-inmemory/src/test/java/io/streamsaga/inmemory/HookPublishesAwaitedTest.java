@@ -143,6 +143,50 @@ class HookPublishesAwaitedTest {
         assertEquals(1, real.messages("order-created.DLT").size());
     }
 
+    @Test
+    void aNestedDeliverysFailureHookAwaitingPublishesLeavesTheOuterHandlersFailedPublishToItsDelivery() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        AtomicReference<EventBus> busRef = new AtomicReference<>();
+        List<Object> outcomes = new CopyOnWriteArrayList<>();
+        MessageInterceptor awaitingInTheHook = new MessageInterceptor() {
+            @Override
+            public void onHandlerFailed(Message message, String group, Throwable error) {
+                if (!group.equals("inner")) {
+                    return;
+                }
+                EventBus bus = busRef.get();
+                try { // a message current (the nested one), no handler running: not the outer handler's publishes
+                    bus.awaitPublishes();
+                    outcomes.add("awaitPublishes returned");
+                } catch (Exception e) {
+                    outcomes.add(e);
+                }
+                awaiting(bus, () -> "work returned", outcomes);
+            }
+        };
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .interceptor(awaitingInTheHook).retryPolicy(RetryPolicy.NONE).build();
+        busRef.set(bus);
+        bus.subscribe("inner", "nested-orders", OrderCreated.class, (event, ctx) -> {
+            throw new IllegalStateException("the nested handler's own failure");
+        });
+        bus.subscribe("outer", "order-created", OrderCreated.class, (event, ctx) -> {
+            bus.publish("alerts", event.orderId(), new NotRegistered(event.orderId())); // failed, the delivery's
+            bus.publish("nested-orders", event.orderId(), event);
+            transport.drainAll(); // a nested delivery on this thread, whose handler fails and whose hook runs
+        });
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of("awaitPublishes returned", "work returned"), outcomes);
+        assertEquals(1, transport.messages("nested-orders.DLT").size());
+        List<Message> dead = transport.messages("order-created.DLT");
+        assertEquals(1, dead.size(), "the outer handler's failed publish still fails its delivery");
+        assertEquals(PublishException.class.getName(), dead.get(0).headers().get(MessageHeaders.DLT_ERROR_CLASS));
+        assertTrue(dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE).contains("alerts"));
+    }
+
     /** Runs {@code work} through {@code bus.awaitingPublishes}, adding what it returned or threw to {@code outcomes}. */
     private static void awaiting(EventBus bus, Callable<Object> work, List<Object> outcomes) {
         try {
