@@ -187,6 +187,33 @@ class HookPublishesAwaitedTest {
         assertTrue(dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE).contains("alerts"));
     }
 
+    @Test
+    void aNestedDeliveryOfTheSameMessageToAnotherGroupLeavesTheOuterHandlersFailedPublishToItsDelivery() {
+        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+                .retryPolicy(RetryPolicy.NONE).build();
+        AtomicReference<String> outerRunning = new AtomicReference<>();
+        List<Object> outcomes = new CopyOnWriteArrayList<>();
+        bus.subscribe("outer", "order-created", OrderCreated.class, (event, ctx) -> {
+            bus.publish("alerts", event.orderId(), new NotRegistered(event.orderId())); // failed, the delivery's
+            outerRunning.set(event.orderId());
+            transport.drainAll(); // delivers the same record to the other group, nested on this thread
+            outerRunning.set(null);
+        });
+        bus.subscribe("beside", "order-created", OrderCreated.class,
+                (event, ctx) -> outcomes.add(event.orderId() + (outerRunning.get() != null ? " nested" : " alone")));
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        transport.drainAll();
+
+        assertEquals(List.of("o-1 nested"), outcomes, "the other group has the record inside the outer handler");
+        List<Message> dead = transport.messages("order-created.DLT");
+        assertEquals(1, dead.size(), dead.toString());
+        assertEquals("outer", dead.get(0).headers().get(MessageHeaders.DLT_ORIGINAL_GROUP),
+                "the outer handler's failed publish fails its own delivery, not the nested one of the other group");
+        assertTrue(dead.get(0).headers().get(MessageHeaders.DLT_ERROR_MESSAGE).contains("alerts"));
+    }
+
     /** Runs {@code work} through {@code bus.awaitingPublishes}, adding what it returned or threw to {@code outcomes}. */
     private static void awaiting(EventBus bus, Callable<Object> work, List<Object> outcomes) {
         try {

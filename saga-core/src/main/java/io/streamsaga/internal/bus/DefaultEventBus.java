@@ -773,9 +773,12 @@ public final class DefaultEventBus implements EventBus {
                 deadLetter(record, received, e, UNDECODABLE, 0);
                 return;
             }
-            Message delivered = message.payload() == event ? message : message.withPayload(event);
             // Restored afterwards rather than removed: a handler may drive a nested delivery (drainAll).
             Message outer = current.get();
+            // A nested delivery's message is a copy of its own: the bus tells a delivery's publishes, and a running
+            // handler, by the delivered message's identity, and the in-memory transport hands one record's message to
+            // every group, so a handler's drainAll can deliver the very message it handles to another group.
+            Message delivered = message.payload() == event && outer == null ? message : message.withPayload(event);
             if (attemptsMade != null) {
                 deliverOrRedeliverLater(record, received, message, delivered, event, outer);
                 return;
