@@ -330,4 +330,38 @@ class ReprocessorTest {
             counted.close();
         }
     }
+
+    @Test
+    void aReplayStillMovingMakesNoCommittedOffsetReadsOnItsRecheckOnlyAQuietRunDoes() {
+        InMemoryTransport counted = org.mockito.Mockito.spy(
+                InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build());
+        VirtualScheduler clock = new VirtualScheduler();
+        EventBus countedBus = EventBus.builder(counted)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .scheduler(clock).build();
+        try {
+            for (int i = 0; i < 30; i++) { // one key: one partition, whose target is 30
+                countedBus.publish("order-created", "k", new OrderCreated("o-" + i, i));
+            }
+            Replay replay = Reprocessor.builder(countedBus)
+                    .on("order-created", OrderCreated.class, (e, ctx) -> seen.add(e.orderId())).build().start("stats-v2");
+            org.mockito.Mockito.clearInvocations(counted);
+
+            for (int tick = 0; tick < 20; tick++) { // a record handled between each two runs of the recheck
+                counted.drain(1);
+                clock.advance(Duration.ofMillis(100));
+            }
+
+            assertEquals(20, seen.size());
+            org.mockito.Mockito.verify(counted, org.mockito.Mockito.never()).committedOffsets(
+                    org.mockito.ArgumentMatchers.anyString(), org.mockito.ArgumentMatchers.anyString());
+            assertFalse(replay.isCaughtUp());
+            clock.advance(Duration.ofMillis(100)); // a run with no record passed since the last: it reads, once
+            org.mockito.Mockito.verify(counted, org.mockito.Mockito.times(1)).committedOffsets("stats-v2.order-created", "order-created");
+            assertEquals(1, clock.pendingTasks(), "not caught up: the recheck goes on");
+        } finally {
+            countedBus.close();
+            counted.close();
+        }
+    }
 }
