@@ -103,7 +103,11 @@ public final class Replay implements AutoCloseable {
     /**
      * Stops the replay's subscriptions; their groups keep their positions. A replay closed before it caught
      * up never will: {@link #caughtUp()} then completes exceptionally with a {@link CancellationException}
-     * rather than leave whoever waits for it waiting forever; so does a pending {@link #caughtUpToNow()}.
+     * rather than leave whoever waits for it waiting forever; so does a pending {@link #caughtUpToNow()}. The 100 ms
+     * check of committed offsets stops too: close() waits for a run of it in progress on another thread (up to the
+     * scheduler's {@link io.streamsaga.time.Scheduler#closeWait()}), so that no committed offsets are read for the
+     * replay once it has returned. That run may be completing a stage of the replay, whose callbacks run on it: do not
+     * close the replay holding a lock one of them takes.
      */
     @Override
     public void close() {

@@ -172,12 +172,18 @@ public final class Reprocessor {
         final Queue<Waiter> waiters = new ConcurrentLinkedQueue<>();
         volatile Replay replay;
         volatile boolean closed;
+        /**
+         * The recheck's scheduler: the bus's, scoped to this replay, so that {@link #close()} waits for a run in
+         * progress (cancelling a repeating task does not stop one its scheduler's thread already started).
+         */
+        final Scheduler timers;
         private Scheduler.Cancellable recheck; // guarded by this: reads committed offsets while recheckWanted()
         private long positionAtLastRecheck = -1; // the sum of the handled positions; only the recheck reads and writes it
 
         Run(String group, Map<String, Map<Integer, Long>> target) {
             this.group = group;
             this.target = target;
+            this.timers = Scheduler.scoped(bus.scheduler(), "replay '" + group + "'");
         }
 
         <E> Subscription subscribe(Binding<E> binding) {
@@ -269,7 +275,7 @@ public final class Reprocessor {
                 return;
             }
             try {
-                recheck = Scheduler.repeat(bus.scheduler(), "replay '" + group + "': its check of committed offsets for "
+                recheck = Scheduler.repeat(timers, "replay '" + group + "': its check of committed offsets for "
                         + "caughtUpToNow", CAUGHT_UP_TO_NOW_RECHECK, CAUGHT_UP_TO_NOW_RECHECK, this::recheckWaiters);
             } catch (RejectedExecutionException e) { // the bus's scheduler is closed: handled records still complete
                 log.debug("replay '{}' cannot check committed offsets for caughtUpToNow: {}", group, e.toString());
@@ -317,7 +323,11 @@ public final class Reprocessor {
             return false;
         }
 
-        /** Fails every pending {@link #caughtUpToNow()}; called by {@link Replay#close()}. */
+        /**
+         * Fails every pending {@link #caughtUpToNow()} and stops the recheck, waiting for a run of it in progress on
+         * another thread (up to the scheduler's {@link Scheduler#closeWait()}), so that no committed offsets are read
+         * once {@link Replay#close()} has returned; called by it.
+         */
         void close() {
             closed = true;
             for (Waiter waiter : waiters) {
@@ -329,6 +339,9 @@ public final class Reprocessor {
                     recheck = null;
                 }
             }
+            // Outside the lock: the run it waits for may be waiting for the lock (disarmRecheckWhenIdle). A run that
+            // closes the replay itself (a Mode.UNTIL_TARGET replay caught up by the recheck) is not waited for.
+            timers.close();
         }
 
         /** What the handlers passed per topic and partition, merged with {@code committed} when given. */

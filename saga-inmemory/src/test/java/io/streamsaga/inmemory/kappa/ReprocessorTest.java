@@ -364,4 +364,63 @@ class ReprocessorTest {
             counted.close();
         }
     }
+
+    @Test
+    void aReplaysCloseWaitsForTheCommittedOffsetRecheckRunningAndNoReadFollowsIt() throws Exception {
+        InMemoryTransport watched = org.mockito.Mockito.spy(
+                InMemoryTransport.builder().partitions(3).deliveryMode(DeliveryMode.MANUAL).build());
+        VirtualScheduler clock = new VirtualScheduler();
+        EventBus watchedBus = EventBus.builder(watched)
+                .types(TypeRegistry.builder().register("order-created", 1, OrderCreated.class).build())
+                .scheduler(clock).build();
+        java.util.concurrent.atomic.AtomicBoolean gated = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean closeReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        List<String> afterClose = new CopyOnWriteArrayList<>();
+        org.mockito.Mockito.doAnswer(call -> {
+            if (closeReturned.get()) {
+                afterClose.add("a read of committed offsets started");
+            }
+            if (gated.getAndSet(false)) { // the recheck's read: it stays in it until released
+                reading.countDown();
+                release.await();
+            }
+            Object offsets = call.callRealMethod();
+            if (closeReturned.get()) {
+                afterClose.add("a read of committed offsets ended");
+            }
+            return offsets;
+        }).when(watched).committedOffsets(org.mockito.ArgumentMatchers.anyString(), org.mockito.ArgumentMatchers.anyString());
+        try {
+            Replay replay = Reprocessor.builder(watchedBus)
+                    .on("order-created", OrderCreated.class, (e, ctx) -> seen.add(e.orderId())).build().start("stats-v2");
+            watchedBus.publish("order-created", "k", new OrderCreated("o-1", 1));
+            java.util.concurrent.CompletableFuture<ReplayProgress> upToNow = replay.caughtUpToNow().toCompletableFuture();
+            gated.set(true);
+            Thread ticking = new Thread(() -> clock.advance(Duration.ofMillis(100))); // runs the recheck, on its thread
+            ticking.start();
+            assertTrue(reading.await(30, java.util.concurrent.TimeUnit.SECONDS), "the recheck reads committed offsets");
+
+            Thread closer = new Thread(() -> {
+                replay.close();
+                closeReturned.set(true);
+            });
+            closer.start();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> closer.getState() == Thread.State.TIMED_WAITING
+                    || closer.getState() == Thread.State.WAITING || closer.getState() == Thread.State.TERMINATED);
+            release.countDown();
+            closer.join();
+            ticking.join();
+            clock.advance(Duration.ofSeconds(1));
+
+            assertEquals(List.of(), afterClose, "the replay read committed offsets after its close() had returned");
+            assertEquals(0, clock.pendingTasks(), "no recheck left queued");
+            assertTrue(upToNow.isCompletedExceptionally());
+        } finally {
+            release.countDown();
+            watchedBus.close();
+            watched.close();
+        }
+    }
 }
