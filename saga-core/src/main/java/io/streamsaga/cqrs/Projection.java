@@ -8,7 +8,11 @@ import io.streamsaga.kappa.Reprocessor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -85,18 +89,67 @@ public final class Projection<M> implements AutoCloseable {
      * or a readiness check after a rebuild swapped in: see {@link Replay#caughtUpToNow()} for how, and its cost (none
      * per record while no stage is pending). A record dead-lettered (its handler kept failing) counts as applied once
      * its dead letter is sent, so the stage never hangs on it. Completes at once when nothing is pending. Completes
-     * exceptionally with a {@link java.util.concurrent.CancellationException} when that version stops first: the
-     * projection is closed (or was already), or a rebuild swaps it out; then call again, the new version serving.
+     * exceptionally with a {@link CancellationException} when the projection is closed first (or was already).
      *
-     * <p>During a rebuild the stage follows the serving version, not the one being built. A rebuild swaps in once its
-     * version reached the end offsets taken at <em>its</em> start, so a rebuild started before this call may swap in a
-     * version that has not applied everything this stage waited for: after {@link Rebuild#swapped()}, call again for
-     * the new version.
+     * <p>During a rebuild the stage follows the serving version, not the one being built. When a rebuild swaps that
+     * version out before it got there, the stage moves to the version swapped in ({@link Replay#caughtUpTo}) and
+     * completes once that one has applied every record below the same offsets, those taken at this call: a rebuild
+     * swaps in once its version reached the end offsets taken at <em>its</em> start, which may lie before them, and
+     * the new version replays from the beginning, so it gets there too. A query after the stage completes sees every
+     * record published before the call, whichever version serves it. On a topic only a rebuild's new definition reads,
+     * the stage adds nothing to what the swap waited for. Callbacks then run on the thread that completes the stage,
+     * a consumer thread or the scheduler's of the version swapped in.
      *
      * @throws ConfigurationException when the projection is not started
      */
     public CompletionStage<ReplayProgress> caughtUpToNow() {
-        return requireStarted().replay.caughtUpToNow();
+        Version<M> serving = requireStarted();
+        synchronized (this) {
+            if (closed) { // before asking the transport anything, as Replay.caughtUpToNow() does
+                return CompletableFuture.failedStage(new CancellationException("projection '" + name + "' is closed"));
+            }
+        }
+        Map<String, Map<Integer, Long>> positions = new TreeMap<>();
+        for (String topic : serving.definition.topics()) {
+            positions.put(topic, Map.copyOf(bus.transport().endOffsets(topic)));
+        }
+        CompletableFuture<ReplayProgress> done = new CompletableFuture<>();
+        waitFor(serving, positions, done);
+        return done.minimalCompletionStage();
+    }
+
+    /**
+     * Completes {@code done} once {@code version} passed {@code positions} (those of its topics); when a swap stops it
+     * first, waits so on the version swapped in, which replays from the beginning and so reaches them too. Only a
+     * close of the projection fails {@code done}, with the version's CancellationException.
+     */
+    private void waitFor(Version<M> version, Map<String, Map<Integer, Long>> positions, CompletableFuture<ReplayProgress> done) {
+        Map<String, Map<Integer, Long>> ownTopics = new TreeMap<>(positions);
+        ownTopics.keySet().retainAll(version.definition.topics()); // a rebuild's definition may read other topics
+        CompletionStage<ReplayProgress> stage;
+        try {
+            stage = version.replay.caughtUpTo(ownTopics);
+        } catch (RuntimeException e) {
+            done.completeExceptionally(e);
+            return;
+        }
+        stage.whenComplete((progress, error) -> {
+            if (error == null) {
+                done.complete(progress);
+                return;
+            }
+            Version<M> successor = swappedIn(version);
+            if (successor != null) {
+                waitFor(successor, positions, done); // on the thread of the swap, which closed the old version
+            } else {
+                done.completeExceptionally(error);
+            }
+        });
+    }
+
+    /** The version serving in place of {@code version}, swapped out by a rebuild; null when it serves or the projection closed. */
+    private synchronized Version<M> swappedIn(Version<M> version) {
+        return closed || current == version ? null : current;
     }
 
     /** The read model queries should use now. */

@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -19,17 +20,20 @@ public final class Replay implements AutoCloseable {
     private final Supplier<ReplayProgress> progress;
     private final CompletableFuture<ReplayProgress> caughtUp;
     private final Supplier<CompletionStage<ReplayProgress>> caughtUpToNow;
+    private final Function<Map<String, Map<Integer, Long>>, CompletionStage<ReplayProgress>> caughtUpTo;
     private final Runnable onClose;
     private final List<Subscription> subscriptions;
 
     Replay(String group, Map<String, String> groups, Supplier<ReplayProgress> progress,
            CompletableFuture<ReplayProgress> caughtUp, Supplier<CompletionStage<ReplayProgress>> caughtUpToNow,
+           Function<Map<String, Map<Integer, Long>>, CompletionStage<ReplayProgress>> caughtUpTo,
            Runnable onClose, List<Subscription> subscriptions) {
         this.group = group;
         this.groups = Map.copyOf(groups);
         this.progress = progress;
         this.caughtUp = caughtUp;
         this.caughtUpToNow = caughtUpToNow;
+        this.caughtUpTo = caughtUpTo;
         this.onClose = onClose;
         this.subscriptions = List.copyOf(subscriptions);
     }
@@ -90,6 +94,26 @@ public final class Replay implements AutoCloseable {
         return caughtUpToNow.get();
     }
 
+    /**
+     * Completes once the replay has passed every record below {@code positions}, per topic and partition the next
+     * offset to reach (as {@link io.streamsaga.spi.Transport#endOffsets} gives them): {@link #caughtUpToNow()} for
+     * end offsets taken earlier, with the same completion (a dead-lettered record counting as passed once its dead
+     * letter is sent, the groups' committed offsets read every 100 ms while it is pending), callbacks and
+     * {@link CancellationException} on {@link #close()}. It completes at once when the replay is already there; a
+     * partition or topic of the replay left out is not waited for, and a position past the end of its partition is
+     * waited for until records reach it. For a caller that took the offsets itself, before this replay started or on
+     * another replay of the same topics (a projection moving a pending {@code caughtUpToNow()} over to the version a
+     * rebuild swapped in).
+     *
+     * @throws io.streamsaga.ConfigurationException when {@code positions} is null, names a topic the replay does not
+     *                                              read (its positions there would never be reached), holds a negative
+     *                                              partition or offset or a null, or the replay is a
+     *                                              {@link Reprocessor.Mode#UNTIL_TARGET} one
+     */
+    public CompletionStage<ReplayProgress> caughtUpTo(Map<String, Map<Integer, Long>> positions) {
+        return caughtUpTo.apply(positions);
+    }
+
     /** Whether the replay has reached its target. */
     public boolean isCaughtUp() {
         return caughtUp.isDone() && !caughtUp.isCompletedExceptionally();
@@ -103,11 +127,11 @@ public final class Replay implements AutoCloseable {
     /**
      * Stops the replay's subscriptions; their groups keep their positions. A replay closed before it caught
      * up never will: {@link #caughtUp()} then completes exceptionally with a {@link CancellationException}
-     * rather than leave whoever waits for it waiting forever; so does a pending {@link #caughtUpToNow()}. The 100 ms
-     * check of committed offsets stops too: close() waits for a run of it in progress on another thread (up to the
-     * scheduler's {@link io.streamsaga.time.Scheduler#closeWait()}), so that no committed offsets are read for the
-     * replay once it has returned. That run may be completing a stage of the replay, whose callbacks run on it: do not
-     * close the replay holding a lock one of them takes.
+     * rather than leave whoever waits for it waiting forever; so does a pending {@link #caughtUpToNow()} or
+     * {@link #caughtUpTo}. The 100 ms check of committed offsets stops too: close() waits for a run of it in progress
+     * on another thread (up to the scheduler's {@link io.streamsaga.time.Scheduler#closeWait()}), so that no committed
+     * offsets are read for the replay once it has returned. That run may be completing a stage of the replay, whose
+     * callbacks run on it: do not close the replay holding a lock one of them takes.
      */
     @Override
     public void close() {

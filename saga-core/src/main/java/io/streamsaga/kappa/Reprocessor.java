@@ -155,7 +155,7 @@ public final class Reprocessor {
         run.replay = new Replay(group, run.groups, () -> {
             run.checkCaughtUp();
             return run.progress();
-        }, run.caughtUp, run::caughtUpToNow, run::close, subscriptions);
+        }, run.caughtUp, run::caughtUpToNow, run::caughtUpTo, run::close, subscriptions);
         run.checkCaughtUp(); // an empty log, or a target already reached
         run.armRecheck(); // unless caught up: a target only the committed offsets show reached (transaction markers)
         return run.replay;
@@ -239,16 +239,46 @@ public final class Reprocessor {
          * {@link #CAUGHT_UP_TO_NOW_RECHECK} against the committed offsets too while any waiter is pending.
          */
         CompletionStage<ReplayProgress> caughtUpToNow() {
-            ConfigurationException.require(mode == Mode.FOLLOW, "replay '%s' runs until the end offsets taken at its "
-                    + "start (Mode.UNTIL_TARGET) and never applies what was published after: wait for caughtUp()", group);
-            if (closed) {
+            requireFollowing();
+            if (closed) { // before asking the transport anything
                 return CompletableFuture.failedStage(new CancellationException("replay '" + group + "' is closed"));
             }
             Map<String, Map<Integer, Long>> now = new TreeMap<>();
             for (String topic : target.keySet()) {
                 now.put(topic, Map.copyOf(bus.transport().endOffsets(topic)));
             }
-            Waiter waiter = new Waiter(now);
+            return waitFor(now);
+        }
+
+        /** Backs {@link Replay#caughtUpTo}: {@code positions} checked, then waited for as {@link #caughtUpToNow()}'s. */
+        CompletionStage<ReplayProgress> caughtUpTo(Map<String, Map<Integer, Long>> positions) {
+            requireFollowing();
+            ConfigurationException.require(positions != null, "replay '%s': the positions to wait for must not be null", group);
+            Map<String, Map<Integer, Long>> copy = new TreeMap<>();
+            positions.forEach((topic, offsets) -> {
+                ConfigurationException.require(topic != null && target.containsKey(topic), "replay '%s' does not read topic '%s' (it reads "
+                        + "%s): its positions there would never be reached", group, topic, target.keySet());
+                ConfigurationException.require(offsets != null, "replay '%s': the positions on topic '%s' must not be "
+                        + "null", group, topic);
+                offsets.forEach((partition, offset) -> ConfigurationException.require(partition != null && partition >= 0
+                        && offset != null && offset >= 0, "replay '%s': a position must be a partition and an offset of "
+                        + "zero or more, but was %s=%s on topic '%s'", group, partition, offset, topic));
+                copy.put(topic, Map.copyOf(offsets));
+            });
+            if (closed) {
+                return CompletableFuture.failedStage(new CancellationException("replay '" + group + "' is closed"));
+            }
+            return waitFor(copy);
+        }
+
+        private void requireFollowing() {
+            ConfigurationException.require(mode == Mode.FOLLOW, "replay '%s' runs until the end offsets taken at its "
+                    + "start (Mode.UNTIL_TARGET) and never applies what was published after: wait for caughtUp()", group);
+        }
+
+        /** A pending stage for {@code positions}: checked at once, then as records pass and on the recheck. */
+        private CompletionStage<ReplayProgress> waitFor(Map<String, Map<Integer, Long>> positions) {
+            Waiter waiter = new Waiter(positions);
             waiters.add(waiter); // before the first check: a record passed meanwhile is then seen by one or the other
             waiter.done.whenComplete((progress, error) -> {
                 waiters.remove(waiter);

@@ -306,11 +306,16 @@ class ProjectionTest {
     }
 
     @Test
-    void aRebuildSwappingOutTheServingVersionFailsItsPendingCaughtUpToNowAndTheNextCallWaitsForTheNewVersion() throws Exception {
+    void aRebuildSwappingOutTheServingVersionRetargetsItsPendingCaughtUpToNowToTheNewVersionAtTheOffsetsOfTheCall() throws Exception {
+        // The swap failed a pending caughtUpToNow() with a CancellationException: a writer waiting to read its own
+        // writes had to call again. It now waits on the version swapped in, for the same offsets (taken at the call),
+        // which that version, replaying from the beginning, must reach too: version 2 swaps in at offset 1 (the end
+        // at its start), the stage completes only once it applied o-2 (offset 1, below the end of 2 at the call).
         java.util.concurrent.CountDownLatch v1Reached = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch v1Release = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch v2Reached = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch v2Release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<Thread> v2Thread = new java.util.concurrent.atomic.AtomicReference<>();
         try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build(); EventBus bus = bus(transport)) {
             bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
             Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders")
@@ -319,25 +324,103 @@ class ProjectionTest {
             try {
                 projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
                 Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(blockingOn("o-1", v2Reached, v2Release,
-                        new java.util.concurrent.CountDownLatch(1), new java.util.concurrent.atomic.AtomicReference<>()));
-                assertTrue(v2Reached.await(30, TimeUnit.SECONDS));
+                        new java.util.concurrent.CountDownLatch(1), v2Thread));
+                assertTrue(v2Reached.await(30, TimeUnit.SECONDS)); // version 2 is held at o-1, before its target of 1
                 bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
                 assertTrue(v1Reached.await(30, TimeUnit.SECONDS)); // version 1 is busy with o-2 in its handler
-                java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> onVersion1 =
+                java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> upToNow =
                         projection.caughtUpToNow().toCompletableFuture();
+                // what the serving model holds when the stage completes, and which version that is
+                java.util.concurrent.CompletableFuture<String> servingAtCompletion = upToNow.thenApply(progress ->
+                        "v" + projection.version() + (projection.readModel().orders.containsKey("o-2") ? " with o-2" : " without o-2"));
 
-                v2Release.countDown(); // version 2 catches up to its start's end and swaps in before version 1 got there
-
-                assertInstanceOf(java.util.concurrent.CancellationException.class, assertThrows(
-                        java.util.concurrent.ExecutionException.class, () -> onVersion1.get(30, TimeUnit.SECONDS)).getCause());
+                v2Release.countDown(); // version 2 reaches its start's end and swaps in before version 1 applied o-2
+                // the swap stops version 1, whose handler is still in o-2: it waits for it, having moved the stage over
+                await().atMost(Duration.ofSeconds(30)).until(() -> upToNow.isDone() || (projection.version() == 2
+                        && v2Thread.get().getState() == Thread.State.TIMED_WAITING));
+                assertFalse(upToNow.isDone(), "version 2 has not applied o-2 yet: " + upToNow);
                 v1Release.countDown();
-                rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
-                assertEquals(2, projection.version());
-                projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
-                assertTrue(projection.readModel().orders.containsKey("o-2"));
+
+                io.streamsaga.kappa.ReplayProgress progress = upToNow.get(30, TimeUnit.SECONDS);
+                assertEquals("v2 with o-2", servingAtCompletion.get(30, TimeUnit.SECONDS));
+                assertEquals(Map.of("order-created", Map.of(0, 2L)), progress.target(), "the offsets taken at the call");
+                assertTrue(progress.isComplete());
+                assertTrue(rebuild.isSwapped());
             } finally {
                 v1Release.countDown();
                 v2Release.countDown();
+                projection.close();
+            }
+        }
+    }
+
+    /**
+     * A definition whose handler, at each event named in {@code holds}, counts down its first latch and waits for its
+     * second (deaf to interrupts, as a handler in a blocking call may be), noting its thread in {@code thread}.
+     */
+    private static ProjectionDefinition<OrderReadModel> holdingAt(Map<String, java.util.concurrent.CountDownLatch[]> holds,
+                                                                   java.util.concurrent.atomic.AtomicReference<Thread> thread) {
+        return ProjectionDefinition.builder(OrderReadModel::new)
+                .on("order-created", OrderCreated.class, (model, e, ctx) -> {
+                    java.util.concurrent.CountDownLatch[] hold = holds.get(e.orderId());
+                    if (hold != null) {
+                        thread.set(Thread.currentThread());
+                        hold[0].countDown();
+                        boolean released = false;
+                        while (!released) {
+                            try {
+                                released = hold[1].await(60, TimeUnit.SECONDS);
+                            } catch (InterruptedException ignored) {
+                                // deaf to the interrupt of close()
+                            }
+                        }
+                    }
+                    model.orders.put(e.orderId(), new OrderView(e.orderId(), e.userId(), "?", "created", e.amount()));
+                })
+                .build();
+    }
+
+    private static java.util.concurrent.CountDownLatch[] hold() {
+        return new java.util.concurrent.CountDownLatch[] {new java.util.concurrent.CountDownLatch(1), new java.util.concurrent.CountDownLatch(1)};
+    }
+
+    @Test
+    void aCaughtUpToNowMovedToTheVersionSwappedInStillFailsWithACancellationWhenTheProjectionCloses() throws Exception {
+        java.util.concurrent.CountDownLatch[] v1AtO2 = hold();
+        java.util.concurrent.CountDownLatch[] v2AtO1 = hold();
+        java.util.concurrent.CountDownLatch[] v2AtO2 = hold();
+        java.util.concurrent.atomic.AtomicReference<Thread> v2Thread = new java.util.concurrent.atomic.AtomicReference<>();
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build(); EventBus bus = bus(transport)) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders")
+                    .start(holdingAt(Map.of("o-2", v1AtO2), new java.util.concurrent.atomic.AtomicReference<>()));
+            try {
+                projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(holdingAt(Map.of("o-1", v2AtO1, "o-2", v2AtO2), v2Thread));
+                assertTrue(v2AtO1[0].await(30, TimeUnit.SECONDS));
+                bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
+                assertTrue(v1AtO2[0].await(30, TimeUnit.SECONDS));
+                java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> upToNow =
+                        projection.caughtUpToNow().toCompletableFuture();
+                v2AtO1[1].countDown(); // version 2 swaps in; its close of version 1 waits for version 1's handler
+                await().atMost(Duration.ofSeconds(30)).until(() -> upToNow.isDone() || (projection.version() == 2
+                        && v2Thread.get().getState() == Thread.State.TIMED_WAITING));
+                v1AtO2[1].countDown();
+                rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertTrue(v2AtO2[0].await(30, TimeUnit.SECONDS)); // version 2 is in o-2's handler, not past it
+                assertFalse(upToNow.isDone(), "waiting on version 2 for o-2: " + upToNow);
+
+                java.util.concurrent.CompletableFuture<Void> closing = java.util.concurrent.CompletableFuture.runAsync(projection::close);
+
+                assertInstanceOf(java.util.concurrent.CancellationException.class, assertThrows(
+                        java.util.concurrent.ExecutionException.class, () -> upToNow.get(30, TimeUnit.SECONDS)).getCause(),
+                        "a close still fails it, the version it moved to included");
+                v2AtO2[1].countDown();
+                closing.get(30, TimeUnit.SECONDS);
+            } finally {
+                v1AtO2[1].countDown();
+                v2AtO1[1].countDown();
+                v2AtO2[1].countDown();
                 projection.close();
             }
         }

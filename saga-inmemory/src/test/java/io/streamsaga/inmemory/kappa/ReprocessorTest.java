@@ -247,6 +247,31 @@ class ReprocessorTest {
     }
 
     @Test
+    void caughtUpToWaitsForPositionsTakenBeforeTheReplayStartedAndRefusesATopicItDoesNotRead() {
+        publish(0, 6);
+        java.util.Map<Integer, Long> earlier = transport.endOffsets("order-created");
+        publish(6, 9);
+        Replay replay = reprocessor(Reprocessor.Mode.FOLLOW).start("stats-v2");
+
+        java.util.concurrent.CompletableFuture<ReplayProgress> upTo =
+                replay.caughtUpTo(java.util.Map.of("order-created", earlier)).toCompletableFuture();
+        assertFalse(upTo.isDone());
+        transport.drainAll();
+
+        assertTrue(upTo.isDone());
+        assertEquals(6, upTo.join().total(), "against the positions given: " + upTo.join());
+        assertTrue(replay.caughtUpTo(java.util.Map.of("order-created", earlier)).toCompletableFuture().isDone(),
+                "already there: at once");
+        ConfigurationException otherTopic = assertThrows(ConfigurationException.class,
+                () -> replay.caughtUpTo(java.util.Map.of("order-shipped", java.util.Map.of(0, 1L))));
+        assertTrue(otherTopic.getMessage().contains("'order-shipped'"), otherTopic.getMessage());
+        ConfigurationException negative = assertThrows(ConfigurationException.class,
+                () -> replay.caughtUpTo(java.util.Map.of("order-created", java.util.Map.of(0, -1L))));
+        assertTrue(negative.getMessage().contains("0=-1"), negative.getMessage());
+        assertThrows(ConfigurationException.class, () -> replay.caughtUpTo(null));
+    }
+
+    @Test
     void aBoundedReplayRefusesCaughtUpToNowAsItNeverAppliesWhatCameAfterItsStart() {
         Replay replay = reprocessor(Reprocessor.Mode.UNTIL_TARGET).start("batch-1");
 
