@@ -280,12 +280,17 @@ public final class ServingLayer<E, V> implements AutoCloseable {
                     }
                 })
                 .build().start(group);
+        boolean closedWhileStarting;
         synchronized (this) {
-            if (closed) {
-                replay.close(); // closed while the replay was starting
-            } else {
-                recomputing.add(replay);
+            closedWhileStarting = closed;
+            if (!closedWhileStarting) {
+                recomputing.add(replay); // close() sets closed under the lock, then stops those it finds here
             }
+        }
+        if (closedWhileStarting) {
+            // Outside the lock: a replay's close waits for its consumer threads and for its check of committed offsets
+            // in progress (an Admin request on a broker), during which queries and the real-time side would wait too.
+            replay.close();
         }
         return replay.caughtUp().whenComplete((progress, error) -> recomputing.remove(replay)).thenApply(progress -> {
             V view;
