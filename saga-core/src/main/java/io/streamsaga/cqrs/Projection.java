@@ -95,10 +95,11 @@ public final class Projection<M> implements AutoCloseable {
      * version out before it got there, the stage moves to the version swapped in ({@link Replay#caughtUpTo}) and
      * completes once that one has applied every record below the same offsets, those taken at this call: a rebuild
      * swaps in once its version reached the end offsets taken at <em>its</em> start, which may lie before them, and
-     * the new version replays from the beginning, so it gets there too. A query after the stage completes sees every
-     * record published before the call, whichever version serves it. On a topic only a rebuild's new definition reads,
-     * the stage adds nothing to what the swap waited for. Callbacks then run on the thread that completes the stage,
-     * a consumer thread or the scheduler's of the version swapped in.
+     * the new version replays from the beginning, so it gets there too. On a topic only a rebuild's new definition
+     * reads, the stage adds nothing to what the swap waited for. Callbacks then run on the thread that completes the
+     * stage, a consumer thread or the scheduler's of the version swapped in. The stage covers the version serving when
+     * it completes, not one a rebuild started before this call swaps in afterwards, which may not have applied
+     * everything the stage waited for yet: after {@link Rebuild#swapped()}, call again for the new version.
      *
      * @throws ConfigurationException when the projection is not started
      */

@@ -427,6 +427,46 @@ class ProjectionTest {
     }
 
     @Test
+    void aCaughtUpToNowCompletedBeforeARebuildSwapsInDoesNotCoverTheVersionSwappedIn() throws Exception {
+        // The stage covers the version serving when it completes: a rebuild started before the call swaps in at the
+        // end offsets taken at its own start, so the version it brings may not have applied what the stage waited for.
+        java.util.concurrent.CountDownLatch[] v2AtO1 = hold();
+        java.util.concurrent.CountDownLatch[] v2AtO2 = hold();
+        try (InMemoryTransport transport = InMemoryTransport.builder().partitions(1).build(); EventBus bus = bus(transport)) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders")
+                    .start(holdingAt(Map.of(), new java.util.concurrent.atomic.AtomicReference<>()));
+            try {
+                projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(holdingAt(Map.of("o-1", v2AtO1, "o-2", v2AtO2),
+                        new java.util.concurrent.atomic.AtomicReference<>()));
+                assertTrue(v2AtO1[0].await(30, TimeUnit.SECONDS)); // version 2's target is 1: the end at its start
+                bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
+                projection.caughtUpToNow().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertEquals(1, projection.version());
+                assertTrue(projection.readModel().orders.containsKey("o-2"));
+
+                v2AtO1[1].countDown();
+                rebuild.swapped().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                assertTrue(v2AtO2[0].await(30, TimeUnit.SECONDS)); // version 2 serves, still in o-2's handler
+
+                assertEquals(2, projection.version());
+                assertFalse(projection.readModel().orders.containsKey("o-2"), "the version swapped in has not applied o-2 yet");
+                java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> again =
+                        projection.caughtUpToNow().toCompletableFuture();
+                assertFalse(again.isDone());
+                v2AtO2[1].countDown();
+                again.get(30, TimeUnit.SECONDS);
+                assertTrue(projection.readModel().orders.containsKey("o-2"), "a call after the swap waits for it");
+            } finally {
+                v2AtO1[1].countDown();
+                v2AtO2[1].countDown();
+                projection.close();
+            }
+        }
+    }
+
+    @Test
     void closingTheProjectionFailsAPendingCaughtUpToNowAndALaterCallAtOnce() {
         InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         try (EventBus bus = bus(transport)) {
