@@ -427,6 +427,55 @@ class ProjectionTest {
     }
 
     @Test
+    void aCaughtUpToNowCalledAsARebuildSwapsOutTheVersionItReadWaitsOnTheVersionSwappedIn() throws Exception {
+        // The call reads the serving version, then asks the transport for the end offsets: a swap meanwhile stops
+        // that version before the call waits on it, which must move the stage over too, not fail it.
+        java.util.concurrent.CountDownLatch[] v2AtO1 = hold();
+        java.util.concurrent.CountDownLatch[] v2AtO2 = hold();
+        InMemoryTransport transport = org.mockito.Mockito.spy(InMemoryTransport.builder().partitions(1).build());
+        Thread caller = Thread.currentThread();
+        java.util.concurrent.atomic.AtomicReference<Runnable> onEndOffsets = new java.util.concurrent.atomic.AtomicReference<>();
+        org.mockito.Mockito.doAnswer(call -> {
+            Runnable hook = Thread.currentThread() == caller ? onEndOffsets.getAndSet(null) : null;
+            if (hook != null) {
+                hook.run();
+            }
+            return call.callRealMethod();
+        }).when(transport).endOffsets(org.mockito.ArgumentMatchers.anyString());
+        try (transport; EventBus bus = bus(transport)) {
+            bus.publish("order-created", "o-1", new OrderCreated("o-1", "u-1", 100)).toCompletableFuture().join();
+            Projection<OrderReadModel> projection = Projection.<OrderReadModel>create(bus, "orders")
+                    .start(holdingAt(Map.of(), new java.util.concurrent.atomic.AtomicReference<>()));
+            try {
+                projection.caughtUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+                Projection.Rebuild<OrderReadModel> rebuild = projection.rebuild(holdingAt(Map.of("o-1", v2AtO1, "o-2", v2AtO2),
+                        new java.util.concurrent.atomic.AtomicReference<>()));
+                assertTrue(v2AtO1[0].await(30, TimeUnit.SECONDS)); // version 2's target is 1: the end at its start
+                bus.publish("order-created", "o-2", new OrderCreated("o-2", "u-1", 200)).toCompletableFuture().join();
+                onEndOffsets.set(() -> { // version 1 read as serving: version 2 swaps in before the call waits on it
+                    v2AtO1[1].countDown();
+                    assertTrue(rebuild.swapped().toCompletableFuture().join() != null);
+                });
+
+                java.util.concurrent.CompletableFuture<io.streamsaga.kappa.ReplayProgress> upToNow =
+                        projection.caughtUpToNow().toCompletableFuture();
+
+                assertEquals(null, onEndOffsets.get(), "the swap ran inside the call");
+                assertTrue(v2AtO2[0].await(30, TimeUnit.SECONDS));
+                assertFalse(upToNow.isDone(), "version 2 has not applied o-2 yet: " + upToNow);
+                v2AtO2[1].countDown();
+                assertEquals(Map.of("order-created", Map.of(0, 2L)), upToNow.get(30, TimeUnit.SECONDS).target());
+                assertEquals(2, projection.version());
+                assertTrue(projection.readModel().orders.containsKey("o-2"));
+            } finally {
+                v2AtO1[1].countDown();
+                v2AtO2[1].countDown();
+                projection.close();
+            }
+        }
+    }
+
+    @Test
     void aCaughtUpToNowCompletedBeforeARebuildSwapsInDoesNotCoverTheVersionSwappedIn() throws Exception {
         // The stage covers the version serving when it completes: a rebuild started before the call swaps in at the
         // end offsets taken at its own start, so the version it brings may not have applied what the stage waited for.
