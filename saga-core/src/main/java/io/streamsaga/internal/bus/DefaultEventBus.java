@@ -684,13 +684,19 @@ public final class DefaultEventBus implements EventBus {
         private final DeadLetterListener deadLetterListener;
         private final EventHandler<T> handler;
         /**
-         * On a transport that redelivers per partition: for each partition whose record waits for its
-         * redelivery (one at most: the partition waits at it), that record's offset and the attempts already
-         * made, by topic and partition. Looked up only while it is not empty; an entry for a later offset, or for
-         * another record at the same offset ({@link Waiting#isOf}), is stale (the record was handled elsewhere after
-         * a rebalance, or its topic created again) and is dropped, and so is the partition's entry
-         * when the transport says the partition may have been handled elsewhere since ({@link #forgetPartition}), so
-         * the map stays within the partitions this member reads. A record whose attempts are spent but whose dead letter failed
+         * On a transport that redelivers per partition: for each partition whose records wait for their
+         * redelivery, by topic and partition, a chain of their offsets and the attempts they made, in offset order
+         * ({@link Waiting#later}). Mostly one record (the partition waits at it), but a seek back to an earlier record
+         * (one whose delivery the transport finished later failed, {@link Transport#finishLater}; an exactly-once batch
+         * handled again) leaves the later ones of the batch waiting too, with the attempts they made: one record's
+         * entry replacing another's restarted that one's attempts. A record whose next attempt the transport finishes
+         * later keeps its entry ({@link Waiting#finishing}) until that finishes: should an earlier record's failure
+         * seek back past it unfinished, its attempt is made again, not a fresh count started. Looked up only while it
+         * is not empty; when a record is delivered, the entries before it (not being finished) and another record's at
+         * its offset are stale (handled, or handled elsewhere after a rebalance, or its topic created again:
+         * {@link Waiting#deliveringOf}) and are dropped, and so is the partition's chain when the transport says the
+         * partition may have been handled elsewhere since ({@link #forgetPartition}), so the map holds at most the
+         * records of the batches in flight, of the partitions this member reads. A record whose attempts are spent but whose dead letter failed
          * waits with the error to dead-letter: its redelivery writes only the dead letter (in exactly-once mode
          * the handler's failed publish leaves its Kafka transaction unable to send anything, so the dead letter
          * can only go in the next one), instead of running the handler again with fresh attempts.
@@ -805,16 +811,17 @@ public final class DefaultEventBus implements EventBus {
                 return;
             }
             String key = attemptsMade.isEmpty() ? null : partitionOf(record);
-            Waiting waiting = key == null ? null : attemptsMade.get(key);
-            if (waiting != null && !waiting.isOf(record)) {
-                if (record.offset() >= waiting.offset()) {
-                    // stale: that record was handled or dead-lettered elsewhere, or this is another record at its
-                    // offset (its topic deleted and created again, which Kafka need not tell by a revoke)
+            Waiting waiting = null;
+            Waiting chain = key == null ? null : attemptsMade.get(key);
+            if (chain != null) {
+                // stale entries dropped; those of later records keep the attempts they made
+                waiting = chain.entryOf(record);
+                Waiting left = chain.deliveringOf(record);
+                if (left == null) {
                     attemptsMade.remove(key);
+                } else if (left != chain) {
+                    attemptsMade.put(key, left);
                 }
-                // an earlier record comes first (an exactly-once batch handled again from its first record):
-                // the waiting record keeps the attempts it made
-                waiting = null;
             }
             if (waiting != null && waiting.deadLetterOf() != null) {
                 current.set(delivered);
@@ -829,7 +836,7 @@ public final class DefaultEventBus implements EventBus {
             Throwable error = attempt(record, message, delivered, event, attempt, outer);
             if (error == null) {
                 if (waiting != null) {
-                    attemptsMade.remove(key);
+                    dropWaiting(key, record, false); // kept while the transport finishes the attempt later
                 }
                 return;
             }
@@ -894,7 +901,7 @@ public final class DefaultEventBus implements EventBus {
             } finally {
                 current.set(outer);
             }
-            attemptsMade.put(key, new Waiting(record.offset(), record.message().id(), attempt, null));
+            noteWaiting(key, new Waiting(record.offset(), record.message().id(), attempt, null));
             throw new RedeliverLater(RetryJitter.delayBefore(policy, attempt + 1, config.retryJitter()), error);
         }
 
@@ -907,10 +914,25 @@ public final class DefaultEventBus implements EventBus {
             try {
                 deadLetter(record, received, error, HANDLER_FAILED, attempts);
             } catch (RuntimeException e) {
-                attemptsMade.put(key, new Waiting(record.offset(), record.message().id(), attempts, error));
+                noteWaiting(key, new Waiting(record.offset(), record.message().id(), attempts, error));
                 throw e;
             }
-            attemptsMade.remove(key);
+            dropWaiting(key, record, true);
+        }
+
+        /** Notes {@code entry} in the chain of its partition in {@link #attemptsMade}, in place of one at its offset. */
+        private void noteWaiting(String key, Waiting entry) {
+            attemptsMade.compute(key, (partition, chain) -> chain == null ? entry : chain.with(entry));
+        }
+
+        /**
+         * Drops the entry of {@code record} (when it has one) from the chain of its partition in {@link #attemptsMade};
+         * one the transport is finishing only when {@code finished}.
+         */
+        private void dropWaiting(String key, TransportRecord record, boolean finished) {
+            if (!attemptsMade.isEmpty()) {
+                attemptsMade.computeIfPresent(key, (partition, chain) -> chain.without(record, finished));
+            }
         }
 
         /**
@@ -1011,6 +1033,12 @@ public final class DefaultEventBus implements EventBus {
                 return false;
             }
             rest.publishes = publishes.takeThoseOf(delivered);
+            if (attempt > 1 && attemptsMade != null) {
+                // a retry: its entry stays until it finishes, so that a seek back past it unfinished makes this
+                // attempt again rather than start the record's attempts anew
+                noteWaiting(partitionOf(record), new Waiting(record.offset(), record.message().id(), attempt - 1, null,
+                        true, null));
+            }
             return true;
         }
 
@@ -1061,6 +1089,9 @@ public final class DefaultEventBus implements EventBus {
                 current.set(delivered); // as during the attempt: its hooks see the delivered message as current
                 try {
                     if (failure == null) {
+                        if (attempt > 1 && attemptsMade != null) {
+                            dropWaiting(partitionOf(record), record, true); // the retry's entry, kept while it was finishing
+                        }
                         if (timed || interceptors.length != 0) {
                             acknowledged(message, started);
                         }
@@ -1625,11 +1656,79 @@ public final class DefaultEventBus implements EventBus {
 
     /**
      * A record waiting for its redelivery: its offset and message id, the attempts made, and when they are spent the
-     * error it is to be dead-lettered with (null while attempts remain).
+     * error it is to be dead-lettered with (null while attempts remain). In {@code attemptsMade}, also whether the
+     * transport is finishing its next attempt ({@link Transport#finishLater}), and the entry of the partition's next
+     * waiting record: a partition's entries are a chain in offset order. Immutable: a chain is changed by copying.
      */
-    private record Waiting(long offset, String messageId, int attempts, Throwable deadLetterOf) {
+    private record Waiting(long offset, String messageId, int attempts, Throwable deadLetterOf, boolean finishing,
+                           Waiting later) {
+        Waiting(long offset, String messageId, int attempts, Throwable deadLetterOf) {
+            this(offset, messageId, attempts, deadLetterOf, false, null);
+        }
+
         boolean isOf(TransportRecord record) {
             return isSameRecord(offset, messageId, record);
+        }
+
+        /** The entry of {@code record} in this chain, or null. */
+        Waiting entryOf(TransportRecord record) {
+            for (Waiting entry = this; entry != null && entry.offset <= record.offset(); entry = entry.later) {
+                if (entry.isOf(record)) {
+                    return entry;
+                }
+            }
+            return null;
+        }
+
+        /**
+         * This chain as {@code record} is delivered: without another record's entry at its offset (stale: its topic
+         * created again), nor those before it, stale too (handled, or handled elsewhere after a rebalance), unless the
+         * transport is finishing their delivery; the record's own entry is no longer being finished (its delivery
+         * was given up unfinished); those of later records stay (a seek back to an earlier record, or an exactly-once
+         * batch handled again from its first: they keep the attempts they made). Null when none is left.
+         */
+        Waiting deliveringOf(TransportRecord record) {
+            if (offset > record.offset()) {
+                return this;
+            }
+            Waiting rest = later == null ? null : later.deliveringOf(record);
+            if (isOf(record) && finishing) {
+                return new Waiting(offset, messageId, attempts, deadLetterOf, false, rest);
+            }
+            if (!isOf(record) && (offset == record.offset() || !finishing)) {
+                return rest;
+            }
+            return rest == later ? this : withLater(rest);
+        }
+
+        /** This chain with {@code entry} in offset order, in place of one at its offset. */
+        Waiting with(Waiting entry) {
+            if (offset == entry.offset) {
+                return entry.withLater(later);
+            }
+            if (offset > entry.offset) {
+                return entry.withLater(this);
+            }
+            return withLater(later == null ? entry.withLater(null) : later.with(entry));
+        }
+
+        /**
+         * This chain without the entry of {@code record}, unless that is being finished and {@code finished} is
+         * false; null when none is left.
+         */
+        Waiting without(TransportRecord record, boolean finished) {
+            if (isOf(record)) {
+                return finished || !finishing ? later : this;
+            }
+            if (later == null || offset > record.offset()) {
+                return this;
+            }
+            Waiting rest = later.without(record, finished);
+            return rest == later ? this : withLater(rest);
+        }
+
+        private Waiting withLater(Waiting next) {
+            return new Waiting(offset, messageId, attempts, deadLetterOf, finishing, next);
         }
     }
 

@@ -1,10 +1,20 @@
 package io.streamsaga.kafka.internal;
 
+import io.streamsaga.bus.EventBus;
+import io.streamsaga.bus.PublishException;
+import io.streamsaga.bus.RecordPosition;
 import io.streamsaga.bus.StartPosition;
+import io.streamsaga.bus.Subscription;
 import io.streamsaga.bus.TopicPattern;
+import io.streamsaga.contract.ForwardingTransport;
+import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.message.Message;
+import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.retry.RetryPolicy;
+import io.streamsaga.spi.PendingDelivery;
 import io.streamsaga.spi.RecordHandler;
 import io.streamsaga.spi.RedeliverLater;
+import io.streamsaga.spi.Transport;
 import io.streamsaga.spi.TransportRecord;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -29,6 +39,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -218,6 +230,179 @@ class ConsumerLoopTest {
         assertEquals(List.of(0L), finished);
         assertEquals(Map.of(partition, new OffsetAndMetadata(1)), consumer.committedAtClose,
                 "the final commit stops at the record whose publishes were not awaited");
+    }
+
+    @Test
+    void withPublishesAwaitedPerBatchALaterRecordOfTheBatchKeepsItsAttemptsWhenAnEarlierOnesFailedPublishSeeksBack() {
+        // offset 1's publish is in flight when its handler returns; offset 3's handler fails (attempt 1) and fails
+        // offset 1's publish; finishing the batch, offset 1 fails too and the partition goes back to it. The bus kept
+        // one waiting record per partition, so offset 1's entry replaced offset 3's, which restarted at attempt 1:
+        // three attempts under a policy of two
+        TopicPartition partition = new TopicPartition("orders", 0);
+        RereadingConsumer consumer = new RereadingConsumer(partition, 5);
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        CompletableFuture<RecordPosition> firstPublish = new CompletableFuture<>();
+        List<Message> deadLetters = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Transport transport = finishingLaterOn(consumer, deferrals, List.of(firstPublish), deadLetters);
+        Map<Long, List<Integer>> attempts = new java.util.concurrent.ConcurrentHashMap<>();
+        try (EventBus bus = EventBus.builder(transport)
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build()) {
+            bus.subscribe("billing", "orders", Message.class, (order, ctx) -> {
+                attempts.computeIfAbsent(ctx.offset(), offset -> new java.util.concurrent.CopyOnWriteArrayList<>())
+                        .add(ctx.attempt());
+                if (ctx.offset() == 1) {
+                    bus.publish(Message.builder("payments").key("k").type("payment").payload(new byte[0]).build());
+                } else if (ctx.offset() == 3) {
+                    firstPublish.completeExceptionally(new PublishException("payments", "broker unavailable", null, true));
+                    throw new IllegalStateException("handler failed");
+                }
+            });
+
+            await().until(() -> !deadLetters.isEmpty());
+        }
+        assertEquals(List.of(1, 2), attempts.get(1L), "offset 1: its publish failed once, then it was handled");
+        assertEquals(List.of(1, 2), attempts.get(3L), "offset 3: the policy's two attempts, not restarted by the seek-back");
+        assertEquals(1, deadLetters.size());
+        assertEquals("2", deadLetters.get(0).headers().get(MessageHeaders.DLT_ATTEMPTS));
+    }
+
+    @Test
+    void withPublishesAwaitedPerBatchARetryFinishedLaterThatAnEarlierRecordsFailureLeavesUnfinishedIsMadeAgainAsItself() {
+        // offset 3 failed (attempt 1); its retry, attempt 2, returns with its publish in flight, but offset 1's publish
+        // fails again and the partition goes back to it before offset 3's rest is finished: attempt 2's outcome is
+        // unknown, so offset 3 is handled again as attempt 2, not as a first attempt nor a third
+        TopicPartition partition = new TopicPartition("orders", 0);
+        RereadingConsumer consumer = new RereadingConsumer(partition, 5);
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        List<CompletableFuture<RecordPosition>> pending = List.of(new CompletableFuture<>(), new CompletableFuture<>(),
+                new CompletableFuture<>()); // offset 1's first two publishes, offset 3's first
+        List<Message> deadLetters = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Map<Long, List<Integer>> attempts = new java.util.concurrent.ConcurrentHashMap<>();
+        try (EventBus bus = EventBus.builder(finishingLaterOn(consumer, deferrals, pending, deadLetters))
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build()) {
+            bus.subscribe("billing", "orders", Message.class, (order, ctx) -> {
+                List<Integer> made = attempts.computeIfAbsent(ctx.offset(),
+                        offset -> new java.util.concurrent.CopyOnWriteArrayList<>());
+                made.add(ctx.attempt());
+                if (ctx.offset() == 1) {
+                    bus.publish(Message.builder("payments").key("k").type("payment").payload(new byte[0]).build());
+                } else if (ctx.offset() == 3) {
+                    if (made.size() <= 2) { // offset 1's publish in flight (of its attempt 1, then 2) fails
+                        pending.get(made.size() - 1).completeExceptionally(
+                                new PublishException("payments", "broker unavailable", null, true));
+                    }
+                    if (made.size() == 1) {
+                        throw new IllegalStateException("handler failed");
+                    }
+                    bus.publish(Message.builder("payments").key("k").type("payment").payload(new byte[0]).build());
+                }
+            });
+
+            await().until(() -> new OffsetAndMetadata(5).equals(consumer.committed(Set.of(partition)).get(partition)));
+        }
+        assertEquals(List.of(1, 2, 3), attempts.get(1L));
+        assertEquals(List.of(1, 2, 2), attempts.get(3L), "attempt 2, left unfinished, made again");
+        assertTrue(deadLetters.isEmpty(), deadLetters.toString());
+    }
+
+    /**
+     * A transport whose subscriptions run a plain-mode loop over {@code consumer}, the handlers' publishes awaited per
+     * batch through {@code deferrals}, as Kafka's with awaitPublishesPerBatch: its sends to payments return
+     * {@code pending} in turn, then completed stages; it records dead letters in {@code deadLetters}.
+     */
+    private static Transport finishingLaterOn(RereadingConsumer consumer,
+                                              ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals,
+                                              List<CompletableFuture<RecordPosition>> pending, List<Message> deadLetters) {
+        return new ForwardingTransport(InMemoryTransport.builder().build()) {
+            private final AtomicInteger sends = new AtomicInteger();
+
+            @Override
+            public boolean redeliversPerPartition() {
+                return true;
+            }
+
+            @Override
+            public boolean mayFinishLater() {
+                return true;
+            }
+
+            @Override
+            public boolean finishLater(PendingDelivery rest) {
+                return deferrals.get() != null && deferrals.get().defer(rest);
+            }
+
+            @Override
+            public CompletionStage<RecordPosition> send(Message message) {
+                if (message.topic().equals("payments") && sends.get() < pending.size()) {
+                    return pending.get(sends.getAndIncrement());
+                }
+                if (message.topic().equals("orders" + MessageHeaders.DEAD_LETTER_SUFFIX)) {
+                    deadLetters.add(message);
+                }
+                return CompletableFuture.completedFuture(new RecordPosition(message.topic(), 0, 0));
+            }
+
+            @Override
+            public Subscription subscribe(String group, TopicPattern pattern, StartPosition start, RecordHandler handler) {
+                ConsumerLoop loop = new ConsumerLoop(group, pattern, start, handler, consumer, null, null,
+                        new ThreadLocal<>(), Duration.ofMillis(10), Duration.ofSeconds(1), Duration.ofSeconds(5),
+                        Duration.ofSeconds(30), Set.of(), Map.of(), System::nanoTime, deferrals);
+                loop.start("streamsaga-kafka-billing-0");
+                return new Subscription() {
+                    @Override
+                    public String group() {
+                        return group;
+                    }
+
+                    @Override
+                    public TopicPattern pattern() {
+                        return pattern;
+                    }
+
+                    @Override
+                    public boolean isActive() {
+                        return loop.isRunning();
+                    }
+
+                    @Override
+                    public void close() {
+                        loop.close();
+                    }
+                };
+            }
+        };
+    }
+
+    /**
+     * A consumer of one partition holding records at offsets 0 to {@code end - 1}, which its polls return from the
+     * partition's position on while it is assigned and not paused, so that a seek back reads records again (a
+     * MockConsumer returns each record added once).
+     */
+    private static final class RereadingConsumer extends MockConsumer<String, byte[]> {
+        private final TopicPartition partition;
+        private final long end;
+        private final ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
+                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
+
+        RereadingConsumer(TopicPartition partition, long end) {
+            super("earliest");
+            this.partition = partition;
+            this.end = end;
+            updateBeginningOffsets(Map.of(partition, 0L));
+            schedulePollTask(() -> rebalance(List.of(partition)));
+        }
+
+        @Override
+        public synchronized ConsumerRecords<String, byte[]> poll(Duration timeout) {
+            if (assignment().contains(partition) && !paused().contains(partition)) {
+                // what the previous poll returned is drained: add the records from the position again
+                for (long offset = position(partition); offset < end; offset++) {
+                    addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L, TimestampType.CREATE_TIME,
+                            1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
+                }
+            }
+            return super.poll(timeout);
+        }
     }
 
     /** A plain-mode loop over {@code consumer} whose handlers' publishes are awaited per batch through {@code deferrals}. */
