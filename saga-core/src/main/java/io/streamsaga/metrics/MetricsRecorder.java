@@ -28,7 +28,12 @@ public interface MetricsRecorder {
     MetricsRecorder NOOP = new MetricsRecorder() {
     };
 
-    /** A handler finished a message successfully; {@code latency} is how long its successful call took. */
+    /**
+     * A handler finished a message successfully; {@code latency} is how long its successful attempt took: the
+     * handler's call and the bus's wait for the publishes the handler made on its thread. When the transport finishes
+     * the delivery later (Kafka's {@code awaitPublishesPerBatch}), up to when the last of those publishes completed,
+     * not the wait for the rest of the transport's batch.
+     */
     default void eventProcessed(String topic, String group, Duration latency) {
     }
 

@@ -9,10 +9,12 @@ import io.streamsaga.idempotency.IdempotentConsumer;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
+import io.streamsaga.metrics.MetricsRecorder;
 import io.streamsaga.retry.RetryPolicy;
 import io.streamsaga.spi.PendingDelivery;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -90,6 +92,42 @@ class DeliveryFinishedLaterTest {
         rests.get(0).finish();
         assertEquals(List.of("order-created"), acknowledged);
         assertTrue(real.messages("order-created.DLT").isEmpty());
+    }
+
+    @Test
+    void theProcessingTimeOfADeliveryFinishedLaterEndsWhenItsPublishesCompletedNotWhenTheTransportFinishedIt()
+            throws Exception {
+        // the transport finishes a delivery after the rest of its batch (Kafka's awaitPublishesPerBatch): the
+        // processing time counted up to then, other records' handling and the wait for the batch included
+        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
+        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
+        List<Duration> processingTimes = new CopyOnWriteArrayList<>();
+        EventBus bus = EventBus.builder(finishingLater(real, List.of(inFlight), rests)).scheduler(new VirtualScheduler())
+                .types(types()).metrics(new MetricsRecorder() {
+                    @Override
+                    public void eventProcessed(String topic, String group, Duration latency) {
+                        processingTimes.add(latency);
+                    }
+                }).build();
+        bus.subscribe("orders", "order-created", OrderCreated.class,
+                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId())));
+
+        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        long beforeDelivery = System.nanoTime();
+        real.drainAll();
+        inFlight.complete(new RecordPosition("payment-requested", 0, 0));
+        long handled = System.nanoTime() - beforeDelivery; // the delivery's own handling and publish: within this
+        // the rest of the batch, before the transport finishes the delivery: a gap longer than that, on the clock
+        long gapFrom = System.nanoTime();
+        while (System.nanoTime() - gapFrom <= handled) {
+            Thread.onSpinWait();
+        }
+        rests.get(0).finish();
+
+        assertEquals(1, processingTimes.size());
+        assertTrue(processingTimes.get(0).toNanos() <= handled,
+                processingTimes.get(0) + " measured, the handling took at most " + Duration.ofNanos(handled));
     }
 
     @Test

@@ -1033,6 +1033,9 @@ public final class DefaultEventBus implements EventBus {
                 return false;
             }
             rest.publishes = publishes.takeThoseOf(delivered);
+            if (timed) {
+                rest.timePublishes();
+            }
             if (attempt > 1 && attemptsMade != null) {
                 // a retry: its entry stays until it finishes, so that a seek back past it unfinished makes this
                 // attempt again rather than start the record's attempts anew
@@ -1056,6 +1059,13 @@ public final class DefaultEventBus implements EventBus {
             private final long started;
             /** The handler's publishes in flight, set once the transport took this; used by the delivering thread. */
             private HandlerPublishes publishes;
+            /**
+             * With the bus timed: how many of those publishes are timed, how many of them completed, and when the last
+             * did ({@code System.nanoTime}); guarded by this.
+             */
+            private int publishesTimed;
+            private int publishesDone;
+            private long publishesDoneAt;
 
             Finishing(TransportRecord record, Message message, Message delivered, T event, int attempt, long started) {
                 this.record = record;
@@ -1064,6 +1074,30 @@ public final class DefaultEventBus implements EventBus {
                 this.event = event;
                 this.attempt = attempt;
                 this.started = started;
+            }
+
+            /**
+             * Notes when each publish completes, so that the processing time ends when the record's own handling did
+             * (its handler returned, its publishes completed), not when the transport finished the batch.
+             */
+            void timePublishes() {
+                publishesTimed = publishes.stages.size();
+                for (CompletionStage<RecordPosition> stage : publishes.stages) {
+                    stage.whenComplete((position, error) -> publishDone());
+                }
+            }
+
+            private synchronized void publishDone() {
+                publishesDone++;
+                publishesDoneAt = System.nanoTime(); // the last one is the latest: the lock orders them
+            }
+
+            /**
+             * When the record's own handling ended: when its last publish completed (noted after the handler returned,
+             * so no earlier than that); now, if a publish's note has not run yet (its waiter woke first).
+             */
+            private synchronized long handledAt() {
+                return publishesDone == publishesTimed ? publishesDoneAt : System.nanoTime();
             }
 
             @Override
@@ -1093,7 +1127,7 @@ public final class DefaultEventBus implements EventBus {
                             dropWaiting(partitionOf(record), record, true); // the retry's entry, kept while it was finishing
                         }
                         if (timed || interceptors.length != 0) {
-                            acknowledged(message, started);
+                            acknowledged(message, started, timed ? handledAt() : 0L);
                         }
                         return;
                     }
@@ -1186,8 +1220,13 @@ public final class DefaultEventBus implements EventBus {
         }
 
         private void acknowledged(Message message, long started) {
+            acknowledged(message, started, timed ? System.nanoTime() : 0L);
+        }
+
+        /** As {@link #acknowledged(Message, long)}, the handling timed as ended at {@code ended} ({@code System.nanoTime}). */
+        private void acknowledged(Message message, long started, long ended) {
             if (timed) {
-                metrics.eventProcessed(message.topic(), group, Duration.ofNanos(System.nanoTime() - started));
+                metrics.eventProcessed(message.topic(), group, Duration.ofNanos(ended - started));
             }
             if (interceptors.length != 0) {
                 // once the delivery stays handled: a Kafka transaction that aborts withdraws it, and the record comes
