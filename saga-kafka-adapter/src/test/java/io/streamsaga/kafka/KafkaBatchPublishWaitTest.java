@@ -4,6 +4,7 @@ import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.MessageTooLargeException;
 import io.streamsaga.bus.StartPosition;
 import io.streamsaga.bus.SubscriptionOptions;
+import io.streamsaga.kafka.internal.WireFormat;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -13,19 +14,23 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.errors.NotEnoughReplicasException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.awaitility.Awaitility.await;
@@ -122,11 +127,13 @@ class KafkaBatchPublishWaitTest {
                 .producerFactory(properties -> failingOnce(properties, reactions, Integer.toString(FAILING), failed,
                         nextHandled))
                 .build();
+        // one record batch, which a fetch returns whole and a poll (max.poll.records 500) at once: the failing
+        // record and those after it are one poll batch, whatever the broker's fetch sizes
+        publishOrdersInOneRecordBatch(bootstrap, orders);
         try (transport;
              // retried, but only after a backoff that outlasts the test: the record waits at its failed publish
              EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3)
                      .initialBackoff(Duration.ofMinutes(10)).build()).build()) {
-            publishOrders(bus, orders);
             bus.subscribe(group, orders, Message.class, SubscriptionOptions.defaults().withStart(StartPosition.EARLIEST),
                     (order, ctx) -> {
                         handled.add(ctx.offset());
@@ -172,6 +179,26 @@ class KafkaBatchPublishWaitTest {
         for (int i = 0; i < RECORDS; i++) {
             bus.publish(Message.builder(orders).key("k").type("order").header("n", Integer.toString(i))
                     .payload(new byte[10]).build()).toCompletableFuture().join();
+        }
+    }
+
+    /**
+     * Publishes {@link #RECORDS} orders as {@link #publishOrders} does, in one record batch: the producer lingers
+     * longer than the test, so the sends gather in one batch of the partition, which the flush sends.
+     */
+    private static void publishOrdersInOneRecordBatch(String bootstrap, String orders) throws Exception {
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.LINGER_MS_CONFIG, 60_000,
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000, ProducerConfig.BATCH_SIZE_CONFIG, 1 << 20), new StringSerializer(), new ByteArraySerializer())) {
+            List<Future<RecordMetadata>> sent = new ArrayList<>();
+            for (int i = 0; i < RECORDS; i++) {
+                sent.add(producer.send(WireFormat.toRecord(Message.builder(orders).key("k").type("order")
+                        .header("n", Integer.toString(i)).payload(new byte[10]).build())));
+            }
+            producer.flush();
+            for (Future<RecordMetadata> record : sent) {
+                record.get();
+            }
         }
     }
 
