@@ -34,6 +34,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -303,6 +304,52 @@ class ConsumerLoopTest {
         assertEquals(List.of(1, 2, 3), attempts.get(1L));
         assertEquals(List.of(1, 2, 2), attempts.get(3L), "attempt 2, left unfinished, made again");
         assertTrue(deadLetters.isEmpty(), deadLetters.toString());
+    }
+
+    @Test
+    void withPublishesAwaitedPerBatchARetryLeftUnfinishedAgainAndAgainGetsNoMoreAttemptsThanThePolicyAllows() {
+        // every publish fails (offsets 3 and 4 fail those in flight); offset 3's first handling throws, so its
+        // retry, attempt 2, is left unfinished while offset 1's publish fails, until offset 1 is dead-lettered after
+        // its three attempts: made again as attempt 2 each time, offset 3 then fails attempts 2 and 3 itself and is
+        // dead-lettered after three too, never a fourth (each seek back past it is a counted failure of offset 1)
+        TopicPartition partition = new TopicPartition("orders", 0);
+        RereadingConsumer consumer = new RereadingConsumer(partition, 5);
+        ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
+        List<CompletableFuture<RecordPosition>> pending = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            pending.add(new CompletableFuture<>());
+        }
+        AtomicInteger published = new AtomicInteger();
+        List<Message> deadLetters = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Map<Long, List<Integer>> attempts = new java.util.concurrent.ConcurrentHashMap<>();
+        try (EventBus bus = EventBus.builder(finishingLaterOn(consumer, deferrals, pending, deadLetters))
+                .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build()) {
+            bus.subscribe("billing", "orders", Message.class, (order, ctx) -> {
+                List<Integer> made = attempts.computeIfAbsent(ctx.offset(),
+                        offset -> new java.util.concurrent.CopyOnWriteArrayList<>());
+                made.add(ctx.attempt());
+                if (ctx.offset() == 3 || ctx.offset() == 4) { // the publishes in flight fail
+                    for (int i = 0; i < published.get(); i++) {
+                        pending.get(i).completeExceptionally(new PublishException("payments", "broker unavailable",
+                                null, true));
+                    }
+                }
+                if (ctx.offset() == 3 && made.size() == 1) {
+                    throw new IllegalStateException("handler failed");
+                }
+                if (ctx.offset() == 1 || ctx.offset() == 3) {
+                    published.incrementAndGet();
+                    bus.publish(Message.builder("payments").key("k").type("payment").payload(new byte[0]).build());
+                }
+            });
+
+            await().until(() -> new OffsetAndMetadata(5).equals(consumer.committed(Set.of(partition)).get(partition)));
+        }
+        assertEquals(List.of(1, 2, 3), attempts.get(1L));
+        assertEquals(List.of(1, 2, 2, 3), attempts.get(3L), "attempt 2, left unfinished once, made again; no fourth");
+        assertEquals(List.of("1:3", "3:3"), deadLetters.stream().map(deadLetter -> deadLetter.headers()
+                .get(MessageHeaders.DLT_ORIGINAL_OFFSET) + ":" + deadLetter.headers().get(MessageHeaders.DLT_ATTEMPTS))
+                .toList(), "each dead-lettered after the policy's three attempts");
     }
 
     /**
