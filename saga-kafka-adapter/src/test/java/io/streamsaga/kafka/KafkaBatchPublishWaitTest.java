@@ -123,13 +123,13 @@ class KafkaBatchPublishWaitTest {
         // the failing publish fails once the next record is handled, so after its handler returned: a publish failed
         // already when its handler returns fails the attempt at once, not at the batch's end (DeliveryFinishedLaterTest)
         CompletableFuture<Void> nextHandled = new CompletableFuture<>();
+        // one record batch, which a fetch returns whole and a poll (max.poll.records 500) at once: the failing
+        // record and those after it are one poll batch, whatever the broker's fetch sizes
+        publishOrdersInOneRecordBatch(bootstrap, orders);
         KafkaTransport transport = KafkaTransport.builder().bootstrapServers(bootstrap).awaitPublishesPerBatch(true)
                 .producerFactory(properties -> failingOnce(properties, reactions, Integer.toString(FAILING), failed,
                         nextHandled))
                 .build();
-        // one record batch, which a fetch returns whole and a poll (max.poll.records 500) at once: the failing
-        // record and those after it are one poll batch, whatever the broker's fetch sizes
-        publishOrdersInOneRecordBatch(bootstrap, orders);
         try (transport;
              // retried, but only after a backoff that outlasts the test: the record waits at its failed publish
              EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3)
