@@ -70,7 +70,11 @@ public interface EventBus extends AutoCloseable {
 
     /**
      * Publishes a fully built message (its id is kept, correlation headers are added when missing); a null
-     * message fails the stage as bad input.
+     * message fails the stage as bad input, and so does a payload that is an object of a class of the bus's
+     * {@link io.streamsaga.codec.TypeRegistry} under a type or version other than the one registered for it (a
+     * {@link io.streamsaga.ConfigurationException} naming the registered one: its consumers would read it as another
+     * version, or dead-letter it as an unknown type). An encoded payload (bytes, a JSON tree) and an object of a class
+     * the registry does not know are sent as they are.
      */
     CompletionStage<RecordPosition> publish(Message message);
 
