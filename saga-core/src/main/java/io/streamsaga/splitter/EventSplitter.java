@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -174,13 +175,9 @@ public final class EventSplitter {
             number++;
             ConfigurationException.require(knownSize < 0 || number <= knownSize && (last == (number == knownSize)),
                     "part %s of sequence %s does not fit its size %s", number, StreamSagaException.quote(sequenceId), knownSize);
-            Map<String, String> headers = new LinkedHashMap<>();
-            headers.put(MessageHeaders.SEQUENCE_ID, sequenceId);
-            headers.put(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number));
-            if (knownSize > 0 || last) {
-                headers.put(MessageHeaders.SEQUENCE_SIZE, Integer.toString(last ? number : knownSize));
-            }
-            headers.put(MessageHeaders.SEQUENCE_LAST, Boolean.toString(last));
+            Map<String, String> headers = new LinkedHashMap<>(new SequenceInfo(sequenceId, number,
+                    knownSize > 0 || last ? OptionalInt.of(last ? number : knownSize) : OptionalInt.empty(), last)
+                    .headers());
             Optional<Message> source = bus.currentMessage();
             if (source.isEmpty()) {
                 headers.put(MessageHeaders.CORRELATION_ID, sequenceId);

@@ -5,6 +5,9 @@ import io.streamsaga.StreamSagaException;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 
@@ -25,6 +28,23 @@ public record SequenceInfo(String sequenceId, int number, OptionalInt size, bool
                 "sequence size %s is smaller than sequence number %s", text(size), number);
         ConfigurationException.require(!last || size.isPresent() && size.getAsInt() == number,
                 "the last part must carry the sequence size equal to its number %s, but size was %s", number, text(size));
+    }
+
+    /**
+     * The sequence headers that describe this part, as {@link EventSplitter} writes them and {@link #of} reads them
+     * back (the size only when known). Give them to the event that answers a part (a worker's result for the part
+     * it handled, published or appended to an outbox with these headers), so that an aggregator downstream
+     * completes on the sequence's end over the results: {@code SequenceInfo.of(ctx.message()).map(SequenceInfo::headers)}.
+     */
+    public Map<String, String> headers() {
+        Map<String, String> headers = new LinkedHashMap<>();
+        headers.put(MessageHeaders.SEQUENCE_ID, sequenceId);
+        headers.put(MessageHeaders.SEQUENCE_NUMBER, Integer.toString(number));
+        if (size.isPresent()) {
+            headers.put(MessageHeaders.SEQUENCE_SIZE, Integer.toString(size.getAsInt()));
+        }
+        headers.put(MessageHeaders.SEQUENCE_LAST, Boolean.toString(last));
+        return Collections.unmodifiableMap(headers);
     }
 
     private static String text(OptionalInt size) {

@@ -25,6 +25,24 @@ class SequenceInfoTest {
         return builder.build();
     }
 
+    /**
+     * A worker that answers each part of a split (its result carrying the part's sequence headers) lets an aggregator
+     * complete over the results on the sequence's end; the headers it gives its result read back as the part's.
+     */
+    @Test
+    void aPartsHeadersReadBackAsThePartOnTheEventThatAnswersIt() {
+        Message part = part("2", "3", "false");
+        SequenceInfo info = SequenceInfo.of(part).orElseThrow();
+        Message result = Message.builder("result").type("result").payload("ok").headers(info.headers()).build();
+        assertEquals(info, SequenceInfo.of(result).orElseThrow());
+        assertEquals(java.util.Map.of(MessageHeaders.SEQUENCE_ID, "s-1", MessageHeaders.SEQUENCE_NUMBER, "2",
+                MessageHeaders.SEQUENCE_SIZE, "3", MessageHeaders.SEQUENCE_LAST, "false"), info.headers());
+        SequenceInfo sizeUnknown = new SequenceInfo("s-1", 1, OptionalInt.empty(), false);
+        assertEquals(sizeUnknown, SequenceInfo.of(Message.builder("result").type("result").payload("ok")
+                .headers(sizeUnknown.headers()).build()).orElseThrow());
+        assertTrue(!sizeUnknown.headers().containsKey(MessageHeaders.SEQUENCE_SIZE));
+    }
+
     @Test
     void aSizeBelowTheNumberIsRefusedNamingTheSizeAsANumber() {
         ConfigurationException refused = assertThrows(ConfigurationException.class, () -> SequenceInfo.of(part("3", "2", null)));
