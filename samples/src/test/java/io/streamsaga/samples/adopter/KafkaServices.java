@@ -1,8 +1,13 @@
 package io.streamsaga.samples.adopter;
 
+import io.streamsaga.bus.EventBus;
 import io.streamsaga.kafka.KafkaTransport;
 import io.streamsaga.kafka.embedded.EmbeddedKafkaBroker;
+import io.streamsaga.spi.Transport;
 
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -52,6 +57,38 @@ final class KafkaServices implements AutoCloseable {
             closeables.pop().close();
         }
         broker.close();
+    }
+
+    /**
+     * Whether {@code group} has committed everything on {@code topic}. On Kafka a partition the group never committed
+     * on (an empty one, of a topic created after the group subscribed) is absent from its committed offsets.
+     */
+    static boolean consumed(EventBus bus, String group, String topic) {
+        Transport transport = bus.transport();
+        Map<Integer, Long> committed = transport.committedOffsets(group, topic);
+        return transport.endOffsets(topic).entrySet().stream()
+                .allMatch(end -> committed.getOrDefault(end.getKey(), 0L).equals(end.getValue()));
+    }
+
+    /** Runs {@code sql} on a service's own tables, its {@code ?} bound to {@code values} in order. */
+    static void update(Connection connection, String sql, String... values) throws Exception {
+        try (PreparedStatement ps = connection.prepareStatement(sql)) {
+            for (int i = 0; i < values.length; i++) {
+                ps.setString(i + 1, values[i]);
+            }
+            ps.executeUpdate();
+        }
+    }
+
+    /** The number {@code sql} (one {@code ?}, bound to {@code value}) selects from a service's own tables. */
+    static long number(Connection connection, String sql, String value) throws Exception {
+        try (PreparedStatement ps = connection.prepareStatement(sql)) {
+            ps.setString(1, value);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
     }
 
     /** Futures completed by the services, so that a test waits for what happens, never for time. */

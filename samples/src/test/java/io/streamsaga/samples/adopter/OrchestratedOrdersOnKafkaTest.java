@@ -25,7 +25,6 @@ import io.streamsaga.saga.SagaResult;
 import io.streamsaga.saga.SagaStatus;
 import io.streamsaga.saga.SagaTimeoutException;
 import io.streamsaga.saga.TransitionType;
-import io.streamsaga.spi.Transport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -45,6 +44,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.streamsaga.samples.adopter.KafkaServices.consumed;
+import static io.streamsaga.samples.adopter.KafkaServices.number;
+import static io.streamsaga.samples.adopter.KafkaServices.update;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -458,17 +460,6 @@ class OrchestratedOrdersOnKafkaTest {
                 .get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    /**
-     * Whether {@code group} has committed everything on {@code topic}. On Kafka a partition the group never committed
-     * on (an empty one, of a topic created after the group subscribed) is absent from its committed offsets.
-     */
-    static boolean consumed(EventBus bus, String group, String topic) {
-        Transport transport = bus.transport();
-        Map<Integer, Long> committed = transport.committedOffsets(group, topic);
-        return transport.endOffsets(topic).entrySet().stream()
-                .allMatch(end -> committed.getOrDefault(end.getKey(), 0L).equals(end.getValue()));
-    }
-
     @Test
     void anOrderInStockWithinTheCardLimitIsReservedChargedAndShippedOnce() throws Exception {
         long before = inventory.available();
@@ -655,30 +646,11 @@ class OrchestratedOrdersOnKafkaTest {
         }
     }
 
-    static void update(Connection connection, String sql, String... values) throws Exception {
-        try (PreparedStatement ps = connection.prepareStatement(sql)) {
-            for (int i = 0; i < values.length; i++) {
-                ps.setString(i + 1, values[i]);
-            }
-            ps.executeUpdate();
-        }
-    }
-
     static String text(Connection connection, String sql, String value) throws Exception {
         try (PreparedStatement ps = connection.prepareStatement(sql)) {
             ps.setString(1, value);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? rs.getString(1) : null;
-            }
-        }
-    }
-
-    static long number(Connection connection, String sql, String value) throws Exception {
-        try (PreparedStatement ps = connection.prepareStatement(sql)) {
-            ps.setString(1, value);
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
             }
         }
     }

@@ -26,7 +26,6 @@ import io.streamsaga.kafka.KafkaTransport;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
-import io.streamsaga.spi.Transport;
 import io.streamsaga.splitter.EventSplitter;
 import io.streamsaga.splitter.SequenceInfo;
 import io.streamsaga.splitter.SplitPart;
@@ -34,13 +33,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 import javax.sql.DataSource;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -52,6 +50,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.streamsaga.samples.adopter.KafkaServices.consumed;
+import static io.streamsaga.samples.adopter.KafkaServices.number;
+import static io.streamsaga.samples.adopter.KafkaServices.update;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -201,6 +202,9 @@ class OrderFulfilmentPipelineOnKafkaTest {
     record OrderView(String orderId, int lines, int attachmentChars, String shipment, List<Integer> shippedLines) {
     }
 
+    /** The payload store the services share; deleted after the services closed. */
+    @TempDir
+    static Path attachmentsDir;
     private static KafkaServices services;
     private static EventBus shopBus;
     private static Warehouse warehouse;
@@ -231,7 +235,7 @@ class OrderFulfilmentPipelineOnKafkaTest {
         DataSource fulfilmentDb = FULFILMENT_DB.database().dataSource();
         JdbcSchema.of(warehouseDb).migrate();
         JdbcSchema.of(fulfilmentDb).migrate();
-        FileSystemPayloadStore attachments = new FileSystemPayloadStore(Files.createTempDirectory("attachments"));
+        FileSystemPayloadStore attachments = new FileSystemPayloadStore(attachmentsDir);
 
         shopBus = claimCheckedBus("shop", attachments);
 
@@ -320,14 +324,6 @@ class OrderFulfilmentPipelineOnKafkaTest {
                 .isPresent());
         views.caughtUpToNow().toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         return views.readModel().rows.get(orderId);
-    }
-
-    /** Whether {@code group} has committed everything on {@code topic}. */
-    static boolean consumed(EventBus bus, String group, String topic) {
-        Transport transport = bus.transport();
-        Map<Integer, Long> committed = transport.committedOffsets(group, topic);
-        return transport.endOffsets(topic).entrySet().stream()
-                .allMatch(end -> committed.getOrDefault(end.getKey(), 0L).equals(end.getValue()));
     }
 
     @Test
@@ -419,24 +415,5 @@ class OrderFulfilmentPipelineOnKafkaTest {
         assertEquals(1, shipments.get(orderId).get());
         Message third = warehouse.firstDeliveries.get(orderId + "/3");
         assertEquals(2, warehouse.handled.get(third.id()).get(), "line 3 rolled back by the restart, then picked");
-    }
-
-    static void update(Connection connection, String sql, String... values) throws Exception {
-        try (PreparedStatement ps = connection.prepareStatement(sql)) {
-            for (int i = 0; i < values.length; i++) {
-                ps.setString(i + 1, values[i]);
-            }
-            ps.executeUpdate();
-        }
-    }
-
-    static long number(Connection connection, String sql, String value) throws Exception {
-        try (PreparedStatement ps = connection.prepareStatement(sql)) {
-            ps.setString(1, value);
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
-            }
-        }
     }
 }
