@@ -1,6 +1,7 @@
 package io.streamsaga.aggregator;
 
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.internal.Strings;
 import io.streamsaga.splitter.SequenceInfo;
 
 /**
@@ -88,13 +89,34 @@ public class AggregationException extends StreamSagaException {
 
     /**
      * The release of a complete group kept failing for {@code keepClosed} (retried at every timeout) and its parts
-     * were dead-lettered; quotes the release's last error bounded.
+     * were dead-lettered; carries the release's last error whole, as the bus's dead letters carry a handler's, bounded
+     * to {@link Strings#MAX_ERROR_MESSAGE_LENGTH} characters as theirs are. The message goes into the dead letters'
+     * {@code dlt-error-message} header, so an error cut by that bound keeps its root cause's class and message after it
+     * (itself bounded to half of it): the cause, a registry's {@code UnknownEventTypeException} under the
+     * {@code PublishException} of the release's publish, is what an operator acts on.
      */
     static AggregationException releaseFailed(String aggregator, String key, int parts, java.time.Duration keepClosed,
                                               Exception failure) {
-        return new AggregationException("group " + quote(key) + " of aggregator '" + aggregator + "' was complete with "
-                + parts + " part(s) but its release kept failing for " + keepClosed + " (keepClosed), last with "
-                + failure.getClass().getName() + ": " + quote(failure.getMessage()), aggregator, key, false);
+        String failed = "group " + quote(key) + " of aggregator '" + aggregator + "' was complete with " + parts
+                + " part(s) but its release kept failing for " + keepClosed + " (keepClosed), last with " + failure;
+        String bounded = Strings.bounded(failed, Strings.MAX_ERROR_MESSAGE_LENGTH);
+        Throwable root = rootCause(failure);
+        if (root == failure || bounded.contains(root.toString())) {
+            return new AggregationException(bounded, aggregator, key, false);
+        }
+        String rootCause = "; root cause " + Strings.bounded(root.toString(), Strings.MAX_ERROR_MESSAGE_LENGTH / 2);
+        return new AggregationException(Strings.bounded(failed, Strings.MAX_ERROR_MESSAGE_LENGTH - rootCause.length())
+                + rootCause, aggregator, key, false);
+    }
+
+    /** The last cause of {@code error}'s chain, {@code error} itself when it has none (a cycle ends the walk). */
+    private static Throwable rootCause(Throwable error) {
+        Throwable root = error;
+        java.util.Set<Throwable> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        while (root.getCause() != null && seen.add(root)) {
+            root = root.getCause();
+        }
+        return root;
     }
 
     /** The timeout struck and the policy dead-lettered the group's parts. */

@@ -2,6 +2,12 @@ package io.streamsaga.internal;
 
 /** String checks for constructors that run on every message or saga transition, and quoting for refusals. Stateless. */
 public final class Strings {
+    /**
+     * The most characters of an error message a dead letter's {@code dlt-error-message} header carries (then its
+     * length, as {@link #bounded} writes it): an exception message can be as long as anything and a header must fit.
+     */
+    public static final int MAX_ERROR_MESSAGE_LENGTH = 4096;
+
     private Strings() {
     }
 

@@ -69,8 +69,6 @@ public final class DefaultEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(DefaultEventBus.class);
     private static final String UNDECODABLE = "undecodable";
     private static final String HANDLER_FAILED = "handler-failed";
-    /** The most characters of an error message a dead letter's header carries (then its length). */
-    static final int MAX_ERROR_MESSAGE_LENGTH = 4096;
     /**
      * The longest type of an original its dead letter keeps at every step: a longer one, which may be why the dead
      * letter is too large even without the original's key, is left out at a last step. Registered types are short.
@@ -1333,7 +1331,7 @@ public final class DefaultEventBus implements EventBus {
             headers.put(MessageHeaders.DLT_ERROR_CLASS, error.getClass().getName());
             // bounded: an exception message can be as long as anything (one quoting a payload) and a header must fit
             headers.put(MessageHeaders.DLT_ERROR_MESSAGE, Strings.bounded(String.valueOf(error.getMessage()),
-                    MAX_ERROR_MESSAGE_LENGTH));
+                    Strings.MAX_ERROR_MESSAGE_LENGTH));
             headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, original.topic());
             headers.put(MessageHeaders.DLT_ORIGINAL_PARTITION, Integer.toString(record.partition()));
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));

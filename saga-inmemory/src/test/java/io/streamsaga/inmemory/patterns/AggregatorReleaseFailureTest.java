@@ -7,6 +7,7 @@ import io.streamsaga.aggregator.GroupState;
 import io.streamsaga.aggregator.TimeoutPolicy;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.codec.UnknownEventTypeException;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryMetrics;
 import io.streamsaga.inmemory.InMemoryTransport;
@@ -22,6 +23,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -165,17 +167,27 @@ class AggregatorReleaseFailureTest {
         aggregator.close();
     }
 
-    @Test
-    void aCompleteGroupWhoseReleaseKeepsFailingIsDeadLetteredWithTheReleasesErrorAfterKeepClosed() throws Exception {
-        AtomicInteger attempts = new AtomicInteger();
+    /**
+     * An aggregator (timeout 5 minutes, keepClosed 1 hour) whose release throws {@code error} each time, counted in
+     * {@code attempts}, given both parts of the group o-1: the completing part's retries ran out.
+     */
+    private EventAggregator withAReleaseThrowing(Supplier<RuntimeException> error, AtomicInteger attempts) throws Exception {
         EventAggregator aggregator = EventAggregator.builder(bus, store).name("items").correlateByField("orderId")
                 .completeOnSize(2).timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL)
                 .keepClosed(Duration.ofHours(1)).onRelease(aggregate -> {
                     attempts.incrementAndGet();
-                    throw new IllegalStateException("poison: " + "x".repeat(500));
+                    throw error.get();
                 }).build();
         aggregator.accept(item(1));
         assertThrows(IllegalStateException.class, () -> aggregator.accept(item(2))); // its retries then ran out
+        return aggregator;
+    }
+
+    @Test
+    void aCompleteGroupWhoseReleaseKeepsFailingIsDeadLetteredWithTheReleasesErrorAfterKeepClosed() throws Exception {
+        AtomicInteger attempts = new AtomicInteger();
+        EventAggregator aggregator = withAReleaseThrowing(
+                () -> new IllegalStateException("poison: " + "x".repeat(500)), attempts);
 
         scheduler.advance(Duration.ofMinutes(30)); // still retried, every timeout
         assertEquals(GroupState.OPEN, store.find("items", "o-1").orElseThrow().state());
@@ -187,7 +199,7 @@ class AggregatorReleaseFailureTest {
         for (Message letter : dead) {
             assertEquals("aggregation-release-failed", letter.headers().get(io.streamsaga.message.MessageHeaders.DLT_REASON));
             String error = letter.headers().get(io.streamsaga.message.MessageHeaders.DLT_ERROR_MESSAGE);
-            assertTrue(error.contains("IllegalStateException") && error.contains("poison: xxx") && error.length() < 600, error);
+            assertTrue(error.contains("IllegalStateException: poison: " + "x".repeat(500)), "the error whole: " + error);
         }
         assertEquals(GroupState.TIMED_OUT_DEAD_LETTERED, store.find("items", "o-1").orElseThrow().state());
         assertEquals(1, counted("release-failed-dead-lettered"));
@@ -197,6 +209,26 @@ class AggregatorReleaseFailureTest {
         assertEquals(tried, attempts.get(), "a poison group is not retried for ever");
         assertTrue(store.find("items", "o-1").isEmpty(), "its tombstone leaves the store after keepClosed");
         assertEquals(2, transport.messages("item.DLT").size());
+        aggregator.close();
+    }
+
+    @Test
+    void aReleaseErrorOverTheDeadLettersBoundIsCutThereButKeepsItsRootCauseClassAndMessage() throws Exception {
+        // the dead letter's header is bounded as the bus bounds its own (4,096 characters): a release error longer
+        // than that, a wrapper quoting a payload, is cut, and its root cause, which says what to fix, follows the cut
+        EventAggregator aggregator = withAReleaseThrowing(() -> new IllegalStateException("wrapped: " + "x".repeat(10_000),
+                new UnknownEventTypeException("no type registered for class NotRegistered")), new AtomicInteger());
+
+        scheduler.advance(Duration.ofMinutes(65)); // keepClosed since the group completed: given up
+
+        List<Message> dead = transport.messages("item.DLT");
+        assertEquals(2, dead.size());
+        for (Message letter : dead) {
+            String error = letter.headers().get(io.streamsaga.message.MessageHeaders.DLT_ERROR_MESSAGE);
+            assertTrue(error.contains("IllegalStateException: wrapped: xxx") && error.endsWith("; root cause "
+                    + UnknownEventTypeException.class.getName() + ": no type registered for class NotRegistered"), error);
+            assertTrue(error.length() < 4096 + 40, "bounded as the bus bounds it: " + error.length());
+        }
         aggregator.close();
     }
 

@@ -6,6 +6,7 @@ import io.streamsaga.aggregator.TimeoutPolicy;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.codec.UnknownEventTypeException;
 import io.streamsaga.inmemory.DeliveryMode;
 import io.streamsaga.inmemory.InMemoryTransport;
 import io.streamsaga.inmemory.VirtualScheduler;
@@ -168,6 +169,9 @@ class AggregatorReleasePublishFailureTest {
                     String error = letter.headers().get(MessageHeaders.DLT_ERROR_MESSAGE);
                     assertTrue(error.contains(PublishException.class.getName()) && error.contains("order-completed")
                             && error.contains("a publish outside a handler"), error);
+                    // the root cause whole, after the publish that failed: what the release's publish lacks
+                    assertTrue(error.contains(UnknownEventTypeException.class.getName() + ": ")
+                            && error.contains(NotRegistered.class.getName()), error);
                 }).count();
         assertEquals(2, releaseFailed, "both parts dead-lettered with the release's error, nothing lost silently");
         aggregator.close();
