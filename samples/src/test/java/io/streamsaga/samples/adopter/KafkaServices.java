@@ -19,29 +19,33 @@ import java.util.concurrent.TimeUnit;
 /**
  * The adopter probes' services on the real Kafka broker of saga-kafka-embedded, as an adopter runs several services in
  * one test JVM: one broker for the test class, a {@link KafkaTransport} per service (its client ids prefixed with the
- * service's name), and everything they build closed in reverse order, the broker last. Not thread-safe: built and
- * closed by the class's {@code @BeforeAll} and {@code @AfterAll}.
+ * service's name), and everything they build closed in reverse order, the broker last: each of them even when one
+ * before it throws (the first failure is rethrown, the others suppressed in it), so a failing close leaves no broker
+ * running. Not thread-safe: built and closed by the class's {@code @BeforeAll} and {@code @AfterAll}.
  */
 final class KafkaServices implements AutoCloseable {
-    private final EmbeddedKafkaBroker broker;
+    private final String bootstrapServers;
     private final Deque<AutoCloseable> closeables = new ArrayDeque<>();
 
-    private KafkaServices(EmbeddedKafkaBroker broker) {
-        this.broker = broker;
+    /** Services on the broker at {@code bootstrapServers}, {@code broker} closed last. */
+    KafkaServices(String bootstrapServers, AutoCloseable broker) {
+        this.bootstrapServers = bootstrapServers;
+        closeables.push(broker);
     }
 
     /** Starts the broker. */
     static KafkaServices start() {
-        return new KafkaServices(EmbeddedKafkaBroker.start());
+        EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start();
+        return new KafkaServices(broker.bootstrapServers(), broker);
     }
 
     String bootstrapServers() {
-        return broker.bootstrapServers();
+        return bootstrapServers;
     }
 
     /** A transport of the service's own, closed with the others. */
     KafkaTransport transport(String service) {
-        return closeAtEnd(KafkaTransport.builder().bootstrapServers(broker.bootstrapServers()).clientIdPrefix(service)
+        return closeAtEnd(KafkaTransport.builder().bootstrapServers(bootstrapServers).clientIdPrefix(service)
                 .build());
     }
 
@@ -53,10 +57,21 @@ final class KafkaServices implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
+        Exception first = null;
         while (!closeables.isEmpty()) {
-            closeables.pop().close();
+            try {
+                closeables.pop().close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
         }
-        broker.close();
+        if (first != null) {
+            throw first;
+        }
     }
 
     /**
