@@ -22,7 +22,6 @@ import java.util.regex.Pattern;
  * from a header or a route: the message goes into logs and a dead letter's headers). Immutable and thread-safe.
  */
 public final class TopicPattern {
-    private static final Pattern LEGAL = Pattern.compile("[A-Za-z0-9._*-]+");
     /**
      * The longest topic name: Kafka refuses a name longer than 249 characters, and a topic's dead-letter topic is its
      * name and {@code .DLT}, which must be a name Kafka takes too (a dead-letter topic itself may be 249 long).
@@ -36,7 +35,7 @@ public final class TopicPattern {
     private final Pattern regex;
 
     private TopicPattern(String pattern) {
-        if (pattern == null || !LEGAL.matcher(pattern).matches()) {
+        if (!isTopicText(pattern, true)) {
             throw new ConfigurationException("topic pattern must be letters, digits, '.', '_', '-' and '*', but was "
                     + StreamSagaException.quote(pattern));
         }
@@ -51,7 +50,7 @@ public final class TopicPattern {
 
     /** Validates a concrete topic name (no wildcard). */
     public static String requireTopicName(String topic) {
-        if (!isLegalTopicName(topic)) { // a plain if: the quote is built only for a refusal (this runs on every publish)
+        if (!isTopicText(topic)) { // a plain if: the quote is built only for a refusal (this runs on every publish)
             throw new ConfigurationException("topic name must be letters, digits, '.', '_' and '-', but was "
                     + StreamSagaException.quote(topic));
         }
@@ -64,15 +63,25 @@ public final class TopicPattern {
         return topic;
     }
 
-    /** A loop rather than the regex: this runs on every publish. */
-    private static boolean isLegalTopicName(String topic) {
-        if (topic == null || topic.isEmpty()) {
+    /**
+     * Whether {@code text} is made of the characters a topic name may hold, at least one: letters, digits, {@code .},
+     * {@code _} and {@code -} (no wildcard). The one statement of those characters, for a topic name's part that is
+     * no topic itself (an {@code @EventPattern} placeholder's name and value); the length rule is
+     * {@link #requireTopicName}'s.
+     */
+    public static boolean isTopicText(String text) {
+        return isTopicText(text, false);
+    }
+
+    /** {@link #isTopicText(String)}, {@code *} taken too when {@code wildcard}. A loop, not a regex: this runs on every publish. */
+    private static boolean isTopicText(String text, boolean wildcard) {
+        if (text == null || text.isEmpty()) {
             return false;
         }
-        for (int i = 0, n = topic.length(); i < n; i++) {
-            char c = topic.charAt(i);
+        for (int i = 0, n = text.length(); i < n; i++) {
+            char c = text.charAt(i);
             boolean legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                    || c == '.' || c == '_' || c == '-';
+                    || c == '.' || c == '_' || c == '-' || (wildcard && c == '*');
             if (!legal) {
                 return false;
             }

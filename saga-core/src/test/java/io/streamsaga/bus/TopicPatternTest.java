@@ -75,6 +75,17 @@ class TopicPatternTest {
     }
 
     @Test
+    void topicTextIsTheTopicCharactersAtLeastOneWithNoWildcardAndNoLengthRule() {
+        assertTrue(TopicPattern.isTopicText("order-created_v2.eu"));
+        assertTrue(TopicPattern.isTopicText("x".repeat(300)), "the length is requireTopicName's rule");
+        assertFalse(TopicPattern.isTopicText("order-*"));
+        assertFalse(TopicPattern.isTopicText("${env}"));
+        assertFalse(TopicPattern.isTopicText("đơn-hàng"));
+        assertFalse(TopicPattern.isTopicText(""));
+        assertFalse(TopicPattern.isTopicText(null));
+    }
+
+    @Test
     void aTopicNameIsAtMost245CharactersSoThatItAndItsDeadLetterTopicAreNamesKafkaTakes() {
         // Kafka refuses a topic name over 249 characters: a longer one was taken here, then every publish to Kafka
         // failed, the JDBC outbox refused it (255) and a saga's remote step stayed stuck; a 246-249 one's dead letters

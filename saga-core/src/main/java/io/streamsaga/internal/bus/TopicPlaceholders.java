@@ -2,9 +2,9 @@ package io.streamsaga.internal.bus;
 
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.bus.TopicPattern;
 
 import java.util.function.Function;
-import java.util.regex.Pattern;
 
 /**
  * Replaces the {@code ${name}} placeholders of an {@code @EventPattern} value
@@ -12,8 +12,6 @@ import java.util.regex.Pattern;
  * refusal is a {@link ConfigurationException} naming the method, the annotation's value and the placeholder.
  */
 final class TopicPlaceholders {
-    private static final Pattern TOPIC_TEXT = Pattern.compile("[A-Za-z0-9._-]+");
-
     private TopicPlaceholders() {
     }
 
@@ -41,7 +39,7 @@ final class TopicPlaceholders {
             }
             int end = c == '$' && i + 1 < value.length() && value.charAt(i + 1) == '{' ? value.indexOf('}', i + 2) : -1;
             String name = end < 0 ? null : value.substring(i + 2, end);
-            if (name == null || !isTopicText(name)) {
+            if (name == null || !TopicPattern.isTopicText(name)) {
                 throw new ConfigurationException(where(value, method) + " holds a '" + c + "' at index " + i + " that"
                         + " starts no placeholder ${name} (a name of letters, digits, '.', '_' and '-', with no default"
                         + " value): '$' and braces are no topic characters");
@@ -58,7 +56,7 @@ final class TopicPlaceholders {
                         + " has " + (given == null ? "no value" : "a blank value " + StreamSagaException.quote(given))
                         + " among the placeholder values given at registration");
             }
-            if (!isTopicText(given)) {
+            if (!TopicPattern.isTopicText(given)) {
                 throw new ConfigurationException(where(value, method) + " holds the placeholder " + placeholder + ", whose"
                         + " value must be letters, digits, '.', '_' and '-' (a wildcard '*' is written in the annotation,"
                         + " not in a value), but was " + StreamSagaException.quote(given));
@@ -72,10 +70,5 @@ final class TopicPlaceholders {
     /** How a refusal names the annotation and its method. */
     static String where(String value, String method) {
         return "@EventPattern(" + StreamSagaException.quote(value) + ") of method " + method;
-    }
-
-    /** Letters, digits, '.', '_' and '-', at least one: what a topic name is made of (TopicPattern's rule). */
-    private static boolean isTopicText(String text) {
-        return TOPIC_TEXT.matcher(text).matches();
     }
 }
