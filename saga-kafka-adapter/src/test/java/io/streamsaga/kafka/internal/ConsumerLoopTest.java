@@ -80,15 +80,7 @@ class ConsumerLoopTest {
         // retrying it (abortTransaction throws IllegalStateException). The loop aborted, and that exception,
         // not a KafkaException, ended the member's thread for good.
         TopicPartition partition = new TopicPartition("orders", 0);
-        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
-                    sent.value(), sent.headers(), Optional.empty()));
-        });
+        MockConsumer<String, byte[]> consumer = withRecordsAt(new MockConsumer<>("earliest"), partition, 0);
         CommitTimingOutOnceProducer producer = new CommitTimingOutOnceProducer();
         producer.initTransactions();
         AtomicInteger handled = new AtomicInteger();
@@ -115,17 +107,7 @@ class ConsumerLoopTest {
         // offset order; the one at offset 1 fails (its publish failed, the bus retries it later), so nothing past
         // it is committed and the partition is sought back to it
         TopicPartition partition = new TopicPartition("orders", 0);
-        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            for (long offset = 0; offset < 3; offset++) {
-                consumer.addRecord(new ConsumerRecord<>("orders", 0, offset, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
-                        sent.value(), sent.headers(), Optional.empty()));
-            }
-        });
+        MockConsumer<String, byte[]> consumer = withRecordsAt(new MockConsumer<>("earliest"), partition, 0, 1, 2);
         ThreadLocal<ConsumerLoop.DeferredDeliveries> deferrals = new ThreadLocal<>();
         List<Long> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
         List<Long> finished = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -612,15 +594,7 @@ class ConsumerLoopTest {
         // answers for a closed subscription's group by a listing made after that, missed a group whose only
         // commits were that transaction. Here the markers are "written" when the test says so.
         TopicPartition partition = new TopicPartition("orders", 0);
-        MarkersPendingConsumer consumer = new MarkersPendingConsumer();
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
-                    sent.value(), sent.headers(), Optional.empty()));
-        });
+        MarkersPendingConsumer consumer = withRecordsAt(new MarkersPendingConsumer(), partition, 0);
         MockProducer<String, byte[]> producer = new MockProducer<>();
         producer.initTransactions();
         AtomicReference<ConsumerLoop> self = new AtomicReference<>();
@@ -1343,19 +1317,8 @@ class ConsumerLoopTest {
         // record (1, not 3: nothing skipped), sought back to it and paused for its delay.
         TopicPartition declinedPartition = new TopicPartition("orders", 0);
         TopicPartition other = new TopicPartition("orders", 1);
-        WakingConsumer consumer = new WakingConsumer();
-        consumer.updateBeginningOffsets(Map.of(declinedPartition, 0L, other, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(declinedPartition, other));
-            for (TopicPartition partition : List.of(declinedPartition, other)) {
-                for (long offset = 0; offset < (partition.equals(declinedPartition) ? 3 : 2); offset++) {
-                    consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
-                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
-                }
-            }
-        });
+        WakingConsumer consumer = withRecordsAt(new WakingConsumer(),
+                Map.of(declinedPartition, new long[] {0, 1, 2}, other, new long[] {0, 1}));
         AtomicReference<Long> positionAfterTheBatch = new AtomicReference<>();
         AtomicReference<Set<TopicPartition>> pausedAfterTheBatch = new AtomicReference<>();
         CountDownLatch polledAfterTheBatch = new CountDownLatch(1);
@@ -1403,19 +1366,8 @@ class ConsumerLoopTest {
         // redeliveryBackoff (1 s), and orders-0 the minute its declined record asked for, not nothing.
         TopicPartition declinedPartition = new TopicPartition("orders", 0);
         TopicPartition failing = new TopicPartition("orders", 1);
-        WakingConsumer consumer = new WakingConsumer();
-        consumer.updateBeginningOffsets(Map.of(declinedPartition, 0L, failing, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(declinedPartition, failing));
-            for (TopicPartition partition : List.of(declinedPartition, failing)) {
-                for (long offset = 0; offset < (partition.equals(declinedPartition) ? 2 : 1); offset++) {
-                    consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
-                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
-                }
-            }
-        });
+        WakingConsumer consumer = withRecordsAt(new WakingConsumer(),
+                Map.of(declinedPartition, new long[] {0, 1}, failing, new long[] {0}));
         java.util.concurrent.atomic.AtomicLong nanos = new java.util.concurrent.atomic.AtomicLong();
         AtomicReference<Long> positionAfterTheBatch = new AtomicReference<>();
         AtomicReference<Set<TopicPartition>> pausedAfterTheBatch = new AtomicReference<>();
@@ -1468,19 +1420,8 @@ class ConsumerLoopTest {
         // minute its declined record asked for, not only the backoff.
         TopicPartition declinedPartition = new TopicPartition("orders", 0);
         TopicPartition other = new TopicPartition("orders", 1);
-        WakingConsumer consumer = new WakingConsumer();
-        consumer.updateBeginningOffsets(Map.of(declinedPartition, 0L, other, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(declinedPartition, other));
-            for (TopicPartition partition : List.of(declinedPartition, other)) {
-                for (long offset = 0; offset < (partition.equals(declinedPartition) ? 2 : 1); offset++) {
-                    consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
-                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
-                }
-            }
-        });
+        WakingConsumer consumer = withRecordsAt(new WakingConsumer(),
+                Map.of(declinedPartition, new long[] {0, 1}, other, new long[] {0}));
         java.util.concurrent.atomic.AtomicLong nanos = new java.util.concurrent.atomic.AtomicLong();
         AtomicReference<Set<TopicPartition>> pausedAfterTheBatch = new AtomicReference<>();
         AtomicReference<Set<TopicPartition>> pausedAfterTheBackoff = new AtomicReference<>();
@@ -1759,15 +1700,7 @@ class ConsumerLoopTest {
         // beginTransaction on a producer left in an abortable error state throws; it was called outside the
         // handling of transaction failures, so the member ended through "stopped by an unexpected error".
         TopicPartition partition = new TopicPartition("orders", 0);
-        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
-                    sent.value(), sent.headers(), Optional.empty()));
-        });
+        MockConsumer<String, byte[]> consumer = withRecordsAt(new MockConsumer<>("earliest"), partition, 0);
         BeginFailingOnceProducer producer = new BeginFailingOnceProducer(
                 new org.apache.kafka.common.KafkaException("Cannot execute transactional method because we are in an error state"));
         producer.initTransactions();
@@ -1800,15 +1733,7 @@ class ConsumerLoopTest {
     @Test
     void aFencedProducerThatCannotBeginATransactionStopsTheMemberAsFenced() {
         TopicPartition partition = new TopicPartition("orders", 0);
-        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
-                    sent.value(), sent.headers(), Optional.empty()));
-        });
+        MockConsumer<String, byte[]> consumer = withRecordsAt(new MockConsumer<>("earliest"), partition, 0);
         BeginFailingOnceProducer producer = new BeginFailingOnceProducer(
                 new org.apache.kafka.common.errors.ProducerFencedException("another producer took the transactional id"));
         producer.initTransactions();
@@ -1840,15 +1765,7 @@ class ConsumerLoopTest {
         // transaction "failed while closing", tried to abort (interrupted again) and warned it "cannot abort
         // and stops". The member is closing as asked: one debug line, no warning. Reads slf4j-simple's System.err.
         TopicPartition partition = new TopicPartition("orders", 0);
-        MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest");
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 0L, 0L, TimestampType.CREATE_TIME, 1, 0, "k",
-                    sent.value(), sent.headers(), Optional.empty()));
-        });
+        MockConsumer<String, byte[]> consumer = withRecordsAt(new MockConsumer<>("earliest"), partition, 0);
         CountDownLatch inCommit = new CountDownLatch(1);
         CommitBlockingUntilInterruptedProducer producer = new CommitBlockingUntilInterruptedProducer(inCommit);
         producer.initTransactions();
@@ -1902,15 +1819,8 @@ class ConsumerLoopTest {
     private static void assertTheStartIsCommittedAgainBeforeThePartitionIsConsumed(WakingConsumer consumer)
             throws InterruptedException {
         TopicPartition partition = new TopicPartition("orders", 0);
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        withRecordsAt(consumer, partition, 5);
         consumer.updateEndOffsets(Map.of(partition, 7L));
-        ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
-                Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
-        consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            consumer.addRecord(new ConsumerRecord<>("orders", 0, 5L, 0L, TimestampType.CREATE_TIME, 1, 0,
-                    "k", sent.value(), sent.headers(), Optional.empty()));
-        });
         List<String> commitsWhenHandled = new java.util.concurrent.CopyOnWriteArrayList<>();
         CountDownLatch handled = new CountDownLatch(1);
         ConsumerLoop loop = new ConsumerLoop("billing", TopicPattern.of("orders"), StartPosition.LATEST,
@@ -1973,15 +1883,35 @@ class ConsumerLoopTest {
 
     /** A consumer whose first poll assigns {@code partition} and returns records of it at {@code offsets}. */
     private static WakingConsumer consumerWithRecordsAt(TopicPartition partition, long... offsets) {
-        WakingConsumer consumer = new WakingConsumer();
-        consumer.updateBeginningOffsets(Map.of(partition, 0L));
+        return withRecordsAt(new WakingConsumer(), partition, offsets);
+    }
+
+    /** {@code consumer}, whose first poll assigns {@code partition} and returns records of it at {@code offsets}. */
+    private static <C extends MockConsumer<String, byte[]>> C withRecordsAt(C consumer, TopicPartition partition,
+                                                                           long... offsets) {
+        return withRecordsAt(consumer, Map.of(partition, offsets));
+    }
+
+    /**
+     * {@code consumer}, each partition of {@code offsets} beginning at 0, whose first poll assigns them all and returns
+     * the records of each at its offsets, the partitions in their order.
+     */
+    private static <C extends MockConsumer<String, byte[]>> C withRecordsAt(C consumer,
+                                                                           Map<TopicPartition, long[]> offsets) {
+        List<TopicPartition> partitions = offsets.keySet().stream()
+                .sorted(java.util.Comparator.comparingInt(TopicPartition::partition)).toList();
+        Map<TopicPartition, Long> beginnings = new HashMap<>();
+        partitions.forEach(partition -> beginnings.put(partition, 0L));
+        consumer.updateBeginningOffsets(beginnings);
         ProducerRecord<String, byte[]> sent = WireFormat.toRecord(
                 Message.builder("orders").key("k").type("test").payload(new byte[0]).build());
         consumer.schedulePollTask(() -> {
-            consumer.rebalance(List.of(partition));
-            for (long offset : offsets) {
-                consumer.addRecord(new ConsumerRecord<>("orders", partition.partition(), offset, 0L,
-                        TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
+            consumer.rebalance(partitions);
+            for (TopicPartition partition : partitions) {
+                for (long offset : offsets.get(partition)) {
+                    consumer.addRecord(new ConsumerRecord<>(partition.topic(), partition.partition(), offset, 0L,
+                            TimestampType.CREATE_TIME, 1, 0, "k", sent.value(), sent.headers(), Optional.empty()));
+                }
             }
         });
         return consumer;
