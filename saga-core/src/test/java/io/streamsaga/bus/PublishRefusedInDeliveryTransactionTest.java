@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BiConsumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -121,17 +122,27 @@ class PublishRefusedInDeliveryTransactionTest {
         return Message.builder(AUDIT).key("k").type("audit").payload("audit of " + order.payload()).build();
     }
 
+    /**
+     * A bus over {@code transport}, retrying a record 3 times at once, whose group payment handles each order by
+     * telling {@code handling} (the order and its attempt; it may throw, failing the attempt) and then publishing the
+     * order's audit, not awaited: left to the delivery's transaction.
+     */
+    private static EventBus auditing(TransactionalTransport transport, BiConsumer<Message, Integer> handling) {
+        EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
+                .build();
+        bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> {
+            handling.accept(order, ctx.attempt());
+            bus.publish(audit(order));
+        });
+        return bus;
+    }
+
     @Test
     void aPublishRefusedForGoodInTheWithdrawnTransactionDeadLettersItsRecordAtItsNextDeliveryWithoutHandlingIt()
             throws Exception {
         TransactionalTransport transport = new TransactionalTransport();
         List<Integer> attempts = new CopyOnWriteArrayList<>();
-        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
-                .build()) {
-            bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> {
-                attempts.add(ctx.attempt());
-                bus.publish(audit(order)); // not awaited
-            });
+        try (EventBus bus = auditing(transport, (order, attempt) -> attempts.add(attempt))) {
 
             transport.deliverOrder(); // returns: the publish is left to the transaction
             assertEquals(List.of(1), attempts);
@@ -156,12 +167,7 @@ class PublishRefusedInDeliveryTransactionTest {
     void aPublishFailedRetriablyInTheWithdrawnTransactionLeavesItsRecordToBeHandledAgain() throws Exception {
         TransactionalTransport transport = new TransactionalTransport();
         List<Integer> attempts = new CopyOnWriteArrayList<>();
-        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
-                .build()) {
-            bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> {
-                attempts.add(ctx.attempt());
-                bus.publish(audit(order));
-            });
+        try (EventBus bus = auditing(transport, (order, attempt) -> attempts.add(attempt))) {
 
             transport.deliverOrder();
             // a timeout, or a record aborted only with its transaction
@@ -177,8 +183,7 @@ class PublishRefusedInDeliveryTransactionTest {
     @Test
     void aPublishStillInFlightWhenTheHandlerReturnsIsNotWaitedFor() throws Exception {
         TransactionalTransport transport = new TransactionalTransport();
-        try (EventBus bus = EventBus.builder(transport).build()) {
-            bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> bus.publish(audit(order)));
+        try (EventBus bus = auditing(transport, (order, attempt) -> { })) {
 
             transport.deliverOrder(); // would wait for ever for the audit send in plain mode
 
@@ -212,12 +217,7 @@ class PublishRefusedInDeliveryTransactionTest {
             throws Exception {
         TransactionalTransport transport = new TransactionalTransport();
         List<String> handled = new CopyOnWriteArrayList<>();
-        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
-                .build()) {
-            bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> {
-                handled.add(order.id() + "#" + ctx.attempt());
-                bus.publish(audit(order)); // not awaited
-            });
+        try (EventBus bus = auditing(transport, (order, attempt) -> handled.add(order.id() + "#" + attempt))) {
             boolean committed = false;
             for (int round = 0; round < 6 && !committed; round++) {
                 int sentBefore = transport.sent().size();
@@ -253,15 +253,12 @@ class PublishRefusedInDeliveryTransactionTest {
     void aLaterRecordFailingRetriablyBesideARefusedPublishIsDeadLetteredAfterItsAttempts() throws Exception {
         TransactionalTransport transport = new TransactionalTransport();
         List<String> handled = new CopyOnWriteArrayList<>();
-        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
-                .build()) {
-            bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> {
-                handled.add(order.id() + "#" + ctx.attempt());
-                if (order.id().equals("order-2")) {
-                    throw new IllegalStateException("downstream unavailable"); // retriable, every time
-                }
-                bus.publish(audit(order)); // not awaited, refused every time
-            });
+        try (EventBus bus = auditing(transport, (order, attempt) -> { // order-1's audit refused every time
+            handled.add(order.id() + "#" + attempt);
+            if (order.id().equals("order-2")) {
+                throw new IllegalStateException("downstream unavailable"); // retriable, every time
+            }
+        })) {
             boolean committed = false;
             for (int round = 0; round < 8 && !committed; round++) {
                 int sentBefore = transport.sent().size();
@@ -295,12 +292,7 @@ class PublishRefusedInDeliveryTransactionTest {
     void aRefusedRecordMetAgainAfterItsPartitionWasHandledElsewhereIsHandledAgain() throws Exception {
         TransactionalTransport transport = new TransactionalTransport();
         List<Integer> attempts = new CopyOnWriteArrayList<>();
-        try (EventBus bus = EventBus.builder(transport).retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build())
-                .build()) {
-            bus.subscribe("payment", ORDERS, Message.class, (order, ctx) -> {
-                attempts.add(ctx.attempt());
-                bus.publish(audit(order));
-            });
+        try (EventBus bus = auditing(transport, (order, attempt) -> attempts.add(attempt))) {
             transport.deliverOrder();
             transport.auditSends.get(0).completeExceptionally(
                     new PublishException(AUDIT, "refused as too large", null, false));

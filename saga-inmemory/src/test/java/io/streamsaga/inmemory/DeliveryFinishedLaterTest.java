@@ -1,11 +1,10 @@
 package io.streamsaga.inmemory;
 
 import io.streamsaga.bus.EventBus;
-import io.streamsaga.bus.MessageInterceptor;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
-import io.streamsaga.codec.TypeRegistry;
 import io.streamsaga.idempotency.IdempotentConsumer;
+import io.streamsaga.inmemory.OrderPayments.NotRegistered;
 import io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
@@ -21,13 +20,19 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.streamsaga.inmemory.OrderPayments.acknowledgedInto;
+import static io.streamsaga.inmemory.OrderPayments.answeringPayments;
+import static io.streamsaga.inmemory.OrderPayments.brokerAnswering;
+import static io.streamsaga.inmemory.OrderPayments.bus;
+import static io.streamsaga.inmemory.OrderPayments.manualTransport;
+import static io.streamsaga.inmemory.OrderPayments.onOrder;
+import static io.streamsaga.inmemory.OrderPayments.orderAndDrain;
+import static io.streamsaga.inmemory.OrderPayments.requestPayment;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.mockito.AdditionalAnswers.delegatesTo;
 import static org.mockito.ArgumentMatchers.any;
 import static org.mockito.Mockito.doAnswer;
 import static org.mockito.Mockito.doReturn;
-import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.never;
 import static org.mockito.Mockito.verify;
 
@@ -35,33 +40,21 @@ import static org.mockito.Mockito.verify;
  * A transport that takes over the rest of a delivery whose handler's publishes are in flight
  * ({@code Transport.finishLater}, as Kafka's plain mode with {@code awaitPublishesPerBatch} does): the bus
  * acknowledges the record only when the transport finishes it and the publishes completed, and a failed one is the
- * attempt's failure then (retried per the policy, then dead-lettered naming the publish's topic).
+ * attempt's failure then (retried per the policy, then dead-lettered naming the publish's topic). The arrangement,
+ * order-created handled by publishing payment-requested, is {@link OrderPayments}.
  */
 class DeliveryFinishedLaterTest {
-    record OrderCreated(String orderId) {
-    }
 
-    record PaymentRequested(String orderId) {
-    }
+    private final InMemoryTransport real = manualTransport();
+    /** The rests of deliveries the transport took over, in turn. */
+    private final List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
+    /** The topics of the messages acknowledged, for a bus that was given {@code acknowledgedInto(acknowledged)}. */
+    private final List<String> acknowledged = new CopyOnWriteArrayList<>();
 
-    /** A class the registry lacks: its publish fails at once, before the transport. */
-    record Unregistered(String orderId) {
-    }
-
-    private static TypeRegistry types() {
-        return TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
-                .register("payment-requested", 1, PaymentRequested.class).build();
-    }
-
-    /** The in-memory transport whose sends to payment-requested return {@code pending} in turn, finishing later. */
-    private static InMemoryTransport finishingLater(InMemoryTransport real, List<CompletableFuture<RecordPosition>> pending,
-                                                    List<PendingDelivery> rests) {
-        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
+    /** {@link #real}, its sends to payment-requested returning {@code pending} in turn, finishing later into {@link #rests}. */
+    private InMemoryTransport finishingLater(List<CompletableFuture<RecordPosition>> pending) {
         AtomicInteger sends = new AtomicInteger();
-        doAnswer(call -> {
-            Message message = call.getArgument(0);
-            return message.topic().equals("payment-requested") ? pending.get(sends.getAndIncrement()) : real.send(message);
-        }).when(transport).send(any(Message.class));
+        InMemoryTransport transport = answeringPayments(real, message -> pending.get(sends.getAndIncrement()));
         doAnswer(call -> rests.add(call.getArgument(0))).when(transport).finishLater(any());
         doReturn(true).when(transport).mayFinishLater();
         return transport;
@@ -69,22 +62,11 @@ class DeliveryFinishedLaterTest {
 
     @Test
     void aDeliveryTheTransportFinishesLaterIsAcknowledgedOnlyOnceItFinishedAndItsPublishesCompleted() throws Exception {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
-        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
-        List<String> acknowledged = new CopyOnWriteArrayList<>();
-        EventBus bus = EventBus.builder(finishingLater(real, List.of(inFlight), rests)).scheduler(new VirtualScheduler())
-                .types(types()).interceptor(new MessageInterceptor() {
-                    @Override
-                    public void onAcknowledged(Message message, String group) {
-                        acknowledged.add(message.topic());
-                    }
-                }).build();
-        bus.subscribe("orders", "order-created", OrderCreated.class,
-                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId())));
+        EventBus bus = bus(finishingLater(List.of(inFlight))).interceptor(acknowledgedInto(acknowledged)).build();
+        onOrder(bus, (event, ctx) -> requestPayment(bus, event));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
 
         assertEquals(1, rests.size(), "the handler returned with its publish in flight: the transport took the rest");
         assertTrue(acknowledged.isEmpty(), "not acknowledged before the transport finished the delivery");
@@ -132,19 +114,16 @@ class DeliveryFinishedLaterTest {
 
     @Test
     void aFailedPublishOfADeliveryFinishedLaterIsRetriedPerThePolicyThenDeadLetteredNamingItsTopic() throws Exception {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         List<CompletableFuture<RecordPosition>> pending = List.of(new CompletableFuture<>(), new CompletableFuture<>());
-        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
-        EventBus bus = EventBus.builder(finishingLater(real, pending, rests)).scheduler(new VirtualScheduler())
-                .types(types()).retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
+        EventBus bus = bus(finishingLater(pending))
+                .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
         AtomicInteger attempts = new AtomicInteger();
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+        onOrder(bus, (event, ctx) -> {
             attempts.incrementAndGet();
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            requestPayment(bus, event);
         });
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
         pending.get(0).completeExceptionally(new PublishException("payment-requested", "broker unavailable", null, true));
         rests.get(0).finish(); // the failed publish fails attempt 1, which the policy retries
         assertEquals(2, rests.size(), "attempt 2's publish is in flight too, its delivery finished later as well");
@@ -165,38 +144,17 @@ class DeliveryFinishedLaterTest {
     void aTransportThatDoesNotSayItMayFinishDeliveriesLaterIsNeverOfferedOneAndTheBusWaitsItself() throws Exception {
         // Transport.mayFinishLater() false (the default; Kafka without awaitPublishesPerBatch): the bus offers no rest,
         // allocating nothing for it, and waits for the handler's publish before it acknowledges the record
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
-        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
-        doAnswer(call -> {
-            Message message = call.getArgument(0);
-            return message.topic().equals("payment-requested") ? inFlight : real.send(message);
-        }).when(transport).send(any(Message.class));
-        List<String> acknowledged = new CopyOnWriteArrayList<>();
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
-                .interceptor(new MessageInterceptor() {
-                    @Override
-                    public void onAcknowledged(Message message, String group) {
-                        acknowledged.add(message.topic());
-                    }
-                }).build();
+        InMemoryTransport transport = answeringPayments(real, message -> inFlight);
+        EventBus bus = bus(transport).interceptor(acknowledgedInto(acknowledged)).build();
         CountDownLatch published = new CountDownLatch(1);
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        onOrder(bus, (event, ctx) -> {
+            requestPayment(bus, event);
             published.countDown(); // in flight when publish returned: the bus waits for it after the handler
         });
-        Thread broker = new Thread(() -> {
-            try {
-                published.await();
-                inFlight.complete(new RecordPosition("payment-requested", 0, 0));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        broker.start();
+        Thread broker = brokerAnswering(published, () -> inFlight.complete(new RecordPosition("payment-requested", 0, 0)));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
         broker.join();
 
         verify(transport, never()).finishLater(any());
@@ -208,36 +166,18 @@ class DeliveryFinishedLaterTest {
             throws Exception {
         // the IdempotentConsumer awaits the handler's publishes before it marks the key done (EventBus.awaitPublishes):
         // none is left in flight when the handler returns, so the transport is offered no rest (per-record wait)
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
-        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
-        List<String> acknowledged = new CopyOnWriteArrayList<>();
-        EventBus bus = EventBus.builder(finishingLater(real, List.of(inFlight), rests)).scheduler(new VirtualScheduler())
-                .types(types()).interceptor(new MessageInterceptor() {
-                    @Override
-                    public void onAcknowledged(Message message, String group) {
-                        acknowledged.add(message.topic());
-                    }
-                }).build();
+        EventBus bus = bus(finishingLater(List.of(inFlight))).interceptor(acknowledgedInto(acknowledged)).build();
         IdempotentConsumer idempotent = IdempotentConsumer.builder(bus,
                 InMemoryDeduplicationStore.builder().build()).build();
         CountDownLatch published = new CountDownLatch(1);
-        bus.subscribe("orders", "order-created", OrderCreated.class, idempotent.wrap((event, ctx) -> {
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        onOrder(bus, idempotent.wrap((event, ctx) -> {
+            requestPayment(bus, event);
             published.countDown();
         }));
-        Thread broker = new Thread(() -> {
-            try {
-                published.await();
-                inFlight.complete(new RecordPosition("payment-requested", 0, 0));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        broker.start();
+        Thread broker = brokerAnswering(published, () -> inFlight.complete(new RecordPosition("payment-requested", 0, 0)));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
         broker.join();
 
         assertTrue(rests.isEmpty(), "no rest offered: the IdempotentConsumer waited for the publish");
@@ -249,15 +189,10 @@ class DeliveryFinishedLaterTest {
         // Transport.finishLater is asked only for a delivery with a publish not completed yet: one the bus refused
         // already (a class the registry lacks) fails the attempt at once, as without the option, rather than being
         // deferred with its records' later ones handled meanwhile (and handled again after a seek back)
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
-        EventBus bus = EventBus.builder(finishingLater(real, List.of(), rests)).scheduler(new VirtualScheduler())
-                .types(types()).build();
-        bus.subscribe("orders", "order-created", OrderCreated.class,
-                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new Unregistered(event.orderId())));
+        EventBus bus = bus(finishingLater(List.of())).build();
+        onOrder(bus, (event, ctx) -> bus.publish("payment-requested", event.orderId(), new NotRegistered(event.orderId())));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
 
         assertTrue(rests.isEmpty(), "no rest offered for a publish that failed already");
         List<Message> dead = real.messages("order-created.DLT");

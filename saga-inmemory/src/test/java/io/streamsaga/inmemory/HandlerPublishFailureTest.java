@@ -3,7 +3,8 @@ package io.streamsaga.inmemory;
 import io.streamsaga.bus.EventBus;
 import io.streamsaga.bus.PublishException;
 import io.streamsaga.bus.RecordPosition;
-import io.streamsaga.codec.TypeRegistry;
+import io.streamsaga.inmemory.OrderPayments.NotRegistered;
+import io.streamsaga.inmemory.OrderPayments.PaymentRequested;
 import io.streamsaga.message.Message;
 import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.retry.RetryPolicy;
@@ -15,6 +16,14 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static io.streamsaga.inmemory.OrderPayments.answeringPayments;
+import static io.streamsaga.inmemory.OrderPayments.brokerAnswering;
+import static io.streamsaga.inmemory.OrderPayments.bus;
+import static io.streamsaga.inmemory.OrderPayments.manualTransport;
+import static io.streamsaga.inmemory.OrderPayments.onOrder;
+import static io.streamsaga.inmemory.OrderPayments.orderAndDrain;
+import static io.streamsaga.inmemory.OrderPayments.refusingThePaymentOnce;
+import static io.streamsaga.inmemory.OrderPayments.requestPayment;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mockito.AdditionalAnswers.delegatesTo;
@@ -26,33 +35,17 @@ import static org.mockito.Mockito.mock;
  * EventBus's promise "nothing is dropped silently" for what a handler publishes: a publish made on the delivering
  * thread inside a handler is part of the delivery, acknowledged only once it completed; one that fails fails the
  * handling (retried per the policy, then dead-lettered naming the publish), whether or not the handler awaited its
- * stage.
+ * stage. The arrangement, order-created handled by publishing payment-requested, is {@link OrderPayments}.
  */
 class HandlerPublishFailureTest {
-    record OrderCreated(String orderId) {
-    }
-
-    record PaymentRequested(String orderId) {
-    }
-
-    /** A class the bus's registry leaves out. */
-    record NotRegistered(String orderId) {
-    }
-
-    private static TypeRegistry types() {
-        return TypeRegistry.builder().register("order-created", 1, OrderCreated.class)
-                .register("payment-requested", 1, PaymentRequested.class).build();
-    }
 
     @Test
     void aPublishOfAnUnregisteredClassThatTheHandlerIgnoresDeadLettersTheHandledEvent() {
-        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).build();
-        bus.subscribe("orders", "order-created", OrderCreated.class,
-                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new NotRegistered(event.orderId())));
+        InMemoryTransport transport = manualTransport();
+        EventBus bus = bus(transport).build();
+        onOrder(bus, (event, ctx) -> bus.publish("payment-requested", event.orderId(), new NotRegistered(event.orderId())));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        transport.drainAll();
+        orderAndDrain(bus, transport);
 
         List<Message> dead = transport.messages("order-created.DLT");
         assertEquals(1, dead.size(), "the event whose handler's publish failed must not be acknowledged as handled");
@@ -66,26 +59,16 @@ class HandlerPublishFailureTest {
 
     @Test
     void aRetriablePublishFailureRetriesTheHandlerAndItsSecondPublishIsKept() {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        AtomicInteger refusals = new AtomicInteger(1);
-        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
-        doAnswer(call -> {
-            Message message = call.getArgument(0);
-            if (message.topic().equals("payment-requested") && refusals.getAndDecrement() > 0) {
-                return CompletableFuture.failedFuture(new PublishException(message.topic(), "broker unavailable", null, true));
-            }
-            return real.send(message);
-        }).when(transport).send(any(Message.class));
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+        InMemoryTransport real = manualTransport();
+        EventBus bus = bus(refusingThePaymentOnce(real))
                 .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build();
         AtomicInteger attempts = new AtomicInteger();
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+        onOrder(bus, (event, ctx) -> {
             attempts.incrementAndGet();
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            requestPayment(bus, event);
         });
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
 
         assertEquals(2, attempts.get(), "the failed publish must fail the attempt, which the policy retries");
         assertEquals(1, real.messages("payment-requested").size());
@@ -94,37 +77,21 @@ class HandlerPublishFailureTest {
 
     @Test
     void aPublishThatFailsAfterTheHandlerReturnedDeadLettersTheHandledEvent() throws Exception {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport real = manualTransport();
         CompletableFuture<RecordPosition> pending = new CompletableFuture<>();
         CountDownLatch handlerReturned = new CountDownLatch(1);
-        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
-        doAnswer(call -> {
-            Message message = call.getArgument(0);
-            if (message.topic().equals("payment-requested")) {
-                return pending; // in flight, as a Kafka producer's send is until the broker answers
-            }
-            return real.send(message);
-        }).when(transport).send(any(Message.class));
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
-                .retryPolicy(RetryPolicy.NONE).build();
+        // in flight, as a Kafka producer's send is until the broker answers
+        EventBus bus = bus(answeringPayments(real, message -> pending)).retryPolicy(RetryPolicy.NONE).build();
         AtomicReference<Boolean> doneWhenReturned = new AtomicReference<>();
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+        onOrder(bus, (event, ctx) -> {
+            requestPayment(bus, event);
             doneWhenReturned.set(pending.isDone());
             handlerReturned.countDown();
         });
-        Thread broker = new Thread(() -> {
-            try {
-                handlerReturned.await(); // the broker answers once the handler returned
-                pending.completeExceptionally(new PublishException("payment-requested", "record refused", null, false));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        broker.start();
+        Thread broker = brokerAnswering(handlerReturned, // the broker answers once the handler returned
+                () -> pending.completeExceptionally(new PublishException("payment-requested", "record refused", null, false)));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
         broker.join();
 
         assertEquals(Boolean.FALSE, doneWhenReturned.get(), "the publish was still in flight when the handler returned");
@@ -135,12 +102,10 @@ class HandlerPublishFailureTest {
 
     @Test
     void aRefusedPublishWhoseMessageTheHandlerSendsAgainUnderItsIdIsAnswered() {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport real = manualTransport();
         List<Message> refused = new java.util.ArrayList<>();
-        InMemoryTransport transport = SizeLimitedTransport.over(real, () -> 200, refused);
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
-                .retryPolicy(RetryPolicy.NONE).build();
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+        EventBus bus = bus(SizeLimitedTransport.over(real, () -> 200, refused)).retryPolicy(RetryPolicy.NONE).build();
+        onOrder(bus, (event, ctx) -> {
             Message whole = Message.builder("audit").id("audit-" + event.orderId()).type("audit")
                     .payload("x".repeat(500)).build();
             try {
@@ -151,8 +116,7 @@ class HandlerPublishFailureTest {
             }
         });
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
 
         assertEquals(1, refused.size());
         assertEquals(List.of("see the order"), real.messages("audit").stream().map(Message::payload).toList());
@@ -161,28 +125,18 @@ class HandlerPublishFailureTest {
 
     @Test
     void anIdempotentHandlersFailedPublishIsRetriedNotSkippedAsDone() {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        AtomicInteger refusals = new AtomicInteger(1);
-        InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
-        doAnswer(call -> {
-            Message message = call.getArgument(0);
-            if (message.topic().equals("payment-requested") && refusals.getAndDecrement() > 0) {
-                return CompletableFuture.failedFuture(new PublishException(message.topic(), "broker unavailable", null, true));
-            }
-            return real.send(message);
-        }).when(transport).send(any(Message.class));
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types())
+        InMemoryTransport real = manualTransport();
+        EventBus bus = bus(refusingThePaymentOnce(real))
                 .retryPolicy(RetryPolicy.builder().maxAttempts(3).noBackoff().build()).build();
         io.streamsaga.idempotency.IdempotentConsumer consumer = io.streamsaga.idempotency.IdempotentConsumer
                 .builder(bus, io.streamsaga.inmemory.patterns.InMemoryDeduplicationStore.builder().build()).build();
         AtomicInteger runs = new AtomicInteger();
-        bus.subscribe("orders", "order-created", OrderCreated.class, consumer.wrap((event, ctx) -> {
+        onOrder(bus, consumer.wrap((event, ctx) -> {
             runs.incrementAndGet();
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            requestPayment(bus, event);
         }));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
 
         assertEquals(2, runs.get(), "the key must not be marked done before the handler's publish went through");
         assertEquals(1, real.messages("payment-requested").size());
@@ -191,7 +145,7 @@ class HandlerPublishFailureTest {
 
     @Test
     void aFailedPublishOfAFailureHookIsNotTheHandlersAndDoesNotFailItsRetryThatSucceeds() {
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport real = manualTransport();
         InMemoryTransport transport = mock(InMemoryTransport.class, delegatesTo(real));
         doAnswer(call -> {
             Message message = call.getArgument(0);
@@ -208,19 +162,18 @@ class HandlerPublishFailureTest {
                 busRef.get().publish("alerts", message.key(), new PaymentRequested(message.key()));
             }
         };
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).interceptor(alerting)
+        EventBus bus = bus(transport).interceptor(alerting)
                 .retryPolicy(RetryPolicy.builder().maxAttempts(2).noBackoff().build()).build();
         busRef.set(bus);
         AtomicInteger attempts = new AtomicInteger();
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+        onOrder(bus, (event, ctx) -> {
             if (attempts.incrementAndGet() == 1) {
                 throw new IllegalStateException("first attempt fails");
             }
-            bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId()));
+            requestPayment(bus, event);
         });
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        real.drainAll();
+        orderAndDrain(bus, real);
 
         assertEquals(2, attempts.get());
         assertEquals(1, real.messages("payment-requested").size());
@@ -230,7 +183,7 @@ class HandlerPublishFailureTest {
 
     @Test
     void aHandlerWhosePublishFailedAndThatThrowsIsReportedOnceWithItsOwnFailure() {
-        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
+        InMemoryTransport transport = manualTransport();
         List<Throwable> reported = new java.util.concurrent.CopyOnWriteArrayList<>();
         io.streamsaga.bus.MessageInterceptor failures = new io.streamsaga.bus.MessageInterceptor() {
             @Override
@@ -238,15 +191,13 @@ class HandlerPublishFailureTest {
                 reported.add(error);
             }
         };
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).interceptor(failures)
-                .retryPolicy(RetryPolicy.NONE).build();
-        bus.subscribe("orders", "order-created", OrderCreated.class, (event, ctx) -> {
+        EventBus bus = bus(transport).interceptor(failures).retryPolicy(RetryPolicy.NONE).build();
+        onOrder(bus, (event, ctx) -> {
             bus.publish("payment-requested", event.orderId(), new NotRegistered(event.orderId()));
             throw new IllegalStateException("the handler's own failure");
         });
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
-        transport.drainAll();
+        orderAndDrain(bus, transport);
 
         assertEquals(1, reported.size(), "one attempt, one failure: " + reported);
         assertEquals("the handler's own failure", reported.get(0).getMessage());
@@ -257,8 +208,7 @@ class HandlerPublishFailureTest {
 
     @Test
     void workRunOutsideAHandlerAwaitingItsPublishesFailsWithTheFailedPublishItDidNotWaitFor() {
-        InMemoryTransport transport = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
-        EventBus bus = EventBus.builder(transport).scheduler(new VirtualScheduler()).types(types()).build();
+        EventBus bus = bus(manualTransport()).build();
 
         PublishException failure = org.junit.jupiter.api.Assertions.assertThrows(PublishException.class,
                 () -> bus.awaitingPublishes(() -> bus.publish("payment-requested", "o-1", new NotRegistered("o-1"))));
