@@ -40,6 +40,21 @@ public class StreamSagaException extends RuntimeException {
     }
 
     /**
+     * {@code value} as it is when it has at most {@code max} characters; otherwise its first {@code max} (one less
+     * where that would split a surrogate pair), then {@code ... (N characters)} with its whole length; null as null.
+     * For text from outside that goes into a header, where a huge one (an exception message holding a payload) would
+     * not fit: a dead letter's {@link io.streamsaga.message.MessageHeaders#DLT_ERROR_MESSAGE}, bounded to
+     * {@link io.streamsaga.message.MessageHeaders#DLT_ERROR_MESSAGE_MAX_LENGTH}.
+     */
+    public static String bounded(String value, int max) {
+        if (value == null || value.length() <= max) {
+            return value;
+        }
+        int end = Character.isHighSurrogate(value.charAt(max - 1)) ? max - 1 : max;
+        return value.substring(0, end) + "... (" + value.length() + " characters)";
+    }
+
+    /**
      * {@code value} with each control character (U+0000 to U+001F, U+007F to U+009F) and each lone surrogate written
      * as its escape.
      */

@@ -70,8 +70,6 @@ class CoreArchitectureTest {
             Map.entry("io.streamsaga.message.Message", Set.of("io.streamsaga.internal.Strings")),
             Map.entry("io.streamsaga.saga.SagaInstance", Set.of("io.streamsaga.internal.Strings")),
             Map.entry("io.streamsaga.saga.StepState", Set.of("io.streamsaga.internal.Strings")),
-            // a dead letter's error header bounded as the bus bounds its own (Strings.MAX_ERROR_MESSAGE_LENGTH)
-            Map.entry("io.streamsaga.aggregator.AggregationException", Set.of("io.streamsaga.internal.Strings")),
             Map.entry("io.streamsaga.saga.SagaDiagrams", Set.of("io.streamsaga.diagram.internal.MermaidText")),
             Map.entry("io.streamsaga.choreography.FlowTracker", Set.of("io.streamsaga.diagram.internal.MermaidText")),
             Map.entry("io.streamsaga.codec.JsonEventCodec", Set.of("io.streamsaga.internal.codec.IsoJavaTimeModule",

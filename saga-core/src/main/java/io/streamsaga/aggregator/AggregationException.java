@@ -1,7 +1,7 @@
 package io.streamsaga.aggregator;
 
 import io.streamsaga.StreamSagaException;
-import io.streamsaga.internal.Strings;
+import io.streamsaga.message.MessageHeaders;
 import io.streamsaga.splitter.SequenceInfo;
 
 /**
@@ -90,7 +90,7 @@ public class AggregationException extends StreamSagaException {
     /**
      * The release of a complete group kept failing for {@code keepClosed} (retried at every timeout) and its parts
      * were dead-lettered; carries the release's last error whole, as the bus's dead letters carry a handler's, bounded
-     * to {@link Strings#MAX_ERROR_MESSAGE_LENGTH} characters as theirs are. The message goes into the dead letters'
+     * to {@link MessageHeaders#DLT_ERROR_MESSAGE_MAX_LENGTH} characters as theirs are. The message goes into the dead letters'
      * {@code dlt-error-message} header, so an error cut by that bound keeps its root cause's class and message after it
      * (itself bounded to half of it): the cause, a registry's {@code UnknownEventTypeException} under the
      * {@code PublishException} of the release's publish, is what an operator acts on.
@@ -99,13 +99,13 @@ public class AggregationException extends StreamSagaException {
                                               Exception failure) {
         String failed = "group " + quote(key) + " of aggregator '" + aggregator + "' was complete with " + parts
                 + " part(s) but its release kept failing for " + keepClosed + " (keepClosed), last with " + failure;
-        String bounded = Strings.bounded(failed, Strings.MAX_ERROR_MESSAGE_LENGTH);
+        String carried = bounded(failed, MessageHeaders.DLT_ERROR_MESSAGE_MAX_LENGTH);
         Throwable root = rootCause(failure);
-        if (root == failure || bounded.contains(root.toString())) {
-            return new AggregationException(bounded, aggregator, key, false);
+        if (root == failure || carried.contains(root.toString())) {
+            return new AggregationException(carried, aggregator, key, false);
         }
-        String rootCause = "; root cause " + Strings.bounded(root.toString(), Strings.MAX_ERROR_MESSAGE_LENGTH / 2);
-        return new AggregationException(Strings.bounded(failed, Strings.MAX_ERROR_MESSAGE_LENGTH - rootCause.length())
+        String rootCause = "; root cause " + bounded(root.toString(), MessageHeaders.DLT_ERROR_MESSAGE_MAX_LENGTH / 2);
+        return new AggregationException(bounded(failed, MessageHeaders.DLT_ERROR_MESSAGE_MAX_LENGTH - rootCause.length())
                 + rootCause, aggregator, key, false);
     }
 

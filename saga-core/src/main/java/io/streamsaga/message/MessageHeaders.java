@@ -31,6 +31,11 @@ public final class MessageHeaders {
     /** Dead-letter headers: why a message was dead-lettered and where it came from. */
     public static final String DLT_ERROR_CLASS = "dlt-error-class";
     public static final String DLT_ERROR_MESSAGE = "dlt-error-message";
+    /**
+     * The most characters of an error message {@link #DLT_ERROR_MESSAGE} carries: a longer one is cut there and its
+     * length given ({@link io.streamsaga.StreamSagaException#bounded}), as a header must fit in a record.
+     */
+    public static final int DLT_ERROR_MESSAGE_MAX_LENGTH = 4096;
     public static final String DLT_REASON = "dlt-reason";
     public static final String DLT_ORIGINAL_TOPIC = "dlt-original-topic";
     public static final String DLT_ORIGINAL_PARTITION = "dlt-original-partition";
