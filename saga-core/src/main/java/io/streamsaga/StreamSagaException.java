@@ -1,5 +1,7 @@
 package io.streamsaga;
 
+import io.streamsaga.internal.Strings;
+
 /**
  * Root of every exception StreamSaga throws. Subclasses carry context (topic, offset, saga id, step)
  * and say whether repeating the failed operation can succeed, so callers decide by type, not by message.
@@ -40,18 +42,15 @@ public class StreamSagaException extends RuntimeException {
     }
 
     /**
-     * {@code value} as it is when it has at most {@code max} characters; otherwise its first {@code max} (one less
-     * where that would split a surrogate pair), then {@code ... (N characters)} with its whole length; null as null.
-     * For text from outside that goes into a header, where a huge one (an exception message holding a payload) would
-     * not fit: a dead letter's {@link io.streamsaga.message.MessageHeaders#DLT_ERROR_MESSAGE}, bounded to
-     * {@link io.streamsaga.message.MessageHeaders#DLT_ERROR_MESSAGE_MAX_LENGTH}.
+     * {@link Strings#bounded}, for a subclass whose message goes into a dead letter's
+     * {@link io.streamsaga.message.MessageHeaders#DLT_ERROR_MESSAGE} header, bounded as the bus bounds its own there
+     * ({@link io.streamsaga.message.MessageHeaders#DLT_ERROR_MESSAGE_MAX_LENGTH}): {@code value} as it is when it has
+     * at most {@code max} characters; otherwise its first {@code max} (one less where that would split a surrogate
+     * pair), then {@code ... (N characters)} with its whole length; null as null. Protected, not public: the library's
+     * exceptions in packages that may not import the engine's internals (the aggregator's) need it, callers do not.
      */
-    public static String bounded(String value, int max) {
-        if (value == null || value.length() <= max) {
-            return value;
-        }
-        int end = Character.isHighSurrogate(value.charAt(max - 1)) ? max - 1 : max;
-        return value.substring(0, end) + "... (" + value.length() + " characters)";
+    protected static String bounded(String value, int max) {
+        return Strings.bounded(value, max);
     }
 
     /**

@@ -29,12 +29,4 @@ class StreamSagaExceptionTest {
         assertEquals("'\\udc00\\ud800'", StreamSagaException.quote("\uDC00\uD800"), "reversed: two lone halves");
         assertEquals("'a\uD83D\uDE00b'", StreamSagaException.quote("a\uD83D\uDE00b"), "a pair is a character");
     }
-
-    @Test
-    void boundedKeepsAShortValueAndCutsALongOneBeforeASurrogatePairNamingItsLength() {
-        assertEquals("abc", StreamSagaException.bounded("abc", 3));
-        assertEquals(null, StreamSagaException.bounded(null, 3));
-        assertEquals("abc... (4 characters)", StreamSagaException.bounded("abcd", 3));
-        assertEquals("ab... (4 characters)", StreamSagaException.bounded("ab\uD83D\uDE00", 3), "a pair is not split");
-    }
 }

@@ -32,8 +32,8 @@ public final class MessageHeaders {
     public static final String DLT_ERROR_CLASS = "dlt-error-class";
     public static final String DLT_ERROR_MESSAGE = "dlt-error-message";
     /**
-     * The most characters of an error message {@link #DLT_ERROR_MESSAGE} carries: a longer one is cut there and its
-     * length given ({@link io.streamsaga.StreamSagaException#bounded}), as a header must fit in a record.
+     * The most characters of an error message {@link #DLT_ERROR_MESSAGE} carries: a longer one is cut there and
+     * followed by {@code ... (N characters)}, its whole length, as a header must fit in a record.
      */
     public static final int DLT_ERROR_MESSAGE_MAX_LENGTH = 4096;
     public static final String DLT_REASON = "dlt-reason";

@@ -2,6 +2,7 @@ package io.streamsaga.internal;
 
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,5 +15,13 @@ class StringsTest {
             assertTrue(Strings.notBlank(value) == !value.isBlank(), () -> "'" + value + "'");
         }
         assertFalse(Strings.notBlank(null));
+    }
+
+    @Test
+    void boundedKeepsAShortValueAndCutsALongOneBeforeASurrogatePairNamingItsLength() {
+        assertEquals("abc", Strings.bounded("abc", 3));
+        assertEquals(null, Strings.bounded(null, 3));
+        assertEquals("abc... (4 characters)", Strings.bounded("abcd", 3));
+        assertEquals("ab... (4 characters)", Strings.bounded("ab\uD83D\uDE00", 3), "a pair is not split");
     }
 }

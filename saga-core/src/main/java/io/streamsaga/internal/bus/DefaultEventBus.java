@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.internal.LogContext;
 import io.streamsaga.internal.RetryJitter;
 import io.streamsaga.internal.StampClock;
+import io.streamsaga.internal.Strings;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
 import io.streamsaga.bus.DeadLetterListener;
@@ -1329,8 +1330,8 @@ public final class DefaultEventBus implements EventBus {
             headers.put(MessageHeaders.DLT_REASON, reason);
             headers.put(MessageHeaders.DLT_ERROR_CLASS, error.getClass().getName());
             // bounded: an exception message can be as long as anything (one quoting a payload) and a header must fit
-            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, StreamSagaException.bounded(
-                    String.valueOf(error.getMessage()), MessageHeaders.DLT_ERROR_MESSAGE_MAX_LENGTH));
+            headers.put(MessageHeaders.DLT_ERROR_MESSAGE, Strings.bounded(String.valueOf(error.getMessage()),
+                    MessageHeaders.DLT_ERROR_MESSAGE_MAX_LENGTH));
             headers.put(MessageHeaders.DLT_ORIGINAL_TOPIC, original.topic());
             headers.put(MessageHeaders.DLT_ORIGINAL_PARTITION, Integer.toString(record.partition()));
             headers.put(MessageHeaders.DLT_ORIGINAL_OFFSET, Long.toString(record.offset()));
