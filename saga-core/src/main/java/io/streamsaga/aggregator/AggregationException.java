@@ -89,11 +89,12 @@ public class AggregationException extends StreamSagaException {
 
     /**
      * The release of a complete group kept failing for {@code keepClosed} (retried at every timeout) and its parts
-     * were dead-lettered; carries the release's last error whole, as the bus's dead letters carry a handler's, bounded
-     * to {@link MessageHeaders#DLT_ERROR_MESSAGE_MAX_LENGTH} characters as theirs are. The message goes into the dead letters'
-     * {@code dlt-error-message} header, so an error cut by that bound keeps its root cause's class and message after it
-     * (itself bounded to half of it): the cause, a registry's {@code UnknownEventTypeException} under the
-     * {@code PublishException} of the release's publish, is what an operator acts on.
+     * were dead-lettered; carries the release's last error whole, as the bus's dead letters carry a handler's, and
+     * after it its root cause's class and message when the error's own text does not name them: the cause, a
+     * registry's {@code UnknownEventTypeException} under the {@code PublishException} of the release's publish, is
+     * what an operator acts on. The message goes into the dead letters' {@code dlt-error-message} header, so it is
+     * bounded as theirs is ({@link MessageHeaders#DLT_ERROR_MESSAGE_MAX_LENGTH} characters, then the length): the
+     * error is cut to leave room for the root cause, itself bounded to half of that.
      */
     static AggregationException releaseFailed(String aggregator, String key, int parts, java.time.Duration keepClosed,
                                               Exception failure) {

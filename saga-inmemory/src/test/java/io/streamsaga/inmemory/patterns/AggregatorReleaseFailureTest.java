@@ -233,6 +233,30 @@ class AggregatorReleaseFailureTest {
     }
 
     @Test
+    void aReleaseErrorAndARootCauseBothOverTheBoundStayWithinTheDeadLettersBound() throws Exception {
+        // the worst case of the bound: the error and its root cause each 10,000 characters; the root cause is cut to
+        // half the bound and the error to what is left, so the header is 4,096 characters and the error's length
+        EventAggregator aggregator = withAReleaseThrowing(() -> new IllegalStateException("wrapped: " + "x".repeat(10_000),
+                new UnknownEventTypeException("no type: " + "y".repeat(10_000))), new AtomicInteger());
+
+        scheduler.advance(Duration.ofMinutes(65));
+
+        List<Message> dead = transport.messages("item.DLT");
+        assertEquals(2, dead.size());
+        for (Message letter : dead) {
+            String error = letter.headers().get(io.streamsaga.message.MessageHeaders.DLT_ERROR_MESSAGE);
+            int rootCause = error.indexOf("; root cause " + UnknownEventTypeException.class.getName() + ": no type: yyy");
+            assertTrue(error.contains("IllegalStateException: wrapped: xxx") && rootCause > 0, error);
+            int rootLength = (UnknownEventTypeException.class.getName() + ": no type: ").length() + 10_000;
+            assertTrue(error.endsWith("y... (" + rootLength + " characters)"), "the root cause cut, its length given");
+            String cutMark = error.substring(0, rootCause).replaceAll("^.*x\\.\\.\\. \\((\\d+) characters\\)$", "$1");
+            assertEquals(4096 + ("... (" + cutMark + " characters)").length(), error.length(),
+                    "4,096 characters of error and root cause, then the error's length: " + error.length());
+        }
+        aggregator.close();
+    }
+
+    @Test
     void anIncompleteGroupStillTimesOutAsItsPolicySays() throws Exception {
         EventAggregator aggregator = aggregator().completeOnSize(3)
                 .timeout(Duration.ofMinutes(5), TimeoutPolicy.RELEASE_PARTIAL).build();
