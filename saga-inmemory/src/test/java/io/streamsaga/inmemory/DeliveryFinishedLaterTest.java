@@ -81,21 +81,17 @@ class DeliveryFinishedLaterTest {
             throws Exception {
         // the transport finishes a delivery after the rest of its batch (Kafka's awaitPublishesPerBatch): the
         // processing time counted up to then, other records' handling and the wait for the batch included
-        InMemoryTransport real = InMemoryTransport.builder().deliveryMode(DeliveryMode.MANUAL).build();
         CompletableFuture<RecordPosition> inFlight = new CompletableFuture<>();
-        List<PendingDelivery> rests = new CopyOnWriteArrayList<>();
         List<Duration> processingTimes = new CopyOnWriteArrayList<>();
-        EventBus bus = EventBus.builder(finishingLater(real, List.of(inFlight), rests)).scheduler(new VirtualScheduler())
-                .types(types()).metrics(new MetricsRecorder() {
-                    @Override
-                    public void eventProcessed(String topic, String group, Duration latency) {
-                        processingTimes.add(latency);
-                    }
-                }).build();
-        bus.subscribe("orders", "order-created", OrderCreated.class,
-                (event, ctx) -> bus.publish("payment-requested", event.orderId(), new PaymentRequested(event.orderId())));
+        EventBus bus = bus(finishingLater(List.of(inFlight))).metrics(new MetricsRecorder() {
+            @Override
+            public void eventProcessed(String topic, String group, Duration latency) {
+                processingTimes.add(latency);
+            }
+        }).build();
+        onOrder(bus, (event, ctx) -> requestPayment(bus, event));
 
-        bus.publish("order-created", "o-1", new OrderCreated("o-1"));
+        bus.publish(OrderPayments.ORDER_CREATED, "o-1", new OrderPayments.OrderCreated("o-1"));
         long beforeDelivery = System.nanoTime();
         real.drainAll();
         inFlight.complete(new RecordPosition("payment-requested", 0, 0));
