@@ -253,7 +253,7 @@ public interface SagaOrchestrator extends AutoCloseable {
      * How many sagas are in each of {@code statuses}, as the store holds them: a map of every one of them, in the
      * enum's order, 0 for a status no saga is in (the sagas needing attention, running and compensating, for a
      * dashboard or a gauge: saga-micrometer's {@code SagaStatusGauges}). Counted by the store without reading any saga
-     * ({@link SagaStore#countByStatus}; {@code JdbcSagaStore} in one statement over its status index), on the calling
+     * ({@link SagaStore#countByStatus}; {@code JdbcSagaStore} in one statement over an index), on the calling
      * thread. No status, or a null one, is refused with a {@link ConfigurationException}.
      */
     Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses);
