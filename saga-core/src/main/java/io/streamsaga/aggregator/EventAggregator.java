@@ -667,10 +667,10 @@ public final class EventAggregator implements AutoCloseable {
 
     /**
      * Dead-letters the parts of a complete group whose release kept failing ({@code dlt-reason=aggregation-release-failed},
-     * the release's last error quoted), then records the group {@link GroupState#TIMED_OUT_DEAD_LETTERED}, a tombstone
-     * for keepClosed. Still {@link GroupState#RELEASING} meanwhile: a crash leaves it to be released (or given up)
-     * again, the dead letters published again under the same ids. Should a dead letter fail, the group is reopened
-     * for the next retry.
+     * carrying the release's last error and its root cause, bounded: {@link AggregationException#releaseFailed}), then
+     * records the group {@link GroupState#TIMED_OUT_DEAD_LETTERED}, a tombstone for keepClosed. Still
+     * {@link GroupState#RELEASING} meanwhile: a crash leaves it to be released (or given up) again, the dead letters
+     * published again under the same ids. Should a dead letter fail, the group is reopened for the next retry.
      */
     private void deadLetterUnreleased(AggregationGroup releasing, Exception failure, Instant now) {
         String key = releasing.key();
