@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.streamsaga.ConfigurationException;
 import io.streamsaga.StreamSagaException;
+import io.streamsaga.message.Message;
 import io.streamsaga.spi.StoredKeys;
 
 import java.util.Collections;
@@ -106,6 +107,31 @@ public final class TypeRegistry {
     /** The type id and version of {@code eventClass}, if registered. */
     public Optional<EventTypeId> findIdOf(Class<?> eventClass) {
         return Optional.ofNullable(idsByClass.get(eventClass));
+    }
+
+    /**
+     * Refuses a built message whose payload is an object of a registered class but whose type or version is not that
+     * class's: the type and version are the builder's to set (to give a message a deterministic id, say), and a consumer
+     * decodes by them, so a version left at the builder's default 1 for a class at version 2 would run the v1 upcasters
+     * over a v2 payload, and a misspelt type would be dead-lettered by every consumer. Encoded payloads (bytes, JSON
+     * trees), a null payload and classes this registry does not know pass as they are. The one check of both
+     * {@code EventBus.publish(Message)} and the JDBC outbox's {@code append(Connection, Message)}.
+     *
+     * @throws ConfigurationException naming the message's type and version, the payload's class, its registered type
+     *                                id and the {@code Message.Builder} call that fixes it
+     */
+    public void requireRegisteredTypeOf(Message message) {
+        Object payload = message.payload();
+        if (payload == null || payload instanceof byte[] || payload instanceof JsonNode) {
+            return;
+        }
+        EventTypeId id = idsByClass.get(payload.getClass());
+        if (id != null && (id.version() != message.version() || !id.type().equals(message.type()))) {
+            throw new ConfigurationException("message " + StreamSagaException.quote(message.id()) + " says type "
+                    + StreamSagaException.quote(message.type()) + " version " + message.version() + " but its payload, a "
+                    + payload.getClass().getName() + ", is registered as " + id + "; build it with Message.Builder.type("
+                    + StreamSagaException.quote(id.type()) + ").version(" + id.version() + ")");
+        }
     }
 
     /** As {@link #findIdOf} without the Optional, for the codec's per-message path. */

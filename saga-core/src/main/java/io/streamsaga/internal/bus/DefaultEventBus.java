@@ -1,6 +1,5 @@
 package io.streamsaga.internal.bus;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.streamsaga.internal.LogContext;
 import io.streamsaga.internal.RetryJitter;
 import io.streamsaga.internal.StampClock;
@@ -306,26 +305,17 @@ public final class DefaultEventBus implements EventBus {
     }
 
     /**
-     * A built message whose payload is an object of a registered class says that class's type id: the type and version
-     * are the builder's to set (to give a message a deterministic id, say), and a consumer decodes by them, so a version
-     * left at the builder's default 1 for a class at version 2 would run the v1 upcasters over a v2 payload, and a
-     * misspelt type would be dead-lettered by every consumer. Encoded payloads (bytes, JSON trees) and classes the
-     * registry does not know are sent as they are.
+     * {@link io.streamsaga.codec.TypeRegistry#requireRegisteredTypeOf}: a message whose payload is of the class last
+     * published, under that class's type id, passes on the one-entry cache without a registry lookup (the hot path).
      */
     private void requireRegisteredTypeOfPayload(Message message) {
         Object payload = message.payload();
-        if (payload == null || payload instanceof byte[] || payload instanceof JsonNode) {
+        LastType last = lastType;
+        if (payload != null && last != null && last.eventClass() == payload.getClass()
+                && last.id().version() == message.version() && last.id().type().equals(message.type())) {
             return;
         }
-        LastType last = lastType;
-        EventTypeId id = last != null && last.eventClass() == payload.getClass() ? last.id()
-                : codec.types().findIdOf(payload.getClass()).orElse(null);
-        if (id != null && (id.version() != message.version() || !id.type().equals(message.type()))) {
-            throw new ConfigurationException("message " + StreamSagaException.quote(message.id()) + " says type "
-                    + StreamSagaException.quote(message.type()) + " version " + message.version() + " but its payload, a "
-                    + payload.getClass().getName() + ", is registered as " + id + "; build it with Message.Builder.type("
-                    + StreamSagaException.quote(id.type()) + ").version(" + id.version() + ")");
-        }
+        codec.types().requireRegisteredTypeOf(message);
     }
 
     /** An event class and its type id; immutable, so a racy one-entry cache of it is safe. */

@@ -175,6 +175,13 @@ public final class JdbcOutbox {
      *                                differing only there would be one); a header value may hold either: the headers
      *                                are stored as JSON, where both are escapes; a header name may hold a NUL but not a
      *                                lone surrogate, whose escape JSON does not read back in a name
+     * @throws ConfigurationException before any SQL when the payload is an object of a class the codec's registry
+     *                                knows but the message's type or version is not the one registered for it (as the
+     *                                bus's {@code publish(Message)} refuses it, see
+     *                                {@link io.streamsaga.codec.TypeRegistry#requireRegisteredTypeOf}): the relay would
+     *                                send the encoded payload under the wrong type id, and consumers would upcast it as
+     *                                another version; bytes, JSON trees and classes the registry does not know are
+     *                                written as given
      * @throws io.streamsaga.codec.EncodingException before any SQL when the payload cannot be encoded as JSON that
      *                                reads back (a lone surrogate in a field name: see {@link io.streamsaga.codec.JsonEventCodec#encode})
      * @throws DuplicateOutboxMessageException when a row of the outbox has the message's id already; the caller should
@@ -185,6 +192,8 @@ public final class JdbcOutbox {
         requireArgument(connection, "connection");
         requireArgument(message, "message");
         Sql.requireTransaction(connection, "JdbcOutbox.append");
+        // As the bus's publish(Message): the relay sends the row under its stored type and version, whatever its bytes.
+        codec.types().requireRegisteredTypeOf(message);
         Map<String, String> headers = withCause(message.headers());
         writer.write(connection, headers == message.headers() ? message : message.withHeaders(headers));
     }

@@ -1095,7 +1095,7 @@ abstract class OutboxAndInboxTest {
             for (Message tooLong : List.of(order(longest + "-2", "order-created", "k", "order-created"),
                     order("m-2", "t".repeat(256), "k", "order-created"),
                     order("m-3", "order-created", "k".repeat(1001), "order-created"),
-                    order("m-4", "order-created", "k", "e".repeat(256)))) {
+                    encodedOrder("m-4", "order-created", "k", "e".repeat(256)))) {
                 refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, tooLong))
                         .getMessage().replaceAll("'[^']*'", "'...'"));
             }
@@ -1213,7 +1213,7 @@ abstract class OutboxAndInboxTest {
         tx.run(c -> {
             for (Message withNul : List.of(order("m-\0", "order-created", "k", "order-created"),
                     order("m-2", "order-created", "k\0", "order-created"),
-                    order("m-3", "order-created", "k", "order\0created"))) {
+                    encodedOrder("m-3", "order-created", "k", "order\0created"))) {
                 refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, withNul))
                         .getMessage());
             }
@@ -1344,7 +1344,7 @@ abstract class OutboxAndInboxTest {
         tx.run(c -> {
             for (Message withLone : List.of(order("m-\uD800", "order-created", "k", "order-created"),
                     order("m-2", "order-created", "k-\uDC00", "order-created"),
-                    order("m-3", "order-created", "k", "order-\uD800created"))) {
+                    encodedOrder("m-3", "order-created", "k", "order-\uD800created"))) {
                 refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, withLone))
                         .getMessage());
             }
@@ -1435,6 +1435,69 @@ abstract class OutboxAndInboxTest {
 
     private static Message order(String id, String topic, String key, String type) {
         return Message.builder(topic).id(id).key(key).type(type).payload(new OrderCreated("o-1", 1)).build();
+    }
+
+    /**
+     * As {@link #order}, its payload already encoded: a type other than the registered one is then written as given (an
+     * order object under another type is refused before the type's column is looked at, see
+     * {@link #aBuiltMessageWhoseTypeOrVersionIsNotItsPayloadsRegisteredOneIsRefusedBeforeAnySqlAndNothingWritten}).
+     */
+    private static Message encodedOrder(String id, String topic, String key, String type) {
+        return Message.builder(topic).id(id).key(key).type(type)
+                .payload("{\"orderId\":\"o-1\",\"amount\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8)).build();
+    }
+
+    /** An event class the outbox's registry does not know. */
+    record AuditNote(String text) {
+    }
+
+    @Test
+    void aBuiltMessageWhoseTypeOrVersionIsNotItsPayloadsRegisteredOneIsRefusedBeforeAnySqlAndNothingWritten() {
+        // EventBus.publish(Message) refuses a payload object of a registered class under another type or version than
+        // the registry's; JdbcOutbox.append(Connection, Message) stored it as given, and the relay sent the encoded
+        // payload under the wrong type id or version (consumers ran the v1 upcasters over a v2 payload, or dead-lettered
+        // a misspelt type). The same check (TypeRegistry.requireRegisteredTypeOf) now refuses it before any SQL: nothing
+        // written, the caller's transaction goes on. Encoded payloads and classes the registry does not know are
+        // written as given, as the bus sends them.
+        List<String> refusals = new ArrayList<>();
+        tx.run(c -> {
+            for (Message wrong : List.of(
+                    Message.builder("order-created").id("as-v2").type("order-created").version(2)
+                            .payload(new OrderCreated("o-1", 1)).build(),
+                    Message.builder("order-created").id("misspelt").type("order-create")
+                            .payload(new OrderCreated("o-1", 1)).build())) {
+                refusals.add(assertThrows(io.streamsaga.ConfigurationException.class, () -> outbox.append(c, wrong))
+                        .getMessage());
+            }
+            outbox.append(c, Message.builder("order-created").id("bytes").type("order-created").version(2)
+                    .payload("{\"orderId\":\"o-2\",\"amount\":2}".getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                    .build());
+            outbox.append(c, Message.builder("order-created").id("tree").type("order-created").version(2)
+                    .payload(com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode()
+                            .put("orderId", "o-3").put("amount", 3)).build());
+            outbox.append(c, Message.builder("audit").id("unknown-class").type("audit-note").version(3)
+                    .payload(new AuditNote("checked")).build());
+            outbox.append(c, Message.builder("order-created").id("right").type("order-created")
+                    .payload(new OrderCreated("o-4", 4)).build());
+            createOrder(c, "o-5", 5);
+        });
+
+        String order = OrderCreated.class.getName();
+        assertEquals(List.of(
+                "message 'as-v2' says type 'order-created' version 2 but its payload, a " + order + ", is registered as"
+                        + " order-created/v1; build it with Message.Builder.type('order-created').version(1)",
+                "message 'misspelt' says type 'order-create' version 1 but its payload, a " + order + ", is registered as"
+                        + " order-created/v1; build it with Message.Builder.type('order-created').version(1)"), refusals);
+        Map<String, String> stored = new java.util.TreeMap<>();
+        outbox.rows(OutboxRow.Status.PENDING, 10).forEach(row -> stored.put(row.message().id(),
+                row.message().type() + "/v" + row.message().version()));
+        assertEquals(5, stored.size(), stored.toString());
+        assertEquals("order-created/v2", stored.get("bytes"));
+        assertEquals("order-created/v2", stored.get("tree"));
+        assertEquals("audit-note/v3", stored.get("unknown-class"));
+        assertEquals("order-created/v1", stored.get("right"));
+        assertFalse(stored.containsKey("as-v2") || stored.containsKey("misspelt"), stored.toString());
+        assertEquals(1, database.queryLong("SELECT COUNT(*) FROM orders"), "the caller's transaction went on");
     }
 
     @Test
