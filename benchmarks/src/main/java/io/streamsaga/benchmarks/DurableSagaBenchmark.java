@@ -23,6 +23,8 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
 
+import java.sql.Connection;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
@@ -58,6 +60,13 @@ public class DurableSagaBenchmark {
     @Param({"naive", "group"})
     public String mode;
 
+    /**
+     * {@code true}: the schema as {@code migrate()} leaves it; {@code false} (with {@code -p nameStatusIndex=true,false}):
+     * without schema version 11's index on (saga name, status), to measure what maintaining it costs a saga's writes.
+     */
+    @Param({"true"})
+    public boolean nameStatusIndex;
+
     private EmbeddedPostgres postgres;
     private HikariDataSource dataSource;
     private SagaOrchestrator orchestrator;
@@ -76,6 +85,11 @@ public class DurableSagaBenchmark {
         config.addDataSourceProperty("reWriteBatchedInserts", "true");
         dataSource = new HikariDataSource(config);
         JdbcSchema.of(dataSource).migrate();
+        if (!nameStatusIndex) {
+            try (Connection connection = dataSource.getConnection(); Statement statement = connection.createStatement()) {
+                statement.execute("DROP INDEX ss_saga_name_status");
+            }
+        }
         saga = SagaDefinition.builder("order", OrderData.class).dataType("order-data")
                 .step("create-order").action((d, ctx) -> d).compensation((d, ctx) -> { })
                 .step("reserve-inventory").action((d, ctx) -> d).compensation((d, ctx) -> { })
