@@ -441,14 +441,10 @@ public final class DefaultEventBus implements EventBus {
         }
         if (!publishes.isEmpty()) {
             // in the delivery's transaction those in flight go with it, as the attempt leaves them: not waited for
-            List<Object> inFlight = transport.publishesInDeliveryTransaction() ? new ArrayList<>(2) : null;
+            HandlerPublishes inFlight = transport.publishesInDeliveryTransaction() ? new HandlerPublishes() : null;
             PublishException failure = publishes.awaitThoseOf(publishes.handling, inFlight);
             if (inFlight != null) {
-                for (int i = 0; i < inFlight.size(); i += 2) {
-                    @SuppressWarnings("unchecked")
-                    CompletionStage<RecordPosition> stage = (CompletionStage<RecordPosition>) inFlight.get(i + 1);
-                    publishes.add(publishes.handling, (String) inFlight.get(i), null, stage);
-                }
+                publishes.addAll(inFlight);
             }
             if (failure != null) {
                 throw failure;
@@ -1169,7 +1165,7 @@ public final class DefaultEventBus implements EventBus {
             if (attemptsMade == null || !transport.publishesInDeliveryTransaction()) {
                 return publishes.awaitThoseOf(delivered, null);
             }
-            List<Object> inFlight = new ArrayList<>(2);
+            HandlerPublishes inFlight = new HandlerPublishes();
             PublishException failure = publishes.awaitThoseOf(delivered, inFlight);
             if (failure == null && !inFlight.isEmpty()) {
                 transport.afterDelivery(NOTHING,
@@ -1180,7 +1176,7 @@ public final class DefaultEventBus implements EventBus {
 
         /**
          * The transport withdrew a delivery (Kafka's exactly-once mode aborted its batch's transaction) whose handler
-         * returned leaving {@code inFlight} publishes (topic, stage pairs) to the transaction: when one of them failed
+         * returned leaving {@code inFlight} publishes to the transaction: when one of them failed
          * non-retriably (a record the broker refused as too large, a topic not authorised; the transport reports a
          * record aborted only with its transaction as retriable), that is the failure of the delivery's attempt, as a
          * publish awaited in plain mode is: the record waits with it in {@link #refused}, so the batch's next handling
@@ -1191,8 +1187,8 @@ public final class DefaultEventBus implements EventBus {
          * the record, before any record of the batch is delivered again.
          */
         private void refusedInTransaction(TransportRecord record, Message message, Message delivered, int attempt,
-                                          List<Object> inFlight) {
-            PublishException refusal = HandlerPublishes.refusalAmong(inFlight);
+                                          HandlerPublishes inFlight) {
+            PublishException refusal = inFlight.refusalAmong();
             if (refusal == null) {
                 return;
             }
@@ -1505,6 +1501,14 @@ public final class DefaultEventBus implements EventBus {
             stages.add(stage);
         }
 
+        /** Notes every publish of {@code others} here, in their order. */
+        void addAll(HandlerPublishes others) {
+            causes.addAll(others.causes);
+            topics.addAll(others.topics);
+            messageIds.addAll(others.messageIds);
+            stages.addAll(others.stages);
+        }
+
         /** The handler of {@code cause} sent {@code messageId} again, successfully: its earlier failures are answered. */
         void sentAgain(Message cause, String messageId) {
             for (int i = causes.size() - 1; i >= 0; i--) {
@@ -1519,9 +1523,9 @@ public final class DefaultEventBus implements EventBus {
          * runs) and forgets them; returns the first one's
          * failure (the others' suppressed by it) as a {@link PublishException} naming its topic, or null when all
          * completed normally (or a failed one's message went through under its id in another of them). With
-         * {@code inFlight}, one not completed yet is not waited for but added to it, its topic and its stage.
+         * {@code inFlight}, one not completed yet is not waited for but moved to it (without its message id).
          */
-        PublishException awaitThoseOf(Message delivered, List<Object> inFlight) throws InterruptedException {
+        PublishException awaitThoseOf(Message delivered, HandlerPublishes inFlight) throws InterruptedException {
             List<String> failedTopics = null;
             List<String> failedIds = null;
             List<Throwable> errors = null;
@@ -1536,8 +1540,7 @@ public final class DefaultEventBus implements EventBus {
                 CompletionStage<RecordPosition> stage = stages.get(i);
                 remove(i);
                 if (inFlight != null && !isDone(stage)) {
-                    inFlight.add(topic);
-                    inFlight.add(stage);
+                    inFlight.add(delivered, topic, null, stage);
                     continue;
                 }
                 Throwable error = outcomeOf(stage);
@@ -1587,13 +1590,12 @@ public final class DefaultEventBus implements EventBus {
         }
 
         /**
-         * The first non-retriable failure among the completed stages of {@code inFlight} (topic, stage pairs, as
-         * {@link #awaitThoseOf} left them), named as there; null when none failed so. Does not wait.
+         * The first non-retriable failure among the completed stages noted here (those {@link #awaitThoseOf} left in
+         * flight), named as there; null when none failed so. Does not wait.
          */
-        static PublishException refusalAmong(List<Object> inFlight) {
-            for (int i = 0; i < inFlight.size(); i += 2) {
-                @SuppressWarnings("unchecked")
-                CompletionStage<RecordPosition> stage = (CompletionStage<RecordPosition>) inFlight.get(i + 1);
+        PublishException refusalAmong() {
+            for (int i = 0; i < stages.size(); i++) {
+                CompletionStage<RecordPosition> stage = stages.get(i);
                 if (!isDone(stage)) {
                     continue; // the transaction's end was left to the broker (closing): not told
                 }
@@ -1601,7 +1603,7 @@ public final class DefaultEventBus implements EventBus {
                 if (future.isCompletedExceptionally()) {
                     Throwable error = future.handle((position, e) -> e).join(); // done: no wait
                     error = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-                    PublishException named = named((String) inFlight.get(i), error, false);
+                    PublishException named = named(topics.get(i), error, false);
                     if (!named.isRetriable()) {
                         return named;
                     }
