@@ -16,6 +16,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -143,11 +144,7 @@ public final class Reprocessor {
                     "consumer group '%s' already read topic '%s'; a replay needs a new group", groupFor(group, topic), topic);
         }
         // The target is taken before subscribing, so nothing written before the start can be missed.
-        Map<String, Map<Integer, Long>> target = new TreeMap<>();
-        for (String topic : topics()) {
-            target.put(topic, Map.copyOf(transport.endOffsets(topic)));
-        }
-        Run run = new Run(group, target);
+        Run run = new Run(group, endOffsetsNow(topics()));
         // No Replay handle reaches the caller of a failed start: what was subscribed is closed again.
         List<Subscription> subscriptions = Subscription.allOrNone(bindings, run::subscribe);
         // Asking for progress also checks for completion: it may show a target reached by other means (a
@@ -159,6 +156,15 @@ public final class Reprocessor {
         run.checkCaughtUp(); // an empty log, or a target already reached
         run.armRecheck(); // unless caught up: a target only the committed offsets show reached (transaction markers)
         return run.replay;
+    }
+
+    /** The end offsets of {@code topics} now, by topic: one read of the transport per topic. */
+    private Map<String, Map<Integer, Long>> endOffsetsNow(Collection<String> topics) {
+        Map<String, Map<Integer, Long>> ends = new TreeMap<>();
+        for (String topic : topics) {
+            ends.put(topic, Map.copyOf(bus.transport().endOffsets(topic)));
+        }
+        return ends;
     }
 
     /** The state of one replay: its target, what its handlers finished, and its completion. */
@@ -243,11 +249,7 @@ public final class Reprocessor {
             if (closed) { // before asking the transport anything
                 return CompletableFuture.failedStage(new CancellationException("replay '" + group + "' is closed"));
             }
-            Map<String, Map<Integer, Long>> now = new TreeMap<>();
-            for (String topic : target.keySet()) {
-                now.put(topic, Map.copyOf(bus.transport().endOffsets(topic)));
-            }
-            return waitFor(now);
+            return waitFor(endOffsetsNow(target.keySet()));
         }
 
         /** Backs {@link Replay#caughtUpTo}: {@code positions} checked, then waited for as {@link #caughtUpToNow()}'s. */
@@ -339,14 +341,14 @@ public final class Reprocessor {
             }
             boolean quiet = position == positionAtLastRecheck;
             positionAtLastRecheck = position;
-            if (quiet && !caughtUp.isDone()) {
-                checkCaughtUp();
-            }
+            // one read of the committed offsets serves both checks
+            Map<String, Map<Integer, Long>> committed = quiet && !caughtUp.isDone() ? checkCaughtUp(null) : null;
             if (waiters.isEmpty()) {
                 return false;
             }
-            Map<String, Map<Integer, Long>> committed = new TreeMap<>();
-            groups.forEach((topic, topicGroup) -> committed.put(topic, bus.transport().committedOffsets(topicGroup, topic)));
+            if (committed == null) {
+                committed = committedOffsets();
+            }
             for (Waiter waiter : waiters) {
                 waiter.check(committed);
             }
@@ -412,10 +414,19 @@ public final class Reprocessor {
         }
 
         void checkCaughtUp() {
+            checkCaughtUp(null);
+        }
+
+        /**
+         * Completes {@link #caughtUp} when the target is reached, by the handlers or {@code committed} (null: the
+         * committed offsets read now); returns the committed offsets it used, or null when it read none.
+         */
+        private Map<String, Map<Integer, Long>> checkCaughtUp(Map<String, Map<Integer, Long>> committed) {
             if (caughtUp.isDone() || replay == null || closed) {
-                return; // replay is null only while the subscriptions are being made; start() checks again
+                return null; // replay is null only while the subscriptions are being made; start() checks again
             }
-            ReplayProgress progress = progress();
+            Map<String, Map<Integer, Long>> read = committed != null ? committed : committedOffsets();
+            ReplayProgress progress = new ReplayProgress(target, reached(read));
             if (progress.isComplete() && caughtUp.complete(progress)) {
                 log.info("replay '{}' caught up: {}", group, progress);
                 disarmRecheckWhenIdle();
@@ -423,17 +434,19 @@ public final class Reprocessor {
                     replay.close();
                 }
             }
+            return read;
         }
 
         ReplayProgress progress() {
-            Map<String, Map<Integer, Long>> reached = new TreeMap<>();
-            for (Map.Entry<String, String> entry : groups.entrySet()) {
-                Map<Integer, Long> positions = new TreeMap<>(bus.transport().committedOffsets(entry.getValue(), entry.getKey()));
-                // the committed offset trails the record being handled; what the handler finished counts too
-                handled.getOrDefault(entry.getKey(), Map.of()).forEach((p, o) -> positions.merge(p, o, Math::max));
-                reached.put(entry.getKey(), positions);
-            }
-            return new ReplayProgress(target, reached);
+            // the committed offset trails the record being handled; what the handler finished counts too
+            return new ReplayProgress(target, reached(committedOffsets()));
+        }
+
+        /** Each topic's consumer group's committed offsets, by topic: one read of the transport per topic. */
+        private Map<String, Map<Integer, Long>> committedOffsets() {
+            Map<String, Map<Integer, Long>> committed = new TreeMap<>();
+            groups.forEach((topic, topicGroup) -> committed.put(topic, bus.transport().committedOffsets(topicGroup, topic)));
+            return committed;
         }
     }
 
