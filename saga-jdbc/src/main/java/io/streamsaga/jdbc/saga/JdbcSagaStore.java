@@ -839,7 +839,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     @Override
     public Map<SagaStatus, Long> countByStatus(Set<SagaStatus> statuses) {
         Set<SagaStatus> asked = EnumSet.copyOf(statuses); // in the enum's order: a stable SQL text
-        String in = asked.stream().map(status -> "'" + status.name() + "'").collect(Collectors.joining(", "));
+        String in = statusLiterals(asked);
         return tx.inTransaction(c -> {
             Map<SagaStatus, Long> counts = new EnumMap<>(SagaStatus.class);
             asked.forEach(status -> counts.put(status, 0L));
@@ -852,6 +852,11 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
             }
             return Collections.unmodifiableMap(counts);
         });
+    }
+
+    /** {@code statuses} as SQL literals, {@code 'RUNNING', 'COMPENSATING'}, in their set's order. */
+    private static String statusLiterals(Set<SagaStatus> statuses) {
+        return statuses.stream().map(status -> "'" + status.name() + "'").collect(Collectors.joining(", "));
     }
 
     /**
@@ -867,7 +872,7 @@ public final class JdbcSagaStore implements SagaStore, NodeRegistry {
     @Override
     public Map<String, Map<SagaStatus, Long>> countBySagaAndStatus(Set<SagaStatus> statuses) {
         Set<SagaStatus> asked = EnumSet.copyOf(statuses); // in the enum's order: a stable SQL text
-        String in = asked.stream().map(status -> "'" + status.name() + "'").collect(Collectors.joining(", "));
+        String in = statusLiterals(asked);
         return tx.inTransaction(c -> {
             Map<String, Map<SagaStatus, Long>> counts = new TreeMap<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT saga_name, status, COUNT(*) FROM ss_saga"
